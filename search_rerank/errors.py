@@ -1,0 +1,38 @@
+"""Errors that carry enough context for a person to fix the cause.
+
+Loaders raise :class:`DataError` with the file and line so a bad catalog row is
+found in seconds; stages raise :class:`StageError` so the pipeline can decide to
+degrade instead of failing the whole request.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class SearchRerankError(Exception):
+    """Base class: everything this package raises on purpose."""
+
+
+class DataError(SearchRerankError, ValueError):
+    """A record in an input file is malformed."""
+
+    def __init__(self, path: str | Path, line: int | None, reason: str):
+        self.path = str(path)
+        self.line = line
+        self.reason = reason
+        where = f"{self.path}:{line}" if line is not None else self.path
+        super().__init__(f"{where}: {reason}")
+
+
+class ConfigError(SearchRerankError, ValueError):
+    """Settings are invalid or name something that does not exist."""
+
+
+class StageError(SearchRerankError):
+    """A pipeline stage failed; carries the stage name for degraded-mode reporting."""
+
+    def __init__(self, stage: str, cause: BaseException | str):
+        self.stage = stage
+        self.cause = cause
+        super().__init__(f"stage {stage!r} failed: {cause}")

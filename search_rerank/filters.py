@@ -1,0 +1,86 @@
+"""Structured filters applied identically by both retrieval legs.
+
+A filter narrows the candidate set *before* ranking in each leg (not after
+fusion), so that a filtered query still gets a full candidate list from both.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .product import Product
+
+
+def _norm(value: str) -> str:
+    return value.strip().casefold()
+
+
+class Filters(BaseModel):
+    """``category`` is a path prefix; ``brand`` and each attribute match any listed value.
+
+    Matching is case-insensitive: shops' facet values vary in case between
+    the catalog and the front end.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    category: tuple[str, ...] | None = None
+    brand: tuple[str, ...] | None = None
+    price_min: float | None = Field(default=None, ge=0)
+    price_max: float | None = Field(default=None, ge=0)
+    attributes: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+
+    @field_validator("category", mode="before")
+    @classmethod
+    def _category_path(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return Product._split_category(value)
+        return value
+
+    @field_validator("brand", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str) else value
+
+    @field_validator("attributes", mode="before")
+    @classmethod
+    def _attribute_lists(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(k).strip().lower(): ((v,) if isinstance(v, str) else v) for k, v in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _price_range_ordered(self) -> "Filters":
+        if self.price_min is not None and self.price_max is not None and self.price_min > self.price_max:
+            raise ValueError(f"price_min ({self.price_min}) is above price_max ({self.price_max})")
+        return self
+
+    @property
+    def is_empty(self) -> bool:
+        return (
+            not self.category
+            and not self.brand
+            and self.price_min is None
+            and self.price_max is None
+            and not self.attributes
+        )
+
+    def matches(self, product: Product) -> bool:
+        """The reference semantics that every backend's filter must reproduce."""
+        if self.category:
+            path = [_norm(p) for p in product.category]
+            if [_norm(p) for p in self.category] != path[: len(self.category)]:
+                return False
+        if self.brand and _norm(product.brand) not in {_norm(b) for b in self.brand}:
+            return False
+        if self.price_min is not None and (product.price is None or product.price < self.price_min):
+            return False
+        if self.price_max is not None and (product.price is None or product.price > self.price_max):
+            return False
+        for key, wanted in self.attributes.items():
+            have = {_norm(v) for v in product.attributes.get(key, ())}
+            if not have & {_norm(v) for v in wanted}:
+                return False
+        return True

@@ -1,0 +1,181 @@
+"""One validated settings object for every entry point.
+
+Precedence: defaults, then a settings file (TOML or JSON; what ``tune`` writes),
+then ``SEARCH_RERANK_*`` environment variables (nested with ``__``, e.g.
+``SEARCH_RERANK_FUSION__METHOD=linear``). Built once by the CLI or
+``create_app()``, never at import time.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from .errors import ConfigError
+
+PACKAGED_MINILM = "packaged:all-MiniLM-L6-v2"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LexicalSettings(_Section):
+    """BM25 leg. k1/b are Lucene's defaults; tantivy fixes them at these values."""
+
+    backend: Literal["tantivy"] = "tantivy"
+    candidates: int = Field(default=100, ge=1, le=10_000)
+    field_boosts: dict[str, float] = Field(
+        default_factory=lambda: {"title": 3.0, "brand": 2.0, "category": 2.0, "attributes": 1.5, "description": 1.0}
+    )
+    tie_breaker: float = Field(default=0.3, ge=0.0, le=1.0)
+    k1: float = 1.2
+    b: float = 0.75
+
+    @model_validator(mode="after")
+    def _known_fields(self) -> "LexicalSettings":
+        known = {"title", "brand", "category", "attributes", "description"}
+        unknown = set(self.field_boosts) - known
+        if unknown:
+            raise ValueError(f"unknown field(s) in field_boosts: {sorted(unknown)}; valid: {sorted(known)}")
+        if any(v < 0 for v in self.field_boosts.values()):
+            raise ValueError("field_boosts must be >= 0")
+        return self
+
+
+class DenseSettings(_Section):
+    """Dense leg. ``model`` is a path, a hub name, or the packaged MiniLM."""
+
+    enabled: bool = True
+    model: str = PACKAGED_MINILM
+    candidates: int = Field(default=100, ge=1, le=10_000)
+    index_type: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
+    flat_max_size: int = Field(default=200_000, ge=1, description="auto picks exact search up to this many products")
+    hnsw_m: int = Field(default=32, ge=4)
+    hnsw_ef_search: int = Field(default=128, ge=1)
+    ivf_nprobe: int = Field(default=16, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    batch_size: int = Field(default=64, ge=1)
+    max_seq_length: int = Field(default=128, ge=8, le=512)
+    query_prefix: str = ""
+    document_prefix: str = ""
+
+
+class FusionSettings(_Section):
+    method: Literal["rrf", "linear"] = "rrf"
+    rank_constant: float = Field(default=60.0, ge=0.0)
+    weights: dict[Literal["lexical", "dense"], float] = Field(default_factory=lambda: {"lexical": 1.0, "dense": 1.0})
+    normalization: Literal["minmax", "zscore"] = "minmax"
+
+    @model_validator(mode="after")
+    def _non_negative_weights(self) -> "FusionSettings":
+        if any(w < 0 for w in self.weights.values()):
+            raise ValueError("fusion weights must be >= 0")
+        return self
+
+
+class RerankSettings(_Section):
+    """Cross-encoder stage. No model means the stage is skipped and the response says so."""
+
+    model: str | None = None
+    window: int = Field(default=50, ge=1, le=1000)
+    batch_size: int = Field(default=32, ge=1)
+    max_length: int = Field(default=256, ge=16, le=512)
+    timeout_s: float = Field(default=2.0, gt=0)
+    blend: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="weight of the reranker in the final score; the rest is the fused first-stage score",
+    )
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+class LongTailSettings(_Section):
+    enabled: bool = True
+    strength: float = Field(default=0.1, ge=0.0, le=10.0)
+    gate: float = Field(
+        default=0.8, ge=0.0, le=1.0, description="minimum relevance (0..1 within the list) for a product to be boosted"
+    )
+    head_fraction: float = Field(
+        default=0.2, gt=0.0, lt=1.0, description="share of the catalog, by popularity, that counts as head"
+    )
+
+
+class ServiceSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=2, ge=1)
+    threads: int = Field(default=4, ge=1)
+    timeout_s: int = Field(default=60, ge=1)
+    max_size: int = Field(default=100, ge=1)
+    max_query_length: int = Field(default=512, ge=1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SEARCH_RERANK_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    index_dir: Path = Path("indexes/default")
+    lexical: LexicalSettings = Field(default_factory=LexicalSettings)
+    dense: DenseSettings = Field(default_factory=DenseSettings)
+    fusion: FusionSettings = Field(default_factory=FusionSettings)
+    rerank: RerankSettings = Field(default_factory=RerankSettings)
+    longtail: LongTailSettings = Field(default_factory=LongTailSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment wins over the file, which arrives as init values.
+        return env_settings, init_settings
+
+    def override(self, **sections: dict[str, Any]) -> "Settings":
+        """A copy with some section fields replaced (per-request overrides), validated again."""
+        data = self.model_dump()
+        for name, values in sections.items():
+            if name not in data or not isinstance(data[name], dict):
+                raise ConfigError(f"unknown settings section {name!r}")
+            data[name] = {**data[name], **values}
+        try:
+            return Settings.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(str(exc)) from exc
+
+
+def read_settings_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"settings file {path} does not exist")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix == ".toml":
+            return tomllib.loads(text)
+        if path.suffix == ".json":
+            return json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot parse: {exc}") from exc
+    raise ConfigError(f"{path}: settings files must be .toml or .json")
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Defaults, then the file at ``path``, then the environment; errors name the field."""
+    data: dict[str, Any] = read_settings_file(path) if path is not None else {}
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        where = f" in {path}" if path is not None else ""
+        raise ConfigError(f"invalid settings{where}:\n{exc}") from exc
