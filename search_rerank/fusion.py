@@ -1,0 +1,90 @@
+"""Merging the legs' ranked lists into one.
+
+RRF needs no score calibration and is the robust default; linear fusion
+keeps score gaps (a dense hit far ahead of the rest stays far ahead) but
+needs the legs' scores put on one scale first, hence the normalisers.
+A product missing from a leg counts as that leg's worst returned score:
+absence is evidence, but not proof, of a weak match.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from .candidate import Candidate, ranked
+from .errors import ConfigError
+from .settings import FusionSettings
+
+Legs = Mapping[str, Sequence[Candidate]]
+
+
+def minmax(scores: np.ndarray) -> np.ndarray:
+    span = scores.max() - scores.min()
+    return np.ones_like(scores) if span == 0 else (scores - scores.min()) / span
+
+
+def zscore(scores: np.ndarray) -> np.ndarray:
+    std = scores.std()
+    return np.zeros_like(scores) if std == 0 else (scores - scores.mean()) / std
+
+
+NORMALIZERS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"minmax": minmax, "zscore": zscore}
+
+
+def _merge(legs: Legs) -> dict[str, Candidate]:
+    """One candidate per product, carrying every leg's features."""
+    merged: dict[str, Candidate] = {}
+    for hits in legs.values():
+        for c in hits:
+            merged[c.product_id] = merged[c.product_id].merged_with(c) if c.product_id in merged else c
+    return merged
+
+
+def _weight(weights: Mapping[str, float], leg: str) -> float:
+    return weights[leg] if leg in weights else 1.0
+
+
+def rrf(legs: Legs, rank_constant: float = 60.0, weights: Mapping[str, float] = {}) -> list[Candidate]:
+    """Reciprocal rank fusion: sum over legs of weight / (rank_constant + rank)."""
+    totals: dict[str, float] = {}
+    for leg, hits in legs.items():
+        w = _weight(weights, leg)
+        for rank, c in enumerate(hits, start=1):
+            totals[c.product_id] = totals.get(c.product_id, 0.0) + w / (rank_constant + rank)
+    merged = _merge(legs)
+    return ranked([merged[pid].with_score(s, fused=s) for pid, s in totals.items()])
+
+
+def linear(legs: Legs, weights: Mapping[str, float] = {}, normalization: str = "minmax") -> list[Candidate]:
+    """Weighted sum of per-leg normalised scores."""
+    if normalization not in NORMALIZERS:
+        raise ConfigError(f"unknown normalization {normalization!r}; valid: {sorted(NORMALIZERS)}")
+    normalise = NORMALIZERS[normalization]
+    totals: dict[str, float] = {}
+    leg_norm: dict[str, dict[str, float]] = {}
+    for leg, hits in legs.items():
+        if not hits:
+            continue
+        norm = normalise(np.array([c.score for c in hits], dtype=np.float64))
+        leg_norm[leg] = {c.product_id: float(s) for c, s in zip(hits, norm)}
+    merged = _merge(legs)
+    for pid in merged:
+        totals[pid] = sum(
+            _weight(weights, leg) * scores.get(pid, min(scores.values())) for leg, scores in leg_norm.items()
+        )
+    return ranked([merged[pid].with_score(s, fused=s) for pid, s in totals.items()])
+
+
+FUSERS = ("rrf", "linear")
+
+
+def fuse(legs: Legs, settings: FusionSettings) -> list[Candidate]:
+    """Fuse with the method the settings name."""
+    weights = dict(settings.weights)
+    if settings.method == "rrf":
+        return rrf(legs, settings.rank_constant, weights)
+    if settings.method == "linear":
+        return linear(legs, weights, settings.normalization)
+    raise ConfigError(f"unknown fusion method {settings.method!r}; valid: {list(FUSERS)}")

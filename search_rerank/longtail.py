@@ -1,0 +1,70 @@
+"""Popularity tiers and the gated long-tail boost.
+
+Popularity is a percentile of log-scaled catalog signals (sales, reviews), so
+that one viral product does not squash everyone else into the bottom tier and
+the tiers mean the same thing in any catalog. The boost is gated on relevance:
+only products already close to the top of the list by relevance are lifted,
+so that an irrelevant long-tail product is never pushed up.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from .candidate import Candidate, ranked
+from .fusion import minmax
+from .settings import LongTailSettings
+
+
+def popularity_percentiles(sales: Sequence[float], reviews: Sequence[float]) -> np.ndarray:
+    """Per product, the share of the catalog that is less popular (ties share the mid-rank)."""
+    signal = np.log1p(np.asarray(sales, dtype=np.float64)) + np.log1p(np.asarray(reviews, dtype=np.float64))
+    n = len(signal)
+    if n == 0:
+        return np.empty(0)
+    order = np.argsort(signal, kind="stable")
+    sorted_signal = signal[order]
+    # Average rank of each tie group, so equal popularity gets an equal percentile.
+    starts = np.flatnonzero(np.r_[True, sorted_signal[1:] != sorted_signal[:-1]])
+    ends = np.r_[starts[1:], n]
+    mid = (starts + ends - 1) / 2.0
+    ranks = np.empty(n)
+    ranks[order] = np.repeat(mid, ends - starts)
+    return ranks / max(n - 1, 1)
+
+
+def is_long_tail(percentile: float, head_fraction: float) -> bool:
+    """Head = the most popular ``head_fraction`` of the catalog; everything else is long tail."""
+    return percentile < 1.0 - head_fraction
+
+
+def tailness(percentile: float, head_fraction: float) -> float:
+    """0 for head products, rising to 1 for the least popular."""
+    threshold = 1.0 - head_fraction
+    return float(np.clip((threshold - percentile) / threshold, 0.0, 1.0))
+
+
+def boost(candidates: Sequence[Candidate], popularity: Mapping[str, float], settings: LongTailSettings) -> list[Candidate]:
+    """Lift relevant long-tail products.
+
+    Relevance is the candidate's score min-max scaled within this list (the
+    top result is 1), so the gate means "within (1 - gate) of the best match"
+    whatever the scale of the stage before. Products with unknown popularity
+    are not boosted.
+    """
+    if not candidates or not settings.enabled or settings.strength == 0:
+        return list(candidates)
+    relevance = minmax(np.array([c.score for c in candidates], dtype=np.float64))
+    out = []
+    for c, rel in zip(candidates, relevance):
+        pct = popularity.get(c.product_id)
+        lift = 0.0
+        if pct is not None and rel >= settings.gate:
+            lift = settings.strength * tailness(pct, settings.head_fraction)
+        features = {"relevance": float(rel), "boost": lift}
+        if pct is not None:
+            features["popularity"] = float(pct)
+        out.append(c.with_score(float(rel) + lift, **features))
+    return ranked(out)

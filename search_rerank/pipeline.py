@@ -1,0 +1,195 @@
+"""The search pipeline: retrieve, fuse, rerank, boost, as plain code in that order.
+
+Each stage is a pure function of its input list (see fusion, rerank,
+longtail); this module only wires them, times them, and decides what to do
+when one fails: a failed leg leaves the other, a failed or slow reranker
+leaves the fused order, and the result says which happened.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence, TypeVar
+
+from .candidate import Candidate
+from .errors import StageError
+from .filters import Filters
+from .fusion import fuse
+from .longtail import boost, is_long_tail
+from .product import Product
+from .retrieval import DENSE, LEXICAL, Retriever
+from .settings import Settings
+from .store import ProductStore
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Hit:
+    product: Product
+    candidate: Candidate
+    long_tail: bool
+
+    def explanation(self) -> dict[str, float | list[str]]:
+        """What every stage said about this result."""
+        return {"legs": sorted(self.candidate.legs), **self.candidate.features, "final": self.candidate.score}
+
+
+@dataclass
+class Ranking:
+    """A full ranked list plus what happened on the way; what evaluation consumes."""
+
+    candidates: list[Candidate]
+    stages: dict[str, list[Candidate]] = field(default_factory=dict)
+    degraded: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query: str
+    hits: list[Hit]
+    total: int
+    ranking: Ranking
+
+    @property
+    def degraded(self) -> dict[str, str]:
+        return self.ranking.degraded
+
+
+class SearchPipeline:
+    """Holds the warmed-up components; every call takes the settings to apply.
+
+    Settings are per call so that per-request overrides and evaluation
+    variants never change shared state.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        legs: Mapping[str, Retriever],
+        store: ProductStore,
+        reranker=None,
+    ):
+        unknown = set(legs) - {LEXICAL, DENSE}
+        if unknown:
+            raise ValueError(f"unknown leg(s) {sorted(unknown)}; valid: {[LEXICAL, DENSE]}")
+        self.settings = settings
+        self.legs = dict(legs)
+        self.store = store
+        self.reranker = reranker
+        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="stage")
+
+    def warm_up(self) -> None:
+        for leg in self.legs.values():
+            leg.warm_up()
+        if self.reranker is not None:
+            self.reranker.warm_up()
+
+    # ------------------------------------------------------------ stages
+
+    def retrieve(self, query: str, filters: Filters | None, settings: Settings | None = None) -> Ranking:
+        """Each enabled leg's list; a failing leg is reported, not raised."""
+        settings = settings if settings is not None else self.settings
+        ranking = Ranking(candidates=[])
+        wanted = {LEXICAL: settings.lexical.candidates, DENSE: settings.dense.candidates}
+        if not settings.dense.enabled:
+            ranking.skipped[DENSE] = "dense leg disabled in settings"
+            wanted.pop(DENSE)
+        for name, k in wanted.items():
+            leg = self.legs.get(name)
+            if leg is None:
+                ranking.skipped[name] = f"no {name} index loaded"
+                continue
+            try:
+                ranking.stages[name] = self._timed(ranking, name, lambda: leg.search(query, k, filters))
+            except Exception as exc:  # a leg down must not take search down
+                log.warning("leg %s failed: %s", name, exc)
+                ranking.degraded[name] = f"{type(exc).__name__}: {exc}"
+        return ranking
+
+    def rank(self, query: str, ranking: Ranking, settings: Settings | None = None) -> Ranking:
+        """Fuse the retrieved legs, then rerank and boost; fills ``ranking.candidates``."""
+        settings = settings if settings is not None else self.settings
+        legs = {name: ranking.stages[name] for name in (LEXICAL, DENSE) if name in ranking.stages}
+        fused = self._timed(ranking, "fusion", lambda: fuse(legs, settings.fusion))
+        ranking.stages["fusion"] = fused
+        current = fused
+
+        if self.reranker is None or settings.rerank.model is None:
+            ranking.skipped["rerank"] = "no reranker model configured"
+        elif current:
+            try:
+                current = self._timed(
+                    ranking, "rerank", lambda: self._with_deadline(
+                        lambda: self._rerank(query, current, settings), settings.rerank.timeout_s, "rerank"))
+                ranking.stages["rerank"] = current
+            except StageError as exc:
+                log.warning("%s", exc)
+                ranking.degraded["rerank"] = str(exc.cause)
+
+        if not settings.longtail.enabled:
+            ranking.skipped["longtail"] = "long-tail boost disabled in settings"
+        elif current:
+            popularity = self.store.popularity([c.product_id for c in current])
+            current = self._timed(ranking, "longtail", lambda: boost(current, popularity, settings.longtail))
+            ranking.stages["longtail"] = current
+        ranking.candidates = current
+        return ranking
+
+    def run(
+        self,
+        query: str,
+        filters: Filters | None = None,
+        size: int = 10,
+        offset: int = 0,
+        settings: Settings | None = None,
+    ) -> SearchResult:
+        settings = settings if settings is not None else self.settings
+        started = time.perf_counter()
+        ranking = self.rank(query, self.retrieve(query, filters, settings), settings)
+        page = ranking.candidates[offset:offset + size]
+        products = self.store.get([c.product_id for c in page])
+        head = settings.longtail.head_fraction
+        popularity = self.store.popularity([c.product_id for c in page])
+        hits = [
+            Hit(products[c.product_id], c, is_long_tail(popularity.get(c.product_id, 1.0), head))
+            for c in page if c.product_id in products
+        ]
+        ranking.timings_ms["total"] = (time.perf_counter() - started) * 1000
+        return SearchResult(query=query, hits=hits, total=len(ranking.candidates), ranking=ranking)
+
+    # ------------------------------------------------------------ helpers
+
+    def _rerank(self, query: str, candidates: Sequence[Candidate], settings: Settings) -> list[Candidate]:
+        window = candidates[: settings.rerank.window]
+        products = self.store.get([c.product_id for c in window])
+        texts = {pid: p.embedding_text() for pid, p in products.items()}
+        return self.reranker.run(query, candidates, texts, settings.rerank)
+
+    def _with_deadline(self, fn: Callable[[], T], timeout_s: float, stage: str) -> T:
+        future = self._executor.submit(fn)
+        try:
+            return future.result(timeout=timeout_s)
+        except FutureTimeout:
+            future.cancel()
+            raise StageError(stage, f"timed out after {timeout_s:g}s") from None
+        except Exception as exc:
+            raise StageError(stage, f"{type(exc).__name__}: {exc}") from exc
+
+    @staticmethod
+    def _timed(ranking: Ranking, stage: str, fn: Callable[[], T]) -> T:
+        started = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            ranking.timings_ms[stage] = (time.perf_counter() - started) * 1000
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,108 @@
+"""Cross-encoder reranking of the top of the fused list.
+
+The reranker's score is blended with the first stage's rather than replacing
+it: trained on sparse judgments, a cross-encoder learns that unjudged means
+irrelevant and can rank below its own first stage (measured on real data:
+nDCG@10 0.374 -> 0.277). The blend weight is a setting, tuned on dev.
+Only the top ``window`` candidates are scored (cost grows linearly with it);
+the rest keep their fused order below them.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from .candidate import Candidate
+from .errors import ConfigError
+from .fusion import minmax
+from .settings import RerankSettings
+
+
+def _device(setting: str) -> str:
+    if setting != "auto":
+        return setting
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class CrossEncoderReranker:
+    """Scores (query, product text) pairs with a sentence-transformers CrossEncoder."""
+
+    name = "rerank"
+
+    def __init__(self, settings: RerankSettings):
+        if settings.model is None:
+            raise ConfigError("rerank.model is not set: train one with `search-rerank train reranker` or name a path")
+        self.settings = settings
+        self._model = None
+        self._lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        with self._lock:
+            if self._model is not None:
+                return
+            from sentence_transformers import CrossEncoder
+
+            local = os.path.isdir(self.settings.model)
+            if local:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            try:
+                self._model = CrossEncoder(
+                    self.settings.model, device=_device(self.settings.device),
+                    max_length=self.settings.max_length, local_files_only=local,
+                )
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot load reranker {self.settings.model!r}: {exc}. "
+                    "Give a local model directory, or a hub name on a machine with internet access."
+                ) from exc
+
+    def score(self, query: str, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        """Relevance probabilities in input order (sigmoid of the model's logit)."""
+        self.warm_up()
+        if not texts:
+            return np.empty(0)
+        import torch
+
+        with torch.inference_mode():
+            logits = self._model.predict(
+                [(query, t) for t in texts],
+                batch_size=batch_size if batch_size is not None else self.settings.batch_size,
+                show_progress_bar=False, activation_fn=torch.nn.Identity(), convert_to_numpy=True,
+            )
+        return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64).reshape(-1)))
+
+    def run(
+        self,
+        query: str,
+        candidates: Sequence[Candidate],
+        texts: Mapping[str, str],
+        settings: RerankSettings | None = None,
+    ) -> list[Candidate]:
+        """Rerank the top ``window``; ``settings`` carries per-request window, blend and batch size."""
+        settings = settings if settings is not None else self.settings
+        window = list(candidates[: settings.window])
+        if not window:
+            return []
+        probs = self.score(query, [texts.get(c.product_id, "") for c in window], settings.batch_size)
+        return blend(window, probs, settings.blend) + below_window(candidates[len(window):])
+
+
+def blend(window: Sequence[Candidate], rerank_scores: np.ndarray, weight: float) -> list[Candidate]:
+    """Final score = weight * reranker probability + (1 - weight) * min-max first-stage score."""
+    first = minmax(np.array([c.score for c in window], dtype=np.float64))
+    out = [
+        c.with_score(weight * float(r) + (1 - weight) * float(f), rerank=float(r))
+        for c, r, f in zip(window, rerank_scores, first)
+    ]
+    return sorted(out, key=lambda c: (-c.score, c.product_id))
+
+
+def below_window(rest: Sequence[Candidate]) -> list[Candidate]:
+    """Candidates past the window keep their order, scored below every reranked one."""
+    return [c.with_score(-1.0 - i) for i, c in enumerate(rest)]

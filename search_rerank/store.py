@@ -1,0 +1,92 @@
+"""The product store: full records by id, and each product's popularity percentile.
+
+Both legs return ids only; results, reranker texts and the long-tail boost
+need the records and popularity. SQLite keeps them on disk beside the indexes
+with cheap random reads and incremental updates, and is safe to read from many
+threads when each thread has its own connection.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+from .longtail import popularity_percentiles
+from .product import Product
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS products (
+    id TEXT PRIMARY KEY,
+    record TEXT NOT NULL,
+    sales INTEGER NOT NULL,
+    review_count INTEGER NOT NULL,
+    popularity REAL
+)
+"""
+
+
+class ProductStore:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._local = threading.local()
+        self._conn().execute(SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            self._local.conn = conn
+        return conn
+
+    def add(self, products: Iterable[Product]) -> int:
+        """Upsert records. Popularity goes stale until :meth:`refresh_popularity`."""
+        rows = [(p.id, p.model_dump_json(), p.sales, p.review_count) for p in products]
+        with self._conn() as conn:
+            conn.executemany(
+                "INSERT INTO products (id, record, sales, review_count) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET record=excluded.record, sales=excluded.sales, "
+                "review_count=excluded.review_count",
+                rows,
+            )
+        return len(rows)
+
+    def delete(self, product_ids: Iterable[str]) -> int:
+        with self._conn() as conn:
+            cur = conn.executemany("DELETE FROM products WHERE id = ?", [(pid,) for pid in product_ids])
+        return cur.rowcount
+
+    def refresh_popularity(self) -> None:
+        """Percentiles are relative to the whole catalog, so recompute them after any change."""
+        conn = self._conn()
+        rows = conn.execute("SELECT id, sales, review_count FROM products").fetchall()
+        pct = popularity_percentiles([r[1] for r in rows], [r[2] for r in rows])
+        with conn:
+            conn.executemany("UPDATE products SET popularity = ? WHERE id = ?",
+                             [(float(p), r[0]) for p, r in zip(pct, rows)])
+
+    def _by_ids(self, columns: str, where: str, product_ids: Sequence[str]) -> Iterator[tuple]:
+        """Rows for many ids, in chunks below SQLite's bound-parameter limit."""
+        conn = self._conn()
+        for start in range(0, len(product_ids), 500):
+            chunk = list(product_ids[start:start + 500])
+            marks = ",".join("?" * len(chunk))
+            yield from conn.execute(f"SELECT {columns} FROM products WHERE {where} id IN ({marks})", chunk)
+
+    def get(self, product_ids: Sequence[str]) -> dict[str, Product]:
+        return {pid: Product.model_validate_json(rec) for pid, rec in self._by_ids("id, record", "", product_ids)}
+
+    def popularity(self, product_ids: Sequence[str] | None = None) -> dict[str, float]:
+        if product_ids is None:
+            return dict(self._conn().execute("SELECT id, popularity FROM products WHERE popularity IS NOT NULL"))
+        return dict(self._by_ids("id, popularity", "popularity IS NOT NULL AND", product_ids))
+
+    def __iter__(self) -> Iterator[Product]:
+        for (record,) in self._conn().execute("SELECT record FROM products ORDER BY id"):
+            yield Product.model_validate_json(record)
+
+    def count(self) -> int:
+        return self._conn().execute("SELECT COUNT(*) FROM products").fetchone()[0]
