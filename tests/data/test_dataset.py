@@ -1,0 +1,43 @@
+import pytest
+
+from search_rerank.dataset import Dataset, Query
+from search_rerank.errors import ConfigError, DataError
+from search_rerank.product import Product
+
+
+def make_dataset() -> Dataset:
+    return Dataset(
+        name="tiny",
+        products=[Product(id="p1", title="oak desk")],
+        queries={"q1": Query("q1", "desk"), "q2": Query("q2", "chair"), "q3": Query("q3", "lamp")},
+        qrels={"dev": {"q1": {"p1": 2}}, "test": {"q2": {"p1": 0}, "q3": {"p1": 1}}},
+    )
+
+
+def test_split_returns_only_queries_judged_in_that_split():
+    queries, qrels = make_dataset().split("test")
+    assert sorted(queries) == ["q2", "q3"]
+    assert qrels == {"q2": {"p1": 0}, "q3": {"p1": 1}}
+
+
+def test_split_unknown_name_lists_available_splits():
+    with pytest.raises(ConfigError, match="no split 'train'; available: dev, test"):
+        make_dataset().split("train")
+
+
+def test_dataset_rejects_judged_query_without_query_text():
+    with pytest.raises(DataError, match="'q9'"):
+        Dataset(name="bad", products=[], queries={}, qrels={"test": {"q9": {"p1": 1}}})
+
+
+def test_query_meta_cannot_be_changed_after_creation():
+    query = Query("q1", "desk", {"query_class": "Desks"})
+    with pytest.raises(TypeError):
+        query.meta["query_class"] = "Chairs"  # type: ignore[index]
+
+
+def test_query_meta_is_a_copy_of_the_callers_dict():
+    meta = {"kind": "head"}
+    query = Query("q1", "desk", meta)
+    meta["kind"] = "tail"
+    assert query.meta["kind"] == "head"

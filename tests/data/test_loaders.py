@@ -1,0 +1,475 @@
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from pyarrow import csv as arrow_csv
+
+from search_rerank.dataset import Dataset, Query
+from search_rerank.errors import ConfigError, DataError
+from search_rerank.loaders import (
+    LoadStats,
+    iter_catalog,
+    iter_csv_catalog,
+    iter_jsonl_catalog,
+    load_beir,
+    load_dataset,
+    load_esci,
+    load_wands,
+    write_beir,
+)
+from search_rerank.product import Product
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "datasets"
+WANDS_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "wands"
+
+
+def shared(relative: str) -> Path:
+    path = SHARED / relative
+    if not path.exists():
+        pytest.skip(f"shared sample {path} is missing; it is provisioned under /work/shared/datasets")
+    return path
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def jsonl(path: Path, *records: object) -> Path:
+    return write(path, "".join(json.dumps(r) + "\n" for r in records))
+
+
+def raised(call, *args, **kwargs) -> DataError:
+    with pytest.raises(DataError) as caught:
+        list(call(*args, **kwargs))
+    return caught.value
+
+
+@pytest.fixture
+def wands_dir(tmp_path: Path) -> Path:
+    """The fixture product/label rows with a small query.csv, tab separated like the real files."""
+    for name in ("product.csv", "label.csv"):
+        shutil.copy(WANDS_FIXTURE / name, tmp_path / name)
+    write(tmp_path / "query.csv", "query_id\tquery\tquery_class\n0\tsalon chair\tMassage Chairs\n"
+          "478\tfawkes 36\" blue vanity\t\n486\t54 in bench cushion\tFurniture Cushions\n")
+    return tmp_path
+
+
+# --- JSON Lines catalogs ----------------------------------------------------------
+
+def test_jsonl_catalog_reads_product_fields(tmp_path):
+    path = jsonl(tmp_path / "c.jsonl", {"id": 7, "title": "Oak desk", "category": ["Furniture", "Desks"],
+                                        "attributes": {"Color": ["brown", "oak"]}, "price": "99.5", "sales": 3})
+    [product] = iter_jsonl_catalog(path)
+    assert product == Product(id="7", title="Oak desk", category=("Furniture", "Desks"),
+                              attributes={"color": ("brown", "oak")}, price=99.5, sales=3)
+
+
+def test_jsonl_catalog_accepts_beir_id_and_text_aliases(tmp_path):
+    path = jsonl(tmp_path / "c.jsonl", {"_id": "p1", "title": "Desk", "text": "solid oak"})
+    [product] = iter_jsonl_catalog(path)
+    assert (product.id, product.description) == ("p1", "solid oak")
+
+
+def test_jsonl_catalog_null_takes_the_field_default(tmp_path):
+    path = jsonl(tmp_path / "c.jsonl", {"id": "p1", "title": "Desk", "price": None, "sales": None, "brand": None})
+    [product] = iter_jsonl_catalog(path)
+    assert (product.price, product.sales, product.brand) == (None, 0, "")
+
+
+def test_jsonl_catalog_unknown_key_is_named_with_the_valid_ones(tmp_path):
+    path = jsonl(tmp_path / "c.jsonl", {"id": "p1", "title": "Desk", "brnad": "Acme"})
+    error = raised(iter_jsonl_catalog, path)
+    assert "unknown field 'brnad'" in error.reason and "brand" in error.reason
+
+
+def test_jsonl_catalog_id_given_twice_through_alias_is_an_error(tmp_path):
+    path = jsonl(tmp_path / "c.jsonl", {"id": "p1", "_id": "p2", "title": "Desk"})
+    assert "keep one" in raised(iter_jsonl_catalog, path).reason
+
+
+def test_jsonl_catalog_missing_title_names_file_and_line_counting_blank_lines(tmp_path):
+    path = write(tmp_path / "c.jsonl", '{"id": "p1", "title": "Desk"}\n\n{"id": "p2"}\n')
+    error = raised(iter_jsonl_catalog, path)
+    assert (error.path, error.line, error.reason) == (str(path), 3, "title: required but missing")
+
+
+def test_jsonl_catalog_price_not_a_number_names_the_value(tmp_path):
+    path = jsonl(tmp_path / "c.jsonl", {"id": "p1", "title": "Desk", "price": "cheap"})
+    error = raised(iter_jsonl_catalog, path)
+    assert error.line == 1 and "price" in error.reason and "'cheap'" in error.reason
+
+
+def test_jsonl_catalog_invalid_json_names_line(tmp_path):
+    path = write(tmp_path / "c.jsonl", '{"id": "p1", "title": "Desk"}\n{"id": "p2", \n')
+    error = raised(iter_jsonl_catalog, path)
+    assert error.line == 2 and error.reason.startswith("invalid JSON")
+
+
+def test_jsonl_catalog_json_array_file_explains_the_fix(tmp_path):
+    path = write(tmp_path / "c.json", '[{"id": "p1", "title": "Desk"}]\n')
+    assert "JSON Lines" in raised(iter_jsonl_catalog, path).reason
+
+
+def test_skip_bad_counts_skipped_rows_and_keeps_good_ones(tmp_path):
+    path = write(tmp_path / "c.jsonl", '{"id": "p1", "title": "Desk"}\n{"id": "p2"}\n'
+                 '{"id": "p3", "title": "Lamp", "price": -1}\n{"id": "p4", "title": "Rug"}\n')
+    stats = LoadStats()
+    products = list(iter_jsonl_catalog(path, skip_bad=True, stats=stats))
+    assert [p.id for p in products] == ["p1", "p4"]
+    assert (stats.loaded, stats.skipped) == (2, 2)
+    assert stats.errors[0].startswith(f"{path}:2: ") and stats.errors[1].startswith(f"{path}:3: ")
+
+
+def test_skip_bad_keeps_only_the_first_few_messages(tmp_path):
+    path = write(tmp_path / "c.jsonl", '{"id": "ok", "title": "Desk"}\n' + '{"id": "x"}\n' * 5)
+    stats = LoadStats(max_errors=2)
+    list(iter_jsonl_catalog(path, skip_bad=True, stats=stats))
+    assert stats.skipped == 5 and len(stats.errors) == 2
+
+
+def test_skip_bad_logs_a_warning_naming_the_file(tmp_path, caplog):
+    path = write(tmp_path / "c.jsonl", '{"id": "ok", "title": "Desk"}\n{"id": "x"}\n')
+    with caplog.at_level(logging.WARNING, logger="search_rerank.loaders"):
+        list(iter_jsonl_catalog(path, skip_bad=True))
+    assert "skipped 1 bad row(s) of 2" in caplog.text and str(path) in caplog.text
+
+
+def test_skip_bad_still_refuses_a_file_where_every_row_is_bad(tmp_path):
+    path = jsonl(tmp_path / "c.jsonl", {"name": "Desk"}, {"name": "Lamp"})
+    error = raised(iter_jsonl_catalog, path, skip_bad=True)
+    assert error.line is None and "all 2 rows are bad" in error.reason
+
+
+# --- CSV catalogs -----------------------------------------------------------------
+
+@pytest.mark.parametrize("path_text", ["Furniture > Office > Desks", "Furniture/Office/Desks"])
+def test_csv_catalog_splits_category_path(tmp_path, path_text):
+    path = write(tmp_path / "c.csv", f"id,title,category\np1,Desk,{path_text}\n")
+    [product] = iter_csv_catalog(path)
+    assert product.category == ("Furniture", "Office", "Desks")
+
+
+def test_csv_catalog_repeated_attribute_key_adds_a_value(tmp_path):
+    path = write(tmp_path / "c.csv", "id,title,attributes\np1,Rug,Color:red|size : L|color:blue\n")
+    [product] = iter_csv_catalog(path)
+    assert product.attributes == {"color": ("red", "blue"), "size": ("L",)}
+
+
+def test_csv_catalog_repeated_attribute_value_is_kept_once(tmp_path):
+    path = write(tmp_path / "c.csv", "id,title,attributes\np1,Rug,color:red|color:red\n")
+    [product] = iter_csv_catalog(path)
+    assert product.attributes == {"color": ("red",)}
+
+
+def test_csv_catalog_reads_attributes_as_json_object(tmp_path):
+    path = write(tmp_path / "c.csv", 'id,title,attributes\np1,Rug,"{""color"": [""red"", ""blue""]}"\n')
+    [product] = iter_csv_catalog(path)
+    assert product.attributes == {"color": ("red", "blue")}
+
+
+def test_csv_catalog_attribute_without_colon_explains_the_format(tmp_path):
+    path = write(tmp_path / "c.csv", "id,title,attributes\np1,Rug,red\n")
+    error = raised(iter_csv_catalog, path)
+    assert error.line == 2 and "key:value" in error.reason
+
+
+def test_csv_catalog_sniffs_tab_delimiter(tmp_path):
+    path = write(tmp_path / "c.csv", "id\ttitle\tbrand\np1\tDesk, oak\tAcme\n")
+    [product] = iter_csv_catalog(path)
+    assert (product.title, product.brand) == ("Desk, oak", "Acme")
+
+
+def test_csv_catalog_blank_cells_take_defaults(tmp_path):
+    path = write(tmp_path / "c.csv", "id,title,price,sales,category,attributes\np1,Desk,,,,\n")
+    [product] = iter_csv_catalog(path)
+    assert (product.price, product.sales, product.category, product.attributes) == (None, 0, (), {})
+
+
+def test_csv_catalog_bad_price_names_line_and_value(tmp_path):
+    path = write(tmp_path / "c.csv", "id,title,price\np1,Desk,10\np2,Lamp,ten\n")
+    error = raised(iter_csv_catalog, path)
+    assert error.line == 3 and "'ten'" in error.reason
+
+
+def test_csv_catalog_extra_cell_names_line(tmp_path):
+    path = write(tmp_path / "c.csv", "id,title\np1,Desk\np2,Desk, oak\n")
+    error = raised(iter_csv_catalog, path)
+    assert error.line == 3 and "3 cells but the header has 2" in error.reason
+
+
+def test_csv_catalog_line_number_is_where_a_multiline_row_ends(tmp_path):
+    path = write(tmp_path / "c.csv", 'id,title,description\np1,Desk,"two\nlines"\np2,,x\n')
+    assert raised(iter_csv_catalog, path).line == 4
+
+
+# --- BEIR -----------------------------------------------------------------------------
+
+def make_dataset() -> Dataset:
+    return Dataset(
+        name="tiny",
+        products=[
+            Product(id="p1", title="Oak desk", description="solid oak", brand="Acme", category=("Office", "Desks"),
+                    attributes={"color": ("brown", "oak")}, price=99.5, sales=4, review_count=2, rating=4.5),
+            Product(id="p2", title="Lamp"),
+        ],
+        queries={"q1": Query("q1", "oak desk", {"kind": "head", "frequency": "12"}), "q2": Query("q2", "lamp")},
+        qrels={"train": {"q1": {"p1": 2, "p2": 0}}, "test": {"q2": {"p2": 1}}},
+    )
+
+
+def test_beir_write_then_load_round_trips_the_dataset(tmp_path):
+    dataset = make_dataset()
+    write_beir(dataset, tmp_path / "tiny")
+    assert load_beir(tmp_path / "tiny") == dataset
+
+
+def test_write_beir_uses_beir_corpus_keys(tmp_path):
+    write_beir(make_dataset(), tmp_path)
+    record = json.loads((tmp_path / "corpus.jsonl").read_text().splitlines()[0])
+    assert (record["_id"], record["title"], record["text"]) == ("p1", "Oak desk", "solid oak")
+
+
+def test_load_beir_reads_every_qrels_tsv_as_a_split(tmp_path):
+    jsonl(tmp_path / "corpus.jsonl", {"_id": "p1", "title": "Desk", "text": ""})
+    jsonl(tmp_path / "queries.jsonl", {"_id": "q1", "text": "desk"})
+    for split in ("dev", "heldout"):
+        write(tmp_path / "qrels" / f"{split}.tsv", "query-id\tcorpus-id\tscore\nq1\tp1\t1\n")
+    assert sorted(load_beir(tmp_path).qrels) == ["dev", "heldout"]
+
+
+def test_load_beir_puts_extra_query_keys_into_meta_as_strings(tmp_path):
+    jsonl(tmp_path / "corpus.jsonl", {"_id": "p1", "title": "Desk"})
+    jsonl(tmp_path / "queries.jsonl", {"_id": "q1", "text": "desk", "heldout": True, "frequency": 3, "metadata": {}})
+    assert dict(load_beir(tmp_path).queries["q1"].meta) == {"heldout": "true", "frequency": "3"}
+
+
+def test_load_beir_query_without_text_names_line(tmp_path):
+    jsonl(tmp_path / "corpus.jsonl", {"_id": "p1", "title": "Desk"})
+    jsonl(tmp_path / "queries.jsonl", {"_id": "q1", "text": "desk"}, {"_id": "q2"})
+    error = raised(load_beir, tmp_path)
+    assert (Path(error.path).name, error.line, error.reason) == ("queries.jsonl", 2, "text: required but missing")
+
+
+def test_load_beir_skip_bad_does_not_skip_bad_queries(tmp_path):
+    jsonl(tmp_path / "corpus.jsonl", {"_id": "p1", "title": "Desk"})
+    jsonl(tmp_path / "queries.jsonl", {"_id": "q1", "text": "desk"}, {"_id": "q2"})
+    with pytest.raises(DataError):
+        load_beir(tmp_path, skip_bad=True)
+
+
+# --- WANDS ----------------------------------------------------------------------------
+
+def test_wands_shared_query_file_loads_480_queries_with_query_class(tmp_path):
+    shutil.copy(shared("wands/query.csv"), tmp_path / "query.csv")
+    for name in ("product.csv", "label.csv"):
+        shutil.copy(WANDS_FIXTURE / name, tmp_path / name)
+    dataset = load_wands(tmp_path)
+    assert len(dataset.queries) == 480
+    assert dataset.queries["2"] == Query("2", "dinosaur", {"query_class": "Kids Wall Décor"})
+    assert sum("query_class" in q.meta for q in dataset.queries.values()) == 474
+
+
+def test_wands_product_maps_columns_to_product_fields(wands_dir):
+    product = next(p for p in load_wands(wands_dir).products if p.id == "1")
+    assert product == Product(
+        id="1", title="all-clad 7 qt . slow cooker",
+        description="create delicious slow-cooked meals , from tender meat to flavorful vegetables",
+        category=("Kitchen & Tabletop", "Small Kitchen Appliances", "Slow Cookers"),
+        attributes={"capacityquarts": ("7",), "producttype": ("slow cooker",), "productfinish": ("stainless steel",)},
+        review_count=100, rating=2.0,
+    )
+
+
+def test_wands_product_class_becomes_leaf_when_hierarchy_lacks_it(wands_dir):
+    product = next(p for p in load_wands(wands_dir).products if p.id == "3")
+    assert product.category == ("Browse By Brand", "All-Clad", "Slicers, Peelers And Graters")
+
+
+def test_wands_any_of_several_product_classes_counts_as_the_leaf(wands_dir):
+    product = next(p for p in load_wands(wands_dir).products if p.id == "42992")
+    assert product.category[-2:] == ("Chairs & Seating", "Accent Chairs")
+
+
+def test_wands_feature_with_empty_key_is_dropped_not_fatal(wands_dir):
+    product = next(p for p in load_wands(wands_dir).products if p.id == "42990")
+    assert product.attributes == {"basematerialdetails": ("steel",), "ofhardwoodused": ("0",)}
+    assert product.description == ""
+
+
+def test_wands_labels_become_grades_in_test_split(wands_dir):
+    dataset = load_wands(wands_dir)
+    assert list(dataset.qrels) == ["test"]
+    assert dataset.qrels["test"]["0"] == {"25434": 2, "12088": 0, "42931": 2, "2636": 2, "42923": 2}
+    assert dataset.qrels["test"]["486"] == {"30764": 1}
+
+
+def test_wands_dev_fraction_splits_queries_by_id_the_same_way_every_time(tmp_path):
+    queries = "".join(f"{i}\tquery {i}\t\n" for i in range(200))
+    labels = "".join(f"{i}\t{i}\tp{i}\tExact\n" for i in range(200))
+    write(tmp_path / "query.csv", "query_id\tquery\tquery_class\n" + queries)
+    write(tmp_path / "label.csv", "id\tquery_id\tproduct_id\tlabel\n" + labels)
+    shutil.copy(WANDS_FIXTURE / "product.csv", tmp_path / "product.csv")
+    first, second = load_wands(tmp_path, dev_fraction=0.25), load_wands(tmp_path, dev_fraction=0.25)
+    dev, test = set(first.qrels["dev"]), set(first.qrels["test"])
+    assert first.qrels == second.qrels
+    assert not dev & test and len(dev | test) == 200
+    assert 30 <= len(dev) <= 70
+    # Pinned so that a change to the hash (e.g. Python's per-process hash()) shows up as a failure.
+    assert sorted(dev, key=int)[:8] == ["8", "9", "13", "29", "39", "41", "46", "47"]
+
+
+@pytest.mark.parametrize("fraction", [-0.1, 1.0])
+def test_wands_dev_fraction_outside_zero_to_one_is_refused(wands_dir, fraction):
+    with pytest.raises(ConfigError, match="dev_fraction"):
+        load_wands(wands_dir, dev_fraction=fraction)
+
+
+def test_wands_unknown_label_names_line_and_valid_labels(wands_dir):
+    with open(wands_dir / "label.csv", "a", encoding="utf-8") as labels:
+        labels.write("9\t0\t1\tExactly\n")
+    error = raised(load_wands, wands_dir)
+    assert error.line == 12 and "'Exactly'" in error.reason and "Partial" in error.reason
+
+
+def test_wands_skip_bad_skips_products_with_empty_name(wands_dir):
+    with open(wands_dir / "product.csv", "a", encoding="utf-8") as products:
+        products.write("50000\t\tBeds\tFurniture\t\t\t\t\t\n")
+    stats = LoadStats()
+    dataset = load_wands(wands_dir, skip_bad=True, stats=stats)
+    assert (len(dataset.products), stats.loaded, stats.skipped) == (10, 10, 1)
+
+
+# --- ESCI -----------------------------------------------------------------------------
+
+def vespa_sample() -> Dataset:
+    return load_esci(shared("esci_vespa_sample/sample-products.jsonl"), shared("esci_vespa_sample/test-sample.parquet"))
+
+
+def test_esci_vespa_sample_loads_16_products_and_16_judgments_for_one_query():
+    dataset = vespa_sample()
+    assert len(dataset.products) == 16
+    assert dataset.queries == {"535": Query("535", "06 bmw 325i radio oem not navigation system")}
+    assert list(dataset.qrels) == ["test"] and len(dataset.qrels["test"]["535"]) == 16
+
+
+def test_esci_default_gains_are_3_2_1_0():
+    grades = vespa_sample().qrels["test"]["535"]
+    assert (grades["B08PB9TTKT"], grades["B08VSJGP1N"], grades["B08SHMLP5S"]) == (3, 2, 0)
+
+
+def test_esci_vespa_descriptions_lose_html_and_gain_bullets():
+    product = next(p for p in vespa_sample().products if p.id == "B08VSJGP1N")
+    assert "<" not in product.description and product.description.startswith("Features ●Built-in carplay")
+    assert "【2 Din Carpaly Touchscreen Radio】" in product.description
+
+
+def test_esci_vespa_color_becomes_attribute_and_missing_color_none():
+    products = {p.id: p for p in vespa_sample().products}
+    assert products["B08VSJGP1N"].attributes == {"color": ("black",)}
+    assert products["B08SHMLP5S"].attributes == {}
+
+
+def esci_official(tmp_path: Path) -> tuple[Path, Path]:
+    products = pa.table({
+        "product_id": ["A1", "A1", "B2"], "product_title": ["Desk", "Escritorio", "Lamp"],
+        "product_description": ["<p>Oak &amp; steel</p>", None, None], "product_bullet_point": ["Sturdy\nCheap", None, None],
+        "product_brand": ["Acme", "Acme", None], "product_color": [None, None, "red"], "product_locale": ["us", "es", "us"],
+    })
+    pq.write_table(products, tmp_path / "products.parquet")
+    examples = write(tmp_path / "examples.csv", "query,product_id,esci_label,split,product_locale,small_version\n"
+                     "oak desk,A1,E,train,us,1\noak desk,B2,C,train,us,0\nescritorio,A1,E,test,es,1\nlamp,B2,S,test,us,1\n")
+    return tmp_path / "products.parquet", examples
+
+
+def test_esci_official_parquet_products_of_other_locales_are_left_out(tmp_path):
+    products = load_esci(*esci_official(tmp_path)).products
+    assert [(p.id, p.title) for p in products] == [("A1", "Desk"), ("B2", "Lamp")]
+    assert products[0].description == "Oak & steel\nSturdy Cheap"
+
+
+def test_esci_examples_without_query_id_get_an_id_fixed_by_the_text(tmp_path):
+    first, second = load_esci(*esci_official(tmp_path)), load_esci(*esci_official(tmp_path))
+    assert first.queries == second.queries
+    assert sorted(q.text for q in first.queries.values()) == ["lamp", "oak desk"]
+
+
+def test_esci_splits_come_from_the_split_column_with_custom_gains(tmp_path):
+    dataset = load_esci(*esci_official(tmp_path), gains={"E": 1, "S": 0, "C": 0, "I": 0})
+    train, test = dataset.split("train")[1], dataset.split("test")[1]
+    assert list(train.values()) == [{"A1": 1, "B2": 0}] and list(test.values()) == [{"B2": 0}]
+
+
+def test_esci_small_version_keeps_only_task1_rows(tmp_path):
+    dataset = load_esci(*esci_official(tmp_path), small_version=True)
+    assert [len(judged) for qrels in dataset.qrels.values() for judged in qrels.values()] == [1, 1]
+
+
+def test_esci_label_without_gain_names_line(tmp_path):
+    products, examples = esci_official(tmp_path)
+    with open(examples, "a", encoding="utf-8") as out:
+        out.write("lamp,A1,X,test,us,1\n")
+    error = raised(load_esci, products, examples)
+    assert error.line == 6 and "'X'" in error.reason
+
+
+# --- dispatch ---------------------------------------------------------------------------
+
+def test_load_dataset_detects_beir_layout(tmp_path):
+    write_beir(make_dataset(), tmp_path)
+    assert load_dataset(tmp_path) == load_beir(tmp_path)
+
+
+def test_load_dataset_detects_wands_layout_and_passes_options(wands_dir):
+    assert sorted(load_dataset(wands_dir, dev_fraction=0.5).qrels) == ["dev", "test"]
+
+
+def test_load_dataset_unknown_layout_says_what_it_looks_for(tmp_path):
+    with pytest.raises(ConfigError, match="corpus.jsonl"):
+        load_dataset(tmp_path)
+
+
+def test_load_dataset_unknown_format_lists_valid_ones(tmp_path):
+    with pytest.raises(ConfigError, match="valid: auto, beir, wands, esci"):
+        load_dataset(tmp_path, fmt="trec")
+
+
+def test_load_dataset_and_iter_catalog_detect_esci_official_file_names(tmp_path):
+    products, examples = esci_official(tmp_path)
+    products.rename(tmp_path / "shopping_queries_dataset_products.parquet")
+    pq.write_table(arrow_csv.read_csv(examples), tmp_path / "shopping_queries_dataset_examples.parquet")
+    assert [p.id for p in iter_catalog(tmp_path)] == ["A1", "B2"]
+    assert sorted(load_dataset(tmp_path).qrels) == ["test", "train"]
+
+
+@pytest.mark.parametrize("name, text", [
+    ("c.jsonl", '{"id": "p1", "title": "Desk"}\n'),
+    ("c.json", '{"id": "p1", "title": "Desk"}\n'),
+    ("c.csv", "id,title\np1,Desk\n"),
+    ("c.tsv", "id\ttitle\np1\tDesk\n"),
+])
+def test_iter_catalog_reads_file_by_suffix(tmp_path, name, text):
+    assert [p.id for p in iter_catalog(write(tmp_path / name, text))] == ["p1"]
+
+
+def test_iter_catalog_reads_beir_directory_corpus(tmp_path):
+    write_beir(make_dataset(), tmp_path)
+    assert [p.id for p in iter_catalog(tmp_path)] == ["p1", "p2"]
+
+
+def test_iter_catalog_reads_wands_directory_products(wands_dir):
+    assert len(list(iter_catalog(wands_dir))) == 10
+
+
+def test_iter_catalog_reads_vespa_esci_feed():
+    assert len(list(iter_catalog(shared("esci_vespa_sample/sample-products.jsonl")))) == 16
+
+
+def test_iter_catalog_unknown_suffix_lists_supported(tmp_path):
+    with pytest.raises(ConfigError, match=r"\.jsonl, \.json, \.csv, \.tsv"):
+        iter_catalog(write(tmp_path / "c.xml", "<x/>"))
