@@ -1,0 +1,243 @@
+"""The ``search-rerank`` command: generate, index, search, evaluate, serve.
+
+Every command builds the one settings object (``--settings`` file, then
+``SEARCH_RERANK_*`` variables, then these flags), and turns the package's own
+errors into a one-line message with exit status 1, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from .errors import SearchRerankError
+from .settings import Settings, load_settings
+
+console = Console()
+
+
+class _Command(click.Command):
+    """Shows SearchRerankError (bad row, bad setting, missing index) as a message, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SearchRerankError as exc:
+            raise click.ClickException(str(exc)) from exc
+        except ValueError as exc:  # pydantic validation of flags and filters
+            raise click.ClickException(str(exc)) from exc
+
+
+def _settings(ctx: click.Context, **overrides: Any) -> Settings:
+    obj = ctx.obj
+    data = {k: v for k, v in overrides.items() if v is not None}
+    if obj["index_dir"] is not None:
+        data["index_dir"] = obj["index_dir"]
+    return load_settings(obj["settings"], **data)
+
+
+@click.group()
+@click.option("--settings", "settings_file", type=click.Path(dir_okay=False, path_type=Path),
+              envvar="SEARCH_RERANK_SETTINGS", help="TOML or JSON settings file.")
+@click.option("--index-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Index directory (default: settings' index_dir).")
+@click.option("-v", "--verbose", is_flag=True, help="Log at debug level.")
+@click.pass_context
+def main(ctx: click.Context, settings_file: Path | None, index_dir: Path | None, verbose: bool) -> None:
+    """Hybrid BM25 + dense search with cross-encoder reranking and a long-tail boost."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.obj = {"settings": settings_file, "index_dir": index_dir}
+
+
+@main.command(cls=_Command)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--products", type=click.IntRange(min=1), default=50_000, show_default=True)
+@click.option("--queries", type=click.IntRange(min=1), default=3_000, show_default=True)
+@click.option("--seed", type=int, default=13, show_default=True)
+@click.option("--heldout-types", type=click.IntRange(min=0), default=5, show_default=True)
+@click.option("--workers", type=click.IntRange(min=0), default=0, help="Processes (0 = one per core).")
+def generate(out: Path, products: int, queries: int, seed: int, heldout_types: int, workers: int) -> None:
+    """Write a synthetic catalog with complete graded judgments (BEIR layout)."""
+    from .generate import GeneratorConfig
+    from .generate import generate as run
+
+    manifest = run(out, GeneratorConfig(products=products, queries=queries, seed=seed,
+                                        heldout_types=heldout_types, workers=workers))
+    console.print(f"wrote {manifest.products} products and {sum(manifest.queries.values())} queries "
+                  f"({manifest.queries}) to {out}; held-out types: {', '.join(manifest.heldout_types)}")
+
+
+@main.command(cls=_Command)
+@click.option("--catalog", type=click.Path(exists=True, path_type=Path), required=True,
+              help="A .jsonl/.csv/.tsv catalog or a BEIR/WANDS/ESCI dataset directory.")
+@click.option("--skip-bad", is_flag=True, help="Skip and count malformed rows instead of stopping.")
+@click.option("--incremental", is_flag=True, help="Upsert into the existing index instead of rebuilding.")
+@click.option("--delete", "delete_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="With --incremental: a file of product ids to remove, one per line.")
+@click.option("--no-dense", is_flag=True, help="Build the lexical index only.")
+@click.pass_context
+def index(ctx: click.Context, catalog: Path, skip_bad: bool, incremental: bool, delete_file: Path | None,
+          no_dense: bool) -> None:
+    """Index a catalog into the lexical and dense indexes."""
+    from .indexes import build_index, update_index
+    from .loaders import LoadStats, iter_catalog
+
+    settings = _settings(ctx, **({"dense": {"enabled": False}} if no_dense else {}))
+    stats = LoadStats()
+    products = iter_catalog(catalog, skip_bad=skip_bad, stats=stats)
+    if incremental:
+        deletions = delete_file.read_text(encoding="utf-8").split() if delete_file else []
+        report = update_index(products, deletions, settings)
+    else:
+        if delete_file is not None:
+            raise click.UsageError("--delete needs --incremental")
+        report = build_index(products, settings)
+    rates = ", ".join(f"{part} {rate:,.0f} docs/s" for part, rate in report.docs_per_second().items())
+    console.print(f"indexed {report.products} products into {settings.index_dir} "
+                  f"in {report.seconds.get('total', 0):.1f}s ({rates})")
+    if report.deleted:
+        console.print(f"deleted {report.deleted} products")
+    if stats.skipped:
+        console.print(f"[yellow]skipped {stats.skipped} bad rows[/yellow], first: " + "; ".join(stats.errors[:3]))
+
+
+def _filters(category: str | None, brand: tuple[str, ...], price_min: float | None, price_max: float | None,
+             attribute: tuple[str, ...]):
+    from .filters import Filters
+
+    attributes: dict[str, list[str]] = {}
+    for item in attribute:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise click.BadParameter(f"{item!r}: expected key=value", param_hint="--attribute")
+        attributes.setdefault(key, []).append(value)
+    filters = Filters(category=category, brand=brand or None, price_min=price_min, price_max=price_max,
+                      attributes=attributes)
+    return None if filters.is_empty else filters
+
+
+@main.command(cls=_Command)
+@click.argument("query")
+@click.option("--size", type=click.IntRange(min=1, max=1000), default=10, show_default=True)
+@click.option("--category", help="Category path prefix, e.g. 'Furniture > Living Room'.")
+@click.option("--brand", multiple=True)
+@click.option("--price-min", type=float)
+@click.option("--price-max", type=float)
+@click.option("--attribute", multiple=True, help="key=value; repeat for more (same key = any of).")
+@click.option("--explain", is_flag=True, help="Show each stage's score for each result.")
+@click.option("--json", "as_json", is_flag=True, help="Print the service's JSON response instead of a table.")
+@click.pass_context
+def search(ctx: click.Context, query: str, size: int, category: str | None, brand: tuple[str, ...],
+           price_min: float | None, price_max: float | None, attribute: tuple[str, ...], explain: bool,
+           as_json: bool) -> None:
+    """Search the index and show the results."""
+    from .indexes import open_pipeline
+    from .service import result_json
+
+    pipeline = open_pipeline(_settings(ctx))
+    result = pipeline.run(query, _filters(category, brand, price_min, price_max, attribute), size=size)
+    if as_json:
+        click.echo(json.dumps(result_json(result, explain), indent=2))
+        return
+    table = Table(title=f"{query!r}: {result.total} candidates")
+    for col in ("#", "id", "title", "category", "price", "score", "tail"):
+        table.add_column(col, overflow="fold")
+    if explain:
+        table.add_column("explanation", overflow="fold")
+    for rank, hit in enumerate(result.hits, start=1):
+        p = hit.product
+        row = [str(rank), p.id, p.title, " > ".join(p.category[-2:]), f"{p.price:.2f}" if p.price is not None else "",
+               f"{hit.candidate.score:.4f}", "yes" if hit.long_tail else ""]
+        if explain:
+            row.append(", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                                 for k, v in hit.explanation().items()))
+        table.add_row(*row)
+    console.print(table)
+    for stage, reason in {**result.ranking.skipped, **result.degraded}.items():
+        console.print(f"[yellow]{stage}[/yellow]: {reason}")
+
+
+@main.command(cls=_Command)
+@click.option("--dataset", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True)
+@click.option("--split", default="test", show_default=True)
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the report here.")
+@click.option("--by-kind", is_flag=True, help="Also show nDCG@10 per query kind.")
+@click.pass_context
+def evaluate(ctx: click.Context, dataset: Path, split: str, json_out: Path | None, by_kind: bool) -> None:
+    """Score every configuration on a dataset split (nDCG@10, R@100, MRR@10, long-tail metrics)."""
+    from .evaluate import evaluate as run
+    from .indexes import open_pipeline
+    from .loaders import load_dataset
+
+    data = load_dataset(dataset)
+    queries, qrels = data.split(split)
+    pipeline = open_pipeline(_settings(ctx))
+    report = run(pipeline, queries, qrels, dataset=str(dataset), split=split)
+    console.print(report_table(report))
+    if by_kind:
+        console.print(kind_table(report))
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
+
+
+def report_table(report) -> Table:
+    table = Table(title=f"{report.dataset} [{report.split}]: {report.queries} queries, {report.catalog_size} products")
+    names = list(report.rows[0].metrics) if report.rows else []
+    table.add_column("configuration")
+    for name in names:
+        table.add_column(name, justify="right")
+    table.add_column("status")
+    for row in report.rows:
+        table.add_row(row.config, *(f"{row.metrics[n]:.4f}" for n in names), row.status)
+    return table
+
+
+def kind_table(report, measure: str = "nDCG@10") -> Table:
+    kinds = sorted({k for row in report.rows for k in row.by_kind})
+    table = Table(title=f"{measure} by query kind")
+    table.add_column("configuration")
+    for kind in kinds:
+        table.add_column(kind, justify="right")
+    for row in report.rows:
+        table.add_row(row.config, *(f"{row.by_kind.get(k, {}).get(measure, 0):.4f}" for k in kinds))
+    return table
+
+
+@main.command(cls=_Command)
+@click.option("--host", help="Bind address (default: settings' service.host).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (default: settings' service.port).")
+@click.option("--workers", type=click.IntRange(min=1), help="gunicorn workers.")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None) -> None:
+    """Serve the HTTP API under gunicorn (one index and model copy per worker)."""
+    settings = _settings(ctx)
+    from .indexes import read_manifest
+
+    read_manifest(settings)  # fail here, with the fix, rather than in every worker
+    env = dict(os.environ)
+    env["SEARCH_RERANK_INDEX_DIR"] = str(Path(settings.index_dir).resolve())
+    if ctx.obj["settings"] is not None:
+        env["SEARCH_RERANK_SETTINGS"] = str(Path(ctx.obj["settings"]).resolve())
+    for key, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
+        if value is not None:
+            env[f"SEARCH_RERANK_SERVICE__{key}"] = str(value)
+    args = [sys.executable, "-m", "gunicorn", "-c", "python:search_rerank.gunicorn_conf",
+            "search_rerank.service:create_app()"]
+    console.print(f"serving {settings.index_dir} on http://{host or settings.service.host}:"
+                  f"{port or settings.service.port}")
+    os.execvpe(args[0], args, env)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

