@@ -1,0 +1,22 @@
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export HF_HUB_OFFLINE := 1
+
+.PHONY: install demo test
+
+$(VENV)/bin/search-rerank:
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[dev]"
+
+install: $(VENV)/bin/search-rerank
+
+# Generate a demo catalog, index it (BM25 + MiniLM/FAISS) and serve search on http://127.0.0.1:8000
+demo: install
+	[ -f data/demo/corpus.jsonl ] || $(VENV)/bin/search-rerank generate --out data/demo --products 5000 --queries 500
+	[ -f indexes/demo/manifest.json ] || $(VENV)/bin/search-rerank --index-dir indexes/demo index --catalog data/demo
+	$(VENV)/bin/search-rerank --index-dir indexes/demo serve
+
+test: install
+	$(PY) -m pytest -q

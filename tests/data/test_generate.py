@@ -1,0 +1,81 @@
+import json
+
+import numpy as np
+import pytest
+
+from search_rerank.generate import EXACT, PARTIAL, GeneratorConfig, QuerySpec, generate, grade, make_catalog, misspell
+from search_rerank.loaders import load_beir
+from search_rerank.taxonomy import COLOURS, SHARED_INTENTS, STYLES, TYPES
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gen")
+    manifest = generate(out, GeneratorConfig(products=2000, queries=300, seed=5, workers=1), progress=False)
+    return out, manifest
+
+
+def test_taxonomy_has_at_least_40_types_in_6_departments():
+    assert len(TYPES) >= 40
+    assert len({t.department for t in TYPES}) >= 6
+
+
+def test_generated_dataset_loads_as_beir(generated):
+    out, manifest = generated
+    data = load_beir(out)
+    assert len(data.products) == manifest.products == 2000
+    assert set(data.qrels) == {"train", "dev", "test"}
+
+
+def test_generation_is_deterministic_for_a_seed(tmp_path, generated):
+    out, _ = generated
+    generate(tmp_path, GeneratorConfig(products=2000, queries=300, seed=5, workers=2), progress=False)
+    assert (tmp_path / "corpus.jsonl").read_bytes() == (out / "corpus.jsonl").read_bytes()
+    assert (tmp_path / "qrels" / "test.tsv").read_bytes() == (out / "qrels" / "test.tsv").read_bytes()
+
+
+def test_every_query_has_an_exact_match(generated):
+    out, _ = generated
+    data = load_beir(out)
+    for split in data.qrels.values():
+        for qid, judged in split.items():
+            assert EXACT in judged.values(), qid
+
+
+def test_heldout_type_queries_are_only_in_test(generated):
+    out, manifest = generated
+    heldout = set(manifest.heldout_types)
+    for line in (out / "queries.jsonl").read_text().splitlines():
+        q = json.loads(line)
+        if heldout & set(q["types"].split(",")):
+            assert q["split"] == "test"
+
+
+def test_all_query_kinds_are_generated(generated):
+    _, manifest = generated
+    assert set(manifest.query_kinds) == {"head", "attribute", "synonym", "intent", "brand", "model", "misspelt"}
+
+
+def test_labels_are_complete_for_a_colour_query():
+    cat = make_catalog(GeneratorConfig(products=3000, queries=10))
+    by_type = [np.flatnonzero(cat.type == t) for t in range(len(TYPES))]
+    sofa = next(i for i, t in enumerate(TYPES) if t.key == "sofa")
+    red = COLOURS.index("red")
+    ids, grades = grade(cat, QuerySpec("red sofa", "attribute", (sofa,), (("colour", red),)), by_type)
+    labels = dict(zip(ids.tolist(), grades.tolist()))
+    red_sofas = {int(i) for i in by_type[sofa] if cat.colour[i] == red}
+    assert {i for i, g in labels.items() if g == EXACT} == red_sofas
+    assert all(labels[int(i)] == PARTIAL for i in by_type[sofa] if cat.colour[i] != red)
+
+
+def test_popularity_is_heavy_tailed():
+    cat = make_catalog(GeneratorConfig(products=20000, queries=10))
+    top = np.sort(cat.sales)[::-1]
+    assert top[: len(top) // 10].sum() > 0.5 * top.sum()
+
+
+def test_misspelling_changes_one_word():
+    rng = np.random.default_rng(0)
+    typo = misspell("scandinavian bookcase", rng)
+    assert typo != "scandinavian bookcase"
+    assert sum(a != b for a, b in zip(typo.split(), "scandinavian bookcase".split())) == 1

@@ -1,0 +1,64 @@
+import pytest
+
+from search_rerank.candidate import Candidate
+from search_rerank.errors import ConfigError
+from search_rerank.fusion import fuse, linear, rrf
+from search_rerank.retrieval import leg_candidates
+from search_rerank.settings import FusionSettings
+
+
+def legs():
+    return {
+        "lexical": leg_candidates("lexical", [("a", 10.0), ("b", 5.0), ("c", 1.0)]),
+        "dense": leg_candidates("dense", [("b", 0.9), ("d", 0.8), ("a", 0.1)]),
+    }
+
+
+def test_rrf_scores_are_weighted_reciprocal_ranks():
+    fused = {c.product_id: c.score for c in rrf(legs(), rank_constant=60, weights={"lexical": 2.0, "dense": 1.0})}
+    assert fused["b"] == pytest.approx(2 / 62 + 1 / 61)
+    assert fused["d"] == pytest.approx(1 / 62)
+
+
+def test_rrf_ranks_product_found_by_both_legs_first():
+    assert [c.product_id for c in rrf(legs())][0] == "b"
+
+
+def test_fused_candidate_keeps_both_legs_features():
+    b = next(c for c in rrf(legs()) if c.product_id == "b")
+    assert b.legs == {"lexical", "dense"}
+    assert b.features["lexical_rank"] == 2 and b.features["dense_rank"] == 1
+
+
+def test_linear_missing_leg_counts_as_that_legs_worst_score():
+    fused = {c.product_id: c.score for c in linear(legs(), normalization="minmax")}
+    # d: lexical missing -> 0 (worst), dense (0.8-0.1)/(0.8) = 0.875
+    assert fused["d"] == pytest.approx(0.875)
+
+
+def test_single_leg_fusion_keeps_that_legs_order():
+    one = {"lexical": legs()["lexical"]}
+    assert [c.product_id for c in fuse(one, FusionSettings())] == ["a", "b", "c"]
+
+
+def test_fusion_does_not_change_its_input():
+    original = legs()
+    before = [c.score for c in original["lexical"]]
+    rrf(original)
+    assert [c.score for c in original["lexical"]] == before
+
+
+def test_unknown_normalization_lists_valid_ones():
+    with pytest.raises(ConfigError, match="minmax"):
+        linear(legs(), normalization="softmax")
+
+
+def test_empty_legs_fuse_to_empty_list():
+    assert rrf({"lexical": [], "dense": []}) == []
+    assert linear({"lexical": [], "dense": []}) == []
+
+
+def test_candidate_features_are_read_only():
+    c = Candidate("x", 1.0, features={"a": 1.0})
+    with pytest.raises(TypeError):
+        c.features["a"] = 2.0
