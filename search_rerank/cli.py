@@ -152,17 +152,17 @@ def search(ctx: click.Context, query: str, size: int, category: str | None, bran
     table = Table(title=f"{query!r}: {result.total} candidates")
     for col in ("#", "id", "title", "category", "price", "score", "tail"):
         table.add_column(col, overflow="fold")
-    if explain:
-        table.add_column("explanation", overflow="fold")
     for rank, hit in enumerate(result.hits, start=1):
         p = hit.product
         row = [str(rank), p.id, p.title, " > ".join(p.category[-2:]), f"{p.price:.2f}" if p.price is not None else "",
                f"{hit.candidate.score:.4f}", "yes" if hit.long_tail else ""]
-        if explain:
-            row.append(", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-                                 for k, v in hit.explanation().items()))
         table.add_row(*row)
     console.print(table)
+    if explain:
+        for rank, hit in enumerate(result.hits, start=1):
+            parts = [f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={','.join(v)}"
+                     for k, v in hit.explanation().items()]
+            console.print(f"{rank:>3}. {hit.product.id}: " + "  ".join(parts))
     for stage, reason in {**result.ranking.skipped, **result.degraded}.items():
         console.print(f"[yellow]{stage}[/yellow]: {reason}")
 
