@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import ir_measures
 import numpy as np
@@ -39,6 +39,7 @@ class Config:
     fusion: str | None = None
     rerank: bool = False
     longtail: bool = False
+    overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # settings sections, as in Settings.override
 
 
 def standard_configs(has_reranker: bool, fusion: str = "rrf") -> list[Config]:
@@ -66,6 +67,8 @@ def config_settings(base: Settings, config: Config) -> Settings:
     }
     if config.fusion is not None:
         sections["fusion"] = {"method": config.fusion}
+    for section, values in config.overrides.items():
+        sections[section] = {**sections.get(section, {}), **values}
     return base.override(**sections)
 
 
