@@ -21,6 +21,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Callable, ClassVar, Iterable, Sequence
 
 import elastic_transport
@@ -45,6 +46,12 @@ BULK_BATCH = 500
 BACKOFF_BASE_S = 0.2
 BACKOFF_CAP_S = 10.0
 REJECTIONS_SHOWN = 5
+VERSION_TIMESTAMP = "%Y%m%d-%H%M%S-%f"
+
+
+def version_name(alias: str) -> str:
+    """A new index version for ``alias``: a UTC timestamp suffix, so versions sort by age by name."""
+    return f"{alias}-{datetime.now(timezone.utc).strftime(VERSION_TIMESTAMP)}"
 
 
 def backoff_s(attempt: int) -> float:
@@ -222,15 +229,18 @@ class ClusterRetriever:
         return bool(self._call("exists", lambda: self._client.indices.exists(index=name)))
 
     def ensure_index(self) -> None:
-        """Create the index from the versioned mapping unless an index or alias already has the name.
+        """Unless an index or alias has the name, create a first index version and the alias to it.
 
-        Writing to a missing index would otherwise make the cluster create one
-        with guessed field types, on which filters silently stop working.
+        Writing to a missing index would make the cluster create one with
+        guessed field types, on which filters silently stop working; and an
+        alias from the start is what a later reindex swaps.
         """
         if self._index_ready:
             return
         if not self.exists(self.index):
-            self.create_index(self.index)
+            first = version_name(self.index)
+            self.create_index(first)
+            self.update_aliases([{"add": {"index": first, "alias": self.index}}])
         self._index_ready = True
 
     def create_index(self, name: str) -> None:

@@ -17,16 +17,14 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Iterable
 
 from .errors import ConfigError, StageError
-from .es_backend import ClusterRetriever, cluster_retriever
+from .es_backend import ClusterRetriever, cluster_retriever, version_name
 from .product import Product
 from .retrieval import LEXICAL
 from .settings import LexicalSettings
 
-TIMESTAMP = "%Y%m%d-%H%M%S-%f"
 VERSION_SUFFIX = re.compile(r"-\d{8}-\d{6}-\d{6}$")
 DEFAULT_KEEP = 2
 
@@ -67,7 +65,7 @@ class Reindexer:
     def start(self) -> ClusterRetriever:
         """Create the new version; returns a retriever writing to it (and not yet searched by anyone)."""
         self.current()  # a plain index in the alias's place fails now, not after the whole load
-        name = f"{self.alias}-{datetime.now(timezone.utc).strftime(TIMESTAMP)}"
+        name = version_name(self.alias)
         self.live.create_index(name)
         self.target = self.live.bound_to(name)
         return self.target

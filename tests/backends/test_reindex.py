@@ -91,8 +91,17 @@ def test_failed_load_leaves_the_alias_and_versions_as_they_were(settings):
     assert list(Reindexer(settings, retriever=live(settings)).versions()) == [first.index]
 
 
+def test_writes_before_any_reindex_go_to_a_first_version_behind_the_alias(settings):
+    retriever = live(settings)
+    retriever.add(OLD)
+    [first] = Reindexer(settings, retriever=retriever).current()
+    assert first.startswith(f"{settings.index}-")
+    second = reindex(NEW, settings, retriever=live(settings))
+    assert second.previous == [first]
+
+
 def test_a_plain_index_in_the_alias_place_is_a_config_error(settings):
-    live(settings).ensure_index()
+    live(settings).create_index(settings.index)
     with pytest.raises(ConfigError, match="is an index, not an alias"):
         reindex(OLD, settings, retriever=live(settings))
 
