@@ -1,4 +1,4 @@
-"""The ``search-rerank`` command: generate, index, search, evaluate, serve.
+"""The ``search-rerank`` command: generate, index, search, evaluate, reindex, serve.
 
 Every command builds the one settings object (``--settings`` file, then
 ``SEARCH_RERANK_*`` variables, then these flags), and turns the package's own
@@ -217,6 +217,48 @@ def kind_table(report, measure: str = "nDCG@10") -> Table:
     for row in report.rows:
         table.add_row(row.config, *(f"{row.by_kind.get(k, {}).get(measure, 0):.4f}" for k in kinds))
     return table
+
+
+@main.command(cls=_Command)
+@click.option("--catalog", type=click.Path(exists=True, path_type=Path),
+              help="A .jsonl/.csv/.tsv catalog or a BEIR/WANDS/ESCI dataset directory.")
+@click.option("--skip-bad", is_flag=True, help="Skip and count malformed rows instead of stopping.")
+@click.option("--keep", type=click.IntRange(min=0), default=2, show_default=True,
+              help="Old index versions to keep for --rollback.")
+@click.option("--rollback", is_flag=True, help="Point the alias back at the previous version instead.")
+@click.pass_context
+def reindex(ctx: click.Context, catalog: Path | None, skip_bad: bool, keep: int, rollback: bool) -> None:
+    """Rebuild the Elasticsearch/OpenSearch index behind lexical.index with no downtime.
+
+    The catalog goes into a new timestamped index, which is checked (document
+    count, a search) before the alias moves to it in one atomic step.
+    """
+    from .reindex import reindex as run
+    from .reindex import rollback as roll_back
+
+    settings = _settings(ctx).lexical
+    if settings.backend == "tantivy":
+        raise click.UsageError("reindex rebuilds a server index: set lexical.backend to elasticsearch or "
+                               "opensearch (the tantivy index is rebuilt by `index`)")
+    if rollback:
+        if catalog is not None:
+            raise click.UsageError("--rollback takes no --catalog")
+        previous, current = roll_back(settings)
+        console.print(f"alias {settings.index!r} moved back from {previous} to {current}")
+        return
+    if catalog is None:
+        raise click.UsageError("--catalog is required (or --rollback)")
+    from .loaders import LoadStats, iter_catalog
+
+    stats = LoadStats()
+    report = run(iter_catalog(catalog, skip_bad=skip_bad, stats=stats), settings, keep=keep)
+    console.print(f"indexed {report.products} products into {report.index} in {report.seconds:.1f}s; alias "
+                  f"{settings.index!r} now points at it" + (f" (was {', '.join(report.previous)})"
+                                                            if report.previous else ""))
+    if report.deleted:
+        console.print(f"deleted old versions: {', '.join(report.deleted)}")
+    if stats.skipped:
+        console.print(f"[yellow]skipped {stats.skipped} bad rows[/yellow], first: " + "; ".join(stats.errors[:3]))
 
 
 @main.command(cls=_Command)

@@ -6,7 +6,8 @@ fusion), so that a filtered query still gets a full candidate list from both.
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Any, Iterable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -15,6 +16,25 @@ from .product import Product
 
 def _norm(value: str) -> str:
     return value.strip().casefold()
+
+
+def category_key(parts: Iterable[str]) -> str:
+    """A normalised category prefix as one exact term, so that a prefix filter is a single lookup.
+
+    JSON, so that no separator inside a category name can make two paths collide.
+    """
+    return json.dumps([_norm(part) for part in parts], ensure_ascii=False)
+
+
+def category_keys(path: Iterable[str]) -> list[str]:
+    """Every prefix of a product's category path, each as a :func:`category_key`."""
+    parts = list(path)
+    return [category_key(parts[:depth]) for depth in range(1, len(parts) + 1)]
+
+
+def attribute_key(key: str, value: str) -> str:
+    """One attribute key/value pair as one exact term (keys are already normalised by the models)."""
+    return json.dumps([key, _norm(value)], ensure_ascii=False)
 
 
 class Filters(BaseModel):

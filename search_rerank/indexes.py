@@ -4,7 +4,10 @@ A directory holds the lexical index, the dense index and the product store
 built from one catalog, with a manifest of what built them. A full build
 writes a staging directory next to the serving one and swaps it in by rename
 only once everything is written, so a failed or killed build leaves the
-serving index untouched.
+serving index untouched. With an Elasticsearch or OpenSearch lexical leg the
+lexical index lives on the cluster instead: a full build fills a new index
+version and moves the alias to it (:mod:`.reindex`) once the whole build has
+succeeded, just before the directory is swapped in.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from .pipeline import SearchPipeline
 from .product import Product
 from .rerank import CrossEncoderReranker
 from .retrieval import DENSE, LEXICAL, Retriever
-from .settings import Settings
+from .settings import LexicalSettings, Settings
 from .store import ProductStore
 from .tantivy_backend import TantivyRetriever
 
@@ -53,13 +56,33 @@ def _batches(items: Iterable[Product], size: int) -> Iterator[list[Product]]:
         yield batch
 
 
-class _Writers:
-    """The three stores an index directory holds, written in step."""
+def lexical_leg(root: Path, settings: LexicalSettings) -> Retriever:
+    """The embedded index in ``root``, or the server index that ``settings`` name."""
+    if settings.backend == "tantivy":
+        return TantivyRetriever(root / LEXICAL_DIR, settings)
+    from .es_backend import cluster_retriever  # the server clients load only when a server is configured
 
-    def __init__(self, root: Path, settings: Settings, dense_exists: bool):
+    return cluster_retriever(settings)
+
+
+class _Writers:
+    """The three stores an index directory holds, written in step.
+
+    A full build with a server lexical leg writes a new index version
+    (``reindexer``), moved behind the alias in :meth:`finish`.
+    """
+
+    def __init__(self, root: Path, settings: Settings, dense_exists: bool, full_build: bool = False):
         self.root = root
         self.store = ProductStore(root / STORE_FILE)
-        self.lexical = TantivyRetriever(root / LEXICAL_DIR, settings.lexical)
+        self.reindexer = None
+        if full_build and settings.lexical.backend != "tantivy":
+            from .reindex import Reindexer
+
+            self.reindexer = Reindexer(settings.lexical)
+            self.lexical: Retriever = self.reindexer.start()
+        else:
+            self.lexical = lexical_leg(root, settings.lexical)
         self.dense: FaissRetriever | None = None
         if settings.dense.enabled:
             encoder = BiEncoder(settings.dense)
@@ -89,12 +112,18 @@ class _Writers:
         self._timed(report, "store", self.store.refresh_popularity)
         if self.dense is not None:
             self._timed(report, DENSE, lambda: self.dense.save(self.root / DENSE_DIR))
+        if self.reindexer is not None:
+            # Last, once everything else is written: searches move to the new version now.
+            self.reindexer.check(self.store.count(), None)
+            self.reindexer.swap()
+            self.reindexer.prune()
         manifest = {
             "built": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "products": self.store.count(),
             "dense_model": settings.dense.model if settings.dense.enabled else None,
-            "lexical": settings.lexical.model_dump(),
-            "dense": settings.dense.model_dump(),
+            # JSON mode: paths as text, and passwords and API keys masked.
+            "lexical": settings.lexical.model_dump(mode="json"),
+            "dense": settings.dense.model_dump(mode="json"),
         }
         (self.root / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
@@ -114,14 +143,17 @@ def build_index(products: Iterable[Product], settings: Settings, *, batch_size: 
     staging.mkdir(parents=True)
     report = IndexReport()
     started = time.perf_counter()
+    writers = None
     try:
-        writers = _Writers(staging, settings, dense_exists=False)
+        writers = _Writers(staging, settings, dense_exists=False, full_build=True)
         writers.write(products, report, batch_size, progress)
         if report.products == 0:
             raise ConfigError("the catalog is empty: nothing to index")
         writers.finish(settings, report)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        if writers is not None and writers.reindexer is not None:
+            writers.reindexer.abandon()
         raise
     _swap_in(staging, target)
     report.seconds["total"] = time.perf_counter() - started
@@ -161,7 +193,7 @@ def _existing(settings: Settings) -> Path:
 def open_pipeline(settings: Settings) -> SearchPipeline:
     """Load the indexes (and reranker, if one is configured) that ``settings`` point at."""
     root = _existing(settings)
-    legs: dict[str, Retriever] = {LEXICAL: TantivyRetriever(root / LEXICAL_DIR, settings.lexical)}
+    legs: dict[str, Retriever] = {LEXICAL: lexical_leg(root, settings.lexical)}
     if settings.dense.enabled:
         if not (root / DENSE_DIR).exists():
             raise ConfigError(f"{root} has no dense index; rebuild it with the dense leg enabled, "

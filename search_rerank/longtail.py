@@ -18,9 +18,18 @@ from .fusion import minmax
 from .settings import LongTailSettings
 
 
+def popularity_signal(sales, reviews) -> np.ndarray:
+    """Log-scaled sales plus reviews: the per-product value that percentiles rank.
+
+    Search engines store it per document, since a percentile depends on the
+    whole catalog and would change on every upsert.
+    """
+    return np.log1p(np.asarray(sales, dtype=np.float64)) + np.log1p(np.asarray(reviews, dtype=np.float64))
+
+
 def popularity_percentiles(sales: Sequence[float], reviews: Sequence[float]) -> np.ndarray:
     """Per product, the share of the catalog that is less popular (ties share the mid-rank)."""
-    signal = np.log1p(np.asarray(sales, dtype=np.float64)) + np.log1p(np.asarray(reviews, dtype=np.float64))
+    signal = popularity_signal(sales, reviews)
     n = len(signal)
     if n == 0:
         return np.empty(0)

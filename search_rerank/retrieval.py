@@ -1,7 +1,7 @@
 """The interface both retrieval legs implement, whatever engine is behind them.
 
 The pipeline only sees this protocol, so the embedded tantivy engine, a FAISS
-index and (later) Elasticsearch or OpenSearch are interchangeable per leg.
+index and Elasticsearch or OpenSearch are interchangeable per leg.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .errors import ConfigError
@@ -25,26 +25,75 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class LexicalSettings(_Section):
-    """BM25 leg. k1/b are Lucene's defaults; tantivy fixes them at these values."""
+LEXICAL_FIELDS = ("title", "brand", "category", "attributes", "description")
+SERVER_BACKENDS = ("elasticsearch", "opensearch")
+# Elasticsearch/OpenSearch index and alias names: lowercase, no path or wildcard characters.
+INDEX_NAME = r"^[a-z0-9][a-z0-9._-]{0,199}$"
 
-    backend: Literal["tantivy"] = "tantivy"
+
+class LexicalSettings(_Section):
+    """BM25 leg: the embedded tantivy index, or an Elasticsearch/OpenSearch cluster.
+
+    k1/b are Lucene's defaults; tantivy fixes them at these values, a server
+    index takes them into its similarity settings. The server fields are only
+    read when ``backend`` names a server; ``index`` is the alias (or plain
+    index) that searches go to, so that a reindex can swap what is behind it.
+    """
+
+    backend: Literal["tantivy", "elasticsearch", "opensearch"] = "tantivy"
     candidates: int = Field(default=100, ge=1, le=10_000)
     field_boosts: dict[str, float] = Field(
         default_factory=lambda: {"title": 3.0, "brand": 2.0, "category": 2.0, "attributes": 1.5, "description": 1.0}
     )
     tie_breaker: float = Field(default=0.3, ge=0.0, le=1.0)
-    k1: float = 1.2
-    b: float = 0.75
+    k1: float = Field(default=1.2, ge=0.0)
+    b: float = Field(default=0.75, ge=0.0, le=1.0)
+    url: str | None = Field(default=None, description="e.g. https://search.internal:9200")
+    index: str = Field(default="products", pattern=INDEX_NAME)
+    username: str | None = None
+    password: SecretStr | None = None
+    api_key: SecretStr | None = None
+    verify_certs: bool = True
+    timeout_s: float = Field(default=5.0, gt=0, le=300)
+    retries: int = Field(default=3, ge=0, le=10, description="retries of a failed request, with exponential backoff")
+    mapping_version: int = Field(default=1, ge=1, description="which index_mappings/products.vN.json new indexes use")
+    synonyms_file: Path | None = Field(
+        default=None, description="Solr-format synonym rules applied at search time by new indexes (server backends)"
+    )
 
     @model_validator(mode="after")
     def _known_fields(self) -> "LexicalSettings":
-        known = {"title", "brand", "category", "attributes", "description"}
-        unknown = set(self.field_boosts) - known
+        unknown = set(self.field_boosts) - set(LEXICAL_FIELDS)
         if unknown:
-            raise ValueError(f"unknown field(s) in field_boosts: {sorted(unknown)}; valid: {sorted(known)}")
+            raise ValueError(f"unknown field(s) in field_boosts: {sorted(unknown)}; valid: {sorted(LEXICAL_FIELDS)}")
         if any(v < 0 for v in self.field_boosts.values()):
             raise ValueError("field_boosts must be >= 0")
+        return self
+
+    def searched_fields(self) -> dict[str, float]:
+        """Fields with a positive boost, in a fixed order: a field boosted 0 is not searched at all,
+        as with a ``multi_match`` field list. Every lexical engine calls this when it is built."""
+        boosts = {f: self.field_boosts[f] for f in LEXICAL_FIELDS if self.field_boosts.get(f, 0.0) > 0}
+        if not boosts:
+            raise ConfigError(
+                f"lexical.field_boosts={self.field_boosts} gives no field a positive boost, so the "
+                f"lexical leg could never match; give at least one of {list(LEXICAL_FIELDS)} a boost > 0"
+            )
+        return boosts
+
+    @model_validator(mode="after")
+    def _server_connection(self) -> "LexicalSettings":
+        if self.backend not in SERVER_BACKENDS:
+            return self
+        if not self.url or not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"lexical.backend={self.backend!r} needs lexical.url, an http:// or https:// address "
+                             f"of the cluster (got {self.url!r})")
+        if (self.username is None) != (self.password is None):
+            raise ValueError("lexical.username and lexical.password go together: set both or neither")
+        if self.api_key is not None and self.username is not None:
+            raise ValueError("set lexical.api_key or lexical.username/password, not both")
+        if self.api_key is not None and self.backend == "opensearch":
+            raise ValueError("OpenSearch has no API key authentication; use lexical.username/password")
         return self
 
 

@@ -13,7 +13,6 @@ operators, and no query can raise a syntax error.
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 from contextlib import contextmanager
@@ -24,17 +23,16 @@ import tantivy
 
 from .candidate import Candidate
 from .errors import ConfigError, StageError
-from .filters import Filters, _norm
+from .filters import Filters, _norm, attribute_key, category_key, category_keys
 from .product import Product
 from .retrieval import LEXICAL, leg_candidates
-from .settings import LexicalSettings
+from .settings import LEXICAL_FIELDS, LexicalSettings
 
 # tantivy hard-codes Lucene's defaults; Settings keeps k1/b so that an engine
 # that can tune them (Elasticsearch) reads the same file.
 TANTIVY_K1 = 1.2
 TANTIVY_B = 0.75
 
-TEXT_FIELDS = ("title", "brand", "category", "attributes", "description")
 ANALYZER_NAME = "search_rerank_en"
 # 256 MB is split among the writer's threads (at most 8, each needs >= 15 MB);
 # a larger arena means fewer, bigger segments and so fewer merges.
@@ -57,7 +55,7 @@ def _schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
     # Fast so that filter-only queries can return the first k by id without loading documents.
     builder.add_text_field("id", stored=True, fast=True, tokenizer_name="raw", index_option="basic")
-    for name in TEXT_FIELDS:
+    for name in LEXICAL_FIELDS:
         # No positions: the leg builds no phrase queries, and BM25 needs only frequencies.
         builder.add_text_field(name, tokenizer_name=ANALYZER_NAME, index_option="freq")
     for name in ("category_path", "brand_key", "attr"):
@@ -66,18 +64,8 @@ def _schema() -> tantivy.Schema:
     return builder.build()
 
 
-def _path_term(parts: Iterable[str]) -> str:
-    """A category prefix as one exact term; JSON so that no separator inside a name can collide."""
-    return json.dumps(list(parts), ensure_ascii=False)
-
-
-def _attr_term(key: str, value: str) -> str:
-    return json.dumps([key, _norm(value)], ensure_ascii=False)
-
-
 def _document(product: Product) -> tantivy.Document:
     """Text fields for scoring, and normalised exact terms that reproduce ``Filters.matches``."""
-    path = [_norm(part) for part in product.category]
     return tantivy.Document(
         id=product.id,
         title=product.title,
@@ -86,9 +74,9 @@ def _document(product: Product) -> tantivy.Document:
         attributes=product.attribute_text(),
         description=product.description,
         # Every prefix is indexed, so a category filter is a single term lookup.
-        category_path=[_path_term(path[:depth]) for depth in range(1, len(path) + 1)],
+        category_path=category_keys(product.category),
         brand_key=_norm(product.brand),
-        attr=[_attr_term(key, value) for key, values in product.attributes.items() for value in values],
+        attr=[attribute_key(key, value) for key, values in product.attributes.items() for value in values],
         **({} if product.price is None else {"price": float(product.price)}),
     )
 
@@ -116,12 +104,7 @@ class TantivyRetriever:
                 f"lexical.k1={settings.k1}, lexical.b={settings.b}: tantivy fixes BM25 at "
                 f"k1={TANTIVY_K1}, b={TANTIVY_B}; set lexical.k1/b to these values"
             )
-        self._boosts = {f: settings.field_boosts[f] for f in TEXT_FIELDS if settings.field_boosts.get(f, 0.0) > 0}
-        if not self._boosts:
-            raise ConfigError(
-                f"lexical.field_boosts={settings.field_boosts} gives no field a positive boost, so the "
-                f"lexical leg could never match; give at least one of {list(TEXT_FIELDS)} a boost > 0"
-            )
+        self._boosts = settings.searched_fields()
         self._tie_breaker = settings.tie_breaker
         self._path = None if path is None else Path(path)
         self._schema = _schema()
@@ -225,7 +208,7 @@ class TantivyRetriever:
         clauses = []
         if filters.category:
             clauses.append(tantivy.Query.term_query(
-                self._schema, "category_path", _path_term(_norm(part) for part in filters.category)))
+                self._schema, "category_path", category_key(filters.category)))
         if filters.brand:
             clauses.append(tantivy.Query.term_set_query(
                 self._schema, "brand_key", sorted({_norm(b) for b in filters.brand})))
@@ -239,7 +222,7 @@ class TantivyRetriever:
         for key, wanted in filters.attributes.items():
             # No wanted values means an empty term set: matches nothing, as in the reference.
             clauses.append(tantivy.Query.term_set_query(
-                self._schema, "attr", sorted({_attr_term(key, value) for value in wanted})))
+                self._schema, "attr", sorted({attribute_key(key, value) for value in wanted})))
         return tantivy.Query.boolean_query([(tantivy.Occur.Must, clause) for clause in clauses])
 
     def _top_k(self, searcher: tantivy.Searcher, query: tantivy.Query, k: int) -> list[tuple[str, float]]:

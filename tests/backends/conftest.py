@@ -1,0 +1,96 @@
+"""Lexical legs to test against: tantivy on a temporary directory, and the server legs over real HTTP.
+
+The server is osmem-server (an in-memory OpenSearch-compatible binary from
+PyPI), started once per session on a free port; ``servers.py`` says how each
+engine's client reaches it, or a real Elasticsearch named by ``ES_URL``.
+
+Every test gets its own index, deleted afterwards, so tests never see each
+other's documents and a real cluster is left as it was found.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Callable, Iterable
+
+import pytest
+from servers import server_retriever, server_settings
+
+from search_rerank.es_backend import ClusterRetriever
+from search_rerank.product import Product
+from search_rerank.settings import LexicalSettings
+from search_rerank.tantivy_backend import TantivyRetriever
+
+ENGINES = ("tantivy", "opensearch", "elasticsearch")
+SERVER_ENGINES = ("opensearch", "elasticsearch")
+
+
+@pytest.fixture(scope="session")
+def osmem_server_url() -> Iterable[str]:
+    """The base URL of an osmem-server started for this session (skips the tests if it cannot start)."""
+    osmem = pytest.importorskip("osmem_server", reason="osmem-server is not installed (pip install -e '.[dev]')")
+    try:
+        server = osmem.OsmemServer.start(japanese=False, addr="127.0.0.1:0", startup_timeout=30)
+    except (osmem.OsmemError, OSError) as exc:
+        pytest.skip(f"osmem-server cannot start here: {exc}")
+    yield server.url
+    server.close()
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(params=SERVER_ENGINES)
+def server_engine(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def make_server(request: pytest.FixtureRequest) -> Iterable[Callable[..., ClusterRetriever]]:
+    """``make_server(engine, products=(), **settings)``: a retriever on a new index, deleted after the test."""
+    created: list[ClusterRetriever] = []
+
+    def make(engine: str, products: Iterable[Product] = (), **overrides: Any) -> ClusterRetriever:
+        retriever = server_retriever(server_settings(engine, request, **overrides))
+        created.append(retriever)
+        retriever.ensure_index()
+        retriever.warm_up()
+        if products:
+            retriever.add(products)
+        return retriever
+
+    yield make
+    for retriever in created:
+        for name in retriever.aliases(f"{retriever.index}*"):
+            retriever.delete_index(name)
+
+
+@pytest.fixture
+def make_leg(engine: str, make_server, tmp_path):
+    """``make_leg(products=(), **settings)``: the lexical leg of the parametrised engine, filled."""
+
+    def make(products: Iterable[Product] = (), **overrides: Any):
+        if engine != "tantivy":
+            return make_server(engine, products, **overrides)
+        retriever = TantivyRetriever(tmp_path / uuid.uuid4().hex, LexicalSettings(**overrides))
+        retriever.warm_up()
+        if products:
+            retriever.add(products)
+        return retriever
+
+    return make
+
+
+@pytest.fixture
+def reopen() -> Callable[..., Any]:
+    """``reopen(leg, **settings)``: another leg over the same documents with other query settings."""
+
+    def another(leg, **overrides: Any):
+        if isinstance(leg, TantivyRetriever):
+            return TantivyRetriever(leg._path, LexicalSettings(**overrides))
+        settings = LexicalSettings.model_validate({**leg.settings.model_dump(), **overrides})
+        return type(leg)(settings, leg._client)
+
+    return another

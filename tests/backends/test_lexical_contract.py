@@ -1,0 +1,262 @@
+"""What every lexical leg must do, run against tantivy, OpenSearch and Elasticsearch alike.
+
+The behaviours are those of ``tests/retrieval/test_tantivy_backend.py`` that
+do not depend on tantivy's internals: the Retriever protocol, best_fields
+scoring order, stemming, user text never read as syntax, empty queries, the
+filters' reference semantics, upsert and delete.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from search_rerank.filters import Filters
+from search_rerank.product import Product
+from search_rerank.retrieval import Retriever
+
+
+def ids(candidates) -> list[str]:
+    return [c.product_id for c in candidates]
+
+
+def scores(candidates) -> dict[str, float]:
+    return {c.product_id: c.score for c in candidates}
+
+
+def test_retriever_implements_protocol_as_lexical_leg(make_leg):
+    retriever = make_leg([Product(id="a", title="red sofa")])
+    [hit] = retriever.search("sofa", 10)
+    assert isinstance(retriever, Retriever)
+    assert retriever.name == "lexical"
+    assert hit.legs == {"lexical"}
+    assert hit.features == {"lexical_score": hit.score, "lexical_rank": 1.0}
+    assert retriever.count() == 1
+
+
+# --- scoring ---------------------------------------------------------------------------------
+
+
+def test_title_match_ranks_above_description_match_with_default_boosts(make_leg):
+    retriever = make_leg([
+        Product(id="desc", title="living room set", description="walnut"),
+        Product(id="title", title="walnut", description="living room set"),
+    ])
+    assert ids(retriever.search("walnut", 10)) == ["title", "desc"]
+
+
+def test_fields_combine_as_max_plus_tie_breaker_not_sum(make_leg, reopen):
+    """best_fields: score = best field + tie_breaker * the other fields, not their sum."""
+    combined = make_leg([
+        Product(id="both", title="walnut desk", description="walnut top"),
+        Product(id="other", title="pine desk", description="pine top"),
+    ], field_boosts={"title": 3.0, "description": 1.0}, tie_breaker=0.3)
+    title_score = scores(reopen(combined, field_boosts={"title": 3.0}).search("walnut", 10))["both"]
+    description_score = scores(reopen(combined, field_boosts={"description": 1.0}).search("walnut", 10))["both"]
+    assert title_score > description_score > 0
+    assert scores(combined.search("walnut", 10))["both"] == pytest.approx(
+        title_score + 0.3 * description_score, rel=1e-5)
+
+
+def test_second_matching_field_adds_nothing_when_tie_breaker_is_zero(make_leg):
+    retriever = make_leg([
+        Product(id="title", title="walnut desk", description="pine top"),
+        Product(id="title+desc", title="walnut desk", description="walnut top"),
+        Product(id="neither", title="pine desk", description="pine top"),
+    ], tie_breaker=0.0)
+    found = scores(retriever.search("walnut", 10))
+    assert found["title"] == pytest.approx(found["title+desc"], rel=1e-6)
+    assert "neither" not in found
+
+
+def test_field_boost_multiplies_score(make_leg, reopen):
+    plain = make_leg([Product(id="a", title="red sofa"), Product(id="b", title="oak table")],
+                     field_boosts={"title": 1.0})
+    boosted = reopen(plain, field_boosts={"title": 2.5})
+    assert scores(boosted.search("sofa", 10))["a"] == pytest.approx(2.5 * scores(plain.search("sofa", 10))["a"],
+                                                                    rel=1e-6)
+
+
+@pytest.mark.parametrize(("indexed", "query"), [("leather sofa", "sofas"), ("leather sofas", "sofa"),
+                                                 ("running shoes", "run shoe")])
+def test_stemmed_query_matches_other_inflection(make_leg, indexed, query):
+    retriever = make_leg([Product(id="a", title=indexed), Product(id="b", title="oak table")])
+    assert ids(retriever.search(query, 10)) == ["a"]
+
+
+def test_score_ties_are_broken_by_product_id_across_writes(make_leg):
+    pids = [f"p{i:02d}" for i in range(30)]
+    random.Random(7).shuffle(pids)
+    retriever = make_leg([Product(id=pid, title="sofa") for pid in pids[:15]])
+    retriever.add(Product(id=pid, title="sofa") for pid in pids[15:])
+    assert ids(retriever.search("sofa", 5)) == sorted(pids)[:5]
+    assert ids(retriever.search("sofa", 30)) == sorted(pids)
+
+
+# --- query text is never syntax --------------------------------------------------------------
+
+SYNTAX_CATALOG = [
+    Product(id="leather", title="red leather sofa"),
+    Product(id="chair", title="chair"),
+    Product(id="lamp", title="lamp"),
+    Product(id="oak", title="oak shelf", description="sturdy"),
+]
+
+
+@pytest.mark.parametrize(("query", "must_find"), [
+    ("sofa -leather", "leather"),
+    ("NOT chair", "chair"),
+    ("chair AND lamp", "lamp"),
+    ("chair AND lamp", "chair"),
+    ('"sofa red"', "leather"),
+    ("oak^0", "oak"),
+])
+def test_query_operators_act_as_plain_words(make_leg, query, must_find):
+    assert must_find in ids(make_leg(SYNTAX_CATALOG).search(query, 10))
+
+
+@pytest.mark.parametrize("query", ["title:sturdy", "description:sturdy"])
+def test_field_syntax_is_a_word_not_a_field_restriction(make_leg, engine, query):
+    """Read as syntax, one of these would find the oak shelf (``sturdy`` is in its description) and one not.
+
+    tantivy's tokenizer splits at ``:``, so both words are searched in every
+    field; the servers' standard tokenizer (Unicode word breaks) keeps
+    ``field:word`` as one word, which no product contains.
+    """
+    found = ids(make_leg(SYNTAX_CATALOG).search(query, 10))
+    assert found == (["oak"] if engine == "tantivy" else [])
+
+
+SYNTAX_QUERIES = ['"', "(", ")", "title:", "*", "[1 TO 2]", "~2", "^", "\\", "{", "a:b:c", "+-", "&& || !",
+                  'sofa" OR (', "/regex.*/", "\x00", "🛋️ sofa", "sofa~ AND (oak OR", "_id:chair", "*:*"]
+
+
+def test_query_syntax_characters_do_not_raise(make_leg):
+    retriever = make_leg(SYNTAX_CATALOG)
+    for query in SYNTAX_QUERIES:
+        assert isinstance(retriever.search(query, 10), list), query
+        assert isinstance(retriever.search(query, 10, Filters(brand="x")), list), query
+
+
+def test_match_all_syntax_is_not_everything(make_leg):
+    assert make_leg(SYNTAX_CATALOG).search("*:*", 10) == []
+
+
+# --- empty queries and k ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("query", ["", "   ", "*", "?!"])
+def test_empty_query_without_filters_returns_nothing(make_leg, query):
+    retriever = make_leg(SYNTAX_CATALOG)
+    assert retriever.search(query, 10) == []
+    assert retriever.search(query, 10, Filters()) == []
+
+
+def test_empty_query_with_filters_returns_filtered_products_by_id(make_leg):
+    catalog = [Product(id=f"p{i}", title="thing", brand="Acme" if i % 2 else "Bolt") for i in range(9, -1, -1)]
+    found = make_leg(catalog).search("", 3, Filters(brand="acme"))
+    assert ids(found) == ["p1", "p3", "p5"]
+    assert {c.score for c in found} == {0.0}
+
+
+def test_k_zero_returns_nothing_and_negative_k_raises(make_leg):
+    retriever = make_leg(SYNTAX_CATALOG)
+    assert retriever.search("sofa", 0) == []
+    with pytest.raises(ValueError, match="k=-1"):
+        retriever.search("sofa", -1)
+
+
+# --- filters against the reference -----------------------------------------------------------
+
+PATHS = [(), ("Furniture",), ("furniture", "Sofas"), ("FURNITURE", "sofas", "Corner"), ("Furniture", "Tables"),
+         ("Furn",), ("Furniture Sofas",), ("Lighting", "Lamps"), (" lighting ",)]
+BRANDS = ["", "Acme", "ACME", "acme", "Bolt", "Ikea", "Straße"]
+PRICES = [None, 0.0, 10.0, 25.5, 100.0]
+ATTRIBUTES = {"color": ["Red", "red", "Blue", "dark red", "Weiß"], "size": ["L", "XL", "l"]}
+
+
+def random_catalog(rng: random.Random, n: int = 80) -> list[Product]:
+    catalog = []
+    for i in range(n):
+        attrs = {key: rng.sample(values, rng.randint(1, 2)) for key, values in ATTRIBUTES.items()
+                 if rng.random() < 0.6}
+        catalog.append(Product(id=f"p{i:03d}", title=f"item {rng.choice(['sofa', 'lamp', 'table'])}",
+                               brand=rng.choice(BRANDS), category=rng.choice(PATHS), price=rng.choice(PRICES),
+                               attributes=attrs))
+    return catalog
+
+
+def random_filters(rng: random.Random, kind: str) -> Filters:
+    fields: dict = {}
+    if kind in ("category", "all"):
+        path = rng.choice([p for p in PATHS if p] + [("sofas",), ("furniture", "SOFAS", "corner", "deep")])
+        fields["category"] = tuple(part.upper() if rng.random() < 0.3 else part
+                                   for part in path[: rng.randint(1, len(path))])
+    if kind in ("brand", "all"):
+        fields["brand"] = tuple(rng.sample(["acme", "BOLT", "Ikea ", "", "nobody", "STRASSE"], rng.randint(1, 2)))
+    if kind in ("price", "all"):
+        low, high = sorted(rng.sample([0.0, 10.0, 25.5, 100.0, 5.0], 2))
+        fields.update(rng.choice([{"price_min": low}, {"price_max": high}, {"price_min": low, "price_max": high}]))
+    if kind in ("attributes", "all"):
+        keys = rng.sample(["color", "Size", "material"], rng.randint(1, 2))
+        fields["attributes"] = {key: tuple(rng.sample(["red", "RED", "blue", "l", "xl", "dark", "WEISS"],
+                                                      rng.randint(0, 2)))
+                                for key in keys}
+    return Filters(**fields)
+
+
+@pytest.mark.parametrize("kind", ["category", "brand", "price", "attributes", "all"])
+def test_filters_match_reference_semantics_on_random_catalog(make_leg, kind):
+    rng = random.Random(f"filters-{kind}")
+    catalog = random_catalog(rng)
+    retriever = make_leg(catalog)
+    for _ in range(25):
+        filters = random_filters(rng, kind)
+        expected = {p.id for p in catalog if filters.matches(p)}
+        assert set(ids(retriever.search("", 1000, filters))) == expected, filters
+        assert set(ids(retriever.search("item", 1000, filters))) == expected, filters
+
+
+def test_filter_does_not_change_scores(make_leg):
+    retriever = make_leg(random_catalog(random.Random(3)))
+    unfiltered = scores(retriever.search("sofa", 1000))
+    filtered = scores(retriever.search("sofa", 1000, Filters(brand=("acme", "bolt"))))
+    assert filtered
+    assert all(unfiltered[pid] == score for pid, score in filtered.items())
+
+
+# --- index lifecycle -------------------------------------------------------------------------
+
+
+def test_upsert_replaces_existing_product(make_leg):
+    retriever = make_leg([Product(id="a", title="red sofa", brand="Acme"), Product(id="b", title="lamp")])
+    assert retriever.add([Product(id="a", title="blue chair", brand="Bolt")]) == 1
+    assert retriever.count() == 2
+    assert retriever.search("sofa", 10) == []
+    assert ids(retriever.search("chair", 10)) == ["a"]
+    assert retriever.search("", 10, Filters(brand="acme")) == []
+
+
+def test_upsert_keeps_last_duplicate_within_one_call(make_leg):
+    retriever = make_leg()
+    written = retriever.add([Product(id="a", title="red sofa"), Product(id="a", title="blue chair")])
+    assert (written, retriever.count()) == (1, 1)
+    assert ids(retriever.search("chair sofa", 10)) == ["a"]
+    assert retriever.search("sofa", 10) == []
+
+
+def test_delete_removes_products_and_counts_only_indexed_ids(make_leg):
+    retriever = make_leg([Product(id="a", title="red sofa"), Product(id="b", title="blue sofa")])
+    assert retriever.delete(["a", "missing", "a"]) == 1
+    assert retriever.count() == 1
+    assert ids(retriever.search("sofa", 10)) == ["b"]
+    assert retriever.delete(["a"]) == 0
+    assert retriever.delete([]) == 0
+
+
+def test_add_rejects_non_product_records_without_writing_their_batch(make_leg):
+    retriever = make_leg([Product(id="a", title="sofa")])
+    with pytest.raises(TypeError, match="dict"):
+        retriever.add([Product(id="b", title="sofa"), {"id": "c", "title": "sofa"}])
+    assert retriever.count() == 1
