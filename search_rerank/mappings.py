@@ -12,8 +12,8 @@ rejected at index time instead of being guessed.
 from __future__ import annotations
 
 import json
+import sys
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -23,20 +23,30 @@ from .longtail import popularity_signal
 from .product import Product
 from .settings import LexicalSettings
 
-PACKAGE_DIR = "index_mappings"
+MAPPINGS = "index_mappings"
+
+
+def mappings_dir() -> Path:
+    """The repository's top-level ``index_mappings/`` (source checkouts, editable installs, the Docker
+    image), or the copy a wheel installs under ``<prefix>/share/search-rerank/``."""
+    for candidate in (Path(__file__).resolve().parent.parent / MAPPINGS,
+                      Path(sys.prefix) / "share" / "search-rerank" / MAPPINGS):
+        if candidate.is_dir():
+            return candidate
+    raise ConfigError(f"no {MAPPINGS}/ directory found next to the package or under {sys.prefix}/share/search-rerank")
 
 
 def available_versions() -> list[int]:
-    names = (entry.name for entry in resources.files(__package__).joinpath(PACKAGE_DIR).iterdir())
+    names = (entry.name for entry in mappings_dir().iterdir())
     return sorted(int(name[len("products.v"):-len(".json")]) for name in names
                   if name.startswith("products.v") and name.endswith(".json"))
 
 
 @lru_cache(maxsize=None)
 def _read(version: int) -> str:
-    source = resources.files(__package__).joinpath(PACKAGE_DIR, f"products.v{version}.json")
+    source = mappings_dir() / f"products.v{version}.json"
     if not source.is_file():
-        raise ConfigError(f"lexical.mapping_version={version}: no {PACKAGE_DIR}/products.v{version}.json; "
+        raise ConfigError(f"lexical.mapping_version={version}: no {MAPPINGS}/products.v{version}.json; "
                           f"available versions: {available_versions()}")
     return source.read_text(encoding="utf-8")
 
