@@ -3,6 +3,10 @@
 ``create_app()`` reads the settings (file named by ``SEARCH_RERANK_SETTINGS``,
 then the environment), opens the indexes and warms the models, so each
 worker loads them once and a request never pays for it.
+
+Every answer is JSON, errors included: a search box in a shop's front end
+parses whatever comes back, and an HTML error page breaks it worse than an
+error does.
 """
 
 from __future__ import annotations
@@ -12,101 +16,90 @@ import os
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify, request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from .api_models import ErrorResponse, FieldError, SearchRequest, SearchResponse
 from .errors import ConfigError
-from .filters import Filters
 from .indexes import open_pipeline, read_manifest
-from .pipeline import SearchPipeline, SearchResult
+from .pipeline import SearchPipeline
 from .settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__)
 
 
-class SearchRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    query: str = Field(min_length=1)
-    filters: Filters = Field(default_factory=Filters)
-    size: int = Field(default=10, ge=0)
-    from_: int = Field(default=0, ge=0, alias="from")
-    explain: bool = False
+class InvalidBody(Exception):
+    """The body is not a JSON object; reported like a field error on ``body``."""
 
 
-def _pipeline() -> SearchPipeline:
+def error_response(status: int, error: str, message: str | None = None, fields: list[FieldError] | None = None):
+    return jsonify(ErrorResponse(error=error, message=message, fields=fields).model_dump(exclude_none=True)), status
+
+
+def json_body(required: bool = True) -> dict[str, Any]:
+    """The request's JSON object, whatever the Content-Type (curl -d sends form-encoded)."""
+    if not required and not request.get_data():
+        return {}
+    body = request.get_json(silent=True, force=True)
+    if not isinstance(body, dict):
+        raise InvalidBody("expected a JSON object")
+    return body
+
+
+def current_pipeline() -> SearchPipeline:
     return current_app.extensions["search_rerank"]
 
 
-def _bad_request(errors: list[dict[str, Any]]):
-    return jsonify({"error": "invalid request", "fields": errors}), 400
-
-
-def result_json(result: SearchResult, explain: bool) -> dict[str, Any]:
-    hits = []
-    for hit in result.hits:
-        item = {"id": hit.product.id, "score": hit.candidate.score, "long_tail": hit.long_tail,
-                "product": hit.product.to_record()}
-        if explain:
-            item["explanation"] = hit.explanation()
-        hits.append(item)
-    ranking = result.ranking
-    return {
-        "query": result.query, "total": result.total, "hits": hits,
-        "degraded": ranking.degraded, "skipped": ranking.skipped,
-        "timings_ms": {k: round(v, 3) for k, v in ranking.timings_ms.items()},
-    }
+def current_settings() -> Settings:
+    return current_app.config["SETTINGS"]
 
 
 @api.post("/search")
 def search():
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        return _bad_request([{"field": "body", "message": "expected a JSON object"}])
+    req = SearchRequest.model_validate(json_body(), context={"limits": current_settings().service})
     try:
-        req = SearchRequest.model_validate(body)
-    except ValidationError as exc:
-        return _bad_request([
-            {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]} for e in exc.errors()
-        ])
-    settings: Settings = current_app.config["SETTINGS"]
-    limits = settings.service
-    problems = []
-    if req.size > limits.max_size:
-        problems.append({"field": "size", "message": f"must be <= {limits.max_size}"})
-    if len(req.query) > limits.max_query_length:
-        problems.append({"field": "query", "message": f"must be at most {limits.max_query_length} characters"})
-    if problems:
-        return _bad_request(problems)
+        run_settings = req.overrides.apply(current_settings())
+    except ConfigError as exc:
+        return error_response(400, "invalid request", fields=[FieldError(field="overrides", message=str(exc))])
     filters = None if req.filters.is_empty else req.filters
-    result = _pipeline().run(req.query, filters, size=req.size, offset=req.from_)
-    return jsonify(result_json(result, req.explain))
+    result = current_pipeline().run(req.query, filters, size=req.size, offset=req.from_, settings=run_settings)
+    return jsonify(SearchResponse.of(result, req).model_dump(mode="json", by_alias=True, exclude_none=True))
 
 
 @api.get("/health")
 def health():
-    pipeline = _pipeline()
-    settings: Settings = current_app.config["SETTINGS"]
+    p = current_pipeline()
     return jsonify({
         "status": "ok",
-        "products": pipeline.store.count(),
-        "legs": sorted(pipeline.legs),
-        "reranker": settings.rerank.model if pipeline.reranker is not None else None,
-        "index": str(settings.index_dir),
-        "built": read_manifest(settings).get("built"),
+        "products": p.store.count(),
+        "legs": sorted(p.legs),
+        "reranker": current_settings().rerank.model if p.reranker is not None else None,
+        "index": str(current_settings().index_dir),
+        "built": read_manifest(current_settings()).get("built"),
     })
+
+
+@api.errorhandler(ValidationError)
+def invalid_request(exc: ValidationError):
+    fields = [FieldError(field=".".join(str(p) for p in e["loc"]) or "body", message=e["msg"]) for e in exc.errors()]
+    return error_response(400, "invalid request", fields=fields)
+
+
+@api.errorhandler(InvalidBody)
+def invalid_body(exc: InvalidBody):
+    return error_response(400, "invalid request", fields=[FieldError(field="body", message=str(exc))])
 
 
 def _json_errors(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        return jsonify({"error": exc.name, "message": exc.description}), exc.code
+        return error_response(exc.code or 500, exc.name, exc.description)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
-        log.exception("unhandled error")
-        return jsonify({"error": "internal error", "message": type(exc).__name__}), 500
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal error", type(exc).__name__)
 
 
 def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None = None) -> Flask:
@@ -115,7 +108,7 @@ def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None
         settings = load_settings(os.environ.get("SEARCH_RERANK_SETTINGS"))
     app = Flask(__name__)
     app.config["SETTINGS"] = settings
-    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    app.config["MAX_CONTENT_LENGTH"] = settings.service.max_body_bytes
     if pipeline is None:
         try:
             pipeline = open_pipeline(settings)

@@ -119,6 +119,10 @@ class ServiceSettings(_Section):
     timeout_s: int = Field(default=60, ge=1)
     max_size: int = Field(default=100, ge=1)
     max_query_length: int = Field(default=512, ge=1)
+    max_result_window: int = Field(
+        default=1000, ge=1, description="from + size at most this (Elasticsearch's index.max_result_window)"
+    )
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="larger request bodies get a 413")
 
 
 class Settings(BaseSettings):

