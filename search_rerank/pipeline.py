@@ -102,6 +102,10 @@ class SearchPipeline:
         if not settings.dense.enabled:
             ranking.skipped[DENSE] = "dense leg disabled in settings"
             wanted.pop(DENSE)
+        elif not query.strip():
+            # An empty query (browsing by filters) has no meaning to embed; its vector ranks at random.
+            ranking.skipped[DENSE] = "no query text to embed"
+            wanted.pop(DENSE)
         for name, k in wanted.items():
             leg = self.legs.get(name)
             if leg is None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify, request
@@ -21,12 +22,17 @@ from werkzeug.exceptions import HTTPException
 
 from .api_models import ErrorResponse, FieldError, SearchRequest, SearchResponse
 from .errors import ConfigError
+from .es_compat import InvalidQuery, Unsupported, es_response, parse_msearch, parse_search
 from .indexes import open_pipeline, read_manifest
 from .pipeline import SearchPipeline
 from .settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__)
+es = Blueprint("es", __name__)
+# Elasticsearch's own clients (JS and Python, 8.x) refuse a response without this header.
+ES_HEADERS = {"X-Elastic-Product": "Elasticsearch"}
+ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH"]
 
 
 class InvalidBody(Exception):
@@ -91,6 +97,69 @@ def invalid_body(exc: InvalidBody):
     return error_response(400, "invalid request", fields=[FieldError(field="body", message=str(exc))])
 
 
+@es.route("/_search", methods=["GET", "POST"], defaults={"index": "_all"})
+@es.route("/<index>/_search", methods=["GET", "POST"])
+def es_search(index: str):
+    return jsonify(_es_search(index, json_body(required=False), request.args)), 200, ES_HEADERS
+
+
+@es.post("/_msearch", defaults={"index": "_all"})
+@es.post("/<index>/_msearch")
+def es_msearch(index: str):
+    """Searchkit sends every search as a multi-search; each one succeeds or fails on its own, as in ES."""
+    responses = []
+    for header, body in parse_msearch(request.get_data(as_text=True), index):
+        try:
+            responses.append({**_es_search(header, body, {}), "status": 200})
+        except (InvalidQuery, Unsupported) as exc:
+            status, cause = _es_cause(exc)
+            responses.append({"error": {"root_cause": [cause], **cause}, "status": status})
+    return jsonify({"took": sum(r.get("took", 0) for r in responses), "responses": responses}), 200, ES_HEADERS
+
+
+def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
+    started = time.perf_counter()
+    settings = current_settings()
+    search = parse_search(body, params, settings.service)
+    result = None
+    if not search.matches_nothing:
+        result = current_pipeline().run(search.text, search.filters, size=search.size, offset=search.offset)
+    return es_response(search, result, settings, index, (time.perf_counter() - started) * 1000)
+
+
+@es.route("/_<path:endpoint>", methods=ALL_METHODS)
+@es.route("/<index>/_<path:endpoint>", methods=ALL_METHODS)
+def es_other(endpoint: str, index: str | None = None):
+    raise Unsupported(f"_{endpoint.split('/')[0]}", "only the _search endpoint is served")
+
+
+def es_error(status: int, cause: dict[str, Any]):
+    """Elasticsearch's error shape, which its clients parse."""
+    return jsonify({"error": {"root_cause": [cause], **cause}, "status": status}), status, ES_HEADERS
+
+
+def _es_cause(exc: InvalidQuery | Unsupported) -> tuple[int, dict[str, Any]]:
+    if isinstance(exc, Unsupported):
+        return 501, {"type": "search_rerank_unsupported", "reason": str(exc), "unsupported": exc.part}
+    return 400, {"type": "parsing_exception", "reason": str(exc), "field": exc.field}
+
+
+@es.errorhandler(InvalidQuery)
+@es.errorhandler(Unsupported)
+def es_bad_search(exc: InvalidQuery | Unsupported):
+    return es_error(*_es_cause(exc))
+
+
+@es.errorhandler(InvalidBody)
+def es_invalid_body(exc: InvalidBody):
+    return es_error(400, {"type": "parsing_exception", "reason": str(exc), "field": "body"})
+
+
+@es.errorhandler(HTTPException)
+def es_http_error(exc: HTTPException):
+    return es_error(exc.code or 500, {"type": exc.name.lower().replace(" ", "_"), "reason": exc.description})
+
+
 def _json_errors(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
@@ -117,5 +186,6 @@ def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None
     pipeline.warm_up()
     app.extensions["search_rerank"] = pipeline
     app.register_blueprint(api)
+    app.register_blueprint(es)
     _json_errors(app)
     return app
