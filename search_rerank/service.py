@@ -123,7 +123,8 @@ def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
     search = parse_search(body, params, settings.service)
     result = None
     if not search.matches_nothing:
-        result = current_pipeline().run(search.text, search.filters, size=search.size, offset=search.offset)
+        result = current_pipeline().run(search.text, search.filters, size=search.size, offset=search.offset,
+                                        settings=settings)
     return es_response(search, result, settings, index, (time.perf_counter() - started) * 1000)
 
 

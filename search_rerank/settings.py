@@ -34,6 +34,7 @@ class LexicalSettings(_Section):
         default_factory=lambda: {"title": 3.0, "brand": 2.0, "category": 2.0, "attributes": 1.5, "description": 1.0}
     )
     tie_breaker: float = Field(default=0.3, ge=0.0, le=1.0)
+    timeout_s: float = Field(default=1.0, gt=0, description="past this the answer comes from the other leg")
     k1: float = 1.2
     b: float = 0.75
 
@@ -68,6 +69,9 @@ class DenseSettings(_Section):
     )
     query_prefix: str = ""
     document_prefix: str = ""
+    timeout_s: float = Field(
+        default=2.0, gt=0, description="past this the answer comes from the other leg (encoding runs on a CPU)"
+    )
 
 
 class FusionSettings(_Section):
