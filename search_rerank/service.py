@@ -16,20 +16,26 @@ import os
 import time
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from .api_models import ErrorResponse, FieldError, SearchRequest, SearchResponse
 from .errors import ConfigError
+from . import __version__, metrics
 from .es_compat import InvalidQuery, Unsupported, es_response, parse_msearch, parse_search
+from .filters import Filters
 from .indexes import open_pipeline, read_manifest
-from .pipeline import SearchPipeline
+from .logs import request_id
+from .openapi import openapi_document
+from .pipeline import SearchPipeline, SearchResult
 from .settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
+access = logging.getLogger("search_rerank.access")
 api = Blueprint("api", __name__)
 es = Blueprint("es", __name__)
+ops = Blueprint("ops", __name__)
 # Elasticsearch's own clients (JS and Python, 8.x) refuse a response without this header.
 ES_HEADERS = {"X-Elastic-Product": "Elasticsearch"}
 ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH"]
@@ -61,6 +67,12 @@ def current_settings() -> Settings:
     return current_app.config["SETTINGS"]
 
 
+def run_search(query: str, filters: Filters | None, size: int, offset: int, settings: Settings) -> SearchResult:
+    result = current_pipeline().run(query, filters, size=size, offset=offset, settings=settings)
+    metrics.observe(result)
+    return result
+
+
 @api.post("/search")
 def search():
     req = SearchRequest.model_validate(json_body(), context={"limits": current_settings().service})
@@ -69,21 +81,43 @@ def search():
     except ConfigError as exc:
         return error_response(400, "invalid request", fields=[FieldError(field="overrides", message=str(exc))])
     filters = None if req.filters.is_empty else req.filters
-    result = current_pipeline().run(req.query, filters, size=req.size, offset=req.from_, settings=run_settings)
+    result = run_search(req.query, filters, req.size, req.from_, run_settings)
     return jsonify(SearchResponse.of(result, req).model_dump(mode="json", by_alias=True, exclude_none=True))
 
 
-@api.get("/health")
+@ops.get("/health")
 def health():
-    p = current_pipeline()
+    """Liveness only: touching the indexes here would let a slow disk get a healthy worker restarted."""
+    return jsonify({"status": "alive"})
+
+
+@ops.get("/ready")
+def ready():
+    """Readiness: every index opens and holds the catalog, so a load balancer may send traffic."""
+    p, settings = current_pipeline(), current_settings()
+    try:
+        counts = {"products": p.store.count(), **{name: leg.count() for name, leg in p.legs.items()}}
+        built = read_manifest(settings).get("built")
+    except Exception as exc:  # whatever is broken, the answer is "not ready", with the reason
+        log.warning("not ready: %s", exc)
+        return jsonify({"status": "not ready", "reason": f"{type(exc).__name__}: {exc}"}), 503
+    if not counts["products"] or any(n != counts["products"] for n in counts.values()):
+        return jsonify({"status": "not ready", "reason": "indexes are empty or disagree", "counts": counts}), 503
     return jsonify({
-        "status": "ok",
-        "products": p.store.count(),
-        "legs": sorted(p.legs),
-        "reranker": current_settings().rerank.model if p.reranker is not None else None,
-        "index": str(current_settings().index_dir),
-        "built": read_manifest(current_settings()).get("built"),
+        "status": "ready", "counts": counts, "legs": sorted(p.legs), "index": str(settings.index_dir),
+        "built": built, "reranker": settings.rerank.model if p.reranker is not None else None,
     })
+
+
+@ops.get("/metrics")
+def prometheus():
+    body, content_type = metrics.exposition()
+    return Response(body, content_type=content_type)
+
+
+@ops.get("/openapi.json")
+def openapi():
+    return jsonify(openapi_document(__version__))
 
 
 @api.errorhandler(ValidationError)
@@ -123,8 +157,7 @@ def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
     search = parse_search(body, params, settings.service)
     result = None
     if not search.matches_nothing:
-        result = current_pipeline().run(search.text, search.filters, size=search.size, offset=search.offset,
-                                        settings=settings)
+        result = run_search(search.text, search.filters, search.size, search.offset, settings)
     return es_response(search, result, settings, index, (time.perf_counter() - started) * 1000)
 
 
@@ -169,7 +202,33 @@ def _json_errors(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)
+        metrics.ERRORS.labels(_endpoint()).inc()
         return error_response(500, "internal error", type(exc).__name__)
+
+
+def _endpoint() -> str:
+    """The route's pattern, not the path: one label value per route whatever the index name or typo."""
+    return request.url_rule.rule if request.url_rule is not None else "unmatched"
+
+
+def _request_lifecycle(app: Flask) -> None:
+    @app.before_request
+    def start():
+        g.request_id = request_id(request.headers.get("X-Request-Id"))
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def finish(response: Response) -> Response:
+        seconds = time.perf_counter() - g.get("started", time.perf_counter())
+        endpoint = _endpoint()
+        metrics.REQUESTS.labels(endpoint, str(response.status_code)).inc()
+        metrics.REQUEST_SECONDS.labels(endpoint).observe(seconds)
+        response.headers["X-Request-Id"] = g.get("request_id") or request_id(None)
+        access.info("%s %s %s", request.method, request.path, response.status_code, extra={"fields": {
+            "method": request.method, "path": request.path, "endpoint": endpoint,
+            "status": response.status_code, "duration_ms": round(seconds * 1000, 3),
+        }})
+        return response
 
 
 def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None = None) -> Flask:
@@ -188,5 +247,7 @@ def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None
     app.extensions["search_rerank"] = pipeline
     app.register_blueprint(api)
     app.register_blueprint(es)
+    app.register_blueprint(ops)
     _json_errors(app)
+    _request_lifecycle(app)
     return app
