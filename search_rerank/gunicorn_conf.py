@@ -12,8 +12,9 @@ prometheus_client (a fresh temporary directory unless the environment names
 one); files left by an earlier run are removed at start, since they would be
 summed in, and a dead worker's live-only values are dropped when it exits.
 
-Logs: JSON lines on stderr with the request id (see ``search_rerank.logs``);
-the app writes one line per request itself, so gunicorn's access log is off.
+Logs: JSON lines on stderr, gunicorn's own included, with the request id (see
+``search_rerank.logs``); the app writes one line per request itself, so
+gunicorn's access log is off.
 """
 
 import os
@@ -38,7 +39,14 @@ preload_app = False
 accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("SEARCH_RERANK_LOG_LEVEL", "info")
-logconfig_dict = logging_config(loglevel)
+# gunicorn merges this over its own defaults key by key, so its loggers are named here too.
+logconfig_dict = {
+    **logging_config(loglevel),
+    "loggers": {
+        "gunicorn.error": {"level": loglevel.upper(), "handlers": ["stderr"], "propagate": False},
+        "gunicorn.access": {"handlers": [], "propagate": False},
+    },
+}
 
 
 def on_starting(server) -> None:
