@@ -34,6 +34,7 @@ from .settings import ServiceSettings, Settings
 TEXT_QUERIES = {"match", "match_phrase", "match_phrase_prefix", "match_bool_prefix", "multi_match",
                 "query_string", "simple_query_string", "combined_fields"}
 FILTER_QUERIES = {"term", "terms", "range"}
+SEARCH_KEYS = {"query", "post_filter", "from", "size", "_source", "sort", "track_total_hits", "explain"}
 # Top-level keys Elasticsearch knows that this backend cannot answer; any other unknown key is a 400, as in ES.
 UNSUPPORTED_KEYS = {
     "aggs", "aggregations", "highlight", "suggest", "collapse", "rescore", "knn", "rank", "retriever",
@@ -133,8 +134,7 @@ def parse_search(body: Mapping[str, Any], params: Mapping[str, str], limits: Ser
     for key in body:
         if key in UNSUPPORTED_KEYS and body[key] not in ({}, [], None):
             raise Unsupported(key)
-        if key not in UNSUPPORTED_KEYS | IGNORED_KEYS | {"query", "post_filter", "from", "size", "_source", "sort",
-                                                         "track_total_hits", "explain"}:
+        if key not in SEARCH_KEYS | UNSUPPORTED_KEYS | IGNORED_KEYS:
             raise InvalidQuery(key, "unknown key for a search request")
     clauses = _Clauses(ignored=sorted(k for k in body if k in IGNORED_KEYS))
     if "q" in params:

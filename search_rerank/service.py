@@ -20,9 +20,9 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from . import __version__, metrics
 from .api_models import ErrorResponse, FieldError, SearchRequest, SearchResponse
 from .errors import ConfigError
-from . import __version__, metrics
 from .es_compat import InvalidQuery, Unsupported, es_response, parse_msearch, parse_search
 from .filters import Filters
 from .indexes import open_pipeline, read_manifest

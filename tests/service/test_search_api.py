@@ -53,7 +53,8 @@ def test_override_changes_the_fusion_for_one_request_only(client, settings):
 
 
 def test_override_of_candidates_bounds_the_ranked_list(client):
-    body = search(client, query="chair", overrides={"lexical": {"candidates": 3}, "dense": {"candidates": 2}}).get_json()
+    pool = {"lexical": {"candidates": 3}, "dense": {"candidates": 2}}
+    body = search(client, query="chair", overrides=pool).get_json()
     assert body["total"] <= 5
 
 
