@@ -42,6 +42,9 @@ UNSUPPORTED_KEYS = {
     "runtime_mappings", "indices_boost", "profile", "slice", "stats", "terminate_after", "sub_searches",
 }
 IGNORED_KEYS = {"timeout", "track_scores", "version", "seq_no_primary_term"}
+# URI parameters that would change the answer in a way not served here; the rest (routing hints,
+# request_cache, typed_keys, ...) do not change which products come back, in which order.
+UNSUPPORTED_PARAMS = {"sort", "filter_path", "rest_total_hits_as_int", "scroll", "df", "default_operator"}
 DEFAULT_TRACK_TOTAL_HITS = 10_000  # Elasticsearch counts exactly up to this many by default
 
 
@@ -136,6 +139,9 @@ def parse_search(body: Mapping[str, Any], params: Mapping[str, str], limits: Ser
             raise Unsupported(key)
         if key not in SEARCH_KEYS | UNSUPPORTED_KEYS | IGNORED_KEYS:
             raise InvalidQuery(key, "unknown key for a search request")
+    for param in params:
+        if param in UNSUPPORTED_PARAMS:
+            raise Unsupported(param, "as a URI parameter")
     clauses = _Clauses(ignored=sorted(k for k in body if k in IGNORED_KEYS))
     if "q" in params:
         clauses.texts.append(params["q"])
@@ -158,7 +164,8 @@ def parse_search(body: Mapping[str, Any], params: Mapping[str, str], limits: Ser
     filters, nothing = _filters(clauses.required)
     return EsSearch(
         text=text, filters=filters, matches_nothing=nothing, offset=offset, size=size,
-        source=_source(body.get("_source", True)), track_total_hits=_track(body.get("track_total_hits")),
+        source=_source(body["_source"]) if "_source" in body else _source_params(params),
+        track_total_hits=_track(body.get("track_total_hits", params.get("track_total_hits"))),
         explain=_flag(body.get("explain", False), "explain") or _flag(params.get("explain", False), "explain"),
         ignored=tuple(clauses.ignored),
     )
@@ -398,11 +405,21 @@ def _source(value: Any) -> SourceFilter:
                         excludes=as_tuple(excludes, "_source.excludes"))
 
 
+def _source_params(params: Mapping[str, str]) -> SourceFilter:
+    """``?_source=false``, ``?_source=title,brand``, ``?_source_includes=...&_source_excludes=...``."""
+    split = lambda name: tuple(p for p in params.get(name, "").split(",") if p)  # noqa: E731
+    if params.get("_source") in ("true", "false"):
+        return SourceFilter(enabled=params["_source"] == "true", excludes=split("_source_excludes"))
+    return SourceFilter(includes=split("_source") + split("_source_includes"), excludes=split("_source_excludes"))
+
+
 def _track(value: Any) -> bool | int:
     if value is None:
         return DEFAULT_TRACK_TOTAL_HITS
     if isinstance(value, bool):
         return value
+    if value in ("true", "false"):
+        return value == "true"
     return _count(value, "track_total_hits")
 
 

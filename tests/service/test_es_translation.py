@@ -223,6 +223,28 @@ def test_source_filtering_keeps_the_asked_fields(source, kept):
     assert parse({"_source": source}).source.apply(RECORD) == kept
 
 
+@pytest.mark.parametrize("params, kept", [
+    ({"_source": "false"}, None),
+    ({"_source": "title,brand"}, {"title": "Sofa", "brand": "A"}),
+    ({"_source_includes": "attributes.*", "_source_excludes": "attributes.material"},
+     {"attributes": {"color": ["red"]}}),
+])
+def test_source_filtering_from_uri_parameters(params, kept):
+    source = parse({}, **params).source
+    assert (source.apply(RECORD) if source.enabled else None) == kept
+
+
+@pytest.mark.parametrize("param", ["sort", "filter_path", "rest_total_hits_as_int"])
+def test_uri_parameter_that_would_change_the_answer_is_unsupported(param):
+    with pytest.raises(Unsupported) as err:
+        parse({}, **{param: "x"})
+    assert err.value.part == param
+
+
+def test_track_total_hits_from_the_uri():
+    assert parse({}, track_total_hits="false").track_total_hits is False
+
+
 def test_source_false_turns_the_source_off():
     assert parse({"_source": False}).source == SourceFilter(enabled=False)
 
