@@ -147,12 +147,13 @@ def search(ctx: click.Context, query: str, size: int, category: str | None, bran
            as_json: bool) -> None:
     """Search the index and show the results."""
     from .indexes import open_pipeline
-    from .service import result_json
+    from .api_models import SearchResponse
 
     pipeline = open_pipeline(_settings(ctx))
     result = pipeline.run(query, _filters(category, brand, price_min, price_max, attribute), size=size)
     if as_json:
-        click.echo(json.dumps(result_json(result, explain), indent=2))
+        response = SearchResponse.of(result, offset=0, size=size, explain=explain)
+        click.echo(json.dumps(response.model_dump(mode="json", by_alias=True, exclude_none=True), indent=2))
         return
     table = Table(title=f"{query!r}: {result.total} candidates")
     for col in ("#", "id", "title", "category", "price", "score", "tail"):

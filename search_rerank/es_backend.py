@@ -342,7 +342,7 @@ class ElasticsearchRetriever(ClusterRetriever):
             options.setdefault("basic_auth", (settings.username, settings.password.get_secret_value()))
         try:
             return elasticsearch.Elasticsearch(
-                settings.url, verify_certs=settings.verify_certs, request_timeout=settings.timeout_s,
+                settings.url, verify_certs=settings.verify_certs, request_timeout=settings.request_timeout_s,
                 max_retries=0, retry_on_timeout=False, **options)
         except ValueError as exc:
             raise ConfigError(f"lexical.url={settings.url!r}: {exc}") from exc
@@ -366,7 +366,7 @@ class OpenSearchRetriever(ClusterRetriever):
             options.setdefault("http_auth", (settings.username, settings.password.get_secret_value()))
         try:
             return opensearchpy.OpenSearch(
-                hosts=[settings.url], verify_certs=settings.verify_certs, timeout=settings.timeout_s,
+                hosts=[settings.url], verify_certs=settings.verify_certs, timeout=settings.request_timeout_s,
                 max_retries=0, retry_on_timeout=False, **options)
         except (ValueError, opensearchpy.ImproperlyConfigured) as exc:
             raise ConfigError(f"lexical.url={settings.url!r}: {exc}") from exc

@@ -2,8 +2,12 @@
 
 Each stage is a pure function of its input list (see fusion, rerank,
 longtail); this module only wires them, times them, and decides what to do
-when one fails: a failed leg leaves the other, a failed or slow reranker
-leaves the fused order, and the result says which happened.
+when one fails: a failed or slow leg leaves the other, a failed or slow
+reranker leaves the fused order, and the result says which happened.
+
+The legs run concurrently, each under its own deadline. A thread cannot be
+killed, so a leg that hangs keeps its thread; each stage has a pool of its
+own so that such threads can exhaust only that stage, never the others.
 """
 
 from __future__ import annotations
@@ -84,7 +88,8 @@ class SearchPipeline:
         self.legs = dict(legs)
         self.store = store
         self.reranker = reranker
-        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="stage")
+        self._pools = {stage: ThreadPoolExecutor(max_workers=4, thread_name_prefix=stage)
+                       for stage in (LEXICAL, DENSE, "rerank")}
 
     def warm_up(self) -> None:
         for leg in self.legs.values():
@@ -95,23 +100,38 @@ class SearchPipeline:
     # ------------------------------------------------------------ stages
 
     def retrieve(self, query: str, filters: Filters | None, settings: Settings | None = None) -> Ranking:
-        """Each enabled leg's list; a failing leg is reported, not raised."""
+        """Each enabled leg's list, the legs side by side; a failing or late leg is reported, not raised."""
         settings = settings if settings is not None else self.settings
         ranking = Ranking(candidates=[])
         wanted = {LEXICAL: settings.lexical.candidates, DENSE: settings.dense.candidates}
+        deadline = {LEXICAL: settings.lexical.timeout_s, DENSE: settings.dense.timeout_s}
         if not settings.dense.enabled:
             ranking.skipped[DENSE] = "dense leg disabled in settings"
             wanted.pop(DENSE)
+        elif not query.strip():
+            # An empty query (browsing by filters) has no meaning to embed; its vector ranks at random.
+            ranking.skipped[DENSE] = "no query text to embed"
+            wanted.pop(DENSE)
+        started = time.perf_counter()
+        running = {}
         for name, k in wanted.items():
             leg = self.legs.get(name)
             if leg is None:
                 ranking.skipped[name] = f"no {name} index loaded"
                 continue
+            running[name] = self._pools[name].submit(_clocked, leg.search, query, k, filters)
+        for name, future in running.items():
             try:
-                ranking.stages[name] = self._timed(ranking, name, lambda: leg.search(query, k, filters))
+                remaining = deadline[name] - (time.perf_counter() - started)
+                ranking.stages[name], ranking.timings_ms[name] = future.result(timeout=max(remaining, 0.0))
+            except FutureTimeout:
+                future.cancel()
+                ranking.degraded[name] = f"timed out after {deadline[name]:g}s"
             except Exception as exc:  # a leg down must not take search down
-                log.warning("leg %s failed: %s", name, exc)
                 ranking.degraded[name] = f"{type(exc).__name__}: {exc}"
+            if name in ranking.degraded:
+                log.warning("leg %s degraded: %s", name, ranking.degraded[name])
+                ranking.timings_ms[name] = (time.perf_counter() - started) * 1000
         return ranking
 
     def rank(self, query: str, ranking: Ranking, settings: Settings | None = None) -> Ranking:
@@ -174,7 +194,7 @@ class SearchPipeline:
         return self.reranker.run(query, candidates, texts, settings.rerank)
 
     def _with_deadline(self, fn: Callable[[], T], timeout_s: float, stage: str) -> T:
-        future = self._executor.submit(fn)
+        future = self._pools[stage].submit(fn)
         try:
             return future.result(timeout=timeout_s)
         except FutureTimeout:
@@ -192,4 +212,12 @@ class SearchPipeline:
             ranking.timings_ms[stage] = (time.perf_counter() - started) * 1000
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        for pool in self._pools.values():
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _clocked(fn: Callable[..., T], *args) -> tuple[T, float]:
+    """``fn(*args)`` and its own duration in ms, measured where it ran rather than where it was awaited."""
+    started = time.perf_counter()
+    result = fn(*args)
+    return result, (time.perf_counter() - started) * 1000

@@ -3,110 +3,233 @@
 ``create_app()`` reads the settings (file named by ``SEARCH_RERANK_SETTINGS``,
 then the environment), opens the indexes and warms the models, so each
 worker loads them once and a request never pays for it.
+
+Every answer is JSON, errors included: a search box in a shop's front end
+parses whatever comes back, and an HTML error page breaks it worse than an
+error does.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, jsonify, request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from . import __version__, metrics
+from .api_models import ErrorResponse, FieldError, SearchRequest, SearchResponse
 from .errors import ConfigError
+from .es_compat import InvalidQuery, Unsupported, es_response, parse_msearch, parse_search
 from .filters import Filters
 from .indexes import open_pipeline, read_manifest
+from .logs import request_id
+from .openapi import openapi_document
 from .pipeline import SearchPipeline, SearchResult
 from .settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
+access = logging.getLogger("search_rerank.access")
 api = Blueprint("api", __name__)
+es = Blueprint("es", __name__)
+ops = Blueprint("ops", __name__)
+# Elasticsearch's own clients (JS and Python, 8.x) refuse a response without this header.
+ES_HEADERS = {"X-Elastic-Product": "Elasticsearch"}
+ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH"]
 
 
-class SearchRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    query: str = Field(min_length=1)
-    filters: Filters = Field(default_factory=Filters)
-    size: int = Field(default=10, ge=0)
-    from_: int = Field(default=0, ge=0, alias="from")
-    explain: bool = False
+class InvalidBody(Exception):
+    """The body is not a JSON object; reported like a field error on ``body``."""
 
 
-def _pipeline() -> SearchPipeline:
+def error_response(status: int, error: str, message: str | None = None, fields: list[FieldError] | None = None):
+    return jsonify(ErrorResponse(error=error, message=message, fields=fields).model_dump(exclude_none=True)), status
+
+
+def json_body(required: bool = True) -> dict[str, Any]:
+    """The request's JSON object, whatever the Content-Type (curl -d sends form-encoded)."""
+    if not required and not request.get_data():
+        return {}
+    body = request.get_json(silent=True, force=True)
+    if not isinstance(body, dict):
+        raise InvalidBody("expected a JSON object")
+    return body
+
+
+def current_pipeline() -> SearchPipeline:
     return current_app.extensions["search_rerank"]
 
 
-def _bad_request(errors: list[dict[str, Any]]):
-    return jsonify({"error": "invalid request", "fields": errors}), 400
+def current_settings() -> Settings:
+    return current_app.config["SETTINGS"]
 
 
-def result_json(result: SearchResult, explain: bool) -> dict[str, Any]:
-    hits = []
-    for hit in result.hits:
-        item = {"id": hit.product.id, "score": hit.candidate.score, "long_tail": hit.long_tail,
-                "product": hit.product.to_record()}
-        if explain:
-            item["explanation"] = hit.explanation()
-        hits.append(item)
-    ranking = result.ranking
-    return {
-        "query": result.query, "total": result.total, "hits": hits,
-        "degraded": ranking.degraded, "skipped": ranking.skipped,
-        "timings_ms": {k: round(v, 3) for k, v in ranking.timings_ms.items()},
-    }
+def run_search(query: str, filters: Filters | None, size: int, offset: int, settings: Settings) -> SearchResult:
+    result = current_pipeline().run(query, filters, size=size, offset=offset, settings=settings)
+    metrics.observe(result)
+    return result
 
 
 @api.post("/search")
 def search():
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        return _bad_request([{"field": "body", "message": "expected a JSON object"}])
+    req = SearchRequest.model_validate(json_body(), context={"limits": current_settings().service})
     try:
-        req = SearchRequest.model_validate(body)
-    except ValidationError as exc:
-        return _bad_request([
-            {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]} for e in exc.errors()
-        ])
-    settings: Settings = current_app.config["SETTINGS"]
-    limits = settings.service
-    problems = []
-    if req.size > limits.max_size:
-        problems.append({"field": "size", "message": f"must be <= {limits.max_size}"})
-    if len(req.query) > limits.max_query_length:
-        problems.append({"field": "query", "message": f"must be at most {limits.max_query_length} characters"})
-    if problems:
-        return _bad_request(problems)
+        run_settings = req.overrides.apply(current_settings())
+    except ConfigError as exc:
+        return error_response(400, "invalid request", fields=[FieldError(field="overrides", message=str(exc))])
     filters = None if req.filters.is_empty else req.filters
-    result = _pipeline().run(req.query, filters, size=req.size, offset=req.from_)
-    return jsonify(result_json(result, req.explain))
+    result = run_search(req.query, filters, req.size, req.from_, run_settings)
+    response = SearchResponse.of(result, offset=req.from_, size=req.size, explain=req.explain)
+    return jsonify(response.model_dump(mode="json", by_alias=True, exclude_none=True))
 
 
-@api.get("/health")
+@ops.get("/health")
 def health():
-    pipeline = _pipeline()
-    settings: Settings = current_app.config["SETTINGS"]
+    """Liveness only: touching the indexes here would let a slow disk get a healthy worker restarted."""
+    return jsonify({"status": "alive"})
+
+
+@ops.get("/ready")
+def ready():
+    """Readiness: every index opens and holds the catalog, so a load balancer may send traffic."""
+    p, settings = current_pipeline(), current_settings()
+    try:
+        counts = {"products": p.store.count(), **{name: leg.count() for name, leg in p.legs.items()}}
+        built = read_manifest(settings).get("built")
+    except Exception as exc:  # whatever is broken, the answer is "not ready", with the reason
+        log.warning("not ready: %s", exc)
+        return jsonify({"status": "not ready", "reason": f"{type(exc).__name__}: {exc}"}), 503
+    if not counts["products"] or any(n != counts["products"] for n in counts.values()):
+        return jsonify({"status": "not ready", "reason": "indexes are empty or disagree", "counts": counts}), 503
     return jsonify({
-        "status": "ok",
-        "products": pipeline.store.count(),
-        "legs": sorted(pipeline.legs),
-        "reranker": settings.rerank.model if pipeline.reranker is not None else None,
-        "index": str(settings.index_dir),
-        "built": read_manifest(settings).get("built"),
+        "status": "ready", "counts": counts, "legs": sorted(p.legs), "index": str(settings.index_dir),
+        "built": built, "reranker": settings.rerank.model if p.reranker is not None else None,
     })
+
+
+@ops.get("/metrics")
+def prometheus():
+    body, content_type = metrics.exposition()
+    return Response(body, content_type=content_type)
+
+
+@ops.get("/openapi.json")
+def openapi():
+    return jsonify(openapi_document(__version__))
+
+
+@api.errorhandler(ValidationError)
+def invalid_request(exc: ValidationError):
+    fields = [FieldError(field=".".join(str(p) for p in e["loc"]) or "body", message=e["msg"]) for e in exc.errors()]
+    return error_response(400, "invalid request", fields=fields)
+
+
+@api.errorhandler(InvalidBody)
+def invalid_body(exc: InvalidBody):
+    return error_response(400, "invalid request", fields=[FieldError(field="body", message=str(exc))])
+
+
+@es.route("/_search", methods=["GET", "POST"], defaults={"index": "_all"})
+@es.route("/<index>/_search", methods=["GET", "POST"])
+def es_search(index: str):
+    return jsonify(_es_search(index, json_body(required=False), request.args)), 200, ES_HEADERS
+
+
+@es.post("/_msearch", defaults={"index": "_all"})
+@es.post("/<index>/_msearch")
+def es_msearch(index: str):
+    """Searchkit sends every search as a multi-search; each one succeeds or fails on its own, as in ES."""
+    responses = []
+    for header, body in parse_msearch(request.get_data(as_text=True), index):
+        try:
+            responses.append({**_es_search(header, body, {}), "status": 200})
+        except (InvalidQuery, Unsupported) as exc:
+            status, cause = _es_cause(exc)
+            responses.append({"error": {"root_cause": [cause], **cause}, "status": status})
+    return jsonify({"took": sum(r.get("took", 0) for r in responses), "responses": responses}), 200, ES_HEADERS
+
+
+def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
+    started = time.perf_counter()
+    settings = current_settings()
+    search = parse_search(body, params, settings.service)
+    result = None
+    if not search.matches_nothing:
+        result = run_search(search.text, search.filters, search.size, search.offset, settings)
+    return es_response(search, result, settings, index, (time.perf_counter() - started) * 1000)
+
+
+@es.route("/_<path:endpoint>", methods=ALL_METHODS)
+@es.route("/<index>/_<path:endpoint>", methods=ALL_METHODS)
+def es_other(endpoint: str, index: str | None = None):
+    raise Unsupported(f"_{endpoint.split('/')[0]}", "only the _search endpoint is served")
+
+
+def es_error(status: int, cause: dict[str, Any]):
+    """Elasticsearch's error shape, which its clients parse."""
+    return jsonify({"error": {"root_cause": [cause], **cause}, "status": status}), status, ES_HEADERS
+
+
+def _es_cause(exc: InvalidQuery | Unsupported) -> tuple[int, dict[str, Any]]:
+    if isinstance(exc, Unsupported):
+        return 501, {"type": "search_rerank_unsupported", "reason": str(exc), "unsupported": exc.part}
+    return 400, {"type": "parsing_exception", "reason": str(exc), "field": exc.field}
+
+
+@es.errorhandler(InvalidQuery)
+@es.errorhandler(Unsupported)
+def es_bad_search(exc: InvalidQuery | Unsupported):
+    return es_error(*_es_cause(exc))
+
+
+@es.errorhandler(InvalidBody)
+def es_invalid_body(exc: InvalidBody):
+    return es_error(400, {"type": "parsing_exception", "reason": str(exc), "field": "body"})
+
+
+@es.errorhandler(HTTPException)
+def es_http_error(exc: HTTPException):
+    return es_error(exc.code or 500, {"type": exc.name.lower().replace(" ", "_"), "reason": exc.description})
 
 
 def _json_errors(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        return jsonify({"error": exc.name, "message": exc.description}), exc.code
+        return error_response(exc.code or 500, exc.name, exc.description)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
-        log.exception("unhandled error")
-        return jsonify({"error": "internal error", "message": type(exc).__name__}), 500
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        metrics.ERRORS.labels(_endpoint()).inc()
+        return error_response(500, "internal error", type(exc).__name__)
+
+
+def _endpoint() -> str:
+    """The route's pattern, not the path: one label value per route whatever the index name or typo."""
+    return request.url_rule.rule if request.url_rule is not None else "unmatched"
+
+
+def _request_lifecycle(app: Flask) -> None:
+    @app.before_request
+    def start():
+        g.request_id = request_id(request.headers.get("X-Request-Id"))
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def finish(response: Response) -> Response:
+        seconds = time.perf_counter() - g.get("started", time.perf_counter())
+        endpoint = _endpoint()
+        metrics.REQUESTS.labels(endpoint, str(response.status_code)).inc()
+        metrics.REQUEST_SECONDS.labels(endpoint).observe(seconds)
+        response.headers["X-Request-Id"] = g.get("request_id") or request_id(None)
+        access.info("%s %s %s", request.method, request.path, response.status_code, extra={"fields": {
+            "method": request.method, "path": request.path, "endpoint": endpoint,
+            "status": response.status_code, "duration_ms": round(seconds * 1000, 3),
+        }})
+        return response
 
 
 def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None = None) -> Flask:
@@ -115,7 +238,7 @@ def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None
         settings = load_settings(os.environ.get("SEARCH_RERANK_SETTINGS"))
     app = Flask(__name__)
     app.config["SETTINGS"] = settings
-    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    app.config["MAX_CONTENT_LENGTH"] = settings.service.max_body_bytes
     if pipeline is None:
         try:
             pipeline = open_pipeline(settings)
@@ -124,5 +247,8 @@ def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None
     pipeline.warm_up()
     app.extensions["search_rerank"] = pipeline
     app.register_blueprint(api)
+    app.register_blueprint(es)
+    app.register_blueprint(ops)
     _json_errors(app)
+    _request_lifecycle(app)
     return app

@@ -54,7 +54,10 @@ class LexicalSettings(_Section):
     password: SecretStr | None = None
     api_key: SecretStr | None = None
     verify_certs: bool = True
-    timeout_s: float = Field(default=5.0, gt=0, le=300)
+    timeout_s: float = Field(default=1.0, gt=0,
+                             description="search deadline: past this the answer comes from the other leg")
+    request_timeout_s: float = Field(default=30.0, gt=0, le=300,
+                                     description="client timeout for cluster requests, bulk included")
     retries: int = Field(default=3, ge=0, le=10, description="retries of a failed request, with exponential backoff")
     mapping_version: int = Field(default=1, ge=1, description="which index_mappings/products.vN.json new indexes use")
     synonyms_file: Path | None = Field(
@@ -117,6 +120,9 @@ class DenseSettings(_Section):
     )
     query_prefix: str = ""
     document_prefix: str = ""
+    timeout_s: float = Field(
+        default=2.0, gt=0, description="past this the answer comes from the other leg (encoding runs on a CPU)"
+    )
 
 
 class FusionSettings(_Section):
@@ -168,6 +174,10 @@ class ServiceSettings(_Section):
     timeout_s: int = Field(default=60, ge=1)
     max_size: int = Field(default=100, ge=1)
     max_query_length: int = Field(default=512, ge=1)
+    max_result_window: int = Field(
+        default=1000, ge=1, description="from + size at most this (Elasticsearch's index.max_result_window)"
+    )
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="larger request bodies get a 413")
 
 
 class Settings(BaseSettings):

@@ -1,4 +1,4 @@
-"""Shared fixtures: one tiny random model per session, and settings for the packaged MiniLM.
+"""Shared fixtures: tiny random models (bi- and cross-encoder) per session, and settings for the packaged MiniLM.
 
 Tests never reach the network: the hub is switched off before any Hugging
 Face module is imported, so a test that would download fails instead.

@@ -42,7 +42,7 @@ class CompatibleJsonNode(Urllib3HttpNode):
 
 def server_settings(engine: str, request: pytest.FixtureRequest, **overrides: Any) -> LexicalSettings:
     """Settings addressing a fresh, unique index on the engine's test server."""
-    fields: dict[str, Any] = {"backend": engine, "index": f"test-{uuid.uuid4().hex[:12]}", "timeout_s": 10,
+    fields: dict[str, Any] = {"backend": engine, "index": f"test-{uuid.uuid4().hex[:12]}", "request_timeout_s": 10,
                               "retries": 1}
     if engine == "elasticsearch" and os.environ.get("ES_URL"):
         fields["url"] = os.environ["ES_URL"]

@@ -69,7 +69,7 @@ def free_port() -> int:
 
 @pytest.mark.parametrize("engine", ["elasticsearch", "opensearch"])
 def test_unreachable_cluster_is_retried_with_backoff_then_a_stage_error(engine):
-    settings = LexicalSettings(backend=engine, url=f"http://127.0.0.1:{free_port()}", retries=2, timeout_s=1)
+    settings = LexicalSettings(backend=engine, url=f"http://127.0.0.1:{free_port()}", retries=2, request_timeout_s=1)
     retriever = cluster_retriever(settings)
     started = time.perf_counter()
     with pytest.raises(StageError, match=r"no answer from .* after 3 attempt\(s\)"):
@@ -196,7 +196,7 @@ def test_synonyms_expand_search_on_a_real_server(server_engine, make_server, tmp
     ({"backend": "opensearch", "url": "http://h:9200", "api_key": "k"}, "no API key"),
     ({"index": "Products"}, "index"),
     ({"index": "a/b"}, "index"),
-    ({"timeout_s": 0}, "timeout_s"),
+    ({"request_timeout_s": 0}, "request_timeout_s"),
     ({"retries": -1}, "retries"),
 ])
 def test_invalid_server_settings_are_rejected(fields, message):

@@ -1,0 +1,54 @@
+"""JSON log lines, each carrying the id of the request it belongs to.
+
+One JSON object per line lets a log pipeline index fields without parsing
+text; the request id ties the lines of one request (its access line, a
+leg's timeout warning, an error's traceback) to the ``X-Request-Id`` the
+caller sent or got back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from datetime import datetime, timezone
+
+from flask import g, has_request_context
+
+# Ids from outside end up in log lines and headers: anything else is replaced, not echoed.
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def request_id(incoming: str | None) -> str:
+    """The caller's id when it is safe to echo, a fresh one otherwise."""
+    return incoming if incoming and _SAFE_ID.match(incoming) else uuid.uuid4().hex
+
+
+class JsonFormatter(logging.Formatter):
+    """``extra={"fields": {...}}`` on a log call adds those fields to the line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if has_request_context() and "request_id" in g:
+            entry["request_id"] = g.request_id
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def logging_config(level: str) -> dict:
+    """A ``logging.config.dictConfig`` for JSON lines on stderr (gunicorn's ``logconfig_dict``)."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JsonFormatter}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+        "root": {"level": level.upper(), "handlers": ["stderr"]},
+    }

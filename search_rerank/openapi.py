@@ -1,0 +1,71 @@
+"""The OpenAPI document, generated from the same pydantic models that validate requests.
+
+Written by hand, a schema drifts from the code; generated, it is whatever
+the service enforces. The Elasticsearch endpoints take the Query DSL, which
+is documented by Elastic, so their bodies are described, not modelled.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic.json_schema import models_json_schema
+
+from .api_models import ErrorResponse, SearchRequest, SearchResponse
+
+REF = "#/components/schemas/{model}"
+
+
+def _json(schema_name: str, description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": REF.format(model=schema_name)}}}}
+
+
+def _object(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": {"type": "object"}}}}
+
+
+def openapi_document(version: str) -> dict[str, Any]:
+    _, schemas = models_json_schema(
+        [(SearchRequest, "validation"), (SearchResponse, "serialization"), (ErrorResponse, "serialization")],
+        ref_template=REF,
+    )
+    error = _json("ErrorResponse", "invalid request (the fields say which and why)")
+    es_search = {
+        "summary": "Elasticsearch-compatible search (Query DSL subset; see search_rerank.es_compat)",
+        "parameters": [{"name": "index", "in": "path", "required": True, "schema": {"type": "string"}},
+                       {"name": "explain", "in": "query", "schema": {"type": "boolean"}}],
+        "requestBody": _object("an Elasticsearch search body"),
+        "responses": {"200": _object("an Elasticsearch search response with a search_rerank section"),
+                      "400": _object("malformed query, in Elasticsearch's error shape"),
+                      "501": _object("a part the embedded backend cannot answer; error.unsupported names it")},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "search-rerank", "version": version,
+                 "description": "Hybrid BM25 + dense search with reranking and a long-tail boost."},
+        "paths": {
+            "/search": {"post": {
+                "summary": "Search with filters, paging and per-request overrides",
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"$ref": REF.format(model="SearchRequest")}}}},
+                "responses": {"200": _json("SearchResponse", "a page of ranked hits"), "400": error,
+                              "413": _json("ErrorResponse", "request body too large")},
+            }},
+            "/{index}/_search": {"post": es_search, "get": es_search},
+            "/{index}/_msearch": {"post": {
+                "summary": "Elasticsearch multi-search (what Searchkit sends); each search succeeds or fails alone",
+                "parameters": [{"name": "index", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "requestBody": {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}},
+                "responses": {"200": _object("one response (or error) per search, in order")},
+            }},
+            "/health": {"get": {"summary": "Liveness: the process answers",
+                                "responses": {"200": _object("alive")}}},
+            "/ready": {"get": {"summary": "Readiness: indexes loaded and answering",
+                               "responses": {"200": _object("ready"), "503": _object("not ready, and why")}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics, summed over workers",
+                                 "responses": {"200": {"description": "Prometheus text format",
+                                                       "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+        },
+        "components": {"schemas": schemas["$defs"]},
+    }

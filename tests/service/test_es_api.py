@@ -1,0 +1,147 @@
+"""The Elasticsearch-compatible endpoints, driven by the bodies real search front ends send (see fixtures/README.md)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def fixture(name):
+    return json.loads((FIXTURES / name).read_text())
+
+
+def es_search(client, body, index="products", **params):
+    return client.post(f"/{index}/_search", json=body, query_string=params)
+
+
+def test_search_ui_query_gets_an_elasticsearch_response(client):
+    response = es_search(client, fixture("search_ui_query.json"))
+    assert response.status_code == 200
+    body = response.get_json()
+    assert isinstance(body["took"], int) and body["timed_out"] is False
+    assert body["_shards"] == {"total": 1, "successful": 1, "skipped": 0, "failed": 0}
+    assert set(body["hits"]["total"]) == {"value", "relation"}
+    assert len(body["hits"]["hits"]) == 10
+    assert body["hits"]["max_score"] == body["hits"]["hits"][0]["_score"]
+
+
+def test_hits_carry_index_id_score_and_only_the_requested_source(client):
+    hits = es_search(client, fixture("search_ui_query.json")).get_json()["hits"]["hits"]
+    for hit in hits:
+        assert hit["_index"] == "products"
+        assert isinstance(hit["_id"], str) and isinstance(hit["_score"], float)
+        assert set(hit["_source"]) <= {"title", "brand", "price"} and "title" in hit["_source"]
+
+
+def test_responses_identify_as_elasticsearch_for_its_clients(client):
+    assert es_search(client, {}).headers["X-Elastic-Product"] == "Elasticsearch"
+
+
+def test_search_rerank_section_reports_timings_and_ignored_parameters(client):
+    section = es_search(client, fixture("search_ui_query.json")).get_json()["search_rerank"]
+    assert {"lexical", "dense", "fusion", "total"} <= set(section["timings_ms"])
+    assert section["degraded"] == {}
+    assert "multi_match.fields" in section["ignored"]
+
+
+def test_search_ui_filters_apply_to_every_hit(client):
+    hits = es_search(client, fixture("search_ui_filters.json")).get_json()["hits"]["hits"]
+    assert hits
+    for hit in hits:
+        assert hit["_source"]["category"][0] == "Furniture"
+        assert 0 <= hit["_source"]["price"] <= 600
+
+
+def test_search_ui_empty_term_browses_the_filtered_catalog(client):
+    body = es_search(client, fixture("search_ui_empty_term.json")).get_json()
+    assert len(body["hits"]["hits"]) == 10
+    assert all(hit["_source"]["category"][0] == "Furniture" for hit in body["hits"]["hits"])
+    assert body["search_rerank"]["skipped"]["dense"] == "no query text to embed"
+
+
+def test_search_ui_facets_are_refused_naming_the_aggregations(client):
+    response = es_search(client, fixture("search_ui_facets_highlight.json"))
+    assert response.status_code == 501
+    error = response.get_json()["error"]
+    assert error["unsupported"] == "aggs"
+    assert error["root_cause"][0]["type"] == "search_rerank_unsupported"
+
+
+def test_searchkit_multi_search_answers_each_search(client):
+    ndjson = (FIXTURES / "searchkit_msearch.ndjson").read_text()
+    response = client.post("/_msearch", data=ndjson, content_type="application/x-ndjson")
+    assert response.status_code == 200
+    first, second = response.get_json()["responses"]
+    assert first["status"] == second["status"] == 200
+    assert first["hits"]["hits"] and all(set(h["_source"]) <= {"title", "brand"} for h in first["hits"]["hits"])
+    assert second["hits"]["hits"]
+    assert all("red" in h["_source"]["attributes"]["color"] for h in second["hits"]["hits"])
+
+
+def test_multi_search_refuses_one_search_without_failing_the_others(client):
+    ndjson = '{}\n{"query": {"match": {"title": "lamp"}}}\n{}\n{"highlight": {"fields": {"title": {}}}}\n'
+    first, second = client.post("/products/_msearch", data=ndjson).get_json()["responses"]
+    assert first["status"] == 200
+    assert second["status"] == 501 and second["error"]["unsupported"] == "highlight"
+
+
+def test_uri_search_with_q_and_size(client):
+    body = client.get("/products/_search", query_string={"q": "sofa", "size": "3"}).get_json()
+    assert len(body["hits"]["hits"]) == 3
+
+
+def test_search_without_an_index_is_served(client):
+    assert client.post("/_search", json={"query": {"match": {"title": "rug"}}}).status_code == 200
+
+
+def test_explain_adds_every_stages_scores_per_hit(client):
+    body = es_search(client, {"query": {"match": {"title": "rug"}}, "size": 3}, explain="true").get_json()
+    explanations = body["search_rerank"]["explanations"]
+    assert set(explanations) == {hit["_id"] for hit in body["hits"]["hits"]}
+    assert all("fused" in e for e in explanations.values())
+
+
+def test_track_total_hits_false_leaves_the_total_out(client):
+    assert "total" not in es_search(client, {"track_total_hits": False}).get_json()["hits"]
+
+
+def test_total_is_a_lower_bound_when_a_leg_filled_its_quota(client):
+    total = es_search(client, {"query": {"match": {"title": "table"}}}).get_json()["hits"]["total"]
+    assert total["relation"] == "gte"
+
+
+def test_filters_that_exclude_everything_answer_with_no_hits(client):
+    query = {"bool": {"filter": [{"term": {"brand": "A"}}, {"term": {"brand": "B"}}]}}
+    body = es_search(client, {"query": query}).get_json()
+    assert body["hits"]["hits"] == [] and body["hits"]["total"] == {"value": 0, "relation": "eq"}
+
+
+def test_must_not_is_a_501_naming_it(client):
+    response = es_search(client, {"query": {"bool": {"must_not": {"term": {"brand": "A"}}}}})
+    assert response.status_code == 501
+    assert response.get_json()["error"]["unsupported"] == "query.bool.must_not"
+
+
+def test_malformed_query_is_an_elasticsearch_400_naming_the_field(client):
+    response = es_search(client, {"query": {"match": 5}})
+    assert response.status_code == 400
+    assert response.get_json()["error"]["field"] == "query.match"
+    assert response.get_json()["status"] == 400
+
+
+def test_body_that_is_not_json_is_an_elasticsearch_400(client):
+    response = client.post("/products/_search", data="{not json")
+    assert response.status_code == 400
+    assert response.get_json()["error"]["type"] == "parsing_exception"
+
+
+@pytest.mark.parametrize("method, path, endpoint", [
+    ("GET", "/products/_doc/P0000001", "_doc"), ("GET", "/_cat/indices", "_cat"),
+    ("PUT", "/products/_mapping", "_mapping"), ("POST", "/products/_count", "_count"),
+])
+def test_other_elasticsearch_endpoints_are_a_501_naming_them(client, method, path, endpoint):
+    response = client.open(path, method=method)
+    assert response.status_code == 501
+    assert response.get_json()["error"]["unsupported"] == endpoint

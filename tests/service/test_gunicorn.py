@@ -1,0 +1,115 @@
+"""The real thing: the app under gunicorn (two workers) over HTTP, on the small catalog index."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(index_settings, tmp_path_factory):
+    root = tmp_path_factory.mktemp("gunicorn")
+    port = free_port()
+    env = {
+        **os.environ,
+        "SEARCH_RERANK_INDEX_DIR": str(index_settings.index_dir),
+        "SEARCH_RERANK_DENSE__MODEL": index_settings.dense.model,
+        "SEARCH_RERANK_DENSE__DEVICE": "cpu",
+        "SEARCH_RERANK_SERVICE__PORT": str(port),
+        "SEARCH_RERANK_SERVICE__WORKERS": "2",
+        "SEARCH_RERANK_SERVICE__THREADS": "2",
+        "PROMETHEUS_MULTIPROC_DIR": str(root / "metrics"),
+        "HF_HUB_OFFLINE": "1",
+    }
+    log = (root / "server.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "python:search_rerank.gunicorn_conf",
+         "search_rerank.service:create_app()"],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"gunicorn exited with {proc.returncode}:\n{(root / 'server.log').read_text()}")
+        try:
+            if requests.get(f"{url}/ready", timeout=2).status_code == 200:
+                break
+        except requests.RequestException:  # refused, or accepted before a worker is up
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"gunicorn not ready in time:\n{(root / 'server.log').read_text()}")
+        time.sleep(0.5)
+    yield {"url": url, "log": root / "server.log", "metrics_dir": root / "metrics"}
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def metric(url, line_prefix) -> float:
+    for line in requests.get(f"{url}/metrics", timeout=10).text.splitlines():
+        if line.startswith(line_prefix):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_ready_reports_the_loaded_indexes(server):
+    body = requests.get(f"{server['url']}/ready", timeout=10).json()
+    assert body["counts"] == {"products": 300, "lexical": 300, "dense": 300}
+
+
+def test_search_answers_over_http(server):
+    response = requests.post(f"{server['url']}/search", json={"query": "oak table", "size": 5}, timeout=30)
+    assert response.status_code == 200
+    assert len(response.json()["hits"]) == 5
+
+
+def test_elasticsearch_search_answers_a_search_ui_request(server):
+    body = json.loads((FIXTURES / "search_ui_query.json").read_text())
+    response = requests.post(f"{server['url']}/products/_search", json=body, timeout=30)
+    assert response.status_code == 200
+    assert response.headers["X-Elastic-Product"] == "Elasticsearch"
+    assert response.json()["hits"]["hits"][0]["_index"] == "products"
+
+
+def test_bad_request_is_json_over_http(server):
+    response = requests.post(f"{server['url']}/search", data="not json", timeout=30)
+    assert response.status_code == 400
+    assert response.json()["fields"][0]["field"] == "body"
+
+
+def test_metrics_add_up_every_workers_requests(server):
+    counter = 'search_rerank_requests_total{endpoint="/search",status="200"}'
+    before = metric(server["url"], counter)
+    for _ in range(6):
+        requests.post(f"{server['url']}/search", json={"query": "lamp"}, timeout=30, headers={"Connection": "close"})
+    assert metric(server["url"], counter) == before + 6
+    assert list(server["metrics_dir"].glob("counter_*.db"))
+
+
+def test_log_lines_are_json_with_the_request_id(server):
+    requests.post(f"{server['url']}/search", json={"query": "rug"}, headers={"X-Request-Id": "gunicorn-test-1"},
+                  timeout=30)
+    time.sleep(0.2)
+    lines = [json.loads(line) for line in server["log"].read_text().splitlines() if line.startswith("{")]
+    mine = [line for line in lines if line.get("request_id") == "gunicorn-test-1"]
+    assert mine and mine[0]["endpoint"] == "/search" and mine[0]["status"] == 200

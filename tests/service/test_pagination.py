@@ -1,0 +1,48 @@
+"""Paging through a reranked list: every page is a slice of the one full ranking.
+
+The pipeline reranks only the top window and ranks the rest below it in fused
+order, so pages that straddle the window's edge are where a repeat or a gap
+would show.
+"""
+
+import pytest
+
+from search_rerank.indexes import open_pipeline
+from search_rerank.service import create_app
+
+WINDOW = 7
+POOL = {"lexical": {"candidates": 15}, "dense": {"candidates": 15}}
+
+
+@pytest.fixture
+def rerank_client(settings, tiny_cross_encoder_dir):
+    reranked = settings.model_copy(update={
+        "rerank": settings.rerank.model_copy(update={"model": str(tiny_cross_encoder_dir), "window": WINDOW,
+                                                     "timeout_s": 30.0, "device": "cpu"}),
+    })
+    pipeline = open_pipeline(reranked)
+    yield create_app(reranked, pipeline).test_client()
+    pipeline.close()
+
+
+def ids(client, query, size, offset):
+    body = client.post("/search", json={"query": query, "size": size, "from": offset, "overrides": POOL}).get_json()
+    assert "rerank" not in body["degraded"] and "rerank" not in body["skipped"]
+    return [hit["id"] for hit in body["hits"]], body["total"]
+
+
+@pytest.mark.parametrize("page_size", [1, 3, WINDOW, 10])
+def test_pages_concatenate_to_the_full_ranking(rerank_client, page_size):
+    whole, total = ids(rerank_client, "oak table", 50, 0)
+    assert len(whole) == total > WINDOW
+    paged = []
+    for offset in range(0, total + page_size, page_size):
+        page, _ = ids(rerank_client, "oak table", page_size, offset)
+        paged += page
+    assert paged == whole
+    assert len(set(paged)) == len(paged)
+
+
+def test_page_past_the_end_is_empty(rerank_client):
+    _, total = ids(rerank_client, "oak table", 1, 0)
+    assert ids(rerank_client, "oak table", 10, total) == ([], total)

@@ -1,0 +1,126 @@
+"""POST /search: the request contract (validation, limits, overrides, explain) and JSON-only errors."""
+
+import pytest
+
+
+def search(client, **body):
+    return client.post("/search", json=body)
+
+
+def field_errors(response) -> dict[str, str]:
+    return {e["field"]: e["message"] for e in response.get_json()["fields"]}
+
+
+def test_search_returns_a_page_of_hits_with_products(client):
+    response = search(client, query="sofa", size=5)
+    assert response.status_code == 200
+    body = response.get_json()
+    assert len(body["hits"]) == 5
+    assert all(hit["product"]["id"] == hit["id"] for hit in body["hits"])
+    assert body["total"] >= 5 and body["from"] == 0 and body["size"] == 5
+
+
+def test_search_reports_stage_timings_and_skipped_stages(client):
+    body = search(client, query="sofa").get_json()
+    assert {"lexical", "dense", "fusion", "total"} <= set(body["timings_ms"])
+    assert body["skipped"]["rerank"] == "no reranker model configured"
+    assert body["degraded"] == {}
+
+
+def test_filters_apply_to_every_hit(client):
+    body = search(client, query="table", size=20, filters={"category": "Furniture", "price_max": 400}).get_json()
+    assert body["hits"]
+    for hit in body["hits"]:
+        assert hit["product"]["category"][0] == "Furniture"
+        assert hit["product"]["price"] <= 400
+
+
+def test_explain_adds_each_stage_score_to_every_hit(client):
+    hits = search(client, query="lamp", size=3, explain=True).get_json()["hits"]
+    assert all({"legs", "fused", "final"} <= set(hit["explanation"]) for hit in hits)
+
+
+def test_hits_carry_no_explanation_unless_asked(client):
+    hits = search(client, query="lamp", size=3).get_json()["hits"]
+    assert all("explanation" not in hit for hit in hits)
+
+
+def test_override_changes_the_fusion_for_one_request_only(client, settings):
+    linear = search(client, query="rug", explain=True, overrides={"fusion": {"method": "linear"}}).get_json()
+    default = search(client, query="rug", explain=True).get_json()
+    assert linear["hits"][0]["explanation"]["fused"] != default["hits"][0]["explanation"]["fused"]
+    assert settings.fusion.method == "rrf"
+
+
+def test_override_of_candidates_bounds_the_ranked_list(client):
+    pool = {"lexical": {"candidates": 3}, "dense": {"candidates": 2}}
+    body = search(client, query="chair", overrides=pool).get_json()
+    assert body["total"] <= 5
+
+
+def test_longtail_can_be_switched_off_per_request(client):
+    body = search(client, query="chair", overrides={"longtail": {"enabled": False}}).get_json()
+    assert body["skipped"]["longtail"] == "long-tail boost disabled in settings"
+
+
+@pytest.mark.parametrize("body, field", [
+    ({}, "query"),
+    ({"query": ""}, "query"),
+    ({"query": "x" * 101}, "query"),
+    ({"query": "sofa", "size": 51}, "size"),
+    ({"query": "sofa", "size": -1}, "size"),
+    ({"query": "sofa", "from": -1}, "from"),
+    ({"query": "sofa", "from": 190, "size": 20}, "from"),
+    ({"query": "sofa", "size": "ten"}, "size"),
+    ({"query": "sofa", "colour": "red"}, "colour"),
+    ({"query": "sofa", "filters": {"price_min": -5}}, "filters.price_min"),
+    ({"query": "sofa", "filters": {"shape": "round"}}, "filters.shape"),
+    ({"query": "sofa", "overrides": {"fusion": {"method": "borda"}}}, "overrides.fusion.method"),
+    ({"query": "sofa", "overrides": {"fusion": {"weights": {"dense": -1}}}}, "overrides.fusion.weights.dense"),
+    ({"query": "sofa", "overrides": {"rerank": {"window": 0}}}, "overrides.rerank.window"),
+    ({"query": "sofa", "overrides": {"longtail": {"gate": 2}}}, "overrides.longtail.gate"),
+    ({"query": "sofa", "overrides": {"dense": {"model": "other"}}}, "overrides.dense.model"),
+])
+def test_bad_field_is_a_400_naming_it(client, body, field):
+    response = client.post("/search", json=body)
+    assert response.status_code == 400
+    assert field in field_errors(response)
+
+
+def test_body_that_is_not_a_json_object_is_a_400_on_body(client):
+    response = client.post("/search", data="query=sofa", content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400
+    assert "body" in field_errors(response)
+
+
+def test_json_without_content_type_is_accepted(client):
+    response = client.post("/search", data='{"query": "sofa"}', content_type="text/plain")
+    assert response.status_code == 200
+
+
+def test_oversized_body_is_a_json_413(client, settings):
+    response = client.post("/search", json={"query": "sofa", "pad": "x" * settings.service.max_body_bytes})
+    assert response.status_code == 413
+    assert response.is_json
+
+
+def test_unknown_path_is_a_json_404(client):
+    response = client.get("/nothing-here")
+    assert response.status_code == 404
+    assert response.get_json()["error"] == "Not Found"
+
+
+def test_wrong_method_is_a_json_405(client):
+    response = client.get("/search")
+    assert response.status_code == 405
+    assert response.is_json
+
+
+def test_unexpected_exception_is_a_json_500_not_a_traceback(client, pipeline):
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret internals")
+
+    pipeline.run = broken
+    response = search(client, query="sofa")
+    assert response.status_code == 500
+    assert response.get_json() == {"error": "internal error", "message": "RuntimeError"}
