@@ -397,7 +397,8 @@ def click_query_id(text: str) -> str:
 
 # --- simulation ------------------------------------------------------------------
 
-DEFAULT_ATTRACTION = {0: 0.05, 1: 0.3, 2: 0.7, 3: 0.9}
+DEFAULT_ATTRACTION = {0: 0.03, 1: 0.2, 2: 0.5, 3: 0.8}
+"""Click probability when examined, per grade; each lies inside its band of click_labels' default thresholds."""
 
 
 def simulate_clicks(
