@@ -157,7 +157,7 @@ def test_path_without_card_is_refused(tmp_path):
 
 def test_registry_directory_named_unlike_its_card_is_refused(tmp_path):
     save_card(card(), tmp_path / "renamed")
-    with pytest.raises(ConfigError, match=r"the card names the model 'rr-esci' but its registry directory is 'renamed'"):
+    with pytest.raises(ConfigError, match=r"card names the model 'rr-esci' but its registry directory is 'renamed'"):
         resolve_model("renamed", tmp_path, "reranker")
 
 
