@@ -214,6 +214,8 @@ def resolve_model(name_or_path: str, root: str | Path, kind: ModelKind) -> tuple
         card = _registered_card(directory)
     else:
         directory = Path(name_or_path).expanduser()
+        if directory.is_file():
+            raise ConfigError(f"{directory} is a file; give the model directory that holds it and its {CARD_FILE}")
         card = load_card(directory)
     if card.kind != kind:
         raise ConfigError(f"{directory} holds a {card.kind} model ({card.name!r}) but a {kind} is needed here; "

@@ -145,6 +145,12 @@ def test_plain_log_click_on_product_not_shown_is_reported_with_its_line(tmp_path
         read_click_log(path)
 
 
+def test_plain_log_product_shown_twice_is_reported(tmp_path):
+    path = jsonl(tmp_path / "clicks.jsonl", {"query": "lamp", "shown": ["a", "b", "a"], "clicked": []})
+    with pytest.raises(DataError, match=r":1: shown lists \['a'\] more than once"):
+        read_click_log(path)
+
+
 def test_plain_log_unknown_field_is_reported_not_ignored(tmp_path):
     path = jsonl(tmp_path / "clicks.jsonl", {"query": "lamp", "shown": ["a"], "clicks": ["a"]})
     with pytest.raises(DataError, match=r":1: unknown field\(s\) \['clicks'\]"):
@@ -212,6 +218,13 @@ def test_ubi_skip_bad_counts_the_bad_event_and_keeps_the_others(tmp_path):
     stats = LoadStats()
     assert [i.shown for i in read_ubi(path, skip_bad=True, stats=stats)] == [("a",)]
     assert stats.skipped == 1 and stats.errors[0].startswith(f"{path}:3: impression event: ")
+
+
+def test_ubi_unreadable_timestamp_is_reported_with_its_line(tmp_path):
+    path = jsonl(tmp_path / "ubi.ndjson", {"query_id": "q1", "user_query": "lamp"},
+                 event("q1", "impression", "a", 0, "last tuesday"))
+    with pytest.raises(DataError, match=r":2: timestamp must be ISO 8601 or epoch milliseconds, got 'last tuesday'"):
+        read_ubi(path)
 
 
 def test_ubi_events_of_a_query_with_no_text_anywhere_are_dropped(tmp_path):

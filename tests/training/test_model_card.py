@@ -155,6 +155,12 @@ def test_path_without_card_is_refused(tmp_path):
         resolve_model(str(tmp_path / "raw"), tmp_path, "encoder")
 
 
+def test_path_to_the_card_file_instead_of_the_model_directory_is_refused(tmp_path):
+    registered(tmp_path)
+    with pytest.raises(ConfigError, match=r"is a file; give the model directory"):
+        resolve_model(str(tmp_path / "rr-esci" / CARD_FILE), tmp_path, "reranker")
+
+
 def test_registry_directory_named_unlike_its_card_is_refused(tmp_path):
     save_card(card(), tmp_path / "renamed")
     with pytest.raises(ConfigError, match=r"card names the model 'rr-esci' but its registry directory is 'renamed'"):
