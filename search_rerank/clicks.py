@@ -132,12 +132,10 @@ def read_ubi(
     time order and a new list starts when an ordinal already holds another
     product, so that one search yields one impression per list actually shown.
     """
-    impressions_named = frozenset(impression_actions)
-    clicks_named = frozenset(click_actions)
     texts: dict[str, str] = {}
     events: dict[str, list[_UbiEvent]] = {}
+    convert = _UbiLineReader(frozenset(impression_actions), frozenset(click_actions))
     for path in paths:
-        convert = _UbiLineReader(impressions_named, clicks_named)
         numbered = ((line, (line, text)) for line, text in _text_lines(path))
         for record in _checked(path, numbered, convert, skip_bad=skip_bad, stats=stats):
             if isinstance(record, _UbiQuery):
@@ -176,7 +174,7 @@ class _UbiLineReader:
         if "action_name" in record:
             return self._event(line, record)
         if "query_id" in record:
-            return _UbiQuery(_string(record, "query_id"), _optional_string(record, "user_query") or "")
+            return _UbiQuery(_string(record, "query_id"), (_optional_string(record, "user_query") or "").strip())
         raise ValueError("neither a UBI query record (query_id, user_query) nor an event (action_name)")
 
     def _event(self, line: int, record: dict[str, Any]) -> _UbiEvent | None:
@@ -198,7 +196,7 @@ class _UbiLineReader:
             line=line, query_id=_string(record, "query_id"), click=action in self.click_actions, doc=doc,
             ordinal=ordinal, time=_timestamp(record.get("timestamp")),
             session=session if isinstance(session, str) else None,
-            text=_optional_string(record, "user_query") or "",
+            text=(_optional_string(record, "user_query") or "").strip(),
         )
 
 

@@ -228,7 +228,7 @@ def test_ubi_unreadable_timestamp_is_reported_with_its_line(tmp_path):
 
 
 def test_ubi_events_of_a_query_with_no_text_anywhere_are_dropped(tmp_path):
-    path = jsonl(tmp_path / "ubi.ndjson", {"query_id": "q1", "user_query": ""}, event("q1", "impression", "a", 0, 1))
+    path = jsonl(tmp_path / "ubi.ndjson", {"query_id": "q1", "user_query": " "}, event("q1", "impression", "a", 0, 1))
     assert read_ubi(path) == []
 
 
