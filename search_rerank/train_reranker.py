@@ -1,11 +1,13 @@
 """Train the cross-encoder reranker: packaged MiniLM body, new one-logit head, graded labels.
 
-Model selection is on what the product serves, not on a proxy: every
-evaluation reranks the dev queries' real first-stage lists, blends with the
-first-stage score exactly as serving does, and scores full-catalogue nDCG@10;
-the best blend weight is found at the same time. Training stops early when
-that stops improving, and the model is *promoted* only if it beats the first
-stage alone on dev (a reranker that does not is worse than none).
+Evaluation is on what the product serves, not on a proxy: every evaluation
+reranks the dev queries' real first-stage lists and scores full-catalogue
+nDCG@10. Checkpoints are selected (and training stopped early) on the model's
+own ranking of the window, because the blended score ties with the first
+stage while the model is still weak and would pick the earliest checkpoint.
+The blend weight for serving is then chosen on dev, and the model is
+*promoted* only if the blend beats the first stage alone on dev (a reranker
+that does not is worse than none).
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ class DevRerankEvaluator(BaseEvaluator):
         self.window = window
         self.blends = tuple(blends)
         self.batch_size = batch_size
-        self.primary_metric = "ndcg10"
+        self.primary_metric = "model_ndcg10"
         self.greater_is_better = True
         self.first_stage = self._ndcg({qid: list(c) for qid, c in lists.items()})
 
@@ -87,14 +89,18 @@ class DevRerankEvaluator(BaseEvaluator):
 
     def __call__(self, model, output_path=None, epoch: int = -1, steps: int = -1) -> dict[str, float]:
         probs = self.scores(model)
-        best_blend, best = 0.0, self.first_stage
-        for weight in self.blends:
-            run = {qid: blend(cs[: self.window], probs[qid], weight) + below_window(cs[self.window:])
-                   for qid, cs in self.lists.items()}
-            ndcg = self._ndcg(run)
-            if ndcg > best:
-                best_blend, best = weight, ndcg
-        return {"ndcg10": best, "blend": best_blend, "first_stage_ndcg10": self.first_stage}
+
+        def ndcg(weight: float) -> float:
+            return self._ndcg({qid: blend(cs[: self.window], probs[qid], weight) + below_window(cs[self.window:])
+                               for qid, cs in self.lists.items()})
+
+        by_weight = {w: ndcg(w) for w in sorted({*self.blends, 1.0})}
+        best_blend, best = max(((w, v) for w, v in by_weight.items() if w in self.blends),
+                               key=lambda wv: (wv[1], -wv[0]), default=(0.0, self.first_stage))
+        if best <= self.first_stage:
+            best_blend, best = 0.0, self.first_stage
+        return {"ndcg10": best, "blend": best_blend, "first_stage_ndcg10": self.first_stage,
+                "model_ndcg10": by_weight[1.0]}
 
 
 @dataclass
@@ -170,7 +176,7 @@ def train_reranker(pipeline, train: tuple[Mapping[str, Query], Qrels], dev: tupl
             learning_rate=config.learning_rate, warmup_steps=config.warmup_ratio, seed=config.seed,
             data_seed=config.seed, eval_strategy="steps", eval_steps=config.eval_steps, save_strategy="steps",
             save_steps=config.eval_steps, save_total_limit=2, load_best_model_at_end=True,
-            metric_for_best_model="eval_ndcg10", greater_is_better=True, logging_steps=max(1, config.eval_steps // 4),
+            metric_for_best_model="eval_model_ndcg10", greater_is_better=True, logging_steps=max(1, config.eval_steps // 4),
             report_to="none", disable_tqdm=not progress, fp16=device == "cuda", use_cpu=device == "cpu",
             dataloader_drop_last=False,
         )
