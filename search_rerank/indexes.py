@@ -273,10 +273,18 @@ def _recorded_indices(versions: IndexVersions) -> set[str]:
 
 
 def _recover(versions: IndexVersions, reindexer: Reindexer | None) -> None:
-    """Undo what a killed writer left: incomplete versions, unrecorded server indices, a stray alias."""
+    """Undo what a killed writer left: incomplete versions, unrecorded server indices, a stray alias.
+
+    A pointer to no complete version (a version deleted by hand) is removed, so that a build can serve again.
+    """
     left = versions.discard_incomplete()
     if left:
         log.warning("deleted incomplete version(s) %s of %s, left by a killed build", left, versions.root)
+    try:
+        versions.current()
+    except ConfigError as exc:
+        log.warning("%s; removing that pointer", exc)
+        versions.forget_current()
     if reindexer is None:
         return
     current = versions.current()

@@ -76,12 +76,16 @@ class IndexVersions:
         try:
             name = json.loads(pointer.read_text(encoding="utf-8"))["version"]
         except (ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(f"{pointer} is not a version pointer ({exc}); point it at one of "
-                              f"{self.complete()} with `search-rerank reindex --rollback` or rebuild") from exc
+            raise ConfigError(f"{pointer} is not a version pointer ({exc}); rebuild with "
+                              f"`search-rerank index`, which replaces it") from exc
         if not (self.path(name) / MANIFEST).is_file():
             raise ConfigError(f"{pointer} names version {name!r}, which {self.versions_dir} does not hold "
-                              f"complete; rebuild with `search-rerank index`")
+                              f"complete; rebuild with `search-rerank index`, which replaces the pointer")
         return name
+
+    def forget_current(self) -> None:
+        """Remove a pointer that names no complete version, so that a build can replace it."""
+        (self.root / POINTER).unlink(missing_ok=True)
 
     def serving_dir(self) -> Path | None:
         """Where the served indexes are: the current version, a pre-versions directory, or nowhere yet."""

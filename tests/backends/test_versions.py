@@ -90,6 +90,8 @@ def test_a_pointer_to_a_missing_version_is_a_clear_error(settings):
     (settings.index_dir / POINTER).write_text(json.dumps({"version": "20000101-000000-000000"}), encoding="utf-8")
     with pytest.raises(ConfigError, match="does not hold"):
         open_pipeline(settings)
+    build_index(NEW, settings, progress=False)  # the fix the message gives
+    assert found(settings, "lamp") == ["c"]
 
 
 def test_no_index_is_a_clear_error(settings):
