@@ -10,7 +10,8 @@ from search_rerank.loaders import iter_catalog, load_beir
 from search_rerank.product import Product
 from search_rerank.mining import MiningConfig, first_stage_lists, mine_pairs
 from search_rerank.rerank import probabilities
-from search_rerank.settings import Settings
+from search_rerank.encoder import resolve_model_path
+from search_rerank.settings import PACKAGED_MINILM, Settings
 from search_rerank.train_reranker import RerankerTraining, train_reranker
 
 
@@ -96,17 +97,23 @@ def _auc(model, pipeline, queries, qrels) -> float:
     return right / total
 
 
-def test_a_tiny_reranker_learns_to_order_held_out_pairs(shop, tmp_path, tiny_cross_encoder_dir):
-    """Dev queries name colours no training query used; the model must still put the right type first."""
+@pytest.mark.slow
+def test_a_reranker_learns_to_order_held_out_pairs(shop, tmp_path):
+    """Dev queries name colours no training query used; the model must still put the right type first.
+
+    The packaged MiniLM body with a new head: a random tiny BERT does not learn
+    token matching in a few hundred steps, MiniLM does in seconds.
+    """
     from sentence_transformers.cross_encoder import CrossEncoder
 
     pipeline, train, dev = shop
-    before = _auc(CrossEncoder(str(tiny_cross_encoder_dir), num_labels=1), pipeline, *dev)
-    config = RerankerTraining(base_model=str(tiny_cross_encoder_dir), epochs=6, learning_rate=2e-3, batch_size=16,
-                              eval_steps=50, patience=10, window=20, dev_queries=12, device="cpu", max_length=32,
+    base = resolve_model_path(PACKAGED_MINILM)
+    before = _auc(CrossEncoder(base, num_labels=1, max_length=32), pipeline, *dev)
+    config = RerankerTraining(epochs=2, learning_rate=5e-5, batch_size=16, eval_steps=40, patience=3, window=20,
+                              dev_queries=12, device="cpu", max_length=32,
                               mining=MiningConfig(judgments_complete=True, random_negatives_per_query=4))
     trained = train_reranker(pipeline, train, dev, tmp_path / "model", config, progress=False)
-    after = _auc(CrossEncoder(str(trained.path), num_labels=1), pipeline, *dev)
-    assert after > 0.85 > before, (before, after)
+    after = _auc(CrossEncoder(str(trained.path), num_labels=1, max_length=32), pipeline, *dev)
+    assert after > 0.9 and after > before + 0.2, (before, after)
     assert set(trained.dev) == {"ndcg10", "blend", "first_stage_ndcg10", "model_ndcg10"}
     assert trained.promoted == (trained.dev["ndcg10"] > trained.dev["first_stage_ndcg10"])
