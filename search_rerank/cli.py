@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -275,6 +276,53 @@ def reindex(ctx: click.Context, catalog: Path | None, rollback: bool, **options:
     if catalog is None:
         raise click.UsageError("--catalog is required (or --rollback)")
     _index_catalog(ctx, catalog, **options)
+
+
+@main.group()
+def train() -> None:
+    """Train models from a dataset's train split; select and promote on its dev split."""
+
+
+@train.command("reranker", cls=_Command)
+@click.option("--dataset", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
+              help="BEIR/WANDS/ESCI directory whose catalog is in the index.")
+@click.option("--name", required=True, help="Registry name; the model goes to models_dir/NAME.")
+@click.option("--epochs", type=click.FloatRange(min=0.01), default=1.0, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=3e-5, show_default=True)
+@click.option("--max-pairs", type=click.IntRange(min=1), help="Cap on training pairs (sampled).")
+@click.option("--eval-steps", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--complete-judgments", is_flag=True,
+              help="Labels are complete (e.g. generated): unjudged first-stage hits may serve as negatives.")
+@click.option("--base-model", default=None, help="Body to start from (default: the packaged MiniLM).")
+@click.option("--seed", type=int, default=13, show_default=True)
+@click.pass_context
+def train_reranker_command(ctx: click.Context, dataset: Path, name: str, epochs: float, batch_size: int,
+                           learning_rate: float, max_pairs: int | None, eval_steps: int, complete_judgments: bool,
+                           base_model: str | None, seed: int) -> None:
+    """Train a cross-encoder reranker with hard negatives from the current pipeline."""
+    from .indexes import open_pipeline
+    from .loaders import load_dataset
+    from .mining import MiningConfig
+    from .model_card import NAME_PATTERN
+    from .train_reranker import RerankerTraining, train_reranker
+
+    if not re.fullmatch(NAME_PATTERN, name):
+        raise click.BadParameter(f"{name!r}: letters, digits, '.', '_' and '-' only", param_hint="--name")
+    settings = _settings(ctx)
+    data = load_dataset(dataset)
+    config = RerankerTraining(
+        epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, max_pairs=max_pairs, eval_steps=eval_steps,
+        seed=seed, mining=MiningConfig(judgments_complete=complete_judgments, seed=seed),
+        **({"base_model": base_model} if base_model else {}),
+    )
+    card = train_reranker(open_pipeline(settings), data.split("train"), data.split("dev"),
+                          Path(settings.models_dir) / name, config, data_path=str(dataset), data_name=data.name)
+    m = card.dev_metrics
+    verdict = "[green]promoted[/]" if card.promoted else "[red]not promoted[/]"
+    console.print(f"{card.name}: dev nDCG@10 {m['model_ndcg10']:.4f} at blend {m['best_blend']} vs first stage "
+                  f"{m['first_stage_ndcg10']:.4f}: {verdict} ({card.promotion_reason}); "
+                  f"{card.training_seconds:.0f} s, {card.pairs_per_second:.1f} pairs/s")
 
 
 @main.group()

@@ -41,9 +41,10 @@ from tqdm import tqdm
 from .dense import FaissRetriever
 from .encoder import BiEncoder
 from .errors import ConfigError, StageError
+from .model_card import resolve_model
 from .pipeline import SearchPipeline
 from .product import Product
-from .rerank import CrossEncoderReranker
+from .rerank import DEFAULT_BLEND, CrossEncoderReranker
 from .retrieval import DENSE, LEXICAL, Retriever
 from .settings import LexicalSettings, Settings
 from .store import ProductStore
@@ -355,8 +356,21 @@ def open_pipeline(settings: Settings) -> SearchPipeline:
             raise ConfigError(f"{root} has no dense index; rebuild it with the dense leg enabled, "
                               "or set dense.enabled = false")
         legs[DENSE] = FaissRetriever.load(root / DENSE_DIR, BiEncoder(settings.dense), settings.dense)
-    reranker = CrossEncoderReranker(settings.rerank) if settings.rerank.model is not None else None
+    reranker = load_reranker(settings) if settings.rerank.model is not None else None
     return SearchPipeline(settings, legs, ProductStore(root / STORE_FILE), reranker)
+
+
+def load_reranker(settings: Settings) -> CrossEncoderReranker:
+    """The configured reranker, refused when its card is missing or broken, or says it lost to the first stage."""
+    rerank = settings.rerank
+    if not rerank.require_card:
+        return CrossEncoderReranker(rerank)
+    path, card = resolve_model(rerank.model, settings.models_dir, "reranker")
+    if not card.promoted and not rerank.allow_unpromoted:
+        raise ConfigError(f"reranker {card.name!r} was not promoted: {card.promotion_reason}. "
+                          "Serve it anyway with rerank.allow_unpromoted = true")
+    return CrossEncoderReranker(rerank.model_copy(update={"model": path}),
+                                default_blend=float(card.dev_metrics.get("best_blend", DEFAULT_BLEND)))
 
 
 def read_manifest(settings: Settings) -> dict:

@@ -89,6 +89,19 @@ class ModelCard(_Record):
         return self
 
 
+def library_versions() -> dict[str, str]:
+    """The versions that decide whether a saved model loads and behaves the same elsewhere."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for package in ("search-rerank", "torch", "transformers", "sentence-transformers", "faiss-cpu"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
 def save_card(card: ModelCard, directory: str | Path) -> Path:
     """Write ``model_card.json`` and the ``README.md`` rendered from it; returns the card's path."""
     directory = Path(directory)

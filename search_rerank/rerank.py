@@ -3,7 +3,8 @@
 The reranker's score is blended with the first stage's rather than replacing
 it: trained on sparse judgments, a cross-encoder learns that unjudged means
 irrelevant and can rank below its own first stage (measured on real data:
-nDCG@10 0.374 -> 0.277). The blend weight is a setting, tuned on dev.
+nDCG@10 0.374 -> 0.277). The blend weight is chosen on dev when the model is
+trained (its card records it) and can be overridden per setting or request.
 Only the top ``window`` candidates are scored (cost grows linearly with it);
 the rest keep their fused order below them.
 """
@@ -21,6 +22,8 @@ from .errors import ConfigError
 from .fusion import minmax
 from .settings import RerankSettings
 
+DEFAULT_BLEND = 0.5  # for a model whose card chose no weight
+
 
 def _device(setting: str) -> str:
     if setting != "auto":
@@ -35,10 +38,11 @@ class CrossEncoderReranker:
 
     name = "rerank"
 
-    def __init__(self, settings: RerankSettings):
+    def __init__(self, settings: RerankSettings, default_blend: float = DEFAULT_BLEND):
         if settings.model is None:
             raise ConfigError("rerank.model is not set: train one with `search-rerank train reranker` or name a path")
         self.settings = settings
+        self.default_blend = default_blend
         self._model = None
         self._lock = threading.Lock()
 
@@ -81,7 +85,8 @@ class CrossEncoderReranker:
         if not window:
             return []
         probs = self.score(query, [texts.get(c.product_id, "") for c in window], settings.batch_size)
-        return blend(window, probs, settings.blend) + below_window(candidates[len(window):])
+        weight = settings.blend if settings.blend is not None else self.default_blend
+        return blend(window, probs, weight) + below_window(candidates[len(window):])
 
 
 def probabilities(model, pairs: Sequence[tuple[str, str]], batch_size: int) -> np.ndarray:

@@ -141,16 +141,23 @@ class FusionSettings(_Section):
 class RerankSettings(_Section):
     """Cross-encoder stage. No model means the stage is skipped and the response says so."""
 
-    model: str | None = None
+    model: str | None = Field(default=None, description="a name in models_dir, or a model directory with its card")
     window: int = Field(default=50, ge=1, le=1000)
     batch_size: int = Field(default=32, ge=1)
     max_length: int = Field(default=256, ge=16, le=512)
     timeout_s: float = Field(default=2.0, gt=0)
-    blend: float = Field(
-        default=0.5,
+    blend: float | None = Field(
+        default=None,
         ge=0.0,
         le=1.0,
-        description="weight of the reranker in the final score; the rest is the fused first-stage score",
+        description="weight of the reranker in the final score, the rest being the fused first-stage score; "
+        "unset: the weight chosen on dev, from the model card",
+    )
+    require_card: bool = Field(
+        default=True, description="refuse a model without a valid card; false allows e.g. a hub cross-encoder"
+    )
+    allow_unpromoted: bool = Field(
+        default=False, description="serve a model whose card says it did not beat the first stage on dev"
     )
     device: Literal["auto", "cpu", "cuda"] = "auto"
 

@@ -12,10 +12,12 @@ that does not is worse than none).
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -27,6 +29,8 @@ from .dataset import Query
 from .encoder import resolve_model_path
 from .evaluate import relevance_metrics
 from .mining import MiningConfig, Pair, first_stage_lists, mine_pairs
+from .model_card import (BASELINE_METRIC, MODEL_METRIC, ModelCard, SplitSize, TrainingData, library_versions,
+                         save_card)
 from .qrels import Qrels
 from .rerank import below_window, blend, probabilities
 from .settings import PACKAGED_MINILM
@@ -68,7 +72,7 @@ class DevRerankEvaluator(BaseEvaluator):
         self.window = window
         self.blends = tuple(blends)
         self.batch_size = batch_size
-        self.primary_metric = "model_ndcg10"
+        self.primary_metric = "rerank_only_ndcg10"
         self.greater_is_better = True
         self.first_stage = self._ndcg({qid: list(c) for qid, c in lists.items()})
 
@@ -99,24 +103,10 @@ class DevRerankEvaluator(BaseEvaluator):
                                key=lambda wv: (wv[1], -wv[0]), default=(0.0, self.first_stage))
         if best <= self.first_stage:
             best_blend, best = 0.0, self.first_stage
-        return {"ndcg10": best, "blend": best_blend, "first_stage_ndcg10": self.first_stage,
-                "model_ndcg10": by_weight[1.0]}
+        return {MODEL_METRIC: best, "best_blend": best_blend, BASELINE_METRIC: self.first_stage,
+                "rerank_only_ndcg10": by_weight[1.0]}
 
 
-@dataclass
-class TrainedReranker:
-    path: Path
-    pairs: int
-    train_queries: int
-    dev_queries: int
-    seconds: float
-    dev: dict[str, float]
-    promoted: bool
-    config: dict
-
-    @property
-    def pairs_per_second(self) -> float:
-        return self.pairs * self.config["epochs"] / self.seconds if self.seconds else 0.0
 
 
 def _device(setting: str) -> str:
@@ -135,9 +125,13 @@ def _subset(queries: Mapping[str, Query], qrels: Qrels, n: int, seed: int) -> di
 
 
 def train_reranker(pipeline, train: tuple[Mapping[str, Query], Qrels], dev: tuple[Mapping[str, Query], Qrels],
-                   out_dir: str | Path, config: RerankerTraining = RerankerTraining(),
-                   progress: bool = True) -> TrainedReranker:
-    """Mine pairs from the train split's first-stage lists, train, select on dev, save to ``out_dir``."""
+                   out_dir: str | Path, config: RerankerTraining = RerankerTraining(), *,
+                   data_path: str = "", data_name: str = "", label_source: str = "judgments",
+                   progress: bool = True) -> ModelCard:
+    """Mine pairs from the train split's first-stage lists, train, select on dev; save model and card to ``out_dir``.
+
+    The directory's name is the model's name in the registry.
+    """
     import torch
     from datasets import Dataset
     from sentence_transformers.cross_encoder import (CrossEncoder, CrossEncoderTrainer,
@@ -176,7 +170,8 @@ def train_reranker(pipeline, train: tuple[Mapping[str, Query], Qrels], dev: tupl
             learning_rate=config.learning_rate, warmup_steps=config.warmup_ratio, seed=config.seed,
             data_seed=config.seed, eval_strategy="steps", eval_steps=config.eval_steps, save_strategy="steps",
             save_steps=config.eval_steps, save_total_limit=2, load_best_model_at_end=True,
-            metric_for_best_model="eval_model_ndcg10", greater_is_better=True, logging_steps=max(1, config.eval_steps // 4),
+            metric_for_best_model="eval_rerank_only_ndcg10", greater_is_better=True,
+            logging_steps=max(1, config.eval_steps // 4),
             report_to="none", disable_tqdm=not progress, fp16=device == "cuda", use_cpu=device == "cpu",
             dataloader_drop_last=False,
         )
@@ -184,15 +179,29 @@ def train_reranker(pipeline, train: tuple[Mapping[str, Query], Qrels], dev: tupl
             model=model, args=args, train_dataset=data, loss=BinaryCrossEntropyLoss(model), evaluator=evaluator,
             callbacks=[EarlyStoppingCallback(early_stopping_patience=config.patience)],
         )
-        trainer.train()
-    train_seconds = time.perf_counter() - started
+        run = trainer.train()
+        steps = trainer.state.global_step
+    seconds = time.perf_counter() - started
     with torch.inference_mode():
         final = evaluator(model)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     model.save(str(out))
-    return TrainedReranker(
-        path=out, pairs=len(pairs), train_queries=len({p.query_id for p in pairs}), dev_queries=len(dev_q),
-        seconds=train_seconds, dev=final, promoted=final["ndcg10"] > final["first_stage_ndcg10"],
-        config=asdict(config),
+    promoted = final[MODEL_METRIC] > final[BASELINE_METRIC]
+    card = ModelCard(
+        kind="reranker", name=out.name, base_model=config.base_model, created=datetime.now(timezone.utc),
+        data=TrainingData(path=data_path, name=data_name, label_source=label_source, splits={
+            "train": SplitSize(queries=len({p.query_id for p in pairs}), pairs=len(pairs)),
+            "dev": SplitSize(queries=len(dev_q), pairs=sum(min(config.window, len(c)) for c in dev_lists.values())),
+        }),
+        parameters={**json.loads(json.dumps(asdict(config), default=str)), "steps": steps, "device": device},
+        seed=config.seed, dev_metrics=final, promoted=promoted,
+        promotion_reason=(
+            f"dev nDCG@10 {final[MODEL_METRIC]:.4f} at blend {final['best_blend']} beats the first stage's "
+            f"{final[BASELINE_METRIC]:.4f}" if promoted else
+            f"dev nDCG@10 does not beat the first stage's {final[BASELINE_METRIC]:.4f} at any blend; "
+            "serving it would make results worse"),
+        training_seconds=seconds, pairs_per_second=float(run.metrics.get("train_samples_per_second", 0.0)),
+        library_versions=library_versions(),
     )
+    save_card(card, out)
+    return card

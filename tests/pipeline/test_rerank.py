@@ -1,13 +1,17 @@
 """The rerank stage: a window of the fused list rescored by a cross-encoder, blended, and never fatal."""
 
+import shutil
 import time
+from datetime import datetime, timezone
 
 import numpy as np
 import pytest
 
 from search_rerank.candidate import Candidate
 from search_rerank.generate import GeneratorConfig, generate
-from search_rerank.indexes import build_index, open_pipeline
+from search_rerank.errors import ConfigError
+from search_rerank.indexes import build_index, load_reranker, open_pipeline
+from search_rerank.model_card import ModelCard, SplitSize, TrainingData, save_card
 from search_rerank.loaders import iter_catalog
 from search_rerank.rerank import CrossEncoderReranker, blend, below_window
 from search_rerank.settings import RerankSettings, Settings
@@ -88,7 +92,8 @@ def index(tmp_path_factory, tiny_cross_encoder_dir):
     root = tmp_path_factory.mktemp("rerank-index")
     generate(root / "data", GeneratorConfig(products=300, queries=10, seed=2, workers=1), progress=False)
     settings = Settings(index_dir=root / "idx", dense={"enabled": False},
-                        rerank={"model": str(tiny_cross_encoder_dir), "device": "cpu", "timeout_s": 0.5, "window": 20},
+                        rerank={"model": str(tiny_cross_encoder_dir), "device": "cpu", "timeout_s": 0.5, "window": 20,
+                                "require_card": False},
                         longtail={"enabled": False})
     build_index(iter_catalog(root / "data"), settings, progress=False)
     return settings
@@ -121,3 +126,54 @@ def test_a_reranker_that_fails_gives_the_fused_order_and_says_why(index):
     result = _with_reranker(index, Broken).run("sofa", size=10)
     assert "CUDA out of memory" in result.degraded["rerank"]
     assert [h.product.id for h in result.hits] == [c.product_id for c in result.ranking.stages["fusion"][:10]]
+
+
+# ------------------------------------------------------------ loading a trained model by its card
+
+def _card(name: str, promoted: bool, blend: float = 0.7) -> ModelCard:
+    return ModelCard(
+        kind="reranker", name=name, base_model="tiny", created=datetime.now(timezone.utc),
+        data=TrainingData(path="data", name="shop", label_source="judgments",
+                          splits={"train": SplitSize(queries=3, pairs=30)}),
+        parameters={}, seed=1, promoted=promoted, promotion_reason="dev comparison",
+        dev_metrics={"model_ndcg10": 0.6 if promoted else 0.4, "first_stage_ndcg10": 0.5, "best_blend": blend},
+        training_seconds=1.0, pairs_per_second=30.0, library_versions={},
+    )
+
+
+@pytest.fixture
+def registry(tmp_path, tiny_cross_encoder_dir):
+    for name, promoted in (("good", True), ("worse", False)):
+        shutil.copytree(tiny_cross_encoder_dir, tmp_path / name)
+        save_card(_card(name, promoted), tmp_path / name)
+    shutil.copytree(tiny_cross_encoder_dir, tmp_path / "no-card")
+    return tmp_path
+
+
+def _settings(index, registry, **rerank):
+    return index.model_copy(update={"models_dir": registry,
+                                    "rerank": index.rerank.model_copy(update={"require_card": True, **rerank})})
+
+
+def test_a_registered_reranker_loads_by_name_with_the_blend_its_card_chose(index, registry):
+    reranker = load_reranker(_settings(index, registry, model="good"))
+    assert reranker.default_blend == 0.7
+    assert reranker.settings.model == str(registry / "good")
+
+
+def test_a_reranker_without_a_card_is_refused(index, registry):
+    with pytest.raises(ConfigError, match="model_card.json"):
+        load_reranker(_settings(index, registry, model=str(registry / "no-card")))
+
+
+def test_a_reranker_that_lost_to_the_first_stage_is_refused_unless_allowed(index, registry):
+    with pytest.raises(ConfigError, match="was not promoted"):
+        load_reranker(_settings(index, registry, model="worse"))
+    assert load_reranker(_settings(index, registry, model="worse", allow_unpromoted=True)).default_blend == 0.7
+
+
+def test_an_explicit_blend_setting_wins_over_the_card(index, registry):
+    reranker = load_reranker(_settings(index, registry, model="good", blend=0.0))
+    reranker.warm_up()
+    out = reranker.run("sofa", fused(30), TEXTS)
+    assert [c.product_id for c in out[:20]] == [f"p{i:02d}" for i in range(20)]

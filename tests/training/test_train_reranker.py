@@ -7,6 +7,7 @@ from search_rerank.dataset import Query
 from search_rerank.generate import GeneratorConfig, generate
 from search_rerank.indexes import build_index, open_pipeline
 from search_rerank.loaders import iter_catalog, load_beir
+from search_rerank.model_card import load_card
 from search_rerank.product import Product
 from search_rerank.mining import MiningConfig, first_stage_lists, mine_pairs
 from search_rerank.rerank import probabilities
@@ -112,8 +113,9 @@ def test_a_reranker_learns_to_order_held_out_pairs(shop, tmp_path):
     config = RerankerTraining(epochs=2, learning_rate=5e-5, batch_size=16, eval_steps=40, patience=3, window=20,
                               dev_queries=12, device="cpu", max_length=32,
                               mining=MiningConfig(judgments_complete=True, random_negatives_per_query=4))
-    trained = train_reranker(pipeline, train, dev, tmp_path / "model", config, progress=False)
-    after = _auc(CrossEncoder(str(trained.path), num_labels=1, max_length=32), pipeline, *dev)
+    card = train_reranker(pipeline, train, dev, tmp_path / "shop-reranker", config, data_name="shop", progress=False)
+    after = _auc(CrossEncoder(str(tmp_path / "shop-reranker"), num_labels=1, max_length=32), pipeline, *dev)
     assert after > 0.9 and after > before + 0.2, (before, after)
-    assert set(trained.dev) == {"ndcg10", "blend", "first_stage_ndcg10", "model_ndcg10"}
-    assert trained.promoted == (trained.dev["ndcg10"] > trained.dev["first_stage_ndcg10"])
+    assert load_card(tmp_path / "shop-reranker") == card
+    assert card.promoted == (card.dev_metrics["model_ndcg10"] > card.dev_metrics["first_stage_ndcg10"])
+    assert card.data.splits["train"].pairs > 0 and card.training_seconds > 0
