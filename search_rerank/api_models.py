@@ -105,6 +105,10 @@ class HitOut(BaseModel):
     explanation: dict[str, Any] | None = None
 
 
+class SearchMeta(BaseModel):
+    query_id: str = Field(description="this search's UBI query id: send it with the events about these results")
+
+
 class SearchResponse(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
@@ -116,9 +120,10 @@ class SearchResponse(BaseModel):
     degraded: dict[str, str] = Field(description="stages that failed or ran out of time, and why")
     skipped: dict[str, str] = Field(description="stages that did not run by configuration, and why")
     timings_ms: dict[str, float]
+    meta: SearchMeta
 
     @classmethod
-    def of(cls, result: SearchResult, *, offset: int, size: int, explain: bool) -> "SearchResponse":
+    def of(cls, result: SearchResult, *, offset: int, size: int, explain: bool, query_id: str) -> "SearchResponse":
         hits = [
             HitOut(id=hit.product.id, score=hit.candidate.score, long_tail=hit.long_tail,
                    product=hit.product.to_record(), explanation=hit.explanation() if explain else None)
@@ -127,7 +132,8 @@ class SearchResponse(BaseModel):
         ranking = result.ranking
         return cls(query=result.query, total=result.total, from_=offset, size=size, hits=hits,
                    degraded=ranking.degraded, skipped=ranking.skipped,
-                   timings_ms={k: round(v, 3) for k, v in ranking.timings_ms.items()})
+                   timings_ms={k: round(v, 3) for k, v in ranking.timings_ms.items()},
+                   meta=SearchMeta(query_id=query_id))
 
 
 class FieldError(BaseModel):

@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from werkzeug.exceptions import HTTPException
 
 from . import __version__, metrics
@@ -30,6 +30,7 @@ from .logs import request_id
 from .openapi import openapi_document
 from .pipeline import SearchPipeline, SearchResult
 from .settings import Settings, load_settings
+from .ubi import UbiEvent, UbiLog, UbiQuery, new_query_id, safe_id
 
 log = logging.getLogger(__name__)
 access = logging.getLogger("search_rerank.access")
@@ -39,6 +40,11 @@ ops = Blueprint("ops", __name__)
 # Elasticsearch's own clients (JS and Python, 8.x) refuse a response without this header.
 ES_HEADERS = {"X-Elastic-Product": "Elasticsearch"}
 ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH"]
+# A front end that tracks shoppers sends its ids with each search; they go into the UBI query record.
+CLIENT_ID_HEADER, SESSION_ID_HEADER, QUERY_ID_HEADER = "X-Ubi-Client-Id", "X-Ubi-Session-Id", "X-Query-Id"
+
+
+UBI_EVENTS = TypeAdapter(list[UbiEvent])
 
 
 class InvalidBody(Exception):
@@ -73,6 +79,24 @@ def run_search(query: str, filters: Filters | None, size: int, offset: int, sett
     return result
 
 
+def log_query(user_query: str, hit_ids: list[str], filters: Filters | None, offset: int) -> str:
+    """A new query id, and its UBI query record written when UBI logging is on."""
+    query_id = new_query_id()
+    ubi: UbiLog | None = current_app.extensions.get("ubi_log")
+    if ubi is not None:
+        attributes = {"endpoint": _endpoint(), "from": offset}
+        if session := safe_id(request.headers.get(SESSION_ID_HEADER)):
+            attributes["session_id"] = session
+        if filters is not None:
+            attributes["filters"] = filters.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+        ubi.write([UbiQuery(
+            application=current_settings().service.ubi_application, query_id=query_id,
+            client_id=safe_id(request.headers.get(CLIENT_ID_HEADER)), user_query=user_query,
+            query_attributes=attributes, query_response_hit_ids=hit_ids,
+        )])
+    return query_id
+
+
 @api.post("/search")
 def search():
     req = SearchRequest.model_validate(json_body(), context={"limits": current_settings().service})
@@ -82,8 +106,27 @@ def search():
         return error_response(400, "invalid request", fields=[FieldError(field="overrides", message=str(exc))])
     filters = None if req.filters.is_empty else req.filters
     result = run_search(req.query, filters, req.size, req.from_, run_settings)
-    response = SearchResponse.of(result, offset=req.from_, size=req.size, explain=req.explain)
-    return jsonify(response.model_dump(mode="json", by_alias=True, exclude_none=True))
+    query_id = log_query(req.query, [hit.product.id for hit in result.hits], filters, req.from_)
+    response = SearchResponse.of(result, offset=req.from_, size=req.size, explain=req.explain, query_id=query_id)
+    return jsonify(response.model_dump(mode="json", by_alias=True, exclude_none=True)), {QUERY_ID_HEADER: query_id}
+
+
+@api.post("/ubi/events")
+def ubi_events():
+    """UBI events from a front end (one object or a list), checked, then appended to the UBI log."""
+    ubi: UbiLog | None = current_app.extensions.get("ubi_log")
+    if ubi is None:
+        return error_response(404, "UBI logging is off", "set service.ubi_log_path to record events")
+    body = request.get_json(silent=True, force=True)
+    if isinstance(body, dict):
+        events = [UbiEvent.model_validate(body)]
+    elif isinstance(body, list) and body:
+        events = UBI_EVENTS.validate_python(body)
+    else:
+        raise InvalidBody("expected a UBI event object or a non-empty list of them")
+    application = current_settings().service.ubi_application
+    ubi.write(event.completed(application) for event in events)
+    return jsonify({"accepted": len(events)})
 
 
 @ops.get("/health")
@@ -135,7 +178,8 @@ def invalid_body(exc: InvalidBody):
 @es.route("/_search", methods=["GET", "POST"], defaults={"index": "_all"})
 @es.route("/<index>/_search", methods=["GET", "POST"])
 def es_search(index: str):
-    return jsonify(_es_search(index, json_body(required=False), request.args)), 200, ES_HEADERS
+    response = _es_search(index, json_body(required=False), request.args)
+    return jsonify(response), 200, {**ES_HEADERS, QUERY_ID_HEADER: response["search_rerank"]["query_id"]}
 
 
 @es.post("/_msearch", defaults={"index": "_all"})
@@ -159,7 +203,11 @@ def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
     result = None
     if not search.matches_nothing:
         result = run_search(search.text, search.filters, search.size, search.offset, settings)
-    return es_response(search, result, settings, index, (time.perf_counter() - started) * 1000)
+    hit_ids = [hit.product.id for hit in result.hits] if result is not None else []
+    query_id = log_query(search.text, hit_ids, search.filters, search.offset)
+    response = es_response(search, result, settings, index, (time.perf_counter() - started) * 1000)
+    response["search_rerank"]["query_id"] = query_id
+    return response
 
 
 @es.route("/_<path:endpoint>", methods=ALL_METHODS)
@@ -246,6 +294,9 @@ def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None
             raise SystemExit(f"search-rerank: cannot start: {exc}") from exc
     pipeline.warm_up()
     app.extensions["search_rerank"] = pipeline
+    service = settings.service
+    if service.ubi_log_path is not None:
+        app.extensions["ubi_log"] = UbiLog(service.ubi_log_path, service.ubi_log_max_bytes, service.ubi_log_backups)
     app.register_blueprint(api)
     app.register_blueprint(es)
     app.register_blueprint(ops)
