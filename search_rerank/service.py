@@ -11,6 +11,7 @@ error does.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import time
@@ -28,6 +29,7 @@ from .filters import Filters
 from .indexes import open_pipeline, read_manifest
 from .logs import request_id
 from .openapi import openapi_document
+from .live_pipeline import LivePipeline
 from .pipeline import SearchPipeline, SearchResult
 from .settings import Settings, load_settings
 from .ubi import UbiEvent, UbiLog, UbiQuery, new_query_id, safe_id
@@ -66,6 +68,13 @@ def json_body(required: bool = True) -> dict[str, Any]:
 
 
 def current_pipeline() -> SearchPipeline:
+    """The pipeline this request started on, leased until it ends (see live_pipeline)."""
+    if "pipeline_lease" not in g:
+        g.pipeline_lease = live().acquire()
+    return g.pipeline_lease.pipeline
+
+
+def live() -> LivePipeline:
     return current_app.extensions["search_rerank"]
 
 
@@ -151,6 +160,35 @@ def ready():
         "status": "ready", "counts": counts, "legs": sorted(p.legs), "index": str(settings.index_dir),
         "built": built, "reranker": settings.rerank.model if p.reranker is not None else None,
     })
+
+
+@ops.post("/admin/reload")
+def reload():
+    """Reopen the indexes and models this worker serves, e.g. after a rebuild, without dropping a request.
+
+    Under gunicorn this reloads the worker that answers; ``kill -HUP`` on the
+    master restarts every worker on the new indexes instead.
+    """
+    token = current_app.config["ADMIN_TOKEN"]
+    if not token:
+        return error_response(403, "reload disabled", "set SEARCH_RERANK_ADMIN_TOKEN to enable /admin/reload")
+    sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not hmac.compare_digest(sent.encode(), token.encode()):
+        response, status = error_response(401, "unauthorized", "send the admin token as 'Authorization: Bearer ...'")
+        return response, status, {"WWW-Authenticate": "Bearer"}
+    settings = current_settings()
+    try:
+        pipeline = open_pipeline(settings)
+        pipeline.warm_up()
+        built = read_manifest(settings).get("built")
+    except Exception as exc:  # whatever broke, the indexes already loaded keep serving
+        log.exception("reload failed; still serving the previous indexes")
+        return error_response(500, "reload failed",
+                              f"{type(exc).__name__}: {exc} (still serving the previous indexes)")
+    live().swap(pipeline)
+    log.info("reloaded the indexes from %s", settings.index_dir)
+    return jsonify({"status": "reloaded", "index": str(settings.index_dir), "pid": os.getpid(),
+                    "built": built, "products": pipeline.store.count()})
 
 
 @ops.get("/metrics")
@@ -279,6 +317,12 @@ def _request_lifecycle(app: Flask) -> None:
         }})
         return response
 
+    @app.teardown_request
+    def give_back_pipeline(exc: BaseException | None) -> None:
+        lease = g.pop("pipeline_lease", None)
+        if lease is not None:
+            live().release(lease)
+
 
 def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None = None) -> Flask:
     """Build the app; tests pass their own settings or pipeline."""
@@ -293,7 +337,8 @@ def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None
         except ConfigError as exc:
             raise SystemExit(f"search-rerank: cannot start: {exc}") from exc
     pipeline.warm_up()
-    app.extensions["search_rerank"] = pipeline
+    app.extensions["search_rerank"] = LivePipeline(pipeline, settings.service.reload_grace_s)
+    app.config["ADMIN_TOKEN"] = os.environ.get("SEARCH_RERANK_ADMIN_TOKEN") or None
     service = settings.service
     if service.ubi_log_path is not None:
         app.extensions["ubi_log"] = UbiLog(service.ubi_log_path, service.ubi_log_max_bytes, service.ubi_log_backups)
