@@ -22,7 +22,7 @@ from pydantic import TypeAdapter, ValidationError
 from werkzeug.exceptions import HTTPException
 
 from . import __version__, metrics
-from .api_models import ErrorResponse, FieldError, SearchRequest, SearchResponse
+from .api_models import ErrorResponse, FieldError, SearchRequest, SearchResponse, stage_lists
 from .errors import ConfigError
 from .es_compat import InvalidQuery, Unsupported, es_response, parse_msearch, parse_search
 from .filters import Filters
@@ -30,7 +30,7 @@ from .indexes import open_pipeline, read_manifest
 from .logs import request_id
 from .openapi import openapi_document
 from .live_pipeline import LivePipeline
-from .pipeline import SearchPipeline, SearchResult
+from .pipeline import Hit, SearchPipeline, SearchResult
 from .settings import Settings, load_settings
 from .ubi import UbiEvent, UbiLog, UbiQuery, new_query_id, safe_id
 
@@ -116,8 +116,19 @@ def search():
     filters = None if req.filters.is_empty else req.filters
     result = run_search(req.query, filters, req.size, req.from_, run_settings)
     query_id = log_query(req.query, [hit.product.id for hit in result.hits], filters, req.from_)
-    response = SearchResponse.of(result, offset=req.from_, size=req.size, explain=req.explain, query_id=query_id)
+    stages = stage_lists(result, req.from_, req.size) if req.stages else None
+    response = SearchResponse.of(result, offset=req.from_, size=req.size, explain=req.explain, query_id=query_id,
+                                 stages=stages, stage_hits=_stage_hits(result, stages, run_settings))
     return jsonify(response.model_dump(mode="json", by_alias=True, exclude_none=True)), {QUERY_ID_HEADER: query_id}
+
+
+def _stage_hits(result: SearchResult, stages: dict[str, list[str]] | None, settings: Settings) -> list[Hit] | None:
+    """Every product that some stage put on this page, as it ended up in the final ranking."""
+    if stages is None:
+        return None
+    final = {c.product_id: c for c in result.ranking.candidates}
+    listed = dict.fromkeys(pid for ids in stages.values() for pid in ids if pid in final)
+    return current_pipeline().hits([final[pid] for pid in listed], settings)
 
 
 @api.post("/ubi/events")
