@@ -17,7 +17,7 @@ import os
 import time
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request, send_from_directory
 from pydantic import TypeAdapter, ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -39,9 +39,13 @@ access = logging.getLogger("search_rerank.access")
 api = Blueprint("api", __name__)
 es = Blueprint("es", __name__)
 ops = Blueprint("ops", __name__)
+web = Blueprint("web", __name__, static_folder="web", static_url_path="/web")
 # Elasticsearch's own clients (JS and Python, 8.x) refuse a response without this header.
 ES_HEADERS = {"X-Elastic-Product": "Elasticsearch"}
 ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH"]
+# Scripts and styles from this server only, nothing inline: markup that slipped into a product text still could not run.
+PAGE_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
+               "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 # A front end that tracks shoppers sends its ids with each search; they go into the UBI query record.
 CLIENT_ID_HEADER, SESSION_ID_HEADER, QUERY_ID_HEADER = "X-Ubi-Client-Id", "X-Ubi-Session-Id", "X-Query-Id"
 
@@ -147,6 +151,14 @@ def ubi_events():
     application = current_settings().service.ubi_application
     ubi.write(event.completed(application) for event in events)
     return jsonify({"accepted": len(events)})
+
+
+@web.get("/")
+def page():
+    """The comparison page: the BM25, hybrid and final rankings of one search side by side (see web/app.js)."""
+    response = send_from_directory(web.static_folder, "index.html")
+    response.headers["Content-Security-Policy"] = PAGE_POLICY
+    return response
 
 
 @ops.get("/health")
@@ -356,6 +368,7 @@ def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None
     app.register_blueprint(api)
     app.register_blueprint(es)
     app.register_blueprint(ops)
+    app.register_blueprint(web)
     _json_errors(app)
     _request_lifecycle(app)
     return app
