@@ -76,6 +76,14 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "responses": {"200": _object("the number of events written (accepted)"), "400": error,
                               "404": _json("ErrorResponse", "UBI logging is off (service.ubi_log_path unset)")},
             }},
+            "/admin/reload": {"post": {
+                "summary": "Reopen the indexes and models (after a rebuild) without dropping a request",
+                "security": [{"adminToken": []}],
+                "responses": {"200": _object("reloaded: the new indexes serve from now on"),
+                              "401": _json("ErrorResponse", "missing or wrong admin token"),
+                              "403": _json("ErrorResponse", "reload disabled: SEARCH_RERANK_ADMIN_TOKEN is not set"),
+                              "500": _json("ErrorResponse", "the new indexes failed to open; the old ones still serve")},
+            }},
             "/health": {"get": {"summary": "Liveness: the process answers",
                                 "responses": {"200": _object("alive")}}},
             "/ready": {"get": {"summary": "Readiness: indexes loaded and answering",
@@ -84,5 +92,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                                  "responses": {"200": {"description": "Prometheus text format",
                                                        "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
         },
-        "components": {"schemas": schemas["$defs"]},
+        "components": {"schemas": schemas["$defs"],
+                       "securitySchemes": {"adminToken": {"type": "http", "scheme": "bearer",
+                                                          "description": "SEARCH_RERANK_ADMIN_TOKEN"}}},
     }

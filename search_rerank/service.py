@@ -19,7 +19,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request, send_from_directory
 from pydantic import TypeAdapter, ValidationError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from . import __version__, metrics
 from .api_models import ErrorResponse, FieldError, SearchRequest, SearchResponse, stage_lists
@@ -43,6 +43,7 @@ web = Blueprint("web", __name__, static_folder="web", static_url_path="/web")
 # Elasticsearch's own clients (JS and Python, 8.x) refuse a response without this header.
 ES_HEADERS = {"X-Elastic-Product": "Elasticsearch"}
 ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH"]
+SERVED_ES_METHODS = {"search": ["GET", "POST"], "msearch": ["POST"]}
 # Scripts and styles from this server only, nothing inline: markup that slipped into a product text still could not run.
 PAGE_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
                "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -274,7 +275,21 @@ def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
 @es.route("/_<path:endpoint>", methods=ALL_METHODS)
 @es.route("/<index>/_<path:endpoint>", methods=ALL_METHODS)
 def es_other(endpoint: str, index: str | None = None):
-    raise Unsupported(f"_{endpoint.split('/')[0]}", "only the _search endpoint is served")
+    """Endpoints other than search, and searches whose path routing cannot tell from them."""
+    first, _, rest = endpoint.partition("/")
+    if index is None and rest in ("_search", "_msearch"):
+        # "/_all/_search" begins with "_" like "/_cat/indices", so it lands here, not on /<index>/_search.
+        index, endpoint = f"_{first}", rest[1:]
+    if endpoint not in SERVED_ES_METHODS:
+        raise Unsupported(f"_{first}", "only the _search endpoint is served")
+    allowed = SERVED_ES_METHODS[endpoint]
+    if request.method not in allowed:
+        # Elasticsearch answers a served endpoint called with the wrong method by a 405, in these words.
+        raise MethodNotAllowed(allowed, f"Incorrect HTTP method for uri [{request.path}] and method "
+                                        f"[{request.method}], allowed: [{', '.join(allowed)}]")
+    if index != "_all":
+        raise InvalidQuery("index", f"invalid index name [{index}]: must not start with '_'")
+    return es_search(index) if endpoint == "search" else es_msearch(index)
 
 
 def es_error(status: int, cause: dict[str, Any]):
@@ -301,7 +316,11 @@ def es_invalid_body(exc: InvalidBody):
 
 @es.errorhandler(HTTPException)
 def es_http_error(exc: HTTPException):
-    return es_error(exc.code or 500, {"type": exc.name.lower().replace(" ", "_"), "reason": exc.description})
+    body, status, headers = es_error(exc.code or 500, {"type": exc.name.lower().replace(" ", "_"),
+                                                       "reason": exc.description})
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        headers = {**headers, "Allow": ", ".join(exc.valid_methods)}
+    return body, status, headers
 
 
 def _json_errors(app: Flask) -> None:
