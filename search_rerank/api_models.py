@@ -140,7 +140,7 @@ class SearchResponse(BaseModel):
     degraded: dict[str, str] = Field(description="stages that failed or ran out of time, and why")
     skipped: dict[str, str] = Field(description="stages that did not run by configuration, and why")
     timings_ms: dict[str, float]
-    meta: SearchMeta
+    meta: SearchMeta | None = Field(default=None, description="the search's identity as the service logged it")
     stages: dict[str, list[str]] | None = Field(
         default=None, description="with stages=true: this page's ids in the order of lexical, dense, fusion and final")
     stage_products: dict[str, HitOut] | None = Field(
@@ -148,14 +148,14 @@ class SearchResponse(BaseModel):
         "long-tail flag and explanation")
 
     @classmethod
-    def of(cls, result: SearchResult, *, offset: int, size: int, explain: bool, query_id: str,
+    def of(cls, result: SearchResult, *, offset: int, size: int, explain: bool, query_id: str | None = None,
            stages: dict[str, list[str]] | None = None, stage_hits: list[Hit] | None = None) -> "SearchResponse":
         hits = [HitOut.of(hit, explain) for hit in result.hits]
         ranking = result.ranking
         return cls(query=result.query, total=result.total, from_=offset, size=size, hits=hits,
                    degraded=ranking.degraded, skipped=ranking.skipped,
                    timings_ms={k: round(v, 3) for k, v in ranking.timings_ms.items()},
-                   meta=SearchMeta(query_id=query_id), stages=stages,
+                   meta=SearchMeta(query_id=query_id) if query_id is not None else None, stages=stages,
                    stage_products=None if stage_hits is None else {
                        hit.product.id: HitOut.of(hit, explain=True) for hit in stage_hits})
 
