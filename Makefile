@@ -15,7 +15,7 @@ install: $(VENV)/bin/search-rerank
 # Generate a demo catalog, index it (BM25 + MiniLM/FAISS) and serve search on http://127.0.0.1:8000
 demo: install
 	[ -f data/demo/corpus.jsonl ] || $(VENV)/bin/search-rerank generate --out data/demo --products 5000 --queries 500
-	[ -f indexes/demo/manifest.json ] || $(VENV)/bin/search-rerank --index-dir indexes/demo index --catalog data/demo
+	[ -f indexes/demo/current.json ] || $(VENV)/bin/search-rerank --index-dir indexes/demo index --catalog data/demo
 	$(VENV)/bin/search-rerank --index-dir indexes/demo serve
 
 test: install

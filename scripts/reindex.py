@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Rebuild the server index behind the alias, for cron jobs and deploy pipelines.
+"""Rebuild every index as a new version and swap it in (or roll back), for cron jobs and deploy pipelines.
 
 The same as ``search-rerank reindex`` (see ``--help``), runnable from a
 checkout without the console entry point installed. Leading ``--settings``,

@@ -1,4 +1,4 @@
-"""The ``search-rerank`` command: generate, index, search, evaluate, reindex, serve.
+"""The ``search-rerank`` command: generate, index, search, evaluate, reindex, models, serve.
 
 Every command builds the one settings object (``--settings`` file, then
 ``SEARCH_RERANK_*`` variables, then these flags), and turns the package's own
@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .errors import SearchRerankError
@@ -82,18 +83,26 @@ def generate(out: Path, products: int, queries: int, seed: int, heldout_types: i
                   f"({manifest.queries}) to {out}; held-out types: {', '.join(manifest.heldout_types)}")
 
 
-@main.command(cls=_Command)
-@click.option("--catalog", type=click.Path(exists=True, path_type=Path), required=True,
-              help="A .jsonl/.csv/.tsv catalog or a BEIR/WANDS/ESCI dataset directory.")
-@click.option("--skip-bad", is_flag=True, help="Skip and count malformed rows instead of stopping.")
-@click.option("--incremental", is_flag=True, help="Upsert into the existing index instead of rebuilding.")
-@click.option("--delete", "delete_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="With --incremental: a file of product ids to remove, one per line.")
-@click.option("--no-dense", is_flag=True, help="Build the lexical index only.")
-@click.pass_context
-def index(ctx: click.Context, catalog: Path, skip_bad: bool, incremental: bool, delete_file: Path | None,
-          no_dense: bool) -> None:
-    """Index a catalog into the lexical and dense indexes."""
+def _build_options(fn):
+    """The options ``index`` and ``reindex`` share: what to read, and how to write the new version."""
+    for option in reversed((
+        click.option("--skip-bad", is_flag=True, help="Skip and count malformed rows instead of stopping."),
+        click.option("--incremental", is_flag=True,
+                     help="Upsert into the served version in place instead of building a new one."),
+        click.option("--delete", "delete_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     help="With --incremental: a file of product ids to remove, one per line."),
+        click.option("--no-dense", is_flag=True, help="Build the lexical index only."),
+        click.option("--keep", type=click.IntRange(min=0), default=2, show_default=True,
+                     help="Old versions to keep for --rollback."),
+        click.option("--batch-size", type=click.IntRange(min=1), default=2048, show_default=True,
+                     help="Products written to every index per step."),
+    )):
+        fn = option(fn)
+    return fn
+
+
+def _index_catalog(ctx: click.Context, catalog: Path, skip_bad: bool, incremental: bool, delete_file: Path | None,
+                   no_dense: bool, keep: int, batch_size: int) -> None:
     from .indexes import build_index, update_index
     from .loaders import LoadStats, iter_catalog
 
@@ -102,18 +111,35 @@ def index(ctx: click.Context, catalog: Path, skip_bad: bool, incremental: bool, 
     products = iter_catalog(catalog, skip_bad=skip_bad, stats=stats)
     if incremental:
         deletions = delete_file.read_text(encoding="utf-8").split() if delete_file else []
-        report = update_index(products, deletions, settings)
+        report = update_index(products, deletions, settings, batch_size=batch_size)
     else:
         if delete_file is not None:
             raise click.UsageError("--delete needs --incremental")
-        report = build_index(products, settings)
+        report = build_index(products, settings, batch_size=batch_size, keep=keep)
     rates = ", ".join(f"{part} {rate:,.0f} docs/s" for part, rate in report.docs_per_second().items())
-    console.print(f"indexed {report.products} products into {settings.index_dir} "
+    version = f"version {report.version} of " if report.version else ""
+    console.print(f"indexed {report.products} products into {version}{settings.index_dir} "
                   f"in {report.seconds.get('total', 0):.1f}s ({rates})")
+    if report.lexical_index is not None:
+        console.print(f"alias {settings.lexical.index!r} now points at {report.lexical_index}")
+    if report.previous is not None:
+        console.print(f"serving version {report.version} (was {report.previous})")
+    if report.pruned:
+        console.print(f"deleted old versions: {', '.join(report.pruned)}")
     if report.deleted:
         console.print(f"deleted {report.deleted} products")
     if stats.skipped:
         console.print(f"[yellow]skipped {stats.skipped} bad rows[/yellow], first: " + "; ".join(stats.errors[:3]))
+
+
+@main.command(cls=_Command)
+@click.option("--catalog", type=click.Path(exists=True, path_type=Path), required=True,
+              help="A .jsonl/.csv/.tsv catalog or a BEIR/WANDS/ESCI dataset directory.")
+@_build_options
+@click.pass_context
+def index(ctx: click.Context, **options: Any) -> None:
+    """Index a catalog into the lexical and dense indexes (a new version, served once it is checked)."""
+    _index_catalog(ctx, **options)
 
 
 def _filters(category: str | None, brand: tuple[str, ...], price_min: float | None, price_max: float | None,
@@ -223,43 +249,73 @@ def kind_table(report, measure: str = "nDCG@10") -> Table:
 @main.command(cls=_Command)
 @click.option("--catalog", type=click.Path(exists=True, path_type=Path),
               help="A .jsonl/.csv/.tsv catalog or a BEIR/WANDS/ESCI dataset directory.")
-@click.option("--skip-bad", is_flag=True, help="Skip and count malformed rows instead of stopping.")
-@click.option("--keep", type=click.IntRange(min=0), default=2, show_default=True,
-              help="Old index versions to keep for --rollback.")
-@click.option("--rollback", is_flag=True, help="Point the alias back at the previous version instead.")
+@_build_options
+@click.option("--rollback", is_flag=True, help="Serve the previous version (and its server index) again instead.")
 @click.pass_context
-def reindex(ctx: click.Context, catalog: Path | None, skip_bad: bool, keep: int, rollback: bool) -> None:
-    """Rebuild the Elasticsearch/OpenSearch index behind lexical.index with no downtime.
+def reindex(ctx: click.Context, catalog: Path | None, rollback: bool, **options: Any) -> None:
+    """Rebuild every index with no downtime, or roll back to the previous build.
 
-    The catalog goes into a new timestamped index, which is checked (document
-    count, a search) before the alias moves to it in one atomic step.
+    The catalog goes into a new version: a new timestamped server index (with
+    an Elasticsearch/OpenSearch lexical leg) and a new dense index and product
+    store under index_dir/versions/. It is checked (document counts, a search)
+    before the alias and the version pointer move to it together. Killed at
+    any point, it leaves the served version as it was; run it again.
     """
-    from .reindex import reindex as run
-    from .reindex import rollback as roll_back
-
-    settings = _settings(ctx).lexical
-    if settings.backend == "tantivy":
-        raise click.UsageError("reindex rebuilds a server index: set lexical.backend to elasticsearch or "
-                               "opensearch (the tantivy index is rebuilt by `index`)")
     if rollback:
-        if catalog is not None:
-            raise click.UsageError("--rollback takes no --catalog")
-        previous, current = roll_back(settings)
-        console.print(f"alias {settings.index!r} moved back from {previous} to {current}")
+        if catalog is not None or options["incremental"]:
+            raise click.UsageError("--rollback takes no --catalog or --incremental")
+        from .indexes import read_manifest, rollback_index
+
+        settings = _settings(ctx)
+        previous, current = rollback_index(settings)
+        console.print(f"serving version {current} of {settings.index_dir} again (was {previous})")
+        if settings.lexical.backend != "tantivy":
+            console.print(f"alias {settings.lexical.index!r} points at {read_manifest(settings)['lexical_index']}")
         return
     if catalog is None:
         raise click.UsageError("--catalog is required (or --rollback)")
-    from .loaders import LoadStats, iter_catalog
+    _index_catalog(ctx, catalog, **options)
 
-    stats = LoadStats()
-    report = run(iter_catalog(catalog, skip_bad=skip_bad, stats=stats), settings, keep=keep)
-    console.print(f"indexed {report.products} products into {report.index} in {report.seconds:.1f}s; alias "
-                  f"{settings.index!r} now points at it" + (f" (was {', '.join(report.previous)})"
-                                                            if report.previous else ""))
-    if report.deleted:
-        console.print(f"deleted old versions: {', '.join(report.deleted)}")
-    if stats.skipped:
-        console.print(f"[yellow]skipped {stats.skipped} bad rows[/yellow], first: " + "; ".join(stats.errors[:3]))
+
+@main.group()
+def models() -> None:
+    """Trained encoders and rerankers in the model registry (settings' models_dir)."""
+
+
+@models.command("list", cls=_Command)
+@click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Registry folder (default: settings' models_dir).")
+@click.option("--json", "as_json", is_flag=True, help="Print the entries and their cards as JSON.")
+@click.pass_context
+def list_models_command(ctx: click.Context, models_dir: Path | None, as_json: bool) -> None:
+    """List the registry's models with their dev metrics; broken cards are listed with what is wrong."""
+    from .model_card import list_models
+
+    root = models_dir if models_dir is not None else _settings(ctx).models_dir
+    entries = list_models(root)
+    if as_json:
+        click.echo(json.dumps([{"name": e.name, "path": str(e.path), "problem": e.problem,
+                                "card": e.card.model_dump(mode="json") if e.card else None} for e in entries],
+                              indent=2))
+        return
+    if not entries:
+        console.print(f"no models in {root}" + ("" if root.is_dir() else " (the folder does not exist)"))
+        return
+    metrics = {e.name: [f"{name}={value:.4f}" for name, value in e.card.dev_metrics.items()]
+               for e in entries if e.card is not None}
+    table = Table(title=f"models in {root}")
+    for col in ("name", "kind", "created"):
+        table.add_column(col, overflow="fold")
+    table.add_column("dev metrics", overflow="fold", min_width=max(map(len, sum(metrics.values(), [])), default=0))
+    table.add_column("promoted", min_width=len("promoted"))
+    for entry in entries:
+        card = entry.card
+        if card is None:
+            table.add_row(entry.name, "", "", f"[red]{escape(entry.problem or '')}[/red]", "")
+            continue
+        created = card.created.strftime("%Y-%m-%d\n%H:%M %Z")
+        table.add_row(entry.name, card.kind, created, "\n".join(metrics[entry.name]), "yes" if card.promoted else "no")
+    console.print(table)
 
 
 @main.command(cls=_Command)

@@ -21,7 +21,6 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any, Callable, ClassVar, Iterable, Sequence
 
 import elastic_transport
@@ -36,6 +35,7 @@ from .mappings import document, index_body
 from .product import Product
 from .retrieval import LEXICAL, leg_candidates
 from .settings import LexicalSettings
+from .versions import new_stamp
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +46,11 @@ BULK_BATCH = 500
 BACKOFF_BASE_S = 0.2
 BACKOFF_CAP_S = 10.0
 REJECTIONS_SHOWN = 5
-VERSION_TIMESTAMP = "%Y%m%d-%H%M%S-%f"
 
 
 def version_name(alias: str) -> str:
-    """A new index version for ``alias``: a UTC timestamp suffix, so versions sort by age by name."""
-    return f"{alias}-{datetime.now(timezone.utc).strftime(VERSION_TIMESTAMP)}"
+    """A new index version for ``alias``: a version stamp suffix, so versions sort by age by name."""
+    return f"{alias}-{new_stamp()}"
 
 
 def backoff_s(attempt: int) -> float:

@@ -1,32 +1,46 @@
-"""The on-disk index directory: build it, update it, open it as a pipeline.
+"""The index directory: build a version of it, update it in place, roll it back, open it as a pipeline.
 
-A directory holds the lexical index, the dense index and the product store
-built from one catalog, with a manifest of what built them. A full build
-writes a staging directory next to the serving one and swaps it in by rename
-only once everything is written, so a failed or killed build leaves the
-serving index untouched. With an Elasticsearch or OpenSearch lexical leg the
-lexical index lives on the cluster instead: a full build fills a new index
-version and moves the alias to it (:mod:`.reindex`) once the whole build has
-succeeded, just before the directory is swapped in.
+A directory holds versions (:mod:`.versions`), each the lexical index (for
+the embedded backend), the dense index and the product store built from one
+catalog, with a manifest. A full build writes a new version, checks it as it
+will be served (every index holds the catalog, a product is found by its
+title, the dense index answers) and only then swaps it in. With an
+Elasticsearch or OpenSearch lexical leg the build also fills a new server
+index (:mod:`.reindex`), and the swap moves the alias first and the version
+pointer right after, moving the alias back if the pointer cannot be written,
+so searches and the served version agree except for the moment between the
+two. Older versions are kept (``keep``) so that a rollback moves both back
+without a rebuild.
+
+A build killed at any moment leaves the served version and the alias as they
+were: the new version has no manifest and the new server index no alias yet.
+The next build, update or rollback deletes those leftovers, and moves back an
+alias that a kill between the two swaps left on an unserved index.
+
+An incremental update writes into the served version in place (the server
+index through the alias), because copying a whole version to change a few
+products would cost as much as a rebuild. The price: it is not atomic (a
+killed update leaves the version part-updated, and rerunning it finishes the
+job, since upserts and deletions can be repeated), and the kept older
+versions do not get the changes, so a rollback also drops them.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
+import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import islice
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from tqdm import tqdm
 
 from .dense import FaissRetriever
 from .encoder import BiEncoder
-from .errors import ConfigError
+from .errors import ConfigError, StageError
 from .pipeline import SearchPipeline
 from .product import Product
 from .rerank import CrossEncoderReranker
@@ -34,8 +48,17 @@ from .retrieval import DENSE, LEXICAL, Retriever
 from .settings import LexicalSettings, Settings
 from .store import ProductStore
 from .tantivy_backend import TantivyRetriever
+from .versions import MANIFEST, IndexVersions, write_atomically
 
-LEXICAL_DIR, DENSE_DIR, STORE_FILE, MANIFEST = "lexical", "dense", "products.sqlite", "manifest.json"
+if TYPE_CHECKING:
+    from .reindex import Reindexer
+
+log = logging.getLogger(__name__)
+
+LEXICAL_DIR, DENSE_DIR, STORE_FILE = "lexical", "dense", "products.sqlite"
+DEFAULT_KEEP = 2
+# The probe product must be among this many lexical hits for its own title.
+PROBE_DEPTH = 100
 
 
 @dataclass
@@ -45,6 +68,10 @@ class IndexReport:
     products: int = 0
     deleted: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    version: str | None = None
+    lexical_index: str | None = None
+    previous: str | None = None
+    pruned: list[str] = field(default_factory=list)
 
     def docs_per_second(self) -> dict[str, float]:
         return {part: self.products / s for part, s in self.seconds.items() if s > 0 and part != "total"}
@@ -66,30 +93,21 @@ def lexical_leg(root: Path, settings: LexicalSettings) -> Retriever:
 
 
 class _Writers:
-    """The three stores an index directory holds, written in step.
+    """The stores a version holds, written in step."""
 
-    A full build with a server lexical leg writes a new index version
-    (``reindexer``), moved behind the alias in :meth:`finish`.
-    """
-
-    def __init__(self, root: Path, settings: Settings, dense_exists: bool, full_build: bool = False):
+    def __init__(self, root: Path, settings: Settings, lexical: Retriever, dense_exists: bool):
         self.root = root
+        self.settings = settings
         self.store = ProductStore(root / STORE_FILE)
-        self.reindexer = None
-        if full_build and settings.lexical.backend != "tantivy":
-            from .reindex import Reindexer
-
-            self.reindexer = Reindexer(settings.lexical)
-            self.lexical: Retriever = self.reindexer.start()
-        else:
-            self.lexical = lexical_leg(root, settings.lexical)
+        self.lexical = lexical
+        self.encoder = BiEncoder(settings.dense) if settings.dense.enabled else None
         self.dense: FaissRetriever | None = None
-        if settings.dense.enabled:
-            encoder = BiEncoder(settings.dense)
+        if self.encoder is not None:
             self.dense = (
-                FaissRetriever.load(root / DENSE_DIR, encoder, settings.dense)
-                if dense_exists else FaissRetriever(encoder, settings.dense)
+                FaissRetriever.load(root / DENSE_DIR, self.encoder, settings.dense)
+                if dense_exists else FaissRetriever(self.encoder, settings.dense)
             )
+        self.probe: Product | None = None
 
     def write(self, products: Iterable[Product], report: IndexReport, batch_size: int, progress: bool) -> None:
         bar = tqdm(desc="index", unit="doc", disable=not progress)
@@ -98,8 +116,11 @@ class _Writers:
             self._timed(report, LEXICAL, lambda: self.lexical.add(batch))
             if self.dense is not None:
                 self._timed(report, DENSE, lambda: self.dense.add(batch))
+            # The last record of an id is the one indexed, so the last product is a safe probe.
+            self.probe = batch[-1]
             report.products += len(batch)
             bar.update(len(batch))
+            log.info("%s: %d products written", self.root, report.products)
         bar.close()
 
     def delete(self, product_ids: list[str], report: IndexReport) -> None:
@@ -108,24 +129,35 @@ class _Writers:
         if self.dense is not None:
             self.dense.delete(product_ids)
 
-    def finish(self, settings: Settings, report: IndexReport) -> None:
+    def save(self, report: IndexReport) -> None:
         self._timed(report, "store", self.store.refresh_popularity)
         if self.dense is not None:
             self._timed(report, DENSE, lambda: self.dense.save(self.root / DENSE_DIR))
-        if self.reindexer is not None:
-            # Last, once everything else is written: searches move to the new version now.
-            self.reindexer.check(self.store.count(), None)
-            self.reindexer.swap()
-            self.reindexer.prune()
-        manifest = {
-            "built": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "products": self.store.count(),
-            "dense_model": settings.dense.model if settings.dense.enabled else None,
-            # JSON mode: paths as text, and passwords and API keys masked.
-            "lexical": settings.lexical.model_dump(mode="json"),
-            "dense": settings.dense.model_dump(mode="json"),
+
+    def check(self) -> None:
+        """Open the new version as it will be served, and refuse it unless it holds and finds the catalog."""
+        expected = self.store.count()
+        if expected == 0:
+            raise ConfigError("the catalog is empty: nothing to index")
+        legs: dict[str, Retriever] = {
+            LEXICAL: lexical_leg(self.root, self.settings.lexical) if self.settings.lexical.backend == "tantivy"
+            else self.lexical,
         }
-        (self.root / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        if self.encoder is not None:
+            legs[DENSE] = FaissRetriever.load(self.root / DENSE_DIR, self.encoder, self.settings.dense)
+        for name, leg in legs.items():
+            if (found := leg.count()) != expected:
+                raise StageError(name, f"the new version's {name} index holds {found} documents, expected "
+                                       f"{expected}; nothing was swapped")
+        probe = self.probe
+        if probe is None or not probe.title.strip():
+            return
+        if not any(c.product_id == probe.id for c in legs[LEXICAL].search(probe.title, PROBE_DEPTH)):
+            raise StageError(LEXICAL, f"the new version does not find product {probe.id!r} by its title "
+                                      f"{probe.title!r}; nothing was swapped")
+        if DENSE in legs and not legs[DENSE].search(probe.title, 1):
+            raise StageError(DENSE, f"the new version's dense index answers nothing for {probe.title!r}; "
+                                    f"nothing was swapped")
 
     @staticmethod
     def _timed(report: IndexReport, part: str, fn) -> None:
@@ -134,65 +166,189 @@ class _Writers:
         report.seconds[part] = report.seconds.get(part, 0.0) + time.perf_counter() - started
 
 
+def _manifest(settings: Settings, products: int, **fields: Any) -> str:
+    manifest = {
+        **fields,
+        "products": products,
+        "dense_model": settings.dense.model if settings.dense.enabled else None,
+        # JSON mode: paths as text, and passwords and API keys masked.
+        "lexical": settings.lexical.model_dump(mode="json"),
+        "dense": settings.dense.model_dump(mode="json"),
+    }
+    return json.dumps(manifest, indent=2) + "\n"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
 def build_index(products: Iterable[Product], settings: Settings, *, batch_size: int = 2048,
-                progress: bool = True) -> IndexReport:
-    """Index a whole catalog into ``settings.index_dir``, replacing what is there only on success."""
-    target = Path(settings.index_dir)
-    staging = target.with_name(f"{target.name}.building-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+                progress: bool = True, keep: int = DEFAULT_KEEP) -> IndexReport:
+    """Index a whole catalog as a new version of ``settings.index_dir`` and serve it; on any failure, change nothing.
+
+    ``keep`` older versions stay for :func:`rollback_index`.
+    """
+    if keep < 0:
+        raise ConfigError(f"keep={keep}: the number of old versions to keep must be >= 0")
+    versions = IndexVersions(settings.index_dir)
     report = IndexReport()
     started = time.perf_counter()
-    writers = None
-    try:
-        writers = _Writers(staging, settings, dense_exists=False, full_build=True)
-        writers.write(products, report, batch_size, progress)
-        if report.products == 0:
-            raise ConfigError("the catalog is empty: nothing to index")
-        writers.finish(settings, report)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        if writers is not None and writers.reindexer is not None:
-            writers.reindexer.abandon()
-        raise
-    _swap_in(staging, target)
+    with versions.locked():
+        reindexer = _reindexer(settings)
+        _recover(versions, reindexer)
+        name, root = versions.create()
+        report.version = name
+        try:
+            if reindexer is not None:
+                lexical = reindexer.start(name)
+                report.lexical_index = lexical.index
+            else:
+                lexical = lexical_leg(root, settings.lexical)
+            writers = _Writers(root, settings, lexical, dense_exists=False)
+            writers.write(products, report, batch_size, progress)
+            writers.save(report)
+            writers.check()
+            # Last: the manifest is what makes the version complete.
+            write_atomically(root / MANIFEST, _manifest(settings, writers.store.count(), version=name,
+                                                        built=_now(), lexical_index=report.lexical_index))
+        except BaseException:
+            _discard(versions, name, reindexer, report.lexical_index)
+            raise
+        report.previous = _switch(versions, name, reindexer)
+        report.pruned = _prune(versions, keep, reindexer)
     report.seconds["total"] = time.perf_counter() - started
     return report
-
-
-def _swap_in(staging: Path, target: Path) -> None:
-    """Rename the new directory into place; the old one is removed only after."""
-    retired = target.with_name(f"{target.name}.old-{os.getpid()}")
-    if target.exists():
-        target.rename(retired)
-    staging.rename(target)
-    shutil.rmtree(retired, ignore_errors=True)
 
 
 def update_index(products: Iterable[Product], delete_ids: Iterable[str], settings: Settings, *,
                  batch_size: int = 2048, progress: bool = True) -> IndexReport:
-    """Upsert changed products and remove deleted ones in place (popularity recomputed after)."""
-    root = _existing(settings)
-    writers = _Writers(root, settings, dense_exists=(root / DENSE_DIR).exists())
+    """Upsert changed products and remove deleted ones in the served version, in place (popularity recomputed after)."""
+    versions = IndexVersions(settings.index_dir)
     report = IndexReport()
     started = time.perf_counter()
-    writers.delete(list(delete_ids), report)
-    writers.write(products, report, batch_size, progress)
-    writers.finish(settings, report)
+    with versions.locked():
+        _recover(versions, _reindexer(settings))
+        root = _serving(versions)
+        writers = _Writers(root, settings, lexical_leg(root, settings.lexical),
+                           dense_exists=(root / DENSE_DIR).exists())
+        writers.delete(list(delete_ids), report)
+        writers.write(products, report, batch_size, progress)
+        writers.save(report)
+        manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+        write_atomically(root / MANIFEST, _manifest(settings, writers.store.count(), **{
+            **{k: manifest.get(k) for k in ("version", "built", "lexical_index")}, "updated": _now()}))
+        report.version, report.lexical_index = manifest.get("version"), manifest.get("lexical_index")
     report.seconds["total"] = time.perf_counter() - started
     return report
 
 
-def _existing(settings: Settings) -> Path:
-    root = Path(settings.index_dir)
-    if not (root / MANIFEST).exists():
-        raise ConfigError(f"no index at {root}: build one with `search-rerank index --catalog PATH`")
+def rollback_index(settings: Settings) -> tuple[str, str]:
+    """Serve the newest kept version older than the served one again (alias included); returns (from, to)."""
+    versions = IndexVersions(settings.index_dir)
+    with versions.locked():
+        reindexer = _reindexer(settings)
+        _recover(versions, reindexer)
+        current = versions.current()
+        if current is None:
+            raise ConfigError(f"{versions.root} holds no versions: build one with `search-rerank index`")
+        older = [name for name in versions.complete() if name < current]
+        if not older:
+            raise ConfigError(f"no version older than {current!r} is kept in {versions.versions_dir}: "
+                              f"nothing to roll back to")
+        _switch(versions, older[-1], reindexer)
+        return current, older[-1]
+
+
+def _reindexer(settings: Settings) -> Reindexer | None:
+    if settings.lexical.backend == "tantivy":
+        return None
+    from .reindex import Reindexer
+
+    return Reindexer(settings.lexical)
+
+
+def _recorded_indices(versions: IndexVersions) -> set[str]:
+    recorded = (versions.manifest(name).get("lexical_index") for name in versions.complete())
+    return {index for index in recorded if index is not None}
+
+
+def _recover(versions: IndexVersions, reindexer: Reindexer | None) -> None:
+    """Undo what a killed writer left: incomplete versions, unrecorded server indices, a stray alias.
+
+    A pointer to no complete version (a version deleted by hand) is removed, so that a build can serve again.
+    """
+    left = versions.discard_incomplete()
+    if left:
+        log.warning("deleted incomplete version(s) %s of %s, left by a killed build", left, versions.root)
+    try:
+        versions.current()
+    except ConfigError as exc:
+        log.warning("%s; removing that pointer", exc)
+        versions.forget_current()
+    if reindexer is None:
+        return
+    current = versions.current()
+    index = versions.manifest(current).get("lexical_index") if current is not None else None
+    if index is not None and not reindexer.live.exists(index):
+        log.warning("the served version %s records index %r, which is gone from the cluster", current, index)
+    elif index is not None:
+        moved_from = reindexer.point_to([index])
+        if moved_from != [index]:
+            log.warning("alias %r selected %s, not %r of the served version %s (a build stopped between the "
+                        "two swaps); moved it back", reindexer.alias, moved_from, index, current)
+    dropped = reindexer.prune(_recorded_indices(versions))
+    if dropped:
+        log.warning("deleted server indices %s that no kept version records (left by a killed build)", dropped)
+
+
+def _discard(versions: IndexVersions, name: str, reindexer: Reindexer | None, index: str | None) -> None:
+    """Delete a version that failed, best effort: what is left here, the next writer deletes."""
+    versions.remove(name)
+    if reindexer is not None and index is not None:
+        try:
+            reindexer.abandon(index)
+        except Exception as exc:  # the build's own error is the one to report
+            log.warning("could not delete the failed build's index %r (%s); the next build will", index, exc)
+
+
+def _switch(versions: IndexVersions, name: str, reindexer: Reindexer | None) -> str | None:
+    """Serve version ``name``: the alias to its server index first, then the pointer; returns the version before."""
+    previous = versions.current()
+    index = versions.manifest(name).get("lexical_index")
+    if (index is None) != (reindexer is None):
+        built = "a server index" if index is not None else "the embedded lexical index"
+        backend = "tantivy" if reindexer is None else reindexer.live.engine
+        raise ConfigError(f"version {name!r} was built with {built}, but lexical.backend is {backend!r}; "
+                          f"rebuild instead")
+    if reindexer is None:
+        versions.point_to(name)
+        return previous
+    before = reindexer.point_to([index])
+    try:
+        versions.point_to(name)
+    except BaseException:
+        reindexer.point_to(before)  # searches must keep agreeing with the served version
+        raise
+    return previous
+
+
+def _prune(versions: IndexVersions, keep: int, reindexer: Reindexer | None) -> list[str]:
+    pruned = versions.prune(keep)
+    if reindexer is not None:
+        reindexer.prune(_recorded_indices(versions))
+    return pruned
+
+
+def _serving(versions: IndexVersions) -> Path:
+    root = versions.serving_dir()
+    if root is None:
+        raise ConfigError(f"no index at {versions.root}: build one with `search-rerank index --catalog PATH`")
     return root
 
 
 def open_pipeline(settings: Settings) -> SearchPipeline:
-    """Load the indexes (and reranker, if one is configured) that ``settings`` point at."""
-    root = _existing(settings)
+    """Load the served version's indexes (and reranker, if one is configured) that ``settings`` point at."""
+    root = _serving(IndexVersions(settings.index_dir))
     legs: dict[str, Retriever] = {LEXICAL: lexical_leg(root, settings.lexical)}
     if settings.dense.enabled:
         if not (root / DENSE_DIR).exists():
@@ -204,5 +360,4 @@ def open_pipeline(settings: Settings) -> SearchPipeline:
 
 
 def read_manifest(settings: Settings) -> dict:
-    return json.loads((_existing(settings) / MANIFEST).read_text(encoding="utf-8"))
-
+    return json.loads((_serving(IndexVersions(settings.index_dir)) / MANIFEST).read_text(encoding="utf-8"))

@@ -65,17 +65,8 @@ class CrossEncoderReranker:
     def score(self, query: str, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         """Relevance probabilities in input order (sigmoid of the model's logit)."""
         self.warm_up()
-        if not texts:
-            return np.empty(0)
-        import torch
-
-        with torch.inference_mode():
-            logits = self._model.predict(
-                [(query, t) for t in texts],
-                batch_size=batch_size if batch_size is not None else self.settings.batch_size,
-                show_progress_bar=False, activation_fn=torch.nn.Identity(), convert_to_numpy=True,
-            )
-        return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64).reshape(-1)))
+        return probabilities(self._model, [(query, t) for t in texts],
+                             batch_size if batch_size is not None else self.settings.batch_size)
 
     def run(
         self,
@@ -93,8 +84,22 @@ class CrossEncoderReranker:
         return blend(window, probs, settings.blend) + below_window(candidates[len(window):])
 
 
+def probabilities(model, pairs: Sequence[tuple[str, str]], batch_size: int) -> np.ndarray:
+    """Sigmoid of a CrossEncoder's one logit per (query, text) pair: what serving and training evaluation both use."""
+    if not pairs:
+        return np.empty(0)
+    import torch
+
+    with torch.inference_mode():
+        logits = model.predict(list(pairs), batch_size=batch_size, show_progress_bar=False,
+                               activation_fn=torch.nn.Identity(), convert_to_numpy=True)
+    return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64).reshape(-1)))
+
+
 def blend(window: Sequence[Candidate], rerank_scores: np.ndarray, weight: float) -> list[Candidate]:
     """Final score = weight * reranker probability + (1 - weight) * min-max first-stage score."""
+    if not window:
+        return []
     first = minmax(np.array([c.score for c in window], dtype=np.float64))
     out = [
         c.with_score(weight * float(r) + (1 - weight) * float(f), rerank=float(r))

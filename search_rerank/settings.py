@@ -196,6 +196,8 @@ class Settings(BaseSettings):
     )
 
     index_dir: Path = Path("indexes/default")
+    models_dir: Path = Path("models")
+    """The model registry: one directory per trained model, each with its model card."""
     lexical: LexicalSettings = Field(default_factory=LexicalSettings)
     dense: DenseSettings = Field(default_factory=DenseSettings)
     fusion: FusionSettings = Field(default_factory=FusionSettings)

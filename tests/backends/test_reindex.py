@@ -1,4 +1,4 @@
-"""Alias-swapped rebuilds, rollback, and a full ``index`` build with a server lexical leg."""
+"""Versioned builds with a server lexical leg: alias and pointer swapped together, rollback, recovery."""
 
 from __future__ import annotations
 
@@ -13,97 +13,159 @@ from click.testing import CliRunner
 from servers import server_retriever, server_settings
 
 from search_rerank.cli import main
-from search_rerank.errors import ConfigError
-from search_rerank.indexes import build_index, open_pipeline
+from search_rerank.errors import ConfigError, DataError
+from search_rerank.indexes import build_index, open_pipeline, read_manifest, rollback_index, update_index
+from search_rerank.loaders import iter_catalog
 from search_rerank.product import Product
-from search_rerank.reindex import Reindexer, reindex, rollback
+from search_rerank.reindex import Reindexer
 from search_rerank.settings import Settings
+from search_rerank.versions import POINTER, IndexVersions
 
 OLD = [Product(id="a", title="red sofa"), Product(id="b", title="oak table")]
 NEW = [Product(id="a", title="red sofa"), Product(id="c", title="brass lamp")]
 
 
 @pytest.fixture
-def settings(server_engine, request):
+def lexical(server_engine, request):
     """Lexical settings naming an alias that does not exist yet; every version is deleted afterwards."""
-    lexical = server_settings(server_engine, request)
-    yield lexical
-    cleaner = server_retriever(lexical)
-    for name in cleaner.aliases(f"{lexical.index}*"):
+    settings = server_settings(server_engine, request)
+    yield settings
+    cleaner = server_retriever(settings)
+    for name in cleaner.aliases(f"{settings.index}*"):
         cleaner.delete_index(name)
 
 
 @pytest.fixture
-def configured(settings):
-    """For code that builds its client from settings alone (CLI, index build): no test-only node class.
+def configured(lexical):
+    """For code that builds its client from settings alone (builds, CLI): no test-only node class.
 
     Elasticsearch's client then needs a real cluster (``ES_URL``): osmem-server
     refuses its vendor media types.
     """
-    if settings.backend == "elasticsearch" and not os.environ.get("ES_URL"):
+    if lexical.backend == "elasticsearch" and not os.environ.get("ES_URL"):
         pytest.skip("Elasticsearch's own client needs ES_URL (osmem-server refuses its media types)")
-    return settings
+    return lexical
 
 
-def live(settings):
-    return server_retriever(settings)
+@pytest.fixture
+def settings(configured, tmp_path) -> Settings:
+    return Settings(index_dir=tmp_path / "index", lexical=configured, dense={"enabled": False})
 
 
-def found(settings, query: str) -> list[str]:
-    return [c.product_id for c in live(settings).search(query, 10)]
+def reindexer(lexical) -> Reindexer:
+    return Reindexer(lexical, retriever=server_retriever(lexical))
 
 
-def test_first_reindex_creates_the_alias(settings):
-    report = reindex(OLD, settings, retriever=live(settings))
-    assert report.products == 2 and report.previous == [] and report.index.startswith(f"{settings.index}-")
-    assert Reindexer(settings, retriever=live(settings)).current() == [report.index]
-    assert found(settings, "sofa") == ["a"]
-    assert live(settings).count() == 2
+def found(settings: Settings, query: str) -> list[str]:
+    return [hit.product.id for hit in open_pipeline(settings).run(query).hits]
 
 
-def test_reindex_swaps_to_the_new_catalog_and_keeps_old_versions(settings):
-    first = reindex(OLD, settings, keep=1, retriever=live(settings))
-    second = reindex(NEW, settings, keep=1, retriever=live(settings))
-    assert second.previous == [first.index]
+# ------------------------------------------------------------------ the alias alone
+
+
+def test_point_to_moves_the_alias_in_one_step_and_can_remove_it(lexical):
+    alias = reindexer(lexical)
+    first, second = alias.start("20250101-000000-000001"), alias.start("20250101-000000-000002")
+    assert alias.point_to([first.index]) == []
+    assert alias.point_to([second.index]) == [first.index]
+    assert alias.current() == [second.index]
+    assert alias.point_to([]) == [second.index]
+    assert not alias.live.exists(lexical.index)
+    with pytest.raises(ConfigError, match="is gone"):
+        alias.point_to([f"{lexical.index}-20250101-000000-000009"])
+
+
+def test_prune_keeps_retained_versions_and_the_one_behind_the_alias(lexical):
+    alias = reindexer(lexical)
+    names = [alias.start(f"20250101-000000-00000{i}").index for i in range(3)]
+    alias.point_to([names[2]])
+    assert alias.prune([names[1]]) == [names[0]]
+    assert list(alias.versions()) == names[1:]
+
+
+def test_a_plain_index_in_the_alias_place_is_a_config_error(lexical):
+    alias = reindexer(lexical)
+    alias.live.create_index(lexical.index)
+    with pytest.raises(ConfigError, match="is an index, not an alias"):
+        alias.start("20250101-000000-000001")
+
+
+# ------------------------------------------------------------------ versioned builds
+
+
+def test_build_moves_alias_and_pointer_together_and_keeps_old_versions(settings):
+    first = build_index(OLD, settings, progress=False, keep=1)
+    assert first.lexical_index == f"{settings.lexical.index}-{first.version}"
+    assert reindexer(settings.lexical).current() == [first.lexical_index]
+    assert read_manifest(settings)["lexical_index"] == first.lexical_index
+    second = build_index(NEW, settings, progress=False, keep=1)
+    assert second.previous == first.version
     assert found(settings, "table") == [] and found(settings, "lamp") == ["c"]
-    third = reindex(OLD, settings, keep=1, retriever=live(settings))
-    assert third.deleted == [first.index]
-    assert list(Reindexer(settings, retriever=live(settings)).versions()) == [second.index, third.index]
+    third = build_index(OLD, settings, progress=False, keep=1)
+    assert third.pruned == [first.version]
+    assert IndexVersions(settings.index_dir).complete() == [second.version, third.version]
+    assert list(reindexer(settings.lexical).versions()) == [second.lexical_index, third.lexical_index]
 
 
-def test_rollback_points_the_alias_at_the_previous_version(settings):
-    first = reindex(OLD, settings, retriever=live(settings))
-    second = reindex(NEW, settings, retriever=live(settings))
-    assert rollback(settings, live(settings)) == (second.index, first.index)
+def test_rollback_moves_alias_and_pointer_back(settings):
+    first = build_index(OLD, settings, progress=False)
+    second = build_index(NEW, settings, progress=False)
+    assert rollback_index(settings) == (second.version, first.version)
+    assert reindexer(settings.lexical).current() == [first.lexical_index]
     assert found(settings, "table") == ["b"]
     with pytest.raises(ConfigError, match="nothing to roll back to"):
-        rollback(settings, live(settings))
+        rollback_index(settings)
 
 
-def test_failed_load_leaves_the_alias_and_versions_as_they_were(settings):
-    first = reindex(OLD, settings, retriever=live(settings))
-    with pytest.raises(TypeError):
-        reindex([NEW[0], {"id": "x", "title": "not a product"}], settings, retriever=live(settings))
-    assert list(Reindexer(settings, retriever=live(settings)).versions()) == [first.index]
-    assert Reindexer(settings, retriever=live(settings)).current() == [first.index]
-    with pytest.raises(ConfigError, match="catalog is empty"):
-        reindex([], settings, retriever=live(settings))
-    assert list(Reindexer(settings, retriever=live(settings)).versions()) == [first.index]
+def test_failed_build_leaves_alias_pointer_and_versions_as_they_were(settings, tmp_path):
+    first = build_index(OLD, settings, progress=False)
+    broken = write_catalog(tmp_path / "broken.jsonl", NEW)
+    broken.write_text(broken.read_text(encoding="utf-8") + "{not json\n", encoding="utf-8")
+    for bad, error in ((iter_catalog(broken), DataError), ([], ConfigError)):
+        with pytest.raises(error):
+            build_index(bad, settings, progress=False, batch_size=1)
+        assert IndexVersions(settings.index_dir).complete() == [first.version]
+        assert list(reindexer(settings.lexical).versions()) == [first.lexical_index]
+        assert reindexer(settings.lexical).current() == [first.lexical_index]
+        assert found(settings, "table") == ["b"]
 
 
-def test_writes_before_any_reindex_go_to_a_first_version_behind_the_alias(settings):
-    retriever = live(settings)
+def test_a_failed_pointer_write_moves_the_alias_back(settings):
+    first = build_index(OLD, settings, progress=False)
+    # A directory where the pointer's temporary file goes: the pointer cannot be written.
+    (settings.index_dir / f".{POINTER}.{os.getpid()}.tmp").mkdir()
+    with pytest.raises(IsADirectoryError):
+        build_index(NEW, settings, progress=False)
+    assert reindexer(settings.lexical).current() == [first.lexical_index]
+    assert found(settings, "table") == ["b"]
+
+
+def test_an_alias_left_on_an_unserved_version_is_moved_back_by_the_next_writer(settings):
+    first = build_index(OLD, settings, progress=False)
+    second = build_index(NEW, settings, progress=False)
+    # As a rollback killed between its two swaps leaves things: alias moved, pointer not.
+    reindexer(settings.lexical).point_to([first.lexical_index])
+    update_index([Product(id="d", title="wool rug")], [], settings, progress=False)
+    assert reindexer(settings.lexical).current() == [second.lexical_index]
+    assert found(settings, "rug") == ["d"] and found(settings, "lamp") == ["c"]
+
+
+def test_incremental_update_changes_the_served_version_in_place(settings):
+    first = build_index(OLD, settings, progress=False)
+    report = update_index([Product(id="c", title="brass lamp")], ["b"], settings, progress=False)
+    assert (report.version, report.deleted) == (first.version, 1)
+    assert found(settings, "lamp") == ["c"] and found(settings, "table") == []
+    assert read_manifest(settings)["products"] == 2 and "updated" in read_manifest(settings)
+
+
+def test_writes_before_any_build_go_to_a_first_version_behind_the_alias(lexical):
+    retriever = server_retriever(lexical)
     retriever.add(OLD)
-    [first] = Reindexer(settings, retriever=retriever).current()
-    assert first.startswith(f"{settings.index}-")
-    second = reindex(NEW, settings, retriever=live(settings))
-    assert second.previous == [first]
+    [first] = reindexer(lexical).current()
+    assert first.startswith(f"{lexical.index}-")
 
 
-def test_a_plain_index_in_the_alias_place_is_a_config_error(settings):
-    live(settings).create_index(settings.index)
-    with pytest.raises(ConfigError, match="is an index, not an alias"):
-        reindex(OLD, settings, retriever=live(settings))
+# ------------------------------------------------------------------ command line
 
 
 def write_catalog(path: Path, products) -> Path:
@@ -111,46 +173,39 @@ def write_catalog(path: Path, products) -> Path:
     return path
 
 
-def settings_file(tmp_path: Path, lexical) -> Path:
+def settings_file(tmp_path: Path, settings: Settings) -> Path:
     path = tmp_path / "settings.json"
-    path.write_text(json.dumps({"lexical": lexical.model_dump(mode="json")}), encoding="utf-8")
+    path.write_text(json.dumps(settings.model_dump(mode="json", include={"index_dir", "lexical", "dense"})),
+                    encoding="utf-8")
     return path
 
 
-def test_cli_reindex_and_rollback(configured, tmp_path):
-    settings = configured
+def test_cli_reindex_and_rollback(settings, tmp_path):
     config = settings_file(tmp_path, settings)
     runner = CliRunner()
     for catalog in (OLD, NEW):
         result = runner.invoke(main, ["--settings", str(config), "reindex", "--catalog",
                                       str(write_catalog(tmp_path / "catalog.jsonl", catalog))])
         assert result.exit_code == 0, result.output
-        assert f"alias '{settings.index}' now points at" in " ".join(result.output.split())  # rich wraps lines
+        assert f"alias '{settings.lexical.index}' now points at" in " ".join(result.output.split())
     result = runner.invoke(main, ["--settings", str(config), "reindex", "--rollback"])
     assert result.exit_code == 0, result.output
     assert found(settings, "table") == ["b"]
 
 
-def test_cli_reindex_explains_wrong_backend_without_a_traceback(tmp_path):
-    result = CliRunner().invoke(main, ["reindex", "--catalog", str(write_catalog(tmp_path / "c.jsonl", OLD))])
-    assert result.exit_code == 2
-    assert "reindex rebuilds a server index" in result.output
+def test_cli_reindex_explains_what_is_missing_without_a_traceback(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(main, ["--index-dir", str(tmp_path / "none"), "reindex"])
+    assert result.exit_code == 2 and "--catalog is required" in result.output
+    result = runner.invoke(main, ["--index-dir", str(tmp_path / "none"), "reindex", "--rollback"])
+    assert result.exit_code == 1 and "holds no versions" in result.output
+    assert "Traceback" not in result.output
 
 
-def test_script_runs_the_cli_command(configured, tmp_path):
-    settings = configured
-    config = settings_file(tmp_path, settings)
+def test_script_runs_the_cli_command(settings, tmp_path):
     script = Path(__file__).parents[2] / "scripts" / "reindex.py"
-    done = subprocess.run([sys.executable, str(script), "--settings", str(config), "--catalog",
-                           str(write_catalog(tmp_path / "catalog.jsonl", OLD))],
+    done = subprocess.run([sys.executable, str(script), "--settings", str(settings_file(tmp_path, settings)),
+                           "--catalog", str(write_catalog(tmp_path / "catalog.jsonl", OLD))],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert found(settings, "sofa") == ["a"]
-
-
-def test_full_index_build_with_a_server_leg_swaps_the_alias(configured, tmp_path):
-    config = Settings(index_dir=tmp_path / "index", lexical=configured, dense={"enabled": False})
-    build_index(OLD, config, progress=False)
-    build_index(NEW, config, progress=False)
-    assert len(Reindexer(configured).versions()) == 2
-    assert [hit.product.id for hit in open_pipeline(config).run("lamp").hits] == ["c"]

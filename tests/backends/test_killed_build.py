@@ -1,0 +1,153 @@
+"""A build killed with SIGKILL halfway: search still answers from the old version, and a rerun completes.
+
+The build runs as the real command in a subprocess (``scripts/reindex.py``
+for a server lexical leg, ``search-rerank index`` for the embedded one),
+with the tiny random model and small batches so that it is still writing
+when the test reads, in its log, that a good part of the catalog is written,
+and kills it. Nothing in the build can react to SIGKILL, so what is left is
+exactly what a crash or an OOM kill leaves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from servers import server_retriever, server_settings
+
+from search_rerank.indexes import build_index, open_pipeline
+from search_rerank.product import Product
+from search_rerank.reindex import Reindexer
+from search_rerank.settings import Settings
+from search_rerank.versions import MANIFEST, IndexVersions
+
+REPO = Path(__file__).resolve().parents[2]
+BIG, SLOW_BATCH, KILL_AT = 3000, 50, 1000
+WORDS = ("walnut", "linen", "copper", "marble", "velvet", "bamboo", "granite", "cotton")
+NOUNS = ("chair", "lamp", "rug", "shelf", "mirror", "bench", "vase", "clock")
+
+
+def catalog(prefix: str, n: int) -> list[Product]:
+    return [Product(id=f"{prefix}-{i}", title=f"{prefix} {WORDS[i % 8]} {NOUNS[i // 8 % 8]} {i}", brand="Acme",
+                    category=["Home", NOUNS[i // 8 % 8]]) for i in range(n)]
+
+
+def write_catalog(path: Path, products: list[Product]) -> Path:
+    path.write_text("".join(json.dumps(p.to_record()) + "\n" for p in products), encoding="utf-8")
+    return path
+
+
+def settings_file(path: Path, settings: Settings) -> Path:
+    path.write_text(json.dumps(settings.model_dump(mode="json", include={"index_dir", "lexical", "dense"})),
+                    encoding="utf-8")
+    return path
+
+
+def run_killed(command: list[str], log: Path) -> int:
+    """Start ``command``, SIGKILL it once its log shows KILL_AT products written; returns how many it had."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, (str(REPO), os.environ.get("PYTHONPATH"))))}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline:
+            written = [int(n) for n in re.findall(r": (\d+) products written", log.read_text(errors="replace"))]
+            if written and written[-1] >= KILL_AT:
+                proc.send_signal(signal.SIGKILL)
+                assert proc.wait(timeout=30) == -signal.SIGKILL
+                return written[-1]
+            assert proc.poll() is None, f"the build ended before it could be killed:\n{log.read_text()[-3000:]}"
+            time.sleep(0.05)
+        pytest.fail(f"no progress in the log within 240 s:\n{log.read_text()[-3000:]}")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def run_to_end(command: list[str]) -> str:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, (str(REPO), os.environ.get("PYTHONPATH"))))}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=REPO)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def assert_serves_old(settings: Settings, old: list[Product]) -> None:
+    pipeline = open_pipeline(settings)
+    counts = {name: leg.count() for name, leg in pipeline.legs.items()}
+    assert pipeline.store.count() == len(old) and set(counts.values()) == {len(old)}, counts
+    hits = [hit.product.id for hit in pipeline.run(old[7].title, size=20).hits]
+    assert "old-7" in hits and all(pid.startswith("old-") for pid in hits)
+
+
+def assert_serves_new(settings: Settings) -> None:
+    pipeline = open_pipeline(settings)
+    assert pipeline.store.count() == BIG
+    assert {leg.count() for leg in pipeline.legs.values()} == {BIG}
+    assert "new-2345" in [hit.product.id for hit in pipeline.run("new 2345", size=10).hits]
+
+
+@pytest.fixture
+def dense(tiny_bert_dir) -> dict:
+    return {"model": str(tiny_bert_dir), "device": "cpu", "batch_size": 64}
+
+
+def test_killed_server_reindex_leaves_the_old_version_served_and_a_rerun_completes(tmp_path, dense, request):
+    lexical = server_settings("opensearch", request)  # opensearch-py talks to osmem-server as it is
+    settings = Settings(index_dir=tmp_path / "index", lexical=lexical, dense=dense)
+    old = catalog("old", 40)
+    first = build_index(old, settings, progress=False)
+    config = settings_file(tmp_path / "settings.json", settings)
+    big = write_catalog(tmp_path / "big.jsonl", catalog("new", BIG))
+    script = [sys.executable, str(REPO / "scripts" / "reindex.py"), "--settings", str(config), "-v",
+              "--catalog", str(big)]
+    alias = Reindexer(lexical, retriever=server_retriever(lexical))
+    try:
+        written = run_killed([*script, "--batch-size", str(SLOW_BATCH)], tmp_path / "killed.log")
+        assert KILL_AT <= written < BIG
+        assert alias.current() == [first.lexical_index]
+        assert len(alias.versions()) == 2  # the killed build's half-filled index, behind no alias
+        assert_serves_old(settings, old)
+
+        out = run_to_end(script)
+        assert "now points at" in out
+        versions = IndexVersions(settings.index_dir)
+        [_, new] = versions.complete()
+        assert sorted(p.name for p in versions.versions_dir.iterdir()) == [first.version, new]
+        assert list(alias.versions()) == [first.lexical_index, versions.manifest(new)["lexical_index"]]
+        assert alias.current() == [versions.manifest(new)["lexical_index"]]
+        assert_serves_new(settings)
+    finally:
+        for name in alias.live.aliases(f"{lexical.index}*"):
+            alias.live.delete_index(name)
+
+
+def test_killed_embedded_index_build_leaves_the_old_version_served_and_a_rerun_completes(tmp_path, dense):
+    settings = Settings(index_dir=tmp_path / "index", dense=dense)
+    old = catalog("old", 40)
+    first = build_index(old, settings, progress=False)
+    config = settings_file(tmp_path / "settings.json", settings)
+    big = write_catalog(tmp_path / "big.jsonl", catalog("new", BIG))
+    command = [sys.executable, "-m", "search_rerank.cli", "--settings", str(config), "-v", "index",
+               "--catalog", str(big)]
+
+    written = run_killed([*command, "--batch-size", str(SLOW_BATCH)], tmp_path / "killed.log")
+    assert KILL_AT <= written < BIG
+    versions = IndexVersions(settings.index_dir)
+    leftovers = [p for p in versions.versions_dir.iterdir() if not (p / MANIFEST).exists()]
+    assert versions.complete() == [first.version] and len(leftovers) == 1
+    assert_serves_old(settings, old)
+
+    run_to_end(command)
+    [_, new] = versions.complete()
+    assert versions.current() == new and not leftovers[0].exists()
+    assert_serves_new(settings)

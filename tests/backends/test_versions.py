@@ -1,0 +1,101 @@
+"""Versions of an embedded (tantivy) index directory: pointer, keep, rollback, leftovers, the write lock."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from search_rerank.errors import ConfigError
+from search_rerank.indexes import build_index, open_pipeline, read_manifest, rollback_index, update_index
+from search_rerank.product import Product
+from search_rerank.settings import Settings
+from search_rerank.versions import POINTER, IndexVersions
+
+OLD = [Product(id="a", title="red sofa"), Product(id="b", title="oak table")]
+NEW = [Product(id="a", title="red sofa"), Product(id="c", title="brass lamp")]
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(index_dir=tmp_path / "index", dense={"enabled": False})
+
+
+def found(settings: Settings, query: str) -> list[str]:
+    return [hit.product.id for hit in open_pipeline(settings).run(query).hits]
+
+
+def test_each_build_is_a_version_and_the_pointer_names_the_served_one(settings):
+    first = build_index(OLD, settings, progress=False)
+    second = build_index(NEW, settings, progress=False)
+    pointer = json.loads((settings.index_dir / POINTER).read_text(encoding="utf-8"))
+    assert pointer == {"version": second.version} and second.previous == first.version
+    assert read_manifest(settings)["version"] == second.version
+    assert found(settings, "lamp") == ["c"] and found(settings, "table") == []
+
+
+def test_keep_limits_old_versions_and_rollback_serves_the_previous_one(settings):
+    reports = [build_index(catalog, settings, progress=False, keep=1) for catalog in (OLD, NEW, OLD, NEW)]
+    assert IndexVersions(settings.index_dir).complete() == [reports[2].version, reports[3].version]
+    assert rollback_index(settings) == (reports[3].version, reports[2].version)
+    assert found(settings, "table") == ["b"]
+    with pytest.raises(ConfigError, match="nothing to roll back to"):
+        rollback_index(settings)
+
+
+def test_a_pipeline_opened_before_a_build_keeps_answering_from_its_version(settings):
+    build_index(OLD, settings, progress=False)
+    before = open_pipeline(settings)
+    build_index(NEW, settings, progress=False)
+    assert [hit.product.id for hit in before.run("table").hits] == ["b"]
+
+
+def test_incomplete_versions_are_ignored_and_deleted_by_the_next_build(settings):
+    first = build_index(OLD, settings, progress=False)
+    versions = IndexVersions(settings.index_dir)
+    name, leftover = versions.create()  # what a build killed before its manifest leaves
+    (leftover / "products.sqlite").write_bytes(b"half written")
+    assert versions.complete() == [first.version] and found(settings, "table") == ["b"]
+    with pytest.raises(ConfigError, match="not complete"):
+        versions.point_to(name)
+    build_index(NEW, settings, progress=False)
+    assert not leftover.exists()
+
+
+def test_a_second_writer_is_refused_while_the_lock_is_held(settings):
+    build_index(OLD, settings, progress=False)
+    with IndexVersions(settings.index_dir).locked():
+        with pytest.raises(ConfigError, match="another build, update or rollback is running"):
+            build_index(NEW, settings, progress=False)
+    assert found(settings, "table") == ["b"]
+
+
+def test_incremental_update_writes_into_the_served_version(settings):
+    first = build_index(OLD, settings, progress=False)
+    report = update_index([Product(id="c", title="brass lamp")], ["b"], settings, progress=False)
+    assert report.version == first.version and report.deleted == 1
+    assert found(settings, "lamp") == ["c"] and found(settings, "table") == []
+
+
+def test_a_directory_from_before_versions_is_still_served(settings):
+    build_index(OLD, settings, progress=False)
+    versions = IndexVersions(settings.index_dir)
+    [name] = versions.complete()
+    legacy = Settings(index_dir=versions.path(name), dense={"enabled": False})  # manifest at its top, no pointer
+    assert found(legacy, "table") == ["b"]
+
+
+def test_a_pointer_to_a_missing_version_is_a_clear_error(settings):
+    build_index(OLD, settings, progress=False)
+    (settings.index_dir / POINTER).write_text(json.dumps({"version": "20000101-000000-000000"}), encoding="utf-8")
+    with pytest.raises(ConfigError, match="does not hold"):
+        open_pipeline(settings)
+    build_index(NEW, settings, progress=False)  # the fix the message gives
+    assert found(settings, "lamp") == ["c"]
+
+
+def test_no_index_is_a_clear_error(settings):
+    with pytest.raises(ConfigError, match="no index at"):
+        open_pipeline(settings)
+    with pytest.raises(ConfigError, match="holds no versions"):
+        rollback_index(settings)

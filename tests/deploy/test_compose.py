@@ -1,0 +1,132 @@
+"""docker-compose.yml and the Dockerfile, checked without a Docker engine (none runs on the build machines).
+
+The compose file is validated against the Compose Specification JSON schema
+vendored as ``compose-spec.json``: the copy docker-compose 1.29.2 validates
+with (upstream docker/compose, tag 1.29.2, build 5becea4c, file
+``compose/config/compose_spec.json``; here taken from Debian's
+``docker-compose`` 1.29.2-3 package, ``/usr/lib/python3/dist-packages/
+compose/config/compose_spec.json``). Where that package is installed
+(``apt-get install docker-compose``), ``docker-compose config -q`` runs too.
+Then the points that a schema cannot see: what talks to what, with which
+credentials, on which volumes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE, DOCKERFILE = REPO / "docker-compose.yml", REPO / "Dockerfile"
+SCHEMA = Path(__file__).with_name("compose-spec.json")
+ES_IMAGE = re.compile(r"^docker\.elastic\.co/elasticsearch/elasticsearch:9\.\d+\.\d+$")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+
+
+def env(service: dict) -> dict[str, str]:
+    environment = service.get("environment", {})
+    if isinstance(environment, list):
+        environment = dict(item.split("=", 1) for item in environment)
+    return {key: str(value) for key, value in environment.items()}
+
+
+def test_compose_file_follows_the_compose_spec_schema(compose):
+    jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is a dev dependency (pip install -e '.[dev]')")
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    errors = sorted(jsonschema.Draft201909Validator(schema).iter_errors(compose), key=str)
+    assert not errors, "\n".join(f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors)
+
+
+def test_the_schema_check_can_fail(compose):
+    jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is a dev dependency (pip install -e '.[dev]')")
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    broken = {**compose, "services": {**compose["services"], "search": {**compose["services"]["search"],
+                                                                       "healthcheck": {"test": 1, "every": "5s"}}}}
+    assert not jsonschema.Draft201909Validator(schema).is_valid(broken)
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose is not installed")
+def test_docker_compose_accepts_the_file():
+    done = subprocess.run(["docker-compose", "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True,
+                          env={**os.environ, "ELASTIC_PASSWORD": "test-password"}, timeout=60)
+    assert done.returncode == 0, done.stderr
+    missing = subprocess.run(["docker-compose", "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True,
+                             env={k: v for k, v in os.environ.items() if k != "ELASTIC_PASSWORD"}, timeout=60)
+    assert missing.returncode != 0 and "ELASTIC_PASSWORD" in missing.stderr
+
+
+def test_elasticsearch_is_pinned_single_node_with_security_and_a_password_from_the_environment(compose):
+    es = compose["services"]["elasticsearch"]
+    assert ES_IMAGE.match(es["image"]), es["image"]
+    settings = env(es)
+    assert settings["discovery.type"] == "single-node"
+    assert settings["xpack.security.enabled"] == "true"
+    assert settings["ELASTIC_PASSWORD"].startswith("${ELASTIC_PASSWORD:?")  # required, never a default
+    assert "$$ELASTIC_PASSWORD" in " ".join(es["healthcheck"]["test"])
+    assert any(volume.endswith(":/usr/share/elasticsearch/data") for volume in es["volumes"])
+
+
+@pytest.mark.parametrize("name", ["search", "reindex"])
+def test_the_service_and_the_reindex_reach_elasticsearch_once_it_is_healthy(compose, name):
+    service = compose["services"][name]
+    assert service["depends_on"]["elasticsearch"]["condition"] == "service_healthy"
+    settings = env(service)
+    assert settings["SEARCH_RERANK_LEXICAL__URL"] == "http://elasticsearch:9200"
+    assert settings["SEARCH_RERANK_LEXICAL__BACKEND"] == "elasticsearch"
+    assert settings["SEARCH_RERANK_LEXICAL__PASSWORD"] == env(compose["services"]["elasticsearch"])["ELASTIC_PASSWORD"]
+    mounts = {volume.split(":")[1]: volume.split(":")[0] for volume in service["volumes"]}
+    assert mounts["/data/indexes"] == "indexes" and mounts["/models"] == "models"
+    assert settings["SEARCH_RERANK_INDEX_DIR"].startswith("/data/indexes/")
+    assert {"indexes", "models", "esdata"} <= set(compose["volumes"])
+
+
+def test_reindex_is_a_one_shot_of_the_same_image(compose):
+    search, reindex = compose["services"]["search"], compose["services"]["reindex"]
+    assert reindex["image"] == search["image"] and reindex["build"] == search["build"]
+    assert reindex["entrypoint"] == ["search-rerank", "reindex"]
+    assert "--catalog" in reindex["command"] and reindex["profiles"] == ["tools"]  # not started by `up`
+    assert "restart" not in reindex
+    assert search["command"][0] == "serve" and "/ready" in " ".join(search["healthcheck"]["test"])
+
+
+def dockerfile() -> list[tuple[str, str]]:
+    """(instruction, arguments) pairs, continuation lines joined, comments dropped."""
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text(encoding="utf-8"))
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
+
+
+def test_dockerfile_pins_the_base_installs_cpu_torch_first_and_runs_as_a_user():
+    steps = dockerfile()
+    instructions = [name for name, _ in steps]
+    base = dict(steps)["FROM"]
+    assert re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?", base), base
+    runs = [args for name, args in steps if name == "RUN"]
+    torch_step = next(i for i, args in enumerate(runs) if "torch==" in args)
+    package_step = next(i for i, args in enumerate(runs) if re.search(r"pip install \.(\s|$)", args))
+    assert torch_step < package_step and "TORCH_INDEX_URL" in runs[torch_step]
+    assert {"TORCH_VERSION", "TORCH_INDEX_URL"} <= {args.split("=")[0] for name, args in steps if name == "ARG"}
+    user = dict(steps)["USER"]
+    assert user not in ("root", "0") and instructions.index("USER") < instructions.index("ENTRYPOINT")
+    assert "/health" in dict(steps)["HEALTHCHECK"]
+    assert json.loads(dict(steps)["ENTRYPOINT"]) == ["search-rerank"] and json.loads(dict(steps)["CMD"]) == ["serve"]
+
+
+def test_the_image_serves_what_compose_mounts():
+    """The Dockerfile's defaults and the compose volumes name the same places."""
+    env_lines = " ".join(args for name, args in dockerfile() if name == "ENV")
+    defaults = dict(item.split("=", 1) for item in shlex.split(env_lines) if "=" in item)
+    assert defaults["SEARCH_RERANK_INDEX_DIR"].startswith("/data/indexes/")
+    assert defaults["SEARCH_RERANK_SERVICE__HOST"] == "0.0.0.0" and defaults["HF_HOME"].startswith("/models/")
