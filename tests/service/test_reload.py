@@ -10,6 +10,7 @@ from search_rerank.indexes import build_index, open_pipeline
 from search_rerank.loaders import iter_catalog
 from search_rerank.product import Product
 from search_rerank.service import create_app
+from search_rerank.versions import IndexVersions
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -86,7 +87,7 @@ def test_reload_serves_a_rebuilt_index(admin_client, own_settings, catalog_dir):
 
 def test_a_failed_reload_keeps_serving_the_old_indexes(admin_client, own_settings):
     before = hit_ids(admin_client, "oak table")
-    shutil.rmtree(own_settings.index_dir / "dense")
+    shutil.rmtree(IndexVersions(own_settings.index_dir).serving_dir() / "dense")
     response = admin_client.post("/admin/reload", headers=AUTH)
     assert response.status_code == 500
     body = response.get_json()
