@@ -82,7 +82,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "responses": {"200": _object("reloaded: the new indexes serve from now on"),
                               "401": _json("ErrorResponse", "missing or wrong admin token"),
                               "403": _json("ErrorResponse", "reload disabled: SEARCH_RERANK_ADMIN_TOKEN is not set"),
-                              "500": _json("ErrorResponse", "the new indexes failed to open; the old ones still serve")},
+                              "500": _json("ErrorResponse", "the new indexes failed to open; the old ones serve on")},
             }},
             "/health": {"get": {"summary": "Liveness: the process answers",
                                 "responses": {"200": _object("alive")}}},

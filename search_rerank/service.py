@@ -27,9 +27,9 @@ from .errors import ConfigError
 from .es_compat import InvalidQuery, Unsupported, es_response, parse_msearch, parse_search
 from .filters import Filters
 from .indexes import open_pipeline, read_manifest
+from .live_pipeline import LivePipeline
 from .logs import request_id
 from .openapi import openapi_document
-from .live_pipeline import LivePipeline
 from .pipeline import Hit, SearchPipeline, SearchResult
 from .settings import Settings, load_settings
 from .ubi import UbiEvent, UbiLog, UbiQuery, new_query_id, safe_id
@@ -49,8 +49,6 @@ PAGE_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src
                "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 # A front end that tracks shoppers sends its ids with each search; they go into the UBI query record.
 CLIENT_ID_HEADER, SESSION_ID_HEADER, QUERY_ID_HEADER = "X-Ubi-Client-Id", "X-Ubi-Session-Id", "X-Query-Id"
-
-
 UBI_EVENTS = TypeAdapter(list[UbiEvent])
 
 
