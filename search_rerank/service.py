@@ -15,6 +15,7 @@ import hmac
 import logging
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request, send_from_directory
@@ -31,6 +32,7 @@ from .live_pipeline import LivePipeline
 from .logs import request_id
 from .openapi import openapi_document
 from .pipeline import Hit, SearchPipeline, SearchResult
+from .reload_broadcast import RELOAD_FILE_ENV, ReloadBroadcast
 from .settings import Settings, load_settings
 from .ubi import UbiEvent, UbiLog, UbiQuery, new_query_id, safe_id
 
@@ -186,10 +188,10 @@ def ready():
 
 @ops.post("/admin/reload")
 def reload():
-    """Reopen the indexes and models this worker serves, e.g. after a rebuild, without dropping a request.
+    """Reopen the indexes and models, e.g. after a rebuild, without dropping a request.
 
-    Under gunicorn this reloads the worker that answers; ``kill -HUP`` on the
-    master restarts every worker on the new indexes instead.
+    This worker reloads now and answers with the outcome; under gunicorn the
+    other workers follow within a second (see reload_broadcast).
     """
     token = current_app.config["ADMIN_TOKEN"]
     if not token:
@@ -198,19 +200,31 @@ def reload():
     if not hmac.compare_digest(sent.encode(), token.encode()):
         response, status = error_response(401, "unauthorized", "send the admin token as 'Authorization: Bearer ...'")
         return response, status, {"WWW-Authenticate": "Bearer"}
-    settings = current_settings()
     try:
-        pipeline = open_pipeline(settings)
-        pipeline.warm_up()
-        built = read_manifest(settings).get("built")
+        reloaded = reopen(current_app)
     except Exception as exc:  # whatever broke, the indexes already loaded keep serving
         log.exception("reload failed; still serving the previous indexes")
         return error_response(500, "reload failed",
                               f"{type(exc).__name__}: {exc} (still serving the previous indexes)")
-    live().swap(pipeline)
+    broadcast: ReloadBroadcast | None = current_app.extensions.get("reload_broadcast")
+    if broadcast is not None:
+        broadcast.announce()
+    return jsonify({"status": "reloaded", "pid": os.getpid(), "other_workers": broadcast is not None, **reloaded})
+
+
+def reopen(app: Flask) -> dict[str, Any]:
+    """Open the indexes and models the settings name, then serve them; raises, serving on, if they do not open."""
+    settings: Settings = app.config["SETTINGS"]
+    pipeline = open_pipeline(settings)
+    try:
+        pipeline.warm_up()
+        built = read_manifest(settings).get("built")
+    except BaseException:
+        pipeline.close()
+        raise
+    app.extensions["search_rerank"].swap(pipeline)
     log.info("reloaded the indexes from %s", settings.index_dir)
-    return jsonify({"status": "reloaded", "index": str(settings.index_dir), "pid": os.getpid(),
-                    "built": built, "products": pipeline.store.count()})
+    return {"index": str(settings.index_dir), "built": built, "products": pipeline.store.count()}
 
 
 @ops.get("/metrics")
@@ -379,6 +393,10 @@ def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None
     pipeline.warm_up()
     app.extensions["search_rerank"] = LivePipeline(pipeline, settings.service.reload_grace_s)
     app.config["ADMIN_TOKEN"] = os.environ.get("SEARCH_RERANK_ADMIN_TOKEN") or None
+    if reload_file := os.environ.get(RELOAD_FILE_ENV):
+        broadcast = ReloadBroadcast(Path(reload_file), lambda: reopen(app))
+        broadcast.start()
+        app.extensions["reload_broadcast"] = broadcast
     service = settings.service
     if service.ubi_log_path is not None:
         app.extensions["ubi_log"] = UbiLog(service.ubi_log_path, service.ubi_log_max_bytes, service.ubi_log_backups)

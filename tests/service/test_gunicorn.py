@@ -35,6 +35,7 @@ def server(index_settings, tmp_path_factory):
         "SEARCH_RERANK_SERVICE__THREADS": "2",
         "PROMETHEUS_MULTIPROC_DIR": str(root / "metrics"),
         "SEARCH_RERANK_SERVICE__UBI_LOG_PATH": str(root / "ubi" / "ubi.ndjson"),
+        "SEARCH_RERANK_ADMIN_TOKEN": "gunicorn-admin",
         "HF_HUB_OFFLINE": "1",
     }
     log = (root / "server.log").open("w")
@@ -124,3 +125,20 @@ def test_every_worker_writes_whole_ubi_lines_to_a_file_of_its_own(server):
     assert files and all(int(f.name.split(".")[1]) != server["pid"] for f in files)
     logged = [json.loads(line)["query_id"] for f in files for line in f.read_text().splitlines()]
     assert set(query_ids) <= set(logged) and len(logged) == len(set(logged))
+
+
+def test_a_reload_reaches_both_workers_and_search_goes_on(server):
+    def reloads():
+        return sum("reloaded the indexes" in line for line in server["log"].read_text().splitlines())
+
+    before = reloads()
+    response = requests.post(f"{server['url']}/admin/reload", headers={"Authorization": "Bearer gunicorn-admin"},
+                             timeout=60)
+    assert response.status_code == 200 and response.json()["other_workers"] is True
+    deadline = time.monotonic() + 30  # the other worker notices within a second, then loads index and model
+    while reloads() < before + 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert reloads() == before + 2
+    for _ in range(4):
+        assert requests.post(f"{server['url']}/search", json={"query": "lamp"}, headers={"Connection": "close"},
+                             timeout=30).status_code == 200

@@ -2,6 +2,7 @@
 
 import shutil
 import threading
+import time
 from itertools import chain
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from search_rerank.indexes import build_index, open_pipeline
 from search_rerank.loaders import iter_catalog
 from search_rerank.product import Product
+from search_rerank.reload_broadcast import RELOAD_FILE_ENV
 from search_rerank.service import create_app
 from search_rerank.versions import IndexVersions
 
@@ -83,6 +85,19 @@ def test_reload_serves_a_rebuilt_index(admin_client, own_settings, catalog_dir):
     assert response.status_code == 200 and response.get_json()["products"] == 301
     assert hit_ids(admin_client, "quokka plush toy", brand="Wombatco") == ["new-quokka"]
     assert admin_client.get("/ready").get_json()["counts"]["products"] == 301
+
+
+def test_the_other_workers_of_the_server_follow_a_reload(own_settings, catalog_dir, admin_token, monkeypatch,
+                                                         tmp_path):
+    monkeypatch.setenv(RELOAD_FILE_ENV, str(tmp_path / "reload" / "generation"))
+    (tmp_path / "reload").mkdir()
+    asked, other = (create_app(own_settings).test_client() for _ in range(2))
+    build_index(chain(iter_catalog(catalog_dir), [NEW_PRODUCT]), own_settings, progress=False)
+    assert asked.post("/admin/reload", headers=AUTH).get_json()["other_workers"] is True
+    deadline = time.monotonic() + 15
+    while not hit_ids(other, "quokka", brand="Wombatco") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert hit_ids(other, "quokka", brand="Wombatco") == ["new-quokka"]
 
 
 def test_a_failed_reload_keeps_serving_the_old_indexes(admin_client, own_settings):
