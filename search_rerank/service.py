@@ -34,7 +34,7 @@ from .openapi import openapi_document
 from .pipeline import Hit, SearchPipeline, SearchResult
 from .reload_broadcast import RELOAD_FILE_ENV, ReloadBroadcast
 from .settings import Settings, load_settings
-from .ubi import UbiEvent, UbiLog, UbiQuery, new_query_id, safe_id
+from .ubi import UbiEvent, UbiLog, UbiQuery, UbiSearchParams, new_query_id, safe_id
 
 log = logging.getLogger(__name__)
 access = logging.getLogger("search_rerank.access")
@@ -93,20 +93,24 @@ def run_search(query: str, filters: Filters | None, size: int, offset: int, sett
     return result
 
 
-def log_query(user_query: str, hit_ids: list[str], filters: Filters | None, offset: int) -> str:
-    """A new query id, and its UBI query record written when UBI logging is on."""
-    query_id = new_query_id()
-    ubi: UbiLog | None = current_app.extensions.get("ubi_log")
-    if ubi is not None:
+def log_query(user_query: str, hit_ids: list[str], filters: Filters | None, offset: int,
+              ubi: UbiSearchParams | None = None) -> str:
+    """The search's query id (the front end's, from ``ext.ubi``, or a new one), and its UBI query record
+    written when UBI logging is on."""
+    ubi = ubi if ubi is not None else UbiSearchParams()
+    query_id = ubi.query_id or new_query_id()
+    log: UbiLog | None = current_app.extensions.get("ubi_log")
+    if log is not None:
         attributes = {"endpoint": _endpoint(), "from": offset}
         if session := safe_id(request.headers.get(SESSION_ID_HEADER)):
             attributes["session_id"] = session
         if filters is not None:
             attributes["filters"] = filters.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
-        ubi.write([UbiQuery(
-            application=current_settings().service.ubi_application, query_id=query_id,
-            client_id=safe_id(request.headers.get(CLIENT_ID_HEADER)), user_query=user_query,
-            query_attributes=attributes, query_response_hit_ids=hit_ids,
+        log.write([UbiQuery(
+            application=ubi.application or current_settings().service.ubi_application, query_id=query_id,
+            client_id=ubi.client_id or safe_id(request.headers.get(CLIENT_ID_HEADER)),
+            user_query=ubi.user_query or user_query, query_attributes={**attributes, **ubi.query_attributes},
+            object_id_field=ubi.object_id_field or "id", query_response_hit_ids=hit_ids,
         )])
     return query_id
 
@@ -278,9 +282,11 @@ def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
     if not search.matches_nothing:
         result = run_search(search.text, search.filters, search.size, search.offset, settings)
     hit_ids = [hit.product.id for hit in result.hits] if result is not None else []
-    query_id = log_query(search.text, hit_ids, search.filters, search.offset)
+    query_id = log_query(search.text, hit_ids, search.filters, search.offset, search.ubi)
     response = es_response(search, result, settings, index, (time.perf_counter() - started) * 1000)
     response["search_rerank"]["query_id"] = query_id
+    if search.ubi is not None:
+        response["ext"] = {"ubi": {"query_id": query_id}}  # where the OpenSearch UBI plugin answers it
     return response
 
 

@@ -31,8 +31,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 # Events about one result must say which product and at which rank: the click
 # model behind the training labels needs both (see clicks.read_ubi).
 RESULT_ACTIONS = frozenset({"impression", "click"})
-# Ids sent in headers end up in log files: anything else is dropped, not written.
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Ids from the caller end up in log files and response headers: only these characters.
+SAFE_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+_SAFE_ID = re.compile(SAFE_ID_PATTERN)
+SafeId = Annotated[str, Field(pattern=SAFE_ID_PATTERN)]
 Identifier = Annotated[str, Field(max_length=128)]
 EpochMillis = Annotated[int, Field(strict=True, ge=0)]
 
@@ -63,6 +65,24 @@ class UbiQuery(BaseModel):
     query_response_id: str = Field(default_factory=new_query_id)
     query_response_hit_ids: list[str]
     timestamp: str = Field(default_factory=utc_timestamp)
+
+
+class UbiSearchParams(BaseModel):
+    """What a UBI front end puts in a search body's ``ext.ubi`` (the OpenSearch UBI plugin's request).
+
+    A front end that makes its own query ids (the UBI JavaScript client does)
+    sends them here, and its events then already carry the id the query
+    record gets.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    query_id: SafeId | None = None
+    client_id: SafeId | None = None
+    user_query: str | None = Field(default=None, max_length=1000)
+    object_id_field: str | None = Field(default=None, max_length=100)
+    query_attributes: dict[str, Any] = Field(default_factory=dict)
+    application: str | None = Field(default=None, max_length=100)
 
 
 class _Open(BaseModel):

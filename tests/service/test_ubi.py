@@ -163,3 +163,27 @@ def test_the_openapi_document_describes_the_event_endpoint_and_the_query_id_head
     assert doc["components"]["schemas"]["UbiEvent"]["required"] == ["action_name"]
     assert "X-Query-Id" in doc["paths"]["/search"]["post"]["responses"]["200"]["headers"]
     assert "404" in doc["paths"]["/ubi/events"]["post"]["responses"]
+
+
+def test_a_ubi_front_end_names_its_own_query_id_in_ext_ubi(ubi_client, ubi_path):
+    ext = {"ubi": {"query_id": "front-end-qid-1", "client_id": "client-9", "user_query": "Rug!",
+                   "query_attributes": {"page": "home"}}}
+    response = ubi_client.post("/products/_search", json={"query": {"match": {"title": "rug"}}, "ext": ext})
+    body = response.get_json()
+    assert body["ext"] == {"ubi": {"query_id": "front-end-qid-1"}}
+    assert response.headers["X-Query-Id"] == "front-end-qid-1"
+    [record] = records(ubi_path)
+    assert (record["query_id"], record["client_id"], record["user_query"]) == ("front-end-qid-1", "client-9", "Rug!")
+    assert record["query_attributes"]["page"] == "home"
+
+
+def test_a_query_id_that_is_not_an_id_is_refused_naming_the_field(ubi_client):
+    response = ubi_client.post("/products/_search", json={"ext": {"ubi": {"query_id": "a\r\nSet-Cookie: x"}}})
+    assert response.status_code == 400
+    assert response.get_json()["error"]["field"] == "ext.ubi.query_id"
+
+
+def test_search_extensions_of_other_plugins_are_a_501_naming_them(ubi_client):
+    response = ubi_client.post("/products/_search", json={"ext": {"rerank": {}}})
+    assert response.status_code == 501
+    assert response.get_json()["error"]["unsupported"] == "ext.rerank"
