@@ -3,9 +3,9 @@
 Search front ends (Elastic Search UI, Searchkit, plain clients) speak the
 Query DSL. This module maps the part of it that has a meaning here onto one
 pipeline call: the text of the text queries, keyword and price filters,
-paging, source filtering, and the OpenSearch UBI plugin's ``ext.ubi``. It names whatever it cannot honour
-(:class:`Unsupported`, a 501) rather than answering a different question than
-the one asked. Parameters that tune Lucene's scoring (fields, boosts, operator,
+paging, source filtering, and the OpenSearch UBI plugin's ``ext.ubi``. It
+names whatever it cannot honour (:class:`Unsupported`, a 501) rather than
+answering a different question than the one asked. Parameters that tune Lucene's scoring (fields, boosts, operator,
 fuzziness, multi_match type) are accepted and listed as ignored, because
 ranking here is the pipeline's.
 
