@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from .filters import Filters
-from .pipeline import SearchResult
+from .pipeline import Hit, SearchResult
 from .settings import ServiceSettings, Settings
 
 NonNegative = Annotated[float, Field(ge=0.0)]
@@ -70,6 +70,8 @@ class SearchRequest(_Strict):
     size: int = Field(default=10, ge=0)
     from_: int = Field(default=0, ge=0, alias="from", description="offset of the first hit (paging)")
     explain: bool = Field(default=False, description="add what every stage said about each hit")
+    stages: bool = Field(default=False, description="add each stage's ranking of this page (ids) and their products, "
+                         "to compare what BM25, fusion and the final ranking put here")
     overrides: Overrides = Field(default_factory=Overrides)
 
     @field_validator("query")
@@ -97,12 +99,34 @@ class SearchRequest(_Strict):
         return value
 
 
+# The stages whose own order a caller may compare with the final one; "final" is the page itself.
+STAGE_LISTS = ("lexical", "dense", "fusion")
+
+
 class HitOut(BaseModel):
     id: str
     score: float
     long_tail: bool = Field(description="the product is outside the catalog's popular head")
     product: dict[str, Any]
     explanation: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, hit: Hit, explain: bool) -> "HitOut":
+        return cls(id=hit.product.id, score=hit.candidate.score, long_tail=hit.long_tail,
+                   product=hit.product.to_record(), explanation=hit.explanation() if explain else None)
+
+
+def stage_lists(result: SearchResult, offset: int, size: int) -> dict[str, list[str]]:
+    """The page's window of each stage's ranking; a stage that did not run has no list."""
+    stages = result.ranking.stages
+    lists = {name: [c.product_id for c in stages[name][offset:offset + size]] for name in STAGE_LISTS
+             if name in stages}
+    lists["final"] = [hit.product.id for hit in result.hits]
+    return lists
+
+
+class SearchMeta(BaseModel):
+    query_id: str = Field(description="this search's UBI query id: send it with the events about these results")
 
 
 class SearchResponse(BaseModel):
@@ -116,18 +140,24 @@ class SearchResponse(BaseModel):
     degraded: dict[str, str] = Field(description="stages that failed or ran out of time, and why")
     skipped: dict[str, str] = Field(description="stages that did not run by configuration, and why")
     timings_ms: dict[str, float]
+    meta: SearchMeta | None = Field(default=None, description="the search's identity as the service logged it")
+    stages: dict[str, list[str]] | None = Field(
+        default=None, description="with stages=true: this page's ids in the order of lexical, dense, fusion and final")
+    stage_products: dict[str, HitOut] | None = Field(
+        default=None, description="with stages=true: every product in a stage list, with its final score, "
+        "long-tail flag and explanation")
 
     @classmethod
-    def of(cls, result: SearchResult, *, offset: int, size: int, explain: bool) -> "SearchResponse":
-        hits = [
-            HitOut(id=hit.product.id, score=hit.candidate.score, long_tail=hit.long_tail,
-                   product=hit.product.to_record(), explanation=hit.explanation() if explain else None)
-            for hit in result.hits
-        ]
+    def of(cls, result: SearchResult, *, offset: int, size: int, explain: bool, query_id: str | None = None,
+           stages: dict[str, list[str]] | None = None, stage_hits: list[Hit] | None = None) -> "SearchResponse":
+        hits = [HitOut.of(hit, explain) for hit in result.hits]
         ranking = result.ranking
         return cls(query=result.query, total=result.total, from_=offset, size=size, hits=hits,
                    degraded=ranking.degraded, skipped=ranking.skipped,
-                   timings_ms={k: round(v, 3) for k, v in ranking.timings_ms.items()})
+                   timings_ms={k: round(v, 3) for k, v in ranking.timings_ms.items()},
+                   meta=SearchMeta(query_id=query_id) if query_id is not None else None, stages=stages,
+                   stage_products=None if stage_hits is None else {
+                       hit.product.id: HitOut.of(hit, explain=True) for hit in stage_hits})
 
 
 class FieldError(BaseModel):

@@ -3,9 +3,9 @@
 Search front ends (Elastic Search UI, Searchkit, plain clients) speak the
 Query DSL. This module maps the part of it that has a meaning here onto one
 pipeline call: the text of the text queries, keyword and price filters,
-paging and source filtering. It names whatever it cannot honour
-(:class:`Unsupported`, a 501) rather than answering a different question than
-the one asked. Parameters that tune Lucene's scoring (fields, boosts, operator,
+paging, source filtering, and the OpenSearch UBI plugin's ``ext.ubi``. It
+names whatever it cannot honour (:class:`Unsupported`, a 501) rather than
+answering a different question than the one asked. Parameters that tune Lucene's scoring (fields, boosts, operator,
 fuzziness, multi_match type) are accepted and listed as ignored, because
 ranking here is the pipeline's.
 
@@ -30,11 +30,12 @@ from .pipeline import SearchResult
 from .product import Product
 from .retrieval import DENSE, LEXICAL
 from .settings import ServiceSettings, Settings
+from .ubi import UbiSearchParams
 
 TEXT_QUERIES = {"match", "match_phrase", "match_phrase_prefix", "match_bool_prefix", "multi_match",
                 "query_string", "simple_query_string", "combined_fields"}
 FILTER_QUERIES = {"term", "terms", "range"}
-SEARCH_KEYS = {"query", "post_filter", "from", "size", "_source", "sort", "track_total_hits", "explain"}
+SEARCH_KEYS = {"query", "post_filter", "from", "size", "_source", "sort", "track_total_hits", "explain", "ext"}
 # Top-level keys Elasticsearch knows that this backend cannot answer; any other unknown key is a 400, as in ES.
 UNSUPPORTED_KEYS = {
     "aggs", "aggregations", "highlight", "suggest", "collapse", "rescore", "knn", "rank", "retriever",
@@ -102,6 +103,7 @@ class EsSearch:
     track_total_hits: bool | int = DEFAULT_TRACK_TOTAL_HITS
     explain: bool = False
     ignored: tuple[str, ...] = ()
+    ubi: UbiSearchParams | None = None
 
 
 # ------------------------------------------------------------------ request
@@ -168,6 +170,7 @@ def parse_search(body: Mapping[str, Any], params: Mapping[str, str], limits: Ser
         track_total_hits=_track(body.get("track_total_hits", params.get("track_total_hits"))),
         explain=_flag(body.get("explain", False), "explain") or _flag(params.get("explain", False), "explain"),
         ignored=tuple(clauses.ignored),
+        ubi=_ubi(body.get("ext")),
     )
 
 
@@ -411,6 +414,23 @@ def _source_params(params: Mapping[str, str]) -> SourceFilter:
     if params.get("_source") in ("true", "false"):
         return SourceFilter(enabled=params["_source"] == "true", excludes=split("_source_excludes"))
     return SourceFilter(includes=split("_source") + split("_source_includes"), excludes=split("_source_excludes"))
+
+
+def _ubi(ext: Any) -> UbiSearchParams | None:
+    """``ext.ubi``, as the OpenSearch UBI plugin takes it; other search extensions belong to other plugins."""
+    if ext is None:
+        return None
+    ext = _object(ext, "ext")
+    for key in ext:
+        if key != "ubi":
+            raise Unsupported(f"ext.{key}", "search extension (only ext.ubi is served)")
+    if "ubi" not in ext:
+        return None
+    try:
+        return UbiSearchParams.model_validate(_object(ext["ubi"], "ext.ubi"))
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise InvalidQuery(".".join(["ext.ubi", *map(str, error["loc"])]), error["msg"]) from exc
 
 
 def _track(value: Any) -> bool | int:

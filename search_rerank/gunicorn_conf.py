@@ -12,6 +12,11 @@ prometheus_client (a fresh temporary directory unless the environment names
 one); files left by an earlier run are removed at start, since they would be
 summed in, and a dead worker's live-only values are dropped when it exits.
 
+Reloads: ``POST /admin/reload`` reaches one worker, which tells the others
+through a file they share, named in ``SEARCH_RERANK_RELOAD_FILE`` here, in the
+master, so that every worker of this server (and only of this one) watches it
+(see ``search_rerank.reload_broadcast``).
+
 Logs: JSON lines on stderr, gunicorn's own included, with the request id (see
 ``search_rerank.logs``); the app writes one line per request itself, so
 gunicorn's access log is off.
@@ -22,11 +27,13 @@ import tempfile
 from pathlib import Path
 
 from search_rerank.logs import logging_config
+from search_rerank.reload_broadcast import RELOAD_FILE_ENV
 from search_rerank.settings import load_settings
 
 _service = load_settings(os.environ.get("SEARCH_RERANK_SETTINGS")).service
 _metrics_dir = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR",
                                           tempfile.mkdtemp(prefix="search-rerank-metrics-")))
+os.environ.setdefault(RELOAD_FILE_ENV, str(Path(tempfile.mkdtemp(prefix="search-rerank-reload-")) / "generation"))
 
 bind = f"{_service.host}:{_service.port}"
 workers = _service.workers

@@ -174,16 +174,18 @@ class SearchPipeline:
         settings = settings if settings is not None else self.settings
         started = time.perf_counter()
         ranking = self.rank(query, self.retrieve(query, filters, settings), settings)
-        page = ranking.candidates[offset:offset + size]
-        products = self.store.get([c.product_id for c in page])
-        head = settings.longtail.head_fraction
-        popularity = self.store.popularity([c.product_id for c in page])
-        hits = [
-            Hit(products[c.product_id], c, is_long_tail(popularity.get(c.product_id, 1.0), head))
-            for c in page if c.product_id in products
-        ]
+        hits = self.hits(ranking.candidates[offset:offset + size], settings)
         ranking.timings_ms["total"] = (time.perf_counter() - started) * 1000
         return SearchResult(query=query, hits=hits, total=len(ranking.candidates), ranking=ranking)
+
+    def hits(self, candidates: Sequence[Candidate], settings: Settings | None = None) -> list[Hit]:
+        """The candidates with their products and long-tail flags; ids no longer in the store are left out."""
+        settings = settings if settings is not None else self.settings
+        ids = [c.product_id for c in candidates]
+        products, popularity = self.store.get(ids), self.store.popularity(ids)
+        head = settings.longtail.head_fraction
+        return [Hit(products[c.product_id], c, is_long_tail(popularity.get(c.product_id, 1.0), head))
+                for c in candidates if c.product_id in products]
 
     # ------------------------------------------------------------ helpers
 

@@ -11,34 +11,47 @@ error does.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import time
+from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
-from pydantic import ValidationError
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request, send_from_directory
+from pydantic import TypeAdapter, ValidationError
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from . import __version__, metrics
-from .api_models import ErrorResponse, FieldError, SearchRequest, SearchResponse
+from .api_models import ErrorResponse, FieldError, SearchRequest, SearchResponse, stage_lists
 from .errors import ConfigError
 from .es_compat import InvalidQuery, Unsupported, es_response, parse_msearch, parse_search
 from .filters import Filters
 from .indexes import open_pipeline, read_manifest
+from .live_pipeline import LivePipeline
 from .logs import request_id
 from .openapi import openapi_document
-from .pipeline import SearchPipeline, SearchResult
+from .pipeline import Hit, SearchPipeline, SearchResult
+from .reload_broadcast import RELOAD_FILE_ENV, ReloadBroadcast
 from .settings import Settings, load_settings
+from .ubi import UbiEvent, UbiLog, UbiQuery, UbiSearchParams, new_query_id, safe_id
 
 log = logging.getLogger(__name__)
 access = logging.getLogger("search_rerank.access")
 api = Blueprint("api", __name__)
 es = Blueprint("es", __name__)
 ops = Blueprint("ops", __name__)
+web = Blueprint("web", __name__, static_folder="web", static_url_path="/web")
 # Elasticsearch's own clients (JS and Python, 8.x) refuse a response without this header.
 ES_HEADERS = {"X-Elastic-Product": "Elasticsearch"}
 ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH"]
+SERVED_ES_METHODS = {"search": ["GET", "POST"], "msearch": ["POST"]}
+# Scripts and styles from this server only, nothing inline: markup that slipped into a product text still could not run.
+PAGE_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
+               "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+# A front end that tracks shoppers sends its ids with each search; they go into the UBI query record.
+CLIENT_ID_HEADER, SESSION_ID_HEADER, QUERY_ID_HEADER = "X-Ubi-Client-Id", "X-Ubi-Session-Id", "X-Query-Id"
+UBI_EVENTS = TypeAdapter(list[UbiEvent])
 
 
 class InvalidBody(Exception):
@@ -60,6 +73,13 @@ def json_body(required: bool = True) -> dict[str, Any]:
 
 
 def current_pipeline() -> SearchPipeline:
+    """The pipeline this request started on, leased until it ends (see live_pipeline)."""
+    if "pipeline_lease" not in g:
+        g.pipeline_lease = live().acquire()
+    return g.pipeline_lease.pipeline
+
+
+def live() -> LivePipeline:
     return current_app.extensions["search_rerank"]
 
 
@@ -73,6 +93,28 @@ def run_search(query: str, filters: Filters | None, size: int, offset: int, sett
     return result
 
 
+def log_query(user_query: str, hit_ids: list[str], filters: Filters | None, offset: int,
+              ubi: UbiSearchParams | None = None) -> str:
+    """The search's query id (the front end's, from ``ext.ubi``, or a new one), and its UBI query record
+    written when UBI logging is on."""
+    ubi = ubi if ubi is not None else UbiSearchParams()
+    query_id = ubi.query_id or new_query_id()
+    log: UbiLog | None = current_app.extensions.get("ubi_log")
+    if log is not None:
+        attributes = {"endpoint": _endpoint(), "from": offset}
+        if session := safe_id(request.headers.get(SESSION_ID_HEADER)):
+            attributes["session_id"] = session
+        if filters is not None:
+            attributes["filters"] = filters.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+        log.write([UbiQuery(
+            application=ubi.application or current_settings().service.ubi_application, query_id=query_id,
+            client_id=ubi.client_id or safe_id(request.headers.get(CLIENT_ID_HEADER)),
+            user_query=ubi.user_query or user_query, query_attributes={**attributes, **ubi.query_attributes},
+            object_id_field=ubi.object_id_field or "id", query_response_hit_ids=hit_ids,
+        )])
+    return query_id
+
+
 @api.post("/search")
 def search():
     req = SearchRequest.model_validate(json_body(), context={"limits": current_settings().service})
@@ -82,8 +124,46 @@ def search():
         return error_response(400, "invalid request", fields=[FieldError(field="overrides", message=str(exc))])
     filters = None if req.filters.is_empty else req.filters
     result = run_search(req.query, filters, req.size, req.from_, run_settings)
-    response = SearchResponse.of(result, offset=req.from_, size=req.size, explain=req.explain)
-    return jsonify(response.model_dump(mode="json", by_alias=True, exclude_none=True))
+    query_id = log_query(req.query, [hit.product.id for hit in result.hits], filters, req.from_)
+    stages = stage_lists(result, req.from_, req.size) if req.stages else None
+    response = SearchResponse.of(result, offset=req.from_, size=req.size, explain=req.explain, query_id=query_id,
+                                 stages=stages, stage_hits=_stage_hits(result, stages, run_settings))
+    return jsonify(response.model_dump(mode="json", by_alias=True, exclude_none=True)), {QUERY_ID_HEADER: query_id}
+
+
+def _stage_hits(result: SearchResult, stages: dict[str, list[str]] | None, settings: Settings) -> list[Hit] | None:
+    """Every product that some stage put on this page, as it ended up in the final ranking."""
+    if stages is None:
+        return None
+    final = {c.product_id: c for c in result.ranking.candidates}
+    listed = dict.fromkeys(pid for ids in stages.values() for pid in ids if pid in final)
+    return current_pipeline().hits([final[pid] for pid in listed], settings)
+
+
+@api.post("/ubi/events")
+def ubi_events():
+    """UBI events from a front end (one object or a list), checked, then appended to the UBI log."""
+    ubi: UbiLog | None = current_app.extensions.get("ubi_log")
+    if ubi is None:
+        return error_response(404, "UBI logging is off", "set service.ubi_log_path to record events")
+    body = request.get_json(silent=True, force=True)
+    if isinstance(body, dict):
+        events = [UbiEvent.model_validate(body)]
+    elif isinstance(body, list) and body:
+        events = UBI_EVENTS.validate_python(body)
+    else:
+        raise InvalidBody("expected a UBI event object or a non-empty list of them")
+    application = current_settings().service.ubi_application
+    ubi.write(event.completed(application) for event in events)
+    return jsonify({"accepted": len(events)})
+
+
+@web.get("/")
+def page():
+    """The comparison page: the BM25, hybrid and final rankings of one search side by side (see web/app.js)."""
+    response = send_from_directory(web.static_folder, "index.html")
+    response.headers["Content-Security-Policy"] = PAGE_POLICY
+    return response
 
 
 @ops.get("/health")
@@ -108,6 +188,47 @@ def ready():
         "status": "ready", "counts": counts, "legs": sorted(p.legs), "index": str(settings.index_dir),
         "built": built, "reranker": settings.rerank.model if p.reranker is not None else None,
     })
+
+
+@ops.post("/admin/reload")
+def reload():
+    """Reopen the indexes and models, e.g. after a rebuild, without dropping a request.
+
+    This worker reloads now and answers with the outcome; under gunicorn the
+    other workers follow within a second (see reload_broadcast).
+    """
+    token = current_app.config["ADMIN_TOKEN"]
+    if not token:
+        return error_response(403, "reload disabled", "set SEARCH_RERANK_ADMIN_TOKEN to enable /admin/reload")
+    sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not hmac.compare_digest(sent.encode(), token.encode()):
+        response, status = error_response(401, "unauthorized", "send the admin token as 'Authorization: Bearer ...'")
+        return response, status, {"WWW-Authenticate": "Bearer"}
+    try:
+        reloaded = reopen(current_app)
+    except Exception as exc:  # whatever broke, the indexes already loaded keep serving
+        log.exception("reload failed; still serving the previous indexes")
+        return error_response(500, "reload failed",
+                              f"{type(exc).__name__}: {exc} (still serving the previous indexes)")
+    broadcast: ReloadBroadcast | None = current_app.extensions.get("reload_broadcast")
+    if broadcast is not None:
+        broadcast.announce()
+    return jsonify({"status": "reloaded", "pid": os.getpid(), "other_workers": broadcast is not None, **reloaded})
+
+
+def reopen(app: Flask) -> dict[str, Any]:
+    """Open the indexes and models the settings name, then serve them; raises, serving on, if they do not open."""
+    settings: Settings = app.config["SETTINGS"]
+    pipeline = open_pipeline(settings)
+    try:
+        pipeline.warm_up()
+        built = read_manifest(settings).get("built")
+    except BaseException:
+        pipeline.close()
+        raise
+    app.extensions["search_rerank"].swap(pipeline)
+    log.info("reloaded the indexes from %s", settings.index_dir)
+    return {"index": str(settings.index_dir), "built": built, "products": pipeline.store.count()}
 
 
 @ops.get("/metrics")
@@ -135,7 +256,8 @@ def invalid_body(exc: InvalidBody):
 @es.route("/_search", methods=["GET", "POST"], defaults={"index": "_all"})
 @es.route("/<index>/_search", methods=["GET", "POST"])
 def es_search(index: str):
-    return jsonify(_es_search(index, json_body(required=False), request.args)), 200, ES_HEADERS
+    response = _es_search(index, json_body(required=False), request.args)
+    return jsonify(response), 200, {**ES_HEADERS, QUERY_ID_HEADER: response["search_rerank"]["query_id"]}
 
 
 @es.post("/_msearch", defaults={"index": "_all"})
@@ -159,13 +281,33 @@ def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
     result = None
     if not search.matches_nothing:
         result = run_search(search.text, search.filters, search.size, search.offset, settings)
-    return es_response(search, result, settings, index, (time.perf_counter() - started) * 1000)
+    hit_ids = [hit.product.id for hit in result.hits] if result is not None else []
+    query_id = log_query(search.text, hit_ids, search.filters, search.offset, search.ubi)
+    response = es_response(search, result, settings, index, (time.perf_counter() - started) * 1000)
+    response["search_rerank"]["query_id"] = query_id
+    if search.ubi is not None:
+        response["ext"] = {"ubi": {"query_id": query_id}}  # where the OpenSearch UBI plugin answers it
+    return response
 
 
 @es.route("/_<path:endpoint>", methods=ALL_METHODS)
 @es.route("/<index>/_<path:endpoint>", methods=ALL_METHODS)
 def es_other(endpoint: str, index: str | None = None):
-    raise Unsupported(f"_{endpoint.split('/')[0]}", "only the _search endpoint is served")
+    """Endpoints other than search, and searches whose path routing cannot tell from them."""
+    first, _, rest = endpoint.partition("/")
+    if index is None and rest in ("_search", "_msearch"):
+        # "/_all/_search" begins with "_" like "/_cat/indices", so it lands here, not on /<index>/_search.
+        index, endpoint = f"_{first}", rest[1:]
+    if endpoint not in SERVED_ES_METHODS:
+        raise Unsupported(f"_{first}", "only the _search endpoint is served")
+    allowed = SERVED_ES_METHODS[endpoint]
+    if request.method not in allowed:
+        # Elasticsearch answers a served endpoint called with the wrong method by a 405, in these words.
+        raise MethodNotAllowed(allowed, f"Incorrect HTTP method for uri [{request.path}] and method "
+                                        f"[{request.method}], allowed: [{', '.join(allowed)}]")
+    if index != "_all":
+        raise InvalidQuery("index", f"invalid index name [{index}]: must not start with '_'")
+    return es_search(index) if endpoint == "search" else es_msearch(index)
 
 
 def es_error(status: int, cause: dict[str, Any]):
@@ -192,7 +334,11 @@ def es_invalid_body(exc: InvalidBody):
 
 @es.errorhandler(HTTPException)
 def es_http_error(exc: HTTPException):
-    return es_error(exc.code or 500, {"type": exc.name.lower().replace(" ", "_"), "reason": exc.description})
+    body, status, headers = es_error(exc.code or 500, {"type": exc.name.lower().replace(" ", "_"),
+                                                       "reason": exc.description})
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        headers = {**headers, "Allow": ", ".join(exc.valid_methods)}
+    return body, status, headers
 
 
 def _json_errors(app: Flask) -> None:
@@ -231,6 +377,12 @@ def _request_lifecycle(app: Flask) -> None:
         }})
         return response
 
+    @app.teardown_request
+    def give_back_pipeline(exc: BaseException | None) -> None:
+        lease = g.pop("pipeline_lease", None)
+        if lease is not None:
+            live().release(lease)
+
 
 def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None = None) -> Flask:
     """Build the app; tests pass their own settings or pipeline."""
@@ -245,10 +397,19 @@ def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None
         except ConfigError as exc:
             raise SystemExit(f"search-rerank: cannot start: {exc}") from exc
     pipeline.warm_up()
-    app.extensions["search_rerank"] = pipeline
+    app.extensions["search_rerank"] = LivePipeline(pipeline, settings.service.reload_grace_s)
+    app.config["ADMIN_TOKEN"] = os.environ.get("SEARCH_RERANK_ADMIN_TOKEN") or None
+    if reload_file := os.environ.get(RELOAD_FILE_ENV):
+        broadcast = ReloadBroadcast(Path(reload_file), lambda: reopen(app))
+        broadcast.start()
+        app.extensions["reload_broadcast"] = broadcast
+    service = settings.service
+    if service.ubi_log_path is not None:
+        app.extensions["ubi_log"] = UbiLog(service.ubi_log_path, service.ubi_log_max_bytes, service.ubi_log_backups)
     app.register_blueprint(api)
     app.register_blueprint(es)
     app.register_blueprint(ops)
+    app.register_blueprint(web)
     _json_errors(app)
     _request_lifecycle(app)
     return app

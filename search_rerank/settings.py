@@ -185,6 +185,16 @@ class ServiceSettings(_Section):
         default=1000, ge=1, description="from + size at most this (Elasticsearch's index.max_result_window)"
     )
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="larger request bodies get a 413")
+    reload_grace_s: float = Field(
+        default=30.0, gt=0, description="after POST /admin/reload, the old indexes close when their last request "
+        "ends or after this long, whichever is first")
+    ubi_log_path: Path | None = Field(
+        default=None, description="UBI query and event log (NDJSON, one file per worker: ubi.<pid>.ndjson); "
+        "unset: not logged")
+    ubi_log_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1024, description="rotate a UBI file past this size")
+    ubi_log_backups: int = Field(default=10, ge=0, description="rotated UBI files kept per worker")
+    ubi_application: str = Field(default="search-rerank", min_length=1,
+                                 description="the UBI 'application' of query records, and of events that name none")
 
 
 class Settings(BaseSettings):

@@ -145,3 +145,25 @@ def test_other_elasticsearch_endpoints_are_a_501_naming_them(client, method, pat
     response = client.open(path, method=method)
     assert response.status_code == 501
     assert response.get_json()["error"]["unsupported"] == endpoint
+
+
+@pytest.mark.parametrize("method, path, allowed", [
+    ("PUT", "/products/_search", "GET, POST"), ("DELETE", "/_search", "GET, POST"), ("GET", "/products/_msearch", "POST"),
+])
+def test_a_served_endpoint_called_with_another_method_is_a_405_saying_which_are_allowed(client, method, path, allowed):
+    response = client.open(path, method=method)
+    assert response.status_code == 405
+    assert response.headers["Allow"] == allowed
+    assert response.get_json()["error"]["type"] == "method_not_allowed"
+
+
+def test_all_indexes_by_name_is_a_search(client):
+    response = client.post("/_all/_search", json={"query": {"match": {"title": "lamp"}}})
+    assert response.status_code == 200
+    assert response.get_json()["hits"]["hits"][0]["_index"] == "_all"
+
+
+def test_an_index_name_starting_with_an_underscore_is_a_400(client):
+    response = client.post("/_proto_/_search", json={})
+    assert response.status_code == 400
+    assert response.get_json()["error"]["field"] == "index"

@@ -34,6 +34,8 @@ def server(index_settings, tmp_path_factory):
         "SEARCH_RERANK_SERVICE__WORKERS": "2",
         "SEARCH_RERANK_SERVICE__THREADS": "2",
         "PROMETHEUS_MULTIPROC_DIR": str(root / "metrics"),
+        "SEARCH_RERANK_SERVICE__UBI_LOG_PATH": str(root / "ubi" / "ubi.ndjson"),
+        "SEARCH_RERANK_ADMIN_TOKEN": "gunicorn-admin",
         "HF_HUB_OFFLINE": "1",
     }
     log = (root / "server.log").open("w")
@@ -56,7 +58,8 @@ def server(index_settings, tmp_path_factory):
             proc.kill()
             pytest.fail(f"gunicorn not ready in time:\n{(root / 'server.log').read_text()}")
         time.sleep(0.5)
-    yield {"url": url, "log": root / "server.log", "metrics_dir": root / "metrics"}
+    yield {"url": url, "log": root / "server.log", "metrics_dir": root / "metrics", "ubi_dir": root / "ubi",
+           "pid": proc.pid}
     proc.send_signal(signal.SIGTERM)
     try:
         proc.wait(timeout=30)
@@ -113,3 +116,29 @@ def test_log_lines_are_json_with_the_request_id(server):
     lines = [json.loads(line) for line in server["log"].read_text().splitlines() if line.startswith("{")]
     mine = [line for line in lines if line.get("request_id") == "gunicorn-test-1"]
     assert mine and mine[0]["endpoint"] == "/search" and mine[0]["status"] == 200
+
+
+def test_every_worker_writes_whole_ubi_lines_to_a_file_of_its_own(server):
+    query_ids = [requests.post(f"{server['url']}/search", json={"query": "sofa"}, headers={"Connection": "close"},
+                               timeout=30).headers["X-Query-Id"] for _ in range(8)]
+    files = sorted(server["ubi_dir"].glob("ubi.*.ndjson"))
+    assert files and all(int(f.name.split(".")[1]) != server["pid"] for f in files)
+    logged = [json.loads(line)["query_id"] for f in files for line in f.read_text().splitlines()]
+    assert set(query_ids) <= set(logged) and len(logged) == len(set(logged))
+
+
+def test_a_reload_reaches_both_workers_and_search_goes_on(server):
+    def reloads():
+        return sum("reloaded the indexes" in line for line in server["log"].read_text().splitlines())
+
+    before = reloads()
+    response = requests.post(f"{server['url']}/admin/reload", headers={"Authorization": "Bearer gunicorn-admin"},
+                             timeout=60)
+    assert response.status_code == 200 and response.json()["other_workers"] is True
+    deadline = time.monotonic() + 30  # the other worker notices within a second, then loads index and model
+    while reloads() < before + 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert reloads() == before + 2
+    for _ in range(4):
+        assert requests.post(f"{server['url']}/search", json={"query": "lamp"}, headers={"Connection": "close"},
+                             timeout=30).status_code == 200

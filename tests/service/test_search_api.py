@@ -2,6 +2,8 @@
 
 import pytest
 
+from search_rerank.service import create_app
+
 
 def search(client, **body):
     return client.post("/search", json=body)
@@ -124,3 +126,37 @@ def test_unexpected_exception_is_a_json_500_not_a_traceback(client, pipeline):
     response = search(client, query="sofa")
     assert response.status_code == 500
     assert response.get_json() == {"error": "internal error", "message": "RuntimeError"}
+
+
+def test_stages_list_the_page_as_lexical_dense_fusion_and_final_ranked_it(client):
+    body = search(client, query="oak table", size=5, stages=True).get_json()
+    stages = body["stages"]
+    assert set(stages) == {"lexical", "dense", "fusion", "final"}
+    assert stages["final"] == [hit["id"] for hit in body["hits"]]
+    assert all(len(ids) == 5 for ids in stages.values())
+    assert stages["lexical"] != stages["dense"]  # the random dense model disagrees with BM25
+
+
+def test_stages_follow_the_page_window(client):
+    first = search(client, query="oak table", size=5, stages=True).get_json()["stages"]
+    second = search(client, query="oak table", size=5, stages=True, **{"from": 5}).get_json()["stages"]
+    everything = search(client, query="oak table", size=10, stages=True).get_json()["stages"]
+    assert all(first[name] + second[name] == everything[name] for name in everything)
+
+
+def test_every_product_in_a_stage_list_comes_with_its_record_and_explanation(client):
+    body = search(client, query="lamp", size=5, stages=True).get_json()
+    listed = {pid for ids in body["stages"].values() for pid in ids}
+    assert set(body["stage_products"]) == listed
+    assert all(p["product"]["id"] == pid and "final" in p["explanation"] for pid, p in body["stage_products"].items())
+
+
+def test_a_leg_that_did_not_run_has_no_list(settings, pipeline):
+    del pipeline.legs["dense"]
+    body = search(create_app(settings, pipeline).test_client(), query="lamp", stages=True).get_json()
+    assert set(body["stages"]) == {"lexical", "fusion", "final"}
+
+
+def test_no_stages_unless_asked(client):
+    body = search(client, query="lamp").get_json()
+    assert "stages" not in body and "stage_products" not in body

@@ -1,0 +1,148 @@
+"""POST /admin/reload: a rebuilt index is served without a restart, and no search is dropped on the way."""
+
+import shutil
+import threading
+import time
+from itertools import chain
+
+import pytest
+
+from search_rerank.indexes import build_index, open_pipeline
+from search_rerank.loaders import iter_catalog
+from search_rerank.product import Product
+from search_rerank.reload_broadcast import RELOAD_FILE_ENV
+from search_rerank.service import create_app
+from search_rerank.versions import IndexVersions
+
+TOKEN = "s3cret-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+NEW_PRODUCT = Product(id="new-quokka", title="Quokka plush toy", brand="Wombatco", category="Toys > Plush",
+                      price=19.0)
+
+
+class Sleeping:
+    """A real leg that blocks until released, so a request can be held in flight."""
+
+    def __init__(self, leg):
+        self.leg, self.name = leg, leg.name
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def warm_up(self):
+        self.leg.warm_up()
+
+    def search(self, query, k, filters=None):
+        self.entered.set()
+        self.release.wait(30)
+        return self.leg.search(query, k, filters)
+
+
+@pytest.fixture
+def own_settings(settings, tmp_path):
+    """A copy of the index that a test may rebuild or break, with deadlines that a held request stays within."""
+    index_dir = tmp_path / "idx"
+    shutil.copytree(settings.index_dir, index_dir)
+    return settings.model_copy(update={
+        "index_dir": index_dir,
+        "lexical": settings.lexical.model_copy(update={"timeout_s": 30.0}),
+    })
+
+
+@pytest.fixture
+def admin_token(monkeypatch):
+    monkeypatch.setenv("SEARCH_RERANK_ADMIN_TOKEN", TOKEN)
+
+
+@pytest.fixture
+def admin_client(own_settings, admin_token):
+    return create_app(own_settings).test_client()
+
+
+def hit_ids(client, query, **filters):
+    response = client.post("/search", json={"query": query, "size": 5, "filters": filters})
+    assert response.status_code == 200
+    return [hit["id"] for hit in response.get_json()["hits"]]
+
+
+def test_reload_is_disabled_when_no_token_is_configured(client, monkeypatch):
+    monkeypatch.delenv("SEARCH_RERANK_ADMIN_TOKEN", raising=False)
+    response = client.post("/admin/reload", headers=AUTH)
+    assert response.status_code == 403
+    assert response.get_json()["error"] == "reload disabled"
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN + "x"}])
+def test_reload_without_the_right_token_is_refused(admin_client, headers):
+    response = admin_client.post("/admin/reload", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_reload_serves_a_rebuilt_index(admin_client, own_settings, catalog_dir):
+    assert hit_ids(admin_client, "quokka plush toy", brand="Wombatco") == []
+    build_index(chain(iter_catalog(catalog_dir), [NEW_PRODUCT]), own_settings, progress=False)
+    assert hit_ids(admin_client, "quokka plush toy", brand="Wombatco") == []
+    response = admin_client.post("/admin/reload", headers=AUTH)
+    assert response.status_code == 200 and response.get_json()["products"] == 301
+    assert hit_ids(admin_client, "quokka plush toy", brand="Wombatco") == ["new-quokka"]
+    assert admin_client.get("/ready").get_json()["counts"]["products"] == 301
+
+
+def test_the_other_workers_of_the_server_follow_a_reload(own_settings, catalog_dir, admin_token, monkeypatch,
+                                                         tmp_path):
+    monkeypatch.setenv(RELOAD_FILE_ENV, str(tmp_path / "reload" / "generation"))
+    (tmp_path / "reload").mkdir()
+    asked, other = (create_app(own_settings).test_client() for _ in range(2))
+    build_index(chain(iter_catalog(catalog_dir), [NEW_PRODUCT]), own_settings, progress=False)
+    assert asked.post("/admin/reload", headers=AUTH).get_json()["other_workers"] is True
+    deadline = time.monotonic() + 15
+    while not hit_ids(other, "quokka", brand="Wombatco") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert hit_ids(other, "quokka", brand="Wombatco") == ["new-quokka"]
+
+
+def test_a_failed_reload_keeps_serving_the_old_indexes(admin_client, own_settings):
+    before = hit_ids(admin_client, "oak table")
+    shutil.rmtree(IndexVersions(own_settings.index_dir).serving_dir() / "dense")
+    response = admin_client.post("/admin/reload", headers=AUTH)
+    assert response.status_code == 500
+    body = response.get_json()
+    assert body["error"] == "reload failed" and "no dense index" in body["message"]
+    assert hit_ids(admin_client, "oak table") == before
+
+
+@pytest.fixture
+def held_search(own_settings, admin_token):
+    """An app whose serving pipeline's lexical leg blocks, and a search started on it, held in flight."""
+    pipeline = open_pipeline(own_settings)
+    sleeping = pipeline.legs["lexical"] = Sleeping(pipeline.legs["lexical"])
+    app = create_app(own_settings, pipeline)
+    answer = {}
+    thread = threading.Thread(target=lambda: answer.update(
+        response=app.test_client().post("/search", json={"query": "oak table", "size": 5})))
+    thread.start()
+    assert sleeping.entered.wait(10)
+    yield app, sleeping, thread, answer
+    sleeping.release.set()
+    thread.join(30)
+
+
+def test_a_search_in_flight_during_a_reload_finishes_on_the_old_pipeline(held_search):
+    app, sleeping, thread, answer = held_search
+    client = app.test_client()
+    assert client.post("/admin/reload", headers=AUTH).status_code == 200
+    assert hit_ids(client, "lamp")  # a new request runs on the new pipeline, not behind the held one
+    assert app.extensions["search_rerank"].draining == 1
+    sleeping.release.set()
+    thread.join(30)
+    assert answer["response"].status_code == 200
+    assert answer["response"].get_json()["degraded"] == {}
+    assert app.extensions["search_rerank"].draining == 0
+
+
+def test_a_replaced_pipeline_still_busy_after_the_grace_period_is_closed(held_search):
+    app, sleeping, thread, answer = held_search
+    live = app.extensions["search_rerank"]
+    live.grace_s = 0.2
+    app.test_client().post("/admin/reload", headers=AUTH)
+    thread.join(2)
+    assert thread.is_alive() and live.draining == 0

@@ -1,0 +1,189 @@
+"""UBI logging: every search writes a query record and returns its query id; front ends post events against it."""
+
+import json
+import os
+
+import pytest
+
+from search_rerank.service import create_app
+from search_rerank.ubi import UbiEvent, UbiLog, UbiQuery
+
+CLICK = {"action_name": "click", "client_id": "client-1", "session_id": "session-1"}
+
+
+@pytest.fixture
+def ubi_path(tmp_path):
+    return tmp_path / "ubi" / "ubi.ndjson"
+
+
+@pytest.fixture
+def ubi_client(settings, pipeline, ubi_path):
+    service = settings.service.model_copy(update={"ubi_log_path": ubi_path, "ubi_application": "shop"})
+    return create_app(settings.model_copy(update={"service": service}), pipeline).test_client()
+
+
+def records(ubi_path):
+    """Every line of this process's UBI file, parsed."""
+    path = ubi_path.with_name(f"ubi.{os.getpid()}.ndjson")
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def click_on(query_id, product_id, ordinal=0):
+    return {**CLICK, "query_id": query_id,
+            "event_attributes": {"object": {"object_id": product_id, "object_id_field": "id"},
+                                 "position": {"ordinal": ordinal}}}
+
+
+def test_search_returns_its_query_id_in_the_header_and_the_body(ubi_client):
+    response = ubi_client.post("/search", json={"query": "sofa", "size": 3})
+    assert response.headers["X-Query-Id"] == response.get_json()["meta"]["query_id"]
+
+
+def test_search_logs_a_ubi_query_record_with_the_hits_in_shown_order(ubi_client, ubi_path):
+    response = ubi_client.post("/search", json={"query": "oak table", "size": 5},
+                               headers={"X-Ubi-Client-Id": "client-1", "X-Ubi-Session-Id": "session-1"})
+    [record] = records(ubi_path)
+    query = UbiQuery.model_validate(record)
+    assert query.query_id == response.headers["X-Query-Id"]
+    assert query.user_query == "oak table"
+    assert query.query_response_hit_ids == [hit["id"] for hit in response.get_json()["hits"]]
+    assert (query.application, query.client_id) == ("shop", "client-1")
+    assert query.query_attributes["session_id"] == "session-1"
+
+
+def test_a_client_id_that_is_not_an_id_is_not_logged(ubi_client, ubi_path):
+    ubi_client.post("/search", json={"query": "lamp"}, headers={"X-Ubi-Client-Id": "<script>alert(1)</script>"})
+    assert "client_id" not in records(ubi_path)[0]
+
+
+def test_elasticsearch_search_logs_a_query_and_returns_its_id(ubi_client, ubi_path):
+    response = ubi_client.post("/products/_search", json={"query": {"match": {"title": "rug"}}, "size": 4})
+    body = response.get_json()
+    [record] = records(ubi_path)
+    assert record["query_id"] == body["search_rerank"]["query_id"] == response.headers["X-Query-Id"]
+    assert record["query_response_hit_ids"] == [hit["_id"] for hit in body["hits"]["hits"]]
+
+
+def test_multi_search_logs_one_query_per_search(ubi_client, ubi_path):
+    lines = "\n".join(json.dumps(x) for x in ({}, {"query": {"match": {"title": "lamp"}}},
+                                              {}, {"query": {"match": {"title": "chair"}}})) + "\n"
+    body = ubi_client.post("/_msearch", data=lines, content_type="application/x-ndjson").get_json()
+    logged = {r["query_id"]: r["user_query"] for r in records(ubi_path)}
+    assert logged == {r["search_rerank"]["query_id"]: q for r, q in zip(body["responses"], ["lamp", "chair"])}
+
+
+def test_a_search_then_a_click_are_logged_with_the_same_query_id(ubi_client, ubi_path):
+    hits = ubi_client.post("/search", json={"query": "sofa", "size": 3})
+    query_id, first = hits.headers["X-Query-Id"], hits.get_json()["hits"][0]["id"]
+    assert ubi_client.post("/ubi/events", json=click_on(query_id, first)).get_json() == {"accepted": 1}
+    query, event = records(ubi_path)
+    assert UbiQuery.model_validate(query).query_id == UbiEvent.model_validate(event).query_id == query_id
+    assert event["event_attributes"]["object"]["object_id"] == first
+
+
+def test_events_without_time_or_application_get_the_receipt_time_and_the_services_name(ubi_client, ubi_path):
+    ubi_client.post("/ubi/events", json={"action_name": "search", "query_id": "q-1"})
+    [event] = records(ubi_path)
+    assert event["application"] == "shop" and event["timestamp"].endswith("Z")
+
+
+def test_a_list_of_events_is_accepted_in_order(ubi_client, ubi_path):
+    events = [click_on("q-1", "p-1", 0) | {"action_name": "impression"}, click_on("q-1", "p-1", 0)]
+    assert ubi_client.post("/ubi/events", json=events).get_json() == {"accepted": 2}
+    assert [e["action_name"] for e in records(ubi_path)] == ["impression", "click"]
+
+
+def test_a_click_without_its_rank_is_refused_naming_the_field(ubi_client, ubi_path):
+    event = click_on("q-1", "p-1")
+    del event["event_attributes"]["position"]
+    response = ubi_client.post("/ubi/events", json=event)
+    assert response.status_code == 400
+    [error] = response.get_json()["fields"]
+    assert error["field"] == "event_attributes" and "position.ordinal" in error["message"]
+    assert not ubi_path.parent.exists()
+
+
+def test_a_bad_event_in_a_list_is_named_by_its_index_and_nothing_is_written(ubi_client, ubi_path):
+    response = ubi_client.post("/ubi/events", json=[click_on("q-1", "p-1"), {"query_id": "q-1"}])
+    assert [e["field"] for e in response.get_json()["fields"]] == ["1.action_name"]
+    assert not ubi_path.parent.exists()
+
+
+def test_a_misspelt_top_level_field_is_refused(ubi_client):
+    response = ubi_client.post("/ubi/events", json={"action_name": "search", "query_Id": "q-1"})
+    assert response.status_code == 400
+    assert response.get_json()["fields"][0]["field"] == "query_Id"
+
+
+def test_an_unreadable_timestamp_is_refused(ubi_client):
+    response = ubi_client.post("/ubi/events", json={"action_name": "search", "timestamp": "yesterday"})
+    assert response.get_json()["fields"][0]["field"] == "timestamp"
+
+
+@pytest.mark.parametrize("body", ["[]", "42", "not json"])
+def test_a_body_that_is_not_events_is_refused(ubi_client, body):
+    response = ubi_client.post("/ubi/events", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.get_json()["fields"][0]["field"] == "body"
+
+
+def test_events_are_refused_when_ubi_logging_is_off(client):
+    response = client.post("/ubi/events", json={"action_name": "search"})
+    assert response.status_code == 404
+    assert response.get_json()["error"] == "UBI logging is off"
+
+
+def test_searches_still_get_a_query_id_when_ubi_logging_is_off(client):
+    assert client.post("/search", json={"query": "lamp"}).get_json()["meta"]["query_id"]
+
+
+def test_the_log_rotates_past_its_size_keeping_whole_lines(ubi_path):
+    log = UbiLog(ubi_path, max_bytes=2048, backups=2)
+    log.write(UbiEvent(action_name="search", query_id=f"q-{i}", timestamp=0) for i in range(100))
+    log.close()
+    current = ubi_path.with_name(f"ubi.{os.getpid()}.ndjson")
+    files = [current, current.with_name(current.name + ".1"), current.with_name(current.name + ".2")]
+    assert all(f.exists() and f.stat().st_size <= 2048 for f in files)
+    assert not current.with_name(current.name + ".3").exists()
+    assert all(json.loads(line)["action_name"] == "search" for f in files for line in f.read_text().splitlines())
+
+
+def test_the_training_reader_turns_a_logged_search_and_click_into_an_impression(ubi_client, ubi_path):
+    clicks = pytest.importorskip("search_rerank.clicks", reason="the UBI reader (search_rerank.clicks) is not merged")
+    hits = ubi_client.post("/search", json={"query": "sofa", "size": 3})
+    query_id, shown = hits.headers["X-Query-Id"], [hit["id"] for hit in hits.get_json()["hits"]]
+    events = [click_on(query_id, doc, rank) | {"action_name": "impression"} for rank, doc in enumerate(shown)]
+    ubi_client.post("/ubi/events", json=events + [click_on(query_id, shown[1], 1)])
+    [impression] = clicks.read_ubi(ubi_path.with_name(f"ubi.{os.getpid()}.ndjson"))
+    assert (impression.query, impression.shown, impression.clicked) == ("sofa", tuple(shown), {shown[1]})
+
+
+def test_the_openapi_document_describes_the_event_endpoint_and_the_query_id_header(client):
+    doc = client.get("/openapi.json").get_json()
+    assert doc["components"]["schemas"]["UbiEvent"]["required"] == ["action_name"]
+    assert "X-Query-Id" in doc["paths"]["/search"]["post"]["responses"]["200"]["headers"]
+    assert "404" in doc["paths"]["/ubi/events"]["post"]["responses"]
+
+
+def test_a_ubi_front_end_names_its_own_query_id_in_ext_ubi(ubi_client, ubi_path):
+    ext = {"ubi": {"query_id": "front-end-qid-1", "client_id": "client-9", "user_query": "Rug!",
+                   "query_attributes": {"page": "home"}}}
+    response = ubi_client.post("/products/_search", json={"query": {"match": {"title": "rug"}}, "ext": ext})
+    body = response.get_json()
+    assert body["ext"] == {"ubi": {"query_id": "front-end-qid-1"}}
+    assert response.headers["X-Query-Id"] == "front-end-qid-1"
+    [record] = records(ubi_path)
+    assert (record["query_id"], record["client_id"], record["user_query"]) == ("front-end-qid-1", "client-9", "Rug!")
+    assert record["query_attributes"]["page"] == "home"
+
+
+def test_a_query_id_that_is_not_an_id_is_refused_naming_the_field(ubi_client):
+    response = ubi_client.post("/products/_search", json={"ext": {"ubi": {"query_id": "a\r\nSet-Cookie: x"}}})
+    assert response.status_code == 400
+    assert response.get_json()["error"]["field"] == "ext.ubi.query_id"
+
+
+def test_search_extensions_of_other_plugins_are_a_501_naming_them(ubi_client):
+    response = ubi_client.post("/products/_search", json={"ext": {"rerank": {}}})
+    assert response.status_code == 501
+    assert response.get_json()["error"]["unsupported"] == "ext.rerank"

@@ -1,0 +1,61 @@
+"""A live server for the browser tests: the real app over HTTP, on a small generated catalog.
+
+The catalog has one extra product whose text is markup, so that the page's
+escaping is tested against what an attacker would put in a product feed.
+Chromium is Debian's (``apt-get install chromium``), driven by Playwright;
+without it the browser tests skip, saying so.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from itertools import chain
+
+import pytest
+from werkzeug.serving import make_server
+
+from search_rerank.generate import GeneratorConfig, generate
+from search_rerank.indexes import build_index
+from search_rerank.loaders import iter_catalog
+from search_rerank.product import Product
+from search_rerank.service import create_app
+from search_rerank.settings import Settings
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+MARKUP = Product(id="markup-1", title='<img src=x onerror="document.body.dataset.pwned=1">Zebra lamp',
+                 brand="<b>Bold</b>", category="Lighting > Lamps", price=12.5)
+
+
+@pytest.fixture(scope="session")
+def markup_product() -> Product:
+    return MARKUP
+
+
+@pytest.fixture(scope="session")
+def web_settings(tmp_path_factory, tiny_bert_dir) -> Settings:
+    catalog = tmp_path_factory.mktemp("web-catalog")
+    generate(catalog, GeneratorConfig(products=300, queries=30, seed=5, workers=1), progress=False)
+    root = tmp_path_factory.mktemp("web")
+    settings = Settings(index_dir=root / "idx", dense={"model": str(tiny_bert_dir), "device": "cpu", "candidates": 40},
+                        lexical={"candidates": 40}, service={"ubi_log_path": root / "ubi" / "ubi.ndjson"})
+    build_index(chain(iter_catalog(catalog), [MARKUP]), settings, progress=False)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def live_server(web_settings):
+    server = make_server("127.0.0.1", 0, create_app(web_settings), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """pytest-playwright's launch arguments, pointed at the system's Chromium."""
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (Debian: apt-get install -y --no-install-recommends chromium)")
+    return {**browser_type_launch_args, "executable_path": CHROMIUM}
