@@ -14,7 +14,6 @@ parameters match, so a rerun only repeats the measurements.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -25,13 +24,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from generated import cached_index, dataset_parser, prepared  # noqa: E402
 from report import ROOT, save_figure, table, write_section  # noqa: E402
 
 from search_rerank.encoder import resolve_model_path  # noqa: E402
 from search_rerank.evaluate import Config, Report, evaluate, standard_configs  # noqa: E402
-from search_rerank.generate import GeneratorConfig, generate  # noqa: E402
-from search_rerank.indexes import build_index, open_pipeline  # noqa: E402
-from search_rerank.loaders import iter_catalog, load_beir  # noqa: E402
+from search_rerank.indexes import open_pipeline  # noqa: E402
+from search_rerank.loaders import load_beir  # noqa: E402
 from search_rerank.rerank import CrossEncoderReranker  # noqa: E402
 from search_rerank.retrieval import DENSE, LEXICAL  # noqa: E402
 from search_rerank.settings import PACKAGED_MINILM, Settings  # noqa: E402
@@ -40,24 +39,6 @@ BOTH = (LEXICAL, DENSE)
 METRICS = ("nDCG@10", "R@100", "RR@10", "lt_share@10", "coverage@10", "gini@10")
 MAX_NDCG_COST = 0.005
 GRID = {"strength": (0.05, 0.1, 0.2, 0.3, 0.5), "gate": (0.5, 0.7, 0.8, 0.9)}
-
-
-def cached_dataset(work: Path, config: GeneratorConfig) -> Path:
-    out = work / f"gen-{config.products}-{config.queries}-{config.seed}"
-    manifest = out / "manifest.json"
-    if not manifest.exists() or json.loads(manifest.read_text())["config"] != json.loads(json.dumps(vars(config))):
-        generate(out, config)
-    return out
-
-
-def cached_index(work: Path, data: Path, settings: Settings) -> dict:
-    """Build once; the build's throughput is kept beside the index so a rerun can still report it."""
-    report_file = Path(settings.index_dir) / "build-report.json"
-    if not report_file.exists():
-        report = build_index(iter_catalog(data / "corpus.jsonl"), settings)
-        saved = {"products": report.products, "seconds": report.seconds, "docs_per_second": report.docs_per_second()}
-        report_file.write_text(json.dumps(saved, indent=2))
-    return json.loads(report_file.read_text())
 
 
 def choose_longtail(pipeline, queries, qrels) -> tuple[dict, list[dict]]:
@@ -143,21 +124,13 @@ def plot(test: Report, grid: list[dict], chosen: dict, lat: dict[str, dict], lat
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--products", type=int, default=50_000)
-    ap.add_argument("--queries", type=int, default=3_000)
-    ap.add_argument("--seed", type=int, default=13)
-    ap.add_argument("--pooled", type=int, default=5)
+    ap = dataset_parser(__doc__)
     ap.add_argument("--latency-queries", type=int, default=300)
     ap.add_argument("--rerank-queries", type=int, default=100)
-    ap.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "work")
-    ap.add_argument("--no-write", action="store_true", help="print, do not touch docs/BENCHMARKS.md")
     args = ap.parse_args()
 
-    data = cached_dataset(args.work, GeneratorConfig(products=args.products, queries=args.queries, seed=args.seed,
-                                                      pooled=args.pooled))
-    settings = Settings(index_dir=args.work / f"idx-{data.name}")
-    build = cached_index(args.work, data, settings)
+    data, settings = prepared(args)
+    build = cached_index(data, settings)
     pipeline = open_pipeline(settings)
     pipeline.warm_up()
     dataset = load_beir(data)

@@ -10,7 +10,6 @@ named. Uses the data and index that ``pipeline_quality.py`` caches.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
@@ -18,37 +17,28 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from pipeline_quality import METRICS, cached_dataset, cached_index, metric_rows, subset  # noqa: E402
-from report import ROOT, table, write_section  # noqa: E402
+from generated import cached_index, dataset_parser, prepared  # noqa: E402
+from pipeline_quality import METRICS, metric_rows, subset  # noqa: E402
+from report import table, write_section  # noqa: E402
 
 from search_rerank.evaluate import evaluate, standard_configs  # noqa: E402
-from search_rerank.generate import GeneratorConfig  # noqa: E402
 from search_rerank.indexes import load_reranker, open_pipeline  # noqa: E402
 from search_rerank.loaders import load_beir  # noqa: E402
 from search_rerank.mining import MiningConfig  # noqa: E402
 from search_rerank.model_card import load_card  # noqa: E402
-from search_rerank.settings import Settings  # noqa: E402
 from search_rerank.train_reranker import RerankerTraining, train_reranker  # noqa: E402
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--products", type=int, default=50_000)
-    ap.add_argument("--queries", type=int, default=3_000)
-    ap.add_argument("--seed", type=int, default=13)
-    ap.add_argument("--pooled", type=int, default=5)
+    ap = dataset_parser(__doc__)
     ap.add_argument("--max-pairs", type=int, default=20_000)
     ap.add_argument("--epochs", type=float, default=1.0)
     ap.add_argument("--eval-steps", type=int, default=250)
     ap.add_argument("--reuse", action="store_true", help="evaluate the model already in the registry")
-    ap.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "work")
-    ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
 
-    data = cached_dataset(args.work, GeneratorConfig(products=args.products, queries=args.queries, seed=args.seed,
-                                                      pooled=args.pooled))
-    settings = Settings(index_dir=args.work / f"idx-{data.name}", models_dir=args.work / "models")
-    cached_index(args.work, data, settings)
+    data, settings = prepared(args)
+    cached_index(data, settings)
     dataset = load_beir(data)
     name = f"{data.name}-reranker"
     model_dir = Path(settings.models_dir) / name
