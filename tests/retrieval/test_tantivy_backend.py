@@ -74,37 +74,6 @@ def test_field_boost_multiplies_bm25_score():
     assert boosted == pytest.approx(2.5 * plain, rel=1e-6)
 
 
-def test_score_ties_are_broken_by_product_id_across_segments():
-    pids = [f"p{i:02d}" for i in range(30)]
-    random.Random(7).shuffle(pids)
-    retriever = make([Product(id=pid, title="sofa") for pid in pids[:15]])
-    retriever.add(Product(id=pid, title="sofa") for pid in pids[15:])
-    assert ids(retriever.search("sofa", 5)) == sorted(pids)[:5]
-    assert ids(retriever.search("sofa", 30)) == sorted(pids)
-
-
-# --- query text is never syntax --------------------------------------------------------------
-
-SYNTAX_CATALOG = [
-    Product(id="leather", title="red leather sofa"),
-    Product(id="chair", title="chair"),
-    Product(id="lamp", title="lamp"),
-    Product(id="oak", title="oak shelf", description="sturdy"),
-]
-
-
-# --- empty queries and k ---------------------------------------------------------------------
-
-
-def test_k_zero_returns_nothing():
-    assert make(SYNTAX_CATALOG).search("sofa", 0) == []
-
-
-def test_negative_k_raises():
-    with pytest.raises(ValueError, match="k=-1"):
-        make(SYNTAX_CATALOG).search("sofa", -1)
-
-
 # --- index lifecycle -------------------------------------------------------------------------
 
 
