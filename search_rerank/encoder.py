@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -17,6 +19,7 @@ import numpy as np
 import torch
 
 from .errors import ConfigError
+from .model_card import CARD_FILE, NAME_PATTERN, card_digest, resolve_model
 from .settings import PACKAGED_MINILM, DenseSettings
 
 logger = logging.getLogger(__name__)
@@ -44,6 +47,47 @@ def resolve_model_path(name: str) -> str:
     return name
 
 
+@dataclass(frozen=True)
+class EncoderSource:
+    """Where the configured encoder loads from, and a digest of its card when it has one.
+
+    The digest goes into the index manifest: a model retrained under the same
+    name makes vectors that cannot be compared with the indexed ones.
+    """
+
+    path: str
+    card_sha256: str | None = None
+
+
+def resolve_encoder(dense: DenseSettings, models_dir: str | Path) -> EncoderSource:
+    """The encoder that ``dense.model`` names, refused when its card says it must not be served.
+
+    A bare name (no ``/``) is a registry entry in ``models_dir`` and needs a
+    valid encoder card; so does any directory that carries a card. The
+    packaged MiniLM needs none: it ships with the package. Other directories
+    without a card and hub names are untrained base models; they are allowed
+    unless ``dense.require_card`` is set, because configuring a plain
+    sentence-transformers model by path is the ordinary way to run the dense
+    leg without training one.
+    """
+    name = dense.model
+    if name == PACKAGED_MINILM:
+        return EncoderSource(resolve_model_path(name))
+    registered = re.fullmatch(NAME_PATTERN, name) is not None
+    carded = Path(name).expanduser().joinpath(CARD_FILE).is_file()
+    if not registered and not carded:
+        if dense.require_card:
+            raise ConfigError(f"dense model {name!r} has no model card and dense.require_card is true; use a "
+                              f"model trained with `search-rerank train encoder`, {PACKAGED_MINILM!r}, or set "
+                              "dense.require_card = false")
+        return EncoderSource(resolve_model_path(name))
+    path, card = resolve_model(name, models_dir, "encoder")
+    if not card.promoted and not dense.allow_unpromoted:
+        raise ConfigError(f"encoder {card.name!r} was not promoted: {card.promotion_reason}. "
+                          "Serve it anyway with dense.allow_unpromoted = true")
+    return EncoderSource(path, card_digest(path))
+
+
 def pick_device(setting: str) -> str:
     """The torch device for a ``device`` setting; asking for CUDA without one fails at start-up, not mid-request."""
     if setting == "auto":
@@ -58,10 +102,9 @@ def pick_device(setting: str) -> str:
     return setting
 
 
-def _load_model(name: str, device: str):
+def _load_model(name: str, device: str, path: str):
     from sentence_transformers import SentenceTransformer
 
-    path = resolve_model_path(name)
     local = Path(path).is_dir()
     if local:
         # A local model must never reach for the hub, even for an optional file it lacks.
@@ -88,11 +131,14 @@ class BiEncoder:
 
     The constructor only checks settings; ``warm_up`` loads the model. After
     warm-up nothing on the model changes per call, so one instance serves
-    many threads.
+    many threads. ``source`` is what :func:`resolve_encoder` found for a
+    registry name or a carded directory; without one, ``settings.model`` is
+    loaded as a plain model.
     """
 
-    def __init__(self, settings: DenseSettings):
+    def __init__(self, settings: DenseSettings, source: EncoderSource | None = None):
         self.settings = settings
+        self.source = source
         self.device = pick_device(settings.device)
         self._model = None
         self._dim: int | None = None
@@ -102,13 +148,18 @@ class BiEncoder:
     def model_name(self) -> str:
         return self.settings.model
 
+    @property
+    def card_sha256(self) -> str | None:
+        return None if self.source is None else self.source.card_sha256
+
     def warm_up(self) -> None:
         if self._model is not None:
             return
         with self._lock:
             if self._model is not None:
                 return
-            model = _load_model(self.settings.model, self.device)
+            path = self.source.path if self.source is not None else resolve_model_path(self.settings.model)
+            model = _load_model(self.settings.model, self.device, path)
             model.max_seq_length = self.settings.max_seq_length
             # The fast tokenizer records its padding/truncation setup on the first
             # call; doing that call here keeps concurrent requests from racing on it.

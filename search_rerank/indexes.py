@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 from tqdm import tqdm
 
 from .dense import FaissRetriever
-from .encoder import BiEncoder
+from .encoder import BiEncoder, resolve_encoder
 from .errors import ConfigError, StageError
 from .model_card import resolve_model
 from .pipeline import SearchPipeline
@@ -101,7 +101,7 @@ class _Writers:
         self.settings = settings
         self.store = ProductStore(root / STORE_FILE)
         self.lexical = lexical
-        self.encoder = BiEncoder(settings.dense) if settings.dense.enabled else None
+        self.encoder = dense_encoder(settings) if settings.dense.enabled else None
         self.dense: FaissRetriever | None = None
         if self.encoder is not None:
             self.dense = (
@@ -167,11 +167,12 @@ class _Writers:
         report.seconds[part] = report.seconds.get(part, 0.0) + time.perf_counter() - started
 
 
-def _manifest(settings: Settings, products: int, **fields: Any) -> str:
+def _manifest(settings: Settings, encoder: BiEncoder | None, products: int, **fields: Any) -> str:
     manifest = {
         **fields,
         "products": products,
-        "dense_model": settings.dense.model if settings.dense.enabled else None,
+        "dense_model": encoder.model_name if encoder is not None else None,
+        "dense_card_sha256": encoder.card_sha256 if encoder is not None else None,
         # JSON mode: paths as text, and passwords and API keys masked.
         "lexical": settings.lexical.model_dump(mode="json"),
         "dense": settings.dense.model_dump(mode="json"),
@@ -210,8 +211,9 @@ def build_index(products: Iterable[Product], settings: Settings, *, batch_size: 
             writers.save(report)
             writers.check()
             # Last: the manifest is what makes the version complete.
-            write_atomically(root / MANIFEST, _manifest(settings, writers.store.count(), version=name,
-                                                        built=_now(), lexical_index=report.lexical_index))
+            write_atomically(root / MANIFEST, _manifest(settings, writers.encoder, writers.store.count(),
+                                                        version=name, built=_now(),
+                                                        lexical_index=report.lexical_index))
         except BaseException:
             _discard(versions, name, reindexer, report.lexical_index)
             raise
@@ -230,13 +232,15 @@ def update_index(products: Iterable[Product], delete_ids: Iterable[str], setting
     with versions.locked():
         _recover(versions, _reindexer(settings))
         root = _serving(versions)
+        manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
         writers = _Writers(root, settings, lexical_leg(root, settings.lexical),
                            dense_exists=(root / DENSE_DIR).exists())
+        if writers.dense is not None and (root / DENSE_DIR).exists():
+            _check_encoder(manifest, writers.encoder, root)
         writers.delete(list(delete_ids), report)
         writers.write(products, report, batch_size, progress)
         writers.save(report)
-        manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
-        write_atomically(root / MANIFEST, _manifest(settings, writers.store.count(), **{
+        write_atomically(root / MANIFEST, _manifest(settings, writers.encoder, writers.store.count(), **{
             **{k: manifest.get(k) for k in ("version", "built", "lexical_index")}, "updated": _now()}))
         report.version, report.lexical_index = manifest.get("version"), manifest.get("lexical_index")
     report.seconds["total"] = time.perf_counter() - started
@@ -355,9 +359,30 @@ def open_pipeline(settings: Settings) -> SearchPipeline:
         if not (root / DENSE_DIR).exists():
             raise ConfigError(f"{root} has no dense index; rebuild it with the dense leg enabled, "
                               "or set dense.enabled = false")
-        legs[DENSE] = FaissRetriever.load(root / DENSE_DIR, BiEncoder(settings.dense), settings.dense)
+        encoder = dense_encoder(settings)
+        _check_encoder(json.loads((root / MANIFEST).read_text(encoding="utf-8")), encoder, root)
+        legs[DENSE] = FaissRetriever.load(root / DENSE_DIR, encoder, settings.dense)
     reranker = load_reranker(settings) if settings.rerank.model is not None else None
     return SearchPipeline(settings, legs, ProductStore(root / STORE_FILE), reranker)
+
+
+def dense_encoder(settings: Settings) -> BiEncoder:
+    """The configured encoder, resolved by registry name or path, refused when its card forbids serving it."""
+    return BiEncoder(settings.dense, resolve_encoder(settings.dense, settings.models_dir))
+
+
+def _check_encoder(manifest: dict, encoder: BiEncoder, root: Path) -> None:
+    """Query vectors are only comparable with document vectors from the very same model."""
+    built = manifest.get("dense_model"), manifest.get("dense_card_sha256")
+    if built == (encoder.model_name, encoder.card_sha256):
+        return
+
+    def describe(name: str | None, digest: str | None) -> str:
+        return f"{name!r}" + (f" (card sha256 {digest[:12]})" if digest else " (no card)")
+
+    raise ConfigError(f"the index {root} was built with the encoder {describe(*built)} but dense.model is "
+                      f"{describe(encoder.model_name, encoder.card_sha256)}; their vectors do not match: "
+                      "reindex with `search-rerank reindex --catalog PATH` (or set dense.model back)")
 
 
 def load_reranker(settings: Settings) -> CrossEncoderReranker:

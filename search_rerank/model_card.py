@@ -13,6 +13,7 @@ with one directory per model, named as its card names it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -129,6 +130,11 @@ def load_card(path: str | Path) -> ModelCard:
         return ModelCard.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"{file}: invalid model card: " + "; ".join(_describe(e) for e in exc.errors())) from None
+
+
+def card_digest(directory: str | Path) -> str:
+    """SHA-256 of the card file: a retrained model gets a new card, so this tells two trainings apart."""
+    return hashlib.sha256((Path(directory) / CARD_FILE).read_bytes()).hexdigest()
 
 
 def _describe(error: Any) -> str:

@@ -101,10 +101,22 @@ class LexicalSettings(_Section):
 
 
 class DenseSettings(_Section):
-    """Dense leg. ``model`` is a path, a hub name, or the packaged MiniLM."""
+    """Dense leg. ``model`` is a registry name, a path, a hub name (``org/name``), or the packaged MiniLM."""
 
     enabled: bool = True
-    model: str = PACKAGED_MINILM
+    model: str = Field(
+        default=PACKAGED_MINILM,
+        description="a name in models_dir (a trained encoder with its card), a model directory, an org/name "
+        "hub model, or the packaged MiniLM",
+    )
+    require_card: bool = Field(
+        default=False,
+        description="also refuse directories and hub models without a card (registry names and directories "
+        "with a card always have their card checked; the packaged MiniLM needs none)",
+    )
+    allow_unpromoted: bool = Field(
+        default=False, description="serve an encoder whose card says it did not beat its starting model on dev"
+    )
     candidates: int = Field(default=100, ge=1, le=10_000)
     index_type: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
     flat_max_size: int = Field(default=200_000, ge=1, description="auto picks exact search up to this many products")
