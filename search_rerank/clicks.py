@@ -19,6 +19,7 @@ JSON Lines log of ``{"query", "shown", "clicked"}``. A bad line raises
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import logging
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from .dataset import Query
+from .errors import DataError
 from .loaders import LoadStats, _checked, _json_object, _text_lines
 from .qrels import Qrels
 
@@ -391,6 +394,51 @@ def click_labels(
 def click_query_id(text: str) -> str:
     """A stable id for a query text, usable in TREC and BEIR files (no spaces)."""
     return "click-" + hashlib.sha256(query_key(text).encode("utf-8")).hexdigest()[:16]
+
+
+# --- training splits -------------------------------------------------------------
+
+def read_clicks(pattern: str | Path) -> list[Impression]:
+    """Impressions from a plain JSON Lines click log or from UBI NDJSON files, a glob matching one or more.
+
+    The format is told by the first record: a plain log's lines have ``shown``.
+    """
+    paths = sorted(Path(p) for p in glob.glob(str(Path(pattern).expanduser()))) or [Path(pattern)]
+    for path in paths:
+        if not path.is_file():
+            raise DataError(path, None, "no such click log (give a file or a glob of UBI NDJSON files)")
+    first = next(_text_lines(paths[0]), None)
+    if first is None:
+        raise DataError(paths[0], None, "the click log is empty")
+    try:
+        plain = "shown" in _json_object(first[1])
+    except ValueError as exc:
+        raise DataError(paths[0], first[0], str(exc)) from None
+    if plain:
+        return [impression for path in paths for impression in read_click_log(path)]
+    return read_ubi(*paths)
+
+
+def click_splits(impressions: Sequence[Impression], dev_fraction: float = 0.2, min_impressions: int = 10,
+                 ) -> dict[str, tuple[dict[str, Query], Qrels]]:
+    """``train`` and ``dev`` splits of :func:`click_labels`, split by a stable hash of the query text.
+
+    By text, so that every impression of a query lands on the same side and
+    dev measures queries the model never trained on; by hash, so that the
+    split stays the same as the log grows. Only queries with a product
+    labelled relevant are kept: the others teach nothing and score nothing.
+    """
+    if not 0 < dev_fraction < 1:
+        raise ValueError(f"dev_fraction must be between 0 and 1, got {dev_fraction}")
+    qrels, texts = click_labels(impressions, min_impressions)
+    splits: dict[str, tuple[dict[str, Query], Qrels]] = {"train": ({}, {}), "dev": ({}, {})}
+    for qid in sorted(qrels):
+        if max(qrels[qid].values()) <= 0:
+            continue
+        digest = hashlib.sha256(("split:" + query_key(texts[qid])).encode("utf-8")).digest()
+        queries, judged = splits["dev" if int.from_bytes(digest[:8], "big") < dev_fraction * 2**64 else "train"]
+        queries[qid], judged[qid] = Query(qid, texts[qid]), qrels[qid]
+    return splits
 
 
 # --- simulation ------------------------------------------------------------------

@@ -48,7 +48,7 @@ class TrainingData(_Record):
 
     path: str
     name: str
-    label_source: Literal["judgments", "clicks"]
+    label_source: Literal["judgments", "clicks", "judgments+clicks"]
     splits: dict[str, SplitSize]
 
 
