@@ -63,7 +63,8 @@ def resolve_encoder(dense: DenseSettings, models_dir: str | Path) -> EncoderSour
     """The encoder that ``dense.model`` names, refused when its card says it must not be served.
 
     A bare name (no ``/``) is a registry entry in ``models_dir`` and needs a
-    valid encoder card; so does any directory that carries a card. The
+    valid encoder card; so do a registry directory given by path and any
+    directory that carries a card. The
     packaged MiniLM needs none: it ships with the package. Other directories
     without a card and hub names are untrained base models; they are allowed
     unless ``dense.require_card`` is set, because configuring a plain
@@ -73,9 +74,9 @@ def resolve_encoder(dense: DenseSettings, models_dir: str | Path) -> EncoderSour
     name = dense.model
     if name == PACKAGED_MINILM:
         return EncoderSource(resolve_model_path(name))
-    registered = re.fullmatch(NAME_PATTERN, name) is not None
-    carded = Path(name).expanduser().joinpath(CARD_FILE).is_file()
-    if not registered and not carded:
+    path = Path(name).expanduser()
+    registered = re.fullmatch(NAME_PATTERN, name) is not None or path.resolve().parent == Path(models_dir).resolve()
+    if not registered and not (path / CARD_FILE).is_file():
         if dense.require_card:
             raise ConfigError(f"dense model {name!r} has no model card and dense.require_card is true; use a "
                               f"model trained with `search-rerank train encoder`, {PACKAGED_MINILM!r}, or set "

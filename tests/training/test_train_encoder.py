@@ -1,0 +1,267 @@
+"""Bi-encoder training on tiny data: triplets respect grades and splits, the model learns, runs repeat, and the
+pipeline loads a trained encoder by name only with a valid, promoted card and a matching index."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from search_rerank.candidate import Candidate
+from search_rerank.cli import main
+from search_rerank.clicks import simulate_clicks
+from search_rerank.dataset import Query
+from search_rerank.encoder import resolve_encoder
+from search_rerank.errors import ConfigError
+from search_rerank.generate import GeneratorConfig, generate
+from search_rerank.indexes import build_index, open_pipeline, read_manifest, update_index
+from search_rerank.loaders import iter_catalog, load_beir
+from search_rerank.mining import MiningConfig, first_stage_lists
+from search_rerank.model_card import CARD_FILE, load_card
+from search_rerank.product import Product
+from search_rerank.settings import PACKAGED_MINILM, DenseSettings, Settings
+from search_rerank.train_encoder import EncoderTraining, mine_triplets, train_encoder
+
+
+def _candidates(*ids: str) -> list[Candidate]:
+    return [Candidate(pid, 1.0 / (rank + 1)) for rank, pid in enumerate(ids)]
+
+
+def test_positives_are_the_best_grade_and_partial_matches_are_never_negatives():
+    queries = {"q1": Query("q1", "red sofa"), "q2": Query("q2", "lamp")}
+    qrels = {"q1": {"a": 2, "b": 1, "c": 0}, "q2": {"e": 1, "f": 0}}
+    lists = {"q1": _candidates("b", "d", "c", "a"), "q2": _candidates("e", "f")}
+    sparse = mine_triplets(queries, qrels, lists, ["a", "b", "c", "d", "e", "f"], MiningConfig())
+    assert {(t.query_id, t.positive, t.negative) for t in sparse} == {("q1", "a", "c"), ("q2", "e", "f")}
+    complete = mine_triplets(queries, qrels, lists, [], MiningConfig(judgments_complete=True))
+    assert {(t.query_id, t.positive, t.negative) for t in complete} == {("q1", "a", "d"), ("q2", "e", "f")}
+
+
+def test_a_query_without_hard_negatives_gets_random_ones_that_are_not_relevant():
+    queries = {"q1": Query("q1", "red sofa")}
+    qrels = {"q1": {"a": 2, "b": 2, "c": 1}}
+    triplets = mine_triplets(queries, qrels, {"q1": _candidates("a", "c")}, ["a", "b", "c", "x", "y"])
+    assert {t.positive for t in triplets} == {"a", "b"} and {t.negative for t in triplets} <= {"x", "y"}
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train-encoder")
+    generate(root / "data", GeneratorConfig(products=300, queries=120, seed=5, workers=1), progress=False)
+    settings = Settings(index_dir=root / "idx", dense={"enabled": False}, longtail={"enabled": False})
+    build_index(iter_catalog(root / "data"), settings, progress=False)
+    return open_pipeline(settings), load_beir(root / "data")
+
+
+def test_triplets_come_only_from_the_split_given_with_its_best_grades(generated):
+    pipeline, data = generated
+    queries, qrels = data.split("train")
+    lists = first_stage_lists(pipeline, queries, 30, progress=False)
+    triplets = mine_triplets(queries, qrels, lists, sorted(pipeline.store.popularity()))
+    assert triplets and {t.query_id for t in triplets} <= set(qrels)
+    held_out = {qid for split in ("dev", "test") if split in data.qrels for qid in data.qrels[split]}
+    assert not {t.query_id for t in triplets} & held_out
+    for t in triplets:
+        assert qrels[t.query_id][t.positive] == max(qrels[t.query_id].values())
+        assert qrels[t.query_id].get(t.negative, 0) == 0
+
+
+CODES = {"zorp": "sofa", "blix": "lamp", "quand": "rug", "vemt": "desk", "drul": "mirror", "skee": "kettle"}
+COLOURS = ("red", "blue", "green", "grey", "black")
+
+
+def _shop_products() -> list[Product]:
+    rng = np.random.default_rng(0)
+    return [
+        Product(id=f"{kind}-{i}", title=f"{brand} {COLOURS[i % 5]} {kind}",
+                description=f"A {COLOURS[i % 5]} {kind} for your home.", brand=brand, category=("Home", kind))
+        for kind in CODES.values() for i, brand in enumerate(("Acme", "Borg", "Cora")[int(rng.integers(3))]
+                                                           for _ in range(10))
+    ]
+
+
+def _shop_split(products: list[Product], colours) -> tuple[dict[str, Query], dict[str, dict[str, int]]]:
+    """Queries in the shop's jargon: a code word for the product type, maybe a colour; grades as the reranker's."""
+    queries, qrels = {}, {}
+    for code, kind in CODES.items():
+        for colour in colours:
+            qid = f"{code}-{colour}"
+            queries[qid] = Query(qid, f"{colour} {code}" if colour else code)
+            qrels[qid] = {p.id: (2 if colour is None or colour in p.title else 1) if p.id.startswith(kind) else 0
+                          for p in products}
+    return queries, qrels
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    """Sixty products; the queries name types by code words no pretrained model knows, so only training helps."""
+    products = _shop_products()
+    root = tmp_path_factory.mktemp("shop")
+    settings = Settings(index_dir=root / "idx", models_dir=root / "models", dense={"enabled": False},
+                        longtail={"enabled": False})
+    build_index(products, settings, progress=False)
+    return (open_pipeline(settings), _shop_split(products, (None, *COLOURS[:3])), _shop_split(products, COLOURS[3:]),
+            root)
+
+
+def _ordered_right(model, pipeline, queries, qrels) -> float:
+    """Share of (exact match, irrelevant) product pairs of a dev query that the model's cosine orders right."""
+    ids = sorted(next(iter(qrels.values())))
+    texts = {pid: p.embedding_text() for pid, p in pipeline.store.get(ids).items()}
+    docs = model.encode([texts[pid] for pid in ids], normalize_embeddings=True)
+    right = total = 0
+    for qid, judged in qrels.items():
+        scores = dict(zip(ids, docs @ model.encode([queries[qid].text], normalize_embeddings=True)[0]))
+        pos = [p for p, g in judged.items() if g == 2]
+        neg = [p for p, g in judged.items() if g == 0]
+        right += sum(scores[a] > scores[b] for a in pos for b in neg)
+        total += len(pos) * len(neg)
+    return right / total
+
+
+@pytest.mark.slow
+def test_an_encoder_learns_the_shops_words_for_held_out_queries(shop, tmp_path):
+    """Dev queries pair the code words with colours no training query used; the packaged MiniLM must learn the
+    words (a random tiny BERT does not learn token matching in a few steps)."""
+    from sentence_transformers import SentenceTransformer
+
+    from search_rerank.encoder import resolve_model_path
+
+    pipeline, train, dev, _ = shop
+    before = _ordered_right(SentenceTransformer(resolve_model_path(PACKAGED_MINILM), device="cpu"), pipeline, *dev)
+    config = EncoderTraining(epochs=3, batch_size=16, learning_rate=1e-4, max_seq_length=24, eval_steps=8,
+                             patience=2, device="cpu", mining=MiningConfig(positives_per_query=4,
+                                                                           judgments_complete=True))
+    card = train_encoder(pipeline, train, dev, tmp_path / "shop-encoder", config, data_name="shop", progress=False)
+    after = _ordered_right(SentenceTransformer(str(tmp_path / "shop-encoder"), device="cpu"), pipeline, *dev)
+    assert after > 0.9 and after > before + 0.2, (before, after)
+    assert card.promoted and card.dev_metrics["model_ndcg10"] > card.dev_metrics["first_stage_ndcg10"]
+    assert load_card(tmp_path / "shop-encoder") == card and card.kind == "encoder"
+    assert card.data.splits["train"].pairs > 0 and card.parameters["max_seq_length"] == 24
+
+
+def test_training_repeats_exactly_for_a_seed_on_the_cpu(shop, tiny_bert_dir, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    pipeline, train, dev, _ = shop
+    config = EncoderTraining(base_model=str(tiny_bert_dir), epochs=1, batch_size=8, learning_rate=1e-3,
+                             max_seq_length=16, eval_steps=4, device="cpu", max_triplets=40)
+    texts = ["red zorp", "Acme blue lamp", "A grey rug for your home."]
+    runs = []
+    for name in ("one", "two"):
+        card = train_encoder(pipeline, train, dev, tmp_path / name, config, progress=False)
+        runs.append((card.dev_metrics, SentenceTransformer(str(tmp_path / name), device="cpu").encode(texts)))
+    assert runs[0][0] == runs[1][0]
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+    base = SentenceTransformer(str(tiny_bert_dir), device="cpu").encode(texts)
+    assert not np.allclose(base, runs[0][1])  # it did train
+
+
+def _register(models_dir, name, model_dir, *, promoted=True, kind="encoder", created="2025-01-01T00:00:00Z"):
+    """A model in the registry with a hand-written card, as `train encoder` would leave it."""
+    target = models_dir / name
+    shutil.copytree(model_dir, target, dirs_exist_ok=True)
+    metrics = {"model_ndcg10": 0.6 if promoted else 0.4, "first_stage_ndcg10": 0.5}
+    card = {"kind": kind, "name": name, "base_model": PACKAGED_MINILM, "created": created,
+            "data": {"path": "", "name": "shop", "label_source": "judgments", "splits": {}},
+            "parameters": {}, "seed": 1, "dev_metrics": metrics, "promoted": promoted,
+            "promotion_reason": "hand-written for a test", "training_seconds": 1.0, "pairs_per_second": 1.0,
+            "library_versions": {}}
+    (target / CARD_FILE).write_text(json.dumps(card), encoding="utf-8")
+    return target
+
+
+def _dense_settings(root, model, **dense) -> Settings:
+    return Settings(index_dir=root / "idx", models_dir=root / "models", longtail={"enabled": False},
+                    dense={"model": model, "device": "cpu", "candidates": 20, **dense})
+
+
+def test_the_pipeline_loads_an_encoder_by_registry_name_and_records_its_card(tiny_bert_dir, tmp_path):
+    path = _register(tmp_path / "models", "shop-encoder", tiny_bert_dir)
+    settings = _dense_settings(tmp_path, "shop-encoder")
+    build_index(_shop_products(), settings, progress=False)
+    pipeline = open_pipeline(settings)
+    assert pipeline.run("blue lamp", None, size=5).hits
+    manifest = read_manifest(settings)
+    assert manifest["dense_model"] == "shop-encoder" and len(manifest["dense_card_sha256"]) == 64
+    assert resolve_encoder(settings.dense, settings.models_dir).path == str(path)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda card: card.unlink(), "model_card.json is missing"),
+    (lambda card: card.write_text("{", encoding="utf-8"), "not valid JSON"),
+    (lambda card: card.write_text(json.dumps({**json.loads(card.read_text()), "kind": "reranker"})),
+     "holds a reranker model"),
+])
+def test_an_encoder_with_a_missing_or_broken_card_is_refused(tiny_bert_dir, tmp_path, damage, message):
+    damage(_register(tmp_path / "models", "enc", tiny_bert_dir) / CARD_FILE)
+    for model in ("enc", str(tmp_path / "models" / "enc")):
+        with pytest.raises(ConfigError, match=message):
+            build_index(_shop_products(), _dense_settings(tmp_path, model), progress=False)
+
+
+def test_an_unpromoted_encoder_is_refused_unless_allowed(tiny_bert_dir, tmp_path):
+    _register(tmp_path / "models", "weak", tiny_bert_dir, promoted=False)
+    with pytest.raises(ConfigError, match="'weak' was not promoted.*dense.allow_unpromoted"):
+        build_index(_shop_products(), _dense_settings(tmp_path, "weak"), progress=False)
+    settings = _dense_settings(tmp_path, "weak", allow_unpromoted=True)
+    build_index(_shop_products(), settings, progress=False)
+    assert open_pipeline(settings).run("lamp", None, size=3).hits
+
+
+def test_cardless_models_load_unless_a_card_is_required(tiny_bert_dir, tmp_path):
+    assert resolve_encoder(DenseSettings(model=PACKAGED_MINILM, require_card=True), tmp_path).card_sha256 is None
+    assert resolve_encoder(DenseSettings(model=str(tiny_bert_dir)), tmp_path).path == str(tiny_bert_dir)
+    with pytest.raises(ConfigError, match="has no model card and dense.require_card is true"):
+        resolve_encoder(DenseSettings(model=str(tiny_bert_dir), require_card=True), tmp_path)
+    with pytest.raises(ConfigError, match="no model named 'unknown' in the registry"):
+        resolve_encoder(DenseSettings(model="unknown"), tmp_path)
+
+
+def test_an_index_built_with_another_encoder_is_refused_until_reindexed(tiny_bert_dir, tmp_path):
+    _register(tmp_path / "models", "enc", tiny_bert_dir)
+    settings = _dense_settings(tmp_path, "enc")
+    build_index(_shop_products(), settings, progress=False)
+    _register(tmp_path / "models", "enc", tiny_bert_dir, created="2025-02-01T00:00:00Z")  # retrained, same name
+    with pytest.raises(ConfigError, match=r"built with the encoder 'enc' \(card sha256 .*reindex"):
+        open_pipeline(settings)
+    with pytest.raises(ConfigError, match="reindex"):
+        update_index(_shop_products()[:2], [], settings, progress=False)
+    with pytest.raises(ConfigError, match=r"'enc' \(card sha256 .* dense.model is '.*' \(no card\)"):
+        open_pipeline(_dense_settings(tmp_path, str(tiny_bert_dir)))
+    build_index(_shop_products(), settings, progress=False)
+    assert open_pipeline(settings).run("lamp", None, size=3).hits
+
+
+def _click_log(path, products, rng) -> None:
+    """Simulated shoppers on the shop: every query shown 30 times in shuffled order, clicking by grade."""
+    queries, grades = _shop_split(products, (None, *COLOURS))
+    by_text = {queries[qid].text: judged for qid, judged in grades.items()}
+    ids = [p.id for p in products]
+    rankings = [(text, [ids[i] for i in rng.permutation(len(ids))[:12]]) for text in by_text for _ in range(30)]
+    impressions = simulate_clicks(by_text, rankings, [1.0] * 12, rng)
+    path.write_text("".join(json.dumps({"query": i.query, "shown": list(i.shown), "clicked": sorted(i.clicked)})
+                            + "\n" for i in impressions), encoding="utf-8")
+
+
+def test_train_encoder_from_a_click_log_writes_a_clicks_card(shop, tiny_bert_dir, tmp_path):
+    _, _, _, root = shop
+    _click_log(tmp_path / "clicks.jsonl", _shop_products(), np.random.default_rng(3))
+    settings = {"index_dir": str(root / "idx"), "models_dir": str(tmp_path / "models"),
+                "dense": {"enabled": False}, "longtail": {"enabled": False}}
+    (tmp_path / "settings.json").write_text(json.dumps(settings), encoding="utf-8")
+    result = CliRunner().invoke(main, [
+        "--settings", str(tmp_path / "settings.json"), "train", "encoder", "--clicks", str(tmp_path / "clicks.jsonl"),
+        "--name", "clicked", "--base-model", str(tiny_bert_dir), "--epochs", "1", "--batch-size", "8",
+        "--max-triplets", "24", "--eval-steps", "2", "--min-impressions", "2"])
+    assert result.exit_code == 0, result.output
+    card = load_card(tmp_path / "models" / "clicked")
+    assert card.data.label_source == "clicks" and card.data.path == str(tmp_path / "clicks.jsonl")
+    assert card.data.splits["train"].queries > 0 and card.data.splits["dev"].queries > 0
+    assert "dev nDCG@10" in result.output
+
+
+def test_train_needs_a_dataset_or_a_click_log(tmp_path):
+    result = CliRunner().invoke(main, ["train", "encoder", "--name", "x"])
+    assert result.exit_code != 0 and "give --dataset, --clicks, or both" in result.output
