@@ -230,7 +230,8 @@ def train_encoder(pipeline, train: tuple[Mapping[str, Query], Qrels], dev: tuple
             learning_rate=config.learning_rate, warmup_steps=config.warmup_ratio, seed=config.seed,
             data_seed=config.seed, batch_sampler=BatchSamplers.NO_DUPLICATES,
             eval_strategy="steps", eval_steps=config.eval_steps, save_strategy="steps", save_steps=config.eval_steps,
-            save_total_limit=2, load_best_model_at_end=True, metric_for_best_model=f"eval_{MODEL_METRIC}",
+            save_total_limit=2, save_only_model=True,  # checkpoints serve best-model selection, never a resume
+            load_best_model_at_end=True, metric_for_best_model=f"eval_{MODEL_METRIC}",
             greater_is_better=True, logging_steps=max(1, config.eval_steps // 4), report_to="none",
             disable_tqdm=not progress, use_cpu=device == "cpu", dataloader_drop_last=False, **_precision(device),
         )
