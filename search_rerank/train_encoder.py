@@ -204,11 +204,14 @@ def train_encoder(pipeline, train: tuple[Mapping[str, Query], Qrels], dev: tuple
     if config.max_triplets is not None and len(triplets) > config.max_triplets:
         keep = np.random.default_rng(config.seed).choice(len(triplets), size=config.max_triplets, replace=False)
         triplets = [triplets[i] for i in sorted(keep)]
-    if not triplets:
-        raise ConfigError("no training triplets: the train split has no judged query with a relevant product")
     pool_ids = dev_pool(pipeline, dev_q, dev[1], config.pool_depth)
     wanted = {pid for t in triplets for pid in (t.positive, t.negative)} | set(pool_ids)
     texts = {pid: product.embedding_text() for pid, product in pipeline.store.get(sorted(wanted)).items()}
+    # Labels can name products the index no longer holds (old click logs); they have no text to learn from.
+    triplets = [t for t in triplets if t.positive in texts and t.negative in texts]
+    if not triplets:
+        raise ConfigError("no training triplets: the train split has no judged query with a relevant product "
+                          "that is in the index")
     evaluator = DevDenseEvaluator(dev_q, dev[1], {pid: texts[pid] for pid in pool_ids if pid in texts},
                                   query_prefix=dense.query_prefix, document_prefix=dense.document_prefix,
                                   depth=config.pool_depth)
@@ -221,8 +224,8 @@ def train_encoder(pipeline, train: tuple[Mapping[str, Query], Qrels], dev: tuple
         baseline = evaluator.ndcg(model)
     data = Dataset.from_dict({
         "anchor": [dense.query_prefix + t.query for t in triplets],
-        "positive": [dense.document_prefix + texts.get(t.positive, "") for t in triplets],
-        "negative": [dense.document_prefix + texts.get(t.negative, "") for t in triplets],
+        "positive": [dense.document_prefix + texts[t.positive] for t in triplets],
+        "negative": [dense.document_prefix + texts[t.negative] for t in triplets],
     })
     with tempfile.TemporaryDirectory(prefix="encoder-ckpt-") as checkpoints:
         args = SentenceTransformerTrainingArguments(

@@ -10,10 +10,10 @@ from click.testing import CliRunner
 
 from search_rerank.candidate import Candidate
 from search_rerank.cli import main
-from search_rerank.clicks import simulate_clicks
+from search_rerank.clicks import Impression, click_splits, read_clicks, simulate_clicks
 from search_rerank.dataset import Query
 from search_rerank.encoder import resolve_encoder
-from search_rerank.errors import ConfigError
+from search_rerank.errors import ConfigError, DataError
 from search_rerank.generate import GeneratorConfig, generate
 from search_rerank.indexes import build_index, open_pipeline, read_manifest, update_index
 from search_rerank.loaders import iter_catalog, load_beir
@@ -267,6 +267,46 @@ def test_train_encoder_from_a_click_log_writes_a_clicks_card(shop, tiny_bert_dir
     assert card.data.label_source == "clicks" and card.data.path == str(tmp_path / "clicks.jsonl")
     assert card.data.splits["train"].queries > 0 and card.data.splits["dev"].queries > 0
     assert "dev nDCG@10" in result.output
+
+
+def test_train_reranker_from_a_click_log_writes_a_clicks_card(shop, tiny_cross_encoder_dir, tmp_path):
+    _, _, _, root = shop
+    _click_log(tmp_path / "clicks.jsonl", _shop_products(), np.random.default_rng(4))
+    settings = {"index_dir": str(root / "idx"), "models_dir": str(tmp_path / "models"),
+                "dense": {"enabled": False}, "longtail": {"enabled": False}}
+    (tmp_path / "settings.json").write_text(json.dumps(settings), encoding="utf-8")
+    result = CliRunner().invoke(main, [
+        "--settings", str(tmp_path / "settings.json"), "train", "reranker", "--clicks", str(tmp_path / "clicks.jsonl"),
+        "--name", "clicked", "--base-model", str(tiny_cross_encoder_dir), "--epochs", "1", "--max-pairs", "24",
+        "--eval-steps", "2", "--min-impressions", "2"])
+    assert result.exit_code == 0, result.output
+    card = load_card(tmp_path / "models" / "clicked")
+    assert card.kind == "reranker" and card.data.label_source == "clicks"
+
+
+def test_click_logs_are_read_as_plain_json_lines_or_as_a_glob_of_ubi_files(tmp_path):
+    (tmp_path / "plain.jsonl").write_text('{"query": "lamp", "shown": ["a", "b"], "clicked": ["b"]}\n')
+    ubi = tmp_path / "ubi"
+    ubi.mkdir()
+    (ubi / "queries.ndjson").write_text('{"query_id": "s1", "user_query": "lamp"}\n')
+    events = [{"action_name": action, "query_id": "s1", "timestamp": 1000 + n,
+               "event_attributes": {"position": {"ordinal": ordinal}, "object": {"object_id": doc}}}
+              for n, (action, ordinal, doc) in enumerate([("impression", 0, "a"), ("impression", 1, "b"),
+                                                          ("click", 1, "b")])]
+    (ubi / "events.ndjson").write_text("".join(json.dumps(e) + "\n" for e in events))
+    for source in (tmp_path / "plain.jsonl", ubi / "*.ndjson"):
+        [impression] = read_clicks(source)
+        assert (impression.query, impression.shown, impression.clicked) == ("lamp", ("a", "b"), {"b"})
+    with pytest.raises(DataError, match="no such click log"):
+        read_clicks(tmp_path / "missing.jsonl")
+
+
+def test_click_splits_put_every_query_text_on_one_side_for_good():
+    impressions = [Impression(f"{word} lamp", ("a", "b"), frozenset("a")) for word in COLOURS for _ in range(10)]
+    splits = click_splits(impressions, min_impressions=5)
+    train, dev = (set(q.text for q in splits[s][0].values()) for s in ("train", "dev"))
+    assert train and dev and not train & dev and train | dev == {f"{w} lamp" for w in COLOURS}
+    assert click_splits(impressions[::-1] + impressions, min_impressions=5)["dev"][1].keys() == splits["dev"][1].keys()
 
 
 def test_train_needs_a_dataset_or_a_click_log(tmp_path):
