@@ -100,7 +100,8 @@ def test_card_with_bad_nested_value_is_refused_naming_the_path_to_it(tmp_path):
     data = card().model_dump(mode="json")
     data["data"]["label_source"] = "ctr"
     write_card(tmp_path / "m", data)
-    with pytest.raises(ConfigError, match=r"field 'data\.label_source': .*'judgments' or 'clicks' \(got 'ctr'\)"):
+    with pytest.raises(ConfigError, match=r"field 'data\.label_source': .*'judgments', 'clicks' or "
+                                          r"'judgments\+clicks' \(got 'ctr'\)"):
         load_card(tmp_path / "m")
 
 
