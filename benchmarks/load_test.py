@@ -473,7 +473,8 @@ def main() -> None:
                 for k, v in counter_delta(before, after, "search_rerank_requests").items()}
     five_xx = sum(v for k, v in statuses.items() if k.rsplit(" ", 1)[1].startswith("5"))
     errors = int(sum(counter_delta(before, after, "search_rerank_errors").values()))
-    degraded = {dict(k)["stage"]: int(v) for k, v in counter_delta(before, after, "search_rerank_degraded_answers").items()}
+    degraded = {dict(k)["stage"]: int(v)
+                for k, v in counter_delta(before, after, "search_rerank_degraded_answers").items()}
     searches = int(e2e_all["count"])
 
     # From the exact sums: the service's time outside SearchPipeline.run, per search request. Sums, not a
@@ -501,7 +502,8 @@ def main() -> None:
         fatal.append("degraded answers")
 
     results = {
-        "dataset": data.name, "products": ready["counts"]["products"], "reranker": ready.get("reranker"), "workers": args.workers,
+        "dataset": data.name, "products": ready["counts"]["products"], "reranker": ready.get("reranker"),
+        "workers": args.workers,
         "threads": args.threads, "users": users, "spawn_rate": spawn_rate, "duration_s": args.duration,
         "warmup_searches": warm, "locust_exit_code": locust_rc,
         "client": {"aggregated": client, "by_name": client_by_name, "failures": failures},
@@ -568,6 +570,13 @@ def report_body(r: dict, dataset: str, image: str) -> str:
     degraded_text = (", ".join(f"{stage}: {n}" for stage, n in sorted(degraded.items())) +
                      f" (of {s['searches']} searches)") if degraded else "none"
     checks = "; ".join(("✅ " if ok else "❌ ") + name for name, ok in r["checks"].items())
+    time_rows = [
+        ["proxy overhead: server end to end − pipeline total (Flask, validation, JSON in and out, UBI id, metrics)",
+         fmt(o["proxy_mean_ms"]), f"{fmt((o['proxy_share_of_server_e2e'] or 0) * 100)} % of server end to end"],
+        ["loopback + gunicorn (queueing for a thread, HTTP parsing, socket writes) + locust: "
+         "client end to end − server end to end", fmt(o["client_minus_server_mean_ms"]),
+         f"{fmt((o['client_minus_server_share_of_client'] or 0) * 100)} % of client end to end"],
+    ]
     reranker = (f"reranker `{r['reranker']}`" if r.get("reranker")
                 else "no reranker model configured, so the rerank stage is skipped")
     return f"""
@@ -598,12 +607,9 @@ Client side: locust's own percentiles (rounded by locust).
 
 ![load test]({image})
 
-### Where the time goes (means)
+### Where the time goes (per search request, from the histograms' exact sums)
 
-| part | ms | share |
-|---|---|---|
-| proxy overhead: server end to end − pipeline total (Flask, validation, JSON in and out, UBI id, metrics) | {fmt(o['proxy_mean_ms'])} | {fmt((o['proxy_share_of_server_e2e'] or 0) * 100)} % of server end to end |
-| loopback + gunicorn (queueing for a thread, HTTP parsing, socket writes) + locust: client end to end − server end to end | {fmt(o['client_minus_server_mean_ms'])} | {fmt((o['client_minus_server_share_of_client'] or 0) * 100)} % of client end to end |
+{table(['part', 'ms', 'share'], time_rows)}
 
 The server's end to end runs from Flask's `before_request` to its `after_request` on the search routes, so
 it holds everything the app does for a search; what gunicorn does around it falls in the second line, with the
