@@ -116,9 +116,7 @@ def dev_pool(pipeline, queries: Mapping[str, Query], qrels: Qrels, depth: int) -
     the cost; absolute values run higher, since the rest of the catalogue
     cannot intrude.
     """
-    # Generous deadlines: a leg that times out here would silently shrink the pool.
-    settings = pipeline.settings.override(lexical={"candidates": depth, "timeout_s": 60.0},
-                                          dense={"candidates": depth, "timeout_s": 60.0})
+    settings = pipeline.settings.offline().override(lexical={"candidates": depth}, dense={"candidates": depth})
     pool = {pid for qid in queries for pid in qrels.get(qid, {})}
     for query in queries.values():
         ranking = pipeline.retrieve(query.text, None, settings)
