@@ -269,13 +269,13 @@ class Goal:
             return "max-lt-share"
         return "max-ndcg" if self.min_lt_share is not None else "pareto"
 
-    def constraints(self, metrics: Mapping[str, float], baseline_ndcg: float) -> list[float]:
+    def constraints(self, metrics: Mapping[str, float], baseline_ndcg: float) -> dict[str, float]:
         """Optuna's convention: a trial is feasible when every value is <= 0."""
-        out = []
+        out = {}
         if self.min_lt_share is not None:
-            out.append(self.min_lt_share - metrics[LT_SHARE])
+            out["min_lt_share"] = self.min_lt_share - metrics[LT_SHARE]
         if self.max_ndcg_cost is not None:
-            out.append((baseline_ndcg - self.max_ndcg_cost) - metrics[NDCG])
+            out["max_ndcg_cost"] = (baseline_ndcg - self.max_ndcg_cost) - metrics[NDCG]
         return out
 
 
@@ -329,7 +329,7 @@ def tune(
     if trials < 1:
         raise ConfigError(f"trials must be at least 1, got {trials}")
     base = pipeline.settings
-    depth = max(space.max_candidates, base.lexical.candidates, base.dense.candidates)
+    depth = max(space.max_candidates, base.lexical.candidates, base.dense.candidates if base.dense.enabled else 0)
     cache = RankingCache(pipeline, queries, qrels, depth=depth, popularity=popularity, progress=progress)
     try:
         return _search(cache, base, trials, seed, goal, space, dataset, split, progress, on_trial)
@@ -350,8 +350,9 @@ def _search(cache: RankingCache, base: Settings, trials: int, seed: int, goal: G
         result = cache.score(base.override(**sections(params)))
         scored[trial.number] = result
         constraints = goal.constraints(result.metrics, base_ndcg)
-        trial.set_user_attr("constraints", constraints)
-        record = TrialRecord(trial.number, params, result.metrics, all(v <= 0 for v in constraints))
+        for name, value in constraints.items():
+            trial.set_constraint(name, value)
+        record = TrialRecord(trial.number, params, result.metrics, all(v <= 0 for v in constraints.values()))
         records.append(record)
         if on_trial is not None:
             on_trial(record)
@@ -360,16 +361,13 @@ def _search(cache: RankingCache, base: Settings, trials: int, seed: int, goal: G
         return result.metrics[LT_SHARE] if goal.mode == "max-lt-share" else result.metrics[NDCG]
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        sampler = optuna.samplers.TPESampler(
-            seed=seed, multivariate=True, group=True,
-            constraints_func=(lambda t: t.user_attrs["constraints"]) if goal.mode != "pareto" else None)
     directions = ["maximize", "maximize"] if goal.mode == "pareto" else ["maximize"]
-    study = optuna.create_study(directions=directions, sampler=sampler)
     started = time.perf_counter()
     with warnings.catch_warnings():
+        # multivariate/group TPE (parameters that only exist together, e.g. the RRF constant) is "experimental".
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study = optuna.create_study(directions=directions,
+                                    sampler=optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True))
         study.optimize(objective, n_trials=trials, show_progress_bar=progress)
     trial_seconds = time.perf_counter() - started
 
