@@ -1,5 +1,5 @@
-"""The ``search-rerank`` command: generate, index, search, evaluate, tune, compare, judgments, reindex, models,
-serve.
+"""The ``search-rerank`` command: generate, index, search, evaluate, tune, compare, judgments,
+interleaving-report, reindex, models, serve.
 
 Every command builds the one settings object (``--settings`` file, then
 ``SEARCH_RERANK_*`` variables, then these flags), and turns the package's own
@@ -378,6 +378,35 @@ def _shown(hit: dict) -> str:
     grade = "unjudged" if hit["grade"] is None else f"grade {hit['grade']}"
     title = f" {escape(hit['title'])}" if hit.get("title") else ""
     return f"{escape(hit['product_id'])}{title} [dim]({grade})[/dim]"
+
+
+@main.command("interleaving-report", cls=_Command)
+@click.argument("logs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the significance test.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def interleaving_report(logs: tuple[Path, ...], seed: int, as_json: bool) -> None:
+    """Which ranker won a team-draft interleaving test, from UBI logs whose impressions carry
+    event_attributes.team ("A" or "B")."""
+    from .interleaving import credit, read_interleaved_ubi, summarise
+
+    impressions = read_interleaved_ubi(*logs)
+    if not impressions:
+        raise click.ClickException(f"no impression in {', '.join(map(str, logs))} carries event_attributes.team: "
+                                   "was interleaving switched on when these were logged?")
+    result = summarise([credit(teams, clicked) for teams, clicked in impressions], seed=seed)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+        return
+    table = Table(title=f"team-draft interleaving: {result.impressions} searches")
+    for col in ("A wins", "B wins", "ties", "preference for B", "p"):
+        table.add_column(col, justify="right")
+    table.add_row(str(result.a_wins), str(result.b_wins), str(result.ties), f"{result.preference_b:+.3f}",
+                  f"{result.p_value:.4f}")
+    console.print(table)
+    if result.p_value < 0.05:
+        console.print(f"[green]{'B' if result.preference_b > 0 else 'A'} is preferred[/] (p < 0.05)")
+    else:
+        console.print("[yellow]no significant preference yet[/]: keep collecting")
 
 
 @main.group()
