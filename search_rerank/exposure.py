@@ -43,6 +43,15 @@ def tiers(popularity: Mapping[str, float], settings: LongTailSettings) -> dict[s
     return {pid: tier(pct, settings) for pid, pct in popularity.items()}
 
 
+def tier_shares(lists: Iterable[Sequence[str]], popularity: Mapping[str, float],
+                settings: LongTailSettings) -> dict[str, float]:
+    """Share of the shown products in each tier, over all lists: where exposure goes, torso included, which
+    the head/long-tail split of lt_share@10 hides. Products of unknown popularity are not counted."""
+    counts = Counter(tier(popularity[pid], settings) for ids in lists for pid in ids if pid in popularity)
+    total = sum(counts.values())
+    return {name: counts[name] / total if total else 0.0 for name in TIERS}
+
+
 def click_popularity(impressions: Iterable[Impression], catalog: Iterable[str] = ()) -> dict[str, float]:
     """Percentiles of click counts: popularity as traffic sees it, for catalogs whose sales signals are missing
     or stale. Products in ``catalog`` that were never shown or clicked count as the least popular."""

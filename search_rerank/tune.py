@@ -17,7 +17,6 @@ repeatable.
 
 from __future__ import annotations
 
-import logging
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -32,15 +31,14 @@ from tqdm import tqdm
 from .candidate import Candidate
 from .dataset import Query
 from .errors import ConfigError
-from .evaluate import TOP, long_tail_share, relevance_metrics
+from .evaluate import MEASURES, TOP, long_tail_share, relevance_metrics
+from .exposure import tier_shares
 from .pipeline import Ranking, SearchPipeline
 from .qrels import Qrels
 from .rerank import DEFAULT_BLEND, blend, below_window
 from .retrieval import DENSE, LEXICAL
 from .settings import Settings, load_settings, read_settings_file
 from .significance import paired_test
-
-log = logging.getLogger(__name__)
 
 NDCG = "nDCG@10"
 LT_SHARE = "lt_share@10"
@@ -145,8 +143,7 @@ class _MemoReranker:
 
 
 class _PopularityStore:
-    """The product store with popularity read from one mapping: one lookup table instead of a query per list,
-    and popularity from click logs when the tiers should follow traffic."""
+    """The product store with popularity read from one table loaded once, instead of a query per ranked list."""
 
     def __init__(self, store, popularity: Mapping[str, float]):
         self.store = store
@@ -174,7 +171,13 @@ class Scored:
 
 
 class RankingCache:
-    """Leg lists retrieved once per query at ``depth`` candidates; any settings are ranked from them."""
+    """Leg lists retrieved once per query at ``depth`` candidates; any settings are ranked from them.
+
+    ``popularity`` sets the tiers the exposure metrics count (e.g. from clicks,
+    when traffic says what is head better than sales do); the long-tail stage
+    always uses the store's, as the service does, so that what is tuned is
+    what will be served.
+    """
 
     def __init__(self, pipeline: SearchPipeline, queries: Mapping[str, Query], qrels: Qrels, *, depth: int,
                  popularity: Mapping[str, float] | None = None, progress: bool = False):
@@ -184,10 +187,10 @@ class RankingCache:
         self.queries = {qid: queries[qid] for qid in judged}
         self.qrels = {qid: qrels[qid] for qid in judged}
         self.depth = depth
-        self.popularity = dict(popularity) if popularity is not None else pipeline.store.popularity()
+        store = _PopularityStore(pipeline.store, pipeline.store.popularity())
+        self.popularity = dict(popularity) if popularity is not None else store.table
         reranker = _MemoReranker(pipeline.reranker) if pipeline.reranker is not None else None
-        self.pipeline = SearchPipeline(pipeline.settings, pipeline.legs,
-                                       _PopularityStore(pipeline.store, self.popularity), reranker)
+        self.pipeline = SearchPipeline(pipeline.settings, pipeline.legs, store, reranker)
         base = pipeline.settings.override(lexical={"candidates": depth}, dense={"candidates": depth})
         started = time.perf_counter()
         self.legs: dict[str, dict[str, list[Candidate]]] = {}
@@ -221,12 +224,11 @@ class RankingCache:
         ranked = self.rank(settings)
         run = {qid: [(c.product_id, c.score) for c in hits[:100]] for qid, hits in ranked.items()}
         per_query = relevance_metrics(self.qrels, run)
-        head = settings.longtail.head_fraction
         ids = {qid: [c.product_id for c in hits[:TOP]] for qid, hits in ranked.items()}
-        for qid, top in ids.items():
-            per_query[qid][LT_SHARE] = long_tail_share({qid: top}, self.popularity, head)
-        metrics = {name: float(np.mean([m[name] for m in per_query.values()])) for name in next(iter(per_query.values()))}
-        metrics[LT_SHARE] = long_tail_share(ids, self.popularity, head)
+        metrics = {str(m): float(np.mean([scores[str(m)] for scores in per_query.values()])) for m in MEASURES}
+        metrics[LT_SHARE] = long_tail_share(ids, self.popularity, settings.longtail.head_fraction)
+        metrics.update({f"{name}@{TOP}": share for name, share in
+                        tier_shares(ids.values(), self.popularity, settings.longtail).items()})
         return Scored(runs=ids, per_query=per_query, metrics=metrics)
 
     def by_kind(self, scored: Scored) -> dict[str, dict[str, float]]:

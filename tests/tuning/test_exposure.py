@@ -2,7 +2,17 @@ import pytest
 
 from search_rerank.candidate import Candidate
 from search_rerank.clicks import Impression
-from search_rerank.exposure import HEAD, TAIL, TORSO, click_popularity, long_tail_stage, tier, tiers, xquad
+from search_rerank.exposure import (
+    HEAD,
+    TAIL,
+    TORSO,
+    click_popularity,
+    long_tail_stage,
+    tier,
+    tier_shares,
+    tiers,
+    xquad,
+)
 from search_rerank.settings import LongTailSettings, Settings
 
 XQUAD = LongTailSettings(method="xquad", xquad_lambda=0.5, xquad_depth=10)
@@ -19,6 +29,12 @@ def test_tiers_split_the_catalog_into_head_torso_and_tail():
 
 def test_tiers_maps_every_product():
     assert tiers({"a": 0.99, "b": 0.0}, LongTailSettings()) == {"a": HEAD, "b": TAIL}
+
+
+def test_tier_shares_count_where_the_shown_products_sit():
+    pop = {"h": 0.99, "t1": 0.6, "t2": 0.1}
+    shares = tier_shares([["h", "t1"], ["t2", "unknown"]], pop, LongTailSettings(head_fraction=0.2, torso_fraction=0.5))
+    assert shares == {HEAD: 1 / 3, TORSO: 1 / 3, TAIL: 1 / 3}
 
 
 def test_click_popularity_ranks_the_most_clicked_product_highest():

@@ -167,3 +167,17 @@ def test_written_settings_keep_the_base_file_values(tmp_path):
 def test_settings_are_written_only_as_toml(tmp_path):
     with pytest.raises(ConfigError, match="TOML"):
         write_settings(tmp_path / "best.yaml", {})
+
+
+def test_click_popularity_changes_the_exposure_metric_but_not_the_ranking(lexical_pipeline, dataset):
+    queries, qrels = dataset.split("dev")
+    catalog = RankingCache(lexical_pipeline, queries, qrels, depth=50)
+    inverted = {pid: 1.0 - pct for pid, pct in catalog.popularity.items()}
+    traffic = RankingCache(lexical_pipeline, queries, qrels, depth=50, popularity=inverted)
+    try:
+        by_catalog, by_traffic = catalog.score(lexical_pipeline.settings), traffic.score(lexical_pipeline.settings)
+    finally:
+        catalog.close()
+        traffic.close()
+    assert by_catalog.runs == by_traffic.runs
+    assert by_catalog.metrics[LT_SHARE] != by_traffic.metrics[LT_SHARE]
