@@ -117,3 +117,9 @@ def test_evaluate_reports_long_tail_share_per_query_kind(lexical_settings, datas
     finally:
         pipeline.close()
     assert all("lt_share@10" in metrics for metrics in report.rows[0].by_kind.values())
+
+
+def test_boost_stays_the_default_long_tail_stage():
+    cands = candidates(("h1", 1.0), ("t1", 0.95))
+    out = long_tail_stage(cands, {"h1": 0.99, "t1": 0.01}, LongTailSettings())
+    assert "boost" in out[0].features and "xquad_gain" not in out[0].features
