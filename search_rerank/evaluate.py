@@ -173,7 +173,7 @@ def evaluate(
     on_query: Callable[[str, Ranking], None] | None = None,
 ) -> Report:
     """Score every configuration on the judged queries of one split."""
-    base = pipeline.settings.override(
+    base = pipeline.settings.offline().override(
         lexical={"candidates": max(pipeline.settings.lexical.candidates, DEPTH)},
         dense={"candidates": max(pipeline.settings.dense.candidates, DEPTH)},
     )

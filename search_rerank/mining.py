@@ -51,7 +51,7 @@ class MiningConfig:
 def first_stage_lists(pipeline, queries: Mapping[str, Query], depth: int = 100,
                       progress: bool = True) -> dict[str, list[Candidate]]:
     """Each query's fused list as the reranker will receive it: no rerank, no boost."""
-    settings = pipeline.settings.override(
+    settings = pipeline.settings.offline().override(
         rerank={"model": None}, longtail={"enabled": False},
         lexical={"candidates": max(pipeline.settings.lexical.candidates, depth)},
         dense={"candidates": max(pipeline.settings.dense.candidates, depth)},

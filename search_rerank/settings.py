@@ -237,6 +237,11 @@ class Settings(BaseSettings):
         # Environment wins over the file, which arrives as init values.
         return env_settings, init_settings
 
+    def offline(self) -> "Settings":
+        """For evaluation and training: no stage deadlines, so a busy machine changes timings, never results."""
+        hour = {"timeout_s": 3600.0}
+        return self.override(lexical=hour, dense=hour, rerank=hour)
+
     def override(self, **sections: dict[str, Any]) -> "Settings":
         """A copy with some section fields replaced (per-request overrides), validated again."""
         data = self.model_dump()

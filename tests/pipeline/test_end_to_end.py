@@ -1,5 +1,7 @@
 """A generated catalog indexed into both legs and searched through the pipeline and the CLI."""
 
+import time
+
 import pytest
 from click.testing import CliRunner
 
@@ -87,6 +89,30 @@ def test_evaluate_scores_every_judged_query_for_every_configuration(indexed):
     assert [r.config for r in report.rows] == ["bm25", "dense", "hybrid-rrf", "hybrid-linear", "hybrid-rrf+longtail"]
     bm25 = report.row("bm25").metrics
     assert 0 < bm25["nDCG@10"] <= 1 and 0 < bm25["lt_share@10"] <= 1
+
+
+def test_evaluation_waits_for_a_slow_leg_instead_of_dropping_it(indexed):
+    """Quality numbers must not depend on how busy the machine is: offline runs have no stage deadlines."""
+    root, settings, _ = indexed
+    pipeline = open_pipeline(settings.override(dense={"timeout_s": 0.05}))
+    dense = pipeline.legs["dense"]
+
+    class Slow:
+        name = "dense"
+
+        def search(self, *args, **kwargs):
+            time.sleep(0.2)
+            return dense.search(*args, **kwargs)
+
+        def warm_up(self):
+            pass
+
+    pipeline.legs["dense"] = Slow()
+    assert "dense" in pipeline.run("sofa").degraded
+    queries, qrels = load_beir(root / "data").split("test")
+    few = dict(list(qrels.items())[:3])
+    report = evaluate(pipeline, queries, few, progress=False)
+    assert report.row("dense").status == "ok" and report.row("dense").metrics["nDCG@10"] > 0
 
 
 def test_cli_search_prints_a_table(indexed):
