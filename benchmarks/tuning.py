@@ -20,6 +20,8 @@ import shutil
 import sys
 from pathlib import Path
 
+import tomli_w
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -99,7 +101,7 @@ search, {len(test_qrels)} test queries to confirm. {args.trials} TPE trials (see
 (off / gated boost / popularity-aware xQuAD) and its parameters. Chosen: trial {result.best['number']},
 
 ```toml
-{json.dumps(result.best['sections'])}
+{tomli_w.dumps(result.best['sections']).strip()}
 ```
 
 ### Defaults against the chosen settings

@@ -18,6 +18,8 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
+import tomli_w
+
 NDCG = "nDCG@10"
 LT_SHARE = "lt_share@10"
 
@@ -143,7 +145,7 @@ Retrieval {result['timing']['retrieve_s']:.1f} s once, then {result['timing']['p
 <h2>Chosen settings (trial {best['number']}) against the baseline</h2>
 {_table(['metric', 'baseline', 'chosen', 'delta'],
         [[m, base['metrics'][m], best['metrics'][m], best['metrics'][m] - base['metrics'][m]] for m in metrics])}
-<pre>{html.escape(json.dumps(best['sections'], indent=2))}</pre>
+<pre>{html.escape(tomli_w.dumps(best['sections']))}</pre>
 <h2>Significance ({NDCG}, paired, per query)</h2>
 {_table(['queries', 'mean delta', f"{sig['confidence']:.0%} CI (bootstrap)", 'p (randomisation)', 'wins', 'losses',
          'ties'], [[sig['queries'], sig['mean_delta'], f"[{sig['ci_low']:.4f}, {sig['ci_high']:.4f}]",
