@@ -205,7 +205,7 @@ def search(ctx: click.Context, query: str, size: int, category: str | None, bran
 @click.option("--dataset", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True)
 @click.option("--split", default="test", show_default=True)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the report here.")
-@click.option("--by-kind", is_flag=True, help="Also show nDCG@10 per query kind.")
+@click.option("--by-kind", is_flag=True, help="Also show nDCG@10 and long-tail share per query kind.")
 @click.pass_context
 def evaluate(ctx: click.Context, dataset: Path, split: str, json_out: Path | None, by_kind: bool) -> None:
     """Score every configuration on a dataset split (nDCG@10, R@100, MRR@10, long-tail metrics)."""
@@ -220,6 +220,7 @@ def evaluate(ctx: click.Context, dataset: Path, split: str, json_out: Path | Non
     console.print(report_table(report))
     if by_kind:
         console.print(kind_table(report))
+        console.print(kind_table(report, "lt_share@10"))
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")

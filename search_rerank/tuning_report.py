@@ -147,9 +147,9 @@ Retrieval {result['timing']['retrieve_s']:.1f} s once, then {result['timing']['p
         [[m, base['metrics'][m], best['metrics'][m], best['metrics'][m] - base['metrics'][m]] for m in metrics])}
 <pre>{html.escape(tomli_w.dumps(best['sections']))}</pre>
 <h2>Significance ({NDCG}, paired, per query)</h2>
-{_table(['queries', 'mean delta', f"{sig['confidence']:.0%} CI (bootstrap)", 'p (randomisation)', 'wins', 'losses',
-         'ties'], [[sig['queries'], sig['mean_delta'], f"[{sig['ci_low']:.4f}, {sig['ci_high']:.4f}]",
-                    sig['p_value'], sig['wins'], sig['losses'], sig['ties']]])}
+{_table(['queries', 'mean delta', f"{sig['confidence']:.0%} CI (bootstrap)", 'p (randomisation)', 'p (bootstrap)',
+         'wins', 'losses', 'ties'], [[sig['queries'], sig['mean_delta'], f"[{sig['ci_low']:.4f}, {sig['ci_high']:.4f}]",
+                                     sig['p_value'], sig['bootstrap_p_value'], sig['wins'], sig['losses'], sig['ties']]])}
 <p>The difference is <b>{verdict}</b>. These are the queries the settings were chosen on, so the estimate is
 optimistic: confirm on a held-out split with <code>search-rerank compare</code>.</p>
 <h2>Relevance against long-tail exposure</h2>

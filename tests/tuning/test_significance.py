@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from search_rerank.significance import bootstrap_ci, paired_test, randomisation_p
+from search_rerank.significance import bootstrap_ci, bootstrap_p, paired_test, randomisation_p
 
 
 def test_randomisation_test_finds_a_consistent_improvement_significant():
@@ -63,3 +63,12 @@ def test_unpaired_score_lists_are_refused():
 def test_no_queries_is_refused_with_a_reason():
     with pytest.raises(ValueError, match="no per-query deltas"):
         randomisation_p([])
+
+
+def test_bootstrap_p_value_is_small_for_a_real_effect_and_large_for_none():
+    rng = np.random.default_rng(11)
+    effect = 0.05 + rng.normal(0, 0.05, 200)
+    noise = rng.normal(0, 0.05, 200)
+    noise -= noise.mean()
+    assert bootstrap_p(effect, resamples=2000, seed=1) < 0.01
+    assert bootstrap_p(noise, resamples=2000, seed=1) > 0.5
