@@ -149,16 +149,11 @@ class _PopularityStore:
         self.store = store
         self.table = dict(popularity)
 
-    def popularity(self, product_ids: Sequence[str] | None = None) -> dict[str, float]:
-        if product_ids is None:
-            return dict(self.table)
+    def popularity(self, product_ids: Sequence[str]) -> dict[str, float]:
         return {pid: self.table[pid] for pid in product_ids if pid in self.table}
 
     def get(self, product_ids: Sequence[str]):
         return self.store.get(product_ids)
-
-    def count(self) -> int:
-        return self.store.count()
 
 
 @dataclass
