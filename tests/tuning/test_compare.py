@@ -87,3 +87,11 @@ def test_compare_command_reports_a_missing_index_without_a_traceback(tmp_path, c
     missing.write_text(f'index_dir = "{tmp_path / "nothing"}"\n[dense]\nenabled = false\n')
     result = CliRunner().invoke(main, ["compare", str(missing), str(missing), "--dataset", str(catalog)])
     assert result.exit_code == 1 and "no index" in result.output and "Traceback" not in result.output
+
+
+def test_compare_command_names_the_bad_line_of_a_run_file(tmp_path, catalog):
+    good, bad = tmp_path / "good.run", tmp_path / "bad.run"
+    good.write_text("Q000001 Q0 P0000001 1 1.0 a\n")
+    bad.write_text("Q000001 Q0 P0000001 1 1.0 b\nQ000001 Q0 P0000002 2 high b\n")
+    result = CliRunner().invoke(main, ["compare", str(good), str(bad), "--dataset", str(catalog)])
+    assert result.exit_code == 1 and "bad.run:2: score 'high' is not a number" in result.output

@@ -45,3 +45,13 @@ def test_the_service_settings_variable_loads_the_tuned_file(tmp_path, catalog, l
     monkeypatch.setenv("SEARCH_RERANK_SETTINGS", str(out / "best.toml"))
     result = CliRunner().invoke(main, ["search", "sofa", "--size", "3", "--json"])
     assert result.exit_code == 0, result.output
+
+
+def test_tune_script_runs_the_tune_command(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "tune_relevance.py"
+    done = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "--min-lt-share" in done.stdout
