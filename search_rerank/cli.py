@@ -1,4 +1,5 @@
-"""The ``search-rerank`` command: generate, index, search, evaluate, reindex, models, serve.
+"""The ``search-rerank`` command: generate, index, search, evaluate, tune, compare, judgments,
+interleaving-report, reindex, models, serve.
 
 Every command builds the one settings object (``--settings`` file, then
 ``SEARCH_RERANK_*`` variables, then these flags), and turns the package's own
@@ -204,7 +205,7 @@ def search(ctx: click.Context, query: str, size: int, category: str | None, bran
 @click.option("--dataset", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True)
 @click.option("--split", default="test", show_default=True)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the report here.")
-@click.option("--by-kind", is_flag=True, help="Also show nDCG@10 per query kind.")
+@click.option("--by-kind", is_flag=True, help="Also show nDCG@10 and long-tail share per query kind.")
 @click.pass_context
 def evaluate(ctx: click.Context, dataset: Path, split: str, json_out: Path | None, by_kind: bool) -> None:
     """Score every configuration on a dataset split (nDCG@10, R@100, MRR@10, long-tail metrics)."""
@@ -219,6 +220,7 @@ def evaluate(ctx: click.Context, dataset: Path, split: str, json_out: Path | Non
     console.print(report_table(report))
     if by_kind:
         console.print(kind_table(report))
+        console.print(kind_table(report, "lt_share@10"))
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
@@ -245,6 +247,197 @@ def kind_table(report, measure: str = "nDCG@10") -> Table:
     for row in report.rows:
         table.add_row(row.config, *(f"{row.by_kind.get(k, {}).get(measure, 0):.4f}" for k in kinds))
     return table
+
+
+@main.command(cls=_Command)
+@click.option("--dataset", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True)
+@click.option("--split", default="dev", show_default=True, help="Tune on this split; keep test for `compare`.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for best.toml, report.html and tuning.json.")
+@click.option("--trials", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--seed", type=int, default=13, show_default=True)
+@click.option("--min-lt-share", type=click.FloatRange(0, 1),
+              help="Maximise nDCG@10 with at least this long-tail share of the top 10.")
+@click.option("--max-ndcg-cost", type=click.FloatRange(0, 1),
+              help="Maximise long-tail share with nDCG@10 at most this far below the current settings'.")
+@click.option("--max-candidates", type=click.IntRange(min=10), default=100, show_default=True,
+              help="Largest candidates per leg searched; each query is retrieved once at this depth.")
+@click.option("--longtail-methods", default="off,boost,xquad", show_default=True,
+              help="Long-tail stages to search, comma separated.")
+@click.option("--click-popularity", "click_logs", multiple=True, type=click.Path(exists=True, dir_okay=False,
+              path_type=Path), help="UBI log(s): popularity tiers from clicks instead of catalog signals.")
+@click.pass_context
+def tune(ctx: click.Context, dataset: Path, split: str, out: Path, trials: int, seed: int,
+         min_lt_share: float | None, max_ndcg_cost: float | None, max_candidates: int, longtail_methods: str,
+         click_logs: tuple[Path, ...]) -> None:
+    """Search fusion, candidates, rerank window and long-tail settings on a split; write the best as TOML.
+
+    Without a constraint the search has two objectives (nDCG@10, long-tail
+    share) and best.toml gets the Pareto front's highest-nDCG point; the
+    report shows the whole front. Serve the result with
+    SEARCH_RERANK_SETTINGS=OUT/best.toml.
+    """
+    from .clicks import read_ubi
+    from .exposure import click_popularity
+    from .indexes import open_pipeline
+    from .loaders import load_dataset
+    from .tune import Goal, SearchSpace
+    from .tune import tune as run
+    from .tune import write_settings
+    from .tuning_report import write_report
+
+    data = load_dataset(dataset)
+    queries, qrels = data.split(split)
+    pipeline = open_pipeline(_settings(ctx))
+    popularity = None
+    if click_logs:
+        popularity = click_popularity(read_ubi(*click_logs), (p.id for p in pipeline.store))
+    space = SearchSpace(max_candidates=max_candidates,
+                        longtail_methods=tuple(m.strip() for m in longtail_methods.split(",") if m.strip()))
+    goal = Goal(min_lt_share=min_lt_share, max_ndcg_cost=max_ndcg_cost)
+    try:
+        result = run(pipeline, queries, qrels, trials=trials, seed=seed, goal=goal, space=space,
+                     popularity=popularity, dataset=str(dataset), split=split, progress=True)
+    finally:
+        pipeline.close()
+    best_file = write_settings(out / "best.toml", result.best["sections"], ctx.obj["settings"],
+                               comment=f"search-rerank tune: trial {result.best['number']} of {trials} on "
+                                       f"{dataset} [{split}], mode {result.mode}, seed {seed}")
+    page, _ = write_report(result.to_json(), out)
+    table = Table(title=f"{dataset} [{split}]: {result.queries} queries, {trials} trials, mode {result.mode}")
+    for col in ("metric", "current", "best", "delta"):
+        table.add_column(col, justify="right" if col != "metric" else "left")
+    for name, value in result.best["metrics"].items():
+        before = result.baseline["metrics"][name]
+        table.add_row(name, f"{before:.4f}", f"{value:.4f}", f"{value - before:+.4f}")
+    console.print(table)
+    sig = result.significance
+    console.print(f"nDCG@10 delta {sig['mean_delta']:+.4f}, {sig['confidence']:.0%} CI [{sig['ci_low']:+.4f}, "
+                  f"{sig['ci_high']:+.4f}], p = {sig['p_value']:.4f} (on the tuning split: optimistic)")
+    console.print(f"wrote {best_file} and {page}; Pareto front: {len(result.pareto)} trials")
+
+
+@main.command(cls=_Command)
+@click.argument("a", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("b", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dataset", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True)
+@click.option("--split", default="test", show_default=True)
+@click.option("--measure", default="nDCG@10", show_default=True, help="nDCG@10, R@100 or RR@10.")
+@click.option("--movers", type=click.IntRange(min=0), default=5, show_default=True,
+              help="How many of the queries that moved most to show.")
+@click.option("--show", type=click.IntRange(min=1), default=5, show_default=True, help="Top results shown per side.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+@click.pass_context
+def compare(ctx: click.Context, a: Path, b: Path, dataset: Path, split: str, measure: str, movers: int, show: int,
+            seed: int, as_json: bool) -> None:
+    """Compare two settings files (.toml/.json) or TREC runs on a split: deltas, significance, movers."""
+    from .compare import compare as run
+    from .compare import load_side, settings_runs
+    from .loaders import load_dataset
+
+    data = load_dataset(dataset)
+    queries, qrels = data.split(split)
+    sides = [load_side(path, ctx.obj["index_dir"]) for path in (a, b)]
+    configured = [i for i, side in enumerate(sides) if isinstance(side, Settings)]
+    products: dict = {}
+    if configured:
+        ranked, products = settings_runs([sides[i] for i in configured], queries, qrels)
+        for i, run_ in zip(configured, ranked):
+            sides[i] = run_
+    result = run(sides[0], sides[1], qrels, queries, names=(str(a), str(b)), measure=measure, movers=movers,
+                 show=show, seed=seed, products=products)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+        return
+    table = Table(title=f"{dataset} [{split}]: {len(result.per_query)} queries")
+    for col in ("metric", "A", "B", "delta"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    for name in result.means[result.a]:
+        va, vb = result.means[result.a][name], result.means[result.b][name]
+        table.add_row(name, f"{va:.4f}", f"{vb:.4f}", f"{vb - va:+.4f}")
+    console.print(f"A = {escape(result.a)}\nB = {escape(result.b)}")
+    console.print(table)
+    sig = result.significance
+    verdict = "[green]significant[/]" if sig["p_value"] < 0.05 else "[yellow]not significant[/]"
+    console.print(f"{measure} B - A: {sig['mean_delta']:+.4f}, {sig['confidence']:.0%} CI [{sig['ci_low']:+.4f}, "
+                  f"{sig['ci_high']:+.4f}], randomisation p = {sig['p_value']:.4f}: {verdict}; "
+                  f"B wins {sig['wins']}, loses {sig['losses']}, ties {sig['ties']}")
+    for row in result.movers:
+        moved = Table(title=f"{escape(row['query'])} ({row['qid']}, {row['kind']}): {measure} "
+                            f"{row['a']:.3f} -> {row['b']:.3f} ({row['delta']:+.3f})")
+        moved.add_column("#", justify="right")
+        moved.add_column("A", overflow="fold")
+        moved.add_column("B", overflow="fold")
+        for rank in range(max(len(row["a_top"]), len(row["b_top"]))):
+            moved.add_row(str(rank + 1), *(_shown(side[rank]) if rank < len(side) else ""
+                                           for side in (row["a_top"], row["b_top"])))
+        console.print(moved)
+
+
+def _shown(hit: dict) -> str:
+    grade = "unjudged" if hit["grade"] is None else f"grade {hit['grade']}"
+    title = f" {escape(hit['title'])}" if hit.get("title") else ""
+    return f"{escape(hit['product_id'])}{title} [dim]({grade})[/dim]"
+
+
+@main.command("interleaving-report", cls=_Command)
+@click.argument("logs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the significance test.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def interleaving_report(logs: tuple[Path, ...], seed: int, as_json: bool) -> None:
+    """Which ranker won a team-draft interleaving test, from UBI logs whose impressions carry
+    event_attributes.team ("A" or "B")."""
+    from .interleaving import credit, read_interleaved_ubi, summarise
+
+    impressions = read_interleaved_ubi(*logs)
+    if not impressions:
+        raise click.ClickException(f"no impression in {', '.join(map(str, logs))} carries event_attributes.team: "
+                                   "was interleaving switched on when these were logged?")
+    result = summarise([credit(teams, clicked) for teams, clicked in impressions], seed=seed)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+        return
+    table = Table(title=f"team-draft interleaving: {result.impressions} searches")
+    for col in ("A wins", "B wins", "ties", "preference for B", "p"):
+        table.add_column(col, justify="right")
+    table.add_row(str(result.a_wins), str(result.b_wins), str(result.ties), f"{result.preference_b:+.3f}",
+                  f"{result.p_value:.4f}")
+    console.print(table)
+    if result.p_value < 0.05:
+        console.print(f"[green]{'B' if result.preference_b > 0 else 'A'} is preferred[/] (p < 0.05)")
+    else:
+        console.print("[yellow]no significant preference yet[/]: keep collecting")
+
+
+@main.group()
+def judgments() -> None:
+    """Relevance judgments: TREC and BEIR qrels, SRW JSON, CSV, and click labels from UBI logs."""
+
+
+@judgments.command("convert", cls=_Command)
+@click.argument("source", metavar="IN", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("target", metavar="OUT", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--from", "from_fmt", type=click.Choice(["trec", "beir", "csv", "srw", "ubi"]), required=True)
+@click.option("--to", "to_fmt", type=click.Choice(["trec", "beir", "csv", "srw"]), required=True)
+@click.option("--ratings", default="100=3,10=2,1=1,0=0", show_default=True,
+              help="SRW rating = grade map (ESCI's E/S/C/I as 100/10/1/0 to gains 3/2/1/0).")
+@click.option("--dataset", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Dataset whose query ids name text-keyed queries, and whose texts fill id-keyed ones.")
+@click.option("--min-impressions", type=click.IntRange(min=1), default=10, show_default=True,
+              help="ubi: impressions a (query, product) pair needs to be judged.")
+def convert_judgments(source: Path, target: Path, from_fmt: str, to_fmt: str, ratings: str, dataset: Path | None,
+                      min_impressions: int) -> None:
+    """Convert judgments IN (--from) to OUT (--to)."""
+    from .judgments import parse_ratings, read_judgments, write_judgments
+    from .loaders import load_dataset
+
+    rating_map = parse_ratings(ratings)
+    texts = {qid: q.text for qid, q in load_dataset(dataset).queries.items()} if dataset is not None else None
+    read = read_judgments(source, from_fmt, ratings=rating_map, dataset_texts=texts, min_impressions=min_impressions)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_judgments(read, target, to_fmt, ratings=rating_map)
+    console.print(f"wrote {sum(map(len, read.qrels.values()))} judgments of {len(read.qrels)} queries to {target}")
 
 
 @main.command(cls=_Command)

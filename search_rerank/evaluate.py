@@ -214,6 +214,8 @@ def evaluate(
         metrics["gini@10"] = exposure_gini(ids, catalog_size, freq)
         rows.append(Row(
             config=config.name, metrics=metrics, status=failures.get(config.name, "ok"),
-            by_kind={kind: _mean(per_query, qids) for kind, qids in sorted(kinds.items())},
+            by_kind={kind: {**_mean(per_query, qids),
+                            "lt_share@10": long_tail_share({q: ids.get(q, []) for q in qids}, popularity, head)}
+                     for kind, qids in sorted(kinds.items())},
         ))
     return Report(dataset=dataset, split=split, queries=len(judged), catalog_size=catalog_size, rows=rows)

@@ -29,7 +29,12 @@ def popularity_signal(sales, reviews) -> np.ndarray:
 
 def popularity_percentiles(sales: Sequence[float], reviews: Sequence[float]) -> np.ndarray:
     """Per product, the share of the catalog that is less popular (ties share the mid-rank)."""
-    signal = popularity_signal(sales, reviews)
+    return percentile_ranks(popularity_signal(sales, reviews))
+
+
+def percentile_ranks(signal: np.ndarray) -> np.ndarray:
+    """Percentile of each value among all (ties share the mid-rank), whatever signal measured popularity."""
+    signal = np.asarray(signal, dtype=np.float64)
     n = len(signal)
     if n == 0:
         return np.empty(0)

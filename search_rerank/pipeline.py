@@ -23,7 +23,8 @@ from .candidate import Candidate
 from .errors import StageError
 from .filters import Filters
 from .fusion import fuse
-from .longtail import boost, is_long_tail
+from .exposure import long_tail_stage
+from .longtail import is_long_tail
 from .product import Product
 from .retrieval import DENSE, LEXICAL, Retriever
 from .settings import Settings
@@ -158,7 +159,7 @@ class SearchPipeline:
             ranking.skipped["longtail"] = "long-tail boost disabled in settings"
         elif current:
             popularity = self.store.popularity([c.product_id for c in current])
-            current = self._timed(ranking, "longtail", lambda: boost(current, popularity, settings.longtail))
+            current = self._timed(ranking, "longtail", lambda: long_tail_stage(current, popularity, settings.longtail))
             ranking.stages["longtail"] = current
         ranking.candidates = current
         return ranking

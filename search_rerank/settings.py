@@ -175,7 +175,10 @@ class RerankSettings(_Section):
 
 
 class LongTailSettings(_Section):
+    """Long-tail exposure: the gated additive ``boost``, or popularity-aware ``xquad`` re-ranking (see exposure)."""
+
     enabled: bool = True
+    method: Literal["boost", "xquad"] = "boost"
     strength: float = Field(default=0.1, ge=0.0, le=10.0)
     gate: float = Field(
         default=0.8, ge=0.0, le=1.0, description="minimum relevance (0..1 within the list) for a product to be boosted"
@@ -183,6 +186,16 @@ class LongTailSettings(_Section):
     head_fraction: float = Field(
         default=0.2, gt=0.0, lt=1.0, description="share of the catalog, by popularity, that counts as head"
     )
+    torso_fraction: float = Field(
+        default=0.4, ge=0.0, lt=1.0,
+        description="share of the non-head catalog, the most popular part of it, that counts as torso; the rest "
+        "is tail (a share of what is left, so any head_fraction stays valid)",
+    )
+    xquad_lambda: float = Field(
+        default=0.3, ge=0.0, le=1.0,
+        description="xquad: weight of head/tail coverage against relevance (0 = relevance order)",
+    )
+    xquad_depth: int = Field(default=50, ge=1, le=1000, description="xquad: how many top results are re-ranked")
 
 
 class ServiceSettings(_Section):

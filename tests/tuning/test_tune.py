@@ -1,0 +1,183 @@
+import tomllib
+
+import optuna
+import pytest
+
+from search_rerank.errors import ConfigError
+from search_rerank.indexes import open_pipeline
+from search_rerank.settings import Settings, load_settings
+from search_rerank.tune import (
+    LT_SHARE,
+    NDCG,
+    Goal,
+    RankingCache,
+    SearchSpace,
+    sections,
+    suggest,
+    tune,
+    write_settings,
+)
+
+
+@pytest.fixture
+def lexical_pipeline(lexical_settings):
+    pipeline = open_pipeline(lexical_settings)
+    yield pipeline
+    pipeline.close()
+
+
+@pytest.fixture
+def hybrid_pipeline(hybrid_settings):
+    pipeline = open_pipeline(hybrid_settings)
+    yield pipeline
+    pipeline.close()
+
+
+def fixed_trial(**params):
+    return optuna.trial.FixedTrial(params)
+
+
+def test_each_dev_query_is_retrieved_once_at_the_largest_candidate_count(lexical_pipeline, dataset, monkeypatch):
+    lexical_pipeline.settings = lexical_pipeline.settings.override(lexical={"candidates": 40})
+    calls = []
+    original = lexical_pipeline.retrieve
+    monkeypatch.setattr(lexical_pipeline, "retrieve",
+                        lambda text, filters, settings: calls.append(settings.lexical.candidates) or
+                        original(text, filters, settings))
+    queries, qrels = dataset.split("dev")
+    tune(lexical_pipeline, queries, qrels, trials=5, space=SearchSpace(max_candidates=80))
+    assert calls == [80] * len(qrels)
+
+
+def test_a_trial_ranks_only_its_own_candidates_per_leg_from_the_cache(hybrid_pipeline, dataset):
+    cache = RankingCache(hybrid_pipeline, *dataset.split("dev"), depth=60)
+    try:
+        ranked = cache.rank(hybrid_pipeline.settings.override(lexical={"candidates": 10}, dense={"candidates": 10}))
+        for qid, hits in ranked.items():
+            allowed = {c.product_id for leg in cache.legs[qid].values() for c in leg[:10]}
+            assert {c.product_id for c in hits} <= allowed
+    finally:
+        cache.close()
+
+
+def test_fusion_parameters_are_searched_only_with_two_legs():
+    lexical_only = suggest(fixed_trial(candidates=20, longtail_method="off"), SearchSpace(), hybrid=False,
+                           reranker=False)
+    assert "fusion_method" not in lexical_only
+    hybrid = suggest(fixed_trial(candidates=20, fusion_method="rrf", lexical_weight=0.3, rank_constant=20.0,
+                                 longtail_method="off"), SearchSpace(), hybrid=True, reranker=False)
+    assert hybrid["rank_constant"] == 20.0
+
+
+def test_rerank_window_is_searched_only_with_a_reranker():
+    params = dict(candidates=20, rerank_window=30, longtail_method="off")
+    assert "rerank_window" in suggest(fixed_trial(**params), SearchSpace(), hybrid=False, reranker=True)
+    assert "rerank_window" not in suggest(fixed_trial(**params), SearchSpace(), hybrid=False, reranker=False)
+
+
+def test_trial_parameters_become_valid_settings_sections():
+    tuned = sections({"candidates": 40, "fusion_method": "linear", "lexical_weight": 0.25,
+                      "normalization": "zscore", "longtail_method": "xquad", "xquad_lambda": 0.4})
+    settings = Settings().override(**tuned)
+    assert settings.fusion.weights == {"lexical": 0.25, "dense": 0.75}
+    assert (settings.longtail.method, settings.longtail.xquad_lambda) == ("xquad", 0.4)
+    assert settings.lexical.candidates == settings.dense.candidates == 40
+
+
+def test_longtail_off_disables_the_stage():
+    assert Settings().override(**sections({"candidates": 10, "longtail_method": "off"})).longtail.enabled is False
+
+
+def test_the_same_seed_gives_the_same_trials(hybrid_pipeline, dataset):
+    runs = [tune(hybrid_pipeline, *dataset.split("dev"), trials=6, seed=5) for _ in range(2)]
+    assert [t.params for t in runs[0].trials] == [t.params for t in runs[1].trials]
+
+
+def test_pareto_front_holds_only_undominated_trials(hybrid_pipeline, dataset):
+    result = tune(hybrid_pipeline, *dataset.split("dev"), trials=12, seed=2)
+    front = [t for t in result.trials if t.number in result.pareto]
+    for t in front:
+        assert not any(o.metrics[NDCG] > t.metrics[NDCG] and o.metrics[LT_SHARE] > t.metrics[LT_SHARE]
+                       for o in result.trials)
+    assert result.best["number"] == max(front, key=lambda t: t.metrics[NDCG]).number
+
+
+def test_min_lt_share_constraint_is_met_by_the_chosen_trial(hybrid_pipeline, dataset):
+    queries, qrels = dataset.split("dev")
+    floor = tune(hybrid_pipeline, queries, qrels, trials=1).baseline["metrics"][LT_SHARE]
+    result = tune(hybrid_pipeline, queries, qrels, trials=10, goal=Goal(min_lt_share=floor))
+    assert result.mode == "max-ndcg"
+    assert result.best["metrics"][LT_SHARE] >= floor
+
+
+def test_max_ndcg_cost_keeps_ndcg_within_the_cost_of_the_baseline(hybrid_pipeline, dataset):
+    result = tune(hybrid_pipeline, *dataset.split("dev"), trials=10, goal=Goal(max_ndcg_cost=0.01))
+    assert result.mode == "max-lt-share"
+    assert result.best["metrics"][NDCG] >= result.baseline["metrics"][NDCG] - 0.01
+
+
+def test_an_unreachable_constraint_is_reported_with_the_closest_trial(lexical_pipeline, dataset):
+    with pytest.raises(ConfigError, match=r"no trial met lt_share@10 >= 1.0.*highest long-tail share"):
+        tune(lexical_pipeline, *dataset.split("dev"), trials=3, goal=Goal(min_lt_share=1.0))
+
+
+def test_the_result_compares_the_best_with_the_baseline_per_query(lexical_pipeline, dataset):
+    queries, qrels = dataset.split("dev")
+    result = tune(lexical_pipeline, queries, qrels, trials=4)
+    assert {row["qid"] for row in result.per_query} == set(qrels)
+    assert result.significance["queries"] == len(qrels)
+    assert set(result.best["by_kind"]) == {q.meta.get("kind", "all") for q in queries.values()}
+
+
+def test_reranker_scores_each_query_product_pair_once_across_trials(lexical_settings, dataset,
+                                                                    tiny_cross_encoder_dir, monkeypatch):
+    settings = lexical_settings.override(rerank={"model": str(tiny_cross_encoder_dir), "require_card": False,
+                                                 "device": "cpu", "window": 20})
+    pipeline = open_pipeline(settings)
+    scored = []
+    original = pipeline.reranker.score
+    monkeypatch.setattr(pipeline.reranker, "score",
+                        lambda query, texts, batch_size=None: scored.extend((query, t) for t in texts) or
+                        original(query, texts, batch_size))
+    try:
+        queries, qrels = dataset.split("dev")
+        result = tune(pipeline, dict(list(queries.items())[:5]), qrels, trials=4,
+                      space=SearchSpace(max_candidates=30, max_window=30))
+    finally:
+        pipeline.close()
+    assert all("rerank_window" in t.params for t in result.trials)
+    assert len(scored) <= 5 * 30
+
+
+def test_written_settings_load_back_with_the_tuned_values(tmp_path):
+    tuned = sections({"candidates": 30, "longtail_method": "boost", "longtail_strength": 0.3, "longtail_gate": 0.6})
+    path = write_settings(tmp_path / "best.toml", tuned, comment="tuned")
+    loaded = load_settings(path)
+    assert (loaded.lexical.candidates, loaded.longtail.strength, loaded.longtail.gate) == (30, 0.3, 0.6)
+
+
+def test_written_settings_keep_the_base_file_values(tmp_path):
+    base = tmp_path / "base.toml"
+    base.write_text('index_dir = "/srv/idx"\n[longtail]\nhead_fraction = 0.1\n', encoding="utf-8")
+    path = write_settings(tmp_path / "best.toml", {"longtail": {"strength": 0.2}}, base)
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    assert data["index_dir"] == "/srv/idx" and data["longtail"] == {"head_fraction": 0.1, "strength": 0.2}
+
+
+def test_settings_are_written_only_as_toml(tmp_path):
+    with pytest.raises(ConfigError, match="TOML"):
+        write_settings(tmp_path / "best.yaml", {})
+
+
+def test_click_popularity_changes_the_exposure_metric_but_not_the_ranking(lexical_pipeline, dataset):
+    queries, qrels = dataset.split("dev")
+    catalog = RankingCache(lexical_pipeline, queries, qrels, depth=50)
+    inverted = {pid: 1.0 - pct for pid, pct in catalog.popularity.items()}
+    traffic = RankingCache(lexical_pipeline, queries, qrels, depth=50, popularity=inverted)
+    try:
+        by_catalog, by_traffic = catalog.score(lexical_pipeline.settings), traffic.score(lexical_pipeline.settings)
+    finally:
+        catalog.close()
+        traffic.close()
+    assert by_catalog.runs == by_traffic.runs
+    assert by_catalog.metrics[LT_SHARE] != by_traffic.metrics[LT_SHARE]
