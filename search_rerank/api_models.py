@@ -41,8 +41,10 @@ class RerankOverrides(_Strict):
 
 class LongTailOverrides(_Strict):
     enabled: bool | None = None
+    method: Literal["boost", "xquad"] | None = None
     strength: float | None = Field(default=None, ge=0.0, le=10.0)
     gate: float | None = Field(default=None, ge=0.0, le=1.0)
+    xquad_lambda: float | None = Field(default=None, ge=0.0, le=1.0)
 
 
 class Overrides(_Strict):

@@ -65,6 +65,13 @@ def test_longtail_can_be_switched_off_per_request(client):
     assert body["skipped"]["longtail"] == "long-tail boost disabled in settings"
 
 
+def test_longtail_method_can_be_switched_to_xquad_per_request(client):
+    hits = search(client, query="chair", explain=True, overrides={"longtail": {"method": "xquad"}}).get_json()["hits"]
+    assert all("xquad_gain" in hit["explanation"] for hit in hits)
+    default = search(client, query="chair", explain=True).get_json()["hits"]
+    assert not any("xquad_gain" in hit["explanation"] for hit in default)
+
+
 @pytest.mark.parametrize("body, field", [
     ({}, "query"),
     ({"query": ""}, "query"),
