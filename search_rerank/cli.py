@@ -669,3 +669,19 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+GROUP_OPTIONS = {"--settings": 2, "--index-dir": 2, "-v": 1, "--verbose": 1}
+
+
+def run_as_script(command: str, argv: list[str], prog_name: str) -> None:
+    """Run one subcommand from a script in scripts/ (for cron jobs and checkouts without the entry point).
+
+    Leading ``--settings``, ``--index-dir`` and ``-v`` go to the command group,
+    as they would before the subcommand on the ``search-rerank`` command line.
+    """
+    args, group = list(argv), []
+    while args and args[0] in GROUP_OPTIONS:
+        taken = GROUP_OPTIONS[args[0]]
+        group, args = group + args[:taken], args[taken:]
+    main([*group, command, *args], prog_name=prog_name)
