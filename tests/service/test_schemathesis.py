@@ -4,10 +4,9 @@ The schema is the document the service publishes; the requests go over HTTP
 to the app on the small test index, as a client's would.
 """
 
-import threading
 
 import pytest
-from werkzeug.serving import make_server
+from live_server import served
 
 from search_rerank import __version__
 from search_rerank.openapi import openapi_document
@@ -29,12 +28,8 @@ def ndjson(ctx, value):
 def base_url(index_settings):
     from search_rerank.service import create_app
 
-    server = make_server("127.0.0.1", 0, create_app(index_settings), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(10)
+    with served(create_app(index_settings)) as url:
+        yield url
 
 
 def no_server_error(ctx, response, case):

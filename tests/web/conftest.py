@@ -9,11 +9,10 @@ without it the browser tests skip, saying so.
 from __future__ import annotations
 
 import shutil
-import threading
 from itertools import chain
 
 import pytest
-from werkzeug.serving import make_server
+from live_server import served
 
 from search_rerank.generate import GeneratorConfig, generate
 from search_rerank.indexes import build_index
@@ -45,12 +44,8 @@ def web_settings(tmp_path_factory, tiny_bert_dir) -> Settings:
 
 @pytest.fixture(scope="session")
 def live_server(web_settings):
-    server = make_server("127.0.0.1", 0, create_app(web_settings), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(10)
+    with served(create_app(web_settings)) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
