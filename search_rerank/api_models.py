@@ -131,6 +131,13 @@ class SearchMeta(BaseModel):
     query_id: str = Field(description="this search's UBI query id: send it with the events about these results")
 
 
+class InterleavingMeta(BaseModel):
+    method: Literal["team_draft"] = "team_draft"
+    a: str = Field(description="ranking A: the served settings")
+    b: str = Field(description="ranking B: the settings file named by service.interleave_with")
+    teams: list[Literal["A", "B"]] = Field(description="per hit, the ranking that placed it")
+
+
 class SearchResponse(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
@@ -148,10 +155,14 @@ class SearchResponse(BaseModel):
     stage_products: dict[str, HitOut] | None = Field(
         default=None, description="with stages=true: every product in a stage list, with its final score, "
         "long-tail flag and explanation")
+    interleaving: InterleavingMeta | None = Field(
+        default=None, description="present when the hits are ranking A and B interleaved by team draft "
+        "(service.interleave_with; header X-Search-Rerank-Interleave)")
 
     @classmethod
     def of(cls, result: SearchResult, *, offset: int, size: int, explain: bool, query_id: str | None = None,
-           stages: dict[str, list[str]] | None = None, stage_hits: list[Hit] | None = None) -> "SearchResponse":
+           stages: dict[str, list[str]] | None = None, stage_hits: list[Hit] | None = None,
+           interleaving: dict[str, Any] | None = None) -> "SearchResponse":
         hits = [HitOut.of(hit, explain) for hit in result.hits]
         ranking = result.ranking
         return cls(query=result.query, total=result.total, from_=offset, size=size, hits=hits,
@@ -159,7 +170,8 @@ class SearchResponse(BaseModel):
                    timings_ms={k: round(v, 3) for k, v in ranking.timings_ms.items()},
                    meta=SearchMeta(query_id=query_id) if query_id is not None else None, stages=stages,
                    stage_products=None if stage_hits is None else {
-                       hit.product.id: HitOut.of(hit, explain=True) for hit in stage_hits})
+                       hit.product.id: HitOut.of(hit, explain=True) for hit in stage_hits},
+                   interleaving=None if interleaving is None else InterleavingMeta(**interleaving))
 
 
 class FieldError(BaseModel):

@@ -22,8 +22,8 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, request, 
 from pydantic import TypeAdapter, ValidationError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from . import __version__, metrics
-from .api_models import ErrorResponse, FieldError, SearchRequest, SearchResponse, stage_lists
+from . import __version__, interleave_serving, metrics
+from .api_models import ErrorResponse, FieldError, Overrides, SearchRequest, SearchResponse, stage_lists
 from .errors import ConfigError
 from .es_compat import InvalidQuery, Unsupported, es_response, parse_msearch, parse_search
 from .filters import Filters
@@ -87,31 +87,54 @@ def current_settings() -> Settings:
     return current_app.config["SETTINGS"]
 
 
-def run_search(query: str, filters: Filters | None, size: int, offset: int, settings: Settings) -> SearchResult:
-    result = current_pipeline().run(query, filters, size=size, offset=offset, settings=settings)
+def run_search(query: str, filters: Filters | None, size: int, offset: int, settings: Settings,
+               overrides: Overrides | None = None, ubi: UbiSearchParams | None = None
+               ) -> tuple[SearchResult, interleave_serving.InterleavedSearch | None]:
+    """The search, interleaved with the second ranking when the header or the traffic share says so."""
+    setup: interleave_serving.InterleaveSetup | None = current_app.extensions.get("interleave")
+    client = ubi.client_id if ubi is not None and ubi.client_id else safe_id(request.headers.get(CLIENT_ID_HEADER))
+    shopper = interleave_serving.shopper(client, safe_id(request.headers.get(SESSION_ID_HEADER)), query)
+    interleaved = None
+    if interleave_serving.wanted(setup, request.headers.get(interleave_serving.INTERLEAVE_HEADER), shopper):
+        b = setup.settings_b if overrides is None else overrides.apply(setup.settings_b)
+        interleaved = interleave_serving.run(current_pipeline(), query, filters, size, offset, settings, b,
+                                             interleave_serving.seed(shopper, query, filters), setup.source)
+        result = interleaved.result
+    else:
+        result = current_pipeline().run(query, filters, size=size, offset=offset, settings=settings)
     metrics.observe(result)
-    return result
+    return result, interleaved
 
 
 def log_query(user_query: str, hit_ids: list[str], filters: Filters | None, offset: int,
-              ubi: UbiSearchParams | None = None) -> str:
+              ubi: UbiSearchParams | None = None,
+              interleaved: interleave_serving.InterleavedSearch | None = None) -> str:
     """The search's query id (the front end's, from ``ext.ubi``, or a new one), and its UBI query record
-    written when UBI logging is on."""
+    written when UBI logging is on; an interleaved search also logs each shown product's team."""
     ubi = ubi if ubi is not None else UbiSearchParams()
     query_id = ubi.query_id or new_query_id()
     log: UbiLog | None = current_app.extensions.get("ubi_log")
     if log is not None:
         attributes = {"endpoint": _endpoint(), "from": offset}
-        if session := safe_id(request.headers.get(SESSION_ID_HEADER)):
+        session = safe_id(request.headers.get(SESSION_ID_HEADER))
+        if session:
             attributes["session_id"] = session
         if filters is not None:
             attributes["filters"] = filters.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
-        log.write([UbiQuery(
-            application=ubi.application or current_settings().service.ubi_application, query_id=query_id,
-            client_id=ubi.client_id or safe_id(request.headers.get(CLIENT_ID_HEADER)),
+        if interleaved is not None:
+            attributes["interleaving"] = {"b": interleaved.source}
+        application = ubi.application or current_settings().service.ubi_application
+        client = ubi.client_id or safe_id(request.headers.get(CLIENT_ID_HEADER))
+        records: list[UbiQuery | UbiEvent] = [UbiQuery(
+            application=application, query_id=query_id, client_id=client,
             user_query=ubi.user_query or user_query, query_attributes={**attributes, **ubi.query_attributes},
             object_id_field=ubi.object_id_field or "id", query_response_hit_ids=hit_ids,
-        )])
+        )]
+        if interleaved is not None:
+            records += interleave_serving.impression_events(
+                interleaved, query_id, hit_ids, offset, application=application,
+                user_query=ubi.user_query or user_query, client_id=client, session_id=session)
+        log.write(records)
     return query_id
 
 
@@ -123,11 +146,13 @@ def search():
     except ConfigError as exc:
         return error_response(400, "invalid request", fields=[FieldError(field="overrides", message=str(exc))])
     filters = None if req.filters.is_empty else req.filters
-    result = run_search(req.query, filters, req.size, req.from_, run_settings)
-    query_id = log_query(req.query, [hit.product.id for hit in result.hits], filters, req.from_)
+    result, interleaved = run_search(req.query, filters, req.size, req.from_, run_settings, req.overrides)
+    hit_ids = [hit.product.id for hit in result.hits]
+    query_id = log_query(req.query, hit_ids, filters, req.from_, interleaved=interleaved)
     stages = stage_lists(result, req.from_, req.size) if req.stages else None
     response = SearchResponse.of(result, offset=req.from_, size=req.size, explain=req.explain, query_id=query_id,
-                                 stages=stages, stage_hits=_stage_hits(result, stages, run_settings))
+                                 stages=stages, stage_hits=_stage_hits(result, stages, run_settings),
+                                 interleaving=None if interleaved is None else interleaved.section(hit_ids))
     return jsonify(response.model_dump(mode="json", by_alias=True, exclude_none=True)), {QUERY_ID_HEADER: query_id}
 
 
@@ -278,13 +303,16 @@ def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
     started = time.perf_counter()
     settings = current_settings()
     search = parse_search(body, params, settings.service)
-    result = None
+    result = interleaved = None
     if not search.matches_nothing:
-        result = run_search(search.text, search.filters, search.size, search.offset, settings)
+        result, interleaved = run_search(search.text, search.filters, search.size, search.offset, settings,
+                                         ubi=search.ubi)
     hit_ids = [hit.product.id for hit in result.hits] if result is not None else []
-    query_id = log_query(search.text, hit_ids, search.filters, search.offset, search.ubi)
+    query_id = log_query(search.text, hit_ids, search.filters, search.offset, search.ubi, interleaved)
     response = es_response(search, result, settings, index, (time.perf_counter() - started) * 1000)
     response["search_rerank"]["query_id"] = query_id
+    if interleaved is not None:
+        response["search_rerank"]["interleaving"] = interleaved.section(hit_ids)
     if search.ubi is not None:
         response["ext"] = {"ubi": {"query_id": query_id}}  # where the OpenSearch UBI plugin answers it
     return response
@@ -398,6 +426,10 @@ def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None
             raise SystemExit(f"search-rerank: cannot start: {exc}") from exc
     pipeline.warm_up()
     app.extensions["search_rerank"] = LivePipeline(pipeline, settings.service.reload_grace_s)
+    try:
+        app.extensions["interleave"] = interleave_serving.InterleaveSetup.from_settings(settings)
+    except ConfigError as exc:
+        raise SystemExit(f"search-rerank: cannot start: service.interleave_with: {exc}") from exc
     app.config["ADMIN_TOKEN"] = os.environ.get("SEARCH_RERANK_ADMIN_TOKEN") or None
     if reload_file := os.environ.get(RELOAD_FILE_ENV):
         broadcast = ReloadBroadcast(Path(reload_file), lambda: reopen(app))

@@ -220,6 +220,20 @@ class ServiceSettings(_Section):
     ubi_log_backups: int = Field(default=10, ge=0, description="rotated UBI files kept per worker")
     ubi_application: str = Field(default="search-rerank", min_length=1,
                                  description="the UBI 'application' of query records, and of events that name none")
+    interleave_with: Path | None = Field(
+        default=None, description="settings file of a second ranking (B, e.g. tune's best.toml) to compare with the "
+        "served one (A) by team-draft interleaving; its fusion, rerank, longtail sections and candidates per leg are "
+        "used, on the served indexes and models (see interleave_serving)")
+    interleave_share: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="share of (shopper, query) pairs answered with the interleaved "
+        "list when interleave_with is set; the X-Search-Rerank-Interleave header (on/off) decides per request")
+
+    @model_validator(mode="after")
+    def _interleave_needs_b(self) -> "ServiceSettings":
+        if self.interleave_share > 0 and self.interleave_with is None:
+            raise ValueError(f"service.interleave_share={self.interleave_share} needs service.interleave_with, the "
+                             "settings file of the ranking to interleave with")
+        return self
 
 
 class Settings(BaseSettings):

@@ -1,0 +1,153 @@
+"""Team-draft interleaving in the proxy: switched by header or share, teams logged as UBI, credited by the report."""
+
+import json
+import os
+
+import pytest
+from click.testing import CliRunner
+
+from search_rerank.cli import main
+from search_rerank.errors import ConfigError
+from search_rerank.interleave_serving import ranking_settings
+from search_rerank.service import create_app
+from search_rerank.settings import Settings
+
+HEADER = "X-Search-Rerank-Interleave"
+SHOPPER = {"X-Ubi-Client-Id": "client-7"}
+
+
+@pytest.fixture
+def b_file(tmp_path):
+    """Ranking B: BM25 alone, no long-tail stage; the served A is hybrid, so the two lists differ."""
+    path = tmp_path / "best.toml"
+    path.write_text('[dense]\nenabled = false\n\n[longtail]\nenabled = false\n', encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def ubi_path(tmp_path):
+    return tmp_path / "ubi" / "ubi.ndjson"
+
+
+def make_client(settings, pipeline, ubi_path, **service):
+    updated = settings.service.model_copy(update={"ubi_log_path": ubi_path, **service})
+    return create_app(settings.model_copy(update={"service": updated}), pipeline).test_client()
+
+
+@pytest.fixture
+def ab_client(settings, pipeline, ubi_path, b_file):
+    return make_client(settings, pipeline, ubi_path, interleave_with=b_file)
+
+
+def log_file(ubi_path):
+    return ubi_path.with_name(f"ubi.{os.getpid()}.ndjson")
+
+
+def records(ubi_path):
+    return [json.loads(line) for line in log_file(ubi_path).read_text(encoding="utf-8").splitlines()]
+
+
+def search(client, headers=None, **body):
+    response = client.post("/search", json={"query": "sofa", "size": 10, **body}, headers={**SHOPPER, **(headers or {})})
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def test_the_header_switches_interleaving_on_with_a_team_per_hit(ab_client):
+    body = search(ab_client, {HEADER: "on"})
+    section = body["interleaving"]
+    assert section["method"] == "team_draft" and section["b"].endswith("best.toml")
+    assert len(section["teams"]) == len(body["hits"]) == 10
+    assert set(section["teams"]) == {"A", "B"}
+
+
+def test_without_the_header_and_no_share_the_served_ranking_answers(ab_client, client):
+    assert "interleaving" not in search(ab_client)
+    assert [h["id"] for h in search(ab_client)["hits"]] == [h["id"] for h in search(client)["hits"]]
+
+
+def test_a_share_of_one_interleaves_every_search_and_the_header_switches_it_off(settings, pipeline, ubi_path, b_file):
+    ab = make_client(settings, pipeline, ubi_path, interleave_with=b_file, interleave_share=1.0)
+    assert "interleaving" in search(ab)
+    assert "interleaving" not in search(ab, {HEADER: "off"})
+
+
+def test_the_interleaved_list_is_the_same_on_every_page_and_every_repeat(ab_client):
+    whole = search(ab_client, {HEADER: "on"}, size=10)
+    pages = search(ab_client, {HEADER: "on"}, size=5) , search(ab_client, {HEADER: "on"}, size=5, **{"from": 5})
+    assert [h["id"] for page in pages for h in page["hits"]] == [h["id"] for h in whole["hits"]]
+    assert [t for page in pages for t in page["interleaving"]["teams"]] == whole["interleaving"]["teams"]
+    assert search(ab_client, {HEADER: "on"})["hits"] == whole["hits"]
+
+
+def test_the_elasticsearch_endpoint_interleaves_and_says_so_in_its_section(ab_client):
+    response = ab_client.post("/products/_search", json={"query": {"match": {"title": "sofa"}}, "size": 6},
+                              headers={**SHOPPER, HEADER: "on"})
+    body = response.get_json()
+    assert len(body["search_rerank"]["interleaving"]["teams"]) == len(body["hits"]["hits"]) == 6
+
+
+def test_each_shown_product_is_logged_as_an_impression_with_its_team(ab_client, ubi_path):
+    body = search(ab_client, {HEADER: "on"}, size=6, **{"from": 2})
+    query, *impressions = records(ubi_path)
+    assert query["query_id"] == body["meta"]["query_id"]
+    assert [(e["event_attributes"]["object"]["object_id"], e["event_attributes"]["position"]["ordinal"],
+             e["event_attributes"]["team"]) for e in impressions] == [
+        (hit["id"], 2 + i, team) for i, (hit, team) in enumerate(zip(body["hits"], body["interleaving"]["teams"]))]
+    assert {e["action_name"] for e in impressions} == {"impression"}
+    assert {e["query_id"] for e in impressions} == {query["query_id"]}
+
+
+def test_the_report_on_the_written_log_credits_the_team_whose_products_were_clicked(ab_client, ubi_path):
+    for query in ("sofa", "oak table", "lamp", "rug", "chair"):
+        body = search(ab_client, {HEADER: "on"}, query=query)
+        teams = body["interleaving"]["teams"]
+        ordinal, hit = next((i, h) for i, (h, t) in enumerate(zip(body["hits"], teams)) if t == "B")
+        event = {"action_name": "click", "query_id": body["meta"]["query_id"], "client_id": "client-7",
+                 "event_attributes": {"object": {"object_id": hit["id"]}, "position": {"ordinal": ordinal}}}
+        assert ab_client.post("/ubi/events", json=event).status_code == 200
+    result = CliRunner().invoke(main, ["interleaving-report", "--json", str(log_file(ubi_path))])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert (report["impressions"], report["b_wins"], report["a_wins"]) == (5, 5, 0)
+    assert report["preference_b"] == 1.0
+
+
+def test_searches_that_are_not_interleaved_log_no_team(ab_client, ubi_path):
+    search(ab_client)
+    assert [r.get("action_name") for r in records(ubi_path)] == [None]
+
+
+@pytest.mark.parametrize("value", ["yes", "", "1"])
+def test_an_unknown_header_value_is_a_400_naming_the_values(ab_client, value):
+    response = ab_client.post("/search", json={"query": "sofa"}, headers={HEADER: value})
+    assert response.status_code == 400
+    assert "['on', 'off']" in response.get_json()["message"]
+
+
+def test_the_header_on_without_a_second_ranking_is_a_400_naming_the_setting(client):
+    response = client.post("/search", json={"query": "sofa"}, headers={HEADER: "on"})
+    assert response.status_code == 400
+    assert "service.interleave_with" in response.get_json()["message"]
+
+
+def test_a_share_without_a_second_ranking_is_refused():
+    with pytest.raises(ValueError, match="interleave_with"):
+        Settings(service={"interleave_share": 0.5})
+
+
+def test_a_missing_settings_file_b_stops_the_start(settings, pipeline, ubi_path, tmp_path):
+    with pytest.raises(SystemExit, match="does not exist"):
+        make_client(settings, pipeline, ubi_path, interleave_with=tmp_path / "missing.toml")
+
+
+def test_settings_b_takes_the_ranking_sections_and_candidates_but_not_the_indexes(settings):
+    b = ranking_settings(settings, {"index_dir": "elsewhere", "fusion": {"method": "linear"},
+                                    "lexical": {"candidates": 7, "k1": 2.0}, "longtail": {"strength": 0.3}})
+    assert (b.fusion.method, b.lexical.candidates, b.longtail.strength) == ("linear", 7, 0.3)
+    assert (b.index_dir, b.lexical.k1) == (settings.index_dir, settings.lexical.k1)
+
+
+def test_settings_b_naming_another_reranker_is_refused(settings):
+    with pytest.raises(ConfigError, match="rerank.model"):
+        ranking_settings(settings, {"rerank": {"model": "other-reranker"}})
