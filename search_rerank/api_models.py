@@ -45,6 +45,7 @@ class LongTailOverrides(_Strict):
     strength: float | None = Field(default=None, ge=0.0, le=10.0)
     gate: float | None = Field(default=None, ge=0.0, le=1.0)
     xquad_lambda: float | None = Field(default=None, ge=0.0, le=1.0)
+    target: Literal["long_tail", "tail"] | None = None
 
 
 class Overrides(_Strict):

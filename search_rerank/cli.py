@@ -262,14 +262,20 @@ def kind_table(report, measure: str = "nDCG@10") -> Table:
               help="Maximise long-tail share with nDCG@10 at most this far below the current settings'.")
 @click.option("--max-candidates", type=click.IntRange(min=10), default=100, show_default=True,
               help="Largest candidates per leg searched; each query is retrieved once at this depth.")
+@click.option("--exposure", type=click.Choice(["lt_share@10", "tail@10"]), default="lt_share@10", show_default=True,
+              help="The exposure objective: share of the top 10 outside the head, or in the tail tier only (below "
+                   "head and torso; room to grow when most of the catalog is long tail).")
 @click.option("--longtail-methods", default="off,boost,xquad", show_default=True,
               help="Long-tail stages to search, comma separated.")
+@click.option("--longtail-targets", default="long_tail", show_default=True,
+              help="What the long-tail stage may favour, comma separated: long_tail (below the head, graded), "
+                   "tail (the tail tier, alike).")
 @click.option("--click-popularity", "click_logs", multiple=True, type=click.Path(exists=True, dir_okay=False,
               path_type=Path), help="UBI log(s): popularity tiers from clicks instead of catalog signals.")
 @click.pass_context
 def tune(ctx: click.Context, dataset: Path, split: str, out: Path, trials: int, seed: int,
-         min_lt_share: float | None, max_ndcg_cost: float | None, max_candidates: int, longtail_methods: str,
-         click_logs: tuple[Path, ...]) -> None:
+         min_lt_share: float | None, max_ndcg_cost: float | None, exposure: str, max_candidates: int,
+         longtail_methods: str, longtail_targets: str, click_logs: tuple[Path, ...]) -> None:
     """Search fusion, candidates, rerank window and long-tail settings on a split; write the best as TOML.
 
     Without a constraint the search has two objectives (nDCG@10, long-tail
@@ -293,8 +299,9 @@ def tune(ctx: click.Context, dataset: Path, split: str, out: Path, trials: int, 
     if click_logs:
         popularity = click_popularity(read_ubi(*click_logs), (p.id for p in pipeline.store))
     space = SearchSpace(max_candidates=max_candidates,
-                        longtail_methods=tuple(m.strip() for m in longtail_methods.split(",") if m.strip()))
-    goal = Goal(min_lt_share=min_lt_share, max_ndcg_cost=max_ndcg_cost)
+                        longtail_methods=tuple(m.strip() for m in longtail_methods.split(",") if m.strip()),
+                        longtail_targets=tuple(t.strip() for t in longtail_targets.split(",") if t.strip()))
+    goal = Goal(min_lt_share=min_lt_share, max_ndcg_cost=max_ndcg_cost, exposure=exposure)
     try:
         result = run(pipeline, queries, qrels, trials=trials, seed=seed, goal=goal, space=space,
                      popularity=popularity, dataset=str(dataset), split=split, progress=True)

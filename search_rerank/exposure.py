@@ -24,7 +24,7 @@ import numpy as np
 from .candidate import Candidate, ranked
 from .clicks import Impression
 from .fusion import minmax
-from .longtail import boost, is_long_tail, percentile_ranks
+from .longtail import boost, is_long_tail, percentile_ranks, tail_cut
 from .settings import LongTailSettings
 
 HEAD, TORSO, TAIL = "head", "torso", "tail"
@@ -72,8 +72,10 @@ def xquad(candidates: Sequence[Candidate], popularity: Mapping[str, float], sett
     ``(1 - λ) rel(v) + λ Σ_c P(c|q) [v ∈ c] (1 - share of c among those already picked)``
     for c in {head, long tail}. ``rel`` is the score min-max scaled in the
     window; ``P(c|q)`` is c's share of the window, the query's own mix standing
-    in for the user profile of the recommender setting. Products with unknown
-    popularity belong to neither category and compete on relevance alone. The
+    in for the user profile of the recommender setting. With ``target =
+    "tail"`` the categories are the tail tier and the rest instead. Products
+    with unknown popularity belong to neither category and compete on
+    relevance alone. The
     rest of the list keeps its order below the window.
     """
     if not candidates or not settings.enabled:
@@ -82,7 +84,11 @@ def xquad(candidates: Sequence[Candidate], popularity: Mapping[str, float], sett
     window, rest = list(candidates[:depth]), list(candidates[depth:])
     relevance = minmax(np.array([c.score for c in window], dtype=np.float64))
     known = np.array([c.product_id in popularity for c in window])
-    tail = np.array([is_long_tail(popularity.get(c.product_id, 1.0), settings.head_fraction) for c in window]) & known
+    if settings.target == "tail":
+        tail = np.array([popularity.get(c.product_id, 1.0) < tail_cut(settings) for c in window]) & known
+    else:
+        tail = np.array([is_long_tail(popularity.get(c.product_id, 1.0), settings.head_fraction)
+                         for c in window]) & known
     head = known & ~tail
     share = {HEAD: head.mean(), TAIL: tail.mean()}
     lam = settings.xquad_lambda

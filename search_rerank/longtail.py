@@ -60,13 +60,27 @@ def tailness(percentile: float, head_fraction: float) -> float:
     return float(np.clip((threshold - percentile) / threshold, 0.0, 1.0))
 
 
+def tail_cut(settings: LongTailSettings) -> float:
+    """The percentile below which a product is in the tail tier: below the head and the torso (exposure.tier)."""
+    return (1.0 - settings.head_fraction) * (1.0 - settings.torso_fraction)
+
+
+def favoured(percentile: float, settings: LongTailSettings) -> float:
+    """How much the stage favours a product, 0..1: graded below the head (``long_tail``), or 1 for every
+    tail-tier product and 0 for the rest (``tail``)."""
+    if settings.target == "tail":
+        return 1.0 if percentile < tail_cut(settings) else 0.0
+    return tailness(percentile, settings.head_fraction)
+
+
 def boost(candidates: Sequence[Candidate], popularity: Mapping[str, float], settings: LongTailSettings) -> list[Candidate]:
     """Lift relevant long-tail products.
 
     Relevance is the candidate's score min-max scaled within this list (the
     top result is 1), so the gate means "within (1 - gate) of the best match"
     whatever the scale of the stage before. Products with unknown popularity
-    are not boosted.
+    are not boosted. ``settings.target`` says which products and how much
+    (see :func:`favoured`).
     """
     if not candidates or not settings.enabled or settings.strength == 0:
         return list(candidates)
@@ -76,7 +90,7 @@ def boost(candidates: Sequence[Candidate], popularity: Mapping[str, float], sett
         pct = popularity.get(c.product_id)
         lift = 0.0
         if pct is not None and rel >= settings.gate:
-            lift = settings.strength * tailness(pct, settings.head_fraction)
+            lift = settings.strength * favoured(pct, settings)
         features = {"relevance": float(rel), "boost": lift}
         if pct is not None:
             features["popularity"] = float(pct)

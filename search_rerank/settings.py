@@ -191,6 +191,12 @@ class LongTailSettings(_Section):
         description="share of the non-head catalog, the most popular part of it, that counts as torso; the rest "
         "is tail (a share of what is left, so any head_fraction stays valid)",
     )
+    target: Literal["long_tail", "tail"] = Field(
+        default="long_tail",
+        description="what the stage favours: 'long_tail', everything below the head, the rarer the more (boost); "
+        "'tail', the tail tier below head and torso, every tail product alike (boost: the same lift; xquad: tail "
+        "against the rest)",
+    )
     xquad_lambda: float = Field(
         default=0.3, ge=0.0, le=1.0,
         description="xquad: weight of head/tail coverage against relevance (0 = relevance order)",

@@ -42,7 +42,12 @@ from .significance import paired_test
 
 NDCG = "nDCG@10"
 LT_SHARE = "lt_share@10"
+TAIL_SHARE = "tail@10"
+EXPOSURE_METRICS = (LT_SHARE, TAIL_SHARE)
+"""What "long-tail exposure" counts: every product outside the popular head (``lt_share@10``), or only the
+tail tier below head and torso (``tail@10``, see exposure.tier)."""
 LONGTAIL_METHODS = ("off", "boost", "xquad")
+LONGTAIL_TARGETS = ("long_tail", "tail")
 TUNED_SECTIONS = ("lexical", "dense", "fusion", "rerank", "longtail")
 
 
@@ -57,6 +62,8 @@ class SearchSpace:
     candidate_step: int = 10
     max_window: int = 100
     longtail_methods: tuple[str, ...] = LONGTAIL_METHODS
+    longtail_targets: tuple[str, ...] = ("long_tail",)
+    """What the long-tail stage favours (settings.longtail.target); with both, the search picks."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_candidates <= self.max_candidates:
@@ -65,6 +72,9 @@ class SearchSpace:
         unknown = set(self.longtail_methods) - set(LONGTAIL_METHODS)
         if unknown or not self.longtail_methods:
             raise ConfigError(f"longtail methods {sorted(unknown) or '(none)'} invalid; choose from {LONGTAIL_METHODS}")
+        unknown = set(self.longtail_targets) - set(LONGTAIL_TARGETS)
+        if unknown or not self.longtail_targets:
+            raise ConfigError(f"longtail targets {sorted(unknown) or '(none)'} invalid; choose from {LONGTAIL_TARGETS}")
 
 
 def suggest(trial: optuna.Trial, space: SearchSpace, hybrid: bool, reranker: bool) -> dict[str, Any]:
@@ -89,6 +99,8 @@ def suggest(trial: optuna.Trial, space: SearchSpace, hybrid: bool, reranker: boo
         params["longtail_gate"] = trial.suggest_float("longtail_gate", 0.0, 1.0)
     elif method == "xquad":
         params["xquad_lambda"] = trial.suggest_float("xquad_lambda", 0.0, 1.0)
+    if method != "off" and len(space.longtail_targets) > 1:
+        params["longtail_target"] = trial.suggest_categorical("longtail_target", list(space.longtail_targets))
     return params
 
 
@@ -118,6 +130,8 @@ def sections(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
                         gate=round(float(params["longtail_gate"]), 6))
     elif method == "xquad":
         longtail["xquad_lambda"] = round(float(params["xquad_lambda"]), 6)
+    if "longtail_target" in params:
+        longtail["target"] = params["longtail_target"]
     out["longtail"] = longtail
     return out
 
@@ -210,7 +224,8 @@ class RankingCache:
         k = {LEXICAL: settings.lexical.candidates, DENSE: settings.dense.candidates}
         out = {}
         for qid, legs in self.legs.items():
-            ranking = Ranking(candidates=[], stages={leg: hits[: k[leg]] for leg, hits in legs.items()})
+            ranking = Ranking(candidates=[], stages={leg: hits[: k[leg]] for leg, hits in legs.items()
+                                                     if leg != DENSE or settings.dense.enabled})
             out[qid] = self.pipeline.rank(self.queries[qid].text, ranking, settings).candidates
         return out
 
@@ -230,9 +245,11 @@ class RankingCache:
         kinds: dict[str, list[str]] = {}
         for qid, query in self.queries.items():
             kinds.setdefault(str(query.meta.get("kind", "all")), []).append(qid)
-        head = self.pipeline.settings.longtail.head_fraction
+        longtail = self.pipeline.settings.longtail
         return {kind: {"queries": len(qids), NDCG: float(np.mean([scored.per_query[q][NDCG] for q in qids])),
-                       LT_SHARE: long_tail_share({q: scored.runs[q] for q in qids}, self.popularity, head)}
+                       LT_SHARE: long_tail_share({q: scored.runs[q] for q in qids}, self.popularity,
+                                                 longtail.head_fraction),
+                       TAIL_SHARE: tier_shares([scored.runs[q] for q in qids], self.popularity, longtail)["tail"]}
                 for kind, qids in sorted(kinds.items())}
 
     def close(self) -> None:
@@ -245,15 +262,21 @@ class RankingCache:
 class Goal:
     """What "best" means: the Pareto front, or one metric maximised under the user's constraints.
 
-    ``max_ndcg_cost`` maximises long-tail share with nDCG@10 at most that far
-    below the baseline; ``min_lt_share`` alone maximises nDCG@10 with the
-    long-tail share at least that high.
+    ``exposure`` is the second objective: ``lt_share@10`` (share of the top
+    10 outside the head) or ``tail@10`` (share in the tail tier only, which
+    leaves room to grow where most of the catalog is long tail and the top
+    10 already is). ``max_ndcg_cost`` maximises it with nDCG@10 at most that
+    far below the baseline; ``min_lt_share`` alone maximises nDCG@10 with the
+    exposure at least that high.
     """
 
     min_lt_share: float | None = None
     max_ndcg_cost: float | None = None
+    exposure: str = LT_SHARE
 
     def __post_init__(self) -> None:
+        if self.exposure not in EXPOSURE_METRICS:
+            raise ConfigError(f"exposure metric {self.exposure!r} unknown; choose from {EXPOSURE_METRICS}")
         if self.min_lt_share is not None and not 0 <= self.min_lt_share <= 1:
             raise ConfigError(f"min_lt_share must be between 0 and 1, got {self.min_lt_share}")
         if self.max_ndcg_cost is not None and not 0 <= self.max_ndcg_cost <= 1:
@@ -269,7 +292,7 @@ class Goal:
         """Optuna's convention: a trial is feasible when every value is <= 0."""
         out = {}
         if self.min_lt_share is not None:
-            out["min_lt_share"] = self.min_lt_share - metrics[LT_SHARE]
+            out["min_lt_share"] = self.min_lt_share - metrics[self.exposure]
         if self.max_ndcg_cost is not None:
             out["max_ndcg_cost"] = (baseline_ndcg - self.max_ndcg_cost) - metrics[NDCG]
         return out
@@ -301,6 +324,8 @@ class TuningResult:
     per_query: list[dict[str, Any]]
     timing: dict[str, float]
     space: dict[str, Any] = field(default_factory=dict)
+    exposure: str = LT_SHARE
+    """The exposure metric that was the second objective (or constrained)."""
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -353,8 +378,8 @@ def _search(cache: RankingCache, base: Settings, trials: int, seed: int, goal: G
         if on_trial is not None:
             on_trial(record)
         if goal.mode == "pareto":
-            return result.metrics[NDCG], result.metrics[LT_SHARE]
-        return result.metrics[LT_SHARE] if goal.mode == "max-lt-share" else result.metrics[NDCG]
+            return result.metrics[NDCG], result.metrics[goal.exposure]
+        return result.metrics[goal.exposure] if goal.mode == "max-lt-share" else result.metrics[NDCG]
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     directions = ["maximize", "maximize"] if goal.mode == "pareto" else ["maximize"]
@@ -367,7 +392,7 @@ def _search(cache: RankingCache, base: Settings, trials: int, seed: int, goal: G
         study.optimize(objective, n_trials=trials, show_progress_bar=progress)
     trial_seconds = time.perf_counter() - started
 
-    pareto = _front(records)
+    pareto = _front(records, goal.exposure)
     best = _choose(records, pareto, goal, base_ndcg)
     best_scored = scored[best.number]
     qids = list(cache.qrels)
@@ -389,7 +414,7 @@ def _search(cache: RankingCache, base: Settings, trials: int, seed: int, goal: G
         significance=significance.to_json(), per_query=per_query,
         timing={"retrieve_s": cache.retrieve_seconds, "trials_s": trial_seconds,
                 "per_trial_ms": 1000 * trial_seconds / len(records)},
-        space=asdict(space) | {"hybrid": cache.hybrid, "reranker": cache.has_reranker},
+        space=asdict(space) | {"hybrid": cache.hybrid, "reranker": cache.has_reranker}, exposure=goal.exposure,
     )
 
 
@@ -400,18 +425,18 @@ def _current(settings: Settings) -> dict[str, dict[str, Any]]:
 _TUNED_FIELDS = {
     "lexical": {"candidates"}, "dense": {"candidates"},
     "fusion": {"method", "weights", "rank_constant", "normalization"},
-    "rerank": {"window"}, "longtail": {"enabled", "method", "strength", "gate", "xquad_lambda"},
+    "rerank": {"window"}, "longtail": {"enabled", "method", "strength", "gate", "xquad_lambda", "target"},
 }
 
 
-def _front(records: Sequence[TrialRecord]) -> list[TrialRecord]:
-    """Trials no other trial beats on both nDCG@10 and long-tail share (ties on both: the earliest)."""
+def _front(records: Sequence[TrialRecord], exposure: str = LT_SHARE) -> list[TrialRecord]:
+    """Trials no other trial beats on both nDCG@10 and the exposure metric (ties on both: the earliest)."""
     front = []
     for r in records:
-        a = (r.metrics[NDCG], r.metrics[LT_SHARE])
+        a = (r.metrics[NDCG], r.metrics[exposure])
         dominated = any(
-            (o.metrics[NDCG] >= a[0] and o.metrics[LT_SHARE] >= a[1])
-            and ((o.metrics[NDCG], o.metrics[LT_SHARE]) != a or o.number < r.number)
+            (o.metrics[NDCG] >= a[0] and o.metrics[exposure] >= a[1])
+            and ((o.metrics[NDCG], o.metrics[exposure]) != a or o.number < r.number)
             for o in records if o is not r)
         if not dominated:
             front.append(r)
@@ -420,21 +445,22 @@ def _front(records: Sequence[TrialRecord]) -> list[TrialRecord]:
 
 def _choose(records: Sequence[TrialRecord], front: Sequence[TrialRecord], goal: Goal,
             base_ndcg: float) -> TrialRecord:
+    lt = goal.exposure
     if goal.mode == "pareto":
-        return max(front, key=lambda r: (r.metrics[NDCG], r.metrics[LT_SHARE], -r.number))
+        return max(front, key=lambda r: (r.metrics[NDCG], r.metrics[lt], -r.number))
     feasible = [r for r in records if r.feasible]
     if not feasible:
-        closest = max(records, key=lambda r: (r.metrics[LT_SHARE], r.metrics[NDCG]))
+        closest = max(records, key=lambda r: (r.metrics[lt], r.metrics[NDCG]))
         wanted = []
         if goal.min_lt_share is not None:
-            wanted.append(f"{LT_SHARE} >= {goal.min_lt_share}")
+            wanted.append(f"{lt} >= {goal.min_lt_share}")
         if goal.max_ndcg_cost is not None:
             wanted.append(f"{NDCG} >= {base_ndcg - goal.max_ndcg_cost:.4f} (baseline {base_ndcg:.4f} - "
                           f"{goal.max_ndcg_cost})")
-        raise ConfigError(f"no trial met {' and '.join(wanted)}; the highest long-tail share reached was "
-                          f"{closest.metrics[LT_SHARE]:.4f} at {NDCG} {closest.metrics[NDCG]:.4f}. Loosen the "
+        raise ConfigError(f"no trial met {' and '.join(wanted)}; the highest {lt} reached was "
+                          f"{closest.metrics[lt]:.4f} at {NDCG} {closest.metrics[NDCG]:.4f}. Loosen the "
                           "constraint or run more trials")
-    first, second = (LT_SHARE, NDCG) if goal.mode == "max-lt-share" else (NDCG, LT_SHARE)
+    first, second = (lt, NDCG) if goal.mode == "max-lt-share" else (NDCG, lt)
     return max(feasible, key=lambda r: (r.metrics[first], r.metrics[second], -r.number))
 
 

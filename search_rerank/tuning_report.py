@@ -22,6 +22,8 @@ import tomli_w
 
 NDCG = "nDCG@10"
 LT_SHARE = "lt_share@10"
+EXPOSURE_LABELS = {LT_SHARE: "long-tail share of the top 10 (below the head)",
+                   "tail@10": "tail-tier share of the top 10 (below head and torso)"}
 
 
 def _png(fig) -> str:
@@ -74,18 +76,19 @@ def parameter_plot(result: Mapping[str, Any]) -> str:
 
 def pareto_plot(result: Mapping[str, Any]) -> str:
     plt = _pyplot()
+    lt = exposure(result)
     trials = {t["number"]: t for t in result["trials"]}
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    ax.scatter([t["metrics"][LT_SHARE] for t in trials.values()], [t["metrics"][NDCG] for t in trials.values()],
+    ax.scatter([t["metrics"][lt] for t in trials.values()], [t["metrics"][NDCG] for t in trials.values()],
                s=14, alpha=0.5, color="#bbbbbb", label="trials")
-    front = sorted((trials[n] for n in result["pareto"]), key=lambda t: t["metrics"][LT_SHARE])
-    ax.plot([t["metrics"][LT_SHARE] for t in front], [t["metrics"][NDCG] for t in front], "o-", color="#4477aa",
+    front = sorted((trials[n] for n in result["pareto"]), key=lambda t: t["metrics"][lt])
+    ax.plot([t["metrics"][lt] for t in front], [t["metrics"][NDCG] for t in front], "o-", color="#4477aa",
             label="Pareto front")
     base = result["baseline"]["metrics"]
-    ax.scatter([base[LT_SHARE]], [base[NDCG]], marker="s", s=60, color="black", label="baseline (defaults)")
+    ax.scatter([base[lt]], [base[NDCG]], marker="s", s=60, color="black", label="baseline (defaults)")
     best = result["best"]["metrics"]
-    ax.scatter([best[LT_SHARE]], [best[NDCG]], marker="*", s=220, color="#cc3311", label="chosen")
-    ax.set_xlabel("long-tail share of the top 10")
+    ax.scatter([best[lt]], [best[NDCG]], marker="*", s=220, color="#cc3311", label="chosen")
+    ax.set_xlabel(EXPOSURE_LABELS.get(lt, lt))
     ax.set_ylabel(NDCG)
     ax.legend(fontsize=8)
     return _png(fig)
@@ -117,7 +120,13 @@ def _query_rows(rows: list[Mapping[str, Any]]) -> list[list[Any]]:
     return [[r["query"], r["kind"], r["baseline"], r["best"], r["delta"]] for r in rows]
 
 
+def exposure(result: Mapping[str, Any]) -> str:
+    """The exposure metric the run traded nDCG@10 against (runs written before it was a choice: lt_share@10)."""
+    return result.get("exposure", LT_SHARE)
+
+
 def render_html(result: Mapping[str, Any]) -> str:
+    lt = exposure(result)
     base, best, sig = result["baseline"], result["best"], result["significance"]
     metrics = list(base["metrics"])
     kinds = sorted(set(base["by_kind"]) | set(best["by_kind"]))
@@ -163,10 +172,10 @@ optimistic: confirm on a held-out split with <code>search-rerank compare</code>.
 <h3>Largest losses</h3>
 {_table(['query', 'kind', 'baseline', 'chosen', 'delta'], _query_rows(losses))}
 <h2>By query kind</h2>
-{_table(['kind', 'queries', f'{NDCG} baseline', f'{NDCG} chosen', f'{LT_SHARE} baseline', f'{LT_SHARE} chosen'],
+{_table(['kind', 'queries', f'{NDCG} baseline', f'{NDCG} chosen', f'{lt} baseline', f'{lt} chosen'],
         [[k, base['by_kind'].get(k, {}).get('queries', 0), base['by_kind'].get(k, {}).get(NDCG, 0.0),
-          best['by_kind'].get(k, {}).get(NDCG, 0.0), base['by_kind'].get(k, {}).get(LT_SHARE, 0.0),
-          best['by_kind'].get(k, {}).get(LT_SHARE, 0.0)] for k in kinds])}
+          best['by_kind'].get(k, {}).get(NDCG, 0.0), base['by_kind'].get(k, {}).get(lt, 0.0),
+          best['by_kind'].get(k, {}).get(lt, 0.0)] for k in kinds])}
 </body></html>
 """
 

@@ -123,3 +123,22 @@ def test_boost_stays_the_default_long_tail_stage():
     cands = candidates(("h1", 1.0), ("t1", 0.95))
     out = long_tail_stage(cands, {"h1": 0.99, "t1": 0.01}, LongTailSettings())
     assert "boost" in out[0].features and "xquad_gain" not in out[0].features
+
+
+def test_boost_targeting_the_tail_tier_lifts_every_tail_product_alike_and_no_torso_product():
+    settings = LongTailSettings(strength=0.5, gate=0.0, head_fraction=0.2, torso_fraction=0.5, target="tail")
+    pop = {"head": 0.95, "torso": 0.5, "tail_a": 0.35, "tail_b": 0.01}
+    out = {c.product_id: c.features["boost"]
+           for c in long_tail_stage(candidates(("head", 1.0), ("torso", 0.9), ("tail_a", 0.8), ("tail_b", 0.7)),
+                                    pop, settings)}
+    assert out == {"head": 0.0, "torso": 0.0, "tail_a": 0.5, "tail_b": 0.5}
+
+
+def test_xquad_targeting_the_tail_tier_counts_torso_products_with_the_head():
+    pop = {"h1": 0.95, "h2": 0.9, "torso": 0.6, "tail": 0.1}
+    ranked = candidates(("h1", 1.0), ("h2", 0.99), ("torso", 0.98), ("tail", 0.5))
+    long_tail = [c.product_id for c in xquad(ranked, pop, XQUAD.model_copy(update={"xquad_lambda": 0.9}))]
+    tail = [c.product_id for c in xquad(ranked, pop, XQUAD.model_copy(update={"xquad_lambda": 0.9,
+                                                                              "target": "tail"}))]
+    assert long_tail.index("torso") < long_tail.index("tail")
+    assert tail.index("tail") < tail.index("torso")

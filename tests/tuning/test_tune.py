@@ -8,6 +8,7 @@ from search_rerank.indexes import open_pipeline
 from search_rerank.settings import Settings, load_settings
 from search_rerank.tune import (
     LT_SHARE,
+    TAIL_SHARE,
     NDCG,
     Goal,
     RankingCache,
@@ -117,7 +118,7 @@ def test_max_ndcg_cost_keeps_ndcg_within_the_cost_of_the_baseline(hybrid_pipelin
 
 
 def test_an_unreachable_constraint_is_reported_with_the_closest_trial(lexical_pipeline, dataset):
-    with pytest.raises(ConfigError, match=r"no trial met lt_share@10 >= 1.0.*highest long-tail share"):
+    with pytest.raises(ConfigError, match=r"no trial met lt_share@10 >= 1.0.*highest lt_share@10"):
         tune(lexical_pipeline, *dataset.split("dev"), trials=3, goal=Goal(min_lt_share=1.0))
 
 
@@ -181,3 +182,41 @@ def test_click_popularity_changes_the_exposure_metric_but_not_the_ranking(lexica
         traffic.close()
     assert by_catalog.runs == by_traffic.runs
     assert by_catalog.metrics[LT_SHARE] != by_traffic.metrics[LT_SHARE]
+
+
+def test_the_tail_tier_can_be_the_exposure_objective(hybrid_pipeline, dataset):
+    result = tune(hybrid_pipeline, *dataset.split("dev"), trials=8, seed=2, goal=Goal(exposure=TAIL_SHARE))
+    assert result.exposure == TAIL_SHARE
+    front = [t for t in result.trials if t.number in result.pareto]
+    for t in front:
+        assert not any(o.metrics[NDCG] > t.metrics[NDCG] and o.metrics[TAIL_SHARE] > t.metrics[TAIL_SHARE]
+                       for o in result.trials)
+    assert TAIL_SHARE in result.best["by_kind"][next(iter(result.best["by_kind"]))]
+
+
+def test_max_ndcg_cost_maximises_the_chosen_exposure_metric(hybrid_pipeline, dataset):
+    result = tune(hybrid_pipeline, *dataset.split("dev"), trials=8, seed=3,
+                  goal=Goal(max_ndcg_cost=0.05, exposure=TAIL_SHARE))
+    feasible = [t for t in result.trials if t.feasible]
+    assert result.best["metrics"][TAIL_SHARE] == max(t.metrics[TAIL_SHARE] for t in feasible)
+
+
+def test_an_unknown_exposure_metric_is_refused_naming_the_valid_ones():
+    with pytest.raises(ConfigError, match="tail@10"):
+        Goal(exposure="tail@20")
+
+
+def test_the_long_tail_target_is_searched_only_when_both_are_allowed():
+    both = SearchSpace(longtail_targets=("long_tail", "tail"))
+    params = suggest(fixed_trial(candidates=50, longtail_method="boost", longtail_strength=0.1, longtail_gate=0.5,
+                                 longtail_target="tail"), both, hybrid=False, reranker=False)
+    assert sections(params)["longtail"]["target"] == "tail"
+    assert Settings().override(**sections(params)).longtail.target == "tail"
+    one = suggest(fixed_trial(candidates=50, longtail_method="boost", longtail_strength=0.1, longtail_gate=0.5),
+                  SearchSpace(), hybrid=False, reranker=False)
+    assert "longtail_target" not in one
+
+
+def test_an_unknown_long_tail_target_is_refused_naming_the_valid_ones():
+    with pytest.raises(ConfigError, match="long_tail"):
+        SearchSpace(longtail_targets=("niche",))

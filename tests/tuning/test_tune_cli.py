@@ -18,6 +18,15 @@ def test_tune_command_writes_loadable_settings_a_report_and_its_json(tmp_path, c
     assert (out / "report.html").read_text().startswith("<!doctype html>")
 
 
+def test_tune_command_trades_against_the_tail_tier_when_asked(tmp_path, catalog, lexical_toml):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["--settings", str(lexical_toml), "tune", "--dataset", str(catalog),
+                                       "--out", str(out), "--trials", "3", "--exposure", "tail@10"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "tuning.json").read_text())["exposure"] == "tail@10"
+    assert "<th>tail@10 baseline</th>" in (out / "report.html").read_text()
+
+
 def test_tune_command_with_an_unreachable_constraint_exits_with_the_reason(tmp_path, catalog, lexical_toml):
     result = CliRunner().invoke(main, ["--settings", str(lexical_toml), "tune", "--dataset", str(catalog),
                                        "--out", str(tmp_path), "--trials", "2", "--min-lt-share", "1"])
