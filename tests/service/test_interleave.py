@@ -151,3 +151,16 @@ def test_settings_b_takes_the_ranking_sections_and_candidates_but_not_the_indexe
 def test_settings_b_naming_another_reranker_is_refused(settings):
     with pytest.raises(ConfigError, match="rerank.model"):
         ranking_settings(settings, {"rerank": {"model": "other-reranker"}})
+
+
+def test_both_rankings_share_one_retrieval_at_the_larger_candidate_count(settings, pipeline, monkeypatch):
+    from search_rerank.interleave_serving import run
+
+    calls = []
+    retrieve = pipeline.retrieve
+    monkeypatch.setattr(pipeline, "retrieve", lambda q, f, s: calls.append(s.lexical.candidates) or retrieve(q, f, s))
+    b = ranking_settings(settings, {"lexical": {"candidates": 60}, "dense": {"enabled": False}})
+    search = run(pipeline, "sofa", None, 10, 0, settings, b, draft_seed=1)
+    assert calls == [60]
+    merged = search.result.ranking.candidates
+    assert {c.legs for c, team in zip(merged, search.interleaved.teams) if team == "B"} == {frozenset({"lexical"})}
