@@ -135,7 +135,8 @@ def render_html(result: Mapping[str, Any]) -> str:
     verdict = ("significant" if sig["p_value"] < 0.05 else "not significant") + " at α = 0.05"
     images = {"parameters": parameter_plot(result), "pareto": pareto_plot(result), "queries": per_query_plot(result)}
     img = {k: f'<img alt="{k}" src="data:image/png;base64,{v}">' for k, v in images.items()}
-    goal = ", ".join(f"{k} = {v}" for k, v in result["goal"].items() if v is not None) or "none (Pareto front)"
+    goal = ", ".join(f"{k} = {v}" for k, v in result["goal"].items()
+                     if v is not None and k != "exposure") or "none (Pareto front)"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Tuning report: {html.escape(result['dataset'])}</title>
 <style>
@@ -149,7 +150,8 @@ pre {{ background: #f6f6f6; padding: 0.8rem; }}
 <h1>Tuning report</h1>
 <p>Dataset <code>{html.escape(result['dataset'])}</code>, split <code>{html.escape(result['split'])}</code>,
 {result['queries']} judged queries, {len(result['trials'])} trials (TPE, seed {result['seed']}), mode
-<b>{html.escape(result['mode'])}</b>, constraint: {html.escape(goal)}.
+<b>{html.escape(result['mode'])}</b> (nDCG@10 against <code>{html.escape(lt)}</code>), constraint:
+{html.escape(goal)}.
 Retrieval {result['timing']['retrieve_s']:.1f} s once, then {result['timing']['per_trial_ms']:.0f} ms per trial.</p>
 <h2>Chosen settings (trial {best['number']}) against the baseline</h2>
 {_table(['metric', 'baseline', 'chosen', 'delta'],
