@@ -93,7 +93,8 @@ def run_pair(name: str, a_settings, b_file: Path, pipeline, queries, grades, sea
         raise SystemExit(report.output)
     result = json.loads(report.output)
     outcomes = [credit(teams, clicked) for teams, clicked in read_interleaved_ubi(*logs)]
-    checkpoints = sorted({*range(25, len(outcomes) + 1, 25), len(outcomes)})
+    step = 25 * max(1, round(len(outcomes) / 100 / 25))  # about 100 checkpoints, each a sign-flip test
+    checkpoints = sorted({*range(step, len(outcomes) + 1, step), len(outcomes)})
     curve = []
     for n in checkpoints:
         s = summarise(outcomes[:n], resamples=4000, seed=seed)
@@ -107,6 +108,8 @@ def main() -> None:
     ap = dataset_parser(__doc__)
     ap.add_argument("--searches", type=int, default=1500, help="simulated shoppers' searches per pair")
     ap.add_argument("--tuned", type=Path, default=None, help="a tuned settings file: also defaults against it")
+    ap.add_argument("--tuned-searches", type=int, default=None,
+                    help="searches for the defaults / tuned pair (a smaller difference needs more); default --searches")
     ap.add_argument("--sim-seed", type=int, default=7)
     args = ap.parse_args()
 
@@ -121,17 +124,17 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="interleaving-"))
     pairs = [("dense vs hybrid", "dense only", settings.override(**DENSE_ONLY), "hybrid linear",
-              write_toml(work / "hybrid.toml", HYBRID_LINEAR))]
+              write_toml(work / "hybrid.toml", HYBRID_LINEAR), args.searches)]
     if args.tuned is not None:
-        pairs.append(("defaults vs tuned", "defaults", settings, "tuned", args.tuned))
+        pairs.append(("defaults vs tuned", "defaults", settings, "tuned", args.tuned,
+                      args.tuned_searches if args.tuned_searches is not None else args.searches))
 
     cache = RankingCache(pipeline, queries, test_qrels, depth=100)
     rows, results = [], []
-    for name, a_name, a, b_name, b_file in pairs:
+    for name, a_name, a, b_name, b_file, searches in pairs:
         b = ranking_settings(a, read_settings_file(b_file))
         offline = [cache.score(s).metrics[NDCG] for s in (a, b)]
-        run = run_pair(name.replace(" ", "-"), a, b_file, pipeline, queries, grades, args.searches,
-                       args.sim_seed, work)
+        run = run_pair(name.replace(" ", "-"), a, b_file, pipeline, queries, grades, searches, args.sim_seed, work)
         run.update(a=a_name, b=b_name, offline=offline)
         results.append(run)
         r = run["report"]
@@ -172,7 +175,7 @@ def main() -> None:
     body = f"""
 Catalog `{data.name}` ({args.products:,} products; BM25 + MiniLM, no reranker), test queries. The service
 (`create_app`, `service.interleave_with` = B's settings file, header `{INTERLEAVE_HEADER}: on`) answers
-{args.searches:,} searches per pair, each by a new simulated shopper (its own UBI client id) on a test query drawn
+{' and '.join(f"{r['searches']:,}" for r in results)} searches (per pair, in order), each by a new simulated shopper (its own UBI client id) on a test query drawn
 at random; the shopper examines rank r with probability {THETA} and clicks an examined product with probability
 0.03 / 0.2 / 0.5 / 0.8 for grade 0 / 1 / 2 / 3 of the complete labels (`clicks.simulate_clicks`); the clicks go
 back through `POST /ubi/events`, and the figures below are `search-rerank interleaving-report` on the log the
@@ -181,7 +184,7 @@ service wrote (impressions with `event_attributes.team`).
 {table(['pair', 'A / B', 'test nDCG@10 A / B', 'searches', 'A wins', 'B wins', 'ties', 'preference for B', 'p',
         'searches to p < 0.05', 'better offline / found'], rows)}
 
-"Searches to p < 0.05": the first checkpoint (every 25 searches) from which the sign-flip p-value of "no
+"Searches to p < 0.05": the first checkpoint (about 100 per pair) from which the sign-flip p-value of "no
 preference" stays below 0.05. Ties are mostly searches without clicks, or with as many clicks on each side.
 {total_n:,} searches with their click events took {total_s:.0f} s through the app (about
 {1000 * total_s / max(total_n, 1):.0f} ms each, two rankings per search).

@@ -37,6 +37,9 @@ def openapi_document(version: str) -> dict[str, Any]:
     ubi_ids = [{"name": name, "in": "header", "schema": {"type": "string"}, "description": description}
                for name, description in (("X-Ubi-Client-Id", "the shopper's UBI client id, logged with the query"),
                                          ("X-Ubi-Session-Id", "the shopper's session, logged with the query"))]
+    ubi_ids.append({"name": "X-Search-Rerank-Interleave", "in": "header", "schema": {"enum": ["on", "off"]},
+                    "description": "on: answer with the served ranking and service.interleave_with's interleaved "
+                    "by team draft (a 400 when that is unset); off: never; left out: service.interleave_share decides"})
     es_search = {
         "summary": "Elasticsearch-compatible search (Query DSL subset; see search_rerank.es_compat)",
         "parameters": [{"name": "index", "in": "path", "required": True, "schema": {"type": "string"}},
