@@ -394,7 +394,11 @@ def load_reranker(settings: Settings) -> CrossEncoderReranker:
     if not card.promoted and not rerank.allow_unpromoted:
         raise ConfigError(f"reranker {card.name!r} was not promoted: {card.promotion_reason}. "
                           "Serve it anyway with rerank.allow_unpromoted = true")
-    return CrossEncoderReranker(rerank.model_copy(update={"model": path}),
+    served: dict[str, object] = {"model": path}
+    if rerank.max_length is None and card.parameters.get("max_length") is not None:
+        # Scored as trained: a longer input than the model ever saw buys cost, not accuracy.
+        served["max_length"] = int(card.parameters["max_length"])
+    return CrossEncoderReranker(rerank.model_copy(update=served),
                                 default_blend=float(card.dev_metrics.get("best_blend", DEFAULT_BLEND)))
 
 

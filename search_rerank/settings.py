@@ -156,7 +156,10 @@ class RerankSettings(_Section):
     model: str | None = Field(default=None, description="a name in models_dir, or a model directory with its card")
     window: int = Field(default=50, ge=1, le=1000)
     batch_size: int = Field(default=32, ge=1)
-    max_length: int = Field(default=256, ge=16, le=512)
+    max_length: int | None = Field(
+        default=None, ge=16, le=512,
+        description="tokens per query-product pair; unset: the length the model was trained at (its card), else 256",
+    )
     timeout_s: float = Field(default=2.0, gt=0)
     blend: float | None = Field(
         default=None,
