@@ -91,14 +91,14 @@ class DevRerankEvaluator(BaseEvaluator):
             out[qid], start = probs[start:start + n], start + n
         return out
 
+    def blended_ndcg(self, probs: Mapping[str, np.ndarray], weight: float) -> float:
+        """nDCG@10 of the lists with the window reordered by ``weight`` x model + the rest x first stage."""
+        return self._ndcg({qid: blend(cs[: self.window], probs[qid], weight) + below_window(cs[self.window:])
+                           for qid, cs in self.lists.items()})
+
     def __call__(self, model, output_path=None, epoch: int = -1, steps: int = -1) -> dict[str, float]:
         probs = self.scores(model)
-
-        def ndcg(weight: float) -> float:
-            return self._ndcg({qid: blend(cs[: self.window], probs[qid], weight) + below_window(cs[self.window:])
-                               for qid, cs in self.lists.items()})
-
-        by_weight = {w: ndcg(w) for w in sorted({*self.blends, 1.0})}
+        by_weight = {w: self.blended_ndcg(probs, w) for w in sorted({*self.blends, 1.0})}
         best_blend, best = max(((w, v) for w, v in by_weight.items() if w in self.blends),
                                key=lambda wv: (wv[1], -wv[0]), default=(0.0, self.first_stage))
         if best <= self.first_stage:
