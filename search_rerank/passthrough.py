@@ -106,7 +106,7 @@ class ClusterPassthrough:
         )
 
     def forward(self, method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes) -> Response:
-        """Send ``method target`` (the raw path and query string) with ``headers`` and ``body``; the cluster's answer."""
+        """Send ``method target`` (raw path and query string) with ``headers`` and ``body``; the cluster's answer."""
         path = target.split("?", 1)[0]
         if not self.allow_writes and not is_read(method, path):
             return self._error(403, "search_rerank_passthrough_refused",

@@ -14,7 +14,7 @@ import urllib3
 
 from search_rerank.aggregations import Aggregator
 from search_rerank.es_backend import OpenSearchRetriever
-from search_rerank.es_compat import InvalidQuery, parse_search
+from search_rerank.es_compat import InvalidQuery, Unsupported, parse_search
 from search_rerank.settings import LexicalSettings, ServiceSettings
 
 BRANDS = {"brands": {"terms": {"field": "facet.brand"}}}
@@ -157,3 +157,16 @@ def test_embedded_backend_refuses_aggregations_naming_them(client):
 def test_aggs_and_aggregations_together_are_invalid_as_in_elasticsearch():
     with pytest.raises(InvalidQuery):
         parse_search({"aggs": BRANDS, "aggregations": BRANDS}, {}, ServiceSettings(), aggregations=True)
+
+
+def test_facet_filters_are_the_querys_without_the_post_filter():
+    search = parse_search({"query": SOFAS_IN_FURNITURE, "post_filter": {"term": {"brand": "Acme"}}, "aggs": BRANDS},
+                          {}, ServiceSettings(), aggregations=True)
+    assert search.filters.brand == ("Acme",) and search.filters.category == ("Furniture",)
+    assert search.facet_filters.brand is None and search.facet_filters.category == ("Furniture",)
+
+
+def test_typed_keys_with_aggregations_is_unsupported_by_name():
+    with pytest.raises(Unsupported) as err:
+        parse_search({"aggs": BRANDS}, {"typed_keys": "true"}, ServiceSettings(), aggregations=True)
+    assert err.value.part == "typed_keys"
