@@ -223,6 +223,15 @@ class ServiceSettings(_Section):
     ubi_log_backups: int = Field(default=10, ge=0, description="rotated UBI files kept per worker")
     ubi_application: str = Field(default="search-rerank", min_length=1,
                                  description="the UBI 'application' of query records, and of events that name none")
+    aggregations_timeout_s: float = Field(
+        default=2.0, gt=0, description="cluster backends: past this an Elasticsearch-compatible search answers "
+        "its hits without aggregations, and says so (search_rerank.degraded.aggregations)")
+    passthrough: bool = Field(
+        default=True, description="cluster backends: Elasticsearch requests that are not searches (_mapping, "
+        "_count, _cat, ...) go to the cluster with the service's credentials; false: a 501 (see passthrough.py)")
+    passthrough_writes: bool = Field(
+        default=False, description="also pass through requests that can change the cluster (PUT, DELETE, "
+        "POST to other than read-only endpoints); off: a 403")
 
 
 class Settings(BaseSettings):
