@@ -115,7 +115,7 @@ def encoder_benchmark(args, data: Path, settings, dataset) -> None:
                       data_path=str(data), data_name=data.name)
     card = load_card(model_dir)
     tuned = settings.model_copy(update={"index_dir": Path(f"{settings.index_dir}-{name}")}).override(
-        dense={"encoder": name, "allow_unpromoted": True})
+        dense={"model": name, "allow_unpromoted": True})
     build = cached_index(data, tuned)
     pipelines = {"off-the-shelf": open_pipeline(settings), "fine-tuned": open_pipeline(tuned)}
     configs = [c for c in standard_configs(has_reranker=False) if c.name in ("dense", "hybrid-rrf", "hybrid-linear")]

@@ -109,6 +109,19 @@ class DevRerankEvaluator(BaseEvaluator):
 
 
 
+def _best_evaluation(state) -> dict[str, float] | None:
+    """The dev metrics logged for the checkpoint the trainer kept, saving a minutes-long re-evaluation."""
+    if state.best_model_checkpoint is None:
+        return None
+    step = int(Path(state.best_model_checkpoint).name.rsplit("-", 1)[-1])
+    logged = next((entry for entry in state.log_history
+                   if entry.get("step") == step and f"eval_{MODEL_METRIC}" in entry), None)
+    if logged is None:
+        return None
+    keys = (MODEL_METRIC, "best_blend", BASELINE_METRIC, "rerank_only_ndcg10")
+    return {key: float(logged[f"eval_{key}"]) for key in keys}
+
+
 def _device(setting: str) -> str:
     if setting != "auto":
         return setting
@@ -181,9 +194,11 @@ def train_reranker(pipeline, train: tuple[Mapping[str, Query], Qrels], dev: tupl
         )
         run = trainer.train()
         steps = trainer.state.global_step
+        final = _best_evaluation(trainer.state)
+    if final is None:  # stopped before the first evaluation: score the weights it ended with
+        with torch.inference_mode():
+            final = evaluator(model)
     seconds = time.perf_counter() - started
-    with torch.inference_mode():
-        final = evaluator(model)
     out = Path(out_dir)
     model.save(str(out))
     promoted = final[MODEL_METRIC] > final[BASELINE_METRIC]
