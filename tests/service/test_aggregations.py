@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Iterator
 
 import pytest
 import urllib3
+from live_server import handled
 
 from search_rerank.aggregations import Aggregator
 from search_rerank.es_backend import OpenSearchRetriever
@@ -114,14 +114,8 @@ def slow_on_aggregations(cluster_url: str, delay_s: float) -> Iterator[str]:
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hop)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with handled(Hop) as url:
+        yield url
 
 
 def test_slow_cluster_leaves_aggregations_out_and_says_so(make_cluster_app, osmem_server_url):

@@ -5,15 +5,14 @@ from __future__ import annotations
 import base64
 import json
 import socket
-import threading
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Iterator
 
 import pytest
 import urllib3
 from flask import Flask
-from live_server import served
+from live_server import handled, served
 
 from search_rerank.es_backend import OpenSearchRetriever
 from search_rerank.passthrough import ClusterPassthrough
@@ -182,14 +181,8 @@ def recording_cluster() -> Iterator[tuple[str, list[dict[str, Any]]]]:
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
+    with handled(Recorder) as url:
+        yield url, seen
 
 
 @pytest.fixture
