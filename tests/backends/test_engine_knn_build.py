@@ -9,6 +9,7 @@ searches themselves run only against a real Elasticsearch (``ES_URL``).
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pytest
 from servers import server_retriever, server_settings
 
 from search_rerank.encoder import BiEncoder
+from search_rerank.engine_knn import EngineKnnRetriever
 from search_rerank.errors import ConfigError
 from search_rerank.filters import Filters
 from search_rerank.indexes import build_index, open_pipeline, update_index
@@ -92,7 +94,7 @@ def test_build_maps_the_vector_field_with_the_encoders_dimension(settings, encod
 def test_build_writes_no_faiss_index_and_records_the_encoder_and_backend(settings):
     report = build_index(CATALOG, settings, progress=False)
     root = settings.index_dir / "versions" / report.version
-    manifest = __import__("json").loads((root / "manifest.json").read_text())
+    manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
     assert not (root / "dense").exists()
     assert manifest["dense_model"] == settings.dense.model and manifest["dense"]["backend"] == "engine"
 
@@ -144,11 +146,8 @@ def test_faiss_backend_on_a_version_built_with_engine_knn_is_a_config_error(sett
         open_pipeline(settings.override(dense={"backend": "faiss"}))
 
 
-def test_engine_leg_refuses_an_index_without_the_vector_field(settings):
+def test_engine_leg_refuses_an_index_without_the_vector_field(settings, encoder):
     build_index(CATALOG, settings.override(dense={"enabled": False}), progress=False)
-    encoder = BiEncoder(settings.dense)
-    from search_rerank.engine_knn import EngineKnnRetriever
-
     leg = EngineKnnRetriever(server_retriever(settings.lexical), encoder, settings.dense)
     with pytest.raises(ConfigError, match="has no vector field 'embedding'"):
         leg.warm_up()
