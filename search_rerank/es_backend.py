@@ -21,7 +21,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Iterable, Sequence
+from typing import Any, Callable, ClassVar, Iterable, Mapping, Sequence
 
 import elastic_transport
 import elasticsearch
@@ -31,7 +31,7 @@ from .candidate import Candidate
 from .errors import ConfigError, StageError
 from .es_query import aggregation_body, search_body
 from .filters import Filters
-from .mappings import document, index_body
+from .mappings import document, index_body, merged
 from .product import Product
 from .retrieval import LEXICAL, leg_candidates
 from .settings import LexicalSettings
@@ -119,13 +119,17 @@ class ClusterRetriever:
     ``create_app()`` needs no cluster. Writes are made visible (refreshed)
     before ``add`` and ``delete`` return, as the embedded leg commits.
 
+    ``index_extension`` is a create-index fragment merged into every index
+    this creates (the dense leg's vector field, :mod:`.engine_knn`).
+
     Subclasses build their engine's client and classify its exceptions.
     """
 
     name = LEXICAL
     engine: ClassVar[str]
 
-    def __init__(self, settings: LexicalSettings, client: Any = None):
+    def __init__(self, settings: LexicalSettings, client: Any = None,
+                 index_extension: Mapping[str, Any] | None = None):
         if settings.backend != self.engine:
             raise ConfigError(f"lexical.backend={settings.backend!r}, but this is the {self.engine} leg")
         settings.searched_fields()  # no searchable field is a settings error, not a failed search
@@ -133,6 +137,7 @@ class ClusterRetriever:
         self.index = settings.index
         self.url = settings.url
         self._client = client if client is not None else self.connect(settings)
+        self.index_extension = index_extension
         self._index_ready = False
 
     @classmethod
@@ -146,7 +151,8 @@ class ClusterRetriever:
 
     def bound_to(self, index: str) -> "ClusterRetriever":
         """The same connection addressing another index (a reindex fills a new index this way)."""
-        return type(self)(self.settings.model_copy(update={"index": index}), client=self._client)
+        return type(self)(self.settings.model_copy(update={"index": index}), client=self._client,
+                          index_extension=self.index_extension)
 
     # ------------------------------------------------------------ Retriever protocol
 
@@ -156,14 +162,20 @@ class ClusterRetriever:
             raise ConfigError(f"no index or alias {self.index!r} at {self.url}: build it with "
                               f"`search-rerank index` or `search-rerank reindex`")
 
-    def count(self) -> int:
-        return int(self._call("count", lambda: self._client.count(index=self.index))["count"])
+    def count(self, query: Mapping[str, Any] | None = None) -> int:
+        """Documents in the index, or those that ``query`` (Query DSL) matches."""
+        if query is None:
+            return int(self._call("count", lambda: self._client.count(index=self.index))["count"])
+        body = {"query": dict(query)}
+        return int(self._call("count", lambda: self._client.count(index=self.index, body=body))["count"])
 
-    def add(self, products: Iterable[Product]) -> int:
+    def add(self, products: Iterable[Product], extra: Mapping[str, Mapping[str, Any]] | None = None) -> int:
         """Upsert in bulk batches; returns how many distinct products were written.
 
         A batch is checked before it is sent, so a bad record writes nothing
         of its batch; batches already sent stay written, as in the embedded leg.
+        ``extra`` holds fields to add to a product's document, by product id
+        (the vector of an engine kNN index).
         """
         self.ensure_index()
         written: set[str] = set()
@@ -174,11 +186,11 @@ class ClusterRetriever:
             # Last one wins within a batch, as it would across batches.
             batch[product.id] = product
             if len(batch) >= BULK_BATCH:
-                self._index_batch(batch.values())
+                self._index_batch(batch.values(), extra)
                 written.update(batch)
                 batch = {}
         if batch:
-            self._index_batch(batch.values())
+            self._index_batch(batch.values(), extra)
             written.update(batch)
         self.refresh()
         return len(written)
@@ -220,6 +232,15 @@ class ClusterRetriever:
         response = self._call("aggregate", lambda: self._client.search(index=self.index, body=body))
         return response.get("aggregations", {})
 
+    def run_search(self, body: Mapping[str, Any], action: str = "search") -> dict[str, Any]:
+        """One search request with ``body`` as it is, under the retry policy; the decoded response."""
+        return self._call(action, lambda: self._client.search(index=self.index, body=body))
+
+    def mapping(self) -> dict[str, Any]:
+        """The mappings of the index, or of the index the alias selects (the first, if it selects several)."""
+        response = self._call("get mapping", lambda: self._client.indices.get_mapping(index=self.index))
+        return next(iter(response.values()), {}).get("mappings", {})
+
     def refresh(self) -> None:
         self._call("refresh", lambda: self._client.indices.refresh(index=self.index))
 
@@ -245,6 +266,8 @@ class ClusterRetriever:
     def create_index(self, name: str) -> None:
         """A new index with the settings' mapping version, k1/b and synonyms. An existing one is an error."""
         body = index_body(self.settings)
+        if self.index_extension is not None:
+            body = merged(body, self.index_extension)
         self._call(f"create index {name!r}", lambda: self._client.indices.create(index=name, body=body))
 
     def delete_index(self, name: str) -> None:
@@ -261,8 +284,11 @@ class ClusterRetriever:
 
     # ------------------------------------------------------------ requests
 
-    def _index_batch(self, products: Iterable[Product]) -> None:
-        self._bulk("index", [(p.id, [{"index": {"_index": self.index, "_id": p.id}}, document(p)]) for p in products])
+    def _index_batch(self, products: Iterable[Product],
+                     extra: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        extra = {} if extra is None else extra
+        self._bulk("index", [(p.id, [{"index": {"_index": self.index, "_id": p.id}},
+                                     {**document(p), **extra.get(p.id, {})}]) for p in products])
 
     def _bulk(self, action: str, items: list[tuple[str, list[dict[str, Any]]]]) -> dict[str, dict[str, Any]]:
         """Send (product id, bulk lines) items; per-item results by id.
@@ -383,9 +409,10 @@ RETRIEVERS: dict[str, type[ClusterRetriever]] = {
 }
 
 
-def cluster_retriever(settings: LexicalSettings) -> ClusterRetriever:
+def cluster_retriever(settings: LexicalSettings,
+                      index_extension: Mapping[str, Any] | None = None) -> ClusterRetriever:
     """The retriever for ``settings.backend``, which must name a server engine."""
     if settings.backend not in RETRIEVERS:
         raise ConfigError(f"lexical.backend={settings.backend!r} is not a server engine; "
                           f"expected one of {sorted(RETRIEVERS)}")
-    return RETRIEVERS[settings.backend](settings)
+    return RETRIEVERS[settings.backend](settings, index_extension=index_extension)

@@ -101,9 +101,21 @@ class LexicalSettings(_Section):
 
 
 class DenseSettings(_Section):
-    """Dense leg. ``model`` is a registry name, a path, a hub name (``org/name``), or the packaged MiniLM."""
+    """Dense leg. ``model`` is a registry name, a path, a hub name (``org/name``), or the packaged MiniLM.
+
+    ``backend`` picks where the vectors live: a FAISS index in the index
+    directory (exact up to ``flat_max_size``, fastest while the catalog fits
+    one machine's memory), or the cluster's own approximate kNN (``engine``:
+    a ``dense_vector`` / ``knn_vector`` field in the lexical index, so the
+    catalog can outgrow one machine; needs a cluster lexical backend).
+    """
 
     enabled: bool = True
+    backend: Literal["faiss", "engine"] = Field(
+        default="faiss",
+        description="faiss: a FAISS index per version; engine: HNSW kNN in the Elasticsearch/OpenSearch index "
+        "of the lexical leg (lexical.backend must name a cluster)",
+    )
     model: str = Field(
         default=PACKAGED_MINILM,
         description="a name in models_dir (a trained encoder with its card), a model directory, an org/name "
@@ -120,8 +132,20 @@ class DenseSettings(_Section):
     candidates: int = Field(default=100, ge=1, le=10_000)
     index_type: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
     flat_max_size: int = Field(default=200_000, ge=1, description="auto picks exact search up to this many products")
-    hnsw_m: int = Field(default=32, ge=4)
+    hnsw_m: int = Field(default=32, ge=4, description="HNSW links per node (FAISS, and engine indexes)")
     hnsw_ef_search: int = Field(default=128, ge=1)
+    hnsw_ef_construction: int = Field(
+        default=100, ge=1, le=3200,
+        description="engine: HNSW candidates kept while building the graph (index_options / method parameters)",
+    )
+    num_candidates: int = Field(
+        default=200, ge=1, le=10_000,
+        description="engine: nearest-neighbour candidates per shard (at least the k asked for; Elasticsearch's "
+        "num_candidates, OpenSearch's k); more is slower and closer to exact",
+    )
+    vector_mapping_version: int = Field(
+        default=1, ge=1, description="engine: which index_mappings/vectors.<engine>.vN.json new indexes use"
+    )
     ivf_nprobe: int = Field(default=16, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     batch_size: int = Field(default=64, ge=1)
@@ -248,6 +272,15 @@ class Settings(BaseSettings):
     rerank: RerankSettings = Field(default_factory=RerankSettings)
     longtail: LongTailSettings = Field(default_factory=LongTailSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+
+    @model_validator(mode="after")
+    def _engine_knn_needs_a_cluster(self) -> "Settings":
+        if self.dense.backend == "engine" and self.lexical.backend not in SERVER_BACKENDS:
+            raise ValueError(
+                f"dense.backend='engine' runs the dense leg's kNN in the lexical leg's cluster index, but "
+                f"lexical.backend is {self.lexical.backend!r}; set lexical.backend to one of "
+                f"{list(SERVER_BACKENDS)} (with lexical.url), or dense.backend to 'faiss'")
+        return self
 
     @classmethod
     def settings_customise_sources(
