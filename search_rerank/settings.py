@@ -59,6 +59,8 @@ class LexicalSettings(_Section):
     request_timeout_s: float = Field(default=30.0, gt=0, le=300,
                                      description="client timeout for cluster requests, bulk included")
     retries: int = Field(default=3, ge=0, le=10, description="retries of a failed request, with exponential backoff")
+    bulk_workers: int = Field(default=3, ge=1, le=32,
+                              description="bulk requests in flight at once while indexing (1: one after another)")
     mapping_version: int = Field(default=1, ge=1, description="which index_mappings/products.vN.json new indexes use")
     synonyms_file: Path | None = Field(
         default=None, description="Solr-format synonym rules applied at search time by new indexes (server backends)"
