@@ -15,15 +15,26 @@ import uuid
 from typing import Any, Callable, Iterable
 
 import pytest
-from servers import server_retriever, server_settings
+from servers import compatible_node_needed, server_retriever, server_settings, use_compatible_node
 
-from search_rerank.es_backend import ClusterRetriever
+from search_rerank.es_backend import ClusterRetriever, ElasticsearchRetriever
 from search_rerank.product import Product
 from search_rerank.settings import LexicalSettings
 from search_rerank.tantivy_backend import TantivyRetriever
 
 ENGINES = ("tantivy", "opensearch", "elasticsearch")
 SERVER_ENGINES = ("opensearch", "elasticsearch")
+
+
+@pytest.fixture(autouse=True)
+def compatible_elasticsearch_node() -> Iterable[None]:
+    """Elasticsearch clients built from settings alone (builds, the CLI) reach osmem-server too (``servers.py``)."""
+    if not compatible_node_needed():
+        yield
+        return
+    original = use_compatible_node()
+    yield
+    ElasticsearchRetriever.connect = original
 
 
 @pytest.fixture(params=ENGINES)
