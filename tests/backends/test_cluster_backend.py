@@ -67,7 +67,7 @@ def test_bulk_rejection_of_a_blocked_index_reports_every_document(server_engine,
 class ConcurrentBulks:
     """Wraps a client's ``bulk``: each call takes ``delay`` seconds longer, and the most in flight at once is kept."""
 
-    def __init__(self, client, delay: float = 0.05):
+    def __init__(self, client, delay: float = 0.2):
         self.bulk, self.delay = client.bulk, delay
         self.lock = threading.Lock()
         self.now = self.most = self.calls = 0
