@@ -370,9 +370,11 @@ class _ParallelBulk:
 
     :meth:`send` blocks while the pool is full, and while an id of the new
     batch is in a batch still in flight (so the later record is written
-    later). A request that fails for good (no answer after the retries) is
-    raised by the next :meth:`send` or :meth:`finish`; leaving the block on an
-    error drops the batches not yet started and waits for those in flight.
+    later). A request that fails for good (no answer after its retries) is
+    raised when it is collected, by :meth:`finish` at the latest; leaving the
+    block on an error drops the batches not yet started and waits for those
+    in flight. Rejections are reported in product id order, whatever order
+    the batches were answered in.
     """
 
     def __init__(self, retriever: ClusterRetriever, action: str):
@@ -411,7 +413,8 @@ class _ParallelBulk:
 
     def raise_rejections(self) -> None:
         if self.rejections:
-            raise RejectedDocuments(self.retriever.index, self.rejections, self.attempted)
+            rejections = sorted(self.rejections, key=lambda r: r.product_id)
+            raise RejectedDocuments(self.retriever.index, rejections, self.attempted)
 
     def _collect(self, done: Iterable[Future]) -> None:
         for future in done:
