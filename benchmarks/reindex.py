@@ -22,6 +22,10 @@ quality
 
     nice -n 10 python benchmarks/reindex.py 2>&1 | tee benchmarks/work/reindex/run.log
 
+On the shared 2-core machine, where MiniLM encoded at 8-18 docs/s, the
+figures in docs/BENCHMARKS.md came from ``--killed-products 2000
+--dense-products 10000`` (the end-to-end MiniLM run on the first 10k).
+
 osmem-server (an in-memory OpenSearch-compatible server, a dev dependency)
 is started from Python for each part; nothing outside this process is needed.
 """
@@ -444,9 +448,10 @@ def plot(throughput_runs: dict[str, Any]) -> str | None:
     full = {label: run for label, run in throughput_runs.items() if label not in sweep}
     if not full:
         return None
-    fig, axes = plt.subplots(1, 2 if sweep else 1, figsize=(12 if sweep else 7, 3.8), squeeze=False)
-    bars = [(f"{label}\n{part}", rate) for label, run in full.items()
-            for part, rate in run["docs_per_second"].items() if part != "store"]
+    fig, axes = plt.subplots(1, 2 if sweep else 1, figsize=(14 if sweep else 9, 4.2), squeeze=False,
+                             gridspec_kw={"width_ratios": [1.7, 1] if sweep else [1]})
+    bars = [(f"{label.replace(' (end to end)', '').replace(', no dense', '')}: {part}", rate)
+            for label, run in full.items() for part, rate in run["docs_per_second"].items() if part != "store"]
     ax = axes[0][0]
     ax.barh([name for name, _ in bars], [rate for _, rate in bars], color="#4477aa")
     ax.set_xscale("log")
@@ -463,7 +468,8 @@ def plot(throughput_runs: dict[str, Any]) -> str | None:
         ax.set_xlabel("lexical.bulk_workers")
         ax.set_ylabel("docs/s")
         ax.set_xticks(workers)
-        ax.set_ylim(bottom=0)
+        ax.set_ylim(0, max(run["docs_per_second"]["lexical"] for run in sweep.values()) * 1.2)
+        ax.set_title(f"bulk_workers sweep ({next(iter(sweep.values()))['products']:,} products, no dense)", fontsize=9)
         ax.legend(fontsize=8)
     return save_figure(fig, "reindex_throughput.png")
 
@@ -519,6 +525,8 @@ in batches of 2,048 to the product store, the lexical leg and (where enabled) th
 bulk requests to osmem-server (batches of 500, `lexical.bulk_workers` in flight, one refresh per 2,048)
 on the same machine; *dense* is MiniLM encoding (max 64 tokens, CPU) plus FAISS adds and save; *end to
 end* is the whole run, check and swap included. The bulk_workers rows index only the first products.
+The 100k OpenSearch row ran while the quality part below bulk-indexed 50k products into a second
+osmem-server on the same cores; read the 10k rows for osmem-server's rate.
 
 {table(['run', 'products', 'seconds', 'store docs/s', 'lexical docs/s', 'dense docs/s',
         'end to end docs/s', 'machine load after'], rows)}
@@ -538,7 +546,10 @@ end* is the whole run, check and swap included. The bulk_workers rows index only
 `python -m search_rerank.cli reindex --catalog <changed catalog {k['new']}> --batch-size {k['batch_size']}`
 in a subprocess, killed with SIGKILL once its log showed half the catalog written (plus a moment, so the
 kill lands inside the next batch), while this process kept running {k['queries']} queries through the
-pipeline it had open, as a running server does, and compared each top 10 with the answer before the build.
+pipeline it had open, as a running server does, and compared each top 10 with the answer before the build
+(searches without stage deadlines, so a slow moment on the shared cores shows as time, not as an answer
+from one leg). The old build encoded at {k['old_build_docs_per_second']['dense']:,.0f} docs/s with MiniLM on those cores,
+which is why the catalog is small.
 
 | | |
 |---|---|
