@@ -41,8 +41,8 @@ NEEDS_REAL_CLUSTER = ("osmem-server has no kNN search ('[knn] query is not suppo
 def lexical(server_engine, request):
     """Lexical settings for a new alias; every index version is deleted afterwards."""
     if server_engine == "elasticsearch" and not os.environ.get("ES_URL"):
-        pytest.skip("Elasticsearch builds need ES_URL: osmem-server has no dense_vector and refuses the "
-                    "Elasticsearch client's media types")
+        pytest.skip("Elasticsearch kNN builds need ES_URL: osmem-server has no dense_vector field type "
+                    "(it refuses the mapping with mapper_parsing_exception)")
     settings = server_settings(server_engine, request)
     yield settings
     cleaner = server_retriever(settings)
