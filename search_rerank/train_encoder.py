@@ -46,7 +46,7 @@ from .model_card import BASELINE_METRIC, MODEL_METRIC, ModelCard, SplitSize, Tra
 from .qrels import Qrels
 from .retrieval import DENSE, LEXICAL
 from .settings import PACKAGED_MINILM
-from .train_reranker import _subset
+from .train_reranker import _subset, best_evaluation
 
 
 @dataclass(frozen=True)
@@ -252,9 +252,12 @@ def train_encoder(pipeline, train: tuple[Mapping[str, Query], Qrels], dev: tuple
         )
         run = trainer.train()
         steps = trainer.state.global_step
+        logged = best_evaluation(trainer.state, (MODEL_METRIC,))
+    if logged is None:  # stopped before the first evaluation: score the weights it ended with
+        with torch.inference_mode():
+            logged = {MODEL_METRIC: evaluator.ndcg(model)}
+    tuned = logged[MODEL_METRIC]
     seconds = time.perf_counter() - started
-    with torch.inference_mode():
-        tuned = evaluator.ndcg(model)
     out = Path(out_dir)
     model.save(str(out))
     promoted = tuned > baseline

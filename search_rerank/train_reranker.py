@@ -109,17 +109,17 @@ class DevRerankEvaluator(BaseEvaluator):
 
 
 
-def _best_evaluation(state) -> dict[str, float] | None:
-    """The dev metrics logged for the checkpoint the trainer kept, saving a minutes-long re-evaluation."""
+def best_evaluation(state, keys: Sequence[str]) -> dict[str, float] | None:
+    """The dev metrics logged for the checkpoint the trainer kept, saving a minutes-long re-evaluation.
+
+    None when the trainer kept no evaluated checkpoint (it stopped before the first evaluation).
+    """
     if state.best_model_checkpoint is None:
         return None
     step = int(Path(state.best_model_checkpoint).name.rsplit("-", 1)[-1])
     logged = next((entry for entry in state.log_history
-                   if entry.get("step") == step and f"eval_{MODEL_METRIC}" in entry), None)
-    if logged is None:
-        return None
-    keys = (MODEL_METRIC, "best_blend", BASELINE_METRIC, "rerank_only_ndcg10")
-    return {key: float(logged[f"eval_{key}"]) for key in keys}
+                   if entry.get("step") == step and all(f"eval_{key}" in entry for key in keys)), None)
+    return None if logged is None else {key: float(logged[f"eval_{key}"]) for key in keys}
 
 
 def _device(setting: str) -> str:
@@ -194,7 +194,7 @@ def train_reranker(pipeline, train: tuple[Mapping[str, Query], Qrels], dev: tupl
         )
         run = trainer.train()
         steps = trainer.state.global_step
-        final = _best_evaluation(trainer.state)
+        final = best_evaluation(trainer.state, (MODEL_METRIC, "best_blend", BASELINE_METRIC, "rerank_only_ndcg10"))
     if final is None:  # stopped before the first evaluation: score the weights it ended with
         with torch.inference_mode():
             final = evaluator(model)
