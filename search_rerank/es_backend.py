@@ -13,6 +13,11 @@ that got no answer and to the statuses a busy cluster answers with (429, 502,
 503, 504), and to bulk items rejected with 429. Any other failure is final,
 and a document the cluster refuses is reported by id and reason rather than
 lost in a bulk response.
+
+Bulk batches go out in parallel, ``lexical.bulk_workers`` in flight at once,
+each with its own retries; rejections from all of them are reported together.
+A product id is never in two batches in flight at once, so the last record of
+an id is the one indexed, as when the batches go one after another.
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ from __future__ import annotations
 import logging
 import random
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Iterable, Sequence
+from typing import Any, Callable, ClassVar, Iterable, Mapping, Sequence
 
 import elastic_transport
 import elasticsearch
@@ -31,7 +37,7 @@ from .candidate import Candidate
 from .errors import ConfigError, StageError
 from .es_query import aggregation_body, search_body
 from .filters import Filters
-from .mappings import document, index_body
+from .mappings import document, index_body, merged
 from .product import Product
 from .retrieval import LEXICAL, leg_candidates
 from .settings import LexicalSettings
@@ -119,13 +125,17 @@ class ClusterRetriever:
     ``create_app()`` needs no cluster. Writes are made visible (refreshed)
     before ``add`` and ``delete`` return, as the embedded leg commits.
 
+    ``index_extension`` is a create-index fragment merged into every index
+    this creates (the dense leg's vector field, :mod:`.engine_knn`).
+
     Subclasses build their engine's client and classify its exceptions.
     """
 
     name = LEXICAL
     engine: ClassVar[str]
 
-    def __init__(self, settings: LexicalSettings, client: Any = None):
+    def __init__(self, settings: LexicalSettings, client: Any = None,
+                 index_extension: Mapping[str, Any] | None = None):
         if settings.backend != self.engine:
             raise ConfigError(f"lexical.backend={settings.backend!r}, but this is the {self.engine} leg")
         settings.searched_fields()  # no searchable field is a settings error, not a failed search
@@ -133,6 +143,7 @@ class ClusterRetriever:
         self.index = settings.index
         self.url = settings.url
         self._client = client if client is not None else self.connect(settings)
+        self.index_extension = index_extension
         self._index_ready = False
 
     @classmethod
@@ -146,7 +157,8 @@ class ClusterRetriever:
 
     def bound_to(self, index: str) -> "ClusterRetriever":
         """The same connection addressing another index (a reindex fills a new index this way)."""
-        return type(self)(self.settings.model_copy(update={"index": index}), client=self._client)
+        return type(self)(self.settings.model_copy(update={"index": index}), client=self._client,
+                          index_extension=self.index_extension)
 
     # ------------------------------------------------------------ Retriever protocol
 
@@ -156,31 +168,42 @@ class ClusterRetriever:
             raise ConfigError(f"no index or alias {self.index!r} at {self.url}: build it with "
                               f"`search-rerank index` or `search-rerank reindex`")
 
-    def count(self) -> int:
-        return int(self._call("count", lambda: self._client.count(index=self.index))["count"])
+    def count(self, query: Mapping[str, Any] | None = None) -> int:
+        """Documents in the index, or those that ``query`` (Query DSL) matches."""
+        if query is None:
+            return int(self._call("count", lambda: self._client.count(index=self.index))["count"])
+        body = {"query": dict(query)}
+        return int(self._call("count", lambda: self._client.count(index=self.index, body=body))["count"])
 
-    def add(self, products: Iterable[Product]) -> int:
-        """Upsert in bulk batches; returns how many distinct products were written.
+    def add(self, products: Iterable[Product], extra: Mapping[str, Mapping[str, Any]] | None = None) -> int:
+        """Upsert in bulk batches, ``bulk_workers`` in flight; returns how many distinct products were written.
 
-        A batch is checked before it is sent, so a bad record writes nothing
-        of its batch; batches already sent stay written, as in the embedded leg.
+        A record that is not a :class:`Product` stops the load there; batches
+        already sent stay written, as in the embedded leg. Documents the
+        cluster refuses are raised together (:class:`RejectedDocuments`) once
+        every batch has been answered and the accepted ones made visible.
+        ``extra`` holds fields to add to a product's document, by product id
+        (the vector of an engine kNN index).
         """
         self.ensure_index()
         written: set[str] = set()
         batch: dict[str, Product] = {}
-        for product in products:
-            if not isinstance(product, Product):
-                raise TypeError(f"add() takes Product records, got {type(product).__name__}")
-            # Last one wins within a batch, as it would across batches.
-            batch[product.id] = product
-            if len(batch) >= BULK_BATCH:
-                self._index_batch(batch.values())
+        with _ParallelBulk(self, "index") as bulk:
+            for product in products:
+                if not isinstance(product, Product):
+                    raise TypeError(f"add() takes Product records, got {type(product).__name__}")
+                # Last one wins within a batch, as it would across batches.
+                batch[product.id] = product
+                if len(batch) >= BULK_BATCH:
+                    bulk.send(self._index_items(batch.values(), extra))
+                    written.update(batch)
+                    batch = {}
+            if batch:
+                bulk.send(self._index_items(batch.values(), extra))
                 written.update(batch)
-                batch = {}
-        if batch:
-            self._index_batch(batch.values())
-            written.update(batch)
+            bulk.finish()
         self.refresh()
+        bulk.raise_rejections()
         return len(written)
 
     def delete(self, product_ids: Iterable[str]) -> int:
@@ -189,13 +212,14 @@ class ClusterRetriever:
         if not ids:
             return 0
         self.ensure_index()
-        deleted = 0
-        for start in range(0, len(ids), BULK_BATCH):
-            chunk = ids[start:start + BULK_BATCH]
-            results = self._bulk("delete", [(pid, [{"delete": {"_index": self.index, "_id": pid}}]) for pid in chunk])
-            deleted += sum(result.get("result") == "deleted" for result in results.values())
+        with _ParallelBulk(self, "delete") as bulk:
+            for start in range(0, len(ids), BULK_BATCH):
+                bulk.send([(pid, [{"delete": {"_index": self.index, "_id": pid}}])
+                           for pid in ids[start:start + BULK_BATCH]])
+            bulk.finish()
         self.refresh()
-        return deleted
+        bulk.raise_rejections()
+        return sum(result.get("result") == "deleted" for result in bulk.results.values())
 
     def search(self, query: str, k: int, filters: Filters | None = None) -> list[Candidate]:
         """Best first, ties by product id; same rules for empty text and filters as the embedded leg."""
@@ -219,6 +243,15 @@ class ClusterRetriever:
         body = aggregation_body(aggs, query, filters, self.settings)
         response = self._call("aggregate", lambda: self._client.search(index=self.index, body=body))
         return response.get("aggregations", {})
+
+    def run_search(self, body: Mapping[str, Any], action: str = "search") -> dict[str, Any]:
+        """One search request with ``body`` as it is, under the retry policy; the decoded response."""
+        return self._call(action, lambda: self._client.search(index=self.index, body=body))
+
+    def mapping(self) -> dict[str, Any]:
+        """The mappings of the index, or of the index the alias selects (the first, if it selects several)."""
+        response = self._call("get mapping", lambda: self._client.indices.get_mapping(index=self.index))
+        return next(iter(response.values()), {}).get("mappings", {})
 
     def refresh(self) -> None:
         self._call("refresh", lambda: self._client.indices.refresh(index=self.index))
@@ -245,6 +278,8 @@ class ClusterRetriever:
     def create_index(self, name: str) -> None:
         """A new index with the settings' mapping version, k1/b and synonyms. An existing one is an error."""
         body = index_body(self.settings)
+        if self.index_extension is not None:
+            body = merged(body, self.index_extension)
         self._call(f"create index {name!r}", lambda: self._client.indices.create(index=name, body=body))
 
     def delete_index(self, name: str) -> None:
@@ -261,14 +296,18 @@ class ClusterRetriever:
 
     # ------------------------------------------------------------ requests
 
-    def _index_batch(self, products: Iterable[Product]) -> None:
-        self._bulk("index", [(p.id, [{"index": {"_index": self.index, "_id": p.id}}, document(p)]) for p in products])
+    def _index_items(self, products: Iterable[Product], extra: Mapping[str, Mapping[str, Any]] | None = None
+                     ) -> list[tuple[str, list[dict[str, Any]]]]:
+        extra = {} if extra is None else extra
+        return [(p.id, [{"index": {"_index": self.index, "_id": p.id}}, {**document(p), **extra.get(p.id, {})}])
+                for p in products]
 
-    def _bulk(self, action: str, items: list[tuple[str, list[dict[str, Any]]]]) -> dict[str, dict[str, Any]]:
-        """Send (product id, bulk lines) items; per-item results by id.
+    def _bulk(self, action: str, items: list[tuple[str, list[dict[str, Any]]]]
+              ) -> tuple[dict[str, dict[str, Any]], list[Rejection]]:
+        """Send (product id, bulk lines) items in one request; per-item results by id, and the refused items.
 
         Items refused with 429 (the cluster's write queue was full) are sent
-        again after a backoff; any other refusal is raised with the rest.
+        again after a backoff; any other refusal is returned with its reason.
         """
         results: dict[str, dict[str, Any]] = {}
         pending = items
@@ -292,9 +331,7 @@ class ClusterRetriever:
             if "error" in result:
                 failure = failure_from_body(result["status"], {"error": result["error"]}, "rejected")
                 rejections.append(Rejection(pid, result["status"], failure.type, failure.reason))
-        if rejections:
-            raise RejectedDocuments(self.index, rejections, len(items))
-        return results
+        return results, rejections
 
     def _call(self, action: str, request: Callable[[], Any]) -> Any:
         """One request with the retry policy; the decoded JSON, or an error that says what to fix."""
@@ -326,6 +363,67 @@ class ClusterRetriever:
             return ConfigError(f"{action}: no index or alias {self.index!r} at {self.url}: build it with "
                                f"`search-rerank index` or `search-rerank reindex`")
         return StageError(LEXICAL, f"{action} on {where}: {failure.status} {failure.type}: {failure.reason}")
+
+
+class _ParallelBulk:
+    """Bulk requests of one ``add`` or ``delete``, at most ``bulk_workers`` in flight.
+
+    :meth:`send` blocks while the pool is full, and while an id of the new
+    batch is in a batch still in flight (so the later record is written
+    later). A request that fails for good (no answer after its retries) is
+    raised when it is collected, by :meth:`finish` at the latest; leaving the
+    block on an error drops the batches not yet started and waits for those
+    in flight. Rejections are reported in product id order, whatever order
+    the batches were answered in.
+    """
+
+    def __init__(self, retriever: ClusterRetriever, action: str):
+        self.retriever = retriever
+        self.action = action
+        self.workers = retriever.settings.bulk_workers
+        self.results: dict[str, dict[str, Any]] = {}
+        self.rejections: list[Rejection] = []
+        self.attempted = 0
+        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="bulk")
+        self._in_flight: dict[Future, list[str]] = {}
+        self._owner: dict[str, Future] = {}
+
+    def __enter__(self) -> "_ParallelBulk":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def send(self, items: list[tuple[str, list[dict[str, Any]]]]) -> None:
+        clashing = {self._owner[pid] for pid, _ in items if pid in self._owner}
+        if clashing:
+            self._collect(wait(clashing).done)
+        while len(self._in_flight) >= self.workers:
+            self._collect(wait(self._in_flight, return_when=FIRST_COMPLETED).done)
+        future = self._pool.submit(self.retriever._bulk, self.action, items)
+        ids = [pid for pid, _ in items]
+        self._in_flight[future] = ids
+        self._owner.update(dict.fromkeys(ids, future))
+        self.attempted += len(items)
+
+    def finish(self) -> None:
+        """Wait for every batch in flight."""
+        if self._in_flight:
+            self._collect(wait(self._in_flight).done)
+
+    def raise_rejections(self) -> None:
+        if self.rejections:
+            rejections = sorted(self.rejections, key=lambda r: r.product_id)
+            raise RejectedDocuments(self.retriever.index, rejections, self.attempted)
+
+    def _collect(self, done: Iterable[Future]) -> None:
+        for future in done:
+            for pid in self._in_flight.pop(future, []):
+                if self._owner.get(pid) is future:
+                    del self._owner[pid]
+            results, rejections = future.result()
+            self.results.update(results)
+            self.rejections.extend(rejections)
 
 
 class ElasticsearchRetriever(ClusterRetriever):
@@ -383,9 +481,10 @@ RETRIEVERS: dict[str, type[ClusterRetriever]] = {
 }
 
 
-def cluster_retriever(settings: LexicalSettings) -> ClusterRetriever:
+def cluster_retriever(settings: LexicalSettings,
+                      index_extension: Mapping[str, Any] | None = None) -> ClusterRetriever:
     """The retriever for ``settings.backend``, which must name a server engine."""
     if settings.backend not in RETRIEVERS:
         raise ConfigError(f"lexical.backend={settings.backend!r} is not a server engine; "
                           f"expected one of {sorted(RETRIEVERS)}")
-    return RETRIEVERS[settings.backend](settings)
+    return RETRIEVERS[settings.backend](settings, index_extension=index_extension)

@@ -9,6 +9,12 @@ answering a different question than the one asked. Parameters that tune Lucene's
 fuzziness, multi_match type) are accepted and listed as ignored, because
 ranking here is the pipeline's.
 
+Aggregations (``aggs``) are taken only where a cluster can compute them over
+the full match set (``parse_search(..., aggregations=True)``); their filters
+are the query's alone (``facet_filters``), since Elasticsearch applies a
+``post_filter`` to the hits after aggregating, which is how facet counts stay
+unnarrowed by the facet's own selection.
+
 Filter semantics follow the product model: ``brand`` is single-valued, an
 attribute is multi-valued, and a ``category`` term is a path prefix
 ("Furniture" or "Furniture > Sofas"), as hierarchical facets use it.
@@ -42,6 +48,7 @@ UNSUPPORTED_KEYS = {
     "script_fields", "docvalue_fields", "stored_fields", "fields", "min_score", "search_after", "pit",
     "runtime_mappings", "indices_boost", "profile", "slice", "stats", "terminate_after", "sub_searches",
 }
+AGGREGATION_KEYS = ("aggs", "aggregations")
 IGNORED_KEYS = {"timeout", "track_scores", "version", "seq_no_primary_term"}
 # URI parameters that would change the answer in a way not served here; the rest (routing hints,
 # request_cache, typed_keys, ...) do not change which products come back, in which order.
@@ -58,9 +65,9 @@ class InvalidQuery(SearchRerankError):
 
 
 class Unsupported(SearchRerankError):
-    """Valid Elasticsearch, but not something the embedded backend can answer (a 501)."""
+    """Valid Elasticsearch, but not something this backend can answer (a 501)."""
 
-    def __init__(self, part: str, reason: str = "not supported by the embedded backend"):
+    def __init__(self, part: str, reason: str = "not supported by search_rerank"):
         self.part = part
         super().__init__(f"[{part}] {reason}")
 
@@ -104,6 +111,11 @@ class EsSearch:
     explain: bool = False
     ignored: tuple[str, ...] = ()
     ubi: UbiSearchParams | None = None
+    aggs: dict[str, Any] | None = None
+    """The aggregations as sent, for the cluster; None when none were asked for."""
+    facet_filters: Filters | None = None
+    """The query's filters without the ``post_filter``: what the aggregations count over."""
+    facet_matches_nothing: bool = False
 
 
 # ------------------------------------------------------------------ request
@@ -134,10 +146,18 @@ class _Clauses:
             self.ignored.append(what)
 
 
-def parse_search(body: Mapping[str, Any], params: Mapping[str, str], limits: ServiceSettings) -> EsSearch:
-    """Translate a search body (and the URI parameters ``q``, ``from``, ``size``, ``explain``)."""
+def parse_search(body: Mapping[str, Any], params: Mapping[str, str], limits: ServiceSettings,
+                 aggregations: bool = False) -> EsSearch:
+    """Translate a search body (and the URI parameters ``q``, ``from``, ``size``, ``explain``).
+
+    ``aggregations``: whether the backend computes ``aggs`` (a cluster does,
+    the embedded backend does not: there they are :class:`Unsupported`).
+    """
     for key in body:
-        if key in UNSUPPORTED_KEYS and body[key] not in ({}, [], None):
+        if key in AGGREGATION_KEYS and not aggregations and body[key] not in ({}, [], None):
+            raise Unsupported(key, "aggregations need a cluster backend (lexical.backend = elasticsearch "
+                                   "or opensearch), which counts the whole match set")
+        if key in UNSUPPORTED_KEYS - set(AGGREGATION_KEYS) and body[key] not in ({}, [], None):
             raise Unsupported(key)
         if key not in SEARCH_KEYS | UNSUPPORTED_KEYS | IGNORED_KEYS:
             raise InvalidQuery(key, "unknown key for a search request")
@@ -149,8 +169,10 @@ def parse_search(body: Mapping[str, Any], params: Mapping[str, str], limits: Ser
         clauses.texts.append(params["q"])
     if body.get("query") is not None:
         _query(body["query"], "query", scoring=True, out=clauses)
+    aggs = _aggregations(body, params) if aggregations else None
+    facet_filters, facet_nothing = _filters(clauses.required) if aggs is not None else (None, False)
     if body.get("post_filter") is not None:
-        # With no aggregations to keep apart, a post filter is a filter.
+        # For the hits a post filter is one more filter; aggregations count without it (facet_filters).
         _query(body["post_filter"], "post_filter", scoring=False, out=clauses)
     _sort(body.get("sort"))
     text = " ".join(dict.fromkeys(t.strip() for t in clauses.texts if t.strip()))
@@ -171,7 +193,21 @@ def parse_search(body: Mapping[str, Any], params: Mapping[str, str], limits: Ser
         explain=_flag(body.get("explain", False), "explain") or _flag(params.get("explain", False), "explain"),
         ignored=tuple(clauses.ignored),
         ubi=_ubi(body.get("ext")),
+        aggs=aggs, facet_filters=facet_filters, facet_matches_nothing=facet_nothing,
     )
+
+
+def _aggregations(body: Mapping[str, Any], params: Mapping[str, str]) -> dict[str, Any] | None:
+    """``aggs`` or ``aggregations`` (not both, as in Elasticsearch), as sent; None when absent or empty."""
+    given = [key for key in AGGREGATION_KEYS if body.get(key) not in ({}, [], None)]
+    if not given:
+        return None
+    if len(given) > 1:
+        raise InvalidQuery("aggregations", "found two aggregation type definitions: use aggs or aggregations")
+    if params.get("typed_keys") not in (None, "false"):
+        # It renames every aggregation in the answer; the cluster is asked without it.
+        raise Unsupported("typed_keys", "with aggregations")
+    return dict(_object(body[given[0]], given[0]))
 
 
 def parse_msearch(text: str, default_index: str) -> list[tuple[str, dict[str, Any]]]:

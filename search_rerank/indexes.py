@@ -17,6 +17,11 @@ were: the new version has no manifest and the new server index no alias yet.
 The next build, update or rollback deletes those leftovers, and moves back an
 alias that a kill between the two swaps left on an unserved index.
 
+With ``dense.backend = "engine"`` the dense leg has no directory: each
+product's vector is a field of its document in the server index
+(:mod:`.engine_knn`), encoded once per batch and written in the same bulk
+request, so the one alias swap serves both legs' new data.
+
 An incremental update writes into the served version in place (the server
 index through the alias), because copying a whole version to change a few
 products would cost as much as a rebuild. The price: it is not atomic (a
@@ -52,6 +57,7 @@ from .tantivy_backend import TantivyRetriever
 from .versions import MANIFEST, IndexVersions, write_atomically
 
 if TYPE_CHECKING:
+    from .engine_knn import EngineKnnRetriever
     from .reindex import Reindexer
 
 log = logging.getLogger(__name__)
@@ -84,26 +90,53 @@ def _batches(items: Iterable[Product], size: int) -> Iterator[list[Product]]:
         yield batch
 
 
-def lexical_leg(root: Path, settings: LexicalSettings) -> Retriever:
-    """The embedded index in ``root``, or the server index that ``settings`` name."""
+def lexical_leg(root: Path, settings: LexicalSettings, index_extension: dict[str, Any] | None = None) -> Retriever:
+    """The embedded index in ``root``, or the server index that ``settings`` name.
+
+    ``index_extension`` goes into server indexes this leg creates (the engine kNN vector field).
+    """
     if settings.backend == "tantivy":
         return TantivyRetriever(root / LEXICAL_DIR, settings)
     from .es_backend import cluster_retriever  # the server clients load only when a server is configured
 
-    return cluster_retriever(settings)
+    return cluster_retriever(settings, index_extension=index_extension)
+
+
+def _engine_knn(settings: Settings) -> bool:
+    return settings.dense.enabled and settings.dense.backend == "engine"
+
+
+def engine_knn_leg(lexical: Retriever, encoder: BiEncoder, settings: Settings) -> EngineKnnRetriever:
+    from .engine_knn import EngineKnnRetriever  # loads the server clients, as lexical_leg does
+
+    return EngineKnnRetriever(lexical, encoder, settings.dense)
+
+
+def _index_extension(settings: Settings, encoder: BiEncoder | None) -> dict[str, Any] | None:
+    """The vector field that new server indexes need when the dense leg is the engine's kNN."""
+    if encoder is None or not _engine_knn(settings):
+        return None
+    from .mappings import vector_mapping
+
+    return vector_mapping(settings.lexical.backend, encoder.dim, settings.dense)
 
 
 class _Writers:
     """The stores a version holds, written in step."""
 
-    def __init__(self, root: Path, settings: Settings, lexical: Retriever, dense_exists: bool):
+    def __init__(self, root: Path, settings: Settings, lexical: Retriever, dense_exists: bool,
+                 encoder: BiEncoder | None = None):
         self.root = root
         self.settings = settings
         self.store = ProductStore(root / STORE_FILE)
         self.lexical = lexical
-        self.encoder = dense_encoder(settings) if settings.dense.enabled else None
+        if encoder is None and settings.dense.enabled:
+            encoder = dense_encoder(settings)
+        self.encoder = encoder
         self.dense: FaissRetriever | None = None
-        if self.encoder is not None:
+        # Engine kNN: the vectors go into the lexical documents, so there is no dense index of our own.
+        self.knn = engine_knn_leg(lexical, encoder, settings) if _engine_knn(settings) else None
+        if self.encoder is not None and self.knn is None:
             self.dense = (
                 FaissRetriever.load(root / DENSE_DIR, self.encoder, settings.dense)
                 if dense_exists else FaissRetriever(self.encoder, settings.dense)
@@ -114,7 +147,11 @@ class _Writers:
         bar = tqdm(desc="index", unit="doc", disable=not progress)
         for batch in _batches(products, batch_size):
             self._timed(report, "store", lambda: self.store.add(batch))
-            self._timed(report, LEXICAL, lambda: self.lexical.add(batch))
+            if self.knn is not None:  # each batch encoded once, written with its documents
+                fields = self._timed(report, DENSE, lambda: self.knn.vector_fields(batch))
+                self._timed(report, LEXICAL, lambda: self.knn.cluster.add(batch, extra=fields))
+            else:
+                self._timed(report, LEXICAL, lambda: self.lexical.add(batch))
             if self.dense is not None:
                 self._timed(report, DENSE, lambda: self.dense.add(batch))
             # The last record of an id is the one indexed, so the last product is a safe probe.
@@ -144,7 +181,10 @@ class _Writers:
             LEXICAL: lexical_leg(self.root, self.settings.lexical) if self.settings.lexical.backend == "tantivy"
             else self.lexical,
         }
-        if self.encoder is not None:
+        if self.knn is not None:
+            self.knn.warm_up()  # the new index maps the vector field with the encoder's dimension
+            legs[DENSE] = self.knn
+        elif self.encoder is not None:
             legs[DENSE] = FaissRetriever.load(self.root / DENSE_DIR, self.encoder, self.settings.dense)
         for name, leg in legs.items():
             if (found := leg.count()) != expected:
@@ -156,15 +196,18 @@ class _Writers:
         if not any(c.product_id == probe.id for c in legs[LEXICAL].search(probe.title, PROBE_DEPTH)):
             raise StageError(LEXICAL, f"the new version does not find product {probe.id!r} by its title "
                                       f"{probe.title!r}; nothing was swapped")
-        if DENSE in legs and not legs[DENSE].search(probe.title, 1):
+        # The engine's kNN is not probed: its count says every document has a vector, and the engine
+        # builds and searches the graph itself.
+        if DENSE in legs and self.knn is None and not legs[DENSE].search(probe.title, 1):
             raise StageError(DENSE, f"the new version's dense index answers nothing for {probe.title!r}; "
                                     f"nothing was swapped")
 
     @staticmethod
-    def _timed(report: IndexReport, part: str, fn) -> None:
+    def _timed(report: IndexReport, part: str, fn):
         started = time.perf_counter()
-        fn()
+        result = fn()
         report.seconds[part] = report.seconds.get(part, 0.0) + time.perf_counter() - started
+        return result
 
 
 def _manifest(settings: Settings, encoder: BiEncoder | None, products: int, **fields: Any) -> str:
@@ -196,7 +239,8 @@ def build_index(products: Iterable[Product], settings: Settings, *, batch_size: 
     report = IndexReport()
     started = time.perf_counter()
     with versions.locked():
-        reindexer = _reindexer(settings)
+        encoder = dense_encoder(settings) if settings.dense.enabled else None
+        reindexer = _reindexer(settings, _index_extension(settings, encoder))
         _recover(versions, reindexer)
         name, root = versions.create()
         report.version = name
@@ -206,7 +250,7 @@ def build_index(products: Iterable[Product], settings: Settings, *, batch_size: 
                 report.lexical_index = lexical.index
             else:
                 lexical = lexical_leg(root, settings.lexical)
-            writers = _Writers(root, settings, lexical, dense_exists=False)
+            writers = _Writers(root, settings, lexical, dense_exists=False, encoder=encoder)
             writers.write(products, report, batch_size, progress)
             writers.save(report)
             writers.check()
@@ -233,8 +277,13 @@ def update_index(products: Iterable[Product], delete_ids: Iterable[str], setting
         _recover(versions, _reindexer(settings))
         root = _serving(versions)
         manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
-        writers = _Writers(root, settings, lexical_leg(root, settings.lexical),
-                           dense_exists=(root / DENSE_DIR).exists())
+        encoder = dense_encoder(settings) if settings.dense.enabled else None
+        if _engine_knn(settings) or (settings.dense.enabled and _built_backend(manifest) == "engine"):
+            # Vectors go into the served index, which must have been built with the field, by this very encoder.
+            _check_built_with(manifest, settings, root)
+            _check_encoder(manifest, encoder, root)
+        writers = _Writers(root, settings, lexical_leg(root, settings.lexical, _index_extension(settings, encoder)),
+                           dense_exists=(root / DENSE_DIR).exists(), encoder=encoder)
         if writers.dense is not None and (root / DENSE_DIR).exists():
             _check_encoder(manifest, writers.encoder, root)
         writers.delete(list(delete_ids), report)
@@ -264,12 +313,14 @@ def rollback_index(settings: Settings) -> tuple[str, str]:
         return current, older[-1]
 
 
-def _reindexer(settings: Settings) -> Reindexer | None:
+def _reindexer(settings: Settings, index_extension: dict[str, Any] | None = None) -> Reindexer | None:
     if settings.lexical.backend == "tantivy":
         return None
     from .reindex import Reindexer
 
-    return Reindexer(settings.lexical)
+    from .es_backend import cluster_retriever
+
+    return Reindexer(settings.lexical, retriever=cluster_retriever(settings.lexical, index_extension))
 
 
 def _recorded_indices(versions: IndexVersions) -> set[str]:
@@ -355,12 +406,20 @@ def open_pipeline(settings: Settings) -> SearchPipeline:
     """Load the served version's indexes (and reranker, if one is configured) that ``settings`` point at."""
     root = _serving(IndexVersions(settings.index_dir))
     legs: dict[str, Retriever] = {LEXICAL: lexical_leg(root, settings.lexical)}
-    if settings.dense.enabled:
+    manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+    if _engine_knn(settings):
+        _check_built_with(manifest, settings, root)
+        encoder = dense_encoder(settings)
+        _check_encoder(manifest, encoder, root)
+        legs[DENSE] = engine_knn_leg(legs[LEXICAL], encoder, settings)
+    elif settings.dense.enabled:
+        if _built_backend(manifest) == "engine":
+            _check_built_with(manifest, settings, root)
         if not (root / DENSE_DIR).exists():
             raise ConfigError(f"{root} has no dense index; rebuild it with the dense leg enabled, "
                               "or set dense.enabled = false")
         encoder = dense_encoder(settings)
-        _check_encoder(json.loads((root / MANIFEST).read_text(encoding="utf-8")), encoder, root)
+        _check_encoder(manifest, encoder, root)
         legs[DENSE] = FaissRetriever.load(root / DENSE_DIR, encoder, settings.dense)
     reranker = load_reranker(settings) if settings.rerank.model is not None else None
     return SearchPipeline(settings, legs, ProductStore(root / STORE_FILE), reranker)
@@ -369,6 +428,25 @@ def open_pipeline(settings: Settings) -> SearchPipeline:
 def dense_encoder(settings: Settings) -> BiEncoder:
     """The configured encoder, resolved by registry name or path, refused when its card forbids serving it."""
     return BiEncoder(settings.dense, resolve_encoder(settings.dense, settings.models_dir))
+
+
+def _built_backend(manifest: dict) -> str | None:
+    """Where the version's dense vectors are ("faiss" or "engine"), None when it was built without the dense leg."""
+    if manifest.get("dense_model") is None:
+        return None
+    return manifest.get("dense", {}).get("backend", "faiss")  # versions from before the setting are FAISS
+
+
+def _check_built_with(manifest: dict, settings: Settings, root: Path) -> None:
+    """The dense leg must read the vectors where the version's build wrote them."""
+    built = _built_backend(manifest)
+    if built == settings.dense.backend:
+        return
+    how = "without the dense leg" if built is None else f"with dense.backend={built!r}"
+    where = {"engine": "vectors in its server index", "faiss": "a FAISS index"}[settings.dense.backend]
+    raise ConfigError(f"the index {root} was built {how}, but dense.backend is {settings.dense.backend!r}, "
+                      f"which needs {where}; rebuild with `search-rerank reindex --catalog PATH` "
+                      f"(or set dense.backend back)")
 
 
 def _check_encoder(manifest: dict, encoder: BiEncoder, root: Path) -> None:
@@ -394,7 +472,11 @@ def load_reranker(settings: Settings) -> CrossEncoderReranker:
     if not card.promoted and not rerank.allow_unpromoted:
         raise ConfigError(f"reranker {card.name!r} was not promoted: {card.promotion_reason}. "
                           "Serve it anyway with rerank.allow_unpromoted = true")
-    return CrossEncoderReranker(rerank.model_copy(update={"model": path}),
+    served: dict[str, object] = {"model": path}
+    if rerank.max_length is None and card.parameters.get("max_length") is not None:
+        # Scored as trained: a longer input than the model ever saw buys cost, not accuracy.
+        served["max_length"] = int(card.parameters["max_length"])
+    return CrossEncoderReranker(rerank.model_copy(update=served),
                                 default_blend=float(card.dev_metrics.get("best_blend", DEFAULT_BLEND)))
 
 

@@ -7,6 +7,12 @@ way. Code only fills in what varies per deployment: BM25's k1/b, and the
 synonym rules of the hook filter named in ``_meta.synonyms_filter``. The
 mapping is ``dynamic: strict``, so a document field that the JSON lacks is
 rejected at index time instead of being guessed.
+
+With the dense leg on the engine (``dense.backend = "engine"``) the index also
+holds each product's vector: ``vectors.<engine>.vN.json`` is a fragment
+(settings and mappings) merged into the product body, versioned the same way
+(``_meta.vector_mapping_version``), with the encoder's dimension and the HNSW
+parameters filled in at index creation.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from .errors import ConfigError
 from .filters import _norm, attribute_key, category_keys
 from .longtail import popularity_signal
 from .product import Product
-from .settings import LexicalSettings
+from .settings import DenseSettings, LexicalSettings
 
 MAPPINGS = "index_mappings"
 
@@ -48,6 +54,23 @@ def _read(version: int) -> str:
     if not source.is_file():
         raise ConfigError(f"lexical.mapping_version={version}: no {MAPPINGS}/products.v{version}.json; "
                           f"available versions: {available_versions()}")
+    return source.read_text(encoding="utf-8")
+
+
+def available_vector_versions(engine: str) -> list[int]:
+    prefix = f"vectors.{engine}.v"
+    names = (entry.name for entry in mappings_dir().iterdir())
+    return sorted(int(name[len(prefix):-len(".json")]) for name in names
+                  if name.startswith(prefix) and name.endswith(".json"))
+
+
+@lru_cache(maxsize=None)
+def _read_vectors(engine: str, version: int) -> str:
+    name = f"vectors.{engine}.v{version}.json"
+    source = mappings_dir() / name
+    if not source.is_file():
+        raise ConfigError(f"dense.vector_mapping_version={version}: no {MAPPINGS}/{name} for lexical.backend="
+                          f"{engine!r}; available versions: {available_vector_versions(engine)}")
     return source.read_text(encoding="utf-8")
 
 
@@ -84,6 +107,56 @@ def index_body(settings: LexicalSettings) -> dict[str, Any]:
         for analyzer in analysis["analyzer"].values():
             analyzer["filter"] = [name for name in analyzer["filter"] if name != hook]
     return body
+
+
+def _fill_elasticsearch(field: dict[str, Any], dims: int, dense: DenseSettings) -> None:
+    field["dims"] = dims
+    field["index_options"].update(m=dense.hnsw_m, ef_construction=dense.hnsw_ef_construction)
+
+
+def _fill_opensearch(field: dict[str, Any], dims: int, dense: DenseSettings) -> None:
+    field["dimension"] = dims
+    field["method"]["parameters"].update(m=dense.hnsw_m, ef_construction=dense.hnsw_ef_construction)
+
+
+# Where each engine's vector field takes the values that vary per deployment; the rest is the file's.
+_VECTOR_FILLERS = {"elasticsearch": _fill_elasticsearch, "opensearch": _fill_opensearch}
+# The mapping parameter that holds the dimension, to read an existing index's mapping back.
+VECTOR_DIMENSION_KEY = {"elasticsearch": "dims", "opensearch": "dimension"}
+
+
+def _vector_engine(engine: str) -> str:
+    if engine not in _VECTOR_FILLERS:
+        raise ConfigError(f"dense.backend='engine' needs a cluster lexical backend, not {engine!r}; "
+                          f"valid: {sorted(_VECTOR_FILLERS)}")
+    return engine
+
+
+def vector_field(engine: str, version: int) -> str:
+    """The name of the vector field in ``vectors.<engine>.v<version>.json``."""
+    return json.loads(_read_vectors(_vector_engine(engine), version))["mappings"]["_meta"]["vector_field"]
+
+
+def vector_mapping(engine: str, dims: int, dense: DenseSettings) -> dict[str, Any]:
+    """The fragment that adds the kNN vector field to a new index: the versioned file, with the encoder's
+    dimension and ``dense.hnsw_m`` / ``dense.hnsw_ef_construction`` filled in."""
+    if dims < 1:
+        raise ValueError(f"dims={dims}: a vector field needs at least one dimension")
+    body = json.loads(_read_vectors(_vector_engine(engine), dense.vector_mapping_version))
+    field = body["mappings"]["_meta"]["vector_field"]
+    _VECTOR_FILLERS[engine](body["mappings"]["properties"][field], dims, dense)
+    return body
+
+
+def merged(body: dict[str, Any], fragment: dict[str, Any]) -> dict[str, Any]:
+    """``body`` with ``fragment`` merged in: objects key by key, any other value from the fragment."""
+    out = dict(body)
+    for key, value in fragment.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def document(product: Product) -> dict[str, Any]:

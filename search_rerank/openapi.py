@@ -45,15 +45,23 @@ def openapi_document(version: str) -> dict[str, Any]:
         "parameters": [{"name": "index", "in": "path", "required": True, "schema": {"type": "string"}},
                        {"name": "explain", "in": "query", "schema": {"type": "boolean"}}, *ubi_ids],
         "requestBody": _object("an Elasticsearch search body"),
-        "responses": {"200": {**_object("an Elasticsearch search response with a search_rerank section"),
+        "responses": {"200": {**_object("an Elasticsearch search response with a search_rerank section; with a "
+                                        "cluster backend, the cluster's aggregations of the whole match set (or "
+                                        "search_rerank.degraded.aggregations saying why they are missing)"),
                               "headers": query_id},
-                      "400": _object("malformed query, in Elasticsearch's error shape"),
-                      "501": _object("a part the embedded backend cannot answer; error.unsupported names it")},
+                      "400": _object("malformed query, or aggregations the cluster rejected, in Elasticsearch's "
+                                     "error shape"),
+                      "501": _object("a part this backend cannot answer (aggregations with the embedded backend); "
+                                     "error.unsupported names it")},
     }
     return {
         "openapi": "3.1.0",
         "info": {"title": "search-rerank", "version": version,
-                 "description": "Hybrid BM25 + dense search with reranking and a long-tail boost."},
+                 "description": "Hybrid BM25 + dense search with reranking and a long-tail boost. With a cluster "
+                                "backend, Elasticsearch requests other than searches (_mapping, _count, _cat, "
+                                "_doc, ...) are passed through to the cluster (reads only, unless "
+                                "service.passthrough_writes); with the embedded backend they are a 501 naming "
+                                "the path."},
         "paths": {
             "/search": {"post": {
                 "summary": "Search with filters, paging and per-request overrides",

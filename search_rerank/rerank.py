@@ -23,6 +23,7 @@ from .fusion import minmax
 from .settings import RerankSettings
 
 DEFAULT_BLEND = 0.5  # for a model whose card chose no weight
+UNTRAINED_MAX_LENGTH = 256  # tokens per pair for a model whose card names no training length
 
 
 def _device(setting: str) -> str:
@@ -58,7 +59,8 @@ class CrossEncoderReranker:
             try:
                 self._model = CrossEncoder(
                     self.settings.model, device=_device(self.settings.device),
-                    max_length=self.settings.max_length, local_files_only=local,
+                    max_length=UNTRAINED_MAX_LENGTH if self.settings.max_length is None else self.settings.max_length,
+                    local_files_only=local,
                 )
             except OSError as exc:
                 raise ConfigError(

@@ -7,6 +7,10 @@ worker loads them once and a request never pays for it.
 Every answer is JSON, errors included: a search box in a shop's front end
 parses whatever comes back, and an HTML error page breaks it worse than an
 error does.
+
+With a cluster backend, Elasticsearch-compatible searches get their
+aggregations from the cluster (see aggregations), and Elasticsearch requests
+that are not searches are passed through to it (see passthrough).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pydantic import TypeAdapter, ValidationError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from . import __version__, interleave_serving, metrics
+from .aggregations import Aggregator, computes_aggregations
 from .api_models import ErrorResponse, FieldError, Overrides, SearchRequest, SearchResponse, stage_lists
 from .errors import ConfigError
 from .es_compat import InvalidQuery, Unsupported, es_response, parse_msearch, parse_search
@@ -31,8 +36,10 @@ from .indexes import open_pipeline, read_manifest
 from .live_pipeline import LivePipeline
 from .logs import request_id
 from .openapi import openapi_document
+from .passthrough import ClusterPassthrough, passthrough_for, raw_target
 from .pipeline import Hit, SearchPipeline, SearchResult
 from .reload_broadcast import RELOAD_FILE_ENV, ReloadBroadcast
+from .retrieval import LEXICAL
 from .settings import Settings, load_settings
 from .ubi import UbiEvent, UbiLog, UbiQuery, UbiSearchParams, new_query_id, safe_id
 
@@ -42,6 +49,8 @@ api = Blueprint("api", __name__)
 es = Blueprint("es", __name__)
 ops = Blueprint("ops", __name__)
 web = Blueprint("web", __name__, static_folder="web", static_url_path="/web")
+# Registered only when requests are passed through to a cluster: without one, "/<name>" stays a 404.
+cluster = Blueprint("cluster", __name__)
 # Elasticsearch's own clients (JS and Python, 8.x) refuse a response without this header.
 ES_HEADERS = {"X-Elastic-Product": "Elasticsearch"}
 ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH"]
@@ -185,7 +194,13 @@ def ubi_events():
 
 @web.get("/")
 def page():
-    """The comparison page: the BM25, hybrid and final rankings of one search side by side (see web/app.js)."""
+    """The comparison page: the BM25, hybrid and final rankings of one search side by side (see web/app.js).
+
+    A client that does not take HTML (an Elasticsearch client's ``GET /`` or ``HEAD /`` ping) gets the
+    cluster's answer when requests are passed through.
+    """
+    if passthrough() is not None and not request.accept_mimetypes.accept_html:
+        return _pass_through("/")
     response = send_from_directory(web.static_folder, "index.html")
     response.headers["Content-Security-Policy"] = PAGE_POLICY
     return response
@@ -302,7 +317,9 @@ def es_msearch(index: str):
 def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
     started = time.perf_counter()
     settings = current_settings()
-    search = parse_search(body, params, settings.service)
+    lexical = current_pipeline().legs.get(LEXICAL)
+    search = parse_search(body, params, settings.service, aggregations=computes_aggregations(lexical))
+    aggregations = current_app.extensions["aggregator"].start(lexical, search)
     result = interleaved = None
     if not search.matches_nothing:
         result, interleaved = run_search(search.text, search.filters, search.size, search.offset, settings,
@@ -313,6 +330,7 @@ def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
     response["search_rerank"]["query_id"] = query_id
     if interleaved is not None:
         response["search_rerank"]["interleaving"] = interleaved.section(hit_ids)
+    current_app.extensions["aggregator"].answer(aggregations, response, settings.service.aggregations_timeout_s)
     if search.ubi is not None:
         response["ext"] = {"ubi": {"query_id": query_id}}  # where the OpenSearch UBI plugin answers it
     return response
@@ -327,7 +345,7 @@ def es_other(endpoint: str, index: str | None = None):
         # "/_all/_search" begins with "_" like "/_cat/indices", so it lands here, not on /<index>/_search.
         index, endpoint = f"_{first}", rest[1:]
     if endpoint not in SERVED_ES_METHODS:
-        raise Unsupported(f"_{first}", "only the _search endpoint is served")
+        return _pass_through(f"_{first}")
     allowed = SERVED_ES_METHODS[endpoint]
     if request.method not in allowed:
         # Elasticsearch answers a served endpoint called with the wrong method by a 405, in these words.
@@ -336,6 +354,33 @@ def es_other(endpoint: str, index: str | None = None):
     if index != "_all":
         raise InvalidQuery("index", f"invalid index name [{index}]: must not start with '_'")
     return es_search(index) if endpoint == "search" else es_msearch(index)
+
+
+@cluster.route("/<name>", methods=ALL_METHODS)
+def cluster_index(name: str):
+    """An index itself (``GET /products``, ``HEAD /products``), unless the path is one of this service's routes."""
+    ours = {m for rule in current_app.url_map.iter_rules() if rule.rule == request.path for m in rule.methods or ()}
+    if ours:
+        raise MethodNotAllowed(sorted(ours))
+    return _pass_through(name)
+
+
+def passthrough() -> ClusterPassthrough | None:
+    return current_app.extensions.get("passthrough")
+
+
+def _pass_through(part: str):
+    """The cluster's answer to this request, or a 501 naming the path when there is no cluster to ask."""
+    bridge = passthrough()
+    if bridge is None:
+        what = f"{request.method} {request.path} is not a search"
+        if current_settings().lexical.backend == "tantivy":
+            raise Unsupported(part, f"{what}, and the embedded backend has no cluster to pass it to "
+                                    "(only _search and _msearch are served)")
+        raise Unsupported(part, f"{what}, and passing requests through to the cluster is off "
+                                "(service.passthrough = false)")
+    target = raw_target(request.environ, request.path, request.query_string)
+    return bridge.forward(request.method, target, request.headers.items(), request.get_data())
 
 
 def es_error(status: int, cause: dict[str, Any]):
@@ -442,6 +487,10 @@ def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None
     app.register_blueprint(es)
     app.register_blueprint(ops)
     app.register_blueprint(web)
+    app.extensions["aggregator"] = Aggregator()
+    if (bridge := passthrough_for(settings)) is not None:
+        app.extensions["passthrough"] = bridge
+        app.register_blueprint(cluster)
     _json_errors(app)
     _request_lifecycle(app)
     return app

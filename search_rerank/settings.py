@@ -59,6 +59,8 @@ class LexicalSettings(_Section):
     request_timeout_s: float = Field(default=30.0, gt=0, le=300,
                                      description="client timeout for cluster requests, bulk included")
     retries: int = Field(default=3, ge=0, le=10, description="retries of a failed request, with exponential backoff")
+    bulk_workers: int = Field(default=3, ge=1, le=32,
+                              description="bulk requests in flight at once while indexing (1: one after another)")
     mapping_version: int = Field(default=1, ge=1, description="which index_mappings/products.vN.json new indexes use")
     synonyms_file: Path | None = Field(
         default=None, description="Solr-format synonym rules applied at search time by new indexes (server backends)"
@@ -101,9 +103,21 @@ class LexicalSettings(_Section):
 
 
 class DenseSettings(_Section):
-    """Dense leg. ``model`` is a registry name, a path, a hub name (``org/name``), or the packaged MiniLM."""
+    """Dense leg. ``model`` is a registry name, a path, a hub name (``org/name``), or the packaged MiniLM.
+
+    ``backend`` picks where the vectors live: a FAISS index in the index
+    directory (exact up to ``flat_max_size``, fastest while the catalog fits
+    one machine's memory), or the cluster's own approximate kNN (``engine``:
+    a ``dense_vector`` / ``knn_vector`` field in the lexical index, so the
+    catalog can outgrow one machine; needs a cluster lexical backend).
+    """
 
     enabled: bool = True
+    backend: Literal["faiss", "engine"] = Field(
+        default="faiss",
+        description="faiss: a FAISS index per version; engine: HNSW kNN in the Elasticsearch/OpenSearch index "
+        "of the lexical leg (lexical.backend must name a cluster)",
+    )
     model: str = Field(
         default=PACKAGED_MINILM,
         description="a name in models_dir (a trained encoder with its card), a model directory, an org/name "
@@ -120,8 +134,20 @@ class DenseSettings(_Section):
     candidates: int = Field(default=100, ge=1, le=10_000)
     index_type: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
     flat_max_size: int = Field(default=200_000, ge=1, description="auto picks exact search up to this many products")
-    hnsw_m: int = Field(default=32, ge=4)
+    hnsw_m: int = Field(default=32, ge=4, description="HNSW links per node (FAISS, and engine indexes)")
     hnsw_ef_search: int = Field(default=128, ge=1)
+    hnsw_ef_construction: int = Field(
+        default=100, ge=1, le=3200,
+        description="engine: HNSW candidates kept while building the graph (index_options / method parameters)",
+    )
+    num_candidates: int = Field(
+        default=200, ge=1, le=10_000,
+        description="engine: nearest-neighbour candidates per shard (at least the k asked for; Elasticsearch's "
+        "num_candidates, OpenSearch's k); more is slower and closer to exact",
+    )
+    vector_mapping_version: int = Field(
+        default=1, ge=1, description="engine: which index_mappings/vectors.<engine>.vN.json new indexes use"
+    )
     ivf_nprobe: int = Field(default=16, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     batch_size: int = Field(default=64, ge=1)
@@ -156,7 +182,10 @@ class RerankSettings(_Section):
     model: str | None = Field(default=None, description="a name in models_dir, or a model directory with its card")
     window: int = Field(default=50, ge=1, le=1000)
     batch_size: int = Field(default=32, ge=1)
-    max_length: int = Field(default=256, ge=16, le=512)
+    max_length: int | None = Field(
+        default=None, ge=16, le=512,
+        description="tokens per query-product pair; unset: the length the model was trained at (its card), else 256",
+    )
     timeout_s: float = Field(default=2.0, gt=0)
     blend: float | None = Field(
         default=None,
@@ -226,13 +255,23 @@ class ServiceSettings(_Section):
     ubi_log_backups: int = Field(default=10, ge=0, description="rotated UBI files kept per worker")
     ubi_application: str = Field(default="search-rerank", min_length=1,
                                  description="the UBI 'application' of query records, and of events that name none")
+    aggregations_timeout_s: float = Field(
+        default=2.0, gt=0, description="cluster backends: past this an Elasticsearch-compatible search answers "
+        "its hits without aggregations, and says so (search_rerank.degraded.aggregations)")
+    passthrough: bool = Field(
+        default=True, description="cluster backends: Elasticsearch requests that are not searches (_mapping, "
+        "_count, _cat, ...) go to the cluster with the service's credentials; false: a 501 (see passthrough.py)")
+    passthrough_writes: bool = Field(
+        default=False, description="also pass through requests that can change the cluster (PUT, DELETE, "
+        "POST to other than read-only endpoints); off: a 403")
     interleave_with: Path | None = Field(
         default=None, description="settings file of a second ranking (B, e.g. tune's best.toml) to compare with the "
         "served one (A) by team-draft interleaving; its fusion, rerank, longtail sections and candidates per leg are "
         "used, on the served indexes and models (see interleave_serving)")
     interleave_share: float = Field(
-        default=0.0, ge=0.0, le=1.0, description="share of (shopper, query) pairs answered with the interleaved "
-        "list when interleave_with is set; the X-Search-Rerank-Interleave header (on/off) decides per request")
+        default=0.0, ge=0.0, le=1.0, description="share of shoppers (UBI client id, else session id, else query) "
+        "answered with the interleaved list when interleave_with is set; the X-Search-Rerank-Interleave header "
+        "(on/off) decides per request")
 
     @model_validator(mode="after")
     def _interleave_needs_b(self) -> "ServiceSettings":
@@ -256,6 +295,15 @@ class Settings(BaseSettings):
     rerank: RerankSettings = Field(default_factory=RerankSettings)
     longtail: LongTailSettings = Field(default_factory=LongTailSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+
+    @model_validator(mode="after")
+    def _engine_knn_needs_a_cluster(self) -> "Settings":
+        if self.dense.backend == "engine" and self.lexical.backend not in SERVER_BACKENDS:
+            raise ValueError(
+                f"dense.backend='engine' runs the dense leg's kNN in the lexical leg's cluster index, but "
+                f"lexical.backend is {self.lexical.backend!r}; set lexical.backend to one of "
+                f"{list(SERVER_BACKENDS)} (with lexical.url), or dense.backend to 'faiss'")
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -46,7 +46,7 @@ from .model_card import BASELINE_METRIC, MODEL_METRIC, ModelCard, SplitSize, Tra
 from .qrels import Qrels
 from .retrieval import DENSE, LEXICAL
 from .settings import PACKAGED_MINILM
-from .train_reranker import _subset
+from .train_reranker import _subset, best_evaluation
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,7 @@ class EncoderTraining:
     eval_steps: int = 200
     patience: int = 2
     pool_depth: int = 100  # per leg, per dev query, in the dev candidate pool
+    pool_judged: int = 50  # judged products per dev query in the pool, best grades first
     dev_queries: int = 150
     max_triplets: int | None = None
     seed: int = 13
@@ -105,20 +106,28 @@ def mine_triplets(queries: Mapping[str, Query], qrels: Qrels, candidates: Mappin
     return triplets
 
 
-def dev_pool(pipeline, queries: Mapping[str, Query], qrels: Qrels, depth: int) -> list[str]:
-    """The products the dev metric ranks: every dev query's judged products and both legs' top ``depth``.
+def dev_pool(pipeline, queries: Mapping[str, Query], qrels: Qrels, depth: int, judged: int, seed: int = 0
+             ) -> list[str]:
+    """The products the dev metric ranks: both legs' top ``depth`` and up to ``judged`` judged products per query.
 
     Why not the whole catalogue: an evaluation re-encodes every product it
     ranks, and encoding a 50k catalogue takes minutes on a CPU at every
-    evaluation step. The pool keeps all the products that count for nDCG
-    (the judged ones) and the distractors the current legs actually confuse
-    them with, so it moves as full-catalogue nDCG@10 does at a fraction of
-    the cost; absolute values run higher, since the rest of the catalogue
-    cannot intrude.
+    evaluation step. The pool keeps the distractors the current legs actually
+    confuse relevant products with, and enough judged products (the best
+    grades first, then a seeded sample) for a better model to pull up. Why a
+    cap on judged ones: a broad head query ("sofa") can have thousands of
+    relevant products, and complete labels would otherwise put most of the
+    catalogue back in. Absolute values differ from full-catalogue nDCG@10,
+    but they move with it, which is what selection needs.
     """
+    rng = np.random.default_rng(seed)
     settings = pipeline.settings.offline().override(lexical={"candidates": depth}, dense={"candidates": depth})
-    pool = {pid for qid in queries for pid in qrels.get(qid, {})}
-    for query in queries.values():
+    pool: set[str] = set()
+    for qid, query in sorted(queries.items()):
+        grades = qrels.get(qid, {})
+        ids = sorted(grades)
+        order = np.lexsort((rng.random(len(ids)), [-grades[pid] for pid in ids]))
+        pool.update(ids[i] for i in order[:judged])
         ranking = pipeline.retrieve(query.text, None, settings)
         pool.update(c.product_id for leg in (LEXICAL, DENSE) for c in ranking.stages.get(leg, []))
     return sorted(pool)
@@ -202,7 +211,7 @@ def train_encoder(pipeline, train: tuple[Mapping[str, Query], Qrels], dev: tuple
     if config.max_triplets is not None and len(triplets) > config.max_triplets:
         keep = np.random.default_rng(config.seed).choice(len(triplets), size=config.max_triplets, replace=False)
         triplets = [triplets[i] for i in sorted(keep)]
-    pool_ids = dev_pool(pipeline, dev_q, dev[1], config.pool_depth)
+    pool_ids = dev_pool(pipeline, dev_q, dev[1], config.pool_depth, config.pool_judged, config.seed)
     wanted = {pid for t in triplets for pid in (t.positive, t.negative)} | set(pool_ids)
     texts = {pid: product.embedding_text() for pid, product in pipeline.store.get(sorted(wanted)).items()}
     # Labels can name products the index no longer holds (old click logs); they have no text to learn from.
@@ -243,9 +252,12 @@ def train_encoder(pipeline, train: tuple[Mapping[str, Query], Qrels], dev: tuple
         )
         run = trainer.train()
         steps = trainer.state.global_step
+        logged = best_evaluation(trainer.state, (MODEL_METRIC,))
+    if logged is None:  # stopped before the first evaluation: score the weights it ended with
+        with torch.inference_mode():
+            logged = {MODEL_METRIC: evaluator.ndcg(model)}
+    tuned = logged[MODEL_METRIC]
     seconds = time.perf_counter() - started
-    with torch.inference_mode():
-        tuned = evaluator.ndcg(model)
     out = Path(out_dir)
     model.save(str(out))
     promoted = tuned > baseline

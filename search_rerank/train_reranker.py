@@ -91,14 +91,14 @@ class DevRerankEvaluator(BaseEvaluator):
             out[qid], start = probs[start:start + n], start + n
         return out
 
+    def blended_ndcg(self, probs: Mapping[str, np.ndarray], weight: float) -> float:
+        """nDCG@10 of the lists with the window reordered by ``weight`` x model + the rest x first stage."""
+        return self._ndcg({qid: blend(cs[: self.window], probs[qid], weight) + below_window(cs[self.window:])
+                           for qid, cs in self.lists.items()})
+
     def __call__(self, model, output_path=None, epoch: int = -1, steps: int = -1) -> dict[str, float]:
         probs = self.scores(model)
-
-        def ndcg(weight: float) -> float:
-            return self._ndcg({qid: blend(cs[: self.window], probs[qid], weight) + below_window(cs[self.window:])
-                               for qid, cs in self.lists.items()})
-
-        by_weight = {w: ndcg(w) for w in sorted({*self.blends, 1.0})}
+        by_weight = {w: self.blended_ndcg(probs, w) for w in sorted({*self.blends, 1.0})}
         best_blend, best = max(((w, v) for w, v in by_weight.items() if w in self.blends),
                                key=lambda wv: (wv[1], -wv[0]), default=(0.0, self.first_stage))
         if best <= self.first_stage:
@@ -107,6 +107,19 @@ class DevRerankEvaluator(BaseEvaluator):
                 "rerank_only_ndcg10": by_weight[1.0]}
 
 
+
+
+def best_evaluation(state, keys: Sequence[str]) -> dict[str, float] | None:
+    """The dev metrics logged for the checkpoint the trainer kept, saving a minutes-long re-evaluation.
+
+    None when the trainer kept no evaluated checkpoint (it stopped before the first evaluation).
+    """
+    if state.best_model_checkpoint is None:
+        return None
+    step = int(Path(state.best_model_checkpoint).name.rsplit("-", 1)[-1])
+    logged = next((entry for entry in state.log_history
+                   if entry.get("step") == step and all(f"eval_{key}" in entry for key in keys)), None)
+    return None if logged is None else {key: float(logged[f"eval_{key}"]) for key in keys}
 
 
 def _device(setting: str) -> str:
@@ -181,9 +194,11 @@ def train_reranker(pipeline, train: tuple[Mapping[str, Query], Qrels], dev: tupl
         )
         run = trainer.train()
         steps = trainer.state.global_step
+        final = best_evaluation(trainer.state, (MODEL_METRIC, "best_blend", BASELINE_METRIC, "rerank_only_ndcg10"))
+    if final is None:  # stopped before the first evaluation: score the weights it ended with
+        with torch.inference_mode():
+            final = evaluator(model)
     seconds = time.perf_counter() - started
-    with torch.inference_mode():
-        final = evaluator(model)
     out = Path(out_dir)
     model.save(str(out))
     promoted = final[MODEL_METRIC] > final[BASELINE_METRIC]

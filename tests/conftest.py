@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny random models (bi- and cross-encoder) per session, and settings for the packaged MiniLM.
+"""Shared fixtures: tiny random models (bi- and cross-encoder) per session, settings for the packaged MiniLM,
+and an osmem-server (in-memory OpenSearch-compatible) for the cluster backends' tests (see servers.py).
 
 Tests never reach the network: the hub is switched off before any Hugging
 Face module is imported, so a test that would download fails instead.
@@ -12,6 +13,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import shutil  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Iterable  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -80,3 +82,15 @@ def tiny_settings(tiny_bert_dir) -> DenseSettings:
 def minilm_settings() -> DenseSettings:
     """The packaged all-MiniLM-L6-v2, for the few tests (marked slow) that need real semantics."""
     return DenseSettings(model=PACKAGED_MINILM, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def osmem_server_url() -> Iterable[str]:
+    """The base URL of an osmem-server started for this session (skips the tests if it cannot start)."""
+    osmem = pytest.importorskip("osmem_server", reason="osmem-server is not installed (pip install -e '.[dev]')")
+    try:
+        server = osmem.OsmemServer.start(japanese=False, addr="127.0.0.1:0", startup_timeout=30)
+    except (osmem.OsmemError, OSError) as exc:
+        pytest.skip(f"osmem-server cannot start here: {exc}")
+    yield server.url
+    server.close()

@@ -1,9 +1,11 @@
-"""The app over real HTTP for tests whose client is not Flask's test client (a browser, schemathesis)."""
+"""Real HTTP on loopback: the app for clients other than Flask's test client (a browser, schemathesis),
+and stand-in servers (a slow hop, a recording cluster) written as request handlers."""
 
 from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Iterator
 
 from werkzeug.serving import make_server
@@ -20,3 +22,16 @@ def served(app) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(10)
+
+
+@contextmanager
+def handled(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A threading HTTP server for ``handler`` on a free loopback port; yields its base URL and stops it after."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,8 +1,9 @@
 """Lexical legs to test against: tantivy on a temporary directory, and the server legs over real HTTP.
 
 The server is osmem-server (an in-memory OpenSearch-compatible binary from
-PyPI), started once per session on a free port; ``servers.py`` says how each
-engine's client reaches it, or a real Elasticsearch named by ``ES_URL``.
+PyPI), started once per session on a free port (``osmem_server_url`` in
+``tests/conftest.py``); ``tests/servers.py`` says how each engine's client
+reaches it, or a real Elasticsearch named by ``ES_URL``.
 
 Every test gets its own index, deleted afterwards, so tests never see each
 other's documents and a real cluster is left as it was found.
@@ -14,9 +15,9 @@ import uuid
 from typing import Any, Callable, Iterable
 
 import pytest
-from servers import server_retriever, server_settings
+from servers import compatible_node_needed, server_retriever, server_settings, use_compatible_node
 
-from search_rerank.es_backend import ClusterRetriever
+from search_rerank.es_backend import ClusterRetriever, ElasticsearchRetriever
 from search_rerank.product import Product
 from search_rerank.settings import LexicalSettings
 from search_rerank.tantivy_backend import TantivyRetriever
@@ -25,16 +26,15 @@ ENGINES = ("tantivy", "opensearch", "elasticsearch")
 SERVER_ENGINES = ("opensearch", "elasticsearch")
 
 
-@pytest.fixture(scope="session")
-def osmem_server_url() -> Iterable[str]:
-    """The base URL of an osmem-server started for this session (skips the tests if it cannot start)."""
-    osmem = pytest.importorskip("osmem_server", reason="osmem-server is not installed (pip install -e '.[dev]')")
-    try:
-        server = osmem.OsmemServer.start(japanese=False, addr="127.0.0.1:0", startup_timeout=30)
-    except (osmem.OsmemError, OSError) as exc:
-        pytest.skip(f"osmem-server cannot start here: {exc}")
-    yield server.url
-    server.close()
+@pytest.fixture(autouse=True)
+def compatible_elasticsearch_node() -> Iterable[None]:
+    """Elasticsearch clients built from settings alone (builds, the CLI) reach osmem-server too (``servers.py``)."""
+    if not compatible_node_needed():
+        yield
+        return
+    original = use_compatible_node()
+    yield
+    ElasticsearchRetriever.connect = original
 
 
 @pytest.fixture(params=ENGINES)

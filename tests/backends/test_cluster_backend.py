@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections import Counter
 
+import elastic_transport
+import opensearchpy
 import pytest
 from pydantic import ValidationError
 
@@ -59,6 +62,81 @@ def test_bulk_rejection_of_a_blocked_index_reports_every_document(server_engine,
         assert {r.status for r in caught.value.rejections} == {403}
     finally:
         retriever._client.indices.put_settings(index=retriever.index, body={"index": {"blocks": {"write": False}}})
+
+
+class ConcurrentBulks:
+    """Wraps a client's ``bulk``: each call takes ``delay`` seconds longer, and the most in flight at once is kept."""
+
+    def __init__(self, client, delay: float = 0.2):
+        self.bulk, self.delay = client.bulk, delay
+        self.lock = threading.Lock()
+        self.now = self.most = self.calls = 0
+
+    def __call__(self, **kwargs):
+        with self.lock:
+            self.now += 1
+            self.calls += 1
+            self.most = max(self.most, self.now)
+        try:
+            time.sleep(self.delay)
+            return self.bulk(**kwargs)
+        finally:
+            with self.lock:
+                self.now -= 1
+
+
+def test_parallel_bulk_indexes_everything_and_reports_each_rejection(server_engine, request, make_server):
+    retriever = make_server(server_engine)
+    other = server_retriever(server_settings(server_engine, request, bulk_workers=3))
+    other._client.indices.create(index=other.index, body={"mappings": {"properties": {"title": {"type": "long"}}}})
+    spy = other._client.bulk = ConcurrentBulks(other._client)
+    wordy = {1, 777, 1999}  # one in each of three batches
+    products = [Product(id=f"w{i}" if i in wordy else f"n{i}", title=f"red sofa {i}" if i in wordy else str(i))
+                for i in range(2100)]
+    try:
+        with pytest.raises(RejectedDocuments) as caught:
+            other.add(products)
+        assert (spy.calls, spy.most) == (5, 3)  # 2100 products: five batches, never more than 3 in flight
+        rejections = caught.value.rejections
+        assert [r.product_id for r in rejections] == sorted(f"w{i}" for i in wordy)  # in id order
+        assert all(r.status == 400 and r.type == "mapper_parsing_exception" and "title" in r.reason
+                   for r in rejections)
+        assert "rejected 3 of 2100 documents" in str(caught.value)
+        assert other.count() == len(products) - len(wordy)  # every other batch written, and visible
+    finally:
+        retriever.delete_index(other.index)
+
+
+def test_parallel_bulk_keeps_the_last_record_of_an_id(server_engine, make_server):
+    retriever = make_server(server_engine, bulk_workers=4)
+    spy = retriever._client.bulk = ConcurrentBulks(retriever._client)
+    # "twice" is in the first batch and again in the third: the third must not overtake the first.
+    products = [Product(id="twice", title="first walnut chair")]
+    products += [Product(id=f"p{i}", title=f"oak table {i}") for i in range(1200)]
+    products += [Product(id="twice", title="second marble lamp")]
+    assert retriever.add(products) == 1201
+    assert retriever.count() == 1201 and spy.most > 1
+    assert [c.product_id for c in retriever.search("marble lamp", 5)] == ["twice"]
+    assert retriever.search("walnut", 5) == []
+    assert retriever.delete([p.id for p in products]) == 1201
+    assert retriever.count() == 0
+
+
+def test_unanswered_bulk_batch_is_retried_then_a_stage_error(server_engine, make_server):
+    retriever = make_server(server_engine, bulk_workers=2, retries=1)
+    healthy, calls = retriever._client.bulk, Counter()
+
+    def second_batch_unanswered(body, **kwargs):
+        if any(line.get("index", {}).get("_id") == "p700" for line in body):
+            calls["unanswered"] += 1
+            raise (elastic_transport.ConnectionError("connection reset") if server_engine == "elasticsearch"
+                   else opensearchpy.ConnectionError("N/A", "connection reset", None))
+        return healthy(body=body, **kwargs)
+
+    retriever._client.bulk = second_batch_unanswered
+    with pytest.raises(StageError, match=r"bulk index: no answer .* after 2 attempt\(s\)"):
+        retriever.add([Product(id=f"p{i}", title=f"oak table {i}") for i in range(1500)])
+    assert calls["unanswered"] == 2
 
 
 def free_port() -> int:

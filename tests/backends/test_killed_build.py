@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from servers import server_retriever, server_settings
+from servers import script_command, server_retriever, server_settings
 
 from search_rerank.indexes import build_index, open_pipeline
 from search_rerank.product import Product
@@ -101,15 +101,15 @@ def dense(tiny_bert_dir) -> dict:
     return {"model": str(tiny_bert_dir), "device": "cpu", "batch_size": 64}
 
 
-def test_killed_server_reindex_leaves_the_old_version_served_and_a_rerun_completes(tmp_path, dense, request):
-    lexical = server_settings("opensearch", request)  # opensearch-py talks to osmem-server as it is
+def test_killed_server_reindex_leaves_the_old_version_served_and_a_rerun_completes(server_engine, tmp_path, dense,
+                                                                                   request):
+    lexical = server_settings(server_engine, request)
     settings = Settings(index_dir=tmp_path / "index", lexical=lexical, dense=dense)
     old = catalog("old", 40)
     first = build_index(old, settings, progress=False)
     config = settings_file(tmp_path / "settings.json", settings)
     big = write_catalog(tmp_path / "big.jsonl", catalog("new", BIG))
-    script = [sys.executable, str(REPO / "scripts" / "reindex.py"), "--settings", str(config), "-v",
-              "--catalog", str(big)]
+    script = script_command(REPO / "scripts" / "reindex.py", "--settings", str(config), "-v", "--catalog", str(big))
     alias = Reindexer(lexical, retriever=server_retriever(lexical))
     try:
         written = run_killed([*script, "--batch-size", str(SLOW_BATCH)], tmp_path / "killed.log")

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from servers import server_retriever, server_settings
+from servers import script_command, server_retriever, server_settings
 
 from search_rerank.cli import main
 from search_rerank.errors import ConfigError, DataError
@@ -36,20 +35,9 @@ def lexical(server_engine, request):
 
 
 @pytest.fixture
-def configured(lexical):
-    """For code that builds its client from settings alone (builds, CLI): no test-only node class.
-
-    Elasticsearch's client then needs a real cluster (``ES_URL``): osmem-server
-    refuses its vendor media types.
-    """
-    if lexical.backend == "elasticsearch" and not os.environ.get("ES_URL"):
-        pytest.skip("Elasticsearch's own client needs ES_URL (osmem-server refuses its media types)")
-    return lexical
-
-
-@pytest.fixture
-def settings(configured, tmp_path) -> Settings:
-    return Settings(index_dir=tmp_path / "index", lexical=configured, dense={"enabled": False})
+def settings(lexical, tmp_path) -> Settings:
+    """For code that builds its client from settings alone (builds, the CLI), as a deployment does."""
+    return Settings(index_dir=tmp_path / "index", lexical=lexical, dense={"enabled": False})
 
 
 def reindexer(lexical) -> Reindexer:
@@ -204,8 +192,8 @@ def test_cli_reindex_explains_what_is_missing_without_a_traceback(tmp_path):
 
 def test_script_runs_the_cli_command(settings, tmp_path):
     script = Path(__file__).parents[2] / "scripts" / "reindex.py"
-    done = subprocess.run([sys.executable, str(script), "--settings", str(settings_file(tmp_path, settings)),
-                           "--catalog", str(write_catalog(tmp_path / "catalog.jsonl", OLD))],
-                          capture_output=True, text=True, timeout=120)
+    command = script_command(script, "--settings", str(settings_file(tmp_path, settings)),
+                             "--catalog", str(write_catalog(tmp_path / "catalog.jsonl", OLD)))
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert found(settings, "sofa") == ["a"]

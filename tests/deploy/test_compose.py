@@ -92,6 +92,12 @@ def test_the_service_and_the_reindex_reach_elasticsearch_once_it_is_healthy(comp
     assert {"indexes", "models", "esdata"} <= set(compose["volumes"])
 
 
+def test_the_service_and_the_reindex_take_one_dense_backend_defaulting_to_faiss(compose):
+    search, reindex = (env(compose["services"][name]) for name in ("search", "reindex"))
+    assert search["SEARCH_RERANK_DENSE__BACKEND"] == reindex["SEARCH_RERANK_DENSE__BACKEND"]
+    assert search["SEARCH_RERANK_DENSE__BACKEND"] == "${SEARCH_RERANK_DENSE__BACKEND:-faiss}"
+
+
 def test_reindex_is_a_one_shot_of_the_same_image(compose):
     search, reindex = compose["services"]["search"], compose["services"]["reindex"]
     assert reindex["image"] == search["image"] and reindex["build"] == search["build"]

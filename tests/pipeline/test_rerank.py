@@ -13,7 +13,7 @@ from search_rerank.errors import ConfigError
 from search_rerank.indexes import build_index, load_reranker, open_pipeline
 from search_rerank.model_card import ModelCard, SplitSize, TrainingData, save_card
 from search_rerank.loaders import iter_catalog
-from search_rerank.rerank import CrossEncoderReranker, blend, below_window
+from search_rerank.rerank import UNTRAINED_MAX_LENGTH, CrossEncoderReranker, blend, below_window
 from search_rerank.settings import RerankSettings, Settings
 
 
@@ -130,12 +130,13 @@ def test_a_reranker_that_fails_gives_the_fused_order_and_says_why(index):
 
 # ------------------------------------------------------------ loading a trained model by its card
 
-def _card(name: str, promoted: bool, blend: float = 0.7) -> ModelCard:
+def _card(name: str, promoted: bool, blend: float = 0.7, max_length: int | None = 96) -> ModelCard:
     return ModelCard(
         kind="reranker", name=name, base_model="tiny", created=datetime.now(timezone.utc),
         data=TrainingData(path="data", name="shop", label_source="judgments",
                           splits={"train": SplitSize(queries=3, pairs=30)}),
-        parameters={}, seed=1, promoted=promoted, promotion_reason="dev comparison",
+        parameters={} if max_length is None else {"max_length": max_length}, seed=1, promoted=promoted,
+        promotion_reason="dev comparison",
         dev_metrics={"model_ndcg10": 0.6 if promoted else 0.4, "first_stage_ndcg10": 0.5, "best_blend": blend},
         training_seconds=1.0, pairs_per_second=30.0, library_versions={},
     )
@@ -170,6 +171,21 @@ def test_a_reranker_that_lost_to_the_first_stage_is_refused_unless_allowed(index
     with pytest.raises(ConfigError, match="was not promoted"):
         load_reranker(_settings(index, registry, model="worse"))
     assert load_reranker(_settings(index, registry, model="worse", allow_unpromoted=True)).default_blend == 0.7
+
+
+def test_a_reranker_is_served_at_the_length_it_was_trained_at(index, registry):
+    assert load_reranker(_settings(index, registry, model="good")).settings.max_length == 96
+
+
+def test_an_explicit_max_length_wins_over_the_card(index, registry):
+    assert load_reranker(_settings(index, registry, model="good", max_length=200)).settings.max_length == 200
+
+
+def test_a_card_without_a_training_length_leaves_the_untrained_default(index, registry):
+    save_card(_card("good", True, max_length=None), registry / "good")
+    reranker = load_reranker(_settings(index, registry, model="good"))
+    reranker.warm_up()
+    assert reranker.settings.max_length is None and reranker._model.max_seq_length == UNTRAINED_MAX_LENGTH
 
 
 def test_an_explicit_blend_setting_wins_over_the_card(index, registry):

@@ -3,19 +3,43 @@
 Random weights make the dense leg's order arbitrary but deterministic, which
 is all that the service's contracts (validation, paging, degradation, wire
 formats) need; relevance is the pipeline tests' business.
+
+``make_cluster_app`` builds the app on a cluster backend instead: a handful
+of products in a fresh index on the test server (osmem-server, see
+``tests/servers.py``), the lexical leg only.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Callable, Iterable
 
 import pytest
+from flask import Flask
+from servers import server_retriever, server_settings
 
 from search_rerank.generate import GeneratorConfig, generate
 from search_rerank.indexes import build_index, open_pipeline
 from search_rerank.loaders import iter_catalog
+from search_rerank.pipeline import SearchPipeline
+from search_rerank.product import Product
+from search_rerank.retrieval import LEXICAL
 from search_rerank.service import create_app
-from search_rerank.settings import Settings
+from search_rerank.settings import LexicalSettings, Settings
+from search_rerank.store import ProductStore
+
+CLUSTER_CATALOG = [
+    Product(id="s1", title="corner sofa", brand="Acme", category="Furniture > Sofas", price=499.0,
+            attributes={"color": "grey"}, sales=120),
+    Product(id="s2", title="leather sofa", brand="Acme", category="Furniture > Sofas", price=899.0,
+            attributes={"color": "brown"}, sales=40),
+    Product(id="s3", title="velvet sofa", brand="Bolt", category="Furniture > Sofas", price=650.0,
+            attributes={"color": "blue"}, sales=8),
+    Product(id="s4", title="sofa bed", brand="Cosy", category="Furniture > Sofas > Beds", price=700.0, sales=3),
+    Product(id="t1", title="oak table", brand="Bolt", category="Furniture > Tables", price=249.5, sales=60),
+    Product(id="l1", title="desk lamp", brand="Acme", category="Lighting", description="a lamp for a sofa side table",
+            sales=15),
+]
 
 
 @pytest.fixture(scope="session")
@@ -57,3 +81,33 @@ def app(settings, pipeline):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def make_cluster_app(request, tmp_path) -> Iterable[Callable[..., Flask]]:
+    """``make_cluster_app(engine, lexical=None, **service)``: the app on a fresh ``engine`` index holding
+    CLUSTER_CATALOG.
+
+    The dense leg is off, so the hits are the cluster leg's; ``lexical`` and
+    ``service`` are settings of those sections (``service.passthrough``, ...). The
+    settings are ``app.config["SETTINGS"]``; every index made is deleted after the test.
+    """
+    made = []
+
+    def make(engine: str, lexical: dict[str, Any] | None = None, **service: Any) -> Flask:
+        direct = server_settings(engine, request, candidates=40)
+        made.append(server_retriever(direct))
+        made[-1].add(CLUSTER_CATALOG)
+        lexical = LexicalSettings.model_validate({**direct.model_dump(), **(lexical or {})})
+        retriever = server_retriever(lexical)
+        store = ProductStore(tmp_path / f"{lexical.index}.sqlite")
+        store.add(CLUSTER_CATALOG)
+        store.refresh_popularity()
+        settings = Settings(index_dir=tmp_path / "unused", lexical=lexical, dense={"enabled": False},
+                            service=service)
+        return create_app(settings, SearchPipeline(settings, {LEXICAL: retriever}, store))
+
+    yield make
+    for retriever in made:
+        for name in retriever.aliases(f"{retriever.index}*"):
+            retriever.delete_index(name)

@@ -119,3 +119,21 @@ def test_a_reranker_learns_to_order_held_out_pairs(shop, tmp_path):
     assert load_card(tmp_path / "shop-reranker") == card
     assert card.promoted == (card.dev_metrics["model_ndcg10"] > card.dev_metrics["first_stage_ndcg10"])
     assert card.data.splits["train"].pairs > 0 and card.training_seconds > 0
+
+
+def test_training_repeats_exactly_for_a_seed_on_the_cpu(shop, tiny_cross_encoder_dir, tmp_path):
+    from sentence_transformers.cross_encoder import CrossEncoder
+
+    pipeline, train, dev = shop
+    config = RerankerTraining(base_model=str(tiny_cross_encoder_dir), batch_size=8, learning_rate=1e-3,
+                              eval_steps=5, window=10, dev_queries=4, device="cpu", max_length=24, max_pairs=60,
+                              mining=MiningConfig(judgments_complete=True))
+    pairs = [("red sofa", "Acme red sofa"), ("lamp", "Borg blue rug")]
+    runs = []
+    for name in ("one", "two"):
+        card = train_reranker(pipeline, train, dev, tmp_path / name, config, progress=False)
+        runs.append((card.dev_metrics, CrossEncoder(str(tmp_path / name), num_labels=1, max_length=24)))
+    assert runs[0][0] == runs[1][0]
+    np.testing.assert_array_equal(probabilities(runs[0][1], pairs, 8), probabilities(runs[1][1], pairs, 8))
+    base = CrossEncoder(str(tiny_cross_encoder_dir), num_labels=1, max_length=24)
+    assert not np.allclose(probabilities(base, pairs, 8), probabilities(runs[0][1], pairs, 8))  # it did train

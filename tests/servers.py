@@ -4,13 +4,21 @@ With ``ES_URL`` set (and ``ES_API_KEY`` or ``ES_USERNAME``/``ES_PASSWORD``,
 ``ES_VERIFY_CERTS=0`` for a self-signed test cluster), the Elasticsearch
 tests run against that cluster with the client unchanged; otherwise both
 engines' tests run against osmem-server, the Elasticsearch client through
-:class:`CompatibleJsonNode`.
+:class:`CompatibleJsonNode`. The vendor media types are the one difference:
+osmem-server answers every other request of the Elasticsearch client as it
+is, so builds, the CLI and the scripts are tested with both clients.
+
+Code that builds its client from settings alone (builds, the CLI) gets the
+node class from :func:`use_compatible_node`, which the conftest applies to
+every test and :data:`SCRIPT_LAUNCHER` to a command run in a subprocess.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -40,6 +48,37 @@ class CompatibleJsonNode(Urllib3HttpNode):
         return super().perform_request(method, target, body, headers, **kwargs)
 
 
+def compatible_node_needed() -> bool:
+    """Whether the Elasticsearch client talks to osmem-server here (no ``ES_URL``)."""
+    return not os.environ.get("ES_URL")
+
+
+def use_compatible_node() -> Any:
+    """TEST ONLY: make every Elasticsearch client built from settings use :class:`CompatibleJsonNode`.
+
+    Returns the original ``connect``, to put back. Never used against ``ES_URL``.
+    """
+    original = ElasticsearchRetriever.__dict__["connect"]
+
+    def connect(cls, settings: LexicalSettings, **options: Any):
+        options.setdefault("node_class", CompatibleJsonNode)
+        return original.__func__(cls, settings, **options)
+
+    ElasticsearchRetriever.connect = classmethod(connect)
+    return original
+
+
+# ``python SCRIPT_LAUNCHER script.py ARGS``: runs the script with the compatible node where needed.
+SCRIPT_LAUNCHER = str(Path(__file__).with_name("compatible_script.py"))
+
+
+def script_command(script: Path | str, *args: str) -> list[str]:
+    """The command line that runs a repository script against the test server, both engines."""
+    if compatible_node_needed():
+        return [sys.executable, SCRIPT_LAUNCHER, str(script), *args]
+    return [sys.executable, str(script), *args]
+
+
 def server_settings(engine: str, request: pytest.FixtureRequest, **overrides: Any) -> LexicalSettings:
     """Settings addressing a fresh, unique index on the engine's test server."""
     fields: dict[str, Any] = {"backend": engine, "index": f"test-{uuid.uuid4().hex[:12]}", "request_timeout_s": 10,
@@ -59,6 +98,6 @@ def server_retriever(settings: LexicalSettings) -> ClusterRetriever:
     """The engine's retriever, with the test-only node class only where the server is osmem."""
     if settings.backend == "opensearch":
         return OpenSearchRetriever(settings)
-    if os.environ.get("ES_URL"):
-        return ElasticsearchRetriever(settings)
-    return ElasticsearchRetriever(settings, ElasticsearchRetriever.connect(settings, node_class=CompatibleJsonNode))
+    if compatible_node_needed():
+        return ElasticsearchRetriever(settings, ElasticsearchRetriever.connect(settings, node_class=CompatibleJsonNode))
+    return ElasticsearchRetriever(settings)

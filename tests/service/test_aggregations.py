@@ -1,0 +1,166 @@
+"""Aggregations of Elasticsearch-compatible searches, counted by the cluster over the whole match set."""
+
+from __future__ import annotations
+
+import socket
+import time
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler
+from typing import Iterator
+
+import pytest
+import urllib3
+from live_server import handled
+
+from search_rerank.aggregations import Aggregator
+from search_rerank.es_backend import OpenSearchRetriever
+from search_rerank.es_compat import InvalidQuery, Unsupported, parse_search
+from search_rerank.settings import LexicalSettings, ServiceSettings
+
+BRANDS = {"brands": {"terms": {"field": "facet.brand"}}}
+SOFAS_IN_FURNITURE = {"bool": {"must": [{"match": {"title": "sofa"}}],
+                               "filter": [{"term": {"category": "Furniture"}}]}}
+
+
+@pytest.fixture(params=["opensearch", "elasticsearch"])
+def cluster_client(request, make_cluster_app):
+    return make_cluster_app(request.param).test_client()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def buckets(aggregation) -> dict[str, int]:
+    return {bucket["key"]: bucket["doc_count"] for bucket in aggregation["buckets"]}
+
+
+def test_terms_aggregation_counts_the_filtered_match_set(cluster_client):
+    body = cluster_client.post("/products/_search", json={"query": SOFAS_IN_FURNITURE, "aggs": BRANDS}).get_json()
+    # "sofa" also matches the lamp's description, but the category filter leaves it out, as from the hits.
+    assert buckets(body["aggregations"]["brands"]) == {"Acme": 2, "Bolt": 1, "Cosy": 1}
+    assert {hit["_id"] for hit in body["hits"]["hits"]} == {"s1", "s2", "s3", "s4"}
+    assert body["search_rerank"]["degraded"] == {}
+
+
+def test_aggregations_count_beyond_the_page_of_hits(cluster_client):
+    body = cluster_client.post("/products/_search", json={"query": SOFAS_IN_FURNITURE, "size": 0,
+                                                          "aggregations": BRANDS}).get_json()
+    assert body["hits"]["hits"] == []
+    assert sum(buckets(body["aggregations"]["brands"]).values()) == 4
+
+
+def test_post_filter_narrows_the_hits_but_not_the_facet_counts(cluster_client):
+    body = cluster_client.post("/products/_search", json={
+        "query": SOFAS_IN_FURNITURE, "post_filter": {"term": {"brand": "Acme"}}, "aggs": BRANDS}).get_json()
+    assert {hit["_id"] for hit in body["hits"]["hits"]} == {"s1", "s2"}
+    assert buckets(body["aggregations"]["brands"]) == {"Acme": 2, "Bolt": 1, "Cosy": 1}
+
+
+def test_browsing_without_a_query_counts_the_whole_catalog(cluster_client):
+    # CLUSTER_CATALOG (conftest) holds 6 products.
+    body = cluster_client.post("/products/_search", json={"size": 0, "aggs": BRANDS}).get_json()
+    assert sum(buckets(body["aggregations"]["brands"]).values()) == 6
+
+
+def test_contradictory_filters_get_empty_aggregations_from_the_cluster(cluster_client):
+    query = {"bool": {"filter": [{"term": {"brand": "Acme"}}, {"term": {"brand": "Bolt"}}]}}
+    body = cluster_client.post("/products/_search", json={
+        "query": query, "aggs": {**BRANDS, "price": {"max": {"field": "price"}}}}).get_json()
+    assert body["hits"]["hits"] == []
+    assert body["aggregations"]["brands"]["buckets"] == [] and body["aggregations"]["price"]["value"] is None
+
+
+def test_multi_search_answers_each_searchs_aggregations(cluster_client):
+    ndjson = ('{}\n{"query": {"match": {"title": "sofa"}}, "aggs": {"brands": {"terms": {"field": "facet.brand"}}}}\n'
+              '{}\n{"size": 0, "aggs": {"n": {"value_count": {"field": "id"}}}}\n')
+    first, second = cluster_client.post("/_msearch", data=ndjson,
+                                        content_type="application/x-ndjson").get_json()["responses"]
+    assert buckets(first["aggregations"]["brands"]) == {"Acme": 3, "Bolt": 1, "Cosy": 1}
+    assert second["aggregations"]["n"]["value"] == 6
+
+
+def test_malformed_aggregation_is_an_elasticsearch_400_with_the_clusters_reason(cluster_client):
+    response = cluster_client.post("/products/_search", json={"aggs": {"bad": {"no_such_aggregation": {}}}})
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["field"] == "aggs" and "no_such_aggregation" in error["reason"]
+
+
+@contextmanager
+def slow_on_aggregations(cluster_url: str, delay_s: float) -> Iterator[str]:
+    """An HTTP hop in front of the cluster that holds aggregation requests for ``delay_s``; yields its URL."""
+
+    class Hop(BaseHTTPRequestHandler):
+        def relay(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if b'"aggs"' in body:
+                time.sleep(delay_s)
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+            answer = urllib3.request(self.command, cluster_url + self.path, body=body or None, headers=headers,
+                                     retries=False)
+            self.send_response(answer.status)
+            for name in ("Content-Type", "X-Elastic-Product"):
+                if name in answer.headers:
+                    self.send_header(name, answer.headers[name])
+            self.send_header("Content-Length", str(len(answer.data)))
+            self.end_headers()
+            self.wfile.write(answer.data)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = relay
+
+        def log_message(self, *args):
+            pass
+
+    with handled(Hop) as url:
+        yield url
+
+
+def test_slow_cluster_leaves_aggregations_out_and_says_so(make_cluster_app, osmem_server_url):
+    with slow_on_aggregations(osmem_server_url, delay_s=1.5) as slow_url:
+        client = make_cluster_app("opensearch", aggregations_timeout_s=0.3, lexical={"url": slow_url}).test_client()
+        body = client.post("/products/_search", json={"query": SOFAS_IN_FURNITURE, "aggs": BRANDS}).get_json()
+    assert "aggregations" not in body
+    assert body["search_rerank"]["degraded"] == {"aggregations": "timed out after 0.3s"}
+    assert {hit["_id"] for hit in body["hits"]["hits"]} == {"s1", "s2", "s3", "s4"}
+
+
+def test_unreachable_cluster_leaves_aggregations_out_and_says_why():
+    leg = OpenSearchRetriever(LexicalSettings(backend="opensearch", url=f"http://127.0.0.1:{free_port()}",
+                                              retries=0, request_timeout_s=5))
+    search = parse_search({"aggs": BRANDS}, {}, ServiceSettings(), aggregations=True)
+    response = {"search_rerank": {"degraded": {}, "timings_ms": {}}}
+    aggregator = Aggregator()
+    try:
+        aggregator.answer(aggregator.start(leg, search), response, timeout_s=5)
+    finally:
+        aggregator.close()
+    assert "aggregations" not in response
+    assert "no answer from opensearch" in response["search_rerank"]["degraded"]["aggregations"]
+
+
+def test_embedded_backend_refuses_aggregations_naming_them(client):
+    response = client.post("/products/_search", json={"aggs": BRANDS})
+    assert response.status_code == 501
+    error = response.get_json()["error"]
+    assert error["unsupported"] == "aggs" and "cluster backend" in error["reason"]
+
+
+def test_aggs_and_aggregations_together_are_invalid_as_in_elasticsearch():
+    with pytest.raises(InvalidQuery):
+        parse_search({"aggs": BRANDS, "aggregations": BRANDS}, {}, ServiceSettings(), aggregations=True)
+
+
+def test_facet_filters_are_the_querys_without_the_post_filter():
+    search = parse_search({"query": SOFAS_IN_FURNITURE, "post_filter": {"term": {"brand": "Acme"}}, "aggs": BRANDS},
+                          {}, ServiceSettings(), aggregations=True)
+    assert search.filters.brand == ("Acme",) and search.filters.category == ("Furniture",)
+    assert search.facet_filters.brand is None and search.facet_filters.category == ("Furniture",)
+
+
+def test_typed_keys_with_aggregations_is_unsupported_by_name():
+    with pytest.raises(Unsupported) as err:
+        parse_search({"aggs": BRANDS}, {"typed_keys": "true"}, ServiceSettings(), aggregations=True)
+    assert err.value.part == "typed_keys"

@@ -1,0 +1,240 @@
+"""Elasticsearch requests that are not searches: passed through to the cluster, or a 501 naming the path."""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler
+from typing import Any, Iterator
+
+import pytest
+import urllib3
+from flask import Flask
+from live_server import handled, served
+
+from search_rerank.es_backend import OpenSearchRetriever
+from search_rerank.passthrough import ClusterPassthrough
+from search_rerank.pipeline import SearchPipeline
+from search_rerank.retrieval import LEXICAL
+from search_rerank.service import create_app
+from search_rerank.settings import Settings
+from search_rerank.store import ProductStore
+
+
+@pytest.fixture(params=["opensearch", "elasticsearch"])
+def engine(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def cluster_app(engine, make_cluster_app) -> Flask:
+    return make_cluster_app(engine)
+
+
+def index_of(app: Flask) -> str:
+    return app.config["SETTINGS"].lexical.index
+
+
+def direct(app: Flask, method: str, target: str, body: Any = None) -> urllib3.BaseHTTPResponse:
+    """The same request sent to the cluster itself, with the service's credentials."""
+    lexical = app.config["SETTINGS"].lexical
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    if lexical.username is not None:
+        headers.update(urllib3.make_headers(basic_auth=f"{lexical.username}:{lexical.password.get_secret_value()}"))
+    if lexical.api_key is not None:
+        headers["Authorization"] = f"ApiKey {lexical.api_key.get_secret_value()}"
+    return urllib3.request(method, lexical.url.rstrip("/") + target, headers=headers,
+                           body=json.dumps(body) if body is not None else None, retries=False)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- passed through as it is -------------------------------------------------------------------
+
+
+def test_mapping_request_gets_exactly_the_clusters_answer(cluster_app):
+    target = f"/{index_of(cluster_app)}/_mapping"
+    ours, theirs = cluster_app.test_client().get(target), direct(cluster_app, "GET", target)
+    assert (ours.status_code, ours.data, ours.content_type) == (theirs.status, theirs.data,
+                                                                 theirs.headers["Content-Type"])
+    assert "properties" in json.dumps(ours.get_json())
+
+
+def test_count_with_a_body_gets_the_clusters_count(cluster_app):
+    target, body = f"/{index_of(cluster_app)}/_count", {"query": {"match": {"title": "sofa"}}}
+    ours = cluster_app.test_client().post(target, json=body)
+    assert ours.status_code == 200
+    assert ours.data == direct(cluster_app, "POST", target, body).data
+    assert ours.get_json()["count"] == 4
+
+
+def test_query_string_is_passed_through(cluster_app):
+    rows = cluster_app.test_client().get("/_cat/indices", query_string={"format": "json", "h": "index"}).get_json()
+    assert all(set(row) == {"index"} for row in rows)
+    assert any(row["index"].startswith(index_of(cluster_app)) for row in rows)  # the version behind the alias
+
+
+def test_document_by_id_comes_from_the_cluster(cluster_app):
+    body = cluster_app.test_client().get(f"/{index_of(cluster_app)}/_doc/s1").get_json()
+    assert body["found"] is True and body["_source"]["title"] == "corner sofa"
+
+
+def test_cluster_errors_come_back_with_the_clusters_status_and_body(cluster_app):
+    ours = cluster_app.test_client().get("/no-such-index/_mapping")
+    theirs = direct(cluster_app, "GET", "/no-such-index/_mapping")
+    assert ours.status_code == theirs.status == 404
+    assert ours.get_json() == json.loads(theirs.data)
+
+
+def test_index_itself_is_passed_through(cluster_app):
+    client = cluster_app.test_client()
+    assert client.head(f"/{index_of(cluster_app)}").status_code == 200
+    assert client.head("/no-such-index").status_code == 404
+
+
+def test_root_is_the_page_for_browsers_and_the_cluster_info_for_clients(cluster_app):
+    client = cluster_app.test_client()
+    page = client.get("/", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    assert page.content_type.startswith("text/html")
+    info = client.get("/", headers={"Accept": "application/json"})
+    assert info.get_json() == json.loads(direct(cluster_app, "GET", "/").data)
+
+
+def test_own_routes_stay_ours_with_passthrough_on(cluster_app):
+    client = cluster_app.test_client()
+    assert client.get("/search").status_code == 405
+    assert client.get("/health").get_json() == {"status": "alive"}
+    assert client.get("/openapi.json").get_json()["openapi"].startswith("3.")
+
+
+# --- what is not passed through ----------------------------------------------------------------
+
+
+def test_writes_are_a_403_and_leave_the_cluster_unchanged(cluster_app):
+    client, index = cluster_app.test_client(), index_of(cluster_app)
+    response = client.post(f"/{index}/_doc/new?refresh=true", json={"title": "injected"})
+    assert response.status_code == 403
+    assert "service.passthrough_writes" in response.get_json()["error"]["reason"]
+    assert client.delete(f"/{index}").status_code == 403
+    assert direct(cluster_app, "GET", f"/{index}/_doc/new").status == 404
+
+
+def test_writes_pass_when_allowed(engine, make_cluster_app):
+    app = make_cluster_app(engine, passthrough_writes=True)
+    response = app.test_client().put(f"/{index_of(app)}/_doc/new?refresh=true", json={"id": "new", "title": "x"})
+    assert response.status_code in (200, 201)
+    assert json.loads(direct(app, "GET", f"/{index_of(app)}/_doc/new").data)["found"] is True
+
+
+def test_passthrough_off_is_a_501_naming_the_path(make_cluster_app):
+    app = make_cluster_app("opensearch", passthrough=False)
+    response = app.test_client().get(f"/{index_of(app)}/_mapping")
+    assert response.status_code == 501
+    error = response.get_json()["error"]
+    assert error["unsupported"] == "_mapping"
+    assert f"GET /{index_of(app)}/_mapping" in error["reason"] and "service.passthrough = false" in error["reason"]
+
+
+def test_passthrough_off_leaves_unknown_paths_a_404(make_cluster_app):
+    app = make_cluster_app("opensearch", passthrough=False)
+    assert app.test_client().get(f"/{index_of(app)}").status_code == 404
+
+
+def test_embedded_backend_is_a_501_naming_the_path(client):
+    response = client.get("/products/_mapping")
+    assert response.status_code == 501
+    error = response.get_json()["error"]
+    assert error["unsupported"] == "_mapping"
+    assert "GET /products/_mapping" in error["reason"] and "embedded backend" in error["reason"]
+
+
+# --- what goes over the wire -------------------------------------------------------------------
+
+
+@contextmanager
+def recording_cluster() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A cluster stand-in over real HTTP that records each request and answers with hop-by-hop headers."""
+    seen: list[dict[str, Any]] = []
+
+    class Recorder(BaseHTTPRequestHandler):
+        def answer(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            seen.append({"method": self.command, "target": self.path, "headers": dict(self.headers), "body": body})
+            payload = b'{"acknowledged":true}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.send_header("Keep-Alive", "timeout=5")
+            self.send_header("X-Cluster", "yes")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = answer
+
+        def log_message(self, *args):
+            pass
+
+    with handled(Recorder) as url:
+        yield url, seen
+
+
+@pytest.fixture
+def recorded_app(tmp_path, monkeypatch):
+    """The app on a cluster that records what reaches it, with service credentials and an admin token set."""
+    monkeypatch.setenv("SEARCH_RERANK_ADMIN_TOKEN", "the-admin-token")
+    with recording_cluster() as (url, seen):
+        settings = Settings(index_dir=tmp_path / "unused", dense={"enabled": False}, lexical={
+            "backend": "opensearch", "url": url, "username": "svc", "password": "svc-password", "retries": 0})
+        pipeline = SearchPipeline(settings, {LEXICAL: OpenSearchRetriever(settings.lexical)},
+                                  ProductStore(tmp_path / "store.sqlite"))
+        app = create_app(settings, pipeline)
+        seen.clear()  # the start-up check
+        yield app, seen
+
+
+def test_callers_credentials_and_the_admin_token_never_reach_the_cluster(recorded_app):
+    app, seen = recorded_app
+    app.test_client().get("/products/_mapping", headers={"Authorization": "Bearer the-admin-token",
+                                                         "Cookie": "session=abc", "Proxy-Authorization": "x"})
+    [request] = seen
+    sent = {name.lower(): value for name, value in request["headers"].items()}
+    assert sent["authorization"] == "Basic " + base64.b64encode(b"svc:svc-password").decode()
+    assert "cookie" not in sent and "proxy-authorization" not in sent
+    assert "the-admin-token" not in json.dumps(request["headers"])
+
+
+def test_method_raw_path_query_body_and_content_type_are_forwarded(recorded_app):
+    app, seen = recorded_app
+    with served(app) as url:
+        urllib3.request("POST", f"{url}/products/_mget?realtime=false&routing=a%26b", body=b'{"ids":["a/b"]}',
+                        headers={"Content-Type": "application/json; charset=UTF-8"}, retries=False)
+        urllib3.request("GET", f"{url}/products/_doc/a%2Fb", retries=False)
+    mget, get = seen
+    assert (mget["method"], mget["target"], mget["body"]) == ("POST", "/products/_mget?realtime=false&routing=a%26b",
+                                                              b'{"ids":["a/b"]}')
+    assert mget["headers"]["Content-Type"] == "application/json; charset=UTF-8"
+    assert get["target"] == "/products/_doc/a%2Fb"
+
+
+def test_hop_by_hop_headers_are_dropped_both_ways(recorded_app):
+    app, seen = recorded_app
+    response = app.test_client().get("/_cluster/health", headers={"Connection": "X-Trace", "X-Trace": "1",
+                                                                  "X-Opaque-Id": "kept"})
+    assert "Keep-Alive" not in response.headers and response.headers["X-Cluster"] == "yes"
+    sent = {name.lower() for name in seen[0]["headers"]}
+    assert "x-trace" not in sent and "x-opaque-id" in sent
+
+
+def test_unreachable_cluster_is_an_elasticsearch_502():
+    settings = Settings(lexical={"backend": "opensearch", "url": f"http://127.0.0.1:{free_port()}"})
+    with Flask(__name__).app_context():
+        response = ClusterPassthrough(settings).forward("GET", "/_cat/indices", [], b"")
+    assert response.status_code == 502
+    assert response.get_json()["error"]["type"] == "search_rerank_cluster_unreachable"
