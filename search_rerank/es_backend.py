@@ -52,6 +52,7 @@ BULK_BATCH = 500
 BACKOFF_BASE_S = 0.2
 BACKOFF_CAP_S = 10.0
 REJECTIONS_SHOWN = 5
+CONNECTIONS_PER_NODE = 10  # kept open per node: searches, aggregations and bulk requests run side by side
 
 
 def version_name(alias: str) -> str:
@@ -440,7 +441,7 @@ class ElasticsearchRetriever(ClusterRetriever):
         try:
             return elasticsearch.Elasticsearch(
                 settings.url, verify_certs=settings.verify_certs, request_timeout=settings.request_timeout_s,
-                max_retries=0, retry_on_timeout=False, **options)
+                max_retries=0, retry_on_timeout=False, connections_per_node=CONNECTIONS_PER_NODE, **options)
         except ValueError as exc:
             raise ConfigError(f"lexical.url={settings.url!r}: {exc}") from exc
 
@@ -464,7 +465,7 @@ class OpenSearchRetriever(ClusterRetriever):
         try:
             return opensearchpy.OpenSearch(
                 hosts=[settings.url], verify_certs=settings.verify_certs, timeout=settings.request_timeout_s,
-                max_retries=0, retry_on_timeout=False, **options)
+                max_retries=0, retry_on_timeout=False, pool_maxsize=CONNECTIONS_PER_NODE, **options)
         except (ValueError, opensearchpy.ImproperlyConfigured) as exc:
             raise ConfigError(f"lexical.url={settings.url!r}: {exc}") from exc
 

@@ -145,6 +145,28 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def test_concurrent_requests_reuse_their_connections_instead_of_discarding_them(server_engine, make_server, caplog):
+    """Searches, aggregations and bulk batches share one client; a pool of one would reconnect per request."""
+    retriever = make_server(server_engine, CATALOG)
+    errors: list[BaseException] = []
+
+    def search() -> None:
+        try:
+            for _ in range(5):
+                retriever.search("sofa", 10)
+        except BaseException as exc:  # collected, asserted below
+            errors.append(exc)
+
+    with caplog.at_level("WARNING", logger="urllib3.connectionpool"):
+        threads = [threading.Thread(target=search) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert not errors
+    assert "Connection pool is full" not in caplog.text
+
+
 @pytest.mark.parametrize("engine", ["elasticsearch", "opensearch"])
 def test_unreachable_cluster_is_retried_with_backoff_then_a_stage_error(engine):
     settings = LexicalSettings(backend=engine, url=f"http://127.0.0.1:{free_port()}", retries=2, request_timeout_s=1)
