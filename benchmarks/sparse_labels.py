@@ -69,7 +69,7 @@ def main() -> None:
                                       mining=MiningConfig(judgments_complete=unjudged_negative, seed=args.seed))
             train_reranker(pipeline, pooled.split("train"), pooled.split("dev"), model_dir, config,
                            data_path=str(data / "pooled"), data_name=f"{data.name}/pooled",
-                           label_source="pooled judgments")
+                           label_source="judgments")
         cards[name] = (model_dir, load_card(model_dir))
 
     test_q, truth = complete.split("test")

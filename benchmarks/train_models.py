@@ -151,7 +151,8 @@ hard negative per row from the first stage's unjudged top 50), {card.data.splits
 {m['model_ndcg10']:.4f} → **{'promoted' if card.promoted else 'not promoted'}**.
 Training took {card.training_seconds / 60:.1f} min, {card.pairs_per_second:.1f} triplets/s ({card.parameters['device']};
 the time includes mining and dev evaluations). Re-encoding the catalogue for the new index:
-{build['products']:,} products in {build['seconds'] / 60:.1f} min ({build['docs_per_second']:.0f} docs/s, both legs).
+{build['products']:,} products in {build['seconds']['total'] / 60:.1f} min (the dense leg at
+{build['docs_per_second']['dense']:.0f} docs/s; the cores were shared with other benchmarks).
 
 ### Test split, full catalogue ({test.queries} queries)
 
