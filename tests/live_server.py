@@ -14,20 +14,19 @@ from werkzeug.serving import make_server
 @contextmanager
 def served(app) -> Iterator[str]:
     """The app on a free loopback port in a thread; yields its base URL and stops it after."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(10)
+    with _running(make_server("127.0.0.1", 0, app, threaded=True)) as url:
+        yield url
 
 
 @contextmanager
 def handled(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     """A threading HTTP server for ``handler`` on a free loopback port; yields its base URL and stops it after."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    with _running(ThreadingHTTPServer(("127.0.0.1", 0), handler)) as url:
+        yield url
+
+
+@contextmanager
+def _running(server) -> Iterator[str]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -35,3 +34,4 @@ def handled(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+        thread.join(10)
