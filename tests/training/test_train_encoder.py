@@ -252,35 +252,30 @@ def _click_log(path, products, rng) -> None:
                             + "\n" for i in impressions), encoding="utf-8")
 
 
-def test_train_encoder_from_a_click_log_writes_a_clicks_card(shop, tiny_bert_dir, tmp_path):
-    _, _, _, root = shop
-    _click_log(tmp_path / "clicks.jsonl", _shop_products(), np.random.default_rng(3))
+def _train_from_clicks(kind: str, root, tmp_path, seed: int, *options: str):
+    """`train KIND --clicks` on a simulated click log over the shop's index; the CLI result and the saved card."""
+    _click_log(tmp_path / "clicks.jsonl", _shop_products(), np.random.default_rng(seed))
     settings = {"index_dir": str(root / "idx"), "models_dir": str(tmp_path / "models"),
                 "dense": {"enabled": False}, "longtail": {"enabled": False}}
     (tmp_path / "settings.json").write_text(json.dumps(settings), encoding="utf-8")
     result = CliRunner().invoke(main, [
-        "--settings", str(tmp_path / "settings.json"), "train", "encoder", "--clicks", str(tmp_path / "clicks.jsonl"),
-        "--name", "clicked", "--base-model", str(tiny_bert_dir), "--epochs", "1", "--batch-size", "8",
-        "--max-triplets", "24", "--eval-steps", "2", "--min-impressions", "2"])
+        "--settings", str(tmp_path / "settings.json"), "train", kind, "--clicks", str(tmp_path / "clicks.jsonl"),
+        "--name", "clicked", "--epochs", "1", "--eval-steps", "2", "--min-impressions", "2", *options])
     assert result.exit_code == 0, result.output
-    card = load_card(tmp_path / "models" / "clicked")
+    return result, load_card(tmp_path / "models" / "clicked")
+
+
+def test_train_encoder_from_a_click_log_writes_a_clicks_card(shop, tiny_bert_dir, tmp_path):
+    result, card = _train_from_clicks("encoder", shop[3], tmp_path, 3, "--base-model", str(tiny_bert_dir),
+                                      "--batch-size", "8", "--max-triplets", "24")
     assert card.data.label_source == "clicks" and card.data.path == str(tmp_path / "clicks.jsonl")
     assert card.data.splits["train"].queries > 0 and card.data.splits["dev"].queries > 0
     assert "dev nDCG@10" in result.output
 
 
 def test_train_reranker_from_a_click_log_writes_a_clicks_card(shop, tiny_cross_encoder_dir, tmp_path):
-    _, _, _, root = shop
-    _click_log(tmp_path / "clicks.jsonl", _shop_products(), np.random.default_rng(4))
-    settings = {"index_dir": str(root / "idx"), "models_dir": str(tmp_path / "models"),
-                "dense": {"enabled": False}, "longtail": {"enabled": False}}
-    (tmp_path / "settings.json").write_text(json.dumps(settings), encoding="utf-8")
-    result = CliRunner().invoke(main, [
-        "--settings", str(tmp_path / "settings.json"), "train", "reranker", "--clicks", str(tmp_path / "clicks.jsonl"),
-        "--name", "clicked", "--base-model", str(tiny_cross_encoder_dir), "--epochs", "1", "--max-pairs", "24",
-        "--eval-steps", "2", "--min-impressions", "2"])
-    assert result.exit_code == 0, result.output
-    card = load_card(tmp_path / "models" / "clicked")
+    _, card = _train_from_clicks("reranker", shop[3], tmp_path, 4, "--base-model", str(tiny_cross_encoder_dir),
+                                 "--max-pairs", "24")
     assert card.kind == "reranker" and card.data.label_source == "clicks"
 
 
