@@ -8,10 +8,10 @@ from pathlib import Path
 
 from report import ROOT
 
-from search_rerank.generate import GeneratorConfig, generate
-from search_rerank.indexes import build_index
-from search_rerank.loaders import iter_catalog
-from search_rerank.settings import Settings
+from search_rerank.data.generate import GeneratorConfig, generate
+from search_rerank.indexing.indexes import build_index
+from search_rerank.data.loaders import iter_catalog
+from search_rerank.core.settings import Settings
 
 
 def dataset_parser(doc: str) -> argparse.ArgumentParser:

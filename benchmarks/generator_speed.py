@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from report import table, write_section  # noqa: E402
 
-from search_rerank.generate import GeneratorConfig, generate  # noqa: E402
+from search_rerank.data.generate import GeneratorConfig, generate  # noqa: E402
 
 
 def main() -> None:

@@ -36,14 +36,14 @@ from generated import cached_index, dataset_parser, prepared  # noqa: E402
 from report import save_figure, table, write_section  # noqa: E402
 
 from search_rerank.cli import main as cli  # noqa: E402
-from search_rerank.clicks import simulate_clicks  # noqa: E402
-from search_rerank.indexes import open_pipeline  # noqa: E402
-from search_rerank.interleave_serving import INTERLEAVE_HEADER, ranking_settings  # noqa: E402
-from search_rerank.interleaving import credit, read_interleaved_ubi, summarise  # noqa: E402
-from search_rerank.loaders import load_beir  # noqa: E402
-from search_rerank.service import create_app  # noqa: E402
-from search_rerank.settings import read_settings_file  # noqa: E402
-from search_rerank.tune import NDCG, RankingCache  # noqa: E402
+from search_rerank.data.clicks import simulate_clicks  # noqa: E402
+from search_rerank.indexing.indexes import open_pipeline  # noqa: E402
+from search_rerank.serving.interleave import INTERLEAVE_HEADER, ranking_settings  # noqa: E402
+from search_rerank.evaluation.interleaving import credit, read_interleaved_ubi, summarise  # noqa: E402
+from search_rerank.data.loaders import load_beir  # noqa: E402
+from search_rerank.serving import create_app  # noqa: E402
+from search_rerank.core.settings import read_settings_file  # noqa: E402
+from search_rerank.evaluation.tune import NDCG, RankingCache  # noqa: E402
 
 # Examination probability per rank (position bias), as in eye-tracking studies of result pages.
 THETA = [1.0, 0.85, 0.7, 0.6, 0.5, 0.43, 0.37, 0.32, 0.28, 0.25]

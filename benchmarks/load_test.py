@@ -53,8 +53,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from generated import cached_index, dataset_parser, prepared  # noqa: E402
 from report import ROOT, save_figure, table, write_section  # noqa: E402
 
-from search_rerank.loaders import iter_catalog, load_beir  # noqa: E402
-from search_rerank.settings import ServiceSettings  # noqa: E402
+from search_rerank.data.loaders import iter_catalog, load_beir  # noqa: E402
+from search_rerank.core.settings import ServiceSettings  # noqa: E402
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 # The routes whose requests run the pipeline once each (the Prometheus 'endpoint' label is the route).

@@ -6,7 +6,7 @@ structure) but does not score them with Lucene's BM25: on a controlled
 corpus its scores are 0.4-0.65 times Lucene's, varying with document length,
 so rankings differ. This leg answers the question osmem-server cannot: would
 a Lucene engine with ``index_mappings/products.v1.json`` and the
-``multi_match`` of :mod:`search_rerank.es_query` rank like the tantivy leg?
+``multi_match`` of :mod:`search_rerank.backends.cluster_query` rank like the tantivy leg?
 
 It reproduces, in numpy, for the ``multi_match`` ``best_fields`` query:
 
@@ -33,10 +33,10 @@ from typing import Iterable
 import numpy as np
 import tantivy
 
-from search_rerank.candidate import Candidate
-from search_rerank.product import Product
-from search_rerank.retrieval import LEXICAL, leg_candidates
-from search_rerank.settings import LexicalSettings
+from search_rerank.core.candidate import Candidate
+from search_rerank.core.product import Product
+from search_rerank.core.retrieval import LEXICAL, leg_candidates
+from search_rerank.core.settings import LexicalSettings
 
 STANDARD_WORD = r"[^\W_]+(?:[.'’][^\W_]+)*"
 

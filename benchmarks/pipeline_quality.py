@@ -27,13 +27,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from generated import cached_index, dataset_parser, prepared  # noqa: E402
 from report import ROOT, save_figure, table, write_section  # noqa: E402
 
-from search_rerank.encoder import resolve_model_path  # noqa: E402
-from search_rerank.evaluate import Config, Report, evaluate, standard_configs  # noqa: E402
-from search_rerank.indexes import open_pipeline  # noqa: E402
-from search_rerank.loaders import load_beir  # noqa: E402
-from search_rerank.rerank import CrossEncoderReranker  # noqa: E402
-from search_rerank.retrieval import DENSE, LEXICAL  # noqa: E402
-from search_rerank.settings import PACKAGED_MINILM, Settings  # noqa: E402
+from search_rerank.backends.encoder import resolve_model_path  # noqa: E402
+from search_rerank.evaluation.evaluate import Config, Report, evaluate, standard_configs  # noqa: E402
+from search_rerank.indexing.indexes import open_pipeline  # noqa: E402
+from search_rerank.data.loaders import load_beir  # noqa: E402
+from search_rerank.core.rerank import CrossEncoderReranker  # noqa: E402
+from search_rerank.core.retrieval import DENSE, LEXICAL  # noqa: E402
+from search_rerank.core.settings import PACKAGED_MINILM, Settings  # noqa: E402
 
 BOTH = (LEXICAL, DENSE)
 METRICS = ("nDCG@10", "R@100", "RR@10", "lt_share@10", "coverage@10", "gini@10")

@@ -59,17 +59,17 @@ from report import ROOT, save_figure, table, write_section  # noqa: E402
 import opensearchpy  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from search_rerank.es_backend import OpenSearchRetriever  # noqa: E402
-from search_rerank.evaluate import evaluate, standard_configs  # noqa: E402
-from search_rerank.generate import GeneratorConfig  # noqa: E402
-from search_rerank.indexes import build_index, open_pipeline  # noqa: E402
-from search_rerank.loaders import iter_catalog, load_beir  # noqa: E402
-from search_rerank.pipeline import SearchPipeline  # noqa: E402
-from search_rerank.reindex import Reindexer  # noqa: E402
-from search_rerank.retrieval import DENSE, LEXICAL  # noqa: E402
-from search_rerank.settings import LEXICAL_FIELDS, LexicalSettings, Settings  # noqa: E402
-from search_rerank.tantivy_backend import TantivyRetriever  # noqa: E402
-from search_rerank.versions import IndexVersions  # noqa: E402
+from search_rerank.backends.cluster import OpenSearchRetriever  # noqa: E402
+from search_rerank.evaluation.evaluate import evaluate, standard_configs  # noqa: E402
+from search_rerank.data.generate import GeneratorConfig  # noqa: E402
+from search_rerank.indexing.indexes import build_index, open_pipeline  # noqa: E402
+from search_rerank.data.loaders import iter_catalog, load_beir  # noqa: E402
+from search_rerank.core.pipeline import SearchPipeline  # noqa: E402
+from search_rerank.indexing.reindex import Reindexer  # noqa: E402
+from search_rerank.core.retrieval import DENSE, LEXICAL  # noqa: E402
+from search_rerank.core.settings import LEXICAL_FIELDS, LexicalSettings, Settings  # noqa: E402
+from search_rerank.backends.tantivy_index import TantivyRetriever  # noqa: E402
+from search_rerank.indexing.versions import IndexVersions  # noqa: E402
 
 PARTS = ("throughput", "killed", "quality")
 QUALITY_CONFIGS = ("bm25", "dense", "hybrid-rrf", "hybrid-linear")
@@ -576,7 +576,7 @@ which is why the catalog is small.
         parts.append(f"""
 ### The same evaluation through the OpenSearch backend
 
-`{q['dataset']}`, test split ({q['queries']} queries, complete labels): `search_rerank.evaluate` with the
+`{q['dataset']}`, test split ({q['queries']} queries, complete labels): `search_rerank.evaluation.evaluate` with the
 embedded tantivy leg; with the lexical leg on osmem-server through the OpenSearch backend (the 50k catalog
 bulk-indexed in {bulk['seconds']:.0f} s, {bulk['docs_per_second']:,.0f} docs/s, {bulk['bulk_workers']} requests
 in flight); and with `benchmarks/lucene_reference.py`, the same analysis and `multi_match` scored with

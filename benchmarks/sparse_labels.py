@@ -31,11 +31,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from generated import cached_index, dataset_parser, prepared  # noqa: E402
 from report import save_figure, table, write_section  # noqa: E402
 
-from search_rerank.indexes import open_pipeline  # noqa: E402
-from search_rerank.loaders import load_beir  # noqa: E402
-from search_rerank.mining import MiningConfig, first_stage_lists  # noqa: E402
-from search_rerank.model_card import load_card  # noqa: E402
-from search_rerank.train_reranker import DevRerankEvaluator, RerankerTraining, _subset, train_reranker  # noqa: E402
+from search_rerank.indexing.indexes import open_pipeline  # noqa: E402
+from search_rerank.data.loaders import load_beir  # noqa: E402
+from search_rerank.training.mining import MiningConfig, first_stage_lists  # noqa: E402
+from search_rerank.core.model_card import load_card  # noqa: E402
+from search_rerank.training.reranker import DevRerankEvaluator, RerankerTraining, _subset, train_reranker  # noqa: E402
 
 BLENDS = (0.0, 0.25, 0.5, 0.75, 1.0)
 RECIPES = {

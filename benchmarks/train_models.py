@@ -23,13 +23,13 @@ from generated import cached_index, dataset_parser, prepared  # noqa: E402
 from pipeline_quality import METRICS, metric_rows, subset  # noqa: E402
 from report import table, write_section  # noqa: E402
 
-from search_rerank.evaluate import evaluate, standard_configs  # noqa: E402
-from search_rerank.indexes import load_reranker, open_pipeline  # noqa: E402
-from search_rerank.loaders import load_beir  # noqa: E402
-from search_rerank.train_encoder import EncoderTraining, train_encoder  # noqa: E402
-from search_rerank.mining import MiningConfig  # noqa: E402
-from search_rerank.model_card import load_card  # noqa: E402
-from search_rerank.train_reranker import RerankerTraining, train_reranker  # noqa: E402
+from search_rerank.evaluation.evaluate import evaluate, standard_configs  # noqa: E402
+from search_rerank.indexing.indexes import load_reranker, open_pipeline  # noqa: E402
+from search_rerank.data.loaders import load_beir  # noqa: E402
+from search_rerank.training.encoder import EncoderTraining, train_encoder  # noqa: E402
+from search_rerank.training.mining import MiningConfig  # noqa: E402
+from search_rerank.core.model_card import load_card  # noqa: E402
+from search_rerank.training.reranker import RerankerTraining, train_reranker  # noqa: E402
 
 
 def main() -> None:

@@ -30,13 +30,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from generated import cached_index, dataset_parser, prepared  # noqa: E402
 from report import IMG, ROOT, table, write_section  # noqa: E402
 
-from search_rerank.compare import compare  # noqa: E402
-from search_rerank.indexes import open_pipeline  # noqa: E402
-from search_rerank.loaders import load_beir  # noqa: E402
-from search_rerank.significance import paired_test  # noqa: E402
-from search_rerank.tune import LT_SHARE, NDCG, TAIL_SHARE, Goal, RankingCache, SearchSpace, tune, write_settings  # noqa: E402,E501
-from search_rerank.tune import sections as tune_sections  # noqa: E402
-from search_rerank.tuning_report import write_report  # noqa: E402
+from search_rerank.evaluation.compare import compare  # noqa: E402
+from search_rerank.indexing.indexes import open_pipeline  # noqa: E402
+from search_rerank.data.loaders import load_beir  # noqa: E402
+from search_rerank.evaluation.significance import paired_test  # noqa: E402
+from search_rerank.evaluation.tune import LT_SHARE, NDCG, TAIL_SHARE, Goal, RankingCache, SearchSpace, tune, write_settings  # noqa: E402,E501
+from search_rerank.evaluation.tune import sections as tune_sections  # noqa: E402
+from search_rerank.evaluation.tuning_report import write_report  # noqa: E402
 
 METRICS = (NDCG, "R@100", "RR@10", LT_SHARE, TAIL_SHARE)
 

@@ -17,7 +17,7 @@ from typing import Iterable  # noqa: E402
 
 import pytest  # noqa: E402
 
-from search_rerank.settings import PACKAGED_MINILM, DenseSettings  # noqa: E402
+from search_rerank.core.settings import PACKAGED_MINILM, DenseSettings  # noqa: E402
 
 TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 

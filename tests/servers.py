@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 from elastic_transport import Urllib3HttpNode
 
-from search_rerank.es_backend import ClusterRetriever, ElasticsearchRetriever, OpenSearchRetriever
-from search_rerank.settings import LexicalSettings
+from search_rerank.backends.cluster import ClusterRetriever, ElasticsearchRetriever, OpenSearchRetriever
+from search_rerank.core.settings import LexicalSettings
 
 
 class CompatibleJsonNode(Urllib3HttpNode):

@@ -17,10 +17,10 @@ from typing import Any, Callable, Iterable
 import pytest
 from servers import compatible_node_needed, server_retriever, server_settings, use_compatible_node
 
-from search_rerank.es_backend import ClusterRetriever, ElasticsearchRetriever
-from search_rerank.product import Product
-from search_rerank.settings import LexicalSettings
-from search_rerank.tantivy_backend import TantivyRetriever
+from search_rerank.backends.cluster import ClusterRetriever, ElasticsearchRetriever
+from search_rerank.core.product import Product
+from search_rerank.core.settings import LexicalSettings
+from search_rerank.backends.tantivy_index import TantivyRetriever
 
 ENGINES = ("tantivy", "opensearch", "elasticsearch")
 SERVER_ENGINES = ("opensearch", "elasticsearch")

@@ -12,12 +12,12 @@ import opensearchpy
 import pytest
 from pydantic import ValidationError
 
-from search_rerank.errors import ConfigError, StageError
-from search_rerank.es_backend import RejectedDocuments, cluster_retriever
-from search_rerank.filters import Filters
-from search_rerank.mappings import available_versions, index_body
-from search_rerank.product import Product
-from search_rerank.settings import LexicalSettings, load_settings
+from search_rerank.core.errors import ConfigError, StageError
+from search_rerank.backends.cluster import RejectedDocuments, cluster_retriever
+from search_rerank.core.filters import Filters
+from search_rerank.backends.mappings import available_versions, index_body
+from search_rerank.core.product import Product
+from search_rerank.core.settings import LexicalSettings, load_settings
 
 from servers import server_retriever, server_settings
 

@@ -17,14 +17,14 @@ import numpy as np
 import pytest
 from servers import server_retriever, server_settings
 
-from search_rerank.encoder import BiEncoder
-from search_rerank.engine_knn import EngineKnnRetriever
-from search_rerank.errors import ConfigError
-from search_rerank.filters import Filters
-from search_rerank.indexes import build_index, open_pipeline, update_index
-from search_rerank.product import Product
-from search_rerank.retrieval import DENSE
-from search_rerank.settings import Settings
+from search_rerank.backends.encoder import BiEncoder
+from search_rerank.backends.engine_knn import EngineKnnRetriever
+from search_rerank.core.errors import ConfigError
+from search_rerank.core.filters import Filters
+from search_rerank.indexing.indexes import build_index, open_pipeline, update_index
+from search_rerank.core.product import Product
+from search_rerank.core.retrieval import DENSE
+from search_rerank.core.settings import Settings
 
 CATALOG = [
     Product(id="s1", title="grey corner sofa", brand="Acme", category="Furniture > Sofas", price=499.0),

@@ -22,11 +22,11 @@ from pathlib import Path
 import pytest
 from servers import script_command, server_retriever, server_settings
 
-from search_rerank.indexes import build_index, open_pipeline
-from search_rerank.product import Product
-from search_rerank.reindex import Reindexer
-from search_rerank.settings import Settings
-from search_rerank.versions import MANIFEST, IndexVersions
+from search_rerank.indexing.indexes import build_index, open_pipeline
+from search_rerank.core.product import Product
+from search_rerank.indexing.reindex import Reindexer
+from search_rerank.core.settings import Settings
+from search_rerank.indexing.versions import MANIFEST, IndexVersions
 
 REPO = Path(__file__).resolve().parents[2]
 BIG, SLOW_BATCH, KILL_AT = 3000, 50, 1000

@@ -12,9 +12,9 @@ import random
 
 import pytest
 
-from search_rerank.filters import Filters
-from search_rerank.product import Product
-from search_rerank.retrieval import Retriever
+from search_rerank.core.filters import Filters
+from search_rerank.core.product import Product
+from search_rerank.core.retrieval import Retriever
 
 
 def ids(candidates) -> list[str]:

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from search_rerank.errors import ConfigError
-from search_rerank.indexes import build_index, open_pipeline, read_manifest, rollback_index, update_index
-from search_rerank.product import Product
-from search_rerank.settings import Settings
-from search_rerank.versions import POINTER, IndexVersions
+from search_rerank.core.errors import ConfigError
+from search_rerank.indexing.indexes import build_index, open_pipeline, read_manifest, rollback_index, update_index
+from search_rerank.core.product import Product
+from search_rerank.core.settings import Settings
+from search_rerank.indexing.versions import POINTER, IndexVersions
 
 OLD = [Product(id="a", title="red sofa"), Product(id="b", title="oak table")]
 NEW = [Product(id="a", title="red sofa"), Product(id="c", title="brass lamp")]

@@ -3,9 +3,9 @@ import json
 import numpy as np
 import pytest
 
-from search_rerank.generate import EXACT, PARTIAL, GeneratorConfig, QuerySpec, generate, grade, make_catalog, misspell
-from search_rerank.loaders import load_beir
-from search_rerank.taxonomy import COLOURS, SHARED_INTENTS, STYLES, TYPES
+from search_rerank.data.generate import EXACT, PARTIAL, GeneratorConfig, QuerySpec, generate, grade, make_catalog, misspell
+from search_rerank.data.loaders import load_beir
+from search_rerank.data.taxonomy import COLOURS, SHARED_INTENTS, STYLES, TYPES
 
 
 @pytest.fixture(scope="module")

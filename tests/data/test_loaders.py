@@ -8,9 +8,9 @@ import pyarrow.parquet as pq
 import pytest
 from pyarrow import csv as arrow_csv
 
-from search_rerank.dataset import Dataset, Query
-from search_rerank.errors import ConfigError, DataError
-from search_rerank.loaders import (
+from search_rerank.data.dataset import Dataset, Query
+from search_rerank.core.errors import ConfigError, DataError
+from search_rerank.data.loaders import (
     LoadStats,
     iter_catalog,
     iter_csv_catalog,
@@ -21,7 +21,7 @@ from search_rerank.loaders import (
     load_wands,
     write_beir,
 )
-from search_rerank.product import Product
+from search_rerank.core.product import Product
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 WANDS_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "wands"
@@ -135,7 +135,7 @@ def test_skip_bad_keeps_only_the_first_few_messages(tmp_path):
 
 def test_skip_bad_logs_a_warning_naming_the_file(tmp_path, caplog):
     path = write(tmp_path / "c.jsonl", '{"id": "ok", "title": "Desk"}\n{"id": "x"}\n')
-    with caplog.at_level(logging.WARNING, logger="search_rerank.loaders"):
+    with caplog.at_level(logging.WARNING, logger="search_rerank.data.loaders"):
         list(iter_jsonl_catalog(path, skip_bad=True))
     assert "skipped 1 bad row(s) of 2" in caplog.text and str(path) in caplog.text
 

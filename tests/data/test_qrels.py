@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from search_rerank.errors import DataError
-from search_rerank.qrels import (
+from search_rerank.core.errors import DataError
+from search_rerank.data.qrels import (
     read_beir_qrels,
     read_trec_qrels,
     read_trec_run,

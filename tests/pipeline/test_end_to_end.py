@@ -6,12 +6,12 @@ import pytest
 from click.testing import CliRunner
 
 from search_rerank.cli import main
-from search_rerank.evaluate import evaluate
-from search_rerank.filters import Filters
-from search_rerank.generate import GeneratorConfig, generate
-from search_rerank.indexes import build_index, open_pipeline
-from search_rerank.loaders import iter_catalog, load_beir
-from search_rerank.settings import Settings
+from search_rerank.evaluation.evaluate import evaluate
+from search_rerank.core.filters import Filters
+from search_rerank.data.generate import GeneratorConfig, generate
+from search_rerank.indexing.indexes import build_index, open_pipeline
+from search_rerank.data.loaders import iter_catalog, load_beir
+from search_rerank.core.settings import Settings
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,10 @@
 import pytest
 
-from search_rerank.candidate import Candidate
-from search_rerank.errors import ConfigError
-from search_rerank.fusion import fuse, linear, rrf
-from search_rerank.retrieval import leg_candidates
-from search_rerank.settings import FusionSettings
+from search_rerank.core.candidate import Candidate
+from search_rerank.core.errors import ConfigError
+from search_rerank.core.fusion import fuse, linear, rrf
+from search_rerank.core.retrieval import leg_candidates
+from search_rerank.core.settings import FusionSettings
 
 
 def legs():

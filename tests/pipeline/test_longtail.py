@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from search_rerank.candidate import Candidate
-from search_rerank.longtail import boost, is_long_tail, popularity_percentiles
-from search_rerank.settings import LongTailSettings
+from search_rerank.core.candidate import Candidate
+from search_rerank.core.longtail import boost, is_long_tail, popularity_percentiles
+from search_rerank.core.settings import LongTailSettings
 
 
 def test_popularity_percentile_orders_by_log_signals_with_ties_shared():

@@ -7,14 +7,14 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 
-from search_rerank.candidate import Candidate
-from search_rerank.generate import GeneratorConfig, generate
-from search_rerank.errors import ConfigError
-from search_rerank.indexes import build_index, load_reranker, open_pipeline
-from search_rerank.model_card import ModelCard, SplitSize, TrainingData, save_card
-from search_rerank.loaders import iter_catalog
-from search_rerank.rerank import UNTRAINED_MAX_LENGTH, CrossEncoderReranker, blend, below_window
-from search_rerank.settings import RerankSettings, Settings
+from search_rerank.core.candidate import Candidate
+from search_rerank.data.generate import GeneratorConfig, generate
+from search_rerank.core.errors import ConfigError
+from search_rerank.indexing.indexes import build_index, load_reranker, open_pipeline
+from search_rerank.core.model_card import ModelCard, SplitSize, TrainingData, save_card
+from search_rerank.data.loaders import iter_catalog
+from search_rerank.core.rerank import UNTRAINED_MAX_LENGTH, CrossEncoderReranker, blend, below_window
+from search_rerank.core.settings import RerankSettings, Settings
 
 
 def fused(n: int) -> list[Candidate]:

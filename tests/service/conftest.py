@@ -18,15 +18,15 @@ import pytest
 from flask import Flask
 from servers import server_retriever, server_settings
 
-from search_rerank.generate import GeneratorConfig, generate
-from search_rerank.indexes import build_index, open_pipeline
-from search_rerank.loaders import iter_catalog
-from search_rerank.pipeline import SearchPipeline
-from search_rerank.product import Product
-from search_rerank.retrieval import LEXICAL
-from search_rerank.service import create_app
-from search_rerank.settings import LexicalSettings, Settings
-from search_rerank.store import ProductStore
+from search_rerank.data.generate import GeneratorConfig, generate
+from search_rerank.indexing.indexes import build_index, open_pipeline
+from search_rerank.data.loaders import iter_catalog
+from search_rerank.core.pipeline import SearchPipeline
+from search_rerank.core.product import Product
+from search_rerank.core.retrieval import LEXICAL
+from search_rerank.serving import create_app
+from search_rerank.core.settings import LexicalSettings, Settings
+from search_rerank.core.store import ProductStore
 
 CLUSTER_CATALOG = [
     Product(id="s1", title="corner sofa", brand="Acme", category="Furniture > Sofas", price=499.0,

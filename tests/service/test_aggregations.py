@@ -12,10 +12,10 @@ import pytest
 import urllib3
 from live_server import handled
 
-from search_rerank.aggregations import Aggregator
-from search_rerank.es_backend import OpenSearchRetriever
-from search_rerank.es_compat import InvalidQuery, Unsupported, parse_search
-from search_rerank.settings import LexicalSettings, ServiceSettings
+from search_rerank.serving.aggregations import Aggregator
+from search_rerank.backends.cluster import OpenSearchRetriever
+from search_rerank.serving.es_compat import InvalidQuery, Unsupported, parse_search
+from search_rerank.core.settings import LexicalSettings, ServiceSettings
 
 BRANDS = {"brands": {"terms": {"field": "facet.brand"}}}
 SOFAS_IN_FURNITURE = {"bool": {"must": [{"match": {"title": "sofa"}}],

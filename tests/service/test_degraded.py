@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from search_rerank.service import create_app
+from search_rerank.serving import create_app
 
 DEADLINE_S = 0.3
 

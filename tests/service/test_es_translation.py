@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from search_rerank.es_compat import InvalidQuery, SourceFilter, Unsupported, parse_msearch, parse_search
-from search_rerank.settings import ServiceSettings
+from search_rerank.serving.es_compat import InvalidQuery, SourceFilter, Unsupported, parse_msearch, parse_search
+from search_rerank.core.settings import ServiceSettings
 
 LIMITS = ServiceSettings(max_size=50, max_query_length=100, max_result_window=200)
 

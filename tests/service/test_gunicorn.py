@@ -40,8 +40,8 @@ def server(index_settings, tmp_path_factory):
     }
     log = (root / "server.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "python:search_rerank.gunicorn_conf",
-         "search_rerank.service:create_app()"],
+        [sys.executable, "-m", "gunicorn", "-c", "python:search_rerank.serving.gunicorn_conf",
+         "search_rerank.serving:create_app()"],
         env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"

@@ -7,10 +7,10 @@ import pytest
 from click.testing import CliRunner
 
 from search_rerank.cli import main
-from search_rerank.errors import ConfigError
-from search_rerank.interleave_serving import ranking_settings
-from search_rerank.service import create_app
-from search_rerank.settings import Settings
+from search_rerank.core.errors import ConfigError
+from search_rerank.serving.interleave import ranking_settings
+from search_rerank.serving import create_app
+from search_rerank.core.settings import Settings
 
 HEADER = "X-Search-Rerank-Interleave"
 SHOPPER = {"X-Ubi-Client-Id": "client-7"}
@@ -154,7 +154,7 @@ def test_settings_b_naming_another_reranker_is_refused(settings):
 
 
 def test_both_rankings_share_one_retrieval_at_the_larger_candidate_count(settings, pipeline, monkeypatch):
-    from search_rerank.interleave_serving import run
+    from search_rerank.serving.interleave import run
 
     calls = []
     retrieve = pipeline.retrieve

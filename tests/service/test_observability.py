@@ -7,7 +7,7 @@ import logging
 import pytest
 from prometheus_client import REGISTRY
 
-from search_rerank.logs import JsonFormatter
+from search_rerank.serving.logs import JsonFormatter
 
 
 def sample(name, **labels):

@@ -7,8 +7,8 @@ would show.
 
 import pytest
 
-from search_rerank.indexes import open_pipeline
-from search_rerank.service import create_app
+from search_rerank.indexing.indexes import open_pipeline
+from search_rerank.serving import create_app
 
 WINDOW = 7
 POOL = {"lexical": {"candidates": 15}, "dense": {"candidates": 15}}

@@ -14,13 +14,13 @@ import urllib3
 from flask import Flask
 from live_server import handled, served
 
-from search_rerank.es_backend import OpenSearchRetriever
-from search_rerank.passthrough import ClusterPassthrough
-from search_rerank.pipeline import SearchPipeline
-from search_rerank.retrieval import LEXICAL
-from search_rerank.service import create_app
-from search_rerank.settings import Settings
-from search_rerank.store import ProductStore
+from search_rerank.backends.cluster import OpenSearchRetriever
+from search_rerank.serving.passthrough import ClusterPassthrough
+from search_rerank.core.pipeline import SearchPipeline
+from search_rerank.core.retrieval import LEXICAL
+from search_rerank.serving import create_app
+from search_rerank.core.settings import Settings
+from search_rerank.core.store import ProductStore
 
 
 @pytest.fixture(params=["opensearch", "elasticsearch"])

@@ -7,12 +7,12 @@ from itertools import chain
 
 import pytest
 
-from search_rerank.indexes import build_index, open_pipeline
-from search_rerank.loaders import iter_catalog
-from search_rerank.product import Product
-from search_rerank.reload_broadcast import RELOAD_FILE_ENV
-from search_rerank.service import create_app
-from search_rerank.versions import IndexVersions
+from search_rerank.indexing.indexes import build_index, open_pipeline
+from search_rerank.data.loaders import iter_catalog
+from search_rerank.core.product import Product
+from search_rerank.serving.reload_broadcast import RELOAD_FILE_ENV
+from search_rerank.serving import create_app
+from search_rerank.indexing.versions import IndexVersions
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -9,7 +9,7 @@ import pytest
 from live_server import served
 
 from search_rerank import __version__
-from search_rerank.openapi import openapi_document
+from search_rerank.serving.openapi import openapi_document
 
 schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is not installed (pip install -e '.[dev]')")
 from hypothesis import HealthCheck, settings  # noqa: E402
@@ -26,7 +26,7 @@ def ndjson(ctx, value):
 
 @pytest.fixture(scope="module")
 def base_url(index_settings):
-    from search_rerank.service import create_app
+    from search_rerank.serving import create_app
 
     with served(create_app(index_settings)) as url:
         yield url

@@ -2,7 +2,7 @@
 
 import pytest
 
-from search_rerank.service import create_app
+from search_rerank.serving import create_app
 
 
 def search(client, **body):

@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from search_rerank.service import create_app
-from search_rerank.ubi import UbiEvent, UbiLog, UbiQuery
+from search_rerank.serving import create_app
+from search_rerank.serving.ubi import UbiEvent, UbiLog, UbiQuery
 
 CLICK = {"action_name": "click", "client_id": "client-1", "session_id": "session-1"}
 
@@ -149,7 +149,7 @@ def test_the_log_rotates_past_its_size_keeping_whole_lines(ubi_path):
 
 
 def test_the_training_reader_turns_a_logged_search_and_click_into_an_impression(ubi_client, ubi_path):
-    clicks = pytest.importorskip("search_rerank.clicks", reason="the UBI reader (search_rerank.clicks) is not merged")
+    clicks = pytest.importorskip("search_rerank.data.clicks", reason="the UBI reader (search_rerank.data.clicks) is not merged")
     hits = ubi_client.post("/search", json={"query": "sofa", "size": 3})
     query_id, shown = hits.headers["X-Query-Id"], [hit["id"] for hit in hits.get_json()["hits"]]
     events = [click_on(query_id, doc, rank) | {"action_name": "impression"} for rank, doc in enumerate(shown)]

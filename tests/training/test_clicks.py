@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from search_rerank.clicks import (
+from search_rerank.data.clicks import (
     Impression,
     click_labels,
     click_query_id,
@@ -13,8 +13,8 @@ from search_rerank.clicks import (
     read_ubi,
     simulate_clicks,
 )
-from search_rerank.errors import DataError
-from search_rerank.loaders import LoadStats
+from search_rerank.core.errors import DataError
+from search_rerank.data.loaders import LoadStats
 
 UBI_SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "esci_opensearch_sample" / \
     "ubi_queries_events.ndjson"

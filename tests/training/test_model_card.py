@@ -6,8 +6,8 @@ from click.testing import CliRunner
 from pydantic import ValidationError
 
 from search_rerank.cli import main
-from search_rerank.errors import ConfigError
-from search_rerank.model_card import (
+from search_rerank.core.errors import ConfigError
+from search_rerank.core.model_card import (
     CARD_FILE,
     README_FILE,
     ModelCard,

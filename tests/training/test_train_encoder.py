@@ -8,20 +8,20 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from search_rerank.candidate import Candidate
+from search_rerank.core.candidate import Candidate
 from search_rerank.cli import main
-from search_rerank.clicks import Impression, click_splits, read_clicks, simulate_clicks
-from search_rerank.dataset import Query
-from search_rerank.encoder import resolve_encoder
-from search_rerank.errors import ConfigError, DataError
-from search_rerank.generate import GeneratorConfig, generate
-from search_rerank.indexes import build_index, open_pipeline, read_manifest, update_index
-from search_rerank.loaders import iter_catalog, load_beir
-from search_rerank.mining import MiningConfig, first_stage_lists
-from search_rerank.model_card import CARD_FILE, load_card
-from search_rerank.product import Product
-from search_rerank.settings import PACKAGED_MINILM, DenseSettings, Settings
-from search_rerank.train_encoder import EncoderTraining, mine_triplets, train_encoder
+from search_rerank.data.clicks import Impression, click_splits, read_clicks, simulate_clicks
+from search_rerank.data.dataset import Query
+from search_rerank.backends.encoder import resolve_encoder
+from search_rerank.core.errors import ConfigError, DataError
+from search_rerank.data.generate import GeneratorConfig, generate
+from search_rerank.indexing.indexes import build_index, open_pipeline, read_manifest, update_index
+from search_rerank.data.loaders import iter_catalog, load_beir
+from search_rerank.training.mining import MiningConfig, first_stage_lists
+from search_rerank.core.model_card import CARD_FILE, load_card
+from search_rerank.core.product import Product
+from search_rerank.core.settings import PACKAGED_MINILM, DenseSettings, Settings
+from search_rerank.training.encoder import EncoderTraining, mine_triplets, train_encoder
 
 
 def _candidates(*ids: str) -> list[Candidate]:
@@ -130,7 +130,7 @@ def test_an_encoder_learns_the_shops_words_for_held_out_queries(shop, tmp_path):
     words (a random tiny BERT does not learn token matching in a few steps)."""
     from sentence_transformers import SentenceTransformer
 
-    from search_rerank.encoder import resolve_model_path
+    from search_rerank.backends.encoder import resolve_model_path
 
     pipeline, train, dev, _ = shop
     before = _ordered_right(SentenceTransformer(resolve_model_path(PACKAGED_MINILM), device="cpu"), pipeline, *dev)

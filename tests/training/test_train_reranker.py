@@ -3,17 +3,17 @@
 import numpy as np
 import pytest
 
-from search_rerank.dataset import Query
-from search_rerank.generate import GeneratorConfig, generate
-from search_rerank.indexes import build_index, open_pipeline
-from search_rerank.loaders import iter_catalog, load_beir
-from search_rerank.model_card import load_card
-from search_rerank.product import Product
-from search_rerank.mining import MiningConfig, first_stage_lists, mine_pairs
-from search_rerank.rerank import probabilities
-from search_rerank.encoder import resolve_model_path
-from search_rerank.settings import PACKAGED_MINILM, Settings
-from search_rerank.train_reranker import RerankerTraining, train_reranker
+from search_rerank.data.dataset import Query
+from search_rerank.data.generate import GeneratorConfig, generate
+from search_rerank.indexing.indexes import build_index, open_pipeline
+from search_rerank.data.loaders import iter_catalog, load_beir
+from search_rerank.core.model_card import load_card
+from search_rerank.core.product import Product
+from search_rerank.training.mining import MiningConfig, first_stage_lists, mine_pairs
+from search_rerank.core.rerank import probabilities
+from search_rerank.backends.encoder import resolve_model_path
+from search_rerank.core.settings import PACKAGED_MINILM, Settings
+from search_rerank.training.reranker import RerankerTraining, train_reranker
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from search_rerank.generate import GeneratorConfig, generate
-from search_rerank.indexes import build_index
-from search_rerank.loaders import iter_catalog, load_dataset
-from search_rerank.settings import Settings
+from search_rerank.data.generate import GeneratorConfig, generate
+from search_rerank.indexing.indexes import build_index
+from search_rerank.data.loaders import iter_catalog, load_dataset
+from search_rerank.core.settings import Settings
 
 
 @pytest.fixture(scope="session")

@@ -4,9 +4,9 @@ import pytest
 from click.testing import CliRunner
 
 from search_rerank.cli import main
-from search_rerank.compare import compare, settings_runs
-from search_rerank.dataset import Query
-from search_rerank.qrels import write_trec_run
+from search_rerank.evaluation.compare import compare, settings_runs
+from search_rerank.data.dataset import Query
+from search_rerank.data.qrels import write_trec_run
 
 QRELS = {f"q{i}": {f"q{i}-good": 2, f"q{i}-ok": 1, f"q{i}-bad": 0} for i in range(30)}
 QUERIES = {qid: Query(qid, f"query {qid}") for qid in QRELS}
@@ -72,7 +72,7 @@ def test_compare_command_ranks_two_settings_files_and_shows_movers(tmp_path, cat
 
 
 def test_settings_that_share_indexes_are_retrieved_once_per_query(lexical_settings, dataset, monkeypatch):
-    import search_rerank.indexes as indexes
+    import search_rerank.indexing.indexes as indexes
 
     opened = []
     original = indexes.open_pipeline

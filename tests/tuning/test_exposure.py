@@ -1,19 +1,10 @@
 import pytest
 
-from search_rerank.candidate import Candidate
-from search_rerank.clicks import Impression
-from search_rerank.exposure import (
-    HEAD,
-    TAIL,
-    TORSO,
-    click_popularity,
-    long_tail_stage,
-    tier,
-    tier_shares,
-    tiers,
-    xquad,
-)
-from search_rerank.settings import LongTailSettings, Settings
+from search_rerank.core.candidate import Candidate
+from search_rerank.data.clicks import Impression
+from search_rerank.core.longtail import HEAD, TAIL, TORSO, long_tail_stage, tier, tiers, xquad
+from search_rerank.evaluation.exposure import click_popularity, tier_shares
+from search_rerank.core.settings import LongTailSettings, Settings
 
 XQUAD = LongTailSettings(method="xquad", xquad_lambda=0.5, xquad_depth=10)
 
@@ -96,7 +87,7 @@ def test_unknown_long_tail_method_is_refused_naming_the_field():
 
 
 def test_pipeline_applies_xquad_when_configured(lexical_settings, dataset):
-    from search_rerank.indexes import open_pipeline
+    from search_rerank.indexing.indexes import open_pipeline
 
     pipeline = open_pipeline(lexical_settings)
     try:
@@ -108,8 +99,8 @@ def test_pipeline_applies_xquad_when_configured(lexical_settings, dataset):
 
 
 def test_evaluate_reports_long_tail_share_per_query_kind(lexical_settings, dataset):
-    from search_rerank.evaluate import Config, evaluate
-    from search_rerank.indexes import open_pipeline
+    from search_rerank.evaluation.evaluate import Config, evaluate
+    from search_rerank.indexing.indexes import open_pipeline
 
     pipeline = open_pipeline(lexical_settings)
     try:

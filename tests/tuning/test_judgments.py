@@ -6,9 +6,9 @@ import pytest
 from click.testing import CliRunner
 
 from search_rerank.cli import main
-from search_rerank.clicks import simulate_clicks
-from search_rerank.errors import ConfigError, DataError
-from search_rerank.judgments import (
+from search_rerank.data.clicks import simulate_clicks
+from search_rerank.core.errors import ConfigError, DataError
+from search_rerank.data.judgments import (
     Judgments,
     parse_ratings,
     read_csv_judgments,
@@ -18,7 +18,7 @@ from search_rerank.judgments import (
     ubi_judgments,
     write_judgments,
 )
-from search_rerank.qrels import read_trec_qrels
+from search_rerank.data.qrels import read_trec_qrels
 
 SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "esci_opensearch_sample" / \
     "esci_us_judgments.json"

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from search_rerank.significance import bootstrap_ci, bootstrap_p, paired_test, randomisation_p
+from search_rerank.evaluation.significance import bootstrap_ci, bootstrap_p, paired_test, randomisation_p
 
 
 def test_randomisation_test_finds_a_consistent_improvement_significant():

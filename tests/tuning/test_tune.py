@@ -3,10 +3,10 @@ import tomllib
 import optuna
 import pytest
 
-from search_rerank.errors import ConfigError
-from search_rerank.indexes import open_pipeline
-from search_rerank.settings import Settings, load_settings
-from search_rerank.tune import (
+from search_rerank.core.errors import ConfigError
+from search_rerank.indexing.indexes import open_pipeline
+from search_rerank.core.settings import Settings, load_settings
+from search_rerank.evaluation.tune import (
     LT_SHARE,
     TAIL_SHARE,
     NDCG,

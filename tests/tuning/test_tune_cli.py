@@ -3,7 +3,7 @@ import json
 from click.testing import CliRunner
 
 from search_rerank.cli import main
-from search_rerank.settings import load_settings
+from search_rerank.core.settings import load_settings
 
 
 def test_tune_command_writes_loadable_settings_a_report_and_its_json(tmp_path, catalog, lexical_toml):

@@ -14,12 +14,12 @@ from itertools import chain
 import pytest
 from live_server import served
 
-from search_rerank.generate import GeneratorConfig, generate
-from search_rerank.indexes import build_index
-from search_rerank.loaders import iter_catalog
-from search_rerank.product import Product
-from search_rerank.service import create_app
-from search_rerank.settings import Settings
+from search_rerank.data.generate import GeneratorConfig, generate
+from search_rerank.indexing.indexes import build_index
+from search_rerank.data.loaders import iter_catalog
+from search_rerank.core.product import Product
+from search_rerank.serving import create_app
+from search_rerank.core.settings import Settings
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 MARKUP = Product(id="markup-1", title='<img src=x onerror="document.body.dataset.pwned=1">Zebra lamp',

@@ -1,0 +1,198 @@
+"""The product index's shape: settings and mappings from ``index_mappings/``, and the document per product.
+
+The JSON is the single definition of the index: a file is a ready create-index
+body, and a new version is a new file, never an edit, so an index built from
+v1 can always be told apart (``_meta.mapping_version``) and rebuilt the same
+way. Code only fills in what varies per deployment: BM25's k1/b, and the
+synonym rules of the hook filter named in ``_meta.synonyms_filter``. The
+mapping is ``dynamic: strict``, so a document field that the JSON lacks is
+rejected at index time instead of being guessed.
+
+With the dense leg on the engine (``dense.backend = "engine"``) the index also
+holds each product's vector: ``vectors.<engine>.vN.json`` is a fragment
+(settings and mappings) merged into the product body, versioned the same way
+(``_meta.vector_mapping_version``), with the encoder's dimension and the HNSW
+parameters filled in at index creation.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import ConfigError
+from ..core.filters import _norm, attribute_key, category_keys
+from ..core.longtail import popularity_signal
+from ..core.product import Product
+from ..core.settings import DenseSettings, LexicalSettings
+
+MAPPINGS = "index_mappings"
+
+
+def mappings_dir() -> Path:
+    """The repository's top-level ``index_mappings/`` (source checkouts, editable installs, the Docker
+    image), or the copy a wheel installs under ``<prefix>/share/search-rerank/``."""
+    for candidate in (Path(__file__).resolve().parents[2] / MAPPINGS,
+                      Path(sys.prefix) / "share" / "search-rerank" / MAPPINGS):
+        if candidate.is_dir():
+            return candidate
+    raise ConfigError(f"no {MAPPINGS}/ directory found next to the package or under {sys.prefix}/share/search-rerank")
+
+
+def available_versions() -> list[int]:
+    names = (entry.name for entry in mappings_dir().iterdir())
+    return sorted(int(name[len("products.v"):-len(".json")]) for name in names
+                  if name.startswith("products.v") and name.endswith(".json"))
+
+
+@lru_cache(maxsize=None)
+def _read(version: int) -> str:
+    source = mappings_dir() / f"products.v{version}.json"
+    if not source.is_file():
+        raise ConfigError(f"lexical.mapping_version={version}: no {MAPPINGS}/products.v{version}.json; "
+                          f"available versions: {available_versions()}")
+    return source.read_text(encoding="utf-8")
+
+
+def available_vector_versions(engine: str) -> list[int]:
+    prefix = f"vectors.{engine}.v"
+    names = (entry.name for entry in mappings_dir().iterdir())
+    return sorted(int(name[len(prefix):-len(".json")]) for name in names
+                  if name.startswith(prefix) and name.endswith(".json"))
+
+
+@lru_cache(maxsize=None)
+def _read_vectors(engine: str, version: int) -> str:
+    name = f"vectors.{engine}.v{version}.json"
+    source = mappings_dir() / name
+    if not source.is_file():
+        raise ConfigError(f"dense.vector_mapping_version={version}: no {MAPPINGS}/{name} for lexical.backend="
+                          f"{engine!r}; available versions: {available_vector_versions(engine)}")
+    return source.read_text(encoding="utf-8")
+
+
+def load_mapping(version: int) -> dict[str, Any]:
+    """The file as written (a fresh copy each call, so callers may edit it)."""
+    return json.loads(_read(version))
+
+
+def read_synonyms(path: Path) -> list[str]:
+    """Solr-format rules (``sofa, couch`` or ``tv => television``), one a line, ``#`` comments."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"lexical.synonyms_file: cannot read {path}: {exc.strerror}") from exc
+    rules = [line.strip() for line in text.splitlines()]
+    return [rule for rule in rules if rule and not rule.startswith("#")]
+
+
+def index_body(settings: LexicalSettings) -> dict[str, Any]:
+    """The create-index body for ``settings``: the versioned file with k1/b and synonyms filled in.
+
+    Without synonym rules the hook filter is taken out of the analysis chain:
+    engines differ on whether a synonym filter with no rules is an error.
+    """
+    body = load_mapping(settings.mapping_version)
+    body["settings"]["index"]["similarity"]["default"].update(k1=settings.k1, b=settings.b)
+    hook = body["mappings"]["_meta"]["synonyms_filter"]
+    analysis = body["settings"]["analysis"]
+    rules = read_synonyms(settings.synonyms_file) if settings.synonyms_file is not None else []
+    if rules:
+        analysis["filter"][hook]["synonyms"] = rules
+    else:
+        del analysis["filter"][hook]
+        for analyzer in analysis["analyzer"].values():
+            analyzer["filter"] = [name for name in analyzer["filter"] if name != hook]
+    return body
+
+
+def _fill_elasticsearch(field: dict[str, Any], dims: int, dense: DenseSettings) -> None:
+    field["dims"] = dims
+    field["index_options"].update(m=dense.hnsw_m, ef_construction=dense.hnsw_ef_construction)
+
+
+def _fill_opensearch(field: dict[str, Any], dims: int, dense: DenseSettings) -> None:
+    field["dimension"] = dims
+    field["method"]["parameters"].update(m=dense.hnsw_m, ef_construction=dense.hnsw_ef_construction)
+
+
+# Where each engine's vector field takes the values that vary per deployment; the rest is the file's.
+_VECTOR_FILLERS = {"elasticsearch": _fill_elasticsearch, "opensearch": _fill_opensearch}
+# The mapping parameter that holds the dimension, to read an existing index's mapping back.
+VECTOR_DIMENSION_KEY = {"elasticsearch": "dims", "opensearch": "dimension"}
+
+
+def _vector_engine(engine: str) -> str:
+    if engine not in _VECTOR_FILLERS:
+        raise ConfigError(f"dense.backend='engine' needs a cluster lexical backend, not {engine!r}; "
+                          f"valid: {sorted(_VECTOR_FILLERS)}")
+    return engine
+
+
+def vector_field(engine: str, version: int) -> str:
+    """The name of the vector field in ``vectors.<engine>.v<version>.json``."""
+    return json.loads(_read_vectors(_vector_engine(engine), version))["mappings"]["_meta"]["vector_field"]
+
+
+def vector_mapping(engine: str, dims: int, dense: DenseSettings) -> dict[str, Any]:
+    """The fragment that adds the kNN vector field to a new index: the versioned file, with the encoder's
+    dimension and ``dense.hnsw_m`` / ``dense.hnsw_ef_construction`` filled in."""
+    if dims < 1:
+        raise ValueError(f"dims={dims}: a vector field needs at least one dimension")
+    body = json.loads(_read_vectors(_vector_engine(engine), dense.vector_mapping_version))
+    field = body["mappings"]["_meta"]["vector_field"]
+    _VECTOR_FILLERS[engine](body["mappings"]["properties"][field], dims, dense)
+    return body
+
+
+def merged(body: dict[str, Any], fragment: dict[str, Any]) -> dict[str, Any]:
+    """``body`` with ``fragment`` merged in: objects key by key, any other value from the fragment."""
+    out = dict(body)
+    for key, value in fragment.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def document(product: Product) -> dict[str, Any]:
+    """Text fields as the tantivy leg indexes them, normalised filter keys, and display values for facets.
+
+    Filter keys are computed here rather than by an engine normaliser because
+    ``Filters`` compares with Unicode case folding ("Straße" = "STRASSE"),
+    which no built-in normaliser reproduces.
+    """
+    doc: dict[str, Any] = {
+        "id": product.id,
+        "title": product.title,
+        "brand": product.brand,
+        "category": " ".join(product.category),
+        "attributes": product.attribute_text(),
+        "description": product.description,
+        "sales": product.sales,
+        "review_count": product.review_count,
+        "popularity": float(popularity_signal(product.sales, product.review_count)),
+        "filter": {
+            "category_path": category_keys(product.category),
+            "brand": _norm(product.brand),
+            "attribute": [attribute_key(key, value) for key, values in product.attributes.items()
+                          for value in values],
+        },
+        "facet": {
+            "category": {f"lvl{depth}": " > ".join(product.category[:depth])
+                         for depth in range(1, len(product.category) + 1)},
+            "attributes": [{"key": key, "value": value} for key, values in product.attributes.items()
+                           for value in values],
+        },
+    }
+    if product.price is not None:
+        doc["price"] = product.price
+    if product.rating is not None:
+        doc["rating"] = product.rating
+    if product.brand:
+        doc["facet"]["brand"] = product.brand
+    return doc

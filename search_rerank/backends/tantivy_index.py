@@ -1,0 +1,293 @@
+"""The lexical leg on an embedded tantivy index: zero setup, BM25, same filters as Elasticsearch.
+
+Scoring follows Elasticsearch's ``multi_match`` with ``best_fields``: per field
+a boosted OR of the query's terms, fields combined by a disjunction max with a
+tie breaker. A product that repeats a word in every field then does not outrank
+one whose title is about that word, which a plain sum over fields would let it.
+
+User text never reaches tantivy's query parser: it is cut into terms by the
+same analyzer the text fields were indexed with and only term queries are
+built, so ``"``, ``:``, ``(``, ``AND`` or ``*`` are words or nothing, never
+operators, and no query can raise a syntax error.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import tantivy
+
+from ..core.candidate import Candidate
+from ..core.errors import ConfigError, StageError
+from ..core.filters import Filters, _norm, attribute_key, category_key, category_keys
+from ..core.product import Product
+from ..core.retrieval import LEXICAL, leg_candidates
+from ..core.settings import LEXICAL_FIELDS, LexicalSettings
+
+# tantivy hard-codes Lucene's defaults; Settings keeps k1/b so that an engine
+# that can tune them (Elasticsearch) reads the same file.
+TANTIVY_K1 = 1.2
+TANTIVY_B = 0.75
+
+ANALYZER_NAME = "search_rerank_en"
+# 256 MB is split among the writer's threads (at most 8, each needs >= 15 MB);
+# a larger arena means fewer, bigger segments and so fewer merges.
+WRITER_HEAP_BYTES = 256_000_000
+COMMIT_EVERY = 10_000
+
+
+def english_analyzer() -> tantivy.TextAnalyzer:
+    """tantivy's ``en_stem`` chain, built here so queries are cut with the very object that indexes."""
+    return (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        .filter(tantivy.Filter.remove_long(40))
+        .filter(tantivy.Filter.lowercase())
+        .filter(tantivy.Filter.stemmer("english"))
+        .build()
+    )
+
+
+def _schema() -> tantivy.Schema:
+    builder = tantivy.SchemaBuilder()
+    # Fast so that filter-only queries can return the first k by id without loading documents.
+    builder.add_text_field("id", stored=True, fast=True, tokenizer_name="raw", index_option="basic")
+    for name in LEXICAL_FIELDS:
+        # No positions: the leg builds no phrase queries, and BM25 needs only frequencies.
+        builder.add_text_field(name, tokenizer_name=ANALYZER_NAME, index_option="freq")
+    for name in ("category_path", "brand_key", "attr"):
+        builder.add_text_field(name, tokenizer_name="raw", index_option="basic")
+    builder.add_float_field("price", indexed=True, fast=True)
+    return builder.build()
+
+
+def _document(product: Product) -> tantivy.Document:
+    """Text fields for scoring, and normalised exact terms that reproduce ``Filters.matches``."""
+    return tantivy.Document(
+        id=product.id,
+        title=product.title,
+        brand=product.brand,
+        category=" ".join(product.category),
+        attributes=product.attribute_text(),
+        description=product.description,
+        # Every prefix is indexed, so a category filter is a single term lookup.
+        category_path=category_keys(product.category),
+        brand_key=_norm(product.brand),
+        attr=[attribute_key(key, value) for key, values in product.attributes.items() for value in values],
+        **({} if product.price is None else {"price": float(product.price)}),
+    )
+
+
+class TantivyRetriever:
+    """BM25 over an on-disk (or, with ``path=None``, in-memory) tantivy index.
+
+    The constructor only checks settings; the index is opened (or created) on
+    first use or by :meth:`warm_up`, so building the retriever in
+    ``create_app()`` touches no disk. Searches run concurrently; writes are
+    serialised by a lock, and the writer is released after each call because
+    its file lock would otherwise block every other process using the index.
+
+    Fields missing from ``field_boosts`` or boosted 0 are not searched, as with
+    a ``multi_match`` field list. Replaced and deleted products still count in
+    document frequencies until their segment is merged, so scores drift
+    slightly after upserts, exactly as they do in Lucene and Elasticsearch.
+    """
+
+    name = LEXICAL
+
+    def __init__(self, path: Path | None, settings: LexicalSettings):
+        if (settings.k1, settings.b) != (TANTIVY_K1, TANTIVY_B):
+            raise ConfigError(
+                f"lexical.k1={settings.k1}, lexical.b={settings.b}: tantivy fixes BM25 at "
+                f"k1={TANTIVY_K1}, b={TANTIVY_B}; set lexical.k1/b to these values"
+            )
+        self._boosts = settings.searched_fields()
+        self._tie_breaker = settings.tie_breaker
+        self._path = None if path is None else Path(path)
+        self._schema = _schema()
+        self._analyzer = english_analyzer()
+        self._index: tantivy.Index | None = None
+        self._open_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        """Open the index, or pick up commits made since (e.g. by an ``index`` run in another process)."""
+        self._opened().reload()
+
+    def count(self) -> int:
+        return self._opened().searcher().num_docs
+
+    def add(self, products: Iterable[Product]) -> int:
+        """Upsert; returns how many distinct products were written.
+
+        Committed every ``COMMIT_EVERY`` products: a commit flushes segments and
+        fsyncs, so committing per product would make bulk loads crawl. If the
+        input fails part-way, batches already committed stay and the rest is dropped.
+        """
+        written: set[str] = set()
+        batch: dict[str, Product] = {}
+        with self._writer() as writer:
+            for product in products:
+                if not isinstance(product, Product):
+                    raise TypeError(f"add() takes Product records, got {type(product).__name__}")
+                # Last one wins within a batch, as it would across batches.
+                batch[product.id] = product
+                if len(batch) >= COMMIT_EVERY:
+                    self._write(writer, batch.values())
+                    written.update(batch)
+                    batch = {}
+            if batch:
+                self._write(writer, batch.values())
+                written.update(batch)
+        return len(written)
+
+    def delete(self, product_ids: Iterable[str]) -> int:
+        """Remove products by id; returns how many of them were indexed."""
+        ids = sorted(set(product_ids))
+        if not ids:
+            return 0
+        with self._writer() as writer:
+            # Counted by a search, not doc_freq: doc_freq still counts deleted documents until a merge.
+            existing = self._opened().searcher().search(
+                tantivy.Query.term_set_query(self._schema, "id", ids), 1, count=True
+            ).count
+            for pid in ids:
+                writer.delete_documents_by_term("id", pid)
+            writer.commit()
+        return existing
+
+    def search(self, query: str, k: int, filters: Filters | None = None) -> list[Candidate]:
+        """Best first, ties by product id.
+
+        A query with no words left after analysis returns the filtered products
+        (score 0, by id) when there are filters, and nothing when there are none:
+        "everything" is not a lexical answer.
+        """
+        if k < 0:
+            raise ValueError(f"k={k}: the number of candidates must be >= 0")
+        filter_query = self._filter_query(filters)
+        text_query = self._text_query(query)
+        if k == 0 or (text_query is None and filter_query is None):
+            return []
+        searcher = self._opened().searcher()
+        if text_query is None:
+            hits = searcher.search(filter_query, k, count=False, order_by_field="id", order=tantivy.Order.Asc).hits
+            return leg_candidates(LEXICAL, [(pid, 0.0) for pid, _ in hits])
+        if filter_query is not None:
+            # Zero-scored MUST: the filter narrows the candidates without moving any score.
+            text_query = tantivy.Query.boolean_query([
+                (tantivy.Occur.Must, text_query),
+                (tantivy.Occur.Must, tantivy.Query.const_score_query(filter_query, 0.0)),
+            ])
+        return leg_candidates(LEXICAL, self._top_k(searcher, text_query, k))
+
+    def _text_query(self, query: str) -> tantivy.Query | None:
+        # Repeated words in a shop query are typing, not emphasis: each term counts once.
+        terms = list(dict.fromkeys(self._analyzer.analyze(query)))
+        if not terms:
+            return None
+        per_field = [
+            tantivy.Query.boost_query(
+                tantivy.Query.boolean_query([
+                    (tantivy.Occur.Should, tantivy.Query.term_query(self._schema, field, term, index_option="freq"))
+                    for term in terms
+                ]),
+                boost,
+            )
+            for field, boost in self._boosts.items()
+        ]
+        return tantivy.Query.disjunction_max_query(per_field, self._tie_breaker)
+
+    def _filter_query(self, filters: Filters | None) -> tantivy.Query | None:
+        """The same decisions as ``Filters.matches``, clause by clause, as exact-term lookups."""
+        if filters is None or filters.is_empty:
+            return None
+        clauses = []
+        if filters.category:
+            clauses.append(tantivy.Query.term_query(
+                self._schema, "category_path", category_key(filters.category)))
+        if filters.brand:
+            clauses.append(tantivy.Query.term_set_query(
+                self._schema, "brand_key", sorted({_norm(b) for b in filters.brand})))
+        if filters.price_min is not None or filters.price_max is not None:
+            # A product without a price has no value in the field, so it fails the range, as in the reference.
+            clauses.append(tantivy.Query.range_query(
+                self._schema, "price", tantivy.FieldType.Float,
+                None if filters.price_min is None else float(filters.price_min),
+                None if filters.price_max is None else float(filters.price_max),
+            ))
+        for key, wanted in filters.attributes.items():
+            # No wanted values means an empty term set: matches nothing, as in the reference.
+            clauses.append(tantivy.Query.term_set_query(
+                self._schema, "attr", sorted({attribute_key(key, value) for value in wanted})))
+        return tantivy.Query.boolean_query([(tantivy.Occur.Must, clause) for clause in clauses])
+
+    def _top_k(self, searcher: tantivy.Searcher, query: tantivy.Query, k: int) -> list[tuple[str, float]]:
+        """Top k by (score, id).
+
+        tantivy breaks score ties by internal doc address, which changes with
+        merges; so the fetch widens until everything tied with the k-th hit is
+        in hand, and the ids decide.
+        """
+        limit = k
+        while True:
+            hits = searcher.search(query, limit, count=False).hits
+            if len(hits) < limit or hits[-1][0] < hits[k - 1][0]:
+                break
+            limit *= 2
+        cutoff = hits[k - 1][0] if len(hits) >= k else -math.inf
+        scored = [(searcher.doc(address).get_first("id"), score) for score, address in hits if score >= cutoff]
+        scored.sort(key=lambda hit: (-hit[1], hit[0]))
+        return scored[:k]
+
+    def _write(self, writer: tantivy.IndexWriter, products: Iterable[Product]) -> None:
+        for product in products:
+            writer.delete_documents_by_term("id", product.id)
+            writer.add_document(_document(product))
+        writer.commit()
+
+    @contextmanager
+    def _writer(self) -> Iterator[tantivy.IndexWriter]:
+        """A writer for one call, always released, and the searcher reloaded after."""
+        with self._write_lock:
+            index = self._opened()
+            try:
+                writer = index.writer(heap_size=WRITER_HEAP_BYTES)
+            except ValueError as exc:
+                raise StageError(
+                    LEXICAL,
+                    f"cannot write the index at {self._path}: {exc}. Another process (an `index` run or a "
+                    f"service worker) is writing it; wait for it to finish",
+                ) from exc
+            try:
+                yield writer
+            finally:
+                # Consumes the writer: drops what was not committed, finishes merges, frees the lock.
+                writer.wait_merging_threads()
+                index.reload()
+
+    def _opened(self) -> tantivy.Index:
+        if self._index is None:
+            with self._open_lock:
+                if self._index is None:
+                    self._index = self._open_index()
+        return self._index
+
+    def _open_index(self) -> tantivy.Index:
+        if self._path is None:
+            index = tantivy.Index(self._schema)
+        else:
+            self._path.mkdir(parents=True, exist_ok=True)
+            try:
+                index = tantivy.Index(self._schema, path=str(self._path), reuse=True)
+            except ValueError as exc:
+                raise ConfigError(
+                    f"cannot open the tantivy index at {self._path}: {exc}. It was probably built by "
+                    f"another version of search_rerank; delete the directory and index the catalog again"
+                ) from exc
+        # Analyzers are not stored in the index: register on every open, before any writer exists.
+        index.register_tokenizer(ANALYZER_NAME, self._analyzer)
+        return index

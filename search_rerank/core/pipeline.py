@@ -1,0 +1,225 @@
+"""The search pipeline: retrieve, fuse, rerank, boost, as plain code in that order.
+
+Each stage is a pure function of its input list (see fusion, rerank,
+longtail); this module only wires them, times them, and decides what to do
+when one fails: a failed or slow leg leaves the other, a failed or slow
+reranker leaves the fused order, and the result says which happened.
+
+The legs run concurrently, each under its own deadline. A thread cannot be
+killed, so a leg that hangs keeps its thread; each stage has a pool of its
+own so that such threads can exhaust only that stage, never the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence, TypeVar
+
+from .candidate import Candidate
+from .errors import StageError
+from .filters import Filters
+from .fusion import fuse
+from .longtail import is_long_tail, long_tail_stage
+from .product import Product
+from .retrieval import DENSE, LEXICAL, Retriever
+from .settings import Settings
+from .store import ProductStore
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Hit:
+    product: Product
+    candidate: Candidate
+    long_tail: bool
+
+    def explanation(self) -> dict[str, float | list[str]]:
+        """What every stage said about this result."""
+        return {"legs": sorted(self.candidate.legs), **self.candidate.features, "final": self.candidate.score}
+
+
+@dataclass
+class Ranking:
+    """A full ranked list plus what happened on the way; what evaluation consumes."""
+
+    candidates: list[Candidate]
+    stages: dict[str, list[Candidate]] = field(default_factory=dict)
+    degraded: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query: str
+    hits: list[Hit]
+    total: int
+    ranking: Ranking
+
+    @property
+    def degraded(self) -> dict[str, str]:
+        return self.ranking.degraded
+
+
+class SearchPipeline:
+    """Holds the warmed-up components; every call takes the settings to apply.
+
+    Settings are per call so that per-request overrides and evaluation
+    variants never change shared state.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        legs: Mapping[str, Retriever],
+        store: ProductStore,
+        reranker=None,
+    ):
+        unknown = set(legs) - {LEXICAL, DENSE}
+        if unknown:
+            raise ValueError(f"unknown leg(s) {sorted(unknown)}; valid: {[LEXICAL, DENSE]}")
+        self.settings = settings
+        self.legs = dict(legs)
+        self.store = store
+        self.reranker = reranker
+        self._pools = {stage: ThreadPoolExecutor(max_workers=4, thread_name_prefix=stage)
+                       for stage in (LEXICAL, DENSE, "rerank")}
+
+    def warm_up(self) -> None:
+        for leg in self.legs.values():
+            leg.warm_up()
+        if self.reranker is not None:
+            self.reranker.warm_up()
+
+    # ------------------------------------------------------------ stages
+
+    def retrieve(self, query: str, filters: Filters | None, settings: Settings | None = None) -> Ranking:
+        """Each enabled leg's list, the legs side by side; a failing or late leg is reported, not raised."""
+        settings = settings if settings is not None else self.settings
+        ranking = Ranking(candidates=[])
+        wanted = {LEXICAL: settings.lexical.candidates, DENSE: settings.dense.candidates}
+        deadline = {LEXICAL: settings.lexical.timeout_s, DENSE: settings.dense.timeout_s}
+        if not settings.dense.enabled:
+            ranking.skipped[DENSE] = "dense leg disabled in settings"
+            wanted.pop(DENSE)
+        elif not query.strip():
+            # An empty query (browsing by filters) has no meaning to embed; its vector ranks at random.
+            ranking.skipped[DENSE] = "no query text to embed"
+            wanted.pop(DENSE)
+        started = time.perf_counter()
+        running = {}
+        for name, k in wanted.items():
+            leg = self.legs.get(name)
+            if leg is None:
+                ranking.skipped[name] = f"no {name} index loaded"
+                continue
+            running[name] = self._pools[name].submit(_clocked, leg.search, query, k, filters)
+        for name, future in running.items():
+            try:
+                remaining = deadline[name] - (time.perf_counter() - started)
+                ranking.stages[name], ranking.timings_ms[name] = future.result(timeout=max(remaining, 0.0))
+            except FutureTimeout:
+                future.cancel()
+                ranking.degraded[name] = f"timed out after {deadline[name]:g}s"
+            except Exception as exc:  # a leg down must not take search down
+                ranking.degraded[name] = f"{type(exc).__name__}: {exc}"
+            if name in ranking.degraded:
+                log.warning("leg %s degraded: %s", name, ranking.degraded[name])
+                ranking.timings_ms[name] = (time.perf_counter() - started) * 1000
+        return ranking
+
+    def rank(self, query: str, ranking: Ranking, settings: Settings | None = None) -> Ranking:
+        """Fuse the retrieved legs, then rerank and boost; fills ``ranking.candidates``."""
+        settings = settings if settings is not None else self.settings
+        legs = {name: ranking.stages[name] for name in (LEXICAL, DENSE) if name in ranking.stages}
+        fused = self._timed(ranking, "fusion", lambda: fuse(legs, settings.fusion))
+        ranking.stages["fusion"] = fused
+        current = fused
+
+        if self.reranker is None or settings.rerank.model is None:
+            ranking.skipped["rerank"] = "no reranker model configured"
+        elif current:
+            try:
+                current = self._timed(
+                    ranking, "rerank", lambda: self._with_deadline(
+                        lambda: self._rerank(query, current, settings), settings.rerank.timeout_s, "rerank"))
+                ranking.stages["rerank"] = current
+            except StageError as exc:
+                log.warning("%s", exc)
+                ranking.degraded["rerank"] = str(exc.cause)
+
+        if not settings.longtail.enabled:
+            ranking.skipped["longtail"] = "long-tail boost disabled in settings"
+        elif current:
+            popularity = self.store.popularity([c.product_id for c in current])
+            current = self._timed(ranking, "longtail", lambda: long_tail_stage(current, popularity, settings.longtail))
+            ranking.stages["longtail"] = current
+        ranking.candidates = current
+        return ranking
+
+    def run(
+        self,
+        query: str,
+        filters: Filters | None = None,
+        size: int = 10,
+        offset: int = 0,
+        settings: Settings | None = None,
+    ) -> SearchResult:
+        settings = settings if settings is not None else self.settings
+        started = time.perf_counter()
+        ranking = self.rank(query, self.retrieve(query, filters, settings), settings)
+        hits = self.hits(ranking.candidates[offset:offset + size], settings)
+        ranking.timings_ms["total"] = (time.perf_counter() - started) * 1000
+        return SearchResult(query=query, hits=hits, total=len(ranking.candidates), ranking=ranking)
+
+    def hits(self, candidates: Sequence[Candidate], settings: Settings | None = None) -> list[Hit]:
+        """The candidates with their products and long-tail flags; ids no longer in the store are left out."""
+        settings = settings if settings is not None else self.settings
+        ids = [c.product_id for c in candidates]
+        products, popularity = self.store.get(ids), self.store.popularity(ids)
+        head = settings.longtail.head_fraction
+        return [Hit(products[c.product_id], c, is_long_tail(popularity.get(c.product_id, 1.0), head))
+                for c in candidates if c.product_id in products]
+
+    # ------------------------------------------------------------ helpers
+
+    def _rerank(self, query: str, candidates: Sequence[Candidate], settings: Settings) -> list[Candidate]:
+        window = candidates[: settings.rerank.window]
+        products = self.store.get([c.product_id for c in window])
+        texts = {pid: p.embedding_text() for pid, p in products.items()}
+        return self.reranker.run(query, candidates, texts, settings.rerank)
+
+    def _with_deadline(self, fn: Callable[[], T], timeout_s: float, stage: str) -> T:
+        future = self._pools[stage].submit(fn)
+        try:
+            return future.result(timeout=timeout_s)
+        except FutureTimeout:
+            future.cancel()
+            raise StageError(stage, f"timed out after {timeout_s:g}s") from None
+        except Exception as exc:
+            raise StageError(stage, f"{type(exc).__name__}: {exc}") from exc
+
+    @staticmethod
+    def _timed(ranking: Ranking, stage: str, fn: Callable[[], T]) -> T:
+        started = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            ranking.timings_ms[stage] = (time.perf_counter() - started) * 1000
+
+    def close(self) -> None:
+        for pool in self._pools.values():
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _clocked(fn: Callable[..., T], *args) -> tuple[T, float]:
+    """``fn(*args)`` and its own duration in ms, measured where it ran rather than where it was awaited."""
+    started = time.perf_counter()
+    result = fn(*args)
+    return result, (time.perf_counter() - started) * 1000

@@ -1,0 +1,113 @@
+"""The product record every loader produces and every index consumes."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+CATEGORY_SEPARATORS = (" > ", "/", ">", "|")
+
+
+class Product(BaseModel):
+    """A catalog item.
+
+    ``category`` is the path from department to product type, so a filter on a
+    prefix ("Furniture") matches everything below it. Attribute values are
+    tuples because shops have multi-valued attributes (features, colours).
+    Popularity signals are kept raw; :mod:`search_rerank.core.longtail` turns them
+    into a percentile against the whole catalog.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    id: str = Field(min_length=1)
+    title: str = Field(min_length=1)
+    description: str = ""
+    brand: str = ""
+    category: tuple[str, ...] = ()
+    attributes: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    price: float | None = Field(default=None, ge=0)
+    sales: int = Field(default=0, ge=0)
+    review_count: int = Field(default=0, ge=0)
+    rating: float | None = Field(default=None, ge=0)
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value
+
+    @field_validator("category", mode="before")
+    @classmethod
+    def _split_category(cls, value: Any) -> Any:
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            for sep in CATEGORY_SEPARATORS:
+                if sep in value:
+                    return tuple(p.strip() for p in value.split(sep) if p.strip())
+            return (value.strip(),) if value.strip() else ()
+        return value
+
+    @field_validator("attributes", mode="before")
+    @classmethod
+    def _attribute_values_as_tuples(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            return value
+        out: dict[str, tuple[str, ...]] = {}
+        for key, val in value.items():
+            if val is None or val == "":
+                continue
+            vals = val if isinstance(val, (list, tuple)) else (val,)
+            out[str(key).strip().lower()] = tuple(str(v).strip() for v in vals if str(v).strip())
+        return out
+
+    @field_validator("price", "rating", mode="before")
+    @classmethod
+    def _blank_number_is_missing(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if isinstance(value, float) and math.isnan(value):
+            return None
+        return value
+
+    @field_validator("sales", "review_count", mode="before")
+    @classmethod
+    def _blank_count_is_zero(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return 0
+        if isinstance(value, float):
+            return 0 if math.isnan(value) else int(value)
+        return value
+
+    def attribute_text(self) -> str:
+        """Attribute values as words ("red leather"), for matching in text fields."""
+        return " ".join(v for values in self.attributes.values() for v in values)
+
+    def embedding_text(self) -> str:
+        """What the bi-encoder reads: the fields a shopper's words refer to, most telling first.
+
+        The description comes last so truncation at the model's max length drops
+        the least specific text.
+        """
+        parts = [self.title]
+        if self.brand:
+            parts.append(self.brand)
+        if self.category:
+            parts.append(" > ".join(self.category))
+        attrs = "; ".join(f"{k}: {', '.join(v)}" for k, v in self.attributes.items())
+        if attrs:
+            parts.append(attrs)
+        if self.description:
+            parts.append(self.description)
+        return ". ".join(parts)
+
+    def to_record(self) -> dict[str, Any]:
+        """A JSON-ready dict (the JSONL catalog format and BEIR corpus extras)."""
+        record = self.model_dump(mode="json", exclude_defaults=True)
+        record["id"] = self.id
+        record["title"] = self.title
+        return record

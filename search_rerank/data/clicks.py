@@ -1,0 +1,476 @@
+"""Click logs as training labels, through a click model rather than raw click-through rates.
+
+Shoppers click what they look at, and they look at the top of the page: a
+product at rank 1 collects clicks that the same product at rank 9 never would.
+Raw CTR therefore mostly measures where the current ranker put things, and a
+model trained on it learns to copy the ranker. The Position-Based Model
+(Chuklin, Markov & de Rijke, *Click Models for Web Search*, 2015, ch. 3-4)
+separates the two: a click happens when the rank is examined (probability
+``theta[rank]``) *and* the product attracts (probability ``alpha[query, product]``).
+Estimated by EM over many impressions, ``alpha`` is a position-debiased
+relevance signal that :func:`click_labels` turns into graded labels.
+
+Two log formats are read into one :class:`Impression` shape: OpenSearch UBI
+(query records and impression/click events, bulk or plain NDJSON) and a plain
+JSON Lines log of ``{"query", "shown", "clicked"}``. A bad line raises
+:class:`DataError` with its file and line, or with ``skip_bad`` is counted in
+:class:`LoadStats`, as the catalog loaders do.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from .dataset import Query
+from ..core.errors import DataError
+from .loaders import LoadStats, _checked, _json_object, _text_lines
+from .qrels import Qrels
+
+log = logging.getLogger(__name__)
+
+PLAIN_FIELDS = ("query", "shown", "clicked", "query_id", "session")
+BULK_ACTIONS = ("index", "create")
+
+
+@dataclass(frozen=True)
+class Impression:
+    """One result list a shopper saw for a query: products in display order and the ones clicked.
+
+    ``query_id`` and ``session`` are the log's own identifiers when it has them;
+    labels are aggregated over the query *text*, because one shopper's search
+    id never repeats.
+    """
+
+    query: str
+    shown: tuple[str, ...]
+    clicked: frozenset[str] = frozenset()
+    query_id: str | None = None
+    session: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.query.strip():
+            raise ValueError("query is empty")
+        if not self.shown:
+            raise ValueError("shown is empty: an impression needs at least one product")
+        if len(set(self.shown)) != len(self.shown):
+            repeated = sorted({doc for doc in self.shown if self.shown.count(doc) > 1})
+            raise ValueError(f"shown lists {repeated[:5]} more than once; each product has one rank")
+        unseen = sorted(self.clicked - set(self.shown))
+        if unseen:
+            raise ValueError(f"clicked {unseen[:5]} not in shown: a click needs the rank it was shown at")
+
+
+# --- plain JSON Lines ------------------------------------------------------------
+
+def read_click_log(path: str | Path, *, skip_bad: bool = False, stats: LoadStats | None = None) -> list[Impression]:
+    """Impressions from ``{"query": str, "shown": [ids in display order], "clicked": [ids]}`` lines.
+
+    ``query_id`` and ``session`` are optional; any other key is an error, so a
+    misspelt ``clicks`` is not read as "nothing clicked".
+    """
+    return list(_checked(path, _text_lines(path), lambda text: _plain_impression(_json_object(text)),
+                         skip_bad=skip_bad, stats=stats))
+
+
+def _plain_impression(record: dict[str, Any]) -> Impression:
+    unknown = sorted(set(record) - set(PLAIN_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown field(s) {unknown}; valid fields: {', '.join(PLAIN_FIELDS)}")
+    return Impression(
+        query=_string(record, "query"),
+        shown=tuple(_ids(record, "shown")),
+        clicked=frozenset(_ids(record, "clicked")),
+        query_id=_optional_string(record, "query_id"),
+        session=_optional_string(record, "session"),
+    )
+
+
+# --- OpenSearch UBI --------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _UbiQuery:
+    query_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class _UbiEvent:
+    line: int
+    query_id: str
+    click: bool
+    doc: str
+    ordinal: int
+    time: float
+    session: str | None
+    text: str
+
+
+def read_ubi(
+    *paths: str | Path,
+    skip_bad: bool = False,
+    stats: LoadStats | None = None,
+    impression_actions: Iterable[str] = ("impression",),
+    click_actions: Iterable[str] = ("click",),
+) -> list[Impression]:
+    """Impressions from UBI query records and events, in one file or in separate ones.
+
+    Files are NDJSON, either as exported (one record a line) or in the bulk
+    format (an ``{"index": ...}`` line before each record). Events are paired
+    with query records by ``query_id``; a query without text in its record or
+    events is dropped, since a label needs a query to attach to.
+
+    Display order comes from ``event_attributes.position.ordinal`` (any base;
+    gaps close up). A clicked product counts as shown at its ordinal even when
+    no impression was logged for it. Some front ends log several result lists
+    under one ``query_id`` (the page re-rendered); events are replayed in
+    time order and a new list starts when an ordinal already holds another
+    product, so that one search yields one impression per list actually shown.
+    """
+    texts: dict[str, str] = {}
+    events: dict[str, list[_UbiEvent]] = {}
+    convert = _UbiLineReader(frozenset(impression_actions), frozenset(click_actions))
+    for path in paths:
+        numbered = ((line, (line, text)) for line, text in _text_lines(path))
+        for record in _checked(path, numbered, convert, skip_bad=skip_bad, stats=stats):
+            if isinstance(record, _UbiQuery):
+                if record.text:
+                    texts.setdefault(record.query_id, record.text)
+            else:
+                events.setdefault(record.query_id, []).append(record)
+    impressions: list[Impression] = []
+    nameless = 0
+    for query_id, logged in events.items():
+        text = texts.get(query_id) or next((event.text for event in logged if event.text), "")
+        if not text:
+            nameless += 1
+            continue
+        session = next((event.session for event in logged if event.session), None)
+        for shown, clicked in _result_lists(logged):
+            impressions.append(Impression(text, shown, clicked, query_id=query_id, session=session))
+    if nameless:
+        log.warning("%s: dropped events of %d query id(s) with no query text in any record or event",
+                    ", ".join(map(str, paths)), nameless)
+    return impressions
+
+
+class _UbiLineReader:
+    """Turns one numbered NDJSON line into a query, an event, or None (bulk action lines, other actions)."""
+
+    def __init__(self, impression_actions: frozenset[str], click_actions: frozenset[str]):
+        self.impression_actions = impression_actions
+        self.click_actions = click_actions
+
+    def __call__(self, numbered: tuple[int, str]) -> _UbiQuery | _UbiEvent | None:
+        line, text = numbered
+        record = _json_object(text)
+        if len(record) == 1 and next(iter(record)) in BULK_ACTIONS:
+            return None
+        if "action_name" in record:
+            return self._event(line, record)
+        if "query_id" in record:
+            return _UbiQuery(_string(record, "query_id"), (_optional_string(record, "user_query") or "").strip())
+        raise ValueError("neither a UBI query record (query_id, user_query) nor an event (action_name)")
+
+    def _event(self, line: int, record: dict[str, Any]) -> _UbiEvent | None:
+        action = _string(record, "action_name")
+        if action not in self.impression_actions and action not in self.click_actions:
+            return None
+        attributes = _mapping(record, "event_attributes")
+        ordinal = _mapping(attributes, "position", "event_attributes").get("ordinal")
+        if not isinstance(ordinal, int) or isinstance(ordinal, bool) or ordinal < 0:
+            raise ValueError(f"{action} event: event_attributes.position.ordinal must be an integer >= 0, "
+                             f"got {ordinal!r}")
+        doc = _mapping(attributes, "object", "event_attributes").get("object_id")
+        if isinstance(doc, int) and not isinstance(doc, bool):
+            doc = str(doc)
+        if not isinstance(doc, str) or not doc:
+            raise ValueError(f"{action} event: event_attributes.object.object_id must be a non-empty id, got {doc!r}")
+        session = record.get("session_id") or attributes.get("session_id")
+        return _UbiEvent(
+            line=line, query_id=_string(record, "query_id"), click=action in self.click_actions, doc=doc,
+            ordinal=ordinal, time=_timestamp(record.get("timestamp")),
+            session=session if isinstance(session, str) else None,
+            text=(_optional_string(record, "user_query") or "").strip(),
+        )
+
+
+@dataclass
+class _Shown:
+    slots: dict[int, str] = field(default_factory=dict)
+    clicked: set[str] = field(default_factory=set)
+
+
+def _result_lists(events: list[_UbiEvent]) -> list[tuple[tuple[str, ...], frozenset[str]]]:
+    """Replay one query id's events in time order into the result lists they describe."""
+    lists: list[_Shown] = []
+    for event in sorted(events, key=lambda e: (e.time, e.line)):
+        if event.click:
+            owner = next((shown for shown in reversed(lists) if event.doc in shown.slots.values()), None)
+            if owner is not None:
+                owner.clicked.add(event.doc)
+                continue
+        if not lists or lists[-1].slots.get(event.ordinal, event.doc) != event.doc:
+            lists.append(_Shown())
+        current = lists[-1]
+        if event.doc not in current.slots.values():
+            current.slots[event.ordinal] = event.doc
+        if event.click:
+            current.clicked.add(event.doc)
+    return [(tuple(shown.slots[o] for o in sorted(shown.slots)), frozenset(shown.clicked)) for shown in lists]
+
+
+def _timestamp(value: Any) -> float:
+    """Milliseconds since the epoch; UBI writers send ISO 8601 strings or epoch milliseconds."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value).timestamp() * 1000
+        except ValueError:
+            pass
+    raise ValueError(f"timestamp must be ISO 8601 or epoch milliseconds, got {value!r}")
+
+
+# --- field checks shared by both formats -----------------------------------------
+
+def _string(record: Mapping[str, Any], name: str) -> str:
+    value = record.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name}: required non-empty string, got {value!r}")
+    return value
+
+
+def _optional_string(record: Mapping[str, Any], name: str) -> str | None:
+    value = record.get(name)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{name}: expected a string, got {value!r}")
+    return value
+
+
+def _ids(record: Mapping[str, Any], name: str) -> list[str]:
+    value = record.get(name)
+    if not isinstance(value, list) or not all(isinstance(doc, str) and doc for doc in value):
+        raise ValueError(f"{name}: required list of non-empty product id strings, got {str(value)[:80]}")
+    return value
+
+
+def _mapping(record: Mapping[str, Any], name: str, parent: str = "") -> Mapping[str, Any]:
+    value = record.get(name)
+    if not isinstance(value, dict):
+        where = f"{parent}.{name}" if parent else name
+        raise ValueError(f"{where}: required object, got {str(value)[:80]}")
+    return value
+
+
+# --- the Position-Based Model ----------------------------------------------------
+
+def query_key(text: str) -> str:
+    """How query texts are grouped: case and spacing are typing noise, not a different intent."""
+    return " ".join(text.casefold().split())
+
+
+@dataclass(frozen=True)
+class PositionBasedModel:
+    """Examination probability per rank and attractiveness per (query key, product), with their evidence.
+
+    ``theta[0]`` is 1 by construction: the PBM only identifies the product
+    ``theta * alpha``, and assuming the top result is always examined pins
+    the scale so that ``alpha`` reads as "probability of a click when seen".
+    """
+
+    theta: np.ndarray
+    pairs: Mapping[tuple[str, str], int]
+    """(query key, product) -> row of ``alpha``, ``shown`` and ``clicks``."""
+    alpha: np.ndarray
+    shown: np.ndarray
+    clicks: np.ndarray
+    iterations: int
+
+    def attractiveness(self, query: str, doc: str) -> float:
+        return float(self.alpha[self.pairs[query_key(query), doc]])
+
+
+def fit_pbm(
+    impressions: Sequence[Impression],
+    *,
+    prior: tuple[float, float] = (1.0, 1.0),
+    max_iter: int = 500,
+    tol: float = 1e-6,
+) -> PositionBasedModel:
+    """Estimate the PBM by expectation-maximisation (Chuklin et al., 2015, sec. 4.2).
+
+    ``prior`` is Beta pseudo-counts (attractive, not attractive) added to every
+    pair's expected counts, so a product shown once and skipped stays near the
+    prior mean instead of at 0: one skip mostly says the shopper did not look.
+    Deterministic: fixed initial values and no sampling.
+    """
+    if not impressions:
+        raise ValueError("no impressions to fit a click model on")
+    if min(prior) <= 0:
+        raise ValueError(f"prior pseudo-counts must be positive, got {prior}")
+    index: dict[tuple[str, str], int] = {}
+    pair_rows: list[int] = []
+    rank_rows: list[int] = []
+    click_rows: list[bool] = []
+    for impression in impressions:
+        key = query_key(impression.query)
+        for rank, doc in enumerate(impression.shown):
+            pair_rows.append(index.setdefault((key, doc), len(index)))
+            rank_rows.append(rank)
+            click_rows.append(doc in impression.clicked)
+    pair = np.asarray(pair_rows)
+    rank = np.asarray(rank_rows)
+    click = np.asarray(click_rows)
+    shown_per_pair = np.bincount(pair, minlength=len(index)).astype(float)
+    shown_per_rank = np.bincount(rank).astype(float)
+    attractive, unattractive = prior
+    alpha = np.full(len(index), attractive / (attractive + unattractive))
+    theta = np.full(len(shown_per_rank), 0.5)
+    theta[0] = 1.0
+    iterations = 0
+    for iterations in range(1, max_iter + 1):
+        a, t = alpha[pair], theta[rank]
+        skipped = 1.0 - a * t
+        posterior_attractive = np.where(click, 1.0, a * (1.0 - t) / skipped)
+        posterior_examined = np.where(click, 1.0, t * (1.0 - a) / skipped)
+        new_alpha = (np.bincount(pair, posterior_attractive, minlength=len(index)) + attractive) / (
+            shown_per_pair + attractive + unattractive)
+        new_theta = np.bincount(rank, posterior_examined, minlength=len(theta)) / shown_per_rank
+        new_theta[0] = 1.0
+        change = max(np.abs(new_alpha - alpha).max(), np.abs(new_theta - theta).max())
+        alpha, theta = new_alpha, new_theta
+        if change < tol:
+            break
+    return PositionBasedModel(
+        theta=theta, pairs=MappingProxyType(index), alpha=alpha, shown=shown_per_pair.astype(int),
+        clicks=np.bincount(pair, click.astype(float), minlength=len(index)).astype(int), iterations=iterations,
+    )
+
+
+def click_labels(
+    impressions: Sequence[Impression],
+    min_impressions: int = 10,
+    thresholds: tuple[float, float] = (0.1, 0.3),
+    *,
+    prior: tuple[float, float] = (1.0, 1.0),
+) -> tuple[Qrels, dict[str, str]]:
+    """Graded labels (0, 1, 2) from PBM attractiveness, and the query texts they belong to.
+
+    A pair seen fewer than ``min_impressions`` times gets no label at all:
+    unjudged, not irrelevant, because a few skips are no evidence against a
+    product. Grade 0 below ``thresholds[0]``, 1 below ``thresholds[1]``, 2
+    above. Query ids are derived from the grouped text, so the same query gets
+    the same id in every log and run.
+    """
+    low, high = thresholds
+    if not 0 <= low <= high <= 1:
+        raise ValueError(f"thresholds must satisfy 0 <= low <= high <= 1, got {thresholds}")
+    if min_impressions < 1:
+        raise ValueError(f"min_impressions must be at least 1, got {min_impressions}")
+    model = fit_pbm(impressions, prior=prior)
+    texts: dict[str, str] = {}
+    for impression in impressions:
+        texts.setdefault(query_key(impression.query), " ".join(impression.query.split()))
+    qrels: Qrels = {}
+    queries: dict[str, str] = {}
+    for (key, doc), alpha, shown in zip(model.pairs, model.alpha, model.shown):
+        if shown < min_impressions:
+            continue
+        qid = click_query_id(key)
+        qrels.setdefault(qid, {})[doc] = 0 if alpha < low else 1 if alpha < high else 2
+        queries[qid] = texts[key]
+    return qrels, queries
+
+
+def click_query_id(text: str) -> str:
+    """A stable id for a query text, usable in TREC and BEIR files (no spaces)."""
+    return "click-" + hashlib.sha256(query_key(text).encode("utf-8")).hexdigest()[:16]
+
+
+# --- training splits -------------------------------------------------------------
+
+def read_clicks(pattern: str | Path) -> list[Impression]:
+    """Impressions from a plain JSON Lines click log or from UBI NDJSON files, a glob matching one or more.
+
+    The format is told by the first record: a plain log's lines have ``shown``.
+    """
+    paths = sorted(Path(p) for p in glob.glob(str(Path(pattern).expanduser()))) or [Path(pattern)]
+    for path in paths:
+        if not path.is_file():
+            raise DataError(path, None, "no such click log (give a file or a glob of UBI NDJSON files)")
+    first = next(_text_lines(paths[0]), None)
+    if first is None:
+        raise DataError(paths[0], None, "the click log is empty")
+    try:
+        plain = "shown" in _json_object(first[1])
+    except ValueError as exc:
+        raise DataError(paths[0], first[0], str(exc)) from None
+    if plain:
+        return [impression for path in paths for impression in read_click_log(path)]
+    return read_ubi(*paths)
+
+
+def click_splits(impressions: Sequence[Impression], dev_fraction: float = 0.2, min_impressions: int = 10,
+                 ) -> dict[str, tuple[dict[str, Query], Qrels]]:
+    """``train`` and ``dev`` splits of :func:`click_labels`, split by a stable hash of the query text.
+
+    By text, so that every impression of a query lands on the same side and
+    dev measures queries the model never trained on; by hash, so that the
+    split stays the same as the log grows. Only queries with a product
+    labelled relevant are kept: the others teach nothing and score nothing.
+    """
+    if not 0 < dev_fraction < 1:
+        raise ValueError(f"dev_fraction must be between 0 and 1, got {dev_fraction}")
+    qrels, texts = click_labels(impressions, min_impressions)
+    splits: dict[str, tuple[dict[str, Query], Qrels]] = {"train": ({}, {}), "dev": ({}, {})}
+    for qid in sorted(qrels):
+        if max(qrels[qid].values()) <= 0:
+            continue
+        digest = hashlib.sha256(("split:" + query_key(texts[qid])).encode("utf-8")).digest()
+        queries, judged = splits["dev" if int.from_bytes(digest[:8], "big") < dev_fraction * 2**64 else "train"]
+        queries[qid], judged[qid] = Query(qid, texts[qid]), qrels[qid]
+    return splits
+
+
+# --- simulation ------------------------------------------------------------------
+
+DEFAULT_ATTRACTION = {0: 0.03, 1: 0.2, 2: 0.5, 3: 0.8}
+"""Click probability when examined, per grade; each lies inside its band of click_labels' default thresholds."""
+
+
+def simulate_clicks(
+    grades: Mapping[str, Mapping[str, int]],
+    rankings: Sequence[tuple[str, Sequence[str]]],
+    theta: Sequence[float],
+    rng: np.random.Generator,
+    *,
+    attraction: Mapping[int, float] = DEFAULT_ATTRACTION,
+) -> list[Impression]:
+    """Clicks a PBM shopper would make on each (query, ranking): examine rank r with ``theta[r]``, click with
+    ``attraction[grade]`` (an unjudged product has grade 0).
+
+    For tests and benchmarks where the true relevance and position bias are
+    known, so a click model can be checked against them.
+    """
+    theta = np.asarray(theta, dtype=float)
+    impressions: list[Impression] = []
+    for query, ranking in rankings:
+        if len(ranking) > len(theta):
+            raise ValueError(f"a ranking of {len(ranking)} products needs {len(ranking)} theta values, "
+                             f"got {len(theta)}")
+        judged = grades.get(query, {})
+        attract = np.array([attraction[judged.get(doc, 0)] for doc in ranking])
+        examined = rng.random(len(ranking)) < theta[: len(ranking)]
+        clicked = examined & (rng.random(len(ranking)) < attract)
+        impressions.append(Impression(query, tuple(ranking),
+                                      frozenset(doc for doc, hit in zip(ranking, clicked) if hit)))
+    return impressions

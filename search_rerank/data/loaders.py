@@ -1,0 +1,498 @@
+"""Read catalogs and relevance datasets in the formats shops and benchmarks ship.
+
+Every format goes through one loop (:func:`_checked`): a bad row raises
+:class:`DataError` naming the file, the 1-based line (for Parquet, the 1-based
+row) and why; with ``skip_bad=True`` it is counted in :class:`LoadStats` and
+loading goes on. ``skip_bad`` applies to product rows only: queries and
+judgments are always strict, because a silently dropped judgment changes every
+metric computed from the dataset.
+
+Catalog records use :class:`Product` field names (``_id`` and ``text`` are
+accepted for ``id`` and ``description``, as in BEIR corpora). An unknown key is
+an error naming it, not silently dropped, so a misspelt ``brnad`` is found at
+load time instead of as a worse ranking. JSON ``null`` and Parquet nulls mean
+"absent" and take the field's default.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import html
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
+
+from pydantic import ValidationError
+
+from .dataset import Dataset, Query
+from ..core.errors import ConfigError, DataError
+from ..core.product import Product
+from .qrels import Qrels, read_beir_qrels, write_beir_qrels
+
+log = logging.getLogger(__name__)
+
+R = TypeVar("R")
+T = TypeVar("T")
+
+FIELD_ALIASES = MappingProxyType({"_id": "id", "text": "description"})
+WANDS_GRADES = MappingProxyType({"Exact": 2, "Partial": 1, "Irrelevant": 0})
+ESCI_GAINS = MappingProxyType({"E": 3, "S": 2, "C": 1, "I": 0})
+ESCI_PRODUCTS_FILE = "shopping_queries_dataset_products.parquet"
+ESCI_EXAMPLES_FILE = "shopping_queries_dataset_examples.parquet"
+
+# Vespa's ESCI feed ({"put": ..., "fields": {...}}) renamed the official columns.
+_VESPA_TO_ESCI = MappingProxyType({
+    "id": "product_id", "title": "product_title", "description": "product_description",
+    "bullets": "product_bullet_point", "brand": "product_brand", "color": "product_color",
+    "locale": "product_locale",
+})
+_HTML_TAG = re.compile(r"<[^>]*>")
+_EXTRA_CELLS = "\0extra"
+
+
+@dataclass
+class LoadStats:
+    """Product rows a load kept and skipped; pass one in to see what ``skip_bad`` dropped."""
+
+    loaded: int = 0
+    skipped: int = 0
+    errors: list[str] = field(default_factory=list)
+    max_errors: int = 10
+
+    def skip(self, error: DataError) -> None:
+        self.skipped += 1
+        if len(self.errors) < self.max_errors:
+            self.errors.append(str(error))
+
+
+# --- catalogs -----------------------------------------------------------------
+
+def iter_jsonl_catalog(
+    path: str | Path, *, skip_bad: bool = False, stats: LoadStats | None = None
+) -> Iterator[Product]:
+    """Products from JSON Lines: Product field names, a BEIR corpus, or ESCI (official or Vespa feed) records."""
+    return _read_jsonl(path, _json_product, skip_bad=skip_bad, stats=stats)
+
+
+def iter_csv_catalog(
+    path: str | Path, *, skip_bad: bool = False, stats: LoadStats | None = None
+) -> Iterator[Product]:
+    """Products from a comma- or tab-separated file whose header uses Product field names.
+
+    ``category`` is a path ("A > B" or "A/B"); ``attributes`` is
+    ``key:value|key:value`` (a repeated key adds a value) or a JSON object.
+    """
+    return _read_csv(path, _csv_product, skip_bad=skip_bad, stats=stats)
+
+
+def iter_catalog(
+    path: str | Path, *, skip_bad: bool = False, stats: LoadStats | None = None
+) -> Iterator[Product]:
+    """Products from whatever the user points at: a .jsonl/.json/.csv/.tsv file or a dataset directory.
+
+    In an ESCI directory only the US products are read, as :func:`load_esci` does by default.
+    """
+    path = Path(path)
+    options: dict[str, Any] = {"skip_bad": skip_bad, "stats": stats}
+    if path.is_dir():
+        layout = _detect_layout(path)
+        if layout == "beir":
+            return iter_jsonl_catalog(path / "corpus.jsonl", **options)
+        if layout == "wands":
+            return _read_csv(path / "product.csv", _wands_product, **options)
+        return _read_parquet(path / ESCI_PRODUCTS_FILE, lambda row: _esci_product(row, "us"), **options)
+    readers = {
+        ".jsonl": iter_jsonl_catalog, ".json": iter_jsonl_catalog, ".csv": iter_csv_catalog, ".tsv": iter_csv_catalog
+    }
+    if path.suffix.lower() not in readers:
+        raise ConfigError(f"cannot read a catalog from {path}: use one of {', '.join(readers)} or a dataset directory")
+    return readers[path.suffix.lower()](path, **options)
+
+
+# --- datasets -----------------------------------------------------------------
+
+def load_dataset(path: str | Path, fmt: str = "auto", **options: Any) -> Dataset:
+    """Load a dataset directory; ``options`` go to the format's loader (e.g. ``skip_bad``, ``dev_fraction``)."""
+    loaders: dict[str, Callable[..., Dataset]] = {"beir": load_beir, "wands": load_wands, "esci": _load_esci_dir}
+    path = Path(path)
+    if fmt == "auto":
+        fmt = _detect_layout(path)
+    if fmt not in loaders:
+        raise ConfigError(f"unknown dataset format {fmt!r}; valid: auto, {', '.join(loaders)}")
+    return loaders[fmt](path, **options)
+
+
+def load_beir(directory: str | Path, *, skip_bad: bool = False, stats: LoadStats | None = None,
+              name: str | None = None) -> Dataset:
+    """``corpus.jsonl``, ``queries.jsonl`` and ``qrels/<split>.tsv`` (every .tsv there is a split).
+
+    Query keys other than ``_id`` and ``text`` become ``Query.meta`` strings
+    (non-strings as JSON); empty values are left out.
+    """
+    directory = Path(directory)
+    products = list(iter_jsonl_catalog(directory / "corpus.jsonl", skip_bad=skip_bad, stats=stats))
+    queries = {q.id: q for q in _read_jsonl(directory / "queries.jsonl", _beir_query)}
+    qrels = {tsv.stem: read_beir_qrels(tsv) for tsv in sorted((directory / "qrels").glob("*.tsv"))}
+    return Dataset(name=directory.name if name is None else name, products=products, queries=queries, qrels=qrels)
+
+
+def write_beir(dataset: Dataset, directory: str | Path) -> None:
+    """Write ``dataset`` in the layout :func:`load_beir` reads; product fields beyond BEIR's ride in the corpus.
+
+    Write into a new directory: any other ``qrels/*.tsv`` there would be read back as a split.
+    """
+    directory = Path(directory)
+    (directory / "qrels").mkdir(parents=True, exist_ok=True)
+    _write_jsonl(directory / "corpus.jsonl", (_beir_record(p) for p in dataset.products))
+    queries = ({**q.meta, "_id": q.id, "text": q.text} for q in dataset.queries.values())
+    _write_jsonl(directory / "queries.jsonl", queries)
+    for split, qrels in dataset.qrels.items():
+        write_beir_qrels(qrels, directory / "qrels" / f"{split}.tsv")
+
+
+def load_wands(directory: str | Path, *, dev_fraction: float = 0.0, skip_bad: bool = False,
+               stats: LoadStats | None = None, name: str = "wands") -> Dataset:
+    """WANDS ``product.csv``, ``query.csv`` and ``label.csv`` (tab separated).
+
+    WANDS has no splits: every query is in "test", or, with ``dev_fraction``, a
+    share of queries chosen by a hash of the query id is in "dev" instead, the
+    same share on every machine and run. Labels: Exact=2, Partial=1, Irrelevant=0.
+    """
+    if not 0.0 <= dev_fraction < 1.0:
+        raise ConfigError(f"dev_fraction must be at least 0 and below 1, got {dev_fraction}")
+    directory = Path(directory)
+    products = list(_read_csv(directory / "product.csv", _wands_product, skip_bad=skip_bad, stats=stats))
+    queries = {q.id: q for q in _read_csv(directory / "query.csv", _wands_query)}
+    qrels: dict[str, Qrels] = {"dev": {}, "test": {}} if dev_fraction > 0 else {"test": {}}
+    for qid, pid, grade in _read_csv(directory / "label.csv", _wands_label):
+        split = "dev" if _hash_fraction(qid) < dev_fraction else "test"
+        qrels[split].setdefault(qid, {})[pid] = grade
+    return Dataset(name=name, products=products, queries=queries, qrels=qrels)
+
+
+def load_esci(products_path: str | Path, examples_path: str | Path, locale: str = "us", *,
+              gains: Mapping[str, int] = ESCI_GAINS, small_version: bool = False, skip_bad: bool = False,
+              stats: LoadStats | None = None, name: str = "esci") -> Dataset:
+    """Amazon Shopping Queries (ESCI): products and judged examples of one locale.
+
+    Products: the official parquet/jsonl columns or Vespa's feed jsonl; HTML is
+    stripped from descriptions, bullet points are appended to the description
+    and the colour becomes ``attributes["color"]``. Examples: parquet, csv or
+    jsonl; splits come from the ``split`` column ("test" where there is none);
+    without a ``query_id`` the id is a hash of the query text, so it is stable
+    across files. ``small_version`` keeps the reduced set of Task 1, which
+    published ESCI ranking numbers use.
+    """
+    products = list(_read_table(products_path, lambda row: _esci_product(row, locale), skip_bad=skip_bad, stats=stats))
+    queries: dict[str, Query] = {}
+    qrels: dict[str, Qrels] = {}
+    for split, query, pid, grade in _read_table(
+        examples_path, lambda row: _esci_example(row, locale, gains, small_version)
+    ):
+        queries.setdefault(query.id, query)
+        qrels.setdefault(split, {}).setdefault(query.id, {})[pid] = grade
+    return Dataset(name=name, products=products, queries=queries, qrels=qrels)
+
+
+def _load_esci_dir(directory: Path, **options: Any) -> Dataset:
+    return load_esci(directory / ESCI_PRODUCTS_FILE, directory / ESCI_EXAMPLES_FILE, **options)
+
+
+def _detect_layout(directory: Path) -> str:
+    if (directory / "corpus.jsonl").is_file():
+        return "beir"
+    if (directory / "product.csv").is_file() and (directory / "label.csv").is_file():
+        return "wands"
+    if (directory / ESCI_PRODUCTS_FILE).is_file() and (directory / ESCI_EXAMPLES_FILE).is_file():
+        return "esci"
+    raise ConfigError(
+        f"cannot tell the dataset layout of {directory}: expected corpus.jsonl (BEIR), product.csv and "
+        f"label.csv (WANDS), or {ESCI_PRODUCTS_FILE} and {ESCI_EXAMPLES_FILE} (ESCI); "
+        "for other ESCI file names call load_esci with both paths"
+    )
+
+
+# --- records to products, queries and judgments ---------------------------------
+
+def _product(fields: Mapping[str, Any]) -> Product:
+    return Product.model_validate({k: v for k, v in fields.items() if v is not None})
+
+
+def _catalog_product(record: Mapping[str, Any]) -> Product:
+    fields: dict[str, Any] = {}
+    for key, value in record.items():
+        name = FIELD_ALIASES.get(key, key)
+        if name in fields:
+            raise ValueError(f"both {name!r} and its alias {key!r} are given; keep one")
+        fields[name] = value
+    return _product(fields)
+
+
+def _json_product(record: dict[str, Any]) -> Product:
+    if "product_title" in record or ("put" in record and "fields" in record):
+        return _esci_product(record, locale=None)
+    return _catalog_product(record)
+
+
+def _csv_product(row: dict[str, str]) -> Product:
+    cell = row.get("attributes", "").strip()
+    if cell.startswith("{"):
+        try:
+            attributes: Any = json.loads(cell)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"attributes: {cell[:60]!r} is not a valid JSON object ({exc})") from exc
+    else:
+        attributes = _attribute_pairs(cell, strict=True)
+    return _catalog_product({**row, "attributes": attributes})
+
+
+def _attribute_pairs(text: str, *, strict: bool) -> dict[str, list[str]]:
+    """``key:value|key:value`` as value lists; a repeated key is a multi-valued attribute.
+
+    WANDS features include pairs with an empty key; ``strict=False`` drops those
+    instead of failing a product over one feature.
+    """
+    attributes: dict[str, list[str]] = {}
+    for pair in text.split("|"):
+        if not pair.strip():
+            continue
+        key, colon, value = (part.strip() for part in pair.partition(":"))
+        if not (colon and key):
+            if strict:
+                raise ValueError(f"attributes: {pair.strip()!r} is not key:value; write them like color:red|size:L")
+            continue
+        values = attributes.setdefault(key.lower(), [])
+        if value and value not in values:
+            values.append(value)
+    return attributes
+
+
+def _wands_product(row: dict[str, str]) -> Product:
+    """WANDS row: the product class is the category leaf unless the hierarchy already ends with it."""
+    hierarchy = row.get("category hierarchy") or row.get("category_hierarchy") or ""
+    path = [p.strip() for p in hierarchy.split(" / " if " / " in hierarchy else "/") if p.strip()]
+    classes = [c.strip() for c in (row.get("product_class") or "").split("|") if c.strip()]
+    if classes and (not path or path[-1] not in classes):
+        path.append(classes[0])
+    return _product({
+        "id": row.get("product_id"), "title": row.get("product_name"), "description": row.get("product_description"),
+        "category": tuple(path), "attributes": _attribute_pairs(row.get("product_features") or "", strict=False),
+        "review_count": row.get("rating_count"), "rating": row.get("average_rating"),
+    })
+
+
+def _wands_query(row: dict[str, str]) -> Query:
+    query_class = (row.get("query_class") or "").strip()
+    meta = {"query_class": query_class} if query_class else {}
+    return Query(id=_required(row, "query_id"), text=_required(row, "query"), meta=meta)
+
+
+def _wands_label(row: dict[str, str]) -> tuple[str, str, int]:
+    label = _required(row, "label")
+    if label not in WANDS_GRADES:
+        raise ValueError(f"label {label!r} is not one of {', '.join(WANDS_GRADES)}")
+    return _required(row, "query_id"), _required(row, "product_id"), WANDS_GRADES[label]
+
+
+def _esci_product(row: Mapping[str, Any], locale: str | None) -> Product | None:
+    """An ESCI product, or None when it belongs to another locale."""
+    if "put" in row and "fields" in row:
+        row = {_VESPA_TO_ESCI.get(k, k): v for k, v in row["fields"].items()}
+    if locale is not None and row.get("product_locale") not in (None, locale):
+        return None
+    texts = (_strip_html(row.get("product_description") or ""), _strip_html(row.get("product_bullet_point") or ""))
+    color = row.get("product_color")
+    return _product({
+        "id": row.get("product_id"), "title": row.get("product_title"), "brand": row.get("product_brand"),
+        "description": "\n".join(t for t in texts if t), "attributes": {"color": color} if color else {},
+    })
+
+
+def _esci_example(
+    row: Mapping[str, Any], locale: str, gains: Mapping[str, int], small_version: bool
+) -> tuple[str, Query, str, int] | None:
+    if row.get("product_locale") not in (None, locale) or (small_version and _required(row, "small_version") != "1"):
+        return None
+    text = _required(row, "query")
+    qid = row.get("query_id")
+    qid = hashlib.blake2b(text.encode("utf-8"), digest_size=8).hexdigest() if qid in (None, "") else str(qid).strip()
+    label = _required(row, "esci_label")
+    if label not in gains:
+        raise ValueError(f"esci_label {label!r} has no gain; gains are given for {', '.join(gains)}")
+    split = row.get("split") or "test"
+    return str(split).strip(), Query(id=qid, text=text), _required(row, "product_id"), gains[label]
+
+
+def _beir_query(record: dict[str, Any]) -> Query:
+    meta = {
+        key: value if isinstance(value, str) else json.dumps(value)
+        for key, value in record.items()
+        if key not in ("_id", "text") and value not in (None, "", {}, [])
+    }
+    return Query(id=_required(record, "_id"), text=_required(record, "text"), meta=meta)
+
+
+def _beir_record(product: Product) -> dict[str, Any]:
+    record = product.to_record()
+    return {"_id": record.pop("id"), "title": record.pop("title"), "text": record.pop("description", ""), **record}
+
+
+def _required(row: Mapping[str, Any], name: str) -> str:
+    value = row.get(name)
+    if value is None or not str(value).strip():
+        raise ValueError(f"{name}: required but missing")
+    return str(value).strip()
+
+
+def _strip_html(text: str) -> str:
+    return " ".join(html.unescape(_HTML_TAG.sub(" ", text)).split())
+
+
+def _hash_fraction(text: str) -> float:
+    """A number in [0, 1) fixed by ``text``; Python's hash() changes between runs."""
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big") / 2**64
+
+
+# --- rows from files, and the one loop that checks them ---------------------------
+
+def _checked(path: str | Path, rows: Iterable[tuple[int, R]], convert: Callable[[R], T | None], *,
+             skip_bad: bool = False, stats: LoadStats | None = None) -> Iterator[T]:
+    """Convert numbered rows; a row that fails is raised with its file and line, or counted and skipped.
+
+    ``convert`` returns None for a row that is fine but not wanted (another
+    locale). If every row of a file is bad the file is refused even with
+    ``skip_bad``: that is a wrong file or format, not a few bad rows.
+    """
+    stats = LoadStats() if stats is None else stats
+    kept = skipped = 0
+    first: DataError | None = None
+    for line, row in rows:
+        try:
+            item = convert(row)
+        except ValueError as exc:
+            error = DataError(path, line, _reason(exc))
+            if not skip_bad:
+                raise error from exc
+            stats.skip(error)
+            skipped += 1
+            if first is None:
+                first = error
+            continue
+        if item is not None:
+            stats.loaded += 1
+            kept += 1
+            yield item
+    if skipped and not kept:
+        raise DataError(path, None, f"all {skipped} rows are bad; is it the right file and format? first: {first}")
+    if skipped:
+        log.warning("%s: skipped %d bad row(s) of %d; first: %s", path, skipped, kept + skipped, first)
+
+
+def _reason(exc: ValueError) -> str:
+    if not isinstance(exc, ValidationError):
+        return str(exc)
+    return "; ".join(_describe(error) for error in exc.errors())
+
+
+def _describe(error: Any) -> str:
+    where = ".".join(str(part) for part in error["loc"]) or "record"
+    if error["type"] == "missing":
+        return f"{where}: required but missing"
+    if error["type"] == "extra_forbidden":
+        valid = ", ".join([*Product.model_fields, *FIELD_ALIASES])
+        return f"unknown field {where!r}; valid fields: {valid}"
+    shown = repr(error["input"])
+    return f"{where}: {error['msg']} (got {shown[:80] + '...' if len(shown) > 80 else shown})"
+
+
+def _read_jsonl(path: str | Path, convert: Callable[[dict[str, Any]], T | None], **options: Any) -> Iterator[T]:
+    return _checked(path, _text_lines(path), lambda text: convert(_json_object(text)), **options)
+
+
+def _read_csv(path: str | Path, convert: Callable[[dict[str, str]], T | None], **options: Any) -> Iterator[T]:
+    return _checked(path, _csv_rows(path), lambda row: convert(_full_row(row)), **options)
+
+
+def _read_parquet(path: str | Path, convert: Callable[[dict[str, Any]], T | None], **options: Any) -> Iterator[T]:
+    return _checked(path, _parquet_rows(path), convert, **options)
+
+
+def _read_table(path: str | Path, convert: Callable[[dict[str, Any]], T | None], **options: Any) -> Iterator[T]:
+    readers = {
+        ".parquet": _read_parquet, ".jsonl": _read_jsonl, ".json": _read_jsonl, ".csv": _read_csv, ".tsv": _read_csv
+    }
+    suffix = Path(path).suffix.lower()
+    if suffix not in readers:
+        raise ConfigError(f"cannot read {path}: use one of {', '.join(readers)}")
+    return readers[suffix](path, convert, **options)
+
+
+def _text_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    with open(path, encoding="utf-8-sig") as lines:
+        for number, text in enumerate(lines, start=1):
+            if text.strip():
+                yield number, text
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    if text.lstrip().startswith("["):
+        raise ValueError(
+            "found a JSON array; write one object per line (JSON Lines), e.g. jq -c '.[]' in.json > out.jsonl"
+        )
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"invalid JSON: {exc}") from exc
+    if not isinstance(record, dict):
+        raise ValueError(f"expected a JSON object, got {type(record).__name__}: {text.strip()[:60]!r}")
+    return record
+
+
+def _csv_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Rows keyed by the header, numbered by the line they end on.
+
+    Tab-separated if the header has more tabs than commas, so .csv exports from
+    spreadsheets and WANDS' tab-separated .csv files both read.
+    """
+    with open(path, newline="", encoding="utf-8-sig") as lines:
+        header = lines.readline()
+        lines.seek(0)
+        delimiter = "\t" if header.count("\t") > header.count(",") else ","
+        reader = csv.DictReader(lines, delimiter=delimiter, restkey=_EXTRA_CELLS)
+        try:
+            for row in reader:
+                yield reader.line_num, row
+        except csv.Error as exc:
+            raise DataError(path, reader.line_num, f"unreadable CSV: {exc}") from exc
+
+
+def _full_row(row: dict[str, Any]) -> dict[str, str]:
+    extra = row.pop(_EXTRA_CELLS, [])
+    missing = [name for name, value in row.items() if value is None]
+    if extra or missing:
+        raise ValueError(
+            f"row has {len(row) - len(missing) + len(extra)} cells but the header has {len(row)}; "
+            "quote cells that contain the delimiter"
+        )
+    return row
+
+
+def _parquet_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    import pyarrow.parquet as pq  # deferred: only Parquet inputs pay for the import
+
+    number = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=10_000):
+        for row in batch.to_pylist():
+            number += 1
+            yield number, row
+
+
+def _write_jsonl(path: Path, records: Iterable[Mapping[str, Any]]) -> None:
+    with open(path, "w", encoding="utf-8") as out:
+        for record in records:
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")

@@ -1,0 +1,117 @@
+"""Relevance judgments and runs in the files that evaluation tools exchange.
+
+TREC qrels and runs are what trec_eval and ir_measures read; BEIR's qrels TSV is
+what BEIR-layout datasets ship. Readers are strict: a judgment file with one bad
+line is refused rather than partly read, because a silently dropped judgment
+changes every metric computed from it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+from ..core.errors import DataError
+
+Qrels = dict[str, dict[str, int]]
+"""Query id -> product id -> integer grade (higher is more relevant)."""
+
+Run = dict[str, list[tuple[str, float]]]
+"""Query id -> (product id, score) pairs, best first."""
+
+BEIR_HEADER = ("query-id", "corpus-id", "score")
+
+
+def read_trec_qrels(path: str | Path) -> Qrels:
+    """Read ``qid iteration docid grade`` lines; the iteration column is ignored, as trec_eval does."""
+    qrels: Qrels = {}
+    for line, (qid, _, docid, grade) in _fields(path, "qid 0 docid grade"):
+        qrels.setdefault(qid, {})[docid] = _number(path, line, "grade", grade, int)
+    return qrels
+
+
+def write_trec_qrels(qrels: Qrels, path: str | Path) -> None:
+    with open(path, "w", encoding="utf-8") as out:
+        for qid, grades in qrels.items():
+            for docid, grade in grades.items():
+                out.write(f"{_token(path, qid)} 0 {_token(path, docid)} {int(grade)}\n")
+
+
+def write_trec_run(run: Run, path: str | Path, tag: str) -> None:
+    """Write ``qid Q0 docid rank score tag``; rank is the position in each list, from 1."""
+    tag = _token(path, tag)
+    with open(path, "w", encoding="utf-8") as out:
+        for qid, hits in run.items():
+            qid = _token(path, qid)
+            for rank, (docid, score) in enumerate(hits, start=1):
+                out.write(f"{qid} Q0 {_token(path, docid)} {rank} {float(score)!r} {tag}\n")
+
+
+def read_trec_run(path: str | Path) -> Run:
+    """Read a TREC run, each query's hits ordered by score (rank breaks ties).
+
+    Score order is how trec_eval and ir_measures interpret a run, so a file whose
+    rank column disagrees with its scores is read the way it will be evaluated.
+    """
+    ranked: dict[str, list[tuple[float, int, str]]] = {}
+    for line, (qid, _, docid, rank, score, _) in _fields(path, "qid Q0 docid rank score tag"):
+        position = _number(path, line, "rank", rank, int)
+        value = _number(path, line, "score", score, float)
+        ranked.setdefault(qid, []).append((-value, position, docid))
+    return {qid: [(docid, -neg) for neg, _, docid in sorted(hits)] for qid, hits in ranked.items()}
+
+
+def read_beir_qrels(path: str | Path) -> Qrels:
+    """Read BEIR's ``query-id<TAB>corpus-id<TAB>score`` file; the header line is optional."""
+    qrels: Qrels = {}
+    for line, (qid, docid, grade) in _fields(path, "\t".join(BEIR_HEADER), sep="\t"):
+        if line == 1 and (qid, docid, grade) == BEIR_HEADER:
+            continue
+        qrels.setdefault(qid, {})[docid] = _number(path, line, "score", grade, int)
+    return qrels
+
+
+def write_beir_qrels(qrels: Qrels, path: str | Path) -> None:
+    with open(path, "w", encoding="utf-8") as out:
+        out.write("\t".join(BEIR_HEADER) + "\n")
+        for qid, grades in qrels.items():
+            for docid, grade in grades.items():
+                out.write(f"{_cell(path, qid)}\t{_cell(path, docid)}\t{int(grade)}\n")
+
+
+def _fields(path: str | Path, layout: str, sep: str | None = None) -> Iterator[tuple[int, list[str]]]:
+    """Non-blank lines split into exactly as many fields as ``layout`` names, with 1-based numbers."""
+    expected = len(layout.split(sep))
+    with open(path, encoding="utf-8") as lines:
+        for number, text in enumerate(lines, start=1):
+            text = text.rstrip("\r\n")
+            if not text.strip():
+                continue
+            fields = text.split(sep)
+            if len(fields) != expected:
+                raise DataError(
+                    path, number, f"expected {expected} fields ({layout!r}), found {len(fields)}: {text[:80]!r}"
+                )
+            yield number, [f.strip() for f in fields]
+
+
+def _number(path: str | Path, line: int, name: str, text: str, kind: type[int] | type[float]) -> int | float:
+    try:
+        return kind(text)
+    except ValueError:
+        raise DataError(path, line, f"{name} {text!r} is not a{'n integer' if kind is int else ' number'}") from None
+
+
+def _token(path: str | Path, value: str) -> str:
+    """TREC files split on any whitespace, so an id containing some would shift every later column."""
+    if not value or any(ch.isspace() for ch in value):
+        raise DataError(path, None, f"{value!r} cannot be written: TREC ids and tags must be non-empty, without spaces")
+    return value
+
+
+def _cell(path: str | Path, value: str) -> str:
+    if not value or any(ch in value for ch in "\t\r\n"):
+        raise DataError(
+            path, None, f"{value!r} cannot be written: BEIR ids must be non-empty, without tabs or newlines"
+        )
+    return value

@@ -1,0 +1,221 @@
+"""Judged queries to metrics, for every pipeline configuration on the same candidates.
+
+Each query is retrieved once; every configuration (single legs, fusion
+variants, reranking, long-tail boost) is then ranked from those same leg
+lists, so differences between rows come from the stage, not from retrieval
+noise. Every judged query is scored; a query with no results scores 0.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import ir_measures
+import numpy as np
+from ir_measures import RR, R, nDCG
+from tqdm import tqdm
+
+from ..core.candidate import Candidate
+from ..data.dataset import Query
+from ..core.longtail import is_long_tail
+from ..core.pipeline import Ranking, SearchPipeline
+from ..data.qrels import Qrels
+from ..core.retrieval import DENSE, LEXICAL
+from ..core.settings import Settings
+
+MEASURES = (nDCG @ 10, R @ 100, RR @ 10)
+DEPTH = 100
+TOP = 10
+
+
+@dataclass(frozen=True)
+class Config:
+    """One evaluated configuration: which legs, which fusion, which later stages."""
+
+    name: str
+    legs: tuple[str, ...]
+    fusion: str | None = None
+    rerank: bool = False
+    longtail: bool = False
+    overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # settings sections, as in Settings.override
+
+
+def standard_configs(has_reranker: bool, fusion: str = "rrf") -> list[Config]:
+    """The rows of the evaluate table; the rerank and boost rows build on the configured fusion."""
+    both = (LEXICAL, DENSE)
+    configs = [
+        Config("bm25", (LEXICAL,)),
+        Config("dense", (DENSE,)),
+        Config("hybrid-rrf", both, "rrf"),
+        Config("hybrid-linear", both, "linear"),
+    ]
+    if has_reranker:
+        configs.append(Config("hybrid+rerank", both, fusion, rerank=True))
+        configs.append(Config("hybrid+rerank+longtail", both, fusion, rerank=True, longtail=True))
+    else:
+        configs.append(Config(f"hybrid-{fusion}+longtail", both, fusion, longtail=True))
+    return configs
+
+
+def config_settings(base: Settings, config: Config) -> Settings:
+    """The base settings with only what this configuration changes."""
+    sections: dict[str, dict] = {
+        "longtail": {"enabled": config.longtail},
+        "rerank": {} if config.rerank else {"model": None},
+    }
+    if config.fusion is not None:
+        sections["fusion"] = {"method": config.fusion}
+    for section, values in config.overrides.items():
+        sections[section] = {**sections.get(section, {}), **values}
+    return base.override(**sections)
+
+
+def rank_config(pipeline: SearchPipeline, query: str, retrieved: Ranking, config: Config, settings: Settings) -> list[Candidate]:
+    """The ranked list of one configuration, from lists retrieved once."""
+    if len(config.legs) == 1:
+        return list(retrieved.stages.get(config.legs[0], []))
+    ranking = Ranking(candidates=[], stages={leg: retrieved.stages[leg] for leg in config.legs if leg in retrieved.stages})
+    return pipeline.rank(query, ranking, settings).candidates
+
+
+# ------------------------------------------------------------ long-tail metrics
+
+def long_tail_share(run: Mapping[str, Sequence[str]], popularity: Mapping[str, float], head_fraction: float) -> float:
+    """Mean over queries with results of the share of the top 10 that is long tail."""
+    shares = [
+        sum(is_long_tail(popularity.get(pid, 1.0), head_fraction) for pid in ids[:TOP]) / len(ids[:TOP])
+        for ids in run.values() if ids
+    ]
+    return float(np.mean(shares)) if shares else 0.0
+
+
+def coverage(run: Mapping[str, Sequence[str]], catalog_size: int) -> float:
+    """Share of the catalog that appears in at least one top 10."""
+    shown = {pid for ids in run.values() for pid in ids[:TOP]}
+    return len(shown) / catalog_size if catalog_size else 0.0
+
+
+def exposure_gini(run: Mapping[str, Sequence[str]], catalog_size: int, weights: Mapping[str, float] | None = None) -> float:
+    """Gini of position-discounted top-10 exposure over the whole catalog (0 = equal, 1 = one product gets it all).
+
+    Exposure of a result at rank r is 1/log2(r + 1), times the query's
+    frequency when given; products never shown count with zero exposure.
+    """
+    exposure: dict[str, float] = {}
+    for qid, ids in run.items():
+        w = 1.0 if weights is None else weights.get(qid, 1.0)
+        for rank, pid in enumerate(ids[:TOP], start=1):
+            exposure[pid] = exposure.get(pid, 0.0) + w / math.log2(rank + 1)
+    if catalog_size == 0 or not exposure:
+        return 0.0
+    values = np.zeros(max(catalog_size, len(exposure)))
+    values[: len(exposure)] = sorted(exposure.values())
+    values.sort()
+    n = len(values)
+    cum = np.cumsum(values)
+    return float((n + 1 - 2 * np.sum(cum) / cum[-1]) / n)
+
+
+# ------------------------------------------------------------ the report
+
+@dataclass
+class Row:
+    config: str
+    metrics: dict[str, float]
+    status: str = "ok"
+    by_kind: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+@dataclass
+class Report:
+    dataset: str
+    split: str
+    queries: int
+    catalog_size: int
+    rows: list[Row]
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    def row(self, name: str) -> Row:
+        for r in self.rows:
+            if r.config == name:
+                return r
+        raise KeyError(f"no row {name!r}; rows: {[r.config for r in self.rows]}")
+
+
+def relevance_metrics(qrels: Qrels, run: Mapping[str, Sequence[tuple[str, float]]]) -> dict[str, dict[str, float]]:
+    """Per query, per measure; judged queries missing from the run score 0."""
+    ir_run = {qid: {pid: score for pid, score in hits} for qid, hits in run.items() if hits}
+    per_query = {qid: {str(m): 0.0 for m in MEASURES} for qid in qrels}
+    for metric in ir_measures.iter_calc(list(MEASURES), qrels, ir_run):
+        if metric.query_id in per_query:
+            per_query[metric.query_id][str(metric.measure)] = float(metric.value)
+    return per_query
+
+
+def _mean(per_query: Mapping[str, Mapping[str, float]], qids: Iterable[str]) -> dict[str, float]:
+    qids = list(qids)
+    return {str(m): float(np.mean([per_query[q][str(m)] for q in qids])) if qids else 0.0 for m in MEASURES}
+
+
+def evaluate(
+    pipeline: SearchPipeline,
+    queries: Mapping[str, Query],
+    qrels: Qrels,
+    *,
+    configs: Sequence[Config] | None = None,
+    dataset: str = "",
+    split: str = "",
+    progress: bool = True,
+    on_query: Callable[[str, Ranking], None] | None = None,
+) -> Report:
+    """Score every configuration on the judged queries of one split."""
+    base = pipeline.settings.offline().override(
+        lexical={"candidates": max(pipeline.settings.lexical.candidates, DEPTH)},
+        dense={"candidates": max(pipeline.settings.dense.candidates, DEPTH)},
+    )
+    configs = list(configs) if configs is not None else standard_configs(
+        pipeline.reranker is not None and base.rerank.model is not None, base.fusion.method)
+    variants = {c.name: config_settings(base, c) for c in configs}
+    judged = [qid for qid in qrels if qid in queries]
+    runs: dict[str, dict[str, list[tuple[str, float]]]] = {c.name: {} for c in configs}
+    failures: dict[str, str] = {}
+    for qid in tqdm(judged, desc="evaluate", unit="query", disable=not progress):
+        text = queries[qid].text
+        retrieved = pipeline.retrieve(text, None, base)
+        if on_query is not None:
+            on_query(qid, retrieved)
+        for config in configs:
+            if any(leg in retrieved.degraded for leg in config.legs):
+                failures[config.name] = f"leg failed: {retrieved.degraded}"
+            ranked = rank_config(pipeline, text, retrieved, config, variants[config.name])
+            runs[config.name][qid] = [(c.product_id, c.score) for c in ranked[:DEPTH]]
+
+    popularity = pipeline.store.popularity()
+    catalog_size = pipeline.store.count()
+    head = base.longtail.head_fraction
+    judged_qrels = {qid: qrels[qid] for qid in judged}
+    freq = {qid: float(queries[qid].meta.get("frequency", 1) or 1) for qid in judged}
+    kinds: dict[str, list[str]] = {}
+    for qid in judged:
+        kinds.setdefault(str(queries[qid].meta.get("kind", "all")), []).append(qid)
+
+    rows = []
+    for config in configs:
+        run = runs[config.name]
+        per_query = relevance_metrics(judged_qrels, run)
+        ids = {qid: [pid for pid, _ in hits] for qid, hits in run.items()}
+        metrics = _mean(per_query, judged)
+        metrics["lt_share@10"] = long_tail_share(ids, popularity, head)
+        metrics["coverage@10"] = coverage(ids, catalog_size)
+        metrics["gini@10"] = exposure_gini(ids, catalog_size, freq)
+        rows.append(Row(
+            config=config.name, metrics=metrics, status=failures.get(config.name, "ok"),
+            by_kind={kind: {**_mean(per_query, qids),
+                            "lt_share@10": long_tail_share({q: ids.get(q, []) for q in qids}, popularity, head)}
+                     for kind, qids in sorted(kinds.items())},
+        ))
+    return Report(dataset=dataset, split=split, queries=len(judged), catalog_size=catalog_size, rows=rows)

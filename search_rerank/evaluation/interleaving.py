@@ -1,0 +1,145 @@
+"""Online comparison of two rankers by team-draft interleaving, credited from clicks.
+
+An A/B test splits traffic and compares click rates between two groups of
+shoppers, so shopper-to-shopper variance drowns small differences for weeks.
+Interleaving shows each shopper one list merged from both rankers and asks
+which ranker's products they clicked: every impression compares A with B on
+the same person and query, and far fewer impressions decide (Radlinski,
+Kurup & Joachims, "How does clickthrough data reflect retrieval quality?",
+CIKM 2008; Chapelle et al., TOIS 2012).
+
+Team draft: like picking sides for a game, the ranker with fewer picks so far
+(a coin flip when even) adds its best product not yet in the list, and that
+position belongs to its team. A click credits the team that placed the
+product. Logs carry the team of each shown product as
+``event_attributes.team`` ("A" or "B") on UBI impression events; clicks may
+omit it and take the team their product was shown with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from ..data.loaders import _checked, _json_object, _text_lines
+from .significance import randomisation_p
+
+TEAMS = ("A", "B")
+TEAM_ATTRIBUTE = "team"
+
+
+@dataclass(frozen=True)
+class Interleaved:
+    ids: tuple[str, ...]
+    teams: tuple[str, ...]
+    """The team ("A" or "B") that placed each product, position by position."""
+
+    def team_of(self) -> dict[str, str]:
+        return dict(zip(self.ids, self.teams))
+
+
+def team_draft(a: Sequence[str], b: Sequence[str], seed: int | np.random.Generator, length: int | None = None
+               ) -> Interleaved:
+    """Merge two rankings by team draft; a product both rank goes to whichever team picks it first."""
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    length = len(set(a) | set(b)) if length is None else length
+    ids: list[str] = []
+    teams: list[str] = []
+    seen: set[str] = set()
+    picks = {"A": 0, "B": 0}
+    cursor = {"A": 0, "B": 0}
+    lists = {"A": list(a), "B": list(b)}
+    while len(ids) < length:
+        for team in TEAMS:
+            while cursor[team] < len(lists[team]) and lists[team][cursor[team]] in seen:
+                cursor[team] += 1
+        left = [team for team in TEAMS if cursor[team] < len(lists[team])]
+        if not left:
+            break
+        if len(left) == 1:
+            team = left[0]
+        elif picks["A"] != picks["B"]:
+            team = "A" if picks["A"] < picks["B"] else "B"
+        else:
+            team = "A" if rng.random() < 0.5 else "B"
+        product = lists[team][cursor[team]]
+        ids.append(product)
+        teams.append(team)
+        seen.add(product)
+        picks[team] += 1
+    return Interleaved(tuple(ids), tuple(teams))
+
+
+def credit(teams: Mapping[str, str], clicked: Iterable[str]) -> int:
+    """+1 when B's products got more clicks, -1 when A's did, 0 for a tie (no clicks included)."""
+    clicks = {"A": 0, "B": 0}
+    for product in clicked:
+        if product in teams:
+            clicks[teams[product]] += 1
+    return int(np.sign(clicks["B"] - clicks["A"]))
+
+
+@dataclass(frozen=True)
+class InterleavingResult:
+    impressions: int
+    a_wins: int
+    b_wins: int
+    ties: int
+    preference_b: float
+    """(B wins - A wins) / impressions: -1 (always A) .. +1 (always B)."""
+    p_value: float
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def summarise(outcomes: Sequence[int], *, resamples: int = 10_000, seed: int = 0) -> InterleavingResult:
+    """Wins per team and the p-value of "no preference", by sign flips of the per-impression outcomes."""
+    values = np.asarray(outcomes, dtype=np.int64)
+    if values.size == 0:
+        raise ValueError("no interleaved impressions to credit")
+    a_wins, b_wins = int(np.count_nonzero(values < 0)), int(np.count_nonzero(values > 0))
+    return InterleavingResult(
+        impressions=int(values.size), a_wins=a_wins, b_wins=b_wins, ties=int(values.size) - a_wins - b_wins,
+        preference_b=(b_wins - a_wins) / values.size, p_value=randomisation_p(values, resamples=resamples, seed=seed),
+    )
+
+
+def read_interleaved_ubi(*paths: str | Path) -> list[tuple[dict[str, str], set[str]]]:
+    """Per UBI query id: the team of each shown product and the products clicked.
+
+    Events of other actions, query records and bulk action lines are
+    skipped; a search with no team-tagged impression was not interleaved and
+    is left out.
+    """
+    teams: dict[str, dict[str, str]] = {}
+    clicks: dict[str, set[str]] = {}
+    for path in paths:
+        for query_id, product, action, team in _checked(path, _text_lines(path), _event):
+            if action == "impression" and team is not None:
+                teams.setdefault(query_id, {})[product] = team
+            elif action == "click":
+                clicks.setdefault(query_id, set()).add(product)
+    return [(shown, clicks.get(query_id, set())) for query_id, shown in teams.items()]
+
+
+def _event(text: str) -> tuple[str, str, str, str | None] | None:
+    record: dict[str, Any] = _json_object(text)
+    action = record.get("action_name")
+    if action not in ("impression", "click"):
+        return None
+    attributes = record.get("event_attributes")
+    if not isinstance(attributes, dict):
+        raise ValueError(f"{action} event: event_attributes must be an object")
+    target = attributes.get("object")
+    product = target.get("object_id") if isinstance(target, dict) else None
+    query_id = record.get("query_id")
+    if not isinstance(product, str) or not product or not isinstance(query_id, str) or not query_id:
+        raise ValueError(f"{action} event: needs query_id and event_attributes.object.object_id")
+    team = attributes.get(TEAM_ATTRIBUTE)
+    if team is not None and team not in TEAMS:
+        raise ValueError(f"event_attributes.{TEAM_ATTRIBUTE} must be one of {TEAMS}, got {team!r}")
+    return query_id, product, action, team

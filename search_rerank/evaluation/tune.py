@@ -1,0 +1,488 @@
+"""Search the ranking settings on a dev split, and write the winner as a settings file the service loads.
+
+Retrieval is the expensive part and does not depend on any tuned setting
+except how many candidates each leg returns, so every dev query is retrieved
+once, at the largest candidate count searched, and every trial ranks from
+those cached lists, cutting them to its own count (a leg's top k at depth 100
+is its top k at depth k). Cross-encoder scores depend only on the (query,
+product) pair, so each pair is scored once however many trials rerank it.
+
+Relevance and long-tail exposure pull against each other, so by default the
+search is multi-objective (nDCG@10, long-tail share of the top 10) and its
+answer is the Pareto front; a user who knows the trade they want states it
+as a constraint instead (``min_lt_share`` or ``max_ndcg_cost``) and gets the
+single best trial that meets it. TPE with a fixed seed makes a run
+repeatable.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import optuna
+import tomli_w
+from tqdm import tqdm
+
+from ..core.candidate import Candidate
+from ..data.dataset import Query
+from ..core.errors import ConfigError
+from .evaluate import MEASURES, TOP, long_tail_share, relevance_metrics
+from .exposure import tier_shares
+from ..core.pipeline import Ranking, SearchPipeline
+from ..data.qrels import Qrels
+from ..core.rerank import DEFAULT_BLEND, blend, below_window
+from ..core.retrieval import DENSE, LEXICAL
+from ..core.settings import Settings, load_settings, read_settings_file
+from .significance import paired_test
+
+NDCG = "nDCG@10"
+LT_SHARE = "lt_share@10"
+TAIL_SHARE = "tail@10"
+EXPOSURE_METRICS = (LT_SHARE, TAIL_SHARE)
+"""What "long-tail exposure" counts: every product outside the popular head (``lt_share@10``), or only the
+tail tier below head and torso (``tail@10``, see exposure.tier)."""
+LONGTAIL_METHODS = ("off", "boost", "xquad")
+LONGTAIL_TARGETS = ("long_tail", "tail")
+TUNED_SECTIONS = ("lexical", "dense", "fusion", "rerank", "longtail")
+
+
+# ------------------------------------------------------------ what is searched
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Bounds of the search; which parameters exist follows from the pipeline (legs, reranker)."""
+
+    min_candidates: int = 10
+    max_candidates: int = 100
+    candidate_step: int = 10
+    max_window: int = 100
+    longtail_methods: tuple[str, ...] = LONGTAIL_METHODS
+    longtail_targets: tuple[str, ...] = ("long_tail",)
+    """What the long-tail stage favours (settings.longtail.target); with both, the search picks."""
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_candidates <= self.max_candidates:
+            raise ConfigError(f"candidates range must satisfy 1 <= min ({self.min_candidates}) <= max "
+                              f"({self.max_candidates})")
+        unknown = set(self.longtail_methods) - set(LONGTAIL_METHODS)
+        if unknown or not self.longtail_methods:
+            raise ConfigError(f"longtail methods {sorted(unknown) or '(none)'} invalid; choose from {LONGTAIL_METHODS}")
+        unknown = set(self.longtail_targets) - set(LONGTAIL_TARGETS)
+        if unknown or not self.longtail_targets:
+            raise ConfigError(f"longtail targets {sorted(unknown) or '(none)'} invalid; choose from {LONGTAIL_TARGETS}")
+
+
+def suggest(trial: optuna.Trial, space: SearchSpace, hybrid: bool, reranker: bool) -> dict[str, Any]:
+    """One trial's parameters; conditional ones (rank constant for RRF only, ...) only when they apply."""
+    params: dict[str, Any] = {
+        "candidates": trial.suggest_int("candidates", space.min_candidates, space.max_candidates,
+                                        step=space.candidate_step)}
+    if hybrid:
+        params["fusion_method"] = trial.suggest_categorical("fusion_method", ["rrf", "linear"])
+        # Only the ratio of the two weights changes a fused order, so one parameter covers them.
+        params["lexical_weight"] = trial.suggest_float("lexical_weight", 0.0, 1.0)
+        if params["fusion_method"] == "rrf":
+            params["rank_constant"] = trial.suggest_float("rank_constant", 1.0, 200.0, log=True)
+        else:
+            params["normalization"] = trial.suggest_categorical("normalization", ["minmax", "zscore"])
+    if reranker:
+        params["rerank_window"] = trial.suggest_int("rerank_window", 10, space.max_window, step=10)
+    method = trial.suggest_categorical("longtail_method", list(space.longtail_methods))
+    params["longtail_method"] = method
+    if method == "boost":
+        params["longtail_strength"] = trial.suggest_float("longtail_strength", 0.0, 1.0)
+        params["longtail_gate"] = trial.suggest_float("longtail_gate", 0.0, 1.0)
+    elif method == "xquad":
+        params["xquad_lambda"] = trial.suggest_float("xquad_lambda", 0.0, 1.0)
+    if method != "off" and len(space.longtail_targets) > 1:
+        params["longtail_target"] = trial.suggest_categorical("longtail_target", list(space.longtail_targets))
+    return params
+
+
+def sections(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Trial parameters as settings sections, the shape of ``Settings.override`` and of the written file."""
+    out: dict[str, dict[str, Any]] = {
+        "lexical": {"candidates": int(params["candidates"])},
+        "dense": {"candidates": int(params["candidates"])},
+    }
+    if "fusion_method" in params:
+        share = float(params["lexical_weight"])
+        fusion: dict[str, Any] = {"method": params["fusion_method"],
+                                  "weights": {LEXICAL: round(share, 6), DENSE: round(1.0 - share, 6)}}
+        if "rank_constant" in params:
+            fusion["rank_constant"] = round(float(params["rank_constant"]), 4)
+        if "normalization" in params:
+            fusion["normalization"] = params["normalization"]
+        out["fusion"] = fusion
+    if "rerank_window" in params:
+        out["rerank"] = {"window": int(params["rerank_window"])}
+    method = params["longtail_method"]
+    longtail: dict[str, Any] = {"enabled": method != "off"}
+    if method != "off":
+        longtail["method"] = method
+    if method == "boost":
+        longtail.update(strength=round(float(params["longtail_strength"]), 6),
+                        gate=round(float(params["longtail_gate"]), 6))
+    elif method == "xquad":
+        longtail["xquad_lambda"] = round(float(params["xquad_lambda"]), 6)
+    if "longtail_target" in params:
+        longtail["target"] = params["longtail_target"]
+    out["longtail"] = longtail
+    return out
+
+
+# ------------------------------------------------------------ retrieve once, rank many times
+
+class _MemoReranker:
+    """The configured cross-encoder, each (query, product) scored once across every trial."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.scores: dict[tuple[str, str], float] = {}
+
+    def run(self, query: str, candidates: Sequence[Candidate], texts: Mapping[str, str], settings) -> list[Candidate]:
+        window = list(candidates[: settings.window])
+        missing = [c.product_id for c in window if (query, c.product_id) not in self.scores]
+        if missing:
+            probs = self.inner.score(query, [texts.get(pid, "") for pid in missing], settings.batch_size)
+            self.scores.update({(query, pid): float(p) for pid, p in zip(missing, probs)})
+        weight = settings.blend if settings.blend is not None else getattr(self.inner, "default_blend", DEFAULT_BLEND)
+        probs = np.array([self.scores[query, c.product_id] for c in window])
+        return blend(window, probs, weight) + below_window(candidates[len(window):])
+
+
+class _PopularityStore:
+    """The product store with popularity read from one table loaded once, instead of a query per ranked list."""
+
+    def __init__(self, store, popularity: Mapping[str, float]):
+        self.store = store
+        self.table = dict(popularity)
+
+    def popularity(self, product_ids: Sequence[str]) -> dict[str, float]:
+        return {pid: self.table[pid] for pid in product_ids if pid in self.table}
+
+    def get(self, product_ids: Sequence[str]):
+        return self.store.get(product_ids)
+
+
+@dataclass
+class Scored:
+    """One configuration's ranked top lists and per-query scores on the cached queries."""
+
+    runs: dict[str, list[str]]
+    per_query: dict[str, dict[str, float]]
+    metrics: dict[str, float]
+
+
+class RankingCache:
+    """Leg lists retrieved once per query at ``depth`` candidates; any settings are ranked from them.
+
+    ``popularity`` sets the tiers the exposure metrics count (e.g. from clicks,
+    when traffic says what is head better than sales do); the long-tail stage
+    always uses the store's, as the service does, so that what is tuned is
+    what will be served.
+    """
+
+    def __init__(self, pipeline: SearchPipeline, queries: Mapping[str, Query], qrels: Qrels, *, depth: int,
+                 popularity: Mapping[str, float] | None = None, progress: bool = False):
+        judged = [qid for qid in qrels if qid in queries]
+        if not judged:
+            raise ConfigError("no judged query has a query text: nothing to tune or compare on")
+        self.queries = {qid: queries[qid] for qid in judged}
+        self.qrels = {qid: qrels[qid] for qid in judged}
+        self.depth = depth
+        store = _PopularityStore(pipeline.store, pipeline.store.popularity())
+        self.popularity = dict(popularity) if popularity is not None else store.table
+        reranker = _MemoReranker(pipeline.reranker) if pipeline.reranker is not None else None
+        self.pipeline = SearchPipeline(pipeline.settings, pipeline.legs, store, reranker)
+        # No deadlines: a leg or a reranker timing out on a busy machine would tune for the outage.
+        base = pipeline.settings.offline().override(lexical={"candidates": depth}, dense={"candidates": depth})
+        started = time.perf_counter()
+        self.legs: dict[str, dict[str, list[Candidate]]] = {}
+        for qid in tqdm(judged, desc="retrieve", unit="query", disable=not progress):
+            retrieved = pipeline.retrieve(self.queries[qid].text, None, base)
+            if retrieved.degraded:
+                raise ConfigError(f"retrieval failed for query {qid!r}: {retrieved.degraded}")
+            self.legs[qid] = retrieved.stages
+        self.retrieve_seconds = time.perf_counter() - started
+
+    @property
+    def hybrid(self) -> bool:
+        return DENSE in self.pipeline.legs and any(DENSE in legs for legs in self.legs.values())
+
+    @property
+    def has_reranker(self) -> bool:
+        return self.pipeline.reranker is not None
+
+    def rank(self, settings: Settings) -> dict[str, list[Candidate]]:
+        settings = settings.offline()
+        k = {LEXICAL: settings.lexical.candidates, DENSE: settings.dense.candidates}
+        out = {}
+        for qid, legs in self.legs.items():
+            ranking = Ranking(candidates=[], stages={leg: hits[: k[leg]] for leg, hits in legs.items()
+                                                     if leg != DENSE or settings.dense.enabled})
+            out[qid] = self.pipeline.rank(self.queries[qid].text, ranking, settings).candidates
+        return out
+
+    def score(self, settings: Settings) -> Scored:
+        ranked = self.rank(settings)
+        run = {qid: [(c.product_id, c.score) for c in hits[:100]] for qid, hits in ranked.items()}
+        per_query = relevance_metrics(self.qrels, run)
+        ids = {qid: [c.product_id for c in hits[:TOP]] for qid, hits in ranked.items()}
+        metrics = {str(m): float(np.mean([scores[str(m)] for scores in per_query.values()])) for m in MEASURES}
+        metrics[LT_SHARE] = long_tail_share(ids, self.popularity, settings.longtail.head_fraction)
+        metrics.update({f"{name}@{TOP}": share for name, share in
+                        tier_shares(ids.values(), self.popularity, settings.longtail).items()})
+        return Scored(runs=ids, per_query=per_query, metrics=metrics)
+
+    def by_kind(self, scored: Scored) -> dict[str, dict[str, float]]:
+        """nDCG@10 and long-tail share per query kind: a trade that only moves one kind of query shows here."""
+        kinds: dict[str, list[str]] = {}
+        for qid, query in self.queries.items():
+            kinds.setdefault(str(query.meta.get("kind", "all")), []).append(qid)
+        longtail = self.pipeline.settings.longtail
+        return {kind: {"queries": len(qids), NDCG: float(np.mean([scored.per_query[q][NDCG] for q in qids])),
+                       LT_SHARE: long_tail_share({q: scored.runs[q] for q in qids}, self.popularity,
+                                                 longtail.head_fraction),
+                       TAIL_SHARE: tier_shares([scored.runs[q] for q in qids], self.popularity, longtail)["tail"]}
+                for kind, qids in sorted(kinds.items())}
+
+    def close(self) -> None:
+        self.pipeline.close()
+
+
+# ------------------------------------------------------------ the search
+
+@dataclass(frozen=True)
+class Goal:
+    """What "best" means: the Pareto front, or one metric maximised under the user's constraints.
+
+    ``exposure`` is the second objective: ``lt_share@10`` (share of the top
+    10 outside the head) or ``tail@10`` (share in the tail tier only, which
+    leaves room to grow where most of the catalog is long tail and the top
+    10 already is). ``max_ndcg_cost`` maximises it with nDCG@10 at most that
+    far below the baseline; ``min_lt_share`` alone maximises nDCG@10 with the
+    exposure at least that high.
+    """
+
+    min_lt_share: float | None = None
+    max_ndcg_cost: float | None = None
+    exposure: str = LT_SHARE
+
+    def __post_init__(self) -> None:
+        if self.exposure not in EXPOSURE_METRICS:
+            raise ConfigError(f"exposure metric {self.exposure!r} unknown; choose from {EXPOSURE_METRICS}")
+        if self.min_lt_share is not None and not 0 <= self.min_lt_share <= 1:
+            raise ConfigError(f"min_lt_share must be between 0 and 1, got {self.min_lt_share}")
+        if self.max_ndcg_cost is not None and not 0 <= self.max_ndcg_cost <= 1:
+            raise ConfigError(f"max_ndcg_cost must be between 0 and 1, got {self.max_ndcg_cost}")
+
+    @property
+    def mode(self) -> str:
+        if self.max_ndcg_cost is not None:
+            return "max-lt-share"
+        return "max-ndcg" if self.min_lt_share is not None else "pareto"
+
+    def constraints(self, metrics: Mapping[str, float], baseline_ndcg: float) -> dict[str, float]:
+        """Optuna's convention: a trial is feasible when every value is <= 0."""
+        out = {}
+        if self.min_lt_share is not None:
+            out["min_lt_share"] = self.min_lt_share - metrics[self.exposure]
+        if self.max_ndcg_cost is not None:
+            out["max_ndcg_cost"] = (baseline_ndcg - self.max_ndcg_cost) - metrics[NDCG]
+        return out
+
+
+@dataclass
+class TrialRecord:
+    number: int
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    feasible: bool
+
+
+@dataclass
+class TuningResult:
+    """Everything the report and the written settings come from."""
+
+    dataset: str
+    split: str
+    queries: int
+    mode: str
+    goal: dict[str, float | None]
+    seed: int
+    trials: list[TrialRecord]
+    pareto: list[int]
+    baseline: dict[str, Any]
+    best: dict[str, Any]
+    significance: dict[str, Any]
+    per_query: list[dict[str, Any]]
+    timing: dict[str, float]
+    space: dict[str, Any] = field(default_factory=dict)
+    exposure: str = LT_SHARE
+    """The exposure metric that was the second objective (or constrained)."""
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def tune(
+    pipeline: SearchPipeline,
+    queries: Mapping[str, Query],
+    qrels: Qrels,
+    *,
+    trials: int = 50,
+    seed: int = 13,
+    goal: Goal = Goal(),
+    space: SearchSpace = SearchSpace(),
+    popularity: Mapping[str, float] | None = None,
+    dataset: str = "",
+    split: str = "dev",
+    progress: bool = False,
+    on_trial: Callable[[TrialRecord], None] | None = None,
+) -> TuningResult:
+    """Run the search; the baseline is the pipeline's own settings, ranked from the same cache."""
+    if trials < 1:
+        raise ConfigError(f"trials must be at least 1, got {trials}")
+    base = pipeline.settings
+    depth = max(space.max_candidates, base.lexical.candidates, base.dense.candidates if base.dense.enabled else 0)
+    cache = RankingCache(pipeline, queries, qrels, depth=depth, popularity=popularity, progress=progress)
+    try:
+        return _search(cache, base, trials, seed, goal, space, dataset, split, progress, on_trial)
+    finally:
+        cache.close()
+
+
+def _search(cache: RankingCache, base: Settings, trials: int, seed: int, goal: Goal, space: SearchSpace,
+            dataset: str, split: str, progress: bool,
+            on_trial: Callable[[TrialRecord], None] | None) -> TuningResult:
+    baseline = cache.score(base)
+    base_ndcg = baseline.metrics[NDCG]
+    records: list[TrialRecord] = []
+    scored: dict[int, Scored] = {}
+
+    def objective(trial: optuna.Trial):
+        params = suggest(trial, space, cache.hybrid, cache.has_reranker)
+        result = cache.score(base.override(**sections(params)))
+        scored[trial.number] = result
+        constraints = goal.constraints(result.metrics, base_ndcg)
+        for name, value in constraints.items():
+            trial.set_constraint(name, value)
+        record = TrialRecord(trial.number, params, result.metrics, all(v <= 0 for v in constraints.values()))
+        records.append(record)
+        if on_trial is not None:
+            on_trial(record)
+        if goal.mode == "pareto":
+            return result.metrics[NDCG], result.metrics[goal.exposure]
+        return result.metrics[goal.exposure] if goal.mode == "max-lt-share" else result.metrics[NDCG]
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    directions = ["maximize", "maximize"] if goal.mode == "pareto" else ["maximize"]
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        # multivariate/group TPE (parameters that only exist together, e.g. the RRF constant) is "experimental".
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study = optuna.create_study(directions=directions,
+                                    sampler=optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True))
+        study.optimize(objective, n_trials=trials, show_progress_bar=progress)
+    trial_seconds = time.perf_counter() - started
+
+    pareto = _front(records, goal.exposure)
+    best = _choose(records, pareto, goal, base_ndcg)
+    best_scored = scored[best.number]
+    qids = list(cache.qrels)
+    significance = paired_test([baseline.per_query[q][NDCG] for q in qids],
+                               [best_scored.per_query[q][NDCG] for q in qids], seed=seed)
+    per_query = [
+        {"qid": q, "query": cache.queries[q].text, "kind": str(cache.queries[q].meta.get("kind", "all")),
+         "baseline": baseline.per_query[q][NDCG], "best": best_scored.per_query[q][NDCG],
+         "delta": best_scored.per_query[q][NDCG] - baseline.per_query[q][NDCG],
+         "baseline_top": baseline.runs[q][:5], "best_top": best_scored.runs[q][:5]}
+        for q in qids
+    ]
+    return TuningResult(
+        dataset=dataset, split=split, queries=len(qids), mode=goal.mode, goal=asdict(goal), seed=seed,
+        trials=records, pareto=[r.number for r in pareto],
+        baseline={"metrics": baseline.metrics, "sections": _current(base), "by_kind": cache.by_kind(baseline)},
+        best={"number": best.number, "params": best.params, "metrics": best.metrics, "sections": sections(best.params),
+              "by_kind": cache.by_kind(best_scored)},
+        significance=significance.to_json(), per_query=per_query,
+        timing={"retrieve_s": cache.retrieve_seconds, "trials_s": trial_seconds,
+                "per_trial_ms": 1000 * trial_seconds / len(records)},
+        space=asdict(space) | {"hybrid": cache.hybrid, "reranker": cache.has_reranker}, exposure=goal.exposure,
+    )
+
+
+def _current(settings: Settings) -> dict[str, dict[str, Any]]:
+    return {name: getattr(settings, name).model_dump(include=_TUNED_FIELDS[name]) for name in _TUNED_FIELDS}
+
+
+_TUNED_FIELDS = {
+    "lexical": {"candidates"}, "dense": {"candidates"},
+    "fusion": {"method", "weights", "rank_constant", "normalization"},
+    "rerank": {"window"}, "longtail": {"enabled", "method", "strength", "gate", "xquad_lambda", "target"},
+}
+
+
+def _front(records: Sequence[TrialRecord], exposure: str = LT_SHARE) -> list[TrialRecord]:
+    """Trials no other trial beats on both nDCG@10 and the exposure metric (ties on both: the earliest)."""
+    front = []
+    for r in records:
+        a = (r.metrics[NDCG], r.metrics[exposure])
+        dominated = any(
+            (o.metrics[NDCG] >= a[0] and o.metrics[exposure] >= a[1])
+            and ((o.metrics[NDCG], o.metrics[exposure]) != a or o.number < r.number)
+            for o in records if o is not r)
+        if not dominated:
+            front.append(r)
+    return sorted(front, key=lambda r: r.metrics[NDCG])
+
+
+def _choose(records: Sequence[TrialRecord], front: Sequence[TrialRecord], goal: Goal,
+            base_ndcg: float) -> TrialRecord:
+    lt = goal.exposure
+    if goal.mode == "pareto":
+        return max(front, key=lambda r: (r.metrics[NDCG], r.metrics[lt], -r.number))
+    feasible = [r for r in records if r.feasible]
+    if not feasible:
+        closest = max(records, key=lambda r: (r.metrics[lt], r.metrics[NDCG]))
+        wanted = []
+        if goal.min_lt_share is not None:
+            wanted.append(f"{lt} >= {goal.min_lt_share}")
+        if goal.max_ndcg_cost is not None:
+            wanted.append(f"{NDCG} >= {base_ndcg - goal.max_ndcg_cost:.4f} (baseline {base_ndcg:.4f} - "
+                          f"{goal.max_ndcg_cost})")
+        raise ConfigError(f"no trial met {' and '.join(wanted)}; the highest {lt} reached was "
+                          f"{closest.metrics[lt]:.4f} at {NDCG} {closest.metrics[NDCG]:.4f}. Loosen the "
+                          "constraint or run more trials")
+    first, second = (lt, NDCG) if goal.mode == "max-lt-share" else (NDCG, lt)
+    return max(feasible, key=lambda r: (r.metrics[first], r.metrics[second], -r.number))
+
+
+# ------------------------------------------------------------ the settings file
+
+def write_settings(path: str | Path, tuned: Mapping[str, Mapping[str, Any]], base_file: str | Path | None = None,
+                   *, comment: str = "") -> Path:
+    """The base settings file (if any) with the tuned sections merged in, as TOML; checked by loading it back.
+
+    Only the base file's own values and the tuned fields are written, never
+    the full defaults, so later changes to a default still reach the service.
+    """
+    path = Path(path)
+    if path.suffix != ".toml":
+        raise ConfigError(f"{path}: tuned settings are written as TOML; name the file *.toml")
+    data: dict[str, Any] = read_settings_file(base_file) if base_file is not None else {}
+    for name, values in tuned.items():
+        if name not in TUNED_SECTIONS:
+            raise ConfigError(f"unknown tuned section {name!r}; valid: {TUNED_SECTIONS}")
+        data[name] = {**data.get(name, {}), **values}
+    header = "".join(f"# {line}\n" for line in comment.splitlines())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(header + tomli_w.dumps(data), encoding="utf-8")
+    load_settings(path)
+    return path

@@ -1,0 +1,484 @@
+"""The index directory: build a version of it, update it in place, roll it back, open it as a pipeline.
+
+A directory holds versions (:mod:`.versions`), each the lexical index (for
+the embedded backend), the dense index and the product store built from one
+catalog, with a manifest. A full build writes a new version, checks it as it
+will be served (every index holds the catalog, a product is found by its
+title, the dense index answers) and only then swaps it in. With an
+Elasticsearch or OpenSearch lexical leg the build also fills a new server
+index (:mod:`.reindex`), and the swap moves the alias first and the version
+pointer right after, moving the alias back if the pointer cannot be written,
+so searches and the served version agree except for the moment between the
+two. Older versions are kept (``keep``) so that a rollback moves both back
+without a rebuild.
+
+A build killed at any moment leaves the served version and the alias as they
+were: the new version has no manifest and the new server index no alias yet.
+The next build, update or rollback deletes those leftovers, and moves back an
+alias that a kill between the two swaps left on an unserved index.
+
+With ``dense.backend = "engine"`` the dense leg has no directory: each
+product's vector is a field of its document in the server index
+(:mod:`.engine_knn`), encoded once per batch and written in the same bulk
+request, so the one alias swap serves both legs' new data.
+
+An incremental update writes into the served version in place (the server
+index through the alias), because copying a whole version to change a few
+products would cost as much as a rebuild. The price: it is not atomic (a
+killed update leaves the version part-updated, and rerunning it finishes the
+job, since upserts and deletions can be repeated), and the kept older
+versions do not get the changes, so a rollback also drops them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from itertools import islice
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
+
+from tqdm import tqdm
+
+from ..backends.faiss_index import FaissRetriever
+from ..backends.encoder import BiEncoder, resolve_encoder
+from ..core.errors import ConfigError, StageError
+from ..core.model_card import resolve_model
+from ..core.pipeline import SearchPipeline
+from ..core.product import Product
+from ..core.rerank import DEFAULT_BLEND, CrossEncoderReranker
+from ..core.retrieval import DENSE, LEXICAL, Retriever
+from ..core.settings import LexicalSettings, Settings
+from ..core.store import ProductStore
+from ..backends.tantivy_index import TantivyRetriever
+from .versions import MANIFEST, IndexVersions, write_atomically
+
+if TYPE_CHECKING:
+    from ..backends.engine_knn import EngineKnnRetriever
+    from .reindex import Reindexer
+
+log = logging.getLogger(__name__)
+
+LEXICAL_DIR, DENSE_DIR, STORE_FILE = "lexical", "dense", "products.sqlite"
+DEFAULT_KEEP = 2
+# The probe product must be among this many lexical hits for its own title.
+PROBE_DEPTH = 100
+
+
+@dataclass
+class IndexReport:
+    """What a build did and how fast each part went (docs/s per leg is a benchmark figure)."""
+
+    products: int = 0
+    deleted: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+    version: str | None = None
+    lexical_index: str | None = None
+    previous: str | None = None
+    pruned: list[str] = field(default_factory=list)
+
+    def docs_per_second(self) -> dict[str, float]:
+        return {part: self.products / s for part, s in self.seconds.items() if s > 0 and part != "total"}
+
+
+def _batches(items: Iterable[Product], size: int) -> Iterator[list[Product]]:
+    it = iter(items)
+    while batch := list(islice(it, size)):
+        yield batch
+
+
+def lexical_leg(root: Path, settings: LexicalSettings, index_extension: dict[str, Any] | None = None) -> Retriever:
+    """The embedded index in ``root``, or the server index that ``settings`` name.
+
+    ``index_extension`` goes into server indexes this leg creates (the engine kNN vector field).
+    """
+    if settings.backend == "tantivy":
+        return TantivyRetriever(root / LEXICAL_DIR, settings)
+    from ..backends.cluster import cluster_retriever  # the server clients load only when a server is configured
+
+    return cluster_retriever(settings, index_extension=index_extension)
+
+
+def _engine_knn(settings: Settings) -> bool:
+    return settings.dense.enabled and settings.dense.backend == "engine"
+
+
+def engine_knn_leg(lexical: Retriever, encoder: BiEncoder, settings: Settings) -> EngineKnnRetriever:
+    from ..backends.engine_knn import EngineKnnRetriever  # loads the server clients, as lexical_leg does
+
+    return EngineKnnRetriever(lexical, encoder, settings.dense)
+
+
+def _index_extension(settings: Settings, encoder: BiEncoder | None) -> dict[str, Any] | None:
+    """The vector field that new server indexes need when the dense leg is the engine's kNN."""
+    if encoder is None or not _engine_knn(settings):
+        return None
+    from ..backends.mappings import vector_mapping
+
+    return vector_mapping(settings.lexical.backend, encoder.dim, settings.dense)
+
+
+class _Writers:
+    """The stores a version holds, written in step."""
+
+    def __init__(self, root: Path, settings: Settings, lexical: Retriever, dense_exists: bool,
+                 encoder: BiEncoder | None = None):
+        self.root = root
+        self.settings = settings
+        self.store = ProductStore(root / STORE_FILE)
+        self.lexical = lexical
+        if encoder is None and settings.dense.enabled:
+            encoder = dense_encoder(settings)
+        self.encoder = encoder
+        self.dense: FaissRetriever | None = None
+        # Engine kNN: the vectors go into the lexical documents, so there is no dense index of our own.
+        self.knn = engine_knn_leg(lexical, encoder, settings) if _engine_knn(settings) else None
+        if self.encoder is not None and self.knn is None:
+            self.dense = (
+                FaissRetriever.load(root / DENSE_DIR, self.encoder, settings.dense)
+                if dense_exists else FaissRetriever(self.encoder, settings.dense)
+            )
+        self.probe: Product | None = None
+
+    def write(self, products: Iterable[Product], report: IndexReport, batch_size: int, progress: bool) -> None:
+        bar = tqdm(desc="index", unit="doc", disable=not progress)
+        for batch in _batches(products, batch_size):
+            self._timed(report, "store", lambda: self.store.add(batch))
+            if self.knn is not None:  # each batch encoded once, written with its documents
+                fields = self._timed(report, DENSE, lambda: self.knn.vector_fields(batch))
+                self._timed(report, LEXICAL, lambda: self.knn.cluster.add(batch, extra=fields))
+            else:
+                self._timed(report, LEXICAL, lambda: self.lexical.add(batch))
+            if self.dense is not None:
+                self._timed(report, DENSE, lambda: self.dense.add(batch))
+            # The last record of an id is the one indexed, so the last product is a safe probe.
+            self.probe = batch[-1]
+            report.products += len(batch)
+            bar.update(len(batch))
+            log.info("%s: %d products written", self.root, report.products)
+        bar.close()
+
+    def delete(self, product_ids: list[str], report: IndexReport) -> None:
+        report.deleted += self.store.delete(product_ids)
+        self.lexical.delete(product_ids)
+        if self.dense is not None:
+            self.dense.delete(product_ids)
+
+    def save(self, report: IndexReport) -> None:
+        self._timed(report, "store", self.store.refresh_popularity)
+        if self.dense is not None:
+            self._timed(report, DENSE, lambda: self.dense.save(self.root / DENSE_DIR))
+
+    def check(self) -> None:
+        """Open the new version as it will be served, and refuse it unless it holds and finds the catalog."""
+        expected = self.store.count()
+        if expected == 0:
+            raise ConfigError("the catalog is empty: nothing to index")
+        legs: dict[str, Retriever] = {
+            LEXICAL: lexical_leg(self.root, self.settings.lexical) if self.settings.lexical.backend == "tantivy"
+            else self.lexical,
+        }
+        if self.knn is not None:
+            self.knn.warm_up()  # the new index maps the vector field with the encoder's dimension
+            legs[DENSE] = self.knn
+        elif self.encoder is not None:
+            legs[DENSE] = FaissRetriever.load(self.root / DENSE_DIR, self.encoder, self.settings.dense)
+        for name, leg in legs.items():
+            if (found := leg.count()) != expected:
+                raise StageError(name, f"the new version's {name} index holds {found} documents, expected "
+                                       f"{expected}; nothing was swapped")
+        probe = self.probe
+        if probe is None or not probe.title.strip():
+            return
+        if not any(c.product_id == probe.id for c in legs[LEXICAL].search(probe.title, PROBE_DEPTH)):
+            raise StageError(LEXICAL, f"the new version does not find product {probe.id!r} by its title "
+                                      f"{probe.title!r}; nothing was swapped")
+        # The engine's kNN is not probed: its count says every document has a vector, and the engine
+        # builds and searches the graph itself.
+        if DENSE in legs and self.knn is None and not legs[DENSE].search(probe.title, 1):
+            raise StageError(DENSE, f"the new version's dense index answers nothing for {probe.title!r}; "
+                                    f"nothing was swapped")
+
+    @staticmethod
+    def _timed(report: IndexReport, part: str, fn):
+        started = time.perf_counter()
+        result = fn()
+        report.seconds[part] = report.seconds.get(part, 0.0) + time.perf_counter() - started
+        return result
+
+
+def _manifest(settings: Settings, encoder: BiEncoder | None, products: int, **fields: Any) -> str:
+    manifest = {
+        **fields,
+        "products": products,
+        "dense_model": encoder.model_name if encoder is not None else None,
+        "dense_card_sha256": encoder.card_sha256 if encoder is not None else None,
+        # JSON mode: paths as text, and passwords and API keys masked.
+        "lexical": settings.lexical.model_dump(mode="json"),
+        "dense": settings.dense.model_dump(mode="json"),
+    }
+    return json.dumps(manifest, indent=2) + "\n"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def build_index(products: Iterable[Product], settings: Settings, *, batch_size: int = 2048,
+                progress: bool = True, keep: int = DEFAULT_KEEP) -> IndexReport:
+    """Index a whole catalog as a new version of ``settings.index_dir`` and serve it; on any failure, change nothing.
+
+    ``keep`` older versions stay for :func:`rollback_index`.
+    """
+    if keep < 0:
+        raise ConfigError(f"keep={keep}: the number of old versions to keep must be >= 0")
+    versions = IndexVersions(settings.index_dir)
+    report = IndexReport()
+    started = time.perf_counter()
+    with versions.locked():
+        encoder = dense_encoder(settings) if settings.dense.enabled else None
+        reindexer = _reindexer(settings, _index_extension(settings, encoder))
+        _recover(versions, reindexer)
+        name, root = versions.create()
+        report.version = name
+        try:
+            if reindexer is not None:
+                lexical = reindexer.start(name)
+                report.lexical_index = lexical.index
+            else:
+                lexical = lexical_leg(root, settings.lexical)
+            writers = _Writers(root, settings, lexical, dense_exists=False, encoder=encoder)
+            writers.write(products, report, batch_size, progress)
+            writers.save(report)
+            writers.check()
+            # Last: the manifest is what makes the version complete.
+            write_atomically(root / MANIFEST, _manifest(settings, writers.encoder, writers.store.count(),
+                                                        version=name, built=_now(),
+                                                        lexical_index=report.lexical_index))
+        except BaseException:
+            _discard(versions, name, reindexer, report.lexical_index)
+            raise
+        report.previous = _switch(versions, name, reindexer)
+        report.pruned = _prune(versions, keep, reindexer)
+    report.seconds["total"] = time.perf_counter() - started
+    return report
+
+
+def update_index(products: Iterable[Product], delete_ids: Iterable[str], settings: Settings, *,
+                 batch_size: int = 2048, progress: bool = True) -> IndexReport:
+    """Upsert changed products and remove deleted ones in the served version, in place (popularity recomputed after)."""
+    versions = IndexVersions(settings.index_dir)
+    report = IndexReport()
+    started = time.perf_counter()
+    with versions.locked():
+        _recover(versions, _reindexer(settings))
+        root = _serving(versions)
+        manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+        encoder = dense_encoder(settings) if settings.dense.enabled else None
+        if _engine_knn(settings) or (settings.dense.enabled and _built_backend(manifest) == "engine"):
+            # Vectors go into the served index, which must have been built with the field, by this very encoder.
+            _check_built_with(manifest, settings, root)
+            _check_encoder(manifest, encoder, root)
+        writers = _Writers(root, settings, lexical_leg(root, settings.lexical, _index_extension(settings, encoder)),
+                           dense_exists=(root / DENSE_DIR).exists(), encoder=encoder)
+        if writers.dense is not None and (root / DENSE_DIR).exists():
+            _check_encoder(manifest, writers.encoder, root)
+        writers.delete(list(delete_ids), report)
+        writers.write(products, report, batch_size, progress)
+        writers.save(report)
+        write_atomically(root / MANIFEST, _manifest(settings, writers.encoder, writers.store.count(), **{
+            **{k: manifest.get(k) for k in ("version", "built", "lexical_index")}, "updated": _now()}))
+        report.version, report.lexical_index = manifest.get("version"), manifest.get("lexical_index")
+    report.seconds["total"] = time.perf_counter() - started
+    return report
+
+
+def rollback_index(settings: Settings) -> tuple[str, str]:
+    """Serve the newest kept version older than the served one again (alias included); returns (from, to)."""
+    versions = IndexVersions(settings.index_dir)
+    with versions.locked():
+        reindexer = _reindexer(settings)
+        _recover(versions, reindexer)
+        current = versions.current()
+        if current is None:
+            raise ConfigError(f"{versions.root} holds no versions: build one with `search-rerank index`")
+        older = [name for name in versions.complete() if name < current]
+        if not older:
+            raise ConfigError(f"no version older than {current!r} is kept in {versions.versions_dir}: "
+                              f"nothing to roll back to")
+        _switch(versions, older[-1], reindexer)
+        return current, older[-1]
+
+
+def _reindexer(settings: Settings, index_extension: dict[str, Any] | None = None) -> Reindexer | None:
+    if settings.lexical.backend == "tantivy":
+        return None
+    from .reindex import Reindexer
+
+    from ..backends.cluster import cluster_retriever
+
+    return Reindexer(settings.lexical, retriever=cluster_retriever(settings.lexical, index_extension))
+
+
+def _recorded_indices(versions: IndexVersions) -> set[str]:
+    recorded = (versions.manifest(name).get("lexical_index") for name in versions.complete())
+    return {index for index in recorded if index is not None}
+
+
+def _recover(versions: IndexVersions, reindexer: Reindexer | None) -> None:
+    """Undo what a killed writer left: incomplete versions, unrecorded server indices, a stray alias.
+
+    A pointer to no complete version (a version deleted by hand) is removed, so that a build can serve again.
+    """
+    left = versions.discard_incomplete()
+    if left:
+        log.warning("deleted incomplete version(s) %s of %s, left by a killed build", left, versions.root)
+    try:
+        versions.current()
+    except ConfigError as exc:
+        log.warning("%s; removing that pointer", exc)
+        versions.forget_current()
+    if reindexer is None:
+        return
+    current = versions.current()
+    index = versions.manifest(current).get("lexical_index") if current is not None else None
+    if index is not None and not reindexer.live.exists(index):
+        log.warning("the served version %s records index %r, which is gone from the cluster", current, index)
+    elif index is not None:
+        moved_from = reindexer.point_to([index])
+        if moved_from != [index]:
+            log.warning("alias %r selected %s, not %r of the served version %s (a build stopped between the "
+                        "two swaps); moved it back", reindexer.alias, moved_from, index, current)
+    dropped = reindexer.prune(_recorded_indices(versions))
+    if dropped:
+        log.warning("deleted server indices %s that no kept version records (left by a killed build)", dropped)
+
+
+def _discard(versions: IndexVersions, name: str, reindexer: Reindexer | None, index: str | None) -> None:
+    """Delete a version that failed, best effort: what is left here, the next writer deletes."""
+    versions.remove(name)
+    if reindexer is not None and index is not None:
+        try:
+            reindexer.abandon(index)
+        except Exception as exc:  # the build's own error is the one to report
+            log.warning("could not delete the failed build's index %r (%s); the next build will", index, exc)
+
+
+def _switch(versions: IndexVersions, name: str, reindexer: Reindexer | None) -> str | None:
+    """Serve version ``name``: the alias to its server index first, then the pointer; returns the version before."""
+    previous = versions.current()
+    index = versions.manifest(name).get("lexical_index")
+    if (index is None) != (reindexer is None):
+        built = "a server index" if index is not None else "the embedded lexical index"
+        backend = "tantivy" if reindexer is None else reindexer.live.engine
+        raise ConfigError(f"version {name!r} was built with {built}, but lexical.backend is {backend!r}; "
+                          f"rebuild instead")
+    if reindexer is None:
+        versions.point_to(name)
+        return previous
+    before = reindexer.point_to([index])
+    try:
+        versions.point_to(name)
+    except BaseException:
+        reindexer.point_to(before)  # searches must keep agreeing with the served version
+        raise
+    return previous
+
+
+def _prune(versions: IndexVersions, keep: int, reindexer: Reindexer | None) -> list[str]:
+    pruned = versions.prune(keep)
+    if reindexer is not None:
+        reindexer.prune(_recorded_indices(versions))
+    return pruned
+
+
+def _serving(versions: IndexVersions) -> Path:
+    root = versions.serving_dir()
+    if root is None:
+        raise ConfigError(f"no index at {versions.root}: build one with `search-rerank index --catalog PATH`")
+    return root
+
+
+def open_pipeline(settings: Settings) -> SearchPipeline:
+    """Load the served version's indexes (and reranker, if one is configured) that ``settings`` point at."""
+    root = _serving(IndexVersions(settings.index_dir))
+    legs: dict[str, Retriever] = {LEXICAL: lexical_leg(root, settings.lexical)}
+    manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+    if _engine_knn(settings):
+        _check_built_with(manifest, settings, root)
+        encoder = dense_encoder(settings)
+        _check_encoder(manifest, encoder, root)
+        legs[DENSE] = engine_knn_leg(legs[LEXICAL], encoder, settings)
+    elif settings.dense.enabled:
+        if _built_backend(manifest) == "engine":
+            _check_built_with(manifest, settings, root)
+        if not (root / DENSE_DIR).exists():
+            raise ConfigError(f"{root} has no dense index; rebuild it with the dense leg enabled, "
+                              "or set dense.enabled = false")
+        encoder = dense_encoder(settings)
+        _check_encoder(manifest, encoder, root)
+        legs[DENSE] = FaissRetriever.load(root / DENSE_DIR, encoder, settings.dense)
+    reranker = load_reranker(settings) if settings.rerank.model is not None else None
+    return SearchPipeline(settings, legs, ProductStore(root / STORE_FILE), reranker)
+
+
+def dense_encoder(settings: Settings) -> BiEncoder:
+    """The configured encoder, resolved by registry name or path, refused when its card forbids serving it."""
+    return BiEncoder(settings.dense, resolve_encoder(settings.dense, settings.models_dir))
+
+
+def _built_backend(manifest: dict) -> str | None:
+    """Where the version's dense vectors are ("faiss" or "engine"), None when it was built without the dense leg."""
+    if manifest.get("dense_model") is None:
+        return None
+    return manifest.get("dense", {}).get("backend", "faiss")  # versions from before the setting are FAISS
+
+
+def _check_built_with(manifest: dict, settings: Settings, root: Path) -> None:
+    """The dense leg must read the vectors where the version's build wrote them."""
+    built = _built_backend(manifest)
+    if built == settings.dense.backend:
+        return
+    how = "without the dense leg" if built is None else f"with dense.backend={built!r}"
+    where = {"engine": "vectors in its server index", "faiss": "a FAISS index"}[settings.dense.backend]
+    raise ConfigError(f"the index {root} was built {how}, but dense.backend is {settings.dense.backend!r}, "
+                      f"which needs {where}; rebuild with `search-rerank reindex --catalog PATH` "
+                      f"(or set dense.backend back)")
+
+
+def _check_encoder(manifest: dict, encoder: BiEncoder, root: Path) -> None:
+    """Query vectors are only comparable with document vectors from the very same model."""
+    built = manifest.get("dense_model"), manifest.get("dense_card_sha256")
+    if built == (encoder.model_name, encoder.card_sha256):
+        return
+
+    def describe(name: str | None, digest: str | None) -> str:
+        return f"{name!r}" + (f" (card sha256 {digest[:12]})" if digest else " (no card)")
+
+    raise ConfigError(f"the index {root} was built with the encoder {describe(*built)} but dense.model is "
+                      f"{describe(encoder.model_name, encoder.card_sha256)}; their vectors do not match: "
+                      "reindex with `search-rerank reindex --catalog PATH` (or set dense.model back)")
+
+
+def load_reranker(settings: Settings) -> CrossEncoderReranker:
+    """The configured reranker, refused when its card is missing or broken, or says it lost to the first stage."""
+    rerank = settings.rerank
+    if not rerank.require_card:
+        return CrossEncoderReranker(rerank)
+    path, card = resolve_model(rerank.model, settings.models_dir, "reranker")
+    if not card.promoted and not rerank.allow_unpromoted:
+        raise ConfigError(f"reranker {card.name!r} was not promoted: {card.promotion_reason}. "
+                          "Serve it anyway with rerank.allow_unpromoted = true")
+    served: dict[str, object] = {"model": path}
+    if rerank.max_length is None and card.parameters.get("max_length") is not None:
+        # Scored as trained: a longer input than the model ever saw buys cost, not accuracy.
+        served["max_length"] = int(card.parameters["max_length"])
+    return CrossEncoderReranker(rerank.model_copy(update=served),
+                                default_blend=float(card.dev_metrics.get("best_blend", DEFAULT_BLEND)))
+
+
+def read_manifest(settings: Settings) -> dict:
+    return json.loads((_serving(IndexVersions(settings.index_dir)) / MANIFEST).read_text(encoding="utf-8"))

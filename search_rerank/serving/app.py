@@ -1,0 +1,119 @@
+"""The HTTP service: a Flask app factory that gunicorn runs once per worker.
+
+``create_app()`` reads the settings (file named by ``SEARCH_RERANK_SETTINGS``,
+then the environment), opens the indexes and warms the models, so each
+worker loads them once and a request never pays for it. The routes live in
+one blueprint module each: search_api (the product's API), es_api (the
+Elasticsearch-compatible one and the passthrough), ops, web_page.
+
+Every answer is JSON, errors included: a search box in a shop's front end
+parses whatever comes back, and an HTML error page breaks it worse than an
+error does.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException
+
+from ..core.errors import ConfigError
+from ..core.pipeline import SearchPipeline
+from ..core.settings import Settings, load_settings
+from ..indexing.indexes import open_pipeline
+from . import interleave, metrics
+from .aggregations import Aggregator
+from .context import endpoint_name, error_response, live
+from .es_api import cluster, es
+from .live_pipeline import LivePipeline
+from .logs import request_id
+from .ops import ops, reopen
+from .passthrough import passthrough_for
+from .reload_broadcast import RELOAD_FILE_ENV, ReloadBroadcast
+from .search_api import api
+from .ubi import UbiLog
+from .web_page import web
+
+log = logging.getLogger(__name__)
+access = logging.getLogger("search_rerank.access")
+
+
+def _json_errors(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        return error_response(exc.code or 500, exc.name, exc.description)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        metrics.ERRORS.labels(endpoint_name()).inc()
+        return error_response(500, "internal error", type(exc).__name__)
+
+
+def _request_lifecycle(app: Flask) -> None:
+    @app.before_request
+    def start():
+        g.request_id = request_id(request.headers.get("X-Request-Id"))
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def finish(response: Response) -> Response:
+        seconds = time.perf_counter() - g.get("started", time.perf_counter())
+        endpoint = endpoint_name()
+        metrics.REQUESTS.labels(endpoint, str(response.status_code)).inc()
+        metrics.REQUEST_SECONDS.labels(endpoint).observe(seconds)
+        response.headers["X-Request-Id"] = g.get("request_id") or request_id(None)
+        access.info("%s %s %s", request.method, request.path, response.status_code, extra={"fields": {
+            "method": request.method, "path": request.path, "endpoint": endpoint,
+            "status": response.status_code, "duration_ms": round(seconds * 1000, 3),
+        }})
+        return response
+
+    @app.teardown_request
+    def give_back_pipeline(exc: BaseException | None) -> None:
+        lease = g.pop("pipeline_lease", None)
+        if lease is not None:
+            live().release(lease)
+
+
+def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None = None) -> Flask:
+    """Build the app; tests pass their own settings or pipeline."""
+    if settings is None:
+        settings = load_settings(os.environ.get("SEARCH_RERANK_SETTINGS"))
+    app = Flask(__name__)
+    app.config["SETTINGS"] = settings
+    app.config["MAX_CONTENT_LENGTH"] = settings.service.max_body_bytes
+    if pipeline is None:
+        try:
+            pipeline = open_pipeline(settings)
+        except ConfigError as exc:
+            raise SystemExit(f"search-rerank: cannot start: {exc}") from exc
+    pipeline.warm_up()
+    app.extensions["search_rerank"] = LivePipeline(pipeline, settings.service.reload_grace_s)
+    try:
+        app.extensions["interleave"] = interleave.InterleaveSetup.from_settings(settings)
+    except ConfigError as exc:
+        raise SystemExit(f"search-rerank: cannot start: service.interleave_with: {exc}") from exc
+    app.config["ADMIN_TOKEN"] = os.environ.get("SEARCH_RERANK_ADMIN_TOKEN") or None
+    if reload_file := os.environ.get(RELOAD_FILE_ENV):
+        broadcast = ReloadBroadcast(Path(reload_file), lambda: reopen(app))
+        broadcast.start()
+        app.extensions["reload_broadcast"] = broadcast
+    service = settings.service
+    if service.ubi_log_path is not None:
+        app.extensions["ubi_log"] = UbiLog(service.ubi_log_path, service.ubi_log_max_bytes, service.ubi_log_backups)
+    app.register_blueprint(api)
+    app.register_blueprint(es)
+    app.register_blueprint(ops)
+    app.register_blueprint(web)
+    app.extensions["aggregator"] = Aggregator()
+    if (bridge := passthrough_for(settings)) is not None:
+        app.extensions["passthrough"] = bridge
+        app.register_blueprint(cluster)
+    _json_errors(app)
+    _request_lifecycle(app)
+    return app

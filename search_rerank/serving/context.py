@@ -1,0 +1,114 @@
+"""What every route shares: the request's body, pipeline lease and settings, the search with its UBI record.
+
+Routes live in one blueprint module each (search_api, es_api, ops, web_page);
+this module is the per-request glue they have in common, so that the product's
+own API and the Elasticsearch-compatible one search and log the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, g, jsonify, request
+from pydantic import TypeAdapter
+
+from ..core.filters import Filters
+from ..core.pipeline import SearchPipeline, SearchResult
+from ..core.settings import Settings
+from . import interleave, metrics
+from .api_models import ErrorResponse, FieldError, Overrides
+from .live_pipeline import LivePipeline
+from .ubi import UbiEvent, UbiLog, UbiQuery, UbiSearchParams, new_query_id, safe_id
+
+# A front end that tracks shoppers sends its ids with each search; they go into the UBI query record.
+CLIENT_ID_HEADER, SESSION_ID_HEADER, QUERY_ID_HEADER = "X-Ubi-Client-Id", "X-Ubi-Session-Id", "X-Query-Id"
+UBI_EVENTS = TypeAdapter(list[UbiEvent])
+
+
+class InvalidBody(Exception):
+    """The body is not a JSON object; reported like a field error on ``body``."""
+
+
+def error_response(status: int, error: str, message: str | None = None, fields: list[FieldError] | None = None):
+    return jsonify(ErrorResponse(error=error, message=message, fields=fields).model_dump(exclude_none=True)), status
+
+
+def json_body(required: bool = True) -> dict[str, Any]:
+    """The request's JSON object, whatever the Content-Type (curl -d sends form-encoded)."""
+    if not required and not request.get_data():
+        return {}
+    body = request.get_json(silent=True, force=True)
+    if not isinstance(body, dict):
+        raise InvalidBody("expected a JSON object")
+    return body
+
+
+def current_pipeline() -> SearchPipeline:
+    """The pipeline this request started on, leased until it ends (see live_pipeline)."""
+    if "pipeline_lease" not in g:
+        g.pipeline_lease = live().acquire()
+    return g.pipeline_lease.pipeline
+
+
+def live() -> LivePipeline:
+    return current_app.extensions["search_rerank"]
+
+
+def current_settings() -> Settings:
+    return current_app.config["SETTINGS"]
+
+
+def run_search(query: str, filters: Filters | None, size: int, offset: int, settings: Settings,
+               overrides: Overrides | None = None, ubi: UbiSearchParams | None = None
+               ) -> tuple[SearchResult, interleave.InterleavedSearch | None]:
+    """The search, interleaved with the second ranking when the header or the traffic share says so."""
+    setup: interleave.InterleaveSetup | None = current_app.extensions.get("interleave")
+    client = ubi.client_id if ubi is not None and ubi.client_id else safe_id(request.headers.get(CLIENT_ID_HEADER))
+    shopper = interleave.shopper(client, safe_id(request.headers.get(SESSION_ID_HEADER)), query)
+    interleaved = None
+    if interleave.wanted(setup, request.headers.get(interleave.INTERLEAVE_HEADER), shopper):
+        b = setup.settings_b if overrides is None else overrides.apply(setup.settings_b)
+        interleaved = interleave.run(current_pipeline(), query, filters, size, offset, settings, b,
+                                             interleave.seed(shopper, query, filters), setup.source)
+        result = interleaved.result
+    else:
+        result = current_pipeline().run(query, filters, size=size, offset=offset, settings=settings)
+    metrics.observe(result)
+    return result, interleaved
+
+
+def log_query(user_query: str, hit_ids: list[str], filters: Filters | None, offset: int,
+              ubi: UbiSearchParams | None = None,
+              interleaved: interleave.InterleavedSearch | None = None) -> str:
+    """The search's query id (the front end's, from ``ext.ubi``, or a new one), and its UBI query record
+    written when UBI logging is on; an interleaved search also logs each shown product's team."""
+    ubi = ubi if ubi is not None else UbiSearchParams()
+    query_id = ubi.query_id or new_query_id()
+    log: UbiLog | None = current_app.extensions.get("ubi_log")
+    if log is not None:
+        attributes = {"endpoint": endpoint_name(), "from": offset}
+        session = safe_id(request.headers.get(SESSION_ID_HEADER))
+        if session:
+            attributes["session_id"] = session
+        if filters is not None:
+            attributes["filters"] = filters.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+        if interleaved is not None:
+            attributes["interleaving"] = {"b": interleaved.source}
+        application = ubi.application or current_settings().service.ubi_application
+        client = ubi.client_id or safe_id(request.headers.get(CLIENT_ID_HEADER))
+        records: list[UbiQuery | UbiEvent] = [UbiQuery(
+            application=application, query_id=query_id, client_id=client,
+            user_query=ubi.user_query or user_query, query_attributes={**attributes, **ubi.query_attributes},
+            object_id_field=ubi.object_id_field or "id", query_response_hit_ids=hit_ids,
+        )]
+        if interleaved is not None:
+            records += interleave.impression_events(
+                interleaved, query_id, hit_ids, offset, application=application,
+                user_query=ubi.user_query or user_query, client_id=client, session_id=session)
+        log.write(records)
+    return query_id
+
+
+def endpoint_name() -> str:
+    """The route's pattern, not the path: one label value per route whatever the index name or typo."""
+    return request.url_rule.rule if request.url_rule is not None else "unmatched"

@@ -1,0 +1,157 @@
+"""The Elasticsearch-compatible API: ``_search``, ``_msearch``, and everything else passed through to the cluster.
+
+With a cluster backend, searches get their aggregations from the cluster (see
+aggregations), and Elasticsearch requests that are not searches are passed
+through to it (see passthrough).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+from ..core.retrieval import LEXICAL
+from .aggregations import computes_aggregations
+from .context import (
+    QUERY_ID_HEADER,
+    InvalidBody,
+    current_pipeline,
+    current_settings,
+    json_body,
+    log_query,
+    run_search,
+)
+from .es_compat import InvalidQuery, Unsupported, es_response, parse_msearch, parse_search
+from .passthrough import ClusterPassthrough, raw_target
+
+es = Blueprint("es", __name__)
+# Registered only when requests are passed through to a cluster: without one, "/<name>" stays a 404.
+cluster = Blueprint("cluster", __name__)
+# Elasticsearch's own clients (JS and Python, 8.x) refuse a response without this header.
+ES_HEADERS = {"X-Elastic-Product": "Elasticsearch"}
+ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH"]
+SERVED_ES_METHODS = {"search": ["GET", "POST"], "msearch": ["POST"]}
+
+
+@es.route("/_search", methods=["GET", "POST"], defaults={"index": "_all"})
+@es.route("/<index>/_search", methods=["GET", "POST"])
+def es_search(index: str):
+    response = _es_search(index, json_body(required=False), request.args)
+    return jsonify(response), 200, {**ES_HEADERS, QUERY_ID_HEADER: response["search_rerank"]["query_id"]}
+
+
+@es.post("/_msearch", defaults={"index": "_all"})
+@es.post("/<index>/_msearch")
+def es_msearch(index: str):
+    """Searchkit sends every search as a multi-search; each one succeeds or fails on its own, as in ES."""
+    responses = []
+    for header, body in parse_msearch(request.get_data(as_text=True), index):
+        try:
+            responses.append({**_es_search(header, body, {}), "status": 200})
+        except (InvalidQuery, Unsupported) as exc:
+            status, cause = _es_cause(exc)
+            responses.append({"error": {"root_cause": [cause], **cause}, "status": status})
+    return jsonify({"took": sum(r.get("took", 0) for r in responses), "responses": responses}), 200, ES_HEADERS
+
+
+def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
+    started = time.perf_counter()
+    settings = current_settings()
+    lexical = current_pipeline().legs.get(LEXICAL)
+    search = parse_search(body, params, settings.service, aggregations=computes_aggregations(lexical))
+    aggregations = current_app.extensions["aggregator"].start(lexical, search)
+    result = interleaved = None
+    if not search.matches_nothing:
+        result, interleaved = run_search(search.text, search.filters, search.size, search.offset, settings,
+                                         ubi=search.ubi)
+    hit_ids = [hit.product.id for hit in result.hits] if result is not None else []
+    query_id = log_query(search.text, hit_ids, search.filters, search.offset, search.ubi, interleaved)
+    response = es_response(search, result, settings, index, (time.perf_counter() - started) * 1000)
+    response["search_rerank"]["query_id"] = query_id
+    if interleaved is not None:
+        response["search_rerank"]["interleaving"] = interleaved.section(hit_ids)
+    current_app.extensions["aggregator"].answer(aggregations, response, settings.service.aggregations_timeout_s)
+    if search.ubi is not None:
+        response["ext"] = {"ubi": {"query_id": query_id}}  # where the OpenSearch UBI plugin answers it
+    return response
+
+
+@es.route("/_<path:endpoint>", methods=ALL_METHODS)
+@es.route("/<index>/_<path:endpoint>", methods=ALL_METHODS)
+def es_other(endpoint: str, index: str | None = None):
+    """Endpoints other than search, and searches whose path routing cannot tell from them."""
+    first, _, rest = endpoint.partition("/")
+    if index is None and rest in ("_search", "_msearch"):
+        # "/_all/_search" begins with "_" like "/_cat/indices", so it lands here, not on /<index>/_search.
+        index, endpoint = f"_{first}", rest[1:]
+    if endpoint not in SERVED_ES_METHODS:
+        return pass_through(f"_{first}")
+    allowed = SERVED_ES_METHODS[endpoint]
+    if request.method not in allowed:
+        # Elasticsearch answers a served endpoint called with the wrong method by a 405, in these words.
+        raise MethodNotAllowed(allowed, f"Incorrect HTTP method for uri [{request.path}] and method "
+                                        f"[{request.method}], allowed: [{', '.join(allowed)}]")
+    if index != "_all":
+        raise InvalidQuery("index", f"invalid index name [{index}]: must not start with '_'")
+    return es_search(index) if endpoint == "search" else es_msearch(index)
+
+
+@cluster.route("/<name>", methods=ALL_METHODS)
+def cluster_index(name: str):
+    """An index itself (``GET /products``, ``HEAD /products``), unless the path is one of this service's routes."""
+    ours = {m for rule in current_app.url_map.iter_rules() if rule.rule == request.path for m in rule.methods or ()}
+    if ours:
+        raise MethodNotAllowed(sorted(ours))
+    return pass_through(name)
+
+
+def es_error(status: int, cause: dict[str, Any]):
+    """Elasticsearch's error shape, which its clients parse."""
+    return jsonify({"error": {"root_cause": [cause], **cause}, "status": status}), status, ES_HEADERS
+
+
+def _es_cause(exc: InvalidQuery | Unsupported) -> tuple[int, dict[str, Any]]:
+    if isinstance(exc, Unsupported):
+        return 501, {"type": "search_rerank_unsupported", "reason": str(exc), "unsupported": exc.part}
+    return 400, {"type": "parsing_exception", "reason": str(exc), "field": exc.field}
+
+
+@es.errorhandler(InvalidQuery)
+@es.errorhandler(Unsupported)
+def es_bad_search(exc: InvalidQuery | Unsupported):
+    return es_error(*_es_cause(exc))
+
+
+@es.errorhandler(InvalidBody)
+def es_invalid_body(exc: InvalidBody):
+    return es_error(400, {"type": "parsing_exception", "reason": str(exc), "field": "body"})
+
+
+@es.errorhandler(HTTPException)
+def es_http_error(exc: HTTPException):
+    body, status, headers = es_error(exc.code or 500, {"type": exc.name.lower().replace(" ", "_"),
+                                                       "reason": exc.description})
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        headers = {**headers, "Allow": ", ".join(exc.valid_methods)}
+    return body, status, headers
+
+
+def passthrough() -> ClusterPassthrough | None:
+    return current_app.extensions.get("passthrough")
+
+
+def pass_through(part: str):
+    """The cluster's answer to this request, or a 501 naming the path when there is no cluster to ask."""
+    bridge = passthrough()
+    if bridge is None:
+        what = f"{request.method} {request.path} is not a search"
+        if current_settings().lexical.backend == "tantivy":
+            raise Unsupported(part, f"{what}, and the embedded backend has no cluster to pass it to "
+                                    "(only _search and _msearch are served)")
+        raise Unsupported(part, f"{what}, and passing requests through to the cluster is off "
+                                "(service.passthrough = false)")
+    target = raw_target(request.environ, request.path, request.query_string)
+    return bridge.forward(request.method, target, request.headers.items(), request.get_data())

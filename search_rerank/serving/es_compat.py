@@ -1,0 +1,580 @@
+"""Elasticsearch's search API over the pipeline: Query DSL in, an Elasticsearch response out.
+
+Search front ends (Elastic Search UI, Searchkit, plain clients) speak the
+Query DSL. This module maps the part of it that has a meaning here onto one
+pipeline call: the text of the text queries, keyword and price filters,
+paging, source filtering, and the OpenSearch UBI plugin's ``ext.ubi``. It
+names whatever it cannot honour (:class:`Unsupported`, a 501) rather than
+answering a different question than the one asked. Parameters that tune Lucene's scoring (fields, boosts, operator,
+fuzziness, multi_match type) are accepted and listed as ignored, because
+ranking here is the pipeline's.
+
+Aggregations (``aggs``) are taken only where a cluster can compute them over
+the full match set (``parse_search(..., aggregations=True)``); their filters
+are the query's alone (``facet_filters``), since Elasticsearch applies a
+``post_filter`` to the hits after aggregating, which is how facet counts stay
+unnarrowed by the facet's own selection.
+
+Filter semantics follow the product model: ``brand`` is single-valued, an
+attribute is multi-valued, and a ``category`` term is a path prefix
+("Furniture" or "Furniture > Sofas"), as hierarchical facets use it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Any, Iterable, Mapping
+
+from pydantic import ValidationError
+
+from ..core.errors import SearchRerankError
+from ..core.filters import Filters, _norm
+from ..core.pipeline import SearchResult
+from ..core.product import Product
+from ..core.retrieval import DENSE, LEXICAL
+from ..core.settings import ServiceSettings, Settings
+from .ubi import UbiSearchParams
+
+TEXT_QUERIES = {"match", "match_phrase", "match_phrase_prefix", "match_bool_prefix", "multi_match",
+                "query_string", "simple_query_string", "combined_fields"}
+FILTER_QUERIES = {"term", "terms", "range"}
+SEARCH_KEYS = {"query", "post_filter", "from", "size", "_source", "sort", "track_total_hits", "explain", "ext"}
+# Top-level keys Elasticsearch knows that this backend cannot answer; any other unknown key is a 400, as in ES.
+UNSUPPORTED_KEYS = {
+    "aggs", "aggregations", "highlight", "suggest", "collapse", "rescore", "knn", "rank", "retriever",
+    "script_fields", "docvalue_fields", "stored_fields", "fields", "min_score", "search_after", "pit",
+    "runtime_mappings", "indices_boost", "profile", "slice", "stats", "terminate_after", "sub_searches",
+}
+AGGREGATION_KEYS = ("aggs", "aggregations")
+IGNORED_KEYS = {"timeout", "track_scores", "version", "seq_no_primary_term"}
+# URI parameters that would change the answer in a way not served here; the rest (routing hints,
+# request_cache, typed_keys, ...) do not change which products come back, in which order.
+UNSUPPORTED_PARAMS = {"sort", "filter_path", "rest_total_hits_as_int", "scroll", "df", "default_operator"}
+DEFAULT_TRACK_TOTAL_HITS = 10_000  # Elasticsearch counts exactly up to this many by default
+
+
+class InvalidQuery(SearchRerankError):
+    """The request is malformed (a 400): ``field`` is its path in the body."""
+
+    def __init__(self, field: str, reason: str):
+        self.field = field
+        super().__init__(f"[{field}] {reason}")
+
+
+class Unsupported(SearchRerankError):
+    """Valid Elasticsearch, but not something this backend can answer (a 501)."""
+
+    def __init__(self, part: str, reason: str = "not supported by search_rerank"):
+        self.part = part
+        super().__init__(f"[{part}] {reason}")
+
+
+@dataclass(frozen=True)
+class SourceFilter:
+    """``_source``: off, or the fields to keep (``includes``) and drop (``excludes``), with wildcards."""
+
+    enabled: bool = True
+    includes: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
+
+    def apply(self, record: Mapping[str, Any], prefix: str = "", included: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in record.items():
+            path = f"{prefix}{key}"
+            if any(fnmatchcase(path, p) for p in self.excludes):
+                continue
+            inside = included or not self.includes or any(fnmatchcase(path, p) for p in self.includes)
+            if isinstance(value, Mapping):
+                if inside or any(p.startswith(f"{path}.") for p in self.includes):
+                    inner = self.apply(value, f"{path}.", inside)
+                    if inner or (inside and not value):
+                        out[key] = inner
+            elif inside:
+                out[key] = value
+        return out
+
+
+@dataclass(frozen=True)
+class EsSearch:
+    """What an Elasticsearch search body asks of the pipeline."""
+
+    text: str
+    filters: Filters | None
+    matches_nothing: bool = False
+    offset: int = 0
+    size: int = 10
+    source: SourceFilter = SourceFilter()
+    track_total_hits: bool | int = DEFAULT_TRACK_TOTAL_HITS
+    explain: bool = False
+    ignored: tuple[str, ...] = ()
+    ubi: UbiSearchParams | None = None
+    aggs: dict[str, Any] | None = None
+    """The aggregations as sent, for the cluster; None when none were asked for."""
+    facet_filters: Filters | None = None
+    """The query's filters without the ``post_filter``: what the aggregations count over."""
+    facet_matches_nothing: bool = False
+
+
+# ------------------------------------------------------------------ request
+
+
+@dataclass
+class _Terms:
+    """One required condition: the product's ``field`` (``attributes.<key>``) has one of ``values``."""
+
+    field: str
+    values: frozenset[str]
+
+
+@dataclass
+class _Range:
+    low: float = -math.inf
+    high: float = math.inf
+
+
+@dataclass
+class _Clauses:
+    texts: list[str] = field(default_factory=list)
+    required: list[_Terms | _Range] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+
+    def ignore(self, what: str) -> None:
+        if what not in self.ignored:
+            self.ignored.append(what)
+
+
+def parse_search(body: Mapping[str, Any], params: Mapping[str, str], limits: ServiceSettings,
+                 aggregations: bool = False) -> EsSearch:
+    """Translate a search body (and the URI parameters ``q``, ``from``, ``size``, ``explain``).
+
+    ``aggregations``: whether the backend computes ``aggs`` (a cluster does,
+    the embedded backend does not: there they are :class:`Unsupported`).
+    """
+    for key in body:
+        if key in AGGREGATION_KEYS and not aggregations and body[key] not in ({}, [], None):
+            raise Unsupported(key, "aggregations need a cluster backend (lexical.backend = elasticsearch "
+                                   "or opensearch), which counts the whole match set")
+        if key in UNSUPPORTED_KEYS - set(AGGREGATION_KEYS) and body[key] not in ({}, [], None):
+            raise Unsupported(key)
+        if key not in SEARCH_KEYS | UNSUPPORTED_KEYS | IGNORED_KEYS:
+            raise InvalidQuery(key, "unknown key for a search request")
+    for param in params:
+        if param in UNSUPPORTED_PARAMS:
+            raise Unsupported(param, "as a URI parameter")
+    clauses = _Clauses(ignored=sorted(k for k in body if k in IGNORED_KEYS))
+    if "q" in params:
+        clauses.texts.append(params["q"])
+    if body.get("query") is not None:
+        _query(body["query"], "query", scoring=True, out=clauses)
+    aggs = _aggregations(body, params) if aggregations else None
+    facet_filters, facet_nothing = _filters(clauses.required) if aggs is not None else (None, False)
+    if body.get("post_filter") is not None:
+        # For the hits a post filter is one more filter; aggregations count without it (facet_filters).
+        _query(body["post_filter"], "post_filter", scoring=False, out=clauses)
+    _sort(body.get("sort"))
+    text = " ".join(dict.fromkeys(t.strip() for t in clauses.texts if t.strip()))
+    if len(text) > limits.max_query_length:
+        raise InvalidQuery("query", f"the query text must be at most {limits.max_query_length} characters")
+    size = _count(body.get("size", params.get("size", 10)), "size")
+    offset = _count(body.get("from", params.get("from", 0)), "from")
+    if size > limits.max_size:
+        raise InvalidQuery("size", f"must be <= {limits.max_size}")
+    if offset + size > limits.max_result_window:
+        raise InvalidQuery("from", f"from + size must be <= {limits.max_result_window} "
+                                   "(the result window, as Elasticsearch's index.max_result_window)")
+    filters, nothing = _filters(clauses.required)
+    return EsSearch(
+        text=text, filters=filters, matches_nothing=nothing, offset=offset, size=size,
+        source=_source(body["_source"]) if "_source" in body else _source_params(params),
+        track_total_hits=_track(body.get("track_total_hits", params.get("track_total_hits"))),
+        explain=_flag(body.get("explain", False), "explain") or _flag(params.get("explain", False), "explain"),
+        ignored=tuple(clauses.ignored),
+        ubi=_ubi(body.get("ext")),
+        aggs=aggs, facet_filters=facet_filters, facet_matches_nothing=facet_nothing,
+    )
+
+
+def _aggregations(body: Mapping[str, Any], params: Mapping[str, str]) -> dict[str, Any] | None:
+    """``aggs`` or ``aggregations`` (not both, as in Elasticsearch), as sent; None when absent or empty."""
+    given = [key for key in AGGREGATION_KEYS if body.get(key) not in ({}, [], None)]
+    if not given:
+        return None
+    if len(given) > 1:
+        raise InvalidQuery("aggregations", "found two aggregation type definitions: use aggs or aggregations")
+    if params.get("typed_keys") not in (None, "false"):
+        # It renames every aggregation in the answer; the cluster is asked without it.
+        raise Unsupported("typed_keys", "with aggregations")
+    return dict(_object(body[given[0]], given[0]))
+
+
+def parse_msearch(text: str, default_index: str) -> list[tuple[str, dict[str, Any]]]:
+    """The (index, body) pairs of a multi-search: newline-delimited header and body lines."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) % 2:
+        raise InvalidQuery("body", "a multi-search is pairs of header and body lines")
+    pairs = []
+    for i in range(0, len(lines), 2):
+        header, body = (_json_line(line, f"line {i + n + 1}") for n, line in enumerate(lines[i:i + 2]))
+        index = header.get("index", default_index)
+        pairs.append((",".join(index) if isinstance(index, list) else str(index), body))
+    return pairs
+
+
+def _json_line(line: str, where: str) -> dict[str, Any]:
+    try:
+        value = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InvalidQuery(where, f"not JSON: {exc.msg}") from None
+    return dict(_object(value, where))
+
+
+def _query(query: Any, path: str, scoring: bool, out: _Clauses) -> None:
+    kind, spec = _single_key(query, path)
+    where = f"{path}.{kind}"
+    if kind == "match_all":
+        return
+    if kind in TEXT_QUERIES:
+        if not scoring:
+            raise Unsupported(where, "a text query in filter context")
+        out.texts.append(_text(kind, spec, where, out))
+    elif kind in FILTER_QUERIES:
+        out.required.append(_leaf_filter(kind, spec, where))
+    elif kind == "bool":
+        _bool(spec, where, scoring, out)
+    elif kind == "constant_score":
+        _query(_object(spec, where).get("filter"), f"{where}.filter", scoring=False, out=out)
+    else:
+        raise Unsupported(where, f"query type {kind!r}")
+
+
+def _bool(spec: Any, path: str, scoring: bool, out: _Clauses) -> None:
+    spec = _object(spec, path)
+    for key in spec:
+        if key not in {"must", "filter", "should", "must_not", "minimum_should_match", "boost", "_name"}:
+            raise InvalidQuery(f"{path}.{key}", "unknown key for a bool query")
+    if _clauses(spec.get("must_not")):
+        raise Unsupported(f"{path}.must_not", "excluding documents")
+    for i, clause in enumerate(_clauses(spec.get("must"))):
+        _query(clause, f"{path}.must[{i}]", scoring, out)
+    for i, clause in enumerate(_clauses(spec.get("filter"))):
+        _query(clause, f"{path}.filter[{i}]", False, out)
+    should = _clauses(spec.get("should"))
+    if should:
+        msm = spec.get("minimum_should_match")
+        required = msm not in (None, 0, "0") or not (_clauses(spec.get("must")) or _clauses(spec.get("filter")))
+        if msm not in (None, 0, "0", 1, "1"):
+            raise Unsupported(f"{path}.minimum_should_match", f"{msm!r} (only 1 is supported)")
+        _should(should, f"{path}.should", scoring, required, out)
+
+
+def _should(clauses: list[Any], path: str, scoring: bool, required: bool, out: _Clauses) -> None:
+    """Text alternatives add their words; filter alternatives become one any-of condition."""
+    texts, filters = _Clauses(), _Clauses()
+    for i, clause in enumerate(clauses):
+        kind, _ = _single_key(clause, f"{path}[{i}]")
+        target = texts if kind in TEXT_QUERIES or _only_text(clause) else filters
+        _query(clause, f"{path}[{i}]", scoring if target is texts else False, target)
+    out.texts += texts.texts
+    for what in texts.ignored + filters.ignored:
+        out.ignore(what)
+    if not filters.required:
+        return
+    if not required:
+        out.ignore(f"{path} (optional filters only change Lucene's scores)")
+        return
+    if texts.texts:
+        raise Unsupported(path, "either a text query or a filter")
+    out.required.append(_union(filters.required, path))
+
+
+def _only_text(clause: Any) -> bool:
+    """A nested bool of text queries only (Search UI's best_fields/phrase/... alternatives)."""
+    kind, spec = next(iter(clause.items()))
+    if kind != "bool" or not isinstance(spec, Mapping):
+        return False
+    nested = [c for key in ("must", "should") for c in _clauses(spec.get(key))]
+    return bool(nested) and not _clauses(spec.get("filter")) and all(
+        isinstance(c, Mapping) and len(c) == 1 and (next(iter(c)) in TEXT_QUERIES or _only_text(c)) for c in nested
+    )
+
+
+def _union(alternatives: list[_Terms | _Range], path: str) -> _Terms | _Range:
+    if all(isinstance(a, _Terms) for a in alternatives) and len({a.field for a in alternatives}) == 1:
+        return _Terms(alternatives[0].field, frozenset().union(*(a.values for a in alternatives)))
+    if all(isinstance(a, _Range) for a in alternatives):
+        ranges = sorted(alternatives, key=lambda r: r.low)
+        merged = _Range(ranges[0].low, ranges[0].high)
+        for r in ranges[1:]:
+            if r.low > merged.high:
+                raise Unsupported(path, "price ranges with a gap between them")
+            merged.high = max(merged.high, r.high)
+        return merged
+    raise Unsupported(path, "alternatives on different fields")
+
+
+def _text(kind: str, spec: Any, path: str, out: _Clauses) -> str:
+    if kind in {"match", "match_phrase", "match_phrase_prefix", "match_bool_prefix"}:
+        _, spec = _single_key(spec, path)
+        if not isinstance(spec, Mapping):
+            return _string(spec, path)
+    spec = _object(spec, path)
+    for key in spec:
+        if key != "query":
+            out.ignore(f"{kind}.{key}")
+    return _string(spec.get("query"), f"{path}.query")
+
+
+def _leaf_filter(kind: str, spec: Any, path: str) -> _Terms | _Range:
+    spec = {k: v for k, v in _object(spec, path).items() if k not in {"boost", "_name"}}
+    name, value = _single_key(spec, path)
+    if kind == "range":
+        if name != "price":
+            raise Unsupported(f"{path}.{name}", "range filters on a field other than price")
+        return _price_range(value, f"{path}.{name}")
+    target = _field(name, f"{path}.{name}")
+    if kind == "term":
+        if isinstance(value, Mapping):
+            value = value.get("value")
+        values = [value]
+    else:
+        if not isinstance(value, list):
+            raise InvalidQuery(f"{path}.{name}", "terms takes a list of values")
+        values = value
+    return _Terms(target, frozenset(_string(v, f"{path}.{name}", scalars=True) for v in values))
+
+
+def _field(name: str, path: str) -> str:
+    base = name.removesuffix(".keyword")
+    if base in {"brand", "category"} or (base.startswith("attributes.") and base.count(".") == 1):
+        return base
+    raise Unsupported(path, f"filtering on {name!r} (filterable: brand, category, attributes.<name>, price)")
+
+
+def _price_range(spec: Any, path: str) -> _Range:
+    spec = _object(spec, path)
+    out = _Range()
+    for key, value in spec.items():
+        if key == "boost":
+            continue
+        if key not in {"gte", "gt", "lte", "lt"}:
+            raise Unsupported(f"{path}.{key}")
+        number = _number(value, f"{path}.{key}")
+        if key == "gte":
+            out.low = max(out.low, number)
+        elif key == "gt":
+            out.low = max(out.low, math.nextafter(number, math.inf))
+        elif key == "lte":
+            out.high = min(out.high, number)
+        else:
+            out.high = min(out.high, math.nextafter(number, -math.inf))
+    return out
+
+
+def _filters(required: Iterable[_Terms | _Range]) -> tuple[Filters | None, bool]:
+    """All conditions as one Filters; ``True`` when no product can satisfy them all."""
+    brands: dict[str, str] | None = None
+    paths: list[tuple[str, ...]] = []
+    attributes: dict[str, frozenset[str]] = {}
+    price = _Range()
+    for cond in required:
+        if isinstance(cond, _Range):
+            price = _Range(max(price.low, cond.low), min(price.high, cond.high))
+        elif not cond.values:
+            return None, True
+        elif cond.field == "brand":
+            named = {_norm(v): v for v in cond.values}
+            brands = named if brands is None else {k: v for k, v in brands.items() if k in named}
+        elif cond.field == "category":
+            if len(cond.values) != 1:
+                raise Unsupported("category", "several alternative categories (one category path at a time)")
+            paths.append(Product._split_category(next(iter(cond.values))))
+        else:
+            key = cond.field.split(".", 1)[1].lower()
+            if key in attributes and {_norm(v) for v in attributes[key]} != {_norm(v) for v in cond.values}:
+                raise Unsupported(cond.field, "two different sets of values that must all match")
+            attributes[key] = cond.values
+    deepest = max(paths, key=len, default=None)
+    if brands == {} or price.low > price.high or any(not _is_prefix(p, deepest) for p in paths):
+        return None, True
+    try:
+        filters = Filters(
+            brand=tuple(sorted(brands.values())) if brands is not None else None,
+            category=deepest,
+            price_min=price.low if price.low > -math.inf else None,
+            price_max=price.high if price.high < math.inf else None,
+            attributes={k: tuple(sorted(v)) for k, v in attributes.items()},
+        )
+    except ValidationError as exc:
+        raise InvalidQuery("query", exc.errors()[0]["msg"]) from exc
+    return (None if filters.is_empty else filters), False
+
+
+def _is_prefix(short: tuple[str, ...], path: tuple[str, ...]) -> bool:
+    return [_norm(p) for p in short] == [_norm(p) for p in path[:len(short)]]
+
+
+def _sort(sort: Any) -> None:
+    """Only relevance order exists here; anything else would silently be a different order."""
+    items = sort if isinstance(sort, list) else [] if sort is None else [sort]
+    for item in items:
+        name, order = (item, "desc") if isinstance(item, str) else _single_key(item, "sort")
+        if isinstance(order, Mapping):
+            order = order.get("order", "desc")
+        if name != "_score":
+            raise Unsupported("sort", f"sorting by {name!r} (only _score)")
+        if order != "desc":
+            raise Unsupported("sort", "ascending _score")
+
+
+def _source(value: Any) -> SourceFilter:
+    if isinstance(value, bool):
+        return SourceFilter(enabled=value)
+    if isinstance(value, str):
+        return SourceFilter(includes=(value,))
+    if isinstance(value, list):
+        return SourceFilter(includes=tuple(_string(v, "_source") for v in value))
+    value = _object(value, "_source")
+    pick = lambda *keys: next((value[k] for k in keys if k in value), [])  # noqa: E731
+    includes, excludes = pick("includes", "include"), pick("excludes", "exclude")
+    as_tuple = lambda v, where: (v,) if isinstance(v, str) else tuple(_string(x, where) for x in v)  # noqa: E731
+    return SourceFilter(includes=as_tuple(includes, "_source.includes"),
+                        excludes=as_tuple(excludes, "_source.excludes"))
+
+
+def _source_params(params: Mapping[str, str]) -> SourceFilter:
+    """``?_source=false``, ``?_source=title,brand``, ``?_source_includes=...&_source_excludes=...``."""
+    split = lambda name: tuple(p for p in params.get(name, "").split(",") if p)  # noqa: E731
+    if params.get("_source") in ("true", "false"):
+        return SourceFilter(enabled=params["_source"] == "true", excludes=split("_source_excludes"))
+    return SourceFilter(includes=split("_source") + split("_source_includes"), excludes=split("_source_excludes"))
+
+
+def _ubi(ext: Any) -> UbiSearchParams | None:
+    """``ext.ubi``, as the OpenSearch UBI plugin takes it; other search extensions belong to other plugins."""
+    if ext is None:
+        return None
+    ext = _object(ext, "ext")
+    for key in ext:
+        if key != "ubi":
+            raise Unsupported(f"ext.{key}", "search extension (only ext.ubi is served)")
+    if "ubi" not in ext:
+        return None
+    try:
+        return UbiSearchParams.model_validate(_object(ext["ubi"], "ext.ubi"))
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise InvalidQuery(".".join(["ext.ubi", *map(str, error["loc"])]), error["msg"]) from exc
+
+
+def _track(value: Any) -> bool | int:
+    if value is None:
+        return DEFAULT_TRACK_TOTAL_HITS
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return value == "true"
+    return _count(value, "track_total_hits")
+
+
+# ------------------------------------------------------------------ response
+
+
+def es_response(search: EsSearch, result: SearchResult | None, settings: Settings, index: str,
+                took_ms: float) -> dict[str, Any]:
+    """The Elasticsearch response body, plus a ``search_rerank`` section saying how the ranking went."""
+    hits = []
+    for hit in result.hits if result is not None else []:
+        item: dict[str, Any] = {"_index": index, "_id": hit.product.id, "_score": hit.candidate.score}
+        if search.source.enabled:
+            item["_source"] = search.source.apply(hit.product.to_record())
+        hits.append(item)
+    ranking = result.ranking if result is not None else None
+    candidates = ranking.candidates if ranking is not None else []
+    degraded = ranking.degraded if ranking is not None else {}
+    section: dict[str, Any] = {
+        "timings_ms": {k: round(v, 3) for k, v in ranking.timings_ms.items()} if ranking is not None else {},
+        "degraded": degraded,
+        "skipped": ranking.skipped if ranking is not None else {"search": "the filters exclude every product"},
+        "ignored": list(search.ignored),
+    }
+    if search.explain and result is not None:
+        section["explanations"] = {hit.product.id: hit.explanation() for hit in result.hits}
+    hits_section: dict[str, Any] = {"max_score": candidates[0].score if candidates else None, "hits": hits}
+    if search.track_total_hits is not False:
+        hits_section = {"total": _total(result, settings, search.track_total_hits), **hits_section}
+    return {
+        "took": int(round(took_ms)),
+        "timed_out": any("timed out" in reason for reason in degraded.values()),
+        "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0},
+        "hits": hits_section,
+        "search_rerank": section,
+    }
+
+
+def _total(result: SearchResult | None, settings: Settings, track: bool | int) -> dict[str, Any]:
+    """Ranked candidates; a lower bound (``gte``) when a leg filled its quota, so more products may match."""
+    if result is None:
+        return {"value": 0, "relation": "eq"}
+    ranking = result.ranking
+    quota = {LEXICAL: settings.lexical.candidates, DENSE: settings.dense.candidates}
+    capped = bool(ranking.degraded) or any(len(ranking.stages.get(leg, ())) >= k for leg, k in quota.items())
+    value, relation = result.total, "gte" if capped else "eq"
+    if track is not True and value > track:
+        value, relation = track, "gte"
+    return {"value": value, "relation": relation}
+
+
+# ------------------------------------------------------------------ value checks
+
+
+def _single_key(value: Any, path: str) -> tuple[str, Any]:
+    if not isinstance(value, Mapping) or len(value) != 1:
+        raise InvalidQuery(path, "expected an object with exactly one key")
+    return next(iter(value.items()))
+
+
+def _object(value: Any, path: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise InvalidQuery(path, "expected an object")
+    return value
+
+
+def _clauses(value: Any) -> list[Any]:
+    return [] if value is None else value if isinstance(value, list) else [value]
+
+
+def _string(value: Any, path: str, scalars: bool = False) -> str:
+    if isinstance(value, str) or (scalars and isinstance(value, (int, float)) and not isinstance(value, bool)):
+        return str(value)
+    raise InvalidQuery(path, "expected a string")
+
+
+def _number(value: Any, path: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidQuery(path, "expected a number") from None
+    if isinstance(value, bool) or not math.isfinite(number):
+        raise InvalidQuery(path, "expected a number")
+    return number
+
+
+def _count(value: Any, path: str) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise InvalidQuery(path, "expected a non-negative integer") from None
+    if isinstance(value, bool) or number < 0 or (isinstance(value, float) and not value.is_integer()):
+        raise InvalidQuery(path, "expected a non-negative integer")
+    return number
+
+
+def _flag(value: Any, path: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false", ""):
+        return value != "false"
+    raise InvalidQuery(path, "expected true or false")

@@ -1,0 +1,68 @@
+"""gunicorn settings, taken from the same validated settings as everything else.
+
+Run: ``gunicorn -c python:search_rerank.serving.gunicorn_conf 'search_rerank.serving:create_app()'``
+(``search-rerank serve`` does this). No preload: each worker opens the
+indexes and models itself, after the fork, so no torch or FAISS state is
+shared across processes.
+
+Metrics: every worker is a process with its own counters, so prometheus_client
+must write them to files in ``PROMETHEUS_MULTIPROC_DIR`` for ``/metrics`` to
+sum them. The variable is set here, in the master, before any worker imports
+prometheus_client (a fresh temporary directory unless the environment names
+one); files left by an earlier run are removed at start, since they would be
+summed in, and a dead worker's live-only values are dropped when it exits.
+
+Reloads: ``POST /admin/reload`` reaches one worker, which tells the others
+through a file they share, named in ``SEARCH_RERANK_RELOAD_FILE`` here, in the
+master, so that every worker of this server (and only of this one) watches it
+(see ``search_rerank.serving.reload_broadcast``).
+
+Logs: JSON lines on stderr, gunicorn's own included, with the request id (see
+``search_rerank.serving.logs``); the app writes one line per request itself, so
+gunicorn's access log is off.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+from search_rerank.serving.logs import logging_config
+from search_rerank.serving.reload_broadcast import RELOAD_FILE_ENV
+from search_rerank.core.settings import load_settings
+
+_service = load_settings(os.environ.get("SEARCH_RERANK_SETTINGS")).service
+_metrics_dir = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR",
+                                          tempfile.mkdtemp(prefix="search-rerank-metrics-")))
+os.environ.setdefault(RELOAD_FILE_ENV, str(Path(tempfile.mkdtemp(prefix="search-rerank-reload-")) / "generation"))
+
+bind = f"{_service.host}:{_service.port}"
+workers = _service.workers
+threads = _service.threads
+worker_class = "gthread"
+timeout = _service.timeout_s
+graceful_timeout = 30
+keepalive = 5
+preload_app = False
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("SEARCH_RERANK_LOG_LEVEL", "info")
+# gunicorn merges this over its own defaults key by key, so its loggers are named here too.
+logconfig_dict = {
+    **logging_config(loglevel),
+    "loggers": {
+        "gunicorn.error": {"level": loglevel.upper(), "handlers": ["stderr"], "propagate": False},
+        "gunicorn.access": {"handlers": [], "propagate": False},
+    },
+}
+
+
+def on_starting(server) -> None:
+    _metrics_dir.mkdir(parents=True, exist_ok=True)
+    for stale in _metrics_dir.glob("*.db"):
+        stale.unlink()
+
+
+def child_exit(server, worker) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

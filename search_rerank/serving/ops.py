@@ -1,0 +1,97 @@
+"""Operations: liveness, readiness, reload, metrics and the OpenAPI document."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+
+from .. import __version__
+from ..core.settings import Settings
+from ..indexing.indexes import open_pipeline, read_manifest
+from . import metrics
+from .context import current_pipeline, current_settings, error_response
+from .openapi import openapi_document
+from .reload_broadcast import ReloadBroadcast
+
+log = logging.getLogger(__name__)
+ops = Blueprint("ops", __name__)
+
+
+@ops.get("/health")
+def health():
+    """Liveness only: touching the indexes here would let a slow disk get a healthy worker restarted."""
+    return jsonify({"status": "alive"})
+
+
+@ops.get("/ready")
+def ready():
+    """Readiness: every index opens and holds the catalog, so a load balancer may send traffic."""
+    p, settings = current_pipeline(), current_settings()
+    try:
+        counts = {"products": p.store.count(), **{name: leg.count() for name, leg in p.legs.items()}}
+        built = read_manifest(settings).get("built")
+    except Exception as exc:  # whatever is broken, the answer is "not ready", with the reason
+        log.warning("not ready: %s", exc)
+        return jsonify({"status": "not ready", "reason": f"{type(exc).__name__}: {exc}"}), 503
+    if not counts["products"] or any(n != counts["products"] for n in counts.values()):
+        return jsonify({"status": "not ready", "reason": "indexes are empty or disagree", "counts": counts}), 503
+    return jsonify({
+        "status": "ready", "counts": counts, "legs": sorted(p.legs), "index": str(settings.index_dir),
+        "built": built, "reranker": settings.rerank.model if p.reranker is not None else None,
+    })
+
+
+@ops.post("/admin/reload")
+def reload():
+    """Reopen the indexes and models, e.g. after a rebuild, without dropping a request.
+
+    This worker reloads now and answers with the outcome; under gunicorn the
+    other workers follow within a second (see reload_broadcast).
+    """
+    token = current_app.config["ADMIN_TOKEN"]
+    if not token:
+        return error_response(403, "reload disabled", "set SEARCH_RERANK_ADMIN_TOKEN to enable /admin/reload")
+    sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not hmac.compare_digest(sent.encode(), token.encode()):
+        response, status = error_response(401, "unauthorized", "send the admin token as 'Authorization: Bearer ...'")
+        return response, status, {"WWW-Authenticate": "Bearer"}
+    try:
+        reloaded = reopen(current_app)
+    except Exception as exc:  # whatever broke, the indexes already loaded keep serving
+        log.exception("reload failed; still serving the previous indexes")
+        return error_response(500, "reload failed",
+                              f"{type(exc).__name__}: {exc} (still serving the previous indexes)")
+    broadcast: ReloadBroadcast | None = current_app.extensions.get("reload_broadcast")
+    if broadcast is not None:
+        broadcast.announce()
+    return jsonify({"status": "reloaded", "pid": os.getpid(), "other_workers": broadcast is not None, **reloaded})
+
+
+def reopen(app: Flask) -> dict[str, Any]:
+    """Open the indexes and models the settings name, then serve them; raises, serving on, if they do not open."""
+    settings: Settings = app.config["SETTINGS"]
+    pipeline = open_pipeline(settings)
+    try:
+        pipeline.warm_up()
+        built = read_manifest(settings).get("built")
+    except BaseException:
+        pipeline.close()
+        raise
+    app.extensions["search_rerank"].swap(pipeline)
+    log.info("reloaded the indexes from %s", settings.index_dir)
+    return {"index": str(settings.index_dir), "built": built, "products": pipeline.store.count()}
+
+
+@ops.get("/metrics")
+def prometheus():
+    body, content_type = metrics.exposition()
+    return Response(body, content_type=content_type)
+
+
+@ops.get("/openapi.json")
+def openapi():
+    return jsonify(openapi_document(__version__))

@@ -1,0 +1,66 @@
+"""Carries a reload from the gunicorn worker that was asked to every other worker of the same server.
+
+``POST /admin/reload`` reaches one worker; without this, the others would go
+on serving the old indexes and a shopper's results would depend on which
+worker answered. The worker that reloaded writes a new stamp into a file
+that all workers of the server share (``gunicorn_conf`` names it in
+``SEARCH_RERANK_RELOAD_FILE`` before forking); every worker checks the file
+once a ``interval_s`` in a background thread and reloads itself when the
+stamp changes. A file rather than a signal to the master because a signal
+would restart the workers, dropping the in-place swap that lets requests in
+flight finish on their own pipeline, and rather than a socket because the
+file needs nothing running.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from ..indexing.versions import write_atomically
+
+log = logging.getLogger(__name__)
+RELOAD_FILE_ENV = "SEARCH_RERANK_RELOAD_FILE"
+
+
+class ReloadBroadcast:
+    def __init__(self, path: Path, reload: Callable[[], object], interval_s: float = 1.0):
+        self.path = Path(path)
+        self.reload = reload
+        self.interval_s = interval_s
+        self._lock = threading.Lock()
+        self._seen = self._stamp()
+
+    def announce(self) -> None:
+        """Tell the other workers to reload; called once this worker has reloaded, so it skips its own stamp."""
+        stamp = f"{time.time_ns()} {os.getpid()}\n"
+        with self._lock:
+            write_atomically(self.path, stamp)
+            self._seen = stamp
+
+    def start(self) -> None:
+        threading.Thread(target=self._watch, name="reload-broadcast", daemon=True).start()
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(self.interval_s)
+            with self._lock:
+                stamp = self._stamp()
+                # No file is no announcement: a server that never reloaded, or its directory cleaned up.
+                if stamp is None or stamp == self._seen:
+                    continue
+                self._seen = stamp
+            try:
+                self.reload()
+            except Exception:  # the indexes already loaded keep serving; the next announcement tries again
+                log.exception("reload announced by another worker failed; still serving the previous indexes")
+
+    def _stamp(self) -> str | None:
+        try:
+            return self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None

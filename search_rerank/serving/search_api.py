@@ -1,0 +1,81 @@
+"""The product's own API: ``POST /search`` and ``POST /ubi/events``."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+from pydantic import ValidationError
+
+from ..core.errors import ConfigError
+from ..core.pipeline import Hit, SearchResult
+from ..core.settings import Settings
+from .api_models import FieldError, SearchRequest, SearchResponse, stage_lists
+from .context import (
+    QUERY_ID_HEADER,
+    UBI_EVENTS,
+    InvalidBody,
+    current_pipeline,
+    current_settings,
+    error_response,
+    json_body,
+    log_query,
+    run_search,
+)
+from .ubi import UbiEvent, UbiLog
+
+api = Blueprint("api", __name__)
+
+
+@api.post("/search")
+def search():
+    req = SearchRequest.model_validate(json_body(), context={"limits": current_settings().service})
+    try:
+        run_settings = req.overrides.apply(current_settings())
+    except ConfigError as exc:
+        return error_response(400, "invalid request", fields=[FieldError(field="overrides", message=str(exc))])
+    filters = None if req.filters.is_empty else req.filters
+    result, interleaved = run_search(req.query, filters, req.size, req.from_, run_settings, req.overrides)
+    hit_ids = [hit.product.id for hit in result.hits]
+    query_id = log_query(req.query, hit_ids, filters, req.from_, interleaved=interleaved)
+    stages = stage_lists(result, req.from_, req.size) if req.stages else None
+    response = SearchResponse.of(result, offset=req.from_, size=req.size, explain=req.explain, query_id=query_id,
+                                 stages=stages, stage_hits=_stage_hits(result, stages, run_settings),
+                                 interleaving=None if interleaved is None else interleaved.section(hit_ids))
+    return jsonify(response.model_dump(mode="json", by_alias=True, exclude_none=True)), {QUERY_ID_HEADER: query_id}
+
+
+def _stage_hits(result: SearchResult, stages: dict[str, list[str]] | None, settings: Settings) -> list[Hit] | None:
+    """Every product that some stage put on this page, as it ended up in the final ranking."""
+    if stages is None:
+        return None
+    final = {c.product_id: c for c in result.ranking.candidates}
+    listed = dict.fromkeys(pid for ids in stages.values() for pid in ids if pid in final)
+    return current_pipeline().hits([final[pid] for pid in listed], settings)
+
+
+@api.post("/ubi/events")
+def ubi_events():
+    """UBI events from a front end (one object or a list), checked, then appended to the UBI log."""
+    ubi: UbiLog | None = current_app.extensions.get("ubi_log")
+    if ubi is None:
+        return error_response(404, "UBI logging is off", "set service.ubi_log_path to record events")
+    body = request.get_json(silent=True, force=True)
+    if isinstance(body, dict):
+        events = [UbiEvent.model_validate(body)]
+    elif isinstance(body, list) and body:
+        events = UBI_EVENTS.validate_python(body)
+    else:
+        raise InvalidBody("expected a UBI event object or a non-empty list of them")
+    application = current_settings().service.ubi_application
+    ubi.write(event.completed(application) for event in events)
+    return jsonify({"accepted": len(events)})
+
+
+@api.errorhandler(ValidationError)
+def invalid_request(exc: ValidationError):
+    fields = [FieldError(field=".".join(str(p) for p in e["loc"]) or "body", message=e["msg"]) for e in exc.errors()]
+    return error_response(400, "invalid request", fields=fields)
+
+
+@api.errorhandler(InvalidBody)
+def invalid_body(exc: InvalidBody):
+    return error_response(400, "invalid request", fields=[FieldError(field="body", message=str(exc))])

@@ -1,0 +1,205 @@
+"""User Behavior Insights: the searches this service answered and what shoppers did with them.
+
+The records follow the OpenSearch UBI schema (https://github.com/o19s/ubi,
+the ``ubi_queries`` and ``ubi_events`` indexes), so that the files can be
+bulk-loaded into OpenSearch, read by UBI tooling, and turned into training
+labels by :func:`search_rerank.data.clicks.read_ubi`. The service writes one
+*query* record per search, carrying the ``query_id`` it also returns to the
+caller; the front end sends *events* (impressions, clicks, add-to-cart ...)
+tagged with that id to ``POST /ubi/events``.
+
+Events are validated before they are written: a log that training reads
+months later is the wrong place to find out that a front end never sent the
+rank of what was clicked.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+import uuid
+from datetime import datetime, timezone
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
+from typing import Annotated, Any, Iterable
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+# Events about one result must say which product and at which rank: the click
+# model behind the training labels needs both (see clicks.read_ubi).
+RESULT_ACTIONS = frozenset({"impression", "click"})
+# Ids from the caller end up in log files and response headers: only these characters.
+SAFE_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+_SAFE_ID = re.compile(SAFE_ID_PATTERN)
+SafeId = Annotated[str, Field(pattern=SAFE_ID_PATTERN)]
+Identifier = Annotated[str, Field(max_length=128)]
+EpochMillis = Annotated[int, Field(strict=True, ge=0)]
+
+
+def new_query_id() -> str:
+    return str(uuid.uuid4())
+
+
+def utc_timestamp() -> str:
+    """ISO 8601 in UTC with milliseconds and ``Z``, as UBI's own writers send it."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def safe_id(value: str | None) -> str | None:
+    """A caller-supplied client or session id if it looks like one, else None."""
+    return value if value and _SAFE_ID.match(value) else None
+
+
+class UbiQuery(BaseModel):
+    """A ``ubi_queries`` record: one search and the result ids it showed, in display order."""
+
+    application: str
+    query_id: str
+    client_id: str | None = None
+    user_query: str
+    query_attributes: dict[str, Any] = Field(default_factory=dict)
+    object_id_field: str = "id"
+    query_response_id: str = Field(default_factory=new_query_id)
+    query_response_hit_ids: list[str]
+    timestamp: str = Field(default_factory=utc_timestamp)
+
+
+class UbiSearchParams(BaseModel):
+    """What a UBI front end puts in a search body's ``ext.ubi`` (the OpenSearch UBI plugin's request).
+
+    A front end that makes its own query ids (the UBI JavaScript client does)
+    sends them here, and its events then already carry the id the query
+    record gets.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    query_id: SafeId | None = None
+    client_id: SafeId | None = None
+    user_query: str | None = Field(default=None, max_length=1000)
+    object_id_field: str | None = Field(default=None, max_length=100)
+    query_attributes: dict[str, Any] = Field(default_factory=dict)
+    application: str | None = Field(default=None, max_length=100)
+
+
+class _Open(BaseModel):
+    """UBI leaves these objects open for a front end's own fields, so unknown keys are kept."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class UbiObject(_Open):
+    object_id: str | None = Field(default=None, min_length=1)
+    object_id_field: str | None = None
+    description: str | None = None
+
+
+class UbiPosition(_Open):
+    ordinal: int | None = Field(default=None, ge=0, description="rank on the result page, from 0")
+
+
+class UbiEventAttributes(_Open):
+    object: UbiObject | None = None
+    position: UbiPosition | None = None
+
+
+class UbiEvent(BaseModel):
+    """A ``ubi_events`` record as a front end sends it.
+
+    Top-level keys are the schema's only, so a misspelt ``query_Id`` is a 400
+    rather than an event that can never be joined to its search; the
+    front end's own details go in ``event_attributes``, which is open.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    action_name: str = Field(min_length=1, max_length=100, examples=["click"])
+    query_id: Identifier | None = None
+    client_id: Identifier | None = None
+    session_id: Identifier | None = None
+    user_id: Identifier | None = None
+    application: str | None = Field(default=None, max_length=100)
+    timestamp: str | EpochMillis | None = Field(
+        default=None, description="ISO 8601 or epoch milliseconds; the time received when left out")
+    message_type: str | None = None
+    message: str | None = None
+    user_query: str | None = None
+    event_attributes: UbiEventAttributes | None = None
+
+    @field_validator("timestamp")
+    @classmethod
+    def _readable_time(cls, value: str | int | None) -> str | int | None:
+        if isinstance(value, str):
+            try:
+                datetime.fromisoformat(value)
+            except ValueError:
+                raise ValueError("must be ISO 8601 (e.g. 2024-12-10T00:01:29.378Z) or epoch milliseconds") from None
+        return value
+
+    @field_validator("event_attributes")
+    @classmethod
+    def _result_events_name_their_result(cls, value: UbiEventAttributes | None,
+                                         info: ValidationInfo) -> UbiEventAttributes | None:
+        action = info.data.get("action_name")
+        if action in RESULT_ACTIONS:
+            if value is None or value.position is None or value.position.ordinal is None:
+                raise ValueError(f"a {action} event needs event_attributes.position.ordinal (its rank, from 0)")
+            if value.object is None or value.object.object_id is None:
+                raise ValueError(f"a {action} event needs event_attributes.object.object_id (the product id)")
+        return value
+
+    def completed(self, application: str) -> "UbiEvent":
+        """With the receipt time and the application filled in where the front end left them out."""
+        return self.model_copy(update={"timestamp": self.timestamp if self.timestamp is not None else utc_timestamp(),
+                                       "application": self.application or application})
+
+
+class UbiLog:
+    """UBI records as NDJSON in size-rotated files, one file per worker process.
+
+    Why one file per process rather than one shared file with ``O_APPEND``:
+    appending whole lines would keep lines intact, but rotation renames the
+    file, and several gunicorn workers each rotating the same file on their
+    own would overwrite each other's backups and keep writing into renamed
+    files. So ``ubi.ndjson`` is written as ``ubi.<pid>.ndjson`` (rotated to
+    ``ubi.<pid>.ndjson.1`` ...), each owned by one process; readers take every
+    file matching ``ubi.*.ndjson*``. The file is opened on first write, in
+    the process that writes, so a fork after creation still gets its own.
+    Threads of one worker share the handler, whose lock keeps lines whole.
+    """
+
+    def __init__(self, path: Path, max_bytes: int, backups: int):
+        self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self._lock = threading.Lock()
+        self._handler: RotatingFileHandler | None = None
+        self._pid: int | None = None
+
+    def file_for(self, pid: int) -> Path:
+        return self.path.with_name(f"{self.path.stem}.{pid}{self.path.suffix}")
+
+    def write(self, records: Iterable[UbiQuery | UbiEvent]) -> None:
+        handler = self._open()
+        for record in records:
+            line = json.dumps(record.model_dump(mode="json", exclude_none=True), ensure_ascii=False)
+            handler.handle(logging.makeLogRecord({"msg": line}))
+
+    def _open(self) -> RotatingFileHandler:
+        with self._lock:
+            if self._pid != os.getpid():
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._handler = RotatingFileHandler(self.file_for(os.getpid()), maxBytes=self.max_bytes,
+                                                    backupCount=self.backups, encoding="utf-8")
+                self._handler.setFormatter(logging.Formatter("%(message)s"))
+                self._pid = os.getpid()
+            return self._handler
+
+    def close(self) -> None:
+        with self._lock:
+            if self._handler is not None:
+                self._handler.close()
+            self._handler, self._pid = None, None

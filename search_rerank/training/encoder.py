@@ -1,0 +1,282 @@
+"""Fine-tune the bi-encoder contrastively on triplets mined from the current pipeline's own candidates.
+
+Why contrastive: the dense leg ranks one query against the whole catalogue,
+a softmax over products. MultipleNegativesRankingLoss trains exactly that,
+with the batch's other products standing in for the catalogue and a hard
+negative per row adding the near misses (accessories, wrong type) that the
+lexical and dense legs rank high today. The batch sampler keeps any text from
+appearing twice in a batch, so a query's own rows never serve as its
+negatives. Known limit: two related queries in one batch ("sofa", "red sofa")
+can still make each other's positives in-batch negatives; with a few hundred
+queries per epoch that noise is small, and removing it (GISTEmbed) needs a
+guide model at every step.
+
+Graded labels: a query's positives are its best-graded products (exact
+matches; partial ones only where nothing better is judged), because pulling
+a partial match as close as an exact one would blur the very difference
+nDCG@10 rewards. A partial match is never a negative either: pushing it away
+teaches the model that a blue sofa is as far from "red sofa" as a kettle is.
+
+Only the splits handed in are read: callers pass the train split to mine and
+the dev split to select on, so dev and test judgments never reach training.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
+
+from ..core.candidate import Candidate
+from ..data.dataset import Query
+from ..backends.encoder import pick_device, resolve_model_path
+from ..core.errors import ConfigError
+from ..evaluation.evaluate import relevance_metrics
+from .mining import MiningConfig, _positives, _random_negatives, first_stage_lists
+from ..core.model_card import BASELINE_METRIC, MODEL_METRIC, ModelCard, SplitSize, TrainingData, library_versions, \
+    save_card
+from ..data.qrels import Qrels
+from ..core.retrieval import DENSE, LEXICAL
+from ..core.settings import PACKAGED_MINILM
+from .reranker import _subset, best_evaluation
+
+
+@dataclass(frozen=True)
+class EncoderTraining:
+    base_model: str = PACKAGED_MINILM
+    epochs: float = 1.0
+    batch_size: int = 32  # in-batch negatives: a larger batch is a harder, more catalogue-like softmax
+    learning_rate: float = 2e-5
+    warmup_ratio: float = 0.1
+    max_seq_length: int | None = None  # None: the pipeline's dense.max_seq_length, as served
+    scale: float = 20.0  # MultipleNegativesRankingLoss' inverse temperature
+    eval_steps: int = 200
+    patience: int = 2
+    pool_depth: int = 100  # per leg, per dev query, in the dev candidate pool
+    pool_judged: int = 50  # judged products per dev query in the pool, best grades first
+    dev_queries: int = 150
+    max_triplets: int | None = None
+    seed: int = 13
+    device: str = "auto"
+    mining: MiningConfig = field(default_factory=lambda: MiningConfig(positives_per_query=4))
+
+
+@dataclass(frozen=True)
+class Triplet:
+    query_id: str
+    query: str
+    positive: str
+    negative: str
+
+
+def mine_triplets(queries: Mapping[str, Query], qrels: Qrels, candidates: Mapping[str, Sequence[Candidate]],
+                  catalog_ids: Sequence[str], config: MiningConfig = MiningConfig()) -> list[Triplet]:
+    """Per judged query: its best-graded products, each with a hard negative from the pipeline's list.
+
+    Hard negatives are the list's products judged 0 (or unjudged, when the
+    labels are complete), taken in rank order and reused round-robin; random
+    catalogue products (judged 0 or unjudged) fill in for a query whose list
+    holds none, since every row of the loss needs a negative.
+    """
+    rng = np.random.default_rng(config.seed)
+    triplets: list[Triplet] = []
+    for qid in sorted(qrels):
+        judged = qrels[qid]
+        best = max(judged.values(), default=0)
+        if qid not in queries or best <= 0:
+            continue
+        top = [c.product_id for c in candidates.get(qid, [])[: config.hard_depth]]
+        positives = _positives({pid: g for pid, g in judged.items() if g == best}, top,
+                               config.positives_per_query, rng)
+        hard = [pid for pid in top if judged.get(pid, None) == 0 or (config.judgments_complete and pid not in judged)]
+        negatives = hard[: config.hard_negatives_per_query] or _random_negatives(
+            catalog_ids, judged, set(), max(config.random_negatives_per_query, 1), rng)
+        if not negatives:
+            continue
+        text = queries[qid].text
+        triplets += [Triplet(qid, text, pid, negatives[i % len(negatives)]) for i, pid in enumerate(positives)]
+    return triplets
+
+
+def dev_pool(pipeline, queries: Mapping[str, Query], qrels: Qrels, depth: int, judged: int, seed: int = 0
+             ) -> list[str]:
+    """The products the dev metric ranks: both legs' top ``depth`` and up to ``judged`` judged products per query.
+
+    Why not the whole catalogue: an evaluation re-encodes every product it
+    ranks, and encoding a 50k catalogue takes minutes on a CPU at every
+    evaluation step. The pool keeps the distractors the current legs actually
+    confuse relevant products with, and enough judged products (the best
+    grades first, then a seeded sample) for a better model to pull up. Why a
+    cap on judged ones: a broad head query ("sofa") can have thousands of
+    relevant products, and complete labels would otherwise put most of the
+    catalogue back in. Absolute values differ from full-catalogue nDCG@10,
+    but they move with it, which is what selection needs.
+    """
+    rng = np.random.default_rng(seed)
+    settings = pipeline.settings.offline().override(lexical={"candidates": depth}, dense={"candidates": depth})
+    pool: set[str] = set()
+    for qid, query in sorted(queries.items()):
+        grades = qrels.get(qid, {})
+        ids = sorted(grades)
+        order = np.lexsort((rng.random(len(ids)), [-grades[pid] for pid in ids]))
+        pool.update(ids[i] for i in order[:judged])
+        ranking = pipeline.retrieve(query.text, None, settings)
+        pool.update(c.product_id for leg in (LEXICAL, DENSE) for c in ranking.stages.get(leg, []))
+    return sorted(pool)
+
+
+class DevDenseEvaluator(BaseEvaluator):
+    """Dense-only dev nDCG@10 over the dev pool (see :func:`dev_pool`), scored with ir-measures.
+
+    A sentence-transformers evaluator, so that the trainer's early stopping and
+    best-checkpoint selection run on the metric that decides promotion.
+    """
+
+    def __init__(self, queries: Mapping[str, Query], qrels: Qrels, pool: Mapping[str, str], *,
+                 query_prefix: str = "", document_prefix: str = "", depth: int = 100, batch_size: int = 64):
+        super().__init__()
+        self.qids = sorted(queries)
+        self.query_texts = [query_prefix + queries[qid].text for qid in self.qids]
+        self.qrels = {qid: qrels[qid] for qid in self.qids}
+        self.pool_ids = list(pool)
+        self.pool_texts = [document_prefix + pool[pid] for pid in self.pool_ids]
+        self.depth = depth
+        self.batch_size = batch_size
+        self.primary_metric = MODEL_METRIC
+        self.greater_is_better = True
+
+    def ndcg(self, model) -> float:
+        def encode(texts: list[str]) -> np.ndarray:
+            return model.encode(texts, batch_size=self.batch_size, convert_to_numpy=True, normalize_embeddings=True,
+                                show_progress_bar=False)
+
+        scores = encode(self.query_texts) @ encode(self.pool_texts).T
+        k = min(self.depth, scores.shape[1])
+        top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        run = {qid: [(self.pool_ids[j], float(scores[i, j])) for j in top[i]] for i, qid in enumerate(self.qids)}
+        per_query = relevance_metrics(self.qrels, run)
+        return float(np.mean([m["nDCG@10"] for m in per_query.values()])) if per_query else 0.0
+
+    def __call__(self, model, output_path=None, epoch: int = -1, steps: int = -1) -> dict[str, float]:
+        return {MODEL_METRIC: self.ndcg(model)}
+
+
+def _precision(device: str) -> dict[str, bool]:
+    """bf16 where the GPU has it (no loss scaling needed), else fp16 on CUDA; full precision on the CPU."""
+    if device != "cuda":
+        return {}
+    import torch
+
+    return {"bf16": True} if torch.cuda.is_bf16_supported() else {"fp16": True}
+
+
+def train_encoder(pipeline, train: tuple[Mapping[str, Query], Qrels], dev: tuple[Mapping[str, Query], Qrels],
+                  out_dir: str | Path, config: EncoderTraining = EncoderTraining(), *,
+                  data_path: str = "", data_name: str = "", label_source: str = "judgments",
+                  progress: bool = True) -> ModelCard:
+    """Mine triplets from the train split, train, select on dev; save model and card to ``out_dir``.
+
+    The directory's name is the model's name in the registry. For an encoder
+    the "first stage" it must beat (``BASELINE_METRIC`` on the card) is the
+    dense leg with the starting model, scored on the same dev pool; a model
+    that does not beat it is saved but not promoted. On the CPU two runs with
+    the same seed give the same weights; on CUDA, mixed precision and
+    non-deterministic kernels trade that for speed.
+    """
+    import torch
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, \
+        SentenceTransformerTrainingArguments
+    from sentence_transformers.base.sampler import BatchSamplers
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from transformers import EarlyStoppingCallback, set_seed
+
+    set_seed(config.seed)
+    started = time.perf_counter()
+    dense = pipeline.settings.dense
+    train_q, train_qrels = train
+    dev_q = _subset(*dev, config.dev_queries, config.seed)
+    if not dev_q:
+        raise ConfigError("no dev queries with judgments: the dev split is needed to decide promotion")
+    train_lists = first_stage_lists(pipeline, train_q, config.mining.hard_depth, progress)
+    triplets = mine_triplets(train_q, train_qrels, train_lists, sorted(pipeline.store.popularity()), config.mining)
+    if config.max_triplets is not None and len(triplets) > config.max_triplets:
+        keep = np.random.default_rng(config.seed).choice(len(triplets), size=config.max_triplets, replace=False)
+        triplets = [triplets[i] for i in sorted(keep)]
+    pool_ids = dev_pool(pipeline, dev_q, dev[1], config.pool_depth, config.pool_judged, config.seed)
+    wanted = {pid for t in triplets for pid in (t.positive, t.negative)} | set(pool_ids)
+    texts = {pid: product.embedding_text() for pid, product in pipeline.store.get(sorted(wanted)).items()}
+    # Labels can name products the index no longer holds (old click logs); they have no text to learn from.
+    triplets = [t for t in triplets if t.positive in texts and t.negative in texts]
+    if not triplets:
+        raise ConfigError("no training triplets: the train split has no judged query with a relevant product "
+                          "that is in the index")
+    evaluator = DevDenseEvaluator(dev_q, dev[1], {pid: texts[pid] for pid in pool_ids if pid in texts},
+                                  query_prefix=dense.query_prefix, document_prefix=dense.document_prefix,
+                                  depth=config.pool_depth)
+
+    device = pick_device(config.device)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    model = SentenceTransformer(resolve_model_path(config.base_model), device=device, local_files_only=True)
+    model.max_seq_length = config.max_seq_length or dense.max_seq_length
+    with torch.inference_mode():
+        baseline = evaluator.ndcg(model)
+    data = Dataset.from_dict({
+        "anchor": [dense.query_prefix + t.query for t in triplets],
+        "positive": [dense.document_prefix + texts[t.positive] for t in triplets],
+        "negative": [dense.document_prefix + texts[t.negative] for t in triplets],
+    })
+    with tempfile.TemporaryDirectory(prefix="encoder-ckpt-") as checkpoints:
+        args = SentenceTransformerTrainingArguments(
+            output_dir=checkpoints, num_train_epochs=config.epochs, per_device_train_batch_size=config.batch_size,
+            learning_rate=config.learning_rate, warmup_steps=config.warmup_ratio, seed=config.seed,
+            data_seed=config.seed, batch_sampler=BatchSamplers.NO_DUPLICATES,
+            eval_strategy="steps", eval_steps=config.eval_steps, save_strategy="steps", save_steps=config.eval_steps,
+            save_total_limit=2, save_only_model=True,  # checkpoints serve best-model selection, never a resume
+            load_best_model_at_end=True, metric_for_best_model=f"eval_{MODEL_METRIC}",
+            greater_is_better=True, logging_steps=max(1, config.eval_steps // 4), report_to="none",
+            disable_tqdm=not progress, use_cpu=device == "cpu", dataloader_drop_last=False, **_precision(device),
+        )
+        trainer = SentenceTransformerTrainer(
+            model=model, args=args, train_dataset=data,
+            loss=MultipleNegativesRankingLoss(model, scale=config.scale), evaluator=evaluator,
+            callbacks=[EarlyStoppingCallback(early_stopping_patience=config.patience)],
+        )
+        run = trainer.train()
+        steps = trainer.state.global_step
+        logged = best_evaluation(trainer.state, (MODEL_METRIC,))
+    if logged is None:  # stopped before the first evaluation: score the weights it ended with
+        with torch.inference_mode():
+            logged = {MODEL_METRIC: evaluator.ndcg(model)}
+    tuned = logged[MODEL_METRIC]
+    seconds = time.perf_counter() - started
+    out = Path(out_dir)
+    model.save(str(out))
+    promoted = tuned > baseline
+    card = ModelCard(
+        kind="encoder", name=out.name, base_model=config.base_model, created=datetime.now(timezone.utc),
+        data=TrainingData(path=data_path, name=data_name, label_source=label_source, splits={
+            "train": SplitSize(queries=len({t.query_id for t in triplets}), pairs=len(triplets)),
+            "dev": SplitSize(queries=len(dev_q), pairs=sum(len(dev[1][qid]) for qid in dev_q)),
+        }),
+        parameters={**json.loads(json.dumps(asdict(config), default=str)), "steps": steps, "device": device,
+                    "dev_pool": len(evaluator.pool_ids), "max_seq_length": model.max_seq_length,
+                    "query_prefix": dense.query_prefix, "document_prefix": dense.document_prefix},
+        seed=config.seed, dev_metrics={MODEL_METRIC: tuned, BASELINE_METRIC: baseline}, promoted=promoted,
+        promotion_reason=(
+            f"dense dev nDCG@10 {tuned:.4f} beats the starting model's {baseline:.4f} on the dev pool" if promoted
+            else f"dense dev nDCG@10 {tuned:.4f} does not beat the starting model's {baseline:.4f} on the dev pool; "
+                 "serving it would make the dense leg worse"),
+        training_seconds=seconds, pairs_per_second=float(run.metrics.get("train_samples_per_second", 0.0)),
+        library_versions=library_versions(),
+    )
+    save_card(card, out)
+    return card
