@@ -8,10 +8,10 @@ from pathlib import Path
 
 from report import ROOT
 
-from search_rerank.data.generate import GeneratorConfig, generate
-from search_rerank.indexing.indexes import build_index
-from search_rerank.data.loaders import iter_catalog
 from search_rerank.core.settings import Settings
+from search_rerank.data.generate import GeneratorConfig, generate
+from search_rerank.data.loaders import iter_catalog
+from search_rerank.indexing.indexes import build_index
 
 
 def dataset_parser(doc: str) -> argparse.ArgumentParser:
@@ -27,8 +27,9 @@ def dataset_parser(doc: str) -> argparse.ArgumentParser:
 
 def prepared(args: argparse.Namespace) -> tuple[Path, Settings]:
     """The generated dataset for these arguments and settings pointing at its index (models beside it)."""
-    data = cached_dataset(args.work, GeneratorConfig(products=args.products, queries=args.queries, seed=args.seed,
-                                                      pooled=args.pooled))
+    data = cached_dataset(
+        args.work, GeneratorConfig(products=args.products, queries=args.queries, seed=args.seed, pooled=args.pooled)
+    )
     return data, Settings(index_dir=args.work / f"idx-{data.name}", models_dir=args.work / "models")
 
 

@@ -36,14 +36,14 @@ from generated import cached_index, dataset_parser, prepared  # noqa: E402
 from report import save_figure, table, write_section  # noqa: E402
 
 from search_rerank.cli import main as cli  # noqa: E402
-from search_rerank.data.clicks import simulate_clicks  # noqa: E402
-from search_rerank.indexing.indexes import open_pipeline  # noqa: E402
-from search_rerank.serving.interleave import INTERLEAVE_HEADER, ranking_settings  # noqa: E402
-from search_rerank.evaluation.interleaving import credit, read_interleaved_ubi, summarise  # noqa: E402
-from search_rerank.data.loaders import load_beir  # noqa: E402
-from search_rerank.serving import create_app  # noqa: E402
 from search_rerank.core.settings import read_settings_file  # noqa: E402
+from search_rerank.data.clicks import simulate_clicks  # noqa: E402
+from search_rerank.data.loaders import load_beir  # noqa: E402
+from search_rerank.evaluation.interleaving import credit, read_interleaved_ubi, summarise  # noqa: E402
 from search_rerank.evaluation.tune import NDCG, RankingCache  # noqa: E402
+from search_rerank.indexing.indexes import open_pipeline  # noqa: E402
+from search_rerank.serving import create_app  # noqa: E402
+from search_rerank.serving.interleave import INTERLEAVE_HEADER, ranking_settings  # noqa: E402
 
 # Examination probability per rank (position bias), as in eye-tracking studies of result pages.
 THETA = [1.0, 0.85, 0.7, 0.6, 0.5, 0.43, 0.37, 0.32, 0.28, 0.25]
@@ -59,8 +59,9 @@ def write_toml(path: Path, data: dict) -> Path:
     return path
 
 
-def run_pair(name: str, a_settings, b_file: Path, pipeline, queries, grades, searches: int, seed: int,
-             work: Path) -> dict:
+def run_pair(
+    name: str, a_settings, b_file: Path, pipeline, queries, grades, searches: int, seed: int, work: Path
+) -> dict:
     """Serve A with B interleaved, send ``searches`` simulated shoppers, report from the written UBI log."""
     ubi_path = work / name / "ubi.ndjson"
     service = a_settings.service.model_copy(update={"ubi_log_path": ubi_path, "interleave_with": b_file})
@@ -71,8 +72,11 @@ def run_pair(name: str, a_settings, b_file: Path, pipeline, queries, grades, sea
     clicks = 0
     for i in range(searches):
         qid = qids[rng.integers(len(qids))]
-        response = client.post("/search", json={"query": queries[qid].text, "size": len(THETA)},
-                               headers={INTERLEAVE_HEADER: "on", "X-Ubi-Client-Id": f"shopper-{i}"})
+        response = client.post(
+            "/search",
+            json={"query": queries[qid].text, "size": len(THETA)},
+            headers={INTERLEAVE_HEADER: "on", "X-Ubi-Client-Id": f"shopper-{i}"},
+        )
         body = response.get_json()
         if response.status_code != 200:
             raise SystemExit(f"search {queries[qid].text!r} failed: {response.status_code} {body}")
@@ -80,9 +84,15 @@ def run_pair(name: str, a_settings, b_file: Path, pipeline, queries, grades, sea
         if not shown:
             continue
         [impression] = simulate_clicks(grades, [(qid, shown)], THETA, rng)
-        events = [{"action_name": "click", "query_id": body["meta"]["query_id"], "client_id": f"shopper-{i}",
-                   "event_attributes": {"object": {"object_id": pid}, "position": {"ordinal": shown.index(pid)}}}
-                  for pid in impression.clicked]
+        events = [
+            {
+                "action_name": "click",
+                "query_id": body["meta"]["query_id"],
+                "client_id": f"shopper-{i}",
+                "event_attributes": {"object": {"object_id": pid}, "position": {"ordinal": shown.index(pid)}},
+            }
+            for pid in impression.clicked
+        ]
         if events:
             clicks += len(events)
             client.post("/ubi/events", json=events)
@@ -100,16 +110,27 @@ def run_pair(name: str, a_settings, b_file: Path, pipeline, queries, grades, sea
         s = summarise(outcomes[:n], resamples=4000, seed=seed)
         curve.append((n, s.preference_b, s.p_value))
     needed = next((n for k, (n, _, _) in enumerate(curve) if all(p < 0.05 for _, _, p in curve[k:])), None)
-    return {"name": name, "report": result, "curve": curve, "needed": needed, "clicks": clicks,
-            "seconds": seconds, "searches": searches}
+    return {
+        "name": name,
+        "report": result,
+        "curve": curve,
+        "needed": needed,
+        "clicks": clicks,
+        "seconds": seconds,
+        "searches": searches,
+    }
 
 
 def main() -> None:
     ap = dataset_parser(__doc__)
     ap.add_argument("--searches", type=int, default=1500, help="simulated shoppers' searches per pair")
     ap.add_argument("--tuned", type=Path, default=None, help="a tuned settings file: also defaults against it")
-    ap.add_argument("--tuned-searches", type=int, default=None,
-                    help="searches for the defaults / tuned pair (a smaller difference needs more); default --searches")
+    ap.add_argument(
+        "--tuned-searches",
+        type=int,
+        default=None,
+        help="searches for the defaults / tuned pair (a smaller difference needs more); default --searches",
+    )
     ap.add_argument("--sim-seed", type=int, default=7)
     args = ap.parse_args()
 
@@ -123,11 +144,27 @@ def main() -> None:
     pipeline.warm_up()
 
     work = Path(tempfile.mkdtemp(prefix="interleaving-"))
-    pairs = [("dense vs hybrid", "dense only", settings.override(**DENSE_ONLY), "hybrid linear",
-              write_toml(work / "hybrid.toml", HYBRID_LINEAR), args.searches)]
+    pairs = [
+        (
+            "dense vs hybrid",
+            "dense only",
+            settings.override(**DENSE_ONLY),
+            "hybrid linear",
+            write_toml(work / "hybrid.toml", HYBRID_LINEAR),
+            args.searches,
+        )
+    ]
     if args.tuned is not None:
-        pairs.append(("defaults vs tuned", "defaults", settings, "tuned", args.tuned,
-                      args.tuned_searches if args.tuned_searches is not None else args.searches))
+        pairs.append(
+            (
+                "defaults vs tuned",
+                "defaults",
+                settings,
+                "tuned",
+                args.tuned,
+                args.tuned_searches if args.tuned_searches is not None else args.searches,
+            )
+        )
 
     cache = RankingCache(pipeline, queries, test_qrels, depth=100)
     rows, results = [], []
@@ -140,9 +177,21 @@ def main() -> None:
         r = run["report"]
         better = "B" if offline[1] > offline[0] else "A"
         found = ("B" if r["preference_b"] > 0 else "A") if r["p_value"] < 0.05 else "none"
-        rows.append([name, f"{a_name} / {b_name}", f"{offline[0]:.4f} / {offline[1]:.4f}", r["impressions"],
-                     r["a_wins"], r["b_wins"], r["ties"], f"{r['preference_b']:+.3f}", f"{r['p_value']:.4f}",
-                     run["needed"] if run["needed"] is not None else "not reached", f"{better} / {found}"])
+        rows.append(
+            [
+                name,
+                f"{a_name} / {b_name}",
+                f"{offline[0]:.4f} / {offline[1]:.4f}",
+                r["impressions"],
+                r["a_wins"],
+                r["b_wins"],
+                r["ties"],
+                f"{r['preference_b']:+.3f}",
+                f"{r['p_value']:.4f}",
+                run["needed"] if run["needed"] is not None else "not reached",
+                f"{better} / {found}",
+            ]
+        )
         print(json.dumps({k: v for k, v in run.items() if k != "curve"}, indent=2), flush=True)
     cache.close()
     out = Path(__file__).resolve().parent / "results" / "interleaving.json"
@@ -159,7 +208,7 @@ def main() -> None:
     fig, ax = plt.subplots(figsize=(7, 3.6))
     for run in results:
         n, pref, p = (np.array(v) for v in zip(*run["curve"]))
-        line, = ax.plot(n, pref, label=f"{run['name']} (B = {run['b']})")
+        (line,) = ax.plot(n, pref, label=f"{run['name']} (B = {run['b']})")
         ax.scatter(n[p < 0.05], pref[p < 0.05], s=8, color=line.get_color())
         if run["needed"] is not None:
             ax.axvline(run["needed"], color=line.get_color(), ls=":", lw=1)
@@ -175,14 +224,32 @@ def main() -> None:
     body = f"""
 Catalog `{data.name}` ({args.products:,} products; BM25 + MiniLM, no reranker), test queries. The service
 (`create_app`, `service.interleave_with` = B's settings file, header `{INTERLEAVE_HEADER}: on`) answers
-{' and '.join(f"{r['searches']:,}" for r in results)} searches (per pair, in order), each by a new simulated shopper (its own UBI client id) on a test query drawn
+{
+        " and ".join(f"{r['searches']:,}" for r in results)
+    } searches (per pair, in order), each by a new simulated shopper (its own UBI client id) on a test query drawn
 at random; the shopper examines rank r with probability {THETA} and clicks an examined product with probability
 0.03 / 0.2 / 0.5 / 0.8 for grade 0 / 1 / 2 / 3 of the complete labels (`clicks.simulate_clicks`); the clicks go
 back through `POST /ubi/events`, and the figures below are `search-rerank interleaving-report` on the log the
 service wrote (impressions with `event_attributes.team`).
 
-{table(['pair', 'A / B', 'test nDCG@10 A / B', 'searches', 'A wins', 'B wins', 'ties', 'preference for B', 'p',
-        'searches to p < 0.05', 'better offline / found'], rows)}
+{
+        table(
+            [
+                "pair",
+                "A / B",
+                "test nDCG@10 A / B",
+                "searches",
+                "A wins",
+                "B wins",
+                "ties",
+                "preference for B",
+                "p",
+                "searches to p < 0.05",
+                "better offline / found",
+            ],
+            rows,
+        )
+    }
 
 "Searches to p < 0.05": the first checkpoint (about 100 per pair) from which the sign-flip p-value of "no
 preference" stays below 0.05. Ties are mostly searches without clicks, or with as many clicks on each side.

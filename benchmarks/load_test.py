@@ -53,8 +53,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from generated import cached_index, dataset_parser, prepared  # noqa: E402
 from report import ROOT, save_figure, table, write_section  # noqa: E402
 
-from search_rerank.data.loaders import iter_catalog, load_beir  # noqa: E402
 from search_rerank.core.settings import ServiceSettings  # noqa: E402
+from search_rerank.data.loaders import iter_catalog, load_beir  # noqa: E402
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 # The routes whose requests run the pipeline once each (the Prometheus 'endpoint' label is the route).
@@ -85,9 +85,15 @@ def workload(data: Path) -> dict:
         if not category or not prices:
             continue
         cap = prices[min(len(prices) - 1, math.ceil(0.75 * len(prices)) - 1)]
-        out.append({"id": qid, "text": queries[qid].text, "frequency": int(queries[qid].meta.get("frequency", 1)),
-                    "kind": queries[qid].meta.get("kind"),
-                    "filters": {"category": category[0][0], "price_max": math.ceil(cap)}})
+        out.append(
+            {
+                "id": qid,
+                "text": queries[qid].text,
+                "frequency": int(queries[qid].meta.get("frequency", 1)),
+                "kind": queries[qid].meta.get("kind"),
+                "filters": {"category": category[0][0], "price_max": math.ceil(cap)},
+            }
+        )
     if not out:
         raise SystemExit(f"no test queries with judged products in {data}")
     return {"dataset": data.name, "queries": out}
@@ -139,11 +145,22 @@ class Server:
             "SEARCH_RERANK_LOG_LEVEL": "warning",  # one access line per request would cost CPU the test measures
             "HF_HUB_OFFLINE": "1",
         }
-        self.command = [sys.executable, "-m", "search_rerank.cli", "--index-dir", str(index_dir), "serve",
-                        "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers)]
+        self.command = [
+            sys.executable,
+            "-m",
+            "search_rerank.cli",
+            "--index-dir",
+            str(index_dir),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(workers),
+        ]
         self._log = self.log_path.open("w")
-        self.proc = subprocess.Popen(self.command, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                     cwd=ROOT)
+        self.proc = subprocess.Popen(self.command, env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT)
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -174,8 +191,10 @@ class Server:
         with ThreadPoolExecutor(max_workers=2 * self.workers) as pool:
             while sent < minimum or len(self.worker_pids()) < self.workers:
                 if time.monotonic() > deadline:
-                    raise SystemExit(f"only {len(self.worker_pids())} of {self.workers} workers answered within "
-                                     f"{timeout:.0f}s of warm-up:\n{self.log_tail()}")
+                    raise SystemExit(
+                        f"only {len(self.worker_pids())} of {self.workers} workers answered within "
+                        f"{timeout:.0f}s of warm-up:\n{self.log_tail()}"
+                    )
                 batch = [queries[(sent + i) % len(queries)]["text"] for i in range(2 * self.workers)]
                 statuses = list(pool.map(lambda t: post(f"{self.url}/search", {"query": t, "size": 10}), batch))
                 if any(s != 200 for s in statuses):
@@ -205,8 +224,9 @@ def scrape(url: str) -> dict:
     if status != 200:
         raise SystemExit(f"/metrics answered {status}")
     counters: dict[str, dict[tuple, float]] = defaultdict(dict)
-    hist: dict[str, dict[tuple, dict]] = defaultdict(lambda: defaultdict(lambda: {"buckets": {}, "sum": 0.0,
-                                                                                  "count": 0.0}))
+    hist: dict[str, dict[tuple, dict]] = defaultdict(
+        lambda: defaultdict(lambda: {"buckets": {}, "sum": 0.0, "count": 0.0})
+    )
     for family in text_string_to_metric_families(text):
         for s in family.samples:
             labels = tuple(sorted((k, v) for k, v in s.labels.items() if k != "le"))
@@ -220,8 +240,10 @@ def scrape(url: str) -> dict:
                     h["sum"] = s.value
                 elif s.name.endswith("_count"):
                     h["count"] = s.value
-    return {"counters": {k: dict(v) for k, v in counters.items()},
-            "histograms": {k: {lk: dict(lv) for lk, lv in v.items()} for k, v in hist.items()}}
+    return {
+        "counters": {k: dict(v) for k, v in counters.items()},
+        "histograms": {k: {lk: dict(lv) for lk, lv in v.items()} for k, v in hist.items()},
+    }
 
 
 def counter_delta(before: dict, after: dict, name: str) -> dict[tuple, float]:
@@ -234,8 +256,11 @@ def hist_delta(before: dict, after: dict, name: str, labels: tuple) -> dict:
     if new is None:
         return {"buckets": {}, "sum": 0.0, "count": 0.0}
     old = before["histograms"].get(name, {}).get(labels, {"buckets": {}, "sum": 0.0, "count": 0.0})
-    return {"buckets": {le: c - old["buckets"].get(le, 0.0) for le, c in new["buckets"].items()},
-            "sum": new["sum"] - old["sum"], "count": new["count"] - old["count"]}
+    return {
+        "buckets": {le: c - old["buckets"].get(le, 0.0) for le, c in new["buckets"].items()},
+        "sum": new["sum"] - old["sum"],
+        "count": new["count"] - old["count"],
+    }
 
 
 def merge(*hists: dict) -> dict:
@@ -279,15 +304,43 @@ def summarize(h: dict) -> dict:
 # ------------------------------------------------------------------ locust
 
 
-def run_locust(url: str, users: int, spawn_rate: float, duration: int, prefix: Path, workload_file: Path,
-               log_path: Path) -> int:
-    command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", str(users),
-               "-r", str(spawn_rate), "-t", f"{duration}s", "--host", url, "--csv", str(prefix),
-               "--json-file", str(prefix), "--only-summary", "--stop-timeout", "30", "--loglevel", "WARNING"]
+def run_locust(
+    url: str, users: int, spawn_rate: float, duration: int, prefix: Path, workload_file: Path, log_path: Path
+) -> int:
+    command = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--headless",
+        "-u",
+        str(users),
+        "-r",
+        str(spawn_rate),
+        "-t",
+        f"{duration}s",
+        "--host",
+        url,
+        "--csv",
+        str(prefix),
+        "--json-file",
+        str(prefix),
+        "--only-summary",
+        "--stop-timeout",
+        "30",
+        "--loglevel",
+        "WARNING",
+    ]
     print("+", " ".join(command), flush=True)
     with log_path.open("w") as log:
-        proc = subprocess.run(command, env={**os.environ, "LOAD_TEST_WORKLOAD": str(workload_file)},
-                              stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        proc = subprocess.run(
+            command,
+            env={**os.environ, "LOAD_TEST_WORKLOAD": str(workload_file)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
     return proc.returncode
 
 
@@ -318,15 +371,30 @@ def read_stats(path: Path) -> dict[str, dict]:
         timed = n - sum(e.get("num_none_requests", 0) for e in items)
         start = min(e["start_time"] for e in items)
         last = max((e["last_request_timestamp"] or start) for e in items)
-        return {"requests": n, "failures": sum(e["num_failures"] for e in items),
-                "rps": n / (last - start) if last > start else None,
-                "mean_ms": sum(e["total_response_time"] for e in items) / timed if timed else None,
-                "p50_ms": locust_percentile(times, n, 0.5), "p99_ms": locust_percentile(times, n, 0.99),
-                "max_ms": max(e["max_response_time"] for e in items)}
+        return {
+            "requests": n,
+            "failures": sum(e["num_failures"] for e in items),
+            "rps": n / (last - start) if last > start else None,
+            "mean_ms": sum(e["total_response_time"] for e in items) / timed if timed else None,
+            "p50_ms": locust_percentile(times, n, 0.5),
+            "p99_ms": locust_percentile(times, n, 0.99),
+            "max_ms": max(e["max_response_time"] for e in items),
+        }
 
     out = {f"{e['name']}": row([e]) for e in sorted(entries, key=lambda e: e["name"])}
-    out["Aggregated"] = row(entries) if entries else {"requests": 0, "failures": 0, "rps": None, "mean_ms": None,
-                                                      "p50_ms": None, "p99_ms": None, "max_ms": None}
+    out["Aggregated"] = (
+        row(entries)
+        if entries
+        else {
+            "requests": 0,
+            "failures": 0,
+            "rps": None,
+            "mean_ms": None,
+            "p50_ms": None,
+            "p99_ms": None,
+            "max_ms": None,
+        }
+    )
     return out
 
 
@@ -345,9 +413,17 @@ def read_history(prefix: Path) -> list[dict]:
                     return float(row[k])
                 except (KeyError, ValueError):
                     return None
-            rows.append({"t": int(row["Timestamp"]), "users": num("User Count"),
-                         "requests": num("Total Request Count") or 0, "failures": num("Total Failure Count") or 0,
-                         "p50_ms": num("50%"), "p99_ms": num("99%")})
+
+            rows.append(
+                {
+                    "t": int(row["Timestamp"]),
+                    "users": num("User Count"),
+                    "requests": num("Total Request Count") or 0,
+                    "failures": num("Total Failure Count") or 0,
+                    "p50_ms": num("50%"),
+                    "p99_ms": num("99%"),
+                }
+            )
     # Locust's own "Requests/s" column is a 10 s moving average; the count's step per tick is the throughput.
     for prev, r in zip([None, *rows], rows):
         dt = r["t"] - prev["t"] if prev else 0
@@ -414,8 +490,12 @@ def main() -> None:
     ap = dataset_parser(__doc__)
     service = ServiceSettings()
     ap.add_argument("--duration", type=int, default=120, help="seconds of load (issue 4: at least 120)")
-    ap.add_argument("--users", type=int, default=None, help="concurrent shoppers (default and minimum for the "
-                    "issue's bar: 4 per worker)")
+    ap.add_argument(
+        "--users",
+        type=int,
+        default=None,
+        help="concurrent shoppers (default and minimum for the issue's bar: 4 per worker)",
+    )
     ap.add_argument("--spawn-rate", type=float, default=None, help="users started per second (default: all in 1 s)")
     ap.add_argument("--workers", type=int, default=service.workers, help="gunicorn workers")
     ap.add_argument("--threads", type=int, default=service.threads, help="gthread threads per worker")
@@ -433,21 +513,28 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="search-rerank-load-"))
     workload_file = tmp / "workload.json"
     workload_file.write_text(json.dumps(load))
-    print(f"{len(load['queries'])} test queries from {data.name}, frequencies "
-          f"{min(q['frequency'] for q in load['queries'])}..{max(q['frequency'] for q in load['queries'])}; "
-          f"scratch in {tmp}", flush=True)
+    print(
+        f"{len(load['queries'])} test queries from {data.name}, frequencies "
+        f"{min(q['frequency'] for q in load['queries'])}..{max(q['frequency'] for q in load['queries'])}; "
+        f"scratch in {tmp}",
+        flush=True,
+    )
 
     server = Server(Path(settings.index_dir), Path(settings.models_dir), args.workers, args.threads, tmp)
     try:
         started = time.monotonic()
         ready = server.wait_ready(args.ready_timeout)
         warm = server.warm_up(load["queries"], args.ready_timeout, args.warmup)
-        print(f"ready in {time.monotonic() - started:.0f}s ({ready['counts']}); {warm} warm-up searches reached "
-              f"{len(server.worker_pids())} workers", flush=True)
+        print(
+            f"ready in {time.monotonic() - started:.0f}s ({ready['counts']}); {warm} warm-up searches reached "
+            f"{len(server.worker_pids())} workers",
+            flush=True,
+        )
         before = scrape(server.url)
         pids_before = server.worker_pids()
-        locust_rc = run_locust(server.url, users, spawn_rate, args.duration, tmp / "locust", workload_file,
-                               tmp / "locust.log")
+        locust_rc = run_locust(
+            server.url, users, spawn_rate, args.duration, tmp / "locust", workload_file, tmp / "locust.log"
+        )
         after = scrape(server.url)
         pids_after = server.worker_pids()
         alive = server.proc.poll() is None
@@ -460,21 +547,28 @@ def main() -> None:
     failures = read_failures(tmp / "locust")
 
     stage_labels = sorted({dict(k).get("stage") for k in after["histograms"].get("search_rerank_stage_seconds", {})})
-    stages = {s: summarize(hist_delta(before, after, "search_rerank_stage_seconds", (("stage", s),)))
-              for s in STAGES if s in stage_labels}
-    e2e_parts = {ep: hist_delta(before, after, "search_rerank_request_seconds", (("endpoint", ep),))
-                 for ep in SEARCH_ENDPOINTS}
+    stages = {
+        s: summarize(hist_delta(before, after, "search_rerank_stage_seconds", (("stage", s),)))
+        for s in STAGES
+        if s in stage_labels
+    }
+    e2e_parts = {
+        ep: hist_delta(before, after, "search_rerank_request_seconds", (("endpoint", ep),)) for ep in SEARCH_ENDPOINTS
+    }
     e2e_all = merge(*e2e_parts.values())
     server_e2e = summarize(e2e_all)
     server_by_endpoint = {ep: summarize(h) for ep, h in e2e_parts.items()}
     pipeline = hist_delta(before, after, "search_rerank_stage_seconds", (("stage", "total"),))
 
-    statuses = {f"{dict(k)['endpoint']} {dict(k)['status']}": int(v)
-                for k, v in counter_delta(before, after, "search_rerank_requests").items()}
+    statuses = {
+        f"{dict(k)['endpoint']} {dict(k)['status']}": int(v)
+        for k, v in counter_delta(before, after, "search_rerank_requests").items()
+    }
     five_xx = sum(v for k, v in statuses.items() if k.rsplit(" ", 1)[1].startswith("5"))
     errors = int(sum(counter_delta(before, after, "search_rerank_errors").values()))
-    degraded = {dict(k)["stage"]: int(v)
-                for k, v in counter_delta(before, after, "search_rerank_degraded_answers").items()}
+    degraded = {
+        dict(k)["stage"]: int(v) for k, v in counter_delta(before, after, "search_rerank_degraded_answers").items()
+    }
     searches = int(e2e_all["count"])
 
     # From the exact sums: the service's time outside SearchPipeline.run, per search request. Sums, not a
@@ -485,9 +579,11 @@ def main() -> None:
     proxy_share = outside / e2e_all["sum"] if proxy_ms is not None and e2e_all["sum"] else None
     wire_ms = client["mean_ms"] - mean_e2e if client["mean_ms"] is not None and mean_e2e is not None else None
     wire_share = wire_ms / client["mean_ms"] if wire_ms is not None and client["mean_ms"] else None
-    p50_proxy = (server_e2e["p50_ms"] - stages["total"]["p50_ms"]
-                 if "total" in stages and server_e2e["p50_ms"] is not None and stages["total"]["p50_ms"] is not None
-                 else None)
+    p50_proxy = (
+        server_e2e["p50_ms"] - stages["total"]["p50_ms"]
+        if "total" in stages and server_e2e["p50_ms"] is not None and stages["total"]["p50_ms"] is not None
+        else None
+    )
 
     checks = {
         "zero failed requests (client)": client["failures"] == 0 and locust_rc == 0,
@@ -502,29 +598,54 @@ def main() -> None:
         fatal.append("degraded answers")
 
     results = {
-        "dataset": data.name, "products": ready["counts"]["products"], "reranker": ready.get("reranker"),
+        "dataset": data.name,
+        "products": ready["counts"]["products"],
+        "reranker": ready.get("reranker"),
         "workers": args.workers,
-        "threads": args.threads, "users": users, "spawn_rate": spawn_rate, "duration_s": args.duration,
-        "warmup_searches": warm, "locust_exit_code": locust_rc,
+        "threads": args.threads,
+        "users": users,
+        "spawn_rate": spawn_rate,
+        "duration_s": args.duration,
+        "warmup_searches": warm,
+        "locust_exit_code": locust_rc,
         "client": {"aggregated": client, "by_name": client_by_name, "failures": failures},
-        "server": {"end_to_end": server_e2e, "by_endpoint": server_by_endpoint, "stages": stages,
-                   "statuses": statuses, "five_xx": five_xx, "errors": errors, "degraded": degraded,
-                   "searches": searches, "pipeline_runs": int(pipeline["count"])},
-        "overhead": {"proxy_mean_ms": proxy_ms, "proxy_share_of_server_e2e": proxy_share,
-                     "proxy_p50_difference_ms": p50_proxy, "client_minus_server_mean_ms": wire_ms,
-                     "client_minus_server_share_of_client": wire_share},
-        "throughput_history": history, "checks": checks,
+        "server": {
+            "end_to_end": server_e2e,
+            "by_endpoint": server_by_endpoint,
+            "stages": stages,
+            "statuses": statuses,
+            "five_xx": five_xx,
+            "errors": errors,
+            "degraded": degraded,
+            "searches": searches,
+            "pipeline_runs": int(pipeline["count"]),
+        },
+        "overhead": {
+            "proxy_mean_ms": proxy_ms,
+            "proxy_share_of_server_e2e": proxy_share,
+            "proxy_p50_difference_ms": p50_proxy,
+            "client_minus_server_mean_ms": wire_ms,
+            "client_minus_server_share_of_client": wire_share,
+        },
+        "throughput_history": history,
+        "checks": checks,
         "quantiles": "server quantiles interpolated linearly inside Prometheus histogram buckets; means exact",
     }
 
-    print(f"\nclient: {client['requests']} requests, {client['failures']} failed, {client['rps']:.1f} req/s, "
-          f"p50 {fmt(client['p50_ms'], 0)} ms, p99 {fmt(client['p99_ms'], 0)} ms, mean {fmt(client['mean_ms'])} ms")
+    print(
+        f"\nclient: {client['requests']} requests, {client['failures']} failed, {client['rps']:.1f} req/s, "
+        f"p50 {fmt(client['p50_ms'], 0)} ms, p99 {fmt(client['p99_ms'], 0)} ms, mean {fmt(client['mean_ms'])} ms"
+    )
     for name, row in {**stages, "server e2e": server_e2e}.items():
-        print(f"server {name:>10}: n={row['count']:>6} p50 {fmt(row['p50_ms']):>8} ms  p99 {fmt(row['p99_ms']):>8} ms"
-              f"  mean {fmt(row['mean_ms']):>8} ms")
-    print(f"proxy overhead (server e2e - pipeline total, means): {fmt(proxy_ms)} ms = {fmt((proxy_share or 0) * 100)}%"
-          f" of server e2e; client - server (loopback + gunicorn queueing): {fmt(wire_ms)} ms ="
-          f" {fmt((wire_share or 0) * 100)}% of client e2e")
+        print(
+            f"server {name:>10}: n={row['count']:>6} p50 {fmt(row['p50_ms']):>8} ms  p99 {fmt(row['p99_ms']):>8} ms"
+            f"  mean {fmt(row['mean_ms']):>8} ms"
+        )
+    print(
+        f"proxy overhead (server e2e - pipeline total, means): {fmt(proxy_ms)} ms = {fmt((proxy_share or 0) * 100)}%"
+        f" of server e2e; client - server (loopback + gunicorn queueing): {fmt(wire_ms)} ms ="
+        f" {fmt((wire_share or 0) * 100)}% of client e2e"
+    )
     print(f"statuses {statuses}; errors {errors}; degraded {degraded or 'none'}")
     for name, ok in checks.items():
         print(("PASS " if ok else "FAIL ") + name)
@@ -555,35 +676,66 @@ def main() -> None:
 
 def report_body(r: dict, dataset: str, image: str) -> str:
     s, c, o = r["server"], r["client"], r["overhead"]
-    stage_rows = [[name, row["count"], fmt(row["p50_ms"]), fmt(row["p99_ms"]), fmt(row["mean_ms"])]
-                  for name, row in s["stages"].items()]
-    stage_rows.append(["**server end to end** (search routes)", s["end_to_end"]["count"],
-                       fmt(s["end_to_end"]["p50_ms"]), fmt(s["end_to_end"]["p99_ms"]), fmt(s["end_to_end"]["mean_ms"])])
+    stage_rows = [
+        [name, row["count"], fmt(row["p50_ms"]), fmt(row["p99_ms"]), fmt(row["mean_ms"])]
+        for name, row in s["stages"].items()
+    ]
+    stage_rows.append(
+        [
+            "**server end to end** (search routes)",
+            s["end_to_end"]["count"],
+            fmt(s["end_to_end"]["p50_ms"]),
+            fmt(s["end_to_end"]["p99_ms"]),
+            fmt(s["end_to_end"]["mean_ms"]),
+        ]
+    )
     agg = c["aggregated"]
-    stage_rows.append(["**client end to end** (locust)", agg["requests"], fmt(agg["p50_ms"], 0),
-                       fmt(agg["p99_ms"], 0), fmt(agg["mean_ms"])])
-    client_rows = [[name, row["requests"], row["failures"], fmt(row["rps"]), fmt(row["p50_ms"], 0),
-                    fmt(row["p99_ms"], 0)] for name, row in c["by_name"].items()]
-    client_rows.append(["**all**", agg["requests"], agg["failures"], fmt(agg["rps"]), fmt(agg["p50_ms"], 0),
-                        fmt(agg["p99_ms"], 0)])
+    stage_rows.append(
+        [
+            "**client end to end** (locust)",
+            agg["requests"],
+            fmt(agg["p50_ms"], 0),
+            fmt(agg["p99_ms"], 0),
+            fmt(agg["mean_ms"]),
+        ]
+    )
+    client_rows = [
+        [name, row["requests"], row["failures"], fmt(row["rps"]), fmt(row["p50_ms"], 0), fmt(row["p99_ms"], 0)]
+        for name, row in c["by_name"].items()
+    ]
+    client_rows.append(
+        ["**all**", agg["requests"], agg["failures"], fmt(agg["rps"]), fmt(agg["p50_ms"], 0), fmt(agg["p99_ms"], 0)]
+    )
     degraded = s["degraded"]
-    degraded_text = (", ".join(f"{stage}: {n}" for stage, n in sorted(degraded.items())) +
-                     f" (of {s['searches']} searches)") if degraded else "none"
+    degraded_text = (
+        (", ".join(f"{stage}: {n}" for stage, n in sorted(degraded.items())) + f" (of {s['searches']} searches)")
+        if degraded
+        else "none"
+    )
     checks = "; ".join(("✅ " if ok else "❌ ") + name for name, ok in r["checks"].items())
     time_rows = [
-        ["proxy overhead: server end to end − pipeline total (Flask, validation, JSON in and out, UBI id, metrics)",
-         fmt(o["proxy_mean_ms"]), f"{fmt((o['proxy_share_of_server_e2e'] or 0) * 100)} % of server end to end"],
-        ["loopback + gunicorn (queueing for a thread, HTTP parsing, socket writes) + locust: "
-         "client end to end − server end to end", fmt(o["client_minus_server_mean_ms"]),
-         f"{fmt((o['client_minus_server_share_of_client'] or 0) * 100)} % of client end to end"],
+        [
+            "proxy overhead: server end to end − pipeline total (Flask, validation, JSON in and out, UBI id, metrics)",
+            fmt(o["proxy_mean_ms"]),
+            f"{fmt((o['proxy_share_of_server_e2e'] or 0) * 100)} % of server end to end",
+        ],
+        [
+            "loopback + gunicorn (queueing for a thread, HTTP parsing, socket writes) + locust: "
+            "client end to end − server end to end",
+            fmt(o["client_minus_server_mean_ms"]),
+            f"{fmt((o['client_minus_server_share_of_client'] or 0) * 100)} % of client end to end",
+        ],
     ]
-    reranker = (f"reranker `{r['reranker']}`" if r.get("reranker")
-                else "no reranker model configured, so the rerank stage is skipped")
+    reranker = (
+        f"reranker `{r['reranker']}`"
+        if r.get("reranker")
+        else "no reranker model configured, so the rerank stage is skipped"
+    )
     return f"""
-`search-rerank serve` under gunicorn on loopback ({r['workers']} workers × {r['threads']} gthread threads,
-{reranker}) over `{dataset}` ({r['products']:,} products), driven by
-locust on the same machine: {r['users']} closed-loop users (no think time; started at {r['spawn_rate']:g}/s) for
-{r['duration_s']} s, after {r['warmup_searches']} warm-up searches that reached every worker. Queries are the
+`search-rerank serve` under gunicorn on loopback ({r["workers"]} workers × {r["threads"]} gthread threads,
+{reranker}) over `{dataset}` ({r["products"]:,} products), driven by
+locust on the same machine: {r["users"]} closed-loop users (no think time; started at {r["spawn_rate"]:g}/s) for
+{r["duration_s"]} s, after {r["warmup_searches"]} warm-up searches that reached every worker. Queries are the
 test split's, drawn by their `frequency` (power law); the mix (`benchmarks/locustfile.py`) is 5 plain
 `/search` : 2 with category + price filters : 1 page two (`from=10`) : 2 Elasticsearch-compatible
 `/products/_search` with Elastic Search UI's body (half of them with its filter shape). Client and server share
@@ -593,7 +745,7 @@ the machine's cores, so the numbers include the load generator's own CPU.
 
 ### Requests (client side, locust)
 
-{table(['request', 'count', 'failed', 'req/s', 'p50 ms', 'p99 ms'], client_rows)}
+{table(["request", "count", "failed", "req/s", "p50 ms", "p99 ms"], client_rows)}
 
 ### Latency per stage and end to end (ms)
 
@@ -603,22 +755,22 @@ before and after the load; quantiles are **interpolated linearly inside histogra
 exact. Lexical and dense run side by side, so their times overlap; `total` is all of `SearchPipeline.run`.
 Client side: locust's own percentiles (rounded by locust).
 
-{table(['stage', 'count', 'p50', 'p99', 'mean'], stage_rows)}
+{table(["stage", "count", "p50", "p99", "mean"], stage_rows)}
 
 ![load test]({image})
 
 ### Where the time goes (per search request, from the histograms' exact sums)
 
-{table(['part', 'ms', 'share'], time_rows)}
+{table(["part", "ms", "share"], time_rows)}
 
 The server's end to end runs from Flask's `before_request` to its `after_request` on the search routes, so
 it holds everything the app does for a search; what gunicorn does around it falls in the second line, with the
 wait for a free worker thread when more users than threads are searching.
-(Difference of the p50s, server end to end − pipeline total: {fmt(o['proxy_p50_difference_ms'])} ms; a
+(Difference of the p50s, server end to end − pipeline total: {fmt(o["proxy_p50_difference_ms"])} ms; a
 difference of quantiles is not a quantile of differences, hence the means above.)
 
-Server answers by route and status: {', '.join(f'`{k}` {v}' for k, v in sorted(s['statuses'].items()))};
-unhandled errors: {s['errors']}. **Degraded answers** (a leg or stage past its deadline, answered without it;
+Server answers by route and status: {", ".join(f"`{k}` {v}" for k, v in sorted(s["statuses"].items()))};
+unhandled errors: {s["errors"]}. **Degraded answers** (a leg or stage past its deadline, answered without it;
 allowed, counted, not failures): {degraded_text}. The script exits 1 on any failed request, 5xx or unhandled
 error (and on degraded answers with `--fail-on-degraded`).
 """

@@ -42,20 +42,33 @@ def pick() -> dict:
 
 def search_ui_body(text: str, filters: dict | None, size: int = 10, offset: int = 0) -> dict:
     """What @elastic/search-ui-elasticsearch-connector's SearchQueryBuilder sends (no facets, no highlight)."""
-    alternatives = [{"multi_match": {"fields": SEARCH_FIELDS, "operator": "and", "query": text, "type": "best_fields"}},
-                    {"multi_match": {"fields": SEARCH_FIELDS, "query": text, "type": "cross_fields"}},
-                    {"multi_match": {"fields": SEARCH_FIELDS, "query": text, "type": "phrase"}},
-                    {"multi_match": {"fields": SEARCH_FIELDS, "query": text, "type": "phrase_prefix"}}]
+    alternatives = [
+        {"multi_match": {"fields": SEARCH_FIELDS, "operator": "and", "query": text, "type": "best_fields"}},
+        {"multi_match": {"fields": SEARCH_FIELDS, "query": text, "type": "cross_fields"}},
+        {"multi_match": {"fields": SEARCH_FIELDS, "query": text, "type": "phrase"}},
+        {"multi_match": {"fields": SEARCH_FIELDS, "query": text, "type": "phrase_prefix"}},
+    ]
     query: dict = {"bool": {"must": [{"bool": {"minimum_should_match": 1, "should": alternatives}}]}}
     if filters:
         cap = filters["price_max"]
         query["bool"]["filter"] = [
             {"bool": {"filter": [{"term": {"category.keyword": filters["category"]}}]}},
-            {"bool": {"should": [{"range": {"price": {"gte": 0, "lte": cap / 2}}},
-                                 {"range": {"price": {"gte": cap / 2, "lte": cap}}}]}},
+            {
+                "bool": {
+                    "should": [
+                        {"range": {"price": {"gte": 0, "lte": cap / 2}}},
+                        {"range": {"price": {"gte": cap / 2, "lte": cap}}},
+                    ]
+                }
+            },
         ]
-    return {"_source": {"includes": ["title", "brand", "category", "price"]}, "from": offset, "query": query,
-            "size": size, "sort": "_score"}
+    return {
+        "_source": {"includes": ["title", "brand", "category", "price"]},
+        "from": offset,
+        "query": query,
+        "size": size,
+        "sort": "_score",
+    }
 
 
 class Shopper(FastHttpUser):
@@ -87,9 +100,12 @@ class Shopper(FastHttpUser):
     def search_filtered(self) -> None:
         q = pick()
         f = q["filters"]
-        self._post("/search", {"query": q["text"], "size": 10,
-                               "filters": {"category": f["category"], "price_max": f["price_max"]}},
-                   "search+filters", "hits")
+        self._post(
+            "/search",
+            {"query": q["text"], "size": 10, "filters": {"category": f["category"], "price_max": f["price_max"]}},
+            "search+filters",
+            "hits",
+        )
 
     @task(1)
     def page_two(self) -> None:

@@ -28,7 +28,7 @@ Ties by product id, as both real legs. No filters: evaluation does not use them.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import tantivy
@@ -42,11 +42,13 @@ STANDARD_WORD = r"[^\W_]+(?:[.'’][^\W_]+)*"
 
 
 def standard_analyzer() -> tantivy.TextAnalyzer:
-    return (tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.regex(STANDARD_WORD))
-            .filter(tantivy.Filter.lowercase())
-            .filter(tantivy.Filter.remove_long(40))
-            .filter(tantivy.Filter.stemmer("english"))
-            .build())
+    return (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.regex(STANDARD_WORD))
+        .filter(tantivy.Filter.lowercase())
+        .filter(tantivy.Filter.remove_long(40))
+        .filter(tantivy.Filter.stemmer("english"))
+        .build()
+    )
 
 
 def _long_to_int4(i: int) -> int:
@@ -62,7 +64,7 @@ def _int4_to_long(i: int) -> int:
     return bits if shift == -1 else (bits | 0x08) << shift
 
 
-_FREE = 255 - _long_to_int4(2 ** 31 - 1)  # lengths below 24 are stored exactly
+_FREE = 255 - _long_to_int4(2**31 - 1)  # lengths below 24 are stored exactly
 
 
 def lucene_length(length: int) -> int:
@@ -85,8 +87,13 @@ class LuceneBM25Leg:
         texts: dict[str, list[str]] = {field: [] for field in self.boosts}
         for product in products:
             self.ids.append(product.id)
-            fields = {"title": product.title, "brand": product.brand, "category": " ".join(product.category),
-                      "attributes": product.attribute_text(), "description": product.description}
+            fields = {
+                "title": product.title,
+                "brand": product.brand,
+                "category": " ".join(product.category),
+                "attributes": product.attribute_text(),
+                "description": product.description,
+            }
             for field in self.boosts:
                 texts[field].append(fields[field])
         self.order = np.argsort(np.array(self.ids))  # ties by id: rank of each doc in id order
@@ -108,8 +115,11 @@ class LuceneBM25Leg:
         avgdl = lengths.sum() / max(doc_count, 1)
         decoded = np.array([lucene_length(int(n)) for n in lengths], dtype=np.float64)
         norms = self.k1 * (1 - self.b + self.b * decoded / avgdl)
-        return {"postings": {t: (np.array(d), np.array(f, dtype=np.float64)) for t, (d, f) in postings.items()},
-                "doc_count": doc_count, "norms": norms}
+        return {
+            "postings": {t: (np.array(d), np.array(f, dtype=np.float64)) for t, (d, f) in postings.items()},
+            "doc_count": doc_count,
+            "norms": norms,
+        }
 
     def warm_up(self) -> None:
         return None

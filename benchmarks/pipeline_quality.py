@@ -28,12 +28,12 @@ from generated import cached_index, dataset_parser, prepared  # noqa: E402
 from report import ROOT, save_figure, table, write_section  # noqa: E402
 
 from search_rerank.backends.encoder import resolve_model_path  # noqa: E402
-from search_rerank.evaluation.evaluate import Config, Report, evaluate, standard_configs  # noqa: E402
-from search_rerank.indexing.indexes import open_pipeline  # noqa: E402
-from search_rerank.data.loaders import load_beir  # noqa: E402
 from search_rerank.core.rerank import CrossEncoderReranker  # noqa: E402
 from search_rerank.core.retrieval import DENSE, LEXICAL  # noqa: E402
 from search_rerank.core.settings import PACKAGED_MINILM, Settings  # noqa: E402
+from search_rerank.data.loaders import load_beir  # noqa: E402
+from search_rerank.evaluation.evaluate import Config, Report, evaluate, standard_configs  # noqa: E402
+from search_rerank.indexing.indexes import open_pipeline  # noqa: E402
 
 BOTH = (LEXICAL, DENSE)
 METRICS = ("nDCG@10", "R@100", "RR@10", "lt_share@10", "coverage@10", "gini@10")
@@ -45,7 +45,8 @@ def choose_longtail(pipeline, queries, qrels) -> tuple[dict, list[dict]]:
     """The boost that raises long-tail share most on dev while costing at most half the allowed nDCG."""
     configs = [Config("hybrid", BOTH, "rrf")] + [
         Config(f"s={s} g={g}", BOTH, "rrf", longtail=True, overrides={"longtail": {"strength": s, "gate": g}})
-        for s in GRID["strength"] for g in GRID["gate"]
+        for s in GRID["strength"]
+        for g in GRID["gate"]
     ]
     report = evaluate(pipeline, queries, qrels, configs=configs, split="dev")
     base = report.row("hybrid").metrics
@@ -55,7 +56,9 @@ def choose_longtail(pipeline, queries, qrels) -> tuple[dict, list[dict]]:
     allowed = [g for g in grid if base["nDCG@10"] - g["ndcg"] <= MAX_NDCG_COST / 2]
     best = max(allowed, key=lambda g: (g["lt"], g["ndcg"])) if allowed else None
     return ({"strength": best["strength"], "gate": best["gate"]} if best else {"enabled": False}), [
-        {"strength": 0.0, "gate": 0.0, "ndcg": base["nDCG@10"], "lt": base["lt_share@10"]}, *grid]
+        {"strength": 0.0, "gate": 0.0, "ndcg": base["nDCG@10"], "lt": base["lt_share@10"]},
+        *grid,
+    ]
 
 
 def subset(queries, qrels, keep):
@@ -77,8 +80,10 @@ def latency(pipeline, settings: Settings, texts: list[str], warm: int = 10) -> d
             raise RuntimeError(f"degraded during the latency run: {result.degraded}")
         for stage, ms in result.ranking.timings_ms.items():
             samples.setdefault(stage, []).append(ms)
-    return {stage: {"p50": float(np.percentile(v, 50)), "p99": float(np.percentile(v, 99)), "n": len(v)}
-            for stage, v in samples.items()}
+    return {
+        stage: {"p50": float(np.percentile(v, 50)), "p99": float(np.percentile(v, 99)), "n": len(v)}
+        for stage, v in samples.items()
+    }
 
 
 def plot(test: Report, grid: list[dict], chosen: dict, lat: dict[str, dict], lat_rerank: dict[str, dict]) -> list[str]:
@@ -96,10 +101,17 @@ def plot(test: Report, grid: list[dict], chosen: dict, lat: dict[str, dict], lat
     a.set_xlim(max(0.0, lo - 0.1), 1.0)
     for i, r in enumerate(test.rows):
         a.text(r.metrics["nDCG@10"], i, f" {r.metrics['nDCG@10']:.3f}", va="center", fontsize=8)
-    b.scatter([g["lt"] for g in grid[1:]], [g["ndcg"] for g in grid[1:]], c=[g["strength"] for g in grid[1:]],
-              cmap="viridis", label="boost grid (dev)")
+    b.scatter(
+        [g["lt"] for g in grid[1:]],
+        [g["ndcg"] for g in grid[1:]],
+        c=[g["strength"] for g in grid[1:]],
+        cmap="viridis",
+        label="boost grid (dev)",
+    )
     b.scatter([grid[0]["lt"]], [grid[0]["ndcg"]], marker="s", color="black", label="no boost (dev)")
-    pick = next((g for g in grid[1:] if g["strength"] == chosen.get("strength") and g["gate"] == chosen.get("gate")), None)
+    pick = next(
+        (g for g in grid[1:] if g["strength"] == chosen.get("strength") and g["gate"] == chosen.get("gate")), None
+    )
     if pick:
         b.scatter([pick["lt"]], [pick["ndcg"]], marker="*", s=200, color="red", label="chosen")
     b.axhline(grid[0]["ndcg"] - MAX_NDCG_COST, color="grey", ls="--", lw=0.8, label=f"-{MAX_NDCG_COST} nDCG")
@@ -143,21 +155,37 @@ def main() -> None:
 
     test_q, test_qrels = dataset.split("test")
     configs = standard_configs(has_reranker=False) + [
-        Config("hybrid-rrf+longtail(defaults)", BOTH, "rrf", longtail=True,
-               overrides={"longtail": Settings().longtail.model_dump()})]
+        Config(
+            "hybrid-rrf+longtail(defaults)",
+            BOTH,
+            "rrf",
+            longtail=True,
+            overrides={"longtail": Settings().longtail.model_dump()},
+        )
+    ]
     test = evaluate(pipeline, test_q, test_qrels, configs=configs, dataset=data.name, split="test")
     held_q, held_qrels = subset(test_q, test_qrels, lambda q: q.meta.get("heldout") == "1")
     held = evaluate(pipeline, held_q, held_qrels, configs=configs[:3], split="test-heldout")
     pooled_test = load_beir(data / "pooled").qrels["test"] if args.pooled else None
-    pooled = (evaluate(pipeline, test_q, {q: pooled_test[q] for q in test_qrels if q in pooled_test},
-                       configs=configs[:3], split="test-pooled") if pooled_test else None)
+    pooled = (
+        evaluate(
+            pipeline,
+            test_q,
+            {q: pooled_test[q] for q in test_qrels if q in pooled_test},
+            configs=configs[:3],
+            split="test-pooled",
+        )
+        if pooled_test
+        else None
+    )
 
     texts = [test_q[q].text for q in list(test_qrels)[: args.latency_queries]]
     lat = latency(pipeline, tuned.offline(), texts)
     # The rerank stage's cost does not depend on its weights, so the MiniLM body with an
     # untrained head times it honestly until a trained reranker exists (issue 3).
-    timing_settings = tuned.offline().override(rerank={"model": resolve_model_path(PACKAGED_MINILM), "window": 50,
-                                                       "device": "cpu", "require_card": False})
+    timing_settings = tuned.offline().override(
+        rerank={"model": resolve_model_path(PACKAGED_MINILM), "window": 50, "device": "cpu", "require_card": False}
+    )
     pipeline.reranker = CrossEncoderReranker(timing_settings.rerank)
     pipeline.reranker.warm_up()
     lat_rerank = latency(pipeline, timing_settings, texts[: args.rerank_queries])
@@ -170,9 +198,18 @@ def main() -> None:
         "boost raises long-tail share": boosted["lt_share@10"] > rows["hybrid-rrf"]["lt_share@10"],
         f"boost costs <= {MAX_NDCG_COST} nDCG@10": rows["hybrid-rrf"]["nDCG@10"] - boosted["nDCG@10"] <= MAX_NDCG_COST,
     }
-    results = {"dataset": data.name, "build": build, "longtail_chosen": chosen, "longtail_grid_dev": grid,
-               "test": test.to_json(), "heldout": held.to_json(), "pooled": pooled.to_json() if pooled else None,
-               "latency_ms": lat, "latency_with_rerank_ms": lat_rerank, "checks": checks}
+    results = {
+        "dataset": data.name,
+        "build": build,
+        "longtail_chosen": chosen,
+        "longtail_grid_dev": grid,
+        "test": test.to_json(),
+        "heldout": held.to_json(),
+        "pooled": pooled.to_json() if pooled else None,
+        "latency_ms": lat,
+        "latency_with_rerank_ms": lat_rerank,
+        "checks": checks,
+    }
     out = ROOT / "benchmarks" / "results"
     out.mkdir(exist_ok=True)
     (out / "pipeline_quality.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -183,32 +220,38 @@ def main() -> None:
 
     images = plot(test, grid, chosen, lat, lat_rerank)
     kinds = sorted(test.rows[0].by_kind)
-    kind_rows = [[k, sum(1 for q in test_qrels if test_q[q].meta.get("kind") == k),
-                  *(test.row(c).by_kind[k]["nDCG@10"] for c in ("bm25", "dense", "hybrid-rrf"))] for k in kinds]
+    kind_rows = [
+        [
+            k,
+            sum(1 for q in test_qrels if test_q[q].meta.get("kind") == k),
+            *(test.row(c).by_kind[k]["nDCG@10"] for c in ("bm25", "dense", "hybrid-rrf")),
+        ]
+        for k in kinds
+    ]
     manifest = json.loads((data / "manifest.json").read_text())
     dps = build["docs_per_second"]
     body = f"""
-Catalog `{data.name}`: {manifest['products']:,} generated products, {test.queries} test queries
+Catalog `{data.name}`: {manifest["products"]:,} generated products, {test.queries} test queries
 ({held.queries} on product types held out of train and dev), complete graded labels. No trained
 reranker exists yet (issue 3), so the table has no rerank rows; the long-tail boost was chosen on the dev
 split only ({len(grid) - 1} strength × gate points, largest long-tail share at ≤ {MAX_NDCG_COST / 2} dev nDCG cost):
-**{', '.join(f'{k} {v}' for k, v in chosen.items())}**.
+**{", ".join(f"{k} {v}" for k, v in chosen.items())}**.
 
 ### Test split, full catalogue
 
-{table(['config', *METRICS], metric_rows(test))}
+{table(["config", *METRICS], metric_rows(test))}
 
 ![quality]({images[0]})
 
-Checks: {'; '.join(('✅ ' if ok else '❌ ') + name for name, ok in checks.items())}.
+Checks: {"; ".join(("✅ " if ok else "❌ ") + name for name, ok in checks.items())}.
 
 ### nDCG@10 per query kind (test)
 
-{table(['kind', 'queries', 'bm25', 'dense', 'hybrid-rrf'], kind_rows)}
+{table(["kind", "queries", "bm25", "dense", "hybrid-rrf"], kind_rows)}
 
 ### Held-out product types (test queries on types no train/dev query names)
 
-{table(['config', *METRICS], metric_rows(held))}
+{table(["config", *METRICS], metric_rows(held))}
 """
     if pooled:
         body += f"""
@@ -217,12 +260,12 @@ Checks: {'; '.join(('✅ ' if ok else '❌ ') + name for name, ok in checks.item
 {args.pooled} judgments per query, pooled from the top 20 BM25 hits, the rest unjudged (as in real judgment
 lists). Unjudged products count as irrelevant here, so the lexical leg, which chose the pool, is flattered:
 
-{table(['config', 'nDCG@10 pooled', 'nDCG@10 complete'], [[r.config, r.metrics['nDCG@10'], rows[r.config]['nDCG@10']] for r in pooled.rows])}
+{table(["config", "nDCG@10 pooled", "nDCG@10 complete"], [[r.config, r.metrics["nDCG@10"], rows[r.config]["nDCG@10"]] for r in pooled.rows])}
 """
     body += f"""
-### Indexing throughput ({build['products']:,} products, one build)
+### Indexing throughput ({build["products"]:,} products, one build)
 
-{table(['part', 'seconds', 'docs/s'], [[k, f"{v:.1f}", f"{dps.get(k, build['products'] / v):,.0f}"] for k, v in build['seconds'].items()])}
+{table(["part", "seconds", "docs/s"], [[k, f"{v:.1f}", f"{dps.get(k, build['products'] / v):,.0f}"] for k, v in build["seconds"].items()])}
 
 `dense` is MiniLM encoding (max 64 tokens, CPU) plus FAISS adds; `lexical` is tantivy; `store` the SQLite product store.
 """
@@ -238,7 +281,7 @@ is timed, not cut), on {len(texts)} test queries
 (rerank: first {min(len(texts), args.rerank_queries)}, MiniLM cross-encoder with an untrained head, window 50, batch 32:
 the cost of the stage, not its quality). Milliseconds.
 
-{table(['stage', 'p50', 'p99', 'p50 with rerank', 'p99 with rerank'], [[s, fmt(lat, s, 'p50'), fmt(lat, s, 'p99'), fmt(lat_rerank, s, 'p50'), fmt(lat_rerank, s, 'p99')] for s in stages])}
+{table(["stage", "p50", "p99", "p50 with rerank", "p99 with rerank"], [[s, fmt(lat, s, "p50"), fmt(lat, s, "p99"), fmt(lat_rerank, s, "p50"), fmt(lat_rerank, s, "p99")] for s in stages])}
 
 ![latency]({images[1]})
 """

@@ -45,30 +45,30 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+import opensearchpy  # noqa: E402
 from generated import cached_dataset  # noqa: E402
 from lucene_reference import LuceneBM25Leg, lucene_length  # noqa: E402
 from report import ROOT, save_figure, table, write_section  # noqa: E402
-
-import opensearchpy  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from search_rerank.backends.cluster import OpenSearchRetriever  # noqa: E402
-from search_rerank.evaluation.evaluate import evaluate, standard_configs  # noqa: E402
-from search_rerank.data.generate import GeneratorConfig  # noqa: E402
-from search_rerank.indexing.indexes import build_index, open_pipeline  # noqa: E402
-from search_rerank.data.loaders import iter_catalog, load_beir  # noqa: E402
+from search_rerank.backends.tantivy_index import TantivyRetriever  # noqa: E402
 from search_rerank.core.pipeline import SearchPipeline  # noqa: E402
-from search_rerank.indexing.reindex import Reindexer  # noqa: E402
 from search_rerank.core.retrieval import DENSE, LEXICAL  # noqa: E402
 from search_rerank.core.settings import LEXICAL_FIELDS, LexicalSettings, Settings  # noqa: E402
-from search_rerank.backends.tantivy_index import TantivyRetriever  # noqa: E402
+from search_rerank.data.generate import GeneratorConfig  # noqa: E402
+from search_rerank.data.loaders import iter_catalog, load_beir  # noqa: E402
+from search_rerank.evaluation.evaluate import evaluate, standard_configs  # noqa: E402
+from search_rerank.indexing.indexes import build_index, open_pipeline  # noqa: E402
+from search_rerank.indexing.reindex import Reindexer  # noqa: E402
 from search_rerank.indexing.versions import IndexVersions  # noqa: E402
 
 PARTS = ("throughput", "killed", "quality")
@@ -119,9 +119,16 @@ def build_run(catalog: Path, settings: Settings, label: str) -> dict[str, Any]:
     started = time.perf_counter()
     report = build_index(iter_catalog(catalog), settings, progress=True)
     wall = time.perf_counter() - started
-    run = {"label": label, "products": report.products, "seconds": report.seconds, "wall_s": wall,
-           "docs_per_second": {**report.docs_per_second(), "end to end": report.products / wall},
-           "version": report.version, "lexical_index": report.lexical_index, "load_after": cores_busy()}
+    run = {
+        "label": label,
+        "products": report.products,
+        "seconds": report.seconds,
+        "wall_s": wall,
+        "docs_per_second": {**report.docs_per_second(), "end to end": report.products / wall},
+        "version": report.version,
+        "lexical_index": report.lexical_index,
+        "load_after": cores_busy(),
+    }
     log(f"{label}: {json.dumps(run['docs_per_second'])}")
     if settings.lexical.backend != "tantivy":  # keep osmem-server's memory to one index at a time
         alias = Reindexer(settings.lexical)
@@ -138,16 +145,36 @@ def throughput(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     sweep_n = min(args.sweep_products, args.products)
     # (label, catalog, lexical settings or None for tantivy, dense enabled), run in this order;
     # the end-to-end run last, since MiniLM on shared CPUs takes most of the time.
-    plan = [(f"opensearch, bulk_workers={Settings().lexical.bulk_workers} (default), no dense", catalog,
-             {"index": "bench-default"}, False),
-            ("tantivy, no dense", catalog, None, False)]
-    plan += [(f"opensearch, bulk_workers={w}, no dense, first {sweep_n:,}", sweep_n,
-              {"index": f"bench-w{w}", "bulk_workers": w}, False) for w in WORKERS]
+    plan = [
+        (
+            f"opensearch, bulk_workers={Settings().lexical.bulk_workers} (default), no dense",
+            catalog,
+            {"index": "bench-default"},
+            False,
+        ),
+        ("tantivy, no dense", catalog, None, False),
+    ]
+    plan += [
+        (
+            f"opensearch, bulk_workers={w}, no dense, first {sweep_n:,}",
+            sweep_n,
+            {"index": f"bench-w{w}", "bulk_workers": w},
+            False,
+        )
+        for w in WORKERS
+    ]
     if args.dense_products != 0:
         dense_n = args.products if args.dense_products < 0 else min(args.dense_products, args.products)
-        plan.append((f"opensearch + MiniLM/FAISS (end to end), first {dense_n:,}" if dense_n < args.products
-                     else "opensearch + MiniLM/FAISS (end to end)", dense_n if dense_n < args.products else catalog,
-                     {"index": "bench-full"}, True))
+        plan.append(
+            (
+                f"opensearch + MiniLM/FAISS (end to end), first {dense_n:,}"
+                if dense_n < args.products
+                else "opensearch + MiniLM/FAISS (end to end)",
+                dense_n if dense_n < args.products else catalog,
+                {"index": "bench-full"},
+                True,
+            )
+        )
     if all(label in runs for label, *_ in plan):
         return cached
     with tempfile.TemporaryDirectory(prefix="reindex-bench-") as tmp, osmem() as url:
@@ -158,8 +185,11 @@ def throughput(args: argparse.Namespace, out: Path) -> dict[str, Any]:
                 head, products = products, Path(tmp) / f"first-{products}.jsonl"
                 with open(catalog, encoding="utf-8") as src, open(products, "w", encoding="utf-8") as dst:
                     dst.writelines(line for _, line in zip(range(head), src))
-            settings = Settings(index_dir=Path(tmp) / f"run-{i}", dense={"enabled": dense, "device": "cpu"},
-                                lexical={} if lexical is None else server_lexical(url, **lexical))
+            settings = Settings(
+                index_dir=Path(tmp) / f"run-{i}",
+                dense={"enabled": dense, "device": "cpu"},
+                lexical={} if lexical is None else server_lexical(url, **lexical),
+            )
             runs[label] = build_run(products, settings, label)
             out.write_text(json.dumps(cached, indent=2) + "\n")
     return cached
@@ -193,9 +223,14 @@ class Searcher(threading.Thread):
 
     def summary(self) -> dict[str, Any]:
         after = [same for t, same in self.answers if self.killed_at is not None and t >= self.killed_at]
-        return {"answered": len(self.answers), "same_as_before": sum(same for _, same in self.answers),
-                "answered_after_kill": len(after), "same_after_kill": sum(after), "errors": self.errors[:5],
-                "error_count": len(self.errors)}
+        return {
+            "answered": len(self.answers),
+            "same_as_before": sum(same for _, same in self.answers),
+            "answered_after_kill": len(after),
+            "same_after_kill": sum(after),
+            "errors": self.errors[:5],
+            "error_count": len(self.errors),
+        }
 
 
 def written_in(log_file: Path) -> int:
@@ -209,20 +244,40 @@ def killed(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     old = cached_dataset(args.work, GeneratorConfig(products=n, queries=100, seed=args.seed))
     new = cached_dataset(args.work, GeneratorConfig(products=n, queries=100, seed=args.seed + 1))
     with open(old / "queries.jsonl", encoding="utf-8") as f:
-        texts = [json.loads(line)["text"] for line in f][:args.killed_queries]
+        texts = [json.loads(line)["text"] for line in f][: args.killed_queries]
     batch = max(n // 10, 1)
-    result: dict[str, Any] = {"products": n, "batch_size": batch, "queries": len(texts),
-                              "old": old.name, "new": new.name}
+    result: dict[str, Any] = {
+        "products": n,
+        "batch_size": batch,
+        "queries": len(texts),
+        "old": old.name,
+        "new": new.name,
+    }
     build_log = out.with_name("killed-build.log")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1",
-           "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))),
+    }
     with tempfile.TemporaryDirectory(prefix="reindex-killed-") as tmp, osmem() as url:
-        settings = Settings(index_dir=Path(tmp) / "index", lexical=server_lexical(url, "bench-killed"),
-                            dense={"device": "cpu"})
+        settings = Settings(
+            index_dir=Path(tmp) / "index", lexical=server_lexical(url, "bench-killed"), dense={"device": "cpu"}
+        )
         config = Path(tmp) / "settings.json"
         config.write_text(json.dumps(settings.model_dump(mode="json", include={"index_dir", "lexical", "dense"})))
-        command = [sys.executable, "-m", "search_rerank.cli", "--settings", str(config), "-v", "reindex",
-                   "--catalog", str(new / "corpus.jsonl"), "--batch-size", str(batch)]
+        command = [
+            sys.executable,
+            "-m",
+            "search_rerank.cli",
+            "--settings",
+            str(config),
+            "-v",
+            "reindex",
+            "--catalog",
+            str(new / "corpus.jsonl"),
+            "--batch-size",
+            str(batch),
+        ]
         alias = Reindexer(settings.lexical)
         versions = IndexVersions(settings.index_dir)
 
@@ -269,8 +324,10 @@ def killed(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         restarted = open_pipeline(settings)  # what a restarted server opens
         after = {text: top_ids(restarted, text, offline) for text in texts}
         result["after_kill"] = {
-            "served_version": versions.current(), "alias_points_at": alias.current(),
-            "leftover_version_dirs": half_dirs, "leftover_indices": partial,
+            "served_version": versions.current(),
+            "alias_points_at": alias.current(),
+            "leftover_version_dirs": half_dirs,
+            "leftover_indices": partial,
             "store_count": restarted.store.count(),
             "leg_counts": {name: leg.count() for name, leg in restarted.legs.items()},
             "same_answers": sum(after[t] == before[t] for t in texts),
@@ -287,8 +344,11 @@ def killed(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         changed = {text: top_ids(swapped, text, offline) for text in texts}
         manifest = versions.manifest(versions.current())
         result["rerun"] = {
-            "seconds": rerun_s, "served_version": versions.current(), "alias_points_at": alias.current(),
-            "manifest_index": manifest["lexical_index"], "versions_kept": versions.complete(),
+            "seconds": rerun_s,
+            "served_version": versions.current(),
+            "alias_points_at": alias.current(),
+            "manifest_index": manifest["lexical_index"],
+            "versions_kept": versions.complete(),
             "leftovers_gone": not any(versions.path(d).exists() for d in half_dirs)
             and not any(alias.live.exists(i) for i in partial),
             "changed_answers": sum(changed[t] != before[t] for t in texts),
@@ -304,8 +364,7 @@ def overlap(a: list[str], b: list[str]) -> float:
     return len(top_a & top_b) / max(len(top_a | top_b), 1)
 
 
-def lucene_bm25(doc_count: int, df: int, tf: int, length: int, avgdl: float, k1: float = 1.2,
-                b: float = 0.75) -> float:
+def lucene_bm25(doc_count: int, df: int, tf: int, length: int, avgdl: float, k1: float = 1.2, b: float = 0.75) -> float:
     return math.log(1 + (doc_count - df + 0.5) / (df + 0.5)) * tf / (tf + k1 * (1 - b + b * length / avgdl))
 
 
@@ -326,17 +385,28 @@ def osmem_scoring(url: str) -> dict[str, Any]:
         words[:tf] = ["sofa"] * tf
         docs.append((str(i), words, tf))
     client.indices.create(index="probe", body={"mappings": {"properties": {"d": {"type": "text"}}}})
-    client.bulk(body=[line for i, words, _ in docs for line in ({"index": {"_index": "probe", "_id": i}},
-                                                                 {"d": " ".join(words)})], refresh=True)
+    client.bulk(
+        body=[
+            line for i, words, _ in docs for line in ({"index": {"_index": "probe", "_id": i}}, {"d": " ".join(words)})
+        ],
+        refresh=True,
+    )
     hits = client.search(index="probe", body={"query": {"match": {"d": "sofa"}}, "size": 50})["hits"]["hits"]
     avgdl = sum(len(words) for _, words, _ in docs) / len(docs)
     by_id = {i: (words, tf) for i, words, tf in docs}
-    rows = [(h["_score"], lucene_bm25(len(docs), 20, by_id[h["_id"]][1], lucene_length(len(by_id[h["_id"]][0])),
-                                      avgdl)) for h in hits]
+    rows = [
+        (h["_score"], lucene_bm25(len(docs), 20, by_id[h["_id"]][1], lucene_length(len(by_id[h["_id"]][0])), avgdl))
+        for h in hits
+    ]
     ratios = [osmem / lucene for osmem, lucene in rows]
     inverted = sum(1 for (o1, l1), (o2, l2) in itertools.combinations(rows, 2) if (o1 - o2) * (l1 - l2) < 0)
-    return {"matched": len(hits), "ratio_min": min(ratios), "ratio_max": max(ratios),
-            "pairs": len(rows) * (len(rows) - 1) // 2, "inverted_pairs": inverted}
+    return {
+        "matched": len(hits),
+        "ratio_min": min(ratios),
+        "ratio_max": max(ratios),
+        "pairs": len(rows) * (len(rows) - 1) // 2,
+        "inverted_pairs": inverted,
+    }
 
 
 def same_matches(url: str, data: Path, n_products: int = 3000, n_queries: int = 200) -> dict[str, Any]:
@@ -352,13 +422,15 @@ def same_matches(url: str, data: Path, n_products: int = 3000, n_queries: int = 
         embedded.add(products)
         checks = same = 0
         for field in LEXICAL_FIELDS:
-            on_server = OpenSearchRetriever(server.settings.model_copy(update={"field_boosts": {field: 1.0}}),
-                                            server._client)
+            on_server = OpenSearchRetriever(
+                server.settings.model_copy(update={"field_boosts": {field: 1.0}}), server._client
+            )
             alone = TantivyRetriever(Path(tmp) / "lexical", LexicalSettings(field_boosts={field: 1.0}))
             for text in texts:
                 checks += 1
-                same += ({c.product_id for c in alone.search(text, n_products)}
-                         == {c.product_id for c in on_server.search(text, n_products)})
+                same += {c.product_id for c in alone.search(text, n_products)} == {
+                    c.product_id for c in on_server.search(text, n_products)
+                }
     return {"products": n_products, "queries": len(texts), "field_queries": checks, "same_match_sets": same}
 
 
@@ -386,17 +458,22 @@ def quality(args: argparse.Namespace, out: Path) -> dict[str, Any]:
 
     def measure(backend: str, lexical_leg, lexical_settings: LexicalSettings) -> None:
         # Only the lexical leg differs: the dense index and the product store are the embedded build's.
-        pipeline = embedded if lexical_leg is None else SearchPipeline(
-            settings.model_copy(update={"lexical": lexical_settings}),
-            {LEXICAL: lexical_leg, DENSE: embedded.legs[DENSE]}, embedded.store)
+        pipeline = (
+            embedded
+            if lexical_leg is None
+            else SearchPipeline(
+                settings.model_copy(update={"lexical": lexical_settings}),
+                {LEXICAL: lexical_leg, DENSE: embedded.legs[DENSE]},
+                embedded.store,
+            )
+        )
         found: dict[str, list[str]] = {}
 
         def keep(qid: str, ranking) -> None:
             found[qid] = [c.product_id for c in ranking.stages.get(LEXICAL, [])][:10]
 
         log(f"evaluating with the {backend} lexical leg ({cores_busy()})")
-        report = evaluate(pipeline, test_q, test_qrels, configs=configs, dataset=data.name, split="test",
-                          on_query=keep)
+        report = evaluate(pipeline, test_q, test_qrels, configs=configs, dataset=data.name, split="test", on_query=keep)
         result["backends"][backend] = {row.config: row.metrics for row in report.rows}
         lists[backend] = found
         lists_file.write_text(json.dumps(lists))
@@ -412,8 +489,12 @@ def quality(args: argparse.Namespace, out: Path) -> dict[str, Any]:
             started = time.perf_counter()
             written = server.add(tqdm(iter_catalog(data / "corpus.jsonl"), desc="bulk", unit="doc"))
             seconds = time.perf_counter() - started
-            result["bulk"] = {"products": written, "seconds": seconds, "docs_per_second": written / seconds,
-                              "bulk_workers": lexical.bulk_workers}
+            result["bulk"] = {
+                "products": written,
+                "seconds": seconds,
+                "docs_per_second": written / seconds,
+                "bulk_workers": lexical.bulk_workers,
+            }
             log(f"{written} products in {seconds:.0f} s")
             measure("opensearch", server, lexical)
     if "osmem_scoring" not in result:
@@ -429,8 +510,10 @@ def quality(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     for backend in ("opensearch", "lucene-reference"):
         if backend in lists and "tantivy" in lists:
             same = [overlap(lists["tantivy"][q], lists[backend][q]) for q in lists["tantivy"]]
-            result["lexical_top10"][backend] = {"overlap": sum(same) / len(same),
-                                                "identical": sum(1 for x in same if x == 1.0) / len(same)}
+            result["lexical_top10"][backend] = {
+                "overlap": sum(same) / len(same),
+                "identical": sum(1 for x in same if x == 1.0) / len(same),
+            }
     for backend in ("opensearch", "lucene-reference"):
         for config in QUALITY_CONFIGS:
             a, b = (result["backends"][name][config]["nDCG@10"] for name in ("tantivy", backend))
@@ -448,10 +531,19 @@ def plot(throughput_runs: dict[str, Any]) -> str | None:
     full = {label: run for label, run in throughput_runs.items() if label not in sweep}
     if not full:
         return None
-    fig, axes = plt.subplots(1, 2 if sweep else 1, figsize=(14 if sweep else 9, 4.2), squeeze=False,
-                             gridspec_kw={"width_ratios": [1.7, 1] if sweep else [1]})
-    bars = [(f"{label.replace(' (end to end)', '').replace(', no dense', '')}: {part}", rate)
-            for label, run in full.items() for part, rate in run["docs_per_second"].items() if part != "store"]
+    fig, axes = plt.subplots(
+        1,
+        2 if sweep else 1,
+        figsize=(14 if sweep else 9, 4.2),
+        squeeze=False,
+        gridspec_kw={"width_ratios": [1.7, 1] if sweep else [1]},
+    )
+    bars = [
+        (f"{label.replace(' (end to end)', '').replace(', no dense', '')}: {part}", rate)
+        for label, run in full.items()
+        for part, rate in run["docs_per_second"].items()
+        if part != "store"
+    ]
     ax = axes[0][0]
     ax.barh([name for name, _ in bars], [rate for _, rate in bars], color="#4477aa")
     ax.set_xscale("log")
@@ -477,30 +569,43 @@ def plot(throughput_runs: dict[str, Any]) -> str | None:
 def throughput_notes(t: dict[str, Any]) -> str:
     """What the sweep shows, and the 100k end-to-end time projected from a shorter MiniLM run if that is all there is."""
     runs, notes = t["runs"], []
-    sweep = {int(re.search(r"bulk_workers=(\d+)", label).group(1)): run["docs_per_second"]["lexical"]
-             for label, run in runs.items() if "no dense, first" in label}
+    sweep = {
+        int(re.search(r"bulk_workers=(\d+)", label).group(1)): run["docs_per_second"]["lexical"]
+        for label, run in runs.items()
+        if "no dense, first" in label
+    }
     if sweep:
         rates = ", ".join(f"{w}: {rate:,.0f}" for w, rate in sorted(sweep.items()))
-        notes.append(f"More bulk requests in flight gain nothing here (lexical docs/s by `bulk_workers`, {rates}): "
-                     "osmem-server and the client share the same two saturated cores, so a second request has "
-                     "no idle server capacity or network wait to overlap with. That overlap is what the "
-                     "parallel requests are for on a cluster with its own cores; this machine cannot show it.")
-    full = next((run for label, run in runs.items() if label.startswith("opensearch + MiniLM") and "first" in label),
-                None)
+        notes.append(
+            f"More bulk requests in flight gain nothing here (lexical docs/s by `bulk_workers`, {rates}): "
+            "osmem-server and the client share the same two saturated cores, so a second request has "
+            "no idle server capacity or network wait to overlap with. That overlap is what the "
+            "parallel requests are for on a cluster with its own cores; this machine cannot show it."
+        )
+    full = next(
+        (run for label, run in runs.items() if label.startswith("opensearch + MiniLM") and "first" in label), None
+    )
     lexical = next((run for label, run in runs.items() if "(default), no dense" in label), None)
-    if full is not None and lexical is not None and not any(label == "opensearch + MiniLM/FAISS (end to end)"
-                                                            for label in runs):
+    if (
+        full is not None
+        and lexical is not None
+        and not any(label == "opensearch + MiniLM/FAISS (end to end)" for label in runs)
+    ):
         n = lexical["products"]
         dps = full["docs_per_second"]
         projected = n / dps["dense"] + n / lexical["docs_per_second"]["lexical"] + n / dps["store"]
-        note = (f"The end-to-end MiniLM run covers the first {full['products']:,} products only: at "
-                f"{dps['dense']:,.0f} docs/s for the dense leg on these shared cores, {n:,} would have taken "
-                f"about {projected / 3600:.1f} h (projected from the measured per-leg rates, not measured).")
+        note = (
+            f"The end-to-end MiniLM run covers the first {full['products']:,} products only: at "
+            f"{dps['dense']:,.0f} docs/s for the dense leg on these shared cores, {n:,} would have taken "
+            f"about {projected / 3600:.1f} h (projected from the measured per-leg rates, not measured)."
+        )
         earlier = ROOT / "benchmarks" / "work" / "idx-gen-50000-3000-13" / "build-report.json"
         if earlier.exists():
             build = json.loads(earlier.read_text())
-            note += (f" The cached {build['products']:,}-product build of *Pipeline quality and indexing* encoded at "
-                     f"{build['docs_per_second']['dense']:,.0f} docs/s on a quieter machine;")
+            note += (
+                f" The cached {build['products']:,}-product build of *Pipeline quality and indexing* encoded at "
+                f"{build['docs_per_second']['dense']:,.0f} docs/s on a quieter machine;"
+            )
         notes.append(note + " the dense leg dominates the end-to-end time either way.")
     return "".join(f"\n{note}\n" for note in notes)
 
@@ -513,11 +618,18 @@ def write(results: dict[str, Any]) -> None:
         rows = []
         for label, run in t["runs"].items():
             dps = run["docs_per_second"]
-            rows.append([label, f"{run['products']:,}", f"{run['wall_s']:.0f}",
-                         *(f"{dps[k]:,.0f}" if k in dps else "–" for k in ("store", "lexical", "dense", "end to end")),
-                         run["load_after"]])
-        parts.append(f"""
-### Throughput: `{t['dataset']}` reindexed as `search-rerank reindex` does
+            rows.append(
+                [
+                    label,
+                    f"{run['products']:,}",
+                    f"{run['wall_s']:.0f}",
+                    *(f"{dps[k]:,.0f}" if k in dps else "–" for k in ("store", "lexical", "dense", "end to end")),
+                    run["load_after"],
+                ]
+            )
+        parts.append(
+            f"""
+### Throughput: `{t["dataset"]}` reindexed as `search-rerank reindex` does
 
 Each row is one `build_index` run (what the `reindex` command calls): a new version, the catalog written
 in batches of 2,048 to the product store, the lexical leg and (where enabled) the dense leg, the check
@@ -528,37 +640,56 @@ end* is the whole run, check and swap included. The bulk_workers rows index only
 The 100k OpenSearch row ran while the quality part below bulk-indexed 50k products into a second
 osmem-server on the same cores; read the 10k rows for osmem-server's rate.
 
-{table(['run', 'products', 'seconds', 'store docs/s', 'lexical docs/s', 'dense docs/s',
-        'end to end docs/s', 'machine load after'], rows)}
-""" + (f"\n![reindex throughput]({image})\n" if image else "") + throughput_notes(t))
+{
+                table(
+                    [
+                        "run",
+                        "products",
+                        "seconds",
+                        "store docs/s",
+                        "lexical docs/s",
+                        "dense docs/s",
+                        "end to end docs/s",
+                        "machine load after",
+                    ],
+                    rows,
+                )
+            }
+"""
+            + (f"\n![reindex throughput]({image})\n" if image else "")
+            + throughput_notes(t)
+        )
     if "killed" in results:
         k = results["killed"]
         s, a, r = k["searches_during_build"], k["after_kill"], k["rerun"]
         indexed = max(a["leftover_indices"].values(), default=0)
-        where = (f": {indexed:,} in the new index against {k['killed']['written']:,} written to every leg, so the "
-                 "kill landed in the next batch's MiniLM encoding, after its bulk request"
-                 if indexed > k["killed"]["written"] else "")
+        where = (
+            f": {indexed:,} in the new index against {k['killed']['written']:,} written to every leg, so the "
+            "kill landed in the next batch's MiniLM encoding, after its bulk request"
+            if indexed > k["killed"]["written"]
+            else ""
+        )
         parts.append(f"""
 ### A reindex killed with SIGKILL halfway
 
-`{k['old']}` ({k['products']:,} products, OpenSearch backend on osmem-server, MiniLM + FAISS) served
-(built in {k['old_build_s']:.0f} s, version `{k['old_version']}`, index `{k['old_index']}`); then
-`python -m search_rerank.cli reindex --catalog <changed catalog {k['new']}> --batch-size {k['batch_size']}`
+`{k["old"]}` ({k["products"]:,} products, OpenSearch backend on osmem-server, MiniLM + FAISS) served
+(built in {k["old_build_s"]:.0f} s, version `{k["old_version"]}`, index `{k["old_index"]}`); then
+`python -m search_rerank.cli reindex --catalog <changed catalog {k["new"]}> --batch-size {k["batch_size"]}`
 in a subprocess, killed with SIGKILL once its log showed half the catalog written (plus a moment, so the
-kill lands inside the next batch), while this process kept running {k['queries']} queries through the
+kill lands inside the next batch), while this process kept running {k["queries"]} queries through the
 pipeline it had open, as a running server does, and compared each top 10 with the answer before the build
 (searches without stage deadlines, so a slow moment on the shared cores shows as time, not as an answer
-from one leg). The old build encoded at {k['old_build_docs_per_second']['dense']:,.0f} docs/s with MiniLM on those cores,
+from one leg). The old build encoded at {k["old_build_docs_per_second"]["dense"]:,.0f} docs/s with MiniLM on those cores,
 which is why the catalog is small.
 
 | | |
 |---|---|
-| killed after | {k['killed']['after_s']:.1f} s, {k['killed']['written']:,} of {k['products']:,} products written (exit {k['killed']['exit']}) |
-| searches during the build and after the kill | {s['answered']} answered, {s['same_as_before']} with the same top 10 as before, {s['error_count']} errors |
-| of which after the kill | {s['answered_after_kill']} answered, {s['same_after_kill']} the same |
-| left by the kill | version dir(s) {', '.join(f'`{d}`' for d in a['leftover_version_dirs']) or 'none'} without a manifest; index(es) {', '.join(f'`{i}` ({n:,} docs)' for i, n in a['leftover_indices'].items()) or 'none'}, behind no alias{where} |
-| a restarted server (fresh `open_pipeline`) serves | version `{a['served_version']}`, alias → {', '.join(f'`{i}`' for i in a['alias_points_at'])}; store {a['store_count']:,}, legs {a['leg_counts']}; {a['same_answers']}/{k['queries']} queries with the same top 10 as before |
-| rerun of the same command | {r['seconds']:.0f} s to the end: leftovers deleted: {'yes' if r['leftovers_gone'] else 'NO'}; serves version `{r['served_version']}`, alias → {', '.join(f'`{i}`' for i in r['alias_points_at'])}; legs {r['leg_counts']}; {r['changed_answers']}/{k['queries']} queries now answered differently (the changed catalog) |
+| killed after | {k["killed"]["after_s"]:.1f} s, {k["killed"]["written"]:,} of {k["products"]:,} products written (exit {k["killed"]["exit"]}) |
+| searches during the build and after the kill | {s["answered"]} answered, {s["same_as_before"]} with the same top 10 as before, {s["error_count"]} errors |
+| of which after the kill | {s["answered_after_kill"]} answered, {s["same_after_kill"]} the same |
+| left by the kill | version dir(s) {", ".join(f"`{d}`" for d in a["leftover_version_dirs"]) or "none"} without a manifest; index(es) {", ".join(f"`{i}` ({n:,} docs)" for i, n in a["leftover_indices"].items()) or "none"}, behind no alias{where} |
+| a restarted server (fresh `open_pipeline`) serves | version `{a["served_version"]}`, alias → {", ".join(f"`{i}`" for i in a["alias_points_at"])}; store {a["store_count"]:,}, legs {a["leg_counts"]}; {a["same_answers"]}/{k["queries"]} queries with the same top 10 as before |
+| rerun of the same command | {r["seconds"]:.0f} s to the end: leftovers deleted: {"yes" if r["leftovers_gone"] else "NO"}; serves version `{r["served_version"]}`, alias → {", ".join(f"`{i}`" for i in r["alias_points_at"])}; legs {r["leg_counts"]}; {r["changed_answers"]}/{k["queries"]} queries now answered differently (the changed catalog) |
 """)
     if "quality" in results:
         q = results["quality"]
@@ -576,30 +707,30 @@ which is why the catalog is small.
         parts.append(f"""
 ### The same evaluation through the OpenSearch backend
 
-`{q['dataset']}`, test split ({q['queries']} queries, complete labels): `search_rerank.evaluation.evaluate` with the
+`{q["dataset"]}`, test split ({q["queries"]} queries, complete labels): `search_rerank.evaluation.evaluate` with the
 embedded tantivy leg; with the lexical leg on osmem-server through the OpenSearch backend (the 50k catalog
-bulk-indexed in {bulk['seconds']:.0f} s, {bulk['docs_per_second']:,.0f} docs/s, {bulk['bulk_workers']} requests
+bulk-indexed in {bulk["seconds"]:.0f} s, {bulk["docs_per_second"]:,.0f} docs/s, {bulk["bulk_workers"]} requests
 in flight); and with `benchmarks/lucene_reference.py`, the same analysis and `multi_match` scored with
 Lucene's BM25 formula in numpy (what Elasticsearch or OpenSearch compute; no cluster can run here). The
 dense index and the product store are the cached embedded build's, shared by all three (nothing
 re-encoded), so only the lexical leg differs. Difference to tantivy, ✅ within {MAX_NDCG_DIFFERENCE}:
 
-{table(['config', 'tantivy', 'OpenSearch on osmem', 'difference', 'Lucene BM25 reference', 'difference'], rows)}
+{table(["config", "tantivy", "OpenSearch on osmem", "difference", "Lucene BM25 reference", "difference"], rows)}
 
-Lexical top 10 against tantivy's: osmem-server {top['opensearch']['overlap']:.1%} overlap on average (Jaccard),
-the same set for {top['opensearch']['identical']:.1%} of the queries; the Lucene reference
-{top['lucene-reference']['overlap']:.1%} and {top['lucene-reference']['identical']:.1%}.
+Lexical top 10 against tantivy's: osmem-server {top["opensearch"]["overlap"]:.1%} overlap on average (Jaccard),
+the same set for {top["opensearch"]["identical"]:.1%} of the queries; the Lucene reference
+{top["lucene-reference"]["overlap"]:.1%} and {top["lucene-reference"]["identical"]:.1%}.
 
-**Why osmem-server misses by {b['tantivy']['bm25']['nDCG@10'] - b['opensearch']['bm25']['nDCG@10']:.3f} on bm25:** not what it matches but how it
-scores. Matching: on the first {m['products']:,} products and {m['queries']} queries, one field at a time, it matches the same
-products as tantivy in {m['same_match_sets']} of {m['field_queries']} cases (its `_explain` shows the same
+**Why osmem-server misses by {b["tantivy"]["bm25"]["nDCG@10"] - b["opensearch"]["bm25"]["nDCG@10"]:.3f} on bm25:** not what it matches but how it
+scores. Matching: on the first {m["products"]:,} products and {m["queries"]} queries, one field at a time, it matches the same
+products as tantivy in {m["same_match_sets"]} of {m["field_queries"]} cases (its `_explain` shows the same
 `(description:… | (title:…)^3.0 | …)~0.3` dis_max); the few others come from its stemmer, which
 behaves like Porter's first algorithm where `porter2` (Snowball English, as Lucene and tantivy) differs
 (`tvs` → `tv`, `one` → `on`). Scoring: on a controlled single-field corpus (200 documents, a term in
-{o['matched']} of them with tf 1-3 and lengths 5-40) its scores are {o['ratio_min']:.2f} to {o['ratio_max']:.2f} times
-Lucene's BM25 and order {o['inverted_pairs']} of the {o['pairs']} pairs the other way round; whatever that formula is,
+{o["matched"]} of them with tf 1-3 and lengths 5-40) its scores are {o["ratio_min"]:.2f} to {o["ratio_max"]:.2f} times
+Lucene's BM25 and order {o["inverted_pairs"]} of the {o["pairs"]} pairs the other way round; whatever that formula is,
 it is not Lucene's. tantivy's scores are Lucene's times k1 + 1 = 2.2 (the same order), and the Lucene
-reference lands within {max(abs(b['lucene-reference'][c]['nDCG@10'] - b['tantivy'][c]['nDCG@10']) for c in QUALITY_CONFIGS):.4f} of tantivy on every row, so the mapping and the query were left as
+reference lands within {max(abs(b["lucene-reference"][c]["nDCG@10"] - b["tantivy"][c]["nDCG@10"]) for c in QUALITY_CONFIGS):.4f} of tantivy on every row, so the mapping and the query were left as
 they are: they rank as the embedded leg does under Lucene's scoring. What osmem-server cannot show,
 a real cluster can: this part against `ES_URL` or a real OpenSearch is the next check.
 """)
@@ -623,8 +754,12 @@ def main() -> None:
     ap.add_argument("--kill-delay", type=float, default=2.0, help="killed: seconds past half written before SIGKILL")
     ap.add_argument("--after-kill-s", type=float, default=5.0, help="killed: seconds of searching after the kill")
     ap.add_argument("--quality-dataset", default="gen-50000-3000-13", help="quality: a cached dataset under --work")
-    ap.add_argument("--dense-products", type=int, default=-1,
-                    help="throughput: products in the end-to-end MiniLM run (-1: all, 0: no such run)")
+    ap.add_argument(
+        "--dense-products",
+        type=int,
+        default=-1,
+        help="throughput: products in the end-to-end MiniLM run (-1: all, 0: no such run)",
+    )
     ap.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "work")
     ap.add_argument("--no-write", action="store_true", help="print, do not touch docs/BENCHMARKS.md")
     args = ap.parse_args()
@@ -635,9 +770,11 @@ def main() -> None:
     cache = args.work / "reindex"
     cache.mkdir(parents=True, exist_ok=True)
     measure = {"throughput": throughput, "killed": killed, "quality": quality}
-    caches = {"throughput": cache / f"throughput-{args.products}.json",
-              "killed": cache / f"killed-{args.killed_products}.json",
-              "quality": cache / f"quality-{args.quality_dataset}.json"}
+    caches = {
+        "throughput": cache / f"throughput-{args.products}.json",
+        "killed": cache / f"killed-{args.killed_products}.json",
+        "quality": cache / f"quality-{args.quality_dataset}.json",
+    }
     redo = set(args.redo.split(","))
     results: dict[str, Any] = {}
     for part in parts:

@@ -11,7 +11,7 @@ import platform
 import re
 import shlex
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +37,7 @@ def machine() -> str:
     mem = ""
     try:
         kb = int(Path("/proc/meminfo").read_text().split()[1])
-        mem = f", {kb / 1024 ** 2:.0f} GiB RAM"
+        mem = f", {kb / 1024**2:.0f} GiB RAM"
     except (OSError, ValueError, IndexError):
         pass
     gpu = "no GPU"
@@ -57,7 +57,7 @@ def command() -> str:
 
 def write_section(name: str, title: str, body: str) -> None:
     """Replace (or append) the section ``name`` of docs/BENCHMARKS.md."""
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     section = (
         f"<!-- begin {name} -->\n## {title}\n\n"
         f"*{stamp} · {machine()} · `{command()}`*\n\n{body.strip()}\n<!-- end {name} -->\n"

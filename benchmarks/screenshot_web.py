@@ -24,11 +24,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from playwright.sync_api import sync_playwright  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
-from search_rerank.data.generate import GeneratorConfig, generate  # noqa: E402
-from search_rerank.indexing.indexes import build_index  # noqa: E402
-from search_rerank.data.loaders import iter_catalog  # noqa: E402
-from search_rerank.serving import create_app  # noqa: E402
 from search_rerank.core.settings import PACKAGED_MINILM, Settings  # noqa: E402
+from search_rerank.data.generate import GeneratorConfig, generate  # noqa: E402
+from search_rerank.data.loaders import iter_catalog  # noqa: E402
+from search_rerank.indexing.indexes import build_index  # noqa: E402
+from search_rerank.serving import create_app  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

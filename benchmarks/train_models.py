@@ -23,12 +23,12 @@ from generated import cached_index, dataset_parser, prepared  # noqa: E402
 from pipeline_quality import METRICS, metric_rows, subset  # noqa: E402
 from report import table, write_section  # noqa: E402
 
+from search_rerank.core.model_card import load_card  # noqa: E402
+from search_rerank.data.loaders import load_beir  # noqa: E402
 from search_rerank.evaluation.evaluate import evaluate, standard_configs  # noqa: E402
 from search_rerank.indexing.indexes import load_reranker, open_pipeline  # noqa: E402
-from search_rerank.data.loaders import load_beir  # noqa: E402
 from search_rerank.training.encoder import EncoderTraining, train_encoder  # noqa: E402
 from search_rerank.training.mining import MiningConfig  # noqa: E402
-from search_rerank.core.model_card import load_card  # noqa: E402
 from search_rerank.training.reranker import RerankerTraining, train_reranker  # noqa: E402
 
 
@@ -54,10 +54,22 @@ def reranker_benchmark(args, data: Path, settings, dataset) -> None:
     name = f"{data.name}-reranker"
     model_dir = Path(settings.models_dir) / name
     if not (args.reuse and model_dir.exists()):
-        config = RerankerTraining(epochs=args.epochs, max_pairs=args.max_pairs, eval_steps=args.eval_steps,
-                                  seed=args.seed, mining=MiningConfig(judgments_complete=True, seed=args.seed))
-        train_reranker(open_pipeline(settings), dataset.split("train"), dataset.split("dev"), model_dir, config,
-                       data_path=str(data), data_name=data.name)
+        config = RerankerTraining(
+            epochs=args.epochs,
+            max_pairs=args.max_pairs,
+            eval_steps=args.eval_steps,
+            seed=args.seed,
+            mining=MiningConfig(judgments_complete=True, seed=args.seed),
+        )
+        train_reranker(
+            open_pipeline(settings),
+            dataset.split("train"),
+            dataset.split("dev"),
+            model_dir,
+            config,
+            data_path=str(data),
+            data_name=data.name,
+        )
     card = load_card(model_dir)
     served = settings.override(rerank={"model": name, "allow_unpromoted": True})  # at its card's max_length
     pipeline = open_pipeline(served)
@@ -79,25 +91,25 @@ def reranker_benchmark(args, data: Path, settings, dataset) -> None:
         return
     m = card.dev_metrics
     body = f"""
-Reranker `{card.name}`: {card.base_model} body + new head, {card.data.splits['train'].pairs:,} training pairs
-from {card.data.splits['train'].queries:,} train queries (hard negatives: the first stage's unjudged-as-irrelevant
-top 50, valid here because the generated labels are complete), {card.parameters['epochs']} epoch(s),
-batch {card.parameters['batch_size']}, lr {card.parameters['learning_rate']}, seed {card.seed}.
-Dev ({card.data.splits['dev'].queries} queries): first stage {m['first_stage_ndcg10']:.4f}, reranker alone
-{m['rerank_only_ndcg10']:.4f}, blended at {m['best_blend']} {m['model_ndcg10']:.4f} →
-**{'promoted' if card.promoted else 'not promoted'}** ({card.promotion_reason}).
+Reranker `{card.name}`: {card.base_model} body + new head, {card.data.splits["train"].pairs:,} training pairs
+from {card.data.splits["train"].queries:,} train queries (hard negatives: the first stage's unjudged-as-irrelevant
+top 50, valid here because the generated labels are complete), {card.parameters["epochs"]} epoch(s),
+batch {card.parameters["batch_size"]}, lr {card.parameters["learning_rate"]}, seed {card.seed}.
+Dev ({card.data.splits["dev"].queries} queries): first stage {m["first_stage_ndcg10"]:.4f}, reranker alone
+{m["rerank_only_ndcg10"]:.4f}, blended at {m["best_blend"]} {m["model_ndcg10"]:.4f} →
+**{"promoted" if card.promoted else "not promoted"}** ({card.promotion_reason}).
 Training took {card.training_seconds / 60:.1f} min, {card.pairs_per_second:.1f} pairs/s
-({card.parameters['device']}; the time includes mining and dev evaluations).
+({card.parameters["device"]}; the time includes mining and dev evaluations).
 
 ### Test split, full catalogue ({test.queries} queries)
 
-{table(['config', *METRICS], metric_rows(test))}
+{table(["config", *METRICS], metric_rows(test))}
 
 Rerank gain over hybrid-rrf: **{gain:+.4f}** nDCG@10.
 
 ### Held-out product types ({held.queries} test queries on types no training query named)
 
-{table(['config', *METRICS], metric_rows(held))}
+{table(["config", *METRICS], metric_rows(held))}
 
 Rerank gain over hybrid-rrf on held-out types: **{held_gain:+.4f}** nDCG@10.
 """
@@ -109,13 +121,28 @@ def encoder_benchmark(args, data: Path, settings, dataset) -> None:
     model_dir = Path(settings.models_dir) / name
     if not (args.reuse and model_dir.exists()):
         # A small dev pool keeps each evaluation to about a minute on two cores (see train_encoder.dev_pool).
-        config = EncoderTraining(epochs=args.epochs, eval_steps=args.eval_steps, max_triplets=args.max_pairs,
-                                 dev_queries=100, pool_depth=50, pool_judged=30, seed=args.seed)
-        train_encoder(open_pipeline(settings), dataset.split("train"), dataset.split("dev"), model_dir, config,
-                      data_path=str(data), data_name=data.name)
+        config = EncoderTraining(
+            epochs=args.epochs,
+            eval_steps=args.eval_steps,
+            max_triplets=args.max_pairs,
+            dev_queries=100,
+            pool_depth=50,
+            pool_judged=30,
+            seed=args.seed,
+        )
+        train_encoder(
+            open_pipeline(settings),
+            dataset.split("train"),
+            dataset.split("dev"),
+            model_dir,
+            config,
+            data_path=str(data),
+            data_name=data.name,
+        )
     card = load_card(model_dir)
     tuned = settings.model_copy(update={"index_dir": Path(f"{settings.index_dir}-{name}")}).override(
-        dense={"model": name, "allow_unpromoted": True})
+        dense={"model": name, "allow_unpromoted": True}
+    )
     build = cached_index(data, tuned)
     pipelines = {"off-the-shelf": open_pipeline(settings), "fine-tuned": open_pipeline(tuned)}
     configs = [c for c in standard_configs(has_reranker=False) if c.name in ("dense", "hybrid-rrf", "hybrid-linear")]
@@ -124,18 +151,26 @@ def encoder_benchmark(args, data: Path, settings, dataset) -> None:
     reports = {}
     for label, pipeline in pipelines.items():
         pipeline.warm_up()
-        reports[label] = (evaluate(pipeline, test_q, test_qrels, configs=configs, dataset=data.name, split="test"),
-                          evaluate(pipeline, held_q, held_qrels, configs=configs, split="test-heldout"))
+        reports[label] = (
+            evaluate(pipeline, test_q, test_qrels, configs=configs, dataset=data.name, split="test"),
+            evaluate(pipeline, held_q, held_qrels, configs=configs, split="test-heldout"),
+        )
 
     def rows(which: int) -> list[list[object]]:
-        return [[f"{r.config} ({label})", *(r.metrics[m] for m in METRICS)]
-                for label, pair in reports.items() for r in pair[which].rows]
+        return [
+            [f"{r.config} ({label})", *(r.metrics[m] for m in METRICS)]
+            for label, pair in reports.items()
+            for r in pair[which].rows
+        ]
 
     def ndcg(label: str, which: int, config: str) -> float:
         return next(r.metrics["nDCG@10"] for r in reports[label][which].rows if r.config == config)
 
-    gains = {(which, c): ndcg("fine-tuned", which, c) - ndcg("off-the-shelf", which, c)
-             for which in (0, 1) for c in ("dense", "hybrid-rrf")}
+    gains = {
+        (which, c): ndcg("fine-tuned", which, c) - ndcg("off-the-shelf", which, c)
+        for which in (0, 1)
+        for c in ("dense", "hybrid-rrf")
+    }
     print(f"dense gain on test {gains[0, 'dense']:+.4f}, held-out {gains[1, 'dense']:+.4f}; promoted={card.promoted}")
     if args.no_write:
         return
@@ -143,28 +178,28 @@ def encoder_benchmark(args, data: Path, settings, dataset) -> None:
     test, held = reports["fine-tuned"]
     body = f"""
 Encoder `{card.name}`: {card.base_model} fine-tuned with MultipleNegativesRankingLoss (in-batch negatives plus one
-hard negative per row from the first stage's unjudged top 50), {card.data.splits['train'].pairs:,} triplets from
-{card.data.splits['train'].queries:,} train queries, {card.parameters['epochs']} epoch(s), batch
-{card.parameters['batch_size']}, lr {card.parameters['learning_rate']}, seed {card.seed}, max
-{card.parameters['max_seq_length']} tokens. Dev ({card.data.splits['dev'].queries} queries, a pool of
-{card.parameters['dev_pool']:,} products): starting model {m['first_stage_ndcg10']:.4f}, fine-tuned
-{m['model_ndcg10']:.4f} → **{'promoted' if card.promoted else 'not promoted'}**.
-Training took {card.training_seconds / 60:.1f} min, {card.pairs_per_second:.1f} triplets/s ({card.parameters['device']};
+hard negative per row from the first stage's unjudged top 50), {card.data.splits["train"].pairs:,} triplets from
+{card.data.splits["train"].queries:,} train queries, {card.parameters["epochs"]} epoch(s), batch
+{card.parameters["batch_size"]}, lr {card.parameters["learning_rate"]}, seed {card.seed}, max
+{card.parameters["max_seq_length"]} tokens. Dev ({card.data.splits["dev"].queries} queries, a pool of
+{card.parameters["dev_pool"]:,} products): starting model {m["first_stage_ndcg10"]:.4f}, fine-tuned
+{m["model_ndcg10"]:.4f} → **{"promoted" if card.promoted else "not promoted"}**.
+Training took {card.training_seconds / 60:.1f} min, {card.pairs_per_second:.1f} triplets/s ({card.parameters["device"]};
 the time includes mining and dev evaluations). Re-encoding the catalogue for the new index:
-{build['products']:,} products in {build['seconds']['total'] / 60:.1f} min (the dense leg at
-{build['docs_per_second']['dense']:.0f} docs/s; the cores were shared with other benchmarks).
+{build["products"]:,} products in {build["seconds"]["total"] / 60:.1f} min (the dense leg at
+{build["docs_per_second"]["dense"]:.0f} docs/s; the cores were shared with other benchmarks).
 
 ### Test split, full catalogue ({test.queries} queries)
 
-{table(['config', *METRICS], rows(0))}
+{table(["config", *METRICS], rows(0))}
 
-Fine-tuning gain: dense **{gains[0, 'dense']:+.4f}** nDCG@10, hybrid-rrf **{gains[0, 'hybrid-rrf']:+.4f}**.
+Fine-tuning gain: dense **{gains[0, "dense"]:+.4f}** nDCG@10, hybrid-rrf **{gains[0, "hybrid-rrf"]:+.4f}**.
 
 ### Held-out product types ({held.queries} test queries on types no training query named)
 
-{table(['config', *METRICS], rows(1))}
+{table(["config", *METRICS], rows(1))}
 
-Fine-tuning gain on held-out types: dense **{gains[1, 'dense']:+.4f}**, hybrid-rrf **{gains[1, 'hybrid-rrf']:+.4f}**.
+Fine-tuning gain on held-out types: dense **{gains[1, "dense"]:+.4f}**, hybrid-rrf **{gains[1, "hybrid-rrf"]:+.4f}**.
 """
     write_section("training-encoder", "Fine-tuned bi-encoder (issue 3)", body)
 

@@ -12,8 +12,8 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import shutil  # noqa: E402
+from collections.abc import Iterable  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Iterable  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -43,12 +43,19 @@ def tiny_bert_dir(tmp_path_factory) -> Path:
         shutil.copy(packaged / name, bert_dir / name)
     vocab_size = len((packaged / "vocab.txt").read_text(encoding="utf-8").splitlines())
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=512)
+    config = BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+    )
     BertModel(config).save_pretrained(bert_dir)
     transformer = Transformer(str(bert_dir), max_seq_length=128)
-    model = SentenceTransformer(modules=[transformer, Pooling(transformer.get_embedding_dimension(), "mean")],
-                                device="cpu")
+    model = SentenceTransformer(
+        modules=[transformer, Pooling(transformer.get_embedding_dimension(), "mean")], device="cpu"
+    )
     model_dir = root / "sentence-transformer"
     model.save(str(model_dir))
     return model_dir
@@ -67,8 +74,15 @@ def tiny_cross_encoder_dir(tmp_path_factory) -> Path:
         shutil.copy(packaged / name, model_dir / name)
     vocab_size = len((packaged / "vocab.txt").read_text(encoding="utf-8").splitlines())
     torch.manual_seed(1)
-    config = BertConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=512, num_labels=1)
+    config = BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+        num_labels=1,
+    )
     BertForSequenceClassification(config).save_pretrained(model_dir)
     return model_dir
 

@@ -4,9 +4,9 @@ and stand-in servers (a slow hop, a recording cluster) written as request handle
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Iterator
 
 from werkzeug.serving import make_server
 

@@ -36,8 +36,7 @@ class CompatibleJsonNode(Urllib3HttpNode):
     is what OpenSearch-compatible servers accept. Never used against ``ES_URL``.
     """
 
-    def perform_request(self, method: str, target: str, body: bytes | None = None, headers: Any = None,
-                        **kwargs: Any):
+    def perform_request(self, method: str, target: str, body: bytes | None = None, headers: Any = None, **kwargs: Any):
         if headers:
             headers = headers.copy()
             for name in ("accept", "content-type"):
@@ -81,8 +80,12 @@ def script_command(script: Path | str, *args: str) -> list[str]:
 
 def server_settings(engine: str, request: pytest.FixtureRequest, **overrides: Any) -> LexicalSettings:
     """Settings addressing a fresh, unique index on the engine's test server."""
-    fields: dict[str, Any] = {"backend": engine, "index": f"test-{uuid.uuid4().hex[:12]}", "request_timeout_s": 10,
-                              "retries": 1}
+    fields: dict[str, Any] = {
+        "backend": engine,
+        "index": f"test-{uuid.uuid4().hex[:12]}",
+        "request_timeout_s": 10,
+        "retries": 1,
+    }
     if engine == "elasticsearch" and os.environ.get("ES_URL"):
         fields["url"] = os.environ["ES_URL"]
         fields["verify_certs"] = os.environ.get("ES_VERIFY_CERTS", "1") != "0"

@@ -25,9 +25,10 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Iterable, Mapping, Sequence
+from typing import Any, ClassVar
 
 import elastic_transport
 import elasticsearch
@@ -35,13 +36,13 @@ import opensearchpy
 
 from ..core.candidate import Candidate
 from ..core.errors import ConfigError, StageError
-from .cluster_query import aggregation_body, search_body
 from ..core.filters import Filters
-from .mappings import document, index_body, merged
 from ..core.product import Product
 from ..core.retrieval import LEXICAL, leg_candidates
 from ..core.settings import LexicalSettings
 from ..indexing.versions import new_stamp
+from .cluster_query import aggregation_body, search_body
+from .mappings import document, index_body, merged
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def version_name(alias: str) -> str:
 
 def backoff_s(attempt: int) -> float:
     """Exponential with equal jitter, so clients that failed together do not retry together."""
-    ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** attempt)
+    ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**attempt)
     return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
@@ -113,8 +114,11 @@ class RejectedDocuments(StageError):
         self.rejections = list(rejections)
         shown = "; ".join(str(r) for r in self.rejections[:REJECTIONS_SHOWN])
         more = len(self.rejections) - REJECTIONS_SHOWN
-        super().__init__(LEXICAL, f"index {index!r} rejected {len(self.rejections)} of {attempted} documents: "
-                                  f"{shown}" + (f" (and {more} more)" if more > 0 else ""))
+        super().__init__(
+            LEXICAL,
+            f"index {index!r} rejected {len(self.rejections)} of {attempted} documents: "
+            f"{shown}" + (f" (and {more} more)" if more > 0 else ""),
+        )
 
 
 class ClusterRetriever:
@@ -135,8 +139,7 @@ class ClusterRetriever:
     name = LEXICAL
     engine: ClassVar[str]
 
-    def __init__(self, settings: LexicalSettings, client: Any = None,
-                 index_extension: Mapping[str, Any] | None = None):
+    def __init__(self, settings: LexicalSettings, client: Any = None, index_extension: Mapping[str, Any] | None = None):
         if settings.backend != self.engine:
             raise ConfigError(f"lexical.backend={settings.backend!r}, but this is the {self.engine} leg")
         settings.searched_fields()  # no searchable field is a settings error, not a failed search
@@ -156,18 +159,21 @@ class ClusterRetriever:
         """``exc`` in neutral terms, or None when it is not the client's (a bug, to be raised as it is)."""
         raise NotImplementedError
 
-    def bound_to(self, index: str) -> "ClusterRetriever":
+    def bound_to(self, index: str) -> ClusterRetriever:
         """The same connection addressing another index (a reindex fills a new index this way)."""
-        return type(self)(self.settings.model_copy(update={"index": index}), client=self._client,
-                          index_extension=self.index_extension)
+        return type(self)(
+            self.settings.model_copy(update={"index": index}), client=self._client, index_extension=self.index_extension
+        )
 
     # ------------------------------------------------------------ Retriever protocol
 
     def warm_up(self) -> None:
         """Check that the cluster answers, accepts the credentials and has the index or alias."""
         if not self.exists(self.index):
-            raise ConfigError(f"no index or alias {self.index!r} at {self.url}: build it with "
-                              f"`search-rerank index` or `search-rerank reindex`")
+            raise ConfigError(
+                f"no index or alias {self.index!r} at {self.url}: build it with "
+                f"`search-rerank index` or `search-rerank reindex`"
+            )
 
     def count(self, query: Mapping[str, Any] | None = None) -> int:
         """Documents in the index, or those that ``query`` (Query DSL) matches."""
@@ -215,8 +221,9 @@ class ClusterRetriever:
         self.ensure_index()
         with _ParallelBulk(self, "delete") as bulk:
             for start in range(0, len(ids), BULK_BATCH):
-                bulk.send([(pid, [{"delete": {"_index": self.index, "_id": pid}}])
-                           for pid in ids[start:start + BULK_BATCH]])
+                bulk.send(
+                    [(pid, [{"delete": {"_index": self.index, "_id": pid}}]) for pid in ids[start : start + BULK_BATCH]]
+                )
             bulk.finish()
         self.refresh()
         bulk.raise_rejections()
@@ -297,14 +304,18 @@ class ClusterRetriever:
 
     # ------------------------------------------------------------ requests
 
-    def _index_items(self, products: Iterable[Product], extra: Mapping[str, Mapping[str, Any]] | None = None
-                     ) -> list[tuple[str, list[dict[str, Any]]]]:
+    def _index_items(
+        self, products: Iterable[Product], extra: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> list[tuple[str, list[dict[str, Any]]]]:
         extra = {} if extra is None else extra
-        return [(p.id, [{"index": {"_index": self.index, "_id": p.id}}, {**document(p), **extra.get(p.id, {})}])
-                for p in products]
+        return [
+            (p.id, [{"index": {"_index": self.index, "_id": p.id}}, {**document(p), **extra.get(p.id, {})}])
+            for p in products
+        ]
 
-    def _bulk(self, action: str, items: list[tuple[str, list[dict[str, Any]]]]
-              ) -> tuple[dict[str, dict[str, Any]], list[Rejection]]:
+    def _bulk(
+        self, action: str, items: list[tuple[str, list[dict[str, Any]]]]
+    ) -> tuple[dict[str, dict[str, Any]], list[Rejection]]:
         """Send (product id, bulk lines) items in one request; per-item results by id, and the refused items.
 
         Items refused with 429 (the cluster's write queue was full) are sent
@@ -355,14 +366,19 @@ class ClusterRetriever:
     def _error(self, action: str, failure: Failure, attempts: int) -> Exception:
         where = f"{self.engine} at {self.url}"
         if failure.status is None:
-            return StageError(LEXICAL, f"{action}: no answer from {where} after {attempts} attempt(s): "
-                                       f"{failure.reason}")
+            return StageError(
+                LEXICAL, f"{action}: no answer from {where} after {attempts} attempt(s): {failure.reason}"
+            )
         if failure.status in (401, 403):
-            return ConfigError(f"{action}: {where} refused the request ({failure.status} {failure.type}: "
-                               f"{failure.reason}); check lexical.username/password/api_key")
+            return ConfigError(
+                f"{action}: {where} refused the request ({failure.status} {failure.type}: "
+                f"{failure.reason}); check lexical.username/password/api_key"
+            )
         if failure.type == "index_not_found_exception":
-            return ConfigError(f"{action}: no index or alias {self.index!r} at {self.url}: build it with "
-                               f"`search-rerank index` or `search-rerank reindex`")
+            return ConfigError(
+                f"{action}: no index or alias {self.index!r} at {self.url}: build it with "
+                f"`search-rerank index` or `search-rerank reindex`"
+            )
         return StageError(LEXICAL, f"{action} on {where}: {failure.status} {failure.type}: {failure.reason}")
 
 
@@ -389,7 +405,7 @@ class _ParallelBulk:
         self._in_flight: dict[Future, list[str]] = {}
         self._owner: dict[str, Future] = {}
 
-    def __enter__(self) -> "_ParallelBulk":
+    def __enter__(self) -> _ParallelBulk:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -440,8 +456,14 @@ class ElasticsearchRetriever(ClusterRetriever):
             options.setdefault("basic_auth", (settings.username, settings.password.get_secret_value()))
         try:
             return elasticsearch.Elasticsearch(
-                settings.url, verify_certs=settings.verify_certs, request_timeout=settings.request_timeout_s,
-                max_retries=0, retry_on_timeout=False, connections_per_node=CONNECTIONS_PER_NODE, **options)
+                settings.url,
+                verify_certs=settings.verify_certs,
+                request_timeout=settings.request_timeout_s,
+                max_retries=0,
+                retry_on_timeout=False,
+                connections_per_node=CONNECTIONS_PER_NODE,
+                **options,
+            )
         except ValueError as exc:
             raise ConfigError(f"lexical.url={settings.url!r}: {exc}") from exc
 
@@ -464,8 +486,14 @@ class OpenSearchRetriever(ClusterRetriever):
             options.setdefault("http_auth", (settings.username, settings.password.get_secret_value()))
         try:
             return opensearchpy.OpenSearch(
-                hosts=[settings.url], verify_certs=settings.verify_certs, timeout=settings.request_timeout_s,
-                max_retries=0, retry_on_timeout=False, pool_maxsize=CONNECTIONS_PER_NODE, **options)
+                hosts=[settings.url],
+                verify_certs=settings.verify_certs,
+                timeout=settings.request_timeout_s,
+                max_retries=0,
+                retry_on_timeout=False,
+                pool_maxsize=CONNECTIONS_PER_NODE,
+                **options,
+            )
         except (ValueError, opensearchpy.ImproperlyConfigured) as exc:
             raise ConfigError(f"lexical.url={settings.url!r}: {exc}") from exc
 
@@ -482,10 +510,10 @@ RETRIEVERS: dict[str, type[ClusterRetriever]] = {
 }
 
 
-def cluster_retriever(settings: LexicalSettings,
-                      index_extension: Mapping[str, Any] | None = None) -> ClusterRetriever:
+def cluster_retriever(settings: LexicalSettings, index_extension: Mapping[str, Any] | None = None) -> ClusterRetriever:
     """The retriever for ``settings.backend``, which must name a server engine."""
     if settings.backend not in RETRIEVERS:
-        raise ConfigError(f"lexical.backend={settings.backend!r} is not a server engine; "
-                          f"expected one of {sorted(RETRIEVERS)}")
+        raise ConfigError(
+            f"lexical.backend={settings.backend!r} is not a server engine; expected one of {sorted(RETRIEVERS)}"
+        )
     return RETRIEVERS[settings.backend](settings, index_extension=index_extension)

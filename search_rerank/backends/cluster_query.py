@@ -73,12 +73,12 @@ def search_body(text: str, k: int, filters: Filters | None, settings: LexicalSet
     query: dict[str, Any] = {"bool": {"filter": clauses}}
     if has_words(text):
         query["bool"]["must"] = [text_query(text, settings)]
-    return {"query": query, "size": k, "sort": SORT, "track_scores": True, "track_total_hits": False,
-            "_source": False}
+    return {"query": query, "size": k, "sort": SORT, "track_scores": True, "track_total_hits": False, "_source": False}
 
 
-def aggregation_body(aggs: dict[str, Any], text: str, filters: Filters | None,
-                     settings: LexicalSettings) -> dict[str, Any]:
+def aggregation_body(
+    aggs: dict[str, Any], text: str, filters: Filters | None, settings: LexicalSettings
+) -> dict[str, Any]:
     """Aggregations over the products a search with the same text and filters would match.
 
     Unlike a search, no words and no filters means the whole catalog: facet

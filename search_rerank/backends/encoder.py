@@ -11,9 +11,9 @@ import os
 import re
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -78,14 +78,18 @@ def resolve_encoder(dense: DenseSettings, models_dir: str | Path) -> EncoderSour
     registered = re.fullmatch(NAME_PATTERN, name) is not None or path.resolve().parent == Path(models_dir).resolve()
     if not registered and not (path / CARD_FILE).is_file():
         if dense.require_card:
-            raise ConfigError(f"dense model {name!r} has no model card and dense.require_card is true; use a "
-                              f"model trained with `search-rerank train encoder`, {PACKAGED_MINILM!r}, or set "
-                              "dense.require_card = false")
+            raise ConfigError(
+                f"dense model {name!r} has no model card and dense.require_card is true; use a "
+                f"model trained with `search-rerank train encoder`, {PACKAGED_MINILM!r}, or set "
+                "dense.require_card = false"
+            )
         return EncoderSource(resolve_model_path(name))
     path, card = resolve_model(name, models_dir, "encoder")
     if not card.promoted and not dense.allow_unpromoted:
-        raise ConfigError(f"encoder {card.name!r} was not promoted: {card.promotion_reason}. "
-                          "Serve it anyway with dense.allow_unpromoted = true")
+        raise ConfigError(
+            f"encoder {card.name!r} was not promoted: {card.promotion_reason}. "
+            "Serve it anyway with dense.allow_unpromoted = true"
+        )
     return EncoderSource(path, card_digest(path))
 
 

@@ -22,35 +22,38 @@ cosine kNN hit ``(1 + cos) / 2`` (Lucene's cosine similarity), so
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..core.candidate import Candidate
-from .encoder import BiEncoder
 from ..core.errors import ConfigError, StageError
-from .cluster import ClusterRetriever
-from .cluster_query import filter_clauses
 from ..core.filters import Filters
-from .mappings import VECTOR_DIMENSION_KEY, vector_field, vector_mapping
 from ..core.product import Product
 from ..core.retrieval import DENSE, leg_candidates
 from ..core.settings import DenseSettings
+from .cluster import ClusterRetriever
+from .cluster_query import filter_clauses
+from .encoder import BiEncoder
+from .mappings import VECTOR_DIMENSION_KEY, vector_field, vector_mapping
 
 # Both engines cap the candidates per shard (and OpenSearch's k) here.
 MAX_CANDIDATES = 10_000
 
 
-def _elasticsearch_body(field: str, vector: list[float], k: int, candidates: int,
-                        clauses: list[dict[str, Any]]) -> dict[str, Any]:
+def _elasticsearch_body(
+    field: str, vector: list[float], k: int, candidates: int, clauses: list[dict[str, Any]]
+) -> dict[str, Any]:
     knn: dict[str, Any] = {"field": field, "query_vector": vector, "k": k, "num_candidates": candidates}
     if clauses:
         knn["filter"] = clauses
     return {"knn": knn, "size": k, "_source": False, "track_total_hits": False}
 
 
-def _opensearch_body(field: str, vector: list[float], k: int, candidates: int,
-                     clauses: list[dict[str, Any]]) -> dict[str, Any]:
+def _opensearch_body(
+    field: str, vector: list[float], k: int, candidates: int, clauses: list[dict[str, Any]]
+) -> dict[str, Any]:
     # The Lucene engine takes k as its candidate list per segment, so asking for more than ``size``
     # is OpenSearch's num_candidates; ``size`` keeps the best k of them.
     knn: dict[str, Any] = {"vector": vector, "k": candidates}
@@ -65,8 +68,9 @@ KNN_BODIES: dict[str, Callable[..., dict[str, Any]]] = {
 }
 
 
-def knn_body(engine: str, field: str, vector: Sequence[float], k: int, num_candidates: int,
-             filters: Filters | None = None) -> dict[str, Any]:
+def knn_body(
+    engine: str, field: str, vector: Sequence[float], k: int, num_candidates: int, filters: Filters | None = None
+) -> dict[str, Any]:
     """The engine's request for the ``k`` nearest products to ``vector`` that pass ``filters``.
 
     ``num_candidates`` is raised to ``k`` when smaller (the engines refuse fewer) and capped at their limit.
@@ -99,9 +103,11 @@ class EngineKnnRetriever:
 
     def __init__(self, cluster: ClusterRetriever, encoder: BiEncoder, settings: DenseSettings):
         if not isinstance(cluster, ClusterRetriever):
-            raise ConfigError(f"dense.backend='engine' searches the lexical leg's cluster index, but the lexical "
-                              f"leg is {type(cluster).__name__}; set lexical.backend to 'elasticsearch' or "
-                              f"'opensearch'")
+            raise ConfigError(
+                f"dense.backend='engine' searches the lexical leg's cluster index, but the lexical "
+                f"leg is {type(cluster).__name__}; set lexical.backend to 'elasticsearch' or "
+                f"'opensearch'"
+            )
         if settings.backend != "engine":
             raise ConfigError(f"dense.backend={settings.backend!r}, but this is the engine kNN leg")
         self.cluster = cluster
@@ -175,14 +181,18 @@ class EngineKnnRetriever:
         engine, index = self.cluster.engine, self.cluster.index
         spec = mappings.get("properties", {}).get(self.field)
         if spec is None:
-            raise ConfigError(f"the {engine} index {index!r} has no vector field {self.field!r} (was it built with "
-                              f"dense.backend='faiss'?); rebuild it with `search-rerank reindex` and "
-                              f"dense.backend='engine'")
+            raise ConfigError(
+                f"the {engine} index {index!r} has no vector field {self.field!r} (was it built with "
+                f"dense.backend='faiss'?); rebuild it with `search-rerank reindex` and "
+                f"dense.backend='engine'"
+            )
         dims = spec.get(VECTOR_DIMENSION_KEY[engine])
         if dims != self.encoder.dim:
-            raise ConfigError(f"the {engine} index {index!r} holds {dims}-d vectors in {self.field!r} but dense.model "
-                              f"{self.encoder.model_name!r} makes {self.encoder.dim}-d ones; rebuild it with "
-                              f"`search-rerank reindex`")
+            raise ConfigError(
+                f"the {engine} index {index!r} holds {dims}-d vectors in {self.field!r} but dense.model "
+                f"{self.encoder.model_name!r} makes {self.encoder.dim}-d ones; rebuild it with "
+                f"`search-rerank reindex`"
+            )
 
     @staticmethod
     def _dense(request: Callable[[], Any]) -> Any:

@@ -29,20 +29,21 @@ import logging
 import math
 import os
 import threading
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 import faiss
 import numpy as np
 
 from ..core.candidate import Candidate
-from .encoder import BiEncoder
 from ..core.errors import ConfigError
-from ..core.filters import Filters, _norm as normalise  # the reference normaliser: filter semantics must be identical
+from ..core.filters import Filters  # the reference normaliser: filter semantics must be identical
+from ..core.filters import _norm as normalise
 from ..core.product import Product
 from ..core.retrieval import DENSE, leg_candidates
 from ..core.settings import DenseSettings
+from .encoder import BiEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -85,8 +86,14 @@ class _Metadata:
     per (key, value), because a product has several values per key.
     """
 
-    def __init__(self, ids: list[str], columns: dict[str, np.ndarray], brands: list[str],
-                 categories: list[tuple[str, ...]], attribute_values: list[tuple[str, str]]):
+    def __init__(
+        self,
+        ids: list[str],
+        columns: dict[str, np.ndarray],
+        brands: list[str],
+        categories: list[tuple[str, ...]],
+        attribute_values: list[tuple[str, str]],
+    ):
         self.ids = ids
         self.alive = _Column(np.bool_, columns["alive"])
         self.price = _Column(np.float64, columns["price"])
@@ -102,7 +109,7 @@ class _Metadata:
         self.row_of = {ids[r]: int(r) for r in np.flatnonzero(self.alive.values)}
 
     @classmethod
-    def empty(cls) -> "_Metadata":
+    def empty(cls) -> _Metadata:
         columns = {name: np.empty(0, dtype) for name, dtype in _COLUMN_DTYPES.items()}
         return cls([], columns, [], [], [])
 
@@ -168,21 +175,32 @@ class _Metadata:
         """JSON-ready vocabularies and numpy columns; attributes as (row, code) pairs."""
         codes = [np.full(len(p.values), c, dtype=np.int32) for c, p in enumerate(self.postings)]
         columns = {
-            "alive": self.alive.values, "price": self.price.values,
-            "brand": self.brand.values, "category": self.category.values,
+            "alive": self.alive.values,
+            "price": self.price.values,
+            "brand": self.brand.values,
+            "category": self.category.values,
             "attr_rows": np.concatenate([p.values for p in self.postings] or [np.empty(0, np.int64)]),
             "attr_codes": np.concatenate(codes or [np.empty(0, np.int32)]),
         }
-        vocab = {"ids": self.ids, "brands": list(self.brands), "categories": [list(c) for c in self.categories],
-                 "attribute_values": [list(kv) for kv in self.attribute_values]}
+        vocab = {
+            "ids": self.ids,
+            "brands": list(self.brands),
+            "categories": [list(c) for c in self.categories],
+            "attribute_values": [list(kv) for kv in self.attribute_values],
+        }
         return vocab, columns
 
     @classmethod
-    def from_state(cls, vocab: dict, columns: dict[str, np.ndarray]) -> "_Metadata":
-        return cls(list(vocab["ids"]), columns, list(vocab["brands"]), [tuple(c) for c in vocab["categories"]],
-                   [tuple(kv) for kv in vocab["attribute_values"]])
+    def from_state(cls, vocab: dict, columns: dict[str, np.ndarray]) -> _Metadata:
+        return cls(
+            list(vocab["ids"]),
+            columns,
+            list(vocab["brands"]),
+            [tuple(c) for c in vocab["categories"]],
+            [tuple(kv) for kv in vocab["attribute_values"]],
+        )
 
-    def take(self, rows: np.ndarray) -> "_Metadata":
+    def take(self, rows: np.ndarray) -> _Metadata:
         """The given rows renumbered from 0, for compaction."""
         vocab, columns = self.state()
         new_row = np.full(len(self.ids), -1, dtype=np.int64)
@@ -195,8 +213,14 @@ class _Metadata:
         return _Metadata.from_state(vocab, taken)
 
 
-_COLUMN_DTYPES = {"alive": np.bool_, "price": np.float64, "brand": np.int32, "category": np.int32,
-                  "attr_rows": np.int64, "attr_codes": np.int32}
+_COLUMN_DTYPES = {
+    "alive": np.bool_,
+    "price": np.float64,
+    "brand": np.int32,
+    "category": np.int32,
+    "attr_rows": np.int64,
+    "attr_codes": np.int32,
+}
 
 
 def _code(vocabulary: dict, value) -> int:
@@ -302,18 +326,19 @@ class FaissRetriever:
         self._lock = _ReadWriteLock()
         self._warm = False
         self._warm_lock = threading.Lock()
-        self._use_gpu = (settings.device != "cpu" and hasattr(faiss, "StandardGpuResources")
-                         and faiss.get_num_gpus() > 0)
+        self._use_gpu = settings.device != "cpu" and hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
         self._gpu_index = None
         self._gpu_resources = None
         self._gpu_lock = threading.Lock()  # faiss GPU resources must not be used from two threads at once
 
     @classmethod
-    def load(cls, path: Path | str, encoder: BiEncoder, settings: DenseSettings) -> "FaissRetriever":
+    def load(cls, path: Path | str, encoder: BiEncoder, settings: DenseSettings) -> FaissRetriever:
         """A warmed retriever over the index saved at ``path``; fails if there is none or it does not fit ``encoder``."""
         path = Path(path)
         if not (path / MANIFEST).is_file():
-            raise ConfigError(f"no dense index at {path} ({MANIFEST} is missing); build one with add() and save() first")
+            raise ConfigError(
+                f"no dense index at {path} ({MANIFEST} is missing); build one with add() and save() first"
+            )
         retriever = cls(encoder, settings, path)
         retriever.warm_up()
         return retriever
@@ -356,8 +381,10 @@ class FaissRetriever:
         vectors = np.array(vectors, dtype=np.float32)
         expected = (len(products), self._encoder.dim)
         if vectors.shape != expected:
-            raise ValueError(f"vectors have shape {vectors.shape}, expected {expected}: one row per product, "
-                             f"made by the model {self._encoder.model_name!r}")
+            raise ValueError(
+                f"vectors have shape {vectors.shape}, expected {expected}: one row per product, "
+                f"made by the model {self._encoder.model_name!r}"
+            )
         keep = _last_of_each(products)
         vectors = np.ascontiguousarray(vectors[keep])
         faiss.normalize_L2(vectors)
@@ -416,8 +443,12 @@ class FaissRetriever:
             if self._index is not None:
                 _write(target / INDEX_FILE, lambda p: faiss.write_index(self._index, str(p)))
             manifest = {
-                "format_version": FORMAT_VERSION, "model": self._encoder.model_name, "dim": self._encoder.dim,
-                "count": len(self._meta.row_of), "rows": len(self._meta.ids), "index_type": self.index_type,
+                "format_version": FORMAT_VERSION,
+                "model": self._encoder.model_name,
+                "dim": self._encoder.dim,
+                "count": len(self._meta.row_of),
+                "rows": len(self._meta.ids),
+                "index_type": self.index_type,
                 "ivf_trained_on": self._ivf_trained_on,
             }
         _write(target / METADATA_FILE, lambda p: p.write_text(json.dumps(vocab), encoding="utf-8"))
@@ -428,27 +459,39 @@ class FaissRetriever:
     def _read(self, path: Path) -> None:
         manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
         if manifest.get("format_version") != FORMAT_VERSION:
-            raise ConfigError(f"dense index at {path} has format {manifest.get('format_version')!r}, this version "
-                              f"reads {FORMAT_VERSION}; rebuild the index")
+            raise ConfigError(
+                f"dense index at {path} has format {manifest.get('format_version')!r}, this version "
+                f"reads {FORMAT_VERSION}; rebuild the index"
+            )
         if manifest["model"] != self._encoder.model_name:
-            raise ConfigError(f"dense index at {path} was built with model {manifest['model']!r} but dense.model is "
-                              f"{self._encoder.model_name!r}; set dense.model to {manifest['model']!r} or rebuild the index")
+            raise ConfigError(
+                f"dense index at {path} was built with model {manifest['model']!r} but dense.model is "
+                f"{self._encoder.model_name!r}; set dense.model to {manifest['model']!r} or rebuild the index"
+            )
         if manifest["dim"] != self._encoder.dim:
-            raise ConfigError(f"dense index at {path} holds {manifest['dim']}-d vectors but model "
-                              f"{self._encoder.model_name!r} makes {self._encoder.dim}-d ones; rebuild the index")
+            raise ConfigError(
+                f"dense index at {path} holds {manifest['dim']}-d vectors but model "
+                f"{self._encoder.model_name!r} makes {self._encoder.dim}-d ones; rebuild the index"
+            )
         vocab = json.loads((path / METADATA_FILE).read_text(encoding="utf-8"))
         with np.load(path / COLUMNS_FILE) as data:
             columns = {name: data[name] for name in data.files}
         index = faiss.read_index(str(path / INDEX_FILE)) if manifest["rows"] else None
         if (0 if index is None else index.ntotal) != len(vocab["ids"]):
-            raise ConfigError(f"dense index at {path} is inconsistent ({INDEX_FILE} and {METADATA_FILE} disagree "
-                              "on the number of rows); rebuild the index")
+            raise ConfigError(
+                f"dense index at {path} is inconsistent ({INDEX_FILE} and {METADATA_FILE} disagree "
+                "on the number of rows); rebuild the index"
+            )
         with self._lock.writing():
             self._meta = _Metadata.from_state(vocab, columns)
             self._install(index, manifest["ivf_trained_on"])
         if index is not None and self._settings.index_type not in ("auto", _index_kind(index)):
-            logger.warning("dense index at %s is %s but dense.index_type is %s; it is rebuilt at the next change",
-                           path, _index_kind(index), self._settings.index_type)
+            logger.warning(
+                "dense index at %s is %s but dense.index_type is %s; it is rebuilt at the next change",
+                path,
+                _index_kind(index),
+                self._settings.index_type,
+            )
 
     def _insert(self, products: list[Product], vectors: np.ndarray) -> int:
         if not products:

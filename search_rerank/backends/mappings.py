@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +35,10 @@ MAPPINGS = "index_mappings"
 def mappings_dir() -> Path:
     """The repository's top-level ``index_mappings/`` (source checkouts, editable installs, the Docker
     image), or the copy a wheel installs under ``<prefix>/share/search-rerank/``."""
-    for candidate in (Path(__file__).resolve().parents[2] / MAPPINGS,
-                      Path(sys.prefix) / "share" / "search-rerank" / MAPPINGS):
+    for candidate in (
+        Path(__file__).resolve().parents[2] / MAPPINGS,
+        Path(sys.prefix) / "share" / "search-rerank" / MAPPINGS,
+    ):
         if candidate.is_dir():
             return candidate
     raise ConfigError(f"no {MAPPINGS}/ directory found next to the package or under {sys.prefix}/share/search-rerank")
@@ -44,33 +46,41 @@ def mappings_dir() -> Path:
 
 def available_versions() -> list[int]:
     names = (entry.name for entry in mappings_dir().iterdir())
-    return sorted(int(name[len("products.v"):-len(".json")]) for name in names
-                  if name.startswith("products.v") and name.endswith(".json"))
+    return sorted(
+        int(name[len("products.v") : -len(".json")])
+        for name in names
+        if name.startswith("products.v") and name.endswith(".json")
+    )
 
 
-@lru_cache(maxsize=None)
+@cache
 def _read(version: int) -> str:
     source = mappings_dir() / f"products.v{version}.json"
     if not source.is_file():
-        raise ConfigError(f"lexical.mapping_version={version}: no {MAPPINGS}/products.v{version}.json; "
-                          f"available versions: {available_versions()}")
+        raise ConfigError(
+            f"lexical.mapping_version={version}: no {MAPPINGS}/products.v{version}.json; "
+            f"available versions: {available_versions()}"
+        )
     return source.read_text(encoding="utf-8")
 
 
 def available_vector_versions(engine: str) -> list[int]:
     prefix = f"vectors.{engine}.v"
     names = (entry.name for entry in mappings_dir().iterdir())
-    return sorted(int(name[len(prefix):-len(".json")]) for name in names
-                  if name.startswith(prefix) and name.endswith(".json"))
+    return sorted(
+        int(name[len(prefix) : -len(".json")]) for name in names if name.startswith(prefix) and name.endswith(".json")
+    )
 
 
-@lru_cache(maxsize=None)
+@cache
 def _read_vectors(engine: str, version: int) -> str:
     name = f"vectors.{engine}.v{version}.json"
     source = mappings_dir() / name
     if not source.is_file():
-        raise ConfigError(f"dense.vector_mapping_version={version}: no {MAPPINGS}/{name} for lexical.backend="
-                          f"{engine!r}; available versions: {available_vector_versions(engine)}")
+        raise ConfigError(
+            f"dense.vector_mapping_version={version}: no {MAPPINGS}/{name} for lexical.backend="
+            f"{engine!r}; available versions: {available_vector_versions(engine)}"
+        )
     return source.read_text(encoding="utf-8")
 
 
@@ -127,8 +137,9 @@ VECTOR_DIMENSION_KEY = {"elasticsearch": "dims", "opensearch": "dimension"}
 
 def _vector_engine(engine: str) -> str:
     if engine not in _VECTOR_FILLERS:
-        raise ConfigError(f"dense.backend='engine' needs a cluster lexical backend, not {engine!r}; "
-                          f"valid: {sorted(_VECTOR_FILLERS)}")
+        raise ConfigError(
+            f"dense.backend='engine' needs a cluster lexical backend, not {engine!r}; valid: {sorted(_VECTOR_FILLERS)}"
+        )
     return engine
 
 
@@ -179,14 +190,15 @@ def document(product: Product) -> dict[str, Any]:
         "filter": {
             "category_path": category_keys(product.category),
             "brand": _norm(product.brand),
-            "attribute": [attribute_key(key, value) for key, values in product.attributes.items()
-                          for value in values],
+            "attribute": [attribute_key(key, value) for key, values in product.attributes.items() for value in values],
         },
         "facet": {
-            "category": {f"lvl{depth}": " > ".join(product.category[:depth])
-                         for depth in range(1, len(product.category) + 1)},
-            "attributes": [{"key": key, "value": value} for key, values in product.attributes.items()
-                           for value in values],
+            "category": {
+                f"lvl{depth}": " > ".join(product.category[:depth]) for depth in range(1, len(product.category) + 1)
+            },
+            "attributes": [
+                {"key": key, "value": value} for key, values in product.attributes.items() for value in values
+            ],
         },
     }
     if product.price is not None:

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import tantivy
 
@@ -151,9 +151,12 @@ class TantivyRetriever:
             return 0
         with self._writer() as writer:
             # Counted by a search, not doc_freq: doc_freq still counts deleted documents until a merge.
-            existing = self._opened().searcher().search(
-                tantivy.Query.term_set_query(self._schema, "id", ids), 1, count=True
-            ).count
+            existing = (
+                self._opened()
+                .searcher()
+                .search(tantivy.Query.term_set_query(self._schema, "id", ids), 1, count=True)
+                .count
+            )
             for pid in ids:
                 writer.delete_documents_by_term("id", pid)
             writer.commit()
@@ -178,10 +181,12 @@ class TantivyRetriever:
             return leg_candidates(LEXICAL, [(pid, 0.0) for pid, _ in hits])
         if filter_query is not None:
             # Zero-scored MUST: the filter narrows the candidates without moving any score.
-            text_query = tantivy.Query.boolean_query([
-                (tantivy.Occur.Must, text_query),
-                (tantivy.Occur.Must, tantivy.Query.const_score_query(filter_query, 0.0)),
-            ])
+            text_query = tantivy.Query.boolean_query(
+                [
+                    (tantivy.Occur.Must, text_query),
+                    (tantivy.Occur.Must, tantivy.Query.const_score_query(filter_query, 0.0)),
+                ]
+            )
         return leg_candidates(LEXICAL, self._top_k(searcher, text_query, k))
 
     def _text_query(self, query: str) -> tantivy.Query | None:
@@ -191,10 +196,12 @@ class TantivyRetriever:
             return None
         per_field = [
             tantivy.Query.boost_query(
-                tantivy.Query.boolean_query([
-                    (tantivy.Occur.Should, tantivy.Query.term_query(self._schema, field, term, index_option="freq"))
-                    for term in terms
-                ]),
+                tantivy.Query.boolean_query(
+                    [
+                        (tantivy.Occur.Should, tantivy.Query.term_query(self._schema, field, term, index_option="freq"))
+                        for term in terms
+                    ]
+                ),
                 boost,
             )
             for field, boost in self._boosts.items()
@@ -207,22 +214,29 @@ class TantivyRetriever:
             return None
         clauses = []
         if filters.category:
-            clauses.append(tantivy.Query.term_query(
-                self._schema, "category_path", category_key(filters.category)))
+            clauses.append(tantivy.Query.term_query(self._schema, "category_path", category_key(filters.category)))
         if filters.brand:
-            clauses.append(tantivy.Query.term_set_query(
-                self._schema, "brand_key", sorted({_norm(b) for b in filters.brand})))
+            clauses.append(
+                tantivy.Query.term_set_query(self._schema, "brand_key", sorted({_norm(b) for b in filters.brand}))
+            )
         if filters.price_min is not None or filters.price_max is not None:
             # A product without a price has no value in the field, so it fails the range, as in the reference.
-            clauses.append(tantivy.Query.range_query(
-                self._schema, "price", tantivy.FieldType.Float,
-                None if filters.price_min is None else float(filters.price_min),
-                None if filters.price_max is None else float(filters.price_max),
-            ))
+            clauses.append(
+                tantivy.Query.range_query(
+                    self._schema,
+                    "price",
+                    tantivy.FieldType.Float,
+                    None if filters.price_min is None else float(filters.price_min),
+                    None if filters.price_max is None else float(filters.price_max),
+                )
+            )
         for key, wanted in filters.attributes.items():
             # No wanted values means an empty term set: matches nothing, as in the reference.
-            clauses.append(tantivy.Query.term_set_query(
-                self._schema, "attr", sorted({attribute_key(key, value) for value in wanted})))
+            clauses.append(
+                tantivy.Query.term_set_query(
+                    self._schema, "attr", sorted({attribute_key(key, value) for value in wanted})
+                )
+            )
         return tantivy.Query.boolean_query([(tantivy.Occur.Must, clause) for clause in clauses])
 
     def _top_k(self, searcher: tantivy.Searcher, query: tantivy.Query, k: int) -> list[tuple[str, float]]:

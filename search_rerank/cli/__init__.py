@@ -48,16 +48,26 @@ def _settings(ctx: click.Context, **overrides: Any) -> Settings:
 
 
 @click.group()
-@click.option("--settings", "settings_file", type=click.Path(dir_okay=False, path_type=Path),
-              envvar="SEARCH_RERANK_SETTINGS", help="TOML or JSON settings file.")
-@click.option("--index-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Index directory (default: settings' index_dir).")
+@click.option(
+    "--settings",
+    "settings_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="SEARCH_RERANK_SETTINGS",
+    help="TOML or JSON settings file.",
+)
+@click.option(
+    "--index-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Index directory (default: settings' index_dir).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log at debug level.")
 @click.pass_context
 def main(ctx: click.Context, settings_file: Path | None, index_dir: Path | None, verbose: bool) -> None:
     """Hybrid BM25 + dense search with cross-encoder reranking and a long-tail boost."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     ctx.obj = {"settings": settings_file, "index_dir": index_dir}
 
 
@@ -67,46 +77,95 @@ def main(ctx: click.Context, settings_file: Path | None, index_dir: Path | None,
 @click.option("--queries", type=click.IntRange(min=1), default=3_000, show_default=True)
 @click.option("--seed", type=int, default=13, show_default=True)
 @click.option("--heldout-types", type=click.IntRange(min=0), default=5, show_default=True)
-@click.option("--pooled", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Also write pooled/: this many BM25-pooled judgments per query, the rest unjudged.")
-@click.option("--pool-depth", type=click.IntRange(min=1), default=20, show_default=True,
-              help="Lexical hits the pooled judgments are drawn from.")
+@click.option(
+    "--pooled",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Also write pooled/: this many BM25-pooled judgments per query, the rest unjudged.",
+)
+@click.option(
+    "--pool-depth",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Lexical hits the pooled judgments are drawn from.",
+)
 @click.option("--workers", type=click.IntRange(min=0), default=0, help="Processes (0 = one per core).")
-def generate(out: Path, products: int, queries: int, seed: int, heldout_types: int, pooled: int, pool_depth: int,
-             workers: int) -> None:
+def generate(
+    out: Path, products: int, queries: int, seed: int, heldout_types: int, pooled: int, pool_depth: int, workers: int
+) -> None:
     """Write a synthetic catalog with complete graded judgments (BEIR layout)."""
     from ..data.generate import GeneratorConfig
     from ..data.generate import generate as run
 
-    manifest = run(out, GeneratorConfig(products=products, queries=queries, seed=seed,
-                                        heldout_types=heldout_types, pooled=pooled, pool_depth=pool_depth,
-                                        workers=workers))
-    console.print(f"wrote {manifest.products} products and {sum(manifest.queries.values())} queries "
-                  f"({manifest.queries}) to {out}; held-out types: {', '.join(manifest.heldout_types)}")
+    manifest = run(
+        out,
+        GeneratorConfig(
+            products=products,
+            queries=queries,
+            seed=seed,
+            heldout_types=heldout_types,
+            pooled=pooled,
+            pool_depth=pool_depth,
+            workers=workers,
+        ),
+    )
+    console.print(
+        f"wrote {manifest.products} products and {sum(manifest.queries.values())} queries "
+        f"({manifest.queries}) to {out}; held-out types: {', '.join(manifest.heldout_types)}"
+    )
 
 
 def _build_options(fn):
     """The options ``index`` and ``reindex`` share: what to read, and how to write the new version."""
-    for option in reversed((
-        click.option("--skip-bad", is_flag=True, help="Skip and count malformed rows instead of stopping."),
-        click.option("--incremental", is_flag=True,
-                     help="Upsert into the served version in place instead of building a new one."),
-        click.option("--delete", "delete_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                     help="With --incremental: a file of product ids to remove, one per line."),
-        click.option("--no-dense", is_flag=True, help="Build the lexical index only."),
-        click.option("--keep", type=click.IntRange(min=0), default=2, show_default=True,
-                     help="Old versions to keep for --rollback."),
-        click.option("--batch-size", type=click.IntRange(min=1), default=2048, show_default=True,
-                     help="Products written to every index per step."),
-    )):
+    for option in reversed(
+        (
+            click.option("--skip-bad", is_flag=True, help="Skip and count malformed rows instead of stopping."),
+            click.option(
+                "--incremental",
+                is_flag=True,
+                help="Upsert into the served version in place instead of building a new one.",
+            ),
+            click.option(
+                "--delete",
+                "delete_file",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                help="With --incremental: a file of product ids to remove, one per line.",
+            ),
+            click.option("--no-dense", is_flag=True, help="Build the lexical index only."),
+            click.option(
+                "--keep",
+                type=click.IntRange(min=0),
+                default=2,
+                show_default=True,
+                help="Old versions to keep for --rollback.",
+            ),
+            click.option(
+                "--batch-size",
+                type=click.IntRange(min=1),
+                default=2048,
+                show_default=True,
+                help="Products written to every index per step.",
+            ),
+        )
+    ):
         fn = option(fn)
     return fn
 
 
-def _index_catalog(ctx: click.Context, catalog: Path, skip_bad: bool, incremental: bool, delete_file: Path | None,
-                   no_dense: bool, keep: int, batch_size: int) -> None:
-    from ..indexing.indexes import build_index, update_index
+def _index_catalog(
+    ctx: click.Context,
+    catalog: Path,
+    skip_bad: bool,
+    incremental: bool,
+    delete_file: Path | None,
+    no_dense: bool,
+    keep: int,
+    batch_size: int,
+) -> None:
     from ..data.loaders import LoadStats, iter_catalog
+    from ..indexing.indexes import build_index, update_index
 
     settings = _settings(ctx, **({"dense": {"enabled": False}} if no_dense else {}))
     stats = LoadStats()
@@ -120,8 +179,10 @@ def _index_catalog(ctx: click.Context, catalog: Path, skip_bad: bool, incrementa
         report = build_index(products, settings, batch_size=batch_size, keep=keep)
     rates = ", ".join(f"{part} {rate:,.0f} docs/s" for part, rate in report.docs_per_second().items())
     version = f"version {report.version} of " if report.version else ""
-    console.print(f"indexed {report.products} products into {version}{settings.index_dir} "
-                  f"in {report.seconds.get('total', 0):.1f}s ({rates})")
+    console.print(
+        f"indexed {report.products} products into {version}{settings.index_dir} "
+        f"in {report.seconds.get('total', 0):.1f}s ({rates})"
+    )
     if report.lexical_index is not None:
         console.print(f"alias {settings.lexical.index!r} now points at {report.lexical_index}")
     if report.previous is not None:
@@ -135,8 +196,12 @@ def _index_catalog(ctx: click.Context, catalog: Path, skip_bad: bool, incrementa
 
 
 @main.command(cls=_Command)
-@click.option("--catalog", type=click.Path(exists=True, path_type=Path), required=True,
-              help="A .jsonl/.csv/.tsv catalog or a BEIR/WANDS/ESCI dataset directory.")
+@click.option(
+    "--catalog",
+    type=click.Path(exists=True, path_type=Path),
+    required=True,
+    help="A .jsonl/.csv/.tsv catalog or a BEIR/WANDS/ESCI dataset directory.",
+)
 @_build_options
 @click.pass_context
 def index(ctx: click.Context, **options: Any) -> None:
@@ -144,8 +209,13 @@ def index(ctx: click.Context, **options: Any) -> None:
     _index_catalog(ctx, **options)
 
 
-def _filters(category: str | None, brand: tuple[str, ...], price_min: float | None, price_max: float | None,
-             attribute: tuple[str, ...]):
+def _filters(
+    category: str | None,
+    brand: tuple[str, ...],
+    price_min: float | None,
+    price_max: float | None,
+    attribute: tuple[str, ...],
+):
     from ..core.filters import Filters
 
     attributes: dict[str, list[str]] = {}
@@ -154,8 +224,9 @@ def _filters(category: str | None, brand: tuple[str, ...], price_min: float | No
         if not sep or not key or not value:
             raise click.BadParameter(f"{item!r}: expected key=value", param_hint="--attribute")
         attributes.setdefault(key, []).append(value)
-    filters = Filters(category=category, brand=brand or None, price_min=price_min, price_max=price_max,
-                      attributes=attributes)
+    filters = Filters(
+        category=category, brand=brand or None, price_min=price_min, price_max=price_max, attributes=attributes
+    )
     return None if filters.is_empty else filters
 
 
@@ -170,9 +241,18 @@ def _filters(category: str | None, brand: tuple[str, ...], price_min: float | No
 @click.option("--explain", is_flag=True, help="Show each stage's score for each result.")
 @click.option("--json", "as_json", is_flag=True, help="Print the service's JSON response instead of a table.")
 @click.pass_context
-def search(ctx: click.Context, query: str, size: int, category: str | None, brand: tuple[str, ...],
-           price_min: float | None, price_max: float | None, attribute: tuple[str, ...], explain: bool,
-           as_json: bool) -> None:
+def search(
+    ctx: click.Context,
+    query: str,
+    size: int,
+    category: str | None,
+    brand: tuple[str, ...],
+    price_min: float | None,
+    price_max: float | None,
+    attribute: tuple[str, ...],
+    explain: bool,
+    as_json: bool,
+) -> None:
     """Search the index and show the results."""
     from ..indexing.indexes import open_pipeline
     from ..serving.api_models import SearchResponse
@@ -188,14 +268,22 @@ def search(ctx: click.Context, query: str, size: int, category: str | None, bran
         table.add_column(col, overflow="fold")
     for rank, hit in enumerate(result.hits, start=1):
         p = hit.product
-        row = [str(rank), p.id, p.title, " > ".join(p.category[-2:]), f"{p.price:.2f}" if p.price is not None else "",
-               f"{hit.candidate.score:.4f}", "yes" if hit.long_tail else ""]
+        row = [
+            str(rank),
+            p.id,
+            p.title,
+            " > ".join(p.category[-2:]),
+            f"{p.price:.2f}" if p.price is not None else "",
+            f"{hit.candidate.score:.4f}",
+            "yes" if hit.long_tail else "",
+        ]
         table.add_row(*row)
     console.print(table)
     if explain:
         for rank, hit in enumerate(result.hits, start=1):
-            parts = [f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={','.join(v)}"
-                     for k, v in hit.explanation().items()]
+            parts = [
+                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={','.join(v)}" for k, v in hit.explanation().items()
+            ]
             console.print(f"{rank:>3}. {hit.product.id}: " + "  ".join(parts))
     for stage, reason in {**result.ranking.skipped, **result.degraded}.items():
         console.print(f"[yellow]{stage}[/yellow]: {reason}")
@@ -209,9 +297,9 @@ def search(ctx: click.Context, query: str, size: int, category: str | None, bran
 @click.pass_context
 def evaluate(ctx: click.Context, dataset: Path, split: str, json_out: Path | None, by_kind: bool) -> None:
     """Score every configuration on a dataset split (nDCG@10, R@100, MRR@10, long-tail metrics)."""
+    from ..data.loaders import load_dataset
     from ..evaluation.evaluate import evaluate as run
     from ..indexing.indexes import open_pipeline
-    from ..data.loaders import load_dataset
 
     data = load_dataset(dataset)
     queries, qrels = data.split(split)
@@ -252,30 +340,75 @@ def kind_table(report, measure: str = "nDCG@10") -> Table:
 @main.command(cls=_Command)
 @click.option("--dataset", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True)
 @click.option("--split", default="dev", show_default=True, help="Tune on this split; keep test for `compare`.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Folder for best.toml, report.html and tuning.json.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for best.toml, report.html and tuning.json.",
+)
 @click.option("--trials", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--seed", type=int, default=13, show_default=True)
-@click.option("--min-lt-share", type=click.FloatRange(0, 1),
-              help="Maximise nDCG@10 with at least this long-tail share of the top 10.")
-@click.option("--max-ndcg-cost", type=click.FloatRange(0, 1),
-              help="Maximise long-tail share with nDCG@10 at most this far below the current settings'.")
-@click.option("--max-candidates", type=click.IntRange(min=10), default=100, show_default=True,
-              help="Largest candidates per leg searched; each query is retrieved once at this depth.")
-@click.option("--exposure", type=click.Choice(["lt_share@10", "tail@10"]), default="lt_share@10", show_default=True,
-              help="The exposure objective: share of the top 10 outside the head, or in the tail tier only (below "
-                   "head and torso; room to grow when most of the catalog is long tail).")
-@click.option("--longtail-methods", default="off,boost,xquad", show_default=True,
-              help="Long-tail stages to search, comma separated.")
-@click.option("--longtail-targets", default="long_tail", show_default=True,
-              help="What the long-tail stage may favour, comma separated: long_tail (below the head, graded), "
-                   "tail (the tail tier, alike).")
-@click.option("--click-popularity", "click_logs", multiple=True, type=click.Path(exists=True, dir_okay=False,
-              path_type=Path), help="UBI log(s): popularity tiers from clicks instead of catalog signals.")
+@click.option(
+    "--min-lt-share",
+    type=click.FloatRange(0, 1),
+    help="Maximise nDCG@10 with at least this long-tail share of the top 10.",
+)
+@click.option(
+    "--max-ndcg-cost",
+    type=click.FloatRange(0, 1),
+    help="Maximise long-tail share with nDCG@10 at most this far below the current settings'.",
+)
+@click.option(
+    "--max-candidates",
+    type=click.IntRange(min=10),
+    default=100,
+    show_default=True,
+    help="Largest candidates per leg searched; each query is retrieved once at this depth.",
+)
+@click.option(
+    "--exposure",
+    type=click.Choice(["lt_share@10", "tail@10"]),
+    default="lt_share@10",
+    show_default=True,
+    help="The exposure objective: share of the top 10 outside the head, or in the tail tier only (below "
+    "head and torso; room to grow when most of the catalog is long tail).",
+)
+@click.option(
+    "--longtail-methods",
+    default="off,boost,xquad",
+    show_default=True,
+    help="Long-tail stages to search, comma separated.",
+)
+@click.option(
+    "--longtail-targets",
+    default="long_tail",
+    show_default=True,
+    help="What the long-tail stage may favour, comma separated: long_tail (below the head, graded), "
+    "tail (the tail tier, alike).",
+)
+@click.option(
+    "--click-popularity",
+    "click_logs",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="UBI log(s): popularity tiers from clicks instead of catalog signals.",
+)
 @click.pass_context
-def tune(ctx: click.Context, dataset: Path, split: str, out: Path, trials: int, seed: int,
-         min_lt_share: float | None, max_ndcg_cost: float | None, exposure: str, max_candidates: int,
-         longtail_methods: str, longtail_targets: str, click_logs: tuple[Path, ...]) -> None:
+def tune(
+    ctx: click.Context,
+    dataset: Path,
+    split: str,
+    out: Path,
+    trials: int,
+    seed: int,
+    min_lt_share: float | None,
+    max_ndcg_cost: float | None,
+    exposure: str,
+    max_candidates: int,
+    longtail_methods: str,
+    longtail_targets: str,
+    click_logs: tuple[Path, ...],
+) -> None:
     """Search fusion, candidates, rerank window and long-tail settings on a split; write the best as TOML.
 
     Without a constraint the search has two objectives (nDCG@10, long-tail
@@ -284,13 +417,12 @@ def tune(ctx: click.Context, dataset: Path, split: str, out: Path, trials: int, 
     SEARCH_RERANK_SETTINGS=OUT/best.toml.
     """
     from ..data.clicks import read_ubi
-    from ..evaluation.exposure import click_popularity
-    from ..indexing.indexes import open_pipeline
     from ..data.loaders import load_dataset
-    from ..evaluation.tune import Goal, SearchSpace
+    from ..evaluation.exposure import click_popularity
+    from ..evaluation.tune import Goal, SearchSpace, write_settings
     from ..evaluation.tune import tune as run
-    from ..evaluation.tune import write_settings
     from ..evaluation.tuning_report import write_report
+    from ..indexing.indexes import open_pipeline
 
     data = load_dataset(dataset)
     queries, qrels = data.split(split)
@@ -298,18 +430,35 @@ def tune(ctx: click.Context, dataset: Path, split: str, out: Path, trials: int, 
     popularity = None
     if click_logs:
         popularity = click_popularity(read_ubi(*click_logs), (p.id for p in pipeline.store))
-    space = SearchSpace(max_candidates=max_candidates,
-                        longtail_methods=tuple(m.strip() for m in longtail_methods.split(",") if m.strip()),
-                        longtail_targets=tuple(t.strip() for t in longtail_targets.split(",") if t.strip()))
+    space = SearchSpace(
+        max_candidates=max_candidates,
+        longtail_methods=tuple(m.strip() for m in longtail_methods.split(",") if m.strip()),
+        longtail_targets=tuple(t.strip() for t in longtail_targets.split(",") if t.strip()),
+    )
     goal = Goal(min_lt_share=min_lt_share, max_ndcg_cost=max_ndcg_cost, exposure=exposure)
     try:
-        result = run(pipeline, queries, qrels, trials=trials, seed=seed, goal=goal, space=space,
-                     popularity=popularity, dataset=str(dataset), split=split, progress=True)
+        result = run(
+            pipeline,
+            queries,
+            qrels,
+            trials=trials,
+            seed=seed,
+            goal=goal,
+            space=space,
+            popularity=popularity,
+            dataset=str(dataset),
+            split=split,
+            progress=True,
+        )
     finally:
         pipeline.close()
-    best_file = write_settings(out / "best.toml", result.best["sections"], ctx.obj["settings"],
-                               comment=f"search-rerank tune: trial {result.best['number']} of {trials} on "
-                                       f"{dataset} [{split}], mode {result.mode}, seed {seed}")
+    best_file = write_settings(
+        out / "best.toml",
+        result.best["sections"],
+        ctx.obj["settings"],
+        comment=f"search-rerank tune: trial {result.best['number']} of {trials} on "
+        f"{dataset} [{split}], mode {result.mode}, seed {seed}",
+    )
     page, _ = write_report(result.to_json(), out)
     table = Table(title=f"{dataset} [{split}]: {result.queries} queries, {trials} trials, mode {result.mode}")
     for col in ("metric", "current", "best", "delta"):
@@ -319,8 +468,10 @@ def tune(ctx: click.Context, dataset: Path, split: str, out: Path, trials: int, 
         table.add_row(name, f"{before:.4f}", f"{value:.4f}", f"{value - before:+.4f}")
     console.print(table)
     sig = result.significance
-    console.print(f"nDCG@10 delta {sig['mean_delta']:+.4f}, {sig['confidence']:.0%} CI [{sig['ci_low']:+.4f}, "
-                  f"{sig['ci_high']:+.4f}], p = {sig['p_value']:.4f} (on the tuning split: optimistic)")
+    console.print(
+        f"nDCG@10 delta {sig['mean_delta']:+.4f}, {sig['confidence']:.0%} CI [{sig['ci_low']:+.4f}, "
+        f"{sig['ci_high']:+.4f}], p = {sig['p_value']:.4f} (on the tuning split: optimistic)"
+    )
     console.print(f"wrote {best_file} and {page}; Pareto front: {len(result.pareto)} trials")
 
 
@@ -330,18 +481,33 @@ def tune(ctx: click.Context, dataset: Path, split: str, out: Path, trials: int, 
 @click.option("--dataset", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True)
 @click.option("--split", default="test", show_default=True)
 @click.option("--measure", default="nDCG@10", show_default=True, help="nDCG@10, R@100 or RR@10.")
-@click.option("--movers", type=click.IntRange(min=0), default=5, show_default=True,
-              help="How many of the queries that moved most to show.")
+@click.option(
+    "--movers",
+    type=click.IntRange(min=0),
+    default=5,
+    show_default=True,
+    help="How many of the queries that moved most to show.",
+)
 @click.option("--show", type=click.IntRange(min=1), default=5, show_default=True, help="Top results shown per side.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 @click.pass_context
-def compare(ctx: click.Context, a: Path, b: Path, dataset: Path, split: str, measure: str, movers: int, show: int,
-            seed: int, as_json: bool) -> None:
+def compare(
+    ctx: click.Context,
+    a: Path,
+    b: Path,
+    dataset: Path,
+    split: str,
+    measure: str,
+    movers: int,
+    show: int,
+    seed: int,
+    as_json: bool,
+) -> None:
     """Compare two settings files (.toml/.json) or TREC runs on a split: deltas, significance, movers."""
+    from ..data.loaders import load_dataset
     from ..evaluation.compare import compare as run
     from ..evaluation.compare import load_side, settings_runs
-    from ..data.loaders import load_dataset
 
     data = load_dataset(dataset)
     queries, qrels = data.split(split)
@@ -352,8 +518,18 @@ def compare(ctx: click.Context, a: Path, b: Path, dataset: Path, split: str, mea
         ranked, products = settings_runs([sides[i] for i in configured], queries, qrels)
         for i, run_ in zip(configured, ranked):
             sides[i] = run_
-    result = run(sides[0], sides[1], qrels, queries, names=(str(a), str(b)), measure=measure, movers=movers,
-                 show=show, seed=seed, products=products)
+    result = run(
+        sides[0],
+        sides[1],
+        qrels,
+        queries,
+        names=(str(a), str(b)),
+        measure=measure,
+        movers=movers,
+        show=show,
+        seed=seed,
+        products=products,
+    )
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
         return
@@ -367,18 +543,24 @@ def compare(ctx: click.Context, a: Path, b: Path, dataset: Path, split: str, mea
     console.print(table)
     sig = result.significance
     verdict = "[green]significant[/]" if sig["p_value"] < 0.05 else "[yellow]not significant[/]"
-    console.print(f"{measure} B - A: {sig['mean_delta']:+.4f}, {sig['confidence']:.0%} CI [{sig['ci_low']:+.4f}, "
-                  f"{sig['ci_high']:+.4f}], randomisation p = {sig['p_value']:.4f}: {verdict}; "
-                  f"B wins {sig['wins']}, loses {sig['losses']}, ties {sig['ties']}")
+    console.print(
+        f"{measure} B - A: {sig['mean_delta']:+.4f}, {sig['confidence']:.0%} CI [{sig['ci_low']:+.4f}, "
+        f"{sig['ci_high']:+.4f}], randomisation p = {sig['p_value']:.4f}: {verdict}; "
+        f"B wins {sig['wins']}, loses {sig['losses']}, ties {sig['ties']}"
+    )
     for row in result.movers:
-        moved = Table(title=f"{escape(row['query'])} ({row['qid']}, {row['kind']}): {measure} "
-                            f"{row['a']:.3f} -> {row['b']:.3f} ({row['delta']:+.3f})")
+        moved = Table(
+            title=f"{escape(row['query'])} ({row['qid']}, {row['kind']}): {measure} "
+            f"{row['a']:.3f} -> {row['b']:.3f} ({row['delta']:+.3f})"
+        )
         moved.add_column("#", justify="right")
         moved.add_column("A", overflow="fold")
         moved.add_column("B", overflow="fold")
         for rank in range(max(len(row["a_top"]), len(row["b_top"]))):
-            moved.add_row(str(rank + 1), *(_shown(side[rank]) if rank < len(side) else ""
-                                           for side in (row["a_top"], row["b_top"])))
+            moved.add_row(
+                str(rank + 1),
+                *(_shown(side[rank]) if rank < len(side) else "" for side in (row["a_top"], row["b_top"])),
+            )
         console.print(moved)
 
 
@@ -399,8 +581,10 @@ def interleaving_report(logs: tuple[Path, ...], seed: int, as_json: bool) -> Non
 
     impressions = read_interleaved_ubi(*logs)
     if not impressions:
-        raise click.ClickException(f"no impression in {', '.join(map(str, logs))} carries event_attributes.team: "
-                                   "was interleaving switched on when these were logged?")
+        raise click.ClickException(
+            f"no impression in {', '.join(map(str, logs))} carries event_attributes.team: "
+            "was interleaving switched on when these were logged?"
+        )
     result = summarise([credit(teams, clicked) for teams, clicked in impressions], seed=seed)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
@@ -408,8 +592,9 @@ def interleaving_report(logs: tuple[Path, ...], seed: int, as_json: bool) -> Non
     table = Table(title=f"team-draft interleaving: {result.impressions} searches")
     for col in ("A wins", "B wins", "ties", "preference for B", "p"):
         table.add_column(col, justify="right")
-    table.add_row(str(result.a_wins), str(result.b_wins), str(result.ties), f"{result.preference_b:+.3f}",
-                  f"{result.p_value:.4f}")
+    table.add_row(
+        str(result.a_wins), str(result.b_wins), str(result.ties), f"{result.preference_b:+.3f}", f"{result.p_value:.4f}"
+    )
     console.print(table)
     if result.p_value < 0.05:
         console.print(f"[green]{'B' if result.preference_b > 0 else 'A'} is preferred[/] (p < 0.05)")
@@ -427,14 +612,27 @@ def judgments() -> None:
 @click.argument("target", metavar="OUT", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--from", "from_fmt", type=click.Choice(["trec", "beir", "csv", "srw", "ubi"]), required=True)
 @click.option("--to", "to_fmt", type=click.Choice(["trec", "beir", "csv", "srw"]), required=True)
-@click.option("--ratings", default="100=3,10=2,1=1,0=0", show_default=True,
-              help="SRW rating = grade map (ESCI's E/S/C/I as 100/10/1/0 to gains 3/2/1/0).")
-@click.option("--dataset", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Dataset whose query ids name text-keyed queries, and whose texts fill id-keyed ones.")
-@click.option("--min-impressions", type=click.IntRange(min=1), default=10, show_default=True,
-              help="ubi: impressions a (query, product) pair needs to be judged.")
-def convert_judgments(source: Path, target: Path, from_fmt: str, to_fmt: str, ratings: str, dataset: Path | None,
-                      min_impressions: int) -> None:
+@click.option(
+    "--ratings",
+    default="100=3,10=2,1=1,0=0",
+    show_default=True,
+    help="SRW rating = grade map (ESCI's E/S/C/I as 100/10/1/0 to gains 3/2/1/0).",
+)
+@click.option(
+    "--dataset",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Dataset whose query ids name text-keyed queries, and whose texts fill id-keyed ones.",
+)
+@click.option(
+    "--min-impressions",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="ubi: impressions a (query, product) pair needs to be judged.",
+)
+def convert_judgments(
+    source: Path, target: Path, from_fmt: str, to_fmt: str, ratings: str, dataset: Path | None, min_impressions: int
+) -> None:
     """Convert judgments IN (--from) to OUT (--to)."""
     from ..data.judgments import parse_ratings, read_judgments, write_judgments
     from ..data.loaders import load_dataset
@@ -448,8 +646,11 @@ def convert_judgments(source: Path, target: Path, from_fmt: str, to_fmt: str, ra
 
 
 @main.command(cls=_Command)
-@click.option("--catalog", type=click.Path(exists=True, path_type=Path),
-              help="A .jsonl/.csv/.tsv catalog or a BEIR/WANDS/ESCI dataset directory.")
+@click.option(
+    "--catalog",
+    type=click.Path(exists=True, path_type=Path),
+    help="A .jsonl/.csv/.tsv catalog or a BEIR/WANDS/ESCI dataset directory.",
+)
 @_build_options
 @click.option("--rollback", is_flag=True, help="Serve the previous version (and its server index) again instead.")
 @click.pass_context
@@ -485,20 +686,36 @@ def train() -> None:
 
 def _training_options(fn):
     """The options both ``train`` commands share: where the labels come from, and the registry name."""
-    for option in reversed((
-        click.option("--dataset", type=click.Path(exists=True, file_okay=False, path_type=Path),
-                     help="BEIR/WANDS/ESCI directory whose catalog is in the index: its train and dev splits."),
-        click.option("--clicks", help="Click log: plain JSON Lines, or UBI NDJSON (a file or a quoted glob). "
-                                      "Labels come from a position-based click model; dev is a stable hash "
-                                      "of the query text."),
-        click.option("--min-impressions", type=click.IntRange(min=1), default=10, show_default=True,
-                     help="With --clicks: a (query, product) shown fewer times gets no label."),
-        click.option("--name", required=True, help="Registry name; the model goes to models_dir/NAME."),
-        click.option("--complete-judgments", is_flag=True,
-                     help="Labels are complete (e.g. generated): unjudged first-stage hits may serve as negatives."),
-        click.option("--base-model", default=None, help="Model to start from (default: the packaged MiniLM)."),
-        click.option("--seed", type=int, default=13, show_default=True),
-    )):
+    for option in reversed(
+        (
+            click.option(
+                "--dataset",
+                type=click.Path(exists=True, file_okay=False, path_type=Path),
+                help="BEIR/WANDS/ESCI directory whose catalog is in the index: its train and dev splits.",
+            ),
+            click.option(
+                "--clicks",
+                help="Click log: plain JSON Lines, or UBI NDJSON (a file or a quoted glob). "
+                "Labels come from a position-based click model; dev is a stable hash "
+                "of the query text.",
+            ),
+            click.option(
+                "--min-impressions",
+                type=click.IntRange(min=1),
+                default=10,
+                show_default=True,
+                help="With --clicks: a (query, product) shown fewer times gets no label.",
+            ),
+            click.option("--name", required=True, help="Registry name; the model goes to models_dir/NAME."),
+            click.option(
+                "--complete-judgments",
+                is_flag=True,
+                help="Labels are complete (e.g. generated): unjudged first-stage hits may serve as negatives.",
+            ),
+            click.option("--base-model", default=None, help="Model to start from (default: the packaged MiniLM)."),
+            click.option("--seed", type=int, default=13, show_default=True),
+        )
+    ):
         fn = option(fn)
     return fn
 
@@ -531,11 +748,18 @@ def _training_data(dataset: Path | None, clicks: str | None, min_impressions: in
         provenance.append(("clicks", clicks, "clicks"))
     for split, (_, qrels) in splits.items():
         if not any(grade > 0 for judged in qrels.values() for grade in judged.values()):
-            raise click.ClickException(f"the {split} split has no query with a relevant product"
-                                       + (", try a lower --min-impressions or a longer click log" if clicks else ""))
+            raise click.ClickException(
+                f"the {split} split has no query with a relevant product"
+                + (", try a lower --min-impressions or a longer click log" if clicks else "")
+            )
     sources, paths, names = zip(*provenance)
-    return {"train": splits["train"], "dev": splits["dev"], "data_path": " + ".join(paths),
-            "data_name": " + ".join(names), "label_source": "+".join(sources)}
+    return {
+        "train": splits["train"],
+        "dev": splits["dev"],
+        "data_path": " + ".join(paths),
+        "data_name": " + ".join(names),
+        "label_source": "+".join(sources),
+    }
 
 
 @train.command("reranker", cls=_Command)
@@ -546,9 +770,21 @@ def _training_data(dataset: Path | None, clicks: str | None, min_impressions: in
 @click.option("--max-pairs", type=click.IntRange(min=1), help="Cap on training pairs (sampled).")
 @click.option("--eval-steps", type=click.IntRange(min=1), default=200, show_default=True)
 @click.pass_context
-def train_reranker_command(ctx: click.Context, dataset: Path | None, clicks: str | None, min_impressions: int,
-                           name: str, complete_judgments: bool, base_model: str | None, seed: int, epochs: float,
-                           batch_size: int, learning_rate: float, max_pairs: int | None, eval_steps: int) -> None:
+def train_reranker_command(
+    ctx: click.Context,
+    dataset: Path | None,
+    clicks: str | None,
+    min_impressions: int,
+    name: str,
+    complete_judgments: bool,
+    base_model: str | None,
+    seed: int,
+    epochs: float,
+    batch_size: int,
+    learning_rate: float,
+    max_pairs: int | None,
+    eval_steps: int,
+) -> None:
     """Train a cross-encoder reranker with hard negatives from the current pipeline."""
     from ..indexing.indexes import open_pipeline
     from ..training.mining import MiningConfig
@@ -557,55 +793,87 @@ def train_reranker_command(ctx: click.Context, dataset: Path | None, clicks: str
     data = _training_data(dataset, clicks, min_impressions, name)
     settings = _settings(ctx)
     config = RerankerTraining(
-        epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, max_pairs=max_pairs, eval_steps=eval_steps,
-        seed=seed, mining=MiningConfig(judgments_complete=complete_judgments, seed=seed),
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        max_pairs=max_pairs,
+        eval_steps=eval_steps,
+        seed=seed,
+        mining=MiningConfig(judgments_complete=complete_judgments, seed=seed),
         **({"base_model": base_model} if base_model else {}),
     )
-    card = train_reranker(open_pipeline(settings), data.pop("train"), data.pop("dev"),
-                          Path(settings.models_dir) / name, config, **data)
+    card = train_reranker(
+        open_pipeline(settings), data.pop("train"), data.pop("dev"), Path(settings.models_dir) / name, config, **data
+    )
     m = card.dev_metrics
     verdict = "[green]promoted[/]" if card.promoted else "[red]not promoted[/]"
-    console.print(f"{card.name}: dev nDCG@10 {m['model_ndcg10']:.4f} at blend {m['best_blend']} vs first stage "
-                  f"{m['first_stage_ndcg10']:.4f}: {verdict} ({card.promotion_reason}); "
-                  f"{card.training_seconds:.0f} s, {card.pairs_per_second:.1f} pairs/s")
+    console.print(
+        f"{card.name}: dev nDCG@10 {m['model_ndcg10']:.4f} at blend {m['best_blend']} vs first stage "
+        f"{m['first_stage_ndcg10']:.4f}: {verdict} ({card.promotion_reason}); "
+        f"{card.training_seconds:.0f} s, {card.pairs_per_second:.1f} pairs/s"
+    )
 
 
 @train.command("encoder", cls=_Command)
 @_training_options
 @click.option("--epochs", type=click.FloatRange(min=0.01), default=1.0, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=2), default=32, show_default=True,
-              help="Rows per batch; every other row's products are a query's in-batch negatives.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=2),
+    default=32,
+    show_default=True,
+    help="Rows per batch; every other row's products are a query's in-batch negatives.",
+)
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=2e-5, show_default=True)
 @click.option("--max-triplets", type=click.IntRange(min=1), help="Cap on training triplets (sampled).")
 @click.option("--eval-steps", type=click.IntRange(min=1), default=200, show_default=True)
 @click.pass_context
-def train_encoder_command(ctx: click.Context, dataset: Path | None, clicks: str | None, min_impressions: int,
-                          name: str, complete_judgments: bool, base_model: str | None, seed: int, epochs: float,
-                          batch_size: int, learning_rate: float, max_triplets: int | None, eval_steps: int) -> None:
+def train_encoder_command(
+    ctx: click.Context,
+    dataset: Path | None,
+    clicks: str | None,
+    min_impressions: int,
+    name: str,
+    complete_judgments: bool,
+    base_model: str | None,
+    seed: int,
+    epochs: float,
+    batch_size: int,
+    learning_rate: float,
+    max_triplets: int | None,
+    eval_steps: int,
+) -> None:
     """Fine-tune the bi-encoder with in-batch and hard negatives from the current pipeline.
 
     Serve it by setting dense.model to NAME and reindexing: an index must be
     queried with the encoder that built it.
     """
     from ..indexing.indexes import open_pipeline
-    from ..training.mining import MiningConfig
     from ..training.encoder import EncoderTraining, train_encoder
+    from ..training.mining import MiningConfig
 
     data = _training_data(dataset, clicks, min_impressions, name)
     settings = _settings(ctx)
     config = EncoderTraining(
-        epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, max_triplets=max_triplets,
-        eval_steps=eval_steps, seed=seed,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        max_triplets=max_triplets,
+        eval_steps=eval_steps,
+        seed=seed,
         mining=MiningConfig(positives_per_query=4, judgments_complete=complete_judgments, seed=seed),
         **({"base_model": base_model} if base_model else {}),
     )
-    card = train_encoder(open_pipeline(settings), data.pop("train"), data.pop("dev"),
-                         Path(settings.models_dir) / name, config, **data)
+    card = train_encoder(
+        open_pipeline(settings), data.pop("train"), data.pop("dev"), Path(settings.models_dir) / name, config, **data
+    )
     m = card.dev_metrics
     verdict = "[green]promoted[/]" if card.promoted else "[red]not promoted[/]"
-    console.print(f"{card.name}: dense dev nDCG@10 {m['model_ndcg10']:.4f} vs the starting model's "
-                  f"{m['first_stage_ndcg10']:.4f}: {verdict} ({card.promotion_reason}); "
-                  f"{card.training_seconds:.0f} s, {card.pairs_per_second:.1f} triplets/s")
+    console.print(
+        f"{card.name}: dense dev nDCG@10 {m['model_ndcg10']:.4f} vs the starting model's "
+        f"{m['first_stage_ndcg10']:.4f}: {verdict} ({card.promotion_reason}); "
+        f"{card.training_seconds:.0f} s, {card.pairs_per_second:.1f} triplets/s"
+    )
 
 
 @main.group()
@@ -614,8 +882,11 @@ def models() -> None:
 
 
 @models.command("list", cls=_Command)
-@click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Registry folder (default: settings' models_dir).")
+@click.option(
+    "--models-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Registry folder (default: settings' models_dir).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the entries and their cards as JSON.")
 @click.pass_context
 def list_models_command(ctx: click.Context, models_dir: Path | None, as_json: bool) -> None:
@@ -625,15 +896,29 @@ def list_models_command(ctx: click.Context, models_dir: Path | None, as_json: bo
     root = models_dir if models_dir is not None else _settings(ctx).models_dir
     entries = list_models(root)
     if as_json:
-        click.echo(json.dumps([{"name": e.name, "path": str(e.path), "problem": e.problem,
-                                "card": e.card.model_dump(mode="json") if e.card else None} for e in entries],
-                              indent=2))
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "name": e.name,
+                        "path": str(e.path),
+                        "problem": e.problem,
+                        "card": e.card.model_dump(mode="json") if e.card else None,
+                    }
+                    for e in entries
+                ],
+                indent=2,
+            )
+        )
         return
     if not entries:
         console.print(f"no models in {root}" + ("" if root.is_dir() else " (the folder does not exist)"))
         return
-    metrics = {e.name: [f"{name}={value:.4f}" for name, value in e.card.dev_metrics.items()]
-               for e in entries if e.card is not None}
+    metrics = {
+        e.name: [f"{name}={value:.4f}" for name, value in e.card.dev_metrics.items()]
+        for e in entries
+        if e.card is not None
+    }
     table = Table(title=f"models in {root}")
     for col in ("name", "kind", "created"):
         table.add_column(col, overflow="fold")
@@ -667,13 +952,18 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     for key, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
         if value is not None:
             env[f"SEARCH_RERANK_SERVICE__{key}"] = str(value)
-    args = [sys.executable, "-m", "gunicorn", "-c", "python:search_rerank.serving.gunicorn_conf",
-            "search_rerank.serving:create_app()"]
-    console.print(f"serving {settings.index_dir} on http://{host or settings.service.host}:"
-                  f"{port or settings.service.port}")
+    args = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-c",
+        "python:search_rerank.serving.gunicorn_conf",
+        "search_rerank.serving:create_app()",
+    ]
+    console.print(
+        f"serving {settings.index_dir} on http://{host or settings.service.host}:{port or settings.service.port}"
+    )
     os.execvpe(args[0], args, env)
-
-
 
 
 GROUP_OPTIONS = {"--settings": 2, "--index-dir": 2, "-v": 1, "--verbose": 1}

@@ -7,9 +7,9 @@ order on the same candidates).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Mapping
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,11 +33,11 @@ class Candidate:
         if not isinstance(self.legs, frozenset):
             object.__setattr__(self, "legs", frozenset(self.legs))
 
-    def with_score(self, score: float, **features: float) -> "Candidate":
+    def with_score(self, score: float, **features: float) -> Candidate:
         """A copy with a new score and extra features (earlier features kept)."""
         return replace(self, score=float(score), features={**self.features, **features})
 
-    def merged_with(self, other: "Candidate") -> "Candidate":
+    def merged_with(self, other: Candidate) -> Candidate:
         """Combine what two legs know about the same product (score untouched)."""
         if other.product_id != self.product_id:
             raise ValueError(f"cannot merge {self.product_id!r} with {other.product_id!r}")

@@ -7,7 +7,8 @@ fusion), so that a filtered query still gets a full candidate list from both.
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -72,7 +73,7 @@ class Filters(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _price_range_ordered(self) -> "Filters":
+    def _price_range_ordered(self) -> Filters:
         if self.price_min is not None and self.price_max is not None and self.price_min > self.price_max:
             raise ValueError(f"price_min ({self.price_min}) is above price_max ({self.price_max})")
         return self

@@ -9,7 +9,7 @@ absence is evidence, but not proof, of a weak match.
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 

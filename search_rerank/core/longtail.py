@@ -19,7 +19,7 @@ with no relevant tail products therefore gets none forced in.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -83,7 +83,9 @@ def favoured(percentile: float, settings: LongTailSettings) -> float:
     return tailness(percentile, settings.head_fraction)
 
 
-def boost(candidates: Sequence[Candidate], popularity: Mapping[str, float], settings: LongTailSettings) -> list[Candidate]:
+def boost(
+    candidates: Sequence[Candidate], popularity: Mapping[str, float], settings: LongTailSettings
+) -> list[Candidate]:
     """Lift relevant long-tail products.
 
     Relevance is the candidate's score min-max scaled within this list (the
@@ -124,7 +126,9 @@ def tiers(popularity: Mapping[str, float], settings: LongTailSettings) -> dict[s
     return {pid: tier(pct, settings) for pid, pct in popularity.items()}
 
 
-def xquad(candidates: Sequence[Candidate], popularity: Mapping[str, float], settings: LongTailSettings) -> list[Candidate]:
+def xquad(
+    candidates: Sequence[Candidate], popularity: Mapping[str, float], settings: LongTailSettings
+) -> list[Candidate]:
     """Greedy popularity-aware xQuAD over the top ``xquad_depth`` candidates (the smooth variant).
 
     Each step picks the candidate maximising
@@ -146,8 +150,9 @@ def xquad(candidates: Sequence[Candidate], popularity: Mapping[str, float], sett
     if settings.target == "tail":
         tail = np.array([popularity.get(c.product_id, 1.0) < tail_cut(settings) for c in window]) & known
     else:
-        tail = np.array([is_long_tail(popularity.get(c.product_id, 1.0), settings.head_fraction)
-                         for c in window]) & known
+        tail = (
+            np.array([is_long_tail(popularity.get(c.product_id, 1.0), settings.head_fraction) for c in window]) & known
+        )
     head = known & ~tail
     share = {HEAD: head.mean(), TAIL: tail.mean()}
     lam = settings.xquad_lambda
@@ -177,8 +182,9 @@ def xquad(candidates: Sequence[Candidate], popularity: Mapping[str, float], sett
     return out + ranked([c.with_score(float(s)) for c, s in zip(rest, below)])
 
 
-def long_tail_stage(candidates: Sequence[Candidate], popularity: Mapping[str, float],
-                    settings: LongTailSettings) -> list[Candidate]:
+def long_tail_stage(
+    candidates: Sequence[Candidate], popularity: Mapping[str, float], settings: LongTailSettings
+) -> list[Candidate]:
     """The long-tail stage the settings select."""
     if settings.method == "xquad":
         return xquad(candidates, popularity, settings)

@@ -20,8 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, FiniteFloat, JsonValue, ValidationError, \
-    model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    FiniteFloat,
+    JsonValue,
+    ValidationError,
+    model_validator,
+)
 
 from .errors import ConfigError
 
@@ -77,16 +85,20 @@ class ModelCard(_Record):
     library_versions: dict[str, str]
 
     @model_validator(mode="after")
-    def _promotion_is_earned(self) -> "ModelCard":
+    def _promotion_is_earned(self) -> ModelCard:
         if not self.promoted:
             return self
         model, baseline = self.dev_metrics.get(MODEL_METRIC), self.dev_metrics.get(BASELINE_METRIC)
         if model is None or baseline is None:
-            raise ValueError(f"promoted is true but dev_metrics lacks {MODEL_METRIC} or {BASELINE_METRIC}; "
-                             "a model is promoted only when it beats the first stage on dev")
+            raise ValueError(
+                f"promoted is true but dev_metrics lacks {MODEL_METRIC} or {BASELINE_METRIC}; "
+                "a model is promoted only when it beats the first stage on dev"
+            )
         if model <= baseline:
-            raise ValueError(f"promoted is true but dev_metrics.{MODEL_METRIC} ({model:.4f}) does not beat "
-                             f"{BASELINE_METRIC} ({baseline:.4f})")
+            raise ValueError(
+                f"promoted is true but dev_metrics.{MODEL_METRIC} ({model:.4f}) does not beat "
+                f"{BASELINE_METRIC} ({baseline:.4f})"
+            )
         return self
 
 
@@ -120,8 +132,10 @@ def load_card(path: str | Path) -> ModelCard:
         raise ConfigError(f"model directory {path} does not exist")
     file = path / CARD_FILE if path.is_dir() else path
     if not file.is_file():
-        raise ConfigError(f"{file} is missing: {path} has no model card, so where it came from and whether it "
-                          "beat the first stage are unknown; use a model saved by `search-rerank train`")
+        raise ConfigError(
+            f"{file} is missing: {path} has no model card, so where it came from and whether it "
+            "beat the first stage are unknown; use a model saved by `search-rerank train`"
+        )
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -191,6 +205,7 @@ def render_readme(card: ModelCard) -> str:
 
 # --- registry ----------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class ModelEntry:
     """A registry directory, with its card or why it has no usable one."""
@@ -228,8 +243,10 @@ def resolve_model(name_or_path: str, root: str | Path, kind: ModelKind) -> tuple
         directory = root / name_or_path
         if not directory.is_dir():
             names = ", ".join(entry.name for entry in list_models(root)) or "none"
-            raise ConfigError(f"no model named {name_or_path!r} in the registry {root} (models there: {names}); "
-                              f"give a registered name or a directory path such as ./{name_or_path}")
+            raise ConfigError(
+                f"no model named {name_or_path!r} in the registry {root} (models there: {names}); "
+                f"give a registered name or a directory path such as ./{name_or_path}"
+            )
         card = _registered_card(directory)
     else:
         directory = Path(name_or_path).expanduser()
@@ -237,8 +254,10 @@ def resolve_model(name_or_path: str, root: str | Path, kind: ModelKind) -> tuple
             raise ConfigError(f"{directory} is a file; give the model directory that holds it and its {CARD_FILE}")
         card = load_card(directory)
     if card.kind != kind:
-        raise ConfigError(f"{directory} holds a {card.kind} model ({card.name!r}) but a {kind} is needed here; "
-                          f"train one with `search-rerank train {kind}` or pick another model")
+        raise ConfigError(
+            f"{directory} holds a {card.kind} model ({card.name!r}) but a {kind} is needed here; "
+            f"train one with `search-rerank train {kind}` or pick another model"
+        )
     return str(directory), card
 
 
@@ -246,6 +265,8 @@ def _registered_card(directory: Path) -> ModelCard:
     """Registry lookups go by directory name, so a card naming another model would be found under a wrong name."""
     card = load_card(directory)
     if card.name != directory.name:
-        raise ConfigError(f"{directory / CARD_FILE}: the card names the model {card.name!r} but its registry "
-                          f"directory is {directory.name!r}; rename the directory or fix the card's name")
+        raise ConfigError(
+            f"{directory / CARD_FILE}: the card names the model {card.name!r} but its registry "
+            f"directory is {directory.name!r}; rename the directory or fix the card's name"
+        )
     return card

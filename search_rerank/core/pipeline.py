@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence, TypeVar
+from typing import TypeVar
 
 from .candidate import Candidate
 from .errors import StageError
@@ -88,8 +89,9 @@ class SearchPipeline:
         self.legs = dict(legs)
         self.store = store
         self.reranker = reranker
-        self._pools = {stage: ThreadPoolExecutor(max_workers=4, thread_name_prefix=stage)
-                       for stage in (LEXICAL, DENSE, "rerank")}
+        self._pools = {
+            stage: ThreadPoolExecutor(max_workers=4, thread_name_prefix=stage) for stage in (LEXICAL, DENSE, "rerank")
+        }
 
     def warm_up(self) -> None:
         for leg in self.legs.values():
@@ -147,8 +149,12 @@ class SearchPipeline:
         elif current:
             try:
                 current = self._timed(
-                    ranking, "rerank", lambda: self._with_deadline(
-                        lambda: self._rerank(query, current, settings), settings.rerank.timeout_s, "rerank"))
+                    ranking,
+                    "rerank",
+                    lambda: self._with_deadline(
+                        lambda: self._rerank(query, current, settings), settings.rerank.timeout_s, "rerank"
+                    ),
+                )
                 ranking.stages["rerank"] = current
             except StageError as exc:
                 log.warning("%s", exc)
@@ -174,7 +180,7 @@ class SearchPipeline:
         settings = settings if settings is not None else self.settings
         started = time.perf_counter()
         ranking = self.rank(query, self.retrieve(query, filters, settings), settings)
-        hits = self.hits(ranking.candidates[offset:offset + size], settings)
+        hits = self.hits(ranking.candidates[offset : offset + size], settings)
         ranking.timings_ms["total"] = (time.perf_counter() - started) * 1000
         return SearchResult(query=query, hits=hits, total=len(ranking.candidates), ranking=ranking)
 
@@ -184,8 +190,11 @@ class SearchPipeline:
         ids = [c.product_id for c in candidates]
         products, popularity = self.store.get(ids), self.store.popularity(ids)
         head = settings.longtail.head_fraction
-        return [Hit(products[c.product_id], c, is_long_tail(popularity.get(c.product_id, 1.0), head))
-                for c in candidates if c.product_id in products]
+        return [
+            Hit(products[c.product_id], c, is_long_tail(popularity.get(c.product_id, 1.0), head))
+            for c in candidates
+            if c.product_id in products
+        ]
 
     # ------------------------------------------------------------ helpers
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -58,7 +58,8 @@ class CrossEncoderReranker:
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
             try:
                 self._model = CrossEncoder(
-                    self.settings.model, device=_device(self.settings.device),
+                    self.settings.model,
+                    device=_device(self.settings.device),
                     max_length=UNTRAINED_MAX_LENGTH if self.settings.max_length is None else self.settings.max_length,
                     local_files_only=local,
                 )
@@ -71,8 +72,9 @@ class CrossEncoderReranker:
     def score(self, query: str, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         """Relevance probabilities in input order (sigmoid of the model's logit)."""
         self.warm_up()
-        return probabilities(self._model, [(query, t) for t in texts],
-                             batch_size if batch_size is not None else self.settings.batch_size)
+        return probabilities(
+            self._model, [(query, t) for t in texts], batch_size if batch_size is not None else self.settings.batch_size
+        )
 
     def run(
         self,
@@ -88,7 +90,7 @@ class CrossEncoderReranker:
             return []
         probs = self.score(query, [texts.get(c.product_id, "") for c in window], settings.batch_size)
         weight = settings.blend if settings.blend is not None else self.default_blend
-        return blend(window, probs, weight) + below_window(candidates[len(window):])
+        return blend(window, probs, weight) + below_window(candidates[len(window) :])
 
 
 def probabilities(model, pairs: Sequence[tuple[str, str]], batch_size: int) -> np.ndarray:
@@ -98,8 +100,13 @@ def probabilities(model, pairs: Sequence[tuple[str, str]], batch_size: int) -> n
     import torch
 
     with torch.inference_mode():
-        logits = model.predict(list(pairs), batch_size=batch_size, show_progress_bar=False,
-                               activation_fn=torch.nn.Identity(), convert_to_numpy=True)
+        logits = model.predict(
+            list(pairs),
+            batch_size=batch_size,
+            show_progress_bar=False,
+            activation_fn=torch.nn.Identity(),
+            convert_to_numpy=True,
+        )
     return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64).reshape(-1)))
 
 

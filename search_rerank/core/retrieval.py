@@ -6,7 +6,8 @@ index and Elasticsearch or OpenSearch are interchangeable per leg.
 
 from __future__ import annotations
 
-from typing import Iterable, Protocol, runtime_checkable
+from collections.abc import Iterable
+from typing import Protocol, runtime_checkable
 
 from .candidate import Candidate
 from .filters import Filters
@@ -41,7 +42,11 @@ class Retriever(Protocol):
 def leg_candidates(name: str, hits: Iterable[tuple[str, float]]) -> list[Candidate]:
     """Turn an engine's (id, score) hits, best first, into a leg's candidate list."""
     return [
-        Candidate(product_id=pid, score=float(score), legs=frozenset({name}),
-                  features={f"{name}_score": float(score), f"{name}_rank": float(rank)})
+        Candidate(
+            product_id=pid,
+            score=float(score),
+            legs=frozenset({name}),
+            features={f"{name}_score": float(score), f"{name}_rank": float(rank)},
+        )
         for rank, (pid, score) in enumerate(hits, start=1)
     ]

@@ -54,20 +54,23 @@ class LexicalSettings(_Section):
     password: SecretStr | None = None
     api_key: SecretStr | None = None
     verify_certs: bool = True
-    timeout_s: float = Field(default=1.0, gt=0,
-                             description="search deadline: past this the answer comes from the other leg")
-    request_timeout_s: float = Field(default=30.0, gt=0, le=300,
-                                     description="client timeout for cluster requests, bulk included")
+    timeout_s: float = Field(
+        default=1.0, gt=0, description="search deadline: past this the answer comes from the other leg"
+    )
+    request_timeout_s: float = Field(
+        default=30.0, gt=0, le=300, description="client timeout for cluster requests, bulk included"
+    )
     retries: int = Field(default=3, ge=0, le=10, description="retries of a failed request, with exponential backoff")
-    bulk_workers: int = Field(default=3, ge=1, le=32,
-                              description="bulk requests in flight at once while indexing (1: one after another)")
+    bulk_workers: int = Field(
+        default=3, ge=1, le=32, description="bulk requests in flight at once while indexing (1: one after another)"
+    )
     mapping_version: int = Field(default=1, ge=1, description="which index_mappings/products.vN.json new indexes use")
     synonyms_file: Path | None = Field(
         default=None, description="Solr-format synonym rules applied at search time by new indexes (server backends)"
     )
 
     @model_validator(mode="after")
-    def _known_fields(self) -> "LexicalSettings":
+    def _known_fields(self) -> LexicalSettings:
         unknown = set(self.field_boosts) - set(LEXICAL_FIELDS)
         if unknown:
             raise ValueError(f"unknown field(s) in field_boosts: {sorted(unknown)}; valid: {sorted(LEXICAL_FIELDS)}")
@@ -87,12 +90,14 @@ class LexicalSettings(_Section):
         return boosts
 
     @model_validator(mode="after")
-    def _server_connection(self) -> "LexicalSettings":
+    def _server_connection(self) -> LexicalSettings:
         if self.backend not in SERVER_BACKENDS:
             return self
         if not self.url or not self.url.startswith(("http://", "https://")):
-            raise ValueError(f"lexical.backend={self.backend!r} needs lexical.url, an http:// or https:// address "
-                             f"of the cluster (got {self.url!r})")
+            raise ValueError(
+                f"lexical.backend={self.backend!r} needs lexical.url, an http:// or https:// address "
+                f"of the cluster (got {self.url!r})"
+            )
         if (self.username is None) != (self.password is None):
             raise ValueError("lexical.username and lexical.password go together: set both or neither")
         if self.api_key is not None and self.username is not None:
@@ -137,11 +142,15 @@ class DenseSettings(_Section):
     hnsw_m: int = Field(default=32, ge=4, description="HNSW links per node (FAISS, and engine indexes)")
     hnsw_ef_search: int = Field(default=128, ge=1)
     hnsw_ef_construction: int = Field(
-        default=100, ge=1, le=3200,
+        default=100,
+        ge=1,
+        le=3200,
         description="engine: HNSW candidates kept while building the graph (index_options / method parameters)",
     )
     num_candidates: int = Field(
-        default=200, ge=1, le=10_000,
+        default=200,
+        ge=1,
+        le=10_000,
         description="engine: nearest-neighbour candidates per shard (at least the k asked for; Elasticsearch's "
         "num_candidates, OpenSearch's k); more is slower and closer to exact",
     )
@@ -152,7 +161,9 @@ class DenseSettings(_Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     batch_size: int = Field(default=64, ge=1)
     max_seq_length: int = Field(
-        default=64, ge=8, le=512,
+        default=64,
+        ge=8,
+        le=512,
         description="tokens the bi-encoder reads; 64 keeps title, brand, category and attributes, and encodes "
         "about twice as fast on a CPU as 128 (attention cost grows with length)",
     )
@@ -170,7 +181,7 @@ class FusionSettings(_Section):
     normalization: Literal["minmax", "zscore"] = "minmax"
 
     @model_validator(mode="after")
-    def _non_negative_weights(self) -> "FusionSettings":
+    def _non_negative_weights(self) -> FusionSettings:
         if any(w < 0 for w in self.weights.values()):
             raise ValueError("fusion weights must be >= 0")
         return self
@@ -183,7 +194,9 @@ class RerankSettings(_Section):
     window: int = Field(default=50, ge=1, le=1000)
     batch_size: int = Field(default=32, ge=1)
     max_length: int | None = Field(
-        default=None, ge=16, le=512,
+        default=None,
+        ge=16,
+        le=512,
         description="tokens per query-product pair; unset: the length the model was trained at (its card), else 256",
     )
     timeout_s: float = Field(default=2.0, gt=0)
@@ -216,7 +229,9 @@ class LongTailSettings(_Section):
         default=0.2, gt=0.0, lt=1.0, description="share of the catalog, by popularity, that counts as head"
     )
     torso_fraction: float = Field(
-        default=0.4, ge=0.0, lt=1.0,
+        default=0.4,
+        ge=0.0,
+        lt=1.0,
         description="share of the non-head catalog, the most popular part of it, that counts as torso; the rest "
         "is tail (a share of what is left, so any head_fraction stays valid)",
     )
@@ -227,7 +242,9 @@ class LongTailSettings(_Section):
         "against the rest)",
     )
     xquad_lambda: float = Field(
-        default=0.3, ge=0.0, le=1.0,
+        default=0.3,
+        ge=0.0,
+        le=1.0,
         description="xquad: weight of head/tail coverage against relevance (0 = relevance order)",
     )
     xquad_depth: int = Field(default=50, ge=1, le=1000, description="xquad: how many top results are re-ranked")
@@ -246,38 +263,60 @@ class ServiceSettings(_Section):
     )
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="larger request bodies get a 413")
     reload_grace_s: float = Field(
-        default=30.0, gt=0, description="after POST /admin/reload, the old indexes close when their last request "
-        "ends or after this long, whichever is first")
+        default=30.0,
+        gt=0,
+        description="after POST /admin/reload, the old indexes close when their last request "
+        "ends or after this long, whichever is first",
+    )
     ubi_log_path: Path | None = Field(
-        default=None, description="UBI query and event log (NDJSON, one file per worker: ubi.<pid>.ndjson); "
-        "unset: not logged")
+        default=None,
+        description="UBI query and event log (NDJSON, one file per worker: ubi.<pid>.ndjson); unset: not logged",
+    )
     ubi_log_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1024, description="rotate a UBI file past this size")
     ubi_log_backups: int = Field(default=10, ge=0, description="rotated UBI files kept per worker")
-    ubi_application: str = Field(default="search-rerank", min_length=1,
-                                 description="the UBI 'application' of query records, and of events that name none")
+    ubi_application: str = Field(
+        default="search-rerank",
+        min_length=1,
+        description="the UBI 'application' of query records, and of events that name none",
+    )
     aggregations_timeout_s: float = Field(
-        default=2.0, gt=0, description="cluster backends: past this an Elasticsearch-compatible search answers "
-        "its hits without aggregations, and says so (search_rerank.degraded.aggregations)")
+        default=2.0,
+        gt=0,
+        description="cluster backends: past this an Elasticsearch-compatible search answers "
+        "its hits without aggregations, and says so (search_rerank.degraded.aggregations)",
+    )
     passthrough: bool = Field(
-        default=True, description="cluster backends: Elasticsearch requests that are not searches (_mapping, "
-        "_count, _cat, ...) go to the cluster with the service's credentials; false: a 501 (see passthrough.py)")
+        default=True,
+        description="cluster backends: Elasticsearch requests that are not searches (_mapping, "
+        "_count, _cat, ...) go to the cluster with the service's credentials; false: a 501 (see passthrough.py)",
+    )
     passthrough_writes: bool = Field(
-        default=False, description="also pass through requests that can change the cluster (PUT, DELETE, "
-        "POST to other than read-only endpoints); off: a 403")
+        default=False,
+        description="also pass through requests that can change the cluster (PUT, DELETE, "
+        "POST to other than read-only endpoints); off: a 403",
+    )
     interleave_with: Path | None = Field(
-        default=None, description="settings file of a second ranking (B, e.g. tune's best.toml) to compare with the "
+        default=None,
+        description="settings file of a second ranking (B, e.g. tune's best.toml) to compare with the "
         "served one (A) by team-draft interleaving; its fusion, rerank, longtail sections and candidates per leg are "
-        "used, on the served indexes and models (see interleave_serving)")
+        "used, on the served indexes and models (see interleave_serving)",
+    )
     interleave_share: float = Field(
-        default=0.0, ge=0.0, le=1.0, description="share of shoppers (UBI client id, else session id, else query) "
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="share of shoppers (UBI client id, else session id, else query) "
         "answered with the interleaved list when interleave_with is set; the X-Search-Rerank-Interleave header "
-        "(on/off) decides per request")
+        "(on/off) decides per request",
+    )
 
     @model_validator(mode="after")
-    def _interleave_needs_b(self) -> "ServiceSettings":
+    def _interleave_needs_b(self) -> ServiceSettings:
         if self.interleave_share > 0 and self.interleave_with is None:
-            raise ValueError(f"service.interleave_share={self.interleave_share} needs service.interleave_with, the "
-                             "settings file of the ranking to interleave with")
+            raise ValueError(
+                f"service.interleave_share={self.interleave_share} needs service.interleave_with, the "
+                "settings file of the ranking to interleave with"
+            )
         return self
 
 
@@ -297,12 +336,13 @@ class Settings(BaseSettings):
     service: ServiceSettings = Field(default_factory=ServiceSettings)
 
     @model_validator(mode="after")
-    def _engine_knn_needs_a_cluster(self) -> "Settings":
+    def _engine_knn_needs_a_cluster(self) -> Settings:
         if self.dense.backend == "engine" and self.lexical.backend not in SERVER_BACKENDS:
             raise ValueError(
                 f"dense.backend='engine' runs the dense leg's kNN in the lexical leg's cluster index, but "
                 f"lexical.backend is {self.lexical.backend!r}; set lexical.backend to one of "
-                f"{list(SERVER_BACKENDS)} (with lexical.url), or dense.backend to 'faiss'")
+                f"{list(SERVER_BACKENDS)} (with lexical.url), or dense.backend to 'faiss'"
+            )
         return self
 
     @classmethod
@@ -317,12 +357,12 @@ class Settings(BaseSettings):
         # Environment wins over the file, which arrives as init values.
         return env_settings, init_settings
 
-    def offline(self) -> "Settings":
+    def offline(self) -> Settings:
         """For evaluation and training: no stage deadlines, so a busy machine changes timings, never results."""
         hour = {"timeout_s": 3600.0}
         return self.override(lexical=hour, dense=hour, rerank=hour)
 
-    def override(self, **sections: dict[str, Any]) -> "Settings":
+    def override(self, **sections: dict[str, Any]) -> Settings:
         """A copy with some section fields replaced (per-request overrides), validated again."""
         data = self.model_dump()
         for name, values in sections.items():

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 from .longtail import popularity_percentiles
 from .product import Product
@@ -65,14 +65,15 @@ class ProductStore:
         rows = conn.execute("SELECT id, sales, review_count FROM products").fetchall()
         pct = popularity_percentiles([r[1] for r in rows], [r[2] for r in rows])
         with conn:
-            conn.executemany("UPDATE products SET popularity = ? WHERE id = ?",
-                             [(float(p), r[0]) for p, r in zip(pct, rows)])
+            conn.executemany(
+                "UPDATE products SET popularity = ? WHERE id = ?", [(float(p), r[0]) for p, r in zip(pct, rows)]
+            )
 
     def _by_ids(self, columns: str, where: str, product_ids: Sequence[str]) -> Iterator[tuple]:
         """Rows for many ids, in chunks below SQLite's bound-parameter limit."""
         conn = self._conn()
         for start in range(0, len(product_ids), 500):
-            chunk = list(product_ids[start:start + 500])
+            chunk = list(product_ids[start : start + 500])
             marks = ",".join("?" * len(chunk))
             yield from conn.execute(f"SELECT {columns} FROM products WHERE {where} id IN ({marks})", chunk)
 

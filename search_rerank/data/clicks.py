@@ -22,16 +22,17 @@ from __future__ import annotations
 import glob
 import hashlib
 import logging
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import MappingProxyType
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 
-from .dataset import Query
 from ..core.errors import DataError
+from .dataset import Query
 from .loaders import LoadStats, _checked, _json_object, _text_lines
 from .qrels import Qrels
 
@@ -71,14 +72,18 @@ class Impression:
 
 # --- plain JSON Lines ------------------------------------------------------------
 
+
 def read_click_log(path: str | Path, *, skip_bad: bool = False, stats: LoadStats | None = None) -> list[Impression]:
     """Impressions from ``{"query": str, "shown": [ids in display order], "clicked": [ids]}`` lines.
 
     ``query_id`` and ``session`` are optional; any other key is an error, so a
     misspelt ``clicks`` is not read as "nothing clicked".
     """
-    return list(_checked(path, _text_lines(path), lambda text: _plain_impression(_json_object(text)),
-                         skip_bad=skip_bad, stats=stats))
+    return list(
+        _checked(
+            path, _text_lines(path), lambda text: _plain_impression(_json_object(text)), skip_bad=skip_bad, stats=stats
+        )
+    )
 
 
 def _plain_impression(record: dict[str, Any]) -> Impression:
@@ -95,6 +100,7 @@ def _plain_impression(record: dict[str, Any]) -> Impression:
 
 
 # --- OpenSearch UBI --------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class _UbiQuery:
@@ -157,8 +163,11 @@ def read_ubi(
         for shown, clicked in _result_lists(logged):
             impressions.append(Impression(text, shown, clicked, query_id=query_id, session=session))
     if nameless:
-        log.warning("%s: dropped events of %d query id(s) with no query text in any record or event",
-                    ", ".join(map(str, paths)), nameless)
+        log.warning(
+            "%s: dropped events of %d query id(s) with no query text in any record or event",
+            ", ".join(map(str, paths)),
+            nameless,
+        )
     return impressions
 
 
@@ -187,8 +196,9 @@ class _UbiLineReader:
         attributes = _mapping(record, "event_attributes")
         ordinal = _mapping(attributes, "position", "event_attributes").get("ordinal")
         if not isinstance(ordinal, int) or isinstance(ordinal, bool) or ordinal < 0:
-            raise ValueError(f"{action} event: event_attributes.position.ordinal must be an integer >= 0, "
-                             f"got {ordinal!r}")
+            raise ValueError(
+                f"{action} event: event_attributes.position.ordinal must be an integer >= 0, got {ordinal!r}"
+            )
         doc = _mapping(attributes, "object", "event_attributes").get("object_id")
         if isinstance(doc, int) and not isinstance(doc, bool):
             doc = str(doc)
@@ -196,8 +206,12 @@ class _UbiLineReader:
             raise ValueError(f"{action} event: event_attributes.object.object_id must be a non-empty id, got {doc!r}")
         session = record.get("session_id") or attributes.get("session_id")
         return _UbiEvent(
-            line=line, query_id=_string(record, "query_id"), click=action in self.click_actions, doc=doc,
-            ordinal=ordinal, time=_timestamp(record.get("timestamp")),
+            line=line,
+            query_id=_string(record, "query_id"),
+            click=action in self.click_actions,
+            doc=doc,
+            ordinal=ordinal,
+            time=_timestamp(record.get("timestamp")),
             session=session if isinstance(session, str) else None,
             text=(_optional_string(record, "user_query") or "").strip(),
         )
@@ -242,6 +256,7 @@ def _timestamp(value: Any) -> float:
 
 # --- field checks shared by both formats -----------------------------------------
 
+
 def _string(record: Mapping[str, Any], name: str) -> str:
     value = record.get(name)
     if not isinstance(value, str) or not value.strip():
@@ -272,6 +287,7 @@ def _mapping(record: Mapping[str, Any], name: str, parent: str = "") -> Mapping[
 
 
 # --- the Position-Based Model ----------------------------------------------------
+
 
 def query_key(text: str) -> str:
     """How query texts are grouped: case and spacing are typing noise, not a different intent."""
@@ -337,13 +353,14 @@ def fit_pbm(
     theta = np.full(len(shown_per_rank), 0.5)
     theta[0] = 1.0
     iterations = 0
-    for iterations in range(1, max_iter + 1):
+    for iterations in range(1, max_iter + 1):  # noqa: B007 (read after the loop: how many it took)
         a, t = alpha[pair], theta[rank]
         skipped = 1.0 - a * t
         posterior_attractive = np.where(click, 1.0, a * (1.0 - t) / skipped)
         posterior_examined = np.where(click, 1.0, t * (1.0 - a) / skipped)
         new_alpha = (np.bincount(pair, posterior_attractive, minlength=len(index)) + attractive) / (
-            shown_per_pair + attractive + unattractive)
+            shown_per_pair + attractive + unattractive
+        )
         new_theta = np.bincount(rank, posterior_examined, minlength=len(theta)) / shown_per_rank
         new_theta[0] = 1.0
         change = max(np.abs(new_alpha - alpha).max(), np.abs(new_theta - theta).max())
@@ -351,8 +368,12 @@ def fit_pbm(
         if change < tol:
             break
     return PositionBasedModel(
-        theta=theta, pairs=MappingProxyType(index), alpha=alpha, shown=shown_per_pair.astype(int),
-        clicks=np.bincount(pair, click.astype(float), minlength=len(index)).astype(int), iterations=iterations,
+        theta=theta,
+        pairs=MappingProxyType(index),
+        alpha=alpha,
+        shown=shown_per_pair.astype(int),
+        clicks=np.bincount(pair, click.astype(float), minlength=len(index)).astype(int),
+        iterations=iterations,
     )
 
 
@@ -398,6 +419,7 @@ def click_query_id(text: str) -> str:
 
 # --- training splits -------------------------------------------------------------
 
+
 def read_clicks(pattern: str | Path) -> list[Impression]:
     """Impressions from a plain JSON Lines click log or from UBI NDJSON files, a glob matching one or more.
 
@@ -419,8 +441,11 @@ def read_clicks(pattern: str | Path) -> list[Impression]:
     return read_ubi(*paths)
 
 
-def click_splits(impressions: Sequence[Impression], dev_fraction: float = 0.2, min_impressions: int = 10,
-                 ) -> dict[str, tuple[dict[str, Query], Qrels]]:
+def click_splits(
+    impressions: Sequence[Impression],
+    dev_fraction: float = 0.2,
+    min_impressions: int = 10,
+) -> dict[str, tuple[dict[str, Query], Qrels]]:
     """``train`` and ``dev`` splits of :func:`click_labels`, split by a stable hash of the query text.
 
     By text, so that every impression of a query lands on the same side and
@@ -465,12 +490,14 @@ def simulate_clicks(
     impressions: list[Impression] = []
     for query, ranking in rankings:
         if len(ranking) > len(theta):
-            raise ValueError(f"a ranking of {len(ranking)} products needs {len(ranking)} theta values, "
-                             f"got {len(theta)}")
+            raise ValueError(
+                f"a ranking of {len(ranking)} products needs {len(ranking)} theta values, got {len(theta)}"
+            )
         judged = grades.get(query, {})
         attract = np.array([attraction[judged.get(doc, 0)] for doc in ranking])
         examined = rng.random(len(ranking)) < theta[: len(ranking)]
         clicked = examined & (rng.random(len(ranking)) < attract)
-        impressions.append(Impression(query, tuple(ranking),
-                                      frozenset(doc for doc, hit in zip(ranking, clicked) if hit)))
+        impressions.append(
+            Impression(query, tuple(ranking), frozenset(doc for doc, hit in zip(ranking, clicked) if hit))
+        )
     return impressions

@@ -6,9 +6,9 @@ tuning and evaluation never need to know where the data came from.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
 from ..core.errors import ConfigError, DataError
 from ..core.product import Product
@@ -52,7 +52,8 @@ class Dataset:
             missing = [qid for qid in judged if qid not in self.queries]
             if missing:
                 raise DataError(
-                    self.name, None,
+                    self.name,
+                    None,
                     f"split {split!r} judges {len(missing)} query id(s) with no query text, e.g. {missing[:5]}; "
                     "add them to the queries or drop their judgments",
                 )

@@ -30,11 +30,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 from tqdm import tqdm
@@ -85,6 +85,7 @@ class GeneratorConfig:
 
 # ---------------------------------------------------------------- vocabularies
 
+
 def _vocab(values: Iterator[str]) -> tuple[list[str], dict[str, int]]:
     words = sorted(set(values))
     return words, {w: i for i, w in enumerate(words)}
@@ -107,6 +108,7 @@ def _local_to_global(per_type: list[tuple[str, ...]], ids: dict[str, int]) -> np
 
 
 # ---------------------------------------------------------------- catalog arrays
+
 
 @dataclass
 class Catalog:
@@ -138,7 +140,6 @@ class Catalog:
         return f"{self.brand_prefixes[self.brand[i]]}-{n // 26:04d}{chr(65 + n % 26)}"
 
 
-
 def product_id(i: int) -> str:
     return f"P{i:07d}"
 
@@ -163,7 +164,7 @@ def _brands(rng: np.random.Generator, n: int) -> tuple[list[str], list[str], lis
     for b in range(n):
         for d in rng.choice(len(departments), size=int(rng.integers(1, 3)), replace=False):
             by_dept[d].append(b)
-    for d, members in enumerate(by_dept):  # every department gets some brands
+    for members in by_dept:  # every department gets some brands
         if len(members) < 3:
             members.extend(int(b) for b in rng.choice(n, size=3, replace=False))
     dept_of_type = [departments.index(t.department) for t in TYPES]
@@ -212,14 +213,23 @@ def make_catalog(config: GeneratorConfig) -> Catalog:
     price = np.floor(lo + (hi - lo) * rng.beta(2, 5, size=n)) + 0.99
 
     return Catalog(
-        type=type_idx, brand=brand, colour=rng.integers(0, len(COLOURS), size=n, dtype=np.int32),
+        type=type_idx,
+        brand=brand,
+        colour=rng.integers(0, len(COLOURS), size=n, dtype=np.int32),
         material=mat_table[type_idx, local(np.array([len(t.materials) for t in TYPES]))],
         style=rng.integers(0, len(STYLES), size=n, dtype=np.int32),
         size=size_table[type_idx, local(np.array([len(t.sizes) for t in TYPES]))],
         room=room_table[type_idx, local(np.array([len(t.rooms) for t in TYPES]))],
-        feature1=feature1, feature2=feature2, price=price, sales=sales, reviews=reviews, rating=rating,
-        richness=richness, model_number=rng.permutation(26 * 10_000)[np.arange(n) % (26 * 10_000)],
-        brand_names=names, brand_prefixes=prefixes,
+        feature1=feature1,
+        feature2=feature2,
+        price=price,
+        sales=sales,
+        reviews=reviews,
+        rating=rating,
+        richness=richness,
+        model_number=rng.permutation(26 * 10_000)[np.arange(n) % (26 * 10_000)],
+        brand_names=names,
+        brand_prefixes=prefixes,
     )
 
 
@@ -235,8 +245,14 @@ RICH_TITLES = (
 POOR_TITLES = ("{Name} {model}", "{Brand} {Name}", "{Brand} {model} {Name}", "{model} {Name}")
 # Marketplace boilerplate that terse listings carry instead of product facts.
 TITLE_NOISE = (
-    "- New", "| Free Delivery", "- Home Decor Item", "(Pack of 1)", "- Fast Shipping", "| Brand New In Box",
-    "- Great Gift Idea", "| Top Seller Item Home Furniture Decor",
+    "- New",
+    "| Free Delivery",
+    "- Home Decor Item",
+    "(Pack of 1)",
+    "- Fast Shipping",
+    "| Brand New In Box",
+    "- Great Gift Idea",
+    "| Top Seller Item Home Furniture Decor",
 )
 TERSE_OPENERS = (
     "{Brand} {model}.",
@@ -286,11 +302,18 @@ def _product_record(cat: Catalog, i: int, number: int, rng: np.random.Generator)
     feats = [FEATURES[f] for f in (cat.feature1[i], cat.feature2[i]) if f >= 0]
     others = [TYPES[TYPE_INDEX[k]].names[0] for k in t.pairs_with] or ["rug", "side table", "cushion"]
     slots = {
-        "name": name, "material": MATERIALS[cat.material[i]], "colour": COLOURS[cat.colour[i]],
-        "style": STYLES[cat.style[i]], "size": SIZES[cat.size[i]], "room": ROOMS[cat.room[i]],
-        "feature": feats[0] if feats else "a timeless design", "model": cat.model_text(i),
-        "Brand": cat.brand_names[cat.brand[i]], "other": others[int(rng.integers(len(others)))],
-        "years": int(rng.integers(1, 6)), "alt": names[int(rng.integers(len(names)))],
+        "name": name,
+        "material": MATERIALS[cat.material[i]],
+        "colour": COLOURS[cat.colour[i]],
+        "style": STYLES[cat.style[i]],
+        "size": SIZES[cat.size[i]],
+        "room": ROOMS[cat.room[i]],
+        "feature": feats[0] if feats else "a timeless design",
+        "model": cat.model_text(i),
+        "Brand": cat.brand_names[cat.brand[i]],
+        "other": others[int(rng.integers(len(others)))],
+        "years": int(rng.integers(1, 6)),
+        "alt": names[int(rng.integers(len(names)))],
     }
     caps = {k[:1].upper() + k[1:]: _cap(str(v)) for k, v in slots.items() if k[0].islower()}
     rich = rng.random() < richness
@@ -310,17 +333,30 @@ def _product_record(cat: Catalog, i: int, number: int, rng: np.random.Generator)
     # Attribute data is filled in as carefully as the copy is written.
     filled = 1.0 if rich else 0.2 + 0.6 * richness
     attributes = {
-        key: [slots[slot]] for key, slot in
-        (("color", "colour"), ("material", "material"), ("style", "style"), ("size", "size"), ("room", "room"))
+        key: [slots[slot]]
+        for key, slot in (
+            ("color", "colour"),
+            ("material", "material"),
+            ("style", "style"),
+            ("size", "size"),
+            ("room", "room"),
+        )
         if rng.random() < filled
     }
     attributes["model"] = [slots["model"]]
     if feats and rng.random() < filled:
         attributes["features"] = feats
     return {
-        "_id": product_id(number), "title": title, "text": description, "brand": slots["Brand"],
-        "category": list(t.path), "attributes": attributes, "price": float(cat.price[i]),
-        "sales": int(cat.sales[i]), "review_count": int(cat.reviews[i]), "rating": float(cat.rating[i]),
+        "_id": product_id(number),
+        "title": title,
+        "text": description,
+        "brand": slots["Brand"],
+        "category": list(t.path),
+        "attributes": attributes,
+        "price": float(cat.price[i]),
+        "sales": int(cat.sales[i]),
+        "review_count": int(cat.reviews[i]),
+        "rating": float(cat.rating[i]),
     }
 
 
@@ -340,9 +376,11 @@ def write_corpus(cat: Catalog, path: Path, seed: int, workers: int, progress: bo
     jobs = [(*_slice(cat, start, min(start + CHUNK, len(cat))),) for start in range(0, len(cat), CHUNK)]
     jobs = [(part, seed, offset) for part, offset in jobs]
     workers = min(workers or (os.cpu_count() or 1), len(jobs))
-    with path.open("w", encoding="utf-8") as out, tqdm(
-        total=len(cat), desc="products", unit="doc", disable=not progress
-    ) as bar, ProcessPoolExecutor(max_workers=workers) if workers > 1 else nullcontext() as pool:
+    with (
+        path.open("w", encoding="utf-8") as out,
+        tqdm(total=len(cat), desc="products", unit="doc", disable=not progress) as bar,
+        ProcessPoolExecutor(max_workers=workers) if workers > 1 else nullcontext() as pool,
+    ):
         results = pool.map(_chunk_job, jobs) if pool is not None else map(_chunk_job, jobs)
         for (part, _, _), text in zip(jobs, results):
             out.write(text)
@@ -350,6 +388,7 @@ def write_corpus(cat: Catalog, path: Path, seed: int, workers: int, progress: bo
 
 
 # ---------------------------------------------------------------- queries and labels
+
 
 @dataclass
 class QuerySpec:
@@ -412,9 +451,32 @@ def grade(cat: Catalog, spec: QuerySpec, by_type: list[np.ndarray]) -> tuple[np.
 
 
 KEYBOARD_NEIGHBOURS = {
-    "a": "sq", "b": "vn", "c": "xv", "d": "sf", "e": "wr", "f": "dg", "g": "fh", "h": "gj", "i": "uo",
-    "j": "hk", "k": "jl", "l": "k", "m": "n", "n": "bm", "o": "ip", "p": "o", "q": "w", "r": "et",
-    "s": "ad", "t": "ry", "u": "yi", "v": "cb", "w": "qe", "x": "zc", "y": "tu", "z": "x",
+    "a": "sq",
+    "b": "vn",
+    "c": "xv",
+    "d": "sf",
+    "e": "wr",
+    "f": "dg",
+    "g": "fh",
+    "h": "gj",
+    "i": "uo",
+    "j": "hk",
+    "k": "jl",
+    "l": "k",
+    "m": "n",
+    "n": "bm",
+    "o": "ip",
+    "p": "o",
+    "q": "w",
+    "r": "et",
+    "s": "ad",
+    "t": "ry",
+    "u": "yi",
+    "v": "cb",
+    "w": "qe",
+    "x": "zc",
+    "y": "tu",
+    "z": "x",
 }
 
 
@@ -428,14 +490,14 @@ def misspell(text: str, rng: np.random.Generator) -> str:
     p = int(rng.integers(1, len(w) - 1))
     op = int(rng.integers(4))
     if op == 0:
-        w = w[:p] + w[p + 1:]
+        w = w[:p] + w[p + 1 :]
     elif op == 1:
-        w = w[:p] + w[p + 1] + w[p] + w[p + 2:]
+        w = w[:p] + w[p + 1] + w[p] + w[p + 2 :]
     elif op == 2:
         w = w[:p] + w[p] + w[p:]
     else:
         near = KEYBOARD_NEIGHBOURS.get(w[p], w[p])
-        w = w[:p] + near[int(rng.integers(len(near)))] + w[p + 1:]
+        w = w[:p] + near[int(rng.integers(len(near)))] + w[p + 1 :]
     words[j] = w
     return " ".join(words)
 
@@ -531,6 +593,7 @@ def _intent_query(rng: np.random.Generator, present: list[int]) -> QuerySpec | N
 
 # ---------------------------------------------------------------- splits and output
 
+
 def _split_queries(specs: list[QuerySpec], heldout: set[int], config: GeneratorConfig) -> list[str]:
     """Queries touching a held-out type go to test only; the rest split by share."""
     rng = np.random.default_rng([config.seed, 3])
@@ -540,13 +603,17 @@ def _split_queries(specs: list[QuerySpec], heldout: set[int], config: GeneratorC
             splits.append("test")
             continue
         u = rng.random()
-        splits.append("train" if u < config.train_share else "dev" if u < config.train_share + config.dev_share else "test")
+        splits.append(
+            "train" if u < config.train_share else "dev" if u < config.train_share + config.dev_share else "test"
+        )
     return splits
 
 
 def _frequencies(specs: list[QuerySpec], rng: np.random.Generator) -> np.ndarray:
     """Power-law query frequency; short head queries tend to be the frequent ones."""
-    head_bias = np.array([2.0 if s.kind == "head" else 1.0 if s.kind in ("synonym", "attribute") else 0.5 for s in specs])
+    head_bias = np.array(
+        [2.0 if s.kind == "head" else 1.0 if s.kind in ("synonym", "attribute") else 0.5 for s in specs]
+    )
     order = np.argsort(-(np.log(head_bias) + rng.gumbel(size=len(specs))))
     freq = np.empty(len(specs), dtype=np.int64)
     freq[order] = np.maximum(1, (10_000 / np.arange(1, len(specs) + 1) ** 0.9).astype(np.int64))
@@ -561,9 +628,9 @@ def lexical_pools(corpus: Path, specs: list[QuerySpec], depth: int, progress: bo
     """
     import tempfile
 
-    from .loaders import iter_catalog
-    from ..core.settings import LexicalSettings
     from ..backends.tantivy_index import TantivyRetriever
+    from ..core.settings import LexicalSettings
+    from .loaders import iter_catalog
 
     with tempfile.TemporaryDirectory(prefix="pool-") as tmp:
         bm25 = TantivyRetriever(Path(tmp), LexicalSettings())
@@ -574,8 +641,9 @@ def lexical_pools(corpus: Path, specs: list[QuerySpec], depth: int, progress: bo
         ]
 
 
-def _pooled_sample(pool: np.ndarray, ids: np.ndarray, grades: np.ndarray, k: int,
-                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _pooled_sample(
+    pool: np.ndarray, ids: np.ndarray, grades: np.ndarray, k: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """``k`` pooled products with their true grades (0 included: a judged miss is a label too)."""
     picked = np.sort(rng.choice(pool, size=min(k, len(pool)), replace=False))
     where = np.searchsorted(ids, picked)
@@ -642,14 +710,25 @@ def generate(out_dir: str | Path, config: GeneratorConfig = GeneratorConfig(), p
     for f in [*qrel_files.values(), *pooled_files.values()]:
         f.write("query-id\tcorpus-id\tscore\n")
     with (out / "queries.jsonl").open("w", encoding="utf-8") as qf:
-        for n, (spec, split) in enumerate(tqdm(list(zip(specs, splits)), desc="labels", unit="query", disable=not progress)):
+        for n, (spec, split) in enumerate(
+            tqdm(list(zip(specs, splits)), desc="labels", unit="query", disable=not progress)
+        ):
             qid = f"Q{n:06d}"
             ids, grades = grade(cat, spec, by_type)
-            qf.write(json.dumps({
-                "_id": qid, "text": spec.text, "kind": spec.kind, "split": split,
-                "types": ",".join(TYPES[t].key for t in spec.types),
-                "heldout": "1" if heldout & set(spec.types) else "0", "frequency": int(freq[n]),
-            }) + "\n")
+            qf.write(
+                json.dumps(
+                    {
+                        "_id": qid,
+                        "text": spec.text,
+                        "kind": spec.kind,
+                        "split": split,
+                        "types": ",".join(TYPES[t].key for t in spec.types),
+                        "heldout": "1" if heldout & set(spec.types) else "0",
+                        "frequency": int(freq[n]),
+                    }
+                )
+                + "\n"
+            )
             qrel_files[split].write("".join(qid + id_cells[ids] + grade_cells[grades]))
             if pools is not None and len(pools[n]):
                 picked, picked_grades = _pooled_sample(pools[n], ids, grades, config.pooled, pool_rng)
@@ -663,8 +742,12 @@ def generate(out_dir: str | Path, config: GeneratorConfig = GeneratorConfig(), p
     for s in specs:
         kinds[s.kind] = kinds.get(s.kind, 0) + 1
     manifest = Manifest(
-        products=len(cat), queries=counts, judgments=judged,
-        heldout_types=sorted(TYPES[t].key for t in heldout), query_kinds=kinds, config=asdict(config),
+        products=len(cat),
+        queries=counts,
+        judgments=judged,
+        heldout_types=sorted(TYPES[t].key for t in heldout),
+        query_kinds=kinds,
+        config=asdict(config),
         pooled_judgments=pooled_judged if pools is not None else {},
     )
     manifest.write(out / "manifest.json")

@@ -19,12 +19,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-from .clicks import click_labels, query_key, read_ubi
 from ..core.errors import ConfigError, DataError
+from .clicks import click_labels, query_key, read_ubi
 from .loaders import _checked, _csv_rows
 from .qrels import Qrels, read_beir_qrels, read_trec_qrels, write_beir_qrels, write_trec_qrels
 
@@ -75,8 +76,15 @@ class _Ids:
 
 # ------------------------------------------------------------ readers
 
-def read_judgments(path: str | Path, fmt: str, *, ratings: Mapping[float, int] = SRW_RATINGS,
-                   dataset_texts: Mapping[str, str] | None = None, min_impressions: int = 10) -> Judgments:
+
+def read_judgments(
+    path: str | Path,
+    fmt: str,
+    *,
+    ratings: Mapping[float, int] = SRW_RATINGS,
+    dataset_texts: Mapping[str, str] | None = None,
+    min_impressions: int = 10,
+) -> Judgments:
     """Read any supported format; ``dataset_texts`` (query id -> text) names text-keyed queries and
     supplies the texts of id-keyed ones."""
     ids = _Ids(dataset_texts)
@@ -96,8 +104,7 @@ def read_judgments(path: str | Path, fmt: str, *, ratings: Mapping[float, int] =
     return Judgments(qrels, {qid: texts[qid] for qid in qrels if qid in texts})
 
 
-def read_srw(path: str | Path, ratings: Mapping[float, int] = SRW_RATINGS,
-             ids: _Ids | None = None) -> Judgments:
+def read_srw(path: str | Path, ratings: Mapping[float, int] = SRW_RATINGS, ids: _Ids | None = None) -> Judgments:
     """An SRW judgment list: ``{"judgmentRatings": [{"query": text, "ratings": [{"docId", "rating"}]}]}``."""
     ids = ids or _Ids(None)
     try:
@@ -127,8 +134,12 @@ def read_srw(path: str | Path, ratings: Mapping[float, int] = SRW_RATINGS,
                 raise DataError(path, None, f"{at}.docId: required non-empty string, got {doc!r}")
             value = _rating(rating.get("rating"))
             if value is None or value not in ratings:
-                raise DataError(path, None, f"{at}, docId {doc!r}: rating {rating.get('rating')!r} is not one of "
-                                            f"{valid}; map it with the rating map (e.g. --ratings 100=3,10=2,1=1,0=0)")
+                raise DataError(
+                    path,
+                    None,
+                    f"{at}, docId {doc!r}: rating {rating.get('rating')!r} is not one of "
+                    f"{valid}; map it with the rating map (e.g. --ratings 100=3,10=2,1=1,0=0)",
+                )
             grades[doc] = ratings[value]
     return judgments
 
@@ -179,8 +190,15 @@ def ubi_judgments(paths: Sequence[str | Path], ids: _Ids | None = None, *, min_i
 
 # ------------------------------------------------------------ writers
 
-def write_judgments(judgments: Judgments, path: str | Path, fmt: str, *,
-                    ratings: Mapping[float, int] = SRW_RATINGS, name: str = "search-rerank judgments") -> None:
+
+def write_judgments(
+    judgments: Judgments,
+    path: str | Path,
+    fmt: str,
+    *,
+    ratings: Mapping[float, int] = SRW_RATINGS,
+    name: str = "search-rerank judgments",
+) -> None:
     if fmt == "trec":
         write_trec_qrels(judgments.qrels, path)
     elif fmt == "beir":
@@ -198,32 +216,47 @@ def write_judgments(judgments: Judgments, path: str | Path, fmt: str, *,
         raise ConfigError(f"cannot write judgment format {fmt!r}; writable: {', '.join(WRITE_FORMATS)}")
 
 
-def write_srw(judgments: Judgments, path: str | Path, ratings: Mapping[float, int] = SRW_RATINGS,
-              name: str = "search-rerank judgments") -> None:
+def write_srw(
+    judgments: Judgments,
+    path: str | Path,
+    ratings: Mapping[float, int] = SRW_RATINGS,
+    name: str = "search-rerank judgments",
+) -> None:
     """An SRW import list; each grade goes back to the one rating that maps to it."""
     texts = _texts(judgments, "srw")
     back: dict[int, float] = {}
     for rating, grade in ratings.items():
         if grade in back:
-            raise ConfigError(f"ratings {back[grade]:g} and {rating:g} both map to grade {grade}, so grade {grade} "
-                              "has no single rating to write; give a one-to-one rating map")
+            raise ConfigError(
+                f"ratings {back[grade]:g} and {rating:g} both map to grade {grade}, so grade {grade} "
+                "has no single rating to write; give a one-to-one rating map"
+            )
         back[grade] = rating
     entries = []
     for qid, grades in judgments.qrels.items():
         unknown = sorted({g for g in grades.values() if g not in back})
         if unknown:
-            raise ConfigError(f"query {qid!r} has grade(s) {unknown} that no rating maps to "
-                              f"(rating map: {', '.join(f'{r:g}={g}' for r, g in ratings.items())})")
-        entries.append({"query": texts[qid],
-                        "ratings": [{"docId": doc, "rating": f"{back[g]:.3f}"} for doc, g in grades.items()]})
-    document = {"name": name, "description": "Judgments exported by search-rerank", "type": "IMPORT_JUDGMENT",
-                "judgmentRatings": entries}
+            raise ConfigError(
+                f"query {qid!r} has grade(s) {unknown} that no rating maps to "
+                f"(rating map: {', '.join(f'{r:g}={g}' for r, g in ratings.items())})"
+            )
+        entries.append(
+            {"query": texts[qid], "ratings": [{"docId": doc, "rating": f"{back[g]:.3f}"} for doc, g in grades.items()]}
+        )
+    document = {
+        "name": name,
+        "description": "Judgments exported by search-rerank",
+        "type": "IMPORT_JUDGMENT",
+        "judgmentRatings": entries,
+    }
     Path(path).write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def _texts(judgments: Judgments, fmt: str) -> dict[str, str]:
     missing = [qid for qid in judgments.qrels if qid not in judgments.texts]
     if missing:
-        raise ConfigError(f"{fmt} judgments are keyed by query text, but {len(missing)} query id(s) have none, "
-                          f"e.g. {missing[:5]}; give the dataset whose queries name them (--dataset DIR)")
+        raise ConfigError(
+            f"{fmt} judgments are keyed by query text, but {len(missing)} query id(s) have none, "
+            f"e.g. {missing[:5]}; give the dataset whose queries name them (--dataset DIR)"
+        )
     return judgments.texts

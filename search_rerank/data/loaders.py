@@ -22,16 +22,17 @@ import html
 import json
 import logging
 import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from .dataset import Dataset, Query
 from ..core.errors import ConfigError, DataError
 from ..core.product import Product
+from .dataset import Dataset, Query
 from .qrels import Qrels, read_beir_qrels, write_beir_qrels
 
 log = logging.getLogger(__name__)
@@ -46,11 +47,17 @@ ESCI_PRODUCTS_FILE = "shopping_queries_dataset_products.parquet"
 ESCI_EXAMPLES_FILE = "shopping_queries_dataset_examples.parquet"
 
 # Vespa's ESCI feed ({"put": ..., "fields": {...}}) renamed the official columns.
-_VESPA_TO_ESCI = MappingProxyType({
-    "id": "product_id", "title": "product_title", "description": "product_description",
-    "bullets": "product_bullet_point", "brand": "product_brand", "color": "product_color",
-    "locale": "product_locale",
-})
+_VESPA_TO_ESCI = MappingProxyType(
+    {
+        "id": "product_id",
+        "title": "product_title",
+        "description": "product_description",
+        "bullets": "product_bullet_point",
+        "brand": "product_brand",
+        "color": "product_color",
+        "locale": "product_locale",
+    }
+)
 _HTML_TAG = re.compile(r"<[^>]*>")
 _EXTRA_CELLS = "\0extra"
 
@@ -72,6 +79,7 @@ class LoadStats:
 
 # --- catalogs -----------------------------------------------------------------
 
+
 def iter_jsonl_catalog(
     path: str | Path, *, skip_bad: bool = False, stats: LoadStats | None = None
 ) -> Iterator[Product]:
@@ -79,9 +87,7 @@ def iter_jsonl_catalog(
     return _read_jsonl(path, _json_product, skip_bad=skip_bad, stats=stats)
 
 
-def iter_csv_catalog(
-    path: str | Path, *, skip_bad: bool = False, stats: LoadStats | None = None
-) -> Iterator[Product]:
+def iter_csv_catalog(path: str | Path, *, skip_bad: bool = False, stats: LoadStats | None = None) -> Iterator[Product]:
     """Products from a comma- or tab-separated file whose header uses Product field names.
 
     ``category`` is a path ("A > B" or "A/B"); ``attributes`` is
@@ -90,9 +96,7 @@ def iter_csv_catalog(
     return _read_csv(path, _csv_product, skip_bad=skip_bad, stats=stats)
 
 
-def iter_catalog(
-    path: str | Path, *, skip_bad: bool = False, stats: LoadStats | None = None
-) -> Iterator[Product]:
+def iter_catalog(path: str | Path, *, skip_bad: bool = False, stats: LoadStats | None = None) -> Iterator[Product]:
     """Products from whatever the user points at: a .jsonl/.json/.csv/.tsv file or a dataset directory.
 
     In an ESCI directory only the US products are read, as :func:`load_esci` does by default.
@@ -107,7 +111,10 @@ def iter_catalog(
             return _read_csv(path / "product.csv", _wands_product, **options)
         return _read_parquet(path / ESCI_PRODUCTS_FILE, lambda row: _esci_product(row, "us"), **options)
     readers = {
-        ".jsonl": iter_jsonl_catalog, ".json": iter_jsonl_catalog, ".csv": iter_csv_catalog, ".tsv": iter_csv_catalog
+        ".jsonl": iter_jsonl_catalog,
+        ".json": iter_jsonl_catalog,
+        ".csv": iter_csv_catalog,
+        ".tsv": iter_csv_catalog,
     }
     if path.suffix.lower() not in readers:
         raise ConfigError(f"cannot read a catalog from {path}: use one of {', '.join(readers)} or a dataset directory")
@@ -115,6 +122,7 @@ def iter_catalog(
 
 
 # --- datasets -----------------------------------------------------------------
+
 
 def load_dataset(path: str | Path, fmt: str = "auto", **options: Any) -> Dataset:
     """Load a dataset directory; ``options`` go to the format's loader (e.g. ``skip_bad``, ``dev_fraction``)."""
@@ -127,8 +135,9 @@ def load_dataset(path: str | Path, fmt: str = "auto", **options: Any) -> Dataset
     return loaders[fmt](path, **options)
 
 
-def load_beir(directory: str | Path, *, skip_bad: bool = False, stats: LoadStats | None = None,
-              name: str | None = None) -> Dataset:
+def load_beir(
+    directory: str | Path, *, skip_bad: bool = False, stats: LoadStats | None = None, name: str | None = None
+) -> Dataset:
     """``corpus.jsonl``, ``queries.jsonl`` and ``qrels/<split>.tsv`` (every .tsv there is a split).
 
     Query keys other than ``_id`` and ``text`` become ``Query.meta`` strings
@@ -155,8 +164,14 @@ def write_beir(dataset: Dataset, directory: str | Path) -> None:
         write_beir_qrels(qrels, directory / "qrels" / f"{split}.tsv")
 
 
-def load_wands(directory: str | Path, *, dev_fraction: float = 0.0, skip_bad: bool = False,
-               stats: LoadStats | None = None, name: str = "wands") -> Dataset:
+def load_wands(
+    directory: str | Path,
+    *,
+    dev_fraction: float = 0.0,
+    skip_bad: bool = False,
+    stats: LoadStats | None = None,
+    name: str = "wands",
+) -> Dataset:
     """WANDS ``product.csv``, ``query.csv`` and ``label.csv`` (tab separated).
 
     WANDS has no splits: every query is in "test", or, with ``dev_fraction``, a
@@ -175,9 +190,17 @@ def load_wands(directory: str | Path, *, dev_fraction: float = 0.0, skip_bad: bo
     return Dataset(name=name, products=products, queries=queries, qrels=qrels)
 
 
-def load_esci(products_path: str | Path, examples_path: str | Path, locale: str = "us", *,
-              gains: Mapping[str, int] = ESCI_GAINS, small_version: bool = False, skip_bad: bool = False,
-              stats: LoadStats | None = None, name: str = "esci") -> Dataset:
+def load_esci(
+    products_path: str | Path,
+    examples_path: str | Path,
+    locale: str = "us",
+    *,
+    gains: Mapping[str, int] = ESCI_GAINS,
+    small_version: bool = False,
+    skip_bad: bool = False,
+    stats: LoadStats | None = None,
+    name: str = "esci",
+) -> Dataset:
     """Amazon Shopping Queries (ESCI): products and judged examples of one locale.
 
     Products: the official parquet/jsonl columns or Vespa's feed jsonl; HTML is
@@ -218,6 +241,7 @@ def _detect_layout(directory: Path) -> str:
 
 
 # --- records to products, queries and judgments ---------------------------------
+
 
 def _product(fields: Mapping[str, Any]) -> Product:
     return Product.model_validate({k: v for k, v in fields.items() if v is not None})
@@ -279,11 +303,17 @@ def _wands_product(row: dict[str, str]) -> Product:
     classes = [c.strip() for c in (row.get("product_class") or "").split("|") if c.strip()]
     if classes and (not path or path[-1] not in classes):
         path.append(classes[0])
-    return _product({
-        "id": row.get("product_id"), "title": row.get("product_name"), "description": row.get("product_description"),
-        "category": tuple(path), "attributes": _attribute_pairs(row.get("product_features") or "", strict=False),
-        "review_count": row.get("rating_count"), "rating": row.get("average_rating"),
-    })
+    return _product(
+        {
+            "id": row.get("product_id"),
+            "title": row.get("product_name"),
+            "description": row.get("product_description"),
+            "category": tuple(path),
+            "attributes": _attribute_pairs(row.get("product_features") or "", strict=False),
+            "review_count": row.get("rating_count"),
+            "rating": row.get("average_rating"),
+        }
+    )
 
 
 def _wands_query(row: dict[str, str]) -> Query:
@@ -307,10 +337,15 @@ def _esci_product(row: Mapping[str, Any], locale: str | None) -> Product | None:
         return None
     texts = (_strip_html(row.get("product_description") or ""), _strip_html(row.get("product_bullet_point") or ""))
     color = row.get("product_color")
-    return _product({
-        "id": row.get("product_id"), "title": row.get("product_title"), "brand": row.get("product_brand"),
-        "description": "\n".join(t for t in texts if t), "attributes": {"color": color} if color else {},
-    })
+    return _product(
+        {
+            "id": row.get("product_id"),
+            "title": row.get("product_title"),
+            "brand": row.get("product_brand"),
+            "description": "\n".join(t for t in texts if t),
+            "attributes": {"color": color} if color else {},
+        }
+    )
 
 
 def _esci_example(
@@ -360,8 +395,15 @@ def _hash_fraction(text: str) -> float:
 
 # --- rows from files, and the one loop that checks them ---------------------------
 
-def _checked(path: str | Path, rows: Iterable[tuple[int, R]], convert: Callable[[R], T | None], *,
-             skip_bad: bool = False, stats: LoadStats | None = None) -> Iterator[T]:
+
+def _checked(
+    path: str | Path,
+    rows: Iterable[tuple[int, R]],
+    convert: Callable[[R], T | None],
+    *,
+    skip_bad: bool = False,
+    stats: LoadStats | None = None,
+) -> Iterator[T]:
     """Convert numbered rows; a row that fails is raised with its file and line, or counted and skipped.
 
     ``convert`` returns None for a row that is fine but not wanted (another
@@ -424,7 +466,11 @@ def _read_parquet(path: str | Path, convert: Callable[[dict[str, Any]], T | None
 
 def _read_table(path: str | Path, convert: Callable[[dict[str, Any]], T | None], **options: Any) -> Iterator[T]:
     readers = {
-        ".parquet": _read_parquet, ".jsonl": _read_jsonl, ".json": _read_jsonl, ".csv": _read_csv, ".tsv": _read_csv
+        ".parquet": _read_parquet,
+        ".jsonl": _read_jsonl,
+        ".json": _read_jsonl,
+        ".csv": _read_csv,
+        ".tsv": _read_csv,
     }
     suffix = Path(path).suffix.lower()
     if suffix not in readers:

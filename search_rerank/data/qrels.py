@@ -8,8 +8,8 @@ changes every metric computed from it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from ..core.errors import DataError
 

@@ -11,14 +11,15 @@ earlier build compares the same way.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-from ..data.dataset import Query
-from .evaluate import MEASURES, relevance_metrics
-from ..data.qrels import Qrels, Run, read_trec_run
 from ..core.settings import Settings, load_settings
+from ..data.dataset import Query
+from ..data.qrels import Qrels, Run, read_trec_run
+from .evaluate import MEASURES, relevance_metrics
 from .significance import paired_test
 
 SETTINGS_SUFFIXES = (".toml", ".json")
@@ -45,13 +46,25 @@ def is_settings_file(path: str | Path) -> bool:
 
 def _retrieval_key(settings: Settings) -> str:
     """What decides the retrieved lists apart from their length: sides that agree share one retrieval."""
-    return json.dumps(settings.model_dump(mode="json", exclude={
-        "lexical": {"candidates"}, "dense": {"candidates"}, "fusion": True, "longtail": True, "service": True,
-        "rerank": {"window", "blend", "batch_size", "timeout_s"}}), sort_keys=True)
+    return json.dumps(
+        settings.model_dump(
+            mode="json",
+            exclude={
+                "lexical": {"candidates"},
+                "dense": {"candidates"},
+                "fusion": True,
+                "longtail": True,
+                "service": True,
+                "rerank": {"window", "blend", "batch_size", "timeout_s"},
+            },
+        ),
+        sort_keys=True,
+    )
 
 
-def settings_runs(settings: Sequence[Settings], queries: Mapping[str, Query], qrels: Qrels
-                  ) -> tuple[list[Run], dict[str, dict[str, Any]]]:
+def settings_runs(
+    settings: Sequence[Settings], queries: Mapping[str, Query], qrels: Qrels
+) -> tuple[list[Run], dict[str, dict[str, Any]]]:
     """Each settings' run on the judged queries, and the products the runs name (for showing titles)."""
     from ..indexing.indexes import open_pipeline
     from .tune import RankingCache
@@ -71,7 +84,9 @@ def settings_runs(settings: Sequence[Settings], queries: Mapping[str, Query], qr
                 ranked = cache.rank(settings[i])
                 runs[i] = {qid: [(c.product_id, c.score) for c in hits[:100]] for qid, hits in ranked.items()}
             shown = {pid for i in members for hits in runs[i].values() for pid, _ in hits[:10]}
-            products.update({pid: {"title": p.title, "brand": p.brand} for pid, p in pipeline.store.get(list(shown)).items()})
+            products.update(
+                {pid: {"title": p.title, "brand": p.brand} for pid, p in pipeline.store.get(list(shown)).items()}
+            )
         finally:
             cache.close()
             pipeline.close()
@@ -85,9 +100,20 @@ def load_side(path: str | Path, index_dir: Path | None = None) -> Settings | Run
     return read_trec_run(path)
 
 
-def compare(a: Run, b: Run, qrels: Qrels, queries: Mapping[str, Query], *, names: tuple[str, str] = ("A", "B"),
-            measure: str = "nDCG@10", movers: int = 5, show: int = 5, resamples: int = 10_000, seed: int = 0,
-            products: Mapping[str, Mapping[str, Any]] | None = None) -> Comparison:
+def compare(
+    a: Run,
+    b: Run,
+    qrels: Qrels,
+    queries: Mapping[str, Query],
+    *,
+    names: tuple[str, str] = ("A", "B"),
+    measure: str = "nDCG@10",
+    movers: int = 5,
+    show: int = 5,
+    resamples: int = 10_000,
+    seed: int = 0,
+    products: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Comparison:
     """B against A on every judged query (a query missing from a run scores 0 there)."""
     if measure not in MEASURE_NAMES:
         raise ValueError(f"unknown measure {measure!r}; choose from {', '.join(MEASURE_NAMES)}")
@@ -96,21 +122,39 @@ def compare(a: Run, b: Run, qrels: Qrels, queries: Mapping[str, Query], *, names
         raise ValueError("no judged query of the split has a query text")
     scores_a, scores_b = relevance_metrics(judged, a), relevance_metrics(judged, b)
     qids = list(judged)
-    test = paired_test([scores_a[q][measure] for q in qids], [scores_b[q][measure] for q in qids],
-                       resamples=resamples, seed=seed)
-    per_query = [{"qid": q, "query": queries[q].text, "kind": str(queries[q].meta.get("kind", "all")),
-                  "a": scores_a[q][measure], "b": scores_b[q][measure],
-                  "delta": scores_b[q][measure] - scores_a[q][measure]} for q in qids]
+    test = paired_test(
+        [scores_a[q][measure] for q in qids], [scores_b[q][measure] for q in qids], resamples=resamples, seed=seed
+    )
+    per_query = [
+        {
+            "qid": q,
+            "query": queries[q].text,
+            "kind": str(queries[q].meta.get("kind", "all")),
+            "a": scores_a[q][measure],
+            "b": scores_b[q][measure],
+            "delta": scores_b[q][measure] - scores_a[q][measure],
+        }
+        for q in qids
+    ]
     products = products or {}
 
     def top(run: Run, qid: str) -> list[dict[str, Any]]:
-        return [{"product_id": pid, "grade": judged[qid].get(pid), **products.get(pid, {})}
-                for pid, _ in run.get(qid, [])[:show]]
+        return [
+            {"product_id": pid, "grade": judged[qid].get(pid), **products.get(pid, {})}
+            for pid, _ in run.get(qid, [])[:show]
+        ]
 
     moved = sorted((row for row in per_query if row["delta"] != 0), key=lambda r: (-abs(r["delta"]), r["qid"]))
-    means = {name: {m: sum(s[q][m] for q in qids) / len(qids) for m in MEASURE_NAMES}
-             for name, s in zip(names, (scores_a, scores_b))}
+    means = {
+        name: {m: sum(s[q][m] for q in qids) / len(qids) for m in MEASURE_NAMES}
+        for name, s in zip(names, (scores_a, scores_b))
+    }
     return Comparison(
-        a=names[0], b=names[1], measure=measure, means=means, significance=test.to_json(), per_query=per_query,
+        a=names[0],
+        b=names[1],
+        measure=measure,
+        means=means,
+        significance=test.to_json(),
+        per_query=per_query,
         movers=[{**row, "a_top": top(a, row["qid"]), "b_top": top(b, row["qid"])} for row in moved[:movers]],
     )

@@ -9,8 +9,9 @@ noise. Every judged query is scored; a query with no results scores 0.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import ir_measures
 import numpy as np
@@ -18,12 +19,12 @@ from ir_measures import RR, R, nDCG
 from tqdm import tqdm
 
 from ..core.candidate import Candidate
-from ..data.dataset import Query
 from ..core.longtail import is_long_tail
 from ..core.pipeline import Ranking, SearchPipeline
-from ..data.qrels import Qrels
 from ..core.retrieval import DENSE, LEXICAL
 from ..core.settings import Settings
+from ..data.dataset import Query
+from ..data.qrels import Qrels
 
 MEASURES = (nDCG @ 10, R @ 100, RR @ 10)
 DEPTH = 100
@@ -39,7 +40,9 @@ class Config:
     fusion: str | None = None
     rerank: bool = False
     longtail: bool = False
-    overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # settings sections, as in Settings.override
+    overrides: Mapping[str, Mapping[str, Any]] = field(
+        default_factory=dict
+    )  # settings sections, as in Settings.override
 
 
 def standard_configs(has_reranker: bool, fusion: str = "rrf") -> list[Config]:
@@ -72,21 +75,27 @@ def config_settings(base: Settings, config: Config) -> Settings:
     return base.override(**sections)
 
 
-def rank_config(pipeline: SearchPipeline, query: str, retrieved: Ranking, config: Config, settings: Settings) -> list[Candidate]:
+def rank_config(
+    pipeline: SearchPipeline, query: str, retrieved: Ranking, config: Config, settings: Settings
+) -> list[Candidate]:
     """The ranked list of one configuration, from lists retrieved once."""
     if len(config.legs) == 1:
         return list(retrieved.stages.get(config.legs[0], []))
-    ranking = Ranking(candidates=[], stages={leg: retrieved.stages[leg] for leg in config.legs if leg in retrieved.stages})
+    ranking = Ranking(
+        candidates=[], stages={leg: retrieved.stages[leg] for leg in config.legs if leg in retrieved.stages}
+    )
     return pipeline.rank(query, ranking, settings).candidates
 
 
 # ------------------------------------------------------------ long-tail metrics
 
+
 def long_tail_share(run: Mapping[str, Sequence[str]], popularity: Mapping[str, float], head_fraction: float) -> float:
     """Mean over queries with results of the share of the top 10 that is long tail."""
     shares = [
         sum(is_long_tail(popularity.get(pid, 1.0), head_fraction) for pid in ids[:TOP]) / len(ids[:TOP])
-        for ids in run.values() if ids
+        for ids in run.values()
+        if ids
     ]
     return float(np.mean(shares)) if shares else 0.0
 
@@ -97,7 +106,9 @@ def coverage(run: Mapping[str, Sequence[str]], catalog_size: int) -> float:
     return len(shown) / catalog_size if catalog_size else 0.0
 
 
-def exposure_gini(run: Mapping[str, Sequence[str]], catalog_size: int, weights: Mapping[str, float] | None = None) -> float:
+def exposure_gini(
+    run: Mapping[str, Sequence[str]], catalog_size: int, weights: Mapping[str, float] | None = None
+) -> float:
     """Gini of position-discounted top-10 exposure over the whole catalog (0 = equal, 1 = one product gets it all).
 
     Exposure of a result at rank r is 1/log2(r + 1), times the query's
@@ -119,6 +130,7 @@ def exposure_gini(run: Mapping[str, Sequence[str]], catalog_size: int, weights: 
 
 
 # ------------------------------------------------------------ the report
+
 
 @dataclass
 class Row:
@@ -177,8 +189,11 @@ def evaluate(
         lexical={"candidates": max(pipeline.settings.lexical.candidates, DEPTH)},
         dense={"candidates": max(pipeline.settings.dense.candidates, DEPTH)},
     )
-    configs = list(configs) if configs is not None else standard_configs(
-        pipeline.reranker is not None and base.rerank.model is not None, base.fusion.method)
+    configs = (
+        list(configs)
+        if configs is not None
+        else standard_configs(pipeline.reranker is not None and base.rerank.model is not None, base.fusion.method)
+    )
     variants = {c.name: config_settings(base, c) for c in configs}
     judged = [qid for qid in qrels if qid in queries]
     runs: dict[str, dict[str, list[tuple[str, float]]]] = {c.name: {} for c in configs}
@@ -212,10 +227,18 @@ def evaluate(
         metrics["lt_share@10"] = long_tail_share(ids, popularity, head)
         metrics["coverage@10"] = coverage(ids, catalog_size)
         metrics["gini@10"] = exposure_gini(ids, catalog_size, freq)
-        rows.append(Row(
-            config=config.name, metrics=metrics, status=failures.get(config.name, "ok"),
-            by_kind={kind: {**_mean(per_query, qids),
-                            "lt_share@10": long_tail_share({q: ids.get(q, []) for q in qids}, popularity, head)}
-                     for kind, qids in sorted(kinds.items())},
-        ))
+        rows.append(
+            Row(
+                config=config.name,
+                metrics=metrics,
+                status=failures.get(config.name, "ok"),
+                by_kind={
+                    kind: {
+                        **_mean(per_query, qids),
+                        "lt_share@10": long_tail_share({q: ids.get(q, []) for q in qids}, popularity, head),
+                    }
+                    for kind, qids in sorted(kinds.items())
+                },
+            )
+        )
     return Report(dataset=dataset, split=split, queries=len(judged), catalog_size=catalog_size, rows=rows)

@@ -9,7 +9,7 @@ signals are missing or stale.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -18,8 +18,9 @@ from ..core.settings import LongTailSettings
 from ..data.clicks import Impression
 
 
-def tier_shares(lists: Iterable[Sequence[str]], popularity: Mapping[str, float],
-                settings: LongTailSettings) -> dict[str, float]:
+def tier_shares(
+    lists: Iterable[Sequence[str]], popularity: Mapping[str, float], settings: LongTailSettings
+) -> dict[str, float]:
     """Share of the shown products in each tier, over all lists: where exposure goes, torso included, which
     the head/long-tail split of lt_share@10 hides. Products of unknown popularity are not counted."""
     counts = Counter(tier(popularity[pid], settings) for ids in lists for pid in ids if pid in popularity)

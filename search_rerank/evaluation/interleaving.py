@@ -18,9 +18,10 @@ omit it and take the team their product was shown with.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -41,8 +42,9 @@ class Interleaved:
         return dict(zip(self.ids, self.teams))
 
 
-def team_draft(a: Sequence[str], b: Sequence[str], seed: int | np.random.Generator, length: int | None = None
-               ) -> Interleaved:
+def team_draft(
+    a: Sequence[str], b: Sequence[str], seed: int | np.random.Generator, length: int | None = None
+) -> Interleaved:
     """Merge two rankings by team draft; a product both rank goes to whichever team picks it first."""
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     length = len(set(a) | set(b)) if length is None else length
@@ -103,8 +105,12 @@ def summarise(outcomes: Sequence[int], *, resamples: int = 10_000, seed: int = 0
         raise ValueError("no interleaved impressions to credit")
     a_wins, b_wins = int(np.count_nonzero(values < 0)), int(np.count_nonzero(values > 0))
     return InterleavingResult(
-        impressions=int(values.size), a_wins=a_wins, b_wins=b_wins, ties=int(values.size) - a_wins - b_wins,
-        preference_b=(b_wins - a_wins) / values.size, p_value=randomisation_p(values, resamples=resamples, seed=seed),
+        impressions=int(values.size),
+        a_wins=a_wins,
+        b_wins=b_wins,
+        ties=int(values.size) - a_wins - b_wins,
+        preference_b=(b_wins - a_wins) / values.size,
+        p_value=randomisation_p(values, resamples=resamples, seed=seed),
     )
 
 

@@ -11,8 +11,8 @@ resampled in blocks so memory stays bounded on large query sets.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -56,12 +56,14 @@ def _blocks(resamples: int) -> list[int]:
 
 def _bootstrap_means(values: np.ndarray, resamples: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    return np.concatenate([values[rng.integers(0, values.size, (n, values.size))].mean(axis=1)
-                           for n in _blocks(resamples)])
+    return np.concatenate(
+        [values[rng.integers(0, values.size, (n, values.size))].mean(axis=1) for n in _blocks(resamples)]
+    )
 
 
-def bootstrap_ci(deltas: Sequence[float], *, resamples: int = 10_000, confidence: float = 0.95,
-                 seed: int = 0) -> tuple[float, float]:
+def bootstrap_ci(
+    deltas: Sequence[float], *, resamples: int = 10_000, confidence: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
     """Percentile interval of the mean delta over query sets resampled with replacement."""
     values = _deltas(deltas)
     if not 0 < confidence < 1:
@@ -96,19 +98,27 @@ def randomisation_p(deltas: Sequence[float], *, resamples: int = 10_000, seed: i
     return (extreme + 1) / (resamples + 1)
 
 
-def paired_test(a: Sequence[float], b: Sequence[float], *, resamples: int = 10_000, confidence: float = 0.95,
-                seed: int = 0) -> Significance:
+def paired_test(
+    a: Sequence[float], b: Sequence[float], *, resamples: int = 10_000, confidence: float = 0.95, seed: int = 0
+) -> Significance:
     """B against A on the same queries, in the same order: interval, p-value, and the win/loss count."""
     a_values, b_values = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a_values.shape != b_values.shape:
-        raise ValueError(f"paired scores need one value per query from each system, got {a_values.size} "
-                         f"and {b_values.size}")
+        raise ValueError(
+            f"paired scores need one value per query from each system, got {a_values.size} and {b_values.size}"
+        )
     deltas = _deltas(b_values - a_values)
     low, high = bootstrap_ci(deltas, resamples=resamples, confidence=confidence, seed=seed)
     return Significance(
-        queries=int(deltas.size), mean_delta=float(deltas.mean()), ci_low=low, ci_high=high, confidence=confidence,
+        queries=int(deltas.size),
+        mean_delta=float(deltas.mean()),
+        ci_low=low,
+        ci_high=high,
+        confidence=confidence,
         p_value=randomisation_p(deltas, resamples=resamples, seed=seed),
-        bootstrap_p_value=bootstrap_p(deltas, resamples=resamples, seed=seed), resamples=resamples,
-        wins=int(np.count_nonzero(deltas > 0)), losses=int(np.count_nonzero(deltas < 0)),
+        bootstrap_p_value=bootstrap_p(deltas, resamples=resamples, seed=seed),
+        resamples=resamples,
+        wins=int(np.count_nonzero(deltas > 0)),
+        losses=int(np.count_nonzero(deltas < 0)),
         ties=int(np.count_nonzero(deltas == 0)),
     )

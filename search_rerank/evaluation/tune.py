@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import optuna
@@ -29,15 +30,15 @@ import tomli_w
 from tqdm import tqdm
 
 from ..core.candidate import Candidate
-from ..data.dataset import Query
 from ..core.errors import ConfigError
-from .evaluate import MEASURES, TOP, long_tail_share, relevance_metrics
-from .exposure import tier_shares
 from ..core.pipeline import Ranking, SearchPipeline
-from ..data.qrels import Qrels
-from ..core.rerank import DEFAULT_BLEND, blend, below_window
+from ..core.rerank import DEFAULT_BLEND, below_window, blend
 from ..core.retrieval import DENSE, LEXICAL
 from ..core.settings import Settings, load_settings, read_settings_file
+from ..data.dataset import Query
+from ..data.qrels import Qrels
+from .evaluate import MEASURES, TOP, long_tail_share, relevance_metrics
+from .exposure import tier_shares
 from .significance import paired_test
 
 NDCG = "nDCG@10"
@@ -53,6 +54,7 @@ TUNED_SECTIONS = ("lexical", "dense", "fusion", "rerank", "longtail")
 
 # ------------------------------------------------------------ what is searched
 
+
 @dataclass(frozen=True)
 class SearchSpace:
     """Bounds of the search; which parameters exist follows from the pipeline (legs, reranker)."""
@@ -67,8 +69,9 @@ class SearchSpace:
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_candidates <= self.max_candidates:
-            raise ConfigError(f"candidates range must satisfy 1 <= min ({self.min_candidates}) <= max "
-                              f"({self.max_candidates})")
+            raise ConfigError(
+                f"candidates range must satisfy 1 <= min ({self.min_candidates}) <= max ({self.max_candidates})"
+            )
         unknown = set(self.longtail_methods) - set(LONGTAIL_METHODS)
         if unknown or not self.longtail_methods:
             raise ConfigError(f"longtail methods {sorted(unknown) or '(none)'} invalid; choose from {LONGTAIL_METHODS}")
@@ -80,8 +83,10 @@ class SearchSpace:
 def suggest(trial: optuna.Trial, space: SearchSpace, hybrid: bool, reranker: bool) -> dict[str, Any]:
     """One trial's parameters; conditional ones (rank constant for RRF only, ...) only when they apply."""
     params: dict[str, Any] = {
-        "candidates": trial.suggest_int("candidates", space.min_candidates, space.max_candidates,
-                                        step=space.candidate_step)}
+        "candidates": trial.suggest_int(
+            "candidates", space.min_candidates, space.max_candidates, step=space.candidate_step
+        )
+    }
     if hybrid:
         params["fusion_method"] = trial.suggest_categorical("fusion_method", ["rrf", "linear"])
         # Only the ratio of the two weights changes a fused order, so one parameter covers them.
@@ -112,8 +117,10 @@ def sections(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     }
     if "fusion_method" in params:
         share = float(params["lexical_weight"])
-        fusion: dict[str, Any] = {"method": params["fusion_method"],
-                                  "weights": {LEXICAL: round(share, 6), DENSE: round(1.0 - share, 6)}}
+        fusion: dict[str, Any] = {
+            "method": params["fusion_method"],
+            "weights": {LEXICAL: round(share, 6), DENSE: round(1.0 - share, 6)},
+        }
         if "rank_constant" in params:
             fusion["rank_constant"] = round(float(params["rank_constant"]), 4)
         if "normalization" in params:
@@ -126,8 +133,9 @@ def sections(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     if method != "off":
         longtail["method"] = method
     if method == "boost":
-        longtail.update(strength=round(float(params["longtail_strength"]), 6),
-                        gate=round(float(params["longtail_gate"]), 6))
+        longtail.update(
+            strength=round(float(params["longtail_strength"]), 6), gate=round(float(params["longtail_gate"]), 6)
+        )
     elif method == "xquad":
         longtail["xquad_lambda"] = round(float(params["xquad_lambda"]), 6)
     if "longtail_target" in params:
@@ -137,6 +145,7 @@ def sections(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 # ------------------------------------------------------------ retrieve once, rank many times
+
 
 class _MemoReranker:
     """The configured cross-encoder, each (query, product) scored once across every trial."""
@@ -153,7 +162,7 @@ class _MemoReranker:
             self.scores.update({(query, pid): float(p) for pid, p in zip(missing, probs)})
         weight = settings.blend if settings.blend is not None else getattr(self.inner, "default_blend", DEFAULT_BLEND)
         probs = np.array([self.scores[query, c.product_id] for c in window])
-        return blend(window, probs, weight) + below_window(candidates[len(window):])
+        return blend(window, probs, weight) + below_window(candidates[len(window) :])
 
 
 class _PopularityStore:
@@ -188,8 +197,16 @@ class RankingCache:
     what will be served.
     """
 
-    def __init__(self, pipeline: SearchPipeline, queries: Mapping[str, Query], qrels: Qrels, *, depth: int,
-                 popularity: Mapping[str, float] | None = None, progress: bool = False):
+    def __init__(
+        self,
+        pipeline: SearchPipeline,
+        queries: Mapping[str, Query],
+        qrels: Qrels,
+        *,
+        depth: int,
+        popularity: Mapping[str, float] | None = None,
+        progress: bool = False,
+    ):
         judged = [qid for qid in qrels if qid in queries]
         if not judged:
             raise ConfigError("no judged query has a query text: nothing to tune or compare on")
@@ -224,8 +241,10 @@ class RankingCache:
         k = {LEXICAL: settings.lexical.candidates, DENSE: settings.dense.candidates}
         out = {}
         for qid, legs in self.legs.items():
-            ranking = Ranking(candidates=[], stages={leg: hits[: k[leg]] for leg, hits in legs.items()
-                                                     if leg != DENSE or settings.dense.enabled})
+            ranking = Ranking(
+                candidates=[],
+                stages={leg: hits[: k[leg]] for leg, hits in legs.items() if leg != DENSE or settings.dense.enabled},
+            )
             out[qid] = self.pipeline.rank(self.queries[qid].text, ranking, settings).candidates
         return out
 
@@ -236,8 +255,12 @@ class RankingCache:
         ids = {qid: [c.product_id for c in hits[:TOP]] for qid, hits in ranked.items()}
         metrics = {str(m): float(np.mean([scores[str(m)] for scores in per_query.values()])) for m in MEASURES}
         metrics[LT_SHARE] = long_tail_share(ids, self.popularity, settings.longtail.head_fraction)
-        metrics.update({f"{name}@{TOP}": share for name, share in
-                        tier_shares(ids.values(), self.popularity, settings.longtail).items()})
+        metrics.update(
+            {
+                f"{name}@{TOP}": share
+                for name, share in tier_shares(ids.values(), self.popularity, settings.longtail).items()
+            }
+        )
         return Scored(runs=ids, per_query=per_query, metrics=metrics)
 
     def by_kind(self, scored: Scored) -> dict[str, dict[str, float]]:
@@ -246,17 +269,22 @@ class RankingCache:
         for qid, query in self.queries.items():
             kinds.setdefault(str(query.meta.get("kind", "all")), []).append(qid)
         longtail = self.pipeline.settings.longtail
-        return {kind: {"queries": len(qids), NDCG: float(np.mean([scored.per_query[q][NDCG] for q in qids])),
-                       LT_SHARE: long_tail_share({q: scored.runs[q] for q in qids}, self.popularity,
-                                                 longtail.head_fraction),
-                       TAIL_SHARE: tier_shares([scored.runs[q] for q in qids], self.popularity, longtail)["tail"]}
-                for kind, qids in sorted(kinds.items())}
+        return {
+            kind: {
+                "queries": len(qids),
+                NDCG: float(np.mean([scored.per_query[q][NDCG] for q in qids])),
+                LT_SHARE: long_tail_share({q: scored.runs[q] for q in qids}, self.popularity, longtail.head_fraction),
+                TAIL_SHARE: tier_shares([scored.runs[q] for q in qids], self.popularity, longtail)["tail"],
+            }
+            for kind, qids in sorted(kinds.items())
+        }
 
     def close(self) -> None:
         self.pipeline.close()
 
 
 # ------------------------------------------------------------ the search
+
 
 @dataclass(frozen=True)
 class Goal:
@@ -358,9 +386,18 @@ def tune(
         cache.close()
 
 
-def _search(cache: RankingCache, base: Settings, trials: int, seed: int, goal: Goal, space: SearchSpace,
-            dataset: str, split: str, progress: bool,
-            on_trial: Callable[[TrialRecord], None] | None) -> TuningResult:
+def _search(
+    cache: RankingCache,
+    base: Settings,
+    trials: int,
+    seed: int,
+    goal: Goal,
+    space: SearchSpace,
+    dataset: str,
+    split: str,
+    progress: bool,
+    on_trial: Callable[[TrialRecord], None] | None,
+) -> TuningResult:
     baseline = cache.score(base)
     base_ndcg = baseline.metrics[NDCG]
     records: list[TrialRecord] = []
@@ -387,8 +424,9 @@ def _search(cache: RankingCache, base: Settings, trials: int, seed: int, goal: G
     with warnings.catch_warnings():
         # multivariate/group TPE (parameters that only exist together, e.g. the RRF constant) is "experimental".
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study = optuna.create_study(directions=directions,
-                                    sampler=optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True))
+        study = optuna.create_study(
+            directions=directions, sampler=optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
+        )
         study.optimize(objective, n_trials=trials, show_progress_bar=progress)
     trial_seconds = time.perf_counter() - started
 
@@ -396,25 +434,48 @@ def _search(cache: RankingCache, base: Settings, trials: int, seed: int, goal: G
     best = _choose(records, pareto, goal, base_ndcg)
     best_scored = scored[best.number]
     qids = list(cache.qrels)
-    significance = paired_test([baseline.per_query[q][NDCG] for q in qids],
-                               [best_scored.per_query[q][NDCG] for q in qids], seed=seed)
+    significance = paired_test(
+        [baseline.per_query[q][NDCG] for q in qids], [best_scored.per_query[q][NDCG] for q in qids], seed=seed
+    )
     per_query = [
-        {"qid": q, "query": cache.queries[q].text, "kind": str(cache.queries[q].meta.get("kind", "all")),
-         "baseline": baseline.per_query[q][NDCG], "best": best_scored.per_query[q][NDCG],
-         "delta": best_scored.per_query[q][NDCG] - baseline.per_query[q][NDCG],
-         "baseline_top": baseline.runs[q][:5], "best_top": best_scored.runs[q][:5]}
+        {
+            "qid": q,
+            "query": cache.queries[q].text,
+            "kind": str(cache.queries[q].meta.get("kind", "all")),
+            "baseline": baseline.per_query[q][NDCG],
+            "best": best_scored.per_query[q][NDCG],
+            "delta": best_scored.per_query[q][NDCG] - baseline.per_query[q][NDCG],
+            "baseline_top": baseline.runs[q][:5],
+            "best_top": best_scored.runs[q][:5],
+        }
         for q in qids
     ]
     return TuningResult(
-        dataset=dataset, split=split, queries=len(qids), mode=goal.mode, goal=asdict(goal), seed=seed,
-        trials=records, pareto=[r.number for r in pareto],
+        dataset=dataset,
+        split=split,
+        queries=len(qids),
+        mode=goal.mode,
+        goal=asdict(goal),
+        seed=seed,
+        trials=records,
+        pareto=[r.number for r in pareto],
         baseline={"metrics": baseline.metrics, "sections": _current(base), "by_kind": cache.by_kind(baseline)},
-        best={"number": best.number, "params": best.params, "metrics": best.metrics, "sections": sections(best.params),
-              "by_kind": cache.by_kind(best_scored)},
-        significance=significance.to_json(), per_query=per_query,
-        timing={"retrieve_s": cache.retrieve_seconds, "trials_s": trial_seconds,
-                "per_trial_ms": 1000 * trial_seconds / len(records)},
-        space=asdict(space) | {"hybrid": cache.hybrid, "reranker": cache.has_reranker}, exposure=goal.exposure,
+        best={
+            "number": best.number,
+            "params": best.params,
+            "metrics": best.metrics,
+            "sections": sections(best.params),
+            "by_kind": cache.by_kind(best_scored),
+        },
+        significance=significance.to_json(),
+        per_query=per_query,
+        timing={
+            "retrieve_s": cache.retrieve_seconds,
+            "trials_s": trial_seconds,
+            "per_trial_ms": 1000 * trial_seconds / len(records),
+        },
+        space=asdict(space) | {"hybrid": cache.hybrid, "reranker": cache.has_reranker},
+        exposure=goal.exposure,
     )
 
 
@@ -423,9 +484,11 @@ def _current(settings: Settings) -> dict[str, dict[str, Any]]:
 
 
 _TUNED_FIELDS = {
-    "lexical": {"candidates"}, "dense": {"candidates"},
+    "lexical": {"candidates"},
+    "dense": {"candidates"},
     "fusion": {"method", "weights", "rank_constant", "normalization"},
-    "rerank": {"window"}, "longtail": {"enabled", "method", "strength", "gate", "xquad_lambda", "target"},
+    "rerank": {"window"},
+    "longtail": {"enabled", "method", "strength", "gate", "xquad_lambda", "target"},
 }
 
 
@@ -437,14 +500,15 @@ def _front(records: Sequence[TrialRecord], exposure: str = LT_SHARE) -> list[Tri
         dominated = any(
             (o.metrics[NDCG] >= a[0] and o.metrics[exposure] >= a[1])
             and ((o.metrics[NDCG], o.metrics[exposure]) != a or o.number < r.number)
-            for o in records if o is not r)
+            for o in records
+            if o is not r
+        )
         if not dominated:
             front.append(r)
     return sorted(front, key=lambda r: r.metrics[NDCG])
 
 
-def _choose(records: Sequence[TrialRecord], front: Sequence[TrialRecord], goal: Goal,
-            base_ndcg: float) -> TrialRecord:
+def _choose(records: Sequence[TrialRecord], front: Sequence[TrialRecord], goal: Goal, base_ndcg: float) -> TrialRecord:
     lt = goal.exposure
     if goal.mode == "pareto":
         return max(front, key=lambda r: (r.metrics[NDCG], r.metrics[lt], -r.number))
@@ -455,19 +519,24 @@ def _choose(records: Sequence[TrialRecord], front: Sequence[TrialRecord], goal: 
         if goal.min_lt_share is not None:
             wanted.append(f"{lt} >= {goal.min_lt_share}")
         if goal.max_ndcg_cost is not None:
-            wanted.append(f"{NDCG} >= {base_ndcg - goal.max_ndcg_cost:.4f} (baseline {base_ndcg:.4f} - "
-                          f"{goal.max_ndcg_cost})")
-        raise ConfigError(f"no trial met {' and '.join(wanted)}; the highest {lt} reached was "
-                          f"{closest.metrics[lt]:.4f} at {NDCG} {closest.metrics[NDCG]:.4f}. Loosen the "
-                          "constraint or run more trials")
+            wanted.append(
+                f"{NDCG} >= {base_ndcg - goal.max_ndcg_cost:.4f} (baseline {base_ndcg:.4f} - {goal.max_ndcg_cost})"
+            )
+        raise ConfigError(
+            f"no trial met {' and '.join(wanted)}; the highest {lt} reached was "
+            f"{closest.metrics[lt]:.4f} at {NDCG} {closest.metrics[NDCG]:.4f}. Loosen the "
+            "constraint or run more trials"
+        )
     first, second = (lt, NDCG) if goal.mode == "max-lt-share" else (NDCG, lt)
     return max(feasible, key=lambda r: (r.metrics[first], r.metrics[second], -r.number))
 
 
 # ------------------------------------------------------------ the settings file
 
-def write_settings(path: str | Path, tuned: Mapping[str, Mapping[str, Any]], base_file: str | Path | None = None,
-                   *, comment: str = "") -> Path:
+
+def write_settings(
+    path: str | Path, tuned: Mapping[str, Mapping[str, Any]], base_file: str | Path | None = None, *, comment: str = ""
+) -> Path:
     """The base settings file (if any) with the tuned sections merged in, as TOML; checked by loading it back.
 
     Only the base file's own values and the tuned fields are written, never

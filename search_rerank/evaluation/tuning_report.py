@@ -15,15 +15,18 @@ import base64
 import html
 import io
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import tomli_w
 
 NDCG = "nDCG@10"
 LT_SHARE = "lt_share@10"
-EXPOSURE_LABELS = {LT_SHARE: "long-tail share of the top 10 (below the head)",
-                   "tail@10": "tail-tier share of the top 10 (below head and torso)"}
+EXPOSURE_LABELS = {
+    LT_SHARE: "long-tail share of the top 10 (below the head)",
+    "tail@10": "tail-tier share of the top 10 (below head and torso)",
+}
 
 
 def _png(fig) -> str:
@@ -64,12 +67,18 @@ def parameter_plot(result: Mapping[str, Any]) -> str:
         else:
             x = values
         ax.scatter(x, [p[1] for p in points], s=14, alpha=0.6, color="#4477aa")
-        ax.scatter([xi for xi, p in zip(x, points) if p[2]], [p[1] for p in points if p[2]], marker="*", s=160,
-                   color="#cc3311", label="best")
+        ax.scatter(
+            [xi for xi, p in zip(x, points) if p[2]],
+            [p[1] for p in points if p[2]],
+            marker="*",
+            s=160,
+            color="#cc3311",
+            label="best",
+        )
         ax.axhline(result["baseline"]["metrics"][NDCG], color="grey", ls="--", lw=0.8)
         ax.set_xlabel(name)
         ax.set_ylabel(NDCG)
-    for ax in list(axes.flat)[len(names):]:
+    for ax in list(axes.flat)[len(names) :]:
         ax.axis("off")
     return _png(fig)
 
@@ -79,11 +88,22 @@ def pareto_plot(result: Mapping[str, Any]) -> str:
     lt = exposure(result)
     trials = {t["number"]: t for t in result["trials"]}
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    ax.scatter([t["metrics"][lt] for t in trials.values()], [t["metrics"][NDCG] for t in trials.values()],
-               s=14, alpha=0.5, color="#bbbbbb", label="trials")
+    ax.scatter(
+        [t["metrics"][lt] for t in trials.values()],
+        [t["metrics"][NDCG] for t in trials.values()],
+        s=14,
+        alpha=0.5,
+        color="#bbbbbb",
+        label="trials",
+    )
     front = sorted((trials[n] for n in result["pareto"]), key=lambda t: t["metrics"][lt])
-    ax.plot([t["metrics"][lt] for t in front], [t["metrics"][NDCG] for t in front], "o-", color="#4477aa",
-            label="Pareto front")
+    ax.plot(
+        [t["metrics"][lt] for t in front],
+        [t["metrics"][NDCG] for t in front],
+        "o-",
+        color="#4477aa",
+        label="Pareto front",
+    )
     base = result["baseline"]["metrics"]
     ax.scatter([base[lt]], [base[NDCG]], marker="s", s=60, color="black", label="baseline (defaults)")
     best = result["best"]["metrics"]
@@ -135,10 +155,12 @@ def render_html(result: Mapping[str, Any]) -> str:
     verdict = ("significant" if sig["p_value"] < 0.05 else "not significant") + " at α = 0.05"
     images = {"parameters": parameter_plot(result), "pareto": pareto_plot(result), "queries": per_query_plot(result)}
     img = {k: f'<img alt="{k}" src="data:image/png;base64,{v}">' for k, v in images.items()}
-    goal = ", ".join(f"{k} = {v}" for k, v in result["goal"].items()
-                     if v is not None and k != "exposure") or "none (Pareto front)"
+    goal = (
+        ", ".join(f"{k} = {v}" for k, v in result["goal"].items() if v is not None and k != "exposure")
+        or "none (Pareto front)"
+    )
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Tuning report: {html.escape(result['dataset'])}</title>
+<html lang="en"><head><meta charset="utf-8"><title>Tuning report: {html.escape(result["dataset"])}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1200px; color: #222; }}
 table {{ border-collapse: collapse; margin: 0.5rem 0 1.5rem; }}
@@ -148,36 +170,75 @@ img {{ max-width: 100%; display: block; margin: 0.5rem 0 1.5rem; }}
 pre {{ background: #f6f6f6; padding: 0.8rem; }}
 </style></head><body>
 <h1>Tuning report</h1>
-<p>Dataset <code>{html.escape(result['dataset'])}</code>, split <code>{html.escape(result['split'])}</code>,
-{result['queries']} judged queries, {len(result['trials'])} trials (TPE, seed {result['seed']}), mode
-<b>{html.escape(result['mode'])}</b> (nDCG@10 against <code>{html.escape(lt)}</code>), constraint:
+<p>Dataset <code>{html.escape(result["dataset"])}</code>, split <code>{html.escape(result["split"])}</code>,
+{result["queries"]} judged queries, {len(result["trials"])} trials (TPE, seed {result["seed"]}), mode
+<b>{html.escape(result["mode"])}</b> (nDCG@10 against <code>{html.escape(lt)}</code>), constraint:
 {html.escape(goal)}.
-Retrieval {result['timing']['retrieve_s']:.1f} s once, then {result['timing']['per_trial_ms']:.0f} ms per trial.</p>
-<h2>Chosen settings (trial {best['number']}) against the baseline</h2>
-{_table(['metric', 'baseline', 'chosen', 'delta'],
-        [[m, base['metrics'][m], best['metrics'][m], best['metrics'][m] - base['metrics'][m]] for m in metrics])}
-<pre>{html.escape(tomli_w.dumps(best['sections']))}</pre>
+Retrieval {result["timing"]["retrieve_s"]:.1f} s once, then {result["timing"]["per_trial_ms"]:.0f} ms per trial.</p>
+<h2>Chosen settings (trial {best["number"]}) against the baseline</h2>
+{
+        _table(
+            ["metric", "baseline", "chosen", "delta"],
+            [[m, base["metrics"][m], best["metrics"][m], best["metrics"][m] - base["metrics"][m]] for m in metrics],
+        )
+    }
+<pre>{html.escape(tomli_w.dumps(best["sections"]))}</pre>
 <h2>Significance ({NDCG}, paired, per query)</h2>
-{_table(['queries', 'mean delta', f"{sig['confidence']:.0%} CI (bootstrap)", 'p (randomisation)', 'p (bootstrap)',
-         'wins', 'losses', 'ties'], [[sig['queries'], sig['mean_delta'], f"[{sig['ci_low']:.4f}, {sig['ci_high']:.4f}]",
-                                     sig['p_value'], sig['bootstrap_p_value'], sig['wins'], sig['losses'], sig['ties']]])}
+{
+        _table(
+            [
+                "queries",
+                "mean delta",
+                f"{sig['confidence']:.0%} CI (bootstrap)",
+                "p (randomisation)",
+                "p (bootstrap)",
+                "wins",
+                "losses",
+                "ties",
+            ],
+            [
+                [
+                    sig["queries"],
+                    sig["mean_delta"],
+                    f"[{sig['ci_low']:.4f}, {sig['ci_high']:.4f}]",
+                    sig["p_value"],
+                    sig["bootstrap_p_value"],
+                    sig["wins"],
+                    sig["losses"],
+                    sig["ties"],
+                ]
+            ],
+        )
+    }
 <p>The difference is <b>{verdict}</b>. These are the queries the settings were chosen on, so the estimate is
 optimistic: confirm on a held-out split with <code>search-rerank compare</code>.</p>
 <h2>Relevance against long-tail exposure</h2>
-{img['pareto']}
+{img["pareto"]}
 <h2>{NDCG} against each parameter</h2>
-{img['parameters']}
+{img["parameters"]}
 <h2>Per-query wins and losses</h2>
-{img['queries']}
+{img["queries"]}
 <h3>Largest wins</h3>
-{_table(['query', 'kind', 'baseline', 'chosen', 'delta'], _query_rows(wins))}
+{_table(["query", "kind", "baseline", "chosen", "delta"], _query_rows(wins))}
 <h3>Largest losses</h3>
-{_table(['query', 'kind', 'baseline', 'chosen', 'delta'], _query_rows(losses))}
+{_table(["query", "kind", "baseline", "chosen", "delta"], _query_rows(losses))}
 <h2>By query kind</h2>
-{_table(['kind', 'queries', f'{NDCG} baseline', f'{NDCG} chosen', f'{lt} baseline', f'{lt} chosen'],
-        [[k, base['by_kind'].get(k, {}).get('queries', 0), base['by_kind'].get(k, {}).get(NDCG, 0.0),
-          best['by_kind'].get(k, {}).get(NDCG, 0.0), base['by_kind'].get(k, {}).get(lt, 0.0),
-          best['by_kind'].get(k, {}).get(lt, 0.0)] for k in kinds])}
+{
+        _table(
+            ["kind", "queries", f"{NDCG} baseline", f"{NDCG} chosen", f"{lt} baseline", f"{lt} chosen"],
+            [
+                [
+                    k,
+                    base["by_kind"].get(k, {}).get("queries", 0),
+                    base["by_kind"].get(k, {}).get(NDCG, 0.0),
+                    best["by_kind"].get(k, {}).get(NDCG, 0.0),
+                    base["by_kind"].get(k, {}).get(lt, 0.0),
+                    best["by_kind"].get(k, {}).get(lt, 0.0),
+                ]
+                for k in kinds
+            ],
+        )
+    }
 </body></html>
 """
 

@@ -35,16 +35,18 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
-from ..backends.faiss_index import FaissRetriever
 from ..backends.encoder import BiEncoder, resolve_encoder
+from ..backends.faiss_index import FaissRetriever
+from ..backends.tantivy_index import TantivyRetriever
 from ..core.errors import ConfigError, StageError
 from ..core.model_card import resolve_model
 from ..core.pipeline import SearchPipeline
@@ -53,7 +55,6 @@ from ..core.rerank import DEFAULT_BLEND, CrossEncoderReranker
 from ..core.retrieval import DENSE, LEXICAL, Retriever
 from ..core.settings import LexicalSettings, Settings
 from ..core.store import ProductStore
-from ..backends.tantivy_index import TantivyRetriever
 from .versions import MANIFEST, IndexVersions, write_atomically
 
 if TYPE_CHECKING:
@@ -124,8 +125,9 @@ def _index_extension(settings: Settings, encoder: BiEncoder | None) -> dict[str,
 class _Writers:
     """The stores a version holds, written in step."""
 
-    def __init__(self, root: Path, settings: Settings, lexical: Retriever, dense_exists: bool,
-                 encoder: BiEncoder | None = None):
+    def __init__(
+        self, root: Path, settings: Settings, lexical: Retriever, dense_exists: bool, encoder: BiEncoder | None = None
+    ):
         self.root = root
         self.settings = settings
         self.store = ProductStore(root / STORE_FILE)
@@ -139,7 +141,8 @@ class _Writers:
         if self.encoder is not None and self.knn is None:
             self.dense = (
                 FaissRetriever.load(root / DENSE_DIR, self.encoder, settings.dense)
-                if dense_exists else FaissRetriever(self.encoder, settings.dense)
+                if dense_exists
+                else FaissRetriever(self.encoder, settings.dense)
             )
         self.probe: Product | None = None
 
@@ -178,7 +181,8 @@ class _Writers:
         if expected == 0:
             raise ConfigError("the catalog is empty: nothing to index")
         legs: dict[str, Retriever] = {
-            LEXICAL: lexical_leg(self.root, self.settings.lexical) if self.settings.lexical.backend == "tantivy"
+            LEXICAL: lexical_leg(self.root, self.settings.lexical)
+            if self.settings.lexical.backend == "tantivy"
             else self.lexical,
         }
         if self.knn is not None:
@@ -188,19 +192,24 @@ class _Writers:
             legs[DENSE] = FaissRetriever.load(self.root / DENSE_DIR, self.encoder, self.settings.dense)
         for name, leg in legs.items():
             if (found := leg.count()) != expected:
-                raise StageError(name, f"the new version's {name} index holds {found} documents, expected "
-                                       f"{expected}; nothing was swapped")
+                raise StageError(
+                    name,
+                    f"the new version's {name} index holds {found} documents, expected {expected}; nothing was swapped",
+                )
         probe = self.probe
         if probe is None or not probe.title.strip():
             return
         if not any(c.product_id == probe.id for c in legs[LEXICAL].search(probe.title, PROBE_DEPTH)):
-            raise StageError(LEXICAL, f"the new version does not find product {probe.id!r} by its title "
-                                      f"{probe.title!r}; nothing was swapped")
+            raise StageError(
+                LEXICAL,
+                f"the new version does not find product {probe.id!r} by its title {probe.title!r}; nothing was swapped",
+            )
         # The engine's kNN is not probed: its count says every document has a vector, and the engine
         # builds and searches the graph itself.
         if DENSE in legs and self.knn is None and not legs[DENSE].search(probe.title, 1):
-            raise StageError(DENSE, f"the new version's dense index answers nothing for {probe.title!r}; "
-                                    f"nothing was swapped")
+            raise StageError(
+                DENSE, f"the new version's dense index answers nothing for {probe.title!r}; nothing was swapped"
+            )
 
     @staticmethod
     def _timed(report: IndexReport, part: str, fn):
@@ -224,11 +233,17 @@ def _manifest(settings: Settings, encoder: BiEncoder | None, products: int, **fi
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def build_index(products: Iterable[Product], settings: Settings, *, batch_size: int = 2048,
-                progress: bool = True, keep: int = DEFAULT_KEEP) -> IndexReport:
+def build_index(
+    products: Iterable[Product],
+    settings: Settings,
+    *,
+    batch_size: int = 2048,
+    progress: bool = True,
+    keep: int = DEFAULT_KEEP,
+) -> IndexReport:
     """Index a whole catalog as a new version of ``settings.index_dir`` and serve it; on any failure, change nothing.
 
     ``keep`` older versions stay for :func:`rollback_index`.
@@ -255,9 +270,17 @@ def build_index(products: Iterable[Product], settings: Settings, *, batch_size: 
             writers.save(report)
             writers.check()
             # Last: the manifest is what makes the version complete.
-            write_atomically(root / MANIFEST, _manifest(settings, writers.encoder, writers.store.count(),
-                                                        version=name, built=_now(),
-                                                        lexical_index=report.lexical_index))
+            write_atomically(
+                root / MANIFEST,
+                _manifest(
+                    settings,
+                    writers.encoder,
+                    writers.store.count(),
+                    version=name,
+                    built=_now(),
+                    lexical_index=report.lexical_index,
+                ),
+            )
         except BaseException:
             _discard(versions, name, reindexer, report.lexical_index)
             raise
@@ -267,8 +290,14 @@ def build_index(products: Iterable[Product], settings: Settings, *, batch_size: 
     return report
 
 
-def update_index(products: Iterable[Product], delete_ids: Iterable[str], settings: Settings, *,
-                 batch_size: int = 2048, progress: bool = True) -> IndexReport:
+def update_index(
+    products: Iterable[Product],
+    delete_ids: Iterable[str],
+    settings: Settings,
+    *,
+    batch_size: int = 2048,
+    progress: bool = True,
+) -> IndexReport:
     """Upsert changed products and remove deleted ones in the served version, in place (popularity recomputed after)."""
     versions = IndexVersions(settings.index_dir)
     report = IndexReport()
@@ -282,15 +311,27 @@ def update_index(products: Iterable[Product], delete_ids: Iterable[str], setting
             # Vectors go into the served index, which must have been built with the field, by this very encoder.
             _check_built_with(manifest, settings, root)
             _check_encoder(manifest, encoder, root)
-        writers = _Writers(root, settings, lexical_leg(root, settings.lexical, _index_extension(settings, encoder)),
-                           dense_exists=(root / DENSE_DIR).exists(), encoder=encoder)
+        writers = _Writers(
+            root,
+            settings,
+            lexical_leg(root, settings.lexical, _index_extension(settings, encoder)),
+            dense_exists=(root / DENSE_DIR).exists(),
+            encoder=encoder,
+        )
         if writers.dense is not None and (root / DENSE_DIR).exists():
             _check_encoder(manifest, writers.encoder, root)
         writers.delete(list(delete_ids), report)
         writers.write(products, report, batch_size, progress)
         writers.save(report)
-        write_atomically(root / MANIFEST, _manifest(settings, writers.encoder, writers.store.count(), **{
-            **{k: manifest.get(k) for k in ("version", "built", "lexical_index")}, "updated": _now()}))
+        write_atomically(
+            root / MANIFEST,
+            _manifest(
+                settings,
+                writers.encoder,
+                writers.store.count(),
+                **{**{k: manifest.get(k) for k in ("version", "built", "lexical_index")}, "updated": _now()},
+            ),
+        )
         report.version, report.lexical_index = manifest.get("version"), manifest.get("lexical_index")
     report.seconds["total"] = time.perf_counter() - started
     return report
@@ -307,8 +348,9 @@ def rollback_index(settings: Settings) -> tuple[str, str]:
             raise ConfigError(f"{versions.root} holds no versions: build one with `search-rerank index`")
         older = [name for name in versions.complete() if name < current]
         if not older:
-            raise ConfigError(f"no version older than {current!r} is kept in {versions.versions_dir}: "
-                              f"nothing to roll back to")
+            raise ConfigError(
+                f"no version older than {current!r} is kept in {versions.versions_dir}: nothing to roll back to"
+            )
         _switch(versions, older[-1], reindexer)
         return current, older[-1]
 
@@ -316,9 +358,8 @@ def rollback_index(settings: Settings) -> tuple[str, str]:
 def _reindexer(settings: Settings, index_extension: dict[str, Any] | None = None) -> Reindexer | None:
     if settings.lexical.backend == "tantivy":
         return None
-    from .reindex import Reindexer
-
     from ..backends.cluster import cluster_retriever
+    from .reindex import Reindexer
 
     return Reindexer(settings.lexical, retriever=cluster_retriever(settings.lexical, index_extension))
 
@@ -350,8 +391,14 @@ def _recover(versions: IndexVersions, reindexer: Reindexer | None) -> None:
     elif index is not None:
         moved_from = reindexer.point_to([index])
         if moved_from != [index]:
-            log.warning("alias %r selected %s, not %r of the served version %s (a build stopped between the "
-                        "two swaps); moved it back", reindexer.alias, moved_from, index, current)
+            log.warning(
+                "alias %r selected %s, not %r of the served version %s (a build stopped between the "
+                "two swaps); moved it back",
+                reindexer.alias,
+                moved_from,
+                index,
+                current,
+            )
     dropped = reindexer.prune(_recorded_indices(versions))
     if dropped:
         log.warning("deleted server indices %s that no kept version records (left by a killed build)", dropped)
@@ -374,8 +421,9 @@ def _switch(versions: IndexVersions, name: str, reindexer: Reindexer | None) -> 
     if (index is None) != (reindexer is None):
         built = "a server index" if index is not None else "the embedded lexical index"
         backend = "tantivy" if reindexer is None else reindexer.live.engine
-        raise ConfigError(f"version {name!r} was built with {built}, but lexical.backend is {backend!r}; "
-                          f"rebuild instead")
+        raise ConfigError(
+            f"version {name!r} was built with {built}, but lexical.backend is {backend!r}; rebuild instead"
+        )
     if reindexer is None:
         versions.point_to(name)
         return previous
@@ -416,8 +464,9 @@ def open_pipeline(settings: Settings) -> SearchPipeline:
         if _built_backend(manifest) == "engine":
             _check_built_with(manifest, settings, root)
         if not (root / DENSE_DIR).exists():
-            raise ConfigError(f"{root} has no dense index; rebuild it with the dense leg enabled, "
-                              "or set dense.enabled = false")
+            raise ConfigError(
+                f"{root} has no dense index; rebuild it with the dense leg enabled, or set dense.enabled = false"
+            )
         encoder = dense_encoder(settings)
         _check_encoder(manifest, encoder, root)
         legs[DENSE] = FaissRetriever.load(root / DENSE_DIR, encoder, settings.dense)
@@ -444,9 +493,11 @@ def _check_built_with(manifest: dict, settings: Settings, root: Path) -> None:
         return
     how = "without the dense leg" if built is None else f"with dense.backend={built!r}"
     where = {"engine": "vectors in its server index", "faiss": "a FAISS index"}[settings.dense.backend]
-    raise ConfigError(f"the index {root} was built {how}, but dense.backend is {settings.dense.backend!r}, "
-                      f"which needs {where}; rebuild with `search-rerank reindex --catalog PATH` "
-                      f"(or set dense.backend back)")
+    raise ConfigError(
+        f"the index {root} was built {how}, but dense.backend is {settings.dense.backend!r}, "
+        f"which needs {where}; rebuild with `search-rerank reindex --catalog PATH` "
+        f"(or set dense.backend back)"
+    )
 
 
 def _check_encoder(manifest: dict, encoder: BiEncoder, root: Path) -> None:
@@ -458,9 +509,11 @@ def _check_encoder(manifest: dict, encoder: BiEncoder, root: Path) -> None:
     def describe(name: str | None, digest: str | None) -> str:
         return f"{name!r}" + (f" (card sha256 {digest[:12]})" if digest else " (no card)")
 
-    raise ConfigError(f"the index {root} was built with the encoder {describe(*built)} but dense.model is "
-                      f"{describe(encoder.model_name, encoder.card_sha256)}; their vectors do not match: "
-                      "reindex with `search-rerank reindex --catalog PATH` (or set dense.model back)")
+    raise ConfigError(
+        f"the index {root} was built with the encoder {describe(*built)} but dense.model is "
+        f"{describe(encoder.model_name, encoder.card_sha256)}; their vectors do not match: "
+        "reindex with `search-rerank reindex --catalog PATH` (or set dense.model back)"
+    )
 
 
 def load_reranker(settings: Settings) -> CrossEncoderReranker:
@@ -470,14 +523,17 @@ def load_reranker(settings: Settings) -> CrossEncoderReranker:
         return CrossEncoderReranker(rerank)
     path, card = resolve_model(rerank.model, settings.models_dir, "reranker")
     if not card.promoted and not rerank.allow_unpromoted:
-        raise ConfigError(f"reranker {card.name!r} was not promoted: {card.promotion_reason}. "
-                          "Serve it anyway with rerank.allow_unpromoted = true")
+        raise ConfigError(
+            f"reranker {card.name!r} was not promoted: {card.promotion_reason}. "
+            "Serve it anyway with rerank.allow_unpromoted = true"
+        )
     served: dict[str, object] = {"model": path}
     if rerank.max_length is None and card.parameters.get("max_length") is not None:
         # Scored as trained: a longer input than the model ever saw buys cost, not accuracy.
         served["max_length"] = int(card.parameters["max_length"])
-    return CrossEncoderReranker(rerank.model_copy(update=served),
-                                default_blend=float(card.dev_metrics.get("best_blend", DEFAULT_BLEND)))
+    return CrossEncoderReranker(
+        rerank.model_copy(update=served), default_blend=float(card.dev_metrics.get("best_blend", DEFAULT_BLEND))
+    )
 
 
 def read_manifest(settings: Settings) -> dict:

@@ -15,10 +15,10 @@ retriever, check, move the alias, prune) around the directory's own.
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
-from ..core.errors import ConfigError
 from ..backends.cluster import ClusterRetriever, cluster_retriever
+from ..core.errors import ConfigError
 from ..core.settings import LexicalSettings
 
 VERSION_SUFFIX = re.compile(r"-\d{8}-\d{6}-\d{6}$")
@@ -34,14 +34,16 @@ class Reindexer:
     def versions(self) -> dict[str, set[str]]:
         """This alias's index versions, oldest first, each with the aliases on it."""
         found = self.live.aliases(f"{self.alias}-*")
-        return {name: found[name] for name in sorted(found) if VERSION_SUFFIX.search(name[len(self.alias):])}
+        return {name: found[name] for name in sorted(found) if VERSION_SUFFIX.search(name[len(self.alias) :])}
 
     def current(self) -> list[str]:
         """The indices the alias points at now (none before the first build)."""
         found = self.live.aliases(self.alias) if self.live.exists(self.alias) else {}
         if self.alias in found:
-            raise ConfigError(f"{self.alias!r} at {self.live.url} is an index, not an alias, so it cannot be "
-                              f"swapped: reindex under another lexical.index, or delete that index first")
+            raise ConfigError(
+                f"{self.alias!r} at {self.live.url} is an index, not an alias, so it cannot be "
+                f"swapped: reindex under another lexical.index, or delete that index first"
+            )
         return sorted(name for name, aliases in found.items() if self.alias in aliases)
 
     def start(self, stamp: str) -> ClusterRetriever:
@@ -62,8 +64,9 @@ class Reindexer:
             return previous
         for name in wanted:
             if not self.live.exists(name):
-                raise ConfigError(f"index {name!r} is gone from {self.live.url}; the alias {self.alias!r} "
-                                  f"was not moved")
+                raise ConfigError(
+                    f"index {name!r} is gone from {self.live.url}; the alias {self.alias!r} was not moved"
+                )
         actions = [{"remove": {"index": name, "alias": self.alias}} for name in previous if name not in wanted]
         actions += [{"add": {"index": name, "alias": self.alias}} for name in wanted if name not in previous]
         self.live.update_aliases(actions)

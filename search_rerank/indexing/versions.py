@@ -26,10 +26,11 @@ import fcntl
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..core.errors import ConfigError
 
@@ -40,7 +41,7 @@ STAMP_LENGTH = len("20250101-120000-000000")
 
 def new_stamp() -> str:
     """A version name: the UTC time to the microsecond, so names sort by age."""
-    return datetime.now(timezone.utc).strftime(STAMP_FORMAT)
+    return datetime.now(UTC).strftime(STAMP_FORMAT)
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -76,11 +77,14 @@ class IndexVersions:
         try:
             name = json.loads(pointer.read_text(encoding="utf-8"))["version"]
         except (ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(f"{pointer} is not a version pointer ({exc}); rebuild with "
-                              f"`search-rerank index`, which replaces it") from exc
+            raise ConfigError(
+                f"{pointer} is not a version pointer ({exc}); rebuild with `search-rerank index`, which replaces it"
+            ) from exc
         if not (self.path(name) / MANIFEST).is_file():
-            raise ConfigError(f"{pointer} names version {name!r}, which {self.versions_dir} does not hold "
-                              f"complete; rebuild with `search-rerank index`, which replaces the pointer")
+            raise ConfigError(
+                f"{pointer} names version {name!r}, which {self.versions_dir} does not hold "
+                f"complete; rebuild with `search-rerank index`, which replaces the pointer"
+            )
         return name
 
     def forget_current(self) -> None:
@@ -98,8 +102,9 @@ class IndexVersions:
         """Names of complete versions, oldest first."""
         if not self.versions_dir.is_dir():
             return []
-        return sorted(p.name for p in self.versions_dir.iterdir()
-                      if len(p.name) == STAMP_LENGTH and (p / MANIFEST).is_file())
+        return sorted(
+            p.name for p in self.versions_dir.iterdir() if len(p.name) == STAMP_LENGTH and (p / MANIFEST).is_file()
+        )
 
     def manifest(self, name: str) -> dict[str, Any]:
         return json.loads((self.path(name) / MANIFEST).read_text(encoding="utf-8"))
@@ -135,7 +140,7 @@ class IndexVersions:
         """Delete complete versions beyond the newest ``keep`` that are not served; returns them."""
         current = self.current()
         idle = [name for name in self.complete() if name != current]
-        doomed = idle[:max(len(idle) - keep, 0)]
+        doomed = idle[: max(len(idle) - keep, 0)]
         for name in doomed:
             self.remove(name)
         return doomed
@@ -148,7 +153,7 @@ class IndexVersions:
             path.unlink(missing_ok=True)
 
     @contextmanager
-    def locked(self) -> Iterator["IndexVersions"]:
+    def locked(self) -> Iterator[IndexVersions]:
         """Hold the directory's write lock; a second writer fails at once rather than interleaving.
 
         The lock is an ``flock``, which the kernel drops when its holder dies,
@@ -161,8 +166,9 @@ class IndexVersions:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
                 if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                    raise ConfigError(f"another build, update or rollback is running on {self.root}; "
-                                      f"wait for it to finish") from exc
+                    raise ConfigError(
+                        f"another build, update or rollback is running on {self.root}; wait for it to finish"
+                    ) from exc
                 raise
             yield self
         finally:

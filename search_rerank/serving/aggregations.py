@@ -24,9 +24,9 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.filters import Filters
 from . import metrics
 from .es_compat import EsSearch, InvalidQuery
-from ..core.filters import Filters
 
 log = logging.getLogger(__name__)
 

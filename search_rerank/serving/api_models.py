@@ -73,8 +73,11 @@ class SearchRequest(_Strict):
     size: int = Field(default=10, ge=0)
     from_: int = Field(default=0, ge=0, alias="from", description="offset of the first hit (paging)")
     explain: bool = Field(default=False, description="add what every stage said about each hit")
-    stages: bool = Field(default=False, description="add each stage's ranking of this page (ids) and their products, "
-                         "to compare what BM25, fusion and the final ranking put here")
+    stages: bool = Field(
+        default=False,
+        description="add each stage's ranking of this page (ids) and their products, "
+        "to compare what BM25, fusion and the final ranking put here",
+    )
     overrides: Overrides = Field(default_factory=Overrides)
 
     @field_validator("query")
@@ -114,16 +117,22 @@ class HitOut(BaseModel):
     explanation: dict[str, Any] | None = None
 
     @classmethod
-    def of(cls, hit: Hit, explain: bool) -> "HitOut":
-        return cls(id=hit.product.id, score=hit.candidate.score, long_tail=hit.long_tail,
-                   product=hit.product.to_record(), explanation=hit.explanation() if explain else None)
+    def of(cls, hit: Hit, explain: bool) -> HitOut:
+        return cls(
+            id=hit.product.id,
+            score=hit.candidate.score,
+            long_tail=hit.long_tail,
+            product=hit.product.to_record(),
+            explanation=hit.explanation() if explain else None,
+        )
 
 
 def stage_lists(result: SearchResult, offset: int, size: int) -> dict[str, list[str]]:
     """The page's window of each stage's ranking; a stage that did not run has no list."""
     stages = result.ranking.stages
-    lists = {name: [c.product_id for c in stages[name][offset:offset + size]] for name in STAGE_LISTS
-             if name in stages}
+    lists = {
+        name: [c.product_id for c in stages[name][offset : offset + size]] for name in STAGE_LISTS if name in stages
+    }
     lists["final"] = [hit.product.id for hit in result.hits]
     return lists
 
@@ -152,27 +161,50 @@ class SearchResponse(BaseModel):
     timings_ms: dict[str, float]
     meta: SearchMeta | None = Field(default=None, description="the search's identity as the service logged it")
     stages: dict[str, list[str]] | None = Field(
-        default=None, description="with stages=true: this page's ids in the order of lexical, dense, fusion and final")
+        default=None, description="with stages=true: this page's ids in the order of lexical, dense, fusion and final"
+    )
     stage_products: dict[str, HitOut] | None = Field(
-        default=None, description="with stages=true: every product in a stage list, with its final score, "
-        "long-tail flag and explanation")
+        default=None,
+        description="with stages=true: every product in a stage list, with its final score, "
+        "long-tail flag and explanation",
+    )
     interleaving: InterleavingMeta | None = Field(
-        default=None, description="present when the hits are ranking A and B interleaved by team draft "
-        "(service.interleave_with; header X-Search-Rerank-Interleave)")
+        default=None,
+        description="present when the hits are ranking A and B interleaved by team draft "
+        "(service.interleave_with; header X-Search-Rerank-Interleave)",
+    )
 
     @classmethod
-    def of(cls, result: SearchResult, *, offset: int, size: int, explain: bool, query_id: str | None = None,
-           stages: dict[str, list[str]] | None = None, stage_hits: list[Hit] | None = None,
-           interleaving: dict[str, Any] | None = None) -> "SearchResponse":
+    def of(
+        cls,
+        result: SearchResult,
+        *,
+        offset: int,
+        size: int,
+        explain: bool,
+        query_id: str | None = None,
+        stages: dict[str, list[str]] | None = None,
+        stage_hits: list[Hit] | None = None,
+        interleaving: dict[str, Any] | None = None,
+    ) -> SearchResponse:
         hits = [HitOut.of(hit, explain) for hit in result.hits]
         ranking = result.ranking
-        return cls(query=result.query, total=result.total, from_=offset, size=size, hits=hits,
-                   degraded=ranking.degraded, skipped=ranking.skipped,
-                   timings_ms={k: round(v, 3) for k, v in ranking.timings_ms.items()},
-                   meta=SearchMeta(query_id=query_id) if query_id is not None else None, stages=stages,
-                   stage_products=None if stage_hits is None else {
-                       hit.product.id: HitOut.of(hit, explain=True) for hit in stage_hits},
-                   interleaving=None if interleaving is None else InterleavingMeta(**interleaving))
+        return cls(
+            query=result.query,
+            total=result.total,
+            from_=offset,
+            size=size,
+            hits=hits,
+            degraded=ranking.degraded,
+            skipped=ranking.skipped,
+            timings_ms={k: round(v, 3) for k, v in ranking.timings_ms.items()},
+            meta=SearchMeta(query_id=query_id) if query_id is not None else None,
+            stages=stages,
+            stage_products=None
+            if stage_hits is None
+            else {hit.product.id: HitOut.of(hit, explain=True) for hit in stage_hits},
+            interleaving=None if interleaving is None else InterleavingMeta(**interleaving),
+        )
 
 
 class FieldError(BaseModel):

@@ -67,10 +67,21 @@ def _request_lifecycle(app: Flask) -> None:
         metrics.REQUESTS.labels(endpoint, str(response.status_code)).inc()
         metrics.REQUEST_SECONDS.labels(endpoint).observe(seconds)
         response.headers["X-Request-Id"] = g.get("request_id") or request_id(None)
-        access.info("%s %s %s", request.method, request.path, response.status_code, extra={"fields": {
-            "method": request.method, "path": request.path, "endpoint": endpoint,
-            "status": response.status_code, "duration_ms": round(seconds * 1000, 3),
-        }})
+        access.info(
+            "%s %s %s",
+            request.method,
+            request.path,
+            response.status_code,
+            extra={
+                "fields": {
+                    "method": request.method,
+                    "path": request.path,
+                    "endpoint": endpoint,
+                    "status": response.status_code,
+                    "duration_ms": round(seconds * 1000, 3),
+                }
+            },
+        )
         return response
 
     @app.teardown_request

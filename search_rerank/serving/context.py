@@ -58,9 +58,15 @@ def current_settings() -> Settings:
     return current_app.config["SETTINGS"]
 
 
-def run_search(query: str, filters: Filters | None, size: int, offset: int, settings: Settings,
-               overrides: Overrides | None = None, ubi: UbiSearchParams | None = None
-               ) -> tuple[SearchResult, interleave.InterleavedSearch | None]:
+def run_search(
+    query: str,
+    filters: Filters | None,
+    size: int,
+    offset: int,
+    settings: Settings,
+    overrides: Overrides | None = None,
+    ubi: UbiSearchParams | None = None,
+) -> tuple[SearchResult, interleave.InterleavedSearch | None]:
     """The search, interleaved with the second ranking when the header or the traffic share says so."""
     setup: interleave.InterleaveSetup | None = current_app.extensions.get("interleave")
     client = ubi.client_id if ubi is not None and ubi.client_id else safe_id(request.headers.get(CLIENT_ID_HEADER))
@@ -68,8 +74,17 @@ def run_search(query: str, filters: Filters | None, size: int, offset: int, sett
     interleaved = None
     if interleave.wanted(setup, request.headers.get(interleave.INTERLEAVE_HEADER), shopper):
         b = setup.settings_b if overrides is None else overrides.apply(setup.settings_b)
-        interleaved = interleave.run(current_pipeline(), query, filters, size, offset, settings, b,
-                                             interleave.seed(shopper, query, filters), setup.source)
+        interleaved = interleave.run(
+            current_pipeline(),
+            query,
+            filters,
+            size,
+            offset,
+            settings,
+            b,
+            interleave.seed(shopper, query, filters),
+            setup.source,
+        )
         result = interleaved.result
     else:
         result = current_pipeline().run(query, filters, size=size, offset=offset, settings=settings)
@@ -77,9 +92,14 @@ def run_search(query: str, filters: Filters | None, size: int, offset: int, sett
     return result, interleaved
 
 
-def log_query(user_query: str, hit_ids: list[str], filters: Filters | None, offset: int,
-              ubi: UbiSearchParams | None = None,
-              interleaved: interleave.InterleavedSearch | None = None) -> str:
+def log_query(
+    user_query: str,
+    hit_ids: list[str],
+    filters: Filters | None,
+    offset: int,
+    ubi: UbiSearchParams | None = None,
+    interleaved: interleave.InterleavedSearch | None = None,
+) -> str:
     """The search's query id (the front end's, from ``ext.ubi``, or a new one), and its UBI query record
     written when UBI logging is on; an interleaved search also logs each shown product's team."""
     ubi = ubi if ubi is not None else UbiSearchParams()
@@ -96,15 +116,28 @@ def log_query(user_query: str, hit_ids: list[str], filters: Filters | None, offs
             attributes["interleaving"] = {"b": interleaved.source}
         application = ubi.application or current_settings().service.ubi_application
         client = ubi.client_id or safe_id(request.headers.get(CLIENT_ID_HEADER))
-        records: list[UbiQuery | UbiEvent] = [UbiQuery(
-            application=application, query_id=query_id, client_id=client,
-            user_query=ubi.user_query or user_query, query_attributes={**attributes, **ubi.query_attributes},
-            object_id_field=ubi.object_id_field or "id", query_response_hit_ids=hit_ids,
-        )]
+        records: list[UbiQuery | UbiEvent] = [
+            UbiQuery(
+                application=application,
+                query_id=query_id,
+                client_id=client,
+                user_query=ubi.user_query or user_query,
+                query_attributes={**attributes, **ubi.query_attributes},
+                object_id_field=ubi.object_id_field or "id",
+                query_response_hit_ids=hit_ids,
+            )
+        ]
         if interleaved is not None:
             records += interleave.impression_events(
-                interleaved, query_id, hit_ids, offset, application=application,
-                user_query=ubi.user_query or user_query, client_id=client, session_id=session)
+                interleaved,
+                query_id,
+                hit_ids,
+                offset,
+                application=application,
+                user_query=ubi.user_query or user_query,
+                client_id=client,
+                session_id=session,
+            )
         log.write(records)
     return query_id
 

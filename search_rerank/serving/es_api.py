@@ -65,8 +65,9 @@ def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
     aggregations = current_app.extensions["aggregator"].start(lexical, search)
     result = interleaved = None
     if not search.matches_nothing:
-        result, interleaved = run_search(search.text, search.filters, search.size, search.offset, settings,
-                                         ubi=search.ubi)
+        result, interleaved = run_search(
+            search.text, search.filters, search.size, search.offset, settings, ubi=search.ubi
+        )
     hit_ids = [hit.product.id for hit in result.hits] if result is not None else []
     query_id = log_query(search.text, hit_ids, search.filters, search.offset, search.ubi, interleaved)
     response = es_response(search, result, settings, index, (time.perf_counter() - started) * 1000)
@@ -92,8 +93,11 @@ def es_other(endpoint: str, index: str | None = None):
     allowed = SERVED_ES_METHODS[endpoint]
     if request.method not in allowed:
         # Elasticsearch answers a served endpoint called with the wrong method by a 405, in these words.
-        raise MethodNotAllowed(allowed, f"Incorrect HTTP method for uri [{request.path}] and method "
-                                        f"[{request.method}], allowed: [{', '.join(allowed)}]")
+        raise MethodNotAllowed(
+            allowed,
+            f"Incorrect HTTP method for uri [{request.path}] and method "
+            f"[{request.method}], allowed: [{', '.join(allowed)}]",
+        )
     if index != "_all":
         raise InvalidQuery("index", f"invalid index name [{index}]: must not start with '_'")
     return es_search(index) if endpoint == "search" else es_msearch(index)
@@ -132,8 +136,9 @@ def es_invalid_body(exc: InvalidBody):
 
 @es.errorhandler(HTTPException)
 def es_http_error(exc: HTTPException):
-    body, status, headers = es_error(exc.code or 500, {"type": exc.name.lower().replace(" ", "_"),
-                                                       "reason": exc.description})
+    body, status, headers = es_error(
+        exc.code or 500, {"type": exc.name.lower().replace(" ", "_"), "reason": exc.description}
+    )
     if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
         headers = {**headers, "Allow": ", ".join(exc.valid_methods)}
     return body, status, headers
@@ -149,9 +154,12 @@ def pass_through(part: str):
     if bridge is None:
         what = f"{request.method} {request.path} is not a search"
         if current_settings().lexical.backend == "tantivy":
-            raise Unsupported(part, f"{what}, and the embedded backend has no cluster to pass it to "
-                                    "(only _search and _msearch are served)")
-        raise Unsupported(part, f"{what}, and passing requests through to the cluster is off "
-                                "(service.passthrough = false)")
+            raise Unsupported(
+                part,
+                f"{what}, and the embedded backend has no cluster to pass it to (only _search and _msearch are served)",
+            )
+        raise Unsupported(
+            part, f"{what}, and passing requests through to the cluster is off (service.passthrough = false)"
+        )
     target = raw_target(request.environ, request.path, request.query_string)
     return bridge.forward(request.method, target, request.headers.items(), request.get_data())

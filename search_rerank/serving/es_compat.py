@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -38,15 +39,43 @@ from ..core.retrieval import DENSE, LEXICAL
 from ..core.settings import ServiceSettings, Settings
 from .ubi import UbiSearchParams
 
-TEXT_QUERIES = {"match", "match_phrase", "match_phrase_prefix", "match_bool_prefix", "multi_match",
-                "query_string", "simple_query_string", "combined_fields"}
+TEXT_QUERIES = {
+    "match",
+    "match_phrase",
+    "match_phrase_prefix",
+    "match_bool_prefix",
+    "multi_match",
+    "query_string",
+    "simple_query_string",
+    "combined_fields",
+}
 FILTER_QUERIES = {"term", "terms", "range"}
 SEARCH_KEYS = {"query", "post_filter", "from", "size", "_source", "sort", "track_total_hits", "explain", "ext"}
 # Top-level keys Elasticsearch knows that this backend cannot answer; any other unknown key is a 400, as in ES.
 UNSUPPORTED_KEYS = {
-    "aggs", "aggregations", "highlight", "suggest", "collapse", "rescore", "knn", "rank", "retriever",
-    "script_fields", "docvalue_fields", "stored_fields", "fields", "min_score", "search_after", "pit",
-    "runtime_mappings", "indices_boost", "profile", "slice", "stats", "terminate_after", "sub_searches",
+    "aggs",
+    "aggregations",
+    "highlight",
+    "suggest",
+    "collapse",
+    "rescore",
+    "knn",
+    "rank",
+    "retriever",
+    "script_fields",
+    "docvalue_fields",
+    "stored_fields",
+    "fields",
+    "min_score",
+    "search_after",
+    "pit",
+    "runtime_mappings",
+    "indices_boost",
+    "profile",
+    "slice",
+    "stats",
+    "terminate_after",
+    "sub_searches",
 }
 AGGREGATION_KEYS = ("aggs", "aggregations")
 IGNORED_KEYS = {"timeout", "track_scores", "version", "seq_no_primary_term"}
@@ -146,8 +175,9 @@ class _Clauses:
             self.ignored.append(what)
 
 
-def parse_search(body: Mapping[str, Any], params: Mapping[str, str], limits: ServiceSettings,
-                 aggregations: bool = False) -> EsSearch:
+def parse_search(
+    body: Mapping[str, Any], params: Mapping[str, str], limits: ServiceSettings, aggregations: bool = False
+) -> EsSearch:
     """Translate a search body (and the URI parameters ``q``, ``from``, ``size``, ``explain``).
 
     ``aggregations``: whether the backend computes ``aggs`` (a cluster does,
@@ -155,8 +185,11 @@ def parse_search(body: Mapping[str, Any], params: Mapping[str, str], limits: Ser
     """
     for key in body:
         if key in AGGREGATION_KEYS and not aggregations and body[key] not in ({}, [], None):
-            raise Unsupported(key, "aggregations need a cluster backend (lexical.backend = elasticsearch "
-                                   "or opensearch), which counts the whole match set")
+            raise Unsupported(
+                key,
+                "aggregations need a cluster backend (lexical.backend = elasticsearch "
+                "or opensearch), which counts the whole match set",
+            )
         if key in UNSUPPORTED_KEYS - set(AGGREGATION_KEYS) and body[key] not in ({}, [], None):
             raise Unsupported(key)
         if key not in SEARCH_KEYS | UNSUPPORTED_KEYS | IGNORED_KEYS:
@@ -183,17 +216,26 @@ def parse_search(body: Mapping[str, Any], params: Mapping[str, str], limits: Ser
     if size > limits.max_size:
         raise InvalidQuery("size", f"must be <= {limits.max_size}")
     if offset + size > limits.max_result_window:
-        raise InvalidQuery("from", f"from + size must be <= {limits.max_result_window} "
-                                   "(the result window, as Elasticsearch's index.max_result_window)")
+        raise InvalidQuery(
+            "from",
+            f"from + size must be <= {limits.max_result_window} "
+            "(the result window, as Elasticsearch's index.max_result_window)",
+        )
     filters, nothing = _filters(clauses.required)
     return EsSearch(
-        text=text, filters=filters, matches_nothing=nothing, offset=offset, size=size,
+        text=text,
+        filters=filters,
+        matches_nothing=nothing,
+        offset=offset,
+        size=size,
         source=_source(body["_source"]) if "_source" in body else _source_params(params),
         track_total_hits=_track(body.get("track_total_hits", params.get("track_total_hits"))),
         explain=_flag(body.get("explain", False), "explain") or _flag(params.get("explain", False), "explain"),
         ignored=tuple(clauses.ignored),
         ubi=_ubi(body.get("ext")),
-        aggs=aggs, facet_filters=facet_filters, facet_matches_nothing=facet_nothing,
+        aggs=aggs,
+        facet_filters=facet_filters,
+        facet_matches_nothing=facet_nothing,
     )
 
 
@@ -217,7 +259,7 @@ def parse_msearch(text: str, default_index: str) -> list[tuple[str, dict[str, An
         raise InvalidQuery("body", "a multi-search is pairs of header and body lines")
     pairs = []
     for i in range(0, len(lines), 2):
-        header, body = (_json_line(line, f"line {i + n + 1}") for n, line in enumerate(lines[i:i + 2]))
+        header, body = (_json_line(line, f"line {i + n + 1}") for n, line in enumerate(lines[i : i + 2]))
         index = header.get("index", default_index)
         pairs.append((",".join(index) if isinstance(index, list) else str(index), body))
     return pairs
@@ -296,8 +338,12 @@ def _only_text(clause: Any) -> bool:
     if kind != "bool" or not isinstance(spec, Mapping):
         return False
     nested = [c for key in ("must", "should") for c in _clauses(spec.get(key))]
-    return bool(nested) and not _clauses(spec.get("filter")) and all(
-        isinstance(c, Mapping) and len(c) == 1 and (next(iter(c)) in TEXT_QUERIES or _only_text(c)) for c in nested
+    return (
+        bool(nested)
+        and not _clauses(spec.get("filter"))
+        and all(
+            isinstance(c, Mapping) and len(c) == 1 and (next(iter(c)) in TEXT_QUERIES or _only_text(c)) for c in nested
+        )
     )
 
 
@@ -413,7 +459,7 @@ def _filters(required: Iterable[_Terms | _Range]) -> tuple[Filters | None, bool]
 
 
 def _is_prefix(short: tuple[str, ...], path: tuple[str, ...]) -> bool:
-    return [_norm(p) for p in short] == [_norm(p) for p in path[:len(short)]]
+    return [_norm(p) for p in short] == [_norm(p) for p in path[: len(short)]]
 
 
 def _sort(sort: Any) -> None:
@@ -440,8 +486,9 @@ def _source(value: Any) -> SourceFilter:
     pick = lambda *keys: next((value[k] for k in keys if k in value), [])  # noqa: E731
     includes, excludes = pick("includes", "include"), pick("excludes", "exclude")
     as_tuple = lambda v, where: (v,) if isinstance(v, str) else tuple(_string(x, where) for x in v)  # noqa: E731
-    return SourceFilter(includes=as_tuple(includes, "_source.includes"),
-                        excludes=as_tuple(excludes, "_source.excludes"))
+    return SourceFilter(
+        includes=as_tuple(includes, "_source.includes"), excludes=as_tuple(excludes, "_source.excludes")
+    )
 
 
 def _source_params(params: Mapping[str, str]) -> SourceFilter:
@@ -482,8 +529,9 @@ def _track(value: Any) -> bool | int:
 # ------------------------------------------------------------------ response
 
 
-def es_response(search: EsSearch, result: SearchResult | None, settings: Settings, index: str,
-                took_ms: float) -> dict[str, Any]:
+def es_response(
+    search: EsSearch, result: SearchResult | None, settings: Settings, index: str, took_ms: float
+) -> dict[str, Any]:
     """The Elasticsearch response body, plus a ``search_rerank`` section saying how the ranking went."""
     hits = []
     for hit in result.hits if result is not None else []:

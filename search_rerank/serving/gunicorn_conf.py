@@ -26,13 +26,14 @@ import os
 import tempfile
 from pathlib import Path
 
+from search_rerank.core.settings import load_settings
 from search_rerank.serving.logs import logging_config
 from search_rerank.serving.reload_broadcast import RELOAD_FILE_ENV
-from search_rerank.core.settings import load_settings
 
 _service = load_settings(os.environ.get("SEARCH_RERANK_SETTINGS")).service
-_metrics_dir = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR",
-                                          tempfile.mkdtemp(prefix="search-rerank-metrics-")))
+_metrics_dir = Path(
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="search-rerank-metrics-"))
+)
 os.environ.setdefault(RELOAD_FILE_ENV, str(Path(tempfile.mkdtemp(prefix="search-rerank-reload-")) / "generation"))
 
 bind = f"{_service.host}:{_service.port}"

@@ -32,18 +32,19 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from werkzeug.exceptions import BadRequest
 
 from ..core.candidate import Candidate
 from ..core.errors import ConfigError
 from ..core.filters import Filters
-from ..evaluation.interleaving import Interleaved, team_draft
 from ..core.pipeline import Ranking, SearchPipeline, SearchResult
 from ..core.retrieval import DENSE, LEXICAL
 from ..core.settings import Settings, load_settings, read_settings_file
+from ..evaluation.interleaving import Interleaved, team_draft
 from .ubi import UbiEvent, UbiEventAttributes, UbiObject, UbiPosition, utc_timestamp
 
 INTERLEAVE_HEADER = "X-Search-Rerank-Interleave"
@@ -62,20 +63,22 @@ class InterleaveSetup:
     share: float
 
     @classmethod
-    def from_settings(cls, served: Settings) -> "InterleaveSetup | None":
+    def from_settings(cls, served: Settings) -> InterleaveSetup | None:
         """None when ``service.interleave_with`` is unset; raises ConfigError naming the file when B is invalid."""
         path = served.service.interleave_with
         if path is None:
             return None
         load_settings(path)  # the whole file must be valid settings, not just the parts used
-        return cls(ranking_settings(served, read_settings_file(path), str(path)), str(path),
-                   served.service.interleave_share)
+        return cls(
+            ranking_settings(served, read_settings_file(path), str(path)), str(path), served.service.interleave_share
+        )
 
 
 def ranking_settings(served: Settings, data: Mapping[str, Any], source: str = "settings B") -> Settings:
     """``served`` with the ranking parts of ``data`` (a settings file's content) in place of its own."""
-    sections: dict[str, dict[str, Any]] = {name: dict(data[name]) for name in RANKING_SECTIONS
-                                           if isinstance(data.get(name), dict)}
+    sections: dict[str, dict[str, Any]] = {
+        name: dict(data[name]) for name in RANKING_SECTIONS if isinstance(data.get(name), dict)
+    }
     for leg, fields in LEG_FIELDS.items():
         values = data.get(leg) if isinstance(data.get(leg), dict) else {}
         picked = {name: values[name] for name in fields if name in values}
@@ -83,9 +86,11 @@ def ranking_settings(served: Settings, data: Mapping[str, Any], source: str = "s
             sections[leg] = picked
     b = served.override(**sections) if sections else served
     if b.rerank.model != served.rerank.model:
-        raise ConfigError(f"{source}: rerank.model={b.rerank.model!r}, but the service serves "
-                          f"{served.rerank.model!r}; interleaving compares rankings on the served models, so "
-                          "leave rerank.model out of the file or serve that model")
+        raise ConfigError(
+            f"{source}: rerank.model={b.rerank.model!r}, but the service serves "
+            f"{served.rerank.model!r}; interleaving compares rankings on the served models, so "
+            "leave rerank.model out of the file or serve that model"
+        )
     return b
 
 
@@ -103,8 +108,10 @@ def wanted(setup: InterleaveSetup | None, header: str | None, shopper_key: str) 
         if value not in HEADER_VALUES:
             raise BadRequest(f"{INTERLEAVE_HEADER}: {header!r} is not one of {list(HEADER_VALUES)}")
         if value == "on" and setup is None:
-            raise BadRequest(f"{INTERLEAVE_HEADER}: on, but no second ranking is configured: set "
-                             "service.interleave_with to a settings file")
+            raise BadRequest(
+                f"{INTERLEAVE_HEADER}: on, but no second ranking is configured: set "
+                "service.interleave_with to a settings file"
+            )
         return value == "on"
     return setup is not None and setup.share > 0 and _unit(f"share\0{shopper_key}") < setup.share
 
@@ -134,35 +141,60 @@ class InterleavedSearch:
         return {"method": "team_draft", "a": "served settings", "b": self.source, "teams": self.teams(product_ids)}
 
 
-def run(pipeline: SearchPipeline, query: str, filters: Filters | None, size: int, offset: int, a: Settings,
-        b: Settings, draft_seed: int, source: str = "settings B") -> InterleavedSearch:
+def run(
+    pipeline: SearchPipeline,
+    query: str,
+    filters: Filters | None,
+    size: int,
+    offset: int,
+    a: Settings,
+    b: Settings,
+    draft_seed: int,
+    source: str = "settings B",
+) -> InterleavedSearch:
     """Retrieve once, rank with A and with B, and merge the full lists by team draft; ``size`` hits from ``offset``."""
     started = time.perf_counter()
-    depth = {leg: max(a_leg.candidates, b_leg.candidates)
-             for leg, a_leg, b_leg in ((LEXICAL, a.lexical, b.lexical), (DENSE, a.dense, b.dense))}
-    retrieve_with = a.override(lexical={"candidates": depth[LEXICAL]},
-                               dense={"candidates": depth[DENSE], "enabled": a.dense.enabled or b.dense.enabled})
+    depth = {
+        leg: max(a_leg.candidates, b_leg.candidates)
+        for leg, a_leg, b_leg in ((LEXICAL, a.lexical, b.lexical), (DENSE, a.dense, b.dense))
+    }
+    retrieve_with = a.override(
+        lexical={"candidates": depth[LEXICAL]},
+        dense={"candidates": depth[DENSE], "enabled": a.dense.enabled or b.dense.enabled},
+    )
     retrieved = pipeline.retrieve(query, filters, retrieve_with)
     rankings = [pipeline.rank(query, _cut(retrieved, s), s) for s in (a, b)]
-    merged = team_draft([c.product_id for c in rankings[0].candidates],
-                        [c.product_id for c in rankings[1].candidates], draft_seed)
-    by_team = {"A": {c.product_id: c for c in rankings[0].candidates},
-               "B": {c.product_id: c for c in rankings[1].candidates}}
+    merged = team_draft(
+        [c.product_id for c in rankings[0].candidates], [c.product_id for c in rankings[1].candidates], draft_seed
+    )
+    by_team = {
+        "A": {c.product_id: c for c in rankings[0].candidates},
+        "B": {c.product_id: c for c in rankings[1].candidates},
+    }
     n = len(merged.ids)
     # Scores fall with position, so a client sorting by score keeps the interleaved order.
-    candidates = [by_team[team][pid].with_score(1.0 - i / n) for i, (pid, team) in
-                  enumerate(zip(merged.ids, merged.teams))]
+    candidates = [
+        by_team[team][pid].with_score(1.0 - i / n) for i, (pid, team) in enumerate(zip(merged.ids, merged.teams))
+    ]
     ranking = Ranking(
         candidates=candidates,
         stages={name: hits for name, hits in rankings[0].stages.items()},
-        degraded={**rankings[0].degraded, **{f"b.{k}": v for k, v in rankings[1].degraded.items()
-                                             if k not in retrieved.degraded}},
+        degraded={
+            **rankings[0].degraded,
+            **{f"b.{k}": v for k, v in rankings[1].degraded.items() if k not in retrieved.degraded},
+        },
         skipped=rankings[0].skipped,
-        timings_ms={**retrieved.timings_ms,
-                    **{f"{stage}.b" if team == "B" else stage: ms for team, r in zip("AB", rankings)
-                       for stage, ms in r.timings_ms.items() if stage not in retrieved.timings_ms}},
+        timings_ms={
+            **retrieved.timings_ms,
+            **{
+                f"{stage}.b" if team == "B" else stage: ms
+                for team, r in zip("AB", rankings)
+                for stage, ms in r.timings_ms.items()
+                if stage not in retrieved.timings_ms
+            },
+        },
     )
-    hits = pipeline.hits(candidates[offset:offset + size], a)
+    hits = pipeline.hits(candidates[offset : offset + size], a)
     ranking.timings_ms["total"] = (time.perf_counter() - started) * 1000
     return InterleavedSearch(SearchResult(query=query, hits=hits, total=n, ranking=ranking), merged, source)
 
@@ -177,19 +209,43 @@ def _cut(retrieved: Ranking, settings: Settings) -> Ranking:
             skipped[DENSE] = "dense leg disabled in settings"
             continue
         stages[leg] = hits[: wanted_k[leg]]
-    return Ranking(candidates=[], stages=stages, degraded=dict(retrieved.degraded), skipped=skipped,
-                   timings_ms=dict(retrieved.timings_ms))
+    return Ranking(
+        candidates=[],
+        stages=stages,
+        degraded=dict(retrieved.degraded),
+        skipped=skipped,
+        timings_ms=dict(retrieved.timings_ms),
+    )
 
 
-def impression_events(search: InterleavedSearch, query_id: str, product_ids: Sequence[str], offset: int, *,
-                      application: str, user_query: str, client_id: str | None,
-                      session_id: str | None) -> list[UbiEvent]:
+def impression_events(
+    search: InterleavedSearch,
+    query_id: str,
+    product_ids: Sequence[str],
+    offset: int,
+    *,
+    application: str,
+    user_query: str,
+    client_id: str | None,
+    session_id: str | None,
+) -> list[UbiEvent]:
     """One UBI impression event per shown product, with the team that placed it (``event_attributes.team``)."""
     now = utc_timestamp()
-    return [UbiEvent(
-        action_name="impression", query_id=query_id, client_id=client_id, session_id=session_id,
-        application=application, timestamp=now, message_type=IMPRESSION_MESSAGE_TYPE, user_query=user_query,
-        event_attributes=UbiEventAttributes(object=UbiObject(object_id=pid, object_id_field="id"),
-                                            position=UbiPosition(ordinal=offset + i), team=team),
-    ) for i, (pid, team) in enumerate(zip(product_ids, search.teams(product_ids)))]
-
+    return [
+        UbiEvent(
+            action_name="impression",
+            query_id=query_id,
+            client_id=client_id,
+            session_id=session_id,
+            application=application,
+            timestamp=now,
+            message_type=IMPRESSION_MESSAGE_TYPE,
+            user_query=user_query,
+            event_attributes=UbiEventAttributes(
+                object=UbiObject(object_id=pid, object_id_field="id"),
+                position=UbiPosition(ordinal=offset + i),
+                team=team,
+            ),
+        )
+        for i, (pid, team) in enumerate(zip(product_ids, search.teams(product_ids)))
+    ]

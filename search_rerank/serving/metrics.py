@@ -20,13 +20,16 @@ from ..core.pipeline import SearchResult
 BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 REQUESTS = Counter("search_rerank_requests", "HTTP requests answered", ["endpoint", "status"])
-REQUEST_SECONDS = Histogram("search_rerank_request_seconds", "HTTP request latency, end to end", ["endpoint"],
-                            buckets=BUCKETS)
+REQUEST_SECONDS = Histogram(
+    "search_rerank_request_seconds", "HTTP request latency, end to end", ["endpoint"], buckets=BUCKETS
+)
 ERRORS = Counter("search_rerank_errors", "requests that ended in an unexpected exception (a 500)", ["endpoint"])
-STAGE_SECONDS = Histogram("search_rerank_stage_seconds", "pipeline time per stage ('total': the whole pipeline)",
-                          ["stage"], buckets=BUCKETS)
-DEGRADED = Counter("search_rerank_degraded_answers", "answers given without a stage that failed or timed out",
-                   ["stage"])
+STAGE_SECONDS = Histogram(
+    "search_rerank_stage_seconds", "pipeline time per stage ('total': the whole pipeline)", ["stage"], buckets=BUCKETS
+)
+DEGRADED = Counter(
+    "search_rerank_degraded_answers", "answers given without a stage that failed or timed out", ["stage"]
+)
 
 
 def observe(result: SearchResult) -> None:

@@ -18,8 +18,10 @@ REF = "#/components/schemas/{model}"
 
 
 def _json(schema_name: str, description: str) -> dict[str, Any]:
-    return {"description": description,
-            "content": {"application/json": {"schema": {"$ref": REF.format(model=schema_name)}}}}
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": REF.format(model=schema_name)}}},
+    }
 
 
 def _object(description: str) -> dict[str, Any]:
@@ -28,82 +30,153 @@ def _object(description: str) -> dict[str, Any]:
 
 def openapi_document(version: str) -> dict[str, Any]:
     _, schemas = models_json_schema(
-        [(SearchRequest, "validation"), (SearchResponse, "serialization"), (ErrorResponse, "serialization"),
-         (UbiEvent, "validation")],
+        [
+            (SearchRequest, "validation"),
+            (SearchResponse, "serialization"),
+            (ErrorResponse, "serialization"),
+            (UbiEvent, "validation"),
+        ],
         ref_template=REF,
     )
     error = _json("ErrorResponse", "invalid request (the fields say which and why)")
     query_id = {"X-Query-Id": {"description": "the search's UBI query id", "schema": {"type": "string"}}}
-    ubi_ids = [{"name": name, "in": "header", "schema": {"type": "string"}, "description": description}
-               for name, description in (("X-Ubi-Client-Id", "the shopper's UBI client id, logged with the query"),
-                                         ("X-Ubi-Session-Id", "the shopper's session, logged with the query"))]
-    ubi_ids.append({"name": "X-Search-Rerank-Interleave", "in": "header", "schema": {"enum": ["on", "off"]},
-                    "description": "on: answer with the served ranking and service.interleave_with's interleaved "
-                    "by team draft (a 400 when that is unset); off: never; left out: service.interleave_share decides"})
+    ubi_ids = [
+        {"name": name, "in": "header", "schema": {"type": "string"}, "description": description}
+        for name, description in (
+            ("X-Ubi-Client-Id", "the shopper's UBI client id, logged with the query"),
+            ("X-Ubi-Session-Id", "the shopper's session, logged with the query"),
+        )
+    ]
+    ubi_ids.append(
+        {
+            "name": "X-Search-Rerank-Interleave",
+            "in": "header",
+            "schema": {"enum": ["on", "off"]},
+            "description": "on: answer with the served ranking and service.interleave_with's interleaved "
+            "by team draft (a 400 when that is unset); off: never; left out: service.interleave_share decides",
+        }
+    )
     es_search = {
         "summary": "Elasticsearch-compatible search (Query DSL subset; see search_rerank.serving.es_compat)",
-        "parameters": [{"name": "index", "in": "path", "required": True, "schema": {"type": "string"}},
-                       {"name": "explain", "in": "query", "schema": {"type": "boolean"}}, *ubi_ids],
+        "parameters": [
+            {"name": "index", "in": "path", "required": True, "schema": {"type": "string"}},
+            {"name": "explain", "in": "query", "schema": {"type": "boolean"}},
+            *ubi_ids,
+        ],
         "requestBody": _object("an Elasticsearch search body"),
-        "responses": {"200": {**_object("an Elasticsearch search response with a search_rerank section; with a "
-                                        "cluster backend, the cluster's aggregations of the whole match set (or "
-                                        "search_rerank.degraded.aggregations saying why they are missing)"),
-                              "headers": query_id},
-                      "400": _object("malformed query, or aggregations the cluster rejected, in Elasticsearch's "
-                                     "error shape"),
-                      "501": _object("a part this backend cannot answer (aggregations with the embedded backend); "
-                                     "error.unsupported names it")},
+        "responses": {
+            "200": {
+                **_object(
+                    "an Elasticsearch search response with a search_rerank section; with a "
+                    "cluster backend, the cluster's aggregations of the whole match set (or "
+                    "search_rerank.degraded.aggregations saying why they are missing)"
+                ),
+                "headers": query_id,
+            },
+            "400": _object("malformed query, or aggregations the cluster rejected, in Elasticsearch's error shape"),
+            "501": _object(
+                "a part this backend cannot answer (aggregations with the embedded backend); error.unsupported names it"
+            ),
+        },
     }
     return {
         "openapi": "3.1.0",
-        "info": {"title": "search-rerank", "version": version,
-                 "description": "Hybrid BM25 + dense search with reranking and a long-tail boost. With a cluster "
-                                "backend, Elasticsearch requests other than searches (_mapping, _count, _cat, "
-                                "_doc, ...) are passed through to the cluster (reads only, unless "
-                                "service.passthrough_writes); with the embedded backend they are a 501 naming "
-                                "the path."},
-        "paths": {
-            "/search": {"post": {
-                "summary": "Search with filters, paging and per-request overrides",
-                "parameters": ubi_ids,
-                "requestBody": {"required": True, "content": {"application/json": {
-                    "schema": {"$ref": REF.format(model="SearchRequest")}}}},
-                "responses": {"200": {**_json("SearchResponse", "a page of ranked hits"), "headers": query_id},
-                              "400": error,
-                              "413": _json("ErrorResponse", "request body too large")},
-            }},
-            "/{index}/_search": {"post": es_search, "get": es_search},
-            "/{index}/_msearch": {"post": {
-                "summary": "Elasticsearch multi-search (what Searchkit sends); each search succeeds or fails alone",
-                "parameters": [{"name": "index", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "requestBody": {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}},
-                "responses": {"200": _object("one response (or error) per search, in order")},
-            }},
-            "/ubi/events": {"post": {
-                "summary": "UBI events (impressions, clicks, ...) from a front end, appended to the UBI log",
-                "requestBody": {"required": True, "content": {"application/json": {"schema": {"oneOf": [
-                    {"$ref": REF.format(model="UbiEvent")},
-                    {"type": "array", "minItems": 1, "items": {"$ref": REF.format(model="UbiEvent")}}]}}}},
-                "responses": {"200": _object("the number of events written (accepted)"), "400": error,
-                              "404": _json("ErrorResponse", "UBI logging is off (service.ubi_log_path unset)")},
-            }},
-            "/admin/reload": {"post": {
-                "summary": "Reopen the indexes and models (after a rebuild) without dropping a request",
-                "security": [{"adminToken": []}],
-                "responses": {"200": _object("reloaded: the new indexes serve from now on"),
-                              "401": _json("ErrorResponse", "missing or wrong admin token"),
-                              "403": _json("ErrorResponse", "reload disabled: SEARCH_RERANK_ADMIN_TOKEN is not set"),
-                              "500": _json("ErrorResponse", "the new indexes failed to open; the old ones serve on")},
-            }},
-            "/health": {"get": {"summary": "Liveness: the process answers",
-                                "responses": {"200": _object("alive")}}},
-            "/ready": {"get": {"summary": "Readiness: indexes loaded and answering",
-                               "responses": {"200": _object("ready"), "503": _object("not ready, and why")}}},
-            "/metrics": {"get": {"summary": "Prometheus metrics, summed over workers",
-                                 "responses": {"200": {"description": "Prometheus text format",
-                                                       "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+        "info": {
+            "title": "search-rerank",
+            "version": version,
+            "description": "Hybrid BM25 + dense search with reranking and a long-tail boost. With a cluster "
+            "backend, Elasticsearch requests other than searches (_mapping, _count, _cat, "
+            "_doc, ...) are passed through to the cluster (reads only, unless "
+            "service.passthrough_writes); with the embedded backend they are a 501 naming "
+            "the path.",
         },
-        "components": {"schemas": schemas["$defs"],
-                       "securitySchemes": {"adminToken": {"type": "http", "scheme": "bearer",
-                                                          "description": "SEARCH_RERANK_ADMIN_TOKEN"}}},
+        "paths": {
+            "/search": {
+                "post": {
+                    "summary": "Search with filters, paging and per-request overrides",
+                    "parameters": ubi_ids,
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": REF.format(model="SearchRequest")}}},
+                    },
+                    "responses": {
+                        "200": {**_json("SearchResponse", "a page of ranked hits"), "headers": query_id},
+                        "400": error,
+                        "413": _json("ErrorResponse", "request body too large"),
+                    },
+                }
+            },
+            "/{index}/_search": {"post": es_search, "get": es_search},
+            "/{index}/_msearch": {
+                "post": {
+                    "summary": "Elasticsearch multi-search (what Searchkit sends); each search succeeds or fails alone",
+                    "parameters": [{"name": "index", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "requestBody": {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}},
+                    "responses": {"200": _object("one response (or error) per search, in order")},
+                }
+            },
+            "/ubi/events": {
+                "post": {
+                    "summary": "UBI events (impressions, clicks, ...) from a front end, appended to the UBI log",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "oneOf": [
+                                        {"$ref": REF.format(model="UbiEvent")},
+                                        {
+                                            "type": "array",
+                                            "minItems": 1,
+                                            "items": {"$ref": REF.format(model="UbiEvent")},
+                                        },
+                                    ]
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _object("the number of events written (accepted)"),
+                        "400": error,
+                        "404": _json("ErrorResponse", "UBI logging is off (service.ubi_log_path unset)"),
+                    },
+                }
+            },
+            "/admin/reload": {
+                "post": {
+                    "summary": "Reopen the indexes and models (after a rebuild) without dropping a request",
+                    "security": [{"adminToken": []}],
+                    "responses": {
+                        "200": _object("reloaded: the new indexes serve from now on"),
+                        "401": _json("ErrorResponse", "missing or wrong admin token"),
+                        "403": _json("ErrorResponse", "reload disabled: SEARCH_RERANK_ADMIN_TOKEN is not set"),
+                        "500": _json("ErrorResponse", "the new indexes failed to open; the old ones serve on"),
+                    },
+                }
+            },
+            "/health": {"get": {"summary": "Liveness: the process answers", "responses": {"200": _object("alive")}}},
+            "/ready": {
+                "get": {
+                    "summary": "Readiness: indexes loaded and answering",
+                    "responses": {"200": _object("ready"), "503": _object("not ready, and why")},
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics, summed over workers",
+                    "responses": {
+                        "200": {
+                            "description": "Prometheus text format",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
+        },
+        "components": {
+            "schemas": schemas["$defs"],
+            "securitySchemes": {
+                "adminToken": {"type": "http", "scheme": "bearer", "description": "SEARCH_RERANK_ADMIN_TOKEN"}
+            },
+        },
     }

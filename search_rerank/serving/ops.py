@@ -39,10 +39,16 @@ def ready():
         return jsonify({"status": "not ready", "reason": f"{type(exc).__name__}: {exc}"}), 503
     if not counts["products"] or any(n != counts["products"] for n in counts.values()):
         return jsonify({"status": "not ready", "reason": "indexes are empty or disagree", "counts": counts}), 503
-    return jsonify({
-        "status": "ready", "counts": counts, "legs": sorted(p.legs), "index": str(settings.index_dir),
-        "built": built, "reranker": settings.rerank.model if p.reranker is not None else None,
-    })
+    return jsonify(
+        {
+            "status": "ready",
+            "counts": counts,
+            "legs": sorted(p.legs),
+            "index": str(settings.index_dir),
+            "built": built,
+            "reranker": settings.rerank.model if p.reranker is not None else None,
+        }
+    )
 
 
 @ops.post("/admin/reload")
@@ -63,8 +69,7 @@ def reload():
         reloaded = reopen(current_app)
     except Exception as exc:  # whatever broke, the indexes already loaded keep serving
         log.exception("reload failed; still serving the previous indexes")
-        return error_response(500, "reload failed",
-                              f"{type(exc).__name__}: {exc} (still serving the previous indexes)")
+        return error_response(500, "reload failed", f"{type(exc).__name__}: {exc} (still serving the previous indexes)")
     broadcast: ReloadBroadcast | None = current_app.extensions.get("reload_broadcast")
     if broadcast is not None:
         broadcast.announce()

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import base64
 import logging
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from urllib.parse import quote
 
 import urllib3
@@ -49,13 +49,40 @@ from ..core.settings import SERVER_BACKENDS, Settings
 log = logging.getLogger(__name__)
 
 # RFC 9110 section 7.6.1, plus what the hop itself recomputes (Host, Content-Length of the request).
-HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
-                        "te", "trailer", "trailers", "transfer-encoding", "upgrade"})
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
 NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length", "authorization", "cookie"}
 # POST endpoints that only read: search variants, counts, multi-gets, analysis, validation.
-READ_ONLY_POST = frozenset({"_count", "_mget", "_field_caps", "_validate", "_explain", "_termvectors",
-                            "_mtermvectors", "_search", "_msearch", "_render", "_analyze", "_terms_enum",
-                            "_search_shards", "_knn_search"})
+READ_ONLY_POST = frozenset(
+    {
+        "_count",
+        "_mget",
+        "_field_caps",
+        "_validate",
+        "_explain",
+        "_termvectors",
+        "_mtermvectors",
+        "_search",
+        "_msearch",
+        "_render",
+        "_analyze",
+        "_terms_enum",
+        "_search_shards",
+        "_knn_search",
+    }
+)
 READ_METHODS = frozenset({"GET", "HEAD"})
 ES_HEADERS = {"X-Elastic-Product": "Elasticsearch"}
 
@@ -78,8 +105,9 @@ def is_read(method: str, path: str) -> bool:
 def _without(headers: Iterable[tuple[str, str]], dropped: frozenset[str]) -> list[tuple[str, str]]:
     """The headers minus ``dropped`` and minus those the Connection header names as hop-by-hop."""
     headers = list(headers)
-    named = {token.strip().lower() for name, value in headers if name.lower() == "connection"
-             for token in value.split(",")}
+    named = {
+        token.strip().lower() for name, value in headers if name.lower() == "connection" for token in value.split(",")
+    }
     return [(name, value) for name, value in headers if name.lower() not in dropped | named]
 
 
@@ -89,8 +117,10 @@ class ClusterPassthrough:
     def __init__(self, settings: Settings):
         lexical = settings.lexical
         if lexical.backend not in SERVER_BACKENDS or lexical.url is None:
-            raise ValueError(f"lexical.backend={lexical.backend!r}: the passthrough needs a cluster backend "
-                             f"({', '.join(SERVER_BACKENDS)}) with lexical.url")
+            raise ValueError(
+                f"lexical.backend={lexical.backend!r}: the passthrough needs a cluster backend "
+                f"({', '.join(SERVER_BACKENDS)}) with lexical.url"
+            )
         self.base_url = lexical.url.rstrip("/")
         self.allow_writes = settings.service.passthrough_writes
         self.timeout_s = lexical.request_timeout_s
@@ -102,30 +132,50 @@ class ClusterPassthrough:
             self._auth["Authorization"] = f"Basic {base64.b64encode(pair).decode('ascii')}"
         self._http = urllib3.PoolManager(
             cert_reqs="CERT_REQUIRED" if lexical.verify_certs else "CERT_NONE",
-            timeout=urllib3.Timeout(total=self.timeout_s), retries=False, maxsize=8,
+            timeout=urllib3.Timeout(total=self.timeout_s),
+            retries=False,
+            maxsize=8,
         )
 
     def forward(self, method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes) -> Response:
         """Send ``method target`` (raw path and query string) with ``headers`` and ``body``; the cluster's answer."""
         path = target.split("?", 1)[0]
         if not self.allow_writes and not is_read(method, path):
-            return self._error(403, "search_rerank_passthrough_refused",
-                               f"{method} {path} could change the cluster, and the passthrough forwards reads "
-                               f"only; set service.passthrough_writes = true to forward it")
+            return self._error(
+                403,
+                "search_rerank_passthrough_refused",
+                f"{method} {path} could change the cluster, and the passthrough forwards reads "
+                f"only; set service.passthrough_writes = true to forward it",
+            )
         sent = dict(_without(headers, NOT_FORWARDED))
         sent.update(self._auth)
         try:
-            answer = self._http.urlopen(method, self.base_url + target, body=body or None, headers=sent,
-                                        redirect=False, retries=False, preload_content=True, decode_content=False)
+            answer = self._http.urlopen(
+                method,
+                self.base_url + target,
+                body=body or None,
+                headers=sent,
+                redirect=False,
+                retries=False,
+                preload_content=True,
+                decode_content=False,
+            )
         except urllib3.exceptions.HTTPError as exc:
             log.warning("passthrough %s %s failed: %s", method, path, exc)
             # A refused connection is a NewConnectionError, which urllib3 derives from its TimeoutError.
             if isinstance(exc, urllib3.exceptions.TimeoutError) and not isinstance(
-                    exc, urllib3.exceptions.NewConnectionError):
-                return self._error(504, "search_rerank_cluster_timeout", f"{method} {path}: no answer from "
-                                   f"{self.base_url} within {self.timeout_s:g}s ({exc})")
-            return self._error(502, "search_rerank_cluster_unreachable",
-                               f"{method} {path}: no answer from {self.base_url}: {type(exc).__name__}: {exc}")
+                exc, urllib3.exceptions.NewConnectionError
+            ):
+                return self._error(
+                    504,
+                    "search_rerank_cluster_timeout",
+                    f"{method} {path}: no answer from {self.base_url} within {self.timeout_s:g}s ({exc})",
+                )
+            return self._error(
+                502,
+                "search_rerank_cluster_unreachable",
+                f"{method} {path}: no answer from {self.base_url}: {type(exc).__name__}: {exc}",
+            )
         response = Response(answer.data, status=answer.status)
         response.headers.clear()
         for name, value in _without(answer.headers.items(), HOP_BY_HOP):
@@ -158,7 +208,7 @@ def raw_target(environ: Mapping[str, object], path: str, query_string: bytes) ->
         target = raw.split("?", 1)[0]
         script = str(environ.get("SCRIPT_NAME") or "")
         if script and target.startswith(script):
-            target = target[len(script):]
+            target = target[len(script) :]
     else:
         target = quote(path, safe="/:@!$&'()*+,;=-._~")
     return f"{target}?{query_string.decode('latin-1')}" if query_string else target

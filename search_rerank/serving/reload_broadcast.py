@@ -18,8 +18,8 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..indexing.versions import write_atomically
 

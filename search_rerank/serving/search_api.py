@@ -37,9 +37,16 @@ def search():
     hit_ids = [hit.product.id for hit in result.hits]
     query_id = log_query(req.query, hit_ids, filters, req.from_, interleaved=interleaved)
     stages = stage_lists(result, req.from_, req.size) if req.stages else None
-    response = SearchResponse.of(result, offset=req.from_, size=req.size, explain=req.explain, query_id=query_id,
-                                 stages=stages, stage_hits=_stage_hits(result, stages, run_settings),
-                                 interleaving=None if interleaved is None else interleaved.section(hit_ids))
+    response = SearchResponse.of(
+        result,
+        offset=req.from_,
+        size=req.size,
+        explain=req.explain,
+        query_id=query_id,
+        stages=stages,
+        stage_hits=_stage_hits(result, stages, run_settings),
+        interleaving=None if interleaved is None else interleaved.section(hit_ids),
+    )
     return jsonify(response.model_dump(mode="json", by_alias=True, exclude_none=True)), {QUERY_ID_HEADER: query_id}
 
 

@@ -21,10 +21,11 @@ import os
 import re
 import threading
 import uuid
-from datetime import datetime, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
-from typing import Annotated, Any, Iterable
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -45,7 +46,7 @@ def new_query_id() -> str:
 
 def utc_timestamp() -> str:
     """ISO 8601 in UTC with milliseconds and ``Z``, as UBI's own writers send it."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def safe_id(value: str | None) -> str | None:
@@ -123,7 +124,8 @@ class UbiEvent(BaseModel):
     user_id: Identifier | None = None
     application: str | None = Field(default=None, max_length=100)
     timestamp: str | EpochMillis | None = Field(
-        default=None, description="ISO 8601 or epoch milliseconds; the time received when left out")
+        default=None, description="ISO 8601 or epoch milliseconds; the time received when left out"
+    )
     message_type: str | None = None
     message: str | None = None
     user_query: str | None = None
@@ -141,8 +143,9 @@ class UbiEvent(BaseModel):
 
     @field_validator("event_attributes")
     @classmethod
-    def _result_events_name_their_result(cls, value: UbiEventAttributes | None,
-                                         info: ValidationInfo) -> UbiEventAttributes | None:
+    def _result_events_name_their_result(
+        cls, value: UbiEventAttributes | None, info: ValidationInfo
+    ) -> UbiEventAttributes | None:
         action = info.data.get("action_name")
         if action in RESULT_ACTIONS:
             if value is None or value.position is None or value.position.ordinal is None:
@@ -151,10 +154,14 @@ class UbiEvent(BaseModel):
                 raise ValueError(f"a {action} event needs event_attributes.object.object_id (the product id)")
         return value
 
-    def completed(self, application: str) -> "UbiEvent":
+    def completed(self, application: str) -> UbiEvent:
         """With the receipt time and the application filled in where the front end left them out."""
-        return self.model_copy(update={"timestamp": self.timestamp if self.timestamp is not None else utc_timestamp(),
-                                       "application": self.application or application})
+        return self.model_copy(
+            update={
+                "timestamp": self.timestamp if self.timestamp is not None else utc_timestamp(),
+                "application": self.application or application,
+            }
+        )
 
 
 class UbiLog:
@@ -192,8 +199,9 @@ class UbiLog:
         with self._lock:
             if self._pid != os.getpid():
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._handler = RotatingFileHandler(self.file_for(os.getpid()), maxBytes=self.max_bytes,
-                                                    backupCount=self.backups, encoding="utf-8")
+                self._handler = RotatingFileHandler(
+                    self.file_for(os.getpid()), maxBytes=self.max_bytes, backupCount=self.backups, encoding="utf-8"
+                )
                 self._handler.setFormatter(logging.Formatter("%(message)s"))
                 self._pid = os.getpid()
             return self._handler

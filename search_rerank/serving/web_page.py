@@ -8,8 +8,10 @@ from .es_api import pass_through, passthrough
 
 web = Blueprint("web", __name__, static_folder="web", static_url_path="/web")
 # Scripts and styles from this server only, nothing inline: markup that slipped into a product text still could not run.
-PAGE_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
-               "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+PAGE_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 
 
 @web.get("/")

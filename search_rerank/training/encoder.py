@@ -27,25 +27,32 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 
-from ..core.candidate import Candidate
-from ..data.dataset import Query
 from ..backends.encoder import pick_device, resolve_model_path
+from ..core.candidate import Candidate
 from ..core.errors import ConfigError
-from ..evaluation.evaluate import relevance_metrics
-from .mining import MiningConfig, _positives, _random_negatives, first_stage_lists
-from ..core.model_card import BASELINE_METRIC, MODEL_METRIC, ModelCard, SplitSize, TrainingData, library_versions, \
-    save_card
-from ..data.qrels import Qrels
+from ..core.model_card import (
+    BASELINE_METRIC,
+    MODEL_METRIC,
+    ModelCard,
+    SplitSize,
+    TrainingData,
+    library_versions,
+    save_card,
+)
 from ..core.retrieval import DENSE, LEXICAL
 from ..core.settings import PACKAGED_MINILM
+from ..data.dataset import Query
+from ..data.qrels import Qrels
+from ..evaluation.evaluate import relevance_metrics
+from .mining import MiningConfig, _positives, _random_negatives, first_stage_lists
 from .reranker import _subset, best_evaluation
 
 
@@ -77,8 +84,13 @@ class Triplet:
     negative: str
 
 
-def mine_triplets(queries: Mapping[str, Query], qrels: Qrels, candidates: Mapping[str, Sequence[Candidate]],
-                  catalog_ids: Sequence[str], config: MiningConfig = MiningConfig()) -> list[Triplet]:
+def mine_triplets(
+    queries: Mapping[str, Query],
+    qrels: Qrels,
+    candidates: Mapping[str, Sequence[Candidate]],
+    catalog_ids: Sequence[str],
+    config: MiningConfig = MiningConfig(),
+) -> list[Triplet]:
     """Per judged query: its best-graded products, each with a hard negative from the pipeline's list.
 
     Hard negatives are the list's products judged 0 (or unjudged, when the
@@ -94,11 +106,11 @@ def mine_triplets(queries: Mapping[str, Query], qrels: Qrels, candidates: Mappin
         if qid not in queries or best <= 0:
             continue
         top = [c.product_id for c in candidates.get(qid, [])[: config.hard_depth]]
-        positives = _positives({pid: g for pid, g in judged.items() if g == best}, top,
-                               config.positives_per_query, rng)
+        positives = _positives({pid: g for pid, g in judged.items() if g == best}, top, config.positives_per_query, rng)
         hard = [pid for pid in top if judged.get(pid, None) == 0 or (config.judgments_complete and pid not in judged)]
         negatives = hard[: config.hard_negatives_per_query] or _random_negatives(
-            catalog_ids, judged, set(), max(config.random_negatives_per_query, 1), rng)
+            catalog_ids, judged, set(), max(config.random_negatives_per_query, 1), rng
+        )
         if not negatives:
             continue
         text = queries[qid].text
@@ -106,8 +118,7 @@ def mine_triplets(queries: Mapping[str, Query], qrels: Qrels, candidates: Mappin
     return triplets
 
 
-def dev_pool(pipeline, queries: Mapping[str, Query], qrels: Qrels, depth: int, judged: int, seed: int = 0
-             ) -> list[str]:
+def dev_pool(pipeline, queries: Mapping[str, Query], qrels: Qrels, depth: int, judged: int, seed: int = 0) -> list[str]:
     """The products the dev metric ranks: both legs' top ``depth`` and up to ``judged`` judged products per query.
 
     Why not the whole catalogue: an evaluation re-encodes every product it
@@ -140,8 +151,17 @@ class DevDenseEvaluator(BaseEvaluator):
     best-checkpoint selection run on the metric that decides promotion.
     """
 
-    def __init__(self, queries: Mapping[str, Query], qrels: Qrels, pool: Mapping[str, str], *,
-                 query_prefix: str = "", document_prefix: str = "", depth: int = 100, batch_size: int = 64):
+    def __init__(
+        self,
+        queries: Mapping[str, Query],
+        qrels: Qrels,
+        pool: Mapping[str, str],
+        *,
+        query_prefix: str = "",
+        document_prefix: str = "",
+        depth: int = 100,
+        batch_size: int = 64,
+    ):
         super().__init__()
         self.qids = sorted(queries)
         self.query_texts = [query_prefix + queries[qid].text for qid in self.qids]
@@ -155,8 +175,13 @@ class DevDenseEvaluator(BaseEvaluator):
 
     def ndcg(self, model) -> float:
         def encode(texts: list[str]) -> np.ndarray:
-            return model.encode(texts, batch_size=self.batch_size, convert_to_numpy=True, normalize_embeddings=True,
-                                show_progress_bar=False)
+            return model.encode(
+                texts,
+                batch_size=self.batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
 
         scores = encode(self.query_texts) @ encode(self.pool_texts).T
         k = min(self.depth, scores.shape[1])
@@ -178,10 +203,18 @@ def _precision(device: str) -> dict[str, bool]:
     return {"bf16": True} if torch.cuda.is_bf16_supported() else {"fp16": True}
 
 
-def train_encoder(pipeline, train: tuple[Mapping[str, Query], Qrels], dev: tuple[Mapping[str, Query], Qrels],
-                  out_dir: str | Path, config: EncoderTraining = EncoderTraining(), *,
-                  data_path: str = "", data_name: str = "", label_source: str = "judgments",
-                  progress: bool = True) -> ModelCard:
+def train_encoder(
+    pipeline,
+    train: tuple[Mapping[str, Query], Qrels],
+    dev: tuple[Mapping[str, Query], Qrels],
+    out_dir: str | Path,
+    config: EncoderTraining = EncoderTraining(),
+    *,
+    data_path: str = "",
+    data_name: str = "",
+    label_source: str = "judgments",
+    progress: bool = True,
+) -> ModelCard:
     """Mine triplets from the train split, train, select on dev; save model and card to ``out_dir``.
 
     The directory's name is the model's name in the registry. For an encoder
@@ -193,8 +226,11 @@ def train_encoder(pipeline, train: tuple[Mapping[str, Query], Qrels], dev: tuple
     """
     import torch
     from datasets import Dataset
-    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, \
-        SentenceTransformerTrainingArguments
+    from sentence_transformers import (
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
     from sentence_transformers.base.sampler import BatchSamplers
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
     from transformers import EarlyStoppingCallback, set_seed
@@ -217,11 +253,17 @@ def train_encoder(pipeline, train: tuple[Mapping[str, Query], Qrels], dev: tuple
     # Labels can name products the index no longer holds (old click logs); they have no text to learn from.
     triplets = [t for t in triplets if t.positive in texts and t.negative in texts]
     if not triplets:
-        raise ConfigError("no training triplets: the train split has no judged query with a relevant product "
-                          "that is in the index")
-    evaluator = DevDenseEvaluator(dev_q, dev[1], {pid: texts[pid] for pid in pool_ids if pid in texts},
-                                  query_prefix=dense.query_prefix, document_prefix=dense.document_prefix,
-                                  depth=config.pool_depth)
+        raise ConfigError(
+            "no training triplets: the train split has no judged query with a relevant product that is in the index"
+        )
+    evaluator = DevDenseEvaluator(
+        dev_q,
+        dev[1],
+        {pid: texts[pid] for pid in pool_ids if pid in texts},
+        query_prefix=dense.query_prefix,
+        document_prefix=dense.document_prefix,
+        depth=config.pool_depth,
+    )
 
     device = pick_device(config.device)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -229,25 +271,45 @@ def train_encoder(pipeline, train: tuple[Mapping[str, Query], Qrels], dev: tuple
     model.max_seq_length = config.max_seq_length or dense.max_seq_length
     with torch.inference_mode():
         baseline = evaluator.ndcg(model)
-    data = Dataset.from_dict({
-        "anchor": [dense.query_prefix + t.query for t in triplets],
-        "positive": [dense.document_prefix + texts[t.positive] for t in triplets],
-        "negative": [dense.document_prefix + texts[t.negative] for t in triplets],
-    })
+    data = Dataset.from_dict(
+        {
+            "anchor": [dense.query_prefix + t.query for t in triplets],
+            "positive": [dense.document_prefix + texts[t.positive] for t in triplets],
+            "negative": [dense.document_prefix + texts[t.negative] for t in triplets],
+        }
+    )
     with tempfile.TemporaryDirectory(prefix="encoder-ckpt-") as checkpoints:
         args = SentenceTransformerTrainingArguments(
-            output_dir=checkpoints, num_train_epochs=config.epochs, per_device_train_batch_size=config.batch_size,
-            learning_rate=config.learning_rate, warmup_steps=config.warmup_ratio, seed=config.seed,
-            data_seed=config.seed, batch_sampler=BatchSamplers.NO_DUPLICATES,
-            eval_strategy="steps", eval_steps=config.eval_steps, save_strategy="steps", save_steps=config.eval_steps,
-            save_total_limit=2, save_only_model=True,  # checkpoints serve best-model selection, never a resume
-            load_best_model_at_end=True, metric_for_best_model=f"eval_{MODEL_METRIC}",
-            greater_is_better=True, logging_steps=max(1, config.eval_steps // 4), report_to="none",
-            disable_tqdm=not progress, use_cpu=device == "cpu", dataloader_drop_last=False, **_precision(device),
+            output_dir=checkpoints,
+            num_train_epochs=config.epochs,
+            per_device_train_batch_size=config.batch_size,
+            learning_rate=config.learning_rate,
+            warmup_steps=config.warmup_ratio,
+            seed=config.seed,
+            data_seed=config.seed,
+            batch_sampler=BatchSamplers.NO_DUPLICATES,
+            eval_strategy="steps",
+            eval_steps=config.eval_steps,
+            save_strategy="steps",
+            save_steps=config.eval_steps,
+            save_total_limit=2,
+            save_only_model=True,  # checkpoints serve best-model selection, never a resume
+            load_best_model_at_end=True,
+            metric_for_best_model=f"eval_{MODEL_METRIC}",
+            greater_is_better=True,
+            logging_steps=max(1, config.eval_steps // 4),
+            report_to="none",
+            disable_tqdm=not progress,
+            use_cpu=device == "cpu",
+            dataloader_drop_last=False,
+            **_precision(device),
         )
         trainer = SentenceTransformerTrainer(
-            model=model, args=args, train_dataset=data,
-            loss=MultipleNegativesRankingLoss(model, scale=config.scale), evaluator=evaluator,
+            model=model,
+            args=args,
+            train_dataset=data,
+            loss=MultipleNegativesRankingLoss(model, scale=config.scale),
+            evaluator=evaluator,
             callbacks=[EarlyStoppingCallback(early_stopping_patience=config.patience)],
         )
         run = trainer.train()
@@ -262,20 +324,39 @@ def train_encoder(pipeline, train: tuple[Mapping[str, Query], Qrels], dev: tuple
     model.save(str(out))
     promoted = tuned > baseline
     card = ModelCard(
-        kind="encoder", name=out.name, base_model=config.base_model, created=datetime.now(timezone.utc),
-        data=TrainingData(path=data_path, name=data_name, label_source=label_source, splits={
-            "train": SplitSize(queries=len({t.query_id for t in triplets}), pairs=len(triplets)),
-            "dev": SplitSize(queries=len(dev_q), pairs=sum(len(dev[1][qid]) for qid in dev_q)),
-        }),
-        parameters={**json.loads(json.dumps(asdict(config), default=str)), "steps": steps, "device": device,
-                    "dev_pool": len(evaluator.pool_ids), "max_seq_length": model.max_seq_length,
-                    "query_prefix": dense.query_prefix, "document_prefix": dense.document_prefix},
-        seed=config.seed, dev_metrics={MODEL_METRIC: tuned, BASELINE_METRIC: baseline}, promoted=promoted,
+        kind="encoder",
+        name=out.name,
+        base_model=config.base_model,
+        created=datetime.now(UTC),
+        data=TrainingData(
+            path=data_path,
+            name=data_name,
+            label_source=label_source,
+            splits={
+                "train": SplitSize(queries=len({t.query_id for t in triplets}), pairs=len(triplets)),
+                "dev": SplitSize(queries=len(dev_q), pairs=sum(len(dev[1][qid]) for qid in dev_q)),
+            },
+        ),
+        parameters={
+            **json.loads(json.dumps(asdict(config), default=str)),
+            "steps": steps,
+            "device": device,
+            "dev_pool": len(evaluator.pool_ids),
+            "max_seq_length": model.max_seq_length,
+            "query_prefix": dense.query_prefix,
+            "document_prefix": dense.document_prefix,
+        },
+        seed=config.seed,
+        dev_metrics={MODEL_METRIC: tuned, BASELINE_METRIC: baseline},
+        promoted=promoted,
         promotion_reason=(
-            f"dense dev nDCG@10 {tuned:.4f} beats the starting model's {baseline:.4f} on the dev pool" if promoted
+            f"dense dev nDCG@10 {tuned:.4f} beats the starting model's {baseline:.4f} on the dev pool"
+            if promoted
             else f"dense dev nDCG@10 {tuned:.4f} does not beat the starting model's {baseline:.4f} on the dev pool; "
-                 "serving it would make the dense leg worse"),
-        training_seconds=seconds, pairs_per_second=float(run.metrics.get("train_samples_per_second", 0.0)),
+            "serving it would make the dense leg worse"
+        ),
+        training_seconds=seconds,
+        pairs_per_second=float(run.metrics.get("train_samples_per_second", 0.0)),
         library_versions=library_versions(),
     )
     save_card(card, out)

@@ -18,11 +18,10 @@ test judgments never leak into training.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
-
 from tqdm import tqdm
 
 from ..core.candidate import Candidate
@@ -48,11 +47,13 @@ class MiningConfig:
     seed: int = 13
 
 
-def first_stage_lists(pipeline, queries: Mapping[str, Query], depth: int = 100,
-                      progress: bool = True) -> dict[str, list[Candidate]]:
+def first_stage_lists(
+    pipeline, queries: Mapping[str, Query], depth: int = 100, progress: bool = True
+) -> dict[str, list[Candidate]]:
     """Each query's fused list as the reranker will receive it: no rerank, no boost."""
     settings = pipeline.settings.offline().override(
-        rerank={"model": None}, longtail={"enabled": False},
+        rerank={"model": None},
+        longtail={"enabled": False},
         lexical={"candidates": max(pipeline.settings.lexical.candidates, depth)},
         dense={"candidates": max(pipeline.settings.dense.candidates, depth)},
     )
@@ -104,8 +105,9 @@ def _positives(judged: Mapping[str, int], top: Sequence[str], k: int, rng: np.ra
     return ranked + [str(pid) for pid in extra]
 
 
-def _random_negatives(catalog_ids: Sequence[str], judged: Mapping[str, int], taken: set[str], k: int,
-                      rng: np.random.Generator) -> list[str]:
+def _random_negatives(
+    catalog_ids: Sequence[str], judged: Mapping[str, int], taken: set[str], k: int, rng: np.random.Generator
+) -> list[str]:
     out: list[str] = []
     if not catalog_ids:
         return out

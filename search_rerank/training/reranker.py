@@ -16,24 +16,31 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 
-from ..core.candidate import Candidate
-from ..data.dataset import Query
 from ..backends.encoder import resolve_model_path
-from ..evaluation.evaluate import relevance_metrics
-from .mining import MiningConfig, Pair, first_stage_lists, mine_pairs
-from ..core.model_card import (BASELINE_METRIC, MODEL_METRIC, ModelCard, SplitSize, TrainingData, library_versions,
-                         save_card)
-from ..data.qrels import Qrels
+from ..core.candidate import Candidate
+from ..core.model_card import (
+    BASELINE_METRIC,
+    MODEL_METRIC,
+    ModelCard,
+    SplitSize,
+    TrainingData,
+    library_versions,
+    save_card,
+)
 from ..core.rerank import below_window, blend, probabilities
 from ..core.settings import PACKAGED_MINILM
+from ..data.dataset import Query
+from ..data.qrels import Qrels
+from ..evaluation.evaluate import relevance_metrics
+from .mining import MiningConfig, Pair, first_stage_lists, mine_pairs
 
 
 @dataclass(frozen=True)
@@ -62,8 +69,16 @@ class DevRerankEvaluator(BaseEvaluator):
     best-checkpoint selection run on the metric that matters.
     """
 
-    def __init__(self, qrels: Qrels, lists: Mapping[str, Sequence[Candidate]], texts: Mapping[str, str],
-                 queries: Mapping[str, Query], window: int, blends: Sequence[float], batch_size: int = 64):
+    def __init__(
+        self,
+        qrels: Qrels,
+        lists: Mapping[str, Sequence[Candidate]],
+        texts: Mapping[str, str],
+        queries: Mapping[str, Query],
+        window: int,
+        blends: Sequence[float],
+        batch_size: int = 64,
+    ):
         super().__init__()
         self.qrels = {qid: qrels[qid] for qid in lists}
         self.lists = lists
@@ -82,31 +97,43 @@ class DevRerankEvaluator(BaseEvaluator):
 
     def scores(self, model) -> dict[str, np.ndarray]:
         order = list(self.lists)
-        pairs = [(self.queries[qid].text, self.texts.get(c.product_id, ""))
-                 for qid in order for c in self.lists[qid][: self.window]]
+        pairs = [
+            (self.queries[qid].text, self.texts.get(c.product_id, ""))
+            for qid in order
+            for c in self.lists[qid][: self.window]
+        ]
         probs = probabilities(model, pairs, self.batch_size)
         out, start = {}, 0
         for qid in order:
             n = min(self.window, len(self.lists[qid]))
-            out[qid], start = probs[start:start + n], start + n
+            out[qid], start = probs[start : start + n], start + n
         return out
 
     def blended_ndcg(self, probs: Mapping[str, np.ndarray], weight: float) -> float:
         """nDCG@10 of the lists with the window reordered by ``weight`` x model + the rest x first stage."""
-        return self._ndcg({qid: blend(cs[: self.window], probs[qid], weight) + below_window(cs[self.window:])
-                           for qid, cs in self.lists.items()})
+        return self._ndcg(
+            {
+                qid: blend(cs[: self.window], probs[qid], weight) + below_window(cs[self.window :])
+                for qid, cs in self.lists.items()
+            }
+        )
 
     def __call__(self, model, output_path=None, epoch: int = -1, steps: int = -1) -> dict[str, float]:
         probs = self.scores(model)
         by_weight = {w: self.blended_ndcg(probs, w) for w in sorted({*self.blends, 1.0})}
-        best_blend, best = max(((w, v) for w, v in by_weight.items() if w in self.blends),
-                               key=lambda wv: (wv[1], -wv[0]), default=(0.0, self.first_stage))
+        best_blend, best = max(
+            ((w, v) for w, v in by_weight.items() if w in self.blends),
+            key=lambda wv: (wv[1], -wv[0]),
+            default=(0.0, self.first_stage),
+        )
         if best <= self.first_stage:
             best_blend, best = 0.0, self.first_stage
-        return {MODEL_METRIC: best, "best_blend": best_blend, BASELINE_METRIC: self.first_stage,
-                "rerank_only_ndcg10": by_weight[1.0]}
-
-
+        return {
+            MODEL_METRIC: best,
+            "best_blend": best_blend,
+            BASELINE_METRIC: self.first_stage,
+            "rerank_only_ndcg10": by_weight[1.0],
+        }
 
 
 def best_evaluation(state, keys: Sequence[str]) -> dict[str, float] | None:
@@ -117,8 +144,14 @@ def best_evaluation(state, keys: Sequence[str]) -> dict[str, float] | None:
     if state.best_model_checkpoint is None:
         return None
     step = int(Path(state.best_model_checkpoint).name.rsplit("-", 1)[-1])
-    logged = next((entry for entry in state.log_history
-                   if entry.get("step") == step and all(f"eval_{key}" in entry for key in keys)), None)
+    logged = next(
+        (
+            entry
+            for entry in state.log_history
+            if entry.get("step") == step and all(f"eval_{key}" in entry for key in keys)
+        ),
+        None,
+    )
     return None if logged is None else {key: float(logged[f"eval_{key}"]) for key in keys}
 
 
@@ -137,18 +170,25 @@ def _subset(queries: Mapping[str, Query], qrels: Qrels, n: int, seed: int) -> di
     return {q: queries[q] for q in judged}
 
 
-def train_reranker(pipeline, train: tuple[Mapping[str, Query], Qrels], dev: tuple[Mapping[str, Query], Qrels],
-                   out_dir: str | Path, config: RerankerTraining = RerankerTraining(), *,
-                   data_path: str = "", data_name: str = "", label_source: str = "judgments",
-                   progress: bool = True) -> ModelCard:
+def train_reranker(
+    pipeline,
+    train: tuple[Mapping[str, Query], Qrels],
+    dev: tuple[Mapping[str, Query], Qrels],
+    out_dir: str | Path,
+    config: RerankerTraining = RerankerTraining(),
+    *,
+    data_path: str = "",
+    data_name: str = "",
+    label_source: str = "judgments",
+    progress: bool = True,
+) -> ModelCard:
     """Mine pairs from the train split's first-stage lists, train, select on dev; save model and card to ``out_dir``.
 
     The directory's name is the model's name in the registry.
     """
     import torch
     from datasets import Dataset
-    from sentence_transformers.cross_encoder import (CrossEncoder, CrossEncoderTrainer,
-                                                     CrossEncoderTrainingArguments)
+    from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
     from transformers import EarlyStoppingCallback, set_seed
 
@@ -173,23 +213,50 @@ def train_reranker(pipeline, train: tuple[Mapping[str, Query], Qrels], dev: tupl
 
     device = _device(config.device)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    model = CrossEncoder(resolve_model_path(config.base_model), num_labels=1, max_length=config.max_length,
-                         device=device, local_files_only=True)
-    data = Dataset.from_dict({"query": [p.query for p in pairs], "text": [texts.get(p.product_id, "") for p in pairs],
-                              "label": [p.label for p in pairs]})
+    model = CrossEncoder(
+        resolve_model_path(config.base_model),
+        num_labels=1,
+        max_length=config.max_length,
+        device=device,
+        local_files_only=True,
+    )
+    data = Dataset.from_dict(
+        {
+            "query": [p.query for p in pairs],
+            "text": [texts.get(p.product_id, "") for p in pairs],
+            "label": [p.label for p in pairs],
+        }
+    )
     with tempfile.TemporaryDirectory(prefix="reranker-ckpt-") as checkpoints:
         args = CrossEncoderTrainingArguments(
-            output_dir=checkpoints, num_train_epochs=config.epochs, per_device_train_batch_size=config.batch_size,
-            learning_rate=config.learning_rate, warmup_steps=config.warmup_ratio, seed=config.seed,
-            data_seed=config.seed, eval_strategy="steps", eval_steps=config.eval_steps, save_strategy="steps",
-            save_steps=config.eval_steps, save_total_limit=2, load_best_model_at_end=True,
-            metric_for_best_model="eval_rerank_only_ndcg10", greater_is_better=True,
+            output_dir=checkpoints,
+            num_train_epochs=config.epochs,
+            per_device_train_batch_size=config.batch_size,
+            learning_rate=config.learning_rate,
+            warmup_steps=config.warmup_ratio,
+            seed=config.seed,
+            data_seed=config.seed,
+            eval_strategy="steps",
+            eval_steps=config.eval_steps,
+            save_strategy="steps",
+            save_steps=config.eval_steps,
+            save_total_limit=2,
+            load_best_model_at_end=True,
+            metric_for_best_model="eval_rerank_only_ndcg10",
+            greater_is_better=True,
             logging_steps=max(1, config.eval_steps // 4),
-            report_to="none", disable_tqdm=not progress, fp16=device == "cuda", use_cpu=device == "cpu",
+            report_to="none",
+            disable_tqdm=not progress,
+            fp16=device == "cuda",
+            use_cpu=device == "cpu",
             dataloader_drop_last=False,
         )
         trainer = CrossEncoderTrainer(
-            model=model, args=args, train_dataset=data, loss=BinaryCrossEntropyLoss(model), evaluator=evaluator,
+            model=model,
+            args=args,
+            train_dataset=data,
+            loss=BinaryCrossEntropyLoss(model),
+            evaluator=evaluator,
             callbacks=[EarlyStoppingCallback(early_stopping_patience=config.patience)],
         )
         run = trainer.train()
@@ -203,19 +270,32 @@ def train_reranker(pipeline, train: tuple[Mapping[str, Query], Qrels], dev: tupl
     model.save(str(out))
     promoted = final[MODEL_METRIC] > final[BASELINE_METRIC]
     card = ModelCard(
-        kind="reranker", name=out.name, base_model=config.base_model, created=datetime.now(timezone.utc),
-        data=TrainingData(path=data_path, name=data_name, label_source=label_source, splits={
-            "train": SplitSize(queries=len({p.query_id for p in pairs}), pairs=len(pairs)),
-            "dev": SplitSize(queries=len(dev_q), pairs=sum(min(config.window, len(c)) for c in dev_lists.values())),
-        }),
+        kind="reranker",
+        name=out.name,
+        base_model=config.base_model,
+        created=datetime.now(UTC),
+        data=TrainingData(
+            path=data_path,
+            name=data_name,
+            label_source=label_source,
+            splits={
+                "train": SplitSize(queries=len({p.query_id for p in pairs}), pairs=len(pairs)),
+                "dev": SplitSize(queries=len(dev_q), pairs=sum(min(config.window, len(c)) for c in dev_lists.values())),
+            },
+        ),
         parameters={**json.loads(json.dumps(asdict(config), default=str)), "steps": steps, "device": device},
-        seed=config.seed, dev_metrics=final, promoted=promoted,
+        seed=config.seed,
+        dev_metrics=final,
+        promoted=promoted,
         promotion_reason=(
             f"dev nDCG@10 {final[MODEL_METRIC]:.4f} at blend {final['best_blend']} beats the first stage's "
-            f"{final[BASELINE_METRIC]:.4f}" if promoted else
-            f"dev nDCG@10 does not beat the first stage's {final[BASELINE_METRIC]:.4f} at any blend; "
-            "serving it would make results worse"),
-        training_seconds=seconds, pairs_per_second=float(run.metrics.get("train_samples_per_second", 0.0)),
+            f"{final[BASELINE_METRIC]:.4f}"
+            if promoted
+            else f"dev nDCG@10 does not beat the first stage's {final[BASELINE_METRIC]:.4f} at any blend; "
+            "serving it would make results worse"
+        ),
+        training_seconds=seconds,
+        pairs_per_second=float(run.metrics.get("train_samples_per_second", 0.0)),
         library_versions=library_versions(),
     )
     save_card(card, out)

@@ -12,15 +12,16 @@ other's documents and a real cluster is left as it was found.
 from __future__ import annotations
 
 import uuid
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import pytest
 from servers import compatible_node_needed, server_retriever, server_settings, use_compatible_node
 
 from search_rerank.backends.cluster import ClusterRetriever, ElasticsearchRetriever
+from search_rerank.backends.tantivy_index import TantivyRetriever
 from search_rerank.core.product import Product
 from search_rerank.core.settings import LexicalSettings
-from search_rerank.backends.tantivy_index import TantivyRetriever
 
 ENGINES = ("tantivy", "opensearch", "elasticsearch")
 SERVER_ENGINES = ("opensearch", "elasticsearch")

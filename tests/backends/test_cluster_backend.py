@@ -11,23 +11,44 @@ import elastic_transport
 import opensearchpy
 import pytest
 from pydantic import ValidationError
+from servers import server_retriever, server_settings
 
-from search_rerank.core.errors import ConfigError, StageError
 from search_rerank.backends.cluster import RejectedDocuments, cluster_retriever
-from search_rerank.core.filters import Filters
 from search_rerank.backends.mappings import available_versions, index_body
+from search_rerank.core.errors import ConfigError, StageError
+from search_rerank.core.filters import Filters
 from search_rerank.core.product import Product
 from search_rerank.core.settings import LexicalSettings, load_settings
 
-from servers import server_retriever, server_settings
-
 CATALOG = [
-    Product(id="s1", title="corner sofa", brand="Acme", category="Furniture > Sofas > Corner", price=499.0,
-            attributes={"color": ["Grey", "Blue"], "material": "fabric"}, sales=120, review_count=30, rating=4.5),
-    Product(id="s2", title="leather sofa", brand="acme", category="Furniture > Sofas", price=899.0,
-            attributes={"color": "Brown"}, sales=4),
-    Product(id="t1", title="oak table", brand="Bolt", category="Furniture > Tables", price=249.5,
-            attributes={"color": "brown", "material": "oak"}),
+    Product(
+        id="s1",
+        title="corner sofa",
+        brand="Acme",
+        category="Furniture > Sofas > Corner",
+        price=499.0,
+        attributes={"color": ["Grey", "Blue"], "material": "fabric"},
+        sales=120,
+        review_count=30,
+        rating=4.5,
+    ),
+    Product(
+        id="s2",
+        title="leather sofa",
+        brand="acme",
+        category="Furniture > Sofas",
+        price=899.0,
+        attributes={"color": "Brown"},
+        sales=4,
+    ),
+    Product(
+        id="t1",
+        title="oak table",
+        brand="Bolt",
+        category="Furniture > Tables",
+        price=249.5,
+        attributes={"color": "brown", "material": "oak"},
+    ),
     Product(id="l1", title="desk lamp", category="Lighting", description="a lamp for a sofa side table"),
 ]
 
@@ -91,16 +112,17 @@ def test_parallel_bulk_indexes_everything_and_reports_each_rejection(server_engi
     other._client.indices.create(index=other.index, body={"mappings": {"properties": {"title": {"type": "long"}}}})
     spy = other._client.bulk = ConcurrentBulks(other._client)
     wordy = {1, 777, 1999}  # one in each of three batches
-    products = [Product(id=f"w{i}" if i in wordy else f"n{i}", title=f"red sofa {i}" if i in wordy else str(i))
-                for i in range(2100)]
+    products = [
+        Product(id=f"w{i}" if i in wordy else f"n{i}", title=f"red sofa {i}" if i in wordy else str(i))
+        for i in range(2100)
+    ]
     try:
         with pytest.raises(RejectedDocuments) as caught:
             other.add(products)
         assert (spy.calls, spy.most) == (5, 3)  # 2100 products: five batches, never more than 3 in flight
         rejections = caught.value.rejections
         assert [r.product_id for r in rejections] == sorted(f"w{i}" for i in wordy)  # in id order
-        assert all(r.status == 400 and r.type == "mapper_parsing_exception" and "title" in r.reason
-                   for r in rejections)
+        assert all(r.status == 400 and r.type == "mapper_parsing_exception" and "title" in r.reason for r in rejections)
         assert "rejected 3 of 2100 documents" in str(caught.value)
         assert other.count() == len(products) - len(wordy)  # every other batch written, and visible
     finally:
@@ -129,8 +151,11 @@ def test_unanswered_bulk_batch_is_retried_then_a_stage_error(server_engine, make
     def second_batch_unanswered(body, **kwargs):
         if any(line.get("index", {}).get("_id") == "p700" for line in body):
             calls["unanswered"] += 1
-            raise (elastic_transport.ConnectionError("connection reset") if server_engine == "elasticsearch"
-                   else opensearchpy.ConnectionError("N/A", "connection reset", None))
+            raise (
+                elastic_transport.ConnectionError("connection reset")
+                if server_engine == "elasticsearch"
+                else opensearchpy.ConnectionError("N/A", "connection reset", None)
+            )
         return healthy(body=body, **kwargs)
 
     retriever._client.bulk = second_batch_unanswered
@@ -206,9 +231,15 @@ FACETS = {
     "brands": {"terms": {"field": "facet.brand"}},
     "departments": {"terms": {"field": "facet.category.lvl1"}},
     "types": {"terms": {"field": "facet.category.lvl2"}},
-    "attributes": {"nested": {"path": "facet.attributes"},
-                   "aggs": {"keys": {"terms": {"field": "facet.attributes.key"},
-                                     "aggs": {"values": {"terms": {"field": "facet.attributes.value"}}}}}},
+    "attributes": {
+        "nested": {"path": "facet.attributes"},
+        "aggs": {
+            "keys": {
+                "terms": {"field": "facet.attributes.key"},
+                "aggs": {"values": {"terms": {"field": "facet.attributes.value"}}},
+            }
+        },
+    },
     "price": {"stats": {"field": "price"}},
 }
 
@@ -223,8 +254,7 @@ def test_aggregations_count_the_whole_catalog_without_query(server_engine, make_
     assert buckets(aggs["departments"]) == {"Furniture": 3, "Lighting": 1}
     assert buckets(aggs["types"]) == {"Furniture > Sofas": 2, "Furniture > Tables": 1}
     attributes = {bucket["key"]: buckets(bucket["values"]) for bucket in aggs["attributes"]["keys"]["buckets"]}
-    assert attributes == {"color": {"Grey": 1, "Blue": 1, "Brown": 1, "brown": 1},
-                          "material": {"fabric": 1, "oak": 1}}
+    assert attributes == {"color": {"Grey": 1, "Blue": 1, "Brown": 1, "brown": 1}, "material": {"fabric": 1, "oak": 1}}
     assert (aggs["price"]["count"], aggs["price"]["max"]) == (3, 899.0)
 
 
@@ -287,18 +317,23 @@ def test_synonyms_expand_search_on_a_real_server(server_engine, make_server, tmp
 # --- settings --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("fields", "message"), [
-    ({"backend": "elasticsearch"}, "needs lexical.url"),
-    ({"backend": "opensearch", "url": "localhost:9200"}, "needs lexical.url"),
-    ({"backend": "elasticsearch", "url": "http://h:9200", "username": "u"}, "go together"),
-    ({"backend": "elasticsearch", "url": "http://h:9200", "username": "u", "password": "p", "api_key": "k"},
-     "not both"),
-    ({"backend": "opensearch", "url": "http://h:9200", "api_key": "k"}, "no API key"),
-    ({"index": "Products"}, "index"),
-    ({"index": "a/b"}, "index"),
-    ({"request_timeout_s": 0}, "request_timeout_s"),
-    ({"retries": -1}, "retries"),
-])
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"backend": "elasticsearch"}, "needs lexical.url"),
+        ({"backend": "opensearch", "url": "localhost:9200"}, "needs lexical.url"),
+        ({"backend": "elasticsearch", "url": "http://h:9200", "username": "u"}, "go together"),
+        (
+            {"backend": "elasticsearch", "url": "http://h:9200", "username": "u", "password": "p", "api_key": "k"},
+            "not both",
+        ),
+        ({"backend": "opensearch", "url": "http://h:9200", "api_key": "k"}, "no API key"),
+        ({"index": "Products"}, "index"),
+        ({"index": "a/b"}, "index"),
+        ({"request_timeout_s": 0}, "request_timeout_s"),
+        ({"retries": -1}, "retries"),
+    ],
+)
 def test_invalid_server_settings_are_rejected(fields, message):
     with pytest.raises(ValidationError, match=message):
         LexicalSettings(**fields)

@@ -21,10 +21,10 @@ from search_rerank.backends.encoder import BiEncoder
 from search_rerank.backends.engine_knn import EngineKnnRetriever
 from search_rerank.core.errors import ConfigError
 from search_rerank.core.filters import Filters
-from search_rerank.indexing.indexes import build_index, open_pipeline, update_index
 from search_rerank.core.product import Product
 from search_rerank.core.retrieval import DENSE
 from search_rerank.core.settings import Settings
+from search_rerank.indexing.indexes import build_index, open_pipeline, update_index
 
 CATALOG = [
     Product(id="s1", title="grey corner sofa", brand="Acme", category="Furniture > Sofas", price=499.0),
@@ -33,16 +33,20 @@ CATALOG = [
     Product(id="l1", title="brass desk lamp", brand="Bolt", category="Lighting", price=39.0),
 ]
 FIELD = "embedding"
-NEEDS_REAL_CLUSTER = ("osmem-server has no kNN search ('[knn] query is not supported by osmem'); "
-                      "set ES_URL to a real Elasticsearch 9 to run it")
+NEEDS_REAL_CLUSTER = (
+    "osmem-server has no kNN search ('[knn] query is not supported by osmem'); "
+    "set ES_URL to a real Elasticsearch 9 to run it"
+)
 
 
 @pytest.fixture
 def lexical(server_engine, request):
     """Lexical settings for a new alias; every index version is deleted afterwards."""
     if server_engine == "elasticsearch" and not os.environ.get("ES_URL"):
-        pytest.skip("Elasticsearch kNN builds need ES_URL: osmem-server has no dense_vector field type "
-                    "(it refuses the mapping with mapper_parsing_exception)")
+        pytest.skip(
+            "Elasticsearch kNN builds need ES_URL: osmem-server has no dense_vector field type "
+            "(it refuses the mapping with mapper_parsing_exception)"
+        )
     settings = server_settings(server_engine, request)
     yield settings
     cleaner = server_retriever(settings)
@@ -51,8 +55,11 @@ def lexical(server_engine, request):
 
 
 def engine_settings(tmp_path: Path, lexical, model: Path | str) -> Settings:
-    return Settings(index_dir=tmp_path / "index", lexical=lexical,
-                    dense={"backend": "engine", "model": str(model), "device": "cpu", "batch_size": 4})
+    return Settings(
+        index_dir=tmp_path / "index",
+        lexical=lexical,
+        dense={"backend": "engine", "model": str(model), "device": "cpu", "batch_size": 4},
+    )
 
 
 @pytest.fixture
@@ -79,8 +86,9 @@ def expected_vector(encoder: BiEncoder, product: Product) -> np.ndarray:
 def test_build_stores_the_encoders_vector_in_each_product_document(settings, encoder):
     build_index(CATALOG, settings, progress=False)
     for product in CATALOG:
-        np.testing.assert_allclose(stored_vector(settings, product.id), expected_vector(encoder, product),
-                                   rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            stored_vector(settings, product.id), expected_vector(encoder, product), rtol=1e-5, atol=1e-6
+        )
 
 
 def test_build_maps_the_vector_field_with_the_encoders_dimension(settings, encoder):

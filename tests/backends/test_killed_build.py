@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 from servers import script_command, server_retriever, server_settings
 
-from search_rerank.indexing.indexes import build_index, open_pipeline
 from search_rerank.core.product import Product
-from search_rerank.indexing.reindex import Reindexer
 from search_rerank.core.settings import Settings
+from search_rerank.indexing.indexes import build_index, open_pipeline
+from search_rerank.indexing.reindex import Reindexer
 from search_rerank.indexing.versions import MANIFEST, IndexVersions
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,8 +35,15 @@ NOUNS = ("chair", "lamp", "rug", "shelf", "mirror", "bench", "vase", "clock")
 
 
 def catalog(prefix: str, n: int) -> list[Product]:
-    return [Product(id=f"{prefix}-{i}", title=f"{prefix} {WORDS[i % 8]} {NOUNS[i // 8 % 8]} {i}", brand="Acme",
-                    category=["Home", NOUNS[i // 8 % 8]]) for i in range(n)]
+    return [
+        Product(
+            id=f"{prefix}-{i}",
+            title=f"{prefix} {WORDS[i % 8]} {NOUNS[i // 8 % 8]} {i}",
+            brand="Acme",
+            category=["Home", NOUNS[i // 8 % 8]],
+        )
+        for i in range(n)
+    ]
 
 
 def write_catalog(path: Path, products: list[Product]) -> Path:
@@ -45,15 +52,19 @@ def write_catalog(path: Path, products: list[Product]) -> Path:
 
 
 def settings_file(path: Path, settings: Settings) -> Path:
-    path.write_text(json.dumps(settings.model_dump(mode="json", include={"index_dir", "lexical", "dense"})),
-                    encoding="utf-8")
+    path.write_text(
+        json.dumps(settings.model_dump(mode="json", include={"index_dir", "lexical", "dense"})), encoding="utf-8"
+    )
     return path
 
 
 def run_killed(command: list[str], log: Path) -> int:
     """Start ``command``, SIGKILL it once its log shows KILL_AT products written; returns how many it had."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1",
-           "PYTHONPATH": os.pathsep.join(filter(None, (str(REPO), os.environ.get("PYTHONPATH"))))}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": os.pathsep.join(filter(None, (str(REPO), os.environ.get("PYTHONPATH")))),
+    }
     with open(log, "wb") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO)
     deadline = time.monotonic() + 240
@@ -74,8 +85,11 @@ def run_killed(command: list[str], log: Path) -> int:
 
 
 def run_to_end(command: list[str]) -> str:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1",
-           "PYTHONPATH": os.pathsep.join(filter(None, (str(REPO), os.environ.get("PYTHONPATH"))))}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": os.pathsep.join(filter(None, (str(REPO), os.environ.get("PYTHONPATH")))),
+    }
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=REPO)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
@@ -101,8 +115,9 @@ def dense(tiny_bert_dir) -> dict:
     return {"model": str(tiny_bert_dir), "device": "cpu", "batch_size": 64}
 
 
-def test_killed_server_reindex_leaves_the_old_version_served_and_a_rerun_completes(server_engine, tmp_path, dense,
-                                                                                   request):
+def test_killed_server_reindex_leaves_the_old_version_served_and_a_rerun_completes(
+    server_engine, tmp_path, dense, request
+):
     lexical = server_settings(server_engine, request)
     settings = Settings(index_dir=tmp_path / "index", lexical=lexical, dense=dense)
     old = catalog("old", 40)
@@ -137,8 +152,17 @@ def test_killed_embedded_index_build_leaves_the_old_version_served_and_a_rerun_c
     first = build_index(old, settings, progress=False)
     config = settings_file(tmp_path / "settings.json", settings)
     big = write_catalog(tmp_path / "big.jsonl", catalog("new", BIG))
-    command = [sys.executable, "-m", "search_rerank.cli", "--settings", str(config), "-v", "index",
-               "--catalog", str(big)]
+    command = [
+        sys.executable,
+        "-m",
+        "search_rerank.cli",
+        "--settings",
+        str(config),
+        "-v",
+        "index",
+        "--catalog",
+        str(big),
+    ]
 
     written = run_killed([*command, "--batch-size", str(SLOW_BATCH)], tmp_path / "killed.log")
     assert KILL_AT <= written < BIG

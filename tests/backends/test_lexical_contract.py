@@ -39,47 +39,60 @@ def test_retriever_implements_protocol_as_lexical_leg(make_leg):
 
 
 def test_title_match_ranks_above_description_match_with_default_boosts(make_leg):
-    retriever = make_leg([
-        Product(id="desc", title="living room set", description="walnut"),
-        Product(id="title", title="walnut", description="living room set"),
-    ])
+    retriever = make_leg(
+        [
+            Product(id="desc", title="living room set", description="walnut"),
+            Product(id="title", title="walnut", description="living room set"),
+        ]
+    )
     assert ids(retriever.search("walnut", 10)) == ["title", "desc"]
 
 
 def test_fields_combine_as_max_plus_tie_breaker_not_sum(make_leg, reopen):
     """best_fields: score = best field + tie_breaker * the other fields, not their sum."""
-    combined = make_leg([
-        Product(id="both", title="walnut desk", description="walnut top"),
-        Product(id="other", title="pine desk", description="pine top"),
-    ], field_boosts={"title": 3.0, "description": 1.0}, tie_breaker=0.3)
+    combined = make_leg(
+        [
+            Product(id="both", title="walnut desk", description="walnut top"),
+            Product(id="other", title="pine desk", description="pine top"),
+        ],
+        field_boosts={"title": 3.0, "description": 1.0},
+        tie_breaker=0.3,
+    )
     title_score = scores(reopen(combined, field_boosts={"title": 3.0}).search("walnut", 10))["both"]
     description_score = scores(reopen(combined, field_boosts={"description": 1.0}).search("walnut", 10))["both"]
     assert title_score > description_score > 0
     assert scores(combined.search("walnut", 10))["both"] == pytest.approx(
-        title_score + 0.3 * description_score, rel=1e-5)
+        title_score + 0.3 * description_score, rel=1e-5
+    )
 
 
 def test_second_matching_field_adds_nothing_when_tie_breaker_is_zero(make_leg):
-    retriever = make_leg([
-        Product(id="title", title="walnut desk", description="pine top"),
-        Product(id="title+desc", title="walnut desk", description="walnut top"),
-        Product(id="neither", title="pine desk", description="pine top"),
-    ], tie_breaker=0.0)
+    retriever = make_leg(
+        [
+            Product(id="title", title="walnut desk", description="pine top"),
+            Product(id="title+desc", title="walnut desk", description="walnut top"),
+            Product(id="neither", title="pine desk", description="pine top"),
+        ],
+        tie_breaker=0.0,
+    )
     found = scores(retriever.search("walnut", 10))
     assert found["title"] == pytest.approx(found["title+desc"], rel=1e-6)
     assert "neither" not in found
 
 
 def test_field_boost_multiplies_score(make_leg, reopen):
-    plain = make_leg([Product(id="a", title="red sofa"), Product(id="b", title="oak table")],
-                     field_boosts={"title": 1.0})
+    plain = make_leg(
+        [Product(id="a", title="red sofa"), Product(id="b", title="oak table")], field_boosts={"title": 1.0}
+    )
     boosted = reopen(plain, field_boosts={"title": 2.5})
-    assert scores(boosted.search("sofa", 10))["a"] == pytest.approx(2.5 * scores(plain.search("sofa", 10))["a"],
-                                                                    rel=1e-6)
+    assert scores(boosted.search("sofa", 10))["a"] == pytest.approx(
+        2.5 * scores(plain.search("sofa", 10))["a"], rel=1e-6
+    )
 
 
-@pytest.mark.parametrize(("indexed", "query"), [("leather sofa", "sofas"), ("leather sofas", "sofa"),
-                                                 ("running shoes", "run shoe")])
+@pytest.mark.parametrize(
+    ("indexed", "query"), [("leather sofa", "sofas"), ("leather sofas", "sofa"), ("running shoes", "run shoe")]
+)
 def test_stemmed_query_matches_other_inflection(make_leg, indexed, query):
     retriever = make_leg([Product(id="a", title=indexed), Product(id="b", title="oak table")])
     assert ids(retriever.search(query, 10)) == ["a"]
@@ -104,14 +117,17 @@ SYNTAX_CATALOG = [
 ]
 
 
-@pytest.mark.parametrize(("query", "must_find"), [
-    ("sofa -leather", "leather"),
-    ("NOT chair", "chair"),
-    ("chair AND lamp", "lamp"),
-    ("chair AND lamp", "chair"),
-    ('"sofa red"', "leather"),
-    ("oak^0", "oak"),
-])
+@pytest.mark.parametrize(
+    ("query", "must_find"),
+    [
+        ("sofa -leather", "leather"),
+        ("NOT chair", "chair"),
+        ("chair AND lamp", "lamp"),
+        ("chair AND lamp", "chair"),
+        ('"sofa red"', "leather"),
+        ("oak^0", "oak"),
+    ],
+)
 def test_query_operators_act_as_plain_words(make_leg, query, must_find):
     assert must_find in ids(make_leg(SYNTAX_CATALOG).search(query, 10))
 
@@ -128,8 +144,28 @@ def test_field_syntax_is_a_word_not_a_field_restriction(make_leg, engine, query)
     assert found == (["oak"] if engine == "tantivy" else [])
 
 
-SYNTAX_QUERIES = ['"', "(", ")", "title:", "*", "[1 TO 2]", "~2", "^", "\\", "{", "a:b:c", "+-", "&& || !",
-                  'sofa" OR (', "/regex.*/", "\x00", "🛋️ sofa", "sofa~ AND (oak OR", "_id:chair", "*:*"]
+SYNTAX_QUERIES = [
+    '"',
+    "(",
+    ")",
+    "title:",
+    "*",
+    "[1 TO 2]",
+    "~2",
+    "^",
+    "\\",
+    "{",
+    "a:b:c",
+    "+-",
+    "&& || !",
+    'sofa" OR (',
+    "/regex.*/",
+    "\x00",
+    "🛋️ sofa",
+    "sofa~ AND (oak OR",
+    "_id:chair",
+    "*:*",
+]
 
 
 def test_query_syntax_characters_do_not_raise(make_leg):
@@ -169,8 +205,17 @@ def test_k_zero_returns_nothing_and_negative_k_raises(make_leg):
 
 # --- filters against the reference -----------------------------------------------------------
 
-PATHS = [(), ("Furniture",), ("furniture", "Sofas"), ("FURNITURE", "sofas", "Corner"), ("Furniture", "Tables"),
-         ("Furn",), ("Furniture Sofas",), ("Lighting", "Lamps"), (" lighting ",)]
+PATHS = [
+    (),
+    ("Furniture",),
+    ("furniture", "Sofas"),
+    ("FURNITURE", "sofas", "Corner"),
+    ("Furniture", "Tables"),
+    ("Furn",),
+    ("Furniture Sofas",),
+    ("Lighting", "Lamps"),
+    (" lighting ",),
+]
 BRANDS = ["", "Acme", "ACME", "acme", "Bolt", "Ikea", "Straße"]
 PRICES = [None, 0.0, 10.0, 25.5, 100.0]
 ATTRIBUTES = {"color": ["Red", "red", "Blue", "dark red", "Weiß"], "size": ["L", "XL", "l"]}
@@ -179,11 +224,17 @@ ATTRIBUTES = {"color": ["Red", "red", "Blue", "dark red", "Weiß"], "size": ["L"
 def random_catalog(rng: random.Random, n: int = 80) -> list[Product]:
     catalog = []
     for i in range(n):
-        attrs = {key: rng.sample(values, rng.randint(1, 2)) for key, values in ATTRIBUTES.items()
-                 if rng.random() < 0.6}
-        catalog.append(Product(id=f"p{i:03d}", title=f"item {rng.choice(['sofa', 'lamp', 'table'])}",
-                               brand=rng.choice(BRANDS), category=rng.choice(PATHS), price=rng.choice(PRICES),
-                               attributes=attrs))
+        attrs = {key: rng.sample(values, rng.randint(1, 2)) for key, values in ATTRIBUTES.items() if rng.random() < 0.6}
+        catalog.append(
+            Product(
+                id=f"p{i:03d}",
+                title=f"item {rng.choice(['sofa', 'lamp', 'table'])}",
+                brand=rng.choice(BRANDS),
+                category=rng.choice(PATHS),
+                price=rng.choice(PRICES),
+                attributes=attrs,
+            )
+        )
     return catalog
 
 
@@ -191,8 +242,9 @@ def random_filters(rng: random.Random, kind: str) -> Filters:
     fields: dict = {}
     if kind in ("category", "all"):
         path = rng.choice([p for p in PATHS if p] + [("sofas",), ("furniture", "SOFAS", "corner", "deep")])
-        fields["category"] = tuple(part.upper() if rng.random() < 0.3 else part
-                                   for part in path[: rng.randint(1, len(path))])
+        fields["category"] = tuple(
+            part.upper() if rng.random() < 0.3 else part for part in path[: rng.randint(1, len(path))]
+        )
     if kind in ("brand", "all"):
         fields["brand"] = tuple(rng.sample(["acme", "BOLT", "Ikea ", "", "nobody", "STRASSE"], rng.randint(1, 2)))
     if kind in ("price", "all"):
@@ -200,9 +252,10 @@ def random_filters(rng: random.Random, kind: str) -> Filters:
         fields.update(rng.choice([{"price_min": low}, {"price_max": high}, {"price_min": low, "price_max": high}]))
     if kind in ("attributes", "all"):
         keys = rng.sample(["color", "Size", "material"], rng.randint(1, 2))
-        fields["attributes"] = {key: tuple(rng.sample(["red", "RED", "blue", "l", "xl", "dark", "WEISS"],
-                                                      rng.randint(0, 2)))
-                                for key in keys}
+        fields["attributes"] = {
+            key: tuple(rng.sample(["red", "RED", "blue", "l", "xl", "dark", "WEISS"], rng.randint(0, 2)))
+            for key in keys
+        }
     return Filters(**fields)
 
 

@@ -13,11 +13,11 @@ from servers import script_command, server_retriever, server_settings
 
 from search_rerank.cli import main
 from search_rerank.core.errors import ConfigError, DataError
-from search_rerank.indexing.indexes import build_index, open_pipeline, read_manifest, rollback_index, update_index
-from search_rerank.data.loaders import iter_catalog
 from search_rerank.core.product import Product
-from search_rerank.indexing.reindex import Reindexer
 from search_rerank.core.settings import Settings
+from search_rerank.data.loaders import iter_catalog
+from search_rerank.indexing.indexes import build_index, open_pipeline, read_manifest, rollback_index, update_index
+from search_rerank.indexing.reindex import Reindexer
 from search_rerank.indexing.versions import POINTER, IndexVersions
 
 OLD = [Product(id="a", title="red sofa"), Product(id="b", title="oak table")]
@@ -163,8 +163,9 @@ def write_catalog(path: Path, products) -> Path:
 
 def settings_file(tmp_path: Path, settings: Settings) -> Path:
     path = tmp_path / "settings.json"
-    path.write_text(json.dumps(settings.model_dump(mode="json", include={"index_dir", "lexical", "dense"})),
-                    encoding="utf-8")
+    path.write_text(
+        json.dumps(settings.model_dump(mode="json", include={"index_dir", "lexical", "dense"})), encoding="utf-8"
+    )
     return path
 
 
@@ -172,8 +173,16 @@ def test_cli_reindex_and_rollback(settings, tmp_path):
     config = settings_file(tmp_path, settings)
     runner = CliRunner()
     for catalog in (OLD, NEW):
-        result = runner.invoke(main, ["--settings", str(config), "reindex", "--catalog",
-                                      str(write_catalog(tmp_path / "catalog.jsonl", catalog))])
+        result = runner.invoke(
+            main,
+            [
+                "--settings",
+                str(config),
+                "reindex",
+                "--catalog",
+                str(write_catalog(tmp_path / "catalog.jsonl", catalog)),
+            ],
+        )
         assert result.exit_code == 0, result.output
         assert f"alias '{settings.lexical.index}' now points at" in " ".join(result.output.split())
     result = runner.invoke(main, ["--settings", str(config), "reindex", "--rollback"])
@@ -192,8 +201,13 @@ def test_cli_reindex_explains_what_is_missing_without_a_traceback(tmp_path):
 
 def test_script_runs_the_cli_command(settings, tmp_path):
     script = Path(__file__).parents[2] / "scripts" / "reindex.py"
-    command = script_command(script, "--settings", str(settings_file(tmp_path, settings)),
-                             "--catalog", str(write_catalog(tmp_path / "catalog.jsonl", OLD)))
+    command = script_command(
+        script,
+        "--settings",
+        str(settings_file(tmp_path, settings)),
+        "--catalog",
+        str(write_catalog(tmp_path / "catalog.jsonl", OLD)),
+    )
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert found(settings, "sofa") == ["a"]

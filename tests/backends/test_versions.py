@@ -7,9 +7,9 @@ import json
 import pytest
 
 from search_rerank.core.errors import ConfigError
-from search_rerank.indexing.indexes import build_index, open_pipeline, read_manifest, rollback_index, update_index
 from search_rerank.core.product import Product
 from search_rerank.core.settings import Settings
+from search_rerank.indexing.indexes import build_index, open_pipeline, read_manifest, rollback_index, update_index
 from search_rerank.indexing.versions import POINTER, IndexVersions
 
 OLD = [Product(id="a", title="red sofa"), Product(id="b", title="oak table")]

@@ -1,8 +1,8 @@
 import pytest
 
-from search_rerank.data.dataset import Dataset, Query
 from search_rerank.core.errors import ConfigError, DataError
 from search_rerank.core.product import Product
+from search_rerank.data.dataset import Dataset, Query
 
 
 def make_dataset() -> Dataset:

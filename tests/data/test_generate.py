@@ -3,9 +3,18 @@ import json
 import numpy as np
 import pytest
 
-from search_rerank.data.generate import EXACT, PARTIAL, GeneratorConfig, QuerySpec, generate, grade, make_catalog, misspell
+from search_rerank.data.generate import (
+    EXACT,
+    PARTIAL,
+    GeneratorConfig,
+    QuerySpec,
+    generate,
+    grade,
+    make_catalog,
+    misspell,
+)
 from search_rerank.data.loaders import load_beir
-from search_rerank.data.taxonomy import COLOURS, SHARED_INTENTS, STYLES, TYPES
+from search_rerank.data.taxonomy import COLOURS, TYPES
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +93,9 @@ def test_misspelling_changes_one_word():
 @pytest.fixture(scope="module")
 def pooled(tmp_path_factory):
     out = tmp_path_factory.mktemp("pooled")
-    manifest = generate(out, GeneratorConfig(products=1500, queries=120, seed=3, workers=1, pooled=4, pool_depth=12),
-                        progress=False)
+    manifest = generate(
+        out, GeneratorConfig(products=1500, queries=120, seed=3, workers=1, pooled=4, pool_depth=12), progress=False
+    )
     return out, manifest
 
 

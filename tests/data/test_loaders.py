@@ -8,8 +8,9 @@ import pyarrow.parquet as pq
 import pytest
 from pyarrow import csv as arrow_csv
 
-from search_rerank.data.dataset import Dataset, Query
 from search_rerank.core.errors import ConfigError, DataError
+from search_rerank.core.product import Product
+from search_rerank.data.dataset import Dataset, Query
 from search_rerank.data.loaders import (
     LoadStats,
     iter_catalog,
@@ -21,7 +22,6 @@ from search_rerank.data.loaders import (
     load_wands,
     write_beir,
 )
-from search_rerank.core.product import Product
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 WANDS_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "wands"
@@ -55,19 +55,38 @@ def wands_dir(tmp_path: Path) -> Path:
     """The fixture product/label rows with a small query.csv, tab separated like the real files."""
     for name in ("product.csv", "label.csv"):
         shutil.copy(WANDS_FIXTURE / name, tmp_path / name)
-    write(tmp_path / "query.csv", "query_id\tquery\tquery_class\n0\tsalon chair\tMassage Chairs\n"
-          "478\tfawkes 36\" blue vanity\t\n486\t54 in bench cushion\tFurniture Cushions\n")
+    write(
+        tmp_path / "query.csv",
+        "query_id\tquery\tquery_class\n0\tsalon chair\tMassage Chairs\n"
+        '478\tfawkes 36" blue vanity\t\n486\t54 in bench cushion\tFurniture Cushions\n',
+    )
     return tmp_path
 
 
 # --- JSON Lines catalogs ----------------------------------------------------------
 
+
 def test_jsonl_catalog_reads_product_fields(tmp_path):
-    path = jsonl(tmp_path / "c.jsonl", {"id": 7, "title": "Oak desk", "category": ["Furniture", "Desks"],
-                                        "attributes": {"Color": ["brown", "oak"]}, "price": "99.5", "sales": 3})
+    path = jsonl(
+        tmp_path / "c.jsonl",
+        {
+            "id": 7,
+            "title": "Oak desk",
+            "category": ["Furniture", "Desks"],
+            "attributes": {"Color": ["brown", "oak"]},
+            "price": "99.5",
+            "sales": 3,
+        },
+    )
     [product] = iter_jsonl_catalog(path)
-    assert product == Product(id="7", title="Oak desk", category=("Furniture", "Desks"),
-                              attributes={"color": ("brown", "oak")}, price=99.5, sales=3)
+    assert product == Product(
+        id="7",
+        title="Oak desk",
+        category=("Furniture", "Desks"),
+        attributes={"color": ("brown", "oak")},
+        price=99.5,
+        sales=3,
+    )
 
 
 def test_jsonl_catalog_accepts_beir_id_and_text_aliases(tmp_path):
@@ -117,8 +136,11 @@ def test_jsonl_catalog_json_array_file_explains_the_fix(tmp_path):
 
 
 def test_skip_bad_counts_skipped_rows_and_keeps_good_ones(tmp_path):
-    path = write(tmp_path / "c.jsonl", '{"id": "p1", "title": "Desk"}\n{"id": "p2"}\n'
-                 '{"id": "p3", "title": "Lamp", "price": -1}\n{"id": "p4", "title": "Rug"}\n')
+    path = write(
+        tmp_path / "c.jsonl",
+        '{"id": "p1", "title": "Desk"}\n{"id": "p2"}\n'
+        '{"id": "p3", "title": "Lamp", "price": -1}\n{"id": "p4", "title": "Rug"}\n',
+    )
     stats = LoadStats()
     products = list(iter_jsonl_catalog(path, skip_bad=True, stats=stats))
     assert [p.id for p in products] == ["p1", "p4"]
@@ -147,6 +169,7 @@ def test_skip_bad_still_refuses_a_file_where_every_row_is_bad(tmp_path):
 
 
 # --- CSV catalogs -----------------------------------------------------------------
+
 
 @pytest.mark.parametrize("path_text", ["Furniture > Office > Desks", "Furniture/Office/Desks"])
 def test_csv_catalog_splits_category_path(tmp_path, path_text):
@@ -210,12 +233,23 @@ def test_csv_catalog_line_number_is_where_a_multiline_row_ends(tmp_path):
 
 # --- BEIR -----------------------------------------------------------------------------
 
+
 def make_dataset() -> Dataset:
     return Dataset(
         name="tiny",
         products=[
-            Product(id="p1", title="Oak desk", description="solid oak", brand="Acme", category=("Office", "Desks"),
-                    attributes={"color": ("brown", "oak")}, price=99.5, sales=4, review_count=2, rating=4.5),
+            Product(
+                id="p1",
+                title="Oak desk",
+                description="solid oak",
+                brand="Acme",
+                category=("Office", "Desks"),
+                attributes={"color": ("brown", "oak")},
+                price=99.5,
+                sales=4,
+                review_count=2,
+                rating=4.5,
+            ),
             Product(id="p2", title="Lamp"),
         ],
         queries={"q1": Query("q1", "oak desk", {"kind": "head", "frequency": "12"}), "q2": Query("q2", "lamp")},
@@ -265,6 +299,7 @@ def test_load_beir_skip_bad_does_not_skip_bad_queries(tmp_path):
 
 # --- WANDS ----------------------------------------------------------------------------
 
+
 def test_wands_shared_query_file_loads_480_queries_with_query_class(tmp_path):
     shutil.copy(shared("wands/query.csv"), tmp_path / "query.csv")
     for name in ("product.csv", "label.csv"):
@@ -278,11 +313,13 @@ def test_wands_shared_query_file_loads_480_queries_with_query_class(tmp_path):
 def test_wands_product_maps_columns_to_product_fields(wands_dir):
     product = next(p for p in load_wands(wands_dir).products if p.id == "1")
     assert product == Product(
-        id="1", title="all-clad 7 qt . slow cooker",
+        id="1",
+        title="all-clad 7 qt . slow cooker",
         description="create delicious slow-cooked meals , from tender meat to flavorful vegetables",
         category=("Kitchen & Tabletop", "Small Kitchen Appliances", "Slow Cookers"),
         attributes={"capacityquarts": ("7",), "producttype": ("slow cooker",), "productfinish": ("stainless steel",)},
-        review_count=100, rating=2.0,
+        review_count=100,
+        rating=2.0,
     )
 
 
@@ -347,6 +384,7 @@ def test_wands_skip_bad_skips_products_with_empty_name(wands_dir):
 
 # --- ESCI -----------------------------------------------------------------------------
 
+
 def vespa_sample() -> Dataset:
     return load_esci(shared("esci_vespa_sample/sample-products.jsonl"), shared("esci_vespa_sample/test-sample.parquet"))
 
@@ -376,14 +414,23 @@ def test_esci_vespa_color_becomes_attribute_and_missing_color_none():
 
 
 def esci_official(tmp_path: Path) -> tuple[Path, Path]:
-    products = pa.table({
-        "product_id": ["A1", "A1", "B2"], "product_title": ["Desk", "Escritorio", "Lamp"],
-        "product_description": ["<p>Oak &amp; steel</p>", None, None], "product_bullet_point": ["Sturdy\nCheap", None, None],
-        "product_brand": ["Acme", "Acme", None], "product_color": [None, None, "red"], "product_locale": ["us", "es", "us"],
-    })
+    products = pa.table(
+        {
+            "product_id": ["A1", "A1", "B2"],
+            "product_title": ["Desk", "Escritorio", "Lamp"],
+            "product_description": ["<p>Oak &amp; steel</p>", None, None],
+            "product_bullet_point": ["Sturdy\nCheap", None, None],
+            "product_brand": ["Acme", "Acme", None],
+            "product_color": [None, None, "red"],
+            "product_locale": ["us", "es", "us"],
+        }
+    )
     pq.write_table(products, tmp_path / "products.parquet")
-    examples = write(tmp_path / "examples.csv", "query,product_id,esci_label,split,product_locale,small_version\n"
-                     "oak desk,A1,E,train,us,1\noak desk,B2,C,train,us,0\nescritorio,A1,E,test,es,1\nlamp,B2,S,test,us,1\n")
+    examples = write(
+        tmp_path / "examples.csv",
+        "query,product_id,esci_label,split,product_locale,small_version\n"
+        "oak desk,A1,E,train,us,1\noak desk,B2,C,train,us,0\nescritorio,A1,E,test,es,1\nlamp,B2,S,test,us,1\n",
+    )
     return tmp_path / "products.parquet", examples
 
 
@@ -420,6 +467,7 @@ def test_esci_label_without_gain_names_line(tmp_path):
 
 # --- dispatch ---------------------------------------------------------------------------
 
+
 def test_load_dataset_detects_beir_layout(tmp_path):
     write_beir(make_dataset(), tmp_path)
     assert load_dataset(tmp_path) == load_beir(tmp_path)
@@ -447,12 +495,15 @@ def test_load_dataset_and_iter_catalog_detect_esci_official_file_names(tmp_path)
     assert sorted(load_dataset(tmp_path).qrels) == ["test", "train"]
 
 
-@pytest.mark.parametrize("name, text", [
-    ("c.jsonl", '{"id": "p1", "title": "Desk"}\n'),
-    ("c.json", '{"id": "p1", "title": "Desk"}\n'),
-    ("c.csv", "id,title\np1,Desk\n"),
-    ("c.tsv", "id\ttitle\np1\tDesk\n"),
-])
+@pytest.mark.parametrize(
+    "name, text",
+    [
+        ("c.jsonl", '{"id": "p1", "title": "Desk"}\n'),
+        ("c.json", '{"id": "p1", "title": "Desk"}\n'),
+        ("c.csv", "id,title\np1,Desk\n"),
+        ("c.tsv", "id\ttitle\np1\tDesk\n"),
+    ],
+)
 def test_iter_catalog_reads_file_by_suffix(tmp_path, name, text):
     assert [p.id for p in iter_catalog(write(tmp_path / name, text))] == ["p1"]
 

@@ -52,18 +52,33 @@ def test_compose_file_follows_the_compose_spec_schema(compose):
 def test_the_schema_check_can_fail(compose):
     jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is a dev dependency (pip install -e '.[dev]')")
     schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
-    broken = {**compose, "services": {**compose["services"], "search": {**compose["services"]["search"],
-                                                                       "healthcheck": {"test": 1, "every": "5s"}}}}
+    broken = {
+        **compose,
+        "services": {
+            **compose["services"],
+            "search": {**compose["services"]["search"], "healthcheck": {"test": 1, "every": "5s"}},
+        },
+    }
     assert not jsonschema.Draft201909Validator(schema).is_valid(broken)
 
 
 @pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose is not installed")
 def test_docker_compose_accepts_the_file():
-    done = subprocess.run(["docker-compose", "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True,
-                          env={**os.environ, "ELASTIC_PASSWORD": "test-password"}, timeout=60)
+    done = subprocess.run(
+        ["docker-compose", "-f", str(COMPOSE), "config", "-q"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ELASTIC_PASSWORD": "test-password"},
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
-    missing = subprocess.run(["docker-compose", "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True,
-                             env={k: v for k, v in os.environ.items() if k != "ELASTIC_PASSWORD"}, timeout=60)
+    missing = subprocess.run(
+        ["docker-compose", "-f", str(COMPOSE), "config", "-q"],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "ELASTIC_PASSWORD"},
+        timeout=60,
+    )
     assert missing.returncode != 0 and "ELASTIC_PASSWORD" in missing.stderr
 
 

@@ -6,12 +6,12 @@ import pytest
 from click.testing import CliRunner
 
 from search_rerank.cli import main
-from search_rerank.evaluation.evaluate import evaluate
 from search_rerank.core.filters import Filters
-from search_rerank.data.generate import GeneratorConfig, generate
-from search_rerank.indexing.indexes import build_index, open_pipeline
-from search_rerank.data.loaders import iter_catalog, load_beir
 from search_rerank.core.settings import Settings
+from search_rerank.data.generate import GeneratorConfig, generate
+from search_rerank.data.loaders import iter_catalog, load_beir
+from search_rerank.evaluation.evaluate import evaluate
+from search_rerank.indexing.indexes import build_index, open_pipeline
 
 
 @pytest.fixture(scope="module")
@@ -117,8 +117,11 @@ def test_evaluation_waits_for_a_slow_leg_instead_of_dropping_it(indexed):
 
 def test_cli_search_prints_a_table(indexed):
     _, settings, _ = indexed
-    result = CliRunner().invoke(main, ["--index-dir", str(settings.index_dir), "search", "lamp", "--size", "3"],
-                                env={"SEARCH_RERANK_DENSE__MODEL": settings.dense.model})
+    result = CliRunner().invoke(
+        main,
+        ["--index-dir", str(settings.index_dir), "search", "lamp", "--size", "3"],
+        env={"SEARCH_RERANK_DENSE__MODEL": settings.dense.model},
+    )
     assert result.exit_code == 0, result.output
     assert "lamp" in result.output.lower()
 
@@ -126,7 +129,8 @@ def test_cli_search_prints_a_table(indexed):
 def test_cli_bad_catalog_row_names_file_and_line(tmp_path):
     bad = tmp_path / "cat.jsonl"
     bad.write_text('{"id": "1", "title": "fine"}\n{"id": "2", "price": "cheap", "title": "t"}\n')
-    result = CliRunner().invoke(main, ["--index-dir", str(tmp_path / "i"), "index", "--catalog", str(bad),
-                                       "--no-dense"])
+    result = CliRunner().invoke(
+        main, ["--index-dir", str(tmp_path / "i"), "index", "--catalog", str(bad), "--no-dense"]
+    )
     assert result.exit_code == 1
     assert "cat.jsonl:2" in result.output

@@ -1,6 +1,3 @@
-import numpy as np
-import pytest
-
 from search_rerank.core.candidate import Candidate
 from search_rerank.core.longtail import boost, is_long_tail, popularity_percentiles
 from search_rerank.core.settings import LongTailSettings

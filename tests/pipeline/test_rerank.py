@@ -2,19 +2,19 @@
 
 import shutil
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
 
 from search_rerank.core.candidate import Candidate
-from search_rerank.data.generate import GeneratorConfig, generate
 from search_rerank.core.errors import ConfigError
-from search_rerank.indexing.indexes import build_index, load_reranker, open_pipeline
 from search_rerank.core.model_card import ModelCard, SplitSize, TrainingData, save_card
-from search_rerank.data.loaders import iter_catalog
-from search_rerank.core.rerank import UNTRAINED_MAX_LENGTH, CrossEncoderReranker, blend, below_window
+from search_rerank.core.rerank import UNTRAINED_MAX_LENGTH, CrossEncoderReranker, below_window, blend
 from search_rerank.core.settings import RerankSettings, Settings
+from search_rerank.data.generate import GeneratorConfig, generate
+from search_rerank.data.loaders import iter_catalog
+from search_rerank.indexing.indexes import build_index, load_reranker, open_pipeline
 
 
 def fused(n: int) -> list[Candidate]:
@@ -76,6 +76,7 @@ def test_no_model_configured_is_refused_with_a_message():
 
 # ------------------------------------------------------------ fail-open inside the pipeline
 
+
 class Hanging(CrossEncoderReranker):
     def score(self, query, texts, batch_size=None):
         time.sleep(3)
@@ -91,10 +92,18 @@ class Broken(CrossEncoderReranker):
 def index(tmp_path_factory, tiny_cross_encoder_dir):
     root = tmp_path_factory.mktemp("rerank-index")
     generate(root / "data", GeneratorConfig(products=300, queries=10, seed=2, workers=1), progress=False)
-    settings = Settings(index_dir=root / "idx", dense={"enabled": False},
-                        rerank={"model": str(tiny_cross_encoder_dir), "device": "cpu", "timeout_s": 0.5, "window": 20,
-                                "require_card": False},
-                        longtail={"enabled": False})
+    settings = Settings(
+        index_dir=root / "idx",
+        dense={"enabled": False},
+        rerank={
+            "model": str(tiny_cross_encoder_dir),
+            "device": "cpu",
+            "timeout_s": 0.5,
+            "window": 20,
+            "require_card": False,
+        },
+        longtail={"enabled": False},
+    )
     build_index(iter_catalog(root / "data"), settings, progress=False)
     return settings
 
@@ -130,15 +139,24 @@ def test_a_reranker_that_fails_gives_the_fused_order_and_says_why(index):
 
 # ------------------------------------------------------------ loading a trained model by its card
 
+
 def _card(name: str, promoted: bool, blend: float = 0.7, max_length: int | None = 96) -> ModelCard:
     return ModelCard(
-        kind="reranker", name=name, base_model="tiny", created=datetime.now(timezone.utc),
-        data=TrainingData(path="data", name="shop", label_source="judgments",
-                          splits={"train": SplitSize(queries=3, pairs=30)}),
-        parameters={} if max_length is None else {"max_length": max_length}, seed=1, promoted=promoted,
+        kind="reranker",
+        name=name,
+        base_model="tiny",
+        created=datetime.now(UTC),
+        data=TrainingData(
+            path="data", name="shop", label_source="judgments", splits={"train": SplitSize(queries=3, pairs=30)}
+        ),
+        parameters={} if max_length is None else {"max_length": max_length},
+        seed=1,
+        promoted=promoted,
         promotion_reason="dev comparison",
         dev_metrics={"model_ndcg10": 0.6 if promoted else 0.4, "first_stage_ndcg10": 0.5, "best_blend": blend},
-        training_seconds=1.0, pairs_per_second=30.0, library_versions={},
+        training_seconds=1.0,
+        pairs_per_second=30.0,
+        library_versions={},
     )
 
 
@@ -152,8 +170,9 @@ def registry(tmp_path, tiny_cross_encoder_dir):
 
 
 def _settings(index, registry, **rerank):
-    return index.model_copy(update={"models_dir": registry,
-                                    "rerank": index.rerank.model_copy(update={"require_card": True, **rerank})})
+    return index.model_copy(
+        update={"models_dir": registry, "rerank": index.rerank.model_copy(update={"require_card": True, **rerank})}
+    )
 
 
 def test_a_registered_reranker_loads_by_name_with_the_blend_its_card_chose(index, registry):

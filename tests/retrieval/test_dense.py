@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from search_rerank.backends import faiss_index as dense
-from search_rerank.backends.faiss_index import FaissRetriever
 from search_rerank.backends.encoder import BiEncoder
+from search_rerank.backends.faiss_index import FaissRetriever
 from search_rerank.core.errors import ConfigError
 from search_rerank.core.filters import Filters
 from search_rerank.core.product import Product
@@ -45,8 +45,15 @@ def ids(hits) -> list[str]:
 def random_catalog(n: int, seed: int = 7) -> list[Product]:
     """Case variants, missing prices, short paths and multi-valued attributes: the edges filters must get right."""
     rng = random.Random(seed)
-    paths = ["Furniture > Sofas", "furniture > Sofas > Corner", "Furniture > Tables", "Electronics > Audio",
-             "ELECTRONICS", "Garden > Furniture", ""]
+    paths = [
+        "Furniture > Sofas",
+        "furniture > Sofas > Corner",
+        "Furniture > Tables",
+        "Electronics > Audio",
+        "ELECTRONICS",
+        "Garden > Furniture",
+        "",
+    ]
     brands = ["Acme", "ACME", "acme ", "Globex", "Initech", ""]
     colours = ["Red", "red", "Blue", "GREEN", "black"]
     products = []
@@ -54,26 +61,46 @@ def random_catalog(n: int, seed: int = 7) -> list[Product]:
         attributes = {"colour": rng.sample(colours, rng.randint(0, 2))}
         if rng.random() < 0.5:
             attributes["material"] = [rng.choice(["Oak", "oak", "Steel", "leather"])]
-        products.append(Product(
-            id=f"c{i}", title=f"{rng.choice(['sofa', 'table', 'speaker', 'lamp'])} {i}", brand=rng.choice(brands),
-            category=rng.choice(paths), price=None if rng.random() < 0.15 else round(rng.uniform(0, 500), 2),
-            attributes=attributes,
-        ))
+        products.append(
+            Product(
+                id=f"c{i}",
+                title=f"{rng.choice(['sofa', 'table', 'speaker', 'lamp'])} {i}",
+                brand=rng.choice(brands),
+                category=rng.choice(paths),
+                price=None if rng.random() < 0.15 else round(rng.uniform(0, 500), 2),
+                attributes=attributes,
+            )
+        )
     return products
 
 
 FILTERS_BY_KIND = {
-    "category": [Filters(category="furniture"), Filters(category="Furniture > sofas"),
-                 Filters(category="furniture > sofas > corner"), Filters(category="electronics"),
-                 Filters(category="Sofas"), Filters(category="Toys")],
+    "category": [
+        Filters(category="furniture"),
+        Filters(category="Furniture > sofas"),
+        Filters(category="furniture > sofas > corner"),
+        Filters(category="electronics"),
+        Filters(category="Sofas"),
+        Filters(category="Toys"),
+    ],
     "brand": [Filters(brand="acme"), Filters(brand=["Globex", "INITECH"]), Filters(brand="Umbrella")],
-    "price": [Filters(price_min=100), Filters(price_max=250.5), Filters(price_min=50, price_max=60),
-              Filters(price_min=0)],
-    "attributes": [Filters(attributes={"colour": "RED"}), Filters(attributes={"colour": ["blue", "green"]}),
-                   Filters(attributes={"colour": "red", "material": "OAK"}), Filters(attributes={"size": "xl"}),
-                   Filters(attributes={"material": "purple"})],
-    "combined": [Filters(category="furniture", brand="acme", price_max=400, attributes={"colour": ["red", "black"]}),
-                 Filters()],
+    "price": [
+        Filters(price_min=100),
+        Filters(price_max=250.5),
+        Filters(price_min=50, price_max=60),
+        Filters(price_min=0),
+    ],
+    "attributes": [
+        Filters(attributes={"colour": "RED"}),
+        Filters(attributes={"colour": ["blue", "green"]}),
+        Filters(attributes={"colour": "red", "material": "OAK"}),
+        Filters(attributes={"size": "xl"}),
+        Filters(attributes={"material": "purple"}),
+    ],
+    "combined": [
+        Filters(category="furniture", brand="acme", price_max=400, attributes={"colour": ["red", "black"]}),
+        Filters(),
+    ],
 }
 
 
@@ -145,8 +172,10 @@ def test_filters_follow_reference_after_upserts_deletes_and_compaction(tiny_sett
     catalog = {p.id: p for p in random_catalog(120)}
     retriever = make(tiny_settings)
     retriever.add(catalog.values())
-    changed = [p.model_copy(update={"brand": "Globex", "attributes": {"colour": ("Blue",)}})
-               for p in random_catalog(120, seed=8)[:40]]
+    changed = [
+        p.model_copy(update={"brand": "Globex", "attributes": {"colour": ("Blue",)}})
+        for p in random_catalog(120, seed=8)[:40]
+    ]
     retriever.add(changed)
     catalog.update((p.id, p) for p in changed)
     gone = [f"c{i}" for i in range(60, 100)]
@@ -161,8 +190,10 @@ def test_add_replaces_vector_and_metadata_when_id_exists(tiny_settings):
     retriever = make(tiny_settings)
     dim = retriever._encoder.dim
     old, new = unit_vectors(2, dim, seed=3)
-    retriever.add_vectors([Product(id="a", title="sofa", brand="Acme")] + plain_products(20), np.vstack(
-        [old, unit_vectors(20, dim, seed=4)]))
+    retriever.add_vectors(
+        [Product(id="a", title="sofa", brand="Acme")] + plain_products(20),
+        np.vstack([old, unit_vectors(20, dim, seed=4)]),
+    )
     retriever.add_vectors([Product(id="a", title="sofa", brand="Globex")], new[None, :])
     assert retriever.count() == 21
     assert retriever.search_vector(new, 1) == [("a", pytest.approx(1.0, abs=1e-5))]
@@ -243,8 +274,11 @@ def test_save_load_round_trip_gives_identical_results(tiny_settings, tmp_path, i
     retriever.save(tmp_path)
     loaded = FaissRetriever.load(tmp_path, BiEncoder(retriever._settings), retriever._settings)
     assert (loaded.count(), loaded.index_type) == (198, index_type)
-    for query, filters in [("sofa", None), ("red table", Filters(category="furniture", price_max=300)),
-                           ("lamp", Filters(attributes={"colour": "red"}, brand="acme"))]:
+    for query, filters in [
+        ("sofa", None),
+        ("red table", Filters(category="furniture", price_max=300)),
+        ("lamp", Filters(attributes={"colour": "red"}, brand="acme")),
+    ]:
         assert loaded.search(query, 20, filters) == retriever.search(query, 20, filters)
 
 
@@ -290,15 +324,16 @@ def test_searches_stay_consistent_when_products_are_added_concurrently(tiny_sett
     for thread in threads:
         thread.start()
     for start in range(200, 400, 20):
-        retriever.add_vectors(plain_products(400)[start:start + 20], vectors[start:start + 20])
+        retriever.add_vectors(plain_products(400)[start : start + 20], vectors[start : start + 20])
     for thread in threads:
         thread.join()
     assert errors == []
     assert retriever.count() == 400
 
 
-@pytest.mark.skipif(not hasattr(faiss, "StandardGpuResources") or faiss.get_num_gpus() == 0,
-                    reason="needs a faiss GPU build and a GPU")
+@pytest.mark.skipif(
+    not hasattr(faiss, "StandardGpuResources") or faiss.get_num_gpus() == 0, reason="needs a faiss GPU build and a GPU"
+)
 @pytest.mark.parametrize("index_type", ["flat", "ivf"])
 def test_gpu_search_matches_cpu_when_filtered(tiny_settings, index_type):
     catalog = random_catalog(300)
@@ -316,9 +351,11 @@ def test_gpu_search_matches_cpu_when_filtered(tiny_settings, index_type):
 @pytest.mark.slow
 def test_couch_query_ranks_sofa_above_unrelated_product_with_minilm(minilm_settings):
     retriever = FaissRetriever(BiEncoder(minilm_settings), minilm_settings)
-    retriever.add([
-        Product(id="sofa", title="Three-seater sofa", category="Furniture > Living room", brand="Nordhem"),
-        Product(id="drill", title="Cordless hammer drill 18V", category="Tools > Power tools", brand="Voltex"),
-        Product(id="socks", title="Wool hiking socks", category="Apparel > Socks", brand="Trailmate"),
-    ])
+    retriever.add(
+        [
+            Product(id="sofa", title="Three-seater sofa", category="Furniture > Living room", brand="Nordhem"),
+            Product(id="drill", title="Cordless hammer drill 18V", category="Tools > Power tools", brand="Voltex"),
+            Product(id="socks", title="Wool hiking socks", category="Apparel > Socks", brand="Trailmate"),
+        ]
+    )
     assert [c.product_id for c in retriever.search("couch", 3)][0] == "sofa"

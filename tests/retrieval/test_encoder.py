@@ -63,8 +63,11 @@ def test_prefixes_are_prepended_when_configured(tiny_settings):
 def test_max_seq_length_truncates_when_text_is_longer(tiny_settings):
     short = BiEncoder(tiny_settings.model_copy(update={"max_seq_length": 8}))
     head = "red leather sofa with oak legs"  # six word pieces, plus [CLS] and [SEP]
-    np.testing.assert_allclose(short.encode_documents([head + " and cushions"]),
-                               short.encode_documents([head + " and a steel frame"]), atol=1e-6)
+    np.testing.assert_allclose(
+        short.encode_documents([head + " and cushions"]),
+        short.encode_documents([head + " and a steel frame"]),
+        atol=1e-6,
+    )
     assert not np.allclose(short.encode_documents(["red leather sofa"]), short.encode_documents([head]), atol=1e-3)
 
 

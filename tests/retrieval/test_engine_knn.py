@@ -9,13 +9,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from search_rerank.backends.encoder import BiEncoder
-from search_rerank.backends.engine_knn import EngineKnnRetriever, cosine_hits, knn_body
-from search_rerank.core.errors import ConfigError, StageError
 from search_rerank.backends.cluster import OpenSearchRetriever, cluster_retriever
 from search_rerank.backends.cluster_query import filter_clauses
-from search_rerank.core.filters import Filters
+from search_rerank.backends.encoder import BiEncoder
+from search_rerank.backends.engine_knn import EngineKnnRetriever, cosine_hits, knn_body
 from search_rerank.backends.mappings import index_body, merged, vector_field, vector_mapping
+from search_rerank.core.errors import ConfigError, StageError
+from search_rerank.core.filters import Filters
 from search_rerank.core.product import Product
 from search_rerank.core.retrieval import DENSE, Retriever
 from search_rerank.core.settings import DenseSettings, LexicalSettings, load_settings
@@ -80,8 +80,9 @@ def test_unknown_engine_lists_the_valid_ones():
 
 
 def test_cosine_hits_turn_engine_scores_back_into_cosines_with_ties_by_id():
-    response = {"hits": {"hits": [{"_id": "b", "_score": 0.75}, {"_id": "a", "_score": 0.75},
-                                  {"_id": "c", "_score": 1.0}]}}
+    response = {
+        "hits": {"hits": [{"_id": "b", "_score": 0.75}, {"_id": "a", "_score": 0.75}, {"_id": "c", "_score": 1.0}]}
+    }
     assert cosine_hits(response) == [("c", 1.0), ("a", 0.5), ("b", 0.5)]
 
 
@@ -100,8 +101,12 @@ def test_opensearch_fragment_is_a_lucene_hnsw_knn_vector_with_the_encoder_dimens
     fragment = vector_mapping("opensearch", 32, engine_dense(hnsw_m=24, hnsw_ef_construction=150))
     spec = fragment["mappings"]["properties"][vector_field("opensearch", 1)]
     assert spec["type"] == "knn_vector" and spec["dimension"] == 32
-    assert spec["method"] == {"name": "hnsw", "space_type": "cosinesimil", "engine": "lucene",
-                              "parameters": {"m": 24, "ef_construction": 150}}
+    assert spec["method"] == {
+        "name": "hnsw",
+        "space_type": "cosinesimil",
+        "engine": "lucene",
+        "parameters": {"m": 24, "ef_construction": 150},
+    }
     assert fragment["settings"]["index"]["knn"] is True
 
 
@@ -123,8 +128,9 @@ def test_missing_vector_mapping_version_is_a_config_error_listing_the_available_
 
 def test_cluster_leg_creates_indexes_with_its_extension():
     client = RecordingClient()
-    leg = OpenSearchRetriever(lexical("opensearch"), client=client,
-                              index_extension=vector_mapping("opensearch", 3, engine_dense()))
+    leg = OpenSearchRetriever(
+        lexical("opensearch"), client=client, index_extension=vector_mapping("opensearch", 3, engine_dense())
+    )
     leg.bound_to("products-new").create_index("products-new")
     [(name, body)] = client.created
     assert name == "products-new" and body["mappings"]["properties"]["embedding"]["dimension"] == 3
@@ -179,8 +185,9 @@ class RecordingClient:
         return {}
 
     def get_mapping(self, index: str) -> dict[str, Any]:
-        return {"products-1": {"mappings": {"properties": {"embedding": {"type": "knn_vector",
-                                                                        "dimension": self.dims}}}}}
+        return {
+            "products-1": {"mappings": {"properties": {"embedding": {"type": "knn_vector", "dimension": self.dims}}}}
+        }
 
 
 @pytest.fixture
@@ -236,8 +243,7 @@ def test_add_writes_each_document_with_its_vector_encoded_once_per_id(encoder):
     assert knn_leg(encoder, client).add([old, Product(id="b", title="oak table"), new]) == 2
     [lines] = client.bulks
     docs = {doc["id"]: doc for doc in lines[1::2]}
-    np.testing.assert_allclose(docs["a"]["embedding"], encoder.encode_documents([new.embedding_text()])[0],
-                               rtol=1e-6)
+    np.testing.assert_allclose(docs["a"]["embedding"], encoder.encode_documents([new.embedding_text()])[0], rtol=1e-6)
     assert docs["a"]["title"] == "new lamp" and len(docs["b"]["embedding"]) == encoder.dim
 
 

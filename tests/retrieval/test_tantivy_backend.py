@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import tantivy
 
+from search_rerank.backends.tantivy_index import TantivyRetriever
 from search_rerank.core.errors import ConfigError, StageError
 from search_rerank.core.filters import Filters
 from search_rerank.core.product import Product
 from search_rerank.core.settings import LexicalSettings
-from search_rerank.backends.tantivy_index import TantivyRetriever
 
 
 def make(products=(), path: Path | None = None, **settings) -> TantivyRetriever:
@@ -146,9 +146,16 @@ def test_concurrent_searches_succeed_while_writing():
 def test_five_thousand_products_index_and_search_quickly():
     rng = random.Random(5)
     vocabulary = [f"word{i}" for i in range(500)]
-    catalog = [Product(id=f"p{i:05d}", title=" ".join(rng.choices(vocabulary, k=6)), brand=rng.choice(["Acme", "Bolt", ""]),
-                       description=" ".join(rng.choices(vocabulary, k=40)), price=rng.choice([None, 10.0, 99.5]))
-               for i in range(5000)]
+    catalog = [
+        Product(
+            id=f"p{i:05d}",
+            title=" ".join(rng.choices(vocabulary, k=6)),
+            brand=rng.choice(["Acme", "Bolt", ""]),
+            description=" ".join(rng.choices(vocabulary, k=40)),
+            price=rng.choice([None, 10.0, 99.5]),
+        )
+        for i in range(5000)
+    ]
     catalog[1234] = catalog[1234].model_copy(update={"title": "unmistakable teapot"})
     retriever = make()
     start = time.perf_counter()

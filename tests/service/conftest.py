@@ -11,34 +11,62 @@ of products in a fresh index on the test server (osmem-server, see
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import pytest
 from flask import Flask
 from servers import server_retriever, server_settings
 
-from search_rerank.data.generate import GeneratorConfig, generate
-from search_rerank.indexing.indexes import build_index, open_pipeline
-from search_rerank.data.loaders import iter_catalog
 from search_rerank.core.pipeline import SearchPipeline
 from search_rerank.core.product import Product
 from search_rerank.core.retrieval import LEXICAL
-from search_rerank.serving import create_app
 from search_rerank.core.settings import LexicalSettings, Settings
 from search_rerank.core.store import ProductStore
+from search_rerank.data.generate import GeneratorConfig, generate
+from search_rerank.data.loaders import iter_catalog
+from search_rerank.indexing.indexes import build_index, open_pipeline
+from search_rerank.serving import create_app
 
 CLUSTER_CATALOG = [
-    Product(id="s1", title="corner sofa", brand="Acme", category="Furniture > Sofas", price=499.0,
-            attributes={"color": "grey"}, sales=120),
-    Product(id="s2", title="leather sofa", brand="Acme", category="Furniture > Sofas", price=899.0,
-            attributes={"color": "brown"}, sales=40),
-    Product(id="s3", title="velvet sofa", brand="Bolt", category="Furniture > Sofas", price=650.0,
-            attributes={"color": "blue"}, sales=8),
+    Product(
+        id="s1",
+        title="corner sofa",
+        brand="Acme",
+        category="Furniture > Sofas",
+        price=499.0,
+        attributes={"color": "grey"},
+        sales=120,
+    ),
+    Product(
+        id="s2",
+        title="leather sofa",
+        brand="Acme",
+        category="Furniture > Sofas",
+        price=899.0,
+        attributes={"color": "brown"},
+        sales=40,
+    ),
+    Product(
+        id="s3",
+        title="velvet sofa",
+        brand="Bolt",
+        category="Furniture > Sofas",
+        price=650.0,
+        attributes={"color": "blue"},
+        sales=8,
+    ),
     Product(id="s4", title="sofa bed", brand="Cosy", category="Furniture > Sofas > Beds", price=700.0, sales=3),
     Product(id="t1", title="oak table", brand="Bolt", category="Furniture > Tables", price=249.5, sales=60),
-    Product(id="l1", title="desk lamp", brand="Acme", category="Lighting", description="a lamp for a sofa side table",
-            sales=15),
+    Product(
+        id="l1",
+        title="desk lamp",
+        brand="Acme",
+        category="Lighting",
+        description="a lamp for a sofa side table",
+        sales=15,
+    ),
 ]
 
 
@@ -51,19 +79,24 @@ def catalog_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def index_settings(tmp_path_factory, catalog_dir, tiny_bert_dir) -> Settings:
-    settings = Settings(index_dir=tmp_path_factory.mktemp("index") / "idx",
-                        dense={"model": str(tiny_bert_dir), "device": "cpu", "candidates": 40},
-                        lexical={"candidates": 40})
+    settings = Settings(
+        index_dir=tmp_path_factory.mktemp("index") / "idx",
+        dense={"model": str(tiny_bert_dir), "device": "cpu", "candidates": 40},
+        lexical={"candidates": 40},
+    )
     build_index(iter_catalog(catalog_dir), settings, progress=False)
     return settings
 
 
 @pytest.fixture
 def settings(index_settings) -> Settings:
-    return index_settings.model_copy(update={
-        "service": index_settings.service.model_copy(update={"max_size": 50, "max_query_length": 100,
-                                                             "max_result_window": 200}),
-    })
+    return index_settings.model_copy(
+        update={
+            "service": index_settings.service.model_copy(
+                update={"max_size": 50, "max_query_length": 100, "max_result_window": 200}
+            ),
+        }
+    )
 
 
 @pytest.fixture
@@ -103,8 +136,7 @@ def make_cluster_app(request, tmp_path) -> Iterable[Callable[..., Flask]]:
         store = ProductStore(tmp_path / f"{lexical.index}.sqlite")
         store.add(CLUSTER_CATALOG)
         store.refresh_popularity()
-        settings = Settings(index_dir=tmp_path / "unused", lexical=lexical, dense={"enabled": False},
-                            service=service)
+        settings = Settings(index_dir=tmp_path / "unused", lexical=lexical, dense={"enabled": False}, service=service)
         return create_app(settings, SearchPipeline(settings, {LEXICAL: retriever}, store))
 
     yield make

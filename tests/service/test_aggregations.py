@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
-from typing import Iterator
 
 import pytest
 import urllib3
 from live_server import handled
 
-from search_rerank.serving.aggregations import Aggregator
 from search_rerank.backends.cluster import OpenSearchRetriever
-from search_rerank.serving.es_compat import InvalidQuery, Unsupported, parse_search
 from search_rerank.core.settings import LexicalSettings, ServiceSettings
+from search_rerank.serving.aggregations import Aggregator
+from search_rerank.serving.es_compat import InvalidQuery, Unsupported, parse_search
 
 BRANDS = {"brands": {"terms": {"field": "facet.brand"}}}
-SOFAS_IN_FURNITURE = {"bool": {"must": [{"match": {"title": "sofa"}}],
-                               "filter": [{"term": {"category": "Furniture"}}]}}
+SOFAS_IN_FURNITURE = {"bool": {"must": [{"match": {"title": "sofa"}}], "filter": [{"term": {"category": "Furniture"}}]}}
 
 
 @pytest.fixture(params=["opensearch", "elasticsearch"])
@@ -46,15 +45,18 @@ def test_terms_aggregation_counts_the_filtered_match_set(cluster_client):
 
 
 def test_aggregations_count_beyond_the_page_of_hits(cluster_client):
-    body = cluster_client.post("/products/_search", json={"query": SOFAS_IN_FURNITURE, "size": 0,
-                                                          "aggregations": BRANDS}).get_json()
+    body = cluster_client.post(
+        "/products/_search", json={"query": SOFAS_IN_FURNITURE, "size": 0, "aggregations": BRANDS}
+    ).get_json()
     assert body["hits"]["hits"] == []
     assert sum(buckets(body["aggregations"]["brands"]).values()) == 4
 
 
 def test_post_filter_narrows_the_hits_but_not_the_facet_counts(cluster_client):
-    body = cluster_client.post("/products/_search", json={
-        "query": SOFAS_IN_FURNITURE, "post_filter": {"term": {"brand": "Acme"}}, "aggs": BRANDS}).get_json()
+    body = cluster_client.post(
+        "/products/_search",
+        json={"query": SOFAS_IN_FURNITURE, "post_filter": {"term": {"brand": "Acme"}}, "aggs": BRANDS},
+    ).get_json()
     assert {hit["_id"] for hit in body["hits"]["hits"]} == {"s1", "s2"}
     assert buckets(body["aggregations"]["brands"]) == {"Acme": 2, "Bolt": 1, "Cosy": 1}
 
@@ -67,17 +69,21 @@ def test_browsing_without_a_query_counts_the_whole_catalog(cluster_client):
 
 def test_contradictory_filters_get_empty_aggregations_from_the_cluster(cluster_client):
     query = {"bool": {"filter": [{"term": {"brand": "Acme"}}, {"term": {"brand": "Bolt"}}]}}
-    body = cluster_client.post("/products/_search", json={
-        "query": query, "aggs": {**BRANDS, "price": {"max": {"field": "price"}}}}).get_json()
+    body = cluster_client.post(
+        "/products/_search", json={"query": query, "aggs": {**BRANDS, "price": {"max": {"field": "price"}}}}
+    ).get_json()
     assert body["hits"]["hits"] == []
     assert body["aggregations"]["brands"]["buckets"] == [] and body["aggregations"]["price"]["value"] is None
 
 
 def test_multi_search_answers_each_searchs_aggregations(cluster_client):
-    ndjson = ('{}\n{"query": {"match": {"title": "sofa"}}, "aggs": {"brands": {"terms": {"field": "facet.brand"}}}}\n'
-              '{}\n{"size": 0, "aggs": {"n": {"value_count": {"field": "id"}}}}\n')
-    first, second = cluster_client.post("/_msearch", data=ndjson,
-                                        content_type="application/x-ndjson").get_json()["responses"]
+    ndjson = (
+        '{}\n{"query": {"match": {"title": "sofa"}}, "aggs": {"brands": {"terms": {"field": "facet.brand"}}}}\n'
+        '{}\n{"size": 0, "aggs": {"n": {"value_count": {"field": "id"}}}}\n'
+    )
+    first, second = cluster_client.post("/_msearch", data=ndjson, content_type="application/x-ndjson").get_json()[
+        "responses"
+    ]
     assert buckets(first["aggregations"]["brands"]) == {"Acme": 3, "Bolt": 1, "Cosy": 1}
     assert second["aggregations"]["n"]["value"] == 6
 
@@ -99,8 +105,9 @@ def slow_on_aggregations(cluster_url: str, delay_s: float) -> Iterator[str]:
             if b'"aggs"' in body:
                 time.sleep(delay_s)
             headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
-            answer = urllib3.request(self.command, cluster_url + self.path, body=body or None, headers=headers,
-                                     retries=False)
+            answer = urllib3.request(
+                self.command, cluster_url + self.path, body=body or None, headers=headers, retries=False
+            )
             self.send_response(answer.status)
             for name in ("Content-Type", "X-Elastic-Product"):
                 if name in answer.headers:
@@ -128,8 +135,9 @@ def test_slow_cluster_leaves_aggregations_out_and_says_so(make_cluster_app, osme
 
 
 def test_unreachable_cluster_leaves_aggregations_out_and_says_why():
-    leg = OpenSearchRetriever(LexicalSettings(backend="opensearch", url=f"http://127.0.0.1:{free_port()}",
-                                              retries=0, request_timeout_s=5))
+    leg = OpenSearchRetriever(
+        LexicalSettings(backend="opensearch", url=f"http://127.0.0.1:{free_port()}", retries=0, request_timeout_s=5)
+    )
     search = parse_search({"aggs": BRANDS}, {}, ServiceSettings(), aggregations=True)
     response = {"search_rerank": {"degraded": {}, "timings_ms": {}}}
     aggregator = Aggregator()
@@ -154,8 +162,12 @@ def test_aggs_and_aggregations_together_are_invalid_as_in_elasticsearch():
 
 
 def test_facet_filters_are_the_querys_without_the_post_filter():
-    search = parse_search({"query": SOFAS_IN_FURNITURE, "post_filter": {"term": {"brand": "Acme"}}, "aggs": BRANDS},
-                          {}, ServiceSettings(), aggregations=True)
+    search = parse_search(
+        {"query": SOFAS_IN_FURNITURE, "post_filter": {"term": {"brand": "Acme"}}, "aggs": BRANDS},
+        {},
+        ServiceSettings(),
+        aggregations=True,
+    )
     assert search.filters.brand == ("Acme",) and search.filters.category == ("Furniture",)
     assert search.facet_filters.brand is None and search.facet_filters.category == ("Furniture",)
 

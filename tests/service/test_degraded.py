@@ -42,10 +42,12 @@ class Broken:
 
 @pytest.fixture
 def short_deadlines(settings):
-    return settings.model_copy(update={
-        "lexical": settings.lexical.model_copy(update={"timeout_s": DEADLINE_S}),
-        "dense": settings.dense.model_copy(update={"timeout_s": DEADLINE_S}),
-    })
+    return settings.model_copy(
+        update={
+            "lexical": settings.lexical.model_copy(update={"timeout_s": DEADLINE_S}),
+            "dense": settings.dense.model_copy(update={"timeout_s": DEADLINE_S}),
+        }
+    )
 
 
 @pytest.fixture

@@ -137,19 +137,29 @@ def test_body_that_is_not_json_is_an_elasticsearch_400(client):
     assert response.get_json()["error"]["type"] == "parsing_exception"
 
 
-@pytest.mark.parametrize("method, path, endpoint", [
-    ("GET", "/products/_doc/P0000001", "_doc"), ("GET", "/_cat/indices", "_cat"),
-    ("PUT", "/products/_mapping", "_mapping"), ("POST", "/products/_count", "_count"),
-])
+@pytest.mark.parametrize(
+    "method, path, endpoint",
+    [
+        ("GET", "/products/_doc/P0000001", "_doc"),
+        ("GET", "/_cat/indices", "_cat"),
+        ("PUT", "/products/_mapping", "_mapping"),
+        ("POST", "/products/_count", "_count"),
+    ],
+)
 def test_other_elasticsearch_endpoints_are_a_501_naming_them(client, method, path, endpoint):
     response = client.open(path, method=method)
     assert response.status_code == 501
     assert response.get_json()["error"]["unsupported"] == endpoint
 
 
-@pytest.mark.parametrize("method, path, allowed", [
-    ("PUT", "/products/_search", "GET, POST"), ("DELETE", "/_search", "GET, POST"), ("GET", "/products/_msearch", "POST"),
-])
+@pytest.mark.parametrize(
+    "method, path, allowed",
+    [
+        ("PUT", "/products/_search", "GET, POST"),
+        ("DELETE", "/_search", "GET, POST"),
+        ("GET", "/products/_msearch", "POST"),
+    ],
+)
 def test_a_served_endpoint_called_with_another_method_is_a_405_saying_which_are_allowed(client, method, path, allowed):
     response = client.open(path, method=method)
     assert response.status_code == 405

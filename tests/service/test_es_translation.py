@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from search_rerank.serving.es_compat import InvalidQuery, SourceFilter, Unsupported, parse_msearch, parse_search
 from search_rerank.core.settings import ServiceSettings
+from search_rerank.serving.es_compat import InvalidQuery, SourceFilter, Unsupported, parse_msearch, parse_search
 
 LIMITS = ServiceSettings(max_size=50, max_query_length=100, max_result_window=200)
 
@@ -140,8 +140,9 @@ def test_must_not_is_unsupported_by_name():
     assert err.value.part == "query.bool.must_not"
 
 
-@pytest.mark.parametrize("query", [{"fuzzy": {"title": "sofa"}}, {"wildcard": {"title": "so*"}},
-                                   {"geo_distance": {"distance": "1km"}}])
+@pytest.mark.parametrize(
+    "query", [{"fuzzy": {"title": "sofa"}}, {"wildcard": {"title": "so*"}}, {"geo_distance": {"distance": "1km"}}]
+)
 def test_unknown_query_type_is_unsupported_by_name(query):
     with pytest.raises(Unsupported) as err:
         parse({"query": query})
@@ -192,11 +193,18 @@ def test_any_other_sort_is_unsupported(sort):
     assert err.value.part == "sort"
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"size": 51}, "size"), ({"size": -1}, "size"), ({"from": "x"}, "from"), ({"from": 190, "size": 20}, "from"),
-    ({"query": {"match": {"title": "x" * 101}}}, "query"), ({"query": {"match": 5}}, "query.match"),
-    ({"query": {"bool": {"must": [{"term": {}}]}}}, "query.bool.must[0].term"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"size": 51}, "size"),
+        ({"size": -1}, "size"),
+        ({"from": "x"}, "from"),
+        ({"from": 190, "size": 20}, "from"),
+        ({"query": {"match": {"title": "x" * 101}}}, "query"),
+        ({"query": {"match": 5}}, "query.match"),
+        ({"query": {"bool": {"must": [{"term": {}}]}}}, "query.bool.must[0].term"),
+    ],
+)
 def test_bad_values_are_invalid_naming_the_field(body, field):
     with pytest.raises(InvalidQuery) as err:
         parse(body)
@@ -211,24 +219,32 @@ def test_size_and_from_default_as_in_elasticsearch():
 RECORD = {"id": "1", "title": "Sofa", "brand": "A", "attributes": {"color": ["red"], "material": ["oak"]}}
 
 
-@pytest.mark.parametrize("source, kept", [
-    (True, RECORD),
-    (["title", "brand"], {"title": "Sofa", "brand": "A"}),
-    ("title", {"title": "Sofa"}),
-    ({"includes": ["attributes.color"]}, {"attributes": {"color": ["red"]}}),
-    ({"includes": ["attr*"], "excludes": ["attributes.material"]}, {"attributes": {"color": ["red"]}}),
-    ({"excludes": ["attributes"]}, {"id": "1", "title": "Sofa", "brand": "A"}),
-])
+@pytest.mark.parametrize(
+    "source, kept",
+    [
+        (True, RECORD),
+        (["title", "brand"], {"title": "Sofa", "brand": "A"}),
+        ("title", {"title": "Sofa"}),
+        ({"includes": ["attributes.color"]}, {"attributes": {"color": ["red"]}}),
+        ({"includes": ["attr*"], "excludes": ["attributes.material"]}, {"attributes": {"color": ["red"]}}),
+        ({"excludes": ["attributes"]}, {"id": "1", "title": "Sofa", "brand": "A"}),
+    ],
+)
 def test_source_filtering_keeps_the_asked_fields(source, kept):
     assert parse({"_source": source}).source.apply(RECORD) == kept
 
 
-@pytest.mark.parametrize("params, kept", [
-    ({"_source": "false"}, None),
-    ({"_source": "title,brand"}, {"title": "Sofa", "brand": "A"}),
-    ({"_source_includes": "attributes.*", "_source_excludes": "attributes.material"},
-     {"attributes": {"color": ["red"]}}),
-])
+@pytest.mark.parametrize(
+    "params, kept",
+    [
+        ({"_source": "false"}, None),
+        ({"_source": "title,brand"}, {"title": "Sofa", "brand": "A"}),
+        (
+            {"_source_includes": "attributes.*", "_source_excludes": "attributes.material"},
+            {"attributes": {"color": ["red"]}},
+        ),
+    ],
+)
 def test_source_filtering_from_uri_parameters(params, kept):
     source = parse({}, **params).source
     assert (source.apply(RECORD) if source.enabled else None) == kept

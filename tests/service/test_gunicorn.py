@@ -40,9 +40,17 @@ def server(index_settings, tmp_path_factory):
     }
     log = (root / "server.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "python:search_rerank.serving.gunicorn_conf",
-         "search_rerank.serving:create_app()"],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "python:search_rerank.serving.gunicorn_conf",
+            "search_rerank.serving:create_app()",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -58,8 +66,13 @@ def server(index_settings, tmp_path_factory):
             proc.kill()
             pytest.fail(f"gunicorn not ready in time:\n{(root / 'server.log').read_text()}")
         time.sleep(0.5)
-    yield {"url": url, "log": root / "server.log", "metrics_dir": root / "metrics", "ubi_dir": root / "ubi",
-           "pid": proc.pid}
+    yield {
+        "url": url,
+        "log": root / "server.log",
+        "metrics_dir": root / "metrics",
+        "ubi_dir": root / "ubi",
+        "pid": proc.pid,
+    }
     proc.send_signal(signal.SIGTERM)
     try:
         proc.wait(timeout=30)
@@ -110,8 +123,9 @@ def test_metrics_add_up_every_workers_requests(server):
 
 
 def test_log_lines_are_json_with_the_request_id(server):
-    requests.post(f"{server['url']}/search", json={"query": "rug"}, headers={"X-Request-Id": "gunicorn-test-1"},
-                  timeout=30)
+    requests.post(
+        f"{server['url']}/search", json={"query": "rug"}, headers={"X-Request-Id": "gunicorn-test-1"}, timeout=30
+    )
     time.sleep(0.2)
     lines = [json.loads(line) for line in server["log"].read_text().splitlines() if line.startswith("{")]
     mine = [line for line in lines if line.get("request_id") == "gunicorn-test-1"]
@@ -119,8 +133,12 @@ def test_log_lines_are_json_with_the_request_id(server):
 
 
 def test_every_worker_writes_whole_ubi_lines_to_a_file_of_its_own(server):
-    query_ids = [requests.post(f"{server['url']}/search", json={"query": "sofa"}, headers={"Connection": "close"},
-                               timeout=30).headers["X-Query-Id"] for _ in range(8)]
+    query_ids = [
+        requests.post(
+            f"{server['url']}/search", json={"query": "sofa"}, headers={"Connection": "close"}, timeout=30
+        ).headers["X-Query-Id"]
+        for _ in range(8)
+    ]
     files = sorted(server["ubi_dir"].glob("ubi.*.ndjson"))
     assert files and all(int(f.name.split(".")[1]) != server["pid"] for f in files)
     logged = [json.loads(line)["query_id"] for f in files for line in f.read_text().splitlines()]
@@ -132,13 +150,18 @@ def test_a_reload_reaches_both_workers_and_search_goes_on(server):
         return sum("reloaded the indexes" in line for line in server["log"].read_text().splitlines())
 
     before = reloads()
-    response = requests.post(f"{server['url']}/admin/reload", headers={"Authorization": "Bearer gunicorn-admin"},
-                             timeout=60)
+    response = requests.post(
+        f"{server['url']}/admin/reload", headers={"Authorization": "Bearer gunicorn-admin"}, timeout=60
+    )
     assert response.status_code == 200 and response.json()["other_workers"] is True
     deadline = time.monotonic() + 30  # the other worker notices within a second, then loads index and model
     while reloads() < before + 2 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert reloads() == before + 2
     for _ in range(4):
-        assert requests.post(f"{server['url']}/search", json={"query": "lamp"}, headers={"Connection": "close"},
-                             timeout=30).status_code == 200
+        assert (
+            requests.post(
+                f"{server['url']}/search", json={"query": "lamp"}, headers={"Connection": "close"}, timeout=30
+            ).status_code
+            == 200
+        )

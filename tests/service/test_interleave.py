@@ -8,9 +8,9 @@ from click.testing import CliRunner
 
 from search_rerank.cli import main
 from search_rerank.core.errors import ConfigError
-from search_rerank.serving.interleave import ranking_settings
-from search_rerank.serving import create_app
 from search_rerank.core.settings import Settings
+from search_rerank.serving import create_app
+from search_rerank.serving.interleave import ranking_settings
 
 HEADER = "X-Search-Rerank-Interleave"
 SHOPPER = {"X-Ubi-Client-Id": "client-7"}
@@ -20,7 +20,7 @@ SHOPPER = {"X-Ubi-Client-Id": "client-7"}
 def b_file(tmp_path):
     """Ranking B: BM25 alone, no long-tail stage; the served A is hybrid, so the two lists differ."""
     path = tmp_path / "best.toml"
-    path.write_text('[dense]\nenabled = false\n\n[longtail]\nenabled = false\n', encoding="utf-8")
+    path.write_text("[dense]\nenabled = false\n\n[longtail]\nenabled = false\n", encoding="utf-8")
     return path
 
 
@@ -48,7 +48,9 @@ def records(ubi_path):
 
 
 def search(client, headers=None, **body):
-    response = client.post("/search", json={"query": "sofa", "size": 10, **body}, headers={**SHOPPER, **(headers or {})})
+    response = client.post(
+        "/search", json={"query": "sofa", "size": 10, **body}, headers={**SHOPPER, **(headers or {})}
+    )
     assert response.status_code == 200, response.get_json()
     return response.get_json()
 
@@ -74,15 +76,16 @@ def test_a_share_of_one_interleaves_every_search_and_the_header_switches_it_off(
 
 def test_the_interleaved_list_is_the_same_on_every_page_and_every_repeat(ab_client):
     whole = search(ab_client, {HEADER: "on"}, size=10)
-    pages = search(ab_client, {HEADER: "on"}, size=5) , search(ab_client, {HEADER: "on"}, size=5, **{"from": 5})
+    pages = search(ab_client, {HEADER: "on"}, size=5), search(ab_client, {HEADER: "on"}, size=5, **{"from": 5})
     assert [h["id"] for page in pages for h in page["hits"]] == [h["id"] for h in whole["hits"]]
     assert [t for page in pages for t in page["interleaving"]["teams"]] == whole["interleaving"]["teams"]
     assert search(ab_client, {HEADER: "on"})["hits"] == whole["hits"]
 
 
 def test_the_elasticsearch_endpoint_interleaves_and_says_so_in_its_section(ab_client):
-    response = ab_client.post("/products/_search", json={"query": {"match": {"title": "sofa"}}, "size": 6},
-                              headers={**SHOPPER, HEADER: "on"})
+    response = ab_client.post(
+        "/products/_search", json={"query": {"match": {"title": "sofa"}}, "size": 6}, headers={**SHOPPER, HEADER: "on"}
+    )
     body = response.get_json()
     assert len(body["search_rerank"]["interleaving"]["teams"]) == len(body["hits"]["hits"]) == 6
 
@@ -91,9 +94,14 @@ def test_each_shown_product_is_logged_as_an_impression_with_its_team(ab_client, 
     body = search(ab_client, {HEADER: "on"}, size=6, **{"from": 2})
     query, *impressions = records(ubi_path)
     assert query["query_id"] == body["meta"]["query_id"]
-    assert [(e["event_attributes"]["object"]["object_id"], e["event_attributes"]["position"]["ordinal"],
-             e["event_attributes"]["team"]) for e in impressions] == [
-        (hit["id"], 2 + i, team) for i, (hit, team) in enumerate(zip(body["hits"], body["interleaving"]["teams"]))]
+    assert [
+        (
+            e["event_attributes"]["object"]["object_id"],
+            e["event_attributes"]["position"]["ordinal"],
+            e["event_attributes"]["team"],
+        )
+        for e in impressions
+    ] == [(hit["id"], 2 + i, team) for i, (hit, team) in enumerate(zip(body["hits"], body["interleaving"]["teams"]))]
     assert {e["action_name"] for e in impressions} == {"impression"}
     assert {e["query_id"] for e in impressions} == {query["query_id"]}
 
@@ -103,8 +111,12 @@ def test_the_report_on_the_written_log_credits_the_team_whose_products_were_clic
         body = search(ab_client, {HEADER: "on"}, query=query)
         teams = body["interleaving"]["teams"]
         ordinal, hit = next((i, h) for i, (h, t) in enumerate(zip(body["hits"], teams)) if t == "B")
-        event = {"action_name": "click", "query_id": body["meta"]["query_id"], "client_id": "client-7",
-                 "event_attributes": {"object": {"object_id": hit["id"]}, "position": {"ordinal": ordinal}}}
+        event = {
+            "action_name": "click",
+            "query_id": body["meta"]["query_id"],
+            "client_id": "client-7",
+            "event_attributes": {"object": {"object_id": hit["id"]}, "position": {"ordinal": ordinal}},
+        }
         assert ab_client.post("/ubi/events", json=event).status_code == 200
     result = CliRunner().invoke(main, ["interleaving-report", "--json", str(log_file(ubi_path))])
     assert result.exit_code == 0, result.output
@@ -142,8 +154,15 @@ def test_a_missing_settings_file_b_stops_the_start(settings, pipeline, ubi_path,
 
 
 def test_settings_b_takes_the_ranking_sections_and_candidates_but_not_the_indexes(settings):
-    b = ranking_settings(settings, {"index_dir": "elsewhere", "fusion": {"method": "linear"},
-                                    "lexical": {"candidates": 7, "k1": 2.0}, "longtail": {"strength": 0.3}})
+    b = ranking_settings(
+        settings,
+        {
+            "index_dir": "elsewhere",
+            "fusion": {"method": "linear"},
+            "lexical": {"candidates": 7, "k1": 2.0},
+            "longtail": {"strength": 0.3},
+        },
+    )
     assert (b.fusion.method, b.lexical.candidates, b.longtail.strength) == ("linear", 7, 0.3)
     assert (b.index_dir, b.lexical.k1) == (settings.index_dir, settings.lexical.k1)
 

@@ -16,10 +16,19 @@ POOL = {"lexical": {"candidates": 15}, "dense": {"candidates": 15}}
 
 @pytest.fixture
 def rerank_client(settings, tiny_cross_encoder_dir):
-    reranked = settings.model_copy(update={
-        "rerank": settings.rerank.model_copy(update={"model": str(tiny_cross_encoder_dir), "window": WINDOW,
-                                                     "timeout_s": 30.0, "device": "cpu", "require_card": False}),
-    })
+    reranked = settings.model_copy(
+        update={
+            "rerank": settings.rerank.model_copy(
+                update={
+                    "model": str(tiny_cross_encoder_dir),
+                    "window": WINDOW,
+                    "timeout_s": 30.0,
+                    "device": "cpu",
+                    "require_card": False,
+                }
+            ),
+        }
+    )
     pipeline = open_pipeline(reranked)
     yield create_app(reranked, pipeline).test_client()
     pipeline.close()

@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 import json
 import socket
+from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import urllib3
@@ -15,12 +16,12 @@ from flask import Flask
 from live_server import handled, served
 
 from search_rerank.backends.cluster import OpenSearchRetriever
-from search_rerank.serving.passthrough import ClusterPassthrough
 from search_rerank.core.pipeline import SearchPipeline
 from search_rerank.core.retrieval import LEXICAL
-from search_rerank.serving import create_app
 from search_rerank.core.settings import Settings
 from search_rerank.core.store import ProductStore
+from search_rerank.serving import create_app
+from search_rerank.serving.passthrough import ClusterPassthrough
 
 
 @pytest.fixture(params=["opensearch", "elasticsearch"])
@@ -45,8 +46,13 @@ def direct(app: Flask, method: str, target: str, body: Any = None) -> urllib3.Ba
         headers.update(urllib3.make_headers(basic_auth=f"{lexical.username}:{lexical.password.get_secret_value()}"))
     if lexical.api_key is not None:
         headers["Authorization"] = f"ApiKey {lexical.api_key.get_secret_value()}"
-    return urllib3.request(method, lexical.url.rstrip("/") + target, headers=headers,
-                           body=json.dumps(body) if body is not None else None, retries=False)
+    return urllib3.request(
+        method,
+        lexical.url.rstrip("/") + target,
+        headers=headers,
+        body=json.dumps(body) if body is not None else None,
+        retries=False,
+    )
 
 
 def free_port() -> int:
@@ -61,8 +67,11 @@ def free_port() -> int:
 def test_mapping_request_gets_exactly_the_clusters_answer(cluster_app):
     target = f"/{index_of(cluster_app)}/_mapping"
     ours, theirs = cluster_app.test_client().get(target), direct(cluster_app, "GET", target)
-    assert (ours.status_code, ours.data, ours.content_type) == (theirs.status, theirs.data,
-                                                                 theirs.headers["Content-Type"])
+    assert (ours.status_code, ours.data, ours.content_type) == (
+        theirs.status,
+        theirs.data,
+        theirs.headers["Content-Type"],
+    )
     assert "properties" in json.dumps(ours.get_json())
 
 
@@ -190,10 +199,14 @@ def recorded_app(tmp_path, monkeypatch):
     """The app on a cluster that records what reaches it, with service credentials and an admin token set."""
     monkeypatch.setenv("SEARCH_RERANK_ADMIN_TOKEN", "the-admin-token")
     with recording_cluster() as (url, seen):
-        settings = Settings(index_dir=tmp_path / "unused", dense={"enabled": False}, lexical={
-            "backend": "opensearch", "url": url, "username": "svc", "password": "svc-password", "retries": 0})
-        pipeline = SearchPipeline(settings, {LEXICAL: OpenSearchRetriever(settings.lexical)},
-                                  ProductStore(tmp_path / "store.sqlite"))
+        settings = Settings(
+            index_dir=tmp_path / "unused",
+            dense={"enabled": False},
+            lexical={"backend": "opensearch", "url": url, "username": "svc", "password": "svc-password", "retries": 0},
+        )
+        pipeline = SearchPipeline(
+            settings, {LEXICAL: OpenSearchRetriever(settings.lexical)}, ProductStore(tmp_path / "store.sqlite")
+        )
         app = create_app(settings, pipeline)
         seen.clear()  # the start-up check
         yield app, seen
@@ -201,8 +214,10 @@ def recorded_app(tmp_path, monkeypatch):
 
 def test_callers_credentials_and_the_admin_token_never_reach_the_cluster(recorded_app):
     app, seen = recorded_app
-    app.test_client().get("/products/_mapping", headers={"Authorization": "Bearer the-admin-token",
-                                                         "Cookie": "session=abc", "Proxy-Authorization": "x"})
+    app.test_client().get(
+        "/products/_mapping",
+        headers={"Authorization": "Bearer the-admin-token", "Cookie": "session=abc", "Proxy-Authorization": "x"},
+    )
     [request] = seen
     sent = {name.lower(): value for name, value in request["headers"].items()}
     assert sent["authorization"] == "Basic " + base64.b64encode(b"svc:svc-password").decode()
@@ -213,20 +228,29 @@ def test_callers_credentials_and_the_admin_token_never_reach_the_cluster(recorde
 def test_method_raw_path_query_body_and_content_type_are_forwarded(recorded_app):
     app, seen = recorded_app
     with served(app) as url:
-        urllib3.request("POST", f"{url}/products/_mget?realtime=false&routing=a%26b", body=b'{"ids":["a/b"]}',
-                        headers={"Content-Type": "application/json; charset=UTF-8"}, retries=False)
+        urllib3.request(
+            "POST",
+            f"{url}/products/_mget?realtime=false&routing=a%26b",
+            body=b'{"ids":["a/b"]}',
+            headers={"Content-Type": "application/json; charset=UTF-8"},
+            retries=False,
+        )
         urllib3.request("GET", f"{url}/products/_doc/a%2Fb", retries=False)
     mget, get = seen
-    assert (mget["method"], mget["target"], mget["body"]) == ("POST", "/products/_mget?realtime=false&routing=a%26b",
-                                                              b'{"ids":["a/b"]}')
+    assert (mget["method"], mget["target"], mget["body"]) == (
+        "POST",
+        "/products/_mget?realtime=false&routing=a%26b",
+        b'{"ids":["a/b"]}',
+    )
     assert mget["headers"]["Content-Type"] == "application/json; charset=UTF-8"
     assert get["target"] == "/products/_doc/a%2Fb"
 
 
 def test_hop_by_hop_headers_are_dropped_both_ways(recorded_app):
     app, seen = recorded_app
-    response = app.test_client().get("/_cluster/health", headers={"Connection": "X-Trace", "X-Trace": "1",
-                                                                  "X-Opaque-Id": "kept"})
+    response = app.test_client().get(
+        "/_cluster/health", headers={"Connection": "X-Trace", "X-Trace": "1", "X-Opaque-Id": "kept"}
+    )
     assert "Keep-Alive" not in response.headers and response.headers["X-Cluster"] == "yes"
     sent = {name.lower() for name in seen[0]["headers"]}
     assert "x-trace" not in sent and "x-opaque-id" in sent

@@ -7,17 +7,16 @@ from itertools import chain
 
 import pytest
 
-from search_rerank.indexing.indexes import build_index, open_pipeline
-from search_rerank.data.loaders import iter_catalog
 from search_rerank.core.product import Product
-from search_rerank.serving.reload_broadcast import RELOAD_FILE_ENV
-from search_rerank.serving import create_app
+from search_rerank.data.loaders import iter_catalog
+from search_rerank.indexing.indexes import build_index, open_pipeline
 from search_rerank.indexing.versions import IndexVersions
+from search_rerank.serving import create_app
+from search_rerank.serving.reload_broadcast import RELOAD_FILE_ENV
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-NEW_PRODUCT = Product(id="new-quokka", title="Quokka plush toy", brand="Wombatco", category="Toys > Plush",
-                      price=19.0)
+NEW_PRODUCT = Product(id="new-quokka", title="Quokka plush toy", brand="Wombatco", category="Toys > Plush", price=19.0)
 
 
 class Sleeping:
@@ -41,10 +40,12 @@ def own_settings(settings, tmp_path):
     """A copy of the index that a test may rebuild or break, with deadlines that a held request stays within."""
     index_dir = tmp_path / "idx"
     shutil.copytree(settings.index_dir, index_dir)
-    return settings.model_copy(update={
-        "index_dir": index_dir,
-        "lexical": settings.lexical.model_copy(update={"timeout_s": 30.0}),
-    })
+    return settings.model_copy(
+        update={
+            "index_dir": index_dir,
+            "lexical": settings.lexical.model_copy(update={"timeout_s": 30.0}),
+        }
+    )
 
 
 @pytest.fixture
@@ -87,8 +88,7 @@ def test_reload_serves_a_rebuilt_index(admin_client, own_settings, catalog_dir):
     assert admin_client.get("/ready").get_json()["counts"]["products"] == 301
 
 
-def test_the_other_workers_of_the_server_follow_a_reload(own_settings, catalog_dir, admin_token, monkeypatch,
-                                                         tmp_path):
+def test_the_other_workers_of_the_server_follow_a_reload(own_settings, catalog_dir, admin_token, monkeypatch, tmp_path):
     monkeypatch.setenv(RELOAD_FILE_ENV, str(tmp_path / "reload" / "generation"))
     (tmp_path / "reload").mkdir()
     asked, other = (create_app(own_settings).test_client() for _ in range(2))
@@ -117,8 +117,9 @@ def held_search(own_settings, admin_token):
     sleeping = pipeline.legs["lexical"] = Sleeping(pipeline.legs["lexical"])
     app = create_app(own_settings, pipeline)
     answer = {}
-    thread = threading.Thread(target=lambda: answer.update(
-        response=app.test_client().post("/search", json={"query": "oak table", "size": 5})))
+    thread = threading.Thread(
+        target=lambda: answer.update(response=app.test_client().post("/search", json={"query": "oak table", "size": 5}))
+    )
     thread.start()
     assert sleeping.entered.wait(10)
     yield app, sleeping, thread, answer

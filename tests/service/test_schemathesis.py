@@ -4,7 +4,6 @@ The schema is the document the service publishes; the requests go over HTTP
 to the app on the small test index, as a client's would.
 """
 
-
 import pytest
 from live_server import served
 

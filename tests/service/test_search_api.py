@@ -72,24 +72,27 @@ def test_longtail_method_can_be_switched_to_xquad_per_request(client):
     assert not any("xquad_gain" in hit["explanation"] for hit in default)
 
 
-@pytest.mark.parametrize("body, field", [
-    ({}, "query"),
-    ({"query": ""}, "query"),
-    ({"query": "x" * 101}, "query"),
-    ({"query": "sofa", "size": 51}, "size"),
-    ({"query": "sofa", "size": -1}, "size"),
-    ({"query": "sofa", "from": -1}, "from"),
-    ({"query": "sofa", "from": 190, "size": 20}, "from"),
-    ({"query": "sofa", "size": "ten"}, "size"),
-    ({"query": "sofa", "colour": "red"}, "colour"),
-    ({"query": "sofa", "filters": {"price_min": -5}}, "filters.price_min"),
-    ({"query": "sofa", "filters": {"shape": "round"}}, "filters.shape"),
-    ({"query": "sofa", "overrides": {"fusion": {"method": "borda"}}}, "overrides.fusion.method"),
-    ({"query": "sofa", "overrides": {"fusion": {"weights": {"dense": -1}}}}, "overrides.fusion.weights.dense"),
-    ({"query": "sofa", "overrides": {"rerank": {"window": 0}}}, "overrides.rerank.window"),
-    ({"query": "sofa", "overrides": {"longtail": {"gate": 2}}}, "overrides.longtail.gate"),
-    ({"query": "sofa", "overrides": {"dense": {"model": "other"}}}, "overrides.dense.model"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({}, "query"),
+        ({"query": ""}, "query"),
+        ({"query": "x" * 101}, "query"),
+        ({"query": "sofa", "size": 51}, "size"),
+        ({"query": "sofa", "size": -1}, "size"),
+        ({"query": "sofa", "from": -1}, "from"),
+        ({"query": "sofa", "from": 190, "size": 20}, "from"),
+        ({"query": "sofa", "size": "ten"}, "size"),
+        ({"query": "sofa", "colour": "red"}, "colour"),
+        ({"query": "sofa", "filters": {"price_min": -5}}, "filters.price_min"),
+        ({"query": "sofa", "filters": {"shape": "round"}}, "filters.shape"),
+        ({"query": "sofa", "overrides": {"fusion": {"method": "borda"}}}, "overrides.fusion.method"),
+        ({"query": "sofa", "overrides": {"fusion": {"weights": {"dense": -1}}}}, "overrides.fusion.weights.dense"),
+        ({"query": "sofa", "overrides": {"rerank": {"window": 0}}}, "overrides.rerank.window"),
+        ({"query": "sofa", "overrides": {"longtail": {"gate": 2}}}, "overrides.longtail.gate"),
+        ({"query": "sofa", "overrides": {"dense": {"model": "other"}}}, "overrides.dense.model"),
+    ],
+)
 def test_bad_field_is_a_400_naming_it(client, body, field):
     response = client.post("/search", json=body)
     assert response.status_code == 400

@@ -29,9 +29,14 @@ def records(ubi_path):
 
 
 def click_on(query_id, product_id, ordinal=0):
-    return {**CLICK, "query_id": query_id,
-            "event_attributes": {"object": {"object_id": product_id, "object_id_field": "id"},
-                                 "position": {"ordinal": ordinal}}}
+    return {
+        **CLICK,
+        "query_id": query_id,
+        "event_attributes": {
+            "object": {"object_id": product_id, "object_id_field": "id"},
+            "position": {"ordinal": ordinal},
+        },
+    }
 
 
 def test_search_returns_its_query_id_in_the_header_and_the_body(ubi_client):
@@ -40,8 +45,11 @@ def test_search_returns_its_query_id_in_the_header_and_the_body(ubi_client):
 
 
 def test_search_logs_a_ubi_query_record_with_the_hits_in_shown_order(ubi_client, ubi_path):
-    response = ubi_client.post("/search", json={"query": "oak table", "size": 5},
-                               headers={"X-Ubi-Client-Id": "client-1", "X-Ubi-Session-Id": "session-1"})
+    response = ubi_client.post(
+        "/search",
+        json={"query": "oak table", "size": 5},
+        headers={"X-Ubi-Client-Id": "client-1", "X-Ubi-Session-Id": "session-1"},
+    )
     [record] = records(ubi_path)
     query = UbiQuery.model_validate(record)
     assert query.query_id == response.headers["X-Query-Id"]
@@ -65,8 +73,13 @@ def test_elasticsearch_search_logs_a_query_and_returns_its_id(ubi_client, ubi_pa
 
 
 def test_multi_search_logs_one_query_per_search(ubi_client, ubi_path):
-    lines = "\n".join(json.dumps(x) for x in ({}, {"query": {"match": {"title": "lamp"}}},
-                                              {}, {"query": {"match": {"title": "chair"}}})) + "\n"
+    lines = (
+        "\n".join(
+            json.dumps(x)
+            for x in ({}, {"query": {"match": {"title": "lamp"}}}, {}, {"query": {"match": {"title": "chair"}}})
+        )
+        + "\n"
+    )
     body = ubi_client.post("/_msearch", data=lines, content_type="application/x-ndjson").get_json()
     logged = {r["query_id"]: r["user_query"] for r in records(ubi_path)}
     assert logged == {r["search_rerank"]["query_id"]: q for r, q in zip(body["responses"], ["lamp", "chair"])}
@@ -149,7 +162,9 @@ def test_the_log_rotates_past_its_size_keeping_whole_lines(ubi_path):
 
 
 def test_the_training_reader_turns_a_logged_search_and_click_into_an_impression(ubi_client, ubi_path):
-    clicks = pytest.importorskip("search_rerank.data.clicks", reason="the UBI reader (search_rerank.data.clicks) is not merged")
+    clicks = pytest.importorskip(
+        "search_rerank.data.clicks", reason="the UBI reader (search_rerank.data.clicks) is not merged"
+    )
     hits = ubi_client.post("/search", json={"query": "sofa", "size": 3})
     query_id, shown = hits.headers["X-Query-Id"], [hit["id"] for hit in hits.get_json()["hits"]]
     events = [click_on(query_id, doc, rank) | {"action_name": "impression"} for rank, doc in enumerate(shown)]
@@ -166,8 +181,14 @@ def test_the_openapi_document_describes_the_event_endpoint_and_the_query_id_head
 
 
 def test_a_ubi_front_end_names_its_own_query_id_in_ext_ubi(ubi_client, ubi_path):
-    ext = {"ubi": {"query_id": "front-end-qid-1", "client_id": "client-9", "user_query": "Rug!",
-                   "query_attributes": {"page": "home"}}}
+    ext = {
+        "ubi": {
+            "query_id": "front-end-qid-1",
+            "client_id": "client-9",
+            "user_query": "Rug!",
+            "query_attributes": {"page": "home"},
+        }
+    }
     response = ubi_client.post("/products/_search", json={"query": {"match": {"title": "rug"}}, "ext": ext})
     body = response.get_json()
     assert body["ext"] == {"ubi": {"query_id": "front-end-qid-1"}}

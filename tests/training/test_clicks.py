@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from search_rerank.core.errors import DataError
 from search_rerank.data.clicks import (
     Impression,
     click_labels,
@@ -13,11 +14,11 @@ from search_rerank.data.clicks import (
     read_ubi,
     simulate_clicks,
 )
-from search_rerank.core.errors import DataError
 from search_rerank.data.loaders import LoadStats
 
-UBI_SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "esci_opensearch_sample" / \
-    "ubi_queries_events.ndjson"
+UBI_SAMPLE = (
+    Path(__file__).resolve().parents[3] / "shared" / "datasets" / "esci_opensearch_sample" / "ubi_queries_events.ndjson"
+)
 THETA = [1.0, 0.7, 0.5, 0.4, 0.3, 0.25, 0.2, 0.15, 0.12, 0.1]
 
 
@@ -27,16 +28,22 @@ def jsonl(path: Path, *records) -> Path:
 
 
 def event(query_id, action, doc, ordinal, ms, **extra):
-    return {"action_name": action, "query_id": query_id, "timestamp": ms, "session_id": "s1",
-            "event_attributes": {"object": {"object_id": doc, "object_id_field": "asin"},
-                                 "position": {"ordinal": ordinal}}, **extra}
+    return {
+        "action_name": action,
+        "query_id": query_id,
+        "timestamp": ms,
+        "session_id": "s1",
+        "event_attributes": {"object": {"object_id": doc, "object_id_field": "asin"}, "position": {"ordinal": ordinal}},
+        **extra,
+    }
 
 
 def shuffled_log(rng, queries=40, docs=10, per_query=150):
     """Every product appears at every rank, so position and attraction can be told apart."""
     grades = {f"q{q}": {f"q{q}-d{d}": int(rng.integers(0, 3)) for d in range(docs)} for q in range(queries)}
-    rankings = [(query, tuple(rng.permutation(list(judged)))) for query, judged in grades.items()
-                for _ in range(per_query)]
+    rankings = [
+        (query, tuple(rng.permutation(list(judged)))) for query, judged in grades.items() for _ in range(per_query)
+    ]
     return grades, rankings
 
 
@@ -46,6 +53,7 @@ def ctr(impressions, query, doc):
 
 
 # --- PBM ---------------------------------------------------------------------------
+
 
 def test_pbm_recovers_position_bias_from_simulated_clicks():
     rng = np.random.default_rng(7)
@@ -95,6 +103,7 @@ def test_simulator_refuses_a_ranking_longer_than_theta():
 
 # --- labels --------------------------------------------------------------------------
 
+
 def test_click_labels_grade_simulated_products_like_their_true_grades():
     rng = np.random.default_rng(5)
     grades, rankings = shuffled_log(rng)
@@ -132,15 +141,20 @@ def test_click_query_ids_have_no_spaces_and_ignore_case():
 
 # --- plain JSONL ---------------------------------------------------------------------
 
+
 def test_plain_log_keeps_display_order_and_clicks(tmp_path):
-    path = jsonl(tmp_path / "clicks.jsonl", {"query": "lamp", "shown": ["b", "a", "c"], "clicked": ["c"],
-                                             "session": "s9"})
+    path = jsonl(
+        tmp_path / "clicks.jsonl", {"query": "lamp", "shown": ["b", "a", "c"], "clicked": ["c"], "session": "s9"}
+    )
     assert read_click_log(path) == [Impression("lamp", ("b", "a", "c"), frozenset({"c"}), session="s9")]
 
 
 def test_plain_log_click_on_product_not_shown_is_reported_with_its_line(tmp_path):
-    path = jsonl(tmp_path / "clicks.jsonl", {"query": "lamp", "shown": ["a"], "clicked": []},
-                 {"query": "lamp", "shown": ["a"], "clicked": ["z"]})
+    path = jsonl(
+        tmp_path / "clicks.jsonl",
+        {"query": "lamp", "shown": ["a"], "clicked": []},
+        {"query": "lamp", "shown": ["a"], "clicked": ["z"]},
+    )
     with pytest.raises(DataError, match=r"clicks\.jsonl:2: clicked \['z'\] not in shown"):
         read_click_log(path)
 
@@ -158,14 +172,19 @@ def test_plain_log_unknown_field_is_reported_not_ignored(tmp_path):
 
 
 def test_plain_log_skip_bad_counts_bad_lines_and_keeps_the_rest(tmp_path):
-    path = jsonl(tmp_path / "clicks.jsonl", {"query": "lamp", "shown": ["a"], "clicked": ["a"]}, "{not json",
-                 {"query": "", "shown": ["a"], "clicked": []})
+    path = jsonl(
+        tmp_path / "clicks.jsonl",
+        {"query": "lamp", "shown": ["a"], "clicked": ["a"]},
+        "{not json",
+        {"query": "", "shown": ["a"], "clicked": []},
+    )
     stats = LoadStats()
     assert len(read_click_log(path, skip_bad=True, stats=stats)) == 1
     assert stats.skipped == 2 and ":2: invalid JSON" in stats.errors[0]
 
 
 # --- UBI -----------------------------------------------------------------------------
+
 
 def test_ubi_sample_pairs_query_records_with_their_events():
     if not UBI_SAMPLE.exists():
@@ -189,16 +208,24 @@ def test_ubi_sample_rerendered_result_lists_become_separate_impressions():
 
 def test_ubi_separate_files_shown_in_ordinal_order_not_file_order(tmp_path):
     queries = jsonl(tmp_path / "queries.ndjson", {"query_id": "q1", "user_query": "desk lamp"})
-    events = jsonl(tmp_path / "events.ndjson", event("q1", "impression", "b", 2, 10),
-                   event("q1", "impression", "a", 1, 10), event("q1", "click", "b", 2, 20),
-                   event("q1", "add_to_cart", "b", 2, 30))
+    events = jsonl(
+        tmp_path / "events.ndjson",
+        event("q1", "impression", "b", 2, 10),
+        event("q1", "impression", "a", 1, 10),
+        event("q1", "click", "b", 2, 20),
+        event("q1", "add_to_cart", "b", 2, 30),
+    )
     assert read_ubi(queries, events) == [
-        Impression("desk lamp", ("a", "b"), frozenset({"b"}), query_id="q1", session="s1")]
+        Impression("desk lamp", ("a", "b"), frozenset({"b"}), query_id="q1", session="s1")
+    ]
 
 
 def test_ubi_click_without_impression_counts_as_shown_at_its_ordinal(tmp_path):
-    events = jsonl(tmp_path / "events.ndjson", event("q1", "impression", "b", 4, 10),
-                   event("q1", "click", "a", 1, 20, user_query="lamp"))
+    events = jsonl(
+        tmp_path / "events.ndjson",
+        event("q1", "impression", "b", 4, 10),
+        event("q1", "click", "a", 1, 20, user_query="lamp"),
+    )
     [impression] = read_ubi(events)
     assert impression.shown == ("a", "b") and impression.clicked == {"a"}
 
@@ -206,23 +233,35 @@ def test_ubi_click_without_impression_counts_as_shown_at_its_ordinal(tmp_path):
 def test_ubi_bulk_format_lines_are_numbered_as_in_the_file(tmp_path):
     bad = event("q1", "click", "a", 0, 5)
     del bad["event_attributes"]["position"]
-    path = jsonl(tmp_path / "ubi.ndjson", {"index": {"_index": "ubi_queries"}},
-                 {"query_id": "q1", "user_query": "lamp"}, {"index": {"_index": "ubi_events"}}, bad)
+    path = jsonl(
+        tmp_path / "ubi.ndjson",
+        {"index": {"_index": "ubi_queries"}},
+        {"query_id": "q1", "user_query": "lamp"},
+        {"index": {"_index": "ubi_events"}},
+        bad,
+    )
     with pytest.raises(DataError, match=r"ubi\.ndjson:4: event_attributes\.position: required object"):
         read_ubi(path)
 
 
 def test_ubi_skip_bad_counts_the_bad_event_and_keeps_the_others(tmp_path):
-    path = jsonl(tmp_path / "ubi.ndjson", {"query_id": "q1", "user_query": "lamp"},
-                 event("q1", "impression", "a", 0, 1), event("q1", "impression", "b", "first", 1))
+    path = jsonl(
+        tmp_path / "ubi.ndjson",
+        {"query_id": "q1", "user_query": "lamp"},
+        event("q1", "impression", "a", 0, 1),
+        event("q1", "impression", "b", "first", 1),
+    )
     stats = LoadStats()
     assert [i.shown for i in read_ubi(path, skip_bad=True, stats=stats)] == [("a",)]
     assert stats.skipped == 1 and stats.errors[0].startswith(f"{path}:3: impression event: ")
 
 
 def test_ubi_unreadable_timestamp_is_reported_with_its_line(tmp_path):
-    path = jsonl(tmp_path / "ubi.ndjson", {"query_id": "q1", "user_query": "lamp"},
-                 event("q1", "impression", "a", 0, "last tuesday"))
+    path = jsonl(
+        tmp_path / "ubi.ndjson",
+        {"query_id": "q1", "user_query": "lamp"},
+        event("q1", "impression", "a", 0, "last tuesday"),
+    )
     with pytest.raises(DataError, match=r":2: timestamp must be ISO 8601 or epoch milliseconds, got 'last tuesday'"):
         read_ubi(path)
 

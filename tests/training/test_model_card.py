@@ -1,5 +1,5 @@
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from click.testing import CliRunner
@@ -20,14 +20,24 @@ from search_rerank.core.model_card import (
 
 def card(**overrides) -> ModelCard:
     fields = dict(
-        kind="reranker", name="rr-esci", base_model="cross-encoder/ms-marco-MiniLM-L-6-v2",
-        created=datetime(2025, 3, 1, 12, 30, tzinfo=timezone.utc),
-        data={"path": "data/esci", "name": "esci", "label_source": "clicks",
-              "splits": {"train": {"queries": 120, "pairs": 2400}, "dev": {"queries": 30, "pairs": 600}}},
-        parameters={"epochs": 1, "lr": 2e-5}, seed=13,
+        kind="reranker",
+        name="rr-esci",
+        base_model="cross-encoder/ms-marco-MiniLM-L-6-v2",
+        created=datetime(2025, 3, 1, 12, 30, tzinfo=UTC),
+        data={
+            "path": "data/esci",
+            "name": "esci",
+            "label_source": "clicks",
+            "splits": {"train": {"queries": 120, "pairs": 2400}, "dev": {"queries": 30, "pairs": 600}},
+        },
+        parameters={"epochs": 1, "lr": 2e-5},
+        seed=13,
         dev_metrics={"first_stage_ndcg10": 0.41, "model_ndcg10": 0.45, "best_blend": 0.7},
-        promoted=True, promotion_reason="beats the first stage on dev by 0.04 nDCG@10",
-        training_seconds=81.5, pairs_per_second=29.4, library_versions={"torch": "2.13.0"},
+        promoted=True,
+        promotion_reason="beats the first stage on dev by 0.04 nDCG@10",
+        training_seconds=81.5,
+        pairs_per_second=29.4,
+        library_versions={"torch": "2.13.0"},
     )
     return ModelCard(**{**fields, **overrides})
 
@@ -44,6 +54,7 @@ def write_card(directory, data) -> None:
 
 
 # --- the card ------------------------------------------------------------------------
+
 
 def test_saved_card_loads_back_equal(tmp_path):
     saved = registered(tmp_path)
@@ -64,11 +75,15 @@ def test_card_cannot_claim_promotion_without_beating_the_first_stage():
 
 
 def test_unpromoted_card_needs_no_dev_win():
-    assert not card(promoted=False, promotion_reason="no better than BM25 on dev",
-                    dev_metrics={"first_stage_ndcg10": 0.45, "model_ndcg10": 0.44}).promoted
+    assert not card(
+        promoted=False,
+        promotion_reason="no better than BM25 on dev",
+        dev_metrics={"first_stage_ndcg10": 0.45, "model_ndcg10": 0.44},
+    ).promoted
 
 
 # --- load_card refusals --------------------------------------------------------------
+
 
 def test_directory_without_card_is_refused_naming_the_missing_file(tmp_path):
     (tmp_path / "bare").mkdir()
@@ -100,8 +115,11 @@ def test_card_with_bad_nested_value_is_refused_naming_the_path_to_it(tmp_path):
     data = card().model_dump(mode="json")
     data["data"]["label_source"] = "ctr"
     write_card(tmp_path / "m", data)
-    with pytest.raises(ConfigError, match=r"field 'data\.label_source': .*'judgments', 'clicks' or "
-                                          r"'judgments\+clicks' \(got 'ctr'\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"field 'data\.label_source': .*'judgments', 'clicks' or "
+        r"'judgments\+clicks' \(got 'ctr'\)",
+    ):
         load_card(tmp_path / "m")
 
 
@@ -120,6 +138,7 @@ def test_card_with_unearned_promotion_is_refused_with_the_numbers(tmp_path):
 
 
 # --- registry ------------------------------------------------------------------------
+
 
 def test_resolve_by_registry_name_returns_directory_and_card(tmp_path):
     saved = registered(tmp_path)
@@ -181,6 +200,7 @@ def test_list_models_of_a_missing_registry_is_empty(tmp_path):
 
 
 # --- CLI -----------------------------------------------------------------------------
+
 
 def run_list(*args):
     return CliRunner().invoke(main, ["models", "list", *args], env={"COLUMNS": "200"})

@@ -8,20 +8,20 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from search_rerank.core.candidate import Candidate
-from search_rerank.cli import main
-from search_rerank.data.clicks import Impression, click_splits, read_clicks, simulate_clicks
-from search_rerank.data.dataset import Query
 from search_rerank.backends.encoder import resolve_encoder
+from search_rerank.cli import main
+from search_rerank.core.candidate import Candidate
 from search_rerank.core.errors import ConfigError, DataError
-from search_rerank.data.generate import GeneratorConfig, generate
-from search_rerank.indexing.indexes import build_index, open_pipeline, read_manifest, update_index
-from search_rerank.data.loaders import iter_catalog, load_beir
-from search_rerank.training.mining import MiningConfig, first_stage_lists
 from search_rerank.core.model_card import CARD_FILE, load_card
 from search_rerank.core.product import Product
 from search_rerank.core.settings import PACKAGED_MINILM, DenseSettings, Settings
+from search_rerank.data.clicks import Impression, click_splits, read_clicks, simulate_clicks
+from search_rerank.data.dataset import Query
+from search_rerank.data.generate import GeneratorConfig, generate
+from search_rerank.data.loaders import iter_catalog, load_beir
+from search_rerank.indexing.indexes import build_index, open_pipeline, read_manifest, update_index
 from search_rerank.training.encoder import EncoderTraining, mine_triplets, train_encoder
+from search_rerank.training.mining import MiningConfig, first_stage_lists
 
 
 def _candidates(*ids: str) -> list[Candidate]:
@@ -74,10 +74,15 @@ COLOURS = ("red", "blue", "green", "grey", "black")
 def _shop_products() -> list[Product]:
     rng = np.random.default_rng(0)
     return [
-        Product(id=f"{kind}-{i}", title=f"{brand} {COLOURS[i % 5]} {kind}",
-                description=f"A {COLOURS[i % 5]} {kind} for your home.", brand=brand, category=("Home", kind))
-        for kind in CODES.values() for i, brand in enumerate(("Acme", "Borg", "Cora")[int(rng.integers(3))]
-                                                           for _ in range(10))
+        Product(
+            id=f"{kind}-{i}",
+            title=f"{brand} {COLOURS[i % 5]} {kind}",
+            description=f"A {COLOURS[i % 5]} {kind} for your home.",
+            brand=brand,
+            category=("Home", kind),
+        )
+        for kind in CODES.values()
+        for i, brand in enumerate(("Acme", "Borg", "Cora")[int(rng.integers(3))] for _ in range(10))
     ]
 
 
@@ -88,8 +93,10 @@ def _shop_split(products: list[Product], colours) -> tuple[dict[str, Query], dic
         for colour in colours:
             qid = f"{code}-{colour}"
             queries[qid] = Query(qid, f"{colour} {code}" if colour else code)
-            qrels[qid] = {p.id: (2 if colour is None or colour in p.title else 1) if p.id.startswith(kind) else 0
-                          for p in products}
+            qrels[qid] = {
+                p.id: (2 if colour is None or colour in p.title else 1) if p.id.startswith(kind) else 0
+                for p in products
+            }
     return queries, qrels
 
 
@@ -98,11 +105,16 @@ def shop(tmp_path_factory):
     """Sixty products; the queries name types by code words no pretrained model knows, so only training helps."""
     products = _shop_products()
     root = tmp_path_factory.mktemp("shop")
-    settings = Settings(index_dir=root / "idx", models_dir=root / "models", dense={"enabled": False},
-                        longtail={"enabled": False})
+    settings = Settings(
+        index_dir=root / "idx", models_dir=root / "models", dense={"enabled": False}, longtail={"enabled": False}
+    )
     build_index(products, settings, progress=False)
-    return (open_pipeline(settings), _shop_split(products, (None, *COLOURS[:3])), _shop_split(products, COLOURS[3:]),
-            root)
+    return (
+        open_pipeline(settings),
+        _shop_split(products, (None, *COLOURS[:3])),
+        _shop_split(products, COLOURS[3:]),
+        root,
+    )
 
 
 def _ordered_right(model, pipeline, queries, qrels) -> float:
@@ -134,9 +146,16 @@ def test_an_encoder_learns_the_shops_words_for_held_out_queries(shop, tmp_path):
 
     pipeline, train, dev, _ = shop
     before = _ordered_right(SentenceTransformer(resolve_model_path(PACKAGED_MINILM), device="cpu"), pipeline, *dev)
-    config = EncoderTraining(epochs=2, batch_size=16, learning_rate=1e-4, max_seq_length=16, eval_steps=4,
-                             patience=2, device="cpu", mining=MiningConfig(positives_per_query=4,
-                                                                           judgments_complete=True))
+    config = EncoderTraining(
+        epochs=2,
+        batch_size=16,
+        learning_rate=1e-4,
+        max_seq_length=16,
+        eval_steps=4,
+        patience=2,
+        device="cpu",
+        mining=MiningConfig(positives_per_query=4, judgments_complete=True),
+    )
     card = train_encoder(pipeline, train, dev, tmp_path / "shop-encoder", config, data_name="shop", progress=False)
     after = _ordered_right(SentenceTransformer(str(tmp_path / "shop-encoder"), device="cpu"), pipeline, *dev)
     assert after > 0.9 and after > before + 0.2, (before, after)
@@ -149,8 +168,16 @@ def test_training_repeats_exactly_for_a_seed_on_the_cpu(shop, tiny_bert_dir, tmp
     from sentence_transformers import SentenceTransformer
 
     pipeline, train, dev, _ = shop
-    config = EncoderTraining(base_model=str(tiny_bert_dir), epochs=1, batch_size=8, learning_rate=1e-3,
-                             max_seq_length=16, eval_steps=4, device="cpu", max_triplets=40)
+    config = EncoderTraining(
+        base_model=str(tiny_bert_dir),
+        epochs=1,
+        batch_size=8,
+        learning_rate=1e-3,
+        max_seq_length=16,
+        eval_steps=4,
+        device="cpu",
+        max_triplets=40,
+    )
     texts = ["red zorp", "Acme blue lamp", "A grey rug for your home."]
     runs = []
     for name in ("one", "two"):
@@ -167,18 +194,32 @@ def _register(models_dir, name, model_dir, *, promoted=True, kind="encoder", cre
     target = models_dir / name
     shutil.copytree(model_dir, target, dirs_exist_ok=True)
     metrics = {"model_ndcg10": 0.6 if promoted else 0.4, "first_stage_ndcg10": 0.5}
-    card = {"kind": kind, "name": name, "base_model": PACKAGED_MINILM, "created": created,
-            "data": {"path": "", "name": "shop", "label_source": "judgments", "splits": {}},
-            "parameters": {}, "seed": 1, "dev_metrics": metrics, "promoted": promoted,
-            "promotion_reason": "hand-written for a test", "training_seconds": 1.0, "pairs_per_second": 1.0,
-            "library_versions": {}}
+    card = {
+        "kind": kind,
+        "name": name,
+        "base_model": PACKAGED_MINILM,
+        "created": created,
+        "data": {"path": "", "name": "shop", "label_source": "judgments", "splits": {}},
+        "parameters": {},
+        "seed": 1,
+        "dev_metrics": metrics,
+        "promoted": promoted,
+        "promotion_reason": "hand-written for a test",
+        "training_seconds": 1.0,
+        "pairs_per_second": 1.0,
+        "library_versions": {},
+    }
     (target / CARD_FILE).write_text(json.dumps(card), encoding="utf-8")
     return target
 
 
 def _dense_settings(root, model, **dense) -> Settings:
-    return Settings(index_dir=root / "idx", models_dir=root / "models", longtail={"enabled": False},
-                    dense={"model": model, "device": "cpu", "candidates": 20, **dense})
+    return Settings(
+        index_dir=root / "idx",
+        models_dir=root / "models",
+        longtail={"enabled": False},
+        dense={"model": model, "device": "cpu", "candidates": 20, **dense},
+    )
 
 
 def test_the_pipeline_loads_an_encoder_by_registry_name_and_records_its_card(tiny_bert_dir, tmp_path):
@@ -192,12 +233,17 @@ def test_the_pipeline_loads_an_encoder_by_registry_name_and_records_its_card(tin
     assert resolve_encoder(settings.dense, settings.models_dir).path == str(path)
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda card: card.unlink(), "model_card.json is missing"),
-    (lambda card: card.write_text("{", encoding="utf-8"), "not valid JSON"),
-    (lambda card: card.write_text(json.dumps({**json.loads(card.read_text()), "kind": "reranker"})),
-     "holds a reranker model"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda card: card.unlink(), "model_card.json is missing"),
+        (lambda card: card.write_text("{", encoding="utf-8"), "not valid JSON"),
+        (
+            lambda card: card.write_text(json.dumps({**json.loads(card.read_text()), "kind": "reranker"})),
+            "holds a reranker model",
+        ),
+    ],
+)
 def test_an_encoder_with_a_missing_or_broken_card_is_refused(tiny_bert_dir, tmp_path, damage, message):
     damage(_register(tmp_path / "models", "enc", tiny_bert_dir) / CARD_FILE)
     for model in ("enc", str(tmp_path / "models" / "enc")):
@@ -248,34 +294,62 @@ def _click_log(path, products, rng) -> None:
     ids = [p.id for p in products]
     rankings = [(text, [ids[i] for i in rng.permutation(len(ids))[:12]]) for text in by_text for _ in range(30)]
     impressions = simulate_clicks(by_text, rankings, [1.0] * 12, rng)
-    path.write_text("".join(json.dumps({"query": i.query, "shown": list(i.shown), "clicked": sorted(i.clicked)})
-                            + "\n" for i in impressions), encoding="utf-8")
+    path.write_text(
+        "".join(
+            json.dumps({"query": i.query, "shown": list(i.shown), "clicked": sorted(i.clicked)}) + "\n"
+            for i in impressions
+        ),
+        encoding="utf-8",
+    )
 
 
 def _train_from_clicks(kind: str, root, tmp_path, seed: int, *options: str):
     """`train KIND --clicks` on a simulated click log over the shop's index; the CLI result and the saved card."""
     _click_log(tmp_path / "clicks.jsonl", _shop_products(), np.random.default_rng(seed))
-    settings = {"index_dir": str(root / "idx"), "models_dir": str(tmp_path / "models"),
-                "dense": {"enabled": False}, "longtail": {"enabled": False}}
+    settings = {
+        "index_dir": str(root / "idx"),
+        "models_dir": str(tmp_path / "models"),
+        "dense": {"enabled": False},
+        "longtail": {"enabled": False},
+    }
     (tmp_path / "settings.json").write_text(json.dumps(settings), encoding="utf-8")
-    result = CliRunner().invoke(main, [
-        "--settings", str(tmp_path / "settings.json"), "train", kind, "--clicks", str(tmp_path / "clicks.jsonl"),
-        "--name", "clicked", "--epochs", "1", "--eval-steps", "2", "--min-impressions", "2", *options])
+    result = CliRunner().invoke(
+        main,
+        [
+            "--settings",
+            str(tmp_path / "settings.json"),
+            "train",
+            kind,
+            "--clicks",
+            str(tmp_path / "clicks.jsonl"),
+            "--name",
+            "clicked",
+            "--epochs",
+            "1",
+            "--eval-steps",
+            "2",
+            "--min-impressions",
+            "2",
+            *options,
+        ],
+    )
     assert result.exit_code == 0, result.output
     return result, load_card(tmp_path / "models" / "clicked")
 
 
 def test_train_encoder_from_a_click_log_writes_a_clicks_card(shop, tiny_bert_dir, tmp_path):
-    result, card = _train_from_clicks("encoder", shop[3], tmp_path, 3, "--base-model", str(tiny_bert_dir),
-                                      "--batch-size", "8", "--max-triplets", "24")
+    result, card = _train_from_clicks(
+        "encoder", shop[3], tmp_path, 3, "--base-model", str(tiny_bert_dir), "--batch-size", "8", "--max-triplets", "24"
+    )
     assert card.data.label_source == "clicks" and card.data.path == str(tmp_path / "clicks.jsonl")
     assert card.data.splits["train"].queries > 0 and card.data.splits["dev"].queries > 0
     assert "dev nDCG@10" in result.output
 
 
 def test_train_reranker_from_a_click_log_writes_a_clicks_card(shop, tiny_cross_encoder_dir, tmp_path):
-    _, card = _train_from_clicks("reranker", shop[3], tmp_path, 4, "--base-model", str(tiny_cross_encoder_dir),
-                                 "--max-pairs", "24")
+    _, card = _train_from_clicks(
+        "reranker", shop[3], tmp_path, 4, "--base-model", str(tiny_cross_encoder_dir), "--max-pairs", "24"
+    )
     assert card.kind == "reranker" and card.data.label_source == "clicks"
 
 
@@ -284,10 +358,15 @@ def test_click_logs_are_read_as_plain_json_lines_or_as_a_glob_of_ubi_files(tmp_p
     ubi = tmp_path / "ubi"
     ubi.mkdir()
     (ubi / "queries.ndjson").write_text('{"query_id": "s1", "user_query": "lamp"}\n')
-    events = [{"action_name": action, "query_id": "s1", "timestamp": 1000 + n,
-               "event_attributes": {"position": {"ordinal": ordinal}, "object": {"object_id": doc}}}
-              for n, (action, ordinal, doc) in enumerate([("impression", 0, "a"), ("impression", 1, "b"),
-                                                          ("click", 1, "b")])]
+    events = [
+        {
+            "action_name": action,
+            "query_id": "s1",
+            "timestamp": 1000 + n,
+            "event_attributes": {"position": {"ordinal": ordinal}, "object": {"object_id": doc}},
+        }
+        for n, (action, ordinal, doc) in enumerate([("impression", 0, "a"), ("impression", 1, "b"), ("click", 1, "b")])
+    ]
     (ubi / "events.ndjson").write_text("".join(json.dumps(e) + "\n" for e in events))
     for source in (tmp_path / "plain.jsonl", ubi / "*.ndjson"):
         [impression] = read_clicks(source)

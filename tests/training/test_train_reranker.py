@@ -3,16 +3,16 @@
 import numpy as np
 import pytest
 
-from search_rerank.data.dataset import Query
-from search_rerank.data.generate import GeneratorConfig, generate
-from search_rerank.indexing.indexes import build_index, open_pipeline
-from search_rerank.data.loaders import iter_catalog, load_beir
+from search_rerank.backends.encoder import resolve_model_path
 from search_rerank.core.model_card import load_card
 from search_rerank.core.product import Product
-from search_rerank.training.mining import MiningConfig, first_stage_lists, mine_pairs
 from search_rerank.core.rerank import probabilities
-from search_rerank.backends.encoder import resolve_model_path
 from search_rerank.core.settings import PACKAGED_MINILM, Settings
+from search_rerank.data.dataset import Query
+from search_rerank.data.generate import GeneratorConfig, generate
+from search_rerank.data.loaders import iter_catalog, load_beir
+from search_rerank.indexing.indexes import build_index, open_pipeline
+from search_rerank.training.mining import MiningConfig, first_stage_lists, mine_pairs
 from search_rerank.training.reranker import RerankerTraining, train_reranker
 
 
@@ -33,8 +33,9 @@ def test_unjudged_candidates_are_not_negatives_unless_labels_are_complete(small)
     catalog = sorted(pipeline.store.popularity())
     for pair in mine_pairs(queries, sparse, lists, catalog, MiningConfig(random_negatives_per_query=0)):
         assert pair.product_id in sparse[pair.query_id]
-    complete = mine_pairs(queries, sparse, lists, catalog,
-                          MiningConfig(random_negatives_per_query=0, judgments_complete=True))
+    complete = mine_pairs(
+        queries, sparse, lists, catalog, MiningConfig(random_negatives_per_query=0, judgments_complete=True)
+    )
     assert any(p.product_id not in sparse[p.query_id] and p.label == 0 for p in complete)
 
 
@@ -63,13 +64,21 @@ def shop(tmp_path_factory):
     """Six product types in five colours: small enough for a 2-layer model to learn in seconds."""
     rng = np.random.default_rng(0)
     products = [
-        Product(id=f"{t}-{i}", title=f"{brand} {colour} {t}", description=f"A {colour} {t} for your home.",
-                brand=brand, category=("Home", t))
-        for t in TYPES for i, (colour, brand) in enumerate(
-            (COLOURS[k % 5], ("Acme", "Borg", "Cora")[int(rng.integers(3))]) for k in range(20))
+        Product(
+            id=f"{t}-{i}",
+            title=f"{brand} {colour} {t}",
+            description=f"A {colour} {t} for your home.",
+            brand=brand,
+            category=("Home", t),
+        )
+        for t in TYPES
+        for i, (colour, brand) in enumerate(
+            (COLOURS[k % 5], ("Acme", "Borg", "Cora")[int(rng.integers(3))]) for k in range(20)
+        )
     ]
-    settings = Settings(index_dir=tmp_path_factory.mktemp("shop") / "idx", dense={"enabled": False},
-                        longtail={"enabled": False})
+    settings = Settings(
+        index_dir=tmp_path_factory.mktemp("shop") / "idx", dense={"enabled": False}, longtail={"enabled": False}
+    )
     build_index(products, settings, progress=False)
 
     def judged(t: str, colour: str | None) -> dict[str, int]:
@@ -79,7 +88,9 @@ def shop(tmp_path_factory):
     dev = {f"{t}-{c}": (f"{c} {t}", judged(t, c)) for t in TYPES for c in COLOURS[3:]}
 
     def split(queries):
-        return {q: Query(q, text) for q, (text, _) in queries.items()}, {q: labels for q, (_, labels) in queries.items()}
+        return {q: Query(q, text) for q, (text, _) in queries.items()}, {
+            q: labels for q, (_, labels) in queries.items()
+        }
 
     return open_pipeline(settings), split(train), split(dev)
 
@@ -110,9 +121,18 @@ def test_a_reranker_learns_to_order_held_out_pairs(shop, tmp_path):
     pipeline, train, dev = shop
     base = resolve_model_path(PACKAGED_MINILM)
     before = _auc(CrossEncoder(base, num_labels=1, max_length=32), pipeline, *dev)
-    config = RerankerTraining(epochs=2, learning_rate=5e-5, batch_size=16, eval_steps=40, patience=3, window=20,
-                              dev_queries=12, device="cpu", max_length=32,
-                              mining=MiningConfig(judgments_complete=True, random_negatives_per_query=4))
+    config = RerankerTraining(
+        epochs=2,
+        learning_rate=5e-5,
+        batch_size=16,
+        eval_steps=40,
+        patience=3,
+        window=20,
+        dev_queries=12,
+        device="cpu",
+        max_length=32,
+        mining=MiningConfig(judgments_complete=True, random_negatives_per_query=4),
+    )
     card = train_reranker(pipeline, train, dev, tmp_path / "shop-reranker", config, data_name="shop", progress=False)
     after = _auc(CrossEncoder(str(tmp_path / "shop-reranker"), num_labels=1, max_length=32), pipeline, *dev)
     assert after > 0.9 and after > before + 0.2, (before, after)
@@ -125,9 +145,18 @@ def test_training_repeats_exactly_for_a_seed_on_the_cpu(shop, tiny_cross_encoder
     from sentence_transformers.cross_encoder import CrossEncoder
 
     pipeline, train, dev = shop
-    config = RerankerTraining(base_model=str(tiny_cross_encoder_dir), batch_size=8, learning_rate=1e-3,
-                              eval_steps=5, window=10, dev_queries=4, device="cpu", max_length=24, max_pairs=60,
-                              mining=MiningConfig(judgments_complete=True))
+    config = RerankerTraining(
+        base_model=str(tiny_cross_encoder_dir),
+        batch_size=8,
+        learning_rate=1e-3,
+        eval_steps=5,
+        window=10,
+        dev_queries=4,
+        device="cpu",
+        max_length=24,
+        max_pairs=60,
+        mining=MiningConfig(judgments_complete=True),
+    )
     pairs = [("red sofa", "Acme red sofa"), ("lamp", "Borg blue rug")]
     runs = []
     for name in ("one", "two"):

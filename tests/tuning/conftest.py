@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from search_rerank.data.generate import GeneratorConfig, generate
-from search_rerank.indexing.indexes import build_index
-from search_rerank.data.loaders import iter_catalog, load_dataset
 from search_rerank.core.settings import Settings
+from search_rerank.data.generate import GeneratorConfig, generate
+from search_rerank.data.loaders import iter_catalog, load_dataset
+from search_rerank.indexing.indexes import build_index
 
 
 @pytest.fixture(scope="session")
@@ -33,8 +33,10 @@ def lexical_settings(catalog, tmp_path_factory) -> Settings:
 
 @pytest.fixture(scope="session")
 def hybrid_settings(catalog, tmp_path_factory, tiny_bert_dir) -> Settings:
-    settings = Settings(index_dir=tmp_path_factory.mktemp("tuning-hybrid") / "idx",
-                        dense={"model": str(tiny_bert_dir), "device": "cpu", "batch_size": 64})
+    settings = Settings(
+        index_dir=tmp_path_factory.mktemp("tuning-hybrid") / "idx",
+        dense={"model": str(tiny_bert_dir), "device": "cpu", "batch_size": 64},
+    )
     build_index(iter_catalog(catalog), settings, progress=False)
     return settings
 

@@ -4,9 +4,9 @@ import pytest
 from click.testing import CliRunner
 
 from search_rerank.cli import main
-from search_rerank.evaluation.compare import compare, settings_runs
 from search_rerank.data.dataset import Query
 from search_rerank.data.qrels import write_trec_run
+from search_rerank.evaluation.compare import compare, settings_runs
 
 QRELS = {f"q{i}": {f"q{i}-good": 2, f"q{i}-ok": 1, f"q{i}-bad": 0} for i in range(30)}
 QUERIES = {qid: Query(qid, f"query {qid}") for qid in QRELS}
@@ -50,13 +50,26 @@ def test_unknown_measure_is_refused_with_the_choices():
 
 def test_compare_command_reads_two_trec_runs_and_prints_json(tmp_path, catalog, dataset):
     queries, qrels = dataset.split("test")
-    ideal = {qid: sorted(((pid, float(g)) for pid, g in grades.items()), key=lambda h: -h[1])
-             for qid, grades in qrels.items()}
+    ideal = {
+        qid: sorted(((pid, float(g)) for pid, g in grades.items()), key=lambda h: -h[1])
+        for qid, grades in qrels.items()
+    }
     worst = {qid: [(pid, -s) for pid, s in hits] for qid, hits in ideal.items()}
     write_trec_run(ideal, tmp_path / "ideal.run", "ideal")
     write_trec_run(worst, tmp_path / "worst.run", "worst")
-    result = CliRunner().invoke(main, ["compare", str(tmp_path / "worst.run"), str(tmp_path / "ideal.run"),
-                                       "--dataset", str(catalog), "--split", "test", "--json"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "compare",
+            str(tmp_path / "worst.run"),
+            str(tmp_path / "ideal.run"),
+            "--dataset",
+            str(catalog),
+            "--split",
+            "test",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["significance"]["mean_delta"] > 0 and len(report["per_query"]) == len(qrels)
@@ -64,9 +77,12 @@ def test_compare_command_reads_two_trec_runs_and_prints_json(tmp_path, catalog, 
 
 def test_compare_command_ranks_two_settings_files_and_shows_movers(tmp_path, catalog, lexical_toml):
     boosted = tmp_path / "boosted.toml"
-    boosted.write_text(lexical_toml.read_text() + "\n[longtail]\nmethod = \"xquad\"\nxquad_lambda = 0.9\n")
-    result = CliRunner().invoke(main, ["compare", str(lexical_toml), str(boosted), "--dataset", str(catalog),
-                                       "--movers", "1"], terminal_width=200)
+    boosted.write_text(lexical_toml.read_text() + '\n[longtail]\nmethod = "xquad"\nxquad_lambda = 0.9\n')
+    result = CliRunner().invoke(
+        main,
+        ["compare", str(lexical_toml), str(boosted), "--dataset", str(catalog), "--movers", "1"],
+        terminal_width=200,
+    )
     assert result.exit_code == 0, result.output
     assert "randomisation p =" in result.output and "nDCG@10" in result.output
 

@@ -1,10 +1,10 @@
 import pytest
 
 from search_rerank.core.candidate import Candidate
-from search_rerank.data.clicks import Impression
 from search_rerank.core.longtail import HEAD, TAIL, TORSO, long_tail_stage, tier, tiers, xquad
-from search_rerank.evaluation.exposure import click_popularity, tier_shares
 from search_rerank.core.settings import LongTailSettings, Settings
+from search_rerank.data.clicks import Impression
+from search_rerank.evaluation.exposure import click_popularity, tier_shares
 
 XQUAD = LongTailSettings(method="xquad", xquad_lambda=0.5, xquad_depth=10)
 
@@ -119,9 +119,12 @@ def test_boost_stays_the_default_long_tail_stage():
 def test_boost_targeting_the_tail_tier_lifts_every_tail_product_alike_and_no_torso_product():
     settings = LongTailSettings(strength=0.5, gate=0.0, head_fraction=0.2, torso_fraction=0.5, target="tail")
     pop = {"head": 0.95, "torso": 0.5, "tail_a": 0.35, "tail_b": 0.01}
-    out = {c.product_id: c.features["boost"]
-           for c in long_tail_stage(candidates(("head", 1.0), ("torso", 0.9), ("tail_a", 0.8), ("tail_b", 0.7)),
-                                    pop, settings)}
+    out = {
+        c.product_id: c.features["boost"]
+        for c in long_tail_stage(
+            candidates(("head", 1.0), ("torso", 0.9), ("tail_a", 0.8), ("tail_b", 0.7)), pop, settings
+        )
+    }
     assert out == {"head": 0.0, "torso": 0.0, "tail_a": 0.5, "tail_b": 0.5}
 
 
@@ -129,7 +132,6 @@ def test_xquad_targeting_the_tail_tier_counts_torso_products_with_the_head():
     pop = {"h1": 0.95, "h2": 0.9, "torso": 0.6, "tail": 0.1}
     ranked = candidates(("h1", 1.0), ("h2", 0.99), ("torso", 0.98), ("tail", 0.5))
     long_tail = [c.product_id for c in xquad(ranked, pop, XQUAD.model_copy(update={"xquad_lambda": 0.9}))]
-    tail = [c.product_id for c in xquad(ranked, pop, XQUAD.model_copy(update={"xquad_lambda": 0.9,
-                                                                              "target": "tail"}))]
+    tail = [c.product_id for c in xquad(ranked, pop, XQUAD.model_copy(update={"xquad_lambda": 0.9, "target": "tail"}))]
     assert long_tail.index("torso") < long_tail.index("tail")
     assert tail.index("tail") < tail.index("torso")

@@ -5,8 +5,8 @@ import pytest
 from click.testing import CliRunner
 
 from search_rerank.cli import main
-from search_rerank.data.clicks import simulate_clicks
 from search_rerank.core.errors import DataError
+from search_rerank.data.clicks import simulate_clicks
 from search_rerank.evaluation.interleaving import credit, read_interleaved_ubi, summarise, team_draft
 
 THETA = [1.0, 0.8, 0.6, 0.5, 0.4, 0.35, 0.3, 0.25, 0.2, 0.15]
@@ -83,10 +83,17 @@ def ubi_log(path, log):
     lines = []
     for query_id, merged, clicked in log:
         for rank, (product, team) in enumerate(zip(merged.ids, merged.teams)):
-            lines.append({"action_name": "impression", "query_id": query_id, "event_attributes": {
-                "object": {"object_id": product}, "position": {"ordinal": rank}, "team": team}})
-        lines += [{"action_name": "click", "query_id": query_id,
-                   "event_attributes": {"object": {"object_id": product}}} for product in sorted(clicked)]
+            lines.append(
+                {
+                    "action_name": "impression",
+                    "query_id": query_id,
+                    "event_attributes": {"object": {"object_id": product}, "position": {"ordinal": rank}, "team": team},
+                }
+            )
+        lines += [
+            {"action_name": "click", "query_id": query_id, "event_attributes": {"object": {"object_id": product}}}
+            for product in sorted(clicked)
+        ]
     path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
     return path
 
@@ -102,15 +109,27 @@ def test_interleaving_report_reads_teams_and_clicks_from_ubi_and_names_the_winne
 
 def test_a_bad_team_in_the_log_names_the_line(tmp_path):
     path = tmp_path / "ubi.ndjson"
-    path.write_text(json.dumps({"action_name": "impression", "query_id": "s", "event_attributes": {
-        "object": {"object_id": "p"}, "team": "C"}}) + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps(
+            {
+                "action_name": "impression",
+                "query_id": "s",
+                "event_attributes": {"object": {"object_id": "p"}, "team": "C"},
+            }
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     with pytest.raises(DataError, match=r"ubi\.ndjson:1: event_attributes\.team must be one of"):
         read_interleaved_ubi(path)
 
 
 def test_interleaving_report_without_team_tags_says_what_is_missing(tmp_path):
     path = tmp_path / "ubi.ndjson"
-    path.write_text(json.dumps({"action_name": "impression", "query_id": "s", "event_attributes": {
-        "object": {"object_id": "p"}}}) + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps({"action_name": "impression", "query_id": "s", "event_attributes": {"object": {"object_id": "p"}}})
+        + "\n",
+        encoding="utf-8",
+    )
     result = CliRunner().invoke(main, ["interleaving-report", str(path)])
     assert result.exit_code == 1 and "event_attributes.team" in result.output

@@ -6,8 +6,8 @@ import pytest
 from click.testing import CliRunner
 
 from search_rerank.cli import main
-from search_rerank.data.clicks import simulate_clicks
 from search_rerank.core.errors import ConfigError, DataError
+from search_rerank.data.clicks import simulate_clicks
 from search_rerank.data.judgments import (
     Judgments,
     parse_ratings,
@@ -20,8 +20,9 @@ from search_rerank.data.judgments import (
 )
 from search_rerank.data.qrels import read_trec_qrels
 
-SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "esci_opensearch_sample" / \
-    "esci_us_judgments.json"
+SAMPLE = (
+    Path(__file__).resolve().parents[3] / "shared" / "datasets" / "esci_opensearch_sample" / "esci_us_judgments.json"
+)
 
 
 def srw(path: Path, *entries) -> Path:
@@ -39,8 +40,10 @@ def test_srw_sample_reads_every_query_with_esci_grades():
 
 
 def test_rating_map_is_configurable(tmp_path):
-    path = srw(tmp_path / "j.json", {"query": "lamp", "ratings": [{"docId": "a", "rating": "100.000"},
-                                                                 {"docId": "b", "rating": "10.000"}]})
+    path = srw(
+        tmp_path / "j.json",
+        {"query": "lamp", "ratings": [{"docId": "a", "rating": "100.000"}, {"docId": "b", "rating": "10.000"}]},
+    )
     judgments = read_srw(path, parse_ratings("100=1,10=0"))
     assert judgments.qrels[text_query_id("lamp")] == {"a": 1, "b": 0}
 
@@ -101,8 +104,7 @@ def test_writing_text_keyed_judgments_needs_the_query_texts(tmp_path):
 
 def test_a_many_to_one_rating_map_cannot_write_srw(tmp_path):
     with pytest.raises(ConfigError, match="one-to-one"):
-        write_judgments(Judgments({"q": {"a": 1}}, {"q": "x"}), tmp_path / "o.json", "srw",
-                        ratings={100.0: 1, 10.0: 1})
+        write_judgments(Judgments({"q": {"a": 1}}, {"q": "x"}), tmp_path / "o.json", "srw", ratings={100.0: 1, 10.0: 1})
 
 
 def test_click_judgments_grade_the_more_attractive_product_higher(tmp_path):
@@ -116,8 +118,14 @@ def test_click_judgments_grade_the_more_attractive_product_higher(tmp_path):
         lines.append({"query_id": f"s{n}", "user_query": imp.query})
         for rank, doc in enumerate(imp.shown):
             for action in ("impression",) + (("click",) if doc in imp.clicked else ()):
-                lines.append({"action_name": action, "query_id": f"s{n}", "timestamp": n * 10 + rank,
-                              "event_attributes": {"object": {"object_id": doc}, "position": {"ordinal": rank}}})
+                lines.append(
+                    {
+                        "action_name": action,
+                        "query_id": f"s{n}",
+                        "timestamp": n * 10 + rank,
+                        "event_attributes": {"object": {"object_id": doc}, "position": {"ordinal": rank}},
+                    }
+                )
     ubi.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
     judged = ubi_judgments([ubi]).qrels[text_query_id("oak table")]
     assert judged["good"] > judged["bad"]
@@ -125,15 +133,17 @@ def test_click_judgments_grade_the_more_attractive_product_higher(tmp_path):
 
 def test_convert_command_turns_srw_into_trec_qrels(tmp_path):
     path = srw(tmp_path / "j.json", {"query": "lamp", "ratings": [{"docId": "a", "rating": "100.000"}]})
-    result = CliRunner().invoke(main, ["judgments", "convert", str(path), str(tmp_path / "q.txt"),
-                                       "--from", "srw", "--to", "trec"])
+    result = CliRunner().invoke(
+        main, ["judgments", "convert", str(path), str(tmp_path / "q.txt"), "--from", "srw", "--to", "trec"]
+    )
     assert result.exit_code == 0, result.output
     assert read_trec_qrels(tmp_path / "q.txt") == {text_query_id("lamp"): {"a": 3}}
 
 
 def test_convert_command_reports_a_bad_file_without_a_traceback(tmp_path):
     path = srw(tmp_path / "j.json", {"query": "lamp", "ratings": [{"docId": "a", "rating": "7"}]})
-    result = CliRunner().invoke(main, ["judgments", "convert", str(path), str(tmp_path / "q.txt"),
-                                       "--from", "srw", "--to", "trec"])
+    result = CliRunner().invoke(
+        main, ["judgments", "convert", str(path), str(tmp_path / "q.txt"), "--from", "srw", "--to", "trec"]
+    )
     assert result.exit_code == 1
     assert "rating '7'" in result.output and "Traceback" not in result.output

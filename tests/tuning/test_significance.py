@@ -38,8 +38,9 @@ def test_bootstrap_interval_of_no_effect_contains_zero():
 
 def test_same_seed_gives_the_same_result():
     deltas = np.random.default_rng(8).normal(0.01, 0.05, 100)
-    assert paired_test(np.zeros(100), deltas, resamples=1500, seed=9) == \
-        paired_test(np.zeros(100), deltas, resamples=1500, seed=9)
+    assert paired_test(np.zeros(100), deltas, resamples=1500, seed=9) == paired_test(
+        np.zeros(100), deltas, resamples=1500, seed=9
+    )
 
 
 def test_resamples_beyond_one_block_are_all_used():

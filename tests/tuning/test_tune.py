@@ -4,12 +4,11 @@ import optuna
 import pytest
 
 from search_rerank.core.errors import ConfigError
-from search_rerank.indexing.indexes import open_pipeline
 from search_rerank.core.settings import Settings, load_settings
 from search_rerank.evaluation.tune import (
     LT_SHARE,
-    TAIL_SHARE,
     NDCG,
+    TAIL_SHARE,
     Goal,
     RankingCache,
     SearchSpace,
@@ -18,6 +17,7 @@ from search_rerank.evaluation.tune import (
     tune,
     write_settings,
 )
+from search_rerank.indexing.indexes import open_pipeline
 
 
 @pytest.fixture
@@ -42,9 +42,11 @@ def test_each_dev_query_is_retrieved_once_at_the_largest_candidate_count(lexical
     lexical_pipeline.settings = lexical_pipeline.settings.override(lexical={"candidates": 40})
     calls = []
     original = lexical_pipeline.retrieve
-    monkeypatch.setattr(lexical_pipeline, "retrieve",
-                        lambda text, filters, settings: calls.append(settings.lexical.candidates) or
-                        original(text, filters, settings))
+    monkeypatch.setattr(
+        lexical_pipeline,
+        "retrieve",
+        lambda text, filters, settings: calls.append(settings.lexical.candidates) or original(text, filters, settings),
+    )
     queries, qrels = dataset.split("dev")
     tune(lexical_pipeline, queries, qrels, trials=5, space=SearchSpace(max_candidates=80))
     assert calls == [80] * len(qrels)
@@ -62,11 +64,16 @@ def test_a_trial_ranks_only_its_own_candidates_per_leg_from_the_cache(hybrid_pip
 
 
 def test_fusion_parameters_are_searched_only_with_two_legs():
-    lexical_only = suggest(fixed_trial(candidates=20, longtail_method="off"), SearchSpace(), hybrid=False,
-                           reranker=False)
+    lexical_only = suggest(
+        fixed_trial(candidates=20, longtail_method="off"), SearchSpace(), hybrid=False, reranker=False
+    )
     assert "fusion_method" not in lexical_only
-    hybrid = suggest(fixed_trial(candidates=20, fusion_method="rrf", lexical_weight=0.3, rank_constant=20.0,
-                                 longtail_method="off"), SearchSpace(), hybrid=True, reranker=False)
+    hybrid = suggest(
+        fixed_trial(candidates=20, fusion_method="rrf", lexical_weight=0.3, rank_constant=20.0, longtail_method="off"),
+        SearchSpace(),
+        hybrid=True,
+        reranker=False,
+    )
     assert hybrid["rank_constant"] == 20.0
 
 
@@ -77,8 +84,16 @@ def test_rerank_window_is_searched_only_with_a_reranker():
 
 
 def test_trial_parameters_become_valid_settings_sections():
-    tuned = sections({"candidates": 40, "fusion_method": "linear", "lexical_weight": 0.25,
-                      "normalization": "zscore", "longtail_method": "xquad", "xquad_lambda": 0.4})
+    tuned = sections(
+        {
+            "candidates": 40,
+            "fusion_method": "linear",
+            "lexical_weight": 0.25,
+            "normalization": "zscore",
+            "longtail_method": "xquad",
+            "xquad_lambda": 0.4,
+        }
+    )
     settings = Settings().override(**tuned)
     assert settings.fusion.weights == {"lexical": 0.25, "dense": 0.75}
     assert (settings.longtail.method, settings.longtail.xquad_lambda) == ("xquad", 0.4)
@@ -98,8 +113,9 @@ def test_pareto_front_holds_only_undominated_trials(hybrid_pipeline, dataset):
     result = tune(hybrid_pipeline, *dataset.split("dev"), trials=12, seed=2)
     front = [t for t in result.trials if t.number in result.pareto]
     for t in front:
-        assert not any(o.metrics[NDCG] > t.metrics[NDCG] and o.metrics[LT_SHARE] > t.metrics[LT_SHARE]
-                       for o in result.trials)
+        assert not any(
+            o.metrics[NDCG] > t.metrics[NDCG] and o.metrics[LT_SHARE] > t.metrics[LT_SHARE] for o in result.trials
+        )
     assert result.best["number"] == max(front, key=lambda t: t.metrics[NDCG]).number
 
 
@@ -130,20 +146,31 @@ def test_the_result_compares_the_best_with_the_baseline_per_query(lexical_pipeli
     assert set(result.best["by_kind"]) == {q.meta.get("kind", "all") for q in queries.values()}
 
 
-def test_reranker_scores_each_query_product_pair_once_across_trials(lexical_settings, dataset,
-                                                                    tiny_cross_encoder_dir, monkeypatch):
-    settings = lexical_settings.override(rerank={"model": str(tiny_cross_encoder_dir), "require_card": False,
-                                                 "device": "cpu", "window": 20})
+def test_reranker_scores_each_query_product_pair_once_across_trials(
+    lexical_settings, dataset, tiny_cross_encoder_dir, monkeypatch
+):
+    settings = lexical_settings.override(
+        rerank={"model": str(tiny_cross_encoder_dir), "require_card": False, "device": "cpu", "window": 20}
+    )
     pipeline = open_pipeline(settings)
     scored = []
     original = pipeline.reranker.score
-    monkeypatch.setattr(pipeline.reranker, "score",
-                        lambda query, texts, batch_size=None: scored.extend((query, t) for t in texts) or
-                        original(query, texts, batch_size))
+    monkeypatch.setattr(
+        pipeline.reranker,
+        "score",
+        lambda query, texts, batch_size=None: (
+            scored.extend((query, t) for t in texts) or original(query, texts, batch_size)
+        ),
+    )
     try:
         queries, qrels = dataset.split("dev")
-        result = tune(pipeline, dict(list(queries.items())[:5]), qrels, trials=4,
-                      space=SearchSpace(max_candidates=30, max_window=30))
+        result = tune(
+            pipeline,
+            dict(list(queries.items())[:5]),
+            qrels,
+            trials=4,
+            space=SearchSpace(max_candidates=30, max_window=30),
+        )
     finally:
         pipeline.close()
     assert all("rerank_window" in t.params for t in result.trials)
@@ -189,14 +216,16 @@ def test_the_tail_tier_can_be_the_exposure_objective(hybrid_pipeline, dataset):
     assert result.exposure == TAIL_SHARE
     front = [t for t in result.trials if t.number in result.pareto]
     for t in front:
-        assert not any(o.metrics[NDCG] > t.metrics[NDCG] and o.metrics[TAIL_SHARE] > t.metrics[TAIL_SHARE]
-                       for o in result.trials)
+        assert not any(
+            o.metrics[NDCG] > t.metrics[NDCG] and o.metrics[TAIL_SHARE] > t.metrics[TAIL_SHARE] for o in result.trials
+        )
     assert TAIL_SHARE in result.best["by_kind"][next(iter(result.best["by_kind"]))]
 
 
 def test_max_ndcg_cost_maximises_the_chosen_exposure_metric(hybrid_pipeline, dataset):
-    result = tune(hybrid_pipeline, *dataset.split("dev"), trials=8, seed=3,
-                  goal=Goal(max_ndcg_cost=0.05, exposure=TAIL_SHARE))
+    result = tune(
+        hybrid_pipeline, *dataset.split("dev"), trials=8, seed=3, goal=Goal(max_ndcg_cost=0.05, exposure=TAIL_SHARE)
+    )
     feasible = [t for t in result.trials if t.feasible]
     assert result.best["metrics"][TAIL_SHARE] == max(t.metrics[TAIL_SHARE] for t in feasible)
 
@@ -208,12 +237,22 @@ def test_an_unknown_exposure_metric_is_refused_naming_the_valid_ones():
 
 def test_the_long_tail_target_is_searched_only_when_both_are_allowed():
     both = SearchSpace(longtail_targets=("long_tail", "tail"))
-    params = suggest(fixed_trial(candidates=50, longtail_method="boost", longtail_strength=0.1, longtail_gate=0.5,
-                                 longtail_target="tail"), both, hybrid=False, reranker=False)
+    params = suggest(
+        fixed_trial(
+            candidates=50, longtail_method="boost", longtail_strength=0.1, longtail_gate=0.5, longtail_target="tail"
+        ),
+        both,
+        hybrid=False,
+        reranker=False,
+    )
     assert sections(params)["longtail"]["target"] == "tail"
     assert Settings().override(**sections(params)).longtail.target == "tail"
-    one = suggest(fixed_trial(candidates=50, longtail_method="boost", longtail_strength=0.1, longtail_gate=0.5),
-                  SearchSpace(), hybrid=False, reranker=False)
+    one = suggest(
+        fixed_trial(candidates=50, longtail_method="boost", longtail_strength=0.1, longtail_gate=0.5),
+        SearchSpace(),
+        hybrid=False,
+        reranker=False,
+    )
     assert "longtail_target" not in one
 
 

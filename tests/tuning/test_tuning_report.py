@@ -6,9 +6,9 @@ import shutil
 
 import pytest
 
-from search_rerank.indexing.indexes import open_pipeline
 from search_rerank.evaluation.tune import tune
 from search_rerank.evaluation.tuning_report import render_html, write_report
+from search_rerank.indexing.indexes import open_pipeline
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PNG = b"\x89PNG\r\n\x1a\n"

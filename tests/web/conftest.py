@@ -14,16 +14,21 @@ from itertools import chain
 import pytest
 from live_server import served
 
-from search_rerank.data.generate import GeneratorConfig, generate
-from search_rerank.indexing.indexes import build_index
-from search_rerank.data.loaders import iter_catalog
 from search_rerank.core.product import Product
-from search_rerank.serving import create_app
 from search_rerank.core.settings import Settings
+from search_rerank.data.generate import GeneratorConfig, generate
+from search_rerank.data.loaders import iter_catalog
+from search_rerank.indexing.indexes import build_index
+from search_rerank.serving import create_app
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-MARKUP = Product(id="markup-1", title='<img src=x onerror="document.body.dataset.pwned=1">Zebra lamp',
-                 brand="<b>Bold</b>", category="Lighting > Lamps", price=12.5)
+MARKUP = Product(
+    id="markup-1",
+    title='<img src=x onerror="document.body.dataset.pwned=1">Zebra lamp',
+    brand="<b>Bold</b>",
+    category="Lighting > Lamps",
+    price=12.5,
+)
 
 
 @pytest.fixture(scope="session")
@@ -36,8 +41,12 @@ def web_settings(tmp_path_factory, tiny_bert_dir) -> Settings:
     catalog = tmp_path_factory.mktemp("web-catalog")
     generate(catalog, GeneratorConfig(products=300, queries=30, seed=5, workers=1), progress=False)
     root = tmp_path_factory.mktemp("web")
-    settings = Settings(index_dir=root / "idx", dense={"model": str(tiny_bert_dir), "device": "cpu", "candidates": 40},
-                        lexical={"candidates": 40}, service={"ubi_log_path": root / "ubi" / "ubi.ndjson"})
+    settings = Settings(
+        index_dir=root / "idx",
+        dense={"model": str(tiny_bert_dir), "device": "cpu", "candidates": 40},
+        lexical={"candidates": 40},
+        service={"ubi_log_path": root / "ubi" / "ubi.ndjson"},
+    )
     build_index(chain(iter_catalog(catalog), [MARKUP]), settings, progress=False)
     return settings
 

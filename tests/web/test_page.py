@@ -36,7 +36,9 @@ def wait_for_ids(page: Page, stage, ids):
     page.wait_for_function(
         "([selector, ids]) => JSON.stringify([...document.querySelectorAll(selector)].map(e => e.dataset.id))"
         " === JSON.stringify(ids)",
-        arg=[f'.column[data-stage="{stage}"] .result', ids], timeout=15_000)
+        arg=[f'.column[data-stage="{stage}"] .result', ids],
+        timeout=15_000,
+    )
 
 
 def test_a_search_fills_the_three_columns_with_each_stages_ranking(page, live_server):
