@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install demo test
+.PHONY: install demo lint test
 
 $(VENV)/bin/search-rerank:
 	python3 -m venv $(VENV)
@@ -18,5 +18,11 @@ demo: install
 	[ -f indexes/demo/current.json ] || $(VENV)/bin/search-rerank --index-dir indexes/demo index --catalog data/demo
 	$(VENV)/bin/search-rerank --index-dir indexes/demo serve
 
-test: install
+# ruff (lint + format check) and mypy on the package: what CI runs before the tests
+lint: install
+	$(VENV)/bin/ruff check search_rerank tests benchmarks scripts
+	$(VENV)/bin/ruff format --check search_rerank tests benchmarks scripts
+	$(VENV)/bin/mypy search_rerank
+
+test: lint
 	$(PY) -m pytest -q

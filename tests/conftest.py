@@ -12,12 +12,21 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import shutil  # noqa: E402
-from collections.abc import Iterable  # noqa: E402
+from collections.abc import Callable, Iterable  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from itertools import chain  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
 
-from search_rerank.core.settings import PACKAGED_MINILM, DenseSettings  # noqa: E402
+from search_rerank.core.pipeline import SearchPipeline  # noqa: E402
+from search_rerank.core.product import Product  # noqa: E402
+from search_rerank.core.settings import PACKAGED_MINILM, DenseSettings, Settings  # noqa: E402
+from search_rerank.data.dataset import Dataset  # noqa: E402
+from search_rerank.data.generate import GeneratorConfig, generate  # noqa: E402
+from search_rerank.data.loaders import iter_catalog, load_beir  # noqa: E402
+from search_rerank.indexing.indexes import IndexReport, build_index, open_pipeline  # noqa: E402
 
 TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
@@ -108,3 +117,62 @@ def osmem_server_url() -> Iterable[str]:
         pytest.skip(f"osmem-server cannot start here: {exc}")
     yield server.url
     server.close()
+
+
+@dataclass(frozen=True)
+class BuiltIndex:
+    """A generated catalogue and the index built from it: what most end-to-end tests start from."""
+
+    data: Path
+    settings: Settings
+    report: IndexReport
+
+    def pipeline(self) -> SearchPipeline:
+        return open_pipeline(self.settings)
+
+    def dataset(self) -> Dataset:
+        return load_beir(self.data)
+
+
+@pytest.fixture(scope="session")
+def generated_catalog(tmp_path_factory) -> Callable[..., Path]:
+    """A generated catalogue per (products, queries, seed), made once per session: the generator is
+    deterministic, so tests asking for the same one share it instead of paying for it again."""
+    made: dict[tuple[int, int, int], Path] = {}
+
+    def catalogue(products: int, queries: int, seed: int) -> Path:
+        key = (products, queries, seed)
+        if key not in made:
+            made[key] = tmp_path_factory.mktemp(f"catalog-{products}-{queries}-{seed}")
+            generate(
+                made[key], GeneratorConfig(products=products, queries=queries, seed=seed, workers=1), progress=False
+            )
+        return made[key]
+
+    return catalogue
+
+
+@pytest.fixture(scope="session")
+def built_index(tmp_path_factory, generated_catalog) -> Callable[..., BuiltIndex]:
+    """generate -> build -> open in one call: ``built_index(products=300, queries=30, seed=5, dense={...})``.
+
+    Keyword arguments other than the catalogue's are Settings fields; ``root`` places the index (for tests that
+    put other files beside it), and ``extra`` products are indexed after the catalogue's.
+    """
+
+    def build(
+        *,
+        products: int,
+        queries: int,
+        seed: int,
+        root: Path | None = None,
+        extra: Iterable[Product] = (),
+        **settings: Any,
+    ) -> BuiltIndex:
+        data = generated_catalog(products, queries, seed)
+        root = root if root is not None else tmp_path_factory.mktemp("built-index")
+        index_settings = Settings(index_dir=root / "idx", **settings)
+        report = build_index(chain(iter_catalog(data), extra), index_settings, progress=False)
+        return BuiltIndex(data, index_settings, report)
+
+    return build

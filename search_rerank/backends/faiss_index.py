@@ -110,7 +110,7 @@ class _Metadata:
 
     @classmethod
     def empty(cls) -> _Metadata:
-        columns = {name: np.empty(0, dtype) for name, dtype in _COLUMN_DTYPES.items()}
+        columns: dict[str, np.ndarray] = {name: np.empty(0, dtype) for name, dtype in _COLUMN_DTYPES.items()}
         return cls([], columns, [], [], [])
 
     @property
@@ -528,7 +528,7 @@ class FaissRetriever:
             return
         logger.info("rebuilding the dense index: %s", reason)
         rows = np.flatnonzero(self._meta.alive.values)
-        vectors = self._index.reconstruct_batch(rows) if len(rows) else None
+        vectors = self._index.reconstruct_batch(rows) if len(rows) and self._index is not None else None
         self._meta = self._meta.take(rows)
         index = None if vectors is None else _build_index(self._wanted_kind(len(rows)), vectors, self._settings)
         self._install(index, len(rows))
@@ -554,6 +554,8 @@ class FaissRetriever:
                     scores, labels = self._gpu_index.search(query, min(fetch, rows))
                 return scores[0], labels[0]
         index, kind = self._index, _index_kind(self._index)
+        if index is None:  # every product deleted: nothing to search
+            return np.empty(0, np.float32), np.empty(0, np.int64)
         bitmap = None if mask is None else np.packbits(mask, bitorder="little")
         selector = None if bitmap is None else faiss.IDSelectorBitmap(bitmap)
         exact = mask is not None and admitted <= EXACT_SEARCH_MAX_SELECTED
@@ -574,4 +576,4 @@ class FaissRetriever:
 
 def _save_npz(path: Path, columns: dict[str, np.ndarray]) -> None:
     with open(path, "wb") as handle:  # a file handle, so numpy does not append ".npz" to the temporary name
-        np.savez(handle, **columns)
+        np.savez(handle, **columns)  # type: ignore[arg-type]  # numpy's stub takes **kwds for allow_pickle

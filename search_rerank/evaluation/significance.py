@@ -11,10 +11,10 @@ resampled in blocks so memory stays bounded on large query sets.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 BLOCK = 1000  # resamples per vectorised block: rows x queries floats at a time
 
@@ -41,7 +41,7 @@ class Significance:
         return asdict(self)
 
 
-def _deltas(deltas: Sequence[float]) -> np.ndarray:
+def _deltas(deltas: npt.ArrayLike) -> np.ndarray:
     values = np.asarray(deltas, dtype=np.float64).reshape(-1)
     if values.size == 0:
         raise ValueError("no per-query deltas: the two runs share no scored query")
@@ -62,7 +62,7 @@ def _bootstrap_means(values: np.ndarray, resamples: int, seed: int) -> np.ndarra
 
 
 def bootstrap_ci(
-    deltas: Sequence[float], *, resamples: int = 10_000, confidence: float = 0.95, seed: int = 0
+    deltas: npt.ArrayLike, *, resamples: int = 10_000, confidence: float = 0.95, seed: int = 0
 ) -> tuple[float, float]:
     """Percentile interval of the mean delta over query sets resampled with replacement."""
     values = _deltas(deltas)
@@ -73,7 +73,7 @@ def bootstrap_ci(
     return float(low), float(high)
 
 
-def bootstrap_p(deltas: Sequence[float], *, resamples: int = 10_000, seed: int = 0) -> float:
+def bootstrap_p(deltas: npt.ArrayLike, *, resamples: int = 10_000, seed: int = 0) -> float:
     """Two-sided p-value of a zero mean delta: how often resampled means of the deltas, shifted to mean 0
     (the null), land at least as far from 0 as the observed mean (Efron & Tibshirani 1993, sec. 16.4)."""
     values = _deltas(deltas)
@@ -82,7 +82,7 @@ def bootstrap_p(deltas: Sequence[float], *, resamples: int = 10_000, seed: int =
     return (int(np.count_nonzero(np.abs(means) >= observed - 1e-12)) + 1) / (resamples + 1)
 
 
-def randomisation_p(deltas: Sequence[float], *, resamples: int = 10_000, seed: int = 0) -> float:
+def randomisation_p(deltas: npt.ArrayLike, *, resamples: int = 10_000, seed: int = 0) -> float:
     """Two-sided p-value of the mean delta under random sign flips (swapping A and B on each query).
 
     Counted with the observed statistic included (+1 in numerator and
@@ -99,7 +99,7 @@ def randomisation_p(deltas: Sequence[float], *, resamples: int = 10_000, seed: i
 
 
 def paired_test(
-    a: Sequence[float], b: Sequence[float], *, resamples: int = 10_000, confidence: float = 0.95, seed: int = 0
+    a: npt.ArrayLike, b: npt.ArrayLike, *, resamples: int = 10_000, confidence: float = 0.95, seed: int = 0
 ) -> Significance:
     """B against A on the same queries, in the same order: interval, p-value, and the win/loss count."""
     a_values, b_values = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)

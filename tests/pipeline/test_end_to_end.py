@@ -7,20 +7,15 @@ from click.testing import CliRunner
 
 from search_rerank.cli import main
 from search_rerank.core.filters import Filters
-from search_rerank.core.settings import Settings
-from search_rerank.data.generate import GeneratorConfig, generate
 from search_rerank.data.loaders import iter_catalog, load_beir
 from search_rerank.evaluation.evaluate import evaluate
 from search_rerank.indexing.indexes import build_index, open_pipeline
 
 
 @pytest.fixture(scope="module")
-def indexed(tmp_path_factory, tiny_bert_dir):
-    root = tmp_path_factory.mktemp("e2e")
-    generate(root / "data", GeneratorConfig(products=600, queries=120, seed=3, workers=1), progress=False)
-    settings = Settings(index_dir=root / "idx", dense={"model": str(tiny_bert_dir)})
-    report = build_index(iter_catalog(root / "data"), settings, progress=False)
-    return root, settings, report
+def indexed(built_index, tiny_bert_dir):
+    built = built_index(products=600, queries=120, seed=3, dense={"model": str(tiny_bert_dir)})
+    return built.data, built.settings, built.report
 
 
 def test_index_reports_every_product_in_both_legs(indexed):
@@ -73,7 +68,7 @@ def test_failing_leg_degrades_to_the_other(indexed):
 
 
 def test_failed_rebuild_leaves_serving_index_untouched(indexed, tmp_path):
-    root, settings, _ = indexed
+    data, settings, _ = indexed
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "x1", "title": "ok"}\n{"id": "x2"}\n')
     with pytest.raises(Exception, match="bad.jsonl:2"):
@@ -82,8 +77,8 @@ def test_failed_rebuild_leaves_serving_index_untouched(indexed, tmp_path):
 
 
 def test_evaluate_scores_every_judged_query_for_every_configuration(indexed):
-    root, settings, _ = indexed
-    queries, qrels = load_beir(root / "data").split("test")
+    data, settings, _ = indexed
+    queries, qrels = load_beir(data).split("test")
     report = evaluate(open_pipeline(settings), queries, qrels, progress=False)
     assert report.queries == len(qrels)
     assert [r.config for r in report.rows] == ["bm25", "dense", "hybrid-rrf", "hybrid-linear", "hybrid-rrf+longtail"]
@@ -93,7 +88,7 @@ def test_evaluate_scores_every_judged_query_for_every_configuration(indexed):
 
 def test_evaluation_waits_for_a_slow_leg_instead_of_dropping_it(indexed):
     """Quality numbers must not depend on how busy the machine is: offline runs have no stage deadlines."""
-    root, settings, _ = indexed
+    data, settings, _ = indexed
     pipeline = open_pipeline(settings.override(dense={"timeout_s": 0.05}))
     dense = pipeline.legs["dense"]
 
@@ -109,7 +104,7 @@ def test_evaluation_waits_for_a_slow_leg_instead_of_dropping_it(indexed):
 
     pipeline.legs["dense"] = Slow()
     assert "dense" in pipeline.run("sofa").degraded
-    queries, qrels = load_beir(root / "data").split("test")
+    queries, qrels = load_beir(data).split("test")
     few = dict(list(qrels.items())[:3])
     report = evaluate(pipeline, queries, few, progress=False)
     assert report.row("dense").status == "ok" and report.row("dense").metrics["nDCG@10"] > 0

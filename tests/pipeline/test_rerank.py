@@ -11,10 +11,8 @@ from search_rerank.core.candidate import Candidate
 from search_rerank.core.errors import ConfigError
 from search_rerank.core.model_card import ModelCard, SplitSize, TrainingData, save_card
 from search_rerank.core.rerank import UNTRAINED_MAX_LENGTH, CrossEncoderReranker, below_window, blend
-from search_rerank.core.settings import RerankSettings, Settings
-from search_rerank.data.generate import GeneratorConfig, generate
-from search_rerank.data.loaders import iter_catalog
-from search_rerank.indexing.indexes import build_index, load_reranker, open_pipeline
+from search_rerank.core.settings import RerankSettings
+from search_rerank.indexing.indexes import load_reranker, open_pipeline
 
 
 def fused(n: int) -> list[Candidate]:
@@ -89,11 +87,11 @@ class Broken(CrossEncoderReranker):
 
 
 @pytest.fixture(scope="module")
-def index(tmp_path_factory, tiny_cross_encoder_dir):
-    root = tmp_path_factory.mktemp("rerank-index")
-    generate(root / "data", GeneratorConfig(products=300, queries=10, seed=2, workers=1), progress=False)
-    settings = Settings(
-        index_dir=root / "idx",
+def index(built_index, tiny_cross_encoder_dir):
+    return built_index(
+        products=300,
+        queries=10,
+        seed=2,
         dense={"enabled": False},
         rerank={
             "model": str(tiny_cross_encoder_dir),
@@ -103,9 +101,7 @@ def index(tmp_path_factory, tiny_cross_encoder_dir):
             "require_card": False,
         },
         longtail={"enabled": False},
-    )
-    build_index(iter_catalog(root / "data"), settings, progress=False)
-    return settings
+    ).settings
 
 
 def _with_reranker(settings, cls):

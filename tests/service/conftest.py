@@ -24,9 +24,7 @@ from search_rerank.core.product import Product
 from search_rerank.core.retrieval import LEXICAL
 from search_rerank.core.settings import LexicalSettings, Settings
 from search_rerank.core.store import ProductStore
-from search_rerank.data.generate import GeneratorConfig, generate
-from search_rerank.data.loaders import iter_catalog
-from search_rerank.indexing.indexes import build_index, open_pipeline
+from search_rerank.indexing.indexes import open_pipeline
 from search_rerank.serving import create_app
 
 CLUSTER_CATALOG = [
@@ -71,21 +69,14 @@ CLUSTER_CATALOG = [
 
 
 @pytest.fixture(scope="session")
-def catalog_dir(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("catalog")
-    generate(root, GeneratorConfig(products=300, queries=30, seed=5, workers=1), progress=False)
-    return root
+def catalog_dir(generated_catalog) -> Path:
+    return generated_catalog(300, 30, 5)
 
 
 @pytest.fixture(scope="session")
-def index_settings(tmp_path_factory, catalog_dir, tiny_bert_dir) -> Settings:
-    settings = Settings(
-        index_dir=tmp_path_factory.mktemp("index") / "idx",
-        dense={"model": str(tiny_bert_dir), "device": "cpu", "candidates": 40},
-        lexical={"candidates": 40},
-    )
-    build_index(iter_catalog(catalog_dir), settings, progress=False)
-    return settings
+def index_settings(built_index, tiny_bert_dir) -> Settings:
+    dense = {"model": str(tiny_bert_dir), "device": "cpu", "candidates": 40}
+    return built_index(products=300, queries=30, seed=5, dense=dense, lexical={"candidates": 40}).settings
 
 
 @pytest.fixture

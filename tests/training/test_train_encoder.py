@@ -17,8 +17,6 @@ from search_rerank.core.product import Product
 from search_rerank.core.settings import PACKAGED_MINILM, DenseSettings, Settings
 from search_rerank.data.clicks import Impression, click_splits, read_clicks, simulate_clicks
 from search_rerank.data.dataset import Query
-from search_rerank.data.generate import GeneratorConfig, generate
-from search_rerank.data.loaders import iter_catalog, load_beir
 from search_rerank.indexing.indexes import build_index, open_pipeline, read_manifest, update_index
 from search_rerank.training.encoder import EncoderTraining, mine_triplets, train_encoder
 from search_rerank.training.mining import MiningConfig, first_stage_lists
@@ -46,12 +44,9 @@ def test_a_query_without_hard_negatives_gets_random_ones_that_are_not_relevant()
 
 
 @pytest.fixture(scope="module")
-def generated(tmp_path_factory):
-    root = tmp_path_factory.mktemp("train-encoder")
-    generate(root / "data", GeneratorConfig(products=300, queries=120, seed=5, workers=1), progress=False)
-    settings = Settings(index_dir=root / "idx", dense={"enabled": False}, longtail={"enabled": False})
-    build_index(iter_catalog(root / "data"), settings, progress=False)
-    return open_pipeline(settings), load_beir(root / "data")
+def generated(built_index):
+    built = built_index(products=300, queries=120, seed=5, dense={"enabled": False}, longtail={"enabled": False})
+    return built.pipeline(), built.dataset()
 
 
 def test_triplets_come_only_from_the_split_given_with_its_best_grades(generated):

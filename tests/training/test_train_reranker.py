@@ -9,24 +9,19 @@ from search_rerank.core.product import Product
 from search_rerank.core.rerank import probabilities
 from search_rerank.core.settings import PACKAGED_MINILM, Settings
 from search_rerank.data.dataset import Query
-from search_rerank.data.generate import GeneratorConfig, generate
-from search_rerank.data.loaders import iter_catalog, load_beir
 from search_rerank.indexing.indexes import build_index, open_pipeline
 from search_rerank.training.mining import MiningConfig, first_stage_lists, mine_pairs
 from search_rerank.training.reranker import RerankerTraining, train_reranker
 
 
 @pytest.fixture(scope="module")
-def small(tmp_path_factory):
-    root = tmp_path_factory.mktemp("train-rerank")
-    generate(root / "data", GeneratorConfig(products=400, queries=150, seed=4, workers=1), progress=False)
-    settings = Settings(index_dir=root / "idx", dense={"enabled": False}, longtail={"enabled": False})
-    build_index(iter_catalog(root / "data"), settings, progress=False)
-    return root, open_pipeline(settings), load_beir(root / "data")
+def small(built_index):
+    built = built_index(products=400, queries=150, seed=4, dense={"enabled": False}, longtail={"enabled": False})
+    return built.pipeline(), built.dataset()
 
 
 def test_unjudged_candidates_are_not_negatives_unless_labels_are_complete(small):
-    _, pipeline, data = small
+    pipeline, data = small
     queries, qrels = data.split("train")
     sparse = {qid: dict(list(judged.items())[:3]) for qid, judged in qrels.items()}
     lists = first_stage_lists(pipeline, queries, 20, progress=False)
@@ -40,7 +35,7 @@ def test_unjudged_candidates_are_not_negatives_unless_labels_are_complete(small)
 
 
 def test_pairs_come_only_from_the_split_given(small):
-    _, pipeline, data = small
+    pipeline, data = small
     queries, qrels = data.split("train")
     lists = first_stage_lists(pipeline, queries, 20, progress=False)
     pairs = mine_pairs(queries, qrels, lists, sorted(pipeline.store.popularity()))
@@ -48,7 +43,7 @@ def test_pairs_come_only_from_the_split_given(small):
 
 
 def test_labels_are_grades_scaled_to_one(small):
-    _, pipeline, data = small
+    pipeline, data = small
     queries, qrels = data.split("train")
     lists = first_stage_lists(pipeline, queries, 20, progress=False)
     for pair in mine_pairs(queries, qrels, lists, sorted(pipeline.store.popularity())):

@@ -7,16 +7,12 @@ from pathlib import Path
 import pytest
 
 from search_rerank.core.settings import Settings
-from search_rerank.data.generate import GeneratorConfig, generate
-from search_rerank.data.loaders import iter_catalog, load_dataset
-from search_rerank.indexing.indexes import build_index
+from search_rerank.data.loaders import load_dataset
 
 
 @pytest.fixture(scope="session")
-def catalog(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("tuning-catalog")
-    generate(out, GeneratorConfig(products=500, queries=120, seed=3, workers=1), progress=False)
-    return out
+def catalog(generated_catalog) -> Path:
+    return generated_catalog(500, 120, 3)
 
 
 @pytest.fixture(scope="session")
@@ -25,20 +21,14 @@ def dataset(catalog):
 
 
 @pytest.fixture(scope="session")
-def lexical_settings(catalog, tmp_path_factory) -> Settings:
-    settings = Settings(index_dir=tmp_path_factory.mktemp("tuning-lexical") / "idx", dense={"enabled": False})
-    build_index(iter_catalog(catalog), settings, progress=False)
-    return settings
+def lexical_settings(built_index) -> Settings:
+    return built_index(products=500, queries=120, seed=3, dense={"enabled": False}).settings
 
 
 @pytest.fixture(scope="session")
-def hybrid_settings(catalog, tmp_path_factory, tiny_bert_dir) -> Settings:
-    settings = Settings(
-        index_dir=tmp_path_factory.mktemp("tuning-hybrid") / "idx",
-        dense={"model": str(tiny_bert_dir), "device": "cpu", "batch_size": 64},
-    )
-    build_index(iter_catalog(catalog), settings, progress=False)
-    return settings
+def hybrid_settings(built_index, tiny_bert_dir) -> Settings:
+    dense = {"model": str(tiny_bert_dir), "device": "cpu", "batch_size": 64}
+    return built_index(products=500, queries=120, seed=3, dense=dense).settings
 
 
 @pytest.fixture

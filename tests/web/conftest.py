@@ -9,16 +9,12 @@ without it the browser tests skip, saying so.
 from __future__ import annotations
 
 import shutil
-from itertools import chain
 
 import pytest
 from live_server import served
 
 from search_rerank.core.product import Product
 from search_rerank.core.settings import Settings
-from search_rerank.data.generate import GeneratorConfig, generate
-from search_rerank.data.loaders import iter_catalog
-from search_rerank.indexing.indexes import build_index
 from search_rerank.serving import create_app
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -37,18 +33,18 @@ def markup_product() -> Product:
 
 
 @pytest.fixture(scope="session")
-def web_settings(tmp_path_factory, tiny_bert_dir) -> Settings:
-    catalog = tmp_path_factory.mktemp("web-catalog")
-    generate(catalog, GeneratorConfig(products=300, queries=30, seed=5, workers=1), progress=False)
+def web_settings(tmp_path_factory, built_index, tiny_bert_dir) -> Settings:
     root = tmp_path_factory.mktemp("web")
-    settings = Settings(
-        index_dir=root / "idx",
+    return built_index(
+        products=300,
+        queries=30,
+        seed=5,
+        root=root,
+        extra=[MARKUP],
         dense={"model": str(tiny_bert_dir), "device": "cpu", "candidates": 40},
         lexical={"candidates": 40},
         service={"ubi_log_path": root / "ubi" / "ubi.ndjson"},
-    )
-    build_index(chain(iter_catalog(catalog), [MARKUP]), settings, progress=False)
-    return settings
+    ).settings
 
 
 @pytest.fixture(scope="session")
