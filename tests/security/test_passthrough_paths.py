@@ -206,6 +206,13 @@ def test_query_string_cannot_move_the_path(guarded):
     assert guarded.documents() == DOCUMENTS
 
 
+@pytest.mark.parametrize("query", ["q=100%", "q=%zz", "q=caf\xc3\xa9", "q=a%2fb"])
+def test_query_string_the_client_would_rewrite_is_refused(guarded, query):
+    response = guarded.attack("GET", f"/INDEX/_count?{query}")
+    assert (response.status, response.json()["error"]["reason_code"]) == (400, "rewritten_target")
+    assert guarded.seen == []
+
+
 @pytest.mark.parametrize("header", ["X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"])
 def test_method_override_headers_never_reach_the_cluster(guarded, header):
     assert guarded.attack("POST", "/INDEX/_count", {header: "DELETE"}).status == 200
