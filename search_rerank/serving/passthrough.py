@@ -293,7 +293,8 @@ class ClusterPassthrough:
                 decode_content=False,
             )
         except urllib3.exceptions.HTTPError as exc:
-            log.warning("passthrough %s %s failed: %s", method, path, exc)
+            # The cluster's address and the exception stay in the log: a caller learns only what failed.
+            log.warning("passthrough %s %r to %s failed: %s", method, path, self.base_url, exc)
             # A refused connection is a NewConnectionError, which urllib3 derives from its TimeoutError.
             if isinstance(exc, urllib3.exceptions.TimeoutError) and not isinstance(
                 exc, urllib3.exceptions.NewConnectionError
@@ -301,13 +302,13 @@ class ClusterPassthrough:
                 return self._error(
                     504,
                     "search_rerank_cluster_timeout",
-                    f"{method} {path}: no answer from {self.base_url} within {self.timeout_s:g}s ({exc})",
+                    f"{method} {path}: no answer from the cluster within {self.timeout_s:g}s",
                     "timeout",
                 )
             return self._error(
                 502,
                 "search_rerank_cluster_unreachable",
-                f"{method} {path}: no answer from {self.base_url}: {type(exc).__name__}: {exc}",
+                f"{method} {path}: the cluster cannot be reached",
                 "cluster_unavailable",
             )
         response = Response(answer.data, status=answer.status)

@@ -345,3 +345,13 @@ def test_unreachable_cluster_is_an_elasticsearch_502():
         response = ClusterPassthrough(settings).forward("GET", "/_cat/indices", [], b"")
     assert response.status_code == 502
     assert response.get_json()["error"]["type"] == "search_rerank_cluster_unreachable"
+
+
+def test_unreachable_cluster_error_names_no_internal_address():
+    url = f"http://127.0.0.1:{free_port()}"
+    settings = Settings(lexical={"backend": "opensearch", "url": url})
+    with Flask(__name__).app_context():
+        response = ClusterPassthrough(settings).forward("GET", "/_cat/indices", [], b"")
+    error = response.get_json()["error"]
+    assert error["reason_code"] == "cluster_unavailable"
+    assert urllib3.util.parse_url(url).netloc not in response.get_data(as_text=True)
