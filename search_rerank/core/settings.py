@@ -292,8 +292,9 @@ class ServiceSettings(_Section):
     )
     passthrough_writes: bool = Field(
         default=False,
-        description="also pass through requests that can change the cluster (PUT, DELETE, "
-        "POST to other than read-only endpoints); off: a 403",
+        description="also pass through requests off the read allow-list, which can change the cluster "
+        "(PUT, DELETE, POST to other than read-only endpoints); off: a 403. Paths that are not "
+        "canonical are a 400 either way (see passthrough.py)",
     )
     interleave_with: Path | None = Field(
         default=None,

@@ -22,11 +22,27 @@ Security, decided here:
   are never forwarded: the admin token (``SEARCH_RERANK_ADMIN_TOKEN``, sent
   as a bearer token) or any other secret sent to this service never reaches
   the cluster, and a caller cannot use other credentials through it.
+* The path is authorised exactly as it is sent, and only a canonical path
+  is sent (see :func:`path_segments`): every hop between a caller and the
+  cluster that normalises a path (the HTTP client here resolves ``..``; a
+  proxy may decode ``%2F`` or fold Unicode) would otherwise turn an
+  authorised path into another one (``POST /products/_count/../_delete_by_query``
+  was a delete). A path that any hop could read differently (a ``.`` or
+  ``..`` segment, also escaped or as a Unicode lookalike, an empty segment,
+  a percent-escape of an unreserved character or in lower case, a double
+  escape, ``;``, a backslash, ``#``, a control character, bytes that are
+  not UTF-8) is a 400 naming the path and the rule (``reason_code``), as is
+  a target the HTTP client would rewrite all the same.
 * Since any caller acts with the service's credentials, only requests that
-  cannot change the cluster pass by default: GET and HEAD, and POST to the
-  read-only endpoints in :data:`READ_ONLY_POST` (``_count``, ``_mget``, ...).
-  Any other request is a 403 unless ``service.passthrough_writes = true``.
-  Give the service's cluster user read-only privileges all the same.
+  cannot change the cluster pass by default: the read endpoints listed in
+  :data:`ANY_INDEX_READS`, :data:`INDEX_READS` and :data:`ROOT_READS`, each
+  with its methods, matched on the decoded segments (``GET /products/_doc/1``,
+  ``POST /products/_count``, ``GET /_cat/indices``, ``HEAD /products``). Any
+  other request is a 403 unless ``service.passthrough_writes = true`` (which
+  still forwards canonical paths only). Method-override headers
+  (``X-HTTP-Method-Override``, ...) are never forwarded, so a read cannot
+  turn into a write at a hop that honours them. Give the service's cluster
+  user read-only privileges all the same.
 * The service's own routes (``/search``, ``/metrics``, ``/health``,
   ``/ready``, ``/openapi.json``, ``/ubi/events``, ``/admin/reload``, ``/web/``)
   are never passed through; ``GET /`` is the search page for clients that
@@ -38,11 +54,13 @@ from __future__ import annotations
 
 import base64
 import logging
+import unicodedata
 from collections.abc import Iterable, Mapping
 from urllib.parse import quote
 
 import urllib3
 from flask import Response, jsonify
+from urllib3.util import parse_url
 
 from ..core.settings import SERVER_BACKENDS, Settings
 
@@ -63,43 +81,160 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length", "authorization", "cookie"}
-# POST endpoints that only read: search variants, counts, multi-gets, analysis, validation.
-READ_ONLY_POST = frozenset(
-    {
-        "_count",
-        "_mget",
-        "_field_caps",
-        "_validate",
-        "_explain",
-        "_termvectors",
-        "_mtermvectors",
-        "_search",
-        "_msearch",
-        "_render",
-        "_analyze",
-        "_terms_enum",
-        "_search_shards",
-        "_knn_search",
-    }
-)
-READ_METHODS = frozenset({"GET", "HEAD"})
+# Headers with which some frameworks and proxies let a request name another method than its own.
+METHOD_OVERRIDES = frozenset({"x-http-method-override", "x-http-method", "x-method-override"})
+NOT_FORWARDED = HOP_BY_HOP | METHOD_OVERRIDES | {"host", "content-length", "authorization", "cookie"}
 ES_HEADERS = {"X-Elastic-Product": "Elasticsearch"}
 
+# RFC 3986 path characters (pchar) that are sent as they are: unreserved ones, and the sub-delimiters but ";",
+# which servers such as Tomcat and Jetty read as the start of path parameters.
+UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+PATH_CHARACTERS = UNRESERVED | frozenset("!$&'()*+,=:@")
+HEX_DIGITS = frozenset("0123456789ABCDEF")
 
-def endpoint_of(path: str) -> str | None:
-    """The API a path addresses (``_count`` for ``/products/_count``, ``_cat`` for ``/_cat/indices``);
-    None for an index itself (``/products``)."""
-    segments = [s for s in path.split("/") if s]
-    for segment in segments[:2]:
-        if segment.startswith("_") and segment != "_all":
-            return segment
-    return None
+LOOKUP = frozenset({"GET", "HEAD"})
+# A read with a request body: Elasticsearch takes it by GET or POST.
+QUERY = LOOKUP | {"POST"}
+# The read endpoints, as segment shapes after the index expression: "{name}" is any one segment, "{id}" a document
+# id (which may hold an escaped "/"), "{more}" any number of segments; anything else is literal. Searches are not
+# here: this service answers those itself.
+ANY_INDEX_READS: dict[tuple[str, ...], frozenset[str]] = {  # /{index}/... and /...
+    ("_count",): QUERY,
+    ("_mget",): QUERY,
+    ("_field_caps",): QUERY,
+    ("_analyze",): QUERY,
+    ("_validate", "query"): QUERY,
+    ("_search", "template"): QUERY,
+    ("_msearch", "template"): QUERY,
+    ("_search_shards",): QUERY,
+    ("_mtermvectors",): QUERY,
+    ("_mapping",): LOOKUP,
+    ("_mapping", "field", "{name}"): LOOKUP,
+    ("_settings",): LOOKUP,
+    ("_settings", "{name}"): LOOKUP,
+    ("_alias",): LOOKUP,
+    ("_alias", "{name}"): LOOKUP,
+    ("_stats",): LOOKUP,
+    ("_stats", "{name}"): LOOKUP,
+}
+INDEX_READS: dict[tuple[str, ...], frozenset[str]] = {  # /{index}/...
+    (): LOOKUP,
+    ("_doc", "{id}"): LOOKUP,
+    ("_source", "{id}"): LOOKUP,
+    ("_explain", "{id}"): QUERY,
+    ("_termvectors",): QUERY,
+    ("_termvectors", "{id}"): QUERY,
+    ("_terms_enum",): QUERY,
+}
+ROOT_READS: dict[tuple[str, ...], frozenset[str]] = {  # /...
+    (): LOOKUP,
+    ("_cat", "{more}"): LOOKUP,
+    ("_cluster", "health"): LOOKUP,
+    ("_cluster", "health", "{name}"): LOOKUP,
+    ("_aliases",): LOOKUP,
+    ("_render", "template"): QUERY,
+    ("_render", "template", "{name}"): QUERY,
+}
 
 
-def is_read(method: str, path: str) -> bool:
-    """Whether the request cannot change the cluster."""
-    return method in READ_METHODS or (method == "POST" and endpoint_of(path) in READ_ONLY_POST)
+class NotCanonical(ValueError):
+    """A path that some hop could read as another one; ``code`` names the rule it breaks."""
+
+    def __init__(self, code: str, detail: str):
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+def path_segments(path: str) -> list[str]:
+    """The decoded segments of a canonical path (``[]`` for ``/``); :class:`NotCanonical` for any other path.
+
+    Canonical: an absolute path of non-empty segments; each made of the
+    characters in :data:`PATH_CHARACTERS` and upper-case percent-escapes of
+    other bytes (``%2F`` in a document id is fine, ``%2e`` or ``%5F`` is
+    not: RFC 3986 sends unreserved characters as they are, and a hop that
+    normalises escapes would change the bytes); decoded, valid UTF-8
+    without control characters, ``%`` (a double escape, which a hop that
+    decodes twice reads as another path), backslashes, characters that
+    Unicode compatibility normalisation (NFKC) changes (``U+FF0E``, a
+    full-width dot, is ``.`` there), and no part between ``/`` that is
+    empty or only dots (``..``, ``%2F..%2F`` or a trailing-dot ``...``).
+    Such a path means the same to every hop, so what is authorised is what
+    the cluster runs.
+    """
+    if path == "/":
+        return []
+    if not path.startswith("/"):
+        raise NotCanonical("not_absolute", "the path does not begin with '/'")
+    return [_segment(raw) for raw in path[1:].split("/")]
+
+
+def _segment(raw: str) -> str:
+    if not raw:
+        raise NotCanonical("empty_segment", "an empty segment ('//' or a trailing '/')")
+    decoded = bytearray()
+    at = 0
+    while at < len(raw):
+        char = raw[at]
+        if char == "%":
+            digits = raw[at + 1 : at + 3]
+            if len(digits) != 2 or not set(digits.upper()) <= HEX_DIGITS:
+                raise NotCanonical("bad_escape", f"'%' not followed by two hexadecimal digits in {raw!r}")
+            if digits != digits.upper():
+                raise NotCanonical("lower_case_escape", f"%{digits} is sent in upper case (%{digits.upper()})")
+            byte = int(digits, 16)
+            if chr(byte) in UNRESERVED:
+                raise NotCanonical("escaped_unreserved", f"%{digits} stands for {chr(byte)!r}, sent as it is")
+            decoded.append(byte)
+            at += 3
+        elif char in PATH_CHARACTERS:
+            decoded.append(ord(char))
+            at += 1
+        else:
+            raise NotCanonical("forbidden_character", f"{char!r} is not sent unescaped in a path")
+    try:
+        text = decoded.decode("utf-8")
+    except UnicodeDecodeError:
+        raise NotCanonical("invalid_utf8", f"{raw!r} does not decode to UTF-8") from None
+    if any(unicodedata.category(char) == "Cc" for char in text):
+        raise NotCanonical("control_character", f"{raw!r} decodes to a control character")
+    if "%" in text:
+        raise NotCanonical("double_escape", f"{raw!r} decodes to another escape")
+    if "\\" in text:
+        raise NotCanonical("backslash", f"{raw!r} decodes to a backslash, a separator to some servers")
+    if unicodedata.normalize("NFKC", text) != text:
+        raise NotCanonical("unicode_normalisation", f"{raw!r} changes under Unicode normalisation (NFKC)")
+    if any(not part.strip(".") for part in text.split("/")):
+        raise NotCanonical("dot_segment", f"{raw!r} is, or decodes to, a segment that is empty or only dots")
+    return text
+
+
+def is_index_expression(segment: str) -> bool:
+    """Whether a path's first segment names indices (``products``, ``a,b``, ``prod*``, ``_all``), not an API."""
+    return "/" not in segment and (segment == "_all" or not segment.startswith("_"))
+
+
+def _fits(shape: tuple[str, ...], segments: list[str]) -> bool:
+    if shape and shape[-1] == "{more}":
+        head = len(shape) - 1
+        return (
+            len(segments) >= head
+            and _fits(shape[:-1], segments[:head])
+            and all("/" not in segment for segment in segments[head:])
+        )
+    return len(shape) == len(segments) and all(
+        part == segment or part == "{id}" or (part == "{name}" and "/" not in segment)
+        for part, segment in zip(shape, segments, strict=True)
+    )
+
+
+def is_read(method: str, segments: list[str]) -> bool:
+    """Whether ``method`` on the decoded path ``segments`` (see :func:`path_segments`) is an allow-listed read."""
+    if segments and is_index_expression(segments[0]):
+        rest, tables = segments[1:], (ANY_INDEX_READS, INDEX_READS)
+    else:
+        rest, tables = segments, (ANY_INDEX_READS, ROOT_READS)
+    return any(method in methods for table in tables for shape, methods in table.items() if _fits(shape, rest))
 
 
 def _without(headers: Iterable[tuple[str, str]], dropped: frozenset[str]) -> list[tuple[str, str]]:
@@ -122,6 +257,7 @@ class ClusterPassthrough:
                 f"({', '.join(SERVER_BACKENDS)}) with lexical.url"
             )
         self.base_url = lexical.url.rstrip("/")
+        self._base_path = parse_url(self.base_url).path or ""
         self.allow_writes = settings.service.passthrough_writes
         self.timeout_s = lexical.request_timeout_s
         self._auth: dict[str, str] = {}
@@ -140,13 +276,9 @@ class ClusterPassthrough:
     def forward(self, method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes) -> Response:
         """Send ``method target`` (raw path and query string) with ``headers`` and ``body``; the cluster's answer."""
         path = target.split("?", 1)[0]
-        if not self.allow_writes and not is_read(method, path):
-            return self._error(
-                403,
-                "search_rerank_passthrough_refused",
-                f"{method} {path} could change the cluster, and the passthrough forwards reads "
-                f"only; set service.passthrough_writes = true to forward it",
-            )
+        refused = self.refusal(method, target)
+        if refused is not None:
+            return refused
         sent = dict(_without(headers, NOT_FORWARDED))
         sent.update(self._auth)
         try:
@@ -161,7 +293,8 @@ class ClusterPassthrough:
                 decode_content=False,
             )
         except urllib3.exceptions.HTTPError as exc:
-            log.warning("passthrough %s %s failed: %s", method, path, exc)
+            # The cluster's address and the exception stay in the log: a caller learns only what failed.
+            log.warning("passthrough %s %r to %s failed: %s", method, path, self.base_url, exc)
             # A refused connection is a NewConnectionError, which urllib3 derives from its TimeoutError.
             if isinstance(exc, urllib3.exceptions.TimeoutError) and not isinstance(
                 exc, urllib3.exceptions.NewConnectionError
@@ -169,12 +302,14 @@ class ClusterPassthrough:
                 return self._error(
                     504,
                     "search_rerank_cluster_timeout",
-                    f"{method} {path}: no answer from {self.base_url} within {self.timeout_s:g}s ({exc})",
+                    f"{method} {path}: no answer from the cluster within {self.timeout_s:g}s",
+                    "timeout",
                 )
             return self._error(
                 502,
                 "search_rerank_cluster_unreachable",
-                f"{method} {path}: no answer from {self.base_url}: {type(exc).__name__}: {exc}",
+                f"{method} {path}: the cluster cannot be reached",
+                "cluster_unavailable",
             )
         response = Response(answer.data, status=answer.status)
         response.headers.clear()
@@ -182,9 +317,46 @@ class ClusterPassthrough:
             response.headers.add(name, value)
         return response
 
+    def refusal(self, method: str, target: str) -> Response | None:
+        """The 400 or 403 for a request that is not forwarded; None for one that is.
+
+        A 400 for a path that is not canonical (see :func:`path_segments`), or
+        a target the HTTP client would send otherwise than it came (it would
+        be authorised as one request and run as another); a 403 for a path
+        not on the read allow-list unless ``service.passthrough_writes``.
+        """
+        path = target.split("?", 1)[0]
+        try:
+            segments = path_segments(path)
+        except NotCanonical as exc:
+            log.info("passthrough refused %s %r: %s", method, path, exc.code)
+            return self._error(
+                400,
+                "search_rerank_path_not_canonical",
+                f"{method} {path}: {exc.detail}; the passthrough forwards only paths that every hop reads alike",
+                exc.code,
+            )
+        if parse_url(self.base_url + target).request_uri != self._base_path + target:
+            log.info("passthrough refused %s %r: the HTTP client would rewrite it", method, target)
+            return self._error(
+                400,
+                "search_rerank_path_not_canonical",
+                f"{method} {path}: the request target would not be sent as it came (check its query string)",
+                "rewritten_target",
+            )
+        if not self.allow_writes and not is_read(method, segments):
+            return self._error(
+                403,
+                "search_rerank_passthrough_refused",
+                f"{method} {path} is not one of the reads the passthrough forwards, and could change the "
+                f"cluster; set service.passthrough_writes = true to forward it",
+                "not_a_read",
+            )
+        return None
+
     @staticmethod
-    def _error(status: int, kind: str, reason: str) -> Response:
-        cause = {"type": kind, "reason": reason}
+    def _error(status: int, kind: str, reason: str, code: str) -> Response:
+        cause = {"type": kind, "reason": reason, "reason_code": code}
         response = jsonify({"error": {"root_cause": [cause], **cause}, "status": status})
         response.status_code = status
         response.headers.update(ES_HEADERS)

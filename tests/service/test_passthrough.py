@@ -21,7 +21,7 @@ from search_rerank.core.retrieval import LEXICAL
 from search_rerank.core.settings import Settings
 from search_rerank.core.store import ProductStore
 from search_rerank.serving import create_app
-from search_rerank.serving.passthrough import ClusterPassthrough
+from search_rerank.serving.passthrough import ClusterPassthrough, NotCanonical, is_read, path_segments
 
 
 @pytest.fixture(params=["opensearch", "elasticsearch"])
@@ -163,6 +163,89 @@ def test_embedded_backend_is_a_501_naming_the_path(client):
     assert "GET /products/_mapping" in error["reason"] and "embedded backend" in error["reason"]
 
 
+# --- what counts as a read, on which path --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/"),
+        ("HEAD", "/"),
+        ("GET", "/products"),
+        ("HEAD", "/a,b*"),
+        ("GET", "/_all"),
+        ("POST", "/products/_count"),
+        ("GET", "/_count"),
+        ("GET", "/products/_doc/a%2Fb"),
+        ("HEAD", "/products/_source/1"),
+        ("POST", "/products/_mget"),
+        ("POST", "/products/_field_caps"),
+        ("POST", "/_analyze"),
+        ("POST", "/products/_search/template"),
+        ("GET", "/products/_mapping/field/title"),
+        ("GET", "/_cat"),
+        ("GET", "/_cat/indices/products"),
+        ("GET", "/_cluster/health"),
+        ("POST", "/products/_explain/1"),
+    ],
+)
+def test_allow_listed_read_is_a_read(method, path):
+    assert is_read(method, path_segments(path))
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/"),
+        ("POST", "/products"),
+        ("PUT", "/products"),
+        ("POST", "/products/_doc/1"),
+        ("PUT", "/products/_mapping"),
+        ("POST", "/_cat/indices"),
+        ("GET", "/products/_flush"),
+        ("GET", "/_refresh"),
+        ("POST", "/products/_delete_by_query"),
+        ("POST", "/products/_count/x"),
+        ("POST", "/_cluster/reroute"),
+        ("GET", "/_nodes"),
+        ("POST", "/products%2F_delete_by_query"),
+        ("GET", "/_security/api_key"),
+    ],
+)
+def test_request_off_the_allow_list_is_not_a_read(method, path):
+    assert not is_read(method, path_segments(path))
+
+
+def test_canonical_path_decodes_to_its_segments():
+    assert path_segments("/products/_doc/a%2Fb%20caf%C3%A9") == ["products", "_doc", "a/b café"]
+
+
+@pytest.mark.parametrize(
+    ("path", "code"),
+    [
+        ("/a/../b", "dot_segment"),
+        ("/a/%2E%2E/b", "escaped_unreserved"),
+        ("/a/%2e/b", "lower_case_escape"),
+        ("/a/b%2F..", "dot_segment"),
+        ("/a//b", "empty_segment"),
+        ("/a/b/", "empty_segment"),
+        ("/a/%zz", "bad_escape"),
+        ("/a/%2", "bad_escape"),
+        ("/a;x/b", "forbidden_character"),
+        ("a/b", "not_absolute"),
+        ("/a/%25", "double_escape"),
+        ("/a/%FF", "invalid_utf8"),
+        ("/a/%7F", "control_character"),
+        ("/a/%EF%BC%8E", "unicode_normalisation"),
+        ("/a/%5C", "backslash"),
+    ],
+)
+def test_path_that_is_not_canonical_is_refused_naming_the_rule(path, code):
+    with pytest.raises(NotCanonical) as refused:
+        path_segments(path)
+    assert refused.value.code == code
+
+
 # --- what goes over the wire -------------------------------------------------------------------
 
 
@@ -262,3 +345,13 @@ def test_unreachable_cluster_is_an_elasticsearch_502():
         response = ClusterPassthrough(settings).forward("GET", "/_cat/indices", [], b"")
     assert response.status_code == 502
     assert response.get_json()["error"]["type"] == "search_rerank_cluster_unreachable"
+
+
+def test_unreachable_cluster_error_names_no_internal_address():
+    url = f"http://127.0.0.1:{free_port()}"
+    settings = Settings(lexical={"backend": "opensearch", "url": url})
+    with Flask(__name__).app_context():
+        response = ClusterPassthrough(settings).forward("GET", "/_cat/indices", [], b"")
+    error = response.get_json()["error"]
+    assert error["reason_code"] == "cluster_unavailable"
+    assert urllib3.util.parse_url(url).netloc not in response.get_data(as_text=True)

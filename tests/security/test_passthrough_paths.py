@@ -1,0 +1,238 @@
+"""The passthrough's write guard under attack: every path trick, sent byte for byte, never writes to the cluster.
+
+The service runs over real HTTP in front of osmem-server with a recording
+proxy between them (rawhttp.py), so each test sees exactly what reached the
+cluster. Before the guard authorised the canonical path,
+``POST /products/_count/../_delete_by_query`` (sent as ``curl --path-as-is``
+sends it) passed as a count and ran as a delete, because the HTTP client
+resolved the ``..`` after the check.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import pytest
+import urllib3
+from flask import Flask
+from live_server import served
+from rawhttp import RawResponse, Recorded, recording_proxy, send
+
+# The body of every attack: a delete by query deletes everything with it, an index request makes a document of it.
+MATCH_ALL = json.dumps({"query": {"match_all": {}}}).encode()
+DOCUMENTS = 6  # CLUSTER_CATALOG
+
+# (id, method, target with INDEX for the index, the 400's reason_code, "not_a_read" for a 403, or None for a path
+# that no route of the service takes: a 404 of its own, never passed through)
+TRICKS = [
+    ("dot-dot", "POST", "/INDEX/_count/../_delete_by_query", "dot_segment"),
+    ("dot-dot-create", "POST", "/INDEX/_search/../_doc/X", "dot_segment"),
+    ("dot-dot-put", "PUT", "/INDEX/_search/../_doc/X", "dot_segment"),
+    ("dot", "POST", "/INDEX/./_delete_by_query", None),
+    ("dot-dot-past-root", "POST", "/../../INDEX/_delete_by_query", None),
+    ("dot-in-endpoint", "POST", "/INDEX/_count/./../_delete_by_query", "dot_segment"),
+    ("escaped-dots", "POST", "/INDEX/_count/%2e%2e/_delete_by_query", "lower_case_escape"),
+    ("escaped-dots-upper", "POST", "/INDEX/_count/%2E%2E/_delete_by_query", "escaped_unreserved"),
+    ("half-escaped-dots", "POST", "/INDEX/_count/.%2e/_delete_by_query", "lower_case_escape"),
+    ("half-escaped-dots-upper", "POST", "/INDEX/_count/%2E./_delete_by_query", "escaped_unreserved"),
+    ("double-escaped-dots", "POST", "/INDEX/_count/%252e%252e/_delete_by_query", "double_escape"),
+    ("escaped-underscore", "POST", "/INDEX/%5Fdelete_by_query", "escaped_unreserved"),
+    ("escaped-slash", "POST", "/INDEX/_count%2F..%2F_delete_by_query", "dot_segment"),
+    ("escaped-slash-lower", "POST", "/INDEX/_count%2f..%2f_delete_by_query", "lower_case_escape"),
+    ("double-escaped-slash", "POST", "/INDEX/_count%252F..%252F_delete_by_query", "double_escape"),
+    ("escaped-slash-in-index", "POST", "/INDEX%2F_delete_by_query", "not_a_read"),
+    ("double-slash-dot-dot", "POST", "/INDEX/_count//../_delete_by_query", "empty_segment"),
+    ("trailing-slash", "POST", "/INDEX/_delete_by_query/", "empty_segment"),
+    ("path-parameter-dot-dot", "POST", "/INDEX/_count;/../_delete_by_query", "forbidden_character"),
+    ("path-parameter", "POST", "/INDEX/_delete_by_query;x=1", "forbidden_character"),
+    ("backslashes", "POST", "/INDEX/_count\\..\\_delete_by_query", "forbidden_character"),
+    ("escaped-backslashes", "POST", "/INDEX/_count%5C..%5C_delete_by_query", "backslash"),
+    ("fullwidth-dots-raw", "POST", "/INDEX/_count/\xef\xbc\x8e\xef\xbc\x8e/_delete_by_query", "forbidden_character"),
+    ("fullwidth-dots", "POST", "/INDEX/_count/%EF%BC%8E%EF%BC%8E/_delete_by_query", "unicode_normalisation"),
+    ("one-dot-leaders", "POST", "/INDEX/_count/%E2%80%A4%E2%80%A4/_delete_by_query", "unicode_normalisation"),
+    ("two-dot-leader", "POST", "/INDEX/_count/%E2%80%A5/_delete_by_query", "unicode_normalisation"),
+    ("overlong-dots", "POST", "/INDEX/_count/%C0%AE%C0%AE/_delete_by_query", "invalid_utf8"),
+    ("overlong-dots-lower", "POST", "/INDEX/_count/%c0%ae%c0%ae/_delete_by_query", "lower_case_escape"),
+    ("three-dots", "POST", "/INDEX/_count/.../_delete_by_query", "dot_segment"),
+    ("trailing-dot", "POST", "/INDEX/_delete_by_query.", "not_a_read"),
+    ("fragment", "POST", "/INDEX/_count#/../_delete_by_query", "forbidden_character"),
+    ("escaped-fragment", "POST", "/INDEX/_count%23/../_delete_by_query", "dot_segment"),
+    ("escaped-query", "POST", "/INDEX/_count%3F/../_delete_by_query", "dot_segment"),
+    ("escaped-nul", "POST", "/INDEX/_count%00/../_delete_by_query", "control_character"),
+    ("raw-nul", "POST", "/INDEX/_count\x00/../_delete_by_query", "forbidden_character"),
+    ("escaped-crlf", "GET", "/INDEX/_doc/s1%0D%0AX-Injected:%20yes", None),
+    ("escaped-tab", "GET", "/INDEX/_doc/s1%09", "control_character"),
+    ("upper-case-endpoint", "POST", "/INDEX/_DELETE_BY_QUERY", "not_a_read"),
+    ("mixed-case-endpoint", "POST", "/INDEX/_Delete_By_Query", "not_a_read"),
+    ("absolute-form", "POST", "http://cluster.invalid/INDEX/_delete_by_query", "not_a_read"),
+    ("delete-by-query", "POST", "/INDEX/_delete_by_query", "not_a_read"),
+    ("update-by-query", "POST", "/INDEX/_update_by_query", "not_a_read"),
+    ("index-a-document", "PUT", "/INDEX/_doc/X", "not_a_read"),
+    ("post-a-document", "POST", "/INDEX/_doc/X", "not_a_read"),
+    ("create-a-document", "PUT", "/INDEX/_create/X", "not_a_read"),
+    ("update-a-document", "POST", "/INDEX/_update/s1", "not_a_read"),
+    ("delete-a-document", "DELETE", "/INDEX/_doc/s1", "not_a_read"),
+    ("delete-the-index", "DELETE", "/INDEX", "not_a_read"),
+    ("bulk", "POST", "/_bulk", "not_a_read"),
+    ("index-bulk", "POST", "/INDEX/_bulk", "not_a_read"),
+    ("flush-by-get", "GET", "/INDEX/_flush", "not_a_read"),
+    ("patch", "PATCH", "/INDEX/_doc/s1", "not_a_read"),
+]
+
+
+@dataclass
+class Guarded:
+    """The service on loopback in front of the cluster, and what reached the cluster through the proxy."""
+
+    url: str
+    index: str
+    cluster_url: str
+    proxy_url: str
+    seen: list[Recorded]
+
+    def attack(
+        self, method: str, target: str, headers: dict[str, str] | None = None, body: bytes | None = None
+    ) -> RawResponse:
+        """``method target`` sent raw, INDEX replaced; the body is MATCH_ALL unless given (none for GET and HEAD)."""
+        if body is None:
+            body = b"" if method in ("GET", "HEAD") else MATCH_ALL
+        headers = {"Content-Type": "application/json", **(headers or {})}
+        return send(self.url, method, target.replace("INDEX", self.index), headers, body)
+
+    def cluster(self, method: str, target: str) -> urllib3.BaseHTTPResponse:
+        return urllib3.request(method, self.cluster_url + target.replace("INDEX", self.index), retries=False)
+
+    def documents(self) -> int:
+        return json.loads(self.cluster("GET", "/INDEX/_count").data)["count"]
+
+
+def served_guarded(app: Flask, cluster_url: str, proxy_url: str, seen: list[Recorded]) -> Iterator[Guarded]:
+    with served(app) as url:
+        seen.clear()  # the start-up check
+        yield Guarded(url, app.config["SETTINGS"].lexical.index, cluster_url, proxy_url, seen)
+
+
+@pytest.fixture
+def guarded(make_cluster_app, osmem_server_url) -> Iterator[Guarded]:
+    with recording_proxy(osmem_server_url) as (proxy_url, seen):
+        app = make_cluster_app("opensearch", lexical={"url": proxy_url})
+        yield from served_guarded(app, osmem_server_url, proxy_url, seen)
+
+
+@pytest.fixture
+def guarded_writes_on(make_cluster_app, osmem_server_url) -> Iterator[Guarded]:
+    with recording_proxy(osmem_server_url) as (proxy_url, seen):
+        app = make_cluster_app("opensearch", lexical={"url": proxy_url}, passthrough_writes=True)
+        yield from served_guarded(app, osmem_server_url, proxy_url, seen)
+
+
+def internal_addresses(guarded: Guarded) -> list[str]:
+    return [urlsplit(url).netloc for url in (guarded.cluster_url, guarded.proxy_url)]
+
+
+# --- refused before the cluster ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("method", "target", "code"), [t[1:] for t in TRICKS], ids=[t[0] for t in TRICKS])
+def test_path_trick_is_refused_before_reaching_the_cluster(guarded, method, target, code):
+    response = guarded.attack(method, target)
+    if code is None:
+        assert response.status == 404
+    else:
+        assert (response.status, response.json()["error"]["reason_code"]) == (
+            400 if code != "not_a_read" else 403,
+            code,
+        )
+    assert guarded.seen == []
+
+
+def test_path_tricks_leave_every_document_in_place(guarded):
+    for _, method, target, _ in TRICKS:
+        guarded.attack(method, target)
+    assert guarded.documents() == DOCUMENTS
+    assert guarded.cluster("GET", "/INDEX/_doc/X").status == 404
+    assert guarded.cluster("HEAD", "/INDEX").status == 200
+
+
+def test_refusals_are_elasticsearch_errors_naming_the_path_without_internal_addresses(guarded):
+    for _, method, target, code in TRICKS:
+        response = guarded.attack(method, target)
+        assert not any(address in response.body.decode("latin-1") for address in internal_addresses(guarded))
+        if code is None:
+            continue
+        error = response.json()["error"]
+        assert error["root_cause"][0]["type"] == error["type"]
+        assert response.headers["x-elastic-product"] == "Elasticsearch"
+        # The absolute form is named by its path; a raw non-ASCII byte as the server decoded it.
+        if not target.startswith("http:") and target.isascii():
+            assert f"{method} {target.replace('INDEX', guarded.index)}" in error["reason"]
+
+
+# --- reads still pass, exactly as sent ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "target"),
+    [
+        ("GET", "/INDEX/_count"),
+        ("POST", "/INDEX/_count"),
+        ("GET", "/INDEX/_mapping"),
+        ("GET", "/INDEX/_doc/s1"),
+        ("HEAD", "/INDEX"),
+        ("GET", "/_cat/indices?format=json"),
+    ],
+)
+def test_read_passes_to_the_cluster_as_sent(guarded, method, target):
+    response = guarded.attack(method, target)
+    assert response.status == 200
+    [request] = guarded.seen
+    assert (request.method, request.target) == (method, target.replace("INDEX", guarded.index))
+
+
+@pytest.mark.parametrize("document_id", ["a%2Fb", "caf%C3%A9", "a%20b", "%3B1", "_id"])
+def test_escaped_document_id_reaches_the_cluster_byte_for_byte(guarded, document_id):
+    response = guarded.attack("GET", f"/INDEX/_doc/{document_id}")
+    assert response.status == 404 and response.json()["found"] is False
+    assert [request.target for request in guarded.seen] == [f"/{guarded.index}/_doc/{document_id}"]
+
+
+def test_query_string_cannot_move_the_path(guarded):
+    response = guarded.attack("POST", "/INDEX/_count?/../../_delete_by_query")
+    assert response.status < 500
+    assert [request.target.split("?")[0] for request in guarded.seen] == [f"/{guarded.index}/_count"]
+    assert guarded.documents() == DOCUMENTS
+
+
+@pytest.mark.parametrize("query", ["q=100%", "q=%zz", "q=caf\xc3\xa9", "q=a%2fb"])
+def test_query_string_the_client_would_rewrite_is_refused(guarded, query):
+    response = guarded.attack("GET", f"/INDEX/_count?{query}")
+    assert (response.status, response.json()["error"]["reason_code"]) == (400, "rewritten_target")
+    assert guarded.seen == []
+
+
+@pytest.mark.parametrize("header", ["X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"])
+def test_method_override_headers_never_reach_the_cluster(guarded, header):
+    assert guarded.attack("POST", "/INDEX/_count", {header: "DELETE"}).status == 200
+    assert guarded.attack("GET", "/INDEX", {header: "DELETE"}).status == 200
+    assert all(header.lower() not in request.headers for request in guarded.seen)
+    assert guarded.documents() == DOCUMENTS
+
+
+# --- with writes allowed, still the canonical path only ----------------------------------------
+
+
+def test_writes_allowed_still_refuse_a_path_that_is_not_canonical(guarded_writes_on):
+    response = guarded_writes_on.attack("POST", "/INDEX/_count/../_delete_by_query")
+    assert response.status == 400 and response.json()["error"]["reason_code"] == "dot_segment"
+    assert guarded_writes_on.seen == []
+    assert guarded_writes_on.documents() == DOCUMENTS
+
+
+def test_writes_allowed_pass_a_canonical_write(guarded_writes_on):
+    response = guarded_writes_on.attack("PUT", "/INDEX/_doc/X?refresh=true", body=b'{"id": "X", "title": "x"}')
+    assert response.status in (200, 201)
+    assert [request.target for request in guarded_writes_on.seen] == [f"/{guarded_writes_on.index}/_doc/X?refresh=true"]
+    assert guarded_writes_on.documents() == DOCUMENTS + 1
