@@ -231,6 +231,15 @@ class TantivyRetriever:
     def schema(self) -> tantivy.Schema:
         return self._schema
 
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The text fields searched (boosted above 0)."""
+        return tuple(self._boosts)
+
+    def analyze(self, text: str) -> list[str]:
+        """``text`` as the terms the text fields were indexed with."""
+        return list(self._analyzer.analyze(text))
+
     def searcher(self) -> tantivy.Searcher:
         return self._opened().searcher()
 
