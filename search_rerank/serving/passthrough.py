@@ -11,7 +11,10 @@ status, headers and body come back as they are, hop-by-hop headers
 that is not a search need not be idempotent. A cluster that does not answer
 is a 502 (a 504 past ``lexical.request_timeout_s``) in Elasticsearch's error
 shape. With the embedded backend there is no cluster, and such requests get
-a 501 naming the path (see ``service.es_other``).
+a 501 naming the path (see ``service.es_other``). A cluster that failed or
+timed out ``breaker.failures`` times in a row opens the passthrough's circuit
+breaker: for its cool-down requests get an immediate 503 (``circuit_open``,
+with ``Retry-After``) instead of each waiting out the timeout.
 
 Security, decided here:
 
@@ -44,6 +47,7 @@ from urllib.parse import quote
 import urllib3
 from flask import Response, jsonify
 
+from ..core.breaker import CIRCUIT_OPEN, CircuitBreaker, CircuitOpenError
 from ..core.settings import SERVER_BACKENDS, Settings
 
 log = logging.getLogger(__name__)
@@ -85,6 +89,8 @@ READ_ONLY_POST = frozenset(
 )
 READ_METHODS = frozenset({"GET", "HEAD"})
 ES_HEADERS = {"X-Elastic-Product": "Elasticsearch"}
+# Answers that mean the cluster is not serving (overloaded, or a proxy in front of it got nothing): breaker failures.
+UNAVAILABLE = frozenset({502, 503, 504})
 
 
 def endpoint_of(path: str) -> str | None:
@@ -114,7 +120,7 @@ def _without(headers: Iterable[tuple[str, str]], dropped: frozenset[str]) -> lis
 class ClusterPassthrough:
     """Forwards a request to the cluster; cheap to build (no connection until the first request)."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, breaker: CircuitBreaker | None = None):
         lexical = settings.lexical
         if lexical.backend not in SERVER_BACKENDS or lexical.url is None:
             raise ValueError(
@@ -124,6 +130,7 @@ class ClusterPassthrough:
         self.base_url = lexical.url.rstrip("/")
         self.allow_writes = settings.service.passthrough_writes
         self.timeout_s = lexical.request_timeout_s
+        self.breaker = breaker
         self._auth: dict[str, str] = {}
         if lexical.api_key is not None:
             self._auth["Authorization"] = f"ApiKey {lexical.api_key.get_secret_value()}"
@@ -150,16 +157,13 @@ class ClusterPassthrough:
         sent = dict(_without(headers, NOT_FORWARDED))
         sent.update(self._auth)
         try:
-            answer = self._http.urlopen(
-                method,
-                self.base_url + target,
-                body=body or None,
-                headers=sent,
-                redirect=False,
-                retries=False,
-                preload_content=True,
-                decode_content=False,
+            answer = self._send(method, target, body, sent)
+        except CircuitOpenError as exc:
+            response = self._error(
+                503, CIRCUIT_OPEN, f"{method} {path}: the cluster keeps failing; not passed through for now"
             )
+            response.headers["Retry-After"] = str(max(1, round(exc.retry_after_s)))
+            return response
         except urllib3.exceptions.HTTPError as exc:
             log.warning("passthrough %s %s failed: %s", method, path, exc)
             # A refused connection is a NewConnectionError, which urllib3 derives from its TimeoutError.
@@ -182,6 +186,28 @@ class ClusterPassthrough:
             response.headers.add(name, value)
         return response
 
+    def _send(self, method: str, target: str, body: bytes, headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
+        """The one request to the cluster, through the breaker: no answer or a 502/503/504 is a failure."""
+        attempt = self.breaker.admit() if self.breaker is not None else None
+        try:
+            answer = self._http.urlopen(
+                method,
+                self.base_url + target,
+                body=body or None,
+                headers=headers,
+                redirect=False,
+                retries=False,
+                preload_content=True,
+                decode_content=False,
+            )
+        except BaseException:
+            if attempt is not None:
+                attempt.report(ok=False)
+            raise
+        if attempt is not None:
+            attempt.report(ok=answer.status not in UNAVAILABLE)
+        return answer
+
     @staticmethod
     def _error(status: int, kind: str, reason: str) -> Response:
         cause = {"type": kind, "reason": reason}
@@ -194,11 +220,11 @@ class ClusterPassthrough:
         self._http.clear()
 
 
-def passthrough_for(settings: Settings) -> ClusterPassthrough | None:
+def passthrough_for(settings: Settings, breaker: CircuitBreaker | None = None) -> ClusterPassthrough | None:
     """The passthrough the settings call for: None with the embedded backend or ``service.passthrough = false``."""
     if settings.lexical.backend not in SERVER_BACKENDS or not settings.service.passthrough:
         return None
-    return ClusterPassthrough(settings)
+    return ClusterPassthrough(settings, breaker)
 
 
 def raw_target(environ: Mapping[str, object], path: str, query_string: bytes) -> str:
