@@ -208,18 +208,30 @@ class Guard:
 
     The call runs on this guard's own bounded pool, so the caller's thread is
     back at the deadline even when the dependency never answers: a hung call
-    holds one of these threads, never a pipeline or request thread, and
-    callers queued behind hung calls time out (and count) like any other.
+    holds one of these threads, never a pipeline or request thread. When every
+    thread is held by a call already past its deadline, a new call could only
+    queue behind them and time out: it fails at once instead (the dependency has
+    not answered the earlier ones), which keeps a half-open probe from costing
+    a shopper the whole deadline while the dependency is still down.
     """
 
-    def __init__(self, breaker: CircuitBreaker, timeout_s: float, workers: int = 4):
+    def __init__(
+        self, breaker: CircuitBreaker, timeout_s: float, workers: int = 4, clock: Callable[[], float] = time.monotonic
+    ):
         self.breaker = breaker
         self.timeout_s = timeout_s
+        self.workers = workers
+        self._clock = clock
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"guard-{breaker.name}")
+        self._lock = threading.Lock()
+        self._running: dict[object, float] = {}  # calls on a thread now, and when each started
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
         attempt = self.breaker.admit()
-        future = self._pool.submit(fn, *args)
+        if self._hung():
+            attempt.report(ok=False)
+            raise DeadlineExceeded(self.breaker.name, self.timeout_s)
+        future = self._pool.submit(self._run, fn, args)
         try:
             result = future.result(timeout=self.timeout_s)
         except FutureTimeout:
@@ -231,6 +243,23 @@ class Guard:
             raise
         attempt.report(ok=True)
         return result
+
+    def _run(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        key = object()
+        with self._lock:
+            self._running[key] = self._clock()
+        try:
+            return fn(*args)
+        finally:
+            with self._lock:
+                del self._running[key]
+
+    def _hung(self) -> bool:
+        """Whether every thread is held by a call past its deadline."""
+        now = self._clock()
+        with self._lock:
+            started = list(self._running.values())
+        return len(started) >= self.workers and all(now - t > self.timeout_s for t in started)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -321,7 +350,9 @@ class Guards:
             DENSE: settings.dense.timeout_s,
             RERANK: settings.rerank.timeout_s,
         }
-        return cls(breakers, {name: Guard(breakers[name], timeout_s) for name, timeout_s in deadlines.items()})
+        return cls(
+            breakers, {name: Guard(breakers[name], timeout_s, clock=clock) for name, timeout_s in deadlines.items()}
+        )
 
     def leg(self, leg: Retriever) -> GuardedRetriever:
         return GuardedRetriever(leg, self.guards[leg.name])

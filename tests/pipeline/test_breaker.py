@@ -5,6 +5,7 @@ little as their deadline needs.
 """
 
 import threading
+import time
 
 import pytest
 
@@ -197,6 +198,25 @@ def test_guard_turns_a_hung_call_into_a_counted_timeout(clock, blocking):
     with pytest.raises(DeadlineExceeded):
         GuardedRetriever(blocking, guard).search("sofa", 5)
     assert breaker.state == OPEN
+    guard.close()
+
+
+def test_guard_fails_at_once_while_every_thread_is_held_by_a_hung_call(clock, blocking):
+    breaker = CircuitBreaker("lexical", failures=5, cooldown_s=10.0, clock=clock)
+    guard = Guard(breaker, timeout_s=30.0, workers=1, clock=clock)
+    leg = GuardedRetriever(blocking, guard)
+    first = threading.Thread(target=leg.search, args=("sofa", 5))  # answers once released
+    first.start()
+    while blocking.calls == 0:  # the first call holds the only thread
+        time.sleep(0.01)
+    clock.now += 60  # ... and is past its deadline
+    started = time.perf_counter()
+    with pytest.raises(DeadlineExceeded):
+        leg.search("sofa", 5)
+    assert time.perf_counter() - started < 10  # not the 30 s deadline behind the hung call
+    assert blocking.calls == 1
+    blocking.release.set()
+    first.join()
     guard.close()
 
 
