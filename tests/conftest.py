@@ -110,11 +110,9 @@ def minilm_settings() -> DenseSettings:
 @pytest.fixture(scope="session")
 def osmem_server_url() -> Iterable[str]:
     """The base URL of an osmem-server started for this session (skips the tests if it cannot start)."""
-    osmem = pytest.importorskip("osmem_server", reason="osmem-server is not installed (pip install -e '.[dev]')")
-    try:
-        server = osmem.OsmemServer.start(japanese=False, addr="127.0.0.1:0", startup_timeout=30)
-    except (osmem.OsmemError, OSError) as exc:
-        pytest.skip(f"osmem-server cannot start here: {exc}")
+    from servers import start_osmem  # the cluster clients load only for the tests that use a cluster
+
+    server = start_osmem()
     yield server.url
     server.close()
 

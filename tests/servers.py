@@ -16,8 +16,11 @@ every test and :data:`SCRIPT_LAUNCHER` to a command run in a subprocess.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -104,3 +107,23 @@ def server_retriever(settings: LexicalSettings) -> ClusterRetriever:
     if compatible_node_needed():
         return ElasticsearchRetriever(settings, ElasticsearchRetriever.connect(settings, node_class=CompatibleJsonNode))
     return ElasticsearchRetriever(settings)
+
+
+def start_osmem() -> Any:
+    """A fresh osmem-server process (an ``OsmemServer``; ``close()`` it); skips the test if it cannot start."""
+    osmem = pytest.importorskip("osmem_server", reason="osmem-server is not installed (pip install -e '.[dev]')")
+    try:
+        return osmem.OsmemServer.start(japanese=False, addr="127.0.0.1:0", startup_timeout=30)
+    except (osmem.OsmemError, OSError) as exc:
+        pytest.skip(f"osmem-server cannot start here: {exc}")
+
+
+@contextmanager
+def frozen(server: Any) -> Iterator[None]:
+    """The server's process stopped (SIGSTOP) inside the block: connections are accepted by the kernel and
+    never answered, as with a cluster node in a long GC pause or a hung VM; resumed (SIGCONT) after."""
+    os.kill(server.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(server.pid, signal.SIGCONT)

@@ -21,6 +21,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from .breaker import CIRCUIT_OPEN, CircuitOpenError
 from .candidate import Candidate
 from .errors import StageError
 from .filters import Filters
@@ -136,6 +137,8 @@ class SearchPipeline:
             except FutureTimeout:
                 future.cancel()
                 ranking.degraded[name] = f"timed out after {deadline[name]:g}s"
+            except CircuitOpenError:
+                ranking.degraded[name] = CIRCUIT_OPEN
             except Exception as exc:  # a leg down must not take search down
                 ranking.degraded[name] = f"{type(exc).__name__}: {exc}"
             if name in ranking.degraded:
@@ -218,6 +221,8 @@ class SearchPipeline:
         except FutureTimeout:
             future.cancel()
             raise StageError(stage, f"timed out after {timeout_s:g}s") from None
+        except CircuitOpenError:
+            raise StageError(stage, CIRCUIT_OPEN) from None
         except Exception as exc:
             raise StageError(stage, f"{type(exc).__name__}: {exc}") from exc
 

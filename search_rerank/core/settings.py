@@ -251,6 +251,22 @@ class LongTailSettings(_Section):
     xquad_depth: int = Field(default=50, ge=1, le=1000, description="xquad: how many top results are re-ranked")
 
 
+class BreakerSettings(_Section):
+    """Circuit breakers, one per dependency a search waits on: the cluster legs, aggregations, the passthrough,
+    the reranker (see breaker). The same limits apply to each; every serving process keeps its own breakers."""
+
+    enabled: bool = True
+    failures: int = Field(
+        default=5, ge=1, le=1000, description="consecutive failures (a call past its deadline is one) that open it"
+    )
+    cooldown_s: float = Field(
+        default=10.0, gt=0, le=3600, description="how long an open breaker refuses calls before letting probes through"
+    )
+    probes: int = Field(
+        default=1, ge=1, le=100, description="calls let through at once when half-open: one success closes it"
+    )
+
+
 class ServiceSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -285,6 +301,16 @@ class ServiceSettings(_Section):
         gt=0,
         description="cluster backends: past this an Elasticsearch-compatible search answers "
         "its hits without aggregations, and says so (search_rerank.degraded.aggregations)",
+    )
+    ready_timeout_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=30,
+        description="GET /ready waits at most this for its check, then answers 'not ready' (timeout); one check "
+        "runs at a time per worker",
+    )
+    ready_cache_s: float = Field(
+        default=2.0, ge=0, le=60, description="GET /ready answers a check this recent without checking again"
     )
     passthrough: bool = Field(
         default=True,
@@ -357,6 +383,7 @@ class Settings(BaseSettings):
     rerank: RerankSettings = Field(default_factory=RerankSettings)
     longtail: LongTailSettings = Field(default_factory=LongTailSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+    breaker: BreakerSettings = Field(default_factory=BreakerSettings)
 
     @model_validator(mode="after")
     def _engine_knn_needs_a_cluster(self) -> Settings:

@@ -47,13 +47,14 @@ from tqdm import tqdm
 from ..backends.encoder import BiEncoder, resolve_encoder
 from ..backends.faiss_index import FaissRetriever
 from ..backends.tantivy_index import TantivyRetriever
+from ..core.breaker import GuardedReranker, Guards
 from ..core.errors import ConfigError, StageError
 from ..core.model_card import resolve_model
 from ..core.pipeline import SearchPipeline
 from ..core.product import Product
 from ..core.rerank import DEFAULT_BLEND, CrossEncoderReranker
 from ..core.retrieval import DENSE, LEXICAL, Retriever
-from ..core.settings import LexicalSettings, Settings
+from ..core.settings import SERVER_BACKENDS, LexicalSettings, Settings
 from ..core.store import ProductStore
 from .versions import MANIFEST, IndexVersions, write_atomically
 
@@ -450,8 +451,12 @@ def _serving(versions: IndexVersions) -> Path:
     return root
 
 
-def open_pipeline(settings: Settings) -> SearchPipeline:
-    """Load the served version's indexes (and reranker, if one is configured) that ``settings`` point at."""
+def open_pipeline(settings: Settings, guards: Guards | None = None) -> SearchPipeline:
+    """Load the served version's indexes (and reranker, if one is configured) that ``settings`` point at.
+
+    With ``guards`` (the service's), the legs on a cluster and the reranker are called through their
+    circuit breakers; the embedded indexes are local files, with nothing to break.
+    """
     root = _serving(IndexVersions(settings.index_dir))
     legs: dict[str, Retriever] = {LEXICAL: lexical_leg(root, settings.lexical)}
     manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
@@ -470,7 +475,13 @@ def open_pipeline(settings: Settings) -> SearchPipeline:
         encoder = dense_encoder(settings)
         _check_encoder(manifest, encoder, root)
         legs[DENSE] = FaissRetriever.load(root / DENSE_DIR, encoder, settings.dense)
-    reranker = load_reranker(settings) if settings.rerank.model is not None else None
+    reranker: CrossEncoderReranker | GuardedReranker | None = (
+        load_reranker(settings) if settings.rerank.model is not None else None
+    )
+    if guards is not None:
+        remote = {LEXICAL: settings.lexical.backend in SERVER_BACKENDS, DENSE: _engine_knn(settings)}
+        legs = {name: guards.leg(leg) if remote[name] else leg for name, leg in legs.items()}
+        reranker = guards.reranker(reranker) if reranker is not None else None
     return SearchPipeline(settings, legs, ProductStore(root / STORE_FILE), reranker)
 
 

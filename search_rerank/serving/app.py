@@ -21,6 +21,7 @@ from pathlib import Path
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
+from ..core.breaker import AGGREGATIONS, PASSTHROUGH, Guards
 from ..core.errors import ConfigError
 from ..core.pipeline import SearchPipeline
 from ..core.settings import Settings, load_settings
@@ -31,8 +32,9 @@ from .context import endpoint_name, error_response, live
 from .es_api import cluster, es
 from .live_pipeline import LivePipeline
 from .logs import request_id
-from .ops import ops, reopen
+from .ops import check_ready, ops, reopen
 from .passthrough import passthrough_for
+from .readiness import Readiness
 from .reload_broadcast import RELOAD_FILE_ENV, ReloadBroadcast
 from .search_api import api
 from .ubi import UbiLog
@@ -98,13 +100,22 @@ def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None
     app = Flask(__name__)
     app.config["SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.service.max_body_bytes
+    # Tests that pass their own pipeline choose its legs themselves; the breakers still guard the rest.
+    guards = Guards.from_settings(settings, metrics.BreakerMetrics()) if settings.breaker.enabled else None
+    app.extensions["guards"] = guards
     if pipeline is None:
         try:
-            pipeline = open_pipeline(settings)
+            pipeline = open_pipeline(settings, guards)
         except ConfigError as exc:
             raise SystemExit(f"search-rerank: cannot start: {exc}") from exc
     pipeline.warm_up()
     app.extensions["search_rerank"] = LivePipeline(pipeline, settings.service.reload_grace_s)
+    app.extensions["readiness"] = Readiness(
+        app.extensions["search_rerank"],
+        lambda p: check_ready(p, settings),
+        settings.service.ready_timeout_s,
+        settings.service.ready_cache_s,
+    )
     try:
         app.extensions["interleave"] = interleave.InterleaveSetup.from_settings(settings)
     except ConfigError as exc:
@@ -121,8 +132,9 @@ def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None
     app.register_blueprint(es)
     app.register_blueprint(ops)
     app.register_blueprint(web)
-    app.extensions["aggregator"] = Aggregator()
-    if (bridge := passthrough_for(settings)) is not None:
+    breakers = guards.breakers if guards is not None else {}
+    app.extensions["aggregator"] = Aggregator(breaker=breakers.get(AGGREGATIONS))
+    if (bridge := passthrough_for(settings, breakers.get(PASSTHROUGH))) is not None:
         app.extensions["passthrough"] = bridge
         app.register_blueprint(cluster)
     _json_errors(app)

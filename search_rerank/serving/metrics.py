@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from ..core.breaker import STATE_VALUES
 from ..core.pipeline import SearchResult
 
 # Stages take milliseconds to seconds; requests up to the deadlines (seconds).
@@ -30,6 +31,27 @@ STAGE_SECONDS = Histogram(
 DEGRADED = Counter(
     "search_rerank_degraded_answers", "answers given without a stage that failed or timed out", ["stage"]
 )
+
+# Each worker has its own breakers; under gunicorn the scrape shows the most open live worker's state.
+BREAKER_STATE = Gauge(
+    "search_rerank_breaker_state",
+    "circuit breaker per dependency: 0 closed, 1 half-open, 2 open",
+    ["dependency"],
+    multiprocess_mode="livemax",
+)
+BREAKER_REFUSED = Counter(
+    "search_rerank_breaker_refused", "calls refused at once because the dependency's breaker was open", ["dependency"]
+)
+
+
+class BreakerMetrics:
+    """The breakers' observer: their states and refusals as Prometheus metrics."""
+
+    def state_changed(self, dependency: str, state: str) -> None:
+        BREAKER_STATE.labels(dependency).set(STATE_VALUES[state])
+
+    def refused(self, dependency: str) -> None:
+        BREAKER_REFUSED.labels(dependency).inc()
 
 
 def observe(result: SearchResult) -> None:

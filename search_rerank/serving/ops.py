@@ -10,11 +10,14 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from .. import __version__
+from ..core.breaker import CIRCUIT_OPEN, CircuitOpenError, DeadlineExceeded, Guards
+from ..core.pipeline import SearchPipeline
 from ..core.settings import Settings
 from ..indexing.indexes import open_pipeline, read_manifest
 from . import metrics
-from .context import current_pipeline, current_settings, error_response
+from .context import error_response
 from .openapi import openapi_document
+from .readiness import TIMEOUT
 from .reload_broadcast import ReloadBroadcast
 
 log = logging.getLogger(__name__)
@@ -29,26 +32,39 @@ def health():
 
 @ops.get("/ready")
 def ready():
-    """Readiness: every index opens and holds the catalog, so a load balancer may send traffic."""
-    p, settings = current_pipeline(), current_settings()
+    """Readiness: every index opens and holds the catalog, so a load balancer may send traffic.
+
+    The check is a recent one, run off this thread (see readiness); each breaker's state comes with it.
+    """
+    body, status = current_app.extensions["readiness"].answer()
+    guards: Guards | None = current_app.extensions.get("guards")
+    if guards is not None:
+        body = {**body, "breakers": guards.states()}
+    return jsonify(body), status
+
+
+def check_ready(p: SearchPipeline, settings: Settings) -> tuple[dict[str, Any], int]:
+    """What /ready answers for pipeline ``p``: counts every index (a cluster leg through its breaker)."""
     try:
         counts = {"products": p.store.count(), **{name: leg.count() for name, leg in p.legs.items()}}
         built = read_manifest(settings).get("built")
+    except CircuitOpenError as exc:
+        return {"status": "not ready", "reason": CIRCUIT_OPEN, "dependency": exc.dependency}, 503
+    except DeadlineExceeded as exc:
+        return {"status": "not ready", "reason": TIMEOUT, "dependency": exc.dependency}, 503
     except Exception as exc:  # whatever is broken, the answer is "not ready", with the reason
         log.warning("not ready: %s", exc)
-        return jsonify({"status": "not ready", "reason": f"{type(exc).__name__}: {exc}"}), 503
+        return {"status": "not ready", "reason": f"{type(exc).__name__}: {exc}"}, 503
     if not counts["products"] or any(n != counts["products"] for n in counts.values()):
-        return jsonify({"status": "not ready", "reason": "indexes are empty or disagree", "counts": counts}), 503
-    return jsonify(
-        {
-            "status": "ready",
-            "counts": counts,
-            "legs": sorted(p.legs),
-            "index": str(settings.index_dir),
-            "built": built,
-            "reranker": settings.rerank.model if p.reranker is not None else None,
-        }
-    )
+        return {"status": "not ready", "reason": "indexes are empty or disagree", "counts": counts}, 503
+    return {
+        "status": "ready",
+        "counts": counts,
+        "legs": sorted(p.legs),
+        "index": str(settings.index_dir),
+        "built": built,
+        "reranker": settings.rerank.model if p.reranker is not None else None,
+    }, 200
 
 
 @ops.post("/admin/reload")
@@ -79,7 +95,7 @@ def reload():
 def reopen(app: Flask) -> dict[str, Any]:
     """Open the indexes and models the settings name, then serve them; raises, serving on, if they do not open."""
     settings: Settings = app.config["SETTINGS"]
-    pipeline = open_pipeline(settings)
+    pipeline = open_pipeline(settings, app.extensions.get("guards"))
     try:
         pipeline.warm_up()
         built = read_manifest(settings).get("built")

@@ -11,7 +11,10 @@ status, headers and body come back as they are, hop-by-hop headers
 that is not a search need not be idempotent. A cluster that does not answer
 is a 502 (a 504 past ``lexical.request_timeout_s``) in Elasticsearch's error
 shape. With the embedded backend there is no cluster, and such requests get
-a 501 naming the path (see ``service.es_other``).
+a 501 naming the path (see ``service.es_other``). A cluster that failed or
+timed out ``breaker.failures`` times in a row opens the passthrough's circuit
+breaker: for its cool-down requests get an immediate 503 (``circuit_open``,
+with ``Retry-After``) instead of each waiting out the timeout.
 
 Security, decided here:
 
@@ -62,6 +65,7 @@ import urllib3
 from flask import Response, jsonify
 from urllib3.util import parse_url
 
+from ..core.breaker import CIRCUIT_OPEN, CircuitBreaker, CircuitOpenError
 from ..core.settings import SERVER_BACKENDS, Settings
 
 log = logging.getLogger(__name__)
@@ -85,6 +89,8 @@ HOP_BY_HOP = frozenset(
 METHOD_OVERRIDES = frozenset({"x-http-method-override", "x-http-method", "x-method-override"})
 NOT_FORWARDED = HOP_BY_HOP | METHOD_OVERRIDES | {"host", "content-length", "authorization", "cookie"}
 ES_HEADERS = {"X-Elastic-Product": "Elasticsearch"}
+# Answers that mean the cluster is not serving (overloaded, or a proxy in front of it got nothing): breaker failures.
+UNAVAILABLE = frozenset({502, 503, 504})
 
 # RFC 3986 path characters (pchar) that are sent as they are: unreserved ones, and the sub-delimiters but ";",
 # which servers such as Tomcat and Jetty read as the start of path parameters.
@@ -249,7 +255,7 @@ def _without(headers: Iterable[tuple[str, str]], dropped: frozenset[str]) -> lis
 class ClusterPassthrough:
     """Forwards a request to the cluster; cheap to build (no connection until the first request)."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, breaker: CircuitBreaker | None = None):
         lexical = settings.lexical
         if lexical.backend not in SERVER_BACKENDS or lexical.url is None:
             raise ValueError(
@@ -260,6 +266,7 @@ class ClusterPassthrough:
         self._base_path = parse_url(self.base_url).path or ""
         self.allow_writes = settings.service.passthrough_writes
         self.timeout_s = lexical.request_timeout_s
+        self.breaker = breaker
         self._auth: dict[str, str] = {}
         if lexical.api_key is not None:
             self._auth["Authorization"] = f"ApiKey {lexical.api_key.get_secret_value()}"
@@ -282,16 +289,16 @@ class ClusterPassthrough:
         sent = dict(_without(headers, NOT_FORWARDED))
         sent.update(self._auth)
         try:
-            answer = self._http.urlopen(
-                method,
-                self.base_url + target,
-                body=body or None,
-                headers=sent,
-                redirect=False,
-                retries=False,
-                preload_content=True,
-                decode_content=False,
+            answer = self._send(method, target, body, sent)
+        except CircuitOpenError as exc:
+            response = self._error(
+                503,
+                "search_rerank_circuit_open",
+                f"{method} {path}: the cluster keeps failing; not passed through for now",
+                CIRCUIT_OPEN,
             )
+            response.headers["Retry-After"] = str(max(1, round(exc.retry_after_s)))
+            return response
         except urllib3.exceptions.HTTPError as exc:
             # The cluster's address and the exception stay in the log: a caller learns only what failed.
             log.warning("passthrough %s %r to %s failed: %s", method, path, self.base_url, exc)
@@ -354,6 +361,28 @@ class ClusterPassthrough:
             )
         return None
 
+    def _send(self, method: str, target: str, body: bytes, headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
+        """The one request to the cluster, through the breaker: no answer or a 502/503/504 is a failure."""
+        attempt = self.breaker.admit() if self.breaker is not None else None
+        try:
+            answer = self._http.urlopen(
+                method,
+                self.base_url + target,
+                body=body or None,
+                headers=headers,
+                redirect=False,
+                retries=False,
+                preload_content=True,
+                decode_content=False,
+            )
+        except BaseException:
+            if attempt is not None:
+                attempt.report(ok=False)
+            raise
+        if attempt is not None:
+            attempt.report(ok=answer.status not in UNAVAILABLE)
+        return answer
+
     @staticmethod
     def _error(status: int, kind: str, reason: str, code: str) -> Response:
         cause = {"type": kind, "reason": reason, "reason_code": code}
@@ -366,11 +395,11 @@ class ClusterPassthrough:
         self._http.clear()
 
 
-def passthrough_for(settings: Settings) -> ClusterPassthrough | None:
+def passthrough_for(settings: Settings, breaker: CircuitBreaker | None = None) -> ClusterPassthrough | None:
     """The passthrough the settings call for: None with the embedded backend or ``service.passthrough = false``."""
     if settings.lexical.backend not in SERVER_BACKENDS or not settings.service.passthrough:
         return None
-    return ClusterPassthrough(settings)
+    return ClusterPassthrough(settings, breaker)
 
 
 def raw_target(environ: Mapping[str, object], path: str, query_string: bytes) -> str:

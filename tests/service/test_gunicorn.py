@@ -1,84 +1,30 @@
 """The real thing: the app under gunicorn (two workers) over HTTP, on the small catalog index."""
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import requests
+from live_server import gunicorn_served
 
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server(index_settings, tmp_path_factory):
     root = tmp_path_factory.mktemp("gunicorn")
-    port = free_port()
     env = {
-        **os.environ,
         "SEARCH_RERANK_INDEX_DIR": str(index_settings.index_dir),
         "SEARCH_RERANK_DENSE__MODEL": index_settings.dense.model,
         "SEARCH_RERANK_DENSE__DEVICE": "cpu",
-        "SEARCH_RERANK_SERVICE__PORT": str(port),
         "SEARCH_RERANK_SERVICE__WORKERS": "2",
         "SEARCH_RERANK_SERVICE__THREADS": "2",
-        "PROMETHEUS_MULTIPROC_DIR": str(root / "metrics"),
         "SEARCH_RERANK_SERVICE__UBI_LOG_PATH": str(root / "ubi" / "ubi.ndjson"),
         "SEARCH_RERANK_ADMIN_TOKEN": "gunicorn-admin",
-        "HF_HUB_OFFLINE": "1",
     }
-    log = (root / "server.log").open("w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            "python:search_rerank.serving.gunicorn_conf",
-            "search_rerank.serving:create_app()",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"gunicorn exited with {proc.returncode}:\n{(root / 'server.log').read_text()}")
-        try:
-            if requests.get(f"{url}/ready", timeout=2).status_code == 200:
-                break
-        except requests.RequestException:  # refused, or accepted before a worker is up
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"gunicorn not ready in time:\n{(root / 'server.log').read_text()}")
-        time.sleep(0.5)
-    yield {
-        "url": url,
-        "log": root / "server.log",
-        "metrics_dir": root / "metrics",
-        "ubi_dir": root / "ubi",
-        "pid": proc.pid,
-    }
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with gunicorn_served(env, root) as server:
+        yield {**server, "ubi_dir": root / "ubi"}
 
 
 def metric(url, line_prefix) -> float:
