@@ -57,7 +57,7 @@ def test_a_trial_ranks_only_its_own_candidates_per_leg_from_the_cache(hybrid_pip
     try:
         ranked = cache.rank(hybrid_pipeline.settings.override(lexical={"candidates": 10}, dense={"candidates": 10}))
         for qid, hits in ranked.items():
-            allowed = {c.product_id for leg in cache.legs[qid].values() for c in leg[:10]}
+            allowed = {c.product_id for leg in cache.retrieved[qid].stages.values() for c in leg[:10]}
             assert {c.product_id for c in hits} <= allowed
     finally:
         cache.close()
