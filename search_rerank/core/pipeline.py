@@ -175,7 +175,8 @@ class SearchPipeline:
         ranking.stages[Stage.FUSION] = fused
         current = fused
 
-        if self.reranker is None or settings.rerank.model is None:
+        reranker = self.reranker
+        if reranker is None or settings.rerank.model is None:
             ranking.skipped[Stage.RERANK] = "no reranker model configured"
         elif current:
             try:
@@ -183,7 +184,9 @@ class SearchPipeline:
                     ranking,
                     Stage.RERANK,
                     lambda: self._with_deadline(
-                        lambda: self._rerank(query, current, settings), settings.rerank.timeout_s, Stage.RERANK
+                        lambda: self._rerank(reranker, query, current, settings),
+                        settings.rerank.timeout_s,
+                        Stage.RERANK,
                     ),
                 )
                 ranking.stages[Stage.RERANK] = current
@@ -231,12 +234,13 @@ class SearchPipeline:
 
     # ------------------------------------------------------------ helpers
 
-    def _rerank(self, query: str, candidates: Sequence[Candidate], settings: Settings) -> list[Candidate]:
-        assert self.reranker is not None  # rank_from calls this only with a reranker
+    def _rerank(
+        self, reranker: Reranker, query: str, candidates: Sequence[Candidate], settings: Settings
+    ) -> list[Candidate]:
         window = candidates[: settings.rerank.window]
         products = self.store.get([c.product_id for c in window])
         texts = {pid: p.embedding_text() for pid, p in products.items()}
-        return self.reranker.run(query, candidates, texts, settings.rerank)
+        return reranker.run(query, candidates, texts, settings.rerank)
 
     def _with_deadline(self, fn: Callable[[], T], timeout_s: float, stage: Stage) -> T:
         future = self._pools[stage].submit(fn)
