@@ -28,12 +28,14 @@ from .filters import Filters
 from .fusion import fuse
 from .longtail import is_long_tail, long_tail_stage
 from .product import Product
-from .retrieval import DENSE, LEXICAL, Retriever
+from .retrieval import DENSE, LEGS, LEXICAL, Reranker, Retriever, Stage
 from .settings import Settings
 from .store import ProductStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+TOTAL = "total"
+"""The timing of the whole search, kept beside the stages' (not a stage itself)."""
 
 
 @dataclass(frozen=True)
@@ -49,9 +51,14 @@ class Hit:
 
 @dataclass
 class Ranking:
-    """A full ranked list plus what happened on the way; what evaluation consumes."""
+    """A query's full ranked list plus what happened on the way; what evaluation consumes.
 
-    candidates: list[Candidate]
+    Retrieval fills ``stages`` with the legs' lists and leaves ``candidates``
+    empty; ``SearchPipeline.rank_from`` ranks them into a new Ranking.
+    """
+
+    query: str
+    candidates: list[Candidate] = field(default_factory=list)
     stages: dict[str, list[Candidate]] = field(default_factory=dict)
     degraded: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
@@ -82,17 +89,18 @@ class SearchPipeline:
         settings: Settings,
         legs: Mapping[str, Retriever],
         store: ProductStore,
-        reranker=None,
+        reranker: Reranker | None = None,
     ):
-        unknown = set(legs) - {LEXICAL, DENSE}
+        unknown = set(legs) - set(LEGS)
         if unknown:
-            raise ValueError(f"unknown leg(s) {sorted(unknown)}; valid: {[LEXICAL, DENSE]}")
+            raise ValueError(f"unknown leg(s) {sorted(unknown)}; valid: {[str(leg) for leg in LEGS]}")
         self.settings = settings
         self.legs = dict(legs)
         self.store = store
         self.reranker = reranker
         self._pools = {
-            stage: ThreadPoolExecutor(max_workers=4, thread_name_prefix=stage) for stage in (LEXICAL, DENSE, "rerank")
+            stage: ThreadPoolExecutor(max_workers=4, thread_name_prefix=stage)
+            for stage in (LEXICAL, DENSE, Stage.RERANK)
         }
 
     def with_legs(self, legs: Mapping[str, Retriever]) -> SearchPipeline:
@@ -112,7 +120,7 @@ class SearchPipeline:
     def retrieve(self, query: str, filters: Filters | None, settings: Settings | None = None) -> Ranking:
         """Each enabled leg's list, the legs side by side; a failing or late leg is reported, not raised."""
         settings = settings if settings is not None else self.settings
-        ranking = Ranking(candidates=[])
+        ranking = Ranking(query)
         wanted = {LEXICAL: settings.lexical.candidates, DENSE: settings.dense.candidates}
         deadline = {LEXICAL: settings.lexical.timeout_s, DENSE: settings.dense.timeout_s}
         if not settings.dense.enabled:
@@ -146,36 +154,64 @@ class SearchPipeline:
                 ranking.timings_ms[name] = (time.perf_counter() - started) * 1000
         return ranking
 
-    def rank(self, query: str, ranking: Ranking, settings: Settings | None = None) -> Ranking:
-        """Fuse the retrieved legs, then rerank and boost; fills ``ranking.candidates``."""
+    def rank_from(self, retrieved: Ranking, settings: Settings | None = None) -> Ranking:
+        """Fuse the retrieved legs, then rerank and boost: a new Ranking; ``retrieved`` is left as it was.
+
+        The one way lists are ranked: a search, interleaving (one retrieval,
+        two rankings), tuning (one retrieval, many trials) and evaluation all
+        call it, so that they cannot rank differently. ``retrieved`` may be
+        deeper than ``settings`` ask: each leg is cut to its own candidate
+        count (a leg's top k at depth 100 is its top k at depth k), and a dense
+        list is left out when ``settings`` disable the dense leg.
+        """
         settings = settings if settings is not None else self.settings
-        legs = {name: ranking.stages[name] for name in (LEXICAL, DENSE) if name in ranking.stages}
-        fused = self._timed(ranking, "fusion", lambda: fuse(legs, settings.fusion))
-        ranking.stages["fusion"] = fused
+        query = retrieved.query
+        ranking = Ranking(
+            query,
+            degraded=dict(retrieved.degraded),
+            skipped=dict(retrieved.skipped),
+            timings_ms=dict(retrieved.timings_ms),
+        )
+        depth = {LEXICAL: settings.lexical.candidates, DENSE: settings.dense.candidates}
+        for leg in LEGS:
+            if leg not in retrieved.stages:
+                continue
+            if leg == DENSE and not settings.dense.enabled:
+                ranking.skipped[DENSE] = "dense leg disabled in settings"
+                continue
+            ranking.stages[leg] = retrieved.stages[leg][: depth[leg]]
+        legs = dict(ranking.stages)
+        fused = self._timed(ranking, Stage.FUSION, lambda: fuse(legs, settings.fusion))
+        ranking.stages[Stage.FUSION] = fused
         current = fused
 
-        if self.reranker is None or settings.rerank.model is None:
-            ranking.skipped["rerank"] = "no reranker model configured"
+        reranker = self.reranker
+        if reranker is None or settings.rerank.model is None:
+            ranking.skipped[Stage.RERANK] = "no reranker model configured"
         elif current:
             try:
                 current = self._timed(
                     ranking,
-                    "rerank",
+                    Stage.RERANK,
                     lambda: self._with_deadline(
-                        lambda: self._rerank(query, current, settings), settings.rerank.timeout_s, "rerank"
+                        lambda: self._rerank(reranker, query, current, settings),
+                        settings.rerank.timeout_s,
+                        Stage.RERANK,
                     ),
                 )
-                ranking.stages["rerank"] = current
+                ranking.stages[Stage.RERANK] = current
             except StageError as exc:
                 log.warning("%s", exc)
-                ranking.degraded["rerank"] = str(exc.cause)
+                ranking.degraded[Stage.RERANK] = str(exc.cause)
 
         if not settings.longtail.enabled:
-            ranking.skipped["longtail"] = "long-tail boost disabled in settings"
+            ranking.skipped[Stage.LONGTAIL] = "long-tail boost disabled in settings"
         elif current:
             popularity = self.store.popularity([c.product_id for c in current])
-            current = self._timed(ranking, "longtail", lambda: long_tail_stage(current, popularity, settings.longtail))
-            ranking.stages["longtail"] = current
+            current = self._timed(
+                ranking, Stage.LONGTAIL, lambda: long_tail_stage(current, popularity, settings.longtail)
+            )
+            ranking.stages[Stage.LONGTAIL] = current
         ranking.candidates = current
         return ranking
 
@@ -189,9 +225,9 @@ class SearchPipeline:
     ) -> SearchResult:
         settings = settings if settings is not None else self.settings
         started = time.perf_counter()
-        ranking = self.rank(query, self.retrieve(query, filters, settings), settings)
+        ranking = self.rank_from(self.retrieve(query, filters, settings), settings)
         hits = self.hits(ranking.candidates[offset : offset + size], settings)
-        ranking.timings_ms["total"] = (time.perf_counter() - started) * 1000
+        ranking.timings_ms[TOTAL] = (time.perf_counter() - started) * 1000
         return SearchResult(query=query, hits=hits, total=len(ranking.candidates), ranking=ranking)
 
     def hits(self, candidates: Sequence[Candidate], settings: Settings | None = None) -> list[Hit]:
@@ -208,13 +244,15 @@ class SearchPipeline:
 
     # ------------------------------------------------------------ helpers
 
-    def _rerank(self, query: str, candidates: Sequence[Candidate], settings: Settings) -> list[Candidate]:
+    def _rerank(
+        self, reranker: Reranker, query: str, candidates: Sequence[Candidate], settings: Settings
+    ) -> list[Candidate]:
         window = candidates[: settings.rerank.window]
         products = self.store.get([c.product_id for c in window])
         texts = {pid: p.embedding_text() for pid, p in products.items()}
-        return self.reranker.run(query, candidates, texts, settings.rerank)
+        return reranker.run(query, candidates, texts, settings.rerank)
 
-    def _with_deadline(self, fn: Callable[[], T], timeout_s: float, stage: str) -> T:
+    def _with_deadline(self, fn: Callable[[], T], timeout_s: float, stage: Stage) -> T:
         future = self._pools[stage].submit(fn)
         try:
             return future.result(timeout=timeout_s)

@@ -20,6 +20,7 @@ import numpy as np
 from .candidate import Candidate
 from .errors import ConfigError
 from .fusion import minmax
+from .retrieval import Stage
 from .settings import RerankSettings
 
 DEFAULT_BLEND = 0.5  # for a model whose card chose no weight
@@ -37,7 +38,7 @@ def _device(setting: str) -> str:
 class CrossEncoderReranker:
     """Scores (query, product text) pairs with a sentence-transformers CrossEncoder."""
 
-    name = "rerank"
+    name = Stage.RERANK
 
     def __init__(self, settings: RerankSettings, default_blend: float = DEFAULT_BLEND):
         if settings.model is None:

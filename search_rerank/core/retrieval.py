@@ -1,20 +1,39 @@
-"""The interface both retrieval legs implement, whatever engine is behind them.
+"""The stages of a search and the interfaces the pipeline's pluggable ones implement.
 
-The pipeline only sees this protocol, so the embedded tantivy engine, a FAISS
-index and Elasticsearch or OpenSearch are interchangeable per leg.
+The pipeline only sees these protocols, so the embedded tantivy engine, a
+FAISS index and Elasticsearch or OpenSearch are interchangeable per leg, and
+any model that scores (query, product text) pairs can rerank.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from .candidate import Candidate
 from .filters import Filters
 from .product import Product
+from .settings import RerankSettings
 
-LEXICAL = "lexical"
-DENSE = "dense"
+
+class Stage(StrEnum):
+    """A stage's name: the key of its list, timing, degraded or skipped reason in a Ranking and on the wire.
+
+    A ``StrEnum`` so that the keys stay the plain strings clients and
+    dashboards already read ("lexical", "dense", ...).
+    """
+
+    LEXICAL = "lexical"
+    DENSE = "dense"
+    FUSION = "fusion"
+    RERANK = "rerank"
+    LONGTAIL = "longtail"
+
+
+LEXICAL, DENSE = Stage.LEXICAL, Stage.DENSE
+LEGS = (LEXICAL, DENSE)
+"""The retrieval legs, in the order they are fused."""
 
 
 @runtime_checkable
@@ -50,3 +69,25 @@ def leg_candidates(name: str, hits: Iterable[tuple[str, float]]) -> list[Candida
         )
         for rank, (pid, score) in enumerate(hits, start=1)
     ]
+
+
+@runtime_checkable
+class Reranker(Protocol):
+    """The rerank stage: reorders the top of a fused list by a model's (query, product text) scores.
+
+    ``run`` gets the whole fused list and the texts of the products in the
+    window it will score; it returns every candidate, the window reordered
+    above the rest (see rerank.blend and rerank.below_window). ``settings``
+    carries the per-request window, blend and batch size; None means the
+    reranker's own.
+    """
+
+    def warm_up(self) -> None: ...
+
+    def run(
+        self,
+        query: str,
+        candidates: Sequence[Candidate],
+        texts: Mapping[str, str],
+        settings: RerankSettings | None = None,
+    ) -> list[Candidate]: ...

@@ -2,8 +2,9 @@
 
 Each query is retrieved once; every configuration (single legs, fusion
 variants, reranking, long-tail boost) is then ranked from those same leg
-lists, so differences between rows come from the stage, not from retrieval
-noise. Every judged query is scored; a query with no results scores 0.
+lists, by ``SearchPipeline.rank_from`` as the service ranks, so differences
+between rows come from the stage, not from retrieval noise or a second
+implementation. Every judged query is scored; a query with no results scores 0.
 """
 
 from __future__ import annotations
@@ -33,7 +34,11 @@ TOP = 10
 
 @dataclass(frozen=True)
 class Config:
-    """One evaluated configuration: which legs, which fusion, which later stages."""
+    """One evaluated configuration: which legs, which fusion, which later stages.
+
+    One leg is that leg on its own, its list as retrieved; both legs are
+    fused and go through the later stages.
+    """
 
     name: str
     legs: tuple[str, ...]
@@ -75,16 +80,11 @@ def config_settings(base: Settings, config: Config) -> Settings:
     return base.override(**sections)
 
 
-def rank_config(
-    pipeline: SearchPipeline, query: str, retrieved: Ranking, config: Config, settings: Settings
-) -> list[Candidate]:
+def rank_config(pipeline: SearchPipeline, retrieved: Ranking, config: Config, settings: Settings) -> list[Candidate]:
     """The ranked list of one configuration, from lists retrieved once."""
     if len(config.legs) == 1:
         return list(retrieved.stages.get(config.legs[0], []))
-    ranking = Ranking(
-        candidates=[], stages={leg: retrieved.stages[leg] for leg in config.legs if leg in retrieved.stages}
-    )
-    return pipeline.rank(query, ranking, settings).candidates
+    return pipeline.rank_from(retrieved, settings).candidates
 
 
 # ------------------------------------------------------------ long-tail metrics
@@ -199,14 +199,13 @@ def evaluate(
     runs: dict[str, dict[str, list[tuple[str, float]]]] = {c.name: {} for c in configs}
     failures: dict[str, str] = {}
     for qid in tqdm(judged, desc="evaluate", unit="query", disable=not progress):
-        text = queries[qid].text
-        retrieved = pipeline.retrieve(text, None, base)
+        retrieved = pipeline.retrieve(queries[qid].text, None, base)
         if on_query is not None:
             on_query(qid, retrieved)
         for config in configs:
             if any(leg in retrieved.degraded for leg in config.legs):
                 failures[config.name] = f"leg failed: {retrieved.degraded}"
-            ranked = rank_config(pipeline, text, retrieved, config, variants[config.name])
+            ranked = rank_config(pipeline, retrieved, config, variants[config.name])
             runs[config.name][qid] = [(c.product_id, c.score) for c in ranked[:DEPTH]]
 
     popularity = pipeline.store.popularity()

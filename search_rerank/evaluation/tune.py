@@ -3,8 +3,9 @@
 Retrieval is the expensive part and does not depend on any tuned setting
 except how many candidates each leg returns, so every dev query is retrieved
 once, at the largest candidate count searched, and every trial ranks from
-those cached lists, cutting them to its own count (a leg's top k at depth 100
-is its top k at depth k). Cross-encoder scores depend only on the (query,
+those cached lists with ``SearchPipeline.rank_from``, as the service ranks,
+which cuts them to the trial's own count (a leg's top k at depth 100 is its
+top k at depth k). Cross-encoder scores depend only on the (query,
 product) pair, so each pair is scored once however many trials rerank it.
 
 Relevance and long-tail exposure pull against each other, so by default the
@@ -34,7 +35,7 @@ from ..core.errors import ConfigError
 from ..core.pipeline import Ranking, SearchPipeline
 from ..core.rerank import DEFAULT_BLEND, below_window, blend
 from ..core.retrieval import DENSE, LEXICAL
-from ..core.settings import Settings, load_settings, read_settings_file
+from ..core.settings import RerankSettings, Settings, load_settings, read_settings_file
 from ..data.dataset import Query
 from ..data.qrels import Qrels
 from .evaluate import MEASURES, TOP, long_tail_share, relevance_metrics
@@ -154,7 +155,17 @@ class _MemoReranker:
         self.inner = inner
         self.scores: dict[tuple[str, str], float] = {}
 
-    def run(self, query: str, candidates: Sequence[Candidate], texts: Mapping[str, str], settings) -> list[Candidate]:
+    def warm_up(self) -> None:
+        self.inner.warm_up()
+
+    def run(
+        self,
+        query: str,
+        candidates: Sequence[Candidate],
+        texts: Mapping[str, str],
+        settings: RerankSettings | None = None,
+    ) -> list[Candidate]:
+        settings = settings if settings is not None else self.inner.settings
         window = list(candidates[: settings.window])
         missing = [c.product_id for c in window if (query, c.product_id) not in self.scores]
         if missing:
@@ -220,33 +231,28 @@ class RankingCache:
         # No deadlines: a leg or a reranker timing out on a busy machine would tune for the outage.
         base = pipeline.settings.offline().override(lexical={"candidates": depth}, dense={"candidates": depth})
         started = time.perf_counter()
-        self.legs: dict[str, dict[str, list[Candidate]]] = {}
+        self.retrieved: dict[str, Ranking] = {}
         for qid in tqdm(judged, desc="retrieve", unit="query", disable=not progress):
             retrieved = pipeline.retrieve(self.queries[qid].text, None, base)
             if retrieved.degraded:
                 raise ConfigError(f"retrieval failed for query {qid!r}: {retrieved.degraded}")
-            self.legs[qid] = retrieved.stages
+            self.retrieved[qid] = retrieved
         self.retrieve_seconds = time.perf_counter() - started
 
     @property
     def hybrid(self) -> bool:
-        return DENSE in self.pipeline.legs and any(DENSE in legs for legs in self.legs.values())
+        return DENSE in self.pipeline.legs and any(DENSE in r.stages for r in self.retrieved.values())
 
     @property
     def has_reranker(self) -> bool:
         return self.pipeline.reranker is not None
 
     def rank(self, settings: Settings) -> dict[str, list[Candidate]]:
+        """Each query's ranked list under ``settings``, ranked from the cached retrieval as the service ranks."""
         settings = settings.offline()
-        k = {LEXICAL: settings.lexical.candidates, DENSE: settings.dense.candidates}
-        out = {}
-        for qid, legs in self.legs.items():
-            ranking = Ranking(
-                candidates=[],
-                stages={leg: hits[: k[leg]] for leg, hits in legs.items() if leg != DENSE or settings.dense.enabled},
-            )
-            out[qid] = self.pipeline.rank(self.queries[qid].text, ranking, settings).candidates
-        return out
+        return {
+            qid: self.pipeline.rank_from(retrieved, settings).candidates for qid, retrieved in self.retrieved.items()
+        }
 
     def score(self, settings: Settings) -> Scored:
         ranked = self.rank(settings)

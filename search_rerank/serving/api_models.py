@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from ..core.filters import Filters
 from ..core.pipeline import Hit, SearchResult
+from ..core.retrieval import Stage
 from ..core.settings import ServiceSettings, Settings
 
 NonNegative = Annotated[float, Field(ge=0.0)]
@@ -106,7 +107,7 @@ class SearchRequest(_Strict):
 
 
 # The stages whose own order a caller may compare with the final one; "final" is the page itself.
-STAGE_LISTS = ("lexical", "dense", "fusion")
+STAGE_LISTS = (Stage.LEXICAL, Stage.DENSE, Stage.FUSION)
 
 
 class HitOut(BaseModel):
@@ -130,7 +131,7 @@ class HitOut(BaseModel):
 def stage_lists(result: SearchResult, offset: int, size: int) -> dict[str, list[str]]:
     """The page's window of each stage's ranking; a stage that did not run has no list."""
     stages = result.ranking.stages
-    lists = {
+    lists: dict[str, list[str]] = {
         name: [c.product_id for c in stages[name][offset : offset + size]] for name in STAGE_LISTS if name in stages
     }
     lists["final"] = [hit.product.id for hit in result.hits]

@@ -7,9 +7,9 @@ runs). Indexes, models and deadlines are the served ones, since one worker
 holds one set; a B that names another reranker is refused at start-up.
 
 Both rankings therefore start from the same legs, so a query is retrieved
-once, at the larger candidate count, and each ranking cuts the leg lists to
-its own count (a leg's top k at depth 100 is its top k at depth k, the cut
-``tune`` relies on). Fusion, rerank and the long-tail stage run per ranking;
+once, at the larger candidate count, and each ranking is ranked from it by
+``SearchPipeline.rank_from``, which cuts the leg lists to that ranking's own
+count, as tuning does. Fusion, rerank and the long-tail stage run per ranking;
 cross-encoder scores are per (query, product), so a shared cache would
 halve rerank time, but the stage is run as served to keep what B is measured
 on what B would serve.
@@ -38,10 +38,9 @@ from typing import Any
 
 from werkzeug.exceptions import BadRequest
 
-from ..core.candidate import Candidate
 from ..core.errors import ConfigError
 from ..core.filters import Filters
-from ..core.pipeline import Ranking, SearchPipeline, SearchResult
+from ..core.pipeline import TOTAL, Ranking, SearchPipeline, SearchResult
 from ..core.retrieval import DENSE, LEXICAL
 from ..core.settings import Settings, load_settings, read_settings_file
 from ..evaluation.interleaving import Interleaved, team_draft
@@ -163,7 +162,7 @@ def run(
         dense={"candidates": depth[DENSE], "enabled": a.dense.enabled or b.dense.enabled},
     )
     retrieved = pipeline.retrieve(query, filters, retrieve_with)
-    rankings = [pipeline.rank(query, _cut(retrieved, s), s) for s in (a, b)]
+    rankings = [pipeline.rank_from(retrieved, s) for s in (a, b)]
     merged = team_draft(
         [c.product_id for c in rankings[0].candidates], [c.product_id for c in rankings[1].candidates], draft_seed
     )
@@ -177,6 +176,7 @@ def run(
         by_team[team][pid].with_score(1.0 - i / n) for i, (pid, team) in enumerate(zip(merged.ids, merged.teams))
     ]
     ranking = Ranking(
+        query,
         candidates=candidates,
         stages={name: hits for name, hits in rankings[0].stages.items()},
         degraded={
@@ -195,27 +195,8 @@ def run(
         },
     )
     hits = pipeline.hits(candidates[offset : offset + size], a)
-    ranking.timings_ms["total"] = (time.perf_counter() - started) * 1000
+    ranking.timings_ms[TOTAL] = (time.perf_counter() - started) * 1000
     return InterleavedSearch(SearchResult(query=query, hits=hits, total=n, ranking=ranking), merged, source)
-
-
-def _cut(retrieved: Ranking, settings: Settings) -> Ranking:
-    """One ranking's view of the shared retrieval: each leg cut to its candidates, a disabled leg left out."""
-    wanted_k = {LEXICAL: settings.lexical.candidates, DENSE: settings.dense.candidates}
-    skipped = dict(retrieved.skipped)
-    stages: dict[str, list[Candidate]] = {}
-    for leg, hits in retrieved.stages.items():
-        if leg == DENSE and not settings.dense.enabled:
-            skipped[DENSE] = "dense leg disabled in settings"
-            continue
-        stages[leg] = hits[: wanted_k[leg]]
-    return Ranking(
-        candidates=[],
-        stages=stages,
-        degraded=dict(retrieved.degraded),
-        skipped=skipped,
-        timings_ms=dict(retrieved.timings_ms),
-    )
 
 
 def impression_events(

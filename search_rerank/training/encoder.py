@@ -47,7 +47,7 @@ from ..core.model_card import (
     library_versions,
     save_card,
 )
-from ..core.retrieval import DENSE, LEXICAL
+from ..core.retrieval import LEGS
 from ..core.settings import PACKAGED_MINILM
 from ..data.dataset import Query
 from ..data.qrels import Qrels
@@ -140,7 +140,7 @@ def dev_pool(pipeline, queries: Mapping[str, Query], qrels: Qrels, depth: int, j
         order = np.lexsort((rng.random(len(ids)), [-grades[pid] for pid in ids]))
         pool.update(ids[i] for i in order[:judged])
         ranking = pipeline.retrieve(query.text, None, settings)
-        pool.update(c.product_id for leg in (LEXICAL, DENSE) for c in ranking.stages.get(leg, []))
+        pool.update(c.product_id for leg in LEGS for c in ranking.stages.get(leg, []))
     return sorted(pool)
 
 

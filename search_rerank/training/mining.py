@@ -59,7 +59,7 @@ def first_stage_lists(
     )
     lists = {}
     for qid, query in tqdm(queries.items(), desc="first stage", unit="query", disable=not progress):
-        ranking = pipeline.rank(query.text, pipeline.retrieve(query.text, None, settings), settings)
+        ranking = pipeline.rank_from(pipeline.retrieve(query.text, None, settings), settings)
         lists[qid] = ranking.candidates[:depth]
     return lists
 

@@ -130,6 +130,16 @@ def test_searches_that_are_not_interleaved_log_no_team(ab_client, ubi_path):
     assert [r.get("action_name") for r in records(ubi_path)] == [None]
 
 
+def test_a_search_that_is_not_interleaved_goes_straight_to_the_pipeline(ab_client, monkeypatch):
+    from search_rerank.serving import interleave
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a search that is not interleaved went through interleave.run")
+
+    monkeypatch.setattr(interleave, "run", refuse)
+    assert "interleaving" not in search(ab_client, {HEADER: "off"})
+
+
 @pytest.mark.parametrize("value", ["yes", "", "1"])
 def test_an_unknown_header_value_is_a_400_naming_the_values(ab_client, value):
     response = ab_client.post("/search", json={"query": "sofa"}, headers={HEADER: value})

@@ -57,10 +57,28 @@ def test_a_trial_ranks_only_its_own_candidates_per_leg_from_the_cache(hybrid_pip
     try:
         ranked = cache.rank(hybrid_pipeline.settings.override(lexical={"candidates": 10}, dense={"candidates": 10}))
         for qid, hits in ranked.items():
-            allowed = {c.product_id for leg in cache.legs[qid].values() for c in leg[:10]}
+            allowed = {c.product_id for leg in cache.retrieved[qid].stages.values() for c in leg[:10]}
             assert {c.product_id for c in hits} <= allowed
     finally:
         cache.close()
+
+
+def test_a_trial_ranks_each_query_as_the_service_searches_with_the_trial_settings(hybrid_pipeline, dataset):
+    queries, qrels = dataset.split("dev")
+    trial = hybrid_pipeline.settings.override(
+        lexical={"candidates": 20},
+        dense={"candidates": 30},
+        fusion={"method": "linear"},
+        longtail={"enabled": True, "strength": 0.5},
+    )
+    cache = RankingCache(hybrid_pipeline, queries, qrels, depth=60)
+    try:
+        ranked = cache.rank(trial)
+    finally:
+        cache.close()
+    for qid, hits in ranked.items():
+        served = hybrid_pipeline.run(queries[qid].text, size=100, settings=trial.offline()).ranking.candidates
+        assert [(c.product_id, c.score) for c in hits] == [(c.product_id, c.score) for c in served]
 
 
 def test_fusion_parameters_are_searched_only_with_two_legs():

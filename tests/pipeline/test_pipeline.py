@@ -1,0 +1,102 @@
+"""One ranking path: ``SearchPipeline.rank_from`` ranks retrieved legs exactly as a search does.
+
+A hybrid index with the tiny cross-encoder and the long-tail stage on, so
+that every stage runs on the lists compared.
+"""
+
+import json
+
+import pytest
+
+from search_rerank.core.pipeline import SearchPipeline
+from search_rerank.core.rerank import CrossEncoderReranker
+from search_rerank.core.retrieval import DENSE, LEXICAL, Reranker, Stage
+from search_rerank.core.settings import Settings
+from search_rerank.data.generate import GeneratorConfig, generate
+from search_rerank.data.loaders import iter_catalog
+from search_rerank.indexing.indexes import build_index, open_pipeline
+
+QUERIES = ("sofa", "oak table", "lamp")
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory, tiny_bert_dir, tiny_cross_encoder_dir) -> Settings:
+    root = tmp_path_factory.mktemp("rank-from")
+    generate(root / "data", GeneratorConfig(products=300, queries=10, seed=4, workers=1), progress=False)
+    settings = Settings(
+        index_dir=root / "idx",
+        lexical={"candidates": 30},
+        dense={"model": str(tiny_bert_dir), "device": "cpu", "candidates": 30},
+        rerank={"model": str(tiny_cross_encoder_dir), "device": "cpu", "window": 15, "require_card": False},
+        longtail={"enabled": True},
+    )
+    build_index(iter_catalog(root / "data"), settings, progress=False)
+    return settings.offline()
+
+
+@pytest.fixture(scope="module")
+def pipeline(settings):
+    pipeline = open_pipeline(settings)
+    pipeline.reranker = CrossEncoderReranker(settings.rerank)
+    pipeline.warm_up()
+    yield pipeline
+    pipeline.close()
+
+
+def ranked(candidates):
+    return [(c.product_id, c.score) for c in candidates]
+
+
+def test_rank_from_ranks_a_retrieval_as_the_search_does(pipeline, settings):
+    for query in QUERIES:
+        searched = pipeline.run(query, size=100, settings=settings).ranking
+        from_retrieval = pipeline.rank_from(pipeline.retrieve(query, None, settings), settings)
+        assert {Stage.FUSION, Stage.RERANK, Stage.LONGTAIL} <= set(from_retrieval.stages)
+        assert ranked(from_retrieval.candidates) == ranked(searched.candidates)
+        assert {name: ranked(hits) for name, hits in from_retrieval.stages.items()} == {
+            name: ranked(hits) for name, hits in searched.stages.items()
+        }
+
+
+def test_rank_from_a_deeper_retrieval_ranks_as_a_search_at_its_own_depth(pipeline, settings):
+    deep = settings.override(lexical={"candidates": 80}, dense={"candidates": 80})
+    shallow = settings.override(lexical={"candidates": 12}, dense={"candidates": 20})
+    for query in QUERIES:
+        retrieved = pipeline.retrieve(query, None, deep)
+        ranking = pipeline.rank_from(retrieved, shallow)
+        assert len(ranking.stages[LEXICAL]) == 12 and len(ranking.stages[DENSE]) == 20
+        assert ranked(ranking.candidates) == ranked(pipeline.run(query, size=100, settings=shallow).ranking.candidates)
+
+
+def test_rank_from_leaves_the_retrieved_lists_as_they_were(pipeline, settings):
+    retrieved = pipeline.retrieve("sofa", None, settings)
+    before = {name: ranked(hits) for name, hits in retrieved.stages.items()}
+    pipeline.rank_from(retrieved, settings.override(lexical={"candidates": 5}))
+    assert {name: ranked(hits) for name, hits in retrieved.stages.items()} == before
+    assert retrieved.candidates == [] and set(retrieved.stages) == {LEXICAL, DENSE}
+
+
+def test_rank_from_leaves_out_the_dense_list_when_the_settings_disable_it(pipeline, settings):
+    lexical_only = settings.override(dense={"enabled": False})
+    ranking = pipeline.rank_from(pipeline.retrieve("sofa", None, settings), lexical_only)
+    assert DENSE not in ranking.stages and ranking.skipped[DENSE] == "dense leg disabled in settings"
+    assert ranked(ranking.candidates) == ranked(
+        pipeline.run("sofa", size=100, settings=lexical_only).ranking.candidates
+    )
+
+
+def test_the_cross_encoder_is_a_reranker_the_pipeline_takes(pipeline):
+    assert isinstance(pipeline.reranker, Reranker)
+
+
+def test_stage_names_serialise_as_the_plain_strings_they_always_were(pipeline, settings):
+    ranking = pipeline.run("sofa", size=5, settings=settings).ranking
+    wire = json.loads(json.dumps({"stages": list(ranking.stages), "timings_ms": ranking.timings_ms}))
+    assert wire["stages"] == ["lexical", "dense", "fusion", "rerank", "longtail"]
+    assert set(wire["timings_ms"]) == {"lexical", "dense", "fusion", "rerank", "longtail", "total"}
+    assert [str(stage) for stage in Stage] == ["lexical", "dense", "fusion", "rerank", "longtail"]
+
+
+def test_a_pipeline_refuses_a_leg_that_is_not_a_stage(pipeline, settings):
+    with pytest.raises(ValueError, match="valid: \\['lexical', 'dense'\\]"):
+        SearchPipeline(settings, {"sparse": pipeline.legs[LEXICAL]}, pipeline.store)
