@@ -214,6 +214,11 @@ class RerankSettings(_Section):
         default=False, description="serve a model whose card says it did not beat the first stage on dev"
     )
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    pretokenise: bool = Field(
+        default=True,
+        description="store each product's token ids with the index version (for rerank.model's tokenizer, else "
+        "the packaged MiniLM's), so a request tokenises only its query",
+    )
 
 
 class LongTailSettings(_Section):
