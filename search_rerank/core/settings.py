@@ -273,6 +273,13 @@ class ServiceSettings(_Section):
         description="after POST /admin/reload, the old indexes close when their last request "
         "ends or after this long, whichever is first",
     )
+    cache_size: int = Field(
+        default=1024,
+        ge=0,
+        description="search results cached per worker for repeated (query, filters, page, settings) on one "
+        "index version, least recently used dropped first; 0: no cache (see serving/result_cache.py)",
+    )
+    cache_ttl_s: float = Field(default=60.0, gt=0, description="a cached search result is recomputed after this long")
     ubi_log_path: Path | None = Field(
         default=None,
         description="UBI query and event log (NDJSON, one file per worker: ubi.<pid>.ndjson); unset: not logged",

@@ -31,6 +31,10 @@ DEGRADED = Counter(
     "search_rerank_degraded_answers", "answers given without a stage that failed or timed out", ["stage"]
 )
 
+RESULT_CACHE = Counter(
+    "search_rerank_result_cache_lookups", "searches looked up in the worker's result cache", ["outcome"]
+)
+
 
 def observe(result: SearchResult) -> None:
     for stage, ms in result.ranking.timings_ms.items():
