@@ -63,6 +63,12 @@ class CrossEncoderReranker:
         self._lock = threading.Lock()
 
     @property
+    def model(self):
+        """The sentence-transformers CrossEncoder, loaded on first use."""
+        self.warm_up()
+        return self._model
+
+    @property
     def max_length(self) -> int:
         return UNTRAINED_MAX_LENGTH if self.settings.max_length is None else self.settings.max_length
 

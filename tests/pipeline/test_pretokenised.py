@@ -85,7 +85,7 @@ def test_a_build_stores_every_products_ids_with_the_tokenizers_identity(built, s
 
 @pytest.mark.parametrize("query", QUERIES)
 def test_assembled_pairs_equal_the_tokenizers_pair_encoding_truncation_included(reranker, products, query):
-    model = reranker._model
+    model = reranker.model
     items = [(p.id, p.embedding_text()) for p in products]
     expected = model.preprocess([(query, text) for _, text in items])
     query_ids = tokenise_texts(model.tokenizer, [query])[0]  # the query tokenised alone, as a request does
@@ -101,13 +101,13 @@ def test_scores_from_stored_ids_equal_scores_from_tokenising(built, reranker, pr
     plain.warm_up()
     texts = [p.embedding_text() for p in products]
     expected = plain.score(query, texts, batch_size=16)
-    logits = reranker.pairs.logits(reranker._model, query, [(p.id, p.embedding_text()) for p in products], 16)
+    logits = reranker.pairs.logits(reranker.model, query, [(p.id, p.embedding_text()) for p in products], 16)
     assert 1 / (1 + np.exp(-logits)) == pytest.approx(expected, abs=1e-6)
 
 
 @pytest.mark.parametrize("max_length", [33, 34])  # an even and an odd budget: ties split differently
 def test_truncated_lengths_follow_longest_first_for_every_length_pair(reranker, max_length):
-    tokenizer = reranker._model.tokenizer
+    tokenizer = reranker.model.tokenizer
     queries, texts, lengths = [], [], []
     for nq in range(0, 30):
         for nt in range(0, 30):
@@ -161,7 +161,7 @@ def test_a_changed_text_is_tokenised_at_request_time(reranker, products):
     product = products[0]
     encoder: PairEncoder = reranker.pairs
     [fresh] = encoder.stored([(product.id, "brand new words")])
-    assert fresh.ids.tolist() == reranker._model.tokenizer("brand new words", add_special_tokens=False)["input_ids"]
+    assert fresh.ids.tolist() == reranker.model.tokenizer("brand new words", add_special_tokens=False)["input_ids"]
 
 
 def test_an_update_keeps_unchanged_ids_replaces_changed_ones_and_drops_deleted(built, tmp_path, products):
