@@ -33,6 +33,7 @@ import shutil
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -169,10 +170,13 @@ class TokenWriter:
         self._dropped: set[str] = set()
         self._new: dict[str, tuple[np.ndarray, int, int]] = {}
 
-    def add(self, products: Sequence[Product]) -> None:
-        texts = [p.embedding_text() for p in products]
-        for product, text, ids in zip(products, texts, tokenise_texts(self.tokenizer, texts)):
-            self._new[product.id] = (np.asarray(ids[: self.cap], dtype=np.int64), len(ids), text_checksum(text))
+    def add(self, products: Iterable[Product], chunk: int = 1024) -> None:
+        """Tokenise (and keep) these products' texts, ``chunk`` at a time: a whole catalog may stream through."""
+        it = iter(products)
+        while batch := list(islice(it, chunk)):
+            texts = [p.embedding_text() for p in batch]
+            for product, text, ids in zip(batch, texts, tokenise_texts(self.tokenizer, texts)):
+                self._new[product.id] = (np.asarray(ids[: self.cap], dtype=np.int64), len(ids), text_checksum(text))
 
     def delete(self, product_ids: Iterable[str]) -> None:
         for pid in product_ids:

@@ -183,7 +183,7 @@ class _Writers:
         if self.tokens is not None:
             tokens = self.tokens
             if not tokens.complete:  # an update where the stored ids are missing or from another tokenizer
-                self._timed(report, "tokens", lambda: [tokens.add(b) for b in _batches(self.store, 2048)])
+                self._timed(report, "tokens", lambda: tokens.add(self.store))
             self._timed(report, "tokens", lambda: tokens.save(self.root / TOKENS_DIR))
         if self.dense is not None:
             self._timed(report, DENSE, lambda: self.dense.save(self.root / DENSE_DIR))
