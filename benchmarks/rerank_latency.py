@@ -190,6 +190,7 @@ def main() -> None:
         **rerank_timings(settings, [q["text"] for q in log if q["split"] == "test"], args.rerank_queries),
         **cache_replay(settings, log, args.searches, args.qps, args.seed),
         "products": args.products,
+        "load_average_1m": os.getloadavg()[0],  # other jobs on a shared machine inflate the absolute times
     }
     print(json.dumps(figures, indent=2))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -223,7 +224,8 @@ def main() -> None:
     body += (
         f"\n\nMiniLM-L6 cross-encoder body with an untrained head (cost does not depend on the weights), "
         f"{MAX_LENGTH} tokens per pair, {f['rerank_queries']} test queries of the generated benchmark "
-        f"({args.products} products), {f['torch_threads']} torch threads; both paths alternate on the same windows.\n\n"
+        f"({args.products} products), {f['torch_threads']} torch threads; both paths alternate on the same windows. Load average at the end: "
+        f"{f['load_average_1m']:.1f} (other jobs inflate absolute times; the in-run ratios are what to read).\n\n"
         f"Result cache: {f['cache_searches']} searches drawn from the generated query log by frequency "
         f"({f['cache_distinct_queries']} distinct), default size {f['cache_size']} and TTL {f['cache_ttl_s']:g} s at "
         f"{f['cache_replay_qps']:g} searches/s per worker: **hit rate {f['cache_hit_rate']:.1%}** "
