@@ -11,6 +11,7 @@ the rest keep their fused order below them.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -20,8 +21,11 @@ import numpy as np
 from .candidate import Candidate
 from .errors import ConfigError
 from .fusion import minmax
+from .pretokenised import PairEncoder, PretokenisedTexts, tokenizer_identity
 from .retrieval import Stage
 from .settings import RerankSettings
+
+log = logging.getLogger(__name__)
 
 DEFAULT_BLEND = 0.5  # for a model whose card chose no weight
 UNTRAINED_MAX_LENGTH = 256  # tokens per pair for a model whose card names no training length
@@ -36,17 +40,38 @@ def _device(setting: str) -> str:
 
 
 class CrossEncoderReranker:
-    """Scores (query, product text) pairs with a sentence-transformers CrossEncoder."""
+    """Scores (query, product text) pairs with a sentence-transformers CrossEncoder.
+
+    Given the index version's pre-tokenised product texts (:mod:`.pretokenised`)
+    made by this model's tokenizer, a request tokenises only its query.
+    """
 
     name = Stage.RERANK
 
-    def __init__(self, settings: RerankSettings, default_blend: float = DEFAULT_BLEND):
+    def __init__(
+        self,
+        settings: RerankSettings,
+        default_blend: float = DEFAULT_BLEND,
+        pretokenised: PretokenisedTexts | None = None,
+    ):
         if settings.model is None:
             raise ConfigError("rerank.model is not set: train one with `search-rerank train reranker` or name a path")
         self.settings = settings
         self.default_blend = default_blend
+        self.pretokenised = pretokenised
+        self.pairs: PairEncoder | None = None
         self._model = None
         self._lock = threading.Lock()
+
+    @property
+    def model(self):
+        """The sentence-transformers CrossEncoder, loaded on first use."""
+        self.warm_up()
+        return self._model
+
+    @property
+    def max_length(self) -> int:
+        return UNTRAINED_MAX_LENGTH if self.settings.max_length is None else self.settings.max_length
 
     def warm_up(self) -> None:
         with self._lock:
@@ -58,10 +83,10 @@ class CrossEncoderReranker:
             if local:
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
             try:
-                self._model = CrossEncoder(
+                model = CrossEncoder(
                     self.settings.model,
                     device=_device(self.settings.device),
-                    max_length=UNTRAINED_MAX_LENGTH if self.settings.max_length is None else self.settings.max_length,
+                    max_length=self.max_length,
                     local_files_only=local,
                 )
             except OSError as exc:
@@ -69,6 +94,21 @@ class CrossEncoderReranker:
                     f"cannot load reranker {self.settings.model!r}: {exc}. "
                     "Give a local model directory, or a hub name on a machine with internet access."
                 ) from exc
+            model.eval()
+            self.pairs = self._pair_encoder(model)
+            self._model = model
+
+    def _pair_encoder(self, model) -> PairEncoder | None:
+        """Pairs from the stored texts when this model's tokenizer made them; else None, logged once (per load)."""
+        if self.pretokenised is None:
+            log.info("the index version holds no pre-tokenised product texts: the reranker tokenises every pair")
+            return None
+        serving = tokenizer_identity(model.tokenizer, str(self.settings.model), self.max_length)
+        refusal = self.pretokenised.identity.refusal(serving)
+        if refusal is not None:
+            log.warning("not using the pre-tokenised product texts in %s: %s", self.pretokenised.root, refusal)
+            return None
+        return PairEncoder(model.tokenizer, self.max_length, self.pretokenised)
 
     def score(self, query: str, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         """Relevance probabilities in input order (sigmoid of the model's logit)."""
@@ -89,7 +129,13 @@ class CrossEncoderReranker:
         window = list(candidates[: settings.window])
         if not window:
             return []
-        probs = self.score(query, [texts.get(c.product_id, "") for c in window], settings.batch_size)
+        batch_size = settings.batch_size
+        self.warm_up()
+        if self.pairs is not None:
+            items = [(c.product_id, texts.get(c.product_id, "")) for c in window]
+            probs = sigmoid(self.pairs.logits(self._model, query, items, batch_size))
+        else:
+            probs = self.score(query, [texts.get(c.product_id, "") for c in window], batch_size)
         weight = settings.blend if settings.blend is not None else self.default_blend
         return blend(window, probs, weight) + below_window(candidates[len(window) :])
 
@@ -108,6 +154,10 @@ def probabilities(model, pairs: Sequence[tuple[str, str]], batch_size: int) -> n
             activation_fn=torch.nn.Identity(),
             convert_to_numpy=True,
         )
+    return sigmoid(logits)
+
+
+def sigmoid(logits) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64).reshape(-1)))
 
 

@@ -215,6 +215,11 @@ class RerankSettings(_Section):
         default=False, description="serve a model whose card says it did not beat the first stage on dev"
     )
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    pretokenise: bool = Field(
+        default=True,
+        description="store each product's token ids with the index version (for rerank.model's tokenizer, else "
+        "the packaged MiniLM's), so a request tokenises only its query",
+    )
 
 
 class LongTailSettings(_Section):
@@ -285,6 +290,13 @@ class ServiceSettings(_Section):
         description="after POST /admin/reload, the old indexes close when their last request "
         "ends or after this long, whichever is first",
     )
+    cache_size: int = Field(
+        default=1024,
+        ge=0,
+        description="search results cached per worker for repeated (query, filters, page, settings) on one "
+        "index version, least recently used dropped first; 0: no cache (see serving/result_cache.py)",
+    )
+    cache_ttl_s: float = Field(default=60.0, gt=0, description="a cached search result is recomputed after this long")
     ubi_log_path: Path | None = Field(
         default=None,
         description="UBI query and event log (NDJSON, one file per worker: ubi.<pid>.ndjson); unset: not logged",

@@ -44,17 +44,18 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
-from ..backends.encoder import BiEncoder, resolve_encoder
+from ..backends.encoder import BiEncoder, resolve_encoder, resolve_model_path
 from ..backends.faiss_index import FaissRetriever
 from ..backends.tantivy_index import TantivyRetriever
 from ..core.breaker import GuardedReranker, Guards
 from ..core.errors import ConfigError, StageError
 from ..core.model_card import resolve_model
 from ..core.pipeline import SearchPipeline
+from ..core.pretokenised import STORED_MAX_LENGTH, TOKENS_DIR, PretokenisedTexts, TokenWriter, tokenizer_identity
 from ..core.product import Product
 from ..core.rerank import DEFAULT_BLEND, CrossEncoderReranker
 from ..core.retrieval import DENSE, LEXICAL, Retriever
-from ..core.settings import SERVER_BACKENDS, LexicalSettings, Settings
+from ..core.settings import PACKAGED_MINILM, SERVER_BACKENDS, LexicalSettings, Settings
 from ..core.store import ProductStore
 from .versions import MANIFEST, IndexVersions, write_atomically
 
@@ -146,6 +147,9 @@ class _Writers:
                 else FaissRetriever(self.encoder, settings.dense)
             )
         self.probe: Product | None = None
+        # A fresh version's writer sees every product; an update's keeps the ids stored for the others.
+        fresh = self.store.count() == 0
+        self.tokens = token_writer(settings, None if fresh else PretokenisedTexts.open(root / TOKENS_DIR), fresh)
 
     def write(self, products: Iterable[Product], report: IndexReport, batch_size: int, progress: bool) -> None:
         bar = tqdm(desc="index", unit="doc", disable=not progress)
@@ -158,6 +162,8 @@ class _Writers:
                 self._timed(report, LEXICAL, lambda: self.lexical.add(batch))
             if self.dense is not None:
                 self._timed(report, DENSE, lambda: self.dense.add(batch))
+            if self.tokens is not None:
+                self._timed(report, "tokens", lambda: self.tokens.add(batch))
             # The last record of an id is the one indexed, so the last product is a safe probe.
             self.probe = batch[-1]
             report.products += len(batch)
@@ -170,9 +176,16 @@ class _Writers:
         self.lexical.delete(product_ids)
         if self.dense is not None:
             self.dense.delete(product_ids)
+        if self.tokens is not None:
+            self.tokens.delete(product_ids)
 
     def save(self, report: IndexReport) -> None:
         self._timed(report, "store", self.store.refresh_popularity)
+        if self.tokens is not None:
+            tokens = self.tokens
+            if not tokens.complete:  # an update where the stored ids are missing or from another tokenizer
+                self._timed(report, "tokens", lambda: tokens.add(self.store))
+            self._timed(report, "tokens", lambda: tokens.save(self.root / TOKENS_DIR))
         if self.dense is not None:
             self._timed(report, DENSE, lambda: self.dense.save(self.root / DENSE_DIR))
 
@@ -218,6 +231,38 @@ class _Writers:
         result = fn()
         report.seconds[part] = report.seconds.get(part, 0.0) + time.perf_counter() - started
         return result
+
+
+def token_writer(settings: Settings, stored: PretokenisedTexts | None, fresh: bool) -> TokenWriter | None:
+    """Pre-tokenises product texts for the configured reranker's tokenizer, else the packaged MiniLM's.
+
+    A reranker trained here starts from the packaged MiniLM and keeps its
+    tokenizer, so ids stored for it serve the reranker configured later;
+    serving checks that (see :mod:`..core.pretokenised`). None, with a
+    warning, when the tokenizer cannot be loaded: the reranker then
+    tokenises per request, as it would without stored ids.
+    """
+    if not settings.rerank.pretokenise:
+        return None
+    name = PACKAGED_MINILM if settings.rerank.model is None else settings.rerank.model
+    try:
+        if settings.rerank.model is None:
+            path = resolve_model_path(PACKAGED_MINILM)
+        elif settings.rerank.require_card:
+            path, _ = resolve_model(name, settings.models_dir, "reranker")
+        else:
+            path = name
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=Path(path).is_dir())
+    except (ConfigError, OSError, ValueError) as exc:
+        log.warning("not pre-tokenising product texts: cannot load the tokenizer of %r (%s)", name, exc)
+        return None
+    identity = tokenizer_identity(tokenizer, name, STORED_MAX_LENGTH)
+    if identity is None:
+        log.warning("not pre-tokenising product texts: the tokenizer of %r is not a fast tokenizer", name)
+        return None
+    return TokenWriter(tokenizer, identity, stored, fresh)
 
 
 def _manifest(settings: Settings, encoder: BiEncoder | None, products: int, **fields: Any) -> str:
@@ -476,7 +521,9 @@ def open_pipeline(settings: Settings, guards: Guards | None = None) -> SearchPip
         _check_encoder(manifest, encoder, root)
         legs[DENSE] = FaissRetriever.load(root / DENSE_DIR, encoder, settings.dense)
     reranker: CrossEncoderReranker | GuardedReranker | None = (
-        load_reranker(settings) if settings.rerank.model is not None else None
+        load_reranker(settings, PretokenisedTexts.open(root / TOKENS_DIR))
+        if settings.rerank.model is not None
+        else None
     )
     if guards is not None:
         remote = {LEXICAL: settings.lexical.backend in SERVER_BACKENDS, DENSE: _engine_knn(settings)}
@@ -527,11 +574,14 @@ def _check_encoder(manifest: dict, encoder: BiEncoder, root: Path) -> None:
     )
 
 
-def load_reranker(settings: Settings) -> CrossEncoderReranker:
-    """The configured reranker, refused when its card is missing or broken, or says it lost to the first stage."""
+def load_reranker(settings: Settings, pretokenised: PretokenisedTexts | None = None) -> CrossEncoderReranker:
+    """The configured reranker, refused when its card is missing or broken, or says it lost to the first stage.
+
+    ``pretokenised``: the served version's product texts as token ids, used if the model's tokenizer made them.
+    """
     rerank = settings.rerank
     if not rerank.require_card:
-        return CrossEncoderReranker(rerank)
+        return CrossEncoderReranker(rerank, pretokenised=pretokenised)
     path, card = resolve_model(rerank.model, settings.models_dir, "reranker")
     if not card.promoted and not rerank.allow_unpromoted:
         raise ConfigError(
@@ -543,7 +593,9 @@ def load_reranker(settings: Settings) -> CrossEncoderReranker:
         # Scored as trained: a longer input than the model ever saw buys cost, not accuracy.
         served["max_length"] = int(card.parameters["max_length"])
     return CrossEncoderReranker(
-        rerank.model_copy(update=served), default_blend=float(card.dev_metrics.get("best_blend", DEFAULT_BLEND))
+        rerank.model_copy(update=served),
+        default_blend=float(card.dev_metrics.get("best_blend", DEFAULT_BLEND)),
+        pretokenised=pretokenised,
     )
 
 

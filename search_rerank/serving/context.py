@@ -15,7 +15,7 @@ from pydantic import TypeAdapter
 from ..core.filters import Filters
 from ..core.pipeline import SearchPipeline, SearchResult
 from ..core.settings import Settings
-from . import interleave, metrics
+from . import interleave, metrics, result_cache
 from .api_models import ErrorResponse, FieldError, Overrides
 from .live_pipeline import LivePipeline
 from .ubi import UbiEvent, UbiLog, UbiQuery, UbiSearchParams, new_query_id, safe_id
@@ -92,7 +92,12 @@ def run_search(
         )
         result = interleaved.result
     else:
-        result = pipeline.run(query, filters, size=size, offset=offset, settings=settings)
+        result = (
+            result_cache.search(current_app, pipeline, query, filters, size, offset, settings)
+            if pipeline is current_pipeline()
+            # a request's own view of the legs (held to a constraint the cache key cannot see) is never cached
+            else pipeline.run(query, filters, size=size, offset=offset, settings=settings)
+        )
     metrics.observe(result)
     return result, interleaved
 

@@ -54,6 +54,11 @@ class BreakerMetrics:
         BREAKER_REFUSED.labels(dependency).inc()
 
 
+RESULT_CACHE = Counter(
+    "search_rerank_result_cache_lookups", "searches looked up in the worker's result cache", ["outcome"]
+)
+
+
 def observe(result: SearchResult) -> None:
     for stage, ms in result.ranking.timings_ms.items():
         STAGE_SECONDS.labels(stage).observe(ms / 1000)

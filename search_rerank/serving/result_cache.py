@@ -1,0 +1,178 @@
+"""A per-worker cache of search results for the queries that come back again and again.
+
+Shop traffic is head-heavy (the generator's query frequencies are power-law,
+as real logs are), and a head query costs the full retrieve, fuse and rerank
+each time although its answer only changes when the index, the settings or
+the request does. Those are exactly the key: the query text with its
+whitespace normalised, the filters, size and from, a digest of the
+effective settings (per-request overrides included), and the version of the
+index, that is the pipeline serving it (a reload or a reindex swaps the
+pipeline, and the first search on the new one empties the cache) and its
+manifest's file stamp (an in-place update rewrites it). Entries expire after
+``service.cache_ttl_s`` in any case, and the least recently used go first
+past ``service.cache_size`` (0: no cache).
+
+Not cached: an answer with a degraded stage (a leg that timed out now may
+answer on the next try) and interleaved searches (their ranking depends on
+the shopper). A hit answers the stored ranking, stage lists and explanations
+included, which are what the same computation would give; its timings say
+only ``cache``, the time the lookup took, so no stage time is counted twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, replace
+from itertools import count
+
+from flask import Flask
+
+from ..core.filters import Filters
+from ..core.pipeline import SearchPipeline, SearchResult
+from ..core.settings import Settings
+from ..indexing.versions import MANIFEST
+from . import metrics
+
+Clock = Callable[[], float]
+
+
+@dataclass
+class _Entry:
+    result: SearchResult
+    expires: float
+
+
+class ResultCache:
+    """Search results by key, at most ``size`` of them, each for ``ttl_s`` seconds of ``clock``."""
+
+    def __init__(self, size: int, ttl_s: float, clock: Clock = time.monotonic):
+        self.size = size
+        self.ttl_s = ttl_s
+        self.clock = clock
+        self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self._lock = threading.Lock()
+        self._generations: weakref.WeakKeyDictionary[SearchPipeline, int] = weakref.WeakKeyDictionary()
+        self._next_generation = count()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: Hashable) -> SearchResult | None:
+        """The stored result, counted as a hit; None (expired or absent) is counted as a miss."""
+        now = self.clock()
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry.expires <= now:
+                del self._entries[key]
+                entry = None
+            if entry is not None:
+                self._entries.move_to_end(key)
+        metrics.RESULT_CACHE.labels("miss" if entry is None else "hit").inc()
+        return None if entry is None else entry.result
+
+    def put(self, key: Hashable, result: SearchResult) -> None:
+        with self._lock:
+            self._entries[key] = _Entry(result, self.clock() + self.ttl_s)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def generation(self, pipeline: SearchPipeline) -> int:
+        """A number per pipeline served; a pipeline not seen before (a reload) empties the cache."""
+        with self._lock:
+            known = self._generations.get(pipeline)
+            if known is not None:
+                return known
+            self._generations[pipeline] = generation = next(self._next_generation)
+            self._entries.clear()
+            return generation
+
+    def search(
+        self,
+        pipeline: SearchPipeline,
+        query: str,
+        filters: Filters | None,
+        size: int,
+        offset: int,
+        settings: Settings,
+    ) -> SearchResult:
+        """``pipeline.run`` with these arguments, answered from the cache when it can be."""
+        started = time.perf_counter()
+        index_stamp = _index_stamp(pipeline)
+        if index_stamp is None:  # cannot tell the index's version: never risk a stale answer
+            return pipeline.run(query, filters, size=size, offset=offset, settings=settings)
+        key = (
+            self.generation(pipeline),
+            index_stamp,
+            normalise(query),
+            None if filters is None else filters.model_dump_json(),
+            size,
+            offset,
+            settings_digest(settings),
+        )
+        cached = self.get(key)
+        if cached is not None:
+            ranking = replace(cached.ranking, timings_ms={"cache": (time.perf_counter() - started) * 1000})
+            return replace(cached, query=query, ranking=ranking)
+        result = pipeline.run(query, filters, size=size, offset=offset, settings=settings)
+        if not result.degraded:
+            self.put(key, result)
+        return result
+
+
+def normalise(query: str) -> str:
+    """Whitespace runs as one space, none at the ends: every leg and tokenizer reads those alike.
+
+    Case is kept: a cased model may rank "US" and "us" differently.
+    """
+    return " ".join(query.split())
+
+
+def settings_digest(settings: Settings) -> str:
+    """Settings as a short digest: equal settings, equal results (a per-request override changes it)."""
+    return hashlib.sha256(settings.model_dump_json().encode()).hexdigest()
+
+
+def _index_stamp(pipeline: SearchPipeline) -> tuple[int, int, int] | None:
+    """The served version's manifest as (inode, mtime, size): an in-place update rewrites it by a rename."""
+    try:
+        stat = os.stat(pipeline.store.path.parent / MANIFEST)
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+
+def search(
+    app: Flask,
+    pipeline: SearchPipeline,
+    query: str,
+    filters: Filters | None,
+    size: int,
+    offset: int,
+    settings: Settings,
+) -> SearchResult:
+    """The search through the worker's cache, or straight through the pipeline when the cache is off."""
+    cache = for_app(app)
+    if cache is None:
+        return pipeline.run(query, filters, size=size, offset=offset, settings=settings)
+    return cache.search(pipeline, query, filters, size, offset, settings)
+
+
+def for_app(app: Flask) -> ResultCache | None:
+    """The worker's cache, made on first use from ``service.cache_size`` and ``cache_ttl_s``; None when off."""
+    if "result_cache" not in app.extensions:
+        service = app.config["SETTINGS"].service
+        app.extensions["result_cache"] = (
+            ResultCache(service.cache_size, service.cache_ttl_s) if service.cache_size > 0 else None
+        )
+    return app.extensions["result_cache"]
