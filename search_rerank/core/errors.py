@@ -36,3 +36,11 @@ class StageError(SearchRerankError):
         self.stage = stage
         self.cause = cause
         super().__init__(f"stage {stage!r} failed: {cause}")
+
+
+class ClusterUnavailable(StageError):
+    """The search cluster gave no answer (connection refused, client timeout) or a transient status (502, 503...).
+
+    A class of its own so that responses can say ``cluster_unavailable``
+    (see reasons) without reading the message, which names the cluster's URL.
+    """

@@ -17,7 +17,7 @@ from ..core.retrieval import LEXICAL
 from .aggregations import computes_aggregations
 from .context import (
     QUERY_ID_HEADER,
-    InvalidBody,
+    UBI,
     current_pipeline,
     current_settings,
     json_body,
@@ -25,6 +25,7 @@ from .context import (
     run_search,
 )
 from .es_compat import InvalidQuery, Unsupported, es_response, parse_msearch, parse_search
+from .json_input import InvalidBody
 from .passthrough import ClusterPassthrough, raw_target
 
 es = Blueprint("es", __name__)
@@ -46,14 +47,20 @@ def es_search(index: str):
 @es.post("/_msearch", defaults={"index": "_all"})
 @es.post("/<index>/_msearch")
 def es_msearch(index: str):
-    """Searchkit sends every search as a multi-search; each one succeeds or fails on its own, as in ES."""
+    """Searchkit sends every search as a multi-search; each one succeeds or fails on its own, as in ES.
+
+    A header or body line that cannot be read (not JSON, too deep, a non-finite number, the wrong shape)
+    fails its own search only; only a body that is not NDJSON at all is the whole request's 400.
+    """
     responses = []
-    for header, body in parse_msearch(request.get_data(as_text=True), index):
+    for item in parse_msearch(request.get_data(), index, current_settings().service.max_json_depth):
+        if isinstance(item, Exception):
+            responses.append(_es_item_error(item))
+            continue
         try:
-            responses.append({**_es_search(header, body, {}), "status": 200})
+            responses.append({**_es_search(*item, {}), "status": 200})
         except (InvalidQuery, Unsupported) as exc:
-            status, cause = _es_cause(exc)
-            responses.append({"error": {"root_cause": [cause], **cause}, "status": status})
+            responses.append(_es_item_error(exc))
     return jsonify({"took": sum(r.get("took", 0) for r in responses), "responses": responses}), 200, ES_HEADERS
 
 
@@ -69,8 +76,10 @@ def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
             search.text, search.filters, search.size, search.offset, settings, ubi=search.ubi
         )
     hit_ids = [hit.product.id for hit in result.hits] if result is not None else []
-    query_id = log_query(search.text, hit_ids, search.filters, search.offset, search.ubi, interleaved)
+    query_id, unlogged = log_query(search.text, hit_ids, search.filters, search.offset, search.ubi, interleaved)
     response = es_response(search, result, settings, index, (time.perf_counter() - started) * 1000)
+    if unlogged is not None:
+        response["search_rerank"]["degraded"][UBI] = unlogged
     response["search_rerank"]["query_id"] = query_id
     if interleaved is not None:
         response["search_rerank"]["interleaving"] = interleaved.section(hit_ids)
@@ -117,21 +126,23 @@ def es_error(status: int, cause: dict[str, Any]):
     return jsonify({"error": {"root_cause": [cause], **cause}, "status": status}), status, ES_HEADERS
 
 
-def _es_cause(exc: InvalidQuery | Unsupported) -> tuple[int, dict[str, Any]]:
+def _es_item_error(exc: InvalidBody | InvalidQuery | Unsupported) -> dict[str, Any]:
+    """One multi-search item's failure, in the shape of Elasticsearch's ``responses[i]``."""
+    status, cause = _es_cause(exc)
+    return {"error": {"root_cause": [cause], **cause}, "status": status}
+
+
+def _es_cause(exc: InvalidBody | InvalidQuery | Unsupported) -> tuple[int, dict[str, Any]]:
     if isinstance(exc, Unsupported):
         return 501, {"type": "search_rerank_unsupported", "reason": str(exc), "unsupported": exc.part}
     return 400, {"type": "parsing_exception", "reason": str(exc), "field": exc.field}
 
 
+@es.errorhandler(InvalidBody)
 @es.errorhandler(InvalidQuery)
 @es.errorhandler(Unsupported)
-def es_bad_search(exc: InvalidQuery | Unsupported):
+def es_bad_search(exc: InvalidBody | InvalidQuery | Unsupported):
     return es_error(*_es_cause(exc))
-
-
-@es.errorhandler(InvalidBody)
-def es_invalid_body(exc: InvalidBody):
-    return es_error(400, {"type": "parsing_exception", "reason": str(exc), "field": "body"})
 
 
 @es.errorhandler(HTTPException)

@@ -10,6 +10,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from .. import __version__
+from ..core.reasons import reason_code
 from ..core.settings import Settings
 from ..indexing.indexes import open_pipeline, read_manifest
 from . import metrics
@@ -34,9 +35,10 @@ def ready():
     try:
         counts = {"products": p.store.count(), **{name: leg.count() for name, leg in p.legs.items()}}
         built = read_manifest(settings).get("built")
-    except Exception as exc:  # whatever is broken, the answer is "not ready", with the reason
-        log.warning("not ready: %s", exc)
-        return jsonify({"status": "not ready", "reason": f"{type(exc).__name__}: {exc}"}), 503
+    except Exception as exc:  # whatever is broken, the answer is "not ready", with a reason code; the detail is logged
+        reason = reason_code(exc)
+        log.warning("not ready (%s): %s: %s", reason, type(exc).__name__, exc)
+        return jsonify({"status": "not ready", "reason": reason}), 503
     if not counts["products"] or any(n != counts["products"] for n in counts.values()):
         return jsonify({"status": "not ready", "reason": "indexes are empty or disagree", "counts": counts}), 503
     return jsonify(

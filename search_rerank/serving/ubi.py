@@ -29,6 +29,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from ..core.errors import SearchRerankError
+
 # Events about one result must say which product and at which rank: the click
 # model behind the training labels needs both (see clicks.read_ubi).
 RESULT_ACTIONS = frozenset({"impression", "click"})
@@ -164,6 +166,21 @@ class UbiEvent(BaseModel):
         )
 
 
+class UbiWriteError(SearchRerankError):
+    """The UBI log could not be written (disk full, permissions, a record that is not UTF-8): nothing was kept."""
+
+
+class _RaisingHandler(RotatingFileHandler):
+    """A rotating file whose write errors reach the writer.
+
+    ``logging`` handlers report their own failures on stderr and carry on,
+    which for this log would be a record accepted and silently lost.
+    """
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        raise  # noqa: PLE0704 -- called by emit() inside its except clause: re-raises what emit() caught
+
+
 class UbiLog:
     """UBI records as NDJSON in size-rotated files, one file per worker process.
 
@@ -176,6 +193,11 @@ class UbiLog:
     file matching ``ubi.*.ndjson*``. The file is opened on first write, in
     the process that writes, so a fork after creation still gets its own.
     Threads of one worker share the handler, whose lock keeps lines whole.
+
+    A write keeps every record it is given or raises :class:`UbiWriteError`:
+    the records are encoded first, so that one which cannot be written
+    fails the batch before any of it is, and a failing disk raises rather
+    than being reported on stderr (``logging``'s habit) and forgotten.
     """
 
     def __init__(self, path: Path, max_bytes: int, backups: int):
@@ -190,16 +212,22 @@ class UbiLog:
         return self.path.with_name(f"{self.path.stem}.{pid}{self.path.suffix}")
 
     def write(self, records: Iterable[UbiQuery | UbiEvent]) -> None:
-        handler = self._open()
-        for record in records:
-            line = json.dumps(record.model_dump(mode="json", exclude_none=True), ensure_ascii=False)
-            handler.handle(logging.makeLogRecord({"msg": line}))
+        """Append ``records``, one line each; raises :class:`UbiWriteError` when they could not all be kept."""
+        lines = [json.dumps(r.model_dump(mode="json", exclude_none=True), ensure_ascii=False) for r in records]
+        try:
+            for line in lines:
+                line.encode("utf-8")  # a record that cannot be written fails here, before any is
+            handler = self._open()
+            for line in lines:
+                handler.handle(logging.makeLogRecord({"msg": line}))
+        except (OSError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
+            raise UbiWriteError(f"{self.file_for(os.getpid())}: {type(exc).__name__}: {exc}") from exc
 
     def _open(self) -> RotatingFileHandler:
         with self._lock:
             if self._pid != os.getpid():
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._handler = RotatingFileHandler(
+                self._handler = _RaisingHandler(
                     self.file_for(os.getpid()), maxBytes=self.max_bytes, backupCount=self.backups, encoding="utf-8"
                 )
                 self._handler.setFormatter(logging.Formatter("%(message)s"))
