@@ -55,12 +55,12 @@ def es_msearch(index: str):
     responses = []
     for item in parse_msearch(request.get_data(), index, current_settings().service.max_json_depth):
         if isinstance(item, Exception):
-            responses.append(_es_item_error(item))
+            responses.append(es_error_body(*_es_cause(item)))
             continue
         try:
             responses.append({**_es_search(*item, {}), "status": 200})
         except (InvalidQuery, Unsupported) as exc:
-            responses.append(_es_item_error(exc))
+            responses.append(es_error_body(*_es_cause(exc)))
     return jsonify({"took": sum(r.get("took", 0) for r in responses), "responses": responses}), 200, ES_HEADERS
 
 
@@ -121,15 +121,14 @@ def cluster_index(name: str):
     return pass_through(name)
 
 
-def es_error(status: int, cause: dict[str, Any]):
-    """Elasticsearch's error shape, which its clients parse."""
-    return jsonify({"error": {"root_cause": [cause], **cause}, "status": status}), status, ES_HEADERS
-
-
-def _es_item_error(exc: InvalidBody | InvalidQuery | Unsupported) -> dict[str, Any]:
-    """One multi-search item's failure, in the shape of Elasticsearch's ``responses[i]``."""
-    status, cause = _es_cause(exc)
+def es_error_body(status: int, cause: dict[str, Any]) -> dict[str, Any]:
+    """Elasticsearch's error shape, which its clients parse: a failed request's body, or a failed
+    multi-search item's ``responses[i]``."""
     return {"error": {"root_cause": [cause], **cause}, "status": status}
+
+
+def es_error(status: int, cause: dict[str, Any]):
+    return jsonify(es_error_body(status, cause)), status, ES_HEADERS
 
 
 def _es_cause(exc: InvalidBody | InvalidQuery | Unsupported) -> tuple[int, dict[str, Any]]:

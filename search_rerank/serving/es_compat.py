@@ -37,7 +37,7 @@ from ..core.product import Product
 from ..core.reasons import TIMEOUT
 from ..core.retrieval import DENSE, LEXICAL
 from ..core.settings import ServiceSettings, Settings
-from .json_input import InvalidBody, parse_json
+from .json_input import InvalidBody, NotJson, parse_json
 from .ubi import UbiSearchParams
 
 TEXT_QUERIES = {
@@ -266,7 +266,7 @@ def parse_msearch(
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise InvalidBody("body", "not UTF-8") from None
+        raise NotJson("body", "not UTF-8") from None
     lines = [line for line in text.splitlines() if line.strip()]
     parsed: list[Any] = []
     for i, line in enumerate(lines):
@@ -274,23 +274,24 @@ def parse_msearch(
             parsed.append(parse_json(line, max_depth, where="header" if i % 2 == 0 else ""))
         except InvalidBody as exc:
             parsed.append(exc)
-    if not lines or all(isinstance(p, InvalidBody) and p.reason.startswith("not JSON") for p in parsed):
+    if all(isinstance(p, NotJson) for p in parsed):
         raise InvalidBody("body", "not a multi-search: expected newline-delimited JSON header and body lines")
     if len(lines) % 2:
         raise InvalidQuery("body", "a multi-search is pairs of header and body lines")
     items: list[tuple[str, dict[str, Any]] | InvalidBody | InvalidQuery] = []
     for header, body in zip(parsed[::2], parsed[1::2], strict=True):
+        unreadable = header if isinstance(header, InvalidBody) else body if isinstance(body, InvalidBody) else None
+        if unreadable is not None:
+            items.append(unreadable)
+            continue
         try:
             items.append(_msearch_item(header, body, default_index))
-        except (InvalidBody, InvalidQuery) as exc:
+        except InvalidQuery as exc:
             items.append(exc)
     return items
 
 
 def _msearch_item(header: Any, body: Any, default_index: str) -> tuple[str, dict[str, Any]]:
-    for line in (header, body):
-        if isinstance(line, InvalidBody):
-            raise line
     index = _object(header, "header").get("index", default_index)
     if isinstance(index, list) and all(isinstance(name, str) for name in index):
         index = ",".join(index)

@@ -54,13 +54,17 @@ class InvalidBody(Exception):
         super().__init__(f"[{field}] {reason}")
 
 
+class NotJson(InvalidBody):
+    """The text is not JSON at all (or not UTF-8), as opposed to JSON holding a value that is refused."""
+
+
 def parse_json(data: bytes | str, max_depth: int, where: str = "") -> Any:
     """The JSON value of ``data``, or :class:`InvalidBody`; ``where`` prefixes the reported paths."""
     if isinstance(data, bytes):
         try:
             data = data.decode("utf-8")
         except UnicodeDecodeError:
-            raise InvalidBody(where or "body", "not UTF-8") from None
+            raise NotJson(where or "body", "not UTF-8") from None
     deep = too_deep(data, max_depth)
     if deep is not None:
         raise InvalidBody(_join(where, deep) or "body", f"nested deeper than {max_depth} levels")
@@ -80,7 +84,7 @@ def parse_json(data: bytes | str, max_depth: int, where: str = "") -> Any:
             ),
         )
     except ValueError as exc:  # JSONDecodeError
-        raise InvalidBody(where or "body", f"not JSON: {getattr(exc, 'msg', exc)}") from None
+        raise NotJson(where or "body", f"not JSON: {getattr(exc, 'msg', exc)}") from None
     # Most bodies hold neither, and are not walked.
     problem = _first_unprocessable(value) if non_finite or _SURROGATE_ESCAPE.search(data) else None
     if problem is not None:

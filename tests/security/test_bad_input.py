@@ -365,24 +365,28 @@ def no_server_error(response) -> None:
     assert response.status_code < 500, f"{response.status_code}: {response.get_data(as_text=True)[:500]}"
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(body=ES_BODIES)
 def test_generated_json_never_gets_a_server_error_from_elasticsearch_search(bad_input_client, body):
     no_server_error(post_text(bad_input_client, ES_SEARCH, wire_text(body)))
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(body=API_BODIES)
 def test_generated_json_never_gets_a_server_error_from_search(bad_input_client, body):
     no_server_error(post_text(bad_input_client, "/search", wire_text(body)))
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(first=ES_BODIES, second=ES_BODIES)
 def test_generated_multi_searches_never_get_a_server_error(bad_input_client, first, second):
     no_server_error(msearch(bad_input_client, "{}", wire_text(first), "{}", wire_text(second)))
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(body=ES_BODIES, splice=SPLICES, at=st.integers(min_value=0))
 def test_generated_broken_json_never_gets_a_server_error(bad_input_client, body, splice, at):
