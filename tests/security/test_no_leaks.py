@@ -15,9 +15,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from search_rerank.backends.cluster import OpenSearchRetriever
+from search_rerank.core.errors import ClusterUnavailable, StageError
 from search_rerank.core.pipeline import SearchPipeline
 from search_rerank.core.product import Product
-from search_rerank.core.reasons import CLUSTER_UNAVAILABLE
+from search_rerank.core.reasons import CLUSTER_UNAVAILABLE, ERROR, TIMEOUT, reason_code
 from search_rerank.core.retrieval import LEXICAL
 from search_rerank.core.settings import LexicalSettings, Settings
 from search_rerank.core.store import ProductStore
@@ -106,3 +107,21 @@ def test_a_query_the_legs_cannot_encode_is_refused_not_answered_with_exception_t
     assert response.status_code == 400
     assert response.get_json()["error"]["field"] == "query.match.title"
     assert "Error" not in response.get_data(as_text=True)
+
+
+def test_a_wrapped_timeout_is_the_timeout_code():
+    assert reason_code(StageError("rerank", TimeoutError("timed out after 2s"))) == TIMEOUT
+
+
+def test_a_cluster_failure_rewrapped_by_another_leg_is_still_cluster_unavailable():
+    try:
+        try:
+            raise ClusterUnavailable(LEXICAL, "no answer from opensearch at http://10.0.0.7:9200")
+        except StageError as exc:
+            raise StageError("dense", exc.cause) from exc  # how the engine kNN leg relabels it
+    except StageError as relabelled:
+        assert reason_code(relabelled) == CLUSTER_UNAVAILABLE
+
+
+def test_any_other_failure_is_the_error_code():
+    assert reason_code(ValueError("index files missing at /srv/idx")) == ERROR
