@@ -35,7 +35,7 @@ import elasticsearch
 import opensearchpy
 
 from ..core.candidate import Candidate
-from ..core.errors import ConfigError, StageError
+from ..core.errors import ClusterUnavailable, ConfigError, StageError
 from ..core.filters import Filters
 from ..core.product import Product
 from ..core.retrieval import LEXICAL, leg_candidates
@@ -366,7 +366,7 @@ class ClusterRetriever:
     def _error(self, action: str, failure: Failure, attempts: int) -> Exception:
         where = f"{self.engine} at {self.url}"
         if failure.status is None:
-            return StageError(
+            return ClusterUnavailable(
                 LEXICAL, f"{action}: no answer from {where} after {attempts} attempt(s): {failure.reason}"
             )
         if failure.status in (401, 403):
@@ -379,7 +379,8 @@ class ClusterRetriever:
                 f"{action}: no index or alias {self.index!r} at {self.url}: build it with "
                 f"`search-rerank index` or `search-rerank reindex`"
             )
-        return StageError(LEXICAL, f"{action} on {where}: {failure.status} {failure.type}: {failure.reason}")
+        error = ClusterUnavailable if failure.transient else StageError
+        return error(LEXICAL, f"{action} on {where}: {failure.status} {failure.type}: {failure.reason}")
 
 
 class _ParallelBulk:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from .candidate import Candidate
-from .errors import SearchRerankError
+from .errors import CircuitOpenError, SearchRerankError
 from .filters import Filters
 from .product import Product
 from .retrieval import DENSE, LEXICAL, Retriever
@@ -36,26 +36,12 @@ from .settings import BreakerSettings, RerankSettings, Settings
 
 T = TypeVar("T")
 
-# The reason code of a part left out because its breaker is open (in ``degraded``, /ready, error bodies).
-CIRCUIT_OPEN = "circuit_open"
-
 CLOSED, HALF_OPEN, OPEN = "closed", "half_open", "open"
 # As the state gauge reports them: the larger, the less of the dependency is used.
 STATE_VALUES = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
 
 RERANK, AGGREGATIONS, PASSTHROUGH = "rerank", "aggregations", "passthrough"
 DEPENDENCIES = (LEXICAL, DENSE, AGGREGATIONS, PASSTHROUGH, RERANK)
-
-
-class CircuitOpenError(SearchRerankError):
-    """A call refused without being made: the dependency's breaker is open."""
-
-    reason = CIRCUIT_OPEN
-
-    def __init__(self, dependency: str, retry_after_s: float):
-        self.dependency = dependency
-        self.retry_after_s = retry_after_s
-        super().__init__(f"{dependency}: circuit open, calls refused for another {retry_after_s:.1f}s")
 
 
 class DeadlineExceeded(SearchRerankError, TimeoutError):

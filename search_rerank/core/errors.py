@@ -36,3 +36,20 @@ class StageError(SearchRerankError):
         self.stage = stage
         self.cause = cause
         super().__init__(f"stage {stage!r} failed: {cause}")
+
+
+class ClusterUnavailable(StageError):
+    """The search cluster gave no answer (connection refused, client timeout) or a transient status (502, 503...).
+
+    A class of its own so that responses can say ``cluster_unavailable``
+    (see reasons) without reading the message, which names the cluster's URL.
+    """
+
+
+class CircuitOpenError(SearchRerankError):
+    """A call refused without being made: the dependency's breaker is open (see breaker)."""
+
+    def __init__(self, dependency: str, retry_after_s: float):
+        self.dependency = dependency
+        self.retry_after_s = retry_after_s
+        super().__init__(f"{dependency}: circuit open, calls refused for another {retry_after_s:.1f}s")

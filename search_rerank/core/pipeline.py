@@ -21,13 +21,13 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from .breaker import CIRCUIT_OPEN, CircuitOpenError
 from .candidate import Candidate
 from .errors import StageError
 from .filters import Filters
 from .fusion import fuse
 from .longtail import is_long_tail, long_tail_stage
 from .product import Product
+from .reasons import TIMEOUT, reason_code
 from .retrieval import DENSE, LEGS, LEXICAL, Reranker, Retriever, Stage
 from .settings import Settings
 from .store import ProductStore
@@ -61,6 +61,7 @@ class Ranking:
     candidates: list[Candidate] = field(default_factory=list)
     stages: dict[str, list[Candidate]] = field(default_factory=dict)
     degraded: dict[str, str] = field(default_factory=dict)
+    """Stage -> reason code (see reasons); the failure's detail is in the log, not here."""
     skipped: dict[str, str] = field(default_factory=dict)
     timings_ms: dict[str, float] = field(default_factory=dict)
 
@@ -144,13 +145,12 @@ class SearchPipeline:
                 ranking.stages[name], ranking.timings_ms[name] = future.result(timeout=max(remaining, 0.0))
             except FutureTimeout:
                 future.cancel()
-                ranking.degraded[name] = f"timed out after {deadline[name]:g}s"
-            except CircuitOpenError:
-                ranking.degraded[name] = CIRCUIT_OPEN
+                ranking.degraded[name] = TIMEOUT
+                log.warning("leg %s degraded (%s): no answer within %gs", name, TIMEOUT, deadline[name])
             except Exception as exc:  # a leg down must not take search down
-                ranking.degraded[name] = f"{type(exc).__name__}: {exc}"
+                ranking.degraded[name] = reason_code(exc)
+                log.warning("leg %s degraded (%s): %s: %s", name, ranking.degraded[name], type(exc).__name__, exc)
             if name in ranking.degraded:
-                log.warning("leg %s degraded: %s", name, ranking.degraded[name])
                 ranking.timings_ms[name] = (time.perf_counter() - started) * 1000
         return ranking
 
@@ -201,8 +201,8 @@ class SearchPipeline:
                 )
                 ranking.stages[Stage.RERANK] = current
             except StageError as exc:
-                log.warning("%s", exc)
-                ranking.degraded[Stage.RERANK] = str(exc.cause)
+                ranking.degraded[Stage.RERANK] = reason_code(exc)
+                log.warning("rerank degraded (%s): %s", ranking.degraded[Stage.RERANK], exc)
 
         if not settings.longtail.enabled:
             ranking.skipped[Stage.LONGTAIL] = "long-tail boost disabled in settings"
@@ -258,11 +258,9 @@ class SearchPipeline:
             return future.result(timeout=timeout_s)
         except FutureTimeout:
             future.cancel()
-            raise StageError(stage, f"timed out after {timeout_s:g}s") from None
-        except CircuitOpenError:
-            raise StageError(stage, CIRCUIT_OPEN) from None
+            raise StageError(stage, TimeoutError(f"timed out after {timeout_s:g}s")) from None
         except Exception as exc:
-            raise StageError(stage, f"{type(exc).__name__}: {exc}") from exc
+            raise StageError(stage, exc) from exc
 
     @staticmethod
     def _timed(ranking: Ranking, stage: str, fn: Callable[[], T]) -> T:

@@ -284,6 +284,13 @@ class ServiceSettings(_Section):
         default=1000, ge=1, description="from + size at most this (Elasticsearch's index.max_result_window)"
     )
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="larger request bodies get a 413")
+    max_json_depth: int = Field(
+        default=64,
+        ge=2,
+        le=256,
+        description="request JSON nested deeper than this (arrays and objects) is a 400 naming where; "
+        "the parsers and validators behind it recurse, and fail near 1,000 levels",
+    )
     reload_grace_s: float = Field(
         default=30.0,
         gt=0,

@@ -11,7 +11,7 @@ result is answered under ``aggregations`` beside the pipeline's hits.
 Degrading is decided here: a cluster that is down, refuses our credentials
 or is slower than ``service.aggregations_timeout_s`` does not cost the hits;
 the answer comes without ``aggregations`` and says why in
-``search_rerank.degraded.aggregations``. An aggregation the cluster rejects
+``search_rerank.degraded.aggregations``, by a reason code (core.reasons; the detail is logged). An aggregation the cluster rejects
 as malformed (its 400) is the request's fault, and is answered as a 400.
 With the aggregations' circuit breaker open (the cluster failed or was late
 that many times in a row) nothing is sent: the answer comes at once, flagged
@@ -27,8 +27,10 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.breaker import AGGREGATIONS, CIRCUIT_OPEN, Attempt, CircuitBreaker, CircuitOpenError
+from ..core.breaker import AGGREGATIONS, Attempt, CircuitBreaker
+from ..core.errors import CircuitOpenError
 from ..core.filters import Filters
+from ..core.reasons import CIRCUIT_OPEN, TIMEOUT, reason_code
 from . import metrics
 from .es_compat import EsSearch, InvalidQuery
 
@@ -100,18 +102,21 @@ class Aggregator:
         except FutureTimeout:
             pending.future.cancel()
             _report(pending, ok=False)
-            section["degraded"][AGGREGATIONS] = f"timed out after {timeout_s:g}s"
+            section["degraded"][AGGREGATIONS] = TIMEOUT
             response["timed_out"] = True
+            log.warning("answered without aggregations (%s): no answer within %gs", TIMEOUT, timeout_s)
         except Exception as exc:  # the cluster down must not take the hits down
             reason = _malformed(pending.leg, exc)
             _report(pending, ok=reason is not None)  # a 400 is the cluster answering: the request was wrong
             if reason is not None:
                 raise InvalidQuery("aggs", reason) from exc
-            section["degraded"][AGGREGATIONS] = f"{type(exc).__name__}: {exc}"
+            section["degraded"][AGGREGATIONS] = reason_code(exc)
+            log.warning(
+                "answered without aggregations (%s): %s: %s", section["degraded"][AGGREGATIONS], type(exc).__name__, exc
+            )
         finally:
             section["timings_ms"][AGGREGATIONS] = round((time.perf_counter() - pending.started) * 1000, 3)
         if AGGREGATIONS in section["degraded"]:
-            log.warning("answered without aggregations: %s", section["degraded"][AGGREGATIONS])
             metrics.DEGRADED.labels(AGGREGATIONS).inc()
 
     def close(self) -> None:

@@ -157,7 +157,10 @@ class SearchResponse(BaseModel):
     from_: int = Field(alias="from")
     size: int
     hits: list[HitOut]
-    degraded: dict[str, str] = Field(description="stages that failed or ran out of time, and why")
+    degraded: dict[str, str] = Field(
+        description="stages that failed or ran out of time, each with a stable reason code: timeout, "
+        "cluster_unavailable, circuit_open or error (the detail is in the service's log, under the request id)"
+    )
     skipped: dict[str, str] = Field(description="stages that did not run by configuration, and why")
     timings_ms: dict[str, float]
     meta: SearchMeta | None = Field(default=None, description="the search's identity as the service logged it")
@@ -217,3 +220,4 @@ class ErrorResponse(BaseModel):
     error: str
     message: str | None = None
     fields: list[FieldError] | None = None
+    reason: str | None = Field(default=None, description="a stable reason code, e.g. ubi_write_failed on a 503")

@@ -53,7 +53,8 @@ def _json_errors(app: Flask) -> None:
     def unexpected(exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)
         metrics.ERRORS.labels(endpoint_name()).inc()
-        return error_response(500, "internal error", type(exc).__name__)
+        # Not even the exception's class: the log line above, under this request id, has the detail.
+        return error_response(500, "internal error", f"request id {g.get('request_id')}")
 
 
 def _request_lifecycle(app: Flask) -> None:

@@ -7,6 +7,7 @@ own API and the Elasticsearch-compatible one search and log the same way.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import current_app, g, jsonify, request
@@ -14,32 +15,46 @@ from pydantic import TypeAdapter
 
 from ..core.filters import Filters
 from ..core.pipeline import SearchPipeline, SearchResult
+from ..core.reasons import UBI_WRITE_FAILED
 from ..core.settings import Settings
 from . import interleave, metrics, result_cache
 from .api_models import ErrorResponse, FieldError, Overrides
+from .json_input import InvalidBody, parse_json
 from .live_pipeline import LivePipeline
-from .ubi import UbiEvent, UbiLog, UbiQuery, UbiSearchParams, new_query_id, safe_id
+from .ubi import UbiEvent, UbiLog, UbiQuery, UbiSearchParams, UbiWriteError, new_query_id, safe_id
 
 # A front end that tracks shoppers sends its ids with each search; they go into the UBI query record.
 CLIENT_ID_HEADER, SESSION_ID_HEADER, QUERY_ID_HEADER = "X-Ubi-Client-Id", "X-Ubi-Session-Id", "X-Query-Id"
 UBI_EVENTS = TypeAdapter(list[UbiEvent])
+UBI = "ubi"
+"""The part of an answer that is its UBI record, as ``degraded`` and the degraded-answers metric name it."""
+logger = logging.getLogger(__name__)
 
 
-class InvalidBody(Exception):
-    """The body is not a JSON object; reported like a field error on ``body``."""
+def error_response(
+    status: int,
+    error: str,
+    message: str | None = None,
+    fields: list[FieldError] | None = None,
+    reason: str | None = None,
+):
+    body = ErrorResponse(error=error, message=message, fields=fields, reason=reason)
+    return jsonify(body.model_dump(exclude_none=True)), status
 
 
-def error_response(status: int, error: str, message: str | None = None, fields: list[FieldError] | None = None):
-    return jsonify(ErrorResponse(error=error, message=message, fields=fields).model_dump(exclude_none=True)), status
+def request_json() -> Any:
+    """The request body's JSON value, read the one checked way (see json_input), whatever the Content-Type
+    (curl -d sends form-encoded); raises :class:`InvalidBody`."""
+    return parse_json(request.get_data(), current_settings().service.max_json_depth)
 
 
 def json_body(required: bool = True) -> dict[str, Any]:
-    """The request's JSON object, whatever the Content-Type (curl -d sends form-encoded)."""
+    """The request's JSON object; ``{}`` for an empty body when ``required`` is false."""
     if not required and not request.get_data():
         return {}
-    body = request.get_json(silent=True, force=True)
+    body = request_json()
     if not isinstance(body, dict):
-        raise InvalidBody("expected a JSON object")
+        raise InvalidBody("body", "expected a JSON object")
     return body
 
 
@@ -109,9 +124,13 @@ def log_query(
     offset: int,
     ubi: UbiSearchParams | None = None,
     interleaved: interleave.InterleavedSearch | None = None,
-) -> str:
+) -> tuple[str, str | None]:
     """The search's query id (the front end's, from ``ext.ubi``, or a new one), and its UBI query record
-    written when UBI logging is on; an interleaved search also logs each shown product's team."""
+    written when UBI logging is on; an interleaved search also logs each shown product's team.
+
+    The second value is None, or the reason code when the record could not be written: the search is
+    still answered (the shopper gets results), flagged ``degraded.ubi`` and counted, so the loss is seen.
+    """
     ubi = ubi if ubi is not None else UbiSearchParams()
     query_id = ubi.query_id or new_query_id()
     log: UbiLog | None = current_app.extensions.get("ubi_log")
@@ -148,8 +167,13 @@ def log_query(
                 client_id=client,
                 session_id=session,
             )
-        log.write(records)
-    return query_id
+        try:
+            log.write(records)
+        except UbiWriteError as exc:
+            logger.error("UBI query record %s not written (%s): %s", query_id, UBI_WRITE_FAILED, exc)
+            metrics.DEGRADED.labels(UBI).inc()
+            return query_id, UBI_WRITE_FAILED
+    return query_id, None
 
 
 def endpoint_name() -> str:

@@ -19,7 +19,7 @@ from ..core.settings import Settings
 from .aggregations import computes_aggregations
 from .context import (
     QUERY_ID_HEADER,
-    InvalidBody,
+    UBI,
     current_pipeline,
     current_settings,
     json_body,
@@ -29,6 +29,7 @@ from .context import (
 from .embedded_search import compile_search, serves
 from .es_compat import InvalidQuery, Unsupported, es_response, parse_msearch, parse_search
 from .field_aliases import rename_fields
+from .json_input import InvalidBody
 from .passthrough import ClusterPassthrough, raw_target
 
 es = Blueprint("es", __name__)
@@ -50,14 +51,20 @@ def es_search(index: str):
 @es.post("/_msearch", defaults={"index": "_all"})
 @es.post("/<index>/_msearch")
 def es_msearch(index: str):
-    """Searchkit sends every search as a multi-search; each one succeeds or fails on its own, as in ES."""
+    """Searchkit sends every search as a multi-search; each one succeeds or fails on its own, as in ES.
+
+    A header or body line that cannot be read (not JSON, too deep, a non-finite number, the wrong shape)
+    fails its own search only; only a body that is not NDJSON at all is the whole request's 400.
+    """
     responses = []
-    for header, body in parse_msearch(request.get_data(as_text=True), index):
+    for item in parse_msearch(request.get_data(), index, current_settings().service.max_json_depth):
+        if isinstance(item, Exception):
+            responses.append(es_error_body(*_es_cause(item)))
+            continue
         try:
-            responses.append({**_es_search(header, body, {}), "status": 200})
+            responses.append({**_es_search(*item, {}), "status": 200})
         except (InvalidQuery, Unsupported, IndexNotFound) as exc:
-            status, cause = _es_cause(exc)
-            responses.append({"error": {"root_cause": [cause], **cause}, "status": status})
+            responses.append(es_error_body(*_es_cause(exc)))
     return jsonify({"took": sum(r.get("took", 0) for r in responses), "responses": responses}), 200, ES_HEADERS
 
 
@@ -105,8 +112,10 @@ def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
             search.text, search.filters, search.size, search.offset, settings, ubi=search.ubi, pipeline=pipeline
         )
     hit_ids = [hit.product.id for hit in result.hits] if result is not None else []
-    query_id = log_query(search.text, hit_ids, search.filters, search.offset, search.ubi, interleaved)
+    query_id, unlogged = log_query(search.text, hit_ids, search.filters, search.offset, search.ubi, interleaved)
     response = es_response(search, result, settings, index, (time.perf_counter() - started) * 1000)
+    if unlogged is not None:
+        response["search_rerank"]["degraded"][UBI] = unlogged
     response["search_rerank"]["query_id"] = query_id
     if interleaved is not None:
         response["search_rerank"]["interleaving"] = interleaved.section(hit_ids)
@@ -150,12 +159,17 @@ def cluster_index(name: str):
     return pass_through(name)
 
 
+def es_error_body(status: int, cause: dict[str, Any]) -> dict[str, Any]:
+    """Elasticsearch's error shape, which its clients parse: a failed request's body, or a failed
+    multi-search item's ``responses[i]``."""
+    return {"error": {"root_cause": [cause], **cause}, "status": status}
+
+
 def es_error(status: int, cause: dict[str, Any]):
-    """Elasticsearch's error shape, which its clients parse."""
-    return jsonify({"error": {"root_cause": [cause], **cause}, "status": status}), status, ES_HEADERS
+    return jsonify(es_error_body(status, cause)), status, ES_HEADERS
 
 
-def _es_cause(exc: InvalidQuery | Unsupported | IndexNotFound) -> tuple[int, dict[str, Any]]:
+def _es_cause(exc: InvalidBody | InvalidQuery | Unsupported | IndexNotFound) -> tuple[int, dict[str, Any]]:
     if isinstance(exc, IndexNotFound):
         return 404, {
             "type": "index_not_found_exception",
@@ -170,16 +184,12 @@ def _es_cause(exc: InvalidQuery | Unsupported | IndexNotFound) -> tuple[int, dic
     return 400, {"type": "parsing_exception", "reason": str(exc), "field": exc.field}
 
 
+@es.errorhandler(InvalidBody)
 @es.errorhandler(InvalidQuery)
 @es.errorhandler(Unsupported)
 @es.errorhandler(IndexNotFound)
-def es_bad_search(exc: InvalidQuery | Unsupported | IndexNotFound):
+def es_bad_search(exc: InvalidBody | InvalidQuery | Unsupported | IndexNotFound):
     return es_error(*_es_cause(exc))
-
-
-@es.errorhandler(InvalidBody)
-def es_invalid_body(exc: InvalidBody):
-    return es_error(400, {"type": "parsing_exception", "reason": str(exc), "field": "body"})
 
 
 @es.errorhandler(HTTPException)

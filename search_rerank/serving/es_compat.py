@@ -22,7 +22,6 @@ attribute is multi-valued, and a ``category`` term is a path prefix
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -35,8 +34,10 @@ from ..core.errors import SearchRerankError
 from ..core.filters import Filters, _norm
 from ..core.pipeline import SearchResult
 from ..core.product import Product
+from ..core.reasons import TIMEOUT
 from ..core.retrieval import DENSE, LEXICAL
 from ..core.settings import ServiceSettings, Settings
+from .json_input import InvalidBody, NotJson, parse_json
 from .ubi import UbiSearchParams
 
 TEXT_QUERIES = {
@@ -79,6 +80,7 @@ UNSUPPORTED_KEYS = {
 }
 AGGREGATION_KEYS = ("aggs", "aggregations")
 IGNORED_KEYS = {"timeout", "track_scores", "version", "seq_no_primary_term"}
+SOURCE_KEYS = {"includes", "include", "excludes", "exclude"}
 # URI parameters that would change the answer in a way not served here; the rest (routing hints,
 # request_cache, typed_keys, ...) do not change which products come back, in which order.
 UNSUPPORTED_PARAMS = {"sort", "filter_path", "rest_total_hits_as_int", "scroll", "df", "default_operator"}
@@ -252,25 +254,48 @@ def _aggregations(body: Mapping[str, Any], params: Mapping[str, str]) -> dict[st
     return dict(_object(body[given[0]], given[0]))
 
 
-def parse_msearch(text: str, default_index: str) -> list[tuple[str, dict[str, Any]]]:
-    """The (index, body) pairs of a multi-search: newline-delimited header and body lines."""
+def parse_msearch(
+    data: bytes, default_index: str, max_depth: int
+) -> list[tuple[str, dict[str, Any]] | InvalidBody | InvalidQuery]:
+    """The searches of a multi-search (newline-delimited header and body lines): each one's (index, body),
+    or the error of its header or body line, so that one unreadable search fails alone.
+
+    Raises only when the request as a whole cannot be read: not UTF-8, no line of JSON at all, or an odd
+    number of lines, which leaves no way to tell headers from bodies.
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise NotJson("body", "not UTF-8") from None
     lines = [line for line in text.splitlines() if line.strip()]
+    parsed: list[Any] = []
+    for i, line in enumerate(lines):
+        try:
+            parsed.append(parse_json(line, max_depth, where="header" if i % 2 == 0 else ""))
+        except InvalidBody as exc:
+            parsed.append(exc)
+    if all(isinstance(p, NotJson) for p in parsed):
+        raise InvalidBody("body", "not a multi-search: expected newline-delimited JSON header and body lines")
     if len(lines) % 2:
         raise InvalidQuery("body", "a multi-search is pairs of header and body lines")
-    pairs = []
-    for i in range(0, len(lines), 2):
-        header, body = (_json_line(line, f"line {i + n + 1}") for n, line in enumerate(lines[i : i + 2]))
-        index = header.get("index", default_index)
-        pairs.append((",".join(index) if isinstance(index, list) else str(index), body))
-    return pairs
+    items: list[tuple[str, dict[str, Any]] | InvalidBody | InvalidQuery] = []
+    for header, body in zip(parsed[::2], parsed[1::2], strict=True):
+        unreadable = header if isinstance(header, InvalidBody) else body if isinstance(body, InvalidBody) else None
+        if unreadable is not None:
+            items.append(unreadable)
+            continue
+        try:
+            items.append(_msearch_item(header, body, default_index))
+        except InvalidQuery as exc:
+            items.append(exc)
+    return items
 
 
-def _json_line(line: str, where: str) -> dict[str, Any]:
-    try:
-        value = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise InvalidQuery(where, f"not JSON: {exc.msg}") from None
-    return dict(_object(value, where))
+def _msearch_item(header: Any, body: Any, default_index: str) -> tuple[str, dict[str, Any]]:
+    index = _object(header, "header").get("index", default_index)
+    if isinstance(index, list) and all(isinstance(name, str) for name in index):
+        index = ",".join(index)
+    return _string(index, "header.index"), dict(_object(body, "body"))
 
 
 def _query(query: Any, path: str, scoring: bool, out: _Clauses) -> None:
@@ -476,19 +501,29 @@ def _sort(sort: Any) -> None:
 
 
 def _source(value: Any) -> SourceFilter:
+    """``_source`` as Elasticsearch takes it: a flag, a pattern, a list of them, or includes/excludes of either."""
     if isinstance(value, bool):
         return SourceFilter(enabled=value)
-    if isinstance(value, str):
-        return SourceFilter(includes=(value,))
-    if isinstance(value, list):
-        return SourceFilter(includes=tuple(_string(v, "_source") for v in value))
+    if isinstance(value, (str, list)):
+        return SourceFilter(includes=_patterns(value, "_source"))
     value = _object(value, "_source")
-    pick = lambda *keys: next((value[k] for k in keys if k in value), [])  # noqa: E731
-    includes, excludes = pick("includes", "include"), pick("excludes", "exclude")
-    as_tuple = lambda v, where: (v,) if isinstance(v, str) else tuple(_string(x, where) for x in v)  # noqa: E731
-    return SourceFilter(
-        includes=as_tuple(includes, "_source.includes"), excludes=as_tuple(excludes, "_source.excludes")
-    )
+    for key in value:
+        if key not in SOURCE_KEYS:
+            raise InvalidQuery(f"_source.{key}", f"unknown key (expected {', '.join(sorted(SOURCE_KEYS))})")
+    patterns = {}
+    for kind, synonym in (("includes", "include"), ("excludes", "exclude")):
+        key = kind if kind in value or synonym not in value else synonym
+        patterns[kind] = _patterns(value.get(key, []), f"_source.{key}")
+    return SourceFilter(includes=patterns["includes"], excludes=patterns["excludes"])
+
+
+def _patterns(value: Any, path: str) -> tuple[str, ...]:
+    """A field pattern or a list of them."""
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list):
+        raise InvalidQuery(path, "expected a string or a list of strings")
+    return tuple(_string(v, f"{path}[{i}]") for i, v in enumerate(value))
 
 
 def _source_params(params: Mapping[str, str]) -> SourceFilter:
@@ -555,7 +590,7 @@ def es_response(
         hits_section = {"total": _total(result, settings, search.track_total_hits), **hits_section}
     return {
         "took": int(round(took_ms)),
-        "timed_out": any("timed out" in reason for reason in degraded.values()),
+        "timed_out": TIMEOUT in degraded.values(),
         "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0},
         "hits": hits_section,
         "search_rerank": section,
@@ -603,7 +638,7 @@ def _string(value: Any, path: str, scalars: bool = False) -> str:
 def _number(value: Any, path: str) -> float:
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond a double's range
         raise InvalidQuery(path, "expected a number") from None
     if isinstance(value, bool) or not math.isfinite(number):
         raise InvalidQuery(path, "expected a number")
@@ -613,7 +648,7 @@ def _number(value: Any, path: str) -> float:
 def _count(value: Any, path: str) -> int:
     try:
         number = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf), from a URI parameter or a caller
         raise InvalidQuery(path, "expected a non-negative integer") from None
     if isinstance(value, bool) or number < 0 or (isinstance(value, float) and not value.is_integer()):
         raise InvalidQuery(path, "expected a non-negative integer")

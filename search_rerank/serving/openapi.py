@@ -139,6 +139,9 @@ def openapi_document(version: str) -> dict[str, Any]:
                         "200": _object("the number of events written (accepted)"),
                         "400": error,
                         "404": _json("ErrorResponse", "UBI logging is off (service.ubi_log_path unset)"),
+                        "503": _json(
+                            "ErrorResponse", "the UBI log could not be written (reason ubi_write_failed): none was kept"
+                        ),
                     },
                 }
             },

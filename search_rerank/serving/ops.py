@@ -10,14 +10,15 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from .. import __version__
-from ..core.breaker import CIRCUIT_OPEN, CircuitOpenError, DeadlineExceeded, Guards
+from ..core.breaker import DeadlineExceeded, Guards
+from ..core.errors import CircuitOpenError
 from ..core.pipeline import SearchPipeline
+from ..core.reasons import reason_code
 from ..core.settings import Settings
 from ..indexing.indexes import open_pipeline, read_manifest
 from . import metrics
 from .context import error_response
 from .openapi import openapi_document
-from .readiness import TIMEOUT
 from .reload_broadcast import ReloadBroadcast
 
 log = logging.getLogger(__name__)
@@ -48,13 +49,12 @@ def check_ready(p: SearchPipeline, settings: Settings) -> tuple[dict[str, Any], 
     try:
         counts = {"products": p.store.count(), **{name: leg.count() for name, leg in p.legs.items()}}
         built = read_manifest(settings).get("built")
-    except CircuitOpenError as exc:
-        return {"status": "not ready", "reason": CIRCUIT_OPEN, "dependency": exc.dependency}, 503
-    except DeadlineExceeded as exc:
-        return {"status": "not ready", "reason": TIMEOUT, "dependency": exc.dependency}, 503
-    except Exception as exc:  # whatever is broken, the answer is "not ready", with the reason
-        log.warning("not ready: %s", exc)
-        return {"status": "not ready", "reason": f"{type(exc).__name__}: {exc}"}, 503
+    except (CircuitOpenError, DeadlineExceeded) as exc:
+        return {"status": "not ready", "reason": reason_code(exc), "dependency": exc.dependency}, 503
+    except Exception as exc:  # whatever is broken, the answer is "not ready", with a reason code; the detail is logged
+        reason = reason_code(exc)
+        log.warning("not ready (%s): %s: %s", reason, type(exc).__name__, exc)
+        return {"status": "not ready", "reason": reason}, 503
     if not counts["products"] or any(n != counts["products"] for n in counts.values()):
         return {"status": "not ready", "reason": "indexes are empty or disagree", "counts": counts}, 503
     return {

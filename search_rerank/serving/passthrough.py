@@ -65,7 +65,9 @@ import urllib3
 from flask import Response, jsonify
 from urllib3.util import parse_url
 
-from ..core.breaker import CIRCUIT_OPEN, CircuitBreaker, CircuitOpenError
+from ..core.breaker import CircuitBreaker
+from ..core.errors import CircuitOpenError
+from ..core.reasons import CIRCUIT_OPEN
 from ..core.settings import SERVER_BACKENDS, Settings
 
 log = logging.getLogger(__name__)

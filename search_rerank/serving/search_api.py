@@ -2,26 +2,33 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+import logging
+
+from flask import Blueprint, current_app, jsonify
 from pydantic import ValidationError
 
 from ..core.errors import ConfigError
 from ..core.pipeline import Hit, SearchResult
+from ..core.reasons import UBI_WRITE_FAILED
 from ..core.settings import Settings
+from . import metrics
 from .api_models import FieldError, SearchRequest, SearchResponse, stage_lists
 from .context import (
     QUERY_ID_HEADER,
+    UBI,
     UBI_EVENTS,
-    InvalidBody,
     current_pipeline,
     current_settings,
     error_response,
     json_body,
     log_query,
+    request_json,
     run_search,
 )
-from .ubi import UbiEvent, UbiLog
+from .json_input import InvalidBody
+from .ubi import UbiEvent, UbiLog, UbiWriteError
 
+log = logging.getLogger(__name__)
 api = Blueprint("api", __name__)
 
 
@@ -35,7 +42,9 @@ def search():
     filters = None if req.filters.is_empty else req.filters
     result, interleaved = run_search(req.query, filters, req.size, req.from_, run_settings, req.overrides)
     hit_ids = [hit.product.id for hit in result.hits]
-    query_id = log_query(req.query, hit_ids, filters, req.from_, interleaved=interleaved)
+    query_id, unlogged = log_query(req.query, hit_ids, filters, req.from_, interleaved=interleaved)
+    if unlogged is not None:
+        result.ranking.degraded[UBI] = unlogged
     stages = stage_lists(result, req.from_, req.size) if req.stages else None
     response = SearchResponse.of(
         result,
@@ -61,19 +70,30 @@ def _stage_hits(result: SearchResult, stages: dict[str, list[str]] | None, setti
 
 @api.post("/ubi/events")
 def ubi_events():
-    """UBI events from a front end (one object or a list), checked, then appended to the UBI log."""
+    """UBI events from a front end (one object or a list), checked, then appended to the UBI log.
+
+    ``accepted`` means written: an event the log could not keep is a 503 (``ubi_write_failed``), so that
+    the front end may send it again, never an acceptance followed by a loss.
+    """
     ubi: UbiLog | None = current_app.extensions.get("ubi_log")
     if ubi is None:
         return error_response(404, "UBI logging is off", "set service.ubi_log_path to record events")
-    body = request.get_json(silent=True, force=True)
+    body = request_json()
     if isinstance(body, dict):
         events = [UbiEvent.model_validate(body)]
     elif isinstance(body, list) and body:
         events = UBI_EVENTS.validate_python(body)
     else:
-        raise InvalidBody("expected a UBI event object or a non-empty list of them")
+        raise InvalidBody("body", "expected a UBI event object or a non-empty list of them")
     application = current_settings().service.ubi_application
-    ubi.write(event.completed(application) for event in events)
+    try:
+        ubi.write(event.completed(application) for event in events)
+    except UbiWriteError as exc:
+        log.error("%d UBI event(s) refused (%s): %s", len(events), UBI_WRITE_FAILED, exc)
+        metrics.DEGRADED.labels(UBI).inc()
+        return error_response(
+            503, "UBI log unavailable", "the events were not recorded; send them again later", reason=UBI_WRITE_FAILED
+        )
     return jsonify({"accepted": len(events)})
 
 
@@ -85,4 +105,4 @@ def invalid_request(exc: ValidationError):
 
 @api.errorhandler(InvalidBody)
 def invalid_body(exc: InvalidBody):
-    return error_response(400, "invalid request", fields=[FieldError(field="body", message=str(exc))])
+    return error_response(400, "invalid request", fields=[FieldError(field=exc.field, message=exc.reason)])

@@ -15,10 +15,12 @@ rank of what was clicked.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import re
+import stat
 import threading
 import uuid
 from collections.abc import Iterable
@@ -28,6 +30,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from ..core.errors import SearchRerankError
 
 # Events about one result must say which product and at which rank: the click
 # model behind the training labels needs both (see clicks.read_ubi).
@@ -164,6 +168,21 @@ class UbiEvent(BaseModel):
         )
 
 
+class UbiWriteError(SearchRerankError):
+    """The UBI log could not be written (disk full, permissions, a record that is not UTF-8): nothing was kept."""
+
+
+class _RaisingHandler(RotatingFileHandler):
+    """A rotating file whose write errors reach the writer.
+
+    ``logging`` handlers report their own failures on stderr and carry on,
+    which for this log would be a record accepted and silently lost.
+    """
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        raise  # called by emit() inside its except clause: this re-raises what emit() caught
+
+
 class UbiLog:
     """UBI records as NDJSON in size-rotated files, one file per worker process.
 
@@ -175,7 +194,15 @@ class UbiLog:
     ``ubi.<pid>.ndjson.1`` ...), each owned by one process; readers take every
     file matching ``ubi.*.ndjson*``. The file is opened on first write, in
     the process that writes, so a fork after creation still gets its own.
-    Threads of one worker share the handler, whose lock keeps lines whole.
+    Threads of one worker write one batch at a time, so lines stay whole.
+
+    A write keeps every record it is given or raises :class:`UbiWriteError`
+    having kept none: the records are encoded first, so that one which
+    cannot be written fails the batch before any of it is; a write that
+    fails on the way (disk full) cuts the file back to where the batch
+    began and drops what was buffered, so no torn line is left and no
+    refused record turns up later; and the failure raises rather than
+    being reported on stderr (``logging``'s habit) and forgotten.
     """
 
     def __init__(self, path: Path, max_bytes: int, backups: int):
@@ -190,24 +217,59 @@ class UbiLog:
         return self.path.with_name(f"{self.path.stem}.{pid}{self.path.suffix}")
 
     def write(self, records: Iterable[UbiQuery | UbiEvent]) -> None:
-        handler = self._open()
-        for record in records:
-            line = json.dumps(record.model_dump(mode="json", exclude_none=True), ensure_ascii=False)
-            handler.handle(logging.makeLogRecord({"msg": line}))
+        """Append ``records``, one line each; raises :class:`UbiWriteError` when they could not all be kept."""
+        lines = [json.dumps(r.model_dump(mode="json", exclude_none=True), ensure_ascii=False) for r in records]
+        with self._lock:
+            try:
+                for line in lines:
+                    line.encode("utf-8")  # a record that cannot be written fails here, before any is
+                handler = self._open()
+                start = _regular_size(handler.baseFilename)
+                try:
+                    for line in lines:
+                        handler.handle(logging.makeLogRecord({"msg": line}))
+                except BaseException:
+                    self._discard()
+                    _cut_back(handler.baseFilename, start)
+                    raise
+            except (OSError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
+                raise UbiWriteError(f"{self.file_for(os.getpid())}: {type(exc).__name__}: {exc}") from exc
 
     def _open(self) -> RotatingFileHandler:
-        with self._lock:
-            if self._pid != os.getpid():
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._handler = RotatingFileHandler(
-                    self.file_for(os.getpid()), maxBytes=self.max_bytes, backupCount=self.backups, encoding="utf-8"
-                )
-                self._handler.setFormatter(logging.Formatter("%(message)s"))
-                self._pid = os.getpid()
-            return self._handler
+        """This process's handler, opened on its first write (the caller holds the lock)."""
+        if self._handler is None or self._pid != os.getpid():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._handler = _RaisingHandler(
+                self.file_for(os.getpid()), maxBytes=self.max_bytes, backupCount=self.backups, encoding="utf-8"
+            )
+            self._handler.setFormatter(logging.Formatter("%(message)s"))
+            self._pid = os.getpid()
+        return self._handler
+
+    def _discard(self) -> None:
+        """Drop the handler and whatever it still buffers (the caller holds the lock); the next write reopens."""
+        if self._handler is not None:
+            with contextlib.suppress(OSError):  # flushing the refused batch fails again; the file is closed anyway
+                self._handler.close()
+        self._handler, self._pid = None, None
 
     def close(self) -> None:
         with self._lock:
-            if self._handler is not None:
-                self._handler.close()
-            self._handler, self._pid = None, None
+            self._discard()
+
+
+def _regular_size(path: str) -> tuple[int, int] | None:
+    """The file's identity (inode) and size, when it is a regular file; None for anything else."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_ino, info.st_size) if stat.S_ISREG(info.st_mode) else None
+
+
+def _cut_back(path: str, start: tuple[int, int] | None) -> None:
+    """Truncate the file to its size before a failed batch, unless it was rotated (or replaced) meanwhile."""
+    now = _regular_size(path)
+    if start is not None and now is not None and now[0] == start[0] and now[1] > start[1]:
+        with contextlib.suppress(OSError):
+            os.truncate(path, start[1])

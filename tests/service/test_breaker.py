@@ -20,7 +20,7 @@ import requests
 from live_server import gunicorn_served
 from servers import frozen, start_osmem
 
-from search_rerank.core.breaker import CIRCUIT_OPEN
+from search_rerank.core.reasons import CIRCUIT_OPEN
 from search_rerank.core.settings import load_settings
 from search_rerank.data.loaders import iter_catalog
 from search_rerank.indexing.indexes import build_index

@@ -276,10 +276,10 @@ def test_explain_comes_from_the_body_or_the_uri():
 
 
 def test_multi_search_pairs_headers_with_bodies():
-    text = '{"index": "a"}\n{"size": 1}\n{}\n{"size": 2}\n'
-    assert parse_msearch(text, "default") == [("a", {"size": 1}), ("default", {"size": 2})]
+    text = b'{"index": "a"}\n{"size": 1}\n{}\n{"size": 2}\n'
+    assert parse_msearch(text, "default", max_depth=64) == [("a", {"size": 1}), ("default", {"size": 2})]
 
 
 def test_multi_search_with_a_missing_body_is_invalid():
     with pytest.raises(InvalidQuery):
-        parse_msearch('{"index": "a"}\n', "default")
+        parse_msearch(b'{"index": "a"}\n', "default", max_depth=64)

@@ -7,6 +7,7 @@ import logging
 import pytest
 from prometheus_client import REGISTRY
 
+from search_rerank.core.reasons import ERROR
 from search_rerank.serving.logs import JsonFormatter
 
 
@@ -52,11 +53,12 @@ def test_ready_when_every_index_holds_the_catalog(client):
     assert body["counts"] == {"products": 300, "lexical": 300, "dense": 300}
 
 
-def test_not_ready_when_an_index_cannot_be_read(client, pipeline):
+def test_not_ready_when_an_index_cannot_be_read(client, pipeline, caplog):
     pipeline.legs["dense"] = Broken()
     response = client.get("/ready")
     assert response.status_code == 503
-    assert "index files missing" in response.get_json()["reason"]
+    assert response.get_json()["reason"] == ERROR
+    assert "index files missing" in caplog.text
 
 
 def test_request_id_is_echoed(client):

@@ -135,7 +135,10 @@ def test_unexpected_exception_is_a_json_500_not_a_traceback(client, pipeline):
     pipeline.run = broken
     response = search(client, query="sofa")
     assert response.status_code == 500
-    assert response.get_json() == {"error": "internal error", "message": "RuntimeError"}
+    assert response.get_json() == {
+        "error": "internal error",
+        "message": f"request id {response.headers['X-Request-Id']}",
+    }
 
 
 def test_stages_list_the_page_as_lexical_dense_fusion_and_final_ranked_it(client):

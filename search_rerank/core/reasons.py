@@ -1,0 +1,39 @@
+"""Stable reason codes: why a part of an answer is missing, as callers and dashboards may rely on.
+
+Responses (``degraded``, ``/ready``) carry one of these codes, never an
+exception's text: that text can hold an internal URL, a file path or a
+credential hint, and it changes with every library upgrade, so a client
+cannot branch on it. The detail goes to the JSON log instead, on a line
+carrying the request id (serving/logs), where an operator can find it.
+"""
+
+from __future__ import annotations
+
+from .errors import CircuitOpenError, ClusterUnavailable, StageError
+
+TIMEOUT = "timeout"
+"""The part did not answer within its deadline."""
+CLUSTER_UNAVAILABLE = "cluster_unavailable"
+"""The search cluster gave no answer, or answered that it cannot serve now (a transient status)."""
+CIRCUIT_OPEN = "circuit_open"
+"""The part failed repeatedly and is skipped until its breaker's cool-down ends."""
+UBI_WRITE_FAILED = "ubi_write_failed"
+"""The UBI log could not be written (disk full, permissions): the record was not kept."""
+ERROR = "error"
+"""Any other failure; the log line with the request id says which."""
+
+
+def reason_code(exc: BaseException) -> str:
+    """The code for a failure, looking through :class:`StageError` wrappers to the exception they wrap."""
+    current: BaseException | None = exc
+    while current is not None:
+        if isinstance(current, CircuitOpenError):
+            return CIRCUIT_OPEN
+        if isinstance(current, ClusterUnavailable):
+            return CLUSTER_UNAVAILABLE
+        if isinstance(current, TimeoutError):  # concurrent.futures.TimeoutError is this one since Python 3.11
+            return TIMEOUT
+        if not isinstance(current, StageError):
+            break
+        current = current.cause if isinstance(current.cause, BaseException) else current.__cause__
+    return ERROR

@@ -1,0 +1,189 @@
+"""The one way request JSON is read: every JSON route (``/search``, ``/ubi/events``, ``_search``, each
+``_msearch`` line) parses through :func:`parse_json`.
+
+Three things Python's ``json`` module accepts would otherwise reach the code
+behind it and fail there, as 500s or worse:
+
+* nesting: ``json.loads``, pydantic and the Query DSL translation all
+  recurse, so a body a few thousand brackets deep raises ``RecursionError``
+  wherever it lands first. The depth is checked on the raw text, by a scan
+  that does not recurse, before anything parses it
+  (``service.max_json_depth``; Elasticsearch's own default limit is much
+  deeper, but no search body needs more than a few dozen levels);
+* ``NaN``, ``Infinity``, ``-Infinity``, which are not JSON, and numbers
+  that overflow a float (``1e400``): a size of infinity is an
+  ``OverflowError`` in ``int()``;
+* lone UTF-16 surrogates (a ``\\ud800`` escape without its pair). They are
+  valid JSON escapes, but no UTF-8 encoder can write them, so a query or a
+  UBI event holding one cannot be logged, indexed or sent to a cluster.
+  Such a string is rejected, not repaired: no keyboard types one, so a
+  client that sends it has a bug it should hear about, and replacing the
+  character would log a query other than the one searched. Rejecting it up
+  front is what keeps an accepted event from being lost at write time.
+
+Each is a :class:`InvalidBody` naming the JSON path of the offending value
+(``query.match.title``, ``[2].user_query``), before any processing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+# A JSON string (escapes included) or one structural character; strings are skipped whole, so brackets in them
+# do not count. The string alternative is the unrolled form, which cannot backtrack.
+_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}:,]', re.DOTALL)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# A surrogate escape, paired or not, in the raw text: without one, no decoded string can hold a lone surrogate.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+# Digits beyond which no integer fits a double (1.8e308); refused before Python converts them (it stops at 4,300).
+_FLOAT_DIGITS = 309
+_NON_FINITE = object()
+"""What the parser makes of NaN, Infinity and overflowing numbers, found by the walk that follows it."""
+
+
+class InvalidBody(Exception):
+    """The body (or an ``_msearch`` line) is unreadable or holds a value nothing may process; a 400 naming ``field``."""
+
+    def __init__(self, field: str, reason: str):
+        self.field = field
+        self.reason = reason
+        super().__init__(f"[{field}] {reason}")
+
+
+class NotJson(InvalidBody):
+    """The text is not JSON at all (or not UTF-8), as opposed to JSON holding a value that is refused."""
+
+
+def parse_json(data: bytes | str, max_depth: int, where: str = "") -> Any:
+    """The JSON value of ``data``, or :class:`InvalidBody`; ``where`` prefixes the reported paths."""
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise NotJson(where or "body", "not UTF-8") from None
+    deep = too_deep(data, max_depth)
+    if deep is not None:
+        raise InvalidBody(_join(where, deep) or "body", f"nested deeper than {max_depth} levels")
+    non_finite: list[str] = []
+
+    def refuse(text: str) -> object:
+        non_finite.append(text)
+        return _NON_FINITE
+
+    try:
+        value = json.loads(
+            data,
+            parse_constant=refuse,
+            parse_float=lambda text: _finite(float(text), text, refuse),
+            parse_int=lambda text: (
+                refuse(text) if len(text.lstrip("-")) > _FLOAT_DIGITS else _finite(int(text), text, refuse)
+            ),
+        )
+    except ValueError as exc:  # JSONDecodeError
+        raise NotJson(where or "body", f"not JSON: {getattr(exc, 'msg', exc)}") from None
+    # Most bodies hold neither, and are not walked.
+    problem = _first_unprocessable(value) if non_finite or _SURROGATE_ESCAPE.search(data) else None
+    if problem is not None:
+        path, reason = problem
+        raise InvalidBody(_join(where, path) or "body", reason)
+    return value
+
+
+def too_deep(text: str, max_depth: int) -> str | None:
+    """The path of the first array or object nested deeper than ``max_depth`` in ``text``, else None.
+
+    A scan of the raw text that keeps one frame per open bracket (the key or
+    index inside it), so it costs no recursion and stops at the first level
+    too many. ``""`` is the path of the top level.
+    """
+    if _brackets(text) <= max_depth:
+        return None
+    frames: list[list[Any]] = []  # [is_object, current key or index]
+    last_string = ""
+    for match in _TOKENS.finditer(text):
+        token = match.group()
+        char = token[0]
+        if char == '"':
+            last_string = token
+        elif char in "[{":
+            if len(frames) >= max_depth:
+                return _path(frames)
+            frames.append([char == "{", None if char == "{" else 0])
+        elif char in "]}":
+            if frames:
+                frames.pop()
+        elif frames and char == ":" and frames[-1][0]:
+            frames[-1][1] = _key(last_string)
+        elif frames and char == "," and not frames[-1][0]:
+            frames[-1][1] += 1
+    return None
+
+
+def _key(token: str) -> str:
+    try:
+        return json.loads(token)
+    except ValueError:
+        return token[1:-1]
+
+
+def _path(frames: list[list[Any]]) -> str:
+    path = ""
+    for is_object, key in frames:
+        path = _join(path, str(key) if is_object else key)
+    return path
+
+
+def _join(path: str, step: str | int) -> str:
+    if isinstance(step, int):
+        return f"{path}[{step}]"
+    if not step:
+        return path
+    return f"{path}.{step}" if path else step
+
+
+def _brackets(text: str) -> int:
+    """Opening brackets in ``text``, strings included: a bound on its depth that costs no Python loop."""
+    return text.count("[") + text.count("{")
+
+
+def _finite(number: float | int, text: str, refuse: Callable[[str], object]) -> float | int | object:
+    """``number``, or what ``refuse`` makes of it when it is infinite or beyond a double's range."""
+    try:
+        if math.isfinite(number):
+            return number
+    except OverflowError:  # an integer too large for a double
+        pass
+    return refuse(text)
+
+
+def _first_unprocessable(value: Any) -> tuple[str, str] | None:
+    """The path and reason of the first non-finite number or lone surrogate, in document order.
+
+    Iterative, though the depth is bounded by now: the walk must not be the
+    thing that recurses.
+    """
+    pending: list[tuple[str, Any]] = [("", value)]
+    while pending:
+        path, item = pending.pop()
+        if item is _NON_FINITE:
+            return path, "must be a finite number (NaN, Infinity and numbers beyond a double's range are refused)"
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return path, _SURROGATE_REASON
+        elif isinstance(item, dict):
+            for key in item:
+                if _SURROGATE.search(key):
+                    return _join(path, key.encode("utf-8", "backslashreplace").decode()), f"the key {_SURROGATE_REASON}"
+            pending.extend((_join(path, key), child) for key, child in reversed(item.items()))
+        elif isinstance(item, list):
+            pending.extend((_join(path, i), child) for i, child in reversed(list(enumerate(item))))
+    return None
+
+
+_SURROGATE_REASON = (
+    "contains a lone UTF-16 surrogate (an escape in \\ud800-\\udfff without its pair), which cannot be written as UTF-8"
+)
