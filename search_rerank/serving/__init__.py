@@ -1,4 +1,4 @@
-"""The HTTP service: the app factory and its blueprints. gunicorn runs ``search_rerank.serving:create_app()``."""
+"""The HTTP service: the app factory and its blueprints. gunicorn runs ``create_app()`` through ``asgi_bridge``."""
 
 from .app import create_app
 

@@ -1,9 +1,19 @@
 """gunicorn settings, taken from the same validated settings as everything else.
 
-Run: ``gunicorn -c python:search_rerank.serving.gunicorn_conf 'search_rerank.serving:create_app()'``
-(``search-rerank serve`` does this). No preload: each worker opens the
-indexes and models itself, after the fork, so no torch or FAISS state is
-shared across processes.
+Run: ``gunicorn -c python:search_rerank.serving.gunicorn_conf`` (``search-rerank
+serve`` does this; the app is ``wsgi_app`` below). No preload: each worker
+opens the indexes and models itself, after the fork, so no torch or FAISS
+state is shared across processes.
+
+Workers: gunicorn's ``asgi`` (asyncio) worker class, with the Flask app behind
+``search_rerank.serving.asgi_bridge``, which reads each whole request in the
+event loop before a thread (``service.threads`` per worker) runs the app. Slow
+clients (headers or a body a byte at a time) then cost a coroutine, not a
+thread, so a few of them cannot starve ``/health`` and ``/search`` without a
+proxy in front, as they did with the threaded (gthread) worker, whose threads
+read requests synchronously and whose ``timeout`` does not bound slow reads.
+The measurements behind this choice are in the bridge's docstring. Behind
+nginx (docker-compose.yml, docker/nginx.conf) the proxy buffers too.
 
 Metrics: every worker is a process with its own counters, so prometheus_client
 must write them to files in ``PROMETHEUS_MULTIPROC_DIR`` for ``/metrics`` to
@@ -38,8 +48,9 @@ os.environ.setdefault(RELOAD_FILE_ENV, str(Path(tempfile.mkdtemp(prefix="search-
 
 bind = f"{_service.host}:{_service.port}"
 workers = _service.workers
-threads = _service.threads
-worker_class = "gthread"
+worker_class = "asgi"
+wsgi_app = "search_rerank.serving.asgi_bridge:create_asgi_app()"
+worker_connections = 1000  # per worker, slow ones included
 timeout = _service.timeout_s
 graceful_timeout = 30
 keepalive = 5

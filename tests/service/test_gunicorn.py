@@ -46,7 +46,6 @@ def server(index_settings, tmp_path_factory):
             "gunicorn",
             "-c",
             "python:search_rerank.serving.gunicorn_conf",
-            "search_rerank.serving:create_app()",
         ],
         env=env,
         stdout=log,
