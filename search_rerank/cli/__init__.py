@@ -957,7 +957,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
         "-m",
         "gunicorn",
         "-c",
-        "python:search_rerank.serving.gunicorn_conf",  # the app: its wsgi_app
+        "python:search_rerank.serving.gunicorn_conf",
+        "search_rerank.serving:create_app()",
     ]
     console.print(
         f"serving {settings.index_dir} on http://{host or settings.service.host}:{port or settings.service.port}"

@@ -1,4 +1,4 @@
-"""The HTTP service: the app factory and its blueprints. gunicorn runs ``create_app()`` through ``asgi_bridge``."""
+"""The HTTP service: the app factory and its blueprints. gunicorn runs ``search_rerank.serving:create_app()``."""
 
 from .app import create_app
 

@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .app import create_app
+from flask import Flask
 
 log = logging.getLogger(__name__)
 
@@ -76,22 +76,32 @@ class BufferedWsgiBridge:
                 return
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        declared = declared_length(scope)
+        if declared is not None and self.max_body_bytes is not None and declared > self.max_body_bytes:
+            # Not read at all: the app answers 413 from the declared length alone.
+            environ = wsgi_environ(scope, b"")
+            environ["CONTENT_LENGTH"] = str(declared)
+            await self._respond(environ, send)
+            return
         try:
             async with asyncio.timeout(BODY_TIMEOUT_S):
                 body = await self._read_body(receive)
         except TimeoutError:
             log.warning("request body incomplete after %gs: answered 408", BODY_TIMEOUT_S)
             message = f"the request body did not arrive within {BODY_TIMEOUT_S:g}s"
-            await _send_response(
-                send,
-                408,
-                [(b"content-type", b"application/json"), (b"connection", b"close")],
-                json.dumps({"error": "Request Timeout", "message": message}).encode(),
-            )
+            payload = json.dumps({"error": "Request Timeout", "message": message}).encode()
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                (b"connection", b"close"),
+            ]
+            await _send_response(send, 408, headers, payload)
             return
         if body is None:  # the client went away
             return
-        environ = wsgi_environ(scope, body)
+        await self._respond(wsgi_environ(scope, body), send)
+
+    async def _respond(self, environ: dict[str, Any], send: Send) -> None:
         loop = asyncio.get_running_loop()
         status, headers, payload = await loop.run_in_executor(self.pool, self._run_app, environ)
         await _send_response(send, status, headers, payload)
@@ -136,6 +146,14 @@ class BufferedWsgiBridge:
 async def _send_response(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def declared_length(scope: Scope) -> int | None:
+    """The request's Content-Length, if it sent one that is a number."""
+    for name, value in scope.get("headers", []):
+        if name.lower() == b"content-length":
+            return int(value) if value.strip().isdigit() else None
+    return None
 
 
 def wsgi_environ(scope: Scope, body: bytes) -> dict[str, Any]:
@@ -185,8 +203,7 @@ def wsgi_environ(scope: Scope, body: bytes) -> dict[str, Any]:
     return environ
 
 
-def create_asgi_app() -> BufferedWsgiBridge:
-    """gunicorn's entry point (``gunicorn_conf.wsgi_app``): the app from ``create_app()``, bridged."""
-    app = create_app()
+def bridged(app: Flask) -> BufferedWsgiBridge:
+    """The app behind the bridge, sized by its own settings (``service.threads``, ``service.max_body_bytes``)."""
     service = app.config["SETTINGS"].service
     return BufferedWsgiBridge(app, service.threads, service.max_body_bytes)

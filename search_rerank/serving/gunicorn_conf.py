@@ -1,13 +1,14 @@
 """gunicorn settings, taken from the same validated settings as everything else.
 
-Run: ``gunicorn -c python:search_rerank.serving.gunicorn_conf`` (``search-rerank
-serve`` does this; the app is ``wsgi_app`` below). No preload: each worker
-opens the indexes and models itself, after the fork, so no torch or FAISS
-state is shared across processes.
+Run: ``gunicorn -c python:search_rerank.serving.gunicorn_conf 'search_rerank.serving:create_app()'``
+(``search-rerank serve`` does this; the app may be left out, see ``wsgi_app``).
+No preload: each worker opens the indexes and models itself, after the fork,
+so no torch or FAISS state is shared across processes.
 
-Workers: gunicorn's ``asgi`` (asyncio) worker class, with the Flask app behind
-``search_rerank.serving.asgi_bridge``, which reads each whole request in the
-event loop before a thread (``service.threads`` per worker) runs the app. Slow
+Workers: gunicorn's ``asgi`` (asyncio) worker class; once a worker has loaded
+the Flask app, ``post_worker_init`` puts ``search_rerank.serving.asgi_bridge``
+in front of it, which reads each whole request in the event loop before a
+thread (``service.threads`` per worker) runs the app. Slow
 clients (headers or a body a byte at a time) then cost a coroutine, not a
 thread, so a few of them cannot starve ``/health`` and ``/search`` without a
 proxy in front, as they did with the threaded (gthread) worker, whose threads
@@ -49,7 +50,7 @@ os.environ.setdefault(RELOAD_FILE_ENV, str(Path(tempfile.mkdtemp(prefix="search-
 bind = f"{_service.host}:{_service.port}"
 workers = _service.workers
 worker_class = "asgi"
-wsgi_app = "search_rerank.serving.asgi_bridge:create_asgi_app()"
+wsgi_app = "search_rerank.serving:create_app()"
 worker_connections = 1000  # per worker, slow ones included
 timeout = _service.timeout_s
 graceful_timeout = 30
@@ -72,6 +73,12 @@ def on_starting(server) -> None:
     _metrics_dir.mkdir(parents=True, exist_ok=True)
     for stale in _metrics_dir.glob("*.db"):
         stale.unlink()
+
+
+def post_worker_init(worker) -> None:
+    from search_rerank.serving.asgi_bridge import bridged
+
+    worker.asgi = bridged(worker.asgi)  # the asgi worker serves what it loaded as ``asgi``: here, the Flask app
 
 
 def child_exit(server, worker) -> None:

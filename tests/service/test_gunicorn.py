@@ -46,6 +46,7 @@ def server(index_settings, tmp_path_factory):
             "gunicorn",
             "-c",
             "python:search_rerank.serving.gunicorn_conf",
+            "search_rerank.serving:create_app()",
         ],
         env=env,
         stdout=log,
