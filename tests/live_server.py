@@ -1,13 +1,24 @@
 """Real HTTP on loopback: the app for clients other than Flask's test client (a browser, schemathesis),
-and stand-in servers (a slow hop, a recording cluster) written as request handlers."""
+the app under gunicorn as ``search-rerank serve`` runs it, and stand-in servers (a slow hop, a
+recording cluster) written as request handlers."""
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
 
+import pytest
+import requests
 from werkzeug.serving import make_server
 
 
@@ -35,3 +46,61 @@ def _running(server) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(10)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def gunicorn_served(env: Mapping[str, str], root: Path, ready_within_s: float = 120) -> Iterator[dict[str, Any]]:
+    """The app under gunicorn with the settings in ``env`` (``SEARCH_RERANK_*``), on a free port, once /ready
+    says so; yields its ``url``, ``log`` (gunicorn's output), ``metrics_dir`` and master ``pid``."""
+    port = free_port()
+    full_env = {
+        **os.environ,
+        "SEARCH_RERANK_SERVICE__PORT": str(port),
+        "PROMETHEUS_MULTIPROC_DIR": str(root / "metrics"),
+        "HF_HUB_OFFLINE": "1",
+        **env,
+    }
+    log_path = root / "server.log"
+    log = log_path.open("w")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "python:search_rerank.serving.gunicorn_conf",
+            "search_rerank.serving:create_app()",
+        ],
+        env=full_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + ready_within_s
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"gunicorn exited with {proc.returncode}:\n{log_path.read_text()}")
+        try:
+            if requests.get(f"{url}/ready", timeout=2).status_code == 200:
+                break
+        except requests.RequestException:  # refused, or accepted before a worker is up
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"gunicorn not ready in time:\n{log_path.read_text()}")
+        time.sleep(0.5)
+    try:
+        yield {"url": url, "log": log_path, "metrics_dir": root / "metrics", "pid": proc.pid}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()

@@ -76,9 +76,14 @@ def on_starting(server) -> None:
 
 
 def post_worker_init(worker) -> None:
+    """The asgi worker serves what it loaded as ``worker.asgi`` (here the Flask app): the bridge goes in front.
+    Another worker class named on the command line (``-k gthread``) serves the Flask app as it is."""
+    from gunicorn.workers.gasgi import ASGIWorker
+
     from search_rerank.serving.asgi_bridge import bridged
 
-    worker.asgi = bridged(worker.asgi)  # the asgi worker serves what it loaded as ``asgi``: here, the Flask app
+    if isinstance(worker, ASGIWorker):
+        worker.asgi = bridged(worker.asgi)
 
 
 def child_exit(server, worker) -> None:
