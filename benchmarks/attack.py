@@ -512,7 +512,7 @@ def report_body(r: dict[str, Any]) -> str:
         ["`/health` p99 without them (ms)", fmt("idle_health_p99_ms")],
         ["`/search` p99 without them (ms)", fmt("idle_search_p99_ms")],
         ["search p99 with the cluster frozen (ms)", fmt("frozen_cluster_p99_ms")],
-        ["breaker opened after (s)", fmt("breaker_opened_after_s")],
+        ["breaker opened after (s)", "never" if r.get("breaker_opened") is False else fmt("breaker_opened_after_s")],
         ["answered whole again after the thaw (s)", fmt("answered_whole_again_after_thaw_s")],
     ]
     notes = []
