@@ -129,7 +129,15 @@ def post(url: str, body: dict, timeout: float = 60) -> int:
 class Server:
     """``search-rerank serve`` in a subprocess (the gunicorn master once it execs), stopped on exit."""
 
-    def __init__(self, index_dir: Path, models_dir: Path, workers: int, threads: int, tmp: Path):
+    def __init__(
+        self,
+        index_dir: Path,
+        models_dir: Path,
+        workers: int,
+        threads: int,
+        tmp: Path,
+        env: dict[str, str] | None = None,
+    ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workers = workers
@@ -144,6 +152,7 @@ class Server:
             "SEARCH_RERANK_SERVICE__THREADS": str(threads),
             "SEARCH_RERANK_LOG_LEVEL": "warning",  # one access line per request would cost CPU the test measures
             "HF_HUB_OFFLINE": "1",
+            **(env or {}),  # e.g. SEARCH_RERANK_SETTINGS
         }
         self.command = [
             sys.executable,

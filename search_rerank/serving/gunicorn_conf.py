@@ -1,9 +1,20 @@
 """gunicorn settings, taken from the same validated settings as everything else.
 
 Run: ``gunicorn -c python:search_rerank.serving.gunicorn_conf 'search_rerank.serving:create_app()'``
-(``search-rerank serve`` does this). No preload: each worker opens the
-indexes and models itself, after the fork, so no torch or FAISS state is
-shared across processes.
+(``search-rerank serve`` does this; the app may be left out, see ``wsgi_app``).
+No preload: each worker opens the indexes and models itself, after the fork,
+so no torch or FAISS state is shared across processes.
+
+Workers: gunicorn's ``asgi`` (asyncio) worker class; once a worker has loaded
+the Flask app, ``post_worker_init`` puts ``search_rerank.serving.asgi_bridge``
+in front of it, which reads each whole request in the event loop before a
+thread (``service.threads`` per worker) runs the app. Slow
+clients (headers or a body a byte at a time) then cost a coroutine, not a
+thread, so a few of them cannot starve ``/health`` and ``/search`` without a
+proxy in front, as they did with the threaded (gthread) worker, whose threads
+read requests synchronously and whose ``timeout`` does not bound slow reads.
+The measurements behind this choice are in the bridge's docstring. Behind
+nginx (docker-compose.yml, docker/nginx.conf) the proxy buffers too.
 
 Metrics: every worker is a process with its own counters, so prometheus_client
 must write them to files in ``PROMETHEUS_MULTIPROC_DIR`` for ``/metrics`` to
@@ -38,8 +49,9 @@ os.environ.setdefault(RELOAD_FILE_ENV, str(Path(tempfile.mkdtemp(prefix="search-
 
 bind = f"{_service.host}:{_service.port}"
 workers = _service.workers
-threads = _service.threads
-worker_class = "gthread"
+worker_class = "asgi"
+wsgi_app = "search_rerank.serving:create_app()"
+worker_connections = 1000  # per worker, slow ones included
 timeout = _service.timeout_s
 graceful_timeout = 30
 keepalive = 5
@@ -61,6 +73,17 @@ def on_starting(server) -> None:
     _metrics_dir.mkdir(parents=True, exist_ok=True)
     for stale in _metrics_dir.glob("*.db"):
         stale.unlink()
+
+
+def post_worker_init(worker) -> None:
+    """The asgi worker serves what it loaded as ``worker.asgi`` (here the Flask app): the bridge goes in front.
+    Another worker class named on the command line (``-k gthread``) serves the Flask app as it is."""
+    from gunicorn.workers.gasgi import ASGIWorker
+
+    from search_rerank.serving.asgi_bridge import bridged
+
+    if isinstance(worker, ASGIWorker):
+        worker.asgi = bridged(worker.asgi)
 
 
 def child_exit(server, worker) -> None:

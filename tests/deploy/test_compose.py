@@ -151,3 +151,78 @@ def test_the_image_serves_what_compose_mounts():
     defaults = dict(item.split("=", 1) for item in shlex.split(env_lines) if "=" in item)
     assert defaults["SEARCH_RERANK_INDEX_DIR"].startswith("/data/indexes/")
     assert defaults["SEARCH_RERANK_SERVICE__HOST"] == "0.0.0.0" and defaults["HF_HOME"].startswith("/models/")
+
+
+NGINX_CONF = REPO / "docker" / "nginx.conf"
+NGINX_IMAGE = re.compile(r"^nginx:1\.\d+(\.\d+)?-alpine$")
+SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def nginx_directives() -> dict[str, list[str]]:
+    """Each simple directive of docker/nginx.conf with its arguments (the file sets each one once)."""
+    text = re.sub(r"#[^\n]*", "", NGINX_CONF.read_text(encoding="utf-8"))
+    directives = {}
+    for statement in re.split(r"[;{}]", text):
+        words = shlex.split(statement)
+        if words:
+            directives[words[0]] = words[1:]
+    return directives
+
+
+def nginx_size(value: str) -> int:
+    number, unit = re.fullmatch(r"(\d+)([kKmMgG]?)", value).groups()
+    return int(number) * SIZE_UNITS[unit.lower()]
+
+
+def test_nginx_is_pinned_and_is_the_only_way_in_to_the_service(compose):
+    nginx, search = compose["services"]["nginx"], compose["services"]["search"]
+    assert NGINX_IMAGE.match(nginx["image"]), nginx["image"]
+    assert "ports" not in search and search["expose"] == ["8000"]
+    assert nginx["ports"] == ["8000:8080"] and nginx_directives()["listen"] == ["8080"]
+    assert nginx["depends_on"]["search"]["condition"] == "service_healthy"
+    source, target = nginx["volumes"][0].split(":")[:2]
+    assert (REPO / source).resolve() == NGINX_CONF and target == "/etc/nginx/nginx.conf"
+
+
+def test_nginx_passes_to_the_service_by_its_compose_name_and_port(compose):
+    upstream = re.search(r"upstream\s+(\w+)\s*{[^}]*?\bserver\s+([^;\s]+);", NGINX_CONF.read_text(encoding="utf-8"))
+    assert upstream is not None
+    assert nginx_directives()["proxy_pass"] == [f"http://{upstream[1]}"]
+    assert upstream[2] == f"search:{compose['services']['search']['expose'][0]}"
+
+
+def test_nginx_reads_whole_requests_within_bounded_times():
+    directives = nginx_directives()
+    assert directives["proxy_request_buffering"] == ["on"]
+    for name in ("client_header_timeout", "client_body_timeout", "send_timeout", "keepalive_timeout"):
+        assert re.fullmatch(r"\d+s", directives[name][0]) and int(directives[name][0][:-1]) <= 60, name
+    for name in ("proxy_connect_timeout", "proxy_send_timeout", "proxy_read_timeout"):
+        assert re.fullmatch(r"\d+s", directives[name][0]), name
+    assert int(directives["keepalive_requests"][0]) > 0
+
+
+def test_nginx_body_limit_is_the_services():
+    from search_rerank.core.settings import ServiceSettings
+
+    assert nginx_size(nginx_directives()["client_max_body_size"][0]) == ServiceSettings().max_body_bytes
+
+
+def test_nginx_passes_the_request_id_on():
+    text = NGINX_CONF.read_text(encoding="utf-8")
+    assert re.search(r"proxy_set_header\s+X-Request-Id\s+\$\w+;", text)
+    assert "$http_x_request_id" in text  # the client's own id is kept
+
+
+@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed (apt-get install nginx)")
+def test_nginx_accepts_the_config(tmp_path):
+    """``nginx -t``, with the upstream's compose name (no compose DNS here) pointed at loopback."""
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(NGINX_CONF.read_text(encoding="utf-8").replace("server search:", "server 127.0.0.1:"))
+    done = subprocess.run(
+        ["nginx", "-t", "-p", str(tmp_path), "-e", "stderr", "-c", str(conf)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "test is successful" in done.stderr

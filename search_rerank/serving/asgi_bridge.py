@@ -1,0 +1,209 @@
+"""The Flask app behind gunicorn's asyncio worker: whole requests in the event loop, then a thread runs the app.
+
+Why: with gunicorn's threaded (gthread) worker a connection takes a thread as
+soon as its first byte arrives, and that thread then reads the headers and the
+body synchronously. A client that sends them a byte at a time holds the thread
+for as long as it likes (gunicorn's ``timeout`` only watches the worker's main
+loop), so a few slow sockets per worker starve ``/health`` and ``/search``;
+gunicorn documents that its sync and threaded workers need a buffering proxy in
+front. Measured on the 2-core build machine, 50 slow sockets against two
+workers: gthread with 4 threads left 6 of 20 ``/health`` requests unanswered
+after 5 s; with 64 threads it held, but 300 slow sockets left every request
+unanswered (an attacker needs only more sockets than threads); gevent held but
+monkey-patches the pipeline's thread pools into greenlets, so a CPU-bound
+stage can no longer be timed out, and ``/search`` took 0.8 s at the median
+instead of 20 ms; this bridge held, at 50 slow sockets as at 300 (``/health``
+under 20 ms, ``/search`` under 0.6 s on two busy cores).
+
+Here gunicorn's ``asgi`` worker parses headers in its event loop, and
+:class:`BufferedWsgiBridge` reads the body there too, so a slow client costs a
+coroutine and a buffer, never a thread; the app runs in a thread pool
+(``service.threads`` threads per worker) only once the request is complete, as
+behind nginx. A body that has not fully arrived within
+:data:`BODY_TIMEOUT_S` is answered 408; one over the app's
+``MAX_CONTENT_LENGTH`` is not buffered further and the app answers its 413.
+Responses are small JSON documents, so they are collected whole in the thread
+and sent by the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from flask import Flask
+
+log = logging.getLogger(__name__)
+
+# nginx's client_body_timeout bounds each gap between reads; this bounds the whole body, which a drip cannot stretch.
+BODY_TIMEOUT_S = 10.0
+
+Scope = dict[str, Any]
+Receive = Callable[[], Any]
+Send = Callable[[dict[str, Any]], Any]
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class BufferedWsgiBridge:
+    """ASGI application that buffers each request, then runs a WSGI app on it in a thread pool."""
+
+    def __init__(self, app: WsgiApp, threads: int, max_body_bytes: int | None) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="wsgi")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http":
+            await self._http(scope, receive, send)
+        # websockets: not served; returning without accepting makes the server refuse them
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.pool.shutdown(wait=False, cancel_futures=True)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        declared = declared_length(scope)
+        if declared is not None and self.max_body_bytes is not None and declared > self.max_body_bytes:
+            # Not read at all: the app answers 413 from the declared length alone.
+            environ = wsgi_environ(scope, b"")
+            environ["CONTENT_LENGTH"] = str(declared)
+            await self._respond(environ, send)
+            return
+        try:
+            async with asyncio.timeout(BODY_TIMEOUT_S):
+                body = await self._read_body(receive)
+        except TimeoutError:
+            log.warning("request body incomplete after %gs: answered 408", BODY_TIMEOUT_S)
+            message = f"the request body did not arrive within {BODY_TIMEOUT_S:g}s"
+            payload = json.dumps({"error": "Request Timeout", "message": message}).encode()
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                (b"connection", b"close"),
+            ]
+            await _send_response(send, 408, headers, payload)
+            return
+        if body is None:  # the client went away
+            return
+        await self._respond(wsgi_environ(scope, body), send)
+
+    async def _respond(self, environ: dict[str, Any], send: Send) -> None:
+        loop = asyncio.get_running_loop()
+        status, headers, payload = await loop.run_in_executor(self.pool, self._run_app, environ)
+        await _send_response(send, status, headers, payload)
+
+    async def _read_body(self, receive: Receive) -> bytes | None:
+        """The whole body, or its first ``max_body_bytes + 1`` bytes (enough for the app to answer 413)."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            chunks.append(chunk)
+            size += len(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+            if self.max_body_bytes is not None and size > self.max_body_bytes:
+                return b"".join(chunks)
+
+    def _run_app(self, environ: dict[str, Any]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        started: dict[str, Any] = {}
+        written: list[bytes] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable:
+            if exc_info is not None and started:
+                raise exc_info[1].with_traceback(exc_info[2])
+            started["status"], started["headers"] = status, headers
+            return written.append
+
+        result = self.app(environ, start_response)
+        try:
+            written.extend(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in started["headers"]]
+        return int(started["status"].split(" ", 1)[0]), headers, b"".join(written)
+
+
+async def _send_response(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def declared_length(scope: Scope) -> int | None:
+    """The request's Content-Length, if it sent one that is a number."""
+    for name, value in scope.get("headers", []):
+        if name.lower() == b"content-length":
+            return int(value) if value.strip().isdigit() else None
+    return None
+
+
+def wsgi_environ(scope: Scope, body: bytes) -> dict[str, Any]:
+    """PEP 3333 environ for an ASGI HTTP scope and its complete body.
+
+    Paths are WSGI's latin-1 view of their UTF-8 bytes; ``RAW_URI`` keeps the
+    target exactly as the client sent it (percent-escapes, dot segments), as
+    gunicorn's own workers do, for the passthrough's path check. The body is
+    whole, so ``CONTENT_LENGTH`` is its length (a chunked body included).
+    """
+    root_path = scope.get("root_path", "")
+    path = scope["path"]
+    if root_path and path.startswith(root_path):
+        path = path[len(root_path) :]
+    query = scope.get("query_string", b"").decode("latin-1")
+    raw_path = (scope.get("raw_path") or scope["path"].encode("utf-8")).decode("latin-1")
+    server = scope.get("server") or ("localhost", 80)
+    client = scope.get("client") or ("", 0)
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": scope["method"],
+        "SCRIPT_NAME": root_path.encode("utf-8").decode("latin-1"),
+        "PATH_INFO": path.encode("utf-8").decode("latin-1"),
+        "QUERY_STRING": query,
+        "RAW_URI": f"{raw_path}?{query}" if query else raw_path,
+        "SERVER_NAME": str(server[0]),
+        "SERVER_PORT": str(server[1]),
+        "SERVER_PROTOCOL": f"HTTP/{scope.get('http_version', '1.1')}",
+        "REMOTE_ADDR": str(client[0]),
+        "REMOTE_PORT": str(client[1]),
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scope.get("scheme", "http"),
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.input_terminated": True,
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+    for raw_name, raw_value in scope.get("headers", []):
+        name = raw_name.decode("latin-1").upper().replace("-", "_")
+        value = raw_value.decode("latin-1")
+        if name in ("CONTENT_LENGTH", "TRANSFER_ENCODING"):
+            continue  # the body is whole: its length is set above
+        key = name if name == "CONTENT_TYPE" else f"HTTP_{name}"
+        environ[key] = f"{environ[key]},{value}" if key in environ else value
+    return environ
+
+
+def bridged(app: Flask) -> BufferedWsgiBridge:
+    """The app behind the bridge, sized by its own settings (``service.threads``, ``service.max_body_bytes``)."""
+    service = app.config["SETTINGS"].service
+    return BufferedWsgiBridge(app, service.threads, service.max_body_bytes)

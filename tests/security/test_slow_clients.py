@@ -1,0 +1,98 @@
+"""Slow clients cannot starve the service: the app under gunicorn as deployed (two workers), no proxy in front.
+
+50 connections send a request a byte every half second (half of them their
+headers, half a body), the way a slowloris attack does, while ``/health`` and
+``/search`` are timed. With gunicorn's threaded worker a handful of such
+sockets held every thread (issue 12); see ``search_rerank.serving.asgi_bridge``.
+Bounds are generous (2 s for what takes milliseconds): the point is "answered
+in its normal time", not a latency figure (benchmarks/attack.py has those).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from live_server import gunicorn_served
+from service.conftest import catalog_dir, index_settings  # noqa: F401  (the service tests' index, shared)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from attack import SlowClients, call, p99  # noqa: E402
+
+from search_rerank.serving.asgi_bridge import BODY_TIMEOUT_S  # noqa: E402
+
+SLOW_CLIENTS = 50
+SAMPLES = 20
+NORMAL_S = 2.0
+
+
+@pytest.fixture(scope="module")
+def server(index_settings, tmp_path_factory) -> Iterator[dict[str, Any]]:  # noqa: F811
+    env = {
+        "SEARCH_RERANK_INDEX_DIR": str(index_settings.index_dir),
+        "SEARCH_RERANK_DENSE__MODEL": index_settings.dense.model,
+        "SEARCH_RERANK_DENSE__DEVICE": "cpu",
+        "SEARCH_RERANK_SERVICE__WORKERS": "2",
+        "SEARCH_RERANK_SERVICE__THREADS": "4",
+    }
+    with gunicorn_served(env, tmp_path_factory.mktemp("slow-clients")) as served:
+        port = urlsplit(served["url"]).port
+        assert port is not None
+        for _ in range(8):  # both workers answer a search before anything is timed
+            assert call(port, "POST", "/search", json.dumps({"query": "lamp"}).encode(), timeout=60)[0] == 200
+        yield {**served, "port": port}
+
+
+def times_under_attack(port: int, method: str, target: str, body: bytes | None) -> tuple[list[float], int]:
+    """Seconds for ``SAMPLES`` requests while the slow clients drip, and how many of those were still open."""
+    times = []
+    with SlowClients("127.0.0.1", port, SLOW_CLIENTS) as slow:
+        time.sleep(2 * slow.interval_s)  # every slow connection has sent its first bytes
+        for _ in range(SAMPLES):
+            status, payload, ms = call(port, method, target, body, timeout=30)
+            assert status == 200, f"{method} {target} answered {status} under attack: {payload[:200]!r}"
+            times.append(ms / 1000)
+        still_open = slow.still_open()
+    return times, still_open
+
+
+def test_health_answers_in_normal_time_while_50_clients_send_slowly(server):
+    times, still_open = times_under_attack(server["port"], "GET", "/health", None)
+    assert still_open == SLOW_CLIENTS  # the attack went on throughout
+    assert p99(times) < NORMAL_S, times
+
+
+def test_search_answers_in_normal_time_while_50_clients_send_slowly(server):
+    body = json.dumps({"query": "oak table", "size": 5}).encode()
+    times, still_open = times_under_attack(server["port"], "POST", "/search", body)
+    assert still_open == SLOW_CLIENTS
+    assert p99(times) < NORMAL_S, times
+
+
+def test_a_body_that_stops_arriving_is_answered_408_within_the_body_deadline(server):
+    with socket.create_connection(("127.0.0.1", server["port"]), timeout=BODY_TIMEOUT_S + 30) as sock:
+        sock.sendall(
+            b"POST /search HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n{"
+        )
+        started = time.monotonic()
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+    assert time.monotonic() - started < BODY_TIMEOUT_S + 5
+
+
+def test_a_body_declared_over_the_limit_is_answered_413_without_waiting_for_it(server):
+    with socket.create_connection(("127.0.0.1", server["port"]), timeout=30) as sock:
+        sock.sendall(
+            b"POST /search HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 99999999\r\n\r\n"
+        )
+        started = time.monotonic()
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 413"), answer
+    assert time.monotonic() - started < NORMAL_S
