@@ -413,7 +413,8 @@ def cluster_service(data: Path, cluster_url: str, tmp: Path, models_dir: Path) -
             "request_timeout_s": 5,
             "retries": 0,
         },
-        "service": {"aggregations_timeout_s": 1.0, "ubi_log_path": str(ubi_dir / "ubi.ndjson")},
+        # No result cache: frozen-cluster searches must reach the legs, or the p99 would time cached answers.
+        "service": {"aggregations_timeout_s": 1.0, "ubi_log_path": str(ubi_dir / "ubi.ndjson"), "cache_size": 0},
     }
     settings_path.write_text(json.dumps(settings), encoding="utf-8")
     build_index(iter_catalog(data / "corpus.jsonl"), load_settings(settings_path), progress=False)

@@ -56,7 +56,14 @@ def service(cluster, catalog_dir, tiny_bert_dir, tmp_path_factory) -> Iterator[d
         },
         "dense": {"model": str(tiny_bert_dir), "device": "cpu", "candidates": 40},
         "breaker": {"failures": FAILURES, "cooldown_s": COOLDOWN_S},
-        "service": {"workers": 1, "threads": 4, "aggregations_timeout_s": 1.0, "ready_timeout_s": 1.0},
+        # No result cache: a search repeated while the cluster is frozen must reach the legs, not a stored answer.
+        "service": {
+            "workers": 1,
+            "threads": 4,
+            "aggregations_timeout_s": 1.0,
+            "ready_timeout_s": 1.0,
+            "cache_size": 0,
+        },
     }
     path.write_text(json.dumps(settings), encoding="utf-8")
     build_index(iter_catalog(catalog_dir), load_settings(path), progress=False)
