@@ -8,7 +8,15 @@ one whose title is about that word, which a plain sum over fields would let it.
 User text never reaches tantivy's query parser: it is cut into terms by the
 same analyzer the text fields were indexed with and only term queries are
 built, so ``"``, ``:``, ``(``, ``AND`` or ``*`` are words or nothing, never
-operators, and no query can raise a syntax error.
+operators, and no query can raise a syntax error. (Lucene syntax, where a
+request asks for it with ``query_string``, is parsed by
+``serving.query_string`` and arrives here as a ``constraint``.)
+
+For Elasticsearch-compatible front ends the index also holds what facets,
+sorting and highlighting need (schema version 2): positions in the text fields
+(phrases), the facet display values in one fast JSON field (``facet.brand``,
+``facet.category.lvlN``, ``facet.attributes.<key>``, as in the cluster mapping),
+and ``rating``, ``sales`` and ``review_count`` as fast numbers beside ``price``.
 """
 
 from __future__ import annotations
@@ -38,6 +46,17 @@ ANALYZER_NAME = "search_rerank_en"
 # a larger arena means fewer, bigger segments and so fewer merges.
 WRITER_HEAP_BYTES = 256_000_000
 COMMIT_EVERY = 10_000
+# Bumped with every change to _schema(): an index built with another schema does not open (tantivy checks the
+# schema stored in the index) and is rebuilt by `search-rerank index`, which writes a new version.
+SCHEMA_VERSION = 2
+FACET_FIELD = "facet"
+# Numeric product fields, each a fast field of the same name (sortable, aggregatable, range-filterable).
+NUMERIC_FIELDS: dict[str, tantivy.FieldType] = {
+    "price": tantivy.FieldType.Float,
+    "rating": tantivy.FieldType.Float,
+    "sales": tantivy.FieldType.Integer,
+    "review_count": tantivy.FieldType.Integer,
+}
 
 
 def english_analyzer() -> tantivy.TextAnalyzer:
@@ -56,12 +75,32 @@ def _schema() -> tantivy.Schema:
     # Fast so that filter-only queries can return the first k by id without loading documents.
     builder.add_text_field("id", stored=True, fast=True, tokenizer_name="raw", index_option="basic")
     for name in LEXICAL_FIELDS:
-        # No positions: the leg builds no phrase queries, and BM25 needs only frequencies.
-        builder.add_text_field(name, tokenizer_name=ANALYZER_NAME, index_option="freq")
+        # Positions for the phrases of query_string and match_phrase.
+        builder.add_text_field(name, tokenizer_name=ANALYZER_NAME, index_option="position")
     for name in ("category_path", "brand_key", "attr"):
         builder.add_text_field(name, tokenizer_name="raw", index_option="basic")
+    # Display values, exact, for terms aggregations (the filter keys above are case-folded).
+    builder.add_json_field(FACET_FIELD, fast=True, tokenizer_name="raw", index_option="basic")
     builder.add_float_field("price", indexed=True, fast=True)
+    builder.add_float_field("rating", indexed=True, fast=True)
+    builder.add_integer_field("sales", indexed=True, fast=True)
+    builder.add_integer_field("review_count", indexed=True, fast=True)
     return builder.build()
+
+
+def facet_values(product: Product) -> dict[str, object]:
+    """What the cluster mapping's ``facet`` object holds, with attributes keyed by name (tantivy has no nested)."""
+    facet: dict[str, object] = {
+        "category": {
+            f"lvl{depth}": " > ".join(product.category[:depth]) for depth in range(1, len(product.category) + 1)
+        },
+        "attributes": {key: list(values) for key, values in product.attributes.items()},
+    }
+    if product.category:
+        facet["category"]["path"] = " > ".join(product.category)  # type: ignore[index]
+    if product.brand:
+        facet["brand"] = product.brand
+    return facet
 
 
 def _document(product: Product) -> tantivy.Document:
@@ -77,7 +116,11 @@ def _document(product: Product) -> tantivy.Document:
         category_path=category_keys(product.category),
         brand_key=_norm(product.brand),
         attr=[attribute_key(key, value) for key, values in product.attributes.items() for value in values],
+        facet=facet_values(product),
+        sales=product.sales,
+        review_count=product.review_count,
         **({} if product.price is None else {"price": float(product.price)}),
+        **({} if product.rating is None else {"rating": float(product.rating)}),
     )
 
 
@@ -162,34 +205,80 @@ class TantivyRetriever:
             writer.commit()
         return existing
 
-    def search(self, query: str, k: int, filters: Filters | None = None) -> list[Candidate]:
+    def search(
+        self, query: str, k: int, filters: Filters | None = None, constraint: tantivy.Query | None = None
+    ) -> list[Candidate]:
         """Best first, ties by product id.
 
         A query with no words left after analysis returns the filtered products
         (score 0, by id) when there are filters, and nothing when there are none:
-        "everything" is not a lexical answer.
+        "everything" is not a lexical answer. ``constraint`` (a query built on
+        :attr:`schema`, e.g. a ``must_not``) is one more filter.
         """
         if k < 0:
             raise ValueError(f"k={k}: the number of candidates must be >= 0")
-        filter_query = self._filter_query(filters)
-        text_query = self._text_query(query)
+        filter_query = self.restriction(filters, constraint)
+        text_query = self.text_query(query)
         if k == 0 or (text_query is None and filter_query is None):
             return []
-        searcher = self._opened().searcher()
+        searcher = self.searcher()
         if text_query is None:
             hits = searcher.search(filter_query, k, count=False, order_by_field="id", order=tantivy.Order.Asc).hits
             return leg_candidates(LEXICAL, [(pid, 0.0) for pid, _ in hits])
-        if filter_query is not None:
-            # Zero-scored MUST: the filter narrows the candidates without moving any score.
-            text_query = tantivy.Query.boolean_query(
-                [
-                    (tantivy.Occur.Must, text_query),
-                    (tantivy.Occur.Must, tantivy.Query.const_score_query(filter_query, 0.0)),
-                ]
-            )
-        return leg_candidates(LEXICAL, self._top_k(searcher, text_query, k))
+        return leg_candidates(LEXICAL, self._top_k(searcher, self.scored(text_query, filter_query), k))
 
-    def _text_query(self, query: str) -> tantivy.Query | None:
+    @property
+    def schema(self) -> tantivy.Schema:
+        return self._schema
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The text fields searched (boosted above 0)."""
+        return tuple(self._boosts)
+
+    def analyze(self, text: str) -> list[str]:
+        """``text`` as the terms the text fields were indexed with."""
+        return list(self._analyzer.analyze(text))
+
+    def searcher(self) -> tantivy.Searcher:
+        return self._opened().searcher()
+
+    def restriction(self, filters: Filters | None, constraint: tantivy.Query | None) -> tantivy.Query | None:
+        """``filters`` and ``constraint`` as one query (None when there is neither)."""
+        parts = [q for q in (self.filter_query(filters), constraint) if q is not None]
+        if len(parts) < 2:
+            return parts[0] if parts else None
+        return tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in parts])
+
+    @staticmethod
+    def scored(text_query: tantivy.Query, restriction: tantivy.Query | None) -> tantivy.Query:
+        """The text query's BM25 over the products that pass ``restriction`` (a zero-scored MUST)."""
+        if restriction is None:
+            return text_query
+        return tantivy.Query.boolean_query(
+            [
+                (tantivy.Occur.Must, text_query),
+                (tantivy.Occur.Must, tantivy.Query.const_score_query(restriction, 0.0)),
+            ]
+        )
+
+    def admitted(self, product_ids: Iterable[str], constraint: tantivy.Query) -> set[str]:
+        """Those of ``product_ids`` that match ``constraint``: how another leg's candidates are checked."""
+        wanted = sorted(set(product_ids))
+        if not wanted:
+            return set()
+        searcher = self.searcher()
+        query = tantivy.Query.boolean_query(
+            [
+                (tantivy.Occur.Must, tantivy.Query.term_set_query(self._schema, "id", wanted)),
+                (tantivy.Occur.Must, constraint),
+            ]
+        )
+        hits = searcher.search(query, len(wanted), count=False, order_by_field="id", order=tantivy.Order.Asc).hits
+        return {pid for pid, _ in hits}
+
+    def text_query(self, query: str) -> tantivy.Query | None:
+        """Best-fields BM25 over the analyzed words of ``query``; None when no word is left."""
         # Repeated words in a shop query are typing, not emphasis: each term counts once.
         terms = list(dict.fromkeys(self._analyzer.analyze(query)))
         if not terms:
@@ -198,7 +287,10 @@ class TantivyRetriever:
             tantivy.Query.boost_query(
                 tantivy.Query.boolean_query(
                     [
-                        (tantivy.Occur.Should, tantivy.Query.term_query(self._schema, field, term, index_option="freq"))
+                        (
+                            tantivy.Occur.Should,
+                            tantivy.Query.term_query(self._schema, field, term, index_option="freq"),
+                        )
                         for term in terms
                     ]
                 ),
@@ -208,7 +300,7 @@ class TantivyRetriever:
         ]
         return tantivy.Query.disjunction_max_query(per_field, self._tie_breaker)
 
-    def _filter_query(self, filters: Filters | None) -> tantivy.Query | None:
+    def filter_query(self, filters: Filters | None) -> tantivy.Query | None:
         """The same decisions as ``Filters.matches``, clause by clause, as exact-term lookups."""
         if filters is None or filters.is_empty:
             return None
@@ -300,7 +392,8 @@ class TantivyRetriever:
             except ValueError as exc:
                 raise ConfigError(
                     f"cannot open the tantivy index at {self._path}: {exc}. It was probably built by "
-                    f"another version of search_rerank; delete the directory and index the catalog again"
+                    f"another version of search_rerank (this one writes schema version {SCHEMA_VERSION}); "
+                    f"index the catalog again with `search-rerank index`"
                 ) from exc
         # Analyzers are not stored in the index: register on every open, before any writer exists.
         index.register_tokenizer(ANALYZER_NAME, self._analyzer)

@@ -12,6 +12,7 @@ own so that such threads can exhaust only that stage, never the others.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -92,6 +93,12 @@ class SearchPipeline:
         self._pools = {
             stage: ThreadPoolExecutor(max_workers=4, thread_name_prefix=stage) for stage in (LEXICAL, DENSE, "rerank")
         }
+
+    def with_legs(self, legs: Mapping[str, Retriever]) -> SearchPipeline:
+        """This pipeline searching other legs (one request's views of its own), sharing store, reranker and pools."""
+        view = copy.copy(self)
+        view.legs = dict(legs)
+        return view
 
     def warm_up(self) -> None:
         for leg in self.legs.values():

@@ -9,11 +9,12 @@ then ``SEARCH_RERANK_*`` environment variables (nested with ``__``, e.g.
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .errors import ConfigError
@@ -310,6 +311,27 @@ class ServiceSettings(_Section):
         "answered with the interleaved list when interleave_with is set; the X-Search-Rerank-Interleave header "
         "(on/off) decides per request",
     )
+
+    index_names: tuple[str, ...] = Field(
+        default=("products",),
+        description="index names (or aliases) that Elasticsearch-compatible searches may name in the URL or an "
+        "_msearch header, besides _all and, with a cluster backend, lexical.index; any other gets Elasticsearch's "
+        "404 index_not_found_exception",
+    )
+    field_aliases: dict[str, str] = Field(
+        default_factory=dict,
+        description="a front end's field names onto the product's (e.g. {'color.keyword' = 'attributes.color', "
+        "'brand.keyword' = 'brand'}), applied to queries, filters, aggregations, sort and highlight fields of "
+        "Elasticsearch-compatible searches, so a front end configured for a shop's previous index works unedited",
+    )
+
+    @field_validator("index_names")
+    @classmethod
+    def _index_names_valid(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        for name in names:
+            if not re.fullmatch(INDEX_NAME, name):
+                raise ValueError(f"{name!r} is not an index name (lowercase letters, digits, '.', '_', '-')")
+        return names
 
     @model_validator(mode="after")
     def _interleave_needs_b(self) -> ServiceSettings:

@@ -66,8 +66,13 @@ def run_search(
     settings: Settings,
     overrides: Overrides | None = None,
     ubi: UbiSearchParams | None = None,
+    pipeline: SearchPipeline | None = None,
 ) -> tuple[SearchResult, interleave.InterleavedSearch | None]:
-    """The search, interleaved with the second ranking when the header or the traffic share says so."""
+    """The search, interleaved with the second ranking when the header or the traffic share says so.
+
+    ``pipeline``: the request's view of the served pipeline (e.g. its legs held to a constraint).
+    """
+    pipeline = pipeline if pipeline is not None else current_pipeline()
     setup: interleave.InterleaveSetup | None = current_app.extensions.get("interleave")
     client = ubi.client_id if ubi is not None and ubi.client_id else safe_id(request.headers.get(CLIENT_ID_HEADER))
     shopper = interleave.shopper(client, safe_id(request.headers.get(SESSION_ID_HEADER)), query)
@@ -75,7 +80,7 @@ def run_search(
     if interleave.wanted(setup, request.headers.get(interleave.INTERLEAVE_HEADER), shopper):
         b = setup.settings_b if overrides is None else overrides.apply(setup.settings_b)
         interleaved = interleave.run(
-            current_pipeline(),
+            pipeline,
             query,
             filters,
             size,
@@ -87,7 +92,7 @@ def run_search(
         )
         result = interleaved.result
     else:
-        result = current_pipeline().run(query, filters, size=size, offset=offset, settings=settings)
+        result = pipeline.run(query, filters, size=size, offset=offset, settings=settings)
     metrics.observe(result)
     return result, interleaved
 

@@ -8,12 +8,14 @@ through to it (see passthrough).
 from __future__ import annotations
 
 import time
+from fnmatch import fnmatchcase
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from ..core.retrieval import LEXICAL
+from ..core.settings import Settings
 from .aggregations import computes_aggregations
 from .context import (
     QUERY_ID_HEADER,
@@ -24,7 +26,9 @@ from .context import (
     log_query,
     run_search,
 )
+from .embedded_search import compile_search, serves
 from .es_compat import InvalidQuery, Unsupported, es_response, parse_msearch, parse_search
+from .field_aliases import rename_fields
 from .passthrough import ClusterPassthrough, raw_target
 
 es = Blueprint("es", __name__)
@@ -51,22 +55,54 @@ def es_msearch(index: str):
     for header, body in parse_msearch(request.get_data(as_text=True), index):
         try:
             responses.append({**_es_search(header, body, {}), "status": 200})
-        except (InvalidQuery, Unsupported) as exc:
+        except (InvalidQuery, Unsupported, IndexNotFound) as exc:
             status, cause = _es_cause(exc)
             responses.append({"error": {"root_cause": [cause], **cause}, "status": status})
     return jsonify({"took": sum(r.get("took", 0) for r in responses), "responses": responses}), 200, ES_HEADERS
 
 
+class IndexNotFound(Exception):
+    """A search names an index that this service does not serve (Elasticsearch's 404)."""
+
+    def __init__(self, index: str):
+        self.index = index
+        super().__init__(f"no such index [{index}]")
+
+
+def check_index(index: str, settings: Settings) -> None:
+    """Only the configured index names (and the cluster's index or alias) are served; ``_all`` and ``*`` are."""
+    served = set(settings.service.index_names)
+    if settings.lexical.backend != "tantivy":
+        served.add(settings.lexical.index)
+    for name in index.split(","):
+        name = name.strip()
+        if name in ("_all", "*", "") or name in served:
+            continue
+        if "*" in name and any(fnmatchcase(s, name) for s in served):
+            continue
+        raise IndexNotFound(name)
+
+
 def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
     started = time.perf_counter()
     settings = current_settings()
-    lexical = current_pipeline().legs.get(LEXICAL)
-    search = parse_search(body, params, settings.service, aggregations=computes_aggregations(lexical))
+    check_index(index, settings)
+    body = rename_fields(body, settings.service.field_aliases)
+    pipeline = current_pipeline()
+    lexical = pipeline.legs.get(LEXICAL)
+    embedded = compile_search(body, params, settings.service, lexical) if serves(lexical) else None
+    if embedded is not None:
+        search = embedded.search
+        pipeline = embedded.pipeline(pipeline)
+    else:
+        search = parse_search(body, params, settings.service, aggregations=computes_aggregations(lexical))
     aggregations = current_app.extensions["aggregator"].start(lexical, search)
     result = interleaved = None
-    if not search.matches_nothing:
+    if embedded is not None and embedded.sort is not None:
+        result = embedded.sorted_result(pipeline)
+    elif not search.matches_nothing:
         result, interleaved = run_search(
-            search.text, search.filters, search.size, search.offset, settings, ubi=search.ubi
+            search.text, search.filters, search.size, search.offset, settings, ubi=search.ubi, pipeline=pipeline
         )
     hit_ids = [hit.product.id for hit in result.hits] if result is not None else []
     query_id = log_query(search.text, hit_ids, search.filters, search.offset, search.ubi, interleaved)
@@ -75,6 +111,8 @@ def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
     if interleaved is not None:
         response["search_rerank"]["interleaving"] = interleaved.section(hit_ids)
     current_app.extensions["aggregator"].answer(aggregations, response, settings.service.aggregations_timeout_s)
+    if embedded is not None:
+        embedded.complete(response, result)
     if search.ubi is not None:
         response["ext"] = {"ubi": {"query_id": query_id}}  # where the OpenSearch UBI plugin answers it
     return response
@@ -117,7 +155,16 @@ def es_error(status: int, cause: dict[str, Any]):
     return jsonify({"error": {"root_cause": [cause], **cause}, "status": status}), status, ES_HEADERS
 
 
-def _es_cause(exc: InvalidQuery | Unsupported) -> tuple[int, dict[str, Any]]:
+def _es_cause(exc: InvalidQuery | Unsupported | IndexNotFound) -> tuple[int, dict[str, Any]]:
+    if isinstance(exc, IndexNotFound):
+        return 404, {
+            "type": "index_not_found_exception",
+            "reason": str(exc),
+            "resource.type": "index_or_alias",
+            "resource.id": exc.index,
+            "index_uuid": "_na_",
+            "index": exc.index,
+        }
     if isinstance(exc, Unsupported):
         return 501, {"type": "search_rerank_unsupported", "reason": str(exc), "unsupported": exc.part}
     return 400, {"type": "parsing_exception", "reason": str(exc), "field": exc.field}
@@ -125,7 +172,8 @@ def _es_cause(exc: InvalidQuery | Unsupported) -> tuple[int, dict[str, Any]]:
 
 @es.errorhandler(InvalidQuery)
 @es.errorhandler(Unsupported)
-def es_bad_search(exc: InvalidQuery | Unsupported):
+@es.errorhandler(IndexNotFound)
+def es_bad_search(exc: InvalidQuery | Unsupported | IndexNotFound):
     return es_error(*_es_cause(exc))
 
 

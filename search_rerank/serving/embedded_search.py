@@ -1,0 +1,1002 @@
+"""Elasticsearch searches on the embedded tantivy index: the Query DSL compiled into tantivy queries.
+
+Front ends send bool trees with ``must_not``, ranges on any number, Lucene
+``query_string`` syntax, facets (``aggs``), ``highlight`` and sorting by a
+field. The product's ``Filters`` cannot say most of that, but tantivy can, so
+on the embedded backend the whole query is compiled into one tantivy query
+(the *constraint*) and:
+
+- the pipeline still ranks: the lexical leg searches within the constraint,
+  and the dense leg's candidates are checked against it
+  (:class:`ConstrainedLeg`), so no hit breaks a clause; the words the query
+  wants (not the excluded ones) are what the encoder and the reranker read;
+- ``aggs`` are counted by tantivy's own Elasticsearch-format aggregations
+  over every product the query matches, without the ``post_filter``, as
+  Elasticsearch counts them (``filter``, ``filters`` and ``global``, which
+  tantivy lacks, are computed here as one tantivy aggregation per bucket);
+- ``highlight`` comes from tantivy's snippet generator, for the page's hits;
+- ``sort`` by a number (price, rating, sales, review_count) has nothing to
+  rerank: the matches are ordered by the field, ties by ``_score``, then id.
+
+Scoring in text clauses (``match``, ``multi_match``) keeps the product's
+meaning: the words are ranked by the pipeline and constrain nothing, as on
+the cluster path. In filter context (``filter``, ``must_not``, aggregation
+filters) a text clause matches like Elasticsearch's. What the product's
+schema cannot express (nested documents, geo, scripts, a sort on text) is an
+:class:`Unsupported` naming the part.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Any
+
+import tantivy
+
+from ..backends.tantivy_index import NUMERIC_FIELDS, TantivyRetriever
+from ..core.candidate import Candidate
+from ..core.filters import Filters, _norm, attribute_key, category_key
+from ..core.pipeline import Ranking, SearchPipeline, SearchResult
+from ..core.product import Product
+from ..core.retrieval import LEXICAL, Retriever
+from ..core.settings import LEXICAL_FIELDS, ServiceSettings
+from . import query_string
+from .es_compat import EsSearch, InvalidQuery, Unsupported, parse_search
+
+# The body keys compiled here; parse_search reads the rest (paging, _source, track_total_hits, ext, ...).
+COMPILED_KEYS = ("query", "post_filter", "aggs", "aggregations", "highlight", "sort")
+TEXT_QUERIES = {"match", "match_phrase", "match_phrase_prefix", "match_bool_prefix"}
+MULTI_FIELD_QUERIES = {"multi_match", "combined_fields"}
+# tantivy computes these itself (Elasticsearch's request and response format).
+NATIVE_AGGREGATIONS = {
+    "terms",
+    "range",
+    "histogram",
+    "stats",
+    "extended_stats",
+    "min",
+    "max",
+    "avg",
+    "sum",
+    "value_count",
+    "cardinality",
+    "percentiles",
+}
+SUB_AGGREGATIONS = ("aggs", "aggregations")
+DEFAULT_FRAGMENT_SIZE, DEFAULT_FRAGMENTS = 100, 5
+# Ties with the last hit of a page sorted by a field are ordered by _score; past this many, by id alone.
+MAX_SORT_TIES = 10_000
+_LEVEL = re.compile(r"facet\.category\.lvl\d+")
+
+
+def serves(leg: Any) -> bool:
+    """Whether the lexical leg is the embedded index, whose searches this module answers."""
+    return isinstance(leg, TantivyRetriever)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a field name means on the product: ``kind`` (text, brand, category, attribute, numeric, id)."""
+
+    kind: str
+    name: str
+    facet: str | None = None
+    """The fast field (or JSON path) that aggregations and sorting read."""
+
+
+@dataclass
+class Compiled:
+    """A clause as a tantivy query (None: it restricts nothing) and the words it wants ranked."""
+
+    constraint: tantivy.Query | None = None
+    texts: list[str] = field(default_factory=list)
+
+
+def _all(queries: Iterable[tantivy.Query | None]) -> tantivy.Query | None:
+    parts = [q for q in queries if q is not None]
+    if len(parts) < 2:
+        return parts[0] if parts else None
+    return tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in parts])
+
+
+class Compiler:
+    """Query DSL (and query_string trees) into tantivy queries on the leg's schema."""
+
+    def __init__(self, leg: TantivyRetriever, aliases: Mapping[str, str]):
+        self.leg = leg
+        self.schema = leg.schema
+        self.aliases = aliases
+
+    # ------------------------------------------------------------ fields
+
+    def target(self, name: str, path: str) -> Target:
+        name = self.aliases.get(name, name)
+        if name in ("_id", "id"):
+            return Target("id", "id")
+        if name in NUMERIC_FIELDS:
+            return Target("numeric", name, name)
+        if name in LEXICAL_FIELDS:
+            facet = {"brand": "facet.brand", "category": "facet.category.path"}.get(name)
+            return Target("text", name, facet)
+        base = name.removesuffix(".keyword")
+        if base in ("brand", "facet.brand"):
+            return Target("brand", "brand", "facet.brand")
+        if base in ("category", "facet.category.path") or _LEVEL.fullmatch(base):
+            return Target("category", "category", base if base.startswith("facet.") else "facet.category.path")
+        for prefix in ("attributes.", "facet.attributes."):
+            key = base.removeprefix(prefix)
+            if base.startswith(prefix) and key and "." not in key:
+                return Target("attribute", key.lower(), f"facet.attributes.{key.lower()}")
+        raise Unsupported(
+            path,
+            f"field {name!r} (the product's fields: id, {', '.join(LEXICAL_FIELDS)}, attributes.<name>, "
+            f"{', '.join(NUMERIC_FIELDS)}; service.field_aliases maps other names onto them)",
+        )
+
+    def default_fields(self, names: Any, path: str) -> list[str]:
+        """A ``fields`` list (``title^2``, ``*``, wildcards) as the text fields it names; none: the searched ones."""
+        if names in (None, [], "*", ["*"]):
+            return list(self.leg.fields)
+        names = [names] if isinstance(names, str) else names
+        if not isinstance(names, list):
+            raise InvalidQuery(path, "expected a list of field names")
+        out: list[str] = []
+        for raw in names:
+            if not isinstance(raw, str):
+                raise InvalidQuery(path, "expected a list of field names")
+            name = self.aliases.get(raw.partition("^")[0], raw.partition("^")[0])
+            if "*" in name:
+                out += [f for f in LEXICAL_FIELDS if fnmatchcase(f, name) and f not in out]
+            elif name not in out:
+                out.append(name)
+        return out
+
+    # ------------------------------------------------------------ leaf queries
+
+    def exact(self, target: Target, values: list[Any], path: str) -> tantivy.Query:
+        """``term``/``terms``: any of ``values``, with the product's filter semantics (case-insensitive keys)."""
+        if not values:
+            return tantivy.Query.empty_query()
+        texts = [_scalar(v, path) for v in values]
+        if target.kind == "id":
+            return tantivy.Query.term_set_query(self.schema, "id", texts)
+        if target.kind == "brand":
+            return tantivy.Query.term_set_query(self.schema, "brand_key", sorted({_norm(v) for v in texts}))
+        if target.kind == "category":
+            keys = {category_key(Filters(category=v).category or ()) for v in texts}
+            return tantivy.Query.term_set_query(self.schema, "category_path", sorted(keys))
+        if target.kind == "attribute":
+            keys = {attribute_key(target.name, v) for v in texts}
+            return tantivy.Query.term_set_query(self.schema, "attr", sorted(keys))
+        if target.kind == "numeric":
+            numbers = [_number(v, path) for v in texts]
+            return _any(self.range(target, n, n, True, True, path) for n in numbers)
+        return _any(self.words([target.name], v, phrase=False, every=True) for v in texts)
+
+    def words(self, fields: list[str], text: str, phrase: bool, every: bool, path: str = "") -> tantivy.Query:
+        """Text matched as Elasticsearch matches it on analyzed fields: any field; every word or any (or a phrase).
+
+        A field that is not a text field matches its exact values instead (a ``match`` on ``brand.keyword``).
+        """
+        tokens = self.leg.analyze(text)
+        per_field: list[tantivy.Query] = []
+        for name in fields:
+            target = self.target(name, path or name)
+            if target.kind != "text":
+                per_field.append(self.exact(target, [text], path or name))
+            elif not tokens:
+                continue
+            elif phrase and len(tokens) > 1:
+                per_field.append(tantivy.Query.phrase_query(self.schema, target.name, tokens))
+            else:
+                occur = tantivy.Occur.Must if every else tantivy.Occur.Should
+                terms = [(occur, tantivy.Query.term_query(self.schema, target.name, t)) for t in tokens]
+                per_field.append(terms[0][1] if len(terms) == 1 else tantivy.Query.boolean_query(terms))
+        if not per_field:
+            return tantivy.Query.empty_query()
+        return _any(per_field)
+
+    def range(
+        self, target: Target, low: float | None, high: float | None, include_low: bool, include_high: bool, path: str
+    ) -> tantivy.Query:
+        if target.kind != "numeric":
+            raise Unsupported(path, f"a range on {target.name!r} (ranges: {', '.join(NUMERIC_FIELDS)})")
+        kind = NUMERIC_FIELDS[target.name]
+        if kind == tantivy.FieldType.Integer:
+            # Whole numbers: an exclusive or fractional bound becomes the inclusive whole bound it means.
+            if low is not None:
+                low, include_low = (
+                    (math.floor(low) + 1 if not include_low and low.is_integer() else math.ceil(low)),
+                    True,
+                )
+            if high is not None:
+                high = math.ceil(high) - 1 if not include_high and high.is_integer() else math.floor(high)
+                include_high = True
+            if low is not None and high is not None and low > high:
+                return tantivy.Query.empty_query()
+        if low is None and high is None:
+            return tantivy.Query.exists_query(target.name)
+        return tantivy.Query.range_query(
+            self.schema,
+            target.name,
+            kind,
+            None if low is None else (int(low) if kind == tantivy.FieldType.Integer else float(low)),
+            None if high is None else (int(high) if kind == tantivy.FieldType.Integer else float(high)),
+            include_low if low is not None else True,
+            include_high if high is not None else True,
+        )
+
+    # ------------------------------------------------------------ the DSL
+
+    def query(self, query: Any, path: str, scoring: bool) -> Compiled:
+        kind, spec = _single_key(query, path)
+        where = f"{path}.{kind}"
+        if kind == "match_all":
+            return Compiled()
+        if kind == "match_none":
+            return Compiled(tantivy.Query.empty_query())
+        if kind in TEXT_QUERIES:
+            return self._match(kind, spec, where, scoring)
+        if kind in MULTI_FIELD_QUERIES:
+            return self._multi_match(kind, spec, where, scoring)
+        if kind in ("query_string", "simple_query_string"):
+            return self._query_string(kind, spec, where, scoring)
+        if kind in ("term", "terms"):
+            return Compiled(self._term(kind, spec, where))
+        if kind == "range":
+            return Compiled(self._range(spec, where))
+        if kind == "exists":
+            name = _string(_object(spec, where).get("field"), f"{where}.field")
+            target = self.target(name, f"{where}.field")
+            if target.facet is None:
+                raise Unsupported(f"{where}.field", f"exists on {name!r}")
+            return Compiled(tantivy.Query.exists_query(target.facet, json_subpaths=target.kind == "category"))
+        if kind == "ids":
+            values = _object(spec, where).get("values")
+            if not isinstance(values, list):
+                raise InvalidQuery(f"{where}.values", "expected a list of ids")
+            return Compiled(self.exact(Target("id", "id"), values, where))
+        if kind == "bool":
+            return self._bool(spec, where, scoring)
+        if kind == "constant_score":
+            return Compiled(self.query(_object(spec, where).get("filter"), f"{where}.filter", False).constraint)
+        if kind == "dis_max":
+            queries = _object(spec, where).get("queries")
+            if not isinstance(queries, list) or not queries:
+                raise InvalidQuery(f"{where}.queries", "expected a list of queries")
+            return self._alternatives(queries, f"{where}.queries", scoring, required=1)
+        raise Unsupported(where, f"query type {kind!r}")
+
+    def _match(self, kind: str, spec: Any, path: str, scoring: bool) -> Compiled:
+        name, value = _single_key(spec, path)
+        options = value if isinstance(value, Mapping) else {"query": value}
+        text = _string(options.get("query"), f"{path}.{name}.query", scalars=True)
+        target = self.target(name, f"{path}.{name}")
+        if scoring and target.kind == "text":
+            return Compiled(texts=[text])
+        every = str(options.get("operator", "or")).lower() == "and"
+        phrase = kind in ("match_phrase", "match_phrase_prefix")
+        return Compiled(self.words([name], text, phrase, every, f"{path}.{name}"))
+
+    def _multi_match(self, kind: str, spec: Any, path: str, scoring: bool) -> Compiled:
+        spec = _object(spec, path)
+        text = _string(spec.get("query"), f"{path}.query", scalars=True)
+        fields = self.default_fields(spec.get("fields"), f"{path}.fields")
+        if scoring and all(self.target(f, f"{path}.fields").kind == "text" for f in fields):
+            return Compiled(texts=[text])
+        every = str(spec.get("operator", "or")).lower() == "and"
+        phrase = spec.get("type") in ("phrase", "phrase_prefix")
+        return Compiled(self.words(fields, text, phrase, every, f"{path}.fields"))
+
+    def _query_string(self, kind: str, spec: Any, path: str, scoring: bool) -> Compiled:
+        spec = _object(spec, path)
+        text = _string(spec.get("query"), f"{path}.query")
+        operator = spec.get("default_operator", "or")
+        try:
+            tree = query_string.parse(text, str(operator), simple=kind == "simple_query_string")
+        except query_string.QuerySyntaxError as exc:
+            raise InvalidQuery(f"{path}.query", str(exc)) from None
+        except query_string.SyntaxUnsupported as exc:
+            raise Unsupported(f"{path}.query", str(exc)) from None
+        names = spec.get("fields", spec.get("default_field"))
+        defaults = self.default_fields(names, f"{path}.fields")
+        every = str(operator).lower() == "and"
+
+        def is_text(name: str | None) -> bool:
+            return name is None or self.target(name, f"{path}.query").kind == "text"
+
+        wanted = query_string.positive_text(tree, is_text) if scoring else ""
+        if scoring and _only_words(tree):
+            return Compiled(texts=[wanted])
+        constraint = self.tree(tree, defaults, every, f"{path}.query")
+        return Compiled(constraint, [wanted] if wanted else [])
+
+    def tree(self, node: query_string.Node, defaults: list[str], every: bool, path: str) -> tantivy.Query:
+        if isinstance(node, query_string.Everything):
+            return tantivy.Query.all_query()
+        if isinstance(node, query_string.Word):
+            fields = defaults if node.field is None else [node.field]
+            if node.field is not None and self.target(node.field, path).kind not in ("text", "numeric"):
+                return self.exact(self.target(node.field, path), [node.text], path)
+            if node.field is not None and self.target(node.field, path).kind == "numeric":
+                return self.exact(self.target(node.field, path), [node.text], path)
+            return self.words(fields, node.text, node.phrase, every, path)
+        if isinstance(node, query_string.Span):
+            target = self.target(node.field, path)
+            low = None if node.low is None else _number(node.low, path)
+            high = None if node.high is None else _number(node.high, path)
+            return self.range(target, low, high, node.include_low, node.include_high, path)
+        occurs = {
+            query_string.MUST: tantivy.Occur.Must,
+            query_string.SHOULD: tantivy.Occur.Should,
+            query_string.MUST_NOT: tantivy.Occur.MustNot,
+        }
+        clauses = [(occurs[occur], self.tree(child, defaults, every, path)) for occur, child in node.clauses]
+        return tantivy.Query.boolean_query(clauses)
+
+    def _term(self, kind: str, spec: Any, path: str) -> tantivy.Query:
+        spec = {k: v for k, v in _object(spec, path).items() if k not in ("boost", "_name", "case_insensitive")}
+        name, value = _single_key(spec, path)
+        target = self.target(name, f"{path}.{name}")
+        if kind == "term":
+            values = [value.get("value") if isinstance(value, Mapping) else value]
+        elif isinstance(value, list):
+            values = value
+        else:
+            raise Unsupported(f"{path}.{name}", "terms lookup (only a list of values)")
+        return self.exact(target, values, f"{path}.{name}")
+
+    def _range(self, spec: Any, path: str) -> tantivy.Query:
+        spec = {k: v for k, v in _object(spec, path).items() if k not in ("boost", "_name")}
+        name, bounds = _single_key(spec, path)
+        where = f"{path}.{name}"
+        bounds = _object(bounds, where)
+        low = high = None
+        include_low = include_high = True
+        for key, value in bounds.items():
+            if key in ("boost", "format", "relation"):
+                continue
+            if key in ("include_lower", "include_upper"):
+                continue
+            if key not in ("gt", "gte", "lt", "lte", "from", "to"):
+                raise Unsupported(f"{where}.{key}")
+            if value is None:  # "from": null is an open bound
+                continue
+            number = _number(value, f"{where}.{key}")
+            if key in ("gt", "gte", "from"):
+                exclusive = key == "gt" or (key == "from" and bounds.get("include_lower") is False)
+                if low is None or number > low or (number == low and exclusive):
+                    low, include_low = number, not exclusive
+            else:
+                exclusive = key == "lt" or (key == "to" and bounds.get("include_upper") is False)
+                if high is None or number < high or (number == high and exclusive):
+                    high, include_high = number, not exclusive
+        target = self.target(name, where)
+        if low is not None and high is not None and (low > high or (low == high and not include_low & include_high)):
+            return tantivy.Query.empty_query()
+        return self.range(target, low, high, include_low, include_high, where)
+
+    def _bool(self, spec: Any, path: str, scoring: bool) -> Compiled:
+        spec = _object(spec, path)
+        for key in spec:
+            if key not in {"must", "filter", "should", "must_not", "minimum_should_match", "boost", "_name"}:
+                raise InvalidQuery(f"{path}.{key}", "unknown key for a bool query")
+        out = Compiled()
+        required: list[tantivy.Query | None] = []
+        for key, ctx in (("must", scoring), ("filter", False)):
+            for i, clause in enumerate(_clauses(spec.get(key))):
+                part = self.query(clause, f"{path}.{key}[{i}]", ctx)
+                required.append(part.constraint)
+                out.texts += part.texts
+        excluded = [
+            self.query(clause, f"{path}.must_not[{i}]", False).constraint
+            for i, clause in enumerate(_clauses(spec.get("must_not")))
+        ]
+        should = _clauses(spec.get("should"))
+        if should:
+            msm = _minimum_should_match(spec.get("minimum_should_match"), len(should), f"{path}.minimum_should_match")
+            if msm is None:
+                msm = 0 if _clauses(spec.get("must")) or _clauses(spec.get("filter")) else 1
+            part = self._alternatives(should, f"{path}.should", scoring, msm)
+            required.append(part.constraint)
+            out.texts += part.texts
+        positive = _all(required)
+        negative = [q for q in excluded if q is not None]
+        if negative:
+            base = positive if positive is not None else tantivy.Query.all_query()
+            positive = tantivy.Query.boolean_query(
+                [(tantivy.Occur.Must, base)] + [(tantivy.Occur.MustNot, q) for q in negative]
+            )
+        out.constraint = positive
+        return out
+
+    def _alternatives(self, clauses: list[Any], path: str, scoring: bool, required: int) -> Compiled:
+        """``should`` clauses: their words all count; at least ``required`` of them must match."""
+        parts = [self.query(clause, f"{path}[{i}]", scoring) for i, clause in enumerate(clauses)]
+        out = Compiled(texts=[t for p in parts for t in p.texts])
+        if required == 0 or any(p.constraint is None for p in parts):
+            # An optional clause only changes Lucene's score; a text alternative may match any product here.
+            return out
+        queries = [p.constraint for p in parts if p.constraint is not None]
+        if len(queries) == 1:
+            out.constraint = queries[0]
+        else:
+            out.constraint = tantivy.Query.boolean_query(
+                [(tantivy.Occur.Should, q) for q in queries], minimum_number_should_match=required
+            )
+        return out
+
+
+def _only_words(tree: query_string.Node) -> bool:
+    """Optional words on the default fields only: as a ``match``, they rank and constrain nothing."""
+    if isinstance(tree, query_string.Word):
+        return tree.field is None and not tree.phrase
+    if isinstance(tree, query_string.Group):
+        return all(occur == query_string.SHOULD and _only_words(child) for occur, child in tree.clauses)
+    return False
+
+
+def _any(queries: Iterable[tantivy.Query]) -> tantivy.Query:
+    parts = list(queries)
+    if len(parts) == 1:
+        return parts[0]
+    return tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in parts])
+
+
+def _minimum_should_match(value: Any, count: int, path: str) -> int | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    if re.fullmatch(r"-?\d+", text):
+        n = int(text)
+        return max(0, count + n if n < 0 else n)
+    if re.fullmatch(r"-?\d+%", text):
+        share = int(text[:-1])
+        n = math.floor(count * abs(share) / 100)
+        return max(0, count - n if share < 0 else n)
+    raise Unsupported(path, f"{value!r} (a number or a percentage)")
+
+
+# ------------------------------------------------------------------ aggregations
+
+
+class Aggregations:
+    """``aggs`` counted by tantivy over a match set; filter, filters and global buckets computed here."""
+
+    def __init__(self, compiler: Compiler, aggs: Mapping[str, Any]):
+        self.compiler = compiler
+        self.aggs = aggs
+        self.check(aggs, "aggs")
+
+    def check(self, aggs: Any, path: str, native_only: bool = False) -> None:
+        """Refuse what cannot be answered before anything runs (a 501 naming it)."""
+        for name, spec in _object(aggs, path).items():
+            where = f"{path}.{name}"
+            kinds = [k for k in _object(spec, where) if k not in (*SUB_AGGREGATIONS, "meta")]
+            if len(kinds) != 1:
+                raise InvalidQuery(where, "expected one aggregation type")
+            kind = kinds[0]
+            if kind in NATIVE_AGGREGATIONS:
+                self._native(kind, spec[kind], f"{where}.{kind}")
+                for sub in SUB_AGGREGATIONS:
+                    if sub in spec:
+                        self.check(spec[sub], f"{where}.{sub}", native_only=True)
+            elif kind in ("filter", "filters", "global") and not native_only:
+                for sub in SUB_AGGREGATIONS:
+                    if sub in spec:
+                        self.check(spec[sub], f"{where}.{sub}")
+            elif kind in ("filter", "filters", "global"):
+                raise Unsupported(f"{where}.{kind}", "a filter aggregation under a terms, range or histogram bucket")
+            else:
+                raise Unsupported(f"{where}.{kind}", f"aggregation type {kind!r} on the embedded backend")
+
+    def _native(self, kind: str, spec: Any, path: str) -> dict[str, Any]:
+        spec = dict(_object(spec, path))
+        if "field" not in spec:
+            raise Unsupported(path, "an aggregation without a field (scripts)")
+        target = self.compiler.target(_string(spec["field"], f"{path}.field"), f"{path}.field")
+        if target.facet is None:
+            raise Unsupported(f"{path}.field", f"aggregating {spec['field']!r} (a text field)")
+        spec["field"] = target.facet
+        if kind == "terms" and target.kind == "numeric" and "missing" in spec:
+            spec.pop("missing")
+        return spec
+
+    def run(self, base: tantivy.Query) -> dict[str, Any]:
+        return self._run(self.aggs, base, "aggs")
+
+    def _run(self, aggs: Mapping[str, Any], base: tantivy.Query, path: str) -> dict[str, Any]:
+        searcher = self.compiler.leg.searcher()
+        out: dict[str, Any] = {}
+        native: dict[str, Any] = {}
+        wanted_keys: dict[str, list[Any]] = {}
+        for name, spec in aggs.items():
+            where = f"{path}.{name}"
+            kind = next(k for k in spec if k not in (*SUB_AGGREGATIONS, "meta"))
+            subs = next((spec[s] for s in SUB_AGGREGATIONS if s in spec), None)
+            if kind == "filter":
+                inner = _all([base, self.compiler.query(spec["filter"], f"{where}.filter", False).constraint])
+                out[name] = self._bucket(inner, subs, where)
+            elif kind == "global":
+                out[name] = self._bucket(tantivy.Query.all_query(), subs, where)
+            elif kind == "filters":
+                out[name] = self._filters(spec["filters"], base, subs, where)
+            else:
+                native[name] = self._translate(kind, spec, where)
+                if kind == "range":
+                    wanted_keys[name] = list(spec[kind].get("ranges", []))
+            if "meta" in spec and name in out:
+                out[name]["meta"] = spec["meta"]
+        if native:
+            try:
+                answer = searcher.aggregate(base, native)
+            except ValueError as exc:
+                raise Unsupported(path, f"tantivy cannot compute these aggregations: {exc}") from None
+            for name, value in answer.items():
+                out[name] = _es_shape(value, wanted_keys.get(name))
+                if "meta" in aggs[name]:
+                    out[name]["meta"] = aggs[name]["meta"]
+        return out
+
+    def _translate(self, kind: str, spec: Mapping[str, Any], path: str) -> dict[str, Any]:
+        out: dict[str, Any] = {kind: self._native(kind, spec[kind], f"{path}.{kind}")}
+        subs = next((spec[s] for s in SUB_AGGREGATIONS if s in spec), None)
+        if subs:
+            out["aggs"] = {
+                name: self._translate(
+                    next(k for k in sub if k not in (*SUB_AGGREGATIONS, "meta")), sub, f"{path}.{name}"
+                )
+                for name, sub in subs.items()
+            }
+        return out
+
+    def _bucket(self, query: tantivy.Query, subs: Mapping[str, Any] | None, path: str) -> dict[str, Any]:
+        count = self.compiler.leg.searcher().search(query, 1, count=True).count
+        return {"doc_count": count, **(self._run(subs, query, path) if subs else {})}
+
+    def _filters(self, spec: Any, base: tantivy.Query, subs: Any, path: str) -> dict[str, Any]:
+        spec = _object(spec, f"{path}.filters")
+        if spec.get("other_bucket") or "other_bucket_key" in spec:
+            raise Unsupported(f"{path}.filters.other_bucket")
+        named = spec.get("filters")
+        if isinstance(named, Mapping):
+            keyed = spec.get("keyed", True)
+            buckets = {
+                key: self._bucket(
+                    _all([base, self.compiler.query(q, f"{path}.filters.{key}", False).constraint]), subs, path
+                )
+                for key, q in named.items()
+            }
+            if keyed:
+                return {"buckets": buckets}
+            return {"buckets": [{"key": key, **bucket} for key, bucket in buckets.items()]}
+        if isinstance(named, list):
+            return {
+                "buckets": [
+                    self._bucket(
+                        _all([base, self.compiler.query(q, f"{path}.filters[{i}]", False).constraint]), subs, path
+                    )
+                    for i, q in enumerate(named)
+                ]
+            }
+        raise InvalidQuery(f"{path}.filters.filters", "expected named filters or a list of filters")
+
+
+def _es_shape(value: Any, ranges: list[Any] | None) -> Any:
+    """tantivy's answer as Elasticsearch words it: range keys as ``from-to`` with Java's doubles."""
+    if ranges is None or not isinstance(value, dict):
+        return value
+    for bucket, asked in zip(value.get("buckets", []), ranges, strict=False):
+        if isinstance(asked, Mapping) and "key" not in asked:
+            low = "*" if bucket.get("from") is None else repr(float(bucket["from"]))
+            high = "*" if bucket.get("to") is None else repr(float(bucket["to"]))
+            bucket["key"] = f"{low}-{high}"
+    return value
+
+
+# ------------------------------------------------------------------ highlighting
+
+
+@dataclass(frozen=True)
+class HighlightField:
+    name: str
+    pre: str
+    post: str
+    fragment_size: int
+    fragments: int
+    no_match_size: int
+    escape: bool
+
+
+def parse_highlight(spec: Any, compiler: Compiler) -> list[HighlightField]:
+    spec = _object(spec, "highlight")
+    raw = spec.get("fields", {})
+    entries: list[tuple[str, Mapping[str, Any]]] = []
+    if isinstance(raw, Mapping):
+        entries = [(k, _object(v or {}, f"highlight.fields.{k}")) for k, v in raw.items()]
+    elif isinstance(raw, list):
+        for item in raw:
+            entries += [(k, _object(v or {}, f"highlight.fields.{k}")) for k, v in _object(item, "highlight").items()]
+    else:
+        raise InvalidQuery("highlight.fields", "expected an object of fields")
+    for key in ("highlight_query",):
+        if key in spec or any(key in options for _, options in entries):
+            raise Unsupported(f"highlight.{key}")
+    out: list[HighlightField] = []
+    for name, options in entries:
+        merged = {**spec, **options}
+        names = [f for f in LEXICAL_FIELDS if fnmatchcase(f, name)] if "*" in name else [name]
+        for each in names:
+            try:
+                target = compiler.target(each, f"highlight.fields.{each}")
+            except Unsupported:
+                continue  # Elasticsearch answers no highlight for a field it does not have
+            if target.kind not in ("text", "brand", "category", "attribute"):
+                continue
+            pre, post = merged.get("pre_tags", ["<em>"]), merged.get("post_tags", ["</em>"])
+            out.append(
+                HighlightField(
+                    name=each,
+                    pre=_string(pre[0] if isinstance(pre, list) and pre else pre, "highlight.pre_tags"),
+                    post=_string(post[0] if isinstance(post, list) and post else post, "highlight.post_tags"),
+                    fragment_size=_count(merged.get("fragment_size", DEFAULT_FRAGMENT_SIZE), "fragment_size"),
+                    fragments=_count(merged.get("number_of_fragments", DEFAULT_FRAGMENTS), "number_of_fragments"),
+                    no_match_size=_count(merged.get("no_match_size", 0), "no_match_size"),
+                    escape=merged.get("encoder") == "html",
+                )
+            )
+    return out
+
+
+def _field_text(product: Product, target: Target) -> str:
+    if target.kind == "attribute":
+        return ", ".join(product.attributes.get(target.name, ()))
+    if target.name == "category":
+        return " > ".join(product.category)
+    if target.name == "attributes":
+        return product.attribute_text()
+    return str(getattr(product, target.name, "") or "")
+
+
+def highlights(
+    compiler: Compiler, fields: list[HighlightField], text: str, products: list[Product]
+) -> dict[str, dict[str, list[str]]]:
+    """Per product id, per field, the highlighted fragment (tantivy gives one fragment per field)."""
+    tokens = compiler.leg.analyze(text)
+    searcher = compiler.leg.searcher()
+    out: dict[str, dict[str, list[str]]] = {}
+    for spec in fields:
+        target = compiler.target(spec.name, f"highlight.fields.{spec.name}")
+        # Keyword-like fields are highlighted through the text field that holds their words.
+        source = target.name if target.kind == "text" else {"attribute": "attributes"}.get(target.kind, target.kind)
+        generator = None
+        if tokens:
+            query = _any(tantivy.Query.term_query(compiler.schema, source, t) for t in tokens)
+            generator = tantivy.SnippetGenerator.create(searcher, query, compiler.schema, source)
+        for product in products:
+            value = _field_text(product, target)
+            if not value:
+                continue
+            fragment = None
+            if generator is not None:
+                generator.set_max_num_chars(len(value) if spec.fragments == 0 else max(spec.fragment_size, 1))
+                snippet = generator.snippet_from_doc(tantivy.Document(**{source: value}))
+                if snippet.highlighted():
+                    fragment = _tagged(snippet, spec)
+            if fragment is None and spec.no_match_size:
+                fragment = _escaped(value[: spec.no_match_size], spec.escape)
+            if fragment is not None:
+                out.setdefault(product.id, {})[spec.name] = [fragment]
+    return out
+
+
+def _tagged(snippet: tantivy.Snippet, spec: HighlightField) -> str:
+    """The fragment with each matched range in the tags (ranges are UTF-8 byte offsets)."""
+    data = snippet.fragment().encode("utf-8")
+    parts: list[str] = []
+    at = 0
+    for matched in sorted(snippet.highlighted(), key=lambda r: r.start):
+        parts.append(_escaped(data[at : matched.start].decode("utf-8", "replace"), spec.escape))
+        parts.append(spec.pre + _escaped(data[matched.start : matched.end].decode("utf-8", "replace"), spec.escape))
+        parts.append(spec.post)
+        at = matched.end
+    parts.append(_escaped(data[at:].decode("utf-8", "replace"), spec.escape))
+    return "".join(parts)
+
+
+def _escaped(text: str, escape: bool) -> str:
+    return html.escape(text, quote=False) if escape else text
+
+
+# ------------------------------------------------------------------ sorting
+
+
+@dataclass(frozen=True)
+class FieldSort:
+    field: str
+    descending: bool
+    score_listed: bool
+    """Whether ``_score`` was named in the sort: then each hit's sort values carry it, as in Elasticsearch."""
+
+
+def parse_sort(sort: Any, compiler: Compiler) -> FieldSort | None:
+    """None for relevance order (the pipeline's); a numeric field otherwise."""
+    items = sort if isinstance(sort, list) else [] if sort is None else [sort]
+    primary: FieldSort | None = None
+    score_listed = False
+    for i, item in enumerate(items):
+        where = f"sort[{i}]"
+        if isinstance(item, str):
+            name, order = item, None
+        else:
+            name, options = _single_key(item, where)
+            order = options.get("order") if isinstance(options, Mapping) else options
+            if isinstance(options, Mapping) and options.get("missing") not in (None, "_last"):
+                raise Unsupported(f"{where}.{name}.missing", "missing values first (they sort last)")
+        if name == "_score":
+            if (order or "desc") != "desc":
+                raise Unsupported(where, "ascending _score")
+            if primary is None:
+                return None  # relevance first: the pipeline's order (its scores seldom tie)
+            score_listed = True
+            continue
+        if primary is not None:
+            raise Unsupported(where, "sorting by a second field (one field, then _score)")
+        target = compiler.target(name, where)
+        if target.kind != "numeric":
+            raise Unsupported(where, f"sorting by {name!r} (sortable: {', '.join(NUMERIC_FIELDS)} and _score)")
+        if order not in (None, "asc", "desc"):
+            raise InvalidQuery(f"{where}.order", "expected asc or desc")
+        primary = FieldSort(target.name, (order or "asc") == "desc", False)
+    if primary is None:
+        return None
+    return dataclasses.replace(primary, score_listed=score_listed)
+
+
+def sorted_page(
+    leg: TantivyRetriever, match: tantivy.Query, text_query: tantivy.Query | None, sort: FieldSort, need: int
+) -> tuple[list[tuple[str, Any, float]], int]:
+    """The first ``need`` matches by the field (missing last), ties by score then id; and how many match."""
+    searcher = leg.searcher()
+    total = searcher.search(match, 1, count=True).count
+    if need == 0 or total == 0:
+        return [], total
+    order = tantivy.Order.Desc if sort.descending else tantivy.Order.Asc
+    limit = need
+    while True:
+        hits = searcher.search(match, limit, count=False, order_by_field=sort.field, order=order).hits
+        if len(hits) < limit or hits[-1][0] != hits[need - 1][0] or limit >= MAX_SORT_TIES:
+            break
+        limit *= 2
+    boundary = hits[need - 1][0] if len(hits) >= need else None
+    rows = [(searcher.doc(address).get_first("id"), value) for value, address in hits]
+    if len(hits) >= need:
+        rows = [r for r in rows if r[1] == boundary or _before(r[1], boundary, sort.descending)]
+    scores: dict[str, float] = {}
+    if text_query is not None and rows:
+        ids = sorted({pid for pid, _ in rows})
+        scored = tantivy.Query.boolean_query(
+            [
+                (tantivy.Occur.Must, text_query),
+                (tantivy.Occur.Must, tantivy.Query.term_set_query(leg.schema, "id", ids)),
+            ]
+        )
+        for score, address in searcher.search(scored, len(ids), count=False).hits:
+            scores[searcher.doc(address).get_first("id")] = score
+
+    def key(row: tuple[str, Any]) -> tuple:
+        pid, value = row
+        missing = value is None
+        number = 0.0 if missing else float(value)
+        return (missing, -number if sort.descending else number, -scores.get(pid, 0.0), pid)
+
+    rows.sort(key=key)
+    return [(pid, value, scores.get(pid, 0.0)) for pid, value in rows[:need]], total
+
+
+def _before(value: Any, boundary: Any, descending: bool) -> bool:
+    if value is None:
+        return False
+    if boundary is None:
+        return True
+    return value > boundary if descending else value < boundary
+
+
+# ------------------------------------------------------------------ the search
+
+
+class ConstrainedLeg:
+    """A leg whose candidates must also match the request's constraint.
+
+    The lexical leg searches within it; another leg's candidates are checked
+    against it in one tantivy lookup, so a dense hit never breaks a clause.
+    """
+
+    def __init__(self, leg: Retriever, lexical: TantivyRetriever, constraint: tantivy.Query):
+        self.leg = leg
+        self.lexical = lexical
+        self.constraint = constraint
+        self.name = getattr(leg, "name", "")
+
+    def search(self, query: str, k: int, filters: Any = None) -> list[Candidate]:
+        if self.leg is self.lexical:
+            return self.lexical.search(query, k, filters, constraint=self.constraint)
+        found = self.leg.search(query, k, filters)
+        allowed = self.lexical.admitted([c.product_id for c in found], self.constraint)
+        return [c for c in found if c.product_id in allowed]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.leg, name)
+
+
+@dataclass
+class EmbeddedSearch:
+    """A search body compiled for the embedded index: what the pipeline ranks and what is added to its answer."""
+
+    search: EsSearch
+    compiler: Compiler
+    query_constraint: tantivy.Query | None
+    """What the pipeline's hits must match (text clauses left to the ranking)."""
+    post_constraint: tantivy.Query | None
+    matched: tantivy.Query | None
+    """What Elasticsearch would match for the query, text clauses included: what facets count and sorts order."""
+    aggregations: Aggregations | None
+    highlight: list[HighlightField]
+    sort: FieldSort | None
+    sort_values: dict[str, list[Any]] = field(default_factory=dict)
+
+    @property
+    def constraint(self) -> tantivy.Query | None:
+        """Everything a hit must match: the query and the post filter."""
+        return _all([self.query_constraint, self.post_constraint])
+
+    def pipeline(self, pipeline: SearchPipeline) -> SearchPipeline:
+        """``pipeline`` with its legs held to the constraint (itself when there is none)."""
+        constraint = self.constraint
+        if constraint is None:
+            return pipeline
+        lexical = self.compiler.leg
+        return pipeline.with_legs(
+            {name: ConstrainedLeg(leg, lexical, constraint) for name, leg in pipeline.legs.items()}
+        )
+
+    def match_query(self, post_filter: bool) -> tantivy.Query:
+        """The products the query matches as in Elasticsearch, with or without the post filter."""
+        query = _all([self.matched, self.post_constraint if post_filter else None])
+        return query if query is not None else tantivy.Query.all_query()
+
+    def sorted_result(self, pipeline: SearchPipeline) -> SearchResult:
+        """A page ordered by the field: every match is ranked by it, so there is nothing to rerank."""
+        assert self.sort is not None
+        search = self.search
+        leg = self.compiler.leg
+        rows, total = sorted_page(
+            leg,
+            self.match_query(post_filter=True),
+            leg.text_query(search.text),
+            self.sort,
+            search.offset + search.size,
+        )
+        page = rows[search.offset :]
+        candidates = [Candidate(pid, score, legs=frozenset({LEXICAL})) for pid, _, score in page]
+        for pid, value, score in page:
+            self.sort_values[pid] = [value, score] if self.sort.score_listed else [value]
+        reason = f"sorted by {self.sort.field}: every match is ordered by the field"
+        ranking = Ranking(candidates=candidates, skipped={"rerank": reason, "fusion": reason})
+        return SearchResult(query=search.text, hits=pipeline.hits(candidates), total=total, ranking=ranking)
+
+    def complete(self, response: dict[str, Any], result: SearchResult | None) -> None:
+        """Add aggregations, highlights and sort values to the Elasticsearch response."""
+        if self.aggregations is not None:
+            response["aggregations"] = self.aggregations.run(self.match_query(post_filter=False))
+        hits = response["hits"]["hits"]
+        if self.sort is not None:
+            response["hits"]["max_score"] = None
+            for hit in hits:
+                hit["_score"] = None
+                hit["sort"] = self.sort_values.get(hit["_id"], [None])
+        if self.highlight and result is not None:
+            found = highlights(self.compiler, self.highlight, self.search.text, [h.product for h in result.hits])
+            for hit in hits:
+                if hit["_id"] in found:
+                    hit["highlight"] = found[hit["_id"]]
+
+
+def compile_search(
+    body: Mapping[str, Any], params: Mapping[str, str], limits: ServiceSettings, leg: TantivyRetriever
+) -> EmbeddedSearch:
+    """Compile ``body`` (field aliases already applied) for the embedded index."""
+    compiler = Compiler(leg, limits.field_aliases)
+    rest = {k: v for k, v in body.items() if k not in COMPILED_KEYS}
+    base = parse_search(rest, params, limits)
+    query = compiler.query(body["query"], "query", True) if body.get("query") is not None else Compiled()
+    post = compiler.query(body["post_filter"], "post_filter", False) if body.get("post_filter") is not None else None
+    text = " ".join(dict.fromkeys(t.strip() for t in [base.text, *query.texts] if t.strip()))
+    if len(text) > limits.max_query_length:
+        raise InvalidQuery("query", f"the query text must be at most {limits.max_query_length} characters")
+    aggs_key = [k for k in ("aggs", "aggregations") if body.get(k) not in ({}, [], None)]
+    if len(aggs_key) > 1:
+        raise InvalidQuery("aggregations", "found two aggregation type definitions: use aggs or aggregations")
+    if aggs_key and params.get("typed_keys") not in (None, "false"):
+        raise Unsupported("typed_keys", "with aggregations")
+    aggregations = Aggregations(compiler, _object(body[aggs_key[0]], aggs_key[0])) if aggs_key else None
+    highlight = parse_highlight(body["highlight"], compiler) if body.get("highlight") not in (None, {}) else []
+    sort = parse_sort(body.get("sort"), compiler)
+    filters, nothing, ignored = _prefilter(body, limits)
+    search = dataclasses.replace(
+        base, text=text, filters=filters, matches_nothing=nothing, ignored=tuple(dict.fromkeys(base.ignored + ignored))
+    )
+    return EmbeddedSearch(
+        search=search,
+        compiler=compiler,
+        query_constraint=query.constraint,
+        post_constraint=None if post is None else post.constraint,
+        matched=compiler.query(body["query"], "query", False).constraint if body.get("query") is not None else None,
+        aggregations=aggregations,
+        highlight=highlight,
+        sort=sort,
+    )
+
+
+def _prefilter(body: Mapping[str, Any], limits: ServiceSettings) -> tuple[Any, bool, tuple[str, ...]]:
+    """The query's conditions as the product's ``Filters``, where they can say them: the dense leg then
+    searches within them rather than having its candidates thinned out after (the constraint still decides)."""
+    part = {k: body[k] for k in ("query", "post_filter") if body.get(k) is not None}
+    try:
+        search = parse_search(part, {}, limits)
+    except (Unsupported, InvalidQuery):
+        return None, False, ()
+    return search.filters, search.matches_nothing, search.ignored
+
+
+# ------------------------------------------------------------------ value checks
+
+
+def _single_key(value: Any, path: str) -> tuple[str, Any]:
+    if not isinstance(value, Mapping) or len(value) != 1:
+        raise InvalidQuery(path, "expected an object with exactly one key")
+    return next(iter(value.items()))
+
+
+def _object(value: Any, path: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise InvalidQuery(path, "expected an object")
+    return value
+
+
+def _clauses(value: Any) -> list[Any]:
+    return [] if value is None else value if isinstance(value, list) else [value]
+
+
+def _string(value: Any, path: str, scalars: bool = False) -> str:
+    if isinstance(value, str) or (scalars and isinstance(value, int | float) and not isinstance(value, bool)):
+        return str(value)
+    raise InvalidQuery(path, "expected a string")
+
+
+def _scalar(value: Any, path: str) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return _string(value, path, scalars=True)
+
+
+def _number(value: Any, path: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidQuery(path, "expected a number") from None
+    if isinstance(value, bool) or not math.isfinite(number):
+        raise InvalidQuery(path, "expected a number")
+    return number
+
+
+def _count(value: Any, path: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidQuery(f"highlight.{path}", "expected a non-negative integer")
+    return value

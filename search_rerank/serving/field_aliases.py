@@ -1,0 +1,139 @@
+"""A front end's field names onto the product's, throughout a search body (``service.field_aliases``).
+
+A front end configured for a shop's previous index names that index's fields
+(``color.keyword``, ``brand.keyword``); the table maps each onto the product's
+(``attributes.color``, ``brand``) wherever the body names a field: query and
+filter clauses, ``fields`` lists (with their ``^boost``), aggregations,
+``sort`` and ``highlight.fields``. Names not in the table stay as they are.
+``query_string`` text names fields inside the text; those are mapped where the
+text is parsed (see embedded_search).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+# Query types whose single key (besides these options) is a field name.
+FIELD_KEYED = {
+    "term",
+    "terms",
+    "range",
+    "match",
+    "match_phrase",
+    "match_phrase_prefix",
+    "match_bool_prefix",
+    "prefix",
+    "wildcard",
+    "regexp",
+    "fuzzy",
+}
+OPTIONS = {"boost", "_name"}
+FIELD_LISTS = {"multi_match", "query_string", "simple_query_string", "combined_fields"}
+QUERY_KEYS = ("query", "post_filter")
+# Compound queries and the keys under which they hold clauses.
+NESTING = {
+    "bool": ("must", "filter", "should", "must_not"),
+    "constant_score": ("filter",),
+    "function_score": ("query",),
+    "boosting": ("positive", "negative"),
+    "dis_max": ("queries",),
+    "nested": ("query",),
+}
+
+
+def rename_fields(body: Mapping[str, Any], aliases: Mapping[str, str]) -> dict[str, Any]:
+    """A copy of the search ``body`` with every aliased field name replaced; the body itself is not changed."""
+    out = dict(body)
+    if not aliases:
+        return out
+    for key in QUERY_KEYS:
+        if key in out:
+            out[key] = rename_query(out[key], aliases)
+    for key in ("aggs", "aggregations"):
+        if isinstance(out.get(key), Mapping):
+            out[key] = _aggs(out[key], aliases)
+    if "sort" in out:
+        out["sort"] = _sort(out["sort"], aliases)
+    highlight = out.get("highlight")
+    if isinstance(highlight, Mapping) and isinstance(highlight.get("fields"), Mapping | list):
+        fields = highlight["fields"]
+        if isinstance(fields, Mapping):
+            renamed: Any = {aliases.get(k, k): v for k, v in fields.items()}
+        else:
+            renamed = [{aliases.get(k, k): v for k, v in f.items()} if isinstance(f, Mapping) else f for f in fields]
+        out["highlight"] = {**highlight, "fields": renamed}
+    return out
+
+
+def rename_query(query: Any, aliases: Mapping[str, str]) -> Any:
+    """One query clause (and the clauses inside it) with aliased field names replaced."""
+    if not isinstance(query, Mapping) or len(query) != 1:
+        return query  # malformed: left for the parser to name
+    kind, spec = next(iter(query.items()))
+    if not isinstance(spec, Mapping):
+        return query
+    if kind in FIELD_KEYED:
+        spec = {k if k in OPTIONS else aliases.get(k, k): v for k, v in spec.items()}
+    elif kind == "exists" and isinstance(spec.get("field"), str):
+        spec = {**spec, "field": aliases.get(spec["field"], spec["field"])}
+    elif kind in FIELD_LISTS:
+        spec = dict(spec)
+        if isinstance(spec.get("fields"), list):
+            spec["fields"] = [_boosted(f, aliases) for f in spec["fields"]]
+        if isinstance(spec.get("default_field"), str):
+            spec["default_field"] = _boosted(spec["default_field"], aliases)
+    elif kind in NESTING:
+        spec = {k: _clauses(v, aliases) if k in NESTING[kind] else v for k, v in spec.items()}
+    return {kind: spec}
+
+
+def _clauses(value: Any, aliases: Mapping[str, str]) -> Any:
+    return [rename_query(c, aliases) for c in value] if isinstance(value, list) else rename_query(value, aliases)
+
+
+def _boosted(name: Any, aliases: Mapping[str, str]) -> Any:
+    if not isinstance(name, str):
+        return name
+    field, caret, boost = name.partition("^")
+    return aliases.get(field, field) + caret + boost
+
+
+def _aggs(aggs: Mapping[str, Any], aliases: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, spec in aggs.items():
+        if not isinstance(spec, Mapping):
+            out[name] = spec
+            continue
+        renamed: dict[str, Any] = {}
+        for kind, value in spec.items():
+            if kind in ("aggs", "aggregations") and isinstance(value, Mapping):
+                renamed[kind] = _aggs(value, aliases)
+            elif kind == "filter":
+                renamed[kind] = rename_query(value, aliases)
+            elif kind == "filters" and isinstance(value, Mapping) and "filters" in value:
+                inner = value["filters"]
+                inner = (
+                    {k: rename_query(q, aliases) for k, q in inner.items()}
+                    if isinstance(inner, Mapping)
+                    else [rename_query(q, aliases) for q in inner]
+                    if isinstance(inner, list)
+                    else inner
+                )
+                renamed[kind] = {**value, "filters": inner}
+            elif isinstance(value, Mapping) and isinstance(value.get("field"), str):
+                renamed[kind] = {**value, "field": aliases.get(value["field"], value["field"])}
+            else:
+                renamed[kind] = value
+        out[name] = renamed
+    return out
+
+
+def _sort(sort: Any, aliases: Mapping[str, str]) -> Any:
+    if isinstance(sort, list):
+        return [_sort(item, aliases) for item in sort]
+    if isinstance(sort, str):
+        return aliases.get(sort, sort)
+    if isinstance(sort, Mapping):
+        return {aliases.get(k, k): v for k, v in sort.items()}
+    return sort

@@ -1,0 +1,274 @@
+"""Lucene query syntax (``query_string`` and ``simple_query_string``) parsed into a small tree.
+
+Front ends put what shoppers type into ``query_string`` ("sofa -grey",
+``brand:(Acme OR Bolt)``, ``"leather sofa"``, ``price:[100 TO 300]``), so it
+is parsed for real rather than read as words: a word the shopper excluded must
+not be searched for. The tree says which products match (the embedded backend
+compiles it into a tantivy query) and which words are wanted
+(:func:`positive_text`, what the encoder and the reranker read).
+
+Boolean operators follow Lucene's classic query parser, which Elasticsearch's
+``query_string`` uses: each clause is required, optional or prohibited;
+``AND`` makes the clauses on both sides required, ``OR`` optional, ``NOT``
+prohibited, ``+``/``-`` the same for one clause, and a clause without any is
+what ``default_operator`` says. A query of prohibited clauses only matches
+everything else, as in Elasticsearch. ``simple_query_string`` is read with the
+same rules after its operators (``|`` or, ``+`` and, ``-`` not) are mapped.
+Boosts (``^2``) and fuzziness (``~``) change Lucene's scores, not the match
+set, and are dropped; wildcards and regular expressions are :class:`SyntaxUnsupported`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+MUST, SHOULD, MUST_NOT = "must", "should", "must_not"
+
+
+class QuerySyntaxError(ValueError):
+    """The text is not valid query syntax (a 400 naming the query)."""
+
+
+class SyntaxUnsupported(ValueError):
+    """Valid syntax that is not served (a 501 naming the part)."""
+
+
+@dataclass(frozen=True)
+class Word:
+    """Text to match in ``field`` (None: the query's default fields); a ``phrase`` keeps word order."""
+
+    field: str | None
+    text: str
+    phrase: bool = False
+
+
+@dataclass(frozen=True)
+class Span:
+    """A range on ``field``; a None bound is open."""
+
+    field: str
+    low: str | None
+    high: str | None
+    include_low: bool = True
+    include_high: bool = True
+
+
+@dataclass(frozen=True)
+class Everything:
+    """``*`` or ``*:*``."""
+
+
+@dataclass(frozen=True)
+class Group:
+    """Clauses, each with its occurrence (MUST, SHOULD or MUST_NOT)."""
+
+    clauses: tuple[tuple[str, Node], ...] = field(default_factory=tuple)
+
+
+Node = Word | Span | Everything | Group
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+        (?P<phrase>"(?:[^"\\]|\\.)*"?)
+      | (?P<op>&&|\|\||[()+\-!])
+      | (?P<range>[\[{])
+      | (?P<word>(?:\\.|[^\s()"\[\]{}^~:\\])+)
+      | (?P<colon>:)
+      | (?P<modifier>[\^~][\d.]*)
+    )""",
+    re.VERBOSE,
+)
+_RANGE = re.compile(r"([\[{])\s*(\S+)\s+TO\s+(\S+?)\s*([\]}])")
+_COMPARISON = re.compile(r"(>=|<=|>|<)(\S+)")
+
+
+def parse(text: str, default_operator: str = "or", simple: bool = False) -> Node:
+    """The tree of ``text``; raises :class:`QuerySyntaxError` or :class:`SyntaxUnsupported`."""
+    default = {"or": SHOULD, "and": MUST}.get(default_operator.lower())
+    if default is None:
+        raise QuerySyntaxError(f"default_operator must be AND or OR, not {default_operator!r}")
+    if simple:
+        text = _from_simple(text)
+    parser = _Parser(_tokens(text), default)
+    node = parser.query(top=True)
+    if parser.pos != len(parser.tokens):
+        raise QuerySyntaxError("unbalanced parentheses")
+    return node
+
+
+def positive_text(node: Node, is_text: Callable[[str | None], bool] = lambda name: True) -> str:
+    """The words the query wants, for the encoder: prohibited ones left out, and words on fields for which
+    ``is_text`` is false (exact filters such as ``brand.keyword:Acme``)."""
+    if isinstance(node, Word):
+        return node.text if is_text(node.field) else ""
+    if isinstance(node, Group):
+        return " ".join(
+            t for occur, child in node.clauses if occur != MUST_NOT and (t := positive_text(child, is_text))
+        )
+    return ""
+
+
+def fields(node: Node) -> set[str]:
+    """Every field the query names."""
+    if isinstance(node, Word | Span):
+        return {node.field} if node.field is not None else set()
+    if isinstance(node, Group):
+        return set().union(*(fields(child) for _, child in node.clauses))
+    return set()
+
+
+def _from_simple(text: str) -> str:
+    """``simple_query_string`` operators in classic syntax: ``|`` is OR, ``+`` between clauses AND."""
+    out = re.sub(r"\s*\|\s*", " OR ", text)
+    out = re.sub(r"(?<=\S)\s*\+\s*(?=\S)", " AND ", out)
+    if re.search(r"(?<![\\\w])[\w.]+:", out):
+        # ':' is no operator in simple_query_string: a word, not a field.
+        out = re.sub(r"(?<![\\]):", r"\:", out)
+    return out
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    tokens: list[tuple[str, str]] = []
+    pos = 0
+    while pos < len(text):
+        if text[pos].isspace():
+            pos += 1
+            continue
+        if text[pos] in "[{":
+            match = _RANGE.match(text, pos)
+            if match is None:
+                raise QuerySyntaxError(f"a range at position {pos} is not [low TO high]")
+            tokens.append(("range", match.group(0)))
+            pos = match.end()
+            continue
+        match = _TOKEN.match(text, pos)
+        if match is None or match.end() == pos:
+            raise QuerySyntaxError(f"unexpected {text[pos]!r} at position {pos}")
+        kind = match.lastgroup or ""
+        value = match.group(kind)
+        if kind == "phrase" and (len(value) < 2 or not value.endswith('"') or value.endswith('\\"')):
+            raise QuerySyntaxError(f"unterminated phrase at position {pos}")
+        if kind == "word" and value in ("AND", "OR", "NOT"):
+            kind = "op"
+        if kind != "modifier":  # boosts and fuzziness change scores, not matches
+            tokens.append((kind, value))
+        pos = match.end()
+    return tokens
+
+
+class _Parser:
+    def __init__(self, tokens: list[tuple[str, str]], default: str):
+        self.tokens = tokens
+        self.default = default
+        self.pos = 0
+
+    def peek(self) -> tuple[str, str] | None:
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
+
+    def take(self) -> tuple[str, str]:
+        token = self.tokens[self.pos]
+        self.pos += 1
+        return token
+
+    def query(self, top: bool = False) -> Node:
+        """Clauses up to ``)`` (or the end), with Lucene's conjunction rules."""
+        clauses: list[list] = []  # [occur, node, explicit]
+        conjunction: str | None = None
+        while (token := self.peek()) is not None and token != ("op", ")"):
+            if token in (("op", "AND"), ("op", "&&")):
+                self.take()
+                conjunction = MUST
+                continue
+            if token in (("op", "OR"), ("op", "||")):
+                self.take()
+                conjunction = SHOULD
+                continue
+            occur, explicit = self.default, False
+            if token in (("op", "+"),):
+                self.take()
+                occur, explicit = MUST, True
+            elif token in (("op", "-"), ("op", "!"), ("op", "NOT")):
+                self.take()
+                occur, explicit = MUST_NOT, True
+            node = self.clause(None)
+            if conjunction == MUST:
+                if clauses and clauses[-1][0] == SHOULD and not clauses[-1][2]:
+                    clauses[-1][0] = MUST
+                if occur == SHOULD and not explicit:
+                    occur = MUST
+            elif conjunction == SHOULD:
+                if clauses and clauses[-1][0] == MUST and not clauses[-1][2]:
+                    clauses[-1][0] = SHOULD
+                if occur == MUST and not explicit:
+                    occur = SHOULD
+            clauses.append([occur, node, explicit])
+            conjunction = None
+        if not top:
+            if self.peek() != ("op", ")"):
+                raise QuerySyntaxError("unbalanced parentheses")
+            self.take()
+        if len(clauses) == 1 and clauses[0][0] != MUST_NOT:
+            return clauses[0][1]
+        if clauses and all(c[0] == MUST_NOT for c in clauses):
+            clauses.insert(0, [MUST, Everything(), False])
+        return Group(tuple((c[0], c[1]) for c in clauses))
+
+    def clause(self, field_name: str | None) -> Node:
+        if self.peek() is None:
+            raise QuerySyntaxError("the query ends where a clause was expected")
+        kind, value = self.take()
+        if kind == "op" and value == "(":
+            return self._in_field(self.query(), field_name)
+        if kind == "word" and self.peek() == ("colon", ":"):
+            self.take()
+            if field_name is not None:
+                raise QuerySyntaxError(f"a field inside field {field_name!r}")
+            if value in ("*", "_exists_"):
+                raise SyntaxUnsupported(f"{value}: (exists queries)")
+            name = value.replace("\\", "")
+            if self.peek() is not None and self.peek()[0] == "word" and _COMPARISON.fullmatch(self.peek()[1]):
+                return self._comparison(name, self.take()[1])
+            return self.clause(name)
+        if kind == "range":
+            if field_name is None:
+                raise QuerySyntaxError(f"the range {value} names no field")
+            match = _RANGE.fullmatch(value)
+            assert match is not None  # the tokenizer matched it
+            low, high = (None if v == "*" else v.strip('"') for v in (match.group(2), match.group(3)))
+            return Span(field_name, low, high, match.group(1) == "[", match.group(4) == "]")
+        if kind == "phrase":
+            return Word(field_name, _unescape(value[1:-1]), phrase=True)
+        if kind == "word":
+            if value == "*" and field_name in (None, "*"):
+                return Everything()
+            if re.search(r"(?<!\\)[*?]", value) or value.startswith("/"):
+                raise SyntaxUnsupported(f"wildcard or regular expression {value!r}")
+            return Word(field_name, _unescape(value))
+        raise QuerySyntaxError(f"unexpected {value!r}")
+
+    @staticmethod
+    def _comparison(name: str, text: str) -> Span:
+        match = _COMPARISON.fullmatch(text)
+        assert match is not None
+        op, bound = match.groups()
+        if op.startswith(">"):
+            return Span(name, bound, None, include_low=op == ">=")
+        return Span(name, None, bound, include_high=op == "<=")
+
+    def _in_field(self, node: Node, field_name: str | None) -> Node:
+        """``brand:(A OR B)``: the group's clauses on that field."""
+        if field_name is None:
+            return node
+        if isinstance(node, Word):
+            if node.field is not None:
+                raise QuerySyntaxError(f"a field inside field {field_name!r}")
+            return Word(field_name, node.text, node.phrase)
+        if isinstance(node, Group):
+            return Group(tuple((occur, self._in_field(child, field_name)) for occur, child in node.clauses))
+        return node
+
+
+def _unescape(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text)

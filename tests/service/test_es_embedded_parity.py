@@ -1,0 +1,374 @@
+"""Elasticsearch front ends on the embedded (tantivy) backend: facets, highlights, ranges, must_not, sorting,
+query_string, index names and field aliases.
+
+Each request body is shaped as a front-end library sends it; the comment above it names the repository and
+file it was taken from (with this catalog's field names and values). Facet counts are checked against a
+brute-force count over CATALOG, and every hit against the clause it must satisfy, with the dense leg on (its
+candidates are held to the same clauses as the lexical leg's).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from search_rerank.core.product import Product
+from search_rerank.core.settings import Settings
+from search_rerank.indexing.indexes import build_index, open_pipeline
+from search_rerank.serving import create_app
+
+
+def product(pid, title, brand, category, price, color=None, rating=None, sales=0, description=""):
+    attributes = {"color": color} if color else {}
+    return Product(
+        id=pid,
+        title=title,
+        brand=brand,
+        category=category,
+        price=price,
+        attributes=attributes,
+        rating=rating,
+        sales=sales,
+        description=description,
+    )
+
+
+CATALOG = [
+    product("s1", "Corner sofa", "Acme", "Furniture > Sofas", 499.0, "grey", 4.1, 120, "a roomy grey corner sofa"),
+    product("s2", "Leather sofa", "Acme", "Furniture > Sofas", 899.0, "brown", 4.7, 40, "a brown leather sofa"),
+    product("s3", "Velvet sofa", "Bolt", "Furniture > Sofas", 650.0, "blue", 3.9, 8, "soft velvet sofa in blue"),
+    product("s4", "Sofa bed", "Cosy", "Furniture > Sofas > Beds", 700.0, "grey", None, 3, "a sofa that folds out"),
+    product("s5", "Small grey sofa", "Bolt", "Furniture > Sofas", 299.0, "grey", 4.4, 75, "two seat sofa"),
+    product("s6", "Red sofa", "Dune", "Furniture > Sofas", 350.0, "red", 4.0, 12, "a bright red sofa"),
+    product("t1", "Oak table", "Bolt", "Furniture > Tables", 249.5, "brown", 4.8, 60, "solid oak dining table"),
+    product("t2", "Glass table", "Acme", "Furniture > Tables", 199.0, None, 3.5, 22, "a glass coffee table"),
+    product("l1", "Desk lamp", "Acme", "Lighting", 39.0, "black", 4.2, 15, "a lamp for a sofa side table"),
+    product("l2", "Floor lamp", "Dune", "Lighting", 89.0, "white", None, 5, "tall floor lamp"),
+]
+BY_ID = {p.id: p for p in CATALOG}
+
+
+@pytest.fixture(scope="module")
+def index_settings(tmp_path_factory, tiny_bert_dir) -> Settings:
+    settings = Settings(
+        index_dir=tmp_path_factory.mktemp("parity") / "idx",
+        dense={"model": str(tiny_bert_dir), "device": "cpu", "candidates": 20},
+        lexical={"candidates": 20},
+    )
+    build_index(CATALOG, settings, progress=False)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def client(index_settings):
+    settings = index_settings.model_copy(
+        update={
+            "service": index_settings.service.model_copy(
+                update={"field_aliases": {"color.keyword": "attributes.color", "rating_score": "rating"}}
+            )
+        }
+    )
+    pipeline = open_pipeline(settings)
+    yield create_app(settings, pipeline).test_client()
+    pipeline.close()
+
+
+def search(client, body, index="products"):
+    response = client.post(f"/{index}/_search", json=body)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def ids(body) -> list[str]:
+    return [hit["_id"] for hit in body["hits"]["hits"]]
+
+
+def buckets(aggregation) -> dict:
+    return {b["key"]: b["doc_count"] for b in aggregation["buckets"]}
+
+
+def count_by(products, key) -> dict:
+    out: dict = {}
+    for p in products:
+        for value in key(p):
+            out[value] = out.get(value, 0) + 1
+    return out
+
+
+def mentions(p: Product, word: str) -> bool:
+    return word in " ".join([p.title, p.description, p.brand, " ".join(p.category), p.attribute_text()]).lower()
+
+
+# elastic/search-ui packages/search-ui-elasticsearch-connector/src/queryBuilders/__tests__/SearchQueryBuilder.test.ts
+# ("should handle must, must_not, and should filters in aggregations" and "should build search query"): the
+# facets under facet_bucket_all, a "none" filter as must_not, an "any" filter as bool.should, the title snippet.
+SEARCH_UI_FACETS = {
+    "_source": {"includes": ["title"]},
+    "aggs": {
+        "facet_bucket_all": {
+            "aggs": {
+                "brand.keyword": {"terms": {"field": "brand.keyword", "order": {"_count": "desc"}, "size": 20}},
+                "color.keyword": {"terms": {"field": "color.keyword", "order": {"_count": "desc"}, "size": 20}},
+                "price": {
+                    "filters": {
+                        "filters": {
+                            "0-400": {"range": {"price": {"gte": 0, "lte": 400}}},
+                            "400-1000": {"range": {"price": {"gte": 400, "lte": 1000}}},
+                        }
+                    }
+                },
+            },
+            "filter": {"bool": {"must": [{"bool": {"must_not": [{"term": {"brand.keyword": "Cosy"}}]}}]}},
+        }
+    },
+    "from": 0,
+    "highlight": {"fields": {"title": {}}},
+    "query": {
+        "bool": {
+            "filter": [{"bool": {"filter": [{"term": {"category.keyword": "Furniture"}}]}}],
+            "must": [
+                {
+                    "bool": {
+                        "minimum_should_match": 1,
+                        "should": [
+                            {"multi_match": {"fields": [], "operator": "and", "query": "sofa", "type": "best_fields"}},
+                            {"multi_match": {"fields": [], "query": "sofa", "type": "cross_fields"}},
+                            {"multi_match": {"fields": [], "query": "sofa", "type": "phrase"}},
+                            {"multi_match": {"fields": [], "query": "sofa", "type": "phrase_prefix"}},
+                        ],
+                    }
+                }
+            ],
+        }
+    },
+    "size": 10,
+    "sort": "_score",
+}
+
+
+def sofa_matches(extra=lambda p: True) -> list[Product]:
+    return [p for p in CATALOG if mentions(p, "sofa") and p.category[0] == "Furniture" and extra(p)]
+
+
+def test_search_ui_facets_count_every_match_of_the_query(client):
+    facets = search(client, SEARCH_UI_FACETS)["aggregations"]["facet_bucket_all"]
+    matching = sofa_matches(lambda p: p.brand != "Cosy")
+    assert facets["doc_count"] == len(matching)
+    assert buckets(facets["brand.keyword"]) == count_by(matching, lambda p: [p.brand])
+    assert buckets(facets["color.keyword"]) == count_by(matching, lambda p: p.attributes.get("color", ()))
+
+
+def test_search_ui_range_facet_counts_each_named_range(client):
+    facets = search(client, SEARCH_UI_FACETS)["aggregations"]["facet_bucket_all"]["price"]["buckets"]
+    matching = sofa_matches(lambda p: p.brand != "Cosy")
+    assert facets["0-400"]["doc_count"] == sum(1 for p in matching if p.price <= 400)
+    assert facets["400-1000"]["doc_count"] == sum(1 for p in matching if 400 <= p.price <= 1000)
+
+
+def test_search_ui_title_highlight_wraps_the_query_word_in_em(client):
+    body = search(client, SEARCH_UI_FACETS)
+    titled = {hit["_id"]: hit.get("highlight", {}).get("title") for hit in body["hits"]["hits"]}
+    assert titled["s1"] == ["Corner <em>sofa</em>"]
+    # A hit whose title lacks the word (the dense leg may bring one) has no title highlight.
+    assert all(h is None or "<em>" in h[0] for h in titled.values())
+
+
+def test_post_filter_narrows_the_hits_but_not_the_facet_counts(client):
+    body = search(
+        client,
+        {
+            "query": {"match": {"title": "sofa"}},
+            "post_filter": {"term": {"brand.keyword": "Acme"}},
+            "aggs": {"brands": {"terms": {"field": "brand.keyword"}}},
+        },
+    )
+    assert {"s1", "s2"} <= set(ids(body)) and all(BY_ID[i].brand == "Acme" for i in ids(body))
+    titled = [p for p in CATALOG if "sofa" in p.title.lower()]
+    assert buckets(body["aggregations"]["brands"]) == count_by(titled, lambda p: [p.brand])
+
+
+# searchkit/searchkit packages/searchkit/src/___tests___/functional/__snapshots__/facets.test.ts.snap
+# ("facets simple string facet: ES Request 1"): terms facets, a refinement as bool.should of terms, and the
+# highlight with tags and number_of_fragments 0.
+SEARCHKIT_MSEARCH = [
+    {"index": "products"},
+    {
+        "aggs": {"brand": {"terms": {"field": "brand", "size": 10}}, "color": {"terms": {"field": "color.keyword"}}},
+        "query": {
+            "bool": {
+                "filter": [{"bool": {"should": [{"term": {"attributes.color.keyword": "grey"}}]}}],
+                "must": {
+                    "bool": {
+                        "should": [
+                            {
+                                "bool": {
+                                    "should": [
+                                        {
+                                            "multi_match": {
+                                                "query": "sofa",
+                                                "fields": ["title"],
+                                                "fuzziness": "AUTO:4,8",
+                                            }
+                                        },
+                                        {"multi_match": {"query": "sofa", "fields": ["title"], "type": "bool_prefix"}},
+                                    ]
+                                }
+                            },
+                            {"multi_match": {"query": "sofa", "type": "phrase", "fields": ["title"]}},
+                        ]
+                    }
+                },
+            }
+        },
+        "size": 20,
+        "from": 0,
+        "_source": {"includes": ["title"]},
+        "highlight": {
+            "pre_tags": ["<mark>"],
+            "post_tags": ["</mark>"],
+            "fields": {"title": {"number_of_fragments": 0}},
+        },
+    },
+]
+
+
+def test_searchkit_multi_search_gets_refinement_hits_facets_and_highlights(client):
+    ndjson = "".join(json.dumps(line) + "\n" for line in SEARCHKIT_MSEARCH)
+    (answer,) = client.post("/_msearch", data=ndjson, content_type="application/x-ndjson").get_json()["responses"]
+    assert answer["status"] == 200
+    grey = [p for p in CATALOG if "grey" in p.attributes.get("color", ())]
+    assert set(ids(answer)) <= {p.id for p in grey}
+    assert buckets(answer["aggregations"]["brand"]) == count_by(
+        [p for p in grey if "sofa" in p.title.lower()], lambda p: [p.brand]
+    )
+    small = next(hit for hit in answer["hits"]["hits"] if hit["_id"] == "s5")
+    assert small["highlight"] == {"title": ["Small grey <mark>sofa</mark>"]}
+
+
+def test_range_from_to_with_include_upper_false_filters_price(client):
+    body = search(
+        client,
+        {"query": {"bool": {"filter": {"range": {"price": {"from": 299, "to": 499, "include_upper": False}}}}}},
+    )
+    assert set(ids(body)) == {p.id for p in CATALOG if 299 <= p.price < 499}
+
+
+def test_range_on_rating_filters_by_rating(client):
+    body = search(client, {"query": {"bool": {"filter": {"range": {"rating": {"gt": 4.4}}}}}, "size": 20})
+    assert set(ids(body)) == {p.id for p in CATALOG if p.rating is not None and p.rating > 4.4}
+
+
+def test_must_not_keeps_out_every_excluded_product_from_both_legs(client):
+    body = search(
+        client,
+        {"query": {"bool": {"must": {"match": {"title": "sofa"}}, "must_not": {"term": {"brand.keyword": "Acme"}}}}},
+    )
+    assert body["hits"]["hits"] and all(BY_ID[i].brand != "Acme" for i in ids(body))
+
+
+def test_sort_by_price_ascending_orders_every_match(client):
+    body = search(client, {"query": {"match": {"title": "sofa"}}, "sort": [{"price": "asc"}], "size": 3})
+    sofas = sorted((p for p in CATALOG if "sofa" in p.title.lower()), key=lambda p: p.price)
+    assert ids(body) == [p.id for p in sofas[:3]]
+    assert [hit["sort"] for hit in body["hits"]["hits"]] == [[p.price] for p in sofas[:3]]
+    assert body["hits"]["total"] == {"value": len(sofas), "relation": "eq"}
+
+
+def test_sort_by_rating_descending_puts_products_without_a_rating_last(client):
+    body = search(client, {"sort": [{"rating": {"order": "desc"}}, "_score"], "size": 20})
+    expected = sorted(CATALOG, key=lambda p: (p.rating is None, -(p.rating or 0), p.id))
+    assert ids(body) == [p.id for p in expected]
+
+
+def test_sort_by_price_second_page_continues_the_first(client):
+    first = ids(search(client, {"sort": [{"price": "desc"}], "size": 4}))
+    second = ids(search(client, {"sort": [{"price": "desc"}], "size": 4, "from": 4}))
+    assert first + second == [p.id for p in sorted(CATALOG, key=lambda p: -p.price)][:8]
+
+
+def test_query_string_excludes_the_prohibited_word(client):
+    body = search(client, {"query": {"query_string": {"query": "sofa -grey"}}, "size": 20})
+    assert set(ids(body)) == {p.id for p in CATALOG if mentions(p, "sofa") and not mentions(p, "grey")}
+
+
+def test_query_string_field_group_restricts_to_those_brands(client):
+    body = search(client, {"query": {"query_string": {"query": "brand.keyword:(Bolt OR Dune)"}}, "size": 20})
+    assert set(ids(body)) == {p.id for p in CATALOG if p.brand in ("Bolt", "Dune")}
+
+
+def test_query_string_phrase_matches_the_words_in_order(client):
+    body = search(client, {"query": {"query_string": {"query": '"leather sofa"'}}})
+    assert ids(body) == ["s2"]
+
+
+def test_query_string_default_operator_and_requires_every_word(client):
+    body = search(client, {"query": {"query_string": {"query": "grey sofa", "default_operator": "AND"}}, "size": 20})
+    assert set(ids(body)) == {p.id for p in CATALOG if mentions(p, "grey") and mentions(p, "sofa")}
+
+
+def test_query_string_in_a_filter_restricts_the_hits(client):
+    body = search(
+        client,
+        {"query": {"bool": {"filter": [{"query_string": {"query": "price:[300 TO 700] AND NOT brand.keyword:Bolt"}}]}}},
+    )
+    assert set(ids(body)) == {p.id for p in CATALOG if 300 <= p.price <= 700 and p.brand != "Bolt"}
+
+
+def test_query_string_syntax_error_is_a_400_naming_the_query(client):
+    response = client.post("/products/_search", json={"query": {"query_string": {"query": "(sofa"}}})
+    assert response.status_code == 400
+    assert response.get_json()["error"]["field"] == "query.query_string.query"
+
+
+def test_range_aggregation_keys_are_elasticsearchs_from_to(client):
+    body = search(
+        client,
+        {"size": 0, "aggs": {"prices": {"range": {"field": "price", "ranges": [{"to": 300}, {"from": 300}]}}}},
+    )
+    assert buckets(body["aggregations"]["prices"]) == {
+        "*-300.0": sum(1 for p in CATALOG if p.price < 300),
+        "300.0-*": sum(1 for p in CATALOG if p.price >= 300),
+    }
+
+
+def test_stats_aggregation_summarises_the_matches(client):
+    body = search(client, {"query": {"match": {"title": "table"}}, "aggs": {"p": {"stats": {"field": "price"}}}})
+    prices = [p.price for p in CATALOG if "table" in p.title.lower()]
+    stats = body["aggregations"]["p"]
+    assert (stats["count"], stats["min"], stats["max"]) == (len(prices), min(prices), max(prices))
+
+
+def test_unsupported_aggregation_type_is_a_501_naming_it(client):
+    response = client.post("/products/_search", json={"aggs": {"near": {"geo_distance": {"field": "x"}}}})
+    assert response.status_code == 501
+    assert response.get_json()["error"]["unsupported"] == "aggs.near.geo_distance"
+
+
+def test_sort_by_a_text_field_is_a_501_naming_the_sort(client):
+    response = client.post("/products/_search", json={"sort": [{"title": "asc"}]})
+    assert response.status_code == 501
+    assert response.get_json()["error"]["unsupported"] == "sort[0]"
+
+
+def test_field_alias_maps_a_front_end_field_onto_the_product(client):
+    body = search(client, {"query": {"bool": {"filter": {"term": {"color.keyword": "red"}}}}})
+    assert ids(body) == ["s6"]
+
+
+def test_field_alias_applies_to_sort_fields(client):
+    body = search(client, {"sort": [{"rating_score": "desc"}], "size": 1})
+    assert ids(body) == ["t1"]
+
+
+def test_unknown_index_gets_elasticsearchs_index_not_found(client):
+    response = client.post("/no_such_index/_search", json={})
+    assert response.status_code == 404
+    error = response.get_json()["error"]
+    assert error["type"] == "index_not_found_exception" and error["index"] == "no_such_index"
+
+
+def test_multi_search_answers_an_unknown_index_with_a_404_item(client):
+    ndjson = '{"index": "products"}\n{}\n{"index": "nope"}\n{}\n'
+    first, second = client.post("/_msearch", data=ndjson).get_json()["responses"]
+    assert first["status"] == 200 and second["status"] == 404
