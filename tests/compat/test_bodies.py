@@ -1,0 +1,45 @@
+"""Request bodies from real front ends (bodies/*.json, each citing the library source it was taken from),
+on the embedded (tantivy) backend and on the OpenSearch backend over osmem-server.
+
+Each is answered in Elasticsearch's response shape with the hits, facets, highlights and order that
+Elasticsearch would give on the suite's catalog, or gets a 501 naming the part that the backend cannot
+honour; never a wrong answer, never a 5xx (see compat_suite.judge for what is checked).
+"""
+
+from __future__ import annotations
+
+import pytest
+from compat_suite import ANSWERED, UNSUPPORTED, cases, embedded_app, opensearch_app, run
+
+CASES = cases()
+
+
+@pytest.fixture(scope="module")
+def embedded_client(tmp_path_factory):
+    app, pipeline = embedded_app(tmp_path_factory.mktemp("compat-embedded"))
+    yield app.test_client()
+    pipeline.close()
+
+
+@pytest.fixture(scope="module")
+def opensearch_client(tmp_path_factory, osmem_server_url):
+    with opensearch_app(tmp_path_factory.mktemp("compat-opensearch"), osmem_server_url) as app:
+        yield app.test_client()
+
+
+def test_the_suite_holds_bodies_of_two_libraries_each_citing_its_source():
+    assert len(CASES) >= 15
+    assert {case.source.split()[0] for case in CASES} >= {"elastic/search-ui", "searchkit/searchkit"}
+    assert all(" packages/" in case.source for case in CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_front_end_body_is_answered_right_or_named_unsupported_on_the_embedded_backend(embedded_client, case):
+    outcome = run(embedded_client, case)
+    assert outcome.outcome in (ANSWERED, UNSUPPORTED), outcome.reasons
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_front_end_body_is_answered_right_or_named_unsupported_on_the_opensearch_backend(opensearch_client, case):
+    outcome = run(opensearch_client, case)
+    assert outcome.outcome in (ANSWERED, UNSUPPORTED), outcome.reasons
