@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from search_rerank.backends.cluster import OpenSearchRetriever
 from search_rerank.core.pipeline import SearchPipeline
 from search_rerank.core.product import Product
@@ -108,6 +110,59 @@ def opensearch_app(root: Path, url: str) -> Iterator[Any]:
     finally:
         for name in retriever.aliases(f"{retriever.index}*"):
             retriever.delete_index(name)
+
+
+# A shop's own Elasticsearch index for CATALOG, mapped as front ends expect (text with .keyword sub-fields):
+# the reference that the service's answers are compared with (benchmarks/compat.py).
+REFERENCE_MAPPING = {
+    "properties": {
+        "title": {"type": "text"},
+        "description": {"type": "text"},
+        **{
+            name: {"type": "text", "fields": {"keyword": {"type": "keyword"}}}
+            for name in ("brand", "category", "color")
+        },
+        "price": {"type": "double"},
+        "rating": {"type": "float"},
+    }
+}
+
+
+def reference_documents() -> dict[str, dict[str, Any]]:
+    """CATALOG as a shop's index holds it: the category path as text, the colour a field of its own."""
+    return {
+        p.id: {
+            "title": p.title,
+            "description": p.description,
+            "brand": p.brand,
+            "category": " > ".join(p.category),
+            **({"color": p.attributes["color"][0]} if "color" in p.attributes else {}),
+            "price": p.price,
+            **({"rating": p.rating} if p.rating is not None else {}),
+        }
+        for p in CATALOG
+    }
+
+
+def reference_index(url: str, name: str) -> str:
+    """CATALOG in a fresh index ``name`` on the engine at ``url``, mapped by REFERENCE_MAPPING; returns its URL."""
+    index = f"{url}/{name}"
+    requests.delete(index, timeout=30)
+    requests.put(index, json={"mappings": REFERENCE_MAPPING}, timeout=30).raise_for_status()
+    lines = "".join(
+        json.dumps({"index": {"_index": name, "_id": pid}}) + "\n" + json.dumps(doc) + "\n"
+        for pid, doc in reference_documents().items()
+    )
+    bulk = requests.post(
+        f"{url}/_bulk?refresh=true", data=lines, headers={"Content-Type": "application/x-ndjson"}, timeout=30
+    )
+    bulk.raise_for_status()
+    return index
+
+
+def searches(case: Case) -> list[dict[str, Any]]:
+    """The search bodies of a case: its one body, or each body line of its multi-search."""
+    return [case.spec["body"]] if "body" in case.spec else case.spec["msearch"][1::2]
 
 
 @dataclass
