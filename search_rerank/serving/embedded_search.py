@@ -35,7 +35,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, TypeGuard
 
 import tantivy
 
@@ -75,7 +75,7 @@ MAX_SORT_TIES = 10_000
 _LEVEL = re.compile(r"facet\.category\.lvl\d+")
 
 
-def serves(leg: Any) -> bool:
+def serves(leg: Any) -> TypeGuard[TantivyRetriever]:
     """Whether the lexical leg is the embedded index, whose searches this module answers."""
     return isinstance(leg, TantivyRetriever)
 
@@ -169,7 +169,7 @@ class Compiler:
         if target.kind == "brand":
             return tantivy.Query.term_set_query(self.schema, "brand_key", sorted({_norm(v) for v in texts}))
         if target.kind == "category":
-            keys = {category_key(Filters(category=v).category or ()) for v in texts}
+            keys = {category_key(Filters.model_validate({"category": v}).category or ()) for v in texts}
             return tantivy.Query.term_set_query(self.schema, "category_path", sorted(keys))
         if target.kind == "attribute":
             keys = {attribute_key(target.name, v) for v in texts}
@@ -193,7 +193,8 @@ class Compiler:
             elif not tokens:
                 continue
             elif phrase and len(tokens) > 1:
-                per_field.append(tantivy.Query.phrase_query(self.schema, target.name, tokens))
+                words: list[str | tuple[int, str]] = list(tokens)
+                per_field.append(tantivy.Query.phrase_query(self.schema, target.name, words))
             else:
                 occur = tantivy.Occur.Must if every else tantivy.Occur.Should
                 terms = [(occur, tantivy.Query.term_query(self.schema, target.name, t)) for t in tokens]
@@ -442,6 +443,20 @@ def _only_words(tree: query_string.Node) -> bool:
     return False
 
 
+def _within(base: tantivy.Query, query: tantivy.Query | None) -> tantivy.Query:
+    """``base`` narrowed by ``query`` (a filter bucket of an aggregation)."""
+    return (
+        base
+        if query is None
+        else tantivy.Query.boolean_query([(tantivy.Occur.Must, base), (tantivy.Occur.Must, query)])
+    )
+
+
+def count(searcher: tantivy.Searcher, query: tantivy.Query) -> int:
+    """How many products match ``query`` (tantivy needs a page of at least one hit to count)."""
+    return int(searcher.search(query, 1, count=True).count)  # type: ignore[attr-defined]
+
+
 def _any(queries: Iterable[tantivy.Query]) -> tantivy.Query:
     parts = list(queries)
     if len(parts) == 1:
@@ -521,7 +536,7 @@ class Aggregations:
             kind = next(k for k in spec if k not in (*SUB_AGGREGATIONS, "meta"))
             subs = next((spec[s] for s in SUB_AGGREGATIONS if s in spec), None)
             if kind == "filter":
-                inner = _all([base, self.compiler.query(spec["filter"], f"{where}.filter", False).constraint])
+                inner = _within(base, self.compiler.query(spec["filter"], f"{where}.filter", False).constraint)
                 out[name] = self._bucket(inner, subs, where)
             elif kind == "global":
                 out[name] = self._bucket(tantivy.Query.all_query(), subs, where)
@@ -557,8 +572,8 @@ class Aggregations:
         return out
 
     def _bucket(self, query: tantivy.Query, subs: Mapping[str, Any] | None, path: str) -> dict[str, Any]:
-        count = self.compiler.leg.searcher().search(query, 1, count=True).count
-        return {"doc_count": count, **(self._run(subs, query, path) if subs else {})}
+        found = count(self.compiler.leg.searcher(), query)
+        return {"doc_count": found, **(self._run(subs, query, path) if subs else {})}
 
     def _filters(self, spec: Any, base: tantivy.Query, subs: Any, path: str) -> dict[str, Any]:
         spec = _object(spec, f"{path}.filters")
@@ -569,7 +584,7 @@ class Aggregations:
             keyed = spec.get("keyed", True)
             buckets = {
                 key: self._bucket(
-                    _all([base, self.compiler.query(q, f"{path}.filters.{key}", False).constraint]), subs, path
+                    _within(base, self.compiler.query(q, f"{path}.filters.{key}", False).constraint), subs, path
                 )
                 for key, q in named.items()
             }
@@ -580,7 +595,7 @@ class Aggregations:
             return {
                 "buckets": [
                     self._bucket(
-                        _all([base, self.compiler.query(q, f"{path}.filters[{i}]", False).constraint]), subs, path
+                        _within(base, self.compiler.query(q, f"{path}.filters[{i}]", False).constraint), subs, path
                     )
                     for i, q in enumerate(named)
                 ]
@@ -764,7 +779,7 @@ def sorted_page(
 ) -> tuple[list[tuple[str, Any, float]], int]:
     """The first ``need`` matches by the field (missing last), ties by score then id; and how many match."""
     searcher = leg.searcher()
-    total = searcher.search(match, 1, count=True).count
+    total = count(searcher, match)
     if need == 0 or total == 0:
         return [], total
     order = tantivy.Order.Desc if sort.descending else tantivy.Order.Asc
@@ -775,7 +790,7 @@ def sorted_page(
             break
         limit *= 2
     boundary = hits[need - 1][0] if len(hits) >= need else None
-    rows = [(searcher.doc(address).get_first("id"), value) for value, address in hits]
+    rows = [(str(searcher.doc(address).get_first("id")), value) for value, address in hits]
     if len(hits) >= need:
         rows = [r for r in rows if r[1] == boundary or _before(r[1], boundary, sort.descending)]
     scores: dict[str, float] = {}
@@ -788,7 +803,7 @@ def sorted_page(
             ]
         )
         for score, address in searcher.search(scored, len(ids), count=False).hits:
-            scores[searcher.doc(address).get_first("id")] = score
+            scores[str(searcher.doc(address).get_first("id"))] = score
 
     def key(row: tuple[str, Any]) -> tuple:
         pid, value = row

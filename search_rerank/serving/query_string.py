@@ -228,7 +228,8 @@ class _Parser:
             if value in ("*", "_exists_"):
                 raise SyntaxUnsupported(f"{value}: (exists queries)")
             name = value.replace("\\", "")
-            if self.peek() is not None and self.peek()[0] == "word" and _COMPARISON.fullmatch(self.peek()[1]):
+            following = self.peek()
+            if following is not None and following[0] == "word" and _COMPARISON.fullmatch(following[1]):
                 return self._comparison(name, self.take()[1])
             return self.clause(name)
         if kind == "range":

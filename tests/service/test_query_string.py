@@ -1,0 +1,72 @@
+"""Lucene query syntax (query_string, simple_query_string) parsed into a tree."""
+
+from __future__ import annotations
+
+import pytest
+
+from search_rerank.serving.query_string import (
+    MUST,
+    MUST_NOT,
+    SHOULD,
+    Everything,
+    Group,
+    QuerySyntaxError,
+    Span,
+    SyntaxUnsupported,
+    Word,
+    parse,
+    positive_text,
+)
+
+
+def test_minus_prohibits_a_word():
+    assert parse("sofa -grey") == Group(((SHOULD, Word(None, "sofa")), (MUST_NOT, Word(None, "grey"))))
+
+
+def test_and_not_requires_one_word_and_prohibits_the_other():
+    assert parse("sofa AND NOT grey") == Group(((MUST, Word(None, "sofa")), (MUST_NOT, Word(None, "grey"))))
+
+
+def test_field_group_puts_each_alternative_on_the_field():
+    assert parse("brand:(Acme OR Bolt)") == Group(((SHOULD, Word("brand", "Acme")), (SHOULD, Word("brand", "Bolt"))))
+
+
+def test_a_query_of_prohibited_words_only_matches_everything_else():
+    assert parse("-grey") == Group(((MUST, Everything()), (MUST_NOT, Word(None, "grey"))))
+
+
+def test_default_operator_and_requires_every_word():
+    assert parse("grey sofa", "AND") == Group(((MUST, Word(None, "grey")), (MUST, Word(None, "sofa"))))
+
+
+def test_inclusive_and_exclusive_range_bounds():
+    assert parse("price:[10 TO 20}") == Span("price", "10", "20", True, False)
+
+
+def test_comparison_is_an_open_range():
+    assert parse("rating:>=4") == Span("rating", "4", None, True, True)
+
+
+def test_phrase_keeps_its_words_together():
+    assert parse('"leather sofa"') == Word(None, "leather sofa", phrase=True)
+
+
+def test_simple_query_string_pipe_is_or_and_minus_is_not():
+    assert parse("sofa | lamp -grey", simple=True) == Group(
+        ((SHOULD, Word(None, "sofa")), (SHOULD, Word(None, "lamp")), (MUST_NOT, Word(None, "grey")))
+    )
+
+
+def test_positive_text_leaves_out_prohibited_words():
+    assert positive_text(parse('"leather sofa" +red -grey')) == "leather sofa red"
+
+
+@pytest.mark.parametrize("text", ["(sofa", "sofa)", '"open', "price:[1 TO"])
+def test_malformed_syntax_is_a_syntax_error(text):
+    with pytest.raises(QuerySyntaxError):
+        parse(text)
+
+
+def test_wildcards_are_refused_as_unsupported():
+    with pytest.raises(SyntaxUnsupported):
+        parse("sof*")
