@@ -9,15 +9,19 @@ without it the browser tests skip, saying so.
 from __future__ import annotations
 
 import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 from live_server import served
+from werkzeug.middleware.shared_data import SharedDataMiddleware
 
 from search_rerank.core.product import Product
 from search_rerank.core.settings import Settings
 from search_rerank.serving import create_app
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
 MARKUP = Product(
     id="markup-1",
     title='<img src=x onerror="document.body.dataset.pwned=1">Zebra lamp',
@@ -59,3 +63,27 @@ def browser_type_launch_args(browser_type_launch_args):
     if CHROMIUM is None:
         pytest.skip("chromium is not installed (Debian: apt-get install -y --no-install-recommends chromium)")
     return {**browser_type_launch_args, "executable_path": CHROMIUM}
+
+
+@pytest.fixture(scope="session")
+def frontend_dist() -> Path:
+    """frontend/dist, bundled now from the sources by esbuild (``npm ci`` in frontend/ installs it: CI does, and
+    ``make frontends``); without node or the installed packages, or when the bundle fails, the tests skip saying why."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: the front-end pages cannot be bundled")
+    if not (FRONTEND / "node_modules" / "esbuild").is_dir():
+        pytest.skip("the front ends' npm packages are not installed (make frontends, or npm ci in frontend/)")
+    built = subprocess.run([node, "build.mjs"], cwd=FRONTEND, capture_output=True, text=True, timeout=300)
+    if built.returncode != 0:
+        pytest.skip(f"bundling the front ends failed: {built.stderr[-2000:]}")
+    return FRONTEND / "dist"
+
+
+@pytest.fixture(scope="session")
+def frontends_server(web_settings, frontend_dist):
+    """The app with the bundled front-end pages beside it under /frontends/, so that they call its
+    Elasticsearch-compatible API from the same origin, as a shop's page calls its own proxy."""
+    app = SharedDataMiddleware(create_app(web_settings), {"/frontends": str(frontend_dist)})
+    with served(app) as url:
+        yield url

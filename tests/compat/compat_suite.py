@@ -1,0 +1,259 @@
+"""The compatibility suite: request bodies in the shapes real front ends send, run against the service.
+
+Each ``bodies/*.json`` holds one request taken from a front-end library's own source or tests: ``source``
+names the repository and file (and test) it comes from, ``library`` and ``feature`` say what it exercises,
+and either ``body`` (a ``POST /products/_search``) or ``msearch`` (the header and body lines of a
+``POST /_msearch``). Field names and values are this catalog's (``title``, ``brand.keyword``, ``price``...)
+where the original used its own demo index's (``imdb_movies``, ``category.keyword: electronics``); the
+shape is the library's. ``expect`` holds what Elasticsearch would answer on CATALOG, checked by
+:func:`judge`: ``total``, ``ids`` (in order), ``ids_within``, ``buckets`` (an aggregation path onto
+``{key: doc_count}``) and ``highlight`` (a text some hit's highlight must contain).
+
+Used by tests/compat/test_bodies.py and benchmarks/compat.py, on the embedded (tantivy) backend and on the
+OpenSearch backend over osmem-server, both with the dense leg off: the suite tests the Query DSL, and a
+dense leg would add its own (correct, but not Elasticsearch's) hits to every text query.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from search_rerank.backends.cluster import OpenSearchRetriever
+from search_rerank.core.pipeline import SearchPipeline
+from search_rerank.core.product import Product
+from search_rerank.core.retrieval import LEXICAL
+from search_rerank.core.settings import LexicalSettings, Settings
+from search_rerank.core.store import ProductStore
+from search_rerank.indexing.indexes import build_index, open_pipeline
+from search_rerank.serving import create_app
+
+BODIES = Path(__file__).with_name("bodies")
+BACKENDS = ("embedded", "opensearch")
+ANSWERED, UNSUPPORTED, WRONG, SERVER_ERROR = "answered", "unsupported_501", "wrong", "server_errors"
+# Front ends configured for a typical Elasticsearch product index name their fields like this.
+FIELD_ALIASES = {"color.keyword": "attributes.color", "color": "attributes.color"}
+
+
+def product(pid, title, brand, category, price, color=None, rating=None, sales=0, description=""):
+    return Product(
+        id=pid,
+        title=title,
+        brand=brand,
+        category=category,
+        price=price,
+        attributes={"color": color} if color else {},
+        rating=rating,
+        sales=sales,
+        description=description,
+    )
+
+
+CATALOG = [
+    product("s1", "Corner sofa", "Acme", "Furniture > Sofas", 499.0, "grey", 4.1, 120, "a roomy grey corner sofa"),
+    product("s2", "Leather sofa", "Acme", "Furniture > Sofas", 899.0, "brown", 4.7, 40, "a brown leather sofa"),
+    product("s3", "Velvet sofa", "Bolt", "Furniture > Sofas", 650.0, "blue", 3.9, 8, "soft velvet sofa in blue"),
+    product("s4", "Sofa bed", "Cosy", "Furniture > Sofas", 700.0, "grey", None, 3, "folds out into a bed"),
+    product("s5", "Small grey sofa", "Bolt", "Furniture > Sofas", 299.0, "grey", 4.4, 75, "two seat sofa"),
+    product("t1", "Oak table", "Bolt", "Furniture > Tables", 249.5, "brown", 4.8, 60, "solid oak dining table"),
+    product("t2", "Glass table", "Acme", "Furniture > Tables", 199.0, None, 3.5, 22, "a glass coffee table"),
+    product("l1", "Desk lamp", "Acme", "Lighting", 39.0, "black", 4.2, 15, "a reading lamp"),
+    product("l2", "Floor lamp", "Dune", "Lighting", 89.0, "white", None, 5, "tall floor lamp"),
+]
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    spec: dict[str, Any]
+
+    @property
+    def source(self) -> str:
+        return self.spec["source"]
+
+
+def cases() -> list[Case]:
+    return [Case(path.stem, json.loads(path.read_text(encoding="utf-8"))) for path in sorted(BODIES.glob("*.json"))]
+
+
+def embedded_app(root: Path):
+    """The app on the embedded backend (tantivy), lexical leg only."""
+    settings = Settings(index_dir=root / "idx", dense={"enabled": False}, service={"field_aliases": FIELD_ALIASES})
+    build_index(CATALOG, settings, progress=False)
+    pipeline = open_pipeline(settings)
+    return create_app(settings, pipeline), pipeline
+
+
+@contextmanager
+def opensearch_app(root: Path, url: str) -> Iterator[Any]:
+    """The app on the OpenSearch backend: CATALOG in a fresh index on the server at ``url``, deleted after."""
+    lexical = LexicalSettings(
+        backend="opensearch", url=url, index=f"compat-{uuid.uuid4().hex[:12]}", request_timeout_s=10, retries=1
+    )
+    retriever = OpenSearchRetriever(lexical)
+    retriever.add(CATALOG)
+    store = ProductStore(root / "products.sqlite")
+    store.add(CATALOG)
+    store.refresh_popularity()
+    settings = Settings(
+        index_dir=root / "unused", lexical=lexical, dense={"enabled": False}, service={"field_aliases": FIELD_ALIASES}
+    )
+    try:
+        yield create_app(settings, SearchPipeline(settings, {LEXICAL: retriever}, store))
+    finally:
+        for name in retriever.aliases(f"{retriever.index}*"):
+            retriever.delete_index(name)
+
+
+# A shop's own Elasticsearch index for CATALOG, mapped as front ends expect (text with .keyword sub-fields):
+# the reference that the service's answers are compared with (benchmarks/compat.py).
+REFERENCE_MAPPING = {
+    "properties": {
+        "title": {"type": "text"},
+        "description": {"type": "text"},
+        **{
+            name: {"type": "text", "fields": {"keyword": {"type": "keyword"}}}
+            for name in ("brand", "category", "color")
+        },
+        "price": {"type": "double"},
+        "rating": {"type": "float"},
+    }
+}
+
+
+def reference_documents() -> dict[str, dict[str, Any]]:
+    """CATALOG as a shop's index holds it: the category path as text, the colour a field of its own."""
+    return {
+        p.id: {
+            "title": p.title,
+            "description": p.description,
+            "brand": p.brand,
+            "category": " > ".join(p.category),
+            **({"color": p.attributes["color"][0]} if "color" in p.attributes else {}),
+            "price": p.price,
+            **({"rating": p.rating} if p.rating is not None else {}),
+        }
+        for p in CATALOG
+    }
+
+
+def reference_index(url: str, name: str) -> str:
+    """CATALOG in a fresh index ``name`` on the engine at ``url``, mapped by REFERENCE_MAPPING; returns its URL."""
+    index = f"{url}/{name}"
+    requests.delete(index, timeout=30)
+    requests.put(index, json={"mappings": REFERENCE_MAPPING}, timeout=30).raise_for_status()
+    lines = "".join(
+        json.dumps({"index": {"_index": name, "_id": pid}}) + "\n" + json.dumps(doc) + "\n"
+        for pid, doc in reference_documents().items()
+    )
+    bulk = requests.post(
+        f"{url}/_bulk?refresh=true", data=lines, headers={"Content-Type": "application/x-ndjson"}, timeout=30
+    )
+    bulk.raise_for_status()
+    return index
+
+
+def searches(case: Case) -> list[dict[str, Any]]:
+    """The search bodies of a case: its one body, or each body line of its multi-search."""
+    return [case.spec["body"]] if "body" in case.spec else case.spec["msearch"][1::2]
+
+
+@dataclass
+class Outcome:
+    """How one body fared: its class (answered, unsupported_501, wrong, server_errors) and why."""
+
+    outcome: str
+    status: list[int] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+
+
+def run(client, case: Case) -> Outcome:
+    """Send the case's request with a Flask test client and judge the answer."""
+    if "msearch" in case.spec:
+        ndjson = "".join(json.dumps(line) + "\n" for line in case.spec["msearch"])
+        response = client.post("/_msearch", data=ndjson, content_type="application/x-ndjson")
+        if response.status_code != 200:
+            return classify(case, response.status_code, response.get_json(silent=True))
+        answers = response.get_json()["responses"]
+        outcomes = [classify(case, answer.get("status", 200), answer, item) for item, answer in enumerate(answers)]
+        worst = max(outcomes, key=lambda o: [ANSWERED, UNSUPPORTED, WRONG, SERVER_ERROR].index(o.outcome))
+        return Outcome(worst.outcome, [s for o in outcomes for s in o.status], [r for o in outcomes for r in o.reasons])
+    response = client.post("/products/_search", json=case.spec["body"])
+    return classify(case, response.status_code, response.get_json(silent=True))
+
+
+def classify(case: Case, status: int, body: Any, item: int = 0) -> Outcome:
+    """One answer's class; ``item`` is its place in a multi-search."""
+    if status >= 500 and status != 501:
+        return Outcome(SERVER_ERROR, [status], [f"HTTP {status}"])
+    if status == 501:
+        part = ((body or {}).get("error") or {}).get("unsupported")
+        if part:
+            return Outcome(UNSUPPORTED, [status], [f"unsupported: {part}"])
+        return Outcome(WRONG, [status], ["501 without naming the unsupported part"])
+    if status != 200:
+        return Outcome(WRONG, [status], [f"HTTP {status}: {json.dumps((body or {}).get('error'))[:300]}"])
+    reasons = judge(case, body, item)
+    return Outcome(WRONG if reasons else ANSWERED, [status], reasons)
+
+
+def judge(case: Case, answer: dict[str, Any], item: int = 0) -> list[str]:
+    """What in ``answer`` differs from Elasticsearch's shape or from the case's ``expect``; empty when right."""
+    reasons: list[str] = []
+    if "msearch" in case.spec:
+        request, expect = case.spec["msearch"][2 * item + 1], case.spec["expect"][item]
+    else:
+        request, expect = case.spec["body"], case.spec["expect"]
+    hits = answer.get("hits")
+    if not isinstance(hits, dict) or not isinstance(hits.get("hits"), list):
+        return ["no hits.hits"]
+    total = hits.get("total")
+    if not (isinstance(total, dict) and isinstance(total.get("value"), int) and total.get("relation") in ("eq", "gte")):
+        reasons.append(f"hits.total is not Elasticsearch's {{value, relation}}: {total!r}")
+    for hit in hits["hits"]:
+        if not isinstance(hit.get("_id"), str) or "_source" not in hit:
+            reasons.append(f"a hit without _id or _source: {sorted(hit)}")
+            break
+    asked = request.get("aggs") or request.get("aggregations")
+    if request.get("suggest") and "suggest" not in answer:
+        reasons.append("suggest asked but not answered")
+    if asked and set(asked) - set(answer.get("aggregations") or {}):
+        reasons.append(f"aggregations missing: {sorted(set(asked) - set(answer.get('aggregations') or {}))}")
+    ids = [hit.get("_id") for hit in hits["hits"]]
+    if "total" in expect and isinstance(total, dict) and total.get("value") != expect["total"]:
+        reasons.append(f"hits.total.value {total.get('value')} != {expect['total']}")
+    if "ids" in expect and ids != expect["ids"]:
+        reasons.append(f"hits {ids} != {expect['ids']}")
+    if "ids_within" in expect and not set(ids) <= set(expect["ids_within"]):
+        reasons.append(f"hits {sorted(set(ids) - set(expect['ids_within']))} should not match")
+    for path, wanted in expect.get("buckets", {}).items():
+        got = buckets_at(answer.get("aggregations") or {}, path)
+        if got != wanted:
+            reasons.append(f"aggregations.{path}: {got} != {wanted}")
+    if "highlight" in expect:
+        texts = [text for hit in hits["hits"] for frags in (hit.get("highlight") or {}).values() for text in frags]
+        if not any(expect["highlight"] in text for text in texts):
+            reasons.append(f"no highlight contains {expect['highlight']!r} (got {texts[:3]})")
+    return reasons
+
+
+def buckets_at(aggregations: dict[str, Any], path: str) -> dict[str, int] | None:
+    """``{key: doc_count}`` of the aggregation at a dotted path (``facet_bucket_all>brand``, '>' between levels)."""
+    node: Any = aggregations
+    for part in path.split(">"):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    raw = node.get("buckets") if isinstance(node, dict) else None
+    if isinstance(raw, list):
+        return {str(b.get("key")): b.get("doc_count") for b in raw}
+    if isinstance(raw, dict):
+        return {key: b.get("doc_count") for key, b in raw.items()}
+    return None
