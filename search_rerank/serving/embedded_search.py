@@ -44,7 +44,7 @@ from ..core.candidate import Candidate
 from ..core.filters import Filters, _norm, attribute_key, category_key
 from ..core.pipeline import Ranking, SearchPipeline, SearchResult
 from ..core.product import Product
-from ..core.retrieval import LEXICAL, Retriever
+from ..core.retrieval import LEXICAL, Retriever, Stage
 from ..core.settings import LEXICAL_FIELDS, ServiceSettings
 from . import query_string
 from .es_compat import EsSearch, InvalidQuery, Unsupported, parse_search
@@ -903,7 +903,7 @@ class EmbeddedSearch:
         for pid, value, score in page:
             self.sort_values[pid] = [value, score] if self.sort.score_listed else [value]
         reason = f"sorted by {self.sort.field}: every match is ordered by the field"
-        ranking = Ranking(candidates=candidates, skipped={"rerank": reason, "fusion": reason})
+        ranking = Ranking(search.text, candidates=candidates, skipped={Stage.RERANK: reason, Stage.FUSION: reason})
         return SearchResult(query=search.text, hits=pipeline.hits(candidates), total=total, ranking=ranking)
 
     def complete(self, response: dict[str, Any], result: SearchResult | None) -> None:
