@@ -52,8 +52,8 @@ from ..core.settings import PACKAGED_MINILM
 from ..data.dataset import Query
 from ..data.qrels import Qrels
 from ..evaluation.evaluate import relevance_metrics
-from .mining import MiningConfig, _positives, _random_negatives, first_stage_lists
-from .reranker import _subset, best_evaluation
+from .mining import MiningConfig, first_stage_lists, sample_positives, sample_random_negatives
+from .reranker import best_evaluation, judged_subset
 
 
 @dataclass(frozen=True)
@@ -106,9 +106,11 @@ def mine_triplets(
         if qid not in queries or best <= 0:
             continue
         top = [c.product_id for c in candidates.get(qid, [])[: config.hard_depth]]
-        positives = _positives({pid: g for pid, g in judged.items() if g == best}, top, config.positives_per_query, rng)
+        positives = sample_positives(
+            {pid: g for pid, g in judged.items() if g == best}, top, config.positives_per_query, rng
+        )
         hard = [pid for pid in top if judged.get(pid, None) == 0 or (config.judgments_complete and pid not in judged)]
-        negatives = hard[: config.hard_negatives_per_query] or _random_negatives(
+        negatives = hard[: config.hard_negatives_per_query] or sample_random_negatives(
             catalog_ids, judged, set(), max(config.random_negatives_per_query, 1), rng
         )
         if not negatives:
@@ -239,7 +241,7 @@ def train_encoder(
     started = time.perf_counter()
     dense = pipeline.settings.dense
     train_q, train_qrels = train
-    dev_q = _subset(*dev, config.dev_queries, config.seed)
+    dev_q = judged_subset(*dev, config.dev_queries, config.seed)
     if not dev_q:
         raise ConfigError("no dev queries with judgments: the dev split is needed to decide promotion")
     train_lists = first_stage_lists(pipeline, train_q, config.mining.hard_depth, progress)

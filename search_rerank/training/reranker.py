@@ -163,7 +163,8 @@ def _device(setting: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _subset(queries: Mapping[str, Query], qrels: Qrels, n: int, seed: int) -> dict[str, Query]:
+def judged_subset(queries: Mapping[str, Query], qrels: Qrels, n: int, seed: int) -> dict[str, Query]:
+    """At most ``n`` judged queries, sampled with ``seed`` so every trainer and benchmark evaluates the same dev set."""
     judged = sorted(q for q in qrels if q in queries)
     if len(judged) > n:
         judged = sorted(np.random.default_rng(seed).choice(judged, size=n, replace=False).tolist())
@@ -195,7 +196,7 @@ def train_reranker(
     set_seed(config.seed)
     started = time.perf_counter()
     train_q, train_qrels = train
-    dev_q = _subset(*dev, config.dev_queries, config.seed)
+    dev_q = judged_subset(*dev, config.dev_queries, config.seed)
     catalog_ids = sorted(pipeline.store.popularity())
     train_lists = first_stage_lists(pipeline, train_q, config.mining.hard_depth, progress)
     pairs: list[Pair] = mine_pairs(train_q, train_qrels, train_lists, catalog_ids, config.mining)
