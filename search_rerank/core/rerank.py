@@ -18,20 +18,13 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from .candidate import Candidate
+from .device import pick_device
 from .errors import ConfigError
 from .fusion import minmax
 from .settings import RerankSettings
 
 DEFAULT_BLEND = 0.5  # for a model whose card chose no weight
 UNTRAINED_MAX_LENGTH = 256  # tokens per pair for a model whose card names no training length
-
-
-def _device(setting: str) -> str:
-    if setting != "auto":
-        return setting
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 class CrossEncoderReranker:
@@ -59,7 +52,7 @@ class CrossEncoderReranker:
             try:
                 self._model = CrossEncoder(
                     self.settings.model,
-                    device=_device(self.settings.device),
+                    device=pick_device(self.settings.device),
                     max_length=UNTRAINED_MAX_LENGTH if self.settings.max_length is None else self.settings.max_length,
                     local_files_only=local,
                 )

@@ -35,8 +35,9 @@ from pathlib import Path
 import numpy as np
 from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 
-from ..backends.encoder import pick_device, resolve_model_path
+from ..backends.encoder import resolve_model_path
 from ..core.candidate import Candidate
+from ..core.device import pick_device
 from ..core.errors import ConfigError
 from ..core.model_card import (
     BASELINE_METRIC,

@@ -26,6 +26,7 @@ from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 
 from ..backends.encoder import resolve_model_path
 from ..core.candidate import Candidate
+from ..core.device import pick_device
 from ..core.model_card import (
     BASELINE_METRIC,
     MODEL_METRIC,
@@ -155,14 +156,6 @@ def best_evaluation(state, keys: Sequence[str]) -> dict[str, float] | None:
     return None if logged is None else {key: float(logged[f"eval_{key}"]) for key in keys}
 
 
-def _device(setting: str) -> str:
-    if setting != "auto":
-        return setting
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def judged_subset(queries: Mapping[str, Query], qrels: Qrels, n: int, seed: int) -> dict[str, Query]:
     """At most ``n`` judged queries, sampled with ``seed`` so every trainer and benchmark evaluates the same dev set."""
     judged = sorted(q for q in qrels if q in queries)
@@ -212,7 +205,7 @@ def train_reranker(
     texts = {pid: product.embedding_text() for pid, product in pipeline.store.get(sorted(wanted)).items()}
     evaluator = DevRerankEvaluator(dev[1], dev_lists, texts, dev_q, config.window, config.blends)
 
-    device = _device(config.device)
+    device = pick_device(config.device)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     model = CrossEncoder(
         resolve_model_path(config.base_model),
