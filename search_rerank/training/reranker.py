@@ -12,13 +12,10 @@ that does not is worse than none).
 
 from __future__ import annotations
 
-import json
-import os
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,15 +29,13 @@ from ..core.model_card import (
     MODEL_METRIC,
     ModelCard,
     SplitSize,
-    TrainingData,
-    library_versions,
-    save_card,
 )
 from ..core.rerank import below_window, blend, probabilities
 from ..core.settings import PACKAGED_MINILM
 from ..data.dataset import Query
 from ..data.qrels import Qrels
 from ..evaluation.evaluate import relevance_metrics
+from .card import save_training_card
 from .mining import MiningConfig, Pair, first_stage_lists, mine_pairs
 
 
@@ -206,7 +201,6 @@ def train_reranker(
     evaluator = DevRerankEvaluator(dev[1], dev_lists, texts, dev_q, config.window, config.blends)
 
     device = pick_device(config.device)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     model = CrossEncoder(
         resolve_model_path(config.base_model),
         num_labels=1,
@@ -262,35 +256,21 @@ def train_reranker(
     seconds = time.perf_counter() - started
     out = Path(out_dir)
     model.save(str(out))
-    promoted = final[MODEL_METRIC] > final[BASELINE_METRIC]
-    card = ModelCard(
-        kind="reranker",
-        name=out.name,
-        base_model=config.base_model,
-        created=datetime.now(UTC),
-        data=TrainingData(
-            path=data_path,
-            name=data_name,
-            label_source=label_source,
-            splits={
-                "train": SplitSize(queries=len({p.query_id for p in pairs}), pairs=len(pairs)),
-                "dev": SplitSize(queries=len(dev_q), pairs=sum(min(config.window, len(c)) for c in dev_lists.values())),
-            },
-        ),
-        parameters={**json.loads(json.dumps(asdict(config), default=str)), "steps": steps, "device": device},
-        seed=config.seed,
+    return save_training_card(
+        out,
+        "reranker",
+        config,
+        data_path=data_path,
+        data_name=data_name,
+        label_source=label_source,
+        train=SplitSize(queries=len({p.query_id for p in pairs}), pairs=len(pairs)),
+        dev=SplitSize(queries=len(dev_q), pairs=sum(min(config.window, len(c)) for c in dev_lists.values())),
+        parameters={"steps": steps, "device": device},
         dev_metrics=final,
-        promoted=promoted,
-        promotion_reason=(
-            f"dev nDCG@10 {final[MODEL_METRIC]:.4f} at blend {final['best_blend']} beats the first stage's "
-            f"{final[BASELINE_METRIC]:.4f}"
-            if promoted
-            else f"dev nDCG@10 does not beat the first stage's {final[BASELINE_METRIC]:.4f} at any blend; "
-            "serving it would make results worse"
-        ),
-        training_seconds=seconds,
-        pairs_per_second=float(run.metrics.get("train_samples_per_second", 0.0)),
-        library_versions=library_versions(),
+        promoted_because=f"dev nDCG@10 {final[MODEL_METRIC]:.4f} at blend {final['best_blend']} beats the first "
+        f"stage's {final[BASELINE_METRIC]:.4f}",
+        refused_because=f"dev nDCG@10 does not beat the first stage's {final[BASELINE_METRIC]:.4f} at any blend; "
+        "serving it would make results worse",
+        seconds=seconds,
+        train_metrics=run.metrics,
     )
-    save_card(card, out)
-    return card
