@@ -7,7 +7,6 @@ and a score is a cosine whatever the model's own pooling does.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 import time
@@ -97,10 +96,8 @@ def resolve_encoder(dense: DenseSettings, models_dir: str | Path) -> EncoderSour
 def _load_model(name: str, device: str, path: str):
     from sentence_transformers import SentenceTransformer
 
+    # local_files_only keeps a local model off the hub, even for an optional file it lacks.
     local = Path(path).is_dir()
-    if local:
-        # A local model must never reach for the hub, even for an optional file it lacks.
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
     started = time.perf_counter()
     try:
         model = SentenceTransformer(path, device=device, local_files_only=local)

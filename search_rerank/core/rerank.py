@@ -36,6 +36,7 @@ class CrossEncoderReranker:
         if settings.model is None:
             raise ConfigError("rerank.model is not set: train one with `search-rerank train reranker` or name a path")
         self.settings = settings
+        self.model_name: str = settings.model
         self.default_blend = default_blend
         self._model = None
         self._lock = threading.Lock()
@@ -46,19 +47,17 @@ class CrossEncoderReranker:
                 return
             from sentence_transformers import CrossEncoder
 
-            local = os.path.isdir(self.settings.model)
-            if local:
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            local = os.path.isdir(self.model_name)  # local_files_only: a local model never reaches the hub
             try:
                 self._model = CrossEncoder(
-                    self.settings.model,
+                    self.model_name,
                     device=pick_device(self.settings.device),
                     max_length=UNTRAINED_MAX_LENGTH if self.settings.max_length is None else self.settings.max_length,
                     local_files_only=local,
                 )
             except OSError as exc:
                 raise ConfigError(
-                    f"cannot load reranker {self.settings.model!r}: {exc}. "
+                    f"cannot load reranker {self.model_name!r}: {exc}. "
                     "Give a local model directory, or a hub name on a machine with internet access."
                 ) from exc
 
