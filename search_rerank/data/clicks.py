@@ -22,7 +22,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -150,7 +150,8 @@ def read_ubi(
     convert = _UbiLineReader(frozenset(impression_actions), frozenset(click_actions))
     for path in paths:
         numbered = ((line, (line, text)) for line, text in numbered_text_lines(path))
-        for record in checked_rows(path, numbered, convert, skip_bad=skip_bad, stats=stats):
+        records: Iterator[_UbiQuery | _UbiEvent] = checked_rows(path, numbered, convert, skip_bad=skip_bad, stats=stats)
+        for record in records:
             if isinstance(record, _UbiQuery):
                 if record.text:
                     texts.setdefault(record.query_id, record.text)
@@ -343,9 +344,9 @@ def fit_pbm(
     click_rows: list[bool] = []
     for impression in impressions:
         key = query_key(impression.query)
-        for rank, doc in enumerate(impression.shown):
+        for position, doc in enumerate(impression.shown):
             pair_rows.append(index.setdefault((key, doc), len(index)))
-            rank_rows.append(rank)
+            rank_rows.append(position)
             click_rows.append(doc in impression.clicked)
     pair = np.asarray(pair_rows)
     rank = np.asarray(rank_rows)
@@ -490,16 +491,16 @@ def simulate_clicks(
     For tests and benchmarks where the true relevance and position bias are
     known, so a click model can be checked against them.
     """
-    theta = np.asarray(theta, dtype=float)
+    examine = np.asarray(theta, dtype=float)
     impressions: list[Impression] = []
     for query, ranking in rankings:
-        if len(ranking) > len(theta):
+        if len(ranking) > len(examine):
             raise ValueError(
-                f"a ranking of {len(ranking)} products needs {len(ranking)} theta values, got {len(theta)}"
+                f"a ranking of {len(ranking)} products needs {len(ranking)} theta values, got {len(examine)}"
             )
         judged = grades.get(query, {})
         attract = np.array([attraction[judged.get(doc, 0)] for doc in ranking])
-        examined = rng.random(len(ranking)) < theta[: len(ranking)]
+        examined = rng.random(len(ranking)) < examine[: len(ranking)]
         clicked = examined & (rng.random(len(ranking)) < attract)
         impressions.append(
             Impression(query, tuple(ranking), frozenset(doc for doc, hit in zip(ranking, clicked) if hit))

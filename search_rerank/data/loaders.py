@@ -257,7 +257,7 @@ def _catalog_product(record: Mapping[str, Any]) -> Product:
     return _product(fields)
 
 
-def _json_product(record: dict[str, Any]) -> Product:
+def _json_product(record: dict[str, Any]) -> Product | None:
     if "product_title" in record or ("put" in record and "fields" in record):
         return _esci_product(record, locale=None)
     return _catalog_product(record)
