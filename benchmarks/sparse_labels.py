@@ -35,7 +35,7 @@ from search_rerank.core.model_card import load_card  # noqa: E402
 from search_rerank.data.loaders import load_beir  # noqa: E402
 from search_rerank.indexing.indexes import open_pipeline  # noqa: E402
 from search_rerank.training.mining import MiningConfig, first_stage_lists  # noqa: E402
-from search_rerank.training.reranker import DevRerankEvaluator, RerankerTraining, _subset, train_reranker  # noqa: E402
+from search_rerank.training.reranker import DevRerankEvaluator, RerankerTraining, judged_subset, train_reranker  # noqa: E402
 
 BLENDS = (0.0, 0.25, 0.5, 0.75, 1.0)
 RECIPES = {
@@ -86,7 +86,7 @@ def main() -> None:
 
     test_q, truth = complete.split("test")
     _, sparse = pooled.split("test")
-    sample = _subset(test_q, {q: truth[q] for q in truth if q in sparse}, args.test_queries, args.seed)
+    sample = judged_subset(test_q, {q: truth[q] for q in truth if q in sparse}, args.test_queries, args.seed)
     lists = first_stage_lists(pipeline, sample, 100)
     wanted = sorted({c.product_id for cs in lists.values() for c in cs[:50]})
     texts = {pid: p.embedding_text() for pid, p in pipeline.store.get(wanted).items()}

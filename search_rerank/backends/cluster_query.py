@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.filters import Filters, _norm, attribute_key, category_key
+from ..core.filters import Filters, attribute_key, category_key, normalise_term
 from ..core.settings import LexicalSettings
 
 # Ties in score are broken by id, as in the tantivy leg, so the k-th place does
@@ -37,7 +37,7 @@ def filter_clauses(filters: Filters | None) -> list[dict[str, Any]]:
     if filters.category:
         clauses.append({"term": {"filter.category_path": category_key(filters.category)}})
     if filters.brand:
-        clauses.append({"terms": {"filter.brand": sorted({_norm(b) for b in filters.brand})}})
+        clauses.append({"terms": {"filter.brand": sorted({normalise_term(b) for b in filters.brand})}})
     if filters.price_min is not None or filters.price_max is not None:
         # A product without a price has no value in the field, so it fails the range, as in the reference.
         bounds = {"gte": filters.price_min, "lte": filters.price_max}

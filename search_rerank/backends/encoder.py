@@ -7,7 +7,6 @@ and a score is a cosine whatever the model's own pooling does.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..core.device import pick_device
 from ..core.errors import ConfigError
 from ..core.model_card import CARD_FILE, NAME_PATTERN, card_digest, resolve_model
 from ..core.settings import PACKAGED_MINILM, DenseSettings
@@ -93,27 +93,11 @@ def resolve_encoder(dense: DenseSettings, models_dir: str | Path) -> EncoderSour
     return EncoderSource(path, card_digest(path))
 
 
-def pick_device(setting: str) -> str:
-    """The torch device for a ``device`` setting; asking for CUDA without one fails at start-up, not mid-request."""
-    if setting == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if setting == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(
-            "device is 'cuda' but torch sees no CUDA device; set device to 'auto' or 'cpu', "
-            "or install a CUDA build of torch on a machine with a GPU"
-        )
-    if setting not in ("cpu", "cuda"):
-        raise ConfigError(f"unknown device {setting!r}; valid: 'auto', 'cpu', 'cuda'")
-    return setting
-
-
 def _load_model(name: str, device: str, path: str):
     from sentence_transformers import SentenceTransformer
 
+    # local_files_only keeps a local model off the hub, even for an optional file it lacks.
     local = Path(path).is_dir()
-    if local:
-        # A local model must never reach for the hub, even for an optional file it lacks.
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
     started = time.perf_counter()
     try:
         model = SentenceTransformer(path, device=device, local_files_only=local)

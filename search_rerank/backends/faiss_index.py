@@ -38,8 +38,7 @@ import numpy as np
 
 from ..core.candidate import Candidate
 from ..core.errors import ConfigError
-from ..core.filters import Filters  # the reference normaliser: filter semantics must be identical
-from ..core.filters import _norm as normalise
+from ..core.filters import Filters, normalise_term  # the reference normaliser: filter semantics must be identical
 from ..core.product import Product
 from ..core.retrieval import DENSE, leg_candidates
 from ..core.settings import DenseSettings
@@ -123,10 +122,10 @@ class _Metadata:
         self.row_of.update((p.id, first + i) for i, p in enumerate(products))
         self.alive.extend(np.ones(len(products), dtype=bool))
         self.price.extend([np.nan if p.price is None else p.price for p in products])
-        self.brand.extend([_code(self.brands, normalise(p.brand)) for p in products])
-        self.category.extend([_code(self.categories, tuple(normalise(c) for c in p.category)) for p in products])
+        self.brand.extend([_code(self.brands, normalise_term(p.brand)) for p in products])
+        self.category.extend([_code(self.categories, tuple(normalise_term(c) for c in p.category)) for p in products])
         for i, product in enumerate(products):
-            pairs = {(key, normalise(v)) for key, values in product.attributes.items() for v in values}
+            pairs = {(key, normalise_term(v)) for key, values in product.attributes.items() for v in values}
             for pair in pairs:
                 code = _code(self.attribute_values, pair)
                 if code == len(self.postings):
@@ -146,11 +145,11 @@ class _Metadata:
         if filters is None:
             return mask
         if filters.category:
-            prefix = tuple(normalise(c) for c in filters.category)
+            prefix = tuple(normalise_term(c) for c in filters.category)
             wanted = [path[: len(prefix)] == prefix for path in self.categories]
             mask &= np.array(wanted, dtype=bool)[self.category.values]
         if filters.brand:
-            mask &= self._lookup(self.brands, {normalise(b) for b in filters.brand})[self.brand.values]
+            mask &= self._lookup(self.brands, {normalise_term(b) for b in filters.brand})[self.brand.values]
         with np.errstate(invalid="ignore"):  # a missing price is NaN, which fails both bounds as required
             if filters.price_min is not None:
                 mask &= self.price.values >= filters.price_min
@@ -159,7 +158,7 @@ class _Metadata:
         for key, values in filters.attributes.items():
             has_any = np.zeros(len(mask), dtype=bool)
             for value in values:
-                code = self.attribute_values.get((key, normalise(value)))
+                code = self.attribute_values.get((key, normalise_term(value)))
                 if code is not None:
                     has_any[self.postings[code].values] = True
             mask &= has_any

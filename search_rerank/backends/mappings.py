@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import ConfigError
-from ..core.filters import _norm, attribute_key, category_keys
+from ..core.filters import attribute_key, category_keys, normalise_term
 from ..core.longtail import popularity_signal
 from ..core.product import Product
 from ..core.settings import DenseSettings, LexicalSettings
@@ -189,7 +189,7 @@ def document(product: Product) -> dict[str, Any]:
         "popularity": float(popularity_signal(product.sales, product.review_count)),
         "filter": {
             "category_path": category_keys(product.category),
-            "brand": _norm(product.brand),
+            "brand": normalise_term(product.brand),
             "attribute": [attribute_key(key, value) for key, values in product.attributes.items() for value in values],
         },
         "facet": {

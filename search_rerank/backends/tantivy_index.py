@@ -31,7 +31,7 @@ import tantivy
 
 from ..core.candidate import Candidate
 from ..core.errors import ConfigError, StageError
-from ..core.filters import Filters, _norm, attribute_key, category_key, category_keys
+from ..core.filters import Filters, attribute_key, category_key, category_keys, normalise_term
 from ..core.product import Product
 from ..core.retrieval import LEXICAL, leg_candidates
 from ..core.settings import LEXICAL_FIELDS, LexicalSettings
@@ -114,7 +114,7 @@ def _document(product: Product) -> tantivy.Document:
         description=product.description,
         # Every prefix is indexed, so a category filter is a single term lookup.
         category_path=category_keys(product.category),
-        brand_key=_norm(product.brand),
+        brand_key=normalise_term(product.brand),
         attr=[attribute_key(key, value) for key, values in product.attributes.items() for value in values],
         facet=facet_values(product),
         sales=product.sales,
@@ -309,7 +309,9 @@ class TantivyRetriever:
             clauses.append(tantivy.Query.term_query(self._schema, "category_path", category_key(filters.category)))
         if filters.brand:
             clauses.append(
-                tantivy.Query.term_set_query(self._schema, "brand_key", sorted({_norm(b) for b in filters.brand}))
+                tantivy.Query.term_set_query(
+                    self._schema, "brand_key", sorted({normalise_term(b) for b in filters.brand})
+                )
             )
         if filters.price_min is not None or filters.price_max is not None:
             # A product without a price has no value in the field, so it fails the range, as in the reference.

@@ -15,7 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from .product import Product
 
 
-def _norm(value: str) -> str:
+def normalise_term(value: str) -> str:
+    """The folded form every exact filter match compares (brand, category part, attribute value).
+
+    Public because each backend (tantivy, FAISS, cluster mappings and queries) must fold exactly as
+    :class:`Filters` does, or the same filter would match different products per backend.
+    """
     return value.strip().casefold()
 
 
@@ -24,7 +29,7 @@ def category_key(parts: Iterable[str]) -> str:
 
     JSON, so that no separator inside a category name can make two paths collide.
     """
-    return json.dumps([_norm(part) for part in parts], ensure_ascii=False)
+    return json.dumps([normalise_term(part) for part in parts], ensure_ascii=False)
 
 
 def category_keys(path: Iterable[str]) -> list[str]:
@@ -35,7 +40,7 @@ def category_keys(path: Iterable[str]) -> list[str]:
 
 def attribute_key(key: str, value: str) -> str:
     """One attribute key/value pair as one exact term (keys are already normalised by the models)."""
-    return json.dumps([key, _norm(value)], ensure_ascii=False)
+    return json.dumps([key, normalise_term(value)], ensure_ascii=False)
 
 
 class Filters(BaseModel):
@@ -57,7 +62,7 @@ class Filters(BaseModel):
     @classmethod
     def _category_path(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return Product._split_category(value)
+            return Product.split_category(value)
         return value
 
     @field_validator("brand", mode="before")
@@ -91,17 +96,17 @@ class Filters(BaseModel):
     def matches(self, product: Product) -> bool:
         """The reference semantics that every backend's filter must reproduce."""
         if self.category:
-            path = [_norm(p) for p in product.category]
-            if [_norm(p) for p in self.category] != path[: len(self.category)]:
+            path = [normalise_term(p) for p in product.category]
+            if [normalise_term(p) for p in self.category] != path[: len(self.category)]:
                 return False
-        if self.brand and _norm(product.brand) not in {_norm(b) for b in self.brand}:
+        if self.brand and normalise_term(product.brand) not in {normalise_term(b) for b in self.brand}:
             return False
         if self.price_min is not None and (product.price is None or product.price < self.price_min):
             return False
         if self.price_max is not None and (product.price is None or product.price > self.price_max):
             return False
         for key, wanted in self.attributes.items():
-            have = {_norm(v) for v in product.attributes.get(key, ())}
-            if not have & {_norm(v) for v in wanted}:
+            have = {normalise_term(v) for v in product.attributes.get(key, ())}
+            if not have & {normalise_term(v) for v in wanted}:
                 return False
         return True

@@ -82,7 +82,7 @@ FUSERS = ("rrf", "linear")
 
 def fuse(legs: Legs, settings: FusionSettings) -> list[Candidate]:
     """Fuse with the method the settings name."""
-    weights = dict(settings.weights)
+    weights: dict[str, float] = {leg: weight for leg, weight in settings.weights.items()}
     if settings.method == "rrf":
         return rrf(legs, settings.rank_constant, weights)
     if settings.method == "linear":

@@ -40,7 +40,7 @@ class Product(BaseModel):
 
     @field_validator("category", mode="before")
     @classmethod
-    def _split_category(cls, value: Any) -> Any:
+    def split_category(cls, value: Any) -> Any:
         if value is None:
             return ()
         if isinstance(value, str):

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from .candidate import Candidate
+from .device import pick_device
 from .errors import ConfigError
 from .fusion import minmax
 from .pretokenised import PairEncoder, PretokenisedTexts, tokenizer_identity
@@ -29,14 +30,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BLEND = 0.5  # for a model whose card chose no weight
 UNTRAINED_MAX_LENGTH = 256  # tokens per pair for a model whose card names no training length
-
-
-def _device(setting: str) -> str:
-    if setting != "auto":
-        return setting
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 class CrossEncoderReranker:
@@ -57,6 +50,7 @@ class CrossEncoderReranker:
         if settings.model is None:
             raise ConfigError("rerank.model is not set: train one with `search-rerank train reranker` or name a path")
         self.settings = settings
+        self.model_name: str = settings.model
         self.default_blend = default_blend
         self.pretokenised = pretokenised
         self.pairs: PairEncoder | None = None
@@ -79,19 +73,17 @@ class CrossEncoderReranker:
                 return
             from sentence_transformers import CrossEncoder
 
-            local = os.path.isdir(self.settings.model)
-            if local:
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            local = os.path.isdir(self.model_name)  # local_files_only: a local model never reaches the hub
             try:
                 model = CrossEncoder(
-                    self.settings.model,
-                    device=_device(self.settings.device),
+                    self.model_name,
+                    device=pick_device(self.settings.device),
                     max_length=self.max_length,
                     local_files_only=local,
                 )
             except OSError as exc:
                 raise ConfigError(
-                    f"cannot load reranker {self.settings.model!r}: {exc}. "
+                    f"cannot load reranker {self.model_name!r}: {exc}. "
                     "Give a local model directory, or a hub name on a machine with internet access."
                 ) from exc
             model.eval()

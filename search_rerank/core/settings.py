@@ -4,6 +4,11 @@ Precedence: defaults, then a settings file (TOML or JSON; what ``tune`` writes),
 then ``SEARCH_RERANK_*`` environment variables (nested with ``__``, e.g.
 ``SEARCH_RERANK_FUSION__METHOD=linear``). Built once by the CLI or
 ``create_app()``, never at import time.
+
+The environment is read only here and in the entry points (the CLI's root group, ``create_app()``,
+``gunicorn_conf``): everything else takes what it needs as settings or arguments, so a module's behaviour
+never depends on a variable nobody can see from its call site, and tests pass values instead of patching
+``os.environ``.
 """
 
 from __future__ import annotations
@@ -175,10 +180,17 @@ class DenseSettings(_Section):
     )
 
 
+LegName = Literal["lexical", "dense"]
+
+
+def _equal_leg_weights() -> dict[LegName, float]:
+    return {"lexical": 1.0, "dense": 1.0}
+
+
 class FusionSettings(_Section):
     method: Literal["rrf", "linear"] = "rrf"
     rank_constant: float = Field(default=60.0, ge=0.0)
-    weights: dict[Literal["lexical", "dense"], float] = Field(default_factory=lambda: {"lexical": 1.0, "dense": 1.0})
+    weights: dict[LegName, float] = Field(default_factory=_equal_leg_weights)
     normalization: Literal["minmax", "zscore"] = "minmax"
 
     @model_validator(mode="after")

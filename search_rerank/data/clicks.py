@@ -22,7 +22,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -33,7 +33,7 @@ import numpy as np
 
 from ..core.errors import DataError
 from .dataset import Query
-from .loaders import LoadStats, _checked, _json_object, _text_lines
+from .loaders import LoadStats, checked_rows, numbered_text_lines, parse_json_object
 from .qrels import Qrels
 
 log = logging.getLogger(__name__)
@@ -80,8 +80,12 @@ def read_click_log(path: str | Path, *, skip_bad: bool = False, stats: LoadStats
     misspelt ``clicks`` is not read as "nothing clicked".
     """
     return list(
-        _checked(
-            path, _text_lines(path), lambda text: _plain_impression(_json_object(text)), skip_bad=skip_bad, stats=stats
+        checked_rows(
+            path,
+            numbered_text_lines(path),
+            lambda text: _plain_impression(parse_json_object(text)),
+            skip_bad=skip_bad,
+            stats=stats,
         )
     )
 
@@ -145,8 +149,9 @@ def read_ubi(
     events: dict[str, list[_UbiEvent]] = {}
     convert = _UbiLineReader(frozenset(impression_actions), frozenset(click_actions))
     for path in paths:
-        numbered = ((line, (line, text)) for line, text in _text_lines(path))
-        for record in _checked(path, numbered, convert, skip_bad=skip_bad, stats=stats):
+        numbered = ((line, (line, text)) for line, text in numbered_text_lines(path))
+        records: Iterator[_UbiQuery | _UbiEvent] = checked_rows(path, numbered, convert, skip_bad=skip_bad, stats=stats)
+        for record in records:
             if isinstance(record, _UbiQuery):
                 if record.text:
                     texts.setdefault(record.query_id, record.text)
@@ -180,7 +185,7 @@ class _UbiLineReader:
 
     def __call__(self, numbered: tuple[int, str]) -> _UbiQuery | _UbiEvent | None:
         line, text = numbered
-        record = _json_object(text)
+        record = parse_json_object(text)
         if len(record) == 1 and next(iter(record)) in BULK_ACTIONS:
             return None
         if "action_name" in record:
@@ -339,9 +344,9 @@ def fit_pbm(
     click_rows: list[bool] = []
     for impression in impressions:
         key = query_key(impression.query)
-        for rank, doc in enumerate(impression.shown):
+        for position, doc in enumerate(impression.shown):
             pair_rows.append(index.setdefault((key, doc), len(index)))
-            rank_rows.append(rank)
+            rank_rows.append(position)
             click_rows.append(doc in impression.clicked)
     pair = np.asarray(pair_rows)
     rank = np.asarray(rank_rows)
@@ -429,11 +434,11 @@ def read_clicks(pattern: str | Path) -> list[Impression]:
     for path in paths:
         if not path.is_file():
             raise DataError(path, None, "no such click log (give a file or a glob of UBI NDJSON files)")
-    first = next(_text_lines(paths[0]), None)
+    first = next(numbered_text_lines(paths[0]), None)
     if first is None:
         raise DataError(paths[0], None, "the click log is empty")
     try:
-        plain = "shown" in _json_object(first[1])
+        plain = "shown" in parse_json_object(first[1])
     except ValueError as exc:
         raise DataError(paths[0], first[0], str(exc)) from None
     if plain:
@@ -486,16 +491,16 @@ def simulate_clicks(
     For tests and benchmarks where the true relevance and position bias are
     known, so a click model can be checked against them.
     """
-    theta = np.asarray(theta, dtype=float)
+    examine = np.asarray(theta, dtype=float)
     impressions: list[Impression] = []
     for query, ranking in rankings:
-        if len(ranking) > len(theta):
+        if len(ranking) > len(examine):
             raise ValueError(
-                f"a ranking of {len(ranking)} products needs {len(ranking)} theta values, got {len(theta)}"
+                f"a ranking of {len(ranking)} products needs {len(ranking)} theta values, got {len(examine)}"
             )
         judged = grades.get(query, {})
         attract = np.array([attraction[judged.get(doc, 0)] for doc in ranking])
-        examined = rng.random(len(ranking)) < theta[: len(ranking)]
+        examined = rng.random(len(ranking)) < examine[: len(ranking)]
         clicked = examined & (rng.random(len(ranking)) < attract)
         impressions.append(
             Impression(query, tuple(ranking), frozenset(doc for doc, hit in zip(ranking, clicked) if hit))

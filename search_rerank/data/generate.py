@@ -35,6 +35,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -362,7 +363,7 @@ def _product_record(cat: Catalog, i: int, number: int, rng: np.random.Generator)
 
 def _slice(cat: Catalog, start: int, stop: int) -> tuple[Catalog, int]:
     """A catalog view small enough to send to a worker; indexes shift by ``start``."""
-    arrays = {k: (v[start:stop] if isinstance(v, np.ndarray) else v) for k, v in vars(cat).items()}
+    arrays: dict[str, Any] = {k: (v[start:stop] if isinstance(v, np.ndarray) else v) for k, v in vars(cat).items()}
     return Catalog(**arrays), start
 
 
@@ -373,8 +374,8 @@ def _chunk_job(args: tuple[Catalog, int, int]) -> str:
 
 
 def write_corpus(cat: Catalog, path: Path, seed: int, workers: int, progress: bool) -> None:
-    jobs = [(*_slice(cat, start, min(start + CHUNK, len(cat))),) for start in range(0, len(cat), CHUNK)]
-    jobs = [(part, seed, offset) for part, offset in jobs]
+    slices = [_slice(cat, start, min(start + CHUNK, len(cat))) for start in range(0, len(cat), CHUNK)]
+    jobs = [(part, seed, offset) for part, offset in slices]
     workers = min(workers or (os.cpu_count() or 1), len(jobs))
     with (
         path.open("w", encoding="utf-8") as out,
@@ -534,12 +535,16 @@ def _seeded_query(cat: Catalog, i: int, kind: str, rng: np.random.Generator) -> 
         text = cat.model_text(i) if rng.random() < 0.5 else f"{cat.brand_names[cat.brand[i]]} {cat.model_text(i)}"
         return QuerySpec(text, kind, type_ids, (("model", i),))
     pattern, columns = ATTRIBUTE_PATTERNS[int(rng.integers(len(ATTRIBUTE_PATTERNS)))]
-    if any(values[c] is None for c in columns):
-        return None
+    chosen: dict[str, tuple[str, int]] = {}
+    for column in columns:
+        value = values[column]
+        if value is None:
+            return None
+        chosen[column] = value
     name = t.names[0] if kind == "attribute" else t.names[1 + int(rng.integers(len(t.names) - 1))]
-    text = pattern.format(name=name, **{c: values[c][0] for c in columns})
+    text = pattern.format(name=name, **{c: chosen[c][0] for c in columns})
     column_of = {"colour": "colour", "feature": "feature"}
-    return QuerySpec(text, kind, type_ids, tuple((column_of.get(c, c), values[c][1]) for c in columns))
+    return QuerySpec(text, kind, type_ids, tuple((column_of.get(c, c), chosen[c][1]) for c in columns))
 
 
 def make_queries(cat: Catalog, config: GeneratorConfig, by_type: list[np.ndarray]) -> list[QuerySpec]:
@@ -556,6 +561,7 @@ def make_queries(cat: Catalog, config: GeneratorConfig, by_type: list[np.ndarray
         base_kind = kind
         if kind == "misspelt":
             base_kind = ("head", "attribute", "synonym")[int(rng.integers(3))]
+        spec: QuerySpec | None
         if base_kind == "head":
             t = present[int(rng.integers(len(present)))]
             name = TYPES[t].names[0]

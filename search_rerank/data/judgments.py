@@ -26,7 +26,7 @@ from typing import Any
 
 from ..core.errors import ConfigError, DataError
 from .clicks import click_labels, query_key, read_ubi
-from .loaders import _checked, _csv_rows
+from .loaders import checked_rows, numbered_csv_rows
 from .qrels import Qrels, read_beir_qrels, read_trec_qrels, write_beir_qrels, write_trec_qrels
 
 SRW_RATINGS: Mapping[float, int] = {100.0: 3, 10.0: 2, 1.0: 1, 0.0: 0}
@@ -169,7 +169,7 @@ def read_csv_judgments(path: str | Path, ids: _Ids | None = None) -> Judgments:
         except ValueError:
             raise ValueError(f"grade {grade!r} is not an integer") from None
 
-    for text, doc, grade in _checked(path, _csv_rows(path), row):
+    for text, doc, grade in checked_rows(path, numbered_csv_rows(path), row):
         qid = ids(text)
         judgments.texts.setdefault(qid, " ".join(text.split()))
         judgments.qrels.setdefault(qid, {})[doc] = grade

@@ -1,6 +1,6 @@
 """Read catalogs and relevance datasets in the formats shops and benchmarks ship.
 
-Every format goes through one loop (:func:`_checked`): a bad row raises
+Every format goes through one loop (:func:`checked_rows`): a bad row raises
 :class:`DataError` naming the file, the 1-based line (for Parquet, the 1-based
 row) and why; with ``skip_bad=True`` it is counted in :class:`LoadStats` and
 loading goes on. ``skip_bad`` applies to product rows only: queries and
@@ -257,7 +257,7 @@ def _catalog_product(record: Mapping[str, Any]) -> Product:
     return _product(fields)
 
 
-def _json_product(record: dict[str, Any]) -> Product:
+def _json_product(record: dict[str, Any]) -> Product | None:
     if "product_title" in record or ("put" in record and "fields" in record):
         return _esci_product(record, locale=None)
     return _catalog_product(record)
@@ -396,7 +396,7 @@ def _hash_fraction(text: str) -> float:
 # --- rows from files, and the one loop that checks them ---------------------------
 
 
-def _checked(
+def checked_rows(
     path: str | Path,
     rows: Iterable[tuple[int, R]],
     convert: Callable[[R], T | None],
@@ -453,15 +453,15 @@ def _describe(error: Any) -> str:
 
 
 def _read_jsonl(path: str | Path, convert: Callable[[dict[str, Any]], T | None], **options: Any) -> Iterator[T]:
-    return _checked(path, _text_lines(path), lambda text: convert(_json_object(text)), **options)
+    return checked_rows(path, numbered_text_lines(path), lambda text: convert(parse_json_object(text)), **options)
 
 
 def _read_csv(path: str | Path, convert: Callable[[dict[str, str]], T | None], **options: Any) -> Iterator[T]:
-    return _checked(path, _csv_rows(path), lambda row: convert(_full_row(row)), **options)
+    return checked_rows(path, numbered_csv_rows(path), lambda row: convert(_full_row(row)), **options)
 
 
 def _read_parquet(path: str | Path, convert: Callable[[dict[str, Any]], T | None], **options: Any) -> Iterator[T]:
-    return _checked(path, _parquet_rows(path), convert, **options)
+    return checked_rows(path, _parquet_rows(path), convert, **options)
 
 
 def _read_table(path: str | Path, convert: Callable[[dict[str, Any]], T | None], **options: Any) -> Iterator[T]:
@@ -478,14 +478,16 @@ def _read_table(path: str | Path, convert: Callable[[dict[str, Any]], T | None],
     return readers[suffix](path, convert, **options)
 
 
-def _text_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+def numbered_text_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """Non-blank lines with their 1-based line numbers, so :func:`checked_rows` can name the bad line."""
     with open(path, encoding="utf-8-sig") as lines:
         for number, text in enumerate(lines, start=1):
             if text.strip():
                 yield number, text
 
 
-def _json_object(text: str) -> dict[str, Any]:
+def parse_json_object(text: str) -> dict[str, Any]:
+    """One JSON Lines record; a whole JSON array or a non-object is refused with a hint, not a traceback."""
     if text.lstrip().startswith("["):
         raise ValueError(
             "found a JSON array; write one object per line (JSON Lines), e.g. jq -c '.[]' in.json > out.jsonl"
@@ -499,7 +501,7 @@ def _json_object(text: str) -> dict[str, Any]:
     return record
 
 
-def _csv_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def numbered_csv_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Rows keyed by the header, numbered by the line they end on.
 
     Tab-separated if the header has more tabs than commas, so .csv exports from

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from ..core.errors import DataError
 
@@ -95,7 +96,10 @@ def _fields(path: str | Path, layout: str, sep: str | None = None) -> Iterator[t
             yield number, [f.strip() for f in fields]
 
 
-def _number(path: str | Path, line: int, name: str, text: str, kind: type[int] | type[float]) -> int | float:
+Number = TypeVar("Number", int, float)
+
+
+def _number(path: str | Path, line: int, name: str, text: str, kind: type[Number]) -> Number:
     try:
         return kind(text)
     except ValueError:

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.loaders import _checked, _json_object, _text_lines
+from ..data.loaders import checked_rows, numbered_text_lines, parse_json_object
 from .significance import randomisation_p
 
 TEAMS = ("A", "B")
@@ -124,7 +124,7 @@ def read_interleaved_ubi(*paths: str | Path) -> list[tuple[dict[str, str], set[s
     teams: dict[str, dict[str, str]] = {}
     clicks: dict[str, set[str]] = {}
     for path in paths:
-        for query_id, product, action, team in _checked(path, _text_lines(path), _event):
+        for query_id, product, action, team in checked_rows(path, numbered_text_lines(path), _event):
             if action == "impression" and team is not None:
                 teams.setdefault(query_id, {})[product] = team
             elif action == "click":
@@ -133,7 +133,7 @@ def read_interleaved_ubi(*paths: str | Path) -> list[tuple[dict[str, str], set[s
 
 
 def _event(text: str) -> tuple[str, str, str, str | None] | None:
-    record: dict[str, Any] = _json_object(text)
+    record: dict[str, Any] = parse_json_object(text)
     action = record.get("action_name")
     if action not in ("impression", "click"):
         return None

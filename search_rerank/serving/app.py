@@ -122,6 +122,7 @@ def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None
     except ConfigError as exc:
         raise SystemExit(f"search-rerank: cannot start: service.interleave_with: {exc}") from exc
     app.config["ADMIN_TOKEN"] = os.environ.get("SEARCH_RERANK_ADMIN_TOKEN") or None
+    app.config["METRICS_MULTIPROC_DIR"] = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
     if reload_file := os.environ.get(RELOAD_FILE_ENV):
         broadcast = ReloadBroadcast(Path(reload_file), lambda: reopen(app))
         broadcast.start()

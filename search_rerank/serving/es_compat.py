@@ -31,7 +31,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..core.errors import SearchRerankError
-from ..core.filters import Filters, _norm
+from ..core.filters import Filters, normalise_term
 from ..core.pipeline import SearchResult
 from ..core.product import Product
 from ..core.reasons import TIMEOUT
@@ -456,15 +456,17 @@ def _filters(required: Iterable[_Terms | _Range]) -> tuple[Filters | None, bool]
         elif not cond.values:
             return None, True
         elif cond.field == "brand":
-            named = {_norm(v): v for v in cond.values}
+            named = {normalise_term(v): v for v in cond.values}
             brands = named if brands is None else {k: v for k, v in brands.items() if k in named}
         elif cond.field == "category":
             if len(cond.values) != 1:
                 raise Unsupported("category", "several alternative categories (one category path at a time)")
-            paths.append(Product._split_category(next(iter(cond.values))))
+            paths.append(Product.split_category(next(iter(cond.values))))
         else:
             key = cond.field.split(".", 1)[1].lower()
-            if key in attributes and {_norm(v) for v in attributes[key]} != {_norm(v) for v in cond.values}:
+            if key in attributes and {normalise_term(v) for v in attributes[key]} != {
+                normalise_term(v) for v in cond.values
+            }:
                 raise Unsupported(cond.field, "two different sets of values that must all match")
             attributes[key] = cond.values
     deepest = max(paths, key=len, default=None)
@@ -484,7 +486,7 @@ def _filters(required: Iterable[_Terms | _Range]) -> tuple[Filters | None, bool]
 
 
 def _is_prefix(short: tuple[str, ...], path: tuple[str, ...]) -> bool:
-    return [_norm(p) for p in short] == [_norm(p) for p in path[: len(short)]]
+    return [normalise_term(p) for p in short] == [normalise_term(p) for p in path[: len(short)]]
 
 
 def _sort(sort: Any) -> None:

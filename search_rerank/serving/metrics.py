@@ -4,12 +4,12 @@ Each worker counts in its own memory. With ``PROMETHEUS_MULTIPROC_DIR`` set
 (``gunicorn_conf`` sets it before any worker starts) prometheus_client keeps
 the values in files there instead, and ``/metrics`` adds up every worker's,
 whichever worker answers the scrape. Without it (tests, one process) the
-process's own registry is served.
+process's own registry is served. The app factory reads the variable (the
+environment is read only in settings and entry points) and passes the
+directory to :func:`exposition`.
 """
 
 from __future__ import annotations
-
-import os
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -66,10 +66,10 @@ def observe(result: SearchResult) -> None:
         DEGRADED.labels(stage).inc()
 
 
-def exposition() -> tuple[bytes, str]:
-    """The text format and its content type, summed over workers when running multi-process."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+def exposition(multiprocess_dir: str | None) -> tuple[bytes, str]:
+    """The text format and its content type, summed over workers when ``multiprocess_dir`` holds their files."""
+    if multiprocess_dir:
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry, path=multiprocess_dir)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

@@ -109,7 +109,7 @@ def reopen(app: Flask) -> dict[str, Any]:
 
 @ops.get("/metrics")
 def prometheus():
-    body, content_type = metrics.exposition()
+    body, content_type = metrics.exposition(current_app.config["METRICS_MULTIPROC_DIR"])
     return Response(body, content_type=content_type)
 
 

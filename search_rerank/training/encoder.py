@@ -23,37 +23,33 @@ the dev split to select on, so dev and test judgments never reach training.
 
 from __future__ import annotations
 
-import json
-import os
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 
-from ..backends.encoder import pick_device, resolve_model_path
+from ..backends.encoder import resolve_model_path
 from ..core.candidate import Candidate
+from ..core.device import pick_device
 from ..core.errors import ConfigError
 from ..core.model_card import (
     BASELINE_METRIC,
     MODEL_METRIC,
     ModelCard,
     SplitSize,
-    TrainingData,
-    library_versions,
-    save_card,
 )
 from ..core.retrieval import LEGS
 from ..core.settings import PACKAGED_MINILM
 from ..data.dataset import Query
 from ..data.qrels import Qrels
 from ..evaluation.evaluate import relevance_metrics
-from .mining import MiningConfig, _positives, _random_negatives, first_stage_lists
-from .reranker import _subset, best_evaluation
+from .card import save_training_card
+from .mining import MiningConfig, first_stage_lists, sample_positives, sample_random_negatives
+from .reranker import best_evaluation, judged_subset
 
 
 @dataclass(frozen=True)
@@ -106,9 +102,11 @@ def mine_triplets(
         if qid not in queries or best <= 0:
             continue
         top = [c.product_id for c in candidates.get(qid, [])[: config.hard_depth]]
-        positives = _positives({pid: g for pid, g in judged.items() if g == best}, top, config.positives_per_query, rng)
+        positives = sample_positives(
+            {pid: g for pid, g in judged.items() if g == best}, top, config.positives_per_query, rng
+        )
         hard = [pid for pid in top if judged.get(pid, None) == 0 or (config.judgments_complete and pid not in judged)]
-        negatives = hard[: config.hard_negatives_per_query] or _random_negatives(
+        negatives = hard[: config.hard_negatives_per_query] or sample_random_negatives(
             catalog_ids, judged, set(), max(config.random_negatives_per_query, 1), rng
         )
         if not negatives:
@@ -137,7 +135,7 @@ def dev_pool(pipeline, queries: Mapping[str, Query], qrels: Qrels, depth: int, j
     for qid, query in sorted(queries.items()):
         grades = qrels.get(qid, {})
         ids = sorted(grades)
-        order = np.lexsort((rng.random(len(ids)), [-grades[pid] for pid in ids]))
+        order = np.lexsort((rng.random(len(ids)), np.array([-grades[pid] for pid in ids])))
         pool.update(ids[i] for i in order[:judged])
         ranking = pipeline.retrieve(query.text, None, settings)
         pool.update(c.product_id for leg in LEGS for c in ranking.stages.get(leg, []))
@@ -194,13 +192,14 @@ class DevDenseEvaluator(BaseEvaluator):
         return {MODEL_METRIC: self.ndcg(model)}
 
 
-def _precision(device: str) -> dict[str, bool]:
-    """bf16 where the GPU has it (no loss scaling needed), else fp16 on CUDA; full precision on the CPU."""
+def _precision(device: str) -> tuple[bool, bool]:
+    """(bf16, fp16): bf16 where the GPU has it (no loss scaling needed), else fp16 on CUDA; neither on the CPU."""
     if device != "cuda":
-        return {}
+        return False, False
     import torch
 
-    return {"bf16": True} if torch.cuda.is_bf16_supported() else {"fp16": True}
+    bf16 = torch.cuda.is_bf16_supported()
+    return bf16, not bf16
 
 
 def train_encoder(
@@ -239,7 +238,7 @@ def train_encoder(
     started = time.perf_counter()
     dense = pipeline.settings.dense
     train_q, train_qrels = train
-    dev_q = _subset(*dev, config.dev_queries, config.seed)
+    dev_q = judged_subset(*dev, config.dev_queries, config.seed)
     if not dev_q:
         raise ConfigError("no dev queries with judgments: the dev split is needed to decide promotion")
     train_lists = first_stage_lists(pipeline, train_q, config.mining.hard_depth, progress)
@@ -266,7 +265,6 @@ def train_encoder(
     )
 
     device = pick_device(config.device)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     model = SentenceTransformer(resolve_model_path(config.base_model), device=device, local_files_only=True)
     model.max_seq_length = config.max_seq_length or dense.max_seq_length
     with torch.inference_mode():
@@ -278,6 +276,7 @@ def train_encoder(
             "negative": [dense.document_prefix + texts[t.negative] for t in triplets],
         }
     )
+    bf16, fp16 = _precision(device)
     with tempfile.TemporaryDirectory(prefix="encoder-ckpt-") as checkpoints:
         args = SentenceTransformerTrainingArguments(
             output_dir=checkpoints,
@@ -302,7 +301,8 @@ def train_encoder(
             disable_tqdm=not progress,
             use_cpu=device == "cpu",
             dataloader_drop_last=False,
-            **_precision(device),
+            bf16=bf16,
+            fp16=fp16,
         )
         trainer = SentenceTransformerTrainer(
             model=model,
@@ -322,23 +322,16 @@ def train_encoder(
     seconds = time.perf_counter() - started
     out = Path(out_dir)
     model.save(str(out))
-    promoted = tuned > baseline
-    card = ModelCard(
-        kind="encoder",
-        name=out.name,
-        base_model=config.base_model,
-        created=datetime.now(UTC),
-        data=TrainingData(
-            path=data_path,
-            name=data_name,
-            label_source=label_source,
-            splits={
-                "train": SplitSize(queries=len({t.query_id for t in triplets}), pairs=len(triplets)),
-                "dev": SplitSize(queries=len(dev_q), pairs=sum(len(dev[1][qid]) for qid in dev_q)),
-            },
-        ),
+    return save_training_card(
+        out,
+        "encoder",
+        config,
+        data_path=data_path,
+        data_name=data_name,
+        label_source=label_source,
+        train=SplitSize(queries=len({t.query_id for t in triplets}), pairs=len(triplets)),
+        dev=SplitSize(queries=len(dev_q), pairs=sum(len(dev[1][qid]) for qid in dev_q)),
         parameters={
-            **json.loads(json.dumps(asdict(config), default=str)),
             "steps": steps,
             "device": device,
             "dev_pool": len(evaluator.pool_ids),
@@ -346,18 +339,10 @@ def train_encoder(
             "query_prefix": dense.query_prefix,
             "document_prefix": dense.document_prefix,
         },
-        seed=config.seed,
         dev_metrics={MODEL_METRIC: tuned, BASELINE_METRIC: baseline},
-        promoted=promoted,
-        promotion_reason=(
-            f"dense dev nDCG@10 {tuned:.4f} beats the starting model's {baseline:.4f} on the dev pool"
-            if promoted
-            else f"dense dev nDCG@10 {tuned:.4f} does not beat the starting model's {baseline:.4f} on the dev pool; "
-            "serving it would make the dense leg worse"
-        ),
-        training_seconds=seconds,
-        pairs_per_second=float(run.metrics.get("train_samples_per_second", 0.0)),
-        library_versions=library_versions(),
+        promoted_because=f"dense dev nDCG@10 {tuned:.4f} beats the starting model's {baseline:.4f} on the dev pool",
+        refused_because=f"dense dev nDCG@10 {tuned:.4f} does not beat the starting model's {baseline:.4f} on the "
+        "dev pool; serving it would make the dense leg worse",
+        seconds=seconds,
+        train_metrics=run.metrics,
     )
-    save_card(card, out)
-    return card

