@@ -41,7 +41,7 @@ import tantivy
 
 from ..backends.tantivy_index import NUMERIC_FIELDS, TantivyRetriever
 from ..core.candidate import Candidate
-from ..core.filters import Filters, _norm, attribute_key, category_key
+from ..core.filters import Filters, attribute_key, category_key, normalise_term
 from ..core.pipeline import Ranking, SearchPipeline, SearchResult
 from ..core.product import Product
 from ..core.retrieval import LEXICAL, Retriever, Stage
@@ -167,7 +167,7 @@ class Compiler:
         if target.kind == "id":
             return tantivy.Query.term_set_query(self.schema, "id", texts)
         if target.kind == "brand":
-            return tantivy.Query.term_set_query(self.schema, "brand_key", sorted({_norm(v) for v in texts}))
+            return tantivy.Query.term_set_query(self.schema, "brand_key", sorted({normalise_term(v) for v in texts}))
         if target.kind == "category":
             keys = {category_key(Filters.model_validate({"category": v}).category or ()) for v in texts}
             return tantivy.Query.term_set_query(self.schema, "category_path", sorted(keys))
