@@ -40,10 +40,10 @@ from werkzeug.exceptions import BadRequest
 
 from ..core.errors import ConfigError
 from ..core.filters import Filters
+from ..core.interleaving import Interleaved, team_draft
 from ..core.pipeline import TOTAL, Ranking, SearchPipeline, SearchResult
 from ..core.retrieval import DENSE, LEXICAL
 from ..core.settings import Settings, load_settings, read_settings_file
-from ..evaluation.interleaving import Interleaved, team_draft
 from .ubi import UbiEvent, UbiEventAttributes, UbiObject, UbiPosition, utc_timestamp
 
 INTERLEAVE_HEADER = "X-Search-Rerank-Interleave"

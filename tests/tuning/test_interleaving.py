@@ -6,8 +6,9 @@ from click.testing import CliRunner
 
 from search_rerank.cli import main
 from search_rerank.core.errors import DataError
+from search_rerank.core.interleaving import team_draft
 from search_rerank.data.clicks import simulate_clicks
-from search_rerank.evaluation.interleaving import credit, read_interleaved_ubi, summarise, team_draft
+from search_rerank.evaluation.interleaving import credit, read_interleaved_ubi, summarise
 
 THETA = [1.0, 0.8, 0.6, 0.5, 0.4, 0.35, 0.3, 0.25, 0.2, 0.15]
 
