@@ -187,13 +187,16 @@ def main() -> None:
         for name in ("bm25", "dense", *CANDIDATES)
     ]
     sizes = ", ".join(
-        f"{p}: {results[p]['products']} products, test queries {results[p]['test']['queries']}" for p in PROFILES
+        f"{p}: {results[p]['products']} products, {results[p]['test']['queries']['sparse']} sparse-judged and "
+        f"{results[p]['test']['queries']['complete']} complete-judged test queries"
+        for p in PROFILES
     )
     body = f"""Both generator profiles side by side (issue 15), test nDCG@10 on the sparse pooled labels a shop has
 ({HARD_POOLED} BM25-pooled judgments per query) and on the complete labels. {sizes}. `defaults` is
 `Settings()` as shipped; `tuned` is `search-rerank tune` on the sparse dev labels ({args.trials} trials,
-long-tail stage off). Small catalogues: the machine is shared by many jobs, and encoding runs at a few
-documents per second on it.
+long-tail stage off). The sparse labels are pooled from this engine's own BM25 top 20, so they favour
+BM25: a product the dense leg brings up from outside the pool counts as irrelevant. Small catalogues: the
+machine is shared by many jobs, and encoding runs at a few documents per second on it.
 
 {table(["configuration", *columns], rows)}
 
