@@ -200,3 +200,17 @@ def test_hard_profile_is_deterministic_for_a_seed(tmp_path, hard):
 def test_unknown_profile_is_rejected():
     with pytest.raises(ValueError, match="profile"):
         GeneratorConfig(profile="medium")
+
+
+def test_generate_command_writes_the_hard_profile_when_asked(tmp_path):
+    from click.testing import CliRunner
+
+    from search_rerank.cli import main
+
+    args = ["generate", "--out", str(tmp_path), "--products", "300", "--queries", "40", "--workers", "1"]
+    result = CliRunner().invoke(main, [*args, "--profile", "hard"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["config"]["profile"] == "hard"
+    assert manifest["labels"] == "pooled"
+    assert (tmp_path / "complete" / "qrels" / "test.tsv").exists()
