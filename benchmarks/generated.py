@@ -34,7 +34,8 @@ def prepared(args: argparse.Namespace) -> tuple[Path, Settings]:
 
 
 def cached_dataset(work: Path, config: GeneratorConfig) -> Path:
-    out = work / f"gen-{config.products}-{config.queries}-{config.seed}"
+    profile = "" if config.profile == "easy" else f"{config.profile}-"
+    out = work / f"gen-{profile}{config.products}-{config.queries}-{config.seed}"
     manifest = out / "manifest.json"
     if not manifest.exists() or json.loads(manifest.read_text())["config"] != json.loads(json.dumps(vars(config))):
         generate(out, config)

@@ -31,6 +31,8 @@ def evaluate(ctx: click.Context, dataset: Path, split: str, json_out: Path | Non
     pipeline = open_pipeline(settings_for(ctx))
     report = run(pipeline, queries, qrels, dataset=str(dataset), split=split)
     console.print(report_table(report))
+    for warning in report.below_bm25:
+        console.print(f"[yellow]warning[/yellow]: {escape(warning.message())}")
     if by_kind:
         console.print(kind_table(report))
         console.print(kind_table(report, "lt_share@10"))

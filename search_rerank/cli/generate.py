@@ -30,8 +30,24 @@ from .common import Command, console
     help="Lexical hits the pooled judgments are drawn from.",
 )
 @click.option("--workers", type=click.IntRange(min=0), default=0, help="Processes (0 = one per core).")
+@click.option(
+    "--profile",
+    type=click.Choice(["easy", "hard"]),
+    default="easy",
+    show_default=True,
+    help="hard: title-only hardware listings (units, model numbers), few popularity signals, sparse pooled "
+    "labels in qrels/ (complete ones in complete/), a dense leg weaker than BM25.",
+)
 def generate(
-    out: Path, products: int, queries: int, seed: int, heldout_types: int, pooled: int, pool_depth: int, workers: int
+    out: Path,
+    products: int,
+    queries: int,
+    seed: int,
+    heldout_types: int,
+    pooled: int,
+    pool_depth: int,
+    workers: int,
+    profile: str,
 ) -> None:
     """Write a synthetic catalog with complete graded judgments (BEIR layout)."""
     from ..data.generate import GeneratorConfig
@@ -47,6 +63,7 @@ def generate(
             pooled=pooled,
             pool_depth=pool_depth,
             workers=workers,
+            profile=profile,
         ),
     )
     console.print(

@@ -21,6 +21,18 @@ What makes it a fair test of a hybrid engine rather than a toy:
   Labels still come from what a product *is*, not from what its text says,
   just as a red sofa listed without a colour is still a red sofa.
 
+Two profiles. ``easy`` (the default) is the furnishing shop above, with
+complete labels. ``hard`` reproduces the shape of a real title-only hardware
+catalogue with sparse judgments, where an off-the-shelf dense model is
+clearly weaker than BM25 and a naive hybrid can rank below its own BM25 leg:
+listings are a title and a brand only (no description, attributes or
+category), sizes are written as dimensions and units ("3/4 in. x 10 ft.",
+"18V"), titles lead with the brand and carry model numbers and packs, most
+products have no sales, reviews or rating, search terms are brand + type,
+units, partial model numbers and misspellings, and the default labels
+(``qrels/``) are a few BM25-pooled judgments per query, the complete ones
+being kept in ``complete/``.
+
 Determinism: everything derives from one seed; product text is made in fixed
 chunks, each with its own seed, so the output is identical whatever the
 number of worker processes.
@@ -41,7 +53,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..core.errors import ConfigError
-from .taxonomy import BRAND_ENDS, BRAND_STARTS, COLOURS, SHARED_INTENTS, STYLES, TYPES
+from .taxonomy import BRAND_ENDS, BRAND_STARTS, COLOURS, HARD_PACKS, HARD_SIZES, SHARED_INTENTS, STYLES, TYPES
 
 CHUNK = 20_000
 EXACT, PARTIAL = 2, 1
@@ -55,6 +67,21 @@ QUERY_KINDS = {  # kind -> share of generated queries
     "model": 0.08,
     "misspelt": 0.16,
 }
+# Real hardware search logs: brand + type, units and model numbers dominate, few
+# synonym or intent queries (shoppers use the trade's word).
+HARD_QUERY_KINDS = {
+    "head": 0.08,
+    "attribute": 0.18,
+    "unit": 0.14,
+    "synonym": 0.06,
+    "intent": 0.03,
+    "brand": 0.18,
+    "model": 0.16,
+    "misspelt": 0.17,
+}
+PROFILES = ("easy", "hard")
+HARD_POOLED = 6  # judgments per query of the hard profile's default labels (real lists: a handful)
+HARD_UNPOPULAR = 0.85  # share of hard-profile listings without sales, reviews or rating
 
 
 @dataclass(frozen=True)
@@ -70,8 +97,13 @@ class GeneratorConfig:
     pooled: int = 0  # judgments per query in the sparse pooled copy; 0 = none
     pool_depth: int = 20  # drawn from this many lexical hits
     workers: int = 0  # 0 = one per core
+    profile: str = "easy"  # "hard": title-only hardware listings with sparse default labels
 
     def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise ConfigError(f"profile must be one of {', '.join(PROFILES)}")
+        if self.profile == "hard" and self.pooled == 0:  # sparse labels are the hard profile's point
+            object.__setattr__(self, "pooled", HARD_POOLED)
         if self.products < 1 or self.queries < 1:
             raise ConfigError("products and queries must be >= 1")
         if not 0 <= self.heldout_types < len(TYPES) // 2:
@@ -361,21 +393,58 @@ def _product_record(cat: Catalog, i: int, number: int, rng: np.random.Generator)
     }
 
 
+def _hard_record(cat: Catalog, i: int, number: int, rng: np.random.Generator) -> dict:
+    """Product ``i`` as a title-only hardware listing: brand first, units, model number, pack; facts often left out.
+
+    Labels still come from the catalog arrays, so a listing whose title omits
+    its colour or size is still judged by them, as on a real shop floor.
+    """
+    t = TYPES[cat.type[i]]
+    name = t.names[0] if rng.random() < 0.6 else t.names[1 + int(rng.integers(len(t.names) - 1))]
+    brand = cat.brand_names[cat.brand[i]]
+    feature = cat.feature1[i]
+
+    def maybe(p: float, text: str) -> str:
+        return text if rng.random() < p else ""
+
+    spec = maybe(0.75, HARD_SIZES[cat.size[i]])
+    colour = maybe(0.45, _cap(COLOURS[cat.colour[i]]))
+    material = maybe(0.5, _cap(MATERIALS[cat.material[i]]))
+    style = maybe(0.2, _cap(STYLES[cat.style[i]]))
+    feat = maybe(0.35, f"with {_cap(FEATURES[feature])}") if feature >= 0 else ""
+    model = maybe(0.65, cat.model_text(i))
+    pack = maybe(0.2, f"({HARD_PACKS[int(rng.integers(len(HARD_PACKS)))]})")
+    if rng.random() < 0.5:
+        parts = [brand, style, spec, material, _cap(name), feat, f"in {colour}" if colour else "", model, pack]
+    else:
+        parts = [brand, model, spec, colour, material, style, _cap(name), feat, pack]
+    record: dict = {
+        "_id": product_id(number),
+        "title": " ".join(p for p in parts if p),
+        "brand": brand,
+        "price": float(cat.price[i]),
+    }
+    if rng.random() >= HARD_UNPOPULAR:
+        record |= {"sales": int(cat.sales[i]), "review_count": int(cat.reviews[i]), "rating": float(cat.rating[i])}
+    return record
+
+
 def _slice(cat: Catalog, start: int, stop: int) -> tuple[Catalog, int]:
     """A catalog view small enough to send to a worker; indexes shift by ``start``."""
     arrays: dict[str, Any] = {k: (v[start:stop] if isinstance(v, np.ndarray) else v) for k, v in vars(cat).items()}
     return Catalog(**arrays), start
 
 
-def _chunk_job(args: tuple[Catalog, int, int]) -> str:
-    part, seed, offset = args
+def _chunk_job(args: tuple[Catalog, int, int, str]) -> str:
+    part, seed, offset, profile = args
     rng = np.random.default_rng([seed, 1, offset])
-    return "".join(json.dumps(_product_record(part, j, offset + j, rng)) + "\n" for j in range(len(part)))
+    record = _product_record if profile == "easy" else _hard_record
+    return "".join(json.dumps(record(part, j, offset + j, rng)) + "\n" for j in range(len(part)))
 
 
-def write_corpus(cat: Catalog, path: Path, seed: int, workers: int, progress: bool) -> None:
+def write_corpus(cat: Catalog, path: Path, seed: int, workers: int, progress: bool, profile: str = "easy") -> None:
     slices = [_slice(cat, start, min(start + CHUNK, len(cat))) for start in range(0, len(cat), CHUNK)]
-    jobs = [(part, seed, offset) for part, offset in slices]
+    jobs = [(part, seed, offset, profile) for part, offset in slices]
     workers = min(workers or (os.cpu_count() or 1), len(jobs))
     with (
         path.open("w", encoding="utf-8") as out,
@@ -383,7 +452,7 @@ def write_corpus(cat: Catalog, path: Path, seed: int, workers: int, progress: bo
         ProcessPoolExecutor(max_workers=workers) if workers > 1 else nullcontext() as pool,
     ):
         results = pool.map(_chunk_job, jobs) if pool is not None else map(_chunk_job, jobs)
-        for (part, _, _), text in zip(jobs, results):
+        for (part, _, _, _), text in zip(jobs, results):
             out.write(text)
             bar.update(len(part))
 
@@ -516,14 +585,19 @@ ATTRIBUTE_PATTERNS = (
 )
 
 
-def _seeded_query(cat: Catalog, i: int, kind: str, rng: np.random.Generator) -> QuerySpec | None:
+def _seeded_query(cat: Catalog, i: int, kind: str, rng: np.random.Generator, profile: str = "easy") -> QuerySpec | None:
     """A query derived from one product, so at least that product is an exact match."""
     t = TYPES[cat.type[i]]
+    if profile == "hard":
+        hard = _hard_seeded_query(cat, i, kind, rng)
+        if hard is not None:
+            return hard
+    sizes = SIZES if profile == "easy" else HARD_SIZES
     values = {
         "colour": (COLOURS[cat.colour[i]], int(cat.colour[i])),
         "material": (MATERIALS[cat.material[i]], int(cat.material[i])),
         "style": (STYLES[cat.style[i]], int(cat.style[i])),
-        "size": (SIZES[cat.size[i]], int(cat.size[i])),
+        "size": (sizes[cat.size[i]], int(cat.size[i])),
         "room": (ROOMS[cat.room[i]], int(cat.room[i])),
         "feature": (FEATURES[cat.feature1[i]], int(cat.feature1[i])) if cat.feature1[i] >= 0 else None,
     }
@@ -547,10 +621,33 @@ def _seeded_query(cat: Catalog, i: int, kind: str, rng: np.random.Generator) -> 
     return QuerySpec(text, kind, type_ids, tuple((column_of.get(c, c), chosen[c][1]) for c in columns))
 
 
+def _hard_seeded_query(cat: Catalog, i: int, kind: str, rng: np.random.Generator) -> QuerySpec | None:
+    """The hard profile's own query forms: units, and model numbers typed partly; ``None`` for the shared forms."""
+    t = TYPES[cat.type[i]]
+    type_ids = (int(cat.type[i]),)
+    brand = cat.brand_names[cat.brand[i]]
+    if kind == "unit":
+        spec, size = HARD_SIZES[cat.size[i]], int(cat.size[i])
+        if rng.random() < 0.5:
+            return QuerySpec(f"{spec} {t.names[0]}", kind, type_ids, (("size", size),))
+        return QuerySpec(f"{brand} {spec} {t.names[0]}", kind, type_ids, (("brand", int(cat.brand[i])), ("size", size)))
+    if kind == "model":
+        model = cat.model_text(i)
+        number = model.split("-", 1)[1]  # what shoppers copy off a box: the number without the brand prefix
+        u = rng.random()
+        text = model if u < 0.35 else number if u < 0.7 else f"{brand} {number}"
+        return QuerySpec(text.lower() if rng.random() < 0.5 else text, kind, type_ids, (("model", i),))
+    return None
+
+
 def make_queries(cat: Catalog, config: GeneratorConfig, by_type: list[np.ndarray]) -> list[QuerySpec]:
     rng = np.random.default_rng([config.seed, 2])
-    kinds = list(QUERY_KINDS)
-    shares = np.array([QUERY_KINDS[k] for k in kinds])
+    kind_shares = QUERY_KINDS if config.profile == "easy" else HARD_QUERY_KINDS
+    kinds = list(kind_shares)
+    shares = np.array([kind_shares[k] for k in kinds])
+    misspelt_bases = (
+        ("head", "attribute", "synonym") if config.profile == "easy" else ("head", "attribute", "brand", "unit")
+    )
     present = [t for t in range(len(TYPES)) if len(by_type[t])]
     specs: list[QuerySpec] = []
     seen: set[str] = set()
@@ -560,7 +657,7 @@ def make_queries(cat: Catalog, config: GeneratorConfig, by_type: list[np.ndarray
         kind = kinds[int(rng.choice(len(kinds), p=shares))]
         base_kind = kind
         if kind == "misspelt":
-            base_kind = ("head", "attribute", "synonym")[int(rng.integers(3))]
+            base_kind = misspelt_bases[int(rng.integers(len(misspelt_bases)))]
         spec: QuerySpec | None
         if base_kind == "head":
             t = present[int(rng.integers(len(present)))]
@@ -569,7 +666,7 @@ def make_queries(cat: Catalog, config: GeneratorConfig, by_type: list[np.ndarray
         elif base_kind == "intent":
             spec = _intent_query(rng, present)
         else:
-            spec = _seeded_query(cat, int(rng.integers(len(cat))), base_kind, rng)
+            spec = _seeded_query(cat, int(rng.integers(len(cat))), base_kind, rng, config.profile)
         if spec is None:
             continue
         if kind == "misspelt":
@@ -657,16 +754,16 @@ def _pooled_sample(
     return picked, np.where(found, grades[np.minimum(where, len(ids) - 1)], 0)
 
 
-def _link_pooled_dataset(out: Path) -> Path:
-    """``out/pooled`` reads as its own BEIR dataset: same corpus and queries, sparse qrels."""
-    pooled = out / "pooled"
-    (pooled / "qrels").mkdir(parents=True, exist_ok=True)
-    for name in ("corpus.jsonl", "queries.jsonl"):
-        link = pooled / name
+def _linked_dataset(out: Path, name: str) -> Path:
+    """``out/<name>`` reads as its own BEIR dataset: same corpus and queries, other qrels."""
+    linked = out / name
+    (linked / "qrels").mkdir(parents=True, exist_ok=True)
+    for file in ("corpus.jsonl", "queries.jsonl"):
+        link = linked / file
         if link.is_symlink() or link.exists():
             link.unlink()
-        link.symlink_to(Path("..") / name)
-    return pooled
+        link.symlink_to(Path("..") / file)
+    return linked
 
 
 @dataclass
@@ -678,6 +775,7 @@ class Manifest:
     query_kinds: dict[str, int]
     config: dict
     pooled_judgments: dict[str, int] = field(default_factory=dict)
+    labels: str = "complete"  # what qrels/ holds: "complete", or "pooled" (the hard profile; complete/ has the rest)
 
     def write(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
@@ -688,12 +786,14 @@ def generate(out_dir: str | Path, config: GeneratorConfig = GeneratorConfig(), p
 
     With ``config.pooled``, also ``pooled/``: the same dataset judged the way
     real ones are (a few BM25-pooled products per query, the rest unjudged),
-    to show what sparse labels do to training and evaluation.
+    to show what sparse labels do to training and evaluation. The hard profile
+    turns this round: ``qrels/`` holds the pooled judgments, as a shop's own
+    data would, and ``complete/`` the complete labels.
     """
     out = Path(out_dir)
     (out / "qrels").mkdir(parents=True, exist_ok=True)
     cat = make_catalog(config)
-    write_corpus(cat, out / "corpus.jsonl", config.seed, config.workers, progress)
+    write_corpus(cat, out / "corpus.jsonl", config.seed, config.workers, progress, config.profile)
 
     by_type = [np.flatnonzero(cat.type == t) for t in range(len(TYPES))]
     rng = np.random.default_rng([config.seed, 4])
@@ -706,11 +806,12 @@ def generate(out_dir: str | Path, config: GeneratorConfig = GeneratorConfig(), p
     judged, pooled_judged = dict(counts), dict(counts)
     id_cells = np.array([f"\t{product_id(i)}\t" for i in range(len(cat))], dtype=object)
     grade_cells = np.array(["0\n", "1\n", "2\n"], dtype=object)
-    qrel_files = {s: (out / "qrels" / f"{s}.tsv").open("w", encoding="utf-8") for s in counts}
+    complete_dir = out if config.profile == "easy" else _linked_dataset(out, "complete")
+    qrel_files = {s: (complete_dir / "qrels" / f"{s}.tsv").open("w", encoding="utf-8") for s in counts}
     pools = lexical_pools(out / "corpus.jsonl", specs, config.pool_depth, progress) if config.pooled else None
     pooled_files = {}
     if pools is not None:
-        pooled_dir = _link_pooled_dataset(out)
+        pooled_dir = _linked_dataset(out, "pooled") if config.profile == "easy" else out
         pooled_files = {s: (pooled_dir / "qrels" / f"{s}.tsv").open("w", encoding="utf-8") for s in counts}
     pool_rng = np.random.default_rng([config.seed, 5])
     for f in [*qrel_files.values(), *pooled_files.values()]:
@@ -755,6 +856,7 @@ def generate(out_dir: str | Path, config: GeneratorConfig = GeneratorConfig(), p
         query_kinds=kinds,
         config=asdict(config),
         pooled_judgments=pooled_judged if pools is not None else {},
+        labels="complete" if config.profile == "easy" else "pooled",
     )
     manifest.write(out / "manifest.json")
     return manifest

@@ -897,3 +897,60 @@ BRAND_STARTS = (
     "Kel",
 )
 BRAND_ENDS = ("haven", "ridge", "wick", "moor", "field", "stone", "lane", "brook", "dale", "forge", "vale", "mere")
+
+# ---------------------------------------------------------------- the hard profile
+# Hardware-catalogue wording: sizes are written as dimensions and units, the way
+# DIY and trade listings spell them ("3/4 in. x 10 ft.", "18V", "5-Gal."), and
+# packs are part of the title. Shared tokens ("in", "ft", "x") put every sized
+# product near every size query for BM25; numbers and units are what an
+# off-the-shelf sentence encoder represents worst.
+_FRACTIONS = ("1/4 in.", "3/8 in.", "1/2 in.", "5/8 in.", "3/4 in.", "1 in.", "1-1/4 in.", "2 in.")
+_LENGTHS = ("6 ft.", "8 ft.", "10 ft.", "25 ft.", "50 ft.", "100 ft.")
+HARD_SIZES: tuple[str, ...] = tuple(f"{f} x {n}" for f in _FRACTIONS for n in _LENGTHS) + (
+    "12V",
+    "18V",
+    "20V",
+    "40V",
+    "1-Gal.",
+    "5-Gal.",
+    "1 qt.",
+    "32 oz.",
+    "24 in.",
+    "30 in.",
+    "36 in.",
+    "48 in.",
+    "60 in.",
+    "72 in.",
+    "2 in. x 4 in. x 8 ft.",
+    "4 ft. x 8 ft.",
+    "15 Amp",
+    "20 Amp",
+    "1500-Watt",
+    "60-Watt",
+    "100-Watt Equivalent",
+    "#8 x 1-1/4 in.",
+    "#10 x 3 in.",
+    "M6 x 20 mm",
+    "M8 x 30 mm",
+    "10 in.",
+    "12 in.",
+    "16 in.",
+    "5 ft. x 7 ft.",
+    "8 ft. x 10 ft.",
+    "36 in. x 80 in.",
+    "30 in. x 60 in.",
+    "1/2 HP",
+    "3/4 HP",
+    "2.5 Gal.",
+    "6 Gal.",
+    "120V",
+    "240V",
+    "1000 Lumens",
+    "3000K",
+    "5000K",
+    "18 in. x 18 in.",
+    "12 in. x 24 in.",
+    "1/2 in. Drive",
+    "3/8 in. Drive",
+)
+HARD_PACKS = ("2-Pack", "3-Pack", "4-Pack", "6-Pack", "10-Pack", "Set of 2", "(Case of 12)")

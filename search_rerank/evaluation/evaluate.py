@@ -140,6 +140,35 @@ class Row:
     by_kind: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class BelowBM25:
+    """A fused configuration that ranks below its own BM25 leg.
+
+    Out-of-the-box fusion weights come from other data; on a catalogue where
+    the dense leg is much weaker (title-only listings, model numbers, units)
+    an equal-weight blend can lose to BM25 alone. The fix is data, not a
+    guess: ``tune`` chooses the weights on the dev split.
+    """
+
+    config: str
+    ndcg: float
+    bm25: float
+    hint: str = "run `search-rerank tune --dataset DIR --split dev` to choose fusion weights on this data"
+
+    @property
+    def gap(self) -> float:
+        return self.bm25 - self.ndcg
+
+    def message(self) -> str:
+        return (
+            f"{self.config} ranks below the BM25 leg: nDCG@10 {self.ndcg:.4f} vs {self.bm25:.4f} "
+            f"(-{self.gap:.4f}); {self.hint}"
+        )
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "gap": self.gap, "message": self.message()}
+
+
 @dataclass
 class Report:
     dataset: str
@@ -147,9 +176,10 @@ class Report:
     queries: int
     catalog_size: int
     rows: list[Row]
+    below_bm25: list[BelowBM25] = field(default_factory=list)
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "below_bm25": [w.to_json() for w in self.below_bm25]}
 
     def row(self, name: str) -> Row:
         for r in self.rows:
@@ -240,4 +270,24 @@ def evaluate(
                 },
             )
         )
-    return Report(dataset=dataset, split=split, queries=len(judged), catalog_size=catalog_size, rows=rows)
+    return Report(
+        dataset=dataset,
+        split=split,
+        queries=len(judged),
+        catalog_size=catalog_size,
+        rows=rows,
+        below_bm25=below_bm25(configs, rows),
+    )
+
+
+def below_bm25(configs: Sequence[Config], rows: Sequence[Row]) -> list[BelowBM25]:
+    """Configurations that use both legs and score a lower nDCG@10 than the BM25 leg alone."""
+    ndcg = str(nDCG @ 10)
+    bm25 = next((r for c, r in zip(configs, rows) if c.legs == (LEXICAL,)), None)
+    if bm25 is None:
+        return []
+    return [
+        BelowBM25(config.name, row.metrics[ndcg], bm25.metrics[ndcg])
+        for config, row in zip(configs, rows)
+        if len(config.legs) > 1 and row.metrics[ndcg] < bm25.metrics[ndcg]
+    ]

@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy as np
 import pytest
@@ -135,3 +136,81 @@ def test_tail_listings_carry_less_attribute_data_than_best_sellers(generated):
     tail = np.mean([len(p.attributes) for p in by_sales[:fifth]])
     head = np.mean([len(p.attributes) for p in by_sales[-fifth:]])
     assert head > tail + 1
+
+
+@pytest.fixture(scope="module")
+def hard(tmp_path_factory):
+    out = tmp_path_factory.mktemp("hard")
+    manifest = generate(
+        out, GeneratorConfig(products=1500, queries=200, seed=7, workers=1, profile="hard"), progress=False
+    )
+    return out, manifest
+
+
+def test_hard_profile_listings_are_title_only(hard):
+    out, _ = hard
+    for product in load_beir(out).products:
+        assert product.description == ""
+        assert product.attributes == {}
+        assert product.category == ()
+        assert product.brand and product.title.startswith(product.brand)
+
+
+def test_hard_profile_titles_carry_model_numbers_and_units(hard):
+    out, _ = hard
+    titles = [p.title for p in load_beir(out).products]
+    model = re.compile(r"\b[A-Z0-9]{2,4}-\d{4}[A-Z]\b")
+    units = re.compile(r"\d (in|ft|mm)\.?\b|\d+V\b|\d-Pack\b|Gal\.")
+    assert np.mean([bool(model.search(t)) for t in titles]) > 0.5
+    assert np.mean([bool(units.search(t)) for t in titles]) > 0.5
+
+
+def test_hard_profile_leaves_most_products_without_popularity(hard):
+    out, _ = hard
+    products = load_beir(out).products
+    assert np.mean([p.sales == 0 and p.review_count == 0 and p.rating is None for p in products]) > 0.7
+
+
+def test_hard_profile_queries_include_partial_model_numbers_and_units(hard):
+    out, manifest = hard
+    queries = [json.loads(line) for line in (out / "queries.jsonl").read_text().splitlines()]
+    assert {"unit", "model", "brand", "misspelt"} <= set(manifest.query_kinds)
+    numbers_only = [q for q in queries if q["kind"] == "model" and re.fullmatch(r"\d{4}[a-zA-Z]", q["text"])]
+    assert numbers_only
+
+
+def test_hard_profile_default_labels_are_sparse_with_true_grades(hard):
+    out, manifest = hard
+    assert manifest.labels == "pooled"
+    sparse, complete = load_beir(out), load_beir(out / "complete")
+    for split, judged in sparse.qrels.items():
+        for qid, labels in judged.items():
+            assert 1 <= len(labels) <= manifest.config["pooled"]
+            assert all(grade == complete.qrels[split][qid].get(pid, 0) for pid, grade in labels.items())
+    assert sum(manifest.pooled_judgments.values()) < sum(manifest.judgments.values()) / 4
+
+
+def test_hard_profile_is_deterministic_for_a_seed(tmp_path, hard):
+    out, _ = hard
+    generate(tmp_path, GeneratorConfig(products=1500, queries=200, seed=7, workers=2, profile="hard"), progress=False)
+    for name in ("corpus.jsonl", "queries.jsonl", "qrels/test.tsv", "complete/qrels/test.tsv"):
+        assert (tmp_path / name).read_bytes() == (out / name).read_bytes(), name
+
+
+def test_unknown_profile_is_rejected():
+    with pytest.raises(ValueError, match="profile"):
+        GeneratorConfig(profile="medium")
+
+
+def test_generate_command_writes_the_hard_profile_when_asked(tmp_path):
+    from click.testing import CliRunner
+
+    from search_rerank.cli import main
+
+    args = ["generate", "--out", str(tmp_path), "--products", "300", "--queries", "40", "--workers", "1"]
+    result = CliRunner().invoke(main, [*args, "--profile", "hard"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["config"]["profile"] == "hard"
+    assert manifest["labels"] == "pooled"
+    assert (tmp_path / "complete" / "qrels" / "test.tsv").exists()

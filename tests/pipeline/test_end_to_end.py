@@ -81,7 +81,7 @@ def test_evaluate_scores_every_judged_query_for_every_configuration(indexed):
     queries, qrels = load_beir(data).split("test")
     report = evaluate(open_pipeline(settings), queries, qrels, progress=False)
     assert report.queries == len(qrels)
-    assert [r.config for r in report.rows] == ["bm25", "dense", "hybrid-rrf", "hybrid-linear", "hybrid-rrf+longtail"]
+    assert [r.config for r in report.rows] == ["bm25", "dense", "hybrid-rrf", "hybrid-linear", "hybrid-linear+longtail"]
     bm25 = report.row("bm25").metrics
     assert 0 < bm25["nDCG@10"] <= 1 and 0 < bm25["lt_share@10"] <= 1
 

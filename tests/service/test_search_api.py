@@ -48,10 +48,10 @@ def test_hits_carry_no_explanation_unless_asked(client):
 
 
 def test_override_changes_the_fusion_for_one_request_only(client, settings):
-    linear = search(client, query="rug", explain=True, overrides={"fusion": {"method": "linear"}}).get_json()
+    rrf = search(client, query="rug", explain=True, overrides={"fusion": {"method": "rrf"}}).get_json()
     default = search(client, query="rug", explain=True).get_json()
-    assert linear["hits"][0]["explanation"]["fused"] != default["hits"][0]["explanation"]["fused"]
-    assert settings.fusion.method == "rrf"
+    assert rrf["hits"][0]["explanation"]["fused"] != default["hits"][0]["explanation"]["fused"]
+    assert settings.fusion.method == "linear"
 
 
 def test_override_of_candidates_bounds_the_ranked_list(client):

@@ -7,6 +7,9 @@ from search_rerank.evaluation.evaluate import (
     DEPTH,
     MEASURES,
     Config,
+    Report,
+    Row,
+    below_bm25,
     config_settings,
     evaluate,
     long_tail_share,
@@ -39,3 +42,36 @@ def test_an_evaluated_configuration_scores_as_the_service_searches_with_its_sett
         assert row.metrics[measure] == pytest.approx(mean, abs=1e-12)
     ids = {qid: [pid for pid, _ in hits] for qid, hits in run.items()}
     assert row.metrics["lt_share@10"] == long_tail_share(ids, popularity, served.longtail.head_fraction)
+
+
+def _rows(**ndcg: float) -> tuple[list[Config], list[Row]]:
+    legs = {"bm25": (LEXICAL,), "dense": (DENSE,)}
+    configs = [Config(name, legs.get(name, (LEXICAL, DENSE))) for name in ndcg]
+    return configs, [Row(name, {"nDCG@10": value}) for name, value in ndcg.items()]
+
+
+def test_below_bm25_flags_fused_configurations_scoring_under_the_bm25_leg():
+    configs, rows = _rows(**{"bm25": 0.375, "dense": 0.274, "hybrid-rrf": 0.354, "hybrid-linear": 0.38})
+    warnings = below_bm25(configs, rows)
+    assert [w.config for w in warnings] == ["hybrid-rrf"]
+    assert warnings[0].gap == pytest.approx(0.021)
+    assert "search-rerank tune" in warnings[0].message()
+
+
+def test_below_bm25_ignores_a_weaker_single_leg():
+    configs, rows = _rows(bm25=0.5, dense=0.2)
+    assert below_bm25(configs, rows) == []
+
+
+def test_below_bm25_is_empty_without_a_bm25_row():
+    configs, rows = _rows(**{"hybrid-rrf": 0.1})
+    assert below_bm25(configs, rows) == []
+
+
+def test_report_json_carries_the_below_bm25_gap_and_hint():
+    configs, rows = _rows(**{"bm25": 0.4, "hybrid-rrf": 0.3})
+    report = Report("d", "test", 1, 1, rows, below_bm25(configs, rows))
+    (warning,) = report.to_json()["below_bm25"]
+    assert warning["config"] == "hybrid-rrf"
+    assert warning["gap"] == pytest.approx(0.1)
+    assert "tune" in warning["hint"]
