@@ -256,6 +256,19 @@ class LongTailSettings(_Section):
     xquad_depth: int = Field(default=50, ge=1, le=1000, description="xquad: how many top results are re-ranked")
 
 
+class DiversitySettings(_Section):
+    """The MMR diversity stage after the long-tail stage (see core.diversity); off by default."""
+
+    enabled: bool = False
+    lambda_: float = Field(
+        default=0.7,
+        ge=0.0,
+        le=1.0,
+        description="weight of relevance against similarity to what is shown (1 = relevance order)",
+    )
+    depth: int = Field(default=30, ge=1, le=1000, description="how many top results are re-ranked")
+
+
 class BreakerSettings(_Section):
     """Circuit breakers, one per dependency a search waits on: the cluster legs, aggregations, the passthrough,
     the reranker (see breaker). The same limits apply to each; every serving process keeps its own breakers."""
@@ -394,6 +407,7 @@ class Settings(BaseSettings):
     fusion: FusionSettings = Field(default_factory=FusionSettings)
     rerank: RerankSettings = Field(default_factory=RerankSettings)
     longtail: LongTailSettings = Field(default_factory=LongTailSettings)
+    diversity: DiversitySettings = Field(default_factory=DiversitySettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
 

@@ -49,6 +49,12 @@ class LongTailOverrides(_Strict):
     target: Literal["long_tail", "tail"] | None = None
 
 
+class DiversityOverrides(_Strict):
+    enabled: bool | None = None
+    lambda_: float | None = Field(default=None, ge=0.0, le=1.0, description="MMR: relevance against variety")
+    depth: int | None = Field(default=None, ge=1, le=1000)
+
+
 class Overrides(_Strict):
     """The settings a single request may change; the rest (models, timeouts, indexes) belong to the deployment."""
 
@@ -57,6 +63,7 @@ class Overrides(_Strict):
     fusion: FusionOverrides = Field(default_factory=FusionOverrides)
     rerank: RerankOverrides = Field(default_factory=RerankOverrides)
     longtail: LongTailOverrides = Field(default_factory=LongTailOverrides)
+    diversity: DiversityOverrides = Field(default_factory=DiversityOverrides)
 
     def apply(self, settings: Settings) -> Settings:
         """``settings`` with the given fields replaced; raises ConfigError if the mix is invalid."""
