@@ -56,7 +56,7 @@ def similarity_matrix(
     has = np.array([pid in vectors for pid in ids], dtype=bool)
     if has.any():
         rows = np.flatnonzero(has)
-        matrix = np.stack([np.asarray(vectors[ids[i]], dtype=np.float64) for i in rows])
+        matrix = np.stack([np.asarray(vectors[ids[int(i)]], dtype=np.float64) for i in rows])
         norms = np.linalg.norm(matrix, axis=1, keepdims=True)
         matrix = matrix / np.where(norms == 0, 1.0, norms)
         sim[np.ix_(rows, rows)] = matrix @ matrix.T

@@ -269,6 +269,25 @@ class DiversitySettings(_Section):
     depth: int = Field(default=30, ge=1, le=1000, description="how many top results are re-ranked")
 
 
+class RecoSettings(_Section):
+    """Recommendations beside search: similar items, also-clicked items, and the fallback block of a weak search."""
+
+    size: int = Field(default=10, ge=1, le=100, description="recommendations per list unless a request asks")
+    refresh_s: float = Field(
+        default=300.0, gt=0, description="the also-clicked table is mined again from the UBI log after this long"
+    )
+    min_support: int = Field(default=1, ge=1, description="sessions two products must share to be also-clicked")
+    fallback_min_hits: int = Field(
+        default=3, ge=0, description="a search with fewer candidates than this gets a fallback block (0: never)"
+    )
+    fallback_min_similarity: float = Field(
+        default=0.0,
+        ge=-1.0,
+        le=1.0,
+        description="a search whose best dense cosine on the page is below this gets a fallback block (0: not used)",
+    )
+
+
 class BreakerSettings(_Section):
     """Circuit breakers, one per dependency a search waits on: the cluster legs, aggregations, the passthrough,
     the reranker (see breaker). The same limits apply to each; every serving process keeps its own breakers."""
@@ -408,6 +427,7 @@ class Settings(BaseSettings):
     rerank: RerankSettings = Field(default_factory=RerankSettings)
     longtail: LongTailSettings = Field(default_factory=LongTailSettings)
     diversity: DiversitySettings = Field(default_factory=DiversitySettings)
+    reco: RecoSettings = Field(default_factory=RecoSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
 

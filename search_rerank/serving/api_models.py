@@ -156,6 +156,14 @@ class InterleavingMeta(BaseModel):
     teams: list[Literal["A", "B"]] = Field(description="per hit, the ranking that placed it")
 
 
+class FallbackBlock(BaseModel):
+    reason: Literal["no_results", "few_results", "low_similarity"] = Field(
+        description="why the search's own results were judged too weak (settings reco.fallback_*)"
+    )
+    source: Literal["similar"] = "similar"
+    hits: list[HitOut] = Field(description="related products, none of them on the search's page")
+
+
 class SearchResponse(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
@@ -181,6 +189,9 @@ class SearchResponse(BaseModel):
         description="present when the hits are ranking A and B interleaved by team draft "
         "(service.interleave_with; header X-Search-Rerank-Interleave)",
     )
+    fallback: FallbackBlock | None = Field(
+        default=None, description="related products, when the search found none or few relevant ones"
+    )
 
     @classmethod
     def of(
@@ -194,6 +205,7 @@ class SearchResponse(BaseModel):
         stages: dict[str, list[str]] | None = None,
         stage_hits: list[Hit] | None = None,
         interleaving: dict[str, Any] | None = None,
+        fallback: FallbackBlock | None = None,
     ) -> SearchResponse:
         hits = [HitOut.of(hit, explain) for hit in result.hits]
         ranking = result.ranking
@@ -212,6 +224,7 @@ class SearchResponse(BaseModel):
             if stage_hits is None
             else {hit.product.id: HitOut.of(hit, explain=True) for hit in stage_hits},
             interleaving=None if interleaving is None else InterleavingMeta(**interleaving),
+            fallback=fallback,
         )
 
 

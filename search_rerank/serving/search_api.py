@@ -20,6 +20,7 @@ from .context import (
     log_query,
     run_search,
 )
+from .reco_api import fallback_block
 from .ubi import UbiEvent, UbiLog
 
 api = Blueprint("api", __name__)
@@ -46,6 +47,7 @@ def search():
         stages=stages,
         stage_hits=_stage_hits(result, stages, run_settings),
         interleaving=None if interleaved is None else interleaved.section(hit_ids),
+        fallback=fallback_block(current_pipeline(), result, run_settings),
     )
     return jsonify(response.model_dump(mode="json", by_alias=True, exclude_none=True)), {QUERY_ID_HEADER: query_id}
 
