@@ -8,6 +8,7 @@ from pydantic import ValidationError
 from ..core.errors import ConfigError
 from ..core.pipeline import Hit, SearchResult
 from ..core.settings import Settings
+from . import metrics
 from .api_models import FieldError, SearchRequest, SearchResponse, stage_lists
 from .context import (
     QUERY_ID_HEADER,
@@ -76,7 +77,18 @@ def ubi_events():
         raise InvalidBody("expected a UBI event object or a non-empty list of them")
     application = current_settings().service.ubi_application
     ubi.write(event.completed(application) for event in events)
+    clicked = [pid for pid in map(clicked_product, events) if pid is not None]
+    if clicked:
+        metrics.observe_clicks(clicked, current_pipeline().store.popularity(clicked), current_settings().longtail)
     return jsonify({"accepted": len(events)})
+
+
+def clicked_product(event: UbiEvent) -> str | None:
+    """The product a click event is about (validation made sure a click names one); None for other events."""
+    attributes = event.event_attributes
+    if event.action_name != "click" or attributes is None or attributes.object is None:
+        return None
+    return attributes.object.object_id
 
 
 @api.errorhandler(ValidationError)
