@@ -187,7 +187,9 @@ On `{data.name}` (MiniLM bi-encoder, default settings). Raw figures: `benchmarks
 
 Also-clicked sessions: {args.sessions} simulated shoppers, two searches each, the second about the same product type
 with probability {args.focus}; {also["sessions_with_clicks"]} sessions clicked something. A product without history
-gets its similar items instead (`source: similar`).
+gets its similar items instead (`source: similar`). A random companion is of the same type about as often as the
+similar-items baseline; the precision is bounded by the shoppers' focus, since a session's second search is about
+another type one time in {1 / (1 - args.focus):.0f}.
 
 ### MMR: intra-list diversity against nDCG@10 over λ ({args.mmr_queries} test queries, window 30)
 
