@@ -21,6 +21,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+import numpy as np
+
 from .breaker import CIRCUIT_OPEN, CircuitOpenError
 from .candidate import Candidate
 from .diversity import StoredVectors, mmr, similarity_matrix
@@ -262,7 +264,7 @@ class SearchPipeline:
     def _diversify(self, candidates: Sequence[Candidate], settings: Settings) -> list[Candidate]:
         ids = [c.product_id for c in candidates[: settings.diversity.depth]]
         leg = self.legs.get(DENSE)
-        vectors = leg.vectors_of(ids) if isinstance(leg, StoredVectors) else {}
+        vectors: dict[str, np.ndarray] = leg.vectors_of(ids) if isinstance(leg, StoredVectors) else {}
         categories = {pid: p.category for pid, p in self.store.get(ids).items()}
         return mmr(candidates, similarity_matrix(ids, vectors, categories), settings.diversity)
 
