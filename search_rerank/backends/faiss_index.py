@@ -430,6 +430,17 @@ class FaissRetriever:
             ids = self._meta.ids
             return [(ids[label], float(score)) for label, score in zip(labels[keep][:k], scores[keep][:k])]
 
+    def vectors_of(self, product_ids: Iterable[str]) -> dict[str, np.ndarray]:
+        """The stored (unit) embeddings of those products that are indexed: similar items and diversity reuse
+        what indexing computed instead of encoding the products again."""
+        self.warm_up()
+        with self._lock.reading():
+            found = [(pid, self._meta.row_of[pid]) for pid in dict.fromkeys(product_ids) if pid in self._meta.row_of]
+            if not found or self._index is None:
+                return {}
+            vectors = self._index.reconstruct_batch(np.array([row for _, row in found], dtype=np.int64))
+        return {pid: vectors[i] for i, (pid, _) in enumerate(found)}
+
     def save(self, path: Path | str | None = None) -> Path:
         """Write index, ids, filter metadata and a manifest to ``path`` (default: the constructor's); the manifest goes last."""
         self.warm_up()

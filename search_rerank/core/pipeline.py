@@ -21,7 +21,10 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+import numpy as np
+
 from .candidate import Candidate
+from .diversity import StoredVectors, mmr, similarity_matrix
 from .errors import StageError
 from .filters import Filters
 from .fusion import fuse
@@ -212,6 +215,12 @@ class SearchPipeline:
                 ranking, Stage.LONGTAIL, lambda: long_tail_stage(current, popularity, settings.longtail)
             )
             ranking.stages[Stage.LONGTAIL] = current
+
+        if not settings.diversity.enabled:
+            ranking.skipped[Stage.DIVERSITY] = "diversity (MMR) disabled in settings"
+        elif current:
+            current = self._timed(ranking, Stage.DIVERSITY, lambda: self._diversify(current, settings))
+            ranking.stages[Stage.DIVERSITY] = current
         ranking.candidates = current
         return ranking
 
@@ -251,6 +260,13 @@ class SearchPipeline:
         products = self.store.get([c.product_id for c in window])
         texts = {pid: p.embedding_text() for pid, p in products.items()}
         return reranker.run(query, candidates, texts, settings.rerank)
+
+    def _diversify(self, candidates: Sequence[Candidate], settings: Settings) -> list[Candidate]:
+        ids = [c.product_id for c in candidates[: settings.diversity.depth]]
+        leg = self.legs.get(DENSE)
+        vectors: dict[str, np.ndarray] = leg.vectors_of(ids) if isinstance(leg, StoredVectors) else {}
+        categories = {pid: p.category for pid, p in self.store.get(ids).items()}
+        return mmr(candidates, similarity_matrix(ids, vectors, categories), settings.diversity)
 
     def _with_deadline(self, fn: Callable[[], T], timeout_s: float, stage: Stage) -> T:
         future = self._pools[stage].submit(fn)

@@ -29,6 +29,7 @@ class Stage(StrEnum):
     FUSION = "fusion"
     RERANK = "rerank"
     LONGTAIL = "longtail"
+    DIVERSITY = "diversity"
 
 
 LEXICAL, DENSE = Stage.LEXICAL, Stage.DENSE

@@ -279,6 +279,38 @@ class LongTailSettings(_Section):
     xquad_depth: int = Field(default=50, ge=1, le=1000, description="xquad: how many top results are re-ranked")
 
 
+class DiversitySettings(_Section):
+    """The MMR diversity stage after the long-tail stage (see core.diversity); off by default."""
+
+    enabled: bool = False
+    lambda_: float = Field(
+        default=0.7,
+        ge=0.0,
+        le=1.0,
+        description="weight of relevance against similarity to what is shown (1 = relevance order)",
+    )
+    depth: int = Field(default=30, ge=1, le=1000, description="how many top results are re-ranked")
+
+
+class RecoSettings(_Section):
+    """Recommendations beside search: similar items, also-clicked items, and the fallback block of a weak search."""
+
+    size: int = Field(default=10, ge=1, le=100, description="recommendations per list unless a request asks")
+    refresh_s: float = Field(
+        default=300.0, gt=0, description="the also-clicked table is mined again from the UBI log after this long"
+    )
+    min_support: int = Field(default=1, ge=1, description="sessions two products must share to be also-clicked")
+    fallback_min_hits: int = Field(
+        default=3, ge=0, description="a search with fewer candidates than this gets a fallback block (0: never)"
+    )
+    fallback_min_similarity: float = Field(
+        default=0.0,
+        ge=-1.0,
+        le=1.0,
+        description="a search whose best dense cosine on the page is below this gets a fallback block (0: not used)",
+    )
+
+
 class BreakerSettings(_Section):
     """Circuit breakers, one per dependency a search waits on: the cluster legs, aggregations, the passthrough,
     the reranker (see breaker). The same limits apply to each; every serving process keeps its own breakers."""
@@ -424,6 +456,8 @@ class Settings(BaseSettings):
     fusion: FusionSettings = Field(default_factory=FusionSettings)
     rerank: RerankSettings = Field(default_factory=RerankSettings)
     longtail: LongTailSettings = Field(default_factory=LongTailSettings)
+    diversity: DiversitySettings = Field(default_factory=DiversitySettings)
+    reco: RecoSettings = Field(default_factory=RecoSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
 

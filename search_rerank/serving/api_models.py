@@ -49,6 +49,12 @@ class LongTailOverrides(_Strict):
     target: Literal["long_tail", "tail"] | None = None
 
 
+class DiversityOverrides(_Strict):
+    enabled: bool | None = None
+    lambda_: float | None = Field(default=None, ge=0.0, le=1.0, description="MMR: relevance against variety")
+    depth: int | None = Field(default=None, ge=1, le=1000)
+
+
 class Overrides(_Strict):
     """The settings a single request may change; the rest (models, timeouts, indexes) belong to the deployment."""
 
@@ -57,6 +63,7 @@ class Overrides(_Strict):
     fusion: FusionOverrides = Field(default_factory=FusionOverrides)
     rerank: RerankOverrides = Field(default_factory=RerankOverrides)
     longtail: LongTailOverrides = Field(default_factory=LongTailOverrides)
+    diversity: DiversityOverrides = Field(default_factory=DiversityOverrides)
 
     def apply(self, settings: Settings) -> Settings:
         """``settings`` with the given fields replaced; raises ConfigError if the mix is invalid."""
@@ -149,6 +156,14 @@ class InterleavingMeta(BaseModel):
     teams: list[Literal["A", "B"]] = Field(description="per hit, the ranking that placed it")
 
 
+class FallbackBlock(BaseModel):
+    reason: Literal["no_results", "few_results", "low_similarity"] = Field(
+        description="why the search's own results were judged too weak (settings reco.fallback_*)"
+    )
+    source: Literal["similar"] = "similar"
+    hits: list[HitOut] = Field(description="related products, none of them on the search's page")
+
+
 class SearchResponse(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
@@ -177,6 +192,9 @@ class SearchResponse(BaseModel):
         description="present when the hits are ranking A and B interleaved by team draft "
         "(service.interleave_with; header X-Search-Rerank-Interleave)",
     )
+    fallback: FallbackBlock | None = Field(
+        default=None, description="related products, when the search found none or few relevant ones"
+    )
 
     @classmethod
     def of(
@@ -190,6 +208,7 @@ class SearchResponse(BaseModel):
         stages: dict[str, list[str]] | None = None,
         stage_hits: list[Hit] | None = None,
         interleaving: dict[str, Any] | None = None,
+        fallback: FallbackBlock | None = None,
     ) -> SearchResponse:
         hits = [HitOut.of(hit, explain) for hit in result.hits]
         ranking = result.ranking
@@ -208,6 +227,7 @@ class SearchResponse(BaseModel):
             if stage_hits is None
             else {hit.product.id: HitOut.of(hit, explain=True) for hit in stage_hits},
             interleaving=None if interleaving is None else InterleavingMeta(**interleaving),
+            fallback=fallback,
         )
 
 

@@ -35,6 +35,7 @@ from .logs import request_id
 from .ops import check_ready, ops, reopen
 from .passthrough import passthrough_for
 from .readiness import Readiness
+from .reco_api import reco
 from .reload_broadcast import RELOAD_FILE_ENV, ReloadBroadcast
 from .search_api import api
 from .ubi import UbiLog
@@ -134,6 +135,7 @@ def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None
     app.register_blueprint(es)
     app.register_blueprint(ops)
     app.register_blueprint(web)
+    app.register_blueprint(reco)
     breakers = guards.breakers if guards is not None else {}
     app.extensions["aggregator"] = Aggregator(breaker=breakers.get(AGGREGATIONS))
     if (bridge := passthrough_for(settings, breakers.get(PASSTHROUGH))) is not None:

@@ -114,6 +114,8 @@ def run_search(
             else pipeline.run(query, filters, size=size, offset=offset, settings=settings)
         )
     metrics.observe(result)
+    shown = [hit.product.id for hit in result.hits]
+    metrics.observe_exposure(shown, pipeline.store.popularity(shown), settings.longtail, offset)
     return result, interleaved
 
 

@@ -11,11 +11,19 @@ directory to :func:`exposition`.
 
 from __future__ import annotations
 
+import collections
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from ..core.breaker import STATE_VALUES
+from ..core.longtail import TAIL, tier
 from ..core.pipeline import SearchResult
+from ..core.settings import LongTailSettings
 
 # Stages take milliseconds to seconds; requests up to the deadlines (seconds).
 BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -73,3 +81,77 @@ def exposition(multiprocess_dir: str | None) -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(registry, path=multiprocess_dir)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+# --- exposure: what searches show, by popularity tier -----------------------------------------------------------
+
+IMPRESSIONS = Counter(
+    "search_rerank_impressions", "products shown on search result pages, by popularity tier", ["tier"]
+)
+CLICKS = Counter("search_rerank_clicks", "UBI click events, by popularity tier of the clicked product", ["tier"])
+TAIL_SHARE_TOP10 = Histogram(
+    "search_rerank_tail_share_top10",
+    "per search, the share of tail-tier products among the first 10 results shown",
+    buckets=tuple(i / 10 for i in range(11)),
+)
+COVERAGE_WINDOW_S = 3600.0
+COVERAGE = Gauge(
+    "search_rerank_distinct_products_shown",
+    f"distinct products shown in the last {COVERAGE_WINDOW_S:g}s (per worker; the scrape shows the widest worker)",
+    multiprocess_mode="livemax",
+)
+TOP = 10
+
+
+class ShownWindow:
+    """Which products were shown over the last ``window_s`` seconds, counted per product so expiry is O(1) each.
+
+    Coverage (how much of the catalogue search exposes at all) is the
+    number of distinct products here; a ranking that keeps showing the same
+    head products has low coverage whatever its click-through.
+    """
+
+    def __init__(self, window_s: float):
+        self.window_s = window_s
+        self._shown: deque[tuple[float, tuple[str, ...]]] = deque()
+        self._counts: collections.Counter[str] = collections.Counter()
+        self._lock = threading.Lock()
+
+    def add(self, product_ids: Sequence[str], now: float) -> int:
+        """Record a page shown at ``now``; the distinct products shown in the window ending there."""
+        with self._lock:
+            self._shown.append((now, tuple(product_ids)))
+            self._counts.update(product_ids)
+            while self._shown and self._shown[0][0] <= now - self.window_s:
+                _, old = self._shown.popleft()
+                self._counts.subtract(old)
+                for pid in old:
+                    if self._counts[pid] <= 0:
+                        del self._counts[pid]
+            return len(self._counts)
+
+
+SHOWN = ShownWindow(COVERAGE_WINDOW_S)
+
+
+def observe_exposure(
+    product_ids: Sequence[str], popularity: Mapping[str, float], settings: LongTailSettings, offset: int = 0
+) -> None:
+    """One result page's exposure: impressions per tier, the tail share of the top 10 (first pages only), coverage.
+
+    Products of unknown popularity are not counted in a tier.
+    """
+    tiers = [tier(popularity[pid], settings) if pid in popularity else None for pid in product_ids]
+    for name in tiers:
+        if name is not None:
+            IMPRESSIONS.labels(name).inc()
+    top = [name for name in tiers[:TOP] if name is not None]
+    if offset == 0 and top:
+        TAIL_SHARE_TOP10.observe(top.count(TAIL) / len(top))
+    COVERAGE.set(SHOWN.add(product_ids, time.monotonic()))
+
+
+def observe_clicks(product_ids: Sequence[str], popularity: Mapping[str, float], settings: LongTailSettings) -> None:
+    for pid in product_ids:
+        if pid in popularity:
+            CLICKS.labels(tier(popularity[pid], settings)).inc()

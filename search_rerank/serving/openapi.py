@@ -12,6 +12,7 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from .api_models import ErrorResponse, SearchRequest, SearchResponse
+from .reco_api import RecoResponse
 from .ubi import UbiEvent
 
 REF = "#/components/schemas/{model}"
@@ -35,6 +36,7 @@ def openapi_document(version: str) -> dict[str, Any]:
             (SearchResponse, "serialization"),
             (ErrorResponse, "serialization"),
             (UbiEvent, "validation"),
+            (RecoResponse, "serialization"),
         ],
         ref_template=REF,
     )
@@ -79,6 +81,28 @@ def openapi_document(version: str) -> dict[str, Any]:
             ),
         },
     }
+    reco_parameters = [
+        {"name": "product_id", "in": "path", "required": True, "schema": {"type": "string"}},
+        {"name": "size", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+        {"name": "category", "in": "query", "schema": {"type": "string"}, "description": "path prefix, 'A > B'"},
+        {"name": "brand", "in": "query", "schema": {"type": "array", "items": {"type": "string"}}},
+        {"name": "price_min", "in": "query", "schema": {"type": "number", "minimum": 0}},
+        {"name": "price_max", "in": "query", "schema": {"type": "number", "minimum": 0}},
+    ]
+
+    def reco(summary: str) -> dict[str, Any]:
+        return {
+            "get": {
+                "summary": summary,
+                "parameters": reco_parameters,
+                "responses": {
+                    "200": _json("RecoResponse", "recommended products, and where they came from"),
+                    "400": error,
+                    "404": _json("ErrorResponse", "no product with this id"),
+                },
+            }
+        }
+
     return {
         "openapi": "3.1.0",
         "info": {
@@ -157,6 +181,12 @@ def openapi_document(version: str) -> dict[str, Any]:
                     },
                 }
             },
+            "/products/{product_id}/similar": reco(
+                "Nearest neighbours by the stored bi-encoder vector, under the search filters (attr.<key> too)"
+            ),
+            "/products/{product_id}/also": reco(
+                "Co-clicked and co-bought products from the UBI log; similar items for a product without history"
+            ),
             "/health": {"get": {"summary": "Liveness: the process answers", "responses": {"200": _object("alive")}}},
             "/ready": {
                 "get": {

@@ -26,6 +26,7 @@ from .context import (
     run_search,
 )
 from .json_input import InvalidBody
+from .reco_api import fallback_block
 from .ubi import UbiEvent, UbiLog, UbiWriteError
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ def search():
         stages=stages,
         stage_hits=_stage_hits(result, stages, run_settings),
         interleaving=None if interleaved is None else interleaved.section(hit_ids),
+        fallback=fallback_block(current_pipeline(), result, run_settings),
     )
     return jsonify(response.model_dump(mode="json", by_alias=True, exclude_none=True)), {QUERY_ID_HEADER: query_id}
 
@@ -94,7 +96,18 @@ def ubi_events():
         return error_response(
             503, "UBI log unavailable", "the events were not recorded; send them again later", reason=UBI_WRITE_FAILED
         )
+    clicked = [pid for pid in map(clicked_product, events) if pid is not None]
+    if clicked:
+        metrics.observe_clicks(clicked, current_pipeline().store.popularity(clicked), current_settings().longtail)
     return jsonify({"accepted": len(events)})
+
+
+def clicked_product(event: UbiEvent) -> str | None:
+    """The product a click event is about (validation made sure a click names one); None for other events."""
+    attributes = event.event_attributes
+    if event.action_name != "click" or attributes is None or attributes.object is None:
+        return None
+    return attributes.object.object_id
 
 
 @api.errorhandler(ValidationError)

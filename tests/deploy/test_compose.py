@@ -226,3 +226,47 @@ def test_nginx_accepts_the_config(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "test is successful" in done.stderr
+
+
+MONITORING_IMAGES = {"prometheus": r"^prom/prometheus:v\d+\.\d+\.\d+$", "grafana": r"^grafana/grafana:\d+\.\d+\.\d+$"}
+
+
+@pytest.mark.parametrize("name", sorted(MONITORING_IMAGES))
+def test_monitoring_services_are_pinned_opt_in_and_bound_to_localhost(compose, name):
+    service = compose["services"][name]
+    assert re.match(MONITORING_IMAGES[name], service["image"]), service["image"]
+    assert service["profiles"] == ["monitoring"]
+    assert all(port.startswith("127.0.0.1:") for port in service["ports"])
+
+
+def _mounted(service: dict, target: str) -> Path:
+    source = next(v.split(":")[0] for v in service["volumes"] if v.split(":")[1] == target)
+    return REPO / source
+
+
+def test_prometheus_scrapes_the_search_services_metrics(compose):
+    config = yaml.safe_load(_mounted(compose["services"]["prometheus"], "/etc/prometheus/prometheus.yml").read_text())
+    job = config["scrape_configs"][0]
+    assert job["metrics_path"] == "/metrics"
+    port = compose["services"]["search"]["expose"][0]
+    assert job["static_configs"][0]["targets"] == [f"search:{port}"]
+
+
+def test_the_grafana_dashboard_queries_only_metrics_the_service_exports(compose):
+    from prometheus_client import REGISTRY
+
+    from search_rerank.serving import metrics  # noqa: F401  (registers the service's metrics)
+
+    grafana = compose["services"]["grafana"]
+    provider = yaml.safe_load(
+        (_mounted(grafana, "/etc/grafana/provisioning") / "dashboards" / "dashboards.yml").read_text()
+    )
+    dashboards = _mounted(grafana, provider["providers"][0]["options"]["path"])
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
+    exported = {f.name + end for f in REGISTRY.collect() for end in suffixes.get(f.type, ())}
+    queried = set()
+    for path in dashboards.glob("*.json"):
+        for panel in json.loads(path.read_text())["panels"]:
+            for target in panel["targets"]:
+                queried |= set(re.findall(r"search_rerank_[a-z0-9_]+", target["expr"]))
+    assert queried and queried <= exported, sorted(queried - exported)

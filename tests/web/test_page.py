@@ -120,3 +120,13 @@ def test_a_search_and_a_click_on_the_page_are_logged_as_ubi_records(page, live_s
     clicks = [e["event_attributes"]["object"]["object_id"] for e in events if e["action_name"] == "click"]
     assert impressions == query["query_response_hit_ids"]
     assert clicks == [clicked.get_attribute("data-id")]
+
+
+def test_opening_a_final_result_lists_its_similar_products(page, live_server):
+    body = api_search(live_server, "oak table")
+    search_on_page(page, live_server, "oak table")
+    wait_for_ids(page, "final", body["stages"]["final"])
+    first = body["stages"]["final"][0]
+    similar = requests.get(f"{live_server}/products/{first}/similar?size=5", timeout=30).json()
+    results(page, "final").first.click()
+    wait_for_ids(page, "related", [hit["id"] for hit in similar["hits"]])

@@ -5,6 +5,9 @@
 // "<img onerror=...>" is shown as text. The server's Content-Security-Policy
 // forbids inline scripts as a second line of defence.
 //
+// The related column shows GET /products/{id}/similar for the opened final
+// result, or the search's fallback block when it found few relevant results.
+//
 // Impressions and clicks on the final column go to POST /ubi/events with the
 // search's query id, in the UBI schema, as a shop's front end would send them.
 "use strict";
@@ -99,6 +102,29 @@ function render(body) {
   const took = body.timings_ms.total !== undefined ? ` in ${body.timings_ms.total.toFixed(0)} ms` : "";
   setStatus(`${body.total} candidates${took}${degraded.length ? ` — degraded: ${degraded.join("; ")}` : ""}`);
   fillSuggestions(Object.values(body.stage_products));
+  if (body.fallback) {
+    showRelated(body.fallback.hits, "Few relevant results: related products");
+  } else {
+    showRelated([], "Open a final result to see products similar to it.");
+  }
+}
+
+function showRelated(hits, note) {
+  const column = document.querySelector('.column[data-stage="related"]');
+  column.querySelector(".note").textContent = note;
+  column.querySelector(".results").replaceChildren(...hits.map((hit, rank) => resultItem(hit, "related", rank)));
+}
+
+async function showSimilar(id, title) {
+  try {
+    const response = await fetch(`/products/${encodeURIComponent(id)}/similar?size=5`);
+    const body = await response.json();
+    if (!response.ok) throw new Error(body.message || body.error);
+    const why = Object.values(body.degraded || {});
+    showRelated(body.hits, why.length ? `No similar products: ${why.join("; ")}` : `Similar to ${title}`);
+  } catch (err) {
+    showRelated([], `Similar products unavailable: ${err.message}`);
+  }
 }
 
 function resultItem(hit, stage, rank) {
@@ -125,7 +151,10 @@ function resultItem(hit, stage, rank) {
   const open = () => {
     item.classList.toggle("open");
     highlight(hit.id);
-    if (stage === "final" && item.classList.contains("open")) sendEvents([resultEvent("click", hit.id, rank)]);
+    if (stage === "final" && item.classList.contains("open")) {
+      sendEvents([resultEvent("click", hit.id, rank)]);
+      showSimilar(hit.id, product.title);
+    }
   };
   item.addEventListener("click", open);
   item.addEventListener("keydown", (e) => { if (e.key === "Enter") open(); });

@@ -1,0 +1,117 @@
+"""Co-interest mined from UBI events: which products the same shopper clicked or bought together.
+
+"Shoppers who looked at this also looked at" needs no model: two products
+clicked, added to a cart or bought in the same session are evidence of a
+shared interest, and the pairs counted over the log rank each product's
+companions. A session is the event's ``session_id`` (record or attributes),
+else its ``client_id``, else its ``query_id``, so that a front end that sends
+fewer ids still yields baskets, only smaller ones.
+
+The reader is lenient on purpose: the table is a convenience rebuilt every few
+minutes from logs that front ends write, so an unreadable line is skipped and
+counted, never fatal.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+INTEREST_ACTIONS = frozenset({"click", "add_to_cart", "purchase"})
+"""UBI actions that show interest in a product (an impression does not)."""
+
+
+@dataclass(frozen=True)
+class CoInterest:
+    """Per product, its companions and how many sessions showed interest in both, most shared first."""
+
+    companions: Mapping[str, tuple[tuple[str, int], ...]] = field(default_factory=dict)
+    sessions: int = 0
+    skipped_lines: int = 0
+
+    def also(self, product_id: str, k: int) -> list[tuple[str, int]]:
+        return list(self.companions.get(product_id, ())[:k])
+
+
+def co_interest(baskets: Iterable[Iterable[str]], min_support: int = 1, keep: int = 50) -> CoInterest:
+    """Count the pairs within each basket; keep each product's ``keep`` most frequent companions seen in at least
+    ``min_support`` baskets (ties by id, so the table is deterministic)."""
+    pairs: dict[str, Counter[str]] = defaultdict(Counter)
+    sessions = 0
+    for basket in baskets:
+        items = sorted(set(basket))
+        sessions += 1
+        for i, a in enumerate(items):
+            for b in items[i + 1 :]:
+                pairs[a][b] += 1
+                pairs[b][a] += 1
+    companions = {
+        pid: tuple(
+            sorted(((other, n) for other, n in counts.items() if n >= min_support), key=lambda x: (-x[1], x[0]))[:keep]
+        )
+        for pid, counts in pairs.items()
+    }
+    return CoInterest({pid: c for pid, c in companions.items() if c}, sessions)
+
+
+def ubi_files(log_path: Path) -> list[Path]:
+    """Every worker's UBI file for ``service.ubi_log_path``, rotated backups included (see serving.ubi.UbiLog)."""
+    return sorted(log_path.parent.glob(f"{log_path.stem}.*{log_path.suffix}*"))
+
+
+def ubi_baskets(paths: Iterable[Path], actions: frozenset[str] = INTEREST_ACTIONS) -> tuple[list[set[str]], int]:
+    """The products each session showed interest in, from UBI event files; and how many lines were unreadable."""
+    baskets: dict[str, set[str]] = defaultdict(set)
+    skipped = 0
+    for path in paths:
+        try:
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError as exc:  # rotated away between listing and reading
+            log.warning("cannot read UBI file %s: %s", path, exc)
+            continue
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                skipped += 1
+                continue
+            found = _interest(record, actions) if isinstance(record, dict) else None
+            if found is not None:
+                baskets[found[0]].add(found[1])
+    return list(baskets.values()), skipped
+
+
+def _interest(record: dict[str, Any], actions: frozenset[str]) -> tuple[str, str] | None:
+    """(session, product id) of an interest event; None for anything else (queries, impressions, bulk lines)."""
+    if record.get("action_name") not in actions:
+        return None
+    attributes = record.get("event_attributes")
+    attributes = attributes if isinstance(attributes, dict) else {}
+    target = attributes.get("object")
+    product = target.get("object_id") if isinstance(target, dict) else None
+    session = (
+        record.get("session_id") or attributes.get("session_id") or record.get("client_id") or record.get("query_id")
+    )
+    if isinstance(product, int) and not isinstance(product, bool):
+        product = str(product)
+    if not isinstance(product, str) or not product or not isinstance(session, str) or not session:
+        return None
+    return session, product
+
+
+def mine_ubi(log_path: Path, min_support: int = 1) -> CoInterest:
+    """The co-interest table of everything the service's UBI log holds now."""
+    baskets, skipped = ubi_baskets(ubi_files(log_path))
+    table = co_interest(baskets, min_support)
+    if skipped:
+        log.warning("co-interest: skipped %d unreadable UBI line(s) under %s", skipped, log_path.parent)
+    return CoInterest(table.companions, table.sessions, skipped)

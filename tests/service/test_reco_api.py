@@ -1,0 +1,128 @@
+import json
+
+import pytest
+
+from search_rerank.core.filters import Filters
+from search_rerank.data.co_interest import co_interest, ubi_baskets
+from search_rerank.serving import create_app
+
+
+def _ids(body):
+    return [hit["id"] for hit in body["hits"]]
+
+
+def _event(session, product, action="click"):
+    return {
+        "action_name": action,
+        "query_id": f"q-{session}",
+        "session_id": session,
+        "event_attributes": {"object": {"object_id": product}, "position": {"ordinal": 0}},
+    }
+
+
+@pytest.fixture
+def products(pipeline):
+    return sorted(p.id for p in pipeline.store)
+
+
+@pytest.fixture
+def ubi_path(tmp_path):
+    return tmp_path / "ubi" / "ubi.ndjson"
+
+
+def _app_with_log(settings, pipeline, ubi_path, events, **reco):
+    ubi_path.parent.mkdir(parents=True, exist_ok=True)
+    (ubi_path.parent / "ubi.1.ndjson").write_text("\n".join(json.dumps(e) for e in events) + "\n", encoding="utf-8")
+    service = settings.service.model_copy(update={"ubi_log_path": ubi_path})
+    changed = {"service": service}
+    if reco:
+        changed["reco"] = settings.reco.model_copy(update=reco)
+    return create_app(settings.model_copy(update=changed), pipeline).test_client()
+
+
+def test_similar_returns_neighbours_without_the_product_itself(client, products):
+    body = client.get(f"/products/{products[0]}/similar?size=5").get_json()
+    assert body["source"] == "similar" and len(body["hits"]) == 5
+    assert products[0] not in _ids(body)
+
+
+def test_similar_applies_the_search_filters(client, pipeline, products):
+    brand = next(iter(pipeline.store.get([products[1]]).values())).brand
+    body = client.get(f"/products/{products[0]}/similar", query_string={"brand": brand, "size": 20}).get_json()
+    assert body["hits"] and all(hit["product"]["brand"] == brand for hit in body["hits"])
+
+
+def test_similar_of_an_unknown_product_is_a_json_404(client):
+    response = client.get("/products/no-such-product/similar")
+    assert response.status_code == 404 and response.get_json()["error"] == "not found"
+
+
+def test_similar_refuses_a_size_that_is_not_a_number_naming_it(client, products):
+    response = client.get(f"/products/{products[0]}/similar?size=lots")
+    assert response.status_code == 400 and response.get_json()["fields"][0]["field"] == "size"
+
+
+def test_similar_refuses_an_unknown_parameter(client, products):
+    response = client.get(f"/products/{products[0]}/similar?colour=red")
+    assert response.status_code == 400 and "colour" in response.get_json()["fields"][0]["message"]
+
+
+def test_similar_refuses_an_inverted_price_range(client, products):
+    response = client.get(f"/products/{products[0]}/similar?price_min=10&price_max=1")
+    assert response.status_code == 400
+
+
+def test_also_falls_back_to_similar_items_without_history(client, products):
+    body = client.get(f"/products/{products[0]}/also?size=3").get_json()
+    assert body["source"] == "similar" and len(body["hits"]) == 3
+
+
+def test_also_returns_products_clicked_in_the_same_sessions_most_shared_first(settings, pipeline, ubi_path, products):
+    a, b, c = products[:3]
+    events = [_event("s1", a), _event("s1", b), _event("s2", a), _event("s2", b), _event("s3", a, "purchase")]
+    events.append(_event("s3", c, "add_to_cart"))
+    client = _app_with_log(settings, pipeline, ubi_path, events)
+    body = client.get(f"/products/{a}/also").get_json()
+    assert body["source"] == "also" and _ids(body) == [b, c]
+
+
+def test_also_ignores_impressions(settings, pipeline, ubi_path, products):
+    a, b = products[:2]
+    client = _app_with_log(settings, pipeline, ubi_path, [_event("s1", a), _event("s1", b, "impression")])
+    assert client.get(f"/products/{a}/also").get_json()["source"] == "similar"
+
+
+def test_co_interest_needs_the_minimum_support():
+    table = co_interest([{"a", "b"}, {"a", "b"}, {"a", "c"}], min_support=2)
+    assert table.also("a", 10) == [("b", 2)]
+
+
+def test_ubi_baskets_skip_unreadable_lines_and_count_them(tmp_path):
+    path = tmp_path / "ubi.1.ndjson"
+    path.write_text(json.dumps(_event("s1", "a")) + "\nnot json\n" + json.dumps(_event("s1", "b")) + "\n")
+    baskets, skipped = ubi_baskets([path])
+    assert baskets == [{"a", "b"}] and skipped == 1
+
+
+def test_a_search_with_few_results_carries_a_flagged_fallback_block(pipeline, client):
+    # a price that only one product has leaves one candidate
+    prices = [p.price for p in pipeline.store if p.price is not None]
+    unique = next(price for price in prices if prices.count(price) == 1)
+    filters = {"price_min": unique, "price_max": unique}
+    body = client.post("/search", json={"query": "sofa", "filters": filters}).get_json()
+    assert body["total"] < 3
+    assert body["fallback"]["source"] == "similar" and body["fallback"]["reason"] in ("few_results", "no_results")
+    assert body["fallback"]["hits"] and not set(_ids(body["fallback"])) & set(_ids(body))
+
+
+def test_a_search_with_enough_results_has_no_fallback_block(client):
+    assert "fallback" not in client.post("/search", json={"query": "sofa"}).get_json()
+
+
+def test_filters_from_query_parameters_match_the_search_filters(app):
+    from search_rerank.serving.reco_api import filters_from_args
+
+    with app.test_request_context("/?category=Furniture > Sofas&brand=A&brand=B&attr.color=grey&price_max=5"):
+        assert filters_from_args() == Filters(
+            category="Furniture > Sofas", brand=("A", "B"), attributes={"color": "grey"}, price_max=5
+        )
