@@ -42,7 +42,7 @@ import tantivy
 from ..backends.tantivy_index import NUMERIC_FIELDS, TantivyRetriever
 from ..core.candidate import Candidate
 from ..core.filters import Filters, attribute_key, category_key, normalise_term
-from ..core.pipeline import Ranking, SearchPipeline, SearchResult
+from ..core.pipeline import NO_TEXT_TO_EMBED, Ranking, SearchPipeline, SearchResult
 from ..core.product import Product
 from ..core.retrieval import LEXICAL, Retriever, Stage
 from ..core.settings import LEXICAL_FIELDS, ServiceSettings
@@ -994,6 +994,7 @@ class EmbeddedSearch:
         follow one another without overlap. The total is exact (tantivy counts the matches).
         """
         result, _ = self._ordered(pipeline, BROWSE_ORDER, "no words: the matches are listed by sales")
+        result.ranking.skipped[Stage.DENSE] = NO_TEXT_TO_EMBED
         return result
 
     def _ordered(
