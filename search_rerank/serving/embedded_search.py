@@ -16,7 +16,12 @@ on the embedded backend the whole query is compiled into one tantivy query
   tantivy lacks, are computed here as one tantivy aggregation per bucket);
 - ``highlight`` comes from tantivy's snippet generator, for the page's hits;
 - ``sort`` by a number (price, rating, sales, review_count) has nothing to
-  rerank: the matches are ordered by the field, ties by ``_score``, then id.
+  rerank: the matches are ordered by the field, ties by ``_score``, then id;
+- a search without words (``match_all``, filters only) lists every match,
+  best sellers first (:meth:`EmbeddedSearch.browse_result`);
+- words being typed (``bool_prefix``, ``phrase_prefix``, ``match_*_prefix``)
+  match as Elasticsearch matches them, the last one as a prefix, even when
+  scoring: a cut-short word means nothing to the encoder or the reranker.
 
 Scoring in text clauses (``match``, ``multi_match``) keeps the product's
 meaning: the words are ranked by the pipeline and constrain nothing, as on
