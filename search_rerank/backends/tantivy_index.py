@@ -206,19 +206,26 @@ class TantivyRetriever:
         return existing
 
     def search(
-        self, query: str, k: int, filters: Filters | None = None, constraint: tantivy.Query | None = None
+        self,
+        query: str,
+        k: int,
+        filters: Filters | None = None,
+        constraint: tantivy.Query | None = None,
+        text: tantivy.Query | None = None,
     ) -> list[Candidate]:
         """Best first, ties by product id.
 
         A query with no words left after analysis returns the filtered products
         (score 0, by id) when there are filters, and nothing when there are none:
         "everything" is not a lexical answer. ``constraint`` (a query built on
-        :attr:`schema`, e.g. a ``must_not``) is one more filter.
+        :attr:`schema`, e.g. a ``must_not``) is one more filter. ``text``, when
+        given, is scored instead of ``query``'s words (a prefix search's words
+        and the words they begin).
         """
         if k < 0:
             raise ValueError(f"k={k}: the number of candidates must be >= 0")
         filter_query = self.restriction(filters, constraint)
-        text_query = self.text_query(query)
+        text_query = self.text_query(query) if text is None else text
         if k == 0 or (text_query is None and filter_query is None):
             return []
         searcher = self.searcher()

@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 TOTAL = "total"
 """The timing of the whole search, kept beside the stages' (not a stage itself)."""
+NO_TEXT_TO_EMBED = "no query text to embed"
+"""Why the dense leg skips a search without words (browsing by filters)."""
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,7 @@ class SearchPipeline:
             wanted.pop(DENSE)
         elif not query.strip():
             # An empty query (browsing by filters) has no meaning to embed; its vector ranks at random.
-            ranking.skipped[DENSE] = "no query text to embed"
+            ranking.skipped[DENSE] = NO_TEXT_TO_EMBED
             wanted.pop(DENSE)
         started = time.perf_counter()
         running = {}

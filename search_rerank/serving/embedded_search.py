@@ -16,7 +16,12 @@ on the embedded backend the whole query is compiled into one tantivy query
   tantivy lacks, are computed here as one tantivy aggregation per bucket);
 - ``highlight`` comes from tantivy's snippet generator, for the page's hits;
 - ``sort`` by a number (price, rating, sales, review_count) has nothing to
-  rerank: the matches are ordered by the field, ties by ``_score``, then id.
+  rerank: the matches are ordered by the field, ties by ``_score``, then id;
+- a search without words (``match_all``, filters only) lists every match,
+  best sellers first (:meth:`EmbeddedSearch.browse_result`);
+- words being typed (``bool_prefix``, ``phrase_prefix``, ``match_*_prefix``)
+  match as Elasticsearch matches them, the last one as a prefix, even when
+  scoring: a cut-short word means nothing to the encoder or the reranker.
 
 Scoring in text clauses (``match``, ``multi_match``) keeps the product's
 meaning: the words are ranked by the pipeline and constrain nothing, as on
@@ -42,7 +47,7 @@ import tantivy
 from ..backends.tantivy_index import NUMERIC_FIELDS, TantivyRetriever
 from ..core.candidate import Candidate
 from ..core.filters import Filters, attribute_key, category_key, normalise_term
-from ..core.pipeline import Ranking, SearchPipeline, SearchResult
+from ..core.pipeline import NO_TEXT_TO_EMBED, Ranking, SearchPipeline, SearchResult
 from ..core.product import Product
 from ..core.retrieval import LEXICAL, Retriever, Stage
 from ..core.settings import LEXICAL_FIELDS, ServiceSettings
@@ -52,6 +57,8 @@ from .es_compat import EsSearch, InvalidQuery, Unsupported, parse_search
 # The body keys compiled here; parse_search reads the rest (paging, _source, track_total_hits, ext, ...).
 COMPILED_KEYS = ("query", "post_filter", "aggs", "aggregations", "highlight", "sort")
 TEXT_QUERIES = {"match", "match_phrase", "match_phrase_prefix", "match_bool_prefix"}
+PREFIX_QUERIES = {"match_phrase_prefix", "match_bool_prefix"}
+PREFIX_TYPES = {"bool_prefix", "phrase_prefix"}
 MULTI_FIELD_QUERIES = {"multi_match", "combined_fields"}
 # tantivy computes these itself (Elasticsearch's request and response format).
 NATIVE_AGGREGATIONS = {
@@ -96,6 +103,16 @@ class Compiled:
 
     constraint: tantivy.Query | None = None
     texts: list[str] = field(default_factory=list)
+    prefixes: list[tantivy.Query] = field(default_factory=list)
+    """Prefix queries (the last word being typed) that the lexical leg scores beside the words."""
+    beginnings: list[str] = field(default_factory=list)
+    """The analysed words being typed, which highlights mark in the words they begin."""
+
+    def add_words(self, part: Compiled) -> None:
+        """Take ``part``'s words (a clause of a bool) as this query's too."""
+        self.texts += part.texts
+        self.prefixes += part.prefixes
+        self.beginnings += part.beginnings
 
 
 def _all(queries: Iterable[tantivy.Query | None]) -> tantivy.Query | None:
@@ -179,10 +196,14 @@ class Compiler:
             return _any(self.range(target, n, n, True, True, path) for n in numbers)
         return _any(self.words([target.name], v, phrase=False, every=True) for v in texts)
 
-    def words(self, fields: list[str], text: str, phrase: bool, every: bool, path: str = "") -> tantivy.Query:
+    def words(
+        self, fields: list[str], text: str, phrase: bool, every: bool, path: str = "", prefix: bool = False
+    ) -> tantivy.Query:
         """Text matched as Elasticsearch matches it on analyzed fields: any field; every word or any (or a phrase).
 
         A field that is not a text field matches its exact values instead (a ``match`` on ``brand.keyword``).
+        With ``prefix`` the last word is one being typed (``bool_prefix``, ``phrase_prefix``): it also matches
+        the words it begins, so "sof" finds sofas.
         """
         tokens = self.leg.analyze(text)
         per_field: list[tantivy.Query] = []
@@ -194,14 +215,31 @@ class Compiler:
                 continue
             elif phrase and len(tokens) > 1:
                 words: list[str | tuple[int, str]] = list(tokens)
-                per_field.append(tantivy.Query.phrase_query(self.schema, target.name, words))
+                maker = tantivy.Query.phrase_prefix_query if prefix else tantivy.Query.phrase_query
+                per_field.append(maker(self.schema, target.name, words))
             else:
                 occur = tantivy.Occur.Must if every else tantivy.Occur.Should
                 terms = [(occur, tantivy.Query.term_query(self.schema, target.name, t)) for t in tokens]
+                if prefix:
+                    terms[-1] = (occur, self.prefix(target.name, tokens[-1]))
                 per_field.append(terms[0][1] if len(terms) == 1 else tantivy.Query.boolean_query(terms))
         if not per_field:
             return tantivy.Query.empty_query()
         return _any(per_field)
+
+    def prefix(self, name: str, term: str) -> tantivy.Query:
+        """The analysed ``term`` as itself or as the start of a longer word.
+
+        tantivy's phrase-prefix query with a single word is a term-prefix query that expands to at most 50
+        words of the index (its ``max_expansions``), so a one-letter prefix stays cheap; the exact word is
+        OR'ed in so that it always counts, with its BM25 score, whatever the expansions left out.
+        """
+        return tantivy.Query.boolean_query(
+            [
+                (tantivy.Occur.Should, tantivy.Query.term_query(self.schema, name, term)),
+                (tantivy.Occur.Should, tantivy.Query.phrase_prefix_query(self.schema, name, [term])),
+            ]
+        )
 
     def range(
         self, target: Target, low: float | None, high: float | None, include_low: bool, include_high: bool, path: str
@@ -279,21 +317,38 @@ class Compiler:
         options = value if isinstance(value, Mapping) else {"query": value}
         text = _string(options.get("query"), f"{path}.{name}.query", scalars=True)
         target = self.target(name, f"{path}.{name}")
-        if scoring and target.kind == "text":
-            return Compiled(texts=[text])
         every = str(options.get("operator", "or")).lower() == "and"
         phrase = kind in ("match_phrase", "match_phrase_prefix")
+        if kind in PREFIX_QUERIES:
+            return self._typed(text, [name], phrase, every, f"{path}.{name}", scoring)
+        if scoring and target.kind == "text":
+            return Compiled(texts=[text])
         return Compiled(self.words([name], text, phrase, every, f"{path}.{name}"))
 
     def _multi_match(self, kind: str, spec: Any, path: str, scoring: bool) -> Compiled:
         spec = _object(spec, path)
         text = _string(spec.get("query"), f"{path}.query", scalars=True)
         fields = self.default_fields(spec.get("fields"), f"{path}.fields")
-        if scoring and all(self.target(f, f"{path}.fields").kind == "text" for f in fields):
-            return Compiled(texts=[text])
         every = str(spec.get("operator", "or")).lower() == "and"
         phrase = spec.get("type") in ("phrase", "phrase_prefix")
+        if spec.get("type") in PREFIX_TYPES:
+            return self._typed(text, fields, phrase, every, f"{path}.fields", scoring)
+        if scoring and all(self.target(f, f"{path}.fields").kind == "text" for f in fields):
+            return Compiled(texts=[text])
         return Compiled(self.words(fields, text, phrase, every, f"{path}.fields"))
+
+    def _typed(self, text: str, fields: list[str], phrase: bool, every: bool, path: str, scoring: bool) -> Compiled:
+        """Words still being typed (autocomplete): they match as Elasticsearch matches them, even when scoring.
+
+        Unlike a whole-word ``match`` they constrain the hits: a word cut short means nothing to the encoder
+        or the reranker, so nothing but the products the prefix finds is an answer. The lexical leg scores
+        the same query beside the typed words; the encoder and the reranker read the typed words.
+        """
+        query = self.words(fields, text, phrase, every, path, prefix=True)
+        if not scoring:
+            return Compiled(query)
+        tokens = self.leg.analyze(text)
+        return Compiled(query, texts=[text], prefixes=[query], beginnings=tokens[-1:])
 
     def _query_string(self, kind: str, spec: Any, path: str, scoring: bool) -> Compiled:
         spec = _object(spec, path)
@@ -394,7 +449,7 @@ class Compiler:
             for i, clause in enumerate(_clauses(spec.get(key))):
                 part = self.query(clause, f"{path}.{key}[{i}]", ctx)
                 required.append(part.constraint)
-                out.texts += part.texts
+                out.add_words(part)
         excluded = [
             self.query(clause, f"{path}.must_not[{i}]", False).constraint
             for i, clause in enumerate(_clauses(spec.get("must_not")))
@@ -406,7 +461,7 @@ class Compiler:
                 msm = 0 if _clauses(spec.get("must")) or _clauses(spec.get("filter")) else 1
             part = self._alternatives(should, f"{path}.should", scoring, msm)
             required.append(part.constraint)
-            out.texts += part.texts
+            out.add_words(part)
         positive = _all(required)
         negative = [q for q in excluded if q is not None]
         if negative:
@@ -420,7 +475,9 @@ class Compiler:
     def _alternatives(self, clauses: list[Any], path: str, scoring: bool, required: int) -> Compiled:
         """``should`` clauses: their words all count; at least ``required`` of them must match."""
         parts = [self.query(clause, f"{path}[{i}]", scoring) for i, clause in enumerate(clauses)]
-        out = Compiled(texts=[t for p in parts for t in p.texts])
+        out = Compiled()
+        for part in parts:
+            out.add_words(part)
         if required == 0 or any(p.constraint is None for p in parts):
             # An optional clause only changes Lucene's score; a text alternative may match any product here.
             return out
@@ -680,9 +737,17 @@ def _field_text(product: Product, target: Target) -> str:
 
 
 def highlights(
-    compiler: Compiler, fields: list[HighlightField], text: str, products: list[Product]
+    compiler: Compiler,
+    fields: list[HighlightField],
+    text: str,
+    products: list[Product],
+    beginnings: Iterable[str] = (),
 ) -> dict[str, dict[str, list[str]]]:
-    """Per product id, per field, the highlighted fragment (tantivy gives one fragment per field)."""
+    """Per product id, per field, the highlighted fragment (tantivy gives one fragment per field).
+
+    A word being typed (``beginnings``) is marked in the page's words that it begins: tantivy's snippets
+    mark only the terms a query names, so those words are found in the page's own text.
+    """
     tokens = compiler.leg.analyze(text)
     searcher = compiler.leg.searcher()
     out: dict[str, dict[str, list[str]]] = {}
@@ -690,9 +755,13 @@ def highlights(
         target = compiler.target(spec.name, f"highlight.fields.{spec.name}")
         # Keyword-like fields are highlighted through the text field that holds their words.
         source = target.name if target.kind == "text" else {"attribute": "attributes"}.get(target.kind, target.kind)
+        marked = list(tokens)
+        if beginnings:
+            words = {t for p in products for t in compiler.leg.analyze(_field_text(p, target) or "")}
+            marked += sorted(w for w in words if w not in marked and any(w.startswith(b) for b in beginnings))
         generator = None
-        if tokens:
-            query = _any(tantivy.Query.term_query(compiler.schema, source, t) for t in tokens)
+        if marked:
+            query = _any(tantivy.Query.term_query(compiler.schema, source, t) for t in marked)
             generator = tantivy.SnippetGenerator.create(searcher, query, compiler.schema, source)
         for product in products:
             value = _field_text(product, target)
@@ -738,6 +807,10 @@ class FieldSort:
     descending: bool
     score_listed: bool
     """Whether ``_score`` was named in the sort: then each hit's sort values carry it, as in Elasticsearch."""
+
+
+# A search without words lists its matches by sales, most first (EmbeddedSearch.browse_result says why).
+BROWSE_ORDER = FieldSort("sales", descending=True, score_listed=False)
 
 
 def parse_sort(sort: Any, compiler: Compiler) -> FieldSort | None:
@@ -829,20 +902,31 @@ def _before(value: Any, boundary: Any, descending: bool) -> bool:
 class ConstrainedLeg:
     """A leg whose candidates must also match the request's constraint.
 
-    The lexical leg searches within it; another leg's candidates are checked
-    against it in one tantivy lookup, so a dense hit never breaks a clause.
+    The lexical leg searches within it (scoring ``text`` when the request has
+    words being typed); another leg's candidates are checked against it in one
+    tantivy lookup, so a dense hit never breaks a clause.
     """
 
-    def __init__(self, leg: Retriever, lexical: TantivyRetriever, constraint: tantivy.Query):
+    def __init__(
+        self,
+        leg: Retriever,
+        lexical: TantivyRetriever,
+        constraint: tantivy.Query | None,
+        text: tantivy.Query | None = None,
+    ):
         self.leg = leg
         self.lexical = lexical
         self.constraint = constraint
+        self.text = text
+        """What the lexical leg scores instead of the words (None: the words)."""
         self.name = getattr(leg, "name", "")
 
     def search(self, query: str, k: int, filters: Any = None) -> list[Candidate]:
         if self.leg is self.lexical:
-            return self.lexical.search(query, k, filters, constraint=self.constraint)
+            return self.lexical.search(query, k, filters, constraint=self.constraint, text=self.text)
         found = self.leg.search(query, k, filters)
+        if self.constraint is None:
+            return found
         allowed = self.lexical.admitted([c.product_id for c in found], self.constraint)
         return [c for c in found if c.product_id in allowed]
 
@@ -864,6 +948,10 @@ class EmbeddedSearch:
     aggregations: Aggregations | None
     highlight: list[HighlightField]
     sort: FieldSort | None
+    beginnings: list[str] = field(default_factory=list)
+    """The analysed words being typed (autocomplete): highlighted in the words they begin."""
+    lexical_text: tantivy.Query | None = None
+    """What the lexical leg scores when the query has words being typed: the words, or the words they begin."""
     sort_values: dict[str, list[Any]] = field(default_factory=dict)
 
     @property
@@ -872,13 +960,13 @@ class EmbeddedSearch:
         return _all([self.query_constraint, self.post_constraint])
 
     def pipeline(self, pipeline: SearchPipeline) -> SearchPipeline:
-        """``pipeline`` with its legs held to the constraint (itself when there is none)."""
+        """``pipeline`` with its legs held to the constraint (itself when there is none and no prefix words)."""
         constraint = self.constraint
-        if constraint is None:
+        if constraint is None and self.lexical_text is None:
             return pipeline
         lexical = self.compiler.leg
         return pipeline.with_legs(
-            {name: ConstrainedLeg(leg, lexical, constraint) for name, leg in pipeline.legs.items()}
+            {name: ConstrainedLeg(leg, lexical, constraint, self.lexical_text) for name, leg in pipeline.legs.items()}
         )
 
     def match_query(self, post_filter: bool) -> tantivy.Query:
@@ -886,25 +974,50 @@ class EmbeddedSearch:
         query = _all([self.matched, self.post_constraint if post_filter else None])
         return query if query is not None else tantivy.Query.all_query()
 
+    @property
+    def browses(self) -> bool:
+        """Whether the search has no words (``match_all``, filters only): a listing, not a ranking."""
+        return not self.search.text.strip()
+
     def sorted_result(self, pipeline: SearchPipeline) -> SearchResult:
         """A page ordered by the field: every match is ranked by it, so there is nothing to rerank."""
         assert self.sort is not None
+        reason = f"sorted by {self.sort.field}: every match is ordered by the field"
+        result, rows = self._ordered(pipeline, self.sort, reason)
+        for pid, value, score in rows:
+            self.sort_values[pid] = [value, score] if self.sort.score_listed else [value]
+        return result
+
+    def browse_result(self, pipeline: SearchPipeline) -> SearchResult:
+        """Every match of a search without words, best sellers first, then by id.
+
+        Elasticsearch answers such a search with every matching document at one constant score, in index
+        order, which means nothing to a shopper; a front end's first page (Searchkit's, before anything is
+        typed) is a shop window, so the products that sell are shown first. ``sales`` (the main part of the
+        store's popularity percentile) is a fast field that tantivy orders by without reading every match,
+        where the store's percentile would need every matching id looked up; id breaks ties, so pages
+        follow one another without overlap. The total is exact (tantivy counts the matches).
+        """
+        result, _ = self._ordered(pipeline, BROWSE_ORDER, "no words: the matches are listed by sales")
+        result.ranking.skipped[Stage.DENSE] = NO_TEXT_TO_EMBED
+        return result
+
+    def _ordered(
+        self, pipeline: SearchPipeline, sort: FieldSort, reason: str
+    ) -> tuple[SearchResult, list[tuple[str, Any, float]]]:
         search = self.search
         leg = self.compiler.leg
         rows, total = sorted_page(
             leg,
             self.match_query(post_filter=True),
             leg.text_query(search.text),
-            self.sort,
+            sort,
             search.offset + search.size,
         )
         page = rows[search.offset :]
         candidates = [Candidate(pid, score, legs=frozenset({LEXICAL})) for pid, _, score in page]
-        for pid, value, score in page:
-            self.sort_values[pid] = [value, score] if self.sort.score_listed else [value]
-        reason = f"sorted by {self.sort.field}: every match is ordered by the field"
         ranking = Ranking(search.text, candidates=candidates, skipped={Stage.RERANK: reason, Stage.FUSION: reason})
-        return SearchResult(query=search.text, hits=pipeline.hits(candidates), total=total, ranking=ranking)
+        return SearchResult(query=search.text, hits=pipeline.hits(candidates), total=total, ranking=ranking), page
 
     def complete(self, response: dict[str, Any], result: SearchResult | None) -> None:
         """Add aggregations, highlights and sort values to the Elasticsearch response."""
@@ -917,7 +1030,8 @@ class EmbeddedSearch:
                 hit["_score"] = None
                 hit["sort"] = self.sort_values.get(hit["_id"], [None])
         if self.highlight and result is not None:
-            found = highlights(self.compiler, self.highlight, self.search.text, [h.product for h in result.hits])
+            products = [h.product for h in result.hits]
+            found = highlights(self.compiler, self.highlight, self.search.text, products, self.beginnings)
             for hit in hits:
                 if hit["_id"] in found:
                     hit["highlight"] = found[hit["_id"]]
@@ -956,6 +1070,10 @@ def compile_search(
         aggregations=aggregations,
         highlight=highlight,
         sort=sort,
+        beginnings=query.beginnings,
+        lexical_text=_any([q for q in [leg.text_query(text), *query.prefixes] if q is not None])
+        if query.prefixes
+        else None,
     )
 
 

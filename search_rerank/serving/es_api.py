@@ -107,6 +107,8 @@ def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
     result = interleaved = None
     if embedded is not None and embedded.sort is not None:
         result = embedded.sorted_result(pipeline)
+    elif embedded is not None and embedded.browses:
+        result = embedded.browse_result(pipeline)
     elif not search.matches_nothing:
         result, interleaved = run_search(
             search.text, search.filters, search.size, search.offset, settings, ubi=search.ubi, pipeline=pipeline

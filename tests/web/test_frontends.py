@@ -148,9 +148,6 @@ def searchkit_search(page: Page, query: str = QUERY) -> list[str]:
     return shown(page, "#hits .result")
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the embedded backend answers a search without text (match_all) with no hits (issue 13 item 3)"
-)
 def test_searchkit_first_load_without_a_query_lists_products(searchkit):
     wait_until_changed(searchkit, "#hits .result", [])
 

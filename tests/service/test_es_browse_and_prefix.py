@@ -1,0 +1,133 @@
+"""The embedded backend's answers to a search without words (a front end's first page) and to words still being
+typed (autocomplete's bool_prefix / phrase_prefix), as Elasticsearch answers them, with the dense leg on."""
+
+from __future__ import annotations
+
+import pytest
+
+from search_rerank.core.product import Product
+from search_rerank.core.settings import Settings
+from search_rerank.indexing.indexes import build_index, open_pipeline
+from search_rerank.serving import create_app
+
+
+def product(pid: str, title: str, brand: str, price: float, sales: int, description: str = "") -> Product:
+    return Product(id=pid, title=title, brand=brand, category=("Furniture",), price=price, sales=sales,
+                   description=description)  # fmt: skip
+
+
+CATALOG = [
+    product("s1", "Corner sofa", "Acme", 499.0, 120),
+    product("s2", "Leather sofa", "Acme", 899.0, 40),
+    product("s3", "Sofa bed", "Bolt", 700.0, 40),
+    product("s4", "Softwood shelf", "Bolt", 99.0, 7),
+    product("t1", "Oak table", "Bolt", 249.5, 60),
+    product("t2", "Glass table", "Acme", 199.0, 22),
+    product("l1", "Desk lamp", "Acme", 39.0, 0, "a lamp for a sofa side table"),
+    product("l2", "Floor lamp", "Dune", 89.0, 5),
+]
+BY_SALES = ["s1", "t1", "s2", "s3", "t2", "s4", "l2", "l1"]  # sales descending, ties by id
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory, tiny_bert_dir):
+    settings = Settings(
+        index_dir=tmp_path_factory.mktemp("browse") / "idx",
+        dense={"model": str(tiny_bert_dir), "device": "cpu", "candidates": 20},
+        lexical={"candidates": 20},
+    )
+    build_index(CATALOG, settings, progress=False)
+    pipeline = open_pipeline(settings)
+    yield create_app(settings, pipeline).test_client()
+    pipeline.close()
+
+
+def search(client, body: dict) -> dict:
+    response = client.post("/products/_search", json=body)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def ids(answer: dict) -> list[str]:
+    return [hit["_id"] for hit in answer["hits"]["hits"]]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"query": {"match_all": {}}}, {"query": {"bool": {"must": {"match_all": {}}, "filter": []}}}],
+    ids=["empty", "match_all", "searchkit_bool"],
+)
+def test_search_without_words_lists_every_product_by_sales_then_id(client, body):
+    answer = search(client, {**body, "size": 20})
+    assert ids(answer) == BY_SALES
+    assert answer["hits"]["total"] == {"value": len(CATALOG), "relation": "eq"}
+
+
+def test_search_without_words_pages_follow_one_another_with_the_exact_total(client):
+    pages = [ids(search(client, {"query": {"match_all": {}}, "from": offset, "size": 3})) for offset in (0, 3, 6)]
+    assert pages == [BY_SALES[0:3], BY_SALES[3:6], BY_SALES[6:]]
+    assert search(client, {"from": 3, "size": 3})["hits"]["total"]["value"] == len(CATALOG)
+
+
+def test_search_with_only_filters_lists_the_matches_with_post_filter_applied(client):
+    body = {
+        "query": {"bool": {"filter": [{"term": {"brand.keyword": "Acme"}}]}},
+        "post_filter": {"range": {"price": {"gte": 100}}},
+        "aggs": {"brands": {"terms": {"field": "brand.keyword"}}},
+    }
+    answer = search(client, body)
+    assert ids(answer) == ["s1", "s2", "t2"]
+    assert answer["hits"]["total"]["value"] == 3
+    # Facets count the query's matches without the post filter, as Elasticsearch counts them.
+    assert {b["key"]: b["doc_count"] for b in answer["aggregations"]["brands"]["buckets"]} == {"Acme": 4}
+
+
+def test_search_without_words_and_a_sort_still_orders_by_the_sort(client):
+    answer = search(client, {"query": {"match_all": {}}, "sort": [{"price": "asc"}], "size": 3})
+    assert ids(answer) == ["l1", "l2", "s4"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"multi_match": {"query": "sof", "type": "bool_prefix", "fields": ["title"]}},
+        {"multi_match": {"query": "sof", "type": "phrase_prefix", "fields": ["title"]}},
+        {"match_bool_prefix": {"title": "sof"}},
+        {"match_phrase_prefix": {"title": "sof"}},
+    ],
+    ids=["bool_prefix", "phrase_prefix", "match_bool_prefix", "match_phrase_prefix"],
+)
+def test_last_word_being_typed_matches_the_words_it_begins(client, query):
+    answer = search(client, {"query": query, "size": 10})
+    assert set(ids(answer)) == {"s1", "s2", "s3", "s4"}
+    assert answer["hits"]["total"]["value"] == 4
+
+
+def test_words_before_the_last_in_a_phrase_prefix_must_be_in_order(client):
+    answer = search(client, {"query": {"match_phrase_prefix": {"title": "sofa b"}}})
+    assert ids(answer) == ["s3"]
+
+
+def test_bool_prefix_with_every_word_required_matches_whole_words_and_the_prefix(client):
+    query = {"multi_match": {"query": "leather so", "type": "bool_prefix", "fields": ["title"], "operator": "and"}}
+    assert ids(search(client, {"query": query})) == ["s2"]
+
+
+def test_prefix_in_a_filter_restricts_the_hits(client):
+    body = {"query": {"bool": {"filter": [{"match_phrase_prefix": {"title": "tab"}}]}}}
+    assert set(ids(search(client, body))) == {"t1", "t2"}
+
+
+def test_highlight_marks_the_words_the_typed_prefix_begins(client):
+    body = {
+        "query": {"multi_match": {"query": "sof", "type": "bool_prefix", "fields": ["title"]}},
+        "highlight": {"fields": {"title": {}}},
+    }
+    marked = {hit["_id"]: hit["highlight"]["title"][0] for hit in search(client, body)["hits"]["hits"]}
+    assert marked["s1"] == "Corner <em>sofa</em>"
+    assert marked["s4"] == "<em>Softwood</em> shelf"
+
+
+def test_product_search_api_without_a_query_is_still_refused(client):
+    response = client.post("/search", json={"query": ""})
+    assert response.status_code == 400
