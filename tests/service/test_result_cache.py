@@ -61,7 +61,7 @@ def test_the_same_query_with_other_whitespace_is_a_hit(client):
 
 @pytest.mark.parametrize(
     "change",
-    [{"size": 3}, {"from": 5}, {"filters": {"brand": "Acme"}}, {"overrides": {"fusion": {"method": "linear"}}}],
+    [{"size": 3}, {"from": 5}, {"filters": {"brand": "Acme"}}, {"overrides": {"fusion": {"method": "rrf"}}}],
 )
 def test_another_page_filter_or_override_is_a_miss(client, change):
     search(client)
