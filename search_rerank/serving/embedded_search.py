@@ -837,7 +837,7 @@ class ConstrainedLeg:
         self.leg = leg
         self.lexical = lexical
         self.constraint = constraint
-        self.name = getattr(leg, "name", "")
+        self.name = leg.name
 
     def search(self, query: str, k: int, filters: Any = None) -> list[Candidate]:
         if self.leg is self.lexical:
