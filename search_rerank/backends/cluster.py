@@ -259,7 +259,8 @@ class ClusterRetriever:
     def mapping(self) -> dict[str, Any]:
         """The mappings of the index, or of the index the alias selects (the first, if it selects several)."""
         response = self._call("get mapping", lambda: self._client.indices.get_mapping(index=self.index))
-        return next(iter(response.values()), {}).get("mappings", {})
+        first: dict[str, Any] = next(iter(response.values()), {})
+        return first.get("mappings", {})
 
     def refresh(self) -> None:
         self._call("refresh", lambda: self._client.indices.refresh(index=self.index))
@@ -453,7 +454,7 @@ class ElasticsearchRetriever(ClusterRetriever):
     def connect(cls, settings: LexicalSettings, **options: Any) -> elasticsearch.Elasticsearch:
         if settings.api_key is not None:
             options.setdefault("api_key", settings.api_key.get_secret_value())
-        elif settings.username is not None:
+        elif settings.username is not None and settings.password is not None:  # settings pair them
             options.setdefault("basic_auth", (settings.username, settings.password.get_secret_value()))
         try:
             return elasticsearch.Elasticsearch(
@@ -483,7 +484,7 @@ class OpenSearchRetriever(ClusterRetriever):
 
     @classmethod
     def connect(cls, settings: LexicalSettings, **options: Any) -> opensearchpy.OpenSearch:
-        if settings.username is not None:
+        if settings.username is not None and settings.password is not None:  # settings pair them
             options.setdefault("http_auth", (settings.username, settings.password.get_secret_value()))
         try:
             return opensearchpy.OpenSearch(

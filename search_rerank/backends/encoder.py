@@ -84,13 +84,13 @@ def resolve_encoder(dense: DenseSettings, models_dir: str | Path) -> EncoderSour
                 "dense.require_card = false"
             )
         return EncoderSource(resolve_model_path(name))
-    path, card = resolve_model(name, models_dir, "encoder")
+    model_path, card = resolve_model(name, models_dir, "encoder")
     if not card.promoted and not dense.allow_unpromoted:
         raise ConfigError(
             f"encoder {card.name!r} was not promoted: {card.promotion_reason}. "
             "Serve it anyway with dense.allow_unpromoted = true"
         )
-    return EncoderSource(path, card_digest(path))
+    return EncoderSource(model_path, card_digest(model_path))
 
 
 def _load_model(name: str, device: str, path: str):
@@ -130,7 +130,7 @@ class BiEncoder:
         self.source = source
         self.device = pick_device(settings.device)
         self._model = None
-        self._dim: int | None = None
+        self._dim = 0  # set with the model by warm_up, and only read after it
         self._lock = threading.Lock()
 
     @property

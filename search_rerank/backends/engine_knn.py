@@ -31,7 +31,7 @@ from ..core.candidate import Candidate
 from ..core.errors import ConfigError, StageError
 from ..core.filters import Filters
 from ..core.product import Product
-from ..core.retrieval import DENSE, leg_candidates
+from ..core.retrieval import DENSE, Retriever, leg_candidates
 from ..core.settings import DenseSettings
 from .cluster import ClusterRetriever
 from .cluster_query import filter_clauses
@@ -69,7 +69,7 @@ KNN_BODIES: dict[str, Callable[..., dict[str, Any]]] = {
 
 
 def knn_body(
-    engine: str, field: str, vector: Sequence[float], k: int, num_candidates: int, filters: Filters | None = None
+    engine: str, field: str, vector: Iterable[float], k: int, num_candidates: int, filters: Filters | None = None
 ) -> dict[str, Any]:
     """The engine's request for the ``k`` nearest products to ``vector`` that pass ``filters``.
 
@@ -101,7 +101,7 @@ class EngineKnnRetriever:
 
     name = DENSE
 
-    def __init__(self, cluster: ClusterRetriever, encoder: BiEncoder, settings: DenseSettings):
+    def __init__(self, cluster: Retriever, encoder: BiEncoder, settings: DenseSettings):
         if not isinstance(cluster, ClusterRetriever):
             raise ConfigError(
                 f"dense.backend='engine' searches the lexical leg's cluster index, but the lexical "

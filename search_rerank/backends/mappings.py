@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -159,7 +160,7 @@ def vector_mapping(engine: str, dims: int, dense: DenseSettings) -> dict[str, An
     return body
 
 
-def merged(body: dict[str, Any], fragment: dict[str, Any]) -> dict[str, Any]:
+def merged(body: dict[str, Any], fragment: Mapping[str, Any]) -> dict[str, Any]:
     """``body`` with ``fragment`` merged in: objects key by key, any other value from the fragment."""
     out = dict(body)
     for key, value in fragment.items():

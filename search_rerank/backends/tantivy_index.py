@@ -198,7 +198,7 @@ class TantivyRetriever:
                 self._opened()
                 .searcher()
                 .search(tantivy.Query.term_set_query(self._schema, "id", ids), 1, count=True)
-                .count
+                .count  # type: ignore[attr-defined]  # tantivy's stub omits SearchResult.count
             )
             for pid in ids:
                 writer.delete_documents_by_term("id", pid)
@@ -226,10 +226,12 @@ class TantivyRetriever:
             raise ValueError(f"k={k}: the number of candidates must be >= 0")
         filter_query = self.restriction(filters, constraint)
         text_query = self.text_query(query) if text is None else text
-        if k == 0 or (text_query is None and filter_query is None):
+        if k == 0:
             return []
         searcher = self.searcher()
         if text_query is None:
+            if filter_query is None:
+                return []
             hits = searcher.search(filter_query, k, count=False, order_by_field="id", order=tantivy.Order.Asc).hits
             return leg_candidates(LEXICAL, [(pid, 0.0) for pid, _ in hits])
         return leg_candidates(LEXICAL, self._top_k(searcher, self.scored(text_query, filter_query), k))
@@ -354,7 +356,8 @@ class TantivyRetriever:
                 break
             limit *= 2
         cutoff = hits[k - 1][0] if len(hits) >= k else -math.inf
-        scored = [(searcher.doc(address).get_first("id"), score) for score, address in hits if score >= cutoff]
+        # Every document is written with its id (see _write), so get_first never misses here.
+        scored = [(str(searcher.doc(address).get_first("id")), score) for score, address in hits if score >= cutoff]
         scored.sort(key=lambda hit: (-hit[1], hit[0]))
         return scored[:k]
 

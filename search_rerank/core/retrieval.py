@@ -44,9 +44,10 @@ class Retriever(Protocol):
     ``search`` returns candidates whose ``legs`` is ``{name}`` and whose
     features hold ``{name}_score`` and ``{name}_rank`` (1-based).
     ``add`` upserts: a product whose id is already indexed is replaced.
+    The leg's ``name`` is its :class:`Stage`, the key of its list in a Ranking.
     """
 
-    name: str
+    name: Stage
 
     def warm_up(self) -> None: ...
 

@@ -80,10 +80,13 @@ def settings_runs(
         pipeline = open_pipeline(first)
         cache = RankingCache(pipeline, queries, qrels, depth=depth)
         try:
+            group: list[Run] = []
             for i in members:
                 ranked = cache.rank(settings[i])
-                runs[i] = {qid: [(c.product_id, c.score) for c in hits[:100]] for qid, hits in ranked.items()}
-            shown = {pid for i in members for hits in runs[i].values() for pid, _ in hits[:10]}
+                run = {qid: [(c.product_id, c.score) for c in hits[:100]] for qid, hits in ranked.items()}
+                runs[i] = run
+                group.append(run)
+            shown = {pid for run in group for hits in run.values() for pid, _ in hits[:10]}
             products.update(
                 {pid: {"title": p.title, "brand": p.brand} for pid, p in pipeline.store.get(list(shown)).items()}
             )
@@ -125,7 +128,7 @@ def compare(
     test = paired_test(
         [scores_a[q][measure] for q in qids], [scores_b[q][measure] for q in qids], resamples=resamples, seed=seed
     )
-    per_query = [
+    per_query: list[dict[str, Any]] = [
         {
             "qid": q,
             "query": queries[q].text,

@@ -23,7 +23,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import optuna
@@ -36,6 +36,7 @@ from ..core.pipeline import Ranking, SearchPipeline
 from ..core.rerank import DEFAULT_BLEND, below_window, blend
 from ..core.retrieval import DENSE, LEXICAL
 from ..core.settings import RerankSettings, Settings, load_settings, read_settings_file
+from ..core.store import ProductStore
 from ..data.dataset import Query
 from ..data.qrels import Qrels
 from .evaluate import MEASURES, TOP, long_tail_share, relevance_metrics
@@ -176,18 +177,17 @@ class _MemoReranker:
         return blend(window, probs, weight) + below_window(candidates[len(window) :])
 
 
-class _PopularityStore:
+class _PopularityStore(ProductStore):
     """The product store with popularity read from one table loaded once, instead of a query per ranked list."""
 
-    def __init__(self, store, popularity: Mapping[str, float]):
-        self.store = store
+    def __init__(self, store: ProductStore, popularity: Mapping[str, float]):
+        super().__init__(store.path)
         self.table = dict(popularity)
 
-    def popularity(self, product_ids: Sequence[str]) -> dict[str, float]:
+    def popularity(self, product_ids: Sequence[str] | None = None) -> dict[str, float]:
+        if product_ids is None:
+            return dict(self.table)
         return {pid: self.table[pid] for pid in product_ids if pid in self.table}
-
-    def get(self, product_ids: Sequence[str]):
-        return self.store.get(product_ids)
 
 
 @dataclass
@@ -425,7 +425,7 @@ def _search(
         return result.metrics[goal.exposure] if goal.mode == "max-lt-share" else result.metrics[NDCG]
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    directions = ["maximize", "maximize"] if goal.mode == "pareto" else ["maximize"]
+    directions: list[Literal["maximize"]] = ["maximize", "maximize"] if goal.mode == "pareto" else ["maximize"]
     started = time.perf_counter()
     with warnings.catch_warnings():
         # multivariate/group TPE (parameters that only exist together, e.g. the RRF constant) is "experimental".

@@ -139,7 +139,7 @@ class _Writers:
         self.encoder = encoder
         self.dense: FaissRetriever | None = None
         # Engine kNN: the vectors go into the lexical documents, so there is no dense index of our own.
-        self.knn = engine_knn_leg(lexical, encoder, settings) if _engine_knn(settings) else None
+        self.knn = engine_knn_leg(lexical, encoder, settings) if encoder is not None and _engine_knn(settings) else None
         if self.encoder is not None and self.knn is None:
             self.dense = (
                 FaissRetriever.load(root / DENSE_DIR, self.encoder, settings.dense)
@@ -306,9 +306,11 @@ def build_index(
         name, root = versions.create()
         report.version = name
         try:
+            lexical: Retriever
             if reindexer is not None:
-                lexical = reindexer.start(name)
-                report.lexical_index = lexical.index
+                cluster = reindexer.start(name)
+                report.lexical_index = cluster.index
+                lexical = cluster
             else:
                 lexical = lexical_leg(root, settings.lexical)
             writers = _Writers(root, settings, lexical, dense_exists=False, encoder=encoder)
@@ -353,7 +355,7 @@ def update_index(
         root = _serving(versions)
         manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
         encoder = dense_encoder(settings) if settings.dense.enabled else None
-        if _engine_knn(settings) or (settings.dense.enabled and _built_backend(manifest) == "engine"):
+        if encoder is not None and (_engine_knn(settings) or _built_backend(manifest) == "engine"):
             # Vectors go into the served index, which must have been built with the field, by this very encoder.
             _check_built_with(manifest, settings, root)
             _check_encoder(manifest, encoder, root)
@@ -364,7 +366,7 @@ def update_index(
             dense_exists=(root / DENSE_DIR).exists(),
             encoder=encoder,
         )
-        if writers.dense is not None and (root / DENSE_DIR).exists():
+        if writers.dense is not None and writers.encoder is not None and (root / DENSE_DIR).exists():
             _check_encoder(manifest, writers.encoder, root)
         writers.delete(list(delete_ids), report)
         writers.write(products, report, batch_size, progress)
@@ -470,7 +472,7 @@ def _switch(versions: IndexVersions, name: str, reindexer: Reindexer | None) -> 
         raise ConfigError(
             f"version {name!r} was built with {built}, but lexical.backend is {backend!r}; rebuild instead"
         )
-    if reindexer is None:
+    if reindexer is None or index is None:  # None together: the check above refused a mix
         versions.point_to(name)
         return previous
     before = reindexer.point_to([index])
@@ -526,7 +528,7 @@ def open_pipeline(settings: Settings, guards: Guards | None = None) -> SearchPip
         else None
     )
     if guards is not None:
-        remote = {LEXICAL: settings.lexical.backend in SERVER_BACKENDS, DENSE: _engine_knn(settings)}
+        remote: dict[str, bool] = {LEXICAL: settings.lexical.backend in SERVER_BACKENDS, DENSE: _engine_knn(settings)}
         legs = {name: guards.leg(leg) if remote[name] else leg for name, leg in legs.items()}
         reranker = guards.reranker(reranker) if reranker is not None else None
     return SearchPipeline(settings, legs, ProductStore(root / STORE_FILE), reranker)
@@ -582,6 +584,8 @@ def load_reranker(settings: Settings, pretokenised: PretokenisedTexts | None = N
     rerank = settings.rerank
     if not rerank.require_card:
         return CrossEncoderReranker(rerank, pretokenised=pretokenised)
+    if rerank.model is None:
+        raise ConfigError("rerank.model is not set: there is no reranker to load")
     path, card = resolve_model(rerank.model, settings.models_dir, "reranker")
     if not card.promoted and not rerank.allow_unpromoted:
         raise ConfigError(
@@ -589,9 +593,12 @@ def load_reranker(settings: Settings, pretokenised: PretokenisedTexts | None = N
             "Serve it anyway with rerank.allow_unpromoted = true"
         )
     served: dict[str, object] = {"model": path}
-    if rerank.max_length is None and card.parameters.get("max_length") is not None:
+    trained_length = card.parameters.get("max_length")
+    if rerank.max_length is None and trained_length is not None:
         # Scored as trained: a longer input than the model ever saw buys cost, not accuracy.
-        served["max_length"] = int(card.parameters["max_length"])
+        if not isinstance(trained_length, int | float | str):
+            raise ConfigError(f"reranker {card.name!r}: its card's max_length {trained_length!r} is not a number")
+        served["max_length"] = int(trained_length)
     return CrossEncoderReranker(
         rerank.model_copy(update=served),
         default_blend=float(card.dev_metrics.get("best_blend", DEFAULT_BLEND)),

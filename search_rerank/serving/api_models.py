@@ -212,22 +212,25 @@ class SearchResponse(BaseModel):
     ) -> SearchResponse:
         hits = [HitOut.of(hit, explain) for hit in result.hits]
         ranking = result.ranking
-        return cls(
-            query=result.query,
-            total=result.total,
-            from_=offset,
-            size=size,
-            hits=hits,
-            degraded=ranking.degraded,
-            skipped=ranking.skipped,
-            timings_ms={k: round(v, 3) for k, v in ranking.timings_ms.items()},
-            meta=SearchMeta(query_id=query_id) if query_id is not None else None,
-            stages=stages,
-            stage_products=None
-            if stage_hits is None
-            else {hit.product.id: HitOut.of(hit, explain=True) for hit in stage_hits},
-            interleaving=None if interleaving is None else InterleavingMeta(**interleaving),
-            fallback=fallback,
+        # model_validate: the field's name on the wire is "from", a keyword that cannot be a keyword argument.
+        return cls.model_validate(
+            {
+                "query": result.query,
+                "total": result.total,
+                "from": offset,
+                "size": size,
+                "hits": hits,
+                "degraded": ranking.degraded,
+                "skipped": ranking.skipped,
+                "timings_ms": {k: round(v, 3) for k, v in ranking.timings_ms.items()},
+                "meta": SearchMeta(query_id=query_id) if query_id is not None else None,
+                "stages": stages,
+                "stage_products": None
+                if stage_hits is None
+                else {hit.product.id: HitOut.of(hit, explain=True) for hit in stage_hits},
+                "interleaving": None if interleaving is None else InterleavingMeta(**interleaving),
+                "fallback": fallback,
+            }
         )
 
 

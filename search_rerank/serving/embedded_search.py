@@ -919,7 +919,7 @@ class ConstrainedLeg:
         self.constraint = constraint
         self.text = text
         """What the lexical leg scores instead of the words (None: the words)."""
-        self.name = getattr(leg, "name", "")
+        self.name = leg.name
 
     def search(self, query: str, k: int, filters: Any = None) -> list[Candidate]:
         if self.leg is self.lexical:

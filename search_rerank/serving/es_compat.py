@@ -373,10 +373,11 @@ def _only_text(clause: Any) -> bool:
 
 
 def _union(alternatives: list[_Terms | _Range], path: str) -> _Terms | _Range:
-    if all(isinstance(a, _Terms) for a in alternatives) and len({a.field for a in alternatives}) == 1:
-        return _Terms(alternatives[0].field, frozenset().union(*(a.values for a in alternatives)))
+    terms = [a for a in alternatives if isinstance(a, _Terms)]
+    if len(terms) == len(alternatives) and len({a.field for a in terms}) == 1:
+        return _Terms(terms[0].field, frozenset().union(*(a.values for a in terms)))
     if all(isinstance(a, _Range) for a in alternatives):
-        ranges = sorted(alternatives, key=lambda r: r.low)
+        ranges = sorted((a for a in alternatives if isinstance(a, _Range)), key=lambda r: r.low)
         merged = _Range(ranges[0].low, ranges[0].high)
         for r in ranges[1:]:
             if r.low > merged.high:
@@ -470,7 +471,11 @@ def _filters(required: Iterable[_Terms | _Range]) -> tuple[Filters | None, bool]
                 raise Unsupported(cond.field, "two different sets of values that must all match")
             attributes[key] = cond.values
     deepest = max(paths, key=len, default=None)
-    if brands == {} or price.low > price.high or any(not _is_prefix(p, deepest) for p in paths):
+    if (
+        brands == {}
+        or price.low > price.high
+        or (deepest is not None and any(not _is_prefix(p, deepest) for p in paths))
+    ):
         return None, True
     try:
         filters = Filters(

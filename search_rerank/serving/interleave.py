@@ -34,7 +34,7 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from werkzeug.exceptions import BadRequest
 
@@ -79,8 +79,8 @@ def ranking_settings(served: Settings, data: Mapping[str, Any], source: str = "s
         name: dict(data[name]) for name in RANKING_SECTIONS if isinstance(data.get(name), dict)
     }
     for leg, fields in LEG_FIELDS.items():
-        values = data.get(leg) if isinstance(data.get(leg), dict) else {}
-        picked = {name: values[name] for name in fields if name in values}
+        values = data.get(leg)
+        picked = {name: values[name] for name in fields if name in values} if isinstance(values, dict) else {}
         if picked:
             sections[leg] = picked
     b = served.override(**sections) if sections else served
@@ -100,8 +100,11 @@ def shopper(client_id: str | None, session_id: str | None, query: str) -> str:
     return f"session:{session_id}" if session_id is not None else f"query:{query}"
 
 
-def wanted(setup: InterleaveSetup | None, header: str | None, shopper_key: str) -> bool:
-    """Whether to interleave this search: the header when sent, else the traffic share."""
+def wanted(setup: InterleaveSetup | None, header: str | None, shopper_key: str) -> TypeGuard[InterleaveSetup]:
+    """Whether to interleave this search: the header when sent, else the traffic share.
+
+    Never true without a ``setup``, which the return type tells the type checker.
+    """
     if header is not None:
         value = header.strip().lower()
         if value not in HEADER_VALUES:
@@ -222,10 +225,13 @@ def impression_events(
             timestamp=now,
             message_type=IMPRESSION_MESSAGE_TYPE,
             user_query=user_query,
-            event_attributes=UbiEventAttributes(
-                object=UbiObject(object_id=pid, object_id_field="id"),
-                position=UbiPosition(ordinal=offset + i),
-                team=team,
+            # model_validate: ``team`` is one of the open attributes, not a declared field.
+            event_attributes=UbiEventAttributes.model_validate(
+                {
+                    "object": UbiObject(object_id=pid, object_id_field="id"),
+                    "position": UbiPosition(ordinal=offset + i),
+                    "team": team,
+                }
             ),
         )
         for i, (pid, team) in enumerate(zip(product_ids, search.teams(product_ids)))

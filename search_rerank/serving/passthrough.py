@@ -272,7 +272,7 @@ class ClusterPassthrough:
         self._auth: dict[str, str] = {}
         if lexical.api_key is not None:
             self._auth["Authorization"] = f"ApiKey {lexical.api_key.get_secret_value()}"
-        elif lexical.username is not None:
+        elif lexical.username is not None and lexical.password is not None:  # settings pair them
             pair = f"{lexical.username}:{lexical.password.get_secret_value()}".encode()
             self._auth["Authorization"] = f"Basic {base64.b64encode(pair).decode('ascii')}"
         self._http = urllib3.PoolManager(
