@@ -53,7 +53,7 @@ from ..core.model_card import resolve_model
 from ..core.pipeline import SearchPipeline
 from ..core.pretokenised import STORED_MAX_LENGTH, TOKENS_DIR, PretokenisedTexts, TokenWriter, tokenizer_identity
 from ..core.product import Product
-from ..core.rerank import DEFAULT_BLEND, CrossEncoderReranker
+from ..core.rerank import DEFAULT_BLEND, CrossEncoderReranker, make_reranker
 from ..core.retrieval import DENSE, LEXICAL, Retriever
 from ..core.settings import PACKAGED_MINILM, SERVER_BACKENDS, LexicalSettings, Settings
 from ..core.store import ProductStore
@@ -592,8 +592,9 @@ def load_reranker(settings: Settings, pretokenised: PretokenisedTexts | None = N
     if rerank.max_length is None and card.parameters.get("max_length") is not None:
         # Scored as trained: a longer input than the model ever saw buys cost, not accuracy.
         served["max_length"] = int(card.parameters["max_length"])
-    return CrossEncoderReranker(
+    return make_reranker(
         rerank.model_copy(update=served),
+        runtime=str(card.parameters.get("runtime", "torch")),
         default_blend=float(card.dev_metrics.get("best_blend", DEFAULT_BLEND)),
         pretokenised=pretokenised,
     )
