@@ -74,7 +74,7 @@ class CrossEncoderReranker:
         self.pretokenised = pretokenised
         self.runtime = runtime
         self.pairs: PairEncoder | None = None
-        self._model = None
+        self._model: Any = None
         self._lock = threading.Lock()
 
     @property
