@@ -56,17 +56,6 @@ def settings_for(work: Path, model: str, device: str, encoder: str | None) -> Se
     )
 
 
-def with_gpu_reranker(pipeline, settings: Settings):
-    """The GPU path in place of the plain reranker: fp16, buckets warmed now, micro-batching."""
-    from search_rerank.backends.gpu_rerank import GpuReranker
-
-    served = pipeline.reranker
-    reranker = GpuReranker(settings.rerank, pretokenised=getattr(served, "pretokenised", None))
-    reranker.warm_up()
-    pipeline.reranker = reranker
-    return pipeline
-
-
 def one_at_a_time(pipeline, settings: Settings, queries: list[str], window: int) -> dict[str, float]:
     per_window = settings.model_copy(update={"rerank": settings.rerank.model_copy(update={"window": window})})
     for q in queries[:3]:
@@ -161,9 +150,7 @@ def main() -> None:
             figures[f"{prefix}_index_docs_per_s"] = report.products / max(report.seconds.get("total", 0.0), 1e-9)
             figures[f"{prefix}_index_parts_docs_per_s"] = report.docs_per_second()
         pipeline = open_pipeline(settings)
-        pipeline.warm_up()
-        if device == "cuda":
-            with_gpu_reranker(pipeline, settings)
+        pipeline.warm_up()  # on CUDA, load_reranker served the GPU path: every shape bucket is warmed here
         for window in WINDOWS:
             measured = one_at_a_time(pipeline, settings, queries, window)
             figures.update({f"{prefix}_w{window}_{k}": v for k, v in measured.items()})

@@ -65,6 +65,15 @@ def pad_to(features: Mapping[str, Any], rows: int, length: int, pad_id: int) -> 
     return out
 
 
+def on_gpu(device: str) -> bool:
+    """Whether a reranker set to ``device`` ("auto", "cpu", "cuda") runs on a GPU here."""
+    if device == "cpu":
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
 class BatcherFull(Exception):
     """The micro-batcher's queue is full: serve this request without the stage."""
 

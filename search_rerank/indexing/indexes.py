@@ -46,6 +46,7 @@ from tqdm import tqdm
 
 from ..backends.encoder import BiEncoder, resolve_encoder, resolve_model_path
 from ..backends.faiss_index import FaissRetriever
+from ..backends.gpu_rerank import GpuReranker, on_gpu
 from ..backends.tantivy_index import TantivyRetriever
 from ..core.breaker import GuardedReranker, Guards
 from ..core.errors import ConfigError, StageError
@@ -581,6 +582,8 @@ def load_reranker(settings: Settings, pretokenised: PretokenisedTexts | None = N
     """
     rerank = settings.rerank
     if not rerank.require_card:
+        if on_gpu(rerank.device):
+            return GpuReranker(rerank, pretokenised=pretokenised)
         return CrossEncoderReranker(rerank, pretokenised=pretokenised)
     path, card = resolve_model(rerank.model, settings.models_dir, "reranker")
     if not card.promoted and not rerank.allow_unpromoted:
@@ -592,10 +595,13 @@ def load_reranker(settings: Settings, pretokenised: PretokenisedTexts | None = N
     if rerank.max_length is None and card.parameters.get("max_length") is not None:
         # Scored as trained: a longer input than the model ever saw buys cost, not accuracy.
         served["max_length"] = int(card.parameters["max_length"])
+    blend = float(card.dev_metrics.get("best_blend", DEFAULT_BLEND))
+    if on_gpu(rerank.device):  # the card's runtime is the CPU's choice; on a GPU the same weights run in fp16
+        return GpuReranker(rerank.model_copy(update=served), default_blend=blend, pretokenised=pretokenised)
     return make_reranker(
         rerank.model_copy(update=served),
         runtime=str(card.parameters.get("runtime", "torch")),
-        default_blend=float(card.dev_metrics.get("best_blend", DEFAULT_BLEND)),
+        default_blend=blend,
         pretokenised=pretokenised,
     )
 
