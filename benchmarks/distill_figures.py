@@ -27,8 +27,8 @@ RESULTS = ROOT / "benchmarks" / "results" / "rerank_latency.json"
 def figures(directory: Path) -> dict:
     card = load_card(directory)
     p, m = card.parameters, card.dev_metrics
-    latency = p["cpu_latency_ms"]
-    runtime = p["runtime"]
+    latency: dict[str, dict[str, float]] = p["cpu_latency_ms"]  # type: ignore[assignment]
+    runtime = str(p["runtime"])
     out = {
         "student_runtime": runtime,
         "student_layers": p["layers"],
