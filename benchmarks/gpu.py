@@ -51,7 +51,7 @@ def pct(values: list[float], q: float) -> float:
 def settings_for(work: Path, model: str, device: str, encoder: str | None) -> Settings:
     return Settings(
         index_dir=work / "index",
-        dense={"device": device, **({} if encoder is None else {"model": encoder})},
+        dense={"device": device, **({} if encoder is None else {"model": encoder, "require_card": False})},
         rerank={"model": model, "require_card": False, "device": device, "max_length": 128, "batch_size": 256},
     )
 
