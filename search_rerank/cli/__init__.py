@@ -980,4 +980,6 @@ def run_as_script(command: str, argv: list[str], prog_name: str) -> None:
         taken = GROUP_OPTIONS[args[0]]
         group, args = group + args[:taken], args[taken:]
     main([*group, command, *args], prog_name=prog_name)
+
+
 from . import distill  # noqa: E402,F401  (registers `train distill`)
