@@ -7,6 +7,12 @@ nDCG@10 0.374 -> 0.277). The blend weight is chosen on dev when the model is
 trained (its card records it) and can be overridden per setting or request.
 Only the top ``window`` candidates are scored (cost grows linearly with it);
 the rest keep their fused order below them.
+
+A model's card names the runtime that serves it (``parameters.runtime``):
+``torch`` (the CrossEncoder as saved), ``torch-int8`` (torch's dynamic int8
+quantisation of its linear layers, applied at load) or ``onnx-int8`` (the
+ONNX Runtime int8 export that ``search-rerank train distill`` writes beside
+the weights), whichever measured fastest on CPU when it was trained.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ import logging
 import os
 import threading
 from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +38,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BLEND = 0.5  # for a model whose card chose no weight
 UNTRAINED_MAX_LENGTH = 256  # tokens per pair for a model whose card names no training length
+RUNTIMES = ("torch", "torch-int8", "onnx-int8")
+ONNX_INT8_FILE = "model.int8.onnx"
 
 
 class CrossEncoderReranker:
@@ -46,15 +56,19 @@ class CrossEncoderReranker:
         settings: RerankSettings,
         default_blend: float = DEFAULT_BLEND,
         pretokenised: PretokenisedTexts | None = None,
+        runtime: str = "torch",
     ):
+        if runtime not in RUNTIMES:
+            raise ConfigError(f"unknown reranker runtime {runtime!r}; known: {', '.join(RUNTIMES)}")
         if settings.model is None:
             raise ConfigError("rerank.model is not set: train one with `search-rerank train reranker` or name a path")
         self.settings = settings
         self.model_name: str = settings.model
         self.default_blend = default_blend
         self.pretokenised = pretokenised
+        self.runtime = runtime
         self.pairs: PairEncoder | None = None
-        self._model = None
+        self._model: Any = None
         self._lock = threading.Lock()
 
     @property
@@ -71,24 +85,27 @@ class CrossEncoderReranker:
         with self._lock:
             if self._model is not None:
                 return
-            from sentence_transformers import CrossEncoder
-
-            local = os.path.isdir(self.model_name)  # local_files_only: a local model never reaches the hub
-            try:
-                model = CrossEncoder(
-                    self.model_name,
-                    device=pick_device(self.settings.device),
-                    max_length=self.max_length,
-                    local_files_only=local,
-                )
-            except OSError as exc:
-                raise ConfigError(
-                    f"cannot load reranker {self.model_name!r}: {exc}. "
-                    "Give a local model directory, or a hub name on a machine with internet access."
-                ) from exc
-            model.eval()
+            model = self.load_model()
             self.pairs = self._pair_encoder(model)
             self._model = model
+
+    def load_model(self) -> Any:
+        """The CrossEncoder in eval mode, its linear layers quantised to int8 for the ``torch-int8`` runtime."""
+        from sentence_transformers import CrossEncoder
+
+        local = os.path.isdir(self.model_name)  # local_files_only: a local model never reaches the hub
+        device = "cpu" if self.runtime == "torch-int8" else pick_device(self.settings.device)
+        try:
+            model = CrossEncoder(self.model_name, device=device, max_length=self.max_length, local_files_only=local)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot load reranker {self.model_name!r}: {exc}. "
+                "Give a local model directory, or a hub name on a machine with internet access."
+            ) from exc
+        model.eval()
+        if self.runtime == "torch-int8":
+            quantise_linear_int8(model)
+        return model
 
     def _pair_encoder(self, model) -> PairEncoder | None:
         """Pairs from the stored texts when this model's tokenizer made them; else None, logged once (per load)."""
@@ -132,8 +149,97 @@ class CrossEncoderReranker:
         return blend(window, probs, weight) + below_window(candidates[len(window) :])
 
 
+class OnnxReranker(CrossEncoderReranker):
+    """The same rerank stage, scored by ONNX Runtime from the int8 export in the model directory (CPU only)."""
+
+    def __init__(
+        self,
+        settings: RerankSettings,
+        default_blend: float = DEFAULT_BLEND,
+        pretokenised: PretokenisedTexts | None = None,
+    ):
+        super().__init__(settings, default_blend, pretokenised, runtime="onnx-int8")
+
+    def load_model(self) -> Any:
+        return OnnxCrossEncoder(Path(self.model_name), self.max_length)
+
+
+class OnnxCrossEncoder:
+    """An ONNX Runtime session that answers like a CrossEncoder where the rerank stage calls one.
+
+    ``__call__`` takes the tensors :class:`.pretokenised.PairEncoder` builds and
+    ``predict`` takes text pairs, so serving, training evaluation and the
+    benchmarks score it through the same code as the torch model.
+    """
+
+    device = "cpu"
+
+    def __init__(self, directory: Path, max_length: int, file: str = ONNX_INT8_FILE):
+        import onnxruntime as ort
+        import torch
+        from transformers import AutoTokenizer
+
+        path = directory / file
+        if not path.is_file():
+            raise ConfigError(f"{path} is missing: the card says onnx-int8 serves this reranker; re-run the export")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.inputs = {i.name for i in self.session.get_inputs()}
+        self.tokenizer = AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
+        self.max_length = max_length
+
+    def __call__(self, features: Mapping[str, Any]) -> dict[str, Any]:
+        import torch
+
+        feed = {k: np.ascontiguousarray(v.numpy(), dtype=np.int64) for k, v in features.items() if k in self.inputs}
+        return {"scores": torch.from_numpy(self.session.run(None, feed)[0])}
+
+    def predict(self, pairs: Sequence[tuple[str, str]], batch_size: int, activation_fn=None, **_: Any) -> np.ndarray:
+        """One logit per pair (``activation_fn`` applied if given); other CrossEncoder.predict options do not apply."""
+        out = []
+        for start in range(0, len(pairs), batch_size):
+            batch = pairs[start : start + batch_size]
+            features = self.tokenizer(
+                [q for q, _ in batch],
+                [t for _, t in batch],
+                truncation=True,
+                max_length=self.max_length,
+                padding=True,
+                return_tensors="pt",
+            )
+            scores = self(features)["scores"].reshape(-1)
+            out.append((scores if activation_fn is None else activation_fn(scores)).numpy())
+        return np.concatenate(out) if out else np.empty(0)
+
+
+def quantise_linear_int8(model: Any) -> None:
+    """torch's dynamic int8 quantisation of a CrossEncoder's linear layers, in place (CPU only)."""
+    import torch
+
+    transformer = model[0]
+    transformer.model = torch.ao.quantization.quantize_dynamic(transformer.model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+def make_reranker(
+    settings: RerankSettings,
+    runtime: str = "torch",
+    default_blend: float = DEFAULT_BLEND,
+    pretokenised: PretokenisedTexts | None = None,
+) -> CrossEncoderReranker:
+    """The reranker for the runtime a model's card names."""
+    if runtime == "onnx-int8":
+        return OnnxReranker(settings, default_blend, pretokenised)
+    return CrossEncoderReranker(settings, default_blend, pretokenised, runtime=runtime)
+
+
 def probabilities(model, pairs: Sequence[tuple[str, str]], batch_size: int) -> np.ndarray:
     """Sigmoid of a CrossEncoder's one logit per (query, text) pair: what serving and training evaluation both use."""
+    return sigmoid(pair_logits(model, pairs, batch_size))
+
+
+def pair_logits(model, pairs: Sequence[tuple[str, str]], batch_size: int) -> np.ndarray:
+    """A CrossEncoder's raw logit per (query, text) pair: what distillation regresses on, and serving squashes."""
     if not pairs:
         return np.empty(0)
     import torch
@@ -146,7 +252,7 @@ def probabilities(model, pairs: Sequence[tuple[str, str]], batch_size: int) -> n
             activation_fn=torch.nn.Identity(),
             convert_to_numpy=True,
         )
-    return sigmoid(logits)
+    return np.asarray(logits, dtype=np.float64).reshape(-1)
 
 
 def sigmoid(logits) -> np.ndarray:

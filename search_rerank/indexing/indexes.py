@@ -46,6 +46,7 @@ from tqdm import tqdm
 
 from ..backends.encoder import BiEncoder, resolve_encoder, resolve_model_path
 from ..backends.faiss_index import FaissRetriever
+from ..backends.gpu_rerank import GpuReranker, on_gpu
 from ..backends.tantivy_index import TantivyRetriever
 from ..core.breaker import GuardedReranker, Guards
 from ..core.errors import ConfigError, StageError
@@ -53,7 +54,7 @@ from ..core.model_card import resolve_model
 from ..core.pipeline import SearchPipeline
 from ..core.pretokenised import STORED_MAX_LENGTH, TOKENS_DIR, PretokenisedTexts, TokenWriter, tokenizer_identity
 from ..core.product import Product
-from ..core.rerank import DEFAULT_BLEND, CrossEncoderReranker
+from ..core.rerank import DEFAULT_BLEND, CrossEncoderReranker, make_reranker
 from ..core.retrieval import DENSE, LEXICAL, Retriever
 from ..core.settings import PACKAGED_MINILM, SERVER_BACKENDS, LexicalSettings, Settings
 from ..core.store import ProductStore
@@ -583,6 +584,8 @@ def load_reranker(settings: Settings, pretokenised: PretokenisedTexts | None = N
     """
     rerank = settings.rerank
     if not rerank.require_card:
+        if on_gpu(rerank.device):
+            return GpuReranker(rerank, pretokenised=pretokenised)
         return CrossEncoderReranker(rerank, pretokenised=pretokenised)
     if rerank.model is None:
         raise ConfigError("rerank.model is not set: there is no reranker to load")
@@ -599,9 +602,13 @@ def load_reranker(settings: Settings, pretokenised: PretokenisedTexts | None = N
         if not isinstance(trained_length, int | float | str):
             raise ConfigError(f"reranker {card.name!r}: its card's max_length {trained_length!r} is not a number")
         served["max_length"] = int(trained_length)
-    return CrossEncoderReranker(
+    blend = float(card.dev_metrics.get("best_blend", DEFAULT_BLEND))
+    if on_gpu(rerank.device):  # the card's runtime is the CPU's choice; on a GPU the same weights run in fp16
+        return GpuReranker(rerank.model_copy(update=served), default_blend=blend, pretokenised=pretokenised)
+    return make_reranker(
         rerank.model_copy(update=served),
-        default_blend=float(card.dev_metrics.get("best_blend", DEFAULT_BLEND)),
+        runtime=str(card.parameters.get("runtime", "torch")),
+        default_blend=blend,
         pretokenised=pretokenised,
     )
 

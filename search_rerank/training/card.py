@@ -33,7 +33,7 @@ class TrainingConfig(Protocol):
     __dataclass_fields__: ClassVar[dict[str, Any]]
 
     @property
-    def base_model(self) -> str: ...
+    def base_model(self) -> str | None: ...
 
     @property
     def seed(self) -> int: ...
@@ -55,17 +55,23 @@ def save_training_card(
     refused_because: str,
     seconds: float,
     train_metrics: Mapping[str, Any],
+    base_model: str | None = None,
 ) -> ModelCard:
     """Build the card of a model just saved to ``out`` (named after the directory), write it there, return it.
 
     ``parameters`` add run facts (steps, device, ...) to the config's own fields. ``promoted_because`` and
     ``refused_because`` are the promotion reason for either outcome, so the card always says why.
+    ``base_model``: the model the weights started from, where the config does not name it (a distilled
+    student starts from its teacher).
     """
+    started_from = base_model if base_model is not None else config.base_model
+    if started_from is None:
+        raise ValueError(f"{out.name}: the card needs the model the weights started from")
     promoted = dev_metrics[MODEL_METRIC] > dev_metrics[BASELINE_METRIC]
     card = ModelCard(
         kind=kind,
         name=out.name,
-        base_model=config.base_model,
+        base_model=started_from,
         created=datetime.now(UTC),
         data=TrainingData.model_validate(
             {

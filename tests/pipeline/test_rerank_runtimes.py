@@ -1,0 +1,117 @@
+"""The reranker runtimes a card can name: torch, torch's int8 quantisation, and an ONNX Runtime int8 export."""
+
+import shutil
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from search_rerank.core.candidate import Candidate
+from search_rerank.core.errors import ConfigError
+from search_rerank.core.model_card import ModelCard, SplitSize, TrainingData, save_card
+from search_rerank.core.rerank import CrossEncoderReranker, OnnxReranker, make_reranker
+from search_rerank.core.settings import RerankSettings, Settings
+from search_rerank.indexing.indexes import load_reranker
+from search_rerank.training.distill import export_onnx_int8
+
+TEXTS = {f"p{i:02d}": f"product number {i} {'sofa' if i % 3 else 'lamp'} in grey" for i in range(20)}
+
+
+def fused(n: int) -> list[Candidate]:
+    return [Candidate(product_id=f"p{i:02d}", score=float(n - i), legs=frozenset({"lexical"})) for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, tiny_cross_encoder_dir):
+    """The tiny cross-encoder with its ONNX int8 export beside it, as `train distill` leaves a student."""
+    from sentence_transformers.cross_encoder import CrossEncoder
+
+    directory = tmp_path_factory.mktemp("exported") / "student"
+    shutil.copytree(tiny_cross_encoder_dir, directory)
+    export_onnx_int8(CrossEncoder(str(directory), device="cpu", max_length=64), directory, 64)
+    return directory
+
+
+def settings(directory, **extra) -> RerankSettings:
+    return RerankSettings(model=str(directory), device="cpu", window=10, max_length=64, **extra)
+
+
+def test_onnx_int8_scores_match_the_torch_model_within_quantisation_error(exported):
+    torch_probs = CrossEncoderReranker(settings(exported)).score("grey sofa", list(TEXTS.values()))
+    onnx_probs = OnnxReranker(settings(exported)).score("grey sofa", list(TEXTS.values()))
+    assert onnx_probs.shape == torch_probs.shape
+    assert np.abs(onnx_probs - torch_probs).max() < 0.02
+
+
+def test_onnx_reranker_reorders_only_the_window_like_the_torch_one(exported):
+    out = OnnxReranker(settings(exported)).run("sofa", fused(20), TEXTS)
+    assert [c.product_id for c in out[10:]] == [f"p{i:02d}" for i in range(10, 20)]
+    assert all(0.0 < c.features["rerank"] < 1.0 for c in out[:10])
+
+
+def test_onnx_reranker_scores_pretokenised_pairs_as_it_scores_text_pairs(exported, tmp_path):
+    """With stored ids the stage calls the model on assembled tensors: the ONNX session must answer that call too."""
+    from transformers import AutoTokenizer
+
+    from search_rerank.core.pretokenised import PretokenisedTexts, TokenWriter, tokenizer_identity
+    from search_rerank.core.product import Product
+
+    tokenizer = AutoTokenizer.from_pretrained(str(exported))
+    writer = TokenWriter(tokenizer, tokenizer_identity(tokenizer, str(exported), 64))
+    writer.add(Product(id=pid, title=text) for pid, text in TEXTS.items())
+    writer.save(tmp_path / "tokens")
+    stored = PretokenisedTexts.open(tmp_path / "tokens")
+    texts = {pid: Product(id=pid, title=text).embedding_text() for pid, text in TEXTS.items()}
+    reranker = OnnxReranker(settings(exported, blend=1.0), pretokenised=stored)
+    reranker.warm_up()
+    assert reranker.pairs is not None
+    out = {c.product_id: c.features["rerank"] for c in reranker.run("grey sofa", fused(10), texts)}
+    direct = dict(zip(list(texts)[:10], reranker.score("grey sofa", list(texts.values())[:10])))
+    assert out == pytest.approx(direct, abs=1e-4)
+
+
+def test_torch_int8_runtime_quantises_the_linear_layers(exported):
+    import torch
+
+    model = make_reranker(settings(exported), runtime="torch-int8").model
+    kinds = {type(m).__module__ for m in model.modules() if "Linear" in type(m).__name__}
+    assert any("quantized" in k for k in kinds), kinds
+    assert isinstance(model[0].model, torch.nn.Module)
+
+
+def test_an_unknown_runtime_is_refused(exported):
+    with pytest.raises(ConfigError, match="unknown reranker runtime"):
+        make_reranker(settings(exported), runtime="tensorrt")
+
+
+def test_a_missing_onnx_export_is_refused_with_the_file_named(tiny_cross_encoder_dir):
+    with pytest.raises(ConfigError, match="model.int8.onnx is missing"):
+        OnnxReranker(settings(tiny_cross_encoder_dir)).warm_up()
+
+
+def _card(name: str, runtime: str) -> ModelCard:
+    return ModelCard(
+        kind="reranker",
+        name=name,
+        base_model="tiny",
+        created=datetime.now(UTC),
+        data=TrainingData(
+            path="d", name="shop", label_source="judgments", splits={"train": SplitSize(queries=1, pairs=1)}
+        ),
+        parameters={"max_length": 64, "runtime": runtime},
+        seed=1,
+        promoted=True,
+        promotion_reason="dev comparison",
+        dev_metrics={"model_ndcg10": 0.6, "first_stage_ndcg10": 0.5, "best_blend": 0.5},
+        training_seconds=1.0,
+        pairs_per_second=1.0,
+        library_versions={},
+    )
+
+
+@pytest.mark.parametrize("runtime, cls", [("onnx-int8", OnnxReranker), ("torch-int8", CrossEncoderReranker)])
+def test_serving_picks_the_runtime_the_card_names(tmp_path, exported, runtime, cls):
+    shutil.copytree(exported, tmp_path / "student")
+    save_card(_card("student", runtime), tmp_path / "student")
+    reranker = load_reranker(Settings(index_dir=tmp_path / "idx", models_dir=tmp_path, rerank={"model": "student"}))
+    assert type(reranker) is cls and reranker.runtime == runtime
