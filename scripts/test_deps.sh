@@ -28,7 +28,7 @@ fi
 for package in "${missing[@]}"; do
     present "$package" && continue
     case "$package" in
-        chromium) echo "chromium is not installed: the browser tests (tests/web) will skip;" \
+        chromium) echo "chromium is not installed: the browser tests (tests/web, and the tuning report check in tests/tuning) will skip;" \
             "enable them with: sudo apt-get install -y --no-install-recommends chromium" ;;
         docker-compose) echo "docker-compose is not installed: its check of docker-compose.yml (tests/deploy) will skip;" \
             "enable it with: sudo apt-get install -y --no-install-recommends docker-compose" ;;
