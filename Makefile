@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install demo frontends lint test
+.PHONY: install demo demo-cluster frontends lint test test-deps
 
 $(VENV)/bin/search-rerank:
 	python3 -m venv $(VENV)
@@ -12,11 +12,17 @@ $(VENV)/bin/search-rerank:
 
 install: $(VENV)/bin/search-rerank
 
-# Generate a demo catalog, index it (BM25 + MiniLM/FAISS) and serve search on http://127.0.0.1:8000
+# The whole product on a generated 5k-product catalogue, served on http://127.0.0.1:8000: generate, index
+# (BM25 + MiniLM/FAISS), train a small reranker (minutes, once: cached in models/), tune fusion on dev, serve
+# with every stage on (indexes/demo/demo.toml). A second run reuses everything and serves at once.
 demo: install
-	[ -f data/demo/corpus.jsonl ] || $(VENV)/bin/search-rerank generate --out data/demo --products 5000 --queries 500
-	[ -f indexes/demo/current.json ] || $(VENV)/bin/search-rerank --index-dir indexes/demo index --catalog data/demo
-	$(VENV)/bin/search-rerank --index-dir indexes/demo serve
+	$(VENV)/bin/search-rerank demo --data data/demo --out indexes/demo
+
+# The same with BM25, filters and aggregations in a local osmem-server (in-memory, OpenSearch-compatible, from
+# the dev extra) on 127.0.0.1:9201: facets from the cluster and the passthrough, without Docker. A local trial:
+# for a real cluster see docker-compose.yml and docs/DOCKER.md.
+demo-cluster: install
+	$(VENV)/bin/search-rerank demo --data data/demo --out indexes/demo-cluster --cluster
 
 # The front-end pages under frontend/ (Elastic Search UI, Searchkit from npm, exact versions from the lockfile),
 # bundled into frontend/dist; tests/web/test_frontends.py serves them beside the app under /frontends/
@@ -29,5 +35,10 @@ lint: install
 	$(VENV)/bin/ruff format --check search_rerank tests benchmarks scripts
 	$(VENV)/bin/mypy search_rerank
 
-test: lint
+# Chromium, nginx, docker-compose (apt-get) and the front ends' npm packages for their tests: installed where it can, else named
+test-deps:
+	@scripts/test_deps.sh
+
+# What CI runs: lint, then every test
+test: lint test-deps
 	$(PY) -m pytest -q

@@ -87,3 +87,8 @@ def run_as_script(command: str, argv: list[str], prog_name: str) -> None:
         taken = GROUP_OPTIONS[args[0]]
         group, args = group + args[:taken], args[taken:]
     main([*group, command, *args], prog_name=prog_name)
+
+
+from .demo import demo as demo_command  # noqa: E402  (its own module; registered last, once ``main`` exists)
+
+main.add_command(demo_command)

@@ -1,0 +1,105 @@
+"""``search-rerank demo``'s steps on a small catalogue with tiny models: each step once, then reused; the served
+settings carry the reranker and the tuned sections; the cluster variant keeps BM25 in osmem-server.
+
+The real demo (5,000 products, the packaged MiniLM) is exercised by test_example_queries.py.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import urllib.request
+
+import pytest
+from click.testing import CliRunner
+
+from search_rerank.cli import main
+from search_rerank.cli.demo import DemoPlan, prepare, start_osmem
+from search_rerank.core.model_card import load_card
+from search_rerank.core.settings import load_settings
+from search_rerank.data.loaders import iter_catalog
+from search_rerank.indexing.indexes import open_pipeline
+
+
+@pytest.fixture
+def plan(tmp_path, tiny_bert_dir, tiny_cross_encoder_dir) -> DemoPlan:
+    return DemoPlan(
+        data=tmp_path / "data",
+        index_dir=tmp_path / "index",
+        models_dir=tmp_path / "models",
+        products=200,
+        queries=60,
+        seed=5,
+        max_pairs=48,
+        trials=2,
+        base_model=str(tiny_cross_encoder_dir),
+        dense_model=str(tiny_bert_dir),
+    )
+
+
+def demo_args(plan: DemoPlan) -> list[str]:
+    return [
+        "demo",
+        *("--data", str(plan.data), "--out", str(plan.index_dir), "--models-dir", str(plan.models_dir)),
+        *("--products", str(plan.products), "--queries", str(plan.queries), "--seed", str(plan.seed)),
+        *("--max-pairs", str(plan.max_pairs), "--trials", str(plan.trials), "--base-model", str(plan.base_model)),
+        "--no-serve",
+    ]
+
+
+def test_served_settings_name_the_reranker_exactly_when_it_was_promoted(plan):
+    settings = load_settings(prepare(plan))
+    card = load_card(plan.models_dir / plan.reranker_name)
+    assert settings.rerank.model == (plan.reranker_name if card.promoted else None)
+
+
+def test_served_settings_carry_the_tuned_sections(plan):
+    text = prepare(plan).read_text(encoding="utf-8")
+    assert "tuned on" in text
+    for section in ("[fusion]", "[longtail]", "[lexical]"):
+        assert section in text
+
+
+def test_second_demo_run_reuses_catalogue_index_reranker_and_tuning(plan, tiny_bert_dir, monkeypatch):
+    monkeypatch.setenv("SEARCH_RERANK_DENSE__MODEL", str(tiny_bert_dir))
+    runner = CliRunner()
+    first = runner.invoke(main, demo_args(plan))
+    assert first.exit_code == 0, first.output
+    assert "already" not in first.output
+    second = runner.invoke(main, demo_args(plan))
+    assert second.exit_code == 0, second.output
+    said = " ".join(second.output.split())  # as the terminal wrapped it, unwrapped
+    for step in ("catalogue: already generated", "index: already built", "reranker: already", "tuning: already"):
+        assert step in said
+
+
+def test_cluster_demo_searches_bm25_in_the_cluster(plan, osmem_server_url):
+    settings = load_settings(prepare(plan, osmem_server_url))
+    assert settings.lexical.backend == "opensearch"
+    pipeline = open_pipeline(settings)
+    try:
+        title = next(iter(iter_catalog(plan.data))).title
+        result = pipeline.run(title, None, size=5)
+    finally:
+        pipeline.close()
+    assert result.hits and not result.degraded
+    assert "lexical" in result.hits[0].explanation()["legs"]
+
+
+def test_cluster_demo_rebuilds_the_index_a_fresh_server_lacks(plan, osmem_server_url):
+    prepare(plan, osmem_server_url)
+    index = plan.index_dir
+    first = (index / "current.json").read_text(encoding="utf-8")
+    prepare(plan, osmem_server_url)
+    assert (index / "current.json").read_text(encoding="utf-8") != first
+
+
+def test_osmem_started_for_the_demo_answers_at_the_url_it_reports(tmp_path):
+    url, process = start_osmem(tmp_path / "osmem.log", 0)
+    try:
+        assert url.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(url, timeout=30) as response:
+            assert response.status == 200
+    finally:
+        os.kill(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
