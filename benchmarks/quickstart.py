@@ -134,7 +134,7 @@ def main() -> None:
     write_section(
         "quickstart",
         "Quick start: fresh clone to first answer (issue 18)",
-        f"A fresh clone of {commit}, nothing installed but Python 3.11 (wheels from PyPI), load average "
+        f"A fresh clone of {commit}, nothing installed but Python 3.11 (wheels from PyPI, through whatever pip cache the machine has), load average "
         f"{load:.1f} at the start. `make demo` generates the 5k-product catalogue, indexes it, trains the demo "
         "reranker, tunes fusion on dev and serves; timed until `POST /search` answers the README's `couch` query.\n\n"
         + table(["step", "seconds"], rows)
