@@ -89,8 +89,9 @@ def test_couch_under_800_returns_sofas_under_800(search, catalogue):
 
 
 @pytest.mark.xfail(
-    reason="since the default fusion became linear 0.8/0.2 (issue 15) the demo's reranker, mined and tuned from it, "
-    "puts a leather sofa of another colour in the top 5; it passed with equal-weight RRF (issue 18 stays open)",
+    reason="on this main the demo's reranker puts a leather sofa of another colour in the top 5 (it passed on the "
+    "main of a few hours earlier, before the linear default fusion and other ranking changes; starting the demo from "
+    "RRF instead failed the couch and oak queries); issue 18 stays open until the demo passes all three again",
     strict=False,
 )
 def test_red_leather_sofa_returns_red_leather_sofas(search, catalogue):
