@@ -77,13 +77,16 @@ def on_starting(server) -> None:
 
 def post_worker_init(worker) -> None:
     """The asgi worker serves what it loaded as ``worker.asgi`` (here the Flask app): the bridge goes in front.
-    Another worker class named on the command line (``-k gthread``) serves the Flask app as it is."""
-    from gunicorn.workers.gasgi import ASGIWorker
+    Another worker class named on the command line (``-k gthread``) serves the Flask app as it is.
+    The worker's connections answer gunicorn's own refusals (400, 414, 431) in JSON too (see protocol_errors)."""
+    from gunicorn.workers import gasgi
 
     from search_rerank.serving.asgi_bridge import bridged
+    from search_rerank.serving.protocol_errors import JsonErrorProtocol
 
-    if isinstance(worker, ASGIWorker):
+    if isinstance(worker, gasgi.ASGIWorker):
         worker.asgi = bridged(worker.asgi)
+        gasgi.ASGIProtocol = JsonErrorProtocol  # type: ignore[misc]
 
 
 def child_exit(server, worker) -> None:

@@ -1,6 +1,7 @@
 """The real thing: the app under gunicorn (two workers) over HTTP, on the small catalog index."""
 
 import json
+import socket
 import time
 from pathlib import Path
 
@@ -113,3 +114,36 @@ def test_a_reload_reaches_both_workers_and_search_goes_on(server):
             ).status_code
             == 200
         )
+
+
+def raw_exchange(url: str, request: bytes) -> tuple[str, dict[str, str], bytes]:
+    """Send bytes as they are (requests would refuse to), read the whole answer: status line, headers, body."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as conn:
+        conn.sendall(request)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status, *lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
+    return status, headers, body
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET /search?q=" + b"x" * 9000 + b" HTTP/1.1\r\nHost: t\r\n\r\n", 414),
+        (b"GET /health HTTP/1.1\r\nHost: t\r\nX-Big: " + b"y" * 9000 + b"\r\n\r\n", 431),
+        (b"GET /health HTTP/1.1\r\nHost: t\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(200)) + b"\r\n", 431),
+        (b"NOT A REQUEST LINE <script>\r\n\r\n", 400),
+    ],
+    ids=["long-request-line", "long-header", "too-many-headers", "malformed"],
+)
+def test_requests_gunicorn_refuses_get_json_without_echoing_them(server, request_bytes, status):
+    line, headers, body = raw_exchange(server["url"], request_bytes)
+    assert line.split(" ")[1] == str(status)
+    assert headers["content-type"] == "application/json"
+    answer = json.loads(body)
+    assert set(answer) == {"error", "message"}
+    assert "xxxx" not in body.decode() and "yyyy" not in body.decode() and "script" not in body.decode()
