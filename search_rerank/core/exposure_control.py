@@ -126,4 +126,6 @@ def decide(
             return hold(AT_MIN, False)
         new, action, reason = max(current + step, low), DOWN, ABOVE_BAND
     at_bound = new <= low + EPSILON or new >= high - EPSILON
+    if at_bound:  # rounding (0.1 + 9 x 0.1) must not leave the strength a hair short of its bound
+        new = low if new <= low + EPSILON else high
     return Decision(action, reason, strength, new, share, ratio, observation.impressions, False, at_bound)
