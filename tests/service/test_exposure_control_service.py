@@ -6,11 +6,15 @@ does, as with two processes. The interval thread is given an hour, so the
 tests drive the intervals themselves with ``tick``.
 """
 
+import json
 import time
 
 import pytest
+from click.testing import CliRunner
+from live_server import served
 from prometheus_client import REGISTRY
 
+from search_rerank.cli import main
 from search_rerank.core.exposure_control import BELOW_BAND, UP
 from search_rerank.core.longtail import tailness
 from search_rerank.serving import create_app
@@ -147,3 +151,27 @@ def test_an_interval_reads_click_through_by_tier_from_the_counter_deltas():
 
 def test_counters_that_went_down_are_no_interval():
     assert observation_between({"impressions.head": 100}, {"impressions.head": 5}) is None
+
+
+def test_the_cli_prints_the_state_from_the_state_file(app, tmp_path):
+    decision = decided(app)
+    env = {"SEARCH_RERANK_EXPOSURE_CONTROL__STATE_PATH": str(tmp_path / "control" / "state.json")}
+    result = CliRunner().invoke(main, ["exposure-control"], env=env)
+    assert result.exit_code == 0, result.output
+    state = json.loads(result.output)
+    assert state["strength"] == decision.strength
+    assert state["decision"]["action"] == UP
+
+
+def test_the_cli_asks_a_running_server_with_the_admin_token(app):
+    decision = decided(app)
+    with served(app) as url:
+        result = CliRunner().invoke(main, ["exposure-control", "--url", url], env={"SEARCH_RERANK_ADMIN_TOKEN": TOKEN})
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["strength"] == decision.strength
+
+
+def test_the_cli_without_a_state_file_or_a_server_says_what_to_name(tmp_path):
+    result = CliRunner().invoke(main, ["exposure-control"], env={"SEARCH_RERANK_EXPOSURE_CONTROL__STATE_PATH": None})
+    assert result.exit_code == 1
+    assert "--url" in result.output
