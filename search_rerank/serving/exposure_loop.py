@@ -104,12 +104,26 @@ class ExposureLoop:
         return state if isinstance(state, dict) else {}
 
     def adopt(self) -> None:
-        """Serve the shared strength (the starting one until a leader has decided)."""
-        strength = self.read_state().get("strength", self.start_strength)
+        """Serve the shared strength (the starting one until a leader has decided).
+
+        A value that is not a strength within the bounds (a hand-edited file) is logged and ignored: the worker
+        serves on what it served.
+        """
+        shared = self.read_state().get("strength", self.start_strength)
+        if (
+            isinstance(shared, bool)
+            or not isinstance(shared, int | float)
+            or not self.control.min_strength <= shared <= self.control.max_strength
+        ):
+            log.error(
+                "exposure control: %s holds strength %r, not a number within the bounds; ignored", self.path, shared
+            )
+            return
+        strength = float(shared)
         with self._adopt_lock:
             if strength != self.strength:
-                self.apply(float(strength))
-                self.strength = float(strength)
+                self.apply(strength)
+                self.strength = strength
                 metrics.LONGTAIL_STRENGTH.set(strength)
 
     def leads(self) -> bool:

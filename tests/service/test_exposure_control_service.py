@@ -175,3 +175,10 @@ def test_the_cli_without_a_state_file_or_a_server_says_what_to_name(tmp_path):
     result = CliRunner().invoke(main, ["exposure-control"], env={"SEARCH_RERANK_EXPOSURE_CONTROL__STATE_PATH": None})
     assert result.exit_code == 1
     assert "--url" in result.output
+
+
+def test_a_strength_out_of_bounds_in_the_state_file_is_ignored(app, tmp_path):
+    served_before = app.config["SETTINGS"].longtail.strength
+    (tmp_path / "control" / "state.json").write_text(json.dumps({"strength": 99.0}))
+    app.extensions["exposure_control"].adopt()
+    assert app.config["SETTINGS"].longtail.strength == served_before
