@@ -164,7 +164,9 @@ def main() -> None:
         "seconds": round(time.perf_counter() - started, 1),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    # Merged: benchmarks/exposure_controller.py writes its keys into the same file.
+    merged = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() else {}
+    RESULTS.write_text(json.dumps({**merged, **results}, indent=2) + "\n", encoding="utf-8")
     pipeline.close()
     if args.no_write:
         return

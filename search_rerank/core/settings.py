@@ -279,6 +279,59 @@ class LongTailSettings(_Section):
     xquad_depth: int = Field(default=50, ge=1, le=1000, description="xquad: how many top results are re-ranked")
 
 
+class ExposureControlSettings(_Section):
+    """The closed loop that steers ``longtail.strength`` towards a band of tail share (see core.exposure_control).
+
+    Off by default: a shop turns it on once its band and guardrail are chosen (docs/BENCHMARKS.md shows a
+    simulated run). It needs the ``boost`` method, the only one ``strength`` drives.
+    """
+
+    enabled: bool = False
+    target_low: float = Field(
+        default=0.2, ge=0.0, le=1.0, description="lower edge of the wanted tail share of the top 10"
+    )
+    target_high: float = Field(
+        default=0.3, ge=0.0, le=1.0, description="upper edge of the wanted tail share of the top 10"
+    )
+    min_ctr_ratio: float = Field(
+        default=0.5,
+        ge=0.0,
+        description="guardrail: tail click-through over head click-through at least this, else the strength is held",
+    )
+    min_strength: float = Field(default=0.0, ge=0.0, le=10.0, description="the strength never goes below this")
+    max_strength: float = Field(default=1.0, ge=0.0, le=10.0, description="the strength never goes above this")
+    max_step: float = Field(default=0.05, gt=0.0, le=10.0, description="largest change of the strength per interval")
+    gain: float = Field(
+        default=0.5,
+        gt=0.0,
+        le=100.0,
+        description="strength per unit of tail share between the observation and mid-band",
+    )
+    hysteresis: float = Field(
+        default=0.02,
+        ge=0.0,
+        le=1.0,
+        description="once in the band, the tail share must leave it by more than this before the strength moves again",
+    )
+    interval_s: float = Field(default=60.0, gt=0.0, description="how often the controller looks and decides")
+    min_impressions: int = Field(
+        default=500, ge=1, description="products shown in an interval below this: too little evidence, held"
+    )
+    state_path: Path | None = Field(
+        default=None,
+        description="JSON file holding the controlled strength, shared by every worker; unset: a file that gunicorn's "
+        "master names for this server (the strength starts again from longtail.strength at each start)",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ExposureControlSettings:
+        if self.target_low >= self.target_high:
+            raise ValueError(f"target_low ({self.target_low}) must be below target_high ({self.target_high})")
+        if self.min_strength > self.max_strength:
+            raise ValueError(f"min_strength ({self.min_strength}) must not exceed max_strength ({self.max_strength})")
+        return self
+
+
 class DiversitySettings(_Section):
     """The MMR diversity stage after the long-tail stage (see core.diversity); off by default."""
 
@@ -457,6 +510,7 @@ class Settings(BaseSettings):
     rerank: RerankSettings = Field(default_factory=RerankSettings)
     longtail: LongTailSettings = Field(default_factory=LongTailSettings)
     diversity: DiversitySettings = Field(default_factory=DiversitySettings)
+    exposure_control: ExposureControlSettings = Field(default_factory=ExposureControlSettings)
     reco: RecoSettings = Field(default_factory=RecoSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,13 +31,14 @@ from . import interleave, metrics
 from .aggregations import Aggregator
 from .context import endpoint_name, error_response, live
 from .es_api import cluster, es
+from .exposure_loop import ExposureLoop
 from .live_pipeline import LivePipeline
 from .logs import request_id
 from .ops import check_ready, ops, reopen
 from .passthrough import passthrough_for
 from .readiness import Readiness
 from .reco_api import reco
-from .reload_broadcast import RELOAD_FILE_ENV, ReloadBroadcast
+from .reload_broadcast import EXPOSURE_FILE_ENV, RELOAD_FILE_ENV, ReloadBroadcast
 from .search_api import api
 from .ubi import UbiLog
 from .web_page import web
@@ -95,6 +97,38 @@ def _request_lifecycle(app: Flask) -> None:
             live().release(lease)
 
 
+def _exposure_control(app: Flask, settings: Settings, state_file: str | None) -> None:
+    """Start the exposure controller's loop when the settings turn it on (see exposure_loop).
+
+    Its strength replaces ``longtail.strength`` in the settings every route reads, so searches, the
+    Elasticsearch-compatible API and the page all use it (a request's own override still wins).
+    """
+    control = settings.exposure_control
+    if not control.enabled:
+        metrics.LONGTAIL_STRENGTH.set(settings.longtail.strength)
+        return
+    if not settings.longtail.enabled or settings.longtail.method != "boost":
+        raise SystemExit(
+            "search-rerank: cannot start: exposure_control steers longtail.strength, which only the enabled "
+            f"'boost' method uses (longtail.enabled={settings.longtail.enabled}, "
+            f"longtail.method={settings.longtail.method!r})"
+        )
+    if control.state_path is not None:
+        state_path = control.state_path
+    elif state_file is not None:
+        state_path = Path(state_file)
+    else:  # one process (no gunicorn master to name a file): a file of its own
+        state_path = Path(tempfile.mkdtemp(prefix="search-rerank-exposure-")) / "state.json"
+
+    def serve_strength(strength: float) -> None:
+        app.config["SETTINGS"] = settings.override(longtail={"strength": strength})
+
+    multiprocess_dir = app.config["METRICS_MULTIPROC_DIR"]
+    loop = ExposureLoop(settings, state_path, serve_strength, lambda: metrics.exposure_totals(multiprocess_dir))
+    loop.start()
+    app.extensions["exposure_control"] = loop
+
+
 def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None = None) -> Flask:
     """Build the app; tests pass their own settings or pipeline."""
     if settings is None:
@@ -124,6 +158,7 @@ def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None
         raise SystemExit(f"search-rerank: cannot start: service.interleave_with: {exc}") from exc
     app.config["ADMIN_TOKEN"] = os.environ.get("SEARCH_RERANK_ADMIN_TOKEN") or None
     app.config["METRICS_MULTIPROC_DIR"] = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+    _exposure_control(app, settings, os.environ.get(EXPOSURE_FILE_ENV))
     if reload_file := os.environ.get(RELOAD_FILE_ENV):
         broadcast = ReloadBroadcast(Path(reload_file), lambda: reopen(app))
         broadcast.start()

@@ -26,7 +26,9 @@ summed in, and a dead worker's live-only values are dropped when it exits.
 Reloads: ``POST /admin/reload`` reaches one worker, which tells the others
 through a file they share, named in ``SEARCH_RERANK_RELOAD_FILE`` here, in the
 master, so that every worker of this server (and only of this one) watches it
-(see ``search_rerank.serving.reload_broadcast``).
+(see ``search_rerank.serving.reload_broadcast``). The exposure controller's state file
+(``SEARCH_RERANK_EXPOSURE_FILE``, unless ``exposure_control.state_path`` names one) is named here the
+same way, for the same reason (see ``search_rerank.serving.exposure_loop``).
 
 Logs: JSON lines on stderr, gunicorn's own included, with the request id (see
 ``search_rerank.serving.logs``); the app writes one line per request itself, so
@@ -39,13 +41,14 @@ from pathlib import Path
 
 from search_rerank.core.settings import load_settings
 from search_rerank.serving.logs import logging_config
-from search_rerank.serving.reload_broadcast import RELOAD_FILE_ENV
+from search_rerank.serving.reload_broadcast import EXPOSURE_FILE_ENV, RELOAD_FILE_ENV
 
 _service = load_settings(os.environ.get("SEARCH_RERANK_SETTINGS")).service
 _metrics_dir = Path(
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="search-rerank-metrics-"))
 )
 os.environ.setdefault(RELOAD_FILE_ENV, str(Path(tempfile.mkdtemp(prefix="search-rerank-reload-")) / "generation"))
+os.environ.setdefault(EXPOSURE_FILE_ENV, str(Path(tempfile.mkdtemp(prefix="search-rerank-exposure-")) / "state.json"))
 
 bind = f"{_service.host}:{_service.port}"
 workers = _service.workers

@@ -21,7 +21,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from ..core.breaker import STATE_VALUES
-from ..core.longtail import TAIL, tier
+from ..core.longtail import TAIL, TIERS, tier
 from ..core.pipeline import SearchResult
 from ..core.settings import LongTailSettings
 
@@ -155,3 +155,47 @@ def observe_clicks(product_ids: Sequence[str], popularity: Mapping[str, float], 
     for pid in product_ids:
         if pid in popularity:
             CLICKS.labels(tier(popularity[pid], settings)).inc()
+
+
+# --- the exposure controller (see exposure_loop) -----------------------------------------------------------------
+
+LONGTAIL_STRENGTH = Gauge(
+    "search_rerank_longtail_strength",
+    "the long-tail strength this server's searches use (the exposure controller's, when it runs)",
+    multiprocess_mode="livemostrecent",
+)
+CONTROL_DECISIONS = Counter(
+    "search_rerank_exposure_control_decisions",
+    "the exposure controller's decisions, by action (up, down, hold) and reason",
+    ["action", "reason"],
+)
+
+
+def exposure_totals(multiprocess_dir: str | None) -> dict[str, float]:
+    """The exposure counters so far, summed over every worker (as ``/metrics`` shows them).
+
+    Keys: ``impressions.<tier>``, ``clicks.<tier>``, ``tail_share_sum``, ``tail_share_count``; the
+    controller differences two of these to see one interval.
+    """
+    if multiprocess_dir:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=multiprocess_dir)
+    else:
+        registry = REGISTRY
+    wanted = {
+        "search_rerank_impressions_total": "impressions",
+        "search_rerank_clicks_total": "clicks",
+        "search_rerank_tail_share_top10_sum": "tail_share_sum",
+        "search_rerank_tail_share_top10_count": "tail_share_count",
+    }
+    totals = {f"{kind}.{name}": 0.0 for kind in ("impressions", "clicks") for name in TIERS}
+    totals.update(tail_share_sum=0.0, tail_share_count=0.0)
+    for family in registry.collect():
+        for sample in family.samples:
+            key = wanted.get(sample.name)
+            if key is None:
+                continue
+            if "tier" in sample.labels:
+                key = f"{key}.{sample.labels['tier']}"
+            totals[key] = totals.get(key, 0.0) + sample.value
+    return totals

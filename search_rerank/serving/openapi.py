@@ -181,6 +181,17 @@ def openapi_document(version: str) -> dict[str, Any]:
                     },
                 }
             },
+            "/admin/exposure-control": {
+                "get": {
+                    "summary": "The exposure controller's state: the strength served, its last decision, its settings",
+                    "security": [{"adminToken": []}],
+                    "responses": {
+                        "200": _object("the controller's state (enabled false: the fixed strength of the settings)"),
+                        "401": _json("ErrorResponse", "missing or wrong admin token"),
+                        "403": _json("ErrorResponse", "disabled: SEARCH_RERANK_ADMIN_TOKEN is not set"),
+                    },
+                }
+            },
             "/products/{product_id}/similar": reco(
                 "Nearest neighbours by the stored bi-encoder vector, under the search filters (attr.<key> too)"
             ),

@@ -18,6 +18,7 @@ from ..core.settings import Settings
 from ..indexing.indexes import open_pipeline, read_manifest
 from . import metrics
 from .context import error_response
+from .exposure_loop import ExposureLoop
 from .openapi import openapi_document
 from .reload_broadcast import ReloadBroadcast
 
@@ -74,13 +75,9 @@ def reload():
     This worker reloads now and answers with the outcome; under gunicorn the
     other workers follow within a second (see reload_broadcast).
     """
-    token = current_app.config["ADMIN_TOKEN"]
-    if not token:
-        return error_response(403, "reload disabled", "set SEARCH_RERANK_ADMIN_TOKEN to enable /admin/reload")
-    sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if not hmac.compare_digest(sent.encode(), token.encode()):
-        response, status = error_response(401, "unauthorized", "send the admin token as 'Authorization: Bearer ...'")
-        return response, status, {"WWW-Authenticate": "Bearer"}
+    refused = admin_refusal("reload", "/admin/reload")
+    if refused is not None:
+        return refused
     try:
         reloaded = reopen(current_app)
     except Exception as exc:  # whatever broke, the indexes already loaded keep serving
@@ -90,6 +87,33 @@ def reload():
     if broadcast is not None:
         broadcast.announce()
     return jsonify({"status": "reloaded", "pid": os.getpid(), "other_workers": broadcast is not None, **reloaded})
+
+
+def admin_refusal(what: str, path: str) -> tuple[Any, ...] | None:
+    """The answer to a request for admin route ``path`` (``what`` it does) without the right token; None when
+    the token is right."""
+    token = current_app.config["ADMIN_TOKEN"]
+    if not token:
+        return error_response(403, f"{what} disabled", f"set SEARCH_RERANK_ADMIN_TOKEN to enable {path}")
+    sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not hmac.compare_digest(sent.encode(), token.encode()):
+        response, status = error_response(401, "unauthorized", "send the admin token as 'Authorization: Bearer ...'")
+        return response, status, {"WWW-Authenticate": "Bearer"}
+    return None
+
+
+@ops.get("/admin/exposure-control")
+def exposure_control():
+    """The exposure controller's state: this worker's strength, the last decision shared by the deciding worker,
+    and the settings that steer it; with the controller off, the fixed strength from the settings."""
+    refused = admin_refusal("exposure control state", "/admin/exposure-control")
+    if refused is not None:
+        return refused
+    loop: ExposureLoop | None = current_app.extensions.get("exposure_control")
+    if loop is None:
+        settings: Settings = current_app.config["SETTINGS"]
+        return jsonify({"enabled": False, "strength": settings.longtail.strength, "pid": os.getpid()})
+    return jsonify(loop.status())
 
 
 def reopen(app: Flask) -> dict[str, Any]:

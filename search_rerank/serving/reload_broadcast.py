@@ -25,6 +25,8 @@ from ..indexing.versions import write_atomically
 
 log = logging.getLogger(__name__)
 RELOAD_FILE_ENV = "SEARCH_RERANK_RELOAD_FILE"
+EXPOSURE_FILE_ENV = "SEARCH_RERANK_EXPOSURE_FILE"
+"""The exposure controller's state file, shared the same way and watched by the same watcher (see exposure_loop)."""
 
 
 class ReloadBroadcast:
