@@ -108,7 +108,10 @@ class AskedLeg:
         return found if self.min_score is None else [c for c in found if c.score >= self.min_score]
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.__dict__["leg"], name)
+        inner = self.__dict__.get("leg")  # not self.leg: a half-built copy must not recurse
+        if inner is None:
+            raise AttributeError(name)
+        return getattr(inner, name)
 
 
 class AskedReranker:
@@ -136,7 +139,10 @@ class AskedReranker:
         return [c for c in out if c.features.get("rerank", -math.inf) >= self.min_score]
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.__dict__["reranker"], name)
+        inner = self.__dict__.get("reranker")  # not self.reranker: a half-built copy must not recurse
+        if inner is None:
+            raise AttributeError(name)
+        return getattr(inner, name)
 
 
 @dataclass
