@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from ..core.candidate import Candidate
+from ..core.errors import ConfigError
 from ..core.pipeline import SearchPipeline
 from ..core.retrieval import DENSE, LEXICAL, Stage, leg_candidates
 from ..core.settings import RerankSettings, Settings
@@ -245,8 +246,7 @@ class _Planner:
         self.body = body
         self.settings = settings
         self.pipeline = pipeline
-        self.size = _count(body.get("size", 10), "size", minimum=0)
-        self.offset = _count(body.get("from", 0), "from", minimum=0)
+        self.size = _page_size(body.get("size", 10))
         self.ignored: list[str] = []
         self.filters: list[Any] = []  # the filters of the stages above the first stage, which hold every leg
         self.overrides: dict[str, dict[str, Any]] = {}
@@ -286,7 +286,7 @@ class _Planner:
         self._legs(leaves)
         try:
             self.out.settings = self.settings.override(**self.overrides) if self.overrides else self.settings
-        except Exception as exc:  # every value was checked above; this is a bug, not the client's
+        except ConfigError as exc:  # the values were checked above, against the settings' own limits
             raise InvalidQuery(RETRIEVER, "the retriever's values do not fit this service's settings") from exc
         self.out.ignored = self.ignored
         return self.out
@@ -697,6 +697,14 @@ def _count(value: Any, where: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise InvalidQuery(where, f"expected an integer >= {minimum}")
     return value
+
+
+def _page_size(value: Any) -> int:
+    """The body's ``size`` as far as the windows are checked against it; a bad one is parse_search's 400."""
+    try:
+        return max(int(value), 0)
+    except (TypeError, ValueError, OverflowError):
+        return 0
 
 
 def _window(value: Any, where: str, limit: int = MAX_WINDOW) -> int:
