@@ -9,9 +9,15 @@ the hits' explanations (``explain: true``), on the embedded (tantivy) engine wit
 from __future__ import annotations
 
 import pytest
+from servers import server_retriever, server_settings
 
+from search_rerank.backends.encoder import BiEncoder
+from search_rerank.backends.faiss_index import FaissRetriever
 from search_rerank.core.pipeline import SearchPipeline
+from search_rerank.core.product import Product
 from search_rerank.core.retrieval import DENSE, LEXICAL
+from search_rerank.core.settings import DenseSettings, Settings
+from search_rerank.core.store import ProductStore
 from search_rerank.indexing.indexes import open_pipeline
 from search_rerank.serving import create_app
 from search_rerank.serving.retrievers import NOT_IN_TREE
@@ -431,3 +437,45 @@ def test_knn_retriever_without_a_dense_leg_is_a_501_naming_it(make_cluster_app):
     cluster = make_cluster_app("opensearch").test_client()
     body = {"retriever": {"rrf": {"retrievers": [standard("sofa"), knn_text("sofa")]}}}
     assert error(search(cluster, body), 501)["unsupported"] == "retriever.rrf.retrievers[1].knn"
+
+
+CLUSTER_CATALOG = [
+    Product(id="s1", title="corner sofa", brand="Acme", category="Furniture > Sofas", price=499.0, sales=120),
+    Product(id="s2", title="leather sofa", brand="Acme", category="Furniture > Sofas", price=899.0, sales=40),
+    Product(id="s3", title="velvet sofa", brand="Bolt", category="Furniture > Sofas", price=650.0, sales=8),
+    Product(id="t1", title="oak table", brand="Bolt", category="Furniture > Tables", price=249.5, sales=60),
+    Product(id="l1", title="desk lamp", brand="Acme", category="Lighting", price=39.0, sales=15),
+]
+
+
+@pytest.fixture
+def hybrid_cluster_client(request, tmp_path, tiny_bert_dir):
+    """The OpenSearch backend (osmem-server) with a FAISS dense leg over the same products."""
+    lexical = server_settings("opensearch", request, candidates=40)
+    cluster = server_retriever(lexical)
+    cluster.add(CLUSTER_CATALOG)
+    dense_settings = DenseSettings(model=str(tiny_bert_dir), device="cpu", candidates=40)
+    dense = FaissRetriever(BiEncoder(dense_settings), dense_settings)
+    dense.add(CLUSTER_CATALOG)
+    store = ProductStore(tmp_path / "products.sqlite")
+    store.add(CLUSTER_CATALOG)
+    store.refresh_popularity()
+    settings = Settings(index_dir=tmp_path / "unused", lexical=lexical, dense=dense_settings)
+    yield create_app(settings, SearchPipeline(settings, {LEXICAL: cluster, DENSE: dense}, store)).test_client()
+    for name in cluster.aliases(f"{cluster.index}*"):
+        cluster.delete_index(name)
+
+
+def test_rrf_retriever_fuses_the_cluster_leg_and_the_dense_leg(hybrid_cluster_client):
+    # f"{DOCS}/rrf-retriever" (example: hybrid search) on the cluster backend: the pipeline is the same
+    body = {"retriever": {"rrf": {"retrievers": [standard("sofa"), knn_text("sofa")], "rank_constant": 1}}}
+    found = explanations(answer(hybrid_cluster_client, {**body, "explain": True}))
+    assert {leg for e in found for leg in e["legs"]} == {LEXICAL, DENSE}
+    for e in found:
+        assert e["fused"] == pytest.approx(sum(1 / (1 + e[f"{leg}_rank"]) for leg in e["legs"]))
+
+
+def test_knn_filter_holds_the_dense_leg_on_the_cluster_backend(hybrid_cluster_client):
+    body = {"retriever": knn_text("sofa", filter={"term": {"brand": "Bolt"}}), "size": 10}
+    hits = answer(hybrid_cluster_client, body)["hits"]["hits"]
+    assert {hit["_id"] for hit in hits} == {"s3", "t1"}  # Bolt's two products, whatever their vectors
