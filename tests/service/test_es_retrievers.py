@@ -22,7 +22,6 @@ from search_rerank.indexing.indexes import open_pipeline
 from search_rerank.serving import create_app
 from search_rerank.serving.retrievers import NOT_IN_TREE
 
-DOCS = "https://www.elastic.co/docs/reference/elasticsearch/rest-apis/retrievers"
 TEXT = "grey sofa"
 
 
@@ -59,7 +58,8 @@ def error(response, status: int) -> dict:
 
 
 def test_standard_retriever_searches_the_lexical_leg_only(client):
-    # f"{DOCS}/standard-retriever" (example: a bool query with should and filter)
+    # https://www.elastic.co/docs/reference/elasticsearch/rest-apis/retrievers/standard-retriever
+    # (example: a bool query with should and filter)
     body = answer(client, {"retriever": standard(), "explain": True})
     assert body["hits"]["hits"]
     assert all(e["legs"] == [LEXICAL] for e in explanations(body))
@@ -67,14 +67,16 @@ def test_standard_retriever_searches_the_lexical_leg_only(client):
 
 
 def test_standard_retriever_filter_holds_every_hit(client):
-    # f"{DOCS}/standard-retriever": "filter ... all documents must match this query but do not contribute to the score"
+    # https://www.elastic.co/docs/reference/elasticsearch/rest-apis/retrievers/standard-retriever
+    # "filter ... all documents must match this query but do not contribute to the score"
     body = answer(client, {"retriever": standard(filter=[{"range": {"price": {"lte": 300}}}]), "size": 20})
     assert body["hits"]["hits"]
     assert all(hit["_source"]["price"] <= 300 for hit in body["hits"]["hits"])
 
 
 def test_standard_retriever_min_score_drops_weaker_lexical_candidates(client):
-    # f"{DOCS}/standard-retriever": "min_score: documents with a lower _score are not included"
+    # https://www.elastic.co/docs/reference/elasticsearch/rest-apis/retrievers/standard-retriever
+    # "min_score: documents with a lower _score are not included"
     scores = [e["lexical_score"] for e in explanations(answer(client, {"retriever": standard(), "explain": True}))]
     floor = sorted(scores)[len(scores) // 2]
     body = answer(client, {"retriever": standard(min_score=floor), "explain": True, "size": 50})
@@ -86,7 +88,8 @@ def test_standard_retriever_min_score_drops_weaker_lexical_candidates(client):
 
 
 def test_rrf_retriever_fuses_both_legs_by_reciprocal_rank_with_its_rank_constant(client):
-    # f"{DOCS}/rrf-retriever" (example: hybrid search, rank_constant 1, rank_window_size 50)
+    # https://www.elastic.co/docs/reference/elasticsearch/rest-apis/retrievers/rrf-retriever
+    # (example: hybrid search, rank_constant 1, rank_window_size 50)
     body = {"retriever": {"rrf": {"retrievers": [standard(), knn_text()], "rank_constant": 1, "rank_window_size": 50}}}
     answered = answer(client, {**body, "explain": True})
     assert answered["search_rerank"]["retriever"]["fusion"]["method"] == "rrf"
@@ -98,7 +101,8 @@ def test_rrf_retriever_fuses_both_legs_by_reciprocal_rank_with_its_rank_constant
 
 
 def test_rrf_wrapped_retrievers_weigh_each_leg(client):
-    # f"{DOCS}/rrf-retriever" (example: weighted hybrid search, weight 2.0 for standard, 1.0 for knn)
+    # https://www.elastic.co/docs/reference/elasticsearch/rest-apis/retrievers/rrf-retriever
+    # (example: weighted hybrid search, weight 2.0 for standard, 1.0 for knn)
     retrievers = [{"retriever": standard(), "weight": 2.0}, {"retriever": knn_text(), "weight": 1.0}]
     body = {"retriever": {"rrf": {"retrievers": retrievers, "rank_constant": 60, "rank_window_size": 50}}}
     found = explanations(answer(client, {**body, "explain": True}))
@@ -131,7 +135,8 @@ def test_rrf_negative_weight_is_a_400_naming_it(client):
 
 
 def test_rrf_query_format_searches_both_legs_with_its_text(client):
-    # f"{DOCS}/rrf-retriever": the multi-field query format (query and fields, 9.1)
+    # https://www.elastic.co/docs/reference/elasticsearch/rest-apis/retrievers/rrf-retriever
+    # the multi-field query format (query and fields, 9.1)
     body = {"retriever": {"rrf": {"query": TEXT, "fields": ["title", "description"]}}, "explain": True}
     answered = answer(client, body)
     assert {leg for e in explanations(answered) for leg in e["legs"]} == {LEXICAL, DENSE}
@@ -155,7 +160,8 @@ def test_filters_that_differ_between_retrievers_are_a_501_naming_one(client):
 
 
 def test_compound_filter_holds_both_legs(client):
-    # f"{DOCS}/rrf-retriever": "filter: applies ... to all of the specified sub-retrievers"
+    # https://www.elastic.co/docs/reference/elasticsearch/rest-apis/retrievers/rrf-retriever
+    # "filter: applies ... to all of the specified sub-retrievers"
     cheap = {"range": {"price": {"lte": 300}}}
     body = {
         "retriever": {"rrf": {"retrievers": [standard(), knn_text()], "filter": cheap}},
@@ -171,7 +177,8 @@ def test_compound_filter_holds_both_legs(client):
 
 
 def test_linear_l2_norm_divides_each_legs_scores_by_their_norm(client):
-    # f"{DOCS}/linear-retriever": normalizers none, minmax, l2_norm; here the dense leg weighs nothing
+    # https://www.elastic.co/docs/reference/elasticsearch/rest-apis/retrievers/linear-retriever
+    # normalizers none, minmax, l2_norm; here the dense leg weighs nothing
     retrievers = [
         {"retriever": standard(), "weight": 1.0, "normalizer": "l2_norm"},
         {"retriever": knn_text(), "weight": 0.0, "normalizer": "l2_norm"},
@@ -209,7 +216,8 @@ def test_linear_unknown_normalizer_is_a_400_naming_it(client):
 
 
 def test_knn_retriever_with_a_client_vector_finds_its_nearest_product(client, pipeline):
-    # f"{DOCS}/knn-retriever" (example: field, query_vector, k, num_candidates)
+    # https://www.elastic.co/docs/reference/elasticsearch/rest-apis/retrievers/knn-retriever
+    # (example: field, query_vector, k, num_candidates)
     dense = pipeline.legs[DENSE]
     target = "P0000014"
     vector = dense.vectors_of([target])[target].tolist()
@@ -293,7 +301,8 @@ def test_retriever_searches_work_in_a_multi_search(client):
 
 
 def test_diversify_retriever_runs_the_mmr_stage_with_its_lambda_window_and_size(client):
-    # f"{DOCS}/diversify-retriever" (example: type mmr, lambda 0.7, size 3, an inner standard retriever)
+    # https://www.elastic.co/docs/reference/elasticsearch/rest-apis/retrievers/diversify-retriever
+    # (example: type mmr, lambda 0.7, size 3, an inner standard retriever)
     body = {
         "retriever": {
             "diversify": {
@@ -354,7 +363,8 @@ def rerank_client(settings, tiny_cross_encoder_dir):
 
 
 def reranked(text: str, window: int = 5, **extra) -> dict:
-    # f"{DOCS}/text-similarity-reranker-retriever" (example: Elastic Rerank, rank_window_size, min_score)
+    # https://www.elastic.co/docs/reference/elasticsearch/rest-apis/retrievers/text-similarity-reranker-retriever
+    # (example: Elastic Rerank, rank_window_size, min_score)
     spec = {
         "retriever": {"standard": {"query": {"match": {"title": "sofa"}}}},
         "field": "title",
@@ -390,7 +400,8 @@ def test_text_similarity_reranker_min_score_drops_lower_scored_hits(rerank_clien
 
 
 def test_rescorer_with_a_text_rescore_query_reranks_its_window_by_that_text(rerank_client):
-    # f"{DOCS}/rescorer-retriever" (example: a rescorer around an rrf; here a text rescore query)
+    # https://www.elastic.co/docs/reference/elasticsearch/rest-apis/retrievers/rescorer-retriever
+    # (example: a rescorer around an rrf; here a text rescore query)
     rescore = {"window_size": 5, "query": {"rescore_query": {"match": {"title": "grey corner sofa"}}}}
     inner = {"rrf": {"retrievers": [standard(), knn_text()], "rank_window_size": 50}}
     body = {"retriever": {"rescorer": {"rescore": rescore, "retriever": inner}}, "size": 5, "explain": True}
@@ -467,7 +478,8 @@ def hybrid_cluster_client(request, tmp_path, tiny_bert_dir):
 
 
 def test_rrf_retriever_fuses_the_cluster_leg_and_the_dense_leg(hybrid_cluster_client):
-    # f"{DOCS}/rrf-retriever" (example: hybrid search) on the cluster backend: the pipeline is the same
+    # https://www.elastic.co/docs/reference/elasticsearch/rest-apis/retrievers/rrf-retriever
+    # (example: hybrid search) on the cluster backend: the pipeline is the same
     body = {"retriever": {"rrf": {"retrievers": [standard("sofa"), knn_text("sofa")], "rank_constant": 1}}}
     found = explanations(answer(hybrid_cluster_client, {**body, "explain": True}))
     assert {leg for e in found for leg in e["legs"]} == {LEXICAL, DENSE}
