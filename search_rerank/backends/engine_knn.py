@@ -117,6 +117,11 @@ class EngineKnnRetriever:
         self._warm = False
         self._warm_lock = threading.Lock()
 
+    @property
+    def dim(self) -> int:
+        """The dimension of the vectors the index holds (the encoder's): a client's query vector must match."""
+        return self.encoder.dim
+
     def index_extension(self) -> dict[str, Any]:
         """The create-index fragment for this leg's vector field (loads the encoder for its dimension)."""
         return vector_mapping(self.cluster.engine, self.encoder.dim, self.settings)

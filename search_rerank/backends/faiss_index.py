@@ -358,6 +358,11 @@ class FaissRetriever:
         return len(self._meta.row_of)
 
     @property
+    def dim(self) -> int:
+        """The dimension of the vectors this index holds (its encoder's): a client's query vector must match."""
+        return self._encoder.dim
+
+    @property
     def index_type(self) -> str | None:
         """The type in use ("flat", "hnsw" or "ivf"; "auto" resolved), None while empty."""
         return None if self._index is None else _index_kind(self._index)

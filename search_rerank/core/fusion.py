@@ -30,7 +30,25 @@ def zscore(scores: np.ndarray) -> np.ndarray:
     return np.zeros_like(scores) if std == 0 else (scores - scores.mean()) / std
 
 
-NORMALIZERS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"minmax": minmax, "zscore": zscore}
+def l2_norm(scores: np.ndarray) -> np.ndarray:
+    """Each score divided by the list's Euclidean norm, as Elasticsearch's ``l2_norm`` normalizer of the linear
+    retriever; a list whose norm is (nearly) zero is left as it is, as there."""
+    norm = float(np.sqrt(np.sum(scores * scores)))
+    return scores.copy() if norm < L2_EPSILON else scores / norm
+
+
+def identity(scores: np.ndarray) -> np.ndarray:
+    """No normalisation (Elasticsearch's ``none``): the legs' raw scores are summed as they are."""
+    return scores.copy()
+
+
+L2_EPSILON = 1e-6
+NORMALIZERS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "minmax": minmax,
+    "zscore": zscore,
+    "l2_norm": l2_norm,
+    "none": identity,
+}
 
 
 def _merge(legs: Legs) -> dict[str, Candidate]:

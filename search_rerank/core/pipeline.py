@@ -115,6 +115,13 @@ class SearchPipeline:
         view.legs = dict(legs)
         return view
 
+    def with_reranker(self, reranker: Reranker | None) -> SearchPipeline:
+        """This pipeline reranking with another reranker (one request's view of its own, e.g. with the query a
+        client names for reranking), sharing legs, store and pools."""
+        view = copy.copy(self)
+        view.reranker = reranker
+        return view
+
     def warm_up(self) -> None:
         for leg in self.legs.values():
             leg.warm_up()
@@ -132,8 +139,9 @@ class SearchPipeline:
         if not settings.dense.enabled:
             ranking.skipped[DENSE] = "dense leg disabled in settings"
             wanted.pop(DENSE)
-        elif not query.strip():
+        elif not query.strip() and not getattr(self.legs.get(DENSE), "brings_query", False):
             # An empty query (browsing by filters) has no meaning to embed; its vector ranks at random.
+            # A leg that brings its own query (a client's vector, see serving.retrievers) needs no words.
             ranking.skipped[DENSE] = NO_TEXT_TO_EMBED
             wanted.pop(DENSE)
         started = time.perf_counter()

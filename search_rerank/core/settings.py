@@ -202,7 +202,12 @@ class FusionSettings(_Section):
     method: Literal["rrf", "linear"] = "linear"
     rank_constant: float = Field(default=60.0, ge=0.0)
     weights: dict[LegName, float] = Field(default_factory=_default_leg_weights)
-    normalization: Literal["minmax", "zscore"] = "minmax"
+    normalization: Literal["minmax", "zscore", "l2_norm", "none"] = Field(
+        default="minmax",
+        description="how linear fusion puts each leg's scores on one scale: minmax, zscore, l2_norm (each score over "
+        "the list's Euclidean norm) or none (raw scores; Elasticsearch's linear retriever normalizers are none, "
+        "minmax and l2_norm)",
+    )
 
     @model_validator(mode="after")
     def _non_negative_weights(self) -> FusionSettings:

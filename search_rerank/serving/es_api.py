@@ -31,6 +31,7 @@ from .es_compat import InvalidQuery, Unsupported, es_response, parse_msearch, pa
 from .field_aliases import rename_fields
 from .json_input import InvalidBody
 from .passthrough import ClusterPassthrough, raw_target
+from .retrievers import plan as plan_retriever
 
 es = Blueprint("es", __name__)
 # Registered only when requests are passed through to a cluster: without one, "/<name>" stays a 404.
@@ -94,8 +95,12 @@ def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
     started = time.perf_counter()
     settings = current_settings()
     check_index(index, settings)
-    body = rename_fields(body, settings.service.field_aliases)
     pipeline = current_pipeline()
+    # An ES 9 retriever tree becomes a body with a query, the settings it asks for and the legs it names.
+    plan = plan_retriever(body, settings, pipeline) if body.get("retriever") is not None else None
+    if plan is not None:
+        body, settings = plan.body, plan.settings
+    body = rename_fields(body, settings.service.field_aliases)
     lexical = pipeline.legs.get(LEXICAL)
     embedded = compile_search(body, params, settings.service, lexical) if serves(lexical) else None
     if embedded is not None:
@@ -103,11 +108,15 @@ def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
         pipeline = embedded.pipeline(pipeline)
     else:
         search = parse_search(body, params, settings.service, aggregations=computes_aggregations(lexical))
+    if plan is not None:
+        search, pipeline = plan.search(search), plan.pipeline(pipeline)
+        if embedded is not None:
+            embedded.search = search
     aggregations = current_app.extensions["aggregator"].start(lexical, search)
     result = interleaved = None
     if embedded is not None and embedded.sort is not None:
         result = embedded.sorted_result(pipeline)
-    elif embedded is not None and embedded.browses:
+    elif embedded is not None and embedded.browses and (plan is None or plan.browses):
         result = embedded.browse_result(pipeline)
     elif not search.matches_nothing:
         result, interleaved = run_search(
@@ -124,6 +133,8 @@ def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
     current_app.extensions["aggregator"].answer(aggregations, response, settings.service.aggregations_timeout_s)
     if embedded is not None:
         embedded.complete(response, result)
+    if plan is not None:
+        plan.complete(response)
     if search.ubi is not None:
         response["ext"] = {"ubi": {"query_id": query_id}}  # where the OpenSearch UBI plugin answers it
     return response

@@ -59,7 +59,8 @@ def openapi_document(version: str) -> dict[str, Any]:
         }
     )
     es_search = {
-        "summary": "Elasticsearch-compatible search (Query DSL subset; see search_rerank.serving.es_compat)",
+        "summary": "Elasticsearch-compatible search (Query DSL subset, see search_rerank.serving.es_compat; "
+        "ES 9 retriever trees, see search_rerank.serving.retrievers)",
         "parameters": [
             {"name": "index", "in": "path", "required": True, "schema": {"type": "string"}},
             {"name": "explain", "in": "query", "schema": {"type": "boolean"}},

@@ -50,7 +50,8 @@ def reference(osmem_server_url):
 def test_the_suite_holds_bodies_of_two_libraries_each_citing_its_source():
     assert len(CASES) >= 15
     assert {case.source.split()[0] for case in CASES} >= {"elastic/search-ui", "searchkit/searchkit"}
-    assert all(" packages/" in case.source for case in CASES)
+    # Front ends' bodies cite their package's source; ES 9 retriever bodies, which no front end sends yet, Elastic's docs.
+    assert all(" packages/" in case.source or case.source.startswith("elastic/elasticsearch docs/") for case in CASES)
 
 
 def expect_known_gap(request, case: Case, backend: str) -> None:

@@ -1,8 +1,9 @@
+import numpy as np
 import pytest
 
 from search_rerank.core.candidate import Candidate
 from search_rerank.core.errors import ConfigError
-from search_rerank.core.fusion import fuse, linear, rrf
+from search_rerank.core.fusion import fuse, l2_norm, linear, rrf
 from search_rerank.core.retrieval import leg_candidates
 from search_rerank.core.settings import FusionSettings
 
@@ -62,3 +63,24 @@ def test_candidate_features_are_read_only():
     c = Candidate("x", 1.0, features={"a": 1.0})
     with pytest.raises(TypeError):
         c.features["a"] = 2.0
+
+
+def test_l2_norm_divides_each_score_by_the_lists_euclidean_norm():
+    # Elasticsearch's L2ScoreNormalizer: 3 and 4 become 0.6 and 0.8.
+    assert l2_norm(np.array([3.0, 4.0])) == pytest.approx([0.6, 0.8])
+
+
+def test_l2_norm_leaves_an_all_zero_list_as_it_is():
+    assert l2_norm(np.array([0.0, 0.0])).tolist() == [0.0, 0.0]
+
+
+def test_linear_with_l2_norm_sums_each_legs_l2_normalised_scores():
+    fused = {c.product_id: c.score for c in linear(legs(), normalization="l2_norm")}
+    lexical_norm, dense_norm = np.sqrt(100 + 25 + 1), np.sqrt(0.81 + 0.64 + 0.01)
+    # a: first in the lexical leg, last in the dense one
+    assert fused["a"] == pytest.approx(10 / lexical_norm + 0.1 / dense_norm)
+
+
+def test_linear_without_normalisation_sums_the_raw_scores():
+    fused = {c.product_id: c.score for c in linear(legs(), weights={"dense": 10.0}, normalization="none")}
+    assert fused["b"] == pytest.approx(5.0 + 10 * 0.9)

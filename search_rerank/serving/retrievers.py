@@ -1,0 +1,716 @@
+"""Elasticsearch 9's ``retriever`` search bodies mapped onto the pipeline.
+
+A retriever tree describes a multi-stage search: first-stage retrievers
+(``standard`` for a Query DSL query, ``knn`` for a vector search), a fusion of
+them (``rrf``, ``linear``), a reranker (``text_similarity_reranker``,
+``rescorer``) and, since 9.3, a ``diversify`` (MMR) stage. The pipeline has
+exactly those stages, in that order, so a tree that follows it maps onto one
+pipeline call:
+
+- ``standard`` is the lexical leg: its ``query`` goes through the same Query
+  DSL translation as a body's top-level ``query``; ``min_score`` drops the
+  leg's candidates scored below it;
+- ``knn`` is the dense leg: ``query_vector_builder.text_embedding.model_text``
+  is encoded by our bi-encoder (whatever ``model_id`` says), a client's
+  ``query_vector`` is searched as it is when its dimension is the index's;
+  ``k`` is the leg's candidates, ``similarity`` the least cosine kept;
+- ``rrf`` / ``linear`` set the fusion: method, per-retriever weights,
+  ``rank_constant``, ``normalizer``, and ``rank_window_size`` as each leg's
+  candidates;
+- ``text_similarity_reranker`` is our reranker: ``rank_window_size`` its
+  window, ``inference_text`` the query it reads, ``min_score`` the least
+  reranker score kept; a ``rescorer`` whose rescore query is a text query is
+  the same stage, reading that text;
+- ``diversify`` (type ``mmr``) is the MMR stage with its ``lambda`` and
+  ``rank_window_size`` as depth; its ``size`` caps the results.
+
+Filters anywhere in the tree hold every leg they apply to, as the pipeline
+holds both legs to one set of filters; legs the tree does not name are left
+out (and the response says so). A tree the pipeline cannot express (an
+``rrf`` inside an ``rrf``, two ``standard`` retrievers with their own
+queries, a reranker inside a fusion, legs with different filters) is a 501
+naming the part, never a different search; a bad value is a 400 naming its
+field (``retriever.rrf.rank_constant``). Stages the tree does not mention
+run as the deployment configures them (the reranker, the long-tail boost),
+as they do for a body with a top-level ``query``: ranking is the pipeline's.
+The response's ``search_rerank.retriever`` section says how the tree was
+mapped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..core.candidate import Candidate
+from ..core.errors import ConfigError
+from ..core.pipeline import SearchPipeline
+from ..core.retrieval import DENSE, LEXICAL, Stage, leg_candidates
+from ..core.settings import RerankSettings, Settings
+from .embedded_search import ConstrainedLeg
+from .es_compat import EsSearch, InvalidQuery, Unsupported
+
+RETRIEVER = "retriever"
+LEAVES = ("standard", "knn")
+FUSIONS = ("rrf", "linear")
+RERANKERS = ("text_similarity_reranker", "rescorer")
+# Retrievers of Elasticsearch with no stage here.
+OTHER_RETRIEVERS = ("rule", "pinned")
+# Top-level keys that say what to retrieve, which a retriever replaces (Elasticsearch refuses both).
+REPLACED_KEYS = ("query", "knn", "rank", "sub_searches")
+NORMALIZERS = ("none", "minmax", "l2_norm")
+MAX_WINDOW = 10_000  # Elasticsearch's limit on rank_window_size and num_candidates
+ES_WINDOW = 10  # Elasticsearch's default rank_window_size (rrf, linear, text_similarity_reranker, diversify)
+ES_RANK_CONSTANT = 60
+TEXT_QUERIES = ("match", "match_phrase", "match_phrase_prefix", "match_bool_prefix")
+FIELDLESS_TEXT_QUERIES = ("multi_match", "combined_fields", "query_string", "simple_query_string")
+NOT_IN_TREE = "not in the retriever tree"
+
+
+# ------------------------------------------------------------------ what the pipeline is asked
+
+
+class AskedLeg:
+    """A leg searched as one retriever of the tree asks: its own text or vector, its least score, or not at all.
+
+    ``brings_query`` tells the pipeline that the leg needs no words from the
+    search (a client's vector), so a search without text still runs it.
+    """
+
+    def __init__(
+        self,
+        leg: Any,
+        text: str | None = None,
+        vector: np.ndarray | None = None,
+        min_score: float | None = None,
+        off: bool = False,
+    ):
+        self.leg = leg
+        self.name = leg.name
+        self.text = text
+        self.vector = vector
+        self.min_score = min_score
+        self.off = off
+        self.brings_query = vector is not None or bool(text)
+
+    def search(self, query: str, k: int, filters: Any = None) -> list[Candidate]:
+        if self.off:
+            return []
+        if self.vector is not None:
+            found = leg_candidates(self.name, self.leg.search_vector(self.vector, k, filters))
+        else:
+            found = self.leg.search(query if self.text is None else self.text, k, filters)
+        return found if self.min_score is None else [c for c in found if c.score >= self.min_score]
+
+    def __getattr__(self, name: str) -> Any:
+        inner = self.__dict__.get("leg")  # not self.leg: a half-built copy must not recurse
+        if inner is None:
+            raise AttributeError(name)
+        return getattr(inner, name)
+
+
+class AskedReranker:
+    """The reranker reading the query the tree names (``inference_text``), keeping what scores ``min_score``."""
+
+    def __init__(self, reranker: Any, query: str | None, min_score: float | None):
+        self.reranker = reranker
+        self.query = query
+        self.min_score = min_score
+
+    def warm_up(self) -> None:
+        self.reranker.warm_up()
+
+    def run(
+        self,
+        query: str,
+        candidates: Sequence[Candidate],
+        texts: Mapping[str, str],
+        settings: RerankSettings | None = None,
+    ) -> list[Candidate]:
+        out = self.reranker.run(query if self.query is None else self.query, candidates, texts, settings)
+        if self.min_score is None:
+            return out
+        # Past the window nothing was scored: Elasticsearch returns only the window's documents.
+        return [c for c in out if c.features.get("rerank", -math.inf) >= self.min_score]
+
+    def __getattr__(self, name: str) -> Any:
+        inner = self.__dict__.get("reranker")  # not self.reranker: a half-built copy must not recurse
+        if inner is None:
+            raise AttributeError(name)
+        return getattr(inner, name)
+
+
+@dataclass
+class Leaf:
+    """A first-stage retriever (``standard`` or ``knn``) and what the fusion above it says of it."""
+
+    kind: str
+    path: str
+    spec: Mapping[str, Any]
+    filters: list[Any]
+    weight: float = 1.0
+    normalizer: str | None = None
+    entry: str = ""
+    """Where the fusion lists it (``retriever.linear.retrievers[1]``): its weight and normalizer are there."""
+
+
+@dataclass
+class RetrieverPlan:
+    """A retriever tree as one pipeline search: the body the Query DSL translation reads, the settings, the legs."""
+
+    body: dict[str, Any]
+    settings: Settings
+    section: dict[str, Any]
+    """``search_rerank.retriever`` in the response: how the tree was mapped."""
+    ignored: list[str] = field(default_factory=list)
+    text: str | None = None
+    """The search's words when the tree has no ``standard`` retriever (a knn's ``model_text``)."""
+    lexical_off: bool = False
+    lexical_min_score: float | None = None
+    dense_text: str | None = None
+    dense_vector: np.ndarray | None = None
+    dense_similarity: float | None = None
+    rerank_query: str | None = None
+    rerank_min_score: float | None = None
+    size_cap: int | None = None
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def browses(self) -> bool:
+        """Whether a search without words is a listing: not when the dense leg brings its own vector."""
+        return self.dense_vector is None
+
+    def search(self, search: EsSearch) -> EsSearch:
+        """The translated search with the tree's words (when no ``standard`` gave any) and ``diversify.size``."""
+        changes: dict[str, Any] = {}
+        if self.text is not None:
+            changes["text"] = self.text
+        if self.size_cap is not None:
+            changes["size"] = max(0, min(search.size, self.size_cap - search.offset))
+        return dataclasses.replace(search, **changes) if changes else search
+
+    def pipeline(self, view: SearchPipeline) -> SearchPipeline:
+        """``view`` with its legs and reranker asked as the tree asks them (call it on the request's last view)."""
+        legs = {}
+        for name, leg in view.legs.items():
+            if name == LEXICAL and (self.lexical_off or self.lexical_min_score is not None):
+                leg = AskedLeg(leg, min_score=self.lexical_min_score, off=self.lexical_off)
+            elif name == DENSE and (
+                self.dense_text is not None or self.dense_vector is not None or self.dense_similarity is not None
+            ):
+                leg = _under_constraint(
+                    leg, lambda inner: AskedLeg(inner, self.dense_text, self.dense_vector, self.dense_similarity)
+                )
+            legs[name] = leg
+        view = view.with_legs(legs)
+        if view.reranker is not None and (self.rerank_query is not None or self.rerank_min_score is not None):
+            view = view.with_reranker(AskedReranker(view.reranker, self.rerank_query, self.rerank_min_score))
+        return view
+
+    def complete(self, response: dict[str, Any]) -> None:
+        """Say in the response how the tree was mapped, and why the stages it leaves out were skipped."""
+        section = response["search_rerank"]
+        section["retriever"] = self.section
+        section["ignored"] = list(dict.fromkeys([*section.get("ignored", []), *self.ignored]))
+        skipped = section.get("skipped")
+        if isinstance(skipped, dict):
+            skipped.update({k: v for k, v in self.skipped.items() if k in skipped or k == LEXICAL})
+
+
+def _under_constraint(leg: Any, wrap) -> Any:
+    """``wrap`` applied beneath the embedded engine's constraint, so that what the leg finds is still checked."""
+    if isinstance(leg, ConstrainedLeg):
+        return ConstrainedLeg(wrap(leg.leg), leg.lexical, leg.constraint, leg.text)
+    return wrap(leg)
+
+
+# ------------------------------------------------------------------ the tree
+
+
+def plan(body: Mapping[str, Any], settings: Settings, pipeline: SearchPipeline) -> RetrieverPlan:
+    """Map ``body["retriever"]`` onto the pipeline; raises InvalidQuery (400) or Unsupported (501) naming the part."""
+    for key in REPLACED_KEYS:
+        if body.get(key) is not None:
+            raise InvalidQuery(key, f"cannot specify [{RETRIEVER}] and [{key}]")
+    return _Planner(body, settings, pipeline).run()
+
+
+class _Planner:
+    def __init__(self, body: Mapping[str, Any], settings: Settings, pipeline: SearchPipeline):
+        self.body = body
+        self.settings = settings
+        self.pipeline = pipeline
+        self.size = _page_size(body.get("size", 10))
+        self.ignored: list[str] = []
+        self.filters: list[Any] = []  # the filters of the stages above the first stage, which hold every leg
+        self.overrides: dict[str, dict[str, Any]] = {}
+        self.section: dict[str, Any] = {}
+        self.out = RetrieverPlan(body={}, settings=settings, section=self.section)
+
+    def run(self) -> RetrieverPlan:
+        node, path = self.body[RETRIEVER], RETRIEVER
+        stages: list[str] = []
+        while True:
+            kind, spec = _single_key(node, path)
+            where = f"{path}.{kind}"
+            spec = _object(spec, where)
+            if kind == "diversify":
+                if stages:
+                    raise Unsupported(where, f"diversify inside {stages[-1]}: the pipeline diversifies last")
+                self._diversify(spec, where)
+            elif kind in RERANKERS:
+                if any(s in RERANKERS for s in stages):
+                    raise Unsupported(where, f"{kind} inside {stages[-1]}: the pipeline reranks once")
+                self._rerank(kind, spec, where)
+            elif kind in FUSIONS:
+                leaves = self._fusion(kind, spec, where)
+                break
+            elif kind in LEAVES:
+                leaves = [Leaf(kind, where, spec, _filters(spec.get("filter"), f"{where}.filter"))]
+                self.section["first_stage"] = kind
+                break
+            elif kind in OTHER_RETRIEVERS:
+                raise Unsupported(where, f"the {kind} retriever")
+            else:
+                raise InvalidQuery(where, f"unknown retriever [{kind}]")
+            stages.append(kind)
+            if RETRIEVER not in spec:
+                raise InvalidQuery(f"{where}.{RETRIEVER}", "required")
+            node, path = spec[RETRIEVER], f"{where}.{RETRIEVER}"
+        self._legs(leaves)
+        try:
+            self.out.settings = self.settings.override(**self.overrides) if self.overrides else self.settings
+        except ConfigError as exc:  # the values were checked above, against the settings' own limits
+            raise InvalidQuery(RETRIEVER, "the retriever's values do not fit this service's settings") from exc
+        self.out.ignored = self.ignored
+        return self.out
+
+    # ------------------------------------------------------------ stages above the first
+
+    def _diversify(self, spec: Mapping[str, Any], where: str) -> None:
+        """MMR over the top ``rank_window_size``; ES's ``query_vector`` is not needed: relevance is the score."""
+        ignored = {"query_vector", "query_vector_builder", "top_n_chunks"}
+        _known(spec, where, {"type", "field", "lambda", "rank_window_size", RETRIEVER, "size", "_name"} | ignored)
+        _known_ignored(spec, where, ignored, self.ignored, "MMR's relevance is the pipeline's score")
+        kind = _string(_required(spec, "type", where), f"{where}.type")
+        if kind != "mmr":
+            raise InvalidQuery(f"{where}.type", f"unknown diversification type [{kind}] (only mmr)")
+        _string(_required(spec, "field", where), f"{where}.field")
+        lam = _number(_required(spec, "lambda", where), f"{where}.lambda")
+        if not 0.0 <= lam <= 1.0:
+            raise InvalidQuery(f"{where}.lambda", "must be between 0.0 and 1.0")
+        depth = _window(spec.get("rank_window_size", ES_WINDOW), f"{where}.rank_window_size", limit=1000)
+        if "size" in spec:
+            self.out.size_cap = _count(spec["size"], f"{where}.size", minimum=1)
+        self.overrides["diversity"] = {"enabled": True, "lambda_": lam, "depth": depth}
+        self.section["diversity"] = {"lambda": lam, "depth": depth, "size": self.out.size_cap}
+
+    def _rerank(self, kind: str, spec: Mapping[str, Any], where: str) -> None:
+        if self.pipeline.reranker is None or self.settings.rerank.model is None:
+            raise Unsupported(where, "no reranker model is configured on this service (rerank.model)")
+        self.filters += _filters(spec.get("filter"), f"{where}.filter")
+        if kind == "text_similarity_reranker":
+            keys = {RETRIEVER, "field", "inference_text", "rank_window_size", "min_score", "filter", "_name"}
+            _known(spec, where, keys | {"inference_id", "chunk_rescorer"})
+            _known_ignored(spec, where, {"inference_id"}, self.ignored, "the service's reranker ranks")
+            if "chunk_rescorer" in spec:
+                raise Unsupported(f"{where}.chunk_rescorer", "the reranker reads each product's text whole")
+            _string(_required(spec, "field", where), f"{where}.field")
+            query = _string(_required(spec, "inference_text", where), f"{where}.inference_text")
+            window = _window(spec.get("rank_window_size", ES_WINDOW), f"{where}.rank_window_size", limit=1000)
+            if "min_score" in spec:
+                self.out.rerank_min_score = _number(spec["min_score"], f"{where}.min_score")
+        else:
+            _known(spec, where, {RETRIEVER, "rescore", "filter", "_name"})
+            query, window = self._rescore(spec.get("rescore"), f"{where}.rescore")
+        self.out.rerank_query = query
+        self.overrides["rerank"] = {"window": window}
+        self.section["rerank"] = {
+            "from": kind,
+            "window": window,
+            "query": query,
+            "min_score": self.out.rerank_min_score,
+        }
+
+    def _rescore(self, rescore: Any, where: str) -> tuple[str, int]:
+        """A ``query`` rescore by a text query is a reranking by that text; other rescorers have no stage here."""
+        if rescore is None:
+            raise InvalidQuery(where, "required")
+        if isinstance(rescore, list):
+            if len(rescore) != 1:
+                raise Unsupported(where, "several rescorers in sequence (the pipeline reranks once)")
+            rescore, where = rescore[0], f"{where}[0]"
+        rescore = _object(rescore, where)
+        _known(rescore, where, {"window_size", "query", "learning_to_rank"})
+        if "query" not in rescore:
+            other = next(iter(rescore.keys() - {"window_size"}), "query")
+            raise Unsupported(f"{where}.{other}", "a rescorer other than a query rescore")
+        window = _window(rescore.get("window_size", ES_WINDOW), f"{where}.window_size", limit=1000)
+        if window < self.size:
+            raise InvalidQuery(f"{where}.window_size", f"must be greater than or equal to size [{self.size}]")
+        spec = _object(rescore["query"], f"{where}.query")
+        _known(spec, f"{where}.query", {"rescore_query", "query_weight", "rescore_query_weight", "score_mode"})
+        _known_ignored(
+            spec,
+            f"{where}.query",
+            {"query_weight", "rescore_query_weight", "score_mode"},
+            self.ignored,
+            "the reranker's blend weighs",
+        )
+        where = f"{where}.query.rescore_query"
+        kind, query = _single_key(_required(spec, "rescore_query", f"{where}.query"), where)
+        text = _query_text(kind, query, f"{where}.{kind}")
+        if text is None:
+            raise Unsupported(
+                f"{where}.{kind}",
+                "a rescore query other than a text query (it maps onto the reranker, which reads text)",
+            )
+        return text, window
+
+    # ------------------------------------------------------------ fusion and first stage
+
+    def _fusion(self, kind: str, spec: Mapping[str, Any], where: str) -> list[Leaf]:
+        keys = {"retrievers", "rank_window_size", "filter", "query", "fields", "min_score", "_name"}
+        _known(spec, where, keys | ({"rank_constant"} if kind == "rrf" else {"normalizer"}))
+        if "min_score" in spec:
+            raise Unsupported(f"{where}.min_score", "a least fused score")
+        self.filters += _filters(spec.get("filter"), f"{where}.filter")
+        window = spec.get("rank_window_size")
+        if window is not None:
+            window = _window(window, f"{where}.rank_window_size")
+            if window < self.size:
+                raise InvalidQuery(f"{where}.rank_window_size", f"must be greater than or equal to size [{self.size}]")
+        top_normalizer = None
+        if kind == "linear" and "normalizer" in spec:
+            top_normalizer = _choice(spec["normalizer"], NORMALIZERS, f"{where}.normalizer")
+        if "query" in spec:
+            leaves = self._multi_field(kind, spec, where, top_normalizer)
+        else:
+            leaves = self._children(kind, spec, where, top_normalizer)
+        fusion: dict[str, Any] = {"method": kind}
+        if kind == "rrf":
+            constant = spec.get("rank_constant", ES_RANK_CONSTANT)
+            fusion["rank_constant"] = float(_count(constant, f"{where}.rank_constant", minimum=1))
+        else:
+            normalizers = [leaf.normalizer or top_normalizer or "none" for leaf in leaves]
+            for leaf, normalizer in zip(leaves, normalizers):
+                if normalizer != normalizers[0]:
+                    raise Unsupported(
+                        f"{leaf.entry}.normalizer",
+                        f"[{normalizer}] beside [{normalizers[0]}]: linear fusion here normalises every leg alike",
+                    )
+            fusion["normalization"] = normalizers[0]
+        fusion["weights"] = {_leg(leaf): leaf.weight for leaf in leaves}
+        for leg in (LEXICAL, DENSE):
+            fusion["weights"].setdefault(leg, 1.0)
+        self.overrides["fusion"] = fusion
+        self.section["first_stage"] = kind
+        self.section["fusion"] = {**fusion, "rank_window_size": window}
+        if window is not None:
+            self.overrides.setdefault("lexical", {})["candidates"] = window
+            self.overrides.setdefault("dense", {})["candidates"] = window
+        return leaves
+
+    def _children(self, kind: str, spec: Mapping[str, Any], where: str, normalizer: str | None) -> list[Leaf]:
+        children = _required(spec, "retrievers", where)
+        if not isinstance(children, list) or not children:
+            raise InvalidQuery(f"{where}.retrievers", "expected a non-empty list of retrievers")
+        if kind == "rrf" and len(children) < 2:
+            raise InvalidQuery(f"{where}.retrievers", "the rrf retriever needs two or more retrievers")
+        leaves: list[Leaf] = []
+        for i, entry in enumerate(children):
+            at = f"{where}.retrievers[{i}]"
+            entry = _object(entry, at)
+            weight, leaf_normalizer = 1.0, None
+            if RETRIEVER in entry:  # the wrapped form: {"retriever": ..., "weight": w}
+                _known(entry, at, {RETRIEVER, "weight"} | ({"normalizer"} if kind == "linear" else set()))
+                if "weight" in entry:
+                    weight = _number(entry["weight"], f"{at}.weight")
+                    if weight < 0:
+                        raise InvalidQuery(f"{at}.weight", "must be greater than or equal to 0")
+                if "normalizer" in entry:
+                    leaf_normalizer = _choice(entry["normalizer"], NORMALIZERS, f"{at}.normalizer")
+                entry, at = _object(entry[RETRIEVER], f"{at}.{RETRIEVER}"), f"{at}.{RETRIEVER}"
+            elif kind == "linear":
+                raise InvalidQuery(at, "expected an object with retriever, weight and normalizer")
+            child, child_spec = _single_key(entry, at)
+            child_at = f"{at}.{child}"
+            if child in FUSIONS:
+                raise Unsupported(child_at, f"{child} inside {kind}: the pipeline fuses once, its two legs")
+            if child in RERANKERS or child == "diversify":
+                raise Unsupported(
+                    child_at, f"{child} inside {kind}: the pipeline reranks and diversifies the fused list"
+                )
+            if child in OTHER_RETRIEVERS:
+                raise Unsupported(child_at, f"the {child} retriever")
+            if child not in LEAVES:
+                raise InvalidQuery(child_at, f"unknown retriever [{child}]")
+            if any(leaf.kind == child for leaf in leaves):
+                leg = "lexical" if child == "standard" else "dense"
+                raise Unsupported(child_at, f"a second {child} retriever (the pipeline has one {leg} leg)")
+            child_spec = _object(child_spec, child_at)
+            own = _filters(child_spec.get("filter"), f"{child_at}.filter")
+            leaves.append(Leaf(child, child_at, child_spec, own, weight, leaf_normalizer, f"{where}.retrievers[{i}]"))
+        return leaves
+
+    def _multi_field(self, kind: str, spec: Mapping[str, Any], where: str, normalizer: str | None) -> list[Leaf]:
+        """The multi-field format (``query`` and ``fields``): the text for both legs, the fields the pipeline's."""
+        if "retrievers" in spec:
+            raise InvalidQuery(f"{where}.query", "cannot specify both query and retrievers")
+        if kind == "linear" and normalizer is None:
+            raise InvalidQuery(f"{where}.normalizer", "required when query is specified")
+        text = _string(spec["query"], f"{where}.query")
+        if "fields" in spec:
+            self.ignored.append(f"{where}.fields (the pipeline searches the product's fields)")
+        standard = Leaf("standard", f"{where}.query", {"query": {"multi_match": {"query": text}}}, [])
+        knn = Leaf("knn", f"{where}.query", {"text": text}, [])
+        return [standard, knn] if self._dense_leg() is not None else [standard]
+
+    def _legs(self, leaves: list[Leaf]) -> None:
+        """The first stage: each leaf's leg, their one set of filters, and the body the Query DSL translation reads."""
+        filters = self._common_filters(leaves)
+        standard = next((leaf for leaf in leaves if leaf.kind == "standard"), None)
+        knn = next((leaf for leaf in leaves if leaf.kind == "knn"), None)
+        query = None
+        if standard is not None:
+            query = self._standard(standard)
+        else:
+            self.out.lexical_off = True
+            self.out.skipped[LEXICAL] = NOT_IN_TREE
+        if knn is not None:
+            self._knn(knn, has_text=standard is not None)
+        else:
+            self.overrides.setdefault("dense", {})["enabled"] = False
+            self.out.skipped[DENSE] = NOT_IN_TREE
+        if filters:
+            query = {"bool": {"must": [] if query is None else [query], "filter": filters}}
+        body = {k: v for k, v in self.body.items() if k != RETRIEVER}
+        if query is not None:
+            body["query"] = query
+        self.out.body = body
+        self.section["filters"] = len(filters)
+
+    def _common_filters(self, leaves: list[Leaf]) -> list[Any]:
+        """The pipeline holds every leg to one set of filters, so the leaves' own filters must agree."""
+        if len(leaves) == 2 and _canonical(leaves[0].filters) != _canonical(leaves[1].filters):
+            raise Unsupported(
+                f"{leaves[1].path}.filter",
+                "filters that differ between the retrievers (the pipeline holds both legs to one set of filters; "
+                "put them on the compound retriever)",
+            )
+        return self.filters + (leaves[0].filters if leaves else [])
+
+    def _standard(self, leaf: Leaf) -> Any:
+        spec, where = leaf.spec, leaf.path
+        _known(
+            spec,
+            where,
+            {"query", "filter", "min_score", "_name", "sort", "collapse", "search_after", "terminate_after"},
+        )
+        for key in ("sort", "collapse", "search_after", "terminate_after"):
+            if key in spec:
+                raise Unsupported(f"{where}.{key}", "in a standard retriever")
+        if "min_score" in spec:
+            self.out.lexical_min_score = _number(spec["min_score"], f"{where}.min_score")
+        self.section["lexical"] = {"from": where, "min_score": self.out.lexical_min_score}
+        query = spec.get("query")
+        if query is not None:
+            _object(query, f"{where}.query")
+        return query
+
+    def _knn(self, leaf: Leaf, has_text: bool) -> None:
+        spec, where = leaf.spec, leaf.path
+        leg = self._dense_leg()
+        if leg is None:
+            raise Unsupported(where, "this service has no dense leg (dense.enabled = false or no dense index)")
+        described: dict[str, Any] = {"from": where}
+        if "text" in spec:  # the multi-field format's text
+            described["query"] = "text"
+            self.section["dense"] = described
+            return
+        _known(
+            spec,
+            where,
+            {"field", "query_vector", "query_vector_builder", "k", "num_candidates", "filter", "similarity", "_name"}
+            | {"rescore_vector", "inner_hits", "boost"},
+        )
+        _known_ignored(spec, where, {"rescore_vector"}, self.ignored, "vectors are not quantised")
+        for key in ("inner_hits", "boost"):
+            if key in spec:
+                raise Unsupported(f"{where}.{key}", "in a knn retriever")
+        described["field"] = _string(_required(spec, "field", where), f"{where}.field")
+        if ("query_vector" in spec) == ("query_vector_builder" in spec):
+            raise InvalidQuery(where, "exactly one of [query_vector, query_vector_builder] must be provided")
+        if "query_vector" in spec:
+            self.out.dense_vector = _vector(spec["query_vector"], f"{where}.query_vector", _dim(leg))
+            described["query"] = "query_vector"
+        else:
+            self.out.dense_text = _model_text(
+                spec["query_vector_builder"], f"{where}.query_vector_builder", self.ignored
+            )
+            if not has_text:
+                self.out.text = self.out.dense_text  # the search's words: what the reranker reads
+            described["query"] = "model_text"
+        k = _count(spec.get("k", max(self.size, 1)), f"{where}.k", minimum=1)
+        if k > MAX_WINDOW:
+            raise InvalidQuery(f"{where}.k", f"must be at most {MAX_WINDOW}")
+        candidates = _count(spec.get("num_candidates", min(math.ceil(1.5 * k), MAX_WINDOW)), f"{where}.num_candidates")
+        if candidates < k:
+            raise InvalidQuery(f"{where}.num_candidates", f"cannot be less than [k] ({k})")
+        if candidates > MAX_WINDOW:
+            raise InvalidQuery(f"{where}.num_candidates", f"must be at most {MAX_WINDOW}")
+        if "similarity" in spec:
+            self.out.dense_similarity = _number(spec["similarity"], f"{where}.similarity")
+        dense = self.overrides.setdefault("dense", {})
+        dense["candidates"] = min(k, dense.get("candidates", k))
+        dense["num_candidates"] = candidates
+        described.update(k=k, num_candidates=candidates, similarity=self.out.dense_similarity)
+        self.section["dense"] = described
+        if not has_text and self.out.dense_vector is not None and self.out.rerank_query is None:
+            # Nothing to read for the reranker: a client's vector has no words.
+            self.overrides.setdefault("rerank", {})["model"] = None
+            self.out.skipped[Stage.RERANK] = "no query text to rerank by (the knn retriever's query_vector only)"
+
+    def _dense_leg(self) -> Any:
+        if not self.settings.dense.enabled:
+            return None
+        return self.pipeline.legs.get(DENSE)
+
+
+# ------------------------------------------------------------------ pieces
+
+
+def _leg(leaf: Leaf) -> str:
+    return LEXICAL if leaf.kind == "standard" else DENSE
+
+
+def _dim(leg: Any) -> int | None:
+    return getattr(leg, "dim", None)
+
+
+def _query_text(kind: str, spec: Any, where: str) -> str | None:
+    """The words of a text query (``match`` and kin, ``multi_match`` and kin); None for any other query."""
+    if kind in TEXT_QUERIES:
+        _, value = _single_key(spec, where)
+        if isinstance(value, Mapping):
+            return _string(value.get("query"), f"{where}.query")
+        return _string(value, where)
+    if kind in FIELDLESS_TEXT_QUERIES:
+        return _string(_object(spec, where).get("query"), f"{where}.query")
+    return None
+
+
+def _model_text(builder: Any, where: str, ignored: list[str]) -> str:
+    kind, spec = _single_key(builder, where)
+    if kind != "text_embedding":
+        raise Unsupported(f"{where}.{kind}", "a query vector builder other than text_embedding")
+    spec = _object(spec, f"{where}.{kind}")
+    _known(spec, f"{where}.{kind}", {"model_id", "model_text"})
+    if "model_id" in spec:
+        ignored.append(f"{where}.{kind}.model_id (the service's bi-encoder embeds the text)")
+    text = _string(_required(spec, "model_text", f"{where}.{kind}"), f"{where}.{kind}.model_text")
+    if not text.strip():
+        raise InvalidQuery(f"{where}.{kind}.model_text", "must not be empty")
+    return text
+
+
+def _vector(value: Any, where: str, dim: int | None) -> np.ndarray:
+    if not isinstance(value, list) or not value:
+        raise InvalidQuery(where, "expected a non-empty array of numbers")
+    vector = np.array([_number(v, f"{where}[{i}]") for i, v in enumerate(value)], dtype=np.float32)
+    if dim is not None and len(vector) != dim:
+        raise InvalidQuery(where, f"has {len(vector)} dimensions; the index's vectors have {dim}")
+    if not np.any(vector):
+        raise InvalidQuery(where, "a zero vector has no direction to search in")
+    return vector
+
+
+def _filters(value: Any, where: str) -> list[Any]:
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    for i, item in enumerate(items):
+        _object(item, f"{where}[{i}]" if isinstance(value, list) else where)
+    return list(items)
+
+
+def _canonical(filters: list[Any]) -> list[str]:
+    return sorted(json.dumps(f, sort_keys=True) for f in filters)
+
+
+def _known(spec: Mapping[str, Any], where: str, keys: set[str]) -> None:
+    """A key beyond ``keys`` (those Elasticsearch knows there) is a 400, as Elasticsearch's parser answers it."""
+    for key in spec:
+        if key not in keys:
+            raise InvalidQuery(f"{where}.{key}", "unknown field")
+
+
+def _known_ignored(spec: Mapping[str, Any], where: str, keys: set[str], out: list[str], why: str) -> None:
+    for key in sorted(keys & set(spec)):
+        out.append(f"{where}.{key} ({why})")
+
+
+def _required(spec: Mapping[str, Any], key: str, where: str) -> Any:
+    if spec.get(key) is None:
+        raise InvalidQuery(f"{where}.{key}", "required")
+    return spec[key]
+
+
+def _single_key(value: Any, where: str) -> tuple[str, Any]:
+    if not isinstance(value, Mapping) or len(value) != 1:
+        raise InvalidQuery(where, "expected an object with exactly one key")
+    return next(iter(value.items()))
+
+
+def _object(value: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise InvalidQuery(where, "expected an object")
+    return value
+
+
+def _string(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidQuery(where, "expected a string")
+    return value
+
+
+def _choice(value: Any, choices: Sequence[str], where: str) -> str:
+    text = _string(value, where)
+    if text not in choices:
+        raise InvalidQuery(where, f"unknown value [{text}] (expected one of {', '.join(choices)})")
+    return text
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidQuery(where, "expected a number")
+    return float(value)
+
+
+def _count(value: Any, where: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InvalidQuery(where, f"expected an integer >= {minimum}")
+    return value
+
+
+def _page_size(value: Any) -> int:
+    """The body's ``size`` as far as the windows are checked against it; a bad one is parse_search's 400."""
+    try:
+        return max(int(value), 0)
+    except (TypeError, ValueError, OverflowError):
+        return 0
+
+
+def _window(value: Any, where: str, limit: int = MAX_WINDOW) -> int:
+    window = _count(value, where)
+    if window > MAX_WINDOW:
+        raise InvalidQuery(where, f"must be at most {MAX_WINDOW}")
+    if window > limit:
+        raise Unsupported(where, f"more than {limit} (this stage's limit here)")
+    return window

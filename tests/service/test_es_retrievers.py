@@ -1,0 +1,493 @@
+"""Elasticsearch 9 ``retriever`` bodies on the compatible API, mapped onto the pipeline (serving/retrievers.py).
+
+The bodies are Elastic's own examples from the retriever reference
+(https://www.elastic.co/docs/reference/elasticsearch/rest-apis/retrievers/), with the field names and texts of
+the test catalogue. Each test checks what the pipeline did, from the response's ``search_rerank`` section and
+the hits' explanations (``explain: true``), on the embedded (tantivy) engine with the tiny bi-encoder.
+"""
+
+from __future__ import annotations
+
+import pytest
+from servers import server_retriever, server_settings
+
+from search_rerank.backends.encoder import BiEncoder
+from search_rerank.backends.faiss_index import FaissRetriever
+from search_rerank.core.pipeline import SearchPipeline
+from search_rerank.core.product import Product
+from search_rerank.core.retrieval import DENSE, LEXICAL
+from search_rerank.core.settings import DenseSettings, Settings
+from search_rerank.core.store import ProductStore
+from search_rerank.indexing.indexes import open_pipeline
+from search_rerank.serving import create_app
+from search_rerank.serving.retrievers import NOT_IN_TREE
+
+TEXT = "grey sofa"
+
+
+def search(client, body):
+    return client.post("/products/_search", json=body)
+
+
+def answer(client, body) -> dict:
+    response = search(client, body)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def explanations(body: dict) -> list[dict]:
+    section = body["search_rerank"]["explanations"]
+    return [section[hit["_id"]] for hit in body["hits"]["hits"]]
+
+
+def standard(query_text: str = TEXT, **extra) -> dict:
+    return {"standard": {"query": {"multi_match": {"query": query_text, "fields": ["title", "brand"]}}, **extra}}
+
+
+def knn_text(text: str = TEXT, **extra) -> dict:
+    builder = {"text_embedding": {"model_id": "my-text-embedding-model", "model_text": text}}
+    return {"knn": {"field": "vector", "query_vector_builder": builder, "k": 10, "num_candidates": 20, **extra}}
+
+
+def error(response, status: int) -> dict:
+    assert response.status_code == status, response.get_json()
+    return response.get_json()["error"]
+
+
+# ------------------------------------------------------------------ standard
+
+
+def test_standard_retriever_searches_the_lexical_leg_only(client):
+    # https://www.elastic.co/docs/reference/elasticsearch/rest-apis/retrievers/standard-retriever
+    # (example: a bool query with should and filter)
+    body = answer(client, {"retriever": standard(), "explain": True})
+    assert body["hits"]["hits"]
+    assert all(e["legs"] == [LEXICAL] for e in explanations(body))
+    assert body["search_rerank"]["skipped"][DENSE] == NOT_IN_TREE
+
+
+def test_standard_retriever_filter_holds_every_hit(client):
+    # https://www.elastic.co/docs/reference/elasticsearch/rest-apis/retrievers/standard-retriever
+    # "filter ... all documents must match this query but do not contribute to the score"
+    body = answer(client, {"retriever": standard(filter=[{"range": {"price": {"lte": 300}}}]), "size": 20})
+    assert body["hits"]["hits"]
+    assert all(hit["_source"]["price"] <= 300 for hit in body["hits"]["hits"])
+
+
+def test_standard_retriever_min_score_drops_weaker_lexical_candidates(client):
+    # https://www.elastic.co/docs/reference/elasticsearch/rest-apis/retrievers/standard-retriever
+    # "min_score: documents with a lower _score are not included"
+    scores = [e["lexical_score"] for e in explanations(answer(client, {"retriever": standard(), "explain": True}))]
+    floor = sorted(scores)[len(scores) // 2]
+    body = answer(client, {"retriever": standard(min_score=floor), "explain": True, "size": 50})
+    assert body["hits"]["hits"]
+    assert all(e["lexical_score"] >= floor for e in explanations(body))
+
+
+# ------------------------------------------------------------------ rrf
+
+
+def test_rrf_retriever_fuses_both_legs_by_reciprocal_rank_with_its_rank_constant(client):
+    # https://www.elastic.co/docs/reference/elasticsearch/rest-apis/retrievers/rrf-retriever
+    # (example: hybrid search, rank_constant 1, rank_window_size 50)
+    body = {"retriever": {"rrf": {"retrievers": [standard(), knn_text()], "rank_constant": 1, "rank_window_size": 50}}}
+    answered = answer(client, {**body, "explain": True})
+    assert answered["search_rerank"]["retriever"]["fusion"]["method"] == "rrf"
+    found = explanations(answered)
+    assert {leg for e in found for leg in e["legs"]} == {LEXICAL, DENSE}
+    for e in found:
+        expected = sum(1 / (1 + e[f"{leg}_rank"]) for leg in e["legs"])
+        assert e["fused"] == pytest.approx(expected)
+
+
+def test_rrf_wrapped_retrievers_weigh_each_leg(client):
+    # https://www.elastic.co/docs/reference/elasticsearch/rest-apis/retrievers/rrf-retriever
+    # (example: weighted hybrid search, weight 2.0 for standard, 1.0 for knn)
+    retrievers = [{"retriever": standard(), "weight": 2.0}, {"retriever": knn_text(), "weight": 1.0}]
+    body = {"retriever": {"rrf": {"retrievers": retrievers, "rank_constant": 60, "rank_window_size": 50}}}
+    found = explanations(answer(client, {**body, "explain": True}))
+    weight = {LEXICAL: 2.0, DENSE: 1.0}
+    for e in found:
+        assert e["fused"] == pytest.approx(sum(weight[leg] / (60 + e[f"{leg}_rank"]) for leg in e["legs"]))
+
+
+def test_rrf_rank_window_size_is_each_legs_candidates(client):
+    body = {"retriever": {"rrf": {"retrievers": [standard(), knn_text()], "rank_window_size": 5}}, "size": 5}
+    answered = answer(client, {**body, "explain": True})
+    found = explanations(answered)
+    assert all(e[f"{leg}_rank"] <= 5 for e in found for leg in e["legs"])
+    assert answered["hits"]["total"]["value"] <= 10
+
+
+def test_rrf_rank_window_size_below_size_is_a_400_naming_it(client):
+    body = {"retriever": {"rrf": {"retrievers": [standard(), knn_text()], "rank_window_size": 5}}, "size": 10}
+    assert error(search(client, body), 400)["field"] == "retriever.rrf.rank_window_size"
+
+
+def test_rrf_rank_constant_below_one_is_a_400_naming_it(client):
+    body = {"retriever": {"rrf": {"retrievers": [standard(), knn_text()], "rank_constant": 0}}}
+    assert error(search(client, body), 400)["field"] == "retriever.rrf.rank_constant"
+
+
+def test_rrf_negative_weight_is_a_400_naming_it(client):
+    body = {"retriever": {"rrf": {"retrievers": [{"retriever": standard(), "weight": -1}, knn_text()]}}}
+    assert error(search(client, body), 400)["field"] == "retriever.rrf.retrievers[0].weight"
+
+
+def test_rrf_query_format_searches_both_legs_with_its_text(client):
+    # https://www.elastic.co/docs/reference/elasticsearch/rest-apis/retrievers/rrf-retriever
+    # the multi-field query format (query and fields, 9.1)
+    body = {"retriever": {"rrf": {"query": TEXT, "fields": ["title", "description"]}}, "explain": True}
+    answered = answer(client, body)
+    assert {leg for e in explanations(answered) for leg in e["legs"]} == {LEXICAL, DENSE}
+
+
+def test_rrf_inside_rrf_is_a_501_naming_the_inner_one(client):
+    inner = {"rrf": {"retrievers": [standard(), knn_text()]}}
+    body = {"retriever": {"rrf": {"retrievers": [inner, standard("sofa")]}}}
+    assert error(search(client, body), 501)["unsupported"] == "retriever.rrf.retrievers[0].rrf"
+
+
+def test_two_standard_retrievers_are_a_501_naming_the_second(client):
+    body = {"retriever": {"rrf": {"retrievers": [standard("grey sofa"), standard("oak table")]}}}
+    assert error(search(client, body), 501)["unsupported"] == "retriever.rrf.retrievers[1].standard"
+
+
+def test_filters_that_differ_between_retrievers_are_a_501_naming_one(client):
+    cheap = [{"range": {"price": {"lte": 300}}}]
+    body = {"retriever": {"rrf": {"retrievers": [standard(filter=cheap), knn_text()]}}}
+    assert error(search(client, body), 501)["unsupported"] == "retriever.rrf.retrievers[1].knn.filter"
+
+
+def test_compound_filter_holds_both_legs(client):
+    # https://www.elastic.co/docs/reference/elasticsearch/rest-apis/retrievers/rrf-retriever
+    # "filter: applies ... to all of the specified sub-retrievers"
+    cheap = {"range": {"price": {"lte": 300}}}
+    body = {
+        "retriever": {"rrf": {"retrievers": [standard(), knn_text()], "filter": cheap}},
+        "size": 30,
+        "explain": True,
+    }
+    answered = answer(client, body)
+    assert any(DENSE in e["legs"] for e in explanations(answered))
+    assert all(hit["_source"]["price"] <= 300 for hit in answered["hits"]["hits"])
+
+
+# ------------------------------------------------------------------ linear
+
+
+def test_linear_l2_norm_divides_each_legs_scores_by_their_norm(client):
+    # https://www.elastic.co/docs/reference/elasticsearch/rest-apis/retrievers/linear-retriever
+    # normalizers none, minmax, l2_norm; here the dense leg weighs nothing
+    retrievers = [
+        {"retriever": standard(), "weight": 1.0, "normalizer": "l2_norm"},
+        {"retriever": knn_text(), "weight": 0.0, "normalizer": "l2_norm"},
+    ]
+    answered = answer(client, {"retriever": {"linear": {"retrievers": retrievers}}, "explain": True})
+    assert answered["search_rerank"]["retriever"]["fusion"]["normalization"] == "l2_norm"
+    ratios = [e["fused"] / e["lexical_score"] for e in explanations(answered) if LEXICAL in e["legs"]]
+    assert len(ratios) > 2
+    assert ratios == pytest.approx([ratios[0]] * len(ratios))  # one norm: the lexical list's
+
+
+def test_linear_top_level_normalizer_applies_to_every_retriever(client):
+    retrievers = [{"retriever": standard(), "weight": 2.0}, {"retriever": knn_text(), "weight": 1.0}]
+    body = {"retriever": {"linear": {"retrievers": retrievers, "normalizer": "minmax"}}, "explain": True}
+    fusion = answer(client, body)["search_rerank"]["retriever"]["fusion"]
+    assert (fusion["normalization"], fusion["weights"]) == ("minmax", {LEXICAL: 2.0, DENSE: 1.0})
+
+
+def test_linear_normalizers_that_differ_per_retriever_are_a_501_naming_one(client):
+    retrievers = [
+        {"retriever": standard(), "normalizer": "minmax"},
+        {"retriever": knn_text(), "normalizer": "l2_norm"},
+    ]
+    response = search(client, {"retriever": {"linear": {"retrievers": retrievers}}})
+    assert error(response, 501)["unsupported"] == "retriever.linear.retrievers[1].normalizer"
+
+
+def test_linear_unknown_normalizer_is_a_400_naming_it(client):
+    retrievers = [{"retriever": standard(), "normalizer": "softmax"}]
+    response = search(client, {"retriever": {"linear": {"retrievers": retrievers}}})
+    assert error(response, 400)["field"] == "retriever.linear.retrievers[0].normalizer"
+
+
+# ------------------------------------------------------------------ knn
+
+
+def test_knn_retriever_with_a_client_vector_finds_its_nearest_product(client, pipeline):
+    # https://www.elastic.co/docs/reference/elasticsearch/rest-apis/retrievers/knn-retriever
+    # (example: field, query_vector, k, num_candidates)
+    dense = pipeline.legs[DENSE]
+    target = "P0000014"
+    vector = dense.vectors_of([target])[target].tolist()
+    body = {"retriever": {"knn": {"field": "vector", "query_vector": vector, "k": 10, "num_candidates": 10}}}
+    answered = answer(client, {**body, "explain": True})
+    found = explanations(answered)
+    assert all(e["legs"] == [DENSE] for e in found)
+    top = max(
+        answered["hits"]["hits"], key=lambda hit: answered["search_rerank"]["explanations"][hit["_id"]]["dense_score"]
+    )
+    assert top["_id"] == target
+    assert answered["search_rerank"]["skipped"][LEXICAL] == NOT_IN_TREE
+
+
+def test_knn_query_vector_of_another_dimension_is_a_400_naming_it(client):
+    body = {"retriever": {"knn": {"field": "vector", "query_vector": [10, 22, 77], "k": 10, "num_candidates": 10}}}
+    assert error(search(client, body), 400)["field"] == "retriever.knn.query_vector"
+
+
+def test_knn_model_text_is_embedded_by_the_services_encoder(client, pipeline):
+    body = {"retriever": knn_text("velvet armchair"), "size": 10}
+    answered = answer(client, body)
+    expected = {c.product_id for c in pipeline.legs[DENSE].search("velvet armchair", 10)}
+    assert {hit["_id"] for hit in answered["hits"]["hits"]} == expected
+    assert "retriever.knn.query_vector_builder.text_embedding.model_id" in answered["search_rerank"]["ignored"][0]
+
+
+def test_knn_similarity_keeps_only_closer_products(client, pipeline):
+    target = "P0000014"
+    vector = pipeline.legs[DENSE].vectors_of([target])[target].tolist()
+    body = {"retriever": {"knn": {"field": "vector", "query_vector": vector, "k": 50, "similarity": 0.999}}}
+    assert [hit["_id"] for hit in answer(client, body)["hits"]["hits"]] == [target]
+
+
+def test_knn_filter_holds_its_hits(client):
+    body = {"retriever": knn_text(filter={"range": {"price": {"lte": 300}}}), "size": 10}
+    hits = answer(client, body)["hits"]["hits"]
+    assert hits and all(hit["_source"]["price"] <= 300 for hit in hits)
+
+
+def test_knn_num_candidates_below_k_is_a_400_naming_it(client):
+    body = {"retriever": knn_text(k=20, num_candidates=10)}
+    assert error(search(client, body), 400)["field"] == "retriever.knn.num_candidates"
+
+
+def test_knn_with_both_query_vector_and_builder_is_a_400(client):
+    spec = knn_text()["knn"] | {"query_vector": [1.0]}
+    assert error(search(client, {"retriever": {"knn": spec}}), 400)["field"] == "retriever.knn"
+
+
+# ------------------------------------------------------------------ the tree as a whole
+
+
+def test_retriever_beside_a_top_level_query_is_a_400_as_in_elasticsearch(client):
+    body = {"retriever": standard(), "query": {"match_all": {}}}
+    assert error(search(client, body), 400)["field"] == "query"
+
+
+def test_unknown_retriever_is_a_400_naming_it(client):
+    assert error(search(client, {"retriever": {"bm25": {}}}), 400)["field"] == "retriever.bm25"
+
+
+def test_rule_retriever_is_a_501_naming_it(client):
+    body = {"retriever": {"rule": {"match_criteria": {}, "ruleset_ids": ["r"], "retriever": standard()}}}
+    assert error(search(client, body), 501)["unsupported"] == "retriever.rule"
+
+
+def test_unknown_key_in_a_retriever_is_a_400_naming_it(client):
+    body = {"retriever": {"standard": {"query": {"match_all": {}}, "windowsize": 3}}}
+    assert error(search(client, body), 400)["field"] == "retriever.standard.windowsize"
+
+
+def test_retriever_searches_work_in_a_multi_search(client):
+    lines = ['{"index": "products"}', '{"retriever": {"standard": {"query": {"match": {"title": "sofa"}}}}}']
+    response = client.post("/_msearch", data="\n".join(lines) + "\n", content_type="application/x-ndjson")
+    (item,) = response.get_json()["responses"]
+    assert item["status"] == 200 and item["search_rerank"]["retriever"]["first_stage"] == "standard"
+
+
+# ------------------------------------------------------------------ diversify
+
+
+def test_diversify_retriever_runs_the_mmr_stage_with_its_lambda_window_and_size(client):
+    # https://www.elastic.co/docs/reference/elasticsearch/rest-apis/retrievers/diversify-retriever
+    # (example: type mmr, lambda 0.7, size 3, an inner standard retriever)
+    body = {
+        "retriever": {
+            "diversify": {
+                "type": "mmr",
+                "field": "my_dense_vector_field",
+                "lambda": 0.7,
+                "size": 3,
+                "query_vector": [0.1, 0.2, 0.3],
+                "retriever": {"standard": {"query": {"match": {"title": "sofa"}}}},
+            }
+        },
+        "explain": True,
+    }
+    answered = answer(client, body)
+    assert len(answered["hits"]["hits"]) == 3
+    assert answered["search_rerank"]["retriever"]["diversity"] == {"lambda": 0.7, "depth": 10, "size": 3}
+    assert all("mmr_gain" in e for e in explanations(answered))
+
+
+def test_diversify_lambda_zero_changes_the_order_of_the_window(client):
+    inner = {"standard": {"query": {"match": {"title": "sofa"}}}}
+    plain = answer(client, {"retriever": inner, "size": 10})
+    spread = {"diversify": {"type": "mmr", "field": "v", "lambda": 0.0, "rank_window_size": 10, "retriever": inner}}
+    diverse = answer(client, {"retriever": spread, "size": 10})
+    ids = [[hit["_id"] for hit in body["hits"]["hits"]] for body in (plain, diverse)]
+    assert sorted(ids[0]) == sorted(ids[1]) and ids[0] != ids[1]
+
+
+def test_diversify_inside_rrf_is_a_501_naming_it(client):
+    spread = {"diversify": {"type": "mmr", "field": "v", "lambda": 0.5, "retriever": standard()}}
+    body = {"retriever": {"rrf": {"retrievers": [spread, knn_text()]}}}
+    assert error(search(client, body), 501)["unsupported"] == "retriever.rrf.retrievers[0].diversify"
+
+
+def test_diversify_lambda_above_one_is_a_400_naming_it(client):
+    spread = {"diversify": {"type": "mmr", "field": "v", "lambda": 1.5, "retriever": standard()}}
+    assert error(search(client, {"retriever": spread}), 400)["field"] == "retriever.diversify.lambda"
+
+
+# ------------------------------------------------------------------ rerankers
+
+
+def test_text_similarity_reranker_without_a_reranker_is_a_501_naming_it(client):
+    body = {
+        "retriever": {"text_similarity_reranker": {"retriever": standard(), "field": "title", "inference_text": TEXT}}
+    }
+    assert error(search(client, body), 501)["unsupported"] == "retriever.text_similarity_reranker"
+
+
+@pytest.fixture
+def rerank_client(settings, tiny_cross_encoder_dir):
+    # No long-tail boost: it would lift products past the reranker's window in among the reranked ones.
+    rerank = {"model": str(tiny_cross_encoder_dir), "require_card": False, "device": "cpu"}
+    with_reranker = settings.override(rerank=rerank, longtail={"enabled": False})
+    served: SearchPipeline = open_pipeline(with_reranker)
+    yield create_app(with_reranker, served).test_client()
+    served.close()
+
+
+def reranked(text: str, window: int = 5, **extra) -> dict:
+    # https://www.elastic.co/docs/reference/elasticsearch/rest-apis/retrievers/text-similarity-reranker-retriever
+    # (example: Elastic Rerank, rank_window_size, min_score)
+    spec = {
+        "retriever": {"standard": {"query": {"match": {"title": "sofa"}}}},
+        "field": "title",
+        "inference_id": "my-elastic-rerank",
+        "inference_text": text,
+        "rank_window_size": window,
+        **extra,
+    }
+    return {"retriever": {"text_similarity_reranker": spec}, "explain": True, "size": 10}
+
+
+def test_text_similarity_reranker_scores_its_window_only(rerank_client):
+    answered = answer(rerank_client, reranked("a grey corner sofa"))
+    assert [("rerank" in e) for e in explanations(answered)] == [True] * 5 + [False] * 5
+    assert answered["search_rerank"]["retriever"]["rerank"]["window"] == 5
+
+
+def test_text_similarity_reranker_reads_its_inference_text(rerank_client):
+    scores = []
+    for text in ("a grey corner sofa", "stainless steel kitchen knife"):
+        answered = answer(rerank_client, reranked(text, window=10))
+        scores.append({hit["_id"]: e["rerank"] for hit, e in zip(answered["hits"]["hits"], explanations(answered))})
+    shared = scores[0].keys() & scores[1].keys()
+    assert shared and any(scores[0][pid] != scores[1][pid] for pid in shared)
+
+
+def test_text_similarity_reranker_min_score_drops_lower_scored_hits(rerank_client):
+    everything = explanations(answer(rerank_client, reranked(TEXT, window=10)))
+    floor = sorted(e["rerank"] for e in everything)[5]
+    kept = explanations(answer(rerank_client, reranked(TEXT, window=10, min_score=floor)))
+    assert kept and len(kept) < len(everything)
+    assert all(e["rerank"] >= floor for e in kept)
+
+
+def test_rescorer_with_a_text_rescore_query_reranks_its_window_by_that_text(rerank_client):
+    # https://www.elastic.co/docs/reference/elasticsearch/rest-apis/retrievers/rescorer-retriever
+    # (example: a rescorer around an rrf; here a text rescore query)
+    rescore = {"window_size": 5, "query": {"rescore_query": {"match": {"title": "grey corner sofa"}}}}
+    inner = {"rrf": {"retrievers": [standard(), knn_text()], "rank_window_size": 50}}
+    body = {"retriever": {"rescorer": {"rescore": rescore, "retriever": inner}}, "size": 5, "explain": True}
+    answered = answer(rerank_client, body)
+    assert answered["search_rerank"]["retriever"]["rerank"] == {
+        "from": "rescorer",
+        "window": 5,
+        "query": "grey corner sofa",
+        "min_score": None,
+    }
+    assert all("rerank" in e for e in explanations(answered))
+
+
+def test_rescorer_window_below_size_is_a_400_naming_it(rerank_client):
+    rescore = {"window_size": 5, "query": {"rescore_query": {"match": {"title": "sofa"}}}}
+    body = {"retriever": {"rescorer": {"rescore": rescore, "retriever": standard()}}, "size": 10}
+    assert error(search(rerank_client, body), 400)["field"] == "retriever.rescorer.rescore.window_size"
+
+
+def test_rescorer_with_a_script_score_is_a_501_naming_it(rerank_client):
+    script = {"script_score": {"query": {"match_all": {}}, "script": {"source": "1.0"}}}
+    body = {
+        "retriever": {
+            "rescorer": {"rescore": {"window_size": 10, "query": {"rescore_query": script}}, "retriever": standard()}
+        }
+    }
+    assert error(search(rerank_client, body), 501)["unsupported"] == (
+        "retriever.rescorer.rescore.query.rescore_query.script_score"
+    )
+
+
+# ------------------------------------------------------------------ cluster backend
+
+
+def test_standard_retriever_with_a_filter_on_the_cluster_backend(make_cluster_app):
+    cluster = make_cluster_app("opensearch").test_client()
+    body = {"retriever": standard("sofa", filter={"term": {"brand": "Acme"}}), "explain": True}
+    answered = answer(cluster, body)
+    # Acme's sofas, and its lamp "for a sofa side table"; Bolt's and Cosy's sofas are filtered out
+    assert {hit["_id"] for hit in answered["hits"]["hits"]} == {"s1", "s2", "l1"}
+
+
+def test_knn_retriever_without_a_dense_leg_is_a_501_naming_it(make_cluster_app):
+    cluster = make_cluster_app("opensearch").test_client()
+    body = {"retriever": {"rrf": {"retrievers": [standard("sofa"), knn_text("sofa")]}}}
+    assert error(search(cluster, body), 501)["unsupported"] == "retriever.rrf.retrievers[1].knn"
+
+
+CLUSTER_CATALOG = [
+    Product(id="s1", title="corner sofa", brand="Acme", category="Furniture > Sofas", price=499.0, sales=120),
+    Product(id="s2", title="leather sofa", brand="Acme", category="Furniture > Sofas", price=899.0, sales=40),
+    Product(id="s3", title="velvet sofa", brand="Bolt", category="Furniture > Sofas", price=650.0, sales=8),
+    Product(id="t1", title="oak table", brand="Bolt", category="Furniture > Tables", price=249.5, sales=60),
+    Product(id="l1", title="desk lamp", brand="Acme", category="Lighting", price=39.0, sales=15),
+]
+
+
+@pytest.fixture
+def hybrid_cluster_client(request, tmp_path, tiny_bert_dir):
+    """The OpenSearch backend (osmem-server) with a FAISS dense leg over the same products."""
+    lexical = server_settings("opensearch", request, candidates=40)
+    cluster = server_retriever(lexical)
+    cluster.add(CLUSTER_CATALOG)
+    dense_settings = DenseSettings(model=str(tiny_bert_dir), device="cpu", candidates=40)
+    dense = FaissRetriever(BiEncoder(dense_settings), dense_settings)
+    dense.add(CLUSTER_CATALOG)
+    store = ProductStore(tmp_path / "products.sqlite")
+    store.add(CLUSTER_CATALOG)
+    store.refresh_popularity()
+    settings = Settings(index_dir=tmp_path / "unused", lexical=lexical, dense=dense_settings)
+    yield create_app(settings, SearchPipeline(settings, {LEXICAL: cluster, DENSE: dense}, store)).test_client()
+    for name in cluster.aliases(f"{cluster.index}*"):
+        cluster.delete_index(name)
+
+
+def test_rrf_retriever_fuses_the_cluster_leg_and_the_dense_leg(hybrid_cluster_client):
+    # https://www.elastic.co/docs/reference/elasticsearch/rest-apis/retrievers/rrf-retriever
+    # (example: hybrid search) on the cluster backend: the pipeline is the same
+    body = {"retriever": {"rrf": {"retrievers": [standard("sofa"), knn_text("sofa")], "rank_constant": 1}}}
+    found = explanations(answer(hybrid_cluster_client, {**body, "explain": True}))
+    assert {leg for e in found for leg in e["legs"]} == {LEXICAL, DENSE}
+    for e in found:
+        assert e["fused"] == pytest.approx(sum(1 / (1 + e[f"{leg}_rank"]) for leg in e["legs"]))
+
+
+def test_knn_filter_holds_the_dense_leg_on_the_cluster_backend(hybrid_cluster_client):
+    body = {"retriever": knn_text("sofa", filter={"term": {"brand": "Bolt"}}), "size": 10}
+    hits = answer(hybrid_cluster_client, body)["hits"]["hits"]
+    assert {hit["_id"] for hit in hits} == {"s3", "t1"}  # Bolt's two products, whatever their vectors
