@@ -26,6 +26,7 @@ from .context import (
     log_query,
     run_search,
 )
+from .delegation import delegate_search, delegates
 from .embedded_search import compile_search, serves
 from .es_compat import InvalidQuery, Unsupported, es_response, parse_msearch, parse_search
 from .field_aliases import rename_fields
@@ -98,17 +99,24 @@ def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
     pipeline = current_pipeline()
     lexical = pipeline.legs.get(LEXICAL)
     embedded = compile_search(body, params, settings.service, lexical) if serves(lexical) else None
+    delegated = delegate_search(body, params, settings.service, lexical) if delegates(lexical) else None
     if embedded is not None:
         search = embedded.search
         pipeline = embedded.pipeline(pipeline)
+    elif delegated is not None:
+        search = delegated.search
+        pipeline = delegated.pipeline(pipeline)
     else:
         search = parse_search(body, params, settings.service, aggregations=computes_aggregations(lexical))
-    aggregations = current_app.extensions["aggregator"].start(lexical, search)
+    aggregating = delegated.leg if delegated is not None else lexical
+    aggregations = current_app.extensions["aggregator"].start(aggregating, search)
     result = interleaved = None
     if embedded is not None and embedded.sort is not None:
         result = embedded.sorted_result(pipeline)
     elif embedded is not None and embedded.browses:
         result = embedded.browse_result(pipeline)
+    elif delegated is not None and delegated.ordered:
+        result = delegated.ordered_result(pipeline)
     elif not search.matches_nothing:
         result, interleaved = run_search(
             search.text, search.filters, search.size, search.offset, settings, ubi=search.ubi, pipeline=pipeline
@@ -124,6 +132,8 @@ def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
     current_app.extensions["aggregator"].answer(aggregations, response, settings.service.aggregations_timeout_s)
     if embedded is not None:
         embedded.complete(response, result)
+    if delegated is not None:
+        delegated.complete(response, result)
     if search.ubi is not None:
         response["ext"] = {"ubi": {"query_id": query_id}}  # where the OpenSearch UBI plugin answers it
     return response
