@@ -53,6 +53,7 @@ such a 501 for now.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -120,6 +121,16 @@ BROWSE_SORT = [{"_score": "desc"}, {"sales": "desc"}, {"id": "asc"}]
 LEG_SORT = [{"_score": "desc"}, {"id": "asc"}]  # ties by id, as the lexical leg breaks them
 HIGHLIGHT = "highlight"
 DECAY = ("gauss", "linear", "exp")  # score functions keyed by the field they read
+BLAMED = ("aggs", "suggest", "highlight", "sort", "post_filter")  # the parts a cluster's 400 may be about
+# Aggregations that name fields elsewhere than in ``field``: they could reach the index unmapped, so they are named.
+UNMAPPED_AGGREGATIONS = {
+    "composite",
+    "multi_terms",
+    "top_metrics",
+    "scripted_metric",
+    "significant_text",
+    "matrix_stats",
+}
 EXACT, KEYWORD, TEXT = "exact", "keyword", "text"
 
 
@@ -420,8 +431,8 @@ class ClusterFields:
                             }
                         },
                     }
-            elif kind not in ("global", "reverse_nested"):
-                raise Unsupported(f"{where}.{kind}", f"aggregation type {kind!r} without a field")
+            elif kind in UNMAPPED_AGGREGATIONS:
+                raise Unsupported(f"{where}.{kind}", f"aggregation type {kind!r}")
             if not wrapped:
                 spec = {**{k: v for k, v in spec.items() if k == "meta"}, kind: body}
                 if subs_key:
@@ -713,7 +724,7 @@ class DelegatedSearch:
         try:
             self.answer = self.cluster.run_search(self.ordered_body, "search", **self.params)
         except StageError as exc:
-            raise cluster_error(self.cluster, exc) from exc
+            raise cluster_error(self.cluster, exc, self.ordered_body) from exc
         hits = self.answer["hits"]["hits"]
         text = self.search.text
         candidates = [Candidate(h["_id"], h.get("_score") or 0.0, legs=frozenset({LEXICAL})) for h in hits]
@@ -786,13 +797,21 @@ class DelegatedSearch:
         return f"{failure.type}: {failure.reason}" if failure is not None and failure.status == 400 else None
 
 
-def cluster_error(cluster: ClusterRetriever, exc: StageError) -> Exception:
-    """A failed request of the client's: its 400 when the cluster found the body wrong, else a 502 by reason code
-    (the cluster's address and the exception stay in the log)."""
+def cluster_error(cluster: ClusterRetriever, exc: StageError, body: Mapping[str, Any]) -> Exception:
+    """A failed request of the client's: its 400 when the cluster found ``body`` wrong, else a 502 by reason code
+    (the cluster's address and the exception stay in the log).
+
+    The 400 names the part of the body that holds what the cluster's reason quotes (``[no_such_aggregation]``).
+    """
     failure = cluster.failure(exc.__cause__) if exc.__cause__ is not None else None
-    if failure is not None and failure.status == 400:
-        return InvalidQuery("query", f"the cluster refused the search: {failure.type}: {failure.reason}")
-    return BadGateway(f"the cluster did not answer the search ({reason_code(exc)})")
+    if failure is None or failure.status != 400:
+        return BadGateway(f"the cluster did not answer the search ({reason_code(exc)})")
+    quoted = re.findall(r"\[([^\]]+)\]", failure.reason)
+    blamed = next(
+        (key for key in BLAMED if key in body and any(q in json.dumps(body[key]) for q in quoted)),
+        "query",
+    )
+    return InvalidQuery(blamed, f"the cluster refused the search: {failure.type}: {failure.reason}")
 
 
 def delegate_search(
@@ -838,15 +857,18 @@ def delegate_search(
         "from": base.offset,
         "size": base.size,
         "sort": sort if sort is not None else BROWSE_SORT,
-        "track_total_hits": base.track_total_hits,
         "_source": False,
         **extras,
     }
+    if "track_total_hits" in body and scroll is None:  # a scroll always counts: the cluster refuses it there
+        request["track_total_hits"] = base.track_total_hits
     if sort is not None and body.get("track_scores") is not None:
         request["track_scores"] = body["track_scores"]
     for key, value in (("post_filter", post), ("aggs", aggs), (HIGHLIGHT, highlight), ("suggest", suggest)):
         if value is not None:
             request[key] = value
+    if (scroll is not None or "pit" in extras) and base.offset == 0:
+        del request["from"]  # Elasticsearch refuses ``from`` in a scroll, and pages a point in time by search_after
     delegated.ordered_body = request
     if scroll is not None:
         delegated.params["scroll"] = scroll
