@@ -46,20 +46,26 @@ sorts; an attribute's terms aggregation runs over the nested
 ``query_string`` text that names such fields is parsed and sent as the same
 query in Query DSL. A field the index does not hold, a query type not on
 :data:`QUERY_TYPES`, or anything else that cannot be honoured is a 501 naming
-it (:class:`~.es_compat.Unsupported`), never dropped. Top-level ``knn`` is
-such a 501 for now.
+it (:class:`~.es_compat.Unsupported`), never dropped.
+
+A top-level ``knn`` with a ``query_vector`` is the dense leg's search, with the
+query's filter context and its own ``filter`` (engine kNN or FAISS; without a
+dense leg it is a 501): beside a query with words the two legs are fused and
+reranked as usual; alone, its nearest products are the page.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any, TypeGuard
 
+import numpy as np
 from werkzeug.exceptions import BadGateway
 
 from ..backends.cluster import ClusterRetriever
@@ -664,16 +670,29 @@ class FilteredDenseLeg:
 
     name = DENSE
 
-    def __init__(self, leg: Retriever, cluster: ClusterRetriever, clauses: list[dict[str, Any]]):
+    def __init__(
+        self,
+        leg: Retriever,
+        cluster: ClusterRetriever,
+        clauses: list[dict[str, Any]],
+        vector: list[float] | None = None,
+    ):
         self.leg = leg
         self.cluster = cluster
         self.clauses = clauses
+        self.vector = vector
+        """The client's ``knn.query_vector``, searched instead of the words' embedding."""
 
     def search(self, text: str, k: int, filters: Filters | None = None) -> list[Candidate]:
         if isinstance(self.leg, EngineKnnRetriever):
-            vector = self.leg.encoder.encode_queries([text])[0]
+            vector = np.asarray(self.vector) if self.vector is not None else self.leg.encoder.encode_queries([text])[0]
             return leg_candidates(DENSE, self.leg.search_vector(vector, k, filters, clauses=self.clauses))
-        found = self.leg.search(text, k, filters)
+        if self.vector is not None:
+            found = leg_candidates(DENSE, self.leg.search_vector(self.vector, k, filters))  # type: ignore[attr-defined]
+        else:
+            found = self.leg.search(text, k, filters)
+        if not self.clauses:
+            return found
         try:
             allowed = admitted(self.cluster, [c.product_id for c in found], self.clauses)
         except StageError as exc:
@@ -704,23 +723,39 @@ class DelegatedSearch:
     """The cluster's response to ``ordered_body``."""
     params: dict[str, Any] = field(default_factory=dict)
     """Options of the cluster request (``scroll``; no ``index`` for a point in time)."""
+    knn: Knn | None = None
+    dense: FilteredDenseLeg | None = None
+    """The request's dense leg, once :meth:`pipeline` has made it."""
 
     @property
     def ordered(self) -> bool:
-        return self.ordered_body is not None
+        """Whether the page is not the pipeline's to rank: the cluster's order, or a kNN search without words."""
+        return self.ordered_body is not None or (self.knn is not None and not self.search.text)
 
     def pipeline(self, pipeline: SearchPipeline) -> SearchPipeline:
         """The pipeline with the client's query as its lexical leg and the dense leg in its filter context."""
         legs: dict[str, Retriever] = {LEXICAL: self.leg}
         clauses = constraints(self.query) + ([self.post_filter] if self.post_filter is not None else [])
         dense = pipeline.legs.get(DENSE)
-        if dense is not None:
-            legs[DENSE] = FilteredDenseLeg(dense, self.cluster, clauses) if clauses else dense
+        if self.knn is not None:
+            if dense is None or not callable(getattr(dense, "search_vector", None)):
+                raise Unsupported("knn", "a query vector needs the dense leg (dense.enabled), which is off here")
+            try:
+                dense.search_vector(self.knn.vector, 0)  # type: ignore[attr-defined]  # checks the dimensions
+            except ValueError as exc:
+                raise InvalidQuery("knn.query_vector", str(exc)) from None
+            self.dense = FilteredDenseLeg(dense, self.cluster, clauses + self.knn.filters, self.knn.vector)
+        elif dense is not None:
+            self.dense = FilteredDenseLeg(dense, self.cluster, clauses)
+        if self.dense is not None:
+            legs[DENSE] = self.dense
         return pipeline.with_legs(legs)
 
     def ordered_result(self, pipeline: SearchPipeline) -> SearchResult:
-        """The cluster's own page: nothing to rerank, so its order, total and extras are the answer."""
-        assert self.ordered_body is not None
+        """The cluster's own page (nothing to rerank: its order, total and extras are the answer), or the
+        dense leg's nearest products to a query vector when no words came with it."""
+        if self.ordered_body is None:
+            return self._nearest(pipeline)
         try:
             self.answer = self.cluster.run_search(self.ordered_body, "search", **self.params)
         except StageError as exc:
@@ -734,6 +769,15 @@ class DelegatedSearch:
         return SearchResult(
             query=text, hits=pipeline.hits(candidates), total=int(total.get("value", 0)), ranking=ranking
         )
+
+    def _nearest(self, pipeline: SearchPipeline) -> SearchResult:
+        assert self.knn is not None and self.dense is not None
+        search = self.search
+        found = self.dense.search("", self.knn.k)  # Elasticsearch's k nearest, paged by from/size
+        reason = "a query vector without words: the nearest products, nothing for the reranker to read"
+        ranking = Ranking("", candidates=found, skipped={Stage.RERANK: reason, Stage.FUSION: reason})
+        page = found[search.offset : search.offset + search.size]
+        return SearchResult(query="", hits=pipeline.hits(page), total=len(found), ranking=ranking)
 
     def complete(self, response: dict[str, Any], result: SearchResult | None) -> None:
         """The cluster's parts of the answer: total, sort values, highlights, aggregations, suggestions, ids."""
@@ -751,7 +795,7 @@ class DelegatedSearch:
                 if key in self.answer:
                     response[key] = self.answer[key]
             self._total(hits, self.answer["hits"].get("total"), len(hits["hits"]))
-        else:
+        elif self.leg.total is not None:
             ranked = len(result.ranking.candidates) if result is not None else 0
             self._total(hits, self.leg.total, ranked)
             if self.highlight is not None and hits["hits"]:
@@ -819,8 +863,7 @@ def delegate_search(
 ) -> DelegatedSearch:
     """Split ``body`` (field aliases already applied) for the cluster behind ``cluster``."""
     fields = ClusterFields(cluster.settings, cluster.engine)
-    if body.get("knn") not in (None, {}, []):
-        raise Unsupported("knn", "a client's query vector (not yet delegated to the dense leg)")
+    knn = parse_knn(body["knn"], fields) if body.get("knn") not in (None, {}, []) else None
     params = dict(params)
     scroll = params.pop("scroll", None)
     q = params.pop("q", None)
@@ -844,12 +887,13 @@ def delegate_search(
     sort = fields.sort(body.get("sort"))
     suggest = fields.suggest(body["suggest"]) if body.get("suggest") not in (None, {}) else None
     extras = {k: body[k] for k in CLUSTER_ORDER_ONLY if body.get(k) is not None}
-    ordered = (
-        sort is not None or base.size == 0 or suggest is not None or scroll is not None or bool(extras) or not text
-    )
+    ordered = sort is not None or base.size == 0 or suggest is not None or scroll is not None or bool(extras)
+    if knn is not None and ordered:
+        raise Unsupported("knn", "with a sort, size 0, suggest, scroll or paging by search_after/pit")
+    ordered = ordered or (not text and knn is None)
     search = dataclasses.replace(base, text=text, filters=None, aggs=None if ordered else aggs)
     leg = DelegatedLeg(cluster, query, post, base.track_total_hits)
-    delegated = DelegatedSearch(search, cluster, query, post, leg, None, highlight, aggs_plan=plan)
+    delegated = DelegatedSearch(search, cluster, query, post, leg, None, highlight, aggs_plan=plan, knn=knn)
     if not ordered:
         return delegated
     request: dict[str, Any] = {
@@ -877,7 +921,46 @@ def delegate_search(
     return delegated
 
 
+@dataclass(frozen=True)
+class Knn:
+    """A top-level ``knn`` search: the client's query vector for the dense leg, and its own filters."""
+
+    vector: list[float]
+    k: int
+    filters: list[dict[str, Any]]
+
+
+KNN_KEYS = {"field", "query_vector", "k", "num_candidates", "filter", "boost", "_name"}
+
+
+def parse_knn(spec: Any, fields: ClusterFields) -> Knn:
+    """``knn`` with a ``query_vector``; its ``field`` names the client's vectors, which are the dense leg's here."""
+    if isinstance(spec, list):
+        if len(spec) != 1:
+            raise Unsupported("knn", "several kNN searches in one request")
+        spec = spec[0]
+    spec = _object(spec, "knn")
+    for key in spec:
+        if key not in KNN_KEYS:
+            raise Unsupported(f"knn.{key}")
+    vector = spec.get("query_vector")
+    if not isinstance(vector, list) or not vector:
+        raise InvalidQuery("knn.query_vector", "expected a list of numbers")
+    numbers = [_number(v, f"knn.query_vector[{i}]") for i, v in enumerate(vector)]
+    k = spec.get("k", 10)
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise InvalidQuery("knn.k", "expected a positive integer")
+    filters = [fields.query(q, f"knn.filter[{i}]") for i, q in enumerate(_clauses(spec.get("filter")))]
+    return Knn(numbers, k, filters)
+
+
 # ------------------------------------------------------------------ value checks
+
+
+def _number(value: Any, path: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidQuery(path, "expected a number")
+    return float(value)
 
 
 def _single_key(value: Any, path: str) -> tuple[str, Any]:

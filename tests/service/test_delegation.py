@@ -166,9 +166,36 @@ def test_a_field_the_index_does_not_hold_is_a_501_naming_it(shop):
     assert response.get_json()["error"]["unsupported"] == "query.term.marketplace.seller"
 
 
-def test_top_level_knn_is_a_501_naming_it(shop):
+def test_top_level_knn_without_a_dense_leg_is_a_501_naming_it(shop):
     response = shop.post("/products/_search", json={"knn": {"field": "v", "query_vector": [0.1], "k": 3}})
     assert response.status_code == 501 and response.get_json()["error"]["unsupported"] == "knn"
+
+
+def product_vector(tiny_settings, pid: str) -> list[float]:
+    """The product's own embedding, by the model the FAISS leg uses: its nearest product is itself."""
+    return BiEncoder(tiny_settings).encode_documents([BY_ID[pid].embedding_text()])[0].tolist()
+
+
+def test_knn_without_words_answers_the_nearest_products(make_shop, tiny_settings):
+    client = make_shop(dense=True)
+    answer = search(
+        client, {"knn": {"field": "embedding", "query_vector": product_vector(tiny_settings, "s3"), "k": 3}}
+    )
+    assert ids(answer)[0] == "s3" and len(ids(answer)) == 3
+
+
+def test_knn_filter_keeps_the_nearest_products_inside_it(make_shop, tiny_settings):
+    client = make_shop(dense=True)
+    vector = product_vector(tiny_settings, "s3")
+    knn = {"field": "embedding", "query_vector": vector, "k": 9, "filter": {"term": {"brand.keyword": "Acme"}}}
+    found = ids(search(client, {"knn": knn, "size": 9}))
+    assert found and all(BY_ID[pid].brand == "Acme" for pid in found)
+
+
+def test_knn_vector_of_the_wrong_length_is_a_400(make_shop):
+    client = make_shop(dense=True)
+    response = client.post("/products/_search", json={"knn": {"field": "v", "query_vector": [0.1, 0.2], "k": 3}})
+    assert response.status_code == 400 and response.get_json()["error"]["field"] == "knn.query_vector"
 
 
 # ------------------------------------------------------------------ pages with nothing to rerank
