@@ -283,7 +283,8 @@ class ClusterFields:
             if key in spec:
                 out[key] = self.query(spec[key], f"{where}.{key}")
         if kind == "dis_max":
-            out["queries"] = [self.query(c, f"{where}.queries[{i}]") for i, c in enumerate(_clauses(spec["queries"]))]
+            queries = _clauses(spec.get("queries"))
+            out["queries"] = [self.query(c, f"{where}.queries[{i}]") for i, c in enumerate(queries)]
         if kind == "nested" and spec.get("path") != ATTRIBUTES_PATH:
             raise Unsupported(f"{where}.path", f"nested path {spec.get('path')!r} (the index nests {ATTRIBUTES_PATH})")
         if kind == "function_score":
@@ -600,7 +601,7 @@ def constraints(query: Any) -> list[dict[str, Any]]:
     if kind in MATCH_QUERIES | MULTI_FIELD_QUERIES | STRING_QUERIES | {"match_all", "dis_max", "pinned"}:
         return []
     if kind == "constant_score":
-        return [spec["filter"]]
+        return [spec["filter"]] if spec.get("filter") is not None else []
     if kind in ("function_score", "boosting"):
         inner = spec.get("query" if kind == "function_score" else "positive")
         return constraints(inner) if inner is not None else []
@@ -626,6 +627,9 @@ class DelegatedLeg:
         self.track = track
         self.total: dict[str, Any] | None = None
         """The cluster's ``hits.total`` for the query and post filter, once searched."""
+        self.refused: str | None = None
+        """The cluster's reason when it refused the query as malformed (its 400): the request's fault, not a
+        leg to degrade."""
 
     def search(self, text: str, k: int, filters: Filters | None = None) -> list[Candidate]:
         body: dict[str, Any] = {
@@ -638,7 +642,11 @@ class DelegatedLeg:
         }
         if self.post_filter is not None:
             body["post_filter"] = self.post_filter
-        response = self.cluster.run_search(body)
+        try:
+            response = self.cluster.run_search(body)
+        except StageError as exc:
+            self.refused = malformed(self.cluster, exc)
+            raise
         self.total = response["hits"].get("total")
         return leg_candidates(LEXICAL, [(hit["_id"], hit.get("_score") or 0.0) for hit in response["hits"]["hits"]])
 
@@ -781,6 +789,8 @@ class DelegatedSearch:
 
     def complete(self, response: dict[str, Any], result: SearchResult | None) -> None:
         """The cluster's parts of the answer: total, sort values, highlights, aggregations, suggestions, ids."""
+        if self.leg.refused is not None:
+            raise InvalidQuery("query", f"the cluster refused the search: {self.leg.refused}")
         hits = response["hits"]
         if self.answer is not None:
             by_id = {h["_id"]: h for h in self.answer["hits"]["hits"]}
@@ -826,9 +836,9 @@ class DelegatedSearch:
         try:
             found = self.cluster.run_search(body, "highlight")["hits"]["hits"]
         except StageError as exc:
-            malformed = self.cluster_malformed(exc)
-            if malformed is not None:
-                raise InvalidQuery(HIGHLIGHT, malformed) from exc
+            reason = malformed(self.cluster, exc)
+            if reason is not None:
+                raise InvalidQuery(HIGHLIGHT, reason) from exc
             response["search_rerank"]["degraded"][HIGHLIGHT] = reason_code(exc)
             return
         by_id = {hit["_id"]: hit.get(HIGHLIGHT) for hit in found}
@@ -836,9 +846,11 @@ class DelegatedSearch:
             if by_id.get(hit["_id"]):
                 hit[HIGHLIGHT] = by_id[hit["_id"]]
 
-    def cluster_malformed(self, exc: StageError) -> str | None:
-        failure = self.cluster.failure(exc.__cause__) if exc.__cause__ is not None else None
-        return f"{failure.type}: {failure.reason}" if failure is not None and failure.status == 400 else None
+
+def malformed(cluster: ClusterRetriever, exc: StageError) -> str | None:
+    """The cluster's reason when it answered 400 (the request is wrong), else None (the cluster is)."""
+    failure = cluster.failure(exc.__cause__) if exc.__cause__ is not None else None
+    return f"{failure.type}: {failure.reason}" if failure is not None and failure.status == 400 else None
 
 
 def cluster_error(cluster: ClusterRetriever, exc: StageError, body: Mapping[str, Any]) -> Exception:
@@ -887,6 +899,12 @@ def delegate_search(
     sort = fields.sort(body.get("sort"))
     suggest = fields.suggest(body["suggest"]) if body.get("suggest") not in (None, {}) else None
     extras = {k: body[k] for k in CLUSTER_ORDER_ONLY if body.get(k) is not None}
+    if "collapse" in extras:
+        collapse = _object(extras["collapse"], "collapse")
+        resolved = fields.resolve(collapse.get("field"), KEYWORD, "collapse.field")
+        if resolved.attribute is not None:
+            raise Unsupported("collapse.field", "collapsing by an attribute (several values per product)")
+        extras["collapse"] = {**collapse, "field": resolved.name}
     ordered = sort is not None or base.size == 0 or suggest is not None or scroll is not None or bool(extras)
     if knn is not None and ordered:
         raise Unsupported("knn", "with a sort, size 0, suggest, scroll or paging by search_after/pit")

@@ -198,6 +198,11 @@ def test_knn_vector_of_the_wrong_length_is_a_400(make_shop):
     assert response.status_code == 400 and response.get_json()["error"]["field"] == "knn.query_vector"
 
 
+def test_a_query_the_cluster_refuses_is_a_400_not_an_empty_page(shop):
+    response = shop.post("/products/_search", json={"query": {"match": {"title": {"query": "sofa", "no_such": 1}}}})
+    assert response.status_code == 400 and "no_such" in response.get_json()["error"]["reason"]
+
+
 # ------------------------------------------------------------------ pages with nothing to rerank
 
 
