@@ -57,6 +57,7 @@ reranked as usual; alone, its nearest products are the page.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import re
@@ -97,7 +98,6 @@ DELEGATED_KEYS = (
     "collapse",
     "terminate_after",
     "track_scores",
-    "timeout",
 )
 # Keys the cluster answers only on a page it orders itself: on a reranked page they would mean nothing.
 CLUSTER_ORDER_ONLY = ("search_after", "pit", "min_score", "collapse", "terminate_after")
@@ -158,13 +158,19 @@ class Field:
     attribute: str | None = None
 
 
-def _leaf_paths(properties: Mapping[str, Any], prefix: str = "") -> set[str]:
+def _paths(properties: Mapping[str, Any], prefix: str = "") -> set[str]:
     out = set()
     for name, spec in properties.items():
         path = f"{prefix}{name}"
         out.add(path)
-        out |= _leaf_paths(spec.get("properties", {}), f"{path}.")
+        out |= _paths(spec.get("properties", {}), f"{path}.")
     return out
+
+
+@functools.cache
+def index_fields(mapping_version: int) -> frozenset[str]:
+    """Every field path of the product index's mapping (read once per version, not per search)."""
+    return frozenset(_paths(load_mapping(mapping_version)["mappings"]["properties"]))
 
 
 def _category(value: Any) -> str:
@@ -177,14 +183,16 @@ class ClusterFields:
     ``exact`` (term, terms): brand, category and attributes onto the normalised
     filter keys, so a term filter decides as the product's ``Filters`` do
     (case-insensitive; a category is a path prefix). ``keyword``
-    (aggregations, sorts, prefix/wildcard, exists): onto the facet keywords.
-    ``text`` (match queries, ``fields`` lists): the text fields as they are.
+    (aggregations, sorts, collapse): onto the facet keywords; a text field is
+    a 501 there. ``text`` (match, prefix, wildcard, exists, ``fields`` lists):
+    the text fields as they are, keyword names (``brand.keyword``) onto the
+    facet keywords.
     """
 
     def __init__(self, lexical: LexicalSettings, engine: str):
         self.engine = engine
         self.searched = [f"{name}^{boost:g}" for name, boost in lexical.searched_fields().items()]
-        self.known = _leaf_paths(load_mapping(lexical.mapping_version)["mappings"]["properties"])
+        self.known = index_fields(lexical.mapping_version)
 
     def resolve(self, name: Any, use: str, path: str) -> Field:
         if not isinstance(name, str):
@@ -349,8 +357,9 @@ class ClusterFields:
         return {kind: {**options, resolved.name: value}}
 
     def _string_query(self, kind: str, spec: Mapping[str, Any], where: str) -> dict[str, Any]:
-        """As sent, but for its field names: those the index holds as they are stay in Lucene syntax;
-        otherwise the text is parsed and sent as the same query in Query DSL, on the index's fields."""
+        """As sent when it names only fields the index holds as they are; otherwise, or when it excludes
+        something (``sofa -grey``), the text is parsed and sent as the same query in Query DSL on the index's
+        fields, where the exclusion is a ``must_not`` that the dense leg is held to as well (:func:`constraints`)."""
         text = spec.get("query")
         if not isinstance(text, str):
             raise InvalidQuery(f"{where}.query", "expected a string")
@@ -364,7 +373,8 @@ class ClusterFields:
         except query_string.SyntaxUnsupported:
             tree = None  # wildcards, regular expressions: the cluster reads them, if the fields are the index's
         named = query_string.fields(tree) if tree is not None else set(re.findall(r"([\w.]+):", text))
-        if all(name in LEXICAL_FIELDS or name in NUMERIC for name in named):
+        excludes = isinstance(tree, query_string.Group) and any(o == query_string.MUST_NOT for o, _ in tree.clauses)
+        if all(name in LEXICAL_FIELDS or name in NUMERIC for name in named) and not excludes:
             return {kind: sent}
         if tree is None:
             raise Unsupported(f"{where}.query", "wildcards or regular expressions on fields the index names otherwise")

@@ -311,6 +311,13 @@ def test_dense_hits_honour_the_clients_filters(make_shop):
         assert BY_ID[pid].brand == "Acme" and BY_ID[pid].attributes.get("color") != ("grey",)
 
 
+def test_dense_hits_honour_a_query_string_exclusion(make_shop):
+    client = make_shop(dense=True)
+    answer = search(client, {"query": {"query_string": {"query": "sofa -grey"}}, "size": 9, "explain": True})
+    assert any(DENSE in leg["legs"] for leg in answer["search_rerank"]["explanations"].values())
+    assert all(BY_ID[pid].attributes.get("color") != ("grey",) for pid in ids(answer))
+
+
 # ------------------------------------------------------------------ what a query asks
 
 
