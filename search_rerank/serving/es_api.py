@@ -1,7 +1,9 @@
 """The Elasticsearch-compatible API: ``_search``, ``_msearch``, and everything else passed through to the cluster.
 
-With a cluster backend, searches get their aggregations from the cluster (see
-aggregations), and Elasticsearch requests that are not searches are passed
+On the embedded backend a search body is compiled for tantivy (see
+embedded_search); with a cluster backend it is delegated to the cluster, which
+matches, filters, counts facets and highlights while the pipeline ranks (see
+delegation), and Elasticsearch requests that are not searches are passed
 through to it (see passthrough).
 """
 

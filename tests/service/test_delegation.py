@@ -68,12 +68,12 @@ SEARCH_UI_TEXT = {
 
 @pytest.fixture
 def make_shop(request, tmp_path, tiny_settings):
-    """``make_shop(dense=False, candidates=40)``: the app on a fresh OpenSearch index of CATALOG (osmem-server),
-    with a FAISS dense leg over the same products when ``dense``."""
+    """``make_shop(dense=False, candidates=40, engine="opensearch")``: the app on a fresh index of CATALOG
+    (osmem-server, or ES_URL for Elasticsearch), with a FAISS dense leg over the same products when ``dense``."""
     made = []
 
-    def make(dense: bool = False, candidates: int = 40):
-        lexical: LexicalSettings = server_settings("opensearch", request, candidates=candidates)
+    def make(dense: bool = False, candidates: int = 40, engine: str = "opensearch"):
+        lexical: LexicalSettings = server_settings(engine, request, candidates=candidates)
         retriever = server_retriever(lexical)
         retriever.add(CATALOG)
         made.append(retriever)
@@ -254,6 +254,19 @@ def test_post_filter_narrows_the_hits_but_not_the_facets(shop):
     answer = search(shop, body)
     assert set(ids(answer)) == {"s3", "s5"}
     assert buckets(answer["aggregations"]["brands"]) == {"Acme": 2, "Bolt": 2, "Cosy": 1}
+
+
+def test_elasticsearch_backend_answers_facets_highlights_and_a_filter(make_shop):
+    client = make_shop(engine="elasticsearch")
+    body = {
+        "query": {"bool": {"must": [SEARCH_UI_TEXT], "filter": [{"range": {"rating": {"gte": 4}}}]}},
+        "aggs": {"colors": {"terms": {"field": "color.keyword"}}},
+        "highlight": {"fields": {"title": {}}},
+    }
+    answer = search(client, body)
+    assert set(ids(answer)) == {"s1", "s2", "s5"}
+    assert buckets(answer["aggregations"]["colors"]) == {"grey": 2, "brown": 1}
+    assert all("<em>" in hit["highlight"]["title"][0] for hit in answer["hits"]["hits"])
 
 
 def test_highlights_come_from_the_cluster_for_the_page(shop):
