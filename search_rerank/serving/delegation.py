@@ -59,6 +59,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import logging
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -79,8 +80,10 @@ from ..core.pipeline import Ranking, SearchPipeline, SearchResult
 from ..core.reasons import reason_code
 from ..core.retrieval import DENSE, LEXICAL, Retriever, Stage, leg_candidates
 from ..core.settings import LEXICAL_FIELDS, LexicalSettings, ServiceSettings
-from . import query_string
+from . import metrics, query_string
 from .es_compat import EsSearch, InvalidQuery, Unsupported, parse_search
+
+log = logging.getLogger(__name__)
 
 # The body keys read here; parse_search reads the rest (paging, _source, track_total_hits, explain, ext).
 DELEGATED_KEYS = (
@@ -130,7 +133,6 @@ DECAY = ("gauss", "linear", "exp")  # score functions keyed by the field they re
 BLAMED = ("aggs", "suggest", "highlight", "sort", "post_filter")  # the parts a cluster's 400 may be about
 # Aggregations that name fields elsewhere than in ``field``: they could reach the index unmapped, so they are named.
 UNMAPPED_AGGREGATIONS = {
-    "composite",
     "multi_terms",
     "top_metrics",
     "scripted_metric",
@@ -222,6 +224,9 @@ class ClusterFields:
             return Field(name)
         if name.startswith(f"{ATTRIBUTES_PATH}."):
             return Field(name)
+        if use == TEXT and name.partition(".")[0] in LEXICAL_FIELDS:
+            # A front end's analyser sub-field (``title.search``, ``title.autosuggest``): the words of the field.
+            return Field(name.partition(".")[0])
         raise Unsupported(
             path,
             f"field {name!r} is not in the index (its fields: id, {', '.join(LEXICAL_FIELDS)}, "
@@ -448,6 +453,8 @@ class ClusterFields:
                             }
                         },
                     }
+            elif kind == "composite":
+                body = {**body, "sources": self._sources(body.get("sources"), f"{where}.composite.sources")}
             elif kind in UNMAPPED_AGGREGATIONS:
                 raise Unsupported(f"{where}.{kind}", f"aggregation type {kind!r}")
             if not wrapped:
@@ -458,6 +465,19 @@ class ClusterFields:
             if wrapped or sub_plan:
                 plan[name] = {"wrapped": wrapped, "subs": sub_plan}
         return out, plan
+
+    def _sources(self, sources: Any, path: str) -> list[dict[str, Any]]:
+        """A composite aggregation's sources (ReactiveSearch's "load more" facets), each on the index's keyword."""
+        out = []
+        for i, source in enumerate(_clauses(sources)):
+            name, spec = _single_key(source, f"{path}[{i}]")
+            kind, options = _single_key(spec, f"{path}[{i}].{name}")
+            options = _object(options, f"{path}[{i}].{name}.{kind}")
+            resolved = self.resolve(options.get("field"), KEYWORD, f"{path}[{i}].{name}.{kind}.field")
+            if resolved.attribute is not None:
+                raise Unsupported(f"{path}[{i}]", "a composite source on an attribute (use a terms aggregation)")
+            out.append({name: {kind: {**options, "field": resolved.name}}})
+        return out
 
     def sort(self, sort: Any) -> list[Any] | None:
         """The sort on the index's fields; None when it is relevance (``_score`` first, descending)."""
@@ -850,6 +870,8 @@ class DelegatedSearch:
             if reason is not None:
                 raise InvalidQuery(HIGHLIGHT, reason) from exc
             response["search_rerank"]["degraded"][HIGHLIGHT] = reason_code(exc)
+            metrics.DEGRADED.labels(HIGHLIGHT).inc()
+            log.warning("answered without highlights (%s): %s", reason_code(exc), exc)
             return
         by_id = {hit["_id"]: hit.get(HIGHLIGHT) for hit in found}
         for hit in hits:

@@ -160,6 +160,12 @@ def test_function_score_without_words_lists_in_the_clusters_order(shop):
     assert ids(search(shop, {"query": query, "size": 3}))[0] == "l2"
 
 
+def test_an_analyser_sub_field_searches_the_fields_words(shop):
+    # ReactiveSearch's search box names its index's sub-fields (title.search, title.autosuggest).
+    query = {"multi_match": {"query": "lamp", "fields": ["title.search", "title.autosuggest^2"]}}
+    assert set(ids(search(shop, {"query": query}))) == {"l1", "l2"}
+
+
 def test_a_field_the_index_does_not_hold_is_a_501_naming_it(shop):
     response = shop.post("/products/_search", json={"query": {"term": {"marketplace.seller": "x"}}})
     assert response.status_code == 501
@@ -232,6 +238,14 @@ def test_size_zero_answers_facets_from_the_cluster_without_hits(shop):
 def test_attribute_facet_is_answered_in_the_flat_terms_shape(shop):
     answer = search(shop, {"size": 0, "aggs": {"colors": {"terms": {"field": "color.keyword"}}}})
     assert buckets(answer["aggregations"]["colors"]) == {"grey": 3, "brown": 2, "blue": 1, "black": 1, "white": 1}
+
+
+def test_composite_facet_pages_through_brands(shop):
+    # ReactiveSearch's "load more" facets page a composite aggregation.
+    sources = [{"brand.keyword": {"terms": {"field": "brand.keyword"}}}]
+    answer = search(shop, {"size": 0, "aggs": {"brand": {"composite": {"size": 2, "sources": sources}}}})
+    keys = [bucket["key"]["brand.keyword"] for bucket in answer["aggregations"]["brand"]["buckets"]]
+    assert keys == ["Acme", "Bolt"]
 
 
 def test_scroll_continues_through_the_passthrough(shop):
