@@ -5,15 +5,21 @@ highlights, sorts and paging are the cluster's; the ranking is the pipeline's.""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
+import urllib3
+from live_server import handled
 from servers import server_retriever, server_settings
 
 from search_rerank.backends.encoder import BiEncoder
 from search_rerank.backends.faiss_index import FaissRetriever
 from search_rerank.core.pipeline import SearchPipeline
 from search_rerank.core.product import Product
+from search_rerank.core.reasons import CLUSTER_UNAVAILABLE
 from search_rerank.core.retrieval import DENSE, LEXICAL
 from search_rerank.core.settings import LexicalSettings, Settings
 from search_rerank.core.store import ProductStore
@@ -68,19 +74,20 @@ SEARCH_UI_TEXT = {
 
 @pytest.fixture
 def make_shop(request, tmp_path, tiny_settings):
-    """``make_shop(dense=False, candidates=40, engine="opensearch")``: the app on a fresh index of CATALOG
-    (osmem-server, or ES_URL for Elasticsearch), with a FAISS dense leg over the same products when ``dense``."""
+    """``make_shop(dense=False, candidates=40, engine="opensearch", **lexical)``: the app on a fresh index of
+    CATALOG (osmem-server, or ES_URL for Elasticsearch), with a FAISS dense leg over the same products when
+    ``dense``; ``lexical`` are more lexical settings (``url`` of a hop in front of the server)."""
     made = []
 
-    def make(dense: bool = False, candidates: int = 40, engine: str = "opensearch"):
-        lexical: LexicalSettings = server_settings(engine, request, candidates=candidates)
-        retriever = server_retriever(lexical)
-        retriever.add(CATALOG)
-        made.append(retriever)
+    def make(dense: bool = False, candidates: int = 40, engine: str = "opensearch", **lexical_settings: Any):
+        direct: LexicalSettings = server_settings(engine, request, candidates=candidates)
+        made.append(server_retriever(direct))
+        made[-1].add(CATALOG)
+        lexical = direct.model_copy(update=lexical_settings)
         store = ProductStore(tmp_path / f"{lexical.index}.sqlite")
         store.add(CATALOG)
         store.refresh_popularity()
-        legs: dict[str, Any] = {LEXICAL: retriever}
+        legs: dict[str, Any] = {LEXICAL: server_retriever(lexical)}
         dense_settings = tiny_settings.model_copy(update={"candidates": len(CATALOG)}) if dense else {"enabled": False}
         if dense:
             faiss = FaissRetriever(BiEncoder(tiny_settings), tiny_settings)
@@ -287,6 +294,45 @@ def test_highlights_come_from_the_cluster_for_the_page(shop):
     body = {"query": {"bool": {"must": [SEARCH_UI_TEXT]}}, "highlight": {"fields": {"title": {}}}, "size": 2}
     hits = search(shop, body)["hits"]["hits"]
     assert len(hits) == 2 and all("<em>" in hit["highlight"]["title"][0] for hit in hits)
+
+
+@contextmanager
+def refusing_highlights(cluster_url: str) -> Iterator[str]:
+    """An HTTP hop in front of the cluster that answers 503 to every request asking for highlights; yields its URL."""
+
+    class Hop(BaseHTTPRequestHandler):
+        def relay(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if b'"highlight"' in body:
+                answer_status, data, content_type = 503, b'{"error": "busy"}', "application/json"
+            else:
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+                answer = urllib3.request(
+                    self.command, cluster_url + self.path, body=body or None, headers=headers, retries=False
+                )
+                answer_status, data = answer.status, answer.data
+                content_type = answer.headers.get("Content-Type", "application/json")
+            self.send_response(answer_status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = relay
+
+        def log_message(self, *args):
+            pass
+
+    with handled(Hop) as url:
+        yield url
+
+
+def test_highlights_left_out_when_the_cluster_fails_them_and_flagged(make_shop, osmem_server_url):
+    with refusing_highlights(osmem_server_url) as url:
+        client = make_shop(url=url, retries=0)
+        answer = search(client, {"query": {"match": {"title": "sofa"}}, "highlight": {"fields": {"title": {}}}})
+    assert answer["search_rerank"]["degraded"] == {"highlight": CLUSTER_UNAVAILABLE}
+    assert len(ids(answer)) == 5 and not any("highlight" in hit for hit in answer["hits"]["hits"])
 
 
 def test_total_is_the_clusters_exact_count_beyond_the_candidates(make_shop):
