@@ -129,6 +129,7 @@ WRAP_KEY, WRAP_VALUES = "search_rerank_key", "search_rerank_values"
 BROWSE_SORT = [{"_score": "desc"}, {"sales": "desc"}, {"id": "asc"}]
 LEG_SORT = [{"_score": "desc"}, {"id": "asc"}]  # ties by id, as the lexical leg breaks them
 HIGHLIGHT = "highlight"
+PAST_RANKED = "past_ranked"  # the cluster's continuation of a page past the ranked list (a degraded part's name)
 DECAY = ("gauss", "linear", "exp")  # score functions keyed by the field they read
 BLAMED = ("aggs", "suggest", "highlight", "sort", "post_filter")  # the parts a cluster's 400 may be about
 # Aggregations that name fields elsewhere than in ``field``: they could reach the index unmapped, so they are named.
@@ -807,6 +808,41 @@ class DelegatedSearch:
         return SearchResult(
             query=text, hits=pipeline.hits(candidates), total=int(total.get("value", 0)), ranking=ranking
         )
+
+    def filled(self, result: SearchResult, pipeline: SearchPipeline) -> SearchResult:
+        """The page, continued past the end of the ranked list in the cluster's own order.
+
+        ``hits.total`` is the cluster's count of every match, so a front end offers pages up to it; the
+        pipeline ranks only the candidates. A page that reaches past them goes on with the matches not ranked,
+        best first by the cluster (one request that leaves the ranked ones out), so every page a front end
+        offers has hits and no product is shown twice.
+        """
+        search = self.search
+        ranked = [c.product_id for c in result.ranking.candidates]
+        total = self.leg.total
+        missing = search.size - len(result.hits)
+        if missing <= 0 or not isinstance(total, Mapping) or int(total.get("value", 0)) <= len(ranked):
+            return result
+        body: dict[str, Any] = {
+            "query": {"bool": {"must": [self.query], "must_not": [{"ids": {"values": ranked}}]}},
+            "from": max(0, search.offset - len(ranked)),
+            "size": missing,
+            "sort": LEG_SORT,
+            "track_scores": True,
+            "track_total_hits": False,
+            "_source": False,
+        }
+        if self.post_filter is not None:
+            body["post_filter"] = self.post_filter
+        try:
+            found = self.cluster.run_search(body, "search past the ranked list")["hits"]["hits"]
+        except StageError as exc:
+            result.ranking.degraded[PAST_RANKED] = reason_code(exc)
+            metrics.DEGRADED.labels(PAST_RANKED).inc()
+            log.warning("page not continued past the ranked list (%s): %s", reason_code(exc), exc)
+            return result
+        rest = leg_candidates(LEXICAL, [(hit["_id"], hit.get("_score") or 0.0) for hit in found])
+        return dataclasses.replace(result, hits=result.hits + pipeline.hits(rest))
 
     def _nearest(self, pipeline: SearchPipeline) -> SearchResult:
         assert self.knn is not None and self.dense is not None

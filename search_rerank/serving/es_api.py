@@ -123,6 +123,8 @@ def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
         result, interleaved = run_search(
             search.text, search.filters, search.size, search.offset, settings, ubi=search.ubi, pipeline=pipeline
         )
+        if delegated is not None:
+            result = delegated.filled(result, pipeline)
     hit_ids = [hit.product.id for hit in result.hits] if result is not None else []
     query_id, unlogged = log_query(search.text, hit_ids, search.filters, search.offset, search.ubi, interleaved)
     response = es_response(search, result, settings, index, (time.perf_counter() - started) * 1000)

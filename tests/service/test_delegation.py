@@ -341,6 +341,15 @@ def test_total_is_the_clusters_exact_count_beyond_the_candidates(make_shop):
     assert answer["hits"]["total"] == {"value": 5, "relation": "eq"}
 
 
+def test_pages_past_the_ranked_candidates_continue_in_the_clusters_order(make_shop):
+    client = make_shop(candidates=2)
+    pages = [
+        ids(search(client, {"query": {"match": {"title": "sofa"}}, "from": start, "size": 2})) for start in (0, 2, 4)
+    ]
+    assert [len(page) for page in pages] == [2, 2, 1]
+    assert sorted(pid for page in pages for pid in page) == ["s1", "s2", "s3", "s4", "s5"]
+
+
 def test_searchkit_multi_search_answers_facets_and_highlights(shop):
     lines = [
         {"index": "products"},
