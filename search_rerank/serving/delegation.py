@@ -129,6 +129,8 @@ WRAP_KEY, WRAP_VALUES = "search_rerank_key", "search_rerank_values"
 BROWSE_SORT = [{"_score": "desc"}, {"sales": "desc"}, {"id": "asc"}]
 LEG_SORT = [{"_score": "desc"}, {"id": "asc"}]  # ties by id, as the lexical leg breaks them
 HIGHLIGHT = "highlight"
+# URI parameters of a ``?q=`` search, as the query_string options they are.
+URI_QUERY_PARAMS = {"q": "query", "df": "default_field", "default_operator": "default_operator"}
 PAST_RANKED = "past_ranked"  # the cluster's continuation of a page past the ranked list (a degraded part's name)
 DECAY = ("gauss", "linear", "exp")  # score functions keyed by the field they read
 BLAMED = ("aggs", "suggest", "highlight", "sort", "post_filter")  # the parts a cluster's 400 may be about
@@ -946,12 +948,14 @@ def delegate_search(
     knn = parse_knn(body["knn"], fields) if body.get("knn") not in (None, {}, []) else None
     params = dict(params)
     scroll = params.pop("scroll", None)
-    q = params.pop("q", None)
+    lucene = {key: params.pop(name) for name, key in URI_QUERY_PARAMS.items() if name in params}
+    sort_param = params.pop("sort", None)
     rest = {k: v for k, v in body.items() if k not in DELEGATED_KEYS}
     base = parse_search(rest, params, limits)
     raw = body.get("query")
-    if raw is None and q is not None:
-        raw = {"query_string": {"query": q}}
+    if "query" in lucene:
+        # ``?q=`` is Lucene syntax, as Elasticsearch reads it, and replaces the body's query.
+        raw = {"query_string": lucene}
     query = fields.query(raw, "query") if raw is not None else {"match_all": {}}
     post = fields.query(body["post_filter"], "post_filter") if body.get("post_filter") is not None else None
     text = " ".join(dict.fromkeys(w.strip() for w in query_words(query) if w.strip()))
@@ -964,7 +968,7 @@ def delegate_search(
         raise Unsupported("typed_keys", "with aggregations")
     aggs, plan = fields.aggregations(body[given[0]], given[0]) if given else (None, {})
     highlight = fields.highlight(body[HIGHLIGHT]) if body.get(HIGHLIGHT) not in (None, {}) else None
-    sort = fields.sort(body.get("sort"))
+    sort = fields.sort(body.get("sort") if sort_param is None else sort_from_uri(sort_param))
     suggest = fields.suggest(body["suggest"]) if body.get("suggest") not in (None, {}) else None
     extras = {k: body[k] for k in CLUSTER_ORDER_ONLY if body.get(k) is not None}
     if "collapse" in extras:
@@ -1005,6 +1009,15 @@ def delegate_search(
     if "pit" in extras:
         delegated.params["index"] = None  # a point in time names its index itself
     return delegated
+
+
+def sort_from_uri(value: str) -> list[Any]:
+    """``?sort=price:asc,_score`` as a body's ``sort``."""
+    out: list[Any] = []
+    for item in value.split(","):
+        name, _, order = item.partition(":")
+        out.append({name: order} if order else name)
+    return out
 
 
 @dataclass(frozen=True)

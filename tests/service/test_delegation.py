@@ -229,6 +229,13 @@ def test_sort_by_rating_is_the_clusters_order_with_its_sort_values(shop):
     ]
 
 
+def test_uri_search_reads_q_as_lucene_syntax_and_sorts_by_the_sort_parameter(shop):
+    response = shop.get(
+        "/products/_search", query_string={"q": "brand.keyword:Acme AND title:sofa", "sort": "price:desc"}
+    )
+    assert response.status_code == 200 and ids(response.get_json()) == ["s2", "s1"]
+
+
 def test_sorted_second_page_continues_the_first(shop):
     first = ids(search(shop, {"sort": [{"price": "asc"}], "size": 3}))
     second = ids(search(shop, {"sort": [{"price": "asc"}], "size": 3, "from": 3}))
