@@ -35,7 +35,14 @@ split and sent on:
   ``highlight_query``, so hits that only the dense leg found get theirs too.
   ``hits.total`` is the cluster's count for the query and post filter
   (``track_total_hits`` as sent), raised to the ranked list's length when the
-  dense leg added more.
+  dense leg added more; a page past the ranked list goes on with the other
+  matches in the cluster's order (:meth:`DelegatedSearch.filled`).
+
+Every request goes through the lexical leg's client (its credentials, retry
+policy and timeouts) to ``_search`` on the configured index or alias, or
+without an index for a point in time: a read, whatever the body says, so
+nothing here widens what the passthrough's read-only allow-list lets through.
+A scroll's later pages are the passthrough's (``/_search/scroll``, on its list).
 
 Field names are the one thing translated (:class:`ClusterFields`): the index
 is the product's (``index_mappings/``), so a front end's ``brand.keyword`` or
