@@ -44,7 +44,9 @@ without an index for a point in time: a read, whatever the body says, so
 nothing here widens what the passthrough's read-only allow-list lets through.
 A scroll's later pages are the passthrough's (``/_search/scroll``, on its list).
 
-Field names are the one thing translated (:class:`ClusterFields`): the index
+Field names are the one thing translated (:class:`ClusterFields`), and
+``_source`` is the product record (from the store, filtered as asked), as on
+every page this service answers. The index
 is the product's (``index_mappings/``), so a front end's ``brand.keyword`` or
 ``attributes.color`` (after ``service.field_aliases``) is mapped onto the
 normalised filter keys (``term``/``terms``), the facet keywords (aggregations,
