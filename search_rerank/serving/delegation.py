@@ -990,7 +990,8 @@ def delegate_search(
     if knn is not None and ordered:
         raise Unsupported("knn", "with a sort, size 0, suggest, scroll or paging by search_after/pit")
     ordered = ordered or (not text and knn is None)
-    search = dataclasses.replace(base, text=text, filters=None, aggs=None if ordered else aggs)
+    ignored = base.ignored + (knn.ignored if knn is not None else ())
+    search = dataclasses.replace(base, text=text, filters=None, aggs=None if ordered else aggs, ignored=ignored)
     leg = DelegatedLeg(cluster, query, post, base.track_total_hits)
     delegated = DelegatedSearch(search, cluster, query, post, leg, None, highlight, aggs_plan=plan, knn=knn)
     if not ordered:
@@ -1036,6 +1037,8 @@ class Knn:
     vector: list[float]
     k: int
     filters: list[dict[str, Any]]
+    ignored: tuple[str, ...] = ()
+    """The options that change nothing here, reported under ``search_rerank.ignored``."""
 
 
 KNN_KEYS = {"field", "query_vector", "k", "num_candidates", "filter", "boost", "_name"}
@@ -1059,7 +1062,9 @@ def parse_knn(spec: Any, fields: ClusterFields) -> Knn:
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise InvalidQuery("knn.k", "expected a positive integer")
     filters = [fields.query(q, f"knn.filter[{i}]") for i, q in enumerate(_clauses(spec.get("filter")))]
-    return Knn(numbers, k, filters)
+    # The dense leg searches its own vectors with its own settings; fusion weighs the legs, not a boost.
+    ignored = tuple(f"knn.{key}" for key in ("field", "num_candidates", "boost") if key in spec)
+    return Knn(numbers, k, filters, ignored)
 
 
 # ------------------------------------------------------------------ value checks

@@ -195,6 +195,7 @@ def test_knn_without_words_answers_the_nearest_products(make_shop, tiny_settings
         client, {"knn": {"field": "embedding", "query_vector": product_vector(tiny_settings, "s3"), "k": 3}}
     )
     assert ids(answer)[0] == "s3" and len(ids(answer)) == 3
+    assert answer["search_rerank"]["ignored"] == ["knn.field"]
 
 
 def test_knn_filter_keeps_the_nearest_products_inside_it(make_shop, tiny_settings):
