@@ -252,9 +252,14 @@ class ClusterRetriever:
         response = self._call("aggregate", lambda: self._client.search(index=self.index, body=body))
         return response.get("aggregations", {})
 
-    def run_search(self, body: Mapping[str, Any], action: str = "search") -> dict[str, Any]:
-        """One search request with ``body`` as it is, under the retry policy; the decoded response."""
-        return self._call(action, lambda: self._client.search(index=self.index, body=body))
+    def run_search(self, body: Mapping[str, Any], action: str = "search", **options: Any) -> dict[str, Any]:
+        """One search request with ``body`` as it is, under the retry policy; the decoded response.
+
+        ``options`` go to the client's ``search`` (``scroll="1m"``; ``index=None`` for a point in time,
+        which names its index itself).
+        """
+        options = {"index": self.index, **options}
+        return self._call(action, lambda: self._client.search(body=body, **options))
 
     def mapping(self) -> dict[str, Any]:
         """The mappings of the index, or of the index the alias selects (the first, if it selects several)."""

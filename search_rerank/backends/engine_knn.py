@@ -69,9 +69,16 @@ KNN_BODIES: dict[str, Callable[..., dict[str, Any]]] = {
 
 
 def knn_body(
-    engine: str, field: str, vector: Iterable[float], k: int, num_candidates: int, filters: Filters | None = None
+    engine: str,
+    field: str,
+    vector: Iterable[float],
+    k: int,
+    num_candidates: int,
+    filters: Filters | None = None,
+    clauses: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """The engine's request for the ``k`` nearest products to ``vector`` that pass ``filters``.
+    """The engine's request for the ``k`` nearest products to ``vector`` that pass ``filters`` and ``clauses``
+    (Query DSL filter clauses: a search's own filter context, delegated to the cluster).
 
     ``num_candidates`` is raised to ``k`` when smaller (the engines refuse fewer) and capped at their limit.
     """
@@ -80,7 +87,8 @@ def knn_body(
     if not 1 <= k <= MAX_CANDIDATES:
         raise ValueError(f"k={k}: a kNN search returns between 1 and {MAX_CANDIDATES} products")
     candidates = min(MAX_CANDIDATES, max(k, num_candidates))
-    return KNN_BODIES[engine](field, [float(x) for x in vector], k, candidates, filter_clauses(filters))
+    every = filter_clauses(filters) + [dict(clause) for clause in clauses]
+    return KNN_BODIES[engine](field, [float(x) for x in vector], k, candidates, every)
 
 
 def cosine_hits(response: Mapping[str, Any]) -> list[tuple[str, float]]:
@@ -164,8 +172,15 @@ class EngineKnnRetriever:
 
     # ------------------------------------------------------------ beyond the protocol
 
-    def search_vector(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[tuple[str, float]]:
-        """(product id, cosine) hits, best first, for an embedding made elsewhere by the same model."""
+    def search_vector(
+        self,
+        vector: np.ndarray,
+        k: int,
+        filters: Filters | None = None,
+        clauses: Sequence[Mapping[str, Any]] = (),
+    ) -> list[tuple[str, float]]:
+        """(product id, cosine) hits, best first, for an embedding made elsewhere by the same model;
+        ``clauses`` are Query DSL filters the engine applies inside the kNN search."""
         if k < 0:
             raise ValueError(f"k={k}: the number of candidates must be >= 0")
         vector = np.asarray(vector, dtype=np.float32).reshape(-1)
@@ -173,7 +188,7 @@ class EngineKnnRetriever:
             raise ValueError(f"query vector has {len(vector)} dimensions; the index holds {self.encoder.dim}")
         if k == 0:
             return []
-        body = knn_body(self.cluster.engine, self.field, vector, k, self.settings.num_candidates, filters)
+        body = knn_body(self.cluster.engine, self.field, vector, k, self.settings.num_candidates, filters, clauses)
         return cosine_hits(self._dense(lambda: self.cluster.run_search(body, "kNN search")))
 
     def vector_fields(self, products: Sequence[Product]) -> dict[str, dict[str, list[float]]]:

@@ -1,7 +1,9 @@
 """The Elasticsearch-compatible API: ``_search``, ``_msearch``, and everything else passed through to the cluster.
 
-With a cluster backend, searches get their aggregations from the cluster (see
-aggregations), and Elasticsearch requests that are not searches are passed
+On the embedded backend a search body is compiled for tantivy (see
+embedded_search); with a cluster backend it is delegated to the cluster, which
+matches, filters, counts facets and highlights while the pipeline ranks (see
+delegation), and Elasticsearch requests that are not searches are passed
 through to it (see passthrough).
 """
 
@@ -26,6 +28,7 @@ from .context import (
     log_query,
     run_search,
 )
+from .delegation import delegate_search, delegates
 from .embedded_search import compile_search, serves
 from .es_compat import InvalidQuery, Unsupported, es_response, parse_msearch, parse_search
 from .field_aliases import rename_fields
@@ -103,25 +106,36 @@ def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
     body = rename_fields(body, settings.service.field_aliases)
     lexical = pipeline.legs.get(LEXICAL)
     embedded = compile_search(body, params, settings.service, lexical) if serves(lexical) else None
+    delegated = delegate_search(body, params, settings.service, lexical) if delegates(lexical) else None
     if embedded is not None:
         search = embedded.search
         pipeline = embedded.pipeline(pipeline)
+    elif delegated is not None:
+        search = delegated.search
+        pipeline = delegated.pipeline(pipeline)
     else:
         search = parse_search(body, params, settings.service, aggregations=computes_aggregations(lexical))
     if plan is not None:
         search, pipeline = plan.search(search), plan.pipeline(pipeline)
         if embedded is not None:
             embedded.search = search
-    aggregations = current_app.extensions["aggregator"].start(lexical, search)
+        if delegated is not None:
+            delegated.search = search
+    aggregating = delegated.leg if delegated is not None else lexical
+    aggregations = current_app.extensions["aggregator"].start(aggregating, search)
     result = interleaved = None
     if embedded is not None and embedded.sort is not None:
         result = embedded.sorted_result(pipeline)
     elif embedded is not None and embedded.browses and (plan is None or plan.browses):
         result = embedded.browse_result(pipeline)
+    elif delegated is not None and delegated.ordered:
+        result = delegated.ordered_result(pipeline)
     elif not search.matches_nothing:
         result, interleaved = run_search(
             search.text, search.filters, search.size, search.offset, settings, ubi=search.ubi, pipeline=pipeline
         )
+        if delegated is not None:
+            result = delegated.filled(result, pipeline)
     hit_ids = [hit.product.id for hit in result.hits] if result is not None else []
     query_id, unlogged = log_query(search.text, hit_ids, search.filters, search.offset, search.ubi, interleaved)
     response = es_response(search, result, settings, index, (time.perf_counter() - started) * 1000)
@@ -133,6 +147,8 @@ def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
     current_app.extensions["aggregator"].answer(aggregations, response, settings.service.aggregations_timeout_s)
     if embedded is not None:
         embedded.complete(response, result)
+    if delegated is not None:
+        delegated.complete(response, result)
     if plan is not None:
         plan.complete(response)
     if search.ubi is not None:

@@ -138,6 +138,9 @@ ROOT_READS: dict[tuple[str, ...], frozenset[str]] = {  # /...
     (): LOOKUP,
     ("_cat", "{more}"): LOOKUP,
     ("_cluster", "health"): LOOKUP,
+    # A scroll's next page; the first is a search, which this service answers (serving/delegation).
+    ("_search", "scroll"): QUERY,
+    ("_search", "scroll", "{name}"): LOOKUP,
     ("_cluster", "health", "{name}"): LOOKUP,
     ("_aliases",): LOOKUP,
     ("_render", "template"): QUERY,

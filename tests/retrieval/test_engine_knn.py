@@ -47,6 +47,12 @@ def test_elasticsearch_body_asks_k_of_num_candidates_and_no_source():
     assert body["size"] == 10 and body["_source"] is False
 
 
+def test_body_adds_a_searchs_own_filter_clauses_to_the_filters():
+    clause = {"bool": {"must_not": [{"term": {"filter.brand": "acme"}}]}}
+    body = knn_body("elasticsearch", "embedding", VECTOR, 10, 200, FILTERS, clauses=[clause])
+    assert body["knn"]["filter"] == [*filter_clauses(FILTERS), clause]
+
+
 def test_opensearch_body_puts_the_filters_inside_the_knn_query():
     body = knn_body("opensearch", "embedding", VECTOR, 10, 200, FILTERS)
     assert body["query"]["knn"]["embedding"]["filter"] == {"bool": {"filter": filter_clauses(FILTERS)}}

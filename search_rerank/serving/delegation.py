@@ -1,0 +1,1101 @@
+"""Elasticsearch searches on a cluster backend: the client's Query DSL delegated to the cluster.
+
+The service only wants to change the *ranking*; everything else a front end
+asks (``must_not``, ``function_score``, ``nested``, ``query_string``, ranges
+in any form, facets, highlights, sorting by a field, suggestions, scrolling)
+the cluster already answers exactly. So with ``lexical.backend`` =
+``elasticsearch`` or ``opensearch`` a search body is not re-implemented but
+split and sent on:
+
+- **Nothing to rerank** (a sort by a field other than ``_score``, ``size: 0``,
+  ``suggest``, ``scroll``, ``pit``, ``search_after``, or a query without words):
+  the body goes to the cluster as one request, as it came, and the cluster's
+  page, total, sort values, highlights, aggregations, suggestions and scroll or
+  PIT ids are the answer (:meth:`DelegatedSearch.ordered_result`). A query without
+  words and without a sort is listed ``_score`` first (``function_score``
+  boosts and pins count), then best sellers, then id, as the embedded backend
+  lists it: Elasticsearch's index order means nothing to a shopper.
+- **A ranking**: the lexical leg is the client's own ``query`` (with its
+  ``post_filter`` as Elasticsearch's ``post_filter``), ``size`` = the leg's
+  candidates, ``_source``, paging, aggregations and highlights split off
+  (:class:`DelegatedLeg`); the dense leg searches within the same filter
+  context (:func:`constraints`: ``bool.filter``, ``must_not``, the non-text
+  clauses of ``must``, the ``post_filter``): engine kNN takes them as its
+  ``filter``, FAISS candidates are checked in one ``ids`` + filter request
+  (:class:`FilteredDenseLeg`), so no dense hit breaks a filter. The words for the
+  encoder and the reranker are read from the text clauses in scoring
+  position (:func:`query_words`: ``match`` and ``multi_match`` as sent,
+  ``query_string``/``simple_query_string`` parsed for their wanted terms).
+  Aggregations go in a second, ``size: 0`` request with the client's query
+  (the existing :class:`~.aggregations.Aggregator`), not in the leg's request:
+  the leg has a tight deadline that a slow aggregation would blow, costing the
+  hits; apart, the two run side by side, and facets degrade on their own.
+  ``highlight`` is asked once, after ranking, for the page's hits: an ``ids``
+  request with the client's highlight and the client's query as its
+  ``highlight_query``, so hits that only the dense leg found get theirs too.
+  ``hits.total`` is the cluster's count for the query and post filter
+  (``track_total_hits`` as sent), raised to the ranked list's length when the
+  dense leg added more; a page past the ranked list goes on with the other
+  matches in the cluster's order (:meth:`DelegatedSearch.filled`).
+
+Every request goes through the lexical leg's client (its credentials, retry
+policy and timeouts) to ``_search`` on the configured index or alias, or
+without an index for a point in time: a read, whatever the body says, so
+nothing here widens what the passthrough's read-only allow-list lets through.
+A scroll's later pages are the passthrough's (``/_search/scroll``, on its list).
+
+Field names are the one thing translated (:class:`ClusterFields`), and
+``_source`` is the product record (from the store, filtered as asked), as on
+every page this service answers. The index
+is the product's (``index_mappings/``), so a front end's ``brand.keyword`` or
+``attributes.color`` (after ``service.field_aliases``) is mapped onto the
+normalised filter keys (``term``/``terms``), the facet keywords (aggregations,
+sorts; an attribute's terms aggregation runs over the nested
+``facet.attributes`` and is answered in the flat shape) and the text fields.
+``query_string`` text that names such fields is parsed and sent as the same
+query in Query DSL. A field the index does not hold, a query type not on
+:data:`QUERY_TYPES`, or anything else that cannot be honoured is a 501 naming
+it (:class:`~.es_compat.Unsupported`), never dropped.
+
+A top-level ``knn`` with a ``query_vector`` is the dense leg's search, with the
+query's filter context and its own ``filter`` (engine kNN or FAISS; without a
+dense leg it is a 501): beside a query with words the two legs are fused and
+reranked as usual; alone, its nearest products are the page.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import logging
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Any, TypeGuard
+
+import numpy as np
+from werkzeug.exceptions import BadGateway
+
+from ..backends.cluster import ClusterRetriever
+from ..backends.engine_knn import EngineKnnRetriever
+from ..backends.mappings import load_mapping
+from ..core.candidate import Candidate
+from ..core.errors import StageError
+from ..core.filters import Filters, attribute_key, category_key, normalise_term
+from ..core.pipeline import Ranking, SearchPipeline, SearchResult
+from ..core.reasons import reason_code
+from ..core.retrieval import DENSE, LEXICAL, Retriever, Stage, leg_candidates
+from ..core.settings import LEXICAL_FIELDS, LexicalSettings, ServiceSettings
+from . import metrics, query_string
+from .es_compat import EsSearch, InvalidQuery, Unsupported, parse_search
+
+log = logging.getLogger(__name__)
+
+# The body keys read here; parse_search reads the rest (paging, _source, track_total_hits, explain, ext).
+DELEGATED_KEYS = (
+    "query",
+    "post_filter",
+    "aggs",
+    "aggregations",
+    "highlight",
+    "sort",
+    "suggest",
+    "search_after",
+    "pit",
+    "knn",
+    "min_score",
+    "collapse",
+    "terminate_after",
+    "track_scores",
+)
+# Keys the cluster answers only on a page it orders itself: on a reranked page they would mean nothing.
+CLUSTER_ORDER_ONLY = ("search_after", "pit", "min_score", "collapse", "terminate_after")
+MATCH_QUERIES = {"match", "match_phrase", "match_phrase_prefix", "match_bool_prefix"}
+MULTI_FIELD_QUERIES = {"multi_match", "combined_fields"}
+STRING_QUERIES = {"query_string", "simple_query_string"}
+LEAF_FIELD_QUERIES = {"term", "terms", "range", "prefix", "wildcard", "regexp", "fuzzy"}
+# Every query type sent on; each is rewritten for the index's field names below.
+QUERY_TYPES = (
+    MATCH_QUERIES
+    | MULTI_FIELD_QUERIES
+    | STRING_QUERIES
+    | LEAF_FIELD_QUERIES
+    | {"bool", "constant_score", "function_score", "boosting", "dis_max", "nested", "pinned"}
+    | {"match_all", "match_none", "ids", "exists"}
+)
+OPTIONS = {"boost", "_name", "case_insensitive", "rewrite"}
+SORT_OPTIONS = {"order", "missing", "mode", "unmapped_type", "format"}
+NUMERIC = ("price", "rating", "sales", "review_count", "popularity")
+_ATTRIBUTE = re.compile(r"attributes\.([^.]+?)(?:\.keyword)?")
+_LEVEL = re.compile(r"facet\.category\.lvl\d+")
+ATTRIBUTES_PATH = "facet.attributes"
+# Names of the wrapper aggregations an attribute's terms aggregation is sent in (unwrapped in the answer).
+WRAP_KEY, WRAP_VALUES = "search_rerank_key", "search_rerank_values"
+# A page ordered by the cluster with no sort of its own: its ranking, then best sellers, then id.
+BROWSE_SORT = [{"_score": "desc"}, {"sales": "desc"}, {"id": "asc"}]
+LEG_SORT = [{"_score": "desc"}, {"id": "asc"}]  # ties by id, as the lexical leg breaks them
+HIGHLIGHT = "highlight"
+# URI parameters of a ``?q=`` search, as the query_string options they are.
+URI_QUERY_PARAMS = {"q": "query", "df": "default_field", "default_operator": "default_operator"}
+PAST_RANKED = "past_ranked"  # the cluster's continuation of a page past the ranked list (a degraded part's name)
+DECAY = ("gauss", "linear", "exp")  # score functions keyed by the field they read
+BLAMED = ("aggs", "suggest", "highlight", "sort", "post_filter")  # the parts a cluster's 400 may be about
+# Aggregations that name fields elsewhere than in ``field``: they could reach the index unmapped, so they are named.
+UNMAPPED_AGGREGATIONS = {
+    "multi_terms",
+    "top_metrics",
+    "scripted_metric",
+    "significant_text",
+    "matrix_stats",
+}
+EXACT, KEYWORD, TEXT = "exact", "keyword", "text"
+
+
+def delegates(leg: Any) -> TypeGuard[ClusterRetriever]:
+    """Whether the lexical leg is a cluster, to which this module delegates the Query DSL."""
+    return isinstance(leg, ClusterRetriever)
+
+
+# ------------------------------------------------------------------ field names
+
+
+@dataclass(frozen=True)
+class Field:
+    """A field name on the index: ``name``; ``value`` maps a term's value onto the stored key;
+    ``attribute`` is the product attribute when the name was ``attributes.<key>``."""
+
+    name: str
+    value: Callable[[Any], Any] | None = None
+    attribute: str | None = None
+
+
+def _paths(properties: Mapping[str, Any], prefix: str = "") -> set[str]:
+    out = set()
+    for name, spec in properties.items():
+        path = f"{prefix}{name}"
+        out.add(path)
+        out |= _paths(spec.get("properties", {}), f"{path}.")
+    return out
+
+
+@functools.cache
+def index_fields(mapping_version: int) -> frozenset[str]:
+    """Every field path of the product index's mapping (read once per version, not per search)."""
+    return frozenset(_paths(load_mapping(mapping_version)["mappings"]["properties"]))
+
+
+def _category(value: Any) -> str:
+    return category_key(Filters.model_validate({"category": str(value)}).category or ())
+
+
+class ClusterFields:
+    """A front end's field names (after ``service.field_aliases``) onto the product index's, by use.
+
+    ``exact`` (term, terms): brand, category and attributes onto the normalised
+    filter keys, so a term filter decides as the product's ``Filters`` do
+    (case-insensitive; a category is a path prefix). ``keyword``
+    (aggregations, sorts, collapse): onto the facet keywords; a text field is
+    a 501 there. ``text`` (match, prefix, wildcard, exists, ``fields`` lists):
+    the text fields as they are, keyword names (``brand.keyword``) onto the
+    facet keywords.
+    """
+
+    def __init__(self, lexical: LexicalSettings, engine: str):
+        self.engine = engine
+        self.searched = [f"{name}^{boost:g}" for name, boost in lexical.searched_fields().items()]
+        self.known = index_fields(lexical.mapping_version)
+
+    def resolve(self, name: Any, use: str, path: str) -> Field:
+        if not isinstance(name, str):
+            raise InvalidQuery(path, "expected a field name")
+        base = name.removesuffix(".keyword")
+        if name in ("_id", "id") or name in NUMERIC or _LEVEL.fullmatch(name):
+            return Field(name)
+        if base in ("brand", "facet.brand"):
+            if use == EXACT:
+                return Field("filter.brand", lambda v: normalise_term(str(v)))
+            return Field("brand" if use == TEXT and name == "brand" else "facet.brand")
+        if base == "category" and use == EXACT:
+            return Field("filter.category_path", _category)
+        if name in LEXICAL_FIELDS and use == TEXT:
+            return Field(name)
+        attribute = _ATTRIBUTE.fullmatch(name)
+        if attribute is not None:
+            key = attribute.group(1).lower()
+            if use == EXACT:
+                return Field("filter.attribute", lambda v: attribute_key(key, str(v)), attribute=key)
+            return Field(f"{ATTRIBUTES_PATH}.value", attribute=key)
+        if name in LEXICAL_FIELDS and use == EXACT:
+            return Field(name)  # a term on a text field: its analysed tokens, as in Elasticsearch
+        if name in self.known and not name.startswith(ATTRIBUTES_PATH) and name not in ("facet", "filter"):
+            if use != TEXT and name in LEXICAL_FIELDS:
+                raise Unsupported(path, f"field {name!r} is text: sort or aggregate on a keyword field")
+            return Field(name)
+        if name.startswith(f"{ATTRIBUTES_PATH}."):
+            return Field(name)
+        if use == TEXT and name.partition(".")[0] in LEXICAL_FIELDS:
+            # A front end's analyser sub-field (``title.search``, ``title.autosuggest``): the words of the field.
+            return Field(name.partition(".")[0])
+        raise Unsupported(
+            path,
+            f"field {name!r} is not in the index (its fields: id, {', '.join(LEXICAL_FIELDS)}, "
+            f"brand.keyword, attributes.<name>, {', '.join(NUMERIC)}, facet.category.lvl<n>; "
+            "service.field_aliases maps a front end's names onto them)",
+        )
+
+    def text_fields(self, names: Any, path: str) -> list[str]:
+        """A ``fields`` list (``title^2``, wildcards) on the index's text fields; none or ``*``: the searched ones."""
+        if names in (None, [], "*", ["*"]):
+            return list(self.searched)
+        names = [names] if isinstance(names, str) else names
+        if not isinstance(names, list):
+            raise InvalidQuery(path, "expected a list of field names")
+        out: list[str] = []
+        for i, raw in enumerate(names):
+            if not isinstance(raw, str):
+                raise InvalidQuery(f"{path}[{i}]", "expected a field name")
+            name, caret, boost = raw.partition("^")
+            if "*" in name:
+                out += [f"{f}{caret}{boost}" for f in LEXICAL_FIELDS if fnmatchcase(f, name)]
+                continue
+            resolved = self.resolve(name, TEXT, f"{path}[{i}]")
+            if resolved.attribute is not None:
+                resolved = Field("attributes")  # one attribute's words are in the attributes text
+            out.append(f"{resolved.name}{caret}{boost}")
+        return out or list(self.searched)
+
+    # ------------------------------------------------------------ queries
+
+    def query(self, query: Any, path: str) -> dict[str, Any]:
+        """``query`` with every field name on the index; :class:`Unsupported` for what it cannot say."""
+        kind, spec = _single_key(query, path)
+        where = f"{path}.{kind}"
+        if kind not in QUERY_TYPES:
+            raise Unsupported(where, f"query type {kind!r}")
+        if kind in ("match_all", "match_none", "ids"):
+            return {kind: spec}
+        if kind == "bool":
+            spec = _object(spec, where)
+            out = {k: v for k, v in spec.items() if k not in ("must", "filter", "should", "must_not")}
+            for key in ("must", "filter", "should", "must_not"):
+                if key in spec:
+                    out[key] = [self.query(c, f"{where}.{key}[{i}]") for i, c in enumerate(_clauses(spec[key]))]
+            return {kind: out}
+        if kind in ("constant_score", "function_score", "boosting", "dis_max", "pinned", "nested"):
+            return {kind: self._compound(kind, _object(spec, where), where)}
+        if kind == "exists":
+            name = _object(spec, where).get("field")
+            resolved = self.resolve(name, TEXT, f"{where}.field")
+            if resolved.attribute is not None:
+                return _nested_key(resolved.attribute)
+            return {kind: {**spec, "field": resolved.name}}
+        if kind in MULTI_FIELD_QUERIES:
+            spec = dict(_object(spec, where))
+            spec["fields"] = self.text_fields(spec.get("fields"), f"{where}.fields")
+            return {kind: spec}
+        if kind in STRING_QUERIES:
+            return self._string_query(kind, _object(spec, where), where)
+        return self._leaf(kind, spec, where)
+
+    def _compound(self, kind: str, spec: Mapping[str, Any], where: str) -> dict[str, Any]:
+        out = dict(spec)
+        if kind == "pinned" and self.engine != "elasticsearch":
+            raise Unsupported(where, f"query type 'pinned' ({self.engine} has no pinned query)")
+        for key in ("filter", "query", "positive", "negative", "organic"):
+            if key in spec:
+                out[key] = self.query(spec[key], f"{where}.{key}")
+        if kind == "dis_max":
+            queries = _clauses(spec.get("queries"))
+            out["queries"] = [self.query(c, f"{where}.queries[{i}]") for i, c in enumerate(queries)]
+        if kind == "nested" and spec.get("path") != ATTRIBUTES_PATH:
+            raise Unsupported(f"{where}.path", f"nested path {spec.get('path')!r} (the index nests {ATTRIBUTES_PATH})")
+        if kind == "function_score":
+            functions = []
+            for i, function in enumerate(_clauses(spec.get("functions"))):
+                function = dict(_object(function, f"{where}.functions[{i}]"))
+                for script in ("script_score", "field_value_factor", *DECAY):
+                    if script in function:
+                        self._function_fields(script, function[script], f"{where}.functions[{i}].{script}")
+                if "filter" in function:
+                    function["filter"] = self.query(function["filter"], f"{where}.functions[{i}].filter")
+                functions.append(function)
+            if "functions" in spec:
+                out["functions"] = functions
+            for script in ("script_score", "field_value_factor", *DECAY):
+                if script in spec:
+                    self._function_fields(script, spec[script], f"{where}.{script}")
+        return out
+
+    def _function_fields(self, kind: str, spec: Any, path: str) -> None:
+        """Score functions read fields by name: those must be the index's numbers, as they are."""
+        if kind == "script_score":
+            raise Unsupported(path, "scripts (they read the index's fields by name, which this service maps)")
+        spec = _object(spec, path)
+        names = (
+            [spec.get("field")] if kind == "field_value_factor" else [k for k in spec if k not in ("multi_value_mode",)]
+        )
+        for name in names:
+            if name not in NUMERIC:
+                raise Unsupported(path, f"a score function on {name!r} (numbers: {', '.join(NUMERIC)})")
+
+    def _leaf(self, kind: str, spec: Any, where: str) -> dict[str, Any]:
+        if kind in MATCH_QUERIES:
+            name, value = _field_key(spec, where)
+            resolved = self.resolve(name, TEXT, f"{where}.{name}")
+            if resolved.attribute is not None:
+                resolved = Field("attributes")  # one attribute's words are in the attributes text
+            return {kind: {**{k: v for k, v in spec.items() if k in OPTIONS}, resolved.name: value}}
+        name, value = _field_key(spec, where)
+        use = EXACT if kind in ("term", "terms") else TEXT  # prefix, wildcard...: text fields match by token
+        if kind == "range":
+            if name not in NUMERIC and not (name in ("_id", "id") or _LEVEL.fullmatch(name)):
+                raise Unsupported(f"{where}.{name}", f"a range on {name!r} (ranges: {', '.join(NUMERIC)})")
+            return {kind: dict(spec)}
+        resolved = self.resolve(name, use, f"{where}.{name}")
+        options = {k: v for k, v in spec.items() if k != name}
+        if resolved.attribute is not None and use != EXACT:
+            raise Unsupported(f"{where}.{name}", f"a {kind} query on an attribute (term or terms only)")
+        if kind == "term":
+            inner = value.get("value") if isinstance(value, Mapping) else value
+            mapped = resolved.value(inner) if resolved.value is not None else inner
+            if isinstance(value, Mapping):
+                return {kind: {**options, resolved.name: {**value, "value": mapped}}}
+            return {kind: {**options, resolved.name: mapped}}
+        if kind == "terms":
+            if isinstance(value, Mapping):
+                raise Unsupported(f"{where}.{name}", "a terms lookup (the values from another document)")
+            if not isinstance(value, list):
+                raise InvalidQuery(f"{where}.{name}", "terms takes a list of values")
+            values = [resolved.value(v) for v in value] if resolved.value is not None else value
+            return {kind: {**options, resolved.name: values}}
+        return {kind: {**options, resolved.name: value}}
+
+    def _string_query(self, kind: str, spec: Mapping[str, Any], where: str) -> dict[str, Any]:
+        """As sent when it names only fields the index holds as they are; otherwise, or when it excludes
+        something (``sofa -grey``), the text is parsed and sent as the same query in Query DSL on the index's
+        fields, where the exclusion is a ``must_not`` that the dense leg is held to as well (:func:`constraints`)."""
+        text = spec.get("query")
+        if not isinstance(text, str):
+            raise InvalidQuery(f"{where}.query", "expected a string")
+        defaults = self.text_fields(spec.get("fields", spec.get("default_field")), f"{where}.fields")
+        sent = {k: v for k, v in spec.items() if k != "default_field"}
+        sent["fields"] = defaults
+        try:
+            tree = query_string.parse(text, str(spec.get("default_operator", "or")), simple=kind != "query_string")
+        except query_string.QuerySyntaxError as exc:
+            raise InvalidQuery(f"{where}.query", str(exc)) from None
+        except query_string.SyntaxUnsupported:
+            tree = None  # wildcards, regular expressions: the cluster reads them, if the fields are the index's
+        named = query_string.fields(tree) if tree is not None else set(re.findall(r"([\w.]+):", text))
+        excludes = isinstance(tree, query_string.Group) and any(o == query_string.MUST_NOT for o, _ in tree.clauses)
+        if all(name in LEXICAL_FIELDS or name in NUMERIC for name in named) and not excludes:
+            return {kind: sent}
+        if tree is None:
+            raise Unsupported(f"{where}.query", "wildcards or regular expressions on fields the index names otherwise")
+        return self._tree(tree, defaults, f"{where}.query")
+
+    def _tree(self, node: query_string.Node, defaults: list[str], path: str) -> dict[str, Any]:
+        if isinstance(node, query_string.Everything):
+            return {"match_all": {}}
+        if isinstance(node, query_string.Word):
+            kind = "phrase" if node.phrase else "best_fields"
+            if node.field is None:
+                return {"multi_match": {"query": node.text, "fields": defaults, "type": kind}}
+            if node.field in LEXICAL_FIELDS:
+                return {"match_phrase" if node.phrase else "match": {node.field: node.text}}
+            return self.query({"term": {node.field: node.text}}, path)
+        if isinstance(node, query_string.Span):
+            bounds = {
+                ("gte" if node.include_low else "gt"): node.low,
+                ("lte" if node.include_high else "lt"): node.high,
+            }
+            return self.query({"range": {node.field: {k: v for k, v in bounds.items() if v is not None}}}, path)
+        out: dict[str, list[dict[str, Any]]] = {}
+        for occur, child in node.clauses:
+            out.setdefault(occur, []).append(self._tree(child, defaults, path))
+        return {"bool": out}
+
+    # ------------------------------------------------------------ the rest of a body
+
+    def aggregations(self, aggs: Any, path: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The aggregations on the index's fields, and the plan :func:`unwrap` follows to answer them as asked."""
+        out: dict[str, Any] = {}
+        plan: dict[str, Any] = {}
+        for name, spec in _object(aggs, path).items():
+            where = f"{path}.{name}"
+            spec = _object(spec, where)
+            subs_key = next((k for k in ("aggs", "aggregations") if k in spec), None)
+            kinds = [k for k in spec if k not in ("aggs", "aggregations", "meta")]
+            if len(kinds) != 1:
+                raise InvalidQuery(where, "expected one aggregation type")
+            kind = kinds[0]
+            body = _object(spec[kind], f"{where}.{kind}")
+            sub_out, sub_plan = self.aggregations(spec[subs_key], f"{where}.{subs_key}") if subs_key else ({}, {})
+            wrapped = False
+            if kind == "filter":
+                body = self.query(body, f"{where}.filter")
+            elif kind == "filters":
+                filters = body.get("filters")
+                if isinstance(filters, Mapping):
+                    body = {**body, "filters": {k: self.query(q, f"{where}.filters.{k}") for k, q in filters.items()}}
+                else:
+                    listed = _clauses(filters)
+                    body = {**body, "filters": [self.query(q, f"{where}.filters[{i}]") for i, q in enumerate(listed)]}
+            elif kind == "nested":
+                if body.get("path") != ATTRIBUTES_PATH:
+                    raise Unsupported(f"{where}.nested.path", f"nested path {body.get('path')!r}")
+            elif kind not in ("global", "reverse_nested") and "field" in body:
+                resolved = self.resolve(body["field"], KEYWORD, f"{where}.{kind}.field")
+                body = {**body, "field": resolved.name}
+                if resolved.attribute is not None:
+                    if kind != "terms" or subs_key:
+                        raise Unsupported(
+                            f"{where}.{kind}", "on an attribute: a terms aggregation without sub-aggregations"
+                        )
+                    wrapped = True
+                    spec = {
+                        "nested": {"path": ATTRIBUTES_PATH},
+                        "aggs": {
+                            WRAP_KEY: {
+                                "filter": {"term": {f"{ATTRIBUTES_PATH}.key": resolved.attribute}},
+                                "aggs": {WRAP_VALUES: {kind: body}},
+                            }
+                        },
+                    }
+            elif kind == "composite":
+                body = {**body, "sources": self._sources(body.get("sources"), f"{where}.composite.sources")}
+            elif kind in UNMAPPED_AGGREGATIONS:
+                raise Unsupported(f"{where}.{kind}", f"aggregation type {kind!r}")
+            if not wrapped:
+                spec = {**{k: v for k, v in spec.items() if k == "meta"}, kind: body}
+                if subs_key:
+                    spec["aggs"] = sub_out
+            out[name] = spec
+            if wrapped or sub_plan:
+                plan[name] = {"wrapped": wrapped, "subs": sub_plan}
+        return out, plan
+
+    def _sources(self, sources: Any, path: str) -> list[dict[str, Any]]:
+        """A composite aggregation's sources (ReactiveSearch's "load more" facets), each on the index's keyword."""
+        out = []
+        for i, source in enumerate(_clauses(sources)):
+            name, spec = _single_key(source, f"{path}[{i}]")
+            kind, options = _single_key(spec, f"{path}[{i}].{name}")
+            options = _object(options, f"{path}[{i}].{name}.{kind}")
+            resolved = self.resolve(options.get("field"), KEYWORD, f"{path}[{i}].{name}.{kind}.field")
+            if resolved.attribute is not None:
+                raise Unsupported(f"{path}[{i}]", "a composite source on an attribute (use a terms aggregation)")
+            out.append({name: {kind: {**options, "field": resolved.name}}})
+        return out
+
+    def sort(self, sort: Any) -> list[Any] | None:
+        """The sort on the index's fields; None when it is relevance (``_score`` first, descending)."""
+        items = sort if isinstance(sort, list) else [] if sort is None else [sort]
+        if not items:
+            return None
+        out: list[Any] = []
+        for i, item in enumerate(items):
+            path = f"sort[{i}]" if isinstance(sort, list) else "sort"
+            if isinstance(item, str):
+                name, order = item, None
+            else:
+                name, order = _single_key(item, path)
+            if name in ("_score", "_doc"):
+                out.append(item)
+                continue
+            extra = set(order) - SORT_OPTIONS if isinstance(order, Mapping) else set()
+            if extra:
+                raise Unsupported(path, f"sort options {sorted(extra)}")
+            resolved = self.resolve(name, KEYWORD, path)
+            if resolved.attribute is not None:
+                raise Unsupported(path, "sorting by an attribute (several values per product)")
+            out.append(resolved.name if order is None else {resolved.name: order})
+        first = out[0]
+        name, order = (first, None) if isinstance(first, str) else next(iter(first.items()))
+        if isinstance(order, Mapping):
+            order = order.get("order")
+        if name == "_score" and order in (None, "desc"):
+            return None
+        return out
+
+    def highlight(self, spec: Any) -> dict[str, Any]:
+        """The highlight with its fields and queries on the index's names (keyword names onto their text)."""
+        spec = dict(_object(spec, HIGHLIGHT))
+        fields = spec.get("fields", {})
+        pairs = (
+            fields.items()
+            if isinstance(fields, Mapping)
+            else [_single_key(f, "highlight.fields") for f in _clauses(fields)]
+        )
+        mapped: dict[str, Any] = {}
+        for name, options in pairs:
+            base = name.removesuffix(".keyword")
+            target = "attributes" if _ATTRIBUTE.fullmatch(name) else base if base in LEXICAL_FIELDS else name
+            if isinstance(options, Mapping) and "highlight_query" in options:
+                where = f"highlight.fields.{name}.highlight_query"
+                options = {**options, "highlight_query": self.query(options["highlight_query"], where)}
+            mapped[target] = options
+        spec["fields"] = mapped
+        if "highlight_query" in spec:
+            spec["highlight_query"] = self.query(spec["highlight_query"], "highlight.highlight_query")
+        return spec
+
+    def suggest(self, spec: Any) -> dict[str, Any]:
+        """Term and phrase suggesters on the index's text fields; the index has no completion field."""
+        out = {}
+        for name, suggester in _object(spec, "suggest").items():
+            if name == "text":
+                out[name] = suggester
+                continue
+            suggester = _object(suggester, f"suggest.{name}")
+            for kind in ("completion", "term", "phrase"):
+                if kind not in suggester:
+                    continue
+                if kind == "completion":
+                    raise Unsupported(f"suggest.{name}.completion", "the index has no completion field")
+                options = _object(suggester[kind], f"suggest.{name}.{kind}")
+                if options.get("field") not in LEXICAL_FIELDS:
+                    raise Unsupported(f"suggest.{name}.{kind}.field", f"suggestions from {options.get('field')!r}")
+            out[name] = suggester
+        return out
+
+
+def _nested_key(key: str) -> dict[str, Any]:
+    return {"nested": {"path": ATTRIBUTES_PATH, "query": {"term": {f"{ATTRIBUTES_PATH}.key": key}}}}
+
+
+def unwrap(aggregations: dict[str, Any], plan: Mapping[str, Any]) -> None:
+    """Answer attribute aggregations in the shape asked: the nested wrapper's inner result in its place."""
+    for name, step in plan.items():
+        if name not in aggregations:
+            continue
+        if step["wrapped"]:
+            aggregations[name] = aggregations[name].get(WRAP_KEY, {}).get(WRAP_VALUES, {})
+        result = aggregations[name]
+        if not step["subs"] or not isinstance(result, dict):
+            continue
+        unwrap(result, step["subs"])
+        buckets = result.get("buckets")
+        for bucket in buckets.values() if isinstance(buckets, dict) else buckets or []:
+            unwrap(bucket, step["subs"])
+
+
+# ------------------------------------------------------------------ what a query asks
+
+
+def query_words(query: Any) -> list[str]:
+    """The words of the text clauses in scoring position (not ``filter``/``must_not``), for the encoder."""
+    if not isinstance(query, Mapping) or len(query) != 1:
+        return []
+    kind, spec = next(iter(query.items()))
+    if not isinstance(spec, Mapping):
+        return []
+    if kind in MATCH_QUERIES:
+        name, value = next(((k, v) for k, v in spec.items() if k not in OPTIONS), (None, None))
+        value = value.get("query") if isinstance(value, Mapping) else value
+        return [str(value)] if isinstance(value, str | int | float) and not isinstance(value, bool) else []
+    if kind in MULTI_FIELD_QUERIES:
+        return [spec["query"]] if isinstance(spec.get("query"), str) else []
+    if kind in STRING_QUERIES:
+        text = spec.get("query")
+        if not isinstance(text, str):
+            return []
+        try:
+            tree = query_string.parse(text, str(spec.get("default_operator", "or")), simple=kind != "query_string")
+        except (query_string.QuerySyntaxError, query_string.SyntaxUnsupported):
+            return [text]
+        wanted = query_string.positive_text(tree, lambda name: name is None or name in LEXICAL_FIELDS)
+        return [wanted] if wanted else []
+    if kind == "bool":
+        return [w for key in ("must", "should") for c in _clauses(spec.get(key)) for w in query_words(c)]
+    inner = {"function_score": "query", "boosting": "positive", "nested": "query", "pinned": "organic"}.get(kind)
+    if inner is not None:
+        return query_words(spec.get(inner))
+    if kind == "dis_max":
+        return [w for c in _clauses(spec.get("queries")) for w in query_words(c)]
+    return []
+
+
+def constraints(query: Any) -> list[dict[str, Any]]:
+    """What every hit must match, text clauses left to the ranking: the dense leg's filter context.
+
+    ``bool.filter`` and ``must_not`` as they are, the ``must`` clauses' own
+    constraints, and ``should`` alternatives when they are required and
+    none is text; a text clause constrains nothing (the dense leg finds by
+    meaning what the words may not say).
+    """
+    kind, spec = next(iter(query.items()))
+    if kind == "bool":
+        out = list(_clauses(spec.get("filter")))
+        if _clauses(spec.get("must_not")):
+            out.append({"bool": {"must_not": _clauses(spec["must_not"])}})
+        for clause in _clauses(spec.get("must")):
+            out += constraints(clause)
+        should = _clauses(spec.get("should"))
+        msm = spec.get("minimum_should_match")
+        required = msm not in (None, 0, "0") or not (_clauses(spec.get("must")) or _clauses(spec.get("filter")))
+        if should and required and not any(query_words(c) for c in should):
+            out.append({"bool": {"should": should, "minimum_should_match": msm if msm is not None else 1}})
+        return out
+    if kind in MATCH_QUERIES | MULTI_FIELD_QUERIES | STRING_QUERIES | {"match_all", "dis_max", "pinned"}:
+        return []
+    if kind == "constant_score":
+        return [spec["filter"]] if spec.get("filter") is not None else []
+    if kind in ("function_score", "boosting"):
+        inner = spec.get("query" if kind == "function_score" else "positive")
+        return constraints(inner) if inner is not None else []
+    if kind == "nested" and query_words(query):
+        return []
+    return [query]
+
+
+# ------------------------------------------------------------------ legs
+
+
+class DelegatedLeg:
+    """The lexical leg as the client's own query: the cluster's top ``k`` for it, and its exact total."""
+
+    name = LEXICAL
+
+    def __init__(
+        self, cluster: ClusterRetriever, query: dict[str, Any], post_filter: dict[str, Any] | None, track: Any
+    ):
+        self.cluster = cluster
+        self.query = query
+        self.post_filter = post_filter
+        self.track = track
+        self.total: dict[str, Any] | None = None
+        """The cluster's ``hits.total`` for the query and post filter, once searched."""
+        self.refused: str | None = None
+        """The cluster's reason when it refused the query as malformed (its 400): the request's fault, not a
+        leg to degrade."""
+
+    def search(self, text: str, k: int, filters: Filters | None = None) -> list[Candidate]:
+        body: dict[str, Any] = {
+            "query": self.query,
+            "size": k,
+            "sort": LEG_SORT,
+            "track_scores": True,
+            "track_total_hits": self.track,
+            "_source": False,
+        }
+        if self.post_filter is not None:
+            body["post_filter"] = self.post_filter
+        try:
+            response = self.cluster.run_search(body)
+        except StageError as exc:
+            self.refused = malformed(self.cluster, exc)
+            raise
+        self.total = response["hits"].get("total")
+        return leg_candidates(LEXICAL, [(hit["_id"], hit.get("_score") or 0.0) for hit in response["hits"]["hits"]])
+
+    def aggregate(self, aggs: dict[str, Any], text: str = "", filters: Filters | None = None) -> dict[str, Any]:
+        """The aggregations over what the client's query matches (Elasticsearch leaves the post filter out)."""
+        body = {"query": self.query, "size": 0, "aggs": aggs, "track_total_hits": False}
+        return self.cluster.run_search(body, "aggregate").get("aggregations", {})
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.cluster, name)
+
+
+def admitted(cluster: ClusterRetriever, ids: list[str], clauses: list[dict[str, Any]]) -> set[str]:
+    """Which of ``ids`` match every clause, in one ``ids`` + filter request."""
+    if not ids:
+        return set()
+    body = {
+        "query": {"bool": {"filter": [{"ids": {"values": ids}}, *clauses]}},
+        "size": len(ids),
+        "_source": False,
+        "track_total_hits": False,
+    }
+    return {hit["_id"] for hit in cluster.run_search(body, "filter check")["hits"]["hits"]}
+
+
+class FilteredDenseLeg:
+    """The dense leg held to the client's filter context: engine kNN filters inside the search,
+    other legs' candidates are checked against the cluster, so no dense hit breaks a filter."""
+
+    name = DENSE
+
+    def __init__(
+        self,
+        leg: Retriever,
+        cluster: ClusterRetriever,
+        clauses: list[dict[str, Any]],
+        vector: list[float] | None = None,
+    ):
+        self.leg = leg
+        self.cluster = cluster
+        self.clauses = clauses
+        self.vector = vector
+        """The client's ``knn.query_vector``, searched instead of the words' embedding."""
+
+    def search(self, text: str, k: int, filters: Filters | None = None) -> list[Candidate]:
+        if isinstance(self.leg, EngineKnnRetriever):
+            vector = np.asarray(self.vector) if self.vector is not None else self.leg.encoder.encode_queries([text])[0]
+            return leg_candidates(DENSE, self.leg.search_vector(vector, k, filters, clauses=self.clauses))
+        if self.vector is not None:
+            found = leg_candidates(DENSE, self.leg.search_vector(self.vector, k, filters))  # type: ignore[attr-defined]
+        else:
+            found = self.leg.search(text, k, filters)
+        if not self.clauses:
+            return found
+        try:
+            allowed = admitted(self.cluster, [c.product_id for c in found], self.clauses)
+        except StageError as exc:
+            raise StageError(DENSE, exc.cause) from exc
+        return [c for c in found if c.product_id in allowed]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.leg, name)
+
+
+# ------------------------------------------------------------------ the search
+
+
+@dataclass
+class DelegatedSearch:
+    """A search body split for the cluster: what the pipeline ranks and what the cluster adds to the answer."""
+
+    search: EsSearch
+    cluster: ClusterRetriever
+    query: dict[str, Any]
+    post_filter: dict[str, Any] | None
+    leg: DelegatedLeg
+    ordered_body: dict[str, Any] | None
+    """The one request a page with nothing to rerank is; None when the pipeline ranks."""
+    highlight: dict[str, Any] | None
+    aggs_plan: dict[str, Any] = field(default_factory=dict)
+    answer: dict[str, Any] | None = None
+    """The cluster's response to ``ordered_body``."""
+    params: dict[str, Any] = field(default_factory=dict)
+    """Options of the cluster request (``scroll``; no ``index`` for a point in time)."""
+    knn: Knn | None = None
+    dense: FilteredDenseLeg | None = None
+    """The request's dense leg, once :meth:`pipeline` has made it."""
+
+    @property
+    def ordered(self) -> bool:
+        """Whether the page is not the pipeline's to rank: the cluster's order, or a kNN search without words."""
+        return self.ordered_body is not None or (self.knn is not None and not self.search.text)
+
+    def pipeline(self, pipeline: SearchPipeline) -> SearchPipeline:
+        """The pipeline with the client's query as its lexical leg and the dense leg in its filter context."""
+        legs: dict[str, Retriever] = {LEXICAL: self.leg}
+        clauses = constraints(self.query) + ([self.post_filter] if self.post_filter is not None else [])
+        dense = pipeline.legs.get(DENSE)
+        if self.knn is not None:
+            if dense is None or not callable(getattr(dense, "search_vector", None)):
+                raise Unsupported("knn", "a query vector needs the dense leg (dense.enabled), which is off here")
+            try:
+                dense.search_vector(self.knn.vector, 0)  # type: ignore[attr-defined]  # checks the dimensions
+            except ValueError as exc:
+                raise InvalidQuery("knn.query_vector", str(exc)) from None
+            self.dense = FilteredDenseLeg(dense, self.cluster, clauses + self.knn.filters, self.knn.vector)
+        elif dense is not None:
+            self.dense = FilteredDenseLeg(dense, self.cluster, clauses)
+        if self.dense is not None:
+            legs[DENSE] = self.dense
+        return pipeline.with_legs(legs)
+
+    def ordered_result(self, pipeline: SearchPipeline) -> SearchResult:
+        """The cluster's own page (nothing to rerank: its order, total and extras are the answer), or the
+        dense leg's nearest products to a query vector when no words came with it."""
+        if self.ordered_body is None:
+            return self._nearest(pipeline)
+        try:
+            self.answer = self.cluster.run_search(self.ordered_body, "search", **self.params)
+        except StageError as exc:
+            raise cluster_error(self.cluster, exc, self.ordered_body) from exc
+        hits = self.answer["hits"]["hits"]
+        text = self.search.text
+        candidates = [Candidate(h["_id"], h.get("_score") or 0.0, legs=frozenset({LEXICAL})) for h in hits]
+        reason = "the cluster orders this page (a sort, no words, or no hits asked for): nothing to rerank"
+        ranking = Ranking(text, candidates=candidates, skipped={Stage.RERANK: reason, Stage.FUSION: reason})
+        total = self.answer["hits"].get("total") or {}
+        return SearchResult(
+            query=text, hits=pipeline.hits(candidates), total=int(total.get("value", 0)), ranking=ranking
+        )
+
+    def filled(self, result: SearchResult, pipeline: SearchPipeline) -> SearchResult:
+        """The page, continued past the end of the ranked list in the cluster's own order.
+
+        ``hits.total`` is the cluster's count of every match, so a front end offers pages up to it; the
+        pipeline ranks only the candidates. A page that reaches past them goes on with the matches not ranked,
+        best first by the cluster (one request that leaves the ranked ones out), so every page a front end
+        offers has hits and no product is shown twice.
+        """
+        search = self.search
+        ranked = [c.product_id for c in result.ranking.candidates]
+        total = self.leg.total
+        missing = search.size - len(result.hits)
+        if missing <= 0 or not isinstance(total, Mapping) or int(total.get("value", 0)) <= len(ranked):
+            return result
+        body: dict[str, Any] = {
+            "query": {"bool": {"must": [self.query], "must_not": [{"ids": {"values": ranked}}]}},
+            "from": max(0, search.offset - len(ranked)),
+            "size": missing,
+            "sort": LEG_SORT,
+            "track_scores": True,
+            "track_total_hits": False,
+            "_source": False,
+        }
+        if self.post_filter is not None:
+            body["post_filter"] = self.post_filter
+        try:
+            found = self.cluster.run_search(body, "search past the ranked list")["hits"]["hits"]
+        except StageError as exc:
+            result.ranking.degraded[PAST_RANKED] = reason_code(exc)
+            metrics.DEGRADED.labels(PAST_RANKED).inc()
+            log.warning("page not continued past the ranked list (%s): %s", reason_code(exc), exc)
+            return result
+        rest = leg_candidates(LEXICAL, [(hit["_id"], hit.get("_score") or 0.0) for hit in found])
+        return dataclasses.replace(result, hits=result.hits + pipeline.hits(rest))
+
+    def _nearest(self, pipeline: SearchPipeline) -> SearchResult:
+        assert self.knn is not None and self.dense is not None
+        search = self.search
+        found = self.dense.search("", self.knn.k)  # Elasticsearch's k nearest, paged by from/size
+        reason = "a query vector without words: the nearest products, nothing for the reranker to read"
+        ranking = Ranking("", candidates=found, skipped={Stage.RERANK: reason, Stage.FUSION: reason})
+        page = found[search.offset : search.offset + search.size]
+        return SearchResult(query="", hits=pipeline.hits(page), total=len(found), ranking=ranking)
+
+    def complete(self, response: dict[str, Any], result: SearchResult | None) -> None:
+        """The cluster's parts of the answer: total, sort values, highlights, aggregations, suggestions, ids."""
+        if self.leg.refused is not None:
+            raise InvalidQuery("query", f"the cluster refused the search: {self.leg.refused}")
+        hits = response["hits"]
+        if self.answer is not None:
+            by_id = {h["_id"]: h for h in self.answer["hits"]["hits"]}
+            hits["max_score"] = self.answer["hits"].get("max_score")
+            for hit in hits["hits"]:
+                theirs = by_id.get(hit["_id"], {})
+                hit["_score"] = theirs.get("_score")
+                for key in ("sort", HIGHLIGHT, "inner_hits", "fields"):
+                    if key in theirs:
+                        hit[key] = theirs[key]
+            for key in ("aggregations", "suggest", "_scroll_id", "pit_id"):
+                if key in self.answer:
+                    response[key] = self.answer[key]
+            self._total(hits, self.answer["hits"].get("total"), len(hits["hits"]))
+        elif self.leg.total is not None:
+            ranked = len(result.ranking.candidates) if result is not None else 0
+            self._total(hits, self.leg.total, ranked)
+            if self.highlight is not None and hits["hits"]:
+                self._highlight(response)
+        if "aggregations" in response and self.aggs_plan:
+            unwrap(response["aggregations"], self.aggs_plan)
+
+    def _total(self, hits: dict[str, Any], total: Any, ranked: int) -> None:
+        if "total" not in hits or not isinstance(total, Mapping):
+            return
+        value, relation = int(total.get("value", 0)), total.get("relation", "eq")
+        hits["total"] = (
+            {"value": ranked, "relation": "eq"} if ranked > value else {"value": value, "relation": relation}
+        )
+
+    def _highlight(self, response: dict[str, Any]) -> None:
+        """One ``ids`` request for the page's highlights, the client's query as their highlight query."""
+        assert self.highlight is not None
+        hits = response["hits"]["hits"]
+        highlight = {"highlight_query": self.query, **self.highlight}
+        body = {
+            "query": {"ids": {"values": [hit["_id"] for hit in hits]}},
+            "highlight": highlight,
+            "size": len(hits),
+            "_source": False,
+            "track_total_hits": False,
+        }
+        try:
+            found = self.cluster.run_search(body, "highlight")["hits"]["hits"]
+        except StageError as exc:
+            reason = malformed(self.cluster, exc)
+            if reason is not None:
+                raise InvalidQuery(HIGHLIGHT, reason) from exc
+            response["search_rerank"]["degraded"][HIGHLIGHT] = reason_code(exc)
+            metrics.DEGRADED.labels(HIGHLIGHT).inc()
+            log.warning("answered without highlights (%s): %s", reason_code(exc), exc)
+            return
+        by_id = {hit["_id"]: hit.get(HIGHLIGHT) for hit in found}
+        for hit in hits:
+            if by_id.get(hit["_id"]):
+                hit[HIGHLIGHT] = by_id[hit["_id"]]
+
+
+def malformed(cluster: ClusterRetriever, exc: StageError) -> str | None:
+    """The cluster's reason when it answered 400 (the request is wrong), else None (the cluster is)."""
+    failure = cluster.failure(exc.__cause__) if exc.__cause__ is not None else None
+    return f"{failure.type}: {failure.reason}" if failure is not None and failure.status == 400 else None
+
+
+def cluster_error(cluster: ClusterRetriever, exc: StageError, body: Mapping[str, Any]) -> Exception:
+    """A failed request of the client's: its 400 when the cluster found ``body`` wrong, else a 502 by reason code
+    (the cluster's address and the exception stay in the log).
+
+    The 400 names the part of the body that holds what the cluster's reason quotes (``[no_such_aggregation]``).
+    """
+    failure = cluster.failure(exc.__cause__) if exc.__cause__ is not None else None
+    if failure is None or failure.status != 400:
+        return BadGateway(f"the cluster did not answer the search ({reason_code(exc)})")
+    quoted = re.findall(r"\[([^\]]+)\]", failure.reason)
+    blamed = next(
+        (key for key in BLAMED if key in body and any(q in json.dumps(body[key]) for q in quoted)),
+        "query",
+    )
+    return InvalidQuery(blamed, f"the cluster refused the search: {failure.type}: {failure.reason}")
+
+
+def delegate_search(
+    body: Mapping[str, Any], params: Mapping[str, str], limits: ServiceSettings, cluster: ClusterRetriever
+) -> DelegatedSearch:
+    """Split ``body`` (field aliases already applied) for the cluster behind ``cluster``."""
+    fields = ClusterFields(cluster.settings, cluster.engine)
+    knn = parse_knn(body["knn"], fields) if body.get("knn") not in (None, {}, []) else None
+    params = dict(params)
+    scroll = params.pop("scroll", None)
+    lucene = {key: params.pop(name) for name, key in URI_QUERY_PARAMS.items() if name in params}
+    sort_param = params.pop("sort", None)
+    rest = {k: v for k, v in body.items() if k not in DELEGATED_KEYS}
+    base = parse_search(rest, params, limits)
+    raw = body.get("query")
+    if "query" in lucene:
+        # ``?q=`` is Lucene syntax, as Elasticsearch reads it, and replaces the body's query.
+        raw = {"query_string": lucene}
+    query = fields.query(raw, "query") if raw is not None else {"match_all": {}}
+    post = fields.query(body["post_filter"], "post_filter") if body.get("post_filter") is not None else None
+    text = " ".join(dict.fromkeys(w.strip() for w in query_words(query) if w.strip()))
+    if len(text) > limits.max_query_length:
+        raise InvalidQuery("query", f"the query text must be at most {limits.max_query_length} characters")
+    given = [k for k in ("aggs", "aggregations") if body.get(k) not in ({}, [], None)]
+    if len(given) > 1:
+        raise InvalidQuery("aggregations", "found two aggregation type definitions: use aggs or aggregations")
+    if given and params.get("typed_keys") not in (None, "false"):
+        raise Unsupported("typed_keys", "with aggregations")
+    aggs, plan = fields.aggregations(body[given[0]], given[0]) if given else (None, {})
+    highlight = fields.highlight(body[HIGHLIGHT]) if body.get(HIGHLIGHT) not in (None, {}) else None
+    sort = fields.sort(body.get("sort") if sort_param is None else sort_from_uri(sort_param))
+    suggest = fields.suggest(body["suggest"]) if body.get("suggest") not in (None, {}) else None
+    extras = {k: body[k] for k in CLUSTER_ORDER_ONLY if body.get(k) is not None}
+    if "collapse" in extras:
+        collapse = _object(extras["collapse"], "collapse")
+        resolved = fields.resolve(collapse.get("field"), KEYWORD, "collapse.field")
+        if resolved.attribute is not None:
+            raise Unsupported("collapse.field", "collapsing by an attribute (several values per product)")
+        extras["collapse"] = {**collapse, "field": resolved.name}
+    ordered = sort is not None or base.size == 0 or suggest is not None or scroll is not None or bool(extras)
+    if knn is not None and ordered:
+        raise Unsupported("knn", "with a sort, size 0, suggest, scroll or paging by search_after/pit")
+    ordered = ordered or (not text and knn is None)
+    ignored = base.ignored + (knn.ignored if knn is not None else ())
+    search = dataclasses.replace(base, text=text, filters=None, aggs=None if ordered else aggs, ignored=ignored)
+    leg = DelegatedLeg(cluster, query, post, base.track_total_hits)
+    delegated = DelegatedSearch(search, cluster, query, post, leg, None, highlight, aggs_plan=plan, knn=knn)
+    if not ordered:
+        return delegated
+    request: dict[str, Any] = {
+        "query": query,
+        "from": base.offset,
+        "size": base.size,
+        "sort": sort if sort is not None else BROWSE_SORT,
+        "_source": False,
+        **extras,
+    }
+    if "track_total_hits" in body and scroll is None:  # a scroll always counts: the cluster refuses it there
+        request["track_total_hits"] = base.track_total_hits
+    if sort is not None and body.get("track_scores") is not None:
+        request["track_scores"] = body["track_scores"]
+    for key, value in (("post_filter", post), ("aggs", aggs), (HIGHLIGHT, highlight), ("suggest", suggest)):
+        if value is not None:
+            request[key] = value
+    if (scroll is not None or "pit" in extras) and base.offset == 0:
+        del request["from"]  # Elasticsearch refuses ``from`` in a scroll, and pages a point in time by search_after
+    delegated.ordered_body = request
+    if scroll is not None:
+        delegated.params["scroll"] = scroll
+    if "pit" in extras:
+        delegated.params["index"] = None  # a point in time names its index itself
+    return delegated
+
+
+def sort_from_uri(value: str) -> list[Any]:
+    """``?sort=price:asc,_score`` as a body's ``sort``."""
+    out: list[Any] = []
+    for item in value.split(","):
+        name, _, order = item.partition(":")
+        out.append({name: order} if order else name)
+    return out
+
+
+@dataclass(frozen=True)
+class Knn:
+    """A top-level ``knn`` search: the client's query vector for the dense leg, and its own filters."""
+
+    vector: list[float]
+    k: int
+    filters: list[dict[str, Any]]
+    ignored: tuple[str, ...] = ()
+    """The options that change nothing here, reported under ``search_rerank.ignored``."""
+
+
+KNN_KEYS = {"field", "query_vector", "k", "num_candidates", "filter", "boost", "_name"}
+
+
+def parse_knn(spec: Any, fields: ClusterFields) -> Knn:
+    """``knn`` with a ``query_vector``; its ``field`` names the client's vectors, which are the dense leg's here."""
+    if isinstance(spec, list):
+        if len(spec) != 1:
+            raise Unsupported("knn", "several kNN searches in one request")
+        spec = spec[0]
+    spec = _object(spec, "knn")
+    for key in spec:
+        if key not in KNN_KEYS:
+            raise Unsupported(f"knn.{key}")
+    vector = spec.get("query_vector")
+    if not isinstance(vector, list) or not vector:
+        raise InvalidQuery("knn.query_vector", "expected a list of numbers")
+    numbers = [_number(v, f"knn.query_vector[{i}]") for i, v in enumerate(vector)]
+    k = spec.get("k", 10)
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise InvalidQuery("knn.k", "expected a positive integer")
+    filters = [fields.query(q, f"knn.filter[{i}]") for i, q in enumerate(_clauses(spec.get("filter")))]
+    # The dense leg searches its own vectors with its own settings; fusion weighs the legs, not a boost.
+    ignored = tuple(f"knn.{key}" for key in ("field", "num_candidates", "boost") if key in spec)
+    return Knn(numbers, k, filters, ignored)
+
+
+# ------------------------------------------------------------------ value checks
+
+
+def _number(value: Any, path: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidQuery(path, "expected a number")
+    return float(value)
+
+
+def _single_key(value: Any, path: str) -> tuple[str, Any]:
+    if not isinstance(value, Mapping) or len(value) != 1:
+        raise InvalidQuery(path, "expected an object with exactly one key")
+    return next(iter(value.items()))
+
+
+def _field_key(spec: Any, path: str) -> tuple[str, Any]:
+    """The one field a leaf query names, beside its options (``boost``, ``_name``...)."""
+    spec = _object(spec, path)
+    names = [k for k in spec if k not in OPTIONS]
+    if len(names) != 1:
+        raise InvalidQuery(path, "expected one field")
+    return names[0], spec[names[0]]
+
+
+def _object(value: Any, path: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise InvalidQuery(path, "expected an object")
+    return value
+
+
+def _clauses(value: Any) -> list[Any]:
+    return [] if value is None else value if isinstance(value, list) else [value]

@@ -1,0 +1,437 @@
+"""The Query DSL delegated to the cluster (serving/delegation.py), on osmem-server, with request bodies in the
+shapes Elastic Search UI and Searchkit send: filters, ranges, must_not, query_string, function_score, facets,
+highlights, sorts and paging are the cluster's; the ranking is the pipeline's."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+import pytest
+import urllib3
+from live_server import handled
+from servers import server_retriever, server_settings
+
+from search_rerank.backends.encoder import BiEncoder
+from search_rerank.backends.faiss_index import FaissRetriever
+from search_rerank.core.pipeline import SearchPipeline
+from search_rerank.core.product import Product
+from search_rerank.core.reasons import CLUSTER_UNAVAILABLE
+from search_rerank.core.retrieval import DENSE, LEXICAL
+from search_rerank.core.settings import LexicalSettings, Settings
+from search_rerank.core.store import ProductStore
+from search_rerank.serving import create_app
+from search_rerank.serving.delegation import constraints, query_words
+
+
+def product(pid, title, brand, category, price, color=None, rating=None, sales=0, description=""):
+    return Product(
+        id=pid,
+        title=title,
+        brand=brand,
+        category=category,
+        price=price,
+        attributes={"color": color} if color else {},
+        rating=rating,
+        sales=sales,
+        description=description,
+    )
+
+
+CATALOG = [
+    product("s1", "Corner sofa", "Acme", "Furniture > Sofas", 499.0, "grey", 4.1, 120, "a roomy grey corner sofa"),
+    product("s2", "Leather sofa", "Acme", "Furniture > Sofas", 899.0, "brown", 4.7, 40, "a brown leather sofa"),
+    product("s3", "Velvet sofa", "Bolt", "Furniture > Sofas", 650.0, "blue", 3.9, 8, "soft velvet sofa in blue"),
+    product("s4", "Sofa bed", "Cosy", "Furniture > Sofas", 700.0, "grey", None, 3, "folds out into a bed"),
+    product("s5", "Small grey sofa", "Bolt", "Furniture > Sofas", 299.0, "grey", 4.4, 75, "two seat sofa"),
+    product("t1", "Oak table", "Bolt", "Furniture > Tables", 249.5, "brown", 4.8, 60, "solid oak dining table"),
+    product("t2", "Glass table", "Acme", "Furniture > Tables", 199.0, None, 3.5, 22, "a glass coffee table"),
+    product("l1", "Desk lamp", "Acme", "Lighting", 39.0, "black", 4.2, 15, "a reading lamp"),
+    product("l2", "Floor lamp", "Dune", "Lighting", 89.0, "white", None, 5, "tall floor lamp"),
+]
+BY_ID = {p.id: p for p in CATALOG}
+ALIASES = {"color.keyword": "attributes.color"}
+SEARCH_UI_TEXT = {
+    "bool": {
+        "minimum_should_match": 1,
+        "should": [
+            {
+                "multi_match": {
+                    "fields": ["title^2", "description"],
+                    "operator": "and",
+                    "query": "sofa",
+                    "type": "best_fields",
+                }
+            },
+            {"multi_match": {"fields": ["title^2", "description"], "query": "sofa", "type": "phrase_prefix"}},
+        ],
+    }
+}
+
+
+@pytest.fixture
+def make_shop(request, tmp_path, tiny_settings):
+    """``make_shop(dense=False, candidates=40, engine="opensearch", **lexical)``: the app on a fresh index of
+    CATALOG (osmem-server, or ES_URL for Elasticsearch), with a FAISS dense leg over the same products when
+    ``dense``; ``lexical`` are more lexical settings (``url`` of a hop in front of the server)."""
+    made = []
+
+    def make(dense: bool = False, candidates: int = 40, engine: str = "opensearch", **lexical_settings: Any):
+        direct: LexicalSettings = server_settings(engine, request, candidates=candidates)
+        made.append(server_retriever(direct))
+        made[-1].add(CATALOG)
+        lexical = direct.model_copy(update=lexical_settings)
+        store = ProductStore(tmp_path / f"{lexical.index}.sqlite")
+        store.add(CATALOG)
+        store.refresh_popularity()
+        legs: dict[str, Any] = {LEXICAL: server_retriever(lexical)}
+        dense_settings = tiny_settings.model_copy(update={"candidates": len(CATALOG)}) if dense else {"enabled": False}
+        if dense:
+            faiss = FaissRetriever(BiEncoder(tiny_settings), tiny_settings)
+            faiss.add(CATALOG)
+            legs[DENSE] = faiss
+        settings = Settings(
+            index_dir=tmp_path / "unused",
+            lexical=lexical,
+            dense=dense_settings,
+            longtail={"enabled": False},
+            service={"field_aliases": ALIASES},
+        )
+        return create_app(settings, SearchPipeline(settings, legs, store)).test_client()
+
+    yield make
+    for retriever in made:
+        for name in retriever.aliases(f"{retriever.index}*"):
+            retriever.delete_index(name)
+
+
+@pytest.fixture
+def shop(make_shop):
+    return make_shop()
+
+
+def search(client, body: dict[str, Any]) -> dict[str, Any]:
+    response = client.post("/products/_search", json=body)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def ids(answer: dict[str, Any]) -> list[str]:
+    return [hit["_id"] for hit in answer["hits"]["hits"]]
+
+
+def buckets(aggregation: dict[str, Any]) -> dict[str, int]:
+    return {bucket["key"]: bucket["doc_count"] for bucket in aggregation["buckets"]}
+
+
+# ------------------------------------------------------------------ filters reach the cluster as sent
+
+
+def test_range_with_from_and_to_keeps_only_prices_inside(shop):
+    # Search UI's range facets send the legacy from/to bounds.
+    query = {"bool": {"must": [SEARCH_UI_TEXT], "filter": [{"range": {"price": {"from": 400, "to": 700}}}]}}
+    assert set(ids(search(shop, {"query": query}))) == {"s1", "s3", "s4"}
+
+
+def test_must_not_excludes_products_from_the_hits(shop):
+    query = {"bool": {"must": [SEARCH_UI_TEXT], "must_not": [{"term": {"color.keyword": "grey"}}]}}
+    assert set(ids(search(shop, {"query": query}))) == {"s2", "s3"}
+
+
+def test_query_string_in_a_filter_is_read_as_lucene_syntax(shop):
+    # Searchkit's filter: field names (brand.keyword, rating) and a comparison inside the text.
+    query = {
+        "bool": {
+            "must": {"match": {"title": "sofa"}},
+            "filter": [{"query_string": {"query": "rating:>=4 AND brand.keyword:Acme"}}],
+        }
+    }
+    assert set(ids(search(shop, {"query": query}))) == {"s1", "s2"}
+
+
+def test_query_string_exclusion_is_not_searched_for(shop):
+    answer = search(shop, {"query": {"query_string": {"query": "sofa -grey", "fields": ["title", "description"]}}})
+    assert set(ids(answer)) == {"s2", "s3", "s4"}
+
+
+def test_function_score_without_words_lists_in_the_clusters_order(shop):
+    query = {
+        "function_score": {
+            "query": {"match_all": {}},
+            "functions": [{"filter": {"ids": {"values": ["l2"]}}, "weight": 50}],
+        }
+    }
+    assert ids(search(shop, {"query": query, "size": 3}))[0] == "l2"
+
+
+def test_an_analyser_sub_field_searches_the_fields_words(shop):
+    # ReactiveSearch's search box names its index's sub-fields (title.search, title.autosuggest).
+    query = {"multi_match": {"query": "lamp", "fields": ["title.search", "title.autosuggest^2"]}}
+    assert set(ids(search(shop, {"query": query}))) == {"l1", "l2"}
+
+
+def test_a_field_the_index_does_not_hold_is_a_501_naming_it(shop):
+    response = shop.post("/products/_search", json={"query": {"term": {"marketplace.seller": "x"}}})
+    assert response.status_code == 501
+    assert response.get_json()["error"]["unsupported"] == "query.term.marketplace.seller"
+
+
+def test_top_level_knn_without_a_dense_leg_is_a_501_naming_it(shop):
+    response = shop.post("/products/_search", json={"knn": {"field": "v", "query_vector": [0.1], "k": 3}})
+    assert response.status_code == 501 and response.get_json()["error"]["unsupported"] == "knn"
+
+
+def product_vector(tiny_settings, pid: str) -> list[float]:
+    """The product's own embedding, by the model the FAISS leg uses: its nearest product is itself."""
+    return BiEncoder(tiny_settings).encode_documents([BY_ID[pid].embedding_text()])[0].tolist()
+
+
+def test_knn_without_words_answers_the_nearest_products(make_shop, tiny_settings):
+    client = make_shop(dense=True)
+    answer = search(
+        client, {"knn": {"field": "embedding", "query_vector": product_vector(tiny_settings, "s3"), "k": 3}}
+    )
+    assert ids(answer)[0] == "s3" and len(ids(answer)) == 3
+    assert answer["search_rerank"]["ignored"] == ["knn.field"]
+
+
+def test_knn_filter_keeps_the_nearest_products_inside_it(make_shop, tiny_settings):
+    client = make_shop(dense=True)
+    vector = product_vector(tiny_settings, "s3")
+    knn = {"field": "embedding", "query_vector": vector, "k": 9, "filter": {"term": {"brand.keyword": "Acme"}}}
+    found = ids(search(client, {"knn": knn, "size": 9}))
+    assert found and all(BY_ID[pid].brand == "Acme" for pid in found)
+
+
+def test_knn_vector_of_the_wrong_length_is_a_400(make_shop):
+    client = make_shop(dense=True)
+    response = client.post("/products/_search", json={"knn": {"field": "v", "query_vector": [0.1, 0.2], "k": 3}})
+    assert response.status_code == 400 and response.get_json()["error"]["field"] == "knn.query_vector"
+
+
+def test_a_query_the_cluster_refuses_is_a_400_not_an_empty_page(shop):
+    response = shop.post("/products/_search", json={"query": {"match": {"title": {"query": "sofa", "no_such": 1}}}})
+    assert response.status_code == 400 and "no_such" in response.get_json()["error"]["reason"]
+
+
+# ------------------------------------------------------------------ pages with nothing to rerank
+
+
+def test_sort_by_rating_is_the_clusters_order_with_its_sort_values(shop):
+    answer = search(shop, {"query": {"match": {"title": "sofa"}}, "sort": [{"rating": "desc"}], "size": 3})
+    assert ids(answer) == ["s2", "s5", "s1"]
+    assert [hit["sort"] for hit in answer["hits"]["hits"]] == [
+        [pytest.approx(4.7)],
+        [pytest.approx(4.4)],
+        [pytest.approx(4.1)],
+    ]
+
+
+def test_uri_search_reads_q_as_lucene_syntax_and_sorts_by_the_sort_parameter(shop):
+    response = shop.get(
+        "/products/_search", query_string={"q": "brand.keyword:Acme AND title:sofa", "sort": "price:desc"}
+    )
+    assert response.status_code == 200 and ids(response.get_json()) == ["s2", "s1"]
+
+
+def test_sorted_second_page_continues_the_first(shop):
+    first = ids(search(shop, {"sort": [{"price": "asc"}], "size": 3}))
+    second = ids(search(shop, {"sort": [{"price": "asc"}], "size": 3, "from": 3}))
+    assert first + second == ["l1", "l2", "t2", "t1", "s5", "s1"]
+
+
+def test_size_zero_answers_facets_from_the_cluster_without_hits(shop):
+    body = {"size": 0, "query": {"match": {"title": "sofa"}}, "aggs": {"brands": {"terms": {"field": "brand.keyword"}}}}
+    answer = search(shop, body)
+    assert answer["hits"]["hits"] == [] and answer["hits"]["total"] == {"value": 5, "relation": "eq"}
+    assert buckets(answer["aggregations"]["brands"]) == {"Acme": 2, "Bolt": 2, "Cosy": 1}
+
+
+def test_attribute_facet_is_answered_in_the_flat_terms_shape(shop):
+    answer = search(shop, {"size": 0, "aggs": {"colors": {"terms": {"field": "color.keyword"}}}})
+    assert buckets(answer["aggregations"]["colors"]) == {"grey": 3, "brown": 2, "blue": 1, "black": 1, "white": 1}
+
+
+def test_composite_facet_pages_through_brands(shop):
+    # ReactiveSearch's "load more" facets page a composite aggregation.
+    sources = [{"brand.keyword": {"terms": {"field": "brand.keyword"}}}]
+    answer = search(shop, {"size": 0, "aggs": {"brand": {"composite": {"size": 2, "sources": sources}}}})
+    keys = [bucket["key"]["brand.keyword"] for bucket in answer["aggregations"]["brand"]["buckets"]]
+    assert keys == ["Acme", "Bolt"]
+
+
+def test_scroll_continues_through_the_passthrough(shop):
+    first = shop.post("/products/_search?scroll=1m", json={"size": 4, "sort": ["_doc"]}).get_json()
+    assert len(first["hits"]["hits"]) == 4
+    response = shop.post("/_search/scroll", json={"scroll": "1m", "scroll_id": first["_scroll_id"]})
+    assert response.status_code == 200
+    assert {hit["_id"] for hit in response.get_json()["hits"]["hits"]}.isdisjoint(ids(first))
+
+
+# ------------------------------------------------------------------ ranked pages
+
+
+def test_post_filter_narrows_the_hits_but_not_the_facets(shop):
+    body = {
+        "query": {"bool": {"must": [SEARCH_UI_TEXT]}},
+        "post_filter": {"bool": {"should": [{"term": {"brand.keyword": "Bolt"}}]}},
+        "aggs": {"brands": {"terms": {"field": "brand.keyword"}}},
+    }
+    answer = search(shop, body)
+    assert set(ids(answer)) == {"s3", "s5"}
+    assert buckets(answer["aggregations"]["brands"]) == {"Acme": 2, "Bolt": 2, "Cosy": 1}
+
+
+def test_elasticsearch_backend_answers_facets_highlights_and_a_filter(make_shop):
+    client = make_shop(engine="elasticsearch")
+    body = {
+        "query": {"bool": {"must": [SEARCH_UI_TEXT], "filter": [{"range": {"rating": {"gte": 4}}}]}},
+        "aggs": {"colors": {"terms": {"field": "color.keyword"}}},
+        "highlight": {"fields": {"title": {}}},
+    }
+    answer = search(client, body)
+    assert set(ids(answer)) == {"s1", "s2", "s5"}
+    assert buckets(answer["aggregations"]["colors"]) == {"grey": 2, "brown": 1}
+    assert all("<em>" in hit["highlight"]["title"][0] for hit in answer["hits"]["hits"])
+
+
+def test_highlights_come_from_the_cluster_for_the_page(shop):
+    body = {"query": {"bool": {"must": [SEARCH_UI_TEXT]}}, "highlight": {"fields": {"title": {}}}, "size": 2}
+    hits = search(shop, body)["hits"]["hits"]
+    assert len(hits) == 2 and all("<em>" in hit["highlight"]["title"][0] for hit in hits)
+
+
+@contextmanager
+def refusing_highlights(cluster_url: str) -> Iterator[str]:
+    """An HTTP hop in front of the cluster that answers 503 to every request asking for highlights; yields its URL."""
+
+    class Hop(BaseHTTPRequestHandler):
+        def relay(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if b'"highlight"' in body:
+                answer_status, data, content_type = 503, b'{"error": "busy"}', "application/json"
+            else:
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+                answer = urllib3.request(
+                    self.command, cluster_url + self.path, body=body or None, headers=headers, retries=False
+                )
+                answer_status, data = answer.status, answer.data
+                content_type = answer.headers.get("Content-Type", "application/json")
+            self.send_response(answer_status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = relay
+
+        def log_message(self, *args):
+            pass
+
+    with handled(Hop) as url:
+        yield url
+
+
+def test_highlights_left_out_when_the_cluster_fails_them_and_flagged(make_shop, osmem_server_url):
+    with refusing_highlights(osmem_server_url) as url:
+        client = make_shop(url=url, retries=0)
+        answer = search(client, {"query": {"match": {"title": "sofa"}}, "highlight": {"fields": {"title": {}}}})
+    assert answer["search_rerank"]["degraded"] == {"highlight": CLUSTER_UNAVAILABLE}
+    assert len(ids(answer)) == 5 and not any("highlight" in hit for hit in answer["hits"]["hits"])
+
+
+def test_total_is_the_clusters_exact_count_beyond_the_candidates(make_shop):
+    client = make_shop(candidates=2)
+    answer = search(client, {"query": {"match": {"title": "sofa"}}, "track_total_hits": True})
+    assert answer["hits"]["total"] == {"value": 5, "relation": "eq"}
+
+
+def test_pages_past_the_ranked_candidates_continue_in_the_clusters_order(make_shop):
+    client = make_shop(candidates=2)
+    pages = [
+        ids(search(client, {"query": {"match": {"title": "sofa"}}, "from": start, "size": 2})) for start in (0, 2, 4)
+    ]
+    assert [len(page) for page in pages] == [2, 2, 1]
+    assert sorted(pid for page in pages for pid in page) == ["s1", "s2", "s3", "s4", "s5"]
+
+
+def test_searchkit_multi_search_answers_facets_and_highlights(shop):
+    lines = [
+        {"index": "products"},
+        {
+            "aggs": {"brand": {"terms": {"field": "brand.keyword", "size": 10}}},
+            "query": {
+                "bool": {
+                    "filter": [{"bool": {"should": [{"term": {"brand.keyword": "Acme"}}]}}],
+                    "must": {"match": {"title": "sofa"}},
+                }
+            },
+            "size": 20,
+            "highlight": {
+                "pre_tags": ["<em>"],
+                "post_tags": ["</em>"],
+                "fields": {"title": {"number_of_fragments": 0}},
+            },
+        },
+    ]
+    ndjson = "".join(json.dumps(line) + "\n" for line in lines)
+    (answer,) = shop.post("/_msearch", data=ndjson, content_type="application/x-ndjson").get_json()["responses"]
+    assert set(ids(answer)) == {"s1", "s2"}
+    assert buckets(answer["aggregations"]["brand"]) == {"Acme": 2}
+    assert all(hit["highlight"]["title"] for hit in answer["hits"]["hits"])
+
+
+def test_dense_hits_honour_the_clients_filters(make_shop):
+    client = make_shop(dense=True)
+    query = {
+        "bool": {
+            "must": [{"match": {"title": "sofa"}}],
+            "filter": [{"term": {"brand.keyword": "Acme"}}],
+            "must_not": [{"term": {"color.keyword": "grey"}}],
+        }
+    }
+    answer = search(client, {"query": query, "size": 9, "explain": True})
+    explanations = answer["search_rerank"]["explanations"]
+    # The dense leg (which sees every product) adds hits without the word, all within the filters.
+    assert any(DENSE in explanations[pid]["legs"] and LEXICAL not in explanations[pid]["legs"] for pid in ids(answer))
+    for pid in ids(answer):
+        assert BY_ID[pid].brand == "Acme" and BY_ID[pid].attributes.get("color") != ("grey",)
+
+
+def test_dense_hits_honour_a_query_string_exclusion(make_shop):
+    client = make_shop(dense=True)
+    answer = search(client, {"query": {"query_string": {"query": "sofa -grey"}}, "size": 9, "explain": True})
+    assert any(DENSE in leg["legs"] for leg in answer["search_rerank"]["explanations"].values())
+    assert all(BY_ID[pid].attributes.get("color") != ("grey",) for pid in ids(answer))
+
+
+# ------------------------------------------------------------------ what a query asks
+
+
+def test_query_words_leave_out_filters_and_exclusions():
+    query = {
+        "bool": {
+            "must": [{"query_string": {"query": "leather sofa -grey"}}],
+            "filter": [{"match": {"title": "table"}}],
+            "must_not": [{"match": {"title": "bed"}}],
+        }
+    }
+    assert query_words(query) == ["leather sofa"]
+
+
+def test_constraints_keep_filters_and_exclusions_but_not_text():
+    query = {
+        "bool": {
+            "must": [{"match": {"title": "sofa"}}, {"range": {"price": {"lte": 500}}}],
+            "filter": [{"term": {"filter.brand": "acme"}}],
+            "must_not": [{"term": {"id": "s1"}}],
+        }
+    }
+    assert constraints(query) == [
+        {"term": {"filter.brand": "acme"}},
+        {"bool": {"must_not": [{"term": {"id": "s1"}}]}},
+        {"range": {"price": {"lte": 500}}},
+    ]
