@@ -31,7 +31,7 @@ import numpy as np
 
 from ..core.candidate import Candidate
 from ..core.pretokenised import PairEncoder, StoredText, tokenise_texts
-from ..core.rerank import CrossEncoderReranker, below_window, blend, sigmoid
+from ..core.rerank import CrossEncoderReranker, reranked, sigmoid
 from ..core.settings import RerankSettings
 
 LENGTH_BUCKETS = (32, 64, 128, 256)
@@ -259,4 +259,4 @@ class GpuReranker(CrossEncoderReranker):
             (query, [(c.product_id, texts.get(c.product_id, "")) for c in window]), settings.timeout_s
         )
         weight = settings.blend if settings.blend is not None else self.default_blend
-        return blend(window, sigmoid(logits), weight) + below_window(candidates[len(window) :])
+        return reranked(window, sigmoid(logits), weight, candidates[len(window) :])

@@ -33,7 +33,7 @@ from tqdm import tqdm
 from ..core.candidate import Candidate
 from ..core.errors import ConfigError
 from ..core.pipeline import Ranking, SearchPipeline
-from ..core.rerank import DEFAULT_BLEND, below_window, blend
+from ..core.rerank import DEFAULT_BLEND, reranked
 from ..core.retrieval import DENSE, LEXICAL
 from ..core.settings import RerankSettings, Settings, load_settings, read_settings_file
 from ..core.store import ProductStore
@@ -174,7 +174,7 @@ class _MemoReranker:
             self.scores.update({(query, pid): float(p) for pid, p in zip(missing, probs)})
         weight = settings.blend if settings.blend is not None else getattr(self.inner, "default_blend", DEFAULT_BLEND)
         probs = np.array([self.scores[query, c.product_id] for c in window])
-        return blend(window, probs, weight) + below_window(candidates[len(window) :])
+        return reranked(window, probs, weight, candidates[len(window) :])
 
 
 class _PopularityStore(ProductStore):

@@ -30,7 +30,7 @@ from ..core.model_card import (
     ModelCard,
     SplitSize,
 )
-from ..core.rerank import below_window, blend, probabilities
+from ..core.rerank import probabilities, reranked
 from ..core.settings import PACKAGED_MINILM
 from ..data.dataset import Query
 from ..data.qrels import Qrels
@@ -109,7 +109,7 @@ class DevRerankEvaluator(BaseEvaluator):
         """nDCG@10 of the lists with the window reordered by ``weight`` x model + the rest x first stage."""
         return self._ndcg(
             {
-                qid: blend(cs[: self.window], probs[qid], weight) + below_window(cs[self.window :])
+                qid: reranked(cs[: self.window], probs[qid], weight, cs[self.window :])
                 for qid, cs in self.lists.items()
             }
         )

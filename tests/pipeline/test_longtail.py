@@ -1,5 +1,8 @@
+import numpy as np
+
 from search_rerank.core.candidate import Candidate
 from search_rerank.core.longtail import boost, is_long_tail, popularity_percentiles
+from search_rerank.core.rerank import reranked
 from search_rerank.core.settings import LongTailSettings
 
 
@@ -39,3 +42,13 @@ def test_boost_leaves_unknown_popularity_unboosted():
 
 def test_percentiles_of_empty_catalog_are_empty():
     assert popularity_percentiles([], []).size == 0
+
+
+def test_boost_on_a_reranked_list_gates_by_the_reranked_scores_not_the_whole_list():
+    """A product the reranker put last in its window is far from the best match, however long the list below."""
+    fused = [Candidate(f"p{i:03d}", float(100 - i)) for i in range(100)]
+    out = reranked(fused[:30], np.linspace(0.9, 0.6, 30), 1.0, fused[30:])
+    popularity = {c.product_id: 0.99 for c in fused} | {"p029": 0.0}
+    boosted = boost(out, popularity, LongTailSettings(strength=0.1, gate=0.8))
+    assert [c.product_id for c in boosted][:30] == [c.product_id for c in out][:30]
+    assert boosted[29].features["boost"] == 0.0

@@ -11,7 +11,7 @@ from search_rerank.core.candidate import Candidate
 from search_rerank.core.errors import ConfigError
 from search_rerank.core.model_card import ModelCard, SplitSize, TrainingData, save_card
 from search_rerank.core.reasons import ERROR, TIMEOUT
-from search_rerank.core.rerank import UNTRAINED_MAX_LENGTH, CrossEncoderReranker, below_window, blend
+from search_rerank.core.rerank import UNTRAINED_MAX_LENGTH, CrossEncoderReranker, blend, reranked
 from search_rerank.core.settings import RerankSettings
 from search_rerank.indexing.indexes import load_reranker, open_pipeline
 
@@ -56,9 +56,20 @@ def test_blend_mixes_reranker_probability_with_min_max_first_stage_score():
     assert out == pytest.approx({"p00": 0.5, "p01": 0.75, "p02": 0.1})
 
 
-def test_candidates_below_the_window_score_below_every_blended_score():
-    rest = below_window(fused(4))
-    assert [c.score for c in rest] == [-1.0, -2.0, -3.0, -4.0]
+def test_candidates_below_the_window_keep_their_order_below_every_blended_score():
+    candidates = fused(7)
+    out = reranked(candidates[:3], np.array([0.9, 0.1, 0.5]), 1.0, candidates[3:])
+    assert [c.product_id for c in out[3:]] == ["p03", "p04", "p05", "p06"]
+    scores = [c.score for c in out]
+    assert scores == sorted(scores, reverse=True) and len(set(scores)) == len(scores)
+
+
+def test_candidates_below_the_window_do_not_stretch_the_lists_score_range():
+    """Stages after the reranker min-max the list's scores; the window's spread must stay most of that range."""
+    candidates = fused(100)
+    out = reranked(candidates[:30], np.linspace(0.9, 0.6, 30), 1.0, candidates[30:])
+    window_spread = out[0].score - out[29].score
+    assert out[0].score - out[-1].score < 1.01 * window_spread
 
 
 def test_scores_are_probabilities_in_input_order(reranker):
