@@ -174,11 +174,8 @@ def _text_features(
     squashed = {_squash(w) for w in text_set if _has_digit(w)}
     if models:
         values[index["model_number_match"]] = sum(m in squashed for m in models) / len(models)
-        values[index["model_number_prefix"]] = sum(any(s.startswith(m) for s in squashed) for m in models) / len(
-            models
-        )
+        values[index["model_number_prefix"]] = sum(any(s.startswith(m) for s in squashed) for m in models) / len(models)
     query_set = set(terms)
     values[index["brand_match"]] = float(bool(brand) and all(w in query_set for w in brand))
     leaf = words(product.category[-1]) if product.category else []
     values[index["category_match"]] = _coverage(leaf, query_set) if leaf else MISSING
-
