@@ -169,7 +169,8 @@ def render_readme(card: ModelCard) -> str:
     lines = [
         f"# {card.name}",
         "",
-        f"A {card.kind} fine-tuned from `{card.base_model}`, created {card.created.isoformat(timespec='seconds')}.",
+        f"A {card.kind} {'trained with' if card.kind == 'ranker' else 'fine-tuned from'} `{card.base_model}`, "
+        f"created {card.created.isoformat(timespec='seconds')}.",
         "",
         f"**Promoted: {'yes' if card.promoted else 'no'}.** {card.promotion_reason}",
         "",
