@@ -36,6 +36,7 @@ from ..core.ranker_features import FEATURES
 from ..core.retrieval import DENSE, LEXICAL
 from ..core.settings import Settings
 from ..data.dataset import Query
+from ..data.qrels import Qrels
 from ..evaluation.evaluate import relevance_metrics
 from ..evaluation.tune import NDCG, RankingCache
 from .card import save_training_card
@@ -109,7 +110,7 @@ def dataset_arrays(lists: Lists, unjudged: Literal["zero", "drop"]) -> tuple[np.
     return np.vstack(rows), np.asarray(labels, dtype=np.float64), groups
 
 
-def mean_ndcg(qrels: Mapping[str, Mapping[str, int]], run: Mapping[str, Sequence[Candidate]]) -> float:
+def mean_ndcg(qrels: Qrels, run: Mapping[str, Sequence[Candidate]]) -> float:
     """nDCG@10 over the judged queries of ``run``, unjudged results counting as not relevant."""
     per_query = relevance_metrics(
         {qid: qrels[qid] for qid in run},
@@ -169,8 +170,8 @@ def apply(ranker: LearnedRanker, lists: Lists) -> dict[str, list[Candidate]]:
 
 def train_ranker(
     pipeline: SearchPipeline,
-    train: tuple[Mapping[str, Query], Mapping[str, Mapping[str, int]]],
-    dev: tuple[Mapping[str, Query], Mapping[str, Mapping[str, int]]],
+    train: tuple[Mapping[str, Query], Qrels],
+    dev: tuple[Mapping[str, Query], Qrels],
     out: Path,
     config: RankerTraining,
     *,
