@@ -14,6 +14,7 @@ from search_rerank.core.product import Product
 from search_rerank.core.ranker_features import FEATURES, features
 from search_rerank.core.retrieval import LEXICAL, Stage
 from search_rerank.core.settings import Settings
+from search_rerank.evaluation.evaluate import config_settings, standard_configs
 from search_rerank.indexing.indexes import build_index, open_pipeline
 
 
@@ -159,3 +160,9 @@ def test_the_learned_stage_is_skipped_when_disabled_in_settings(shop):
 def test_a_ranker_trained_on_other_features_is_refused():
     with pytest.raises(ConfigError, match="other features"):
         LearnedRanker(cheapest_first().booster, FEATURES[:-1], "old")
+
+
+def test_evaluate_ranks_only_its_ltr_row_with_the_learned_stage():
+    configs = standard_configs(has_reranker=False, fusion="linear", has_ranker=True)
+    base = Settings(ltr={"model": "some-ranker"})
+    assert [c.name for c in configs if config_settings(base, c).ltr.enabled] == ["hybrid+ltr"]
