@@ -11,10 +11,11 @@ The model is saved by ``search-rerank train ranker`` with its card (kind
 ``ranker``), which records the feature names it was trained on; a model
 trained on another feature list is refused rather than fed columns it does not
 know. The stage scores every candidate, so its order is the final one before
-the exposure stages; each candidate keeps ``ltr`` (the model's score) and,
-for ``explain``, one ``ltr:<feature>`` per feature that moved its score
-(LightGBM's ``pred_contrib``: per-row SHAP values, which sum with
-``ltr:bias`` to the score).
+the exposure stages; each candidate keeps ``ltr`` (the model's score) and the
+feature values it was scored on (``ltr_input:<feature>``); ``explain`` adds one
+``ltr:<feature>`` per feature that moved its score (LightGBM's ``pred_contrib``:
+per-row SHAP values, which sum with ``ltr:bias`` to the score), computed only
+for the hits explained.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 MODEL_FILE = "model.txt"
 """The LightGBM model in its text format, beside the card."""
 CONTRIBUTION_PREFIX = "ltr:"
+INPUT_PREFIX = "ltr_input:"
 BIAS = "bias"
 
 
@@ -74,23 +76,31 @@ class LearnedRanker:
     def run(self, candidates: Sequence[Candidate], rows: np.ndarray) -> list[Candidate]:
         """``candidates`` reordered by the model's score of ``rows`` (their features, in the same order).
 
-        The per-feature contributions come from the same call, so the
-        explanation and the order cannot disagree.
+        Each candidate keeps the values the model saw (``ltr_input:<feature>``,
+        unknown ones left out), so that :meth:`contributions` can explain it
+        later without the request's context: SHAP values cost about a
+        millisecond per row, too much to pay for every candidate of every search.
         """
         if len(candidates) != len(rows):
             raise ValueError(f"{len(candidates)} candidates but {len(rows)} feature rows")
         if not candidates:
             return []
-        contributions = np.asarray(self.booster.predict(rows, pred_contrib=True, num_threads=1), dtype=np.float64)
-        totals = contributions.sum(axis=1)
         out = []
-        for candidate, total, row in zip(candidates, totals, contributions):
-            explained = {
-                f"{CONTRIBUTION_PREFIX}{name}": float(value) for name, value in zip(FEATURES, row[:-1]) if value != 0.0
-            }
-            explained[f"{CONTRIBUTION_PREFIX}{BIAS}"] = float(row[-1])
-            out.append(candidate.with_score(float(total), ltr=float(total), **explained))
+        for candidate, score, row in zip(candidates, self.scores(rows), rows):
+            seen = {f"{INPUT_PREFIX}{name}": float(v) for name, v in zip(FEATURES, row) if not np.isnan(v)}
+            out.append(candidate.with_score(float(score), ltr=float(score), **seen))
         return ranked(out)
+
+    def contributions(self, candidate: Candidate) -> dict[str, float]:
+        """Each feature's contribution to the candidate's score (LightGBM ``pred_contrib``, SHAP values), by
+        ``ltr:<feature>`` for those that moved it, plus ``ltr:bias``: together they sum to its ``ltr`` score."""
+        row = np.array(
+            [[candidate.features.get(f"{INPUT_PREFIX}{name}", np.nan) for name in FEATURES]], dtype=np.float64
+        )
+        values = np.asarray(self.booster.predict(row, pred_contrib=True, num_threads=1), dtype=np.float64)[0]
+        explained = {f"{CONTRIBUTION_PREFIX}{n}": float(v) for n, v in zip(FEATURES, values[:-1]) if v != 0.0}
+        explained[f"{CONTRIBUTION_PREFIX}{BIAS}"] = float(values[-1])
+        return explained
 
 
 def load_ranker(settings: Settings) -> LearnedRanker:

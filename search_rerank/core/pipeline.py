@@ -51,10 +51,23 @@ class Hit:
     product: Product
     candidate: Candidate
     long_tail: bool
+    ranker: LearnedRanker | None = None
+    """The learned ranker that scored this hit, if one did: it explains its score per feature on demand."""
 
     def explanation(self) -> dict[str, float | list[str]]:
-        """What every stage said about this result."""
-        return {"legs": sorted(self.candidate.legs), **self.candidate.features, "final": self.candidate.score}
+        """What every stage said about this result (the learned ranker's per-feature contributions included)."""
+        contributions: dict[str, float] = {}
+        if self.ranker is not None and Stage.LTR in self.candidate.features:
+            try:
+                contributions = self.ranker.contributions(self.candidate)
+            except Exception as exc:  # an explanation missing a part must not fail the search
+                log.warning("ltr contributions unavailable: %s: %s", type(exc).__name__, exc)
+        return {
+            "legs": sorted(self.candidate.legs),
+            **self.candidate.features,
+            **contributions,
+            "final": self.candidate.score,
+        }
 
 
 @dataclass
@@ -270,7 +283,7 @@ class SearchPipeline:
         products, popularity = self.store.get(ids), self.store.popularity(ids)
         head = settings.longtail.head_fraction
         return [
-            Hit(products[c.product_id], c, is_long_tail(popularity.get(c.product_id, 1.0), head))
+            Hit(products[c.product_id], c, is_long_tail(popularity.get(c.product_id, 1.0), head), self.ranker)
             for c in candidates
             if c.product_id in products
         ]

@@ -62,6 +62,8 @@ FEATURES: tuple[str, ...] = (
 
 MISSING = math.nan
 _WORD = re.compile(r"[a-z0-9]+(?:[./-][a-z0-9]+)*")
+_DIGIT = re.compile(r"\d")
+_LETTER = re.compile(r"[a-z]")
 
 
 @runtime_checkable
@@ -83,12 +85,12 @@ def _fold(word: str) -> str:
 
 
 def _has_digit(word: str) -> bool:
-    return any(ch.isdigit() for ch in word)
+    return _DIGIT.search(word) is not None
 
 
 def _is_model_number(word: str) -> bool:
     """Letters and digits mixed ("dcd771", "xr-20"): a part number, where an exact match is strong evidence."""
-    return _has_digit(word) and any(ch.isalpha() for ch in word)
+    return _has_digit(word) and _LETTER.search(word) is not None
 
 
 def _squash(word: str) -> str:
