@@ -1,7 +1,11 @@
 """Learned-ranker training: it writes a loadable model with its card, and is refused when it cannot beat the blend."""
 
-import pytest
+import json
 
+import pytest
+from click.testing import CliRunner
+
+from search_rerank.cli import main
 from search_rerank.core.errors import ConfigError
 from search_rerank.core.learned_rank import MODEL_FILE, load_ranker
 from search_rerank.core.model_card import load_card
@@ -18,11 +22,11 @@ QUICK = RankerTraining(max_rounds=30, early_stopping_rounds=10, min_data_in_leaf
 @pytest.fixture(scope="module")
 def generated(built_index):
     built = built_index(products=400, queries=150, seed=4, dense={"enabled": False}, longtail={"enabled": False})
-    return built.settings, built.dataset()
+    return built.settings, built.dataset(), built.data
 
 
 def test_training_writes_the_model_and_a_card_recording_features_and_the_unjudged_choice(generated, tmp_path):
-    settings, data = generated
+    settings, data, _ = generated
     pipeline = open_pipeline(settings)
     card = train_ranker(
         pipeline,
@@ -41,6 +45,27 @@ def test_training_writes_the_model_and_a_card_recording_features_and_the_unjudge
     assert set(card.parameters["unjudged_dev_ndcg10"]) == {"zero", "drop"}  # type: ignore[arg-type]
     assert card.promoted == (card.dev_metrics["model_ndcg10"] > card.dev_metrics["first_stage_ndcg10"])
     assert card.data.splits["train"].pairs > 0
+
+
+def test_train_ranker_command_registers_the_ranker_and_prints_the_verdict(generated, tmp_path):
+    settings, _, path = generated
+    file = tmp_path / "settings.json"
+    file.write_text(
+        json.dumps(
+            {
+                "index_dir": str(settings.index_dir),
+                "models_dir": str(tmp_path / "models"),
+                "dense": {"enabled": False},
+                "longtail": {"enabled": False},
+            }
+        ),
+        encoding="utf-8",
+    )
+    args = ["--settings", str(file), "train", "ranker", "--dataset", str(path), "--name", "cli", "--rounds", "20"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "dev nDCG@10" in result.output and "best linear blend" in result.output
+    assert load_card(tmp_path / "models" / "cli").kind == "ranker"
 
 
 # Every query names one product's unique code, which only that product's title holds: BM25 alone puts the one
