@@ -313,7 +313,8 @@ def distill_command(
 )
 @click.option("--rounds", type=click.IntRange(min=1), default=500, show_default=True, help="Most boosting rounds.")
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=0.05, show_default=True)
-@click.option("--num-leaves", type=click.IntRange(min=2), default=31, show_default=True)
+@click.option("--num-leaves", type=click.IntRange(min=2), default=7, show_default=True)
+@click.option("--min-data-in-leaf", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--seed", type=int, default=13, show_default=True)
 @click.pass_context
 def train_ranker_command(
@@ -326,6 +327,7 @@ def train_ranker_command(
     rounds: int,
     learning_rate: float,
     num_leaves: int,
+    min_data_in_leaf: int,
     seed: int,
 ) -> None:
     """Train the learned ranker (LightGBM LambdaMART) on the train split's candidates; early-stopped on dev.
@@ -343,6 +345,7 @@ def train_ranker_command(
         max_rounds=rounds,
         learning_rate=learning_rate,
         num_leaves=num_leaves,
+        min_data_in_leaf=min_data_in_leaf,
         seed=seed,
     )
     pipeline = open_pipeline(settings.override(ltr={"model": None}))
