@@ -11,7 +11,8 @@ docs/TUNING.md), and what ``tune`` on the sparse dev labels adds on test.
 Writes the per-profile keys ``bm25``, ``defaults`` and ``tuned`` (test
 nDCG@10 on the profile's sparse labels; ``complete`` holds the same on
 complete labels) into benchmarks/results/learned_ranking.json, keeping keys
-other scripts write there, and the "Hard profile" section of docs/BENCHMARKS.md.
+other scripts write there (``benchmarks/learned_ranker.py`` adds ``ltr`` on top of the ``tuned_sections``
+written here), and the "Hard profile" section of docs/BENCHMARKS.md.
 
     python benchmarks/hard_profile.py --products 3000 8000 --queries 1000 1500 --trials 12
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -308,6 +308,38 @@ class TantivyRetriever:
             for field, boost in self._boosts.items()
         ]
         return tantivy.Query.disjunction_max_query(per_field, self._tie_breaker)
+
+    def field_scores(self, query: str, product_ids: Sequence[str]) -> dict[str, dict[str, float]]:
+        """Each text field's own BM25 of ``query`` for the given products (unboosted; absent: 0).
+
+        The learned ranker's per-field features: the leg's score is the best
+        field's, which hides whether the words were in the title or only in
+        the description. One search per field, restricted to these products.
+        """
+        terms = list(dict.fromkeys(self._analyzer.analyze(query)))
+        wanted = sorted(set(product_ids))
+        out: dict[str, dict[str, float]] = {field: {} for field in LEXICAL_FIELDS}
+        if not terms or not wanted:
+            return out
+        searcher = self.searcher()
+        only = tantivy.Query.term_set_query(self._schema, "id", wanted)
+        ids: dict[tuple[int, int], str] = {}
+        for field in LEXICAL_FIELDS:
+            text = tantivy.Query.boolean_query(
+                [
+                    (tantivy.Occur.Should, tantivy.Query.term_query(self._schema, field, term, index_option="freq"))
+                    for term in terms
+                ]
+            )
+            query_only = tantivy.Query.boolean_query(
+                [(tantivy.Occur.Must, text), (tantivy.Occur.Must, tantivy.Query.const_score_query(only, 0.0))]
+            )
+            for score, address in searcher.search(query_only, len(wanted), count=False).hits:
+                key = (address.segment_ord, address.doc)
+                if key not in ids:
+                    ids[key] = str(searcher.doc(address).get_first("id"))
+                out[field][ids[key]] = float(score)
+        return out
 
     def filter_query(self, filters: Filters | None) -> tantivy.Query | None:
         """The same decisions as ``Filters.matches``, clause by clause, as exact-term lookups."""

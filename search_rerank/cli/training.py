@@ -1,5 +1,5 @@
-"""``search-rerank train reranker|encoder|distill``: fine-tune a model (or distil a smaller one from a trained
-reranker), select and promote it on dev, write its card."""
+"""``search-rerank train reranker|encoder|distill|ranker``: fine-tune a model (or distil a smaller one from a trained
+reranker, or train the learned ranker), select and promote it on dev, write its card."""
 
 from __future__ import annotations
 
@@ -284,4 +284,87 @@ def distill_command(
         f"(first stage {m['first_stage_ndcg10']:.4f}): {verdict}; serves with {p['runtime']}; "
         f"CPU window {p['cpu_latency_window']} p50 ms: "
         + ", ".join(f"{k} {v['p50_ms']:.0f}" for k, v in latency.items() if isinstance(v, dict))
+    )
+
+
+@train.command("ranker", cls=Command)
+@click.option(
+    "--dataset",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="BEIR/WANDS/ESCI directory whose catalog is in the index: its train and dev splits.",
+)
+@click.option(
+    "--clicks", help="Click log (JSON Lines or UBI NDJSON, a file or a quoted glob), as for `train reranker`."
+)
+@click.option(
+    "--min-impressions",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="With --clicks: a (query, product) shown fewer times gets no label.",
+)
+@click.option("--name", required=True, help="Registry name; the ranker goes to models_dir/NAME.")
+@click.option(
+    "--unjudged",
+    type=click.Choice(["auto", "zero", "drop"]),
+    default="auto",
+    show_default=True,
+    help="How a candidate nobody judged counts: grade 0, left out, or whichever scores better on dev.",
+)
+@click.option("--rounds", type=click.IntRange(min=1), default=500, show_default=True, help="Most boosting rounds.")
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=0.05, show_default=True)
+@click.option("--num-leaves", type=click.IntRange(min=2), default=7, show_default=True)
+@click.option("--min-data-in-leaf", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--seed", type=int, default=13, show_default=True)
+@click.pass_context
+def train_ranker_command(
+    ctx: click.Context,
+    dataset: Path | None,
+    clicks: str | None,
+    min_impressions: int,
+    name: str,
+    unjudged: str,
+    rounds: int,
+    learning_rate: float,
+    num_leaves: int,
+    min_data_in_leaf: int,
+    seed: int,
+) -> None:
+    """Train the learned ranker (LightGBM LambdaMART) on the train split's candidates; early-stopped on dev.
+
+    Promoted only when the pipeline with it beats the best linear blend on dev.
+    Serve it by setting ltr.model to NAME.
+    """
+    from ..indexing.indexes import open_pipeline
+    from ..training.ranker import RankerTraining, train_ranker
+
+    data = _training_data(dataset, clicks, min_impressions, name)
+    settings = settings_for(ctx)
+    config = RankerTraining(
+        unjudged=unjudged,  # type: ignore[arg-type]  # click.Choice checked it
+        max_rounds=rounds,
+        learning_rate=learning_rate,
+        num_leaves=num_leaves,
+        min_data_in_leaf=min_data_in_leaf,
+        seed=seed,
+    )
+    pipeline = open_pipeline(settings.override(ltr={"model": None}))
+    try:
+        card = train_ranker(
+            pipeline,
+            data.pop("train"),
+            data.pop("dev"),
+            Path(settings.models_dir) / name,
+            config,
+            progress=True,
+            **data,
+        )
+    finally:
+        pipeline.close()
+    m, p = card.dev_metrics, card.parameters
+    verdict = "[green]promoted[/]" if card.promoted else "[red]not promoted[/]"
+    console.print(
+        f"{card.name}: dev nDCG@10 {m['model_ndcg10']:.4f} vs the best linear blend's "
+        f"{m['first_stage_ndcg10']:.4f}: {verdict} ({card.promotion_reason}); unjudged candidates: "
+        f"{p['unjudged_chosen']}; {card.training_seconds:.0f} s"
     )

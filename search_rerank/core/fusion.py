@@ -3,13 +3,14 @@
 RRF needs no score calibration and is the robust default; linear fusion
 keeps score gaps (a dense hit far ahead of the rest stays far ahead) but
 needs the legs' scores put on one scale first, hence the normalisers.
-A product missing from a leg counts as that leg's worst returned score:
-absence is evidence, but not proof, of a weak match.
+A product missing from a leg counts as that leg's worst returned score
+(absence is evidence, but not proof, of a weak match), or below it when the
+leg returned one score only (see ``missing_score``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -88,11 +89,19 @@ def linear(legs: Legs, weights: Mapping[str, float] = {}, normalization: str = "
         norm = normalise(np.array([c.score for c in hits], dtype=np.float64))
         leg_norm[leg] = {c.product_id: float(s) for c, s in zip(hits, norm)}
     merged = _merge(legs)
+    floor = {leg: missing_score(scores.values()) for leg, scores in leg_norm.items()}
     for pid in merged:
-        totals[pid] = sum(
-            _weight(weights, leg) * scores.get(pid, min(scores.values())) for leg, scores in leg_norm.items()
-        )
+        totals[pid] = sum(_weight(weights, leg) * scores.get(pid, floor[leg]) for leg, scores in leg_norm.items())
     return ranked([merged[pid].with_score(s, fused=s) for pid, s in totals.items()])
+
+
+def missing_score(normalised: Iterable[float]) -> float:
+    """What a product a leg did not return counts as: the leg's worst returned score, or one below it when
+    every returned product scored the same (a single hit normalises to 1 under min-max; counting the products
+    it did not find as 1 too would bury the one exact match, e.g. a model number, among the other leg's)."""
+    values = list(normalised)
+    low = min(values)
+    return low if max(values) > low else low - 1.0
 
 
 FUSERS = ("rrf", "linear")

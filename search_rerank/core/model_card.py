@@ -39,7 +39,8 @@ NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
 MODEL_METRIC = "model_ndcg10"
 BASELINE_METRIC = "first_stage_ndcg10"
 
-ModelKind = Literal["encoder", "reranker"]
+ModelKind = Literal["encoder", "reranker", "ranker"]
+"""A bi-encoder, a cross-encoder, or a learned ranker (LightGBM LambdaMART over per-candidate features)."""
 
 
 class _Record(BaseModel):
@@ -107,7 +108,7 @@ def library_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     found = {}
-    for package in ("search-rerank", "torch", "transformers", "sentence-transformers", "faiss-cpu"):
+    for package in ("search-rerank", "torch", "transformers", "sentence-transformers", "faiss-cpu", "lightgbm"):
         try:
             found[package] = version(package)
         except PackageNotFoundError:
@@ -168,7 +169,8 @@ def render_readme(card: ModelCard) -> str:
     lines = [
         f"# {card.name}",
         "",
-        f"A {card.kind} fine-tuned from `{card.base_model}`, created {card.created.isoformat(timespec='seconds')}.",
+        f"A {card.kind} {'trained with' if card.kind == 'ranker' else 'fine-tuned from'} `{card.base_model}`, "
+        f"created {card.created.isoformat(timespec='seconds')}.",
         "",
         f"**Promoted: {'yes' if card.promoted else 'no'}.** {card.promotion_reason}",
         "",

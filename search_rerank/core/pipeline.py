@@ -1,9 +1,10 @@
-"""The search pipeline: retrieve, fuse, rerank, boost, as plain code in that order.
+"""The search pipeline: retrieve, fuse, rerank, learned rank, boost, as plain code in that order.
 
 Each stage is a pure function of its input list (see fusion, rerank,
 longtail); this module only wires them, times them, and decides what to do
 when one fails: a failed or slow leg leaves the other, a failed or slow
-reranker leaves the fused order, and the result says which happened.
+reranker leaves the fused order, a failing learned ranker the order before it,
+and the result says which happened.
 
 The legs run concurrently, each under its own deadline. A thread cannot be
 killed, so a leg that hangs keeps its thread; each stage has a pool of its
@@ -28,8 +29,10 @@ from .diversity import StoredVectors, mmr, similarity_matrix
 from .errors import StageError
 from .filters import Filters
 from .fusion import fuse
+from .learned_rank import LearnedRanker
 from .longtail import is_long_tail, long_tail_stage
 from .product import Product
+from .ranker_features import FieldScorer, features
 from .reasons import TIMEOUT, reason_code
 from .retrieval import DENSE, LEGS, LEXICAL, Reranker, Retriever, Stage
 from .settings import Settings
@@ -48,10 +51,23 @@ class Hit:
     product: Product
     candidate: Candidate
     long_tail: bool
+    ranker: LearnedRanker | None = None
+    """The learned ranker that scored this hit, if one did: it explains its score per feature on demand."""
 
     def explanation(self) -> dict[str, float | list[str]]:
-        """What every stage said about this result."""
-        return {"legs": sorted(self.candidate.legs), **self.candidate.features, "final": self.candidate.score}
+        """What every stage said about this result (the learned ranker's per-feature contributions included)."""
+        contributions: dict[str, float] = {}
+        if self.ranker is not None and Stage.LTR in self.candidate.features:
+            try:
+                contributions = self.ranker.contributions(self.candidate)
+            except Exception as exc:  # an explanation missing a part must not fail the search
+                log.warning("ltr contributions unavailable: %s: %s", type(exc).__name__, exc)
+        return {
+            "legs": sorted(self.candidate.legs),
+            **self.candidate.features,
+            **contributions,
+            "final": self.candidate.score,
+        }
 
 
 @dataclass
@@ -96,6 +112,7 @@ class SearchPipeline:
         legs: Mapping[str, Retriever],
         store: ProductStore,
         reranker: Reranker | None = None,
+        ranker: LearnedRanker | None = None,
     ):
         unknown = set(legs) - set(LEGS)
         if unknown:
@@ -104,6 +121,7 @@ class SearchPipeline:
         self.legs = dict(legs)
         self.store = store
         self.reranker = reranker
+        self.ranker = ranker
         self._pools = {
             stage: ThreadPoolExecutor(max_workers=4, thread_name_prefix=stage)
             for stage in (LEXICAL, DENSE, Stage.RERANK)
@@ -217,6 +235,23 @@ class SearchPipeline:
                 ranking.degraded[Stage.RERANK] = reason_code(exc)
                 log.warning("rerank degraded (%s): %s", ranking.degraded[Stage.RERANK], exc)
 
+        ranker = self.ranker
+        if ranker is None or settings.ltr.model is None:
+            ranking.skipped[Stage.LTR] = "no ranker model configured"
+        elif not settings.ltr.enabled:
+            ranking.skipped[Stage.LTR] = "learned ranker disabled in settings"
+        elif current:
+            before = current
+            try:
+                current = self._timed(
+                    ranking, Stage.LTR, lambda: ranker.run(before, self.ranker_features(query, before))
+                )
+                ranking.stages[Stage.LTR] = current
+            except Exception as exc:  # fail open: the order before the stage is still a ranking
+                current = before
+                ranking.degraded[Stage.LTR] = reason_code(exc)
+                log.warning("ltr degraded (%s): %s: %s", ranking.degraded[Stage.LTR], type(exc).__name__, exc)
+
         if not settings.longtail.enabled:
             ranking.skipped[Stage.LONGTAIL] = "long-tail boost disabled in settings"
         elif current:
@@ -256,10 +291,17 @@ class SearchPipeline:
         products, popularity = self.store.get(ids), self.store.popularity(ids)
         head = settings.longtail.head_fraction
         return [
-            Hit(products[c.product_id], c, is_long_tail(popularity.get(c.product_id, 1.0), head))
+            Hit(products[c.product_id], c, is_long_tail(popularity.get(c.product_id, 1.0), head), self.ranker)
             for c in candidates
             if c.product_id in products
         ]
+
+    def ranker_features(self, query: str, candidates: Sequence[Candidate]) -> np.ndarray:
+        """The learned ranker's feature rows for ``candidates``: what serving scores and training learns from."""
+        ids = [c.product_id for c in candidates]
+        leg = self.legs.get(LEXICAL)
+        per_field = leg.field_scores(query, ids) if isinstance(leg, FieldScorer) else None
+        return features(query, candidates, self.store.get(ids), self.store.popularity(ids), per_field)
 
     # ------------------------------------------------------------ helpers
 

@@ -28,6 +28,7 @@ class Stage(StrEnum):
     DENSE = "dense"
     FUSION = "fusion"
     RERANK = "rerank"
+    LTR = "ltr"
     LONGTAIL = "longtail"
     DIVERSITY = "diversity"
 

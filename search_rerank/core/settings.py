@@ -250,6 +250,19 @@ class RerankSettings(_Section):
     )
 
 
+class LtrSettings(_Section):
+    """The learned ranker (LambdaMART over per-candidate features), the last ranking stage before the
+    exposure stages; no model means the stage is skipped and the response says so."""
+
+    model: str | None = Field(
+        default=None, description="a ranker in models_dir (`search-rerank train ranker`), or its directory"
+    )
+    enabled: bool = Field(default=True, description="false skips the stage while keeping the model loaded")
+    allow_unpromoted: bool = Field(
+        default=False, description="serve a ranker whose card says it did not beat the best linear blend on dev"
+    )
+
+
 class LongTailSettings(_Section):
     """Long-tail exposure: the gated additive ``boost``, or popularity-aware ``xquad`` re-ranking (see exposure)."""
 
@@ -513,6 +526,7 @@ class Settings(BaseSettings):
     dense: DenseSettings = Field(default_factory=DenseSettings)
     fusion: FusionSettings = Field(default_factory=FusionSettings)
     rerank: RerankSettings = Field(default_factory=RerankSettings)
+    ltr: LtrSettings = Field(default_factory=LtrSettings)
     longtail: LongTailSettings = Field(default_factory=LongTailSettings)
     diversity: DiversitySettings = Field(default_factory=DiversitySettings)
     exposure_control: ExposureControlSettings = Field(default_factory=ExposureControlSettings)

@@ -45,13 +45,14 @@ class Config:
     fusion: str | None = None
     rerank: bool = False
     longtail: bool = False
+    ltr: bool = False
     overrides: Mapping[str, Mapping[str, Any]] = field(
         default_factory=dict
     )  # settings sections, as in Settings.override
 
 
-def standard_configs(has_reranker: bool, fusion: str = "rrf") -> list[Config]:
-    """The rows of the evaluate table; the rerank and boost rows build on the configured fusion."""
+def standard_configs(has_reranker: bool, fusion: str = "rrf", has_ranker: bool = False) -> list[Config]:
+    """The rows of the evaluate table; the rerank, learned-rank and boost rows build on the configured fusion."""
     both = (LEXICAL, DENSE)
     configs = [
         Config("bm25", (LEXICAL,)),
@@ -64,6 +65,10 @@ def standard_configs(has_reranker: bool, fusion: str = "rrf") -> list[Config]:
         configs.append(Config("hybrid+rerank+longtail", both, fusion, rerank=True, longtail=True))
     else:
         configs.append(Config(f"hybrid-{fusion}+longtail", both, fusion, longtail=True))
+    if has_ranker:
+        configs.append(
+            Config("hybrid+rerank+ltr" if has_reranker else "hybrid+ltr", both, fusion, has_reranker, ltr=True)
+        )
     return configs
 
 
@@ -72,6 +77,7 @@ def config_settings(base: Settings, config: Config) -> Settings:
     sections: dict[str, dict] = {
         "longtail": {"enabled": config.longtail},
         "rerank": {} if config.rerank else {"model": None},
+        "ltr": {"enabled": config.ltr},
     }
     if config.fusion is not None:
         sections["fusion"] = {"method": config.fusion}
@@ -222,7 +228,11 @@ def evaluate(
     configs = (
         list(configs)
         if configs is not None
-        else standard_configs(pipeline.reranker is not None and base.rerank.model is not None, base.fusion.method)
+        else standard_configs(
+            pipeline.reranker is not None and base.rerank.model is not None,
+            base.fusion.method,
+            has_ranker=pipeline.ranker is not None and base.ltr.model is not None,
+        )
     )
     variants = {c.name: config_settings(base, c) for c in configs}
     judged = [qid for qid in qrels if qid in queries]

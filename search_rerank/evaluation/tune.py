@@ -227,7 +227,7 @@ class RankingCache:
         store = _PopularityStore(pipeline.store, pipeline.store.popularity())
         self.popularity = dict(popularity) if popularity is not None else store.table
         reranker = _MemoReranker(pipeline.reranker) if pipeline.reranker is not None else None
-        self.pipeline = SearchPipeline(pipeline.settings, pipeline.legs, store, reranker)
+        self.pipeline = SearchPipeline(pipeline.settings, pipeline.legs, store, reranker, pipeline.ranker)
         # No deadlines: a leg or a reranker timing out on a busy machine would tune for the outage.
         base = pipeline.settings.offline().override(lexical={"candidates": depth}, dense={"candidates": depth})
         started = time.perf_counter()

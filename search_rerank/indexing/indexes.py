@@ -50,6 +50,7 @@ from ..backends.gpu_rerank import GpuReranker, on_gpu
 from ..backends.tantivy_index import TantivyRetriever
 from ..core.breaker import GuardedReranker, Guards
 from ..core.errors import ConfigError, StageError
+from ..core.learned_rank import load_ranker
 from ..core.model_card import resolve_model
 from ..core.pipeline import SearchPipeline
 from ..core.pretokenised import STORED_MAX_LENGTH, TOKENS_DIR, PretokenisedTexts, TokenWriter, tokenizer_identity
@@ -500,7 +501,7 @@ def _serving(versions: IndexVersions) -> Path:
 
 
 def open_pipeline(settings: Settings, guards: Guards | None = None) -> SearchPipeline:
-    """Load the served version's indexes (and reranker, if one is configured) that ``settings`` point at.
+    """Load the served version's indexes (and reranker and ranker, if configured) that ``settings`` point at.
 
     With ``guards`` (the service's), the legs on a cluster and the reranker are called through their
     circuit breakers; the embedded indexes are local files, with nothing to break.
@@ -532,7 +533,8 @@ def open_pipeline(settings: Settings, guards: Guards | None = None) -> SearchPip
         remote: dict[str, bool] = {LEXICAL: settings.lexical.backend in SERVER_BACKENDS, DENSE: _engine_knn(settings)}
         legs = {name: guards.leg(leg) if remote[name] else leg for name, leg in legs.items()}
         reranker = guards.reranker(reranker) if reranker is not None else None
-    return SearchPipeline(settings, legs, ProductStore(root / STORE_FILE), reranker)
+    ranker = load_ranker(settings) if settings.ltr.model is not None else None
+    return SearchPipeline(settings, legs, ProductStore(root / STORE_FILE), reranker, ranker)
 
 
 def dense_encoder(settings: Settings) -> BiEncoder:

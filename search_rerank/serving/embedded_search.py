@@ -1016,7 +1016,9 @@ class EmbeddedSearch:
         )
         page = rows[search.offset :]
         candidates = [Candidate(pid, score, legs=frozenset({LEXICAL})) for pid, _, score in page]
-        ranking = Ranking(search.text, candidates=candidates, skipped={Stage.RERANK: reason, Stage.FUSION: reason})
+        ranking = Ranking(
+            search.text, candidates=candidates, skipped={Stage.RERANK: reason, Stage.LTR: reason, Stage.FUSION: reason}
+        )
         return SearchResult(query=search.text, hits=pipeline.hits(candidates), total=total, ranking=ranking), page
 
     def complete(self, response: dict[str, Any], result: SearchResult | None) -> None:

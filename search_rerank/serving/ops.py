@@ -65,6 +65,7 @@ def check_ready(p: SearchPipeline, settings: Settings) -> tuple[dict[str, Any], 
         "index": str(settings.index_dir),
         "built": built,
         "reranker": settings.rerank.model if p.reranker is not None else None,
+        "ranker": settings.ltr.model if p.ranker is not None else None,
     }, 200
 
 

@@ -37,6 +37,15 @@ def test_linear_missing_leg_counts_as_that_legs_worst_score():
     assert fused["d"] == pytest.approx(0.875)
 
 
+def test_linear_ranks_a_legs_only_hit_above_the_products_it_did_not_find():
+    one_hit = {
+        "lexical": leg_candidates("lexical", [("z", 21.0)]),
+        "dense": leg_candidates("dense", [("a", 0.9), ("b", 0.8), ("z", 0.1)]),
+    }
+    fused = linear(one_hit, weights={"lexical": 1.0, "dense": 0.0}, normalization="minmax")
+    assert [c.product_id for c in fused][0] == "z"
+
+
 def test_single_leg_fusion_keeps_that_legs_order():
     one = {"lexical": legs()["lexical"]}
     assert [c.product_id for c in fuse(one, FusionSettings())] == ["a", "b", "c"]

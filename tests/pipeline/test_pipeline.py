@@ -94,7 +94,7 @@ def test_stage_names_serialise_as_the_plain_strings_they_always_were(pipeline, s
     wire = json.loads(json.dumps({"stages": list(ranking.stages), "timings_ms": ranking.timings_ms}))
     assert wire["stages"] == ["lexical", "dense", "fusion", "rerank", "longtail"]
     assert set(wire["timings_ms"]) == {"lexical", "dense", "fusion", "rerank", "longtail", "total"}
-    assert [str(stage) for stage in Stage] == ["lexical", "dense", "fusion", "rerank", "longtail", "diversity"]
+    assert [str(stage) for stage in Stage] == ["lexical", "dense", "fusion", "rerank", "ltr", "longtail", "diversity"]
 
 
 def test_a_pipeline_refuses_a_leg_that_is_not_a_stage(pipeline, settings):

@@ -1,0 +1,183 @@
+"""The features the learned ranker (LambdaMART, see learned_rank) scores each candidate by.
+
+Why these: on a title-only catalogue with sparse judgments, the legs' scores
+alone leave most of the gap to a learned ranker; what a tree ensemble adds is
+how the scores interact with cheap text evidence (does the title cover the
+query, does the model number match, is the brand the one asked for) and with
+what is missing (a product only one leg found). So every leg's score and rank
+comes with a missing flag, and the text features are computed on the fly from
+the product record, the same way in training and serving.
+
+``features`` is a pure function of (query, candidates, products, popularity,
+per-field BM25); the pipeline gathers those and passes them in. A missing
+value is NaN, which LightGBM routes as missing rather than as a number.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from .candidate import Candidate
+from .product import Product
+from .retrieval import DENSE, LEXICAL
+
+BM25_FIELDS = ("title", "brand", "category", "attributes", "description")
+"""The per-field BM25 features, named ``bm25_<field>`` (the lexical leg's text fields)."""
+
+FEATURES: tuple[str, ...] = (
+    "lexical_score",
+    "lexical_rank",
+    "lexical_missing",
+    "dense_score",
+    "dense_rank",
+    "dense_missing",
+    "fused_score",
+    "fused_rank",
+    "rerank_probability",
+    "rerank_missing",
+    *(f"bm25_{field}" for field in BM25_FIELDS),
+    "popularity",
+    "query_terms",
+    "query_chars",
+    "title_coverage",
+    "text_coverage",
+    "title_terms",
+    "phrase_in_title",
+    "query_numbers",
+    "number_match",
+    "model_number_match",
+    "model_number_prefix",
+    "brand_match",
+    "category_match",
+    "price",
+    "log_price",
+    "price_vs_median",
+)
+"""The feature order a model is trained on; its card records it, and serving refuses a model trained on another."""
+
+MISSING = math.nan
+_WORD = re.compile(r"[a-z0-9]+(?:[./-][a-z0-9]+)*")
+_DIGIT = re.compile(r"\d")
+_LETTER = re.compile(r"[a-z]")
+
+
+@runtime_checkable
+class FieldScorer(Protocol):
+    """A lexical leg that can score given products field by field (the tantivy leg)."""
+
+    def field_scores(self, query: str, product_ids: Sequence[str]) -> dict[str, dict[str, float]]: ...
+
+
+def words(text: str) -> list[str]:
+    """Lowercase words, keeping model numbers and decimals whole ("dw-735x", "2.5"), plurals folded ("drills")."""
+    return [_fold(w) for w in _WORD.findall(text.lower())]
+
+
+def _fold(word: str) -> str:
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss") and not _has_digit(word):
+        return word[:-1]
+    return word
+
+
+def _has_digit(word: str) -> bool:
+    return _DIGIT.search(word) is not None
+
+
+def _is_model_number(word: str) -> bool:
+    """Letters and digits mixed ("dcd771", "xr-20"): a part number, where an exact match is strong evidence."""
+    return _has_digit(word) and _LETTER.search(word) is not None
+
+
+def _squash(word: str) -> str:
+    return re.sub(r"[./-]", "", word)
+
+
+def _coverage(terms: Sequence[str], found: set[str]) -> float:
+    return sum(t in found for t in terms) / len(terms) if terms else 0.0
+
+
+def features(
+    query: str,
+    candidates: Sequence[Candidate],
+    products: Mapping[str, Product],
+    popularity: Mapping[str, float],
+    field_scores: Mapping[str, Mapping[str, float]] | None = None,
+) -> np.ndarray:
+    """One row of ``FEATURES`` per candidate, in the candidates' order (float64, NaN where unknown).
+
+    ``candidates`` are the list the ranker reorders (fused, possibly reranked),
+    so ``fused_rank`` is the position in it. ``field_scores``: per field, the
+    BM25 of each product against the query (absent: NaN features).
+    """
+    terms = list(dict.fromkeys(words(query)))
+    numbers = [t for t in terms if _has_digit(t)]
+    models = {_squash(t) for t in terms if _is_model_number(t)}
+    phrase = " ".join(words(query))
+    prices = [p.price for p in products.values() if p.price is not None]
+    median_price = float(np.median(prices)) if prices else MISSING
+    index = {name: i for i, name in enumerate(FEATURES)}
+    out = np.full((len(candidates), len(FEATURES)), MISSING, dtype=np.float64)
+    for row, candidate in enumerate(candidates):
+        values = out[row]
+        f = candidate.features
+        for leg in (LEXICAL, DENSE):
+            missing = leg not in candidate.legs
+            values[index[f"{leg}_missing"]] = float(missing)
+            if not missing:
+                values[index[f"{leg}_score"]] = f.get(f"{leg}_score", MISSING)
+                values[index[f"{leg}_rank"]] = f.get(f"{leg}_rank", MISSING)
+        values[index["fused_score"]] = f.get("fused", MISSING)
+        values[index["fused_rank"]] = row + 1
+        values[index["rerank_missing"]] = float("rerank" not in f)
+        values[index["rerank_probability"]] = f.get("rerank", MISSING)
+        for field in BM25_FIELDS:
+            if field_scores is not None:
+                values[index[f"bm25_{field}"]] = field_scores.get(field, {}).get(candidate.product_id, 0.0)
+        values[index["popularity"]] = popularity.get(candidate.product_id, MISSING)
+        values[index["query_terms"]] = len(terms)
+        values[index["query_chars"]] = len(query.strip())
+        values[index["query_numbers"]] = len(numbers)
+        product = products.get(candidate.product_id)
+        if product is None:
+            continue
+        _text_features(values, index, product, terms, numbers, models, phrase)
+        if product.price is not None:
+            values[index["price"]] = product.price
+            values[index["log_price"]] = math.log1p(product.price)
+            if median_price > 0:
+                values[index["price_vs_median"]] = product.price / median_price
+    return out
+
+
+def _text_features(
+    values: np.ndarray,
+    index: Mapping[str, int],
+    product: Product,
+    terms: Sequence[str],
+    numbers: Sequence[str],
+    models: set[str],
+    phrase: str,
+) -> None:
+    title = words(product.title)
+    title_set = set(title)
+    brand = words(product.brand)
+    category = words(" ".join(product.category))
+    text_set = title_set | set(brand) | set(category) | set(words(product.attribute_text()))
+    values[index["title_coverage"]] = _coverage(terms, title_set)
+    values[index["text_coverage"]] = _coverage(terms, text_set)
+    values[index["title_terms"]] = len(title)
+    values[index["phrase_in_title"]] = float(bool(phrase) and f" {phrase} " in f" {' '.join(title)} ")
+    values[index["number_match"]] = _coverage(numbers, text_set) if numbers else MISSING
+    squashed = {_squash(w) for w in text_set if _has_digit(w)}
+    if models:
+        values[index["model_number_match"]] = sum(m in squashed for m in models) / len(models)
+        values[index["model_number_prefix"]] = sum(any(s.startswith(m) for s in squashed) for m in models) / len(models)
+    query_set = set(terms)
+    values[index["brand_match"]] = float(bool(brand) and all(w in query_set for w in brand))
+    leaf = words(product.category[-1]) if product.category else []
+    values[index["category_match"]] = _coverage(leaf, query_set) if leaf else MISSING

@@ -1,0 +1,121 @@
+"""Learned-ranker training: it writes a loadable model with its card, and is refused when it cannot beat the blend."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from search_rerank.cli import main
+from search_rerank.core.errors import ConfigError
+from search_rerank.core.learned_rank import MODEL_FILE, load_ranker
+from search_rerank.core.model_card import load_card
+from search_rerank.core.product import Product
+from search_rerank.core.ranker_features import FEATURES
+from search_rerank.core.settings import Settings
+from search_rerank.data.dataset import Query
+from search_rerank.indexing.indexes import build_index, open_pipeline
+from search_rerank.training.ranker import RankerTraining, train_ranker
+
+QUICK = RankerTraining(max_rounds=30, early_stopping_rounds=10, min_data_in_leaf=5)
+
+
+@pytest.fixture(scope="module")
+def generated(built_index):
+    built = built_index(products=400, queries=150, seed=4, dense={"enabled": False}, longtail={"enabled": False})
+    return built.settings, built.dataset(), built.data
+
+
+def test_training_writes_the_model_and_a_card_recording_features_and_the_unjudged_choice(generated, tmp_path):
+    settings, data, _ = generated
+    pipeline = open_pipeline(settings)
+    card = train_ranker(
+        pipeline,
+        data.split("train"),
+        data.split("dev"),
+        tmp_path / "gen-ranker",
+        QUICK,
+        data_path="gen",
+        data_name="gen",
+        label_source="judgments",
+    )
+    assert (tmp_path / "gen-ranker" / MODEL_FILE).is_file()
+    assert load_card(tmp_path / "gen-ranker") == card and card.kind == "ranker"
+    assert card.parameters["features"] == list(FEATURES)
+    assert card.parameters["unjudged_chosen"] in ("zero", "drop")
+    assert set(card.parameters["unjudged_dev_ndcg10"]) == {"zero", "drop"}  # type: ignore[arg-type]
+    assert card.promoted == (card.dev_metrics["model_ndcg10"] > card.dev_metrics["first_stage_ndcg10"])
+    assert card.data.splits["train"].pairs > 0
+
+
+def test_train_ranker_command_registers_the_ranker_and_prints_the_verdict(generated, tmp_path):
+    settings, _, path = generated
+    file = tmp_path / "settings.json"
+    file.write_text(
+        json.dumps(
+            {
+                "index_dir": str(settings.index_dir),
+                "models_dir": str(tmp_path / "models"),
+                "dense": {"enabled": False},
+                "longtail": {"enabled": False},
+            }
+        ),
+        encoding="utf-8",
+    )
+    args = ["--settings", str(file), "train", "ranker", "--dataset", str(path), "--name", "cli", "--rounds", "20"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "dev nDCG@10" in result.output and "best linear blend" in result.output
+    assert load_card(tmp_path / "models" / "cli").kind == "ranker"
+
+
+# Every query names one product's unique code, which only that product's title holds: BM25 alone puts the one
+# relevant product first for every query, so no ranker can beat the blend on dev (nDCG@10 is already 1).
+CODES = [f"code{i:03d}" for i in range(60)]
+
+
+@pytest.fixture(scope="module")
+def solved(tmp_path_factory):
+    products = [Product(id=f"p{i}", title=f"steel bracket {code}", price=float(i + 1)) for i, code in enumerate(CODES)]
+    root = tmp_path_factory.mktemp("solved")
+    settings = Settings(
+        index_dir=root / "idx", models_dir=root / "models", dense={"enabled": False}, longtail={"enabled": False}
+    )
+    build_index(products, settings, progress=False)
+
+    def split(ids):
+        return {f"q{i}": Query(f"q{i}", f"bracket {CODES[i]}") for i in ids}, {f"q{i}": {f"p{i}": 2} for i in ids}
+
+    return settings, split(range(40)), split(range(40, 60))
+
+
+def test_a_ranker_that_cannot_beat_the_best_blend_on_dev_is_not_promoted(solved):
+    settings, train, dev = solved
+    card = train_ranker(
+        open_pipeline(settings),
+        train,
+        dev,
+        settings.models_dir / "solved",
+        QUICK,
+        data_path="solved",
+        data_name="solved",
+        label_source="judgments",
+    )
+    assert card.dev_metrics["first_stage_ndcg10"] == pytest.approx(1.0)
+    assert not card.promoted and "does not beat" in card.promotion_reason
+
+
+def test_serving_refuses_an_unpromoted_ranker(solved):
+    settings, train, dev = solved
+    train_ranker(
+        open_pipeline(settings),
+        train,
+        dev,
+        settings.models_dir / "refused",
+        QUICK,
+        data_path="solved",
+        data_name="solved",
+        label_source="judgments",
+    )
+    with pytest.raises(ConfigError, match="not promoted"):
+        load_ranker(settings.override(ltr={"model": "refused"}))
+    assert load_ranker(settings.override(ltr={"model": "refused", "allow_unpromoted": True})).model_name == "refused"
