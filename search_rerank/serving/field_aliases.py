@@ -7,6 +7,20 @@ filter clauses, ``fields`` lists (with their ``^boost``), aggregations,
 ``sort`` and ``highlight.fields``. Names not in the table stay as they are.
 ``query_string`` text names fields inside the text; those are mapped where the
 text is parsed (see embedded_search).
+
+Two kinds of entry say more than a new name:
+
+- a name aliased to ``""`` (:data:`ABSENT`) is a field the product does not
+  have: it is left out of ``fields`` lists (``multi_match``, ``query_string``...),
+  as Elasticsearch matches nothing in a field its index does not map. Chorus'
+  search box lists ``ean`` and ``search_attributes`` beside the title, and would
+  otherwise be a 501 naming them. Anywhere else the name stays, and is a 501.
+- a nested path aliased to ``"{facet-name}"`` (:data:`NAME_VALUE_PAIRS`) holds
+  name/value pairs (``<path>.facet-name``, ``<path>.facet-value``), Spryker's
+  ``string-facet``/``integer-facet``: a ``nested`` clause that filters one name
+  and its values (``NestedTermQuery``, ``NestedTermsQuery``, ``NestedRangeQuery``)
+  becomes those value clauses on the field the name names, itself aliased
+  (``color`` onto ``attributes.color``). Other shapes stay, and are a 501.
 """
 
 from __future__ import annotations
@@ -40,6 +54,9 @@ NESTING = {
     "dis_max": ("queries",),
     "nested": ("query",),
 }
+ABSENT = ""
+NAME_VALUE_PAIRS = "{facet-name}"
+FACET_NAME, FACET_VALUE = "facet-name", "facet-value"
 
 
 def rename_fields(body: Mapping[str, Any], aliases: Mapping[str, str]) -> dict[str, Any]:
@@ -80,12 +97,62 @@ def rename_query(query: Any, aliases: Mapping[str, str]) -> Any:
     elif kind in FIELD_LISTS:
         spec = dict(spec)
         if isinstance(spec.get("fields"), list):
-            spec["fields"] = [_boosted(f, aliases) for f in spec["fields"]]
+            kept = [f for f in spec["fields"] if not isinstance(f, str) or aliases.get(f.partition("^")[0]) != ABSENT]
+            spec["fields"] = [_boosted(f, aliases) for f in kept or spec["fields"]]
         if isinstance(spec.get("default_field"), str):
             spec["default_field"] = _boosted(spec["default_field"], aliases)
-    elif kind in NESTING:
+    elif kind == "nested" and aliases.get(spec.get("path")) == NAME_VALUE_PAIRS:
+        flat = name_value_clauses(spec, aliases)
+        if flat is not None:
+            return flat
+    if kind in NESTING:
         spec = {k: _clauses(v, aliases) if k in NESTING[kind] else v for k, v in spec.items()}
     return {kind: spec}
+
+
+def name_value_clauses(spec: Mapping[str, Any], aliases: Mapping[str, str]) -> dict[str, Any] | None:
+    """A ``nested`` clause over name/value pairs as clauses on the named field; None when it is not one name's.
+
+    Spryker filters a facet as ``nested`` ``bool.filter`` of a ``term`` on ``<path>.facet-name`` and a ``term``,
+    ``terms`` or ``range`` on ``<path>.facet-value``: the pair holds exactly when the product's field of that name
+    has those values, so the value clauses move onto that field.
+    """
+    path = spec["path"]
+    inner = spec.get("query")
+    body = inner.get("bool") if isinstance(inner, Mapping) and len(inner) == 1 else None
+    if not isinstance(body, Mapping) or set(body) - {"filter", "must"}:
+        return None
+    clauses = [c for key in ("filter", "must") for c in _as_list(body.get(key))]
+    names = [c for c in clauses if _clause_field(c) == f"{path}.{FACET_NAME}" and next(iter(c)) == "term"]
+    values = [c for c in clauses if _clause_field(c) == f"{path}.{FACET_VALUE}" and next(iter(c)) in FIELD_KEYED]
+    if len(names) != 1 or not values or len(names) + len(values) != len(clauses):
+        return None
+    name = next(iter(names[0]["term"].values()))
+    name = name.get("value") if isinstance(name, Mapping) else name
+    if not isinstance(name, str) or not name:
+        return None
+    field = aliases.get(name, name)
+    moved = [
+        {kind: {k if k in OPTIONS else field: v for k, v in body_.items()}}
+        for clause in values
+        for kind, body_ in clause.items()
+    ]
+    return moved[0] if len(moved) == 1 else {"bool": {"filter": moved}}
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [] if value is None else [value]
+
+
+def _clause_field(clause: Any) -> str | None:
+    """The one field a field-keyed clause (``term``, ``range``...) names, without options; None otherwise."""
+    if not isinstance(clause, Mapping) or len(clause) != 1:
+        return None
+    kind, spec = next(iter(clause.items()))
+    if kind not in FIELD_KEYED or not isinstance(spec, Mapping):
+        return None
+    fields = [k for k in spec if k not in OPTIONS]
+    return fields[0] if len(fields) == 1 else None
 
 
 def _clauses(value: Any, aliases: Mapping[str, str]) -> Any:

@@ -38,8 +38,22 @@ from search_rerank.serving import create_app
 BODIES = Path(__file__).with_name("bodies")
 BACKENDS = ("embedded", "opensearch")
 ANSWERED, UNSUPPORTED, WRONG, SERVER_ERROR = "answered", "unsupported_501", "wrong", "server_errors"
-# Front ends configured for a typical Elasticsearch product index name their fields like this.
-FIELD_ALIASES = {"color.keyword": "attributes.color", "color": "attributes.color"}
+# Front ends configured for a typical Elasticsearch product index name their fields like this; Chorus' demo shop
+# (supplier, name, short_description) and Spryker's page index (full-text, *-sort.*) name them their own way.
+FIELD_ALIASES = {
+    "color.keyword": "attributes.color",
+    "color": "attributes.color",
+    "supplier": "brand",
+    "name": "title",
+    "short_description": "description",
+    "full-text": "description",
+    "full-text-boosted": "title",
+    "integer-sort.price": "price",
+    "string-sort.name": "title",
+    "string-facet": "{facet-name}",
+    "integer-facet": "{facet-name}",
+    **dict.fromkeys(("id", "ean", "product_type", "search_attributes"), ""),
+}
 
 
 def product(pid, title, brand, category, price, color=None, rating=None, sales=0, description=""):
@@ -124,6 +138,15 @@ REFERENCE_MAPPING = {
         },
         "price": {"type": "double"},
         "rating": {"type": "float"},
+        # The same catalog under Chorus' and Spryker's field names, for their bodies.
+        "supplier": {"type": "keyword"},
+        **{name: {"type": "text"} for name in ("name", "short_description", "full-text", "full-text-boosted")},
+        **{
+            nested: {"type": "nested", "properties": {"facet-name": {"type": "keyword"}, "facet-value": {"type": kind}}}
+            for nested, kind in (("string-facet", "keyword"), ("integer-facet", "integer"))
+        },
+        "integer-sort": {"properties": {"price": {"type": "integer"}}},
+        "string-sort": {"properties": {"name": {"type": "keyword"}}},
     }
 }
 
@@ -139,6 +162,18 @@ def reference_documents() -> dict[str, dict[str, Any]]:
             **({"color": p.attributes["color"][0]} if "color" in p.attributes else {}),
             "price": p.price,
             **({"rating": p.rating} if p.rating is not None else {}),
+            "supplier": p.brand,
+            "name": p.title,
+            "short_description": p.description,
+            "full-text": p.description,
+            "full-text-boosted": p.title,
+            "string-facet": [
+                {"facet-name": "brand", "facet-value": p.brand},
+                *({"facet-name": "color", "facet-value": v} for v in p.attributes.get("color", [])),
+            ],
+            "integer-facet": [{"facet-name": "price", "facet-value": int(p.price)}],
+            "integer-sort": {"price": int(p.price)},
+            "string-sort": {"name": p.title.lower()},
         }
         for p in CATALOG
     }
@@ -178,7 +213,8 @@ def run(client, case: Case) -> Outcome:
     """Send the case's request with a Flask test client and judge the answer."""
     if "msearch" in case.spec:
         ndjson = "".join(json.dumps(line) + "\n" for line in case.spec["msearch"])
-        response = client.post("/_msearch", data=ndjson, content_type="application/x-ndjson")
+        path = case.spec.get("path", "/_msearch")  # ReactiveSearch posts to /<app>/_msearch, headers without index
+        response = client.post(path, data=ndjson, content_type="application/x-ndjson")
         if response.status_code != 200:
             return classify(case, response.status_code, response.get_json(silent=True))
         answers = response.get_json()["responses"]
