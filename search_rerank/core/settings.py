@@ -480,7 +480,9 @@ class ServiceSettings(_Section):
         default_factory=dict,
         description="a front end's field names onto the product's (e.g. {'color.keyword' = 'attributes.color', "
         "'brand.keyword' = 'brand'}), applied to queries, filters, aggregations, sort and highlight fields of "
-        "Elasticsearch-compatible searches, so a front end configured for a shop's previous index works unedited",
+        "Elasticsearch-compatible searches, so a front end configured for a shop's previous index works unedited; "
+        "a name aliased to '' is a field the product lacks (left out of multi_match fields lists), a nested path "
+        "aliased to '{facet-name}' holds Spryker-style facet-name/facet-value pairs (see serving/field_aliases.py)",
     )
 
     @field_validator("index_names")

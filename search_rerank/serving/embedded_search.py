@@ -53,6 +53,7 @@ from ..core.retrieval import LEXICAL, Retriever, Stage
 from ..core.settings import LEXICAL_FIELDS, ServiceSettings
 from . import query_string
 from .es_compat import EsSearch, InvalidQuery, Unsupported, parse_search
+from .field_aliases import alias_of
 
 # The body keys compiled here; parse_search reads the rest (paging, _source, track_total_hits, ext, ...).
 COMPILED_KEYS = ("query", "post_filter", "aggs", "aggregations", "highlight", "sort")
@@ -133,7 +134,7 @@ class Compiler:
     # ------------------------------------------------------------ fields
 
     def target(self, name: str, path: str) -> Target:
-        name = self.aliases.get(name, name)
+        name = alias_of(name, self.aliases)
         if name in ("_id", "id"):
             return Target("id", "id")
         if name in NUMERIC_FIELDS:
@@ -167,7 +168,7 @@ class Compiler:
         for raw in names:
             if not isinstance(raw, str):
                 raise InvalidQuery(path, "expected a list of field names")
-            name = self.aliases.get(raw.partition("^")[0], raw.partition("^")[0])
+            name = alias_of(raw.partition("^")[0], self.aliases)
             if "*" in name:
                 out += [f for f in LEXICAL_FIELDS if fnmatchcase(f, name) and f not in out]
             elif name not in out:

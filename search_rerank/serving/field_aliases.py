@@ -76,9 +76,9 @@ def rename_fields(body: Mapping[str, Any], aliases: Mapping[str, str]) -> dict[s
     if isinstance(highlight, Mapping) and isinstance(highlight.get("fields"), Mapping | list):
         fields = highlight["fields"]
         if isinstance(fields, Mapping):
-            renamed: Any = {aliases.get(k, k): v for k, v in fields.items()}
+            renamed: Any = {alias_of(k, aliases): v for k, v in fields.items()}
         else:
-            renamed = [{aliases.get(k, k): v for k, v in f.items()} if isinstance(f, Mapping) else f for f in fields]
+            renamed = [{alias_of(k, aliases): v for k, v in f.items()} if isinstance(f, Mapping) else f for f in fields]
         out["highlight"] = {**highlight, "fields": renamed}
     return out
 
@@ -91,9 +91,9 @@ def rename_query(query: Any, aliases: Mapping[str, str]) -> Any:
     if not isinstance(spec, Mapping):
         return query
     if kind in FIELD_KEYED:
-        spec = {k if k in OPTIONS else aliases.get(k, k): v for k, v in spec.items()}
+        spec = {k if k in OPTIONS else alias_of(k, aliases): v for k, v in spec.items()}
     elif kind == "exists" and isinstance(spec.get("field"), str):
-        spec = {**spec, "field": aliases.get(spec["field"], spec["field"])}
+        spec = {**spec, "field": alias_of(spec["field"], aliases)}
     elif kind in FIELD_LISTS:
         spec = dict(spec)
         if isinstance(spec.get("fields"), list):
@@ -101,7 +101,7 @@ def rename_query(query: Any, aliases: Mapping[str, str]) -> Any:
             spec["fields"] = [_boosted(f, aliases) for f in kept or spec["fields"]]
         if isinstance(spec.get("default_field"), str):
             spec["default_field"] = _boosted(spec["default_field"], aliases)
-    elif kind == "nested" and aliases.get(spec.get("path")) == NAME_VALUE_PAIRS:
+    elif kind == "nested" and aliases.get(str(spec.get("path"))) == NAME_VALUE_PAIRS:
         flat = name_value_clauses(spec, aliases)
         if flat is not None:
             return flat
@@ -131,13 +131,19 @@ def name_value_clauses(spec: Mapping[str, Any], aliases: Mapping[str, str]) -> d
     name = name.get("value") if isinstance(name, Mapping) else name
     if not isinstance(name, str) or not name:
         return None
-    field = aliases.get(name, name)
+    field = alias_of(name, aliases)
     moved = [
         {kind: {k if k in OPTIONS else field: v for k, v in body_.items()}}
         for clause in values
         for kind, body_ in clause.items()
     ]
     return moved[0] if len(moved) == 1 else {"bool": {"filter": moved}}
+
+
+def alias_of(name: str, aliases: Mapping[str, str]) -> str:
+    """``name``'s alias, or ``name`` itself when it has none or its entry is not a new name (absent, name/value)."""
+    target = aliases.get(name)
+    return name if target is None or target in (ABSENT, NAME_VALUE_PAIRS) else target
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -163,7 +169,7 @@ def _boosted(name: Any, aliases: Mapping[str, str]) -> Any:
     if not isinstance(name, str):
         return name
     field, caret, boost = name.partition("^")
-    return aliases.get(field, field) + caret + boost
+    return alias_of(field, aliases) + caret + boost
 
 
 def _aggs(aggs: Mapping[str, Any], aliases: Mapping[str, str]) -> dict[str, Any]:
@@ -189,7 +195,7 @@ def _aggs(aggs: Mapping[str, Any], aliases: Mapping[str, str]) -> dict[str, Any]
                 )
                 renamed[kind] = {**value, "filters": inner}
             elif isinstance(value, Mapping) and isinstance(value.get("field"), str):
-                renamed[kind] = {**value, "field": aliases.get(value["field"], value["field"])}
+                renamed[kind] = {**value, "field": alias_of(value["field"], aliases)}
             else:
                 renamed[kind] = value
         out[name] = renamed
@@ -200,7 +206,7 @@ def _sort(sort: Any, aliases: Mapping[str, str]) -> Any:
     if isinstance(sort, list):
         return [_sort(item, aliases) for item in sort]
     if isinstance(sort, str):
-        return aliases.get(sort, sort)
+        return alias_of(sort, aliases)
     if isinstance(sort, Mapping):
-        return {aliases.get(k, k): v for k, v in sort.items()}
+        return {alias_of(k, aliases): v for k, v in sort.items()}
     return sort

@@ -19,3 +19,42 @@ def test_field_aliases_rename_fields_in_queries_aggregations_sort_and_highlight(
     assert renamed["sort"] == [{"attributes.color": "asc"}]
     assert renamed["highlight"]["fields"] == {"attributes.color": {}}
     assert body["aggs"]["c"]["terms"]["field"] == "color.keyword"  # the sent body is not changed
+
+
+def test_field_aliased_to_nothing_is_left_out_of_field_lists():
+    """Chorus' search box lists fields the product does not have; Elasticsearch matches nothing in them."""
+    aliases = {"ean": "", "name": "title"}
+    body = {"query": {"multi_match": {"query": "lamp", "fields": ["ean^2", "name", "description"]}}}
+    assert rename_fields(body, aliases)["query"]["multi_match"]["fields"] == ["title", "description"]
+
+
+def test_field_aliased_to_nothing_stays_in_a_filter_so_that_it_is_named_unsupported():
+    aliases = {"ean": ""}
+    body = {"query": {"bool": {"filter": [{"term": {"ean": "4006381333931"}}]}}}
+    assert rename_fields(body, aliases)["query"] == body["query"]
+
+
+def spryker_nested(path, name, value_clause):
+    """Spryker's NestedTermQuery / NestedRangeQuery shape (spryker/search-elasticsearch Query/AbstractNestedQuery)."""
+    query = {"bool": {"filter": [{"term": {f"{path}.facet-name": name}}, value_clause]}}
+    return {"nested": {"path": path, "query": query}}
+
+
+def test_name_value_nested_filter_becomes_a_term_on_the_named_field():
+    aliases = {"string-facet": "{facet-name}", "color": "attributes.color"}
+    clause = spryker_nested("string-facet", "color", {"term": {"string-facet.facet-value": "grey"}})
+    renamed = rename_fields({"query": {"bool": {"filter": [clause]}}}, aliases)
+    assert renamed["query"]["bool"]["filter"] == [{"term": {"attributes.color": "grey"}}]
+
+
+def test_name_value_nested_range_keeps_its_bounds_and_options():
+    aliases = {"integer-facet": "{facet-name}"}
+    value = {"range": {"integer-facet.facet-value": {"gte": 200, "lte": 700}, "boost": 2.0}}
+    renamed = rename_fields({"query": spryker_nested("integer-facet", "price", value)}, aliases)
+    assert renamed["query"] == {"range": {"price": {"gte": 200, "lte": 700}, "boost": 2.0}}
+
+
+def test_nested_clause_of_another_shape_is_left_for_the_parser_to_name():
+    aliases = {"string-facet": "{facet-name}"}
+    clause = {"nested": {"path": "string-facet", "query": {"term": {"string-facet.facet-value": "grey"}}}}
+    assert rename_fields({"query": clause}, aliases)["query"] == clause
