@@ -107,7 +107,16 @@ def rename_query(query: Any, aliases: Mapping[str, str]) -> Any:
             return flat
     if kind in NESTING:
         spec = {k: _clauses(v, aliases) if k in NESTING[kind] else v for k, v in spec.items()}
+    if kind == "function_score" and isinstance(spec.get("functions"), list):
+        spec = {**spec, "functions": [_function(f, aliases) for f in spec["functions"]]}
     return {kind: spec}
+
+
+def _function(function: Any, aliases: Mapping[str, str]) -> Any:
+    """A ``function_score`` function with the clause of its ``filter`` renamed."""
+    if not isinstance(function, Mapping) or "filter" not in function:
+        return function
+    return {**function, "filter": rename_query(function["filter"], aliases)}
 
 
 def name_value_clauses(spec: Mapping[str, Any], aliases: Mapping[str, str]) -> dict[str, Any] | None:

@@ -58,3 +58,11 @@ def test_nested_clause_of_another_shape_is_left_for_the_parser_to_name():
     aliases = {"string-facet": "{facet-name}"}
     clause = {"nested": {"path": "string-facet", "query": {"term": {"string-facet.facet-value": "grey"}}}}
     assert rename_fields({"query": clause}, aliases)["query"] == clause
+
+
+def test_function_score_function_filters_are_renamed():
+    aliases = {"full-text": "description"}
+    function = {"weight": 20, "filter": {"multi_match": {"query": "grey", "fields": ["full-text"]}}}
+    body = {"query": {"function_score": {"functions": [function]}}}
+    renamed = rename_fields(body, aliases)["query"]["function_score"]["functions"][0]
+    assert renamed == {"weight": 20, "filter": {"multi_match": {"query": "grey", "fields": ["description"]}}}
