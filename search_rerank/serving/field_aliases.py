@@ -119,6 +119,37 @@ def _function(function: Any, aliases: Mapping[str, str]) -> Any:
     return {**function, "filter": rename_query(function["filter"], aliases)}
 
 
+def source_with_aliases(record: Mapping[str, Any], aliases: Mapping[str, str]) -> dict[str, Any]:
+    """A product record with each aliased field also under the front end's name, for hits' ``_source``.
+
+    A page reads its results by its index's names (Chorus' cards show ``supplier``, a Spryker page
+    ``full-text-boosted``): each alias that names one of the product's fields gets its value, a one-value list as
+    the value (``color`` for ``attributes.color``), a dotted name as nested objects, as Elasticsearch keeps it.
+    ``.keyword`` sub-fields are not in a ``_source``, and names the record already has are left alone.
+    """
+    out = dict(record)
+    for name, target in aliases.items():
+        if target in (ABSENT, NAME_VALUE_PAIRS) or name.endswith(".keyword") or name in record:
+            continue
+        value: Any = record
+        for part in target.split("."):
+            value = value.get(part) if isinstance(value, Mapping) else None
+        if value is None:
+            continue
+        if isinstance(value, list) and len(value) == 1:
+            value = value[0]
+        *parents, leaf = name.split(".")
+        node = out
+        for part in parents:
+            child = node.get(part, {})
+            if not isinstance(child, Mapping):
+                break  # the record holds a value there: no room for the alias
+            node[part] = node = dict(child)
+        else:
+            node.setdefault(leaf, value)
+    return out
+
+
 def name_value_clauses(spec: Mapping[str, Any], aliases: Mapping[str, str]) -> dict[str, Any] | None:
     """A ``nested`` clause over name/value pairs as clauses on the named field; None when it is not one name's.
 

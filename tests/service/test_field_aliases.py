@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from search_rerank.serving.field_aliases import rename_fields
+from search_rerank.serving.field_aliases import rename_fields, source_with_aliases
 
 
 def test_field_aliases_rename_fields_in_queries_aggregations_sort_and_highlight():
@@ -66,3 +66,20 @@ def test_function_score_function_filters_are_renamed():
     body = {"query": {"function_score": {"functions": [function]}}}
     renamed = rename_fields(body, aliases)["query"]["function_score"]["functions"][0]
     assert renamed == {"weight": 20, "filter": {"multi_match": {"query": "grey", "fields": ["description"]}}}
+
+
+def test_source_carries_each_aliased_field_under_the_front_ends_name_too():
+    """Chorus' result cards read ``supplier``; a Spryker page ``integer-sort.price``."""
+    aliases = {
+        "supplier": "brand",
+        "color": "attributes.color",
+        "integer-sort.price": "price",
+        "brand.keyword": "brand",
+    }
+    record = {"id": "s1", "brand": "Acme", "price": 499.0, "attributes": {"color": ["grey"]}}
+    source = source_with_aliases(record, aliases)
+    assert source == {**record, "supplier": "Acme", "color": "grey", "integer-sort": {"price": 499.0}}
+
+
+def test_source_keeps_the_records_own_field_when_an_alias_has_its_name():
+    assert source_with_aliases({"title": "Sofa", "name": "n"}, {"name": "title"})["name"] == "n"
