@@ -11,10 +11,14 @@ text is parsed (see embedded_search).
 Two kinds of entry say more than a new name:
 
 - a name aliased to ``""`` (:data:`ABSENT`) is a field the product does not
-  have: it is left out of ``fields`` lists (``multi_match``, ``query_string``...),
-  as Elasticsearch matches nothing in a field its index does not map. Chorus'
-  search box lists ``ean`` and ``search_attributes`` beside the title, and would
-  otherwise be a 501 naming them. Anywhere else the name stays, and is a 501.
+  have, with Elasticsearch's meaning of a field its index does not map: it is
+  left out of ``fields`` lists (``multi_match``, ``query_string``...), and a
+  clause on it matches nothing. Chorus' search box lists ``ean`` beside the
+  title; Spryker filters on an ``active-from``/``active-to`` window.
+- a name aliased to ``"=<value>"`` (:data:`CONSTANT`) is a field every product
+  holds with that one value: a ``term``/``terms``/``match`` on it matches every
+  product or none, an ``exists`` every product (Spryker's ``store``, ``locale``, ``type``,
+  ``is-active`` filters in a one-store shop).
 - a nested path aliased to ``"{facet-name}"`` (:data:`NAME_VALUE_PAIRS`) holds
   name/value pairs (``<path>.facet-name``, ``<path>.facet-value``), Spryker's
   ``string-facet``/``integer-facet``: a ``nested`` clause that filters one name
@@ -25,6 +29,7 @@ Two kinds of entry say more than a new name:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -55,6 +60,9 @@ NESTING = {
     "nested": ("query",),
 }
 ABSENT = ""
+CONSTANT = "="
+MATCH_ALL: dict[str, Any] = {"match_all": {}}
+MATCH_NONE: dict[str, Any] = {"match_none": {}}
 NAME_VALUE_PAIRS = "{facet-name}"
 FACET_NAME, FACET_VALUE = "facet-name", "facet-value"
 
@@ -90,6 +98,9 @@ def rename_query(query: Any, aliases: Mapping[str, str]) -> Any:
     kind, spec = next(iter(query.items()))
     if not isinstance(spec, Mapping):
         return query
+    settled = settled_clause(kind, spec, aliases)
+    if settled is not None:
+        return settled
     if kind in FIELD_KEYED:
         spec = {k if k in OPTIONS else alias_of(k, aliases): v for k, v in spec.items()}
     elif kind == "exists" and isinstance(spec.get("field"), str):
@@ -129,7 +140,12 @@ def source_with_aliases(record: Mapping[str, Any], aliases: Mapping[str, str]) -
     """
     out = dict(record)
     for name, target in aliases.items():
-        if target in (ABSENT, NAME_VALUE_PAIRS) or name.endswith(".keyword") or name in record:
+        if (
+            target in (ABSENT, NAME_VALUE_PAIRS)
+            or target.startswith(CONSTANT)
+            or name.endswith(".keyword")
+            or name in record
+        ):
             continue
         value: Any = record
         for part in target.split("."):
@@ -148,6 +164,37 @@ def source_with_aliases(record: Mapping[str, Any], aliases: Mapping[str, str]) -
         else:
             node.setdefault(leaf, value)
     return out
+
+
+def settled_clause(kind: str, spec: Mapping[str, Any], aliases: Mapping[str, str]) -> dict[str, Any] | None:
+    """A clause on a field the product lacks (``""``) or holds one value in (``"=<value>"``), as what it matches.
+
+    On a field its index does not map, Elasticsearch matches nothing (so ``must_not`` ``exists`` holds for every
+    document): Spryker's ``active-from``/``active-to`` window. On a field every product holds with one value
+    (Spryker's ``store``, ``locale``, ``type``, ``is-active`` in a one-store shop) a ``term``, ``terms``,
+    ``match`` (of the whole value, as on a keyword) or ``exists`` matches every product or none. None: the clause is not one of these, and is renamed as usual.
+    """
+    field = spec.get("field") if kind == "exists" else _clause_field({kind: spec})
+    if not isinstance(field, str):
+        return None
+    target = aliases.get(field)
+    if target == ABSENT:
+        return MATCH_NONE
+    if target is None or not target.startswith(CONSTANT) or kind not in ("term", "terms", "match", "exists"):
+        return None
+    if kind == "exists":
+        return MATCH_ALL
+    value = spec[field]
+    if kind in ("term", "match"):  # Elastica's Match::setField sends {"match": {"store": "DE"}}
+        value = [value.get("query" if kind == "match" else "value") if isinstance(value, Mapping) else value]
+    if not isinstance(value, list):
+        return None  # a terms lookup: left for the parser to name
+    return MATCH_ALL if any(_as_text(v) == target[len(CONSTANT) :] for v in value) else MATCH_NONE
+
+
+def _as_text(value: Any) -> str:
+    """A term as the text it matches: JSON's ``true`` as ``"true"``, numbers as written."""
+    return json.dumps(value) if isinstance(value, bool | int | float) else str(value)
 
 
 def name_value_clauses(spec: Mapping[str, Any], aliases: Mapping[str, str]) -> dict[str, Any] | None:
@@ -183,7 +230,7 @@ def name_value_clauses(spec: Mapping[str, Any], aliases: Mapping[str, str]) -> d
 def alias_of(name: str, aliases: Mapping[str, str]) -> str:
     """``name``'s alias, or ``name`` itself when it has none or its entry is not a new name (absent, name/value)."""
     target = aliases.get(name)
-    return name if target is None or target in (ABSENT, NAME_VALUE_PAIRS) else target
+    return name if target is None or target in (ABSENT, NAME_VALUE_PAIRS) or target.startswith(CONSTANT) else target
 
 
 def _as_list(value: Any) -> list[Any]:

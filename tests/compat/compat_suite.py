@@ -52,7 +52,11 @@ FIELD_ALIASES = {
     "string-sort.name": "title",
     "string-facet": "{facet-name}",
     "integer-facet": "{facet-name}",
-    **dict.fromkeys(("id", "ean", "product_type", "search_attributes"), ""),
+    # Fields the product does not have (Chorus' codes, Spryker's activity window), and Spryker's one-store context.
+    **dict.fromkeys(("id", "ean", "product_type", "search_attributes", "active-from", "active-to"), ""),
+    "store": "=DE",
+    "locale": "=de_DE",
+    "is-active": "=true",
 }
 
 
@@ -147,6 +151,8 @@ REFERENCE_MAPPING = {
         },
         "integer-sort": {"properties": {"price": {"type": "integer"}}},
         "string-sort": {"properties": {"name": {"type": "keyword"}}},
+        **{name: {"type": "keyword"} for name in ("store", "locale")},
+        "is-active": {"type": "boolean"},
     }
 }
 
@@ -174,6 +180,9 @@ def reference_documents() -> dict[str, dict[str, Any]]:
             "integer-facet": [{"facet-name": "price", "facet-value": int(p.price)}],
             "integer-sort": {"price": int(p.price)},
             "string-sort": {"name": p.title.lower()},
+            "store": "DE",
+            "locale": "de_DE",
+            "is-active": True,
         }
         for p in CATALOG
     }

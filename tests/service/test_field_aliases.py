@@ -28,10 +28,31 @@ def test_field_aliased_to_nothing_is_left_out_of_field_lists():
     assert rename_fields(body, aliases)["query"]["multi_match"]["fields"] == ["title", "description"]
 
 
-def test_field_aliased_to_nothing_stays_in_a_filter_so_that_it_is_named_unsupported():
-    aliases = {"ean": ""}
-    body = {"query": {"bool": {"filter": [{"term": {"ean": "4006381333931"}}]}}}
-    assert rename_fields(body, aliases)["query"] == body["query"]
+def test_clause_on_a_field_aliased_to_nothing_matches_nothing_as_on_an_unmapped_field():
+    """Spryker's active window: a range on the absent active-from matches nothing, must_not exists everything."""
+    aliases = {"active-from": ""}
+    window = {
+        "bool": {
+            "should": [
+                {"range": {"active-from": {"lte": "now"}}},
+                {"bool": {"must_not": {"exists": {"field": "active-from"}}}},
+            ]
+        }
+    }
+    renamed = rename_fields({"query": window}, aliases)["query"]
+    assert renamed == {"bool": {"should": [{"match_none": {}}, {"bool": {"must_not": {"match_none": {}}}}]}}
+
+
+def test_term_on_a_constant_field_matches_every_product_when_it_names_the_value():
+    aliases = {"store": "=DE", "is-active": "=true"}
+    body = {"query": {"bool": {"filter": [{"term": {"store": "DE"}}, {"term": {"is-active": True}}]}}}
+    assert rename_fields(body, aliases)["query"] == {"bool": {"filter": [{"match_all": {}}, {"match_all": {}}]}}
+
+
+def test_terms_on_a_constant_field_match_no_product_without_its_value():
+    aliases = {"store": "=DE"}
+    body = {"query": {"terms": {"store": ["AT", "US"]}}}
+    assert rename_fields(body, aliases)["query"] == {"match_none": {}}
 
 
 def spryker_nested(path, name, value_clause):
@@ -83,3 +104,8 @@ def test_source_carries_each_aliased_field_under_the_front_ends_name_too():
 
 def test_source_keeps_the_records_own_field_when_an_alias_has_its_name():
     assert source_with_aliases({"title": "Sofa", "name": "n"}, {"name": "title"})["name"] == "n"
+
+
+def test_elastica_match_on_a_constant_field_matches_every_product_with_that_value():
+    """Spryker's StoreQueryExpanderPlugin: {"match": {"store": "DE"}}."""
+    assert rename_fields({"query": {"match": {"store": "DE"}}}, {"store": "=DE"})["query"] == {"match_all": {}}
