@@ -7,7 +7,8 @@ and either ``body`` (a ``POST /products/_search``) or ``msearch`` (the header an
 where the original used its own demo index's (``imdb_movies``, ``category.keyword: electronics``); the
 shape is the library's. ``expect`` holds what Elasticsearch would answer on CATALOG, checked by
 :func:`judge`: ``total``, ``ids`` (in order), ``ids_within``, ``buckets`` (an aggregation path onto
-``{key: doc_count}``) and ``highlight`` (a text some hit's highlight must contain).
+``{key: doc_count}``), ``highlight`` (a text some hit's highlight must contain) and ``source_fields`` (fields
+every hit's ``_source`` must hold, as the page reads them).
 
 Used by tests/compat/test_bodies.py and benchmarks/compat.py, on the embedded (tantivy) backend and on the
 OpenSearch backend over osmem-server, both with the dense leg off: the suite tests the Query DSL, and a
@@ -282,6 +283,9 @@ def judge(case: Case, answer: dict[str, Any], item: int = 0) -> list[str]:
         got = buckets_at(answer.get("aggregations") or {}, path)
         if got != wanted:
             reasons.append(f"aggregations.{path}: {got} != {wanted}")
+    for name in expect.get("source_fields", []):
+        if any(name not in hit.get("_source", {}) for hit in hits["hits"]):
+            reasons.append(f"a hit's _source has no {name!r}")
     if "highlight" in expect:
         texts = [text for hit in hits["hits"] for frags in (hit.get("highlight") or {}).values() for text in frags]
         if not any(expect["highlight"] in text for text in texts):
