@@ -6,9 +6,11 @@ A front end configured for a shop's previous index names that index's fields
 filter clauses, ``fields`` lists (with their ``^boost``), aggregations,
 ``sort`` and ``highlight.fields``. Names not in the table stay as they are.
 ``query_string`` text names fields inside the text; those are mapped where the
-text is parsed (see embedded_search).
+text is parsed (see embedded_search). Hits' ``_source`` carries each aliased
+field under the front end's name too (:func:`source_with_aliases`), as pages
+read their results by their index's names.
 
-Two kinds of entry say more than a new name:
+Three kinds of entry say more than a new name:
 
 - a name aliased to ``""`` (:data:`ABSENT`) is a field the product does not
   have, with Elasticsearch's meaning of a field its index does not map: it is
@@ -17,8 +19,8 @@ Two kinds of entry say more than a new name:
   title; Spryker filters on an ``active-from``/``active-to`` window.
 - a name aliased to ``"=<value>"`` (:data:`CONSTANT`) is a field every product
   holds with that one value: a ``term``/``terms``/``match`` on it matches every
-  product or none, an ``exists`` every product (Spryker's ``store``, ``locale``, ``type``,
-  ``is-active`` filters in a one-store shop).
+  product or none, an ``exists`` every product (Spryker's ``store``, ``locale``,
+  ``type``, ``is-active`` filters in a one-store shop).
 - a nested path aliased to ``"{facet-name}"`` (:data:`NAME_VALUE_PAIRS`) holds
   name/value pairs (``<path>.facet-name``, ``<path>.facet-value``), Spryker's
   ``string-facet``/``integer-facet``: a ``nested`` clause that filters one name
