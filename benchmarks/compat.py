@@ -157,11 +157,14 @@ def markdown(report: dict[str, Any]) -> str:
         rows.append(cells)
     matrix = table(["body", "reference status", *report["backends"]], rows)
     return (
-        "The request bodies of tests/compat/bodies (from Elastic Search UI's and Searchkit's source and tests) on\n"
-        "both backends, each also sent straight to a reference index of the same catalog on osmem-server, mapped\n"
-        "as front ends expect (`brand.keyword`, `color.keyword`). Per body (its first search for a multi-search):\n"
-        "the service's outcome and, where both answered, whether hits.total, the hit set (order aside), facets,\n"
-        "highlights and `_source` keys are the reference's. Details in benchmarks/results/compat.json.\n\n"
+        "The request bodies of tests/compat/bodies (from the source and tests of Elastic Search UI, Searchkit,\n"
+        "ReactiveSearch, Chorus' demo shop and Spryker, and Elastic's retriever reference) on both backends, each\n"
+        "also sent straight to a reference index of the same catalog on osmem-server, mapped as front ends expect\n"
+        "(`brand.keyword`, `color.keyword`; Chorus' `supplier`, Spryker's `full-text` and nested `string-facet`).\n"
+        "Per body (its first search for a multi-search): the service's outcome and, where both answered, whether\n"
+        "hits.total, the hit set (order aside), facets, highlights and `_source` keys are the reference's (a whole\n"
+        "`_source` is the product record, so its keys differ from the shop index's by design; see\n"
+        "docs/COMPATIBILITY.md). Details in benchmarks/results/compat.json.\n\n"
         f"{counts}\n\n{matrix}\n"
     )
 

@@ -493,7 +493,10 @@ class ServiceSettings(_Section):
         default_factory=dict,
         description="a front end's field names onto the product's (e.g. {'color.keyword' = 'attributes.color', "
         "'brand.keyword' = 'brand'}), applied to queries, filters, aggregations, sort and highlight fields of "
-        "Elasticsearch-compatible searches, so a front end configured for a shop's previous index works unedited",
+        "Elasticsearch-compatible searches, so a front end configured for a shop's previous index works unedited; "
+        "a name aliased to '' is a field the product lacks (left out of fields lists; a clause on it matches nothing), "
+        "one aliased to '=<value>' a field every product holds with that value (a term on it matches all or none), "
+        "a nested path aliased to '{facet-name}' Spryker-style facet-name/facet-value pairs (serving/field_aliases.py)",
     )
 
     @field_validator("index_names")

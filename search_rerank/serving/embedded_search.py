@@ -53,6 +53,7 @@ from ..core.retrieval import LEXICAL, Retriever, Stage
 from ..core.settings import LEXICAL_FIELDS, ServiceSettings
 from . import query_string
 from .es_compat import EsSearch, InvalidQuery, Unsupported, parse_search
+from .field_aliases import alias_of
 
 # The body keys compiled here; parse_search reads the rest (paging, _source, track_total_hits, ext, ...).
 COMPILED_KEYS = ("query", "post_filter", "aggs", "aggregations", "highlight", "sort")
@@ -60,6 +61,8 @@ TEXT_QUERIES = {"match", "match_phrase", "match_phrase_prefix", "match_bool_pref
 PREFIX_QUERIES = {"match_phrase_prefix", "match_bool_prefix"}
 PREFIX_TYPES = {"bool_prefix", "phrase_prefix"}
 MULTI_FIELD_QUERIES = {"multi_match", "combined_fields"}
+# function_score's one-function shorthand keys, beside its "functions" list.
+FUNCTION_SCORE_FUNCTIONS = ("weight", "field_value_factor", "script_score", "random_score", "gauss", "linear", "exp")
 # tantivy computes these itself (Elasticsearch's request and response format).
 NATIVE_AGGREGATIONS = {
     "terms",
@@ -129,11 +132,13 @@ class Compiler:
         self.leg = leg
         self.schema = leg.schema
         self.aliases = aliases
+        self.ignored: list[str] = []
+        """Parts of the query that change only Elasticsearch's scores, which the pipeline's ranking replaces."""
 
     # ------------------------------------------------------------ fields
 
     def target(self, name: str, path: str) -> Target:
-        name = self.aliases.get(name, name)
+        name = alias_of(name, self.aliases)
         if name in ("_id", "id"):
             return Target("id", "id")
         if name in NUMERIC_FIELDS:
@@ -167,7 +172,7 @@ class Compiler:
         for raw in names:
             if not isinstance(raw, str):
                 raise InvalidQuery(path, "expected a list of field names")
-            name = self.aliases.get(raw.partition("^")[0], raw.partition("^")[0])
+            name = alias_of(raw.partition("^")[0], self.aliases)
             if "*" in name:
                 out += [f for f in LEXICAL_FIELDS if fnmatchcase(f, name) and f not in out]
             elif name not in out:
@@ -305,12 +310,28 @@ class Compiler:
             return self._bool(spec, where, scoring)
         if kind == "constant_score":
             return Compiled(self.query(_object(spec, where).get("filter"), f"{where}.filter", False).constraint)
+        if kind == "function_score":
+            return self._function_score(_object(spec, where), where, scoring)
         if kind == "dis_max":
             queries = _object(spec, where).get("queries")
             if not isinstance(queries, list) or not queries:
                 raise InvalidQuery(f"{where}.queries", "expected a list of queries")
             return self._alternatives(queries, f"{where}.queries", scoring, required=1)
         raise Unsupported(where, f"query type {kind!r}")
+
+    def _function_score(self, spec: Mapping[str, Any], path: str, scoring: bool) -> Compiled:
+        """Its ``query`` (none: every product): the functions change only scores, and the pipeline ranks.
+
+        A front end's boosts (Spryker's cart-colour ``weight`` functions, Searchkit's query rules) then do not
+        move hits, and are listed as ignored; ``min_score``, which would drop hits by those scores, is a 501.
+        """
+        if spec.get("min_score") is not None:
+            raise Unsupported(f"{path}.min_score", "dropping hits by their function score (the pipeline ranks)")
+        for key in ("functions", *FUNCTION_SCORE_FUNCTIONS):
+            if spec.get(key) is not None and f"{path}.{key}" not in self.ignored:
+                self.ignored.append(f"{path}.{key}")
+        inner = spec.get("query")
+        return Compiled() if inner is None else self.query(inner, f"{path}.query", scoring)
 
     def _match(self, kind: str, spec: Any, path: str, scoring: bool) -> Compiled:
         name, value = _single_key(spec, path)
@@ -1061,7 +1082,11 @@ def compile_search(
     sort = parse_sort(body.get("sort"), compiler)
     filters, nothing, ignored = _prefilter(body, limits)
     search = dataclasses.replace(
-        base, text=text, filters=filters, matches_nothing=nothing, ignored=tuple(dict.fromkeys(base.ignored + ignored))
+        base,
+        text=text,
+        filters=filters,
+        matches_nothing=nothing,
+        ignored=tuple(dict.fromkeys(base.ignored + ignored + tuple(compiler.ignored))),
     )
     return EmbeddedSearch(
         search=search,

@@ -37,6 +37,7 @@ from ..core.product import Product
 from ..core.reasons import TIMEOUT
 from ..core.retrieval import DENSE, LEXICAL
 from ..core.settings import ServiceSettings, Settings
+from .field_aliases import source_with_aliases
 from .json_input import InvalidBody, NotJson, parse_json
 from .ubi import UbiSearchParams
 
@@ -579,7 +580,8 @@ def es_response(
     for hit in result.hits if result is not None else []:
         item: dict[str, Any] = {"_index": index, "_id": hit.product.id, "_score": hit.candidate.score}
         if search.source.enabled:
-            item["_source"] = search.source.apply(hit.product.to_record())
+            record = source_with_aliases(hit.product.to_record(), settings.service.field_aliases)
+            item["_source"] = search.source.apply(record)
         hits.append(item)
     ranking = result.ranking if result is not None else None
     candidates = ranking.candidates if ranking is not None else []

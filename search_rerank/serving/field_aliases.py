@@ -6,11 +6,32 @@ A front end configured for a shop's previous index names that index's fields
 filter clauses, ``fields`` lists (with their ``^boost``), aggregations,
 ``sort`` and ``highlight.fields``. Names not in the table stay as they are.
 ``query_string`` text names fields inside the text; those are mapped where the
-text is parsed (see embedded_search).
+text is parsed (see embedded_search). Hits' ``_source`` carries each aliased
+field under the front end's name too (:func:`source_with_aliases`), as pages
+read their results by their index's names.
+
+Three kinds of entry say more than a new name:
+
+- a name aliased to ``""`` (:data:`ABSENT`) is a field the product does not
+  have, with Elasticsearch's meaning of a field its index does not map: it is
+  left out of ``fields`` lists (``multi_match``, ``query_string``...), and a
+  clause on it matches nothing. Chorus' search box lists ``ean`` beside the
+  title; Spryker filters on an ``active-from``/``active-to`` window.
+- a name aliased to ``"=<value>"`` (:data:`CONSTANT`) is a field every product
+  holds with that one value: a ``term``/``terms``/``match`` on it matches every
+  product or none, an ``exists`` every product (Spryker's ``store``, ``locale``,
+  ``type``, ``is-active`` filters in a one-store shop).
+- a nested path aliased to ``"{facet-name}"`` (:data:`NAME_VALUE_PAIRS`) holds
+  name/value pairs (``<path>.facet-name``, ``<path>.facet-value``), Spryker's
+  ``string-facet``/``integer-facet``: a ``nested`` clause that filters one name
+  and its values (``NestedTermQuery``, ``NestedTermsQuery``, ``NestedRangeQuery``)
+  becomes those value clauses on the field the name names, itself aliased
+  (``color`` onto ``attributes.color``). Other shapes stay, and are a 501.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,6 +61,12 @@ NESTING = {
     "dis_max": ("queries",),
     "nested": ("query",),
 }
+ABSENT = ""
+CONSTANT = "="
+MATCH_ALL: dict[str, Any] = {"match_all": {}}
+MATCH_NONE: dict[str, Any] = {"match_none": {}}
+NAME_VALUE_PAIRS = "{facet-name}"
+FACET_NAME, FACET_VALUE = "facet-name", "facet-value"
 
 
 def rename_fields(body: Mapping[str, Any], aliases: Mapping[str, str]) -> dict[str, Any]:
@@ -59,9 +86,9 @@ def rename_fields(body: Mapping[str, Any], aliases: Mapping[str, str]) -> dict[s
     if isinstance(highlight, Mapping) and isinstance(highlight.get("fields"), Mapping | list):
         fields = highlight["fields"]
         if isinstance(fields, Mapping):
-            renamed: Any = {aliases.get(k, k): v for k, v in fields.items()}
+            renamed: Any = {alias_of(k, aliases): v for k, v in fields.items()}
         else:
-            renamed = [{aliases.get(k, k): v for k, v in f.items()} if isinstance(f, Mapping) else f for f in fields]
+            renamed = [{alias_of(k, aliases): v for k, v in f.items()} if isinstance(f, Mapping) else f for f in fields]
         out["highlight"] = {**highlight, "fields": renamed}
     return out
 
@@ -73,19 +100,154 @@ def rename_query(query: Any, aliases: Mapping[str, str]) -> Any:
     kind, spec = next(iter(query.items()))
     if not isinstance(spec, Mapping):
         return query
+    settled = settled_clause(kind, spec, aliases)
+    if settled is not None:
+        return settled
     if kind in FIELD_KEYED:
-        spec = {k if k in OPTIONS else aliases.get(k, k): v for k, v in spec.items()}
+        spec = {k if k in OPTIONS else alias_of(k, aliases): v for k, v in spec.items()}
     elif kind == "exists" and isinstance(spec.get("field"), str):
-        spec = {**spec, "field": aliases.get(spec["field"], spec["field"])}
+        spec = {**spec, "field": alias_of(spec["field"], aliases)}
     elif kind in FIELD_LISTS:
         spec = dict(spec)
         if isinstance(spec.get("fields"), list):
-            spec["fields"] = [_boosted(f, aliases) for f in spec["fields"]]
+            kept = [f for f in spec["fields"] if not isinstance(f, str) or aliases.get(f.partition("^")[0]) != ABSENT]
+            spec["fields"] = [_boosted(f, aliases) for f in kept or spec["fields"]]
         if isinstance(spec.get("default_field"), str):
             spec["default_field"] = _boosted(spec["default_field"], aliases)
-    elif kind in NESTING:
+    elif kind == "nested" and aliases.get(str(spec.get("path"))) == NAME_VALUE_PAIRS:
+        flat = name_value_clauses(spec, aliases)
+        if flat is not None:
+            return flat
+    if kind in NESTING:
         spec = {k: _clauses(v, aliases) if k in NESTING[kind] else v for k, v in spec.items()}
+    if kind == "function_score" and isinstance(spec.get("functions"), list):
+        spec = {**spec, "functions": [_function(f, aliases) for f in spec["functions"]]}
     return {kind: spec}
+
+
+def _function(function: Any, aliases: Mapping[str, str]) -> Any:
+    """A ``function_score`` function with the clause of its ``filter`` renamed."""
+    if not isinstance(function, Mapping) or "filter" not in function:
+        return function
+    return {**function, "filter": rename_query(function["filter"], aliases)}
+
+
+def source_with_aliases(record: Mapping[str, Any], aliases: Mapping[str, str]) -> dict[str, Any]:
+    """A product record with each aliased field also under the front end's name, for hits' ``_source``.
+
+    A page reads its results by its index's names (Chorus' cards show ``supplier``, a Spryker page
+    ``full-text-boosted``): each alias that names one of the product's fields gets its value, a one-value list as
+    the value (``color`` for ``attributes.color``), a dotted name as nested objects, as Elasticsearch keeps it.
+    ``.keyword`` sub-fields are not in a ``_source``, and names the record already has are left alone.
+    """
+    out = dict(record)
+    for name, target in aliases.items():
+        if (
+            target in (ABSENT, NAME_VALUE_PAIRS)
+            or target.startswith(CONSTANT)
+            or name.endswith(".keyword")
+            or name in record
+        ):
+            continue
+        value: Any = record
+        for part in target.split("."):
+            value = value.get(part) if isinstance(value, Mapping) else None
+        if value is None:
+            continue
+        if isinstance(value, list) and len(value) == 1:
+            value = value[0]
+        *parents, leaf = name.split(".")
+        node = out
+        for part in parents:
+            child = node.get(part, {})
+            if not isinstance(child, Mapping):
+                break  # the record holds a value there: no room for the alias
+            node[part] = node = dict(child)
+        else:
+            node.setdefault(leaf, value)
+    return out
+
+
+def settled_clause(kind: str, spec: Mapping[str, Any], aliases: Mapping[str, str]) -> dict[str, Any] | None:
+    """A clause on a field the product lacks (``""``) or holds one value in (``"=<value>"``), as what it matches.
+
+    On a field its index does not map, Elasticsearch matches nothing (so ``must_not`` ``exists`` holds for every
+    document): Spryker's ``active-from``/``active-to`` window. On a field every product holds with one value
+    (Spryker's ``store``, ``locale``, ``type``, ``is-active`` in a one-store shop) a ``term``, ``terms``,
+    ``match`` (of the whole value, as on a keyword) or ``exists`` matches every product or none. None: the clause is not one of these, and is renamed as usual.
+    """
+    field = spec.get("field") if kind == "exists" else _clause_field({kind: spec})
+    if not isinstance(field, str):
+        return None
+    target = aliases.get(field)
+    if target == ABSENT:
+        return MATCH_NONE
+    if target is None or not target.startswith(CONSTANT) or kind not in ("term", "terms", "match", "exists"):
+        return None
+    if kind == "exists":
+        return MATCH_ALL
+    value = spec[field]
+    if kind in ("term", "match"):  # Elastica's Match::setField sends {"match": {"store": "DE"}}
+        value = [value.get("query" if kind == "match" else "value") if isinstance(value, Mapping) else value]
+    if not isinstance(value, list):
+        return None  # a terms lookup: left for the parser to name
+    return MATCH_ALL if any(_as_text(v) == target[len(CONSTANT) :] for v in value) else MATCH_NONE
+
+
+def _as_text(value: Any) -> str:
+    """A term as the text it matches: JSON's ``true`` as ``"true"``, numbers as written."""
+    return json.dumps(value) if isinstance(value, bool | int | float) else str(value)
+
+
+def name_value_clauses(spec: Mapping[str, Any], aliases: Mapping[str, str]) -> dict[str, Any] | None:
+    """A ``nested`` clause over name/value pairs as clauses on the named field; None when it is not one name's.
+
+    Spryker filters a facet as ``nested`` ``bool.filter`` of a ``term`` on ``<path>.facet-name`` and a ``term``,
+    ``terms`` or ``range`` on ``<path>.facet-value``: the pair holds exactly when the product's field of that name
+    has those values, so the value clauses move onto that field.
+    """
+    path = spec["path"]
+    inner = spec.get("query")
+    body = inner.get("bool") if isinstance(inner, Mapping) and len(inner) == 1 else None
+    if not isinstance(body, Mapping) or set(body) - {"filter", "must"}:
+        return None
+    clauses = [c for key in ("filter", "must") for c in _as_list(body.get(key))]
+    names = [c for c in clauses if _clause_field(c) == f"{path}.{FACET_NAME}" and next(iter(c)) == "term"]
+    values = [c for c in clauses if _clause_field(c) == f"{path}.{FACET_VALUE}" and next(iter(c)) in FIELD_KEYED]
+    if len(names) != 1 or not values or len(names) + len(values) != len(clauses):
+        return None
+    name = next(iter(names[0]["term"].values()))
+    name = name.get("value") if isinstance(name, Mapping) else name
+    if not isinstance(name, str) or not name:
+        return None
+    field = alias_of(name, aliases)
+    moved = [
+        {kind: {k if k in OPTIONS else field: v for k, v in body_.items()}}
+        for clause in values
+        for kind, body_ in clause.items()
+    ]
+    return moved[0] if len(moved) == 1 else {"bool": {"filter": moved}}
+
+
+def alias_of(name: str, aliases: Mapping[str, str]) -> str:
+    """``name``'s alias, or ``name`` itself when it has none or its entry is not a new name (absent, name/value)."""
+    target = aliases.get(name)
+    return name if target is None or target in (ABSENT, NAME_VALUE_PAIRS) or target.startswith(CONSTANT) else target
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [] if value is None else [value]
+
+
+def _clause_field(clause: Any) -> str | None:
+    """The one field a field-keyed clause (``term``, ``range``...) names, without options; None otherwise."""
+    if not isinstance(clause, Mapping) or len(clause) != 1:
+        return None
+    kind, spec = next(iter(clause.items()))
+    if kind not in FIELD_KEYED or not isinstance(spec, Mapping):
+        return None
+    fields = [k for k in spec if k not in OPTIONS]
+    return fields[0] if len(fields) == 1 else None
 
 
 def _clauses(value: Any, aliases: Mapping[str, str]) -> Any:
@@ -96,7 +258,7 @@ def _boosted(name: Any, aliases: Mapping[str, str]) -> Any:
     if not isinstance(name, str):
         return name
     field, caret, boost = name.partition("^")
-    return aliases.get(field, field) + caret + boost
+    return alias_of(field, aliases) + caret + boost
 
 
 def _aggs(aggs: Mapping[str, Any], aliases: Mapping[str, str]) -> dict[str, Any]:
@@ -122,7 +284,7 @@ def _aggs(aggs: Mapping[str, Any], aliases: Mapping[str, str]) -> dict[str, Any]
                 )
                 renamed[kind] = {**value, "filters": inner}
             elif isinstance(value, Mapping) and isinstance(value.get("field"), str):
-                renamed[kind] = {**value, "field": aliases.get(value["field"], value["field"])}
+                renamed[kind] = {**value, "field": alias_of(value["field"], aliases)}
             else:
                 renamed[kind] = value
         out[name] = renamed
@@ -133,7 +295,7 @@ def _sort(sort: Any, aliases: Mapping[str, str]) -> Any:
     if isinstance(sort, list):
         return [_sort(item, aliases) for item in sort]
     if isinstance(sort, str):
-        return aliases.get(sort, sort)
+        return alias_of(sort, aliases)
     if isinstance(sort, Mapping):
-        return {aliases.get(k, k): v for k, v in sort.items()}
+        return {alias_of(k, aliases): v for k, v in sort.items()}
     return sort

@@ -7,7 +7,8 @@ and either ``body`` (a ``POST /products/_search``) or ``msearch`` (the header an
 where the original used its own demo index's (``imdb_movies``, ``category.keyword: electronics``); the
 shape is the library's. ``expect`` holds what Elasticsearch would answer on CATALOG, checked by
 :func:`judge`: ``total``, ``ids`` (in order), ``ids_within``, ``buckets`` (an aggregation path onto
-``{key: doc_count}``) and ``highlight`` (a text some hit's highlight must contain).
+``{key: doc_count}``), ``highlight`` (a text some hit's highlight must contain) and ``source_fields`` (fields
+every hit's ``_source`` must hold, as the page reads them).
 
 Used by tests/compat/test_bodies.py and benchmarks/compat.py, on the embedded (tantivy) backend and on the
 OpenSearch backend over osmem-server, both with the dense leg off: the suite tests the Query DSL, and a
@@ -38,8 +39,26 @@ from search_rerank.serving import create_app
 BODIES = Path(__file__).with_name("bodies")
 BACKENDS = ("embedded", "opensearch")
 ANSWERED, UNSUPPORTED, WRONG, SERVER_ERROR = "answered", "unsupported_501", "wrong", "server_errors"
-# Front ends configured for a typical Elasticsearch product index name their fields like this.
-FIELD_ALIASES = {"color.keyword": "attributes.color", "color": "attributes.color"}
+# Front ends configured for a typical Elasticsearch product index name their fields like this; Chorus' demo shop
+# (supplier, name, short_description) and Spryker's page index (full-text, *-sort.*) name them their own way.
+FIELD_ALIASES = {
+    "color.keyword": "attributes.color",
+    "color": "attributes.color",
+    "supplier": "brand",
+    "name": "title",
+    "short_description": "description",
+    "full-text": "description",
+    "full-text-boosted": "title",
+    "integer-sort.price": "price",
+    "string-sort.name": "title",
+    "string-facet": "{facet-name}",
+    "integer-facet": "{facet-name}",
+    # Fields the product does not have (Chorus' codes, Spryker's activity window), and Spryker's one-store context.
+    **dict.fromkeys(("id", "ean", "product_type", "search_attributes", "active-from", "active-to"), ""),
+    "store": "=DE",
+    "locale": "=de_DE",
+    "is-active": "=true",
+}
 
 
 def product(pid, title, brand, category, price, color=None, rating=None, sales=0, description=""):
@@ -124,6 +143,17 @@ REFERENCE_MAPPING = {
         },
         "price": {"type": "double"},
         "rating": {"type": "float"},
+        # The same catalog under Chorus' and Spryker's field names, for their bodies.
+        "supplier": {"type": "keyword"},
+        **{name: {"type": "text"} for name in ("name", "short_description", "full-text", "full-text-boosted")},
+        **{
+            nested: {"type": "nested", "properties": {"facet-name": {"type": "keyword"}, "facet-value": {"type": kind}}}
+            for nested, kind in (("string-facet", "keyword"), ("integer-facet", "integer"))
+        },
+        "integer-sort": {"properties": {"price": {"type": "integer"}}},
+        "string-sort": {"properties": {"name": {"type": "keyword"}}},
+        **{name: {"type": "keyword"} for name in ("store", "locale")},
+        "is-active": {"type": "boolean"},
     }
 }
 
@@ -139,6 +169,21 @@ def reference_documents() -> dict[str, dict[str, Any]]:
             **({"color": p.attributes["color"][0]} if "color" in p.attributes else {}),
             "price": p.price,
             **({"rating": p.rating} if p.rating is not None else {}),
+            "supplier": p.brand,
+            "name": p.title,
+            "short_description": p.description,
+            "full-text": p.description,
+            "full-text-boosted": p.title,
+            "string-facet": [
+                {"facet-name": "brand", "facet-value": p.brand},
+                *({"facet-name": "color", "facet-value": v} for v in p.attributes.get("color", [])),
+            ],
+            "integer-facet": [{"facet-name": "price", "facet-value": int(p.price)}],
+            "integer-sort": {"price": int(p.price)},
+            "string-sort": {"name": p.title.lower()},
+            "store": "DE",
+            "locale": "de_DE",
+            "is-active": True,
         }
         for p in CATALOG
     }
@@ -178,7 +223,8 @@ def run(client, case: Case) -> Outcome:
     """Send the case's request with a Flask test client and judge the answer."""
     if "msearch" in case.spec:
         ndjson = "".join(json.dumps(line) + "\n" for line in case.spec["msearch"])
-        response = client.post("/_msearch", data=ndjson, content_type="application/x-ndjson")
+        path = case.spec.get("path", "/_msearch")  # ReactiveSearch posts to /<app>/_msearch, headers without index
+        response = client.post(path, data=ndjson, content_type="application/x-ndjson")
         if response.status_code != 200:
             return classify(case, response.status_code, response.get_json(silent=True))
         answers = response.get_json()["responses"]
@@ -237,6 +283,9 @@ def judge(case: Case, answer: dict[str, Any], item: int = 0) -> list[str]:
         got = buckets_at(answer.get("aggregations") or {}, path)
         if got != wanted:
             reasons.append(f"aggregations.{path}: {got} != {wanted}")
+    for name in expect.get("source_fields", []):
+        if any(name not in hit.get("_source", {}) for hit in hits["hits"]):
+            reasons.append(f"a hit's _source has no {name!r}")
     if "highlight" in expect:
         texts = [text for hit in hits["hits"] for frags in (hit.get("highlight") or {}).values() for text in frags]
         if not any(expect["highlight"] in text for text in texts):

@@ -47,11 +47,26 @@ def reference(osmem_server_url):
     return reference_index(osmem_server_url, f"compat-reference-{uuid.uuid4().hex[:8]}")
 
 
-def test_the_suite_holds_bodies_of_two_libraries_each_citing_its_source():
-    assert len(CASES) >= 15
-    assert {case.source.split()[0] for case in CASES} >= {"elastic/search-ui", "searchkit/searchkit"}
-    # Front ends' bodies cite their package's source; ES 9 retriever bodies, which no front end sends yet, Elastic's docs.
-    assert all(" packages/" in case.source or case.source.startswith("elastic/elasticsearch docs/") for case in CASES)
+FRONT_ENDS = {
+    "elastic/search-ui": "search_ui_",
+    "searchkit/searchkit": "searchkit_",
+    "appbaseio/reactivesearch": "reactivesearch_",
+    "querqy/chorus-elasticsearch-edition": "chorus_",
+    "spryker/search-elasticsearch": "spryker_",
+    "spryker/spryker-docs": "spryker_",
+    "elastic/elasticsearch": "elastic_",
+}
+
+
+def test_the_suite_holds_bodies_of_five_front_ends_each_citing_its_source():
+    assert len(CASES) >= 35
+    assert {case.source.split()[0] for case in CASES} >= set(FRONT_ENDS) - {"spryker/spryker-docs"}
+    for case in CASES:
+        # "<owner>/<repository> <path in it> (...)": a body names the repository and the file it was read from.
+        repository, path = case.source.split()[:2]
+        assert case.name.startswith(FRONT_ENDS[repository]) and "/" in path and "." in path, case.name
+    for prefix in ("reactivesearch_", "chorus_", "spryker_"):
+        assert sum(case.name.startswith(prefix) for case in CASES) >= 4, prefix
 
 
 def expect_known_gap(request, case: Case, backend: str) -> None:

@@ -372,3 +372,21 @@ def test_multi_search_answers_an_unknown_index_with_a_404_item(client):
     ndjson = '{"index": "products"}\n{}\n{"index": "nope"}\n{}\n'
     first, second = client.post("/_msearch", data=ndjson).get_json()["responses"]
     assert first["status"] == 200 and second["status"] == 404
+
+
+def test_function_score_matches_what_its_query_matches_and_lists_its_functions_as_ignored(client):
+    """Spryker's cart boost: function_score's weight functions change scores only, which the pipeline replaces."""
+    boost = {"functions": [{"weight": 20, "filter": {"match": {"description": "grey"}}}], "boost_mode": "multiply"}
+    body = search(
+        client,
+        {"query": {"function_score": {"query": {"match": {"title": "sofa"}}, **boost}}, "size": 50},
+    )
+    plain = search(client, {"query": {"match": {"title": "sofa"}}, "size": 50})
+    assert sorted(ids(body)) == sorted(ids(plain)) and body["hits"]["total"] == plain["hits"]["total"]
+    assert "query.function_score.functions" in body["search_rerank"]["ignored"]
+
+
+def test_function_score_min_score_is_a_501_naming_it(client):
+    response = client.post("/products/_search", json={"query": {"function_score": {"weight": 2, "min_score": 5}}})
+    assert response.status_code == 501
+    assert response.get_json()["error"]["unsupported"] == "query.function_score.min_score"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from search_rerank.serving.field_aliases import rename_fields
+from search_rerank.serving.field_aliases import rename_fields, source_with_aliases
 
 
 def test_field_aliases_rename_fields_in_queries_aggregations_sort_and_highlight():
@@ -19,3 +19,93 @@ def test_field_aliases_rename_fields_in_queries_aggregations_sort_and_highlight(
     assert renamed["sort"] == [{"attributes.color": "asc"}]
     assert renamed["highlight"]["fields"] == {"attributes.color": {}}
     assert body["aggs"]["c"]["terms"]["field"] == "color.keyword"  # the sent body is not changed
+
+
+def test_field_aliased_to_nothing_is_left_out_of_field_lists():
+    """Chorus' search box lists fields the product does not have; Elasticsearch matches nothing in them."""
+    aliases = {"ean": "", "name": "title"}
+    body = {"query": {"multi_match": {"query": "lamp", "fields": ["ean^2", "name", "description"]}}}
+    assert rename_fields(body, aliases)["query"]["multi_match"]["fields"] == ["title", "description"]
+
+
+def test_clause_on_a_field_aliased_to_nothing_matches_nothing_as_on_an_unmapped_field():
+    """Spryker's active window: a range on the absent active-from matches nothing, must_not exists everything."""
+    aliases = {"active-from": ""}
+    window = {
+        "bool": {
+            "should": [
+                {"range": {"active-from": {"lte": "now"}}},
+                {"bool": {"must_not": {"exists": {"field": "active-from"}}}},
+            ]
+        }
+    }
+    renamed = rename_fields({"query": window}, aliases)["query"]
+    assert renamed == {"bool": {"should": [{"match_none": {}}, {"bool": {"must_not": {"match_none": {}}}}]}}
+
+
+def test_term_on_a_constant_field_matches_every_product_when_it_names_the_value():
+    aliases = {"store": "=DE", "is-active": "=true"}
+    body = {"query": {"bool": {"filter": [{"term": {"store": "DE"}}, {"term": {"is-active": True}}]}}}
+    assert rename_fields(body, aliases)["query"] == {"bool": {"filter": [{"match_all": {}}, {"match_all": {}}]}}
+
+
+def test_terms_on_a_constant_field_match_no_product_without_its_value():
+    aliases = {"store": "=DE"}
+    body = {"query": {"terms": {"store": ["AT", "US"]}}}
+    assert rename_fields(body, aliases)["query"] == {"match_none": {}}
+
+
+def spryker_nested(path, name, value_clause):
+    """Spryker's NestedTermQuery / NestedRangeQuery shape (spryker/search-elasticsearch Query/AbstractNestedQuery)."""
+    query = {"bool": {"filter": [{"term": {f"{path}.facet-name": name}}, value_clause]}}
+    return {"nested": {"path": path, "query": query}}
+
+
+def test_name_value_nested_filter_becomes_a_term_on_the_named_field():
+    aliases = {"string-facet": "{facet-name}", "color": "attributes.color"}
+    clause = spryker_nested("string-facet", "color", {"term": {"string-facet.facet-value": "grey"}})
+    renamed = rename_fields({"query": {"bool": {"filter": [clause]}}}, aliases)
+    assert renamed["query"]["bool"]["filter"] == [{"term": {"attributes.color": "grey"}}]
+
+
+def test_name_value_nested_range_keeps_its_bounds_and_options():
+    aliases = {"integer-facet": "{facet-name}"}
+    value = {"range": {"integer-facet.facet-value": {"gte": 200, "lte": 700}, "boost": 2.0}}
+    renamed = rename_fields({"query": spryker_nested("integer-facet", "price", value)}, aliases)
+    assert renamed["query"] == {"range": {"price": {"gte": 200, "lte": 700}, "boost": 2.0}}
+
+
+def test_nested_clause_of_another_shape_is_left_for_the_parser_to_name():
+    aliases = {"string-facet": "{facet-name}"}
+    clause = {"nested": {"path": "string-facet", "query": {"term": {"string-facet.facet-value": "grey"}}}}
+    assert rename_fields({"query": clause}, aliases)["query"] == clause
+
+
+def test_function_score_function_filters_are_renamed():
+    aliases = {"full-text": "description"}
+    function = {"weight": 20, "filter": {"multi_match": {"query": "grey", "fields": ["full-text"]}}}
+    body = {"query": {"function_score": {"functions": [function]}}}
+    renamed = rename_fields(body, aliases)["query"]["function_score"]["functions"][0]
+    assert renamed == {"weight": 20, "filter": {"multi_match": {"query": "grey", "fields": ["description"]}}}
+
+
+def test_source_carries_each_aliased_field_under_the_front_ends_name_too():
+    """Chorus' result cards read ``supplier``; a Spryker page ``integer-sort.price``."""
+    aliases = {
+        "supplier": "brand",
+        "color": "attributes.color",
+        "integer-sort.price": "price",
+        "brand.keyword": "brand",
+    }
+    record = {"id": "s1", "brand": "Acme", "price": 499.0, "attributes": {"color": ["grey"]}}
+    source = source_with_aliases(record, aliases)
+    assert source == {**record, "supplier": "Acme", "color": "grey", "integer-sort": {"price": 499.0}}
+
+
+def test_source_keeps_the_records_own_field_when_an_alias_has_its_name():
+    assert source_with_aliases({"title": "Sofa", "name": "n"}, {"name": "title"})["name"] == "n"
+
+
+def test_elastica_match_on_a_constant_field_matches_every_product_with_that_value():
+    """Spryker's StoreQueryExpanderPlugin: {"match": {"store": "DE"}}."""
+    assert rename_fields({"query": {"match": {"store": "DE"}}}, {"store": "=DE"})["query"] == {"match_all": {}}
