@@ -216,7 +216,7 @@ class _UbiLineReader:
             click=action in self.click_actions,
             doc=doc,
             ordinal=ordinal,
-            time=_timestamp(record.get("timestamp")),
+            time=timestamp_ms(record.get("timestamp")),
             session=session if isinstance(session, str) else None,
             text=(_optional_string(record, "user_query") or "").strip(),
         )
@@ -247,7 +247,7 @@ def _result_lists(events: list[_UbiEvent]) -> list[tuple[tuple[str, ...], frozen
     return [(tuple(shown.slots[o] for o in sorted(shown.slots)), frozenset(shown.clicked)) for shown in lists]
 
 
-def _timestamp(value: Any) -> float:
+def timestamp_ms(value: Any) -> float:
     """Milliseconds since the epoch; UBI writers send ISO 8601 strings or epoch milliseconds."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)

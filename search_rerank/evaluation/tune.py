@@ -33,9 +33,10 @@ from tqdm import tqdm
 from ..core.candidate import Candidate
 from ..core.errors import ConfigError
 from ..core.pipeline import Ranking, SearchPipeline
+from ..core.profile import ShopperProfile
 from ..core.rerank import DEFAULT_BLEND, below_window, blend
 from ..core.retrieval import DENSE, LEXICAL
-from ..core.settings import RerankSettings, Settings, load_settings, read_settings_file
+from ..core.settings import PROFILE_FACETS, RerankSettings, Settings, load_settings, read_settings_file
 from ..core.store import ProductStore
 from ..data.dataset import Query
 from ..data.qrels import Qrels
@@ -51,7 +52,10 @@ EXPOSURE_METRICS = (LT_SHARE, TAIL_SHARE)
 tail tier below head and torso (``tail@10``, see exposure.tier)."""
 LONGTAIL_METHODS = ("off", "boost", "xquad")
 LONGTAIL_TARGETS = ("long_tail", "tail")
-TUNED_SECTIONS = ("lexical", "dense", "fusion", "rerank", "longtail")
+TUNED_SECTIONS = ("lexical", "dense", "fusion", "rerank", "longtail", "personalisation")
+PERSONAL_PREFIX = "personal_"
+"""Trial parameters of the personalisation stage: ``personal_<facet>`` weights, ``personal_vector_weight``,
+``personal_cap``, ``personal_max_rise``."""
 
 
 # ------------------------------------------------------------ what is searched
@@ -68,6 +72,12 @@ class SearchSpace:
     longtail_methods: tuple[str, ...] = LONGTAIL_METHODS
     longtail_targets: tuple[str, ...] = ("long_tail",)
     """What the long-tail stage favours (settings.longtail.target); with both, the search picks."""
+    ranking: bool = True
+    """Search candidates, fusion, rerank window and the long-tail stage."""
+    personalisation: bool = False
+    """Search the personalisation stage's weights (facet weights, vector weight, cap, max rise); needs judged
+    searches with shopper profiles (see RankingCache's ``profiles``)."""
+    max_facet_weight: float = 0.5
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_candidates <= self.max_candidates:
@@ -80,15 +90,20 @@ class SearchSpace:
         unknown = set(self.longtail_targets) - set(LONGTAIL_TARGETS)
         if unknown or not self.longtail_targets:
             raise ConfigError(f"longtail targets {sorted(unknown) or '(none)'} invalid; choose from {LONGTAIL_TARGETS}")
+        if not self.ranking and not self.personalisation:
+            raise ConfigError("nothing to search: enable ranking, personalisation or both")
 
 
 def suggest(trial: optuna.Trial, space: SearchSpace, hybrid: bool, reranker: bool) -> dict[str, Any]:
     """One trial's parameters; conditional ones (rank constant for RRF only, ...) only when they apply."""
-    params: dict[str, Any] = {
-        "candidates": trial.suggest_int(
-            "candidates", space.min_candidates, space.max_candidates, step=space.candidate_step
-        )
-    }
+    params: dict[str, Any] = {}
+    if space.personalisation:
+        params.update(suggest_personalisation(trial, space))
+    if not space.ranking:
+        return params
+    params["candidates"] = trial.suggest_int(
+        "candidates", space.min_candidates, space.max_candidates, step=space.candidate_step
+    )
     if hybrid:
         params["fusion_method"] = trial.suggest_categorical("fusion_method", ["rrf", "linear"])
         # Only the ratio of the two weights changes a fused order, so one parameter covers them.
@@ -111,12 +126,39 @@ def suggest(trial: optuna.Trial, space: SearchSpace, hybrid: bool, reranker: boo
     return params
 
 
+def suggest_personalisation(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
+    """The personalisation stage's weights: one per profile facet, the vector's, the cap and the most a
+    product may rise (the stage's own bounds are searched too: a looser cap helps returning shoppers until it
+    lets taste outrank relevance)."""
+    params: dict[str, Any] = {
+        f"{PERSONAL_PREFIX}{facet}": trial.suggest_float(f"{PERSONAL_PREFIX}{facet}", 0.0, space.max_facet_weight)
+        for facet in PROFILE_FACETS
+    }
+    params[f"{PERSONAL_PREFIX}vector_weight"] = trial.suggest_float(f"{PERSONAL_PREFIX}vector_weight", 0.0, 1.0)
+    params[f"{PERSONAL_PREFIX}cap"] = trial.suggest_float(f"{PERSONAL_PREFIX}cap", 0.0, 1.0)
+    params[f"{PERSONAL_PREFIX}max_rise"] = trial.suggest_int(f"{PERSONAL_PREFIX}max_rise", 0, 20)
+    return params
+
+
+def personalisation_section(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``personal_*`` trial parameters as the ``personalisation`` settings section."""
+    return {
+        "facet_weights": {facet: round(float(params[f"{PERSONAL_PREFIX}{facet}"]), 6) for facet in PROFILE_FACETS},
+        "vector_weight": round(float(params[f"{PERSONAL_PREFIX}vector_weight"]), 6),
+        "cap": round(float(params[f"{PERSONAL_PREFIX}cap"]), 6),
+        "max_rise": int(params[f"{PERSONAL_PREFIX}max_rise"]),
+    }
+
+
 def sections(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Trial parameters as settings sections, the shape of ``Settings.override`` and of the written file."""
-    out: dict[str, dict[str, Any]] = {
-        "lexical": {"candidates": int(params["candidates"])},
-        "dense": {"candidates": int(params["candidates"])},
-    }
+    out: dict[str, dict[str, Any]] = {}
+    if any(name.startswith(PERSONAL_PREFIX) for name in params):
+        out["personalisation"] = personalisation_section(params)
+    if "candidates" not in params:
+        return out
+    out["lexical"] = {"candidates": int(params["candidates"])}
+    out["dense"] = {"candidates": int(params["candidates"])}
     if "fusion_method" in params:
         share = float(params["lexical_weight"])
         fusion: dict[str, Any] = {
@@ -200,12 +242,17 @@ class Scored:
 
 
 class RankingCache:
-    """Leg lists retrieved once per query at ``depth`` candidates; any settings are ranked from them.
+    """Leg lists retrieved once per query text at ``depth`` candidates; any settings are ranked from them.
 
     ``popularity`` sets the tiers the exposure metrics count (e.g. from clicks,
     when traffic says what is head better than sales do); the long-tail stage
     always uses the store's, as the service does, so that what is tuned is
     what will be served.
+
+    ``profiles`` gives a judged query the shopper profile it is ranked for
+    (personalised evaluation: one judged query per shopper and search); a
+    query without one ranks for everyone. Judged queries sharing a text share
+    one retrieval, since retrieval never depends on who searches.
     """
 
     def __init__(
@@ -216,6 +263,7 @@ class RankingCache:
         *,
         depth: int,
         popularity: Mapping[str, float] | None = None,
+        profiles: Mapping[str, ShopperProfile | None] | None = None,
         progress: bool = False,
     ):
         judged = [qid for qid in qrels if qid in queries]
@@ -224,6 +272,7 @@ class RankingCache:
         self.queries = {qid: queries[qid] for qid in judged}
         self.qrels = {qid: qrels[qid] for qid in judged}
         self.depth = depth
+        self.profiles = dict(profiles) if profiles is not None else {}
         store = _PopularityStore(pipeline.store, pipeline.store.popularity())
         self.popularity = dict(popularity) if popularity is not None else store.table
         reranker = _MemoReranker(pipeline.reranker) if pipeline.reranker is not None else None
@@ -232,11 +281,15 @@ class RankingCache:
         base = pipeline.settings.offline().override(lexical={"candidates": depth}, dense={"candidates": depth})
         started = time.perf_counter()
         self.retrieved: dict[str, Ranking] = {}
+        by_text: dict[str, Ranking] = {}
         for qid in tqdm(judged, desc="retrieve", unit="query", disable=not progress):
-            retrieved = pipeline.retrieve(self.queries[qid].text, None, base)
-            if retrieved.degraded:
-                raise ConfigError(f"retrieval failed for query {qid!r}: {retrieved.degraded}")
-            self.retrieved[qid] = retrieved
+            text = self.queries[qid].text
+            if text not in by_text:
+                retrieved = pipeline.retrieve(text, None, base)
+                if retrieved.degraded:
+                    raise ConfigError(f"retrieval failed for query {qid!r}: {retrieved.degraded}")
+                by_text[text] = retrieved
+            self.retrieved[qid] = by_text[text]
         self.retrieve_seconds = time.perf_counter() - started
 
     @property
@@ -251,7 +304,8 @@ class RankingCache:
         """Each query's ranked list under ``settings``, ranked from the cached retrieval as the service ranks."""
         settings = settings.offline()
         return {
-            qid: self.pipeline.rank_from(retrieved, settings).candidates for qid, retrieved in self.retrieved.items()
+            qid: self.pipeline.rank_from(retrieved, settings, self.profiles.get(qid)).candidates
+            for qid, retrieved in self.retrieved.items()
         }
 
     def score(self, settings: Settings) -> Scored:
@@ -375,17 +429,25 @@ def tune(
     goal: Goal = Goal(),
     space: SearchSpace = SearchSpace(),
     popularity: Mapping[str, float] | None = None,
+    profiles: Mapping[str, ShopperProfile | None] | None = None,
     dataset: str = "",
     split: str = "dev",
     progress: bool = False,
     on_trial: Callable[[TrialRecord], None] | None = None,
 ) -> TuningResult:
-    """Run the search; the baseline is the pipeline's own settings, ranked from the same cache."""
+    """Run the search; the baseline is the pipeline's own settings, ranked from the same cache.
+
+    With ``profiles`` (judged query -> the shopper profile it is ranked for),
+    each query is ranked for its shopper, and ``space.personalisation``
+    searches the personalisation stage's weights on those searches.
+    """
     if trials < 1:
         raise ConfigError(f"trials must be at least 1, got {trials}")
     base = pipeline.settings
     depth = max(space.max_candidates, base.lexical.candidates, base.dense.candidates if base.dense.enabled else 0)
-    cache = RankingCache(pipeline, queries, qrels, depth=depth, popularity=popularity, progress=progress)
+    cache = RankingCache(
+        pipeline, queries, qrels, depth=depth, popularity=popularity, profiles=profiles, progress=progress
+    )
     try:
         return _search(cache, base, trials, seed, goal, space, dataset, split, progress, on_trial)
     finally:
@@ -495,6 +557,7 @@ _TUNED_FIELDS = {
     "fusion": {"method", "weights", "rank_constant", "normalization"},
     "rerank": {"window"},
     "longtail": {"enabled", "method", "strength", "gate", "xquad_lambda", "target"},
+    "personalisation": {"facet_weights", "vector_weight", "cap", "max_rise"},
 }
 
 
