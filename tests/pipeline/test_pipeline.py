@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from search_rerank.core.pipeline import SearchPipeline
 from search_rerank.core.personalise import NO_PROFILE
+from search_rerank.core.pipeline import SearchPipeline
 from search_rerank.core.profile import ShopperProfile, facet_values
 from search_rerank.core.rerank import CrossEncoderReranker
 from search_rerank.core.retrieval import DENSE, LEXICAL, Reranker, Stage
