@@ -29,7 +29,9 @@ from .errors import StageError
 from .filters import Filters
 from .fusion import fuse
 from .longtail import is_long_tail, long_tail_stage
+from .personalise import personalise, skip_reason
 from .product import Product
+from .profile import ShopperProfile
 from .reasons import TIMEOUT, reason_code
 from .retrieval import DENSE, LEGS, LEXICAL, Reranker, Retriever, Stage
 from .settings import Settings
@@ -159,15 +161,25 @@ class SearchPipeline:
                 ranking.timings_ms[name] = (time.perf_counter() - started) * 1000
         return ranking
 
-    def rank_from(self, retrieved: Ranking, settings: Settings | None = None) -> Ranking:
-        """Fuse the retrieved legs, then rerank and boost: a new Ranking; ``retrieved`` is left as it was.
+    def rank_from(
+        self, retrieved: Ranking, settings: Settings | None = None, profile: ShopperProfile | None = None
+    ) -> Ranking:
+        """Fuse the retrieved legs, then rerank, boost and personalise: a new Ranking; ``retrieved`` is left as it was.
 
         The one way lists are ranked: a search, interleaving (one retrieval,
         two rankings), tuning (one retrieval, many trials) and evaluation all
         call it, so that they cannot rank differently. ``retrieved`` may be
         deeper than ``settings`` ask: each leg is cut to its own candidate
         count (a leg's top k at depth 100 is its top k at depth k), and a dense
-        list is left out when ``settings`` disable the dense leg.
+        list is left out when ``settings`` disable the dense leg. ``profile``
+        is the shopper's (see core.profile.mix); None ranks for everyone.
+
+        Personalisation runs after the long-tail stage and before diversity:
+        after reranking and the long-tail stage so that it nudges the final
+        relevance-and-exposure order within its bounds (cap, max_rise) rather
+        than feeding the long-tail gate, which must judge relevance alone; and
+        before diversity, so that MMR still spreads the list the shopper
+        sees instead of being undone by a later reorder.
         """
         settings = settings if settings is not None else self.settings
         query = retrieved.query
@@ -218,6 +230,21 @@ class SearchPipeline:
             )
             ranking.stages[Stage.LONGTAIL] = current
 
+        reason = skip_reason(profile, settings.personalisation)
+        if reason is not None:
+            ranking.skipped[Stage.PERSONAL] = reason
+        elif current and profile is not None:
+            before = current
+            try:
+                current = self._timed(ranking, Stage.PERSONAL, lambda: self._personalise(before, profile, settings))
+                ranking.stages[Stage.PERSONAL] = current
+            except Exception as exc:  # fail-open: a broken profile must not take search down
+                current = before
+                ranking.degraded[Stage.PERSONAL] = reason_code(exc)
+                log.warning(
+                    "personalisation degraded (%s): %s: %s", ranking.degraded[Stage.PERSONAL], type(exc).__name__, exc
+                )
+
         if not settings.diversity.enabled:
             ranking.skipped[Stage.DIVERSITY] = "diversity (MMR) disabled in settings"
         elif current:
@@ -233,10 +260,11 @@ class SearchPipeline:
         size: int = 10,
         offset: int = 0,
         settings: Settings | None = None,
+        profile: ShopperProfile | None = None,
     ) -> SearchResult:
         settings = settings if settings is not None else self.settings
         started = time.perf_counter()
-        ranking = self.rank_from(self.retrieve(query, filters, settings), settings)
+        ranking = self.rank_from(self.retrieve(query, filters, settings), settings, profile)
         hits = self.hits(ranking.candidates[offset : offset + size], settings)
         ranking.timings_ms[TOTAL] = (time.perf_counter() - started) * 1000
         return SearchResult(query=query, hits=hits, total=len(ranking.candidates), ranking=ranking)
@@ -262,6 +290,15 @@ class SearchPipeline:
         products = self.store.get([c.product_id for c in window])
         texts = {pid: p.embedding_text() for pid, p in products.items()}
         return reranker.run(query, candidates, texts, settings.rerank)
+
+    def _personalise(
+        self, candidates: Sequence[Candidate], profile: ShopperProfile, settings: Settings
+    ) -> list[Candidate]:
+        ids = [c.product_id for c in candidates[: settings.personalisation.depth]]
+        leg = self.legs.get(DENSE)
+        wants_vectors = profile.vector is not None and settings.personalisation.vector_weight > 0
+        vectors: dict[str, np.ndarray] = leg.vectors_of(ids) if wants_vectors and isinstance(leg, StoredVectors) else {}
+        return personalise(candidates, self.store.get(ids), vectors, profile, settings.personalisation)
 
     def _diversify(self, candidates: Sequence[Candidate], settings: Settings) -> list[Candidate]:
         ids = [c.product_id for c in candidates[: settings.diversity.depth]]

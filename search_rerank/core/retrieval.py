@@ -30,6 +30,7 @@ class Stage(StrEnum):
     RERANK = "rerank"
     LONGTAIL = "longtail"
     DIVERSITY = "diversity"
+    PERSONAL = "personal"
 
 
 LEXICAL, DENSE = Stage.LEXICAL, Stage.DENSE
