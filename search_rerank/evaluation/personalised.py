@@ -145,6 +145,16 @@ def search_profiles(
     return out
 
 
+def shopper_profiles(
+    pipeline: SearchPipeline, shoppers_dir: str | Path, queries: Mapping[str, Query]
+) -> dict[str, ShopperProfile | None]:
+    """Per judged search, its shopper's profile built from ``shoppers_dir/ubi.ndjson`` as of the search."""
+    settings = pipeline.settings.personalisation
+    users = {q.meta["user_id"] for q in queries.values() if q.meta.get("user_id")}
+    events = read_profile_events(Path(shoppers_dir) / "ubi.ndjson")
+    return search_profiles(queries, profiles_from_log(events, pipeline, settings, users), settings)
+
+
 # ------------------------------------------------------------ the report
 
 
@@ -174,6 +184,7 @@ class PersonalisedReport:
     shared: SegmentResult | None = None
     interleaving: dict[str, Any] | None = None
     profiles: int = 0
+    """Held-out searches whose shopper has a profile (cold ones included: the stage skips those itself)."""
     settings: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -221,11 +232,7 @@ class PersonalisedEvaluation:
     ):
         self.split = split
         self.queries, self.qrels = read_searches(shoppers_dir, split)
-        events = read_profile_events(Path(shoppers_dir) / "ubi.ndjson")
-        users = {q.meta["user_id"] for q in self.queries.values() if q.meta.get("user_id")}
-        self.profile_settings = pipeline.settings.personalisation
-        self.profiles = profiles_from_log(events, pipeline, self.profile_settings, users)
-        self.search_profiles = search_profiles(self.queries, self.profiles, self.profile_settings)
+        self.search_profiles = shopper_profiles(pipeline, shoppers_dir, self.queries)
         self.cache = RankingCache(
             pipeline, self.queries, self.qrels, depth=DEPTH, profiles=self.search_profiles, progress=progress
         )
@@ -265,7 +272,7 @@ class PersonalisedEvaluation:
         report = PersonalisedReport(
             split=self.split,
             segments={name: _segment(base, personal, qids, seed) for name, qids in self.segments().items()},
-            profiles=len(self.profiles),
+            profiles=sum(p is not None for p in self.search_profiles.values()),
             settings=settings.personalisation.model_dump(
                 include={"facet_weights", "vector_weight", "cap", "max_rise", "depth", "min_events"}
             ),

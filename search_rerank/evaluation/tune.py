@@ -77,7 +77,9 @@ class SearchSpace:
     personalisation: bool = False
     """Search the personalisation stage's weights (facet weights, vector weight, cap, max rise); needs judged
     searches with shopper profiles (see RankingCache's ``profiles``)."""
-    max_facet_weight: float = 0.5
+    max_facet_weight: float = 1.0
+    max_cap: float = 2.0
+    max_rise: int = 50
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_candidates <= self.max_candidates:
@@ -135,8 +137,8 @@ def suggest_personalisation(trial: optuna.Trial, space: SearchSpace) -> dict[str
         for facet in PROFILE_FACETS
     }
     params[f"{PERSONAL_PREFIX}vector_weight"] = trial.suggest_float(f"{PERSONAL_PREFIX}vector_weight", 0.0, 1.0)
-    params[f"{PERSONAL_PREFIX}cap"] = trial.suggest_float(f"{PERSONAL_PREFIX}cap", 0.0, 1.0)
-    params[f"{PERSONAL_PREFIX}max_rise"] = trial.suggest_int(f"{PERSONAL_PREFIX}max_rise", 0, 20)
+    params[f"{PERSONAL_PREFIX}cap"] = trial.suggest_float(f"{PERSONAL_PREFIX}cap", 0.0, space.max_cap)
+    params[f"{PERSONAL_PREFIX}max_rise"] = trial.suggest_int(f"{PERSONAL_PREFIX}max_rise", 0, space.max_rise)
     return params
 
 
