@@ -59,6 +59,29 @@ class ProfileEvent:
         return out
 
 
+@dataclass(frozen=True)
+class ShopperAction:
+    """What a UBI event says a shopper did, before the product is looked up: who, to which product id, when."""
+
+    user_id: str | None
+    session_id: str | None
+    product_id: str
+    action: str
+    at: float
+
+
+def profile_events(
+    actions: Iterable[ShopperAction], products: Mapping[str, Product], vectors: Mapping[str, np.ndarray]
+) -> list[ProfileEvent]:
+    """The actions as profile events, with their products and vectors; an action on an unknown product is left
+    out (it may have left the catalogue, and a profile can only hold what it can later match)."""
+    return [
+        ProfileEvent(a.user_id, a.session_id, products[a.product_id], a.action, a.at, vectors.get(a.product_id))
+        for a in actions
+        if a.product_id in products
+    ]
+
+
 @runtime_checkable
 class ProfileStore(Protocol):
     """Shopper profiles by key (``user:<id>``, ``session:<id>``), shared by every serving process."""
