@@ -32,6 +32,9 @@ from .settings import PersonalisationSettings
 
 NO_PROFILE = "anonymous or unknown shopper: no profile"
 DISABLED = "personalisation disabled in settings"
+COUNT_TOLERANCE = 0.01
+"""Decay starts at once, so three events a minute old count 2.99998: a shopper is cold below ``min_events``
+less this, so that recent events count whole."""
 
 
 def skip_reason(profile: ShopperProfile | None, settings: PersonalisationSettings) -> str | None:
@@ -40,7 +43,7 @@ def skip_reason(profile: ShopperProfile | None, settings: PersonalisationSetting
         return DISABLED
     if profile is None:
         return NO_PROFILE
-    if profile.events < settings.min_events:
+    if profile.events < settings.min_events - COUNT_TOLERANCE:
         return f"cold shopper: {profile.events:.1f} events, fewer than min_events={settings.min_events:g}"
     return None
 

@@ -291,13 +291,17 @@ class SearchPipeline:
         texts = {pid: p.embedding_text() for pid, p in products.items()}
         return reranker.run(query, candidates, texts, settings.rerank)
 
+    def vectors_of(self, product_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored bi-encoder vectors of these products; none without a dense leg that keeps them."""
+        leg = self.legs.get(DENSE)
+        return leg.vectors_of(product_ids) if isinstance(leg, StoredVectors) else {}
+
     def _personalise(
         self, candidates: Sequence[Candidate], profile: ShopperProfile, settings: Settings
     ) -> list[Candidate]:
         ids = [c.product_id for c in candidates[: settings.personalisation.depth]]
-        leg = self.legs.get(DENSE)
         wants_vectors = profile.vector is not None and settings.personalisation.vector_weight > 0
-        vectors: dict[str, np.ndarray] = leg.vectors_of(ids) if wants_vectors and isinstance(leg, StoredVectors) else {}
+        vectors = self.vectors_of(ids) if wants_vectors else {}
         return personalise(candidates, self.store.get(ids), vectors, profile, settings.personalisation)
 
     def _diversify(self, candidates: Sequence[Candidate], settings: Settings) -> list[Candidate]:

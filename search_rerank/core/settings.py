@@ -561,6 +561,16 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _cluster_profile_store_needs_a_cluster(self) -> Settings:
+        if self.personalisation.store in SERVER_BACKENDS and not self.lexical.url:
+            raise ValueError(
+                f"personalisation.store={self.personalisation.store!r} keeps profiles in the cluster at "
+                "lexical.url, which is not set; set lexical.url (and its credentials), or personalisation.store "
+                "to 'sqlite'"
+            )
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -16,6 +16,7 @@ from ..core.filters import Filters
 from ..core.pipeline import Hit, SearchResult
 from ..core.retrieval import Stage
 from ..core.settings import ServiceSettings, Settings
+from .ubi import SafeId
 
 NonNegative = Annotated[float, Field(ge=0.0)]
 
@@ -87,6 +88,12 @@ class SearchRequest(_Strict):
         "to compare what BM25, fusion and the final ranking put here",
     )
     overrides: Overrides = Field(default_factory=Overrides)
+    user_id: SafeId | None = Field(
+        default=None, description="the signed-in shopper: their long-term profile personalises the ranking"
+    )
+    session_id: SafeId | None = Field(
+        default=None, description="the shopping session: its profile personalises the ranking (with user_id's)"
+    )
 
     @field_validator("query")
     @classmethod
@@ -174,7 +181,8 @@ class SearchResponse(BaseModel):
     hits: list[HitOut]
     degraded: dict[str, str] = Field(
         description="stages that failed or ran out of time, each with a stable reason code: timeout, "
-        "cluster_unavailable, circuit_open or error (the detail is in the service's log, under the request id)"
+        "cluster_unavailable, circuit_open, profile_store_unavailable or error (the detail is in the service's "
+        "log, under the request id)"
     )
     skipped: dict[str, str] = Field(description="stages that did not run by configuration, and why")
     timings_ms: dict[str, float]

@@ -31,6 +31,7 @@ from .es_compat import InvalidQuery, Unsupported, es_response, parse_msearch, pa
 from .field_aliases import rename_fields
 from .json_input import InvalidBody
 from .passthrough import ClusterPassthrough, raw_target
+from .profiles_api import header_identity, request_profile
 
 es = Blueprint("es", __name__)
 # Registered only when requests are passed through to a cluster: without one, "/<name>" stays a 404.
@@ -94,6 +95,7 @@ def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
     started = time.perf_counter()
     settings = current_settings()
     check_index(index, settings)
+    user_id, session_id = header_identity()
     body = rename_fields(body, settings.service.field_aliases)
     pipeline = current_pipeline()
     lexical = pipeline.legs.get(LEXICAL)
@@ -110,8 +112,17 @@ def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
     elif embedded is not None and embedded.browses:
         result = embedded.browse_result(pipeline)
     elif not search.matches_nothing:
+        profile, failure = request_profile(user_id, session_id, settings)
         result, interleaved = run_search(
-            search.text, search.filters, search.size, search.offset, settings, ubi=search.ubi, pipeline=pipeline
+            search.text,
+            search.filters,
+            search.size,
+            search.offset,
+            settings,
+            ubi=search.ubi,
+            pipeline=pipeline,
+            profile=profile,
+            profile_failure=failure,
         )
     hit_ids = [hit.product.id for hit in result.hits] if result is not None else []
     query_id, unlogged = log_query(search.text, hit_ids, search.filters, search.offset, search.ubi, interleaved)

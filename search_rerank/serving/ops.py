@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 import os
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify
 
 from .. import __version__
 from ..core.breaker import DeadlineExceeded, Guards
@@ -17,7 +16,7 @@ from ..core.reasons import reason_code
 from ..core.settings import Settings
 from ..indexing.indexes import open_pipeline, read_manifest
 from . import metrics
-from .context import error_response
+from .context import admin_refusal, error_response
 from .openapi import openapi_document
 from .reload_broadcast import ReloadBroadcast
 
@@ -74,13 +73,9 @@ def reload():
     This worker reloads now and answers with the outcome; under gunicorn the
     other workers follow within a second (see reload_broadcast).
     """
-    token = current_app.config["ADMIN_TOKEN"]
-    if not token:
-        return error_response(403, "reload disabled", "set SEARCH_RERANK_ADMIN_TOKEN to enable /admin/reload")
-    sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if not hmac.compare_digest(sent.encode(), token.encode()):
-        response, status = error_response(401, "unauthorized", "send the admin token as 'Authorization: Bearer ...'")
-        return response, status, {"WWW-Authenticate": "Bearer"}
+    refused = admin_refusal("reload")
+    if refused is not None:
+        return refused
     try:
         reloaded = reopen(current_app)
     except Exception as exc:  # whatever broke, the indexes already loaded keep serving
