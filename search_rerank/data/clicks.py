@@ -217,7 +217,7 @@ class _UbiLineReader:
             click=action in self.click_actions,
             doc=doc,
             ordinal=ordinal,
-            time=timestamp_ms(record.get("timestamp")),
+            time=_timestamp(record.get("timestamp")),
             session=session if isinstance(session, str) else None,
             text=(_optional_string(record, "user_query") or "").strip(),
         )
@@ -248,7 +248,7 @@ def _result_lists(events: list[_UbiEvent]) -> list[tuple[tuple[str, ...], frozen
     return [(tuple(shown.slots[o] for o in sorted(shown.slots)), frozenset(shown.clicked)) for shown in lists]
 
 
-def timestamp_ms(value: Any) -> float:
+def _timestamp(value: Any) -> float:
     """Milliseconds since the epoch; UBI writers send ISO 8601 strings or epoch milliseconds."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)

@@ -21,8 +21,9 @@ grades (how many searches an online test would need).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +32,12 @@ import numpy as np
 from ..core.diversity import StoredVectors
 from ..core.interleaving import team_draft
 from ..core.pipeline import SearchPipeline
-from ..core.profile import ShopperProfile, apply_event, mix, user_key
+from ..core.profile import ShopperProfile, mix, user_key
+from ..core.profile_store import profile_events, updated_profiles
 from ..core.retrieval import DENSE
-from ..core.settings import PersonalisationSettings, Settings
-from ..data.clicks import DEFAULT_ATTRACTION, simulate_clicks, timestamp_ms
+from ..core.settings import Settings
+from ..data.clicks import DEFAULT_ATTRACTION, read_shopper_actions, simulate_clicks
 from ..data.dataset import Query
-from ..data.loaders import checked_rows, numbered_text_lines, parse_json_object
 from ..data.qrels import Qrels, read_beir_qrels
 from ..data.shoppers import SEGMENTS, THETA
 from .interleaving import credit, preference_curve, searches_needed, summarise
@@ -62,97 +63,40 @@ def read_searches(directory: str | Path, split: str) -> tuple[dict[str, Query], 
     return queries, qrels
 
 
-@dataclass(frozen=True)
-class LoggedEvent:
-    user_id: str
-    action: str
-    product_id: str
-    at: float
-    """Seconds since the epoch."""
-
-
-def read_profile_events(*paths: str | Path) -> list[LoggedEvent]:
-    """Events with a ``user_id`` and a product from UBI NDJSON files (plain or bulk), in time order.
-
-    Query records, bulk action lines and events of anonymous shoppers are
-    skipped: a profile belongs to a named shopper.
-    """
-    events: list[tuple[float, int, LoggedEvent]] = []
-    for path in paths:
-        for line, event in checked_rows(path, ((n, (n, t)) for n, t in numbered_text_lines(path)), _profile_event):
-            events.append((event.at, line, event))
-    return [event for _, _, event in sorted(events, key=lambda e: (e[0], e[1]))]
-
-
-def _profile_event(numbered: tuple[int, str]) -> tuple[int, LoggedEvent] | None:
-    line, text = numbered
-    record = parse_json_object(text)
-    user = record.get("user_id")
-    if "action_name" not in record or not isinstance(user, str) or not user:
-        return None
-    attributes = record.get("event_attributes") or {}
-    target = attributes.get("object") if isinstance(attributes, dict) else None
-    product = target.get("object_id") if isinstance(target, dict) else None
-    if not isinstance(product, str) or not product:
-        return None
-    return line, LoggedEvent(user, str(record["action_name"]), product, timestamp_ms(record.get("timestamp")) / 1000)
-
-
-def profiles_from_log(
-    events: Sequence[LoggedEvent],
-    pipeline: SearchPipeline,
-    settings: PersonalisationSettings,
-    users: Iterable[str] | None = None,
-) -> dict[str, ShopperProfile]:
-    """Each shopper's long-term profile after replaying their events through ``apply_event``, as the
-    service's online updates would have left it; vectors from the dense leg when it stores them."""
-    wanted = None if users is None else set(users)
-    events = [e for e in events if wanted is None or e.user_id in wanted]
-    ids = sorted({e.product_id for e in events})
-    products = pipeline.store.get(ids)
-    leg = pipeline.legs.get(DENSE)
-    vectors = leg.vectors_of(ids) if isinstance(leg, StoredVectors) else {}
-    profiles: dict[str, ShopperProfile] = {}
-    for event in events:
-        product = products.get(event.product_id)
-        if product is None:
-            continue
-        profiles[event.user_id] = apply_event(
-            profiles.get(event.user_id),
-            user_key(event.user_id),
-            product,
-            event.action,
-            event.at,
-            vectors.get(event.product_id),
-            settings,
-            user_id=event.user_id,
-        )
-    return profiles
-
-
-def search_profiles(
-    queries: Mapping[str, Query], profiles: Mapping[str, ShopperProfile], settings: PersonalisationSettings
-) -> dict[str, ShopperProfile | None]:
-    """Per judged search, the profile the service would read for it: the shopper's, aged to the search's time."""
-    out: dict[str, ShopperProfile | None] = {}
-    for qid, query in queries.items():
-        user = query.meta.get("user_id")
-        profile = profiles.get(user) if user else None
-        at = timestamp_ms(query.meta["timestamp"]) / 1000 if "timestamp" in query.meta else None
-        out[qid] = (
-            None if profile is None else mix(None, profile, settings, at if at is not None else profile.updated_at)
-        )
-    return out
+def search_time(query: Query) -> float | None:
+    """When the held-out search happened (seconds since the epoch), from its ``timestamp`` (ISO 8601)."""
+    stamp = query.meta.get("timestamp")
+    return datetime.fromisoformat(stamp).timestamp() if stamp else None
 
 
 def shopper_profiles(
     pipeline: SearchPipeline, shoppers_dir: str | Path, queries: Mapping[str, Query]
 ) -> dict[str, ShopperProfile | None]:
-    """Per judged search, its shopper's profile built from ``shoppers_dir/ubi.ndjson`` as of the search."""
+    """Per judged search, the profile the service would rank it with: its shopper's long-term profile built
+    from ``shoppers_dir/ubi.ndjson`` as ``search-rerank profiles build`` replays a log, aged to the search's time
+    (``mix``, as a search reads it); None for an anonymous search. Held-out searches start new sessions, so
+    there is no session profile to mix in."""
     settings = pipeline.settings.personalisation
     users = {q.meta["user_id"] for q in queries.values() if q.meta.get("user_id")}
-    events = read_profile_events(Path(shoppers_dir) / "ubi.ndjson")
-    return search_profiles(queries, profiles_from_log(events, pipeline, settings, users), settings)
+    actions = [
+        a
+        for a in read_shopper_actions(Path(shoppers_dir) / "ubi.ndjson", settings.action_weights)
+        if a.user_id in users
+    ]
+    ids = sorted({a.product_id for a in actions})
+    leg = pipeline.legs.get(DENSE)
+    vectors = leg.vectors_of(ids) if isinstance(leg, StoredVectors) else {}
+    profiles = updated_profiles({}, profile_events(actions, pipeline.store.get(ids), vectors), settings)
+    out: dict[str, ShopperProfile | None] = {}
+    for qid, query in queries.items():
+        user = query.meta.get("user_id")
+        profile = profiles.get(user_key(user)) if user else None
+        if profile is None:
+            out[qid] = None
+            continue
+        at = search_time(query)
+        out[qid] = mix(None, profile, settings, at if at is not None else profile.updated_at)
+    return out
 
 
 # ------------------------------------------------------------ the report
