@@ -75,8 +75,8 @@ class SearchSpace:
     ranking: bool = True
     """Search candidates, fusion, rerank window and the long-tail stage."""
     personalisation: bool = False
-    """Search the personalisation stage's weights (facet weights, vector weight, cap, max rise); needs judged
-    searches with shopper profiles (see RankingCache's ``profiles``)."""
+    """Search the personalisation stage's weights (facet weights, vector weight, cap, max rise, depth up to
+    ``max_candidates``); needs judged searches with shopper profiles (see RankingCache's ``profiles``)."""
     max_facet_weight: float = 1.0
     max_cap: float = 2.0
     max_rise: int = 50
@@ -129,9 +129,9 @@ def suggest(trial: optuna.Trial, space: SearchSpace, hybrid: bool, reranker: boo
 
 
 def suggest_personalisation(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
-    """The personalisation stage's weights: one per profile facet, the vector's, the cap and the most a
-    product may rise (the stage's own bounds are searched too: a looser cap helps returning shoppers until it
-    lets taste outrank relevance)."""
+    """The personalisation stage's weights: one per profile facet, the vector's, and its bounds (the cap, the
+    most a product may rise, how deep it re-ranks): a looser bound helps returning shoppers until it lets taste
+    outrank relevance, and only the data says where that is."""
     params: dict[str, Any] = {
         f"{PERSONAL_PREFIX}{facet}": trial.suggest_float(f"{PERSONAL_PREFIX}{facet}", 0.0, space.max_facet_weight)
         for facet in PROFILE_FACETS
@@ -139,6 +139,7 @@ def suggest_personalisation(trial: optuna.Trial, space: SearchSpace) -> dict[str
     params[f"{PERSONAL_PREFIX}vector_weight"] = trial.suggest_float(f"{PERSONAL_PREFIX}vector_weight", 0.0, 1.0)
     params[f"{PERSONAL_PREFIX}cap"] = trial.suggest_float(f"{PERSONAL_PREFIX}cap", 0.0, space.max_cap)
     params[f"{PERSONAL_PREFIX}max_rise"] = trial.suggest_int(f"{PERSONAL_PREFIX}max_rise", 0, space.max_rise)
+    params[f"{PERSONAL_PREFIX}depth"] = trial.suggest_int(f"{PERSONAL_PREFIX}depth", 10, space.max_candidates, step=10)
     return params
 
 
@@ -149,6 +150,7 @@ def personalisation_section(params: Mapping[str, Any]) -> dict[str, Any]:
         "vector_weight": round(float(params[f"{PERSONAL_PREFIX}vector_weight"]), 6),
         "cap": round(float(params[f"{PERSONAL_PREFIX}cap"]), 6),
         "max_rise": int(params[f"{PERSONAL_PREFIX}max_rise"]),
+        "depth": int(params[f"{PERSONAL_PREFIX}depth"]),
     }
 
 
@@ -559,7 +561,7 @@ _TUNED_FIELDS = {
     "fusion": {"method", "weights", "rank_constant", "normalization"},
     "rerank": {"window"},
     "longtail": {"enabled", "method", "strength", "gate", "xquad_lambda", "target"},
-    "personalisation": {"facet_weights", "vector_weight", "cap", "max_rise"},
+    "personalisation": {"facet_weights", "vector_weight", "cap", "max_rise", "depth"},
 }
 
 
