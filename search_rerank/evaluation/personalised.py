@@ -85,7 +85,7 @@ def shopper_profiles(
     ]
     ids = sorted({a.product_id for a in actions})
     leg = pipeline.legs.get(DENSE)
-    vectors = leg.vectors_of(ids) if isinstance(leg, StoredVectors) else {}
+    vectors: dict[str, np.ndarray] = leg.vectors_of(ids) if isinstance(leg, StoredVectors) else {}
     profiles = updated_profiles({}, profile_events(actions, pipeline.store.get(ids), vectors), settings)
     out: dict[str, ShopperProfile | None] = {}
     for qid, query in queries.items():
