@@ -196,6 +196,14 @@ def kind_table(report, measure: str = "nDCG@10") -> Table:
     help="A simulated shoppers folder (DATASET/shoppers): search only the personalisation stage's weights, "
     "maximising nDCG@10 of its held-out searches of --split, each ranked for its shopper's profile.",
 )
+@click.option(
+    "--max-shared-cost",
+    type=click.FloatRange(0, 1),
+    default=0.005,
+    show_default=True,
+    help="With --personalised: the most nDCG@10 the split's shared judgments, ranked for its returning "
+    "shoppers, may lose against no personalisation.",
+)
 @click.pass_context
 def tune(
     ctx: click.Context,
@@ -212,6 +220,7 @@ def tune(
     longtail_targets: str,
     click_logs: tuple[Path, ...],
     shoppers: Path | None,
+    max_shared_cost: float,
 ) -> None:
     """Search fusion, candidates, rerank window and long-tail settings on a split; write the best as TOML.
 
@@ -224,7 +233,7 @@ def tune(
     from ..data.clicks import read_ubi
     from ..data.loaders import load_dataset
     from ..evaluation.exposure import click_popularity
-    from ..evaluation.tune import Goal, SearchSpace, write_settings
+    from ..evaluation.tune import Goal, Guard, SearchSpace, write_settings
     from ..evaluation.tune import tune as run
     from ..evaluation.tuning_report import write_report
     from ..indexing.indexes import open_pipeline
@@ -241,14 +250,22 @@ def tune(
         personalisation=shoppers is not None,
     )
     goal = Goal(min_lt_share=min_lt_share, max_ndcg_cost=max_ndcg_cost, exposure=exposure)
-    profiles = None
-    if shoppers is None:
-        queries, qrels = load_dataset(dataset).split(split)
-    else:
-        from ..evaluation.personalised import read_searches, shopper_profiles
+    profiles = guard = None
+    queries, qrels = load_dataset(dataset).split(split)
+    if shoppers is not None:
+        from ..evaluation.personalised import read_searches, shared_profiles, shopper_profiles, without_personalisation
 
+        shared_queries, shared_qrels = queries, qrels
         queries, qrels = read_searches(shoppers, split)
         profiles = shopper_profiles(pipeline, shoppers, queries)
+        # The split's shared judgments, ranked for its returning shoppers, may not lose more than the cost.
+        guard = Guard(
+            shared_queries,
+            shared_qrels,
+            shared_profiles(shared_qrels, queries, profiles),
+            max_cost=max_shared_cost,
+            floor=without_personalisation(pipeline.settings),
+        )
         if goal.mode == "pareto":  # the stage does not trade exposure: one objective, nDCG@10
             goal = Goal(min_lt_share=0.0, exposure=exposure)
     try:
@@ -262,6 +279,7 @@ def tune(
             space=space,
             popularity=popularity,
             profiles=profiles,
+            guard=guard,
             dataset=str(dataset),
             split=split,
             progress=True,

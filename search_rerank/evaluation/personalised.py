@@ -99,6 +99,21 @@ def shopper_profiles(
     return out
 
 
+def shared_profiles(
+    shared_qrels: Qrels, queries: Mapping[str, Query], profiles: Mapping[str, ShopperProfile | None]
+) -> dict[str, ShopperProfile | None]:
+    """The shared judged queries, each given a returning shopper's profile in turn (by sorted search id): the
+    queries everyone asks, asked by someone with a taste."""
+    returning = [
+        profile
+        for qid in sorted(queries)
+        if queries[qid].meta.get("segment") == "returning" and (profile := profiles.get(qid)) is not None
+    ]
+    if not returning:
+        return {}
+    return {qid: returning[i % len(returning)] for i, qid in enumerate(shared_qrels)}
+
+
 # ------------------------------------------------------------ the report
 
 
@@ -182,16 +197,8 @@ class PersonalisedEvaluation:
         )
         self.shared_cache: RankingCache | None = None
         if shared is not None:
-            # Each shared query ranked for a returning shopper of this split, in turn: the queries everyone asks,
-            # asked by someone with a taste.
-            returning = [
-                self.search_profiles[q]
-                for q in sorted(self.queries)
-                if self.queries[q].meta.get("segment") == "returning" and self.search_profiles[q] is not None
-            ]
             shared_queries, shared_qrels = shared
-            judged = [q for q in shared_qrels if q in shared_queries]
-            assigned = {q: returning[i % len(returning)] for i, q in enumerate(judged)} if returning else {}
+            assigned = shared_profiles(shared_qrels, self.queries, self.search_profiles)
             self.shared_cache = RankingCache(
                 pipeline, shared_queries, shared_qrels, depth=DEPTH, profiles=assigned, progress=progress
             )

@@ -390,6 +390,27 @@ class Goal:
         return out
 
 
+GUARD_NDCG = "guard_nDCG@10"
+
+
+@dataclass(frozen=True)
+class Guard:
+    """Judged queries a trial may not make worse by more than ``max_cost`` nDCG@10, against ``floor``'s ranking.
+
+    What a tuning split alone cannot see: weights chosen for returning
+    shoppers' own searches can cost relevance on the queries everyone asks.
+    Ranked from a cache of their own (with ``profiles``, each query for a
+    shopper); a trial past the cost is infeasible, as with the other
+    constraints. ``floor`` defaults to the tuning baseline's settings.
+    """
+
+    queries: Mapping[str, Query]
+    qrels: Qrels
+    profiles: Mapping[str, ShopperProfile | None] | None = None
+    max_cost: float = 0.005
+    floor: Settings | None = None
+
+
 @dataclass
 class TrialRecord:
     number: int
@@ -434,6 +455,7 @@ def tune(
     space: SearchSpace = SearchSpace(),
     popularity: Mapping[str, float] | None = None,
     profiles: Mapping[str, ShopperProfile | None] | None = None,
+    guard: Guard | None = None,
     dataset: str = "",
     split: str = "dev",
     progress: bool = False,
@@ -444,6 +466,8 @@ def tune(
     With ``profiles`` (judged query -> the shopper profile it is ranked for),
     each query is ranked for its shopper, and ``space.personalisation``
     searches the personalisation stage's weights on those searches.
+    ``guard`` adds a constraint: its queries' nDCG@10 may not fall by more
+    than its cost (recorded as ``guard_nDCG@10`` in every trial's metrics).
     """
     if trials < 1:
         raise ConfigError(f"trials must be at least 1, got {trials}")
@@ -452,10 +476,16 @@ def tune(
     cache = RankingCache(
         pipeline, queries, qrels, depth=depth, popularity=popularity, profiles=profiles, progress=progress
     )
+    guarded = None
+    if guard is not None:
+        guard_cache = RankingCache(pipeline, guard.queries, guard.qrels, depth=depth, profiles=guard.profiles)
+        guarded = (guard_cache, guard)
     try:
-        return _search(cache, base, trials, seed, goal, space, dataset, split, progress, on_trial)
+        return _search(cache, base, trials, seed, goal, space, dataset, split, progress, on_trial, guarded)
     finally:
         cache.close()
+        if guarded is not None:
+            guarded[0].close()
 
 
 def _search(
@@ -469,17 +499,28 @@ def _search(
     split: str,
     progress: bool,
     on_trial: Callable[[TrialRecord], None] | None,
+    guarded: tuple[RankingCache, Guard] | None = None,
 ) -> TuningResult:
     baseline = cache.score(base)
     base_ndcg = baseline.metrics[NDCG]
+    guard_floor = 0.0
+    if guarded is not None:
+        guard_cache, guard = guarded
+        floor = guard.floor if guard.floor is not None else base
+        guard_floor = guard_cache.score(floor).metrics[NDCG] - guard.max_cost
+        baseline.metrics[GUARD_NDCG] = guard_cache.score(base).metrics[NDCG]
     records: list[TrialRecord] = []
     scored: dict[int, Scored] = {}
 
     def objective(trial: optuna.Trial):
         params = suggest(trial, space, cache.hybrid, cache.has_reranker)
-        result = cache.score(base.override(**sections(params)))
+        trial_settings = base.override(**sections(params))
+        result = cache.score(trial_settings)
         scored[trial.number] = result
         constraints = goal.constraints(result.metrics, base_ndcg)
+        if guarded is not None:
+            result.metrics[GUARD_NDCG] = guarded[0].score(trial_settings).metrics[NDCG]
+            constraints["guard_ndcg_cost"] = guard_floor - result.metrics[GUARD_NDCG]
         for name, value in constraints.items():
             trial.set_constraint(name, value)
         record = TrialRecord(trial.number, params, result.metrics, all(v <= 0 for v in constraints.values()))
@@ -595,6 +636,8 @@ def _choose(records: Sequence[TrialRecord], front: Sequence[TrialRecord], goal: 
             wanted.append(
                 f"{NDCG} >= {base_ndcg - goal.max_ndcg_cost:.4f} (baseline {base_ndcg:.4f} - {goal.max_ndcg_cost})"
             )
+        if any(GUARD_NDCG in r.metrics for r in records):
+            wanted.append(f"{GUARD_NDCG} within the guard's cost")
         raise ConfigError(
             f"no trial met {' and '.join(wanted)}; the highest {lt} reached was "
             f"{closest.metrics[lt]:.4f} at {NDCG} {closest.metrics[NDCG]:.4f}. Loosen the "
