@@ -1,5 +1,5 @@
 """The ``search-rerank`` command: generate, index, search, evaluate, tune, compare, judgments,
-interleaving-report, reindex, models, serve.
+interleaving-report, reindex, models, profiles, serve.
 
 Every command builds the one settings object (``--settings`` file, then
 ``SEARCH_RERANK_*`` variables, then these flags), and turns the package's own
@@ -25,6 +25,7 @@ from .generate import generate
 from .indexing import index, reindex
 from .judgments import judgments
 from .models import models
+from .profiles import profiles
 from .search import search
 from .serve import serve
 from .training import train
@@ -66,6 +67,7 @@ COMMANDS = (
     judgments,
     train,
     models,
+    profiles,
     serve,
 )
 for command in COMMANDS:

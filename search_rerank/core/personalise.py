@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from .candidate import Candidate, ranked
+from .candidate import Candidate
 from .fusion import minmax
 from .product import Product
 from .profile import ShopperProfile, facet_values, shares
@@ -49,24 +49,33 @@ def skip_reason(profile: ShopperProfile | None, settings: PersonalisationSetting
 
 
 def affinity(
-    product: Product, facet_shares: Mapping[str, Mapping[str, float]], settings: PersonalisationSettings
+    values: Mapping[str, tuple[str, ...]],
+    facet_shares: Mapping[str, Mapping[str, float]],
+    settings: PersonalisationSettings,
 ) -> float:
-    """Σ over facets of weight × the shopper's share of the product's value (its best value when several)."""
+    """Σ over facets of weight × the shopper's share of the product's value (its best value when several);
+    ``values`` is the product's :func:`~search_rerank.core.profile.facet_values`."""
     total = 0.0
-    for facet, values in facet_values(product).items():
+    for facet, own in values.items():
         weight = settings.facet_weights.get(facet, 0.0)
         known = facet_shares.get(facet)
         if weight > 0 and known:
-            total += weight * max(known.get(v, 0.0) for v in values)
+            total += weight * max(known.get(v, 0.0) for v in own)
     return total
 
 
-def cosine(a: np.ndarray, b: np.ndarray) -> float:
-    """Cosine similarity; 0 when either vector is zero or their sizes differ (another encoder's vectors)."""
-    if a.shape != b.shape:
-        return 0.0
-    norm = float(np.linalg.norm(a) * np.linalg.norm(b))
-    return float(np.dot(a, b) / norm) if norm > 0 else 0.0
+def cosines(profile_vector: np.ndarray, ids: Sequence[str], vectors: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Cosine of each product's vector with the profile's, in one product of matrices; 0 for a product without a
+    vector or with one of another size (another encoder's)."""
+    out = np.zeros(len(ids))
+    rows = [i for i, pid in enumerate(ids) if pid in vectors and vectors[pid].shape == profile_vector.shape]
+    if not rows:
+        return out
+    matrix = np.stack([vectors[ids[i]] for i in rows]).astype(np.float32, copy=False)
+    norms = np.linalg.norm(matrix, axis=1) * float(np.linalg.norm(profile_vector))
+    dots = matrix @ profile_vector.astype(np.float32, copy=False)
+    out[rows] = np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0)
+    return out
 
 
 def personalise(
@@ -75,56 +84,67 @@ def personalise(
     vectors: Mapping[str, np.ndarray],
     profile: ShopperProfile | None,
     settings: PersonalisationSettings,
+    facets: Mapping[str, Mapping[str, tuple[str, ...]]] | None = None,
 ) -> list[Candidate]:
     """The list re-ranked for ``profile``; the input order unchanged when :func:`skip_reason` says so.
 
     ``products`` and ``vectors`` need only the window's products; one missing
-    gets no personal term (a product without a vector, no cosine term). Each
-    window candidate's features record ``relevance``, ``personal`` (the added
-    term, after the cap), ``personal_affinity`` and ``personal_cosine``.
+    gets no personal term (a product without a vector, no cosine term).
+    ``facets``, when given, holds the products' facet values already worked
+    out (the pipeline keeps them per product id), and ``products`` is then
+    only read for products it lacks. Each window candidate's features record
+    ``relevance``, ``personal`` (the added term, after the cap),
+    ``personal_affinity`` and ``personal_cosine``.
     """
     if not candidates or profile is None or skip_reason(profile, settings) is not None:
         return list(candidates)
     depth = min(settings.depth, len(candidates))
     window, rest = list(candidates[:depth]), list(candidates[depth:])
+    ids = [c.product_id for c in window]
     relevance = minmax(np.array([c.score for c in window], dtype=np.float64))
     facet_shares = {facet: shares(values) for facet, values in profile.affinities.items()}
-    use_vector = profile.vector is not None and settings.vector_weight > 0
-    terms = np.zeros(depth)
-    parts: list[tuple[float, float]] = []
-    for i, c in enumerate(window):
-        product = products.get(c.product_id)
-        aff = affinity(product, facet_shares, settings) if product is not None else 0.0
-        vec = vectors.get(c.product_id) if use_vector else None
-        cos = max(cosine(profile.vector, vec), 0.0) if vec is not None and profile.vector is not None else 0.0
-        parts.append((aff, cos))
-        terms[i] = min(settings.cap, aff + settings.vector_weight * cos)
-    personal_scores = relevance + terms
-    order = _bounded_order(personal_scores, settings.max_rise)
+    affinities = np.zeros(depth)
+    for i, pid in enumerate(ids):
+        values = facets.get(pid) if facets is not None else None
+        if values is None and pid in products:
+            values = facet_values(products[pid])
+        if values:
+            affinities[i] = affinity(values, facet_shares, settings)
+    cos = (
+        np.maximum(cosines(profile.vector, ids, vectors), 0.0)
+        if profile.vector is not None and settings.vector_weight > 0
+        else np.zeros(depth)
+    )
+    terms = np.minimum(settings.cap, affinities + settings.vector_weight * cos)
+    order = _bounded_order(relevance + terms, settings.max_rise)
+    # Scores above everything below the window and falling with position keep the order through any later
+    # sort by score; the rest keep their own scores (and order), so only the window is copied.
+    base = max((c.score for c in rest), default=0.0) + 1.0
     out = []
     for position, i in enumerate(order):
-        aff, cos = parts[i]
         features = {
             "relevance": float(relevance[i]),
             "personal": float(terms[i]),
-            "personal_affinity": aff,
-            "personal_cosine": cos,
+            "personal_affinity": float(affinities[i]),
+            "personal_cosine": float(cos[i]),
         }
-        # Scores above 1 and falling with position keep the order through any later sort by score.
-        out.append(window[i].with_score(2.0 - position / depth, **features))
-    below = minmax(np.array([c.score for c in candidates], dtype=np.float64))[depth:]
-    return out + ranked([c.with_score(float(s)) for c, s in zip(rest, below)])
+        out.append(window[i].with_score(base + (depth - position) / depth, **features))
+    return out + rest
 
 
 def _bounded_order(scores: np.ndarray, max_rise: int) -> list[int]:
     """Indices by falling score, where the item at input index i may take position p only if i - p <= max_rise.
 
-    Greedy: each position takes the best remaining item among those allowed
-    there (ties keep the input order), so no item rises more than
-    ``max_rise`` places, and an item that would rise further waits until it
+    The plain order by score (ties keep the input order) when it already
+    respects the bound, as it mostly does; else greedy: each position takes
+    the best remaining item among those allowed there, so no item rises more
+    than ``max_rise`` places, and one that would rise further waits until it
     is allowed.
     """
     n = len(scores)
+    plain = sorted(range(n), key=lambda i: (-scores[i], i))
+    if all(i - position <= max_rise for position, i in enumerate(plain)):
+        return plain
     free = np.ones(n, dtype=bool)
     index = np.arange(n)
     order: list[int] = []

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import copy
 import logging
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -31,7 +33,7 @@ from .fusion import fuse
 from .longtail import is_long_tail, long_tail_stage
 from .personalise import personalise, skip_reason
 from .product import Product
-from .profile import ShopperProfile
+from .profile import ShopperProfile, facet_values
 from .reasons import TIMEOUT, reason_code
 from .retrieval import DENSE, LEGS, LEXICAL, Reranker, Retriever, Stage
 from .settings import Settings
@@ -41,6 +43,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 TOTAL = "total"
 """The timing of the whole search, kept beside the stages' (not a stage itself)."""
+FACET_CACHE_SIZE = 50_000
+"""Products whose facet values a pipeline keeps (a few hundred bytes each)."""
 NO_TEXT_TO_EMBED = "no query text to embed"
 """Why the dense leg skips a search without words (browsing by filters)."""
 
@@ -106,6 +110,8 @@ class SearchPipeline:
         self.legs = dict(legs)
         self.store = store
         self.reranker = reranker
+        self._facets: OrderedDict[str, tuple[int, dict[str, tuple[str, ...]]]] = OrderedDict()
+        self._facet_lock = threading.Lock()
         self._pools = {
             stage: ThreadPoolExecutor(max_workers=4, thread_name_prefix=stage)
             for stage in (LEXICAL, DENSE, Stage.RERANK)
@@ -296,13 +302,42 @@ class SearchPipeline:
         leg = self.legs.get(DENSE)
         return leg.vectors_of(product_ids) if isinstance(leg, StoredVectors) else {}
 
+    def product_facets(self, product_ids: Sequence[str]) -> dict[str, dict[str, tuple[str, ...]]]:
+        """Each product's profile facet values (see core.profile.facet_values), from a per-pipeline cache.
+
+        Parsing a product record costs about as much as the rest of the
+        personalisation stage, and the same products come back search after
+        search. An entry is keyed by the product id and checked against a hash
+        of its stored record, so an in-place catalogue update is seen at once.
+        """
+        records = self.store.records(product_ids)
+        found: dict[str, dict[str, tuple[str, ...]]] = {}
+        fresh: dict[str, tuple[int, dict[str, tuple[str, ...]]]] = {}
+        with self._facet_lock:
+            for pid, record in records.items():
+                cached = self._facets.get(pid)
+                if cached is not None and cached[0] == hash(record):
+                    self._facets.move_to_end(pid)
+                    found[pid] = cached[1]
+        for pid, record in records.items():
+            if pid not in found:
+                found[pid] = facet_values(Product.model_validate_json(record))
+                fresh[pid] = (hash(record), found[pid])
+        if fresh:
+            with self._facet_lock:
+                self._facets.update(fresh)
+                while len(self._facets) > FACET_CACHE_SIZE:
+                    self._facets.popitem(last=False)
+        return found
+
     def _personalise(
         self, candidates: Sequence[Candidate], profile: ShopperProfile, settings: Settings
     ) -> list[Candidate]:
         ids = [c.product_id for c in candidates[: settings.personalisation.depth]]
         wants_vectors = profile.vector is not None and settings.personalisation.vector_weight > 0
         vectors = self.vectors_of(ids) if wants_vectors else {}
-        return personalise(candidates, self.store.get(ids), vectors, profile, settings.personalisation)
+        facets = self.product_facets(ids)
+        return personalise(candidates, {}, vectors, profile, settings.personalisation, facets=facets)
 
     def _diversify(self, candidates: Sequence[Candidate], settings: Settings) -> list[Candidate]:
         ids = [c.product_id for c in candidates[: settings.diversity.depth]]

@@ -27,6 +27,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from .errors import SearchRerankError
 from .product import Product
 from .profile import ShopperProfile, apply_event, mix, session_key, user_key
 from .settings import PersonalisationSettings, Settings
@@ -34,7 +35,7 @@ from .settings import PersonalisationSettings, Settings
 PROFILE_FILE = "profiles.sqlite3"
 
 
-class ProfileStoreError(Exception):
+class ProfileStoreError(SearchRerankError):
     """The profile store could not be read or written (the cause is chained); callers degrade, never fail."""
 
 

@@ -148,3 +148,14 @@ def test_run_passes_the_profile_to_the_personalisation_stage(pipeline, settings)
     result = pipeline.run("lamp", size=10, settings=settings, profile=profile)
     assert Stage.PERSONAL in result.ranking.stages
     assert bottom in [hit.product.id for hit in result.hits[:9]]
+
+
+def test_product_facets_follow_an_in_place_update_of_the_record(pipeline):
+    pid = next(iter(pipeline.store)).id
+    product = pipeline.store.get([pid])[pid]
+    assert pipeline.product_facets([pid])[pid]["brand"] == (product.brand.lower(),)
+    pipeline.store.add([product.model_copy(update={"brand": "Renamed Brand"})])
+    try:
+        assert pipeline.product_facets([pid])[pid]["brand"] == ("renamed brand",)
+    finally:
+        pipeline.store.add([product])
