@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 
 import pytest
 from click.testing import CliRunner
@@ -12,8 +13,23 @@ from search_rerank.core.settings import Settings, load_settings
 from search_rerank.data.generate import GeneratorConfig, generate
 from search_rerank.data.loaders import iter_catalog, load_beir
 from search_rerank.data.shoppers import ShopperConfig
-from search_rerank.evaluation.personalised import PersonalisedEvaluation, read_searches, shopper_profiles
-from search_rerank.evaluation.tune import Goal, SearchSpace, tune, write_settings
+from search_rerank.evaluation.personalised import (
+    PersonalisedEvaluation,
+    read_searches,
+    shared_profiles,
+    shopper_profiles,
+    without_personalisation,
+)
+from search_rerank.evaluation.tune import (
+    GUARD_NDCG,
+    NDCG,
+    Goal,
+    Guard,
+    RankingCache,
+    SearchSpace,
+    tune,
+    write_settings,
+)
 from search_rerank.indexing.indexes import build_index, open_pipeline
 
 # Weights strong enough that a returning shopper's list moves: the point is to see what moves, not to rank well.
@@ -109,6 +125,35 @@ def test_tuning_searches_only_the_personalisation_weights_and_writes_them_loadab
     assert (loaded.personalisation.cap, loaded.personalisation.max_rise) == (tuned["cap"], tuned["max_rise"])
 
 
+def test_a_trial_is_feasible_only_when_the_guarded_queries_lose_at_most_the_cost(shopped):
+    data, settings = shopped
+    pipeline = open_pipeline(settings)
+    try:
+        queries, qrels = read_searches(data / "shoppers", "dev")
+        profiles = shopper_profiles(pipeline, data / "shoppers", queries)
+        shared_queries, shared_qrels = load_beir(data).split("dev")
+        guard_profiles = shared_profiles(shared_qrels, queries, profiles)
+        floor = without_personalisation(settings)
+        cache = RankingCache(pipeline, shared_queries, shared_qrels, depth=100, profiles=guard_profiles)
+        floor_ndcg = cache.score(floor).metrics[NDCG]
+        cache.close()
+        result = tune(
+            pipeline,
+            queries,
+            qrels,
+            trials=6,
+            goal=Goal(min_lt_share=0.0),
+            space=SearchSpace(ranking=False, personalisation=True),
+            profiles=profiles,
+            guard=Guard(shared_queries, shared_qrels, guard_profiles, max_cost=0.001, floor=floor),
+        )
+    finally:
+        pipeline.close()
+    for record in result.trials:
+        assert record.feasible == (record.metrics[GUARD_NDCG] >= floor_ndcg - 0.001 - 1e-12), record.number
+    assert result.best["metrics"][GUARD_NDCG] >= floor_ndcg - 0.001 - 1e-12
+
+
 def test_evaluate_cli_personalised_writes_segments_and_shared_judgments(shopped, tmp_path):
     data, settings = shopped
     out = tmp_path / "personal.json"
@@ -133,3 +178,28 @@ def test_evaluate_cli_personalised_writes_segments_and_shared_judgments(shopped,
     report = json.loads(out.read_text())
     assert set(report["segments"]) <= {"returning", "cold", "anonymous"} and "returning" in report["segments"]
     assert report["shared"]["searches"] > 0
+
+
+def test_tune_cli_personalised_writes_only_the_personalisation_section(shopped, tmp_path):
+    data, settings = shopped
+    result = CliRunner().invoke(
+        cli,
+        [
+            "--index-dir",
+            str(settings.index_dir),
+            "tune",
+            "--dataset",
+            str(data),
+            "--personalised",
+            str(data / "shoppers"),
+            "--trials",
+            "3",
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        env={"SEARCH_RERANK_DENSE__ENABLED": "false"},
+    )
+    assert result.exit_code == 0, result.output
+    written = tomllib.loads((tmp_path / "run" / "best.toml").read_text())
+    assert set(written) == {"personalisation"}
+    assert set(written["personalisation"]) == {"facet_weights", "vector_weight", "cap", "max_rise", "depth"}
