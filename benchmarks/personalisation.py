@@ -109,27 +109,35 @@ def main() -> None:
         max_cost=args.max_shared_cost,
         floor=without_personalisation(settings),
     )
-    tuned = tune(
-        pipeline,
-        returning,
-        {q: dev.qrels[q] for q in returning},
-        trials=args.trials,
-        seed=args.seed,
-        goal=Goal(min_lt_share=0.0),
-        space=SearchSpace(ranking=False, personalisation=True),
-        profiles=dev.search_profiles,
-        guard=guard,
-        split="dev",
-    )
+
+    def tuned_on_dev(guarded: Guard | None):
+        return tune(
+            pipeline,
+            returning,
+            {q: dev.qrels[q] for q in returning},
+            trials=args.trials,
+            seed=args.seed,
+            goal=Goal(min_lt_share=0.0),
+            space=SearchSpace(ranking=False, personalisation=True),
+            profiles=dev.search_profiles,
+            guard=guarded,
+            split="dev",
+        )
+
+    tuned = tuned_on_dev(guard)
     best = settings.override(**tuned.best["sections"])
+    # The same search without the guard: what the returning shoppers alone would choose, and what it costs.
+    unguarded = settings.override(**tuned_on_dev(None).best["sections"])
     dev_defaults = dev.evaluate(settings)
     dev_tuned = dev.evaluate(best)
+    dev_unguarded = dev.evaluate(unguarded)
     dev.close()
 
     # Test: checked once with the weights chosen on dev, and with the stage's defaults for comparison.
     test = PersonalisedEvaluation(pipeline, shoppers, "test", shared=dataset.split("test"))
     defaults = test.evaluate(settings)
     report = test.evaluate(best, interleave_searches=args.interleave, seed=args.seed)
+    free = test.evaluate(unguarded)
     test.close()
     pipeline.close()
     seconds = time.perf_counter() - started
@@ -149,6 +157,8 @@ def main() -> None:
         "shared_judgments_p_value": shared.significance["p_value"] if shared.significance else None,
         "returning_ndcg10_personal_defaults": defaults.segments["returning"].ndcg10_personal,
         "shared_judgments_ndcg10_delta_defaults": defaults.shared.delta if defaults.shared is not None else None,
+        "unguarded_returning_ndcg10_personal": free.segments["returning"].ndcg10_personal,
+        "unguarded_shared_judgments_ndcg10_delta": free.shared.delta if free.shared is not None else None,
         "interleaving_searches": il["impressions"],
         "interleaving_preference_personal": il["preference_b"],
         "interleaving_p_value": il["p_value"],
@@ -167,6 +177,11 @@ def main() -> None:
                 "tuned": dev_tuned.segments["returning"].ndcg10_personal,
             },
             "dev_shared_ndcg10_delta": dev_tuned.shared.delta if dev_tuned.shared is not None else None,
+            "dev_unguarded": dev_unguarded.to_json(),
+            "unguarded_weights": unguarded.personalisation.model_dump(
+                include={"facet_weights", "vector_weight", "cap", "max_rise", "depth"}
+            ),
+            "test_unguarded": free.to_json(),
             "test": report.to_json() | {"interleaving": {k: v for k, v in il.items() if k != "curve"}},
             "test_defaults": defaults.to_json(),
             "index_build_s": build_seconds,
@@ -192,6 +207,8 @@ def main() -> None:
 
     rows = [row(name, report.segments[name], defaults.segments[name]) for name in ("returning", "cold", "anonymous")]
     rows.append(row("shared test judgments", shared, defaults.shared))
+    free_rows = [row(name, free.segments[name]) for name in ("returning", "cold", "anonymous")]
+    free_rows.append(row("shared test judgments", free.shared))
     weights = tuned.best["sections"]["personalisation"]
     needed = il["searches_needed"] if il["searches_needed"] is not None else f"not reached in {il['impressions']}"
     body = f"""
@@ -221,7 +238,13 @@ Test nDCG@10 (base = the same pipeline without the stage; p = paired randomisati
 
 Chosen on dev: `{json.dumps(weights)}` (dev returning: base
 {dev_tuned.segments["returning"].ndcg10_base:.4f}, defaults {dev_defaults.segments["returning"].ndcg10_personal:.4f},
-tuned {dev_tuned.segments["returning"].ndcg10_personal:.4f}).
+tuned {dev_tuned.segments["returning"].ndcg10_personal:.4f}; dev shared judgments
+{dev_tuned.shared.delta if dev_tuned.shared is not None else float("nan"):+.4f}).
+
+The trade-off: the same search on dev without the guard (returning shoppers' nDCG@10 alone) chooses stronger
+weights, which gain more for returning shoppers and cost the shared judgments far more (test):
+
+{table(["segment", "searches", "base", "", "tuned without guard", "delta", "p"], free_rows)}
 
 Interleaving on the test shoppers' searches (all segments, drawn at random; A = without, B = with the tuned
 stage; clicks by the position-based model on the shopper's own grades): {il["impressions"]} searches, A wins
