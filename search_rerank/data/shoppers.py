@@ -303,10 +303,11 @@ class _Simulator:
         identity = {"client_id": shopper.id, "session_id": session}
         if shopper.user_id is not None:
             identity["user_id"] = shopper.user_id
-        events = [(rank, "impression") for rank in range(len(ids))] if cold_budget is None else []
-        events += self.actions(shopper, q, shown)
-        if cold_budget is not None:
-            events = [e for e in events if e[1] != "impression"][:cold_budget]
+        events = self.actions(shopper, q, shown)
+        if cold_budget is None:
+            events = [(rank, "impression") for rank in range(len(ids))] + events
+        else:  # a cold shopper: what little was logged (no impressions), up to the budget
+            events = events[:cold_budget]
         out = [
             {
                 "application": self.config.application,
