@@ -9,7 +9,7 @@ import pytest
 from prometheus_client import REGISTRY
 from servers import frozen, start_osmem
 
-from search_rerank.core.personalise import NO_PROFILE
+from search_rerank.core.personalise import DISABLED, NO_PROFILE
 from search_rerank.serving import create_app
 
 TOKEN = "forget-token"
@@ -193,3 +193,10 @@ def test_a_store_that_does_not_answer_costs_a_search_no_more_than_the_read_timeo
         assert elapsed < 3.0
     finally:
         server.close()
+
+
+def test_a_request_may_turn_personalisation_off_for_itself(client):
+    target = search(client)["hits"][-1]["id"]
+    buy(client, target)
+    body = search(client, user_id=SHOPPER, overrides={"personalisation": {"enabled": False}})
+    assert body["skipped"]["personal"] == DISABLED
