@@ -12,7 +12,10 @@ one process:
   mixing the shopper's session and long-term profiles before it, and ``added_ms_p50`` the two together per
   request (what a personalised search pays over an anonymous one, besides missing the result cache).
 
-    python benchmarks/personalisation_latency.py --products 2000 --events 1000 --searches 200
+    python benchmarks/personalisation_latency.py --products 1000 --queries 50 --events 1000 --searches 200 --index-store
+
+``--index-store`` also replays the events into the OpenSearch profile index store on an osmem-server started
+for the run (``index_store_update_ms_p99``, ``index_store_read_ms_p50``).
 
 Writes ``profile_update_ms_p99``, ``stage_ms_p50`` and the detail keys into
 ``benchmarks/results/personalisation.json`` (merging: the simulation benchmark writes the quality keys of the
@@ -37,14 +40,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from generated import cached_dataset, cached_index  # noqa: E402
 from report import ROOT, command, machine, table, write_section  # noqa: E402
 
+from search_rerank.backends.profile_index import open_profile_store  # noqa: E402
+from search_rerank.core.pipeline import SearchPipeline  # noqa: E402
 from search_rerank.core.profile_store import (  # noqa: E402
+    ProfileStore,
     ShopperAction,
     SQLiteProfileStore,
     profile_events,
     search_profile,
 )
 from search_rerank.core.retrieval import Stage  # noqa: E402
-from search_rerank.core.settings import Settings  # noqa: E402
+from search_rerank.core.settings import PersonalisationSettings, Settings  # noqa: E402
 from search_rerank.data.generate import GeneratorConfig  # noqa: E402
 from search_rerank.indexing.indexes import open_pipeline  # noqa: E402
 
@@ -57,6 +63,48 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.array(values), q))
 
 
+def update_timings(
+    store: ProfileStore, pipeline: SearchPipeline, stream: list[ShopperAction], personal: PersonalisationSettings
+) -> list[float]:
+    """Per event, ms from accepted to stored, as POST /ubi/events does it: look up product and vector, apply."""
+    timings = []
+    for act in stream:
+        started = time.perf_counter()
+        events = profile_events([act], pipeline.store.get([act.product_id]), pipeline.vectors_of([act.product_id]))
+        store.apply(events, personal)
+        timings.append((time.perf_counter() - started) * 1000)
+    return timings
+
+
+def index_store_timings(
+    pipeline: SearchPipeline, stream: list[ShopperAction], personal: PersonalisationSettings, shoppers: int
+) -> dict[str, float]:
+    """The same events and profile reads against the OpenSearch profile index (osmem-server on loopback)."""
+    import osmem_server
+
+    server = osmem_server.OsmemServer.start(japanese=False, addr="127.0.0.1:0", startup_timeout=30)
+    try:
+        settings = Settings(
+            lexical={"backend": "opensearch", "url": server.url},
+            personalisation={**personal.model_dump(), "store": "opensearch"},
+        )
+        store = open_profile_store(settings)
+        updates = update_timings(store, pipeline, stream, personal)
+        reads = []
+        for i in range(200):
+            started = time.perf_counter()
+            search_profile(store, f"u{i % shoppers}", f"s{i % shoppers}", personal, time.time())
+            reads.append((time.perf_counter() - started) * 1000)
+        store.close()
+    finally:
+        server.close()
+    return {
+        "index_store_update_ms_p99": round(percentile(updates, 99), 3),
+        "index_store_update_ms_p50": round(percentile(updates, 50), 3),
+        "index_store_read_ms_p50": round(percentile(reads, 50), 3),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--products", type=int, default=2000)
@@ -66,6 +114,11 @@ def main() -> None:
     parser.add_argument("--searches", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "work")
+    parser.add_argument(
+        "--index-store",
+        action="store_true",
+        help="also time the OpenSearch profile index store, on an osmem-server started here",
+    )
     parser.add_argument("--no-write", action="store_true", help="print the figures only")
     args = parser.parse_args()
 
@@ -79,22 +132,19 @@ def main() -> None:
     product_ids = [json.loads(line)["_id"] for line in (data / "corpus.jsonl").open(encoding="utf-8")]
     queries = [json.loads(line)["text"] for line in (data / "queries.jsonl").open(encoding="utf-8")]
 
+    # Each shopper favours a few products (their taste), so profiles concentrate as real ones do.
+    favourites = {s: rng.choice(product_ids, size=5, replace=False) for s in range(args.shoppers)}
+    now = time.time()
+    stream = []
+    for i in range(args.events):
+        shopper = int(rng.integers(args.shoppers))
+        pid = str(rng.choice(favourites[shopper]) if rng.random() < 0.7 else rng.choice(product_ids))
+        action = str(rng.choice(ACTIONS, p=ACTION_ODDS))
+        stream.append(ShopperAction(f"u{shopper}", f"s{shopper}", pid, action, now + i * 0.01))
+
     with tempfile.TemporaryDirectory() as tmp:
         store = SQLiteProfileStore(Path(tmp) / "profiles.sqlite3")
-        # Each shopper favours a few products (their taste), so profiles concentrate as real ones do.
-        favourites = {s: rng.choice(product_ids, size=5, replace=False) for s in range(args.shoppers)}
-        update_ms: list[float] = []
-        now = time.time()
-        for i in range(args.events):
-            shopper = int(rng.integers(args.shoppers))
-            pid = str(rng.choice(favourites[shopper]) if rng.random() < 0.7 else rng.choice(product_ids))
-            action = str(rng.choice(ACTIONS, p=ACTION_ODDS))
-            act = ShopperAction(f"u{shopper}", f"s{shopper}", pid, action, now + i * 0.01)
-            started = time.perf_counter()
-            events = profile_events([act], pipeline.store.get([pid]), pipeline.vectors_of([pid]))
-            store.apply(events, personal)
-            update_ms.append((time.perf_counter() - started) * 1000)
-
+        update_ms = update_timings(store, pipeline, stream, personal)
         read_ms: list[float] = []
         stage_ms: list[float] = []
         added_ms: list[float] = []
@@ -115,6 +165,7 @@ def main() -> None:
             before = [c.product_id for c in ranking.stages[Stage.LONGTAIL][:10]]
             moved += before != [c.product_id for c in ranking.candidates[:10]]
         store.close()
+    index_figures = index_store_timings(pipeline, stream, personal, args.shoppers) if args.index_store else {}
     pipeline.close()
 
     figures = {
@@ -126,6 +177,7 @@ def main() -> None:
         "added_ms_p50": round(percentile(added_ms, 50), 3),
         "personalised_searches": len(stage_ms),
         "top10_changed_share": round(moved / max(len(stage_ms), 1), 3),
+        **index_figures,
     }
     print(json.dumps(figures, indent=2))
     if args.no_write:
@@ -145,6 +197,14 @@ def main() -> None:
         ["added per personalised search, p50 ms", f"{figures['added_ms_p50']:.2f}"],
         ["searches whose top 10 the stage changed", f"{figures['top10_changed_share']:.0%}"],
     ]
+    if index_figures:
+        rows += [
+            [
+                "OpenSearch profile index (osmem-server, loopback): update p50 / p99 ms",
+                f"{index_figures['index_store_update_ms_p50']:.2f} / {index_figures['index_store_update_ms_p99']:.2f}",
+            ],
+            ["OpenSearch profile index: profile read p50 ms", f"{index_figures['index_store_read_ms_p50']:.2f}"],
+        ]
     write_section(
         "personalisation-latency",
         "Personalisation latency",

@@ -211,7 +211,9 @@ def mix(
     Each facet's shares are blended ``session_weight`` to ``1 - session_weight``
     (shares, not raw weights, so a long history does not drown the session's
     intent); the vectors likewise, each normalised first. The event count is
-    the sum, so a shopper is warm as soon as either side is. With one side
+    the larger of the two, not the sum: a signed-in shopper's session events
+    are in their long-term profile too, and counting them twice would call a
+    shopper with two clicks warm. With one side
     missing (or past its TTL) the other is used alone (aged); with neither,
     None.
     """
@@ -244,7 +246,7 @@ def mix(
         key=first.key,
         affinities=affinities,
         vector=vector,
-        events=sum(p.events for p, _ in sides),
+        events=max(p.events for p, _ in sides),
         updated_at=at,
         vector_mass=sum(p.vector_mass for p, _ in sides),
         user_id=next((p.user_id for p, _ in sides if p.user_id is not None), None),

@@ -356,6 +356,15 @@ class PersonalisationSettings(_Section):
         default=20, ge=1, le=1000, description="values kept per facet, the strongest; bounds a profile's size"
     )
     ttl_s: float = Field(default=180 * 86400.0, gt=0, description="a profile not updated for this long is forgotten")
+    read_timeout_s: float = Field(
+        default=0.25, gt=0, le=30, description="a search waits this long for the shopper's profile, then ranks without"
+    )
+    write_timeout_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="POST /ubi/events waits this long for the profile update, then answers (the event is logged)",
+    )
     store: Literal["sqlite", "elasticsearch", "opensearch"] = Field(
         default="sqlite",
         description="sqlite: a file shared by the workers of one machine; elasticsearch/opensearch: an index in "

@@ -56,6 +56,13 @@ class DiversityOverrides(_Strict):
     depth: int | None = Field(default=None, ge=1, le=1000)
 
 
+class PersonalisationOverrides(_Strict):
+    enabled: bool | None = Field(default=None, description="false: rank this search as for an anonymous shopper")
+    vector_weight: float | None = Field(default=None, ge=0.0, le=10.0)
+    cap: float | None = Field(default=None, ge=0.0, le=10.0, description="the most the stage adds to a score")
+    max_rise: int | None = Field(default=None, ge=0, le=1000, description="the most places a product may move up")
+
+
 class Overrides(_Strict):
     """The settings a single request may change; the rest (models, timeouts, indexes) belong to the deployment."""
 
@@ -65,6 +72,7 @@ class Overrides(_Strict):
     rerank: RerankOverrides = Field(default_factory=RerankOverrides)
     longtail: LongTailOverrides = Field(default_factory=LongTailOverrides)
     diversity: DiversityOverrides = Field(default_factory=DiversityOverrides)
+    personalisation: PersonalisationOverrides = Field(default_factory=PersonalisationOverrides)
 
     def apply(self, settings: Settings) -> Settings:
         """``settings`` with the given fields replaced; raises ConfigError if the mix is invalid."""

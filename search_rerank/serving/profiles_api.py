@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import TypeVar
 
 from flask import Blueprint, Flask, current_app, jsonify, request
 
@@ -27,7 +30,7 @@ from ..backends.profile_index import open_profile_store
 from ..core.pipeline import SearchPipeline
 from ..core.profile import ShopperProfile
 from ..core.profile_store import ProfileStore, profile_events, search_profile
-from ..core.reasons import PROFILE_STORE_UNAVAILABLE
+from ..core.reasons import PROFILE_STORE_UNAVAILABLE, TIMEOUT
 from ..core.settings import Settings
 from ..data.clicks import shopper_action
 from . import metrics
@@ -40,6 +43,30 @@ profiles = Blueprint("profiles", __name__)
 
 USER_HEADER, SESSION_HEADER = "X-Search-Rerank-User", "X-Search-Rerank-Session"
 STORE = "profile_store"
+T = TypeVar("T")
+
+
+class ProfileAccess:
+    """The worker's profile store, every call on a small pool of its own threads under a deadline.
+
+    A store that hangs (a cluster node in a long pause, a SQLite writer holding its lock) must cost a search
+    ``personalisation.read_timeout_s`` at most, and an event ``write_timeout_s``; a thread cannot be killed,
+    so the calls run on threads of their own, which a hung store can exhaust without touching the request
+    threads (as the pipeline's legs do).
+    """
+
+    def __init__(self, store: ProfileStore, threads: int = 4):
+        self.store = store
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="profiles")
+
+    def call(self, fn: Callable[[ProfileStore], T], timeout_s: float) -> T:
+        """``fn(store)``, or TimeoutError when it takes longer than ``timeout_s`` (it may still finish later)."""
+        future = self._pool.submit(fn, self.store)
+        try:
+            return future.result(timeout=timeout_s)
+        except FutureTimeout:
+            future.cancel()
+            raise TimeoutError(f"profile store: no answer within {timeout_s:g}s") from None
 
 
 def open_store(app: Flask, settings: Settings) -> None:
@@ -49,13 +76,13 @@ def open_store(app: Flask, settings: Settings) -> None:
     if not settings.personalisation.enabled:
         return
     try:
-        app.extensions[STORE] = open_profile_store(settings)
+        app.extensions[STORE] = ProfileAccess(open_profile_store(settings))
     except Exception:
         log.exception("profile store %r cannot open; serving without personalisation", settings.personalisation.store)
         metrics.PROFILE_STORE_ERRORS.labels("open").inc()
 
 
-def current_store() -> ProfileStore | None:
+def current_store() -> ProfileAccess | None:
     return current_app.extensions.get(STORE)
 
 
@@ -78,12 +105,16 @@ def request_profile(
     store = current_store()
     if store is None or not settings.personalisation.enabled or (user_id is None and session_id is None):
         return None, None
+    personal, now = settings.personalisation, time.time()
     try:
-        return search_profile(store, user_id, session_id, settings.personalisation, time.time()), None
-    except Exception as exc:  # a store down must not take search down
-        log.warning("profile read failed (%s): %s: %s", PROFILE_STORE_UNAVAILABLE, type(exc).__name__, exc)
+        return store.call(
+            lambda s: search_profile(s, user_id, session_id, personal, now), personal.read_timeout_s
+        ), None
+    except Exception as exc:  # a store down or slow must not take search down
+        reason = TIMEOUT if isinstance(exc, TimeoutError) else PROFILE_STORE_UNAVAILABLE
+        log.warning("profile read failed (%s): %s: %s", reason, type(exc).__name__, exc)
         metrics.PROFILE_STORE_ERRORS.labels("read").inc()
-        return None, PROFILE_STORE_UNAVAILABLE
+        return None, reason
 
 
 def apply_events(events: Sequence[UbiEvent], pipeline: SearchPipeline, settings: Settings) -> int:
@@ -101,7 +132,7 @@ def apply_events(events: Sequence[UbiEvent], pipeline: SearchPipeline, settings:
             return 0
         ids = sorted({a.product_id for a in actions})
         updates = profile_events(actions, pipeline.store.get(ids), pipeline.vectors_of(ids))
-        return store.apply(updates, personal)
+        return store.call(lambda s: s.apply(updates, personal), personal.write_timeout_s)
     except Exception as exc:  # the events are logged; a store error must not lose or refuse them
         log.error("%d UBI event(s) not applied to profiles: %s: %s", len(events), type(exc).__name__, exc)
         metrics.PROFILE_STORE_ERRORS.labels("write").inc()
@@ -121,7 +152,7 @@ def forget(user_id: str):
     if store is None:
         return error_response(503, "profile store unavailable", "personalisation is off or its store did not open")
     try:
-        removed = store.forget(user_id)
+        removed = store.store.forget(user_id)  # no deadline: an admin waits for the answer that it is done
     except Exception as exc:
         log.error("forgetting a shopper failed: %s: %s", type(exc).__name__, exc)
         metrics.PROFILE_STORE_ERRORS.labels("forget").inc()

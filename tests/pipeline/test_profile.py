@@ -126,7 +126,16 @@ def test_mix_blends_session_and_shopper_shares_by_session_weight():
     mixed = mix(session, shopper, SETTINGS.model_copy(update={"session_weight": 0.75}), at=0.0)
     assert mixed is not None
     assert mixed.affinities["brand"] == {"a": pytest.approx(0.75), "b": pytest.approx(0.25)}
-    assert mixed.events == 2.0
+    assert mixed.events == 1.0
+
+
+def test_mix_counts_a_signed_in_shoppers_session_events_once():
+    session = shopper = None
+    for at in (0.0, 1.0):
+        session = apply_event(session, session_key("s"), product(), "click", at, None, SETTINGS, half_life_s=1e9)
+        shopper = apply_event(shopper, user_key("u"), product(), "click", at, None, SETTINGS, half_life_s=1e9)
+    mixed = mix(session, shopper, SETTINGS.model_copy(update={"half_life_s": 1e9, "session_half_life_s": 1e9}), 1.0)
+    assert mixed is not None and mixed.events == pytest.approx(2.0)
 
 
 def test_mix_of_one_side_is_that_side_aged():

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 from prometheus_client import REGISTRY
+from servers import frozen, start_osmem
 
-from search_rerank.core.personalise import NO_PROFILE
+from search_rerank.core.personalise import DISABLED, NO_PROFILE
 from search_rerank.serving import create_app
 
 TOKEN = "forget-token"
@@ -166,3 +168,35 @@ def test_an_event_the_store_cannot_take_is_still_accepted_and_logged(personal_se
     log_file = unreachable.service.ubi_log_path.with_name(f"ubi.{os.getpid()}.ndjson")
     assert SHOPPER in log_file.read_text(encoding="utf-8")
     assert counter("search_rerank_profile_store_errors_total", operation="write") == failed + 1
+
+
+def test_a_store_that_does_not_answer_costs_a_search_no_more_than_the_read_timeout(personal_settings, pipeline):
+    server = start_osmem()
+    try:
+        hanging = personal_settings.model_copy(
+            update={
+                "lexical": personal_settings.lexical.model_copy(
+                    update={"url": server.url, "retries": 0, "request_timeout_s": 5}
+                ),
+                "personalisation": personal_settings.personalisation.model_copy(
+                    update={"store": "opensearch", "profile_index": "profiles-frozen", "read_timeout_s": 0.3}
+                ),
+            }
+        )
+        client = create_app(hanging, pipeline).test_client()
+        search(client)  # warm: the first search loads what the legs load once
+        with frozen(server):
+            started = time.perf_counter()
+            body = search(client, user_id=SHOPPER)
+            elapsed = time.perf_counter() - started
+        assert body["degraded"]["personal"] == "timeout"
+        assert elapsed < 3.0
+    finally:
+        server.close()
+
+
+def test_a_request_may_turn_personalisation_off_for_itself(client):
+    target = search(client)["hits"][-1]["id"]
+    buy(client, target)
+    body = search(client, user_id=SHOPPER, overrides={"personalisation": {"enabled": False}})
+    assert body["skipped"]["personal"] == DISABLED
