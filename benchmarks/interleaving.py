@@ -39,7 +39,12 @@ from search_rerank.cli import main as cli  # noqa: E402
 from search_rerank.core.settings import read_settings_file  # noqa: E402
 from search_rerank.data.clicks import simulate_clicks  # noqa: E402
 from search_rerank.data.loaders import load_beir  # noqa: E402
-from search_rerank.evaluation.interleaving import credit, read_interleaved_ubi, summarise  # noqa: E402
+from search_rerank.evaluation.interleaving import (  # noqa: E402
+    credit,
+    preference_curve,
+    read_interleaved_ubi,
+    searches_needed,
+)
 from search_rerank.evaluation.tune import NDCG, RankingCache  # noqa: E402
 from search_rerank.indexing.indexes import open_pipeline  # noqa: E402
 from search_rerank.serving import create_app  # noqa: E402
@@ -103,13 +108,8 @@ def run_pair(
         raise SystemExit(report.output)
     result = json.loads(report.output)
     outcomes = [credit(teams, clicked) for teams, clicked in read_interleaved_ubi(*logs)]
-    step = 25 * max(1, round(len(outcomes) / 100 / 25))  # about 100 checkpoints, each a sign-flip test
-    checkpoints = sorted({*range(step, len(outcomes) + 1, step), len(outcomes)})
-    curve = []
-    for n in checkpoints:
-        s = summarise(outcomes[:n], resamples=4000, seed=seed)
-        curve.append((n, s.preference_b, s.p_value))
-    needed = next((n for k, (n, _, _) in enumerate(curve) if all(p < 0.05 for _, _, p in curve[k:])), None)
+    curve = preference_curve(outcomes, seed=seed)  # about 100 checkpoints, each a sign-flip test
+    needed = searches_needed(curve)
     return {
         "name": name,
         "report": result,

@@ -1,5 +1,5 @@
 """The ``search-rerank`` command: generate, index, search, evaluate, tune, compare, judgments,
-interleaving-report, reindex, models, serve, exposure-control.
+interleaving-report, reindex, models, profiles, serve, exposure-control.
 
 Every command builds the one settings object (``--settings`` file, then
 ``SEARCH_RERANK_*`` variables, then these flags), and turns the package's own
@@ -26,6 +26,7 @@ from .generate import generate
 from .indexing import index, reindex
 from .judgments import judgments
 from .models import models
+from .profiles import profiles
 from .search import search
 from .serve import serve
 from .training import train
@@ -67,6 +68,7 @@ COMMANDS = (
     judgments,
     train,
     models,
+    profiles,
     serve,
     exposure_control,
 )

@@ -19,8 +19,31 @@ from .common import Command, console, settings_for
 @click.option("--split", default="test", show_default=True)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the report here.")
 @click.option("--by-kind", is_flag=True, help="Also show nDCG@10 and long-tail share per query kind.")
+@click.option(
+    "--personalised",
+    "shoppers",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A simulated shoppers folder (generate --shoppers N writes DATASET/shoppers): score its held-out "
+    "searches of --split with and without each shopper's profile, by segment, plus the dataset's shared "
+    "judgments ranked for returning shoppers and an interleaving simulation.",
+)
+@click.option(
+    "--interleave",
+    type=click.IntRange(min=0),
+    default=2000,
+    show_default=True,
+    help="With --personalised: simulated interleaved searches (0 = none).",
+)
 @click.pass_context
-def evaluate(ctx: click.Context, dataset: Path, split: str, json_out: Path | None, by_kind: bool) -> None:
+def evaluate(
+    ctx: click.Context,
+    dataset: Path,
+    split: str,
+    json_out: Path | None,
+    by_kind: bool,
+    shoppers: Path | None,
+    interleave: int,
+) -> None:
     """Score every configuration on a dataset split (nDCG@10, R@100, MRR@10, long-tail metrics)."""
     from ..data.loaders import load_dataset
     from ..evaluation.evaluate import evaluate as run
@@ -29,6 +52,12 @@ def evaluate(ctx: click.Context, dataset: Path, split: str, json_out: Path | Non
     data = load_dataset(dataset)
     queries, qrels = data.split(split)
     pipeline = open_pipeline(settings_for(ctx))
+    if shoppers is not None:
+        personal = evaluate_personalised(pipeline, shoppers, split, (queries, qrels), interleave)
+        if json_out is not None:
+            json_out.parent.mkdir(parents=True, exist_ok=True)
+            json_out.write_text(json.dumps(personal, indent=2) + "\n", encoding="utf-8")
+        return
     report = run(pipeline, queries, qrels, dataset=str(dataset), split=split)
     console.print(report_table(report))
     for warning in report.below_bm25:
@@ -39,6 +68,46 @@ def evaluate(ctx: click.Context, dataset: Path, split: str, json_out: Path | Non
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
+
+
+def evaluate_personalised(pipeline, shoppers: Path, split: str, shared, interleave: int) -> dict[str, Any]:
+    """Print and return the personalised report of ``split``'s held-out shopper searches."""
+    from ..evaluation.personalised import PersonalisedEvaluation
+
+    evaluation = PersonalisedEvaluation(pipeline, shoppers, split, shared=shared, progress=True)
+    try:
+        report = evaluation.evaluate(pipeline.settings, interleave_searches=interleave)
+    finally:
+        evaluation.close()
+        pipeline.close()
+    table = Table(
+        title=f"{shoppers} [{split}]: nDCG@10 without / with personalisation ({report.profiles} with a profile)"
+    )
+    table.add_column("segment")
+    for col in ("searches", "base", "personal", "delta", "relative", "p"):
+        table.add_column(col, justify="right")
+    rows = [*report.segments.items(), *([("shared judgments", report.shared)] if report.shared is not None else [])]
+    for name, result in rows:
+        p = result.significance["p_value"] if result.significance is not None else float("nan")
+        table.add_row(
+            name,
+            str(result.searches),
+            f"{result.ndcg10_base:.4f}",
+            f"{result.ndcg10_personal:.4f}",
+            f"{result.delta:+.4f}",
+            f"{result.relative:+.1%}",
+            f"{p:.4f}",
+        )
+    console.print(table)
+    if report.interleaving is not None:
+        il = report.interleaving
+        needed = il["searches_needed"] if il["searches_needed"] is not None else "not reached"
+        console.print(
+            f"interleaving (A = without, B = with personalisation): {il['impressions']} searches, "
+            f"A wins {il['a_wins']}, B wins {il['b_wins']}, ties {il['ties']}, preference for B "
+            f"{il['preference_b']:+.3f}, p = {il['p_value']:.4f}; searches to p < 0.05: {needed}"
+        )
+    return report.to_json()
 
 
 def report_table(report) -> Table:
@@ -120,6 +189,21 @@ def kind_table(report, measure: str = "nDCG@10") -> Table:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="UBI log(s): popularity tiers from clicks instead of catalog signals.",
 )
+@click.option(
+    "--personalised",
+    "shoppers",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A simulated shoppers folder (DATASET/shoppers): search only the personalisation stage's weights, "
+    "maximising nDCG@10 of its held-out searches of --split, each ranked for its shopper's profile.",
+)
+@click.option(
+    "--max-shared-cost",
+    type=click.FloatRange(0, 1),
+    default=0.005,
+    show_default=True,
+    help="With --personalised: the most nDCG@10 the split's shared judgments, ranked for its returning "
+    "shoppers, may lose against no personalisation.",
+)
 @click.pass_context
 def tune(
     ctx: click.Context,
@@ -135,10 +219,13 @@ def tune(
     longtail_methods: str,
     longtail_targets: str,
     click_logs: tuple[Path, ...],
+    shoppers: Path | None,
+    max_shared_cost: float,
 ) -> None:
     """Search fusion, candidates, rerank window and long-tail settings on a split; write the best as TOML.
 
-    Without a constraint the search has two objectives (nDCG@10, long-tail
+    With --personalised, search the personalisation stage's weights instead,
+    on simulated shoppers' held-out searches. Without a constraint the search has two objectives (nDCG@10, long-tail
     share) and best.toml gets the Pareto front's highest-nDCG point; the
     report shows the whole front. Serve the result with
     SEARCH_RERANK_SETTINGS=OUT/best.toml.
@@ -146,13 +233,11 @@ def tune(
     from ..data.clicks import read_ubi
     from ..data.loaders import load_dataset
     from ..evaluation.exposure import click_popularity
-    from ..evaluation.tune import Goal, SearchSpace, write_settings
+    from ..evaluation.tune import Goal, Guard, SearchSpace, write_settings
     from ..evaluation.tune import tune as run
     from ..evaluation.tuning_report import write_report
     from ..indexing.indexes import open_pipeline
 
-    data = load_dataset(dataset)
-    queries, qrels = data.split(split)
     pipeline = open_pipeline(settings_for(ctx))
     popularity = None
     if click_logs:
@@ -161,8 +246,28 @@ def tune(
         max_candidates=max_candidates,
         longtail_methods=tuple(m.strip() for m in longtail_methods.split(",") if m.strip()),
         longtail_targets=tuple(t.strip() for t in longtail_targets.split(",") if t.strip()),
+        ranking=shoppers is None,
+        personalisation=shoppers is not None,
     )
     goal = Goal(min_lt_share=min_lt_share, max_ndcg_cost=max_ndcg_cost, exposure=exposure)
+    profiles = guard = None
+    queries, qrels = load_dataset(dataset).split(split)
+    if shoppers is not None:
+        from ..evaluation.personalised import read_searches, shared_profiles, shopper_profiles, without_personalisation
+
+        shared_queries, shared_qrels = queries, qrels
+        queries, qrels = read_searches(shoppers, split)
+        profiles = shopper_profiles(pipeline, shoppers, queries)
+        # The split's shared judgments, ranked for its returning shoppers, may not lose more than the cost.
+        guard = Guard(
+            shared_queries,
+            shared_qrels,
+            shared_profiles(shared_qrels, queries, profiles),
+            max_cost=max_shared_cost,
+            floor=without_personalisation(pipeline.settings),
+        )
+        if goal.mode == "pareto":  # the stage does not trade exposure: one objective, nDCG@10
+            goal = Goal(min_lt_share=0.0, exposure=exposure)
     try:
         result = run(
             pipeline,
@@ -173,6 +278,8 @@ def tune(
             goal=goal,
             space=space,
             popularity=popularity,
+            profiles=profiles,
+            guard=guard,
             dataset=str(dataset),
             split=split,
             progress=True,

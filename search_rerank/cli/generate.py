@@ -38,6 +38,14 @@ from .common import Command, console
     help="hard: title-only hardware listings (units, model numbers), few popularity signals, sparse pooled "
     "labels in qrels/ (complete ones in complete/), a dense leg weaker than BM25.",
 )
+@click.option(
+    "--shoppers",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Also write shoppers/: this many simulated shoppers with hidden tastes, their UBI log and per-shopper "
+    "judgments of held-out searches (for evaluate/tune --personalised).",
+)
 def generate(
     out: Path,
     products: int,
@@ -48,10 +56,12 @@ def generate(
     pool_depth: int,
     workers: int,
     profile: str,
+    shoppers: int,
 ) -> None:
     """Write a synthetic catalog with complete graded judgments (BEIR layout)."""
     from ..data.generate import GeneratorConfig
     from ..data.generate import generate as run
+    from ..data.shoppers import ShopperConfig
 
     manifest = run(
         out,
@@ -65,8 +75,14 @@ def generate(
             workers=workers,
             profile=profile,
         ),
+        shoppers=ShopperConfig(shoppers=shoppers) if shoppers else None,
     )
     console.print(
         f"wrote {manifest.products} products and {sum(manifest.queries.values())} queries "
         f"({manifest.queries}) to {out}; held-out types: {', '.join(manifest.heldout_types)}"
     )
+    if manifest.shoppers is not None:
+        console.print(
+            f"simulated shoppers {manifest.shoppers.shoppers}, held-out searches {manifest.shoppers.heldout_queries}"
+            f" in {out / 'shoppers'}"
+        )

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import copy
 import logging
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -31,7 +33,9 @@ from .filters import Filters
 from .fusion import fuse
 from .learned_rank import LearnedRanker
 from .longtail import is_long_tail, long_tail_stage
+from .personalise import personalise, skip_reason
 from .product import Product
+from .profile import ShopperProfile, facet_values
 from .ranker_features import FieldScorer, features
 from .reasons import TIMEOUT, reason_code
 from .retrieval import DENSE, LEGS, LEXICAL, Reranker, Retriever, Stage
@@ -42,6 +46,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 TOTAL = "total"
 """The timing of the whole search, kept beside the stages' (not a stage itself)."""
+FACET_CACHE_SIZE = 50_000
+"""Products whose facet values a pipeline keeps (a few hundred bytes each)."""
 NO_TEXT_TO_EMBED = "no query text to embed"
 """Why the dense leg skips a search without words (browsing by filters)."""
 
@@ -122,6 +128,8 @@ class SearchPipeline:
         self.store = store
         self.reranker = reranker
         self.ranker = ranker
+        self._facets: OrderedDict[str, tuple[int, dict[str, tuple[str, ...]]]] = OrderedDict()
+        self._facet_lock = threading.Lock()
         self._pools = {
             stage: ThreadPoolExecutor(max_workers=4, thread_name_prefix=stage)
             for stage in (LEXICAL, DENSE, Stage.RERANK)
@@ -185,15 +193,25 @@ class SearchPipeline:
                 ranking.timings_ms[name] = (time.perf_counter() - started) * 1000
         return ranking
 
-    def rank_from(self, retrieved: Ranking, settings: Settings | None = None) -> Ranking:
-        """Fuse the retrieved legs, then rerank and boost: a new Ranking; ``retrieved`` is left as it was.
+    def rank_from(
+        self, retrieved: Ranking, settings: Settings | None = None, profile: ShopperProfile | None = None
+    ) -> Ranking:
+        """Fuse the retrieved legs, then rerank, boost and personalise: a new Ranking; ``retrieved`` is left as it was.
 
         The one way lists are ranked: a search, interleaving (one retrieval,
         two rankings), tuning (one retrieval, many trials) and evaluation all
         call it, so that they cannot rank differently. ``retrieved`` may be
         deeper than ``settings`` ask: each leg is cut to its own candidate
         count (a leg's top k at depth 100 is its top k at depth k), and a dense
-        list is left out when ``settings`` disable the dense leg.
+        list is left out when ``settings`` disable the dense leg. ``profile``
+        is the shopper's (see core.profile.mix); None ranks for everyone.
+
+        Personalisation runs after the long-tail stage and before diversity:
+        after reranking and the long-tail stage so that it nudges the final
+        relevance-and-exposure order within its bounds (cap, max_rise) rather
+        than feeding the long-tail gate, which must judge relevance alone; and
+        before diversity, so that MMR still spreads the list the shopper
+        sees instead of being undone by a later reorder.
         """
         settings = settings if settings is not None else self.settings
         query = retrieved.query
@@ -261,6 +279,21 @@ class SearchPipeline:
             )
             ranking.stages[Stage.LONGTAIL] = current
 
+        reason = skip_reason(profile, settings.personalisation)
+        if reason is not None:
+            ranking.skipped[Stage.PERSONAL] = reason
+        elif current and profile is not None:
+            before = current
+            try:
+                current = self._timed(ranking, Stage.PERSONAL, lambda: self._personalise(before, profile, settings))
+                ranking.stages[Stage.PERSONAL] = current
+            except Exception as exc:  # fail-open: a broken profile must not take search down
+                current = before
+                ranking.degraded[Stage.PERSONAL] = reason_code(exc)
+                log.warning(
+                    "personalisation degraded (%s): %s: %s", ranking.degraded[Stage.PERSONAL], type(exc).__name__, exc
+                )
+
         if not settings.diversity.enabled:
             ranking.skipped[Stage.DIVERSITY] = "diversity (MMR) disabled in settings"
         elif current:
@@ -276,10 +309,11 @@ class SearchPipeline:
         size: int = 10,
         offset: int = 0,
         settings: Settings | None = None,
+        profile: ShopperProfile | None = None,
     ) -> SearchResult:
         settings = settings if settings is not None else self.settings
         started = time.perf_counter()
-        ranking = self.rank_from(self.retrieve(query, filters, settings), settings)
+        ranking = self.rank_from(self.retrieve(query, filters, settings), settings, profile)
         hits = self.hits(ranking.candidates[offset : offset + size], settings)
         ranking.timings_ms[TOTAL] = (time.perf_counter() - started) * 1000
         return SearchResult(query=query, hits=hits, total=len(ranking.candidates), ranking=ranking)
@@ -312,6 +346,48 @@ class SearchPipeline:
         products = self.store.get([c.product_id for c in window])
         texts = {pid: p.embedding_text() for pid, p in products.items()}
         return reranker.run(query, candidates, texts, settings.rerank)
+
+    def vectors_of(self, product_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored bi-encoder vectors of these products; none without a dense leg that keeps them."""
+        leg = self.legs.get(DENSE)
+        return leg.vectors_of(product_ids) if isinstance(leg, StoredVectors) else {}
+
+    def product_facets(self, product_ids: Sequence[str]) -> dict[str, dict[str, tuple[str, ...]]]:
+        """Each product's profile facet values (see core.profile.facet_values), from a per-pipeline cache.
+
+        Parsing a product record costs about as much as the rest of the
+        personalisation stage, and the same products come back search after
+        search. An entry is keyed by the product id and checked against a hash
+        of its stored record, so an in-place catalogue update is seen at once.
+        """
+        records = self.store.records(product_ids)
+        found: dict[str, dict[str, tuple[str, ...]]] = {}
+        fresh: dict[str, tuple[int, dict[str, tuple[str, ...]]]] = {}
+        with self._facet_lock:
+            for pid, record in records.items():
+                cached = self._facets.get(pid)
+                if cached is not None and cached[0] == hash(record):
+                    self._facets.move_to_end(pid)
+                    found[pid] = cached[1]
+        for pid, record in records.items():
+            if pid not in found:
+                found[pid] = facet_values(Product.model_validate_json(record))
+                fresh[pid] = (hash(record), found[pid])
+        if fresh:
+            with self._facet_lock:
+                self._facets.update(fresh)
+                while len(self._facets) > FACET_CACHE_SIZE:
+                    self._facets.popitem(last=False)
+        return found
+
+    def _personalise(
+        self, candidates: Sequence[Candidate], profile: ShopperProfile, settings: Settings
+    ) -> list[Candidate]:
+        ids = [c.product_id for c in candidates[: settings.personalisation.depth]]
+        wants_vectors = profile.vector is not None and settings.personalisation.vector_weight > 0
+        vectors = self.vectors_of(ids) if wants_vectors else {}
+        facets = self.product_facets(ids)
+        return personalise(candidates, {}, vectors, profile, settings.personalisation, facets=facets)
 
     def _diversify(self, candidates: Sequence[Candidate], settings: Settings) -> list[Candidate]:
         ids = [c.product_id for c in candidates[: settings.diversity.depth]]

@@ -19,6 +19,8 @@ CIRCUIT_OPEN = "circuit_open"
 """The part failed repeatedly and is skipped until its breaker's cool-down ends."""
 UBI_WRITE_FAILED = "ubi_write_failed"
 """The UBI log could not be written (disk full, permissions): the record was not kept."""
+PROFILE_STORE_UNAVAILABLE = "profile_store_unavailable"
+"""The shopper's profile could not be read: the search is ranked as for an anonymous shopper."""
 ERROR = "error"
 """Any other failure; the log line with the request id says which."""
 

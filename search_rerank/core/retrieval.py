@@ -31,6 +31,7 @@ class Stage(StrEnum):
     LTR = "ltr"
     LONGTAIL = "longtail"
     DIVERSITY = "diversity"
+    PERSONAL = "personal"
 
 
 LEXICAL, DENSE = Stage.LEXICAL, Stage.DENSE

@@ -363,6 +363,104 @@ class DiversitySettings(_Section):
     depth: int = Field(default=30, ge=1, le=1000, description="how many top results are re-ranked")
 
 
+PROFILE_FACETS = ("category", "brand", "color", "material", "style", "size", "price_band")
+"""What a shopper profile keeps affinities for: the product's category path and brand, the attributes shoppers
+choose between (``attributes[...]`` keys as the loaders and the generator write them), and a price band."""
+PROFILE_ACTIONS = ("impression", "click", "add_to_cart", "purchase")
+
+
+def _default_facet_weights() -> dict[str, float]:
+    return {
+        "category": 0.05,
+        "brand": 0.1,
+        "color": 0.05,
+        "material": 0.05,
+        "style": 0.05,
+        "size": 0.02,
+        "price_band": 0.05,
+    }
+
+
+def _default_action_weights() -> dict[str, float]:
+    """A purchase says more about taste than a click, an impression next to nothing (it is what we chose)."""
+    return {"impression": 0.0, "click": 1.0, "add_to_cart": 3.0, "purchase": 5.0}
+
+
+class PersonalisationSettings(_Section):
+    """The personalisation stage and the shopper profiles it reads (see core.profile, core.personalise).
+
+    On by default because it only acts on a request that names a shopper (user or session id) whose
+    profile holds at least ``min_events`` events: anonymous and cold requests rank exactly as without it.
+    Weights are on the scale of the list's min-max scaled score (the best result is 1).
+    """
+
+    enabled: bool = True
+    facet_weights: dict[str, float] = Field(
+        default_factory=_default_facet_weights,
+        description="per facet, the weight of the shopper's share of interest in the product's value (0..1)",
+    )
+    vector_weight: float = Field(
+        default=0.1, ge=0.0, le=10.0, description="weight of the cosine between profile and product vectors"
+    )
+    cap: float = Field(default=0.3, ge=0.0, le=10.0, description="the most the stage adds to a product's score")
+    max_rise: int = Field(
+        default=10, ge=0, le=1000, description="the most positions the stage may move a product up the list"
+    )
+    depth: int = Field(default=50, ge=1, le=1000, description="how many top results the stage re-ranks")
+    min_events: float = Field(
+        default=3.0, ge=0.0, description="a shopper with fewer (decayed) events is cold: the stage skips them"
+    )
+    session_weight: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="share of the session's profile against the shopper's long-term one, when both exist",
+    )
+    half_life_s: float = Field(
+        default=30 * 86400.0, gt=0, description="long-term profile: an event's weight halves after this long"
+    )
+    session_half_life_s: float = Field(
+        default=3600.0, gt=0, description="session profile: an event's weight halves after this long"
+    )
+    action_weights: dict[str, float] = Field(default_factory=_default_action_weights)
+    max_values_per_facet: int = Field(
+        default=20, ge=1, le=1000, description="values kept per facet, the strongest; bounds a profile's size"
+    )
+    ttl_s: float = Field(default=180 * 86400.0, gt=0, description="a profile not updated for this long is forgotten")
+    read_timeout_s: float = Field(
+        default=0.25, gt=0, le=30, description="a search waits this long for the shopper's profile, then ranks without"
+    )
+    write_timeout_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="POST /ubi/events waits this long for the profile update, then answers (the event is logged)",
+    )
+    store: Literal["sqlite", "elasticsearch", "opensearch"] = Field(
+        default="sqlite",
+        description="sqlite: a file shared by the workers of one machine; elasticsearch/opensearch: an index in "
+        "the lexical leg's cluster (lexical.url and its credentials), shared by several machines",
+    )
+    store_path: Path | None = Field(
+        default=None, description="sqlite: the database file; unset: profiles.sqlite3 in index_dir"
+    )
+    profile_index: str = Field(
+        default="search-rerank-profiles", pattern=INDEX_NAME, description="elasticsearch/opensearch: the index"
+    )
+
+    @model_validator(mode="after")
+    def _known_keys(self) -> PersonalisationSettings:
+        unknown = set(self.facet_weights) - set(PROFILE_FACETS)
+        if unknown:
+            raise ValueError(f"unknown facet(s) in facet_weights: {sorted(unknown)}; valid: {list(PROFILE_FACETS)}")
+        unknown = set(self.action_weights) - set(PROFILE_ACTIONS)
+        if unknown:
+            raise ValueError(f"unknown action(s) in action_weights: {sorted(unknown)}; valid: {list(PROFILE_ACTIONS)}")
+        if any(w < 0 for w in (*self.facet_weights.values(), *self.action_weights.values())):
+            raise ValueError("facet_weights and action_weights must be >= 0")
+        return self
+
+
 class RecoSettings(_Section):
     """Recommendations beside search: similar items, also-clicked items, and the fallback block of a weak search."""
 
@@ -533,6 +631,7 @@ class Settings(BaseSettings):
     longtail: LongTailSettings = Field(default_factory=LongTailSettings)
     diversity: DiversitySettings = Field(default_factory=DiversitySettings)
     exposure_control: ExposureControlSettings = Field(default_factory=ExposureControlSettings)
+    personalisation: PersonalisationSettings = Field(default_factory=PersonalisationSettings)
     reco: RecoSettings = Field(default_factory=RecoSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
@@ -544,6 +643,16 @@ class Settings(BaseSettings):
                 f"dense.backend='engine' runs the dense leg's kNN in the lexical leg's cluster index, but "
                 f"lexical.backend is {self.lexical.backend!r}; set lexical.backend to one of "
                 f"{list(SERVER_BACKENDS)} (with lexical.url), or dense.backend to 'faiss'"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _cluster_profile_store_needs_a_cluster(self) -> Settings:
+        if self.personalisation.store in SERVER_BACKENDS and not self.lexical.url:
+            raise ValueError(
+                f"personalisation.store={self.personalisation.store!r} keeps profiles in the cluster at "
+                "lexical.url, which is not set; set lexical.url (and its credentials), or personalisation.store "
+                "to 'sqlite'"
             )
         return self
 

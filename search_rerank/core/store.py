@@ -77,6 +77,11 @@ class ProductStore:
             marks = ",".join("?" * len(chunk))
             yield from conn.execute(f"SELECT {columns} FROM products WHERE {where} id IN ({marks})", chunk)
 
+    def records(self, product_ids: Sequence[str]) -> dict[str, str]:
+        """The stored JSON records, unparsed: for callers that cache what they derive from a record and only
+        need to parse it when it changed."""
+        return dict(self._by_ids("id, record", "", product_ids))
+
     def get(self, product_ids: Sequence[str]) -> dict[str, Product]:
         return {pid: Product.model_validate_json(rec) for pid, rec in self._by_ids("id, record", "", product_ids)}
 

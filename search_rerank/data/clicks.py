@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import DataError
+from ..core.profile_store import ShopperAction
 from .dataset import Query
 from .loaders import LoadStats, checked_rows, numbered_text_lines, parse_json_object
 from .qrels import Qrels
@@ -257,6 +258,62 @@ def _timestamp(value: Any) -> float:
         except ValueError:
             pass
     raise ValueError(f"timestamp must be ISO 8601 or epoch milliseconds, got {value!r}")
+
+
+# --- what shoppers did, for their profiles ----------------------------------------
+
+
+def shopper_action(record: Mapping[str, Any], actions: Iterable[str]) -> ShopperAction | None:
+    """A UBI event as what a shopper did to a product, or None: another kind of record, an action not in
+    ``actions``, or an event naming no shopper (no ``user_id`` or ``session_id``) or no product.
+
+    The session id is read from the record, else from ``event_attributes`` (where some front ends put it);
+    the time is the event's ``timestamp`` in seconds since the epoch.
+    """
+    action = record.get("action_name")
+    if not isinstance(action, str) or action not in actions:
+        return None
+    attributes = record.get("event_attributes")
+    attributes = attributes if isinstance(attributes, Mapping) else {}
+    thing = attributes.get("object")
+    doc = thing.get("object_id") if isinstance(thing, Mapping) else None
+    if isinstance(doc, int) and not isinstance(doc, bool):
+        doc = str(doc)
+    user = record.get("user_id")
+    session = record.get("session_id") or attributes.get("session_id")
+    user = user if isinstance(user, str) and user else None
+    session = session if isinstance(session, str) and session else None
+    if not isinstance(doc, str) or not doc or (user is None and session is None):
+        return None
+    return ShopperAction(user, session, doc, action, _timestamp(record.get("timestamp")) / 1000)
+
+
+def read_shopper_actions(
+    pattern: str | Path,
+    actions: Iterable[str],
+    *,
+    skip_bad: bool = False,
+    stats: LoadStats | None = None,
+) -> list[ShopperAction]:
+    """Every event of ``actions`` in the UBI files ``pattern`` matches (a file or a glob), oldest first: what
+    ``search-rerank profiles build`` replays into the profile store. Bulk action lines and query records are
+    passed over; a line that is not JSON raises :class:`DataError` with its file and line (or with
+    ``skip_bad`` is counted in ``stats``)."""
+    wanted = frozenset(actions)
+    paths = sorted(Path(p) for p in glob.glob(str(Path(pattern).expanduser()))) or [Path(pattern)]
+    found: list[ShopperAction] = []
+    for path in paths:
+        if not path.is_file():
+            raise DataError(path, None, "no such UBI log (give a file or a glob of UBI NDJSON files)")
+        rows = checked_rows(
+            path,
+            numbered_text_lines(path),
+            lambda text: shopper_action(parse_json_object(text), wanted),
+            skip_bad=skip_bad,
+            stats=stats,
+        )
+        found.extend(rows)
+    return sorted(found, key=lambda a: a.at)
 
 
 # --- field checks shared by both formats -----------------------------------------

@@ -47,13 +47,16 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm import tqdm
 
 from ..core.errors import ConfigError
 from .taxonomy import BRAND_ENDS, BRAND_STARTS, COLOURS, HARD_PACKS, HARD_SIZES, SHARED_INTENTS, STYLES, TYPES
+
+if TYPE_CHECKING:  # shoppers builds on this module; it is imported where it is used
+    from .shoppers import ShopperConfig, ShopperManifest
 
 CHUNK = 20_000
 EXACT, PARTIAL = 2, 1
@@ -776,12 +779,21 @@ class Manifest:
     config: dict
     pooled_judgments: dict[str, int] = field(default_factory=dict)
     labels: str = "complete"  # what qrels/ holds: "complete", or "pooled" (the hard profile; complete/ has the rest)
+    shoppers: ShopperManifest | None = None
+    """What ``shoppers/`` holds, when simulated shoppers were asked for (not written to manifest.json)."""
 
     def write(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+        data = asdict(self)
+        data.pop("shoppers")  # shoppers/ has its own manifest; this one stays as it was without them
+        path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
-def generate(out_dir: str | Path, config: GeneratorConfig = GeneratorConfig(), progress: bool = True) -> Manifest:
+def generate(
+    out_dir: str | Path,
+    config: GeneratorConfig = GeneratorConfig(),
+    progress: bool = True,
+    shoppers: ShopperConfig | None = None,
+) -> Manifest:
     """Write corpus.jsonl, queries.jsonl, qrels/{train,dev,test}.tsv and manifest.json to ``out_dir``.
 
     With ``config.pooled``, also ``pooled/``: the same dataset judged the way
@@ -789,6 +801,10 @@ def generate(out_dir: str | Path, config: GeneratorConfig = GeneratorConfig(), p
     to show what sparse labels do to training and evaluation. The hard profile
     turns this round: ``qrels/`` holds the pooled judgments, as a shop's own
     data would, and ``complete/`` the complete labels.
+
+    With ``shoppers``, also ``shoppers/``: simulated shoppers' UBI log and
+    per-(shopper, query) judgments of their held-out searches (see
+    data.shoppers).
     """
     out = Path(out_dir)
     (out / "qrels").mkdir(parents=True, exist_ok=True)
@@ -859,4 +875,9 @@ def generate(out_dir: str | Path, config: GeneratorConfig = GeneratorConfig(), p
         labels="complete" if config.profile == "easy" else "pooled",
     )
     manifest.write(out / "manifest.json")
+    if shoppers is not None:
+        from .shoppers import simulate_shoppers
+
+        qids = [f"Q{n:06d}" for n in range(len(specs))]
+        manifest.shoppers = simulate_shoppers(out / "shoppers", cat, specs, qids, freq, by_type, shoppers, config.seed)
     return manifest

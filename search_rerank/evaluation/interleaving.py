@@ -69,6 +69,29 @@ def summarise(outcomes: Sequence[int], *, resamples: int = 10_000, seed: int = 0
     )
 
 
+def preference_curve(
+    outcomes: Sequence[int], *, checkpoints: int = 100, resamples: int = 4000, seed: int = 0
+) -> list[tuple[int, float, float]]:
+    """(searches, preference for B, p-value) after the first n outcomes, at about ``checkpoints`` values of n
+    (multiples of 25): how the verdict of an online test would have read as the searches came in."""
+    step = 25 * max(1, round(len(outcomes) / checkpoints / 25))
+    points = sorted({*range(step, len(outcomes) + 1, step), len(outcomes)} - {0})
+    curve = []
+    for n in points:
+        s = summarise(outcomes[:n], resamples=resamples, seed=seed)
+        curve.append((n, s.preference_b, s.p_value))
+    return curve
+
+
+def searches_needed(curve: Sequence[tuple[int, float, float]], alpha: float = 0.05) -> int | None:
+    """The fewest searches from which every later checkpoint of ``curve`` stays significant; None if never.
+
+    "Stays": a test stopped at the first p < alpha would stop on noise (peeking);
+    requiring it to hold from there on is the conservative reading.
+    """
+    return next((n for k, (n, _, _) in enumerate(curve) if all(p < alpha for _, _, p in curve[k:])), None)
+
+
 def read_interleaved_ubi(*paths: str | Path) -> list[tuple[dict[str, str], set[str]]]:
     """Per UBI query id: the team of each shown product and the products clicked.
 

@@ -33,9 +33,10 @@ from tqdm import tqdm
 from ..core.candidate import Candidate
 from ..core.errors import ConfigError
 from ..core.pipeline import Ranking, SearchPipeline
+from ..core.profile import ShopperProfile
 from ..core.rerank import DEFAULT_BLEND, reranked
 from ..core.retrieval import DENSE, LEXICAL
-from ..core.settings import RerankSettings, Settings, load_settings, read_settings_file
+from ..core.settings import PROFILE_FACETS, RerankSettings, Settings, load_settings, read_settings_file
 from ..core.store import ProductStore
 from ..data.dataset import Query
 from ..data.qrels import Qrels
@@ -51,7 +52,10 @@ EXPOSURE_METRICS = (LT_SHARE, TAIL_SHARE)
 tail tier below head and torso (``tail@10``, see exposure.tier)."""
 LONGTAIL_METHODS = ("off", "boost", "xquad")
 LONGTAIL_TARGETS = ("long_tail", "tail")
-TUNED_SECTIONS = ("lexical", "dense", "fusion", "rerank", "longtail")
+TUNED_SECTIONS = ("lexical", "dense", "fusion", "rerank", "longtail", "personalisation")
+PERSONAL_PREFIX = "personal_"
+"""Trial parameters of the personalisation stage: ``personal_<facet>`` weights, ``personal_vector_weight``,
+``personal_cap``, ``personal_max_rise``."""
 
 
 # ------------------------------------------------------------ what is searched
@@ -68,6 +72,14 @@ class SearchSpace:
     longtail_methods: tuple[str, ...] = LONGTAIL_METHODS
     longtail_targets: tuple[str, ...] = ("long_tail",)
     """What the long-tail stage favours (settings.longtail.target); with both, the search picks."""
+    ranking: bool = True
+    """Search candidates, fusion, rerank window and the long-tail stage."""
+    personalisation: bool = False
+    """Search the personalisation stage's weights (facet weights, vector weight, cap, max rise, depth up to
+    ``max_candidates``); needs judged searches with shopper profiles (see RankingCache's ``profiles``)."""
+    max_facet_weight: float = 1.0
+    max_cap: float = 2.0
+    max_rise: int = 50
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_candidates <= self.max_candidates:
@@ -80,15 +92,20 @@ class SearchSpace:
         unknown = set(self.longtail_targets) - set(LONGTAIL_TARGETS)
         if unknown or not self.longtail_targets:
             raise ConfigError(f"longtail targets {sorted(unknown) or '(none)'} invalid; choose from {LONGTAIL_TARGETS}")
+        if not self.ranking and not self.personalisation:
+            raise ConfigError("nothing to search: enable ranking, personalisation or both")
 
 
 def suggest(trial: optuna.Trial, space: SearchSpace, hybrid: bool, reranker: bool) -> dict[str, Any]:
     """One trial's parameters; conditional ones (rank constant for RRF only, ...) only when they apply."""
-    params: dict[str, Any] = {
-        "candidates": trial.suggest_int(
-            "candidates", space.min_candidates, space.max_candidates, step=space.candidate_step
-        )
-    }
+    params: dict[str, Any] = {}
+    if space.personalisation:
+        params.update(suggest_personalisation(trial, space))
+    if not space.ranking:
+        return params
+    params["candidates"] = trial.suggest_int(
+        "candidates", space.min_candidates, space.max_candidates, step=space.candidate_step
+    )
     if hybrid:
         params["fusion_method"] = trial.suggest_categorical("fusion_method", ["rrf", "linear"])
         # Only the ratio of the two weights changes a fused order, so one parameter covers them.
@@ -111,12 +128,41 @@ def suggest(trial: optuna.Trial, space: SearchSpace, hybrid: bool, reranker: boo
     return params
 
 
+def suggest_personalisation(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
+    """The personalisation stage's weights: one per profile facet, the vector's, and its bounds (the cap, the
+    most a product may rise, how deep it re-ranks): a looser bound helps returning shoppers until it lets taste
+    outrank relevance, and only the data says where that is."""
+    params: dict[str, Any] = {
+        f"{PERSONAL_PREFIX}{facet}": trial.suggest_float(f"{PERSONAL_PREFIX}{facet}", 0.0, space.max_facet_weight)
+        for facet in PROFILE_FACETS
+    }
+    params[f"{PERSONAL_PREFIX}vector_weight"] = trial.suggest_float(f"{PERSONAL_PREFIX}vector_weight", 0.0, 1.0)
+    params[f"{PERSONAL_PREFIX}cap"] = trial.suggest_float(f"{PERSONAL_PREFIX}cap", 0.0, space.max_cap)
+    params[f"{PERSONAL_PREFIX}max_rise"] = trial.suggest_int(f"{PERSONAL_PREFIX}max_rise", 0, space.max_rise)
+    params[f"{PERSONAL_PREFIX}depth"] = trial.suggest_int(f"{PERSONAL_PREFIX}depth", 10, space.max_candidates, step=10)
+    return params
+
+
+def personalisation_section(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``personal_*`` trial parameters as the ``personalisation`` settings section."""
+    return {
+        "facet_weights": {facet: round(float(params[f"{PERSONAL_PREFIX}{facet}"]), 6) for facet in PROFILE_FACETS},
+        "vector_weight": round(float(params[f"{PERSONAL_PREFIX}vector_weight"]), 6),
+        "cap": round(float(params[f"{PERSONAL_PREFIX}cap"]), 6),
+        "max_rise": int(params[f"{PERSONAL_PREFIX}max_rise"]),
+        "depth": int(params[f"{PERSONAL_PREFIX}depth"]),
+    }
+
+
 def sections(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Trial parameters as settings sections, the shape of ``Settings.override`` and of the written file."""
-    out: dict[str, dict[str, Any]] = {
-        "lexical": {"candidates": int(params["candidates"])},
-        "dense": {"candidates": int(params["candidates"])},
-    }
+    out: dict[str, dict[str, Any]] = {}
+    if any(name.startswith(PERSONAL_PREFIX) for name in params):
+        out["personalisation"] = personalisation_section(params)
+    if "candidates" not in params:
+        return out
+    out["lexical"] = {"candidates": int(params["candidates"])}
+    out["dense"] = {"candidates": int(params["candidates"])}
     if "fusion_method" in params:
         share = float(params["lexical_weight"])
         fusion: dict[str, Any] = {
@@ -200,12 +246,17 @@ class Scored:
 
 
 class RankingCache:
-    """Leg lists retrieved once per query at ``depth`` candidates; any settings are ranked from them.
+    """Leg lists retrieved once per query text at ``depth`` candidates; any settings are ranked from them.
 
     ``popularity`` sets the tiers the exposure metrics count (e.g. from clicks,
     when traffic says what is head better than sales do); the long-tail stage
     always uses the store's, as the service does, so that what is tuned is
     what will be served.
+
+    ``profiles`` gives a judged query the shopper profile it is ranked for
+    (personalised evaluation: one judged query per shopper and search); a
+    query without one ranks for everyone. Judged queries sharing a text share
+    one retrieval, since retrieval never depends on who searches.
     """
 
     def __init__(
@@ -216,6 +267,7 @@ class RankingCache:
         *,
         depth: int,
         popularity: Mapping[str, float] | None = None,
+        profiles: Mapping[str, ShopperProfile | None] | None = None,
         progress: bool = False,
     ):
         judged = [qid for qid in qrels if qid in queries]
@@ -224,6 +276,7 @@ class RankingCache:
         self.queries = {qid: queries[qid] for qid in judged}
         self.qrels = {qid: qrels[qid] for qid in judged}
         self.depth = depth
+        self.profiles = dict(profiles) if profiles is not None else {}
         store = _PopularityStore(pipeline.store, pipeline.store.popularity())
         self.popularity = dict(popularity) if popularity is not None else store.table
         reranker = _MemoReranker(pipeline.reranker) if pipeline.reranker is not None else None
@@ -232,11 +285,15 @@ class RankingCache:
         base = pipeline.settings.offline().override(lexical={"candidates": depth}, dense={"candidates": depth})
         started = time.perf_counter()
         self.retrieved: dict[str, Ranking] = {}
+        by_text: dict[str, Ranking] = {}
         for qid in tqdm(judged, desc="retrieve", unit="query", disable=not progress):
-            retrieved = pipeline.retrieve(self.queries[qid].text, None, base)
-            if retrieved.degraded:
-                raise ConfigError(f"retrieval failed for query {qid!r}: {retrieved.degraded}")
-            self.retrieved[qid] = retrieved
+            text = self.queries[qid].text
+            if text not in by_text:
+                retrieved = pipeline.retrieve(text, None, base)
+                if retrieved.degraded:
+                    raise ConfigError(f"retrieval failed for query {qid!r}: {retrieved.degraded}")
+                by_text[text] = retrieved
+            self.retrieved[qid] = by_text[text]
         self.retrieve_seconds = time.perf_counter() - started
 
     @property
@@ -251,7 +308,8 @@ class RankingCache:
         """Each query's ranked list under ``settings``, ranked from the cached retrieval as the service ranks."""
         settings = settings.offline()
         return {
-            qid: self.pipeline.rank_from(retrieved, settings).candidates for qid, retrieved in self.retrieved.items()
+            qid: self.pipeline.rank_from(retrieved, settings, self.profiles.get(qid)).candidates
+            for qid, retrieved in self.retrieved.items()
         }
 
     def score(self, settings: Settings) -> Scored:
@@ -332,6 +390,27 @@ class Goal:
         return out
 
 
+GUARD_NDCG = "guard_nDCG@10"
+
+
+@dataclass(frozen=True)
+class Guard:
+    """Judged queries a trial may not make worse by more than ``max_cost`` nDCG@10, against ``floor``'s ranking.
+
+    What a tuning split alone cannot see: weights chosen for returning
+    shoppers' own searches can cost relevance on the queries everyone asks.
+    Ranked from a cache of their own (with ``profiles``, each query for a
+    shopper); a trial past the cost is infeasible, as with the other
+    constraints. ``floor`` defaults to the tuning baseline's settings.
+    """
+
+    queries: Mapping[str, Query]
+    qrels: Qrels
+    profiles: Mapping[str, ShopperProfile | None] | None = None
+    max_cost: float = 0.005
+    floor: Settings | None = None
+
+
 @dataclass
 class TrialRecord:
     number: int
@@ -375,21 +454,38 @@ def tune(
     goal: Goal = Goal(),
     space: SearchSpace = SearchSpace(),
     popularity: Mapping[str, float] | None = None,
+    profiles: Mapping[str, ShopperProfile | None] | None = None,
+    guard: Guard | None = None,
     dataset: str = "",
     split: str = "dev",
     progress: bool = False,
     on_trial: Callable[[TrialRecord], None] | None = None,
 ) -> TuningResult:
-    """Run the search; the baseline is the pipeline's own settings, ranked from the same cache."""
+    """Run the search; the baseline is the pipeline's own settings, ranked from the same cache.
+
+    With ``profiles`` (judged query -> the shopper profile it is ranked for),
+    each query is ranked for its shopper, and ``space.personalisation``
+    searches the personalisation stage's weights on those searches.
+    ``guard`` adds a constraint: its queries' nDCG@10 may not fall by more
+    than its cost (recorded as ``guard_nDCG@10`` in every trial's metrics).
+    """
     if trials < 1:
         raise ConfigError(f"trials must be at least 1, got {trials}")
     base = pipeline.settings
     depth = max(space.max_candidates, base.lexical.candidates, base.dense.candidates if base.dense.enabled else 0)
-    cache = RankingCache(pipeline, queries, qrels, depth=depth, popularity=popularity, progress=progress)
+    cache = RankingCache(
+        pipeline, queries, qrels, depth=depth, popularity=popularity, profiles=profiles, progress=progress
+    )
+    guarded = None
+    if guard is not None:
+        guard_cache = RankingCache(pipeline, guard.queries, guard.qrels, depth=depth, profiles=guard.profiles)
+        guarded = (guard_cache, guard)
     try:
-        return _search(cache, base, trials, seed, goal, space, dataset, split, progress, on_trial)
+        return _search(cache, base, trials, seed, goal, space, dataset, split, progress, on_trial, guarded)
     finally:
         cache.close()
+        if guarded is not None:
+            guarded[0].close()
 
 
 def _search(
@@ -403,17 +499,28 @@ def _search(
     split: str,
     progress: bool,
     on_trial: Callable[[TrialRecord], None] | None,
+    guarded: tuple[RankingCache, Guard] | None = None,
 ) -> TuningResult:
     baseline = cache.score(base)
     base_ndcg = baseline.metrics[NDCG]
+    guard_floor = 0.0
+    if guarded is not None:
+        guard_cache, guard = guarded
+        floor = guard.floor if guard.floor is not None else base
+        guard_floor = guard_cache.score(floor).metrics[NDCG] - guard.max_cost
+        baseline.metrics[GUARD_NDCG] = guard_cache.score(base).metrics[NDCG]
     records: list[TrialRecord] = []
     scored: dict[int, Scored] = {}
 
     def objective(trial: optuna.Trial):
         params = suggest(trial, space, cache.hybrid, cache.has_reranker)
-        result = cache.score(base.override(**sections(params)))
+        trial_settings = base.override(**sections(params))
+        result = cache.score(trial_settings)
         scored[trial.number] = result
         constraints = goal.constraints(result.metrics, base_ndcg)
+        if guarded is not None:
+            result.metrics[GUARD_NDCG] = guarded[0].score(trial_settings).metrics[NDCG]
+            constraints["guard_ndcg_cost"] = guard_floor - result.metrics[GUARD_NDCG]
         for name, value in constraints.items():
             trial.set_constraint(name, value)
         record = TrialRecord(trial.number, params, result.metrics, all(v <= 0 for v in constraints.values()))
@@ -495,6 +602,7 @@ _TUNED_FIELDS = {
     "fusion": {"method", "weights", "rank_constant", "normalization"},
     "rerank": {"window"},
     "longtail": {"enabled", "method", "strength", "gate", "xquad_lambda", "target"},
+    "personalisation": {"facet_weights", "vector_weight", "cap", "max_rise", "depth"},
 }
 
 
@@ -528,6 +636,8 @@ def _choose(records: Sequence[TrialRecord], front: Sequence[TrialRecord], goal: 
             wanted.append(
                 f"{NDCG} >= {base_ndcg - goal.max_ndcg_cost:.4f} (baseline {base_ndcg:.4f} - {goal.max_ndcg_cost})"
             )
+        if any(GUARD_NDCG in r.metrics for r in records):
+            wanted.append(f"{GUARD_NDCG} within the guard's cost")
         raise ConfigError(
             f"no trial met {' and '.join(wanted)}; the highest {lt} reached was "
             f"{closest.metrics[lt]:.4f} at {NDCG} {closest.metrics[NDCG]:.4f}. Loosen the "

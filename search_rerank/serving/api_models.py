@@ -16,6 +16,7 @@ from ..core.filters import Filters
 from ..core.pipeline import Hit, SearchResult
 from ..core.retrieval import Stage
 from ..core.settings import ServiceSettings, Settings
+from .ubi import SafeId
 
 NonNegative = Annotated[float, Field(ge=0.0)]
 
@@ -55,6 +56,13 @@ class DiversityOverrides(_Strict):
     depth: int | None = Field(default=None, ge=1, le=1000)
 
 
+class PersonalisationOverrides(_Strict):
+    enabled: bool | None = Field(default=None, description="false: rank this search as for an anonymous shopper")
+    vector_weight: float | None = Field(default=None, ge=0.0, le=10.0)
+    cap: float | None = Field(default=None, ge=0.0, le=10.0, description="the most the stage adds to a score")
+    max_rise: int | None = Field(default=None, ge=0, le=1000, description="the most places a product may move up")
+
+
 class Overrides(_Strict):
     """The settings a single request may change; the rest (models, timeouts, indexes) belong to the deployment."""
 
@@ -64,6 +72,7 @@ class Overrides(_Strict):
     rerank: RerankOverrides = Field(default_factory=RerankOverrides)
     longtail: LongTailOverrides = Field(default_factory=LongTailOverrides)
     diversity: DiversityOverrides = Field(default_factory=DiversityOverrides)
+    personalisation: PersonalisationOverrides = Field(default_factory=PersonalisationOverrides)
 
     def apply(self, settings: Settings) -> Settings:
         """``settings`` with the given fields replaced; raises ConfigError if the mix is invalid."""
@@ -87,6 +96,12 @@ class SearchRequest(_Strict):
         "to compare what BM25, fusion and the final ranking put here",
     )
     overrides: Overrides = Field(default_factory=Overrides)
+    user_id: SafeId | None = Field(
+        default=None, description="the signed-in shopper: their long-term profile personalises the ranking"
+    )
+    session_id: SafeId | None = Field(
+        default=None, description="the shopping session: its profile personalises the ranking (with user_id's)"
+    )
 
     @field_validator("query")
     @classmethod
@@ -174,7 +189,8 @@ class SearchResponse(BaseModel):
     hits: list[HitOut]
     degraded: dict[str, str] = Field(
         description="stages that failed or ran out of time, each with a stable reason code: timeout, "
-        "cluster_unavailable, circuit_open or error (the detail is in the service's log, under the request id)"
+        "cluster_unavailable, circuit_open, profile_store_unavailable or error (the detail is in the service's "
+        "log, under the request id)"
     )
     skipped: dict[str, str] = Field(description="stages that did not run by configuration, and why")
     timings_ms: dict[str, float]

@@ -36,6 +36,7 @@ from .live_pipeline import LivePipeline
 from .logs import request_id
 from .ops import check_ready, ops, reopen
 from .passthrough import passthrough_for
+from .profiles_api import open_store, profiles
 from .readiness import Readiness
 from .reco_api import reco
 from .reload_broadcast import EXPOSURE_FILE_ENV, RELOAD_FILE_ENV, ReloadBroadcast
@@ -171,6 +172,8 @@ def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None
     app.register_blueprint(ops)
     app.register_blueprint(web)
     app.register_blueprint(reco)
+    app.register_blueprint(profiles)
+    open_store(app, settings)
     breakers = guards.breakers if guards is not None else {}
     app.extensions["aggregator"] = Aggregator(breaker=breakers.get(AGGREGATIONS))
     if (bridge := passthrough_for(settings, breakers.get(PASSTHROUGH))) is not None:

@@ -7,15 +7,20 @@ own API and the Elasticsearch-compatible one search and log the same way.
 
 from __future__ import annotations
 
+import hmac
 import logging
+from dataclasses import replace
 from typing import Any
 
 from flask import current_app, g, jsonify, request
 from pydantic import TypeAdapter
 
 from ..core.filters import Filters
+from ..core.personalise import skip_reason
 from ..core.pipeline import SearchPipeline, SearchResult
+from ..core.profile import ShopperProfile
 from ..core.reasons import UBI_WRITE_FAILED
+from ..core.retrieval import Stage
 from ..core.settings import Settings
 from . import interleave, metrics, result_cache
 from .api_models import ErrorResponse, FieldError, Overrides
@@ -40,6 +45,20 @@ def error_response(
 ):
     body = ErrorResponse(error=error, message=message, fields=fields, reason=reason)
     return jsonify(body.model_dump(exclude_none=True)), status
+
+
+def admin_refusal(what: str, path: str) -> tuple[Any, ...] | None:
+    """None when the request carries the admin token (``Authorization: Bearer ...``), else the answer: 403 when
+    no token is configured (``what`` is disabled; the message names the route, ``path``), 401 when it is
+    missing or wrong."""
+    token = current_app.config["ADMIN_TOKEN"]
+    if not token:
+        return error_response(403, f"{what} disabled", f"set SEARCH_RERANK_ADMIN_TOKEN to enable {path}")
+    sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not hmac.compare_digest(sent.encode(), token.encode()):
+        response, status = error_response(401, "unauthorized", "send the admin token as 'Authorization: Bearer ...'")
+        return response, status, {"WWW-Authenticate": "Bearer"}
+    return None
 
 
 def request_json() -> Any:
@@ -82,10 +101,16 @@ def run_search(
     overrides: Overrides | None = None,
     ubi: UbiSearchParams | None = None,
     pipeline: SearchPipeline | None = None,
+    profile: ShopperProfile | None = None,
+    profile_failure: str | None = None,
 ) -> tuple[SearchResult, interleave.InterleavedSearch | None]:
     """The search, interleaved with the second ranking when the header or the traffic share says so.
 
     ``pipeline``: the request's view of the served pipeline (e.g. its legs held to a constraint).
+    ``profile``: the shopper's (see profiles_api.request_profile); a search it personalises is never
+    cached, one it leaves alone (anonymous, cold) is the anonymous search. ``profile_failure``: the reason
+    code when the profile could not be read, reported as ``degraded.personal``. Interleaved searches
+    compare two rankings for everyone and are not personalised.
     """
     pipeline = pipeline if pipeline is not None else current_pipeline()
     setup: interleave.InterleaveSetup | None = current_app.extensions.get("interleave")
@@ -106,6 +131,8 @@ def run_search(
             setup.source,
         )
         result = interleaved.result
+    elif profile is not None and skip_reason(profile, settings.personalisation) is None:
+        result = pipeline.run(query, filters, size=size, offset=offset, settings=settings, profile=profile)
     else:
         result = (
             result_cache.search(current_app, pipeline, query, filters, size, offset, settings)
@@ -113,10 +140,28 @@ def run_search(
             # a request's own view of the legs (held to a constraint the cache key cannot see) is never cached
             else pipeline.run(query, filters, size=size, offset=offset, settings=settings)
         )
+        result = personal_note(result, profile, profile_failure, settings)
     metrics.observe(result)
     shown = [hit.product.id for hit in result.hits]
     metrics.observe_exposure(shown, pipeline.store.popularity(shown), settings.longtail, offset)
     return result, interleaved
+
+
+def personal_note(
+    result: SearchResult, profile: ShopperProfile | None, failure: str | None, settings: Settings
+) -> SearchResult:
+    """The anonymous result, saying why it was not personalised for this shopper: a store failure
+    (``degraded``) or a cold profile (``skipped``). A copy: a cached result is shared by other requests."""
+    ranking = result.ranking
+    if failure is not None:
+        skipped = {k: v for k, v in ranking.skipped.items() if k != Stage.PERSONAL}
+        ranking = replace(ranking, degraded={**ranking.degraded, Stage.PERSONAL: failure}, skipped=skipped)
+    elif profile is not None:
+        reason = skip_reason(profile, settings.personalisation)
+        ranking = replace(ranking, skipped={**ranking.skipped, Stage.PERSONAL: reason or ""})
+    else:
+        return result
+    return replace(result, ranking=ranking)
 
 
 def log_query(

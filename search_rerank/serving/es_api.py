@@ -34,6 +34,7 @@ from .es_compat import InvalidQuery, Unsupported, es_response, parse_msearch, pa
 from .field_aliases import rename_fields
 from .json_input import InvalidBody
 from .passthrough import ClusterPassthrough, raw_target
+from .profiles_api import header_identity, request_profile
 from .retrievers import plan as plan_retriever
 
 es = Blueprint("es", __name__)
@@ -98,6 +99,7 @@ def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
     started = time.perf_counter()
     settings = current_settings()
     check_index(index, settings)
+    user_id, session_id = header_identity()
     pipeline = current_pipeline()
     # An ES 9 retriever tree becomes a body with a query, the settings it asks for and the legs it names.
     plan = plan_retriever(body, settings, pipeline) if body.get("retriever") is not None else None
@@ -131,8 +133,17 @@ def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
     elif delegated is not None and delegated.ordered:
         result = delegated.ordered_result(pipeline)
     elif not search.matches_nothing:
+        profile, failure = request_profile(user_id, session_id, settings)
         result, interleaved = run_search(
-            search.text, search.filters, search.size, search.offset, settings, ubi=search.ubi, pipeline=pipeline
+            search.text,
+            search.filters,
+            search.size,
+            search.offset,
+            settings,
+            ubi=search.ubi,
+            pipeline=pipeline,
+            profile=profile,
+            profile_failure=failure,
         )
         if delegated is not None:
             result = delegated.filled(result, pipeline)

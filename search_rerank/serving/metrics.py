@@ -62,6 +62,13 @@ class BreakerMetrics:
         BREAKER_REFUSED.labels(dependency).inc()
 
 
+PROFILE_STORE_ERRORS = Counter(
+    "search_rerank_profile_store_errors",
+    "profile store calls that failed: 'read' (a search ranked without personalisation), 'write' (UBI events "
+    "kept in the log but not applied to profiles), 'forget'",
+    ["operation"],
+)
+
 RESULT_CACHE = Counter(
     "search_rerank_result_cache_lookups", "searches looked up in the worker's result cache", ["outcome"]
 )

@@ -65,6 +65,13 @@ def openapi_document(version: str) -> dict[str, Any]:
             {"name": "index", "in": "path", "required": True, "schema": {"type": "string"}},
             {"name": "explain", "in": "query", "schema": {"type": "boolean"}},
             *ubi_ids,
+            *(
+                {"name": name, "in": "header", "schema": {"type": "string"}, "description": description}
+                for name, description in (
+                    ("X-Search-Rerank-User", "the signed-in shopper whose profile personalises the ranking"),
+                    ("X-Search-Rerank-Session", "the shopping session whose profile personalises the ranking"),
+                )
+            ),
         ],
         "requestBody": _object("an Elasticsearch search body"),
         "responses": {
@@ -142,7 +149,8 @@ def openapi_document(version: str) -> dict[str, Any]:
             },
             "/ubi/events": {
                 "post": {
-                    "summary": "UBI events (impressions, clicks, ...) from a front end, appended to the UBI log",
+                    "summary": "UBI events (impressions, clicks, ...) from a front end, appended to the UBI log; "
+                    "clicks, add_to_cart and purchases with a user_id or session_id update the shoppers' profiles",
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -190,6 +198,20 @@ def openapi_document(version: str) -> dict[str, Any]:
                         "200": _object("the controller's state (enabled false: the fixed strength of the settings)"),
                         "401": _json("ErrorResponse", "missing or wrong admin token"),
                         "403": _json("ErrorResponse", "disabled: SEARCH_RERANK_ADMIN_TOKEN is not set"),
+                    },
+                }
+            },
+            "/profiles/{user_id}": {
+                "delete": {
+                    "summary": "Forget a shopper: their profile and their sessions', leaving no trace in the store",
+                    "security": [{"adminToken": []}],
+                    "parameters": [{"name": "user_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {
+                        "200": _object("forgotten: how many profiles were removed"),
+                        "400": error,
+                        "401": _json("ErrorResponse", "missing or wrong admin token"),
+                        "403": _json("ErrorResponse", "forgetting disabled: SEARCH_RERANK_ADMIN_TOKEN is not set"),
+                        "503": _json("ErrorResponse", "the profile store is off or failed; nothing was forgotten"),
                     },
                 }
             },

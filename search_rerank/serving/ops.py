@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 import os
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify
 
 from .. import __version__
 from ..core.breaker import DeadlineExceeded, Guards
@@ -17,7 +16,7 @@ from ..core.reasons import reason_code
 from ..core.settings import Settings
 from ..indexing.indexes import open_pipeline, read_manifest
 from . import metrics
-from .context import error_response
+from .context import admin_refusal, error_response
 from .exposure_loop import ExposureLoop
 from .openapi import openapi_document
 from .reload_broadcast import ReloadBroadcast
@@ -88,19 +87,6 @@ def reload():
     if broadcast is not None:
         broadcast.announce()
     return jsonify({"status": "reloaded", "pid": os.getpid(), "other_workers": broadcast is not None, **reloaded})
-
-
-def admin_refusal(what: str, path: str) -> tuple[Any, ...] | None:
-    """The answer to a request for admin route ``path`` (``what`` it does) without the right token; None when
-    the token is right."""
-    token = current_app.config["ADMIN_TOKEN"]
-    if not token:
-        return error_response(403, f"{what} disabled", f"set SEARCH_RERANK_ADMIN_TOKEN to enable {path}")
-    sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if not hmac.compare_digest(sent.encode(), token.encode()):
-        response, status = error_response(401, "unauthorized", "send the admin token as 'Authorization: Bearer ...'")
-        return response, status, {"WWW-Authenticate": "Bearer"}
-    return None
 
 
 @ops.get("/admin/exposure-control")

@@ -26,6 +26,7 @@ from .context import (
     run_search,
 )
 from .json_input import InvalidBody
+from .profiles_api import apply_events, request_profile
 from .reco_api import fallback_block
 from .ubi import UbiEvent, UbiLog, UbiWriteError
 
@@ -41,7 +42,17 @@ def search():
     except ConfigError as exc:
         return error_response(400, "invalid request", fields=[FieldError(field="overrides", message=str(exc))])
     filters = None if req.filters.is_empty else req.filters
-    result, interleaved = run_search(req.query, filters, req.size, req.from_, run_settings, req.overrides)
+    profile, failure = request_profile(req.user_id, req.session_id, run_settings)
+    result, interleaved = run_search(
+        req.query,
+        filters,
+        req.size,
+        req.from_,
+        run_settings,
+        req.overrides,
+        profile=profile,
+        profile_failure=failure,
+    )
     hit_ids = [hit.product.id for hit in result.hits]
     query_id, unlogged = log_query(req.query, hit_ids, filters, req.from_, interleaved=interleaved)
     if unlogged is not None:
@@ -72,7 +83,8 @@ def _stage_hits(result: SearchResult, stages: dict[str, list[str]] | None, setti
 
 @api.post("/ubi/events")
 def ubi_events():
-    """UBI events from a front end (one object or a list), checked, then appended to the UBI log.
+    """UBI events from a front end (one object or a list), checked, appended to the UBI log, then applied to
+    the shoppers' profiles before the answer (so the next search sees them; see profiles_api).
 
     ``accepted`` means written: an event the log could not keep is a 503 (``ubi_write_failed``), so that
     the front end may send it again, never an acceptance followed by a loss.
@@ -88,8 +100,9 @@ def ubi_events():
     else:
         raise InvalidBody("body", "expected a UBI event object or a non-empty list of them")
     application = current_settings().service.ubi_application
+    events = [event.completed(application) for event in events]
     try:
-        ubi.write(event.completed(application) for event in events)
+        ubi.write(events)
     except UbiWriteError as exc:
         log.error("%d UBI event(s) refused (%s): %s", len(events), UBI_WRITE_FAILED, exc)
         metrics.DEGRADED.labels(UBI).inc()
@@ -99,6 +112,7 @@ def ubi_events():
     clicked = [pid for pid in map(clicked_product, events) if pid is not None]
     if clicked:
         metrics.observe_clicks(clicked, current_pipeline().store.popularity(clicked), current_settings().longtail)
+    apply_events(events, current_pipeline(), current_settings())
     return jsonify({"accepted": len(events)})
 
 

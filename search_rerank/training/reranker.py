@@ -108,10 +108,7 @@ class DevRerankEvaluator(BaseEvaluator):
     def blended_ndcg(self, probs: Mapping[str, np.ndarray], weight: float) -> float:
         """nDCG@10 of the lists with the window reordered by ``weight`` x model + the rest x first stage."""
         return self._ndcg(
-            {
-                qid: reranked(cs[: self.window], probs[qid], weight, cs[self.window :])
-                for qid, cs in self.lists.items()
-            }
+            {qid: reranked(cs[: self.window], probs[qid], weight, cs[self.window :]) for qid, cs in self.lists.items()}
         )
 
     def __call__(self, model, output_path=None, epoch: int = -1, steps: int = -1) -> dict[str, float]:

@@ -8,7 +8,9 @@ import json
 
 import pytest
 
+from search_rerank.core.personalise import NO_PROFILE
 from search_rerank.core.pipeline import SearchPipeline
+from search_rerank.core.profile import ShopperProfile, facet_values
 from search_rerank.core.rerank import CrossEncoderReranker
 from search_rerank.core.retrieval import DENSE, LEXICAL, Reranker, Stage
 from search_rerank.core.settings import Settings
@@ -94,9 +96,67 @@ def test_stage_names_serialise_as_the_plain_strings_they_always_were(pipeline, s
     wire = json.loads(json.dumps({"stages": list(ranking.stages), "timings_ms": ranking.timings_ms}))
     assert wire["stages"] == ["lexical", "dense", "fusion", "rerank", "longtail"]
     assert set(wire["timings_ms"]) == {"lexical", "dense", "fusion", "rerank", "longtail", "total"}
-    assert [str(stage) for stage in Stage] == ["lexical", "dense", "fusion", "rerank", "ltr", "longtail", "diversity"]
+    assert [str(stage) for stage in Stage] == [
+        "lexical",
+        "dense",
+        "fusion",
+        "rerank",
+        "ltr",
+        "longtail",
+        "diversity",
+        "personal",
+    ]
 
 
 def test_a_pipeline_refuses_a_leg_that_is_not_a_stage(pipeline, settings):
     with pytest.raises(ValueError, match="valid: \\['lexical', 'dense'\\]"):
         SearchPipeline(settings, {"sparse": pipeline.legs[LEXICAL]}, pipeline.store)
+
+
+def brand_lover(pipeline, settings, query):
+    """A warm profile that loves the brand of the lowest product in the top 10 (so it has room to rise)."""
+    ranking = pipeline.rank_from(pipeline.retrieve(query, None, settings), settings)
+    bottom = ranking.candidates[9].product_id
+    brand = facet_values(pipeline.store.get([bottom])[bottom])["brand"][0]
+    vector = pipeline.legs[DENSE].vectors_of([bottom])[bottom]
+    return bottom, ShopperProfile(key="user:u", affinities={"brand": {brand: 1.0}}, vector=vector, events=5.0)
+
+
+def test_rank_from_personalises_after_the_long_tail_stage_for_a_warm_profile(pipeline, settings):
+    retrieved = pipeline.retrieve("sofa", None, settings)
+    bottom, profile = brand_lover(pipeline, settings, "sofa")
+    ranking = pipeline.rank_from(retrieved, settings, profile)
+    assert list(ranking.stages)[-2:] == [Stage.LONGTAIL, Stage.PERSONAL]
+    position = [c.product_id for c in ranking.candidates].index(bottom)
+    assert position < 9 and ranking.candidates[position].features["personal"] > 0
+
+
+def test_rank_from_without_a_profile_skips_personalisation_and_ranks_as_before(pipeline, settings):
+    ranking = pipeline.rank_from(pipeline.retrieve("sofa", None, settings), settings)
+    assert ranking.skipped[Stage.PERSONAL] == NO_PROFILE and Stage.PERSONAL not in ranking.stages
+    assert ranked(ranking.candidates) == ranked(ranking.stages[Stage.LONGTAIL])
+
+
+def test_rank_from_keeps_the_order_when_personalisation_fails(pipeline, settings):
+    broken = ShopperProfile(key="user:u", affinities={"brand": None}, events=5.0)  # type: ignore[dict-item]
+    ranking = pipeline.rank_from(pipeline.retrieve("sofa", None, settings), settings, broken)
+    assert ranking.degraded[Stage.PERSONAL] == "error"
+    assert ranked(ranking.candidates) == ranked(ranking.stages[Stage.LONGTAIL])
+
+
+def test_run_passes_the_profile_to_the_personalisation_stage(pipeline, settings):
+    bottom, profile = brand_lover(pipeline, settings, "lamp")
+    result = pipeline.run("lamp", size=10, settings=settings, profile=profile)
+    assert Stage.PERSONAL in result.ranking.stages
+    assert bottom in [hit.product.id for hit in result.hits[:9]]
+
+
+def test_product_facets_follow_an_in_place_update_of_the_record(pipeline):
+    pid = next(iter(pipeline.store)).id
+    product = pipeline.store.get([pid])[pid]
+    assert pipeline.product_facets([pid])[pid]["brand"] == (product.brand.lower(),)
+    pipeline.store.add([product.model_copy(update={"brand": "Renamed Brand"})])
+    try:
+        assert pipeline.product_facets([pid])[pid]["brand"] == ("renamed brand",)
+    finally:
+        pipeline.store.add([product])

@@ -23,6 +23,7 @@ def server(index_settings, tmp_path_factory):
         "SEARCH_RERANK_SERVICE__THREADS": "2",
         "SEARCH_RERANK_SERVICE__UBI_LOG_PATH": str(root / "ubi" / "ubi.ndjson"),
         "SEARCH_RERANK_ADMIN_TOKEN": "gunicorn-admin",
+        "SEARCH_RERANK_PERSONALISATION__STORE_PATH": str(root / "profiles.sqlite3"),
     }
     with gunicorn_served(env, root) as server:
         yield {**server, "ubi_dir": root / "ubi"}
@@ -147,3 +148,25 @@ def test_requests_gunicorn_refuses_get_json_without_echoing_them(server, request
     answer = json.loads(body)
     assert set(answer) == {"error", "message"}
     assert "xxxx" not in body.decode() and "yyyy" not in body.decode() and "script" not in body.decode()
+
+
+def test_events_one_worker_takes_personalise_the_searches_every_worker_answers(server):
+    url, close = server["url"], {"Connection": "close"}  # a new connection each time: either worker answers
+    before = requests.post(f"{url}/search", json={"query": "sofa", "size": 10}, timeout=30).json()["hits"]
+    target = before[-1]["id"]
+    event = {
+        "action_name": "purchase",
+        "user_id": "gunicorn-shopper",
+        "event_attributes": {"object": {"object_id": target}},
+    }
+    for _ in range(3):
+        assert requests.post(f"{url}/ubi/events", json=event, headers=close, timeout=30).status_code == 200
+    for _ in range(6):
+        body = requests.post(
+            f"{url}/search",
+            json={"query": "sofa", "size": 10, "user_id": "gunicorn-shopper"},
+            headers=close,
+            timeout=30,
+        ).json()
+        assert "personal" not in body["skipped"]
+        assert [hit["id"] for hit in body["hits"]].index(target) < 9

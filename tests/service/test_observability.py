@@ -123,5 +123,7 @@ def test_openapi_document_describes_the_search_request_model(client):
     assert {"/search", "/{index}/_search", "/health", "/ready", "/metrics"} <= set(doc["paths"])
     request = doc["components"]["schemas"]["SearchRequest"]
     assert request["required"] == ["query"]
-    assert {"query", "filters", "size", "from", "explain", "stages", "overrides"} == set(request["properties"])
+    assert {"query", "filters", "size", "from", "explain", "stages", "overrides", "user_id", "session_id"} == set(
+        request["properties"]
+    )
     assert "Overrides" in doc["components"]["schemas"] and "Filters" in doc["components"]["schemas"]

@@ -153,7 +153,7 @@ def test_stages_list_the_page_as_lexical_dense_fusion_and_final_ranked_it(client
 def test_timings_and_skipped_stages_are_keyed_by_the_plain_stage_names(client):
     body = search(client, query="oak table", size=5).get_json()
     assert set(body["timings_ms"]) == {"lexical", "dense", "fusion", "longtail", "total"}
-    assert set(body["skipped"]) == {"rerank", "ltr", "diversity"}
+    assert set(body["skipped"]) == {"rerank", "ltr", "diversity", "personal"}
 
 
 def test_stages_follow_the_page_window(client):

@@ -1,0 +1,188 @@
+"""Shopper profiles in an Elasticsearch/OpenSearch index: the profile store for several machines.
+
+The same cluster the lexical leg uses (``lexical.url`` and its credentials),
+one document per profile, id = the profile's key. Reads are real-time GETs,
+so an event written by one machine is seen by the next search on any other
+without waiting for a refresh. Writes are optimistic: read with the
+document's sequence number, write back only if nobody wrote in between
+(``if_seq_no``), else read again; two workers applying events to one shopper
+at once therefore both count.
+
+The profile itself is kept as an unindexed object (``enabled: false``): only
+the owner (``user_id``) and ``updated_at`` are searchable, for forgetting a
+shopper and for the TTL purge.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from ..core.errors import ConfigError
+from ..core.profile import ShopperProfile, user_key
+from ..core.profile_store import (
+    ProfileEvent,
+    ProfileStore,
+    ProfileStoreError,
+    SQLiteProfileStore,
+    sqlite_profile_path,
+    updated_profiles,
+)
+from ..core.settings import PersonalisationSettings, Settings
+from .cluster import RETRIEVERS, ClusterRetriever
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+PROFILE_MAPPING = {
+    "settings": {"number_of_shards": 1},
+    "mappings": {
+        "dynamic": "strict",
+        "properties": {
+            "user_id": {"type": "keyword"},
+            "updated_at": {"type": "double"},
+            "profile": {"type": "object", "enabled": False},
+        },
+    },
+}
+CONFLICT_RETRIES = 5
+"""Times a write is tried again after another process wrote the same profile in between."""
+
+
+class ClusterProfileStore:
+    """Profiles in ``index`` on the cluster that ``client`` talks to; ``retriever`` classifies the engine's errors."""
+
+    def __init__(self, retriever: ClusterRetriever, client: Any, index: str):
+        self.retriever = retriever
+        self.client = client
+        self.index = index
+        self._ready = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ClusterProfileStore:
+        engine = settings.personalisation.store
+        if engine not in RETRIEVERS:
+            raise ConfigError(f"personalisation.store={engine!r} is not a cluster engine ({sorted(RETRIEVERS)})")
+        if not settings.lexical.url:
+            raise ConfigError(f"personalisation.store={engine!r} needs lexical.url, the cluster's address")
+        lexical = settings.lexical.model_copy(
+            update={"backend": engine, "index": settings.personalisation.profile_index}
+        )
+        retriever_class = RETRIEVERS[engine]
+        client = retriever_class.connect(lexical)
+        return cls(retriever_class(lexical, client=client), client, lexical.index)
+
+    def _call(self, action: str, request: Callable[[], T], allowed: tuple[int, ...] = ()) -> T | None:
+        """One request; None when it failed with an ``allowed`` status, else its errors as ProfileStoreError."""
+        try:
+            response = request()
+            return getattr(response, "body", response)
+        except Exception as exc:
+            failure = self.retriever.failure(exc)
+            if failure is None:
+                raise
+            if failure.status in allowed:
+                return None
+            raise ProfileStoreError(
+                f"profile index {self.index!r}: {action}: {failure.status} {failure.type}: {failure.reason}"
+            ) from exc
+
+    def ensure_index(self) -> None:
+        """Create the profile index with its mapping unless it exists (created on first use, like a SQLite file)."""
+        if self._ready:
+            return
+        exists = self._call("exists", lambda: self.client.indices.exists(index=self.index))
+        if not exists:
+            # Another process may create it between the check and here: 400 resource_already_exists is fine.
+            self._call("create", lambda: self.client.indices.create(index=self.index, body=PROFILE_MAPPING), (400,))
+        self._ready = True
+
+    def _get(self, key: str) -> tuple[ShopperProfile | None, tuple[int, int] | None]:
+        """The profile and its (seq_no, primary_term), or (None, None)."""
+        doc = self._call("get", lambda: self.client.get(index=self.index, id=key), (404,))
+        if not doc or not doc.get("found"):
+            return None, None
+        return ShopperProfile.from_record(doc["_source"]["profile"]), (doc["_seq_no"], doc["_primary_term"])
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, ShopperProfile]:
+        if not keys:
+            return {}
+        self.ensure_index()
+        body = {"ids": list(keys)}
+        response = self._call("mget", lambda: self.client.mget(index=self.index, body=body))
+        out = {}
+        for doc in (response or {}).get("docs", []):
+            if doc.get("found"):
+                profile = ShopperProfile.from_record(doc["_source"]["profile"])
+                out[profile.key] = profile
+        return out
+
+    def apply(self, events: Sequence[ProfileEvent], settings: PersonalisationSettings) -> int:
+        by_key: dict[str, list[ProfileEvent]] = {}
+        for event in events:
+            for key in event.keys():
+                by_key.setdefault(key, []).append(event)
+        if not by_key:
+            return 0
+        self.ensure_index()
+        for key, own in by_key.items():
+            self._apply_one(key, own, settings)
+        return len(by_key)
+
+    def _apply_one(self, key: str, events: list[ProfileEvent], settings: PersonalisationSettings) -> None:
+        for _ in range(CONFLICT_RETRIES + 1):
+            current, version = self._get(key)
+            changed = updated_profiles({key: current} if current is not None else {}, events, settings)
+            profile = changed[key]
+            body = {"user_id": profile.user_id, "updated_at": profile.updated_at, "profile": profile.to_record()}
+            if version is None:
+                options: dict[str, Any] = {"op_type": "create"}
+            else:
+                options = {"if_seq_no": version[0], "if_primary_term": version[1]}
+            written = self._call(
+                "write", lambda: self.client.index(index=self.index, id=key, body=body, **options), (409,)
+            )
+            if written is not None:
+                return
+            log.info("profile %s was written by another process meanwhile; applying again", key)
+        raise ProfileStoreError(
+            f"profile index {self.index!r}: write: still conflicting after {CONFLICT_RETRIES} tries"
+        )
+
+    def _delete_where(self, action: str, query: dict[str, Any]) -> int:
+        self.ensure_index()
+        # Deletes by query see only what a refresh made searchable: refresh first so a profile written a
+        # moment ago is deleted too, and after, so that no search still finds what was deleted.
+        self._call("refresh", lambda: self.client.indices.refresh(index=self.index))
+        response = self._call(
+            action,
+            lambda: self.client.delete_by_query(
+                index=self.index, body={"query": query}, refresh=True, conflicts="proceed"
+            ),
+        )
+        return int((response or {}).get("deleted", 0))
+
+    def forget(self, user_id: str) -> int:
+        return self._delete_where(
+            "forget",
+            {"bool": {"should": [{"term": {"user_id": user_id}}, {"ids": {"values": [user_key(user_id)]}}]}},
+        )
+
+    def purge(self, before: float) -> int:
+        return self._delete_where("purge", {"range": {"updated_at": {"lt": before}}})
+
+    def clear(self) -> None:
+        self._delete_where("clear", {"match_all": {}})
+
+    def close(self) -> None:
+        close = getattr(self.client, "close", None)
+        if close is not None:
+            close()
+
+
+def open_profile_store(settings: Settings) -> ProfileStore:
+    """The store ``personalisation.store`` names: the SQLite file by default, else the cluster index."""
+    if settings.personalisation.store == "sqlite":
+        return SQLiteProfileStore(sqlite_profile_path(settings))
+    return ClusterProfileStore.from_settings(settings)

@@ -1,0 +1,76 @@
+"""``search-rerank profiles``: rebuild the shopper profiles from UBI logs, or forget a shopper."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from .common import Command, console, settings_for
+
+BATCH = 1000
+"""Events applied per store call: one SQLite transaction, or one read-modify-write per profile in the batch."""
+
+
+@click.group()
+def profiles() -> None:
+    """Shopper profiles for the personalisation stage (store: personalisation.store)."""
+
+
+@profiles.command("build", cls=Command)
+@click.option("--ubi", "pattern", required=True, help="UBI NDJSON log file, or a glob of them (quote it).")
+@click.option("--skip-bad", is_flag=True, help="Count and skip lines that are not JSON instead of stopping.")
+@click.pass_context
+def build(ctx: click.Context, pattern: str, skip_bad: bool) -> None:
+    """Rebuild every profile from the UBI logs: the store is emptied, then the events replayed oldest first.
+
+    Products are looked up in the served index (an event on a product no longer in it is left out) and the
+    profile vectors come from its stored embeddings. Events the service receives while this runs are in the
+    logs too: run it again, or let the service apply new ones as they come.
+    """
+    from ..backends.profile_index import open_profile_store
+    from ..core.profile_store import profile_events
+    from ..data.clicks import read_shopper_actions
+    from ..data.loaders import LoadStats
+    from ..indexing.indexes import open_pipeline
+
+    settings = settings_for(ctx)
+    personal = settings.personalisation
+    weighted = [action for action, weight in personal.action_weights.items() if weight > 0]
+    stats = LoadStats()
+    actions = read_shopper_actions(pattern, weighted, skip_bad=skip_bad, stats=stats)
+    pipeline = open_pipeline(settings)
+    store = open_profile_store(settings)
+    applied = 0
+    try:
+        store.clear()
+        for start in range(0, len(actions), BATCH):
+            batch = actions[start : start + BATCH]
+            ids = sorted({a.product_id for a in batch})
+            events = profile_events(batch, pipeline.store.get(ids), pipeline.vectors_of(ids))
+            store.apply(events, personal)
+            applied += len(events)
+        expired = store.purge(before=time.time() - personal.ttl_s)
+    finally:
+        store.close()
+        pipeline.close()
+    console.print(
+        f"{len(actions)} shopper event(s) read ({', '.join(weighted)}), {applied} applied, "
+        f"{len(actions) - applied} on products not in the index; {expired} profile(s) past the TTL removed"
+        + (f"; {stats.skipped} bad line(s) skipped" if stats.skipped else "")
+    )
+
+
+@profiles.command("forget", cls=Command)
+@click.argument("user_id")
+@click.pass_context
+def forget(ctx: click.Context, user_id: str) -> None:
+    """Forget a shopper: their profile and their sessions' (as DELETE /profiles/{user_id} does)."""
+    from ..backends.profile_index import open_profile_store
+
+    store = open_profile_store(settings_for(ctx))
+    try:
+        removed = store.forget(user_id)
+    finally:
+        store.close()
+    console.print(f"{removed} profile(s) removed")

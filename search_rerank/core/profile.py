@@ -1,0 +1,253 @@
+"""Shopper profiles: what a shopper's behaviour says about their taste, decayed over time.
+
+A profile holds, per facet (category, brand, colour, material, style, size,
+price band), the decayed weight of each value among the products the shopper
+interacted with, and the decayed mean of those products' bi-encoder vectors.
+Every event multiplies what is already there by ``0.5 ** (elapsed /
+half_life)`` before adding its own weight, so a profile needs no batch job to
+age: the same :func:`apply_event` serves the online update and the offline
+rebuild from UBI logs, and replaying a log gives the profile the online path
+built. One profile type serves both kinds of profile: a session's (short
+half-life) and a shopper's long-term one (long half-life); :func:`mix` blends
+them for a search.
+
+Profiles are bounded: each facet keeps its ``max_values_per_facet`` strongest
+values, so a shopper who browses the whole catalogue costs no more than one
+who buys a single brand.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .product import Product
+from .settings import PersonalisationSettings
+
+ATTRIBUTE_FACETS = ("color", "material", "style", "size")
+"""Facets read from ``Product.attributes`` (the generator and the loaders write ``color``, not ``colour``)."""
+_COLOUR_SPELLINGS = ("color", "colour")
+
+
+@dataclass
+class ShopperProfile:
+    """A session's or a shopper's taste.
+
+    ``affinities``: facet -> value -> decayed weight (as of ``updated_at``).
+    ``vector``: the decayed weighted mean of the vectors of products
+    interacted with (``vector_mass`` is that mean's decayed weight, so the
+    next event moves it by its share). ``events``: the decayed count of events
+    with a positive action weight; a shopper with fewer than ``min_events`` is
+    cold. ``user_id``: whose profile this is (a session's owner too), so that
+    forgetting a shopper removes their sessions as well. Times are seconds
+    since the epoch.
+    """
+
+    key: str
+    affinities: dict[str, dict[str, float]] = field(default_factory=dict)
+    vector: np.ndarray | None = None
+    events: float = 0.0
+    updated_at: float = 0.0
+    vector_mass: float = 0.0
+    user_id: str | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        """A JSON-ready dict (what the stores keep)."""
+        return {
+            "key": self.key,
+            "affinities": self.affinities,
+            "vector": None if self.vector is None else [float(x) for x in self.vector],
+            "events": self.events,
+            "updated_at": self.updated_at,
+            "vector_mass": self.vector_mass,
+            "user_id": self.user_id,
+        }
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> ShopperProfile:
+        vector = record.get("vector")
+        return cls(
+            key=str(record["key"]),
+            affinities={f: {str(v): float(w) for v, w in vals.items()} for f, vals in record["affinities"].items()},
+            vector=None if vector is None else np.asarray(vector, dtype=np.float32),
+            events=float(record["events"]),
+            updated_at=float(record["updated_at"]),
+            vector_mass=float(record.get("vector_mass", 0.0)),
+            user_id=record.get("user_id"),
+        )
+
+
+def user_key(user_id: str) -> str:
+    """The store key of a shopper's long-term profile."""
+    return f"user:{user_id}"
+
+
+def session_key(session_id: str) -> str:
+    """The store key of a session's profile."""
+    return f"session:{session_id}"
+
+
+def price_band(price: float | None) -> str | None:
+    """The product's price band: one per doubling of price ("64-128"), or None without a price.
+
+    Log-scale bands rather than catalogue quantiles because a band must mean
+    the same thing when the event is applied and months later when the profile
+    is read: quantiles move with every catalogue change and would silently
+    re-label what a stored profile says, while a doubling of price is how
+    shoppers perceive price tiers (a 10-unit difference matters on a cushion,
+    not on a sofa).
+    """
+    if price is None or price <= 0:
+        return None
+    low = 2 ** math.floor(math.log2(price))
+    return f"{low:g}-{2 * low:g}"
+
+
+def facet_values(product: Product) -> dict[str, tuple[str, ...]]:
+    """The product's value(s) in each profile facet it has (lower-cased, so spelling case never splits a taste)."""
+    values: dict[str, tuple[str, ...]] = {}
+    if product.category:
+        values["category"] = (" > ".join(product.category).lower(),)
+    if product.brand:
+        values["brand"] = (product.brand.lower(),)
+    for facet in ATTRIBUTE_FACETS:
+        names = _COLOUR_SPELLINGS if facet == "color" else (facet,)
+        found = next((product.attributes[n] for n in names if product.attributes.get(n)), ())
+        if found:
+            values[facet] = tuple(v.lower() for v in found)
+    band = price_band(product.price)
+    if band is not None:
+        values["price_band"] = (band,)
+    return values
+
+
+def decay_factor(elapsed_s: float, half_life_s: float) -> float:
+    """How much of a weight is left after ``elapsed_s`` (1 for no time or time running backwards)."""
+    return 0.5 ** (max(elapsed_s, 0.0) / half_life_s)
+
+
+def decayed(profile: ShopperProfile, at: float, half_life_s: float) -> ShopperProfile:
+    """The profile as of ``at``: every weight and the event count aged; a new object, ``profile`` unchanged."""
+    factor = decay_factor(at - profile.updated_at, half_life_s)
+    return ShopperProfile(
+        key=profile.key,
+        affinities={f: {v: w * factor for v, w in vals.items()} for f, vals in profile.affinities.items()},
+        vector=None if profile.vector is None else profile.vector.copy(),
+        events=profile.events * factor,
+        updated_at=max(at, profile.updated_at),
+        vector_mass=profile.vector_mass * factor,
+        user_id=profile.user_id,
+    )
+
+
+def apply_event(
+    profile: ShopperProfile | None,
+    key: str,
+    product: Product,
+    action: str,
+    at: float,
+    vector: np.ndarray | None,
+    settings: PersonalisationSettings,
+    *,
+    half_life_s: float | None = None,
+    user_id: str | None = None,
+) -> ShopperProfile:
+    """The profile after the shopper did ``action`` on ``product`` at ``at``: a new object, ``profile`` unchanged.
+
+    ``half_life_s`` defaults to the long-term ``settings.half_life_s``; pass
+    ``settings.session_half_life_s`` for a session profile. An action with no
+    weight (an impression by default, any action not in
+    ``settings.action_weights``) only ages the profile. A profile past its TTL
+    starts again from nothing.
+    """
+    half_life = settings.half_life_s if half_life_s is None else half_life_s
+    if profile is None or at - profile.updated_at > settings.ttl_s:
+        current = ShopperProfile(key=key, updated_at=at, user_id=user_id)
+    else:
+        current = decayed(profile, at, half_life)
+        current.key = key
+        if user_id is not None:
+            current.user_id = user_id
+    weight = settings.action_weights.get(action, 0.0)
+    if weight <= 0:
+        return current
+    current.events += 1.0
+    for facet, values in facet_values(product).items():
+        kept = current.affinities.setdefault(facet, {})
+        for value in values:
+            kept[value] = kept.get(value, 0.0) + weight / len(values)
+        if len(kept) > settings.max_values_per_facet:
+            strongest = sorted(kept.items(), key=lambda kv: (-kv[1], kv[0]))[: settings.max_values_per_facet]
+            current.affinities[facet] = dict(strongest)
+    if vector is not None:
+        v = np.asarray(vector, dtype=np.float32)
+        if current.vector is None or current.vector.shape != v.shape or current.vector_mass <= 0:
+            current.vector, current.vector_mass = v.copy(), weight
+        else:
+            mass = current.vector_mass + weight
+            current.vector = (current.vector * (current.vector_mass / mass) + v * (weight / mass)).astype(np.float32)
+            current.vector_mass = mass
+    return current
+
+
+def shares(affinities: Mapping[str, float]) -> dict[str, float]:
+    """Each value's share of a facet's total weight (0..1, summing to 1): how concentrated the taste is."""
+    total = sum(affinities.values())
+    return {v: w / total for v, w in affinities.items()} if total > 0 else {}
+
+
+def mix(
+    session: ShopperProfile | None,
+    shopper: ShopperProfile | None,
+    settings: PersonalisationSettings,
+    at: float,
+) -> ShopperProfile | None:
+    """The profile a search uses: the session's and the shopper's long-term profile, aged to ``at``, blended.
+
+    Each facet's shares are blended ``session_weight`` to ``1 - session_weight``
+    (shares, not raw weights, so a long history does not drown the session's
+    intent); the vectors likewise, each normalised first. The event count is
+    the larger of the two, not the sum: a signed-in shopper's session events
+    are in their long-term profile too, and counting them twice would call a
+    shopper with two clicks warm. With one side
+    missing (or past its TTL) the other is used alone (aged); with neither,
+    None.
+    """
+    sides = []
+    for profile, half_life, share in (
+        (session, settings.session_half_life_s, settings.session_weight),
+        (shopper, settings.half_life_s, 1.0 - settings.session_weight),
+    ):
+        if profile is not None and at - profile.updated_at <= settings.ttl_s:
+            sides.append((decayed(profile, at, half_life), share))
+    if not sides:
+        return None
+    if len(sides) == 1:
+        return sides[0][0]
+    total_share = sum(share for _, share in sides) or 1.0
+    affinities: dict[str, dict[str, float]] = {}
+    vector: np.ndarray | None = None
+    for profile, share in sides:
+        for facet, values in profile.affinities.items():
+            blended = affinities.setdefault(facet, {})
+            for value, s in shares(values).items():
+                blended[value] = blended.get(value, 0.0) + s * share / total_share
+        if profile.vector is not None:
+            norm = float(np.linalg.norm(profile.vector))
+            if norm > 0:
+                part = profile.vector / norm * (share / total_share)
+                vector = part if vector is None or vector.shape != part.shape else vector + part
+    first = sides[0][0]
+    return ShopperProfile(
+        key=first.key,
+        affinities=affinities,
+        vector=vector,
+        events=max(p.events for p, _ in sides),
+        updated_at=at,
+        vector_mass=sum(p.vector_mass for p, _ in sides),
+        user_id=next((p.user_id for p, _ in sides if p.user_id is not None), None),
+    )

@@ -1,0 +1,278 @@
+"""Where shopper profiles live: one small interface, SQLite as the embedded default.
+
+Every gunicorn worker serves searches and takes UBI events, so the profiles
+must be shared by all of them and an event taken by one worker must be seen by
+the next search on any other: a SQLite file in WAL mode does that on one
+machine (readers never wait for the writer, a write is one short transaction),
+and an Elasticsearch/OpenSearch index (:mod:`search_rerank.backends.profile_index`)
+does it across machines. Both apply events the same way, through
+:func:`updated_profiles`, so they hold the same profiles for the same events.
+
+Forgetting a shopper removes their long-term profile and every session
+profile they owned, and leaves no copy behind in the file: SQLite runs with
+``secure_delete`` (freed pages are zeroed) and the write-ahead log is
+checkpointed and truncated after the delete.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from .errors import SearchRerankError
+from .product import Product
+from .profile import ShopperProfile, apply_event, mix, session_key, user_key
+from .settings import PersonalisationSettings, Settings
+
+PROFILE_FILE = "profiles.sqlite3"
+
+
+class ProfileStoreError(SearchRerankError):
+    """The profile store could not be read or written (the cause is chained); callers degrade, never fail."""
+
+
+@dataclass(frozen=True)
+class ProfileEvent:
+    """One thing a shopper did to a product, as the profiles need it: who, what, when (seconds since the epoch)."""
+
+    user_id: str | None
+    session_id: str | None
+    product: Product
+    action: str
+    at: float
+    vector: np.ndarray | None = None
+
+    def keys(self) -> list[str]:
+        """The profiles this event updates: the shopper's long-term one and the session's."""
+        out = []
+        if self.user_id:
+            out.append(user_key(self.user_id))
+        if self.session_id:
+            out.append(session_key(self.session_id))
+        return out
+
+
+@dataclass(frozen=True)
+class ShopperAction:
+    """What a UBI event says a shopper did, before the product is looked up: who, to which product id, when."""
+
+    user_id: str | None
+    session_id: str | None
+    product_id: str
+    action: str
+    at: float
+
+
+def profile_events(
+    actions: Iterable[ShopperAction], products: Mapping[str, Product], vectors: Mapping[str, np.ndarray]
+) -> list[ProfileEvent]:
+    """The actions as profile events, with their products and vectors; an action on an unknown product is left
+    out (it may have left the catalogue, and a profile can only hold what it can later match)."""
+    return [
+        ProfileEvent(a.user_id, a.session_id, products[a.product_id], a.action, a.at, vectors.get(a.product_id))
+        for a in actions
+        if a.product_id in products
+    ]
+
+
+@runtime_checkable
+class ProfileStore(Protocol):
+    """Shopper profiles by key (``user:<id>``, ``session:<id>``), shared by every serving process."""
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, ShopperProfile]:
+        """The stored profiles among ``keys`` (missing ones left out)."""
+        ...
+
+    def apply(self, events: Sequence[ProfileEvent], settings: PersonalisationSettings) -> int:
+        """Apply events to the profiles they name, atomically per call; returns how many profiles changed."""
+        ...
+
+    def forget(self, user_id: str) -> int:
+        """Remove the shopper's profile and the sessions they owned, leaving no trace; returns how many."""
+        ...
+
+    def purge(self, before: float) -> int:
+        """Remove profiles last updated before ``before`` (the TTL); returns how many."""
+        ...
+
+    def clear(self) -> None:
+        """Remove every profile (before a rebuild from the logs)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def updated_profiles(
+    current: Mapping[str, ShopperProfile],
+    events: Iterable[ProfileEvent],
+    settings: PersonalisationSettings,
+) -> dict[str, ShopperProfile]:
+    """The profiles ``events`` change, after them (in time order): what every store writes back.
+
+    A shopper's events update their long-term profile (``half_life_s``) and
+    the session's (``session_half_life_s``); a session profile remembers its
+    owner so that forgetting the shopper removes it too.
+    """
+    profiles = dict(current)
+    changed: dict[str, ShopperProfile] = {}
+    for event in sorted(events, key=lambda e: e.at):
+        for key in event.keys():
+            half_life = settings.session_half_life_s if key.startswith("session:") else settings.half_life_s
+            profile = apply_event(
+                profiles.get(key),
+                key,
+                event.product,
+                event.action,
+                event.at,
+                event.vector,
+                settings,
+                half_life_s=half_life,
+                user_id=event.user_id,
+            )
+            profiles[key] = changed[key] = profile
+    return changed
+
+
+def search_profile(
+    store: ProfileStore,
+    user_id: str | None,
+    session_id: str | None,
+    settings: PersonalisationSettings,
+    at: float,
+) -> ShopperProfile | None:
+    """The profile a search ranks with: the session's and the shopper's, mixed (None for anonymous requests)."""
+    keys = ([user_key(user_id)] if user_id else []) + ([session_key(session_id)] if session_id else [])
+    if not keys:
+        return None
+    found = store.get_many(keys)
+    session = found.get(session_key(session_id)) if session_id else None
+    shopper = found.get(user_key(user_id)) if user_id else None
+    return mix(session, shopper, settings, at)
+
+
+def sqlite_profile_path(settings: Settings) -> Path:
+    """The SQLite file: ``personalisation.store_path``, else beside the index versions (kept across rebuilds)."""
+    path = settings.personalisation.store_path
+    return path if path is not None else settings.index_dir / PROFILE_FILE
+
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS profiles (
+        key TEXT PRIMARY KEY,
+        user_id TEXT,
+        updated_at REAL NOT NULL,
+        record TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS profiles_user ON profiles (user_id)",
+    "CREATE INDEX IF NOT EXISTS profiles_updated ON profiles (updated_at)",
+)
+
+
+class SQLiteProfileStore:
+    """Profiles in one SQLite file shared by the processes of one machine (WAL; one connection per thread)."""
+
+    def __init__(self, path: str | Path, busy_timeout_s: float = 5.0):
+        self.path = Path(path)
+        self.busy_timeout_s = busy_timeout_s
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        with self._errors("create"):
+            conn = self._conn()
+            conn.execute("PRAGMA journal_mode=WAL")
+            for statement in SCHEMA:
+                conn.execute(statement)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE), so a read never holds a lock.
+            conn = sqlite3.connect(
+                self.path, timeout=self.busy_timeout_s, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA secure_delete=ON")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        """SQLite's errors as :class:`ProfileStoreError`, naming the file and what was being done."""
+        try:
+            yield
+        except (sqlite3.Error, OSError) as exc:  # OSError: the file's directory cannot be made
+            raise ProfileStoreError(f"profile store {self.path}: {action}: {exc}") from exc
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, ShopperProfile]:
+        if not keys:
+            return {}
+        with self._errors("read"):
+            marks = ",".join("?" * len(keys))
+            rows = self._conn().execute(f"SELECT record FROM profiles WHERE key IN ({marks})", list(keys)).fetchall()
+        profiles = (ShopperProfile.from_record(json.loads(record)) for (record,) in rows)
+        return {p.key: p for p in profiles}
+
+    def apply(self, events: Sequence[ProfileEvent], settings: PersonalisationSettings) -> int:
+        keys = sorted({key for event in events for key in event.keys()})
+        if not keys:
+            return 0
+        with self._errors("write"):
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")  # read-modify-write: no other process may write in between
+            try:
+                changed = updated_profiles(self.get_many(keys), events, settings)
+                conn.executemany(
+                    "INSERT OR REPLACE INTO profiles (key, user_id, updated_at, record) VALUES (?, ?, ?, ?)",
+                    [(p.key, p.user_id, p.updated_at, json.dumps(p.to_record())) for p in changed.values()],
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return len(changed)
+
+    def forget(self, user_id: str) -> int:
+        with self._errors("forget"):
+            conn = self._conn()
+            removed = conn.execute(
+                "DELETE FROM profiles WHERE user_id = ? OR key = ?", (user_id, user_key(user_id))
+            ).rowcount
+            self._scrub(conn)
+        return removed
+
+    def purge(self, before: float) -> int:
+        with self._errors("purge"):
+            conn = self._conn()
+            removed = conn.execute("DELETE FROM profiles WHERE updated_at < ?", (before,)).rowcount
+            self._scrub(conn)
+        return removed
+
+    def clear(self) -> None:
+        with self._errors("clear"):
+            conn = self._conn()
+            conn.execute("DELETE FROM profiles")
+            self._scrub(conn)
+
+    @staticmethod
+    def _scrub(conn: sqlite3.Connection) -> None:
+        """Copy the deletes into the file (secure_delete zeroes the freed cells) and empty the write-ahead log,
+        which still holds the pages as they were before."""
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()

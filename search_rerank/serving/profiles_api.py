@@ -1,0 +1,160 @@
+"""Shopper profiles in the service: who is searching, their profile for the ranking, events in, forgetting.
+
+Identity: ``POST /search`` takes ``user_id`` and ``session_id`` in its body;
+the Elasticsearch-compatible endpoints read the ``X-Search-Rerank-User`` and
+``X-Search-Rerank-Session`` headers, since a front end can add headers to its
+Elasticsearch client's requests but not fields to a Query DSL body. A request
+with neither is anonymous and is ranked exactly as before.
+
+The store (see core.profile_store) is opened once per worker; every worker
+opens the same one (a SQLite file in WAL mode, or the cluster's profile
+index), so an event one worker applies is seen by the next search on any.
+Store errors never fail a request: a search is ranked without
+personalisation (``degraded.personal = profile_store_unavailable``), an event
+is still kept in the UBI log, and both are counted
+(``search_rerank_profile_store_errors``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import TypeVar
+
+from flask import Blueprint, Flask, current_app, jsonify, request
+
+from ..backends.profile_index import open_profile_store
+from ..core.pipeline import SearchPipeline
+from ..core.profile import ShopperProfile
+from ..core.profile_store import ProfileStore, profile_events, search_profile
+from ..core.reasons import PROFILE_STORE_UNAVAILABLE, TIMEOUT
+from ..core.settings import Settings
+from ..data.clicks import shopper_action
+from . import metrics
+from .context import admin_refusal, error_response
+from .json_input import InvalidBody
+from .ubi import SAFE_ID_PATTERN, UbiEvent, safe_id
+
+log = logging.getLogger(__name__)
+profiles = Blueprint("profiles", __name__)
+
+USER_HEADER, SESSION_HEADER = "X-Search-Rerank-User", "X-Search-Rerank-Session"
+STORE = "profile_store"
+T = TypeVar("T")
+
+
+class ProfileAccess:
+    """The worker's profile store, every call on a small pool of its own threads under a deadline.
+
+    A store that hangs (a cluster node in a long pause, a SQLite writer holding its lock) must cost a search
+    ``personalisation.read_timeout_s`` at most, and an event ``write_timeout_s``; a thread cannot be killed,
+    so the calls run on threads of their own, which a hung store can exhaust without touching the request
+    threads (as the pipeline's legs do).
+    """
+
+    def __init__(self, store: ProfileStore, threads: int = 4):
+        self.store = store
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="profiles")
+
+    def call(self, fn: Callable[[ProfileStore], T], timeout_s: float) -> T:
+        """``fn(store)``, or TimeoutError when it takes longer than ``timeout_s`` (it may still finish later)."""
+        future = self._pool.submit(fn, self.store)
+        try:
+            return future.result(timeout=timeout_s)
+        except FutureTimeout:
+            future.cancel()
+            raise TimeoutError(f"profile store: no answer within {timeout_s:g}s") from None
+
+
+def open_store(app: Flask, settings: Settings) -> None:
+    """Open the worker's profile store when personalisation is on; a store that cannot open is logged and left
+    out (searches then rank without personalisation), never a worker that cannot start."""
+    app.extensions[STORE] = None
+    if not settings.personalisation.enabled:
+        return
+    try:
+        app.extensions[STORE] = ProfileAccess(open_profile_store(settings))
+    except Exception:
+        log.exception("profile store %r cannot open; serving without personalisation", settings.personalisation.store)
+        metrics.PROFILE_STORE_ERRORS.labels("open").inc()
+
+
+def current_store() -> ProfileAccess | None:
+    return current_app.extensions.get(STORE)
+
+
+def header_identity() -> tuple[str | None, str | None]:
+    """The shopper named by the identity headers; a header that is not an id is a 400 naming it."""
+    ids = []
+    for header in (USER_HEADER, SESSION_HEADER):
+        value = request.headers.get(header)
+        if value is not None and safe_id(value) is None:
+            raise InvalidBody(header, f"must match {SAFE_ID_PATTERN}")
+        ids.append(value)
+    return ids[0], ids[1]
+
+
+def request_profile(
+    user_id: str | None, session_id: str | None, settings: Settings
+) -> tuple[ShopperProfile | None, str | None]:
+    """The profile this search ranks with (None: anonymous, unknown, or personalisation off), and the reason
+    code when the store failed."""
+    store = current_store()
+    if store is None or not settings.personalisation.enabled or (user_id is None and session_id is None):
+        return None, None
+    personal, now = settings.personalisation, time.time()
+    try:
+        return store.call(
+            lambda s: search_profile(s, user_id, session_id, personal, now), personal.read_timeout_s
+        ), None
+    except Exception as exc:  # a store down or slow must not take search down
+        reason = TIMEOUT if isinstance(exc, TimeoutError) else PROFILE_STORE_UNAVAILABLE
+        log.warning("profile read failed (%s): %s: %s", reason, type(exc).__name__, exc)
+        metrics.PROFILE_STORE_ERRORS.labels("read").inc()
+        return None, reason
+
+
+def apply_events(events: Sequence[UbiEvent], pipeline: SearchPipeline, settings: Settings) -> int:
+    """Apply the events that say something about taste to the profiles they name, before the request is
+    answered, so the shopper's next search sees them; returns how many profiles changed (0 on a store error,
+    which is logged and counted: the events are in the UBI log already, and ``profiles build`` replays it)."""
+    store = current_store()
+    personal = settings.personalisation
+    if store is None or not personal.enabled:
+        return 0
+    weighted = [action for action, weight in personal.action_weights.items() if weight > 0]
+    try:
+        actions = [a for a in (shopper_action(e.model_dump(mode="json"), weighted) for e in events) if a is not None]
+        if not actions:
+            return 0
+        ids = sorted({a.product_id for a in actions})
+        updates = profile_events(actions, pipeline.store.get(ids), pipeline.vectors_of(ids))
+        return store.call(lambda s: s.apply(updates, personal), personal.write_timeout_s)
+    except Exception as exc:  # the events are logged; a store error must not lose or refuse them
+        log.error("%d UBI event(s) not applied to profiles: %s: %s", len(events), type(exc).__name__, exc)
+        metrics.PROFILE_STORE_ERRORS.labels("write").inc()
+        return 0
+
+
+@profiles.delete("/profiles/<user_id>")
+def forget(user_id: str):
+    """Forget a shopper: their long-term profile and every session profile they owned, with no trace left in
+    the store. Protected by the admin token (``Authorization: Bearer ...``), as ``/admin/reload`` is."""
+    refused = admin_refusal("forgetting", "DELETE /profiles/{user_id}")
+    if refused is not None:
+        return refused
+    if safe_id(user_id) is None:
+        return error_response(400, "invalid request", f"user_id must match {SAFE_ID_PATTERN}")
+    store = current_store()
+    if store is None:
+        return error_response(503, "profile store unavailable", "personalisation is off or its store did not open")
+    try:
+        removed = store.store.forget(user_id)  # no deadline: an admin waits for the answer that it is done
+    except Exception as exc:
+        log.error("forgetting a shopper failed: %s: %s", type(exc).__name__, exc)
+        metrics.PROFILE_STORE_ERRORS.labels("forget").inc()
+        return error_response(503, "profile store unavailable", "nothing was forgotten; try again")
+    return jsonify({"forgotten": removed})

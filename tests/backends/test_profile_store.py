@@ -1,0 +1,172 @@
+"""Profile stores: SQLite (the embedded default) and the Elasticsearch/OpenSearch profile index, one contract."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+
+import numpy as np
+import pytest
+from servers import server_settings
+
+from search_rerank.backends.profile_index import ClusterProfileStore, open_profile_store
+from search_rerank.core.product import Product
+from search_rerank.core.profile import session_key, user_key
+from search_rerank.core.profile_store import (
+    ProfileEvent,
+    ProfileStore,
+    ProfileStoreError,
+    SQLiteProfileStore,
+    search_profile,
+)
+from search_rerank.core.settings import PersonalisationSettings, Settings
+
+STORES = ("sqlite", "opensearch", "elasticsearch")
+PERSONAL = PersonalisationSettings()
+SECRET_USER = "shopper-7f3a9c"
+
+
+def sofa(brand: str = "Acme") -> Product:
+    return Product(id="p1", title="sofa", brand=brand, attributes={"color": "red"}, price=300.0)
+
+
+def event(user: str | None = "u1", session: str | None = "s1", action: str = "click", at: float = 1000.0, **kw):
+    return ProfileEvent(user, session, sofa(**kw), action, at, np.ones(4, dtype=np.float32))
+
+
+@pytest.fixture(params=STORES)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def settings_for(request: pytest.FixtureRequest, tmp_path) -> Callable[[str], Settings]:
+    """Settings naming a store of the kind: a SQLite file in tmp_path, or a fresh index on the test server."""
+    index = f"profiles-{uuid.uuid4().hex[:10]}"
+
+    def make(kind: str) -> Settings:
+        if kind == "sqlite":
+            return Settings(index_dir=tmp_path / "idx")
+        return Settings(
+            index_dir=tmp_path / "idx",
+            lexical=server_settings(kind, request),
+            personalisation={"store": kind, "profile_index": index},
+        )
+
+    return make
+
+
+@pytest.fixture
+def open_store(settings_for, store_kind) -> Iterable[Callable[[], ProfileStore]]:
+    """``open_store()``: another handle on the same store (as another worker would have); all closed after."""
+    opened: list[ProfileStore] = []
+
+    def make() -> ProfileStore:
+        store = open_profile_store(settings_for(store_kind))
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        store.close()
+
+
+def test_a_store_keeps_the_shopper_and_session_profiles_an_event_updates(open_store):
+    store = open_store()
+    assert store.apply([event()], PERSONAL) == 2
+    found = store.get_many([user_key("u1"), session_key("s1"), user_key("nobody")])
+    assert set(found) == {user_key("u1"), session_key("s1")}
+    assert found[user_key("u1")].affinities["brand"] == {"acme": 1.0}
+    assert found[session_key("s1")].user_id == "u1"
+
+
+def test_an_event_one_handle_applies_is_seen_by_another(open_store):
+    writer, reader = open_store(), open_store()
+    reader.get_many([user_key("u1")])
+    writer.apply([event(action="purchase")], PERSONAL)
+    assert reader.get_many([user_key("u1")])[user_key("u1")].affinities["brand"] == {"acme": 5.0}
+
+
+def test_events_applied_at_once_from_two_threads_all_count(open_store):
+    stores = [open_store(), open_store()]
+
+    def work(store: ProfileStore) -> None:
+        for i in range(5):
+            store.apply([event(session=None, at=1000.0 + i)], PERSONAL)
+
+    threads = [threading.Thread(target=work, args=(store,)) for store in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    profile = stores[0].get_many([user_key("u1")])[user_key("u1")]
+    assert profile.events == pytest.approx(10.0, rel=1e-3)
+
+
+def test_forget_removes_the_shopper_and_their_sessions_only(open_store):
+    store = open_store()
+    store.apply([event(), event(user="u2", session="s2")], PERSONAL)
+    assert store.forget("u1") == 2
+    assert set(store.get_many([user_key("u1"), session_key("s1"), user_key("u2"), session_key("s2")])) == {
+        user_key("u2"),
+        session_key("s2"),
+    }
+
+
+def test_purge_removes_profiles_older_than_the_cut(open_store):
+    store = open_store()
+    store.apply([event(user="old", session=None, at=10.0), event(user="new", session=None, at=5000.0)], PERSONAL)
+    assert store.purge(before=1000.0) == 1
+    assert set(store.get_many([user_key("old"), user_key("new")])) == {user_key("new")}
+
+
+def test_search_profile_mixes_session_and_shopper_and_is_none_when_anonymous(open_store):
+    store = open_store()
+    store.apply([event(), event(session="s-other", brand="Other")], PERSONAL)
+    mixed = search_profile(store, "u1", "s1", PERSONAL, at=1000.0)
+    assert mixed is not None and set(mixed.affinities["brand"]) == {"acme", "other"}
+    assert search_profile(store, None, None, PERSONAL, at=1000.0) is None
+
+
+def test_forget_leaves_no_trace_in_the_sqlite_file(tmp_path):
+    path = tmp_path / "profiles.sqlite3"
+    store = SQLiteProfileStore(path)
+    store.apply([event(user=SECRET_USER, session="sess-" + SECRET_USER), event(user="other")], PERSONAL)
+    store.forget(SECRET_USER)
+    on_disk = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("profiles.sqlite3"))
+    assert SECRET_USER.encode() not in on_disk
+    assert b"other" in on_disk
+    store.close()
+
+
+@pytest.mark.parametrize("engine", ["opensearch", "elasticsearch"])
+def test_forget_leaves_no_trace_in_the_profile_index(engine, settings_for):
+    store = open_profile_store(settings_for(engine))
+    assert isinstance(store, ClusterProfileStore)
+    store.apply([event(user=SECRET_USER, session="sess-" + SECRET_USER), event(user="other")], PERSONAL)
+    store.forget(SECRET_USER)
+    client, index = store.client, store.index
+    client.indices.refresh(index=index)
+    hits = client.search(index=index, body={"query": {"match_all": {}}, "size": 100})
+    hits = getattr(hits, "body", hits)["hits"]["hits"]
+    assert hits and SECRET_USER not in str(hits)
+    assert store.get_many([user_key(SECRET_USER), session_key("sess-" + SECRET_USER)]) == {}
+    store.close()
+
+
+def test_a_sqlite_store_that_cannot_open_its_file_raises_a_store_error(tmp_path):
+    (tmp_path / "file").write_text("not a directory")
+    with pytest.raises(ProfileStoreError, match="profile store"):
+        SQLiteProfileStore(tmp_path / "file" / "profiles.sqlite3")
+
+
+def test_a_cluster_store_that_cannot_reach_its_cluster_raises_a_store_error(tmp_path):
+    settings = Settings(
+        index_dir=tmp_path,
+        lexical={"backend": "opensearch", "url": "http://127.0.0.1:9", "retries": 0, "request_timeout_s": 2},
+        personalisation={"store": "opensearch"},
+    )
+    store = open_profile_store(settings)
+    with pytest.raises(ProfileStoreError, match="profile index"):
+        store.get_many([user_key("u1")])
