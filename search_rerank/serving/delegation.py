@@ -74,7 +74,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import Any, TypeGuard
+from typing import Any
 
 import numpy as np
 from werkzeug.exceptions import BadGateway
@@ -82,6 +82,7 @@ from werkzeug.exceptions import BadGateway
 from ..backends.cluster import ClusterRetriever
 from ..backends.engine_knn import EngineKnnRetriever
 from ..backends.mappings import load_mapping
+from ..core.breaker import GuardedRetriever
 from ..core.candidate import Candidate
 from ..core.errors import StageError
 from ..core.filters import Filters, attribute_key, category_key, normalise_term
@@ -154,9 +155,15 @@ UNMAPPED_AGGREGATIONS = {
 EXACT, KEYWORD, TEXT = "exact", "keyword", "text"
 
 
-def delegates(leg: Any) -> TypeGuard[ClusterRetriever]:
-    """Whether the lexical leg is a cluster, to which this module delegates the Query DSL."""
-    return isinstance(leg, ClusterRetriever)
+def delegated_cluster(leg: Any) -> ClusterRetriever | None:
+    """The cluster to which this module delegates the Query DSL: the lexical leg's, or None when it is not one.
+
+    The service calls a cluster leg through its circuit breaker's guard (``open_pipeline`` with guards), so the
+    cluster is looked for behind the guard too; :meth:`DelegatedSearch.pipeline` puts the guard back around the
+    delegated leg.
+    """
+    inner = leg.inner if isinstance(leg, GuardedRetriever) else leg
+    return inner if isinstance(inner, ClusterRetriever) else None
 
 
 # ------------------------------------------------------------------ field names
@@ -783,8 +790,12 @@ class DelegatedSearch:
         return self.ordered_body is not None or (self.knn is not None and not self.search.text)
 
     def pipeline(self, pipeline: SearchPipeline) -> SearchPipeline:
-        """The pipeline with the client's query as its lexical leg and the dense leg in its filter context."""
-        legs: dict[str, Retriever] = {LEXICAL: self.leg}
+        """The pipeline with the client's query as its lexical leg (behind the served leg's guard, if it has one,
+        so that a slow or failing cluster is cut off and counted as before) and the dense leg in its filter context."""
+        served = pipeline.legs.get(LEXICAL)
+        legs: dict[str, Retriever] = {
+            LEXICAL: GuardedRetriever(self.leg, served.guard) if isinstance(served, GuardedRetriever) else self.leg
+        }
         clauses = constraints(self.query) + ([self.post_filter] if self.post_filter is not None else [])
         dense = pipeline.legs.get(DENSE)
         if self.knn is not None:

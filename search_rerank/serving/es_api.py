@@ -28,7 +28,7 @@ from .context import (
     log_query,
     run_search,
 )
-from .delegation import delegate_search, delegates
+from .delegation import delegate_search, delegated_cluster
 from .embedded_search import compile_search, serves
 from .es_compat import InvalidQuery, Unsupported, es_response, parse_msearch, parse_search
 from .field_aliases import rename_fields
@@ -108,7 +108,8 @@ def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
     body = rename_fields(body, settings.service.field_aliases)
     lexical = pipeline.legs.get(LEXICAL)
     embedded = compile_search(body, params, settings.service, lexical) if serves(lexical) else None
-    delegated = delegate_search(body, params, settings.service, lexical) if delegates(lexical) else None
+    cluster = delegated_cluster(lexical)
+    delegated = delegate_search(body, params, settings.service, cluster) if cluster is not None else None
     if embedded is not None:
         search = embedded.search
         pipeline = embedded.pipeline(pipeline)

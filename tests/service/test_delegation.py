@@ -23,6 +23,7 @@ from search_rerank.core.reasons import CLUSTER_UNAVAILABLE
 from search_rerank.core.retrieval import DENSE, LEXICAL
 from search_rerank.core.settings import LexicalSettings, Settings
 from search_rerank.core.store import ProductStore
+from search_rerank.indexing.indexes import build_index
 from search_rerank.serving import create_app
 from search_rerank.serving.delegation import constraints, query_words
 
@@ -435,3 +436,42 @@ def test_constraints_keep_filters_and_exclusions_but_not_text():
         {"bool": {"must_not": [{"term": {"id": "s1"}}]}},
         {"range": {"price": {"lte": 500}}},
     ]
+
+
+# ------------------------------------------------------------------ the service as it starts from settings
+
+
+@pytest.fixture
+def served_shop(request, tmp_path):
+    """The app as the service starts it, from settings alone (``open_pipeline`` with the circuit breakers'
+    guards around the cluster leg), on CATALOG built into a fresh index on the test server."""
+    lexical = server_settings("opensearch", request, candidates=40)
+    settings = Settings(
+        index_dir=tmp_path / "index",
+        lexical=lexical,
+        dense={"enabled": False},
+        longtail={"enabled": False},
+        service={"field_aliases": ALIASES},
+    )
+    build_index(CATALOG, settings, progress=False)
+    app = create_app(settings)
+    yield app
+    retriever = server_retriever(lexical)
+    for name in retriever.aliases(f"{lexical.index}*"):
+        retriever.delete_index(name)
+
+
+def test_a_service_started_from_settings_delegates_the_query_dsl_behind_its_breaker(served_shop):
+    # Highlights are the cluster's: without delegation they would be a 501.
+    body = {"query": {"match": {"title": "lamp"}}, "highlight": {"fields": {"title": {}}}}
+    answer = search(served_shop.test_client(), body)
+    assert set(ids(answer)) == {"l1", "l2"}
+    assert all("<em>" in hit["highlight"]["title"][0] for hit in answer["hits"]["hits"])
+
+
+def test_a_delegated_search_leaves_the_cluster_out_once_its_breaker_opens(served_shop):
+    breaker = served_shop.extensions["guards"].breakers[LEXICAL]
+    while breaker.state != "open":
+        breaker.report(breaker.admit(), ok=False)
+    answer = search(served_shop.test_client(), {"query": {"match": {"title": "lamp"}}})
+    assert answer["search_rerank"]["degraded"] == {LEXICAL: "circuit_open"}

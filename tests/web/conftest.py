@@ -2,6 +2,10 @@
 
 The catalog has one extra product whose text is markup, so that the page's
 escaping is tested against what an attacker would put in a product feed.
+The front-end pages are served on both backends (``frontends_server``): the
+embedded tantivy index, and an OpenSearch-compatible cluster (osmem-server,
+see ``tests/servers.py``) holding the same catalog, with the Query DSL
+delegated to it; the dense leg is the same FAISS index on both.
 Chromium is Debian's (``apt-get install chromium``), driven by Playwright;
 without it the browser tests skip, saying so.
 """
@@ -10,7 +14,9 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from live_server import served
@@ -36,9 +42,8 @@ def markup_product() -> Product:
     return MARKUP
 
 
-@pytest.fixture(scope="session")
-def web_settings(tmp_path_factory, built_index, tiny_bert_dir) -> Settings:
-    root = tmp_path_factory.mktemp("web")
+def web_index(built_index, root: Path, tiny_bert_dir: Path, lexical: dict[str, Any]) -> Settings:
+    """The web tests' catalog (300 generated products and MARKUP) built in ``root``, its lexical leg ``lexical``."""
     return built_index(
         products=300,
         queries=30,
@@ -46,9 +51,28 @@ def web_settings(tmp_path_factory, built_index, tiny_bert_dir) -> Settings:
         root=root,
         extra=[MARKUP],
         dense={"model": str(tiny_bert_dir), "device": "cpu", "candidates": 40},
-        lexical={"candidates": 40},
+        lexical={"candidates": 40, **lexical},
         service={"ubi_log_path": root / "ubi" / "ubi.ndjson"},
     ).settings
+
+
+@pytest.fixture(scope="session")
+def web_settings(tmp_path_factory, built_index, tiny_bert_dir) -> Settings:
+    return web_index(built_index, tmp_path_factory.mktemp("web"), tiny_bert_dir, {})
+
+
+@pytest.fixture(scope="session")
+def cluster_web_settings(tmp_path_factory, built_index, tiny_bert_dir, osmem_server_url) -> Settings:
+    """The same catalog with its lexical leg in a fresh index on osmem-server; the front ends still name the
+    index ``products`` (``service.index_names``), as they would a shop's previous Elasticsearch index."""
+    lexical = {
+        "backend": "opensearch",
+        "url": osmem_server_url,
+        "index": f"web-{uuid.uuid4().hex[:12]}",
+        "request_timeout_s": 10,
+        "retries": 1,
+    }
+    return web_index(built_index, tmp_path_factory.mktemp("web-cluster"), tiny_bert_dir, lexical)
 
 
 @pytest.fixture(scope="session")
@@ -80,10 +104,12 @@ def frontend_dist() -> Path:
     return FRONTEND / "dist"
 
 
-@pytest.fixture(scope="session")
-def frontends_server(web_settings, frontend_dist):
+@pytest.fixture(scope="session", params=["embedded", "opensearch"])
+def frontends_server(request, frontend_dist):
     """The app with the bundled front-end pages beside it under /frontends/, so that they call its
-    Elasticsearch-compatible API from the same origin, as a shop's page calls its own proxy."""
-    app = SharedDataMiddleware(create_app(web_settings), {"/frontends": str(frontend_dist)})
+    Elasticsearch-compatible API from the same origin, as a shop's page calls its own proxy; once on the
+    embedded backend and once on a cluster (the test ids name which)."""
+    settings = request.getfixturevalue("web_settings" if request.param == "embedded" else "cluster_web_settings")
+    app = SharedDataMiddleware(create_app(settings), {"/frontends": str(frontend_dist)})
     with served(app) as url:
         yield url
