@@ -741,9 +741,15 @@ class FilteredDenseLeg:
         """The client's ``knn.query_vector``, searched instead of the words' embedding."""
 
     def search(self, text: str, k: int, filters: Filters | None = None) -> list[Candidate]:
-        if isinstance(self.leg, EngineKnnRetriever):
-            vector = np.asarray(self.vector) if self.vector is not None else self.leg.encoder.encode_queries([text])[0]
-            return leg_candidates(DENSE, self.leg.search_vector(vector, k, filters, clauses=self.clauses))
+        # The service calls an engine kNN leg through its breaker's guard: the filters still go inside the kNN
+        # search (a check after it would leave fewer than k hits), and the search still goes through the guard.
+        guarded = self.leg if isinstance(self.leg, GuardedRetriever) else None
+        engine = guarded.inner if guarded is not None else self.leg
+        if isinstance(engine, EngineKnnRetriever):
+            vector = np.asarray(self.vector) if self.vector is not None else engine.encoder.encode_queries([text])[0]
+            knn = functools.partial(engine.search_vector, clauses=self.clauses)
+            hits = guarded.guard.call(knn, vector, k, filters) if guarded is not None else knn(vector, k, filters)
+            return leg_candidates(DENSE, hits)
         if self.vector is not None:
             found = leg_candidates(DENSE, self.leg.search_vector(self.vector, k, filters))  # type: ignore[attr-defined]
         else:

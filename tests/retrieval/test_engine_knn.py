@@ -14,11 +14,13 @@ from search_rerank.backends.cluster_query import filter_clauses
 from search_rerank.backends.encoder import BiEncoder
 from search_rerank.backends.engine_knn import EngineKnnRetriever, cosine_hits, knn_body
 from search_rerank.backends.mappings import index_body, merged, vector_field, vector_mapping
+from search_rerank.core.breaker import Guards
 from search_rerank.core.errors import ConfigError, StageError
 from search_rerank.core.filters import Filters
 from search_rerank.core.product import Product
 from search_rerank.core.retrieval import DENSE, Retriever
-from search_rerank.core.settings import DenseSettings, LexicalSettings, load_settings
+from search_rerank.core.settings import DenseSettings, LexicalSettings, Settings, load_settings
+from search_rerank.serving.delegation import FilteredDenseLeg
 
 VECTOR = [0.6, 0.8, 0.0]
 FILTERS = Filters(brand=["Acme"], price_max=500.0, attributes={"color": ["grey"]})
@@ -275,3 +277,13 @@ def test_cluster_retriever_passes_its_extension_to_the_index_it_is_bound_to():
     extension = vector_mapping("elasticsearch", 8, engine_dense())
     leg = cluster_retriever(lexical("elasticsearch"), extension)
     assert leg.bound_to("products-2").index_extension == extension
+
+
+def test_a_guarded_leg_held_to_a_delegated_filter_sends_it_inside_the_knn_search(encoder):
+    # The service calls the engine kNN leg through its breaker's guard (open_pipeline with guards).
+    client = RecordingClient()
+    leg = Guards.from_settings(Settings()).leg(knn_leg(encoder, client))
+    clause = {"range": {"price": {"lte": 100}}}
+    FilteredDenseLeg(leg, leg.inner.cluster, [clause]).search("oak table", 5)
+    [body] = client.searches  # one kNN search, no check of its hits after
+    assert clause in body["query"]["knn"]["embedding"]["filter"]["bool"]["filter"]
