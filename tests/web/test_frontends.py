@@ -1,5 +1,6 @@
 """Real front-end libraries from npm, bundled by esbuild (frontend/), in a real headless Chromium against the
-service's Elasticsearch-compatible API on the embedded backend: Elastic Search UI (its headless SearchDriver
+service's Elasticsearch-compatible API on both backends (the embedded one and an OpenSearch cluster, see
+``frontends_server``; the test ids name which): Elastic Search UI (its headless SearchDriver
 and Elasticsearch connector, POST /products/_search) and Searchkit with InstantSearch.js widgets (POST /_msearch).
 
 A search shows highlighted hits, a brand facet narrows them to its count, a second page continues the first,
