@@ -7,6 +7,7 @@ The real demo (5,000 products, the packaged MiniLM) is exercised by test_example
 from __future__ import annotations
 
 import os
+import re
 import signal
 import urllib.request
 
@@ -53,6 +54,18 @@ def test_served_settings_name_the_reranker_exactly_when_it_was_promoted(plan):
     assert settings.rerank.model == (plan.reranker_name if card.promoted else None)
 
 
+def test_served_settings_name_the_ranker_exactly_when_it_was_promoted(plan):
+    settings = load_settings(prepare(plan))
+    card = load_card(plan.models_dir / plan.ranker_name(cluster=False))
+    assert settings.ltr.model == (plan.ranker_name(cluster=False) if card.promoted else None)
+
+
+def test_cluster_demo_trains_a_ranker_of_its_own(plan, osmem_server_url):
+    settings = load_settings(prepare(plan, osmem_server_url))
+    assert (plan.models_dir / plan.ranker_name(cluster=True) / "model_card.json").exists()
+    assert settings.ltr.model in (plan.ranker_name(cluster=True), None)
+
+
 def test_served_settings_carry_the_tuned_sections(plan):
     text = prepare(plan).read_text(encoding="utf-8")
     assert "tuned on" in text
@@ -60,7 +73,7 @@ def test_served_settings_carry_the_tuned_sections(plan):
         assert section in text
 
 
-def test_second_demo_run_reuses_catalogue_index_reranker_and_tuning(plan, tiny_bert_dir, monkeypatch):
+def test_second_demo_run_reuses_catalogue_index_models_and_tuning(plan, tiny_bert_dir, monkeypatch):
     monkeypatch.setenv("SEARCH_RERANK_DENSE__MODEL", str(tiny_bert_dir))
     runner = CliRunner()
     first = runner.invoke(main, demo_args(plan))
@@ -69,8 +82,9 @@ def test_second_demo_run_reuses_catalogue_index_reranker_and_tuning(plan, tiny_b
     second = runner.invoke(main, demo_args(plan))
     assert second.exit_code == 0, second.output
     said = " ".join(second.output.split())  # as the terminal wrapped it, unwrapped
-    for step in ("catalogue: already generated", "index: already built", "reranker: already", "tuning: already"):
-        assert step in said
+    steps = ("catalogue: already generated", "index: already built", "reranker: already", "ranker: already")
+    for step in (*steps, "tuning: already"):
+        assert re.search(rf"(^|\s){step}", said), step  # "ranker: already" on its own, not inside "reranker: ..."
 
 
 def test_cluster_demo_searches_bm25_in_the_cluster(plan, osmem_server_url):
