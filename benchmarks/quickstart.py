@@ -6,8 +6,8 @@ install
     ``make install``: a new virtualenv, torch's CPU wheel, the package with its dev extra (from PyPI).
 demo up
     ``make demo`` in the background, until ``POST /search`` answers the README's first query: generating,
-    indexing, training the demo's reranker, tuning and starting gunicorn. The answer must have the reranker
-    in it (``skipped`` has no ``rerank``); then the demo is stopped.
+    indexing, training the demo's reranker and learned ranker, tuning and starting gunicorn. The answer must
+    have both in it (``skipped`` has neither ``rerank`` nor ``ltr``); then the demo is stopped.
 tests
     with ``--tests``, ``make test`` (lint, then every test) in the same clone.
 
@@ -119,6 +119,7 @@ def main() -> None:
         "load_average_at_start": round(load, 2),
         **{k: round(v, 1) for k, v in timings.items()},
         "rerank_served": "rerank" not in skipped and "rerank" not in degraded,
+        "ltr_served": "ltr" not in skipped and "ltr" not in degraded,
         "skipped": skipped,
         "degraded": degraded,
         "first_answer_titles": [hit["product"].get("title") for hit in answer.get("hits", [])],
@@ -136,11 +137,12 @@ def main() -> None:
         "Quick start: fresh clone to first answer (issue 18)",
         f"A fresh clone of {commit}, nothing installed but Python 3.11 (wheels from PyPI, through whatever pip cache the machine has), load average "
         f"{load:.1f} at the start. `make demo` generates the 5k-product catalogue, indexes it, trains the demo "
-        "reranker, tunes fusion on dev and serves; timed until `POST /search` answers the README's `couch` query.\n\n"
+        "reranker and learned ranker, tunes fusion on dev and serves; timed until `POST /search` answers the README's `couch` query.\n\n"
         + table(["step", "seconds"], rows)
-        + f"\n\nReranker in the first answer: **{'yes' if result['rerank_served'] else 'no'}** "
+        + f"\n\nReranker in the first answer: **{'yes' if result['rerank_served'] else 'no'}**; learned ranker: "
+        f"**{'yes' if result['ltr_served'] else 'no'}** "
         f"(skipped: {', '.join(skipped) or 'none'}; degraded: {', '.join(degraded) or 'none'}). A second `make demo` reuses the catalogue, "
-        "index, reranker and tuning and only starts the server.",
+        "index, models and tuning and only starts the server.",
     )
     if args.keep:
         print(f"kept {work}")
