@@ -179,7 +179,7 @@ def main() -> None:
             "dev_shared_ndcg10_delta": dev_tuned.shared.delta if dev_tuned.shared is not None else None,
             "dev_unguarded": dev_unguarded.to_json(),
             "unguarded_weights": unguarded.personalisation.model_dump(
-                include={"facet_weights", "vector_weight", "cap", "max_rise", "depth"}
+                include=set(tuned.best["sections"]["personalisation"])
             ),
             "test_unguarded": free.to_json(),
             "test": report.to_json() | {"interleaving": {k: v for k, v in il.items() if k != "curve"}},

@@ -15,11 +15,25 @@ Only the top ``depth`` results are re-ranked; the rest keep their order below.
 
 Relevance is the input score min-max scaled in the window, as in the
 long-tail and diversity stages, so the weights mean the same whatever stage
-ran before.
+ran before. The term is scaled by that relevance (``relevance_power``) and
+given only within ``relevance_margin`` of the best match: an unscaled term
+lets taste override relevance (a weak match in the shopper's colour rises over
+a strong one), which costs every judgment that is not about taste, while a
+scaled one settles near-ties among good matches, where taste is what tells
+them apart.
+
+A facet the query names gets no affinity (``skip_query_facets``): in "red
+sofa" every good match is red, so a colour taste can only reorder by noise,
+and a shopper who likes blue must not see the red sofas they asked for pushed
+down by it. With ``require_category_history`` the stage leaves a list alone
+when the shopper has shown no interest in the category of its top result:
+brand and price tastes are per product type, and one type's say little about
+another's.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -32,6 +46,9 @@ from .settings import PersonalisationSettings
 
 NO_PROFILE = "anonymous or unknown shopper: no profile"
 DISABLED = "personalisation disabled in settings"
+NAMEABLE_FACETS = frozenset({"brand", "color", "material", "style", "size"})
+"""Facets whose values are words a query can name (a category path or a price band is not)."""
+_NOT_WORD = re.compile(r"[^0-9a-z]+")
 COUNT_TOLERANCE = 0.01
 """Decay starts at once, so three events a minute old count 2.99998: a shopper is cold below ``min_events``
 less this, so that recent events count whole."""
@@ -64,6 +81,25 @@ def affinity(
     return total
 
 
+def words(text: str) -> str:
+    """``text`` lower-cased with every run of non-alphanumerics one space, padded: ``" v " in words(q)`` then
+    tests whole words, so "red" is named by "red sofa" but not by "redwood"."""
+    return f" {_NOT_WORD.sub(' ', text.lower()).strip()} "
+
+
+def query_facets(query: str, window_values: Sequence[Mapping[str, tuple[str, ...]]]) -> set[str]:
+    """The nameable facets of which the query names (as whole words) a value one of the window's products has."""
+    said = words(query)
+    if said == "  ":
+        return set()
+    named: set[str] = set()
+    for values in window_values:
+        for facet, own in values.items():
+            if facet in NAMEABLE_FACETS and facet not in named and any(words(v) in said for v in own if v.strip()):
+                named.add(facet)
+    return named
+
+
 def cosines(profile_vector: np.ndarray, ids: Sequence[str], vectors: Mapping[str, np.ndarray]) -> np.ndarray:
     """Cosine of each product's vector with the profile's, in one product of matrices; 0 for a product without a
     vector or with one of another size (another encoder's)."""
@@ -85,6 +121,7 @@ def personalise(
     profile: ShopperProfile | None,
     settings: PersonalisationSettings,
     facets: Mapping[str, Mapping[str, tuple[str, ...]]] | None = None,
+    query: str | None = None,
 ) -> list[Candidate]:
     """The list re-ranked for ``profile``; the input order unchanged when :func:`skip_reason` says so.
 
@@ -94,7 +131,8 @@ def personalise(
     out (the pipeline keeps them per product id), and ``products`` is then
     only read for products it lacks. Each window candidate's features record
     ``relevance``, ``personal`` (the added term, after the cap),
-    ``personal_affinity`` and ``personal_cosine``.
+    ``personal_affinity`` and ``personal_cosine``. ``query``, when given,
+    lets ``skip_query_facets`` drop the facets it names.
     """
     if not candidates or profile is None or skip_reason(profile, settings) is not None:
         return list(candidates)
@@ -103,11 +141,19 @@ def personalise(
     ids = [c.product_id for c in window]
     relevance = minmax(np.array([c.score for c in window], dtype=np.float64))
     facet_shares = {facet: shares(values) for facet, values in profile.affinities.items()}
-    affinities = np.zeros(depth)
-    for i, pid in enumerate(ids):
+    window_values: list[Mapping[str, tuple[str, ...]]] = []
+    for pid in ids:
         values = facets.get(pid) if facets is not None else None
-        if values is None and pid in products:
-            values = facet_values(products[pid])
+        if values is None:
+            values = facet_values(products[pid]) if pid in products else {}
+        window_values.append(values)
+    if settings.require_category_history and not _knows_category(window_values[0], facet_shares):
+        return list(candidates)
+    if settings.skip_query_facets and query is not None:
+        for facet in query_facets(query, window_values):
+            facet_shares.pop(facet, None)
+    affinities = np.zeros(depth)
+    for i, values in enumerate(window_values):
         if values:
             affinities[i] = affinity(values, facet_shares, settings)
     cos = (
@@ -116,6 +162,9 @@ def personalise(
         else np.zeros(depth)
     )
     terms = np.minimum(settings.cap, affinities + settings.vector_weight * cos)
+    if settings.relevance_power > 0:
+        terms = terms * relevance**settings.relevance_power
+    terms = np.where(relevance >= 1.0 - settings.relevance_margin, terms, 0.0)
     order = _bounded_order(relevance + terms, settings.max_rise)
     # Scores above everything below the window and falling with position keep the order through any later
     # sort by score; the rest keep their own scores (and order), so only the window is copied.
@@ -130,6 +179,16 @@ def personalise(
         }
         out.append(window[i].with_score(base + (depth - position) / depth, **features))
     return out + rest
+
+
+def _knows_category(top: Mapping[str, tuple[str, ...]], facet_shares: Mapping[str, Mapping[str, float]]) -> bool:
+    """Whether the shopper has shown interest in the top result's category (True when either is unknown, so
+    that a catalogue without categories is not left unpersonalised)."""
+    known = facet_shares.get("category")
+    own = top.get("category")
+    if not known or not own:
+        return True
+    return any(known.get(v, 0.0) > 0 for v in own)
 
 
 def _bounded_order(scores: np.ndarray, max_rise: int) -> list[int]:
