@@ -29,7 +29,6 @@ def build(ctx: click.Context, pattern: str, skip_bad: bool) -> None:
     logs too: run it again, or let the service apply new ones as they come.
     """
     from ..backends.profile_index import open_profile_store
-    from ..core.profile import profile_actions
     from ..core.profile_store import profile_events
     from ..data.clicks import read_shopper_actions
     from ..data.loaders import LoadStats
@@ -37,9 +36,9 @@ def build(ctx: click.Context, pattern: str, skip_bad: bool) -> None:
 
     settings = settings_for(ctx)
     personal = settings.personalisation
+    weighted = [action for action, weight in personal.action_weights.items() if weight > 0]
     stats = LoadStats()
-    wanted = profile_actions(personal)
-    actions = read_shopper_actions(pattern, wanted, skip_bad=skip_bad, stats=stats)
+    actions = read_shopper_actions(pattern, weighted, skip_bad=skip_bad, stats=stats)
     pipeline = open_pipeline(settings)
     store = open_profile_store(settings)
     applied = 0
@@ -56,7 +55,7 @@ def build(ctx: click.Context, pattern: str, skip_bad: bool) -> None:
         store.close()
         pipeline.close()
     console.print(
-        f"{len(actions)} shopper event(s) read ({', '.join(wanted)}), {applied} applied, "
+        f"{len(actions)} shopper event(s) read ({', '.join(weighted)}), {applied} applied, "
         f"{len(actions) - applied} on products not in the index; {expired} profile(s) past the TTL removed"
         + (f"; {stats.skipped} bad line(s) skipped" if stats.skipped else "")
     )

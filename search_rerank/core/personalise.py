@@ -22,9 +22,6 @@ a strong one), which costs every judgment that is not about taste, while a
 scaled one settles near-ties among good matches, where taste is what tells
 them apart.
 
-With ``lift_over_impressions`` a taste is read against what the shopper was
-shown (see :func:`~search_rerank.core.profile.taste_shares`).
-
 A facet the query names gets no affinity (``skip_query_facets``): in "red
 sofa" every good match is red, so a colour taste can only reorder by noise,
 and a shopper who likes blue must not see the red sofas they asked for pushed
@@ -44,7 +41,7 @@ import numpy as np
 from .candidate import Candidate
 from .fusion import minmax
 from .product import Product
-from .profile import ShopperProfile, facet_values, shares, taste_shares
+from .profile import ShopperProfile, facet_values, shares
 from .settings import PersonalisationSettings
 
 NO_PROFILE = "anonymous or unknown shopper: no profile"
@@ -143,10 +140,7 @@ def personalise(
     window, rest = list(candidates[:depth]), list(candidates[depth:])
     ids = [c.product_id for c in window]
     relevance = minmax(np.array([c.score for c in window], dtype=np.float64))
-    facet_shares = {
-        facet: taste_shares(values, profile.shown.get(facet)) if settings.lift_over_impressions else shares(values)
-        for facet, values in profile.affinities.items()
-    }
+    facet_shares = {facet: shares(values) for facet, values in profile.affinities.items()}
     window_values: list[Mapping[str, tuple[str, ...]]] = []
     for pid in ids:
         values = facets.get(pid) if facets is not None else None

@@ -14,14 +14,6 @@ them for a search.
 Profiles are bounded: each facet keeps its ``max_values_per_facet`` strongest
 values, so a shopper who browses the whole catalogue costs no more than one
 who buys a single brand.
-
-Choices can be read against what was shown (``lift_over_impressions``): the
-profile also keeps, per facet, the decayed weight of each value among the
-products the shopper was shown, and a taste is a value's share of the choices
-beyond its share of the impressions (:func:`taste_shares`). A "red sofa"
-search shows red sofas, so its clicks are red whatever the shopper likes;
-counted as choices alone they read as a taste for red, counted against what
-was shown they read as nothing.
 """
 
 from __future__ import annotations
@@ -36,8 +28,6 @@ import numpy as np
 from .product import Product
 from .settings import PersonalisationSettings
 
-IMPRESSION = "impression"
-"""The action of a product being shown (UBI's name), counted in ``ShopperProfile.shown``."""
 ATTRIBUTE_FACETS = ("color", "material", "style", "size")
 """Facets read from ``Product.attributes`` (the generator and the loaders write ``color``, not ``colour``)."""
 _COLOUR_SPELLINGS = ("color", "colour")
@@ -64,8 +54,6 @@ class ShopperProfile:
     updated_at: float = 0.0
     vector_mass: float = 0.0
     user_id: str | None = None
-    shown: dict[str, dict[str, float]] = field(default_factory=dict)
-    """facet -> value -> decayed weight among the products shown (impressions), as of ``updated_at``."""
 
     def to_record(self) -> dict[str, Any]:
         """A JSON-ready dict (what the stores keep)."""
@@ -77,7 +65,6 @@ class ShopperProfile:
             "updated_at": self.updated_at,
             "vector_mass": self.vector_mass,
             "user_id": self.user_id,
-            "shown": self.shown,
         }
 
     @classmethod
@@ -91,7 +78,6 @@ class ShopperProfile:
             updated_at=float(record["updated_at"]),
             vector_mass=float(record.get("vector_mass", 0.0)),
             user_id=record.get("user_id"),
-            shown={f: {str(v): float(w) for v, w in vals.items()} for f, vals in record.get("shown", {}).items()},
         )
 
 
@@ -155,7 +141,6 @@ def decayed(profile: ShopperProfile, at: float, half_life_s: float) -> ShopperPr
         updated_at=max(at, profile.updated_at),
         vector_mass=profile.vector_mass * factor,
         user_id=profile.user_id,
-        shown={f: {v: w * factor for v, w in vals.items()} for f, vals in profile.shown.items()},
     )
 
 
@@ -187,13 +172,17 @@ def apply_event(
         current.key = key
         if user_id is not None:
             current.user_id = user_id
-    if action == IMPRESSION:
-        _add_values(current.shown, product, 1.0, settings.max_values_per_facet)
     weight = settings.action_weights.get(action, 0.0)
     if weight <= 0:
         return current
     current.events += 1.0
-    _add_values(current.affinities, product, weight, settings.max_values_per_facet)
+    for facet, values in facet_values(product).items():
+        kept = current.affinities.setdefault(facet, {})
+        for value in values:
+            kept[value] = kept.get(value, 0.0) + weight / len(values)
+        if len(kept) > settings.max_values_per_facet:
+            strongest = sorted(kept.items(), key=lambda kv: (-kv[1], kv[0]))[: settings.max_values_per_facet]
+            current.affinities[facet] = dict(strongest)
     if vector is not None:
         v = np.asarray(vector, dtype=np.float32)
         if current.vector is None or current.vector.shape != v.shape or current.vector_mass <= 0:
@@ -203,35 +192,6 @@ def apply_event(
             current.vector = (current.vector * (current.vector_mass / mass) + v * (weight / mass)).astype(np.float32)
             current.vector_mass = mass
     return current
-
-
-def _add_values(kept_by_facet: dict[str, dict[str, float]], product: Product, weight: float, bound: int) -> None:
-    """Add ``weight`` to each of the product's facet values (split among a facet's several values), keeping each
-    facet's ``bound`` strongest."""
-    for facet, values in facet_values(product).items():
-        kept = kept_by_facet.setdefault(facet, {})
-        for value in values:
-            kept[value] = kept.get(value, 0.0) + weight / len(values)
-        if len(kept) > bound:
-            kept_by_facet[facet] = dict(sorted(kept.items(), key=lambda kv: (-kv[1], kv[0]))[:bound])
-
-
-def taste_shares(chosen: Mapping[str, float], shown: Mapping[str, float] | None) -> dict[str, float]:
-    """Each value's share of the choices beyond its share of what was shown (0 when not beyond), or its plain
-    :func:`shares` when nothing shown is known (a profile built without impressions): a value chosen no more
-    often than it was shown is what the results offered, not a taste."""
-    chosen_shares = shares(chosen)
-    shown_shares = shares(shown) if shown else {}
-    if not shown_shares:
-        return chosen_shares
-    return {v: s - shown_shares.get(v, 0.0) for v, s in chosen_shares.items() if s > shown_shares.get(v, 0.0)}
-
-
-def profile_actions(settings: PersonalisationSettings) -> list[str]:
-    """The UBI actions that change a profile: those with a weight, and impressions when the stage reads choices
-    against them (else an impression would only cost a store write)."""
-    weighted = [action for action, weight in settings.action_weights.items() if weight > 0]
-    return weighted + [IMPRESSION] if settings.lift_over_impressions and IMPRESSION not in weighted else weighted
 
 
 def shares(affinities: Mapping[str, float]) -> dict[str, float]:
@@ -270,14 +230,12 @@ def mix(
         return sides[0][0]
     total_share = sum(share for _, share in sides) or 1.0
     affinities: dict[str, dict[str, float]] = {}
-    shown: dict[str, dict[str, float]] = {}
     vector: np.ndarray | None = None
     for profile, share in sides:
-        for blend, source in ((affinities, profile.affinities), (shown, profile.shown)):
-            for facet, values in source.items():
-                blended = blend.setdefault(facet, {})
-                for value, s in shares(values).items():
-                    blended[value] = blended.get(value, 0.0) + s * share / total_share
+        for facet, values in profile.affinities.items():
+            blended = affinities.setdefault(facet, {})
+            for value, s in shares(values).items():
+                blended[value] = blended.get(value, 0.0) + s * share / total_share
         if profile.vector is not None:
             norm = float(np.linalg.norm(profile.vector))
             if norm > 0:
@@ -292,5 +250,4 @@ def mix(
         updated_at=at,
         vector_mass=sum(p.vector_mass for p, _ in sides),
         user_id=next((p.user_id for p, _ in sides if p.user_id is not None), None),
-        shown=shown,
     )

@@ -426,12 +426,6 @@ class PersonalisationSettings(_Section):
         description="a facet whose value the query names (a colour word, a brand) gets no affinity: the query "
         "already chose that value, and clicks it forced say nothing about taste",
     )
-    lift_over_impressions: bool = Field(
-        default=False,
-        description="a taste is a value's share of the shopper's choices beyond its share of what they were shown "
-        "(impressions, which profiles then read from the UBI events): a 'red sofa' search forces red clicks, "
-        "which say nothing about taste",
-    )
     require_category_history: bool = Field(
         default=False,
         description="skip the stage when the shopper's profile has no interest in the category of the list's top "

@@ -146,7 +146,7 @@ def suggest_personalisation(trial: optuna.Trial, space: SearchSpace) -> dict[str
     params[f"{PERSONAL_PREFIX}depth"] = trial.suggest_int(f"{PERSONAL_PREFIX}depth", 10, space.max_candidates, step=10)
     params[f"{PERSONAL_PREFIX}relevance_power"] = trial.suggest_float(f"{PERSONAL_PREFIX}relevance_power", 0.0, 4.0)
     params[f"{PERSONAL_PREFIX}relevance_margin"] = trial.suggest_float(f"{PERSONAL_PREFIX}relevance_margin", 0.05, 1.0)
-    for flag in ("skip_query_facets", "require_category_history", "lift_over_impressions"):
+    for flag in ("skip_query_facets", "require_category_history"):
         params[f"{PERSONAL_PREFIX}{flag}"] = trial.suggest_categorical(f"{PERSONAL_PREFIX}{flag}", [True, False])
     return params
 
@@ -163,7 +163,6 @@ def personalisation_section(params: Mapping[str, Any]) -> dict[str, Any]:
         "relevance_margin": round(float(params[f"{PERSONAL_PREFIX}relevance_margin"]), 6),
         "skip_query_facets": bool(params[f"{PERSONAL_PREFIX}skip_query_facets"]),
         "require_category_history": bool(params[f"{PERSONAL_PREFIX}require_category_history"]),
-        "lift_over_impressions": bool(params[f"{PERSONAL_PREFIX}lift_over_impressions"]),
     }
 
 
@@ -625,7 +624,6 @@ _TUNED_FIELDS = {
         "relevance_margin",
         "skip_query_facets",
         "require_category_history",
-        "lift_over_impressions",
     },
 }
 

@@ -28,7 +28,7 @@ from flask import Blueprint, Flask, current_app, jsonify, request
 
 from ..backends.profile_index import open_profile_store
 from ..core.pipeline import SearchPipeline
-from ..core.profile import ShopperProfile, profile_actions
+from ..core.profile import ShopperProfile
 from ..core.profile_store import ProfileStore, profile_events, search_profile
 from ..core.reasons import PROFILE_STORE_UNAVAILABLE, TIMEOUT
 from ..core.settings import Settings
@@ -125,9 +125,9 @@ def apply_events(events: Sequence[UbiEvent], pipeline: SearchPipeline, settings:
     personal = settings.personalisation
     if store is None or not personal.enabled:
         return 0
-    wanted = profile_actions(personal)
+    weighted = [action for action, weight in personal.action_weights.items() if weight > 0]
     try:
-        actions = [a for a in (shopper_action(e.model_dump(mode="json"), wanted) for e in events) if a is not None]
+        actions = [a for a in (shopper_action(e.model_dump(mode="json"), weighted) for e in events) if a is not None]
         if not actions:
             return 0
         ids = sorted({a.product_id for a in actions})

@@ -145,24 +145,3 @@ def test_personalise_runs_inside_the_shoppers_categories():
     profile.affinities["category"] = {"sofas": 1.0}
     settings = SETTINGS.model_copy(update={"require_category_history": True})
     assert ids(personalise(candidates, products, {}, profile, settings))[0] == "p5"
-
-
-def clicked_what_was_shown():
-    """Clicks all red, but so was most of what the shopper was shown."""
-    return ShopperProfile(
-        key="user:u", affinities={"color": {"red": 4.0}}, shown={"color": {"red": 9.0, "blue": 1.0}}, events=5.0
-    )
-
-
-def test_personalise_reads_no_taste_in_choices_forced_by_what_was_shown():
-    products, candidates = colour_catalogue()
-    settings = SETTINGS.model_copy(update={"facet_weights": {"color": 0.2}, "lift_over_impressions": True})
-    out = {c.product_id: c for c in personalise(candidates, products, {}, clicked_what_was_shown(), settings)}
-    assert out["p1"].features["personal"] == pytest.approx(0.2 * 0.1)
-
-
-def test_personalise_reads_plain_shares_without_lift_over_impressions():
-    products, candidates = colour_catalogue()
-    settings = SETTINGS.model_copy(update={"facet_weights": {"color": 0.2}})
-    out = {c.product_id: c for c in personalise(candidates, products, {}, clicked_what_was_shown(), settings)}
-    assert out["p1"].features["personal"] == pytest.approx(0.2)

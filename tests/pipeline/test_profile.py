@@ -11,9 +11,7 @@ from search_rerank.core.profile import (
     facet_values,
     mix,
     price_band,
-    profile_actions,
     session_key,
-    taste_shares,
     user_key,
 )
 from search_rerank.core.settings import PersonalisationSettings
@@ -69,7 +67,7 @@ def test_apply_event_leaves_the_given_profile_unchanged():
     assert first.affinities["brand"] == {"acme": 1.0} and first.events == 1.0
 
 
-def test_apply_event_with_an_impression_adds_no_taste_and_no_event():
+def test_apply_event_with_an_impression_only_ages_the_profile():
     first = apply_event(None, "user:u", product(), "click", 0.0, None, SETTINGS)
     after = apply_event(first, "user:u", product(brand="Other"), "impression", 100.0, None, SETTINGS)
     assert after.affinities["brand"] == {"acme": pytest.approx(0.5)}
@@ -110,30 +108,8 @@ def test_apply_event_keeps_the_weighted_mean_of_product_vectors():
     np.testing.assert_allclose(second.vector, [0.25, 0.75])
 
 
-def test_apply_event_counts_an_impression_among_the_values_shown():
-    first = apply_event(None, "user:u", product(), "impression", 0.0, None, SETTINGS)
-    after = apply_event(first, "user:u", product(brand="Other"), "impression", 100.0, None, SETTINGS)
-    assert after.shown["brand"] == {"acme": pytest.approx(0.5), "other": pytest.approx(1.0)}
-
-
-def test_taste_shares_are_the_share_of_choices_beyond_the_share_shown():
-    chosen = {"red": 3.0, "blue": 1.0}
-    shown = {"red": 8.0, "blue": 2.0}
-    assert taste_shares(chosen, shown) == {"blue": pytest.approx(0.05)}
-
-
-def test_taste_shares_without_impressions_are_the_plain_shares():
-    assert taste_shares({"red": 3.0, "blue": 1.0}, None) == {"red": 0.75, "blue": 0.25}
-
-
-def test_profile_actions_include_impressions_only_when_read_against_them():
-    assert "impression" not in profile_actions(SETTINGS)
-    assert "impression" in profile_actions(SETTINGS.model_copy(update={"lift_over_impressions": True}))
-
-
 def test_a_profile_survives_its_record_round_trip():
     profile = apply_event(None, "user:u", product(), "click", 3.0, np.ones(4, np.float32), SETTINGS, user_id="u")
-    profile = apply_event(profile, "user:u", product(brand="Other"), "impression", 4.0, None, SETTINGS)
     again = ShopperProfile.from_record(profile.to_record())
     assert again.to_record() == profile.to_record()
 

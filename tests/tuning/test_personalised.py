@@ -212,5 +212,4 @@ def test_tune_cli_personalised_writes_only_the_personalisation_section(shopped, 
         "relevance_margin",
         "skip_query_facets",
         "require_category_history",
-        "lift_over_impressions",
     }
