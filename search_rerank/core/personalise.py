@@ -15,20 +15,18 @@ Only the top ``depth`` results are re-ranked; the rest keep their order below.
 
 Relevance is the input score min-max scaled in the window, as in the
 long-tail and diversity stages, so the weights mean the same whatever stage
-ran before. The term is scaled by that relevance (``relevance_power``) and
-given only within ``relevance_margin`` of the best match: an unscaled term
-lets taste override relevance (a weak match in the shopper's colour rises over
-a strong one), which costs every judgment that is not about taste, while a
-scaled one settles near-ties among good matches, where taste is what tells
-them apart.
+ran before. The term is scaled by that relevance (``relevance_power``): an
+unscaled term lets taste override relevance (a weak match in the shopper's
+colour rises over a strong one), which costs every judgment that is not about
+taste, while a scaled one settles near-ties among good matches, where taste is
+what tells them apart. (Gating instead, a term only within a margin of the
+best match as in the long-tail stage, lost to scaling on the simulated
+shoppers' dev searches at every margin tried, and so was left out.)
 
 A facet the query names gets no affinity (``skip_query_facets``): in "red
 sofa" every good match is red, so a colour taste can only reorder by noise,
 and a shopper who likes blue must not see the red sofas they asked for pushed
-down by it. With ``require_category_history`` the stage leaves a list alone
-when the shopper has shown no interest in the category of its top result:
-brand and price tastes are per product type, and one type's say little about
-another's.
+down by it.
 """
 
 from __future__ import annotations
@@ -147,8 +145,6 @@ def personalise(
         if values is None:
             values = facet_values(products[pid]) if pid in products else {}
         window_values.append(values)
-    if settings.require_category_history and not _knows_category(window_values[0], facet_shares):
-        return list(candidates)
     if settings.skip_query_facets and query is not None:
         for facet in query_facets(query, window_values):
             facet_shares.pop(facet, None)
@@ -164,7 +160,6 @@ def personalise(
     terms = np.minimum(settings.cap, affinities + settings.vector_weight * cos)
     if settings.relevance_power > 0:
         terms = terms * relevance**settings.relevance_power
-    terms = np.where(relevance >= 1.0 - settings.relevance_margin, terms, 0.0)
     order = _bounded_order(relevance + terms, settings.max_rise)
     # Scores above everything below the window and falling with position keep the order through any later
     # sort by score; the rest keep their own scores (and order), so only the window is copied.
@@ -179,16 +174,6 @@ def personalise(
         }
         out.append(window[i].with_score(base + (depth - position) / depth, **features))
     return out + rest
-
-
-def _knows_category(top: Mapping[str, tuple[str, ...]], facet_shares: Mapping[str, Mapping[str, float]]) -> bool:
-    """Whether the shopper has shown interest in the top result's category (True when either is unknown, so
-    that a catalogue without categories is not left unpersonalised)."""
-    known = facet_shares.get("category")
-    own = top.get("category")
-    if not known or not own:
-        return True
-    return any(known.get(v, 0.0) > 0 for v in own)
 
 
 def _bounded_order(scores: np.ndarray, max_rise: int) -> list[int]:

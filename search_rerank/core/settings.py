@@ -414,22 +414,10 @@ class PersonalisationSettings(_Section):
         description="the personal term is multiplied by the product's min-max scaled relevance to this power (0: not "
         "scaled), so taste settles near-ties among good matches instead of lifting weak ones",
     )
-    relevance_margin: float = Field(
-        default=1.0,
-        ge=0.0,
-        le=1.0,
-        description="only products whose scaled relevance is within this margin of the best (1) get a personal term "
-        "(1: all), like the long-tail gate",
-    )
     skip_query_facets: bool = Field(
         default=True,
         description="a facet whose value the query names (a colour word, a brand) gets no affinity: the query "
         "already chose that value, and clicks it forced say nothing about taste",
-    )
-    require_category_history: bool = Field(
-        default=False,
-        description="skip the stage when the shopper's profile has no interest in the category of the list's top "
-        "result: their taste in one product type says little about another",
     )
     min_events: float = Field(
         default=3.0, ge=0.0, description="a shopper with fewer (decayed) events is cold: the stage skips them"

@@ -145,9 +145,6 @@ def suggest_personalisation(trial: optuna.Trial, space: SearchSpace) -> dict[str
     params[f"{PERSONAL_PREFIX}max_rise"] = trial.suggest_int(f"{PERSONAL_PREFIX}max_rise", 0, space.max_rise)
     params[f"{PERSONAL_PREFIX}depth"] = trial.suggest_int(f"{PERSONAL_PREFIX}depth", 10, space.max_candidates, step=10)
     params[f"{PERSONAL_PREFIX}relevance_power"] = trial.suggest_float(f"{PERSONAL_PREFIX}relevance_power", 0.0, 4.0)
-    params[f"{PERSONAL_PREFIX}relevance_margin"] = trial.suggest_float(f"{PERSONAL_PREFIX}relevance_margin", 0.05, 1.0)
-    for flag in ("skip_query_facets", "require_category_history"):
-        params[f"{PERSONAL_PREFIX}{flag}"] = trial.suggest_categorical(f"{PERSONAL_PREFIX}{flag}", [True, False])
     return params
 
 
@@ -160,9 +157,6 @@ def personalisation_section(params: Mapping[str, Any]) -> dict[str, Any]:
         "max_rise": int(params[f"{PERSONAL_PREFIX}max_rise"]),
         "depth": int(params[f"{PERSONAL_PREFIX}depth"]),
         "relevance_power": round(float(params[f"{PERSONAL_PREFIX}relevance_power"]), 6),
-        "relevance_margin": round(float(params[f"{PERSONAL_PREFIX}relevance_margin"]), 6),
-        "skip_query_facets": bool(params[f"{PERSONAL_PREFIX}skip_query_facets"]),
-        "require_category_history": bool(params[f"{PERSONAL_PREFIX}require_category_history"]),
     }
 
 
@@ -621,9 +615,6 @@ _TUNED_FIELDS = {
         "max_rise",
         "depth",
         "relevance_power",
-        "relevance_margin",
-        "skip_query_facets",
-        "require_category_history",
     },
 }
 

@@ -94,13 +94,6 @@ def test_personalise_scales_the_term_by_relevance():
     assert out["p5"].features["personal"] == pytest.approx(0.2 * 0.9)
 
 
-def test_personalise_gives_no_term_outside_the_relevance_margin():
-    products, candidates = catalogue()
-    settings = SETTINGS.model_copy(update={"relevance_margin": 0.05})
-    out = {c.product_id: c for c in personalise(candidates, products, {}, loves(), settings)}
-    assert out["p5"].features["personal"] == 0.0
-
-
 def colour_catalogue():
     """p0 blue, p1 red (slightly weaker), both named by a query for "blue"."""
     products = {
@@ -127,21 +120,3 @@ def test_personalise_applies_a_facet_the_query_does_not_name():
     settings = SETTINGS.model_copy(update={"facet_weights": {"color": 0.2}})
     out = personalise(candidates, products, {}, likes_red(), settings, query="bluest sofa")
     assert ids(out)[:2] == ["p1", "p0"]
-
-
-def test_personalise_leaves_a_list_alone_outside_the_shoppers_categories():
-    products, candidates = catalogue()
-    products = {pid: p.model_copy(update={"category": ["Sofas"]}) for pid, p in products.items()}
-    profile = loves()
-    profile.affinities["category"] = {"lamps": 1.0}
-    settings = SETTINGS.model_copy(update={"require_category_history": True})
-    assert ids(personalise(candidates, products, {}, profile, settings)) == ids(candidates)
-
-
-def test_personalise_runs_inside_the_shoppers_categories():
-    products, candidates = catalogue()
-    products = {pid: p.model_copy(update={"category": ["Sofas"]}) for pid, p in products.items()}
-    profile = loves()
-    profile.affinities["category"] = {"sofas": 1.0}
-    settings = SETTINGS.model_copy(update={"require_category_history": True})
-    assert ids(personalise(candidates, products, {}, profile, settings))[0] == "p5"

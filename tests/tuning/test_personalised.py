@@ -209,7 +209,4 @@ def test_tune_cli_personalised_writes_only_the_personalisation_section(shopped, 
         "max_rise",
         "depth",
         "relevance_power",
-        "relevance_margin",
-        "skip_query_facets",
-        "require_category_history",
     }
