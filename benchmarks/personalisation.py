@@ -79,7 +79,7 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=300)
     ap.add_argument("--shoppers", type=int, default=400)
     ap.add_argument("--seed", type=int, default=13)
-    ap.add_argument("--trials", type=int, default=80, help="optuna trials on the dev shoppers")
+    ap.add_argument("--trials", type=int, default=300, help="optuna trials on the dev shoppers (13 parameters)")
     ap.add_argument("--interleave", type=int, default=4000, help="simulated interleaved searches on test")
     ap.add_argument(
         "--max-shared-cost", type=float, default=0.005, help="most dev shared nDCG@10 a trial may lose (a constraint)"

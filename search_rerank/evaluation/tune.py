@@ -144,7 +144,7 @@ def suggest_personalisation(trial: optuna.Trial, space: SearchSpace) -> dict[str
     params[f"{PERSONAL_PREFIX}cap"] = trial.suggest_float(f"{PERSONAL_PREFIX}cap", 0.0, space.max_cap)
     params[f"{PERSONAL_PREFIX}max_rise"] = trial.suggest_int(f"{PERSONAL_PREFIX}max_rise", 0, space.max_rise)
     params[f"{PERSONAL_PREFIX}depth"] = trial.suggest_int(f"{PERSONAL_PREFIX}depth", 10, space.max_candidates, step=10)
-    params[f"{PERSONAL_PREFIX}relevance_power"] = trial.suggest_float(f"{PERSONAL_PREFIX}relevance_power", 0.0, 4.0)
+    params[f"{PERSONAL_PREFIX}relevance_power"] = trial.suggest_float(f"{PERSONAL_PREFIX}relevance_power", 0.0, 2.0)
     return params
 
 
