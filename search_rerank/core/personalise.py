@@ -15,12 +15,25 @@ Only the top ``depth`` results are re-ranked; the rest keep their order below.
 
 Relevance is the input score min-max scaled in the window, as in the
 long-tail and diversity stages, so the weights mean the same whatever stage
-ran before.
+ran before. The term is scaled by that relevance (``relevance_power``): an
+unscaled term lets taste override relevance (a weak match in the shopper's
+colour rises over a strong one), which costs every judgment that is not about
+taste, while a scaled one settles near-ties among good matches, where taste is
+what tells them apart. (Gating instead, a term only within a margin of the
+best match as in the long-tail stage, lost to scaling on the simulated
+shoppers' dev searches at every margin tried, and so was left out.)
+
+A facet the query names gets no affinity (``skip_query_facets``): in "red
+sofa" every good match is red, so a colour taste can only reorder by noise,
+and a shopper who likes blue must not see the red sofas they asked for pushed
+down by it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -32,6 +45,9 @@ from .settings import PersonalisationSettings
 
 NO_PROFILE = "anonymous or unknown shopper: no profile"
 DISABLED = "personalisation disabled in settings"
+NAMEABLE_FACETS = frozenset({"brand", "color", "material", "style", "size"})
+"""Facets whose values are words a query can name (a category path or a price band is not)."""
+_NOT_WORD = re.compile(r"[^0-9a-z]+")
 COUNT_TOLERANCE = 0.01
 """Decay starts at once, so three events a minute old count 2.99998: a shopper is cold below ``min_events``
 less this, so that recent events count whole."""
@@ -64,6 +80,27 @@ def affinity(
     return total
 
 
+@lru_cache(maxsize=8192)
+def words(text: str) -> str:
+    """``text`` lower-cased with every run of non-alphanumerics one space, padded: ``" v " in words(q)`` then
+    tests whole words, so "red" is named by "red sofa" but not by "redwood". Cached: the same few brands and
+    colours come back in every list, and the stage has a 2 ms budget."""
+    return f" {_NOT_WORD.sub(' ', text.lower()).strip()} "
+
+
+def query_facets(query: str, window_values: Sequence[Mapping[str, tuple[str, ...]]]) -> set[str]:
+    """The nameable facets of which the query names (as whole words) a value one of the window's products has."""
+    said = words(query)
+    if said == "  ":
+        return set()
+    named: set[str] = set()
+    for values in window_values:
+        for facet, own in values.items():
+            if facet in NAMEABLE_FACETS and facet not in named and any(words(v) in said for v in own if v.strip()):
+                named.add(facet)
+    return named
+
+
 def cosines(profile_vector: np.ndarray, ids: Sequence[str], vectors: Mapping[str, np.ndarray]) -> np.ndarray:
     """Cosine of each product's vector with the profile's, in one product of matrices; 0 for a product without a
     vector or with one of another size (another encoder's)."""
@@ -85,6 +122,7 @@ def personalise(
     profile: ShopperProfile | None,
     settings: PersonalisationSettings,
     facets: Mapping[str, Mapping[str, tuple[str, ...]]] | None = None,
+    query: str | None = None,
 ) -> list[Candidate]:
     """The list re-ranked for ``profile``; the input order unchanged when :func:`skip_reason` says so.
 
@@ -94,7 +132,8 @@ def personalise(
     out (the pipeline keeps them per product id), and ``products`` is then
     only read for products it lacks. Each window candidate's features record
     ``relevance``, ``personal`` (the added term, after the cap),
-    ``personal_affinity`` and ``personal_cosine``.
+    ``personal_affinity`` and ``personal_cosine``. ``query``, when given,
+    lets ``skip_query_facets`` drop the facets it names.
     """
     if not candidates or profile is None or skip_reason(profile, settings) is not None:
         return list(candidates)
@@ -103,11 +142,17 @@ def personalise(
     ids = [c.product_id for c in window]
     relevance = minmax(np.array([c.score for c in window], dtype=np.float64))
     facet_shares = {facet: shares(values) for facet, values in profile.affinities.items()}
-    affinities = np.zeros(depth)
-    for i, pid in enumerate(ids):
+    window_values: list[Mapping[str, tuple[str, ...]]] = []
+    for pid in ids:
         values = facets.get(pid) if facets is not None else None
-        if values is None and pid in products:
-            values = facet_values(products[pid])
+        if values is None:
+            values = facet_values(products[pid]) if pid in products else {}
+        window_values.append(values)
+    if settings.skip_query_facets and query is not None:
+        for facet in query_facets(query, window_values):
+            facet_shares.pop(facet, None)
+    affinities = np.zeros(depth)
+    for i, values in enumerate(window_values):
         if values:
             affinities[i] = affinity(values, facet_shares, settings)
     cos = (
@@ -116,6 +161,8 @@ def personalise(
         else np.zeros(depth)
     )
     terms = np.minimum(settings.cap, affinities + settings.vector_weight * cos)
+    if settings.relevance_power > 0:
+        terms = terms * relevance**settings.relevance_power
     order = _bounded_order(relevance + terms, settings.max_rise)
     # Scores above everything below the window and falling with position keep the order through any later
     # sort by score; the rest keep their own scores (and order), so only the window is copied.

@@ -285,7 +285,9 @@ class SearchPipeline:
         elif current and profile is not None:
             before = current
             try:
-                current = self._timed(ranking, Stage.PERSONAL, lambda: self._personalise(before, profile, settings))
+                current = self._timed(
+                    ranking, Stage.PERSONAL, lambda: self._personalise(query, before, profile, settings)
+                )
                 ranking.stages[Stage.PERSONAL] = current
             except Exception as exc:  # fail-open: a broken profile must not take search down
                 current = before
@@ -381,13 +383,13 @@ class SearchPipeline:
         return found
 
     def _personalise(
-        self, candidates: Sequence[Candidate], profile: ShopperProfile, settings: Settings
+        self, query: str, candidates: Sequence[Candidate], profile: ShopperProfile, settings: Settings
     ) -> list[Candidate]:
         ids = [c.product_id for c in candidates[: settings.personalisation.depth]]
         wants_vectors = profile.vector is not None and settings.personalisation.vector_weight > 0
         vectors = self.vectors_of(ids) if wants_vectors else {}
         facets = self.product_facets(ids)
-        return personalise(candidates, {}, vectors, profile, settings.personalisation, facets=facets)
+        return personalise(candidates, {}, vectors, profile, settings.personalisation, facets=facets, query=query)
 
     def _diversify(self, candidates: Sequence[Candidate], settings: Settings) -> list[Candidate]:
         ids = [c.product_id for c in candidates[: settings.diversity.depth]]

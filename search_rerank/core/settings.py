@@ -407,6 +407,18 @@ class PersonalisationSettings(_Section):
         default=10, ge=0, le=1000, description="the most positions the stage may move a product up the list"
     )
     depth: int = Field(default=50, ge=1, le=1000, description="how many top results the stage re-ranks")
+    relevance_power: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=8.0,
+        description="the personal term is multiplied by the product's min-max scaled relevance to this power (0: not "
+        "scaled), so taste settles near-ties among good matches instead of lifting weak ones",
+    )
+    skip_query_facets: bool = Field(
+        default=True,
+        description="a facet whose value the query names (a colour word, a brand) gets no affinity: the query "
+        "already chose that value, and clicks it forced say nothing about taste",
+    )
     min_events: float = Field(
         default=3.0, ge=0.0, description="a shopper with fewer (decayed) events is cold: the stage skips them"
     )

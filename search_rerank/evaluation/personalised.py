@@ -225,7 +225,16 @@ class PersonalisedEvaluation:
             segments={name: _segment(base, personal, qids, seed) for name, qids in self.segments().items()},
             profiles=sum(p is not None for p in self.search_profiles.values()),
             settings=settings.personalisation.model_dump(
-                include={"facet_weights", "vector_weight", "cap", "max_rise", "depth", "min_events"}
+                include={
+                    "facet_weights",
+                    "vector_weight",
+                    "cap",
+                    "max_rise",
+                    "depth",
+                    "min_events",
+                    "relevance_power",
+                    "skip_query_facets",
+                }
             ),
         )
         if self.shared_cache is not None:

@@ -77,7 +77,9 @@ class SearchSpace:
     personalisation: bool = False
     """Search the personalisation stage's weights (facet weights, vector weight, cap, max rise, depth up to
     ``max_candidates``); needs judged searches with shopper profiles (see RankingCache's ``profiles``)."""
-    max_facet_weight: float = 1.0
+    max_facet_weight: float = 2.0
+    """Up to 2 (the best result's scaled score is 1): a term scaled by relevance (``relevance_power``) needs
+    more weight than an unscaled one to settle the same near-ties."""
     max_cap: float = 2.0
     max_rise: int = 50
 
@@ -136,10 +138,13 @@ def suggest_personalisation(trial: optuna.Trial, space: SearchSpace) -> dict[str
         f"{PERSONAL_PREFIX}{facet}": trial.suggest_float(f"{PERSONAL_PREFIX}{facet}", 0.0, space.max_facet_weight)
         for facet in PROFILE_FACETS
     }
-    params[f"{PERSONAL_PREFIX}vector_weight"] = trial.suggest_float(f"{PERSONAL_PREFIX}vector_weight", 0.0, 1.0)
+    params[f"{PERSONAL_PREFIX}vector_weight"] = trial.suggest_float(
+        f"{PERSONAL_PREFIX}vector_weight", 0.0, space.max_facet_weight
+    )
     params[f"{PERSONAL_PREFIX}cap"] = trial.suggest_float(f"{PERSONAL_PREFIX}cap", 0.0, space.max_cap)
     params[f"{PERSONAL_PREFIX}max_rise"] = trial.suggest_int(f"{PERSONAL_PREFIX}max_rise", 0, space.max_rise)
     params[f"{PERSONAL_PREFIX}depth"] = trial.suggest_int(f"{PERSONAL_PREFIX}depth", 10, space.max_candidates, step=10)
+    params[f"{PERSONAL_PREFIX}relevance_power"] = trial.suggest_float(f"{PERSONAL_PREFIX}relevance_power", 0.0, 2.0)
     return params
 
 
@@ -151,6 +156,7 @@ def personalisation_section(params: Mapping[str, Any]) -> dict[str, Any]:
         "cap": round(float(params[f"{PERSONAL_PREFIX}cap"]), 6),
         "max_rise": int(params[f"{PERSONAL_PREFIX}max_rise"]),
         "depth": int(params[f"{PERSONAL_PREFIX}depth"]),
+        "relevance_power": round(float(params[f"{PERSONAL_PREFIX}relevance_power"]), 6),
     }
 
 
@@ -602,7 +608,14 @@ _TUNED_FIELDS = {
     "fusion": {"method", "weights", "rank_constant", "normalization"},
     "rerank": {"window"},
     "longtail": {"enabled", "method", "strength", "gate", "xquad_lambda", "target"},
-    "personalisation": {"facet_weights", "vector_weight", "cap", "max_rise", "depth"},
+    "personalisation": {
+        "facet_weights",
+        "vector_weight",
+        "cap",
+        "max_rise",
+        "depth",
+        "relevance_power",
+    },
 }
 
 

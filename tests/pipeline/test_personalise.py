@@ -10,7 +10,7 @@ from search_rerank.core.profile import ShopperProfile
 from search_rerank.core.settings import PersonalisationSettings
 
 SETTINGS = PersonalisationSettings(
-    facet_weights={"brand": 0.2}, vector_weight=0.0, cap=0.3, max_rise=10, min_events=3, depth=50
+    facet_weights={"brand": 0.2}, vector_weight=0.0, cap=0.3, max_rise=10, min_events=3, depth=50, relevance_power=0.0
 )
 
 
@@ -85,3 +85,38 @@ def test_skip_reason_names_anonymous_cold_and_disabled():
     assert "cold shopper" in (skip_reason(loves(events=2.0), SETTINGS) or "")
     assert skip_reason(loves(), SETTINGS.model_copy(update={"enabled": False})) == DISABLED
     assert skip_reason(loves(), SETTINGS) is None
+
+
+def test_personalise_scales_the_term_by_relevance():
+    products, candidates = catalogue()
+    settings = SETTINGS.model_copy(update={"relevance_power": 1.0})
+    out = {c.product_id: c for c in personalise(candidates, products, {}, loves(), settings)}
+    assert out["p5"].features["personal"] == pytest.approx(0.2 * 0.9)
+
+
+def colour_catalogue():
+    """p0 blue, p1 red (slightly weaker), both named by a query for "blue"."""
+    products = {
+        "p0": Product(id="p0", title="blue sofa", attributes={"color": ["Blue"]}),
+        "p1": Product(id="p1", title="red sofa", attributes={"color": ["Red"]}),
+        "p2": Product(id="p2", title="weak", attributes={"color": ["Green"]}),
+    }
+    return products, [Candidate("p0", 1.0), Candidate("p1", 0.98), Candidate("p2", 0.0)]
+
+
+def likes_red():
+    return ShopperProfile(key="user:u", affinities={"color": {"red": 1.0}}, events=5.0)
+
+
+def test_personalise_ignores_a_facet_the_query_names():
+    products, candidates = colour_catalogue()
+    settings = SETTINGS.model_copy(update={"facet_weights": {"color": 0.2}})
+    out = personalise(candidates, products, {}, likes_red(), settings, query="Blue sofa")
+    assert ids(out)[:2] == ["p0", "p1"]
+
+
+def test_personalise_applies_a_facet_the_query_does_not_name():
+    products, candidates = colour_catalogue()
+    settings = SETTINGS.model_copy(update={"facet_weights": {"color": 0.2}})
+    out = personalise(candidates, products, {}, likes_red(), settings, query="bluest sofa")
+    assert ids(out)[:2] == ["p1", "p0"]

@@ -202,4 +202,11 @@ def test_tune_cli_personalised_writes_only_the_personalisation_section(shopped, 
     assert result.exit_code == 0, result.output
     written = tomllib.loads((tmp_path / "run" / "best.toml").read_text())
     assert set(written) == {"personalisation"}
-    assert set(written["personalisation"]) == {"facet_weights", "vector_weight", "cap", "max_rise", "depth"}
+    assert set(written["personalisation"]) == {
+        "facet_weights",
+        "vector_weight",
+        "cap",
+        "max_rise",
+        "depth",
+        "relevance_power",
+    }
