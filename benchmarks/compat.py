@@ -24,6 +24,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "compat"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the catalogue the suite searches
 
 from compat_suite import (  # noqa: E402
     ANSWERED,

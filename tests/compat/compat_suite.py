@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from front_end_catalog import CATALOG
 
 from search_rerank.backends.cluster import OpenSearchRetriever
 from search_rerank.core.pipeline import SearchPipeline
-from search_rerank.core.product import Product
 from search_rerank.core.retrieval import LEXICAL
 from search_rerank.core.settings import LexicalSettings, Settings
 from search_rerank.core.store import ProductStore
@@ -59,33 +59,6 @@ FIELD_ALIASES = {
     "locale": "=de_DE",
     "is-active": "=true",
 }
-
-
-def product(pid, title, brand, category, price, color=None, rating=None, sales=0, description=""):
-    return Product(
-        id=pid,
-        title=title,
-        brand=brand,
-        category=category,
-        price=price,
-        attributes={"color": color} if color else {},
-        rating=rating,
-        sales=sales,
-        description=description,
-    )
-
-
-CATALOG = [
-    product("s1", "Corner sofa", "Acme", "Furniture > Sofas", 499.0, "grey", 4.1, 120, "a roomy grey corner sofa"),
-    product("s2", "Leather sofa", "Acme", "Furniture > Sofas", 899.0, "brown", 4.7, 40, "a brown leather sofa"),
-    product("s3", "Velvet sofa", "Bolt", "Furniture > Sofas", 650.0, "blue", 3.9, 8, "soft velvet sofa in blue"),
-    product("s4", "Sofa bed", "Cosy", "Furniture > Sofas", 700.0, "grey", None, 3, "folds out into a bed"),
-    product("s5", "Small grey sofa", "Bolt", "Furniture > Sofas", 299.0, "grey", 4.4, 75, "two seat sofa"),
-    product("t1", "Oak table", "Bolt", "Furniture > Tables", 249.5, "brown", 4.8, 60, "solid oak dining table"),
-    product("t2", "Glass table", "Acme", "Furniture > Tables", 199.0, None, 3.5, 22, "a glass coffee table"),
-    product("l1", "Desk lamp", "Acme", "Lighting", 39.0, "black", 4.2, 15, "a reading lamp"),
-    product("l2", "Floor lamp", "Dune", "Lighting", 89.0, "white", None, 5, "tall floor lamp"),
-]
 
 
 @dataclass(frozen=True)

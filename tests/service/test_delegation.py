@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 import urllib3
+from front_end_catalog import BY_ID, CATALOG
 from live_server import handled
 from servers import server_retriever, server_settings
 
 from search_rerank.backends.encoder import BiEncoder
 from search_rerank.backends.faiss_index import FaissRetriever
 from search_rerank.core.pipeline import SearchPipeline
-from search_rerank.core.product import Product
 from search_rerank.core.reasons import CLUSTER_UNAVAILABLE
 from search_rerank.core.retrieval import DENSE, LEXICAL
 from search_rerank.core.settings import LexicalSettings, Settings
@@ -27,33 +27,6 @@ from search_rerank.indexing.indexes import build_index
 from search_rerank.serving import create_app
 from search_rerank.serving.delegation import constraints, query_words
 
-
-def product(pid, title, brand, category, price, color=None, rating=None, sales=0, description=""):
-    return Product(
-        id=pid,
-        title=title,
-        brand=brand,
-        category=category,
-        price=price,
-        attributes={"color": color} if color else {},
-        rating=rating,
-        sales=sales,
-        description=description,
-    )
-
-
-CATALOG = [
-    product("s1", "Corner sofa", "Acme", "Furniture > Sofas", 499.0, "grey", 4.1, 120, "a roomy grey corner sofa"),
-    product("s2", "Leather sofa", "Acme", "Furniture > Sofas", 899.0, "brown", 4.7, 40, "a brown leather sofa"),
-    product("s3", "Velvet sofa", "Bolt", "Furniture > Sofas", 650.0, "blue", 3.9, 8, "soft velvet sofa in blue"),
-    product("s4", "Sofa bed", "Cosy", "Furniture > Sofas", 700.0, "grey", None, 3, "folds out into a bed"),
-    product("s5", "Small grey sofa", "Bolt", "Furniture > Sofas", 299.0, "grey", 4.4, 75, "two seat sofa"),
-    product("t1", "Oak table", "Bolt", "Furniture > Tables", 249.5, "brown", 4.8, 60, "solid oak dining table"),
-    product("t2", "Glass table", "Acme", "Furniture > Tables", 199.0, None, 3.5, 22, "a glass coffee table"),
-    product("l1", "Desk lamp", "Acme", "Lighting", 39.0, "black", 4.2, 15, "a reading lamp"),
-    product("l2", "Floor lamp", "Dune", "Lighting", 89.0, "white", None, 5, "tall floor lamp"),
-]
-BY_ID = {p.id: p for p in CATALOG}
 ALIASES = {"color.keyword": "attributes.color"}
 SEARCH_UI_TEXT = {
     "bool": {
