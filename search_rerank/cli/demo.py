@@ -433,5 +433,5 @@ def demo(
     )
     if serve_command is None:
         raise click.ClickException("no serve command in this command group")
-    ctx.obj = {"settings": settings_file, "index_dir": None}
+    ctx.obj = {**(ctx.obj or {}), "settings": settings_file, "index_dir": None}  # the root group's environ kept
     ctx.invoke(serve_command, host=host, port=port, workers=None)

@@ -117,3 +117,22 @@ def test_osmem_started_for_the_demo_answers_at_the_url_it_reports(tmp_path):
     finally:
         os.kill(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
+
+
+def test_demo_serves_its_settings_with_the_environment_the_cli_started_in(plan, tiny_bert_dir, monkeypatch):
+    """``--serve`` ends in exec'ing gunicorn; what it would exec is recorded instead, here only."""
+    monkeypatch.setenv("SEARCH_RERANK_DENSE__MODEL", str(tiny_bert_dir))
+    execs = []
+
+    def record(path, args, env):
+        execs.append((args, env))
+        raise SystemExit(0)
+
+    monkeypatch.setattr(os, "execvpe", record)
+    args = [a for a in demo_args(plan) if a != "--no-serve"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    (gunicorn, env), *_ = execs
+    assert "search_rerank.serving:create_app()" in gunicorn
+    assert env["SEARCH_RERANK_SETTINGS"] == str((plan.index_dir / "demo.toml").resolve())
+    assert env["SEARCH_RERANK_DENSE__MODEL"] == str(tiny_bert_dir)
