@@ -89,7 +89,7 @@ def rerank_timings(settings: Settings, queries: list[str], n_queries: int) -> di
     times: dict[str, list[float]] = {k: [] for k in ("plain100", "pre100", "tok100", "asm100", "pre50")}
     used = 0
     for n, query in enumerate(queries):
-        ranking = pipeline.rank(query, pipeline.retrieve(query, None, first_stage), first_stage)
+        ranking = pipeline.rank_from(pipeline.retrieve(query, None, first_stage), first_stage)
         candidates = ranking.candidates[:100]
         if len(candidates) < 100:
             continue
