@@ -1,5 +1,5 @@
 """The ``search-rerank`` command: generate, index, search, evaluate, tune, compare, judgments,
-interleaving-report, reindex, models, profiles, serve, exposure-control.
+interleaving-report, reindex, train, onboard, models, profiles, serve, exposure-control.
 
 Every command builds the one settings object (``--settings`` file, then
 ``SEARCH_RERANK_*`` variables, then these flags), and turns the package's own
@@ -7,7 +7,7 @@ errors into a one-line message with exit status 1, never a stack trace.
 
 This module is the entry point: the root group, ``main``, and ``run_as_script``
 for scripts/. Each command group lives in its own module (generate, indexing,
-search, evaluation, judgments, training, models, serve, exposure); what they share is in
+search, evaluation, judgments, training, onboard, models, serve, exposure); what they share is in
 ``common``. As an entry point, the root group is where the CLI reads the
 environment (besides settings): it hands a copy to commands in ``ctx.obj``.
 """
@@ -26,6 +26,7 @@ from .generate import generate
 from .indexing import index, reindex
 from .judgments import judgments
 from .models import models
+from .onboard import onboard
 from .profiles import profiles
 from .search import search
 from .serve import serve
@@ -67,6 +68,7 @@ COMMANDS = (
     interleaving_report,
     judgments,
     train,
+    onboard,
     models,
     profiles,
     serve,

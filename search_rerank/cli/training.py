@@ -54,7 +54,7 @@ def _training_options(fn):
     return fn
 
 
-def _training_data(dataset: Path | None, clicks: str | None, min_impressions: int, name: str) -> dict[str, Any]:
+def training_data(dataset: Path | None, clicks: str | None, min_impressions: int, name: str) -> dict[str, Any]:
     """Train and dev splits from a dataset, a click log or both, with what the model card records of them."""
     from ..core.model_card import NAME_PATTERN
 
@@ -124,7 +124,7 @@ def train_reranker_command(
     from ..training.mining import MiningConfig
     from ..training.reranker import RerankerTraining, train_reranker
 
-    data = _training_data(dataset, clicks, min_impressions, name)
+    data = training_data(dataset, clicks, min_impressions, name)
     settings = settings_for(ctx)
     config = RerankerTraining(
         epochs=epochs,
@@ -186,7 +186,7 @@ def train_encoder_command(
     from ..training.encoder import EncoderTraining, train_encoder
     from ..training.mining import MiningConfig
 
-    data = _training_data(dataset, clicks, min_impressions, name)
+    data = training_data(dataset, clicks, min_impressions, name)
     settings = settings_for(ctx)
     config = EncoderTraining(
         epochs=epochs,
@@ -251,7 +251,7 @@ def distill_command(
     from ..indexing.indexes import open_pipeline
     from ..training.distill import DistillTraining, train_distilled
 
-    data = _training_data(dataset, None, 1, name)
+    data = training_data(dataset, None, 1, name)
     settings = settings_for(ctx)
     teacher_dir, teacher_card = resolve_model(teacher, settings.models_dir, "reranker")
     config = DistillTraining(
@@ -338,7 +338,7 @@ def train_ranker_command(
     from ..indexing.indexes import open_pipeline
     from ..training.ranker import RankerTraining, train_ranker
 
-    data = _training_data(dataset, clicks, min_impressions, name)
+    data = training_data(dataset, clicks, min_impressions, name)
     settings = settings_for(ctx)
     config = RankerTraining(
         unjudged=unjudged,  # type: ignore[arg-type]  # click.Choice checked it

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -40,6 +40,7 @@ from ..core.settings import PROFILE_FACETS, RerankSettings, Settings, load_setti
 from ..core.store import ProductStore
 from ..data.dataset import Query
 from ..data.qrels import Qrels
+from ..indexing.versions import write_atomically
 from .evaluate import MEASURES, TOP, long_tail_share, relevance_metrics
 from .exposure import tier_shares
 from .significance import paired_test
@@ -664,23 +665,32 @@ def _choose(records: Sequence[TrialRecord], front: Sequence[TrialRecord], goal: 
 
 
 def write_settings(
-    path: str | Path, tuned: Mapping[str, Mapping[str, Any]], base_file: str | Path | None = None, *, comment: str = ""
+    path: str | Path,
+    tuned: Mapping[str, Any],
+    base_file: str | Path | None = None,
+    *,
+    comment: str = "",
+    allowed: Collection[str] = TUNED_SECTIONS,
 ) -> Path:
-    """The base settings file (if any) with the tuned sections merged in, as TOML; checked by loading it back.
+    """The base settings file (if any) with the tuned sections merged in, as TOML; checked before it is written.
 
     Only the base file's own values and the tuned fields are written, never
     the full defaults, so later changes to a default still reach the service.
+    ``allowed`` names what may be set: the tuned sections by default;
+    onboarding also sets the models and the index (a top-level value such as
+    ``index_dir`` replaces the base file's). Written atomically: the service
+    never reads half a file, and a failed check leaves the old one.
     """
     path = Path(path)
     if path.suffix != ".toml":
         raise ConfigError(f"{path}: tuned settings are written as TOML; name the file *.toml")
     data: dict[str, Any] = read_settings_file(base_file) if base_file is not None else {}
     for name, values in tuned.items():
-        if name not in TUNED_SECTIONS:
-            raise ConfigError(f"unknown tuned section {name!r}; valid: {TUNED_SECTIONS}")
-        data[name] = {**data.get(name, {}), **values}
+        if name not in allowed:
+            raise ConfigError(f"unknown tuned section {name!r}; valid: {tuple(allowed)}")
+        data[name] = {**data.get(name, {}), **values} if isinstance(values, Mapping) else values
     header = "".join(f"# {line}\n" for line in comment.splitlines())
+    load_settings(None, **data)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(header + tomli_w.dumps(data), encoding="utf-8")
-    load_settings(path)
+    write_atomically(path, header + tomli_w.dumps(data))
     return path

@@ -27,9 +27,19 @@ EXPOSURE_LABELS = {
     LT_SHARE: "long-tail share of the top 10 (below the head)",
     "tail@10": "tail-tier share of the top 10 (below head and torso)",
 }
+PAGE_STYLE = """<style>
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1200px; color: #222; }
+table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; }
+th, td { border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: left; }
+td { font-variant-numeric: tabular-nums; }
+img { max-width: 100%; display: block; margin: 0.5rem 0 1.5rem; }
+pre { background: #f6f6f6; padding: 0.8rem; }
+</style>"""
+"""The reports' shared look (tuning, onboarding): one self-contained page each."""
 
 
-def _png(fig) -> str:
+def png(fig) -> str:
+    """A matplotlib figure as base64 PNG, to embed in a page (the figure is closed)."""
     import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()
@@ -39,7 +49,8 @@ def _png(fig) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _pyplot():
+def pyplot():
+    """pyplot on the Agg backend: reports are drawn on machines with no display."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -50,7 +61,7 @@ def _pyplot():
 
 def parameter_plot(result: Mapping[str, Any]) -> str:
     """nDCG@10 of every trial against each parameter it set; categories are spread on their own axis."""
-    plt = _pyplot()
+    plt = pyplot()
     trials = result["trials"]
     names = sorted({name for t in trials for name in t["params"]})
     cols = min(3, max(len(names), 1))
@@ -80,11 +91,11 @@ def parameter_plot(result: Mapping[str, Any]) -> str:
         ax.set_ylabel(NDCG)
     for ax in list(axes.flat)[len(names) :]:
         ax.axis("off")
-    return _png(fig)
+    return png(fig)
 
 
 def pareto_plot(result: Mapping[str, Any]) -> str:
-    plt = _pyplot()
+    plt = pyplot()
     lt = exposure(result)
     trials = {t["number"]: t for t in result["trials"]}
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
@@ -111,12 +122,12 @@ def pareto_plot(result: Mapping[str, Any]) -> str:
     ax.set_xlabel(EXPOSURE_LABELS.get(lt, lt))
     ax.set_ylabel(NDCG)
     ax.legend(fontsize=8)
-    return _png(fig)
+    return png(fig)
 
 
 def per_query_plot(result: Mapping[str, Any]) -> str:
     """Every query's delta, sorted: wins above the line, losses below."""
-    plt = _pyplot()
+    plt = pyplot()
     deltas = sorted(row["delta"] for row in result["per_query"])
     fig, ax = plt.subplots(figsize=(6.4, 3.4))
     colours = ["#cc3311" if d < 0 else "#228833" if d > 0 else "#bbbbbb" for d in deltas]
@@ -124,10 +135,12 @@ def per_query_plot(result: Mapping[str, Any]) -> str:
     ax.axhline(0, color="black", lw=0.6)
     ax.set_xlabel("queries, sorted by delta")
     ax.set_ylabel(f"{NDCG}: chosen - baseline")
-    return _png(fig)
+    return png(fig)
 
 
-def _table(header: list[str], rows: list[list[Any]]) -> str:
+def html_table(header: list[str], rows: list[list[Any]]) -> str:
+    """An HTML table; floats shown to 4 decimals, everything else escaped."""
+
     def cell(value: Any) -> str:
         return f"{value:.4f}" if isinstance(value, float) else html.escape(str(value))
 
@@ -161,14 +174,7 @@ def render_html(result: Mapping[str, Any]) -> str:
     )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Tuning report: {html.escape(result["dataset"])}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1200px; color: #222; }}
-table {{ border-collapse: collapse; margin: 0.5rem 0 1.5rem; }}
-th, td {{ border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: left; }}
-td {{ font-variant-numeric: tabular-nums; }}
-img {{ max-width: 100%; display: block; margin: 0.5rem 0 1.5rem; }}
-pre {{ background: #f6f6f6; padding: 0.8rem; }}
-</style></head><body>
+{PAGE_STYLE}</head><body>
 <h1>Tuning report</h1>
 <p>Dataset <code>{html.escape(result["dataset"])}</code>, split <code>{html.escape(result["split"])}</code>,
 {result["queries"]} judged queries, {len(result["trials"])} trials (TPE, seed {result["seed"]}), mode
@@ -177,7 +183,7 @@ pre {{ background: #f6f6f6; padding: 0.8rem; }}
 Retrieval {result["timing"]["retrieve_s"]:.1f} s once, then {result["timing"]["per_trial_ms"]:.0f} ms per trial.</p>
 <h2>Chosen settings (trial {best["number"]}) against the baseline</h2>
 {
-        _table(
+        html_table(
             ["metric", "baseline", "chosen", "delta"],
             [[m, base["metrics"][m], best["metrics"][m], best["metrics"][m] - base["metrics"][m]] for m in metrics],
         )
@@ -185,7 +191,7 @@ Retrieval {result["timing"]["retrieve_s"]:.1f} s once, then {result["timing"]["p
 <pre>{html.escape(tomli_w.dumps(best["sections"]))}</pre>
 <h2>Significance ({NDCG}, paired, per query)</h2>
 {
-        _table(
+        html_table(
             [
                 "queries",
                 "mean delta",
@@ -219,12 +225,12 @@ optimistic: confirm on a held-out split with <code>search-rerank compare</code>.
 <h2>Per-query wins and losses</h2>
 {img["queries"]}
 <h3>Largest wins</h3>
-{_table(["query", "kind", "baseline", "chosen", "delta"], _query_rows(wins))}
+{html_table(["query", "kind", "baseline", "chosen", "delta"], _query_rows(wins))}
 <h3>Largest losses</h3>
-{_table(["query", "kind", "baseline", "chosen", "delta"], _query_rows(losses))}
+{html_table(["query", "kind", "baseline", "chosen", "delta"], _query_rows(losses))}
 <h2>By query kind</h2>
 {
-        _table(
+        html_table(
             ["kind", "queries", f"{NDCG} baseline", f"{NDCG} chosen", f"{lt} baseline", f"{lt} chosen"],
             [
                 [

@@ -1,0 +1,547 @@
+"""``search-rerank onboard``: what a shop does with a new catalogue and its judgments, as one resumable command.
+
+The steps, in order, each with the product's own function (what the
+single-purpose command runs):
+
+0. ``baseline``: the settings served now, and the BM25 leg alone, on dev and test;
+1. ``tune``: fusion, candidates and the long-tail stage chosen on dev (``search-rerank tune``);
+2. ``encoder``: the bi-encoder fine-tuned on train (``train encoder``), and a new index built with it;
+3. ``reranker``: the cross-encoder trained on train (``train reranker``, judged pairs plus random catalogue
+   negatives unless ``--complete-judgments``);
+4. ``ranker``: the learned ranker trained on train's candidates (``train ranker``).
+
+After each step the settings with it are measured on dev and on test, as served
+(``RankingCache``: ``SearchPipeline.rank_from``), paired per query against the
+last promoted step. A step is promoted only when it beats that step's dev
+nDCG@10, and, for a trained model, when its own card promoted it (a model its
+card refuses is not served by default). Test is reported, never used to
+decide: choosing on test would make its figure optimistic.
+
+The promoted steps' settings are written as one file (``onboarded.toml``) the
+service loads with ``--settings``: the shop serves exactly what was measured.
+
+Resumable and safe to stop: ``state.json`` in ``--out`` records each finished
+step (status, settings it sets, its models, metrics, per-query scores, time),
+written atomically after the step; a rerun skips what it records. A step
+stopped half way is redone. The new encoder's index goes into ``--out/index``,
+a directory of its own, never into the served index: until the settings that
+name the new encoder are served, the served index must stay queryable with the
+old one, and a failed or refused step leaves it as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+
+from ..core.errors import ConfigError
+from ..core.model_card import ModelCard
+from ..core.retrieval import LEXICAL
+from ..core.settings import PACKAGED_MINILM, Settings
+from .common import Command, console, settings_for
+
+STEPS = ("baseline", "tune", "encoder", "reranker", "ranker")
+SKIPPABLE = STEPS[1:]
+SPLITS = ("dev", "test")
+STATE_FILE = "state.json"
+SETTINGS_FILE = "onboarded.toml"
+REPORT_FILE = "report.html"
+INDEX_DIR = "index"
+NDCG = "nDCG@10"
+DEPTH = 100
+"""Candidates each leg retrieves for measuring (at least): as ``evaluate`` does."""
+MODEL_SECTION = {"encoder": "dense", "reranker": "rerank", "ranker": "ltr"}
+"""The settings section that names each step's model."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the run does and how much each step may cost."""
+
+    dataset: Path
+    out: Path
+    skip: frozenset[str]
+    trials: int = 50
+    epochs: float = 1.0
+    max_pairs: int | None = None
+    rounds: int = 500
+    complete_judgments: bool = False
+    prefix: str = "onboard"
+    reranker_base: str = PACKAGED_MINILM
+    seed: int = 13
+
+    def model_name(self, step: str) -> str:
+        return f"{self.prefix}-{step}"
+
+
+# ------------------------------------------------------------ settings as changes
+
+
+def merge_changes(changes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Later changes over earlier ones, section by section (a top-level value such as index_dir replaces)."""
+    out: dict[str, Any] = {}
+    for change in changes:
+        for name, value in change.items():
+            out[name] = {**out.get(name, {}), **value} if isinstance(value, Mapping) else value
+    return out
+
+
+def with_changes(settings: Settings, changes: Mapping[str, Any]) -> Settings:
+    """``settings`` with the changes applied, validated again."""
+    data = merge_changes([settings.model_dump(), changes])
+    try:
+        return Settings.model_validate(data)
+    except ValueError as exc:
+        raise ConfigError(f"onboarding settings invalid: {exc}") from exc
+
+
+def promoted_changes(state: Mapping[str, Any]) -> dict[str, Any]:
+    """What the promoted steps set, in step order: the served settings are the base with these."""
+    return merge_changes([step["changes"] for step in state["steps"].values() if step["status"] == "promoted"])
+
+
+def last_promoted(state: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
+    """The step a new one has to beat: the latest promoted (the baseline at first)."""
+    promoted = [(name, step) for name, step in state["steps"].items() if step["status"] == "promoted"]
+    return promoted[-1]
+
+
+# ------------------------------------------------------------ state
+
+
+def read_state(out: Path, dataset: Path) -> dict[str, Any]:
+    """The state of an earlier run in ``out``, or a fresh one; refused when it onboarded another dataset."""
+    path = out / STATE_FILE
+    if not path.exists():
+        return {"dataset": str(dataset.resolve()), "steps": {}, "onboard_minutes": 0.0}
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not a state file ({exc}); use another --out") from exc
+    if state.get("dataset") != str(dataset.resolve()):
+        raise ConfigError(f"{out} holds the onboarding of {state.get('dataset')}; use another --out for {dataset}")
+    return state
+
+
+def save_state(out: Path, state: dict[str, Any]) -> None:
+    """Written atomically: stopped at any moment, the file holds the steps finished before or after, never half."""
+    from ..indexing.versions import write_atomically
+
+    state["onboard_minutes"] = sum(step["seconds"] for step in state["steps"].values()) / 60
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomically(out / STATE_FILE, json.dumps(state, indent=1) + "\n")
+
+
+def write_outputs(plan: Plan, state: dict[str, Any], base: Settings, base_file: Path | None) -> Path:
+    """The served settings file and the report, both drawn from the state, so they always agree with it."""
+    from ..evaluation.onboarding_report import write_report
+    from ..evaluation.tune import write_settings
+
+    written = {
+        "index_dir": str(Path(base.index_dir).resolve()),
+        "models_dir": str(Path(base.models_dir).resolve()),
+        **promoted_changes(state),
+    }
+    promoted = [name for name, step in state["steps"].items() if step["status"] == "promoted"]
+    settings_file = write_settings(
+        plan.out / SETTINGS_FILE,
+        written,
+        base_file,
+        comment=f"search-rerank onboard: {state['dataset']}; promoted steps: {', '.join(promoted)}",
+        allowed=tuple(Settings.model_fields),
+    )
+    state["settings_file"] = str(settings_file)
+    write_report(state, plan.out / REPORT_FILE)
+    return settings_file
+
+
+# ------------------------------------------------------------ measuring
+
+
+def measure(settings: Settings, splits: Mapping[str, tuple[Mapping, Mapping]]) -> tuple[dict, dict]:
+    """Each split's metrics and per-query nDCG@10 for ``settings`` as served, and the same for its BM25 leg alone."""
+    from ..evaluation.evaluate import relevance_metrics
+    from ..evaluation.tune import RankingCache
+    from ..indexing.indexes import open_pipeline
+
+    depth = max(DEPTH, settings.lexical.candidates, settings.dense.candidates)
+    served: dict[str, Any] = {}
+    bm25: dict[str, Any] = {}
+    pipeline = open_pipeline(settings.offline())
+    try:
+        for split, (queries, qrels) in splits.items():
+            cache = RankingCache(pipeline, queries, qrels, depth=depth, progress=True)
+            try:
+                scored = cache.score(settings)
+                lexical = relevance_metrics(
+                    cache.qrels,
+                    {
+                        qid: [(c.product_id, c.score) for c in retrieved.stages.get(LEXICAL, [])[:DEPTH]]
+                        for qid, retrieved in cache.retrieved.items()
+                    },
+                )
+            finally:
+                cache.close()
+            served[split] = {"metrics": scored.metrics, "per_query": {q: v[NDCG] for q, v in scored.per_query.items()}}
+            bm25[split] = {
+                "metrics": {
+                    m: sum(v[m] for v in lexical.values()) / len(lexical) for m in next(iter(lexical.values()))
+                },
+                "per_query": {q: v[NDCG] for q, v in lexical.items()},
+            }
+    finally:
+        pipeline.close()
+    return served, bm25
+
+
+def with_significance(measured: dict[str, Any], against: Mapping[str, Any], seed: int) -> dict[str, Any]:
+    """Each split's record with its paired test against ``against``'s same split (same queries, same order)."""
+    from ..evaluation.significance import paired_test
+
+    for split, record in measured.items():
+        qids = list(record["per_query"])
+        before = against[split]["per_query"]
+        record["significance"] = paired_test(
+            [before[q] for q in qids], [record["per_query"][q] for q in qids], seed=seed
+        ).to_json()
+    return measured
+
+
+def decide(dev: float, previous: tuple[str, float], card: ModelCard | None) -> tuple[bool, str]:
+    """Promoted only when it beats the last promoted step on dev, and its model's own card promoted it."""
+    name, before = previous
+    if card is not None and not card.promoted:
+        return False, f"its model's own dev check refused it: {card.promotion_reason}"
+    if dev > before:
+        return True, f"dev {NDCG} {dev:.4f} beats {name}'s {before:.4f}"
+    return False, f"dev {NDCG} {dev:.4f} does not beat {name}'s {before:.4f}"
+
+
+def card_summary(card: ModelCard) -> dict[str, Any]:
+    return {
+        "name": card.name,
+        "kind": card.kind,
+        "promoted": card.promoted,
+        "promotion_reason": card.promotion_reason,
+        "dev_metrics": card.dev_metrics,
+        "training_seconds": card.training_seconds,
+        "pairs_per_second": card.pairs_per_second,
+    }
+
+
+# ------------------------------------------------------------ the steps
+
+
+def run_baseline(plan: Plan, settings: Settings, state: dict[str, Any], splits) -> dict[str, Any]:
+    served, bm25 = measure(settings, splits)
+    state["bm25"] = bm25
+    return {
+        "status": "promoted",
+        "reason": "the starting point: the settings served now (paired against the BM25 leg alone)",
+        "changes": {},
+        "compared_with": "BM25 leg",
+        **with_significance(served, bm25, plan.seed),
+    }
+
+
+def run_tune(plan: Plan, settings: Settings, splits) -> tuple[dict[str, Any], ModelCard | None]:
+    from ..evaluation.tune import tune
+    from ..evaluation.tuning_report import write_report
+    from ..indexing.indexes import open_pipeline
+
+    pipeline = open_pipeline(settings)
+    try:
+        result = tune(
+            pipeline,
+            *splits["dev"],
+            trials=plan.trials,
+            seed=plan.seed,
+            dataset=str(plan.dataset),
+            split="dev",
+            progress=True,
+        )
+    finally:
+        pipeline.close()
+    page, _ = write_report(result.to_json(), plan.out / "tune")
+    console.print(f"tune: trial {result.best['number']} of {plan.trials}; its tuning report: {page}")
+    return result.best["sections"], None
+
+
+def run_encoder(plan: Plan, settings: Settings) -> tuple[dict[str, Any], ModelCard]:
+    from ..backends.encoder import resolve_encoder
+    from ..data.loaders import iter_catalog
+    from ..indexing.indexes import build_index, open_pipeline
+    from ..training.encoder import EncoderTraining, train_encoder
+    from ..training.mining import MiningConfig
+    from .training import training_data
+
+    name = plan.model_name("encoder")
+    data = training_data(plan.dataset, None, 1, name)
+    config = EncoderTraining(
+        epochs=plan.epochs,
+        max_triplets=plan.max_pairs,
+        seed=plan.seed,
+        mining=MiningConfig(positives_per_query=4, judgments_complete=plan.complete_judgments, seed=plan.seed),
+        base_model=resolve_encoder(settings.dense, settings.models_dir).path,
+    )
+    pipeline = open_pipeline(settings.offline())
+    try:
+        card = train_encoder(
+            pipeline, data.pop("train"), data.pop("dev"), Path(settings.models_dir) / name, config, **data
+        )
+    finally:
+        pipeline.close()
+    changes = {"dense": {"model": name}, "index_dir": str((plan.out / INDEX_DIR).resolve())}
+    console.print(f"encoder: indexing {plan.dataset} with {name} into {changes['index_dir']}")
+    build_index(iter_catalog(plan.dataset), measured_settings(settings, changes, "encoder", card), progress=True)
+    return changes, card
+
+
+def run_reranker(plan: Plan, settings: Settings) -> tuple[dict[str, Any], ModelCard]:
+    from ..indexing.indexes import open_pipeline
+    from ..training.mining import MiningConfig
+    from ..training.reranker import RerankerTraining, train_reranker
+    from .training import training_data
+
+    name = plan.model_name("reranker")
+    data = training_data(plan.dataset, None, 1, name)
+    config = RerankerTraining(
+        epochs=plan.epochs,
+        max_pairs=plan.max_pairs,
+        seed=plan.seed,
+        mining=MiningConfig(judgments_complete=plan.complete_judgments, seed=plan.seed),
+        base_model=plan.reranker_base,
+    )
+    pipeline = open_pipeline(settings.offline())
+    try:
+        card = train_reranker(
+            pipeline, data.pop("train"), data.pop("dev"), Path(settings.models_dir) / name, config, **data
+        )
+    finally:
+        pipeline.close()
+    return {"rerank": {"model": name}}, card
+
+
+def run_ranker(plan: Plan, settings: Settings) -> tuple[dict[str, Any], ModelCard]:
+    from ..indexing.indexes import open_pipeline
+    from ..training.ranker import RankerTraining, train_ranker
+    from .training import training_data
+
+    name = plan.model_name("ranker")
+    data = training_data(plan.dataset, None, 1, name)
+    pipeline = open_pipeline(settings.offline().override(ltr={"model": None}))
+    try:
+        card = train_ranker(
+            pipeline,
+            data.pop("train"),
+            data.pop("dev"),
+            Path(settings.models_dir) / name,
+            RankerTraining(max_rounds=plan.rounds, seed=plan.seed),
+            progress=True,
+            **data,
+        )
+    finally:
+        pipeline.close()
+    return {"ltr": {"model": name, "enabled": True}}, card
+
+
+def measured_settings(settings: Settings, changes: Mapping[str, Any], step: str, card: ModelCard | None) -> Settings:
+    """The settings a step is measured with: its changes, and a model its card refused loaded anyway, so that
+    the report still shows what it would have scored (it is not promoted, so never served)."""
+    if card is not None and not card.promoted:
+        changes = merge_changes([changes, {MODEL_SECTION[step]: {"allow_unpromoted": True}}])
+    return with_changes(settings, changes)
+
+
+def cannot_run(step: str, settings: Settings) -> str | None:
+    """Why a step cannot run with these settings (it is then recorded as skipped), or None."""
+    if step == "encoder":
+        if not settings.dense.enabled:
+            return "the dense leg is off (dense.enabled = false): no encoder to fine-tune"
+        if settings.lexical.backend != "tantivy" or settings.dense.backend != "faiss":
+            return (
+                "the index lives in a cluster: onboarding builds the new encoder's index beside the served one only "
+                "for the embedded backends; run `train encoder` and `reindex` by hand"
+            )
+    return None
+
+
+def run_step(plan: Plan, step: str, settings: Settings, state: dict[str, Any], splits) -> dict[str, Any]:
+    """Train or tune one step on top of ``settings`` (the promoted ones), measure it, decide; its state record."""
+    runners = {
+        "tune": lambda: run_tune(plan, settings, splits),
+        "encoder": lambda: run_encoder(plan, settings),
+        "reranker": lambda: run_reranker(plan, settings),
+        "ranker": lambda: run_ranker(plan, settings),
+    }
+    changes, card = runners[step]()
+    served, _ = measure(measured_settings(settings, changes, step, card), splits)
+    previous_name, previous = last_promoted(state)
+    promoted, reason = decide(served["dev"]["metrics"][NDCG], (previous_name, previous["dev"]["metrics"][NDCG]), card)
+    record: dict[str, Any] = {
+        "status": "promoted" if promoted else "not promoted",
+        "reason": reason,
+        "changes": changes,
+        "compared_with": previous_name,
+        **with_significance(served, previous, plan.seed),
+    }
+    if card is not None:
+        record["card"] = card_summary(card)
+        record["models"] = {step: card.name}
+    return record
+
+
+def onboard_run(plan: Plan, base: Settings, base_file: Path | None) -> dict[str, Any]:
+    """Every step not yet finished, in order; the state, settings file and report after each."""
+    from ..data.loaders import load_dataset
+
+    state = read_state(plan.out, plan.dataset)
+    data = load_dataset(plan.dataset)
+    splits = {split: data.split(split) for split in SPLITS}
+    for number, step in enumerate(STEPS):
+        title = f"step {number}/{len(STEPS) - 1}: {step}"
+        if step in state["steps"]:
+            console.print(f"[dim]{title}: finished in an earlier run ({state['steps'][step]['status']})[/dim]")
+            continue
+        started = time.perf_counter()
+        settings = with_changes(base, promoted_changes(state))
+        why_not = "skipped with --skip" if step in plan.skip else cannot_run(step, settings)
+        console.rule(title)
+        if why_not is not None:
+            record: dict[str, Any] = {"status": "skipped", "reason": why_not, "changes": {}}
+        elif step == "baseline":
+            record = run_baseline(plan, settings, state, splits)
+        else:
+            record = run_step(plan, step, settings, state, splits)
+        record["seconds"] = time.perf_counter() - started
+        record["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+        state["steps"][step] = record
+        save_state(plan.out, state)
+        write_outputs(plan, state, base, base_file)
+        console.print(step_line(step, record))
+    write_outputs(plan, state, base, base_file)
+    save_state(plan.out, state)
+    return state
+
+
+def step_line(step: str, record: Mapping[str, Any]) -> str:
+    colour = {"promoted": "green", "not promoted": "red", "skipped": "yellow"}[record["status"]]
+    figures = ""
+    if "dev" in record:
+        figures = " " + ", ".join(
+            f"{split} {NDCG} {record[split]['metrics'][NDCG]:.4f} "
+            f"({record[split]['significance']['mean_delta']:+.4f}, p = {record[split]['significance']['p_value']:.3f})"
+            for split in SPLITS
+        )
+    return f"{step}: [{colour}]{record['status']}[/]{figures}; {record['reason']} ({record['seconds']:.0f} s)"
+
+
+def summary_table(state: Mapping[str, Any]) -> Table:
+    table = Table(title=f"onboarding {state['dataset']}: {state['onboard_minutes']:.1f} minutes")
+    table.add_column("step")
+    table.add_column("status")
+    for col in ("dev nDCG@10", "dev delta", "dev p", "test nDCG@10", "test delta", "test p", "time"):
+        table.add_column(col, justify="right")
+    for name, step in state["steps"].items():
+        cells = []
+        for split in SPLITS:
+            if split in step:
+                sig = step[split]["significance"]
+                cells += [f"{step[split]['metrics'][NDCG]:.4f}", f"{sig['mean_delta']:+.4f}", f"{sig['p_value']:.3f}"]
+            else:
+                cells += ["", "", ""]
+        table.add_row(name, step["status"], *cells, f"{step['seconds']:.0f} s")
+    return table
+
+
+@click.command(cls=Command)
+@click.option(
+    "--dataset",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="BEIR/WANDS/ESCI directory with train, dev and test splits; its catalogue is the one in the index.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for state.json, onboarded.toml, report.html (and the new encoder's index); rerun to resume.",
+)
+@click.option(
+    "--skip",
+    type=click.Choice(SKIPPABLE),
+    multiple=True,
+    help="Leave a step out (repeatable); it is recorded as skipped.",
+)
+@click.option("--trials", type=click.IntRange(min=1), default=50, show_default=True, help="Tuning trials.")
+@click.option("--epochs", type=click.FloatRange(min=0.01), default=1.0, show_default=True, help="Encoder, reranker.")
+@click.option(
+    "--max-pairs", type=click.IntRange(min=1), help="Cap on the encoder's triplets and the reranker's pairs (sampled)."
+)
+@click.option(
+    "--rounds", type=click.IntRange(min=1), default=500, show_default=True, help="The ranker's most boosting rounds."
+)
+@click.option(
+    "--complete-judgments",
+    is_flag=True,
+    help="Labels are complete (e.g. generated): unjudged first-stage hits may serve as negatives.",
+)
+@click.option(
+    "--name-prefix",
+    default="onboard",
+    show_default=True,
+    help="Models go to models_dir/PREFIX-encoder, -reranker, -ranker.",
+)
+@click.option("--reranker-base-model", default=None, help="The reranker's starting model (default: packaged MiniLM).")
+@click.option("--seed", type=int, default=13, show_default=True)
+@click.pass_context
+def onboard(
+    ctx: click.Context,
+    dataset: Path,
+    out: Path,
+    skip: tuple[str, ...],
+    trials: int,
+    epochs: float,
+    max_pairs: int | None,
+    rounds: int,
+    complete_judgments: bool,
+    name_prefix: str,
+    reranker_base_model: str | None,
+    seed: int,
+) -> None:
+    """Tune, fine-tune the encoder and reindex, train the reranker and the ranker; promote what beats dev.
+
+    Each step is measured on dev and test, paired against the last promoted
+    step, and promoted only if it beats it on dev. Writes OUT/onboarded.toml
+    (serve it with --settings) and OUT/report.html. Stopped at any point, run
+    it again: finished steps are skipped.
+    """
+    from ..core.model_card import NAME_PATTERN
+
+    if not re.fullmatch(NAME_PATTERN, f"{name_prefix}-encoder"):
+        raise click.BadParameter(f"{name_prefix!r}: letters, digits, '.', '_' and '-' only", param_hint="--name-prefix")
+    plan = Plan(
+        dataset=dataset,
+        out=out,
+        skip=frozenset(skip),
+        trials=trials,
+        epochs=epochs,
+        max_pairs=max_pairs,
+        rounds=rounds,
+        complete_judgments=complete_judgments,
+        prefix=name_prefix,
+        reranker_base=PACKAGED_MINILM if reranker_base_model is None else reranker_base_model,
+        seed=seed,
+    )
+    state = onboard_run(plan, settings_for(ctx), ctx.obj["settings"])
+    console.print(summary_table(state))
+    console.print(f"wrote {out / SETTINGS_FILE} (serve it with --settings) and {out / REPORT_FILE}")
