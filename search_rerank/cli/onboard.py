@@ -47,6 +47,8 @@ from ..core.errors import ConfigError
 from ..core.model_card import ModelCard
 from ..core.retrieval import LEXICAL
 from ..core.settings import PACKAGED_MINILM, Settings
+from ..data.dataset import Query
+from ..data.qrels import Qrels
 from .common import Command, console, settings_for
 
 STEPS = ("baseline", "tune", "encoder", "reranker", "ranker")
@@ -59,6 +61,8 @@ INDEX_DIR = "index"
 NDCG = "nDCG@10"
 DEPTH = 100
 """Candidates each leg retrieves for measuring (at least): as ``evaluate`` does."""
+Splits = Mapping[str, tuple[Mapping[str, Query], Qrels]]
+"""The dataset's dev and test splits: queries and judgments."""
 MODEL_SECTION = {"encoder": "dense", "reranker": "rerank", "ranker": "ltr"}
 """The settings section that names each step's model."""
 
@@ -167,7 +171,7 @@ def write_outputs(plan: Plan, state: dict[str, Any], base: Settings, base_file: 
 # ------------------------------------------------------------ measuring
 
 
-def measure(settings: Settings, splits: Mapping[str, tuple[Mapping, Mapping]]) -> tuple[dict, dict]:
+def measure(settings: Settings, splits: Splits) -> tuple[dict, dict]:
     """Each split's metrics and per-query nDCG@10 for ``settings`` as served, and the same for its BM25 leg alone."""
     from ..evaluation.evaluate import relevance_metrics
     from ..evaluation.tune import RankingCache
@@ -241,7 +245,7 @@ def card_summary(card: ModelCard) -> dict[str, Any]:
 # ------------------------------------------------------------ the steps
 
 
-def run_baseline(plan: Plan, settings: Settings, state: dict[str, Any], splits) -> dict[str, Any]:
+def run_baseline(plan: Plan, settings: Settings, state: dict[str, Any], splits: Splits) -> dict[str, Any]:
     served, bm25 = measure(settings, splits)
     state["bm25"] = bm25
     return {
@@ -253,7 +257,7 @@ def run_baseline(plan: Plan, settings: Settings, state: dict[str, Any], splits) 
     }
 
 
-def run_tune(plan: Plan, settings: Settings, splits) -> tuple[dict[str, Any], ModelCard | None]:
+def run_tune(plan: Plan, settings: Settings, splits: Splits) -> tuple[dict[str, Any], ModelCard | None]:
     from ..evaluation.tune import tune
     from ..evaluation.tuning_report import write_report
     from ..indexing.indexes import open_pipeline
@@ -286,12 +290,13 @@ def run_encoder(plan: Plan, settings: Settings) -> tuple[dict[str, Any], ModelCa
 
     name = plan.model_name("encoder")
     data = training_data(plan.dataset, None, 1, name)
+    served = resolve_encoder(settings.dense, settings.models_dir)  # the served encoder, fine-tuned further
     config = EncoderTraining(
         epochs=plan.epochs,
         max_triplets=plan.max_pairs,
         seed=plan.seed,
         mining=MiningConfig(positives_per_query=4, judgments_complete=plan.complete_judgments, seed=plan.seed),
-        base_model=resolve_encoder(settings.dense, settings.models_dir).path,
+        base_model=settings.dense.model if served.card_sha256 is None else served.path,
     )
     pipeline = open_pipeline(settings.offline())
     try:
@@ -375,7 +380,7 @@ def cannot_run(step: str, settings: Settings) -> str | None:
     return None
 
 
-def run_step(plan: Plan, step: str, settings: Settings, state: dict[str, Any], splits) -> dict[str, Any]:
+def run_step(plan: Plan, step: str, settings: Settings, state: dict[str, Any], splits: Splits) -> dict[str, Any]:
     """Train or tune one step on top of ``settings`` (the promoted ones), measure it, decide; its state record."""
     runners = {
         "tune": lambda: run_tune(plan, settings, splits),
@@ -446,10 +451,10 @@ def step_line(step: str, record: Mapping[str, Any]) -> str:
 
 
 def summary_table(state: Mapping[str, Any]) -> Table:
-    table = Table(title=f"onboarding {state['dataset']}: {state['onboard_minutes']:.1f} minutes")
+    table = Table(title=f"onboarding {state['dataset']}: nDCG@10, {state['onboard_minutes']:.1f} minutes")
     table.add_column("step")
     table.add_column("status")
-    for col in ("dev nDCG@10", "dev delta", "dev p", "test nDCG@10", "test delta", "test p", "time"):
+    for col in ("dev", "dev Δ", "dev p", "test", "test Δ", "test p", "time"):
         table.add_column(col, justify="right")
     for name, step in state["steps"].items():
         cells = []

@@ -1,0 +1,157 @@
+"""``search-rerank onboard`` at toy scale: the state it keeps, resuming, promotion on dev only, its report, the
+settings file it writes, and the new encoder's index built beside the served one."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from search_rerank.cli import main
+from search_rerank.core.settings import Settings, load_settings
+from search_rerank.data.loaders import iter_catalog
+from search_rerank.indexing.indexes import build_index
+from search_rerank.indexing.versions import IndexVersions
+
+QUICK = ["--trials", "5", "--rounds", "20"]
+
+
+def settings_file(path: Path, index_dir: Path, models_dir: Path, **sections) -> Path:
+    path.write_text(
+        json.dumps({"index_dir": str(index_dir), "models_dir": str(models_dir), **sections}), encoding="utf-8"
+    )
+    return path
+
+
+def onboard(settings: Path, dataset: Path, out: Path, *args: str):
+    result = CliRunner().invoke(
+        main, ["--settings", str(settings), "onboard", "--dataset", str(dataset), "--out", str(out), *args]
+    )
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def state_of(out: Path) -> dict:
+    return json.loads((out / "state.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def onboarded(built_index, tmp_path_factory):
+    """Tune and the ranker on a generated catalogue (BM25 only), the encoder and reranker steps skipped."""
+    built = built_index(products=400, queries=150, seed=4, dense={"enabled": False})
+    root = tmp_path_factory.mktemp("onboarded")
+    file = settings_file(root / "base.json", built.settings.index_dir, root / "models", dense={"enabled": False})
+    out = root / "out"
+    result = onboard(file, built.data, out, "--skip", "encoder", "--skip", "reranker", *QUICK)
+    return file, built.data, out, result
+
+
+def test_the_state_file_records_every_finished_step_with_its_metrics(onboarded):
+    _, _, out, _ = onboarded
+    state = state_of(out)
+    assert list(state["steps"]) == ["baseline", "tune", "encoder", "reranker", "ranker"]
+    assert state["steps"]["encoder"]["status"] == state["steps"]["reranker"]["status"] == "skipped"
+    for name in ("baseline", "tune", "ranker"):
+        step = state["steps"][name]
+        assert step["status"] in ("promoted", "not promoted")
+        assert set(step["dev"]["metrics"]) >= {"nDCG@10", "R@100"} and "nDCG@10" in step["test"]["metrics"]
+        assert 0 <= step["dev"]["significance"]["p_value"] <= 1
+    assert state["steps"]["ranker"]["models"] == {"ranker": "onboard-ranker"}
+    assert state["onboard_minutes"] > 0
+
+
+def test_a_rerun_skips_the_finished_steps(onboarded):
+    file, data, out, _ = onboarded
+    before = state_of(out)["steps"]
+    model = Path(json.loads(file.read_text())["models_dir"]) / "onboard-ranker" / "model_card.json"
+    trained = model.stat().st_mtime_ns
+    result = onboard(file, data, out, *QUICK)
+    assert result.output.count("finished in an earlier run") == 5
+    assert state_of(out)["steps"] == before
+    assert model.stat().st_mtime_ns == trained
+
+
+def test_a_stopped_run_resumes_at_the_first_unfinished_step(onboarded, tmp_path):
+    file, data, out, _ = onboarded
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    state = state_of(copy)
+    del state["steps"]["ranker"]  # as if stopped while training the ranker
+    (copy / "state.json").write_text(json.dumps(state), encoding="utf-8")
+    result = onboard(file, data, copy, *QUICK)
+    assert result.output.count("finished in an earlier run") == 4
+    assert "step 4/4: ranker" in result.output
+    assert state_of(copy)["steps"]["ranker"]["status"] in ("promoted", "not promoted")
+
+
+def test_the_report_has_a_table_per_measured_step_and_an_embedded_plot(onboarded):
+    _, _, out, _ = onboarded
+    page = (out / "report.html").read_text(encoding="utf-8")
+    for step in ("baseline", "tune", "ranker"):
+        assert f"<h2>{step}: " in page
+    assert page.count("<th>wins / losses / ties</th>") == 3
+    assert 'src="data:image/png;base64,' in page
+
+
+def test_the_settings_file_loads_as_the_promoted_settings(onboarded):
+    file, _, out, _ = onboarded
+    state = state_of(out)
+    served = load_settings(out / "onboarded.toml")
+    assert isinstance(served, Settings)
+    assert served.index_dir == Path(json.loads(file.read_text())["index_dir"]).resolve()
+    promoted = state["steps"]["ranker"]["status"] == "promoted"
+    assert served.ltr.model == ("onboard-ranker" if promoted else None)
+    if state["steps"]["tune"]["status"] == "promoted":
+        assert served.lexical.candidates == state["steps"]["tune"]["changes"]["lexical"]["candidates"]
+
+
+# Every query names one product's unique code, which only that product's title holds: BM25 alone puts the one
+# relevant product first (nDCG@10 = 1 on every split), so no step can beat the baseline on dev.
+CODES = [f"code{i:03d}" for i in range(90)]
+
+
+@pytest.fixture(scope="module")
+def solved(tmp_path_factory):
+    root = tmp_path_factory.mktemp("solved")
+    data = root / "data"
+    (data / "qrels").mkdir(parents=True)
+    with (data / "corpus.jsonl").open("w", encoding="utf-8") as corpus:
+        for i, code in enumerate(CODES):
+            corpus.write(json.dumps({"_id": f"p{i}", "title": f"steel bracket {code}", "price": i + 1}) + "\n")
+    with (data / "queries.jsonl").open("w", encoding="utf-8") as queries:
+        for i, code in enumerate(CODES):
+            queries.write(json.dumps({"_id": f"q{i}", "text": f"bracket {code}"}) + "\n")
+    for split, ids in (("train", range(0, 50)), ("dev", range(50, 70)), ("test", range(70, 90))):
+        lines = ["query-id\tcorpus-id\tscore", *(f"q{i}\tp{i}\t2" for i in ids)]
+        (data / "qrels" / f"{split}.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    sections = {"dense": {"enabled": False}, "longtail": {"enabled": False}}
+    build_index(iter_catalog(data), Settings(index_dir=root / "idx", **sections), progress=False)
+    return settings_file(root / "base.json", root / "idx", root / "models", **sections), data
+
+
+def test_a_step_that_does_not_beat_the_previous_on_dev_is_not_promoted(solved, tmp_path):
+    file, data = solved
+    onboard(file, data, tmp_path / "out", "--skip", "encoder", "--skip", "reranker", "--skip", "ranker", *QUICK)
+    state = state_of(tmp_path / "out")
+    assert state["steps"]["baseline"]["dev"]["metrics"]["nDCG@10"] == pytest.approx(1.0)
+    tune = state["steps"]["tune"]
+    assert tune["status"] == "not promoted" and "does not beat baseline's 1.0000" in tune["reason"]
+    assert load_settings(tmp_path / "out" / "onboarded.toml").lexical.candidates == Settings().lexical.candidates
+
+
+def test_the_encoder_step_indexes_beside_the_served_index_and_leaves_it_untouched(built_index, tiny_bert_dir, tmp_path):
+    dense = {"model": str(tiny_bert_dir), "device": "cpu", "batch_size": 16}
+    built = built_index(products=120, queries=60, seed=6, dense=dense)
+    served = IndexVersions(built.settings.index_dir).current()
+    file = settings_file(tmp_path / "base.json", built.settings.index_dir, tmp_path / "models", dense=dense)
+    out = tmp_path / "out"
+    skips = ["--skip", "tune", "--skip", "reranker", "--skip", "ranker"]
+    onboard(file, built.data, out, *skips, "--max-pairs", "32", "--epochs", "1")
+    step = state_of(out)["steps"]["encoder"]
+    assert step["changes"] == {"dense": {"model": "onboard-encoder"}, "index_dir": str((out / "index").resolve())}
+    assert IndexVersions(out / "index").current() is not None
+    assert IndexVersions(built.settings.index_dir).current() == served
+    assert step["card"]["name"] == "onboard-encoder" and "test" in step
