@@ -31,6 +31,7 @@ old one, and a failed or refused step leaves it as it was.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -122,17 +123,28 @@ def last_promoted(state: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
 # ------------------------------------------------------------ state
 
 
-def read_state(out: Path, dataset: Path) -> dict[str, Any]:
-    """The state of an earlier run in ``out``, or a fresh one; refused when it onboarded another dataset."""
+def settings_digest(settings: Settings) -> str:
+    """What the run started from (secrets masked): a resumed run must build on the same settings."""
+    return hashlib.sha256(json.dumps(settings.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+
+
+def read_state(out: Path, dataset: Path, base: Settings) -> dict[str, Any]:
+    """The state of an earlier run in ``out``, or a fresh one; refused when it onboarded another dataset, or
+    started from other settings (its finished steps were measured on top of those)."""
     path = out / STATE_FILE
     if not path.exists():
-        return {"dataset": str(dataset.resolve()), "steps": {}, "onboard_minutes": 0.0}
+        return {"dataset": str(dataset.resolve()), "base": settings_digest(base), "steps": {}, "onboard_minutes": 0.0}
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: not a state file ({exc}); use another --out") from exc
     if state.get("dataset") != str(dataset.resolve()):
         raise ConfigError(f"{out} holds the onboarding of {state.get('dataset')}; use another --out for {dataset}")
+    if state.get("base") != settings_digest(base):
+        raise ConfigError(
+            f"{out} holds an onboarding that started from other settings; rerun it with the settings it began "
+            "with, or use another --out"
+        )
     return state
 
 
@@ -409,7 +421,7 @@ def onboard_run(plan: Plan, base: Settings, base_file: Path | None) -> dict[str,
     """Every step not yet finished, in order; the state, settings file and report after each."""
     from ..data.loaders import load_dataset
 
-    state = read_state(plan.out, plan.dataset)
+    state = read_state(plan.out, plan.dataset, base)
     data = load_dataset(plan.dataset)
     splits = {split: data.split(split) for split in SPLITS}
     for number, step in enumerate(STEPS):
@@ -547,6 +559,10 @@ def onboard(
         reranker_base=PACKAGED_MINILM if reranker_base_model is None else reranker_base_model,
         seed=seed,
     )
-    state = onboard_run(plan, settings_for(ctx), ctx.obj["settings"])
+    try:
+        state = onboard_run(plan, settings_for(ctx), ctx.obj["settings"])
+    except KeyboardInterrupt:
+        console.print(f"[yellow]stopped[/]: the finished steps are in {out / STATE_FILE}; run it again to resume")
+        raise click.Abort() from None
     console.print(summary_table(state))
     console.print(f"wrote {out / SETTINGS_FILE} (serve it with --settings) and {out / REPORT_FILE}")

@@ -87,6 +87,14 @@ def test_a_stopped_run_resumes_at_the_first_unfinished_step(onboarded, tmp_path)
     assert state_of(copy)["steps"]["ranker"]["status"] in ("promoted", "not promoted")
 
 
+def test_a_rerun_from_other_settings_is_refused(onboarded, tmp_path):
+    file, data, out, _ = onboarded
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**json.loads(file.read_text()), "longtail": {"enabled": False}}), encoding="utf-8")
+    result = CliRunner().invoke(main, ["--settings", str(other), "onboard", "--dataset", str(data), "--out", str(out)])
+    assert result.exit_code == 1 and "started from other settings" in result.output
+
+
 def test_the_report_has_a_table_per_measured_step_and_an_embedded_plot(onboarded):
     _, _, out, _ = onboarded
     page = (out / "report.html").read_text(encoding="utf-8")
