@@ -39,6 +39,8 @@ lint: install
 test-deps:
 	@scripts/test_deps.sh
 
-# What CI runs: lint, then every test
+# What CI runs: lint, then every test. Two xdist workers, a module per worker at a time (module fixtures such as
+# servers and indexes are built once): the demo test (minutes of training, collected first) runs on one while the
+# other runs the rest, most of which waits on servers and browsers rather than on the CPU.
 test: lint test-deps
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadscope

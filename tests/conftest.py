@@ -28,6 +28,13 @@ from search_rerank.data.generate import GeneratorConfig, generate  # noqa: E402
 from search_rerank.data.loaders import iter_catalog, load_beir  # noqa: E402
 from search_rerank.indexing.indexes import IndexReport, build_index, open_pipeline  # noqa: E402
 
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``long`` (minutes of model training) go first: under pytest-xdist, as ``make test`` runs,
+    one worker then spends those minutes while the others run everything else, instead of all waiting at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)  # stable: the rest keep their order
+
+
 TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
 

@@ -22,7 +22,7 @@ from search_rerank.data.loaders import iter_catalog
 from search_rerank.indexing.indexes import open_pipeline
 
 # The first test builds the whole demo (index, reranker training, tuning): minutes on two cores, once per module.
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
+pytestmark = [pytest.mark.slow, pytest.mark.long, pytest.mark.timeout(3600)]
 
 TOP = 5
 SOFAS = {"Sofas", "Sectionals"}  # couch, sofa, settee, sectional: what a couch query asks for

@@ -12,7 +12,8 @@ import pytest
 from search_rerank.core.reasons import ERROR, TIMEOUT
 from search_rerank.serving import create_app
 
-DEADLINE_S = 0.3
+DEADLINE_S = 0.3  # the broken leg's deadline
+HEALTHY_DEADLINE_S = 60.0  # a healthy leg's: a loaded test machine may take seconds to encode a query
 
 
 class Hanging:
@@ -41,18 +42,20 @@ class Broken:
         raise ConnectionError("leg unreachable")
 
 
-@pytest.fixture
-def short_deadlines(settings):
+def with_deadlines(settings, short: set[str]):
+    """The legs in ``short`` get the short deadline, the others a generous one, so only a broken leg times out."""
     return settings.model_copy(
         update={
-            "lexical": settings.lexical.model_copy(update={"timeout_s": DEADLINE_S}),
-            "dense": settings.dense.model_copy(update={"timeout_s": DEADLINE_S}),
+            leg: getattr(settings, leg).model_copy(
+                update={"timeout_s": DEADLINE_S if leg in short else HEALTHY_DEADLINE_S}
+            )
+            for leg in ("lexical", "dense")
         }
     )
 
 
 @pytest.fixture
-def replace_leg(pipeline, short_deadlines):
+def replace_leg(pipeline, settings):
     """Swap one leg for a wrapper; give back a client and release any thread still hanging afterwards."""
     wrappers = []
 
@@ -60,7 +63,7 @@ def replace_leg(pipeline, short_deadlines):
         wrapped = wrapper(pipeline.legs[name])
         wrappers.append(wrapped)
         pipeline.legs[name] = wrapped
-        return create_app(short_deadlines, pipeline).test_client()
+        return create_app(with_deadlines(settings, {w.name for w in wrappers}), pipeline).test_client()
 
     yield replace
     for wrapped in wrappers:
@@ -82,7 +85,7 @@ def test_hanging_leg_times_out_and_the_other_answers(replace_leg, down, up):
     assert response.status_code == 200
     assert body["degraded"] == {down: TIMEOUT}
     assert len(body["hits"]) == 10
-    assert took < DEADLINE_S + 1.5
+    assert took < DEADLINE_S + 10  # far below the hanging leg's 60 s, however busy the machine
 
 
 @pytest.mark.parametrize("down, up", [("lexical", "dense"), ("dense", "lexical")])
@@ -101,12 +104,12 @@ def test_both_legs_down_is_an_empty_answer_not_an_error(replace_leg):
 
 
 def test_legs_run_side_by_side(settings, pipeline):
-    """Each leg takes 0.6 s, within its deadline: one after the other would take 1.2 s."""
+    """Each leg waits 4 s, within its deadline: one after the other would take 8 s, side by side about 4."""
     for name in ("lexical", "dense"):
-        pipeline.legs[name] = Hanging(pipeline.legs[name], seconds=0.6)
-    response, took = timed_search(create_app(settings, pipeline).test_client())
+        pipeline.legs[name] = Hanging(pipeline.legs[name], seconds=4.0)
+    response, took = timed_search(create_app(with_deadlines(settings, set()), pipeline).test_client())
     assert response.get_json()["degraded"] == {}
-    assert took < 1.1
+    assert took < 7.5
 
 
 def test_a_leg_that_keeps_hanging_never_starves_the_other(replace_leg):
