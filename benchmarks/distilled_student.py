@@ -34,8 +34,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from report import ROOT  # noqa: E402
+from report import ROOT, table, write_section  # noqa: E402
 
+from search_rerank.core.model_card import load_card  # noqa: E402
 from search_rerank.core.settings import Settings  # noqa: E402
 from search_rerank.data.loaders import load_beir, load_dataset  # noqa: E402
 from search_rerank.evaluation.compare import settings_runs  # noqa: E402
@@ -148,6 +149,47 @@ def main() -> None:
         return
     merged = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() else {}
     RESULTS.write_text(json.dumps({**merged, **figures}, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    write_section(
+        "distilled-student", "Distilled reranker against its teacher (test split, as served)", report(figures, args)
+    )
+
+
+def report(f: dict, args: argparse.Namespace) -> str:
+    """The section of docs/BENCHMARKS.md: quality on both label sets, latency in one run, and the models' cards."""
+    w = args.window
+    cards = {name: load_card(path) for name, path in (("teacher", args.teacher), ("student", args.student))}
+    layers = {name: card.parameters.get("layers", "all") for name, card in cards.items()}
+    rows = [["first stage (no reranker)", "", f["ndcg10_first_stage"], f.get("ndcg10_first_stage_pooled", ""), "", ""]]
+    for name in ("teacher", "student"):
+        rows.append(
+            [
+                f"{name} ({cards[name].name}, {layers[name]} layers)",
+                "torch" if name == "teacher" else f["student_runtime"],
+                f[f"ndcg10_{name}"],
+                f.get(f"ndcg10_{name}_pooled", ""),
+                f[f"cpu_{name}_w{w}_p50_ms"],
+                f[f"cpu_{name}_w{w}_p99_ms"],
+            ]
+        )
+    body = table(
+        ["", "runtime", "test nDCG@10", "test nDCG@10, pooled sparse labels", f"CPU w{w} p50 ms", f"CPU w{w} p99 ms"],
+        rows,
+    )
+    pooled = (
+        f", pooled sparse labels {f['ndcg10_student_minus_teacher_pooled']:+.4f} "
+        f"(p = {f['ndcg10_student_vs_teacher_p_pooled']:.2f}, {f['ndcg10_queries_pooled']} queries)"
+        if "ndcg10_student_minus_teacher_pooled" in f
+        else ""
+    )
+    return (
+        body + f"\n\nStudent minus teacher, test nDCG@10: complete labels {f['ndcg10_student_minus_teacher']:+.4f} "
+        f"(paired randomisation p = {f['ndcg10_student_vs_teacher_p']:.2f}, {f['ndcg10_queries']} queries){pooled}. "
+        f"Latency: the rerank stage as served (each card's runtime and blend, token ids from the index) on the same "
+        f"first-stage windows of {f['latency_queries']} test queries, teacher and student alternating which goes "
+        f"first; student/teacher p50 = {f[f'cpu_student_over_teacher_w{w}_p50']:.3f}. "
+        f"{f['distill_benchmark_products']:,} products, {f['distill_benchmark_torch_threads']} torch threads, "
+        f"load average {f['distill_benchmark_load_average_1m']:.1f} at the end."
+    )
 
 
 if __name__ == "__main__":
