@@ -15,9 +15,9 @@ reported beside the tuned weights.
 
     python benchmarks/personalisation.py
 
-Small on purpose (3,000 products, 300 queries, 400 shoppers; embedded tantivy
-+ FAISS with MiniLM, no reranker) so that it runs in under 15 minutes on two
-loaded cores. Writes benchmarks/results/personalisation.json (merging its keys
+Small on purpose (3,000 products, 600 queries, 1,000 shoppers; embedded tantivy
++ FAISS with MiniLM, no reranker) so that it runs in about half an hour on two
+loaded cores; fewer shoppers run faster and measure mostly noise. Writes benchmarks/results/personalisation.json (merging its keys
 into what is there) and its section of docs/BENCHMARKS.md.
 """
 
@@ -45,7 +45,7 @@ from search_rerank.evaluation.personalised import (  # noqa: E402
     shared_profiles,
     without_personalisation,
 )
-from search_rerank.evaluation.tune import Goal, Guard, SearchSpace, tune  # noqa: E402
+from search_rerank.evaluation.tune import GUARD_COST, GUARD_LOSS, Goal, Guard, SearchSpace, tune  # noqa: E402
 from search_rerank.indexing.indexes import open_pipeline  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "personalisation.json"
@@ -61,7 +61,9 @@ def prepared(args: argparse.Namespace) -> tuple[Path, Settings]:
         json.dumps(vars(shoppers), default=list)
     ):
         generate(out, config, progress=False, shoppers=shoppers)
-    return out, Settings(index_dir=args.work / f"idx-{out.name}", models_dir=args.work / "models")
+    # The index is of the catalogue alone (shoppers are simulated after it is written), so shopper counts share it.
+    index = args.work / f"idx-gen-shoppers-{args.products}-{args.queries}-{args.seed}"
+    return out, Settings(index_dir=index, models_dir=args.work / "models")
 
 
 def merge_results(keys: dict) -> dict:
@@ -76,13 +78,31 @@ def merge_results(keys: dict) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.strip().split("\n")[0])
     ap.add_argument("--products", type=int, default=3000)
-    ap.add_argument("--queries", type=int, default=300)
-    ap.add_argument("--shoppers", type=int, default=400)
+    ap.add_argument("--queries", type=int, default=600, help="generated queries (the shared judgments: dev and test)")
+    ap.add_argument(
+        "--shoppers",
+        type=int,
+        default=1000,
+        help="simulated shoppers: with 400, test held 157 returning searches and dev far fewer, so both the "
+        "tuning and the check were mostly noise",
+    )
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--trials", type=int, default=300, help="optuna trials on the dev shoppers (13 parameters)")
     ap.add_argument("--interleave", type=int, default=4000, help="simulated interleaved searches on test")
     ap.add_argument(
-        "--max-shared-cost", type=float, default=0.005, help="most dev shared nDCG@10 a trial may lose (a constraint)"
+        "--max-shared-cost", type=float, default=0.005, help="most shared nDCG@10 a trial may lose (a constraint)"
+    )
+    ap.add_argument(
+        "--guard-splits",
+        nargs="+",
+        default=["train", "dev"],
+        help="whose shared judgments the guard ranks: any split but test (no stage here is trained on train)",
+    )
+    ap.add_argument(
+        "--guard-standard-errors",
+        type=float,
+        default=1.0,
+        help="standard errors of the shared loss that must also fit within the cost (Guard.standard_errors)",
     )
     ap.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "work")
     ap.add_argument("--no-write", action="store_true", help="print, do not touch docs/BENCHMARKS.md")
@@ -98,16 +118,26 @@ def main() -> None:
     manifest = json.loads((shoppers / "manifest.json").read_text())
     dataset = load_beir(data)
 
-    # Dev: the stage's weights, chosen on returning shoppers' held-out searches, with the dev shared judgments
-    # (ranked for those shoppers) allowed to lose at most 0.005 nDCG@10 against no personalisation.
-    shared_dev = dataset.split("dev")
-    dev = PersonalisedEvaluation(pipeline, shoppers, "dev", shared=shared_dev)
+    # Dev: the stage's weights, chosen on returning shoppers' held-out searches, with the shared judgments of the
+    # guard's splits (ranked for those shoppers) allowed to lose at most the cost against no personalisation.
+    # Not dev's alone: dev holds a sixth of the queries (104 of 600), too few for a bound of 0.005 to mean
+    # anything, while train's are used by nothing here (no reranker or ranker is trained in this benchmark).
+    if "test" in args.guard_splits:
+        ap.error("--guard-splits: the guard is tuned against; test is only checked")
+    guard_queries, guard_qrels = {}, {}
+    for split in args.guard_splits:
+        split_queries, split_qrels = dataset.split(split)
+        guard_queries.update(split_queries)
+        guard_qrels.update(split_qrels)
+    dev = PersonalisedEvaluation(pipeline, shoppers, "dev", shared=dataset.split("dev"))
     returning = {q: v for q, v in dev.queries.items() if v.meta.get("segment") == "returning"}
     guard = Guard(
-        *shared_dev,
-        shared_profiles(shared_dev[1], dev.queries, dev.search_profiles),
+        guard_queries,
+        guard_qrels,
+        shared_profiles(guard_qrels, dev.queries, dev.search_profiles),
         max_cost=args.max_shared_cost,
         floor=without_personalisation(settings),
+        standard_errors=args.guard_standard_errors,
     )
 
     def tuned_on_dev(guarded: Guard | None):
@@ -177,6 +207,14 @@ def main() -> None:
                 "tuned": dev_tuned.segments["returning"].ndcg10_personal,
             },
             "dev_shared_ndcg10_delta": dev_tuned.shared.delta if dev_tuned.shared is not None else None,
+            "guard": {
+                "splits": args.guard_splits,
+                "queries": len(guard_qrels),
+                "max_cost": args.max_shared_cost,
+                "standard_errors": args.guard_standard_errors,
+                "tuned_mean_loss": tuned.best["metrics"][GUARD_LOSS],
+                "tuned_cost": tuned.best["metrics"][GUARD_COST],
+            },
             "dev_unguarded": dev_unguarded.to_json(),
             "unguarded_weights": unguarded.personalisation.model_dump(
                 include=set(tuned.best["sections"]["personalisation"])
@@ -235,9 +273,14 @@ and test; held-out searches {heldout}.
 Profiles are built from the log by pers-core's replay (`read_shopper_actions` -> `profile_events` ->
 `updated_profiles`) and aged to each search's time (`mix`). The stage's weights were chosen by
 `evaluation.tune` (optuna TPE, {args.trials} trials, maximising returning dev shoppers' nDCG@10 under a guard: the
-dev shared judgments, each query ranked for a returning dev shopper, may lose at most {args.max_shared_cost}
-nDCG@10 against no personalisation), then checked once on the test shoppers; the test rows rank each search
-with `rank_from` from one retrieval, with and without the profile.
+shared judgments of {" and ".join(args.guard_splits)} ({len(guard_qrels)} queries; dev alone has {len(dataset.split("dev")[1])}, too few
+for the bound to mean anything, and nothing here is trained on train), each query ranked for a returning dev
+shopper, may lose at most {args.max_shared_cost} nDCG@10 against no personalisation, counting the mean loss plus
+{args.guard_standard_errors:g} standard error of it: the tuner keeps the best of its trials, which are those at the
+bound whose guard figure came out lucky, so a bound on the mean alone is, on other queries, a bound exceeded),
+then checked once on the test shoppers; the test rows rank each search with `rank_from` from one retrieval, with
+and without the profile. Until this run the benchmark had 400 shoppers and 300 queries and guarded on dev's
+shared judgments alone, by the mean: returning +8.6% (p 0.0001), shared -0.0056 (p 0.40) on test.
 
 The stage's term is scaled by the product's min-max scaled relevance to the tuned `relevance_power`, so taste
 settles near-ties among good matches instead of lifting weak ones, and a facet whose value the query names
@@ -247,6 +290,13 @@ best match (margins 0.3-0.5: returning gain 1-2.5 points below scaling alone at 
 against +7.3%); reading choices against impressions (a value's share of clicks beyond its share of what was
 shown: returning gain 2-5 points lower in every setting tried); holding the stage back when the shopper has no
 history in the top result's category (gain halved or worse, e.g. +1.3% against +4.9% with tuned weights).
+
+Why the guard changed, measured on dev only (the old guard: dev's shared judgments, mean loss; dev's returning
+shoppers split in two halves by shopper and its 104 shared queries in two halves, tuned on one half with 150
+trials, checked on the other): at a bound of 0.005 the tuning half's shared loss was 0.001-0.003 and the other
+half's 0.004 and 0.022 (mean 0.013); at 0.003, 0.006 and 0.030. A bound on the mean of 52 queries is met by
+the trials whose figure came out lucky on those queries, and the tuner keeps exactly those; hence a guard on
+about four times the queries, held to its mean loss plus one standard error.
 
 Test nDCG@10 (base = the same pipeline without the stage; p = paired randomisation test). Against the issue's
 targets (returning >= +10% relative, anonymous unchanged, cold and shared >= -0.005) the tuned stage
@@ -258,7 +308,8 @@ targets (returning >= +10% relative, anonymous unchanged, cold and shared >= -0.
 Chosen on dev: `{json.dumps(weights)}` (dev returning: base
 {dev_tuned.segments["returning"].ndcg10_base:.4f}, defaults {dev_defaults.segments["returning"].ndcg10_personal:.4f},
 tuned {dev_tuned.segments["returning"].ndcg10_personal:.4f}; dev shared judgments
-{dev_tuned.shared.delta if dev_tuned.shared is not None else float("nan"):+.4f}).
+{dev_tuned.shared.delta if dev_tuned.shared is not None else float("nan"):+.4f}; the guard's queries: mean loss
+{tuned.best["metrics"][GUARD_LOSS]:.4f}, the bound's figure {tuned.best["metrics"][GUARD_COST]:.4f}).
 
 The trade-off: the same search on dev without the guard (returning shoppers' nDCG@10 alone) chooses stronger
 weights, which gain more for returning shoppers and cost the shared judgments far more (test):

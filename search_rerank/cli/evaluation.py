@@ -202,7 +202,8 @@ def kind_table(report, measure: str = "nDCG@10") -> Table:
     default=0.005,
     show_default=True,
     help="With --personalised: the most nDCG@10 the split's shared judgments, ranked for its returning "
-    "shoppers, may lose against no personalisation.",
+    "shoppers, may lose against no personalisation (the mean loss plus one standard error of it, see "
+    "evaluation.tune.Guard).",
 )
 @click.pass_context
 def tune(

@@ -200,7 +200,9 @@ class SearchPipeline:
 
         The one way lists are ranked: a search, interleaving (one retrieval,
         two rankings), tuning (one retrieval, many trials) and evaluation all
-        call it, so that they cannot rank differently. ``retrieved`` may be
+        call it (tuning the personalisation stage calls its two halves,
+        :meth:`rank_for_everyone` and :meth:`rank_for_shopper`, which are all
+        it does), so that they cannot rank differently. ``retrieved`` may be
         deeper than ``settings`` ask: each leg is cut to its own candidate
         count (a leg's top k at depth 100 is its top k at depth k), and a dense
         list is left out when ``settings`` disable the dense leg. ``profile``
@@ -214,6 +216,12 @@ class SearchPipeline:
         sees instead of being undone by a later reorder.
         """
         settings = settings if settings is not None else self.settings
+        return self.rank_for_shopper(self.rank_for_everyone(retrieved, settings), settings, profile)
+
+    def rank_for_everyone(self, retrieved: Ranking, settings: Settings) -> Ranking:
+        """The first part of :meth:`rank_from`: fusion, rerank, learned ranker and long-tail stage, the stages that
+        do not depend on who searches; ``candidates`` is the list they leave. Apart so that tuning the
+        personalisation stage can rank these once per query and only the rest per trial."""
         query = retrieved.query
         ranking = Ranking(
             query,
@@ -278,7 +286,21 @@ class SearchPipeline:
                 ranking, Stage.LONGTAIL, lambda: long_tail_stage(current, popularity, settings.longtail)
             )
             ranking.stages[Stage.LONGTAIL] = current
+        ranking.candidates = current
+        return ranking
 
+    def rank_for_shopper(self, shared: Ranking, settings: Settings, profile: ShopperProfile | None) -> Ranking:
+        """The rest of :meth:`rank_from` on :meth:`rank_for_everyone`'s ranking: personalisation for ``profile``,
+        then diversity; a new Ranking, ``shared`` left as it was (it may be ranked for many shoppers)."""
+        query = shared.query
+        ranking = Ranking(
+            query,
+            stages=dict(shared.stages),
+            degraded=dict(shared.degraded),
+            skipped=dict(shared.skipped),
+            timings_ms=dict(shared.timings_ms),
+        )
+        current = shared.candidates
         reason = skip_reason(profile, settings.personalisation)
         if reason is not None:
             ranking.skipped[Stage.PERSONAL] = reason

@@ -74,6 +74,20 @@ def test_candidate_features_are_read_only():
         c.features["a"] = 2.0
 
 
+def test_with_score_copies_with_new_score_and_merged_read_only_features_leaving_the_original():
+    c = Candidate("x", 1.0, legs={"lexical"}, features={"a": 1.0})
+    copy = c.with_score(2, b=3.0)
+    assert (copy.product_id, copy.score, copy.legs, dict(copy.features)) == (
+        "x",
+        2.0,
+        {"lexical"},
+        {"a": 1.0, "b": 3.0},
+    )
+    assert (c.score, dict(c.features)) == (1.0, {"a": 1.0})
+    with pytest.raises(TypeError):
+        copy.features["a"] = 2.0  # type: ignore[index]
+
+
 def test_l2_norm_divides_each_score_by_the_lists_euclidean_norm():
     # Elasticsearch's L2ScoreNormalizer: 3 and 4 become 0.6 and 0.8.
     assert l2_norm(np.array([3.0, 4.0])) == pytest.approx([0.6, 0.8])

@@ -21,6 +21,8 @@ from search_rerank.evaluation.personalised import (
     without_personalisation,
 )
 from search_rerank.evaluation.tune import (
+    GUARD_COST,
+    GUARD_LOSS,
     GUARD_NDCG,
     NDCG,
     Goal,
@@ -145,13 +147,65 @@ def test_a_trial_is_feasible_only_when_the_guarded_queries_lose_at_most_the_cost
             goal=Goal(min_lt_share=0.0),
             space=SearchSpace(ranking=False, personalisation=True),
             profiles=profiles,
-            guard=Guard(shared_queries, shared_qrels, guard_profiles, max_cost=0.001, floor=floor),
+            guard=Guard(shared_queries, shared_qrels, guard_profiles, max_cost=0.001, floor=floor, standard_errors=0.0),
         )
     finally:
         pipeline.close()
     for record in result.trials:
         assert record.feasible == (record.metrics[GUARD_NDCG] >= floor_ndcg - 0.001 - 1e-12), record.number
     assert result.best["metrics"][GUARD_NDCG] >= floor_ndcg - 0.001 - 1e-12
+
+
+def test_a_trial_is_feasible_only_when_its_guard_cost_with_standard_errors_is_within_the_bound(shopped):
+    data, settings = shopped
+    pipeline = open_pipeline(settings)
+    try:
+        queries, qrels = read_searches(data / "shoppers", "dev")
+        profiles = shopper_profiles(pipeline, data / "shoppers", queries)
+        shared_queries, shared_qrels = load_beir(data).split("dev")
+        guard = Guard(
+            shared_queries,
+            shared_qrels,
+            shared_profiles(shared_qrels, queries, profiles),
+            max_cost=0.001,
+            floor=without_personalisation(settings),
+            standard_errors=1.0,
+        )
+        result = tune(
+            pipeline,
+            queries,
+            qrels,
+            trials=6,
+            goal=Goal(min_lt_share=0.0),
+            space=SearchSpace(ranking=False, personalisation=True),
+            profiles=profiles,
+            guard=guard,
+        )
+    finally:
+        pipeline.close()
+    for record in result.trials:
+        assert record.feasible == (record.metrics[GUARD_COST] <= 0.001), record.number
+        assert record.metrics[GUARD_COST] >= record.metrics[GUARD_LOSS] - 1e-12, record.number
+
+
+def test_guard_cost_is_the_mean_per_query_loss_without_standard_errors():
+    guard = Guard({}, {}, standard_errors=0.0)
+    assert guard.cost({"a": 0.5, "b": 0.8}, {"a": 0.4, "b": 0.8}) == pytest.approx(0.05)
+
+
+def test_guard_cost_adds_the_standard_error_of_the_mean_loss():
+    floor, trial = {"a": 0.5, "b": 0.8, "c": 0.6}, {"a": 0.4, "b": 0.8, "c": 0.7}
+    losses = [0.1, 0.0, -0.1]  # mean 0, sample standard deviation 0.1
+    assert Guard({}, {}, standard_errors=2.0).cost(floor, trial) == pytest.approx(sum(losses) / 3 + 2.0 * 0.1 / 3**0.5)
+
+
+def test_cached_rankings_equal_rank_from_when_only_the_personalisation_settings_change(evaluation):
+    ev, settings = evaluation
+    for trial in (settings, settings.override(personalisation=STRONG), settings.override(personalisation={"cap": 0.1})):
+        got = ev.cache.rank(trial)
+        for qid, retrieved in ev.cache.retrieved.items():
+            want = ev.cache.pipeline.rank_from(retrieved, trial.offline(), ev.cache.profiles.get(qid)).candidates
+            assert [(c.product_id, c.score) for c in got[qid]] == [(c.product_id, c.score) for c in want], qid
 
 
 def test_evaluate_cli_personalised_writes_segments_and_shared_judgments(shopped, tmp_path):
