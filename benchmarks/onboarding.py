@@ -105,9 +105,11 @@ def heldout_figures(state: Mapping[str, Any], heldout: set[str], seed: int) -> d
             out[key] = None
             continue
         scores = record["test"]["per_query"]
-        out[key] = mean([scores[q] for q in qids])
+        out[key] = mean([scores[q] for q in qids if q in scores])
         against = bm25 if step == "baseline" else state["steps"][record["compared_with"]]["test"]["per_query"]
-        out[f"{key}_p"] = paired_test([against[q] for q in qids], [scores[q] for q in qids], seed=seed).p_value
+        paired = [q for q in qids if q in scores and q in against]
+        if paired:
+            out[f"{key}_p"] = paired_test([against[q] for q in paired], [scores[q] for q in paired], seed=seed).p_value
     return out
 
 
