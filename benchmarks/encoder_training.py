@@ -6,7 +6,8 @@ project's CPU (and the pairs/s on a GPU when one is there). This runs
 pool, training with its dev evaluations, selection) on a generated hard-profile
 dataset with its sparse pooled labels, capped at ``--pairs`` triplets. The
 triplets are mined, never drawn with replacement: a dataset that yields fewer
-than ``--pairs`` stops the run and says how many queries to generate instead.
+than ``--pairs`` stops the run after the first variant, writing nothing, and
+says how many queries to generate instead.
 
 ``--variants`` times the same triplets again with one speed setting changed,
 so each setting's share shows (default: only the shipped settings):
@@ -51,8 +52,8 @@ from search_rerank.core.settings import Settings  # noqa: E402
 from search_rerank.data.generate import HARD_POOLED, GeneratorConfig  # noqa: E402
 from search_rerank.data.loaders import load_dataset  # noqa: E402
 from search_rerank.indexing.indexes import open_pipeline  # noqa: E402
-from search_rerank.training.encoder import EncoderTraining, mine_triplets, train_encoder  # noqa: E402
-from search_rerank.training.mining import MiningConfig, first_stage_lists  # noqa: E402
+from search_rerank.training.encoder import EncoderTraining, train_encoder  # noqa: E402
+from search_rerank.training.mining import MiningConfig  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "learned_ranking.json"
 MINING = MiningConfig(positives_per_query=4)
@@ -65,13 +66,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "evaluations-unlimited": {"max_evaluations": 10**6},
 }
 """Each variant: the shipped ``EncoderTraining`` with these fields changed."""
-
-
-def mined_count(pipeline, train: tuple[dict, dict]) -> int:
-    """How many triplets the train split yields, mined as ``train_encoder`` mines them."""
-    queries, qrels = train
-    lists = first_stage_lists(pipeline, queries, MINING.hard_depth, progress=True)
-    return len(mine_triplets(queries, qrels, lists, sorted(pipeline.store.popularity()), MINING))
 
 
 def run_variant(args, name: str, pipeline, data, settings: Settings) -> dict[str, Any]:
@@ -130,14 +124,16 @@ def main() -> None:
     data = load_dataset(path)
     pipeline = open_pipeline(settings.offline())
     try:
-        available = mined_count(pipeline, data.split("train"))
-        if available < args.pairs:
-            per_query = available / max(len(data.split("train")[1]), 1)
+        detail = {args.variants[0]: run_variant(args, args.variants[0], pipeline, data, settings)}
+        mined = detail[args.variants[0]]["pairs"]
+        if mined < args.pairs:  # train_encoder samples without replacement: fewer mined means fewer trained
+            per_query = mined / max(len(data.split("train")[1]), 1)
             raise SystemExit(
-                f"{path.name} yields {available} triplets, fewer than --pairs {args.pairs}: generate about "
+                f"{path.name} yields {mined} triplets, fewer than --pairs {args.pairs}: generate about "
                 f"{int(args.pairs / per_query / config.train_share) + 1} queries (--queries) instead of resampling"
             )
-        detail = {name: run_variant(args, name, pipeline, data, settings) for name in args.variants}
+        for name in args.variants[1:]:
+            detail[name] = run_variant(args, name, pipeline, data, settings)
     finally:
         pipeline.close()
     head = detail[args.variants[0]]
@@ -148,7 +144,6 @@ def main() -> None:
         "encoder_ft_device": pick_device(EncoderTraining().device),
         "encoder_ft_detail": {
             "dataset": path.name,
-            "available_triplets": available,
             "variants": detail,
             "projected_loop_minutes_30k": {
                 name: 30_000 / v["loop_pairs_per_second"] / 60 for name, v in detail.items()
@@ -179,7 +174,7 @@ def main() -> None:
         for name, v in detail.items()
     ]
     body = f"""`train_encoder` (what `search-rerank train encoder` runs) on the hard profile's sparse labels
-({path.name}: {available} triplets mined from its train split, {head["pairs"]} used, never resampled), device
+({path.name}: {head["pairs"]} triplets mined from its train split, never resampled), device
 `{figures["encoder_ft_device"]}`. `pairs/s` is the trainer's (dev evaluations during training included);
 `loop pairs/s` leaves those evaluations (`eval s`) out; `minutes` is the whole call (mining, dev pool,
 training, evaluations, selection); `30k loop min` projects the training loop alone to 30,000 pairs (add
