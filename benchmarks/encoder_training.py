@@ -12,8 +12,8 @@ says how many queries to generate instead.
 ``--variants`` times the same triplets again with one speed setting changed,
 so each setting's share shows (default: only the shipped settings):
 ``fp32`` (no bf16 autocast), ``full-length`` (training texts as long as served,
-not cut at the 95th percentile), ``frozen-embeddings`` (the token-embedding
-matrix frozen), ``evaluations-unlimited`` (a dev evaluation every 200 steps however long the run).
+not cut at the 95th percentile), ``trained-embeddings`` (the token-embedding
+matrix trained too, not frozen), ``evaluations-unlimited`` (a dev evaluation every 200 steps however long the run).
 
 Writes ``encoder_ft_pairs``, ``encoder_ft_minutes`` (the whole call: mining,
 dev pool, training, evaluations), ``encoder_ft_pairs_per_second`` (the
@@ -62,7 +62,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "default": {},
     "fp32": {"precision": "fp32"},
     "full-length": {"length_quantile": None},
-    "frozen-embeddings": {"freeze_word_embeddings": True},
+    "trained-embeddings": {"freeze_word_embeddings": False},
     "evaluations-unlimited": {"max_evaluations": 10**6},
 }
 """Each variant: the shipped ``EncoderTraining`` with these fields changed."""
@@ -83,7 +83,8 @@ def run_variant(args, name: str, pipeline, data, settings: Settings) -> dict[str
     minutes = (time.perf_counter() - started) / 60
     pairs = card.data.splits["train"].pairs
     train_seconds = pairs / card.pairs_per_second
-    evaluation_seconds = float(card.parameters["evaluation_seconds"])
+    evaluation_seconds = card.parameters["evaluation_seconds"]
+    assert isinstance(evaluation_seconds, float | int)
     return {
         "pairs": pairs,
         "minutes": minutes,
@@ -181,7 +182,7 @@ training, evaluations, selection); `30k loop min` projects the training loop alo
 at most `max_evaluations` + 1 dev evaluations, each costing what `eval s` shows per evaluation at this
 pool size). Variants change one speed setting from the shipped ones: `fp32`
 no bf16 autocast, `full-length` texts as long as served rather than cut at the products' 95th-percentile
-token length, `frozen-embeddings` the token-embedding matrix frozen, `evaluations-unlimited` a dev
+token length, `trained-embeddings` the token-embedding matrix trained too, `evaluations-unlimited` a dev
 evaluation every 200 steps however long the run. `load` is the machine's 1-minute load average after the
 run (other jobs share the two cores).
 

@@ -74,7 +74,8 @@ def step_figures(record: Mapping[str, Any]) -> dict[str, Any]:
     """One step's dev and test nDCG@10 with its paired test against the step it had to beat."""
     figures: dict[str, Any] = {"status": record["status"], "promoted": record["status"] == "promoted"}
     figures["why"] = record["reason"]
-    figures["compared_with"] = record.get("compared_with")
+    compared_with = record.get("compared_with")
+    figures["compared_with"] = None if compared_with is None else KEYS.get(compared_with, compared_with)
     figures["minutes"] = record["seconds"] / 60
     for split in SPLITS:
         if split in record:

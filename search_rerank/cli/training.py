@@ -183,9 +183,10 @@ def train_reranker_command(
     help="Without --max-seq-length: cut training texts at this quantile of the products' tokenised lengths.",
 )
 @click.option(
-    "--freeze-word-embeddings",
+    "--train-word-embeddings",
     is_flag=True,
-    help="Leave the token-embedding matrix (half of MiniLM's weights) as it is: words no query used do not drift.",
+    help="Train the token-embedding matrix (half of MiniLM's weights) too; frozen by default: faster, and words "
+    "no training query used do not drift.",
 )
 @click.option(
     "--precision",
@@ -212,7 +213,7 @@ def train_encoder_command(
     max_evaluations: int,
     max_seq_length: int | None,
     length_quantile: float,
-    freeze_word_embeddings: bool,
+    train_word_embeddings: bool,
     precision: str,
 ) -> None:
     """Fine-tune the bi-encoder with in-batch and hard negatives from the current pipeline.
@@ -235,7 +236,7 @@ def train_encoder_command(
         max_evaluations=max_evaluations,
         max_seq_length=max_seq_length,
         length_quantile=length_quantile,
-        freeze_word_embeddings=freeze_word_embeddings,
+        freeze_word_embeddings=not train_word_embeddings,
         precision=precision,
         seed=seed,
         mining=MiningConfig(positives_per_query=4, judgments_complete=complete_judgments, seed=seed),
