@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from ..core.device import PRECISIONS
 from ..core.settings import PACKAGED_MINILM
 from .common import Command, console, settings_for
 
@@ -161,6 +162,39 @@ def train_reranker_command(
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=2e-5, show_default=True)
 @click.option("--max-triplets", type=click.IntRange(min=1), help="Cap on training triplets (sampled).")
 @click.option("--eval-steps", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option(
+    "--max-evaluations",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Dev evaluations in the run at most (each re-encodes the dev pool); longer runs space them out.",
+)
+@click.option(
+    "--max-seq-length",
+    type=click.IntRange(min=8, max=512),
+    help="Tokens a training text keeps [default: the --length-quantile of the products' lengths, at most "
+    "dense.max_seq_length].",
+)
+@click.option(
+    "--length-quantile",
+    type=click.FloatRange(min=0, max=1, min_open=True),
+    default=0.95,
+    show_default=True,
+    help="Without --max-seq-length: cut training texts at this quantile of the products' tokenised lengths.",
+)
+@click.option(
+    "--train-word-embeddings",
+    is_flag=True,
+    help="Train the token-embedding matrix (half of MiniLM's weights) too; frozen by default: faster, and words "
+    "no training query used do not drift.",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default="auto",
+    show_default=True,
+    help="auto: bf16 on a GPU or a CPU with native bf16, fp16 on other GPUs, else fp32.",
+)
 @click.pass_context
 def train_encoder_command(
     ctx: click.Context,
@@ -176,6 +210,11 @@ def train_encoder_command(
     learning_rate: float,
     max_triplets: int | None,
     eval_steps: int,
+    max_evaluations: int,
+    max_seq_length: int | None,
+    length_quantile: float,
+    train_word_embeddings: bool,
+    precision: str,
 ) -> None:
     """Fine-tune the bi-encoder with in-batch and hard negatives from the current pipeline.
 
@@ -194,6 +233,11 @@ def train_encoder_command(
         learning_rate=learning_rate,
         max_triplets=max_triplets,
         eval_steps=eval_steps,
+        max_evaluations=max_evaluations,
+        max_seq_length=max_seq_length,
+        length_quantile=length_quantile,
+        freeze_word_embeddings=not train_word_embeddings,
+        precision=precision,
         seed=seed,
         mining=MiningConfig(positives_per_query=4, judgments_complete=complete_judgments, seed=seed),
         base_model=PACKAGED_MINILM if base_model is None else base_model,

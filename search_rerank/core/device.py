@@ -9,6 +9,8 @@ from __future__ import annotations
 from .errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+"""Training precisions: ``auto`` picks per device (see ``training.encoder.training_precision``)."""
 
 
 def pick_device(setting: str) -> str:

@@ -184,6 +184,36 @@ def test_training_repeats_exactly_for_a_seed_on_the_cpu(shop, tiny_bert_dir, tmp
     assert not np.allclose(base, runs[0][1])  # it did train
 
 
+TINY = {"epochs": 1, "batch_size": 8, "learning_rate": 1e-3, "eval_steps": 4, "device": "cpu", "max_triplets": 40}
+
+
+def test_training_with_frozen_word_embeddings_leaves_the_matrix_as_it_was(shop, tiny_bert_dir, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    pipeline, train, dev, _ = shop
+    card = train_encoder(
+        pipeline,
+        train,
+        dev,
+        tmp_path / "frozen",
+        EncoderTraining(base_model=str(tiny_bert_dir), freeze_word_embeddings=True, **TINY),
+        progress=False,
+    )
+    before = dict(SentenceTransformer(str(tiny_bert_dir), device="cpu").named_parameters())
+    after = dict(SentenceTransformer(str(tmp_path / "frozen"), device="cpu").named_parameters())
+    matrix = next(name for name in before if name.endswith("word_embeddings.weight"))
+    assert card.parameters["frozen_parameters"] == before[matrix].numel()
+    assert np.array_equal(before[matrix].detach().numpy(), after[matrix].detach().numpy())
+    assert any(not np.array_equal(before[n].detach().numpy(), after[n].detach().numpy()) for n in before if n != matrix)
+
+
+def test_training_reads_the_products_texts_only_as_far_as_most_of_them_go(shop, tiny_bert_dir, tmp_path):
+    pipeline, train, dev, _ = shop
+    config = EncoderTraining(base_model=str(tiny_bert_dir), **TINY)
+    card = train_encoder(pipeline, train, dev, tmp_path / "short", config, progress=False)
+    assert 8 <= card.parameters["max_seq_length"] < pipeline.settings.dense.max_seq_length
+
+
 def _register(models_dir, name, model_dir, *, promoted=True, kind="encoder", created="2025-01-01T00:00:00Z"):
     """A model in the registry with a hand-written card, as `train encoder` would leave it."""
     target = models_dir / name
