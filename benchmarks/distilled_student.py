@@ -138,7 +138,6 @@ def main() -> None:
     figures.update(
         {
             "ndcg10_split": "test",
-            "cpu_teacher_untrained_head": False,
             "distill_benchmark_products": sum(1 for _ in (args.data / "corpus.jsonl").open()),
             "distill_benchmark_torch_threads": torch.get_num_threads(),
             "distill_benchmark_load_average_1m": os.getloadavg()[0],

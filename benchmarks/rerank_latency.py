@@ -8,7 +8,7 @@ like with like on a shared, noisy machine:
   assembling the pairs from the ids stored at index time; the two run
   alternately on the same queries and candidates. The tokenisation part alone
   (the tokenizer's pair call against the assembly) is reported beside it.
-* ``cpu_teacher_w50_p50_ms`` / ``_p99_ms``: the rerank stage at a window of 50
+* ``cpu_minilm_w50_p50_ms`` / ``_p99_ms``: the rerank stage at a window of 50
   as served (pre-tokenised). The reranker is the packaged MiniLM-L6 body with
   an **untrained, randomly initialised one-logit head**: the cost of a
   cross-encoder does not depend on its weights, so this is the teacher's
@@ -124,9 +124,9 @@ def rerank_timings(settings: Settings, queries: list[str], n_queries: int) -> di
         "tokenise_w100_pairs_p50_ms": p50["tok100"],
         "assemble_w100_pairs_p50_ms": p50["asm100"],
         "tokenisation_w100_speedup": p50["tok100"] / p50["asm100"],
-        "cpu_teacher_w50_p50_ms": p50["pre50"],
-        "cpu_teacher_w50_p99_ms": percentile(times["pre50"], 99),
-        "cpu_teacher_untrained_head": True,
+        # Not the teacher's keys: benchmarks/distilled_student.py times the trained teacher against its student.
+        "cpu_minilm_w50_p50_ms": p50["pre50"],
+        "cpu_minilm_w50_p99_ms": percentile(times["pre50"], 99),
     }
 
 
@@ -215,9 +215,9 @@ def main() -> None:
                 f"x{f['tokenisation_w100_speedup']:.1f} faster",
             ],
             [
-                "window 50, as served (teacher)",
-                f["cpu_teacher_w50_p50_ms"],
-                f"p99 {f['cpu_teacher_w50_p99_ms']:.0f} ms",
+                "window 50, as served (MiniLM-L6 body, 128 tokens)",
+                f["cpu_minilm_w50_p50_ms"],
+                f"p99 {f['cpu_minilm_w50_p99_ms']:.0f} ms",
             ],
         ],
     )
