@@ -51,22 +51,21 @@ def test_report_json_is_the_result_it_was_drawn_from(result, tmp_path):
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
-def test_report_renders_in_chromium_with_every_image_loaded_and_no_console_errors(result, tmp_path):
-    from playwright.sync_api import sync_playwright
-
+def test_report_renders_in_chromium_with_every_image_loaded_and_no_console_errors(result, tmp_path, playwright):
+    # pytest-playwright's session-wide Playwright, not a sync_playwright() of our own: a second one in the same
+    # process (after the browser tests, as pytest-xdist may order them) refuses to start inside the first one's loop.
     page_file, _ = write_report(result, tmp_path)
     errors = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM)
-        try:
-            page = browser.new_page()
-            page.on("console", lambda message: message.type == "error" and errors.append(message.text))
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto(page_file.as_uri())
-            loaded = page.eval_on_selector_all("img", "images => images.map(i => i.complete && i.naturalWidth > 0)")
-            heading = page.text_content("h1")
-        finally:
-            browser.close()
+    browser = playwright.chromium.launch(executable_path=CHROMIUM)
+    try:
+        page = browser.new_page()
+        page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(page_file.as_uri())
+        loaded = page.eval_on_selector_all("img", "images => images.map(i => i.complete && i.naturalWidth > 0)")
+        heading = page.text_content("h1")
+    finally:
+        browser.close()
     assert loaded == [True, True, True]
     assert heading == "Tuning report"
     assert errors == []
