@@ -6,8 +6,10 @@ project's CPU (and the pairs/s on a GPU when one is there). This runs
 pool, training with its dev evaluations, selection) on a generated hard-profile
 dataset with its sparse pooled labels, capped at ``--pairs`` triplets. The
 triplets are mined, never drawn with replacement: a dataset that yields fewer
-than ``--pairs`` stops the run after the first variant, writing nothing, and
-says how many queries to generate instead.
+than ``--pairs`` trains on all it yields, and the figures say so
+(``encoder_ft_pairs`` beside ``encoder_ft_pairs_requested``). ``--card`` reports
+a finished run from its model card (which holds the whole call's seconds)
+without training again.
 
 ``--variants`` times the same triplets again with one speed setting changed,
 so each setting's share shows (default: only the shipped settings):
@@ -35,7 +37,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ from generated import cached_dataset, cached_index  # noqa: E402
 from report import ROOT, table, write_section  # noqa: E402
 
 from search_rerank.core.device import pick_device  # noqa: E402
-from search_rerank.core.model_card import BASELINE_METRIC, MODEL_METRIC  # noqa: E402
+from search_rerank.core.model_card import BASELINE_METRIC, MODEL_METRIC, ModelCard, load_card  # noqa: E402
 from search_rerank.core.settings import Settings  # noqa: E402
 from search_rerank.data.generate import HARD_POOLED, GeneratorConfig  # noqa: E402
 from search_rerank.data.loaders import load_dataset  # noqa: E402
@@ -70,7 +71,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 def run_variant(args, name: str, pipeline, data, settings: Settings) -> dict[str, Any]:
     config = replace(EncoderTraining(max_triplets=args.pairs, seed=args.seed, mining=MINING), **VARIANTS[name])
-    started = time.perf_counter()
     card = train_encoder(
         pipeline,
         data.split("train"),
@@ -80,14 +80,18 @@ def run_variant(args, name: str, pipeline, data, settings: Settings) -> dict[str
         data_name=data.name,
         progress=True,
     )
-    minutes = (time.perf_counter() - started) / 60
+    return variant_figures(card, os.getloadavg()[0])
+
+
+def variant_figures(card: ModelCard, load_average: float | None) -> dict[str, Any]:
+    """One run's figures, all from its model card (``training_seconds`` is the whole ``train_encoder`` call)."""
     pairs = card.data.splits["train"].pairs
     train_seconds = pairs / card.pairs_per_second
     evaluation_seconds = card.parameters["evaluation_seconds"]
     assert isinstance(evaluation_seconds, float | int)
     return {
         "pairs": pairs,
-        "minutes": minutes,
+        "minutes": card.training_seconds / 60,
         "pairs_per_second": card.pairs_per_second,
         "train_seconds": train_seconds,
         "evaluation_seconds": evaluation_seconds,
@@ -100,7 +104,7 @@ def run_variant(args, name: str, pipeline, data, settings: Settings) -> dict[str
         "eval_steps": card.parameters["eval_steps"],
         "steps": card.parameters["steps"],
         "dev_pool": card.parameters["dev_pool"],
-        "load_average": os.getloadavg()[0],
+        "load_average": load_average,
     }
 
 
@@ -114,6 +118,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "work")
     ap.add_argument("--results", type=Path, default=RESULTS, help="the results file to merge into")
     ap.add_argument("--no-write", action="store_true", help="print the section, do not touch docs/BENCHMARKS.md")
+    ap.add_argument("--card", type=Path, help="report this finished run's model directory instead of training again")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     config = GeneratorConfig(
@@ -121,25 +126,23 @@ def main() -> None:
     )
     path = cached_dataset(args.work, config)
     settings = Settings(index_dir=args.work / f"idx-{path.name}", models_dir=args.work / "models")
-    cached_index(path, settings)
-    data = load_dataset(path)
-    pipeline = open_pipeline(settings.offline())
-    try:
-        detail = {args.variants[0]: run_variant(args, args.variants[0], pipeline, data, settings)}
-        mined = detail[args.variants[0]]["pairs"]
-        if mined < args.pairs:  # train_encoder samples without replacement: fewer mined means fewer trained
-            per_query = mined / max(len(data.split("train")[1]), 1)
-            raise SystemExit(
-                f"{path.name} yields {mined} triplets, fewer than --pairs {args.pairs}: generate about "
-                f"{int(args.pairs / per_query / config.train_share) + 1} queries (--queries) instead of resampling"
-            )
-        for name in args.variants[1:]:
-            detail[name] = run_variant(args, name, pipeline, data, settings)
-    finally:
-        pipeline.close()
+    if args.card is not None:  # a finished run reported again: its card holds every figure but the load
+        detail = {args.variants[0]: variant_figures(load_card(args.card), None)}
+    else:
+        cached_index(path, settings)
+        data = load_dataset(path)
+        pipeline = open_pipeline(settings.offline())
+        try:
+            detail = {name: run_variant(args, name, pipeline, data, settings) for name in args.variants}
+        finally:
+            pipeline.close()
+    mined = detail[args.variants[0]]["pairs"]
+    if mined < args.pairs:  # train_encoder never resamples: fewer mined is fewer trained, and reported as such
+        print(f"{path.name} yields {mined} triplets, fewer than --pairs {args.pairs}: generate more queries")
     head = detail[args.variants[0]]
     figures = {
         "encoder_ft_pairs": head["pairs"],
+        "encoder_ft_pairs_requested": args.pairs,
         "encoder_ft_minutes": head["minutes"],
         "encoder_ft_pairs_per_second": head["pairs_per_second"],
         "encoder_ft_device": pick_device(EncoderTraining().device),
@@ -170,12 +173,13 @@ def main() -> None:
             f"{v['steps']} / {v['eval_steps']}",
             v["dev_pool"],
             f"{v['dev_ndcg10_before']:.3f} → {v['dev_ndcg10_after']:.3f}",
-            f"{v['load_average']:.1f}",
+            "" if v["load_average"] is None else f"{v['load_average']:.1f}",
         ]
         for name, v in detail.items()
     ]
     body = f"""`train_encoder` (what `search-rerank train encoder` runs) on the hard profile's sparse labels
-({path.name}: {head["pairs"]} triplets mined from its train split, never resampled), device
+({path.name}: {head["pairs"]} triplets mined from its train split, all it yields of the {args.pairs} asked,
+never resampled), device
 `{figures["encoder_ft_device"]}`. `pairs/s` is the trainer's (dev evaluations during training included);
 `loop pairs/s` leaves those evaluations (`eval s`) out; `minutes` is the whole call (mining, dev pool,
 training, evaluations, selection); `30k loop min` projects the training loop alone to 30,000 pairs (add
