@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.device import pick_device
+from ..core.device import pick_device, training_precision
 from ..core.model_card import BASELINE_METRIC, MODEL_METRIC, ModelCard, SplitSize, card_digest
 from ..core.rerank import ONNX_INT8_FILE, OnnxCrossEncoder, pair_logits, quantise_linear_int8
 from ..data.dataset import Query
@@ -158,6 +158,7 @@ def train_distilled(
     trained_length = teacher_card.parameters.get("max_length")
     max_length = config.max_length if config.max_length is not None else int(trained_length or 128)  # type: ignore[arg-type]
     device = pick_device("auto")
+    bf16, fp16 = training_precision(device)
 
     train_q, _ = train
     dev_q = judged_subset(*dev, config.dev_queries, config.seed)
@@ -213,7 +214,8 @@ def train_distilled(
             logging_steps=max(1, config.eval_steps // 4),
             report_to="none",
             disable_tqdm=not progress,
-            fp16=device == "cuda",
+            bf16=bf16,
+            fp16=fp16,
             use_cpu=device == "cpu",
         )
         trainer = CrossEncoderTrainer(

@@ -23,7 +23,7 @@ from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 
 from ..backends.encoder import resolve_model_path
 from ..core.candidate import Candidate
-from ..core.device import pick_device
+from ..core.device import pick_device, training_precision
 from ..core.model_card import (
     BASELINE_METRIC,
     MODEL_METRIC,
@@ -55,6 +55,7 @@ class RerankerTraining:
     max_pairs: int | None = None
     seed: int = 13
     device: str = "auto"
+    precision: str = "auto"  # see core.device.training_precision: bf16 on CPUs and GPUs that have it natively
     mining: MiningConfig = field(default_factory=MiningConfig)
 
 
@@ -198,6 +199,7 @@ def train_reranker(
     evaluator = DevRerankEvaluator(dev[1], dev_lists, texts, dev_q, config.window, config.blends)
 
     device = pick_device(config.device)
+    bf16, fp16 = training_precision(device, config.precision)
     model = CrossEncoder(
         resolve_model_path(config.base_model),
         num_labels=1,
@@ -232,7 +234,8 @@ def train_reranker(
             logging_steps=max(1, config.eval_steps // 4),
             report_to="none",
             disable_tqdm=not progress,
-            fp16=device == "cuda",
+            bf16=bf16,
+            fp16=fp16,
             use_cpu=device == "cpu",
             dataloader_drop_last=False,
         )
@@ -262,7 +265,7 @@ def train_reranker(
         label_source=label_source,
         train=SplitSize(queries=len({p.query_id for p in pairs}), pairs=len(pairs)),
         dev=SplitSize(queries=len(dev_q), pairs=sum(min(config.window, len(c)) for c in dev_lists.values())),
-        parameters={"steps": steps, "device": device},
+        parameters={"steps": steps, "device": device, "precision": "bf16" if bf16 else "fp16" if fp16 else "fp32"},
         dev_metrics=final,
         promoted_because=f"dev nDCG@10 {final[MODEL_METRIC]:.4f} at blend {final['best_blend']} beats the first "
         f"stage's {final[BASELINE_METRIC]:.4f}",

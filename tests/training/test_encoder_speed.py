@@ -4,13 +4,13 @@ matrix, evaluations spaced out for long runs, and native bf16 where the hardware
 import pytest
 
 from search_rerank.backends.encoder import resolve_model_path
+from search_rerank.core.device import training_precision
 from search_rerank.core.errors import ConfigError
 from search_rerank.core.settings import PACKAGED_MINILM
 from search_rerank.training.encoder import (
     EncoderTraining,
     evaluation_interval,
     freeze_word_embeddings,
-    training_precision,
     training_seq_length,
 )
 
