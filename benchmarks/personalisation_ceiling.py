@@ -198,8 +198,9 @@ def main() -> None:
 Dev returning shoppers' held-out searches ({ceiling["returning_searches"]}) of the personalisation benchmark's
 dataset, ranked with the weights `benchmarks/personalisation.py` chose, to see where the gain comes from. The
 oracle profiles keep each shopper's logged category affinities and replace the taste facets with the
-simulator's hidden taste; the simulator's price tier (a tertile within the product type) has no profile facet
-and is left out of them.
+simulator's hidden taste. Its price tier is a price tertile within the product type, which no profile facet
+holds (price bands are one per doubling of price), so in the rows with the price tier the stage is given each
+product's tier in place of its price band.
 
 {
         table(
@@ -213,7 +214,8 @@ What it says: of the learned stage's {gain("learned_tuned")} the category term a
 {gain("learned_category_only")} (a returning shopper's searches are about the product types they shop for);
 the taste terms read from clicks add {points("learned_tuned", "learned_category_only")} points on top of it. Given
 each shopper's true taste, price tier included, the same stage gains {gain("oracle_taste_price_x1")} at the tuned
-weights and at best {gain(best_oracle)} (`{best_oracle}`): even perfect knowledge of taste leaves this stage
+weights and at best {gain(best_oracle)} (`{best_oracle}`, the best of the three scalings of the taste weights
+tried): even perfect knowledge of taste leaves this stage
 {"below" if rows[best_oracle] / base - 1 < 0.10 else "above"} the issue's +10% on this simulator, and the learned
 profiles recover {share_recovered:.0%} of what knowing the taste adds over the category term.
 
