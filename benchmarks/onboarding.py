@@ -11,11 +11,13 @@ shop has: the hard profile's default ``qrels/``, the easy profile's
 
 Key ownership in benchmarks/results/learned_ranking.json: this script owns,
 per profile, the issue's keys ``bm25``, ``defaults``, ``tuned``,
-``encoder_ft``, ``reranked``, ``ltr`` (test nDCG@10 of the settings after each
-step, promoted or not; ``None`` for a skipped step), ``onboard_minutes``,
-``heldout`` (the same on the test queries of the product types the generator
-held out of train) and ``onboarding`` (per step: dev and test figures, the
-paired test against the last promoted step, promoted or not and why).
+``encoder_ft``, ``reranked``, ``ltr`` (test nDCG@10 of the settings served
+after each step: a step not promoted, or skipped, leaves the ones before it;
+``None`` for a step not run yet), ``onboard_minutes``, ``heldout`` (the same
+on the test queries of the product types the generator held out of train)
+and ``onboarding`` (per step, promoted or not: its own dev and test figures,
+the paired test against the last promoted step, and why it was or was not
+promoted).
 ``benchmarks/hard_profile.py`` keeps its figures under ``hard_profile`` and
 ``benchmarks/learned_ranker.py`` under ``learned_ranker``; the encoder's
 timing keys belong to ``benchmarks/encoder_training.py``. Each script
@@ -91,8 +93,22 @@ def step_figures(record: Mapping[str, Any]) -> dict[str, Any]:
     return figures
 
 
+def served_records(state: Mapping[str, Any]) -> dict[str, Mapping[str, Any] | None]:
+    """Per issue key, the step record whose settings are served after that step: its own when promoted, else
+    the one served before it (a skipped or refused step changes nothing); None for a step not run yet."""
+    served: dict[str, Mapping[str, Any] | None] = {}
+    current: Mapping[str, Any] | None = None
+    for step, key in KEYS.items():
+        record = state["steps"].get(step)
+        if record is not None and (current is None or record["status"] == "promoted"):
+            current = record
+        served[key] = current if record is not None else None
+    return served
+
+
 def heldout_figures(state: Mapping[str, Any], heldout: set[str], seed: int) -> dict[str, Any]:
-    """Test nDCG@10 per step on the held-out product types' queries, paired against the step each had to beat.
+    """Test nDCG@10 of the settings served after each step on the held-out product types' queries, each paired
+    against those served before it (the defaults against the BM25 leg).
 
     Only queries the state scored (judged ones) count; empty when the test
     split holds none of them.
@@ -100,17 +116,17 @@ def heldout_figures(state: Mapping[str, Any], heldout: set[str], seed: int) -> d
     bm25 = state["bm25"]["test"]["per_query"]
     qids = sorted(q for q in bm25 if q in heldout)
     out: dict[str, Any] = {"queries": len(qids), "bm25": mean([bm25[q] for q in qids])}
-    for step, key in KEYS.items():
-        record = state["steps"].get(step, {})
-        if "test" not in record or not qids:
+    before = bm25
+    for key, record in served_records(state).items():
+        if record is None or "test" not in record or not qids:
             out[key] = None
             continue
         scores = record["test"]["per_query"]
         out[key] = mean([scores[q] for q in qids if q in scores])
-        against = bm25 if step == "baseline" else state["steps"][record["compared_with"]]["test"]["per_query"]
-        paired = [q for q in qids if q in scores and q in against]
+        paired = [q for q in qids if q in scores and q in before]
         if paired:
-            out[f"{key}_p"] = paired_test([against[q] for q in paired], [scores[q] for q in paired], seed=seed).p_value
+            out[f"{key}_p"] = paired_test([before[q] for q in paired], [scores[q] for q in paired], seed=seed).p_value
+        before = scores
     return out
 
 
@@ -118,9 +134,8 @@ def profile_results(state: Mapping[str, Any], heldout: set[str], plan: Mapping[s
     """The keys this script owns for one profile, from an onboarding state."""
     steps = state["steps"]
     results: dict[str, Any] = {"bm25": state["bm25"]["test"]["metrics"][NDCG]}
-    for step, key in KEYS.items():
-        record = steps.get(step, {})
-        results[key] = record["test"]["metrics"][NDCG] if "test" in record else None
+    for key, record in served_records(state).items():
+        results[key] = record["test"]["metrics"][NDCG] if record is not None and "test" in record else None
     results["onboard_minutes"] = state["onboard_minutes"]
     results["heldout"] = heldout_figures(state, heldout, plan["seed"])
     results["onboarding"] = {
@@ -144,6 +159,7 @@ def run_profile(args: argparse.Namespace, profile: str, products: int, queries: 
         "epochs": args.epochs,
         "max_pairs": args.max_pairs,
         "rounds": args.rounds,
+        "promotion_p": args.promotion_p,
         "seed": args.seed,
         "skip": sorted(args.skip),
     }
@@ -159,6 +175,7 @@ def run_profile(args: argparse.Namespace, profile: str, products: int, queries: 
         rounds=args.rounds,
         prefix=out.name,
         seed=args.seed,
+        promotion_p=args.promotion_p,
     )
     started = time.perf_counter()
     state = onboard_run(plan, base, None)
@@ -194,7 +211,16 @@ def section_body(saved: Mapping[str, Any], profiles: Sequence[str]) -> str:
     for p in profiles:
         figures = saved[p]
         onboarding = figures["onboarding"]
-        bm25 = [cell(onboarding["bm25_dev"]), "", "", cell(figures["bm25"]), "", "", cell(figures["heldout"]["bm25"])]
+        bm25 = [
+            cell(onboarding["bm25_dev"]),
+            "",
+            "",
+            cell(figures["bm25"]),
+            "",
+            "",
+            "",
+            cell(figures["heldout"]["bm25"]),
+        ]
         rows.append([p, "BM25 leg", "", *bm25])
         for key in KEYS.values():
             step = onboarding["steps"].get(key)
@@ -212,10 +238,23 @@ def section_body(saved: Mapping[str, Any], profiles: Sequence[str]) -> str:
                     cell(step.get("test")),
                     cell(step.get("test_delta"), "+.4f"),
                     cell(step.get("test_p"), ".3f"),
+                    cell(figures.get(key)),
                     cell(figures["heldout"].get(key)),
                 ]
             )
-    header = ["profile", "step", "status", "dev", "dev Δ", "dev p", "test", "test Δ", "test p", "held-out test"]
+    header = [
+        "profile",
+        "step",
+        "status",
+        "dev",
+        "dev Δ",
+        "dev p",
+        "test",
+        "test Δ",
+        "test p",
+        "served test",
+        "served held-out test",
+    ]
     sizes = "; ".join(
         f"{p}: {saved[p]['onboarding_size']['products']} products, {saved[p]['onboarding_size']['queries']} queries, "
         f"{saved[p]['heldout']['queries']} held-out test queries, {saved[p]['onboard_minutes']:.0f} min"
@@ -228,8 +267,10 @@ pooled labels ({HARD_POOLED} BM25-pooled judgments per query), from the shipped 
 (encoder and reranker: {plan["epochs"]} epoch(s), at most {plan["max_pairs"] or "all"} pairs). Each step is
 measured on top of the steps promoted before it, nDCG@10 on dev and test; Δ and p are the paired
 randomisation test against the last promoted step (the defaults against the BM25 leg). A step is promoted
-only when it beats that step on dev, and its model's own dev check passed; test is reported, never used to
-decide. `held-out test` is the test queries of the product types the generator kept out of train. {sizes}.
+only when it beats that step on dev with p < {plan["promotion_p"]:g}, and its model's own dev check passed;
+test is reported, never used to decide. `served test` is the settings a shop serves after the step (a step not
+promoted leaves the ones before it): the issue's keys. `served held-out test` is the same on the test queries
+of the product types the generator kept out of train. {sizes}.
 
 {table(header, rows)}
 """
@@ -252,6 +293,9 @@ def main() -> None:
     ap.add_argument("--epochs", type=float, default=1.0, help="encoder and reranker epochs")
     ap.add_argument("--max-pairs", type=int, default=None, help="cap on the encoder's triplets, the reranker's pairs")
     ap.add_argument("--rounds", type=int, default=500, help="the ranker's most boosting rounds")
+    ap.add_argument(
+        "--promotion-p", type=float, default=0.05, help="a step's dev gain counts only with a paired p below this"
+    )
     ap.add_argument("--skip", nargs="*", default=[], choices=STEPS[1:], help="onboarding steps to leave out")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "work")

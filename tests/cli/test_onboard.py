@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from search_rerank.cli import main
+from search_rerank.cli.onboard import decide
 from search_rerank.core.settings import Settings, load_settings
 from search_rerank.data.loaders import iter_catalog
 from search_rerank.indexing.indexes import build_index
@@ -176,3 +177,13 @@ def test_the_encoder_step_indexes_beside_the_served_index_and_leaves_it_untouche
     assert IndexVersions(out / "index").current() is not None
     assert IndexVersions(built.settings.index_dir).current() == served
     assert step["card"]["name"] == "onboard-encoder" and "test" in step
+
+
+def test_a_dev_gain_within_noise_is_not_promoted():
+    promoted, reason = decide(0.4078, ("baseline", 0.4062), None, p_value=0.87, promotion_p=0.05)
+    assert not promoted and "within dev's noise" in reason
+
+
+def test_a_dev_gain_beyond_noise_is_promoted():
+    promoted, reason = decide(0.4300, ("baseline", 0.4062), None, p_value=0.01, promotion_p=0.05)
+    assert promoted and "p = 0.010" in reason
