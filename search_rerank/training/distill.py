@@ -27,11 +27,12 @@ from typing import Any
 
 import numpy as np
 
-from ..core.device import pick_device, training_precision
+from ..core.device import pick_device
 from ..core.model_card import BASELINE_METRIC, MODEL_METRIC, ModelCard, SplitSize, card_digest
 from ..core.rerank import ONNX_INT8_FILE, OnnxCrossEncoder, pair_logits, quantise_linear_int8
 from ..data.dataset import Query
 from ..data.qrels import Qrels
+from .arguments import precision_name, trainer_arguments
 from .card import save_training_card
 from .mining import first_stage_lists
 from .reranker import DevRerankEvaluator, best_evaluation, judged_subset
@@ -61,6 +62,7 @@ class DistillTraining:
     max_pairs: int | None = None
     latency_queries: int = 10  # dev queries timed per runtime at ``window``
     seed: int = 13
+    precision: str = "auto"  # see core.device.training_precision
 
 
 def window_latency(score: Callable[[list[tuple[str, str]]], Any], batches: Sequence[list[tuple[str, str]]]) -> dict:
@@ -158,7 +160,6 @@ def train_distilled(
     trained_length = teacher_card.parameters.get("max_length")
     max_length = config.max_length if config.max_length is not None else int(trained_length or 128)  # type: ignore[arg-type]
     device = pick_device("auto")
-    bf16, fp16 = training_precision(device)
 
     train_q, _ = train
     dev_q = judged_subset(*dev, config.dev_queries, config.seed)
@@ -196,27 +197,7 @@ def train_distilled(
     )
     with tempfile.TemporaryDirectory(prefix="distill-ckpt-") as checkpoints:
         args = CrossEncoderTrainingArguments(
-            output_dir=checkpoints,
-            num_train_epochs=config.epochs,
-            per_device_train_batch_size=config.batch_size,
-            learning_rate=config.learning_rate,
-            warmup_steps=config.warmup_ratio,
-            seed=config.seed,
-            data_seed=config.seed,
-            eval_strategy="steps",
-            eval_steps=config.eval_steps,
-            save_strategy="steps",
-            save_steps=config.eval_steps,
-            save_total_limit=2,
-            load_best_model_at_end=True,
-            metric_for_best_model="eval_rerank_only_ndcg10",
-            greater_is_better=True,
-            logging_steps=max(1, config.eval_steps // 4),
-            report_to="none",
-            disable_tqdm=not progress,
-            bf16=bf16,
-            fp16=fp16,
-            use_cpu=device == "cpu",
+            **trainer_arguments(config, checkpoints, device, config.eval_steps, "rerank_only_ndcg10", progress)
         )
         trainer = CrossEncoderTrainer(
             model=student,
@@ -265,6 +246,7 @@ def train_distilled(
             "max_length": max_length,
             "steps": steps,
             "device": device,
+            "precision": precision_name(args),
             "runtime": runtime,
             "teacher": teacher_card.name,
             "teacher_path": teacher_dir,

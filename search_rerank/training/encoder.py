@@ -34,7 +34,7 @@ from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 
 from ..backends.encoder import resolve_model_path
 from ..core.candidate import Candidate
-from ..core.device import PRECISIONS, pick_device, training_precision
+from ..core.device import PRECISIONS, pick_device
 from ..core.errors import ConfigError
 from ..core.model_card import (
     BASELINE_METRIC,
@@ -47,6 +47,7 @@ from ..core.settings import PACKAGED_MINILM
 from ..data.dataset import Query
 from ..data.qrels import Qrels
 from ..evaluation.evaluate import relevance_metrics
+from .arguments import precision_name, trainer_arguments
 from .card import save_training_card
 from .mining import MiningConfig, first_stage_lists, sample_positives, sample_random_negatives
 from .reranker import best_evaluation, judged_subset
@@ -332,7 +333,6 @@ def train_encoder(
     )
 
     device = pick_device(config.device)
-    bf16, fp16 = training_precision(device, config.precision)
     model = SentenceTransformer(resolve_model_path(config.base_model), device=device, local_files_only=True)
     if config.max_seq_length is not None:
         model.max_seq_length = config.max_seq_length
@@ -359,30 +359,9 @@ def train_encoder(
     )
     with tempfile.TemporaryDirectory(prefix="encoder-ckpt-") as checkpoints:
         args = SentenceTransformerTrainingArguments(
-            output_dir=checkpoints,
-            num_train_epochs=config.epochs,
-            per_device_train_batch_size=config.batch_size,
-            learning_rate=config.learning_rate,
-            warmup_steps=config.warmup_ratio,
-            seed=config.seed,
-            data_seed=config.seed,
+            **trainer_arguments(config, checkpoints, device, eval_steps, MODEL_METRIC, progress),
             batch_sampler=BatchSamplers.NO_DUPLICATES,
-            eval_strategy="steps",
-            eval_steps=eval_steps,
-            save_strategy="steps",
-            save_steps=eval_steps,
-            save_total_limit=2,
             save_only_model=True,  # checkpoints serve best-model selection, never a resume
-            load_best_model_at_end=True,
-            metric_for_best_model=f"eval_{MODEL_METRIC}",
-            greater_is_better=True,
-            logging_steps=max(1, eval_steps // 4),
-            report_to="none",
-            disable_tqdm=not progress,
-            use_cpu=device == "cpu",
-            dataloader_drop_last=False,
-            bf16=bf16,
-            fp16=fp16,
         )
         trainer = SentenceTransformerTrainer(
             model=model,
@@ -419,7 +398,7 @@ def train_encoder(
             "eval_steps": eval_steps,
             "evaluation_seconds": round(evaluator.seconds, 1),
             "frozen_parameters": frozen,
-            "precision": "bf16" if bf16 else "fp16" if fp16 else "fp32",
+            "precision": precision_name(args),
             "query_prefix": dense.query_prefix,
             "document_prefix": dense.document_prefix,
         },

@@ -23,7 +23,7 @@ from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 
 from ..backends.encoder import resolve_model_path
 from ..core.candidate import Candidate
-from ..core.device import pick_device, training_precision
+from ..core.device import pick_device
 from ..core.model_card import (
     BASELINE_METRIC,
     MODEL_METRIC,
@@ -35,6 +35,7 @@ from ..core.settings import PACKAGED_MINILM
 from ..data.dataset import Query
 from ..data.qrels import Qrels
 from ..evaluation.evaluate import relevance_metrics
+from .arguments import precision_name, trainer_arguments
 from .card import save_training_card
 from .mining import MiningConfig, Pair, first_stage_lists, mine_pairs
 
@@ -199,7 +200,6 @@ def train_reranker(
     evaluator = DevRerankEvaluator(dev[1], dev_lists, texts, dev_q, config.window, config.blends)
 
     device = pick_device(config.device)
-    bf16, fp16 = training_precision(device, config.precision)
     model = CrossEncoder(
         resolve_model_path(config.base_model),
         num_labels=1,
@@ -216,28 +216,7 @@ def train_reranker(
     )
     with tempfile.TemporaryDirectory(prefix="reranker-ckpt-") as checkpoints:
         args = CrossEncoderTrainingArguments(
-            output_dir=checkpoints,
-            num_train_epochs=config.epochs,
-            per_device_train_batch_size=config.batch_size,
-            learning_rate=config.learning_rate,
-            warmup_steps=config.warmup_ratio,
-            seed=config.seed,
-            data_seed=config.seed,
-            eval_strategy="steps",
-            eval_steps=config.eval_steps,
-            save_strategy="steps",
-            save_steps=config.eval_steps,
-            save_total_limit=2,
-            load_best_model_at_end=True,
-            metric_for_best_model="eval_rerank_only_ndcg10",
-            greater_is_better=True,
-            logging_steps=max(1, config.eval_steps // 4),
-            report_to="none",
-            disable_tqdm=not progress,
-            bf16=bf16,
-            fp16=fp16,
-            use_cpu=device == "cpu",
-            dataloader_drop_last=False,
+            **trainer_arguments(config, checkpoints, device, config.eval_steps, "rerank_only_ndcg10", progress)
         )
         trainer = CrossEncoderTrainer(
             model=model,
@@ -265,7 +244,7 @@ def train_reranker(
         label_source=label_source,
         train=SplitSize(queries=len({p.query_id for p in pairs}), pairs=len(pairs)),
         dev=SplitSize(queries=len(dev_q), pairs=sum(min(config.window, len(c)) for c in dev_lists.values())),
-        parameters={"steps": steps, "device": device, "precision": "bf16" if bf16 else "fp16" if fp16 else "fp32"},
+        parameters={"steps": steps, "device": device, "precision": precision_name(args)},
         dev_metrics=final,
         promoted_because=f"dev nDCG@10 {final[MODEL_METRIC]:.4f} at blend {final['best_blend']} beats the first "
         f"stage's {final[BASELINE_METRIC]:.4f}",
