@@ -292,7 +292,7 @@ def tuned_sections(plan: Plan, settings: Settings, splits: Splits, step: str) ->
     from ..evaluation.tuning_report import write_report
     from ..indexing.indexes import open_pipeline
 
-    pipeline = open_pipeline(settings)
+    pipeline = open_pipeline(settings.offline())
     try:
         result = tune(
             pipeline,
@@ -313,10 +313,10 @@ def tuned_sections(plan: Plan, settings: Settings, splits: Splits, step: str) ->
 def run_encoder(plan: Plan, settings: Settings, splits: Splits) -> tuple[dict[str, Any], ModelCard]:
     from ..backends.encoder import resolve_encoder
     from ..data.loaders import iter_catalog
-    from ..indexing.indexes import build_index, open_pipeline
+    from ..indexing.indexes import build_index
     from ..training.encoder import EncoderTraining, train_encoder
     from ..training.mining import MiningConfig
-    from .training import training_data
+    from .training import training_data, training_pipeline
 
     name = plan.model_name("encoder")
     data = training_data(plan.dataset, None, 1, name)
@@ -328,13 +328,10 @@ def run_encoder(plan: Plan, settings: Settings, splits: Splits) -> tuple[dict[st
         mining=MiningConfig(positives_per_query=4, judgments_complete=plan.complete_judgments, seed=plan.seed),
         base_model=settings.dense.model if served.card_sha256 is None else served.path,
     )
-    pipeline = open_pipeline(settings.offline())
-    try:
+    with training_pipeline(settings) as pipeline:
         card = train_encoder(
             pipeline, data.pop("train"), data.pop("dev"), Path(settings.models_dir) / name, config, **data
         )
-    finally:
-        pipeline.close()
     changes = {"dense": {"model": name}, "index_dir": str((plan.out / INDEX_DIR).resolve())}
     console.print(f"encoder: indexing {plan.dataset} with {name} into {changes['index_dir']}")
     reindexed = measured_settings(settings, changes, "encoder", card)
@@ -347,10 +344,9 @@ def run_encoder(plan: Plan, settings: Settings, splits: Splits) -> tuple[dict[st
 
 
 def run_reranker(plan: Plan, settings: Settings) -> tuple[dict[str, Any], ModelCard]:
-    from ..indexing.indexes import open_pipeline
     from ..training.mining import MiningConfig
     from ..training.reranker import RerankerTraining, train_reranker
-    from .training import training_data
+    from .training import training_data, training_pipeline
 
     name = plan.model_name("reranker")
     data = training_data(plan.dataset, None, 1, name)
@@ -361,36 +357,30 @@ def run_reranker(plan: Plan, settings: Settings) -> tuple[dict[str, Any], ModelC
         mining=MiningConfig(judgments_complete=plan.complete_judgments, seed=plan.seed),
         base_model=plan.reranker_base,
     )
-    pipeline = open_pipeline(settings.offline())
-    try:
+    with training_pipeline(settings) as pipeline:
         card = train_reranker(
             pipeline, data.pop("train"), data.pop("dev"), Path(settings.models_dir) / name, config, **data
         )
-    finally:
-        pipeline.close()
     return {"rerank": {"model": name}}, card
 
 
 def run_ranker(plan: Plan, settings: Settings) -> tuple[dict[str, Any], ModelCard]:
-    from ..indexing.indexes import open_pipeline
     from ..training.ranker import RankerTraining, train_ranker
-    from .training import training_data
+    from .training import training_data, training_pipeline
 
     name = plan.model_name("ranker")
     data = training_data(plan.dataset, None, 1, name)
-    pipeline = open_pipeline(settings.offline().override(ltr={"model": None}))
-    try:
+    config = RankerTraining(max_rounds=plan.rounds, seed=plan.seed)
+    with training_pipeline(settings, with_ranker=False) as pipeline:
         card = train_ranker(
             pipeline,
             data.pop("train"),
             data.pop("dev"),
             Path(settings.models_dir) / name,
-            RankerTraining(max_rounds=plan.rounds, seed=plan.seed),
+            config,
             progress=True,
             **data,
         )
-    finally:
-        pipeline.close()
     return {"ltr": {"model": name, "enabled": True}}, card
 
 

@@ -4,14 +4,34 @@ reranker, or train the learned ranker), select and promote it on dev, write its 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..core.device import PRECISIONS
-from ..core.settings import PACKAGED_MINILM
+from ..core.settings import PACKAGED_MINILM, Settings
 from .common import Command, console, settings_for
+
+if TYPE_CHECKING:
+    from ..core.pipeline import SearchPipeline
+
+
+@contextmanager
+def training_pipeline(settings: Settings, *, with_ranker: bool = True) -> Iterator[SearchPipeline]:
+    """The pipeline a trainer mines its examples with, closed afterwards: ``settings`` without stage deadlines
+    (``offline``), so that a busy machine changes how long training takes, never what it learns from. Without
+    the ranker (``with_ranker=False``) for training one: it learns from the stages before it."""
+    from ..indexing.indexes import open_pipeline
+
+    offline = settings.offline()
+    pipeline = open_pipeline(offline if with_ranker else offline.override(ltr={"model": None}))
+    try:
+        yield pipeline
+    finally:
+        pipeline.close()
 
 
 @click.group()
@@ -121,7 +141,6 @@ def train_reranker_command(
     eval_steps: int,
 ) -> None:
     """Train a cross-encoder reranker with hard negatives from the current pipeline."""
-    from ..indexing.indexes import open_pipeline
     from ..training.mining import MiningConfig
     from ..training.reranker import RerankerTraining, train_reranker
 
@@ -137,9 +156,10 @@ def train_reranker_command(
         mining=MiningConfig(judgments_complete=complete_judgments, seed=seed),
         base_model=PACKAGED_MINILM if base_model is None else base_model,
     )
-    card = train_reranker(
-        open_pipeline(settings), data.pop("train"), data.pop("dev"), Path(settings.models_dir) / name, config, **data
-    )
+    with training_pipeline(settings) as pipeline:
+        card = train_reranker(
+            pipeline, data.pop("train"), data.pop("dev"), Path(settings.models_dir) / name, config, **data
+        )
     m = card.dev_metrics
     verdict = "[green]promoted[/]" if card.promoted else "[red]not promoted[/]"
     console.print(
@@ -221,7 +241,6 @@ def train_encoder_command(
     Serve it by setting dense.model to NAME and reindexing: an index must be
     queried with the encoder that built it.
     """
-    from ..indexing.indexes import open_pipeline
     from ..training.encoder import EncoderTraining, train_encoder
     from ..training.mining import MiningConfig
 
@@ -242,9 +261,10 @@ def train_encoder_command(
         mining=MiningConfig(positives_per_query=4, judgments_complete=complete_judgments, seed=seed),
         base_model=PACKAGED_MINILM if base_model is None else base_model,
     )
-    card = train_encoder(
-        open_pipeline(settings), data.pop("train"), data.pop("dev"), Path(settings.models_dir) / name, config, **data
-    )
+    with training_pipeline(settings) as pipeline:
+        card = train_encoder(
+            pipeline, data.pop("train"), data.pop("dev"), Path(settings.models_dir) / name, config, **data
+        )
     m = card.dev_metrics
     verdict = "[green]promoted[/]" if card.promoted else "[red]not promoted[/]"
     console.print(
@@ -292,7 +312,6 @@ def distill_command(
 ) -> None:
     """Distil TEACHER into a student of its first --layers layers; export it to ONNX int8 and time each runtime."""
     from ..core.model_card import resolve_model
-    from ..indexing.indexes import open_pipeline
     from ..training.distill import DistillTraining, train_distilled
 
     data = training_data(dataset, None, 1, name)
@@ -310,16 +329,17 @@ def distill_command(
         dev_queries=dev_queries,
         seed=seed,
     )
-    card = train_distilled(
-        open_pipeline(settings),
-        teacher_dir,
-        teacher_card,
-        data.pop("train"),
-        data.pop("dev"),
-        Path(settings.models_dir) / name,
-        config,
-        **data,
-    )
+    with training_pipeline(settings) as pipeline:
+        card = train_distilled(
+            pipeline,
+            teacher_dir,
+            teacher_card,
+            data.pop("train"),
+            data.pop("dev"),
+            Path(settings.models_dir) / name,
+            config,
+            **data,
+        )
     m, p = card.dev_metrics, card.parameters
     latency = p["cpu_latency_ms"] if isinstance(p["cpu_latency_ms"], dict) else {}
     verdict = "[green]promoted[/]" if card.promoted else "[red]not promoted[/]"
@@ -379,7 +399,6 @@ def train_ranker_command(
     Promoted only when the pipeline with it beats the best linear blend on dev.
     Serve it by setting ltr.model to NAME.
     """
-    from ..indexing.indexes import open_pipeline
     from ..training.ranker import RankerTraining, train_ranker
 
     data = training_data(dataset, clicks, min_impressions, name)
@@ -392,8 +411,7 @@ def train_ranker_command(
         min_data_in_leaf=min_data_in_leaf,
         seed=seed,
     )
-    pipeline = open_pipeline(settings.override(ltr={"model": None}))
-    try:
+    with training_pipeline(settings, with_ranker=False) as pipeline:
         card = train_ranker(
             pipeline,
             data.pop("train"),
@@ -403,8 +421,6 @@ def train_ranker_command(
             progress=True,
             **data,
         )
-    finally:
-        pipeline.close()
     m, p = card.dev_metrics, card.parameters
     verdict = "[green]promoted[/]" if card.promoted else "[red]not promoted[/]"
     console.print(
