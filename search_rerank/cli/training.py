@@ -117,6 +117,15 @@ def training_data(dataset: Path | None, clicks: str | None, min_impressions: int
     }
 
 
+precision_option = click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default="auto",
+    show_default=True,
+    help="Training precision. auto: bf16 on a GPU or a CPU with native bf16, fp16 on other GPUs, else fp32.",
+)
+
+
 @train.command("reranker", cls=Command)
 @_training_options
 @click.option("--epochs", type=click.FloatRange(min=0.01), default=1.0, show_default=True)
@@ -124,6 +133,7 @@ def training_data(dataset: Path | None, clicks: str | None, min_impressions: int
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=3e-5, show_default=True)
 @click.option("--max-pairs", type=click.IntRange(min=1), help="Cap on training pairs (sampled).")
 @click.option("--eval-steps", type=click.IntRange(min=1), default=200, show_default=True)
+@precision_option
 @click.pass_context
 def train_reranker_command(
     ctx: click.Context,
@@ -139,6 +149,7 @@ def train_reranker_command(
     learning_rate: float,
     max_pairs: int | None,
     eval_steps: int,
+    precision: str,
 ) -> None:
     """Train a cross-encoder reranker with hard negatives from the current pipeline."""
     from ..training.mining import MiningConfig
@@ -152,6 +163,7 @@ def train_reranker_command(
         learning_rate=learning_rate,
         max_pairs=max_pairs,
         eval_steps=eval_steps,
+        precision=precision,
         seed=seed,
         mining=MiningConfig(judgments_complete=complete_judgments, seed=seed),
         base_model=PACKAGED_MINILM if base_model is None else base_model,
@@ -208,13 +220,7 @@ def train_reranker_command(
     help="Train the token-embedding matrix (half of MiniLM's weights) too; frozen by default: faster, and words "
     "no training query used do not drift.",
 )
-@click.option(
-    "--precision",
-    type=click.Choice(PRECISIONS),
-    default="auto",
-    show_default=True,
-    help="auto: bf16 on a GPU or a CPU with native bf16, fp16 on other GPUs, else fp32.",
-)
+@precision_option
 @click.pass_context
 def train_encoder_command(
     ctx: click.Context,
