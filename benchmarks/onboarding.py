@@ -35,6 +35,7 @@ Sizes are per profile, in ``--profiles`` order (one value serves all).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -173,7 +174,7 @@ def run_profile(args: argparse.Namespace, profile: str, products: int, queries: 
         epochs=args.epochs,
         max_pairs=args.max_pairs,
         rounds=args.rounds,
-        prefix=out.name,
+        prefix=f"onboard-{data.name}-{hashlib.sha256(out.name.encode()).hexdigest()[:8]}",
         seed=args.seed,
         promotion_p=args.promotion_p,
     )
@@ -267,7 +268,8 @@ pooled labels ({HARD_POOLED} BM25-pooled judgments per query), from the shipped 
 (encoder and reranker: {plan["epochs"]} epoch(s), at most {plan["max_pairs"] or "all"} pairs). Each step is
 measured on top of the steps promoted before it, nDCG@10 on dev and test; Δ and p are the paired
 randomisation test against the last promoted step (the defaults against the BM25 leg). A step is promoted
-only when it beats that step on dev with p < {plan["promotion_p"]:g}, and its model's own dev check passed;
+only when it beats that step on dev with one-sided p < {plan["promotion_p"]:g}, and its model's own dev check
+passed;
 test is reported, never used to decide. `served test` is the settings a shop serves after the step (a step not
 promoted leaves the ones before it): the issue's keys. `served held-out test` is the same on the test queries
 of the product types the generator kept out of train. {sizes}.
@@ -294,7 +296,7 @@ def main() -> None:
     ap.add_argument("--max-pairs", type=int, default=None, help="cap on the encoder's triplets, the reranker's pairs")
     ap.add_argument("--rounds", type=int, default=500, help="the ranker's most boosting rounds")
     ap.add_argument(
-        "--promotion-p", type=float, default=0.05, help="a step's dev gain counts only with a paired p below this"
+        "--promotion-p", type=float, default=0.1, help="a step's dev gain counts only with a one-sided p below this"
     )
     ap.add_argument("--skip", nargs="*", default=[], choices=STEPS[1:], help="onboarding steps to leave out")
     ap.add_argument("--seed", type=int, default=13)
