@@ -14,12 +14,20 @@ from ..core.device import training_precision
 
 
 class TrainingConfig(Protocol):
-    epochs: float
-    batch_size: int
-    learning_rate: float
-    warmup_ratio: float
-    seed: int
-    precision: str
+    """What the three trainers' frozen config dataclasses have in common (read-only, hence properties)."""
+
+    @property
+    def epochs(self) -> float: ...
+    @property
+    def batch_size(self) -> int: ...
+    @property
+    def learning_rate(self) -> float: ...
+    @property
+    def warmup_ratio(self) -> float: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def precision(self) -> str: ...
 
 
 def trainer_arguments(
