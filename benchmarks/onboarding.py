@@ -275,7 +275,40 @@ promoted leaves the ones before it): the issue's keys. `served held-out test` is
 of the product types the generator kept out of train. {sizes}.
 
 {table(header, rows)}
+
+`dev p` and `test p` are two-sided; promotion uses the one-sided p of a gain, half the two-sided one.
+Against issue 15's checks (on the served settings):
+
+{chr(10).join(f"- {check}" for check in issue_checks(saved, profiles))}
 """
+
+
+def issue_checks(saved: Mapping[str, Any], profiles: Sequence[str]) -> list[str]:
+    """One line per profile: the defaults against the BM25 leg, whether each step's served settings score at
+    least the previous ones on test, and the learned ranker's test figure against the step before it."""
+    lines = []
+    for p in profiles:
+        figures = saved[p]
+        served = [figures[key] for key in KEYS.values() if figures.get(key) is not None]
+        falls = [
+            f"{after} {figures[after]:.4f} < {before} {figures[before]:.4f}"
+            for before, after in zip(KEYS.values(), list(KEYS.values())[1:])
+            if figures.get(before) is not None and figures.get(after) is not None and figures[after] < figures[before]
+        ]
+        ltr = figures["onboarding"]["steps"].get("ltr")
+        ltr_text = (
+            "the learned ranker was not run"
+            if ltr is None or "test" not in ltr
+            else f"the learned ranker {ltr['status']}, its test {ltr['test']:.4f} against {ltr['test'] - ltr['test_delta']:.4f} "
+            f"for {ltr['compared_with']} (p = {ltr['test_p']:.3f})"
+        )
+        lines.append(
+            f"{p}: defaults {figures['defaults']:.4f} against the BM25 leg's {figures['bm25']:.4f} "
+            f"({'at least' if figures['defaults'] >= figures['bm25'] else 'below'}); served settings after each step "
+            + ("never below the step before" if not falls else "below the step before: " + ", ".join(falls))
+            + f" ({len(served)} steps); {ltr_text}."
+        )
+    return lines
 
 
 def per_profile(values: Sequence[int], profiles: Sequence[str], flag: str) -> list[int]:
