@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from generated import cached_dataset, cached_index  # noqa: E402
-from report import ROOT, table, write_section  # noqa: E402
+from report import ROOT, read_results, table, write_results, write_section  # noqa: E402
 
 from search_rerank.core.device import pick_device  # noqa: E402
 from search_rerank.core.model_card import BASELINE_METRIC, MODEL_METRIC, ModelCard, load_card  # noqa: E402
@@ -154,10 +154,7 @@ def main() -> None:
             },
         },
     }
-    saved = json.loads(args.results.read_text(encoding="utf-8")) if args.results.exists() else {}
-    saved.update(figures)
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(saved, indent=2) + "\n", encoding="utf-8")
+    write_results(args.results, read_results(args.results) | figures)
     rows = [
         [
             name,

@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from generated import cached_dataset, cached_index  # noqa: E402
-from report import ROOT, table, write_section  # noqa: E402
+from report import ROOT, read_results, table, write_results, write_section  # noqa: E402
 
 from search_rerank.core.retrieval import DENSE, LEXICAL  # noqa: E402
 from search_rerank.core.settings import Settings  # noqa: E402
@@ -170,12 +170,11 @@ def main() -> None:
     }
     best, margins = chosen_default(results)
 
-    saved = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    saved = read_results(RESULTS)
     for profile, figures in results.items():
         saved[profile] = {**saved.get(profile, {}), "hard_profile": figures}
     saved["fusion_default_choice"] = {"chosen": best, "worst_dev_margin_over_bm25": margins}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(saved, indent=2) + "\n", encoding="utf-8")
+    write_results(RESULTS, saved)
     print(json.dumps({p: {k: results[p][k] for k in ("bm25", "dense", "defaults", "tuned")} for p in results}))
     print("chosen on dev:", best, margins)
     if args.no_write:

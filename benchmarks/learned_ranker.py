@@ -35,7 +35,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from generated import cached_dataset, cached_index  # noqa: E402
 from hard_profile import LABELS, PROFILES, RESULTS, label_dirs  # noqa: E402
-from report import ROOT, table, write_section  # noqa: E402
+from report import ROOT, read_results, table, write_results, write_section  # noqa: E402
 
 from search_rerank.core.learned_rank import LearnedRanker  # noqa: E402
 from search_rerank.core.model_card import load_card  # noqa: E402
@@ -147,7 +147,7 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true", help="print, do not touch docs/BENCHMARKS.md")
     ap.add_argument("--report-only", action="store_true", help="rewrite the docs section from the saved results")
     args = ap.parse_args()
-    saved = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    saved = read_results(RESULTS)
     if not args.report_only:
         results = {
             profile: run_profile(args, profile, n, q, saved.get(profile, {}).get("hard_profile", {}))
@@ -155,7 +155,7 @@ def main() -> None:
         }
         for profile, figures in results.items():
             saved[profile] = {**saved.get(profile, {}), "learned_ranker": figures}
-        RESULTS.write_text(json.dumps(saved, indent=2) + "\n", encoding="utf-8")
+        write_results(RESULTS, saved)
         print(json.dumps({p: {k: results[p][k] for k in ("ltr", "ltr_p_vs_tuned")} for p in results}))
     if args.no_write:
         return

@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from generated import cached_dataset, cached_index  # noqa: E402
-from report import ROOT, table, write_section  # noqa: E402
+from report import ROOT, read_results, table, write_results, write_section  # noqa: E402
 
 from search_rerank.cli.onboard import NDCG, SPLITS, STEPS, Plan, onboard_run  # noqa: E402
 from search_rerank.core.settings import Settings  # noqa: E402
@@ -341,10 +341,8 @@ def main() -> None:
     products = per_profile(args.products, args.profiles, "--products")
     queries = per_profile(args.queries, args.profiles, "--queries")
     results = {p: run_profile(args, p, n, q) for p, n, q in zip(args.profiles, products, queries, strict=True)}
-    saved = json.loads(args.results.read_text(encoding="utf-8")) if args.results.exists() else {}
-    saved = merge(saved, results)
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(saved, indent=2) + "\n", encoding="utf-8")
+    saved = merge(read_results(args.results), results)
+    write_results(args.results, saved)
     print(json.dumps({p: {k: results[p][k] for k in ("bm25", *KEYS.values(), "onboard_minutes")} for p in results}))
     body = section_body(saved, args.profiles)
     if args.no_write:

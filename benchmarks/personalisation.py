@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from generated import cached_index  # noqa: E402
-from report import ROOT, table, write_section  # noqa: E402
+from report import ROOT, read_results, table, write_results, write_section  # noqa: E402
 
 from search_rerank.core.settings import Settings  # noqa: E402
 from search_rerank.data.generate import GeneratorConfig, generate  # noqa: E402
@@ -68,10 +68,8 @@ def prepared(args: argparse.Namespace) -> tuple[Path, Settings]:
 
 def merge_results(keys: dict) -> dict:
     """Merge into personalisation.json: other scripts (the stage's latency) write keys there too."""
-    current = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    current.update(keys)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(current, indent=2) + "\n", encoding="utf-8")
+    current = read_results(RESULTS) | keys
+    write_results(RESULTS, current)
     return current
 
 

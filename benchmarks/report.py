@@ -6,6 +6,7 @@ wipes another's figures.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
@@ -53,6 +54,17 @@ def machine() -> str:
 
 def command() -> str:
     return "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]])
+
+
+def read_results(path: Path) -> dict:
+    """A results file's figures, {} before its first run. Several scripts own keys in one file, so each reads it,
+    replaces its own keys and writes it back (:func:`write_results`)."""
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def write_results(path: Path, figures: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
 
 
 def write_section(name: str, title: str, body: str) -> None:

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from generated import cached_dataset, cached_index  # noqa: E402
-from report import ROOT, table, write_section  # noqa: E402
+from report import ROOT, read_results, table, write_results, write_section  # noqa: E402
 
 from search_rerank.core.model_card import MODEL_METRIC  # noqa: E402
 from search_rerank.core.settings import Settings  # noqa: E402
@@ -111,9 +111,7 @@ def main() -> None:
         "dataset": data.name,
         "command": "python benchmarks/reranker_training.py",
     }
-    saved = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    saved["reranker_training"] = figures
-    RESULTS.write_text(json.dumps(saved, indent=2) + "\n", encoding="utf-8")
+    write_results(RESULTS, read_results(RESULTS) | {"reranker_training": figures})
     print(json.dumps({k: v for k, v in figures.items() if k != "runs"}, indent=2))
     if args.no_write:
         return
