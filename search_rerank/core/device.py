@@ -31,6 +31,13 @@ def pick_device(setting: str) -> str:
     return setting
 
 
+def check_precision(precision: str) -> None:
+    """Refuse a training precision that is not one of ``PRECISIONS`` (configs call it at construction, so a typo
+    fails before minutes of mining, not after)."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+
+
 def training_precision(device: str, precision: str = "auto") -> tuple[bool, bool]:
     """(bf16, fp16) for the trainer's mixed precision: the weights stay fp32, the matrix products run in half.
 
@@ -44,8 +51,7 @@ def training_precision(device: str, precision: str = "auto") -> tuple[bool, bool
     """
     import torch
 
-    if precision not in PRECISIONS:
-        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    check_precision(precision)
     if precision == "fp32":
         return False, False
     if precision == "fp16":

@@ -34,7 +34,7 @@ from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 
 from ..backends.encoder import resolve_model_path
 from ..core.candidate import Candidate
-from ..core.device import PRECISIONS, pick_device
+from ..core.device import check_precision, pick_device
 from ..core.errors import ConfigError
 from ..core.model_card import (
     BASELINE_METRIC,
@@ -81,8 +81,7 @@ class EncoderTraining:
             raise ConfigError(f"length_quantile must be in (0, 1], got {self.length_quantile}")
         if self.max_evaluations < 1:
             raise ConfigError(f"max_evaluations must be at least 1, got {self.max_evaluations}")
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        check_precision(self.precision)
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,11 @@ def test_a_short_run_evaluates_every_eval_steps():
     assert evaluation_interval(steps=300, eval_steps=200, max_evaluations=4) == 200
 
 
+def test_an_unknown_precision_is_refused_when_the_config_is_made():
+    with pytest.raises(ConfigError, match="precision must be one of"):
+        EncoderTraining(precision="bf8")
+
+
 def test_fp16_training_on_the_cpu_is_refused():
     with pytest.raises(ConfigError, match="CUDA"):
         training_precision("cpu", "fp16")
