@@ -38,6 +38,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from generated import cached_dataset, cached_index  # noqa: E402
 from report import ROOT, read_results, table, write_results, write_section  # noqa: E402
 
+from search_rerank.core.identifiers import names_a_code  # noqa: E402
 from search_rerank.core.retrieval import DENSE, LEXICAL  # noqa: E402
 from search_rerank.core.settings import Settings  # noqa: E402
 from search_rerank.data.generate import HARD_POOLED, GeneratorConfig  # noqa: E402
@@ -47,6 +48,8 @@ from search_rerank.evaluation.tune import NDCG, RankingCache, SearchSpace, tune 
 from search_rerank.indexing.indexes import open_pipeline  # noqa: E402
 
 PROFILES = ("easy", "hard")
+UNWEIGHTED = "defaults, codes unweighted"
+"""The shipped defaults with a query naming a product code fused like any other (no ``identifier_weights``)."""
 LABELS = ("sparse", "complete")
 RESULTS = ROOT / "benchmarks" / "results" / "learned_ranking.json"
 # The fusion candidates the defaults are chosen from: RRF with equal weights, and linear min-max over the lexical share.
@@ -88,16 +91,26 @@ def fused_run(cache: RankingCache, settings: Settings) -> dict[str, list[tuple[s
     return {qid: [(c.product_id, c.score) for c in hits[:100]] for qid, hits in cache.rank(settings).items()}
 
 
-def measure(
-    cache: RankingCache, settings: Settings, tuned: Settings | None, qrels: dict
-) -> dict[str, dict[str, float]]:
-    """nDCG@10 per configuration and label set, all ranked from one retrieval."""
+def measure(cache: RankingCache, settings: Settings, tuned: Settings | None, qrels: dict) -> dict[str, dict[str, Any]]:
+    """nDCG@10 per configuration and label set, all ranked from one retrieval; ``codes`` holds the same on the
+    queries that name a product code, where the defaults fuse with ``identifier_weights`` (core.identifiers)."""
     runs = {"bm25": leg_run(cache, LEXICAL), "dense": leg_run(cache, DENSE), "defaults": fused_run(cache, settings)}
+    runs[UNWEIGHTED] = fused_run(cache, settings.override(fusion={"identifier_weights": settings.fusion.weights}))
     for name, fusion in CANDIDATES.items():
         runs[name] = fused_run(cache, settings.override(fusion=fusion))
     if tuned is not None:
         runs["tuned"] = fused_run(cache, tuned)
-    return {label: {name: mean_ndcg(run, qrels[label]) for name, run in runs.items()} for label in LABELS}
+    out: dict[str, dict[str, Any]] = {
+        label: {name: mean_ndcg(run, qrels[label]) for name, run in runs.items()} for label in LABELS
+    }
+    codes = {qid for qid, query in cache.queries.items() if names_a_code(query.text)}
+    for label in LABELS:
+        judged = {qid: labels for qid, labels in qrels[label].items() if qid in codes}
+        out[label]["codes"] = {
+            "queries": sum(qid in cache.retrieved for qid in judged),
+            **{name: mean_ndcg(runs[name], judged) for name in ("bm25", "dense", "defaults", UNWEIGHTED)},
+        }
+    return out
 
 
 def run_profile(args, profile: str, products: int, queries: int) -> dict[str, Any]:
@@ -183,8 +196,16 @@ def main() -> None:
     columns = [f"{p} {label}" for p in PROFILES for label in LABELS]
     rows = [
         [name, *(results[p]["test"][label][name] for p in PROFILES for label in LABELS)]
-        for name in ("bm25", "dense", "defaults", *CANDIDATES, "tuned")
+        for name in ("bm25", "dense", "defaults", UNWEIGHTED, *CANDIDATES, "tuned")
     ]
+    code_rows = [
+        [f"{split}: {name}", *(results[p][split][label]["codes"][name] for p in PROFILES for label in LABELS)]
+        for split in ("dev", "test")
+        for name in ("bm25", "dense", "defaults", UNWEIGHTED)
+    ]
+    code_counts = ", ".join(
+        f"{p} {results[p][split]['sparse']['codes']['queries']} {split}" for p in PROFILES for split in ("dev", "test")
+    )
     dev_rows = [
         [name, *(results[p]["dev"][label][name] for p in PROFILES for label in LABELS), margins.get(name, "")]
         for name in ("bm25", "dense", *CANDIDATES)
@@ -207,6 +228,12 @@ The defaults are chosen on dev, across both profiles and label sets: the fusion 
 margin over BM25 is largest (last column; see docs/TUNING.md). Chosen: `{best}`.
 
 {table(["dev", *columns, "worst margin"], dev_rows)}
+
+Queries that name a product code (a model number, SKU or part number, `core.identifiers`; {code_counts}
+sparse-judged queries) are fused with their own weights, `fusion.identifier_weights`, lexical only by default: a
+text encoder cannot read codes. `{UNWEIGHTED}` fuses them like any other query. nDCG@10 on those queries alone:
+
+{table(["code queries", *columns], code_rows)}
 """
     write_section("hard_profile", "Hard profile: defaults against BM25", body)
 

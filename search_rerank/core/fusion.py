@@ -16,6 +16,7 @@ import numpy as np
 
 from .candidate import Candidate, ranked
 from .errors import ConfigError
+from .identifiers import names_a_code
 from .settings import FusionSettings
 
 Legs = Mapping[str, Sequence[Candidate]]
@@ -107,11 +108,20 @@ def missing_score(normalised: Iterable[float]) -> float:
 FUSERS = ("rrf", "linear")
 
 
-def fuse(legs: Legs, settings: FusionSettings) -> list[Candidate]:
-    """Fuse with the method the settings name."""
-    weights: dict[str, float] = {leg: weight for leg, weight in settings.weights.items()}
+IDENTIFIER_QUERY = "identifier_query"
+"""The feature a fused candidate carries (1.0) when its query named a product code and was fused with
+``identifier_weights``: the explanation says why the dense leg counted for less."""
+
+
+def fuse(legs: Legs, settings: FusionSettings, query: str) -> list[Candidate]:
+    """Fuse with the method the settings name, with ``identifier_weights`` when ``query`` names a product code."""
+    code = names_a_code(query)
+    chosen = settings.identifier_weights if code else settings.weights
+    weights: dict[str, float] = {leg: weight for leg, weight in chosen.items()}
     if settings.method == "rrf":
-        return rrf(legs, settings.rank_constant, weights)
-    if settings.method == "linear":
-        return linear(legs, weights, settings.normalization)
-    raise ConfigError(f"unknown fusion method {settings.method!r}; valid: {list(FUSERS)}")
+        fused = rrf(legs, settings.rank_constant, weights)
+    elif settings.method == "linear":
+        fused = linear(legs, weights, settings.normalization)
+    else:
+        raise ConfigError(f"unknown fusion method {settings.method!r}; valid: {list(FUSERS)}")
+    return [c.with_score(c.score, **{IDENTIFIER_QUERY: 1.0}) for c in fused] if code else fused

@@ -238,7 +238,7 @@ class SearchPipeline:
                 continue
             ranking.stages[leg] = retrieved.stages[leg][: depth[leg]]
         legs = dict(ranking.stages)
-        fused = self._timed(ranking, Stage.FUSION, lambda: fuse(legs, settings.fusion))
+        fused = self._timed(ranking, Stage.FUSION, lambda: fuse(legs, settings.fusion, query))
         ranking.stages[Stage.FUSION] = fused
         current = fused
 

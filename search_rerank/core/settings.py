@@ -189,6 +189,11 @@ def _default_leg_weights() -> dict[LegName, float]:
     return {"lexical": 0.8, "dense": 0.2}
 
 
+def _identifier_leg_weights() -> dict[LegName, float]:
+    """Lexical only: a text encoder cannot read a model number (core.identifiers says how a code is told)."""
+    return {"lexical": 1.0, "dense": 0.0}
+
+
 class FusionSettings(_Section):
     """How the legs' lists become one.
 
@@ -202,6 +207,12 @@ class FusionSettings(_Section):
     method: Literal["rrf", "linear"] = "linear"
     rank_constant: float = Field(default=60.0, ge=0.0)
     weights: dict[LegName, float] = Field(default_factory=_default_leg_weights)
+    identifier_weights: dict[LegName, float] = Field(
+        default_factory=_identifier_leg_weights,
+        description="leg weights for a query naming a product by its code (a model number, SKU or part number, see "
+        "core.identifiers): lexical only by default, since a text encoder cannot read codes; set them equal to "
+        "`weights` to fuse such queries like any other",
+    )
     normalization: Literal["minmax", "zscore", "l2_norm", "none"] = Field(
         default="minmax",
         description="how linear fusion puts each leg's scores on one scale: minmax, zscore, l2_norm (each score over "
@@ -211,7 +222,7 @@ class FusionSettings(_Section):
 
     @model_validator(mode="after")
     def _non_negative_weights(self) -> FusionSettings:
-        if any(w < 0 for w in self.weights.values()):
+        if any(w < 0 for w in [*self.weights.values(), *self.identifier_weights.values()]):
             raise ValueError("fusion weights must be >= 0")
         return self
 

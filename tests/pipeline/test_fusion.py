@@ -3,7 +3,7 @@ import pytest
 
 from search_rerank.core.candidate import Candidate
 from search_rerank.core.errors import ConfigError
-from search_rerank.core.fusion import fuse, l2_norm, linear, rrf
+from search_rerank.core.fusion import IDENTIFIER_QUERY, fuse, l2_norm, linear, rrf
 from search_rerank.core.retrieval import leg_candidates
 from search_rerank.core.settings import FusionSettings
 
@@ -48,7 +48,7 @@ def test_linear_ranks_a_legs_only_hit_above_the_products_it_did_not_find():
 
 def test_single_leg_fusion_keeps_that_legs_order():
     one = {"lexical": legs()["lexical"]}
-    assert [c.product_id for c in fuse(one, FusionSettings())] == ["a", "b", "c"]
+    assert [c.product_id for c in fuse(one, FusionSettings(), "lamp")] == ["a", "b", "c"]
 
 
 def test_fusion_does_not_change_its_input():
@@ -107,3 +107,32 @@ def test_linear_with_l2_norm_sums_each_legs_l2_normalised_scores():
 def test_linear_without_normalisation_sums_the_raw_scores():
     fused = {c.product_id: c.score for c in linear(legs(), weights={"dense": 10.0}, normalization="none")}
     assert fused["b"] == pytest.approx(5.0 + 10 * 0.9)
+
+
+def code_legs():
+    """BM25 found the model number's product first; the dense leg, which cannot read codes, put it last."""
+    return {
+        "lexical": leg_candidates("lexical", [("a", 10.0), ("b", 5.0), ("c", 1.0)]),
+        "dense": leg_candidates("dense", [("c", 0.9), ("b", 0.8), ("a", 0.1)]),
+    }
+
+
+def test_a_query_naming_a_product_code_is_fused_with_the_identifier_weights():
+    settings = FusionSettings(weights={"lexical": 0.5, "dense": 0.5}, identifier_weights={"lexical": 1.0, "dense": 0.0})
+    assert [c.product_id for c in fuse(code_legs(), settings, "KE2-7127Q")] == ["a", "b", "c"]
+
+
+def test_a_descriptive_query_is_fused_with_the_ordinary_weights():
+    settings = FusionSettings(weights={"lexical": 0.5, "dense": 0.5}, identifier_weights={"lexical": 1.0, "dense": 0.0})
+    assert [c.product_id for c in fuse(code_legs(), settings, "5000K bath mat")][0] != "a"
+
+
+def test_a_code_querys_hits_say_the_identifier_weights_were_used():
+    fused = fuse(code_legs(), FusionSettings(), "grydale 2526i")
+    assert all(c.features[IDENTIFIER_QUERY] == 1.0 for c in fused)
+    assert all(IDENTIFIER_QUERY not in c.features for c in fuse(code_legs(), FusionSettings(), "grey sofa"))
+
+
+def test_negative_identifier_weights_are_refused():
+    with pytest.raises(ValueError, match="weights must be >= 0"):
+        FusionSettings(identifier_weights={"lexical": 1.0, "dense": -0.5})

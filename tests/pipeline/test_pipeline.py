@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from search_rerank.core.identifiers import is_code
 from search_rerank.core.personalise import NO_PROFILE
 from search_rerank.core.pipeline import SearchPipeline
 from search_rerank.core.profile import ShopperProfile, facet_values
@@ -160,3 +161,16 @@ def test_product_facets_follow_an_in_place_update_of_the_record(pipeline):
         assert pipeline.product_facets([pid])[pid]["brand"] == ("renamed brand",)
     finally:
         pipeline.store.add([product])
+
+
+def test_a_search_for_a_model_number_keeps_the_lexical_legs_order(pipeline, settings):
+    titles = (product.title for product in iter_catalog(settings.index_dir.parent / "data"))
+    code = next(token for title in titles for token in title.split() if is_code(token))
+    ranking = pipeline.run(code, size=100, settings=settings.override(longtail={"enabled": False})).ranking
+    lexical = {c.product_id: c.score for c in ranking.stages[LEXICAL]}
+    assert lexical, f"no lexical hit for {code!r}"
+    fused = ranking.stages[Stage.FUSION]
+    in_bm25_order = [lexical[c.product_id] for c in fused if c.product_id in lexical]
+    assert in_bm25_order == sorted(in_bm25_order, reverse=True)  # ties in any order
+    above_the_weakest = sum(score > min(lexical.values()) for score in lexical.values())
+    assert all(c.product_id in lexical for c in fused[:above_the_weakest])  # no dense-only guess among them

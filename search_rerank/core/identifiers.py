@@ -1,0 +1,96 @@
+"""Does a query name a product by its code (model number, SKU, part number)?
+
+Why: a text encoder reads ``KK3-6587J`` or ``4499Y`` as noise. On the hard
+generator profile the off-the-shelf dense leg scores nDCG@10 0.05 on
+model-number queries against BM25's 0.41 to 0.46, and blending it in at any
+lexical share from 0.8 to 0.95 costs those queries about 0.01 to 0.02 on both
+profiles, dev and test (docs/TUNING.md, "Queries that name a product by its
+code"). Such queries get their own fusion weights
+(``fusion.identifier_weights``): lexical only by default, chosen by ``tune``
+on a shop's own dev split.
+
+What counts as a code: a token that mixes letters with at least three digits
+(``KK3-6587J``, ``2526i``, ``WH-1000XM4``) or is a run of six or more digits
+(a UPC, an EAN, a part number), unless it reads as a quantity: a number or a
+dimension with an optional unit (``5000K``, ``40V``, ``1080p``, ``36x80in``,
+``3/4hp``). Quantities describe a product rather than name one, and on such
+queries the dense leg helps. A code whose suffix happens to be a unit letter
+(``8981K``) reads as a quantity and is missed; the cost of a miss is only the
+ordinary hybrid.
+"""
+
+from __future__ import annotations
+
+import re
+
+UNITS = (
+    "k",  # colour temperature
+    "v",
+    "w",
+    "kw",
+    "kwh",
+    "a",
+    "amp",
+    "amps",
+    "ah",
+    "mah",
+    "hp",
+    "btu",
+    "hz",
+    "khz",
+    "mhz",
+    "ghz",
+    "db",
+    "rpm",
+    "psi",
+    "mm",
+    "cm",
+    "m",
+    "km",
+    "in",
+    "inch",
+    "ft",
+    "yd",
+    "g",
+    "kg",
+    "lb",
+    "lbs",
+    "oz",
+    "ml",
+    "l",
+    "gal",
+    "qt",
+    "mb",
+    "gb",
+    "tb",
+    "p",  # video resolution
+    "mp",
+    "pc",
+    "pcs",
+    "pk",
+    "pack",
+    "ct",
+)
+"""Unit suffixes a quantity may carry (lower case), longest matched first."""
+NUMBER = r"\d+(?:[.,/]\d+)*"
+QUANTITY = re.compile(rf"{NUMBER}(?:x{NUMBER})*(?:{'|'.join(sorted(UNITS, key=len, reverse=True))})?")
+MIN_CODE_DIGITS = 3
+"""Digits a mixed token needs to be a code: ``M8`` (a thread) and ``4K`` are attributes, ``KE2-7127Q`` is not."""
+MIN_NUMERIC_CODE = 6
+"""Digits an all-digit token needs to be a code: shorter runs are quantities (``18650``, ``5000``)."""
+EDGE_PUNCTUATION = ".,;:!?()[]{}\"'"
+
+
+def is_code(token: str) -> bool:
+    """Whether one query token names a product rather than describes one (see the module docstring)."""
+    token = token.strip(EDGE_PUNCTUATION).lower()
+    digits = sum(ch.isdigit() for ch in token)
+    letters = sum(ch.isalpha() for ch in token)
+    if letters == 0:
+        return digits >= MIN_NUMERIC_CODE
+    return digits >= MIN_CODE_DIGITS and QUANTITY.fullmatch(token) is None
+
+
+def names_a_code(query: str) -> bool:
+    """Whether any token of ``query`` is a product code."""
+    return any(is_code(token) for token in query.split())
