@@ -7,6 +7,7 @@ from search_rerank.core.product import Product
 
 
 def product(pid, title, brand, category, price, color=None, rating=None, sales=0, description=""):
+    """A catalogue row as the front-end tests write one (the parity test's catalogue is built from it too)."""
     return Product(
         id=pid,
         title=title,

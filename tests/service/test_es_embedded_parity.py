@@ -12,27 +12,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from front_end_catalog import product
 
 from search_rerank.core.product import Product
 from search_rerank.core.settings import Settings
 from search_rerank.indexing.indexes import build_index, open_pipeline
 from search_rerank.serving import create_app
-
-
-def product(pid, title, brand, category, price, color=None, rating=None, sales=0, description=""):
-    attributes = {"color": color} if color else {}
-    return Product(
-        id=pid,
-        title=title,
-        brand=brand,
-        category=category,
-        price=price,
-        attributes=attributes,
-        rating=rating,
-        sales=sales,
-        description=description,
-    )
-
 
 CATALOG = [
     product("s1", "Corner sofa", "Acme", "Furniture > Sofas", 499.0, "grey", 4.1, 120, "a roomy grey corner sofa"),
