@@ -16,6 +16,7 @@ from ..core.settings import PACKAGED_MINILM, Settings
 from .common import Command, console, settings_for
 
 if TYPE_CHECKING:
+    from ..core.model_card import ModelCard
     from ..core.pipeline import SearchPipeline
 
 
@@ -126,6 +127,11 @@ precision_option = click.option(
 )
 
 
+def verdict(card: ModelCard) -> str:
+    """Whether a trained model may serve, coloured for the terminal: every train command ends its line with it."""
+    return "[green]promoted[/]" if card.promoted else "[red]not promoted[/]"
+
+
 @train.command("reranker", cls=Command)
 @_training_options
 @click.option("--epochs", type=click.FloatRange(min=0.01), default=1.0, show_default=True)
@@ -173,10 +179,9 @@ def train_reranker_command(
             pipeline, data.pop("train"), data.pop("dev"), Path(settings.models_dir) / name, config, **data
         )
     m = card.dev_metrics
-    verdict = "[green]promoted[/]" if card.promoted else "[red]not promoted[/]"
     console.print(
         f"{card.name}: dev nDCG@10 {m['model_ndcg10']:.4f} at blend {m['best_blend']} vs first stage "
-        f"{m['first_stage_ndcg10']:.4f}: {verdict} ({card.promotion_reason}); "
+        f"{m['first_stage_ndcg10']:.4f}: {verdict(card)} ({card.promotion_reason}); "
         f"{card.training_seconds:.0f} s, {card.pairs_per_second:.1f} pairs/s"
     )
 
@@ -272,10 +277,9 @@ def train_encoder_command(
             pipeline, data.pop("train"), data.pop("dev"), Path(settings.models_dir) / name, config, **data
         )
     m = card.dev_metrics
-    verdict = "[green]promoted[/]" if card.promoted else "[red]not promoted[/]"
     console.print(
         f"{card.name}: dense dev nDCG@10 {m['model_ndcg10']:.4f} vs the starting model's "
-        f"{m['first_stage_ndcg10']:.4f}: {verdict} ({card.promotion_reason}); "
+        f"{m['first_stage_ndcg10']:.4f}: {verdict(card)} ({card.promotion_reason}); "
         f"{card.training_seconds:.0f} s, {card.pairs_per_second:.1f} triplets/s"
     )
 
@@ -348,10 +352,9 @@ def distill_command(
         )
     m, p = card.dev_metrics, card.parameters
     latency = p["cpu_latency_ms"] if isinstance(p["cpu_latency_ms"], dict) else {}
-    verdict = "[green]promoted[/]" if card.promoted else "[red]not promoted[/]"
     console.print(
         f"{card.name}: {layers} layers, dev nDCG@10 {m['model_ndcg10']:.4f} vs teacher {m['teacher_model_ndcg10']:.4f} "
-        f"(first stage {m['first_stage_ndcg10']:.4f}): {verdict}; serves with {p['runtime']}; "
+        f"(first stage {m['first_stage_ndcg10']:.4f}): {verdict(card)}; serves with {p['runtime']}; "
         f"CPU window {p['cpu_latency_window']} p50 ms: "
         + ", ".join(f"{k} {v['p50_ms']:.0f}" for k, v in latency.items() if isinstance(v, dict))
     )
@@ -428,9 +431,8 @@ def train_ranker_command(
             **data,
         )
     m, p = card.dev_metrics, card.parameters
-    verdict = "[green]promoted[/]" if card.promoted else "[red]not promoted[/]"
     console.print(
         f"{card.name}: dev nDCG@10 {m['model_ndcg10']:.4f} vs the best linear blend's "
-        f"{m['first_stage_ndcg10']:.4f}: {verdict} ({card.promotion_reason}); unjudged candidates: "
+        f"{m['first_stage_ndcg10']:.4f}: {verdict(card)} ({card.promotion_reason}); unjudged candidates: "
         f"{p['unjudged_chosen']}; {card.training_seconds:.0f} s"
     )
