@@ -159,7 +159,7 @@ def kind_table(report, measure: str = "nDCG@10") -> Table:
     type=click.IntRange(min=10),
     default=100,
     show_default=True,
-    help="Largest candidates per leg searched; each query is retrieved once at this depth.",
+    help="Largest candidates per leg searched (from 50, or from this when lower); each query is retrieved once at this depth.",
 )
 @click.option(
     "--exposure",

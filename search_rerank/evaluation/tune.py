@@ -66,7 +66,11 @@ PERSONAL_PREFIX = "personal_"
 class SearchSpace:
     """Bounds of the search; which parameters exist follows from the pipeline (legs, reranker)."""
 
-    min_candidates: int = 10
+    min_candidates: int = 50
+    """A floor, not a tunable: nDCG@10 of the fused list alone can be as good with 10 candidates per leg, but a
+    reranker or learned ranker added later reorders only what the legs bring (a ranker trained on a tune that chose
+    10 on the hard profile scored 0.429 on test; on one that chose 90, 0.452). A ``max_candidates`` below it lowers
+    it to that."""
     max_candidates: int = 100
     candidate_step: int = 10
     max_window: int = 100
@@ -85,6 +89,8 @@ class SearchSpace:
     max_rise: int = 50
 
     def __post_init__(self) -> None:
+        if self.max_candidates < self.min_candidates:
+            object.__setattr__(self, "min_candidates", self.max_candidates)
         if not 1 <= self.min_candidates <= self.max_candidates:
             raise ConfigError(
                 f"candidates range must satisfy 1 <= min ({self.min_candidates}) <= max ({self.max_candidates})"

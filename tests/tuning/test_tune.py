@@ -292,3 +292,13 @@ def test_the_long_tail_target_is_searched_only_when_both_are_allowed():
 def test_an_unknown_long_tail_target_is_refused_naming_the_valid_ones():
     with pytest.raises(ConfigError, match="long_tail"):
         SearchSpace(longtail_targets=("niche",))
+
+
+def test_the_search_never_tries_fewer_candidates_than_a_later_stage_needs():
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    tried = [suggest(study.ask(), SearchSpace(), hybrid=True, reranker=False)["candidates"] for _ in range(30)]
+    assert min(tried) >= 50
+
+
+def test_a_max_below_the_candidate_floor_lowers_the_floor():
+    assert SearchSpace(max_candidates=30).min_candidates == 30
