@@ -119,9 +119,7 @@ def suggest(trial: optuna.Trial, space: SearchSpace, hybrid: bool, reranker: boo
         params["fusion_method"] = trial.suggest_categorical("fusion_method", ["rrf", "linear"])
         # Only the ratio of the two weights changes a fused order, so one parameter covers them.
         params["lexical_weight"] = trial.suggest_float("lexical_weight", 0.0, 1.0)
-        # Queries naming a product code have their own weights (core.identifiers); how much the dense leg can
-        # still add to them depends on the encoder, and a fine-tuned one may have learnt a catalogue's codes.
-        params["identifier_lexical_weight"] = trial.suggest_float("identifier_lexical_weight", 0.0, 1.0)
+        # Not fusion.identifier_weights: see its description in core.settings for why they are not searched.
         if params["fusion_method"] == "rrf":
             params["rank_constant"] = trial.suggest_float("rank_constant", 1.0, 200.0, log=True)
         else:
@@ -185,9 +183,6 @@ def sections(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             "method": params["fusion_method"],
             "weights": {LEXICAL: round(share, 6), DENSE: round(1.0 - share, 6)},
         }
-        if "identifier_lexical_weight" in params:
-            code_share = float(params["identifier_lexical_weight"])
-            fusion["identifier_weights"] = {LEXICAL: round(code_share, 6), DENSE: round(1.0 - code_share, 6)}
         if "rank_constant" in params:
             fusion["rank_constant"] = round(float(params["rank_constant"]), 4)
         if "normalization" in params:

@@ -87,19 +87,12 @@ def test_fusion_parameters_are_searched_only_with_two_legs():
     )
     assert "fusion_method" not in lexical_only
     hybrid = suggest(
-        fixed_trial(
-            candidates=20,
-            fusion_method="rrf",
-            lexical_weight=0.3,
-            identifier_lexical_weight=0.9,
-            rank_constant=20.0,
-            longtail_method="off",
-        ),
+        fixed_trial(candidates=20, fusion_method="rrf", lexical_weight=0.3, rank_constant=20.0, longtail_method="off"),
         SearchSpace(),
         hybrid=True,
         reranker=False,
     )
-    assert (hybrid["rank_constant"], hybrid["identifier_lexical_weight"]) == (20.0, 0.9)
+    assert hybrid["rank_constant"] == 20.0
 
 
 def test_rerank_window_is_searched_only_with_a_reranker():
@@ -114,7 +107,6 @@ def test_trial_parameters_become_valid_settings_sections():
             "candidates": 40,
             "fusion_method": "linear",
             "lexical_weight": 0.25,
-            "identifier_lexical_weight": 0.9,
             "normalization": "zscore",
             "longtail_method": "xquad",
             "xquad_lambda": 0.4,
@@ -122,7 +114,6 @@ def test_trial_parameters_become_valid_settings_sections():
     )
     settings = Settings().override(**tuned)
     assert settings.fusion.weights == {"lexical": 0.25, "dense": 0.75}
-    assert settings.fusion.identifier_weights == {"lexical": 0.9, "dense": 0.1}
     assert (settings.longtail.method, settings.longtail.xquad_lambda) == ("xquad", 0.4)
     assert settings.lexical.candidates == settings.dense.candidates == 40
 
