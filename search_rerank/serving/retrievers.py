@@ -409,7 +409,8 @@ class _Planner:
         fusion["weights"] = {_leg(leaf): leaf.weight for leaf in leaves}
         for leg in (LEXICAL, DENSE):
             fusion["weights"].setdefault(leg, 1.0)
-        self.overrides["fusion"] = fusion
+        # The client named its weights: they hold for every query, one naming a product code too, as in Elasticsearch.
+        self.overrides["fusion"] = {**fusion, "identifier_weights": fusion["weights"]}
         self.section["first_stage"] = kind
         self.section["fusion"] = {**fusion, "rank_window_size": window}
         if window is not None:

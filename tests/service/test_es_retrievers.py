@@ -111,6 +111,19 @@ def test_rrf_wrapped_retrievers_weigh_each_leg(client):
         assert e["fused"] == pytest.approx(sum(weight[leg] / (60 + e[f"{leg}_rank"]) for leg in e["legs"]))
 
 
+def test_a_retriever_trees_weights_hold_for_a_query_naming_a_product_code(client):
+    # The service fuses a code query lexically by default (fusion.identifier_weights); a client that names its
+    # weights gets those, as from Elasticsearch.
+    text = "grey sofa GS-2040X"
+    retrievers = [{"retriever": standard(text), "weight": 2.0}, {"retriever": knn_text(text), "weight": 1.0}]
+    body = {"retriever": {"rrf": {"retrievers": retrievers, "rank_constant": 60, "rank_window_size": 50}}}
+    found = explanations(answer(client, {**body, "explain": True}))
+    assert any(DENSE in e["legs"] for e in found)
+    weight = {LEXICAL: 2.0, DENSE: 1.0}
+    for e in found:
+        assert e["fused"] == pytest.approx(sum(weight[leg] / (60 + e[f"{leg}_rank"]) for leg in e["legs"]))
+
+
 def test_rrf_rank_window_size_is_each_legs_candidates(client):
     body = {"retriever": {"rrf": {"retrievers": [standard(), knn_text()], "rank_window_size": 5}}, "size": 5}
     answered = answer(client, {**body, "explain": True})
