@@ -1,17 +1,15 @@
 """Does a query name a product by its code (model number, SKU, part number)?
 
-Why: a text encoder reads ``KK3-6587J`` or ``4499Y`` as noise. On the hard
-generator profile the off-the-shelf dense leg scores nDCG@10 0.05 on
-model-number queries against BM25's 0.41 to 0.46, and blending it in at any
-lexical share from 0.8 to 0.95 costs those queries about 0.01 to 0.02 on both
-profiles, dev and test (docs/TUNING.md, "Queries that name a product by its
-code"). Such queries get their own fusion weights
-(``fusion.identifier_weights``): lexical only by default, chosen by ``tune``
-on a shop's own dev split.
+Why: a text encoder reads ``KK3-6587J`` or ``4499Y`` as noise. On both
+generator profiles the off-the-shelf dense leg scores nDCG@10 0.03 to 0.26 on
+queries naming a code, against BM25's 0.29 to 0.60, and blending it in at the
+shipped share cost those queries up to 0.025 (docs/TUNING.md, "Queries that
+name a product by its code"). Such queries get their own fusion weights
+(``fusion.identifier_weights``), lexical only by default.
 
 What counts as a code: a token that mixes letters with at least three digits
-(``KK3-6587J``, ``2526i``, ``WH-1000XM4``) or is a run of six or more digits
-(a UPC, an EAN, a part number), unless it reads as a quantity: a number or a
+(``KK3-6587J``, ``2526i``, ``WH-1000XM4``) or, without letters, holds a run of six or
+more digits (a UPC, an EAN, a part number), unless it reads as a quantity: a number or a
 dimension with an optional unit (``5000K``, ``40V``, ``1080p``, ``36x80in``,
 ``3/4hp``). Quantities describe a product rather than name one, and on such
 queries the dense leg helps. A code whose suffix happens to be a unit letter
@@ -76,8 +74,9 @@ NUMBER = r"\d+(?:[.,/]\d+)*"
 QUANTITY = re.compile(rf"{NUMBER}(?:x{NUMBER})*(?:{'|'.join(sorted(UNITS, key=len, reverse=True))})?")
 MIN_CODE_DIGITS = 3
 """Digits a mixed token needs to be a code: ``M8`` (a thread) and ``4K`` are attributes, ``KE2-7127Q`` is not."""
-MIN_NUMERIC_CODE = 6
-"""Digits an all-digit token needs to be a code: shorter runs are quantities (``18650``, ``5000``)."""
+NUMERIC_CODE = re.compile(r"\d{6,}")
+"""An all-digit token is a code with a run of six digits or more: shorter runs are quantities (``18650``,
+``5000``) and ranges (``400-1000``)."""
 EDGE_PUNCTUATION = ".,;:!?()[]{}\"'"
 
 
@@ -87,7 +86,7 @@ def is_code(token: str) -> bool:
     digits = sum(ch.isdigit() for ch in token)
     letters = sum(ch.isalpha() for ch in token)
     if letters == 0:
-        return digits >= MIN_NUMERIC_CODE
+        return NUMERIC_CODE.search(token) is not None
     return digits >= MIN_CODE_DIGITS and QUANTITY.fullmatch(token) is None
 
 

@@ -13,7 +13,7 @@ def test_model_numbers_skus_and_long_digit_runs_are_codes(token):
 
 @pytest.mark.parametrize(
     "token",
-    ["5000K", "40V", "1080p", "36x80in", "3/4hp", "2.5mm", "18650", "M8", "4K", "sofa", "36", "in."],
+    ["5000K", "40V", "1080p", "36x80in", "3/4hp", "2.5mm", "18650", "400-1000", "M8", "4K", "sofa", "36", "in."],
 )
 def test_quantities_short_tokens_and_words_are_not_codes(token):
     assert not is_code(token)
