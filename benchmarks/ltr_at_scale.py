@@ -20,7 +20,6 @@ profile at scale" section of docs/BENCHMARKS.md.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -31,19 +30,16 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import hard_profile  # noqa: E402
 import learned_ranker  # noqa: E402
-from report import ROOT, read_results, table, write_results, write_section  # noqa: E402
+from generated import dataset_parser  # noqa: E402
+from report import read_results, table, write_results, write_section  # noqa: E402
 
 KEY = "hard_at_scale"
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=(__doc__ or "").strip().split("\n")[0])
-    ap.add_argument("--products", type=int, default=20000)
-    ap.add_argument("--queries", type=int, default=26000)
-    ap.add_argument("--seed", type=int, default=13)
+    ap = dataset_parser(__doc__ or "")
+    ap.set_defaults(products=20000, queries=26000)  # --pooled is the hard profile's own (HARD_POOLED)
     ap.add_argument("--trials", type=int, default=12, help="tune trials on dev")
-    ap.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "work")
-    ap.add_argument("--no-write", action="store_true", help="print, do not touch docs/BENCHMARKS.md")
     args = ap.parse_args()
     measured = hard_profile.run_profile(args, "hard", args.products, args.queries)
     learned = learned_ranker.run_profile(args, "hard", args.products, args.queries, measured)
