@@ -19,7 +19,6 @@ and its section of docs/BENCHMARKS.md.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -31,12 +30,11 @@ from statistics import median
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from generated import cached_dataset, cached_index  # noqa: E402
+from generated import cached_index, dataset_parser, prepared  # noqa: E402
 from report import ROOT, read_results, table, write_results, write_section  # noqa: E402
 
 from search_rerank.core.model_card import MODEL_METRIC  # noqa: E402
-from search_rerank.core.settings import Settings  # noqa: E402
-from search_rerank.data.generate import HARD_POOLED, GeneratorConfig  # noqa: E402
+from search_rerank.data.generate import HARD_POOLED  # noqa: E402
 from search_rerank.data.loaders import load_beir  # noqa: E402
 from search_rerank.indexing.indexes import open_pipeline  # noqa: E402
 from search_rerank.training.reranker import RerankerTraining, train_reranker  # noqa: E402
@@ -46,21 +44,15 @@ PRECISIONS = ("fp32", "auto")
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.strip().split("\n")[0])
-    ap.add_argument("--products", type=int, default=3000)
-    ap.add_argument("--queries", type=int, default=1000)
+    ap = dataset_parser(__doc__ or "")
+    ap.set_defaults(products=3000, queries=1000, pooled=HARD_POOLED)
     ap.add_argument("--pairs", type=int, default=1600, help="training pairs per run (sampled from the mined ones)")
     ap.add_argument("--rounds", type=int, default=2, help="runs per precision, alternating which goes first")
-    ap.add_argument("--seed", type=int, default=13)
-    ap.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "work")
-    ap.add_argument("--no-write", action="store_true", help="print, do not touch docs/BENCHMARKS.md")
     args = ap.parse_args()
 
     from sentence_transformers.cross_encoder import CrossEncoderTrainer
 
-    config = GeneratorConfig(products=args.products, queries=args.queries, seed=args.seed, pooled=HARD_POOLED)
-    data = cached_dataset(args.work, config)
-    settings = Settings(index_dir=args.work / f"idx-{data.name}", models_dir=args.work / "models")
+    data, settings = prepared(args)
     cached_index(data, settings)
     dataset = load_beir(data)
     loop_seconds: list[float] = []
