@@ -81,7 +81,11 @@ EDGE_PUNCTUATION = ".,;:!?()[]{}\"'"
 
 
 def is_code(token: str) -> bool:
-    """Whether one query token names a product rather than describes one (see the module docstring)."""
+    """Whether one query token names a product rather than describes one (see the module docstring).
+
+    Stricter, on purpose, than the learned ranker's model-number feature (core.ranker_features: any word mixing
+    letters and digits, ``40v`` included): that one scores a match in a title, where a matching unit is evidence
+    too; this one decides whether the dense leg may speak for the whole query."""
     token = token.strip(EDGE_PUNCTUATION).lower()
     digits = sum(ch.isdigit() for ch in token)
     letters = sum(ch.isalpha() for ch in token)
