@@ -3,7 +3,7 @@
 Why: the real catalogue behind issue 15 has 54,667 products and 2,313 test
 queries. The default sizes of ``benchmarks/hard_profile.py`` and
 ``benchmarks/learned_ranker.py`` (8,000 products, about 400 judged test
-queries, 250 dev queries to early-stop on) leave their verdicts within noise:
+queries, 250 dev queries) leave their verdicts within noise:
 the learned ranker's test gain over the tuned blend came out significant on
 one profile and not the other, and swapped between runs. This runs the same
 two measurements, through the same functions, on one larger hard-profile
@@ -76,7 +76,7 @@ def main() -> None:
     body = f"""`benchmarks/hard_profile.py` and `benchmarks/learned_ranker.py`, through the same functions, on one
 hard-profile dataset of {args.products:,} products and {args.queries:,} queries ({queries["sparse"]:,} sparse-judged and
 {queries["complete"]:,} complete-judged test queries; the ranker trained on {detail["train_queries"]:,} judged train
-queries, {detail["train_rows"]:,} candidate rows, early-stopped on sparse dev). Test nDCG@10; `p` is the paired
+queries, {detail["train_rows"]:,} candidate rows, its rounds chosen by cross-validation on train). Test nDCG@10; `p` is the paired
 randomisation test of the learned ranker against the tune and against the best linear blend chosen on test itself.
 
 {table(["configuration", "sparse labels", "complete labels", "p (vs tune / vs best linear)"], rows)}

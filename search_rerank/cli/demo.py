@@ -197,7 +197,7 @@ def ensure_ranker(plan: DemoPlan, settings: Settings, name: str) -> bool:
     trained = already_trained(out, "ranker")
     if trained is not None:
         return trained
-    console.print(f"ranker: training {name} on {plan.data} [train], early-stopped on [dev] (a few minutes; once)")
+    console.print(f"ranker: training {name} on {plan.data} [train], checked on [dev] (a few minutes; once)")
     data = load_dataset(plan.data)
     pipeline = open_pipeline(settings.offline())
     try:

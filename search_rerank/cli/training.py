@@ -385,6 +385,13 @@ def distill_command(
     help="How a candidate nobody judged counts: grade 0, left out, or whichever scores better on dev.",
 )
 @click.option("--rounds", type=click.IntRange(min=1), default=500, show_default=True, help="Most boosting rounds.")
+@click.option(
+    "--stopping",
+    type=click.Choice(["cv", "dev"]),
+    default="cv",
+    show_default=True,
+    help="Early stopping on a 5-fold cross-validation over train's queries, or on dev (noisy on a small dev).",
+)
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=0.05, show_default=True)
 @click.option("--num-leaves", type=click.IntRange(min=2), default=7, show_default=True)
 @click.option("--min-data-in-leaf", type=click.IntRange(min=1), default=100, show_default=True)
@@ -398,12 +405,13 @@ def train_ranker_command(
     name: str,
     unjudged: str,
     rounds: int,
+    stopping: str,
     learning_rate: float,
     num_leaves: int,
     min_data_in_leaf: int,
     seed: int,
 ) -> None:
-    """Train the learned ranker (LightGBM LambdaMART) on the train split's candidates; early-stopped on dev.
+    """Train the learned ranker (LightGBM LambdaMART) on the train split's candidates, early-stopped by cross-validation.
 
     Promoted only when the pipeline with it beats the best linear blend on dev.
     Serve it by setting ltr.model to NAME.
@@ -415,6 +423,7 @@ def train_ranker_command(
     config = RankerTraining(
         unjudged=unjudged,  # type: ignore[arg-type]  # click.Choice checked it
         max_rounds=rounds,
+        stopping=stopping,  # type: ignore[arg-type]  # click.Choice checked it
         learning_rate=learning_rate,
         num_leaves=num_leaves,
         min_data_in_leaf=min_data_in_leaf,

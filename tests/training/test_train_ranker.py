@@ -1,7 +1,9 @@
 """Learned-ranker training: it writes a loadable model with its card, and is refused when it cannot beat the blend."""
 
 import json
+from dataclasses import replace
 
+import lightgbm
 import pytest
 from click.testing import CliRunner
 
@@ -25,19 +27,26 @@ def generated(built_index):
     return built.settings, built.dataset(), built.data
 
 
-def test_training_writes_the_model_and_a_card_recording_features_and_the_unjudged_choice(generated, tmp_path):
+def train_quick(generated, out, config):
     settings, data, _ = generated
     pipeline = open_pipeline(settings)
-    card = train_ranker(
-        pipeline,
-        data.split("train"),
-        data.split("dev"),
-        tmp_path / "gen-ranker",
-        QUICK,
-        data_path="gen",
-        data_name="gen",
-        label_source="judgments",
-    )
+    try:
+        return train_ranker(
+            pipeline,
+            data.split("train"),
+            data.split("dev"),
+            out,
+            config,
+            data_path="gen",
+            data_name="gen",
+            label_source="judgments",
+        )
+    finally:
+        pipeline.close()
+
+
+def test_training_writes_the_model_and_a_card_recording_features_and_the_unjudged_choice(generated, tmp_path):
+    card = train_quick(generated, tmp_path / "gen-ranker", QUICK)
     assert (tmp_path / "gen-ranker" / MODEL_FILE).is_file()
     assert load_card(tmp_path / "gen-ranker") == card and card.kind == "ranker"
     assert card.parameters["features"] == list(FEATURES)
@@ -45,6 +54,22 @@ def test_training_writes_the_model_and_a_card_recording_features_and_the_unjudge
     assert set(card.parameters["unjudged_dev_ndcg10"]) == {"zero", "drop"}  # type: ignore[arg-type]
     assert card.promoted == (card.dev_metrics["model_ndcg10"] > card.dev_metrics["first_stage_ndcg10"])
     assert card.data.splits["train"].pairs > 0
+
+
+def test_the_saved_model_keeps_the_rounds_cross_validation_on_train_chose(generated, tmp_path):
+    card = train_quick(generated, tmp_path / "cv", QUICK)
+    rounds = card.parameters["best_iteration"]
+    assert 1 <= rounds <= QUICK.max_rounds  # type: ignore[operator]
+    assert 0 < card.parameters["cv_ndcg10"] <= 1  # type: ignore[operator]
+    assert lightgbm.Booster(model_file=str(tmp_path / "cv" / MODEL_FILE)).num_trees() == rounds
+
+
+def test_stopping_on_dev_records_no_cross_validation(generated, tmp_path):
+    card = train_quick(generated, tmp_path / "dev", replace(QUICK, stopping="dev"))
+    assert card.parameters["cv_ndcg10"] is None
+    assert (
+        lightgbm.Booster(model_file=str(tmp_path / "dev" / MODEL_FILE)).num_trees() >= card.parameters["best_iteration"]
+    )  # type: ignore[operator]
 
 
 def test_train_ranker_command_registers_the_ranker_and_prints_the_verdict(generated, tmp_path):
