@@ -44,6 +44,7 @@ from search_rerank.core.settings import Settings  # noqa: E402
 from search_rerank.data.generate import HARD_POOLED, GeneratorConfig  # noqa: E402
 from search_rerank.data.loaders import load_beir  # noqa: E402
 from search_rerank.evaluation.evaluate import relevance_metrics  # noqa: E402
+from search_rerank.evaluation.significance import paired_test  # noqa: E402
 from search_rerank.evaluation.tune import NDCG, RankingCache, SearchSpace, tune  # noqa: E402
 from search_rerank.indexing.indexes import open_pipeline  # noqa: E402
 
@@ -74,10 +75,16 @@ def label_dirs(data: Path, profile: str) -> dict[str, Path]:
     return {"sparse": data, "complete": data / "complete"}
 
 
-def mean_ndcg(run: Mapping[str, list[tuple[str, float]]], qrels: Mapping[str, Mapping[str, int]]) -> float:
+def per_query_ndcg(
+    run: Mapping[str, list[tuple[str, float]]], qrels: Mapping[str, Mapping[str, int]]
+) -> dict[str, float]:
     judged = {qid: labels for qid, labels in qrels.items() if qid in run}
-    per_query = relevance_metrics(judged, run)
-    return sum(scores[NDCG] for scores in per_query.values()) / max(len(per_query), 1)
+    return {qid: scores[NDCG] for qid, scores in relevance_metrics(judged, run).items()}
+
+
+def mean_ndcg(run: Mapping[str, list[tuple[str, float]]], qrels: Mapping[str, Mapping[str, int]]) -> float:
+    per_query = per_query_ndcg(run, qrels)
+    return sum(per_query.values()) / max(len(per_query), 1)
 
 
 def leg_run(cache: RankingCache, leg: str) -> dict[str, list[tuple[str, float]]]:
@@ -92,8 +99,9 @@ def fused_run(cache: RankingCache, settings: Settings) -> dict[str, list[tuple[s
 
 
 def measure(cache: RankingCache, settings: Settings, tuned: Settings | None, qrels: dict) -> dict[str, dict[str, Any]]:
-    """nDCG@10 per configuration and label set, all ranked from one retrieval; ``codes`` holds the same on the
-    queries that name a product code, where the defaults fuse with ``identifier_weights`` (core.identifiers)."""
+    """nDCG@10 per configuration and label set, all ranked from one retrieval; ``defaults_vs_bm25`` the paired
+    test of the defaults against the BM25 leg; ``codes`` the figures on the queries that name a product code,
+    where the defaults fuse with ``identifier_weights`` (core.identifiers)."""
     runs = {"bm25": leg_run(cache, LEXICAL), "dense": leg_run(cache, DENSE), "defaults": fused_run(cache, settings)}
     runs[UNWEIGHTED] = fused_run(cache, settings.override(fusion={"identifier_weights": settings.fusion.weights}))
     for name, fusion in CANDIDATES.items():
@@ -103,6 +111,11 @@ def measure(cache: RankingCache, settings: Settings, tuned: Settings | None, qre
     out: dict[str, dict[str, Any]] = {
         label: {name: mean_ndcg(run, qrels[label]) for name, run in runs.items()} for label in LABELS
     }
+    for label in LABELS:
+        bm25, defaults = (per_query_ndcg(runs[name], qrels[label]) for name in ("bm25", "defaults"))
+        qids = sorted(bm25)
+        paired = paired_test([bm25[q] for q in qids], [defaults[q] for q in qids])
+        out[label]["defaults_vs_bm25"] = paired.to_json()
     codes = {qid for qid, query in cache.queries.items() if names_a_code(query.text)}
     for label in LABELS:
         judged = {qid: labels for qid, labels in qrels[label].items() if qid in codes}

@@ -9,7 +9,8 @@ single-purpose command runs):
    fusion re-tuned on dev for the new dense leg (its weights were chosen for the stock encoder);
 3. ``reranker``: the cross-encoder trained on train (``train reranker``, judged pairs plus random catalogue
    negatives unless ``--complete-judgments``);
-4. ``ranker``: the learned ranker trained on train's candidates (``train ranker``).
+4. ``ranker``: the learned ranker trained on train's candidates (``train ranker``), and the long-tail boost
+   kept after it only when it still helps on dev (``boost_after_ranker``).
 
 After each step the settings with it are measured on dev and on test, as served
 (``RankingCache``: ``SearchPipeline.rank_from``), paired per query against the
@@ -368,7 +369,7 @@ def run_reranker(plan: Plan, settings: Settings) -> tuple[dict[str, Any], ModelC
     return {"rerank": {"model": name}}, card
 
 
-def run_ranker(plan: Plan, settings: Settings) -> tuple[dict[str, Any], ModelCard]:
+def run_ranker(plan: Plan, settings: Settings, splits: Splits) -> tuple[dict[str, Any], ModelCard]:
     from ..training.ranker import RankerTraining, train_ranker
     from .training import training_data, training_pipeline
 
@@ -385,7 +386,45 @@ def run_ranker(plan: Plan, settings: Settings) -> tuple[dict[str, Any], ModelCar
             progress=True,
             **data,
         )
-    return {"ltr": {"model": name, "enabled": True}}, card
+    changes: dict[str, Any] = {"ltr": {"model": name, "enabled": True}}
+    return merge_changes([changes, boost_after_ranker(settings, changes, card, splits["dev"])]), card
+
+
+def boost_after_ranker(
+    settings: Settings, changes: Mapping[str, Any], card: ModelCard, dev: tuple[Mapping[str, Query], Qrels]
+) -> dict[str, Any]:
+    """``{"longtail": {"enabled": False}}`` when the ranker scores better on dev without the long-tail boost.
+
+    The ranker learns on lists with the boost off (``training.ranker.stage_input_settings``), popularity among
+    its features; a boost tuned for the fused scores before it (its gate and strength are relative to that
+    ranking's scores) then reorders a ranking it was never chosen for. On the hard profile's onboarding, the
+    boost ``tune`` chose on dev for the fused ranking (strength 0.37, gate 0.10) took the ranker's nDCG@10
+    from 0.448 to 0.440 on dev and from 0.441 to 0.431 on test. Whether to keep it is decided on dev, as
+    ``tune`` decided it. A shop that boosts the tail for exposure rather than relevance sets it again by hand.
+    """
+    from ..evaluation.tune import RankingCache
+    from ..indexing.indexes import open_pipeline
+
+    if not settings.longtail.enabled:
+        return {}
+    with_ranker = measured_settings(settings, changes, "ranker", card)
+    pipeline = open_pipeline(with_ranker.offline())
+    try:
+        cache = RankingCache(pipeline, *dev, depth=max(DEPTH, settings.lexical.candidates, settings.dense.candidates))
+        try:
+            boosted, unboosted = (
+                cache.score(s).metrics[NDCG] for s in (with_ranker, with_ranker.override(longtail={"enabled": False}))
+            )
+        finally:
+            cache.close()
+    finally:
+        pipeline.close()
+    keep = boosted >= unboosted
+    console.print(
+        f"ranker: dev {NDCG} {boosted:.4f} with the long-tail boost, {unboosted:.4f} without: "
+        f"{'kept' if keep else 'turned off'}"
+    )
+    return {} if keep else {"longtail": {"enabled": False}}
 
 
 def measured_settings(settings: Settings, changes: Mapping[str, Any], step: str, card: ModelCard | None) -> Settings:
@@ -415,7 +454,7 @@ def run_step(plan: Plan, step: str, settings: Settings, state: dict[str, Any], s
         "tune": lambda: run_tune(plan, settings, splits),
         "encoder": lambda: run_encoder(plan, settings, splits),
         "reranker": lambda: run_reranker(plan, settings),
-        "ranker": lambda: run_ranker(plan, settings),
+        "ranker": lambda: run_ranker(plan, settings, splits),
     }
     changes, card = runners[step]()
     served, _ = measure(measured_settings(settings, changes, step, card), splits)

@@ -11,11 +11,12 @@ import pytest
 from click.testing import CliRunner
 
 from search_rerank.cli import main
-from search_rerank.cli.onboard import decide
+from search_rerank.cli.onboard import boost_after_ranker, decide
 from search_rerank.core.settings import Settings, load_settings
 from search_rerank.data.loaders import iter_catalog
-from search_rerank.indexing.indexes import build_index
+from search_rerank.indexing.indexes import build_index, open_pipeline
 from search_rerank.indexing.versions import IndexVersions
+from search_rerank.training.ranker import RankerTraining, train_ranker
 
 QUICK = ["--trials", "5", "--rounds", "20"]
 
@@ -187,3 +188,41 @@ def test_a_dev_gain_within_noise_is_not_promoted():
 def test_a_dev_gain_beyond_noise_is_promoted():
     promoted, reason = decide(0.4300, ("baseline", 0.4062), None, p_value=0.14, promotion_p=0.1)
     assert promoted and "one-sided p = 0.070" in reason
+
+
+@pytest.fixture(scope="module")
+def ranker(built_index, tmp_path_factory):
+    """A learned ranker trained on a generated catalogue (BM25 only), and the settings it was trained under."""
+    built = built_index(products=400, queries=150, seed=4, dense={"enabled": False})
+    settings = Settings(
+        index_dir=built.settings.index_dir, models_dir=tmp_path_factory.mktemp("models"), dense={"enabled": False}
+    )
+    data = built.dataset()
+    pipeline = open_pipeline(settings)
+    try:
+        card = train_ranker(
+            pipeline,
+            data.split("train"),
+            data.split("dev"),
+            Path(settings.models_dir) / "r",
+            RankerTraining(max_rounds=20, early_stopping_rounds=5, min_data_in_leaf=5),
+            data_path=str(built.data),
+            data_name="gen",
+            label_source="judgments",
+        )
+    finally:
+        pipeline.close()
+    return settings, card, data.split("dev")
+
+
+def test_a_long_tail_boost_that_costs_the_ranker_dev_ndcg_is_turned_off(ranker):
+    settings, card, dev = ranker
+    overwhelming = settings.override(longtail={"enabled": True, "method": "boost", "strength": 10.0, "gate": 0.0})
+    changes = {"ltr": {"model": "r", "enabled": True}}
+    assert boost_after_ranker(overwhelming, changes, card, dev) == {"longtail": {"enabled": False}}
+
+
+def test_the_ranker_step_leaves_a_disabled_long_tail_boost_alone(ranker):
+    settings, card, dev = ranker
+    off = settings.override(longtail={"enabled": False})
+    assert boost_after_ranker(off, {"ltr": {"model": "r", "enabled": True}}, card, dev) == {}
