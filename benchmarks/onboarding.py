@@ -80,6 +80,7 @@ def step_figures(record: Mapping[str, Any]) -> dict[str, Any]:
     compared_with = record.get("compared_with")
     figures["compared_with"] = None if compared_with is None else KEYS.get(compared_with, compared_with)
     figures["minutes"] = record["seconds"] / 60
+    figures["changes"] = record.get("changes", {})
     for split in SPLITS:
         if split in record:
             sig = record[split]["significance"]
@@ -302,6 +303,8 @@ def issue_checks(saved: Mapping[str, Any], profiles: Sequence[str]) -> list[str]
             else f"the learned ranker {ltr['status']}, its test {ltr['test']:.4f} against {ltr['test'] - ltr['test_delta']:.4f} "
             f"for {ltr['compared_with']} (p = {ltr['test_p']:.3f})"
         )
+        if ltr is not None and ltr.get("changes", {}).get("longtail", {}).get("enabled") is False:
+            ltr_text += "; the ranker step turned the long-tail boost off (the ranker scored better on dev without it)"
         lines.append(
             f"{p}: defaults {figures['defaults']:.4f} against the BM25 leg's {figures['bm25']:.4f} "
             f"({'at least' if figures['defaults'] >= figures['bm25'] else 'below'}); served settings after each step "
