@@ -169,6 +169,7 @@ def by_stopping(args, profile: str, products: int, queries: int, saved: dict[str
         out[stopping] = {
             "ltr": [r["ltr"] for r in runs],
             "rounds": [r["ltr_detail"]["best_iteration"] for r in runs],
+            "p_vs_best_linear": [r["ltr_p_vs_best_linear"] for r in runs],
             "tuned": runs[0]["ltr_detail"]["tuned_recomputed"] if runs else None,
             "seeds": list(args.stopping_seeds),
         }
@@ -288,11 +289,20 @@ for the stages after fusion, not for this table: a reranker's window holds only 
 
 Where the boosting rounds come from (`RankerTraining.stopping`): the same training with early stopping on
 dev's nDCG@10, and with a 5-fold cross-validation over train's queries (the default), once per LightGBM seed
-(its feature sampling). Test nDCG@10, sparse labels; `tuned` is the blend the ranker reorders.
+(its feature sampling). Test nDCG@10, sparse labels; `tuned` is the blend the ranker reorders; the last column
+is each seed's paired p against the best linear blend chosen on test, as in the first table.
 
 {
         table(
-            ["profile", "tuned", "stopping", "test nDCG@10 per seed", "mean", "rounds kept"],
+            [
+                "profile",
+                "tuned",
+                "stopping",
+                "test nDCG@10 per seed",
+                "mean",
+                "rounds kept",
+                "p vs best linear on test",
+            ],
             [
                 [
                     p,
@@ -301,6 +311,7 @@ dev's nDCG@10, and with a 5-fold cross-validation over train's queries (the defa
                     ", ".join(f"{v:.3f}" for v in d["ltr"]),
                     sum(d["ltr"]) / len(d["ltr"]),
                     ", ".join(str(r) for r in d["rounds"]),
+                    ", ".join(f"{v:.3f}" for v in d.get("p_vs_best_linear", [])),
                 ]
                 for p in PROFILES
                 for stopping, d in learned[p].get("ltr_by_stopping", {}).items()

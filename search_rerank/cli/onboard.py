@@ -191,13 +191,18 @@ def write_outputs(plan: Plan, state: dict[str, Any], base: Settings, base_file: 
 # ------------------------------------------------------------ measuring
 
 
+def measuring_depth(settings: Settings) -> int:
+    """Candidates each leg retrieves for measuring ``settings``: at least ``DEPTH``, and all that it serves."""
+    return max(DEPTH, settings.lexical.candidates, settings.dense.candidates)
+
+
 def measure(settings: Settings, splits: Splits) -> tuple[dict, dict]:
     """Each split's metrics and per-query nDCG@10 for ``settings`` as served, and the same for its BM25 leg alone."""
     from ..evaluation.evaluate import relevance_metrics
     from ..evaluation.tune import RankingCache
     from ..indexing.indexes import open_pipeline
 
-    depth = max(DEPTH, settings.lexical.candidates, settings.dense.candidates)
+    depth = measuring_depth(settings)
     served: dict[str, Any] = {}
     bm25: dict[str, Any] = {}
     pipeline = open_pipeline(settings.offline())
@@ -410,7 +415,7 @@ def boost_after_ranker(
     with_ranker = measured_settings(settings, changes, "ranker", card)
     pipeline = open_pipeline(with_ranker.offline())
     try:
-        cache = RankingCache(pipeline, *dev, depth=max(DEPTH, settings.lexical.candidates, settings.dense.candidates))
+        cache = RankingCache(pipeline, *dev, depth=measuring_depth(settings))
         try:
             boosted, unboosted = (
                 cache.score(s).metrics[NDCG] for s in (with_ranker, with_ranker.override(longtail={"enabled": False}))
