@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from generated import cached_dataset, cached_index  # noqa: E402
-from hard_profile import LABELS, PROFILES, RESULTS, label_dirs  # noqa: E402
+from hard_profile import LABELS, PROFILES, RESULTS, fused_run, label_dirs, per_query_ndcg  # noqa: E402
 from report import ROOT, read_results, table, write_results, write_section  # noqa: E402
 
 from search_rerank.core.learned_rank import LearnedRanker  # noqa: E402
@@ -45,17 +45,10 @@ from search_rerank.core.retrieval import DENSE, LEXICAL  # noqa: E402
 from search_rerank.core.settings import Settings  # noqa: E402
 from search_rerank.data.generate import HARD_POOLED, GeneratorConfig  # noqa: E402
 from search_rerank.data.loaders import load_beir  # noqa: E402
-from search_rerank.evaluation.evaluate import relevance_metrics  # noqa: E402
 from search_rerank.evaluation.significance import paired_test  # noqa: E402
-from search_rerank.evaluation.tune import NDCG, RankingCache  # noqa: E402
+from search_rerank.evaluation.tune import RankingCache  # noqa: E402
 from search_rerank.indexing.indexes import open_pipeline  # noqa: E402
 from search_rerank.training.ranker import LINEAR_SHARES, RankerTraining, train_ranker  # noqa: E402
-
-
-def per_query_ndcg(run: dict[str, list], qrels: dict[str, dict[str, int]]) -> dict[str, float]:
-    judged = {qid: labels for qid, labels in qrels.items() if qid in run}
-    scored = {qid: [(c.product_id, c.score) for c in hits[:100]] for qid, hits in run.items() if qid in judged}
-    return {qid: scores[NDCG] for qid, scores in relevance_metrics(judged, scored).items()}
 
 
 def run_profile(
@@ -92,11 +85,11 @@ def run_profile(
         qrels = {"complete": complete, "sparse": sets["sparse"].split("test")[1]}
         cache = RankingCache(with_ranker, test_q, complete, depth=100, progress=True)
         without = tuned.override(ltr={"enabled": False})
-        runs = {"tuned": cache.rank(without), "ltr": cache.rank(tuned.override(ltr={"model": name}))}
+        runs = {"tuned": fused_run(cache, without), "ltr": fused_run(cache, tuned.override(ltr={"model": name}))}
         for share in LINEAR_SHARES:
             weights = {LEXICAL: share, DENSE: round(1 - share, 6)}
             fusion = {"method": "linear", "normalization": "minmax", "weights": weights}
-            runs[f"linear-{share:.1f}"] = cache.rank(without.override(fusion=fusion))
+            runs[f"linear-{share:.1f}"] = fused_run(cache, without.override(fusion=fusion))
         cache.close()
     finally:
         pipeline.close()
