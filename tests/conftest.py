@@ -12,7 +12,7 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import shutil  # noqa: E402
-from collections.abc import Callable, Iterable  # noqa: E402
+from collections.abc import Callable, Iterable, Mapping  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from itertools import chain  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -20,13 +20,19 @@ from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
 
+from search_rerank.core.model_card import ModelCard  # noqa: E402
 from search_rerank.core.pipeline import SearchPipeline  # noqa: E402
 from search_rerank.core.product import Product  # noqa: E402
 from search_rerank.core.settings import PACKAGED_MINILM, DenseSettings, Settings  # noqa: E402
-from search_rerank.data.dataset import Dataset  # noqa: E402
+from search_rerank.data.dataset import Dataset, Query  # noqa: E402
 from search_rerank.data.generate import GeneratorConfig, generate  # noqa: E402
 from search_rerank.data.loaders import iter_catalog, load_beir  # noqa: E402
+from search_rerank.data.qrels import Qrels  # noqa: E402
 from search_rerank.indexing.indexes import IndexReport, build_index, open_pipeline  # noqa: E402
+from search_rerank.training.ranker import RankerTraining, train_ranker  # noqa: E402
+
+Split = tuple[Mapping[str, Query], Qrels]
+"""A split's queries and judgments, as ``Dataset.split`` gives them."""
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -181,3 +187,20 @@ def built_index(tmp_path_factory, generated_catalog) -> Callable[..., BuiltIndex
         return BuiltIndex(data, index_settings, report)
 
     return build
+
+
+@pytest.fixture(scope="session")
+def trained_ranker() -> Callable[..., ModelCard]:
+    """open -> train the learned ranker on ``train``, checked on ``dev`` -> close, in one call:
+    ``trained_ranker(settings, train, dev, out, config)``, each split a (queries, qrels) pair; its card."""
+
+    def train(settings: Settings, train: Split, dev: Split, out: Path, config: RankerTraining) -> ModelCard:
+        pipeline = open_pipeline(settings)
+        try:
+            return train_ranker(
+                pipeline, train, dev, out, config, data_path="gen", data_name="gen", label_source="judgments"
+            )
+        finally:
+            pipeline.close()
+
+    return train

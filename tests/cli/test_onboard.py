@@ -14,9 +14,9 @@ from search_rerank.cli import main
 from search_rerank.cli.onboard import boost_after_ranker, decide
 from search_rerank.core.settings import Settings, load_settings
 from search_rerank.data.loaders import iter_catalog
-from search_rerank.indexing.indexes import build_index, open_pipeline
+from search_rerank.indexing.indexes import build_index
 from search_rerank.indexing.versions import IndexVersions
-from search_rerank.training.ranker import RankerTraining, train_ranker
+from search_rerank.training.ranker import RankerTraining
 
 QUICK = ["--trials", "5", "--rounds", "20"]
 
@@ -191,27 +191,15 @@ def test_a_dev_gain_beyond_noise_is_promoted():
 
 
 @pytest.fixture(scope="module")
-def ranker(built_index, tmp_path_factory):
+def ranker(built_index, trained_ranker, tmp_path_factory):
     """A learned ranker trained on a generated catalogue (BM25 only), and the settings it was trained under."""
     built = built_index(products=400, queries=150, seed=4, dense={"enabled": False})
     settings = Settings(
         index_dir=built.settings.index_dir, models_dir=tmp_path_factory.mktemp("models"), dense={"enabled": False}
     )
     data = built.dataset()
-    pipeline = open_pipeline(settings)
-    try:
-        card = train_ranker(
-            pipeline,
-            data.split("train"),
-            data.split("dev"),
-            Path(settings.models_dir) / "r",
-            RankerTraining(max_rounds=20, early_stopping_rounds=5, min_data_in_leaf=5),
-            data_path=str(built.data),
-            data_name="gen",
-            label_source="judgments",
-        )
-    finally:
-        pipeline.close()
+    quick = RankerTraining(max_rounds=20, early_stopping_rounds=5, min_data_in_leaf=5)
+    card = trained_ranker(settings, data.split("train"), data.split("dev"), Path(settings.models_dir) / "r", quick)
     return settings, card, data.split("dev")
 
 

@@ -15,8 +15,8 @@ from search_rerank.core.product import Product
 from search_rerank.core.ranker_features import FEATURES
 from search_rerank.core.settings import Settings
 from search_rerank.data.dataset import Query
-from search_rerank.indexing.indexes import build_index, open_pipeline
-from search_rerank.training.ranker import RankerTraining, train_ranker
+from search_rerank.indexing.indexes import build_index
+from search_rerank.training.ranker import RankerTraining
 
 QUICK = RankerTraining(max_rounds=30, early_stopping_rounds=10, min_data_in_leaf=5)
 
@@ -27,26 +27,11 @@ def generated(built_index):
     return built.settings, built.dataset(), built.data
 
 
-def train_quick(generated, out, config):
+def test_training_writes_the_model_and_a_card_recording_features_and_the_unjudged_choice(
+    generated, trained_ranker, tmp_path
+):
     settings, data, _ = generated
-    pipeline = open_pipeline(settings)
-    try:
-        return train_ranker(
-            pipeline,
-            data.split("train"),
-            data.split("dev"),
-            out,
-            config,
-            data_path="gen",
-            data_name="gen",
-            label_source="judgments",
-        )
-    finally:
-        pipeline.close()
-
-
-def test_training_writes_the_model_and_a_card_recording_features_and_the_unjudged_choice(generated, tmp_path):
-    card = train_quick(generated, tmp_path / "gen-ranker", QUICK)
+    card = trained_ranker(settings, data.split("train"), data.split("dev"), tmp_path / "gen-ranker", QUICK)
     assert (tmp_path / "gen-ranker" / MODEL_FILE).is_file()
     assert load_card(tmp_path / "gen-ranker") == card and card.kind == "ranker"
     assert card.parameters["features"] == list(FEATURES)
@@ -56,16 +41,20 @@ def test_training_writes_the_model_and_a_card_recording_features_and_the_unjudge
     assert card.data.splits["train"].pairs > 0
 
 
-def test_the_saved_model_keeps_the_rounds_cross_validation_on_train_chose(generated, tmp_path):
-    card = train_quick(generated, tmp_path / "cv", QUICK)
+def test_the_saved_model_keeps_the_rounds_cross_validation_on_train_chose(generated, trained_ranker, tmp_path):
+    settings, data, _ = generated
+    card = trained_ranker(settings, data.split("train"), data.split("dev"), tmp_path / "cv", QUICK)
     rounds = card.parameters["best_iteration"]
     assert 1 <= rounds <= QUICK.max_rounds  # type: ignore[operator]
     assert 0 < card.parameters["cv_ndcg10"] <= 1  # type: ignore[operator]
     assert lightgbm.Booster(model_file=str(tmp_path / "cv" / MODEL_FILE)).num_trees() == rounds
 
 
-def test_stopping_on_dev_records_no_cross_validation(generated, tmp_path):
-    card = train_quick(generated, tmp_path / "dev", replace(QUICK, stopping="dev"))
+def test_stopping_on_dev_records_no_cross_validation(generated, trained_ranker, tmp_path):
+    settings, data, _ = generated
+    card = trained_ranker(
+        settings, data.split("train"), data.split("dev"), tmp_path / "dev", replace(QUICK, stopping="dev")
+    )
     assert card.parameters["cv_ndcg10"] is None
     assert (
         lightgbm.Booster(model_file=str(tmp_path / "dev" / MODEL_FILE)).num_trees() >= card.parameters["best_iteration"]
@@ -113,34 +102,16 @@ def solved(tmp_path_factory):
     return settings, split(range(40)), split(range(40, 60))
 
 
-def test_a_ranker_that_cannot_beat_the_best_blend_on_dev_is_not_promoted(solved):
+def test_a_ranker_that_cannot_beat_the_best_blend_on_dev_is_not_promoted(solved, trained_ranker):
     settings, train, dev = solved
-    card = train_ranker(
-        open_pipeline(settings),
-        train,
-        dev,
-        settings.models_dir / "solved",
-        QUICK,
-        data_path="solved",
-        data_name="solved",
-        label_source="judgments",
-    )
+    card = trained_ranker(settings, train, dev, settings.models_dir / "solved", QUICK)
     assert card.dev_metrics["first_stage_ndcg10"] == pytest.approx(1.0)
     assert not card.promoted and "does not beat" in card.promotion_reason
 
 
-def test_serving_refuses_an_unpromoted_ranker(solved):
+def test_serving_refuses_an_unpromoted_ranker(solved, trained_ranker):
     settings, train, dev = solved
-    train_ranker(
-        open_pipeline(settings),
-        train,
-        dev,
-        settings.models_dir / "refused",
-        QUICK,
-        data_path="solved",
-        data_name="solved",
-        label_source="judgments",
-    )
+    trained_ranker(settings, train, dev, settings.models_dir / "refused", QUICK)
     with pytest.raises(ConfigError, match="not promoted"):
         load_ranker(settings.override(ltr={"model": "refused"}))
     assert load_ranker(settings.override(ltr={"model": "refused", "allow_unpromoted": True})).model_name == "refused"
