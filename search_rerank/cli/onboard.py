@@ -402,10 +402,9 @@ def boost_after_ranker(
 
     The ranker learns on lists with the boost off (``training.ranker.stage_input_settings``), popularity among
     its features; a boost tuned for the fused scores before it (its gate and strength are relative to that
-    ranking's scores) then reorders a ranking it was never chosen for. On the hard profile's onboarding, the
-    boost ``tune`` chose on dev for the fused ranking (strength 0.37, gate 0.10) took the ranker's nDCG@10
-    from 0.448 to 0.440 on dev and from 0.441 to 0.431 on test. Whether to keep it is decided on dev, as
-    ``tune`` decided it. A shop that boosts the tail for exposure rather than relevance sets it again by hand.
+    ranking's scores) then reorders a ranking it was never chosen for: on both generated profiles' onboarding
+    (docs/BENCHMARKS.md, "Onboarding") the ranker scored better on dev without it, and this step turned it off.
+    Whether to keep it is decided on dev, as ``tune`` decided it. A shop that boosts the tail for exposure rather than relevance sets it again by hand.
     """
     from ..evaluation.tune import RankingCache
     from ..indexing.indexes import open_pipeline
