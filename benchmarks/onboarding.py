@@ -81,6 +81,8 @@ def step_figures(record: Mapping[str, Any]) -> dict[str, Any]:
     figures["compared_with"] = None if compared_with is None else KEYS.get(compared_with, compared_with)
     figures["minutes"] = record["seconds"] / 60
     figures["changes"] = record.get("changes", {})
+    if "dev_choices" in record:
+        figures["dev_choices"] = record["dev_choices"]
     for split in SPLITS:
         if split in record:
             sig = record[split]["significance"]
@@ -303,8 +305,12 @@ def issue_checks(saved: Mapping[str, Any], profiles: Sequence[str]) -> list[str]
             else f"the learned ranker {ltr['status']}, its test {ltr['test']:.4f} against {ltr['test'] - ltr['test_delta']:.4f} "
             f"for {ltr['compared_with']} (p = {ltr['test_p']:.3f})"
         )
-        if ltr is not None and ltr.get("changes", {}).get("longtail", {}).get("enabled") is False:
-            ltr_text += "; the ranker step turned the long-tail boost off (the ranker scored better on dev without it)"
+        if ltr is not None and "dev_choices" in ltr:
+            choices = ltr["dev_choices"]
+            ltr_text += "; dev nDCG@10 of the ranker " + ", ".join(
+                f"{label} {value:.4f}" for label, value in choices[NDCG].items()
+            )
+            ltr_text += f", served: {choices['chosen']}"
         lines.append(
             f"{p}: defaults {figures['defaults']:.4f} against the BM25 leg's {figures['bm25']:.4f} "
             f"({'at least' if figures['defaults'] >= figures['bm25'] else 'below'}); served settings after each step "

@@ -10,7 +10,7 @@ single-purpose command runs):
 3. ``reranker``: the cross-encoder trained on train (``train reranker``, judged pairs plus random catalogue
    negatives unless ``--complete-judgments``);
 4. ``ranker``: the learned ranker trained on train's candidates (``train ranker``), and the long-tail boost
-   kept after it only when it still helps on dev (``boost_after_ranker``).
+   kept after it only when it still helps on dev (``ALTERNATIVES``).
 
 After each step the settings with it are measured on dev and on test, as served
 (``RankingCache``: ``SearchPipeline.rank_from``), paired per query against the
@@ -69,6 +69,19 @@ Splits = Mapping[str, tuple[Mapping[str, Query], Qrels]]
 """The dataset's dev and test splits: queries and judgments."""
 MODEL_SECTION = {"encoder": "dense", "reranker": "rerank", "ranker": "ltr"}
 """The settings section that names each step's model."""
+AS_TRAINED = "as trained"
+"""The choice that is the step's own settings, unchanged."""
+ALTERNATIVES: dict[str, dict[str, dict[str, Any]]] = {
+    "ranker": {"long-tail boost off": {"longtail": {"enabled": False}}},
+}
+"""Per step, variants of its settings that dev decides between, beside the step as trained (``measure``).
+
+The ranker learns on lists with the long-tail boost off (``training.ranker.stage_input_settings``), popularity
+among its features; a boost tuned for the fused scores before it (its gate and strength are relative to that
+ranking's scores) then reorders a ranking it was never chosen for. On both generated profiles' onboarding
+(docs/BENCHMARKS.md, "Onboarding") the ranker scored better on dev without it, and the step turned it off.
+Whether to keep it is decided on dev, as ``tune`` decided it. A shop that boosts the tail for exposure rather
+than relevance sets it again by hand."""
 
 
 @dataclass(frozen=True)
@@ -196,21 +209,48 @@ def measuring_depth(settings: Settings) -> int:
     return max(DEPTH, settings.lexical.candidates, settings.dense.candidates)
 
 
-def measure(settings: Settings, splits: Splits) -> tuple[dict, dict]:
-    """Each split's metrics and per-query nDCG@10 for ``settings`` as served, and the same for its BM25 leg alone."""
+@dataclass(frozen=True)
+class Measured:
+    """What ``measure`` found: the choice dev preferred, each split's figures for it and for the BM25 leg."""
+
+    chosen: str
+    served: dict[str, Any]
+    """Per split: the chosen settings' metrics and per-query nDCG@10."""
+    bm25: dict[str, Any]
+    """Per split: the same for the BM25 leg alone."""
+    dev_choices: dict[str, float]
+    """Each choice's dev nDCG@10."""
+
+
+def measure(choices: Mapping[str, Settings], splits: Splits) -> Measured:
+    """Each split's metrics and per-query nDCG@10 for the settings as served, and the same for the BM25 leg alone.
+
+    ``choices`` are variants of one step's settings that differ only after retrieval (the first is the step as
+    it is): each is ranked on dev from the same retrieval, and the best (the first on a tie) is the one measured
+    on the other splits. One retrieval per split, however many choices.
+    """
     from ..evaluation.evaluate import relevance_metrics
     from ..evaluation.tune import RankingCache
     from ..indexing.indexes import open_pipeline
 
-    depth = measuring_depth(settings)
+    first = next(iter(choices.values()))
+    chosen = next(iter(choices))
+    dev_choices: dict[str, float] = {}
     served: dict[str, Any] = {}
     bm25: dict[str, Any] = {}
-    pipeline = open_pipeline(settings.offline())
+    pipeline = open_pipeline(first.offline())
     try:
-        for split, (queries, qrels) in splits.items():
-            cache = RankingCache(pipeline, queries, qrels, depth=depth, progress=True)
+        for split in sorted(splits, key=lambda name: name != "dev"):  # dev first: it chooses
+            queries, qrels = splits[split]
+            cache = RankingCache(pipeline, queries, qrels, depth=measuring_depth(first), progress=True)
             try:
-                scored = cache.score(settings)
+                if split == "dev":
+                    scores = {label: cache.score(settings) for label, settings in choices.items()}
+                    dev_choices = {label: scored.metrics[NDCG] for label, scored in scores.items()}
+                    chosen = max(dev_choices, key=lambda label: dev_choices[label])
+                    scored = scores[chosen]
+                else:
+                    scored = cache.score(choices[chosen])
                 lexical = relevance_metrics(
                     cache.qrels,
                     {
@@ -229,7 +269,7 @@ def measure(settings: Settings, splits: Splits) -> tuple[dict, dict]:
             }
     finally:
         pipeline.close()
-    return served, bm25
+    return Measured(chosen, served, bm25, dev_choices)
 
 
 def with_significance(measured: dict[str, Any], against: Mapping[str, Any], seed: int) -> dict[str, Any]:
@@ -281,14 +321,14 @@ def card_summary(card: ModelCard) -> dict[str, Any]:
 
 
 def run_baseline(plan: Plan, settings: Settings, state: dict[str, Any], splits: Splits) -> dict[str, Any]:
-    served, bm25 = measure(settings, splits)
-    state["bm25"] = bm25
+    measured = measure({AS_TRAINED: settings}, splits)
+    state["bm25"] = measured.bm25
     return {
         "status": "promoted",
         "reason": "the starting point: the settings served now (paired against the BM25 leg alone)",
         "changes": {},
         "compared_with": "BM25 leg",
-        **with_significance(served, bm25, plan.seed),
+        **with_significance(measured.served, measured.bm25, plan.seed),
     }
 
 
@@ -374,7 +414,7 @@ def run_reranker(plan: Plan, settings: Settings) -> tuple[dict[str, Any], ModelC
     return {"rerank": {"model": name}}, card
 
 
-def run_ranker(plan: Plan, settings: Settings, splits: Splits) -> tuple[dict[str, Any], ModelCard]:
+def run_ranker(plan: Plan, settings: Settings) -> tuple[dict[str, Any], ModelCard]:
     from ..training.ranker import RankerTraining, train_ranker
     from .training import training_data, training_pipeline
 
@@ -391,44 +431,22 @@ def run_ranker(plan: Plan, settings: Settings, splits: Splits) -> tuple[dict[str
             progress=True,
             **data,
         )
-    changes: dict[str, Any] = {"ltr": {"model": name, "enabled": True}}
-    return merge_changes([changes, boost_after_ranker(settings, changes, card, splits["dev"])]), card
+    return {"ltr": {"model": name, "enabled": True}}, card
 
 
-def boost_after_ranker(
-    settings: Settings, changes: Mapping[str, Any], card: ModelCard, dev: tuple[Mapping[str, Query], Qrels]
-) -> dict[str, Any]:
-    """``{"longtail": {"enabled": False}}`` when the ranker scores better on dev without the long-tail boost.
-
-    The ranker learns on lists with the boost off (``training.ranker.stage_input_settings``), popularity among
-    its features; a boost tuned for the fused scores before it (its gate and strength are relative to that
-    ranking's scores) then reorders a ranking it was never chosen for: on both generated profiles' onboarding
-    (docs/BENCHMARKS.md, "Onboarding") the ranker scored better on dev without it, and this step turned it off.
-    Whether to keep it is decided on dev, as ``tune`` decided it. A shop that boosts the tail for exposure rather than relevance sets it again by hand.
-    """
-    from ..evaluation.tune import RankingCache
-    from ..indexing.indexes import open_pipeline
-
-    if not settings.longtail.enabled:
-        return {}
-    with_ranker = measured_settings(settings, changes, "ranker", card)
-    pipeline = open_pipeline(with_ranker.offline())
-    try:
-        cache = RankingCache(pipeline, *dev, depth=measuring_depth(settings))
-        try:
-            boosted, unboosted = (
-                cache.score(s).metrics[NDCG] for s in (with_ranker, with_ranker.override(longtail={"enabled": False}))
-            )
-        finally:
-            cache.close()
-    finally:
-        pipeline.close()
-    keep = boosted >= unboosted
-    console.print(
-        f"ranker: dev {NDCG} {boosted:.4f} with the long-tail boost, {unboosted:.4f} without: "
-        f"{'kept' if keep else 'turned off'}"
-    )
-    return {} if keep else {"longtail": {"enabled": False}}
+def step_choices(
+    settings: Settings, step: str, changes: Mapping[str, Any], card: ModelCard | None
+) -> dict[str, tuple[dict[str, Any], Settings]]:
+    """The step as trained and its ``ALTERNATIVES``, each as (changes, settings measured); an alternative that
+    changes nothing (the boost already off) is left out."""
+    options = {AS_TRAINED: dict(changes)}
+    options.update({label: merge_changes([changes, extra]) for label, extra in ALTERNATIVES.get(step, {}).items()})
+    choices: dict[str, tuple[dict[str, Any], Settings]] = {}
+    for label, option in options.items():
+        measured = measured_settings(settings, option, step, card)
+        if all(measured != other for _, other in choices.values()):
+            choices[label] = (option, measured)
+    return choices
 
 
 def measured_settings(settings: Settings, changes: Mapping[str, Any], step: str, card: ModelCard | None) -> Settings:
@@ -458,12 +476,14 @@ def run_step(plan: Plan, step: str, settings: Settings, state: dict[str, Any], s
         "tune": lambda: run_tune(plan, settings, splits),
         "encoder": lambda: run_encoder(plan, settings, splits),
         "reranker": lambda: run_reranker(plan, settings),
-        "ranker": lambda: run_ranker(plan, settings, splits),
+        "ranker": lambda: run_ranker(plan, settings),
     }
-    changes, card = runners[step]()
-    served, _ = measure(measured_settings(settings, changes, step, card), splits)
+    trained, card = runners[step]()
+    choices = step_choices(settings, step, trained, card)
+    found = measure({label: measured for label, (_, measured) in choices.items()}, splits)
+    changes = choices[found.chosen][0]
     previous_name, previous = last_promoted(state)
-    measured = with_significance(served, previous, plan.seed)
+    measured = with_significance(found.served, previous, plan.seed)
     promoted, reason = decide(
         measured["dev"]["metrics"][NDCG],
         (previous_name, previous["dev"]["metrics"][NDCG]),
@@ -478,6 +498,13 @@ def run_step(plan: Plan, step: str, settings: Settings, state: dict[str, Any], s
         "compared_with": previous_name,
         **measured,
     }
+    if len(choices) > 1:
+        record["dev_choices"] = {"chosen": found.chosen, NDCG: found.dev_choices}
+        console.print(
+            f"{step}: dev {NDCG} "
+            + ", ".join(f"{label} {value:.4f}" for label, value in found.dev_choices.items())
+            + f": {found.chosen}"
+        )
     if card is not None:
         record["card"] = card_summary(card)
         record["models"] = {step: card.name}

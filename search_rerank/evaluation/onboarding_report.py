@@ -93,6 +93,13 @@ def _step_section(name: str, step: Mapping[str, Any]) -> str:
                 ["split", NDCG, "R@100", f"{NDCG} delta", "95% CI", "p", "wins / losses / ties"], _split_rows(step)
             )
         )
+    choices = step.get("dev_choices")
+    if choices is not None:
+        parts.append(
+            f"<p>Variants decided on dev ({NDCG}): "
+            + ", ".join(f"{html.escape(label)} {value:.4f}" for label, value in choices[NDCG].items())
+            + f"; measured and served: <b>{html.escape(choices['chosen'])}</b>.</p>"
+        )
     if step.get("changes"):
         parts.append(f"<p>Settings it sets:</p><pre>{html.escape(tomli_w.dumps(step['changes']))}</pre>")
     card = step.get("card")

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from search_rerank.cli import main
-from search_rerank.cli.onboard import boost_after_ranker, decide
+from search_rerank.cli.onboard import AS_TRAINED, decide, measure, step_choices
 from search_rerank.core.settings import Settings, load_settings
 from search_rerank.data.loaders import iter_catalog
 from search_rerank.indexing.indexes import build_index
@@ -104,6 +104,14 @@ def test_the_report_has_a_table_per_measured_step_and_an_embedded_plot(onboarded
         assert f"<h2>{step}: " in page
     assert page.count("<th>wins / losses / ties</th>") == 3
     assert 'src="data:image/png;base64,' in page
+
+
+def test_the_ranker_step_records_and_reports_the_long_tail_choice_it_made_on_dev(onboarded):
+    _, _, out, _ = onboarded
+    choices = state_of(out)["steps"]["ranker"]["dev_choices"]
+    assert set(choices["nDCG@10"]) == {"as trained", "long-tail boost off"}
+    assert choices["chosen"] == max(choices["nDCG@10"], key=choices["nDCG@10"].get)
+    assert "Variants decided on dev" in (out / "report.html").read_text(encoding="utf-8")
 
 
 def test_the_settings_file_loads_as_the_promoted_settings(onboarded):
@@ -206,11 +214,23 @@ def ranker(built_index, trained_ranker, tmp_path_factory):
 def test_a_long_tail_boost_that_costs_the_ranker_dev_ndcg_is_turned_off(ranker):
     settings, card, dev = ranker
     overwhelming = settings.override(longtail={"enabled": True, "method": "boost", "strength": 10.0, "gate": 0.0})
-    changes = {"ltr": {"model": "r", "enabled": True}}
-    assert boost_after_ranker(overwhelming, changes, card, dev) == {"longtail": {"enabled": False}}
+    choices = step_choices(overwhelming, "ranker", {"ltr": {"model": "r", "enabled": True}}, card)
+    found = measure({label: measured for label, (_, measured) in choices.items()}, {"dev": dev})
+    assert found.chosen == "long-tail boost off"
+    assert choices[found.chosen][0]["longtail"] == {"enabled": False}
+    assert found.dev_choices[found.chosen] > found.dev_choices[AS_TRAINED]
+
+
+def test_the_choice_dev_prefers_is_the_one_measured_on_test(ranker):
+    settings, card, dev = ranker
+    overwhelming = settings.override(longtail={"enabled": True, "method": "boost", "strength": 10.0, "gate": 0.0})
+    choices = step_choices(overwhelming, "ranker", {"ltr": {"model": "r", "enabled": True}}, card)
+    found = measure({label: measured for label, (_, measured) in choices.items()}, {"dev": dev, "test": dev})
+    assert found.served["test"]["metrics"] == found.served["dev"]["metrics"]
+    assert found.served["dev"]["metrics"]["nDCG@10"] == found.dev_choices[found.chosen]
 
 
 def test_the_ranker_step_leaves_a_disabled_long_tail_boost_alone(ranker):
-    settings, card, dev = ranker
+    settings, card, _ = ranker
     off = settings.override(longtail={"enabled": False})
-    assert boost_after_ranker(off, {"ltr": {"model": "r", "enabled": True}}, card, dev) == {}
+    assert list(step_choices(off, "ranker", {"ltr": {"model": "r", "enabled": True}}, card)) == [AS_TRAINED]
