@@ -14,12 +14,15 @@ from search_rerank.data.loaders import iter_catalog
 from search_rerank.indexing.indexes import build_index
 
 
-def dataset_parser(doc: str) -> argparse.ArgumentParser:
+def dataset_parser(doc: str, pooled: bool = True) -> argparse.ArgumentParser:
+    """The options every script on a generated dataset takes; ``pooled=False`` for a script whose profiles
+    fix their own number of pooled judgments."""
     ap = argparse.ArgumentParser(description=doc.strip().split("\n")[0])
     ap.add_argument("--products", type=int, default=50_000)
     ap.add_argument("--queries", type=int, default=3_000)
     ap.add_argument("--seed", type=int, default=13)
-    ap.add_argument("--pooled", type=int, default=5, help="sparse pooled judgments per query, written beside")
+    if pooled:
+        ap.add_argument("--pooled", type=int, default=5, help="sparse pooled judgments per query, written beside")
     ap.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "work")
     ap.add_argument("--no-write", action="store_true", help="print, do not touch docs/BENCHMARKS.md")
     return ap

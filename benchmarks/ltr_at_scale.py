@@ -96,7 +96,7 @@ def tests(results: dict[str, dict[str, Any]], profiles: list[str]) -> list[list[
 
 
 def main() -> None:
-    ap = dataset_parser(__doc__ or "")
+    ap = dataset_parser(__doc__ or "", pooled=False)  # each profile pools its own (HARD_POOLED)
     ap.set_defaults(products=20000, queries=26000)
     ap.add_argument("--trials", type=int, default=12, help="tune trials on dev")
     ap.add_argument("--profiles", nargs="+", choices=hard_profile.PROFILES, default=list(hard_profile.PROFILES))

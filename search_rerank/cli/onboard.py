@@ -95,6 +95,8 @@ class Plan:
     epochs: float = 1.0
     max_pairs: int | None = None
     rounds: int = 500
+    ranker_queries: int | None = None
+    """Train queries the ranker learns from at most (``RankerTraining.max_queries``)."""
     complete_judgments: bool = False
     prefix: str = "onboard"
     reranker_base: str = PACKAGED_MINILM
@@ -366,7 +368,7 @@ def run_encoder(plan: Plan, settings: Settings, splits: Splits) -> tuple[dict[st
     from ..indexing.indexes import build_index
     from ..training.encoder import EncoderTraining, train_encoder
     from ..training.mining import MiningConfig
-    from .training import training_data, training_pipeline
+    from .training import train_model, training_data
 
     name = plan.model_name("encoder")
     data = training_data(plan.dataset, None, 1, name)
@@ -378,10 +380,7 @@ def run_encoder(plan: Plan, settings: Settings, splits: Splits) -> tuple[dict[st
         mining=MiningConfig(positives_per_query=4, judgments_complete=plan.complete_judgments, seed=plan.seed),
         base_model=settings.dense.model if served.card_sha256 is None else served.path,
     )
-    with training_pipeline(settings) as pipeline:
-        card = train_encoder(
-            pipeline, data.pop("train"), data.pop("dev"), Path(settings.models_dir) / name, config, **data
-        )
+    card = train_model(train_encoder, settings, data, name, config)
     changes = {"dense": {"model": name}, "index_dir": str((plan.out / INDEX_DIR).resolve())}
     console.print(f"encoder: indexing {plan.dataset} with {name} into {changes['index_dir']}")
     reindexed = measured_settings(settings, changes, "encoder", card)
@@ -396,7 +395,7 @@ def run_encoder(plan: Plan, settings: Settings, splits: Splits) -> tuple[dict[st
 def run_reranker(plan: Plan, settings: Settings) -> tuple[dict[str, Any], ModelCard]:
     from ..training.mining import MiningConfig
     from ..training.reranker import RerankerTraining, train_reranker
-    from .training import training_data, training_pipeline
+    from .training import train_model, training_data
 
     name = plan.model_name("reranker")
     data = training_data(plan.dataset, None, 1, name)
@@ -407,30 +406,18 @@ def run_reranker(plan: Plan, settings: Settings) -> tuple[dict[str, Any], ModelC
         mining=MiningConfig(judgments_complete=plan.complete_judgments, seed=plan.seed),
         base_model=plan.reranker_base,
     )
-    with training_pipeline(settings) as pipeline:
-        card = train_reranker(
-            pipeline, data.pop("train"), data.pop("dev"), Path(settings.models_dir) / name, config, **data
-        )
+    card = train_model(train_reranker, settings, data, name, config)
     return {"rerank": {"model": name}}, card
 
 
 def run_ranker(plan: Plan, settings: Settings) -> tuple[dict[str, Any], ModelCard]:
     from ..training.ranker import RankerTraining, train_ranker
-    from .training import training_data, training_pipeline
+    from .training import train_model, training_data
 
     name = plan.model_name("ranker")
     data = training_data(plan.dataset, None, 1, name)
-    config = RankerTraining(max_rounds=plan.rounds, seed=plan.seed)
-    with training_pipeline(settings, with_ranker=False) as pipeline:
-        card = train_ranker(
-            pipeline,
-            data.pop("train"),
-            data.pop("dev"),
-            Path(settings.models_dir) / name,
-            config,
-            progress=True,
-            **data,
-        )
+    config = RankerTraining(max_rounds=plan.rounds, max_queries=plan.ranker_queries, seed=plan.seed)
+    card = train_model(train_ranker, settings, data, name, config, with_ranker=False, progress=True)
     return {"ltr": {"model": name, "enabled": True}}, card
 
 
@@ -602,6 +589,12 @@ def summary_table(state: Mapping[str, Any]) -> Table:
     "--rounds", type=click.IntRange(min=1), default=500, show_default=True, help="The ranker's most boosting rounds."
 )
 @click.option(
+    "--ranker-queries",
+    type=click.IntRange(min=2),
+    help="Cap on the train queries the ranker learns from (sampled): with a reranker on a CPU each costs about a "
+    "second.",
+)
+@click.option(
     "--complete-judgments",
     is_flag=True,
     help="Labels are complete (e.g. generated): unjudged first-stage hits may serve as negatives.",
@@ -631,6 +624,7 @@ def onboard(
     epochs: float,
     max_pairs: int | None,
     rounds: int,
+    ranker_queries: int | None,
     complete_judgments: bool,
     name_prefix: str,
     reranker_base_model: str | None,
@@ -657,6 +651,7 @@ def onboard(
         epochs=epochs,
         max_pairs=max_pairs,
         rounds=rounds,
+        ranker_queries=ranker_queries,
         complete_judgments=complete_judgments,
         prefix=name_prefix,
         reranker_base=PACKAGED_MINILM if reranker_base_model is None else reranker_base_model,

@@ -4,7 +4,7 @@ reranker, or train the learned ranker), select and promote it on dev, write its 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +33,33 @@ def training_pipeline(settings: Settings, *, with_ranker: bool = True) -> Iterat
         yield pipeline
     finally:
         pipeline.close()
+
+
+def train_model(
+    trainer: Callable[..., ModelCard],
+    settings: Settings,
+    data: dict[str, Any],
+    name: str,
+    config: Any,
+    *leading: Any,
+    with_ranker: bool = True,
+    **options: Any,
+) -> ModelCard:
+    """``trainer`` run on ``data``'s train and dev splits (from ``training_data``, with its provenance for the
+    card), mining from the ``training_pipeline``, saving to ``models_dir/NAME``: what every ``train`` command
+    and onboarding step does. ``leading`` goes before the splits (the teacher of a distillation)."""
+    provenance = {key: value for key, value in data.items() if key not in ("train", "dev")}
+    with training_pipeline(settings, with_ranker=with_ranker) as pipeline:
+        return trainer(
+            pipeline,
+            *leading,
+            data["train"],
+            data["dev"],
+            Path(settings.models_dir) / name,
+            config,
+            **provenance,
+            **options,
+        )
 
 
 @click.group()
@@ -174,10 +201,7 @@ def train_reranker_command(
         mining=MiningConfig(judgments_complete=complete_judgments, seed=seed),
         base_model=PACKAGED_MINILM if base_model is None else base_model,
     )
-    with training_pipeline(settings) as pipeline:
-        card = train_reranker(
-            pipeline, data.pop("train"), data.pop("dev"), Path(settings.models_dir) / name, config, **data
-        )
+    card = train_model(train_reranker, settings, data, name, config)
     m = card.dev_metrics
     console.print(
         f"{card.name}: dev nDCG@10 {m['model_ndcg10']:.4f} at blend {m['best_blend']} vs first stage "
@@ -272,10 +296,7 @@ def train_encoder_command(
         mining=MiningConfig(positives_per_query=4, judgments_complete=complete_judgments, seed=seed),
         base_model=PACKAGED_MINILM if base_model is None else base_model,
     )
-    with training_pipeline(settings) as pipeline:
-        card = train_encoder(
-            pipeline, data.pop("train"), data.pop("dev"), Path(settings.models_dir) / name, config, **data
-        )
+    card = train_model(train_encoder, settings, data, name, config)
     m = card.dev_metrics
     console.print(
         f"{card.name}: dense dev nDCG@10 {m['model_ndcg10']:.4f} vs the starting model's "
@@ -339,17 +360,7 @@ def distill_command(
         dev_queries=dev_queries,
         seed=seed,
     )
-    with training_pipeline(settings) as pipeline:
-        card = train_distilled(
-            pipeline,
-            teacher_dir,
-            teacher_card,
-            data.pop("train"),
-            data.pop("dev"),
-            Path(settings.models_dir) / name,
-            config,
-            **data,
-        )
+    card = train_model(train_distilled, settings, data, name, config, teacher_dir, teacher_card)
     m, p = card.dev_metrics, card.parameters
     latency = p["cpu_latency_ms"] if isinstance(p["cpu_latency_ms"], dict) else {}
     console.print(
@@ -386,6 +397,11 @@ def distill_command(
 )
 @click.option("--rounds", type=click.IntRange(min=1), default=500, show_default=True, help="Most boosting rounds.")
 @click.option(
+    "--max-queries",
+    type=click.IntRange(min=2),
+    help="Train queries to learn from at most (sampled): with a reranker on a CPU each costs about a second.",
+)
+@click.option(
     "--stopping",
     type=click.Choice(["cv", "dev"]),
     default="cv",
@@ -405,6 +421,7 @@ def train_ranker_command(
     name: str,
     unjudged: str,
     rounds: int,
+    max_queries: int | None,
     stopping: str,
     learning_rate: float,
     num_leaves: int,
@@ -423,22 +440,14 @@ def train_ranker_command(
     config = RankerTraining(
         unjudged=unjudged,  # type: ignore[arg-type]  # click.Choice checked it
         max_rounds=rounds,
+        max_queries=max_queries,
         stopping=stopping,  # type: ignore[arg-type]  # click.Choice checked it
         learning_rate=learning_rate,
         num_leaves=num_leaves,
         min_data_in_leaf=min_data_in_leaf,
         seed=seed,
     )
-    with training_pipeline(settings, with_ranker=False) as pipeline:
-        card = train_ranker(
-            pipeline,
-            data.pop("train"),
-            data.pop("dev"),
-            Path(settings.models_dir) / name,
-            config,
-            progress=True,
-            **data,
-        )
+    card = train_model(train_ranker, settings, data, name, config, with_ranker=False, progress=True)
     m, p = card.dev_metrics, card.parameters
     console.print(
         f"{card.name}: dev nDCG@10 {m['model_ndcg10']:.4f} vs the best linear blend's "

@@ -91,6 +91,7 @@ from ..core.reasons import reason_code
 from ..core.retrieval import DENSE, LEXICAL, Retriever, Stage, leg_candidates
 from ..core.settings import LEXICAL_FIELDS, LexicalSettings, ServiceSettings
 from . import metrics, query_string
+from .body_checks import an_object, clause_list, single_key
 from .es_compat import EsSearch, InvalidQuery, Unsupported, parse_search
 
 log = logging.getLogger(__name__)
@@ -278,33 +279,33 @@ class ClusterFields:
 
     def query(self, query: Any, path: str) -> dict[str, Any]:
         """``query`` with every field name on the index; :class:`Unsupported` for what it cannot say."""
-        kind, spec = _single_key(query, path)
+        kind, spec = single_key(query, path)
         where = f"{path}.{kind}"
         if kind not in QUERY_TYPES:
             raise Unsupported(where, f"query type {kind!r}")
         if kind in ("match_all", "match_none", "ids"):
             return {kind: spec}
         if kind == "bool":
-            spec = _object(spec, where)
+            spec = an_object(spec, where)
             out = {k: v for k, v in spec.items() if k not in ("must", "filter", "should", "must_not")}
             for key in ("must", "filter", "should", "must_not"):
                 if key in spec:
-                    out[key] = [self.query(c, f"{where}.{key}[{i}]") for i, c in enumerate(_clauses(spec[key]))]
+                    out[key] = [self.query(c, f"{where}.{key}[{i}]") for i, c in enumerate(clause_list(spec[key]))]
             return {kind: out}
         if kind in ("constant_score", "function_score", "boosting", "dis_max", "pinned", "nested"):
-            return {kind: self._compound(kind, _object(spec, where), where)}
+            return {kind: self._compound(kind, an_object(spec, where), where)}
         if kind == "exists":
-            name = _object(spec, where).get("field")
+            name = an_object(spec, where).get("field")
             resolved = self.resolve(name, TEXT, f"{where}.field")
             if resolved.attribute is not None:
                 return _nested_key(resolved.attribute)
             return {kind: {**spec, "field": resolved.name}}
         if kind in MULTI_FIELD_QUERIES:
-            spec = dict(_object(spec, where))
+            spec = dict(an_object(spec, where))
             spec["fields"] = self.text_fields(spec.get("fields"), f"{where}.fields")
             return {kind: spec}
         if kind in STRING_QUERIES:
-            return self._string_query(kind, _object(spec, where), where)
+            return self._string_query(kind, an_object(spec, where), where)
         return self._leaf(kind, spec, where)
 
     def _compound(self, kind: str, spec: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -315,14 +316,14 @@ class ClusterFields:
             if key in spec:
                 out[key] = self.query(spec[key], f"{where}.{key}")
         if kind == "dis_max":
-            queries = _clauses(spec.get("queries"))
+            queries = clause_list(spec.get("queries"))
             out["queries"] = [self.query(c, f"{where}.queries[{i}]") for i, c in enumerate(queries)]
         if kind == "nested" and spec.get("path") != ATTRIBUTES_PATH:
             raise Unsupported(f"{where}.path", f"nested path {spec.get('path')!r} (the index nests {ATTRIBUTES_PATH})")
         if kind == "function_score":
             functions = []
-            for i, function in enumerate(_clauses(spec.get("functions"))):
-                function = dict(_object(function, f"{where}.functions[{i}]"))
+            for i, function in enumerate(clause_list(spec.get("functions"))):
+                function = dict(an_object(function, f"{where}.functions[{i}]"))
                 for script in ("script_score", "field_value_factor", *DECAY):
                     if script in function:
                         self._function_fields(script, function[script], f"{where}.functions[{i}].{script}")
@@ -340,7 +341,7 @@ class ClusterFields:
         """Score functions read fields by name: those must be the index's numbers, as they are."""
         if kind == "script_score":
             raise Unsupported(path, "scripts (they read the index's fields by name, which this service maps)")
-        spec = _object(spec, path)
+        spec = an_object(spec, path)
         names = (
             [spec.get("field")] if kind == "field_value_factor" else [k for k in spec if k not in ("multi_value_mode",)]
         )
@@ -431,15 +432,15 @@ class ClusterFields:
         """The aggregations on the index's fields, and the plan :func:`unwrap` follows to answer them as asked."""
         out: dict[str, Any] = {}
         plan: dict[str, Any] = {}
-        for name, spec in _object(aggs, path).items():
+        for name, spec in an_object(aggs, path).items():
             where = f"{path}.{name}"
-            spec = _object(spec, where)
+            spec = an_object(spec, where)
             subs_key = next((k for k in ("aggs", "aggregations") if k in spec), None)
             kinds = [k for k in spec if k not in ("aggs", "aggregations", "meta")]
             if len(kinds) != 1:
                 raise InvalidQuery(where, "expected one aggregation type")
             kind = kinds[0]
-            body = _object(spec[kind], f"{where}.{kind}")
+            body = an_object(spec[kind], f"{where}.{kind}")
             sub_out, sub_plan = self.aggregations(spec[subs_key], f"{where}.{subs_key}") if subs_key else ({}, {})
             wrapped = False
             if kind == "filter":
@@ -449,7 +450,7 @@ class ClusterFields:
                 if isinstance(filters, Mapping):
                     body = {**body, "filters": {k: self.query(q, f"{where}.filters.{k}") for k, q in filters.items()}}
                 else:
-                    listed = _clauses(filters)
+                    listed = clause_list(filters)
                     body = {**body, "filters": [self.query(q, f"{where}.filters[{i}]") for i, q in enumerate(listed)]}
             elif kind == "nested":
                 if body.get("path") != ATTRIBUTES_PATH:
@@ -488,10 +489,10 @@ class ClusterFields:
     def _sources(self, sources: Any, path: str) -> list[dict[str, Any]]:
         """A composite aggregation's sources (ReactiveSearch's "load more" facets), each on the index's keyword."""
         out = []
-        for i, source in enumerate(_clauses(sources)):
-            name, spec = _single_key(source, f"{path}[{i}]")
-            kind, options = _single_key(spec, f"{path}[{i}].{name}")
-            options = _object(options, f"{path}[{i}].{name}.{kind}")
+        for i, source in enumerate(clause_list(sources)):
+            name, spec = single_key(source, f"{path}[{i}]")
+            kind, options = single_key(spec, f"{path}[{i}].{name}")
+            options = an_object(options, f"{path}[{i}].{name}.{kind}")
             resolved = self.resolve(options.get("field"), KEYWORD, f"{path}[{i}].{name}.{kind}.field")
             if resolved.attribute is not None:
                 raise Unsupported(f"{path}[{i}]", "a composite source on an attribute (use a terms aggregation)")
@@ -509,7 +510,7 @@ class ClusterFields:
             if isinstance(item, str):
                 name, order = item, None
             else:
-                name, order = _single_key(item, path)
+                name, order = single_key(item, path)
             if name in ("_score", "_doc"):
                 out.append(item)
                 continue
@@ -530,12 +531,12 @@ class ClusterFields:
 
     def highlight(self, spec: Any) -> dict[str, Any]:
         """The highlight with its fields and queries on the index's names (keyword names onto their text)."""
-        spec = dict(_object(spec, HIGHLIGHT))
+        spec = dict(an_object(spec, HIGHLIGHT))
         fields = spec.get("fields", {})
         pairs = (
             fields.items()
             if isinstance(fields, Mapping)
-            else [_single_key(f, "highlight.fields") for f in _clauses(fields)]
+            else [single_key(f, "highlight.fields") for f in clause_list(fields)]
         )
         mapped: dict[str, Any] = {}
         for name, options in pairs:
@@ -553,17 +554,17 @@ class ClusterFields:
     def suggest(self, spec: Any) -> dict[str, Any]:
         """Term and phrase suggesters on the index's text fields; the index has no completion field."""
         out = {}
-        for name, suggester in _object(spec, "suggest").items():
+        for name, suggester in an_object(spec, "suggest").items():
             if name == "text":
                 out[name] = suggester
                 continue
-            suggester = _object(suggester, f"suggest.{name}")
+            suggester = an_object(suggester, f"suggest.{name}")
             for kind in ("completion", "term", "phrase"):
                 if kind not in suggester:
                     continue
                 if kind == "completion":
                     raise Unsupported(f"suggest.{name}.completion", "the index has no completion field")
-                options = _object(suggester[kind], f"suggest.{name}.{kind}")
+                options = an_object(suggester[kind], f"suggest.{name}.{kind}")
                 if options.get("field") not in LEXICAL_FIELDS:
                     raise Unsupported(f"suggest.{name}.{kind}.field", f"suggestions from {options.get('field')!r}")
             out[name] = suggester
@@ -617,12 +618,12 @@ def query_words(query: Any) -> list[str]:
         wanted = query_string.positive_text(tree, lambda name: name is None or name in LEXICAL_FIELDS)
         return [wanted] if wanted else []
     if kind == "bool":
-        return [w for key in ("must", "should") for c in _clauses(spec.get(key)) for w in query_words(c)]
+        return [w for key in ("must", "should") for c in clause_list(spec.get(key)) for w in query_words(c)]
     inner = {"function_score": "query", "boosting": "positive", "nested": "query", "pinned": "organic"}.get(kind)
     if inner is not None:
         return query_words(spec.get(inner))
     if kind == "dis_max":
-        return [w for c in _clauses(spec.get("queries")) for w in query_words(c)]
+        return [w for c in clause_list(spec.get("queries")) for w in query_words(c)]
     return []
 
 
@@ -636,14 +637,14 @@ def constraints(query: Any) -> list[dict[str, Any]]:
     """
     kind, spec = next(iter(query.items()))
     if kind == "bool":
-        out = list(_clauses(spec.get("filter")))
-        if _clauses(spec.get("must_not")):
-            out.append({"bool": {"must_not": _clauses(spec["must_not"])}})
-        for clause in _clauses(spec.get("must")):
+        out = list(clause_list(spec.get("filter")))
+        if clause_list(spec.get("must_not")):
+            out.append({"bool": {"must_not": clause_list(spec["must_not"])}})
+        for clause in clause_list(spec.get("must")):
             out += constraints(clause)
-        should = _clauses(spec.get("should"))
+        should = clause_list(spec.get("should"))
         msm = spec.get("minimum_should_match")
-        required = msm not in (None, 0, "0") or not (_clauses(spec.get("must")) or _clauses(spec.get("filter")))
+        required = msm not in (None, 0, "0") or not (clause_list(spec.get("must")) or clause_list(spec.get("filter")))
         if should and required and not any(query_words(c) for c in should):
             out.append({"bool": {"should": should, "minimum_should_match": msm if msm is not None else 1}})
         return out
@@ -998,7 +999,7 @@ def delegate_search(
     suggest = fields.suggest(body["suggest"]) if body.get("suggest") not in (None, {}) else None
     extras = {k: body[k] for k in CLUSTER_ORDER_ONLY if body.get(k) is not None}
     if "collapse" in extras:
-        collapse = _object(extras["collapse"], "collapse")
+        collapse = an_object(extras["collapse"], "collapse")
         resolved = fields.resolve(collapse.get("field"), KEYWORD, "collapse.field")
         if resolved.attribute is not None:
             raise Unsupported("collapse.field", "collapsing by an attribute (several values per product)")
@@ -1067,7 +1068,7 @@ def parse_knn(spec: Any, fields: ClusterFields) -> Knn:
         if len(spec) != 1:
             raise Unsupported("knn", "several kNN searches in one request")
         spec = spec[0]
-    spec = _object(spec, "knn")
+    spec = an_object(spec, "knn")
     for key in spec:
         if key not in KNN_KEYS:
             raise Unsupported(f"knn.{key}")
@@ -1078,7 +1079,7 @@ def parse_knn(spec: Any, fields: ClusterFields) -> Knn:
     k = spec.get("k", 10)
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise InvalidQuery("knn.k", "expected a positive integer")
-    filters = [fields.query(q, f"knn.filter[{i}]") for i, q in enumerate(_clauses(spec.get("filter")))]
+    filters = [fields.query(q, f"knn.filter[{i}]") for i, q in enumerate(clause_list(spec.get("filter")))]
     # The dense leg searches its own vectors with its own settings; fusion weighs the legs, not a boost.
     ignored = tuple(f"knn.{key}" for key in ("field", "num_candidates", "boost") if key in spec)
     return Knn(numbers, k, filters, ignored)
@@ -1093,26 +1094,10 @@ def _number(value: Any, path: str) -> float:
     return float(value)
 
 
-def _single_key(value: Any, path: str) -> tuple[str, Any]:
-    if not isinstance(value, Mapping) or len(value) != 1:
-        raise InvalidQuery(path, "expected an object with exactly one key")
-    return next(iter(value.items()))
-
-
 def _field_key(spec: Any, path: str) -> tuple[str, Any]:
     """The one field a leaf query names, beside its options (``boost``, ``_name``...)."""
-    spec = _object(spec, path)
+    spec = an_object(spec, path)
     names = [k for k in spec if k not in OPTIONS]
     if len(names) != 1:
         raise InvalidQuery(path, "expected one field")
     return names[0], spec[names[0]]
-
-
-def _object(value: Any, path: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise InvalidQuery(path, "expected an object")
-    return value
-
-
-def _clauses(value: Any) -> list[Any]:
-    return [] if value is None else value if isinstance(value, list) else [value]

@@ -52,6 +52,7 @@ from ..core.product import Product
 from ..core.retrieval import LEXICAL, Retriever, Stage
 from ..core.settings import LEXICAL_FIELDS, ServiceSettings
 from . import query_string
+from .body_checks import a_number, a_string, an_object, clause_list, single_key
 from .es_compat import EsSearch, InvalidQuery, Unsupported, parse_search
 from .field_aliases import alias_of
 
@@ -197,7 +198,7 @@ class Compiler:
             keys = {attribute_key(target.name, v) for v in texts}
             return tantivy.Query.term_set_query(self.schema, "attr", sorted(keys))
         if target.kind == "numeric":
-            numbers = [_number(v, path) for v in texts]
+            numbers = [a_number(v, path) for v in texts]
             return _any(self.range(target, n, n, True, True, path) for n in numbers)
         return _any(self.words([target.name], v, phrase=False, every=True) for v in texts)
 
@@ -279,7 +280,7 @@ class Compiler:
     # ------------------------------------------------------------ the DSL
 
     def query(self, query: Any, path: str, scoring: bool) -> Compiled:
-        kind, spec = _single_key(query, path)
+        kind, spec = single_key(query, path)
         where = f"{path}.{kind}"
         if kind == "match_all":
             return Compiled()
@@ -296,24 +297,24 @@ class Compiler:
         if kind == "range":
             return Compiled(self._range(spec, where))
         if kind == "exists":
-            name = _string(_object(spec, where).get("field"), f"{where}.field")
+            name = a_string(an_object(spec, where).get("field"), f"{where}.field")
             target = self.target(name, f"{where}.field")
             if target.facet is None:
                 raise Unsupported(f"{where}.field", f"exists on {name!r}")
             return Compiled(tantivy.Query.exists_query(target.facet, json_subpaths=target.kind == "category"))
         if kind == "ids":
-            values = _object(spec, where).get("values")
+            values = an_object(spec, where).get("values")
             if not isinstance(values, list):
                 raise InvalidQuery(f"{where}.values", "expected a list of ids")
             return Compiled(self.exact(Target("id", "id"), values, where))
         if kind == "bool":
             return self._bool(spec, where, scoring)
         if kind == "constant_score":
-            return Compiled(self.query(_object(spec, where).get("filter"), f"{where}.filter", False).constraint)
+            return Compiled(self.query(an_object(spec, where).get("filter"), f"{where}.filter", False).constraint)
         if kind == "function_score":
-            return self._function_score(_object(spec, where), where, scoring)
+            return self._function_score(an_object(spec, where), where, scoring)
         if kind == "dis_max":
-            queries = _object(spec, where).get("queries")
+            queries = an_object(spec, where).get("queries")
             if not isinstance(queries, list) or not queries:
                 raise InvalidQuery(f"{where}.queries", "expected a list of queries")
             return self._alternatives(queries, f"{where}.queries", scoring, required=1)
@@ -334,9 +335,9 @@ class Compiler:
         return Compiled() if inner is None else self.query(inner, f"{path}.query", scoring)
 
     def _match(self, kind: str, spec: Any, path: str, scoring: bool) -> Compiled:
-        name, value = _single_key(spec, path)
+        name, value = single_key(spec, path)
         options = value if isinstance(value, Mapping) else {"query": value}
-        text = _string(options.get("query"), f"{path}.{name}.query", scalars=True)
+        text = a_string(options.get("query"), f"{path}.{name}.query", scalars=True)
         target = self.target(name, f"{path}.{name}")
         every = str(options.get("operator", "or")).lower() == "and"
         phrase = kind in ("match_phrase", "match_phrase_prefix")
@@ -347,8 +348,8 @@ class Compiler:
         return Compiled(self.words([name], text, phrase, every, f"{path}.{name}"))
 
     def _multi_match(self, kind: str, spec: Any, path: str, scoring: bool) -> Compiled:
-        spec = _object(spec, path)
-        text = _string(spec.get("query"), f"{path}.query", scalars=True)
+        spec = an_object(spec, path)
+        text = a_string(spec.get("query"), f"{path}.query", scalars=True)
         fields = self.default_fields(spec.get("fields"), f"{path}.fields")
         every = str(spec.get("operator", "or")).lower() == "and"
         phrase = spec.get("type") in ("phrase", "phrase_prefix")
@@ -372,8 +373,8 @@ class Compiler:
         return Compiled(query, texts=[text], prefixes=[query], beginnings=tokens[-1:])
 
     def _query_string(self, kind: str, spec: Any, path: str, scoring: bool) -> Compiled:
-        spec = _object(spec, path)
-        text = _string(spec.get("query"), f"{path}.query")
+        spec = an_object(spec, path)
+        text = a_string(spec.get("query"), f"{path}.query")
         operator = spec.get("default_operator", "or")
         try:
             tree = query_string.parse(text, str(operator), simple=kind == "simple_query_string")
@@ -406,8 +407,8 @@ class Compiler:
             return self.words(fields, node.text, node.phrase, every, path)
         if isinstance(node, query_string.Span):
             target = self.target(node.field, path)
-            low = None if node.low is None else _number(node.low, path)
-            high = None if node.high is None else _number(node.high, path)
+            low = None if node.low is None else a_number(node.low, path)
+            high = None if node.high is None else a_number(node.high, path)
             return self.range(target, low, high, node.include_low, node.include_high, path)
         occurs = {
             query_string.MUST: tantivy.Occur.Must,
@@ -418,8 +419,8 @@ class Compiler:
         return tantivy.Query.boolean_query(clauses)
 
     def _term(self, kind: str, spec: Any, path: str) -> tantivy.Query:
-        spec = {k: v for k, v in _object(spec, path).items() if k not in ("boost", "_name", "case_insensitive")}
-        name, value = _single_key(spec, path)
+        spec = {k: v for k, v in an_object(spec, path).items() if k not in ("boost", "_name", "case_insensitive")}
+        name, value = single_key(spec, path)
         target = self.target(name, f"{path}.{name}")
         if kind == "term":
             values = [value.get("value") if isinstance(value, Mapping) else value]
@@ -430,10 +431,10 @@ class Compiler:
         return self.exact(target, values, f"{path}.{name}")
 
     def _range(self, spec: Any, path: str) -> tantivy.Query:
-        spec = {k: v for k, v in _object(spec, path).items() if k not in ("boost", "_name")}
-        name, bounds = _single_key(spec, path)
+        spec = {k: v for k, v in an_object(spec, path).items() if k not in ("boost", "_name")}
+        name, bounds = single_key(spec, path)
         where = f"{path}.{name}"
-        bounds = _object(bounds, where)
+        bounds = an_object(bounds, where)
         low = high = None
         include_low = include_high = True
         for key, value in bounds.items():
@@ -445,7 +446,7 @@ class Compiler:
                 raise Unsupported(f"{where}.{key}")
             if value is None:  # "from": null is an open bound
                 continue
-            number = _number(value, f"{where}.{key}")
+            number = a_number(value, f"{where}.{key}")
             if key in ("gt", "gte", "from"):
                 exclusive = key == "gt" or (key == "from" and bounds.get("include_lower") is False)
                 if low is None or number > low or (number == low and exclusive):
@@ -460,26 +461,26 @@ class Compiler:
         return self.range(target, low, high, include_low, include_high, where)
 
     def _bool(self, spec: Any, path: str, scoring: bool) -> Compiled:
-        spec = _object(spec, path)
+        spec = an_object(spec, path)
         for key in spec:
             if key not in {"must", "filter", "should", "must_not", "minimum_should_match", "boost", "_name"}:
                 raise InvalidQuery(f"{path}.{key}", "unknown key for a bool query")
         out = Compiled()
         required: list[tantivy.Query | None] = []
         for key, ctx in (("must", scoring), ("filter", False)):
-            for i, clause in enumerate(_clauses(spec.get(key))):
+            for i, clause in enumerate(clause_list(spec.get(key))):
                 part = self.query(clause, f"{path}.{key}[{i}]", ctx)
                 required.append(part.constraint)
                 out.add_words(part)
         excluded = [
             self.query(clause, f"{path}.must_not[{i}]", False).constraint
-            for i, clause in enumerate(_clauses(spec.get("must_not")))
+            for i, clause in enumerate(clause_list(spec.get("must_not")))
         ]
-        should = _clauses(spec.get("should"))
+        should = clause_list(spec.get("should"))
         if should:
             msm = _minimum_should_match(spec.get("minimum_should_match"), len(should), f"{path}.minimum_should_match")
             if msm is None:
-                msm = 0 if _clauses(spec.get("must")) or _clauses(spec.get("filter")) else 1
+                msm = 0 if clause_list(spec.get("must")) or clause_list(spec.get("filter")) else 1
             part = self._alternatives(should, f"{path}.should", scoring, msm)
             required.append(part.constraint)
             out.add_words(part)
@@ -569,9 +570,9 @@ class Aggregations:
 
     def check(self, aggs: Any, path: str, native_only: bool = False) -> None:
         """Refuse what cannot be answered before anything runs (a 501 naming it)."""
-        for name, spec in _object(aggs, path).items():
+        for name, spec in an_object(aggs, path).items():
             where = f"{path}.{name}"
-            kinds = [k for k in _object(spec, where) if k not in (*SUB_AGGREGATIONS, "meta")]
+            kinds = [k for k in an_object(spec, where) if k not in (*SUB_AGGREGATIONS, "meta")]
             if len(kinds) != 1:
                 raise InvalidQuery(where, "expected one aggregation type")
             kind = kinds[0]
@@ -590,10 +591,10 @@ class Aggregations:
                 raise Unsupported(f"{where}.{kind}", f"aggregation type {kind!r} on the embedded backend")
 
     def _native(self, kind: str, spec: Any, path: str) -> dict[str, Any]:
-        spec = dict(_object(spec, path))
+        spec = dict(an_object(spec, path))
         if "field" not in spec:
             raise Unsupported(path, "an aggregation without a field (scripts)")
-        target = self.compiler.target(_string(spec["field"], f"{path}.field"), f"{path}.field")
+        target = self.compiler.target(a_string(spec["field"], f"{path}.field"), f"{path}.field")
         if target.facet is None:
             raise Unsupported(f"{path}.field", f"aggregating {spec['field']!r} (a text field)")
         spec["field"] = target.facet
@@ -654,7 +655,7 @@ class Aggregations:
         return {"doc_count": found, **(self._run(subs, query, path) if subs else {})}
 
     def _filters(self, spec: Any, base: tantivy.Query, subs: Any, path: str) -> dict[str, Any]:
-        spec = _object(spec, f"{path}.filters")
+        spec = an_object(spec, f"{path}.filters")
         if spec.get("other_bucket") or "other_bucket_key" in spec:
             raise Unsupported(f"{path}.filters.other_bucket")
         named = spec.get("filters")
@@ -708,14 +709,16 @@ class HighlightField:
 
 
 def parse_highlight(spec: Any, compiler: Compiler) -> list[HighlightField]:
-    spec = _object(spec, "highlight")
+    spec = an_object(spec, "highlight")
     raw = spec.get("fields", {})
     entries: list[tuple[str, Mapping[str, Any]]] = []
     if isinstance(raw, Mapping):
-        entries = [(k, _object(v or {}, f"highlight.fields.{k}")) for k, v in raw.items()]
+        entries = [(k, an_object(v or {}, f"highlight.fields.{k}")) for k, v in raw.items()]
     elif isinstance(raw, list):
         for item in raw:
-            entries += [(k, _object(v or {}, f"highlight.fields.{k}")) for k, v in _object(item, "highlight").items()]
+            entries += [
+                (k, an_object(v or {}, f"highlight.fields.{k}")) for k, v in an_object(item, "highlight").items()
+            ]
     else:
         raise InvalidQuery("highlight.fields", "expected an object of fields")
     for key in ("highlight_query",):
@@ -736,8 +739,8 @@ def parse_highlight(spec: Any, compiler: Compiler) -> list[HighlightField]:
             out.append(
                 HighlightField(
                     name=each,
-                    pre=_string(pre[0] if isinstance(pre, list) and pre else pre, "highlight.pre_tags"),
-                    post=_string(post[0] if isinstance(post, list) and post else post, "highlight.post_tags"),
+                    pre=a_string(pre[0] if isinstance(pre, list) and pre else pre, "highlight.pre_tags"),
+                    post=a_string(post[0] if isinstance(post, list) and post else post, "highlight.post_tags"),
                     fragment_size=_count(merged.get("fragment_size", DEFAULT_FRAGMENT_SIZE), "fragment_size"),
                     fragments=_count(merged.get("number_of_fragments", DEFAULT_FRAGMENTS), "number_of_fragments"),
                     no_match_size=_count(merged.get("no_match_size", 0), "no_match_size"),
@@ -844,7 +847,7 @@ def parse_sort(sort: Any, compiler: Compiler) -> FieldSort | None:
         if isinstance(item, str):
             name, order = item, None
         else:
-            name, options = _single_key(item, where)
+            name, options = single_key(item, where)
             order = options.get("order") if isinstance(options, Mapping) else options
             if isinstance(options, Mapping) and options.get("missing") not in (None, "_last"):
                 raise Unsupported(f"{where}.{name}.missing", "missing values first (they sort last)")
@@ -1077,7 +1080,7 @@ def compile_search(
         raise InvalidQuery("aggregations", "found two aggregation type definitions: use aggs or aggregations")
     if aggs_key and params.get("typed_keys") not in (None, "false"):
         raise Unsupported("typed_keys", "with aggregations")
-    aggregations = Aggregations(compiler, _object(body[aggs_key[0]], aggs_key[0])) if aggs_key else None
+    aggregations = Aggregations(compiler, an_object(body[aggs_key[0]], aggs_key[0])) if aggs_key else None
     highlight = parse_highlight(body["highlight"], compiler) if body.get("highlight") not in (None, {}) else []
     sort = parse_sort(body.get("sort"), compiler)
     filters, nothing, ignored = _prefilter(body, limits)
@@ -1118,42 +1121,10 @@ def _prefilter(body: Mapping[str, Any], limits: ServiceSettings) -> tuple[Any, b
 # ------------------------------------------------------------------ value checks
 
 
-def _single_key(value: Any, path: str) -> tuple[str, Any]:
-    if not isinstance(value, Mapping) or len(value) != 1:
-        raise InvalidQuery(path, "expected an object with exactly one key")
-    return next(iter(value.items()))
-
-
-def _object(value: Any, path: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise InvalidQuery(path, "expected an object")
-    return value
-
-
-def _clauses(value: Any) -> list[Any]:
-    return [] if value is None else value if isinstance(value, list) else [value]
-
-
-def _string(value: Any, path: str, scalars: bool = False) -> str:
-    if isinstance(value, str) or (scalars and isinstance(value, int | float) and not isinstance(value, bool)):
-        return str(value)
-    raise InvalidQuery(path, "expected a string")
-
-
 def _scalar(value: Any, path: str) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    return _string(value, path, scalars=True)
-
-
-def _number(value: Any, path: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InvalidQuery(path, "expected a number") from None
-    if isinstance(value, bool) or not math.isfinite(number):
-        raise InvalidQuery(path, "expected a number")
-    return number
+    return a_string(value, path, scalars=True)
 
 
 def _count(value: Any, path: str) -> int:

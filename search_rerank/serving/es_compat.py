@@ -37,6 +37,7 @@ from ..core.product import Product
 from ..core.reasons import TIMEOUT
 from ..core.retrieval import DENSE, LEXICAL
 from ..core.settings import ServiceSettings, Settings
+from .body_checks import InvalidQuery, a_number, a_string, an_object, clause_list, single_key
 from .field_aliases import source_with_aliases
 from .json_input import InvalidBody, NotJson, parse_json
 from .ubi import UbiSearchParams
@@ -86,14 +87,6 @@ SOURCE_KEYS = {"includes", "include", "excludes", "exclude"}
 # request_cache, typed_keys, ...) do not change which products come back, in which order.
 UNSUPPORTED_PARAMS = {"sort", "filter_path", "rest_total_hits_as_int", "scroll", "df", "default_operator"}
 DEFAULT_TRACK_TOTAL_HITS = 10_000  # Elasticsearch counts exactly up to this many by default
-
-
-class InvalidQuery(SearchRerankError):
-    """The request is malformed (a 400): ``field`` is its path in the body."""
-
-    def __init__(self, field: str, reason: str):
-        self.field = field
-        super().__init__(f"[{field}] {reason}")
 
 
 class Unsupported(SearchRerankError):
@@ -252,7 +245,7 @@ def _aggregations(body: Mapping[str, Any], params: Mapping[str, str]) -> dict[st
     if params.get("typed_keys") not in (None, "false"):
         # It renames every aggregation in the answer; the cluster is asked without it.
         raise Unsupported("typed_keys", "with aggregations")
-    return dict(_object(body[given[0]], given[0]))
+    return dict(an_object(body[given[0]], given[0]))
 
 
 def parse_msearch(
@@ -293,14 +286,14 @@ def parse_msearch(
 
 
 def _msearch_item(header: Any, body: Any, default_index: str) -> tuple[str, dict[str, Any]]:
-    index = _object(header, "header").get("index", default_index)
+    index = an_object(header, "header").get("index", default_index)
     if isinstance(index, list) and all(isinstance(name, str) for name in index):
         index = ",".join(index)
-    return _string(index, "header.index"), dict(_object(body, "body"))
+    return a_string(index, "header.index"), dict(an_object(body, "body"))
 
 
 def _query(query: Any, path: str, scoring: bool, out: _Clauses) -> None:
-    kind, spec = _single_key(query, path)
+    kind, spec = single_key(query, path)
     where = f"{path}.{kind}"
     if kind == "match_all":
         return
@@ -313,26 +306,26 @@ def _query(query: Any, path: str, scoring: bool, out: _Clauses) -> None:
     elif kind == "bool":
         _bool(spec, where, scoring, out)
     elif kind == "constant_score":
-        _query(_object(spec, where).get("filter"), f"{where}.filter", scoring=False, out=out)
+        _query(an_object(spec, where).get("filter"), f"{where}.filter", scoring=False, out=out)
     else:
         raise Unsupported(where, f"query type {kind!r}")
 
 
 def _bool(spec: Any, path: str, scoring: bool, out: _Clauses) -> None:
-    spec = _object(spec, path)
+    spec = an_object(spec, path)
     for key in spec:
         if key not in {"must", "filter", "should", "must_not", "minimum_should_match", "boost", "_name"}:
             raise InvalidQuery(f"{path}.{key}", "unknown key for a bool query")
-    if _clauses(spec.get("must_not")):
+    if clause_list(spec.get("must_not")):
         raise Unsupported(f"{path}.must_not", "excluding documents")
-    for i, clause in enumerate(_clauses(spec.get("must"))):
+    for i, clause in enumerate(clause_list(spec.get("must"))):
         _query(clause, f"{path}.must[{i}]", scoring, out)
-    for i, clause in enumerate(_clauses(spec.get("filter"))):
+    for i, clause in enumerate(clause_list(spec.get("filter"))):
         _query(clause, f"{path}.filter[{i}]", False, out)
-    should = _clauses(spec.get("should"))
+    should = clause_list(spec.get("should"))
     if should:
         msm = spec.get("minimum_should_match")
-        required = msm not in (None, 0, "0") or not (_clauses(spec.get("must")) or _clauses(spec.get("filter")))
+        required = msm not in (None, 0, "0") or not (clause_list(spec.get("must")) or clause_list(spec.get("filter")))
         if msm not in (None, 0, "0", 1, "1"):
             raise Unsupported(f"{path}.minimum_should_match", f"{msm!r} (only 1 is supported)")
         _should(should, f"{path}.should", scoring, required, out)
@@ -342,7 +335,7 @@ def _should(clauses: list[Any], path: str, scoring: bool, required: bool, out: _
     """Text alternatives add their words; filter alternatives become one any-of condition."""
     texts, filters = _Clauses(), _Clauses()
     for i, clause in enumerate(clauses):
-        kind, _ = _single_key(clause, f"{path}[{i}]")
+        kind, _ = single_key(clause, f"{path}[{i}]")
         target = texts if kind in TEXT_QUERIES or _only_text(clause) else filters
         _query(clause, f"{path}[{i}]", scoring if target is texts else False, target)
     out.texts += texts.texts
@@ -363,10 +356,10 @@ def _only_text(clause: Any) -> bool:
     kind, spec = next(iter(clause.items()))
     if kind != "bool" or not isinstance(spec, Mapping):
         return False
-    nested = [c for key in ("must", "should") for c in _clauses(spec.get(key))]
+    nested = [c for key in ("must", "should") for c in clause_list(spec.get(key))]
     return (
         bool(nested)
-        and not _clauses(spec.get("filter"))
+        and not clause_list(spec.get("filter"))
         and all(
             isinstance(c, Mapping) and len(c) == 1 and (next(iter(c)) in TEXT_QUERIES or _only_text(c)) for c in nested
         )
@@ -390,19 +383,19 @@ def _union(alternatives: list[_Terms | _Range], path: str) -> _Terms | _Range:
 
 def _text(kind: str, spec: Any, path: str, out: _Clauses) -> str:
     if kind in {"match", "match_phrase", "match_phrase_prefix", "match_bool_prefix"}:
-        _, spec = _single_key(spec, path)
+        _, spec = single_key(spec, path)
         if not isinstance(spec, Mapping):
-            return _string(spec, path)
-    spec = _object(spec, path)
+            return a_string(spec, path)
+    spec = an_object(spec, path)
     for key in spec:
         if key != "query":
             out.ignore(f"{kind}.{key}")
-    return _string(spec.get("query"), f"{path}.query")
+    return a_string(spec.get("query"), f"{path}.query")
 
 
 def _leaf_filter(kind: str, spec: Any, path: str) -> _Terms | _Range:
-    spec = {k: v for k, v in _object(spec, path).items() if k not in {"boost", "_name"}}
-    name, value = _single_key(spec, path)
+    spec = {k: v for k, v in an_object(spec, path).items() if k not in {"boost", "_name"}}
+    name, value = single_key(spec, path)
     if kind == "range":
         if name != "price":
             raise Unsupported(f"{path}.{name}", "range filters on a field other than price")
@@ -416,7 +409,7 @@ def _leaf_filter(kind: str, spec: Any, path: str) -> _Terms | _Range:
         if not isinstance(value, list):
             raise InvalidQuery(f"{path}.{name}", "terms takes a list of values")
         values = value
-    return _Terms(target, frozenset(_string(v, f"{path}.{name}", scalars=True) for v in values))
+    return _Terms(target, frozenset(a_string(v, f"{path}.{name}", scalars=True) for v in values))
 
 
 def _field(name: str, path: str) -> str:
@@ -427,14 +420,14 @@ def _field(name: str, path: str) -> str:
 
 
 def _price_range(spec: Any, path: str) -> _Range:
-    spec = _object(spec, path)
+    spec = an_object(spec, path)
     out = _Range()
     for key, value in spec.items():
         if key == "boost":
             continue
         if key not in {"gte", "gt", "lte", "lt"}:
             raise Unsupported(f"{path}.{key}")
-        number = _number(value, f"{path}.{key}")
+        number = a_number(value, f"{path}.{key}")
         if key == "gte":
             out.low = max(out.low, number)
         elif key == "gt":
@@ -499,7 +492,7 @@ def _sort(sort: Any) -> None:
     """Only relevance order exists here; anything else would silently be a different order."""
     items = sort if isinstance(sort, list) else [] if sort is None else [sort]
     for item in items:
-        name, order = (item, "desc") if isinstance(item, str) else _single_key(item, "sort")
+        name, order = (item, "desc") if isinstance(item, str) else single_key(item, "sort")
         if isinstance(order, Mapping):
             order = order.get("order", "desc")
         if name != "_score":
@@ -514,7 +507,7 @@ def _source(value: Any) -> SourceFilter:
         return SourceFilter(enabled=value)
     if isinstance(value, (str, list)):
         return SourceFilter(includes=_patterns(value, "_source"))
-    value = _object(value, "_source")
+    value = an_object(value, "_source")
     for key in value:
         if key not in SOURCE_KEYS:
             raise InvalidQuery(f"_source.{key}", f"unknown key (expected {', '.join(sorted(SOURCE_KEYS))})")
@@ -531,7 +524,7 @@ def _patterns(value: Any, path: str) -> tuple[str, ...]:
         return (value,)
     if not isinstance(value, list):
         raise InvalidQuery(path, "expected a string or a list of strings")
-    return tuple(_string(v, f"{path}[{i}]") for i, v in enumerate(value))
+    return tuple(a_string(v, f"{path}[{i}]") for i, v in enumerate(value))
 
 
 def _source_params(params: Mapping[str, str]) -> SourceFilter:
@@ -546,14 +539,14 @@ def _ubi(ext: Any) -> UbiSearchParams | None:
     """``ext.ubi``, as the OpenSearch UBI plugin takes it; other search extensions belong to other plugins."""
     if ext is None:
         return None
-    ext = _object(ext, "ext")
+    ext = an_object(ext, "ext")
     for key in ext:
         if key != "ubi":
             raise Unsupported(f"ext.{key}", "search extension (only ext.ubi is served)")
     if "ubi" not in ext:
         return None
     try:
-        return UbiSearchParams.model_validate(_object(ext["ubi"], "ext.ubi"))
+        return UbiSearchParams.model_validate(an_object(ext["ubi"], "ext.ubi"))
     except ValidationError as exc:
         error = exc.errors()[0]
         raise InvalidQuery(".".join(["ext.ubi", *map(str, error["loc"])]), error["msg"]) from exc
@@ -620,38 +613,6 @@ def _total(result: SearchResult | None, settings: Settings, track: bool | int) -
 
 
 # ------------------------------------------------------------------ value checks
-
-
-def _single_key(value: Any, path: str) -> tuple[str, Any]:
-    if not isinstance(value, Mapping) or len(value) != 1:
-        raise InvalidQuery(path, "expected an object with exactly one key")
-    return next(iter(value.items()))
-
-
-def _object(value: Any, path: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise InvalidQuery(path, "expected an object")
-    return value
-
-
-def _clauses(value: Any) -> list[Any]:
-    return [] if value is None else value if isinstance(value, list) else [value]
-
-
-def _string(value: Any, path: str, scalars: bool = False) -> str:
-    if isinstance(value, str) or (scalars and isinstance(value, (int, float)) and not isinstance(value, bool)):
-        return str(value)
-    raise InvalidQuery(path, "expected a string")
-
-
-def _number(value: Any, path: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond a double's range
-        raise InvalidQuery(path, "expected a number") from None
-    if isinstance(value, bool) or not math.isfinite(number):
-        raise InvalidQuery(path, "expected a number")
-    return number
 
 
 def _count(value: Any, path: str) -> int:

@@ -53,6 +53,7 @@ from ..core.errors import ConfigError
 from ..core.pipeline import SearchPipeline
 from ..core.retrieval import DENSE, LEXICAL, Stage, leg_candidates
 from ..core.settings import RerankSettings, Settings
+from .body_checks import a_string, an_object, single_key
 from .embedded_search import ConstrainedLeg
 from .es_compat import EsSearch, InvalidQuery, Unsupported
 
@@ -257,9 +258,9 @@ class _Planner:
         node, path = self.body[RETRIEVER], RETRIEVER
         stages: list[str] = []
         while True:
-            kind, spec = _single_key(node, path)
+            kind, spec = single_key(node, path)
             where = f"{path}.{kind}"
-            spec = _object(spec, where)
+            spec = an_object(spec, where)
             if kind == "diversify":
                 if stages:
                     raise Unsupported(where, f"diversify inside {stages[-1]}: the pipeline diversifies last")
@@ -298,10 +299,10 @@ class _Planner:
         ignored = {"query_vector", "query_vector_builder", "top_n_chunks"}
         _known(spec, where, {"type", "field", "lambda", "rank_window_size", RETRIEVER, "size", "_name"} | ignored)
         _known_ignored(spec, where, ignored, self.ignored, "MMR's relevance is the pipeline's score")
-        kind = _string(_required(spec, "type", where), f"{where}.type")
+        kind = a_string(_required(spec, "type", where), f"{where}.type")
         if kind != "mmr":
             raise InvalidQuery(f"{where}.type", f"unknown diversification type [{kind}] (only mmr)")
-        _string(_required(spec, "field", where), f"{where}.field")
+        a_string(_required(spec, "field", where), f"{where}.field")
         lam = _number(_required(spec, "lambda", where), f"{where}.lambda")
         if not 0.0 <= lam <= 1.0:
             raise InvalidQuery(f"{where}.lambda", "must be between 0.0 and 1.0")
@@ -321,8 +322,8 @@ class _Planner:
             _known_ignored(spec, where, {"inference_id"}, self.ignored, "the service's reranker ranks")
             if "chunk_rescorer" in spec:
                 raise Unsupported(f"{where}.chunk_rescorer", "the reranker reads each product's text whole")
-            _string(_required(spec, "field", where), f"{where}.field")
-            query = _string(_required(spec, "inference_text", where), f"{where}.inference_text")
+            a_string(_required(spec, "field", where), f"{where}.field")
+            query = a_string(_required(spec, "inference_text", where), f"{where}.inference_text")
             window = _window(spec.get("rank_window_size", ES_WINDOW), f"{where}.rank_window_size", limit=1000)
             if "min_score" in spec:
                 self.out.rerank_min_score = _number(spec["min_score"], f"{where}.min_score")
@@ -346,7 +347,7 @@ class _Planner:
             if len(rescore) != 1:
                 raise Unsupported(where, "several rescorers in sequence (the pipeline reranks once)")
             rescore, where = rescore[0], f"{where}[0]"
-        rescore = _object(rescore, where)
+        rescore = an_object(rescore, where)
         _known(rescore, where, {"window_size", "query", "learning_to_rank"})
         if "query" not in rescore:
             other = next(iter(rescore.keys() - {"window_size"}), "query")
@@ -354,7 +355,7 @@ class _Planner:
         window = _window(rescore.get("window_size", ES_WINDOW), f"{where}.window_size", limit=1000)
         if window < self.size:
             raise InvalidQuery(f"{where}.window_size", f"must be greater than or equal to size [{self.size}]")
-        spec = _object(rescore["query"], f"{where}.query")
+        spec = an_object(rescore["query"], f"{where}.query")
         _known(spec, f"{where}.query", {"rescore_query", "query_weight", "rescore_query_weight", "score_mode"})
         _known_ignored(
             spec,
@@ -364,7 +365,7 @@ class _Planner:
             "the reranker's blend weighs",
         )
         where = f"{where}.query.rescore_query"
-        kind, query = _single_key(_required(spec, "rescore_query", f"{where}.query"), where)
+        kind, query = single_key(_required(spec, "rescore_query", f"{where}.query"), where)
         text = _query_text(kind, query, f"{where}.{kind}")
         if text is None:
             raise Unsupported(
@@ -427,7 +428,7 @@ class _Planner:
         leaves: list[Leaf] = []
         for i, entry in enumerate(children):
             at = f"{where}.retrievers[{i}]"
-            entry = _object(entry, at)
+            entry = an_object(entry, at)
             weight, leaf_normalizer = 1.0, None
             if RETRIEVER in entry:  # the wrapped form: {"retriever": ..., "weight": w}
                 _known(entry, at, {RETRIEVER, "weight"} | ({"normalizer"} if kind == "linear" else set()))
@@ -437,10 +438,10 @@ class _Planner:
                         raise InvalidQuery(f"{at}.weight", "must be greater than or equal to 0")
                 if "normalizer" in entry:
                     leaf_normalizer = _choice(entry["normalizer"], NORMALIZERS, f"{at}.normalizer")
-                entry, at = _object(entry[RETRIEVER], f"{at}.{RETRIEVER}"), f"{at}.{RETRIEVER}"
+                entry, at = an_object(entry[RETRIEVER], f"{at}.{RETRIEVER}"), f"{at}.{RETRIEVER}"
             elif kind == "linear":
                 raise InvalidQuery(at, "expected an object with retriever, weight and normalizer")
-            child, child_spec = _single_key(entry, at)
+            child, child_spec = single_key(entry, at)
             child_at = f"{at}.{child}"
             if child in FUSIONS:
                 raise Unsupported(child_at, f"{child} inside {kind}: the pipeline fuses once, its two legs")
@@ -455,7 +456,7 @@ class _Planner:
             if any(leaf.kind == child for leaf in leaves):
                 leg = "lexical" if child == "standard" else "dense"
                 raise Unsupported(child_at, f"a second {child} retriever (the pipeline has one {leg} leg)")
-            child_spec = _object(child_spec, child_at)
+            child_spec = an_object(child_spec, child_at)
             own = _filters(child_spec.get("filter"), f"{child_at}.filter")
             leaves.append(Leaf(child, child_at, child_spec, own, weight, leaf_normalizer, f"{where}.retrievers[{i}]"))
         return leaves
@@ -466,7 +467,7 @@ class _Planner:
             raise InvalidQuery(f"{where}.query", "cannot specify both query and retrievers")
         if kind == "linear" and normalizer is None:
             raise InvalidQuery(f"{where}.normalizer", "required when query is specified")
-        text = _string(spec["query"], f"{where}.query")
+        text = a_string(spec["query"], f"{where}.query")
         if "fields" in spec:
             self.ignored.append(f"{where}.fields (the pipeline searches the product's fields)")
         standard = Leaf("standard", f"{where}.query", {"query": {"multi_match": {"query": text}}}, [])
@@ -522,7 +523,7 @@ class _Planner:
         self.section["lexical"] = {"from": where, "min_score": self.out.lexical_min_score}
         query = spec.get("query")
         if query is not None:
-            _object(query, f"{where}.query")
+            an_object(query, f"{where}.query")
         return query
 
     def _knn(self, leaf: Leaf, has_text: bool) -> None:
@@ -545,7 +546,7 @@ class _Planner:
         for key in ("inner_hits", "boost"):
             if key in spec:
                 raise Unsupported(f"{where}.{key}", "in a knn retriever")
-        described["field"] = _string(_required(spec, "field", where), f"{where}.field")
+        described["field"] = a_string(_required(spec, "field", where), f"{where}.field")
         if ("query_vector" in spec) == ("query_vector_builder" in spec):
             raise InvalidQuery(where, "exactly one of [query_vector, query_vector_builder] must be provided")
         if "query_vector" in spec:
@@ -598,24 +599,24 @@ def _dim(leg: Any) -> int | None:
 def _query_text(kind: str, spec: Any, where: str) -> str | None:
     """The words of a text query (``match`` and kin, ``multi_match`` and kin); None for any other query."""
     if kind in TEXT_QUERIES:
-        _, value = _single_key(spec, where)
+        _, value = single_key(spec, where)
         if isinstance(value, Mapping):
-            return _string(value.get("query"), f"{where}.query")
-        return _string(value, where)
+            return a_string(value.get("query"), f"{where}.query")
+        return a_string(value, where)
     if kind in FIELDLESS_TEXT_QUERIES:
-        return _string(_object(spec, where).get("query"), f"{where}.query")
+        return a_string(an_object(spec, where).get("query"), f"{where}.query")
     return None
 
 
 def _model_text(builder: Any, where: str, ignored: list[str]) -> str:
-    kind, spec = _single_key(builder, where)
+    kind, spec = single_key(builder, where)
     if kind != "text_embedding":
         raise Unsupported(f"{where}.{kind}", "a query vector builder other than text_embedding")
-    spec = _object(spec, f"{where}.{kind}")
+    spec = an_object(spec, f"{where}.{kind}")
     _known(spec, f"{where}.{kind}", {"model_id", "model_text"})
     if "model_id" in spec:
         ignored.append(f"{where}.{kind}.model_id (the service's bi-encoder embeds the text)")
-    text = _string(_required(spec, "model_text", f"{where}.{kind}"), f"{where}.{kind}.model_text")
+    text = a_string(_required(spec, "model_text", f"{where}.{kind}"), f"{where}.{kind}.model_text")
     if not text.strip():
         raise InvalidQuery(f"{where}.{kind}.model_text", "must not be empty")
     return text
@@ -637,7 +638,7 @@ def _filters(value: Any, where: str) -> list[Any]:
         return []
     items = value if isinstance(value, list) else [value]
     for i, item in enumerate(items):
-        _object(item, f"{where}[{i}]" if isinstance(value, list) else where)
+        an_object(item, f"{where}[{i}]" if isinstance(value, list) else where)
     return list(items)
 
 
@@ -663,26 +664,8 @@ def _required(spec: Mapping[str, Any], key: str, where: str) -> Any:
     return spec[key]
 
 
-def _single_key(value: Any, where: str) -> tuple[str, Any]:
-    if not isinstance(value, Mapping) or len(value) != 1:
-        raise InvalidQuery(where, "expected an object with exactly one key")
-    return next(iter(value.items()))
-
-
-def _object(value: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise InvalidQuery(where, "expected an object")
-    return value
-
-
-def _string(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        raise InvalidQuery(where, "expected a string")
-    return value
-
-
 def _choice(value: Any, choices: Sequence[str], where: str) -> str:
-    text = _string(value, where)
+    text = a_string(value, where)
     if text not in choices:
         raise InvalidQuery(where, f"unknown value [{text}] (expected one of {', '.join(choices)})")
     return text

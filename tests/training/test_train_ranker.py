@@ -16,7 +16,7 @@ from search_rerank.core.ranker_features import FEATURES
 from search_rerank.core.settings import Settings
 from search_rerank.data.dataset import Query
 from search_rerank.indexing.indexes import build_index
-from search_rerank.training.ranker import RankerTraining
+from search_rerank.training.ranker import RankerTraining, sampled_queries
 
 QUICK = RankerTraining(max_rounds=30, early_stopping_rounds=10, min_data_in_leaf=5)
 
@@ -48,6 +48,23 @@ def test_the_saved_model_keeps_the_rounds_cross_validation_on_train_chose(genera
     assert 1 <= rounds <= QUICK.max_rounds  # type: ignore[operator]
     assert 0 < card.parameters["cv_ndcg10"] <= 1  # type: ignore[operator]
     assert lightgbm.Booster(model_file=str(tmp_path / "cv" / MODEL_FILE)).num_trees() == rounds
+
+
+def test_a_query_cap_trains_on_that_many_train_queries_at_most(generated, trained_ranker, tmp_path):
+    settings, data, _ = generated
+    capped = replace(QUICK, max_queries=20)
+    card = trained_ranker(settings, data.split("train"), data.split("dev"), tmp_path / "capped", capped)
+    assert 0 < card.data.splits["train"].queries <= 20
+    assert card.parameters["max_queries"] == 20
+
+
+def test_the_query_sample_is_the_same_for_a_seed_and_keeps_each_query_with_its_judgments(generated):
+    _, data, _ = generated
+    queries, qrels = data.split("train")
+    first, second = sampled_queries((queries, qrels), 25, seed=7), sampled_queries((queries, qrels), 25, seed=7)
+    assert first == second and len(first[1]) == 25
+    assert set(first[0]) == set(first[1]) and all(first[1][qid] == qrels[qid] for qid in first[1])
+    assert sampled_queries((queries, qrels), None, seed=7) == (queries, qrels)
 
 
 def test_stopping_on_dev_records_no_cross_validation(generated, trained_ranker, tmp_path):
