@@ -169,6 +169,24 @@ def by_stopping(args, profile: str, products: int, queries: int, saved: dict[str
     return out
 
 
+def at_scale(saved: dict[str, Any]) -> str:
+    """A line on the same comparison at 20,000 products (``benchmarks/ltr_at_scale.py``), when it has run."""
+    figures = saved.get("at_scale", {})
+    if not figures:
+        return ""
+    parts = [
+        f"{p} {r['learned_ranker']['ltr']:.3f} against the best linear blend's "
+        f"{r['learned_ranker']['ltr_detail']['linear_blends_test'][r['learned_ranker']['ltr_detail']['best_linear_on_test']]:.3f}"
+        f" (p {r['learned_ranker']['ltr_p_vs_best_linear']:.4f}, "
+        f"{r['hard_profile']['test']['queries']['sparse']:,} test queries)"
+        for p, r in sorted(figures.items())
+    ]
+    return (
+        '\nOn larger datasets of each profile (section "Both profiles at scale", `benchmarks/ltr_at_scale.py`) the '
+        "same training beats the best linear blend chosen on test: " + "; ".join(parts) + "."
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").strip().split("\n")[0])
     ap.add_argument("--products", type=int, nargs=2, default=[3000, 8000], help="per profile: easy hard")
@@ -318,6 +336,7 @@ Significant at p < 0.05 against the tuned blend (sparse labels): {
     }. Dev-to-test variance is large at these sizes (a few hundred judged queries per split), which is why the
 rounds are not chosen on dev. The sparse labels are pooled from BM25's top 20, so a ranker trained on
 them also learns their bias; the complete-label columns show whether the gain holds without it.
+{at_scale(saved)}
 """
     write_section("learned_ranker", "Learned ranker (LTR) against the tuned blend", body)
 
