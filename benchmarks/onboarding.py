@@ -152,7 +152,11 @@ def profile_results(state: Mapping[str, Any], heldout: set[str], plan: Mapping[s
     return results
 
 
-def run_profile(args: argparse.Namespace, profile: str, products: int, queries: int) -> dict[str, Any]:
+def onboarding_plan(
+    args: argparse.Namespace, profile: str, products: int, queries: int
+) -> tuple[Plan, Settings, dict[str, Any]]:
+    """The onboarding plan for a profile (its state folder named after the dataset and the plan), the settings
+    it starts from (the generated dataset indexed with the defaults) and the plan's arguments."""
     config = GeneratorConfig(products=products, queries=queries, seed=args.seed, pooled=HARD_POOLED, profile=profile)
     data = cached_dataset(args.work, config)
     base = Settings(index_dir=args.work / f"idx-{data.name}", models_dir=args.work / "models")
@@ -181,6 +185,12 @@ def run_profile(args: argparse.Namespace, profile: str, products: int, queries: 
         seed=args.seed,
         promotion_p=args.promotion_p,
     )
+    return plan, base, plan_args
+
+
+def run_profile(args: argparse.Namespace, profile: str, products: int, queries: int) -> dict[str, Any]:
+    plan, base, plan_args = onboarding_plan(args, profile, products, queries)
+    dataset = plan.dataset
     started = time.perf_counter()
     state = onboard_run(plan, base, None)
     print(f"{profile}: onboarded in {(time.perf_counter() - started) / 60:.1f} min (this run)", flush=True)
@@ -328,8 +338,10 @@ def per_profile(values: Sequence[int], profiles: Sequence[str], flag: str) -> li
     return list(values)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=(__doc__ or "").strip().split("\n")[0])
+def parser(doc: str) -> argparse.ArgumentParser:
+    """The options that name an onboarding run (and the script's own); ``benchmarks/stacking_leak.py`` reads
+    the same run's state with them."""
+    ap = argparse.ArgumentParser(description=doc.strip().split("\n")[0])
     ap.add_argument("--profiles", nargs="+", choices=PROFILES, default=list(PROFILES))
     ap.add_argument("--products", type=int, nargs="+", default=[3000, 8000], help="per profile")
     ap.add_argument("--queries", type=int, nargs="+", default=[1000, 1500], help="per profile")
@@ -345,7 +357,11 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "work")
     ap.add_argument("--results", type=Path, default=RESULTS, help="the results file to merge into")
     ap.add_argument("--no-write", action="store_true", help="print the section, do not touch docs/BENCHMARKS.md")
-    args = ap.parse_args()
+    return ap
+
+
+def main() -> None:
+    args = parser(__doc__ or "").parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     products = per_profile(args.products, args.profiles, "--products")
     queries = per_profile(args.queries, args.profiles, "--queries")
