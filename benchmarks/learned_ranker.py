@@ -98,17 +98,24 @@ def run_profile(
     qids = sorted(scores["sparse"]["tuned"])
     sparse = scores["sparse"]
 
-    def against(baseline: str):
-        return paired_test([sparse[baseline][q] for q in qids], [sparse["ltr"][q] for q in qids])
+    def against(baseline: str, among: list[str] = qids):
+        return paired_test([sparse[baseline][q] for q in among], [sparse["ltr"][q] for q in among])
 
     significance = against("tuned")
     linear = {k: v for k, v in mean["sparse"].items() if k.startswith("linear-")}
     best_linear = max(linear, key=lambda k: linear[k])
     versus_best_linear = against(best_linear)
+    # The product types the generator kept out of train: does what the ranker learnt carry over to them?
+    heldout = [q for q in qids if test_q[q].meta.get("heldout") == "1"]
     return {
         "ltr": mean["sparse"]["ltr"],
         "ltr_p_vs_tuned": significance.p_value,
         "ltr_p_vs_best_linear": versus_best_linear.p_value,
+        "heldout": {
+            "queries": len(heldout),
+            **{k: sum(sparse[k][q] for q in heldout) / max(len(heldout), 1) for k in ("tuned", best_linear, "ltr")},
+            "ltr_p_vs_best_linear": against(best_linear, heldout).p_value if heldout else None,
+        },
         "complete": {"ltr": mean["complete"]["ltr"]},
         "ltr_detail": {
             "tuned_recomputed": mean["sparse"]["tuned"],

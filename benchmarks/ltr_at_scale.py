@@ -70,6 +70,18 @@ def rows(results: dict[str, dict[str, Any]], profiles: list[str]) -> list[list[o
     ]
 
 
+def heldout_cell(learned: dict[str, Any]) -> str:
+    """The learned ranker against the best linear blend on the held-out product types' test queries."""
+    heldout = learned.get("heldout")
+    if heldout is None:
+        return "not measured in this run"
+    best = learned["ltr_detail"]["best_linear_on_test"]
+    return (
+        f"{heldout['ltr']:.3f} vs {heldout[best]:.3f}, p {heldout['ltr_p_vs_best_linear']:.4f} "
+        f"({heldout['queries']:,} queries)"
+    )
+
+
 def tests(results: dict[str, dict[str, Any]], profiles: list[str]) -> list[list[object]]:
     """Per profile: the sizes, the paired tests and how the ranker was trained and chosen."""
     out = []
@@ -89,6 +101,7 @@ def tests(results: dict[str, dict[str, Any]], profiles: list[str]) -> list[list[
                 detail["best_iteration"],
                 f"{detail['dev_ndcg10']:.4f} vs {detail['dev_best_linear_blend']:.4f}",
                 "yes" if detail["promoted"] else "no",
+                heldout_cell(learned),
                 results[p]["measured"]["date"],
             ]
         )
@@ -139,6 +152,7 @@ profile's figures were taken (commands: {commands}).
                 "rounds",
                 "dev: ltr vs best blend",
                 "promoted",
+                "held-out types: ltr vs best linear",
                 "measured",
             ],
             tests(results, profiles),
