@@ -34,8 +34,8 @@ from report import save_figure, table, write_section  # noqa: E402
 from search_rerank.core.model_card import load_card  # noqa: E402
 from search_rerank.data.loaders import load_beir  # noqa: E402
 from search_rerank.indexing.indexes import open_pipeline  # noqa: E402
-from search_rerank.training.mining import MiningConfig, first_stage_lists  # noqa: E402
-from search_rerank.training.reranker import DevRerankEvaluator, RerankerTraining, judged_subset, train_reranker  # noqa: E402
+from search_rerank.training.mining import MiningConfig, first_stage_lists, judged_subset  # noqa: E402
+from search_rerank.training.reranker import DevRerankEvaluator, RerankerTraining, train_reranker  # noqa: E402
 
 BLENDS = (0.0, 0.25, 0.5, 0.75, 1.0)
 RECIPES = {

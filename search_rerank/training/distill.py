@@ -34,8 +34,8 @@ from ..data.dataset import Query
 from ..data.qrels import Qrels
 from .arguments import precision_name, trainer_arguments
 from .card import save_training_card
-from .mining import first_stage_lists
-from .reranker import DevRerankEvaluator, best_evaluation, judged_subset
+from .mining import first_stage_lists, judged_subset
+from .reranker import DevRerankEvaluator, best_evaluation
 
 ONNX_FP32_FILE = "model.onnx"
 EVAL_KEYS = (MODEL_METRIC, "best_blend", BASELINE_METRIC, "rerank_only_ndcg10")

@@ -49,8 +49,8 @@ from ..data.qrels import Qrels
 from ..evaluation.evaluate import relevance_metrics
 from .arguments import precision_name, trainer_arguments
 from .card import save_training_card
-from .mining import MiningConfig, first_stage_lists, sample_positives, sample_random_negatives
-from .reranker import best_evaluation, judged_subset
+from .mining import MiningConfig, first_stage_lists, judged_subset, sample_positives, sample_random_negatives
+from .reranker import best_evaluation
 
 
 @dataclass(frozen=True)

@@ -122,3 +122,11 @@ def sample_random_negatives(
         if len(out) == k:
             break
     return out
+
+
+def judged_subset(queries: Mapping[str, Query], qrels: Qrels, n: int, seed: int) -> dict[str, Query]:
+    """At most ``n`` judged queries, sampled with ``seed`` so every trainer and benchmark evaluates the same dev set."""
+    judged = sorted(q for q in qrels if q in queries)
+    if len(judged) > n:
+        judged = sorted(np.random.default_rng(seed).choice(judged, size=n, replace=False).tolist())
+    return {q: queries[q] for q in judged}

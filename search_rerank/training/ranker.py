@@ -44,6 +44,7 @@ from ..data.qrels import Qrels
 from ..evaluation.evaluate import relevance_metrics
 from ..evaluation.tune import NDCG, RankingCache
 from .card import save_training_card
+from .mining import judged_subset
 
 Unjudged = Literal["auto", "zero", "drop"]
 Stopping = Literal["cv", "dev"]
@@ -122,12 +123,12 @@ def candidate_lists(
 def sampled_queries(
     split: tuple[Mapping[str, Query], Qrels], limit: int | None, seed: int
 ) -> tuple[Mapping[str, Query], Qrels]:
-    """At most ``limit`` of the split's judged queries, drawn at random with ``seed``; all of them without one."""
-    queries, qrels = split
-    if limit is None or len(qrels) <= limit:
+    """At most ``limit`` of the split's judged queries (``judged_subset``, as the trainers sample dev), with their
+    judgments; all of them without a limit."""
+    if limit is None:
         return split
-    kept = set(np.random.default_rng(seed).choice(sorted(qrels), size=limit, replace=False).tolist())
-    return {qid: q for qid, q in queries.items() if qid in kept}, {qid: qrels[qid] for qid in kept}
+    kept = judged_subset(*split, limit, seed)
+    return kept, {qid: split[1][qid] for qid in kept}
 
 
 def stage_input_settings(settings: Settings) -> Settings:

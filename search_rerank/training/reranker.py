@@ -37,7 +37,7 @@ from ..data.qrels import Qrels
 from ..evaluation.evaluate import relevance_metrics
 from .arguments import precision_name, trainer_arguments
 from .card import save_training_card
-from .mining import MiningConfig, Pair, first_stage_lists, mine_pairs
+from .mining import MiningConfig, Pair, first_stage_lists, judged_subset, mine_pairs
 
 
 @dataclass(frozen=True)
@@ -148,14 +148,6 @@ def best_evaluation(state, keys: Sequence[str]) -> dict[str, float] | None:
         None,
     )
     return None if logged is None else {key: float(logged[f"eval_{key}"]) for key in keys}
-
-
-def judged_subset(queries: Mapping[str, Query], qrels: Qrels, n: int, seed: int) -> dict[str, Query]:
-    """At most ``n`` judged queries, sampled with ``seed`` so every trainer and benchmark evaluates the same dev set."""
-    judged = sorted(q for q in qrels if q in queries)
-    if len(judged) > n:
-        judged = sorted(np.random.default_rng(seed).choice(judged, size=n, replace=False).tolist())
-    return {q: queries[q] for q in judged}
 
 
 def train_reranker(
