@@ -320,7 +320,7 @@ def issue_checks(saved: Mapping[str, Any], profiles: Sequence[str]) -> list[str]
             ltr_text += "; dev nDCG@10 of the ranker " + ", ".join(
                 f"{label} {value:.4f}" for label, value in choices[NDCG].items()
             )
-            ltr_text += f", served: {choices['chosen']}"
+            ltr_text += f", measured on test: {choices['chosen']}"
         lines.append(
             f"{p}: defaults {figures['defaults']:.4f} against the BM25 leg's {figures['bm25']:.4f} "
             f"({'at least' if figures['defaults'] >= figures['bm25'] else 'below'}); served settings after each step "

@@ -237,6 +237,7 @@ def measure(choices: Mapping[str, Settings], splits: Splits) -> Measured:
 
     first = next(iter(choices.values()))
     chosen = next(iter(choices))
+    depth = measuring_depth(first)
     dev_choices: dict[str, float] = {}
     served: dict[str, Any] = {}
     bm25: dict[str, Any] = {}
@@ -244,7 +245,7 @@ def measure(choices: Mapping[str, Settings], splits: Splits) -> Measured:
     try:
         for split in sorted(splits, key=lambda name: name != "dev"):  # dev first: it chooses
             queries, qrels = splits[split]
-            cache = RankingCache(pipeline, queries, qrels, depth=measuring_depth(first), progress=True)
+            cache = RankingCache(pipeline, queries, qrels, depth=depth, progress=True)
             try:
                 if split == "dev":
                     scores = {label: cache.score(settings) for label, settings in choices.items()}

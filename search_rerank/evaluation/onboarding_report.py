@@ -98,7 +98,7 @@ def _step_section(name: str, step: Mapping[str, Any]) -> str:
         parts.append(
             f"<p>Variants decided on dev ({NDCG}): "
             + ", ".join(f"{html.escape(label)} {value:.4f}" for label, value in choices[NDCG].items())
-            + f"; measured and served: <b>{html.escape(choices['chosen'])}</b>.</p>"
+            + f"; the one measured on test: <b>{html.escape(choices['chosen'])}</b>.</p>"
         )
     if step.get("changes"):
         parts.append(f"<p>Settings it sets:</p><pre>{html.escape(tomli_w.dumps(step['changes']))}</pre>")
