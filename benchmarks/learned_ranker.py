@@ -176,6 +176,12 @@ def by_stopping(args, profile: str, products: int, queries: int, saved: dict[str
     return out
 
 
+def best_linear_on_test(figures: dict[str, Any]) -> float:
+    """The test nDCG@10 of the best linear blend chosen on test, from ``run_profile``'s figures."""
+    detail = figures["ltr_detail"]
+    return detail["linear_blends_test"][detail["best_linear_on_test"]]
+
+
 def at_scale(saved: dict[str, Any]) -> str:
     """A line on the same comparison at 20,000 products (``benchmarks/ltr_at_scale.py``), when it has run."""
     figures = saved.get("at_scale", {})
@@ -183,8 +189,7 @@ def at_scale(saved: dict[str, Any]) -> str:
         return ""
     parts = [
         f"{p} {r['learned_ranker']['ltr']:.3f} against the best linear blend's "
-        f"{r['learned_ranker']['ltr_detail']['linear_blends_test'][r['learned_ranker']['ltr_detail']['best_linear_on_test']]:.3f}"
-        f" (p {r['learned_ranker']['ltr_p_vs_best_linear']:.4f}, "
+        f"{best_linear_on_test(r['learned_ranker']):.3f} (p {r['learned_ranker']['ltr_p_vs_best_linear']:.4f}, "
         f"{r['hard_profile']['test']['queries']['sparse']:,} test queries)"
         for p, r in sorted(figures.items())
     ]
@@ -240,7 +245,7 @@ def main() -> None:
             detail[p]["tuned_recomputed"],
             learned[p]["ltr"],
             f"{learned[p]['ltr_p_vs_tuned']:.4f}",
-            f"{detail[p]['best_linear_on_test']} {detail[p]['linear_blends_test'][detail[p]['best_linear_on_test']]:.3f}",
+            f"{detail[p]['best_linear_on_test']} {best_linear_on_test(learned[p]):.3f}",
             f"{learned[p]['ltr_p_vs_best_linear']:.4f}",
             detail[p]["tuned_recomputed_complete"],
             learned[p]["complete"]["ltr"],

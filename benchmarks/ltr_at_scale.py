@@ -53,10 +53,6 @@ def rows(results: dict[str, dict[str, Any]], profiles: list[str]) -> list[list[o
     def cells(pick) -> list[object]:
         return [value for p in profiles for value in pick(results[p]["hard_profile"], results[p]["learned_ranker"])]
 
-    def best(learned: dict[str, Any]) -> float:
-        detail = learned["ltr_detail"]
-        return detail["linear_blends_test"][detail["best_linear_on_test"]]
-
     return [
         ["BM25 leg", *cells(lambda m, _: (m["bm25"], m["complete"]["bm25"]))],
         ["dense leg", *cells(lambda m, _: (m["dense"], m["complete"]["dense"]))],
@@ -65,7 +61,7 @@ def rows(results: dict[str, dict[str, Any]], profiles: list[str]) -> list[list[o
             "tune on dev",
             *cells(lambda _, r: (r["ltr_detail"]["tuned_recomputed"], r["ltr_detail"]["tuned_recomputed_complete"])),
         ],
-        ["best linear blend, chosen on test", *cells(lambda _, r: (best(r), ""))],
+        ["best linear blend, chosen on test", *cells(lambda _, r: (learned_ranker.best_linear_on_test(r), ""))],
         ["learned ranker on top of the tune", *cells(lambda _, r: (r["ltr"], r["complete"]["ltr"]))],
     ]
 
