@@ -211,20 +211,24 @@ def ranker(built_index, trained_ranker, tmp_path_factory):
     return settings, card, data.split("dev")
 
 
-def test_a_long_tail_boost_that_costs_the_ranker_dev_ndcg_is_turned_off(ranker):
+@pytest.fixture(scope="module")
+def overwhelmed(ranker):
+    """The ranker step's choices under a long-tail boost strong enough to reorder everything, and dev."""
     settings, card, dev = ranker
     overwhelming = settings.override(longtail={"enabled": True, "method": "boost", "strength": 10.0, "gate": 0.0})
-    choices = step_choices(overwhelming, "ranker", {"ltr": {"model": "r", "enabled": True}}, card)
+    return step_choices(overwhelming, "ranker", {"ltr": {"model": "r", "enabled": True}}, card), dev
+
+
+def test_a_long_tail_boost_that_costs_the_ranker_dev_ndcg_is_turned_off(overwhelmed):
+    choices, dev = overwhelmed
     found = measure({label: measured for label, (_, measured) in choices.items()}, {"dev": dev})
     assert found.chosen == "long-tail boost off"
     assert choices[found.chosen][0]["longtail"] == {"enabled": False}
     assert found.dev_choices[found.chosen] > found.dev_choices[AS_TRAINED]
 
 
-def test_the_choice_dev_prefers_is_the_one_measured_on_test(ranker):
-    settings, card, dev = ranker
-    overwhelming = settings.override(longtail={"enabled": True, "method": "boost", "strength": 10.0, "gate": 0.0})
-    choices = step_choices(overwhelming, "ranker", {"ltr": {"model": "r", "enabled": True}}, card)
+def test_the_choice_dev_prefers_is_the_one_measured_on_test(overwhelmed):
+    choices, dev = overwhelmed
     found = measure({label: measured for label, (_, measured) in choices.items()}, {"dev": dev, "test": dev})
     assert found.served["test"]["metrics"] == found.served["dev"]["metrics"]
     assert found.served["dev"]["metrics"]["nDCG@10"] == found.dev_choices[found.chosen]
