@@ -36,7 +36,7 @@ from .longtail import is_long_tail, long_tail_stage
 from .personalise import personalise, skip_reason
 from .product import Product
 from .profile import ShopperProfile, facet_values
-from .ranker_features import FieldScorer, features
+from .ranker_features import FieldScorer, features, query_codes
 from .reasons import TIMEOUT, reason_code
 from .retrieval import DENSE, LEGS, LEXICAL, Reranker, Retriever, Stage
 from .settings import Settings
@@ -359,7 +359,8 @@ class SearchPipeline:
         ids = [c.product_id for c in candidates]
         leg = self.legs.get(LEXICAL)
         per_field = leg.field_scores(query, ids) if isinstance(leg, FieldScorer) else None
-        return features(query, candidates, self.store.get(ids), self.store.popularity(ids), per_field)
+        vectors = self.vectors_of(ids) if query_codes(query) else None  # only code queries have anchors
+        return features(query, candidates, self.store.get(ids), self.store.popularity(ids), per_field, vectors)
 
     # ------------------------------------------------------------ helpers
 

@@ -8,9 +8,19 @@ what is missing (a product only one leg found). So every leg's score and rank
 comes with a missing flag, and the text features are computed on the fly from
 the product record, the same way in training and serving.
 
+A query that names a product code ("dhp482", or "7466h" for "JD-7466H", the
+number off a box without its brand prefix) names one product; the shopper's
+next best are products like it. No per-product feature can say which those
+are, since the query names no type, so the candidates whose code the query
+names are the list's *anchors*, and every candidate gets its brand agreement
+and its bi-encoder cosine with them. Without them the ranker learnt which
+product types tend to answer code queries, which helps only on types it was
+trained on (measured in docs/BENCHMARKS.md, "Code anchors").
+
 ``features`` is a pure function of (query, candidates, products, popularity,
-per-field BM25); the pipeline gathers those and passes them in. A missing
-value is NaN, which LightGBM routes as missing rather than as a number.
+per-field BM25, product vectors); the pipeline gathers those and passes them
+in. A missing value is NaN, which LightGBM routes as missing rather than as a
+number.
 """
 
 from __future__ import annotations
@@ -52,6 +62,8 @@ FEATURES: tuple[str, ...] = (
     "number_match",
     "model_number_match",
     "model_number_prefix",
+    "code_anchor_brand",
+    "code_anchor_cosine",
     "brand_match",
     "category_match",
     "price",
@@ -97,6 +109,22 @@ def _squash(word: str) -> str:
     return re.sub(r"[./-]", "", word)
 
 
+def query_codes(query: str) -> set[str]:
+    """The product codes a query names, squashed ("DW-735X" and "dw735x" alike): what makes code anchors."""
+    return {_squash(w) for w in words(query) if _is_model_number(w)}
+
+
+def _product_codes(text_words: set[str]) -> set[str]:
+    """A product's squashed codes (and numbers), each with the parts between its separators that are codes
+    themselves: "jd-7466h" gives "jd7466h" and "7466h", which is what a shopper copies off the box."""
+    codes = set()
+    for word in text_words:
+        if _has_digit(word):
+            codes.add(_squash(word))
+            codes.update(p for p in re.split(r"[./-]", word) if len(p) >= 4 and _is_model_number(p))
+    return codes
+
+
 def _coverage(terms: Sequence[str], found: set[str]) -> float:
     return sum(t in found for t in terms) / len(terms) if terms else 0.0
 
@@ -107,16 +135,19 @@ def features(
     products: Mapping[str, Product],
     popularity: Mapping[str, float],
     field_scores: Mapping[str, Mapping[str, float]] | None = None,
+    vectors: Mapping[str, np.ndarray] | None = None,
 ) -> np.ndarray:
     """One row of ``FEATURES`` per candidate, in the candidates' order (float64, NaN where unknown).
 
     ``candidates`` are the list the ranker reorders (fused, possibly reranked),
     so ``fused_rank`` is the position in it. ``field_scores``: per field, the
-    BM25 of each product against the query (absent: NaN features).
+    BM25 of each product against the query (absent: NaN features). ``vectors``:
+    the products' unit bi-encoder vectors, needed only when the query names a
+    code (``query_codes``); without them the anchor cosine is NaN.
     """
     terms = list(dict.fromkeys(words(query)))
     numbers = [t for t in terms if _has_digit(t)]
-    models = {_squash(t) for t in terms if _is_model_number(t)}
+    models = query_codes(query)
     phrase = " ".join(words(query))
     prices = [p.price for p in products.values() if p.price is not None]
     median_price = float(np.median(prices)) if prices else MISSING
@@ -151,7 +182,35 @@ def features(
             values[index["log_price"]] = math.log1p(product.price)
             if median_price > 0:
                 values[index["price_vs_median"]] = product.price / median_price
+    _code_anchor_features(out, index, candidates, products, vectors or {})
     return out
+
+
+def _code_anchor_features(
+    out: np.ndarray,
+    index: Mapping[str, int],
+    candidates: Sequence[Candidate],
+    products: Mapping[str, Product],
+    vectors: Mapping[str, np.ndarray],
+) -> None:
+    """Brand agreement and bi-encoder cosine with the anchors (candidates whose code the query names in full,
+    ``model_number_match`` 1); left NaN when the list has none, as for any query without a code."""
+    anchors = [
+        c.product_id
+        for row, c in enumerate(candidates)
+        if out[row, index["model_number_match"]] == 1.0 and c.product_id in products
+    ]
+    if not anchors:
+        return
+    brands = {products[a].brand.casefold() for a in anchors if products[a].brand}
+    anchor_vectors = [vectors[a] for a in anchors if a in vectors]
+    for row, candidate in enumerate(candidates):
+        product = products.get(candidate.product_id)
+        if product is not None:
+            out[row, index["code_anchor_brand"]] = float(bool(product.brand) and product.brand.casefold() in brands)
+        vector = vectors.get(candidate.product_id)
+        if vector is not None and anchor_vectors:
+            out[row, index["code_anchor_cosine"]] = float(max(np.dot(vector, a) for a in anchor_vectors))
 
 
 def _text_features(
@@ -173,10 +232,10 @@ def _text_features(
     values[index["title_terms"]] = len(title)
     values[index["phrase_in_title"]] = float(bool(phrase) and f" {phrase} " in f" {' '.join(title)} ")
     values[index["number_match"]] = _coverage(numbers, text_set) if numbers else MISSING
-    squashed = {_squash(w) for w in text_set if _has_digit(w)}
+    codes = _product_codes(text_set)
     if models:
-        values[index["model_number_match"]] = sum(m in squashed for m in models) / len(models)
-        values[index["model_number_prefix"]] = sum(any(s.startswith(m) for s in squashed) for m in models) / len(models)
+        values[index["model_number_match"]] = sum(m in codes for m in models) / len(models)
+        values[index["model_number_prefix"]] = sum(any(s.startswith(m) for s in codes) for m in models) / len(models)
     query_set = set(terms)
     values[index["brand_match"]] = float(bool(brand) and all(w in query_set for w in brand))
     leaf = words(product.category[-1]) if product.category else []

@@ -73,6 +73,42 @@ def test_features_match_whole_and_partial_model_numbers():
     assert column(whole, "phrase_in_title") == [1.0, 0.0]
 
 
+def test_features_match_a_code_typed_without_its_brand_prefix():
+    grill = Product(id="g1", title="Jesfield Bbq in Charcoal JD-7466H", brand="Jesfield")
+    rows = features("7466h", [Candidate("g1", 1.0, frozenset({"lexical"}), {})], {"g1": grill}, {})
+    assert column(rows, "model_number_match") == [1.0]
+
+
+MAKITA_SANDER = Product(
+    id="m2", title="Makita BO5031 random orbit sander", brand="Makita", category=("Tools", "Sanders")
+)
+
+
+def code_query_candidates() -> list[Candidate]:
+    return [*tiny_candidates(), Candidate("m2", 0.1, frozenset({"lexical"}), {"lexical_score": 1.0, "fused": 0.1})]
+
+
+def test_code_anchors_give_every_candidate_its_brand_and_cosine_with_the_product_the_code_names():
+    vectors = {"d1": np.array([1.0, 0.0]), "s1": np.array([0.6, 0.8]), "m2": np.array([0.0, 1.0])}
+    products = {"d1": DRILL, "s1": SAW, "m2": MAKITA_SANDER}
+    rows = features("makita dhp482", code_query_candidates(), products, {}, vectors=vectors)
+    assert column(rows, "code_anchor_brand") == [1.0, 0.0, 1.0]
+    assert column(rows, "code_anchor_cosine") == pytest.approx([1.0, 0.6, 0.0])
+
+
+def test_code_anchor_features_are_missing_when_no_candidate_carries_the_code():
+    products = {"d1": DRILL, "s1": SAW, "m2": MAKITA_SANDER}
+    for query in ("cordless drill", "dhp999"):
+        rows = features(query, code_query_candidates(), products, {}, vectors={"d1": np.array([1.0])})
+        assert all(math.isnan(v) for v in column(rows, "code_anchor_brand") + column(rows, "code_anchor_cosine"))
+
+
+def test_code_anchor_cosine_is_missing_without_product_vectors():
+    rows = features("dhp482", code_query_candidates(), {"d1": DRILL, "s1": SAW, "m2": MAKITA_SANDER}, {})
+    assert column(rows, "code_anchor_brand") == [1.0, 0.0, 1.0]
+    assert all(math.isnan(v) for v in column(rows, "code_anchor_cosine"))
+
+
 def test_features_leave_per_field_bm25_missing_when_the_leg_cannot_give_it():
     rows = features("drill", tiny_candidates(), {"d1": DRILL, "s1": SAW}, {})
     assert all(math.isnan(v) for v in column(rows, "bm25_title"))
@@ -140,6 +176,17 @@ def test_the_learned_stage_reads_per_field_bm25_from_the_tantivy_leg(shop):
     rows = pipeline.ranker_features("large", candidates)
     assert all(v > 0 for v in column(rows, "bm25_title"))
     assert column(rows, "bm25_description") == [0.0] * len(candidates)
+
+
+def test_the_learned_stage_reads_the_code_anchors_vectors_from_the_dense_leg(tmp_path, tiny_settings):
+    settings = Settings(index_dir=tmp_path / "idx", dense=tiny_settings.model_dump(), longtail={"enabled": False})
+    build_index(PRODUCTS, settings, progress=False)
+    pipeline = open_pipeline(settings)
+    candidates = pipeline.rank_from(pipeline.retrieve("t2", None)).stages[Stage.FUSION]
+    rows = pipeline.ranker_features("t2", candidates)
+    anchor = [c.product_id for c in candidates].index("p2")
+    assert column(rows, "code_anchor_cosine")[anchor] == pytest.approx(1.0, abs=1e-5)
+    assert not any(math.isnan(v) for v in column(rows, "code_anchor_cosine"))
 
 
 def test_a_failing_ranker_leaves_the_order_before_it_and_is_flagged(shop):
