@@ -178,7 +178,7 @@ def best_linear_blend(cache: RankingCache, settings: Settings) -> tuple[float, d
     return scored[best], {"best": best, "dev_ndcg10": scored}
 
 
-def _fit(
+def fit_booster(
     train: tuple[np.ndarray, np.ndarray, list[int]],
     dev: tuple[np.ndarray, np.ndarray, list[int]],
     config: RankerTraining,
@@ -257,7 +257,7 @@ def train_ranker(
         train_arrays = dataset_arrays(lists["train"], variant)
         if not train_arrays[2]:
             raise ValueError("no train query has a relevant product among its candidates: nothing to learn from")
-        booster, rounds, cv_ndcg = _fit(train_arrays, dev_arrays, config)
+        booster, rounds, cv_ndcg = fit_booster(train_arrays, dev_arrays, config)
         ranker = LearnedRanker(booster, FEATURES, out.name)
         dev_ndcg = mean_ndcg(dev[1], apply(ranker, lists["dev"]))
         fitted[variant] = Fitted(booster, dev_ndcg, len(train_arrays[1]), rounds, cv_ndcg)
