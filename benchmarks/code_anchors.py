@@ -238,9 +238,10 @@ are those naming a product code (`query_codes`); held-out types are product type
 
 {verdict(results)}
 
-The anchors' value rests on one assumption, which the ranker checks against the shop's own judgments: a shopper
-who types a code wants that product, then products like it from the same brand. Where the judgments say
-otherwise, the trees give the two features no weight.
+The anchors carry one assumption: a shopper who types a code wants that product, then products like it from
+the same brand. The generator grades code queries that way (the named product exact, the same brand's products
+of its type partial), so these figures show the features doing what they are for, not that a shop's shoppers
+behave so. On a shop's data the trees weigh the two features by that shop's own judgments, like any other.
 
 {details}. Measured: {dates}.
 """
