@@ -76,6 +76,7 @@ MISSING = math.nan
 _WORD = re.compile(r"[a-z0-9]+(?:[./-][a-z0-9]+)*")
 _DIGIT = re.compile(r"\d")
 _LETTER = re.compile(r"[a-z]")
+_SEPARATOR = re.compile(r"[./-]")
 
 
 @runtime_checkable
@@ -106,7 +107,7 @@ def _is_model_number(word: str) -> bool:
 
 
 def _squash(word: str) -> str:
-    return re.sub(r"[./-]", "", word)
+    return _SEPARATOR.sub("", word)
 
 
 def query_codes(query: str) -> set[str]:
@@ -121,7 +122,7 @@ def _product_codes(text_words: set[str]) -> set[str]:
     for word in text_words:
         if _has_digit(word):
             codes.add(_squash(word))
-            codes.update(p for p in re.split(r"[./-]", word) if len(p) >= 4 and _is_model_number(p))
+            codes.update(p for p in _SEPARATOR.split(word) if len(p) >= 4 and _is_model_number(p))
     return codes
 
 
