@@ -39,15 +39,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
-from generated import cached_dataset, cached_index  # noqa: E402
-from hard_profile import LABELS, PROFILES, RESULTS, label_dirs, per_query_ndcg  # noqa: E402
+from hard_profile import LABELS, PROFILES, RESULTS, indexed_profile, label_sets, per_query_ndcg  # noqa: E402
 from report import ROOT, command, machine, read_results, table, write_results, write_section  # noqa: E402
 
 from search_rerank.core.learned_rank import LearnedRanker  # noqa: E402
 from search_rerank.core.ranker_features import FEATURES, query_codes  # noqa: E402
-from search_rerank.core.settings import Settings  # noqa: E402
-from search_rerank.data.generate import HARD_POOLED, GeneratorConfig  # noqa: E402
-from search_rerank.data.loaders import load_beir  # noqa: E402
 from search_rerank.evaluation.significance import paired_test  # noqa: E402
 from search_rerank.evaluation.tune import RankingCache  # noqa: E402
 from search_rerank.indexing.indexes import open_pipeline  # noqa: E402
@@ -83,12 +79,9 @@ def run_profile(args, profile: str) -> dict[str, Any]:
         raise SystemExit(f"{RESULTS} has no at_scale figures for {profile}: run benchmarks/ltr_at_scale.py first")
     measured = at_scale["hard_profile"]
     products, queries = args.products or measured["products"], args.queries or measured["queries"]
-    config = GeneratorConfig(products=products, queries=queries, seed=args.seed, pooled=HARD_POOLED, profile=profile)
-    data = cached_dataset(args.work, config)
-    base = Settings(index_dir=args.work / f"idx-{data.name}", models_dir=args.work / "models")
-    cached_index(data, base)
+    data, base = indexed_profile(args.work, profile, products, queries, args.seed)
     tuned = base.override(**measured["tuned_sections"])
-    sets = {label: load_beir(path) for label, path in label_dirs(data, profile).items()}
+    sets = label_sets(data, profile)
     training = RankerTraining(seed=args.seed, unjudged="zero")
     pipeline = open_pipeline(tuned)
     pipeline.warm_up()

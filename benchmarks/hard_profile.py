@@ -41,6 +41,7 @@ from report import ROOT, read_results, table, write_results, write_section  # no
 from search_rerank.core.identifiers import names_a_code  # noqa: E402
 from search_rerank.core.retrieval import DENSE, LEXICAL  # noqa: E402
 from search_rerank.core.settings import Settings  # noqa: E402
+from search_rerank.data.dataset import Dataset  # noqa: E402
 from search_rerank.data.generate import HARD_POOLED, GeneratorConfig  # noqa: E402
 from search_rerank.data.loaders import load_beir  # noqa: E402
 from search_rerank.evaluation.evaluate import relevance_metrics  # noqa: E402
@@ -66,6 +67,21 @@ CANDIDATES: dict[str, dict[str, Any]] = {
         for w in LINEAR_SHARES
     },
 }
+
+
+def indexed_profile(work: Path, profile: str, products: int, queries: int, seed: int) -> tuple[Path, Settings]:
+    """A profile's generated dataset at this size (sparse labels pooled as for the hard profile) and the default
+    settings over its index, both built once under ``work`` and reused by every benchmark that asks again."""
+    config = GeneratorConfig(products=products, queries=queries, seed=seed, pooled=HARD_POOLED, profile=profile)
+    data = cached_dataset(work, config)
+    settings = Settings(index_dir=work / f"idx-{data.name}", models_dir=work / "models")
+    cached_index(data, settings)
+    return data, settings
+
+
+def label_sets(data: Path, profile: str) -> dict[str, Dataset]:
+    """The dataset under each label set (``LABELS``), loaded."""
+    return {label: load_beir(path) for label, path in label_dirs(data, profile).items()}
 
 
 def label_dirs(data: Path, profile: str) -> dict[str, Path]:
@@ -127,11 +143,8 @@ def measure(cache: RankingCache, settings: Settings, tuned: Settings | None, qre
 
 
 def run_profile(args, profile: str, products: int, queries: int) -> dict[str, Any]:
-    config = GeneratorConfig(products=products, queries=queries, seed=args.seed, pooled=HARD_POOLED, profile=profile)
-    data = cached_dataset(args.work, config)
-    settings = Settings(index_dir=args.work / f"idx-{data.name}", models_dir=args.work / "models")
-    cached_index(data, settings)
-    sets = {label: load_beir(path) for label, path in label_dirs(data, profile).items()}
+    data, settings = indexed_profile(args.work, profile, products, queries, args.seed)
+    sets = label_sets(data, profile)
     pipeline = open_pipeline(settings)
     pipeline.warm_up()
     try:

@@ -33,8 +33,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from generated import cached_dataset, cached_index  # noqa: E402
-from hard_profile import LABELS, PROFILES, RESULTS, fused_run, label_dirs, per_query_ndcg  # noqa: E402
+from hard_profile import LABELS, PROFILES, RESULTS, fused_run, indexed_profile, label_sets, per_query_ndcg  # noqa: E402
 from report import ROOT, read_results, table, write_results, write_section  # noqa: E402
 
 from search_rerank.core.learned_rank import LearnedRanker  # noqa: E402
@@ -42,9 +41,6 @@ from search_rerank.core.model_card import load_card  # noqa: E402
 from search_rerank.core.pipeline import SearchPipeline  # noqa: E402
 from search_rerank.core.ranker_features import FEATURES  # noqa: E402
 from search_rerank.core.retrieval import DENSE, LEXICAL  # noqa: E402
-from search_rerank.core.settings import Settings  # noqa: E402
-from search_rerank.data.generate import HARD_POOLED, GeneratorConfig  # noqa: E402
-from search_rerank.data.loaders import load_beir  # noqa: E402
 from search_rerank.evaluation.significance import paired_test  # noqa: E402
 from search_rerank.evaluation.tune import RankingCache  # noqa: E402
 from search_rerank.indexing.indexes import open_pipeline  # noqa: E402
@@ -54,14 +50,11 @@ from search_rerank.training.ranker import LINEAR_SHARES, RankerTraining, train_r
 def run_profile(
     args, profile: str, products: int, queries: int, saved: dict[str, Any], training: RankerTraining | None = None
 ) -> dict[str, Any]:
-    config = GeneratorConfig(products=products, queries=queries, seed=args.seed, pooled=HARD_POOLED, profile=profile)
-    data = cached_dataset(args.work, config)
-    base = Settings(index_dir=args.work / f"idx-{data.name}", models_dir=args.work / "models")
-    cached_index(data, base)
+    data, base = indexed_profile(args.work, profile, products, queries, args.seed)
     if "tuned_sections" not in saved:
         raise SystemExit(f"{RESULTS} has no tuned settings for {profile}: run benchmarks/hard_profile.py first")
     tuned = base.override(**saved["tuned_sections"])
-    sets = {label: load_beir(path) for label, path in label_dirs(data, profile).items()}
+    sets = label_sets(data, profile)
     name = f"ltr-{data.name}"
     pipeline = open_pipeline(tuned)
     pipeline.warm_up()

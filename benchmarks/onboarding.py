@@ -47,12 +47,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from generated import cached_dataset, cached_index  # noqa: E402
+from hard_profile import indexed_profile, label_dirs  # noqa: E402
 from report import ROOT, read_results, table, write_results, write_section  # noqa: E402
 
 from search_rerank.cli.onboard import NDCG, SPLITS, STEPS, Plan, onboard_run  # noqa: E402
 from search_rerank.core.settings import Settings  # noqa: E402
-from search_rerank.data.generate import HARD_POOLED, GeneratorConfig  # noqa: E402
+from search_rerank.data.generate import HARD_POOLED  # noqa: E402
 from search_rerank.data.loaders import load_dataset  # noqa: E402
 from search_rerank.evaluation.significance import paired_test  # noqa: E402
 
@@ -62,11 +62,6 @@ KEYS = {"baseline": "defaults", "tune": "tuned", "encoder": "encoder_ft", "reran
 """The issue's name for the settings after each onboarding step."""
 OWNED = ("bm25", *KEYS.values(), "onboard_minutes", "heldout", "onboarding")
 """The per-profile keys this script writes (and replaces) in the results file."""
-
-
-def sparse_dir(data: Path, profile: str) -> Path:
-    """The dataset with the sparse pooled labels a shop has: the hard profile's own, the easy one's pooled copy."""
-    return data / "pooled" if profile == "easy" else data
 
 
 def mean(values: Sequence[float]) -> float | None:
@@ -157,11 +152,8 @@ def onboarding_plan(
 ) -> tuple[Plan, Settings, dict[str, Any]]:
     """The onboarding plan for a profile (its state folder named after the dataset and the plan), the settings
     it starts from (the generated dataset indexed with the defaults) and the plan's arguments."""
-    config = GeneratorConfig(products=products, queries=queries, seed=args.seed, pooled=HARD_POOLED, profile=profile)
-    data = cached_dataset(args.work, config)
-    base = Settings(index_dir=args.work / f"idx-{data.name}", models_dir=args.work / "models")
-    cached_index(data, base)
-    dataset = sparse_dir(data, profile)
+    data, base = indexed_profile(args.work, profile, products, queries, args.seed)
+    dataset = label_dirs(data, profile)["sparse"]  # the labels a shop has
     plan_args = {
         "trials": args.trials,
         "epochs": args.epochs,
