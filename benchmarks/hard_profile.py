@@ -54,16 +54,19 @@ UNWEIGHTED = "defaults, codes unweighted"
 """The shipped defaults with a query naming a product code fused like any other (no ``identifier_weights``)."""
 LABELS = ("sparse", "complete")
 RESULTS = ROOT / "benchmarks" / "results" / "learned_ranking.json"
-# The fusion candidates the defaults are chosen from: RRF with equal weights, and linear min-max over the lexical share.
+# The fusion candidates the defaults are chosen from: RRF with equal weights, and linear fusion over the lexical
+# share with each of the score normalisations fusion offers (min-max, the shipped one, is plain "linear-<share>").
 LINEAR_SHARES = (0.5, 0.6, 0.7, 0.8, 0.9)
+NORMALIZATIONS = {"minmax": "linear", "zscore": "linear-zscore", "l2_norm": "linear-l2"}
 CANDIDATES: dict[str, dict[str, Any]] = {
     "rrf": {"method": "rrf", "rank_constant": 60.0, "weights": {LEXICAL: 1.0, DENSE: 1.0}},
     **{
-        f"linear-{w:.1f}": {
+        f"{prefix}-{w:.1f}": {
             "method": "linear",
-            "normalization": "minmax",
+            "normalization": normalization,
             "weights": {LEXICAL: w, DENSE: round(1 - w, 6)},
         }
+        for normalization, prefix in NORMALIZATIONS.items()
         for w in LINEAR_SHARES
     },
 }
