@@ -315,7 +315,13 @@ def tune(
 @click.argument("b", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--dataset", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True)
 @click.option("--split", default="test", show_default=True)
-@click.option("--measure", default="nDCG@10", show_default=True, help="nDCG@10, R@100 or RR@10.")
+@click.option(
+    "--measure",
+    default="nDCG@10",
+    show_default=True,
+    help="nDCG@10, R@100, RR@10, Judged@10, or 'nDCG(judged_only=True)@10' (the judged products alone: two rankers "
+    "compared on sparse labels without the unjudged products either brings up).",
+)
 @click.option(
     "--movers",
     type=click.IntRange(min=0),

@@ -32,6 +32,8 @@ from .qrels import Qrels, read_beir_qrels, read_trec_qrels, write_beir_qrels, wr
 SRW_RATINGS: Mapping[float, int] = {100.0: 3, 10.0: 2, 1.0: 1, 0.0: 0}
 """ESCI as the SRW sample writes it: Exact 100, Substitute 10, Complement 1, Irrelevant 0, to the ESCI gains."""
 CSV_HEADER = ("query", "product_id", "grade")
+CSV_NOTE = "title"
+"""An optional column for the annotator (what ``judgments pool`` writes); read past, never stored."""
 READ_FORMATS = ("trec", "beir", "csv", "srw", "ubi")
 WRITE_FORMATS = ("trec", "beir", "csv", "srw")
 
@@ -154,13 +156,17 @@ def _rating(value: Any) -> float | None:
 
 
 def read_csv_judgments(path: str | Path, ids: _Ids | None = None) -> Judgments:
-    """``query,product_id,grade`` rows with that header; the query is the text a shopper typed."""
+    """``query,product_id,grade`` rows with that header (and a ``title`` column, ignored, if the file has one);
+    the query is the text a shopper typed."""
     ids = ids or _Ids(None)
     judgments = Judgments({})
 
     def row(cells: dict[str, Any]) -> tuple[str, str, int]:
-        if set(cells) != set(CSV_HEADER):
-            raise ValueError(f"columns {sorted(map(str, cells))}; expected exactly {', '.join(CSV_HEADER)}")
+        if set(cells) - {CSV_NOTE} != set(CSV_HEADER):
+            raise ValueError(
+                f"columns {sorted(map(str, cells))}; expected exactly {', '.join(CSV_HEADER)} (and optionally "
+                f"{CSV_NOTE})"
+            )
         text, doc, grade = (str(cells[name] or "").strip() for name in CSV_HEADER)
         if not text or not doc:
             raise ValueError("query and product_id must be non-empty")
@@ -214,6 +220,21 @@ def write_judgments(
         write_srw(judgments, path, ratings, name)
     else:
         raise ConfigError(f"cannot write judgment format {fmt!r}; writable: {', '.join(WRITE_FORMATS)}")
+
+
+def write_pool_csv(
+    pool: Mapping[str, Sequence[str]], texts: Mapping[str, str], titles: Mapping[str, str], path: str | Path
+) -> int:
+    """The products to judge as CSV judgments with the grade left blank and each product's title beside it, for
+    an annotator to fill in and ``read_csv_judgments`` to read back. Returns the rows written."""
+    rows = 0
+    with open(path, "w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow((*CSV_HEADER, CSV_NOTE))
+        for qid, products in pool.items():
+            writer.writerows((texts[qid], pid, "", titles.get(pid, "")) for pid in products)
+            rows += len(products)
+    return rows
 
 
 def write_srw(

@@ -5,6 +5,13 @@ variants, reranking, long-tail boost) is then ranked from those same leg
 lists, by ``SearchPipeline.rank_from`` as the service ranks, so differences
 between rows come from the stage, not from retrieval noise or a second
 implementation. Every judged query is scored; a query with no results scores 0.
+
+Real judgment lists are sparse and pooled from some earlier system's results,
+and nDCG counts an unjudged product as irrelevant. A configuration that brings
+up products the pool never saw is then scored down for them, relevant or not.
+Two measures say when that is happening: ``Judged@10`` (the share of the top 10
+the labels judge) and nDCG@10 over the judged products alone (the condensed
+list, ``nDCG(judged_only=True)@10``), which the unjudged ones cannot move.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from typing import Any
 
 import ir_measures
 import numpy as np
-from ir_measures import RR, R, nDCG
+from ir_measures import RR, Judged, R, nDCG
 from tqdm import tqdm
 
 from ..core.candidate import Candidate
@@ -27,7 +34,9 @@ from ..core.settings import Settings
 from ..data.dataset import Query
 from ..data.qrels import Qrels
 
-MEASURES = (nDCG @ 10, R @ 100, RR @ 10)
+JUDGED = Judged @ 10
+CONDENSED = nDCG(judged_only=True) @ 10
+MEASURES = (nDCG @ 10, R @ 100, RR @ 10, JUDGED, CONDENSED)
 DEPTH = 100
 TOP = 10
 
@@ -154,25 +163,56 @@ class BelowBM25:
     the dense leg is much weaker (title-only listings, model numbers, units)
     an equal-weight blend can lose to BM25 alone. The fix is data, not a
     guess: ``tune`` chooses the weights on the dev split.
+
+    Unless the labels cannot see it: judgments pooled from lexical results
+    judge less of a fused top 10 than of BM25's, and count the rest as
+    irrelevant. When the configuration's top 10 is less judged and it leads on
+    the judged products alone (``unjudged_loss``), the loss may be nothing but
+    unjudged products, and the message says to judge them first.
     """
 
     config: str
     ndcg: float
     bm25: float
+    judged: float | None = None  # Judged@10 of the configuration and of BM25
+    bm25_judged: float | None = None
+    condensed: float | None = None  # nDCG@10 on the judged products alone, of both
+    bm25_condensed: float | None = None
     hint: str = "run `search-rerank tune --dataset DIR --split dev` to choose fusion weights on this data"
 
     @property
     def gap(self) -> float:
         return self.bm25 - self.ndcg
 
+    @property
+    def unjudged_loss(self) -> bool:
+        """Less of its top 10 judged than of BM25's, and ahead of BM25 on the judged products alone."""
+        judged, bm25_judged, condensed, bm25_condensed = (
+            self.judged,
+            self.bm25_judged,
+            self.condensed,
+            self.bm25_condensed,
+        )
+        if judged is None or bm25_judged is None or condensed is None or bm25_condensed is None:
+            return False
+        return judged < bm25_judged and condensed >= bm25_condensed
+
     def message(self) -> str:
-        return (
+        text = (
             f"{self.config} ranks below the BM25 leg: nDCG@10 {self.ndcg:.4f} vs {self.bm25:.4f} "
             f"(-{self.gap:.4f}); {self.hint}"
         )
+        if self.unjudged_loss:
+            text += (
+                f". But the labels judge {self.judged:.0%} of its top 10 against {self.bm25_judged:.0%} of BM25's, "
+                f"and on the judged products alone it leads ({self.condensed:.4f} vs {self.bm25_condensed:.4f}): "
+                "the loss may be unjudged products counted as irrelevant; grade them "
+                "(`search-rerank judgments pool`) before trusting the comparison"
+            )
+        return text
 
     def to_json(self) -> dict:
-        return {**asdict(self), "gap": self.gap, "message": self.message()}
+        return {**asdict(self), "gap": self.gap, "unjudged_loss": self.unjudged_loss, "message": self.message()}
 
 
 @dataclass
@@ -209,6 +249,55 @@ def _mean(per_query: Mapping[str, Mapping[str, float]], qids: Iterable[str]) -> 
     return {str(m): float(np.mean([per_query[q][str(m)] for q in qids])) if qids else 0.0 for m in MEASURES}
 
 
+def evaluation_settings(pipeline: SearchPipeline) -> Settings:
+    """The pipeline's settings without deadlines, each leg retrieving at least ``DEPTH`` candidates to measure."""
+    return pipeline.settings.offline().override(
+        lexical={"candidates": max(pipeline.settings.lexical.candidates, DEPTH)},
+        dense={"candidates": max(pipeline.settings.dense.candidates, DEPTH)},
+    )
+
+
+def pipeline_configs(pipeline: SearchPipeline) -> list[Config]:
+    """The standard rows for what this pipeline has loaded (a reranker, a learned ranker) and its fusion."""
+    base = pipeline.settings
+    return standard_configs(
+        pipeline.reranker is not None and base.rerank.model is not None,
+        base.fusion.method,
+        has_ranker=pipeline.ranker is not None and base.ltr.model is not None,
+    )
+
+
+Run = dict[str, list[tuple[str, float]]]
+"""query id -> the top ``DEPTH`` (product id, score), best first."""
+
+
+def ranked_runs(
+    pipeline: SearchPipeline,
+    queries: Mapping[str, Query],
+    qids: Sequence[str],
+    configs: Sequence[Config],
+    *,
+    progress: bool = True,
+    on_query: Callable[[str, Ranking], None] | None = None,
+) -> tuple[dict[str, Run], dict[str, str]]:
+    """Each configuration's run over ``qids``, all ranked from one retrieval per query; and the configurations
+    a failed leg left out of some query (name -> reason)."""
+    base = evaluation_settings(pipeline)
+    variants = {c.name: config_settings(base, c) for c in configs}
+    runs: dict[str, Run] = {c.name: {} for c in configs}
+    failures: dict[str, str] = {}
+    for qid in tqdm(qids, desc="evaluate", unit="query", disable=not progress):
+        retrieved = pipeline.retrieve(queries[qid].text, None, base)
+        if on_query is not None:
+            on_query(qid, retrieved)
+        for config in configs:
+            if any(leg in retrieved.degraded for leg in config.legs):
+                failures[config.name] = f"leg failed: {retrieved.degraded}"
+            ranked = rank_config(pipeline, retrieved, config, variants[config.name])
+            runs[config.name][qid] = [(c.product_id, c.score) for c in ranked[:DEPTH]]
+    return runs, failures
+
+
 def evaluate(
     pipeline: SearchPipeline,
     queries: Mapping[str, Query],
@@ -221,32 +310,10 @@ def evaluate(
     on_query: Callable[[str, Ranking], None] | None = None,
 ) -> Report:
     """Score every configuration on the judged queries of one split."""
-    base = pipeline.settings.offline().override(
-        lexical={"candidates": max(pipeline.settings.lexical.candidates, DEPTH)},
-        dense={"candidates": max(pipeline.settings.dense.candidates, DEPTH)},
-    )
-    configs = (
-        list(configs)
-        if configs is not None
-        else standard_configs(
-            pipeline.reranker is not None and base.rerank.model is not None,
-            base.fusion.method,
-            has_ranker=pipeline.ranker is not None and base.ltr.model is not None,
-        )
-    )
-    variants = {c.name: config_settings(base, c) for c in configs}
+    base = evaluation_settings(pipeline)
+    configs = list(configs) if configs is not None else pipeline_configs(pipeline)
     judged = [qid for qid in qrels if qid in queries]
-    runs: dict[str, dict[str, list[tuple[str, float]]]] = {c.name: {} for c in configs}
-    failures: dict[str, str] = {}
-    for qid in tqdm(judged, desc="evaluate", unit="query", disable=not progress):
-        retrieved = pipeline.retrieve(queries[qid].text, None, base)
-        if on_query is not None:
-            on_query(qid, retrieved)
-        for config in configs:
-            if any(leg in retrieved.degraded for leg in config.legs):
-                failures[config.name] = f"leg failed: {retrieved.degraded}"
-            ranked = rank_config(pipeline, retrieved, config, variants[config.name])
-            runs[config.name][qid] = [(c.product_id, c.score) for c in ranked[:DEPTH]]
+    runs, failures = ranked_runs(pipeline, queries, judged, configs, progress=progress, on_query=on_query)
 
     popularity = pipeline.store.popularity()
     catalog_size = pipeline.store.count()
@@ -292,12 +359,20 @@ def evaluate(
 
 def below_bm25(configs: Sequence[Config], rows: Sequence[Row]) -> list[BelowBM25]:
     """Configurations that use both legs and score a lower nDCG@10 than the BM25 leg alone."""
-    ndcg = str(nDCG @ 10)
+    ndcg, judged, condensed = str(nDCG @ 10), str(JUDGED), str(CONDENSED)
     bm25 = next((r for c, r in zip(configs, rows) if c.legs == (LEXICAL,)), None)
     if bm25 is None:
         return []
     return [
-        BelowBM25(config.name, row.metrics[ndcg], bm25.metrics[ndcg])
+        BelowBM25(
+            config.name,
+            row.metrics[ndcg],
+            bm25.metrics[ndcg],
+            row.metrics.get(judged),
+            bm25.metrics.get(judged),
+            row.metrics.get(condensed),
+            bm25.metrics.get(condensed),
+        )
         for config, row in zip(configs, rows)
         if len(config.legs) > 1 and row.metrics[ndcg] < bm25.metrics[ndcg]
     ]

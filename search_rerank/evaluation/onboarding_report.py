@@ -18,7 +18,13 @@ from typing import Any
 import tomli_w
 
 from ..indexing.versions import write_atomically
+from .evaluate import CONDENSED, JUDGED
 from .tuning_report import NDCG, PAGE_STYLE, html_table, png, pyplot
+
+LABEL_COVERAGE = (str(JUDGED), str(CONDENSED))
+"""How much of each step's top 10 the labels judge, and nDCG@10 on the judged products alone: a step that loses
+on sparse labels while its top 10 is less judged and it leads on the judged products may be losing to the labels
+(``evaluation.evaluate``; ``search-rerank judgments pool`` lists what to grade)."""
 
 SPLITS = ("dev", "test")
 
@@ -64,7 +70,8 @@ def _split_rows(step: Mapping[str, Any]) -> list[list[Any]]:
     for split in SPLITS:
         measured = step[split]
         sig = measured.get("significance")
-        row: list[Any] = [split, measured["metrics"][NDCG], measured["metrics"].get("R@100", 0.0)]
+        metrics = measured["metrics"]
+        row: list[Any] = [split, metrics[NDCG], *(metrics.get(name, "") for name in ("R@100", *LABEL_COVERAGE))]
         if sig is None:
             row += ["", "", "", ""]
         else:
@@ -90,7 +97,8 @@ def _step_section(name: str, step: Mapping[str, Any]) -> str:
         )
         parts.append(
             html_table(
-                ["split", NDCG, "R@100", f"{NDCG} delta", "95% CI", "p", "wins / losses / ties"], _split_rows(step)
+                ["split", NDCG, "R@100", *LABEL_COVERAGE, f"{NDCG} delta", "95% CI", "p", "wins / losses / ties"],
+                _split_rows(step),
             )
         )
     choices = step.get("dev_choices")
@@ -148,6 +156,10 @@ def render_html(state: Mapping[str, Any]) -> str:
 against the last promoted step; it is promoted only when it beats that step on <b>dev</b> (test is reported, never
 used to decide). Served settings: <code>{html.escape(str(state.get("settings_file", "")))}</code>.
 {html.escape(bm25_line)} Total time {state.get("onboard_minutes", 0.0):.1f} minutes.</p>
+<p>Each step's {JUDGED} is the share of its top 10 the judgments grade. Judgments pooled from an earlier system
+count every product it never showed as irrelevant, so a step that brings up new products can lose on
+{NDCG} to the labels rather than to the step before; when its {JUDGED} falls and it leads on the judged
+products alone ({CONDENSED}), grade what is new (<code>search-rerank judgments pool</code>) and onboard again.</p>
 {html_table(["step", "status", f"dev {NDCG}", "dev delta", "dev p", f"test {NDCG}", "test delta", "test p", "time"], summary)}
 <img alt="progress" src="data:image/png;base64,{progress_plot(state)}">
 {"".join(_step_section(name, step) for name, step in state["steps"].items())}

@@ -106,6 +106,15 @@ def test_the_report_has_a_table_per_measured_step_and_an_embedded_plot(onboarded
     assert 'src="data:image/png;base64,' in page
 
 
+def test_each_step_reports_how_much_of_its_top_10_the_labels_judge(onboarded):
+    _, _, out, _ = onboarded
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert page.count("<th>Judged@10</th>") == 3 and page.count("<th>nDCG(judged_only=True)@10</th>") == 3
+    for step in state_of(out)["steps"].values():
+        if "dev" in step:
+            assert 0.0 <= step["dev"]["metrics"]["Judged@10"] <= 1.0
+
+
 def test_the_ranker_step_records_and_reports_the_long_tail_choice_it_made_on_dev(onboarded):
     _, _, out, _ = onboarded
     choices = state_of(out)["steps"]["ranker"]["dev_choices"]

@@ -75,3 +75,41 @@ def test_report_json_carries_the_below_bm25_gap_and_hint():
     assert warning["config"] == "hybrid-rrf"
     assert warning["gap"] == pytest.approx(0.1)
     assert "tune" in warning["hint"]
+
+
+def test_evaluation_reports_the_judged_share_and_ndcg_on_judged_products_alone():
+    qrels = {"q": {"a": 2, "b": 0}}
+    scores = relevance_metrics(qrels, {"q": [("new", 3.0), ("a", 2.0), ("b", 1.0)]})["q"]
+    assert scores["Judged@10"] == pytest.approx(2 / 3)
+    assert scores["nDCG(judged_only=True)@10"] == pytest.approx(1.0)
+    assert scores["nDCG@10"] < 1.0
+
+
+def _judged_rows(config_judged: float, config_condensed: float) -> tuple[list[Config], list[Row]]:
+    configs = [Config("bm25", (LEXICAL,)), Config("hybrid-linear", (LEXICAL, DENSE))]
+    rows = [
+        Row("bm25", {"nDCG@10": 0.42, "Judged@10": 0.29, "nDCG(judged_only=True)@10": 0.85}),
+        Row(
+            "hybrid-linear",
+            {"nDCG@10": 0.41, "Judged@10": config_judged, "nDCG(judged_only=True)@10": config_condensed},
+        ),
+    ]
+    return configs, rows
+
+
+def test_below_bm25_says_when_the_loss_comes_with_a_less_judged_top_10_that_leads_on_judged_products():
+    (warning,) = below_bm25(*_judged_rows(config_judged=0.21, config_condensed=0.86))
+    assert warning.unjudged_loss
+    assert "judge 21% of its top 10 against 29%" in warning.message()
+    assert "judgments pool" in warning.message()
+
+
+def test_below_bm25_does_not_blame_the_labels_when_the_configuration_also_loses_on_judged_products():
+    (warning,) = below_bm25(*_judged_rows(config_judged=0.21, config_condensed=0.80))
+    assert not warning.unjudged_loss
+    assert "judgments pool" not in warning.message()
+
+
+def test_below_bm25_does_not_blame_the_labels_when_its_top_10_is_judged_as_much():
+    (warning,) = below_bm25(*_judged_rows(config_judged=0.29, config_condensed=0.86))
+    assert not warning.unjudged_loss

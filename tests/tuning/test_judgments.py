@@ -147,3 +147,9 @@ def test_convert_command_reports_a_bad_file_without_a_traceback(tmp_path):
     )
     assert result.exit_code == 1
     assert "rating '7'" in result.output and "Traceback" not in result.output
+
+
+def test_csv_with_a_title_column_for_the_annotator_reads_past_it(tmp_path):
+    path = tmp_path / "j.csv"
+    path.write_text("query,product_id,grade,title\noak table,P1,2,Oak Dining Table\n", encoding="utf-8")
+    assert read_csv_judgments(path).qrels == {text_query_id("oak table"): {"P1": 2}}
