@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -10,7 +11,9 @@ from rich.console import Console
 from ..core.errors import SearchRerankError
 from ..core.settings import Settings, load_settings
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 160)
+"""Piped or logged (a CI job, a file), rich would cut tables at 80 columns and truncate the figures themselves
+(the evaluate table has ten); a terminal keeps its own width."""
 
 
 class Command(click.Command):
