@@ -22,6 +22,11 @@ decide: choosing on test would make its figure optimistic.
 
 The promoted steps' settings are written as one file (``onboarded.toml``) the
 service loads with ``--settings``: the shop serves exactly what was measured.
+Beside it, ``to_grade-dev.csv`` and ``to_grade-test.csv`` list the unjudged
+products in the top 10 of BM25 and of every step: sparse judgments pooled
+from an earlier engine count each of them as irrelevant, so a step that finds
+what that engine missed can be refused for it; graded, they let the next run
+compare the steps on what they found.
 
 Resumable and safe to stop: ``state.json`` in ``--out`` records each finished
 step (status, settings it sets, its models, metrics, per-query scores, time),
@@ -61,6 +66,11 @@ SPLITS = ("dev", "test")
 STATE_FILE = "state.json"
 SETTINGS_FILE = "onboarded.toml"
 REPORT_FILE = "report.html"
+TO_GRADE = "to_grade-{split}.csv"
+"""Per split, the unjudged products in the top 10 of BM25 and of every measured step, promoted or not: sparse labels
+pooled from an earlier engine cannot credit what a step brings up, so these are what to grade before onboarding
+again (the format ``judgments pool`` writes)."""
+GRADED_TOP = 10
 INDEX_DIR = "index"
 NDCG = "nDCG@10"
 DEPTH = 100
@@ -232,6 +242,7 @@ def measure(choices: Mapping[str, Settings], splits: Splits) -> Measured:
     on the other splits. One retrieval per split, however many choices.
     """
     from ..evaluation.evaluate import relevance_metrics
+    from ..evaluation.pooling import unjudged
     from ..evaluation.tune import RankingCache
     from ..indexing.indexes import open_pipeline
 
@@ -254,21 +265,25 @@ def measure(choices: Mapping[str, Settings], splits: Splits) -> Measured:
                     scored = scores[chosen]
                 else:
                     scored = cache.score(choices[chosen])
-                lexical = relevance_metrics(
-                    cache.qrels,
-                    {
-                        qid: [(c.product_id, c.score) for c in retrieved.stages.get(LEXICAL, [])[:DEPTH]]
-                        for qid, retrieved in cache.retrieved.items()
-                    },
-                )
+                lexical_run = {
+                    qid: [(c.product_id, c.score) for c in retrieved.stages.get(LEXICAL, [])[:DEPTH]]
+                    for qid, retrieved in cache.retrieved.items()
+                }
+                lexical = relevance_metrics(cache.qrels, lexical_run)
+                top = {qid: [(pid, 0.0) for pid in ids] for qid, ids in scored.runs.items()}
             finally:
                 cache.close()
-            served[split] = {"metrics": scored.metrics, "per_query": {q: v[NDCG] for q, v in scored.per_query.items()}}
+            served[split] = {
+                "metrics": scored.metrics,
+                "per_query": {q: v[NDCG] for q, v in scored.per_query.items()},
+                "unjudged": unjudged(top, cache.qrels, GRADED_TOP),
+            }
             bm25[split] = {
                 "metrics": {
                     m: sum(v[m] for v in lexical.values()) / len(lexical) for m in next(iter(lexical.values()))
                 },
                 "per_query": {q: v[NDCG] for q, v in lexical.items()},
+                "unjudged": unjudged(lexical_run, cache.qrels, GRADED_TOP),
             }
     finally:
         pipeline.close()
@@ -529,7 +544,32 @@ def onboard_run(plan: Plan, base: Settings, base_file: Path | None) -> dict[str,
         console.print(step_line(step, record))
     write_outputs(plan, state, base, base_file)
     save_state(plan.out, state)
+    graded = write_to_grade(plan.out, state, splits, {p.id: p.title for p in data.products})
+    if graded:
+        console.print(
+            "unjudged in the top 10 of BM25 and the steps (counted as irrelevant above): "
+            + ", ".join(
+                f"{split} {rows} products, {plan.out / TO_GRADE.format(split=split)}" for split, rows in graded.items()
+            )
+            + "; grade them (the grade column) and add them to the judgments to compare the steps on what they found"
+        )
     return state
+
+
+def write_to_grade(out: Path, state: Mapping[str, Any], splits: Splits, titles: Mapping[str, str]) -> dict[str, int]:
+    """Each split's ``TO_GRADE`` file from the state's records; the rows written per split (none: no file)."""
+    from ..data.judgments import write_pool_csv
+    from ..evaluation.pooling import merged
+
+    written = {}
+    for split in SPLITS:
+        records = [state.get("bm25", {}), *state["steps"].values()]
+        pool = merged(record[split]["unjudged"] for record in records if "unjudged" in record.get(split, {}))
+        if pool:
+            queries = splits[split][0]
+            texts = {qid: queries[qid].text for qid in pool}
+            written[split] = write_pool_csv(pool, texts, titles, out / TO_GRADE.format(split=split))
+    return written
 
 
 def step_line(step: str, record: Mapping[str, Any]) -> str:

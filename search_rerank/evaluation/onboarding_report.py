@@ -159,7 +159,9 @@ used to decide). Served settings: <code>{html.escape(str(state.get("settings_fil
 <p>Each step's {JUDGED} is the share of its top 10 the judgments grade. Judgments pooled from an earlier system
 count every product it never showed as irrelevant, so a step that brings up new products can lose on
 {NDCG} to the labels rather than to the step before; when its {JUDGED} falls and it leads on the judged
-products alone ({CONDENSED}), grade what is new (<code>search-rerank judgments pool</code>) and onboard again.</p>
+products alone ({CONDENSED}), grade what is new and onboard again: <code>to_grade-dev.csv</code> and
+<code>to_grade-test.csv</code> beside this report list the unjudged products in the top 10 of BM25 and of every
+step, promoted or not.</p>
 {html_table(["step", "status", f"dev {NDCG}", "dev delta", "dev p", f"test {NDCG}", "test delta", "test p", "time"], summary)}
 <img alt="progress" src="data:image/png;base64,{progress_plot(state)}">
 {"".join(_step_section(name, step) for name, step in state["steps"].items())}

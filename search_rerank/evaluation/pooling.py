@@ -11,28 +11,40 @@ counts because that is what nDCG@10 reads.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from ..data.qrels import Qrels
+
+Unjudged = dict[str, dict[str, int]]
+"""query id -> unjudged product -> its rank (0 = first) in the run it came from."""
+
+
+def unjudged(run: Mapping[str, Sequence[tuple[str, float]]], qrels: Qrels, depth: int = 10) -> Unjudged:
+    """Per judged query of ``run``, the products in its top ``depth`` that ``qrels`` does not judge, with their
+    ranks; a query with none maps to an empty dict."""
+    out: Unjudged = {}
+    for qid, hits in run.items():
+        judged = qrels.get(qid)
+        if judged is not None:
+            out[qid] = {pid: rank for rank, (pid, _) in enumerate(hits[:depth]) if pid not in judged}
+    return out
+
+
+def merged(pools: Iterable[Mapping[str, Mapping[str, int]]]) -> dict[str, list[str]]:
+    """The union of several runs' :func:`unjudged` products, per query, ordered by the best rank any run gives
+    them, so that an annotator who stops early has judged what moves nDCG@10 most; queries with nothing new
+    are left out."""
+    best: dict[str, dict[str, int]] = {}
+    for pool in pools:
+        for qid, ranks in pool.items():
+            kept = best.setdefault(qid, {})
+            for pid, rank in ranks.items():
+                kept[pid] = min(rank, kept.get(pid, rank))
+    return {qid: sorted(ranks, key=lambda pid: (ranks[pid], pid)) for qid, ranks in sorted(best.items()) if ranks}
 
 
 def unjudged_pool(
     runs: Mapping[str, Mapping[str, Sequence[tuple[str, float]]]], qrels: Qrels, depth: int = 10
 ) -> dict[str, list[str]]:
-    """Per judged query, the products in the top ``depth`` of any run that ``qrels`` does not judge.
-
-    Ordered by the best rank any run gives them, so that an annotator who
-    stops early has judged what moves nDCG@10 most; queries with nothing new
-    are left out.
-    """
-    best: dict[str, dict[str, int]] = {}
-    for run in runs.values():
-        for qid, hits in run.items():
-            judged = qrels.get(qid)
-            if judged is None:
-                continue
-            ranks = best.setdefault(qid, {})
-            for rank, (pid, _) in enumerate(hits[:depth]):
-                if pid not in judged and rank < ranks.get(pid, depth):
-                    ranks[pid] = rank
-    return {qid: sorted(ranks, key=lambda pid: (ranks[pid], pid)) for qid, ranks in sorted(best.items()) if ranks}
+    """Per judged query, the products in the top ``depth`` of any run that ``qrels`` does not judge."""
+    return merged(unjudged(run, qrels, depth) for run in runs.values())

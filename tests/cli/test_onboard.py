@@ -3,6 +3,7 @@ settings file it writes, and the new encoder's index built beside the served one
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 from pathlib import Path
@@ -13,7 +14,7 @@ from click.testing import CliRunner
 from search_rerank.cli import main
 from search_rerank.cli.onboard import AS_TRAINED, decide, measure, step_choices
 from search_rerank.core.settings import Settings, load_settings
-from search_rerank.data.loaders import iter_catalog
+from search_rerank.data.loaders import iter_catalog, load_dataset
 from search_rerank.indexing.indexes import build_index
 from search_rerank.indexing.versions import IndexVersions
 from search_rerank.training.ranker import RankerTraining
@@ -121,6 +122,21 @@ def test_the_ranker_step_records_and_reports_the_long_tail_choice_it_made_on_dev
     assert set(choices["nDCG@10"]) == {"as trained", "long-tail boost off"}
     assert choices["chosen"] == max(choices["nDCG@10"], key=choices["nDCG@10"].get)
     assert "Variants decided on dev" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_the_unjudged_top_10_of_bm25_and_every_step_is_written_to_grade(onboarded):
+    _, dataset, out, _ = onboarded
+    queries, qrels = load_dataset(dataset).split("dev")
+    by_text = {queries[qid].text: qid for qid in qrels}
+    with (out / "to_grade-dev.csv").open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert rows and all(row["grade"] == "" for row in rows)
+    assert all(row["product_id"] not in qrels[by_text[row["query"]]] for row in rows)
+    state = state_of(out)
+    listed = {(by_text[row["query"]], row["product_id"]) for row in rows}
+    for record in [state["bm25"], *(step for step in state["steps"].values() if "dev" in step)]:
+        unjudged = record["dev"]["unjudged"]
+        assert {(qid, pid) for qid, pids in unjudged.items() for pid in pids} <= listed
 
 
 def test_the_settings_file_loads_as_the_promoted_settings(onboarded):
