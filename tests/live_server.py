@@ -54,6 +54,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def every_worker_up(log_path: Path) -> bool:
+    """Every worker gunicorn booted is serving: /ready answers from whichever worker is up first, and a test
+    that reaches the others (an admin reload, per-worker files) must not start while one is still loading. A
+    worker logs that it listens once its app has started."""
+    lines = log_path.read_text().splitlines()
+    booted = sum("Booting worker with pid" in line for line in lines)
+    return booted > 0 and sum("ASGI server listening" in line for line in lines) >= booted
+
+
 @contextmanager
 def gunicorn_served(env: Mapping[str, str], root: Path, ready_within_s: float = 120) -> Iterator[dict[str, Any]]:
     """The app under gunicorn with the settings in ``env`` (``SEARCH_RERANK_*``), on a free port, once /ready
@@ -87,7 +96,7 @@ def gunicorn_served(env: Mapping[str, str], root: Path, ready_within_s: float = 
         if proc.poll() is not None:
             pytest.fail(f"gunicorn exited with {proc.returncode}:\n{log_path.read_text()}")
         try:
-            if requests.get(f"{url}/ready", timeout=2).status_code == 200:
+            if requests.get(f"{url}/ready", timeout=2).status_code == 200 and every_worker_up(log_path):
                 break
         except requests.RequestException:  # refused, or accepted before a worker is up
             pass
