@@ -39,7 +39,7 @@ from .passthrough import passthrough_for
 from .profiles_api import open_store, profiles
 from .readiness import Readiness
 from .reco_api import reco
-from .reload_broadcast import EXPOSURE_FILE_ENV, RELOAD_FILE_ENV, ReloadBroadcast
+from .reload_broadcast import EXPOSURE_FILE_ENV, RELOAD_FILE_ENV, ReloadBroadcast, read_stamp
 from .search_api import api
 from .ubi import UbiLog
 from .web_page import web
@@ -140,6 +140,8 @@ def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None
     # Tests that pass their own pipeline choose its legs themselves; the breakers still guard the rest.
     guards = Guards.from_settings(settings, metrics.BreakerMetrics()) if settings.breaker.enabled else None
     app.extensions["guards"] = guards
+    reload_file = os.environ.get(RELOAD_FILE_ENV)
+    stamp_before_load = read_stamp(Path(reload_file)) if reload_file else None  # see ReloadBroadcast.since
     if pipeline is None:
         try:
             pipeline = open_pipeline(settings, guards)
@@ -160,8 +162,8 @@ def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None
     app.config["ADMIN_TOKEN"] = os.environ.get("SEARCH_RERANK_ADMIN_TOKEN") or None
     app.config["METRICS_MULTIPROC_DIR"] = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
     _exposure_control(app, settings, os.environ.get(EXPOSURE_FILE_ENV))
-    if reload_file := os.environ.get(RELOAD_FILE_ENV):
-        broadcast = ReloadBroadcast(Path(reload_file), lambda: reopen(app))
+    if reload_file:
+        broadcast = ReloadBroadcast.since(stamp_before_load, Path(reload_file), lambda: reopen(app))
         broadcast.start()
         app.extensions["reload_broadcast"] = broadcast
     service = settings.service

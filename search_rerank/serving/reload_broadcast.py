@@ -29,6 +29,14 @@ EXPOSURE_FILE_ENV = "SEARCH_RERANK_EXPOSURE_FILE"
 """The exposure controller's state file, shared the same way and watched by the same watcher (see exposure_loop)."""
 
 
+def read_stamp(path: Path) -> str | None:
+    """The shared file's last announcement; None before the first one (or once its directory is cleaned up)."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+
+
 class ReloadBroadcast:
     def __init__(self, path: Path, reload: Callable[[], object], interval_s: float = 1.0):
         self.path = Path(path)
@@ -36,6 +44,17 @@ class ReloadBroadcast:
         self.interval_s = interval_s
         self._lock = threading.Lock()
         self._seen = self._stamp()
+
+    @classmethod
+    def since(cls, stamp: str | None, path: Path, reload: Callable[[], object]) -> ReloadBroadcast:
+        """A broadcast that acts on every announcement after ``stamp``, read before this worker opened its
+        indexes: a worker takes seconds to load, and a reload announced meanwhile (a reindex finishing while
+        gunicorn boots or replaces a worker) may have come after it opened the old ones. Read after loading, that
+        announcement would pass for one already acted on, and the worker would serve the old indexes until the
+        next reload. At worst this reloads once for nothing."""
+        broadcast = cls(path, reload)
+        broadcast._seen = stamp
+        return broadcast
 
     def announce(self) -> None:
         """Tell the other workers to reload; called once this worker has reloaded, so it skips its own stamp."""
@@ -62,7 +81,4 @@ class ReloadBroadcast:
                 log.exception("reload announced by another worker failed; still serving the previous indexes")
 
     def _stamp(self) -> str | None:
-        try:
-            return self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return None
+        return read_stamp(self.path)

@@ -11,6 +11,7 @@ from search_rerank.core.product import Product
 from search_rerank.data.loaders import iter_catalog
 from search_rerank.indexing.indexes import build_index, open_pipeline
 from search_rerank.indexing.versions import IndexVersions
+from search_rerank.serving import app as serving_app
 from search_rerank.serving import create_app
 from search_rerank.serving.reload_broadcast import RELOAD_FILE_ENV
 
@@ -98,6 +99,27 @@ def test_the_other_workers_of_the_server_follow_a_reload(own_settings, catalog_d
     while not hit_ids(other, "quokka", brand="Wombatco") and time.monotonic() < deadline:
         time.sleep(0.2)
     assert hit_ids(other, "quokka", brand="Wombatco") == ["new-quokka"]
+
+
+def test_a_worker_still_loading_when_another_announces_a_reload_follows_it(
+    own_settings, catalog_dir, admin_token, monkeypatch, tmp_path
+):
+    monkeypatch.setenv(RELOAD_FILE_ENV, str(tmp_path / "reload" / "generation"))
+    (tmp_path / "reload").mkdir()
+    asked = create_app(own_settings).test_client()
+
+    def open_then_reload_elsewhere(*args):
+        pipeline = open_pipeline(*args)  # the old indexes, then a reindex and a reload before this worker is up
+        build_index(chain(iter_catalog(catalog_dir), [NEW_PRODUCT]), own_settings, progress=False)
+        assert asked.post("/admin/reload", headers=AUTH).get_json()["other_workers"] is True
+        return pipeline
+
+    monkeypatch.setattr(serving_app, "open_pipeline", open_then_reload_elsewhere)
+    loading = create_app(own_settings).test_client()
+    deadline = time.monotonic() + 15
+    while not hit_ids(loading, "quokka", brand="Wombatco") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert hit_ids(loading, "quokka", brand="Wombatco") == ["new-quokka"]
 
 
 def test_a_failed_reload_keeps_serving_the_old_indexes(admin_client, own_settings):
