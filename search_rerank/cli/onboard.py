@@ -70,7 +70,6 @@ TO_GRADE = "to_grade-{split}.csv"
 """Per split, the unjudged products in the top 10 of BM25 and of every measured step, promoted or not: sparse labels
 pooled from an earlier engine cannot credit what a step brings up, so these are what to grade before onboarding
 again (the format ``judgments pool`` writes)."""
-GRADED_TOP = 10
 INDEX_DIR = "index"
 NDCG = "nDCG@10"
 DEPTH = 100
@@ -241,8 +240,8 @@ def measure(choices: Mapping[str, Settings], splits: Splits) -> Measured:
     it is): each is ranked on dev from the same retrieval, and the best (the first on a tie) is the one measured
     on the other splits. One retrieval per split, however many choices.
     """
-    from ..evaluation.evaluate import relevance_metrics
-    from ..evaluation.pooling import unjudged
+    from ..evaluation.evaluate import TOP, relevance_metrics
+    from ..evaluation.pooling import ids, unjudged
     from ..evaluation.tune import RankingCache
     from ..indexing.indexes import open_pipeline
 
@@ -270,20 +269,19 @@ def measure(choices: Mapping[str, Settings], splits: Splits) -> Measured:
                     for qid, retrieved in cache.retrieved.items()
                 }
                 lexical = relevance_metrics(cache.qrels, lexical_run)
-                top = {qid: [(pid, 0.0) for pid in ids] for qid, ids in scored.runs.items()}
             finally:
                 cache.close()
             served[split] = {
                 "metrics": scored.metrics,
                 "per_query": {q: v[NDCG] for q, v in scored.per_query.items()},
-                "unjudged": unjudged(top, cache.qrels, GRADED_TOP),
+                "unjudged": unjudged(scored.runs, cache.qrels, TOP),  # scored.runs: each query's top TOP ids
             }
             bm25[split] = {
                 "metrics": {
                     m: sum(v[m] for v in lexical.values()) / len(lexical) for m in next(iter(lexical.values()))
                 },
                 "per_query": {q: v[NDCG] for q, v in lexical.items()},
-                "unjudged": unjudged(lexical_run, cache.qrels, GRADED_TOP),
+                "unjudged": unjudged(ids(lexical_run), cache.qrels, TOP),
             }
     finally:
         pipeline.close()
@@ -562,8 +560,8 @@ def write_to_grade(out: Path, state: Mapping[str, Any], splits: Splits, titles: 
     from ..evaluation.pooling import merged
 
     written = {}
+    records = [state.get("bm25", {}), *state["steps"].values()]
     for split in SPLITS:
-        records = [state.get("bm25", {}), *state["steps"].values()]
         pool = merged(record[split]["unjudged"] for record in records if "unjudged" in record.get(split, {}))
         if pool:
             queries = splits[split][0]

@@ -310,14 +310,13 @@ def evaluate(
     on_query: Callable[[str, Ranking], None] | None = None,
 ) -> Report:
     """Score every configuration on the judged queries of one split."""
-    base = evaluation_settings(pipeline)
     configs = list(configs) if configs is not None else pipeline_configs(pipeline)
     judged = [qid for qid in qrels if qid in queries]
     runs, failures = ranked_runs(pipeline, queries, judged, configs, progress=progress, on_query=on_query)
 
     popularity = pipeline.store.popularity()
     catalog_size = pipeline.store.count()
-    head = base.longtail.head_fraction
+    head = pipeline.settings.longtail.head_fraction  # the evaluation settings change only candidates and deadlines
     judged_qrels = {qid: qrels[qid] for qid in judged}
     freq = {qid: float(queries[qid].meta.get("frequency", 1) or 1) for qid in judged}
     kinds: dict[str, list[str]] = {}

@@ -19,14 +19,14 @@ Unjudged = dict[str, dict[str, int]]
 """query id -> unjudged product -> its rank (0 = first) in the run it came from."""
 
 
-def unjudged(run: Mapping[str, Sequence[tuple[str, float]]], qrels: Qrels, depth: int = 10) -> Unjudged:
-    """Per judged query of ``run``, the products in its top ``depth`` that ``qrels`` does not judge, with their
-    ranks; a query with none maps to an empty dict."""
+def unjudged(ranked: Mapping[str, Sequence[str]], qrels: Qrels, depth: int = 10) -> Unjudged:
+    """Per judged query of ``ranked`` (query id -> product ids, best first), the products in its top ``depth``
+    that ``qrels`` does not judge, with their ranks; a query with none maps to an empty dict."""
     out: Unjudged = {}
-    for qid, hits in run.items():
+    for qid, pids in ranked.items():
         judged = qrels.get(qid)
         if judged is not None:
-            out[qid] = {pid: rank for rank, (pid, _) in enumerate(hits[:depth]) if pid not in judged}
+            out[qid] = {pid: rank for rank, pid in enumerate(pids[:depth]) if pid not in judged}
     return out
 
 
@@ -47,4 +47,9 @@ def unjudged_pool(
     runs: Mapping[str, Mapping[str, Sequence[tuple[str, float]]]], qrels: Qrels, depth: int = 10
 ) -> dict[str, list[str]]:
     """Per judged query, the products in the top ``depth`` of any run that ``qrels`` does not judge."""
-    return merged(unjudged(run, qrels, depth) for run in runs.values())
+    return merged(unjudged(ids(run), qrels, depth) for run in runs.values())
+
+
+def ids(run: Mapping[str, Sequence[tuple[str, float]]]) -> dict[str, list[str]]:
+    """A run's product ids per query, in its order."""
+    return {qid: [pid for pid, _ in hits] for qid, hits in run.items()}
