@@ -230,7 +230,8 @@ def write_base_settings(
     if plan.dense_model is not None:
         data["dense"] = {"model": plan.dense_model}
     if reranker:
-        data["rerank"] = {"model": plan.reranker_name}
+        # The ranker is trained on this window's reranker scores, and tuning picks at most this window for serving.
+        data["rerank"] = {"model": plan.reranker_name, "window": CPU_RERANK_WINDOW}
     if ranker is not None:
         data["ltr"] = {"model": ranker}
     if lexical is not None:

@@ -278,8 +278,12 @@ class PairEncoder:
             "attention_mask": torch.from_numpy(mask),
         }
 
-    def logits(self, model: Any, query: str, items: Sequence[tuple[str, str]], batch_size: int) -> np.ndarray:
-        """The model's logit per (product id, text), in input order; batches hold pairs of similar length."""
+    def logits(
+        self, model: Any, query: str, items: Sequence[tuple[str, str]], batch_size: int, bf16: bool = False
+    ) -> np.ndarray:
+        """The model's logit per (product id, text), in input order; batches hold pairs of similar length.
+
+        ``bf16``: under CPU bf16 autocast (see :func:`.device.inference_bf16`)."""
         if not items:
             return np.empty(0)
         import torch
@@ -288,7 +292,7 @@ class PairEncoder:
         texts = self.stored(items)
         order = np.argsort([-t.length for t in texts], kind="stable")
         out = np.empty(len(texts), dtype=np.float64)
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             for start in range(0, len(order), batch_size):
                 chosen = order[start : start + batch_size]
                 features = self.features(query_ids, [texts[i] for i in chosen])

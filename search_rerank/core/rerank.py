@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from .candidate import Candidate
-from .device import pick_device
+from .device import inference_bf16, pick_device
 from .errors import ConfigError
 from .fusion import minmax
 from .pretokenised import PairEncoder, PretokenisedTexts, tokenizer_identity
@@ -68,6 +68,8 @@ class CrossEncoderReranker:
         self.pretokenised = pretokenised
         self.runtime = runtime
         self.pairs: PairEncoder | None = None
+        self.bf16 = False
+        """Whether scoring runs under bf16 autocast: the torch runtime on a CPU, as ``settings.precision`` says."""
         self._model: Any = None
         self._lock = threading.Lock()
 
@@ -87,6 +89,7 @@ class CrossEncoderReranker:
                 return
             model = self.load_model()
             self.pairs = self._pair_encoder(model)
+            self.bf16 = self.runtime == "torch" and inference_bf16(str(model.device), self.settings.precision)
             self._model = model
 
     def load_model(self) -> Any:
@@ -123,7 +126,10 @@ class CrossEncoderReranker:
         """Relevance probabilities in input order (sigmoid of the model's logit)."""
         self.warm_up()
         return probabilities(
-            self._model, [(query, t) for t in texts], batch_size if batch_size is not None else self.settings.batch_size
+            self._model,
+            [(query, t) for t in texts],
+            batch_size if batch_size is not None else self.settings.batch_size,
+            bf16=self.bf16,
         )
 
     def run(
@@ -142,7 +148,7 @@ class CrossEncoderReranker:
         self.warm_up()
         if self.pairs is not None:
             items = [(c.product_id, texts.get(c.product_id, "")) for c in window]
-            probs = sigmoid(self.pairs.logits(self._model, query, items, batch_size))
+            probs = sigmoid(self.pairs.logits(self._model, query, items, batch_size, bf16=self.bf16))
         else:
             probs = self.score(query, [texts.get(c.product_id, "") for c in window], batch_size)
         weight = settings.blend if settings.blend is not None else self.default_blend
@@ -233,18 +239,20 @@ def make_reranker(
     return CrossEncoderReranker(settings, default_blend, pretokenised, runtime=runtime)
 
 
-def probabilities(model, pairs: Sequence[tuple[str, str]], batch_size: int) -> np.ndarray:
+def probabilities(model, pairs: Sequence[tuple[str, str]], batch_size: int, bf16: bool = False) -> np.ndarray:
     """Sigmoid of a CrossEncoder's one logit per (query, text) pair: what serving and training evaluation both use."""
-    return sigmoid(pair_logits(model, pairs, batch_size))
+    return sigmoid(pair_logits(model, pairs, batch_size, bf16))
 
 
-def pair_logits(model, pairs: Sequence[tuple[str, str]], batch_size: int) -> np.ndarray:
-    """A CrossEncoder's raw logit per (query, text) pair: what distillation regresses on, and serving squashes."""
+def pair_logits(model, pairs: Sequence[tuple[str, str]], batch_size: int, bf16: bool = False) -> np.ndarray:
+    """A CrossEncoder's raw logit per (query, text) pair: what distillation regresses on, and serving squashes.
+
+    ``bf16``: under CPU bf16 autocast (see :func:`.device.inference_bf16`)."""
     if not pairs:
         return np.empty(0)
     import torch
 
-    with torch.inference_mode():
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         logits = model.predict(
             list(pairs),
             batch_size=batch_size,

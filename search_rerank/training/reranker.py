@@ -23,7 +23,7 @@ from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 
 from ..backends.encoder import resolve_model_path
 from ..core.candidate import Candidate
-from ..core.device import pick_device
+from ..core.device import inference_bf16, pick_device
 from ..core.model_card import (
     BASELINE_METRIC,
     MODEL_METRIC,
@@ -76,6 +76,7 @@ class DevRerankEvaluator(BaseEvaluator):
         window: int,
         blends: Sequence[float],
         batch_size: int = 64,
+        bf16: bool = False,
     ):
         super().__init__()
         self.qrels = {qid: qrels[qid] for qid in lists}
@@ -85,6 +86,7 @@ class DevRerankEvaluator(BaseEvaluator):
         self.window = window
         self.blends = tuple(blends)
         self.batch_size = batch_size
+        self.bf16 = bf16  # scored as serving scores it (core.device.inference_bf16), so dev chooses for what serves
         self.primary_metric = "rerank_only_ndcg10"
         self.greater_is_better = True
         self.first_stage = self._ndcg({qid: list(c) for qid, c in lists.items()})
@@ -100,7 +102,7 @@ class DevRerankEvaluator(BaseEvaluator):
             for qid in order
             for c in self.lists[qid][: self.window]
         ]
-        probs = probabilities(model, pairs, self.batch_size)
+        probs = probabilities(model, pairs, self.batch_size, bf16=self.bf16)
         out, start = {}, 0
         for qid in order:
             n = min(self.window, len(self.lists[qid]))
@@ -189,9 +191,10 @@ def train_reranker(
     dev_lists = first_stage_lists(pipeline, dev_q, 100, progress)
     wanted = {p.product_id for p in pairs} | {c.product_id for cs in dev_lists.values() for c in cs[: config.window]}
     texts = {pid: product.embedding_text() for pid, product in pipeline.store.get(sorted(wanted)).items()}
-    evaluator = DevRerankEvaluator(dev[1], dev_lists, texts, dev_q, config.window, config.blends)
-
     device = pick_device(config.device)
+    evaluator = DevRerankEvaluator(
+        dev[1], dev_lists, texts, dev_q, config.window, config.blends, bf16=inference_bf16(device, config.precision)
+    )
     model = CrossEncoder(
         resolve_model_path(config.base_model),
         num_labels=1,

@@ -97,7 +97,7 @@ def test_assembled_pairs_equal_the_tokenizers_pair_encoding_truncation_included(
 
 @pytest.mark.parametrize("query", QUERIES)
 def test_scores_from_stored_ids_equal_scores_from_tokenising(built, reranker, products, query):
-    plain = CrossEncoderReranker(built.rerank)
+    plain = CrossEncoderReranker(built.rerank.model_copy(update={"precision": "fp32"}))  # as the logits below
     plain.warm_up()
     texts = [p.embedding_text() for p in products]
     expected = plain.score(query, texts, batch_size=16)

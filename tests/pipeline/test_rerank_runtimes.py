@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from search_rerank.core.candidate import Candidate
+from search_rerank.core.device import inference_bf16, native_cpu_bf16
 from search_rerank.core.errors import ConfigError
 from search_rerank.core.model_card import ModelCard, SplitSize, TrainingData, save_card
 from search_rerank.core.rerank import CrossEncoderReranker, OnnxReranker, make_reranker
@@ -49,8 +50,9 @@ def test_onnx_reranker_reorders_only_the_window_like_the_torch_one(exported):
     assert all(0.0 < c.features["rerank"] < 1.0 for c in out[:10])
 
 
-def test_onnx_reranker_scores_pretokenised_pairs_as_it_scores_text_pairs(exported, tmp_path):
-    """With stored ids the stage calls the model on assembled tensors: the ONNX session must answer that call too."""
+@pytest.fixture
+def pretokenised(exported, tmp_path):
+    """TEXTS' token ids stored as an index version stores them, and the texts the stage is given for them."""
     from transformers import AutoTokenizer
 
     from search_rerank.core.pretokenised import PretokenisedTexts, TokenWriter, tokenizer_identity
@@ -60,8 +62,13 @@ def test_onnx_reranker_scores_pretokenised_pairs_as_it_scores_text_pairs(exporte
     writer = TokenWriter(tokenizer, tokenizer_identity(tokenizer, str(exported), 64))
     writer.add(Product(id=pid, title=text) for pid, text in TEXTS.items())
     writer.save(tmp_path / "tokens")
-    stored = PretokenisedTexts.open(tmp_path / "tokens")
     texts = {pid: Product(id=pid, title=text).embedding_text() for pid, text in TEXTS.items()}
+    return PretokenisedTexts.open(tmp_path / "tokens"), texts
+
+
+def test_onnx_reranker_scores_pretokenised_pairs_as_it_scores_text_pairs(exported, pretokenised):
+    """With stored ids the stage calls the model on assembled tensors: the ONNX session must answer that call too."""
+    stored, texts = pretokenised
     reranker = OnnxReranker(settings(exported, blend=1.0), pretokenised=stored)
     reranker.warm_up()
     assert reranker.pairs is not None
@@ -115,3 +122,49 @@ def test_serving_picks_the_runtime_the_card_names(tmp_path, exported, runtime, c
     save_card(_card("student", runtime), tmp_path / "student")
     reranker = load_reranker(Settings(index_dir=tmp_path / "idx", models_dir=tmp_path, rerank={"model": "student"}))
     assert type(reranker) is cls and reranker.runtime == runtime
+
+
+def test_bf16_precision_moves_the_scores_by_at_most_a_few_hundredths(exported):
+    texts = list(TEXTS.values())
+    fp32 = CrossEncoderReranker(settings(exported, precision="fp32")).score("grey sofa", texts)
+    bf16 = CrossEncoderReranker(settings(exported, precision="bf16")).score("grey sofa", texts)
+    assert not np.array_equal(fp32, bf16)  # autocast did run
+    assert np.abs(fp32 - bf16).max() < 0.02
+
+
+def test_bf16_precision_applies_to_stored_ids_as_to_text_pairs(exported, pretokenised):
+    stored, texts = pretokenised
+
+    def rerank_features(precision: str) -> list[float]:
+        reranker = CrossEncoderReranker(settings(exported, blend=1.0, precision=precision), pretokenised=stored)
+        reranker.warm_up()
+        assert reranker.pairs is not None
+        return [c.features["rerank"] for c in reranker.run("grey sofa", fused(10), texts)]
+
+    fp32, bf16 = rerank_features("fp32"), rerank_features("bf16")
+    assert fp32 != bf16
+    assert np.abs(np.array(fp32) - np.array(bf16)).max() < 0.02
+
+
+def test_auto_precision_scores_in_bf16_exactly_where_the_cpu_has_it_natively(exported):
+    reranker = CrossEncoderReranker(settings(exported))
+    reranker.warm_up()
+    assert reranker.bf16 == native_cpu_bf16()
+
+
+@pytest.mark.parametrize("runtime", ["torch-int8", "onnx-int8"])
+def test_the_int8_runtimes_never_autocast(exported, runtime):
+    reranker = make_reranker(settings(exported, precision="bf16"), runtime=runtime)
+    reranker.warm_up()
+    assert not reranker.bf16
+
+
+def test_only_a_cpu_model_scores_under_bf16_autocast():
+    assert inference_bf16("cpu", "bf16")
+    assert not inference_bf16("cpu", "fp32")
+    assert not inference_bf16("cuda", "bf16")  # the GPU reranker casts its weights itself
+
+
+def test_an_unknown_precision_is_refused():
+    with pytest.raises(ConfigError, match="precision"):
+        inference_bf16("cpu", "int4")
