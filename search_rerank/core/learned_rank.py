@@ -21,6 +21,7 @@ for the hits explained.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ MODEL_FILE = "model.txt"
 """The LightGBM model in its text format, beside the card."""
 CONTRIBUTION_PREFIX = "ltr:"
 INPUT_PREFIX = "ltr_input:"
+INPUT_NAMES = tuple(f"{INPUT_PREFIX}{name}" for name in FEATURES)
 BIAS = "bias"
 
 
@@ -86,9 +88,11 @@ class LearnedRanker:
         if not candidates:
             return []
         out = []
-        for candidate, score, row in zip(candidates, self.scores(rows), rows):
-            seen = {f"{INPUT_PREFIX}{name}": float(v) for name, v in zip(FEATURES, row) if not np.isnan(v)}
-            out.append(candidate.with_score(float(score), ltr=float(score), **seen))
+        # Plain floats, not numpy scalars: per value this loop runs for every candidate of every search (and of
+        # every tuning trial), and numpy's scalar operations made it most of the stage's own time.
+        for candidate, score, row in zip(candidates, self.scores(rows).tolist(), rows.tolist()):
+            seen = {name: v for name, v in zip(INPUT_NAMES, row) if not math.isnan(v)}
+            out.append(candidate.with_score(score, ltr=score, **seen))
         return ranked(out)
 
     def contributions(self, candidate: Candidate) -> dict[str, float]:

@@ -28,6 +28,9 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -126,7 +129,7 @@ def _product_codes(text_words: set[str]) -> set[str]:
     return codes
 
 
-def _coverage(terms: Sequence[str], found: set[str]) -> float:
+def _coverage(terms: Sequence[str], found: AbstractSet[str]) -> float:
     return sum(t in found for t in terms) / len(terms) if terms else 0.0
 
 
@@ -214,6 +217,45 @@ def _code_anchor_features(
             out[row, index["code_anchor_cosine"]] = float(max(np.dot(vector, a) for a in anchor_vectors))
 
 
+@dataclass(frozen=True)
+class ProductTerms:
+    """What the text features read from a product, whatever the query: its words, word sets and codes."""
+
+    title: tuple[str, ...]
+    title_text: str
+    """The title's words joined and padded with spaces, for the whole-phrase test."""
+    title_set: frozenset[str]
+    brand: tuple[str, ...]
+    text_set: frozenset[str]
+    codes: frozenset[str]
+    leaf: tuple[str, ...]
+    """The words of the category's last level: the product type."""
+
+
+@lru_cache(maxsize=16384)
+def product_terms(title: str, brand: str, category: tuple[str, ...], attribute_text: str) -> ProductTerms:
+    """A product's :class:`ProductTerms`, worked out once per distinct product text.
+
+    Cached because the same products come back query after query, and trial
+    after trial when ``tune`` ranks its dev lists with the learned ranker in
+    place: worked out per candidate, this was half of the features' cost.
+    Keyed by the texts, not the product id, so an edited product is worked
+    out again.
+    """
+    title_words = tuple(words(title))
+    brand_words = tuple(words(brand))
+    text_set = frozenset(title_words) | set(brand_words) | set(words(" ".join(category))) | set(words(attribute_text))
+    return ProductTerms(
+        title=title_words,
+        title_text=f" {' '.join(title_words)} ",
+        title_set=frozenset(title_words),
+        brand=brand_words,
+        text_set=text_set,
+        codes=frozenset(_product_codes(set(text_set))),
+        leaf=tuple(words(category[-1])) if category else (),
+    )
+
+
 def _text_features(
     values: np.ndarray,
     index: Mapping[str, int],
@@ -223,21 +265,17 @@ def _text_features(
     models: set[str],
     phrase: str,
 ) -> None:
-    title = words(product.title)
-    title_set = set(title)
-    brand = words(product.brand)
-    category = words(" ".join(product.category))
-    text_set = title_set | set(brand) | set(category) | set(words(product.attribute_text()))
-    values[index["title_coverage"]] = _coverage(terms, title_set)
-    values[index["text_coverage"]] = _coverage(terms, text_set)
-    values[index["title_terms"]] = len(title)
-    values[index["phrase_in_title"]] = float(bool(phrase) and f" {phrase} " in f" {' '.join(title)} ")
-    values[index["number_match"]] = _coverage(numbers, text_set) if numbers else MISSING
-    codes = _product_codes(text_set)
+    own = product_terms(product.title, product.brand, product.category, product.attribute_text())
+    values[index["title_coverage"]] = _coverage(terms, own.title_set)
+    values[index["text_coverage"]] = _coverage(terms, own.text_set)
+    values[index["title_terms"]] = len(own.title)
+    values[index["phrase_in_title"]] = float(bool(phrase) and f" {phrase} " in own.title_text)
+    values[index["number_match"]] = _coverage(numbers, own.text_set) if numbers else MISSING
     if models:
-        values[index["model_number_match"]] = sum(m in codes for m in models) / len(models)
-        values[index["model_number_prefix"]] = sum(any(s.startswith(m) for s in codes) for m in models) / len(models)
+        values[index["model_number_match"]] = sum(m in own.codes for m in models) / len(models)
+        values[index["model_number_prefix"]] = sum(any(s.startswith(m) for s in own.codes) for m in models) / len(
+            models
+        )
     query_set = set(terms)
-    values[index["brand_match"]] = float(bool(brand) and all(w in query_set for w in brand))
-    leaf = words(product.category[-1]) if product.category else []
-    values[index["category_match"]] = _coverage(leaf, query_set) if leaf else MISSING
+    values[index["brand_match"]] = float(bool(own.brand) and all(w in query_set for w in own.brand))
+    values[index["category_match"]] = _coverage(own.leaf, query_set) if own.leaf else MISSING
