@@ -64,13 +64,13 @@ def test_features_measure_the_query_words_found_in_the_title_and_brand():
     assert column(rows, "price_vs_median") == [1.2, 0.8]
 
 
-
 def test_an_edited_product_gets_the_text_features_of_its_new_text():
     before = features("makita drill", tiny_candidates(), {"d1": DRILL, "s1": SAW}, {})
     renamed = DRILL.model_copy(update={"title": "Makita DHP482 18V Cordless Screwdriver"})
     after = features("makita drill", tiny_candidates(), {"d1": renamed, "s1": SAW}, {})
     assert column(before, "title_coverage")[0] == 1.0
     assert column(after, "title_coverage")[0] == 0.5
+
 
 def test_features_match_whole_and_partial_model_numbers():
     whole = features("dhp482", tiny_candidates(), {"d1": DRILL, "s1": SAW}, {})
