@@ -118,7 +118,7 @@ def query_codes(query: str) -> set[str]:
     return {_squash(w) for w in words(query) if _is_model_number(w)}
 
 
-def _product_codes(text_words: set[str]) -> set[str]:
+def _product_codes(text_words: AbstractSet[str]) -> set[str]:
     """A product's squashed codes (and numbers), each with the parts between its separators that are codes
     themselves: "jd-7466h" gives "jd7466h" and "7466h", which is what a shopper copies off the box."""
     codes = set()
@@ -243,15 +243,16 @@ def product_terms(title: str, brand: str, category: tuple[str, ...], attribute_t
     out again.
     """
     title_words = tuple(words(title))
+    title_set = frozenset(title_words)
     brand_words = tuple(words(brand))
-    text_set = frozenset(title_words) | set(brand_words) | set(words(" ".join(category))) | set(words(attribute_text))
+    text_set = title_set.union(brand_words, words(" ".join(category)), words(attribute_text))
     return ProductTerms(
         title=title_words,
         title_text=f" {' '.join(title_words)} ",
-        title_set=frozenset(title_words),
+        title_set=title_set,
         brand=brand_words,
         text_set=text_set,
-        codes=frozenset(_product_codes(set(text_set))),
+        codes=frozenset(_product_codes(text_set)),
         leaf=tuple(words(category[-1])) if category else (),
     )
 
