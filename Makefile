@@ -41,6 +41,8 @@ test-deps:
 
 # What CI runs: lint, then every test. Two xdist workers, a module per worker at a time (module fixtures such as
 # servers and indexes are built once): the demo test (minutes of training, collected first) runs on one while the
-# other runs the rest, most of which waits on servers and browsers rather than on the CPU.
+# other runs the rest, most of which waits on servers and browsers rather than on the CPU. --no-loadscope-reorder
+# keeps that order: by default (since xdist 3.5) the modules with the most tests are queued first, which started the
+# demo's four tests seven minutes in and left one worker idle at the end while the other still trained.
 test: lint test-deps
-	$(PY) -m pytest -q -n 2 --dist loadscope
+	$(PY) -m pytest -q -n 2 --dist loadscope --no-loadscope-reorder
