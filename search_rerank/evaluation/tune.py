@@ -23,7 +23,7 @@ import warnings
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import optuna
@@ -35,9 +35,10 @@ from ..core.errors import ConfigError
 from ..core.pipeline import Ranking, SearchPipeline
 from ..core.product import Product
 from ..core.profile import ShopperProfile
+from ..core.ranker_features import FieldScorer
 from ..core.rerank import DEFAULT_BLEND, reranked
-from ..core.retrieval import DENSE, LEXICAL
-from ..core.settings import PROFILE_FACETS, RerankSettings, Settings, load_settings, read_settings_file
+from ..core.retrieval import DENSE, LEXICAL, Retriever
+from ..core.settings import LEXICAL_FIELDS, PROFILE_FACETS, RerankSettings, Settings, load_settings, read_settings_file
 from ..core.store import ProductStore
 from ..data.dataset import Query
 from ..data.qrels import Qrels
@@ -237,6 +238,32 @@ class _MemoReranker:
         return reranked(window, probs, weight, candidates[len(window) :])
 
 
+class _MemoFieldScores:
+    """The lexical leg's per-field BM25 for the learned ranker, each (query, product) worked out once across
+    every trial: a product's field scores do not depend on which other products are scored with it, and each
+    trial asked for the same ones again (with a ranker, most of a trial's cost). Only the ranker's features
+    ask for them: the cache retrieved its lists before. Anything else is the leg's own."""
+
+    def __init__(self, inner: Retriever):
+        self.inner = inner
+        self.scores: dict[tuple[str, str], dict[str, float]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def field_scores(self, query: str, product_ids: Sequence[str]) -> dict[str, dict[str, float]]:
+        missing = [pid for pid in dict.fromkeys(product_ids) if (query, pid) not in self.scores]
+        if missing:
+            fresh = cast(FieldScorer, self.inner).field_scores(query, missing)
+            for pid in missing:
+                self.scores[query, pid] = {name: per[pid] for name, per in fresh.items() if pid in per}
+        out: dict[str, dict[str, float]] = {name: {} for name in LEXICAL_FIELDS}
+        for pid in product_ids:
+            for name, score in self.scores[query, pid].items():
+                out.setdefault(name, {})[pid] = score
+        return out
+
+
 class _PopularityStore(ProductStore):
     """The product store with popularity read from one table loaded once, instead of a query per ranked list,
     and each product parsed once: the cache ranks the same candidates trial after trial, and parsing their
@@ -304,7 +331,10 @@ class RankingCache:
         store = _PopularityStore(pipeline.store, pipeline.store.popularity())
         self.popularity = dict(popularity) if popularity is not None else store.table
         reranker = _MemoReranker(pipeline.reranker) if pipeline.reranker is not None else None
-        self.pipeline = SearchPipeline(pipeline.settings, pipeline.legs, store, reranker, pipeline.ranker)
+        legs = dict(pipeline.legs)
+        if isinstance(legs.get(LEXICAL), FieldScorer):
+            legs[LEXICAL] = cast(Retriever, _MemoFieldScores(legs[LEXICAL]))
+        self.pipeline = SearchPipeline(pipeline.settings, legs, store, reranker, pipeline.ranker)
         # No deadlines: a leg or a reranker timing out on a busy machine would tune for the outage.
         base = pipeline.settings.offline().override(lexical={"candidates": depth}, dense={"candidates": depth})
         started = time.perf_counter()

@@ -18,6 +18,7 @@ from search_rerank.evaluation.tune import (
     write_settings,
 )
 from search_rerank.indexing.indexes import open_pipeline
+from search_rerank.training.ranker import RankerTraining
 
 
 @pytest.fixture
@@ -199,6 +200,50 @@ def test_reranker_scores_each_query_product_pair_once_across_trials(
         pipeline.close()
     assert all("rerank_window" in t.params for t in result.trials)
     assert len(scored) <= 5 * 30
+
+
+@pytest.fixture(scope="module")
+def ranked_settings(lexical_settings, dataset, trained_ranker, tmp_path_factory):
+    """The lexical settings with a learned ranker trained on the train split, promoted or not."""
+    out = tmp_path_factory.mktemp("tune-ranker") / "ranker"
+    quick = RankerTraining(max_rounds=20, early_stopping_rounds=5, min_data_in_leaf=5)
+    trained_ranker(lexical_settings, dataset.split("train"), dataset.split("dev"), out, quick)
+    return lexical_settings.override(ltr={"model": str(out)})
+
+
+def test_the_rankers_field_scores_are_worked_out_once_per_query_and_product_across_trials(
+    ranked_settings, dataset, monkeypatch
+):
+    pipeline = open_pipeline(ranked_settings)
+    asked = []
+    leg = pipeline.legs["lexical"]
+    original = leg.field_scores
+    monkeypatch.setattr(
+        leg, "field_scores", lambda query, ids: asked.extend((query, i) for i in ids) or original(query, ids)
+    )
+    try:
+        queries, qrels = dataset.split("dev")
+        tune(pipeline, dict(list(queries.items())[:5]), qrels, trials=4, space=SearchSpace(max_candidates=40))
+    finally:
+        pipeline.close()
+    assert asked and len(asked) == len(set(asked))
+
+
+def test_a_trial_with_a_learned_ranker_ranks_each_query_as_the_service_searches(ranked_settings, dataset):
+    pipeline = open_pipeline(ranked_settings)
+    queries, qrels = dataset.split("dev")
+    cache = RankingCache(pipeline, queries, qrels, depth=60)
+    try:
+        for candidates in (20, 40):  # the second trial reads field scores the first one worked out
+            trial = ranked_settings.override(lexical={"candidates": candidates})
+            ranked = cache.rank(trial)
+            for qid, hits in ranked.items():
+                served = pipeline.run(queries[qid].text, size=100, settings=trial.offline()).ranking
+                assert "ltr" in served.stages
+                assert [(c.product_id, c.score) for c in hits] == [(c.product_id, c.score) for c in served.candidates]
+    finally:
+        cache.close()
+        pipeline.close()
 
 
 def test_written_settings_load_back_with_the_tuned_values(tmp_path):
