@@ -38,7 +38,8 @@ def handled(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
 
 @contextmanager
 def _running(server) -> Iterator[str]:
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits for serve_forever's next poll: half a second by default, paid by every test that serves
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"
