@@ -241,7 +241,7 @@ class _MemoReranker:
 class _MemoFieldScores:
     """The lexical leg's per-field BM25 for the learned ranker, each (query, product) worked out once across
     every trial: a product's field scores do not depend on which other products are scored with it, and each
-    trial asked for the same ones again (with a ranker, most of a trial's cost). Only the ranker's features
+    trial asked for the same ones again (a tenth of the demo's tuning went there). Only the ranker's features
     ask for them: the cache retrieved its lists before. Anything else is the leg's own."""
 
     def __init__(self, inner: Retriever):
