@@ -33,7 +33,7 @@ import subprocess
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import tomli_w
@@ -41,6 +41,9 @@ from rich.console import Console
 
 from ..core.errors import ConfigError, SearchRerankError
 from ..core.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from ..evaluation.tune import RerankScores
 
 console = Console()
 
@@ -183,11 +186,12 @@ def ensure_reranker(plan: DemoPlan, settings: Settings) -> bool:
     return card.promoted
 
 
-def ensure_ranker(plan: DemoPlan, settings: Settings, name: str) -> bool:
+def ensure_ranker(plan: DemoPlan, settings: Settings, name: str, rerank_scores: RerankScores) -> bool:
     """Train the demo's learned ranker unless the registry has it; whether it may be served (promoted on dev).
 
     It is trained on top of ``settings`` (the reranker in place, so its
     probability is one of the features), as ``search-rerank train ranker`` does.
+    The reranker's scores of the dev lists are kept in ``rerank_scores`` for tuning.
     """
     from ..data.loaders import load_dataset
     from ..indexing.indexes import open_pipeline
@@ -211,6 +215,7 @@ def ensure_ranker(plan: DemoPlan, settings: Settings, name: str) -> bool:
             data_name=data.name,
             label_source="judgments",
             progress=True,
+            rerank_scores=rerank_scores,
         )
     finally:
         pipeline.close()
@@ -244,8 +249,11 @@ def write_base_settings(
     return load_settings(plan.base_file)
 
 
-def ensure_tuned(plan: DemoPlan, settings: Settings) -> None:
-    """Tune on dev unless the served settings file was written from the same base file (same reranker, backend)."""
+def ensure_tuned(plan: DemoPlan, settings: Settings, rerank_scores: RerankScores) -> None:
+    """Tune on dev unless the served settings file was written from the same base file (same reranker, backend).
+
+    ``rerank_scores`` holds what the ranker step's dev lists already cost the reranker: tuning ranks the same dev
+    queries over the same index, and rescoring them was a fifth of the step."""
     from ..data.loaders import load_dataset
     from ..evaluation.tune import SearchSpace, tune, write_settings
     from ..indexing.indexes import open_pipeline
@@ -267,6 +275,7 @@ def ensure_tuned(plan: DemoPlan, settings: Settings) -> None:
             space=SearchSpace(max_window=CPU_RERANK_WINDOW),
             dataset=str(plan.data),
             progress=True,
+            rerank_scores=rerank_scores,
         )
     finally:
         pipeline.close()
@@ -334,11 +343,14 @@ def prepare(plan: DemoPlan, cluster_url: str | None = None) -> Path:
         console.print("[yellow]reranker: not promoted on dev, so it is not served; the demo runs without it[/]")
     settings = write_base_settings(plan, reranker=promoted, lexical=lexical)
     ranker = plan.ranker_name(cluster=cluster_url is not None)
-    served_ranker = ranker if ensure_ranker(plan, settings, ranker) else None
+    from ..evaluation.tune import RerankScores
+
+    rerank_scores = RerankScores()
+    served_ranker = ranker if ensure_ranker(plan, settings, ranker, rerank_scores) else None
     if served_ranker is None:
         console.print("[yellow]ranker: not promoted on dev, so it is not served; the demo runs without it[/]")
     settings = write_base_settings(plan, reranker=promoted, lexical=lexical, ranker=served_ranker)
-    ensure_tuned(plan, settings)
+    ensure_tuned(plan, settings, rerank_scores)
     return plan.settings_file
 
 

@@ -210,12 +210,32 @@ def sections(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 # ------------------------------------------------------------ retrieve once, rank many times
 
 
-class _MemoReranker:
-    """The configured cross-encoder, each (query, product) scored once across every trial."""
+class RerankScores:
+    """Cross-encoder probabilities kept across the ranking caches of one process over one index.
 
-    def __init__(self, inner):
+    A pair's probability depends on the model, its token length and precision, the query and the product's
+    text, never on which trial or which step asks. ``search-rerank demo`` trains its ranker on dev lists the
+    reranker has scored, then tunes on the same dev queries: sharing one of these, tuning rescores only the
+    windows the ranker's rankings never reached. Keyed by the model, so a cache with another reranker shares
+    nothing; the product's text is the index's, which is why it must be one index.
+    """
+
+    def __init__(self) -> None:
+        self.scores: dict[tuple[str, int, str, str, str], float] = {}
+
+    @staticmethod
+    def model_key(reranker: Any) -> tuple[str, int, str]:
+        return (str(reranker.settings.model), int(reranker.max_length), str(reranker.settings.precision))
+
+
+class _MemoReranker:
+    """The configured cross-encoder, each (query, product) scored once across every trial (and across caches
+    sharing one :class:`RerankScores`)."""
+
+    def __init__(self, inner, shared: RerankScores | None = None):
         self.inner = inner
-        self.scores: dict[tuple[str, str], float] = {}
+        self.model = RerankScores.model_key(inner)
+        self.store = shared if shared is not None else RerankScores()
 
     def warm_up(self) -> None:
         self.inner.warm_up()
@@ -229,12 +249,13 @@ class _MemoReranker:
     ) -> list[Candidate]:
         settings = settings if settings is not None else self.inner.settings
         window = list(candidates[: settings.window])
-        missing = [c.product_id for c in window if (query, c.product_id) not in self.scores]
+        scores, key = self.store.scores, (*self.model, query)
+        missing = [c.product_id for c in window if (*key, c.product_id) not in scores]
         if missing:
             probs = self.inner.score(query, [texts.get(pid, "") for pid in missing], settings.batch_size)
-            self.scores.update({(query, pid): float(p) for pid, p in zip(missing, probs)})
+            scores.update({(*key, pid): float(p) for pid, p in zip(missing, probs)})
         weight = settings.blend if settings.blend is not None else getattr(self.inner, "default_blend", DEFAULT_BLEND)
-        probs = np.array([self.scores[query, c.product_id] for c in window])
+        probs = np.array([scores[(*key, c.product_id)] for c in window])
         return reranked(window, probs, weight, candidates[len(window) :])
 
 
@@ -320,6 +341,7 @@ class RankingCache:
         popularity: Mapping[str, float] | None = None,
         profiles: Mapping[str, ShopperProfile | None] | None = None,
         progress: bool = False,
+        rerank_scores: RerankScores | None = None,
     ):
         judged = [qid for qid in qrels if qid in queries]
         if not judged:
@@ -330,7 +352,7 @@ class RankingCache:
         self.profiles = dict(profiles) if profiles is not None else {}
         store = _PopularityStore(pipeline.store, pipeline.store.popularity())
         self.popularity = dict(popularity) if popularity is not None else store.table
-        reranker = _MemoReranker(pipeline.reranker) if pipeline.reranker is not None else None
+        reranker = _MemoReranker(pipeline.reranker, rerank_scores) if pipeline.reranker is not None else None
         legs = dict(pipeline.legs)
         if isinstance(legs.get(LEXICAL), FieldScorer):
             legs[LEXICAL] = cast(Retriever, _MemoFieldScores(legs[LEXICAL]))
@@ -546,6 +568,7 @@ def tune(
     split: str = "dev",
     progress: bool = False,
     on_trial: Callable[[TrialRecord], None] | None = None,
+    rerank_scores: RerankScores | None = None,
 ) -> TuningResult:
     """Run the search; the baseline is the pipeline's own settings, ranked from the same cache.
 
@@ -554,17 +577,28 @@ def tune(
     searches the personalisation stage's weights on those searches.
     ``guard`` adds a constraint: its queries' nDCG@10 may not fall by more
     than its cost (recorded as ``guard_nDCG@10`` in every trial's metrics).
+    ``rerank_scores`` carries cross-encoder scores in from an earlier step over the same index (and out to a
+    later one).
     """
     if trials < 1:
         raise ConfigError(f"trials must be at least 1, got {trials}")
     base = pipeline.settings
     depth = max(space.max_candidates, base.lexical.candidates, base.dense.candidates if base.dense.enabled else 0)
     cache = RankingCache(
-        pipeline, queries, qrels, depth=depth, popularity=popularity, profiles=profiles, progress=progress
+        pipeline,
+        queries,
+        qrels,
+        depth=depth,
+        popularity=popularity,
+        profiles=profiles,
+        progress=progress,
+        rerank_scores=rerank_scores,
     )
     guarded = None
     if guard is not None:
-        guard_cache = RankingCache(pipeline, guard.queries, guard.qrels, depth=depth, profiles=guard.profiles)
+        guard_cache = RankingCache(
+            pipeline, guard.queries, guard.qrels, depth=depth, profiles=guard.profiles, rerank_scores=rerank_scores
+        )
         guarded = (guard_cache, guard)
     try:
         return _search(cache, base, trials, seed, goal, space, dataset, split, progress, on_trial, guarded)

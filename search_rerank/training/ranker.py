@@ -42,7 +42,7 @@ from ..core.settings import Settings
 from ..data.dataset import Query
 from ..data.qrels import Qrels
 from ..evaluation.evaluate import relevance_metrics
-from ..evaluation.tune import NDCG, RankingCache
+from ..evaluation.tune import NDCG, RankingCache, RerankScores
 from .card import save_training_card
 from .mining import judged_subset
 
@@ -232,13 +232,19 @@ def train_ranker(
     data_name: str,
     label_source: str,
     progress: bool = False,
+    rerank_scores: RerankScores | None = None,
 ) -> ModelCard:
-    """Train on ``train``'s judged queries, choose and early-stop on ``dev``, save the model and its card to ``out``."""
+    """Train on ``train``'s judged queries, choose and early-stop on ``dev``, save the model and its card to ``out``.
+
+    ``rerank_scores`` keeps the cross-encoder's scores for a later step over the same index (the demo tunes on
+    the same dev queries next)."""
     started = time.perf_counter()
     settings = stage_input_settings(pipeline.settings)
     train = sampled_queries(train, config.max_queries, config.seed)
     caches = {
-        name: RankingCache(pipeline, split[0], split[1], depth=config.depth, progress=progress)
+        name: RankingCache(
+            pipeline, split[0], split[1], depth=config.depth, progress=progress, rerank_scores=rerank_scores
+        )
         for name, split in (("train", train), ("dev", dev))
     }
     try:

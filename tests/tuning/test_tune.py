@@ -11,6 +11,7 @@ from search_rerank.evaluation.tune import (
     TAIL_SHARE,
     Goal,
     RankingCache,
+    RerankScores,
     SearchSpace,
     sections,
     suggest,
@@ -200,6 +201,64 @@ def test_reranker_scores_each_query_product_pair_once_across_trials(
         pipeline.close()
     assert all("rerank_window" in t.params for t in result.trials)
     assert len(scored) <= 5 * 30
+
+
+def reranking_pipeline(settings, model_dir, scored, monkeypatch, **rerank):
+    """A pipeline with the tiny cross-encoder whose every scored (query, text) pair is appended to ``scored``."""
+    pipeline = open_pipeline(
+        settings.override(
+            rerank={"model": str(model_dir), "require_card": False, "device": "cpu", "window": 30, **rerank}
+        )
+    )
+    original = pipeline.reranker.score
+    monkeypatch.setattr(
+        pipeline.reranker,
+        "score",
+        lambda query, texts, batch_size=None: (
+            scored.extend((query, t) for t in texts) or original(query, texts, batch_size)
+        ),
+    )
+    return pipeline
+
+
+def test_a_tuning_given_an_earlier_steps_rerank_scores_scores_no_pair_again(
+    lexical_settings, dataset, tiny_cross_encoder_dir, monkeypatch
+):
+    queries, qrels = dataset.split("dev")
+    queries = dict(list(queries.items())[:5])
+    store, scored = RerankScores(), []
+    pipeline = reranking_pipeline(lexical_settings, tiny_cross_encoder_dir, scored, monkeypatch)
+    try:
+        earlier = RankingCache(pipeline, queries, qrels, depth=30, rerank_scores=store)
+        earlier.rank(pipeline.settings.override(lexical={"candidates": 30}))  # every window a trial can reach
+        earlier.close()
+        assert scored
+        scored.clear()
+        tune(
+            pipeline, queries, qrels, trials=4, space=SearchSpace(max_candidates=30, max_window=30), rerank_scores=store
+        )
+    finally:
+        pipeline.close()
+    assert scored == []
+
+
+def test_shared_rerank_scores_are_not_read_for_a_reranker_at_another_token_length(
+    lexical_settings, dataset, tiny_cross_encoder_dir, monkeypatch
+):
+    queries, qrels = dataset.split("dev")
+    queries = dict(list(queries.items())[:3])
+    store, scored = RerankScores(), []
+    for max_length in (32, 24):
+        pipeline = reranking_pipeline(
+            lexical_settings, tiny_cross_encoder_dir, scored, monkeypatch, max_length=max_length
+        )
+        try:
+            cache = RankingCache(pipeline, queries, qrels, depth=30, rerank_scores=store)
+            cache.rank(pipeline.settings)
+            cache.close()
+        finally:
+            pipeline.close()
+    assert len(scored) == 2 * len(set(scored)) > 0
 
 
 @pytest.fixture(scope="module")
