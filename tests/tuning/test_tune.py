@@ -172,37 +172,6 @@ def test_the_result_compares_the_best_with_the_baseline_per_query(lexical_pipeli
     assert set(result.best["by_kind"]) == {q.meta.get("kind", "all") for q in queries.values()}
 
 
-def test_reranker_scores_each_query_product_pair_once_across_trials(
-    lexical_settings, dataset, tiny_cross_encoder_dir, monkeypatch
-):
-    settings = lexical_settings.override(
-        rerank={"model": str(tiny_cross_encoder_dir), "require_card": False, "device": "cpu", "window": 20}
-    )
-    pipeline = open_pipeline(settings)
-    scored = []
-    original = pipeline.reranker.score
-    monkeypatch.setattr(
-        pipeline.reranker,
-        "score",
-        lambda query, texts, batch_size=None: (
-            scored.extend((query, t) for t in texts) or original(query, texts, batch_size)
-        ),
-    )
-    try:
-        queries, qrels = dataset.split("dev")
-        result = tune(
-            pipeline,
-            dict(list(queries.items())[:5]),
-            qrels,
-            trials=4,
-            space=SearchSpace(max_candidates=30, max_window=30),
-        )
-    finally:
-        pipeline.close()
-    assert all("rerank_window" in t.params for t in result.trials)
-    assert len(scored) <= 5 * 30
-
-
 def reranking_pipeline(settings, model_dir, scored, monkeypatch, **rerank):
     """A pipeline with the tiny cross-encoder whose every scored (query, text) pair is appended to ``scored``."""
     pipeline = open_pipeline(
@@ -219,6 +188,26 @@ def reranking_pipeline(settings, model_dir, scored, monkeypatch, **rerank):
         ),
     )
     return pipeline
+
+
+def test_reranker_scores_each_query_product_pair_once_across_trials(
+    lexical_settings, dataset, tiny_cross_encoder_dir, monkeypatch
+):
+    scored = []
+    pipeline = reranking_pipeline(lexical_settings, tiny_cross_encoder_dir, scored, monkeypatch, window=20)
+    try:
+        queries, qrels = dataset.split("dev")
+        result = tune(
+            pipeline,
+            dict(list(queries.items())[:5]),
+            qrels,
+            trials=4,
+            space=SearchSpace(max_candidates=30, max_window=30),
+        )
+    finally:
+        pipeline.close()
+    assert all("rerank_window" in t.params for t in result.trials)
+    assert len(scored) <= 5 * 30
 
 
 def test_a_tuning_given_an_earlier_steps_rerank_scores_scores_no_pair_again(
