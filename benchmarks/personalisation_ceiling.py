@@ -109,7 +109,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.strip().split("\n")[0])
     ap.add_argument("--products", type=int, default=3000)
     ap.add_argument("--queries", type=int, default=600)
-    ap.add_argument("--shoppers", type=int, default=1000)
+    ap.add_argument("--shoppers", type=int, default=3000, help="as benchmarks/personalisation.py's")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "work")
     ap.add_argument("--no-write", action="store_true", help="print, do not touch docs/BENCHMARKS.md")
