@@ -36,6 +36,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from generated import cached_index  # noqa: E402
 from report import ROOT, read_results, table, write_results, write_section  # noqa: E402
 
+from search_rerank.core.pipeline import SearchPipeline  # noqa: E402
 from search_rerank.core.settings import Settings  # noqa: E402
 from search_rerank.data.generate import GeneratorConfig, generate  # noqa: E402
 from search_rerank.data.loaders import load_beir  # noqa: E402
@@ -64,6 +65,30 @@ def prepared(args: argparse.Namespace) -> tuple[Path, Settings]:
     # The index is of the catalogue alone (shoppers are simulated after it is written), so shopper counts share it.
     index = args.work / f"idx-gen-shoppers-{args.products}-{args.queries}-{args.seed}"
     return out, Settings(index_dir=index, models_dir=args.work / "models")
+
+
+def follow_up_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options of the scripts that study this benchmark's dataset and tuned weights (ceiling, clicks)."""
+    ap.add_argument("--products", type=int, default=3000)
+    ap.add_argument("--queries", type=int, default=600)
+    ap.add_argument("--shoppers", type=int, default=3000, help="as benchmarks/personalisation.py's")
+    ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "work")
+    ap.add_argument("--no-write", action="store_true", help="print, do not touch docs/BENCHMARKS.md")
+
+
+def with_tuned_weights(args: argparse.Namespace) -> tuple[Path, Settings, SearchPipeline, dict]:
+    """The dataset, its settings, the opened pipeline and the stage weights this benchmark chose
+    (``personalisation_tuned``); exits when it has not run yet."""
+    data, settings = prepared(args)
+    cached_index(data, settings)
+    pipeline = open_pipeline(settings)
+    pipeline.warm_up()
+    tuned = json.loads(RESULTS.read_text()).get("personalisation_tuned") if RESULTS.exists() else None
+    if tuned is None:
+        pipeline.close()
+        sys.exit("no personalisation_tuned in personalisation.json: run benchmarks/personalisation.py first")
+    return data, settings, pipeline, tuned
 
 
 def merge_results(keys: dict) -> dict:

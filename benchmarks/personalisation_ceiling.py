@@ -41,9 +41,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from generated import cached_index  # noqa: E402
-from personalisation import RESULTS, merge_results, prepared  # noqa: E402
-from report import ROOT, table, write_section  # noqa: E402
+from personalisation import follow_up_arguments, merge_results, with_tuned_weights  # noqa: E402
+from report import table, write_section  # noqa: E402
 
 from search_rerank.core.personalise import personalise  # noqa: E402
 from search_rerank.core.profile import ShopperProfile  # noqa: E402
@@ -51,7 +50,6 @@ from search_rerank.data.clicks import read_shopper_actions  # noqa: E402
 from search_rerank.evaluation.evaluate import relevance_metrics  # noqa: E402
 from search_rerank.evaluation.personalised import PersonalisedEvaluation, without_personalisation  # noqa: E402
 from search_rerank.evaluation.tune import NDCG  # noqa: E402
-from search_rerank.indexing.indexes import open_pipeline  # noqa: E402
 
 TASTE_FACETS = {"brand": "brand", "colour": "color", "style": "style", "material": "material"}
 """The simulator's taste facets and the profile facet each is read into."""
@@ -107,22 +105,11 @@ def oracle_profile(profile: ShopperProfile, taste: dict[str, list], with_price: 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.strip().split("\n")[0])
-    ap.add_argument("--products", type=int, default=3000)
-    ap.add_argument("--queries", type=int, default=600)
-    ap.add_argument("--shoppers", type=int, default=3000, help="as benchmarks/personalisation.py's")
-    ap.add_argument("--seed", type=int, default=13)
-    ap.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "work")
-    ap.add_argument("--no-write", action="store_true", help="print, do not touch docs/BENCHMARKS.md")
+    follow_up_arguments(ap)
     args = ap.parse_args()
 
     started = time.perf_counter()
-    data, settings = prepared(args)
-    cached_index(data, settings)
-    pipeline = open_pipeline(settings)
-    pipeline.warm_up()
-    tuned = json.loads(RESULTS.read_text()).get("personalisation_tuned") if RESULTS.exists() else None
-    if tuned is None:
-        sys.exit("no personalisation_tuned in personalisation.json: run benchmarks/personalisation.py first")
+    data, settings, pipeline, tuned = with_tuned_weights(args)
     weights = tuned["facet_weights"]
     only = {facet: 0.0 for facet in weights}
     tastes = {

@@ -163,7 +163,7 @@ def personalise(
     terms = np.minimum(settings.cap, affinities + settings.vector_weight * cos)
     if settings.relevance_power > 0:
         terms = terms * relevance**settings.relevance_power
-    order = _bounded_order(relevance + terms, settings.max_rise)
+    order = bounded_order(relevance + terms, settings.max_rise)
     # Scores above everything below the window and falling with position keep the order through any later
     # sort by score; the rest keep their own scores (and order), so only the window is copied.
     base = max((c.score for c in rest), default=0.0) + 1.0
@@ -179,7 +179,7 @@ def personalise(
     return out + rest
 
 
-def _bounded_order(scores: np.ndarray, max_rise: int) -> list[int]:
+def bounded_order(scores: np.ndarray, max_rise: int) -> list[int]:
     """Indices by falling score, where the item at input index i may take position p only if i - p <= max_rise.
 
     The plain order by score (ties keep the input order) when it already

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from search_rerank.core.candidate import Candidate
-from search_rerank.core.personalise import DISABLED, NO_PROFILE, personalise, skip_reason
+from search_rerank.core.personalise import DISABLED, NO_PROFILE, bounded_order, personalise, skip_reason
 from search_rerank.core.product import Product
 from search_rerank.core.profile import ShopperProfile
 from search_rerank.core.settings import PersonalisationSettings
@@ -55,6 +55,22 @@ def test_personalise_moves_no_product_up_more_than_max_rise():
     settings = SETTINGS.model_copy(update={"max_rise": 2, "facet_weights": {"brand": 5.0}, "cap": 5.0})
     out = personalise(candidates, products, {}, loves(), settings)
     assert ids(out).index("p5") == 3
+
+
+@pytest.mark.parametrize("max_rise", [0, 1, 3, 50])
+def test_bounded_order_is_a_permutation_in_which_no_item_rises_more_than_max_rise(max_rise):
+    scores = np.random.default_rng(max_rise).random(40)
+    order = bounded_order(scores, max_rise)
+    assert sorted(order) == list(range(40))
+    assert all(i - position <= max_rise for position, i in enumerate(order))
+
+
+def test_bounded_order_is_the_order_by_score_when_that_respects_the_bound():
+    assert bounded_order(np.array([0.2, 0.9, 0.5, 0.1]), 1) == [1, 2, 0, 3]
+
+
+def test_bounded_order_holds_back_an_item_until_the_first_position_it_may_take():
+    assert bounded_order(np.array([0.1, 0.2, 0.9]), 1) == [1, 2, 0]
 
 
 def test_personalise_adds_the_cosine_with_the_profile_vector():
