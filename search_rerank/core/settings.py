@@ -597,6 +597,13 @@ class ServiceSettings(_Section):
         "(PUT, DELETE, POST to other than read-only endpoints); off: a 403. Paths that are not "
         "canonical are a 400 either way (see passthrough.py)",
     )
+    passthrough_concurrency: int = Field(
+        default=2,
+        ge=1,
+        description="requests per process the passthrough has with the cluster at once; one more gets an "
+        "immediate 503 (passthrough_busy), so that slow requests to the cluster cannot take every thread "
+        "searches need (keep it below service.threads)",
+    )
     interleave_with: Path | None = Field(
         default=None,
         description="settings file of a second ranking (B, e.g. tune's best.toml) to compare with the "

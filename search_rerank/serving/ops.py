@@ -82,7 +82,12 @@ def reload():
         reloaded = reopen(current_app)
     except Exception as exc:  # whatever broke, the indexes already loaded keep serving
         log.exception("reload failed; still serving the previous indexes")
-        return error_response(500, "reload failed", f"{type(exc).__name__}: {exc} (still serving the previous indexes)")
+        # The exception's text can hold paths and the cluster's address: it stays in the log (above).
+        return error_response(
+            500,
+            "reload failed",
+            f"{type(exc).__name__} ({reason_code(exc)}); still serving the previous indexes; the service log says why",
+        )
     broadcast: ReloadBroadcast | None = current_app.extensions.get("reload_broadcast")
     if broadcast is not None:
         broadcast.announce()

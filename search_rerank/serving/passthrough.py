@@ -20,11 +20,13 @@ Security, decided here:
 
 * ``service.passthrough = false`` switches it off (a 501 naming the path).
 * The cluster is called with the service's own credentials from the
-  settings (``lexical.username``/``password`` or ``lexical.api_key``). The
-  caller's ``Authorization``, ``Proxy-Authorization`` and ``Cookie`` headers
-  are never forwarded: the admin token (``SEARCH_RERANK_ADMIN_TOKEN``, sent
+  settings (``lexical.username``/``password`` or ``lexical.api_key``). Of the
+  caller's headers only those in :data:`FORWARDED_HEADERS` are forwarded (an
+  allow-list: ``Authorization``, ``Cookie``, ``es-security-runas-user``,
+  ``ES-Secondary-Authorization`` and whatever the cluster learns to read
+  next never reach it): the admin token (``SEARCH_RERANK_ADMIN_TOKEN``, sent
   as a bearer token) or any other secret sent to this service never reaches
-  the cluster, and a caller cannot use other credentials through it.
+  the cluster, and a caller cannot act as anyone else through it.
 * The path is authorised exactly as it is sent, and only a canonical path
   is sent (see :func:`path_segments`): every hop between a caller and the
   cluster that normalises a path (the HTTP client here resolves ``..``; a
@@ -37,15 +39,27 @@ Security, decided here:
   not UTF-8) is a 400 naming the path and the rule (``reason_code``), as is
   a target the HTTP client would rewrite all the same.
 * Since any caller acts with the service's credentials, only requests that
-  cannot change the cluster pass by default: the read endpoints listed in
-  :data:`ANY_INDEX_READS`, :data:`INDEX_READS` and :data:`ROOT_READS`, each
-  with its methods, matched on the decoded segments (``GET /products/_doc/1``,
-  ``POST /products/_count``, ``GET /_cat/indices``, ``HEAD /products``). Any
-  other request is a 403 unless ``service.passthrough_writes = true`` (which
-  still forwards canonical paths only). Method-override headers
-  (``X-HTTP-Method-Override``, ...) are never forwarded, so a read cannot
-  turn into a write at a hop that honours them. Give the service's cluster
-  user read-only privileges all the same.
+  can neither change the cluster nor read beyond the served index pass by
+  default: the read endpoints listed in :data:`INDEX_READS` and
+  :data:`ROOT_READS`, each with its methods, matched on the decoded segments
+  (``GET /products/_doc/1``, ``POST /products/_count``, ``GET /_cat/health``,
+  ``HEAD /products``), where every index a path names is a served one
+  (``service.index_names`` or ``lexical.index``, never ``_all``, a wildcard
+  or the profile index: a browser must not read shoppers' profiles or other
+  indices with the service's credentials). Endpoints whose body can name
+  other indices or run a script (``_mget``, ``_search/template``, ...) are
+  not reads here, a body that holds a script (``script``,
+  ``runtime_mappings``, ...) is refused, and so are the query parameters that
+  make the cluster hold a thread (``wait_for_*``, ``timeout``) or put its
+  stack traces in the answer (``error_trace``). Any other request is a 403
+  unless ``service.passthrough_writes = true`` (which still forwards
+  canonical paths only). Method-override headers (``X-HTTP-Method-Override``,
+  ...) are never forwarded, so a read cannot turn into a write at a hop that
+  honours them. Give the service's cluster user read-only privileges on the
+  served index all the same.
+* At most ``service.passthrough_concurrency`` requests per process are with
+  the cluster at once; one more is an immediate 503 (``passthrough_busy``):
+  slow requests to the cluster must not take every thread searches need.
 * The service's own routes (``/search``, ``/metrics``, ``/health``,
   ``/ready``, ``/openapi.json``, ``/ubi/events``, ``/admin/reload``, ``/web/``)
   are never passed through; ``GET /`` is the search page for clients that
@@ -56,10 +70,13 @@ Security, decided here:
 from __future__ import annotations
 
 import base64
+import json
 import logging
+import threading
 import unicodedata
 from collections.abc import Iterable, Mapping
-from urllib.parse import quote
+from collections.abc import Set as AbstractSet
+from urllib.parse import parse_qsl, quote
 
 import urllib3
 from flask import Response, jsonify
@@ -87,9 +104,10 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-# Headers with which some frameworks and proxies let a request name another method than its own.
-METHOD_OVERRIDES = frozenset({"x-http-method-override", "x-http-method", "x-method-override"})
-NOT_FORWARDED = HOP_BY_HOP | METHOD_OVERRIDES | {"host", "content-length", "authorization", "cookie"}
+FORWARDED_HEADERS = frozenset(
+    {"accept", "accept-encoding", "content-type", "user-agent", "x-opaque-id", "traceparent", "tracestate"}
+)
+"""The caller's headers the cluster gets: what a read needs (its body's type, the answer's format) and tracing."""
 ES_HEADERS = {"X-Elastic-Product": "Elasticsearch"}
 # Answers that mean the cluster is not serving (overloaded, or a proxy in front of it got nothing): breaker failures.
 UNAVAILABLE = frozenset({502, 503, 504})
@@ -103,19 +121,18 @@ HEX_DIGITS = frozenset("0123456789ABCDEF")
 LOOKUP = frozenset({"GET", "HEAD"})
 # A read with a request body: Elasticsearch takes it by GET or POST.
 QUERY = LOOKUP | {"POST"}
-# The read endpoints, as segment shapes after the index expression: "{name}" is any one segment, "{id}" a document
-# id (which may hold an escaped "/"), "{more}" any number of segments; anything else is literal. Searches are not
-# here: this service answers those itself.
-ANY_INDEX_READS: dict[tuple[str, ...], frozenset[str]] = {  # /{index}/... and /...
+# The read endpoints, as segment shapes: "{name}" is any one segment, "{id}" a document id (which may hold an escaped
+# "/"), "{index}" served index names; anything else is literal. Searches are not here: this service answers those
+# itself. Not here either, though they only read: endpoints whose body can name other indices or run a script
+# (_mget, _mtermvectors, _search/template, _msearch/template, _render/template), and those that answer for every
+# index or node (_cat/indices without an index, _aliases, _cat/nodes, which names the cluster's addresses).
+INDEX_READS: dict[tuple[str, ...], frozenset[str]] = {  # /{index}/..., the index expression served names only
+    (): LOOKUP,
     ("_count",): QUERY,
-    ("_mget",): QUERY,
     ("_field_caps",): QUERY,
     ("_analyze",): QUERY,
     ("_validate", "query"): QUERY,
-    ("_search", "template"): QUERY,
-    ("_msearch", "template"): QUERY,
     ("_search_shards",): QUERY,
-    ("_mtermvectors",): QUERY,
     ("_mapping",): LOOKUP,
     ("_mapping", "field", "{name}"): LOOKUP,
     ("_settings",): LOOKUP,
@@ -124,9 +141,6 @@ ANY_INDEX_READS: dict[tuple[str, ...], frozenset[str]] = {  # /{index}/... and /
     ("_alias", "{name}"): LOOKUP,
     ("_stats",): LOOKUP,
     ("_stats", "{name}"): LOOKUP,
-}
-INDEX_READS: dict[tuple[str, ...], frozenset[str]] = {  # /{index}/...
-    (): LOOKUP,
     ("_doc", "{id}"): LOOKUP,
     ("_source", "{id}"): LOOKUP,
     ("_explain", "{id}"): QUERY,
@@ -136,16 +150,22 @@ INDEX_READS: dict[tuple[str, ...], frozenset[str]] = {  # /{index}/...
 }
 ROOT_READS: dict[tuple[str, ...], frozenset[str]] = {  # /...
     (): LOOKUP,
-    ("_cat", "{more}"): LOOKUP,
+    ("_analyze",): QUERY,
     ("_cluster", "health"): LOOKUP,
+    ("_cat", "health"): LOOKUP,
+    ("_cat", "count", "{index}"): LOOKUP,
+    ("_cat", "indices", "{index}"): LOOKUP,
     # A scroll's next page; the first is a search, which this service answers (serving/delegation).
     ("_search", "scroll"): QUERY,
     ("_search", "scroll", "{name}"): LOOKUP,
-    ("_cluster", "health", "{name}"): LOOKUP,
-    ("_aliases",): LOOKUP,
-    ("_render", "template"): QUERY,
-    ("_render", "template", "{name}"): QUERY,
 }
+SCRIPTS = frozenset({"script", "scripts", "script_fields", "runtime_mappings", "scripted_metric", "script_score"})
+"""Body keys that run code on the cluster: refused in a passed-through read (this service's own searches refuse
+them too, see es_compat)."""
+HOLDING_PARAMETERS = ("wait_for", "timeout", "master_timeout")
+"""Query parameters (and prefixes) that make the cluster hold the request, and with it one of this service's threads."""
+TRACE_PARAMETERS = frozenset({"error_trace"})
+"""Query parameters that put the cluster's stack traces in its answer."""
 
 
 class NotCanonical(ValueError):
@@ -225,27 +245,66 @@ def is_index_expression(segment: str) -> bool:
     return "/" not in segment and (segment == "_all" or not segment.startswith("_"))
 
 
-def _fits(shape: tuple[str, ...], segments: list[str]) -> bool:
-    if shape and shape[-1] == "{more}":
-        head = len(shape) - 1
-        return (
-            len(segments) >= head
-            and _fits(shape[:-1], segments[:head])
-            and all("/" not in segment for segment in segments[head:])
-        )
+def serves_only(expression: str, served: AbstractSet[str]) -> bool:
+    """Whether an index expression (``products``, ``a,b``) names served indices only: no ``_all``, wildcard,
+    exclusion or date math, which the cluster would expand to indices this service does not serve."""
+    return all(name in served and name != "_all" for name in expression.split(","))
+
+
+def _fits(shape: tuple[str, ...], segments: list[str], served: AbstractSet[str]) -> bool:
     return len(shape) == len(segments) and all(
-        part == segment or part == "{id}" or (part == "{name}" and "/" not in segment)
+        part == segment
+        or part == "{id}"
+        or (part == "{name}" and "/" not in segment)
+        or (part == "{index}" and "/" not in segment and serves_only(segment, served))
         for part, segment in zip(shape, segments, strict=True)
     )
 
 
-def is_read(method: str, segments: list[str]) -> bool:
-    """Whether ``method`` on the decoded path ``segments`` (see :func:`path_segments`) is an allow-listed read."""
+def is_read(method: str, segments: list[str], served: AbstractSet[str]) -> bool:
+    """Whether ``method`` on the decoded path ``segments`` (see :func:`path_segments`) is an allow-listed read of
+    the ``served`` indices only."""
     if segments and is_index_expression(segments[0]):
-        rest, tables = segments[1:], (ANY_INDEX_READS, INDEX_READS)
+        if not serves_only(segments[0], served):
+            return False
+        rest, table = segments[1:], INDEX_READS
     else:
-        rest, tables = segments, (ANY_INDEX_READS, ROOT_READS)
-    return any(method in methods for table in tables for shape, methods in table.items() if _fits(shape, rest))
+        rest, table = segments, ROOT_READS
+    return any(method in methods for shape, methods in table.items() if _fits(shape, rest, served))
+
+
+def refused_parameter(query_string: str) -> str | None:
+    """The first query parameter a passed-through read may not carry (see :data:`HOLDING_PARAMETERS`,
+    :data:`TRACE_PARAMETERS`), or None."""
+    for name, _ in parse_qsl(query_string, keep_blank_values=True):
+        if name in TRACE_PARAMETERS or any(name == p or name.startswith(f"{p}_") for p in HOLDING_PARAMETERS):
+            return name
+    return None
+
+
+def script_key(body: bytes) -> str | None:
+    """The first key of a JSON body that would run a script on the cluster (see :data:`SCRIPTS`), or None; a body
+    that is not JSON runs nothing (the cluster refuses it)."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None
+    pending = [document]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                if key in SCRIPTS:
+                    return str(key)
+                pending.append(inner)
+        elif isinstance(value, list):
+            pending.extend(value)
+    return None
+
+
+def forwarded(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """The caller's headers the cluster gets (:data:`FORWARDED_HEADERS`)."""
+    return {name: value for name, value in headers if name.lower() in FORWARDED_HEADERS}
 
 
 def _without(headers: Iterable[tuple[str, str]], dropped: frozenset[str]) -> list[tuple[str, str]]:
@@ -270,6 +329,9 @@ class ClusterPassthrough:
         self.base_url = lexical.url.rstrip("/")
         self._base_path = parse_url(self.base_url).path or ""
         self.allow_writes = settings.service.passthrough_writes
+        served = {*settings.service.index_names, lexical.index} - {settings.personalisation.profile_index}
+        self.served: frozenset[str] = frozenset(served)
+        self._slots = threading.BoundedSemaphore(settings.service.passthrough_concurrency)
         self.timeout_s = lexical.request_timeout_s
         self.breaker = breaker
         self._auth: dict[str, str] = {}
@@ -288,11 +350,20 @@ class ClusterPassthrough:
     def forward(self, method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes) -> Response:
         """Send ``method target`` (raw path and query string) with ``headers`` and ``body``; the cluster's answer."""
         path = target.split("?", 1)[0]
-        refused = self.refusal(method, target)
+        refused = self.refusal(method, target, body)
         if refused is not None:
             return refused
-        sent = dict(_without(headers, NOT_FORWARDED))
+        sent = forwarded(headers)
         sent.update(self._auth)
+        if not self._slots.acquire(blocking=False):
+            response = self._error(
+                503,
+                "search_rerank_passthrough_busy",
+                f"{method} {path}: as many requests as allowed are with the cluster already; try again",
+                "passthrough_busy",
+            )
+            response.headers["Retry-After"] = "1"
+            return response
         try:
             answer = self._send(method, target, body, sent)
         except CircuitOpenError as exc:
@@ -323,21 +394,26 @@ class ClusterPassthrough:
                 f"{method} {path}: the cluster cannot be reached",
                 "cluster_unavailable",
             )
+        finally:
+            self._slots.release()
         response = Response(answer.data, status=answer.status)
         response.headers.clear()
         for name, value in _without(answer.headers.items(), HOP_BY_HOP):
             response.headers.add(name, value)
         return response
 
-    def refusal(self, method: str, target: str) -> Response | None:
+    def refusal(self, method: str, target: str, body: bytes = b"") -> Response | None:
         """The 400 or 403 for a request that is not forwarded; None for one that is.
 
         A 400 for a path that is not canonical (see :func:`path_segments`), or
         a target the HTTP client would send otherwise than it came (it would
-        be authorised as one request and run as another); a 403 for a path
-        not on the read allow-list unless ``service.passthrough_writes``.
+        be authorised as one request and run as another); unless
+        ``service.passthrough_writes``, a 403 for a path not on the read
+        allow-list, a query parameter a read may not carry
+        (:func:`refused_parameter`) or a body with a script, and
+        Elasticsearch's 404 for a path naming an index not served.
         """
-        path = target.split("?", 1)[0]
+        path, _, query = target.partition("?")
         try:
             segments = path_segments(path)
         except NotCanonical as exc:
@@ -356,13 +432,32 @@ class ClusterPassthrough:
                 f"{method} {path}: the request target would not be sent as it came (check its query string)",
                 "rewritten_target",
             )
-        if not self.allow_writes and not is_read(method, segments):
+        if self.allow_writes:
+            return None
+        if segments and is_index_expression(segments[0]) and not serves_only(segments[0], self.served):
+            return self._index_not_found(next(n for n in segments[0].split(",") if n not in self.served or n == "_all"))
+        if not is_read(method, segments, self.served):
             return self._error(
                 403,
                 "search_rerank_passthrough_refused",
-                f"{method} {path} is not one of the reads the passthrough forwards, and could change the "
-                f"cluster; set service.passthrough_writes = true to forward it",
+                f"{method} {path} is not one of the reads of the served index ({', '.join(sorted(self.served))}) "
+                f"the passthrough forwards; set service.passthrough_writes = true to forward any request",
                 "not_a_read",
+            )
+        if (parameter := refused_parameter(query)) is not None:
+            return self._error(
+                403,
+                "search_rerank_passthrough_refused",
+                f"{method} {path}: the query parameter {parameter!r} is not passed through (it holds the request at "
+                f"the cluster or returns its stack traces)",
+                "parameter_refused",
+            )
+        if body and (key := script_key(body)) is not None:
+            return self._error(
+                403,
+                "search_rerank_passthrough_refused",
+                f"{method} {path}: the body's {key!r} would run a script on the cluster; not passed through",
+                "script_refused",
             )
         return None
 
@@ -387,6 +482,23 @@ class ClusterPassthrough:
         if attempt is not None:
             attempt.report(ok=answer.status not in UNAVAILABLE)
         return answer
+
+    @staticmethod
+    def _index_not_found(name: str) -> Response:
+        """Elasticsearch's own 404 for an index this service does not serve, as its searches answer it: the same
+        whether the cluster has such an index or not, so that a caller learns nothing of the cluster's others."""
+        cause = {
+            "type": "index_not_found_exception",
+            "reason": f"no such index [{name}]",
+            "resource.type": "index_or_alias",
+            "resource.id": name,
+            "index_uuid": "_na_",
+            "index": name,
+        }
+        response = jsonify({"error": {"root_cause": [cause], **cause}, "status": 404})
+        response.status_code = 404
+        response.headers.update(ES_HEADERS)
+        return response
 
     @staticmethod
     def _error(status: int, kind: str, reason: str, code: str) -> Response:

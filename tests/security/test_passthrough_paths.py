@@ -182,7 +182,7 @@ def test_refusals_are_elasticsearch_errors_naming_the_path_without_internal_addr
         ("GET", "/INDEX/_mapping"),
         ("GET", "/INDEX/_doc/s1"),
         ("HEAD", "/INDEX"),
-        ("GET", "/_cat/indices?format=json"),
+        ("GET", "/_cat/indices/INDEX?format=json"),
     ],
 )
 def test_read_passes_to_the_cluster_as_sent(guarded, method, target):

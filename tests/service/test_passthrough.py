@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
@@ -84,7 +85,10 @@ def test_count_with_a_body_gets_the_clusters_count(cluster_app):
 
 
 def test_query_string_is_passed_through(cluster_app):
-    rows = cluster_app.test_client().get("/_cat/indices", query_string={"format": "json", "h": "index"}).get_json()
+    client = cluster_app.test_client()
+    rows = client.get(
+        f"/_cat/indices/{index_of(cluster_app)}", query_string={"format": "json", "h": "index"}
+    ).get_json()
     assert all(set(row) == {"index"} for row in rows)
     assert any(row["index"].startswith(index_of(cluster_app)) for row in rows)  # the version behind the alias
 
@@ -95,10 +99,19 @@ def test_document_by_id_comes_from_the_cluster(cluster_app):
 
 
 def test_cluster_errors_come_back_with_the_clusters_status_and_body(cluster_app):
-    ours = cluster_app.test_client().get("/no-such-index/_mapping")
-    theirs = direct(cluster_app, "GET", "/no-such-index/_mapping")
+    target = f"/{index_of(cluster_app)}/_doc/no-such-document"
+    ours, theirs = cluster_app.test_client().get(target), direct(cluster_app, "GET", target)
     assert ours.status_code == theirs.status == 404
     assert ours.get_json() == json.loads(theirs.data)
+
+
+def test_an_index_not_served_is_elasticsearchs_404_without_asking_the_cluster(recorded_app):
+    app, seen = recorded_app
+    response = app.test_client().get("/search-rerank-profiles/_doc/user:alice")
+    assert response.status_code == 404
+    error = response.get_json()["error"]
+    assert (error["type"], error["index"]) == ("index_not_found_exception", "search-rerank-profiles")
+    assert seen == []
 
 
 def test_index_itself_is_passed_through(cluster_app):
@@ -166,31 +179,32 @@ def test_embedded_backend_is_a_501_naming_the_path(client):
 # --- what counts as a read, on which path --------------------------------------------------------
 
 
+SERVED = frozenset({"products", "catalog-v2"})
+
+
 @pytest.mark.parametrize(
     ("method", "path"),
     [
         ("GET", "/"),
         ("HEAD", "/"),
         ("GET", "/products"),
-        ("HEAD", "/a,b*"),
-        ("GET", "/_all"),
+        ("HEAD", "/products,catalog-v2"),
         ("POST", "/products/_count"),
-        ("GET", "/_count"),
         ("GET", "/products/_doc/a%2Fb"),
         ("HEAD", "/products/_source/1"),
-        ("POST", "/products/_mget"),
         ("POST", "/products/_field_caps"),
         ("POST", "/_analyze"),
-        ("POST", "/products/_search/template"),
         ("GET", "/products/_mapping/field/title"),
-        ("GET", "/_cat"),
+        ("GET", "/_cat/health"),
         ("GET", "/_cat/indices/products"),
+        ("GET", "/_cat/count/products,catalog-v2"),
         ("GET", "/_cluster/health"),
         ("POST", "/products/_explain/1"),
+        ("POST", "/_search/scroll"),
     ],
 )
-def test_allow_listed_read_is_a_read(method, path):
-    assert is_read(method, path_segments(path))
+def test_allow_listed_read_of_a_served_index_is_a_read(method, path):
+    assert is_read(method, path_segments(path), SERVED)
 
 
 @pytest.mark.parametrize(
@@ -213,7 +227,43 @@ def test_allow_listed_read_is_a_read(method, path):
     ],
 )
 def test_request_off_the_allow_list_is_not_a_read(method, path):
-    assert not is_read(method, path_segments(path))
+    assert not is_read(method, path_segments(path), SERVED)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/search-rerank-profiles/_doc/user:alice",
+        "/_all/_mapping",
+        "/prod*/_mapping",
+        "/products,other/_count",
+        "/products,-catalog-v2/_count",
+        "/_count",
+        "/_mapping",
+        "/_cat/indices",
+        "/_cat/indices/other",
+        "/_cat/nodes",
+        "/_cat/master",
+        "/_aliases",
+        "/_cluster/health/other",
+    ],
+)
+def test_a_read_of_any_index_not_served_is_not_a_read(path):
+    assert not is_read("GET", path_segments(path), SERVED)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/products/_mget",
+        "/products/_mtermvectors",
+        "/products/_search/template",
+        "/products/_msearch/template",
+        "/_render/template",
+    ],
+)
+def test_an_endpoint_whose_body_can_name_other_indices_or_scripts_is_not_a_read(path):
+    assert not is_read("POST", path_segments(path), SERVED)
 
 
 def test_canonical_path_decodes_to_its_segments():
@@ -313,19 +363,19 @@ def test_method_raw_path_query_body_and_content_type_are_forwarded(recorded_app)
     with served(app) as url:
         urllib3.request(
             "POST",
-            f"{url}/products/_mget?realtime=false&routing=a%26b",
-            body=b'{"ids":["a/b"]}',
+            f"{url}/products/_count?preference=a%26b&routing=x",
+            body=b'{"query":{"ids":{"values":["a/b"]}}}',
             headers={"Content-Type": "application/json; charset=UTF-8"},
             retries=False,
         )
         urllib3.request("GET", f"{url}/products/_doc/a%2Fb", retries=False)
-    mget, get = seen
-    assert (mget["method"], mget["target"], mget["body"]) == (
+    count, get = seen
+    assert (count["method"], count["target"], count["body"]) == (
         "POST",
-        "/products/_mget?realtime=false&routing=a%26b",
-        b'{"ids":["a/b"]}',
+        "/products/_count?preference=a%26b&routing=x",
+        b'{"query":{"ids":{"values":["a/b"]}}}',
     )
-    assert mget["headers"]["Content-Type"] == "application/json; charset=UTF-8"
+    assert count["headers"]["Content-Type"] == "application/json; charset=UTF-8"
     assert get["target"] == "/products/_doc/a%2Fb"
 
 
@@ -339,10 +389,89 @@ def test_hop_by_hop_headers_are_dropped_both_ways(recorded_app):
     assert "x-trace" not in sent and "x-opaque-id" in sent
 
 
+def test_only_the_allow_listed_caller_headers_reach_the_cluster(recorded_app):
+    app, seen = recorded_app
+    app.test_client().get(
+        "/products/_mapping",
+        headers={
+            "es-security-runas-user": "elastic",
+            "ES-Secondary-Authorization": "ApiKey c2VjcmV0",
+            "X-Forwarded-For": "10.0.0.1",
+            "Accept": "application/json",
+        },
+    )
+    sent = {name.lower() for name in seen[0]["headers"]}
+    assert not {"es-security-runas-user", "es-secondary-authorization", "x-forwarded-for"} & sent
+    assert "accept" in sent
+
+
+@pytest.mark.parametrize(
+    ("method", "target"),
+    [
+        ("POST", "/products/_search/template"),
+        ("POST", "/products/_mget"),
+        ("GET", "/_cat/nodes?h=ip,name"),
+        ("GET", "/_cluster/health?wait_for_nodes=999&timeout=29s"),
+        ("POST", "/products/_count?error_trace=true"),
+    ],
+)
+def test_reads_beyond_the_served_index_or_holding_the_cluster_are_refused_before_it(recorded_app, method, target):
+    app, seen = recorded_app
+    body = {"query": {"match_all": {}}} if method == "POST" else None
+    response = app.test_client().open(target, method=method, json=body)
+    assert response.status_code == 403
+    assert response.get_json()["error"]["type"] == "search_rerank_passthrough_refused"
+    assert seen == []
+
+
+def test_a_read_whose_body_runs_a_script_is_refused_naming_it(recorded_app):
+    app, seen = recorded_app
+    body = {"query": {"bool": {"filter": {"script": {"script": {"source": "doc['price'].value > 1"}}}}}}
+    response = app.test_client().post("/products/_count", json=body)
+    assert response.status_code == 403
+    error = response.get_json()["error"]
+    assert error["reason_code"] == "script_refused" and "'script'" in error["reason"]
+    assert seen == []
+
+
+def test_a_request_beyond_the_passthroughs_concurrency_is_an_immediate_503(tmp_path):
+    """One request held at a slow cluster takes the only slot; the next is answered at once, not queued."""
+    release, arrived = threading.Event(), threading.Event()
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self):
+            arrived.set()
+            release.wait(30)
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args):
+            pass
+
+    with handled(Slow) as url:
+        settings = Settings(lexical={"backend": "opensearch", "url": url}, service={"passthrough_concurrency": 1})
+        bridge = ClusterPassthrough(settings)
+        with Flask(__name__).app_context():
+            held = threading.Thread(target=bridge.forward, args=("GET", "/products/_mapping", [], b""))
+            held.start()
+            try:
+                assert arrived.wait(30)
+                response = bridge.forward("GET", "/products/_mapping", [], b"")
+            finally:
+                release.set()
+                held.join(30)
+            again = bridge.forward("GET", "/products/_mapping", [], b"")
+    assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+    assert response.get_json()["error"]["reason_code"] == "passthrough_busy"
+    assert again.status_code == 200
+
+
 def test_unreachable_cluster_is_an_elasticsearch_502():
     settings = Settings(lexical={"backend": "opensearch", "url": f"http://127.0.0.1:{free_port()}"})
     with Flask(__name__).app_context():
-        response = ClusterPassthrough(settings).forward("GET", "/_cat/indices", [], b"")
+        response = ClusterPassthrough(settings).forward("GET", "/_cat/health", [], b"")
     assert response.status_code == 502
     assert response.get_json()["error"]["type"] == "search_rerank_cluster_unreachable"
 
@@ -351,7 +480,7 @@ def test_unreachable_cluster_error_names_no_internal_address():
     url = f"http://127.0.0.1:{free_port()}"
     settings = Settings(lexical={"backend": "opensearch", "url": url})
     with Flask(__name__).app_context():
-        response = ClusterPassthrough(settings).forward("GET", "/_cat/indices", [], b"")
+        response = ClusterPassthrough(settings).forward("GET", "/_cat/health", [], b"")
     error = response.get_json()["error"]
     assert error["reason_code"] == "cluster_unavailable"
     assert urllib3.util.parse_url(url).netloc not in response.get_data(as_text=True)
