@@ -91,7 +91,7 @@ from ..core.reasons import reason_code
 from ..core.retrieval import DENSE, LEXICAL, Retriever, Stage, leg_candidates
 from ..core.settings import LEXICAL_FIELDS, LexicalSettings, ServiceSettings
 from . import metrics, query_string
-from .body_checks import an_object, clause_list, single_key
+from .body_checks import a_scroll_keep_alive, an_object, clause_list, single_key
 from .es_compat import EsSearch, InvalidQuery, Unsupported, parse_search
 
 log = logging.getLogger(__name__)
@@ -975,6 +975,8 @@ def delegate_search(
     knn = parse_knn(body["knn"], fields) if body.get("knn") not in (None, {}, []) else None
     params = dict(params)
     scroll = params.pop("scroll", None)
+    if scroll is not None:
+        scroll = a_scroll_keep_alive(scroll, "scroll")
     lucene = {key: params.pop(name) for name, key in URI_QUERY_PARAMS.items() if name in params}
     sort_param = params.pop("sort", None)
     rest = {k: v for k, v in body.items() if k not in DELEGATED_KEYS}

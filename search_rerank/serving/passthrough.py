@@ -86,6 +86,7 @@ from ..core.breaker import CircuitBreaker
 from ..core.errors import CircuitOpenError
 from ..core.reasons import CIRCUIT_OPEN
 from ..core.settings import SERVER_BACKENDS, Settings
+from .body_checks import InvalidQuery, a_scroll_keep_alive
 
 log = logging.getLogger(__name__)
 
@@ -282,6 +283,21 @@ def refused_parameter(query_string: str) -> str | None:
     return None
 
 
+def scroll_keep_alives(query_string: str, body: bytes) -> None:
+    """Check a scroll's keep-alive, in the query string or a ``_search/scroll`` body, as a search's is checked
+    (:func:`~search_rerank.serving.body_checks.a_scroll_keep_alive`): a next page must not keep a scroll alive
+    longer than its first page may."""
+    for name, value in parse_qsl(query_string, keep_blank_values=True):
+        if name == "scroll":
+            a_scroll_keep_alive(value, "scroll")
+    try:
+        document = json.loads(body) if body else None
+    except ValueError:
+        return
+    if isinstance(document, dict) and "scroll" in document:
+        a_scroll_keep_alive(document["scroll"], "scroll")
+
+
 def script_key(body: bytes) -> str | None:
     """The first key of a JSON body that would run a script on the cluster (see :data:`SCRIPTS`), or None; a body
     that is not JSON runs nothing (the cluster refuses it)."""
@@ -452,6 +468,10 @@ class ClusterPassthrough:
                 f"the cluster or returns its stack traces)",
                 "parameter_refused",
             )
+        try:
+            scroll_keep_alives(query, body)
+        except InvalidQuery as exc:
+            return self._error(400, "parsing_exception", f"{method} {path}: {exc}", "scroll_too_long")
         if body and (key := script_key(body)) is not None:
             return self._error(
                 403,

@@ -245,6 +245,19 @@ def test_scroll_continues_through_the_passthrough(shop):
     assert {hit["_id"] for hit in response.get_json()["hits"]["hits"]}.isdisjoint(ids(first))
 
 
+def test_a_scroll_kept_alive_longer_than_allowed_is_a_400_naming_it(shop):
+    response = shop.post("/products/_search?scroll=24h", json={"size": 4, "sort": ["_doc"]})
+    assert response.status_code == 400
+    assert "[scroll]" in response.get_json()["error"]["reason"]
+
+
+def test_a_scrolls_next_page_may_not_extend_it_beyond_the_limit(shop):
+    first = shop.post("/products/_search?scroll=1m", json={"size": 4, "sort": ["_doc"]}).get_json()
+    response = shop.post("/_search/scroll", json={"scroll": "2d", "scroll_id": first["_scroll_id"]})
+    assert response.status_code == 400
+    assert response.get_json()["error"]["reason_code"] == "scroll_too_long"
+
+
 # ------------------------------------------------------------------ ranked pages
 
 
