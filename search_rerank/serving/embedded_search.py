@@ -39,6 +39,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from fnmatch import fnmatchcase
 from typing import Any, TypeGuard
 
@@ -135,6 +136,8 @@ class Compiler:
         self.aliases = aliases
         self.ignored: list[str] = []
         """Parts of the query that change only Elasticsearch's scores, which the pipeline's ranking replaces."""
+        self.worded_terms = False
+        """Whether a ``term``/``terms`` named a text field (``brand``, ``category``): it matches a word there."""
 
     # ------------------------------------------------------------ fields
 
@@ -200,6 +203,7 @@ class Compiler:
         if target.kind == "numeric":
             numbers = [a_number(v, path) for v in texts]
             return _any(self.range(target, n, n, True, True, path) for n in numbers)
+        self.worded_terms = True
         return _any(self.words([target.name], v, phrase=False, every=True) for v in texts)
 
     def words(
@@ -600,6 +604,19 @@ class Aggregations:
         spec["field"] = target.facet
         if kind == "terms" and target.kind == "numeric" and "missing" in spec:
             spec.pop("missing")
+        if kind == "range":
+            # Each range keyed by its position, which tantivy's answer keeps beside the buckets it adds for the
+            # gaps around and between them; _es_shape keeps the asked ones. Whole numbers keep the meaning of
+            # an integer field's bounds (from inclusive, to exclusive), which tantivy would round down.
+            whole = NUMERIC_FIELDS.get(target.name) == tantivy.FieldType.Integer
+            spec.pop("keyed", None)
+            spec["ranges"] = [
+                {
+                    **{k: math.ceil(v) if whole else v for k, v in (("from", r.low), ("to", r.high)) if v is not None},
+                    "key": str(i),
+                }
+                for i, r in enumerate(_asked_ranges(spec.get("ranges"), f"{path}.ranges"))
+            ]
         return spec
 
     def run(self, base: tantivy.Query) -> dict[str, Any]:
@@ -609,11 +626,9 @@ class Aggregations:
         searcher = self.compiler.leg.searcher()
         out: dict[str, Any] = {}
         native: dict[str, Any] = {}
-        wanted_keys: dict[str, list[Any]] = {}
         for name, spec in aggs.items():
             where = f"{path}.{name}"
-            kind = next(k for k in spec if k not in (*SUB_AGGREGATIONS, "meta"))
-            subs = next((spec[s] for s in SUB_AGGREGATIONS if s in spec), None)
+            kind, subs = _kind(spec), _subs(spec)
             if kind == "filter":
                 inner = _within(base, self.compiler.query(spec["filter"], f"{where}.filter", False).constraint)
                 out[name] = self._bucket(inner, subs, where)
@@ -622,9 +637,7 @@ class Aggregations:
             elif kind == "filters":
                 out[name] = self._filters(spec["filters"], base, subs, where)
             else:
-                native[name] = self._translate(kind, spec, where)
-                if kind == "range":
-                    wanted_keys[name] = list(spec[kind].get("ranges", []))
+                native[name] = self._translate(spec, where)
             if "meta" in spec and name in out:
                 out[name]["meta"] = spec["meta"]
         if native:
@@ -633,21 +646,16 @@ class Aggregations:
             except ValueError as exc:
                 raise Unsupported(path, f"tantivy cannot compute these aggregations: {exc}") from None
             for name, value in answer.items():
-                out[name] = _es_shape(value, wanted_keys.get(name))
+                out[name] = _es_shape(value, aggs[name])
                 if "meta" in aggs[name]:
                     out[name]["meta"] = aggs[name]["meta"]
         return out
 
-    def _translate(self, kind: str, spec: Mapping[str, Any], path: str) -> dict[str, Any]:
+    def _translate(self, spec: Mapping[str, Any], path: str) -> dict[str, Any]:
+        kind, subs = _kind(spec), _subs(spec)
         out: dict[str, Any] = {kind: self._native(kind, spec[kind], f"{path}.{kind}")}
-        subs = next((spec[s] for s in SUB_AGGREGATIONS if s in spec), None)
         if subs:
-            out["aggs"] = {
-                name: self._translate(
-                    next(k for k in sub if k not in (*SUB_AGGREGATIONS, "meta")), sub, f"{path}.{name}"
-                )
-                for name, sub in subs.items()
-            }
+            out["aggs"] = {name: self._translate(sub, f"{path}.{name}") for name, sub in subs.items()}
         return out
 
     def _bucket(self, query: tantivy.Query, subs: Mapping[str, Any] | None, path: str) -> dict[str, Any]:
@@ -682,16 +690,76 @@ class Aggregations:
         raise InvalidQuery(f"{path}.filters.filters", "expected named filters or a list of filters")
 
 
-def _es_shape(value: Any, ranges: list[Any] | None) -> Any:
-    """tantivy's answer as Elasticsearch words it: range keys as ``from-to`` with Java's doubles."""
-    if ranges is None or not isinstance(value, dict):
-        return value
-    for bucket, asked in zip(value.get("buckets", []), ranges, strict=False):
-        if isinstance(asked, Mapping) and "key" not in asked:
-            low = "*" if bucket.get("from") is None else repr(float(bucket["from"]))
-            high = "*" if bucket.get("to") is None else repr(float(bucket["to"]))
-            bucket["key"] = f"{low}-{high}"
-    return value
+def _kind(spec: Mapping[str, Any]) -> str:
+    """An aggregation's type (``check`` made sure it has exactly one)."""
+    return next(k for k in spec if k not in (*SUB_AGGREGATIONS, "meta"))
+
+
+def _subs(spec: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """An aggregation's sub-aggregations, if it has any."""
+    return next((spec[s] for s in SUB_AGGREGATIONS if s in spec), None)
+
+
+@dataclass(frozen=True)
+class AskedRange:
+    """A range of a range aggregation: its Elasticsearch key and its bounds (None: open)."""
+
+    key: str
+    low: float | None
+    high: float | None
+
+
+def _asked_ranges(ranges: Any, path: str) -> list[AskedRange]:
+    """A range aggregation's ``ranges``, each keyed as Elasticsearch keys it: its ``key``, else ``from-to``."""
+    if not isinstance(ranges, list) or not ranges:
+        raise InvalidQuery(path, "expected a non-empty list of ranges")
+    out = []
+    for i, spec in enumerate(ranges):
+        where = f"{path}[{i}]"
+        for key in an_object(spec, where):
+            if key not in ("from", "to", "key"):
+                raise InvalidQuery(f"{where}.{key}", "unknown key for a range (from, to, key)")
+        low, high = (None if spec.get(k) is None else a_number(spec[k], f"{where}.{k}") for k in ("from", "to"))
+        key = spec.get("key")
+        if key is None:
+            key = f"{'*' if low is None else _java_double(low)}-{'*' if high is None else _java_double(high)}"
+        out.append(AskedRange(a_string(key, f"{where}.key", scalars=True), low, high))
+    return out
+
+
+def _java_double(number: float) -> str:
+    """``number`` as Java's ``Double.toString`` writes it, as Elasticsearch's range keys do: 100.0, 1.0E7."""
+    if number == 0 or 1e-3 <= abs(number) < 1e7:
+        return repr(number)  # Python's shortest digits, positional in this span as Java's
+    sign, digits, exponent = Decimal(repr(number)).normalize().as_tuple()
+    assert isinstance(exponent, int)  # a finite number
+    mantissa = "".join(map(str, digits))
+    return f"{'-' if sign else ''}{mantissa[0]}.{mantissa[1:] or '0'}E{len(digits) - 1 + exponent}"
+
+
+def _es_shape(answer: Any, spec: Mapping[str, Any]) -> Any:
+    """tantivy's answer to the aggregation ``spec`` as Elasticsearch words it, in its buckets' sub-aggregations
+    too: a range aggregation answers the ranges asked for (tantivy adds buckets for the gaps around and
+    between them), in the order asked, as a list or (``keyed``) an object."""
+    kind, subs = _kind(spec), _subs(spec) or {}
+    if not isinstance(answer, dict):
+        return answer
+    if kind == "range":
+        found = {bucket["key"]: bucket for bucket in answer["buckets"]}
+        shaped = []
+        for i, asked in enumerate(_asked_ranges(spec[kind]["ranges"], "ranges")):
+            bucket = found[str(i)]
+            bounds = {k: v for k, v in (("from", asked.low), ("to", asked.high)) if v is not None}
+            rest = {k: v for k, v in bucket.items() if k not in ("key", "from", "to", "doc_count")}
+            shaped.append({"key": asked.key, **bounds, "doc_count": bucket["doc_count"], **rest})
+        keyed = spec[kind].get("keyed") is True
+        answer["buckets"] = {b.pop("key"): b for b in shaped} if keyed else shaped
+    buckets = answer.get("buckets")
+    for bucket in buckets.values() if isinstance(buckets, dict) else buckets or []:
+        for name, sub in subs.items():
+            if name in bucket:
+                bucket[name] = _es_shape(bucket[name], sub)
+    return answer
 
 
 # ------------------------------------------------------------------ highlighting
@@ -1083,7 +1151,7 @@ def compile_search(
     aggregations = Aggregations(compiler, an_object(body[aggs_key[0]], aggs_key[0])) if aggs_key else None
     highlight = parse_highlight(body["highlight"], compiler) if body.get("highlight") not in (None, {}) else []
     sort = parse_sort(body.get("sort"), compiler)
-    filters, nothing, ignored = _prefilter(body, limits)
+    filters, nothing, ignored = _prefilter(body, limits, compiler.worded_terms)
     search = dataclasses.replace(
         base,
         text=text,
@@ -1107,14 +1175,23 @@ def compile_search(
     )
 
 
-def _prefilter(body: Mapping[str, Any], limits: ServiceSettings) -> tuple[Any, bool, tuple[str, ...]]:
+def _prefilter(
+    body: Mapping[str, Any], limits: ServiceSettings, worded_terms: bool
+) -> tuple[Any, bool, tuple[str, ...]]:
     """The query's conditions as the product's ``Filters``, where they can say them: the dense leg then
-    searches within them rather than having its candidates thinned out after (the constraint still decides)."""
+    searches within them rather than having its candidates thinned out after (the constraint still decides).
+
+    ``Filters`` read a term on ``brand`` or ``category`` as a brand key or a category path, where the
+    compiled query (``worded_terms``) matches a word of the analysed field: they would drop hits that the
+    constraint admits, so such a query has no prefilter.
+    """
     part = {k: body[k] for k in ("query", "post_filter") if body.get(k) is not None}
     try:
         search = parse_search(part, {}, limits)
     except (Unsupported, InvalidQuery):
         return None, False, ()
+    if worded_terms:
+        return None, False, search.ignored
     return search.filters, search.matches_nothing, search.ignored
 
 

@@ -12,8 +12,12 @@ Boolean operators follow Lucene's classic query parser, which Elasticsearch's
 ``AND`` makes the clauses on both sides required, ``OR`` optional, ``NOT``
 prohibited, ``+``/``-`` the same for one clause, and a clause without any is
 what ``default_operator`` says. A query of prohibited clauses only matches
-everything else, as in Elasticsearch. ``simple_query_string`` is read with the
-same rules after its operators (``|`` or, ``+`` and, ``-`` not) are mapped.
+everything else, as in Elasticsearch. ``simple_query_string`` has its own
+operators (``|`` or, ``+`` and, ``-`` not, phrases, parentheses, ``~``), read
+with the same rules; like Elasticsearch's it never reports a syntax error:
+what is not valid syntax (a quote or a parenthesis without its pair, an
+operator with nothing to join) is plain text or ignored, and so is the rest
+(``AND``, ``OR``, ``NOT``, ``:``, ``[``, ``?``).
 Boosts (``^2``) and fuzziness (``~``) change Lucene's scores, not the match
 set, and are dropped; wildcards and regular expressions are :class:`SyntaxUnsupported`.
 """
@@ -81,6 +85,9 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 _RANGE = re.compile(r"([\[{])\s*(\S+)\s+TO\s+(\S+?)\s*([\]}])")
+# In a simple_query_string word, the characters that the clause parser would read as a wildcard or a regular
+# expression, which they are not there (a trailing ``*``, the prefix operator, stays).
+_NOT_WILDCARD = re.compile(r"\?|\*(?!$)|^/")
 _COMPARISON = re.compile(r"(>=|<=|>|<)(\S+)")
 
 
@@ -89,9 +96,7 @@ def parse(text: str, default_operator: str = "or", simple: bool = False) -> Node
     default = {"or": SHOULD, "and": MUST}.get(default_operator.lower())
     if default is None:
         raise QuerySyntaxError(f"default_operator must be AND or OR, not {default_operator!r}")
-    if simple:
-        text = _from_simple(text)
-    parser = _Parser(_tokens(text), default)
+    parser = _Parser(_simple_tokens(text) if simple else _tokens(text), default)
     node = parser.query(top=True)
     if parser.pos != len(parser.tokens):
         raise QuerySyntaxError("unbalanced parentheses")
@@ -119,13 +124,76 @@ def fields(node: Node) -> set[str]:
     return set()
 
 
-def _from_simple(text: str) -> str:
-    """``simple_query_string`` operators in classic syntax: ``|`` is OR, ``+`` between clauses AND."""
-    out = re.sub(r"\s*\|\s*", " OR ", text)
-    out = re.sub(r"(?<=\S)\s*\+\s*(?=\S)", " AND ", out)
-    if re.search(r"(?<![\\\w])[\w.]+:", out):
-        # ':' is no operator in simple_query_string: a word, not a field.
-        out = re.sub(r"(?<![\\]):", r"\:", out)
+def _simple_tokens(text: str) -> list[tuple[str, str]]:
+    """``simple_query_string`` as the classic parser's tokens, which always parse."""
+    phrases = _phrases(text)
+    parens = _paired_parens(text, phrases)
+    tokens: list[tuple[str, str]] = []
+    pos = 0
+    while pos < len(text):
+        char = text[pos]
+        if char.isspace():
+            pos += 1
+        elif pos in phrases:
+            tokens.append(("phrase", text[pos : phrases[pos] + 1]))
+            pos = phrases[pos] + 1
+        elif pos in parens or char == "-":
+            tokens.append(("op", char))
+            pos += 1
+        elif char in "|+":
+            tokens.append(("op", "OR" if char == "|" else "AND"))
+            pos += 1
+        elif char == "~":  # fuzziness or slop, and its number: scores, not matches
+            pos += 1
+            while pos < len(text) and (text[pos].isdigit() or text[pos] == "."):
+                pos += 1
+        else:
+            start = pos
+            while pos < len(text) and not (
+                text[pos].isspace() or text[pos] in "|+~" or pos in phrases or pos in parens
+            ):
+                pos += 2 if text[pos] == "\\" else 1
+            tokens.append(("word", _NOT_WILDCARD.sub(lambda m: "\\" + m.group(), text[start:pos])))
+    # A "-" with no clause after it excludes nothing.
+    starts = {"word", "phrase"}
+    return [
+        t
+        for i, t in enumerate(tokens)
+        if t != ("op", "-") or (i + 1 < len(tokens) and (tokens[i + 1][0] in starts or tokens[i + 1] == ("op", "(")))
+    ]
+
+
+def _phrases(text: str) -> dict[int, int]:
+    """Where each quoted phrase starts and ends; a last quote without its pair starts none."""
+    out: dict[int, int] = {}
+    start = None
+    pos = 0
+    while pos < len(text):
+        if text[pos] == '"':
+            if start is None:
+                start = pos
+            else:
+                out[start], start = pos, None
+        pos += 2 if text[pos] == "\\" else 1
+    return out
+
+
+def _paired_parens(text: str, phrases: dict[int, int]) -> set[int]:
+    """Where the parentheses with a pair and something between them are (outside phrases)."""
+    out: set[int] = set()
+    opened: list[int] = []
+    pos = 0
+    while pos < len(text):
+        char = text[pos]
+        if pos in phrases:
+            pos = phrases[pos]
+        elif char == "(":
+            opened.append(pos)
+        elif char == ")" and opened:
+            start = opened.pop()
+            if text[start + 1 : pos].strip():
+                out |= {start, pos}
+        pos += 2 if char == "\\" else 1
     return out
 
 

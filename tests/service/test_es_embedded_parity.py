@@ -375,3 +375,103 @@ def test_function_score_min_score_is_a_501_naming_it(client):
     response = client.post("/products/_search", json={"query": {"function_score": {"weight": 2, "min_score": 5}}})
     assert response.status_code == 501
     assert response.get_json()["error"]["unsupported"] == "query.function_score.min_score"
+
+
+def test_term_filter_on_the_category_text_field_keeps_the_hits_the_facets_count(client):
+    """``category`` without ``.keyword`` is an analysed text field, so a term on it matches a word of the path;
+    the dense leg's prefilter read it as a category path ("sofas" at the top), which left no hit at all."""
+    body = search(
+        client,
+        {
+            "query": {"bool": {"must": {"match": {"title": "sofa"}}, "filter": {"term": {"category": "sofas"}}}},
+            "aggs": {"b": {"terms": {"field": "brand.keyword"}}},
+            "size": 20,
+        },
+    )
+    in_sofas = [p for p in CATALOG if "Sofas" in p.category]
+    assert set(ids(body)) == {p.id for p in in_sofas}
+    assert buckets(body["aggregations"]["b"]) == count_by(in_sofas, lambda p: [p.brand])
+
+
+def price_ranges(client, **options) -> dict:
+    """The answer to a range aggregation on price with ``options`` (ranges, keyed...), over the whole catalog."""
+    return search(client, {"size": 0, "aggs": {"p": {"range": {"field": "price", **options}}}})["aggregations"]["p"]
+
+
+def test_range_aggregation_answers_only_the_requested_ranges(client):
+    """tantivy adds buckets for the gaps around and between the ranges (``*-0``, ``500-*``); Elasticsearch
+    answers the ranges asked for, each with its from, to and a ``from-to`` key of Java doubles."""
+    answer = price_ranges(client, ranges=[{"from": 0, "to": 100}, {"from": 100, "to": 500}])
+    assert answer["buckets"] == [
+        {"key": "0.0-100.0", "from": 0.0, "to": 100.0, "doc_count": sum(1 for p in CATALOG if p.price < 100)},
+        {
+            "key": "100.0-500.0",
+            "from": 100.0,
+            "to": 500.0,
+            "doc_count": sum(1 for p in CATALOG if 100 <= p.price < 500),
+        },
+    ]
+
+
+def test_range_aggregation_custom_key_names_its_own_range(client):
+    """A ``key`` belongs to the range it is given with, not to whichever bucket tantivy lists at that position."""
+    answer = price_ranges(client, ranges=[{"key": "cheap", "from": 0, "to": 100}, {"key": "dear", "from": 600}])
+    assert buckets(answer) == {
+        "cheap": sum(1 for p in CATALOG if p.price < 100),
+        "dear": sum(1 for p in CATALOG if p.price >= 600),
+    }
+
+
+def test_keyed_range_aggregation_answers_an_object_in_request_order(client):
+    """``keyed: true`` makes the buckets an object keyed by each range's key, as in Elasticsearch (it was a 500)."""
+    answer = price_ranges(client, keyed=True, ranges=[{"to": 300}, {"from": 300}])
+    assert list(answer["buckets"]) == ["*-300.0", "300.0-*"]
+    assert answer["buckets"]["300.0-*"] == {"from": 300.0, "doc_count": sum(1 for p in CATALOG if p.price >= 300)}
+
+
+def test_range_aggregation_under_a_terms_bucket_answers_only_the_requested_ranges(client):
+    """A range sub-aggregation is shaped like a top-level one, in each bucket of its parent."""
+    body = search(
+        client,
+        {
+            "size": 0,
+            "aggs": {
+                "brands": {
+                    "terms": {"field": "brand.keyword"},
+                    "aggs": {"p": {"range": {"field": "price", "ranges": [{"from": 100, "to": 500}]}}},
+                }
+            },
+        },
+    )
+    acme = next(b for b in body["aggregations"]["brands"]["buckets"] if b["key"] == "Acme")
+    in_range = sum(1 for p in CATALOG if p.brand == "Acme" and 100 <= p.price < 500)
+    assert acme["p"]["buckets"] == [{"key": "100.0-500.0", "from": 100.0, "to": 500.0, "doc_count": in_range}]
+
+
+def test_range_aggregation_key_of_a_large_bound_is_javas_double(client):
+    """Elasticsearch writes a bound of ten million or more in Java's scientific notation (``1.0E7``)."""
+    answer = price_ranges(client, ranges=[{"from": 10_000_000}])
+    assert [b["key"] for b in answer["buckets"]] == ["1.0E7-*"]
+
+
+def test_range_aggregation_without_ranges_is_a_400_naming_them(client):
+    """tantivy panics on an empty list of ranges (a 500); Elasticsearch refuses it as a bad request."""
+    response = client.post("/products/_search", json={"aggs": {"p": {"range": {"field": "price", "ranges": []}}}})
+    assert response.status_code == 400
+    assert response.get_json()["error"]["field"] == "aggs.p.range.ranges"
+
+
+@pytest.mark.parametrize("text", ['3" sofa', "sofa (grey", "sofa [grey", "c++"])
+def test_simple_query_string_answers_what_shoppers_type_without_a_syntax_error(client, text):
+    """Elasticsearch's simple_query_string ignores what is not valid syntax rather than answering a 400."""
+    response = client.post("/products/_search", json={"query": {"simple_query_string": {"query": text}}})
+    assert response.status_code == 200, response.get_json()
+
+
+def test_simple_query_string_unpaired_parenthesis_keeps_the_words_around_it(client):
+    """The text of an unpaired parenthesis is searched: "sofa (grey" with AND finds the grey sofas."""
+    body = search(
+        client,
+        {"query": {"simple_query_string": {"query": "sofa (grey", "default_operator": "and"}}, "size": 20},
+    )
+    assert set(ids(body)) == {p.id for p in CATALOG if mentions(p, "sofa") and mentions(p, "grey")}

@@ -70,3 +70,50 @@ def test_malformed_syntax_is_a_syntax_error(text):
 def test_wildcards_are_refused_as_unsupported():
     with pytest.raises(SyntaxUnsupported):
         parse("sof*")
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ('3" sofa', ['3"', "sofa"]),
+        ("sofa (grey", ["sofa", "(grey"]),
+        ("sofa [grey", ["sofa", "[grey"]),
+        ("sofa) grey", ["sofa)", "grey"]),
+    ],
+)
+def test_simple_query_string_unpaired_quote_or_bracket_is_plain_text(text, words):
+    """simple_query_string never reports a syntax error (Elasticsearch ignores what is not valid): a quote, a
+    parenthesis or a bracket without its pair is part of the word it is typed in."""
+    assert parse(text, simple=True) == Group(tuple((SHOULD, Word(None, w)) for w in words))
+
+
+def test_simple_query_string_dangling_operators_are_ignored():
+    """``c++`` is a shopper's word, not a syntax error: ``+`` with nothing after it joins nothing."""
+    assert parse("c++", simple=True) == Word(None, "c")
+
+
+def test_simple_query_string_and_or_not_are_plain_words():
+    """simple_query_string's operators are ``+ | - " * ( ) ~``: "black and white" asks for three words."""
+    assert parse("black AND white NOT grey", simple=True) == Group(
+        tuple((SHOULD, Word(None, w)) for w in ("black", "AND", "white", "NOT", "grey"))
+    )
+
+
+def test_simple_query_string_question_mark_and_colon_are_plain_text():
+    """``?`` and ``:`` are no operators in simple_query_string: "sofa?" is no wildcard, "size:3" no field."""
+    assert parse("size:3 sofa?", simple=True) == Group(((SHOULD, Word(None, "size:3")), (SHOULD, Word(None, "sofa?"))))
+
+
+def test_simple_query_string_plus_requires_both_sides():
+    """``+`` is simple_query_string's AND: both words are required even with the default OR."""
+    assert parse("grey + sofa", simple=True) == Group(((MUST, Word(None, "grey")), (MUST, Word(None, "sofa"))))
+
+
+def test_simple_query_string_paired_parentheses_and_quotes_still_group():
+    """Unpaired characters becoming text leaves the paired ones their meaning."""
+    assert parse('-(grey | "red sofa")', simple=True) == Group(
+        (
+            (MUST, Everything()),
+            (MUST_NOT, Group(((SHOULD, Word(None, "grey")), (SHOULD, Word(None, "red sofa", phrase=True))))),
+        )
+    )
