@@ -26,7 +26,9 @@ on the embedded backend the whole query is compiled into one tantivy query
 Scoring in text clauses (``match``, ``multi_match``) keeps the product's
 meaning: the words are ranked by the pipeline and constrain nothing, as on
 the cluster path. In filter context (``filter``, ``must_not``, aggregation
-filters) a text clause matches like Elasticsearch's. What the product's
+filters), and in what facets count and sorted pages list, a text clause
+matches like Elasticsearch's, ``fuzziness`` (a word within some edits of the
+query's) and ``slop`` (a phrase's words apart) included. What the product's
 schema cannot express (nested documents, geo, scripts, a sort on text) is an
 :class:`Unsupported` naming the part.
 """
@@ -120,11 +122,71 @@ class Compiled:
         self.beginnings += part.beginnings
 
 
+@dataclass(frozen=True)
+class Fuzziness:
+    """Elasticsearch's ``fuzziness``: within how many edits of a query word (0 to 2) a word of the index matches.
+
+    It depends on the analysed word's length: shorter than ``low`` characters, none; shorter than ``high``,
+    one; else two (``AUTO`` is ``AUTO:3,6``; a number is that many edits whatever the length).
+    ``transpositions`` (``fuzzy_transpositions``): whether swapping two letters is one edit rather than two.
+    """
+
+    low: float
+    high: float
+    transpositions: bool = True
+
+    @classmethod
+    def edits(cls, count: int, transpositions: bool = True) -> Fuzziness:
+        return cls(math.inf if count == 0 else 0, 0 if count >= 2 else math.inf, transpositions)
+
+    def distance(self, word: str) -> int:
+        return 0 if len(word) < self.low else 1 if len(word) < self.high else 2
+
+
+def parse_fuzziness(value: Any, transpositions: Any, path: str) -> Fuzziness:
+    """``fuzziness`` as Elasticsearch reads it: 0, 1, 2 (or such a string), ``AUTO`` or ``AUTO:low,high``;
+    ``path`` is the query's, which holds it and ``fuzzy_transpositions``."""
+    if not isinstance(transpositions, bool):
+        raise InvalidQuery(f"{path}.fuzzy_transpositions", "expected true or false")
+    text = str(value).strip().upper() if not isinstance(value, bool) else ""
+    auto = re.fullmatch(r"AUTO(?::(\d+),(\d+))?", text)
+    if auto is not None:
+        low, high = (int(auto.group(1)), int(auto.group(2))) if auto.group(1) else (3, 6)
+        if low <= high:
+            return Fuzziness(low, high, transpositions)
+    elif re.fullmatch(r"\d+(\.\d*)?", text) and float(text) < 3:
+        return Fuzziness.edits(int(float(text)), transpositions)
+    raise InvalidQuery(f"{path}.fuzziness", "expected 0, 1, 2, AUTO or AUTO:low,high")
+
+
 def _all(queries: Iterable[tantivy.Query | None]) -> tantivy.Query | None:
     parts = [q for q in queries if q is not None]
     if len(parts) < 2:
         return parts[0] if parts else None
     return tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in parts])
+
+
+@dataclass(frozen=True)
+class Tilde:
+    """What ``~`` means in a query_string: a bare one's fuzziness (its ``fuzziness``, default ``AUTO``) and a
+    phrase's slop without one (its ``phrase_slop``, default 0), as Elasticsearch's query_string reads them."""
+
+    fuzziness: Fuzziness
+    phrase_slop: int
+
+    def of(self, word: query_string.Word, path: str) -> tuple[Fuzziness | None, int]:
+        """The fuzziness and the slop that ``word`` matches with (``sofa~1``, ``"leather sofa"~2``)."""
+        if word.tilde is None:
+            return None, self.phrase_slop if word.phrase else 0
+        number = word.tilde.rstrip(".")
+        if not re.fullmatch(r"\d*(\.\d*)?", number):
+            raise InvalidQuery(path, f"~{word.tilde} is not a number")
+        if word.phrase:
+            return None, int(float(number)) if number else self.phrase_slop
+        if not number:
+            return self.fuzziness, 0
+        # A number of edits above 2 is 2, as Elasticsearch's query_string caps it.
+        return Fuzziness.edits(min(2, int(float(number))), self.fuzziness.transpositions), 0
 
 
 class Compiler:
@@ -135,9 +197,14 @@ class Compiler:
         self.schema = leg.schema
         self.aliases = aliases
         self.ignored: list[str] = []
-        """Parts of the query that change only Elasticsearch's scores, which the pipeline's ranking replaces."""
+        """Parts of the query that change only Elasticsearch's scores, which the pipeline's ranking replaces,
+        and a fuzzy word's ``prefix_length``, which tantivy's fuzzy query cannot hold a word to."""
         self.worded_terms = False
         """Whether a ``term``/``terms`` named a text field (``brand``, ``category``): it matches a word there."""
+
+    def ignore(self, what: str) -> None:
+        if what not in self.ignored:
+            self.ignored.append(what)
 
     # ------------------------------------------------------------ fields
 
@@ -207,13 +274,23 @@ class Compiler:
         return _any(self.words([target.name], v, phrase=False, every=True) for v in texts)
 
     def words(
-        self, fields: list[str], text: str, phrase: bool, every: bool, path: str = "", prefix: bool = False
+        self,
+        fields: list[str],
+        text: str,
+        phrase: bool,
+        every: bool,
+        path: str = "",
+        prefix: bool = False,
+        fuzzy: Fuzziness | None = None,
+        slop: int = 0,
     ) -> tantivy.Query:
         """Text matched as Elasticsearch matches it on analyzed fields: any field; every word or any (or a phrase).
 
-        A field that is not a text field matches its exact values instead (a ``match`` on ``brand.keyword``).
-        With ``prefix`` the last word is one being typed (``bool_prefix``, ``phrase_prefix``): it also matches
-        the words it begins, so "sof" finds sofas.
+        A field that is not a text field matches its exact values instead (a ``match`` on ``brand.keyword``),
+        never fuzzily, as in Elasticsearch here. With ``prefix`` the last word is one being typed
+        (``bool_prefix``, ``phrase_prefix``): it also matches the words it begins, so "sof" finds sofas.
+        ``fuzzy`` lets each other word match within its edits ("sofw" finds sofas); ``slop`` lets a phrase's
+        words be that many positions apart.
         """
         tokens = self.leg.analyze(text)
         per_field: list[tantivy.Query] = []
@@ -225,17 +302,39 @@ class Compiler:
                 continue
             elif phrase and len(tokens) > 1:
                 words: list[str | tuple[int, str]] = list(tokens)
-                maker = tantivy.Query.phrase_prefix_query if prefix else tantivy.Query.phrase_query
-                per_field.append(maker(self.schema, target.name, words))
+                if prefix:
+                    per_field.append(tantivy.Query.phrase_prefix_query(self.schema, target.name, words))
+                else:
+                    per_field.append(tantivy.Query.phrase_query(self.schema, target.name, words, slop))
             else:
                 occur = tantivy.Occur.Must if every else tantivy.Occur.Should
-                terms = [(occur, tantivy.Query.term_query(self.schema, target.name, t)) for t in tokens]
+                terms = [(occur, self.term(target.name, t, fuzzy)) for t in tokens]
                 if prefix:
                     terms[-1] = (occur, self.prefix(target.name, tokens[-1]))
                 per_field.append(terms[0][1] if len(terms) == 1 else tantivy.Query.boolean_query(terms))
         if not per_field:
             return tantivy.Query.empty_query()
         return _any(per_field)
+
+    def term(self, name: str, term: str, fuzzy: Fuzziness | None) -> tantivy.Query:
+        """The analysed ``term``, or any word within its edits when ``fuzzy`` allows some."""
+        if fuzzy is None or (edits := fuzzy.distance(term)) == 0:
+            return tantivy.Query.term_query(self.schema, name, term)
+        return tantivy.Query.fuzzy_term_query(
+            self.schema, name, term, distance=edits, transposition_cost_one=fuzzy.transpositions
+        )
+
+    def fuzziness(self, options: Mapping[str, Any], path: str) -> Fuzziness | None:
+        """A text query's ``fuzziness`` (None: exact words), with ``fuzzy_transpositions``.
+
+        tantivy's fuzzy query has no ``prefix_length`` (letters that must match exactly): a nonzero one is
+        listed as ignored, since the words it would leave out still match.
+        """
+        if options.get("fuzziness") is None:
+            return None
+        if options.get("prefix_length") not in (None, 0, "0"):
+            self.ignore(f"{path}.prefix_length")
+        return parse_fuzziness(options["fuzziness"], options.get("fuzzy_transpositions", True), path)
 
     def prefix(self, name: str, term: str) -> tantivy.Query:
         """The analysed ``term`` as itself or as the start of a longer word.
@@ -333,8 +432,8 @@ class Compiler:
         if spec.get("min_score") is not None:
             raise Unsupported(f"{path}.min_score", "dropping hits by their function score (the pipeline ranks)")
         for key in ("functions", *FUNCTION_SCORE_FUNCTIONS):
-            if spec.get(key) is not None and f"{path}.{key}" not in self.ignored:
-                self.ignored.append(f"{path}.{key}")
+            if spec.get(key) is not None:
+                self.ignore(f"{path}.{key}")
         inner = spec.get("query")
         return Compiled() if inner is None else self.query(inner, f"{path}.query", scoring)
 
@@ -345,11 +444,15 @@ class Compiler:
         target = self.target(name, f"{path}.{name}")
         every = str(options.get("operator", "or")).lower() == "and"
         phrase = kind in ("match_phrase", "match_phrase_prefix")
+        where = f"{path}.{name}"
+        # Elasticsearch's match_phrase(_prefix) takes no fuzziness, and only a whole-word phrase a slop here.
+        fuzzy = None if phrase else self.fuzziness(options, where)
         if kind in PREFIX_QUERIES:
-            return self._typed(text, [name], phrase, every, f"{path}.{name}", scoring)
+            return self._typed(text, [name], phrase, every, where, scoring, fuzzy)
         if scoring and target.kind == "text":
             return Compiled(texts=[text])
-        return Compiled(self.words([name], text, phrase, every, f"{path}.{name}"))
+        slop = _count(options.get("slop", 0), f"{where}.slop")
+        return Compiled(self.words([name], text, phrase, every, where, fuzzy=fuzzy, slop=slop))
 
     def _multi_match(self, kind: str, spec: Any, path: str, scoring: bool) -> Compiled:
         spec = an_object(spec, path)
@@ -357,20 +460,33 @@ class Compiler:
         fields = self.default_fields(spec.get("fields"), f"{path}.fields")
         every = str(spec.get("operator", "or")).lower() == "and"
         phrase = spec.get("type") in ("phrase", "phrase_prefix")
+        # combined_fields and the phrase types take no fuzziness in Elasticsearch.
+        fuzzy = self.fuzziness(spec, path) if kind == "multi_match" and not phrase else None
         if spec.get("type") in PREFIX_TYPES:
-            return self._typed(text, fields, phrase, every, f"{path}.fields", scoring)
+            return self._typed(text, fields, phrase, every, f"{path}.fields", scoring, fuzzy)
         if scoring and all(self.target(f, f"{path}.fields").kind == "text" for f in fields):
             return Compiled(texts=[text])
-        return Compiled(self.words(fields, text, phrase, every, f"{path}.fields"))
+        slop = _count(spec.get("slop", 0), f"{path}.slop")
+        return Compiled(self.words(fields, text, phrase, every, f"{path}.fields", fuzzy=fuzzy, slop=slop))
 
-    def _typed(self, text: str, fields: list[str], phrase: bool, every: bool, path: str, scoring: bool) -> Compiled:
+    def _typed(
+        self,
+        text: str,
+        fields: list[str],
+        phrase: bool,
+        every: bool,
+        path: str,
+        scoring: bool,
+        fuzzy: Fuzziness | None,
+    ) -> Compiled:
         """Words still being typed (autocomplete): they match as Elasticsearch matches them, even when scoring.
 
         Unlike a whole-word ``match`` they constrain the hits: a word cut short means nothing to the encoder
         or the reranker, so nothing but the products the prefix finds is an answer. The lexical leg scores
-        the same query beside the typed words; the encoder and the reranker read the typed words.
+        the same query beside the typed words; the encoder and the reranker read the typed words. ``fuzzy``
+        applies to the whole words before the one being typed, as in Elasticsearch's ``bool_prefix``.
         """
-        query = self.words(fields, text, phrase, every, path, prefix=True)
+        query = self.words(fields, text, phrase, every, path, prefix=True, fuzzy=fuzzy)
         if not scoring:
             return Compiled(query)
         tokens = self.leg.analyze(text)
@@ -396,10 +512,16 @@ class Compiler:
         wanted = query_string.positive_text(tree, is_text) if scoring else ""
         if scoring and _only_words(tree):
             return Compiled(texts=[wanted])
-        constraint = self.tree(tree, defaults, every, f"{path}.query")
+        if spec.get("fuzzy_prefix_length") not in (None, 0, "0"):
+            self.ignore(f"{path}.fuzzy_prefix_length")
+        tilde = Tilde(
+            parse_fuzziness(spec.get("fuzziness", "AUTO"), spec.get("fuzzy_transpositions", True), path),
+            _count(spec.get("phrase_slop", 0), f"{path}.phrase_slop"),
+        )
+        constraint = self.tree(tree, defaults, every, f"{path}.query", tilde)
         return Compiled(constraint, [wanted] if wanted else [])
 
-    def tree(self, node: query_string.Node, defaults: list[str], every: bool, path: str) -> tantivy.Query:
+    def tree(self, node: query_string.Node, defaults: list[str], every: bool, path: str, tilde: Tilde) -> tantivy.Query:
         if isinstance(node, query_string.Everything):
             return tantivy.Query.all_query()
         if isinstance(node, query_string.Word):
@@ -408,7 +530,8 @@ class Compiler:
                 return self.exact(self.target(node.field, path), [node.text], path)
             if node.field is not None and self.target(node.field, path).kind == "numeric":
                 return self.exact(self.target(node.field, path), [node.text], path)
-            return self.words(fields, node.text, node.phrase, every, path)
+            fuzzy, slop = tilde.of(node, path)
+            return self.words(fields, node.text, node.phrase, every, path, fuzzy=fuzzy, slop=slop)
         if isinstance(node, query_string.Span):
             target = self.target(node.field, path)
             low = None if node.low is None else a_number(node.low, path)
@@ -419,7 +542,7 @@ class Compiler:
             query_string.SHOULD: tantivy.Occur.Should,
             query_string.MUST_NOT: tantivy.Occur.MustNot,
         }
-        clauses = [(occurs[occur], self.tree(child, defaults, every, path)) for occur, child in node.clauses]
+        clauses = [(occurs[occur], self.tree(child, defaults, every, path, tilde)) for occur, child in node.clauses]
         return tantivy.Query.boolean_query(clauses)
 
     def _term(self, kind: str, spec: Any, path: str) -> tantivy.Query:
@@ -809,9 +932,11 @@ def parse_highlight(spec: Any, compiler: Compiler) -> list[HighlightField]:
                     name=each,
                     pre=a_string(pre[0] if isinstance(pre, list) and pre else pre, "highlight.pre_tags"),
                     post=a_string(post[0] if isinstance(post, list) and post else post, "highlight.post_tags"),
-                    fragment_size=_count(merged.get("fragment_size", DEFAULT_FRAGMENT_SIZE), "fragment_size"),
-                    fragments=_count(merged.get("number_of_fragments", DEFAULT_FRAGMENTS), "number_of_fragments"),
-                    no_match_size=_count(merged.get("no_match_size", 0), "no_match_size"),
+                    fragment_size=_count(merged.get("fragment_size", DEFAULT_FRAGMENT_SIZE), "highlight.fragment_size"),
+                    fragments=_count(
+                        merged.get("number_of_fragments", DEFAULT_FRAGMENTS), "highlight.number_of_fragments"
+                    ),
+                    no_match_size=_count(merged.get("no_match_size", 0), "highlight.no_match_size"),
                     escape=merged.get("encoder") == "html",
                 )
             )
@@ -1206,5 +1331,5 @@ def _scalar(value: Any, path: str) -> str:
 
 def _count(value: Any, path: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidQuery(f"highlight.{path}", "expected a non-negative integer")
+        raise InvalidQuery(path, "expected a non-negative integer")
     return value

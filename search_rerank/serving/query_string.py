@@ -18,12 +18,15 @@ with the same rules; like Elasticsearch's it never reports a syntax error:
 what is not valid syntax (a quote or a parenthesis without its pair, an
 operator with nothing to join) is plain text or ignored, and so is the rest
 (``AND``, ``OR``, ``NOT``, ``:``, ``[``, ``?``).
-Boosts (``^2``) and fuzziness (``~``) change Lucene's scores, not the match
-set, and are dropped; wildcards and regular expressions are :class:`SyntaxUnsupported`.
+``~`` changes the match set, so it is kept on its word (:attr:`Word.tilde`): after a
+word it is the edit distance (fuzziness) within which the word matches, after a phrase
+the slop, how far apart its words may be; boosts (``^2``) change Lucene's scores only
+and are dropped; wildcards and regular expressions are :class:`SyntaxUnsupported`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,6 +49,12 @@ class Word:
     field: str | None
     text: str
     phrase: bool = False
+    tilde: str | None = None
+    """What followed ``~`` ("" when nothing did; None: no ``~``): a word's fuzziness, a phrase's slop.
+
+    A bare ``~`` means the query's default (``fuzziness``, ``phrase_slop``) in ``query_string``, which the
+    compiler knows; ``simple_query_string``'s bare ``~`` is 2, as Lucene's simple parser reads it.
+    """
 
 
 @dataclass(frozen=True)
@@ -143,10 +152,12 @@ def _simple_tokens(text: str) -> list[tuple[str, str]]:
         elif char in "|+":
             tokens.append(("op", "OR" if char == "|" else "AND"))
             pos += 1
-        elif char == "~":  # fuzziness or slop, and its number: scores, not matches
-            pos += 1
+        elif char == "~":  # fuzziness (after a word) or slop (after a phrase), and its number
+            start = pos = pos + 1
             while pos < len(text) and (text[pos].isdigit() or text[pos] == "."):
                 pos += 1
+            if tokens and tokens[-1][0] in ("word", "phrase") and not text[start - 2].isspace():
+                tokens.append(("tilde", text[start:pos] or "2"))
         else:
             start = pos
             while pos < len(text) and not (
@@ -220,7 +231,10 @@ def _tokens(text: str) -> list[tuple[str, str]]:
             raise QuerySyntaxError(f"unterminated phrase at position {pos}")
         if kind == "word" and value in ("AND", "OR", "NOT"):
             kind = "op"
-        if kind != "modifier":  # boosts and fuzziness change scores, not matches
+        if kind == "modifier" and value.startswith("~"):
+            if tokens and tokens[-1][0] in ("word", "phrase", "tilde"):
+                tokens.append(("tilde", value[1:]))
+        elif kind != "modifier":  # boosts change scores, not matches
             tokens.append((kind, value))
         pos = match.end()
     return tokens
@@ -308,14 +322,21 @@ class _Parser:
             low, high = (None if v == "*" else v.strip('"') for v in (match.group(2), match.group(3)))
             return Span(field_name, low, high, match.group(1) == "[", match.group(4) == "]")
         if kind == "phrase":
-            return Word(field_name, _unescape(value[1:-1]), phrase=True)
+            return Word(field_name, _unescape(value[1:-1]), phrase=True, tilde=self.tilde())
         if kind == "word":
             if value == "*" and field_name in (None, "*"):
                 return Everything()
             if re.search(r"(?<!\\)[*?]", value) or value.startswith("/"):
                 raise SyntaxUnsupported(f"wildcard or regular expression {value!r}")
-            return Word(field_name, _unescape(value))
+            return Word(field_name, _unescape(value), tilde=self.tilde())
         raise QuerySyntaxError(f"unexpected {value!r}")
+
+    def tilde(self) -> str | None:
+        """The ``~`` after a word or a phrase (the last one, as Lucene reads ``sofa~1^2~2``)."""
+        found = None
+        while (token := self.peek()) is not None and token[0] == "tilde":
+            found = self.take()[1]
+        return found
 
     @staticmethod
     def _comparison(name: str, text: str) -> Span:
@@ -333,7 +354,7 @@ class _Parser:
         if isinstance(node, Word):
             if node.field is not None:
                 raise QuerySyntaxError(f"a field inside field {field_name!r}")
-            return Word(field_name, node.text, node.phrase)
+            return dataclasses.replace(node, field=field_name)
         if isinstance(node, Group):
             return Group(tuple((occur, self._in_field(child, field_name)) for occur, child in node.clauses))
         return node

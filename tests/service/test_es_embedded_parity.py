@@ -475,3 +475,103 @@ def test_simple_query_string_unpaired_parenthesis_keeps_the_words_around_it(clie
         {"query": {"simple_query_string": {"query": "sofa (grey", "default_operator": "and"}}, "size": 20},
     )
     assert set(ids(body)) == {p.id for p in CATALOG if mentions(p, "sofa") and mentions(p, "grey")}
+
+
+def sorted_ids(client, query) -> list[str]:
+    """The ids a query matches, on a page sorted by price: what Elasticsearch's match set decides."""
+    return ids(search(client, {"query": query, "sort": [{"price": "asc"}], "size": 20}))
+
+
+def by_price(products) -> list[str]:
+    return [p.id for p in sorted(products, key=lambda p: p.price)]
+
+
+SOFAS = [p for p in CATALOG if "sofa" in p.title.lower()]
+TABLES = [p for p in CATALOG if "table" in p.title.lower()]
+
+
+def test_searchkit_fuzzy_multi_match_finds_a_word_one_edit_away_on_a_sorted_page(client):
+    """Searchkit's search box query: "sofw" is one edit from "sofa" (AUTO:4,8 allows one for four letters)."""
+    query = {"bool": {"must": {"multi_match": {"query": "sofw", "fields": ["title"], "fuzziness": "AUTO:4,8"}}}}
+    assert sorted_ids(client, query) == by_price(SOFAS)
+
+
+def test_searchkit_fuzzy_multi_match_facets_count_the_words_one_edit_away(client):
+    body = search(
+        client,
+        {
+            "query": {"multi_match": {"query": "sofw", "fields": ["title"], "fuzziness": "AUTO:4,8"}},
+            "aggs": {"brand": {"terms": {"field": "brand.keyword"}}},
+        },
+    )
+    assert buckets(body["aggregations"]["brand"]) == count_by(SOFAS, lambda p: [p.brand])
+
+
+def test_fuzziness_auto_keeps_words_shorter_than_its_low_bound_exact(client):
+    """AUTO:5,8: "sofw" (four letters) must match exactly, "tabel" (five) within one edit of "tabl"."""
+    query = {"match": {"title": {"query": "sofw tabel", "fuzziness": "AUTO:5,8"}}}
+    assert sorted_ids(client, query) == by_price(TABLES)
+
+
+def test_fuzziness_auto_allows_two_edits_from_its_high_bound(client):
+    query = {"match": {"title": {"query": "sofww", "fuzziness": "AUTO:3,5"}}}
+    assert sorted_ids(client, query) == by_price(SOFAS)
+
+
+def test_fuzziness_two_allows_two_edits(client):
+    assert sorted_ids(client, {"match": {"title": {"query": "sofww", "fuzziness": 2}}}) == by_price(SOFAS)
+
+
+def test_fuzzy_transpositions_false_counts_a_swap_as_two_edits(client):
+    query = {"match": {"title": {"query": "sfoa tabel", "fuzziness": 1, "fuzzy_transpositions": False}}}
+    assert sorted_ids(client, query) == by_price(TABLES)
+
+
+def test_fuzziness_does_not_apply_to_a_keyword_field(client):
+    """ "Acmf" is one edit from "Acme", but brand.keyword matches exact values; the title still matches fuzzily."""
+    query = {"multi_match": {"query": "Acmf sofw", "fields": ["title", "brand.keyword"], "fuzziness": 1}}
+    assert sorted_ids(client, query) == by_price(SOFAS)
+
+
+def test_fuzzy_bool_prefix_finds_a_misspelt_word_before_the_one_being_typed(client):
+    query = {
+        "multi_match": {
+            "query": "sofw be",
+            "fields": ["title"],
+            "type": "bool_prefix",
+            "fuzziness": 1,
+            "operator": "and",
+        }
+    }
+    assert sorted_ids(client, {"bool": {"filter": query}}) == ["s4"]
+
+
+def test_fuzziness_that_is_not_an_edit_distance_is_a_400_naming_it(client):
+    response = client.post("/products/_search", json={"query": {"match": {"title": {"query": "x", "fuzziness": 3}}}})
+    assert response.status_code == 400
+    assert response.get_json()["error"]["field"] == "query.match.title.fuzziness"
+
+
+def test_match_phrase_slop_lets_its_words_be_apart(client):
+    """ "a brown leather sofa": "brown sofa" is one word away from a phrase."""
+    query = {"match_phrase": {"description": {"query": "brown sofa", "slop": 1}}}
+    assert sorted_ids(client, query) == ["s2"]
+
+
+def test_query_string_bare_tilde_is_the_queries_fuzziness(client):
+    """A bare ``~`` takes the query's ``fuzziness`` (AUTO by default): 2 lets "sofww" find sofas."""
+    query = {"query_string": {"query": "title:sofww~", "fuzziness": 2}}
+    assert sorted_ids(client, query) == by_price(SOFAS)
+
+
+def test_query_string_tilde_number_is_the_words_edit_distance(client):
+    assert sorted_ids(client, {"query_string": {"query": "title:sofww~2"}}) == by_price(SOFAS)
+
+
+def test_query_string_phrase_tilde_is_its_slop(client):
+    body = search(client, {"query": {"query_string": {"query": 'description:"brown sofa"~1'}}})
+    assert ids(body) == ["s2"]
+
+
+def test_simple_query_string_bare_tilde_allows_two_edits(client):
+    assert sorted_ids(client, {"simple_query_string": {"query": "sofww~", "fields": ["title"]}}) == by_price(SOFAS)

@@ -117,3 +117,23 @@ def test_simple_query_string_paired_parentheses_and_quotes_still_group():
             (MUST_NOT, Group(((SHOULD, Word(None, "grey")), (SHOULD, Word(None, "red sofa", phrase=True))))),
         )
     )
+
+
+def test_tilde_after_a_word_is_kept_as_its_fuzziness():
+    assert parse("sofw~1^2") == Word(None, "sofw", tilde="1")
+
+
+def test_bare_tilde_is_kept_empty_for_the_queries_default():
+    assert parse("title:sofw~") == Word("title", "sofw", tilde="")
+
+
+def test_tilde_after_a_phrase_is_kept_as_its_slop():
+    assert parse('"leather sofa"~2') == Word(None, "leather sofa", phrase=True, tilde="2")
+
+
+def test_field_group_keeps_each_words_tilde():
+    assert parse("title:(sofw~1)") == Word("title", "sofw", tilde="1")
+
+
+def test_simple_query_string_bare_tilde_is_two():
+    assert parse("sofw~", simple=True) == Word(None, "sofw", tilde="2")
