@@ -150,7 +150,10 @@ class ClusterProfileStore:
             f"profile index {self.index!r}: write: still conflicting after {CONFLICT_RETRIES} tries"
         )
 
-    def _delete_where(self, action: str, query: dict[str, Any]) -> int:
+    def _delete_where(self, action: str, query: dict[str, Any], every_one: bool = False) -> int:
+        """Delete what ``query`` matches; with ``every_one``, a document the delete skipped (written again
+        while it ran: a version conflict) or failed on raises, since a forget must not report a shopper gone
+        while a profile of theirs is left."""
         self.ensure_index()
         # Deletes by query see only what a refresh made searchable: refresh first so a profile written a
         # moment ago is deleted too, and after, so that no search still finds what was deleted.
@@ -161,12 +164,19 @@ class ClusterProfileStore:
                 index=self.index, body={"query": query}, refresh=True, conflicts="proceed"
             ),
         )
-        return int((response or {}).get("deleted", 0))
+        response = response or {}
+        if every_one and (response.get("version_conflicts") or response.get("failures")):
+            raise ProfileStoreError(
+                f"profile index {self.index!r}: {action}: {response.get('version_conflicts', 0)} profile(s) changed "
+                f"while being deleted; run it again"
+            )
+        return int(response.get("deleted", 0))
 
     def forget(self, user_id: str) -> int:
         return self._delete_where(
             "forget",
             {"bool": {"should": [{"term": {"user_id": user_id}}, {"ids": {"values": [user_key(user_id)]}}]}},
+            every_one=True,
         )
 
     def purge(self, before: float) -> int:

@@ -19,6 +19,7 @@ who buys a single brand.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,6 +80,12 @@ class ShopperProfile:
             vector_mass=float(record.get("vector_mass", 0.0)),
             user_id=record.get("user_id"),
         )
+
+
+SAFE_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+"""What a shopper's or session's id (and a UBI client id) may be: it keys profiles that a search, an event and
+a forget must all name alike, and ends up in log files and response headers."""
+SAFE_ID = re.compile(SAFE_ID_PATTERN)
 
 
 def user_key(user_id: str) -> str:
@@ -161,11 +168,15 @@ def apply_event(
     ``half_life_s`` defaults to the long-term ``settings.half_life_s``; pass
     ``settings.session_half_life_s`` for a session profile. An action with no
     weight (an impression by default, any action not in
-    ``settings.action_weights``) only ages the profile. A profile past its TTL
-    starts again from nothing.
+    ``settings.action_weights``) only ages the profile. A profile past its TTL,
+    or a session owned by another shopper than ``user_id``, starts again from
+    nothing.
     """
     half_life = settings.half_life_s if half_life_s is None else half_life_s
-    if profile is None or at - profile.updated_at > settings.ttl_s:
+    # A session owned by one shopper that another (or nobody, after a sign-out) goes on with, on a shared device,
+    # starts again: a session's taste is its owner's, to forget with them and to show no one else.
+    someone_else = profile is not None and profile.user_id is not None and profile.user_id != user_id
+    if profile is None or someone_else or at - profile.updated_at > settings.ttl_s:
         current = ShopperProfile(key=key, updated_at=at, user_id=user_id)
     else:
         current = decayed(profile, at, half_life)

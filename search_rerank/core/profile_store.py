@@ -148,12 +148,17 @@ def search_profile(
     settings: PersonalisationSettings,
     at: float,
 ) -> ShopperProfile | None:
-    """The profile a search ranks with: the session's and the shopper's, mixed (None for anonymous requests)."""
+    """The profile a search ranks with: the session's and the shopper's, mixed (None for anonymous requests).
+
+    A session owned by another shopper than ``user_id`` (or owned at all, for an anonymous request) is not
+    read: a session id is no secret, and whoever sends one must not be ranked by, or shown, someone's taste."""
     keys = ([user_key(user_id)] if user_id else []) + ([session_key(session_id)] if session_id else [])
     if not keys:
         return None
     found = store.get_many(keys)
     session = found.get(session_key(session_id)) if session_id else None
+    if session is not None and session.user_id is not None and session.user_id != user_id:
+        session = None
     shopper = found.get(user_key(user_id)) if user_id else None
     return mix(session, shopper, settings, at)
 
@@ -264,11 +269,18 @@ class SQLiteProfileStore:
             conn.execute("DELETE FROM profiles")
             self._scrub(conn)
 
-    @staticmethod
-    def _scrub(conn: sqlite3.Connection) -> None:
+    def _scrub(self, conn: sqlite3.Connection) -> None:
         """Copy the deletes into the file (secure_delete zeroes the freed cells) and empty the write-ahead log,
-        which still holds the pages as they were before."""
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        which still holds the pages as they were before.
+
+        SQLite answers a checkpoint that readers kept from finishing (past the busy timeout) with a row, not an
+        error; then the old pages are still in the log, so that is raised: a forget must not say it is done."""
+        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:
+            raise ProfileStoreError(
+                f"profile store {self.path}: the deleted profiles are still in the write-ahead log (readers kept "
+                f"it for over {self.busy_timeout_s:g}s); run the forget again"
+            )
 
     def close(self) -> None:
         with self._lock:

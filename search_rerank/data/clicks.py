@@ -22,6 +22,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import logging
+import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import DataError
+from ..core.profile import SAFE_ID
 from ..core.profile_store import ShopperAction
 from .dataset import Query
 from .loaders import LoadStats, checked_rows, numbered_text_lines, parse_json_object
@@ -217,7 +219,7 @@ class _UbiLineReader:
             click=action in self.click_actions,
             doc=doc,
             ordinal=ordinal,
-            time=_timestamp(record.get("timestamp")),
+            time=epoch_ms(record.get("timestamp")),
             session=session if isinstance(session, str) else None,
             text=(_optional_string(record, "user_query") or "").strip(),
         )
@@ -248,14 +250,17 @@ def _result_lists(events: list[_UbiEvent]) -> list[tuple[tuple[str, ...], frozen
     return [(tuple(shown.slots[o] for o in sorted(shown.slots)), frozenset(shown.clicked)) for shown in lists]
 
 
-def _timestamp(value: Any) -> float:
-    """Milliseconds since the epoch; UBI writers send ISO 8601 strings or epoch milliseconds."""
+def epoch_ms(value: Any) -> float:
+    """Milliseconds since the epoch; UBI writers send ISO 8601 strings or epoch milliseconds. A time that is
+    not finite or that the platform cannot place (year 1 without a zone) is refused here, where the service
+    validates an event, rather than when a profile is updated from it."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
+        if math.isfinite(value):
+            return float(value)
+    elif isinstance(value, str):
         try:
             return datetime.fromisoformat(value).timestamp() * 1000
-        except ValueError:
+        except (ValueError, OverflowError, OSError):
             pass
     raise ValueError(f"timestamp must be ISO 8601 or epoch milliseconds, got {value!r}")
 
@@ -281,11 +286,12 @@ def shopper_action(record: Mapping[str, Any], actions: Iterable[str]) -> Shopper
         doc = str(doc)
     user = record.get("user_id")
     session = record.get("session_id") or attributes.get("session_id")
-    user = user if isinstance(user, str) and user else None
-    session = session if isinstance(session, str) and session else None
+    # An id a search or a forget could not name (see core.profile.SAFE_ID) would key a profile nobody can reach.
+    user = user if isinstance(user, str) and SAFE_ID.match(user) else None
+    session = session if isinstance(session, str) and SAFE_ID.match(session) else None
     if not isinstance(doc, str) or not doc or (user is None and session is None):
         return None
-    return ShopperAction(user, session, doc, action, _timestamp(record.get("timestamp")) / 1000)
+    return ShopperAction(user, session, doc, action, epoch_ms(record.get("timestamp")) / 1000)
 
 
 def read_shopper_actions(

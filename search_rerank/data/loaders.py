@@ -486,6 +486,11 @@ def numbered_text_lines(path: str | Path) -> Iterator[tuple[int, str]]:
                 yield number, text
 
 
+def _not_json(constant: str) -> Any:
+    """Python's json reads NaN and Infinity, which JSON has not: a NaN time or price would poison what reads it."""
+    raise ValueError(f"invalid JSON: {constant} is not a JSON number")
+
+
 def parse_json_object(text: str) -> dict[str, Any]:
     """One JSON Lines record; a whole JSON array or a non-object is refused with a hint, not a traceback."""
     if text.lstrip().startswith("["):
@@ -493,9 +498,11 @@ def parse_json_object(text: str) -> dict[str, Any]:
             "found a JSON array; write one object per line (JSON Lines), e.g. jq -c '.[]' in.json > out.jsonl"
         )
     try:
-        record = json.loads(text)
+        record = json.loads(text, parse_constant=_not_json)
     except json.JSONDecodeError as exc:
         raise ValueError(f"invalid JSON: {exc}") from exc
+    except RecursionError:
+        raise ValueError("invalid JSON: nested too deep to read") from None
     if not isinstance(record, dict):
         raise ValueError(f"expected a JSON object, got {type(record).__name__}: {text.strip()[:60]!r}")
     return record

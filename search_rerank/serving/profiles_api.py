@@ -156,5 +156,5 @@ def forget(user_id: str):
     except Exception as exc:
         log.error("forgetting a shopper failed: %s: %s", type(exc).__name__, exc)
         metrics.PROFILE_STORE_ERRORS.labels("forget").inc()
-        return error_response(503, "profile store unavailable", "nothing was forgotten; try again")
+        return error_response(503, "profile store unavailable", "the shopper is not forgotten yet; try again")
     return jsonify({"forgotten": removed})

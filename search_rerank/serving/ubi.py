@@ -19,9 +19,9 @@ import contextlib
 import json
 import logging
 import os
-import re
 import stat
 import threading
+import time
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -32,13 +32,14 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from ..core.errors import SearchRerankError
+from ..core.profile import SAFE_ID, SAFE_ID_PATTERN
+from ..data.clicks import epoch_ms
 
 # Events about one result must say which product and at which rank: the click
 # model behind the training labels needs both (see clicks.read_ubi).
 RESULT_ACTIONS = frozenset({"impression", "click"})
-# Ids from the caller end up in log files and response headers: only these characters.
-SAFE_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
-_SAFE_ID = re.compile(SAFE_ID_PATTERN)
+FUTURE_TOLERANCE_S = 86_400.0
+"""How far ahead of this server's clock an event's time may be (clocks and time zones differ)."""
 SafeId = Annotated[str, Field(pattern=SAFE_ID_PATTERN)]
 Identifier = Annotated[str, Field(max_length=128)]
 EpochMillis = Annotated[int, Field(strict=True, ge=0)]
@@ -55,7 +56,7 @@ def utc_timestamp() -> str:
 
 def safe_id(value: str | None) -> str | None:
     """A caller-supplied client or session id if it looks like one, else None."""
-    return value if value and _SAFE_ID.match(value) else None
+    return value if value and SAFE_ID.match(value) else None
 
 
 class UbiQuery(BaseModel):
@@ -124,8 +125,8 @@ class UbiEvent(BaseModel):
     action_name: str = Field(min_length=1, max_length=100, examples=["click"])
     query_id: Identifier | None = None
     client_id: Identifier | None = None
-    session_id: Identifier | None = None
-    user_id: Identifier | None = None
+    session_id: SafeId | None = None
+    user_id: SafeId | None = None
     application: str | None = Field(default=None, max_length=100)
     timestamp: str | EpochMillis | None = Field(
         default=None, description="ISO 8601 or epoch milliseconds; the time received when left out"
@@ -138,11 +139,16 @@ class UbiEvent(BaseModel):
     @field_validator("timestamp")
     @classmethod
     def _readable_time(cls, value: str | int | None) -> str | int | None:
-        if isinstance(value, str):
-            try:
-                datetime.fromisoformat(value)
-            except ValueError:
-                raise ValueError("must be ISO 8601 (e.g. 2024-12-10T00:01:29.378Z) or epoch milliseconds") from None
+        """A time profiles can be updated with: readable the way they read it (an event accepted but unreadable
+        there would be lost from them), and not in the future, where it would keep a profile from ever decaying."""
+        if value is None:
+            return value
+        try:
+            at_s = epoch_ms(value) / 1000
+        except ValueError:
+            raise ValueError("must be ISO 8601 (e.g. 2024-12-10T00:01:29.378Z) or epoch milliseconds") from None
+        if at_s > time.time() + FUTURE_TOLERANCE_S:
+            raise ValueError("is in the future (more than a day ahead of this server's clock)")
         return value
 
     @field_validator("event_attributes")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Iterable
@@ -129,6 +130,25 @@ def test_search_profile_mixes_session_and_shopper_and_is_none_when_anonymous(ope
     assert search_profile(store, None, None, PERSONAL, at=1000.0) is None
 
 
+def test_a_session_another_shopper_goes_on_with_keeps_nothing_of_the_first(open_store):
+    """A shared device: bob's event on alice's session starts it again as bob's, so forgetting alice leaves no
+    trace of her in it."""
+    store = open_store()
+    store.apply([event(user="alice", session="shared", brand="AliceBrand")], PERSONAL)
+    store.apply([event(user="bob", session="shared", brand="BobBrand", at=1010.0)], PERSONAL)
+    store.forget("alice")
+    session = store.get_many([session_key("shared")])[session_key("shared")]
+    assert session.user_id == "bob" and set(session.affinities["brand"]) == {"bobbrand"}
+
+
+def test_a_search_does_not_read_a_session_owned_by_another_shopper(open_store):
+    store = open_store()
+    store.apply([event(user="alice", session="hers", brand="AliceBrand")], PERSONAL)
+    assert search_profile(store, "mallory", "hers", PERSONAL, at=1000.0) is None
+    assert search_profile(store, None, "hers", PERSONAL, at=1000.0) is None
+    assert search_profile(store, "alice", "hers", PERSONAL, at=1000.0) is not None
+
+
 def test_forget_leaves_no_trace_in_the_sqlite_file(tmp_path):
     path = tmp_path / "profiles.sqlite3"
     store = SQLiteProfileStore(path)
@@ -137,6 +157,27 @@ def test_forget_leaves_no_trace_in_the_sqlite_file(tmp_path):
     on_disk = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("profiles.sqlite3"))
     assert SECRET_USER.encode() not in on_disk
     assert b"other" in on_disk
+    store.close()
+
+
+def test_a_forget_that_readers_keep_from_clearing_the_log_says_so(tmp_path):
+    """Another worker in the middle of a read keeps the write-ahead log, with the shopper's old pages, past the
+    busy timeout: the forget must fail (a 503, "try again"), not report the shopper gone."""
+    path = tmp_path / "profiles.sqlite3"
+    store = SQLiteProfileStore(path, busy_timeout_s=0.2)
+    store.apply([event(user=SECRET_USER)], PERSONAL)
+    reader = sqlite3.connect(path, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM profiles").fetchone()
+    try:
+        with pytest.raises(ProfileStoreError, match="write-ahead log"):
+            store.forget(SECRET_USER)
+    finally:
+        reader.execute("COMMIT")
+        reader.close()
+    store.forget(SECRET_USER)
+    on_disk = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("profiles.sqlite3"))
+    assert SECRET_USER.encode() not in on_disk
     store.close()
 
 

@@ -130,6 +130,19 @@ def test_jsonl_catalog_invalid_json_names_line(tmp_path):
     assert error.line == 2 and error.reason.startswith("invalid JSON")
 
 
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
+def test_jsonl_catalog_non_finite_number_is_invalid_json_naming_line(tmp_path, value):
+    path = write(tmp_path / "c.jsonl", f'{{"id": "p1", "title": "Desk", "price": {value}}}\n')
+    error = raised(iter_jsonl_catalog, path)
+    assert error.line == 1 and value in error.reason
+
+
+def test_jsonl_catalog_line_nested_too_deep_is_invalid_json_not_a_traceback(tmp_path):
+    path = write(tmp_path / "c.jsonl", '{"id": "p1", "title": "Desk", "x": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+    error = raised(iter_jsonl_catalog, path)
+    assert error.line == 1 and "too deep" in error.reason
+
+
 def test_jsonl_catalog_json_array_file_explains_the_fix(tmp_path):
     path = write(tmp_path / "c.json", '[{"id": "p1", "title": "Desk"}]\n')
     assert "JSON Lines" in raised(iter_jsonl_catalog, path).reason

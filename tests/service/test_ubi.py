@@ -133,6 +133,25 @@ def test_an_unreadable_timestamp_is_refused(ubi_client):
     assert response.get_json()["fields"][0]["field"] == "timestamp"
 
 
+@pytest.mark.parametrize("timestamp", ["0001-01-01T00:00:00", "9999-12-31T23:59:59Z", 10_000_000_000_000_000])
+def test_a_time_profiles_could_not_age_by_is_refused(ubi_client, ubi_path, timestamp):
+    """Year 1 without a zone cannot be placed, and a time far ahead would keep a profile from ever decaying:
+    accepted, either would be lost from the profiles or poison one."""
+    response = ubi_client.post(
+        "/ubi/events", json=[click_on("q-1", "p-1"), {**click_on("q-1", "p-2"), "timestamp": timestamp}]
+    )
+    assert response.status_code == 400
+    assert [e["field"] for e in response.get_json()["fields"]] == ["1.timestamp"]
+    assert not ubi_path.parent.exists()
+
+
+@pytest.mark.parametrize("field", ["user_id", "session_id"])
+def test_a_shopper_id_a_search_or_a_forget_could_not_name_is_refused(ubi_client, field):
+    response = ubi_client.post("/ubi/events", json={**click_on("q-1", "p-1"), field: "alice@example.com"})
+    assert response.status_code == 400
+    assert response.get_json()["fields"][0]["field"] == field
+
+
 @pytest.mark.parametrize("body", ["[]", "42", "not json"])
 def test_a_body_that_is_not_events_is_refused(ubi_client, body):
     response = ubi_client.post("/ubi/events", data=body, content_type="application/json")

@@ -9,9 +9,11 @@ from search_rerank.data.clicks import (
     Impression,
     click_labels,
     click_query_id,
+    epoch_ms,
     fit_pbm,
     read_click_log,
     read_ubi,
+    shopper_action,
     simulate_clicks,
 )
 from search_rerank.data.loaders import LoadStats
@@ -275,3 +277,22 @@ def test_ubi_record_that_is_neither_query_nor_event_is_reported(tmp_path):
     path = jsonl(tmp_path / "ubi.ndjson", {"query_id": "q1", "user_query": "lamp"}, {"user": "x"})
     with pytest.raises(DataError, match=r":2: neither a UBI query record"):
         read_ubi(path)
+
+
+def test_a_shopper_action_keeps_only_ids_a_search_and_a_forget_can_name():
+    """An event naming a shopper by an id search and forget refuse would key a profile no one could reach."""
+    record = {
+        "action_name": "click",
+        "user_id": "alice@example.com",
+        "event_attributes": {"object": {"object_id": "p1"}, "session_id": "s-1"},
+        "timestamp": 1_000,
+    }
+    action = shopper_action(record, ["click"])
+    assert action is not None and (action.user_id, action.session_id) == (None, "s-1")
+    assert shopper_action({**record, "event_attributes": {"object": {"object_id": "p1"}}}, ["click"]) is None
+
+
+@pytest.mark.parametrize("timestamp", [float("nan"), float("inf"), "0001-01-01T00:00:00"])
+def test_a_time_that_cannot_age_a_profile_is_refused(timestamp):
+    with pytest.raises(ValueError, match="timestamp must be"):
+        epoch_ms(timestamp)
