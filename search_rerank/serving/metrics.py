@@ -65,7 +65,7 @@ class BreakerMetrics:
 PROFILE_STORE_ERRORS = Counter(
     "search_rerank_profile_store_errors",
     "profile store calls that failed: 'read' (a search ranked without personalisation), 'write' (UBI events "
-    "kept in the log but not applied to profiles), 'forget'",
+    "kept in the log but not applied to profiles), 'forget', 'purge' (expired profiles left for the next hour)",
     ["operation"],
 )
 

@@ -18,6 +18,7 @@ is still kept in the UBI log, and both are counted
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -43,6 +44,8 @@ profiles = Blueprint("profiles", __name__)
 
 USER_HEADER, SESSION_HEADER = "X-Search-Rerank-User", "X-Search-Rerank-Session"
 STORE = "profile_store"
+PURGE_EVERY_S = 3600.0
+"""How often a worker removes expired profiles from the store, on the first event after the interval."""
 T = TypeVar("T")
 
 
@@ -58,6 +61,32 @@ class ProfileAccess:
     def __init__(self, store: ProfileStore, threads: int = 4):
         self.store = store
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="profiles")
+        self._next_purge = 0.0
+        self._purge_lock = threading.Lock()
+
+    def purge_expired(self, ttl_s: float, now: float) -> bool:
+        """Start removing the profiles nobody updated for ``ttl_s`` (on the pool: an event does not wait for it),
+        at most once per :data:`PURGE_EVERY_S` in this worker; whether it started now.
+
+        Searches ignore such profiles already, but ``POST /ubi/events`` is open to any caller, and every new
+        session id adds a profile: without this the store would only grow.
+        """
+        with self._purge_lock:
+            if now < self._next_purge:
+                return False
+            self._next_purge = now + PURGE_EVERY_S
+        self._pool.submit(self._purge, now - ttl_s)
+        return True
+
+    def _purge(self, before: float) -> None:
+        try:
+            removed = self.store.purge(before)
+        except Exception as exc:  # the next interval tries again
+            log.warning("purging expired profiles failed: %s: %s", type(exc).__name__, exc)
+            metrics.PROFILE_STORE_ERRORS.labels("purge").inc()
+            return
+        if removed:
+            log.info("purged %d expired profile(s)", removed)
 
     def call(self, fn: Callable[[ProfileStore], T], timeout_s: float) -> T:
         """``fn(store)``, or TimeoutError when it takes longer than ``timeout_s`` (it may still finish later)."""
@@ -125,6 +154,7 @@ def apply_events(events: Sequence[UbiEvent], pipeline: SearchPipeline, settings:
     personal = settings.personalisation
     if store is None or not personal.enabled:
         return 0
+    store.purge_expired(personal.ttl_s, time.time())
     weighted = [action for action, weight in personal.action_weights.items() if weight > 0]
     try:
         actions = [a for a in (shopper_action(e.model_dump(mode="json"), weighted) for e in events) if a is not None]

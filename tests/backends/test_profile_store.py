@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 
@@ -22,6 +23,7 @@ from search_rerank.core.profile_store import (
     search_profile,
 )
 from search_rerank.core.settings import PersonalisationSettings, Settings
+from search_rerank.serving.profiles_api import PURGE_EVERY_S, ProfileAccess
 
 STORES = ("sqlite", "opensearch", "elasticsearch")
 PERSONAL = PersonalisationSettings()
@@ -211,3 +213,17 @@ def test_a_cluster_store_that_cannot_reach_its_cluster_raises_a_store_error(tmp_
     store = open_profile_store(settings)
     with pytest.raises(ProfileStoreError, match="profile index"):
         store.get_many([user_key("u1")])
+
+
+def test_a_worker_purges_expired_profiles_once_per_interval_without_holding_the_event(tmp_path):
+    """Any caller can post events with new session ids: the worker removes what expired, on its own pool."""
+    access = ProfileAccess(SQLiteProfileStore(tmp_path / "profiles.sqlite3"))
+    access.store.apply([event(user="old", session=None, at=10.0), event(user="new", session=None, at=5000.0)], PERSONAL)
+    assert access.purge_expired(ttl_s=1000.0, now=5500.0) is True
+    deadline = time.monotonic() + 60
+    while user_key("old") in access.store.get_many([user_key("old")]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert set(access.store.get_many([user_key("old"), user_key("new")])) == {user_key("new")}
+    assert access.purge_expired(ttl_s=1000.0, now=5500.0 + PURGE_EVERY_S / 2) is False
+    assert access.purge_expired(ttl_s=1000.0, now=5500.0 + PURGE_EVERY_S) is True
+    access.store.close()
