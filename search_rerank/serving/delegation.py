@@ -14,7 +14,10 @@ split and sent on:
   PIT ids are the answer (:meth:`DelegatedSearch.ordered_result`). A query without
   words and without a sort is listed ``_score`` first (``function_score``
   boosts and pins count), then best sellers, then id, as the embedded backend
-  lists it: Elasticsearch's index order means nothing to a shopper.
+  lists it: Elasticsearch's index order means nothing to a shopper. A sort
+  that ``_score`` only leads (``_score``, then ``price``) is sent whole; with
+  words its page is the pipeline's ranking, which ``search_after`` cannot
+  continue (a 501 naming ``sort``).
 - **A ranking**: the lexical leg is the client's own ``query`` (with its
   ``post_filter`` as Elasticsearch's ``post_filter``), ``size`` = the leg's
   candidates, ``_source``, paging, aggregations and highlights split off
@@ -93,6 +96,7 @@ from ..core.settings import LEXICAL_FIELDS, LexicalSettings, ServiceSettings
 from . import metrics, query_string
 from .body_checks import a_scroll_keep_alive, an_object, clause_list, single_key
 from .es_compat import EsSearch, InvalidQuery, Unsupported, parse_search
+from .field_aliases import rename_highlights
 
 log = logging.getLogger(__name__)
 
@@ -500,7 +504,11 @@ class ClusterFields:
         return out
 
     def sort(self, sort: Any) -> list[Any] | None:
-        """The sort on the index's fields; None when it is relevance (``_score`` first, descending)."""
+        """The sort on the index's fields; None when it is relevance alone (``_score``, descending).
+
+        A sort that relevance only leads (``_score``, then ``price``) is kept whole: the cluster orders a page
+        without words by it, and its ``search_after`` values are one per key (see :func:`led_by_score`).
+        """
         items = sort if isinstance(sort, list) else [] if sort is None else [sort]
         if not items:
             return None
@@ -521,16 +529,11 @@ class ClusterFields:
             if resolved.attribute is not None:
                 raise Unsupported(path, "sorting by an attribute (several values per product)")
             out.append(resolved.name if order is None else {resolved.name: order})
-        first = out[0]
-        name, order = (first, None) if isinstance(first, str) else next(iter(first.items()))
-        if isinstance(order, Mapping):
-            order = order.get("order")
-        if name == "_score" and order in (None, "desc"):
-            return None
-        return out
+        return None if len(out) == 1 and led_by_score(out) else out
 
-    def highlight(self, spec: Any) -> dict[str, Any]:
-        """The highlight with its fields and queries on the index's names (keyword names onto their text)."""
+    def highlight(self, spec: Any) -> tuple[dict[str, Any], dict[str, list[str]]]:
+        """The highlight with its fields and queries on the index's names (keyword names onto their text), and
+        the names asked for by the index's (:func:`~.field_aliases.rename_highlights` answers under them)."""
         spec = dict(an_object(spec, HIGHLIGHT))
         fields = spec.get("fields", {})
         pairs = (
@@ -539,6 +542,7 @@ class ClusterFields:
             else [single_key(f, "highlight.fields") for f in clause_list(fields)]
         )
         mapped: dict[str, Any] = {}
+        names: dict[str, list[str]] = {}
         for name, options in pairs:
             base = name.removesuffix(".keyword")
             target = "attributes" if _ATTRIBUTE.fullmatch(name) else base if base in LEXICAL_FIELDS else name
@@ -546,10 +550,11 @@ class ClusterFields:
                 where = f"highlight.fields.{name}.highlight_query"
                 options = {**options, "highlight_query": self.query(options["highlight_query"], where)}
             mapped[target] = options
+            names.setdefault(target, []).append(name)
         spec["fields"] = mapped
         if "highlight_query" in spec:
             spec["highlight_query"] = self.query(spec["highlight_query"], "highlight.highlight_query")
-        return spec
+        return spec, names
 
     def suggest(self, spec: Any) -> dict[str, Any]:
         """Term and phrase suggesters on the index's text fields; the index has no completion field."""
@@ -569,6 +574,15 @@ class ClusterFields:
                     raise Unsupported(f"suggest.{name}.{kind}.field", f"suggestions from {options.get('field')!r}")
             out[name] = suggester
         return out
+
+
+def led_by_score(sort: list[Any]) -> bool:
+    """Whether a sort's first key is relevance, descending: a page with words is then the pipeline's ranking."""
+    first = sort[0]
+    name, order = (first, None) if isinstance(first, str) else next(iter(first.items()))
+    if isinstance(order, Mapping):
+        order = order.get("order")
+    return name == "_score" and order in (None, "desc")
 
 
 def _nested_key(key: str) -> dict[str, Any]:
@@ -675,8 +689,11 @@ class DelegatedLeg:
         self.query = query
         self.post_filter = post_filter
         self.track = track
+        self.answered = False
+        """Whether the cluster answered the search (a leg cut off or failed has no matches to go on with)."""
         self.total: dict[str, Any] | None = None
-        """The cluster's ``hits.total`` for the query and post filter, once searched."""
+        """The cluster's ``hits.total`` for the query and post filter, once searched; None too when the client
+        asked for none (``track_total_hits: false``)."""
         self.refused: str | None = None
         """The cluster's reason when it refused the query as malformed (its 400): the request's fault, not a
         leg to degrade."""
@@ -697,6 +714,7 @@ class DelegatedLeg:
         except StageError as exc:
             self.refused = malformed(self.cluster, exc)
             raise
+        self.answered = True
         self.total = response["hits"].get("total")
         return leg_candidates(LEXICAL, [(hit["_id"], hit.get("_score") or 0.0) for hit in response["hits"]["hits"]])
 
@@ -782,6 +800,8 @@ class DelegatedSearch:
     ordered_body: dict[str, Any] | None
     """The one request a page with nothing to rerank is; None when the pipeline ranks."""
     highlight: dict[str, Any] | None
+    highlighted: dict[str, list[str]]
+    """The highlight fields' names as asked, by the index's names the cluster answers under."""
     aggs_plan: dict[str, Any] = field(default_factory=dict)
     answer: dict[str, Any] | None = None
     """The cluster's response to ``ordered_body``."""
@@ -844,13 +864,20 @@ class DelegatedSearch:
         ``hits.total`` is the cluster's count of every match, so a front end offers pages up to it; the
         pipeline ranks only the candidates. A page that reaches past them goes on with the matches not ranked,
         best first by the cluster (one request that leaves the ranked ones out), so every page a front end
-        offers has hits and no product is shown twice.
+        offers has hits and no product is shown twice. Only an exact count within the ranked list says that
+        there are none: without a count (``track_total_hits: false``) or with a lower bound (``gte``, from a
+        numeric ``track_total_hits``) more may match, as Elasticsearch would page them.
         """
         search = self.search
         ranked = [c.product_id for c in result.ranking.candidates]
         total = self.leg.total
         missing = search.size - len(result.hits)
-        if missing <= 0 or not isinstance(total, Mapping) or int(total.get("value", 0)) <= len(ranked):
+        every = (
+            isinstance(total, Mapping)
+            and total.get("relation", "eq") == "eq"
+            and int(total.get("value", 0)) <= len(ranked)
+        )
+        if missing <= 0 or not self.leg.answered or every:
             return result
         body: dict[str, Any] = {
             "query": {"bool": {"must": [self.query], "must_not": [{"ids": {"values": ranked}}]}},
@@ -900,21 +927,25 @@ class DelegatedSearch:
                 if key in self.answer:
                     response[key] = self.answer[key]
             self._total(hits, self.answer["hits"].get("total"), len(hits["hits"]))
-        elif self.leg.total is not None:
+        else:
             ranked = len(result.ranking.candidates) if result is not None else 0
             self._total(hits, self.leg.total, ranked)
             if self.highlight is not None and hits["hits"]:
                 self._highlight(response)
+        rename_highlights(hits["hits"], self.highlighted)
         if "aggregations" in response and self.aggs_plan:
             unwrap(response["aggregations"], self.aggs_plan)
 
     def _total(self, hits: dict[str, Any], total: Any, ranked: int) -> None:
+        """The cluster's count, raised to the ranked list's length when the dense leg added more; a lower bound
+        (``gte``) stays one, and no count goes past a numeric ``track_total_hits``, as in Elasticsearch."""
         if "total" not in hits or not isinstance(total, Mapping):
             return
-        value, relation = int(total.get("value", 0)), total.get("relation", "eq")
-        hits["total"] = (
-            {"value": ranked, "relation": "eq"} if ranked > value else {"value": value, "relation": relation}
-        )
+        value, relation = max(int(total.get("value", 0)), ranked), total.get("relation", "eq")
+        track = self.leg.track
+        if track is not True and value > track:
+            value, relation = track, "gte"
+        hits["total"] = {"value": value, "relation": relation}
 
     def _highlight(self, response: dict[str, Any]) -> None:
         """One ``ids`` request for the page's highlights, the client's query as their highlight query."""
@@ -996,7 +1027,7 @@ def delegate_search(
     if given and params.get("typed_keys") not in (None, "false"):
         raise Unsupported("typed_keys", "with aggregations")
     aggs, plan = fields.aggregations(body[given[0]], given[0]) if given else (None, {})
-    highlight = fields.highlight(body[HIGHLIGHT]) if body.get(HIGHLIGHT) not in (None, {}) else None
+    highlight, highlighted = fields.highlight(body[HIGHLIGHT]) if body.get(HIGHLIGHT) not in (None, {}) else (None, {})
     sort = fields.sort(body.get("sort") if sort_param is None else sort_from_uri(sort_param))
     suggest = fields.suggest(body["suggest"]) if body.get("suggest") not in (None, {}) else None
     extras = {k: body[k] for k in CLUSTER_ORDER_ONLY if body.get(k) is not None}
@@ -1006,14 +1037,24 @@ def delegate_search(
         if resolved.attribute is not None:
             raise Unsupported("collapse.field", "collapsing by an attribute (several values per product)")
         extras["collapse"] = {**collapse, "field": resolved.name}
-    ordered = sort is not None or base.size == 0 or suggest is not None or scroll is not None or bool(extras)
+    ranks = sort is None or led_by_score(sort)
+    ordered = not ranks or base.size == 0 or suggest is not None or scroll is not None or bool(extras)
     if knn is not None and ordered:
         raise Unsupported("knn", "with a sort, size 0, suggest, scroll or paging by search_after/pit")
+    if text and ranks and "search_after" in extras and "pit" not in extras:
+        # The page before was the pipeline's ranking: the cluster's sort values could not continue it.
+        raise Unsupported(
+            "sort",
+            "search_after on a relevance sort of a query with words (its pages are reranked here): "
+            "page by from/size, or in a point in time (pit)",
+        )
     ordered = ordered or (not text and knn is None)
     ignored = base.ignored + (knn.ignored if knn is not None else ())
     search = dataclasses.replace(base, text=text, filters=None, aggs=None if ordered else aggs, ignored=ignored)
     leg = DelegatedLeg(cluster, query, post, base.track_total_hits)
-    delegated = DelegatedSearch(search, cluster, query, post, leg, None, highlight, aggs_plan=plan, knn=knn)
+    delegated = DelegatedSearch(
+        search, cluster, query, post, leg, None, highlight, highlighted, aggs_plan=plan, knn=knn
+    )
     if not ordered:
         return delegated
     request: dict[str, Any] = {

@@ -9,6 +9,7 @@ through to it (see passthrough).
 
 from __future__ import annotations
 
+import logging
 import time
 from fnmatch import fnmatchcase
 from typing import Any
@@ -16,6 +17,8 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from ..core.errors import StageError
+from ..core.reasons import reason_code
 from ..core.retrieval import LEXICAL
 from ..core.settings import Settings
 from .aggregations import computes_aggregations
@@ -31,12 +34,13 @@ from .context import (
 from .delegation import delegate_search, delegated_cluster
 from .embedded_search import compile_search, serves
 from .es_compat import InvalidQuery, Unsupported, es_response, parse_msearch, parse_search
-from .field_aliases import rename_fields
+from .field_aliases import highlight_names, rename_fields, rename_highlights
 from .json_input import InvalidBody
 from .passthrough import ClusterPassthrough, raw_target
 from .profiles_api import header_identity, request_profile
 from .retrievers import plan as plan_retriever
 
+log = logging.getLogger(__name__)
 es = Blueprint("es", __name__)
 # Registered only when requests are passed through to a cluster: without one, "/<name>" stays a 404.
 cluster = Blueprint("cluster", __name__)
@@ -68,7 +72,7 @@ def es_msearch(index: str):
             continue
         try:
             responses.append({**_es_search(*item, {}), "status": 200})
-        except (InvalidQuery, Unsupported, IndexNotFound) as exc:
+        except SEARCH_ERRORS as exc:
             responses.append(es_error_body(*_es_cause(exc)))
     return jsonify({"took": sum(r.get("took", 0) for r in responses), "responses": responses}), 200, ES_HEADERS
 
@@ -105,6 +109,7 @@ def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
     plan = plan_retriever(body, settings, pipeline) if body.get("retriever") is not None else None
     if plan is not None:
         body, settings = plan.body, plan.settings
+    highlighted = highlight_names(body.get("highlight"), settings.service.field_aliases)
     body = rename_fields(body, settings.service.field_aliases)
     lexical = pipeline.legs.get(LEXICAL)
     embedded = compile_search(body, params, settings.service, lexical) if serves(lexical) else None
@@ -163,6 +168,7 @@ def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
         delegated.complete(response, result)
     if plan is not None:
         plan.complete(response)
+    rename_highlights(response["hits"]["hits"], highlighted)
     if search.ubi is not None:
         response["ext"] = {"ubi": {"query_id": query_id}}  # where the OpenSearch UBI plugin answers it
     return response
@@ -210,7 +216,21 @@ def es_error(status: int, cause: dict[str, Any]):
     return jsonify(es_error_body(status, cause)), status, ES_HEADERS
 
 
-def _es_cause(exc: InvalidBody | InvalidQuery | Unsupported | IndexNotFound) -> tuple[int, dict[str, Any]]:
+# What a search may fail with, each answered as Elasticsearch answers it (:func:`_es_cause`): a request's error,
+# or a failed multi-search item's alone.
+SEARCH_ERRORS = (InvalidBody, InvalidQuery, Unsupported, IndexNotFound, HTTPException, StageError)
+
+
+def _es_cause(
+    exc: InvalidBody | InvalidQuery | Unsupported | IndexNotFound | HTTPException | StageError,
+) -> tuple[int, dict[str, Any]]:
+    if isinstance(exc, HTTPException):
+        return exc.code or 500, {"type": exc.name.lower().replace(" ", "_"), "reason": exc.description}
+    if isinstance(exc, StageError):
+        # A stage the search needs (the dense leg's filter check on the cluster...) failed: by its reason code only,
+        # as the exception's text names the cluster's address (it is in the log).
+        log.warning("search failed in stage %s (%s): %s", exc.stage, reason_code(exc), exc)
+        return 502, {"type": "bad_gateway", "reason": f"the search failed in stage {exc.stage} ({reason_code(exc)})"}
     if isinstance(exc, IndexNotFound):
         return 404, {
             "type": "index_not_found_exception",
@@ -229,15 +249,14 @@ def _es_cause(exc: InvalidBody | InvalidQuery | Unsupported | IndexNotFound) -> 
 @es.errorhandler(InvalidQuery)
 @es.errorhandler(Unsupported)
 @es.errorhandler(IndexNotFound)
-def es_bad_search(exc: InvalidBody | InvalidQuery | Unsupported | IndexNotFound):
+@es.errorhandler(StageError)
+def es_bad_search(exc: InvalidBody | InvalidQuery | Unsupported | IndexNotFound | StageError):
     return es_error(*_es_cause(exc))
 
 
 @es.errorhandler(HTTPException)
 def es_http_error(exc: HTTPException):
-    body, status, headers = es_error(
-        exc.code or 500, {"type": exc.name.lower().replace(" ", "_"), "reason": exc.description}
-    )
+    body, status, headers = es_error(*_es_cause(exc))
     if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
         headers = {**headers, "Allow": ", ".join(exc.valid_methods)}
     return body, status, headers

@@ -93,6 +93,28 @@ def rename_fields(body: Mapping[str, Any], aliases: Mapping[str, str]) -> dict[s
     return out
 
 
+def highlight_names(highlight: Any, aliases: Mapping[str, str]) -> dict[str, list[str]]:
+    """The names ``highlight.fields`` asks for, by the name each becomes (its alias): an answer's keys are the
+    renamed ones, and Elasticsearch answers a hit's highlight under the names asked (see :func:`rename_highlights`)."""
+    fields = highlight.get("fields") if isinstance(highlight, Mapping) else None
+    if isinstance(fields, Mapping):
+        asked = list(fields)
+    else:
+        asked = [k for f in fields if isinstance(f, Mapping) for k in f] if isinstance(fields, list) else []
+    out: dict[str, list[str]] = {}
+    for name in asked:
+        out.setdefault(alias_of(name, aliases), []).append(name)
+    return out
+
+
+def rename_highlights(hits: list[dict[str, Any]], names: Mapping[str, list[str]]) -> None:
+    """Each hit's highlight keyed by the names asked for (``names``: by the key answered), in place."""
+    for hit in hits:
+        highlight = hit.get("highlight")
+        if isinstance(highlight, Mapping):
+            hit["highlight"] = {name: frags for key, frags in highlight.items() for name in names.get(key, [key])}
+
+
 def rename_query(query: Any, aliases: Mapping[str, str]) -> Any:
     """One query clause (and the clauses inside it) with aliased field names replaced."""
     if not isinstance(query, Mapping) or len(query) != 1:

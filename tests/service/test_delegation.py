@@ -27,7 +27,7 @@ from search_rerank.indexing.indexes import build_index
 from search_rerank.serving import create_app
 from search_rerank.serving.delegation import constraints, query_words
 
-ALIASES = {"color.keyword": "attributes.color"}
+ALIASES = {"color.keyword": "attributes.color", "name": "title"}
 SEARCH_UI_TEXT = {
     "bool": {
         "minimum_should_match": 1,
@@ -217,6 +217,24 @@ def test_sorted_second_page_continues_the_first(shop):
     assert first + second == ["l1", "l2", "t2", "t1", "s5", "s1"]
 
 
+def test_a_sort_after_score_orders_a_page_without_words_by_its_later_keys(shop):
+    sort = [{"_score": "desc"}, {"price": {"order": "asc", "missing": "_last"}}]
+    assert ids(search(shop, {"query": {"match_all": {}}, "sort": sort, "size": 3})) == ["l1", "l2", "t2"]
+
+
+def test_search_after_continues_a_sort_that_starts_with_score(shop):
+    body = {"query": {"match_all": {}}, "sort": [{"_score": "desc"}, {"price": "asc"}], "size": 3}
+    after = search(shop, body)["hits"]["hits"][-1]["sort"]
+    assert ids(search(shop, {**body, "search_after": after})) == ["t1", "s5", "s1"]
+
+
+def test_search_after_on_a_reranked_relevance_sort_is_a_501_naming_sort(shop):
+    # The first page was the pipeline's ranking, which the cluster's sort values cannot continue.
+    body = {"query": {"match": {"title": "sofa"}}, "sort": ["_score", {"price": "asc"}], "search_after": [1.0, 499.0]}
+    response = shop.post("/products/_search", json=body)
+    assert response.status_code == 501 and response.get_json()["error"]["unsupported"] == "sort"
+
+
 def test_size_zero_answers_facets_from_the_cluster_without_hits(shop):
     body = {"size": 0, "query": {"match": {"title": "sofa"}}, "aggs": {"brands": {"terms": {"field": "brand.keyword"}}}}
     answer = search(shop, body)
@@ -291,14 +309,26 @@ def test_highlights_come_from_the_cluster_for_the_page(shop):
     assert len(hits) == 2 and all("<em>" in hit["highlight"]["title"][0] for hit in hits)
 
 
+def test_highlights_answer_under_the_aliases_asked_for(shop):
+    hits = search(shop, {"query": {"match": {"name": "sofa"}}, "highlight": {"fields": {"name": {}}}})["hits"]["hits"]
+    assert hits and all(set(hit["highlight"]) == {"name"} for hit in hits)
+
+
+def test_highlights_of_a_sorted_page_answer_under_the_keyword_names_asked_for(shop):
+    body = {"query": {"match": {"brand": "acme"}}, "highlight": {"fields": {"brand.keyword": {}}}, "sort": ["price"]}
+    hits = search(shop, body)["hits"]["hits"]
+    assert hits and all(set(hit["highlight"]) == {"brand.keyword"} for hit in hits)
+
+
 @contextmanager
-def refusing_highlights(cluster_url: str) -> Iterator[str]:
-    """An HTTP hop in front of the cluster that answers 503 to every request asking for highlights; yields its URL."""
+def refusing(cluster_url: str, marker: bytes) -> Iterator[str]:
+    """An HTTP hop in front of the cluster that answers 503 to every request whose body holds ``marker``;
+    yields its URL."""
 
     class Hop(BaseHTTPRequestHandler):
         def relay(self):
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            if b'"highlight"' in body:
+            if marker in body:
                 answer_status, data, content_type = 503, b'{"error": "busy"}', "application/json"
             else:
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
@@ -323,7 +353,7 @@ def refusing_highlights(cluster_url: str) -> Iterator[str]:
 
 
 def test_highlights_left_out_when_the_cluster_fails_them_and_flagged(make_shop, osmem_server_url):
-    with refusing_highlights(osmem_server_url) as url:
+    with refusing(osmem_server_url, b'"highlight"') as url:
         client = make_shop(url=url, retries=0)
         answer = search(client, {"query": {"match": {"title": "sofa"}}, "highlight": {"fields": {"title": {}}}})
     assert answer["search_rerank"]["degraded"] == {"highlight": CLUSTER_UNAVAILABLE}
@@ -343,6 +373,26 @@ def test_pages_past_the_ranked_candidates_continue_in_the_clusters_order(make_sh
     ]
     assert [len(page) for page in pages] == [2, 2, 1]
     assert sorted(pid for page in pages for pid in page) == ["s1", "s2", "s3", "s4", "s5"]
+
+
+def test_highlights_are_answered_without_a_total(shop):
+    body = {"query": {"match": {"title": "sofa"}}, "highlight": {"fields": {"title": {}}}, "track_total_hits": False}
+    answer = search(shop, body)
+    assert "total" not in answer["hits"] and len(ids(answer)) == 5
+    assert all("<em>" in hit["highlight"]["title"][0] for hit in answer["hits"]["hits"])
+
+
+def test_a_numeric_track_total_hits_answers_a_lower_bound(shop):
+    answer = search(shop, {"query": {"match": {"title": "sofa"}}, "track_total_hits": 2})
+    assert answer["hits"]["total"] == {"value": 2, "relation": "gte"}
+
+
+@pytest.mark.parametrize("track", [False, 2])
+def test_pages_past_the_ranked_candidates_continue_when_the_total_is_not_an_exact_count(make_shop, track):
+    client = make_shop(candidates=2)
+    body = {"query": {"match": {"title": "sofa"}}, "track_total_hits": track}
+    first, rest = ids(search(client, {**body, "size": 2})), ids(search(client, {**body, "from": 2, "size": 3}))
+    assert sorted(first + rest) == ["s1", "s2", "s3", "s4", "s5"]
 
 
 def test_searchkit_multi_search_answers_facets_and_highlights(shop):
@@ -369,6 +419,42 @@ def test_searchkit_multi_search_answers_facets_and_highlights(shop):
     assert set(ids(answer)) == {"s1", "s2"}
     assert buckets(answer["aggregations"]["brand"]) == {"Acme": 2}
     assert all(hit["highlight"]["title"] for hit in answer["hits"]["hits"])
+
+
+def msearch(client, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    ndjson = "".join(json.dumps(line) + "\n" for body in bodies for line in ({"index": "products"}, body))
+    response = client.post("/_msearch", data=ndjson, content_type="application/x-ndjson")
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["responses"]
+
+
+def test_a_multi_search_item_the_cluster_fails_is_that_items_error_alone(make_shop, osmem_server_url):
+    # Searchkit's main search beside a facet search that the cluster does not answer.
+    with refusing(osmem_server_url, b"lamp") as url:
+        client = make_shop(url=url, retries=0)
+        facets = {
+            "size": 0,
+            "query": {"match": {"title": "lamp"}},
+            "aggs": {"b": {"terms": {"field": "brand.keyword"}}},
+        }
+        main, facet = msearch(client, [{"query": {"match": {"title": "sofa"}}}, facets])
+    assert main["status"] == 200 and len(ids(main)) == 5
+    assert facet["status"] == 502 and facet["error"]["type"] == "bad_gateway"
+    assert url.partition("://")[2] not in json.dumps(facet)
+
+
+def test_a_multi_search_item_whose_filter_check_fails_is_that_items_error_alone(
+    make_shop, osmem_server_url, tiny_settings
+):
+    # A kNN search's dense hits are checked against its filter by the cluster, which does not answer here.
+    with refusing(osmem_server_url, b'"ids"') as url:
+        client = make_shop(dense=True, url=url, retries=0)
+        vector = product_vector(tiny_settings, "s3")
+        knn = {"field": "embedding", "query_vector": vector, "k": 3, "filter": {"term": {"brand.keyword": "Acme"}}}
+        main, nearest = msearch(client, [{"query": {"match": {"title": "sofa"}}}, {"knn": knn}])
+    assert main["status"] == 200 and ids(main)
+    assert nearest["status"] == 502 and nearest["error"]["type"] == "bad_gateway"
+    assert url.partition("://")[2] not in json.dumps(nearest)
 
 
 def test_dense_hits_honour_the_clients_filters(make_shop):
