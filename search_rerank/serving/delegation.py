@@ -8,7 +8,8 @@ the cluster already answers exactly. So with ``lexical.backend`` =
 split and sent on:
 
 - **Nothing to rerank** (a sort by a field other than ``_score``, ``size: 0``,
-  ``suggest``, ``scroll``, ``pit``, ``search_after``, or a query without words):
+  ``suggest``, ``scroll``, ``pit``, ``search_after``, or a query without words
+  and no text or vector for the dense leg):
   the body goes to the cluster as one request, as it came, and the cluster's
   page, total, sort values, highlights, aggregations, suggestions and scroll or
   PIT ids are the answer (:meth:`DelegatedSearch.ordered_result`). A query without
@@ -645,9 +646,10 @@ def constraints(query: Any) -> list[dict[str, Any]]:
     """What every hit must match, text clauses left to the ranking: the dense leg's filter context.
 
     ``bool.filter`` and ``must_not`` as they are, the ``must`` clauses' own
-    constraints, and ``should`` alternatives when they are required and
-    none is text; a text clause constrains nothing (the dense leg finds by
-    meaning what the words may not say).
+    constraints, and alternatives (required ``should`` clauses, ``dis_max``
+    queries, a ``pinned`` query's ids or its organic query) as one of their
+    constraints (:func:`_any_of`); a text clause constrains nothing (the
+    dense leg finds by meaning what the words may not say).
     """
     kind, spec = next(iter(query.items()))
     if kind == "bool":
@@ -659,10 +661,17 @@ def constraints(query: Any) -> list[dict[str, Any]]:
         should = clause_list(spec.get("should"))
         msm = spec.get("minimum_should_match")
         required = msm not in (None, 0, "0") or not (clause_list(spec.get("must")) or clause_list(spec.get("filter")))
-        if should and required and not any(query_words(c) for c in should):
-            out.append({"bool": {"should": should, "minimum_should_match": msm if msm is not None else 1}})
+        if should and required:
+            out += _any_of(should, msm if msm is not None else 1)
         return out
-    if kind in MATCH_QUERIES | MULTI_FIELD_QUERIES | STRING_QUERIES | {"match_all", "dis_max", "pinned"}:
+    if kind == "dis_max":
+        return _any_of(clause_list(spec.get("queries")))
+    if kind == "pinned":
+        docs = clause_list(spec.get("docs"))
+        pinned = spec.get("ids") or [doc.get("_id") for doc in docs if isinstance(doc, Mapping)]
+        organic = spec.get("organic")
+        return _any_of([{"ids": {"values": pinned}}, organic]) if organic is not None else []
+    if kind in MATCH_QUERIES | MULTI_FIELD_QUERIES | STRING_QUERIES | {"match_all"}:
         return []
     if kind == "constant_score":
         return [spec["filter"]] if spec.get("filter") is not None else []
@@ -672,6 +681,22 @@ def constraints(query: Any) -> list[dict[str, Any]]:
     if kind == "nested" and query_words(query):
         return []
     return [query]
+
+
+def _any_of(alternatives: list[Any], minimum: Any = 1) -> list[dict[str, Any]]:
+    """What a hit matching ``minimum`` (a ``minimum_should_match``) of ``alternatives`` must match: as many of
+    their constraints.
+
+    Each alternative implies its own constraints, so the same count of them
+    holds; an alternative that constrains nothing (a text clause) leaves the
+    hit free, as a filter inside a text alternative (``pinned.organic``, a
+    ``dis_max`` query) still holds the dense leg.
+    """
+    held = [constraints(c) for c in alternatives]
+    if not held or not all(held):
+        return []
+    either = [h[0] if len(h) == 1 else {"bool": {"filter": h}} for h in held]
+    return [{"bool": {"should": either, "minimum_should_match": minimum}}]
 
 
 # ------------------------------------------------------------------ legs
@@ -760,17 +785,30 @@ class FilteredDenseLeg:
         """The client's ``knn.query_vector``, searched instead of the words' embedding."""
 
     def search(self, text: str, k: int, filters: Filters | None = None) -> list[Candidate]:
+        return self._filtered(text, self.vector, k, filters)
+
+    def search_vector(
+        self, vector: np.ndarray | list[float], k: int, filters: Filters | None = None
+    ) -> list[tuple[str, float]]:
+        """(id, cosine) hits for a vector, in the filter context too: without it a retriever's ``query_vector``
+        (which the retriever tree searches by this method) would reach the unfiltered leg behind this one."""
+        return [(c.product_id, c.score) for c in self._filtered("", vector, k, filters)]
+
+    def _filtered(
+        self, text: str, vector: np.ndarray | list[float] | None, k: int, filters: Filters | None
+    ) -> list[Candidate]:
+        """The leg's hits for ``vector`` (or, without one, ``text``'s embedding) that match every clause."""
         # The service calls an engine kNN leg through its breaker's guard: the filters still go inside the kNN
         # search (a check after it would leave fewer than k hits), and the search still goes through the guard.
         guarded = self.leg if isinstance(self.leg, GuardedRetriever) else None
         engine = guarded.inner if guarded is not None else self.leg
         if isinstance(engine, EngineKnnRetriever):
-            vector = np.asarray(self.vector) if self.vector is not None else engine.encoder.encode_queries([text])[0]
+            vector = np.asarray(vector) if vector is not None else engine.encoder.encode_queries([text])[0]
             knn = functools.partial(engine.search_vector, clauses=self.clauses)
             hits = guarded.guard.call(knn, vector, k, filters) if guarded is not None else knn(vector, k, filters)
             return leg_candidates(DENSE, hits)
-        if self.vector is not None:
-            found = leg_candidates(DENSE, self.leg.search_vector(self.vector, k, filters))  # type: ignore[attr-defined]
+        if vector is not None:
+            found = leg_candidates(DENSE, self.leg.search_vector(vector, k, filters))  # type: ignore[attr-defined]
         else:
             found = self.leg.search(text, k, filters)
         if not self.clauses:
@@ -999,9 +1037,17 @@ def cluster_error(cluster: ClusterRetriever, exc: StageError, body: Mapping[str,
 
 
 def delegate_search(
-    body: Mapping[str, Any], params: Mapping[str, str], limits: ServiceSettings, cluster: ClusterRetriever
+    body: Mapping[str, Any],
+    params: Mapping[str, str],
+    limits: ServiceSettings,
+    cluster: ClusterRetriever,
+    dense_query: bool = False,
 ) -> DelegatedSearch:
-    """Split ``body`` (field aliases already applied) for the cluster behind ``cluster``."""
+    """Split ``body`` (field aliases already applied) for the cluster behind ``cluster``.
+
+    ``dense_query``: the dense leg brings its own text or vector (a retriever tree's ``knn``), so a query
+    without words is still a ranking, its nearest products, not a listing of what the query matches.
+    """
     fields = ClusterFields(cluster.settings, cluster.engine)
     knn = parse_knn(body["knn"], fields) if body.get("knn") not in (None, {}, []) else None
     params = dict(params)
@@ -1048,7 +1094,7 @@ def delegate_search(
             "search_after on a relevance sort of a query with words (its pages are reranked here): "
             "page by from/size, or in a point in time (pit)",
         )
-    ordered = ordered or (not text and knn is None)
+    ordered = ordered or (not text and knn is None and not dense_query)
     ignored = base.ignored + (knn.ignored if knn is not None else ())
     search = dataclasses.replace(base, text=text, filters=None, aggs=None if ordered else aggs, ignored=ignored)
     leg = DelegatedLeg(cluster, query, post, base.track_total_hits)

@@ -114,7 +114,10 @@ def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
     lexical = pipeline.legs.get(LEXICAL)
     embedded = compile_search(body, params, settings.service, lexical) if serves(lexical) else None
     cluster = delegated_cluster(lexical)
-    delegated = delegate_search(body, params, settings.service, cluster) if cluster is not None else None
+    delegated = None
+    if cluster is not None:
+        dense_query = plan is not None and not plan.browses
+        delegated = delegate_search(body, params, settings.service, cluster, dense_query)
     if embedded is not None:
         search = embedded.search
         pipeline = embedded.pipeline(pipeline)

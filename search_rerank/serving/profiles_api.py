@@ -78,6 +78,12 @@ class ProfileAccess:
         self._pool.submit(self._purge, now - ttl_s)
         return True
 
+    def close(self) -> None:
+        """Wait for the calls in flight (a purge may be running on the pool), then close the store: closing its
+        connections under a running call would crash SQLite."""
+        self._pool.shutdown(wait=True)
+        self.store.close()
+
     def _purge(self, before: float) -> None:
         try:
             removed = self.store.purge(before)

@@ -184,8 +184,9 @@ class RetrieverPlan:
 
     @property
     def browses(self) -> bool:
-        """Whether a search without words is a listing: not when the dense leg brings its own vector."""
-        return self.dense_vector is None
+        """Whether a search without words is a listing: not when the dense leg brings its own text or vector,
+        as a ``knn`` answers its nearest products in Elasticsearch."""
+        return self.dense_text is None and self.dense_vector is None
 
     def search(self, search: EsSearch) -> EsSearch:
         """The translated search with the tree's words (when no ``standard`` gave any) and ``diversify.size``."""

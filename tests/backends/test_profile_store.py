@@ -226,4 +226,4 @@ def test_a_worker_purges_expired_profiles_once_per_interval_without_holding_the_
     assert set(access.store.get_many([user_key("old"), user_key("new")])) == {user_key("new")}
     assert access.purge_expired(ttl_s=1000.0, now=5500.0 + PURGE_EVERY_S / 2) is False
     assert access.purge_expired(ttl_s=1000.0, now=5500.0 + PURGE_EVERY_S) is True
-    access.store.close()
+    access.close()

@@ -481,6 +481,14 @@ def test_dense_hits_honour_a_query_string_exclusion(make_shop):
     assert all(BY_ID[pid].attributes.get("color") != ("grey",) for pid in ids(answer))
 
 
+def test_dense_hits_honour_a_filter_inside_dis_max(make_shop):
+    client = make_shop(dense=True)
+    acme_sofa = {"bool": {"must": [{"match": {"title": "sofa"}}], "filter": [{"term": {"brand.keyword": "Acme"}}]}}
+    answer = search(client, {"query": {"dis_max": {"queries": [acme_sofa]}}, "size": 9, "explain": True})
+    assert any(DENSE in leg["legs"] for leg in answer["search_rerank"]["explanations"].values())
+    assert ids(answer) and all(BY_ID[pid].brand == "Acme" for pid in ids(answer))
+
+
 # ------------------------------------------------------------------ what a query asks
 
 
@@ -508,6 +516,24 @@ def test_constraints_keep_filters_and_exclusions_but_not_text():
         {"bool": {"must_not": [{"term": {"id": "s1"}}]}},
         {"range": {"price": {"lte": 500}}},
     ]
+
+
+def test_constraints_of_pinned_are_its_ids_or_its_organic_querys():
+    acme = {"term": {"filter.brand": "acme"}}
+    organic = {"bool": {"must": [{"match": {"title": "sofa"}}], "filter": [acme]}}
+    assert constraints({"pinned": {"ids": ["t1"], "organic": organic}}) == [
+        {"bool": {"should": [{"ids": {"values": ["t1"]}}, acme], "minimum_should_match": 1}}
+    ]
+
+
+def test_constraints_of_should_alternatives_keep_the_filters_of_text_alternatives():
+    acme = {"term": {"filter.brand": "acme"}}
+    bolt = {"term": {"filter.brand": "bolt"}}
+    should = [
+        {"bool": {"must": [{"match": {"title": "sofa"}}], "filter": [acme]}},
+        {"bool": {"must": [{"match": {"title": "table"}}], "filter": [bolt]}},
+    ]
+    assert constraints({"bool": {"should": should}}) == [{"bool": {"should": [acme, bolt], "minimum_should_match": 1}}]
 
 
 # ------------------------------------------------------------------ the service as it starts from settings

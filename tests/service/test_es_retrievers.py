@@ -505,3 +505,24 @@ def test_knn_filter_holds_the_dense_leg_on_the_cluster_backend(hybrid_cluster_cl
     body = {"retriever": knn_text("sofa", filter={"term": {"brand": "Bolt"}}), "size": 10}
     hits = answer(hybrid_cluster_client, body)["hits"]["hits"]
     assert {hit["_id"] for hit in hits} == {"s3", "t1"}  # Bolt's two products, whatever their vectors
+
+
+def test_compound_filter_holds_a_knn_query_vector_on_the_cluster_backend(hybrid_cluster_client, tiny_bert_dir):
+    # The client's vector lies nearest Bolt's table: the dense leg must still keep to Acme's products.
+    encoder = BiEncoder(DenseSettings(model=str(tiny_bert_dir), device="cpu"))
+    vector = encoder.encode_queries(["oak table"])[0].tolist()
+    knn = {"knn": {"field": "vector", "query_vector": vector, "k": 10}}
+    body = {"retriever": {"rrf": {"retrievers": [standard("sofa"), knn], "filter": {"term": {"brand": "Acme"}}}}}
+    hits = answer(hybrid_cluster_client, {**body, "size": 10})["hits"]["hits"]
+    assert hits and all(hit["_source"]["brand"] == "Acme" for hit in hits)
+
+
+def test_knn_retriever_on_the_cluster_backend_answers_its_k_nearest_products(hybrid_cluster_client, tiny_bert_dir):
+    # Elasticsearch answers the k nearest, not a listing of the catalogue.
+    settings = DenseSettings(model=str(tiny_bert_dir), device="cpu")
+    dense = FaissRetriever(BiEncoder(settings), settings)
+    dense.add(CLUSTER_CATALOG)
+    nearest = {c.product_id for c in dense.search("sofa", 2)}
+    answered = answer(hybrid_cluster_client, {"retriever": knn_text("sofa", k=2), "size": 10})
+    assert {hit["_id"] for hit in answered["hits"]["hits"]} == nearest
+    assert answered["hits"]["total"]["value"] == 2
