@@ -44,6 +44,10 @@ profiles = Blueprint("profiles", __name__)
 
 USER_HEADER, SESSION_HEADER = "X-Search-Rerank-User", "X-Search-Rerank-Session"
 STORE = "profile_store"
+REOPEN = "profile_store_reopen"
+REOPEN_EVERY_S = 30.0
+"""How long a worker whose profile store did not open waits before it tries again."""
+_reopening = threading.Lock()
 PURGE_EVERY_S = 3600.0
 """How often a worker removes expired profiles from the store, on the first event after the interval."""
 T = TypeVar("T")
@@ -106,8 +110,10 @@ class ProfileAccess:
 
 def open_store(app: Flask, settings: Settings) -> None:
     """Open the worker's profile store when personalisation is on; a store that cannot open is logged and left
-    out (searches then rank without personalisation), never a worker that cannot start."""
+    out (searches then rank without personalisation, flagged), never a worker that cannot start, and tried
+    again by :func:`current_store` every :data:`REOPEN_EVERY_S`."""
     app.extensions[STORE] = None
+    app.extensions[REOPEN] = None
     if not settings.personalisation.enabled:
         return
     try:
@@ -115,10 +121,23 @@ def open_store(app: Flask, settings: Settings) -> None:
     except Exception:
         log.exception("profile store %r cannot open; serving without personalisation", settings.personalisation.store)
         metrics.PROFILE_STORE_ERRORS.labels("open").inc()
+        app.extensions[REOPEN] = (time.monotonic() + REOPEN_EVERY_S, settings)
 
 
 def current_store() -> ProfileAccess | None:
-    return current_app.extensions.get(STORE)
+    """The worker's store; one that did not open is tried again when it is due (a lock another worker held at
+    start, a cluster not up yet), by one request at a time, so that personalisation recovers without a restart."""
+    app = current_app
+    store = app.extensions.get(STORE)
+    due = app.extensions.get(REOPEN)
+    if store is not None or due is None or time.monotonic() < due[0] or not _reopening.acquire(blocking=False):
+        return store
+    try:
+        if app.extensions.get(STORE) is None:
+            open_store(app, due[1])
+        return app.extensions.get(STORE)
+    finally:
+        _reopening.release()
 
 
 def header_identity() -> tuple[str | None, str | None]:
@@ -137,9 +156,11 @@ def request_profile(
 ) -> tuple[ShopperProfile | None, str | None]:
     """The profile this search ranks with (None: anonymous, unknown, or personalisation off), and the reason
     code when the store failed."""
-    store = current_store()
-    if store is None or not settings.personalisation.enabled or (user_id is None and session_id is None):
+    if not settings.personalisation.enabled or (user_id is None and session_id is None):
         return None, None
+    store = current_store()
+    if store is None:
+        return None, PROFILE_STORE_UNAVAILABLE
     personal, now = settings.personalisation, time.time()
     try:
         return store.call(

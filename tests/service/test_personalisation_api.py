@@ -10,7 +10,7 @@ from prometheus_client import REGISTRY
 from servers import frozen, start_osmem
 
 from search_rerank.core.personalise import DISABLED, NO_PROFILE
-from search_rerank.serving import create_app
+from search_rerank.serving import create_app, profiles_api
 
 TOKEN = "forget-token"
 SHOPPER = "shopper-5d1e77"
@@ -150,6 +150,30 @@ def test_a_store_that_cannot_be_reached_leaves_the_search_unpersonalised_and_cou
     assert body["degraded"]["personal"] == "profile_store_unavailable" and "personal" not in body["skipped"]
     assert ids(body) == ids(search(client))
     assert counter("search_rerank_profile_store_errors_total", operation="read") == failed + 1
+
+
+def test_a_store_that_did_not_open_is_flagged_and_tried_again_until_it_opens(
+    personal_settings, pipeline, tmp_path, monkeypatch
+):
+    """A worker whose store failed at start (here: its directory is a file) must not serve unpersonalised for
+    good: searches say why, and the store is opened as soon as it can be."""
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a directory")
+    blocked = personal_settings.model_copy(
+        update={
+            "personalisation": personal_settings.personalisation.model_copy(
+                update={"store_path": blocker / "p.sqlite3"}
+            )
+        }
+    )
+    monkeypatch.setattr(profiles_api, "REOPEN_EVERY_S", 0.0)
+    client = create_app(blocked, pipeline).test_client()
+    before = search(client, user_id=SHOPPER)
+    assert before["degraded"]["personal"] == "profile_store_unavailable"
+    blocker.unlink()
+    buy(client, before["hits"][-1]["id"])
+    body = search(client, user_id=SHOPPER)
+    assert "personal" not in body.get("degraded", {}) and "personal" not in body["skipped"]
 
 
 def test_an_event_the_store_cannot_take_is_still_accepted_and_logged(personal_settings, pipeline):
