@@ -33,7 +33,15 @@ from .context import (
 )
 from .delegation import delegate_search, delegated_cluster
 from .embedded_search import compile_search, serves
-from .es_compat import InvalidQuery, Unsupported, es_response, parse_msearch, parse_search
+from .es_compat import (
+    InvalidQuery,
+    Unsupported,
+    es_error_body,
+    es_response,
+    index_not_found_cause,
+    parse_msearch,
+    parse_search,
+)
 from .field_aliases import highlight_names, rename_fields, rename_highlights
 from .json_input import InvalidBody
 from .passthrough import ClusterPassthrough, raw_target
@@ -209,12 +217,6 @@ def cluster_index(name: str):
     return pass_through(name)
 
 
-def es_error_body(status: int, cause: dict[str, Any]) -> dict[str, Any]:
-    """Elasticsearch's error shape, which its clients parse: a failed request's body, or a failed
-    multi-search item's ``responses[i]``."""
-    return {"error": {"root_cause": [cause], **cause}, "status": status}
-
-
 def es_error(status: int, cause: dict[str, Any]):
     return jsonify(es_error_body(status, cause)), status, ES_HEADERS
 
@@ -235,14 +237,7 @@ def _es_cause(
         log.warning("search failed in stage %s (%s): %s", exc.stage, reason_code(exc), exc)
         return 502, {"type": "bad_gateway", "reason": f"the search failed in stage {exc.stage} ({reason_code(exc)})"}
     if isinstance(exc, IndexNotFound):
-        return 404, {
-            "type": "index_not_found_exception",
-            "reason": str(exc),
-            "resource.type": "index_or_alias",
-            "resource.id": exc.index,
-            "index_uuid": "_na_",
-            "index": exc.index,
-        }
+        return 404, index_not_found_cause(exc.index)
     if isinstance(exc, Unsupported):
         return 501, {"type": "search_rerank_unsupported", "reason": str(exc), "unsupported": exc.part}
     return 400, {"type": "parsing_exception", "reason": str(exc), "field": exc.field}

@@ -89,6 +89,24 @@ UNSUPPORTED_PARAMS = {"sort", "filter_path", "rest_total_hits_as_int", "scroll",
 DEFAULT_TRACK_TOTAL_HITS = 10_000  # Elasticsearch counts exactly up to this many by default
 
 
+def es_error_body(status: int, cause: dict[str, Any]) -> dict[str, Any]:
+    """Elasticsearch's error shape, which its clients parse: a failed request's body, or a failed
+    multi-search item's ``responses[i]``."""
+    return {"error": {"root_cause": [cause], **cause}, "status": status}
+
+
+def index_not_found_cause(index: str) -> dict[str, Any]:
+    """Elasticsearch's cause for an index it does not have: what this service answers for one it does not serve."""
+    return {
+        "type": "index_not_found_exception",
+        "reason": f"no such index [{index}]",
+        "resource.type": "index_or_alias",
+        "resource.id": index,
+        "index_uuid": "_na_",
+        "index": index,
+    }
+
+
 class Unsupported(SearchRerankError):
     """Valid Elasticsearch, but not something this backend can answer (a 501)."""
 

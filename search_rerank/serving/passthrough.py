@@ -74,8 +74,9 @@ import json
 import logging
 import threading
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
+from typing import Any
 from urllib.parse import parse_qsl, quote
 
 import urllib3
@@ -87,6 +88,7 @@ from ..core.errors import CircuitOpenError
 from ..core.reasons import CIRCUIT_OPEN
 from ..core.settings import SERVER_BACKENDS, Settings
 from .body_checks import InvalidQuery, a_scroll_keep_alive
+from .es_compat import es_error_body, index_not_found_cause
 
 log = logging.getLogger(__name__)
 
@@ -274,37 +276,37 @@ def is_read(method: str, segments: list[str], served: AbstractSet[str]) -> bool:
     return any(method in methods for shape, methods in table.items() if _fits(shape, rest, served))
 
 
-def refused_parameter(query_string: str) -> str | None:
+def refused_parameter(parameters: Sequence[tuple[str, str]]) -> str | None:
     """The first query parameter a passed-through read may not carry (see :data:`HOLDING_PARAMETERS`,
     :data:`TRACE_PARAMETERS`), or None."""
-    for name, _ in parse_qsl(query_string, keep_blank_values=True):
+    for name, _ in parameters:
         if name in TRACE_PARAMETERS or any(name == p or name.startswith(f"{p}_") for p in HOLDING_PARAMETERS):
             return name
     return None
 
 
-def scroll_keep_alives(query_string: str, body: bytes) -> None:
+def json_document(body: bytes) -> Any:
+    """A read's body as JSON, or None when it has none or it is not JSON (the cluster refuses that, running
+    nothing): what the checks below read, parsed once."""
+    try:
+        return json.loads(body) if body else None
+    except ValueError:
+        return None
+
+
+def scroll_keep_alives(parameters: Sequence[tuple[str, str]], document: Any) -> None:
     """Check a scroll's keep-alive, in the query string or a ``_search/scroll`` body, as a search's is checked
     (:func:`~search_rerank.serving.body_checks.a_scroll_keep_alive`): a next page must not keep a scroll alive
     longer than its first page may."""
-    for name, value in parse_qsl(query_string, keep_blank_values=True):
+    for name, value in parameters:
         if name == "scroll":
             a_scroll_keep_alive(value, "scroll")
-    try:
-        document = json.loads(body) if body else None
-    except ValueError:
-        return
     if isinstance(document, dict) and "scroll" in document:
         a_scroll_keep_alive(document["scroll"], "scroll")
 
 
-def script_key(body: bytes) -> str | None:
-    """The first key of a JSON body that would run a script on the cluster (see :data:`SCRIPTS`), or None; a body
-    that is not JSON runs nothing (the cluster refuses it)."""
-    try:
-        document = json.loads(body)
-    except ValueError:
-        return None
+def script_key(document: Any) -> str | None:
+    """The first key of a JSON body that would run a script on the cluster (see :data:`SCRIPTS`), or None."""
     pending = [document]
     while pending:
         value = pending.pop()
@@ -451,7 +453,10 @@ class ClusterPassthrough:
         if self.allow_writes:
             return None
         if segments and is_index_expression(segments[0]) and not serves_only(segments[0], self.served):
-            return self._index_not_found(next(n for n in segments[0].split(",") if n not in self.served or n == "_all"))
+            # Elasticsearch's own 404, as this service's searches answer it: the same whether the cluster has
+            # such an index or not, so that a caller learns nothing of the cluster's others.
+            unserved = next(n for n in segments[0].split(",") if n not in self.served or n == "_all")
+            return self._answer(404, index_not_found_cause(unserved))
         if not is_read(method, segments, self.served):
             return self._error(
                 403,
@@ -460,7 +465,8 @@ class ClusterPassthrough:
                 f"the passthrough forwards; set service.passthrough_writes = true to forward any request",
                 "not_a_read",
             )
-        if (parameter := refused_parameter(query)) is not None:
+        parameters, document = parse_qsl(query, keep_blank_values=True), json_document(body)
+        if (parameter := refused_parameter(parameters)) is not None:
             return self._error(
                 403,
                 "search_rerank_passthrough_refused",
@@ -469,10 +475,10 @@ class ClusterPassthrough:
                 "parameter_refused",
             )
         try:
-            scroll_keep_alives(query, body)
+            scroll_keep_alives(parameters, document)
         except InvalidQuery as exc:
             return self._error(400, "parsing_exception", f"{method} {path}: {exc}", "scroll_too_long")
-        if body and (key := script_key(body)) is not None:
+        if (key := script_key(document)) is not None:
             return self._error(
                 403,
                 "search_rerank_passthrough_refused",
@@ -504,26 +510,12 @@ class ClusterPassthrough:
         return answer
 
     @staticmethod
-    def _index_not_found(name: str) -> Response:
-        """Elasticsearch's own 404 for an index this service does not serve, as its searches answer it: the same
-        whether the cluster has such an index or not, so that a caller learns nothing of the cluster's others."""
-        cause = {
-            "type": "index_not_found_exception",
-            "reason": f"no such index [{name}]",
-            "resource.type": "index_or_alias",
-            "resource.id": name,
-            "index_uuid": "_na_",
-            "index": name,
-        }
-        response = jsonify({"error": {"root_cause": [cause], **cause}, "status": 404})
-        response.status_code = 404
-        response.headers.update(ES_HEADERS)
-        return response
+    def _error(status: int, kind: str, reason: str, code: str) -> Response:
+        return ClusterPassthrough._answer(status, {"type": kind, "reason": reason, "reason_code": code})
 
     @staticmethod
-    def _error(status: int, kind: str, reason: str, code: str) -> Response:
-        cause = {"type": kind, "reason": reason, "reason_code": code}
-        response = jsonify({"error": {"root_cause": [cause], **cause}, "status": status})
+    def _answer(status: int, cause: dict[str, Any]) -> Response:
+        response = jsonify(es_error_body(status, cause))
         response.status_code = status
         response.headers.update(ES_HEADERS)
         return response
