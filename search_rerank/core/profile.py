@@ -85,7 +85,12 @@ class ShopperProfile:
 SAFE_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 """What a shopper's or session's id (and a UBI client id) may be: it keys profiles that a search, an event and
 a forget must all name alike, and ends up in log files and response headers."""
-SAFE_ID = re.compile(SAFE_ID_PATTERN)
+_SAFE_ID = re.compile(SAFE_ID_PATTERN)
+
+
+def safe_id(value: str | None) -> str | None:
+    """A caller-supplied shopper, session or client id if it looks like one (:data:`SAFE_ID_PATTERN`), else None."""
+    return value if value and _SAFE_ID.match(value) else None
 
 
 def user_key(user_id: str) -> str:

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import DataError
-from ..core.profile import SAFE_ID
+from ..core.profile import safe_id
 from ..core.profile_store import ShopperAction
 from .dataset import Query
 from .loaders import LoadStats, checked_rows, numbered_text_lines, parse_json_object
@@ -286,9 +286,9 @@ def shopper_action(record: Mapping[str, Any], actions: Iterable[str]) -> Shopper
         doc = str(doc)
     user = record.get("user_id")
     session = record.get("session_id") or attributes.get("session_id")
-    # An id a search or a forget could not name (see core.profile.SAFE_ID) would key a profile nobody can reach.
-    user = user if isinstance(user, str) and SAFE_ID.match(user) else None
-    session = session if isinstance(session, str) and SAFE_ID.match(session) else None
+    # An id a search or a forget could not name (see core.profile.safe_id) would key a profile nobody can reach.
+    user = safe_id(user) if isinstance(user, str) else None
+    session = safe_id(session) if isinstance(session, str) else None
     if not isinstance(doc, str) or not doc or (user is None and session is None):
         return None
     return ShopperAction(user, session, doc, action, epoch_ms(record.get("timestamp")) / 1000)

@@ -18,7 +18,7 @@ from pydantic import TypeAdapter
 from ..core.filters import Filters
 from ..core.personalise import skip_reason
 from ..core.pipeline import SearchPipeline, SearchResult
-from ..core.profile import ShopperProfile
+from ..core.profile import ShopperProfile, safe_id
 from ..core.reasons import UBI_WRITE_FAILED
 from ..core.retrieval import Stage
 from ..core.settings import Settings
@@ -26,7 +26,7 @@ from . import interleave, metrics, result_cache
 from .api_models import ErrorResponse, FieldError, Overrides
 from .json_input import InvalidBody, parse_json
 from .live_pipeline import LivePipeline
-from .ubi import UbiEvent, UbiLog, UbiQuery, UbiSearchParams, UbiWriteError, new_query_id, safe_id
+from .ubi import UbiEvent, UbiLog, UbiQuery, UbiSearchParams, UbiWriteError, new_query_id
 
 # A front end that tracks shoppers sends its ids with each search; they go into the UBI query record.
 CLIENT_ID_HEADER, SESSION_ID_HEADER, QUERY_ID_HEADER = "X-Ubi-Client-Id", "X-Ubi-Session-Id", "X-Query-Id"

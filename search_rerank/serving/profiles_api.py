@@ -29,7 +29,7 @@ from flask import Blueprint, Flask, current_app, jsonify, request
 
 from ..backends.profile_index import open_profile_store
 from ..core.pipeline import SearchPipeline
-from ..core.profile import ShopperProfile
+from ..core.profile import ShopperProfile, safe_id
 from ..core.profile_store import ProfileStore, profile_events, search_profile
 from ..core.reasons import PROFILE_STORE_UNAVAILABLE, TIMEOUT
 from ..core.settings import Settings
@@ -37,7 +37,7 @@ from ..data.clicks import shopper_action
 from . import metrics
 from .context import admin_refusal, error_response
 from .json_input import InvalidBody
-from .ubi import SAFE_ID_PATTERN, UbiEvent, safe_id
+from .ubi import SAFE_ID_PATTERN, UbiEvent
 
 log = logging.getLogger(__name__)
 profiles = Blueprint("profiles", __name__)

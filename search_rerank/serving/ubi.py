@@ -32,7 +32,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from ..core.errors import SearchRerankError
-from ..core.profile import SAFE_ID, SAFE_ID_PATTERN
+from ..core.profile import SAFE_ID_PATTERN
 from ..data.clicks import epoch_ms
 
 # Events about one result must say which product and at which rank: the click
@@ -52,11 +52,6 @@ def new_query_id() -> str:
 def utc_timestamp() -> str:
     """ISO 8601 in UTC with milliseconds and ``Z``, as UBI's own writers send it."""
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def safe_id(value: str | None) -> str | None:
-    """A caller-supplied client or session id if it looks like one, else None."""
-    return value if value and SAFE_ID.match(value) else None
 
 
 class UbiQuery(BaseModel):
