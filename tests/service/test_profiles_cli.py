@@ -10,12 +10,17 @@ from search_rerank.core.profile import user_key
 from search_rerank.core.profile_store import SQLiteProfileStore
 from search_rerank.serving import create_app
 
+TTL_S = 10 * 365 * 86400.0
+
 
 @pytest.fixture
 def logged(settings, pipeline, tmp_path):
-    """A service with a UBI log and a profile store in tmp_path, after a shopper's clicks and purchases."""
+    """A service with a UBI log and a profile store in tmp_path, after a shopper's clicks and purchases.
+
+    The events are of 2023, so the service keeps profiles as long as the rebuild below does (``TTL_S``): with
+    the default TTL its hourly purge removes them, as it should, before the test compares."""
     service = settings.service.model_copy(update={"ubi_log_path": tmp_path / "ubi" / "ubi.ndjson"})
-    personal = settings.personalisation.model_copy(update={"store_path": tmp_path / "online.sqlite3"})
+    personal = settings.personalisation.model_copy(update={"store_path": tmp_path / "online.sqlite3", "ttl_s": TTL_S})
     app_settings = settings.model_copy(update={"service": service, "personalisation": personal})
     client = create_app(app_settings, pipeline).test_client()
     hits = client.post("/search", json={"query": "sofa", "size": 5}).get_json()["hits"]
@@ -38,7 +43,7 @@ def build(settings, tmp_path, tiny_bert_dir, store_path, *args):
         "SEARCH_RERANK_DENSE__MODEL": str(tiny_bert_dir),
         "SEARCH_RERANK_DENSE__DEVICE": "cpu",
         "SEARCH_RERANK_PERSONALISATION__STORE_PATH": str(store_path),
-        "SEARCH_RERANK_PERSONALISATION__TTL_S": str(10 * 365 * 86400.0),
+        "SEARCH_RERANK_PERSONALISATION__TTL_S": str(TTL_S),
     }
     pattern = str(tmp_path / "ubi" / "ubi.*.ndjson")
     return CliRunner().invoke(
