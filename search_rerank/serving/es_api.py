@@ -34,6 +34,7 @@ from .context import (
 from .delegation import delegate_search, delegated_cluster
 from .embedded_search import compile_search, serves
 from .es_compat import (
+    ES_HEADERS,
     InvalidQuery,
     Unsupported,
     es_error_body,
@@ -52,8 +53,6 @@ log = logging.getLogger(__name__)
 es = Blueprint("es", __name__)
 # Registered only when requests are passed through to a cluster: without one, "/<name>" stays a 404.
 cluster = Blueprint("cluster", __name__)
-# Elasticsearch's own clients (JS and Python, 8.x) refuse a response without this header.
-ES_HEADERS = {"X-Elastic-Product": "Elasticsearch"}
 ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH"]
 SERVED_ES_METHODS = {"search": ["GET", "POST"], "msearch": ["POST"]}
 

@@ -42,6 +42,9 @@ from .field_aliases import source_with_aliases
 from .json_input import InvalidBody, NotJson, parse_json
 from .ubi import UbiSearchParams
 
+ES_HEADERS = {"X-Elastic-Product": "Elasticsearch"}
+"""On every Elasticsearch-shaped answer: Elasticsearch's own clients (JS and Python, 8.x) refuse one without it."""
+
 TEXT_QUERIES = {
     "match",
     "match_phrase",

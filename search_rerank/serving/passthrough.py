@@ -88,7 +88,7 @@ from ..core.errors import CircuitOpenError
 from ..core.reasons import CIRCUIT_OPEN
 from ..core.settings import SERVER_BACKENDS, Settings
 from .body_checks import InvalidQuery, a_scroll_keep_alive
-from .es_compat import es_error_body, index_not_found_cause
+from .es_compat import ES_HEADERS, es_error_body, index_not_found_cause
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,6 @@ FORWARDED_HEADERS = frozenset(
     {"accept", "accept-encoding", "content-type", "user-agent", "x-opaque-id", "traceparent", "tracestate"}
 )
 """The caller's headers the cluster gets: what a read needs (its body's type, the answer's format) and tracing."""
-ES_HEADERS = {"X-Elastic-Product": "Elasticsearch"}
 # Answers that mean the cluster is not serving (overloaded, or a proxy in front of it got nothing): breaker failures.
 UNAVAILABLE = frozenset({502, 503, 504})
 
