@@ -110,15 +110,16 @@ class Compiled:
 
     constraint: tantivy.Query | None = None
     texts: list[str] = field(default_factory=list)
-    prefixes: list[tantivy.Query] = field(default_factory=list)
-    """Prefix queries (the last word being typed) that the lexical leg scores beside the words."""
+    scored: list[tantivy.Query] = field(default_factory=list)
+    """Queries the lexical leg scores beside the words: a word being typed as a prefix, the words within a
+    ``fuzziness``'s edits."""
     beginnings: list[str] = field(default_factory=list)
     """The analysed words being typed, which highlights mark in the words they begin."""
 
     def add_words(self, part: Compiled) -> None:
         """Take ``part``'s words (a clause of a bool) as this query's too."""
         self.texts += part.texts
-        self.prefixes += part.prefixes
+        self.scored += part.scored
         self.beginnings += part.beginnings
 
 
@@ -450,7 +451,7 @@ class Compiler:
         if kind in PREFIX_QUERIES:
             return self._typed(text, [name], phrase, every, where, scoring, fuzzy)
         if scoring and target.kind == "text":
-            return Compiled(texts=[text])
+            return self._ranked(text, [name], every, where, fuzzy)
         slop = _count(options.get("slop", 0), f"{where}.slop")
         return Compiled(self.words([name], text, phrase, every, where, fuzzy=fuzzy, slop=slop))
 
@@ -465,9 +466,19 @@ class Compiler:
         if spec.get("type") in PREFIX_TYPES:
             return self._typed(text, fields, phrase, every, f"{path}.fields", scoring, fuzzy)
         if scoring and all(self.target(f, f"{path}.fields").kind == "text" for f in fields):
-            return Compiled(texts=[text])
+            return self._ranked(text, fields, every, f"{path}.fields", fuzzy)
         slop = _count(spec.get("slop", 0), f"{path}.slop")
         return Compiled(self.words(fields, text, phrase, every, f"{path}.fields", fuzzy=fuzzy, slop=slop))
+
+    def _ranked(self, text: str, fields: list[str], every: bool, path: str, fuzzy: Fuzziness | None) -> Compiled:
+        """Whole words in scoring context: the pipeline ranks them, and they constrain nothing.
+
+        With ``fuzzy`` the lexical leg also scores the words within its edits, as Elasticsearch matches them:
+        Searchkit sends ``fuzziness`` with every search, and a typo ("sofw") would otherwise find nothing
+        lexically while the facets, which count what Elasticsearch matches, counted the sofas.
+        """
+        scored = [self.words(fields, text, False, every, path, fuzzy=fuzzy)] if fuzzy is not None else []
+        return Compiled(texts=[text], scored=scored)
 
     def _typed(
         self,
@@ -490,7 +501,7 @@ class Compiler:
         if not scoring:
             return Compiled(query)
         tokens = self.leg.analyze(text)
-        return Compiled(query, texts=[text], prefixes=[query], beginnings=tokens[-1:])
+        return Compiled(query, texts=[text], scored=[query], beginnings=tokens[-1:])
 
     def _query_string(self, kind: str, spec: Any, path: str, scoring: bool) -> Compiled:
         spec = an_object(spec, path)
@@ -1168,7 +1179,8 @@ class EmbeddedSearch:
     beginnings: list[str] = field(default_factory=list)
     """The analysed words being typed (autocomplete): highlighted in the words they begin."""
     lexical_text: tantivy.Query | None = None
-    """What the lexical leg scores when the query has words being typed: the words, or the words they begin."""
+    """What the lexical leg scores when the query has words being typed or fuzzy words: the words, the words they
+    begin, the words within their edits."""
     sort_values: dict[str, list[Any]] = field(default_factory=dict)
 
     @property
@@ -1294,8 +1306,8 @@ def compile_search(
         highlight=highlight,
         sort=sort,
         beginnings=query.beginnings,
-        lexical_text=_any([q for q in [leg.text_query(text), *query.prefixes] if q is not None])
-        if query.prefixes
+        lexical_text=_any([q for q in [leg.text_query(text), *query.scored] if q is not None])
+        if query.scored
         else None,
     )
 

@@ -496,6 +496,15 @@ def test_searchkit_fuzzy_multi_match_finds_a_word_one_edit_away_on_a_sorted_page
     assert sorted_ids(client, query) == by_price(SOFAS)
 
 
+def test_searchkit_fuzzy_multi_match_finds_a_word_one_edit_away_on_the_relevance_page(client):
+    """The same search box query ranked by the pipeline (no sort): the lexical leg finds the words one edit
+    away too, so a typo is not left to the dense leg alone (nor to nothing, where the dense leg is off)."""
+    query = {"multi_match": {"query": "sofw", "fields": ["title"], "fuzziness": "AUTO:4,8"}}
+    body = search(client, {"query": query, "size": 20, "explain": True})
+    found = {pid for pid, e in body["search_rerank"]["explanations"].items() if "lexical" in e["legs"]}
+    assert found == {p.id for p in SOFAS}
+
+
 def test_searchkit_fuzzy_multi_match_facets_count_the_words_one_edit_away(client):
     body = search(
         client,
