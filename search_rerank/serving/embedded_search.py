@@ -56,7 +56,7 @@ from ..core.retrieval import LEXICAL, Retriever, Stage
 from ..core.settings import LEXICAL_FIELDS, ServiceSettings
 from . import query_string
 from .body_checks import a_number, a_string, an_object, clause_list, single_key
-from .es_compat import EsSearch, InvalidQuery, Unsupported, parse_search
+from .es_compat import EsSearch, InvalidQuery, Unsupported, parse_search, pinned_ids
 from .field_aliases import alias_of
 
 # The body keys compiled here; parse_search reads the rest (paging, _source, track_total_hits, ext, ...).
@@ -422,6 +422,8 @@ class Compiler:
             if not isinstance(queries, list) or not queries:
                 raise InvalidQuery(f"{where}.queries", "expected a list of queries")
             return self._alternatives(queries, f"{where}.queries", scoring, required=1)
+        if kind == "pinned" and not pinned_ids(an_object(spec, where)):
+            return self.query(spec.get("organic"), f"{where}.organic", scoring)
         raise Unsupported(where, f"query type {kind!r}")
 
     def _function_score(self, spec: Mapping[str, Any], path: str, scoring: bool) -> Compiled:

@@ -505,6 +505,22 @@ def test_searchkit_fuzzy_multi_match_finds_a_word_one_edit_away_on_the_relevance
     assert found == {p.id for p in SOFAS}
 
 
+def test_searchkit_query_rule_that_pins_nothing_searches_its_organic_query(client):
+    """Searchkit wraps the query in a pinned query for every query rule that fires, a boost or a filter that
+    pins no document included: its ids are empty, and the answer is the organic query's."""
+    boost = {"filter": {"query_string": {"query": "brand.keyword:Acme"}}, "weight": 10}
+    organic = {"bool": {"filter": [{"term": {"brand.keyword": "Bolt"}}], "must": {"match": {"title": "sofa"}}}}
+    rule = {"function_score": {"query": {"pinned": {"ids": [], "organic": organic}}, "functions": [boost]}}
+    body = search(client, {"query": {"bool": {"filter": [], "must": rule}}, "sort": [{"price": "asc"}]})
+    assert ids(body) == by_price([p for p in SOFAS if p.brand == "Bolt"])
+
+
+def test_a_pinned_query_that_pins_documents_is_a_501_naming_it(client):
+    query = {"pinned": {"ids": ["t1"], "organic": {"match": {"title": "sofa"}}}}
+    response = client.post("/products/_search", json={"query": query})
+    assert response.status_code == 501 and response.get_json()["error"]["unsupported"] == "query.pinned"
+
+
 def test_searchkit_fuzzy_multi_match_facets_count_the_words_one_edit_away(client):
     body = search(
         client,
