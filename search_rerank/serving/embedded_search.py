@@ -1031,23 +1031,34 @@ def _escaped(text: str, escape: bool) -> str:
 # ------------------------------------------------------------------ sorting
 
 
+SCORE = "_score"
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """A key after a sort's first field: another numeric field, or ``_score`` (highest first)."""
+
+    field: str
+    descending: bool
+
+
 @dataclass(frozen=True)
 class FieldSort:
     field: str
     descending: bool
-    score_listed: bool
-    """Whether ``_score`` was named in the sort: then each hit's sort values carry it, as in Elasticsearch."""
+    then: tuple[SortKey, ...] = ()
+    """The keys after the first, each ordering the ties of those before it (Search UI's sortList, Searchkit's
+    sorting arrays); each hit's sort values carry them all, ``_score`` included, as in Elasticsearch."""
 
 
 # A search without words lists its matches by sales, most first (EmbeddedSearch.browse_result says why).
-BROWSE_ORDER = FieldSort("sales", descending=True, score_listed=False)
+BROWSE_ORDER = FieldSort("sales", descending=True)
 
 
 def parse_sort(sort: Any, compiler: Compiler) -> FieldSort | None:
-    """None for relevance order (the pipeline's); a numeric field otherwise."""
+    """None for relevance order (the pipeline's); numeric fields (and ``_score`` after one) otherwise."""
     items = sort if isinstance(sort, list) else [] if sort is None else [sort]
-    primary: FieldSort | None = None
-    score_listed = False
+    keys: list[SortKey] = []
     for i, item in enumerate(items):
         where = f"sort[{i}]"
         if isinstance(item, str):
@@ -1057,30 +1068,29 @@ def parse_sort(sort: Any, compiler: Compiler) -> FieldSort | None:
             order = options.get("order") if isinstance(options, Mapping) else options
             if isinstance(options, Mapping) and options.get("missing") not in (None, "_last"):
                 raise Unsupported(f"{where}.{name}.missing", "missing values first (they sort last)")
-        if name == "_score":
+        if name == SCORE:
             if (order or "desc") != "desc":
                 raise Unsupported(where, "ascending _score")
-            if primary is None:
+            if not keys:
                 return None  # relevance first: the pipeline's order (its scores seldom tie)
-            score_listed = True
+            keys.append(SortKey(SCORE, True))
             continue
-        if primary is not None:
-            raise Unsupported(where, "sorting by a second field (one field, then _score)")
         target = compiler.target(name, where)
         if target.kind != "numeric":
             raise Unsupported(where, f"sorting by {name!r} (sortable: {', '.join(NUMERIC_FIELDS)} and _score)")
         if order not in (None, "asc", "desc"):
             raise InvalidQuery(f"{where}.order", "expected asc or desc")
-        primary = FieldSort(target.name, (order or "asc") == "desc", False)
-    if primary is None:
+        keys.append(SortKey(target.name, (order or "asc") == "desc"))
+    if not keys:
         return None
-    return dataclasses.replace(primary, score_listed=score_listed)
+    return FieldSort(keys[0].field, keys[0].descending, tuple(keys[1:]))
 
 
 def sorted_page(
     leg: TantivyRetriever, match: tantivy.Query, text_query: tantivy.Query | None, sort: FieldSort, need: int
-) -> tuple[list[tuple[str, Any, float]], int]:
-    """The first ``need`` matches by the field (missing last), ties by score then id; and how many match."""
+) -> tuple[list[tuple[str, list[Any], float]], int]:
+    """The first ``need`` matches by the sort's keys (missing values last), ties by score then id, each with its
+    sort values; and how many match."""
     searcher = leg.searcher()
     total = count(searcher, match)
     if need == 0 or total == 0:
@@ -1096,9 +1106,9 @@ def sorted_page(
     rows = [(str(searcher.doc(address).get_first("id")), value) for value, address in hits]
     if len(hits) >= need:
         rows = [r for r in rows if r[1] == boundary or _before(r[1], boundary, sort.descending)]
+    ids = sorted({pid for pid, _ in rows})
     scores: dict[str, float] = {}
     if text_query is not None and rows:
-        ids = sorted({pid for pid, _ in rows})
         scored = tantivy.Query.boolean_query(
             [
                 (tantivy.Occur.Must, text_query),
@@ -1107,15 +1117,38 @@ def sorted_page(
         )
         for score, address in searcher.search(scored, len(ids), count=False).hits:
             scores[str(searcher.doc(address).get_first("id"))] = score
+    # The later keys' values, for the rows kept: every tie of the page's last value is among them.
+    later: dict[str, dict[str, Any]] = {SCORE: scores}
+    for later_key in sort.then:
+        if later_key.field != SCORE:
+            later[later_key.field] = _field_values(leg, ids, later_key.field)
+
+    def values(row: tuple[str, Any]) -> list[Any]:
+        pid, value = row
+        return [value, *(later[key.field].get(pid, 0.0 if key.field == SCORE else None) for key in sort.then)]
+
+    directions = [sort.descending, *(later_key.descending for later_key in sort.then)]
 
     def key(row: tuple[str, Any]) -> tuple:
-        pid, value = row
-        missing = value is None
-        number = 0.0 if missing else float(value)
-        return (missing, -number if sort.descending else number, -scores.get(pid, 0.0), pid)
+        parts = [part for v, descending in zip(values(row), directions) for part in _sort_part(v, descending)]
+        return (*parts, -scores.get(row[0], 0.0), row[0])
 
     rows.sort(key=key)
-    return [(pid, value, scores.get(pid, 0.0)) for pid, value in rows[:need]], total
+    return [(pid, values((pid, value)), scores.get(pid, 0.0)) for pid, value in rows[:need]], total
+
+
+def _sort_part(value: Any, descending: bool) -> tuple[bool, float]:
+    """One key of a row's place in a sort: a missing value after every value, then the value in its order."""
+    number = 0.0 if value is None else float(value)
+    return value is None, -number if descending else number
+
+
+def _field_values(leg: TantivyRetriever, ids: list[str], name: str) -> dict[str, Any]:
+    """The numeric field ``name`` of the products ``ids`` (None where one has no value), read from the index."""
+    searcher = leg.searcher()
+    query = tantivy.Query.term_set_query(leg.schema, "id", ids)
+    hits = searcher.search(query, len(ids), count=False, order_by_field=name).hits
+    return {str(searcher.doc(address).get_first("id")): value for value, address in hits}
 
 
 def _before(value: Any, boundary: Any, descending: bool) -> bool:
@@ -1215,8 +1248,8 @@ class EmbeddedSearch:
         assert self.sort is not None
         reason = f"sorted by {self.sort.field}: every match is ordered by the field"
         result, rows = self._ordered(pipeline, self.sort, reason)
-        for pid, value, score in rows:
-            self.sort_values[pid] = [value, score] if self.sort.score_listed else [value]
+        for pid, values, _ in rows:
+            self.sort_values[pid] = values
         return result
 
     def browse_result(self, pipeline: SearchPipeline) -> SearchResult:
@@ -1235,7 +1268,7 @@ class EmbeddedSearch:
 
     def _ordered(
         self, pipeline: SearchPipeline, sort: FieldSort, reason: str
-    ) -> tuple[SearchResult, list[tuple[str, Any, float]]]:
+    ) -> tuple[SearchResult, list[tuple[str, list[Any], float]]]:
         search = self.search
         leg = self.compiler.leg
         rows, total = sorted_page(

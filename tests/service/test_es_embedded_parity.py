@@ -266,6 +266,20 @@ def test_sort_by_rating_descending_puts_products_without_a_rating_last(client):
     assert ids(body) == [p.id for p in expected]
 
 
+def test_sort_list_of_two_fields_orders_the_ties_of_the_first_by_the_second(client):
+    """Search UI's sortList and Searchkit's sorting arrays send several keys: every product lacking a rating
+    ties on the first, and the second (price, highest first) orders them; each hit's sort values are both."""
+    body = search(client, {"sort": [{"rating": "desc"}, {"price": "desc"}], "size": 20})
+    expected = sorted(CATALOG, key=lambda p: (p.rating is None, -(p.rating or 0), -p.price))
+    assert ids(body) == [p.id for p in expected]
+    assert [hit["sort"] for hit in body["hits"]["hits"]] == [[p.rating, p.price] for p in expected]
+
+
+def test_sort_list_second_field_decides_which_ties_make_the_page(client):
+    first = ids(search(client, {"sort": [{"rating": "desc"}, {"price": "desc"}], "size": len(CATALOG) - 1}))
+    assert first[-1] == "s4" and "l2" not in first  # both lack a rating; the dearer one makes the page
+
+
 def test_sort_by_price_second_page_continues_the_first(client):
     first = ids(search(client, {"sort": [{"price": "desc"}], "size": 4}))
     second = ids(search(client, {"sort": [{"price": "desc"}], "size": 4, "from": 4}))
