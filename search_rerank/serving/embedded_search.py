@@ -86,6 +86,8 @@ SUB_AGGREGATIONS = ("aggs", "aggregations")
 DEFAULT_FRAGMENT_SIZE, DEFAULT_FRAGMENTS = 100, 5
 # Ties with the last hit of a page sorted by a field are ordered by _score; past this many, by id alone.
 MAX_SORT_TIES = 10_000
+# The distinct values of a number that a terms aggregation orders itself (Aggregations._native says why).
+MAX_NUMERIC_TERMS = 10_000
 _LEVEL = re.compile(r"facet\.category\.lvl\d+")
 
 
@@ -738,8 +740,12 @@ class Aggregations:
         if target.facet is None:
             raise Unsupported(f"{path}.field", f"aggregating {spec['field']!r} (a text field)")
         spec["field"] = target.facet
-        if kind == "terms" and target.kind == "numeric" and "missing" in spec:
-            spec.pop("missing")
+        if kind == "terms" and target.kind == "numeric":
+            _count(spec.get("size", 10), f"{path}.size")
+            spec.pop("missing", None)
+            # tantivy orders a number with a fraction after every whole one, whatever the order asked, and keeps the
+            # buckets it shows by that order: every value is asked for, and _es_shape orders and cuts them.
+            spec["size"] = MAX_NUMERIC_TERMS
         if kind == "range":
             # Each range keyed by its position, which tantivy's answer keeps beside the buckets it adds for the
             # gaps around and between them; _es_shape keeps the asked ones. Whole numbers keep the meaning of
@@ -890,12 +896,37 @@ def _es_shape(answer: Any, spec: Mapping[str, Any]) -> Any:
             shaped.append({"key": asked.key, **bounds, "doc_count": bucket["doc_count"], **rest})
         keyed = spec[kind].get("keyed") is True
         answer["buckets"] = {b.pop("key"): b for b in shaped} if keyed else shaped
+    if kind == "terms" and _numeric_keys(answer.get("buckets")):
+        _order_numeric_terms(answer, spec[kind])
     buckets = answer.get("buckets")
     for bucket in buckets.values() if isinstance(buckets, dict) else buckets or []:
         for name, sub in subs.items():
             if name in bucket:
                 bucket[name] = _es_shape(bucket[name], sub)
     return answer
+
+
+def _numeric_keys(buckets: Any) -> bool:
+    return isinstance(buckets, list) and any(
+        isinstance(b.get("key"), int | float) and not isinstance(b.get("key"), bool) for b in buckets
+    )
+
+
+def _order_numeric_terms(answer: dict[str, Any], spec: Mapping[str, Any]) -> None:
+    """A terms aggregation on a number, every value of which tantivy answered: its ``size`` buckets in the
+    order asked (by count, most first, equal counts by value; or by value), the rest counted as others."""
+    order = spec.get("order", {"_count": "desc"})
+    (by, direction), *more = order.items() if isinstance(order, Mapping) and order else [("", "")]
+    buckets = answer["buckets"]
+    if not more and by in ("_count", "_key"):
+        sign = -1 if direction == "desc" else 1
+        if by == "_key":
+            buckets.sort(key=lambda b: sign * b["key"])
+        else:
+            buckets.sort(key=lambda b: (sign * b["doc_count"], b["key"]))
+    size = spec.get("size", 10)
+    answer["sum_other_doc_count"] = answer.get("sum_other_doc_count", 0) + sum(b["doc_count"] for b in buckets[size:])
+    del buckets[size:]
 
 
 # ------------------------------------------------------------------ highlighting

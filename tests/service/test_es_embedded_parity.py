@@ -443,6 +443,22 @@ def test_keyed_range_aggregation_answers_an_object_in_request_order(client):
     assert answer["buckets"]["300.0-*"] == {"from": 300.0, "doc_count": sum(1 for p in CATALOG if p.price >= 300)}
 
 
+def test_terms_aggregation_on_a_price_keeps_the_lowest_of_equal_counts(client):
+    """Searchkit's numeric facet (``price$_entries``): every price is one product's, so Elasticsearch keeps the
+    lowest, in order, whole and fractional alike (tantivy put 249.5 after every whole price)."""
+    aggs = {"price$_entries": {"terms": {"field": "price", "size": 4}}}
+    answer = search(client, {"size": 0, "aggs": aggs})["aggregations"]["price$_entries"]
+    assert [b["key"] for b in answer["buckets"]] == sorted(p.price for p in CATALOG)[:4]
+    assert answer["sum_other_doc_count"] == len(CATALOG) - 4
+
+
+def test_terms_aggregation_on_a_price_ordered_by_key_is_in_numeric_order(client):
+    """Search UI's value facet with ``sort: "value"`` asks for ``order: {_key: asc}``."""
+    aggs = {"prices": {"terms": {"field": "price", "size": 20, "order": {"_key": "desc"}}}}
+    answer = search(client, {"size": 0, "aggs": aggs})["aggregations"]["prices"]
+    assert [b["key"] for b in answer["buckets"]] == sorted((p.price for p in CATALOG), reverse=True)
+
+
 def test_range_aggregation_under_a_terms_bucket_answers_only_the_requested_ranges(client):
     """A range sub-aggregation is shaped like a top-level one, in each bucket of its parent."""
     body = search(
