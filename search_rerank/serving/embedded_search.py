@@ -914,7 +914,11 @@ def _numeric_keys(buckets: Any) -> bool:
 
 def _order_numeric_terms(answer: dict[str, Any], spec: Mapping[str, Any]) -> None:
     """A terms aggregation on a number, every value of which tantivy answered: its ``size`` buckets in the
-    order asked (by count, most first, equal counts by value; or by value), the rest counted as others."""
+    order asked (by count, most first, equal counts by value; or by value), the rest counted as others; the keys
+    of a decimal field (price, rating) decimals, as Elasticsearch answers a double field's (199.0, not 199)."""
+    if NUMERIC_FIELDS.get(spec.get("field", "")) == tantivy.FieldType.Float:
+        for bucket in answer["buckets"]:
+            bucket["key"] = float(bucket["key"])
     order = spec.get("order", {"_count": "desc"})
     (by, direction), *more = order.items() if isinstance(order, Mapping) and order else [("", "")]
     buckets = answer["buckets"]

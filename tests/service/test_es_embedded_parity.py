@@ -452,6 +452,13 @@ def test_terms_aggregation_on_a_price_keeps_the_lowest_of_equal_counts(client):
     assert answer["sum_other_doc_count"] == len(CATALOG) - 4
 
 
+def test_terms_aggregation_on_a_price_answers_decimal_keys(client):
+    """Elasticsearch answers a double field's keys as doubles: 199.0, where a JSON reader in Python sees 199 apart."""
+    aggs = {"prices": {"terms": {"field": "price"}}}
+    answer = search(client, {"size": 0, "aggs": aggs})["aggregations"]["prices"]
+    assert {type(b["key"]) for b in answer["buckets"]} == {float}
+
+
 def test_terms_aggregation_on_a_price_ordered_by_key_is_in_numeric_order(client):
     """Search UI's value facet with ``sort: "value"`` asks for ``order: {_key: asc}``."""
     aggs = {"prices": {"terms": {"field": "price", "size": 20, "order": {"_key": "desc"}}}}
