@@ -96,7 +96,7 @@ from ..core.retrieval import DENSE, LEXICAL, Retriever, Stage, leg_candidates
 from ..core.settings import LEXICAL_FIELDS, LexicalSettings, ServiceSettings
 from . import metrics, query_string
 from .body_checks import a_scroll_keep_alive, an_object, clause_list, single_key
-from .es_compat import EsSearch, InvalidQuery, Unsupported, parse_search
+from .es_compat import EsSearch, InvalidQuery, Unsupported, parse_search, pinned_ids
 from .field_aliases import rename_highlights
 
 log = logging.getLogger(__name__)
@@ -297,6 +297,8 @@ class ClusterFields:
                 if key in spec:
                     out[key] = [self.query(c, f"{where}.{key}[{i}]") for i, c in enumerate(clause_list(spec[key]))]
             return {kind: out}
+        if kind == "pinned" and self.engine != "elasticsearch" and not pinned_ids(an_object(spec, where)):
+            return self.query(spec.get("organic"), f"{where}.organic")
         if kind in ("constant_score", "function_score", "boosting", "dis_max", "pinned", "nested"):
             return {kind: self._compound(kind, an_object(spec, where), where)}
         if kind == "exists":
@@ -667,10 +669,8 @@ def constraints(query: Any) -> list[dict[str, Any]]:
     if kind == "dis_max":
         return _any_of(clause_list(spec.get("queries")))
     if kind == "pinned":
-        docs = clause_list(spec.get("docs"))
-        pinned = spec.get("ids") or [doc.get("_id") for doc in docs if isinstance(doc, Mapping)]
         organic = spec.get("organic")
-        return _any_of([{"ids": {"values": pinned}}, organic]) if organic is not None else []
+        return _any_of([{"ids": {"values": pinned_ids(spec)}}, organic]) if organic is not None else []
     if kind in MATCH_QUERIES | MULTI_FIELD_QUERIES | STRING_QUERIES | {"match_all"}:
         return []
     if kind == "constant_score":

@@ -56,7 +56,7 @@ from ..core.retrieval import LEXICAL, Retriever, Stage
 from ..core.settings import LEXICAL_FIELDS, ServiceSettings
 from . import query_string
 from .body_checks import a_number, a_string, an_object, clause_list, single_key
-from .es_compat import EsSearch, InvalidQuery, Unsupported, parse_search
+from .es_compat import EsSearch, InvalidQuery, Unsupported, parse_search, pinned_ids
 from .field_aliases import alias_of
 
 # The body keys compiled here; parse_search reads the rest (paging, _source, track_total_hits, ext, ...).
@@ -86,6 +86,8 @@ SUB_AGGREGATIONS = ("aggs", "aggregations")
 DEFAULT_FRAGMENT_SIZE, DEFAULT_FRAGMENTS = 100, 5
 # Ties with the last hit of a page sorted by a field are ordered by _score; past this many, by id alone.
 MAX_SORT_TIES = 10_000
+# The distinct values of a number that a terms aggregation orders itself (Aggregations._native says why).
+MAX_NUMERIC_TERMS = 10_000
 _LEVEL = re.compile(r"facet\.category\.lvl\d+")
 
 
@@ -110,15 +112,16 @@ class Compiled:
 
     constraint: tantivy.Query | None = None
     texts: list[str] = field(default_factory=list)
-    prefixes: list[tantivy.Query] = field(default_factory=list)
-    """Prefix queries (the last word being typed) that the lexical leg scores beside the words."""
+    scored: list[tantivy.Query] = field(default_factory=list)
+    """Queries the lexical leg scores beside the words: a word being typed as a prefix, the words within a
+    ``fuzziness``'s edits."""
     beginnings: list[str] = field(default_factory=list)
     """The analysed words being typed, which highlights mark in the words they begin."""
 
     def add_words(self, part: Compiled) -> None:
         """Take ``part``'s words (a clause of a bool) as this query's too."""
         self.texts += part.texts
-        self.prefixes += part.prefixes
+        self.scored += part.scored
         self.beginnings += part.beginnings
 
 
@@ -421,6 +424,8 @@ class Compiler:
             if not isinstance(queries, list) or not queries:
                 raise InvalidQuery(f"{where}.queries", "expected a list of queries")
             return self._alternatives(queries, f"{where}.queries", scoring, required=1)
+        if kind == "pinned" and not pinned_ids(an_object(spec, where)):
+            return self.query(spec.get("organic"), f"{where}.organic", scoring)
         raise Unsupported(where, f"query type {kind!r}")
 
     def _function_score(self, spec: Mapping[str, Any], path: str, scoring: bool) -> Compiled:
@@ -450,7 +455,7 @@ class Compiler:
         if kind in PREFIX_QUERIES:
             return self._typed(text, [name], phrase, every, where, scoring, fuzzy)
         if scoring and target.kind == "text":
-            return Compiled(texts=[text])
+            return self._ranked(text, [name], every, where, fuzzy)
         slop = _count(options.get("slop", 0), f"{where}.slop")
         return Compiled(self.words([name], text, phrase, every, where, fuzzy=fuzzy, slop=slop))
 
@@ -465,9 +470,19 @@ class Compiler:
         if spec.get("type") in PREFIX_TYPES:
             return self._typed(text, fields, phrase, every, f"{path}.fields", scoring, fuzzy)
         if scoring and all(self.target(f, f"{path}.fields").kind == "text" for f in fields):
-            return Compiled(texts=[text])
+            return self._ranked(text, fields, every, f"{path}.fields", fuzzy)
         slop = _count(spec.get("slop", 0), f"{path}.slop")
         return Compiled(self.words(fields, text, phrase, every, f"{path}.fields", fuzzy=fuzzy, slop=slop))
+
+    def _ranked(self, text: str, fields: list[str], every: bool, path: str, fuzzy: Fuzziness | None) -> Compiled:
+        """Whole words in scoring context: the pipeline ranks them, and they constrain nothing.
+
+        With ``fuzzy`` the lexical leg also scores the words within its edits, as Elasticsearch matches them:
+        Searchkit sends ``fuzziness`` with every search, and a typo ("sofw") would otherwise find nothing
+        lexically while the facets, which count what Elasticsearch matches, counted the sofas.
+        """
+        scored = [self.words(fields, text, False, every, path, fuzzy=fuzzy)] if fuzzy is not None else []
+        return Compiled(texts=[text], scored=scored)
 
     def _typed(
         self,
@@ -490,7 +505,7 @@ class Compiler:
         if not scoring:
             return Compiled(query)
         tokens = self.leg.analyze(text)
-        return Compiled(query, texts=[text], prefixes=[query], beginnings=tokens[-1:])
+        return Compiled(query, texts=[text], scored=[query], beginnings=tokens[-1:])
 
     def _query_string(self, kind: str, spec: Any, path: str, scoring: bool) -> Compiled:
         spec = an_object(spec, path)
@@ -725,8 +740,12 @@ class Aggregations:
         if target.facet is None:
             raise Unsupported(f"{path}.field", f"aggregating {spec['field']!r} (a text field)")
         spec["field"] = target.facet
-        if kind == "terms" and target.kind == "numeric" and "missing" in spec:
-            spec.pop("missing")
+        if kind == "terms" and target.kind == "numeric":
+            _count(spec.get("size", 10), f"{path}.size")
+            spec.pop("missing", None)
+            # tantivy orders a number with a fraction after every whole one, whatever the order asked, and keeps the
+            # buckets it shows by that order: every value is asked for, and _es_shape orders and cuts them.
+            spec["size"] = MAX_NUMERIC_TERMS
         if kind == "range":
             # Each range keyed by its position, which tantivy's answer keeps beside the buckets it adds for the
             # gaps around and between them; _es_shape keeps the asked ones. Whole numbers keep the meaning of
@@ -877,12 +896,41 @@ def _es_shape(answer: Any, spec: Mapping[str, Any]) -> Any:
             shaped.append({"key": asked.key, **bounds, "doc_count": bucket["doc_count"], **rest})
         keyed = spec[kind].get("keyed") is True
         answer["buckets"] = {b.pop("key"): b for b in shaped} if keyed else shaped
+    if kind == "terms" and _numeric_keys(answer.get("buckets")):
+        _order_numeric_terms(answer, spec[kind])
     buckets = answer.get("buckets")
     for bucket in buckets.values() if isinstance(buckets, dict) else buckets or []:
         for name, sub in subs.items():
             if name in bucket:
                 bucket[name] = _es_shape(bucket[name], sub)
     return answer
+
+
+def _numeric_keys(buckets: Any) -> bool:
+    return isinstance(buckets, list) and any(
+        isinstance(b.get("key"), int | float) and not isinstance(b.get("key"), bool) for b in buckets
+    )
+
+
+def _order_numeric_terms(answer: dict[str, Any], spec: Mapping[str, Any]) -> None:
+    """A terms aggregation on a number, every value of which tantivy answered: its ``size`` buckets in the
+    order asked (by count, most first, equal counts by value; or by value), the rest counted as others; the keys
+    of a decimal field (price, rating) decimals, as Elasticsearch answers a double field's (199.0, not 199)."""
+    if NUMERIC_FIELDS.get(spec.get("field", "")) == tantivy.FieldType.Float:
+        for bucket in answer["buckets"]:
+            bucket["key"] = float(bucket["key"])
+    order = spec.get("order", {"_count": "desc"})
+    (by, direction), *more = order.items() if isinstance(order, Mapping) and order else [("", "")]
+    buckets = answer["buckets"]
+    if not more and by in ("_count", "_key"):
+        sign = -1 if direction == "desc" else 1
+        if by == "_key":
+            buckets.sort(key=lambda b: sign * b["key"])
+        else:
+            buckets.sort(key=lambda b: (sign * b["doc_count"], b["key"]))
+    size = spec.get("size", 10)
+    answer["sum_other_doc_count"] = answer.get("sum_other_doc_count", 0) + sum(b["doc_count"] for b in buckets[size:])
+    del buckets[size:]
 
 
 # ------------------------------------------------------------------ highlighting
@@ -1018,23 +1066,34 @@ def _escaped(text: str, escape: bool) -> str:
 # ------------------------------------------------------------------ sorting
 
 
+SCORE = "_score"
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """A key after a sort's first field: another numeric field, or ``_score`` (highest first)."""
+
+    field: str
+    descending: bool
+
+
 @dataclass(frozen=True)
 class FieldSort:
     field: str
     descending: bool
-    score_listed: bool
-    """Whether ``_score`` was named in the sort: then each hit's sort values carry it, as in Elasticsearch."""
+    then: tuple[SortKey, ...] = ()
+    """The keys after the first, each ordering the ties of those before it (Search UI's sortList, Searchkit's
+    sorting arrays); each hit's sort values carry them all, ``_score`` included, as in Elasticsearch."""
 
 
 # A search without words lists its matches by sales, most first (EmbeddedSearch.browse_result says why).
-BROWSE_ORDER = FieldSort("sales", descending=True, score_listed=False)
+BROWSE_ORDER = FieldSort("sales", descending=True)
 
 
 def parse_sort(sort: Any, compiler: Compiler) -> FieldSort | None:
-    """None for relevance order (the pipeline's); a numeric field otherwise."""
+    """None for relevance order (the pipeline's); numeric fields (and ``_score`` after one) otherwise."""
     items = sort if isinstance(sort, list) else [] if sort is None else [sort]
-    primary: FieldSort | None = None
-    score_listed = False
+    keys: list[SortKey] = []
     for i, item in enumerate(items):
         where = f"sort[{i}]"
         if isinstance(item, str):
@@ -1044,30 +1103,29 @@ def parse_sort(sort: Any, compiler: Compiler) -> FieldSort | None:
             order = options.get("order") if isinstance(options, Mapping) else options
             if isinstance(options, Mapping) and options.get("missing") not in (None, "_last"):
                 raise Unsupported(f"{where}.{name}.missing", "missing values first (they sort last)")
-        if name == "_score":
+        if name == SCORE:
             if (order or "desc") != "desc":
                 raise Unsupported(where, "ascending _score")
-            if primary is None:
+            if not keys:
                 return None  # relevance first: the pipeline's order (its scores seldom tie)
-            score_listed = True
+            keys.append(SortKey(SCORE, True))
             continue
-        if primary is not None:
-            raise Unsupported(where, "sorting by a second field (one field, then _score)")
         target = compiler.target(name, where)
         if target.kind != "numeric":
             raise Unsupported(where, f"sorting by {name!r} (sortable: {', '.join(NUMERIC_FIELDS)} and _score)")
         if order not in (None, "asc", "desc"):
             raise InvalidQuery(f"{where}.order", "expected asc or desc")
-        primary = FieldSort(target.name, (order or "asc") == "desc", False)
-    if primary is None:
+        keys.append(SortKey(target.name, (order or "asc") == "desc"))
+    if not keys:
         return None
-    return dataclasses.replace(primary, score_listed=score_listed)
+    return FieldSort(keys[0].field, keys[0].descending, tuple(keys[1:]))
 
 
 def sorted_page(
     leg: TantivyRetriever, match: tantivy.Query, text_query: tantivy.Query | None, sort: FieldSort, need: int
-) -> tuple[list[tuple[str, Any, float]], int]:
-    """The first ``need`` matches by the field (missing last), ties by score then id; and how many match."""
+) -> tuple[list[tuple[str, list[Any], float]], int]:
+    """The first ``need`` matches by the sort's keys (missing values last), ties by score then id, each with its
+    sort values; and how many match."""
     searcher = leg.searcher()
     total = count(searcher, match)
     if need == 0 or total == 0:
@@ -1083,9 +1141,9 @@ def sorted_page(
     rows = [(str(searcher.doc(address).get_first("id")), value) for value, address in hits]
     if len(hits) >= need:
         rows = [r for r in rows if r[1] == boundary or _before(r[1], boundary, sort.descending)]
+    ids = sorted({pid for pid, _ in rows})
     scores: dict[str, float] = {}
     if text_query is not None and rows:
-        ids = sorted({pid for pid, _ in rows})
         scored = tantivy.Query.boolean_query(
             [
                 (tantivy.Occur.Must, text_query),
@@ -1094,15 +1152,38 @@ def sorted_page(
         )
         for score, address in searcher.search(scored, len(ids), count=False).hits:
             scores[str(searcher.doc(address).get_first("id"))] = score
+    # The later keys' values, for the rows kept: every tie of the page's last value is among them.
+    later: dict[str, dict[str, Any]] = {SCORE: scores}
+    for later_key in sort.then:
+        if later_key.field != SCORE:
+            later[later_key.field] = _field_values(leg, ids, later_key.field)
+
+    def values(row: tuple[str, Any]) -> list[Any]:
+        pid, value = row
+        return [value, *(later[key.field].get(pid, 0.0 if key.field == SCORE else None) for key in sort.then)]
+
+    directions = [sort.descending, *(later_key.descending for later_key in sort.then)]
 
     def key(row: tuple[str, Any]) -> tuple:
-        pid, value = row
-        missing = value is None
-        number = 0.0 if missing else float(value)
-        return (missing, -number if sort.descending else number, -scores.get(pid, 0.0), pid)
+        parts = [part for v, descending in zip(values(row), directions) for part in _sort_part(v, descending)]
+        return (*parts, -scores.get(row[0], 0.0), row[0])
 
     rows.sort(key=key)
-    return [(pid, value, scores.get(pid, 0.0)) for pid, value in rows[:need]], total
+    return [(pid, values((pid, value)), scores.get(pid, 0.0)) for pid, value in rows[:need]], total
+
+
+def _sort_part(value: Any, descending: bool) -> tuple[bool, float]:
+    """One key of a row's place in a sort: a missing value after every value, then the value in its order."""
+    number = 0.0 if value is None else float(value)
+    return value is None, -number if descending else number
+
+
+def _field_values(leg: TantivyRetriever, ids: list[str], name: str) -> dict[str, Any]:
+    """The numeric field ``name`` of the products ``ids`` (None where one has no value), read from the index."""
+    searcher = leg.searcher()
+    query = tantivy.Query.term_set_query(leg.schema, "id", ids)
+    hits = searcher.search(query, len(ids), count=False, order_by_field=name).hits
+    return {str(searcher.doc(address).get_first("id")): value for value, address in hits}
 
 
 def _before(value: Any, boundary: Any, descending: bool) -> bool:
@@ -1168,7 +1249,8 @@ class EmbeddedSearch:
     beginnings: list[str] = field(default_factory=list)
     """The analysed words being typed (autocomplete): highlighted in the words they begin."""
     lexical_text: tantivy.Query | None = None
-    """What the lexical leg scores when the query has words being typed: the words, or the words they begin."""
+    """What the lexical leg scores when the query has words being typed or fuzzy words: the words, the words they
+    begin, the words within their edits."""
     sort_values: dict[str, list[Any]] = field(default_factory=dict)
 
     @property
@@ -1201,8 +1283,8 @@ class EmbeddedSearch:
         assert self.sort is not None
         reason = f"sorted by {self.sort.field}: every match is ordered by the field"
         result, rows = self._ordered(pipeline, self.sort, reason)
-        for pid, value, score in rows:
-            self.sort_values[pid] = [value, score] if self.sort.score_listed else [value]
+        for pid, values, _ in rows:
+            self.sort_values[pid] = values
         return result
 
     def browse_result(self, pipeline: SearchPipeline) -> SearchResult:
@@ -1221,7 +1303,7 @@ class EmbeddedSearch:
 
     def _ordered(
         self, pipeline: SearchPipeline, sort: FieldSort, reason: str
-    ) -> tuple[SearchResult, list[tuple[str, Any, float]]]:
+    ) -> tuple[SearchResult, list[tuple[str, list[Any], float]]]:
         search = self.search
         leg = self.compiler.leg
         rows, total = sorted_page(
@@ -1294,8 +1376,8 @@ def compile_search(
         highlight=highlight,
         sort=sort,
         beginnings=query.beginnings,
-        lexical_text=_any([q for q in [leg.text_query(text), *query.prefixes] if q is not None])
-        if query.prefixes
+        lexical_text=_any([q for q in [leg.text_query(text), *query.scored] if q is not None])
+        if query.scored
         else None,
     )
 

@@ -110,6 +110,16 @@ def index_not_found_cause(index: str) -> dict[str, Any]:
     }
 
 
+def pinned_ids(spec: Mapping[str, Any]) -> list[Any]:
+    """The documents a ``pinned`` query puts first: its ``ids``, or its ``docs``' ``_id``s.
+
+    None leaves the answer its ``organic`` query's: Searchkit wraps the query in a ``pinned`` query for every
+    query rule that fires, a boost, a filter or a rewrite that pins nothing included.
+    """
+    docs = clause_list(spec.get("docs"))
+    return list(spec.get("ids") or []) + [doc.get("_id") for doc in docs if isinstance(doc, Mapping)]
+
+
 class Unsupported(SearchRerankError):
     """Valid Elasticsearch, but not something this backend can answer (a 501)."""
 

@@ -275,7 +275,13 @@ def buckets_at(aggregations: dict[str, Any], path: str) -> dict[str, int] | None
         node = node[part]
     raw = node.get("buckets") if isinstance(node, dict) else None
     if isinstance(raw, list):
-        return {str(b.get("key")): b.get("doc_count") for b in raw}
+        return {_key(b.get("key")): b.get("doc_count") for b in raw}
     if isinstance(raw, dict):
         return {key: b.get("doc_count") for key, b in raw.items()}
     return None
+
+
+def _key(key: Any) -> str:
+    """A bucket's key as ``expect`` writes it: a number as a float (199.0), as a front end's JavaScript reads 199
+    and 199.0 alike."""
+    return str(float(key)) if isinstance(key, int | float) and not isinstance(key, bool) else str(key)

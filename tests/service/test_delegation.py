@@ -141,6 +141,21 @@ def test_function_score_without_words_lists_in_the_clusters_order(shop):
     assert ids(search(shop, {"query": query, "size": 3}))[0] == "l2"
 
 
+def test_searchkit_query_rule_that_pins_nothing_searches_its_organic_query_on_opensearch(shop):
+    # Searchkit wraps the query in a pinned query for every query rule that fires, a boost or a filter that pins
+    # no document included: its ids are empty, and the answer is the organic query's (OpenSearch has no pinned).
+    boost = {"filter": {"query_string": {"query": "brand.keyword:Acme"}}, "weight": 10}
+    rule = {"function_score": {"query": {"pinned": {"ids": [], "organic": SEARCH_UI_TEXT}}, "functions": [boost]}}
+    answer = search(shop, {"query": {"bool": {"filter": [], "must": rule}}})
+    assert set(ids(answer)) == {"s1", "s2", "s3", "s4", "s5"}
+
+
+def test_a_pinned_query_that_pins_documents_is_a_501_on_opensearch(shop):
+    query = {"pinned": {"ids": ["t1"], "organic": SEARCH_UI_TEXT}}
+    response = shop.post("/products/_search", json={"query": query})
+    assert response.status_code == 501 and response.get_json()["error"]["unsupported"] == "query.pinned"
+
+
 def test_an_analyser_sub_field_searches_the_fields_words(shop):
     # ReactiveSearch's search box names its index's sub-fields (title.search, title.autosuggest).
     query = {"multi_match": {"query": "lamp", "fields": ["title.search", "title.autosuggest^2"]}}

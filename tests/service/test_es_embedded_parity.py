@@ -266,6 +266,20 @@ def test_sort_by_rating_descending_puts_products_without_a_rating_last(client):
     assert ids(body) == [p.id for p in expected]
 
 
+def test_sort_list_of_two_fields_orders_the_ties_of_the_first_by_the_second(client):
+    """Search UI's sortList and Searchkit's sorting arrays send several keys: every product lacking a rating
+    ties on the first, and the second (price, highest first) orders them; each hit's sort values are both."""
+    body = search(client, {"sort": [{"rating": "desc"}, {"price": "desc"}], "size": 20})
+    expected = sorted(CATALOG, key=lambda p: (p.rating is None, -(p.rating or 0), -p.price))
+    assert ids(body) == [p.id for p in expected]
+    assert [hit["sort"] for hit in body["hits"]["hits"]] == [[p.rating, p.price] for p in expected]
+
+
+def test_sort_list_second_field_decides_which_ties_make_the_page(client):
+    first = ids(search(client, {"sort": [{"rating": "desc"}, {"price": "desc"}], "size": len(CATALOG) - 1}))
+    assert first[-1] == "s4" and "l2" not in first  # both lack a rating; the dearer one makes the page
+
+
 def test_sort_by_price_second_page_continues_the_first(client):
     first = ids(search(client, {"sort": [{"price": "desc"}], "size": 4}))
     second = ids(search(client, {"sort": [{"price": "desc"}], "size": 4, "from": 4}))
@@ -429,6 +443,29 @@ def test_keyed_range_aggregation_answers_an_object_in_request_order(client):
     assert answer["buckets"]["300.0-*"] == {"from": 300.0, "doc_count": sum(1 for p in CATALOG if p.price >= 300)}
 
 
+def test_terms_aggregation_on_a_price_keeps_the_lowest_of_equal_counts(client):
+    """Searchkit's numeric facet (``price$_entries``): every price is one product's, so Elasticsearch keeps the
+    lowest, in order, whole and fractional alike (tantivy put 249.5 after every whole price)."""
+    aggs = {"price$_entries": {"terms": {"field": "price", "size": 4}}}
+    answer = search(client, {"size": 0, "aggs": aggs})["aggregations"]["price$_entries"]
+    assert [b["key"] for b in answer["buckets"]] == sorted(p.price for p in CATALOG)[:4]
+    assert answer["sum_other_doc_count"] == len(CATALOG) - 4
+
+
+def test_terms_aggregation_on_a_price_answers_decimal_keys(client):
+    """Elasticsearch answers a double field's keys as doubles: 199.0, where a JSON reader in Python sees 199 apart."""
+    aggs = {"prices": {"terms": {"field": "price"}}}
+    answer = search(client, {"size": 0, "aggs": aggs})["aggregations"]["prices"]
+    assert {type(b["key"]) for b in answer["buckets"]} == {float}
+
+
+def test_terms_aggregation_on_a_price_ordered_by_key_is_in_numeric_order(client):
+    """Search UI's value facet with ``sort: "value"`` asks for ``order: {_key: asc}``."""
+    aggs = {"prices": {"terms": {"field": "price", "size": 20, "order": {"_key": "desc"}}}}
+    answer = search(client, {"size": 0, "aggs": aggs})["aggregations"]["prices"]
+    assert [b["key"] for b in answer["buckets"]] == sorted((p.price for p in CATALOG), reverse=True)
+
+
 def test_range_aggregation_under_a_terms_bucket_answers_only_the_requested_ranges(client):
     """A range sub-aggregation is shaped like a top-level one, in each bucket of its parent."""
     body = search(
@@ -494,6 +531,31 @@ def test_searchkit_fuzzy_multi_match_finds_a_word_one_edit_away_on_a_sorted_page
     """Searchkit's search box query: "sofw" is one edit from "sofa" (AUTO:4,8 allows one for four letters)."""
     query = {"bool": {"must": {"multi_match": {"query": "sofw", "fields": ["title"], "fuzziness": "AUTO:4,8"}}}}
     assert sorted_ids(client, query) == by_price(SOFAS)
+
+
+def test_searchkit_fuzzy_multi_match_finds_a_word_one_edit_away_on_the_relevance_page(client):
+    """The same search box query ranked by the pipeline (no sort): the lexical leg finds the words one edit
+    away too, so a typo is not left to the dense leg alone (nor to nothing, where the dense leg is off)."""
+    query = {"multi_match": {"query": "sofw", "fields": ["title"], "fuzziness": "AUTO:4,8"}}
+    body = search(client, {"query": query, "size": 20, "explain": True})
+    found = {pid for pid, e in body["search_rerank"]["explanations"].items() if "lexical" in e["legs"]}
+    assert found == {p.id for p in SOFAS}
+
+
+def test_searchkit_query_rule_that_pins_nothing_searches_its_organic_query(client):
+    """Searchkit wraps the query in a pinned query for every query rule that fires, a boost or a filter that
+    pins no document included: its ids are empty, and the answer is the organic query's."""
+    boost = {"filter": {"query_string": {"query": "brand.keyword:Acme"}}, "weight": 10}
+    organic = {"bool": {"filter": [{"term": {"brand.keyword": "Bolt"}}], "must": {"match": {"title": "sofa"}}}}
+    rule = {"function_score": {"query": {"pinned": {"ids": [], "organic": organic}}, "functions": [boost]}}
+    body = search(client, {"query": {"bool": {"filter": [], "must": rule}}, "sort": [{"price": "asc"}]})
+    assert ids(body) == by_price([p for p in SOFAS if p.brand == "Bolt"])
+
+
+def test_a_pinned_query_that_pins_documents_is_a_501_naming_it(client):
+    query = {"pinned": {"ids": ["t1"], "organic": {"match": {"title": "sofa"}}}}
+    response = client.post("/products/_search", json={"query": query})
+    assert response.status_code == 501 and response.get_json()["error"]["unsupported"] == "query.pinned"
 
 
 def test_searchkit_fuzzy_multi_match_facets_count_the_words_one_edit_away(client):
