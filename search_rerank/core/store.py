@@ -90,6 +90,11 @@ class ProductStore:
             return dict(self._conn().execute("SELECT id, popularity FROM products WHERE popularity IS NOT NULL"))
         return dict(self._by_ids("id, popularity", "popularity IS NOT NULL AND", product_ids))
 
+    def titles(self) -> Iterator[tuple[str, str, int]]:
+        """Every product's id, title and sales, read without parsing whole records (the completion suggester
+        lists them all)."""
+        yield from self._conn().execute("SELECT id, COALESCE(json_extract(record, '$.title'), ''), sales FROM products")
+
     def __iter__(self) -> Iterator[Product]:
         for (record,) in self._conn().execute("SELECT record FROM products ORDER BY id"):
             yield Product.model_validate_json(record)

@@ -29,6 +29,7 @@ from ..core.settings import Settings, load_settings
 from ..indexing.indexes import open_pipeline
 from . import interleave, metrics
 from .aggregations import Aggregator
+from .completion import TitleIndexes
 from .context import endpoint_name, error_response, live
 from .es_api import cluster, es
 from .exposure_loop import ExposureLoop
@@ -178,6 +179,7 @@ def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None
     open_store(app, settings)
     breakers = guards.breakers if guards is not None else {}
     app.extensions["aggregator"] = Aggregator(breaker=breakers.get(AGGREGATIONS))
+    app.extensions["titles"] = TitleIndexes()
     if (bridge := passthrough_for(settings, breakers.get(PASSTHROUGH))) is not None:
         app.extensions["passthrough"] = bridge
         app.register_blueprint(cluster)

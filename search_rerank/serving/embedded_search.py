@@ -56,11 +56,13 @@ from ..core.retrieval import LEXICAL, Retriever, Stage
 from ..core.settings import LEXICAL_FIELDS, ServiceSettings
 from . import query_string
 from .body_checks import a_number, a_string, an_object, clause_list, single_key
+from .completion import Completion, parse_suggest
 from .es_compat import EsSearch, InvalidQuery, Unsupported, parse_search, pinned_ids
 from .field_aliases import alias_of
+from .fuzziness import Fuzziness, parse_fuzziness
 
 # The body keys compiled here; parse_search reads the rest (paging, _source, track_total_hits, ext, ...).
-COMPILED_KEYS = ("query", "post_filter", "aggs", "aggregations", "highlight", "sort")
+COMPILED_KEYS = ("query", "post_filter", "aggs", "aggregations", "highlight", "sort", "suggest")
 TEXT_QUERIES = {"match", "match_phrase", "match_phrase_prefix", "match_bool_prefix"}
 PREFIX_QUERIES = {"match_phrase_prefix", "match_bool_prefix"}
 PREFIX_TYPES = {"bool_prefix", "phrase_prefix"}
@@ -123,43 +125,6 @@ class Compiled:
         self.texts += part.texts
         self.scored += part.scored
         self.beginnings += part.beginnings
-
-
-@dataclass(frozen=True)
-class Fuzziness:
-    """Elasticsearch's ``fuzziness``: within how many edits of a query word (0 to 2) a word of the index matches.
-
-    It depends on the analysed word's length: shorter than ``low`` characters, none; shorter than ``high``,
-    one; else two (``AUTO`` is ``AUTO:3,6``; a number is that many edits whatever the length).
-    ``transpositions`` (``fuzzy_transpositions``): whether swapping two letters is one edit rather than two.
-    """
-
-    low: float
-    high: float
-    transpositions: bool = True
-
-    @classmethod
-    def edits(cls, count: int, transpositions: bool = True) -> Fuzziness:
-        return cls(math.inf if count == 0 else 0, 0 if count >= 2 else math.inf, transpositions)
-
-    def distance(self, word: str) -> int:
-        return 0 if len(word) < self.low else 1 if len(word) < self.high else 2
-
-
-def parse_fuzziness(value: Any, transpositions: Any, path: str) -> Fuzziness:
-    """``fuzziness`` as Elasticsearch reads it: 0, 1, 2 (or such a string), ``AUTO`` or ``AUTO:low,high``;
-    ``path`` is the query's, which holds it and ``fuzzy_transpositions``."""
-    if not isinstance(transpositions, bool):
-        raise InvalidQuery(f"{path}.fuzzy_transpositions", "expected true or false")
-    text = str(value).strip().upper() if not isinstance(value, bool) else ""
-    auto = re.fullmatch(r"AUTO(?::(\d+),(\d+))?", text)
-    if auto is not None:
-        low, high = (int(auto.group(1)), int(auto.group(2))) if auto.group(1) else (3, 6)
-        if low <= high:
-            return Fuzziness(low, high, transpositions)
-    elif re.fullmatch(r"\d+(\.\d*)?", text) and float(text) < 3:
-        return Fuzziness.edits(int(float(text)), transpositions)
-    raise InvalidQuery(f"{path}.fuzziness", "expected 0, 1, 2, AUTO or AUTO:low,high")
 
 
 def _all(queries: Iterable[tantivy.Query | None]) -> tantivy.Query | None:
@@ -1252,6 +1217,8 @@ class EmbeddedSearch:
     """What the lexical leg scores when the query has words being typed or fuzzy words: the words, the words they
     begin, the words within their edits."""
     sort_values: dict[str, list[Any]] = field(default_factory=dict)
+    suggest: list[Completion] = field(default_factory=list)
+    """The completion suggesters asked for (the answer's ``suggest``)."""
 
     @property
     def constraint(self) -> tantivy.Query | None:
@@ -1358,6 +1325,7 @@ def compile_search(
     aggregations = Aggregations(compiler, an_object(body[aggs_key[0]], aggs_key[0])) if aggs_key else None
     highlight = parse_highlight(body["highlight"], compiler) if body.get("highlight") not in (None, {}) else []
     sort = parse_sort(body.get("sort"), compiler)
+    suggest = parse_suggest(body["suggest"], limits.field_aliases) if body.get("suggest") not in (None, {}) else []
     filters, nothing, ignored = _prefilter(body, limits, compiler.worded_terms)
     search = dataclasses.replace(
         base,
@@ -1376,6 +1344,7 @@ def compile_search(
         highlight=highlight,
         sort=sort,
         beginnings=query.beginnings,
+        suggest=suggest,
         lexical_text=_any([q for q in [leg.text_query(text), *query.scored] if q is not None])
         if query.scored
         else None,

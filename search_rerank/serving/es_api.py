@@ -22,6 +22,7 @@ from ..core.reasons import reason_code
 from ..core.retrieval import LEXICAL
 from ..core.settings import Settings
 from .aggregations import computes_aggregations
+from .completion import suggestions
 from .context import (
     QUERY_ID_HEADER,
     UBI,
@@ -174,6 +175,10 @@ def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
     current_app.extensions["aggregator"].answer(aggregations, response, settings.service.aggregations_timeout_s)
     if embedded is not None:
         embedded.complete(response, result)
+        if embedded.suggest:
+            titles = current_app.extensions["titles"].get(pipeline.store)
+            aliases = settings.service.field_aliases
+            response["suggest"] = suggestions(embedded.suggest, titles, pipeline.store, index, search.source, aliases)
     if delegated is not None:
         delegated.complete(response, result)
     if plan is not None:

@@ -3,6 +3,8 @@ typed (autocomplete's bool_prefix / phrase_prefix), as Elasticsearch answers the
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from search_rerank.core.product import Product
@@ -131,3 +133,68 @@ def test_highlight_marks_the_words_the_typed_prefix_begins(client):
 def test_product_search_api_without_a_query_is_still_refused(client):
     response = client.post("/search", json={"query": ""})
     assert response.status_code == 400
+
+
+def search_ui_suggestions(prefix: str, fuzzy: bool = True, **completion) -> dict:
+    """Search UI's autocomplete suggestions request (its SuggestionsAutocompleteBuilder), on the title."""
+    options = {"size": 5, "skip_duplicates": True, "field": "title", **completion}
+    if fuzzy:
+        options["fuzzy"] = {"fuzziness": 1}
+    return {"size": 0, "_source": {"includes": []}, "suggest": {"suggest": {"prefix": prefix, "completion": options}}}
+
+
+def options(answer: dict, name: str = "suggest") -> list[str]:
+    return [option["text"] for option in answer["suggest"][name][0]["options"]]
+
+
+def test_completion_suggests_the_titles_that_begin_with_the_prefix_best_sellers_first(client):
+    answer = search(client, search_ui_suggestions("so"))
+    assert options(answer) == ["Sofa bed", "Softwood shelf"]
+    assert answer["hits"]["hits"] == []
+    assert answer["suggest"]["suggest"][0]["text"] == "so"
+
+
+def test_completion_options_carry_their_product_id(client):
+    (option,) = search(client, search_ui_suggestions("oak"))["suggest"]["suggest"][0]["options"]
+    assert (option["_id"], option["text"]) == ("t1", "Oak table")
+
+
+def test_completion_matches_the_beginning_of_the_title_not_a_later_word(client):
+    assert options(search(client, search_ui_suggestions("lamp", fuzzy=False))) == []
+
+
+def test_completion_prefix_of_several_words_continues_the_title(client):
+    assert options(search(client, search_ui_suggestions("Corner  SO"))) == ["Corner sofa"]
+
+
+def test_fuzzy_completion_forgives_a_swapped_pair_of_letters(client):
+    assert options(search(client, search_ui_suggestions("sfoa"))) == ["Sofa bed"]
+    assert options(search(client, search_ui_suggestions("sfoa", fuzzy=False))) == []
+
+
+def test_completion_size_caps_the_options(client):
+    assert options(search(client, search_ui_suggestions("s", size=1))) == ["Sofa bed"]
+
+
+def test_completion_in_an_msearch_item_is_answered_in_its_response(client):
+    lines = ['{"index": "products"}', json.dumps(search_ui_suggestions("glass")), ""]
+    response = client.post("/_msearch", data="\n".join(lines), content_type="application/x-ndjson")
+    assert response.status_code == 200
+    assert options(response.get_json()["responses"][0]) == ["Glass table"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "status"),
+    [
+        (search_ui_suggestions("so", size=0), "suggest.suggest.completion.size", 400),
+        (search_ui_suggestions("so", skip_duplicates="yes"), "suggest.suggest.completion.skip_duplicates", 400),
+        (search_ui_suggestions("so", field="brand"), "suggest.suggest.completion.field", 501),
+        ({"suggest": {"fix": {"text": "sofw", "term": {"field": "title"}}}}, "suggest.fix.term", 501),
+        ({"suggest": {"s": {"prefix": "so", "completion": {"field": "title", "contexts": {}}}}}, "suggest.s.contexts", 501),
+    ],
+    ids=["size_zero", "skip_duplicates_not_boolean", "not_the_title", "term_suggester", "contexts"],
+)
+def test_completion_request_it_cannot_answer_names_the_field(client, body, field, status):
+    response = client.post("/products/_search", json=body)
+    assert response.status_code == status
+    assert field in json.dumps(response.get_json())

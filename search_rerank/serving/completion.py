@@ -1,0 +1,244 @@
+"""Elasticsearch's completion suggester on the embedded backend: the product titles that begin with what is typed.
+
+Search UI's documented autocomplete asks for its suggestions this way (``suggest.<name>.completion`` on a
+``completion`` field, ``skip_duplicates``, ``fuzzy: {fuzziness: 1}``), and a 501 left its suggestion list
+empty. The embedded index has no completion field; the titles are one. They are read from the product store
+into a sorted list (:class:`TitleIndex`), once per store and again in the background once older than
+``REFRESH_S``, the old list answering meanwhile, so that a prefix is a binary search.
+
+Where Elasticsearch's choices would mean nothing here, the product's are these:
+- the ``simple`` analyser of a completion field drops digits, which a catalogue's model numbers and sizes
+  need ("3 seater", "dw-4500"): titles and prefixes are cut into words of letters *and digits*;
+- titles without a ``weight`` all weigh the same in Elasticsearch: here the best sellers come first (as the
+  page of a search without words lists them), then the title; every option's ``_score`` is 1.0;
+- with ``fuzzy``, titles that begin with the prefix exactly come before those within its edits, and these by
+  their edits, fewest first (Elasticsearch scores a longer exact beginning higher).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import weakref
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..core.store import ProductStore
+from .body_checks import InvalidQuery, a_string, an_object
+from .es_compat import SourceFilter, Unsupported
+from .field_aliases import alias_of, source_with_aliases
+from .fuzziness import Fuzziness, parse_fuzziness
+
+REFRESH_S = 60.0
+"""How old a title list may grow before it is read again (a catalogue update is seen within this)."""
+MAX_SUGGESTIONS = 100
+"""The most options one completion suggester may ask for (Elasticsearch's default is 5)."""
+COMPLETED_FIELD = "title"
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def completion_key(text: str) -> str:
+    """The words of ``text`` (letters and digits, case-folded) joined by one space: what a prefix is matched on."""
+    return " ".join(w for w in _NOT_WORD.split(text.casefold()) if w)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One ``suggest.<name>.completion`` of a request."""
+
+    name: str
+    prefix: str
+    size: int
+    skip_duplicates: bool
+    fuzziness: Fuzziness | None
+    prefix_length: int
+    min_length: int
+
+
+def parse_suggest(spec: Any, aliases: Mapping[str, str]) -> list[Completion]:
+    """The body's ``suggest``: completion suggesters on the titles; a term or phrase suggester is a 501."""
+    spec = an_object(spec, "suggest")
+    shared_text = spec.get("text")
+    out = []
+    for name, suggester in spec.items():
+        if name == "text":
+            continue
+        where = f"suggest.{name}"
+        suggester = an_object(suggester, where)
+        kinds = [k for k in ("completion", "term", "phrase") if k in suggester]
+        if len(kinds) != 1:
+            raise InvalidQuery(where, "expected exactly one of completion, term or phrase")
+        if kinds[0] != "completion":
+            raise Unsupported(f"{where}.{kinds[0]}", "term and phrase suggesters on the embedded index")
+        out.append(_completion(name, suggester, shared_text, aliases))
+    return out
+
+
+def _completion(name: str, suggester: Mapping[str, Any], shared_text: Any, aliases: Mapping[str, str]) -> Completion:
+    where = f"suggest.{name}"
+    options = an_object(suggester["completion"], f"{where}.completion")
+    field = a_string(options.get("field"), f"{where}.completion.field")
+    target = alias_of(field, aliases)
+    if target != COMPLETED_FIELD and not target.startswith(f"{COMPLETED_FIELD}."):
+        raise Unsupported(
+            f"{where}.completion.field",
+            f"completions of {field!r}: they come from product titles (name title, a sub-field of it, or map the "
+            "name onto title in service.field_aliases)",
+        )
+    for unsupported in ("contexts", "regex"):
+        if unsupported in options or unsupported in suggester:
+            raise Unsupported(f"{where}.{unsupported}", f"{unsupported} in a completion suggester")
+    text = suggester.get("prefix", suggester.get("text", shared_text))
+    prefix = a_string(text, f"{where}.prefix", scalars=True)
+    size = options.get("size", 5)
+    if isinstance(size, bool) or not isinstance(size, int) or not 0 < size <= MAX_SUGGESTIONS:
+        raise InvalidQuery(f"{where}.completion.size", f"expected a whole number from 1 to {MAX_SUGGESTIONS}")
+    skip = options.get("skip_duplicates", False)
+    if not isinstance(skip, bool):
+        raise InvalidQuery(f"{where}.completion.skip_duplicates", "expected true or false")
+    fuzzy = options.get("fuzzy", False)
+    if fuzzy is False or fuzzy is None:
+        return Completion(name, prefix, size, skip, None, 1, 3)
+    fuzzy = {} if fuzzy is True else an_object(fuzzy, f"{where}.completion.fuzzy")
+    path = f"{where}.completion.fuzzy"
+    fuzziness = parse_fuzziness(fuzzy.get("fuzziness", "AUTO"), fuzzy.get("transpositions", True), path)
+    lengths = [fuzzy.get(key, default) for key, default in (("prefix_length", 1), ("min_length", 3))]
+    for key, value in zip(("prefix_length", "min_length"), lengths, strict=True):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidQuery(f"{path}.{key}", "expected a non-negative integer")
+    return Completion(name, prefix, size, skip, fuzziness, lengths[0], lengths[1])
+
+
+class TitleIndex:
+    """Every title, sorted by its :func:`completion_key`; best sellers first among equal keys."""
+
+    def __init__(self, rows: Iterable[tuple[str, str, int]]):
+        self.entries = sorted((completion_key(title), -sales, title, pid) for pid, title, sales in rows if title)
+        self.keys = [entry[0] for entry in self.entries]
+        self.built = time.monotonic()
+
+    def complete(self, completion: Completion) -> list[tuple[str, str]]:
+        """The (id, title) options for ``completion``, in the order described in the module docstring."""
+        prefix = completion_key(completion.prefix)
+        exact = self._beginning(prefix)
+        found = _first(sorted(self.entries[exact], key=_by_sales), completion)
+        fuzzy = completion.fuzziness
+        if fuzzy is None or len(found) >= completion.size or len(prefix) < completion.min_length:
+            return found
+        edits = fuzzy.distance(prefix)
+        if edits == 0:
+            return found
+        near = []
+        for entry in self.entries[self._beginning(prefix[: completion.prefix_length])]:
+            if entry[0].startswith(prefix):
+                continue
+            distance = prefix_distance(prefix, entry[0][: len(prefix) + edits], fuzzy.transpositions, edits)
+            if distance <= edits:
+                near.append((distance, *_by_sales(entry)))
+        near.sort()
+        seen = {title for _, title in found} if completion.skip_duplicates else set()
+        more = _first((entry for entry in near if entry[2] not in seen), completion)
+        return (found + more)[: completion.size]
+
+    def _beginning(self, prefix: str) -> slice:
+        """The entries whose key begins with ``prefix``."""
+        start = bisect_left(self.keys, prefix)
+        return slice(start, bisect_left(self.keys, prefix + "\U0010ffff", start))
+
+
+def _by_sales(entry: tuple[str, int, str, str]) -> tuple[int, str, str]:
+    _, minus_sales, title, pid = entry
+    return minus_sales, title, pid
+
+
+def _first(entries: Iterable[Any], completion: Completion) -> list[tuple[str, str]]:
+    """The first ``size`` (id, title) pairs of ``entries`` (ending in title, id), one per title if asked."""
+    out: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for *_, title, pid in entries:
+        if completion.skip_duplicates and title in seen:
+            continue
+        seen.add(title)
+        out.append((pid, title))
+        if len(out) == completion.size:
+            break
+    return out
+
+
+def prefix_distance(prefix: str, text: str, transpositions: bool, limit: int) -> int:
+    """The fewest edits (insertions, deletions, substitutions; swaps of neighbours as one when
+    ``transpositions``) that turn ``prefix`` into a beginning of ``text``; ``limit + 1`` once it is known to be
+    more than ``limit``."""
+    before: list[int] = []
+    previous = list(range(len(text) + 1))
+    for i in range(1, len(prefix) + 1):
+        current = [i] + [0] * len(text)
+        for j in range(1, len(text) + 1):
+            best = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (prefix[i - 1] != text[j - 1]))
+            swapped = i > 1 and j > 1 and prefix[i - 1] == text[j - 2] and prefix[i - 2] == text[j - 1]
+            if transpositions and swapped:
+                best = min(best, before[j - 2] + 1)
+            current[j] = best
+        if min(current) > limit:
+            return limit + 1
+        before, previous = previous, current
+    return min(previous)
+
+
+class TitleIndexes:
+    """One :class:`TitleIndex` per product store, read again in the background once older than ``REFRESH_S``."""
+
+    def __init__(self) -> None:
+        self.indexes: weakref.WeakKeyDictionary[ProductStore, TitleIndex] = weakref.WeakKeyDictionary()
+        self.refreshing: weakref.WeakSet[ProductStore] = weakref.WeakSet()
+        self.lock = threading.Lock()
+
+    def get(self, store: ProductStore) -> TitleIndex:
+        with self.lock:
+            index = self.indexes.get(store)
+            stale = index is not None and time.monotonic() - index.built > REFRESH_S
+            if stale and store not in self.refreshing:
+                self.refreshing.add(store)
+                threading.Thread(target=self.refresh, args=(store,), name="title-index", daemon=True).start()
+        if index is None:
+            index = TitleIndex(store.titles())
+            with self.lock:
+                self.indexes[store] = index
+        return index
+
+    def refresh(self, store: ProductStore) -> None:
+        try:
+            index = TitleIndex(store.titles())
+            with self.lock:
+                self.indexes[store] = index
+        finally:
+            with self.lock:
+                self.refreshing.discard(store)
+
+
+def suggestions(
+    completions: list[Completion],
+    titles: TitleIndex,
+    store: ProductStore,
+    index: str,
+    source: SourceFilter,
+    aliases: Mapping[str, str],
+) -> dict[str, Any]:
+    """Elasticsearch's ``suggest`` section of the answer: per suggester, one entry with its options."""
+    found = {c.name: titles.complete(c) for c in completions}
+    ids = list(dict.fromkeys(pid for options in found.values() for pid, _ in options))
+    products = store.get(ids) if source.enabled else {}
+    out = {}
+    for completion in completions:
+        options = []
+        for pid, title in found[completion.name]:
+            option: dict[str, Any] = {"text": title, "_index": index, "_id": pid, "_score": 1.0}
+            if source.enabled and pid in products:
+                option["_source"] = source.apply(source_with_aliases(products[pid].to_record(), aliases))
+            options.append(option)
+        text = completion.prefix
+        out[completion.name] = [{"text": text, "offset": 0, "length": len(text), "options": options}]
+    return out

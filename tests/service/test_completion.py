@@ -1,0 +1,76 @@
+"""The completion suggester's title list on its own: which titles a prefix completes, in what order."""
+
+from __future__ import annotations
+
+import pytest
+
+from search_rerank.serving.completion import Completion, TitleIndex, completion_key, parse_suggest, prefix_distance
+from search_rerank.serving.es_compat import Unsupported
+from search_rerank.serving.fuzziness import Fuzziness
+
+TITLES = TitleIndex(
+    [
+        ("a", "3 Seater Sofa", 5),
+        ("b", "3 seater sofa", 50),
+        ("c", "3-Seater Sofa Bed", 20),
+        ("d", "Sofa table", 1),
+        ("e", "DW-4500 dishwasher", 3),
+        ("f", "Dishwasher tablets", 9),
+    ]
+)
+
+
+def completion(prefix: str, size: int = 5, skip_duplicates: bool = False, fuzzy: Fuzziness | None = None) -> Completion:
+    return Completion("s", prefix, size, skip_duplicates, fuzzy, prefix_length=1, min_length=3)
+
+
+def titles(prefix: str, **options) -> list[str]:
+    return [title for _, title in TITLES.complete(completion(prefix, **options))]
+
+
+def test_titles_that_begin_with_the_prefix_come_best_sellers_first():
+    assert titles("3 seater") == ["3 seater sofa", "3-Seater Sofa Bed", "3 Seater Sofa"]
+
+
+def test_digits_and_model_numbers_are_matched_as_typed():
+    assert titles("dw 45") == ["DW-4500 dishwasher"]
+
+
+def test_skip_duplicates_keeps_one_option_per_title_text():
+    assert titles("3 seater sofa", skip_duplicates=True) == ["3 seater sofa", "3-Seater Sofa Bed", "3 Seater Sofa"]
+    twice = TitleIndex([("x", "Lamp", 2), ("y", "Lamp", 1)])
+    assert twice.complete(completion("la", skip_duplicates=True)) == [("x", "Lamp")]
+
+
+def test_fuzzy_options_come_after_the_exact_ones_fewest_edits_first():
+    assert titles("dishw", fuzzy=Fuzziness.edits(1)) == ["Dishwasher tablets"]
+    assert titles("dishwasher tablrts", fuzzy=Fuzziness.edits(1)) == ["Dishwasher tablets"]
+    assert titles("sofa", size=3, fuzzy=Fuzziness.edits(1)) == ["Sofa table"]
+
+
+def test_fuzzy_leaves_a_prefix_shorter_than_min_length_exact():
+    assert titles("sz", fuzzy=Fuzziness.edits(1)) == []
+
+
+def test_fuzzy_needs_the_first_letter_typed_right():
+    assert titles("aofa", fuzzy=Fuzziness.edits(1)) == []
+
+
+@pytest.mark.parametrize(
+    ("prefix", "text", "transpositions", "expected"),
+    [("sofa", "sofa bed", True, 0), ("sfoa", "sofa", True, 1), ("sfoa", "sofa", False, 2), ("sofq", "sofa", True, 1)],
+)
+def test_prefix_distance_counts_edits_to_the_closest_beginning(prefix, text, transpositions, expected):
+    assert prefix_distance(prefix, text, transpositions, limit=2) == expected
+
+
+def test_completion_key_keeps_letters_and_digits_in_words():
+    assert completion_key("3-Seater  SOFA, 200cm!") == "3 seater sofa 200cm"
+
+
+def test_a_field_aliased_onto_the_title_is_completed():
+    spec = {"s": {"prefix": "so", "completion": {"field": "title_completion"}}}
+    (parsed,) = parse_suggest(spec, {"title_completion": "title"})
+    assert (parsed.prefix, parsed.size) == ("so", 5)
+    with pytest.raises(Unsupported):
+        parse_suggest(spec, {})
