@@ -202,7 +202,7 @@ class CoInterestCache:
     def mine(self) -> None:
         path = self.settings.service.ubi_log_path
         if path is not None:
-            self.table = mine_ubi(path, self.settings.reco.min_support)
+            self.table = mine_ubi(path, self.settings.reco.min_support, self.settings.reco.max_basket)
         self.mined_at = time.monotonic()
 
 

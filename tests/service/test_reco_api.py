@@ -97,6 +97,19 @@ def test_co_interest_needs_the_minimum_support():
     assert table.also("a", 10) == [("b", 2)]
 
 
+def test_co_interest_leaves_out_a_basket_over_the_limit_and_counts_it():
+    table = co_interest([{"a", "b"}, {"a", "c", "d"}], max_basket=2)
+    assert table.also("a", 10) == [("b", 1)] and table.oversized == 1
+
+
+def test_also_ignores_a_session_that_clicked_more_products_than_a_shopper_would(settings, pipeline, ubi_path, products):
+    a, b = products[:2]
+    crawler = [_event("shared-id", pid) for pid in (a, *products[2:12])]
+    client = _app_with_log(settings, pipeline, ubi_path, [_event("s1", a), _event("s1", b), *crawler], max_basket=5)
+    body = client.get(f"/products/{a}/also").get_json()
+    assert body["source"] == "also" and _ids(body) == [b]
+
+
 def test_ubi_baskets_skip_unreadable_lines_and_count_them(tmp_path):
     path = tmp_path / "ubi.1.ndjson"
     path.write_text(json.dumps(_event("s1", "a")) + "\nnot json\n" + json.dumps(_event("s1", "b")) + "\n")
