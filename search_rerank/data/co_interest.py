@@ -87,21 +87,20 @@ def ubi_baskets(paths: Iterable[Path], actions: frozenset[str] = INTEREST_ACTION
     skipped = 0
     for path in paths:
         try:
-            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+            with path.open(encoding="utf-8", errors="replace") as lines:  # line by line: a file is up to 100 MB
+                for line in lines:
+                    if not line.strip():
+                        continue
+                    try:
+                        record = json.loads(line)
+                    except json.JSONDecodeError:
+                        skipped += 1
+                        continue
+                    found = _interest(record, actions) if isinstance(record, dict) else None
+                    if found is not None:
+                        baskets[found[0]].add(found[1])
         except OSError as exc:  # rotated away between listing and reading
             log.warning("cannot read UBI file %s: %s", path, exc)
-            continue
-        for line in lines:
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                skipped += 1
-                continue
-            found = _interest(record, actions) if isinstance(record, dict) else None
-            if found is not None:
-                baskets[found[0]].add(found[1])
     return list(baskets.values()), skipped
 
 

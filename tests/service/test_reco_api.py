@@ -1,10 +1,13 @@
 import json
+import threading
+import time
 
 import pytest
 
 from search_rerank.core.filters import Filters
-from search_rerank.data.co_interest import co_interest, ubi_baskets
+from search_rerank.data.co_interest import CoInterest, co_interest, ubi_baskets
 from search_rerank.serving import create_app
+from search_rerank.serving.reco_api import CoInterestCache
 
 
 def _ids(body):
@@ -108,6 +111,36 @@ def test_also_ignores_a_session_that_clicked_more_products_than_a_shopper_would(
     client = _app_with_log(settings, pipeline, ubi_path, [_event("s1", a), _event("s1", b), *crawler], max_basket=5)
     body = client.get(f"/products/{a}/also").get_json()
     assert body["source"] == "also" and _ids(body) == [b]
+
+
+def test_a_stale_table_is_mined_again_off_the_request_while_the_old_one_answers():
+    mined, release = [], threading.Event()
+
+    def mine():  # the second mining (the stale table's) lasts until the test releases it
+        mined.append(len(mined) + 1)
+        if len(mined) == 2:
+            release.wait(60)
+        return CoInterest({"a": (("b", len(mined)),)})
+
+    cache = CoInterestCache(refresh_s=0.001, mine=mine)
+    cache.refresh()
+    time.sleep(0.01)  # the table is now older than refresh_s
+    started = time.monotonic()
+    assert cache.current().also("a", 1) == [("b", 1)]  # answered from the old table, not after the mining
+    assert time.monotonic() - started < 30
+    release.set()
+    deadline = time.monotonic() + 30
+    while cache.current().also("a", 1) == [("b", 1)] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert cache.current().also("a", 1)[0][1] >= 2
+
+
+def test_a_failed_mining_keeps_the_previous_table(caplog):
+    tables = iter([CoInterest({"a": (("b", 1),)})])
+    cache = CoInterestCache(refresh_s=300, mine=lambda: next(tables))
+    cache.refresh()
+    cache.refresh()  # the iterator is spent: StopIteration, as a broken log would raise
+    assert cache.current().also("a", 1) == [("b", 1)] and "mining the UBI log failed" in caplog.text
 
 
 def test_ubi_baskets_skip_unreadable_lines_and_count_them(tmp_path):
