@@ -122,12 +122,27 @@ class ResultCache:
         )
         cached = self.get(key)
         if cached is not None:
-            ranking = replace(cached.ranking, timings_ms={"cache": (time.perf_counter() - started) * 1000})
-            return replace(cached, query=query, ranking=ranking)
+            return detached(cached, query, timings_ms={"cache": (time.perf_counter() - started) * 1000})
         result = pipeline.run(query, filters, size=size, offset=offset, settings=settings)
         if not result.degraded:
-            self.put(key, result)
+            self.put(key, detached(result))
         return result
+
+
+def detached(
+    result: SearchResult, query: str | None = None, timings_ms: dict[str, float] | None = None
+) -> SearchResult:
+    """``result`` with lists and dicts of its own: what a route adds to its answer (``degraded.ubi`` when the
+    search's UBI record was not written, ...) must not reach the stored entry, which answers other requests."""
+    ranking = replace(
+        result.ranking,
+        candidates=list(result.ranking.candidates),
+        stages=dict(result.ranking.stages),
+        degraded=dict(result.ranking.degraded),
+        skipped=dict(result.ranking.skipped),
+        timings_ms=dict(result.ranking.timings_ms) if timings_ms is None else timings_ms,
+    )
+    return replace(result, query=result.query if query is None else query, hits=list(result.hits), ranking=ranking)
 
 
 def normalise(query: str) -> str:
