@@ -105,7 +105,11 @@ def filters_from_args() -> Filters | None:
 
 
 class InvalidQuery(Exception):
-    """A query parameter the route does not take, or a size over the deployment's limit."""
+    """A query parameter the route does not take, or a size over the deployment's limit; ``field`` names it."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(message)
 
 
 class _Size(BaseModel):
@@ -115,7 +119,7 @@ class _Size(BaseModel):
 def size_from_args(settings: Settings) -> int:
     size = _Size.model_validate({"size": request.args.get("size", settings.reco.size)}).size
     if size > settings.service.max_size:
-        raise InvalidQuery(f"size must be <= {settings.service.max_size}")
+        raise InvalidQuery("size", f"must be <= {settings.service.max_size}")
     return size
 
 
@@ -125,7 +129,7 @@ KNOWN_ARGS = frozenset({"size", "category", "brand", "price_min", "price_max"})
 def _checked_args() -> tuple[int, Filters | None]:
     unknown = [k for k in request.args if k not in KNOWN_ARGS and not k.startswith(ATTRIBUTE_PREFIX)]
     if unknown:
-        raise InvalidQuery(f"unknown query parameter {unknown[0]!r}")
+        raise InvalidQuery(unknown[0], f"unknown query parameter; known: {sorted(KNOWN_ARGS)} and attr.<key>")
     return size_from_args(current_settings()), filters_from_args()
 
 
@@ -179,7 +183,7 @@ def invalid_args(exc: ValidationError):
 
 @reco.errorhandler(InvalidQuery)
 def invalid_arg(exc: InvalidQuery):
-    return error_response(400, "invalid request", fields=[FieldError(field="query", message=str(exc))])
+    return error_response(400, "invalid request", fields=[FieldError(field=exc.field, message=str(exc))])
 
 
 # ------------------------------------------------------------ the also-clicked table

@@ -65,9 +65,14 @@ def test_similar_refuses_a_size_that_is_not_a_number_naming_it(client, products)
     assert response.status_code == 400 and response.get_json()["fields"][0]["field"] == "size"
 
 
-def test_similar_refuses_an_unknown_parameter(client, products):
+def test_similar_refuses_an_unknown_parameter_naming_it(client, products):
     response = client.get(f"/products/{products[0]}/similar?colour=red")
-    assert response.status_code == 400 and "colour" in response.get_json()["fields"][0]["message"]
+    assert response.status_code == 400 and response.get_json()["fields"][0]["field"] == "colour"
+
+
+def test_similar_refuses_a_size_over_the_limit_naming_it(client, products, settings):
+    response = client.get(f"/products/{products[0]}/similar?size={settings.service.max_size + 1}")
+    assert response.status_code == 400 and response.get_json()["fields"][0]["field"] == "size"
 
 
 def test_similar_refuses_an_inverted_price_range(client, products):
