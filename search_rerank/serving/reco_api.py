@@ -4,10 +4,11 @@ block that a search with no or few relevant results carries.
 Similar items are the product's nearest neighbours in the dense index, found
 from the embedding indexing already stored for it (no encoding per request),
 under the same filters as a search. Also-clicked items come from a
-co-interest table mined from the UBI log (data.co_interest): built when the
-blueprint is registered and mined again once it is older than
-``reco.refresh_s``, on a thread that the request finding it stale starts,
-while every request keeps using the old one. A product with no history gets its similar items,
+co-interest table mined from the UBI log (data.co_interest) on a thread of
+its own: first when the blueprint is registered (until it is in, a product
+has no history), then again once the table is older than ``reco.refresh_s``,
+started by the request that finds it stale, while every request keeps using
+the old one. A product with no history gets its similar items,
 flagged ``source: similar``, so a caller always has something to show.
 
 A deployment without a FAISS dense leg (lexical only, or kNN in the cluster)
@@ -237,7 +238,7 @@ def _build_table(state: BlueprintSetupState) -> None:
         settings.reco.refresh_s,
         CoInterest if path is None else partial(mine_ubi, path, settings.reco.min_support, settings.reco.max_basket),
     )
-    cache.refresh()
+    cache.current()  # mined on its thread: a worker's start does not wait for the log, however large it has grown
     state.app.extensions["co_interest"] = cache
 
 

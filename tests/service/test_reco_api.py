@@ -1,4 +1,5 @@
 import json
+import os
 import threading
 import time
 
@@ -40,7 +41,11 @@ def _app_with_log(settings, pipeline, ubi_path, events, **reco):
     changed = {"service": service}
     if reco:
         changed["reco"] = settings.reco.model_copy(update=reco)
-    return create_app(settings.model_copy(update=changed), pipeline).test_client()
+    app = create_app(settings.model_copy(update=changed), pipeline)
+    deadline = time.monotonic() + 30  # the table is mined on a thread of its own
+    while app.extensions["co_interest"].mined_at == -float("inf") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return app.test_client()
 
 
 def test_similar_returns_neighbours_without_the_product_itself(client, products):
@@ -116,6 +121,28 @@ def test_also_ignores_a_session_that_clicked_more_products_than_a_shopper_would(
     client = _app_with_log(settings, pipeline, ubi_path, [_event("s1", a), _event("s1", b), *crawler], max_basket=5)
     body = client.get(f"/products/{a}/also").get_json()
     assert body["source"] == "also" and _ids(body) == [b]
+
+
+def test_the_service_starts_without_waiting_for_the_ubi_log_to_be_mined(settings, pipeline, ubi_path, products):
+    a, b = products[:2]
+    ubi_path.parent.mkdir(parents=True)
+    os.mkfifo(ubi_path.parent / "ubi.1.ndjson")  # mining reads it until a writer has written and closed it
+    service = settings.service.model_copy(update={"ubi_log_path": ubi_path})
+    apps = []
+    starting = threading.Thread(
+        target=lambda: apps.append(create_app(settings.model_copy(update={"service": service}), pipeline))
+    )
+    starting.start()
+    starting.join(30)
+    started = not starting.is_alive()
+    with open(ubi_path.parent / "ubi.1.ndjson", "w", encoding="utf-8") as fifo:  # the log's content arrives
+        fifo.write(json.dumps(_event("s1", a)) + "\n" + json.dumps(_event("s1", b)) + "\n")
+    starting.join(30)
+    assert started
+    client, deadline = apps[0].test_client(), time.monotonic() + 30
+    while client.get(f"/products/{a}/also").get_json()["source"] != "also" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _ids(client.get(f"/products/{a}/also").get_json()) == [b]
 
 
 def test_a_stale_table_is_mined_again_off_the_request_while_the_old_one_answers():
