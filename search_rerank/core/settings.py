@@ -500,6 +500,14 @@ class RecoSettings(_Section):
         default=300.0, gt=0, description="the also-clicked table is mined again from the UBI log after this long"
     )
     min_support: int = Field(default=1, ge=1, description="sessions two products must share to be also-clicked")
+    max_basket: int = Field(
+        default=100,
+        ge=2,
+        le=10_000,
+        description="a session that showed interest in more distinct products than this is left out of the "
+        "also-clicked table: it is a crawler or an id many shoppers share, not one shopper, and its pairs grow "
+        "with the square of its size (10,000 products: 50 million pairs, minutes and gigabytes per mining)",
+    )
     fallback_min_hits: int = Field(
         default=3, ge=0, description="a search with fewer candidates than this gets a fallback block (0: never)"
     )

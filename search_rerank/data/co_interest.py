@@ -7,6 +7,13 @@ companions. A session is the event's ``session_id`` (record or attributes),
 else its ``client_id``, else its ``query_id``, so that a front end that sends
 fewer ids still yields baskets, only smaller ones.
 
+A basket of more than ``max_basket`` products is left out: its pairs grow
+with the square of its size, and no shopper clicks thousands of products;
+a crawler does, and so does an id that a front end sends for every shopper
+(a constant client id), whose "basket" is the whole catalogue. POST
+/ubi/events takes such events from anyone, so without the limit a few
+thousand of them made each mining take minutes and gigabytes.
+
 The reader is lenient on purpose: the table is a convenience rebuilt every few
 minutes from logs that front ends write, so an unreadable line is skipped and
 counted, never fatal.
@@ -35,18 +42,26 @@ class CoInterest:
     companions: Mapping[str, tuple[tuple[str, int], ...]] = field(default_factory=dict)
     sessions: int = 0
     skipped_lines: int = 0
+    oversized: int = 0
+    """Baskets left out for holding more than ``max_basket`` products."""
 
     def also(self, product_id: str, k: int) -> list[tuple[str, int]]:
         return list(self.companions.get(product_id, ())[:k])
 
 
-def co_interest(baskets: Iterable[Iterable[str]], min_support: int = 1, keep: int = 50) -> CoInterest:
+def co_interest(
+    baskets: Iterable[Iterable[str]], min_support: int = 1, keep: int = 50, max_basket: int | None = None
+) -> CoInterest:
     """Count the pairs within each basket; keep each product's ``keep`` most frequent companions seen in at least
-    ``min_support`` baskets (ties by id, so the table is deterministic)."""
+    ``min_support`` baskets (ties by id, so the table is deterministic). A basket of more than ``max_basket``
+    products is left out and counted (None: none is)."""
     pairs: dict[str, Counter[str]] = defaultdict(Counter)
-    sessions = 0
+    sessions = oversized = 0
     for basket in baskets:
         items = sorted(set(basket))
+        if max_basket is not None and len(items) > max_basket:
+            oversized += 1
+            continue
         sessions += 1
         for i, a in enumerate(items):
             for b in items[i + 1 :]:
@@ -58,7 +73,7 @@ def co_interest(baskets: Iterable[Iterable[str]], min_support: int = 1, keep: in
         )
         for pid, counts in pairs.items()
     }
-    return CoInterest({pid: c for pid, c in companions.items() if c}, sessions)
+    return CoInterest({pid: c for pid, c in companions.items() if c}, sessions, oversized=oversized)
 
 
 def ubi_files(log_path: Path) -> list[Path]:
@@ -72,21 +87,20 @@ def ubi_baskets(paths: Iterable[Path], actions: frozenset[str] = INTEREST_ACTION
     skipped = 0
     for path in paths:
         try:
-            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+            with path.open(encoding="utf-8", errors="replace") as lines:  # line by line: a file is up to 100 MB
+                for line in lines:
+                    if not line.strip():
+                        continue
+                    try:
+                        record = json.loads(line)
+                    except json.JSONDecodeError:
+                        skipped += 1
+                        continue
+                    found = _interest(record, actions) if isinstance(record, dict) else None
+                    if found is not None:
+                        baskets[found[0]].add(found[1])
         except OSError as exc:  # rotated away between listing and reading
             log.warning("cannot read UBI file %s: %s", path, exc)
-            continue
-        for line in lines:
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                skipped += 1
-                continue
-            found = _interest(record, actions) if isinstance(record, dict) else None
-            if found is not None:
-                baskets[found[0]].add(found[1])
     return list(baskets.values()), skipped
 
 
@@ -108,10 +122,16 @@ def _interest(record: dict[str, Any], actions: frozenset[str]) -> tuple[str, str
     return session, product
 
 
-def mine_ubi(log_path: Path, min_support: int = 1) -> CoInterest:
+def mine_ubi(log_path: Path, min_support: int = 1, max_basket: int | None = None) -> CoInterest:
     """The co-interest table of everything the service's UBI log holds now."""
     baskets, skipped = ubi_baskets(ubi_files(log_path))
-    table = co_interest(baskets, min_support)
+    table = co_interest(baskets, min_support, max_basket=max_basket)
     if skipped:
         log.warning("co-interest: skipped %d unreadable UBI line(s) under %s", skipped, log_path.parent)
-    return CoInterest(table.companions, table.sessions, skipped)
+    if table.oversized:
+        log.warning(
+            "co-interest: left out %d session(s) with more than %s products (crawlers or shared ids)",
+            table.oversized,
+            max_basket,
+        )
+    return CoInterest(table.companions, table.sessions, skipped, table.oversized)

@@ -167,7 +167,7 @@ class SearchMeta(BaseModel):
 class InterleavingMeta(BaseModel):
     method: Literal["team_draft"] = "team_draft"
     a: str = Field(description="ranking A: the served settings")
-    b: str = Field(description="ranking B: the settings file named by service.interleave_with")
+    b: str = Field(description="ranking B: the name of the settings file service.interleave_with names")
     teams: list[Literal["A", "B"]] = Field(description="per hit, the ranking that placed it")
 
 

@@ -160,7 +160,9 @@ def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None
         app.extensions["interleave"] = interleave.InterleaveSetup.from_settings(settings)
     except ConfigError as exc:
         raise SystemExit(f"search-rerank: cannot start: service.interleave_with: {exc}") from exc
-    app.config["ADMIN_TOKEN"] = os.environ.get("SEARCH_RERANK_ADMIN_TOKEN") or None
+    # Whitespace is no part of a token (a secret mounted from a file ends in a newline, and a caller's header is
+    # read stripped); a blank one is none, so the admin routes stay off rather than wait for a token nobody can send.
+    app.config["ADMIN_TOKEN"] = os.environ.get("SEARCH_RERANK_ADMIN_TOKEN", "").strip() or None
     app.config["METRICS_MULTIPROC_DIR"] = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
     _exposure_control(app, settings, os.environ.get(EXPOSURE_FILE_ENV))
     if reload_file:

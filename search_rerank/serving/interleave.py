@@ -34,6 +34,7 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeGuard
 
 from werkzeug.exceptions import BadRequest
@@ -139,8 +140,13 @@ class InterleavedSearch:
         return [team_of[pid] for pid in product_ids]
 
     def section(self, product_ids: Sequence[str]) -> dict[str, Any]:
-        """What the response says: that the list is interleaved, from what, and each hit's team."""
-        return {"method": "team_draft", "a": "served settings", "b": self.source, "teams": self.teams(product_ids)}
+        """What the response says: that the list is interleaved, from what, and each hit's team.
+
+        B is named by its file's name: shoppers' browsers read this, and the path is the server's layout (the
+        UBI log, which the report reads, keeps the whole ``source``).
+        """
+        b = Path(self.source).name
+        return {"method": "team_draft", "a": "served settings", "b": b, "teams": self.teams(product_ids)}
 
 
 def run(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify
@@ -57,14 +58,15 @@ def check_ready(p: SearchPipeline, settings: Settings) -> tuple[dict[str, Any], 
         return {"status": "not ready", "reason": reason}, 503
     if not counts["products"] or any(n != counts["products"] for n in counts.values()):
         return {"status": "not ready", "reason": "indexes are empty or disagree", "counts": counts}, 503
+    # Anyone who can reach the service reads this: the models by name, the index by when it was built, never a
+    # path on the server (a model may be configured as a directory; POST /admin/reload says where the index is).
     return {
         "status": "ready",
         "counts": counts,
         "legs": sorted(p.legs),
-        "index": str(settings.index_dir),
         "built": built,
-        "reranker": settings.rerank.model if p.reranker is not None else None,
-        "ranker": settings.ltr.model if p.ranker is not None else None,
+        "reranker": Path(settings.rerank.model).name if p.reranker is not None and settings.rerank.model else None,
+        "ranker": Path(settings.ltr.model).name if p.ranker is not None and settings.ltr.model else None,
     }, 200
 
 

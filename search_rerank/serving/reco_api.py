@@ -4,10 +4,11 @@ block that a search with no or few relevant results carries.
 Similar items are the product's nearest neighbours in the dense index, found
 from the embedding indexing already stored for it (no encoding per request),
 under the same filters as a search. Also-clicked items come from a
-co-interest table mined from the UBI log (data.co_interest): built when the
-blueprint is registered and mined again once it is older than
-``reco.refresh_s``, by the one request that finds it stale while the others
-keep using the old one. A product with no history gets its similar items,
+co-interest table mined from the UBI log (data.co_interest) on a thread of
+its own: first when the blueprint is registered (until it is in, a product
+has no history), then again once the table is older than ``reco.refresh_s``,
+started by the request that finds it stale, while every request keeps using
+the old one. A product with no history gets its similar items,
 flagged ``source: similar``, so a caller always has something to show.
 
 A deployment without a FAISS dense leg (lexical only, or kNN in the cluster)
@@ -17,8 +18,11 @@ flagged in ``degraded``, never an error.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections.abc import Callable
+from functools import partial
 from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -35,6 +39,7 @@ from ..data.co_interest import CoInterest, mine_ubi
 from .api_models import FallbackBlock, FieldError, HitOut
 from .context import current_pipeline, current_settings, error_response
 
+log = logging.getLogger(__name__)
 reco = Blueprint("reco", __name__)
 
 Source = Literal["similar", "also"]
@@ -101,7 +106,11 @@ def filters_from_args() -> Filters | None:
 
 
 class InvalidQuery(Exception):
-    """A query parameter the route does not take, or a size over the deployment's limit."""
+    """A query parameter the route does not take, or a size over the deployment's limit; ``field`` names it."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(message)
 
 
 class _Size(BaseModel):
@@ -111,7 +120,7 @@ class _Size(BaseModel):
 def size_from_args(settings: Settings) -> int:
     size = _Size.model_validate({"size": request.args.get("size", settings.reco.size)}).size
     if size > settings.service.max_size:
-        raise InvalidQuery(f"size must be <= {settings.service.max_size}")
+        raise InvalidQuery("size", f"must be <= {settings.service.max_size}")
     return size
 
 
@@ -121,7 +130,7 @@ KNOWN_ARGS = frozenset({"size", "category", "brand", "price_min", "price_max"})
 def _checked_args() -> tuple[int, Filters | None]:
     unknown = [k for k in request.args if k not in KNOWN_ARGS and not k.startswith(ATTRIBUTE_PREFIX)]
     if unknown:
-        raise InvalidQuery(f"unknown query parameter {unknown[0]!r}")
+        raise InvalidQuery(unknown[0], f"unknown query parameter; known: {sorted(KNOWN_ARGS)} and attr.<key>")
     return size_from_args(current_settings()), filters_from_args()
 
 
@@ -175,35 +184,46 @@ def invalid_args(exc: ValidationError):
 
 @reco.errorhandler(InvalidQuery)
 def invalid_arg(exc: InvalidQuery):
-    return error_response(400, "invalid request", fields=[FieldError(field="query", message=str(exc))])
+    return error_response(400, "invalid request", fields=[FieldError(field=exc.field, message=str(exc))])
 
 
 # ------------------------------------------------------------ the also-clicked table
 
 
 class CoInterestCache:
-    """The worker's co-interest table and when it was mined; one request at a time mines a stale one again."""
+    """The worker's co-interest table and when it was mined; a stale one is mined again on a thread of its own.
 
-    def __init__(self, settings: Settings):
-        self.settings = settings
+    ``mine`` reads the whole UBI log (every worker's files, up to ``ubi_log_backups`` rotations each), which
+    takes seconds to minutes as the log grows: the request that finds the table stale starts it and answers
+    from the table it has, as every request does until the new one is in.
+    """
+
+    def __init__(self, refresh_s: float, mine: Callable[[], CoInterest]):
+        self.refresh_s = refresh_s
+        self._mine = mine
         self.table = CoInterest()
         self.mined_at = -float("inf")
         self._mining = threading.Lock()
 
     def current(self) -> CoInterest:
-        stale = time.monotonic() - self.mined_at > self.settings.reco.refresh_s
+        stale = time.monotonic() - self.mined_at > self.refresh_s
         if stale and self._mining.acquire(blocking=False):
-            try:
-                self.mine()
-            finally:
-                self._mining.release()
+            threading.Thread(target=self._refresh_then_release, name="co-interest", daemon=True).start()
         return self.table
 
-    def mine(self) -> None:
-        path = self.settings.service.ubi_log_path
-        if path is not None:
-            self.table = mine_ubi(path, self.settings.reco.min_support)
+    def refresh(self) -> None:
+        """Mine the table now; a failure keeps the old one (logged) until the next refresh."""
+        try:
+            self.table = self._mine()
+        except Exception:  # the table is a convenience: /also falls back to similar items without it
+            log.exception("co-interest: mining the UBI log failed; the previous table stays")
         self.mined_at = time.monotonic()
+
+    def _refresh_then_release(self) -> None:
+        try:
+            self.refresh()
+        finally:
+            self._mining.release()
 
 
 def co_interest_table(app: Flask) -> CoInterest:
@@ -212,8 +232,13 @@ def co_interest_table(app: Flask) -> CoInterest:
 
 @reco.record_once
 def _build_table(state: BlueprintSetupState) -> None:
-    cache = CoInterestCache(state.app.config["SETTINGS"])
-    cache.mine()
+    settings: Settings = state.app.config["SETTINGS"]
+    path = settings.service.ubi_log_path
+    cache = CoInterestCache(
+        settings.reco.refresh_s,
+        CoInterest if path is None else partial(mine_ubi, path, settings.reco.min_support, settings.reco.max_basket),
+    )
+    cache.current()  # mined on its thread: a worker's start does not wait for the log, however large it has grown
     state.app.extensions["co_interest"] = cache
 
 

@@ -13,8 +13,10 @@ manifest's file stamp (an in-place update rewrites it). Entries expire after
 past ``service.cache_size`` (0: no cache).
 
 Not cached: an answer with a degraded stage (a leg that timed out now may
-answer on the next try) and interleaved searches (their ranking depends on
-the shopper). A hit answers the stored ranking, stage lists and explanations
+answer on the next try), interleaved searches (their ranking depends on
+the shopper) and searches that retrieve more candidates per leg than the
+served settings (their entries would outgrow what ``cache_size`` was chosen
+for; see :func:`outgrows`). A hit answers the stored ranking, stage lists and explanations
 included, which are what the same computation would give; its timings say
 only ``cache``, the time the lookup took, so no stage time is counted twice.
 """
@@ -122,12 +124,27 @@ class ResultCache:
         )
         cached = self.get(key)
         if cached is not None:
-            ranking = replace(cached.ranking, timings_ms={"cache": (time.perf_counter() - started) * 1000})
-            return replace(cached, query=query, ranking=ranking)
+            return detached(cached, query, timings_ms={"cache": (time.perf_counter() - started) * 1000})
         result = pipeline.run(query, filters, size=size, offset=offset, settings=settings)
         if not result.degraded:
-            self.put(key, result)
+            self.put(key, detached(result))
         return result
+
+
+def detached(
+    result: SearchResult, query: str | None = None, timings_ms: dict[str, float] | None = None
+) -> SearchResult:
+    """``result`` with lists and dicts of its own: what a route adds to its answer (``degraded.ubi`` when the
+    search's UBI record was not written, ...) must not reach the stored entry, which answers other requests."""
+    ranking = replace(
+        result.ranking,
+        candidates=list(result.ranking.candidates),
+        stages=dict(result.ranking.stages),
+        degraded=dict(result.ranking.degraded),
+        skipped=dict(result.ranking.skipped),
+        timings_ms=dict(result.ranking.timings_ms) if timings_ms is None else timings_ms,
+    )
+    return replace(result, query=result.query if query is None else query, hits=list(result.hits), ranking=ranking)
 
 
 def normalise(query: str) -> str:
@@ -161,11 +178,25 @@ def search(
     offset: int,
     settings: Settings,
 ) -> SearchResult:
-    """The search through the worker's cache, or straight through the pipeline when the cache is off."""
+    """The search through the worker's cache, or straight through the pipeline when the cache is off or the search
+    retrieves more candidates than the served settings do (see :func:`outgrows`)."""
     cache = for_app(app)
-    if cache is None:
+    if cache is None or outgrows(settings, app.config["SETTINGS"]):
         return pipeline.run(query, filters, size=size, offset=offset, settings=settings)
     return cache.search(pipeline, query, filters, size, offset, settings)
+
+
+def outgrows(settings: Settings, served: Settings) -> bool:
+    """Whether a search at ``settings`` retrieves more candidates per leg than one at the ``served`` settings.
+
+    An entry holds every stage's list of candidates (about 500 bytes each), so its size follows the candidates
+    per leg: 100 (the default) make entries of about 0.3 MB, and 10,000, which any caller may ask for in
+    ``overrides`` (or an Elasticsearch retriever's ``rank_window_size``), about 100 times that. ``cache_size``
+    such entries would be tens of gigabytes a worker, so those searches are not cached.
+    """
+    return (
+        settings.lexical.candidates > served.lexical.candidates or settings.dense.candidates > served.dense.candidates
+    )
 
 
 def for_app(app: Flask) -> ResultCache | None:

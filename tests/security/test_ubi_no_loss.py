@@ -163,6 +163,20 @@ def test_a_search_whose_record_cannot_be_written_is_answered_and_flagged(
     assert degraded(response.get_json()) == {"ubi": UBI_WRITE_FAILED}
 
 
+@pytest.mark.parametrize(
+    "path, body, degraded",
+    [
+        ("/search", {"query": "sofa"}, lambda b: b["degraded"]),
+        ("/_search", {"query": {"match": {"title": "sofa"}}}, lambda b: b["search_rerank"]["degraded"]),
+    ],
+)
+def test_the_same_search_once_the_log_is_writable_again_is_not_flagged(no_loss_client, full_disk, path, body, degraded):
+    assert degraded(no_loss_client.post(path, json=body).get_json()) == {"ubi": UBI_WRITE_FAILED}
+    full_disk.unlink()  # the disk has room again
+    repeated = no_loss_client.post(path, json=body).get_json()
+    assert degraded(repeated) == {}
+
+
 def test_the_ubi_log_raises_when_the_disk_is_full(full_disk):
     log = UbiLog(full_disk.parent / "ubi.ndjson", max_bytes=1 << 20, backups=1)
     try:

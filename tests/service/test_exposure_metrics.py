@@ -1,3 +1,5 @@
+import tracemalloc
+
 from prometheus_client import REGISTRY
 
 from search_rerank.core.longtail import TIERS
@@ -19,6 +21,22 @@ def test_shown_window_counts_distinct_products_and_forgets_old_pages():
     assert window.add(["a", "b"], now=0.0) == 2
     assert window.add(["b", "c"], now=30.0) == 3
     assert window.add(["c"], now=61.0) == 2  # the page at t=0 left the window: a is gone, b stays
+
+
+def test_shown_window_memory_follows_the_products_shown_not_the_searches():
+    window = ShownWindow(3600.0)
+    page = [f"p{i}" for i in range(100)]
+    tracemalloc.start()
+    try:
+        window.add(page, now=0.0)
+        before, _ = tracemalloc.get_traced_memory()
+        for second in range(1, 20_001):  # twenty thousand searches within the hour, the same hundred products
+            window.add(page, now=float(second) / 10)
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert window.add(page, now=2001.0) == 100
+    assert after - before < 1_000_000  # a page kept per search held about 900 bytes each: 18 MB here
 
 
 def test_tail_share_of_the_top_ten_is_observed_per_first_page():

@@ -58,9 +58,13 @@ def search(client, headers=None, **body):
 def test_the_header_switches_interleaving_on_with_a_team_per_hit(ab_client):
     body = search(ab_client, {HEADER: "on"})
     section = body["interleaving"]
-    assert section["method"] == "team_draft" and section["b"].endswith("best.toml")
+    assert section["method"] == "team_draft"
     assert len(section["teams"]) == len(body["hits"]) == 10
     assert set(section["teams"]) == {"A", "B"}
+
+
+def test_the_answer_names_ranking_b_by_its_file_name_without_the_path_on_the_server(ab_client, b_file):
+    assert search(ab_client, {HEADER: "on"})["interleaving"]["b"] == b_file.name == "best.toml"
 
 
 def test_without_the_header_and_no_share_the_served_ranking_answers(ab_client, client):

@@ -8,6 +8,8 @@ import pytest
 from prometheus_client import REGISTRY
 
 from search_rerank.core.reasons import ERROR
+from search_rerank.indexing.indexes import open_pipeline
+from search_rerank.serving import create_app
 from search_rerank.serving.logs import JsonFormatter
 
 
@@ -51,6 +53,17 @@ def test_ready_when_every_index_holds_the_catalog(client):
     body = client.get("/ready").get_json()
     assert body["status"] == "ready"
     assert body["counts"] == {"products": 300, "lexical": 300, "dense": 300}
+
+
+def test_ready_names_the_models_without_a_path_on_the_server(settings, tiny_cross_encoder_dir):
+    model = {"model": str(tiny_cross_encoder_dir), "device": "cpu", "require_card": False}
+    reranked = settings.model_copy(update={"rerank": settings.rerank.model_copy(update=model)})
+    pipeline = open_pipeline(reranked)
+    response = create_app(reranked, pipeline).test_client().get("/ready")
+    pipeline.close()
+    body = response.get_json()
+    assert body["status"] == "ready" and body["reranker"] == tiny_cross_encoder_dir.name
+    assert str(settings.index_dir) not in response.text and str(tiny_cross_encoder_dir) not in response.text
 
 
 def test_not_ready_when_an_index_cannot_be_read(client, pipeline, caplog):

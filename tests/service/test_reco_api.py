@@ -1,10 +1,14 @@
 import json
+import os
+import threading
+import time
 
 import pytest
 
 from search_rerank.core.filters import Filters
-from search_rerank.data.co_interest import co_interest, ubi_baskets
+from search_rerank.data.co_interest import CoInterest, co_interest, ubi_baskets
 from search_rerank.serving import create_app
+from search_rerank.serving.reco_api import CoInterestCache
 
 
 def _ids(body):
@@ -37,7 +41,11 @@ def _app_with_log(settings, pipeline, ubi_path, events, **reco):
     changed = {"service": service}
     if reco:
         changed["reco"] = settings.reco.model_copy(update=reco)
-    return create_app(settings.model_copy(update=changed), pipeline).test_client()
+    app = create_app(settings.model_copy(update=changed), pipeline)
+    deadline = time.monotonic() + 30  # the table is mined on a thread of its own
+    while app.extensions["co_interest"].mined_at == -float("inf") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return app.test_client()
 
 
 def test_similar_returns_neighbours_without_the_product_itself(client, products):
@@ -62,9 +70,14 @@ def test_similar_refuses_a_size_that_is_not_a_number_naming_it(client, products)
     assert response.status_code == 400 and response.get_json()["fields"][0]["field"] == "size"
 
 
-def test_similar_refuses_an_unknown_parameter(client, products):
+def test_similar_refuses_an_unknown_parameter_naming_it(client, products):
     response = client.get(f"/products/{products[0]}/similar?colour=red")
-    assert response.status_code == 400 and "colour" in response.get_json()["fields"][0]["message"]
+    assert response.status_code == 400 and response.get_json()["fields"][0]["field"] == "colour"
+
+
+def test_similar_refuses_a_size_over_the_limit_naming_it(client, products, settings):
+    response = client.get(f"/products/{products[0]}/similar?size={settings.service.max_size + 1}")
+    assert response.status_code == 400 and response.get_json()["fields"][0]["field"] == "size"
 
 
 def test_similar_refuses_an_inverted_price_range(client, products):
@@ -95,6 +108,71 @@ def test_also_ignores_impressions(settings, pipeline, ubi_path, products):
 def test_co_interest_needs_the_minimum_support():
     table = co_interest([{"a", "b"}, {"a", "b"}, {"a", "c"}], min_support=2)
     assert table.also("a", 10) == [("b", 2)]
+
+
+def test_co_interest_leaves_out_a_basket_over_the_limit_and_counts_it():
+    table = co_interest([{"a", "b"}, {"a", "c", "d"}], max_basket=2)
+    assert table.also("a", 10) == [("b", 1)] and table.oversized == 1
+
+
+def test_also_ignores_a_session_that_clicked_more_products_than_a_shopper_would(settings, pipeline, ubi_path, products):
+    a, b = products[:2]
+    crawler = [_event("shared-id", pid) for pid in (a, *products[2:12])]
+    client = _app_with_log(settings, pipeline, ubi_path, [_event("s1", a), _event("s1", b), *crawler], max_basket=5)
+    body = client.get(f"/products/{a}/also").get_json()
+    assert body["source"] == "also" and _ids(body) == [b]
+
+
+def test_the_service_starts_without_waiting_for_the_ubi_log_to_be_mined(settings, pipeline, ubi_path, products):
+    a, b = products[:2]
+    ubi_path.parent.mkdir(parents=True)
+    os.mkfifo(ubi_path.parent / "ubi.1.ndjson")  # mining reads it until a writer has written and closed it
+    service = settings.service.model_copy(update={"ubi_log_path": ubi_path})
+    apps = []
+    starting = threading.Thread(
+        target=lambda: apps.append(create_app(settings.model_copy(update={"service": service}), pipeline))
+    )
+    starting.start()
+    starting.join(30)
+    started = not starting.is_alive()
+    with open(ubi_path.parent / "ubi.1.ndjson", "w", encoding="utf-8") as fifo:  # the log's content arrives
+        fifo.write(json.dumps(_event("s1", a)) + "\n" + json.dumps(_event("s1", b)) + "\n")
+    starting.join(30)
+    assert started
+    client, deadline = apps[0].test_client(), time.monotonic() + 30
+    while client.get(f"/products/{a}/also").get_json()["source"] != "also" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _ids(client.get(f"/products/{a}/also").get_json()) == [b]
+
+
+def test_a_stale_table_is_mined_again_off_the_request_while_the_old_one_answers():
+    mined, release = [], threading.Event()
+
+    def mine():  # the second mining (the stale table's) lasts until the test releases it
+        mined.append(len(mined) + 1)
+        if len(mined) == 2:
+            release.wait(60)
+        return CoInterest({"a": (("b", len(mined)),)})
+
+    cache = CoInterestCache(refresh_s=0.001, mine=mine)
+    cache.refresh()
+    time.sleep(0.01)  # the table is now older than refresh_s
+    started = time.monotonic()
+    assert cache.current().also("a", 1) == [("b", 1)]  # answered from the old table, not after the mining
+    assert time.monotonic() - started < 30
+    release.set()
+    deadline = time.monotonic() + 30
+    while cache.current().also("a", 1) == [("b", 1)] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert cache.current().also("a", 1)[0][1] >= 2
+
+
+def test_a_failed_mining_keeps_the_previous_table(caplog):
+    tables = iter([CoInterest({"a": (("b", 1),)})])
+    cache = CoInterestCache(refresh_s=300, mine=lambda: next(tables))
+    cache.refresh()
+    cache.refresh()  # the iterator is spent: StopIteration, as a broken log would raise
+    assert cache.current().also("a", 1) == [("b", 1)] and "mining the UBI log failed" in caplog.text
 
 
 def test_ubi_baskets_skip_unreadable_lines_and_count_them(tmp_path):

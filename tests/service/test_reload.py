@@ -72,6 +72,17 @@ def test_reload_is_disabled_when_no_token_is_configured(client, monkeypatch):
     assert response.get_json()["error"] == "reload disabled"
 
 
+def test_a_token_configured_with_a_trailing_newline_is_accepted_as_sent(own_settings, monkeypatch):
+    monkeypatch.setenv("SEARCH_RERANK_ADMIN_TOKEN", TOKEN + "\n")  # a secret mounted from a file ends in one
+    assert create_app(own_settings).test_client().post("/admin/reload", headers=AUTH).status_code == 200
+
+
+def test_reload_is_disabled_when_the_token_configured_is_blank(own_settings, monkeypatch):
+    monkeypatch.setenv("SEARCH_RERANK_ADMIN_TOKEN", "  ")
+    response = create_app(own_settings).test_client().post("/admin/reload", headers={"Authorization": "Bearer   "})
+    assert response.status_code == 403
+
+
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN + "x"}])
 def test_reload_without_the_right_token_is_refused(admin_client, headers):
     response = admin_client.post("/admin/reload", headers=headers)

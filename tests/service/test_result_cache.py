@@ -68,6 +68,18 @@ def test_another_page_filter_or_override_is_a_miss(client, change):
     assert not from_cache(search(client, **change))
 
 
+def test_a_search_asking_for_more_candidates_than_served_is_not_cached(client, settings):
+    more = {"overrides": {"dense": {"candidates": settings.dense.candidates + 1}}}
+    search(client, **more)
+    assert not from_cache(search(client, **more))
+
+
+def test_a_search_asking_for_fewer_candidates_than_served_is_cached(client, settings):
+    fewer = {"overrides": {"dense": {"candidates": settings.dense.candidates - 1}}}
+    search(client, **fewer)
+    assert from_cache(search(client, **fewer))
+
+
 def test_hits_and_misses_are_counted_in_the_metrics(client):
     hits, misses = lookups("hit"), lookups("miss")
     search(client, "walnut desk")
