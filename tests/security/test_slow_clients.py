@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from attack import SlowClients, call, p99  # noqa: E402
 
 from search_rerank.serving.asgi_bridge import BODY_TIMEOUT_S  # noqa: E402
+from search_rerank.serving.protocol_errors import HEADER_TIMEOUT_S  # noqa: E402
 
 SLOW_CLIENTS = 50
 SAMPLES = 20
@@ -96,3 +97,35 @@ def test_a_body_declared_over_the_limit_is_answered_413_without_waiting_for_it(s
         answer = sock.recv(4096)
     assert answer.startswith(b"HTTP/1.1 413"), answer
     assert time.monotonic() - started < NORMAL_S
+
+
+def answer_to_a_drip(port: int, first: bytes, drip: bytes, bound_s: float) -> tuple[bytes, float]:
+    """Send ``first``, then ``drip`` a byte a second, until the server answers (or ``bound_s`` passes); the answer
+    and the seconds it took."""
+    with socket.create_connection(("127.0.0.1", port), timeout=bound_s) as sock:
+        started = time.monotonic()
+        sock.sendall(first)
+        sock.settimeout(1.0)
+        while time.monotonic() - started < bound_s:
+            try:
+                answer = sock.recv(4096)
+                return answer, time.monotonic() - started
+            except TimeoutError:
+                if drip:
+                    sock.sendall(drip[:1])
+                    drip = drip[1:]
+    return b"", time.monotonic() - started
+
+
+def test_a_connection_that_sends_nothing_is_answered_408_within_the_header_deadline(server):
+    answer, took = answer_to_a_drip(server["port"], b"", b"", HEADER_TIMEOUT_S + 30)
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+    assert json.loads(answer.partition(b"\r\n\r\n")[2])["error"] == "Request Timeout"
+    assert took < HEADER_TIMEOUT_S + 5
+
+
+def test_headers_sent_a_byte_a_second_are_answered_408_within_the_header_deadline(server):
+    first = b"GET /health HTTP/1.1\r\nHost: t\r\nX-Slow: "
+    answer, took = answer_to_a_drip(server["port"], first, b"a" * 8000, HEADER_TIMEOUT_S + 30)
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+    assert took < HEADER_TIMEOUT_S + 5

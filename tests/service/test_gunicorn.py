@@ -3,6 +3,7 @@
 import json
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -176,3 +177,41 @@ def test_events_one_worker_takes_personalise_the_searches_every_worker_answers(s
         ).json()
         assert "personal" not in body["skipped"]
         assert [hit["id"] for hit in body["hits"]].index(target) < 9
+
+
+@pytest.fixture(scope="module")
+def busy_server(index_settings, minilm_sized_cross_encoder_dir, tmp_path_factory):
+    """One worker with one thread and a reranker that takes about a second a search (no deadline cuts it short):
+    a few searches at once are a queue."""
+    root = tmp_path_factory.mktemp("gunicorn-busy")
+    env = {
+        "SEARCH_RERANK_INDEX_DIR": str(index_settings.index_dir),
+        "SEARCH_RERANK_DENSE__MODEL": index_settings.dense.model,
+        "SEARCH_RERANK_DENSE__DEVICE": "cpu",
+        "SEARCH_RERANK_RERANK__MODEL": str(minilm_sized_cross_encoder_dir),
+        "SEARCH_RERANK_RERANK__REQUIRE_CARD": "false",
+        "SEARCH_RERANK_RERANK__TIMEOUT_S": "120",
+        "SEARCH_RERANK_SERVICE__CACHE_SIZE": "0",
+        "SEARCH_RERANK_SERVICE__WORKERS": "1",
+        "SEARCH_RERANK_SERVICE__THREADS": "1",
+    }
+    with gunicorn_served(env, root) as server:
+        yield server
+
+
+@pytest.mark.parametrize("probe", ["/health", "/ready", "/metrics"])
+def test_probes_answer_while_searches_queue_for_the_app_threads(busy_server, probe):
+    """A liveness probe behind a queue of searches (Kubernetes waits 1 s by default) would fail, and a busy,
+    healthy worker would be restarted: the probe must not wait for the searches sent before it."""
+    searches = 4
+    with ThreadPoolExecutor(searches) as clients:
+        pending = [
+            clients.submit(requests.post, f"{busy_server['url']}/search", json={"query": f"oak table {i}"}, timeout=300)
+            for i in range(searches)
+        ]
+        time.sleep(0.5)  # every search has reached the worker before the probe
+        answer = requests.get(f"{busy_server['url']}{probe}", timeout=300)
+        still_searching = sum(not search.done() for search in pending)
+        assert all(search.result().status_code == 200 for search in pending)
+    assert answer.status_code == 200
+    assert still_searching >= searches - 1
