@@ -62,6 +62,8 @@ _VESPA_TO_ESCI = MappingProxyType(
 )
 _HTML_TAG = re.compile(r"<[^>]*>")
 _EXTRA_CELLS = "\0extra"
+# What a CSV header may be separated by; the one it holds most of wins (ties: the first).
+CSV_DELIMITERS = (",", "\t", ";")
 
 
 @dataclass
@@ -526,18 +528,36 @@ def parse_json_object(text: str) -> dict[str, Any]:
 def numbered_csv_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Rows keyed by the header, numbered by the line they end on.
 
-    Tab-separated if the header has more tabs than commas, so .csv exports from
-    spreadsheets and WANDS' tab-separated .csv files both read.
+    The delimiter is whichever of comma, tab and semicolon the header holds
+    most of, so spreadsheet exports (semicolons where the comma is the decimal
+    mark) and WANDS' tab-separated .csv files all read. Quotes are read
+    strictly: a quote that never closes would otherwise swallow every later
+    row into one cell without a word.
     """
     lines = (text for _, text in text_lines(path))
     header = next(lines, "")
-    delimiter = "\t" if header.count("\t") > header.count(",") else ","
-    reader = csv.DictReader(itertools.chain([header], lines), delimiter=delimiter, restkey=_EXTRA_CELLS)
+    delimiter = max(CSV_DELIMITERS, key=header.count)
+    cells = csv.reader(itertools.chain([header], lines), delimiter=delimiter, strict=True)
+    start = 1  # the line the row being read starts on
     try:
-        for row in reader:
-            yield reader.line_num, row
+        names = next(cells, [])
+        start = cells.line_num + 1
+        for values in cells:
+            if values:  # a blank line
+                yield cells.line_num, _by_name(names, values)
+            start = cells.line_num + 1
     except csv.Error as exc:
-        raise DataError(path, reader.line_num, f"unreadable CSV: {exc}") from exc
+        if cells.line_num > start and "unexpected end of data" in str(exc):
+            raise DataError(path, start, "unreadable CSV: a quoted cell on this line never closes") from exc
+        raise DataError(path, cells.line_num, f"unreadable CSV: {exc}") from exc
+
+
+def _by_name(names: list[str], values: list[str]) -> dict[str, Any]:
+    """Cells keyed by the header, as csv.DictReader keys them: extra cells under one key, missing ones None."""
+    row: dict[str, Any] = dict(itertools.zip_longest(names, values[: len(names)]))
+    if len(values) > len(names):
+        row[_EXTRA_CELLS] = values[len(names) :]
+    return row
 
 
 def _full_row(row: dict[str, Any]) -> dict[str, str]:

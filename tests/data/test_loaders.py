@@ -245,6 +245,26 @@ def test_csv_catalog_line_number_is_where_a_multiline_row_ends(tmp_path):
     assert raised(iter_csv_catalog, path).line == 4
 
 
+def test_csv_catalog_reads_a_semicolon_separated_export(tmp_path):
+    """Excel in most of Europe writes CSV with semicolons, since the comma is the decimal mark there."""
+    path = write(tmp_path / "c.csv", "id;title;brand\np1;Desk, oak;Acme\n")
+    [product] = iter_csv_catalog(path)
+    assert (product.title, product.brand) == ("Desk, oak", "Acme")
+
+
+def test_csv_catalog_quote_never_closed_names_the_line_it_opens_on(tmp_path):
+    """Read leniently, the cell would run to the end of the file and swallow every later product."""
+    path = write(tmp_path / "c.csv", 'id,title,description\np1,Desk,"oak\np2,Lamp,brass\np3,Rug,wool\n')
+    error = raised(iter_csv_catalog, path)
+    assert error.line == 2 and "never closes" in error.reason
+
+
+def test_csv_catalog_text_after_a_closing_quote_names_the_line(tmp_path):
+    path = write(tmp_path / "c.csv", 'id,title\np1,Desk\np2,"24" monitor"\np3,Rug\n')
+    error = raised(iter_csv_catalog, path)
+    assert error.line == 3 and "unreadable CSV" in error.reason
+
+
 def test_csv_catalog_reads_crlf_lines_and_a_quoted_cell_spanning_them(tmp_path):
     path = tmp_path / "c.csv"
     path.write_bytes(b'\xef\xbb\xbfid,title,description\r\np1,Desk,"two\r\nlines"\r\np2,Lamp,\r\n')
