@@ -311,6 +311,13 @@ def test_a_truncated_gzip_catalog_names_the_file(tmp_path):
     assert error.path == str(path) and "gzip" in error.reason
 
 
+@pytest.mark.parametrize("price", ['"Infinity"', "1e400"])
+def test_jsonl_catalog_price_that_is_not_finite_names_the_value(tmp_path, price):
+    path = write(tmp_path / "c.jsonl", f'{{"id": "p1", "title": "Desk", "price": {price}}}\n')
+    error = raised(iter_jsonl_catalog, path)
+    assert error.line == 1 and "price" in error.reason and "finite" in error.reason
+
+
 # --- BEIR -----------------------------------------------------------------------------
 
 
