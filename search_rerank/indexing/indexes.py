@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -331,6 +332,12 @@ def build_index(
                     lexical_index=report.lexical_index,
                 ),
             )
+        except (OSError, sqlite3.Error) as exc:  # a full disk, a directory that cannot be written
+            _discard(versions, name, reindexer, report.lexical_index)
+            raise ConfigError(
+                f"could not write the new version {root}: {exc}; nothing was swapped, {versions.root} serves what it "
+                "served (free disk space or make the directory writable, then run it again)"
+            ) from exc
         except BaseException:
             _discard(versions, name, reindexer, report.lexical_index)
             raise
@@ -370,18 +377,24 @@ def update_index(
         )
         if writers.dense is not None and writers.encoder is not None and (root / DENSE_DIR).exists():
             _check_encoder(manifest, writers.encoder, root)
-        writers.delete(list(delete_ids), report)
-        writers.write(products, report, batch_size, progress)
-        writers.save(report)
-        write_atomically(
-            root / MANIFEST,
-            _manifest(
-                settings,
-                writers.encoder,
-                writers.store.count(),
-                **{**{k: manifest.get(k) for k in ("version", "built", "lexical_index")}, "updated": _now()},
-            ),
-        )
+        try:
+            writers.delete(list(delete_ids), report)
+            writers.write(products, report, batch_size, progress)
+            writers.save(report)
+            write_atomically(
+                root / MANIFEST,
+                _manifest(
+                    settings,
+                    writers.encoder,
+                    writers.store.count(),
+                    **{**{k: manifest.get(k) for k in ("version", "built", "lexical_index")}, "updated": _now()},
+                ),
+            )
+        except (OSError, sqlite3.Error) as exc:  # a full disk, a directory that cannot be written
+            raise ConfigError(
+                f"could not write into the served version {root}: {exc}; it may be part-updated (free disk space "
+                "or make the directory writable, then run the same update again, which finishes it)"
+            ) from exc
         report.version, report.lexical_index = manifest.get("version"), manifest.get("lexical_index")
     report.seconds["total"] = time.perf_counter() - started
     return report

@@ -47,6 +47,16 @@ def test_index_of_a_windows_1252_export_names_file_and_line(tmp_path):
     assert f"{catalog}:3: not UTF-8" in refused(result)
 
 
+def test_an_index_dir_that_cannot_be_created_is_a_message_naming_it(tmp_path):
+    """As an unwritable directory would be (the tests may run as root, whom permissions do not stop)."""
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+    catalog = tmp_path / "catalog.jsonl"
+    catalog.write_text('{"id": "p1", "title": "oak desk"}\n', encoding="utf-8")
+    index_dir = tmp_path / "a-file" / "index"
+    result = run("--index-dir", str(index_dir), "index", "--no-dense", "--catalog", str(catalog))
+    assert "a-file" in refused(result)
+
+
 def test_a_delete_file_saved_with_a_byte_order_mark_deletes_its_first_id(tmp_path):
     index_dir = indexed(tmp_path)
     deletions = tmp_path / "gone.txt"
