@@ -83,3 +83,31 @@ def test_a_delete_file_takes_each_line_as_one_id_spaces_and_all(tmp_path):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert served_ids(index_dir) == {"p1", "p3"}
+
+
+def test_a_settings_file_saved_with_a_byte_order_mark_is_read(tmp_path):
+    settings = tmp_path / "settings.toml"
+    settings.write_bytes(b'\xef\xbb\xbfmodels_dir = "registry"\r\n[fusion]\r\nmethod = "linear"\r\n')
+    result = run("--settings", str(settings), "models", "list")
+    assert result.exit_code == 0, result.output
+    assert "registry" in result.output
+
+
+def test_a_settings_file_not_in_utf8_names_file_and_line(tmp_path):
+    settings = tmp_path / "settings.toml"
+    settings.write_bytes('[fusion]\nmethod = "linear"\n[service]\nhost = "caf\u00e9"\n'.encode("latin-1"))
+    result = run("--settings", str(settings), "models", "list")
+    assert f"{settings}:4: not UTF-8" in refused(result)
+
+
+def test_a_settings_variable_with_one_underscore_for_two_is_named_with_the_right_spelling(tmp_path):
+    """SEARCH_RERANK_LEXICAL_URL would be ignored: the service would search its embedded index, not the cluster."""
+    result = run("models", "list", env={"SEARCH_RERANK_LEXICAL_URL": "http://search.internal:9200"})
+    output = refused(result)
+    assert "SEARCH_RERANK_LEXICAL_URL" in output and "SEARCH_RERANK_LEXICAL__URL" in output
+
+
+def test_the_variables_that_are_not_settings_are_not_refused(tmp_path):
+    env = {"SEARCH_RERANK_ADMIN_TOKEN": "secret", "SEARCH_RERANK_LOG_LEVEL": "warning"}
+    result = run("--index-dir", str(tmp_path), "models", "list", env=env)
+    assert result.exit_code == 0, result.output
