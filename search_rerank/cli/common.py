@@ -17,7 +17,8 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 class Command(click.Command):
-    """Shows SearchRerankError (bad row, bad setting, missing index) as a message, not a traceback."""
+    """Shows SearchRerankError (bad row, bad setting, missing index) as a message, not a traceback; so too an
+    OSError (a path that cannot be read or written, a full disk), which names its path."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -26,6 +27,9 @@ class Command(click.Command):
             raise click.ClickException(str(exc)) from exc
         except ValueError as exc:  # pydantic validation of flags and filters
             raise click.ClickException(str(exc)) from exc
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename is not None else ""
+            raise click.ClickException(f"{where}{exc.strerror or exc}") from exc
 
 
 def settings_for(ctx: click.Context, **overrides: Any) -> Settings:

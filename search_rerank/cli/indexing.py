@@ -58,13 +58,14 @@ def index_catalog(
     batch_size: int,
 ) -> None:
     from ..data.loaders import LoadStats, iter_catalog
+    from ..data.text_files import text_lines
     from ..indexing.indexes import build_index, update_index
 
     settings = settings_for(ctx, **({"dense": {"enabled": False}} if no_dense else {}))
     stats = LoadStats()
     products = iter_catalog(catalog, skip_bad=skip_bad, stats=stats)
     if incremental:
-        deletions = delete_file.read_text(encoding="utf-8").split() if delete_file else []
+        deletions = [line.strip() for _, line in text_lines(delete_file) if line.strip()] if delete_file else []
         report = update_index(products, deletions, settings, batch_size=batch_size)
     else:
         if delete_file is not None:
@@ -93,7 +94,7 @@ def index_catalog(
     "--catalog",
     type=click.Path(exists=True, path_type=Path),
     required=True,
-    help="A .jsonl/.csv/.tsv catalog or a BEIR/WANDS/ESCI dataset directory.",
+    help="A .jsonl/.ndjson/.csv/.tsv catalog (or .jsonl.gz ...: gzip is read) or a BEIR/WANDS/ESCI dataset directory.",
 )
 @build_options
 @click.pass_context
@@ -106,7 +107,7 @@ def index(ctx: click.Context, **options: Any) -> None:
 @click.option(
     "--catalog",
     type=click.Path(exists=True, path_type=Path),
-    help="A .jsonl/.csv/.tsv catalog or a BEIR/WANDS/ESCI dataset directory.",
+    help="A .jsonl/.ndjson/.csv/.tsv catalog (or .jsonl.gz ...: gzip is read) or a BEIR/WANDS/ESCI dataset directory.",
 )
 @build_options
 @click.option("--rollback", is_flag=True, help="Serve the previous version (and its server index) again instead.")

@@ -28,10 +28,11 @@ class Product(BaseModel):
     brand: str = ""
     category: tuple[str, ...] = ()
     attributes: dict[str, tuple[str, ...]] = Field(default_factory=dict)
-    price: float | None = Field(default=None, ge=0)
+    # Finite: an infinite price ("Infinity", or 1e400 overflowing a double) would be stored as null, silently.
+    price: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     sales: int = Field(default=0, ge=0)
     review_count: int = Field(default=0, ge=0)
-    rating: float | None = Field(default=None, ge=0)
+    rating: float | None = Field(default=None, ge=0, allow_inf_nan=False)
 
     @field_validator("id", mode="before")
     @classmethod

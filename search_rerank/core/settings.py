@@ -2,8 +2,8 @@
 
 Precedence: defaults, then a settings file (TOML or JSON; what ``tune`` writes),
 then ``SEARCH_RERANK_*`` environment variables (nested with ``__``, e.g.
-``SEARCH_RERANK_FUSION__METHOD=linear``). Built once by the CLI or
-``create_app()``, never at import time.
+``SEARCH_RERANK_FUSION__METHOD=linear``; one that names no setting is refused, see
+:func:`check_variables`). Built once by the CLI or ``create_app()``, never at import time.
 
 The environment is read only here and in the entry points (the CLI's root group, ``create_app()``,
 ``gunicorn_conf``): everything else takes what it needs as settings or arguments, so a module's behaviour
@@ -13,9 +13,12 @@ never depends on a variable nobody can see from its call site, and tests pass va
 
 from __future__ import annotations
 
+import difflib
 import json
+import os
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,6 +28,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from .errors import ConfigError
 
 PACKAGED_MINILM = "packaged:all-MiniLM-L6-v2"
+ENV_PREFIX = "SEARCH_RERANK_"
 
 
 class _Section(BaseModel):
@@ -662,9 +666,7 @@ class ServiceSettings(_Section):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="SEARCH_RERANK_", env_nested_delimiter="__", extra="forbid", frozen=True
-    )
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True)
 
     index_dir: Path = Path("indexes/default")
     models_dir: Path = Path("models")
@@ -736,7 +738,12 @@ def read_settings_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"settings file {path} does not exist")
-    text = path.read_text(encoding="utf-8")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")  # Windows editors start UTF-8 files with a byte-order mark
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 (byte {data[exc.start]:#04x}); save the file as UTF-8") from None
     try:
         if path.suffix == ".toml":
             return tomllib.loads(text)
@@ -747,8 +754,47 @@ def read_settings_file(path: str | Path) -> dict[str, Any]:
     raise ConfigError(f"{path}: settings files must be .toml or .json")
 
 
+NOT_SETTINGS = frozenset({"SETTINGS", "ADMIN_TOKEN", "LOG_LEVEL", "RELOAD_FILE", "EXPOSURE_FILE"})
+"""The ``SEARCH_RERANK_*`` variables that entry points read besides settings: the settings file, the admin
+token, gunicorn's log level, and the files gunicorn's workers share."""
+
+
+def setting_variables() -> list[str]:
+    """Every variable name a setting is read from: ``SEARCH_RERANK_<FIELD>`` and ``SEARCH_RERANK_<SECTION>__<FIELD>``."""
+    names = []
+    for name, info in Settings.model_fields.items():
+        names.append(f"{ENV_PREFIX}{name.upper()}")
+        if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
+            names += [f"{ENV_PREFIX}{name.upper()}__{field.upper()}" for field in info.annotation.model_fields]
+    return names
+
+
+def check_variables(environ: Mapping[str, str]) -> None:
+    """Refuse a ``SEARCH_RERANK_*`` variable that names no setting, which pydantic-settings would ignore.
+
+    The likely slip is one underscore for the two between a section and its field
+    (``SEARCH_RERANK_LEXICAL_URL``): ignored, the service would run on defaults
+    (the embedded index, not the cluster) without a word.
+    """
+    known = setting_variables()
+    allowed = {*known, *(ENV_PREFIX + name for name in NOT_SETTINGS)}
+    for variable in sorted(environ):
+        name = variable.upper()
+        if not name.startswith(ENV_PREFIX) or name in allowed:
+            continue
+        if any(name.startswith(f"{setting}__") for setting in known):  # a key inside a dict setting
+            continue
+        close = difflib.get_close_matches(name.removeprefix(ENV_PREFIX), [k.removeprefix(ENV_PREFIX) for k in known], 1)
+        hint = f"; did you mean {ENV_PREFIX}{close[0]}?" if close else ""
+        raise ConfigError(
+            f"environment variable {variable} names no setting{hint} (a section and its field are joined by two "
+            f"underscores: {ENV_PREFIX}FUSION__METHOD); rename it, or remove it if it is not meant for search_rerank"
+        )
+
+
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
-    """Defaults, then the file at ``path``, then the environment; errors name the field."""
+    """Defaults, then the file at ``path``, then the environment; errors name the field or variable."""
+    check_variables(os.environ)
     data: dict[str, Any] = read_settings_file(path) if path is not None else {}
     data.update({k: v for k, v in overrides.items() if v is not None})
     try:

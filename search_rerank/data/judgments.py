@@ -28,6 +28,7 @@ from ..core.errors import ConfigError, DataError
 from .clicks import click_labels, query_key, read_ubi
 from .loaders import checked_rows, numbered_csv_rows
 from .qrels import Qrels, read_beir_qrels, read_trec_qrels, write_beir_qrels, write_trec_qrels
+from .text_files import text_lines
 
 SRW_RATINGS: Mapping[float, int] = {100.0: 3, 10.0: 2, 1.0: 1, 0.0: 0}
 """ESCI as the SRW sample writes it: Exact 100, Substitute 10, Complement 1, Irrelevant 0, to the ESCI gains."""
@@ -110,7 +111,7 @@ def read_srw(path: str | Path, ratings: Mapping[float, int] = SRW_RATINGS, ids: 
     """An SRW judgment list: ``{"judgmentRatings": [{"query": text, "ratings": [{"docId", "rating"}]}]}``."""
     ids = ids or _Ids(None)
     try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
+        document = json.loads("".join(text for _, text in text_lines(path)))
     except json.JSONDecodeError as exc:
         raise DataError(path, exc.lineno, f"invalid JSON: {exc.msg}") from None
     entries = document.get("judgmentRatings") if isinstance(document, dict) else None

@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import html
+import itertools
 import json
 import logging
 import re
@@ -34,6 +35,7 @@ from ..core.errors import ConfigError, DataError
 from ..core.product import Product
 from .dataset import Dataset, Query
 from .qrels import Qrels, read_beir_qrels, write_beir_qrels
+from .text_files import GZIP_SUFFIX, text_lines
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,8 @@ _VESPA_TO_ESCI = MappingProxyType(
 )
 _HTML_TAG = re.compile(r"<[^>]*>")
 _EXTRA_CELLS = "\0extra"
+# What a CSV header may be separated by; the one it holds most of wins (ties: the first).
+CSV_DELIMITERS = (",", "\t", ";")
 
 
 @dataclass
@@ -97,7 +101,8 @@ def iter_csv_catalog(path: str | Path, *, skip_bad: bool = False, stats: LoadSta
 
 
 def iter_catalog(path: str | Path, *, skip_bad: bool = False, stats: LoadStats | None = None) -> Iterator[Product]:
-    """Products from whatever the user points at: a .jsonl/.json/.csv/.tsv file or a dataset directory.
+    """Products from whatever the user points at: a .jsonl/.json/.ndjson/.csv/.tsv file (or one of them
+    gzip-compressed, ``.jsonl.gz``) or a dataset directory.
 
     In an ESCI directory only the US products are read, as :func:`load_esci` does by default.
     """
@@ -113,12 +118,17 @@ def iter_catalog(path: str | Path, *, skip_bad: bool = False, stats: LoadStats |
     readers = {
         ".jsonl": iter_jsonl_catalog,
         ".json": iter_jsonl_catalog,
+        ".ndjson": iter_jsonl_catalog,
         ".csv": iter_csv_catalog,
         ".tsv": iter_csv_catalog,
     }
-    if path.suffix.lower() not in readers:
-        raise ConfigError(f"cannot read a catalog from {path}: use one of {', '.join(readers)} or a dataset directory")
-    return readers[path.suffix.lower()](path, **options)
+    suffix = text_suffix(path)
+    if suffix not in readers:
+        raise ConfigError(
+            f"cannot read a catalog from {path}: use one of {', '.join(readers)} (or it gzip-compressed, "
+            f"{GZIP_SUFFIX}) or a dataset directory"
+        )
+    return readers[suffix](path, **options)
 
 
 # --- datasets -----------------------------------------------------------------
@@ -469,21 +479,28 @@ def _read_table(path: str | Path, convert: Callable[[dict[str, Any]], T | None],
         ".parquet": _read_parquet,
         ".jsonl": _read_jsonl,
         ".json": _read_jsonl,
+        ".ndjson": _read_jsonl,
         ".csv": _read_csv,
         ".tsv": _read_csv,
     }
-    suffix = Path(path).suffix.lower()
+    suffix = text_suffix(path)
     if suffix not in readers:
-        raise ConfigError(f"cannot read {path}: use one of {', '.join(readers)}")
+        raise ConfigError(f"cannot read {path}: use one of {', '.join(readers)} (the text ones also {GZIP_SUFFIX})")
     return readers[suffix](path, convert, **options)
+
+
+def text_suffix(path: str | Path) -> str:
+    """The format suffix, lower case: ``.jsonl`` for ``c.jsonl`` and for ``c.jsonl.gz`` (text is read through gzip)."""
+    path = Path(path)
+    inner = Path(path.stem).suffix.lower()
+    if path.suffix.lower() == GZIP_SUFFIX and inner != ".parquet":
+        return inner
+    return path.suffix.lower()
 
 
 def numbered_text_lines(path: str | Path) -> Iterator[tuple[int, str]]:
     """Non-blank lines with their 1-based line numbers, so :func:`checked_rows` can name the bad line."""
-    with open(path, encoding="utf-8-sig") as lines:
-        for number, text in enumerate(lines, start=1):
-            if text.strip():
-                yield number, text
+    return ((number, text) for number, text in text_lines(path) if text.strip())
 
 
 def _not_json(constant: str) -> Any:
@@ -511,19 +528,36 @@ def parse_json_object(text: str) -> dict[str, Any]:
 def numbered_csv_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Rows keyed by the header, numbered by the line they end on.
 
-    Tab-separated if the header has more tabs than commas, so .csv exports from
-    spreadsheets and WANDS' tab-separated .csv files both read.
+    The delimiter is whichever of comma, tab and semicolon the header holds
+    most of, so spreadsheet exports (semicolons where the comma is the decimal
+    mark) and WANDS' tab-separated .csv files all read. Quotes are read
+    strictly: a quote that never closes would otherwise swallow every later
+    row into one cell without a word.
     """
-    with open(path, newline="", encoding="utf-8-sig") as lines:
-        header = lines.readline()
-        lines.seek(0)
-        delimiter = "\t" if header.count("\t") > header.count(",") else ","
-        reader = csv.DictReader(lines, delimiter=delimiter, restkey=_EXTRA_CELLS)
-        try:
-            for row in reader:
-                yield reader.line_num, row
-        except csv.Error as exc:
-            raise DataError(path, reader.line_num, f"unreadable CSV: {exc}") from exc
+    lines = (text for _, text in text_lines(path))
+    header = next(lines, "")
+    delimiter = max(CSV_DELIMITERS, key=header.count)
+    cells = csv.reader(itertools.chain([header], lines), delimiter=delimiter, strict=True)
+    start = 1  # the line the row being read starts on
+    try:
+        names = next(cells, [])
+        start = cells.line_num + 1
+        for values in cells:
+            if values:  # a blank line
+                yield cells.line_num, _by_name(names, values)
+            start = cells.line_num + 1
+    except csv.Error as exc:
+        if cells.line_num > start and "unexpected end of data" in str(exc):
+            raise DataError(path, start, "unreadable CSV: a quoted cell on this line never closes") from exc
+        raise DataError(path, cells.line_num, f"unreadable CSV: {exc}") from exc
+
+
+def _by_name(names: list[str], values: list[str]) -> dict[str, Any]:
+    """Cells keyed by the header, as csv.DictReader keys them: extra cells under one key, missing ones None."""
+    row: dict[str, Any] = dict(itertools.zip_longest(names, values[: len(names)]))
+    if len(values) > len(names):
+        row[_EXTRA_CELLS] = values[len(names) :]
+    return row
 
 
 def _full_row(row: dict[str, Any]) -> dict[str, str]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from ..core.errors import DataError
+from .text_files import text_lines
 
 Qrels = dict[str, dict[str, int]]
 """Query id -> product id -> integer grade (higher is more relevant)."""
@@ -83,17 +84,16 @@ def write_beir_qrels(qrels: Qrels, path: str | Path) -> None:
 def _fields(path: str | Path, layout: str, sep: str | None = None) -> Iterator[tuple[int, list[str]]]:
     """Non-blank lines split into exactly as many fields as ``layout`` names, with 1-based numbers."""
     expected = len(layout.split(sep))
-    with open(path, encoding="utf-8") as lines:
-        for number, text in enumerate(lines, start=1):
-            text = text.rstrip("\r\n")
-            if not text.strip():
-                continue
-            fields = text.split(sep)
-            if len(fields) != expected:
-                raise DataError(
-                    path, number, f"expected {expected} fields ({layout!r}), found {len(fields)}: {text[:80]!r}"
-                )
-            yield number, [f.strip() for f in fields]
+    for number, text in text_lines(path):
+        text = text.rstrip("\r\n")
+        if not text.strip():
+            continue
+        fields = text.split(sep)
+        if len(fields) != expected:
+            raise DataError(
+                path, number, f"expected {expected} fields ({layout!r}), found {len(fields)}: {text[:80]!r}"
+            )
+        yield number, [f.strip() for f in fields]
 
 
 Number = TypeVar("Number", int, float)

@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -71,6 +73,7 @@ LEXICAL_DIR, DENSE_DIR, STORE_FILE = "lexical", "dense", "products.sqlite"
 DEFAULT_KEEP = 2
 # The probe product must be among this many lexical hits for its own title.
 PROBE_DEPTH = 100
+_WORD = re.compile(r"[^\W_]+")
 
 
 @dataclass
@@ -166,8 +169,8 @@ class _Writers:
                 self._timed(report, DENSE, lambda: self.dense.add(batch))
             if self.tokens is not None:
                 self._timed(report, "tokens", lambda: self.tokens.add(batch))
-            # The last record of an id is the one indexed, so the last product is a safe probe.
-            self.probe = batch[-1]
+            # A product to find by its title once built; check() reads it back as its last record was indexed.
+            self.probe = next((p for p in reversed(batch) if _searchable(p.title)), self.probe)
             report.products += len(batch)
             bar.update(len(batch))
             log.info("%s: %d products written", self.root, report.products)
@@ -212,8 +215,8 @@ class _Writers:
                     name,
                     f"the new version's {name} index holds {found} documents, expected {expected}; nothing was swapped",
                 )
-        probe = self.probe
-        if probe is None or not probe.title.strip():
+        probe = self.store.get([self.probe.id]).get(self.probe.id) if self.probe is not None else None
+        if probe is None or not _searchable(probe.title):
             return
         if not any(c.product_id == probe.id for c in legs[LEXICAL].search(probe.title, PROBE_DEPTH)):
             raise StageError(
@@ -233,6 +236,15 @@ class _Writers:
         result = fn()
         report.seconds[part] = report.seconds.get(part, 0.0) + time.perf_counter() - started
         return result
+
+
+def _searchable(title: str) -> bool:
+    """Whether ``title`` has a word every lexical leg keeps: letters or digits, 2 to 39 bytes.
+
+    Symbols and emoji ("★★★★★", "-") are no word to any analyzer, and tantivy drops a token of 40 bytes or
+    more (14 CJK characters without a space); a build must not be refused because its probe has no word.
+    """
+    return any(2 <= len(word.encode("utf-8")) < 40 for word in _WORD.findall(title))
 
 
 def token_writer(settings: Settings, stored: PretokenisedTexts | None, fresh: bool) -> TokenWriter | None:
@@ -331,6 +343,12 @@ def build_index(
                     lexical_index=report.lexical_index,
                 ),
             )
+        except (OSError, sqlite3.Error) as exc:  # a full disk, a directory that cannot be written
+            _discard(versions, name, reindexer, report.lexical_index)
+            raise ConfigError(
+                f"could not write the new version {root}: {exc}; nothing was swapped, {versions.root} serves what it "
+                "served (free disk space or make the directory writable, then run it again)"
+            ) from exc
         except BaseException:
             _discard(versions, name, reindexer, report.lexical_index)
             raise
@@ -370,18 +388,24 @@ def update_index(
         )
         if writers.dense is not None and writers.encoder is not None and (root / DENSE_DIR).exists():
             _check_encoder(manifest, writers.encoder, root)
-        writers.delete(list(delete_ids), report)
-        writers.write(products, report, batch_size, progress)
-        writers.save(report)
-        write_atomically(
-            root / MANIFEST,
-            _manifest(
-                settings,
-                writers.encoder,
-                writers.store.count(),
-                **{**{k: manifest.get(k) for k in ("version", "built", "lexical_index")}, "updated": _now()},
-            ),
-        )
+        try:
+            writers.delete(list(delete_ids), report)
+            writers.write(products, report, batch_size, progress)
+            writers.save(report)
+            write_atomically(
+                root / MANIFEST,
+                _manifest(
+                    settings,
+                    writers.encoder,
+                    writers.store.count(),
+                    **{**{k: manifest.get(k) for k in ("version", "built", "lexical_index")}, "updated": _now()},
+                ),
+            )
+        except (OSError, sqlite3.Error) as exc:  # a full disk, a directory that cannot be written
+            raise ConfigError(
+                f"could not write into the served version {root}: {exc}; it may be part-updated (free disk space "
+                "or make the directory writable, then run the same update again, which finishes it)"
+            ) from exc
         report.version, report.lexical_index = manifest.get("version"), manifest.get("lexical_index")
     report.seconds["total"] = time.perf_counter() - started
     return report

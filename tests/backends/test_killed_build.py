@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -60,13 +61,8 @@ def settings_file(path: Path, settings: Settings) -> Path:
 
 def run_killed(command: list[str], log: Path) -> int:
     """Start ``command``, SIGKILL it once its log shows KILL_AT products written; returns how many it had."""
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "PYTHONPATH": os.pathsep.join(filter(None, (str(REPO), os.environ.get("PYTHONPATH")))),
-    }
     with open(log, "wb") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=command_env(), cwd=REPO)
     deadline = time.monotonic() + 240
     try:
         while time.monotonic() < deadline:
@@ -84,13 +80,16 @@ def run_killed(command: list[str], log: Path) -> int:
             proc.wait()
 
 
-def run_to_end(command: list[str]) -> str:
-    env = {
+def command_env() -> dict[str, str]:
+    return {
         **os.environ,
         "HF_HUB_OFFLINE": "1",
         "PYTHONPATH": os.pathsep.join(filter(None, (str(REPO), os.environ.get("PYTHONPATH")))),
     }
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=REPO)
+
+
+def run_to_end(command: list[str]) -> str:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=command_env(), cwd=REPO)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 
@@ -175,3 +174,52 @@ def test_killed_embedded_index_build_leaves_the_old_version_served_and_a_rerun_c
     [_, new] = versions.complete()
     assert versions.current() == new and not leftovers[0].exists()
     assert_serves_new(settings)
+
+
+def small_disk() -> None:
+    """In the child: no file may grow past 100 kB, so writes fail as on a full disk (EFBIG, not a signal)."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+
+
+def test_a_build_that_runs_out_of_disk_says_so_and_leaves_the_old_version_served(tmp_path, dense):
+    settings = Settings(index_dir=tmp_path / "index", dense=dense)
+    old = catalog("old", 40)
+    first = build_index(old, settings, progress=False)
+    config = settings_file(tmp_path / "settings.json", settings)
+    big = write_catalog(tmp_path / "big.jsonl", catalog("new", BIG))
+    command = [sys.executable, "-m", "search_rerank.cli", "--settings", str(config), "index", "--catalog", str(big)]
+
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, env=command_env(), cwd=REPO, preexec_fn=small_disk
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert "nothing was swapped" in done.stderr and str(settings.index_dir) in done.stderr
+    versions = IndexVersions(settings.index_dir)
+    assert sorted(p.name for p in versions.versions_dir.iterdir()) == [first.version]
+    assert_serves_old(settings, old)
+
+    run_to_end(command)
+    assert_serves_new(settings)
+
+
+def test_an_update_that_runs_out_of_disk_says_so_and_a_rerun_finishes_it(tmp_path, dense):
+    settings = Settings(index_dir=tmp_path / "index", dense=dense)
+    build_index(catalog("old", 40), settings, progress=False)
+    config = settings_file(tmp_path / "settings.json", settings)
+    big = write_catalog(tmp_path / "big.jsonl", catalog("new", BIG))
+    command = [
+        *(sys.executable, "-m", "search_rerank.cli", "--settings", str(config)),
+        *("index", "--incremental", "--catalog", str(big)),
+    ]
+
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, env=command_env(), cwd=REPO, preexec_fn=small_disk
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert "part-updated" in done.stderr and "run the same update again" in done.stderr
+
+    run_to_end(command)
+    pipeline = open_pipeline(settings)
+    assert pipeline.store.count() == 40 + BIG
+    assert "new-2345" in [hit.product.id for hit in pipeline.run("new 2345", size=10).hits]

@@ -99,3 +99,16 @@ def test_no_index_is_a_clear_error(settings):
         open_pipeline(settings)
     with pytest.raises(ConfigError, match="holds no versions"):
         rollback_index(settings)
+
+
+@pytest.mark.parametrize("title", ["★★★★★", "🛋️", "-", "北欧風ファブリックソファ三人掛けグレー"])
+def test_a_catalog_whose_last_title_has_no_searchable_word_builds(settings, title):
+    """The built version is checked by finding a product by its title; this one's words no index keeps."""
+    build_index([*OLD, Product(id="z", title=title)], settings, progress=False)
+    assert found(settings, "sofa") == ["a"]
+
+
+def test_the_title_check_searches_a_product_as_its_last_record_was_indexed(settings):
+    catalog = [*OLD, Product(id="b", title="★★★")]  # "b" again, its last record without a searchable word
+    build_index(catalog, settings, batch_size=1, progress=False)
+    assert found(settings, "table") == []

@@ -1,3 +1,4 @@
+import gzip
 import json
 import logging
 import shutil
@@ -242,6 +243,79 @@ def test_csv_catalog_extra_cell_names_line(tmp_path):
 def test_csv_catalog_line_number_is_where_a_multiline_row_ends(tmp_path):
     path = write(tmp_path / "c.csv", 'id,title,description\np1,Desk,"two\nlines"\np2,,x\n')
     assert raised(iter_csv_catalog, path).line == 4
+
+
+def test_csv_catalog_reads_a_semicolon_separated_export(tmp_path):
+    """Excel in most of Europe writes CSV with semicolons, since the comma is the decimal mark there."""
+    path = write(tmp_path / "c.csv", "id;title;brand\np1;Desk, oak;Acme\n")
+    [product] = iter_csv_catalog(path)
+    assert (product.title, product.brand) == ("Desk, oak", "Acme")
+
+
+def test_csv_catalog_quote_never_closed_names_the_line_it_opens_on(tmp_path):
+    """Read leniently, the cell would run to the end of the file and swallow every later product."""
+    path = write(tmp_path / "c.csv", 'id,title,description\np1,Desk,"oak\np2,Lamp,brass\np3,Rug,wool\n')
+    error = raised(iter_csv_catalog, path)
+    assert error.line == 2 and "never closes" in error.reason
+
+
+def test_csv_catalog_text_after_a_closing_quote_names_the_line(tmp_path):
+    path = write(tmp_path / "c.csv", 'id,title\np1,Desk\np2,"24" monitor"\np3,Rug\n')
+    error = raised(iter_csv_catalog, path)
+    assert error.line == 3 and "unreadable CSV" in error.reason
+
+
+def test_csv_catalog_reads_crlf_lines_and_a_quoted_cell_spanning_them(tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_bytes(b'\xef\xbb\xbfid,title,description\r\np1,Desk,"two\r\nlines"\r\np2,Lamp,\r\n')
+    assert [(p.id, p.description) for p in iter_csv_catalog(path)] == [("p1", "two\r\nlines"), ("p2", "")]
+
+
+@pytest.mark.parametrize(
+    "name, encoding, line",
+    [
+        ("c.jsonl", "latin-1", '{"id": "p2", "title": "Caf\u00e9 table"}'),
+        ("c.csv", "cp1252", "p2,\u201cOak\u201d desk"),
+    ],
+)
+def test_catalog_not_in_utf8_names_file_line_and_how_to_convert(tmp_path, name, encoding, line):
+    """Spreadsheet exports are often Windows-1252: a codec error naming neither file nor line does not help."""
+    first = '{"id": "p1", "title": "Desk"}' if name.endswith("jsonl") else "id,title\np1,Desk"
+    path = tmp_path / name
+    path.write_bytes(f"{first}\n{line}\n".encode(encoding))
+    error = raised(iter_catalog, path)
+    assert (error.path, error.line) == (str(path), 3 if name.endswith("csv") else 2)
+    assert "not UTF-8" in error.reason and "iconv" in error.reason
+
+
+def test_catalog_in_utf16_says_so(tmp_path):
+    path = tmp_path / "c.jsonl"
+    path.write_bytes('{"id": "p1", "title": "Desk"}\n'.encode("utf-16"))
+    error = raised(iter_catalog, path)
+    assert error.line == 1 and "UTF-16" in error.reason
+
+
+@pytest.mark.parametrize(
+    "name, text", [("c.jsonl.gz", '{"id": "p1", "title": "Desk"}\n'), ("c.csv.gz", "id,title\np1,Desk\n")]
+)
+def test_iter_catalog_reads_a_gzip_compressed_export(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(text.encode("utf-8")))
+    assert [p.id for p in iter_catalog(path)] == ["p1"]
+
+
+def test_a_truncated_gzip_catalog_names_the_file(tmp_path):
+    path = tmp_path / "c.jsonl.gz"
+    path.write_bytes(gzip.compress(b'{"id": "p1", "title": "Desk"}\n' * 1000)[:-40])
+    error = raised(iter_catalog, path)
+    assert error.path == str(path) and "gzip" in error.reason
+
+
+@pytest.mark.parametrize("price", ['"Infinity"', "1e400"])
+def test_jsonl_catalog_price_that_is_not_finite_names_the_value(tmp_path, price):
+    path = write(tmp_path / "c.jsonl", f'{{"id": "p1", "title": "Desk", "price": {price}}}\n')
+    error = raised(iter_jsonl_catalog, path)
+    assert error.line == 1 and "price" in error.reason and "finite" in error.reason
 
 
 # --- BEIR -----------------------------------------------------------------------------
@@ -535,5 +609,5 @@ def test_iter_catalog_reads_vespa_esci_feed():
 
 
 def test_iter_catalog_unknown_suffix_lists_supported(tmp_path):
-    with pytest.raises(ConfigError, match=r"\.jsonl, \.json, \.csv, \.tsv"):
+    with pytest.raises(ConfigError, match=r"\.jsonl, \.json, \.ndjson, \.csv, \.tsv"):
         iter_catalog(write(tmp_path / "c.xml", "<x/>"))

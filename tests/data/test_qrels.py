@@ -40,6 +40,27 @@ def test_read_trec_qrels_short_line_names_file_and_line(tmp_path):
     assert "expected 4 fields" in caught.value.reason
 
 
+def test_read_trec_qrels_ignores_a_byte_order_mark(tmp_path):
+    """Windows tools start UTF-8 files with one; kept, it would be part of the first query id."""
+    path = tmp_path / "qrels.txt"
+    path.write_bytes(b"\xef\xbb\xbfq1 0 p1 2\r\nq2 0 p2 1\r\n")
+    assert read_trec_qrels(path) == {"q1": {"p1": 2}, "q2": {"p2": 1}}
+
+
+def test_read_beir_qrels_header_after_a_byte_order_mark_is_the_header(tmp_path):
+    path = tmp_path / "test.tsv"
+    path.write_bytes(b"\xef\xbb\xbfquery-id\tcorpus-id\tscore\nq1\tp1\t2\n")
+    assert read_beir_qrels(path) == {"q1": {"p1": 2}}
+
+
+def test_read_trec_qrels_not_in_utf8_names_file_and_line(tmp_path):
+    path = tmp_path / "qrels.txt"
+    path.write_bytes("q1 0 p1 2\ncaf\u00e9 0 p2 1\n".encode("latin-1"))
+    with pytest.raises(DataError) as caught:
+        read_trec_qrels(path)
+    assert (caught.value.path, caught.value.line) == (str(path), 2) and "not UTF-8" in caught.value.reason
+
+
 def test_read_trec_qrels_non_integer_grade_names_value(tmp_path):
     path = write(tmp_path, "qrels.txt", "q1 0 p1 high\n")
     with pytest.raises(DataError, match=r"qrels.txt:1: grade 'high' is not an integer"):

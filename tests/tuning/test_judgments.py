@@ -60,6 +60,21 @@ def test_a_file_without_judgment_ratings_is_refused(tmp_path):
         read_srw(tmp_path / "j.json")
 
 
+def test_srw_saved_with_a_byte_order_mark_reads(tmp_path):
+    path = tmp_path / "j.json"
+    document = {"judgmentRatings": [{"query": "lamp", "ratings": [{"docId": "a", "rating": "100"}]}]}
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(document).encode("utf-8"))
+    assert read_srw(path).qrels == {text_query_id("lamp"): {"a": 3}}
+
+
+def test_csv_judgments_not_in_utf8_name_file_and_line(tmp_path):
+    path = tmp_path / "j.csv"
+    path.write_bytes("query,product_id,grade\noak table,P1,2\ncaf\u00e9 table,P2,1\n".encode("cp1252"))
+    with pytest.raises(DataError) as caught:
+        read_csv_judgments(path)
+    assert (caught.value.path, caught.value.line) == (str(path), 3) and "not UTF-8" in caught.value.reason
+
+
 def test_bad_rating_map_names_the_item():
     with pytest.raises(ConfigError, match="'100:3'"):
         parse_ratings("100:3")

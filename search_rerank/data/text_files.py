@@ -1,0 +1,59 @@
+"""Lines of the text files users bring (catalogs, judgments, click logs), as their editors number them.
+
+Files come from spreadsheets, Windows tools and export jobs: a UTF-8
+byte-order mark, CRLF line ends, gzip compression (``.gz``), and now and
+then bytes that are not UTF-8 (a Latin-1 or Windows-1252 export). Each line
+is decoded on its own, so such a byte is refused as a :class:`DataError`
+naming its file and line, with the fix, instead of a codec error naming
+neither; the file is never guessed into another encoding, which would put
+wrong characters into the index without a word.
+"""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..core.errors import DataError
+
+GZIP_SUFFIX = ".gz"
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def text_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """Every line of the UTF-8 file ``path`` with its 1-based number, line end kept (csv needs it).
+
+    A leading byte-order mark is dropped; ``.gz`` files are read through gzip;
+    ``\\r\\n``, ``\\n`` and a lone ``\\r`` all end a line. A file that cannot
+    be opened or decompressed, and a line that is not UTF-8, raise
+    :class:`DataError`.
+    """
+    opener = gzip.open if Path(path).suffix.lower() == GZIP_SUFFIX else open
+    number = 0
+    try:
+        with opener(path, "rb") as raw:
+            for chunk in raw:
+                for data in chunk.splitlines(keepends=True):
+                    number += 1
+                    if number == 1:
+                        data = data.removeprefix(codecs.BOM_UTF8)
+                    try:
+                        yield number, data.decode("utf-8")
+                    except UnicodeDecodeError as exc:
+                        raise DataError(path, number, _not_utf8(data, exc, number)) from None
+    except (OSError, EOFError, zlib.error) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        compressed = " (a gzip file, cut short or damaged?)" if opener is gzip.open else ""
+        raise DataError(path, number + 1 if number else None, f"cannot read{compressed}: {reason}") from None
+
+
+def _not_utf8(data: bytes, exc: UnicodeDecodeError, number: int) -> str:
+    if number == 1 and data.startswith(_UTF16_BOMS):
+        return "the file is UTF-16 (it starts with a UTF-16 byte-order mark); save it as UTF-8"
+    return (
+        f"not UTF-8: byte {data[exc.start]:#04x} at byte {exc.start + 1} of the line (a Latin-1 or "
+        "Windows-1252 export?); save the file as UTF-8, e.g. iconv -f WINDOWS-1252 -t UTF-8 IN > OUT"
+    )

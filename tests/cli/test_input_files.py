@@ -1,0 +1,113 @@
+"""The command line given the files and settings a shop really has: exports from spreadsheets and Windows
+tools, paths that cannot be written, misspelt variables. Each ends read correctly or in one line naming the
+file (and line), exit status 1, never a traceback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from search_rerank.cli import main
+from search_rerank.core.settings import Settings
+from search_rerank.indexing.indexes import open_pipeline
+
+CATALOG = [{"id": "p1", "title": "oak desk"}, {"id": "SKU 2", "title": "brass lamp"}, {"id": "p3", "title": "wool rug"}]
+
+
+def run(*args: str, env: dict[str, str] | None = None):
+    return CliRunner().invoke(main, list(args), env=env)
+
+
+def refused(result) -> str:
+    """The output of a command that ended in its one-line message (a traceback would leave another exception)."""
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
+    return result.output
+
+
+def indexed(tmp_path: Path) -> Path:
+    catalog = tmp_path / "catalog.jsonl"
+    catalog.write_text("".join(json.dumps(record) + "\n" for record in CATALOG), encoding="utf-8")
+    index_dir = tmp_path / "index"
+    result = run("--index-dir", str(index_dir), "index", "--no-dense", "--catalog", str(catalog))
+    assert result.exit_code == 0, result.output
+    return index_dir
+
+
+def served_ids(index_dir: Path) -> set[str]:
+    store = open_pipeline(Settings(index_dir=index_dir, dense={"enabled": False})).store
+    return {product.id for product in store}
+
+
+def test_index_of_a_windows_1252_export_names_file_and_line(tmp_path):
+    catalog = tmp_path / "catalog.csv"
+    catalog.write_bytes("id,title\np1,Desk\np2,\u201cOak\u201d desk\n".encode("cp1252"))
+    result = run("--index-dir", str(tmp_path / "index"), "index", "--no-dense", "--catalog", str(catalog))
+    assert f"{catalog}:3: not UTF-8" in refused(result)
+
+
+def test_an_index_dir_that_cannot_be_created_is_a_message_naming_it(tmp_path):
+    """As an unwritable directory would be (the tests may run as root, whom permissions do not stop)."""
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+    catalog = tmp_path / "catalog.jsonl"
+    catalog.write_text('{"id": "p1", "title": "oak desk"}\n', encoding="utf-8")
+    index_dir = tmp_path / "a-file" / "index"
+    result = run("--index-dir", str(index_dir), "index", "--no-dense", "--catalog", str(catalog))
+    assert "a-file" in refused(result)
+
+
+def test_a_delete_file_saved_with_a_byte_order_mark_deletes_its_first_id(tmp_path):
+    index_dir = indexed(tmp_path)
+    deletions = tmp_path / "gone.txt"
+    deletions.write_bytes(b"\xef\xbb\xbfp1\r\np3\r\n")
+    empty = tmp_path / "none.jsonl"
+    empty.write_text("", encoding="utf-8")
+    result = run(
+        "--index-dir", str(index_dir), "index", "--no-dense", "--incremental", "--catalog", str(empty),
+        "--delete", str(deletions),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert served_ids(index_dir) == {"SKU 2"}
+
+
+def test_a_delete_file_takes_each_line_as_one_id_spaces_and_all(tmp_path):
+    index_dir = indexed(tmp_path)
+    deletions = tmp_path / "gone.txt"
+    deletions.write_text("SKU 2\n", encoding="utf-8")
+    empty = tmp_path / "none.jsonl"
+    empty.write_text("", encoding="utf-8")
+    result = run(
+        "--index-dir", str(index_dir), "index", "--no-dense", "--incremental", "--catalog", str(empty),
+        "--delete", str(deletions),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert served_ids(index_dir) == {"p1", "p3"}
+
+
+def test_a_settings_file_saved_with_a_byte_order_mark_is_read(tmp_path):
+    settings = tmp_path / "settings.toml"
+    settings.write_bytes(b'\xef\xbb\xbfmodels_dir = "registry"\r\n[fusion]\r\nmethod = "linear"\r\n')
+    result = run("--settings", str(settings), "models", "list")
+    assert result.exit_code == 0, result.output
+    assert "registry" in result.output
+
+
+def test_a_settings_file_not_in_utf8_names_file_and_line(tmp_path):
+    settings = tmp_path / "settings.toml"
+    settings.write_bytes('[fusion]\nmethod = "linear"\n[service]\nhost = "caf\u00e9"\n'.encode("latin-1"))
+    result = run("--settings", str(settings), "models", "list")
+    assert f"{settings}:4: not UTF-8" in refused(result)
+
+
+def test_a_settings_variable_with_one_underscore_for_two_is_named_with_the_right_spelling(tmp_path):
+    """SEARCH_RERANK_LEXICAL_URL would be ignored: the service would search its embedded index, not the cluster."""
+    result = run("models", "list", env={"SEARCH_RERANK_LEXICAL_URL": "http://search.internal:9200"})
+    output = refused(result)
+    assert "SEARCH_RERANK_LEXICAL_URL" in output and "SEARCH_RERANK_LEXICAL__URL" in output
+
+
+def test_the_variables_that_are_not_settings_are_not_refused(tmp_path):
+    env = {"SEARCH_RERANK_ADMIN_TOKEN": "secret", "SEARCH_RERANK_LOG_LEVEL": "warning"}
+    result = run("--index-dir", str(tmp_path), "models", "list", env=env)
+    assert result.exit_code == 0, result.output
