@@ -77,6 +77,12 @@ def index_catalog(
         f"indexed {report.products} products into {version}{settings.index_dir} "
         f"in {report.seconds.get('total', 0):.1f}s ({rates})"
     )
+    if report.stored is not None and report.stored < report.products:
+        repeated = report.products - report.stored
+        console.print(
+            f"[yellow]{report.products} records made {report.stored} products: {repeated} repeated an id already "
+            "read, and the last record of each id is the one indexed[/yellow]"
+        )
     if report.lexical_index is not None:
         console.print(f"alias {settings.lexical.index!r} now points at {report.lexical_index}")
     if report.previous is not None:

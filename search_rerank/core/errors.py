@@ -35,7 +35,7 @@ class StageError(SearchRerankError):
     def __init__(self, stage: str, cause: BaseException | str):
         self.stage = stage
         self.cause = cause
-        super().__init__(f"stage {stage!r} failed: {cause}")
+        super().__init__(f"stage {str(stage)!r} failed: {cause}")  # a Stage's repr is <Stage.LEXICAL: 'lexical'>
 
 
 class ClusterUnavailable(StageError):

@@ -81,6 +81,9 @@ class IndexReport:
     """What a build did and how fast each part went (docs/s per leg is a benchmark figure)."""
 
     products: int = 0
+    """Records written; an id repeated in the catalog is written again (its last record is the one kept)."""
+    stored: int | None = None
+    """Distinct products in a new version (None for an update): fewer than ``products`` when ids repeat."""
     deleted: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
     version: str | None = None
@@ -331,13 +334,14 @@ def build_index(
             writers.write(products, report, batch_size, progress)
             writers.save(report)
             writers.check()
+            report.stored = writers.store.count()
             # Last: the manifest is what makes the version complete.
             write_atomically(
                 root / MANIFEST,
                 _manifest(
                     settings,
                     writers.encoder,
-                    writers.store.count(),
+                    report.stored,
                     version=name,
                     built=_now(),
                     lexical_index=report.lexical_index,

@@ -111,3 +111,16 @@ def test_the_variables_that_are_not_settings_are_not_refused(tmp_path):
     env = {"SEARCH_RERANK_ADMIN_TOKEN": "secret", "SEARCH_RERANK_LOG_LEVEL": "warning"}
     result = run("--index-dir", str(tmp_path), "models", "list", env=env)
     assert result.exit_code == 0, result.output
+
+
+def test_index_of_a_catalog_repeating_an_id_says_how_many_products_it_made(tmp_path):
+    catalog = tmp_path / "catalog.jsonl"
+    records = [*CATALOG, {"id": "p1", "title": "oak desk, walnut"}]
+    catalog.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
+    index_dir = tmp_path / "index"
+    result = run("--index-dir", str(index_dir), "index", "--no-dense", "--catalog", str(catalog))
+    assert result.exit_code == 0, result.output
+    assert "4 records made 3 products" in result.output
+    assert {p.id: p.title for p in open_pipeline(Settings(index_dir=index_dir, dense={"enabled": False})).store}[
+        "p1"
+    ] == "oak desk, walnut"

@@ -174,3 +174,9 @@ def test_a_search_for_a_model_number_keeps_the_lexical_legs_order(pipeline, sett
     assert in_bm25_order == sorted(in_bm25_order, reverse=True)  # ties in any order
     above_the_weakest = sum(score > min(lexical.values()) for score in lexical.values())
     assert all(c.product_id in lexical for c in fused[:above_the_weakest])  # no dense-only guess among them
+
+
+def test_a_stage_error_names_the_stage_by_its_plain_name():
+    from search_rerank.core.errors import StageError
+
+    assert str(StageError(Stage.LEXICAL, "timed out")) == "stage 'lexical' failed: timed out"
