@@ -80,10 +80,11 @@ def test_searchkit_multi_search_answers_each_search(client):
 
 
 def test_multi_search_refuses_one_search_without_failing_the_others(client):
-    ndjson = '{}\n{"query": {"match": {"title": "lamp"}}}\n{}\n{"suggest": {"s": {"text": "lamp"}}}\n'
+    unsupported = {"suggest": {"s": {"text": "lamp", "term": {"field": "title"}}}}
+    ndjson = '{}\n{"query": {"match": {"title": "lamp"}}}\n{}\n' + json.dumps(unsupported) + "\n"
     first, second = client.post("/products/_msearch", data=ndjson).get_json()["responses"]
     assert first["status"] == 200
-    assert second["status"] == 501 and second["error"]["unsupported"] == "suggest"
+    assert second["status"] == 501 and second["error"]["unsupported"] == "suggest.s.term"
 
 
 def test_uri_search_with_q_and_size(client):
