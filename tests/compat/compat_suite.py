@@ -46,6 +46,7 @@ FIELD_ALIASES = {
     "color": "attributes.color",
     "supplier": "brand",
     "name": "title",
+    "title_suggest": "title",  # Search UI's autocomplete suggestions: a completion field in its documentation
     "short_description": "description",
     "full-text": "description",
     "full-text-boosted": "title",
