@@ -32,6 +32,7 @@ from .context import (
     log_query,
     run_search,
 )
+from .cost_limits import CostRaised
 from .delegation import delegate_search, delegated_cluster
 from .embedded_search import compile_search, serves
 from .es_compat import (
@@ -227,11 +228,11 @@ def es_error(status: int, cause: dict[str, Any]):
 
 # What a search may fail with, each answered as Elasticsearch answers it (:func:`_es_cause`): a request's error,
 # or a failed multi-search item's alone.
-SEARCH_ERRORS = (InvalidBody, InvalidQuery, Unsupported, IndexNotFound, HTTPException, StageError)
+SEARCH_ERRORS = (InvalidBody, InvalidQuery, Unsupported, IndexNotFound, CostRaised, HTTPException, StageError)
 
 
 def _es_cause(
-    exc: InvalidBody | InvalidQuery | Unsupported | IndexNotFound | HTTPException | StageError,
+    exc: InvalidBody | InvalidQuery | Unsupported | IndexNotFound | CostRaised | HTTPException | StageError,
 ) -> tuple[int, dict[str, Any]]:
     if isinstance(exc, HTTPException):
         return exc.code or 500, {"type": exc.name.lower().replace(" ", "_"), "reason": exc.description}
@@ -244,6 +245,9 @@ def _es_cause(
         return 404, index_not_found_cause(exc.index)
     if isinstance(exc, Unsupported):
         return 501, {"type": "search_rerank_unsupported", "reason": str(exc), "unsupported": exc.part}
+    if isinstance(exc, CostRaised):
+        # Elasticsearch's answer to a request its caller lacks the privilege for.
+        return 403, {"type": "security_exception", "reason": str(exc), "field": exc.field}
     return 400, {"type": "parsing_exception", "reason": str(exc), "field": exc.field}
 
 
@@ -251,8 +255,9 @@ def _es_cause(
 @es.errorhandler(InvalidQuery)
 @es.errorhandler(Unsupported)
 @es.errorhandler(IndexNotFound)
+@es.errorhandler(CostRaised)
 @es.errorhandler(StageError)
-def es_bad_search(exc: InvalidBody | InvalidQuery | Unsupported | IndexNotFound | StageError):
+def es_bad_search(exc: InvalidBody | InvalidQuery | Unsupported | IndexNotFound | CostRaised | StageError):
     return es_error(*_es_cause(exc))
 
 
