@@ -51,7 +51,7 @@ def raised_settings(served: Settings, asked: Settings) -> dict[str, str]:
     }
 
 
-def check(asked: int, setting: str, served: Settings, field: str, admin: bool) -> None:
+def check_cost(asked: int, setting: str, served: Settings, field: str, admin: bool) -> None:
     """Raise :class:`CostRaised` naming ``field`` when ``asked`` is above the served ``setting``, unless ``admin``
     (the request carries the admin token)."""
     if asked > served_value(served, setting) and not admin:

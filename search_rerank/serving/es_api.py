@@ -26,13 +26,14 @@ from .completion import suggestions
 from .context import (
     QUERY_ID_HEADER,
     UBI,
+    admin_token_sent,
     current_pipeline,
     current_settings,
     json_body,
     log_query,
     run_search,
 )
-from .cost_limits import CostRaised
+from .cost_limits import CostRaised, check_cost
 from .delegation import delegate_search, delegated_cluster
 from .embedded_search import compile_search, serves
 from .es_compat import (
@@ -115,7 +116,7 @@ def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
     user_id, session_id = header_identity()
     pipeline = current_pipeline()
     # An ES 9 retriever tree becomes a body with a query, the settings it asks for and the legs it names.
-    plan = plan_retriever(body, settings, pipeline) if body.get("retriever") is not None else None
+    plan = plan_retriever(body, settings, pipeline, admin_token_sent()) if body.get("retriever") is not None else None
     if plan is not None:
         body, settings = plan.body, plan.settings
     highlighted = highlight_names(body.get("highlight"), settings.service.field_aliases)
@@ -127,6 +128,9 @@ def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
     if cluster is not None:
         dense_query = plan is not None and not plan.browses
         delegated = delegate_search(body, params, settings.service, cluster, dense_query)
+        if delegated.knn is not None and delegated.ordered:
+            # A knn without words answers its k nearest: k is the dense leg's candidates (see cost_limits).
+            check_cost(delegated.knn.k, "dense.candidates", settings, "knn.k", admin_token_sent())
     if embedded is not None:
         search = embedded.search
         pipeline = embedded.pipeline(pipeline)
