@@ -270,7 +270,7 @@ class SearchResponse(BaseModel):
 
 
 class FieldError(BaseModel):
-    field: str = Field(description="dotted path of the offending field in the request body")
+    field: str = Field(description="dotted path of the offending field in the request body, or the header's name")
     message: str
 
 
