@@ -130,7 +130,7 @@ def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
         delegated = delegate_search(body, params, settings.service, cluster, dense_query)
         if delegated.knn is not None and delegated.ordered:
             # A knn without words answers its k nearest: k is the dense leg's candidates (see cost_limits).
-            check_cost(delegated.knn.k, "dense.candidates", settings, "knn.k", admin_token_sent())
+            check_cost(delegated.knn.k, "dense.candidates", current_settings(), "knn.k", admin_token_sent())
     if embedded is not None:
         search = embedded.search
         pipeline = embedded.pipeline(pipeline)
