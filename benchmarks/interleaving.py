@@ -2,8 +2,8 @@
 
 What it shows (issue 6): two rankings whose order is known offline (test
 nDCG@10 on complete graded labels) are interleaved by the service itself
-(Flask app, ``service.interleave_with``, the ``X-Search-Rerank-Interleave``
-header); simulated shoppers, one client id each, search test queries and
+(Flask app, ``service.interleave_with``, ``service.interleave_share = 1``:
+every search, as the header ``on`` would, which needs the admin token); simulated shoppers, one client id each, search test queries and
 click by a position-based model on the true grades
 (``clicks.simulate_clicks``); the clicks go back as UBI events, and
 ``search-rerank interleaving-report`` reads the written log. Reported: wins
@@ -48,7 +48,7 @@ from search_rerank.evaluation.interleaving import (  # noqa: E402
 from search_rerank.evaluation.tune import NDCG, RankingCache  # noqa: E402
 from search_rerank.indexing.indexes import open_pipeline  # noqa: E402
 from search_rerank.serving import create_app  # noqa: E402
-from search_rerank.serving.interleave import INTERLEAVE_HEADER, ranking_settings  # noqa: E402
+from search_rerank.serving.interleave import ranking_settings  # noqa: E402
 
 # Examination probability per rank (position bias), as in eye-tracking studies of result pages.
 THETA = [1.0, 0.85, 0.7, 0.6, 0.5, 0.43, 0.37, 0.32, 0.28, 0.25]
@@ -69,7 +69,8 @@ def run_pair(
 ) -> dict:
     """Serve A with B interleaved, send ``searches`` simulated shoppers, report from the written UBI log."""
     ubi_path = work / name / "ubi.ndjson"
-    service = a_settings.service.model_copy(update={"ubi_log_path": ubi_path, "interleave_with": b_file})
+    every = {"ubi_log_path": ubi_path, "interleave_with": b_file, "interleave_share": 1.0}
+    service = a_settings.service.model_copy(update=every)
     client = create_app(a_settings.model_copy(update={"service": service}), pipeline).test_client()
     rng = np.random.default_rng(seed)
     qids = sorted(queries)
@@ -80,7 +81,7 @@ def run_pair(
         response = client.post(
             "/search",
             json={"query": queries[qid].text, "size": len(THETA)},
-            headers={INTERLEAVE_HEADER: "on", "X-Ubi-Client-Id": f"shopper-{i}"},
+            headers={"X-Ubi-Client-Id": f"shopper-{i}"},
         )
         body = response.get_json()
         if response.status_code != 200:
@@ -223,7 +224,7 @@ def main() -> None:
     total_n = sum(r["searches"] for r in results)
     body = f"""
 Catalog `{data.name}` ({args.products:,} products; BM25 + MiniLM, no reranker), test queries. The service
-(`create_app`, `service.interleave_with` = B's settings file, header `{INTERLEAVE_HEADER}: on`) answers
+(`create_app`, `service.interleave_with` = B's settings file, `service.interleave_share` = 1) answers
 {
         " and ".join(f"{r['searches']:,}" for r in results)
     } searches (per pair, in order), each by a new simulated shopper (its own UBI client id) on a test query drawn

@@ -28,7 +28,12 @@ class _Strict(BaseModel):
 
 
 class LegOverrides(_Strict):
-    candidates: int | None = Field(default=None, ge=1, le=10_000, description="candidates this leg retrieves")
+    candidates: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000,
+        description="candidates this leg retrieves; above the served value only with the admin token",
+    )
 
 
 class FusionOverrides(_Strict):
@@ -38,7 +43,12 @@ class FusionOverrides(_Strict):
 
 
 class RerankOverrides(_Strict):
-    window: int | None = Field(default=None, ge=1, le=1000, description="top candidates the cross-encoder scores")
+    window: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description="top candidates the cross-encoder scores; above the served value only with the admin token",
+    )
 
 
 class LongTailOverrides(_Strict):
@@ -53,7 +63,12 @@ class LongTailOverrides(_Strict):
 class DiversityOverrides(_Strict):
     enabled: bool | None = None
     lambda_: float | None = Field(default=None, ge=0.0, le=1.0, description="MMR: relevance against variety")
-    depth: int | None = Field(default=None, ge=1, le=1000)
+    depth: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description="top results MMR re-ranks; above the served value only with the admin token",
+    )
 
 
 class PersonalisationOverrides(_Strict):
@@ -64,7 +79,11 @@ class PersonalisationOverrides(_Strict):
 
 
 class Overrides(_Strict):
-    """The settings a single request may change; the rest (models, timeouts, indexes) belong to the deployment."""
+    """The settings a single request may change; the rest (models, timeouts, indexes) belong to the deployment.
+
+    Those that set how much work a search does (candidates, rerank window, diversity depth) may be lowered by
+    anyone and raised above the served value only with the admin token (serving.cost_limits).
+    """
 
     lexical: LegOverrides = Field(default_factory=LegOverrides)
     dense: LegOverrides = Field(default_factory=LegOverrides)
@@ -251,7 +270,7 @@ class SearchResponse(BaseModel):
 
 
 class FieldError(BaseModel):
-    field: str = Field(description="dotted path of the offending field in the request body")
+    field: str = Field(description="dotted path of the offending field in the request body, or the header's name")
     message: str
 
 

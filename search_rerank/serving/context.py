@@ -47,15 +47,24 @@ def error_response(
     return jsonify(body.model_dump(exclude_none=True)), status
 
 
+def admin_token_sent() -> bool:
+    """Whether the request carries the admin token (``Authorization: Bearer ...``, compared in constant time);
+    never when no token is configured. The admin routes need it, and so does a search that asks for more work
+    than the served settings (see cost_limits)."""
+    token = current_app.config["ADMIN_TOKEN"]
+    if not token:
+        return False
+    sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    return hmac.compare_digest(sent.encode(), token.encode())
+
+
 def admin_refusal(what: str, path: str) -> tuple[Any, ...] | None:
     """None when the request carries the admin token (``Authorization: Bearer ...``), else the answer: 403 when
     no token is configured (``what`` is disabled; the message names the route, ``path``), 401 when it is
     missing or wrong."""
-    token = current_app.config["ADMIN_TOKEN"]
-    if not token:
+    if not current_app.config["ADMIN_TOKEN"]:
         return error_response(403, f"{what} disabled", f"set SEARCH_RERANK_ADMIN_TOKEN to enable {path}")
-    sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if not hmac.compare_digest(sent.encode(), token.encode()):
+    if not admin_token_sent():
         response, status = error_response(401, "unauthorized", "send the admin token as 'Authorization: Bearer ...'")
         return response, status, {"WWW-Authenticate": "Bearer"}
     return None
@@ -104,7 +113,8 @@ def run_search(
     profile: ShopperProfile | None = None,
     profile_failure: str | None = None,
 ) -> tuple[SearchResult, interleave.InterleavedSearch | None]:
-    """The search, interleaved with the second ranking when the header or the traffic share says so.
+    """The search, interleaved with the second ranking when the header (with the admin token) or the traffic
+    share says so.
 
     ``pipeline``: the request's view of the served pipeline (e.g. its legs held to a constraint).
     ``profile``: the shopper's (see profiles_api.request_profile); a search it personalises is never
@@ -117,7 +127,8 @@ def run_search(
     client = ubi.client_id if ubi is not None and ubi.client_id else safe_id(request.headers.get(CLIENT_ID_HEADER))
     shopper = interleave.shopper(client, safe_id(request.headers.get(SESSION_ID_HEADER)), query)
     interleaved = None
-    if interleave.wanted(setup, request.headers.get(interleave.INTERLEAVE_HEADER), shopper):
+    header = request.headers.get(interleave.INTERLEAVE_HEADER)
+    if interleave.wanted(setup, header, shopper, may_force=header is not None and admin_token_sent()):
         b = setup.settings_b if overrides is None else overrides.apply(setup.settings_b)
         interleaved = interleave.run(
             pipeline,

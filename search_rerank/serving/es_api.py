@@ -26,12 +26,14 @@ from .completion import suggestions
 from .context import (
     QUERY_ID_HEADER,
     UBI,
+    admin_token_sent,
     current_pipeline,
     current_settings,
     json_body,
     log_query,
     run_search,
 )
+from .cost_limits import CostRaised, check_cost
 from .delegation import delegate_search, delegated_cluster
 from .embedded_search import compile_search, serves
 from .es_compat import (
@@ -114,7 +116,7 @@ def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
     user_id, session_id = header_identity()
     pipeline = current_pipeline()
     # An ES 9 retriever tree becomes a body with a query, the settings it asks for and the legs it names.
-    plan = plan_retriever(body, settings, pipeline) if body.get("retriever") is not None else None
+    plan = plan_retriever(body, settings, pipeline, admin_token_sent()) if body.get("retriever") is not None else None
     if plan is not None:
         body, settings = plan.body, plan.settings
     highlighted = highlight_names(body.get("highlight"), settings.service.field_aliases)
@@ -126,6 +128,9 @@ def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
     if cluster is not None:
         dense_query = plan is not None and not plan.browses
         delegated = delegate_search(body, params, settings.service, cluster, dense_query)
+        if delegated.knn is not None and delegated.ordered:
+            # A knn without words answers its k nearest: k is the dense leg's candidates (see cost_limits).
+            check_cost(delegated.knn.k, "dense.candidates", current_settings(), "knn.k", admin_token_sent())
     if embedded is not None:
         search = embedded.search
         pipeline = embedded.pipeline(pipeline)
@@ -227,11 +232,11 @@ def es_error(status: int, cause: dict[str, Any]):
 
 # What a search may fail with, each answered as Elasticsearch answers it (:func:`_es_cause`): a request's error,
 # or a failed multi-search item's alone.
-SEARCH_ERRORS = (InvalidBody, InvalidQuery, Unsupported, IndexNotFound, HTTPException, StageError)
+SEARCH_ERRORS = (InvalidBody, InvalidQuery, Unsupported, IndexNotFound, CostRaised, HTTPException, StageError)
 
 
 def _es_cause(
-    exc: InvalidBody | InvalidQuery | Unsupported | IndexNotFound | HTTPException | StageError,
+    exc: InvalidBody | InvalidQuery | Unsupported | IndexNotFound | CostRaised | HTTPException | StageError,
 ) -> tuple[int, dict[str, Any]]:
     if isinstance(exc, HTTPException):
         return exc.code or 500, {"type": exc.name.lower().replace(" ", "_"), "reason": exc.description}
@@ -244,6 +249,9 @@ def _es_cause(
         return 404, index_not_found_cause(exc.index)
     if isinstance(exc, Unsupported):
         return 501, {"type": "search_rerank_unsupported", "reason": str(exc), "unsupported": exc.part}
+    if isinstance(exc, CostRaised):
+        # Elasticsearch's answer to a request its caller lacks the privilege for.
+        return 403, {"type": "security_exception", "reason": str(exc), "field": exc.field}
     return 400, {"type": "parsing_exception", "reason": str(exc), "field": exc.field}
 
 
@@ -251,8 +259,9 @@ def _es_cause(
 @es.errorhandler(InvalidQuery)
 @es.errorhandler(Unsupported)
 @es.errorhandler(IndexNotFound)
+@es.errorhandler(CostRaised)
 @es.errorhandler(StageError)
-def es_bad_search(exc: InvalidBody | InvalidQuery | Unsupported | IndexNotFound | StageError):
+def es_bad_search(exc: InvalidBody | InvalidQuery | Unsupported | IndexNotFound | CostRaised | StageError):
     return es_error(*_es_cause(exc))
 
 

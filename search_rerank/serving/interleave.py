@@ -15,7 +15,8 @@ halve rerank time, but the stage is run as served to keep what B is measured
 on what B would serve.
 
 Which searches are interleaved: the ``X-Search-Rerank-Interleave`` header
-(``on``/``off``) decides when sent; otherwise a share
+(``on``/``off``) decides when sent (``on`` runs two rankings, so it needs the
+admin token, see cost_limits); otherwise a share
 (``service.interleave_share``) of shoppers, by a hash of the UBI client id
 (the session id, else the query text, when the front end sends none). The
 team-draft coin flips are seeded from the shopper and the query (text and
@@ -45,6 +46,7 @@ from ..core.interleaving import Interleaved, team_draft
 from ..core.pipeline import TOTAL, Ranking, SearchPipeline, SearchResult
 from ..core.retrieval import DENSE, LEXICAL
 from ..core.settings import Settings, load_settings, read_settings_file
+from .cost_limits import NEEDS_TOKEN, CostRaised
 from .ubi import UbiEvent, UbiEventAttributes, UbiObject, UbiPosition, utc_timestamp
 
 INTERLEAVE_HEADER = "X-Search-Rerank-Interleave"
@@ -101,10 +103,14 @@ def shopper(client_id: str | None, session_id: str | None, query: str) -> str:
     return f"session:{session_id}" if session_id is not None else f"query:{query}"
 
 
-def wanted(setup: InterleaveSetup | None, header: str | None, shopper_key: str) -> TypeGuard[InterleaveSetup]:
+def wanted(
+    setup: InterleaveSetup | None, header: str | None, shopper_key: str, may_force: bool = False
+) -> TypeGuard[InterleaveSetup]:
     """Whether to interleave this search: the header when sent, else the traffic share.
 
-    Never true without a ``setup``, which the return type tells the type checker.
+    ``on`` runs two rankings for one search, so it needs ``may_force`` (the request carries the admin token;
+    raises :class:`~.cost_limits.CostRaised`, a 403, otherwise); ``off`` is anyone's. Never true without a
+    ``setup``, which the return type tells the type checker.
     """
     if header is not None:
         value = header.strip().lower()
@@ -115,6 +121,8 @@ def wanted(setup: InterleaveSetup | None, header: str | None, shopper_key: str) 
                 f"{INTERLEAVE_HEADER}: on, but no second ranking is configured: set "
                 "service.interleave_with to a settings file"
             )
+        if value == "on" and not may_force:
+            raise CostRaised(INTERLEAVE_HEADER, f"on runs two rankings for one search; forcing it {NEEDS_TOKEN}")
         return value == "on"
     return setup is not None and setup.share > 0 and _unit(f"share\0{shopper_key}") < setup.share
 

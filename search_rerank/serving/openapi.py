@@ -55,7 +55,8 @@ def openapi_document(version: str) -> dict[str, Any]:
             "in": "header",
             "schema": {"enum": ["on", "off"]},
             "description": "on: answer with the served ranking and service.interleave_with's interleaved "
-            "by team draft (a 400 when that is unset); off: never; left out: service.interleave_share decides",
+            "by team draft (a 400 when that is unset; two rankings, so only with the admin token, else a 403); "
+            "off: never; left out: service.interleave_share decides",
         }
     )
     es_search = {
@@ -84,6 +85,10 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "headers": query_id,
             },
             "400": _object("malformed query, or aggregations the cluster rejected, in Elasticsearch's error shape"),
+            "403": _object(
+                "a retriever window, k or X-Search-Rerank-Interleave: on that asks for more work than the served "
+                "settings, without the admin token (security_exception; error.field names it)"
+            ),
             "501": _object(
                 "a part this backend cannot answer (aggregations with the embedded backend); error.unsupported names it"
             ),
@@ -134,6 +139,11 @@ def openapi_document(version: str) -> dict[str, Any]:
                     "responses": {
                         "200": {**_json("SearchResponse", "a page of ranked hits"), "headers": query_id},
                         "400": error,
+                        "403": _json(
+                            "ErrorResponse",
+                            "overrides that raise a cost setting (candidates, rerank window, diversity depth), or "
+                            "X-Search-Rerank-Interleave: on, without the admin token; fields names each",
+                        ),
                         "413": _json("ErrorResponse", "request body too large"),
                     },
                 }

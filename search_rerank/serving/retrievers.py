@@ -35,6 +35,14 @@ run as the deployment configures them (the reranker, the long-tail boost),
 as they do for a body with a top-level ``query``: ranking is the pipeline's.
 The response's ``search_rerank.retriever`` section says how the tree was
 mapped.
+
+A tree's windows set what the search costs (``rank_window_size`` and ``k``
+the candidates per leg, the reranker's window, the MMR depth), so a value
+above the served setting is refused, as Elasticsearch refuses a window past
+its limits rather than answering another search: a 403
+``security_exception`` naming the field, unless the request carries the
+admin token (see cost_limits). Without ``k``, a ``knn`` asks for the page
+size, at most the served candidates.
 """
 
 from __future__ import annotations
@@ -54,6 +62,7 @@ from ..core.pipeline import SearchPipeline
 from ..core.retrieval import DENSE, LEXICAL, Stage, leg_candidates
 from ..core.settings import RerankSettings, Settings
 from .body_checks import a_string, an_object, single_key
+from .cost_limits import check_cost
 from .embedded_search import ConstrainedLeg
 from .es_compat import EsSearch, InvalidQuery, Unsupported
 
@@ -235,19 +244,22 @@ def _under_constraint(leg: Any, wrap) -> Any:
 # ------------------------------------------------------------------ the tree
 
 
-def plan(body: Mapping[str, Any], settings: Settings, pipeline: SearchPipeline) -> RetrieverPlan:
-    """Map ``body["retriever"]`` onto the pipeline; raises InvalidQuery (400) or Unsupported (501) naming the part."""
+def plan(body: Mapping[str, Any], settings: Settings, pipeline: SearchPipeline, admin: bool = False) -> RetrieverPlan:
+    """Map ``body["retriever"]`` onto the pipeline; raises InvalidQuery (400) or Unsupported (501) naming the part,
+    or, unless ``admin`` (the request carries the admin token), CostRaised (403) for a window above the served
+    setting."""
     for key in REPLACED_KEYS:
         if body.get(key) is not None:
             raise InvalidQuery(key, f"cannot specify [{RETRIEVER}] and [{key}]")
-    return _Planner(body, settings, pipeline).run()
+    return _Planner(body, settings, pipeline, admin).run()
 
 
 class _Planner:
-    def __init__(self, body: Mapping[str, Any], settings: Settings, pipeline: SearchPipeline):
+    def __init__(self, body: Mapping[str, Any], settings: Settings, pipeline: SearchPipeline, admin: bool):
         self.body = body
         self.settings = settings
         self.pipeline = pipeline
+        self.admin = admin
         self.size = _page_size(body.get("size", 10))
         self.ignored: list[str] = []
         self.filters: list[Any] = []  # the filters of the stages above the first stage, which hold every leg
@@ -308,6 +320,7 @@ class _Planner:
         if not 0.0 <= lam <= 1.0:
             raise InvalidQuery(f"{where}.lambda", "must be between 0.0 and 1.0")
         depth = _window(spec.get("rank_window_size", ES_WINDOW), f"{where}.rank_window_size", limit=1000)
+        self._within(depth, "diversity.depth", f"{where}.rank_window_size")
         if "size" in spec:
             self.out.size_cap = _count(spec["size"], f"{where}.size", minimum=1)
         self.overrides["diversity"] = {"enabled": True, "lambda_": lam, "depth": depth}
@@ -326,6 +339,7 @@ class _Planner:
             a_string(_required(spec, "field", where), f"{where}.field")
             query = a_string(_required(spec, "inference_text", where), f"{where}.inference_text")
             window = _window(spec.get("rank_window_size", ES_WINDOW), f"{where}.rank_window_size", limit=1000)
+            self._within(window, "rerank.window", f"{where}.rank_window_size")
             if "min_score" in spec:
                 self.out.rerank_min_score = _number(spec["min_score"], f"{where}.min_score")
         else:
@@ -356,6 +370,7 @@ class _Planner:
         window = _window(rescore.get("window_size", ES_WINDOW), f"{where}.window_size", limit=1000)
         if window < self.size:
             raise InvalidQuery(f"{where}.window_size", f"must be greater than or equal to size [{self.size}]")
+        self._within(window, "rerank.window", f"{where}.window_size")
         spec = an_object(rescore["query"], f"{where}.query")
         _known(spec, f"{where}.query", {"rescore_query", "query_weight", "rescore_query_weight", "score_mode"})
         _known_ignored(
@@ -416,6 +431,8 @@ class _Planner:
         self.section["first_stage"] = kind
         self.section["fusion"] = {**fusion, "rank_window_size": window}
         if window is not None:
+            for leaf in leaves:  # one of each kind: a second is refused above
+                self._within(window, f"{_leg(leaf)}.candidates", f"{where}.rank_window_size")
             self.overrides.setdefault("lexical", {})["candidates"] = window
             self.overrides.setdefault("dense", {})["candidates"] = window
         return leaves
@@ -560,7 +577,7 @@ class _Planner:
             if not has_text:
                 self.out.text = self.out.dense_text  # the search's words: what the reranker reads
             described["query"] = "model_text"
-        k = _count(spec.get("k", max(self.size, 1)), f"{where}.k", minimum=1)
+        k = _count(spec.get("k", min(max(self.size, 1), self.settings.dense.candidates)), f"{where}.k", minimum=1)
         if k > MAX_WINDOW:
             raise InvalidQuery(f"{where}.k", f"must be at most {MAX_WINDOW}")
         candidates = _count(spec.get("num_candidates", min(math.ceil(1.5 * k), MAX_WINDOW)), f"{where}.num_candidates")
@@ -571,7 +588,8 @@ class _Planner:
         if "similarity" in spec:
             self.out.dense_similarity = _number(spec["similarity"], f"{where}.similarity")
         dense = self.overrides.setdefault("dense", {})
-        dense["candidates"] = min(k, dense.get("candidates", k))
+        dense["candidates"] = min(k, dense.get("candidates", k))  # a fusion's rank_window_size, checked there, holds it
+        self._within(dense["candidates"], "dense.candidates", f"{where}.k")
         dense["num_candidates"] = candidates
         described.update(k=k, num_candidates=candidates, similarity=self.out.dense_similarity)
         self.section["dense"] = described
@@ -579,6 +597,10 @@ class _Planner:
             # Nothing to read for the reranker: a client's vector has no words.
             self.overrides.setdefault("rerank", {})["model"] = None
             self.out.skipped[Stage.RERANK] = "no query text to rerank by (the knn retriever's query_vector only)"
+
+    def _within(self, asked: int, setting: str, field: str) -> None:
+        """A window above the served ``setting`` needs the admin token (a 403 naming ``field``, see cost_limits)."""
+        check_cost(asked, setting, self.settings, field, self.admin)
 
     def _dense_leg(self) -> Any:
         if not self.settings.dense.enabled:

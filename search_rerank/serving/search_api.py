@@ -17,6 +17,7 @@ from .context import (
     QUERY_ID_HEADER,
     UBI,
     UBI_EVENTS,
+    admin_token_sent,
     current_pipeline,
     current_settings,
     error_response,
@@ -25,6 +26,7 @@ from .context import (
     request_json,
     run_search,
 )
+from .cost_limits import CostRaised, raised_settings
 from .json_input import InvalidBody
 from .profiles_api import apply_events, request_profile
 from .reco_api import fallback_block
@@ -36,11 +38,16 @@ api = Blueprint("api", __name__)
 
 @api.post("/search")
 def search():
-    req = SearchRequest.model_validate(json_body(), context={"limits": current_settings().service})
+    served = current_settings()
+    req = SearchRequest.model_validate(json_body(), context={"limits": served.service})
     try:
-        run_settings = req.overrides.apply(current_settings())
+        run_settings = req.overrides.apply(served)
     except ConfigError as exc:
         return error_response(400, "invalid request", fields=[FieldError(field="overrides", message=str(exc))])
+    raised = raised_settings(served, run_settings)
+    if raised and not admin_token_sent():
+        fields = [FieldError(field=f"overrides.{setting}", message=why) for setting, why in raised.items()]
+        return error_response(403, "forbidden", "the overrides ask for more work than the served settings", fields)
     filters = None if req.filters.is_empty else req.filters
     profile, failure = request_profile(req.user_id, req.session_id, run_settings)
     result, interleaved = run_search(
@@ -133,3 +140,8 @@ def invalid_request(exc: ValidationError):
 @api.errorhandler(InvalidBody)
 def invalid_body(exc: InvalidBody):
     return error_response(400, "invalid request", fields=[FieldError(field=exc.field, message=exc.reason)])
+
+
+@api.errorhandler(CostRaised)
+def cost_raised(exc: CostRaised):
+    return error_response(403, "forbidden", exc.reason, fields=[FieldError(field=exc.field, message=exc.reason)])

@@ -195,6 +195,23 @@ def test_knn_filter_keeps_the_nearest_products_inside_it(make_shop, tiny_setting
     assert found and all(BY_ID[pid].brand == "Acme" for pid in found)
 
 
+def test_knn_k_above_the_served_candidates_without_the_admin_token_is_a_403_naming_it(
+    make_shop, tiny_settings, monkeypatch
+):
+    # The k nearest are the page: k is the dense leg's candidates (served: one per product of the catalogue).
+    monkeypatch.setenv("SEARCH_RERANK_ADMIN_TOKEN", "knn-admin-token")
+    client = make_shop(dense=True)
+    knn = {"field": "embedding", "query_vector": product_vector(tiny_settings, "s3"), "k": 10_000}
+    response = client.post("/products/_search", json={"knn": knn})
+    assert response.status_code == 403
+    assert (response.get_json()["error"]["type"], response.get_json()["error"]["field"]) == (
+        "security_exception",
+        "knn.k",
+    )
+    admin = client.post("/products/_search", json={"knn": knn}, headers={"Authorization": "Bearer knn-admin-token"})
+    assert admin.status_code == 200 and ids(admin.get_json())[0] == "s3"
+
+
 def test_knn_vector_of_the_wrong_length_is_a_400(make_shop):
     client = make_shop(dense=True)
     response = client.post("/products/_search", json={"knn": {"field": "v", "query_vector": [0.1, 0.2], "k": 3}})

@@ -8,6 +8,8 @@ the hits' explanations (``explain: true``), on the embedded (tantivy) engine wit
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from servers import server_retriever, server_settings
 
@@ -23,6 +25,16 @@ from search_rerank.serving import create_app
 from search_rerank.serving.retrievers import NOT_IN_TREE
 
 TEXT = "grey sofa"
+TOKEN = "retriever-admin-token"
+ADMIN = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+def settings(settings, monkeypatch):
+    """The default deployment's 100 candidates per leg (Elastic's examples ask for windows of 50), with an admin
+    token configured that the tests' requests send only where they say so."""
+    monkeypatch.setenv("SEARCH_RERANK_ADMIN_TOKEN", TOKEN)
+    return settings.override(lexical={"candidates": 100}, dense={"candidates": 100})
 
 
 def search(client, body):
@@ -434,6 +446,30 @@ def test_rescorer_window_below_size_is_a_400_naming_it(rerank_client):
     assert error(search(rerank_client, body), 400)["field"] == "retriever.rescorer.rescore.window_size"
 
 
+@pytest.mark.parametrize(
+    "field, body",
+    [
+        ("retriever.text_similarity_reranker.rank_window_size", reranked(TEXT, window=51)),
+        (
+            "retriever.rescorer.rescore.window_size",
+            {
+                "retriever": {
+                    "rescorer": {
+                        "rescore": {"window_size": 1000, "query": {"rescore_query": {"match": {"title": "sofa"}}}},
+                        "retriever": standard(),
+                    }
+                }
+            },
+        ),
+    ],
+)
+def test_a_rerank_window_above_the_served_one_needs_the_admin_token(rerank_client, field, body):
+    # The served rerank window: 50.
+    cause = error(search(rerank_client, body), 403)
+    assert (cause["type"], cause["field"]) == ("security_exception", field)
+    assert rerank_client.post("/products/_search", json=body, headers=ADMIN).status_code == 200
+
+
 def test_rescorer_with_a_script_score_is_a_501_naming_it(rerank_client):
     script = {"script_score": {"query": {"match_all": {}}, "script": {"source": "1.0"}}}
     body = {
@@ -444,6 +480,83 @@ def test_rescorer_with_a_script_score_is_a_501_naming_it(rerank_client):
     assert error(search(rerank_client, body), 501)["unsupported"] == (
         "retriever.rescorer.rescore.query.rescore_query.script_score"
     )
+
+
+# ------------------------------------------------------------------ what a tree may cost
+
+RAISED = [
+    (
+        "retriever.rrf.rank_window_size",
+        {"retriever": {"rrf": {"retrievers": [standard(), knn_text()], "rank_window_size": 101}}},
+    ),
+    (
+        "retriever.linear.rank_window_size",
+        {"retriever": {"linear": {"query": TEXT, "normalizer": "minmax", "rank_window_size": 1000}}},
+    ),
+    ("retriever.knn.k", {"retriever": knn_text(k=101, num_candidates=200)}),
+    (
+        "retriever.rrf.retrievers[1].knn.k",
+        {"retriever": {"rrf": {"retrievers": [standard(), knn_text(k=5000, num_candidates=5000)]}}},
+    ),
+    (
+        "retriever.diversify.rank_window_size",
+        {
+            "retriever": {
+                "diversify": {
+                    "type": "mmr",
+                    "field": "v",
+                    "lambda": 0.5,
+                    "rank_window_size": 31,
+                    "retriever": standard(),
+                }
+            }
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize("field, body", RAISED, ids=[field for field, _ in RAISED])
+def test_a_window_above_the_served_setting_without_the_admin_token_is_a_403_naming_it(client, field, body):
+    # The served settings: 100 candidates per leg, an MMR depth of 30.
+    cause = error(search(client, body), 403)
+    assert (cause["type"], cause["field"]) == ("security_exception", field)
+    assert "admin token" in cause["reason"]
+
+
+@pytest.mark.parametrize("field, body", RAISED, ids=[field for field, _ in RAISED])
+def test_a_window_above_the_served_setting_with_the_admin_token_is_served(client, field, body):
+    response = client.post("/products/_search", json=body, headers=ADMIN)
+    assert response.status_code == 200, response.get_json()
+
+
+def test_a_raised_window_fails_its_own_search_in_a_multi_search(client):
+    raised = {"retriever": {"rrf": {"retrievers": [standard(), knn_text()], "rank_window_size": 101}}}
+    lines = [
+        '{"index": "products"}',
+        json.dumps(raised),
+        '{"index": "products"}',
+        json.dumps({"retriever": standard()}),
+    ]
+    response = client.post("/_msearch", data="\n".join(lines) + "\n", content_type="application/x-ndjson")
+    first, second = response.get_json()["responses"]
+    assert (first["status"], first["error"]["field"]) == (403, "retriever.rrf.rank_window_size")
+    assert second["status"] == 200
+
+
+def test_knn_k_above_the_served_candidates_is_served_when_the_fusion_window_holds_it(client):
+    # Elasticsearch's examples ask a knn for more than the rrf above it keeps: its rank_window_size is what runs.
+    knn = knn_text(k=500, num_candidates=500)
+    body = {"retriever": {"rrf": {"retrievers": [standard(), knn], "rank_window_size": 50}}}
+    assert answer(client, body)["search_rerank"]["retriever"]["fusion"]["rank_window_size"] == 50
+
+
+def test_knn_without_k_asks_for_at_most_the_served_candidates(settings, pipeline):
+    # k defaults to the page size, which may be larger than the deployment's dense candidates.
+    fewer = settings.override(dense={"candidates": 20})
+    knn = knn_text()
+    del knn["knn"]["k"], knn["knn"]["num_candidates"]
+    answered = answer(create_app(fewer, pipeline).test_client(), {"retriever": knn, "size": 30})
+    assert answered["search_rerank"]["retriever"]["dense"]["k"] == 20
 
 
 # ------------------------------------------------------------------ cluster backend

@@ -14,6 +14,9 @@ from search_rerank.serving.interleave import ranking_settings
 
 HEADER = "X-Search-Rerank-Interleave"
 SHOPPER = {"X-Ubi-Client-Id": "client-7"}
+TOKEN = "interleave-admin-token"
+# Forcing interleaving runs two rankings: the header's "on" needs the admin token.
+ON = {HEADER: "on", "Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
@@ -35,7 +38,8 @@ def make_client(settings, pipeline, ubi_path, **service):
 
 
 @pytest.fixture
-def ab_client(settings, pipeline, ubi_path, b_file):
+def ab_client(settings, pipeline, ubi_path, b_file, monkeypatch):
+    monkeypatch.setenv("SEARCH_RERANK_ADMIN_TOKEN", TOKEN)
     return make_client(settings, pipeline, ubi_path, interleave_with=b_file)
 
 
@@ -56,7 +60,7 @@ def search(client, headers=None, **body):
 
 
 def test_the_header_switches_interleaving_on_with_a_team_per_hit(ab_client):
-    body = search(ab_client, {HEADER: "on"})
+    body = search(ab_client, ON)
     section = body["interleaving"]
     assert section["method"] == "team_draft"
     assert len(section["teams"]) == len(body["hits"]) == 10
@@ -64,7 +68,7 @@ def test_the_header_switches_interleaving_on_with_a_team_per_hit(ab_client):
 
 
 def test_the_answer_names_ranking_b_by_its_file_name_without_the_path_on_the_server(ab_client, b_file):
-    assert search(ab_client, {HEADER: "on"})["interleaving"]["b"] == b_file.name == "best.toml"
+    assert search(ab_client, ON)["interleaving"]["b"] == b_file.name == "best.toml"
 
 
 def test_without_the_header_and_no_share_the_served_ranking_answers(ab_client, client):
@@ -79,23 +83,23 @@ def test_a_share_of_one_interleaves_every_search_and_the_header_switches_it_off(
 
 
 def test_the_interleaved_list_is_the_same_on_every_page_and_every_repeat(ab_client):
-    whole = search(ab_client, {HEADER: "on"}, size=10)
-    pages = search(ab_client, {HEADER: "on"}, size=5), search(ab_client, {HEADER: "on"}, size=5, **{"from": 5})
+    whole = search(ab_client, ON, size=10)
+    pages = search(ab_client, ON, size=5), search(ab_client, ON, size=5, **{"from": 5})
     assert [h["id"] for page in pages for h in page["hits"]] == [h["id"] for h in whole["hits"]]
     assert [t for page in pages for t in page["interleaving"]["teams"]] == whole["interleaving"]["teams"]
-    assert search(ab_client, {HEADER: "on"})["hits"] == whole["hits"]
+    assert search(ab_client, ON)["hits"] == whole["hits"]
 
 
 def test_the_elasticsearch_endpoint_interleaves_and_says_so_in_its_section(ab_client):
     response = ab_client.post(
-        "/products/_search", json={"query": {"match": {"title": "sofa"}}, "size": 6}, headers={**SHOPPER, HEADER: "on"}
+        "/products/_search", json={"query": {"match": {"title": "sofa"}}, "size": 6}, headers={**SHOPPER, **ON}
     )
     body = response.get_json()
     assert len(body["search_rerank"]["interleaving"]["teams"]) == len(body["hits"]["hits"]) == 6
 
 
 def test_each_shown_product_is_logged_as_an_impression_with_its_team(ab_client, ubi_path):
-    body = search(ab_client, {HEADER: "on"}, size=6, **{"from": 2})
+    body = search(ab_client, ON, size=6, **{"from": 2})
     query, *impressions = records(ubi_path)
     assert query["query_id"] == body["meta"]["query_id"]
     assert [
@@ -112,7 +116,7 @@ def test_each_shown_product_is_logged_as_an_impression_with_its_team(ab_client, 
 
 def test_the_report_on_the_written_log_credits_the_team_whose_products_were_clicked(ab_client, ubi_path):
     for query in ("sofa", "oak table", "lamp", "rug", "chair"):
-        body = search(ab_client, {HEADER: "on"}, query=query)
+        body = search(ab_client, ON, query=query)
         teams = body["interleaving"]["teams"]
         ordinal, hit = next((i, h) for i, (h, t) in enumerate(zip(body["hits"], teams)) if t == "B")
         event = {
@@ -144,6 +148,27 @@ def test_a_search_that_is_not_interleaved_goes_straight_to_the_pipeline(ab_clien
     assert "interleaving" not in search(ab_client, {HEADER: "off"})
 
 
+def test_the_header_on_without_the_admin_token_is_a_403_naming_it(ab_client):
+    response = ab_client.post("/search", json={"query": "sofa"}, headers={**SHOPPER, HEADER: "on"})
+    assert response.status_code == 403
+    (error,) = response.get_json()["fields"]
+    assert error["field"] == HEADER and "admin token" in error["message"]
+
+
+def test_the_header_on_with_a_wrong_token_is_a_403(ab_client):
+    headers = {**SHOPPER, HEADER: "on", "Authorization": "Bearer not-the-token"}
+    assert ab_client.post("/search", json={"query": "sofa"}, headers=headers).status_code == 403
+
+
+def test_the_header_on_without_the_admin_token_is_a_403_on_the_elasticsearch_endpoint(ab_client):
+    response = ab_client.post(
+        "/products/_search", json={"query": {"match": {"title": "sofa"}}}, headers={**SHOPPER, HEADER: "on"}
+    )
+    assert response.status_code == 403
+    error = response.get_json()["error"]
+    assert (error["type"], error["field"]) == ("security_exception", HEADER)
+
+
 @pytest.mark.parametrize("value", ["yes", "", "1"])
 def test_an_unknown_header_value_is_a_400_naming_the_values(ab_client, value):
     response = ab_client.post("/search", json={"query": "sofa"}, headers={HEADER: value})
@@ -152,7 +177,7 @@ def test_an_unknown_header_value_is_a_400_naming_the_values(ab_client, value):
 
 
 def test_the_header_on_without_a_second_ranking_is_a_400_naming_the_setting(client):
-    response = client.post("/search", json={"query": "sofa"}, headers={HEADER: "on"})
+    response = client.post("/search", json={"query": "sofa"}, headers=ON)
     assert response.status_code == 400
     assert "service.interleave_with" in response.get_json()["message"]
 

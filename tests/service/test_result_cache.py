@@ -68,7 +68,10 @@ def test_another_page_filter_or_override_is_a_miss(client, change):
     assert not from_cache(search(client, **change))
 
 
-def test_a_search_asking_for_more_candidates_than_served_is_not_cached(client, settings):
+def test_a_search_asking_for_more_candidates_than_served_is_not_cached(settings, pipeline, monkeypatch):
+    monkeypatch.setenv("SEARCH_RERANK_ADMIN_TOKEN", "cache-admin-token")
+    client = create_app(settings, pipeline).test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = "Bearer cache-admin-token"  # more candidates than served need it
     more = {"overrides": {"dense": {"candidates": settings.dense.candidates + 1}}}
     search(client, **more)
     assert not from_cache(search(client, **more))

@@ -179,3 +179,98 @@ def test_a_leg_that_did_not_run_has_no_list(settings, pipeline):
 def test_no_stages_unless_asked(client):
     body = search(client, query="lamp").get_json()
     assert "stages" not in body and "stage_products" not in body
+
+
+# ------------------------------------------------------------------ what a request may cost
+
+TOKEN = "cost-admin-token"
+ADMIN = {"Authorization": f"Bearer {TOKEN}"}
+# Each override that sets how much work a search does, as the served value plus one (the tests' settings serve 40
+# candidates per leg, a rerank window of 50 and an MMR depth of 30).
+RAISES = [
+    ("overrides.lexical.candidates", {"lexical": {"candidates": 41}}),
+    ("overrides.dense.candidates", {"dense": {"candidates": 41}}),
+    ("overrides.rerank.window", {"rerank": {"window": 51}}),
+    ("overrides.diversity.depth", {"diversity": {"enabled": True, "depth": 31}}),
+]
+
+
+@pytest.fixture
+def guarded_client(settings, pipeline, monkeypatch):
+    """The service with an admin token configured: the token exists, the shopper's browser does not send it."""
+    monkeypatch.setenv("SEARCH_RERANK_ADMIN_TOKEN", TOKEN)
+    return create_app(settings, pipeline).test_client()
+
+
+@pytest.mark.parametrize("field, overrides", RAISES, ids=[field for field, _ in RAISES])
+def test_raising_a_cost_override_without_the_admin_token_is_a_403_naming_it(guarded_client, field, overrides):
+    response = search(guarded_client, query="sofa", overrides=overrides)
+    assert response.status_code == 403
+    assert list(field_errors(response)) == [field]
+    assert "admin token" in field_errors(response)[field]
+
+
+def test_raising_a_cost_override_with_a_wrong_token_is_a_403(guarded_client):
+    response = guarded_client.post(
+        "/search",
+        json={"query": "sofa", "overrides": {"rerank": {"window": 1000}}},
+        headers={"Authorization": "Bearer not-the-token"},
+    )
+    assert response.status_code == 403
+
+
+def test_raising_a_cost_override_is_a_403_when_no_admin_token_is_configured(client):
+    response = search(client, query="sofa", overrides={"lexical": {"candidates": 10_000}})
+    assert response.status_code == 403
+    assert "overrides.lexical.candidates" in field_errors(response)
+
+
+def test_every_raised_cost_override_is_named(guarded_client):
+    overrides = {"lexical": {"candidates": 500}, "dense": {"candidates": 500}, "rerank": {"window": 1000}}
+    response = search(guarded_client, query="sofa", overrides=overrides)
+    assert response.status_code == 403
+    assert set(field_errors(response)) == {
+        "overrides.lexical.candidates",
+        "overrides.dense.candidates",
+        "overrides.rerank.window",
+    }
+
+
+@pytest.mark.parametrize("field, overrides", RAISES, ids=[field for field, _ in RAISES])
+def test_raising_a_cost_override_with_the_admin_token_is_served(guarded_client, field, overrides):
+    response = guarded_client.post("/search", json={"query": "sofa", "overrides": overrides}, headers=ADMIN)
+    assert response.status_code == 200, response.get_json()
+
+
+def test_raised_candidates_with_the_admin_token_rank_more_candidates(guarded_client):
+    served = search(guarded_client, query="sofa", size=5).get_json()["total"]
+    more = {"query": "sofa", "size": 5, "overrides": {"lexical": {"candidates": 200}, "dense": {"candidates": 200}}}
+    raised = guarded_client.post("/search", json=more, headers=ADMIN).get_json()["total"]
+    assert raised > served
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"lexical": {"candidates": 40}, "dense": {"candidates": 40}, "rerank": {"window": 50}},
+        {"lexical": {"candidates": 5}, "dense": {"candidates": 5}, "rerank": {"window": 1}},
+        {"diversity": {"enabled": True, "depth": 30}},
+        {"diversity": {"enabled": True, "depth": 3}},
+    ],
+)
+def test_lowering_or_keeping_a_cost_override_is_served_without_the_token(guarded_client, overrides):
+    response = search(guarded_client, query="sofa", overrides=overrides)
+    assert response.status_code == 200, response.get_json()
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"fusion": {"method": "rrf", "rank_constant": 10, "weights": {"lexical": 0.2, "dense": 0.8}}},
+        {"longtail": {"strength": 10.0, "gate": 0.0}},
+        {"personalisation": {"vector_weight": 10.0, "cap": 10.0, "max_rise": 1000}},
+    ],
+)
+def test_cost_free_overrides_are_served_without_the_token(guarded_client, overrides):
+    response = search(guarded_client, query="sofa", overrides=overrides)
+    assert response.status_code == 200, response.get_json()
