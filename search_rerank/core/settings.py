@@ -609,6 +609,12 @@ class ServiceSettings(_Section):
         "(PUT, DELETE, POST to other than read-only endpoints); off: a 403. Paths that are not "
         "canonical are a 400 either way (see passthrough.py)",
     )
+    max_msearch_searches: int = Field(
+        default=50,
+        ge=1,
+        description="searches one _msearch may hold (each runs the whole pipeline); more is a 400. Searchkit and "
+        "Search UI send one search per disjunctive facet and one for the hits, so a page with 40 facets fits",
+    )
     passthrough_concurrency: int = Field(
         default=2,
         ge=1,

@@ -75,8 +75,17 @@ def es_msearch(index: str):
     A header or body line that cannot be read (not JSON, too deep, a non-finite number, the wrong shape)
     fails its own search only; only a body that is not NDJSON at all is the whole request's 400.
     """
+    service = current_settings().service
+    items = parse_msearch(request.get_data(), index, service.max_json_depth)
+    if len(items) > service.max_msearch_searches:
+        # Each search costs a whole pipeline run: a 64 KB body holds thousands, past any per-request rate limit.
+        raise InvalidQuery(
+            "body",
+            f"a multi-search of {len(items)} searches; at most {service.max_msearch_searches} "
+            "(service.max_msearch_searches)",
+        )
     responses = []
-    for item in parse_msearch(request.get_data(), index, current_settings().service.max_json_depth):
+    for item in items:
         if isinstance(item, Exception):
             responses.append(es_error_body(*_es_cause(item)))
             continue

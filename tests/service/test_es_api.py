@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from search_rerank.core.settings import Settings
+
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
@@ -177,3 +179,18 @@ def test_an_index_name_starting_with_an_underscore_is_a_400(client):
     response = client.post("/_proto_/_search", json={})
     assert response.status_code == 400
     assert response.get_json()["error"]["field"] == "index"
+
+
+def test_multi_search_of_more_searches_than_the_limit_is_a_400_naming_the_setting(client):
+    limit = Settings().service.max_msearch_searches
+    ndjson = '{}\n{"query": {"match": {"title": "lamp"}}}\n' * (limit + 1)
+    response = client.post("/products/_msearch", data=ndjson)
+    assert response.status_code == 400
+    assert "max_msearch_searches" in json.dumps(response.get_json())
+
+
+def test_multi_search_of_as_many_searches_as_the_limit_is_served(client):
+    limit = Settings().service.max_msearch_searches
+    ndjson = '{}\n{"size": 0}\n' * limit
+    responses = client.post("/products/_msearch", data=ndjson).get_json()["responses"]
+    assert len(responses) == limit and all(r["status"] == 200 for r in responses)
