@@ -135,6 +135,11 @@ def openapi_document(version: str) -> dict[str, Any]:
                         "200": {**_json("SearchResponse", "a page of ranked hits"), "headers": query_id},
                         "400": error,
                         "413": _json("ErrorResponse", "request body too large"),
+                        "503": _json(
+                            "ErrorResponse",
+                            "overloaded: no thread took the request within service.queue_timeout_s (reason "
+                            "queue_timeout); it was not run, try again after Retry-After",
+                        ),
                     },
                 }
             },

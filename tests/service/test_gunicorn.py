@@ -1,6 +1,7 @@
 """The real thing: the app under gunicorn (two workers) over HTTP, on the small catalog index."""
 
 import json
+import select
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -9,6 +10,8 @@ from pathlib import Path
 import pytest
 import requests
 from live_server import gunicorn_served
+
+from search_rerank.serving.asgi_bridge import PROBE_PATHS
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -179,24 +182,94 @@ def test_events_one_worker_takes_personalise_the_searches_every_worker_answers(s
         assert [hit["id"] for hit in body["hits"]].index(target) < 9
 
 
-@pytest.fixture(scope="module")
-def busy_server(index_settings, minilm_sized_cross_encoder_dir, tmp_path_factory):
+def busy_env(index_settings, cross_encoder_dir, queue_timeout_s: float) -> dict[str, str]:
     """One worker with one thread and a reranker that takes about a second a search (no deadline cuts it short):
-    a few searches at once are a queue."""
-    root = tmp_path_factory.mktemp("gunicorn-busy")
-    env = {
+    a few searches at once are a queue, and those that wait past ``queue_timeout_s`` for the thread are shed."""
+    return {
         "SEARCH_RERANK_INDEX_DIR": str(index_settings.index_dir),
         "SEARCH_RERANK_DENSE__MODEL": index_settings.dense.model,
         "SEARCH_RERANK_DENSE__DEVICE": "cpu",
-        "SEARCH_RERANK_RERANK__MODEL": str(minilm_sized_cross_encoder_dir),
+        "SEARCH_RERANK_RERANK__MODEL": str(cross_encoder_dir),
         "SEARCH_RERANK_RERANK__REQUIRE_CARD": "false",
         "SEARCH_RERANK_RERANK__TIMEOUT_S": "120",
         "SEARCH_RERANK_SERVICE__CACHE_SIZE": "0",
         "SEARCH_RERANK_SERVICE__WORKERS": "1",
         "SEARCH_RERANK_SERVICE__THREADS": "1",
+        "SEARCH_RERANK_SERVICE__QUEUE_TIMEOUT_S": str(queue_timeout_s),
     }
-    with gunicorn_served(env, root) as server:
+
+
+@pytest.fixture(scope="module")
+def busy_server(index_settings, minilm_sized_cross_encoder_dir, tmp_path_factory):
+    """A queue that is never shed: however slowly a loaded machine runs the searches, every one is answered."""
+    root = tmp_path_factory.mktemp("gunicorn-busy")
+    with gunicorn_served(busy_env(index_settings, minilm_sized_cross_encoder_dir, 300), root) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def shedding_server(index_settings, minilm_sized_cross_encoder_dir, tmp_path_factory):
+    """A queue timeout well under a search's second: of a burst, the first search runs and the rest are shed."""
+    root = tmp_path_factory.mktemp("gunicorn-shedding")
+    with gunicorn_served(busy_env(index_settings, minilm_sized_cross_encoder_dir, 0.5), root) as server:
+        yield server
+
+
+SHED_WITHIN_S = 10.0
+"""A shed request is answered once it has waited the queue timeout (0.5 s); this bound is for a loaded machine.
+A burst of BURST searches one after another on the one thread takes at least BURST seconds."""
+BURST = 8
+
+
+def burst(url: str, path: str, body: dict) -> list[tuple[requests.Response, float]]:
+    """BURST searches sent at once, each answer with the seconds it took."""
+
+    def timed() -> tuple[requests.Response, float]:
+        started = time.monotonic()
+        response = requests.post(f"{url}{path}", json=body, headers={"Connection": "close"}, timeout=300)
+        return response, time.monotonic() - started
+
+    with ThreadPoolExecutor(BURST) as clients:
+        return list(clients.map(lambda _: timed(), range(BURST)))
+
+
+def test_searches_that_wait_past_the_queue_timeout_get_a_503_at_once(shedding_server):
+    url = shedding_server["url"]
+    shed_before = metric(url, 'search_rerank_shed_requests_total{endpoint="/search",reason="queue_timeout"}')
+    answers = burst(url, "/search", {"query": "oak table"})
+    statuses = [response.status_code for response, _ in answers]
+    assert statuses.count(200) >= 1 and statuses.count(503) >= BURST - 2, statuses
+    for response, seconds in answers:
+        if response.status_code == 503:
+            assert seconds < SHED_WITHIN_S
+            assert int(response.headers["Retry-After"]) >= 1
+            assert response.json()["reason"] == "queue_timeout"
+    shed = metric(url, 'search_rerank_shed_requests_total{endpoint="/search",reason="queue_timeout"}') - shed_before
+    assert shed == statuses.count(503)
+
+
+def test_elasticsearch_searches_shed_get_an_elasticsearch_503(shedding_server):
+    answers = burst(shedding_server["url"], "/products/_search", {"query": {"match": {"title": "oak table"}}})
+    shed = [response for response, _ in answers if response.status_code == 503]
+    assert len(shed) >= BURST - 2
+    for response in shed:
+        assert response.headers["X-Elastic-Product"] == "Elasticsearch" and "Retry-After" in response.headers
+        error = response.json()["error"]
+        assert error["type"] == "search_rerank_overloaded" and error["root_cause"][0]["reason_code"] == "queue_timeout"
+
+
+def test_probes_are_never_shed(shedding_server):
+    shed = 'search_rerank_shed_requests_total{endpoint="/search",reason="queue_timeout"}'
+    before = metric(shedding_server["url"], shed)
+    with ThreadPoolExecutor(1) as clients:
+        searches = clients.submit(burst, shedding_server["url"], "/search", {"query": "sofa"})
+        deadline = time.monotonic() + 60
+        while metric(shedding_server["url"], shed) == before:  # until the queue sheds
+            assert time.monotonic() < deadline, "no search was shed"
+            time.sleep(0.05)
+        probes = [requests.get(f"{shedding_server['url']}{probe}", timeout=60) for probe in sorted(PROBE_PATHS)]
+        searches.result()
+    assert [probe.status_code for probe in probes] == [200] * len(PROBE_PATHS)
 
 
 @pytest.mark.parametrize("probe", ["/health", "/ready", "/metrics"])
@@ -215,3 +288,24 @@ def test_probes_answer_while_searches_queue_for_the_app_threads(busy_server, pro
         assert all(search.result().status_code == 200 for search in pending)
     assert answer.status_code == 200
     assert still_searching >= searches - 1
+
+
+def test_searches_whose_clients_gave_up_while_queued_are_not_run(busy_server):
+    """Clients that time out and close while their search waits for the thread: only the one that had the thread
+    runs (a search takes about a second here); the rest are dropped, not run for nobody."""
+    url, ran = busy_server["url"], 'search_rerank_requests_total{endpoint="/search",status="200"}'
+    gone = 'search_rerank_shed_requests_total{endpoint="/search",reason="client_gone"}'
+    ran_before, gone_before = metric(url, ran), metric(url, gone)
+    body = json.dumps({"query": "walnut desk"}).encode()
+    request = b"POST /search HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+    host, port = url.removeprefix("http://").split(":")
+    clients = [socket.create_connection((host, int(port)), timeout=30) for _ in range(BURST)]
+    for conn in clients:
+        conn.sendall(request % (len(body), body))
+    select.select(clients, [], [], 0.3)  # they wait a moment for their answers, then give up
+    for conn in clients:
+        conn.close()
+    # One thread, first come first served: once a later search is answered, the queue before it is done with.
+    assert requests.post(f"{url}/search", json={"query": "lamp"}, timeout=300).status_code == 200
+    assert metric(url, ran) - ran_before <= 2
+    assert metric(url, gone) - gone_before >= BURST - 2
