@@ -22,6 +22,9 @@ coroutine and a buffer, never a thread; the app runs in a thread pool
 behind nginx. A body that has not fully arrived within
 :data:`BODY_TIMEOUT_S` is answered 408; one over the app's
 ``MAX_CONTENT_LENGTH`` is not buffered further and the app answers its 413.
+A compressed body (``Content-Encoding: gzip``, ``deflate``) is inflated here,
+within the same limit (see content_coding), so the app and the passthrough
+read it as if it had been sent plain.
 Responses are small JSON documents, so they are collected whole in the thread
 and sent by the loop.
 
@@ -58,7 +61,8 @@ from flask import Flask
 from werkzeug.exceptions import HTTPException
 
 from . import metrics
-from .api_models import ErrorResponse
+from .api_models import ErrorResponse, FieldError
+from .content_coding import Corrupt, TooLarge, coding_of, inflate
 from .es_compat import ES_HEADERS, es_error_body
 from .logs import request_id
 
@@ -74,6 +78,8 @@ PROBE_PATHS = frozenset({"/health", "/ready", "/metrics"})
 QUEUE_TIMEOUT, CLIENT_GONE = "queue_timeout", "client_gone"
 """Why a request was shed (``reason`` of the 503, and of ``search_rerank_shed_requests_total``): it waited
 ``service.queue_timeout_s`` for a thread, or its client closed the connection while it waited."""
+OVERLOADED = "search_rerank_overloaded"
+"""The Elasticsearch error type of a shed request."""
 ES_BLUEPRINTS = frozenset({"es", "cluster"})
 """The routes whose errors are Elasticsearch's shape (see es_api)."""
 
@@ -86,7 +92,7 @@ Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
 class BufferedWsgiBridge:
     """ASGI application that buffers each request, then runs the Flask app on it in a thread pool."""
 
-    def __init__(self, app: Flask, threads: int, max_body_bytes: int | None, queue_timeout_s: float) -> None:
+    def __init__(self, app: Flask, threads: int, max_body_bytes: int, queue_timeout_s: float) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.queue_timeout_s = queue_timeout_s
@@ -113,11 +119,8 @@ class BufferedWsgiBridge:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = declared_length(scope)
-        if declared is not None and self.max_body_bytes is not None and declared > self.max_body_bytes:
-            # Not read at all: the app answers 413 from the declared length alone.
-            environ = wsgi_environ(scope, b"")
-            environ["CONTENT_LENGTH"] = str(declared)
-            await self._respond(environ, None, send)
+        if declared is not None and declared > self.max_body_bytes:
+            await self._too_large(scope, declared, send)  # not read at all
             return
         try:
             async with asyncio.timeout(BODY_TIMEOUT_S):
@@ -135,8 +138,31 @@ class BufferedWsgiBridge:
             return
         if body is None:  # the client went away
             return
-        whole = self.max_body_bytes is None or len(body) <= self.max_body_bytes
-        await self._respond(wsgi_environ(scope, body), receive if whole else None, send)
+        if len(body) > self.max_body_bytes:  # not read on
+            await self._too_large(scope, len(body), send)
+            return
+        coding = coding_of(scope.get("headers", []))
+        if coding is not None:
+            try:
+                body = inflate(body, coding, self.max_body_bytes)
+            except TooLarge:
+                await self._too_large(scope, self.max_body_bytes + 1, send)
+                return
+            except Corrupt as exc:
+                environ = wsgi_environ(scope, b"")
+                refusal = self.refusal(environ, 400, "invalid request", str(exc), "parsing_exception", field="body")
+                await _send_response(send, *refusal)
+                return
+        environ = wsgi_environ(scope, body)
+        if coding is not None:  # what the app (and a passthrough to the cluster) reads is the body inflated
+            del environ["HTTP_CONTENT_ENCODING"]
+        await self._respond(environ, receive, send)
+
+    async def _too_large(self, scope: Scope, length: int, send: Send) -> None:
+        """The app's 413, from a body length over its ``MAX_CONTENT_LENGTH`` alone."""
+        environ = wsgi_environ(scope, b"")
+        environ["CONTENT_LENGTH"] = str(length)
+        await self._respond(environ, None, send)
 
     async def _respond(self, environ: dict[str, Any], receive: Receive | None, send: Send) -> None:
         """Run the app on the request and send its answer; ``receive`` (None: not watched) tells when the client
@@ -172,7 +198,7 @@ class BufferedWsgiBridge:
         return await answered
 
     async def _read_body(self, receive: Receive) -> bytes | None:
-        """The whole body, or its first ``max_body_bytes + 1`` bytes (enough for the app to answer 413)."""
+        """The whole body, or its first ``max_body_bytes + 1`` bytes or more (enough to answer 413)."""
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -184,36 +210,60 @@ class BufferedWsgiBridge:
             size += len(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
-            if self.max_body_bytes is not None and size > self.max_body_bytes:
+            if size > self.max_body_bytes:
                 return b"".join(chunks)
 
     def shed(self, environ: dict[str, Any], reason: str) -> Answer:
-        """Count a request dropped unrun, log it as the app logs requests, and make the 503 its client gets
-        (none for :data:`CLIENT_GONE`): in the error shape of its route, Elasticsearch's for the ES API."""
-        try:
-            rule, _ = self.app.url_map.bind_to_environ(environ).match(return_rule=True)
-            endpoint, blueprint = rule.rule, (rule.endpoint or "").rpartition(".")[0]
-        except HTTPException:  # no route: the app would have answered 404 or 405
-            endpoint, blueprint = "unmatched", ""
-        metrics.SHED.labels(endpoint, reason).inc()
+        """Count a request dropped unrun, and the 503 its client gets (nobody gets it for :data:`CLIENT_GONE`)."""
+        metrics.SHED.labels(self.route(environ)[0], reason).inc()
+        message = f"the service is overloaded: no thread took the request within {self.queue_timeout_s:g}s; try again"
+        retry_after = {"Retry-After": str(max(1, math.ceil(self.queue_timeout_s)))}
+        if reason == CLIENT_GONE:
+            return self.refusal(environ, 499, "client closed request", message, OVERLOADED, reason=reason)
+        return self.refusal(environ, 503, "overloaded", message, OVERLOADED, reason=reason, headers=retry_after)
+
+    def refusal(
+        self,
+        environ: dict[str, Any],
+        status: int,
+        error: str,
+        message: str,
+        es_type: str,
+        field: str | None = None,
+        reason: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Answer:
+        """An error answered here, not by the app: in the error shape of the request's route (Elasticsearch's, of
+        type ``es_type``, on the ES API, else ``ErrorResponse``), and logged and counted as the app does its answers (a 499, nginx's
+        code for a client that closed first, is logged only)."""
+        endpoint, elasticsearch = self.route(environ)
         rid = request_id(environ.get("HTTP_X_REQUEST_ID"))
-        status = 503 if reason == QUEUE_TIMEOUT else 499  # 499: nginx's code for a client that closed first
-        if status == 503:
+        if status != 499:
             metrics.REQUESTS.labels(endpoint, str(status)).inc()
         fields = {"request_id": rid, "method": environ["REQUEST_METHOD"], "path": environ["PATH_INFO"]}
-        fields.update(endpoint=endpoint, status=status, reason=reason)
-        access.info("%s %s %s (%s)", fields["method"], fields["path"], status, reason, extra={"fields": fields})
-        retry_after = str(max(1, math.ceil(self.queue_timeout_s)))
-        message = f"the service is overloaded: no thread took the request within {self.queue_timeout_s:g}s; try again"
-        headers = {"Content-Type": "application/json", "Retry-After": retry_after, "X-Request-Id": rid}
-        if blueprint in ES_BLUEPRINTS:
-            cause = {"type": "search_rerank_overloaded", "reason": message, "reason_code": reason}
+        fields.update(endpoint=endpoint, status=status, reason=reason or message)
+        access.info("%s %s %s", fields["method"], fields["path"], status, extra={"fields": fields})
+        sent = {"Content-Type": "application/json", "X-Request-Id": rid, **(headers or {})}
+        if elasticsearch:
+            cause: dict[str, Any] = {"type": es_type, "reason": f"[{field}] {message}" if field else message}
+            cause.update({"field": field} if field else {}, **({"reason_code": reason} if reason else {}))
             body: dict[str, Any] = es_error_body(status, cause)
-            headers.update(ES_HEADERS)
+            sent.update(ES_HEADERS)
         else:
-            body = ErrorResponse(error="overloaded", message=message, reason=reason).model_dump(exclude_none=True)
-        encoded = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+            problems = [FieldError(field=field, message=message)] if field else None
+            answer = ErrorResponse(error=error, message=None if field else message, fields=problems, reason=reason)
+            body = answer.model_dump(exclude_none=True)
+        encoded = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in sent.items()]
         return status, encoded, json.dumps(body).encode("utf-8")
+
+    def route(self, environ: dict[str, Any]) -> tuple[str, bool]:
+        """The request's route pattern (the ``endpoint`` label of the metrics), and whether it is an Elasticsearch
+        route; ``unmatched`` for none (the app would answer 404 or 405)."""
+        try:
+            rule, _ = self.app.url_map.bind_to_environ(environ).match(return_rule=True)
+        except HTTPException:
+            return "unmatched", False
+        return rule.rule, (rule.endpoint or "").rpartition(".")[0] in ES_BLUEPRINTS
 
     def _run_app(self, environ: dict[str, Any]) -> Answer:
         started: dict[str, Any] = {}

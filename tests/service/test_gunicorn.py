@@ -4,11 +4,13 @@ import json
 import select
 import socket
 import time
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import requests
+from elasticsearch import Elasticsearch
 from live_server import gunicorn_served
 
 from search_rerank.serving.asgi_bridge import PROBE_PATHS
@@ -158,6 +160,56 @@ def test_requests_gunicorn_refuses_get_json_without_echoing_them(server, request
     answer = json.loads(body)
     assert set(answer) == {"error", "message"}
     assert "xxxx" not in body.decode() and "yyyy" not in body.decode() and "script" not in body.decode()
+
+
+def test_the_elasticsearch_client_with_http_compress_searches(server):
+    """The Python client's ``http_compress=True`` (the JS client's ``compression``) gzips every request body."""
+    client = Elasticsearch(server["url"], http_compress=True, request_timeout=60, max_retries=0)
+    answer = client.search(index="products", query={"match": {"title": "oak table"}}, size=3)
+    assert len(answer["hits"]["hits"]) == 3
+
+
+def deflated(data: bytes, wbits: int) -> bytes:
+    packer = zlib.compressobj(wbits=wbits)
+    return packer.compress(data) + packer.flush()
+
+
+@pytest.mark.parametrize(
+    ("encoding", "wbits"), [("gzip", 16 + zlib.MAX_WBITS), ("deflate", zlib.MAX_WBITS), ("deflate", -zlib.MAX_WBITS)]
+)
+def test_compressed_request_bodies_are_read(server, encoding, wbits):
+    """gzip, and deflate either zlib-wrapped or raw, as Elasticsearch reads them (Netty's decompressor)."""
+    body = deflated(json.dumps({"query": "oak table", "size": 2}).encode(), wbits)
+    response = requests.post(
+        f"{server['url']}/search",
+        data=body,
+        headers={"Content-Type": "application/json", "Content-Encoding": encoding},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    assert len(response.json()["hits"]) == 2
+
+
+def test_a_gzip_body_that_inflates_past_max_body_bytes_is_a_413(server):
+    """A zip bomb: under the limit as sent (about 50 KB), 50 MB inflated; it is refused, not inflated."""
+    bomb = b'{"query": "' + b" " * 50_000_000 + b'"}'
+    body = deflated(bomb, 16 + zlib.MAX_WBITS)
+    assert len(body) < 64 * 1024
+    headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    response = requests.post(f"{server['url']}/search", data=body, headers=headers, timeout=30)
+    assert response.status_code == 413
+
+
+@pytest.mark.parametrize("path", ["/search", "/products/_search"])
+def test_a_corrupt_gzip_body_is_a_400_naming_the_body(server, path):
+    body = deflated(json.dumps({"query": "oak table"}).encode(), 16 + zlib.MAX_WBITS)[:-6]  # cut short
+    headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    response = requests.post(f"{server['url']}{path}", data=body, headers=headers, timeout=30)
+    assert response.status_code == 400
+    answer = response.json()
+    named = answer["error"]["field"] if path.endswith("_search") else answer["fields"][0]["field"]
+    assert named == "body"
+    assert "gzip" in response.text
 
 
 def test_events_one_worker_takes_personalise_the_searches_every_worker_answers(server):
