@@ -1,6 +1,7 @@
 """The real thing: the app under gunicorn (two workers) over HTTP, on the small catalog index."""
 
 import json
+import resource
 import select
 import socket
 import time
@@ -31,8 +32,12 @@ def server(index_settings, tmp_path_factory):
         "SEARCH_RERANK_ADMIN_TOKEN": "gunicorn-admin",
         "SEARCH_RERANK_PERSONALISATION__STORE_PATH": str(root / "profiles.sqlite3"),
     }
-    with gunicorn_served(env, root) as server:
+    # Started with the soft limit most Linux machines (and Docker 25's containers) give a process: 1,024 open files.
+    with gunicorn_served(env, root, open_files_soft_limit=OPEN_FILES_SOFT_LIMIT) as server:
         yield {**server, "ubi_dir": root / "ubi"}
+
+
+OPEN_FILES_SOFT_LIMIT = 1024
 
 
 def metric(url, line_prefix) -> float:
@@ -160,6 +165,39 @@ def test_requests_gunicorn_refuses_get_json_without_echoing_them(server, request
     answer = json.loads(body)
     assert set(answer) == {"error", "message"}
     assert "xxxx" not in body.decode() and "yyyy" not in body.decode() and "script" not in body.decode()
+
+
+def open_files_limits(pid: int) -> tuple[int, int]:
+    """The process's soft and hard RLIMIT_NOFILE, as the kernel reports them."""
+    line = next(line for line in Path(f"/proc/{pid}/limits").read_text().splitlines() if "open files" in line)
+    soft, hard = line.split()[3:5]
+    return int(soft), int(hard)
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (gunicorn's master: its workers)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = stat.read_text().rsplit(")", 1)[1].split()[1]  # after the command name, which may hold ")"
+        except OSError:  # the process ended meanwhile
+            continue
+        if parent == str(pid):
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_workers_may_open_as_many_files_as_the_hard_limit_allows(server):
+    """Every connection is a descriptor: at the common soft limit (1,024) a worker refuses connections (and
+    cannot open an index file) long before memory or CPU run out, though the hard limit allows far more."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard <= OPEN_FILES_SOFT_LIMIT:
+        pytest.skip(f"the hard limit here is {hard}: the soft limit cannot be raised above {OPEN_FILES_SOFT_LIMIT}")
+    workers = children(server["pid"])
+    assert workers
+    for pid in workers:
+        assert open_files_limits(pid) == (hard, hard)
+    assert "open-file soft limit" in server["log"].read_text()
 
 
 def test_the_elasticsearch_client_with_http_compress_searches(server):
