@@ -61,6 +61,8 @@ SERVED_ES_METHODS = {"search": ["GET", "POST"], "msearch": ["POST"]}
 @es.route("/_search", methods=["GET", "POST"], defaults={"index": "_all"})
 @es.route("/<index>/_search", methods=["GET", "POST"])
 def es_search(index: str):
+    if request.method == "HEAD":  # Flask adds HEAD to GET routes; Elasticsearch has none for _search
+        raise wrong_method(SERVED_ES_METHODS["search"])
     response = _es_search(index, json_body(required=False), request.args)
     return jsonify(response), 200, {**ES_HEADERS, QUERY_ID_HEADER: response["search_rerank"]["query_id"]}
 
@@ -201,12 +203,7 @@ def es_other(endpoint: str, index: str | None = None):
         return pass_through(f"_{first}")
     allowed = SERVED_ES_METHODS[endpoint]
     if request.method not in allowed:
-        # Elasticsearch answers a served endpoint called with the wrong method by a 405, in these words.
-        raise MethodNotAllowed(
-            allowed,
-            f"Incorrect HTTP method for uri [{request.path}] and method "
-            f"[{request.method}], allowed: [{', '.join(allowed)}]",
-        )
+        raise wrong_method(allowed)
     if index != "_all":
         raise InvalidQuery("index", f"invalid index name [{index}]: must not start with '_'")
     return es_search(index) if endpoint == "search" else es_msearch(index)
@@ -219,6 +216,14 @@ def cluster_index(name: str):
     if ours:
         raise MethodNotAllowed(sorted(ours))
     return pass_through(name)
+
+
+def wrong_method(allowed: list[str]) -> MethodNotAllowed:
+    """Elasticsearch's answer to a served endpoint called with another method: a 405, in these words."""
+    return MethodNotAllowed(
+        allowed,
+        f"Incorrect HTTP method for uri [{request.path}] and method [{request.method}], allowed: [{', '.join(allowed)}]",
+    )
 
 
 def es_error(status: int, cause: dict[str, Any]):

@@ -166,6 +166,14 @@ def test_a_served_endpoint_called_with_another_method_is_a_405_saying_which_are_
     assert response.get_json()["error"]["type"] == "method_not_allowed"
 
 
+@pytest.mark.parametrize("path", ["/products/_search", "/_search"])
+def test_head_on_search_is_a_405_not_a_search(client, path):
+    """Elasticsearch has no HEAD for _search; run for an answer nobody reads, it cost a whole search."""
+    response = client.head(path)
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "GET, POST"
+
+
 def test_all_indexes_by_name_is_a_search(client):
     response = client.post("/_all/_search", json={"query": {"match": {"title": "lamp"}}})
     assert response.status_code == 200
