@@ -13,8 +13,10 @@ import logging
 import time
 from fnmatch import fnmatchcase
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from flask import Blueprint, current_app, jsonify, request
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from ..core.errors import StageError
@@ -63,7 +65,7 @@ SERVED_ES_METHODS = {"search": ["GET", "POST"], "msearch": ["POST"]}
 def es_search(index: str):
     if request.method == "HEAD":  # Flask adds HEAD to GET routes; Elasticsearch has none for _search
         raise wrong_method(SERVED_ES_METHODS["search"])
-    response = _es_search(index, json_body(required=False), request.args)
+    response = _es_search(index, json_body(required=False), uri_params())
     return jsonify(response), 200, {**ES_HEADERS, QUERY_ID_HEADER: response["search_rerank"]["query_id"]}
 
 
@@ -216,6 +218,20 @@ def cluster_index(name: str):
     if ours:
         raise MethodNotAllowed(sorted(ours))
     return pass_through(name)
+
+
+def uri_params() -> MultiDict[str, str]:
+    """The URI parameters (``q``, ``size``...). One whose name or value is not UTF-8 once percent-decoded is a 400
+    naming it: Werkzeug decodes it with replacement characters, and ``q=%ff`` searched for a word nobody typed."""
+    for pair in request.query_string.split(b"&"):
+        raw_name, _, raw_value = pair.partition(b"=")
+        name = raw_name.decode("latin-1")
+        try:
+            name = unquote_to_bytes(raw_name.replace(b"+", b" ")).decode("utf-8")
+            unquote_to_bytes(raw_value.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidQuery(name, "the URI parameter is not UTF-8 once percent-decoded") from None
+    return request.args
 
 
 def wrong_method(allowed: list[str]) -> MethodNotAllowed:

@@ -174,6 +174,16 @@ def test_head_on_search_is_a_405_not_a_search(client, path):
     assert response.headers["Allow"] == "GET, POST"
 
 
+@pytest.mark.parametrize("query_string", ["q=%ff", "q=lamp&size=%c0%af", "q%ff=lamp"])
+def test_a_uri_parameter_that_is_not_utf8_is_a_400_naming_it(client, query_string):
+    """Decoded with replacement characters, ``%ff`` was searched as a word nobody typed."""
+    response = client.get(f"/products/_search?{query_string}")
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["type"] == "parsing_exception" and error["field"] == query_string.split("&")[-1].split("=")[0]
+    assert "UTF-8" in error["reason"]
+
+
 def test_all_indexes_by_name_is_a_search(client):
     response = client.post("/_all/_search", json={"query": {"match": {"title": "lamp"}}})
     assert response.status_code == 200
