@@ -30,8 +30,11 @@ master, so that every worker of this server (and only of this one) watches it
 (``SEARCH_RERANK_EXPOSURE_FILE``, unless ``exposure_control.state_path`` names one) is named here the
 same way, for the same reason (see ``search_rerank.serving.exposure_loop``).
 
-Open files: the master raises its soft RLIMIT_NOFILE to the hard limit before the workers start (see
-``raise_open_files_limit``).
+Connections: gunicorn's asgi worker keeps ``worker_connections`` but does not enforce it (27.0), so it is not
+set here. What bounds a worker's connections is its open-file limit, which the master raises from the soft to
+the hard limit before the workers start (see ``raise_open_files_limit``), and how long each may stay idle: 10 s
+for a connection's first request headers (protocol_errors), ``keepalive`` for a later one's, 10 s for a body
+(asgi_bridge).
 
 Logs: JSON lines on stderr, gunicorn's own included, with the request id (see
 ``search_rerank.serving.logs``); the app writes one line per request itself, so
@@ -58,7 +61,6 @@ bind = f"{_service.host}:{_service.port}"
 workers = _service.workers
 worker_class = "asgi"
 wsgi_app = "search_rerank.serving:create_app()"
-worker_connections = 1000  # per worker, slow ones included
 timeout = _service.timeout_s
 graceful_timeout = 30
 keepalive = 5
