@@ -5,6 +5,7 @@ recording cluster) written as request handlers."""
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -65,9 +66,21 @@ def every_worker_up(log_path: Path) -> bool:
 
 
 @contextmanager
-def gunicorn_served(env: Mapping[str, str], root: Path, ready_within_s: float = 120) -> Iterator[dict[str, Any]]:
+def gunicorn_served(
+    env: Mapping[str, str],
+    root: Path,
+    ready_within_s: float = 120,
+    open_files_soft_limit: int | None = None,
+) -> Iterator[dict[str, Any]]:
     """The app under gunicorn with the settings in ``env`` (``SEARCH_RERANK_*``), on a free port, once /ready
-    says so; yields its ``url``, ``log`` (gunicorn's output), ``metrics_dir`` and master ``pid``."""
+    says so; yields its ``url``, ``log`` (gunicorn's output), ``metrics_dir`` and master ``pid``.
+    ``open_files_soft_limit``: gunicorn starts with this soft RLIMIT_NOFILE, as on a machine whose default it is."""
+
+    def soft_limit() -> None:
+        if open_files_soft_limit is not None:
+            _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files_soft_limit, hard))
+
     port = free_port()
     full_env = {
         **os.environ,
@@ -88,6 +101,7 @@ def gunicorn_served(env: Mapping[str, str], root: Path, ready_within_s: float = 
             "search_rerank.serving:create_app()",
         ],
         env=full_env,
+        preexec_fn=soft_limit,
         stdout=log,
         stderr=subprocess.STDOUT,
     )

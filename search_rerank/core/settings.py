@@ -551,6 +551,16 @@ class ServiceSettings(_Section):
         default=1000, ge=1, description="from + size at most this (Elasticsearch's index.max_result_window)"
     )
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="larger request bodies get a 413")
+    queue_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="a request that waited longer than this for one of the worker's threads is answered at once "
+        "with a 503 and Retry-After and never run (probes never wait; see asgi_bridge). 5 s of queue plus a search "
+        "held to its stage deadlines is answered within the Elasticsearch Python client's default 10 s timeout; "
+        "measured with 200 clients on 2 workers x 4 threads and the CPU cross-encoder, 5 s shed 5% of searches and "
+        "bounded the slowest answer at 7 s (9 s unbounded), while 2 s shed half for a median barely lower",
+    )
     max_json_depth: int = Field(
         default=64,
         ge=2,

@@ -22,6 +22,9 @@ coroutine and a buffer, never a thread; the app runs in a thread pool
 behind nginx. A body that has not fully arrived within
 :data:`BODY_TIMEOUT_S` is answered 408; one over the app's
 ``MAX_CONTENT_LENGTH`` is not buffered further and the app answers its 413.
+A compressed body (``Content-Encoding: gzip``, ``deflate``) is inflated here,
+within the same limit (see content_coding), so the app and the passthrough
+read it as if it had been sent plain.
 Responses are small JSON documents, so they are collected whole in the thread
 and sent by the loop.
 
@@ -31,6 +34,15 @@ CPU cross-encoder (about a second a search) and 32 clients searching, it took
 0.5 s at the median and 5 s at worst, 200 clients made that 3.6 s and 9.6 s,
 past any liveness probe's timeout (Kubernetes: 1 s), which would have had busy,
 healthy workers restarted.
+
+Overload is shed, not queued without end: a request that no thread has taken
+within ``service.queue_timeout_s`` is answered 503 with ``Retry-After`` at
+once, in its route's error shape, and never run; one whose client closes the
+connection while it waits is dropped (both counted in
+``search_rerank_shed_requests_total``). Unbounded, the queue grew with the
+load: with the CPU cross-encoder and 200 clients searching, searches took
+3.5-5 s at the median and up to 20 s, and searches whose clients had long
+given up were still run, each delaying the live ones behind it.
 """
 
 from __future__ import annotations
@@ -39,14 +51,23 @@ import asyncio
 import io
 import json
 import logging
+import math
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from flask import Flask
+from werkzeug.exceptions import HTTPException
+
+from . import metrics
+from .api_models import ErrorResponse, FieldError
+from .content_coding import Corrupt, TooLarge, coding_of, inflate
+from .es_compat import ES_HEADERS, es_error_body
+from .logs import request_id
 
 log = logging.getLogger(__name__)
+access = logging.getLogger("search_rerank.access")
 
 # nginx's client_body_timeout bounds each gap between reads; this bounds the whole body, which a drip cannot stretch.
 BODY_TIMEOUT_S = 10.0
@@ -54,18 +75,27 @@ BODY_TIMEOUT_S = 10.0
 PROBE_PATHS = frozenset({"/health", "/ready", "/metrics"})
 """Run by threads of their own, never queued behind searches (``/ready`` bounds its own check, see readiness)."""
 
+QUEUE_TIMEOUT, CLIENT_GONE = "queue_timeout", "client_gone"
+"""Why a request was shed (``reason`` of the 503, and of ``search_rerank_shed_requests_total``): it waited
+``service.queue_timeout_s`` for a thread, or its client closed the connection while it waited."""
+OVERLOADED = "search_rerank_overloaded"
+"""The Elasticsearch error type of a shed request."""
+ES_BLUEPRINTS = frozenset({"es", "cluster"})
+"""The routes whose errors are Elasticsearch's shape (see es_api)."""
+
 Scope = dict[str, Any]
 Receive = Callable[[], Any]
 Send = Callable[[dict[str, Any]], Any]
-WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
 
 
 class BufferedWsgiBridge:
-    """ASGI application that buffers each request, then runs a WSGI app on it in a thread pool."""
+    """ASGI application that buffers each request, then runs the Flask app on it in a thread pool."""
 
-    def __init__(self, app: WsgiApp, threads: int, max_body_bytes: int | None) -> None:
+    def __init__(self, app: Flask, threads: int, max_body_bytes: int, queue_timeout_s: float) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.queue_timeout_s = queue_timeout_s
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="wsgi")
         self.probe_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="probe")
 
@@ -89,11 +119,8 @@ class BufferedWsgiBridge:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = declared_length(scope)
-        if declared is not None and self.max_body_bytes is not None and declared > self.max_body_bytes:
-            # Not read at all: the app answers 413 from the declared length alone.
-            environ = wsgi_environ(scope, b"")
-            environ["CONTENT_LENGTH"] = str(declared)
-            await self._respond(environ, send)
+        if declared is not None and declared > self.max_body_bytes:
+            await self._too_large(scope, declared, send)  # not read at all
             return
         try:
             async with asyncio.timeout(BODY_TIMEOUT_S):
@@ -111,16 +138,67 @@ class BufferedWsgiBridge:
             return
         if body is None:  # the client went away
             return
-        await self._respond(wsgi_environ(scope, body), send)
+        if len(body) > self.max_body_bytes:  # not read on
+            await self._too_large(scope, len(body), send)
+            return
+        coding = coding_of(scope.get("headers", []))
+        if coding is not None:
+            try:
+                body = inflate(body, coding, self.max_body_bytes)
+            except TooLarge:
+                await self._too_large(scope, self.max_body_bytes + 1, send)
+                return
+            except Corrupt as exc:
+                environ = wsgi_environ(scope, b"")
+                refusal = self.refusal(environ, 400, "invalid request", str(exc), "parsing_exception", field="body")
+                await _send_response(send, *refusal)
+                return
+        environ = wsgi_environ(scope, body)
+        if coding is not None:  # what the app (and a passthrough to the cluster) reads is the body inflated
+            del environ["HTTP_CONTENT_ENCODING"]
+        await self._respond(environ, receive, send)
 
-    async def _respond(self, environ: dict[str, Any], send: Send) -> None:
-        loop = asyncio.get_running_loop()
-        pool = self.probe_pool if environ["PATH_INFO"] in PROBE_PATHS else self.pool
-        status, headers, payload = await loop.run_in_executor(pool, self._run_app, environ)
-        await _send_response(send, status, headers, payload)
+    async def _too_large(self, scope: Scope, length: int, send: Send) -> None:
+        """The app's 413, from a body length over its ``MAX_CONTENT_LENGTH`` alone."""
+        environ = wsgi_environ(scope, b"")
+        environ["CONTENT_LENGTH"] = str(length)
+        await self._respond(environ, None, send)
+
+    async def _respond(self, environ: dict[str, Any], receive: Receive | None, send: Send) -> None:
+        """Run the app on the request and send its answer; ``receive`` (None: not watched) tells when the client
+        has gone, and is only given once the body has been read whole, lest watching it read on."""
+        if environ["PATH_INFO"] in PROBE_PATHS:
+            answer: Answer | None = await asyncio.get_running_loop().run_in_executor(
+                self.probe_pool, self._run_app, environ
+            )
+        else:
+            answer = await self._queued(environ, receive)
+        if answer is not None:
+            await _send_response(send, *answer)
+
+    async def _queued(self, environ: dict[str, Any], receive: Receive | None) -> Answer | None:
+        """The app's answer from the thread pool; or, while no thread has taken the request yet, the shed answer
+        once it has waited ``queue_timeout_s``, or None as soon as its client has gone (neither is ever run).
+
+        A request a thread has started runs to its end whatever happens meanwhile.
+        """
+        job = self.pool.submit(self._run_app, environ)
+        answered = asyncio.wrap_future(job)
+        gone = asyncio.ensure_future(disconnected(receive) if receive is not None else asyncio.Event().wait())
+        watched: set[asyncio.Future[Any]] = {answered, gone}
+        try:
+            await asyncio.wait(watched, timeout=self.queue_timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+        if not answered.done() and job.cancel():  # still in the queue: it never will be run now
+            if gone.done() and not gone.cancelled():
+                self.shed(environ, CLIENT_GONE)
+                return None
+            return self.shed(environ, QUEUE_TIMEOUT)
+        return await answered
 
     async def _read_body(self, receive: Receive) -> bytes | None:
-        """The whole body, or its first ``max_body_bytes + 1`` bytes (enough for the app to answer 413)."""
+        """The whole body, or its first ``max_body_bytes + 1`` bytes or more (enough to answer 413)."""
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -132,10 +210,62 @@ class BufferedWsgiBridge:
             size += len(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
-            if self.max_body_bytes is not None and size > self.max_body_bytes:
+            if size > self.max_body_bytes:
                 return b"".join(chunks)
 
-    def _run_app(self, environ: dict[str, Any]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    def shed(self, environ: dict[str, Any], reason: str) -> Answer:
+        """Count a request dropped unrun, and the 503 its client gets (nobody gets it for :data:`CLIENT_GONE`)."""
+        metrics.SHED.labels(self.route(environ)[0], reason).inc()
+        message = f"the service is overloaded: no thread took the request within {self.queue_timeout_s:g}s; try again"
+        retry_after = {"Retry-After": str(max(1, math.ceil(self.queue_timeout_s)))}
+        if reason == CLIENT_GONE:
+            return self.refusal(environ, 499, "client closed request", message, OVERLOADED, reason=reason)
+        return self.refusal(environ, 503, "overloaded", message, OVERLOADED, reason=reason, headers=retry_after)
+
+    def refusal(
+        self,
+        environ: dict[str, Any],
+        status: int,
+        error: str,
+        message: str,
+        es_type: str,
+        field: str | None = None,
+        reason: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Answer:
+        """An error answered here, not by the app: in the error shape of the request's route (Elasticsearch's, of
+        type ``es_type``, on the ES API, else ``ErrorResponse``), and logged and counted as the app does its answers (a 499, nginx's
+        code for a client that closed first, is logged only)."""
+        endpoint, elasticsearch = self.route(environ)
+        rid = request_id(environ.get("HTTP_X_REQUEST_ID"))
+        if status != 499:
+            metrics.REQUESTS.labels(endpoint, str(status)).inc()
+        fields = {"request_id": rid, "method": environ["REQUEST_METHOD"], "path": environ["PATH_INFO"]}
+        fields.update(endpoint=endpoint, status=status, reason=reason or message)
+        access.info("%s %s %s", fields["method"], fields["path"], status, extra={"fields": fields})
+        sent = {"Content-Type": "application/json", "X-Request-Id": rid, **(headers or {})}
+        if elasticsearch:
+            cause: dict[str, Any] = {"type": es_type, "reason": f"[{field}] {message}" if field else message}
+            cause.update({"field": field} if field else {}, **({"reason_code": reason} if reason else {}))
+            body: dict[str, Any] = es_error_body(status, cause)
+            sent.update(ES_HEADERS)
+        else:
+            problems = [FieldError(field=field, message=message)] if field else None
+            answer = ErrorResponse(error=error, message=None if field else message, fields=problems, reason=reason)
+            body = answer.model_dump(exclude_none=True)
+        encoded = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in sent.items()]
+        return status, encoded, json.dumps(body).encode("utf-8")
+
+    def route(self, environ: dict[str, Any]) -> tuple[str, bool]:
+        """The request's route pattern (the ``endpoint`` label of the metrics), and whether it is an Elasticsearch
+        route; ``unmatched`` for none (the app would answer 404 or 405)."""
+        try:
+            rule, _ = self.app.url_map.bind_to_environ(environ).match(return_rule=True)
+        except HTTPException:
+            return "unmatched", False
+        return rule.rule, (rule.endpoint or "").rpartition(".")[0] in ES_BLUEPRINTS
+
+    def _run_app(self, environ: dict[str, Any]) -> Answer:
         started: dict[str, Any] = {}
         written: list[bytes] = []
 
@@ -159,6 +289,13 @@ class BufferedWsgiBridge:
 async def _send_response(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def disconnected(receive: Receive) -> None:
+    """Returns once the client has gone. Only for a request whose body has been read whole: ASGI's ``receive``
+    has nothing but the disconnect to report then."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def declared_length(scope: Scope) -> int | None:
@@ -217,6 +354,7 @@ def wsgi_environ(scope: Scope, body: bytes) -> dict[str, Any]:
 
 
 def bridged(app: Flask) -> BufferedWsgiBridge:
-    """The app behind the bridge, sized by its own settings (``service.threads``, ``service.max_body_bytes``)."""
+    """The app behind the bridge, sized by its own settings (``service.threads``, ``service.max_body_bytes``,
+    ``service.queue_timeout_s``)."""
     service = app.config["SETTINGS"].service
-    return BufferedWsgiBridge(app, service.threads, service.max_body_bytes)
+    return BufferedWsgiBridge(app, service.threads, service.max_body_bytes, service.queue_timeout_s)

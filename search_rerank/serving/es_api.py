@@ -13,8 +13,10 @@ import logging
 import time
 from fnmatch import fnmatchcase
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from flask import Blueprint, current_app, jsonify, request
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from ..core.errors import StageError
@@ -63,7 +65,9 @@ SERVED_ES_METHODS = {"search": ["GET", "POST"], "msearch": ["POST"]}
 @es.route("/_search", methods=["GET", "POST"], defaults={"index": "_all"})
 @es.route("/<index>/_search", methods=["GET", "POST"])
 def es_search(index: str):
-    response = _es_search(index, json_body(required=False), request.args)
+    if request.method == "HEAD":  # Flask adds HEAD to GET routes; Elasticsearch has none for _search
+        raise wrong_method(SERVED_ES_METHODS["search"])
+    response = _es_search(index, json_body(required=False), uri_params())
     return jsonify(response), 200, {**ES_HEADERS, QUERY_ID_HEADER: response["search_rerank"]["query_id"]}
 
 
@@ -215,12 +219,7 @@ def es_other(endpoint: str, index: str | None = None):
         return pass_through(f"_{first}")
     allowed = SERVED_ES_METHODS[endpoint]
     if request.method not in allowed:
-        # Elasticsearch answers a served endpoint called with the wrong method by a 405, in these words.
-        raise MethodNotAllowed(
-            allowed,
-            f"Incorrect HTTP method for uri [{request.path}] and method "
-            f"[{request.method}], allowed: [{', '.join(allowed)}]",
-        )
+        raise wrong_method(allowed)
     if index != "_all":
         raise InvalidQuery("index", f"invalid index name [{index}]: must not start with '_'")
     return es_search(index) if endpoint == "search" else es_msearch(index)
@@ -233,6 +232,28 @@ def cluster_index(name: str):
     if ours:
         raise MethodNotAllowed(sorted(ours))
     return pass_through(name)
+
+
+def uri_params() -> MultiDict[str, str]:
+    """The URI parameters (``q``, ``size``...). One whose name or value is not UTF-8 once percent-decoded is a 400
+    naming it: Werkzeug decodes it with replacement characters, and ``q=%ff`` searched for a word nobody typed."""
+    for pair in request.query_string.split(b"&"):
+        raw_name, _, raw_value = pair.partition(b"=")
+        name = raw_name.decode("latin-1")
+        try:
+            name = unquote_to_bytes(raw_name.replace(b"+", b" ")).decode("utf-8")
+            unquote_to_bytes(raw_value.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidQuery(name, "the URI parameter is not UTF-8 once percent-decoded") from None
+    return request.args
+
+
+def wrong_method(allowed: list[str]) -> MethodNotAllowed:
+    """Elasticsearch's answer to a served endpoint called with another method: a 405, in these words."""
+    return MethodNotAllowed(
+        allowed,
+        f"Incorrect HTTP method for uri [{request.path}] and method [{request.method}], allowed: [{', '.join(allowed)}]",
+    )
 
 
 def es_error(status: int, cause: dict[str, Any]):

@@ -30,12 +30,19 @@ master, so that every worker of this server (and only of this one) watches it
 (``SEARCH_RERANK_EXPOSURE_FILE``, unless ``exposure_control.state_path`` names one) is named here the
 same way, for the same reason (see ``search_rerank.serving.exposure_loop``).
 
+Connections: gunicorn's asgi worker keeps ``worker_connections`` but does not enforce it (27.0), so it is not
+set here. What bounds a worker's connections is its open-file limit, which the master raises from the soft to
+the hard limit before the workers start (see ``raise_open_files_limit``), and how long each may stay idle: 10 s
+for a connection's first request headers (protocol_errors), ``keepalive`` for a later one's, 10 s for a body
+(asgi_bridge).
+
 Logs: JSON lines on stderr, gunicorn's own included, with the request id (see
 ``search_rerank.serving.logs``); the app writes one line per request itself, so
 gunicorn's access log is off.
 """
 
 import os
+import resource
 import tempfile
 from pathlib import Path
 
@@ -54,7 +61,6 @@ bind = f"{_service.host}:{_service.port}"
 workers = _service.workers
 worker_class = "asgi"
 wsgi_app = "search_rerank.serving:create_app()"
-worker_connections = 1000  # per worker, slow ones included
 timeout = _service.timeout_s
 graceful_timeout = 30
 keepalive = 5
@@ -73,9 +79,27 @@ logconfig_dict = {
 
 
 def on_starting(server) -> None:
+    raise_open_files_limit(server.log)
     _metrics_dir.mkdir(parents=True, exist_ok=True)
     for stale in _metrics_dir.glob("*.db"):
         stale.unlink()
+
+
+def raise_open_files_limit(log) -> None:
+    """The soft RLIMIT_NOFILE up to the hard one, in the master, so every worker inherits it. Each connection
+    (slow ones and idle keep-alives included) holds a descriptor, as does every index file; at the soft limit many
+    machines and container runtimes give a process (1,024, under a hard limit of tens of thousands or more) a worker
+    stops accepting connections, ``/health`` included, with memory and CPU to spare. The hard limit is the one the
+    operator set (``ulimit -Hn``, systemd's ``LimitNOFILE``, compose's ``ulimits``)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == hard:
+        return
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError) as exc:  # an unlimited hard limit, which Linux caps at fs.nr_open
+        log.warning("open-file soft limit left at %d (hard limit %s): %s", soft, hard, exc)
+        return
+    log.info("raised the open-file soft limit from %d to the hard limit, %d", soft, hard)
 
 
 def post_worker_init(worker) -> None:

@@ -31,6 +31,12 @@ REQUESTS = Counter("search_rerank_requests", "HTTP requests answered", ["endpoin
 REQUEST_SECONDS = Histogram(
     "search_rerank_request_seconds", "HTTP request latency, end to end", ["endpoint"], buckets=BUCKETS
 )
+SHED = Counter(
+    "search_rerank_shed_requests",
+    "requests dropped without being run: no thread took them within service.queue_timeout_s ('queue_timeout', "
+    "answered 503), or their client closed the connection while they waited ('client_gone')",
+    ["endpoint", "reason"],
+)
 ERRORS = Counter("search_rerank_errors", "requests that ended in an unexpected exception (a 500)", ["endpoint"])
 STAGE_SECONDS = Histogram(
     "search_rerank_stage_seconds", "pipeline time per stage ('total': the whole pipeline)", ["stage"], buckets=BUCKETS

@@ -145,6 +145,11 @@ def openapi_document(version: str) -> dict[str, Any]:
                             "X-Search-Rerank-Interleave: on, without the admin token; fields names each",
                         ),
                         "413": _json("ErrorResponse", "request body too large"),
+                        "503": _json(
+                            "ErrorResponse",
+                            "overloaded: no thread took the request within service.queue_timeout_s (reason "
+                            "queue_timeout); it was not run, try again after Retry-After",
+                        ),
                     },
                 }
             },

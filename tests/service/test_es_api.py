@@ -169,6 +169,24 @@ def test_a_served_endpoint_called_with_another_method_is_a_405_saying_which_are_
     assert response.get_json()["error"]["type"] == "method_not_allowed"
 
 
+@pytest.mark.parametrize("path", ["/products/_search", "/_search"])
+def test_head_on_search_is_a_405_not_a_search(client, path):
+    """Elasticsearch has no HEAD for _search; run for an answer nobody reads, it cost a whole search."""
+    response = client.head(path)
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "GET, POST"
+
+
+@pytest.mark.parametrize("query_string", ["q=%ff", "q=lamp&size=%c0%af", "q%ff=lamp"])
+def test_a_uri_parameter_that_is_not_utf8_is_a_400_naming_it(client, query_string):
+    """Decoded with replacement characters, ``%ff`` was searched as a word nobody typed."""
+    response = client.get(f"/products/_search?{query_string}")
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["type"] == "parsing_exception" and error["field"] == query_string.split("&")[-1].split("=")[0]
+    assert "UTF-8" in error["reason"]
+
+
 def test_all_indexes_by_name_is_a_search(client):
     response = client.post("/_all/_search", json={"query": {"match": {"title": "lamp"}}})
     assert response.status_code == 200

@@ -1,14 +1,20 @@
 """The real thing: the app under gunicorn (two workers) over HTTP, on the small catalog index."""
 
 import json
+import resource
+import select
 import socket
 import time
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import requests
+from elasticsearch import Elasticsearch
 from live_server import gunicorn_served
+
+from search_rerank.serving.asgi_bridge import PROBE_PATHS
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -26,8 +32,12 @@ def server(index_settings, tmp_path_factory):
         "SEARCH_RERANK_ADMIN_TOKEN": "gunicorn-admin",
         "SEARCH_RERANK_PERSONALISATION__STORE_PATH": str(root / "profiles.sqlite3"),
     }
-    with gunicorn_served(env, root) as server:
+    # Started with the soft limit most Linux machines (and Docker 25's containers) give a process: 1,024 open files.
+    with gunicorn_served(env, root, open_files_soft_limit=OPEN_FILES_SOFT_LIMIT) as server:
         yield {**server, "ubi_dir": root / "ubi"}
+
+
+OPEN_FILES_SOFT_LIMIT = 1024
 
 
 def metric(url, line_prefix) -> float:
@@ -157,6 +167,89 @@ def test_requests_gunicorn_refuses_get_json_without_echoing_them(server, request
     assert "xxxx" not in body.decode() and "yyyy" not in body.decode() and "script" not in body.decode()
 
 
+def open_files_limits(pid: int) -> tuple[int, int]:
+    """The process's soft and hard RLIMIT_NOFILE, as the kernel reports them."""
+    line = next(line for line in Path(f"/proc/{pid}/limits").read_text().splitlines() if "open files" in line)
+    soft, hard = line.split()[3:5]
+    return int(soft), int(hard)
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (gunicorn's master: its workers)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = stat.read_text().rsplit(")", 1)[1].split()[1]  # after the command name, which may hold ")"
+        except OSError:  # the process ended meanwhile
+            continue
+        if parent == str(pid):
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_workers_may_open_as_many_files_as_the_hard_limit_allows(server):
+    """Every connection is a descriptor: at the common soft limit (1,024) a worker refuses connections (and
+    cannot open an index file) long before memory or CPU run out, though the hard limit allows far more."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard <= OPEN_FILES_SOFT_LIMIT:
+        pytest.skip(f"the hard limit here is {hard}: the soft limit cannot be raised above {OPEN_FILES_SOFT_LIMIT}")
+    workers = children(server["pid"])
+    assert workers
+    for pid in workers:
+        assert open_files_limits(pid) == (hard, hard)
+    assert "open-file soft limit" in server["log"].read_text()
+
+
+def test_the_elasticsearch_client_with_http_compress_searches(server):
+    """The Python client's ``http_compress=True`` (the JS client's ``compression``) gzips every request body."""
+    client = Elasticsearch(server["url"], http_compress=True, request_timeout=60, max_retries=0)
+    answer = client.search(index="products", query={"match": {"title": "oak table"}}, size=3)
+    assert len(answer["hits"]["hits"]) == 3
+
+
+def deflated(data: bytes, wbits: int) -> bytes:
+    packer = zlib.compressobj(wbits=wbits)
+    return packer.compress(data) + packer.flush()
+
+
+@pytest.mark.parametrize(
+    ("encoding", "wbits"), [("gzip", 16 + zlib.MAX_WBITS), ("deflate", zlib.MAX_WBITS), ("deflate", -zlib.MAX_WBITS)]
+)
+def test_compressed_request_bodies_are_read(server, encoding, wbits):
+    """gzip, and deflate either zlib-wrapped or raw, as Elasticsearch reads them (Netty's decompressor)."""
+    body = deflated(json.dumps({"query": "oak table", "size": 2}).encode(), wbits)
+    response = requests.post(
+        f"{server['url']}/search",
+        data=body,
+        headers={"Content-Type": "application/json", "Content-Encoding": encoding},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    assert len(response.json()["hits"]) == 2
+
+
+def test_a_gzip_body_that_inflates_past_max_body_bytes_is_a_413(server):
+    """A zip bomb: under the limit as sent (about 50 KB), 50 MB inflated; it is refused, not inflated."""
+    bomb = b'{"query": "' + b" " * 50_000_000 + b'"}'
+    body = deflated(bomb, 16 + zlib.MAX_WBITS)
+    assert len(body) < 64 * 1024
+    headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    response = requests.post(f"{server['url']}/search", data=body, headers=headers, timeout=30)
+    assert response.status_code == 413
+
+
+@pytest.mark.parametrize("path", ["/search", "/products/_search"])
+def test_a_corrupt_gzip_body_is_a_400_naming_the_body(server, path):
+    body = deflated(json.dumps({"query": "oak table"}).encode(), 16 + zlib.MAX_WBITS)[:-6]  # cut short
+    headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    response = requests.post(f"{server['url']}{path}", data=body, headers=headers, timeout=30)
+    assert response.status_code == 400
+    answer = response.json()
+    named = answer["error"]["field"] if path.endswith("_search") else answer["fields"][0]["field"]
+    assert named == "body"
+    assert "gzip" in response.text
+
+
 def test_events_one_worker_takes_personalise_the_searches_every_worker_answers(server):
     url, close = server["url"], {"Connection": "close"}  # a new connection each time: either worker answers
     before = requests.post(f"{url}/search", json={"query": "sofa", "size": 10}, timeout=30).json()["hits"]
@@ -179,24 +272,94 @@ def test_events_one_worker_takes_personalise_the_searches_every_worker_answers(s
         assert [hit["id"] for hit in body["hits"]].index(target) < 9
 
 
-@pytest.fixture(scope="module")
-def busy_server(index_settings, minilm_sized_cross_encoder_dir, tmp_path_factory):
+def busy_env(index_settings, cross_encoder_dir, queue_timeout_s: float) -> dict[str, str]:
     """One worker with one thread and a reranker that takes about a second a search (no deadline cuts it short):
-    a few searches at once are a queue."""
-    root = tmp_path_factory.mktemp("gunicorn-busy")
-    env = {
+    a few searches at once are a queue, and those that wait past ``queue_timeout_s`` for the thread are shed."""
+    return {
         "SEARCH_RERANK_INDEX_DIR": str(index_settings.index_dir),
         "SEARCH_RERANK_DENSE__MODEL": index_settings.dense.model,
         "SEARCH_RERANK_DENSE__DEVICE": "cpu",
-        "SEARCH_RERANK_RERANK__MODEL": str(minilm_sized_cross_encoder_dir),
+        "SEARCH_RERANK_RERANK__MODEL": str(cross_encoder_dir),
         "SEARCH_RERANK_RERANK__REQUIRE_CARD": "false",
         "SEARCH_RERANK_RERANK__TIMEOUT_S": "120",
         "SEARCH_RERANK_SERVICE__CACHE_SIZE": "0",
         "SEARCH_RERANK_SERVICE__WORKERS": "1",
         "SEARCH_RERANK_SERVICE__THREADS": "1",
+        "SEARCH_RERANK_SERVICE__QUEUE_TIMEOUT_S": str(queue_timeout_s),
     }
-    with gunicorn_served(env, root) as server:
+
+
+@pytest.fixture(scope="module")
+def busy_server(index_settings, minilm_sized_cross_encoder_dir, tmp_path_factory):
+    """A queue that is never shed: however slowly a loaded machine runs the searches, every one is answered."""
+    root = tmp_path_factory.mktemp("gunicorn-busy")
+    with gunicorn_served(busy_env(index_settings, minilm_sized_cross_encoder_dir, 300), root) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def shedding_server(index_settings, minilm_sized_cross_encoder_dir, tmp_path_factory):
+    """A queue timeout well under a search's second: of a burst, the first search runs and the rest are shed."""
+    root = tmp_path_factory.mktemp("gunicorn-shedding")
+    with gunicorn_served(busy_env(index_settings, minilm_sized_cross_encoder_dir, 0.5), root) as server:
+        yield server
+
+
+SHED_WITHIN_S = 10.0
+"""A shed request is answered once it has waited the queue timeout (0.5 s); this bound is for a loaded machine.
+A burst of BURST searches one after another on the one thread takes at least BURST seconds."""
+BURST = 8
+
+
+def burst(url: str, path: str, body: dict) -> list[tuple[requests.Response, float]]:
+    """BURST searches sent at once, each answer with the seconds it took."""
+
+    def timed() -> tuple[requests.Response, float]:
+        started = time.monotonic()
+        response = requests.post(f"{url}{path}", json=body, headers={"Connection": "close"}, timeout=300)
+        return response, time.monotonic() - started
+
+    with ThreadPoolExecutor(BURST) as clients:
+        return list(clients.map(lambda _: timed(), range(BURST)))
+
+
+def test_searches_that_wait_past_the_queue_timeout_get_a_503_at_once(shedding_server):
+    url = shedding_server["url"]
+    shed_before = metric(url, 'search_rerank_shed_requests_total{endpoint="/search",reason="queue_timeout"}')
+    answers = burst(url, "/search", {"query": "oak table"})
+    statuses = [response.status_code for response, _ in answers]
+    assert statuses.count(200) >= 1 and statuses.count(503) >= BURST - 2, statuses
+    for response, seconds in answers:
+        if response.status_code == 503:
+            assert seconds < SHED_WITHIN_S
+            assert int(response.headers["Retry-After"]) >= 1
+            assert response.json()["reason"] == "queue_timeout"
+    shed = metric(url, 'search_rerank_shed_requests_total{endpoint="/search",reason="queue_timeout"}') - shed_before
+    assert shed == statuses.count(503)
+
+
+def test_elasticsearch_searches_shed_get_an_elasticsearch_503(shedding_server):
+    answers = burst(shedding_server["url"], "/products/_search", {"query": {"match": {"title": "oak table"}}})
+    shed = [response for response, _ in answers if response.status_code == 503]
+    assert len(shed) >= BURST - 2
+    for response in shed:
+        assert response.headers["X-Elastic-Product"] == "Elasticsearch" and "Retry-After" in response.headers
+        error = response.json()["error"]
+        assert error["type"] == "search_rerank_overloaded" and error["root_cause"][0]["reason_code"] == "queue_timeout"
+
+
+def test_probes_are_never_shed(shedding_server):
+    shed = 'search_rerank_shed_requests_total{endpoint="/search",reason="queue_timeout"}'
+    before = metric(shedding_server["url"], shed)
+    with ThreadPoolExecutor(1) as clients:
+        searches = clients.submit(burst, shedding_server["url"], "/search", {"query": "sofa"})
+        deadline = time.monotonic() + 60
+        while metric(shedding_server["url"], shed) == before:  # until the queue sheds
+            assert time.monotonic() < deadline, "no search was shed"
+            time.sleep(0.05)
+        probes = [requests.get(f"{shedding_server['url']}{probe}", timeout=60) for probe in sorted(PROBE_PATHS)]
+        searches.result()
+    assert [probe.status_code for probe in probes] == [200] * len(PROBE_PATHS)
 
 
 @pytest.mark.parametrize("probe", ["/health", "/ready", "/metrics"])
@@ -215,3 +378,24 @@ def test_probes_answer_while_searches_queue_for_the_app_threads(busy_server, pro
         assert all(search.result().status_code == 200 for search in pending)
     assert answer.status_code == 200
     assert still_searching >= searches - 1
+
+
+def test_searches_whose_clients_gave_up_while_queued_are_not_run(busy_server):
+    """Clients that time out and close while their search waits for the thread: only the one that had the thread
+    runs (a search takes about a second here); the rest are dropped, not run for nobody."""
+    url, ran = busy_server["url"], 'search_rerank_requests_total{endpoint="/search",status="200"}'
+    gone = 'search_rerank_shed_requests_total{endpoint="/search",reason="client_gone"}'
+    ran_before, gone_before = metric(url, ran), metric(url, gone)
+    body = json.dumps({"query": "walnut desk"}).encode()
+    request = b"POST /search HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+    host, port = url.removeprefix("http://").split(":")
+    clients = [socket.create_connection((host, int(port)), timeout=30) for _ in range(BURST)]
+    for conn in clients:
+        conn.sendall(request % (len(body), body))
+    select.select(clients, [], [], 0.3)  # they wait a moment for their answers, then give up
+    for conn in clients:
+        conn.close()
+    # One thread, first come first served: once a later search is answered, the queue before it is done with.
+    assert requests.post(f"{url}/search", json={"query": "lamp"}, timeout=300).status_code == 200
+    assert metric(url, ran) - ran_before <= 2
+    assert metric(url, gone) - gone_before >= BURST - 2
