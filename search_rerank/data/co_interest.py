@@ -23,15 +23,19 @@ from __future__ import annotations
 
 import json
 import logging
+import stat
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 log = logging.getLogger(__name__)
 
 INTEREST_ACTIONS = frozenset({"click", "add_to_cart", "purchase"})
+MAX_LINE_BYTES = 1 << 20
+"""An event is a few hundred bytes; a longer "line" is damage (a file cut by a crash can hold a run of NUL bytes
+with no line end), skipped in pieces of this size rather than read whole into memory."""
 """UBI actions that show interest in a product (an impression does not)."""
 
 
@@ -82,26 +86,60 @@ def ubi_files(log_path: Path) -> list[Path]:
 
 
 def ubi_baskets(paths: Iterable[Path], actions: frozenset[str] = INTEREST_ACTIONS) -> tuple[list[set[str]], int]:
-    """The products each session showed interest in, from UBI event files; and how many lines were unreadable."""
+    """The products each session showed interest in, from UBI event files; and how many lines were unreadable.
+
+    Only files are read (a FIFO too, a stream a writer ends): a device under a log's name (a link to
+    ``/dev/full``, ``/dev/zero``) never ends, and its bytes, with no line end, were once read into one line
+    until the worker ran out of memory.
+    """
     baskets: dict[str, set[str]] = defaultdict(set)
     skipped = 0
     for path in paths:
         try:
-            with path.open(encoding="utf-8", errors="replace") as lines:  # line by line: a file is up to 100 MB
-                for line in lines:
-                    if not line.strip():
+            if not _a_file(path):
+                log.warning("not reading %s for co-interest: not a file", path)
+                continue
+            with path.open("rb") as handle:  # line by line: a file is up to 100 MB
+                for line in bounded_lines(handle):
+                    if line is not None and not line.strip():
                         continue
-                    try:
-                        record = json.loads(line)
-                    except json.JSONDecodeError:
+                    record = _record(line)
+                    if record is None:
                         skipped += 1
                         continue
-                    found = _interest(record, actions) if isinstance(record, dict) else None
+                    found = _interest(record, actions)
                     if found is not None:
                         baskets[found[0]].add(found[1])
         except OSError as exc:  # rotated away between listing and reading
             log.warning("cannot read UBI file %s: %s", path, exc)
     return list(baskets.values()), skipped
+
+
+def _a_file(path: Path) -> bool:
+    mode = path.stat().st_mode
+    return stat.S_ISREG(mode) or stat.S_ISFIFO(mode)
+
+
+def bounded_lines(handle: IO[bytes]) -> Iterator[bytes | None]:
+    """Each line of ``handle``; None for a line longer than :data:`MAX_LINE_BYTES`, read past in bounded pieces."""
+    while line := handle.readline(MAX_LINE_BYTES + 1):
+        if len(line) <= MAX_LINE_BYTES or line.endswith(b"\n"):
+            yield line
+            continue
+        while line and not line.endswith(b"\n"):
+            line = handle.readline(MAX_LINE_BYTES)
+        yield None
+
+
+def _record(line: bytes | None) -> dict[str, Any] | None:
+    """The JSON object of a line; None for an over-long, unreadable or non-object line."""
+    if line is None:
+        return None
+    try:
+        record = json.loads(line.decode("utf-8", errors="replace"))
+    except json.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def _interest(record: dict[str, Any], actions: frozenset[str]) -> tuple[str, str] | None:

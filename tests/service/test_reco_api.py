@@ -6,7 +6,7 @@ import time
 import pytest
 
 from search_rerank.core.filters import Filters
-from search_rerank.data.co_interest import CoInterest, co_interest, ubi_baskets
+from search_rerank.data.co_interest import MAX_LINE_BYTES, CoInterest, co_interest, ubi_baskets
 from search_rerank.serving import create_app
 from search_rerank.serving.reco_api import CoInterestCache
 
@@ -204,3 +204,21 @@ def test_filters_from_query_parameters_match_the_search_filters(app):
         assert filters_from_args() == Filters(
             category="Furniture > Sofas", brand=("A", "B"), attributes={"color": "grey"}, price_max=5
         )
+
+
+def test_ubi_baskets_skip_a_line_longer_than_the_limit_and_read_on(tmp_path):
+    """A log cut by a crash can hold a run of NUL bytes without a line end: skipped in bounded pieces."""
+    path = tmp_path / "ubi.1.ndjson"
+    damage = b"\0" * (MAX_LINE_BYTES * 3)
+    path.write_bytes(damage + b"\n" + (json.dumps(_event("s1", "a")) + "\n").encode() + damage)
+    baskets, skipped = ubi_baskets([path])
+    assert (baskets, skipped) == ([{"a"}], 2)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full here")
+def test_ubi_baskets_do_not_read_a_device_under_a_log_name(tmp_path):
+    """/dev/full never ends: read as a log, its NUL bytes filled the worker's memory until it was killed."""
+    (tmp_path / "ubi.1.ndjson").symlink_to("/dev/full")
+    (tmp_path / "ubi.2.ndjson").write_text(json.dumps(_event("s1", "a")) + "\n", encoding="utf-8")
+    baskets, skipped = ubi_baskets(sorted(tmp_path.glob("ubi.*.ndjson")))
+    assert (baskets, skipped) == ([{"a"}], 0)
