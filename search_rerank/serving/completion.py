@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 import weakref
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
@@ -31,6 +30,7 @@ from .body_checks import InvalidQuery, a_string, an_object
 from .es_compat import SourceFilter, Unsupported
 from .field_aliases import alias_of, source_with_aliases
 from .fuzziness import Fuzziness, parse_fuzziness
+from .refreshed import Refreshed
 
 REFRESH_S = 60.0
 """How old a title list may grow before it is read again (a catalogue update is seen within this)."""
@@ -118,7 +118,6 @@ class TitleIndex:
     def __init__(self, rows: Iterable[tuple[str, str, int]]):
         self.entries = sorted((completion_key(title), -sales, title, pid) for pid, title, sales in rows if title)
         self.keys = [entry[0] for entry in self.entries]
-        self.built = time.monotonic()
 
     def complete(self, completion: Completion) -> list[tuple[str, str]]:
         """The (id, title) options for ``completion``, in the order described in the module docstring."""
@@ -189,34 +188,35 @@ def prefix_distance(prefix: str, text: str, transpositions: bool, limit: int) ->
 
 
 class TitleIndexes:
-    """One :class:`TitleIndex` per product store, read again in the background once older than ``REFRESH_S``."""
+    """One :class:`TitleIndex` per product store (built at its first suggestion), read again in the background
+    once older than ``REFRESH_S``."""
 
     def __init__(self) -> None:
-        self.indexes: weakref.WeakKeyDictionary[ProductStore, TitleIndex] = weakref.WeakKeyDictionary()
-        self.refreshing: weakref.WeakSet[ProductStore] = weakref.WeakSet()
+        self.indexes: weakref.WeakKeyDictionary[ProductStore, Refreshed[TitleIndex]] = weakref.WeakKeyDictionary()
         self.lock = threading.Lock()
 
     def get(self, store: ProductStore) -> TitleIndex:
         with self.lock:
-            index = self.indexes.get(store)
-            stale = index is not None and time.monotonic() - index.built > REFRESH_S
-            if stale and store not in self.refreshing:
-                self.refreshing.add(store)
-                threading.Thread(target=self.refresh, args=(store,), name="title-index", daemon=True).start()
-        if index is None:
-            index = TitleIndex(store.titles())
-            with self.lock:
-                self.indexes[store] = index
-        return index
+            refreshed = self.indexes.get(store)
+        if refreshed is None:
+            # The builder holds the store weakly: the entry is dropped with the store when a reload replaces it.
+            stores = weakref.ref(store)
 
-    def refresh(self, store: ProductStore) -> None:
-        try:
-            index = TitleIndex(store.titles())
+            def build() -> TitleIndex:
+                live = stores()
+                return TitleIndex(() if live is None else live.titles())
+
+            refreshed = Refreshed(
+                build,
+                REFRESH_S,
+                build(),
+                name="title-index",
+                failed="completion: reading the titles failed",
+                built=True,
+            )
             with self.lock:
-                self.indexes[store] = index
-        finally:
-            with self.lock:
-                self.refreshing.discard(store)
+                self.indexes[store] = refreshed
+        return refreshed.current()
 
 
 def suggestions(

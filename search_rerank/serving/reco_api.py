@@ -19,8 +19,6 @@ flagged in ``degraded``, never an error.
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable
 from functools import partial
 from typing import Literal, Protocol, runtime_checkable
@@ -38,6 +36,7 @@ from ..core.settings import Settings
 from ..data.co_interest import CoInterest, mine_ubi
 from .api_models import FallbackBlock, FieldError, HitOut
 from .context import current_pipeline, current_settings, error_response
+from .refreshed import Refreshed
 
 log = logging.getLogger(__name__)
 reco = Blueprint("reco", __name__)
@@ -190,40 +189,21 @@ def invalid_arg(exc: InvalidQuery):
 # ------------------------------------------------------------ the also-clicked table
 
 
-class CoInterestCache:
-    """The worker's co-interest table and when it was mined; a stale one is mined again on a thread of its own.
+def co_interest_cache(refresh_s: float, mine: Callable[[], CoInterest]) -> Refreshed[CoInterest]:
+    """The worker's co-interest table, empty until first mined.
 
     ``mine`` reads the whole UBI log (every worker's files, up to ``ubi_log_backups`` rotations each), which
     takes seconds to minutes as the log grows: the request that finds the table stale starts it and answers
     from the table it has, as every request does until the new one is in.
     """
-
-    def __init__(self, refresh_s: float, mine: Callable[[], CoInterest]):
-        self.refresh_s = refresh_s
-        self._mine = mine
-        self.table = CoInterest()
-        self.mined_at = -float("inf")
-        self._mining = threading.Lock()
-
-    def current(self) -> CoInterest:
-        stale = time.monotonic() - self.mined_at > self.refresh_s
-        if stale and self._mining.acquire(blocking=False):
-            threading.Thread(target=self._refresh_then_release, name="co-interest", daemon=True).start()
-        return self.table
-
-    def refresh(self) -> None:
-        """Mine the table now; a failure keeps the old one (logged) until the next refresh."""
-        try:
-            self.table = self._mine()
-        except Exception:  # the table is a convenience: /also falls back to similar items without it
-            log.exception("co-interest: mining the UBI log failed; the previous table stays")
-        self.mined_at = time.monotonic()
-
-    def _refresh_then_release(self) -> None:
-        try:
-            self.refresh()
-        finally:
-            self._mining.release()
+    return Refreshed(
+        mine,
+        refresh_s,
+        CoInterest(),
+        name="co-interest",
+        failed="co-interest: mining the UBI log failed; the previous table stays",
+        built=False,
+    )
 
 
 def co_interest_table(app: Flask) -> CoInterest:
@@ -234,7 +214,7 @@ def co_interest_table(app: Flask) -> CoInterest:
 def _build_table(state: BlueprintSetupState) -> None:
     settings: Settings = state.app.config["SETTINGS"]
     path = settings.service.ubi_log_path
-    cache = CoInterestCache(
+    cache = co_interest_cache(
         settings.reco.refresh_s,
         CoInterest if path is None else partial(mine_ubi, path, settings.reco.min_support, settings.reco.max_basket),
     )

@@ -8,7 +8,7 @@ import pytest
 from search_rerank.core.filters import Filters
 from search_rerank.data.co_interest import MAX_LINE_BYTES, CoInterest, co_interest, ubi_baskets
 from search_rerank.serving import create_app
-from search_rerank.serving.reco_api import CoInterestCache
+from search_rerank.serving.reco_api import co_interest_cache
 
 
 def _ids(body):
@@ -43,7 +43,7 @@ def _app_with_log(settings, pipeline, ubi_path, events, **reco):
         changed["reco"] = settings.reco.model_copy(update=reco)
     app = create_app(settings.model_copy(update=changed), pipeline)
     deadline = time.monotonic() + 30  # the table is mined on a thread of its own
-    while app.extensions["co_interest"].mined_at == -float("inf") and time.monotonic() < deadline:
+    while app.extensions["co_interest"].built_at == -float("inf") and time.monotonic() < deadline:
         time.sleep(0.01)
     return app.test_client()
 
@@ -154,7 +154,7 @@ def test_a_stale_table_is_mined_again_off_the_request_while_the_old_one_answers(
             release.wait(60)
         return CoInterest({"a": (("b", len(mined)),)})
 
-    cache = CoInterestCache(refresh_s=0.001, mine=mine)
+    cache = co_interest_cache(refresh_s=0.001, mine=mine)
     cache.refresh()
     time.sleep(0.01)  # the table is now older than refresh_s
     started = time.monotonic()
@@ -169,7 +169,7 @@ def test_a_stale_table_is_mined_again_off_the_request_while_the_old_one_answers(
 
 def test_a_failed_mining_keeps_the_previous_table(caplog):
     tables = iter([CoInterest({"a": (("b", 1),)})])
-    cache = CoInterestCache(refresh_s=300, mine=lambda: next(tables))
+    cache = co_interest_cache(refresh_s=300, mine=lambda: next(tables))
     cache.refresh()
     cache.refresh()  # the iterator is spent: StopIteration, as a broken log would raise
     assert cache.current().also("a", 1) == [("b", 1)] and "mining the UBI log failed" in caplog.text
