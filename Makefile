@@ -5,10 +5,7 @@ export HF_HUB_OFFLINE := 1
 .PHONY: install demo demo-cluster frontends lint test test-deps
 
 $(VENV)/bin/search-rerank:
-	python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[dev]"
+	scripts/install.sh $(VENV)
 
 install: $(VENV)/bin/search-rerank
 
@@ -44,5 +41,7 @@ test-deps:
 # other runs the rest, most of which waits on servers and browsers rather than on the CPU. --no-loadscope-reorder
 # keeps that order: by default (since xdist 3.5) the modules with the most tests are queued first, which started the
 # demo's four tests seven minutes in and left one worker idle at the end while the other still trained.
-test: lint test-deps
+# lint and test-deps run side by side (mypy is a minute of CPU; apt-get and npm wait on the network).
+test:
+	@$(MAKE) -j2 --no-print-directory lint test-deps
 	$(PY) -m pytest -q -n 2 --dist loadscope --no-loadscope-reorder

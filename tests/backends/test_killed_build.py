@@ -30,7 +30,7 @@ from search_rerank.indexing.reindex import Reindexer
 from search_rerank.indexing.versions import MANIFEST, IndexVersions
 
 REPO = Path(__file__).resolve().parents[2]
-BIG, SLOW_BATCH, KILL_AT = 3000, 50, 1000
+BIG, SLOW_BATCH, KILL_AT = 1200, 50, 400
 WORDS = ("walnut", "linen", "copper", "marble", "velvet", "bamboo", "granite", "cotton")
 NOUNS = ("chair", "lamp", "rug", "shelf", "mirror", "bench", "vase", "clock")
 
@@ -106,7 +106,7 @@ def assert_serves_new(settings: Settings) -> None:
     pipeline = open_pipeline(settings)
     assert pipeline.store.count() == BIG
     assert {leg.count() for leg in pipeline.legs.values()} == {BIG}
-    assert "new-2345" in [hit.product.id for hit in pipeline.run("new 2345", size=10).hits]
+    assert "new-1145" in [hit.product.id for hit in pipeline.run("new 1145", size=10).hits]
 
 
 @pytest.fixture
@@ -222,4 +222,4 @@ def test_an_update_that_runs_out_of_disk_says_so_and_a_rerun_finishes_it(tmp_pat
     run_to_end(command)
     pipeline = open_pipeline(settings)
     assert pipeline.store.count() == 40 + BIG
-    assert "new-2345" in [hit.product.id for hit in pipeline.run("new 2345", size=10).hits]
+    assert "new-1145" in [hit.product.id for hit in pipeline.run("new 1145", size=10).hits]
