@@ -1,8 +1,9 @@
-"""Elasticsearch's completion suggester on the embedded backend: the product titles that begin with what is typed.
+"""Elasticsearch's completion suggester, on either backend: the product titles that begin with what is typed.
 
 Search UI's documented autocomplete asks for its suggestions this way (``suggest.<name>.completion`` on a
 ``completion`` field, ``skip_duplicates``, ``fuzzy: {fuzziness: 1}``), and a 501 left its suggestion list
-empty. The embedded index has no completion field; the titles are one. They are read from the product store
+empty. Neither the embedded index nor the cluster's product mapping has a completion field; the titles are one,
+and every index version keeps them in its product store, whichever backend serves BM25. They are read from there
 into a sorted list (:class:`TitleIndex`), once per store and again in the background once older than
 ``REFRESH_S``, the old list answering meanwhile, so that a prefix is a binary search.
 
@@ -58,11 +59,14 @@ class Completion:
     min_length: int
 
 
-def parse_suggest(spec: Any, aliases: Mapping[str, str]) -> list[Completion]:
-    """The body's ``suggest``: completion suggesters on the titles; a term or phrase suggester is a 501."""
+def split_suggest(spec: Any, aliases: Mapping[str, str]) -> tuple[list[Completion], dict[str, Any]]:
+    """The body's ``suggest`` in two: its completion suggesters, answered here from the product titles, and the
+    term and phrase suggesters as the body had them (with its shared ``text`` when any remain), which only an
+    index's own terms can answer: the cluster's where there is one."""
     spec = an_object(spec, "suggest")
     shared_text = spec.get("text")
-    out = []
+    completions = []
+    rest: dict[str, Any] = {}
     for name, suggester in spec.items():
         if name == "text":
             continue
@@ -71,10 +75,24 @@ def parse_suggest(spec: Any, aliases: Mapping[str, str]) -> list[Completion]:
         kinds = [k for k in ("completion", "term", "phrase") if k in suggester]
         if len(kinds) != 1:
             raise InvalidQuery(where, "expected exactly one of completion, term or phrase")
-        if kinds[0] != "completion":
-            raise Unsupported(f"{where}.{kinds[0]}", "term and phrase suggesters on the embedded index")
-        out.append(_completion(name, suggester, shared_text, aliases))
-    return out
+        if kinds[0] == "completion":
+            completions.append(_completion(name, suggester, shared_text, aliases))
+        else:
+            rest[name] = suggester
+    if rest and shared_text is not None:
+        rest["text"] = shared_text
+    return completions, rest
+
+
+def parse_suggest(spec: Any, aliases: Mapping[str, str]) -> list[Completion]:
+    """The body's ``suggest`` on the embedded index: completion suggesters on the titles; a term or phrase
+    suggester is a 501 (the embedded index keeps no term dictionary to suggest from)."""
+    completions, rest = split_suggest(spec, aliases)
+    for name, suggester in rest.items():
+        if name != "text":
+            kind = "term" if "term" in suggester else "phrase"
+            raise Unsupported(f"suggest.{name}.{kind}", "term and phrase suggesters on the embedded index")
+    return completions
 
 
 def _completion(name: str, suggester: Mapping[str, Any], shared_text: Any, aliases: Mapping[str, str]) -> Completion:

@@ -96,6 +96,7 @@ from ..core.retrieval import DENSE, LEXICAL, Retriever, Stage, leg_candidates
 from ..core.settings import LEXICAL_FIELDS, LexicalSettings, ServiceSettings
 from . import metrics, query_string
 from .body_checks import a_scroll_keep_alive, an_object, clause_list, single_key
+from .completion import Completion, split_suggest
 from .es_compat import EsSearch, InvalidQuery, Unsupported, parse_search, pinned_ids
 from .field_aliases import rename_highlights
 
@@ -559,24 +560,18 @@ class ClusterFields:
             spec["highlight_query"] = self.query(spec["highlight_query"], "highlight.highlight_query")
         return spec, names
 
-    def suggest(self, spec: Any) -> dict[str, Any]:
-        """Term and phrase suggesters on the index's text fields; the index has no completion field."""
-        out = {}
-        for name, suggester in an_object(spec, "suggest").items():
+    def suggest(self, spec: Any, aliases: Mapping[str, str]) -> tuple[dict[str, Any] | None, list[Completion]]:
+        """Term and phrase suggesters for the cluster, on the index's text fields, and the completion suggesters,
+        which the product titles answer here (the index has no completion field; see ``completion``)."""
+        completions, rest = split_suggest(spec, aliases)
+        for name, suggester in rest.items():
             if name == "text":
-                out[name] = suggester
                 continue
-            suggester = an_object(suggester, f"suggest.{name}")
-            for kind in ("completion", "term", "phrase"):
-                if kind not in suggester:
-                    continue
-                if kind == "completion":
-                    raise Unsupported(f"suggest.{name}.completion", "the index has no completion field")
-                options = an_object(suggester[kind], f"suggest.{name}.{kind}")
-                if options.get("field") not in LEXICAL_FIELDS:
-                    raise Unsupported(f"suggest.{name}.{kind}.field", f"suggestions from {options.get('field')!r}")
-            out[name] = suggester
-        return out
+            kind = "term" if "term" in suggester else "phrase"
+            options = an_object(suggester[kind], f"suggest.{name}.{kind}")
+            if options.get("field") not in LEXICAL_FIELDS:
+                raise Unsupported(f"suggest.{name}.{kind}.field", f"suggestions from {options.get('field')!r}")
+        return rest or None, completions
 
 
 def led_by_score(sort: list[Any]) -> bool:
@@ -848,6 +843,8 @@ class DelegatedSearch:
     knn: Knn | None = None
     dense: FilteredDenseLeg | None = None
     """The request's dense leg, once :meth:`pipeline` has made it."""
+    completions: list[Completion] = field(default_factory=list)
+    """The body's completion suggesters, answered from the product titles, not by the cluster."""
 
     @property
     def ordered(self) -> bool:
@@ -1075,7 +1072,9 @@ def delegate_search(
     aggs, plan = fields.aggregations(body[given[0]], given[0]) if given else (None, {})
     highlight, highlighted = fields.highlight(body[HIGHLIGHT]) if body.get(HIGHLIGHT) not in (None, {}) else (None, {})
     sort = fields.sort(body.get("sort") if sort_param is None else sort_from_uri(sort_param))
-    suggest = fields.suggest(body["suggest"]) if body.get("suggest") not in (None, {}) else None
+    suggest, completions = (
+        fields.suggest(body["suggest"], limits.field_aliases) if body.get("suggest") not in (None, {}) else (None, [])
+    )
     extras = {k: body[k] for k in CLUSTER_ORDER_ONLY if body.get(k) is not None}
     if "collapse" in extras:
         collapse = an_object(extras["collapse"], "collapse")
@@ -1099,7 +1098,17 @@ def delegate_search(
     search = dataclasses.replace(base, text=text, filters=None, aggs=None if ordered else aggs, ignored=ignored)
     leg = DelegatedLeg(cluster, query, post, base.track_total_hits)
     delegated = DelegatedSearch(
-        search, cluster, query, post, leg, None, highlight, highlighted, aggs_plan=plan, knn=knn
+        search,
+        cluster,
+        query,
+        post,
+        leg,
+        None,
+        highlight,
+        highlighted,
+        aggs_plan=plan,
+        knn=knn,
+        completions=completions,
     )
     if not ordered:
         return delegated

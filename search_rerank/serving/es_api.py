@@ -193,12 +193,14 @@ def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
     current_app.extensions["aggregator"].answer(aggregations, response, settings.service.aggregations_timeout_s)
     if embedded is not None:
         embedded.complete(response, result)
-        if embedded.suggest:
-            titles = current_app.extensions["titles"].get(pipeline.store)
-            aliases = settings.service.field_aliases
-            response["suggest"] = suggestions(embedded.suggest, titles, pipeline.store, index, search.source, aliases)
     if delegated is not None:
         delegated.complete(response, result)
+    completions = embedded.suggest if embedded is not None else delegated.completions if delegated is not None else []
+    if completions:
+        titles = current_app.extensions["titles"].get(pipeline.store)
+        aliases = settings.service.field_aliases
+        found = suggestions(completions, titles, pipeline.store, index, search.source, aliases)
+        response["suggest"] = {**response.get("suggest", {}), **found}
     if plan is not None:
         plan.complete(response)
     rename_highlights(response["hits"]["hits"], highlighted)

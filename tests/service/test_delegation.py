@@ -605,3 +605,46 @@ def test_a_delegated_search_leaves_the_cluster_out_once_its_breaker_opens(served
         breaker.report(breaker.admit(), ok=False)
     answer = search(served_shop.test_client(), {"query": {"match": {"title": "lamp"}}})
     assert answer["search_rerank"]["degraded"] == {LEXICAL: "circuit_open"}
+
+
+# ------------------------------------------------------------------ suggestions
+
+
+def completion_body(prefix: str, field: str = "title", size: int = 0, **extra: Any) -> dict[str, Any]:
+    """Search UI's autocomplete suggestions request (SuggestionsAutocompleteBuilder), with ``extra`` beside it."""
+    completion = {"size": 5, "skip_duplicates": True, "field": field, "fuzzy": {"fuzziness": 1}}
+    return {
+        "_source": {"includes": []},
+        "size": size,
+        "suggest": {"suggest": {"prefix": prefix, "completion": completion}},
+        **extra,
+    }
+
+
+def suggested(answer: dict[str, Any], name: str = "suggest") -> list[str]:
+    return [option["text"] for option in answer["suggest"][name][0]["options"]]
+
+
+def test_search_ui_autocomplete_suggestions_are_the_titles_that_begin_with_the_prefix_on_opensearch(shop):
+    # The product mapping has no completion field: the titles in the index version's product store answer.
+    answer = search(shop, completion_body("s"))
+    assert suggested(answer) == ["Small grey sofa", "Sofa bed"]  # best sellers first
+    assert answer["suggest"]["suggest"][0]["options"][0]["_id"] == "s5"
+
+
+def test_a_completion_on_a_name_mapped_onto_the_title_completes_titles_within_the_fuzzy_edits_on_opensearch(shop):
+    assert suggested(search(shop, completion_body("flor", field="name"))) == ["Floor lamp"]
+
+
+def test_completion_suggestions_come_beside_the_pipelines_hits_on_opensearch(shop):
+    answer = search(shop, completion_body("des", size=3, query=SEARCH_UI_TEXT))
+    assert suggested(answer) == ["Desk lamp"]
+    assert ids(answer) and set(ids(answer)) <= {"s1", "s2", "s3", "s4", "s5"}
+
+
+def test_a_completion_suggester_with_contexts_is_a_501_naming_it_on_opensearch(shop):
+    body = completion_body("so")
+    body["suggest"]["suggest"]["completion"]["contexts"] = {"category": ["Sofas"]}
+    response = shop.post("/products/_search", json=body)
+    assert response.status_code == 501
+    assert response.get_json()["error"]["unsupported"] == "suggest.suggest.contexts"
