@@ -79,7 +79,7 @@ def clicks_per_shopper(shoppers: Path) -> float:
     segments = {
         r["user_id"]: r["segment"] for r in map(json.loads, (shoppers / "shoppers.jsonl").read_text().splitlines())
     }
-    clicks = Counter(a.user_id for a in read_shopper_actions(shoppers / "ubi.ndjson", ["click"]))
+    clicks = Counter(a.user_id for a in read_shopper_actions(shoppers / "ubi.ndjson", ["click"])[0])
     returning = [user for user, segment in segments.items() if segment == "returning"]
     return sum(clicks[user] for user in returning) / max(len(returning), 1)
 

@@ -24,6 +24,10 @@ def profiles() -> None:
 def build(ctx: click.Context, pattern: str, skip_bad: bool) -> None:
     """Rebuild every profile from the UBI logs: the store is emptied, then the events replayed oldest first.
 
+    A shopper forgotten (DELETE /profiles/{user_id}, or ``profiles forget``) while a UBI log was kept has a record
+    of it in the log: none of their events up to it are replayed, so logs older than the forget do not bring the
+    shopper back. Give the glob that takes every worker's files, rotated ones included (``ubi.*.ndjson*``).
+
     Products are looked up in the served index (an event on a product no longer in it is left out) and the
     profile vectors come from its stored embeddings. Events the service receives while this runs are in the
     logs too: run it again, or let the service apply new ones as they come.
@@ -38,7 +42,7 @@ def build(ctx: click.Context, pattern: str, skip_bad: bool) -> None:
     personal = settings.personalisation
     weighted = [action for action, weight in personal.action_weights.items() if weight > 0]
     stats = LoadStats()
-    actions = read_shopper_actions(pattern, weighted, skip_bad=skip_bad, stats=stats)
+    actions, forgotten = read_shopper_actions(pattern, weighted, skip_bad=skip_bad, stats=stats)
     pipeline = open_pipeline(settings)
     store = open_profile_store(settings)
     applied = 0
@@ -57,6 +61,7 @@ def build(ctx: click.Context, pattern: str, skip_bad: bool) -> None:
     console.print(
         f"{len(actions)} shopper event(s) read ({', '.join(weighted)}), {applied} applied, "
         f"{len(actions) - applied} on products not in the index; {expired} profile(s) past the TTL removed"
+        + (f"; {forgotten} event(s) of forgotten shoppers left out" if forgotten else "")
         + (f"; {stats.skipped} bad line(s) skipped" if stats.skipped else "")
     )
 
@@ -65,10 +70,20 @@ def build(ctx: click.Context, pattern: str, skip_bad: bool) -> None:
 @click.argument("user_id")
 @click.pass_context
 def forget(ctx: click.Context, user_id: str) -> None:
-    """Forget a shopper: their profile and their sessions' (as DELETE /profiles/{user_id} does)."""
+    """Forget a shopper: their profile and their sessions' (as DELETE /profiles/{user_id} does), after writing
+    the forget to the UBI log (service.ubi_log_path, when set) so that ``profiles build`` does not bring them back."""
     from ..backends.profile_index import open_profile_store
+    from ..serving.ubi import UbiLog, forget_record
 
-    store = open_profile_store(settings_for(ctx))
+    settings = settings_for(ctx)
+    service = settings.service
+    if service.ubi_log_path is not None:
+        log = UbiLog(service.ubi_log_path, service.ubi_log_max_bytes, service.ubi_log_backups)
+        try:
+            log.write([forget_record(user_id, service.ubi_application)])
+        finally:
+            log.close()
+    store = open_profile_store(settings)
     try:
         removed = store.forget(user_id)
     finally:

@@ -88,6 +88,12 @@ a forget must all name alike, and ends up in log files and response headers."""
 _SAFE_ID = re.compile(SAFE_ID_PATTERN)
 
 
+FORGET_ACTION = "forget_shopper"
+"""The UBI record a forget writes (``user_id`` and ``timestamp``): a profile rebuild from the logs
+(``search-rerank profiles build``) replays none of that shopper's events up to that time, so a forgotten shopper
+does not come back from logs written before the forget. Reserved: ``POST /ubi/events`` refuses it."""
+
+
 def safe_id(value: str | None) -> str | None:
     """A caller-supplied shopper, session or client id if it looks like one (:data:`SAFE_ID_PATTERN`), else None."""
     return value if value and _SAFE_ID.match(value) else None

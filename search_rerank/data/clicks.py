@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import DataError
-from ..core.profile import safe_id
+from ..core.profile import FORGET_ACTION, safe_id
 from ..core.profile_store import ShopperAction
 from .dataset import Query
 from .loaders import LoadStats, checked_rows, numbered_text_lines, parse_json_object
@@ -294,32 +294,68 @@ def shopper_action(record: Mapping[str, Any], actions: Iterable[str]) -> Shopper
     return ShopperAction(user, session, doc, action, epoch_ms(record.get("timestamp")) / 1000)
 
 
+def forgotten_shopper(record: Mapping[str, Any]) -> tuple[str, float] | None:
+    """A forget's record (:data:`~search_rerank.core.profile.FORGET_ACTION`) as (shopper, time in seconds), or
+    None for any other record."""
+    if record.get("action_name") != FORGET_ACTION:
+        return None
+    user = record.get("user_id")
+    user = safe_id(user) if isinstance(user, str) else None
+    if user is None:
+        raise ValueError(f"a {FORGET_ACTION} record needs the user_id it forgot")
+    return user, epoch_ms(record.get("timestamp")) / 1000
+
+
+def without_forgotten(actions: Sequence[ShopperAction], forgotten: Mapping[str, float]) -> list[ShopperAction]:
+    """``actions`` less those of a forgotten shopper up to their forget, and of the sessions those named (a forget
+    removes the sessions the shopper owned, whose events before a login may name no shopper)."""
+    users = {a.user_id: forgotten[a.user_id] for a in actions if a.user_id is not None and a.user_id in forgotten}
+    sessions: dict[str, float] = {}
+    for a in actions:
+        if a.user_id in users and a.session_id is not None and a.at <= users[a.user_id]:
+            sessions[a.session_id] = max(sessions.get(a.session_id, 0.0), users[a.user_id])
+    return [
+        a
+        for a in actions
+        if not (a.user_id in users and a.at <= users[a.user_id])
+        and not (a.session_id in sessions and a.at <= sessions[a.session_id])
+    ]
+
+
 def read_shopper_actions(
     pattern: str | Path,
     actions: Iterable[str],
     *,
     skip_bad: bool = False,
     stats: LoadStats | None = None,
-) -> list[ShopperAction]:
+) -> tuple[list[ShopperAction], int]:
     """Every event of ``actions`` in the UBI files ``pattern`` matches (a file or a glob), oldest first: what
-    ``search-rerank profiles build`` replays into the profile store. Bulk action lines and query records are
-    passed over; a line that is not JSON raises :class:`DataError` with its file and line (or with
-    ``skip_bad`` is counted in ``stats``)."""
+    ``search-rerank profiles build`` replays into the profile store; and how many events of forgotten shoppers
+    were left out (see :func:`without_forgotten`; the forget's record may be in any of the files). Bulk action
+    lines and query records are passed over; a line that is not JSON raises :class:`DataError` with its file and
+    line (or with ``skip_bad`` is counted in ``stats``)."""
     wanted = frozenset(actions)
     paths = sorted(Path(p) for p in glob.glob(str(Path(pattern).expanduser()))) or [Path(pattern)]
     found: list[ShopperAction] = []
+    forgotten: dict[str, float] = {}
+
+    def read(text: str) -> ShopperAction | tuple[str, float] | None:
+        record = parse_json_object(text)
+        return forgotten_shopper(record) or shopper_action(record, wanted)
+
     for path in paths:
         if not path.is_file():
             raise DataError(path, None, "no such UBI log (give a file or a glob of UBI NDJSON files)")
-        rows = checked_rows(
-            path,
-            numbered_text_lines(path),
-            lambda text: shopper_action(parse_json_object(text), wanted),
-            skip_bad=skip_bad,
-            stats=stats,
-        )
-        found.extend(rows)
-    return sorted(found, key=lambda a: a.at)
+        rows: Iterator[ShopperAction | tuple[str, float]]
+        rows = checked_rows(path, numbered_text_lines(path), read, skip_bad=skip_bad, stats=stats)
+        for row in rows:
+            if isinstance(row, tuple):
+                user, at = row
+                forgotten[user] = max(forgotten.get(user, 0.0), at)
+            else:
+                found.append(row)
+    kept = without_forgotten(found, forgotten)
+    return sorted(kept, key=lambda a: a.at), len(found) - len(kept)
 
 
 # --- field checks shared by both formats -----------------------------------------

@@ -80,7 +80,7 @@ def shopper_profiles(
     users = {q.meta["user_id"] for q in queries.values() if q.meta.get("user_id")}
     actions = [
         a
-        for a in read_shopper_actions(Path(shoppers_dir) / "ubi.ndjson", settings.action_weights)
+        for a in read_shopper_actions(Path(shoppers_dir) / "ubi.ndjson", settings.action_weights)[0]
         if a.user_id in users
     ]
     ids = sorted({a.product_id for a in actions})

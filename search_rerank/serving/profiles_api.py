@@ -35,9 +35,9 @@ from ..core.reasons import PROFILE_STORE_UNAVAILABLE, TIMEOUT
 from ..core.settings import Settings
 from ..data.clicks import shopper_action
 from . import metrics
-from .context import admin_refusal, error_response
+from .context import admin_refusal, current_settings, error_response
 from .json_input import InvalidBody
-from .ubi import SAFE_ID_PATTERN, UbiEvent
+from .ubi import SAFE_ID_PATTERN, UbiEvent, UbiLog, forget_record
 
 log = logging.getLogger(__name__)
 profiles = Blueprint("profiles", __name__)
@@ -208,7 +208,10 @@ def forget(user_id: str):
     store = current_store()
     if store is None:
         return error_response(503, "profile store unavailable", "personalisation is off or its store did not open")
+    ubi: UbiLog | None = current_app.extensions.get("ubi_log")
     try:
+        if ubi is not None:  # first, so that a rebuild from the logs never brings back what is removed below
+            ubi.write([forget_record(user_id, current_settings().service.ubi_application)])
         removed = store.store.forget(user_id)  # no deadline: an admin waits for the answer that it is done
     except Exception as exc:
         log.error("forgetting a shopper failed: %s: %s", type(exc).__name__, exc)

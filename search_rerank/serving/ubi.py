@@ -32,7 +32,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from ..core.errors import SearchRerankError
-from ..core.profile import SAFE_ID_PATTERN
+from ..core.profile import FORGET_ACTION, SAFE_ID_PATTERN
 from ..data.clicks import epoch_ms
 
 # Events about one result must say which product and at which rank: the click
@@ -131,6 +131,14 @@ class UbiEvent(BaseModel):
     user_query: str | None = None
     event_attributes: UbiEventAttributes | None = None
 
+    @field_validator("action_name")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        """A front end may not write a forget's record: it would keep a shopper's events out of every rebuild."""
+        if value == FORGET_ACTION:
+            raise ValueError(f"{FORGET_ACTION} is reserved for DELETE /profiles/{{user_id}}")
+        return value
+
     @field_validator("timestamp")
     @classmethod
     def _readable_time(cls, value: str | int | None) -> str | int | None:
@@ -167,6 +175,14 @@ class UbiEvent(BaseModel):
                 "application": self.application or application,
             }
         )
+
+
+def forget_record(user_id: str, application: str) -> UbiEvent:
+    """The record of a forget, written to the UBI log before the profiles go (see
+    :data:`~search_rerank.core.profile.FORGET_ACTION`); built without validation, which refuses it from front ends."""
+    return UbiEvent.model_construct(
+        action_name=FORGET_ACTION, user_id=user_id, application=application, timestamp=utc_timestamp()
+    )
 
 
 class UbiWriteError(SearchRerankError):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from click.testing import CliRunner
 
 from search_rerank.cli import main
-from search_rerank.core.profile import user_key
+from search_rerank.core.profile import session_key, user_key
 from search_rerank.core.profile_store import SQLiteProfileStore
 from search_rerank.serving import create_app
 
@@ -68,3 +70,64 @@ def test_profiles_build_of_a_missing_log_is_a_one_line_error(logged, tiny_bert_d
     settings, _ = logged
     result = build(settings, tmp_path / "nowhere", tiny_bert_dir, tmp_path / "x.sqlite3")
     assert result.exit_code == 1 and "no such UBI log" in result.output
+
+
+TOKEN = "forget-token"
+
+
+def forget_through_the_service(settings, pipeline, monkeypatch, user_id: str = "u-cli"):
+    monkeypatch.setenv("SEARCH_RERANK_ADMIN_TOKEN", TOKEN)
+    client = create_app(settings, pipeline).test_client()
+    response = client.delete(f"/profiles/{user_id}", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 200, response.get_json()
+    return client
+
+
+def rebuilt_profiles(tmp_path) -> dict:
+    return SQLiteProfileStore(tmp_path / "rebuilt.sqlite3").get_many([user_key("u-cli"), session_key("s-cli")])
+
+
+def test_a_shopper_forgotten_by_the_service_is_not_brought_back_by_a_rebuild_from_older_logs(
+    logged, pipeline, tiny_bert_dir, monkeypatch
+):
+    settings, tmp_path = logged
+    forget_through_the_service(settings, pipeline, monkeypatch)
+    result = build(settings, tmp_path, tiny_bert_dir, tmp_path / "rebuilt.sqlite3")
+    assert result.exit_code == 0, result.output
+    assert "4 event(s) of forgotten shoppers left out" in " ".join(result.output.split())
+    assert rebuilt_profiles(tmp_path) == {}  # neither the shopper nor the session they owned
+
+
+def test_a_forgotten_shoppers_events_after_the_forget_are_replayed(logged, pipeline, tiny_bert_dir, monkeypatch):
+    settings, tmp_path = logged
+    client = forget_through_the_service(settings, pipeline, monkeypatch)
+    hit = client.post("/search", json={"query": "sofa", "size": 1}).get_json()["hits"][0]
+    later = {
+        "action_name": "purchase",
+        "user_id": "u-cli",
+        "timestamp": int(time.time() * 1000) + 1000,
+        "event_attributes": {"object": {"object_id": hit["id"]}},
+    }
+    assert client.post("/ubi/events", json=later).status_code == 200
+    result = build(settings, tmp_path, tiny_bert_dir, tmp_path / "rebuilt.sqlite3")
+    assert result.exit_code == 0, result.output
+    assert rebuilt_profiles(tmp_path)[user_key("u-cli")].events == pytest.approx(1.0, abs=0.01)
+
+
+def test_profiles_forget_on_the_command_line_keeps_the_shopper_out_of_a_rebuild(logged, tiny_bert_dir):
+    settings, tmp_path = logged
+    env = {"SEARCH_RERANK_SERVICE__UBI_LOG_PATH": str(settings.service.ubi_log_path)}
+    store = ["--index-dir", str(settings.index_dir)]
+    forgot = CliRunner().invoke(main, [*store, "profiles", "forget", "u-cli"], env=env)
+    assert forgot.exit_code == 0, forgot.output
+    result = build(settings, tmp_path, tiny_bert_dir, tmp_path / "rebuilt.sqlite3")
+    assert result.exit_code == 0, result.output
+    assert rebuilt_profiles(tmp_path) == {}
+
+
+def test_a_front_end_cannot_send_the_forget_record_as_an_event(logged, pipeline):
+    settings, _ = logged
+    client = create_app(settings, pipeline).test_client()
+    response = client.post("/ubi/events", json={"action_name": "forget_shopper", "user_id": "someone-else"})
+    assert response.status_code == 400
+    assert "action_name" in response.get_data(as_text=True)
