@@ -22,12 +22,11 @@ from search_rerank.data.loaders import iter_catalog
 from search_rerank.indexing.indexes import open_pipeline
 
 
-@pytest.fixture
-def plan(tmp_path, tiny_bert_dir, tiny_cross_encoder_dir) -> DemoPlan:
+def small_plan(root, tiny_bert_dir, tiny_cross_encoder_dir) -> DemoPlan:
     return DemoPlan(
-        data=tmp_path / "data",
-        index_dir=tmp_path / "index",
-        models_dir=tmp_path / "models",
+        data=root / "data",
+        index_dir=root / "index",
+        models_dir=root / "models",
         products=200,
         queries=60,
         seed=5,
@@ -36,6 +35,27 @@ def plan(tmp_path, tiny_bert_dir, tiny_cross_encoder_dir) -> DemoPlan:
         base_model=str(tiny_cross_encoder_dir),
         dense_model=str(tiny_bert_dir),
     )
+
+
+@pytest.fixture
+def plan(tmp_path, tiny_bert_dir, tiny_cross_encoder_dir) -> DemoPlan:
+    """A plan of its own, for a test that runs the demo's steps itself."""
+    return small_plan(tmp_path, tiny_bert_dir, tiny_cross_encoder_dir)
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory, tiny_bert_dir, tiny_cross_encoder_dir):
+    """The embedded demo prepared once for the tests that only read what it made (each prepare is seconds of
+    training and tuning): the plan and its served settings file."""
+    made = small_plan(tmp_path_factory.mktemp("demo"), tiny_bert_dir, tiny_cross_encoder_dir)
+    return made, prepare(made)
+
+
+@pytest.fixture(scope="module")
+def cluster_prepared(tmp_path_factory, tiny_bert_dir, tiny_cross_encoder_dir, osmem_server_url):
+    """The cluster demo prepared once, likewise."""
+    made = small_plan(tmp_path_factory.mktemp("cluster-demo"), tiny_bert_dir, tiny_cross_encoder_dir)
+    return made, prepare(made, osmem_server_url)
 
 
 def demo_args(plan: DemoPlan) -> list[str]:
@@ -48,26 +68,29 @@ def demo_args(plan: DemoPlan) -> list[str]:
     ]
 
 
-def test_served_settings_name_the_reranker_exactly_when_it_was_promoted(plan):
-    settings = load_settings(prepare(plan))
+def test_served_settings_name_the_reranker_exactly_when_it_was_promoted(prepared):
+    plan, served = prepared
+    settings = load_settings(served)
     card = load_card(plan.models_dir / plan.reranker_name)
     assert settings.rerank.model == (plan.reranker_name if card.promoted else None)
 
 
-def test_served_settings_name_the_ranker_exactly_when_it_was_promoted(plan):
-    settings = load_settings(prepare(plan))
+def test_served_settings_name_the_ranker_exactly_when_it_was_promoted(prepared):
+    plan, served = prepared
+    settings = load_settings(served)
     card = load_card(plan.models_dir / plan.ranker_name(cluster=False))
     assert settings.ltr.model == (plan.ranker_name(cluster=False) if card.promoted else None)
 
 
-def test_cluster_demo_trains_a_ranker_of_its_own(plan, osmem_server_url):
-    settings = load_settings(prepare(plan, osmem_server_url))
+def test_cluster_demo_trains_a_ranker_of_its_own(cluster_prepared):
+    plan, served = cluster_prepared
+    settings = load_settings(served)
     assert (plan.models_dir / plan.ranker_name(cluster=True) / "model_card.json").exists()
     assert settings.ltr.model in (plan.ranker_name(cluster=True), None)
 
 
-def test_served_settings_carry_the_tuned_sections(plan):
-    text = prepare(plan).read_text(encoding="utf-8")
+def test_served_settings_carry_the_tuned_sections(prepared):
+    text = prepared[1].read_text(encoding="utf-8")
     assert "tuned on" in text
     for section in ("[fusion]", "[longtail]", "[lexical]"):
         assert section in text
@@ -87,8 +110,9 @@ def test_second_demo_run_reuses_catalogue_index_models_and_tuning(plan, tiny_ber
         assert re.search(rf"(^|\s){step}", said), step  # "ranker: already" on its own, not inside "reranker: ..."
 
 
-def test_cluster_demo_searches_bm25_in_the_cluster(plan, osmem_server_url):
-    settings = load_settings(prepare(plan, osmem_server_url))
+def test_cluster_demo_searches_bm25_in_the_cluster(cluster_prepared):
+    plan, served = cluster_prepared
+    settings = load_settings(served)
     assert settings.lexical.backend == "opensearch"
     pipeline = open_pipeline(settings)
     try:
