@@ -48,10 +48,12 @@ Security, decided here:
   or the profile index: a browser must not read shoppers' profiles or other
   indices with the service's credentials). Endpoints whose body can name
   other indices or run a script (``_mget``, ``_search/template``, ...) are
-  not reads here, a body that holds a script (``script``,
-  ``runtime_mappings``, ...) is refused, and so are the query parameters that
-  make the cluster hold a thread (``wait_for_*``, ``timeout``) or put its
-  stack traces in the answer (``error_trace``). Any other request is a 403
+  not reads here, and a body that holds a script (``script``,
+  ``runtime_mappings``, ...) is refused. Query parameters are read as the
+  cluster reads them (``;`` separates them as ``&`` does), and those that
+  make it hold a thread (``wait_for_*``, ``timeout``), return its stack
+  traces (``error_trace``), widen the read (``index``, ``level``), refresh
+  (``refresh``) or carry a body (``source``) are refused. Any other request is a 403
   unless ``service.passthrough_writes = true`` (which still forwards
   canonical paths only). Method-override headers (``X-HTTP-Method-Override``,
   ...) are never forwarded, so a read cannot turn into a write at a hop that
@@ -166,8 +168,17 @@ SCRIPTS = frozenset({"script", "scripts", "script_fields", "runtime_mappings", "
 them too, see es_compat)."""
 HOLDING_PARAMETERS = ("wait_for", "timeout", "master_timeout")
 """Query parameters (and prefixes) that make the cluster hold the request, and with it one of this service's threads."""
-TRACE_PARAMETERS = frozenset({"error_trace"})
-"""Query parameters that put the cluster's stack traces in its answer."""
+REFUSED_PARAMETERS = {
+    "error_trace": "it returns the cluster's stack traces",
+    # Elasticsearch reads path and query parameters as one map: on a path that names no index, ?index= names it.
+    "index": "it names indices for a path that names none; name a served index in the path (/products/_analyze)",
+    "level": "it makes the cluster's health list every index",
+    "refresh": "it makes a read refresh the index's shards",
+    # A body in the query string for clients that cannot send one, which the body checks here would not see.
+    "source": "it carries a body the checks here do not read; send the body as the request's body",
+    "source_content_type": "it carries a body the checks here do not read; send the body as the request's body",
+}
+"""Query parameters a passed-through read may not carry, and why."""
 
 
 class NotCanonical(ValueError):
@@ -275,12 +286,20 @@ def is_read(method: str, segments: list[str], served: AbstractSet[str]) -> bool:
     return any(method in methods for shape, methods in table.items() if _fits(shape, rest, served))
 
 
-def refused_parameter(parameters: Sequence[tuple[str, str]]) -> str | None:
+def query_parameters(query: str) -> list[tuple[str, str]]:
+    """The decoded query parameters, as Elasticsearch reads them: it separates them with ``;`` as with ``&``
+    (``?pretty;error_trace=true`` asks for stack traces), which ``parse_qsl`` does not."""
+    return parse_qsl(query.replace(";", "&"), keep_blank_values=True)
+
+
+def refused_parameter(parameters: Sequence[tuple[str, str]]) -> tuple[str, str] | None:
     """The first query parameter a passed-through read may not carry (see :data:`HOLDING_PARAMETERS`,
-    :data:`TRACE_PARAMETERS`), or None."""
+    :data:`REFUSED_PARAMETERS`) and why, or None."""
     for name, _ in parameters:
-        if name in TRACE_PARAMETERS or any(name == p or name.startswith(f"{p}_") for p in HOLDING_PARAMETERS):
-            return name
+        if name in REFUSED_PARAMETERS:
+            return name, REFUSED_PARAMETERS[name]
+        if any(name == p or name.startswith(f"{p}_") for p in HOLDING_PARAMETERS):
+            return name, "it holds the request at the cluster"
     return None
 
 
@@ -464,13 +483,13 @@ class ClusterPassthrough:
                 f"the passthrough forwards; set service.passthrough_writes = true to forward any request",
                 "not_a_read",
             )
-        parameters, document = parse_qsl(query, keep_blank_values=True), json_document(body)
-        if (parameter := refused_parameter(parameters)) is not None:
+        parameters, document = query_parameters(query), json_document(body)
+        if (refused := refused_parameter(parameters)) is not None:
+            name, why = refused
             return self._error(
                 403,
                 "search_rerank_passthrough_refused",
-                f"{method} {path}: the query parameter {parameter!r} is not passed through (it holds the request at "
-                f"the cluster or returns its stack traces)",
+                f"{method} {path}: the query parameter {name!r} is not passed through ({why})",
                 "parameter_refused",
             )
         try:

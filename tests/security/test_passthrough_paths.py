@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 import urllib3
@@ -169,6 +169,86 @@ def test_refusals_are_elasticsearch_errors_naming_the_path_without_internal_addr
         # The absolute form is named by its path; a raw non-ASCII byte as the server decoded it.
         if not target.startswith("http:") and target.isascii():
             assert f"{method} {target.replace('INDEX', guarded.index)}" in error["reason"]
+
+
+# --- reads that would do more than read the served index -------------------------------------
+
+PROFILES = "search-rerank-profiles"  # the shoppers' profiles, on the same cluster
+SCRIPT = {"query": {"script": {"script": {"source": "true"}}}}
+YAML_SCRIPT = b"query:\n  script:\n    script:\n      source: 'true'\n"
+# (id, method, target, content type, body, the status and reason_code it gets). Each is refused as Elasticsearch
+# (and OpenSearch) would read it: ";" separates query parameters there as "&" does, path and query parameters are
+# one map, a body may come in the query string (source=) or as YAML, CBOR or Smile, JSON may hold comments, and a
+# body's "_index" or "index" makes the cluster read another index than the path names.
+READ_TRICKS = [
+    (
+        "semicolon-error-trace",
+        "POST",
+        "/INDEX/_count?pretty;error_trace=true",
+        None,
+        MATCH_ALL,
+        403,
+        "parameter_refused",
+    ),
+    (
+        "semicolon-wait-for",
+        "GET",
+        "/_cluster/health?local;wait_for_nodes=9;timeout=25s",
+        None,
+        b"",
+        403,
+        "parameter_refused",
+    ),
+    (
+        "body-in-source-parameter",
+        "GET",
+        "/INDEX/_count?source=" + quote(json.dumps(SCRIPT), safe="") + "&source_content_type=application/json",
+        None,
+        b"",
+        403,
+        "parameter_refused",
+    ),
+    (
+        "index-parameter-on-analyze",
+        "POST",
+        f"/_analyze?index={PROFILES}",
+        None,
+        b'{"field": "user_id", "text": "x"}',
+        403,
+        "parameter_refused",
+    ),
+    ("index-parameter-on-health", "GET", f"/_cluster/health?index={PROFILES}", None, b"", 403, "parameter_refused"),
+    ("health-of-every-index", "GET", "/_cluster/health?level=indices", None, b"", 403, "parameter_refused"),
+    ("refresh-by-get", "GET", "/INDEX/_doc/s1?refresh=true", None, b"", 403, "parameter_refused"),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "target", "content_type", "body", "status", "code"),
+    [t[1:] for t in READ_TRICKS],
+    ids=[t[0] for t in READ_TRICKS],
+)
+def test_read_that_would_do_more_is_refused_before_reaching_the_cluster(
+    guarded, method, target, content_type, body, status, code
+):
+    headers = {"Content-Type": content_type} if content_type else None
+    response = guarded.attack(method, target, headers, body)
+    assert (response.status, response.json()["error"]["reason_code"]) == (status, code)
+    assert guarded.seen == []
+
+
+@pytest.mark.parametrize(
+    ("target", "content_type", "body"),
+    [
+        ("/INDEX/_count?q=title:sofa;pretty", None, b""),
+    ],
+)
+def test_read_of_the_served_index_alone_reaches_the_cluster_as_sent(guarded, target, content_type, body):
+    headers = {"Content-Type": content_type} if content_type else None
+    body = body.replace(b"INDEX", guarded.index.encode())
+    guarded.attack("POST", target, headers, body)
+    [request] = guarded.seen
+    assert (request.target, request.body) == (target.replace("INDEX", guarded.index), body)
 
 
 # --- reads still pass, exactly as sent ---------------------------------------------------------
