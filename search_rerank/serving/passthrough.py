@@ -48,12 +48,14 @@ Security, decided here:
   or the profile index: a browser must not read shoppers' profiles or other
   indices with the service's credentials). Endpoints whose body can name
   other indices or run a script (``_mget``, ``_search/template``, ...) are
-  not reads here, and a body that holds a script (``script``,
-  ``runtime_mappings``, ...) is refused. Query parameters are read as the
-  cluster reads them (``;`` separates them as ``&`` does), and those that
-  make it hold a thread (``wait_for_*``, ``timeout``), return its stack
-  traces (``error_trace``), widen the read (``index``, ``level``), refresh
-  (``refresh``) or carry a body (``source``) are refused. Any other request is a 403
+  not reads here. A read's body passes only as JSON (no YAML, CBOR, Smile or
+  comments, which the cluster reads and the checks here would not), and not
+  when it holds a script (``script``, ``runtime_mappings``, ...). Query
+  parameters are read as the cluster reads them (``;`` separates them as
+  ``&`` does), and those that make it hold a thread (``wait_for_*``,
+  ``timeout``), return its stack traces (``error_trace``), widen the read
+  (``index``, ``level``), refresh (``refresh``) or carry a body
+  (``source``) are refused. Any other request is a 403
   unless ``service.passthrough_writes = true`` (which still forwards
   canonical paths only). Method-override headers (``X-HTTP-Method-Override``,
   ...) are never forwarded, so a read cannot turn into a write at a hop that
@@ -72,7 +74,6 @@ Security, decided here:
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import threading
 import unicodedata
@@ -91,6 +92,7 @@ from ..core.reasons import CIRCUIT_OPEN
 from ..core.settings import SERVER_BACKENDS, Settings
 from .body_checks import InvalidQuery, a_scroll_keep_alive
 from .es_compat import ES_HEADERS, es_error_body, index_not_found_cause
+from .json_input import InvalidBody, parse_json
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +168,9 @@ ROOT_READS: dict[tuple[str, ...], frozenset[str]] = {  # /...
 SCRIPTS = frozenset({"script", "scripts", "script_fields", "runtime_mappings", "scripted_metric", "script_score"})
 """Body keys that run code on the cluster: refused in a passed-through read (this service's own searches refuse
 them too, see es_compat)."""
+JSON_MEDIA_TYPES = frozenset({"application/json", "application/vnd.elasticsearch+json"})
+"""The media types of the bodies passed through: what the checks here read. Elasticsearch also reads YAML, CBOR
+and Smile bodies, and JSON with comments, where a script would reach it unseen."""
 HOLDING_PARAMETERS = ("wait_for", "timeout", "master_timeout")
 """Query parameters (and prefixes) that make the cluster hold the request, and with it one of this service's threads."""
 REFUSED_PARAMETERS = {
@@ -303,13 +308,17 @@ def refused_parameter(parameters: Sequence[tuple[str, str]]) -> tuple[str, str] 
     return None
 
 
-def json_document(body: bytes) -> Any:
-    """A read's body as JSON, or None when it has none or it is not JSON (the cluster refuses that, running
-    nothing): what the checks below read, parsed once."""
-    try:
-        return json.loads(body) if body else None
-    except ValueError:
+def json_document(body: bytes, content_type: str | None, max_depth: int) -> Any:
+    """A read's body as JSON, or None when it has none: what the checks below read, parsed once, as every body of
+    this service is (:func:`~search_rerank.serving.json_input.parse_json`). :class:`InvalidBody` for a body of
+    another media type (see :data:`JSON_MEDIA_TYPES`) or not strict JSON: the cluster would run what the checks
+    never saw."""
+    if not body:
         return None
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type not in JSON_MEDIA_TYPES:
+        raise InvalidBody("body", f"a body of type {content_type!r}; only JSON bodies (application/json) pass through")
+    return parse_json(body, max_depth)
 
 
 def scroll_keep_alives(parameters: Sequence[tuple[str, str]], document: Any) -> None:
@@ -365,6 +374,7 @@ class ClusterPassthrough:
         self.base_url = lexical.url.rstrip("/")
         self._base_path = parse_url(self.base_url).path or ""
         self.allow_writes = settings.service.passthrough_writes
+        self.max_json_depth = settings.service.max_json_depth
         served = {*settings.service.index_names, lexical.index} - {settings.personalisation.profile_index}
         self.served: frozenset[str] = frozenset(served)
         self._slots = threading.BoundedSemaphore(settings.service.passthrough_concurrency)
@@ -386,10 +396,11 @@ class ClusterPassthrough:
     def forward(self, method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes) -> Response:
         """Send ``method target`` (raw path and query string) with ``headers`` and ``body``; the cluster's answer."""
         path = target.split("?", 1)[0]
-        refused = self.refusal(method, target, body)
+        sent = forwarded(headers)
+        content_type = next((value for name, value in sent.items() if name.lower() == "content-type"), None)
+        refused = self.refusal(method, target, body, content_type)
         if refused is not None:
             return refused
-        sent = forwarded(headers)
         sent.update(self._auth)
         if not self._slots.acquire(blocking=False):
             response = self._error(
@@ -438,7 +449,7 @@ class ClusterPassthrough:
             response.headers.add(name, value)
         return response
 
-    def refusal(self, method: str, target: str, body: bytes = b"") -> Response | None:
+    def refusal(self, method: str, target: str, body: bytes = b"", content_type: str | None = None) -> Response | None:
         """The 400 or 403 for a request that is not forwarded; None for one that is.
 
         A 400 for a path that is not canonical (see :func:`path_segments`), or
@@ -446,8 +457,9 @@ class ClusterPassthrough:
         be authorised as one request and run as another); unless
         ``service.passthrough_writes``, a 403 for a path not on the read
         allow-list, a query parameter a read may not carry
-        (:func:`refused_parameter`) or a body with a script, and
-        Elasticsearch's 404 for a path naming an index not served.
+        (:func:`refused_parameter`) or a body with a script, a 400 for a body
+        that is not JSON (:func:`json_document`), and Elasticsearch's 404 for
+        a path naming an index not served.
         """
         path, _, query = target.partition("?")
         try:
@@ -483,7 +495,7 @@ class ClusterPassthrough:
                 f"the passthrough forwards; set service.passthrough_writes = true to forward any request",
                 "not_a_read",
             )
-        parameters, document = query_parameters(query), json_document(body)
+        parameters = query_parameters(query)
         if (refused := refused_parameter(parameters)) is not None:
             name, why = refused
             return self._error(
@@ -492,6 +504,10 @@ class ClusterPassthrough:
                 f"{method} {path}: the query parameter {name!r} is not passed through ({why})",
                 "parameter_refused",
             )
+        try:
+            document = json_document(body, content_type, self.max_json_depth)
+        except InvalidBody as exc:
+            return self._error(400, "parsing_exception", f"{method} {path}: {exc}", "not_json")
         try:
             scroll_keep_alives(parameters, document)
         except InvalidQuery as exc:

@@ -220,6 +220,34 @@ READ_TRICKS = [
     ("index-parameter-on-health", "GET", f"/_cluster/health?index={PROFILES}", None, b"", 403, "parameter_refused"),
     ("health-of-every-index", "GET", "/_cluster/health?level=indices", None, b"", 403, "parameter_refused"),
     ("refresh-by-get", "GET", "/INDEX/_doc/s1?refresh=true", None, b"", 403, "parameter_refused"),
+    ("yaml-body", "POST", "/INDEX/_count", "application/yaml", YAML_SCRIPT, 400, "not_json"),
+    (
+        "vendor-yaml-body",
+        "POST",
+        "/INDEX/_count",
+        "application/vnd.elasticsearch+yaml; compatible-with=8",
+        YAML_SCRIPT,
+        400,
+        "not_json",
+    ),
+    (
+        "cbor-body",
+        "POST",
+        "/INDEX/_count",
+        "application/cbor",
+        b"\xa1equery\xa1fscript\xa1fscript\xa1fsourcedtrue",
+        400,
+        "not_json",
+    ),
+    (
+        "json-with-a-comment",
+        "POST",
+        "/INDEX/_count",
+        None,
+        b'{"query": /* a note */ {"script": {"script": {"source": "true"}}}}',
+        400,
+        "not_json",
+    ),
 ]
 
 
@@ -241,6 +269,7 @@ def test_read_that_would_do_more_is_refused_before_reaching_the_cluster(
     ("target", "content_type", "body"),
     [
         ("/INDEX/_count?q=title:sofa;pretty", None, b""),
+        ("/INDEX/_count", "application/vnd.elasticsearch+json; compatible-with=8", MATCH_ALL),
     ],
 )
 def test_read_of_the_served_index_alone_reaches_the_cluster_as_sent(guarded, target, content_type, body):
