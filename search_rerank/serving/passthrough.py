@@ -50,7 +50,9 @@ Security, decided here:
   other indices or run a script (``_mget``, ``_search/template``, ...) are
   not reads here. A read's body passes only as JSON (no YAML, CBOR, Smile or
   comments, which the cluster reads and the checks here would not), and not
-  when it holds a script (``script``, ``runtime_mappings``, ...). Query
+  when it holds a script (``script``, ``runtime_mappings``, ...), names an
+  index not served (a terms lookup's ``index``, a ``_termvectors`` body's
+  ``_index``, ...) or hides a query in base64 (``wrapper``). Query
   parameters are read as the cluster reads them (``;`` separates them as
   ``&`` does), and those that make it hold a thread (``wait_for_*``,
   ``timeout``), return its stack traces (``error_trace``), widen the read
@@ -165,9 +167,34 @@ ROOT_READS: dict[tuple[str, ...], frozenset[str]] = {  # /...
     ("_search", "scroll"): QUERY,
     ("_search", "scroll", "{name}"): LOOKUP,
 }
-SCRIPTS = frozenset({"script", "scripts", "script_fields", "runtime_mappings", "scripted_metric", "script_score"})
+SCRIPTS = frozenset(
+    {
+        "script",
+        "scripts",
+        "script_fields",
+        "runtime_mappings",
+        "scripted_metric",
+        "script_score",
+        "minimum_should_match_script",  # terms_set
+        "_script",  # a sort
+    }
+)
 """Body keys that run code on the cluster: refused in a passed-through read (this service's own searches refuse
 them too, see es_compat)."""
+INDEX_KEYS = frozenset({"index", "_index"})
+"""Body keys that name an index for the cluster to read a document from: a terms lookup's or a percolate query's
+``index``, a ``more_like_this`` document's ``_index``, and the ``_index`` of a ``_termvectors`` body, which
+replaces the path's. A body's index must be a served one, as a path's is; an ``indexed_shape`` that names none is
+read from the cluster's ``shapes`` index, and refused too."""
+WRAPPER = "wrapper"
+"""A query that holds another query base64-encoded (in any body format the cluster reads): the checks here would
+not see a script or an index in it, so it is refused."""
+BODY_REFUSALS = {
+    "script_refused": "would run a script on the cluster",
+    "index_refused": "names an index not served",
+    "wrapped_query": "holds an encoded query the checks here cannot read",
+}
+"""What a body key refused by :func:`refused_key` would do, by its reason code."""
 JSON_MEDIA_TYPES = frozenset({"application/json", "application/vnd.elasticsearch+json"})
 """The media types of the bodies passed through: what the checks here read. Elasticsearch also reads YAML, CBOR
 and Smile bodies, and JSON with comments, where a script would reach it unseen."""
@@ -332,15 +359,24 @@ def scroll_keep_alives(parameters: Sequence[tuple[str, str]], document: Any) -> 
         a_scroll_keep_alive(document["scroll"], "scroll")
 
 
-def script_key(document: Any) -> str | None:
-    """The first key of a JSON body that would run a script on the cluster (see :data:`SCRIPTS`), or None."""
+def refused_key(document: Any, served: AbstractSet[str]) -> tuple[str, str] | None:
+    """The first key of a JSON body that would run a script on the cluster (:data:`SCRIPTS`), read an index not
+    ``served`` (:data:`INDEX_KEYS`) or hide a query from these checks (:data:`WRAPPER`), and the reason code
+    (``script_refused``, ``index_refused``, ``wrapped_query``); or None."""
     pending = [document]
     while pending:
         value = pending.pop()
         if isinstance(value, dict):
             for key, inner in value.items():
                 if key in SCRIPTS:
-                    return str(key)
+                    return str(key), "script_refused"
+                if key == WRAPPER:
+                    return key, "wrapped_query"
+                if key in INDEX_KEYS and not isinstance(inner, (dict, list)):
+                    if not (isinstance(inner, str) and serves_only(inner, served)):
+                        return str(key), "index_refused"
+                if key == "indexed_shape" and not (isinstance(inner, dict) and "index" in inner):
+                    return str(key), "index_refused"
                 pending.append(inner)
         elif isinstance(value, list):
             pending.extend(value)
@@ -457,9 +493,10 @@ class ClusterPassthrough:
         be authorised as one request and run as another); unless
         ``service.passthrough_writes``, a 403 for a path not on the read
         allow-list, a query parameter a read may not carry
-        (:func:`refused_parameter`) or a body with a script, a 400 for a body
-        that is not JSON (:func:`json_document`), and Elasticsearch's 404 for
-        a path naming an index not served.
+        (:func:`refused_parameter`) or a body with a script or naming an
+        index not served (:func:`refused_key`), a 400 for a body that is not
+        JSON (:func:`json_document`), and Elasticsearch's 404 for a path
+        naming an index not served.
         """
         path, _, query = target.partition("?")
         try:
@@ -512,12 +549,13 @@ class ClusterPassthrough:
             scroll_keep_alives(parameters, document)
         except InvalidQuery as exc:
             return self._error(400, "parsing_exception", f"{method} {path}: {exc}", "scroll_too_long")
-        if (key := script_key(document)) is not None:
+        if (found := refused_key(document, self.served)) is not None:
+            key, code = found
             return self._error(
                 403,
                 "search_rerank_passthrough_refused",
-                f"{method} {path}: the body's {key!r} would run a script on the cluster; not passed through",
-                "script_refused",
+                f"{method} {path}: the body's {key!r} {BODY_REFUSALS[code]}; not passed through",
+                code,
             )
         return None
 

@@ -10,6 +10,7 @@ resolved the ``..`` after the check.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -248,6 +249,77 @@ READ_TRICKS = [
         400,
         "not_json",
     ),
+    (
+        "termvectors-of-another-index",
+        "POST",
+        "/INDEX/_termvectors/user:alice",
+        None,
+        json.dumps({"_index": PROFILES, "fields": ["*"]}).encode(),
+        403,
+        "index_refused",
+    ),
+    (
+        "terms-lookup-in-another-index",
+        "POST",
+        "/INDEX/_validate/query?rewrite=true",
+        None,
+        json.dumps(
+            {"query": {"terms": {"title": {"index": PROFILES, "id": "user:alice", "path": "interests"}}}}
+        ).encode(),
+        403,
+        "index_refused",
+    ),
+    (
+        "more-like-another-index",
+        "POST",
+        "/INDEX/_count",
+        None,
+        json.dumps(
+            {"query": {"more_like_this": {"fields": ["title"], "like": [{"_index": PROFILES, "_id": "user:alice"}]}}}
+        ).encode(),
+        403,
+        "index_refused",
+    ),
+    (
+        "percolate-another-index",
+        "POST",
+        "/INDEX/_count",
+        None,
+        json.dumps({"query": {"percolate": {"field": "q", "index": PROFILES, "id": "1"}}}).encode(),
+        403,
+        "index_refused",
+    ),
+    (
+        "shape-from-the-default-index",
+        "POST",
+        "/INDEX/_count",
+        None,
+        json.dumps({"query": {"geo_shape": {"area": {"indexed_shape": {"id": "1", "path": "area"}}}}}).encode(),
+        403,
+        "index_refused",
+    ),
+    (
+        "terms-set-script",
+        "POST",
+        "/INDEX/_count",
+        None,
+        json.dumps(
+            {"query": {"terms_set": {"brand": {"terms": ["Acme"], "minimum_should_match_script": {"source": "1"}}}}}
+        ).encode(),
+        403,
+        "script_refused",
+    ),
+    (
+        "script-in-a-wrapper-query",
+        "POST",
+        "/INDEX/_count",
+        None,
+        json.dumps(
+            {"query": {"wrapper": {"query": base64.b64encode(json.dumps(SCRIPT["query"]).encode()).decode()}}}
+        ).encode(),
+        403,
+        "wrapped_query",
+    ),
 ]
 
 
@@ -269,6 +341,8 @@ def test_read_that_would_do_more_is_refused_before_reaching_the_cluster(
     ("target", "content_type", "body"),
     [
         ("/INDEX/_count?q=title:sofa;pretty", None, b""),
+        ("/INDEX/_termvectors/s1", None, b'{"_index": "INDEX", "fields": ["title"]}'),
+        ("/INDEX/_count", None, b'{"query": {"terms": {"_index": ["INDEX", "other"]}}}'),
         ("/INDEX/_count", "application/vnd.elasticsearch+json; compatible-with=8", MATCH_ALL),
     ],
 )
