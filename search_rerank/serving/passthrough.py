@@ -132,15 +132,15 @@ QUERY = LOOKUP | {"POST"}
 # The read endpoints, as segment shapes: "{name}" is any one segment, "{id}" a document id (which may hold an escaped
 # "/"), "{index}" served index names; anything else is literal. Searches are not here: this service answers those
 # itself. Not here either, though they only read: endpoints whose body can name other indices or run a script
-# (_mget, _mtermvectors, _search/template, _msearch/template, _render/template), and those that answer for every
-# index or node (_cat/indices without an index, _aliases, _cat/nodes, which names the cluster's addresses).
+# (_mget, _mtermvectors, _search/template, _msearch/template, _render/template), those that answer for every
+# index or node (_cat/indices without an index, _aliases), and those that name the nodes' addresses (_cat/nodes,
+# _search_shards).
 INDEX_READS: dict[tuple[str, ...], frozenset[str]] = {  # /{index}/..., the index expression served names only
     (): LOOKUP,
     ("_count",): QUERY,
     ("_field_caps",): QUERY,
     ("_analyze",): QUERY,
     ("_validate", "query"): QUERY,
-    ("_search_shards",): QUERY,
     ("_mapping",): LOOKUP,
     ("_mapping", "field", "{name}"): LOOKUP,
     ("_settings",): LOOKUP,

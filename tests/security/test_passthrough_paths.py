@@ -320,6 +320,7 @@ READ_TRICKS = [
         403,
         "wrapped_query",
     ),
+    ("search-shards-names-node-addresses", "GET", "/INDEX/_search_shards", None, b"", 403, "not_a_read"),
 ]
 
 
