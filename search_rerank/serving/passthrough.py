@@ -52,7 +52,8 @@ Security, decided here:
   comments, which the cluster reads and the checks here would not), and not
   when it holds a script (``script``, ``runtime_mappings``, ...), names an
   index not served (a terms lookup's ``index``, a ``_termvectors`` body's
-  ``_index``, ...) or hides a query in base64 (``wrapper``). Query
+  ``_index``, ...), hides a query in base64 (``wrapper``) or, in
+  ``_analyze``, defines a component inline. Query
   parameters are read as the cluster reads them (``;`` separates them as
   ``&`` does), and those that make it hold a thread (``wait_for_*``,
   ``timeout``), return its stack traces (``error_trace``), widen the read
@@ -189,6 +190,10 @@ read from the cluster's ``shapes`` index, and refused too."""
 WRAPPER = "wrapper"
 """A query that holds another query base64-encoded (in any body format the cluster reads): the checks here would
 not see a script or an index in it, so it is refused."""
+ANALYSIS_COMPONENTS = ("tokenizer", "filter", "token_filter", "char_filter")
+"""The parts of an ``_analyze`` body that may define a component inline instead of naming one: such a definition
+can read a file of the cluster's configuration (``synonyms_path``, ``mappings_path``: a line that is not a rule
+comes back in the error) or hold a regular expression that backtracks for minutes (a ``pattern`` tokenizer)."""
 BODY_REFUSALS = {
     "script_refused": "would run a script on the cluster",
     "index_refused": "names an index not served",
@@ -383,6 +388,18 @@ def refused_key(document: Any, served: AbstractSet[str]) -> tuple[str, str] | No
     return None
 
 
+def inline_analysis(document: Any) -> str | None:
+    """The first part of an ``_analyze`` body that defines an analysis component instead of naming one (see
+    :data:`ANALYSIS_COMPONENTS`), or None."""
+    if not isinstance(document, dict):
+        return None
+    for key in ANALYSIS_COMPONENTS:
+        value = document.get(key)
+        if any(isinstance(item, dict) for item in (value if isinstance(value, list) else [value])):
+            return key
+    return None
+
+
 def forwarded(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
     """The caller's headers the cluster gets (:data:`FORWARDED_HEADERS`)."""
     return {name: value for name, value in headers if name.lower() in FORWARDED_HEADERS}
@@ -493,8 +510,9 @@ class ClusterPassthrough:
         be authorised as one request and run as another); unless
         ``service.passthrough_writes``, a 403 for a path not on the read
         allow-list, a query parameter a read may not carry
-        (:func:`refused_parameter`) or a body with a script or naming an
-        index not served (:func:`refused_key`), a 400 for a body that is not
+        (:func:`refused_parameter`), a body with a script or naming an index
+        not served (:func:`refused_key`) or an ``_analyze`` body defining a
+        component (:func:`inline_analysis`), a 400 for a body that is not
         JSON (:func:`json_document`), and Elasticsearch's 404 for a path
         naming an index not served.
         """
@@ -556,6 +574,13 @@ class ClusterPassthrough:
                 "search_rerank_passthrough_refused",
                 f"{method} {path}: the body's {key!r} {BODY_REFUSALS[code]}; not passed through",
                 code,
+            )
+        if segments[-1:] == ["_analyze"] and (part := inline_analysis(document)) is not None:
+            return self._error(
+                403,
+                "search_rerank_passthrough_refused",
+                f"{method} {path}: the body defines its {part!r} inline; only named analysis components pass through",
+                "inline_analysis",
             )
         return None
 

@@ -320,6 +320,30 @@ READ_TRICKS = [
         403,
         "wrapped_query",
     ),
+    (
+        "analyze-inline-pattern",
+        "POST",
+        "/_analyze",
+        None,
+        json.dumps({"tokenizer": {"type": "pattern", "pattern": "(a+)+$"}, "text": "a" * 40 + "!"}).encode(),
+        403,
+        "inline_analysis",
+    ),
+    (
+        "analyze-file-of-the-cluster",
+        "POST",
+        "/_analyze",
+        None,
+        json.dumps(
+            {
+                "tokenizer": "keyword",
+                "char_filter": [{"type": "mapping", "mappings_path": "elasticsearch.yml"}],
+                "text": "x",
+            }
+        ).encode(),
+        403,
+        "inline_analysis",
+    ),
     ("search-shards-names-node-addresses", "GET", "/INDEX/_search_shards", None, b"", 403, "not_a_read"),
 ]
 
@@ -345,6 +369,7 @@ def test_read_that_would_do_more_is_refused_before_reaching_the_cluster(
         ("/INDEX/_termvectors/s1", None, b'{"_index": "INDEX", "fields": ["title"]}'),
         ("/INDEX/_count", None, b'{"query": {"terms": {"_index": ["INDEX", "other"]}}}'),
         ("/INDEX/_count", "application/vnd.elasticsearch+json; compatible-with=8", MATCH_ALL),
+        ("/_analyze", None, b'{"tokenizer": "standard", "filter": ["lowercase"], "text": "Corner Sofa"}'),
     ],
 )
 def test_read_of_the_served_index_alone_reaches_the_cluster_as_sent(guarded, target, content_type, body):
