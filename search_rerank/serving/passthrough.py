@@ -52,8 +52,8 @@ Security, decided here:
   comments, which the cluster reads and the checks here would not), and not
   when it holds a script (``script``, ``runtime_mappings``, ...), names an
   index not served (a terms lookup's ``index``, a ``_termvectors`` body's
-  ``_index``, ...), hides a query in base64 (``wrapper``) or, in
-  ``_analyze``, defines a component inline. Query
+  ``_index``, ...), hides a query in base64 (``wrapper``), runs a model
+  (``inference_id``, ...) or, in ``_analyze``, defines a component inline. Query
   parameters are read as the cluster reads them (``;`` separates them as
   ``&`` does), and those that make it hold a thread (``wait_for_*``,
   ``timeout``), return its stack traces (``error_trace``), widen the read
@@ -187,6 +187,9 @@ INDEX_KEYS = frozenset({"index", "_index"})
 ``index``, a ``more_like_this`` document's ``_index``, and the ``_index`` of a ``_termvectors`` body, which
 replaces the path's. A body's index must be a served one, as a path's is; an ``indexed_shape`` that names none is
 read from the cluster's ``shapes`` index, and refused too."""
+INFERENCE = frozenset({"inference_id", "model_id", "query_vector_builder"})
+"""Body keys that make the cluster run a model (a knn query's embedding, a sparse_vector or text_expansion query's
+endpoint): any inference endpoint of the cluster, whatever the index, and one may call a paid service per request."""
 WRAPPER = "wrapper"
 """A query that holds another query base64-encoded (in any body format the cluster reads): the checks here would
 not see a script or an index in it, so it is refused."""
@@ -198,6 +201,7 @@ BODY_REFUSALS = {
     "script_refused": "would run a script on the cluster",
     "index_refused": "names an index not served",
     "wrapped_query": "holds an encoded query the checks here cannot read",
+    "inference_refused": "would run a model on the cluster",
 }
 """What a body key refused by :func:`refused_key` would do, by its reason code."""
 JSON_MEDIA_TYPES = frozenset({"application/json", "application/vnd.elasticsearch+json"})
@@ -366,8 +370,8 @@ def scroll_keep_alives(parameters: Sequence[tuple[str, str]], document: Any) -> 
 
 def refused_key(document: Any, served: AbstractSet[str]) -> tuple[str, str] | None:
     """The first key of a JSON body that would run a script on the cluster (:data:`SCRIPTS`), read an index not
-    ``served`` (:data:`INDEX_KEYS`) or hide a query from these checks (:data:`WRAPPER`), and the reason code
-    (``script_refused``, ``index_refused``, ``wrapped_query``); or None."""
+    ``served`` (:data:`INDEX_KEYS`), hide a query from these checks (:data:`WRAPPER`) or run a model
+    (:data:`INFERENCE`), and its reason code (see :data:`BODY_REFUSALS`); or None."""
     pending = [document]
     while pending:
         value = pending.pop()
@@ -377,6 +381,8 @@ def refused_key(document: Any, served: AbstractSet[str]) -> tuple[str, str] | No
                     return str(key), "script_refused"
                 if key == WRAPPER:
                     return key, "wrapped_query"
+                if key in INFERENCE:
+                    return str(key), "inference_refused"
                 if key in INDEX_KEYS and not isinstance(inner, (dict, list)):
                     if not (isinstance(inner, str) and serves_only(inner, served)):
                         return str(key), "index_refused"

@@ -321,6 +321,35 @@ READ_TRICKS = [
         "wrapped_query",
     ),
     (
+        "knn-embedding-by-a-model",
+        "POST",
+        "/INDEX/_count",
+        None,
+        json.dumps(
+            {
+                "query": {
+                    "knn": {
+                        "field": "embedding",
+                        "query_vector_builder": {
+                            "text_embedding": {"model_id": "openai-embeddings", "model_text": "x"}
+                        },
+                    }
+                }
+            }
+        ).encode(),
+        403,
+        "inference_refused",
+    ),
+    (
+        "sparse-vector-by-an-inference-endpoint",
+        "POST",
+        "/INDEX/_count",
+        None,
+        json.dumps({"query": {"sparse_vector": {"field": "t", "inference_id": "elser", "query": "x"}}}).encode(),
+        403,
+        "inference_refused",
+    ),
+    (
         "analyze-inline-pattern",
         "POST",
         "/_analyze",
