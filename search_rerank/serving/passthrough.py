@@ -48,10 +48,17 @@ Security, decided here:
   or the profile index: a browser must not read shoppers' profiles or other
   indices with the service's credentials). Endpoints whose body can name
   other indices or run a script (``_mget``, ``_search/template``, ...) are
-  not reads here, a body that holds a script (``script``,
-  ``runtime_mappings``, ...) is refused, and so are the query parameters that
-  make the cluster hold a thread (``wait_for_*``, ``timeout``) or put its
-  stack traces in the answer (``error_trace``). Any other request is a 403
+  not reads here. A read's body passes only as JSON (no YAML, CBOR, Smile or
+  comments, which the cluster reads and the checks here would not), and not
+  when it holds a script (``script``, ``runtime_mappings``, ...), names an
+  index not served (a terms lookup's ``index``, a ``_termvectors`` body's
+  ``_index``, ...), hides a query in base64 (``wrapper``), runs a model
+  (``inference_id``, ...) or, in ``_analyze``, defines a component inline. Query
+  parameters are read as the cluster reads them (``;`` separates them as
+  ``&`` does), and those that make it hold a thread (``wait_for_*``,
+  ``timeout``), return its stack traces (``error_trace``), widen the read
+  (``index``, ``level``), refresh (``refresh``) or carry a body
+  (``source``) are refused. Any other request is a 403
   unless ``service.passthrough_writes = true`` (which still forwards
   canonical paths only). Method-override headers (``X-HTTP-Method-Override``,
   ...) are never forwarded, so a read cannot turn into a write at a hop that
@@ -70,7 +77,6 @@ Security, decided here:
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import threading
 import unicodedata
@@ -89,6 +95,7 @@ from ..core.reasons import CIRCUIT_OPEN
 from ..core.settings import SERVER_BACKENDS, Settings
 from .body_checks import InvalidQuery, a_scroll_keep_alive
 from .es_compat import ES_HEADERS, es_error_body, index_not_found_cause
+from .json_input import InvalidBody, parse_json
 
 log = logging.getLogger(__name__)
 
@@ -126,15 +133,15 @@ QUERY = LOOKUP | {"POST"}
 # The read endpoints, as segment shapes: "{name}" is any one segment, "{id}" a document id (which may hold an escaped
 # "/"), "{index}" served index names; anything else is literal. Searches are not here: this service answers those
 # itself. Not here either, though they only read: endpoints whose body can name other indices or run a script
-# (_mget, _mtermvectors, _search/template, _msearch/template, _render/template), and those that answer for every
-# index or node (_cat/indices without an index, _aliases, _cat/nodes, which names the cluster's addresses).
+# (_mget, _mtermvectors, _search/template, _msearch/template, _render/template), those that answer for every
+# index or node (_cat/indices without an index, _aliases), and those that name the nodes' addresses (_cat/nodes,
+# _search_shards).
 INDEX_READS: dict[tuple[str, ...], frozenset[str]] = {  # /{index}/..., the index expression served names only
     (): LOOKUP,
     ("_count",): QUERY,
     ("_field_caps",): QUERY,
     ("_analyze",): QUERY,
     ("_validate", "query"): QUERY,
-    ("_search_shards",): QUERY,
     ("_mapping",): LOOKUP,
     ("_mapping", "field", "{name}"): LOOKUP,
     ("_settings",): LOOKUP,
@@ -161,13 +168,58 @@ ROOT_READS: dict[tuple[str, ...], frozenset[str]] = {  # /...
     ("_search", "scroll"): QUERY,
     ("_search", "scroll", "{name}"): LOOKUP,
 }
-SCRIPTS = frozenset({"script", "scripts", "script_fields", "runtime_mappings", "scripted_metric", "script_score"})
+SCRIPTS = frozenset(
+    {
+        "script",
+        "scripts",
+        "script_fields",
+        "runtime_mappings",
+        "scripted_metric",
+        "script_score",
+        "minimum_should_match_script",  # terms_set
+        "_script",  # a sort
+    }
+)
 """Body keys that run code on the cluster: refused in a passed-through read (this service's own searches refuse
 them too, see es_compat)."""
+INDEX_KEYS = frozenset({"index", "_index"})
+"""Body keys that name an index for the cluster to read a document from: a terms lookup's or a percolate query's
+``index``, a ``more_like_this`` document's ``_index``, and the ``_index`` of a ``_termvectors`` body, which
+replaces the path's. A body's index must be a served one, as a path's is; an ``indexed_shape`` that names none is
+read from the cluster's ``shapes`` index, and refused too."""
+INFERENCE = frozenset({"inference_id", "model_id", "query_vector_builder"})
+"""Body keys that make the cluster run a model (a knn query's embedding, a sparse_vector or text_expansion query's
+endpoint): any inference endpoint of the cluster, whatever the index, and one may call a paid service per request."""
+WRAPPER = "wrapper"
+"""A query that holds another query base64-encoded (in any body format the cluster reads): the checks here would
+not see a script or an index in it, so it is refused."""
+ANALYSIS_COMPONENTS = ("tokenizer", "filter", "token_filter", "char_filter")
+"""The parts of an ``_analyze`` body that may define a component inline instead of naming one: such a definition
+can read a file of the cluster's configuration (``synonyms_path``, ``mappings_path``: a line that is not a rule
+comes back in the error) or hold a regular expression that backtracks for minutes (a ``pattern`` tokenizer)."""
+BODY_REFUSALS = {
+    "script_refused": "would run a script on the cluster",
+    "index_refused": "names an index not served",
+    "wrapped_query": "holds an encoded query the checks here cannot read",
+    "inference_refused": "would run a model on the cluster",
+}
+"""What a body key refused by :func:`refused_key` would do, by its reason code."""
+JSON_MEDIA_TYPES = frozenset({"application/json", "application/vnd.elasticsearch+json"})
+"""The media types of the bodies passed through: what the checks here read. Elasticsearch also reads YAML, CBOR
+and Smile bodies, and JSON with comments, where a script would reach it unseen."""
 HOLDING_PARAMETERS = ("wait_for", "timeout", "master_timeout")
 """Query parameters (and prefixes) that make the cluster hold the request, and with it one of this service's threads."""
-TRACE_PARAMETERS = frozenset({"error_trace"})
-"""Query parameters that put the cluster's stack traces in its answer."""
+REFUSED_PARAMETERS = {
+    "error_trace": "it returns the cluster's stack traces",
+    # Elasticsearch reads path and query parameters as one map: on a path that names no index, ?index= names it.
+    "index": "it names indices for a path that names none; name a served index in the path (/products/_analyze)",
+    "level": "it makes the cluster's health list every index",
+    "refresh": "it makes a read refresh the index's shards",
+    # A body in the query string for clients that cannot send one, which the body checks here would not see.
+    "source": "it carries a body the checks here do not read; send the body as the request's body",
+    "source_content_type": "it carries a body the checks here do not read; send the body as the request's body",
+}
+"""Query parameters a passed-through read may not carry, and why."""
 
 
 class NotCanonical(ValueError):
@@ -275,22 +327,34 @@ def is_read(method: str, segments: list[str], served: AbstractSet[str]) -> bool:
     return any(method in methods for shape, methods in table.items() if _fits(shape, rest, served))
 
 
-def refused_parameter(parameters: Sequence[tuple[str, str]]) -> str | None:
+def query_parameters(query: str) -> list[tuple[str, str]]:
+    """The decoded query parameters, as Elasticsearch reads them: it separates them with ``;`` as with ``&``
+    (``?pretty;error_trace=true`` asks for stack traces), which ``parse_qsl`` does not."""
+    return parse_qsl(query.replace(";", "&"), keep_blank_values=True)
+
+
+def refused_parameter(parameters: Sequence[tuple[str, str]]) -> tuple[str, str] | None:
     """The first query parameter a passed-through read may not carry (see :data:`HOLDING_PARAMETERS`,
-    :data:`TRACE_PARAMETERS`), or None."""
+    :data:`REFUSED_PARAMETERS`) and why, or None."""
     for name, _ in parameters:
-        if name in TRACE_PARAMETERS or any(name == p or name.startswith(f"{p}_") for p in HOLDING_PARAMETERS):
-            return name
+        if name in REFUSED_PARAMETERS:
+            return name, REFUSED_PARAMETERS[name]
+        if any(name == p or name.startswith(f"{p}_") for p in HOLDING_PARAMETERS):
+            return name, "it holds the request at the cluster"
     return None
 
 
-def json_document(body: bytes) -> Any:
-    """A read's body as JSON, or None when it has none or it is not JSON (the cluster refuses that, running
-    nothing): what the checks below read, parsed once."""
-    try:
-        return json.loads(body) if body else None
-    except ValueError:
+def json_document(body: bytes, content_type: str | None, max_depth: int) -> Any:
+    """A read's body as JSON, or None when it has none: what the checks below read, parsed once, as every body of
+    this service is (:func:`~search_rerank.serving.json_input.parse_json`). :class:`InvalidBody` for a body of
+    another media type (see :data:`JSON_MEDIA_TYPES`) or not strict JSON: the cluster would run what the checks
+    never saw."""
+    if not body:
         return None
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type not in JSON_MEDIA_TYPES:
+        raise InvalidBody("body", f"a body of type {content_type!r}; only JSON bodies (application/json) pass through")
+    return parse_json(body, max_depth)
 
 
 def scroll_keep_alives(parameters: Sequence[tuple[str, str]], document: Any) -> None:
@@ -304,18 +368,41 @@ def scroll_keep_alives(parameters: Sequence[tuple[str, str]], document: Any) -> 
         a_scroll_keep_alive(document["scroll"], "scroll")
 
 
-def script_key(document: Any) -> str | None:
-    """The first key of a JSON body that would run a script on the cluster (see :data:`SCRIPTS`), or None."""
+def refused_key(document: Any, served: AbstractSet[str]) -> tuple[str, str] | None:
+    """The first key of a JSON body that would run a script on the cluster (:data:`SCRIPTS`), read an index not
+    ``served`` (:data:`INDEX_KEYS`), hide a query from these checks (:data:`WRAPPER`) or run a model
+    (:data:`INFERENCE`), and its reason code (see :data:`BODY_REFUSALS`); or None."""
     pending = [document]
     while pending:
         value = pending.pop()
         if isinstance(value, dict):
             for key, inner in value.items():
                 if key in SCRIPTS:
-                    return str(key)
+                    return str(key), "script_refused"
+                if key == WRAPPER:
+                    return key, "wrapped_query"
+                if key in INFERENCE:
+                    return str(key), "inference_refused"
+                if key in INDEX_KEYS and not isinstance(inner, (dict, list)):
+                    if not (isinstance(inner, str) and serves_only(inner, served)):
+                        return str(key), "index_refused"
+                if key == "indexed_shape" and not (isinstance(inner, dict) and "index" in inner):
+                    return str(key), "index_refused"
                 pending.append(inner)
         elif isinstance(value, list):
             pending.extend(value)
+    return None
+
+
+def inline_analysis(document: Any) -> str | None:
+    """The first part of an ``_analyze`` body that defines an analysis component instead of naming one (see
+    :data:`ANALYSIS_COMPONENTS`), or None."""
+    if not isinstance(document, dict):
+        return None
+    for key in ANALYSIS_COMPONENTS:
+        value = document.get(key)
+        if any(isinstance(item, dict) for item in (value if isinstance(value, list) else [value])):
+            return key
     return None
 
 
@@ -346,6 +433,7 @@ class ClusterPassthrough:
         self.base_url = lexical.url.rstrip("/")
         self._base_path = parse_url(self.base_url).path or ""
         self.allow_writes = settings.service.passthrough_writes
+        self.max_json_depth = settings.service.max_json_depth
         served = {*settings.service.index_names, lexical.index} - {settings.personalisation.profile_index}
         self.served: frozenset[str] = frozenset(served)
         self._slots = threading.BoundedSemaphore(settings.service.passthrough_concurrency)
@@ -367,10 +455,11 @@ class ClusterPassthrough:
     def forward(self, method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes) -> Response:
         """Send ``method target`` (raw path and query string) with ``headers`` and ``body``; the cluster's answer."""
         path = target.split("?", 1)[0]
-        refused = self.refusal(method, target, body)
+        sent = forwarded(headers)
+        content_type = next((value for name, value in sent.items() if name.lower() == "content-type"), None)
+        refused = self.refusal(method, target, body, content_type)
         if refused is not None:
             return refused
-        sent = forwarded(headers)
         sent.update(self._auth)
         if not self._slots.acquire(blocking=False):
             response = self._error(
@@ -419,7 +508,7 @@ class ClusterPassthrough:
             response.headers.add(name, value)
         return response
 
-    def refusal(self, method: str, target: str, body: bytes = b"") -> Response | None:
+    def refusal(self, method: str, target: str, body: bytes = b"", content_type: str | None = None) -> Response | None:
         """The 400 or 403 for a request that is not forwarded; None for one that is.
 
         A 400 for a path that is not canonical (see :func:`path_segments`), or
@@ -427,8 +516,11 @@ class ClusterPassthrough:
         be authorised as one request and run as another); unless
         ``service.passthrough_writes``, a 403 for a path not on the read
         allow-list, a query parameter a read may not carry
-        (:func:`refused_parameter`) or a body with a script, and
-        Elasticsearch's 404 for a path naming an index not served.
+        (:func:`refused_parameter`), a body with a script or naming an index
+        not served (:func:`refused_key`) or an ``_analyze`` body defining a
+        component (:func:`inline_analysis`), a 400 for a body that is not
+        JSON (:func:`json_document`), and Elasticsearch's 404 for a path
+        naming an index not served.
         """
         path, _, query = target.partition("?")
         try:
@@ -464,25 +556,37 @@ class ClusterPassthrough:
                 f"the passthrough forwards; set service.passthrough_writes = true to forward any request",
                 "not_a_read",
             )
-        parameters, document = parse_qsl(query, keep_blank_values=True), json_document(body)
-        if (parameter := refused_parameter(parameters)) is not None:
+        parameters = query_parameters(query)
+        if (refused := refused_parameter(parameters)) is not None:
+            name, why = refused
             return self._error(
                 403,
                 "search_rerank_passthrough_refused",
-                f"{method} {path}: the query parameter {parameter!r} is not passed through (it holds the request at "
-                f"the cluster or returns its stack traces)",
+                f"{method} {path}: the query parameter {name!r} is not passed through ({why})",
                 "parameter_refused",
             )
+        try:
+            document = json_document(body, content_type, self.max_json_depth)
+        except InvalidBody as exc:
+            return self._error(400, "parsing_exception", f"{method} {path}: {exc}", "not_json")
         try:
             scroll_keep_alives(parameters, document)
         except InvalidQuery as exc:
             return self._error(400, "parsing_exception", f"{method} {path}: {exc}", "scroll_too_long")
-        if (key := script_key(document)) is not None:
+        if (found := refused_key(document, self.served)) is not None:
+            key, code = found
             return self._error(
                 403,
                 "search_rerank_passthrough_refused",
-                f"{method} {path}: the body's {key!r} would run a script on the cluster; not passed through",
-                "script_refused",
+                f"{method} {path}: the body's {key!r} {BODY_REFUSALS[code]}; not passed through",
+                code,
+            )
+        if segments[-1:] == ["_analyze"] and (part := inline_analysis(document)) is not None:
+            return self._error(
+                403,
+                "search_rerank_passthrough_refused",
+                f"{method} {path}: the body defines its {part!r} inline; only named analysis components pass through",
+                "inline_analysis",
             )
         return None
 

@@ -10,10 +10,11 @@ resolved the ``..`` after the check.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 import urllib3
@@ -169,6 +170,243 @@ def test_refusals_are_elasticsearch_errors_naming_the_path_without_internal_addr
         # The absolute form is named by its path; a raw non-ASCII byte as the server decoded it.
         if not target.startswith("http:") and target.isascii():
             assert f"{method} {target.replace('INDEX', guarded.index)}" in error["reason"]
+
+
+# --- reads that would do more than read the served index -------------------------------------
+
+PROFILES = "search-rerank-profiles"  # the shoppers' profiles, on the same cluster
+SCRIPT = {"query": {"script": {"script": {"source": "true"}}}}
+YAML_SCRIPT = b"query:\n  script:\n    script:\n      source: 'true'\n"
+# (id, method, target, content type, body, the status and reason_code it gets). Each is refused as Elasticsearch
+# (and OpenSearch) would read it: ";" separates query parameters there as "&" does, path and query parameters are
+# one map, a body may come in the query string (source=) or as YAML, CBOR or Smile, JSON may hold comments, and a
+# body's "_index" or "index" makes the cluster read another index than the path names.
+READ_TRICKS = [
+    (
+        "semicolon-error-trace",
+        "POST",
+        "/INDEX/_count?pretty;error_trace=true",
+        None,
+        MATCH_ALL,
+        403,
+        "parameter_refused",
+    ),
+    (
+        "semicolon-wait-for",
+        "GET",
+        "/_cluster/health?local;wait_for_nodes=9;timeout=25s",
+        None,
+        b"",
+        403,
+        "parameter_refused",
+    ),
+    (
+        "body-in-source-parameter",
+        "GET",
+        "/INDEX/_count?source=" + quote(json.dumps(SCRIPT), safe="") + "&source_content_type=application/json",
+        None,
+        b"",
+        403,
+        "parameter_refused",
+    ),
+    (
+        "index-parameter-on-analyze",
+        "POST",
+        f"/_analyze?index={PROFILES}",
+        None,
+        b'{"field": "user_id", "text": "x"}',
+        403,
+        "parameter_refused",
+    ),
+    ("index-parameter-on-health", "GET", f"/_cluster/health?index={PROFILES}", None, b"", 403, "parameter_refused"),
+    ("health-of-every-index", "GET", "/_cluster/health?level=indices", None, b"", 403, "parameter_refused"),
+    ("refresh-by-get", "GET", "/INDEX/_doc/s1?refresh=true", None, b"", 403, "parameter_refused"),
+    ("yaml-body", "POST", "/INDEX/_count", "application/yaml", YAML_SCRIPT, 400, "not_json"),
+    (
+        "vendor-yaml-body",
+        "POST",
+        "/INDEX/_count",
+        "application/vnd.elasticsearch+yaml; compatible-with=8",
+        YAML_SCRIPT,
+        400,
+        "not_json",
+    ),
+    (
+        "cbor-body",
+        "POST",
+        "/INDEX/_count",
+        "application/cbor",
+        b"\xa1equery\xa1fscript\xa1fscript\xa1fsourcedtrue",
+        400,
+        "not_json",
+    ),
+    (
+        "json-with-a-comment",
+        "POST",
+        "/INDEX/_count",
+        None,
+        b'{"query": /* a note */ {"script": {"script": {"source": "true"}}}}',
+        400,
+        "not_json",
+    ),
+    (
+        "termvectors-of-another-index",
+        "POST",
+        "/INDEX/_termvectors/user:alice",
+        None,
+        json.dumps({"_index": PROFILES, "fields": ["*"]}).encode(),
+        403,
+        "index_refused",
+    ),
+    (
+        "terms-lookup-in-another-index",
+        "POST",
+        "/INDEX/_validate/query?rewrite=true",
+        None,
+        json.dumps(
+            {"query": {"terms": {"title": {"index": PROFILES, "id": "user:alice", "path": "interests"}}}}
+        ).encode(),
+        403,
+        "index_refused",
+    ),
+    (
+        "more-like-another-index",
+        "POST",
+        "/INDEX/_count",
+        None,
+        json.dumps(
+            {"query": {"more_like_this": {"fields": ["title"], "like": [{"_index": PROFILES, "_id": "user:alice"}]}}}
+        ).encode(),
+        403,
+        "index_refused",
+    ),
+    (
+        "percolate-another-index",
+        "POST",
+        "/INDEX/_count",
+        None,
+        json.dumps({"query": {"percolate": {"field": "q", "index": PROFILES, "id": "1"}}}).encode(),
+        403,
+        "index_refused",
+    ),
+    (
+        "shape-from-the-default-index",
+        "POST",
+        "/INDEX/_count",
+        None,
+        json.dumps({"query": {"geo_shape": {"area": {"indexed_shape": {"id": "1", "path": "area"}}}}}).encode(),
+        403,
+        "index_refused",
+    ),
+    (
+        "terms-set-script",
+        "POST",
+        "/INDEX/_count",
+        None,
+        json.dumps(
+            {"query": {"terms_set": {"brand": {"terms": ["Acme"], "minimum_should_match_script": {"source": "1"}}}}}
+        ).encode(),
+        403,
+        "script_refused",
+    ),
+    (
+        "script-in-a-wrapper-query",
+        "POST",
+        "/INDEX/_count",
+        None,
+        json.dumps(
+            {"query": {"wrapper": {"query": base64.b64encode(json.dumps(SCRIPT["query"]).encode()).decode()}}}
+        ).encode(),
+        403,
+        "wrapped_query",
+    ),
+    (
+        "knn-embedding-by-a-model",
+        "POST",
+        "/INDEX/_count",
+        None,
+        json.dumps(
+            {
+                "query": {
+                    "knn": {
+                        "field": "embedding",
+                        "query_vector_builder": {
+                            "text_embedding": {"model_id": "openai-embeddings", "model_text": "x"}
+                        },
+                    }
+                }
+            }
+        ).encode(),
+        403,
+        "inference_refused",
+    ),
+    (
+        "sparse-vector-by-an-inference-endpoint",
+        "POST",
+        "/INDEX/_count",
+        None,
+        json.dumps({"query": {"sparse_vector": {"field": "t", "inference_id": "elser", "query": "x"}}}).encode(),
+        403,
+        "inference_refused",
+    ),
+    (
+        "analyze-inline-pattern",
+        "POST",
+        "/_analyze",
+        None,
+        json.dumps({"tokenizer": {"type": "pattern", "pattern": "(a+)+$"}, "text": "a" * 40 + "!"}).encode(),
+        403,
+        "inline_analysis",
+    ),
+    (
+        "analyze-file-of-the-cluster",
+        "POST",
+        "/_analyze",
+        None,
+        json.dumps(
+            {
+                "tokenizer": "keyword",
+                "char_filter": [{"type": "mapping", "mappings_path": "elasticsearch.yml"}],
+                "text": "x",
+            }
+        ).encode(),
+        403,
+        "inline_analysis",
+    ),
+    ("search-shards-names-node-addresses", "GET", "/INDEX/_search_shards", None, b"", 403, "not_a_read"),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "target", "content_type", "body", "status", "code"),
+    [t[1:] for t in READ_TRICKS],
+    ids=[t[0] for t in READ_TRICKS],
+)
+def test_read_that_would_do_more_is_refused_before_reaching_the_cluster(
+    guarded, method, target, content_type, body, status, code
+):
+    headers = {"Content-Type": content_type} if content_type else None
+    response = guarded.attack(method, target, headers, body)
+    assert (response.status, response.json()["error"]["reason_code"]) == (status, code)
+    assert guarded.seen == []
+
+
+@pytest.mark.parametrize(
+    ("target", "content_type", "body"),
+    [
+        ("/INDEX/_count?q=title:sofa;pretty", None, b""),
+        ("/INDEX/_termvectors/s1", None, b'{"_index": "INDEX", "fields": ["title"]}'),
+        ("/INDEX/_count", None, b'{"query": {"terms": {"_index": ["INDEX", "other"]}}}'),
+        ("/INDEX/_count", "application/vnd.elasticsearch+json; compatible-with=8", MATCH_ALL),
+        ("/_analyze", None, b'{"tokenizer": "standard", "filter": ["lowercase"], "text": "Corner Sofa"}'),
+    ],
+)
+def test_read_of_the_served_index_alone_reaches_the_cluster_as_sent(guarded, target, content_type, body):
+    headers = {"Content-Type": content_type} if content_type else None
+    body = body.replace(b"INDEX", guarded.index.encode())
+    guarded.attack("POST", target, headers, body)
+    [request] = guarded.seen
+    assert (request.target, request.body) == (target.replace("INDEX", guarded.index), body)
 
 
 # --- reads still pass, exactly as sent ---------------------------------------------------------
