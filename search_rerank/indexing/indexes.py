@@ -245,7 +245,9 @@ def _searchable(title: str) -> bool:
     """Whether ``title`` has a word every lexical leg keeps: letters or digits, 2 to 39 bytes.
 
     Symbols and emoji ("★★★★★", "-") are no word to any analyzer, and tantivy drops a token of 40 bytes or
-    more (14 CJK characters without a space); a build must not be refused because its probe has no word.
+    more (14 Hangul syllables without a space); a build must not be refused because its probe has no word.
+    A run of Chinese or Japanese counts as one word here, though both analyzers cut it into smaller ones: a
+    long one is left unprobed, never refused.
     """
     return any(2 <= len(word.encode("utf-8")) < 40 for word in _WORD.findall(title))
 
