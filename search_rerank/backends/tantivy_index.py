@@ -461,8 +461,9 @@ class TantivyRetriever:
             except ValueError as exc:
                 raise ConfigError(
                     f"cannot open the tantivy index at {self._path}: {exc}. It was probably built by "
-                    f"another version of search_rerank (this one writes schema version {SCHEMA_VERSION}); "
-                    f"index the catalog again with `search-rerank index`"
+                    f"another version of search_rerank (this one reads and writes schema version {SCHEMA_VERSION}); "
+                    f"build a new version from the whole catalog with `search-rerank index --catalog PATH` (an "
+                    f"--incremental update cannot convert it), then restart the service or POST /admin/reload"
                 ) from exc
         # Analyzers are not stored in the index: register on every open, before any writer exists.
         index.register_tokenizer(ANALYZER_NAME, self._analyzer)

@@ -385,13 +385,10 @@ def update_index(
             # Vectors go into the served index, which must have been built with the field, by this very encoder.
             _check_built_with(manifest, settings, root)
             _check_encoder(manifest, encoder, root)
-        writers = _Writers(
-            root,
-            settings,
-            lexical_leg(root, settings.lexical, _index_extension(settings, encoder)),
-            dense_exists=(root / DENSE_DIR).exists(),
-            encoder=encoder,
-        )
+        lexical = lexical_leg(root, settings.lexical, _index_extension(settings, encoder))
+        if settings.lexical.backend == "tantivy":
+            lexical.warm_up()  # an index of another schema version is refused here, before the store is written
+        writers = _Writers(root, settings, lexical, dense_exists=(root / DENSE_DIR).exists(), encoder=encoder)
         if writers.dense is not None and writers.encoder is not None and (root / DENSE_DIR).exists():
             _check_encoder(manifest, writers.encoder, root)
         try:
