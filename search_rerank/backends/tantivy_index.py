@@ -13,7 +13,7 @@ request asks for it with ``query_string``, is parsed by
 ``serving.query_string`` and arrives here as a ``constraint``.)
 
 For Elasticsearch-compatible front ends the index also holds what facets,
-sorting and highlighting need (schema version 2): positions in the text fields
+sorting and highlighting need (since schema version 2): positions in the text fields
 (phrases), the facet display values in one fast JSON field (``facet.brand``,
 ``facet.category.lvlN``, ``facet.attributes.<key>``, as in the cluster mapping),
 and ``rating``, ``sales`` and ``review_count`` as fast numbers beside ``price``.
@@ -41,14 +41,17 @@ from ..core.settings import LEXICAL_FIELDS, LexicalSettings
 TANTIVY_K1 = 1.2
 TANTIVY_B = 0.75
 
-ANALYZER_NAME = "search_rerank_en"
 # 256 MB is split among the writer's threads (at most 8, each needs >= 15 MB);
 # a larger arena means fewer, bigger segments and so fewer merges.
 WRITER_HEAP_BYTES = 256_000_000
 COMMIT_EVERY = 10_000
-# Bumped with every change to _schema(): an index built with another schema does not open (tantivy checks the
-# schema stored in the index) and is rebuilt by `search-rerank index`, which writes a new version.
-SCHEMA_VERSION = 2
+# Bumped with every change to _schema() or to the analyzer: an index built with another schema does not open
+# (tantivy checks the schema stored in the index) and is rebuilt by `search-rerank index`, which writes a new
+# version. Version 3: Chinese and Japanese cut into words (english_analyzer).
+SCHEMA_VERSION = 3
+# The index stores the analyzer's name, not the analyzer: named after the schema version, an index analysed
+# another way does not open, where it would otherwise be searched with words it was never cut into.
+ANALYZER_NAME = f"search_rerank_v{SCHEMA_VERSION}"
 FACET_FIELD = "facet"
 # Numeric product fields, each a fast field of the same name (sortable, aggregatable, range-filterable).
 NUMERIC_FIELDS: dict[str, tantivy.FieldType] = {
@@ -59,10 +62,32 @@ NUMERIC_FIELDS: dict[str, tantivy.FieldType] = {
 }
 
 
+# A letter or digit as tantivy's ``simple`` tokenizer counts one (Rust's ``char::is_alphanumeric``).
+_ALNUM = r"[\p{Alphabetic}\p{N}]"
+# Scripts written without spaces, cut as Unicode word boundaries (UAX #29) and so Elasticsearch's ``standard``
+# tokenizer cut them: each Han ideograph and each Hiragana character is a word, a run of Katakana is one, and
+# the marks that extend a character (WB4: a halfwidth voiced sound mark) stay with it. Katakana runs are cut
+# every 13 characters (39 bytes), as Lucene cuts a token at its maximum length: ``remove_long(40)`` would
+# drop the whole word. Every other letter or digit is in a run as ``simple`` makes it, so text without these
+# scripts is cut exactly as before (a Hangul, Thai or Devanagari run included). The regex crate's Unicode
+# tables may be a version behind Rust's own: letters it does not know yet (Unicode 17's CJK Extension J, with
+# tantivy 0.27) are no words here where ``simple`` kept them.
+_EXTEND = rf"[\p{{Word_Break=Extend}}&&{_ALNUM}]"
+_ONE_CHARACTER_WORD = rf"[[\p{{Han}}\p{{Hiragana}}]&&{_ALNUM}]{_EXTEND}*"
+_KATAKANA = rf"[\p{{Word_Break=Katakana}}&&{_ALNUM}]"
+_KATAKANA_WORD = rf"{_KATAKANA}(?:{_KATAKANA}|{_EXTEND}){{0,12}}"
+_OTHER_WORD = rf"[{_ALNUM}--[\p{{Han}}\p{{Hiragana}}\p{{Word_Break=Katakana}}]]+"
+WORD_PATTERN = f"{_ONE_CHARACTER_WORD}|{_KATAKANA_WORD}|{_OTHER_WORD}"
+
+
 def english_analyzer() -> tantivy.TextAnalyzer:
-    """tantivy's ``en_stem`` chain, built here so queries are cut with the very object that indexes."""
+    """tantivy's ``en_stem`` chain with words cut by :data:`WORD_PATTERN`, so Chinese and Japanese text has words.
+
+    ``simple`` made a whole line of Chinese one token, dropped at 40 bytes (14 characters) and never matched by
+    a word of it. Built here so that queries are cut with the very object that indexes.
+    """
     return (
-        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.regex(WORD_PATTERN))
         .filter(tantivy.Filter.remove_long(40))
         .filter(tantivy.Filter.lowercase())
         .filter(tantivy.Filter.stemmer("english"))
@@ -436,8 +461,9 @@ class TantivyRetriever:
             except ValueError as exc:
                 raise ConfigError(
                     f"cannot open the tantivy index at {self._path}: {exc}. It was probably built by "
-                    f"another version of search_rerank (this one writes schema version {SCHEMA_VERSION}); "
-                    f"index the catalog again with `search-rerank index`"
+                    f"another version of search_rerank (this one reads and writes schema version {SCHEMA_VERSION}); "
+                    f"build a new version from the whole catalog with `search-rerank index --catalog PATH` (an "
+                    f"--incremental update cannot convert it), then restart the service or POST /admin/reload"
                 ) from exc
         # Analyzers are not stored in the index: register on every open, before any writer exists.
         index.register_tokenizer(ANALYZER_NAME, self._analyzer)

@@ -245,7 +245,9 @@ def _searchable(title: str) -> bool:
     """Whether ``title`` has a word every lexical leg keeps: letters or digits, 2 to 39 bytes.
 
     Symbols and emoji ("★★★★★", "-") are no word to any analyzer, and tantivy drops a token of 40 bytes or
-    more (14 CJK characters without a space); a build must not be refused because its probe has no word.
+    more (14 Hangul syllables without a space); a build must not be refused because its probe has no word.
+    A run of Chinese or Japanese counts as one word here, though both analyzers cut it into smaller ones: a
+    long one is left unprobed, never refused.
     """
     return any(2 <= len(word.encode("utf-8")) < 40 for word in _WORD.findall(title))
 
@@ -383,13 +385,10 @@ def update_index(
             # Vectors go into the served index, which must have been built with the field, by this very encoder.
             _check_built_with(manifest, settings, root)
             _check_encoder(manifest, encoder, root)
-        writers = _Writers(
-            root,
-            settings,
-            lexical_leg(root, settings.lexical, _index_extension(settings, encoder)),
-            dense_exists=(root / DENSE_DIR).exists(),
-            encoder=encoder,
-        )
+        lexical = lexical_leg(root, settings.lexical, _index_extension(settings, encoder))
+        if settings.lexical.backend == "tantivy":
+            lexical.warm_up()  # an index of another schema version is refused here, before the store is written
+        writers = _Writers(root, settings, lexical, dense_exists=(root / DENSE_DIR).exists(), encoder=encoder)
         if writers.dense is not None and writers.encoder is not None and (root / DENSE_DIR).exists():
             _check_encoder(manifest, writers.encoder, root)
         try:

@@ -143,12 +143,12 @@ def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None
     app.extensions["guards"] = guards
     reload_file = os.environ.get(RELOAD_FILE_ENV)
     stamp_before_load = read_stamp(Path(reload_file)) if reload_file else None  # see ReloadBroadcast.since
-    if pipeline is None:
-        try:
+    try:
+        if pipeline is None:
             pipeline = open_pipeline(settings, guards)
-        except ConfigError as exc:
-            raise SystemExit(f"search-rerank: cannot start: {exc}") from exc
-    pipeline.warm_up()
+        pipeline.warm_up()  # opens the embedded index, which refuses one built by another schema version
+    except ConfigError as exc:
+        raise SystemExit(f"search-rerank: cannot start: {exc}") from exc
     app.extensions["search_rerank"] = LivePipeline(pipeline, settings.service.reload_grace_s)
     app.extensions["readiness"] = Readiness(
         app.extensions["search_rerank"],

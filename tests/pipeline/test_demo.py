@@ -14,12 +14,13 @@ import urllib.request
 import pytest
 from click.testing import CliRunner
 
+from search_rerank.backends import tantivy_index
 from search_rerank.cli import main
-from search_rerank.cli.demo import DemoPlan, prepare, start_osmem
+from search_rerank.cli.demo import DemoPlan, ensure_index, prepare, start_osmem
 from search_rerank.core.model_card import load_card
-from search_rerank.core.settings import load_settings
+from search_rerank.core.settings import Settings, load_settings
 from search_rerank.data.loaders import iter_catalog
-from search_rerank.indexing.indexes import open_pipeline
+from search_rerank.indexing.indexes import build_index, open_pipeline
 
 
 def small_plan(root, tiny_bert_dir, tiny_cross_encoder_dir) -> DemoPlan:
@@ -108,6 +109,19 @@ def test_second_demo_run_reuses_catalogue_index_models_and_tuning(plan, tiny_ber
     steps = ("catalogue: already generated", "index: already built", "reranker: already", "ranker: already")
     for step in (*steps, "tuning: already"):
         assert re.search(rf"(^|\s){step}", said), step  # "ranker: already" on its own, not inside "reranker: ..."
+
+
+def test_demo_builds_again_an_index_of_an_older_schema(tmp_path, monkeypatch):
+    """A demo served before an upgrade: its index no longer opens, and reusing it would stop every later run."""
+    catalog = tmp_path / "catalog.jsonl"
+    catalog.write_text('{"id": "a", "title": "red sofa"}\n{"id": "b", "title": "东京塔模型"}\n', encoding="utf-8")
+    settings = Settings(index_dir=tmp_path / "index", dense={"enabled": False}, rerank={"pretokenise": False})
+    with monkeypatch.context() as patched:
+        patched.setattr(tantivy_index, "ANALYZER_NAME", "search_rerank_en")  # what schema version 2 wrote
+        build_index(iter_catalog(catalog), settings, progress=False)
+    plan = DemoPlan(data=catalog, index_dir=settings.index_dir, models_dir=tmp_path / "models")
+    ensure_index(plan, settings, rebuild=False)
+    assert [hit.product.id for hit in open_pipeline(settings).run("模型").hits] == ["b"]
 
 
 def test_cluster_demo_searches_bm25_in_the_cluster(cluster_prepared):

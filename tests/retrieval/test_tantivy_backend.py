@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import threading
 import time
+import unicodedata
 from pathlib import Path
 
 import pytest
 import tantivy
 
-from search_rerank.backends.tantivy_index import TantivyRetriever
+from search_rerank.backends.tantivy_index import WORD_PATTERN, TantivyRetriever, english_analyzer
 from search_rerank.core.errors import ConfigError, StageError
 from search_rerank.core.filters import Filters
 from search_rerank.core.product import Product
@@ -72,6 +74,109 @@ def test_field_boost_multiplies_bm25_score():
     plain = scores(make(catalog, field_boosts={"title": 1.0}).search("sofa", 10))["a"]
     boosted = scores(make(catalog, field_boosts={"title": 2.5}).search("sofa", 10))["a"]
     assert boosted == pytest.approx(2.5 * plain, rel=1e-6)
+
+
+# --- words of scripts written without spaces ---------------------------------------------------
+
+CJK = [
+    Product(id="zh", title="东京塔模型"),
+    Product(id="ja", title="東京タワーのプラモデル"),
+    Product(id="en", title="Tokyo tower model kit"),
+]
+# "Nordic style solid wood dining table and chairs, six seats, for the home": 18 characters, 54 bytes.
+LONG_CHINESE = "北欧风格实木餐桌椅组合套装六人座家用"
+# "noise-cancelling wireless headphones" as one Katakana word: 20 characters, 60 bytes.
+LONG_KATAKANA = "ノイズキャンセリングワイヤレスヘッドホン"
+# What tantivy's simple tokenizer and a regex tokenizer must cut alike: letters and digits in runs, whatever
+# their script, accents, apostrophes, hyphens, model numbers, emoji, underscores and combining marks.
+NOT_CJK = [
+    "café crème brûlée",
+    "cafe\u0301 cre\u0300me",
+    "don't won’t O'Reilly",
+    "e-bike wi-fi 3-in-1 DW-4500X/B",
+    '3.5mm 1/2" 12V-2A v1.2.3-beta+build.5',
+    "iPhone 15 Pro Max (256GB) C++ C# .NET #hashtag @user",
+    "😀 emoji 👍🏽 ❤️ family 👨\u200d👩\u200d👧 \U0001f1eb\U0001f1f7",
+    "snake_case_name __init__",
+    "Ⅻ ½ ² ① ⅷ ⓐⓑⓒ 𝐁𝐨𝐥𝐝 ﬁ ﬂ ß",
+    "Straße ǅemal İstanbul ΣΊΣΥΦΟΣ Москва́ ёлка",
+    "हिन्दी क्षत्रिय العربية עִבְרִית ภาษาไทย สวัสดี",
+    "한국어 삼성TV 갤럭시S24",
+    "soft\u00adhyphen zero\u200bwidth NBSP\u00a0here",
+    "x" * 45,
+    "é" * 25,
+]
+
+
+def simple_analyzer() -> tantivy.TextAnalyzer:
+    """The analyzer before Chinese and Japanese were cut into words: tantivy's simple tokenizer, same filters."""
+    return (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        .filter(tantivy.Filter.remove_long(40))
+        .filter(tantivy.Filter.lowercase())
+        .filter(tantivy.Filter.stemmer("english"))
+        .build()
+    )
+
+
+def test_chinese_title_is_found_by_a_word_of_it():
+    assert ids(make(CJK).search("模型", 10)) == ["zh"]
+
+
+def test_japanese_title_is_found_by_a_word_of_it():
+    retriever = make(CJK)
+    assert ids(retriever.search("プラモデル", 10)) == ["ja"]
+    assert set(ids(retriever.search("東京", 10))) == {"ja", "zh"}  # 東 is in both (Simplified 东 is not): "ja" first
+
+
+def test_long_chinese_title_is_found_by_a_word_of_it():
+    retriever = make([*CJK, Product(id="long", title=LONG_CHINESE)])
+    assert ids(retriever.search("餐桌", 10)) == ["long"]
+
+
+def test_long_katakana_word_is_found_by_itself():
+    retriever = make([*CJK, Product(id="long", title=LONG_KATAKANA)])
+    assert ids(retriever.search(LONG_KATAKANA, 10)) == ["long"]
+
+
+def test_ideographs_and_hiragana_are_words_and_katakana_runs_one():
+    assert english_analyzer().analyze("東京タワーの模型2023年版") == [
+        "東",
+        "京",
+        "タワー",
+        "の",
+        "模",
+        "型",
+        "2023",
+        "年",
+        "版",
+    ]
+
+
+@pytest.mark.parametrize("text", NOT_CJK)
+def test_text_without_chinese_or_japanese_is_cut_as_the_simple_tokenizer_cuts_it(text):
+    assert english_analyzer().analyze(text) == simple_analyzer().analyze(text)
+
+
+# The characters of Chinese and Japanese by their names in Python's Unicode database (an oracle independent of
+# the analyzer's pattern): ideographs, kana, iteration and repeat marks, Hangzhou numerals.
+CJK_NAME = re.compile(
+    r"CJK |HIRAGANA |KATAKANA|HALFWIDTH KATAKANA|HENTAIGANA |IDEOGRAPHIC (ITERATION|NUMBER)|VERTICAL (KANA|IDEOGRAPHIC) "
+    r"|HANGZHOU NUMERAL |OLD CHINESE |VIETNAMESE ALTERNATE READING MARK "
+)
+
+
+def test_every_character_outside_chinese_and_japanese_is_cut_as_before():
+    """Each assigned character alone and between two letters: a word, part of theirs, or nothing, as before."""
+    characters = [
+        chr(c)
+        for c in range(0x110000)
+        if unicodedata.category(chr(c)) not in ("Cn", "Cs") and not CJK_NAME.match(unicodedata.name(chr(c), ""))
+    ]
+    simple = tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple()).build()
+    words = tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.regex(WORD_PATTERN)).build()
+    for text in (" ".join(characters), " ".join(f"a{c}a" for c in characters)):
+        assert words.analyze(text) == simple.analyze(text)
 
 
 # --- index lifecycle -------------------------------------------------------------------------

@@ -637,3 +637,59 @@ def test_query_string_phrase_tilde_is_its_slop(client):
 
 def test_simple_query_string_bare_tilde_allows_two_edits(client):
     assert sorted_ids(client, {"simple_query_string": {"query": "sofww~", "fields": ["title"]}}) == by_price(SOFAS)
+
+
+# --- Chinese and Japanese: words without spaces -------------------------------------------------------------
+
+CJK_CATALOG = [
+    product("zh", "东京塔模型", "Acme", "Toys", 30.0, description="一个塔的模型"),
+    product("ja", "東京タワーのプラモデル", "Bolt", "Toys", 25.0, description="タワーの模型"),
+    product("zh2", "型号模具", "Dune", "Toys", 12.0, description="模具"),
+    product("en", "Tokyo tower model kit", "Cosy", "Toys", 20.0, description="a model of a tower"),
+]
+
+
+@pytest.fixture(scope="module")
+def cjk_client(tmp_path_factory):
+    settings = Settings(index_dir=tmp_path_factory.mktemp("cjk") / "idx", dense={"enabled": False})
+    build_index(CJK_CATALOG, settings, progress=False)
+    pipeline = open_pipeline(settings)
+    yield create_app(settings, pipeline).test_client()
+    pipeline.close()
+
+
+def test_search_finds_a_chinese_title_by_a_word_of_it(cjk_client):
+    """ "塔模型" (tower model): "东京塔模型" holds all three words, "型号模具" two, the Japanese title none."""
+    response = cjk_client.post("/search", json={"query": "塔模型"})
+    assert response.status_code == 200
+    assert [hit["id"] for hit in response.get_json()["hits"]][0] == "zh"
+
+
+def test_match_phrase_finds_a_chinese_title_by_a_phrase_of_it(cjk_client):
+    """ "模型" (model) is a phrase of two words: "型号模具" holds both, apart and out of order."""
+    assert sorted_ids(cjk_client, {"match_phrase": {"title": "模型"}}) == ["zh"]
+
+
+def test_match_phrase_finds_a_japanese_title_by_a_phrase_of_it(cjk_client):
+    assert sorted_ids(cjk_client, {"match_phrase": {"title": "タワーのプラモデル"}}) == ["ja"]
+
+
+def test_query_string_phrase_finds_a_japanese_title(cjk_client):
+    assert sorted_ids(cjk_client, {"query_string": {"query": '"東京タワー"'}}) == ["ja"]
+
+
+def test_match_with_operator_and_needs_every_character_of_a_chinese_word(cjk_client):
+    query = {"match": {"title": {"query": "模型", "operator": "and"}}}
+    assert sorted_ids(cjk_client, query) == ["zh2", "zh"]
+
+
+def test_highlight_marks_the_matched_chinese_characters(cjk_client):
+    body = search(
+        cjk_client, {"query": {"query_string": {"query": 'title:"模型"'}}, "highlight": {"fields": {"title": {}}}}
+    )
+    assert [hit["highlight"]["title"] for hit in body["hits"]["hits"]] == [["东京塔<em>模</em><em>型</em>"]]
+
+
+def test_highlight_marks_the_matched_japanese_words(cjk_client):
+    body = search(cjk_client, {"query": {"match": {"title": "プラモデル"}}, "highlight": {"fields": {"title": {}}}})
+    assert body["hits"]["hits"][0]["highlight"]["title"] == ["東京タワーの<em>プラモデル</em>"]
