@@ -428,8 +428,16 @@ def rollback_index(settings: Settings) -> tuple[str, str]:
             raise ConfigError(
                 f"no version older than {current!r} is kept in {versions.versions_dir}: nothing to roll back to"
             )
-        _switch(versions, older[-1], reindexer)
-        return current, older[-1]
+        target = older[-1]
+        if settings.lexical.backend == "tantivy":
+            try:  # a version an earlier release built (another schema): served, it would stop the service
+                lexical_leg(versions.path(target), settings.lexical).warm_up()
+            except ConfigError as exc:
+                raise ConfigError(
+                    f"version {target!r} cannot be served by this release, so it stays unserved: {exc}"
+                ) from exc
+        _switch(versions, target, reindexer)
+        return current, target
 
 
 def _reindexer(settings: Settings, index_extension: dict[str, Any] | None = None) -> Reindexer | None:

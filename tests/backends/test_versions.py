@@ -149,3 +149,13 @@ def test_incremental_update_of_an_index_of_an_older_schema_is_refused_before_it_
 def test_a_new_build_serves_again_after_an_index_of_an_older_schema(schema_2_index):
     build_index(NEW, schema_2_index, progress=False)  # the fix the message gives
     assert found(schema_2_index, "lamp") == ["c"]
+
+
+def test_a_rollback_to_a_version_of_an_older_schema_is_refused_and_the_served_version_stays(schema_2_index):
+    old = IndexVersions(schema_2_index.index_dir).current()
+    build_index(NEW, schema_2_index, progress=False)
+    new = IndexVersions(schema_2_index.index_dir).current()
+    with pytest.raises(ConfigError, match=f"version '{old}' cannot be served by this release"):
+        rollback_index(schema_2_index)
+    assert IndexVersions(schema_2_index.index_dir).current() == new
+    assert found(schema_2_index, "lamp") == ["c"]
