@@ -73,8 +73,12 @@ def forget(ctx: click.Context, user_id: str) -> None:
     """Forget a shopper: their profile and their sessions' (as DELETE /profiles/{user_id} does), after writing
     the forget to the UBI log (service.ubi_log_path, when set) so that ``profiles build`` does not bring them back."""
     from ..backends.profile_index import open_profile_store
+    from ..core.profile import SAFE_ID_PATTERN, safe_id
     from ..serving.ubi import UbiLog, forget_record
 
+    if safe_id(user_id) is None:  # as the service refuses it: no profile has such an id, and its record in the
+        # UBI log would stop every profiles build at that line
+        raise click.BadParameter(f"user_id must match {SAFE_ID_PATTERN}", param_hint="USER_ID")
     settings = settings_for(ctx)
     service = settings.service
     if service.ubi_log_path is not None:

@@ -187,9 +187,11 @@ INDEX_KEYS = frozenset({"index", "_index"})
 ``index``, a ``more_like_this`` document's ``_index``, and the ``_index`` of a ``_termvectors`` body, which
 replaces the path's. A body's index must be a served one, as a path's is; an ``indexed_shape`` that names none is
 read from the cluster's ``shapes`` index, and refused too."""
-INFERENCE = frozenset({"inference_id", "model_id", "query_vector_builder"})
-"""Body keys that make the cluster run a model (a knn query's embedding, a sparse_vector or text_expansion query's
-endpoint): any inference endpoint of the cluster, whatever the index, and one may call a paid service per request."""
+INFERENCE = frozenset({"inference_id", "query_vector_builder", "text_expansion"})
+"""Body keys that make the cluster run a model (a knn query's embedding, a sparse_vector query's endpoint, a
+text_expansion query): any inference endpoint of the cluster, whatever the index, and one may call a paid service
+per request. Not ``model_id``, which those name their model with: a catalogue's field may have that name too (a
+term query on a product's ``model_id`` is a read like any other)."""
 WRAPPER = "wrapper"
 """A query that holds another query base64-encoded (in any body format the cluster reads): the checks here would
 not see a script or an index in it, so it is refused."""

@@ -31,13 +31,13 @@ from ..backends.profile_index import open_profile_store
 from ..core.pipeline import SearchPipeline
 from ..core.profile import ShopperProfile, safe_id
 from ..core.profile_store import ProfileStore, profile_events, search_profile
-from ..core.reasons import PROFILE_STORE_UNAVAILABLE, TIMEOUT
+from ..core.reasons import PROFILE_STORE_UNAVAILABLE, TIMEOUT, UBI_WRITE_FAILED
 from ..core.settings import Settings
 from ..data.clicks import shopper_action
 from . import metrics
-from .context import admin_refusal, current_settings, error_response
+from .context import UBI, admin_refusal, current_settings, error_response
 from .json_input import InvalidBody
-from .ubi import SAFE_ID_PATTERN, UbiEvent, UbiLog, forget_record
+from .ubi import SAFE_ID_PATTERN, UbiEvent, UbiLog, UbiWriteError, forget_record
 
 log = logging.getLogger(__name__)
 profiles = Blueprint("profiles", __name__)
@@ -209,9 +209,15 @@ def forget(user_id: str):
     if store is None:
         return error_response(503, "profile store unavailable", "personalisation is off or its store did not open")
     ubi: UbiLog | None = current_app.extensions.get("ubi_log")
-    try:
-        if ubi is not None:  # first, so that a rebuild from the logs never brings back what is removed below
+    if ubi is not None:  # first, so that a rebuild from the logs never brings back what is removed below
+        try:
             ubi.write([forget_record(user_id, current_settings().service.ubi_application)])
+        except UbiWriteError as exc:
+            log.error("forgetting a shopper failed: the forget was not recorded (%s): %s", UBI_WRITE_FAILED, exc)
+            metrics.DEGRADED.labels(UBI).inc()
+            message = "the forget could not be recorded in the UBI log: the shopper is not forgotten yet; try again"
+            return error_response(503, "UBI log unavailable", message, reason=UBI_WRITE_FAILED)
+    try:
         removed = store.store.forget(user_id)  # no deadline: an admin waits for the answer that it is done
     except Exception as exc:
         log.error("forgetting a shopper failed: %s: %s", type(exc).__name__, exc)

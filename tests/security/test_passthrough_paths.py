@@ -350,6 +350,15 @@ READ_TRICKS = [
         "inference_refused",
     ),
     (
+        "text-expansion-by-a-model",
+        "POST",
+        "/INDEX/_count",
+        None,
+        json.dumps({"query": {"text_expansion": {"t": {"model_id": ".elser_model_2", "model_text": "x"}}}}).encode(),
+        403,
+        "inference_refused",
+    ),
+    (
         "analyze-inline-pattern",
         "POST",
         "/_analyze",
@@ -398,6 +407,7 @@ def test_read_that_would_do_more_is_refused_before_reaching_the_cluster(
         ("/INDEX/_termvectors/s1", None, b'{"_index": "INDEX", "fields": ["title"]}'),
         ("/INDEX/_count", None, b'{"query": {"terms": {"_index": ["INDEX", "other"]}}}'),
         ("/INDEX/_count", "application/vnd.elasticsearch+json; compatible-with=8", MATCH_ALL),
+        ("/INDEX/_count", "application/json; charset=UTF-8", b'{"query": {"term": {"model_id": "X100"}}}'),
         ("/_analyze", None, b'{"tokenizer": "standard", "filter": ["lowercase"], "text": "Corner Sofa"}'),
     ],
 )

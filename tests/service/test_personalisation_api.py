@@ -224,3 +224,20 @@ def test_a_request_may_turn_personalisation_off_for_itself(client):
     buy(client, target)
     body = search(client, user_id=SHOPPER, overrides={"personalisation": {"enabled": False}})
     assert body["skipped"]["personal"] == DISABLED
+
+
+def test_a_forget_the_ubi_log_cannot_record_is_a_503_naming_the_ubi_log_and_keeps_the_profile(
+    client, personal_settings
+):
+    buy(client, search(client)["hits"][0]["id"], user=SHOPPER)
+    ubi_dir = personal_settings.service.ubi_log_path.parent
+    for path in ubi_dir.iterdir():
+        path.unlink()
+    ubi_dir.rmdir()
+    ubi_dir.write_text("a file where the log's folder was")  # as a full or read-only disk refuses the record
+    client.application.extensions["ubi_log"].close()
+    response = client.delete(f"/profiles/{SHOPPER}", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["reason"] == "ubi_write_failed" and str(ubi_dir) not in response.get_data(as_text=True)
+    assert search(client, user_id=SHOPPER)["skipped"].get("personal") != NO_PROFILE  # not forgotten: try again

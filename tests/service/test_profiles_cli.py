@@ -131,3 +131,15 @@ def test_a_front_end_cannot_send_the_forget_record_as_an_event(logged, pipeline)
     response = client.post("/ubi/events", json={"action_name": "forget_shopper", "user_id": "someone-else"})
     assert response.status_code == 400
     assert "action_name" in response.get_data(as_text=True)
+
+
+def test_profiles_forget_of_an_id_no_event_can_name_is_refused_and_leaves_the_log_rebuildable(logged, tiny_bert_dir):
+    # An e-mail address is not an id a UBI event or a profile can have: recording its forget in the log made
+    # every later profiles build stop at that line.
+    settings, tmp_path = logged
+    env = {"SEARCH_RERANK_SERVICE__UBI_LOG_PATH": str(settings.service.ubi_log_path)}
+    store = ["--index-dir", str(settings.index_dir)]
+    forgot = CliRunner().invoke(main, [*store, "profiles", "forget", "jane doe@example.com"], env=env)
+    assert forgot.exit_code != 0 and "user_id must match" in forgot.output
+    result = build(settings, tmp_path, tiny_bert_dir, tmp_path / "rebuilt.sqlite3")
+    assert result.exit_code == 0, result.output
