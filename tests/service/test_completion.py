@@ -93,3 +93,15 @@ def test_a_field_aliased_onto_the_title_is_completed():
     assert (parsed.prefix, parsed.size) == ("so", 5)
     with pytest.raises(Unsupported):
         parse_suggest(spec, {})
+
+
+@pytest.mark.parametrize("prefix", ["", "3", "3 seater", "dishwasher", "x"])
+@pytest.mark.parametrize("skip_duplicates", [False, True])
+def test_a_prefix_that_begins_more_titles_than_max_sorted_walks_the_best_sellers_to_the_same_options(
+    monkeypatch, prefix, skip_duplicates
+):
+    # A short prefix begins many titles: past MAX_SORTED they are not sorted, the best-seller order is walked.
+    asked = completion(prefix, size=3, skip_duplicates=skip_duplicates)
+    sorted_options = TITLES.complete(asked)
+    monkeypatch.setattr("search_rerank.serving.completion.MAX_SORTED", 0)
+    assert TITLES.complete(asked) == sorted_options
