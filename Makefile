@@ -41,10 +41,7 @@ test-deps:
 # other runs the rest, most of which waits on servers and browsers rather than on the CPU. --no-loadscope-reorder
 # keeps that order: by default (since xdist 3.5) the modules with the most tests are queued first, which started the
 # demo's four tests seven minutes in and left one worker idle at the end while the other still trained.
-# One OpenMP thread per process: two workers on two cores each running torch with two threads spin against each
-# other (the reranker-training test beside a busy core: 106 s and 120 s of CPU with two threads, 60 s and 55 s
-# with one). gunicorn workers and CLI subprocesses the tests start inherit it.
 # lint and test-deps run side by side (mypy is a minute of CPU; apt-get and npm wait on the network).
 test:
 	@$(MAKE) -j2 --no-print-directory lint test-deps
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist loadscope --no-loadscope-reorder
+	$(PY) -m pytest -q -n 2 --dist loadscope --no-loadscope-reorder
