@@ -33,10 +33,10 @@ from typing import IO, Any
 log = logging.getLogger(__name__)
 
 INTEREST_ACTIONS = frozenset({"click", "add_to_cart", "purchase"})
+"""UBI actions that show interest in a product (an impression does not)."""
 MAX_LINE_BYTES = 1 << 20
 """An event is a few hundred bytes; a longer "line" is damage (a file cut by a crash can hold a run of NUL bytes
 with no line end), skipped in pieces of this size rather than read whole into memory."""
-"""UBI actions that show interest in a product (an impression does not)."""
 
 
 @dataclass(frozen=True)
