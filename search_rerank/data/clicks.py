@@ -309,16 +309,14 @@ def forgotten_shopper(record: Mapping[str, Any]) -> tuple[str, float] | None:
 def without_forgotten(actions: Sequence[ShopperAction], forgotten: Mapping[str, float]) -> list[ShopperAction]:
     """``actions`` less those of a forgotten shopper up to their forget, and of the sessions those named (a forget
     removes the sessions the shopper owned, whose events before a login may name no shopper)."""
-    users = {a.user_id: forgotten[a.user_id] for a in actions if a.user_id is not None and a.user_id in forgotten}
+    never = -math.inf
     sessions: dict[str, float] = {}
     for a in actions:
-        if a.user_id in users and a.session_id is not None and a.at <= users[a.user_id]:
-            sessions[a.session_id] = max(sessions.get(a.session_id, 0.0), users[a.user_id])
+        forgot = forgotten.get(a.user_id or "", never)  # no id is empty (safe_id)
+        if a.session_id is not None and a.at <= forgot:
+            sessions[a.session_id] = max(sessions.get(a.session_id, never), forgot)
     return [
-        a
-        for a in actions
-        if not (a.user_id in users and a.at <= users[a.user_id])
-        and not (a.session_id in sessions and a.at <= sessions[a.session_id])
+        a for a in actions if a.at > max(forgotten.get(a.user_id or "", never), sessions.get(a.session_id or "", never))
     ]
 
 
