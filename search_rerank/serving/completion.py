@@ -82,10 +82,7 @@ def split_suggest(spec: Any, aliases: Mapping[str, str]) -> tuple[list[Completio
             continue
         where = f"suggest.{name}"
         suggester = an_object(suggester, where)
-        kinds = [k for k in ("completion", "term", "phrase") if k in suggester]
-        if len(kinds) != 1:
-            raise InvalidQuery(where, "expected exactly one of completion, term or phrase")
-        if kinds[0] == "completion":
+        if suggester_kind(suggester, where) == "completion":
             completions.append(_completion(name, suggester, shared_text, aliases))
         else:
             rest[name] = suggester
@@ -94,13 +91,21 @@ def split_suggest(spec: Any, aliases: Mapping[str, str]) -> tuple[list[Completio
     return completions, rest
 
 
+def suggester_kind(suggester: Mapping[str, Any], where: str) -> str:
+    """Which suggester ``suggester`` is: completion, term or phrase (a 400 naming ``where`` unless exactly one)."""
+    kinds = [k for k in ("completion", "term", "phrase") if k in suggester]
+    if len(kinds) != 1:
+        raise InvalidQuery(where, "expected exactly one of completion, term or phrase")
+    return kinds[0]
+
+
 def parse_suggest(spec: Any, aliases: Mapping[str, str]) -> list[Completion]:
     """The body's ``suggest`` on the embedded index: completion suggesters on the titles; a term or phrase
     suggester is a 501 (the embedded index keeps no term dictionary to suggest from)."""
     completions, rest = split_suggest(spec, aliases)
     for name, suggester in rest.items():
         if name != "text":
-            kind = "term" if "term" in suggester else "phrase"
+            kind = suggester_kind(suggester, f"suggest.{name}")
             raise Unsupported(f"suggest.{name}.{kind}", "term and phrase suggesters on the embedded index")
     return completions
 

@@ -96,7 +96,7 @@ from ..core.retrieval import DENSE, LEXICAL, Retriever, Stage, leg_candidates
 from ..core.settings import LEXICAL_FIELDS, LexicalSettings, ServiceSettings
 from . import metrics, query_string
 from .body_checks import a_scroll_keep_alive, an_object, clause_list, single_key
-from .completion import Completion, split_suggest
+from .completion import Completion, split_suggest, suggester_kind
 from .es_compat import EsSearch, InvalidQuery, Unsupported, parse_search, pinned_ids
 from .field_aliases import rename_highlights
 
@@ -567,7 +567,7 @@ class ClusterFields:
         for name, suggester in rest.items():
             if name == "text":
                 continue
-            kind = "term" if "term" in suggester else "phrase"
+            kind = suggester_kind(suggester, f"suggest.{name}")
             options = an_object(suggester[kind], f"suggest.{name}.{kind}")
             if options.get("field") not in LEXICAL_FIELDS:
                 raise Unsupported(f"suggest.{name}.{kind}.field", f"suggestions from {options.get('field')!r}")
