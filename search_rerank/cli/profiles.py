@@ -80,11 +80,10 @@ def forget(ctx: click.Context, user_id: str) -> None:
         # UBI log would stop every profiles build at that line
         raise click.BadParameter(f"user_id must match {SAFE_ID_PATTERN}", param_hint="USER_ID")
     settings = settings_for(ctx)
-    service = settings.service
-    if service.ubi_log_path is not None:
-        log = UbiLog(service.ubi_log_path, service.ubi_log_max_bytes, service.ubi_log_backups)
+    log = UbiLog.configured(settings.service)
+    if log is not None:
         try:
-            log.write([forget_record(user_id, service.ubi_application)])
+            log.write([forget_record(user_id, settings.service.ubi_application)])
         finally:
             log.close()
     store = open_profile_store(settings)

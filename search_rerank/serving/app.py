@@ -169,9 +169,9 @@ def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None
         broadcast = ReloadBroadcast.since(stamp_before_load, Path(reload_file), lambda: reopen(app))
         broadcast.start()
         app.extensions["reload_broadcast"] = broadcast
-    service = settings.service
-    if service.ubi_log_path is not None:
-        app.extensions["ubi_log"] = UbiLog(service.ubi_log_path, service.ubi_log_max_bytes, service.ubi_log_backups)
+    ubi_log = UbiLog.configured(settings.service)
+    if ubi_log is not None:
+        app.extensions["ubi_log"] = ubi_log
     app.register_blueprint(api)
     app.register_blueprint(es)
     app.register_blueprint(ops)

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from ..core.errors import SearchRerankError
 from ..core.profile import FORGET_ACTION, SAFE_ID_PATTERN
+from ..core.settings import ServiceSettings
 from ..data.clicks import epoch_ms
 
 # Events about one result must say which product and at which rank: the click
@@ -221,6 +222,13 @@ class UbiLog:
     refused record turns up later; and the failure raises rather than
     being reported on stderr (``logging``'s habit) and forgotten.
     """
+
+    @classmethod
+    def configured(cls, service: ServiceSettings) -> UbiLog | None:
+        """The log ``service.ubi_log_path`` names, rotated as the settings say; None when UBI logging is off."""
+        if service.ubi_log_path is None:
+            return None
+        return cls(service.ubi_log_path, service.ubi_log_max_bytes, service.ubi_log_backups)
 
     def __init__(self, path: Path, max_bytes: int, backups: int):
         self.path = Path(path)
