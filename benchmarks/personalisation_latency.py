@@ -140,7 +140,8 @@ def main() -> None:
         shopper = int(rng.integers(args.shoppers))
         pid = str(rng.choice(favourites[shopper]) if rng.random() < 0.7 else rng.choice(product_ids))
         action = str(rng.choice(ACTIONS, p=ACTION_ODDS))
-        stream.append(ShopperAction(f"u{shopper}", f"s{shopper}", pid, action, now + i * 0.01))
+        at = now + i * 0.01
+        stream.append(ShopperAction(f"u{shopper}", f"s{shopper}", pid, action, at, at))
 
     with tempfile.TemporaryDirectory() as tmp:
         store = SQLiteProfileStore(Path(tmp) / "profiles.sqlite3")

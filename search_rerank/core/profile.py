@@ -89,9 +89,17 @@ _SAFE_ID = re.compile(SAFE_ID_PATTERN)
 
 
 FORGET_ACTION = "forget_shopper"
-"""The UBI record a forget writes (``user_id`` and ``timestamp``): a profile rebuild from the logs
-(``search-rerank profiles build``) replays none of that shopper's events up to that time, so a forgotten shopper
-does not come back from logs written before the forget. Reserved: ``POST /ubi/events`` refuses it."""
+"""The UBI record a forget writes (``user_id``, ``timestamp`` and :data:`RECEIVED_AT`): a profile rebuild from the
+logs (``search-rerank profiles build``) replays none of that shopper's events received up to then, so a forgotten
+shopper does not come back from logs written before the forget. Reserved: ``POST /ubi/events`` refuses it."""
+
+
+RECEIVED_AT = "received_at"
+"""The key of the time the service wrote an event to the log, beside the event's own ``timestamp``: what a forget
+is ordered against (see :func:`~search_rerank.data.clicks.without_forgotten`). A front end's clock may be hours
+off (``timestamp`` is accepted up to a day ahead) and a queued event may arrive late; only the order in which
+the service took events and forgets matches what the profiles it served went through. A value a front end sends
+is replaced."""
 
 
 def safe_id(value: str | None) -> str | None:

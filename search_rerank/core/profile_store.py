@@ -62,13 +62,16 @@ class ProfileEvent:
 
 @dataclass(frozen=True)
 class ShopperAction:
-    """What a UBI event says a shopper did, before the product is looked up: who, to which product id, when."""
+    """What a UBI event says a shopper did, before the product is looked up: who, to which product id, when
+    (``at``, the event's own time, which profiles decay by) and when the service received it (``received``, which
+    orders it against a forget; ``at`` for logs written without it)."""
 
     user_id: str | None
     session_id: str | None
     product_id: str
     action: str
     at: float
+    received: float
 
 
 def profile_events(

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import DataError
-from ..core.profile import FORGET_ACTION, safe_id
+from ..core.profile import FORGET_ACTION, RECEIVED_AT, safe_id
 from ..core.profile_store import ShopperAction
 from .dataset import Query
 from .loaders import LoadStats, checked_rows, numbered_text_lines, parse_json_object
@@ -291,32 +291,44 @@ def shopper_action(record: Mapping[str, Any], actions: Iterable[str]) -> Shopper
     session = safe_id(session) if isinstance(session, str) else None
     if not isinstance(doc, str) or not doc or (user is None and session is None):
         return None
-    return ShopperAction(user, session, doc, action, epoch_ms(record.get("timestamp")) / 1000)
+    at = epoch_ms(record.get("timestamp")) / 1000
+    return ShopperAction(user, session, doc, action, at, received_s(record, at))
+
+
+def received_s(record: Mapping[str, Any], at: float) -> float:
+    """When the service received the event, in seconds (:data:`~search_rerank.core.profile.RECEIVED_AT`); ``at``,
+    its own time, for a log written without it (older releases, a simulator)."""
+    received = record.get(RECEIVED_AT)
+    return at if received is None else epoch_ms(received) / 1000
 
 
 def forgotten_shopper(record: Mapping[str, Any]) -> tuple[str, float] | None:
-    """A forget's record (:data:`~search_rerank.core.profile.FORGET_ACTION`) as (shopper, time in seconds), or
-    None for any other record."""
+    """A forget's record (:data:`~search_rerank.core.profile.FORGET_ACTION`) as (shopper, the time it was
+    received in seconds), or None for any other record."""
     if record.get("action_name") != FORGET_ACTION:
         return None
     user = record.get("user_id")
     user = safe_id(user) if isinstance(user, str) else None
     if user is None:
         raise ValueError(f"a {FORGET_ACTION} record needs the user_id it forgot")
-    return user, epoch_ms(record.get("timestamp")) / 1000
+    return user, received_s(record, epoch_ms(record.get("timestamp")) / 1000)
 
 
 def without_forgotten(actions: Sequence[ShopperAction], forgotten: Mapping[str, float]) -> list[ShopperAction]:
-    """``actions`` less those of a forgotten shopper up to their forget, and of the sessions those named (a forget
-    removes the sessions the shopper owned, whose events before a login may name no shopper)."""
+    """``actions`` less those of a forgotten shopper received up to their forget, and of the sessions those named
+    (a forget removes the sessions the shopper owned, whose events before a login may name no shopper). Events
+    and forgets are ordered as the service received them, whatever time a front end wrote (see
+    :data:`~search_rerank.core.profile.RECEIVED_AT`)."""
     never = -math.inf
     sessions: dict[str, float] = {}
     for a in actions:
         forgot = forgotten.get(a.user_id or "", never)  # no id is empty (safe_id)
-        if a.session_id is not None and a.at <= forgot:
+        if a.session_id is not None and a.received <= forgot:
             sessions[a.session_id] = max(sessions.get(a.session_id, never), forgot)
     return [
-        a for a in actions if a.at > max(forgotten.get(a.user_id or "", never), sessions.get(a.session_id or "", never))
+        a
+        for a in actions
+        if a.received > max(forgotten.get(a.user_id or "", never), sessions.get(a.session_id or "", never))
     ]
 
 

@@ -32,7 +32,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from ..core.errors import SearchRerankError
-from ..core.profile import FORGET_ACTION, SAFE_ID_PATTERN
+from ..core.profile import FORGET_ACTION, RECEIVED_AT, SAFE_ID_PATTERN
 from ..core.settings import ServiceSettings
 from ..data.clicks import epoch_ms
 
@@ -131,6 +131,9 @@ class UbiEvent(BaseModel):
     message: str | None = None
     user_query: str | None = None
     event_attributes: UbiEventAttributes | None = None
+    received_at: str | None = Field(
+        default=None, description="written by the service: when it received the event (a value sent is replaced)"
+    )
 
     @field_validator("action_name")
     @classmethod
@@ -184,6 +187,15 @@ def forget_record(user_id: str, application: str) -> UbiEvent:
     return UbiEvent.model_construct(
         action_name=FORGET_ACTION, user_id=user_id, application=application, timestamp=utc_timestamp()
     )
+
+
+def logged_record(record: UbiQuery | UbiEvent, received: str) -> dict[str, Any]:
+    """``record`` as a log line's object; an event with the time ``received``, whatever it was sent with (a log
+    line stays an event that ``POST /ubi/events`` takes, so logs can be forwarded to another service)."""
+    out = record.model_dump(mode="json", exclude_none=True)
+    if isinstance(record, UbiEvent):
+        out[RECEIVED_AT] = received
+    return out
 
 
 class UbiWriteError(SearchRerankError):
@@ -242,8 +254,11 @@ class UbiLog:
         return self.path.with_name(f"{self.path.stem}.{pid}{self.path.suffix}")
 
     def write(self, records: Iterable[UbiQuery | UbiEvent]) -> None:
-        """Append ``records``, one line each; raises :class:`UbiWriteError` when they could not all be kept."""
-        lines = [json.dumps(r.model_dump(mode="json", exclude_none=True), ensure_ascii=False) for r in records]
+        """Append ``records``, one line each; raises :class:`UbiWriteError` when they could not all be kept.
+
+        Each event is written with :data:`RECEIVED_AT`, this server's time now."""
+        received = utc_timestamp()
+        lines = [json.dumps(logged_record(r, received), ensure_ascii=False) for r in records]
         with self._lock:
             try:
                 for line in lines:

@@ -114,6 +114,45 @@ def test_a_forgotten_shoppers_events_after_the_forget_are_replayed(logged, pipel
     assert rebuilt_profiles(tmp_path)[user_key("u-cli")].events == pytest.approx(1.0, abs=0.01)
 
 
+def purchase_of_the_top_sofa(client, user_id: str, timestamp_ms: int) -> dict:
+    hit = client.post("/search", json={"query": "sofa", "size": 1}).get_json()["hits"][0]
+    return {
+        "action_name": "purchase",
+        "user_id": user_id,
+        "timestamp": timestamp_ms,
+        "event_attributes": {"object": {"object_id": hit["id"]}},
+    }
+
+
+def test_an_event_sent_before_the_forget_stays_forgotten_whatever_time_its_client_wrote(
+    logged, pipeline, tiny_bert_dir, monkeypatch
+):
+    # A front end's clock an hour fast (or a time zone sent as UTC) dates the event after the forget that
+    # follows it; the rebuild orders them by when the service received each, not by the client's clock.
+    settings, tmp_path = logged
+    client = create_app(settings, pipeline).test_client()
+    an_hour_ahead = int(time.time() * 1000) + 3_600_000
+    assert client.post("/ubi/events", json=purchase_of_the_top_sofa(client, "u-cli", an_hour_ahead)).status_code == 200
+    forget_through_the_service(settings, pipeline, monkeypatch)
+    result = build(settings, tmp_path, tiny_bert_dir, tmp_path / "rebuilt.sqlite3")
+    assert result.exit_code == 0, result.output
+    assert rebuilt_profiles(tmp_path) == {}
+
+
+def test_an_event_received_after_the_forget_counts_in_the_rebuild_as_it_did_online(
+    logged, pipeline, tiny_bert_dir, monkeypatch
+):
+    # A front end's queued retry arrives after the forget with its old time: the service applied it to a new
+    # profile then, and the rebuild must build the same profile rather than drop it.
+    settings, tmp_path = logged
+    client = forget_through_the_service(settings, pipeline, monkeypatch)
+    an_hour_ago = int(time.time() * 1000) - 3_600_000
+    assert client.post("/ubi/events", json=purchase_of_the_top_sofa(client, "u-cli", an_hour_ago)).status_code == 200
+    result = build(settings, tmp_path, tiny_bert_dir, tmp_path / "rebuilt.sqlite3")
+    assert result.exit_code == 0, result.output
+    assert rebuilt_profiles(tmp_path)[user_key("u-cli")].events == pytest.approx(1.0, abs=0.01)
+
+
 def test_profiles_forget_on_the_command_line_keeps_the_shopper_out_of_a_rebuild(logged, tiny_bert_dir):
     settings, tmp_path = logged
     env = {"SEARCH_RERANK_SERVICE__UBI_LOG_PATH": str(settings.service.ubi_log_path)}

@@ -2,9 +2,11 @@
 
 import json
 import os
+import time
 
 import pytest
 
+from search_rerank.data.clicks import epoch_ms
 from search_rerank.serving import create_app
 from search_rerank.serving.ubi import UbiEvent, UbiLog, UbiQuery
 
@@ -98,6 +100,16 @@ def test_events_without_time_or_application_get_the_receipt_time_and_the_service
     ubi_client.post("/ubi/events", json={"action_name": "search", "query_id": "q-1"})
     [event] = records(ubi_path)
     assert event["application"] == "shop" and event["timestamp"].endswith("Z")
+
+
+def test_the_log_keeps_when_the_service_received_an_event_not_a_time_the_front_end_sent_for_it(ubi_client, ubi_path):
+    # The receipt time orders events against a forget (profiles build): a front end must not be able to date
+    # its events after a forget that came later.
+    sent = click_on("q-1", "p-1") | {"received_at": "2999-01-01T00:00:00.000Z"}
+    before = time.time()
+    assert ubi_client.post("/ubi/events", json=sent).get_json() == {"accepted": 1}
+    [event] = records(ubi_path)
+    assert before - 1 <= epoch_ms(event["received_at"]) / 1000 <= time.time() + 1
 
 
 def test_a_list_of_events_is_accepted_in_order(ubi_client, ubi_path):
