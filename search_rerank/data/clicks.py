@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -123,8 +123,10 @@ class _UbiEvent:
     doc: str
     ordinal: int
     time: float
-    session: str | None
+    session_id: str | None
     text: str
+    user_id: str | None
+    received: float
 
 
 def read_ubi(
@@ -147,19 +149,30 @@ def read_ubi(
     under one ``query_id`` (the page re-rendered); events are replayed in
     time order and a new list starts when an ordinal already holds another
     product, so that one search yields one impression per list actually shown.
+    A forgotten shopper's events up to the forget label nothing (see :func:`without_forgotten`).
     """
     texts: dict[str, str] = {}
     events: dict[str, list[_UbiEvent]] = {}
+    forgotten: dict[str, float] = {}
     convert = _UbiLineReader(frozenset(impression_actions), frozenset(click_actions))
     for path in paths:
         numbered = ((line, (line, text)) for line, text in numbered_text_lines(path))
-        records: Iterator[_UbiQuery | _UbiEvent] = checked_rows(path, numbered, convert, skip_bad=skip_bad, stats=stats)
+        records: Iterator[_UbiQuery | _UbiEvent | tuple[str, float]]
+        records = checked_rows(path, numbered, convert, skip_bad=skip_bad, stats=stats)
         for record in records:
             if isinstance(record, _UbiQuery):
                 if record.text:
                     texts.setdefault(record.query_id, record.text)
+            elif isinstance(record, tuple):
+                user, at = record
+                forgotten[user] = max(forgotten.get(user, -math.inf), at)
             else:
                 events.setdefault(record.query_id, []).append(record)
+    if forgotten:  # a forgotten shopper's clicks label nothing (see without_forgotten)
+        every = [e for logged in events.values() for e in logged]
+        events = {}
+        for kept in without_forgotten(every, forgotten):
+            events.setdefault(kept.query_id, []).append(kept)
     impressions: list[Impression] = []
     nameless = 0
     for query_id, logged in events.items():
@@ -167,7 +180,7 @@ def read_ubi(
         if not text:
             nameless += 1
             continue
-        session = next((event.session for event in logged if event.session), None)
+        session = next((event.session_id for event in logged if event.session_id), None)
         for shown, clicked in _result_lists(logged):
             impressions.append(Impression(text, shown, clicked, query_id=query_id, session=session))
     if nameless:
@@ -186,13 +199,13 @@ class _UbiLineReader:
         self.impression_actions = impression_actions
         self.click_actions = click_actions
 
-    def __call__(self, numbered: tuple[int, str]) -> _UbiQuery | _UbiEvent | None:
+    def __call__(self, numbered: tuple[int, str]) -> _UbiQuery | _UbiEvent | tuple[str, float] | None:
         line, text = numbered
         record = parse_json_object(text)
         if len(record) == 1 and next(iter(record)) in BULK_ACTIONS:
             return None
         if "action_name" in record:
-            return self._event(line, record)
+            return forgotten_shopper(record) or self._event(line, record)
         if "query_id" in record:
             return _UbiQuery(_string(record, "query_id"), (_optional_string(record, "user_query") or "").strip())
         raise ValueError("neither a UBI query record (query_id, user_query) nor an event (action_name)")
@@ -213,15 +226,19 @@ class _UbiLineReader:
         if not isinstance(doc, str) or not doc:
             raise ValueError(f"{action} event: event_attributes.object.object_id must be a non-empty id, got {doc!r}")
         session = record.get("session_id") or attributes.get("session_id")
+        user = record.get("user_id")
+        time = epoch_ms(record.get("timestamp"))
         return _UbiEvent(
             line=line,
             query_id=_string(record, "query_id"),
             click=action in self.click_actions,
             doc=doc,
             ordinal=ordinal,
-            time=epoch_ms(record.get("timestamp")),
-            session=session if isinstance(session, str) else None,
+            time=time,
+            session_id=session if isinstance(session, str) else None,
             text=(_optional_string(record, "user_query") or "").strip(),
+            user_id=safe_id(user) if isinstance(user, str) else None,
+            received=received_s(record),
         )
 
 
@@ -292,14 +309,13 @@ def shopper_action(record: Mapping[str, Any], actions: Iterable[str]) -> Shopper
     if not isinstance(doc, str) or not doc or (user is None and session is None):
         return None
     at = epoch_ms(record.get("timestamp")) / 1000
-    return ShopperAction(user, session, doc, action, at, received_s(record, at))
+    return ShopperAction(user, session, doc, action, at, received_s(record))
 
 
-def received_s(record: Mapping[str, Any], at: float) -> float:
-    """When the service received the event, in seconds (:data:`~search_rerank.core.profile.RECEIVED_AT`); ``at``,
-    its own time, for a log written without it (older releases, a simulator)."""
-    received = record.get(RECEIVED_AT)
-    return at if received is None else epoch_ms(received) / 1000
+def received_s(record: Mapping[str, Any]) -> float:
+    """When the service received the event, in seconds (:data:`~search_rerank.core.profile.RECEIVED_AT`); its own
+    ``timestamp`` for a log written without it (older releases, a simulator)."""
+    return epoch_ms(record.get(RECEIVED_AT) or record.get("timestamp")) / 1000
 
 
 def forgotten_shopper(record: Mapping[str, Any]) -> tuple[str, float] | None:
@@ -311,10 +327,24 @@ def forgotten_shopper(record: Mapping[str, Any]) -> tuple[str, float] | None:
     user = safe_id(user) if isinstance(user, str) else None
     if user is None:
         raise ValueError(f"a {FORGET_ACTION} record needs the user_id it forgot")
-    return user, received_s(record, epoch_ms(record.get("timestamp")) / 1000)
+    return user, received_s(record)
 
 
-def without_forgotten(actions: Sequence[ShopperAction], forgotten: Mapping[str, float]) -> list[ShopperAction]:
+class ReceivedEvent(Protocol):
+    """An event as a forget sees it: whose, in which session, received when (seconds)."""
+
+    @property
+    def user_id(self) -> str | None: ...
+    @property
+    def session_id(self) -> str | None: ...
+    @property
+    def received(self) -> float: ...
+
+
+E = TypeVar("E", bound=ReceivedEvent)
+
+
+def without_forgotten(actions: Sequence[E], forgotten: Mapping[str, float]) -> list[E]:
     """``actions`` less those of a forgotten shopper received up to their forget, and of the sessions those named
     (a forget removes the sessions the shopper owned, whose events before a login may name no shopper). Events
     and forgets are ordered as the service received them, whatever time a front end wrote (see

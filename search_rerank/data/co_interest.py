@@ -14,6 +14,11 @@ a crawler does, and so does an id that a front end sends for every shopper
 /ubi/events takes such events from anyone, so without the limit a few
 thousand of them made each mining take minutes and gigabytes.
 
+A forgotten shopper (``DELETE /profiles/{user_id}``, whose record the UBI log
+keeps) is left out as ``profiles build`` leaves them out: every session in
+which an event received before the forget named them (with min_support 1, a
+product's companions could otherwise show one shopper's basket to anyone).
+
 The reader is lenient on purpose: the table is a convenience rebuilt every few
 minutes from logs that front ends write, so an unreadable line is skipped and
 counted, never fatal.
@@ -23,12 +28,16 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import stat
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+
+from ..core.profile import safe_id
+from .clicks import forgotten_shopper, received_s
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +102,8 @@ def ubi_baskets(paths: Iterable[Path], actions: frozenset[str] = INTEREST_ACTION
     until the worker ran out of memory.
     """
     baskets: dict[str, set[str]] = defaultdict(set)
+    named: dict[str, dict[str, float]] = defaultdict(dict)  # session -> shopper -> first event naming them
+    forgotten: dict[str, float] = {}
     skipped = 0
     for path in paths:
         try:
@@ -104,15 +115,27 @@ def ubi_baskets(paths: Iterable[Path], actions: frozenset[str] = INTEREST_ACTION
                     if line is not None and not line.strip():
                         continue
                     record = _record(line)
+                    forget = None
+                    if record is not None:
+                        try:
+                            forget = forgotten_shopper(record)
+                        except ValueError:  # a forget's record naming no shopper
+                            record = None
                     if record is None:
                         skipped += 1
                         continue
-                    found = _interest(record, actions)
-                    if found is not None:
-                        baskets[found[0]].add(found[1])
+                    if forget is not None:
+                        forgotten[forget[0]] = max(forgotten.get(forget[0], -math.inf), forget[1])
+                    elif (found := _interest(record, actions)) is not None:
+                        session, product, user = found
+                        baskets[session].add(product)
+                        if user is not None:
+                            first = named[session].get(user, math.inf)
+                            named[session][user] = min(first, _received(record))
         except OSError as exc:  # rotated away between listing and reading
             log.warning("cannot read UBI file %s: %s", path, exc)
-    return list(baskets.values()), skipped
+    gone = {s for s, users in named.items() if any(u in forgotten and at <= forgotten[u] for u, at in users.items())}
+    return [basket for session, basket in baskets.items() if session not in gone], skipped
 
 
 def _a_file(path: Path) -> bool:
@@ -142,8 +165,18 @@ def _record(line: bytes | None) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
-def _interest(record: dict[str, Any], actions: frozenset[str]) -> tuple[str, str] | None:
-    """(session, product id) of an interest event; None for anything else (queries, impressions, bulk lines)."""
+def _received(record: dict[str, Any]) -> float:
+    """When the service received the event (see clicks.received_s); an event with no readable time counts as
+    received before any forget."""
+    try:
+        return received_s(record)
+    except ValueError:
+        return -math.inf
+
+
+def _interest(record: dict[str, Any], actions: frozenset[str]) -> tuple[str, str, str | None] | None:
+    """(session, product id, shopper) of an interest event; None for anything else (queries, impressions, bulk
+    lines)."""
     if record.get("action_name") not in actions:
         return None
     attributes = record.get("event_attributes")
@@ -157,7 +190,8 @@ def _interest(record: dict[str, Any], actions: frozenset[str]) -> tuple[str, str
         product = str(product)
     if not isinstance(product, str) or not product or not isinstance(session, str) or not session:
         return None
-    return session, product
+    user = record.get("user_id")
+    return session, product, safe_id(user) if isinstance(user, str) else None
 
 
 def mine_ubi(log_path: Path, min_support: int = 1, max_basket: int | None = None) -> CoInterest:

@@ -222,3 +222,24 @@ def test_ubi_baskets_do_not_read_a_device_under_a_log_name(tmp_path):
     (tmp_path / "ubi.2.ndjson").write_text(json.dumps(_event("s1", "a")) + "\n", encoding="utf-8")
     baskets, skipped = ubi_baskets(sorted(tmp_path.glob("ubi.*.ndjson")))
     assert (baskets, skipped) == ([{"a"}], 0)
+
+
+def test_ubi_baskets_leave_out_what_a_forgotten_shopper_did_before_the_forget(tmp_path):
+    # "Also bought" from a forgotten shopper's basket would show their purchases to anyone (min_support 1).
+    def at(event, user, received):
+        return event | {"user_id": user, "received_at": received} if user else event | {"received_at": received}
+
+    before, forgot, after = "2026-12-01T10:00:00.000Z", "2026-12-01T11:00:00.000Z", "2026-12-01T12:00:00.000Z"
+    events = [
+        at(_event("s1", "a"), None, before),  # before logging in: the session they named is theirs
+        at(_event("s1", "b"), "u1", before),
+        at(_event("s2", "c"), "u2", before),
+        at(_event("s2", "d"), "u2", before),
+        {"action_name": "forget_shopper", "user_id": "u1", "timestamp": forgot, "received_at": forgot},
+        at(_event("s3", "e"), "u1", after),  # a new visit after the forget counts again
+        at(_event("s3", "f"), "u1", after),
+    ]
+    path = tmp_path / "ubi.1.ndjson"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    baskets, skipped = ubi_baskets([path])
+    assert sorted(map(sorted, baskets)) == [["c", "d"], ["e", "f"]] and skipped == 0

@@ -222,6 +222,18 @@ def test_ubi_separate_files_shown_in_ordinal_order_not_file_order(tmp_path):
     ]
 
 
+def test_ubi_events_a_forgotten_shopper_sent_before_the_forget_give_no_training_impressions(tmp_path):
+    events = jsonl(
+        tmp_path / "events.ndjson",
+        event("q1", "impression", "a", 0, 10, user_query="lamp", user_id="u1"),
+        event("q1", "click", "a", 0, 20, user_query="lamp", user_id="u1"),
+        event("q2", "click", "b", 0, 30, user_query="desk", user_id="u2", session_id="s2"),
+        {"action_name": "forget_shopper", "user_id": "u1", "timestamp": 40},
+        event("q3", "click", "c", 0, 50, user_query="chair", user_id="u1", session_id="s3"),
+    )
+    assert [i.query_id for i in read_ubi(events)] == ["q2", "q3"]
+
+
 def test_ubi_click_without_impression_counts_as_shown_at_its_ordinal(tmp_path):
     events = jsonl(
         tmp_path / "events.ndjson",
