@@ -7,6 +7,7 @@ degrade instead of failing the whole request.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 
@@ -53,3 +54,17 @@ class CircuitOpenError(SearchRerankError):
         self.dependency = dependency
         self.retry_after_s = retry_after_s
         super().__init__(f"{dependency}: circuit open, calls refused for another {retry_after_s:.1f}s")
+
+
+class PastDeadline(SearchRerankError, TimeoutError):
+    """Work stopped between its batches because the caller's deadline has passed (see :func:`stop_if_past`)."""
+
+
+def stop_if_past(deadline: float | None, what: str) -> None:
+    """Raise :class:`PastDeadline` once ``time.monotonic()`` reaches ``deadline`` (None: no deadline).
+
+    A caller that times out answers without the work but cannot stop the thread doing it; checked between
+    batches, the work stops itself instead of taking the CPU from the requests still waiting (on two cores,
+    a reranker's last batches after its deadline slowed the next searches past theirs)."""
+    if deadline is not None and time.monotonic() >= deadline:
+        raise PastDeadline(f"{what} stopped: past its deadline")

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import stop_if_past
 from .product import Product
 
 log = logging.getLogger(__name__)
@@ -279,11 +280,18 @@ class PairEncoder:
         }
 
     def logits(
-        self, model: Any, query: str, items: Sequence[tuple[str, str]], batch_size: int, bf16: bool = False
+        self,
+        model: Any,
+        query: str,
+        items: Sequence[tuple[str, str]],
+        batch_size: int,
+        bf16: bool = False,
+        deadline: float | None = None,
     ) -> np.ndarray:
         """The model's logit per (product id, text), in input order; batches hold pairs of similar length.
 
-        ``bf16``: under CPU bf16 autocast (see :func:`.device.inference_bf16`)."""
+        ``bf16``: under CPU bf16 autocast (see :func:`.device.inference_bf16`); ``deadline`` (monotonic): no
+        batch is started after it (see :func:`.errors.stop_if_past`)."""
         if not items:
             return np.empty(0)
         import torch
@@ -294,6 +302,7 @@ class PairEncoder:
         out = np.empty(len(texts), dtype=np.float64)
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             for start in range(0, len(order), batch_size):
+                stop_if_past(deadline, "rerank")
                 chosen = order[start : start + batch_size]
                 features = self.features(query_ids, [texts[i] for i in chosen])
                 features = {k: v.to(model.device) for k, v in features.items()}

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ import numpy as np
 
 from .candidate import Candidate
 from .device import inference_bf16, pick_device
-from .errors import ConfigError
+from .errors import ConfigError, stop_if_past
 from .fusion import minmax
 from .pretokenised import PairEncoder, PretokenisedTexts, tokenizer_identity
 from .retrieval import Stage
@@ -122,14 +123,17 @@ class CrossEncoderReranker:
             return None
         return PairEncoder(model.tokenizer, self.max_length, self.pretokenised)
 
-    def score(self, query: str, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
-        """Relevance probabilities in input order (sigmoid of the model's logit)."""
+    def score(
+        self, query: str, texts: Sequence[str], batch_size: int | None = None, deadline: float | None = None
+    ) -> np.ndarray:
+        """Relevance probabilities in input order (sigmoid of the model's logit); ``deadline`` as in :meth:`run`."""
         self.warm_up()
         return probabilities(
             self._model,
             [(query, t) for t in texts],
             batch_size if batch_size is not None else self.settings.batch_size,
             bf16=self.bf16,
+            deadline=deadline,
         )
 
     def run(
@@ -139,8 +143,12 @@ class CrossEncoderReranker:
         texts: Mapping[str, str],
         settings: RerankSettings | None = None,
     ) -> list[Candidate]:
-        """Rerank the top ``window``; ``settings`` carries per-request window, blend and batch size."""
+        """Rerank the top ``window``; ``settings`` carries per-request window, blend and batch size.
+
+        No batch is started ``settings.timeout_s`` after the call (a :class:`~.errors.PastDeadline` instead):
+        by then the pipeline, which waits that long, has answered without it."""
         settings = settings if settings is not None else self.settings
+        deadline = time.monotonic() + settings.timeout_s
         window = list(candidates[: settings.window])
         if not window:
             return []
@@ -148,9 +156,9 @@ class CrossEncoderReranker:
         self.warm_up()
         if self.pairs is not None:
             items = [(c.product_id, texts.get(c.product_id, "")) for c in window]
-            probs = sigmoid(self.pairs.logits(self._model, query, items, batch_size, bf16=self.bf16))
+            probs = sigmoid(self.pairs.logits(self._model, query, items, batch_size, self.bf16, deadline))
         else:
-            probs = self.score(query, [texts.get(c.product_id, "") for c in window], batch_size)
+            probs = self.score(query, [texts.get(c.product_id, "") for c in window], batch_size, deadline)
         weight = settings.blend if settings.blend is not None else self.default_blend
         return reranked(window, probs, weight, candidates[len(window) :])
 
@@ -239,28 +247,46 @@ def make_reranker(
     return CrossEncoderReranker(settings, default_blend, pretokenised, runtime=runtime)
 
 
-def probabilities(model, pairs: Sequence[tuple[str, str]], batch_size: int, bf16: bool = False) -> np.ndarray:
+def probabilities(
+    model, pairs: Sequence[tuple[str, str]], batch_size: int, bf16: bool = False, deadline: float | None = None
+) -> np.ndarray:
     """Sigmoid of a CrossEncoder's one logit per (query, text) pair: what serving and training evaluation both use."""
-    return sigmoid(pair_logits(model, pairs, batch_size, bf16))
+    return sigmoid(pair_logits(model, pairs, batch_size, bf16, deadline))
 
 
-def pair_logits(model, pairs: Sequence[tuple[str, str]], batch_size: int, bf16: bool = False) -> np.ndarray:
+def pair_logits(
+    model, pairs: Sequence[tuple[str, str]], batch_size: int, bf16: bool = False, deadline: float | None = None
+) -> np.ndarray:
     """A CrossEncoder's raw logit per (query, text) pair: what distillation regresses on, and serving squashes.
 
-    ``bf16``: under CPU bf16 autocast (see :func:`.device.inference_bf16`)."""
+    ``bf16``: under CPU bf16 autocast (see :func:`.device.inference_bf16`). With a ``deadline`` (monotonic) the
+    model is given a batch at a time, longest texts first as it orders them itself, and no batch is started
+    after it (see :func:`.errors.stop_if_past`)."""
     if not pairs:
         return np.empty(0)
     import torch
 
-    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    def predict(chunk: list[tuple[str, str]]) -> np.ndarray:
         logits = model.predict(
-            list(pairs),
+            chunk,
             batch_size=batch_size,
             show_progress_bar=False,
             activation_fn=torch.nn.Identity(),
             convert_to_numpy=True,
         )
-    return np.asarray(logits, dtype=np.float64).reshape(-1)
+        return np.asarray(logits, dtype=np.float64).reshape(-1)
+
+    pairs = list(pairs)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        if deadline is None:
+            return predict(pairs)
+        order = np.argsort([-len(q) - len(t) for q, t in pairs], kind="stable")
+        out = np.empty(len(pairs), dtype=np.float64)
+        for start in range(0, len(order), batch_size):
+            stop_if_past(deadline, "rerank")
+            chosen = order[start : start + batch_size]
+            out[chosen] = predict([pairs[i] for i in chosen])
+    return out
 
 
 def sigmoid(logits) -> np.ndarray:

@@ -88,13 +88,13 @@ def test_no_model_configured_is_refused_with_a_message():
 
 
 class Hanging(CrossEncoderReranker):
-    def score(self, query, texts, batch_size=None):
+    def score(self, query, texts, batch_size=None, deadline=None):
         time.sleep(3)
         return super().score(query, texts, batch_size)
 
 
 class Broken(CrossEncoderReranker):
-    def score(self, query, texts, batch_size=None):
+    def score(self, query, texts, batch_size=None, deadline=None):
         raise RuntimeError("CUDA out of memory")
 
 

@@ -168,3 +168,37 @@ def test_only_a_cpu_model_scores_under_bf16_autocast():
 def test_an_unknown_precision_is_refused():
     with pytest.raises(ConfigError, match="precision"):
         inference_bf16("cpu", "int4")
+
+
+def forward_calls(reranker: CrossEncoderReranker) -> list[int]:
+    """How many batches the reranker's model has scored, counted by a forward hook on the model itself."""
+    reranker.warm_up()
+    calls = [0]
+    reranker.model[0].register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    return calls
+
+
+def test_a_rerank_past_its_deadline_stops_scoring_text_pairs_and_says_so(exported):
+    # Its caller has answered without it: each batch more would take the CPU from searches still waiting.
+    reranker = CrossEncoderReranker(settings(exported, batch_size=1, timeout_s=1e-9))
+    calls = forward_calls(reranker)
+    with pytest.raises(TimeoutError):
+        reranker.run("grey sofa", fused(10), TEXTS)
+    assert calls[0] < 10
+
+
+def test_a_rerank_past_its_deadline_stops_scoring_stored_ids_and_says_so(exported, pretokenised):
+    stored, texts = pretokenised
+    reranker = CrossEncoderReranker(settings(exported, batch_size=1, timeout_s=1e-9), pretokenised=stored)
+    calls = forward_calls(reranker)
+    assert reranker.pairs is not None
+    with pytest.raises(TimeoutError):
+        reranker.run("grey sofa", fused(10), texts)
+    assert calls[0] < 10
+
+
+def test_a_rerank_within_its_deadline_scores_every_batch(exported):
+    reranker = CrossEncoderReranker(settings(exported, batch_size=1))
+    calls = forward_calls(reranker)
+    reranker.run("grey sofa", fused(10), TEXTS)
+    assert calls[0] == 10
