@@ -28,7 +28,7 @@ from typing import Any
 
 from ..core.store import ProductStore
 from .body_checks import InvalidQuery, a_string, an_object
-from .es_compat import SourceFilter, Unsupported
+from .es_compat import SourceFilter, Unsupported, typed_key
 from .field_aliases import alias_of, source_with_aliases
 from .fuzziness import Fuzziness, parse_fuzziness
 from .refreshed import Refreshed
@@ -270,8 +270,10 @@ def suggestions(
     index: str,
     source: SourceFilter,
     aliases: Mapping[str, str],
+    typed_keys: bool = False,
 ) -> dict[str, Any]:
-    """Elasticsearch's ``suggest`` section of the answer: per suggester, one entry with its options."""
+    """Elasticsearch's ``suggest`` section of the answer: per suggester, one entry with its options (under
+    ``completion#<name>`` with ``typed_keys``)."""
     found = {c.name: titles.complete(c) for c in completions}
     ids = list(dict.fromkeys(pid for options in found.values() for pid, _ in options))
     products = store.get(ids) if source.enabled else {}
@@ -284,5 +286,6 @@ def suggestions(
                 option["_source"] = source.apply(source_with_aliases(products[pid].to_record(), aliases))
             options.append(option)
         text = completion.prefix
-        out[completion.name] = [{"text": text, "offset": 0, "length": len(text), "options": options}]
+        key = typed_key("completion", completion.name) if typed_keys else completion.name
+        out[key] = [{"text": text, "offset": 0, "length": len(text), "options": options}]
     return out

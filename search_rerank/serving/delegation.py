@@ -587,20 +587,37 @@ def _nested_key(key: str) -> dict[str, Any]:
     return {"nested": {"path": ATTRIBUTES_PATH, "query": {"term": {f"{ATTRIBUTES_PATH}.key": key}}}}
 
 
-def unwrap(aggregations: dict[str, Any], plan: Mapping[str, Any]) -> None:
-    """Answer attribute aggregations in the shape asked: the nested wrapper's inner result in its place."""
+def unwrap(aggregations: dict[str, Any], plan: Mapping[str, Any], typed_keys: bool) -> None:
+    """Answer attribute aggregations in the shape asked: the nested wrapper's inner result in its place.
+
+    With ``typed_keys`` the cluster named each aggregation ``<type>#<name>``: the wrapper ``nested#<name>``,
+    which is answered as its inner terms aggregation, ``sterms#<name>``.
+    """
     for name, step in plan.items():
-        if name not in aggregations:
+        found = _answered(aggregations, name, typed_keys)
+        if found is None:
             continue
+        key, result = found
         if step["wrapped"]:
-            aggregations[name] = aggregations[name].get(WRAP_KEY, {}).get(WRAP_VALUES, {})
-        result = aggregations[name]
+            del aggregations[key]
+            _, filtered = _answered(result, WRAP_KEY, typed_keys) or (WRAP_KEY, {})
+            key, result = _answered(filtered, WRAP_VALUES, typed_keys) or (WRAP_VALUES, {})
+            aggregations[key.removesuffix(WRAP_VALUES) + name] = result
         if not step["subs"] or not isinstance(result, dict):
             continue
-        unwrap(result, step["subs"])
+        unwrap(result, step["subs"], typed_keys)
         buckets = result.get("buckets")
         for bucket in buckets.values() if isinstance(buckets, dict) else buckets or []:
-            unwrap(bucket, step["subs"])
+            unwrap(bucket, step["subs"], typed_keys)
+
+
+def _answered(level: Mapping[str, Any], name: str, typed_keys: bool) -> tuple[str, Any] | None:
+    """The key and the result of aggregation ``name`` in the cluster's ``level`` of aggregations (or a bucket):
+    under ``<type>#<name>`` with ``typed_keys`` (a type holds no ``#``), else under ``name``."""
+    for key, value in level.items():
+        if (key.partition("#")[2] if typed_keys else key) == name:
+            return key, value
+    return None
 
 
 # ------------------------------------------------------------------ what a query asks
@@ -703,12 +720,19 @@ class DelegatedLeg:
     name = LEXICAL
 
     def __init__(
-        self, cluster: ClusterRetriever, query: dict[str, Any], post_filter: dict[str, Any] | None, track: Any
+        self,
+        cluster: ClusterRetriever,
+        query: dict[str, Any],
+        post_filter: dict[str, Any] | None,
+        track: Any,
+        typed_keys: bool = False,
     ):
         self.cluster = cluster
         self.query = query
         self.post_filter = post_filter
         self.track = track
+        self.typed_keys = typed_keys
+        """Whether the aggregations are asked for under their types' names (the client's ``?typed_keys``)."""
         self.answered = False
         """Whether the cluster answered the search (a leg cut off or failed has no matches to go on with)."""
         self.total: dict[str, Any] | None = None
@@ -741,7 +765,8 @@ class DelegatedLeg:
     def aggregate(self, aggs: dict[str, Any], text: str = "", filters: Filters | None = None) -> dict[str, Any]:
         """The aggregations over what the client's query matches (Elasticsearch leaves the post filter out)."""
         body = {"query": self.query, "size": 0, "aggs": aggs, "track_total_hits": False}
-        return self.cluster.run_search(body, "aggregate").get("aggregations", {})
+        options = {"typed_keys": True} if self.typed_keys else {}
+        return self.cluster.run_search(body, "aggregate", **options).get("aggregations", {})
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.cluster, name)
@@ -839,7 +864,7 @@ class DelegatedSearch:
     answer: dict[str, Any] | None = None
     """The cluster's response to ``ordered_body``."""
     params: dict[str, Any] = field(default_factory=dict)
-    """Options of the cluster request (``scroll``; no ``index`` for a point in time)."""
+    """Options of the cluster request (``scroll``, ``typed_keys``; no ``index`` for a point in time)."""
     knn: Knn | None = None
     dense: FilteredDenseLeg | None = None
     """The request's dense leg, once :meth:`pipeline` has made it."""
@@ -969,7 +994,7 @@ class DelegatedSearch:
                 self._highlight(response)
         rename_highlights(hits["hits"], self.highlighted)
         if "aggregations" in response and self.aggs_plan:
-            unwrap(response["aggregations"], self.aggs_plan)
+            unwrap(response["aggregations"], self.aggs_plan, self.search.typed_keys)
 
     def _total(self, hits: dict[str, Any], total: Any, ranked: int) -> None:
         """The cluster's count, raised to the ranked list's length when the dense leg added more; a lower bound
@@ -1067,8 +1092,6 @@ def delegate_search(
     given = [k for k in ("aggs", "aggregations") if body.get(k) not in ({}, [], None)]
     if len(given) > 1:
         raise InvalidQuery("aggregations", "found two aggregation type definitions: use aggs or aggregations")
-    if given and params.get("typed_keys") not in (None, "false"):
-        raise Unsupported("typed_keys", "with aggregations")
     aggs, plan = fields.aggregations(body[given[0]], given[0]) if given else (None, {})
     highlight, highlighted = fields.highlight(body[HIGHLIGHT]) if body.get(HIGHLIGHT) not in (None, {}) else (None, {})
     sort = fields.sort(body.get("sort") if sort_param is None else sort_from_uri(sort_param))
@@ -1096,7 +1119,7 @@ def delegate_search(
     ordered = ordered or (not text and knn is None and not dense_query)
     ignored = base.ignored + (knn.ignored if knn is not None else ())
     search = dataclasses.replace(base, text=text, filters=None, aggs=None if ordered else aggs, ignored=ignored)
-    leg = DelegatedLeg(cluster, query, post, base.track_total_hits)
+    leg = DelegatedLeg(cluster, query, post, base.track_total_hits, base.typed_keys)
     delegated = DelegatedSearch(
         search,
         cluster,
@@ -1132,6 +1155,8 @@ def delegate_search(
     delegated.ordered_body = request
     if scroll is not None:
         delegated.params["scroll"] = scroll
+    if base.typed_keys:  # the cluster's aggregations and term or phrase suggestions are the answer's
+        delegated.params["typed_keys"] = True
     if "pit" in extras:
         delegated.params["index"] = None  # a point in time names its index itself
     return delegated

@@ -57,7 +57,7 @@ from ..core.settings import LEXICAL_FIELDS, ServiceSettings
 from . import query_string
 from .body_checks import a_number, a_string, an_object, clause_list, single_key
 from .completion import Completion, parse_suggest
-from .es_compat import EsSearch, InvalidQuery, Unsupported, parse_search, pinned_ids
+from .es_compat import EsSearch, InvalidQuery, Unsupported, parse_search, pinned_ids, typed_key
 from .field_aliases import alias_of
 from .fuzziness import Fuzziness, parse_fuzziness
 
@@ -69,21 +69,26 @@ PREFIX_TYPES = {"bool_prefix", "phrase_prefix"}
 MULTI_FIELD_QUERIES = {"multi_match", "combined_fields"}
 # function_score's one-function shorthand keys, beside its "functions" list.
 FUNCTION_SCORE_FUNCTIONS = ("weight", "field_value_factor", "script_score", "random_score", "gauss", "linear", "exp")
-# tantivy computes these itself (Elasticsearch's request and response format).
+# tantivy computes these itself (Elasticsearch's request and response format), each answered to ``?typed_keys``
+# under its type's name in Elasticsearch (a terms aggregation's by its field: TERMS_TYPES).
 NATIVE_AGGREGATIONS = {
-    "terms",
-    "range",
-    "histogram",
-    "stats",
-    "extended_stats",
-    "min",
-    "max",
-    "avg",
-    "sum",
-    "value_count",
-    "cardinality",
-    "percentiles",
+    "terms": "sterms",
+    "range": "range",
+    "histogram": "histogram",
+    "stats": "stats",
+    "extended_stats": "extended_stats",
+    "min": "min",
+    "max": "max",
+    "avg": "avg",
+    "sum": "sum",
+    "value_count": "value_count",
+    "cardinality": "cardinality",
+    "percentiles": "tdigest_percentiles",  # Elasticsearch's default method; "hdr" asks for hdr_percentiles
 }
+# The buckets counted here (Aggregations._run), each its own type's name.
+FILTER_AGGREGATIONS = ("filter", "filters", "global")
+# Elasticsearch's terms aggregation on a whole number is LongTerms, on a decimal one DoubleTerms.
+TERMS_TYPES = {tantivy.FieldType.Integer: "lterms", tantivy.FieldType.Float: "dterms"}
 SUB_AGGREGATIONS = ("aggs", "aggregations")
 DEFAULT_FRAGMENT_SIZE, DEFAULT_FRAGMENTS = 100, 5
 # Ties with the last hit of a page sorted by a field are ordered by _score; past this many, by id alone.
@@ -670,9 +675,10 @@ def _minimum_should_match(value: Any, count: int, path: str) -> int | None:
 class Aggregations:
     """``aggs`` counted by tantivy over a match set; filter, filters and global buckets computed here."""
 
-    def __init__(self, compiler: Compiler, aggs: Mapping[str, Any]):
+    def __init__(self, compiler: Compiler, aggs: Mapping[str, Any], typed_keys: bool = False):
         self.compiler = compiler
         self.aggs = aggs
+        self.typed_keys = typed_keys
         self.check(aggs, "aggs")
 
     def check(self, aggs: Any, path: str, native_only: bool = False) -> None:
@@ -688,11 +694,11 @@ class Aggregations:
                 for sub in SUB_AGGREGATIONS:
                     if sub in spec:
                         self.check(spec[sub], f"{where}.{sub}", native_only=True)
-            elif kind in ("filter", "filters", "global") and not native_only:
+            elif kind in FILTER_AGGREGATIONS and not native_only:
                 for sub in SUB_AGGREGATIONS:
                     if sub in spec:
                         self.check(spec[sub], f"{where}.{sub}")
-            elif kind in ("filter", "filters", "global"):
+            elif kind in FILTER_AGGREGATIONS:
                 raise Unsupported(f"{where}.{kind}", "a filter aggregation under a terms, range or histogram bucket")
             else:
                 raise Unsupported(f"{where}.{kind}", f"aggregation type {kind!r} on the embedded backend")
@@ -727,7 +733,40 @@ class Aggregations:
         return spec
 
     def run(self, base: tantivy.Query) -> dict[str, Any]:
-        return self._run(self.aggs, base, "aggs")
+        answer = self._run(self.aggs, base, "aggs")
+        return self._typed(answer, self.aggs, "aggs") if self.typed_keys else answer
+
+    def _typed(self, level: Mapping[str, Any], aggs: Mapping[str, Any], path: str) -> dict[str, Any]:
+        """``level`` (the answer's aggregations, or a bucket) with each of ``aggs`` under its :func:`typed_key`,
+        its sub-aggregations too, in every bucket."""
+        out: dict[str, Any] = {}
+        for key, value in level.items():
+            if key not in aggs:  # a bucket's key, doc_count, ...
+                out[key] = value
+                continue
+            where = f"{path}.{key}"
+            spec = aggs[key]
+            kind, subs = _kind(spec), _subs(spec)
+            if subs and kind in ("filter", "global"):
+                value = self._typed(value, subs, where)
+            elif subs:
+                buckets = value["buckets"]
+                value["buckets"] = (
+                    {k: self._typed(b, subs, where) for k, b in buckets.items()}
+                    if isinstance(buckets, dict)
+                    else [self._typed(b, subs, where) for b in buckets]
+                )
+            out[typed_key(self._type(kind, spec[kind], f"{where}.{kind}"), key)] = value
+        return out
+
+    def _type(self, kind: str, spec: Mapping[str, Any], path: str) -> str:
+        """The name of an aggregation's type in Elasticsearch's answer (``check`` admitted ``kind``)."""
+        if kind == "terms":
+            number = NUMERIC_FIELDS.get(self.compiler.target(spec["field"], f"{path}.field").name)
+            return "sterms" if number is None else TERMS_TYPES[number]
+        if kind == "percentiles" and "hdr" in spec:
+            return "hdr_percentiles"
+        return NATIVE_AGGREGATIONS.get(kind, kind)  # filter, filters and global are their types' names
 
     def _run(self, aggs: Mapping[str, Any], base: tantivy.Query, path: str) -> dict[str, Any]:
         searcher = self.compiler.leg.searcher()
@@ -1320,9 +1359,8 @@ def compile_search(
     aggs_key = [k for k in ("aggs", "aggregations") if body.get(k) not in ({}, [], None)]
     if len(aggs_key) > 1:
         raise InvalidQuery("aggregations", "found two aggregation type definitions: use aggs or aggregations")
-    if aggs_key and params.get("typed_keys") not in (None, "false"):
-        raise Unsupported("typed_keys", "with aggregations")
-    aggregations = Aggregations(compiler, an_object(body[aggs_key[0]], aggs_key[0])) if aggs_key else None
+    aggs = an_object(body[aggs_key[0]], aggs_key[0]) if aggs_key else None
+    aggregations = Aggregations(compiler, aggs, base.typed_keys) if aggs is not None else None
     highlight = parse_highlight(body["highlight"], compiler) if body.get("highlight") not in (None, {}) else []
     sort = parse_sort(body.get("sort"), compiler)
     suggest = parse_suggest(body["suggest"], limits.field_aliases) if body.get("suggest") not in (None, {}) else []

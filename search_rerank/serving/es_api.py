@@ -42,6 +42,7 @@ from .es_compat import (
     ES_HEADERS,
     InvalidQuery,
     Unsupported,
+    asks_typed_keys,
     es_error_body,
     es_response,
     index_not_found_cause,
@@ -80,6 +81,8 @@ def es_msearch(index: str):
     fails its own search only; only a body that is not NDJSON at all is the whole request's 400.
     """
     service = current_settings().service
+    # Of the multi-search's URI parameters only typed_keys changes an answer; it is each search's.
+    params = {"typed_keys": "true"} if asks_typed_keys(uri_params()) else {}
     items = parse_msearch(request.get_data(), index, service.max_json_depth)
     if len(items) > service.max_msearch_searches:
         # Each search costs a whole pipeline run: a 64 KB body holds thousands, past any per-request rate limit.
@@ -94,7 +97,7 @@ def es_msearch(index: str):
             responses.append(es_error_body(*_es_cause(item)))
             continue
         try:
-            responses.append({**_es_search(*item, {}), "status": 200})
+            responses.append({**_es_search(*item, params), "status": 200})
         except SEARCH_ERRORS as exc:
             responses.append(es_error_body(*_es_cause(exc)))
     return jsonify({"took": sum(r.get("took", 0) for r in responses), "responses": responses}), 200, ES_HEADERS
@@ -199,7 +202,7 @@ def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
     if completions:
         titles = current_app.extensions["titles"].get(pipeline.store)
         aliases = settings.service.field_aliases
-        found = suggestions(completions, titles, pipeline.store, index, search.source, aliases)
+        found = suggestions(completions, titles, pipeline.store, index, search.source, aliases, search.typed_keys)
         response["suggest"] = {**response.get("suggest", {}), **found}
     if plan is not None:
         plan.complete(response)

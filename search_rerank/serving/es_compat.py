@@ -87,9 +87,23 @@ AGGREGATION_KEYS = ("aggs", "aggregations")
 IGNORED_KEYS = {"timeout", "track_scores", "version", "seq_no_primary_term"}
 SOURCE_KEYS = {"includes", "include", "excludes", "exclude"}
 # URI parameters that would change the answer in a way not served here; the rest (routing hints,
-# request_cache, typed_keys, ...) do not change which products come back, in which order.
+# request_cache, ...) do not change which products come back, in which order (``typed_keys`` renames
+# aggregations and suggesters: :func:`typed_key`).
 UNSUPPORTED_PARAMS = {"sort", "filter_path", "rest_total_hits_as_int", "scroll", "df", "default_operator"}
 DEFAULT_TRACK_TOTAL_HITS = 10_000  # Elasticsearch counts exactly up to this many by default
+
+
+def typed_key(kind: str, name: str) -> str:
+    """An aggregation's or a suggester's key in an answer to ``?typed_keys``, as Elasticsearch writes it:
+    ``sterms#brands``, ``completion#titles``. Its Java and .NET clients (so Spring Data Elasticsearch) and Kibana
+    ask for it on every search, and read each result's type from the key."""
+    return f"{kind}#{name}"
+
+
+def asks_typed_keys(params: Mapping[str, Any]) -> bool:
+    """Whether the URI parameters ask for :func:`typed_key` names (``?typed_keys``, ``?typed_keys=true``); any
+    value but true or false is a 400 naming the parameter, as in Elasticsearch."""
+    return _flag(params.get("typed_keys", False), "typed_keys")
 
 
 def es_error_body(status: int, cause: dict[str, Any]) -> dict[str, Any]:
@@ -172,6 +186,8 @@ class EsSearch:
     facet_filters: Filters | None = None
     """The query's filters without the ``post_filter``: what the aggregations count over."""
     facet_matches_nothing: bool = False
+    typed_keys: bool = False
+    """Whether aggregations and suggesters are answered under :func:`typed_key` (``?typed_keys``)."""
 
 
 # ------------------------------------------------------------------ request
@@ -229,7 +245,11 @@ def parse_search(
         clauses.texts.append(params["q"])
     if body.get("query") is not None:
         _query(body["query"], "query", scoring=True, out=clauses)
-    aggs = _aggregations(body, params) if aggregations else None
+    typed_keys = asks_typed_keys(params)
+    aggs = _aggregations(body) if aggregations else None
+    if aggs is not None and typed_keys:
+        # A leg's ``aggregate`` (no cluster to delegate to) answers plain names, of types not known here.
+        raise Unsupported("typed_keys", "with aggregations counted by this lexical leg")
     facet_filters, facet_nothing = _filters(clauses.required) if aggs is not None else (None, False)
     if body.get("post_filter") is not None:
         # For the hits a post filter is one more filter; aggregations count without it (facet_filters).
@@ -263,19 +283,17 @@ def parse_search(
         aggs=aggs,
         facet_filters=facet_filters,
         facet_matches_nothing=facet_nothing,
+        typed_keys=typed_keys,
     )
 
 
-def _aggregations(body: Mapping[str, Any], params: Mapping[str, str]) -> dict[str, Any] | None:
+def _aggregations(body: Mapping[str, Any]) -> dict[str, Any] | None:
     """``aggs`` or ``aggregations`` (not both, as in Elasticsearch), as sent; None when absent or empty."""
     given = [key for key in AGGREGATION_KEYS if body.get(key) not in ({}, [], None)]
     if not given:
         return None
     if len(given) > 1:
         raise InvalidQuery("aggregations", "found two aggregation type definitions: use aggs or aggregations")
-    if params.get("typed_keys") not in (None, "false"):
-        # It renames every aggregation in the answer; the cluster is asked without it.
-        raise Unsupported("typed_keys", "with aggregations")
     return dict(an_object(body[given[0]], given[0]))
 
 

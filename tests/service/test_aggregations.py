@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
+from typing import Any
 
 import pytest
 import urllib3
@@ -173,7 +174,138 @@ def test_facet_filters_are_the_querys_without_the_post_filter():
     assert search.facet_filters.brand is None and search.facet_filters.category == ("Furniture",)
 
 
-def test_typed_keys_with_aggregations_is_unsupported_by_name():
+def test_typed_keys_with_aggregations_of_a_leg_that_is_no_delegated_cluster_are_unsupported_by_name():
     with pytest.raises(Unsupported) as err:
         parse_search({"aggs": BRANDS}, {"typed_keys": "true"}, ServiceSettings(), aggregations=True)
     assert err.value.part == "typed_keys"
+
+
+# ------------------------------------------------------------------ typed_keys
+
+# What Elasticsearch's Java client (and so Spring Data Elasticsearch) sends for a faceted search page: every search
+# as ``?typed_keys=true``, whose answer it reads each aggregation's and suggester's type from (``sterms#brands``).
+JAVA_CLIENT_FACETS = {
+    "aggregations": {
+        "brands": {"terms": {"field": "facet.brand", "size": 10}},
+        "prices": {"range": {"field": "price", "ranges": [{"to": 500.0}, {"from": 500.0}]}},
+        "dear": {
+            "filter": {"range": {"price": {"gte": 500}}},
+            "aggregations": {"brands": {"terms": {"field": "facet.brand"}}},
+        },
+        "cheapest": {"min": {"field": "price"}},
+        "dearest": {"max": {"field": "price"}},
+    },
+    "suggest": {"titles": {"prefix": "s", "completion": {"field": "title", "size": 5}}},
+    "size": 10,
+}
+JAVA_CLIENT_KEYS = {"sterms#brands", "range#prices", "filter#dear", "min#cheapest", "max#dearest"}
+WORDS = {"query": {"bool": {"must": [{"match": {"title": {"query": "sofa"}}}]}}}
+
+
+@pytest.fixture(params=["embedded", "opensearch", "elasticsearch"])
+def any_client(request):
+    """The app on each backend: the embedded index (its own facets) and a cluster over osmem-server."""
+    if request.param == "embedded":
+        return request.getfixturevalue("client")
+    return request.getfixturevalue("make_cluster_app")(request.param).test_client()
+
+
+def untyped(answer: Any) -> Any:
+    """``answer`` with each ``type#name`` key back to its name."""
+    if isinstance(answer, dict):
+        return {key.partition("#")[2] or key: untyped(value) for key, value in answer.items()}
+    if isinstance(answer, list):
+        return [untyped(value) for value in answer]
+    return answer
+
+
+@pytest.mark.parametrize("query", [WORDS, {}], ids=["ranked", "listing"])
+def test_typed_keys_name_each_aggregation_and_suggester_by_its_elasticsearch_type(any_client, query):
+    response = any_client.post("/products/_search?typed_keys=true", json={**JAVA_CLIENT_FACETS, **query})
+    assert response.status_code == 200, response.get_json()
+    answer = response.get_json()
+    assert set(answer["aggregations"]) == JAVA_CLIENT_KEYS
+    assert set(answer["aggregations"]["filter#dear"]) == {"doc_count", "sterms#brands"}
+    assert set(answer["suggest"]) == {"completion#titles"}
+
+
+@pytest.mark.parametrize("query", [WORDS, {}], ids=["ranked", "listing"])
+def test_typed_keys_answer_what_the_same_search_without_them_answers(any_client, query):
+    body = {**JAVA_CLIENT_FACETS, **query}
+    typed = any_client.post("/products/_search?typed_keys=true", json=body).get_json()
+    plain = any_client.post("/products/_search", json=body).get_json()
+    assert set(plain["aggregations"]) == {"brands", "prices", "dear", "cheapest", "dearest"}
+    assert set(plain["suggest"]) == {"titles"}
+    assert untyped(typed["aggregations"]) == plain["aggregations"]
+    assert untyped(typed["suggest"]) == plain["suggest"]
+
+
+def test_typed_keys_name_a_terms_aggregation_by_the_type_of_its_field(any_client):
+    aggs = {"b": {"terms": {"field": "facet.brand"}}, "s": {"terms": {"field": "sales"}}}
+    body = {"size": 0, "aggs": {**aggs, "r": {"terms": {"field": "rating"}}}}
+    answer = any_client.post("/products/_search?typed_keys=true", json=body).get_json()
+    assert set(answer["aggregations"]) == {"sterms#b", "lterms#s", "dterms#r"}
+
+
+def test_typed_keys_name_the_sub_aggregations_in_each_bucket(any_client):
+    body = {"size": 0, "aggs": {"b": {"terms": {"field": "facet.brand"}, "aggs": {"p": {"avg": {"field": "price"}}}}}}
+    answer = any_client.post("/products/_search?typed_keys=true", json=body).get_json()
+    buckets = answer["aggregations"]["sterms#b"]["buckets"]
+    assert buckets and all("avg#p" in bucket and "p" not in bucket for bucket in buckets)
+
+
+def test_multi_search_with_typed_keys_names_each_searchs_aggregations_by_type(any_client):
+    ndjson = (
+        '{}\n{"query": {"match": {"title": "sofa"}}, "aggs": {"brands": {"terms": {"field": "facet.brand"}}}}\n'
+        '{}\n{"size": 0, "aggs": {"n": {"value_count": {"field": "price"}}}}\n'
+    )
+    response = any_client.post("/_msearch?typed_keys=true", data=ndjson, content_type="application/x-ndjson")
+    first, second = response.get_json()["responses"]
+    assert set(first["aggregations"]) == {"sterms#brands"} and set(second["aggregations"]) == {"value_count#n"}
+
+
+def test_typed_keys_that_are_not_true_or_false_are_a_400_naming_them(any_client):
+    response = any_client.post("/products/_search?typed_keys=yes", json={"aggs": BRANDS})
+    assert response.status_code == 400
+    assert response.get_json()["error"]["field"] == "typed_keys"
+
+
+def test_typed_keys_name_a_facet_on_an_attribute_as_the_terms_it_is_on_a_cluster(cluster_client):
+    body = {
+        "size": 0,
+        "aggs": {
+            "colors": {"terms": {"field": "attributes.color"}},
+            "sofas": {
+                "filter": {"match": {"title": "sofa"}},
+                "aggs": {"colors": {"terms": {"field": "attributes.color"}}},
+            },
+        },
+    }
+    typed = cluster_client.post("/products/_search?typed_keys=true", json=body).get_json()["aggregations"]
+    plain = cluster_client.post("/products/_search", json=body).get_json()["aggregations"]
+    assert set(typed) == {"sterms#colors", "filter#sofas"}
+    assert set(typed["filter#sofas"]) == {"doc_count", "sterms#colors"}
+    assert buckets(plain["colors"]) == {"grey": 1, "brown": 1, "blue": 1}
+    assert untyped(typed) == plain
+
+
+@pytest.mark.parametrize(
+    ("backend", "aggregation", "part"),
+    [
+        ("embedded", {"date_histogram": {"field": "price", "calendar_interval": "day"}}, "aggs.x.date_histogram"),
+        (
+            "opensearch",
+            {"multi_terms": {"terms": [{"field": "facet.brand"}, {"field": "price"}]}},
+            "aggs.x.multi_terms",
+        ),
+    ],
+)
+def test_typed_keys_leave_an_aggregation_the_backend_cannot_answer_a_501_naming_it(request, backend, aggregation, part):
+    client = (
+        request.getfixturevalue("client")
+        if backend == "embedded"
+        else request.getfixturevalue("make_cluster_app")(backend).test_client()
+    )
+    response = client.post("/products/_search?typed_keys=true", json={"aggs": {"x": aggregation}})
+    assert response.status_code == 501
+    assert response.get_json()["error"]["unsupported"] == part
