@@ -109,18 +109,15 @@ def ensure_index(plan: DemoPlan, settings: Settings, *, rebuild: bool) -> None:
     served index that does not open (built by an earlier release, of another schema) is built again.
     """
     from ..data.loaders import iter_catalog
-    from ..indexing.indexes import build_index, lexical_leg
+    from ..indexing.indexes import build_index, lexical_index_opens
     from ..indexing.versions import IndexVersions
 
     served = None if rebuild else IndexVersions(settings.index_dir).serving_dir()
     if served is not None:
-        try:
-            lexical_leg(served, settings.lexical).warm_up()
-        except ConfigError:
-            console.print(f"index: {settings.index_dir} does not open (built by an earlier release); building it again")
-        else:
+        if lexical_index_opens(served, settings.lexical):
             console.print(f"index: already built ({settings.index_dir})")
             return
+        console.print(f"index: {settings.index_dir} does not open (built by an earlier release); building it again")
     console.print(f"index: {plan.data} into {settings.index_dir} (BM25 and MiniLM vectors; the vectors take longest)")
     report = build_index(iter_catalog(plan.data), settings, keep=0 if rebuild else 2)
     console.print(f"index: {report.products} products in {report.seconds.get('total', 0):.0f} s")

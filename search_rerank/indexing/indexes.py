@@ -113,6 +113,19 @@ def lexical_leg(root: Path, settings: LexicalSettings, index_extension: dict[str
     return cluster_retriever(settings, index_extension=index_extension)
 
 
+def lexical_index_opens(root: Path, settings: LexicalSettings) -> bool:
+    """Whether this release opens the embedded lexical index of the version in ``root`` (one built by a release
+    of another schema does not: see tantivy_index.SCHEMA_VERSION); a server index is the cluster's, and is not
+    tried here."""
+    if settings.backend != "tantivy":
+        return True
+    try:
+        TantivyRetriever(root / LEXICAL_DIR, settings).warm_up()
+    except ConfigError:
+        return False
+    return True
+
+
 def _engine_knn(settings: Settings) -> bool:
     return settings.dense.enabled and settings.dense.backend == "engine"
 
