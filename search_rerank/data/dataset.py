@@ -1,6 +1,6 @@
 """A relevance dataset: a catalog, the queries shoppers typed, and judged splits.
 
-Every loader (BEIR, WANDS, ESCI) produces this one shape so that indexing,
+Every loader (BEIR, WANDS, ESCI, Home Depot) produces this one shape so that indexing,
 tuning and evaluation never need to know where the data came from.
 """
 

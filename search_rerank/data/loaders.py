@@ -22,6 +22,7 @@ import html
 import itertools
 import json
 import logging
+import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -47,6 +48,13 @@ WANDS_GRADES = MappingProxyType({"Exact": 2, "Partial": 1, "Irrelevant": 0})
 ESCI_GAINS = MappingProxyType({"E": 3, "S": 2, "C": 1, "I": 0})
 ESCI_PRODUCTS_FILE = "shopping_queries_dataset_products.parquet"
 ESCI_EXAMPLES_FILE = "shopping_queries_dataset_examples.parquet"
+HOMEDEPOT_TRAIN_FILE = "train.csv"
+HOMEDEPOT_COLUMNS = ("product_uid", "product_title", "search_term", "relevance")
+# The attributes.csv names read into products (brand, and what shoppers type: colour, material); of its 2M rows
+# the rest (bullets, dimensions, certifications) would bury the title in text no query asks for.
+HOMEDEPOT_ATTRIBUTES = MappingProxyType(
+    {"MFG Brand Name": "brand", "Color Family": "color", "Color/Finish": "color", "Material": "material"}
+)
 
 # Vespa's ESCI feed ({"put": ..., "fields": {...}}) renamed the official columns.
 _VESPA_TO_ESCI = MappingProxyType(
@@ -114,6 +122,8 @@ def iter_catalog(path: str | Path, *, skip_bad: bool = False, stats: LoadStats |
             return iter_jsonl_catalog(path / "corpus.jsonl", **options)
         if layout == "wands":
             return _read_csv(path / "product.csv", _wands_product, **options)
+        if layout == "homedepot":
+            return iter(_homedepot_products(path, **options))
         return _read_parquet(path / ESCI_PRODUCTS_FILE, lambda row: _esci_product(row, "us"), **options)
     readers = {
         ".jsonl": iter_jsonl_catalog,
@@ -136,7 +146,12 @@ def iter_catalog(path: str | Path, *, skip_bad: bool = False, stats: LoadStats |
 
 def load_dataset(path: str | Path, fmt: str = "auto", **options: Any) -> Dataset:
     """Load a dataset directory; ``options`` go to the format's loader (e.g. ``skip_bad``, ``dev_fraction``)."""
-    loaders: dict[str, Callable[..., Dataset]] = {"beir": load_beir, "wands": load_wands, "esci": _load_esci_dir}
+    loaders: dict[str, Callable[..., Dataset]] = {
+        "beir": load_beir,
+        "wands": load_wands,
+        "esci": _load_esci_dir,
+        "homedepot": load_homedepot,
+    }
     path = Path(path)
     if fmt == "auto":
         fmt = _detect_layout(path)
@@ -236,6 +251,143 @@ def _load_esci_dir(directory: Path, **options: Any) -> Dataset:
     return load_esci(directory / ESCI_PRODUCTS_FILE, directory / ESCI_EXAMPLES_FILE, **options)
 
 
+def load_homedepot(
+    directory: str | Path,
+    *,
+    train_fraction: float = 0.6,
+    dev_fraction: float = 0.2,
+    skip_bad: bool = False,
+    stats: LoadStats | None = None,
+    name: str = "homedepot",
+) -> Dataset:
+    """Kaggle's Home Depot Product Search Relevance files: ``train.csv`` and, where present, ``test.csv`` with
+    ``solution.csv`` (the released answers), ``product_descriptions.csv`` and ``attributes.csv``.
+
+    The products are those of train.csv and test.csv (``product_uid``),
+    titled by ``product_title``; a description and the attributes "MFG Brand Name"
+    (the brand), "Color Family", "Color/Finish" (``color``) and "Material"
+    are joined in when their files are there. A search term is one query
+    wherever it appears (case and spacing aside), with an id hashed from its
+    text. test.csv rows are judged by solution.csv, except those Kaggle marks
+    ``Ignored``.
+
+    ``relevance`` is the mean of raters' 1 (not), 2 (somewhat) and 3 (highly
+    relevant); the grade is ``min(3, floor(2 * (relevance - 1)))``: 0 below
+    1.5 (most raters said not relevant), 1 from 1.5, 2 from 2 and 3 from 2.5,
+    integers 0 to 3 as ESCI's. The cuts lie between the means three raters
+    give (1.33, 1.67, 2.33, 2.67), so they hold however many decimals the
+    file writes, and 1.33, two raters of three saying not relevant, counts as
+    not relevant for recall and MRR.
+
+    The files have no splits: a share of queries chosen by a hash of the query
+    id is in "train" (``train_fraction``), "dev" (``dev_fraction``) and the
+    rest in "test", the same on every machine; all of a query's judgments are
+    in one split. Kaggle wrote the files in ISO-8859-1: a line that is not
+    UTF-8 is read as Latin-1, so the download and a copy re-saved as UTF-8
+    read the same.
+    """
+    if not (0.0 <= train_fraction and 0.0 <= dev_fraction and train_fraction + dev_fraction < 1.0):
+        raise ConfigError(
+            f"train_fraction and dev_fraction must be at least 0 and leave a test share (sum below 1), got "
+            f"{train_fraction} and {dev_fraction}"
+        )
+    directory = Path(directory)
+    products = _homedepot_products(directory, skip_bad=skip_bad, stats=stats)
+    queries: dict[str, Query] = {}
+    qrels: dict[str, Qrels] = {"train": {}, "dev": {}, "test": {}}
+    for query, pid, grade in _homedepot_judgments(directory):
+        query = queries.setdefault(query.id, query)
+        if grade is None:
+            continue
+        share = _hash_fraction(query.id)
+        split = "train" if share < train_fraction else "dev" if share < train_fraction + dev_fraction else "test"
+        qrels[split].setdefault(query.id, {})[pid] = grade
+    return Dataset(name=name, products=products, queries=queries, qrels=qrels)
+
+
+def _homedepot_products(directory: Path, **options: Any) -> list[Product]:
+    """The products of train.csv and test.csv, each once, with their descriptions and chosen attributes."""
+    fields: dict[str, dict[str, Any]] = {}
+
+    def titled(row: dict[str, str]) -> dict[str, Any] | None:
+        pid = _required(row, "product_uid")
+        return None if pid in fields else {"id": pid, "title": _required(row, "product_title")}
+
+    for path in _homedepot_search_files(directory):
+        for record in _read_csv(path, titled, latin1_fallback=True, **options):
+            fields[record["id"]] = record
+    descriptions = directory / "product_descriptions.csv"
+    if descriptions.is_file():
+        describe = _read_csv(
+            descriptions, lambda row: _homedepot_description(row, fields), latin1_fallback=True, **options
+        )
+        for pid, text in describe:
+            fields[pid]["description"] = text
+    attributes = directory / "attributes.csv"
+    if attributes.is_file():
+        wanted = _read_csv(attributes, lambda row: _homedepot_attribute(row, fields), latin1_fallback=True, **options)
+        for pid, key, value in wanted:
+            if key == "brand":
+                fields[pid].setdefault("brand", value)
+                continue
+            values = fields[pid].setdefault("attributes", {}).setdefault(key, [])
+            if value not in values:
+                values.append(value)
+    return [_product(record) for record in fields.values()]
+
+
+def _homedepot_search_files(directory: Path) -> list[Path]:
+    test = directory / "test.csv"
+    return [directory / HOMEDEPOT_TRAIN_FILE, *([test] if test.is_file() else [])]
+
+
+def _homedepot_description(row: dict[str, str], fields: Mapping[str, Any]) -> tuple[str, str] | None:
+    pid = _required(row, "product_uid")
+    return (pid, row.get("product_description") or "") if pid in fields else None
+
+
+def _homedepot_attribute(row: dict[str, str], fields: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    """A wanted attribute of a loaded product, or None (the real file's rows with every cell empty among them)."""
+    key = HOMEDEPOT_ATTRIBUTES.get((row.get("name") or "").strip())
+    if key is None:
+        return None
+    pid, value = _required(row, "product_uid"), (row.get("value") or "").strip()
+    return (pid, key, value) if value and pid in fields else None
+
+
+def _homedepot_judgments(directory: Path) -> Iterator[tuple[Query, str, int | None]]:
+    """(query, product id, grade) of every train.csv and test.csv row; None where there is no grade."""
+    train, test, solution = (directory / name for name in (HOMEDEPOT_TRAIN_FILE, "test.csv", "solution.csv"))
+    yield from _read_csv(train, lambda row: _homedepot_judgment(row, None), latin1_fallback=True)
+    if test.is_file():
+        grades = dict(_read_csv(solution, _homedepot_solution, latin1_fallback=True)) if solution.is_file() else {}
+        yield from _read_csv(test, lambda row: _homedepot_judgment(row, grades), latin1_fallback=True)
+
+
+def _homedepot_judgment(row: dict[str, str], grades: Mapping[str, int] | None) -> tuple[Query, str, int | None]:
+    """``grades`` is solution.csv's by row id, or None for train.csv's rows, which carry their relevance."""
+    text = _required(row, "search_term")
+    query = Query(id=_text_id(" ".join(text.casefold().split())), text=text)
+    grade = _homedepot_grade(_required(row, "relevance")) if grades is None else grades.get(_required(row, "id"))
+    return query, _required(row, "product_uid"), grade
+
+
+def _homedepot_solution(row: dict[str, str]) -> tuple[str, int] | None:
+    if (row.get("Usage") or "").strip() == "Ignored":
+        return None
+    return _required(row, "id"), _homedepot_grade(_required(row, "relevance"))
+
+
+def _homedepot_grade(relevance: str) -> int:
+    try:
+        mean = float(relevance)
+    except ValueError:
+        mean = math.nan
+    if not 1.0 <= mean <= 3.0:
+        raise ValueError(f"relevance {relevance!r} is not a number from 1 to 3 (the mean of raters' 1, 2 or 3)")
+    return min(3, math.floor(2 * (mean - 1.0)))
+
+
 def _detect_layout(directory: Path) -> str:
     if (directory / "corpus.jsonl").is_file():
         return "beir"
@@ -243,11 +395,22 @@ def _detect_layout(directory: Path) -> str:
         return "wands"
     if (directory / ESCI_PRODUCTS_FILE).is_file() and (directory / ESCI_EXAMPLES_FILE).is_file():
         return "esci"
+    if _is_homedepot(directory / HOMEDEPOT_TRAIN_FILE):
+        return "homedepot"
     raise ConfigError(
         f"cannot tell the dataset layout of {directory}: expected corpus.jsonl (BEIR), product.csv and "
-        f"label.csv (WANDS), or {ESCI_PRODUCTS_FILE} and {ESCI_EXAMPLES_FILE} (ESCI); "
+        f"label.csv (WANDS), {ESCI_PRODUCTS_FILE} and {ESCI_EXAMPLES_FILE} (ESCI), or {HOMEDEPOT_TRAIN_FILE} "
+        f"with the columns {', '.join(HOMEDEPOT_COLUMNS)} (Kaggle's Home Depot); "
         "for other ESCI file names call load_esci with both paths"
     )
+
+
+def _is_homedepot(train: Path) -> bool:
+    """Told by the header: "train.csv" alone is a name many datasets use."""
+    if not train.is_file():
+        return False
+    _, header = next(text_lines(train, latin1_fallback=True), (0, ""))  # the dropped generator closes the file
+    return set(HOMEDEPOT_COLUMNS) <= {name.strip() for name in next(csv.reader([header]), [])}
 
 
 # --- records to products, queries and judgments ---------------------------------
@@ -365,7 +528,7 @@ def _esci_example(
         return None
     text = _required(row, "query")
     qid = row.get("query_id")
-    qid = hashlib.blake2b(text.encode("utf-8"), digest_size=8).hexdigest() if qid in (None, "") else str(qid).strip()
+    qid = _text_id(text) if qid in (None, "") else str(qid).strip()
     label = _required(row, "esci_label")
     if label not in gains:
         raise ValueError(f"esci_label {label!r} has no gain; gains are given for {', '.join(gains)}")
@@ -396,6 +559,11 @@ def _required(row: Mapping[str, Any], name: str) -> str:
 
 def _strip_html(text: str) -> str:
     return " ".join(html.unescape(_HTML_TAG.sub(" ", text)).split())
+
+
+def _text_id(text: str) -> str:
+    """A query id fixed by its text, for files that give none, so that the same text is the same query in every file."""
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=8).hexdigest()
 
 
 def _hash_fraction(text: str) -> float:
@@ -466,8 +634,15 @@ def _read_jsonl(path: str | Path, convert: Callable[[dict[str, Any]], T | None],
     return checked_rows(path, numbered_text_lines(path), lambda text: convert(parse_json_object(text)), **options)
 
 
-def _read_csv(path: str | Path, convert: Callable[[dict[str, str]], T | None], **options: Any) -> Iterator[T]:
-    return checked_rows(path, numbered_csv_rows(path), lambda row: convert(_full_row(row)), **options)
+def _read_csv(
+    path: str | Path,
+    convert: Callable[[dict[str, str]], T | None],
+    *,
+    latin1_fallback: bool = False,
+    **options: Any,
+) -> Iterator[T]:
+    rows = numbered_csv_rows(path, latin1_fallback=latin1_fallback)
+    return checked_rows(path, rows, lambda row: convert(_full_row(row)), **options)
 
 
 def _read_parquet(path: str | Path, convert: Callable[[dict[str, Any]], T | None], **options: Any) -> Iterator[T]:
@@ -525,16 +700,17 @@ def parse_json_object(text: str) -> dict[str, Any]:
     return record
 
 
-def numbered_csv_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def numbered_csv_rows(path: str | Path, *, latin1_fallback: bool = False) -> Iterator[tuple[int, dict[str, Any]]]:
     """Rows keyed by the header, numbered by the line they end on.
 
     The delimiter is whichever of comma, tab and semicolon the header holds
     most of, so spreadsheet exports (semicolons where the comma is the decimal
     mark) and WANDS' tab-separated .csv files all read. Quotes are read
     strictly: a quote that never closes would otherwise swallow every later
-    row into one cell without a word.
+    row into one cell without a word. ``latin1_fallback`` is
+    :func:`text_lines`'.
     """
-    lines = (text for _, text in text_lines(path))
+    lines = (text for _, text in text_lines(path, latin1_fallback=latin1_fallback))
     header = next(lines, "")
     delimiter = max(CSV_DELIMITERS, key=header.count)
     cells = csv.reader(itertools.chain([header], lines), delimiter=delimiter, strict=True)

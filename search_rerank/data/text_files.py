@@ -6,7 +6,10 @@ then bytes that are not UTF-8 (a Latin-1 or Windows-1252 export). Each line
 is decoded on its own, so such a byte is refused as a :class:`DataError`
 naming its file and line, with the fix, instead of a codec error naming
 neither; the file is never guessed into another encoding, which would put
-wrong characters into the index without a word.
+wrong characters into the index without a word. The one exception is a
+format whose files are Latin-1 by definition (Kaggle ships its Home Depot
+files as ISO-8859-1): its loader asks for ``latin1_fallback``, and a line
+that is not UTF-8 is then Latin-1 by the format's word, not by a guess.
 """
 
 from __future__ import annotations
@@ -23,13 +26,15 @@ GZIP_SUFFIX = ".gz"
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
-def text_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+def text_lines(path: str | Path, *, latin1_fallback: bool = False) -> Iterator[tuple[int, str]]:
     """Every line of the UTF-8 file ``path`` with its 1-based number, line end kept (csv needs it).
 
     A leading byte-order mark is dropped; ``.gz`` files are read through gzip;
     ``\\r\\n``, ``\\n`` and a lone ``\\r`` all end a line. A file that cannot
     be opened or decompressed, and a line that is not UTF-8, raise
-    :class:`DataError`.
+    :class:`DataError`; with ``latin1_fallback`` such a line is read as
+    Latin-1 instead, line by line, so that the same file re-saved as UTF-8
+    (the fix the refusal suggests) reads the same.
     """
     opener = gzip.open if Path(path).suffix.lower() == GZIP_SUFFIX else open
     number = 0
@@ -41,9 +46,12 @@ def text_lines(path: str | Path) -> Iterator[tuple[int, str]]:
                     if number == 1:
                         data = data.removeprefix(codecs.BOM_UTF8)
                     try:
-                        yield number, data.decode("utf-8")
+                        text = data.decode("utf-8")
                     except UnicodeDecodeError as exc:
-                        raise DataError(path, number, _not_utf8(data, exc, number)) from None
+                        if not latin1_fallback:
+                            raise DataError(path, number, _not_utf8(data, exc, number)) from None
+                        text = data.decode("latin-1")  # every byte is a Latin-1 character: this cannot fail
+                    yield number, text
     except (OSError, EOFError, zlib.error) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         compressed = " (a gzip file, cut short or damaged?)" if opener is gzip.open else ""

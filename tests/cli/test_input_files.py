@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from click.testing import CliRunner
+from homedepot_files import write_homedepot
 
 from search_rerank.cli import main
 from search_rerank.core.settings import Settings
@@ -124,3 +125,21 @@ def test_index_of_a_catalog_repeating_an_id_says_how_many_products_it_made(tmp_p
     assert {p.id: p.title for p in open_pipeline(Settings(index_dir=index_dir, dense={"enabled": False})).store}[
         "p1"
     ] == "oak desk, walnut"
+
+
+def test_evaluate_scores_a_kaggle_home_depot_download_as_it_comes(tmp_path):
+    """Latin-1 files as Kaggle ships them, indexed and judged from the same directory: every train query found."""
+    data = write_homedepot(tmp_path / "home-depot-product-search-relevance")
+    index_dir = tmp_path / "index"
+    indexed = run("--index-dir", str(index_dir), "index", "--no-dense", "--catalog", str(data))
+    assert indexed.exit_code == 0, indexed.output
+    out = tmp_path / "report.json"
+    result = run(
+        *("--index-dir", str(index_dir), "evaluate", "--dataset", str(data), "--split", "train", "--json", str(out)),
+        env={"SEARCH_RERANK_DENSE__ENABLED": "false"},
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert (report["queries"], report["catalog_size"]) == (4, 7)
+    bm25 = next(row for row in report["rows"] if row["config"] == "bm25")
+    assert bm25["status"] == "ok" and bm25["metrics"]["R@100"] == 1.0, bm25

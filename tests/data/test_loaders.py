@@ -7,6 +7,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from homedepot_files import TRAIN, TRAIN_HEADER, csv_bytes, write_homedepot
 from pyarrow import csv as arrow_csv
 
 from search_rerank.core.errors import ConfigError, DataError
@@ -550,6 +551,140 @@ def test_esci_label_without_gain_names_line(tmp_path):
         out.write("lamp,A1,X,test,us,1\n")
     error = raised(load_esci, products, examples)
     assert error.line == 6 and "'X'" in error.reason
+
+
+# --- Home Depot (Kaggle) ---------------------------------------------------------------
+
+
+@pytest.fixture
+def homedepot_dir(tmp_path: Path) -> Path:
+    return write_homedepot(tmp_path / "homedepot")
+
+
+def judged(dataset: Dataset) -> dict[str, dict[str, int]]:
+    """Every split's judgments, keyed by query text."""
+    return {dataset.queries[qid].text: grades for qrels in dataset.qrels.values() for qid, grades in qrels.items()}
+
+
+def test_load_dataset_detects_homedepot_layout_from_train_csv_columns(homedepot_dir):
+    dataset = load_dataset(homedepot_dir)
+    assert sorted(dataset.qrels) == ["dev", "test", "train"]
+    assert [p.id for p in dataset.products] == [f"10000{i}" for i in range(1, 8)]
+
+
+def test_load_dataset_reads_homedepot_when_named(homedepot_dir):
+    assert load_dataset(homedepot_dir, fmt="homedepot") == load_dataset(homedepot_dir)
+
+
+def test_homedepot_latin1_titles_keep_their_degree_and_half_signs(homedepot_dir):
+    titles = {p.id: p.title for p in load_dataset(homedepot_dir).products}
+    assert titles["100001"] == "Simpson Strong-Tie 12-Gauge 90\u00b0 Angle"
+    assert titles["100004"].startswith("Everbilt \u00bd in.")
+
+
+def test_homedepot_files_saved_again_as_utf8_read_the_same(tmp_path):
+    write_homedepot(tmp_path, test=False, extras=False)
+    (tmp_path / "train.csv").write_bytes(csv_bytes(TRAIN_HEADER, TRAIN, encoding="utf-8"))
+    titles = {p.id: p.title for p in load_dataset(tmp_path).products}
+    assert titles["100001"] == "Simpson Strong-Tie 12-Gauge 90\u00b0 Angle"
+
+
+@pytest.mark.parametrize(
+    "relevance, grade",
+    [
+        ("1", 0),
+        ("1.25", 0),
+        ("1.33", 0),
+        ("1.5", 1),
+        ("1.67", 1),
+        ("2", 2),
+        ("2.33", 2),
+        ("2.5", 3),
+        ("2.67", 3),
+        ("3", 3),
+    ],
+)
+def test_homedepot_mean_relevance_becomes_a_grade_from_0_to_3(tmp_path, relevance, grade):
+    write_homedepot(tmp_path, [("1", "100001", "Hex nut", "hex nut", relevance)], test=False, extras=False)
+    assert judged(load_dataset(tmp_path)) == {"hex nut": {"100001": grade}}
+
+
+def test_homedepot_brand_colour_and_material_come_from_attributes(homedepot_dir):
+    products = {p.id: p for p in load_dataset(homedepot_dir).products}
+    assert products["100001"].brand == "Simpson Strong-Tie"
+    assert products["100001"].attributes == {"material": ("Galvanized Steel",)}
+    assert (products["100004"].brand, products["100004"].attributes) == ("Everbilt", {"color": ("Zinc",)})
+    assert "999999" not in products
+
+
+def test_homedepot_descriptions_join_their_products(homedepot_dir):
+    products = {p.id: p for p in load_dataset(homedepot_dir).products}
+    assert products["100001"].description == "Angles make joints stronger. 90\u00b0 bend."
+    assert products["100002"].description == ""
+
+
+def test_homedepot_search_term_in_train_and_test_is_one_query(homedepot_dir):
+    dataset = load_dataset(homedepot_dir)
+    texts = [q.text for q in dataset.queries.values()]
+    assert texts.count("angle bracket") == 1 and "Angle  Bracket" not in texts
+    assert judged(dataset)["angle bracket"] == {"100001": 3, "100006": 2}
+
+
+def test_homedepot_solution_rows_ignored_by_kaggle_are_not_judged(homedepot_dir):
+    grades = judged(load_dataset(homedepot_dir))
+    assert grades["snow shovel"] == {"100007": 3} and "fan light kit" not in grades
+
+
+def test_homedepot_bad_relevance_names_file_and_line_even_with_skip_bad(tmp_path):
+    write_homedepot(tmp_path, [*TRAIN[:3], ("21", "100005", "Ceiling fan", "fan", "3.5")], extras=False)
+    error = raised(load_dataset, tmp_path, skip_bad=True)
+    assert (error.path, error.line) == (str(tmp_path / "train.csv"), 5) and "'3.5'" in error.reason
+
+
+def test_homedepot_bad_solution_relevance_names_the_solution_file_and_line(homedepot_dir):
+    with open(homedepot_dir / "solution.csv", "a", encoding="latin-1") as solution:
+        solution.write("6,high,Public\n")
+    error = raised(load_dataset, homedepot_dir)
+    assert (error.path, error.line) == (str(homedepot_dir / "solution.csv"), 5) and "'high'" in error.reason
+
+
+def test_homedepot_skip_bad_skips_a_product_without_title_and_keeps_its_judgment(tmp_path):
+    write_homedepot(tmp_path, [*TRAIN, ("21", "100009", "", "fan", "3")], test=False, extras=False)
+    stats = LoadStats()
+    dataset = load_dataset(tmp_path, skip_bad=True, stats=stats)
+    assert stats.skipped == 1 and "100009" not in {p.id for p in dataset.products}
+    assert judged(dataset)["fan"] == {"100009": 3}
+
+
+def test_homedepot_queries_split_by_a_hash_of_their_text_the_same_way_every_time(tmp_path):
+    write_homedepot(tmp_path, [(str(i), str(i), f"product {i}", f"term {i}", "3") for i in range(300)], test=False)
+    first, second = load_dataset(tmp_path), load_dataset(tmp_path)
+    sizes = {split: len(qrels) for split, qrels in first.qrels.items()}
+    assert first.qrels == second.qrels and sum(sizes.values()) == 300
+    assert 150 <= sizes["train"] <= 210 and 35 <= sizes["dev"] <= 85 and 35 <= sizes["test"] <= 85
+    # Pinned so that a change to the hash (e.g. Python's per-process hash()) shows up as a failure.
+    assert sorted((first.queries[qid].text for qid in first.qrels["dev"]), key=lambda t: int(t[5:]))[:4] == [
+        "term 10",
+        "term 15",
+        "term 20",
+        "term 21",
+    ]
+
+
+@pytest.mark.parametrize("train, dev", [(-0.1, 0.2), (0.8, 0.2), (0.5, 1.5)])
+def test_homedepot_split_fractions_out_of_range_are_refused(homedepot_dir, train, dev):
+    with pytest.raises(ConfigError, match="train_fraction"):
+        load_dataset(homedepot_dir, train_fraction=train, dev_fraction=dev)
+
+
+def test_a_train_csv_of_other_columns_is_not_taken_for_homedepot(tmp_path):
+    write(tmp_path / "train.csv", "query,product_id,grade\noak desk,p1,1\n")
+    with pytest.raises(ConfigError, match="Home Depot"):
+        load_dataset(tmp_path)
+
+
+def test_iter_catalog_reads_homedepot_directory_products(homedepot_dir):
+    assert len(list(iter_catalog(homedepot_dir))) == 7
 
 
 # --- dispatch ---------------------------------------------------------------------------
