@@ -192,27 +192,27 @@ def write_beir(dataset: Dataset, directory: str | Path) -> None:
 def load_wands(
     directory: str | Path,
     *,
-    dev_fraction: float = 0.0,
+    train_fraction: float = 0.6,
+    dev_fraction: float = 0.2,
     skip_bad: bool = False,
     stats: LoadStats | None = None,
     name: str = "wands",
 ) -> Dataset:
     """WANDS ``product.csv``, ``query.csv`` and ``label.csv`` (tab separated).
 
-    WANDS has no splits: every query is in "test", or, with ``dev_fraction``, a
-    share of queries chosen by a hash of the query id is in "dev" instead, the
-    same share on every machine and run. Labels: Exact=2, Partial=1, Irrelevant=0.
+    WANDS has no splits: they are chosen by :func:`hash_split` (60% of queries train, 20% dev, the rest test by
+    default), so that every dataset command, training and onboarding included, reads one test split that no
+    training saw. ``train_fraction=0, dev_fraction=0`` puts every query in test, as WANDS' published
+    full-set figures are measured. Labels: Exact=2, Partial=1, Irrelevant=0.
     """
-    if not 0.0 <= dev_fraction < 1.0:
-        raise ConfigError(f"dev_fraction must be at least 0 and below 1, got {dev_fraction}")
+    check_fractions(train_fraction, dev_fraction)
     directory = Path(directory)
     products = list(_read_csv(directory / "product.csv", _wands_product, skip_bad=skip_bad, stats=stats))
     queries = {q.id: q for q in _read_csv(directory / "query.csv", _wands_query)}
-    qrels: dict[str, Qrels] = {"dev": {}, "test": {}} if dev_fraction > 0 else {"test": {}}
+    qrels: dict[str, Qrels] = {split: {} for split in SPLIT_NAMES}
     for qid, pid, grade in _read_csv(directory / "label.csv", _wands_label):
-        split = "dev" if _hash_fraction(qid) < dev_fraction else "test"
-        qrels[split].setdefault(qid, {})[pid] = grade
-    return Dataset(name=name, products=products, queries=queries, qrels=qrels)
+        qrels[hash_split(qid, train_fraction, dev_fraction)].setdefault(qid, {})[pid] = grade
+    return Dataset(name=name, products=products, queries=queries, qrels={k: v for k, v in qrels.items() if v})
 
 
 def load_esci(
@@ -286,23 +286,35 @@ def load_homedepot(
     UTF-8 is read as Latin-1, so the download and a copy re-saved as UTF-8
     read the same.
     """
+    check_fractions(train_fraction, dev_fraction)
+    directory = Path(directory)
+    products = _homedepot_products(directory, skip_bad=skip_bad, stats=stats)
+    queries: dict[str, Query] = {}
+    qrels: dict[str, Qrels] = {split: {} for split in SPLIT_NAMES}
+    for query, pid, grade in _homedepot_judgments(directory):
+        query = queries.setdefault(query.id, query)
+        if grade is None:
+            continue
+        qrels[hash_split(query.id, train_fraction, dev_fraction)].setdefault(query.id, {})[pid] = grade
+    return Dataset(name=name, products=products, queries=queries, qrels={k: v for k, v in qrels.items() if v})
+
+
+SPLIT_NAMES = ("train", "dev", "test")
+
+
+def check_fractions(train_fraction: float, dev_fraction: float) -> None:
     if not (0.0 <= train_fraction and 0.0 <= dev_fraction and train_fraction + dev_fraction < 1.0):
         raise ConfigError(
             f"train_fraction and dev_fraction must be at least 0 and leave a test share (sum below 1), got "
             f"{train_fraction} and {dev_fraction}"
         )
-    directory = Path(directory)
-    products = _homedepot_products(directory, skip_bad=skip_bad, stats=stats)
-    queries: dict[str, Query] = {}
-    qrels: dict[str, Qrels] = {"train": {}, "dev": {}, "test": {}}
-    for query, pid, grade in _homedepot_judgments(directory):
-        query = queries.setdefault(query.id, query)
-        if grade is None:
-            continue
-        share = _hash_fraction(query.id)
-        split = "train" if share < train_fraction else "dev" if share < train_fraction + dev_fraction else "test"
-        qrels[split].setdefault(query.id, {})[pid] = grade
-    return Dataset(name=name, products=products, queries=queries, qrels=qrels)
+
+
+def hash_split(query_id: str, train_fraction: float, dev_fraction: float) -> str:
+    """The split of a query in a dataset that ships none: by a hash of its id, the same on every machine and run,
+    so all of a query's judgments land in one split."""
+    share = _hash_fraction(query_id)
+    return "train" if share < train_fraction else "dev" if share < train_fraction + dev_fraction else "test"
 
 
 def _homedepot_products(directory: Path, **options: Any) -> list[Product]:

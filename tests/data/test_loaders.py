@@ -427,26 +427,27 @@ def test_wands_feature_with_empty_key_is_dropped_not_fatal(wands_dir):
     assert product.description == ""
 
 
-def test_wands_labels_become_grades_in_test_split(wands_dir):
-    dataset = load_wands(wands_dir)
+def test_wands_labels_become_grades_every_query_in_test_when_asked(wands_dir):
+    dataset = load_wands(wands_dir, train_fraction=0.0, dev_fraction=0.0)
     assert list(dataset.qrels) == ["test"]
     assert dataset.qrels["test"]["0"] == {"25434": 2, "12088": 0, "42931": 2, "2636": 2, "42923": 2}
     assert dataset.qrels["test"]["486"] == {"30764": 1}
 
 
-def test_wands_dev_fraction_splits_queries_by_id_the_same_way_every_time(tmp_path):
+def test_wands_queries_are_split_into_train_dev_and_test_by_id_the_same_way_every_time(tmp_path):
+    # WANDS ships no splits; onboarding and training need train and dev, and evaluate must read the same test.
     queries = "".join(f"{i}\tquery {i}\t\n" for i in range(200))
     labels = "".join(f"{i}\t{i}\tp{i}\tExact\n" for i in range(200))
     write(tmp_path / "query.csv", "query_id\tquery\tquery_class\n" + queries)
     write(tmp_path / "label.csv", "id\tquery_id\tproduct_id\tlabel\n" + labels)
     shutil.copy(WANDS_FIXTURE / "product.csv", tmp_path / "product.csv")
-    first, second = load_wands(tmp_path, dev_fraction=0.25), load_wands(tmp_path, dev_fraction=0.25)
-    dev, test = set(first.qrels["dev"]), set(first.qrels["test"])
+    first, second = load_dataset(tmp_path), load_dataset(tmp_path)
+    train, dev, test = (set(first.qrels[split]) for split in ("train", "dev", "test"))
     assert first.qrels == second.qrels
-    assert not dev & test and len(dev | test) == 200
-    assert 30 <= len(dev) <= 70
+    assert not (train & dev or train & test or dev & test) and len(train | dev | test) == 200
+    assert 90 <= len(train) <= 150 and 20 <= len(dev) <= 60
     # Pinned so that a change to the hash (e.g. Python's per-process hash()) shows up as a failure.
-    assert sorted(dev, key=int)[:8] == ["8", "9", "13", "29", "39", "41", "46", "47"]
+    assert sorted(dev, key=int)[:5] == ["16", "24", "25", "33", "35"]
 
 
 @pytest.mark.parametrize("fraction", [-0.1, 1.0])
@@ -696,7 +697,7 @@ def test_load_dataset_detects_beir_layout(tmp_path):
 
 
 def test_load_dataset_detects_wands_layout_and_passes_options(wands_dir):
-    assert sorted(load_dataset(wands_dir, dev_fraction=0.5).qrels) == ["dev", "test"]
+    assert sorted(load_dataset(wands_dir, train_fraction=0.0, dev_fraction=0.5).qrels) == ["dev", "test"]
 
 
 def test_load_dataset_unknown_layout_says_what_it_looks_for(tmp_path):
