@@ -290,6 +290,20 @@ def test_typed_keys_name_a_facet_on_an_attribute_as_the_terms_it_is_on_a_cluster
 
 
 @pytest.mark.parametrize(
+    ("option", "value"), [("missing", "none"), ("min_doc_count", 0)], ids=["missing", "min_doc_count_0"]
+)
+def test_terms_on_an_attribute_with_what_its_nested_values_cannot_count_is_a_501_naming_it(
+    cluster_client, option, value
+):
+    """The nested name/value pairs hold no pair for a product without the attribute (``missing`` counted none),
+    and ``min_doc_count: 0`` listed the values of every attribute (sizes among colours)."""
+    body = {"size": 0, "aggs": {"colors": {"terms": {"field": "attributes.color", option: value}}}}
+    response = cluster_client.post("/products/_search", json=body)
+    assert response.status_code == 501
+    assert response.get_json()["error"]["unsupported"] == f"aggs.colors.terms.{option}"
+
+
+@pytest.mark.parametrize(
     ("backend", "aggregation", "part"),
     [
         ("embedded", {"date_histogram": {"field": "price", "calendar_interval": "day"}}, "aggs.x.date_histogram"),
