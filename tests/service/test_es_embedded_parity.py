@@ -850,3 +850,11 @@ def test_terms_shard_size_counts_exactly_as_elasticsearch_on_one_shard(client):
     answer = search(client, {"size": 0, "aggs": {"b": {"terms": terms}}})["aggregations"]["b"]
     counts = count_by(CATALOG, lambda p: [p.brand])
     assert buckets(answer) == dict(sorted(counts.items(), key=lambda kv: (kv[1], kv[0]))[:2])
+
+
+def test_aggregation_name_with_a_bucket_path_character_is_a_400_naming_it(client):
+    """Elasticsearch refuses '[', ']' and '>' in a name (they make bucket paths); here a '>' name could have
+    been taken for a part of another aggregation."""
+    response = client.post("/products/_search", json={"aggs": {"p>1": {"max": {"field": "price"}}}})
+    assert response.status_code == 400
+    assert response.get_json()["error"]["field"] == "aggs.p>1"
