@@ -1046,7 +1046,7 @@ def _order_terms(answer: dict[str, Any], spec: Mapping[str, Any], subs: Mapping[
         if by in ("_key", "_count"):
             buckets.sort(key=lambda b: b["key" if by == "_key" else "doc_count"], reverse=direction == "desc")
             continue
-        values = [(_metric(b, by), b) for b in buckets]
+        values = [(_metric(b, by, subs), b) for b in buckets]
         known = [(value, b) for value, b in values if value is not None]
         known.sort(key=lambda pair: pair[0], reverse=direction == "desc")
         # No value (an average of nothing): last either way, as Elasticsearch's NaN is.
@@ -1056,14 +1056,18 @@ def _order_terms(answer: dict[str, Any], spec: Mapping[str, Any], subs: Mapping[
     del buckets[size:]
 
 
-def _metric(bucket: Mapping[str, Any], path: str) -> float | None:
-    """The metric a terms order names in a bucket: ``name`` (a single value) or ``name.value`` (``stats.avg``)."""
+def _metric(bucket: Mapping[str, Any], path: str, subs: Mapping[str, Any]) -> float | None:
+    """The metric a terms order names in a bucket: ``name`` (a single value) or ``name.value`` (``stats.avg``).
+    Of no values, a min is +Infinity and a max -Infinity to Elasticsearch, as they order; anything else None."""
     name, _, value = path.partition(".")
     found = bucket.get(name)
     if not isinstance(found, Mapping):
         return None
     number = found.get(value or "value")
-    return float(number) if isinstance(number, int | float) and not math.isnan(number) else None
+    if isinstance(number, int | float) and not math.isnan(number):
+        return float(number)
+    kind = _kind(subs[name]) if name in subs else ""
+    return {"min": math.inf, "max": -math.inf}.get(value or kind)
 
 
 def _extended_stats(answer: dict[str, Any], spec: Mapping[str, Any]) -> None:

@@ -858,3 +858,12 @@ def test_aggregation_name_with_a_bucket_path_character_is_a_400_naming_it(client
     response = client.post("/products/_search", json={"aggs": {"p>1": {"max": {"field": "price"}}}})
     assert response.status_code == 400
     assert response.get_json()["error"]["field"] == "aggs.p>1"
+
+
+def test_terms_ordered_by_a_min_put_a_bucket_without_values_first_descending(client):
+    """To Elasticsearch the min of no values is +Infinity (answered null), so ordered descending it comes first;
+    here the unrated products' bucket (``missing``) was put last."""
+    terms = {"field": "rating", "missing": 9.5, "size": 1, "order": {"m": "desc"}}
+    aggs = {"r": {"terms": terms, "aggs": {"m": {"min": {"field": "rating"}}}}}
+    answer = search(client, {"size": 0, "aggs": aggs})["aggregations"]["r"]
+    assert [(b["key"], b["m"]["value"]) for b in answer["buckets"]] == [(9.5, None)]
