@@ -39,7 +39,7 @@ import dataclasses
 import html
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fnmatch import fnmatchcase
@@ -810,7 +810,14 @@ class Aggregations:
                 out[name]["meta"] = spec["meta"]
         if native:
             answer = self._aggregate(searcher, base, native, path)
-            _shape_level(answer, native, path)
+
+            def empty(aggs: Mapping[str, Any]) -> dict[str, Any]:
+                """The answer to ``aggs`` over no product, for a bucket tantivy left them out of."""
+                nothing = self._aggregate(searcher, tantivy.Query.empty_query(), aggs, path)
+                _shape_level(nothing, aggs, path, empty)
+                return nothing
+
+            _shape_level(answer, native, path, empty)
             for name, spec in native.items():
                 out[name] = answer[name]
                 if "meta" in spec:
@@ -962,14 +969,22 @@ def _java_double(number: float) -> str:
     return f"{'-' if sign else ''}{mantissa[0]}.{mantissa[1:] or '0'}E{len(digits) - 1 + exponent}"
 
 
-def _shape_level(level: dict[str, Any], aggs: Mapping[str, Any], path: str) -> None:
+Empty = Callable[[Mapping[str, Any]], dict[str, Any]]
+
+
+def _shape_level(level: dict[str, Any], aggs: Mapping[str, Any], path: str, empty: Empty) -> None:
     """tantivy's answer at one level (the top, or a bucket) to the aggregations ``aggs`` as Elasticsearch words
-    it, their parts joined back (and gone from ``level``)."""
+    it, their parts joined back (and gone from ``level``); ``empty`` answers those tantivy left out of an empty
+    bucket, as Elasticsearch answers them there."""
+    absent = {name: spec for name, spec in aggs.items() if name not in level}
     for name, spec in aggs.items():
-        level[name] = _es_shape(level, name, spec, f"{path}.{name}")
+        if name not in absent:
+            level[name] = _es_shape(level, name, spec, f"{path}.{name}", empty)
+    if absent:
+        level.update(empty(absent))
 
 
-def _es_shape(level: dict[str, Any], name: str, spec: Mapping[str, Any], path: str) -> Any:
+def _es_shape(level: dict[str, Any], name: str, spec: Mapping[str, Any], path: str, empty: Empty) -> Any:
     """tantivy's answer to aggregation ``name`` at ``level`` as Elasticsearch words it, in its buckets'
     sub-aggregations too."""
     kind, subs = _kind(spec), _subs(spec) or {}
@@ -1002,7 +1017,7 @@ def _es_shape(level: dict[str, Any], name: str, spec: Mapping[str, Any], path: s
         answer = _percentiles(answer, level.pop(_part(name, PERCENTILE_VALUES), None), options, path)
     buckets = answer.get("buckets")
     for bucket in buckets.values() if isinstance(buckets, dict) else buckets or []:
-        _shape_level(bucket, {n: s for n, s in subs.items() if n in bucket}, path)
+        _shape_level(bucket, subs, path, empty)
     return answer
 
 

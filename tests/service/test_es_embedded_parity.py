@@ -867,3 +867,13 @@ def test_terms_ordered_by_a_min_put_a_bucket_without_values_first_descending(cli
     aggs = {"r": {"terms": terms, "aggs": {"m": {"min": {"field": "rating"}}}}}
     answer = search(client, {"size": 0, "aggs": aggs})["aggregations"]["r"]
     assert [(b["key"], b["m"]["value"]) for b in answer["buckets"]] == [(9.5, None)]
+
+
+def test_sub_aggregations_of_a_range_under_an_empty_histogram_bucket_are_answered_empty(client):
+    """Elasticsearch answers every sub-aggregation in every bucket; tantivy left a range's out under an empty
+    histogram bucket (a page reading ``bucket.avg.value`` failed on it)."""
+    ranges = {"range": {"field": "price", "ranges": [{"to": 100}]}, "aggs": {"avg": {"avg": {"field": "rating"}}}}
+    histogram = {"histogram": {"field": "price", "interval": 100}, "aggs": {"r": ranges}}
+    answer = search(client, {"size": 0, "aggs": {"h": histogram}})["aggregations"]["h"]
+    empty = next(b for b in answer["buckets"] if b["doc_count"] == 0)
+    assert empty["r"]["buckets"] == [{"key": "*-100.0", "to": 100.0, "doc_count": 0, "avg": {"value": None}}]
