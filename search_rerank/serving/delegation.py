@@ -471,6 +471,11 @@ class ClusterFields:
                         raise Unsupported(
                             f"{where}.{kind}", "on an attribute: a terms aggregation without sub-aggregations"
                         )
+                    # The nested values cannot say which products lack the attribute, nor which values are of
+                    # this attribute where none is counted (min_doc_count 0 listed every attribute's values).
+                    for option in ("missing", "min_doc_count"):
+                        if option in body and (option == "missing" or body[option] == 0):
+                            raise Unsupported(f"{where}.{kind}.{option}", f"{option} on an attribute")
                     wrapped = True
                     spec = {
                         "nested": {"path": ATTRIBUTES_PATH},

@@ -39,7 +39,7 @@ import dataclasses
 import html
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fnmatch import fnmatchcase
@@ -83,7 +83,7 @@ NATIVE_AGGREGATIONS = {
     "sum": "sum",
     "value_count": "value_count",
     "cardinality": "cardinality",
-    "percentiles": "tdigest_percentiles",  # Elasticsearch's default method; "hdr" asks for hdr_percentiles
+    "percentiles": "tdigest_percentiles",  # Elasticsearch's default method ("hdr" is a 501)
 }
 # The buckets counted here (Aggregations._run), each its own type's name.
 FILTER_AGGREGATIONS = ("filter", "filters", "global")
@@ -95,6 +95,10 @@ DEFAULT_FRAGMENT_SIZE, DEFAULT_FRAGMENTS = 100, 5
 MAX_SORT_TIES = 10_000
 # The distinct values of a number that a terms aggregation orders itself (Aggregations._native says why).
 MAX_NUMERIC_TERMS = 10_000
+# A percentiles aggregation's percents when it names none, and its TDigest's compression (Elasticsearch's defaults).
+DEFAULT_PERCENTS = (1.0, 5.0, 25.0, 50.0, 75.0, 95.0, 99.0)
+TDIGEST_COMPRESSION = 100
+PERCENTILE_VALUES = "values"  # the part of a percentiles that counts its values (Aggregations._translated)
 _LEVEL = re.compile(r"facet\.category\.lvl\d+")
 
 
@@ -673,22 +677,35 @@ def _minimum_should_match(value: Any, count: int, path: str) -> int | None:
 
 
 class Aggregations:
-    """``aggs`` counted by tantivy over a match set; filter, filters and global buckets computed here."""
+    """``aggs`` counted by tantivy over a match set; filter, filters and global buckets computed here.
+
+    Where tantivy's answer is not Elasticsearch's, an aggregation is asked of tantivy in parts that
+    :func:`_es_shape` joins back (named ``<name>>...``, a name Elasticsearch refuses, so no asked one):
+    overlapping ranges (which tantivy refuses) in groups of disjoint ones, and a percentiles' values (see
+    :func:`_percentiles`).
+    """
 
     def __init__(self, compiler: Compiler, aggs: Mapping[str, Any], typed_keys: bool = False):
         self.compiler = compiler
         self.aggs = aggs
         self.typed_keys = typed_keys
-        self.check(aggs, "aggs")
+        self.check(aggs, "aggs", top=True)
 
-    def check(self, aggs: Any, path: str, native_only: bool = False) -> None:
-        """Refuse what cannot be answered before anything runs (a 501 naming it)."""
+    def check(self, aggs: Any, path: str, native_only: bool = False, top: bool = False) -> None:
+        """Refuse what cannot be answered before anything runs (a 501 naming it; a 400 for what Elasticsearch
+        refuses)."""
         for name, spec in an_object(aggs, path).items():
             where = f"{path}.{name}"
+            if any(c in name for c in "[]>"):
+                raise InvalidQuery(where, "an aggregation name cannot contain '[', ']' or '>'")
             kinds = [k for k in an_object(spec, where) if k not in (*SUB_AGGREGATIONS, "meta")]
             if len(kinds) != 1:
                 raise InvalidQuery(where, "expected one aggregation type")
             kind = kinds[0]
+            if kind == "global" and not top:
+                raise InvalidQuery(f"{where}.global", "a global aggregation can only be a top-level aggregation")
+            if kind == "percentiles" and "hdr" in an_object(spec[kind], f"{where}.{kind}"):
+                raise Unsupported(f"{where}.{kind}.hdr", "HDR histogram percentiles (TDigest's are answered)")
             if kind in NATIVE_AGGREGATIONS:
                 self._native(kind, spec[kind], f"{where}.{kind}")
                 for sub in SUB_AGGREGATIONS:
@@ -711,16 +728,23 @@ class Aggregations:
         if target.facet is None:
             raise Unsupported(f"{path}.field", f"aggregating {spec['field']!r} (a text field)")
         spec["field"] = target.facet
-        if kind == "terms" and target.kind == "numeric":
+        if kind == "terms":
             _count(spec.get("size", 10), f"{path}.size")
-            spec.pop("missing", None)
-            # tantivy orders a number with a fraction after every whole one, whatever the order asked, and keeps the
-            # buckets it shows by that order: every value is asked for, and _es_shape orders and cuts them.
-            spec["size"] = MAX_NUMERIC_TERMS
+            if target.kind == "numeric" and spec.get("min_doc_count") == 0:
+                raise Unsupported(f"{path}.min_doc_count", "min_doc_count 0 on a number (its values left out as 0)")
+            # One index is one shard, which Elasticsearch counts exactly whatever its shard_size; tantivy takes it
+            # per segment (counts ordered ascending came out wrong).
+            spec.pop("shard_size", None)
+            if target.kind == "numeric" or _metric_order(spec):
+                # tantivy orders a number with a fraction after every whole one, whatever the order asked, and
+                # breaks ties of a sub-aggregation's metric its own way, keeping the buckets it shows by that
+                # order: every value is asked for, and _es_shape orders and cuts them.
+                spec["size"] = MAX_NUMERIC_TERMS
         if kind == "range":
-            # Each range keyed by its position, which tantivy's answer keeps beside the buckets it adds for the
-            # gaps around and between them; _es_shape keeps the asked ones. Whole numbers keep the meaning of
-            # an integer field's bounds (from inclusive, to exclusive), which tantivy would round down.
+            # Each range keyed by its place in Elasticsearch's order, which tantivy's answer keeps beside the
+            # buckets it adds for the gaps around and between them; _es_shape keeps the asked ones. Whole
+            # numbers keep the meaning of an integer field's bounds (from inclusive, to exclusive), which
+            # tantivy would round down.
             whole = NUMERIC_FIELDS.get(target.name) == tantivy.FieldType.Integer
             spec.pop("keyed", None)
             spec["ranges"] = [
@@ -764,8 +788,6 @@ class Aggregations:
         if kind == "terms":
             number = NUMERIC_FIELDS.get(self.compiler.target(spec["field"], f"{path}.field").name)
             return "sterms" if number is None else TERMS_TYPES[number]
-        if kind == "percentiles" and "hdr" in spec:
-            return "hdr_percentiles"
         return NATIVE_AGGREGATIONS.get(kind, kind)  # filter, filters and global are their types' names
 
     def _run(self, aggs: Mapping[str, Any], base: tantivy.Query, path: str) -> dict[str, Any]:
@@ -783,25 +805,64 @@ class Aggregations:
             elif kind == "filters":
                 out[name] = self._filters(spec["filters"], base, subs, where)
             else:
-                native[name] = self._translate(spec, where)
+                native[name] = spec
             if "meta" in spec and name in out:
                 out[name]["meta"] = spec["meta"]
         if native:
-            try:
-                answer = searcher.aggregate(base, native)
-            except ValueError as exc:
-                raise Unsupported(path, f"tantivy cannot compute these aggregations: {exc}") from None
-            for name, value in answer.items():
-                out[name] = _es_shape(value, aggs[name])
-                if "meta" in aggs[name]:
-                    out[name]["meta"] = aggs[name]["meta"]
+            answer = self._aggregate(searcher, base, native, path)
+
+            def empty(aggs: Mapping[str, Any]) -> dict[str, Any]:
+                """The answer to ``aggs`` over no product, for a bucket tantivy left them out of."""
+                nothing = self._aggregate(searcher, tantivy.Query.empty_query(), aggs, path)
+                _shape_level(nothing, aggs, path, empty)
+                return nothing
+
+            _shape_level(answer, native, path, empty)
+            for name, spec in native.items():
+                out[name] = answer[name]
+                if "meta" in spec:
+                    out[name]["meta"] = spec["meta"]
         return out
 
-    def _translate(self, spec: Mapping[str, Any], path: str) -> dict[str, Any]:
-        kind, subs = _kind(spec), _subs(spec)
-        out: dict[str, Any] = {kind: self._native(kind, spec[kind], f"{path}.{kind}")}
-        if subs:
-            out["aggs"] = {name: self._translate(sub, f"{path}.{name}") for name, sub in subs.items()}
+    def _aggregate(
+        self, searcher: tantivy.Searcher, base: tantivy.Query, aggs: Mapping[str, Any], path: str
+    ) -> dict[str, Any]:
+        """tantivy's answer to ``aggs``; when the values of percentiles exceed tantivy's bucket limit (under many
+        buckets of a large catalog), asked again with the percentiles its sketch's alone."""
+        try:
+            return searcher.aggregate(base, self._translated(aggs, path, exact=True))
+        except ValueError as exc:
+            failure = exc
+        if _has_percentiles(aggs):
+            try:
+                return searcher.aggregate(base, self._translated(aggs, path, exact=False))
+            except ValueError as exc:
+                failure = exc
+        raise Unsupported(path, f"tantivy cannot compute these aggregations: {failure}") from None
+
+    def _translated(self, aggs: Mapping[str, Any], path: str, exact: bool) -> dict[str, Any]:
+        """The tantivy aggregations that answer ``aggs``: each translated, with the parts :func:`_es_shape` joins
+        back (``exact``: a percentiles' values beside it)."""
+        out: dict[str, Any] = {}
+        for name, spec in aggs.items():
+            where = f"{path}.{name}"
+            kind, subs = _kind(spec), _subs(spec)
+            native = self._native(kind, spec[kind], f"{where}.{kind}")
+            below = self._translated(subs, where, exact) if subs else {}
+            if kind == "range":
+                parts = {
+                    _part(name, i): {kind: {**native, "ranges": group}} for i, group in enumerate(_disjoint(native))
+                }
+            else:
+                parts = {name: {kind: native}}
+            for part in parts.values():
+                if below:
+                    part["aggs"] = below
+            if kind == "percentiles" and exact:
+                size = min(_exact_percentiles_limit(spec[kind], f"{where}.{kind}"), MAX_NUMERIC_TERMS)
+                missing = {"missing": native["missing"]} if "missing" in native else {}
+                parts[_part(name, PERCENTILE_VALUES)] = {"terms": {"field": native["field"], "size": size, **missing}}
+            out.update(parts)
         return out
 
     def _bucket(self, query: tantivy.Query, subs: Mapping[str, Any] | None, path: str) -> dict[str, Any]:
@@ -846,6 +907,15 @@ def _subs(spec: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return next((spec[s] for s in SUB_AGGREGATIONS if s in spec), None)
 
 
+def _has_percentiles(aggs: Mapping[str, Any]) -> bool:
+    return any(_kind(spec) == "percentiles" or _has_percentiles(_subs(spec) or {}) for spec in aggs.values())
+
+
+def _part(name: str, index: int | str) -> str:
+    """The name tantivy answers a part of aggregation ``name`` under (the first part of a range: ``name``)."""
+    return name if index == 0 else f"{name}>{index}"
+
+
 @dataclass(frozen=True)
 class AskedRange:
     """A range of a range aggregation: its Elasticsearch key and its bounds (None: open)."""
@@ -856,7 +926,8 @@ class AskedRange:
 
 
 def _asked_ranges(ranges: Any, path: str) -> list[AskedRange]:
-    """A range aggregation's ``ranges``, each keyed as Elasticsearch keys it: its ``key``, else ``from-to``."""
+    """A range aggregation's ``ranges``, each keyed as Elasticsearch keys it (its ``key``, else ``from-to``), in
+    Elasticsearch's order: by from, then to, an open end first (it answers them so, whatever the order asked)."""
     if not isinstance(ranges, list) or not ranges:
         raise InvalidQuery(path, "expected a non-empty list of ranges")
     out = []
@@ -870,71 +941,243 @@ def _asked_ranges(ranges: Any, path: str) -> list[AskedRange]:
         if key is None:
             key = f"{'*' if low is None else _java_double(low)}-{'*' if high is None else _java_double(high)}"
         out.append(AskedRange(a_string(key, f"{where}.key", scalars=True), low, high))
-    return out
+    return sorted(out, key=lambda r: (-math.inf if r.low is None else r.low, math.inf if r.high is None else r.high))
+
+
+def _disjoint(spec: Mapping[str, Any]) -> list[list[dict[str, Any]]]:
+    """A translated range aggregation's ranges in groups of ranges that do not overlap (tantivy refuses
+    overlapping ones): each range in the first group it overlaps nothing of."""
+    groups: list[list[dict[str, Any]]] = []
+    for asked in spec["ranges"]:
+        low, high = asked.get("from", -math.inf), asked.get("to", math.inf)
+        for group in groups:
+            if all(high <= r.get("from", -math.inf) or r.get("to", math.inf) <= low for r in group):
+                group.append(asked)
+                break
+        else:
+            groups.append([asked])
+    return groups
 
 
 def _java_double(number: float) -> str:
     """``number`` as Java's ``Double.toString`` writes it, as Elasticsearch's range keys do: 100.0, 1.0E7."""
     if number == 0 or 1e-3 <= abs(number) < 1e7:
-        return repr(number)  # Python's shortest digits, positional in this span as Java's
+        return repr(float(number))  # Python's shortest digits, positional in this span as Java's
     sign, digits, exponent = Decimal(repr(number)).normalize().as_tuple()
     assert isinstance(exponent, int)  # a finite number
     mantissa = "".join(map(str, digits))
     return f"{'-' if sign else ''}{mantissa[0]}.{mantissa[1:] or '0'}E{len(digits) - 1 + exponent}"
 
 
-def _es_shape(answer: Any, spec: Mapping[str, Any]) -> Any:
-    """tantivy's answer to the aggregation ``spec`` as Elasticsearch words it, in its buckets' sub-aggregations
-    too: a range aggregation answers the ranges asked for (tantivy adds buckets for the gaps around and
-    between them), in the order asked, as a list or (``keyed``) an object."""
+Empty = Callable[[Mapping[str, Any]], dict[str, Any]]
+
+
+def _shape_level(level: dict[str, Any], aggs: Mapping[str, Any], path: str, empty: Empty) -> None:
+    """tantivy's answer at one level (the top, or a bucket) to the aggregations ``aggs`` as Elasticsearch words
+    it, their parts joined back (and gone from ``level``); ``empty`` answers those tantivy left out of an empty
+    bucket, as Elasticsearch answers them there."""
+    absent = {name: spec for name, spec in aggs.items() if name not in level}
+    for name, spec in aggs.items():
+        if name not in absent:
+            level[name] = _es_shape(level, name, spec, f"{path}.{name}", empty)
+    if absent:
+        level.update(empty(absent))
+
+
+def _es_shape(level: dict[str, Any], name: str, spec: Mapping[str, Any], path: str, empty: Empty) -> Any:
+    """tantivy's answer to aggregation ``name`` at ``level`` as Elasticsearch words it, in its buckets'
+    sub-aggregations too."""
     kind, subs = _kind(spec), _subs(spec) or {}
-    if not isinstance(answer, dict):
-        return answer
+    options = spec[kind]
+    answer = level[name]
     if kind == "range":
-        found = {bucket["key"]: bucket for bucket in answer["buckets"]}
+        found = {}
+        for i in range(len(options["ranges"])):  # at most one part per range
+            part = level.pop(_part(name, i), None) if i else answer
+            found.update({bucket["key"]: bucket for bucket in (part or {}).get("buckets", [])})
         shaped = []
-        for i, asked in enumerate(_asked_ranges(spec[kind]["ranges"], "ranges")):
-            bucket = found[str(i)]
+        for i, asked in enumerate(_asked_ranges(options["ranges"], "ranges")):
+            # tantivy answers no buckets at all under an empty bucket of a histogram (min_doc_count 0)
+            bucket = found.get(str(i), {"doc_count": 0})
             bounds = {k: v for k, v in (("from", asked.low), ("to", asked.high)) if v is not None}
             rest = {k: v for k, v in bucket.items() if k not in ("key", "from", "to", "doc_count")}
             shaped.append({"key": asked.key, **bounds, "doc_count": bucket["doc_count"], **rest})
-        keyed = spec[kind].get("keyed") is True
-        answer["buckets"] = {b.pop("key"): b for b in shaped} if keyed else shaped
-    if kind == "terms" and _numeric_keys(answer.get("buckets")):
-        _order_numeric_terms(answer, spec[kind])
+        keyed = options.get("keyed") is True
+        answer = {"buckets": {b.pop("key"): b for b in shaped} if keyed else shaped}
+    elif kind == "terms":
+        _order_terms(answer, options, subs)
+        answer.setdefault("doc_count_error_upper_bound", 0)
+    elif kind == "histogram" and isinstance(answer.get("buckets"), dict):
+        answer["buckets"] = {_java_double(float(b["key"])): b for b in answer["buckets"].values()}
+    elif kind in ("value_count", "cardinality") and answer.get("value") is not None:
+        answer["value"] = int(answer["value"])
+    elif kind == "extended_stats":
+        _extended_stats(answer, options)
+    elif kind == "percentiles":
+        answer = _percentiles(answer, level.pop(_part(name, PERCENTILE_VALUES), None), options, path)
     buckets = answer.get("buckets")
     for bucket in buckets.values() if isinstance(buckets, dict) else buckets or []:
-        for name, sub in subs.items():
-            if name in bucket:
-                bucket[name] = _es_shape(bucket[name], sub)
+        _shape_level(bucket, subs, path, empty)
     return answer
 
 
-def _numeric_keys(buckets: Any) -> bool:
-    return isinstance(buckets, list) and any(
+def _metric_order(spec: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """A terms aggregation's ``order`` when a sub-aggregation's metric decides it (else empty)."""
+    order = _order(spec)
+    return order if any(by not in ("_count", "_key") for by, _ in order) else []
+
+
+def _order(spec: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """A terms aggregation's ``order`` as (what, direction) pairs: an object, or a list of them."""
+    order = spec.get("order", {"_count": "desc"})
+    items = order if isinstance(order, list) else [order]
+    return [
+        (
+            "_key" if by == "_term" else by,
+            str(direction.get("order", "asc") if isinstance(direction, Mapping) else direction),
+        )
+        for item in items
+        if isinstance(item, Mapping)
+        for by, direction in item.items()
+    ]
+
+
+def _order_terms(answer: dict[str, Any], spec: Mapping[str, Any], subs: Mapping[str, Any]) -> None:
+    """A terms aggregation every value of which tantivy answered (a number, or an order by a sub-aggregation's
+    metric; see ``Aggregations._native``): its ``size`` buckets in the order asked, ties by key as
+    Elasticsearch breaks them, the rest counted as others; the keys of a decimal field (price, rating)
+    decimals, as Elasticsearch answers a double field's (199.0, not 199)."""
+    buckets = answer.get("buckets")
+    numeric = isinstance(buckets, list) and any(
         isinstance(b.get("key"), int | float) and not isinstance(b.get("key"), bool) for b in buckets
     )
-
-
-def _order_numeric_terms(answer: dict[str, Any], spec: Mapping[str, Any]) -> None:
-    """A terms aggregation on a number, every value of which tantivy answered: its ``size`` buckets in the
-    order asked (by count, most first, equal counts by value; or by value), the rest counted as others; the keys
-    of a decimal field (price, rating) decimals, as Elasticsearch answers a double field's (199.0, not 199)."""
-    if NUMERIC_FIELDS.get(spec.get("field", "")) == tantivy.FieldType.Float:
-        for bucket in answer["buckets"]:
+    if not isinstance(buckets, list) or not (numeric or _metric_order(spec)):
+        return
+    if numeric and NUMERIC_FIELDS.get(spec.get("field", "")) == tantivy.FieldType.Float:
+        for bucket in buckets:
             bucket["key"] = float(bucket["key"])
-    order = spec.get("order", {"_count": "desc"})
-    (by, direction), *more = order.items() if isinstance(order, Mapping) and order else [("", "")]
-    buckets = answer["buckets"]
-    if not more and by in ("_count", "_key"):
-        sign = -1 if direction == "desc" else 1
-        if by == "_key":
-            buckets.sort(key=lambda b: sign * b["key"])
-        else:
-            buckets.sort(key=lambda b: (sign * b["doc_count"], b["key"]))
+    buckets.sort(key=lambda b: b["key"])  # Elasticsearch's last tie-break: the key, ascending
+    for by, direction in reversed(_order(spec)):
+        if by in ("_key", "_count"):
+            buckets.sort(key=lambda b: b["key" if by == "_key" else "doc_count"], reverse=direction == "desc")
+            continue
+        values = [(_metric(b, by, subs), b) for b in buckets]
+        known = [(value, b) for value, b in values if value is not None]
+        known.sort(key=lambda pair: pair[0], reverse=direction == "desc")
+        # No value (an average of nothing): last either way, as Elasticsearch's NaN is.
+        buckets[:] = [b for _, b in known] + [b for value, b in values if value is None]
     size = spec.get("size", 10)
     answer["sum_other_doc_count"] = answer.get("sum_other_doc_count", 0) + sum(b["doc_count"] for b in buckets[size:])
     del buckets[size:]
+
+
+def _metric(bucket: Mapping[str, Any], path: str, subs: Mapping[str, Any]) -> float | None:
+    """The metric a terms order names in a bucket: ``name`` (a single value) or ``name.value`` (``stats.avg``).
+    Of no values, a min is +Infinity and a max -Infinity to Elasticsearch, as they order; anything else None."""
+    name, _, value = path.partition(".")
+    found = bucket.get(name)
+    if not isinstance(found, Mapping):
+        return None
+    number = found.get(value or "value")
+    if isinstance(number, int | float) and not math.isnan(number):
+        return float(number)
+    kind = _kind(subs[name]) if name in subs else ""
+    return {"min": math.inf, "max": -math.inf}.get(value or kind)
+
+
+def _extended_stats(answer: dict[str, Any], spec: Mapping[str, Any]) -> None:
+    """The deviations of an extended_stats answer by Elasticsearch's arithmetic (InternalExtendedStats): from the
+    count, sum and sum of squares; a sample of one has no deviation, written "NaN" as Elasticsearch writes a
+    number that is none; no values: every deviation and bound null. (tantivy answered null for a single value.)"""
+    count = answer.get("count") or 0
+    bounds = ("upper", "lower", "upper_population", "lower_population", "upper_sampling", "lower_sampling")
+    deviations = (
+        "variance",
+        "variance_population",
+        "variance_sampling",
+        "std_deviation",
+        "std_deviation_population",
+        "std_deviation_sampling",
+    )
+    if not count:
+        answer.update(dict.fromkeys(deviations, None), std_deviation_bounds=dict.fromkeys(bounds, None))
+        return
+    total, squares = answer["sum"], answer["sum_of_squares"]
+    population = max((squares - total * total / count) / count, 0.0)
+    sampling = max((squares - total * total / count) / (count - 1), 0.0) if count > 1 else math.nan
+    sigma = float(spec.get("sigma", 2.0))
+    avg = total / count
+    values = {"variance": population, "variance_population": population, "variance_sampling": sampling}
+    values |= {
+        "std_deviation": math.sqrt(population),
+        "std_deviation_population": math.sqrt(population),
+        "std_deviation_sampling": math.sqrt(sampling),
+    }
+    spread = {"": math.sqrt(population), "_population": math.sqrt(population), "_sampling": math.sqrt(sampling)}
+    answer.update({k: _json_number(v) for k, v in values.items()})
+    answer["std_deviation_bounds"] = {
+        f"{side}{kind}": _json_number(avg + sign * sigma * deviation)
+        for kind, deviation in spread.items()
+        for side, sign in (("upper", 1), ("lower", -1))
+    }
+
+
+def _json_number(number: float) -> float | str:
+    """A double as Elasticsearch writes it in JSON: NaN as the string "NaN" (JSON has no such number)."""
+    return "NaN" if math.isnan(number) else number
+
+
+def _exact_percentiles_limit(spec: Mapping[str, Any], path: str) -> int:
+    """How many values Elasticsearch's TDigest keeps every one of (HybridDigest: 20 × its compression)."""
+    tdigest = an_object(spec.get("tdigest", {}), f"{path}.tdigest")
+    compression = a_number(tdigest.get("compression", TDIGEST_COMPRESSION), f"{path}.tdigest.compression")
+    return max(round(compression), 1) * 20
+
+
+def _percentiles(answer: dict[str, Any], values: Any, spec: Mapping[str, Any], path: str) -> dict[str, Any]:
+    """A percentiles answer as Elasticsearch's TDigest gives it.
+
+    Below 20 × its compression values (2,000 by default) Elasticsearch keeps them all and interpolates between
+    the two around a percentile's rank, ``q × (n - 1)``; ``values`` is a terms aggregation of the field (with
+    ``missing``), from which the same numbers are computed here. Past that, both engines sketch: tantivy's
+    answer stands (it leaves ``missing`` out, so that is then a 501). No values: null, as Elasticsearch answers.
+    """
+    percents = [float(p) for p in spec.get("percents", DEFAULT_PERCENTS)]
+    counted = (values or {}).get("buckets")
+    total = sum(b["doc_count"] for b in counted or [])
+    if counted is not None and not values.get("sum_other_doc_count") and total < _exact_percentiles_limit(spec, path):
+        ordered = sorted((float(b["key"]), b["doc_count"]) for b in counted)
+        found = {p: _quantile(ordered, total, p / 100) for p in percents}
+    elif "missing" in spec:
+        raise Unsupported(f"{path}.missing", "missing with percentiles of more values than TDigest keeps exactly")
+    else:
+        sketch = answer.get("values")
+        pairs = sketch.items() if isinstance(sketch, Mapping) else ((v["key"], v["value"]) for v in sketch or [])
+        found = {float(k): v for k, v in pairs}
+    clean = {p: None if (v := found.get(p)) is None or math.isnan(v) else v for p in percents}
+    if spec.get("keyed", True) is False:
+        return {"values": [{"key": p, "value": v} for p, v in clean.items()]}
+    return {"values": {_java_double(p): v for p, v in clean.items()}}
+
+
+def _quantile(ordered: list[tuple[float, int]], total: int, q: float) -> float | None:
+    """The ``q`` quantile of the values (value, how many times) by Elasticsearch's Dist.quantile: between the
+    values at ranks below and above ``q × (total - 1)``, linearly."""
+    if not total:
+        return None
+    index = min(max(q * (total - 1), 0.0), total - 1.0)
+    low = math.floor(index)
+
+    def at(rank: int) -> float:
+        seen = 0
+        for value, times in ordered:
+            seen += times
+            if rank < seen:
+                return value
+        return ordered[-1][0]
+
+    below = at(low)
+    return below + (index - low) * (at(min(low + 1, total - 1)) - below)
 
 
 # ------------------------------------------------------------------ highlighting

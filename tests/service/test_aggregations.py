@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+import aggregation_bodies
 import pytest
+import requests
 import urllib3
 from live_server import handled
 
 from search_rerank.backends.cluster import OpenSearchRetriever
 from search_rerank.core.reasons import CLUSTER_UNAVAILABLE, TIMEOUT
-from search_rerank.core.settings import LexicalSettings, ServiceSettings
+from search_rerank.core.settings import LexicalSettings, ServiceSettings, Settings
+from search_rerank.indexing.indexes import build_index, open_pipeline
+from search_rerank.serving import create_app
 from search_rerank.serving.aggregations import Aggregator
 from search_rerank.serving.es_compat import InvalidQuery, Unsupported, parse_search
 
@@ -290,6 +296,20 @@ def test_typed_keys_name_a_facet_on_an_attribute_as_the_terms_it_is_on_a_cluster
 
 
 @pytest.mark.parametrize(
+    ("option", "value"), [("missing", "none"), ("min_doc_count", 0)], ids=["missing", "min_doc_count_0"]
+)
+def test_terms_on_an_attribute_with_what_its_nested_values_cannot_count_is_a_501_naming_it(
+    cluster_client, option, value
+):
+    """The nested name/value pairs hold no pair for a product without the attribute (``missing`` counted none),
+    and ``min_doc_count: 0`` listed the values of every attribute (sizes among colours)."""
+    body = {"size": 0, "aggs": {"colors": {"terms": {"field": "attributes.color", option: value}}}}
+    response = cluster_client.post("/products/_search", json=body)
+    assert response.status_code == 501
+    assert response.get_json()["error"]["unsupported"] == f"aggs.colors.terms.{option}"
+
+
+@pytest.mark.parametrize(
     ("backend", "aggregation", "part"),
     [
         ("embedded", {"date_histogram": {"field": "price", "calendar_interval": "day"}}, "aggs.x.date_histogram"),
@@ -309,3 +329,57 @@ def test_typed_keys_leave_an_aggregation_the_backend_cannot_answer_a_501_naming_
     response = client.post("/products/_search?typed_keys=true", json={"aggs": {"x": aggregation}})
     assert response.status_code == 501
     assert response.get_json()["error"]["unsupported"] == part
+
+
+# ------------------------------------------------------------------ differential: embedded against a reference
+
+
+def differences(reference: Any, ours: Any, path: str = "") -> list[str]:
+    """Where ``ours`` differs from ``reference``: keys, lengths, values (numbers within a relative 1e-9)."""
+    if isinstance(reference, dict) and isinstance(ours, dict):
+        out = [f"{path}.{k}: only one side has it" for k in set(reference) ^ set(ours)]
+        return out + [d for k in set(reference) & set(ours) for d in differences(reference[k], ours[k], f"{path}.{k}")]
+    if isinstance(reference, list) and isinstance(ours, list) and len(reference) == len(ours):
+        return [
+            d for i, (a, b) in enumerate(zip(reference, ours, strict=True)) for d in differences(a, b, f"{path}[{i}]")
+        ]
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (reference, ours))
+    if numbers and ours == pytest.approx(reference, rel=1e-9) or reference == ours:
+        return []
+    return [f"{path}: {reference!r} != {ours!r}"]
+
+
+@pytest.fixture(scope="module")
+def reference_and_embedded(osmem_server_url, tmp_path_factory):
+    """The differential catalogue in a shop's own index on the reference engine, and the app over the same
+    products on the embedded backend."""
+    products = aggregation_bodies.catalog()
+    index = f"{osmem_server_url}/aggdiff-{uuid.uuid4().hex[:8]}"
+    requests.put(index, json={"mappings": aggregation_bodies.REFERENCE_MAPPING}, timeout=30).raise_for_status()
+    lines = "".join(
+        json.dumps({"index": {"_id": p.id}}) + "\n" + json.dumps(aggregation_bodies.reference_document(p)) + "\n"
+        for p in products
+    )
+    bulk = requests.post(
+        f"{index}/_bulk?refresh=true", data=lines, headers={"Content-Type": "application/x-ndjson"}, timeout=30
+    )
+    assert bulk.ok and not bulk.json()["errors"]
+    settings = Settings(index_dir=tmp_path_factory.mktemp("aggdiff") / "idx", dense={"enabled": False})
+    build_index(products, settings, progress=False)
+    pipeline = open_pipeline(settings)
+    yield index, create_app(settings, pipeline).test_client()
+    pipeline.close()
+    requests.delete(index, timeout=30)
+
+
+def test_embedded_aggregations_answer_what_elasticsearch_answers_for_generated_requests(reference_and_embedded):
+    """150 seeded aggregation requests (tests/aggregation_bodies.py) answered on the embedded backend as the
+    reference engine answers them over the same products: every bucket, key, count and metric."""
+    index, client = reference_and_embedded
+    wrong = []
+    for i, body in enumerate(aggregation_bodies.bodies(seed=1, n=150)):
+        reference = requests.post(f"{index}/_search", json=body, timeout=30).json()["aggregations"]
+        response = client.post("/products/_search", json=body)
+        assert response.status_code == 200, (i, body, response.get_json())
+        wrong += [f"body {i}{d}" for d in differences(reference, response.get_json()["aggregations"])]
+    assert not wrong, wrong[:10]

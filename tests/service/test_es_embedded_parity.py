@@ -693,3 +693,187 @@ def test_highlight_marks_the_matched_chinese_characters(cjk_client):
 def test_highlight_marks_the_matched_japanese_words(cjk_client):
     body = search(cjk_client, {"query": {"match": {"title": "プラモデル"}}, "highlight": {"fields": {"title": {}}}})
     assert body["hits"]["hits"][0]["highlight"]["title"] == ["東京タワーの<em>プラモデル</em>"]
+
+
+def test_range_aggregation_answers_its_ranges_ordered_by_their_bounds(client):
+    """Elasticsearch sorts a range aggregation's ranges by from, then to (open ends first), whatever the order
+    they were asked in: a facet listing "300 and up" before "under 300" gets them the other way round."""
+    answer = price_ranges(client, ranges=[{"from": 300}, {"to": 300}])
+    assert [b["key"] for b in answer["buckets"]] == ["*-300.0", "300.0-*"]
+
+
+def test_overlapping_ranges_each_count_every_product_in_them(client):
+    """A rating facet's "4 and up", "3 and up" ranges overlap; tantivy refuses overlapping ranges (it was a 501)."""
+    body = {"size": 0, "aggs": {"r": {"range": {"field": "rating", "ranges": [{"from": 4}, {"from": 3}]}}}}
+    answer = search(client, body)["aggregations"]["r"]
+    rated = [p.rating for p in CATALOG if p.rating is not None]
+    assert buckets(answer) == {"3.0-*": sum(r >= 3 for r in rated), "4.0-*": sum(r >= 4 for r in rated)}
+
+
+def test_terms_aggregation_on_a_number_counts_the_products_without_it_under_missing(client):
+    """``missing`` on a number's terms puts the products without a value in its bucket (it was dropped)."""
+    body = {"size": 0, "aggs": {"r": {"terms": {"field": "rating", "missing": 0, "size": 20}}}}
+    answer = search(client, body)["aggregations"]["r"]
+    assert buckets(answer)[0.0] == sum(p.rating is None for p in CATALOG)
+
+
+def bolt_prices(client, percentiles: dict) -> dict:
+    """A percentiles aggregation's answer over Bolt's products (prices 249.5, 299.0 and 650.0)."""
+    body = {"size": 0, "query": {"term": {"brand.keyword": "Bolt"}}, "aggs": {"p": {"percentiles": percentiles}}}
+    return search(client, body)["aggregations"]["p"]
+
+
+def test_percentiles_interpolate_between_the_values_as_elasticsearch_does(client):
+    """Below 2,000 values Elasticsearch's TDigest keeps every value and interpolates between the two around a
+    percentile's rank; tantivy's sketch answered the lower one, less 1% (p99 of 249.5, 299, 650 was 297.6)."""
+    answer = bolt_prices(client, {"field": "price", "percents": [1, 50, 99]})
+    assert answer["values"] == pytest.approx({"1.0": 250.49, "50.0": 299.0, "99.0": 642.98})
+
+
+def test_percentiles_not_keyed_answer_a_list_of_key_and_value(client):
+    answer = bolt_prices(client, {"field": "price", "percents": [50], "keyed": False})
+    assert answer["values"] == [{"key": 50.0, "value": 299.0}]
+
+
+def test_percentiles_count_products_without_the_field_at_the_missing_value(client):
+    """tantivy's sketch left ``missing`` out: two unrated products at 0 put the 25th percentile lower."""
+    body = {"size": 0, "aggs": {"p": {"percentiles": {"field": "rating", "percents": [25], "missing": 0}}}}
+    ratings = sorted(p.rating or 0.0 for p in CATALOG)  # 0, 0, 3.5, 3.9, ...: rank 2.25
+    expected = ratings[2] + 0.25 * (ratings[3] - ratings[2])
+    assert search(client, body)["aggregations"]["p"]["values"] == {"25.0": pytest.approx(expected)}
+
+
+def test_percentiles_of_no_values_are_null(client):
+    """Elasticsearch answers null; the answer was NaN, which no JSON parser of a browser reads."""
+    body = {"size": 0, "query": {"match_none": {}}, "aggs": {"p": {"percentiles": {"field": "price"}}}}
+    response = client.post("/products/_search", json=body)
+    assert b"NaN" not in response.data
+    assert set(response.get_json()["aggregations"]["p"]["values"].values()) == {None}
+
+
+def test_hdr_percentiles_are_a_501_naming_them(client):
+    """HDR histograms answer other numbers than TDigest's, which cannot be reproduced here."""
+    body = {"aggs": {"p": {"percentiles": {"field": "price", "hdr": {"number_of_significant_value_digits": 3}}}}}
+    response = client.post("/products/_search", json=body)
+    assert response.status_code == 501
+    assert response.get_json()["error"]["unsupported"] == "aggs.p.percentiles.hdr"
+
+
+def test_extended_stats_of_one_value_deviate_by_nothing_and_sample_nan(client):
+    """Elasticsearch's arithmetic: a population of one has no deviation; a sample of one has no defined one,
+    written "NaN" (a string); tantivy answered null for every deviation and no bounds."""
+    body = {
+        "size": 0,
+        "query": {"term": {"brand.keyword": "Cosy"}},
+        "aggs": {"p": {"extended_stats": {"field": "price"}}},
+    }
+    stats = search(client, body)["aggregations"]["p"]
+    assert (stats["variance"], stats["std_deviation_population"], stats["variance_sampling"]) == (0.0, 0.0, "NaN")
+    assert stats["std_deviation_bounds"] == {
+        "upper": 700.0,
+        "lower": 700.0,
+        "upper_population": 700.0,
+        "lower_population": 700.0,
+        "upper_sampling": "NaN",
+        "lower_sampling": "NaN",
+    }
+
+
+def test_extended_stats_of_no_values_answer_bounds_of_nulls(client):
+    body = {"size": 0, "query": {"match_none": {}}, "aggs": {"p": {"extended_stats": {"field": "price"}}}}
+    stats = search(client, body)["aggregations"]["p"]
+    assert stats["count"] == 0 and stats["std_deviation"] is None
+    assert set(stats["std_deviation_bounds"].values()) == {None} and len(stats["std_deviation_bounds"]) == 6
+
+
+def test_keyed_histogram_keys_are_javas_doubles(client):
+    """Elasticsearch keys a keyed histogram's buckets by the key as a Java double: "0.0", not "0"."""
+    body = {"size": 0, "aggs": {"h": {"histogram": {"field": "price", "interval": 500, "keyed": True}}}}
+    assert list(search(client, body)["aggregations"]["h"]["buckets"]) == ["0.0", "500.0"]
+
+
+def test_terms_ordered_by_a_metric_break_ties_by_key(client):
+    """Equal metrics are ordered by key, ascending, in Elasticsearch: the first brand of a tie is kept."""
+    terms = {"field": "brand.keyword", "size": 2, "order": {"m": "asc"}}
+    aggs = {"b": {"terms": terms, "aggs": {"m": {"max": {"field": "review_count"}}}}}  # every review_count is 0
+    answer = search(client, {"size": 0, "aggs": aggs})["aggregations"]["b"]
+    assert [b["key"] for b in answer["buckets"]] == ["Acme", "Bolt"]
+
+
+def test_counting_metrics_answer_whole_numbers(client):
+    """value_count and cardinality are longs in Elasticsearch (7, not 7.0, for a typed client)."""
+    aggs = {"n": {"value_count": {"field": "price"}}, "c": {"cardinality": {"field": "brand.keyword"}}}
+    answer = search(client, {"size": 0, "aggs": aggs})["aggregations"]
+    assert (answer["n"]["value"], answer["c"]["value"]) == (len(CATALOG), 4)
+    assert isinstance(answer["n"]["value"], int) and isinstance(answer["c"]["value"], int)
+
+
+def test_terms_answer_their_count_error_bound(client):
+    """Elasticsearch's terms answer always carries doc_count_error_upper_bound (0 on one index)."""
+    aggs = {
+        "b": {"terms": {"field": "brand.keyword", "order": {"m": "desc"}}, "aggs": {"m": {"max": {"field": "price"}}}}
+    }
+    assert search(client, {"size": 0, "aggs": aggs})["aggregations"]["b"]["doc_count_error_upper_bound"] == 0
+
+
+def test_global_aggregation_below_the_top_level_is_a_400_as_in_elasticsearch(client):
+    body = {"aggs": {"f": {"filter": {"match_all": {}}, "aggs": {"g": {"global": {}}}}}}
+    response = client.post("/products/_search", json=body)
+    assert response.status_code == 400
+    assert response.get_json()["error"]["field"] == "aggs.f.aggs.g.global"
+
+
+def test_range_under_an_empty_histogram_bucket_counts_nothing_in_each_range(client):
+    """tantivy answers no range buckets under a histogram's empty bucket (min_doc_count 0): it was a 500."""
+    ranges = {"range": {"field": "price", "ranges": [{"to": 100}, {"from": 100}]}}
+    histogram = {"histogram": {"field": "price", "interval": 100, "min_doc_count": 0}, "aggs": {"r": ranges}}
+    answer = search(client, {"size": 0, "aggs": {"h": histogram}})["aggregations"]["h"]
+    empty = next(b for b in answer["buckets"] if b["doc_count"] == 0)
+    assert empty["r"]["buckets"] == [
+        {"key": "*-100.0", "to": 100.0, "doc_count": 0},
+        {"key": "100.0-*", "from": 100.0, "doc_count": 0},
+    ]
+
+
+def test_terms_on_a_number_with_min_doc_count_0_are_a_501_naming_it(client):
+    """Elasticsearch lists every value of the index, with 0 for those the search does not match; tantivy lists
+    only the matched ones, so that answer would be another."""
+    body = {"aggs": {"s": {"terms": {"field": "sales", "min_doc_count": 0}}}}
+    response = client.post("/products/_search", json=body)
+    assert response.status_code == 501
+    assert response.get_json()["error"]["unsupported"] == "aggs.s.terms.min_doc_count"
+
+
+def test_terms_shard_size_counts_exactly_as_elasticsearch_on_one_shard(client):
+    """tantivy applied shard_size per segment: the least frequent brands, counted ascending, came out wrong."""
+    terms = {"field": "brand.keyword", "size": 2, "shard_size": 2, "order": {"_count": "asc"}}
+    answer = search(client, {"size": 0, "aggs": {"b": {"terms": terms}}})["aggregations"]["b"]
+    counts = count_by(CATALOG, lambda p: [p.brand])
+    assert buckets(answer) == dict(sorted(counts.items(), key=lambda kv: (kv[1], kv[0]))[:2])
+
+
+def test_aggregation_name_with_a_bucket_path_character_is_a_400_naming_it(client):
+    """Elasticsearch refuses '[', ']' and '>' in a name (they make bucket paths); here a '>' name could have
+    been taken for a part of another aggregation."""
+    response = client.post("/products/_search", json={"aggs": {"p>1": {"max": {"field": "price"}}}})
+    assert response.status_code == 400
+    assert response.get_json()["error"]["field"] == "aggs.p>1"
+
+
+def test_terms_ordered_by_a_min_put_a_bucket_without_values_first_descending(client):
+    """To Elasticsearch the min of no values is +Infinity (answered null), so ordered descending it comes first;
+    here the unrated products' bucket (``missing``) was put last."""
+    terms = {"field": "rating", "missing": 9.5, "size": 1, "order": {"m": "desc"}}
+    aggs = {"r": {"terms": terms, "aggs": {"m": {"min": {"field": "rating"}}}}}
+    answer = search(client, {"size": 0, "aggs": aggs})["aggregations"]["r"]
+    assert [(b["key"], b["m"]["value"]) for b in answer["buckets"]] == [(9.5, None)]
+
+
+def test_sub_aggregations_of_a_range_under_an_empty_histogram_bucket_are_answered_empty(client):
+    """Elasticsearch answers every sub-aggregation in every bucket; tantivy left a range's out under an empty
+    histogram bucket (a page reading ``bucket.avg.value`` failed on it)."""
+    ranges = {"range": {"field": "price", "ranges": [{"to": 100}]}, "aggs": {"avg": {"avg": {"field": "rating"}}}}
+    histogram = {"histogram": {"field": "price", "interval": 100}, "aggs": {"r": ranges}}
+    answer = search(client, {"size": 0, "aggs": {"h": histogram}})["aggregations"]["h"]
+    empty = next(b for b in answer["buckets"] if b["doc_count"] == 0)
+    assert empty["r"]["buckets"] == [{"key": "*-100.0", "to": 100.0, "doc_count": 0, "avg": {"value": None}}]
