@@ -442,13 +442,11 @@ def rollback_index(settings: Settings) -> tuple[str, str]:
                 f"no version older than {current!r} is kept in {versions.versions_dir}: nothing to roll back to"
             )
         target = older[-1]
-        if settings.lexical.backend == "tantivy":
-            try:  # a version an earlier release built (another schema): served, it would stop the service
-                lexical_leg(versions.path(target), settings.lexical).warm_up()
-            except ConfigError as exc:
-                raise ConfigError(
-                    f"version {target!r} cannot be served by this release, so it stays unserved: {exc}"
-                ) from exc
+        if not lexical_index_opens(versions.path(target), settings.lexical):  # served, it would stop the service
+            raise ConfigError(
+                f"version {target!r} cannot be served by this release, so it stays unserved: a release of another "
+                f"schema built its lexical index"
+            )
         _switch(versions, target, reindexer)
         return current, target
 
