@@ -256,6 +256,8 @@ class Compiler:
         prefix: bool = False,
         fuzzy: Fuzziness | None = None,
         slop: int = 0,
+        minimum_should_match: ShouldMatch | None = None,
+        across: bool = False,
     ) -> tantivy.Query:
         """Text matched as Elasticsearch matches it on analyzed fields: any field; every word or any (or a phrase).
 
@@ -263,28 +265,41 @@ class Compiler:
         never fuzzily, as in Elasticsearch here. With ``prefix`` the last word is one being typed
         (``bool_prefix``, ``phrase_prefix``): it also matches the words it begins, so "sof" finds sofas.
         ``fuzzy`` lets each other word match within its edits ("sofw" finds sofas); ``slop`` lets a phrase's
-        words be that many positions apart.
+        words be that many positions apart. ``minimum_should_match`` is how many of the words must match
+        (:func:`_each_word`). The words are matched within each field (``best_fields``, ``most_fields``), or
+        ``across`` the text fields, each word in any of them (``cross_fields``, ``combined_fields``).
         """
         tokens = self.leg.analyze(text)
         per_field: list[tantivy.Query] = []
+        names: list[str] = []
         for name in fields:
             target = self.target(name, path or name)
             if target.kind != "text":
                 per_field.append(self.exact(target, [text], path or name))
-            elif not tokens:
-                continue
-            elif phrase and len(tokens) > 1:
-                words: list[str | tuple[int, str]] = list(tokens)
+            elif tokens and target.name not in names:
+                names.append(target.name)
+        if names and phrase and len(tokens) > 1:
+            words: list[str | tuple[int, str]] = list(tokens)
+            for name in names:
                 if prefix:
-                    per_field.append(tantivy.Query.phrase_prefix_query(self.schema, target.name, words))
+                    per_field.append(tantivy.Query.phrase_prefix_query(self.schema, name, words))
                 else:
-                    per_field.append(tantivy.Query.phrase_query(self.schema, target.name, words, slop))
+                    per_field.append(tantivy.Query.phrase_query(self.schema, name, words, slop))
+        elif names:
+
+            def word(name: str, i: int) -> tantivy.Query:
+                if prefix and i == len(tokens) - 1:
+                    return self.prefix(name, tokens[i])
+                return self.term(name, tokens[i], fuzzy)
+
+            if across:
+                each = [_any(word(name, i) for name in names) for i in range(len(tokens))]
+                per_field.append(_each_word(each, every, minimum_should_match))
             else:
-                occur = tantivy.Occur.Must if every else tantivy.Occur.Should
-                terms = [(occur, self.term(target.name, t, fuzzy)) for t in tokens]
-                if prefix:
-                    terms[-1] = (occur, self.prefix(target.name, tokens[-1]))
-                per_field.append(terms[0][1] if len(terms) == 1 else tantivy.Query.boolean_query(terms))
+                per_field += [
+                    _each_word([word(name, i) for i in range(len(tokens))], every, minimum_should_match)
+                    for name in names
+                ]
         if not per_field:
             return tantivy.Query.empty_query()
         return _any(per_field)
@@ -422,12 +437,15 @@ class Compiler:
         where = f"{path}.{name}"
         # Elasticsearch's match_phrase(_prefix) takes no fuzziness, and only a whole-word phrase a slop here.
         fuzzy = None if phrase else self.fuzziness(options, where)
+        msm = ShouldMatch.parse(options.get("minimum_should_match"), f"{where}.minimum_should_match")
         if kind in PREFIX_QUERIES:
-            return self._typed(text, [name], phrase, every, where, scoring, fuzzy)
+            return self._typed(text, [name], phrase, every, where, scoring, fuzzy, msm)
         if scoring and target.kind == "text":
-            return self._ranked(text, [name], every, where, fuzzy)
+            return self._ranked(text, [name], every, where, fuzzy, msm)
         slop = _count(options.get("slop", 0), f"{where}.slop")
-        return Compiled(self.words([name], text, phrase, every, where, fuzzy=fuzzy, slop=slop))
+        return Compiled(
+            self.words([name], text, phrase, every, where, fuzzy=fuzzy, slop=slop, minimum_should_match=msm)
+        )
 
     def _multi_match(self, kind: str, spec: Any, path: str, scoring: bool) -> Compiled:
         spec = an_object(spec, path)
@@ -437,21 +455,60 @@ class Compiler:
         phrase = spec.get("type") in ("phrase", "phrase_prefix")
         # combined_fields and the phrase types take no fuzziness in Elasticsearch.
         fuzzy = self.fuzziness(spec, path) if kind == "multi_match" and not phrase else None
+        msm = ShouldMatch.parse(spec.get("minimum_should_match"), f"{path}.minimum_should_match")
+        # Term-centric: each word in any of the fields, as one field made of them all.
+        across = kind == "combined_fields" or spec.get("type") == "cross_fields"
         if spec.get("type") in PREFIX_TYPES:
-            return self._typed(text, fields, phrase, every, f"{path}.fields", scoring, fuzzy)
+            return self._typed(text, fields, phrase, every, f"{path}.fields", scoring, fuzzy, msm)
         if scoring and all(self.target(f, f"{path}.fields").kind == "text" for f in fields):
-            return self._ranked(text, fields, every, f"{path}.fields", fuzzy)
+            return self._ranked(text, fields, every, f"{path}.fields", fuzzy, msm, across)
         slop = _count(spec.get("slop", 0), f"{path}.slop")
-        return Compiled(self.words(fields, text, phrase, every, f"{path}.fields", fuzzy=fuzzy, slop=slop))
+        return Compiled(
+            self.words(
+                fields,
+                text,
+                phrase,
+                every,
+                f"{path}.fields",
+                fuzzy=fuzzy,
+                slop=slop,
+                minimum_should_match=msm,
+                across=across,
+            )
+        )
 
-    def _ranked(self, text: str, fields: list[str], every: bool, path: str, fuzzy: Fuzziness | None) -> Compiled:
+    def _ranked(
+        self,
+        text: str,
+        fields: list[str],
+        every: bool,
+        path: str,
+        fuzzy: Fuzziness | None,
+        minimum_should_match: ShouldMatch | None = None,
+        across: bool = False,
+    ) -> Compiled:
         """Whole words in scoring context: the pipeline ranks them, and they constrain nothing.
 
         With ``fuzzy`` the lexical leg also scores the words within its edits, as Elasticsearch matches them:
         Searchkit sends ``fuzziness`` with every search, and a typo ("sofw") would otherwise find nothing
         lexically while the facets, which count what Elasticsearch matches, counted the sofas.
         """
-        scored = [self.words(fields, text, False, every, path, fuzzy=fuzzy)] if fuzzy is not None else []
+        scored = (
+            [
+                self.words(
+                    fields,
+                    text,
+                    False,
+                    every,
+                    path,
+                    fuzzy=fuzzy,
+                    minimum_should_match=minimum_should_match,
+                    across=across,
+                )
+            ]
+            if fuzzy is not None
+            else []
+        )
         return Compiled(texts=[text], scored=scored)
 
     def _typed(
@@ -463,6 +520,7 @@ class Compiler:
         path: str,
         scoring: bool,
         fuzzy: Fuzziness | None,
+        minimum_should_match: ShouldMatch | None = None,
     ) -> Compiled:
         """Words still being typed (autocomplete): they match as Elasticsearch matches them, even when scoring.
 
@@ -471,7 +529,9 @@ class Compiler:
         the same query beside the typed words; the encoder and the reranker read the typed words. ``fuzzy``
         applies to the whole words before the one being typed, as in Elasticsearch's ``bool_prefix``.
         """
-        query = self.words(fields, text, phrase, every, path, prefix=True, fuzzy=fuzzy)
+        query = self.words(
+            fields, text, phrase, every, path, prefix=True, fuzzy=fuzzy, minimum_should_match=minimum_should_match
+        )
         if not scoring:
             return Compiled(query)
         tokens = self.leg.analyze(text)
@@ -590,10 +650,12 @@ class Compiler:
         ]
         should = clause_list(spec.get("should"))
         if should:
-            msm = _minimum_should_match(spec.get("minimum_should_match"), len(should), f"{path}.minimum_should_match")
+            msm = ShouldMatch.parse(spec.get("minimum_should_match"), f"{path}.minimum_should_match")
             if msm is None:
-                msm = 0 if clause_list(spec.get("must")) or clause_list(spec.get("filter")) else 1
-            part = self._alternatives(should, f"{path}.should", scoring, msm)
+                least = 0 if clause_list(spec.get("must")) or clause_list(spec.get("filter")) else 1
+            else:
+                least = msm.of(len(should))
+            part = self._alternatives(should, f"{path}.should", scoring, least)
             required.append(part.constraint)
             out.add_words(part)
         positive = _all(required)
@@ -634,6 +696,26 @@ def _only_words(tree: query_string.Node) -> bool:
     return False
 
 
+def _each_word(words: list[tantivy.Query], every: bool, minimum_should_match: ShouldMatch | None) -> tantivy.Query:
+    """The words' queries joined by the operator (``every``: and), at least ``minimum_should_match`` of them.
+
+    As in Elasticsearch, one word is a term query, which ``minimum_should_match`` leaves alone; of several, it
+    counts the optional ones: more than there are (with ``and``, any at all) matches nothing.
+    """
+    if len(words) == 1:
+        return words[0]
+    required = minimum_should_match.of(0 if every else len(words)) if minimum_should_match is not None else 0
+    if every:
+        if required:
+            return tantivy.Query.empty_query()
+        return tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in words])
+    if required > len(words):
+        return tantivy.Query.empty_query()
+    return tantivy.Query.boolean_query(
+        [(tantivy.Occur.Should, q) for q in words], minimum_number_should_match=max(required, 1)
+    )
+
+
 def _within(base: tantivy.Query, query: tantivy.Query | None) -> tantivy.Query:
     """``base`` narrowed by ``query`` (a filter bucket of an aggregation)."""
     return (
@@ -655,18 +737,27 @@ def _any(queries: Iterable[tantivy.Query]) -> tantivy.Query:
     return tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in parts])
 
 
-def _minimum_should_match(value: Any, count: int, path: str) -> int | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    if re.fullmatch(r"-?\d+", text):
-        n = int(text)
-        return max(0, count + n if n < 0 else n)
-    if re.fullmatch(r"-?\d+%", text):
-        share = int(text[:-1])
-        n = math.floor(count * abs(share) / 100)
-        return max(0, count - n if share < 0 else n)
-    raise Unsupported(path, f"{value!r} (a number or a percentage)")
+@dataclass(frozen=True)
+class ShouldMatch:
+    """A ``minimum_should_match``: a number or a percentage of the optional clauses; negative, all but that many."""
+
+    number: int
+    percent: bool = False
+
+    @classmethod
+    def parse(cls, value: Any, path: str) -> ShouldMatch | None:
+        if value is None:
+            return None
+        text = str(value).strip()
+        if re.fullmatch(r"-?\d+%?", text):
+            return cls(int(text.rstrip("%")), text.endswith("%"))
+        raise Unsupported(path, f"{value!r} (a number or a percentage)")
+
+    def of(self, count: int) -> int:
+        """How many of ``count`` optional clauses must match: Elasticsearch's arithmetic (a share truncated),
+        not capped at ``count`` (asking for more than there are matches nothing)."""
+        n = math.floor(count * abs(self.number) / 100) if self.percent else abs(self.number)
+        return max(0, count - n if self.number < 0 else n)
 
 
 # ------------------------------------------------------------------ aggregations

@@ -639,6 +639,68 @@ def test_simple_query_string_bare_tilde_allows_two_edits(client):
     assert sorted_ids(client, {"simple_query_string": {"query": "sofww~", "fields": ["title"]}}) == by_price(SOFAS)
 
 
+# --- How many of the words must match: minimum_should_match, operator and across fields -----------------------
+
+
+def test_match_minimum_should_match_needs_that_many_of_the_words(client):
+    """ "a roomy grey corner sofa" has all three words; every other sofa's description at most one."""
+    query = {"match": {"description": {"query": "grey corner sofa", "minimum_should_match": "2"}}}
+    assert sorted_ids(client, query) == ["s1"]
+
+
+def test_match_minimum_should_match_percentage_rounds_down(client):
+    """75% of three words is two (Elasticsearch truncates)."""
+    query = {"match": {"description": {"query": "grey corner sofa", "minimum_should_match": "75%"}}}
+    assert sorted_ids(client, query) == ["s1"]
+
+
+def test_match_minimum_should_match_above_the_words_matches_nothing(client):
+    query = {"match": {"description": {"query": "grey sofa", "minimum_should_match": 3}}}
+    assert sorted_ids(client, query) == []
+
+
+def test_match_minimum_should_match_leaves_a_single_word_alone(client):
+    """One word is a term query in Elasticsearch, which minimum_should_match does not apply to."""
+    query = {"match": {"title": {"query": "sofa", "minimum_should_match": 2}}}
+    assert sorted_ids(client, query) == by_price(SOFAS)
+
+
+def test_multi_match_minimum_should_match_applies_within_each_field(client):
+    """best_fields: "grey" and "sofa" both in the title (s5) or both in the description (s1)."""
+    query = {"multi_match": {"query": "grey sofa", "fields": ["title", "description"], "minimum_should_match": "100%"}}
+    assert sorted_ids(client, query) == by_price([BY_ID["s1"], BY_ID["s5"]])
+
+
+def test_bool_prefix_minimum_should_match_counts_the_word_being_typed(client):
+    query = {"match_bool_prefix": {"title": {"query": "grey so", "minimum_should_match": 2}}}
+    assert sorted_ids(client, query) == ["s5"]
+
+
+def test_cross_fields_operator_and_finds_each_word_in_any_of_the_fields(client):
+    """cross_fields is term-centric: "acme" in the brand and "sofa" in the title make a match."""
+    query = {
+        "multi_match": {"query": "acme sofa", "fields": ["title", "brand"], "type": "cross_fields", "operator": "and"}
+    }
+    assert sorted_ids(client, query) == by_price([BY_ID["s1"], BY_ID["s2"]])
+
+
+def test_combined_fields_operator_and_finds_each_word_in_any_of_the_fields(client):
+    query = {"combined_fields": {"query": "bolt table", "fields": ["title", "brand"], "operator": "and"}}
+    assert sorted_ids(client, query) == ["t1"]
+
+
+def test_cross_fields_minimum_should_match_counts_words_across_the_fields(client):
+    query = {
+        "multi_match": {
+            "query": "acme leather lamp",
+            "fields": ["title", "brand"],
+            "type": "cross_fields",
+            "minimum_should_match": 2,
+        }
+    }
+    assert sorted_ids(client, query) == by_price([BY_ID["s2"], BY_ID["l1"]])
+
+
 # --- Chinese and Japanese: words without spaces -------------------------------------------------------------
 
 CJK_CATALOG = [
