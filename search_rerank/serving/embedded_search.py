@@ -649,15 +649,21 @@ class Compiler:
             for i, clause in enumerate(clause_list(spec.get("must_not")))
         ]
         should = clause_list(spec.get("should"))
+        msm = ShouldMatch.parse(spec.get("minimum_should_match"), f"{path}.minimum_should_match")
         if should:
-            msm = ShouldMatch.parse(spec.get("minimum_should_match"), f"{path}.minimum_should_match")
-            if msm is None:
-                least = 0 if clause_list(spec.get("must")) or clause_list(spec.get("filter")) else 1
-            else:
-                least = msm.of(len(should))
+            # Without must or filter clauses, Lucene's bool needs one should clause whatever minimum_should_match says.
+            least = 0 if msm is None else msm.of(len(should))
+            if not clause_list(spec.get("must")) and not clause_list(spec.get("filter")):
+                least = max(least, 1)
             part = self._alternatives(should, f"{path}.should", scoring, least)
             required.append(part.constraint)
             out.add_words(part)
+        elif msm is not None and msm.of(0) > 0 and (required or excluded):
+            # Elasticsearch counts it against no should clauses at all: nothing can match.
+            required.append(tantivy.Query.empty_query())
+        if any(q is None for q in excluded):
+            # A must_not clause that matches everything (match_all, an empty bool) leaves nothing.
+            required.append(tantivy.Query.empty_query())
         positive = _all(required)
         negative = [q for q in excluded if q is not None]
         if negative:
@@ -674,15 +680,19 @@ class Compiler:
         out = Compiled()
         for part in parts:
             out.add_words(part)
-        if required == 0 or any(p.constraint is None for p in parts):
-            # An optional clause only changes Lucene's score; a text alternative may match any product here.
-            return out
+        # A clause without a constraint matches every product (match_all; in scoring context a text clause, which
+        # the pipeline ranks): it counts towards ``required`` for each of them.
+        everything = sum(p.constraint is None for p in parts)
         queries = [p.constraint for p in parts if p.constraint is not None]
-        if len(queries) == 1:
+        if required <= everything:
+            return out
+        if required > len(parts):
+            out.constraint = tantivy.Query.empty_query()
+        elif len(queries) == 1:
             out.constraint = queries[0]
         else:
             out.constraint = tantivy.Query.boolean_query(
-                [(tantivy.Occur.Should, q) for q in queries], minimum_number_should_match=required
+                [(tantivy.Occur.Should, q) for q in queries], minimum_number_should_match=required - everything
             )
         return out
 

@@ -701,6 +701,38 @@ def test_cross_fields_minimum_should_match_counts_words_across_the_fields(client
     assert sorted_ids(client, query) == by_price([BY_ID["s2"], BY_ID["l1"]])
 
 
+# --- bool: what an everything-clause and minimum_should_match leave ------------------------------------------
+
+DUNE = {"term": {"brand.keyword": "Dune"}}
+BOLT = {"term": {"brand.keyword": "Bolt"}}
+
+
+@pytest.mark.parametrize("everything", [{"match_all": {}}, {"bool": {}}, {"function_score": {"functions": []}}])
+def test_must_not_of_a_clause_that_matches_everything_matches_nothing(client, everything):
+    assert sorted_ids(client, {"bool": {"must_not": [everything]}}) == []
+
+
+def test_should_only_bool_with_minimum_should_match_zero_still_needs_one_clause(client):
+    """Without must or filter, Lucene's bool needs one should clause to match whatever minimum_should_match says."""
+    query = {"bool": {"should": [DUNE], "minimum_should_match": 0}}
+    assert sorted_ids(client, query) == by_price([p for p in CATALOG if p.brand == "Dune"])
+
+
+def test_minimum_should_match_above_the_should_clauses_matches_nothing(client):
+    assert sorted_ids(client, {"bool": {"should": [DUNE], "minimum_should_match": 2}}) == []
+
+
+def test_minimum_should_match_without_should_clauses_matches_nothing(client):
+    query = {"bool": {"filter": [DUNE], "minimum_should_match": 1}}
+    assert sorted_ids(client, query) == []
+
+
+def test_minimum_should_match_counts_a_should_clause_that_matches_everything(client):
+    """match_all is one of the two that must match: either brand makes the other."""
+    query = {"bool": {"should": [{"match_all": {}}, DUNE, BOLT], "minimum_should_match": 2}}
+    assert sorted_ids(client, query) == by_price([p for p in CATALOG if p.brand in ("Dune", "Bolt")])
+
+
 # --- Chinese and Japanese: words without spaces -------------------------------------------------------------
 
 CJK_CATALOG = [
