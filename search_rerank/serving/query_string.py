@@ -255,8 +255,8 @@ class _Parser:
         return token
 
     def query(self, top: bool = False) -> Node:
-        """Clauses up to ``)`` (or the end), with Lucene's conjunction rules."""
-        clauses: list[list] = []  # [occur, node, explicit]
+        """Clauses up to ``)`` (or the end), with Lucene's conjunction rules (its classic parser's addClause)."""
+        clauses: list[list] = []  # [occur, node]
         conjunction: str | None = None
         while (token := self.peek()) is not None and token != ("op", ")"):
             if token in (("op", "AND"), ("op", "&&")):
@@ -267,25 +267,28 @@ class _Parser:
                 self.take()
                 conjunction = SHOULD
                 continue
-            occur, explicit = self.default, False
+            modifier = None
             if token in (("op", "+"),):
                 self.take()
-                occur, explicit = MUST, True
+                modifier = MUST
             elif token in (("op", "-"), ("op", "!"), ("op", "NOT")):
                 self.take()
-                occur, explicit = MUST_NOT, True
+                modifier = MUST_NOT
             node = self.clause(None)
-            if conjunction == MUST:
-                if clauses and clauses[-1][0] == SHOULD and not clauses[-1][2]:
-                    clauses[-1][0] = MUST
-                if occur == SHOULD and not explicit:
-                    occur = MUST
-            elif conjunction == SHOULD:
-                if clauses and clauses[-1][0] == MUST and not clauses[-1][2]:
-                    clauses[-1][0] = SHOULD
-                if occur == MUST and not explicit:
-                    occur = SHOULD
-            clauses.append([occur, node, explicit])
+            # AND makes the clause before it required, OR (under default_operator AND only) optional; a
+            # prohibited one stays prohibited.
+            if clauses and clauses[-1][0] != MUST_NOT and conjunction == MUST:
+                clauses[-1][0] = MUST
+            if clauses and clauses[-1][0] != MUST_NOT and conjunction == SHOULD and self.default == MUST:
+                clauses[-1][0] = SHOULD
+            if modifier == MUST_NOT:
+                occur = MUST_NOT
+            elif self.default == SHOULD:
+                occur = MUST if modifier == MUST or conjunction == MUST else SHOULD
+            else:
+                # Under AND every clause is required unless OR introduced it, a + after OR included.
+                occur = SHOULD if conjunction == SHOULD else MUST
+            clauses.append([occur, node])
             conjunction = None
         if not top:
             if self.peek() != ("op", ")"):
@@ -294,7 +297,7 @@ class _Parser:
         if len(clauses) == 1 and clauses[0][0] != MUST_NOT:
             return clauses[0][1]
         if clauses and all(c[0] == MUST_NOT for c in clauses):
-            clauses.insert(0, [MUST, Everything(), False])
+            clauses.insert(0, [MUST, Everything()])
         return Group(tuple((c[0], c[1]) for c in clauses))
 
     def clause(self, field_name: str | None) -> Node:

@@ -39,6 +39,26 @@ def test_default_operator_and_requires_every_word():
     assert parse("grey sofa", "AND") == Group(((MUST, Word(None, "grey")), (MUST, Word(None, "sofa"))))
 
 
+def test_or_after_and_leaves_the_and_clauses_required_with_default_or():
+    """Lucene's classic parser: OR makes the clause before it optional only under default_operator AND."""
+    assert parse("tall AND modern OR decor") == Group(
+        ((MUST, Word(None, "tall")), (MUST, Word(None, "modern")), (SHOULD, Word(None, "decor")))
+    )
+
+
+def test_or_makes_a_plus_clause_before_it_optional_with_default_and():
+    """ "+a OR b" is "a OR b" under default_operator AND, as Lucene's classic parser reads it."""
+    assert parse("+tall OR modern", "AND") == Group(((SHOULD, Word(None, "tall")), (SHOULD, Word(None, "modern"))))
+
+
+def test_plus_after_or_is_optional_with_default_and():
+    assert parse("tall OR +modern", "AND") == Group(((SHOULD, Word(None, "tall")), (SHOULD, Word(None, "modern"))))
+
+
+def test_or_leaves_a_prohibited_clause_before_it_prohibited():
+    assert parse("-tall OR modern", "AND") == Group(((MUST_NOT, Word(None, "tall")), (SHOULD, Word(None, "modern"))))
+
+
 def test_inclusive_and_exclusive_range_bounds():
     assert parse("price:[10 TO 20}") == Span("price", "10", "20", True, False)
 
