@@ -514,6 +514,19 @@ def test_simple_query_string_unpaired_parenthesis_keeps_the_words_around_it(clie
     assert set(ids(body)) == {p.id for p in CATALOG if mentions(p, "sofa") and mentions(p, "grey")}
 
 
+def test_simple_query_string_minus_with_default_or_also_matches_what_lacks_the_word(client):
+    """Elasticsearch's documented reading of "sofa -grey" under the default OR: sofa OR NOT grey."""
+    query = {"simple_query_string": {"query": "sofa -grey"}}
+    wanted = [p for p in CATALOG if mentions(p, "sofa") or not mentions(p, "grey")]
+    assert set(ids(search(client, {"query": {"bool": {"filter": query}}, "size": 20}))) == {p.id for p in wanted}
+
+
+def test_simple_query_string_minus_with_default_and_excludes_the_word(client):
+    query = {"simple_query_string": {"query": "sofa -grey", "default_operator": "and"}}
+    wanted = [p for p in CATALOG if mentions(p, "sofa") and not mentions(p, "grey")]
+    assert set(ids(search(client, {"query": {"bool": {"filter": query}}, "size": 20}))) == {p.id for p in wanted}
+
+
 def sorted_ids(client, query) -> list[str]:
     """The ids a query matches, on a page sorted by price: what Elasticsearch's match set decides."""
     return ids(search(client, {"query": query, "sort": [{"price": "asc"}], "size": 20}))

@@ -71,10 +71,34 @@ def test_phrase_keeps_its_words_together():
     assert parse('"leather sofa"') == Word(None, "leather sofa", phrase=True)
 
 
-def test_simple_query_string_pipe_is_or_and_minus_is_not():
+def test_simple_query_string_minus_is_everything_but_the_word_beside_the_others():
+    """Lucene's simple parser: a negated clause is "everything but it", joined by the operator like any other
+    (with the default OR, "sofa | lamp -grey" also matches whatever is not grey, as Elasticsearch documents)."""
     assert parse("sofa | lamp -grey", simple=True) == Group(
-        ((SHOULD, Word(None, "sofa")), (SHOULD, Word(None, "lamp")), (MUST_NOT, Word(None, "grey")))
+        (
+            (SHOULD, Word(None, "sofa")),
+            (SHOULD, Word(None, "lamp")),
+            (SHOULD, Group(((MUST, Everything()), (MUST_NOT, Word(None, "grey"))))),
+        )
     )
+
+
+def test_simple_query_string_operators_apply_left_to_right():
+    """No precedence: "grey + sofa lamp" is (grey AND sofa) OR lamp."""
+    assert parse("grey + sofa lamp", simple=True) == Group(
+        (
+            (SHOULD, Group(((MUST, Word(None, "grey")), (MUST, Word(None, "sofa"))))),
+            (SHOULD, Word(None, "lamp")),
+        )
+    )
+
+
+def test_simple_query_string_minus_before_a_space_negates_nothing():
+    assert parse("lamp - white", simple=True) == Group(((SHOULD, Word(None, "lamp")), (SHOULD, Word(None, "white"))))
+
+
+def test_simple_query_string_unpaired_parenthesis_after_minus_negates_nothing():
+    assert parse("-(green", simple=True) == Word(None, "green")
 
 
 def test_positive_text_leaves_out_prohibited_words():
@@ -95,15 +119,15 @@ def test_wildcards_are_refused_as_unsupported():
 @pytest.mark.parametrize(
     ("text", "words"),
     [
-        ('3" sofa', ['3"', "sofa"]),
-        ("sofa (grey", ["sofa", "(grey"]),
+        ('3" sofa', ["3", "sofa"]),
+        ("sofa (grey", ["sofa", "grey"]),
         ("sofa [grey", ["sofa", "[grey"]),
-        ("sofa) grey", ["sofa)", "grey"]),
+        ("sofa) grey", ["sofa", "grey"]),
     ],
 )
 def test_simple_query_string_unpaired_quote_or_bracket_is_plain_text(text, words):
-    """simple_query_string never reports a syntax error (Elasticsearch ignores what is not valid): a quote, a
-    parenthesis or a bracket without its pair is part of the word it is typed in."""
+    """simple_query_string never reports a syntax error (Elasticsearch ignores what is not valid): a quote or a
+    parenthesis without its pair is left out, a bracket (no operator there) is part of the word it is typed in."""
     assert parse(text, simple=True) == Group(tuple((SHOULD, Word(None, w)) for w in words))
 
 
