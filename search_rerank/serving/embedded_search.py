@@ -541,18 +541,26 @@ class Compiler:
         spec = an_object(spec, path)
         text = a_string(spec.get("query"), f"{path}.query")
         operator = spec.get("default_operator", "or")
-        try:
-            tree = query_string.parse(text, str(operator), simple=kind == "simple_query_string")
-        except query_string.QuerySyntaxError as exc:
-            raise InvalidQuery(f"{path}.query", str(exc)) from None
-        except query_string.SyntaxUnsupported as exc:
-            raise Unsupported(f"{path}.query", str(exc)) from None
         names = spec.get("fields", spec.get("default_field"))
         defaults = self.default_fields(names, f"{path}.fields")
         every = str(operator).lower() == "and"
 
         def is_text(name: str | None) -> bool:
             return name is None or self.target(name, f"{path}.query").kind == "text"
+
+        def wordless(word: query_string.Word) -> bool:
+            """A word of no words on text fields ("&"); a fuzzy one is matched as typed, never dropped."""
+            if word.tilde is not None and not word.phrase:
+                return False
+            fields = defaults if word.field is None else [word.field]
+            return all(is_text(name) for name in fields) and not self.leg.analyze(word.text)
+
+        try:
+            tree = query_string.parse(text, str(operator), simple=kind == "simple_query_string", wordless=wordless)
+        except query_string.QuerySyntaxError as exc:
+            raise InvalidQuery(f"{path}.query", str(exc)) from None
+        except query_string.SyntaxUnsupported as exc:
+            raise Unsupported(f"{path}.query", str(exc)) from None
 
         wanted = query_string.positive_text(tree, is_text) if scoring else ""
         if scoring and _only_words(tree):

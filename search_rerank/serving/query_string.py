@@ -98,14 +98,21 @@ _RANGE = re.compile(r"([\[{])\s*(\S+)\s+TO\s+(\S+?)\s*([\]}])")
 _COMPARISON = re.compile(r"(>=|<=|>|<)(\S+)")
 
 
-def parse(text: str, default_operator: str = "or", simple: bool = False) -> Node:
-    """The tree of ``text``; raises :class:`QuerySyntaxError` or :class:`SyntaxUnsupported`."""
+def parse(
+    text: str, default_operator: str = "or", simple: bool = False, wordless: Callable[[Word], bool] = lambda w: False
+) -> Node:
+    """The tree of ``text``; raises :class:`QuerySyntaxError` or :class:`SyntaxUnsupported`.
+
+    ``wordless`` says which words the analyzer leaves nothing of ("&", "!!"): Elasticsearch's parsers drop such
+    a clause as if it were not there (their match queries' zero_terms_query is null), where a clause of no
+    words would match nothing: "grey & sofa" under AND finds the grey sofas.
+    """
     default = {"or": SHOULD, "and": MUST}.get(default_operator.lower())
     if default is None:
         raise QuerySyntaxError(f"default_operator must be AND or OR, not {default_operator!r}")
     if simple:
-        return _SimpleParser(text, default).parse()
-    parser = _Parser(_tokens(text), default)
+        return _SimpleParser(text, default, wordless).parse()
+    parser = _Parser(_tokens(text), default, wordless)
     node = parser.query(top=True)
     if parser.pos != len(parser.tokens):
         raise QuerySyntaxError("unbalanced parentheses")
@@ -166,9 +173,10 @@ def _tokens(text: str) -> list[tuple[str, str]]:
 
 
 class _Parser:
-    def __init__(self, tokens: list[tuple[str, str]], default: str):
+    def __init__(self, tokens: list[tuple[str, str]], default: str, wordless: Callable[[Word], bool]):
         self.tokens = tokens
         self.default = default
+        self.wordless = wordless
         self.pos = 0
 
     def peek(self) -> tuple[str, str] | None:
@@ -213,8 +221,10 @@ class _Parser:
             else:
                 # Under AND every clause is required unless OR introduced it, a + after OR included.
                 occur = SHOULD if conjunction == SHOULD else MUST
-            clauses.append([occur, node])
             conjunction = None
+            # A clause of no words (or a group of them) is dropped, after it changed the one before, as in Lucene.
+            if not (isinstance(node, Word) and self.wordless(node) or node == Group(())):
+                clauses.append([occur, node])
         if not top:
             if self.peek() != ("op", ")"):
                 raise QuerySyntaxError("unbalanced parentheses")
@@ -311,9 +321,10 @@ class _SimpleParser:
     WHITESPACE = " \t\n\r"
     ENDS_A_WORD = '"|+()' + WHITESPACE
 
-    def __init__(self, text: str, default: str):
+    def __init__(self, text: str, default: str, wordless: Callable[[Word], bool]):
         self.text = text
         self.default = default
+        self.wordless = wordless
 
     def parse(self) -> Node:
         if self.text.strip() == "*":
@@ -345,8 +356,8 @@ class _SimpleParser:
         return level.top
 
     def _add(self, level: _Level, node: Node | None) -> None:
-        if node is None:
-            return
+        if node is None or isinstance(node, Word) and self.wordless(node):
+            return  # nothing to add, and the operator waits for the next clause
         if level.negations % 2:
             node = Group(((MUST, Everything()), (MUST_NOT, node)))
         if level.top is None:

@@ -527,6 +527,14 @@ def test_simple_query_string_minus_with_default_and_excludes_the_word(client):
     assert set(ids(search(client, {"query": {"bool": {"filter": query}}, "size": 20}))) == {p.id for p in wanted}
 
 
+@pytest.mark.parametrize("kind", ["query_string", "simple_query_string"])
+def test_a_word_without_letters_or_digits_is_left_out_under_default_and(client, kind):
+    """ "grey & sofa": Elasticsearch drops a word its analyzer leaves nothing of, rather than matching nothing."""
+    query = {kind: {"query": "grey & sofa", "default_operator": "AND"}}
+    wanted = [p for p in CATALOG if mentions(p, "grey") and mentions(p, "sofa")]
+    assert set(ids(search(client, {"query": {"bool": {"filter": query}}, "size": 20}))) == {p.id for p in wanted}
+
+
 def sorted_ids(client, query) -> list[str]:
     """The ids a query matches, on a page sorted by price: what Elasticsearch's match set decides."""
     return ids(search(client, {"query": query, "sort": [{"price": "asc"}], "size": 20}))

@@ -181,3 +181,9 @@ def test_field_group_keeps_each_words_tilde():
 
 def test_simple_query_string_bare_tilde_is_two():
     assert parse("sofw~", simple=True) == Word(None, "sofw", tilde="2")
+
+
+@pytest.mark.parametrize("simple", [False, True])
+def test_a_wordless_word_is_dropped_as_if_it_were_not_there(simple):
+    tree = parse("grey & sofa", "AND", simple=simple, wordless=lambda word: word.text == "&")
+    assert tree == Group(((MUST, Word(None, "grey")), (MUST, Word(None, "sofa"))))
