@@ -438,6 +438,8 @@ class Compiler:
         # Elasticsearch's match_phrase(_prefix) takes no fuzziness, and only a whole-word phrase a slop here.
         fuzzy = None if phrase else self.fuzziness(options, where)
         msm = ShouldMatch.parse(options.get("minimum_should_match"), f"{where}.minimum_should_match")
+        if self.zero_terms_match_all(options, text, [name], where):
+            return Compiled()
         if kind in PREFIX_QUERIES:
             return self._typed(text, [name], phrase, every, where, scoring, fuzzy, msm)
         if scoring and target.kind == "text":
@@ -458,6 +460,8 @@ class Compiler:
         msm = ShouldMatch.parse(spec.get("minimum_should_match"), f"{path}.minimum_should_match")
         # Term-centric: each word in any of the fields, as one field made of them all.
         across = kind == "combined_fields" or spec.get("type") == "cross_fields"
+        if self.zero_terms_match_all(spec, text, fields, path):
+            return Compiled()
         if spec.get("type") in PREFIX_TYPES:
             return self._typed(text, fields, phrase, every, f"{path}.fields", scoring, fuzzy, msm)
         if scoring and all(self.target(f, f"{path}.fields").kind == "text" for f in fields):
@@ -475,6 +479,18 @@ class Compiler:
                 minimum_should_match=msm,
                 across=across,
             )
+        )
+
+    def zero_terms_match_all(self, options: Mapping[str, Any], text: str, fields: list[str], path: str) -> bool:
+        """Whether the query matches every product: ``zero_terms_query: all`` and the analyzer leaves no words
+        ("!!", "") for the text fields, as in Elasticsearch (with the default ``none`` such a query matches nothing)."""
+        option = str(options.get("zero_terms_query", "none")).lower()
+        if option not in ("none", "all"):
+            raise InvalidQuery(f"{path}.zero_terms_query", "expected none or all")
+        return (
+            option == "all"
+            and not self.leg.analyze(text)
+            and any(self.target(name, path).kind == "text" for name in fields)
         )
 
     def _ranked(

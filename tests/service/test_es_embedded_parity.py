@@ -722,6 +722,21 @@ def test_cross_fields_minimum_should_match_counts_words_across_the_fields(client
     assert sorted_ids(client, query) == by_price([BY_ID["s2"], BY_ID["l1"]])
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"match": {"title": {"query": "!!", "zero_terms_query": "all"}}},
+        {"multi_match": {"query": "", "fields": ["title", "description"], "zero_terms_query": "all"}},
+    ],
+)
+def test_zero_terms_query_all_matches_every_product_when_no_word_is_left(client, query):
+    assert sorted_ids(client, {"bool": {"filter": [query]}}) == by_price(CATALOG)
+
+
+def test_zero_terms_query_none_matches_nothing_when_no_word_is_left(client):
+    assert sorted_ids(client, {"bool": {"filter": [{"match": {"title": {"query": "!!"}}}]}}) == []
+
+
 # --- bool: what an everything-clause and minimum_should_match leave ------------------------------------------
 
 DUNE = {"term": {"brand.keyword": "Dune"}}
