@@ -600,7 +600,9 @@ class Compiler:
             if node.field is not None and self.target(node.field, path).kind == "numeric":
                 return self.exact(self.target(node.field, path), [node.text], path)
             fuzzy, slop = tilde.of(node, path)
-            return self.words(fields, node.text, node.phrase, every, path, fuzzy=fuzzy, slop=slop)
+            if fuzzy is not None:
+                return self.as_typed(fields, node.text, fuzzy, path)
+            return self.words(fields, node.text, node.phrase, every, path, slop=slop)
         if isinstance(node, query_string.Span):
             target = self.target(node.field, path)
             low = None if node.low is None else a_number(node.low, path)
@@ -613,6 +615,27 @@ class Compiler:
         }
         clauses = [(occurs[occur], self.tree(child, defaults, every, path, tilde)) for occur, child in node.clauses]
         return tantivy.Query.boolean_query(clauses)
+
+    def as_typed(self, fields: list[str], text: str, fuzzy: Fuzziness, path: str) -> tantivy.Query:
+        """A query_string word with ``~`` (``sofw~1``): Lucene's query parsers do not analyse it, they only lower-case
+        it, so the indexed words (stems) within its edits of what was typed match ("Tables~1" is two edits from
+        "tabl"), and its ``AUTO`` edits count the letters typed."""
+        word = text.lower()
+        edits = fuzzy.distance(word)
+        per_field: list[tantivy.Query] = []
+        for name in fields:
+            target = self.target(name, path)
+            if target.kind != "text":
+                per_field.append(self.exact(target, [text], path))
+            elif edits == 0:
+                per_field.append(tantivy.Query.term_query(self.schema, target.name, word))
+            else:
+                per_field.append(
+                    tantivy.Query.fuzzy_term_query(
+                        self.schema, target.name, word, distance=edits, transposition_cost_one=fuzzy.transpositions
+                    )
+                )
+        return _any(per_field) if per_field else tantivy.Query.empty_query()
 
     def _term(self, kind: str, spec: Any, path: str) -> tantivy.Query:
         spec = {k: v for k, v in an_object(spec, path).items() if k not in ("boost", "_name", "case_insensitive")}

@@ -656,6 +656,13 @@ def test_query_string_phrase_tilde_is_its_slop(client):
     assert ids(body) == ["s2"]
 
 
+@pytest.mark.parametrize("kind", ["query_string", "simple_query_string"])
+def test_a_fuzzy_query_string_word_is_compared_as_typed_not_stemmed(client, kind):
+    """Lucene's parsers only lower-case a word with ``~``: "Tables" is two edits from the indexed stem "tabl"."""
+    assert sorted_ids(client, {kind: {"query": "Tables~1", "fields": ["title"]}}) == []
+    assert sorted_ids(client, {kind: {"query": "Tables~2", "fields": ["title"]}}) == by_price(TABLES)
+
+
 def test_simple_query_string_bare_tilde_allows_two_edits(client):
     assert sorted_ids(client, {"simple_query_string": {"query": "sofww~", "fields": ["title"]}}) == by_price(SOFAS)
 
