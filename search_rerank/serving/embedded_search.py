@@ -260,6 +260,8 @@ class Compiler:
         prefix: bool = False,
         fuzzy: Fuzziness | None = None,
         slop: int = 0,
+        minimum_should_match: ShouldMatch | None = None,
+        across: bool = False,
     ) -> tantivy.Query:
         """Text matched as Elasticsearch matches it on analyzed fields: any field; every word or any (or a phrase).
 
@@ -267,28 +269,41 @@ class Compiler:
         never fuzzily, as in Elasticsearch here. With ``prefix`` the last word is one being typed
         (``bool_prefix``, ``phrase_prefix``): it also matches the words it begins, so "sof" finds sofas.
         ``fuzzy`` lets each other word match within its edits ("sofw" finds sofas); ``slop`` lets a phrase's
-        words be that many positions apart.
+        words be that many positions apart. ``minimum_should_match`` is how many of the words must match
+        (:func:`_each_word`). The words are matched within each field (``best_fields``, ``most_fields``), or
+        ``across`` the text fields, each word in any of them (``cross_fields``, ``combined_fields``).
         """
         tokens = self.leg.analyze(text)
         per_field: list[tantivy.Query] = []
+        names: list[str] = []
         for name in fields:
             target = self.target(name, path or name)
             if target.kind != "text":
                 per_field.append(self.exact(target, [text], path or name))
-            elif not tokens:
-                continue
-            elif phrase and len(tokens) > 1:
-                words: list[str | tuple[int, str]] = list(tokens)
+            elif tokens and target.name not in names:
+                names.append(target.name)
+        if names and phrase and len(tokens) > 1:
+            words: list[str | tuple[int, str]] = list(tokens)
+            for name in names:
                 if prefix:
-                    per_field.append(tantivy.Query.phrase_prefix_query(self.schema, target.name, words))
+                    per_field.append(tantivy.Query.phrase_prefix_query(self.schema, name, words))
                 else:
-                    per_field.append(tantivy.Query.phrase_query(self.schema, target.name, words, slop))
+                    per_field.append(tantivy.Query.phrase_query(self.schema, name, words, slop))
+        elif names:
+
+            def word(name: str, i: int) -> tantivy.Query:
+                if prefix and i == len(tokens) - 1:
+                    return self.prefix(name, tokens[i])
+                return self.term(name, tokens[i], fuzzy)
+
+            if across:
+                each = [_any(word(name, i) for name in names) for i in range(len(tokens))]
+                per_field.append(_each_word(each, every, minimum_should_match))
             else:
-                occur = tantivy.Occur.Must if every else tantivy.Occur.Should
-                terms = [(occur, self.term(target.name, t, fuzzy)) for t in tokens]
-                if prefix:
-                    terms[-1] = (occur, self.prefix(target.name, tokens[-1]))
-                per_field.append(terms[0][1] if len(terms) == 1 else tantivy.Query.boolean_query(terms))
+                per_field += [
+                    _each_word([word(name, i) for i in range(len(tokens))], every, minimum_should_match)
+                    for name in names
+                ]
         if not per_field:
             return tantivy.Query.empty_query()
         return _any(per_field)
@@ -426,12 +441,17 @@ class Compiler:
         where = f"{path}.{name}"
         # Elasticsearch's match_phrase(_prefix) takes no fuzziness, and only a whole-word phrase a slop here.
         fuzzy = None if phrase else self.fuzziness(options, where)
+        msm = ShouldMatch.parse(options.get("minimum_should_match"), f"{where}.minimum_should_match")
+        if self.zero_terms_match_all(options, text, [name], where):
+            return Compiled()
         if kind in PREFIX_QUERIES:
-            return self._typed(text, [name], phrase, every, where, scoring, fuzzy)
+            return self._typed(text, [name], phrase, every, where, scoring, fuzzy, msm)
         if scoring and target.kind == "text":
-            return self._ranked(text, [name], every, where, fuzzy)
+            return self._ranked(text, [name], every, where, fuzzy, msm)
         slop = _count(options.get("slop", 0), f"{where}.slop")
-        return Compiled(self.words([name], text, phrase, every, where, fuzzy=fuzzy, slop=slop))
+        return Compiled(
+            self.words([name], text, phrase, every, where, fuzzy=fuzzy, slop=slop, minimum_should_match=msm)
+        )
 
     def _multi_match(self, kind: str, spec: Any, path: str, scoring: bool) -> Compiled:
         spec = an_object(spec, path)
@@ -441,21 +461,74 @@ class Compiler:
         phrase = spec.get("type") in ("phrase", "phrase_prefix")
         # combined_fields and the phrase types take no fuzziness in Elasticsearch.
         fuzzy = self.fuzziness(spec, path) if kind == "multi_match" and not phrase else None
+        msm = ShouldMatch.parse(spec.get("minimum_should_match"), f"{path}.minimum_should_match")
+        # Term-centric: each word in any of the fields, as one field made of them all.
+        across = kind == "combined_fields" or spec.get("type") == "cross_fields"
+        if self.zero_terms_match_all(spec, text, fields, path):
+            return Compiled()
         if spec.get("type") in PREFIX_TYPES:
-            return self._typed(text, fields, phrase, every, f"{path}.fields", scoring, fuzzy)
+            return self._typed(text, fields, phrase, every, f"{path}.fields", scoring, fuzzy, msm)
         if scoring and all(self.target(f, f"{path}.fields").kind == "text" for f in fields):
-            return self._ranked(text, fields, every, f"{path}.fields", fuzzy)
+            return self._ranked(text, fields, every, f"{path}.fields", fuzzy, msm, across)
         slop = _count(spec.get("slop", 0), f"{path}.slop")
-        return Compiled(self.words(fields, text, phrase, every, f"{path}.fields", fuzzy=fuzzy, slop=slop))
+        return Compiled(
+            self.words(
+                fields,
+                text,
+                phrase,
+                every,
+                f"{path}.fields",
+                fuzzy=fuzzy,
+                slop=slop,
+                minimum_should_match=msm,
+                across=across,
+            )
+        )
 
-    def _ranked(self, text: str, fields: list[str], every: bool, path: str, fuzzy: Fuzziness | None) -> Compiled:
+    def zero_terms_match_all(self, options: Mapping[str, Any], text: str, fields: list[str], path: str) -> bool:
+        """Whether the query matches every product: ``zero_terms_query: all`` and the analyzer leaves no words
+        ("!!", "") for the text fields, as in Elasticsearch (with the default ``none`` such a query matches nothing)."""
+        option = str(options.get("zero_terms_query", "none")).lower()
+        if option not in ("none", "all"):
+            raise InvalidQuery(f"{path}.zero_terms_query", "expected none or all")
+        return (
+            option == "all"
+            and not self.leg.analyze(text)
+            and any(self.target(name, path).kind == "text" for name in fields)
+        )
+
+    def _ranked(
+        self,
+        text: str,
+        fields: list[str],
+        every: bool,
+        path: str,
+        fuzzy: Fuzziness | None,
+        minimum_should_match: ShouldMatch | None = None,
+        across: bool = False,
+    ) -> Compiled:
         """Whole words in scoring context: the pipeline ranks them, and they constrain nothing.
 
         With ``fuzzy`` the lexical leg also scores the words within its edits, as Elasticsearch matches them:
         Searchkit sends ``fuzziness`` with every search, and a typo ("sofw") would otherwise find nothing
         lexically while the facets, which count what Elasticsearch matches, counted the sofas.
         """
-        scored = [self.words(fields, text, False, every, path, fuzzy=fuzzy)] if fuzzy is not None else []
+        scored = (
+            [
+                self.words(
+                    fields,
+                    text,
+                    False,
+                    every,
+                    path,
+                    fuzzy=fuzzy,
+                    minimum_should_match=minimum_should_match,
+                    across=across,
+                )
+            ]
+            if fuzzy is not None
+            else []
+        )
         return Compiled(texts=[text], scored=scored)
 
     def _typed(
@@ -467,6 +540,7 @@ class Compiler:
         path: str,
         scoring: bool,
         fuzzy: Fuzziness | None,
+        minimum_should_match: ShouldMatch | None = None,
     ) -> Compiled:
         """Words still being typed (autocomplete): they match as Elasticsearch matches them, even when scoring.
 
@@ -475,7 +549,9 @@ class Compiler:
         the same query beside the typed words; the encoder and the reranker read the typed words. ``fuzzy``
         applies to the whole words before the one being typed, as in Elasticsearch's ``bool_prefix``.
         """
-        query = self.words(fields, text, phrase, every, path, prefix=True, fuzzy=fuzzy)
+        query = self.words(
+            fields, text, phrase, every, path, prefix=True, fuzzy=fuzzy, minimum_should_match=minimum_should_match
+        )
         if not scoring:
             return Compiled(query)
         tokens = self.leg.analyze(text)
@@ -485,18 +561,26 @@ class Compiler:
         spec = an_object(spec, path)
         text = a_string(spec.get("query"), f"{path}.query")
         operator = spec.get("default_operator", "or")
-        try:
-            tree = query_string.parse(text, str(operator), simple=kind == "simple_query_string")
-        except query_string.QuerySyntaxError as exc:
-            raise InvalidQuery(f"{path}.query", str(exc)) from None
-        except query_string.SyntaxUnsupported as exc:
-            raise Unsupported(f"{path}.query", str(exc)) from None
         names = spec.get("fields", spec.get("default_field"))
         defaults = self.default_fields(names, f"{path}.fields")
         every = str(operator).lower() == "and"
 
         def is_text(name: str | None) -> bool:
             return name is None or self.target(name, f"{path}.query").kind == "text"
+
+        def wordless(word: query_string.Word) -> bool:
+            """A word of no words on text fields ("&"); a fuzzy one is matched as typed, never dropped."""
+            if word.tilde is not None and not word.phrase:
+                return False
+            fields = defaults if word.field is None else [word.field]
+            return all(is_text(name) for name in fields) and not self.leg.analyze(word.text)
+
+        try:
+            tree = query_string.parse(text, str(operator), simple=kind == "simple_query_string", wordless=wordless)
+        except query_string.QuerySyntaxError as exc:
+            raise InvalidQuery(f"{path}.query", str(exc)) from None
+        except query_string.SyntaxUnsupported as exc:
+            raise Unsupported(f"{path}.query", str(exc)) from None
 
         wanted = query_string.positive_text(tree, is_text) if scoring else ""
         if scoring and _only_words(tree):
@@ -520,7 +604,9 @@ class Compiler:
             if node.field is not None and self.target(node.field, path).kind == "numeric":
                 return self.exact(self.target(node.field, path), [node.text], path)
             fuzzy, slop = tilde.of(node, path)
-            return self.words(fields, node.text, node.phrase, every, path, fuzzy=fuzzy, slop=slop)
+            if fuzzy is not None:
+                return self.as_typed(fields, node.text, fuzzy, path)
+            return self.words(fields, node.text, node.phrase, every, path, slop=slop)
         if isinstance(node, query_string.Span):
             target = self.target(node.field, path)
             low = None if node.low is None else a_number(node.low, path)
@@ -533,6 +619,27 @@ class Compiler:
         }
         clauses = [(occurs[occur], self.tree(child, defaults, every, path, tilde)) for occur, child in node.clauses]
         return tantivy.Query.boolean_query(clauses)
+
+    def as_typed(self, fields: list[str], text: str, fuzzy: Fuzziness, path: str) -> tantivy.Query:
+        """A query_string word with ``~`` (``sofw~1``): Lucene's query parsers do not analyse it, they only lower-case
+        it, so the indexed words (stems) within its edits of what was typed match ("Tables~1" is two edits from
+        "tabl"), and its ``AUTO`` edits count the letters typed."""
+        word = text.lower()
+        edits = fuzzy.distance(word)
+        per_field: list[tantivy.Query] = []
+        for name in fields:
+            target = self.target(name, path)
+            if target.kind != "text":
+                per_field.append(self.exact(target, [text], path))
+            elif edits == 0:
+                per_field.append(tantivy.Query.term_query(self.schema, target.name, word))
+            else:
+                per_field.append(
+                    tantivy.Query.fuzzy_term_query(
+                        self.schema, target.name, word, distance=edits, transposition_cost_one=fuzzy.transpositions
+                    )
+                )
+        return _any(per_field) if per_field else tantivy.Query.empty_query()
 
     def _term(self, kind: str, spec: Any, path: str) -> tantivy.Query:
         spec = {k: v for k, v in an_object(spec, path).items() if k not in ("boost", "_name", "case_insensitive")}
@@ -593,13 +700,21 @@ class Compiler:
             for i, clause in enumerate(clause_list(spec.get("must_not")))
         ]
         should = clause_list(spec.get("should"))
+        msm = ShouldMatch.parse(spec.get("minimum_should_match"), f"{path}.minimum_should_match")
         if should:
-            msm = _minimum_should_match(spec.get("minimum_should_match"), len(should), f"{path}.minimum_should_match")
-            if msm is None:
-                msm = 0 if clause_list(spec.get("must")) or clause_list(spec.get("filter")) else 1
-            part = self._alternatives(should, f"{path}.should", scoring, msm)
+            # Without must or filter clauses, Lucene's bool needs one should clause whatever minimum_should_match says.
+            least = 0 if msm is None else msm.of(len(should))
+            if not clause_list(spec.get("must")) and not clause_list(spec.get("filter")):
+                least = max(least, 1)
+            part = self._alternatives(should, f"{path}.should", scoring, least)
             required.append(part.constraint)
             out.add_words(part)
+        elif msm is not None and msm.of(0) > 0 and (required or excluded):
+            # Elasticsearch counts it against no should clauses at all: nothing can match.
+            required.append(tantivy.Query.empty_query())
+        if any(q is None for q in excluded):
+            # A must_not clause that matches everything (match_all, an empty bool) leaves nothing.
+            required.append(tantivy.Query.empty_query())
         positive = _all(required)
         negative = [q for q in excluded if q is not None]
         if negative:
@@ -616,15 +731,19 @@ class Compiler:
         out = Compiled()
         for part in parts:
             out.add_words(part)
-        if required == 0 or any(p.constraint is None for p in parts):
-            # An optional clause only changes Lucene's score; a text alternative may match any product here.
-            return out
+        # A clause without a constraint matches every product (match_all; in scoring context a text clause, which
+        # the pipeline ranks): it counts towards ``required`` for each of them.
+        everything = sum(p.constraint is None for p in parts)
         queries = [p.constraint for p in parts if p.constraint is not None]
-        if len(queries) == 1:
+        if required <= everything:
+            return out
+        if required > len(parts):
+            out.constraint = tantivy.Query.empty_query()
+        elif len(queries) == 1:
             out.constraint = queries[0]
         else:
             out.constraint = tantivy.Query.boolean_query(
-                [(tantivy.Occur.Should, q) for q in queries], minimum_number_should_match=required
+                [(tantivy.Occur.Should, q) for q in queries], minimum_number_should_match=required - everything
             )
         return out
 
@@ -636,6 +755,26 @@ def _only_words(tree: query_string.Node) -> bool:
     if isinstance(tree, query_string.Group):
         return all(occur == query_string.SHOULD and _only_words(child) for occur, child in tree.clauses)
     return False
+
+
+def _each_word(words: list[tantivy.Query], every: bool, minimum_should_match: ShouldMatch | None) -> tantivy.Query:
+    """The words' queries joined by the operator (``every``: and), at least ``minimum_should_match`` of them.
+
+    As in Elasticsearch, one word is a term query, which ``minimum_should_match`` leaves alone; of several, it
+    counts the optional ones: more than there are (with ``and``, any at all) matches nothing.
+    """
+    if len(words) == 1:
+        return words[0]
+    required = minimum_should_match.of(0 if every else len(words)) if minimum_should_match is not None else 0
+    if every:
+        if required:
+            return tantivy.Query.empty_query()
+        return tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in words])
+    if required > len(words):
+        return tantivy.Query.empty_query()
+    return tantivy.Query.boolean_query(
+        [(tantivy.Occur.Should, q) for q in words], minimum_number_should_match=max(required, 1)
+    )
 
 
 def _within(base: tantivy.Query, query: tantivy.Query | None) -> tantivy.Query:
@@ -659,18 +798,27 @@ def _any(queries: Iterable[tantivy.Query]) -> tantivy.Query:
     return tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in parts])
 
 
-def _minimum_should_match(value: Any, count: int, path: str) -> int | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    if re.fullmatch(r"-?\d+", text):
-        n = int(text)
-        return max(0, count + n if n < 0 else n)
-    if re.fullmatch(r"-?\d+%", text):
-        share = int(text[:-1])
-        n = math.floor(count * abs(share) / 100)
-        return max(0, count - n if share < 0 else n)
-    raise Unsupported(path, f"{value!r} (a number or a percentage)")
+@dataclass(frozen=True)
+class ShouldMatch:
+    """A ``minimum_should_match``: a number or a percentage of the optional clauses; negative, all but that many."""
+
+    number: int
+    percent: bool = False
+
+    @classmethod
+    def parse(cls, value: Any, path: str) -> ShouldMatch | None:
+        if value is None:
+            return None
+        text = str(value).strip()
+        if re.fullmatch(r"-?\d+%?", text):
+            return cls(int(text.rstrip("%")), text.endswith("%"))
+        raise Unsupported(path, f"{value!r} (a number or a percentage)")
+
+    def of(self, count: int) -> int:
+        """How many of ``count`` optional clauses must match: Elasticsearch's arithmetic (a share truncated),
+        not capped at ``count`` (asking for more than there are matches nothing)."""
+        n = math.floor(count * abs(self.number) / 100) if self.percent else abs(self.number)
+        return max(0, count - n if self.number < 0 else n)
 
 
 # ------------------------------------------------------------------ aggregations

@@ -9,15 +9,16 @@ compiles it into a tantivy query) and which words are wanted
 
 Boolean operators follow Lucene's classic query parser, which Elasticsearch's
 ``query_string`` uses: each clause is required, optional or prohibited;
-``AND`` makes the clauses on both sides required, ``OR`` optional, ``NOT``
-prohibited, ``+``/``-`` the same for one clause, and a clause without any is
-what ``default_operator`` says. A query of prohibited clauses only matches
-everything else, as in Elasticsearch. ``simple_query_string`` has its own
-operators (``|`` or, ``+`` and, ``-`` not, phrases, parentheses, ``~``), read
-with the same rules; like Elasticsearch's it never reports a syntax error:
-what is not valid syntax (a quote or a parenthesis without its pair, an
-operator with nothing to join) is plain text or ignored, and so is the rest
-(``AND``, ``OR``, ``NOT``, ``:``, ``[``, ``?``).
+``AND`` makes the clauses on both sides required, ``OR`` optional (the one
+before it only under ``default_operator`` AND), ``NOT`` prohibited, ``+``/``-``
+the same for one clause, and a clause without any is what ``default_operator``
+says. A query of prohibited clauses only matches everything else, as in
+Elasticsearch. ``simple_query_string`` has its own operators (``|`` or, ``+``
+and, ``-`` not, phrases, parentheses, ``~``) and Lucene's simple parser's rules
+(:class:`_SimpleParser`: left to right, ``-x`` is "everything but x"); like
+Elasticsearch's it never reports a syntax error: what is not valid syntax (a
+quote or a parenthesis without its pair, an operator with nothing to join) is
+ignored, and the rest (``AND``, ``OR``, ``NOT``, ``:``, ``[``, ``?``) is text.
 ``~`` changes the match set, so it is kept on its word (:attr:`Word.tilde`): after a
 word it is the edit distance (fuzziness) within which the word matches, after a phrase
 the slop, how far apart its words may be; boosts (``^2``) change Lucene's scores only
@@ -94,18 +95,24 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 _RANGE = re.compile(r"([\[{])\s*(\S+)\s+TO\s+(\S+?)\s*([\]}])")
-# In a simple_query_string word, the characters that the clause parser would read as a wildcard or a regular
-# expression, which they are not there (a trailing ``*``, the prefix operator, stays).
-_NOT_WILDCARD = re.compile(r"\?|\*(?!$)|^/")
 _COMPARISON = re.compile(r"(>=|<=|>|<)(\S+)")
 
 
-def parse(text: str, default_operator: str = "or", simple: bool = False) -> Node:
-    """The tree of ``text``; raises :class:`QuerySyntaxError` or :class:`SyntaxUnsupported`."""
+def parse(
+    text: str, default_operator: str = "or", simple: bool = False, wordless: Callable[[Word], bool] = lambda w: False
+) -> Node:
+    """The tree of ``text``; raises :class:`QuerySyntaxError` or :class:`SyntaxUnsupported`.
+
+    ``wordless`` says which words the analyzer leaves nothing of ("&", "!!"): Elasticsearch's parsers drop such
+    a clause as if it were not there (their match queries' zero_terms_query is null), where a clause of no
+    words would match nothing: "grey & sofa" under AND finds the grey sofas.
+    """
     default = {"or": SHOULD, "and": MUST}.get(default_operator.lower())
     if default is None:
         raise QuerySyntaxError(f"default_operator must be AND or OR, not {default_operator!r}")
-    parser = _Parser(_simple_tokens(text) if simple else _tokens(text), default)
+    if simple:
+        return _SimpleParser(text, default, wordless).parse()
+    parser = _Parser(_tokens(text), default, wordless)
     node = parser.query(top=True)
     if parser.pos != len(parser.tokens):
         raise QuerySyntaxError("unbalanced parentheses")
@@ -131,81 +138,6 @@ def fields(node: Node) -> set[str]:
     if isinstance(node, Group):
         return set().union(*(fields(child) for _, child in node.clauses))
     return set()
-
-
-def _simple_tokens(text: str) -> list[tuple[str, str]]:
-    """``simple_query_string`` as the classic parser's tokens, which always parse."""
-    phrases = _phrases(text)
-    parens = _paired_parens(text, phrases)
-    tokens: list[tuple[str, str]] = []
-    pos = 0
-    while pos < len(text):
-        char = text[pos]
-        if char.isspace():
-            pos += 1
-        elif pos in phrases:
-            tokens.append(("phrase", text[pos : phrases[pos] + 1]))
-            pos = phrases[pos] + 1
-        elif pos in parens or char == "-":
-            tokens.append(("op", char))
-            pos += 1
-        elif char in "|+":
-            tokens.append(("op", "OR" if char == "|" else "AND"))
-            pos += 1
-        elif char == "~":  # fuzziness (after a word) or slop (after a phrase), and its number
-            start = pos = pos + 1
-            while pos < len(text) and (text[pos].isdigit() or text[pos] == "."):
-                pos += 1
-            if tokens and tokens[-1][0] in ("word", "phrase") and not text[start - 2].isspace():
-                tokens.append(("tilde", text[start:pos] or "2"))
-        else:
-            start = pos
-            while pos < len(text) and not (
-                text[pos].isspace() or text[pos] in "|+~" or pos in phrases or pos in parens
-            ):
-                pos += 2 if text[pos] == "\\" else 1
-            tokens.append(("word", _NOT_WILDCARD.sub(lambda m: "\\" + m.group(), text[start:pos])))
-    # A "-" with no clause after it excludes nothing.
-    starts = {"word", "phrase"}
-    return [
-        t
-        for i, t in enumerate(tokens)
-        if t != ("op", "-") or (i + 1 < len(tokens) and (tokens[i + 1][0] in starts or tokens[i + 1] == ("op", "(")))
-    ]
-
-
-def _phrases(text: str) -> dict[int, int]:
-    """Where each quoted phrase starts and ends; a last quote without its pair starts none."""
-    out: dict[int, int] = {}
-    start = None
-    pos = 0
-    while pos < len(text):
-        if text[pos] == '"':
-            if start is None:
-                start = pos
-            else:
-                out[start], start = pos, None
-        pos += 2 if text[pos] == "\\" else 1
-    return out
-
-
-def _paired_parens(text: str, phrases: dict[int, int]) -> set[int]:
-    """Where the parentheses with a pair and something between them are (outside phrases)."""
-    out: set[int] = set()
-    opened: list[int] = []
-    pos = 0
-    while pos < len(text):
-        char = text[pos]
-        if pos in phrases:
-            pos = phrases[pos]
-        elif char == "(":
-            opened.append(pos)
-        elif char == ")" and opened:
-            start = opened.pop()
-            if text[start + 1 : pos].strip():
-                out |= {start, pos}
-        pos += 2 if char == "\\" else 1
-    return out
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:
@@ -241,9 +173,10 @@ def _tokens(text: str) -> list[tuple[str, str]]:
 
 
 class _Parser:
-    def __init__(self, tokens: list[tuple[str, str]], default: str):
+    def __init__(self, tokens: list[tuple[str, str]], default: str, wordless: Callable[[Word], bool]):
         self.tokens = tokens
         self.default = default
+        self.wordless = wordless
         self.pos = 0
 
     def peek(self) -> tuple[str, str] | None:
@@ -255,8 +188,8 @@ class _Parser:
         return token
 
     def query(self, top: bool = False) -> Node:
-        """Clauses up to ``)`` (or the end), with Lucene's conjunction rules."""
-        clauses: list[list] = []  # [occur, node, explicit]
+        """Clauses up to ``)`` (or the end), with Lucene's conjunction rules (its classic parser's addClause)."""
+        clauses: list[list] = []  # [occur, node]
         conjunction: str | None = None
         while (token := self.peek()) is not None and token != ("op", ")"):
             if token in (("op", "AND"), ("op", "&&")):
@@ -267,26 +200,31 @@ class _Parser:
                 self.take()
                 conjunction = SHOULD
                 continue
-            occur, explicit = self.default, False
+            modifier = None
             if token in (("op", "+"),):
                 self.take()
-                occur, explicit = MUST, True
+                modifier = MUST
             elif token in (("op", "-"), ("op", "!"), ("op", "NOT")):
                 self.take()
-                occur, explicit = MUST_NOT, True
+                modifier = MUST_NOT
             node = self.clause(None)
-            if conjunction == MUST:
-                if clauses and clauses[-1][0] == SHOULD and not clauses[-1][2]:
-                    clauses[-1][0] = MUST
-                if occur == SHOULD and not explicit:
-                    occur = MUST
-            elif conjunction == SHOULD:
-                if clauses and clauses[-1][0] == MUST and not clauses[-1][2]:
-                    clauses[-1][0] = SHOULD
-                if occur == MUST and not explicit:
-                    occur = SHOULD
-            clauses.append([occur, node, explicit])
+            # AND makes the clause before it required, OR (under default_operator AND only) optional; a
+            # prohibited one stays prohibited.
+            if clauses and clauses[-1][0] != MUST_NOT and conjunction == MUST:
+                clauses[-1][0] = MUST
+            if clauses and clauses[-1][0] != MUST_NOT and conjunction == SHOULD and self.default == MUST:
+                clauses[-1][0] = SHOULD
+            if modifier == MUST_NOT:
+                occur = MUST_NOT
+            elif self.default == SHOULD:
+                occur = MUST if modifier == MUST or conjunction == MUST else SHOULD
+            else:
+                # Under AND every clause is required unless OR introduced it, a + after OR included.
+                occur = SHOULD if conjunction == SHOULD else MUST
             conjunction = None
+            # A clause of no words (or a group of them) is dropped, after it changed the one before, as in Lucene.
+            if not (isinstance(node, Word) and self.wordless(node) or node == Group(())):
+                clauses.append([occur, node])
         if not top:
             if self.peek() != ("op", ")"):
                 raise QuerySyntaxError("unbalanced parentheses")
@@ -294,7 +232,7 @@ class _Parser:
         if len(clauses) == 1 and clauses[0][0] != MUST_NOT:
             return clauses[0][1]
         if clauses and all(c[0] == MUST_NOT for c in clauses):
-            clauses.insert(0, [MUST, Everything(), False])
+            clauses.insert(0, [MUST, Everything()])
         return Group(tuple((c[0], c[1]) for c in clauses))
 
     def clause(self, field_name: str | None) -> Node:
@@ -358,6 +296,180 @@ class _Parser:
         if isinstance(node, Group):
             return Group(tuple((occur, self._in_field(child, field_name)) for occur, child in node.clauses))
         return node
+
+
+@dataclass
+class _Level:
+    """One level of :class:`_SimpleParser`'s tree (the whole text, or a parenthesised part of it)."""
+
+    top: Node | None = None
+    previous: str | None = None
+    current: str | None = None
+    negations: int = 0
+
+
+class _SimpleParser:
+    """``simple_query_string`` as Lucene's ``SimpleQueryParser`` reads it, which Elasticsearch's uses.
+
+    Its rules differ from the classic parser's: the operators apply left to right without precedence ("a + b c"
+    is (a AND b) OR c); a ``-`` right before a clause makes it "everything but the clause", joined to the rest
+    by the operator like any clause (with the default OR, "sofa -grey" also matches whatever is not grey, as
+    Elasticsearch documents), and a ``-`` before a space negates nothing; a ``+`` or ``|`` with nothing before
+    it, a ``)`` or ``"`` without its pair, and an empty ``()`` or ``""`` are ignored. It never fails.
+    """
+
+    WHITESPACE = " \t\n\r"
+    ENDS_A_WORD = '"|+()' + WHITESPACE
+
+    def __init__(self, text: str, default: str, wordless: Callable[[Word], bool]):
+        self.text = text
+        self.default = default
+        self.wordless = wordless
+
+    def parse(self) -> Node:
+        if self.text.strip() == "*":
+            return Everything()
+        top = self._level(0, len(self.text))
+        return top if top is not None else Group(())
+
+    def _level(self, pos: int, end: int) -> Node | None:
+        level = _Level()
+        while pos < end:
+            char = self.text[pos]
+            if char == "(":
+                pos = self._group(level, pos, end)
+            elif char == '"':
+                pos = self._phrase(level, pos, end)
+            elif char in "+|":
+                if level.current is None and level.top is not None:
+                    level.current = MUST if char == "+" else SHOULD
+                pos += 1
+            elif char == "-":
+                level.negations += 1
+                pos += 1
+                continue  # a run of minus signs applies to what follows it directly
+            elif char == ")" or char in self.WHITESPACE:
+                pos += 1
+            else:
+                pos = self._word(level, pos, end)
+            level.negations = 0
+        return level.top
+
+    def _add(self, level: _Level, node: Node | None) -> None:
+        if node is None or isinstance(node, Word) and self.wordless(node):
+            return  # nothing to add, and the operator waits for the next clause
+        if level.negations % 2:
+            node = Group(((MUST, Everything()), (MUST_NOT, node)))
+        if level.top is None:
+            level.top = node
+        else:
+            occur = level.current or self.default
+            if level.previous != occur:  # a new operator: what came before is one clause of it
+                level.top = Group(((occur, level.top),))
+            assert isinstance(level.top, Group)
+            level.top = Group((*level.top.clauses, (occur, node)))
+            level.previous = occur
+        level.current = None
+
+    def _group(self, level: _Level, pos: int, end: int) -> int:
+        start = close = pos + 1
+        depth, escaped = 1, False
+        while close < end:
+            char = self.text[close]
+            if not escaped and char == "\\":
+                escaped = True
+                close += 1
+                continue
+            if not escaped and char == "(":
+                depth += 1
+            elif not escaped and char == ")":
+                depth -= 1
+                if depth == 0:
+                    break
+            escaped = False
+            close += 1
+        if close >= end:
+            return start  # no closing parenthesis: the opening one is ignored
+        if close == start:
+            level.current = None
+        else:
+            self._add(level, self._level(start, close))
+        return close + 1
+
+    def _phrase(self, level: _Level, pos: int, end: int) -> int:
+        start = close = pos + 1
+        chars: list[str] = []
+        escaped = slop = False
+        while close < end:
+            char = self.text[close]
+            if not escaped and char == "\\":
+                escaped = True
+                close += 1
+                continue
+            if not escaped and char == '"':
+                if close + 1 < end and self.text[close + 1] == "~":
+                    close += 1
+                    slop = close + 1 < end
+                break
+            escaped = False
+            chars.append(char)
+            close += 1
+        if close >= end:
+            return start  # no closing quote: the opening one is ignored
+        if close == start:
+            level.current = None
+            return close + 1
+        tilde = None
+        if slop:
+            distance, close = self._tilde(close, end)
+            tilde = str(distance) if distance else None
+        self._add(level, Word(None, "".join(chars), phrase=True, tilde=tilde))
+        return close + 1
+
+    def _word(self, level: _Level, pos: int, end: int) -> int:
+        chars: list[str] = []
+        escaped = prefix = fuzzy = False
+        while pos < end:
+            char = self.text[pos]
+            if not escaped:
+                if char == "\\":
+                    escaped, prefix = True, False
+                    pos += 1
+                    continue
+                if char in self.ENDS_A_WORD:
+                    break
+                if chars and char == "~":
+                    fuzzy = True
+                    break
+                prefix = bool(chars) and char == "*"
+            escaped = False
+            chars.append(char)
+            pos += 1
+        if not chars:
+            return pos
+        text = "".join(chars)
+        if fuzzy:
+            distance, pos = self._tilde(pos, end)
+            self._add(level, Word(None, text, tilde=str(min(distance, 2)) if distance else None))
+        elif prefix:
+            raise SyntaxUnsupported(f"prefix query {text!r}")
+        else:
+            self._add(level, Word(None, text))
+        return pos
+
+    def _tilde(self, pos: int, end: int) -> tuple[int, int]:
+        """The number after the ``~`` at ``pos`` (none: 2; not a whole number: 0) and where it ends."""
+        digits: list[str] = []
+        while pos < end:
+            pos += 1
+            if pos < end:
+                if self.text[pos] in self.ENDS_A_WORD:
+                    break
+                digits.append(self.text[pos])
+        number = "".join(digits)
+        if not number:
+            return 2, pos
+        return (max(0, int(number)) if re.fullmatch(r"[+-]?\d+", number) else 0), pos
 
 
 def _unescape(text: str) -> str:

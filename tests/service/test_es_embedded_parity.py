@@ -514,6 +514,27 @@ def test_simple_query_string_unpaired_parenthesis_keeps_the_words_around_it(clie
     assert set(ids(body)) == {p.id for p in CATALOG if mentions(p, "sofa") and mentions(p, "grey")}
 
 
+def test_simple_query_string_minus_with_default_or_also_matches_what_lacks_the_word(client):
+    """Elasticsearch's documented reading of "sofa -grey" under the default OR: sofa OR NOT grey."""
+    query = {"simple_query_string": {"query": "sofa -grey"}}
+    wanted = [p for p in CATALOG if mentions(p, "sofa") or not mentions(p, "grey")]
+    assert set(ids(search(client, {"query": {"bool": {"filter": query}}, "size": 20}))) == {p.id for p in wanted}
+
+
+def test_simple_query_string_minus_with_default_and_excludes_the_word(client):
+    query = {"simple_query_string": {"query": "sofa -grey", "default_operator": "and"}}
+    wanted = [p for p in CATALOG if mentions(p, "sofa") and not mentions(p, "grey")]
+    assert set(ids(search(client, {"query": {"bool": {"filter": query}}, "size": 20}))) == {p.id for p in wanted}
+
+
+@pytest.mark.parametrize("kind", ["query_string", "simple_query_string"])
+def test_a_word_without_letters_or_digits_is_left_out_under_default_and(client, kind):
+    """ "grey & sofa": Elasticsearch drops a word its analyzer leaves nothing of, rather than matching nothing."""
+    query = {kind: {"query": "grey & sofa", "default_operator": "AND"}}
+    wanted = [p for p in CATALOG if mentions(p, "grey") and mentions(p, "sofa")]
+    assert set(ids(search(client, {"query": {"bool": {"filter": query}}, "size": 20}))) == {p.id for p in wanted}
+
+
 def sorted_ids(client, query) -> list[str]:
     """The ids a query matches, on a page sorted by price: what Elasticsearch's match set decides."""
     return ids(search(client, {"query": query, "sort": [{"price": "asc"}], "size": 20}))
@@ -635,8 +656,124 @@ def test_query_string_phrase_tilde_is_its_slop(client):
     assert ids(body) == ["s2"]
 
 
+@pytest.mark.parametrize("kind", ["query_string", "simple_query_string"])
+def test_a_fuzzy_query_string_word_is_compared_as_typed_not_stemmed(client, kind):
+    """Lucene's parsers only lower-case a word with ``~``: "Tables" is two edits from the indexed stem "tabl"."""
+    assert sorted_ids(client, {kind: {"query": "Tables~1", "fields": ["title"]}}) == []
+    assert sorted_ids(client, {kind: {"query": "Tables~2", "fields": ["title"]}}) == by_price(TABLES)
+
+
 def test_simple_query_string_bare_tilde_allows_two_edits(client):
     assert sorted_ids(client, {"simple_query_string": {"query": "sofww~", "fields": ["title"]}}) == by_price(SOFAS)
+
+
+# --- How many of the words must match: minimum_should_match, operator and across fields -----------------------
+
+
+def test_match_minimum_should_match_needs_that_many_of_the_words(client):
+    """ "a roomy grey corner sofa" has all three words; every other sofa's description at most one."""
+    query = {"match": {"description": {"query": "grey corner sofa", "minimum_should_match": "2"}}}
+    assert sorted_ids(client, query) == ["s1"]
+
+
+def test_match_minimum_should_match_percentage_rounds_down(client):
+    """75% of three words is two (Elasticsearch truncates)."""
+    query = {"match": {"description": {"query": "grey corner sofa", "minimum_should_match": "75%"}}}
+    assert sorted_ids(client, query) == ["s1"]
+
+
+def test_match_minimum_should_match_above_the_words_matches_nothing(client):
+    query = {"match": {"description": {"query": "grey sofa", "minimum_should_match": 3}}}
+    assert sorted_ids(client, query) == []
+
+
+def test_match_minimum_should_match_leaves_a_single_word_alone(client):
+    """One word is a term query in Elasticsearch, which minimum_should_match does not apply to."""
+    query = {"match": {"title": {"query": "sofa", "minimum_should_match": 2}}}
+    assert sorted_ids(client, query) == by_price(SOFAS)
+
+
+def test_multi_match_minimum_should_match_applies_within_each_field(client):
+    """best_fields: "grey" and "sofa" both in the title (s5) or both in the description (s1)."""
+    query = {"multi_match": {"query": "grey sofa", "fields": ["title", "description"], "minimum_should_match": "100%"}}
+    assert sorted_ids(client, query) == by_price([BY_ID["s1"], BY_ID["s5"]])
+
+
+def test_bool_prefix_minimum_should_match_counts_the_word_being_typed(client):
+    query = {"match_bool_prefix": {"title": {"query": "grey so", "minimum_should_match": 2}}}
+    assert sorted_ids(client, query) == ["s5"]
+
+
+def test_cross_fields_operator_and_finds_each_word_in_any_of_the_fields(client):
+    """cross_fields is term-centric: "acme" in the brand and "sofa" in the title make a match."""
+    query = {
+        "multi_match": {"query": "acme sofa", "fields": ["title", "brand"], "type": "cross_fields", "operator": "and"}
+    }
+    assert sorted_ids(client, query) == by_price([BY_ID["s1"], BY_ID["s2"]])
+
+
+def test_combined_fields_operator_and_finds_each_word_in_any_of_the_fields(client):
+    query = {"combined_fields": {"query": "bolt table", "fields": ["title", "brand"], "operator": "and"}}
+    assert sorted_ids(client, query) == ["t1"]
+
+
+def test_cross_fields_minimum_should_match_counts_words_across_the_fields(client):
+    query = {
+        "multi_match": {
+            "query": "acme leather lamp",
+            "fields": ["title", "brand"],
+            "type": "cross_fields",
+            "minimum_should_match": 2,
+        }
+    }
+    assert sorted_ids(client, query) == by_price([BY_ID["s2"], BY_ID["l1"]])
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"match": {"title": {"query": "!!", "zero_terms_query": "all"}}},
+        {"multi_match": {"query": "", "fields": ["title", "description"], "zero_terms_query": "all"}},
+    ],
+)
+def test_zero_terms_query_all_matches_every_product_when_no_word_is_left(client, query):
+    assert sorted_ids(client, {"bool": {"filter": [query]}}) == by_price(CATALOG)
+
+
+def test_zero_terms_query_none_matches_nothing_when_no_word_is_left(client):
+    assert sorted_ids(client, {"bool": {"filter": [{"match": {"title": {"query": "!!"}}}]}}) == []
+
+
+# --- bool: what an everything-clause and minimum_should_match leave ------------------------------------------
+
+DUNE = {"term": {"brand.keyword": "Dune"}}
+BOLT = {"term": {"brand.keyword": "Bolt"}}
+
+
+@pytest.mark.parametrize("everything", [{"match_all": {}}, {"bool": {}}, {"function_score": {"functions": []}}])
+def test_must_not_of_a_clause_that_matches_everything_matches_nothing(client, everything):
+    assert sorted_ids(client, {"bool": {"must_not": [everything]}}) == []
+
+
+def test_should_only_bool_with_minimum_should_match_zero_still_needs_one_clause(client):
+    """Without must or filter, Lucene's bool needs one should clause to match whatever minimum_should_match says."""
+    query = {"bool": {"should": [DUNE], "minimum_should_match": 0}}
+    assert sorted_ids(client, query) == by_price([p for p in CATALOG if p.brand == "Dune"])
+
+
+def test_minimum_should_match_above_the_should_clauses_matches_nothing(client):
+    assert sorted_ids(client, {"bool": {"should": [DUNE], "minimum_should_match": 2}}) == []
+
+
+def test_minimum_should_match_without_should_clauses_matches_nothing(client):
+    query = {"bool": {"filter": [DUNE], "minimum_should_match": 1}}
+    assert sorted_ids(client, query) == []
+
+
+def test_minimum_should_match_counts_a_should_clause_that_matches_everything(client):
+    """match_all is one of the two that must match: either brand makes the other."""
+    query = {"bool": {"should": [{"match_all": {}}, DUNE, BOLT], "minimum_should_match": 2}}
+    assert sorted_ids(client, query) == by_price([p for p in CATALOG if p.brand in ("Dune", "Bolt")])
 
 
 # --- Chinese and Japanese: words without spaces -------------------------------------------------------------

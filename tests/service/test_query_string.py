@@ -39,6 +39,26 @@ def test_default_operator_and_requires_every_word():
     assert parse("grey sofa", "AND") == Group(((MUST, Word(None, "grey")), (MUST, Word(None, "sofa"))))
 
 
+def test_or_after_and_leaves_the_and_clauses_required_with_default_or():
+    """Lucene's classic parser: OR makes the clause before it optional only under default_operator AND."""
+    assert parse("tall AND modern OR decor") == Group(
+        ((MUST, Word(None, "tall")), (MUST, Word(None, "modern")), (SHOULD, Word(None, "decor")))
+    )
+
+
+def test_or_makes_a_plus_clause_before_it_optional_with_default_and():
+    """ "+a OR b" is "a OR b" under default_operator AND, as Lucene's classic parser reads it."""
+    assert parse("+tall OR modern", "AND") == Group(((SHOULD, Word(None, "tall")), (SHOULD, Word(None, "modern"))))
+
+
+def test_plus_after_or_is_optional_with_default_and():
+    assert parse("tall OR +modern", "AND") == Group(((SHOULD, Word(None, "tall")), (SHOULD, Word(None, "modern"))))
+
+
+def test_or_leaves_a_prohibited_clause_before_it_prohibited():
+    assert parse("-tall OR modern", "AND") == Group(((MUST_NOT, Word(None, "tall")), (SHOULD, Word(None, "modern"))))
+
+
 def test_inclusive_and_exclusive_range_bounds():
     assert parse("price:[10 TO 20}") == Span("price", "10", "20", True, False)
 
@@ -51,10 +71,34 @@ def test_phrase_keeps_its_words_together():
     assert parse('"leather sofa"') == Word(None, "leather sofa", phrase=True)
 
 
-def test_simple_query_string_pipe_is_or_and_minus_is_not():
+def test_simple_query_string_minus_is_everything_but_the_word_beside_the_others():
+    """Lucene's simple parser: a negated clause is "everything but it", joined by the operator like any other
+    (with the default OR, "sofa | lamp -grey" also matches whatever is not grey, as Elasticsearch documents)."""
     assert parse("sofa | lamp -grey", simple=True) == Group(
-        ((SHOULD, Word(None, "sofa")), (SHOULD, Word(None, "lamp")), (MUST_NOT, Word(None, "grey")))
+        (
+            (SHOULD, Word(None, "sofa")),
+            (SHOULD, Word(None, "lamp")),
+            (SHOULD, Group(((MUST, Everything()), (MUST_NOT, Word(None, "grey"))))),
+        )
     )
+
+
+def test_simple_query_string_operators_apply_left_to_right():
+    """No precedence: "grey + sofa lamp" is (grey AND sofa) OR lamp."""
+    assert parse("grey + sofa lamp", simple=True) == Group(
+        (
+            (SHOULD, Group(((MUST, Word(None, "grey")), (MUST, Word(None, "sofa"))))),
+            (SHOULD, Word(None, "lamp")),
+        )
+    )
+
+
+def test_simple_query_string_minus_before_a_space_negates_nothing():
+    assert parse("lamp - white", simple=True) == Group(((SHOULD, Word(None, "lamp")), (SHOULD, Word(None, "white"))))
+
+
+def test_simple_query_string_unpaired_parenthesis_after_minus_negates_nothing():
+    assert parse("-(green", simple=True) == Word(None, "green")
 
 
 def test_positive_text_leaves_out_prohibited_words():
@@ -75,15 +119,15 @@ def test_wildcards_are_refused_as_unsupported():
 @pytest.mark.parametrize(
     ("text", "words"),
     [
-        ('3" sofa', ['3"', "sofa"]),
-        ("sofa (grey", ["sofa", "(grey"]),
+        ('3" sofa', ["3", "sofa"]),
+        ("sofa (grey", ["sofa", "grey"]),
         ("sofa [grey", ["sofa", "[grey"]),
-        ("sofa) grey", ["sofa)", "grey"]),
+        ("sofa) grey", ["sofa", "grey"]),
     ],
 )
 def test_simple_query_string_unpaired_quote_or_bracket_is_plain_text(text, words):
-    """simple_query_string never reports a syntax error (Elasticsearch ignores what is not valid): a quote, a
-    parenthesis or a bracket without its pair is part of the word it is typed in."""
+    """simple_query_string never reports a syntax error (Elasticsearch ignores what is not valid): a quote or a
+    parenthesis without its pair is left out, a bracket (no operator there) is part of the word it is typed in."""
     assert parse(text, simple=True) == Group(tuple((SHOULD, Word(None, w)) for w in words))
 
 
@@ -137,3 +181,9 @@ def test_field_group_keeps_each_words_tilde():
 
 def test_simple_query_string_bare_tilde_is_two():
     assert parse("sofw~", simple=True) == Word(None, "sofw", tilde="2")
+
+
+@pytest.mark.parametrize("simple", [False, True])
+def test_a_wordless_word_is_dropped_as_if_it_were_not_there(simple):
+    tree = parse("grey & sofa", "AND", simple=simple, wordless=lambda word: word.text == "&")
+    assert tree == Group(((MUST, Word(None, "grey")), (MUST, Word(None, "sofa"))))
