@@ -560,6 +560,11 @@ class Compiler:
     def _query_string(self, kind: str, spec: Any, path: str, scoring: bool) -> Compiled:
         spec = an_object(spec, path)
         text = a_string(spec.get("query"), f"{path}.query")
+        # Both decide which products match; answered without them, the search would match others.
+        if spec.get("minimum_should_match") is not None:
+            raise Unsupported(f"{path}.minimum_should_match", f"minimum_should_match on {kind}")
+        if kind == "simple_query_string" and str(spec.get("flags", "ALL")).upper() != "ALL":
+            raise Unsupported(f"{path}.flags", "simple_query_string flags other than ALL (they turn operators off)")
         operator = spec.get("default_operator", "or")
         names = spec.get("fields", spec.get("default_field"))
         defaults = self.default_fields(names, f"{path}.fields")

@@ -320,6 +320,30 @@ def test_query_string_syntax_error_is_a_400_naming_the_query(client):
     assert response.get_json()["error"]["field"] == "query.query_string.query"
 
 
+@pytest.mark.parametrize("kind", ["query_string", "simple_query_string"])
+def test_query_string_minimum_should_match_is_a_501_naming_it(client, kind):
+    # It decides which products match (Elasticsearch counts it over the top-level clauses); answered without it,
+    # "sofa lamp grey" with 100% listed every product with any of the words.
+    clause = {kind: {"query": "sofa lamp grey", "fields": ["title"], "minimum_should_match": "100%"}}
+    response = client.post("/products/_search", json={"query": {"bool": {"filter": [clause]}}})
+    assert response.status_code == 501
+    assert f"{kind}.minimum_should_match" in response.get_data(as_text=True)
+
+
+def test_simple_query_string_flags_other_than_all_are_a_501_naming_them(client):
+    # Flags turn operators off ("-" read as a word without NOT); answered as ALL they would match other products.
+    clause = {"simple_query_string": {"query": "sofa -grey", "fields": ["title"], "flags": "OR|AND"}}
+    response = client.post("/products/_search", json={"query": {"bool": {"filter": [clause]}}})
+    assert response.status_code == 501
+    assert "simple_query_string.flags" in response.get_data(as_text=True)
+
+
+def test_simple_query_string_flags_all_are_answered(client):
+    clause = {"simple_query_string": {"query": "sofa", "fields": ["title"], "flags": "ALL"}}
+    response = client.post("/products/_search", json={"query": {"bool": {"filter": [clause]}}})
+    assert response.status_code == 200
+
+
 def test_range_aggregation_keys_are_elasticsearchs_from_to(client):
     body = search(
         client,
