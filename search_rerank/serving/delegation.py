@@ -81,14 +81,14 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 import numpy as np
-from werkzeug.exceptions import BadGateway
+from werkzeug.exceptions import BadGateway, GatewayTimeout, ServiceUnavailable
 
 from ..backends.cluster import ClusterRetriever
 from ..backends.engine_knn import EngineKnnRetriever
 from ..backends.mappings import load_mapping
-from ..core.breaker import GuardedRetriever
+from ..core.breaker import DeadlineExceeded, GuardedRetriever
 from ..core.candidate import Candidate
-from ..core.errors import StageError
+from ..core.errors import CircuitOpenError, StageError
 from ..core.filters import Filters, attribute_key, category_key, normalise_term
 from ..core.pipeline import Ranking, SearchPipeline, SearchResult
 from ..core.reasons import reason_code
@@ -1165,6 +1165,36 @@ def delegate_search(
     if "pit" in extras:
         delegated.params["index"] = None  # a point in time names its index itself
     return delegated
+
+
+def delegate_count(body: Mapping[str, Any], params: Mapping[str, str], leg: Any) -> int:
+    """``_count`` (field aliases already applied): the cluster's count of the query on the index's fields, asked
+    through the lexical leg's guard (``leg``, as the service serves it), so a cluster that hangs costs its deadline.
+
+    Passed through as it came, a front end's names (``brand.keyword``, an attribute's ``color.keyword``) would
+    name no field of the product index, and the cluster would count 0 where the same query's search finds
+    products. ``?q=`` is Lucene syntax, as in a search; a count body holds nothing but ``query``, as in
+    Elasticsearch.
+    """
+    cluster = delegated_cluster(leg)
+    assert cluster is not None
+    for key in body:
+        if key != "query":
+            raise InvalidQuery(key, f"request does not support [{key}]")
+    lucene = {key: params[name] for name, key in URI_QUERY_PARAMS.items() if name in params}
+    raw = {"query_string": lucene} if "query" in lucene else body.get("query")
+    query = ClusterFields(cluster.settings, cluster.engine).query(raw, "query") if raw is not None else None
+    count = functools.partial(cluster.count, query)
+    try:
+        return leg.guard.call(count) if isinstance(leg, GuardedRetriever) else count()
+    except DeadlineExceeded as exc:
+        raise GatewayTimeout(f"the cluster did not answer the count ({reason_code(exc)})") from exc
+    except CircuitOpenError as exc:
+        raise ServiceUnavailable(
+            f"the cluster keeps failing ({reason_code(exc)})", retry_after=max(1, round(exc.retry_after_s))
+        ) from exc
+    except StageError as exc:
+        raise cluster_error(cluster, exc, {"query": query}) from exc
 
 
 def sort_from_uri(value: str) -> list[Any]:

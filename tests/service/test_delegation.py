@@ -308,6 +308,25 @@ def test_a_scrolls_next_page_may_not_extend_it_beyond_the_limit(shop):
     assert response.get_json()["error"]["reason_code"] == "scroll_too_long"
 
 
+def test_count_maps_front_end_field_names_as_a_search_does(shop):
+    # A front end's _count names its index's fields: passed through unmapped, the cluster counted 0 (or, under the
+    # served name `products`, an index it does not have).
+    query = {"bool": {"filter": [{"term": {"color.keyword": "grey"}}, {"terms": {"brand.keyword": ["Acme", "Bolt"]}}]}}
+    response = shop.post("/products/_count", json={"query": query})
+    assert response.status_code == 200 and response.get_json()["count"] == 2
+    assert search(shop, {"query": query})["hits"]["total"]["value"] == 2
+
+
+def test_count_reads_q_as_lucene_syntax(shop):
+    response = shop.get("/products/_count", query_string={"q": "brand.keyword:Acme AND title:sofa"})
+    assert response.status_code == 200 and response.get_json()["count"] == 2
+
+
+def test_count_with_a_key_other_than_query_is_a_400_naming_it(shop):
+    response = shop.post("/products/_count", json={"query": {"match_all": {}}, "size": 3})
+    assert response.status_code == 400 and response.get_json()["error"]["field"] == "size"
+
+
 # ------------------------------------------------------------------ ranked pages
 
 
@@ -605,6 +624,14 @@ def test_a_delegated_search_leaves_the_cluster_out_once_its_breaker_opens(served
         breaker.report(breaker.admit(), ok=False)
     answer = search(served_shop.test_client(), {"query": {"match": {"title": "lamp"}}})
     assert answer["search_rerank"]["degraded"] == {LEXICAL: "circuit_open"}
+
+
+def test_a_count_is_refused_at_once_with_a_503_while_the_clusters_breaker_is_open(served_shop):
+    breaker = served_shop.extensions["guards"].breakers[LEXICAL]
+    while breaker.state != "open":
+        breaker.report(breaker.admit(), ok=False)
+    response = served_shop.test_client().post("/products/_count", json={"query": {"match": {"title": "lamp"}}})
+    assert response.status_code == 503 and int(response.headers["Retry-After"]) >= 1
 
 
 # ------------------------------------------------------------------ suggestions
