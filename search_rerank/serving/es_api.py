@@ -117,7 +117,7 @@ def es_count(index: str):
     settings = current_settings()
     check_index(index, settings)
     body = rename_fields(json_body(required=False), settings.service.field_aliases)
-    count = delegate_count(body, uri_params(), lexical)
+    count = delegate_count(body, uri_params(), settings.service, lexical)
     return jsonify({"count": count, "_shards": ONE_SHARD}), 200, ES_HEADERS
 
 

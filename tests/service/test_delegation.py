@@ -131,6 +131,34 @@ def test_query_string_exclusion_is_not_searched_for(shop):
     assert set(ids(answer)) == {"s2", "s3", "s4"}
 
 
+def test_query_string_names_fields_by_their_aliases(shop):
+    # Searchkit's filters name the shop index's fields inside the text: color.keyword (aliased to attributes.color).
+    query = {"bool": {"filter": [{"query_string": {"query": "color.keyword:grey AND name:sofa"}}]}}
+    assert set(ids(search(shop, {"query": query}))) == {"s1", "s4", "s5"}
+
+
+def test_query_string_minimum_should_match_holds_where_its_text_is_sent_as_query_dsl(shop):
+    # brand.keyword inside the text makes it Query DSL on the index's fields; both clauses are wanted.
+    query = {"query_string": {"query": "lamp OR brand.keyword:Acme", "minimum_should_match": 2}}
+    assert set(ids(search(shop, {"query": query}))) == {"l1"}
+
+
+def test_query_string_fuzzy_word_keeps_its_edits_where_its_text_is_sent_as_query_dsl(shop):
+    answer = search(shop, {"query": {"query_string": {"query": "sofx~1 -grey", "fields": ["title"]}}})
+    assert set(ids(answer)) == {"s1", "s2", "s3", "s4"}
+
+
+def test_query_string_phrase_keeps_its_slop_where_its_text_is_sent_as_query_dsl(shop):
+    query = {"query_string": {"query": '"roomy sofa"~2 -leather', "fields": ["description"]}}
+    assert set(ids(search(shop, {"query": query}))) == {"s1"}
+
+
+def test_query_string_type_that_changes_the_matches_is_a_501_where_its_text_is_sent_as_query_dsl(shop):
+    query = {"query_string": {"query": "sofa -grey", "type": "phrase_prefix"}}
+    response = shop.post("/products/_search", json={"query": query})
+    assert response.status_code == 501 and response.get_json()["error"]["unsupported"] == "query.query_string.type"
+
+
 def test_function_score_without_words_lists_in_the_clusters_order(shop):
     query = {
         "function_score": {
