@@ -954,6 +954,8 @@ class DelegatedSearch:
     """The request's dense leg, once :meth:`pipeline` has made it."""
     completions: list[Completion] = field(default_factory=list)
     """The body's completion suggesters, answered from the product titles, not by the cluster."""
+    collapsed: dict[str, str] = field(default_factory=dict)
+    """The collapse field's name on the index, and as asked: the cluster answers each hit's value under the first."""
 
     @property
     def ordered(self) -> bool:
@@ -1067,6 +1069,8 @@ class DelegatedSearch:
                 for key in ("sort", HIGHLIGHT, "inner_hits", "fields"):
                     if key in theirs:
                         hit[key] = theirs[key]
+                if "fields" in hit:
+                    hit["fields"] = {self.collapsed.get(name, name): value for name, value in hit["fields"].items()}
             for key in ("aggregations", "suggest", "_scroll_id", "pit_id"):
                 if key in self.answer:
                     response[key] = self.answer[key]
@@ -1183,12 +1187,16 @@ def delegate_search(
         fields.suggest(body["suggest"], limits.field_aliases) if body.get("suggest") not in (None, {}) else (None, [])
     )
     extras = {k: body[k] for k in CLUSTER_ORDER_ONLY if body.get(k) is not None}
+    collapsed: dict[str, str] = {}
     if "collapse" in extras:
         collapse = an_object(extras["collapse"], "collapse")
+        if "inner_hits" in collapse:
+            raise Unsupported("collapse.inner_hits", "inner hits (their documents would be the product index's)")
         resolved = fields.resolve(collapse.get("field"), KEYWORD, "collapse.field")
         if resolved.attribute is not None:
             raise Unsupported("collapse.field", "collapsing by an attribute (several values per product)")
         extras["collapse"] = {**collapse, "field": resolved.name}
+        collapsed[resolved.name] = collapse["field"]
     ranks = sort is None or led_by_score(sort)
     ordered = not ranks or base.size == 0 or suggest is not None or scroll is not None or bool(extras)
     if knn is not None and ordered:
@@ -1216,6 +1224,7 @@ def delegate_search(
         aggs_plan=plan,
         knn=knn,
         completions=completions,
+        collapsed=collapsed,
     )
     if not ordered:
         return delegated

@@ -295,6 +295,23 @@ def test_search_after_on_a_reranked_relevance_sort_is_a_501_naming_sort(shop):
     assert response.status_code == 501 and response.get_json()["error"]["unsupported"] == "sort"
 
 
+def test_collapsed_hits_answer_the_collapse_field_under_the_name_asked(shop):
+    body = {"query": {"match": {"title": "sofa"}}, "collapse": {"field": "brand.keyword"}, "sort": ["price"]}
+    hits = search(shop, body)["hits"]["hits"]
+    assert [hit["fields"] for hit in hits] == [
+        {"brand.keyword": ["Bolt"]},
+        {"brand.keyword": ["Acme"]},
+        {"brand.keyword": ["Cosy"]},
+    ]
+
+
+def test_collapse_inner_hits_are_a_501_naming_them(shop):
+    # Their documents would be the product index's, not the product records every other hit carries.
+    collapse = {"field": "brand.keyword", "inner_hits": {"name": "cheapest", "size": 1}}
+    response = shop.post("/products/_search", json={"collapse": collapse, "sort": ["price"]})
+    assert response.status_code == 501 and response.get_json()["error"]["unsupported"] == "collapse.inner_hits"
+
+
 def test_size_zero_answers_facets_from_the_cluster_without_hits(shop):
     body = {"size": 0, "query": {"match": {"title": "sofa"}}, "aggs": {"brands": {"terms": {"field": "brand.keyword"}}}}
     answer = search(shop, body)
