@@ -784,14 +784,20 @@ def _any_of(alternatives: list[Any], minimum: Any = 1) -> list[dict[str, Any]]:
     their constraints.
 
     Each alternative implies its own constraints, so the same count of them
-    holds; an alternative that constrains nothing (a text clause) leaves the
-    hit free, as a filter inside a text alternative (``pinned.organic``, a
-    ``dis_max`` query) still holds the dense leg.
+    holds; an alternative that constrains nothing (a text clause) counts as
+    met, since the dense leg finds by meaning what the words may not say: one
+    such alternative leaves the hit free when one is needed, and with two of
+    three needed (a text clause and two filters), one filter must still hold.
+    The cluster counts ``minimum`` as it counts the client's own (percentages,
+    more than there are), and a filter inside a text alternative
+    (``pinned.organic``, a ``dis_max`` query) still holds the dense leg.
     """
     held = [constraints(c) for c in alternatives]
-    if not held or not all(held):
+    if not held or (minimum in (1, "1") and not all(held)):
         return []
-    either = [h[0] if len(h) == 1 else {"bool": {"filter": h}} for h in held]
+    either: list[dict[str, Any]] = [
+        {"match_all": {}} if not h else h[0] if len(h) == 1 else {"bool": {"filter": h}} for h in held
+    ]
     return [{"bool": {"should": either, "minimum_should_match": minimum}}]
 
 

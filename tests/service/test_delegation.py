@@ -585,6 +585,18 @@ def test_dense_hits_honour_a_filter_inside_dis_max(make_shop):
     assert ids(answer) and all(BY_ID[pid].brand == "Acme" for pid in ids(answer))
 
 
+def test_dense_hits_honour_the_filters_a_minimum_should_match_over_text_and_filters_needs(make_shop):
+    # Two of three: the words alone cannot make a match, so every hit is an Acme product or a grey one.
+    should = [{"match": {"title": "sofa"}}, {"term": {"brand.keyword": "Acme"}}, {"term": {"color.keyword": "grey"}}]
+    client = make_shop(dense=True)
+    body = {"query": {"bool": {"should": should, "minimum_should_match": 2}}, "size": 9, "explain": True}
+    answer = search(client, body)
+    assert any(DENSE in leg["legs"] for leg in answer["search_rerank"]["explanations"].values())
+    assert ids(answer) and all(
+        BY_ID[pid].brand == "Acme" or "grey" in BY_ID[pid].attributes.get("color", ()) for pid in ids(answer)
+    )
+
+
 # ------------------------------------------------------------------ what a query asks
 
 
@@ -630,6 +642,15 @@ def test_constraints_of_should_alternatives_keep_the_filters_of_text_alternative
         {"bool": {"must": [{"match": {"title": "table"}}], "filter": [bolt]}},
     ]
     assert constraints({"bool": {"should": should}}) == [{"bool": {"should": [acme, bolt], "minimum_should_match": 1}}]
+
+
+def test_constraints_of_should_alternatives_count_a_text_alternative_as_met_toward_the_minimum():
+    acme = {"term": {"filter.brand": "acme"}}
+    bolt = {"term": {"filter.brand": "bolt"}}
+    should = [{"match": {"title": "sofa"}}, acme, bolt]
+    assert constraints({"bool": {"should": should, "minimum_should_match": 2}}) == [
+        {"bool": {"should": [{"match_all": {}}, acme, bolt], "minimum_should_match": 2}}
+    ]
 
 
 # ------------------------------------------------------------------ the service as it starts from settings
