@@ -81,14 +81,14 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 import numpy as np
-from werkzeug.exceptions import BadGateway
+from werkzeug.exceptions import BadGateway, GatewayTimeout, ServiceUnavailable
 
 from ..backends.cluster import ClusterRetriever
 from ..backends.engine_knn import EngineKnnRetriever
 from ..backends.mappings import load_mapping
-from ..core.breaker import GuardedRetriever
+from ..core.breaker import DeadlineExceeded, GuardedRetriever
 from ..core.candidate import Candidate
-from ..core.errors import StageError
+from ..core.errors import CircuitOpenError, StageError
 from ..core.filters import Filters, attribute_key, category_key, normalise_term
 from ..core.pipeline import Ranking, SearchPipeline, SearchResult
 from ..core.reasons import reason_code
@@ -98,7 +98,7 @@ from . import metrics, query_string
 from .body_checks import a_scroll_keep_alive, an_object, clause_list, single_key
 from .completion import Completion, split_suggest, suggester_kind
 from .es_compat import EsSearch, InvalidQuery, Unsupported, parse_search, pinned_ids
-from .field_aliases import rename_highlights
+from .field_aliases import alias_of, rename_highlights
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +135,37 @@ QUERY_TYPES = (
     | {"match_all", "match_none", "ids", "exists"}
 )
 OPTIONS = {"boost", "_name", "case_insensitive", "rewrite"}
+# query_string / simple_query_string options honoured where the text is sent as Query DSL (see _string_query): the
+# query itself, what only scores or errors depend on, and what _tree and _fuzzy apply. Any other is a 501.
+TRANSLATED_OPTIONS = {
+    "query",
+    "fields",
+    "default_field",
+    "default_operator",
+    "minimum_should_match",
+    "fuzziness",
+    "phrase_slop",
+    "boost",
+    "_name",
+    "tie_breaker",
+    "lenient",
+    "analyze_wildcard",
+    "allow_leading_wildcard",
+    "auto_generate_synonyms_phrase_query",
+    "rewrite",
+    "max_determinized_states",
+    "enable_position_increments",
+    "escape",
+    "time_zone",
+}
+# Options whose one value here is what the translation does (a type that only scores, every operator parsed).
+TRANSLATED_OPTIONS_VALUES = {"type": ("best_fields", "most_fields"), "flags": ("ALL",)}
+# A fuzzy word's options, by the query_string name: the fuzzy query's.
+FUZZY_OPTIONS = {
+    "fuzzy_max_expansions": "max_expansions",
+    "fuzzy_prefix_length": "prefix_length",
+    "fuzzy_transpositions": "transpositions",
+}
 SORT_OPTIONS = {"order", "missing", "mode", "unmapped_type", "format"}
 NUMERIC = ("price", "rating", "sales", "review_count", "popularity")
 _ATTRIBUTE = re.compile(r"attributes\.([^.]+?)(?:\.keyword)?")
@@ -217,10 +248,13 @@ class ClusterFields:
     facet keywords.
     """
 
-    def __init__(self, lexical: LexicalSettings, engine: str):
+    def __init__(self, lexical: LexicalSettings, engine: str, aliases: Mapping[str, str] | None = None):
         self.engine = engine
         self.searched = [f"{name}^{boost:g}" for name, boost in lexical.searched_fields().items()]
         self.known = index_fields(lexical.mapping_version)
+        self.aliases = aliases or {}
+        """``service.field_aliases``: the body is renamed before it comes here, but not the field names inside a
+        ``query_string``'s text, which are mapped where the text is read (:meth:`_string_query`)."""
 
     def resolve(self, name: Any, use: str, path: str) -> Field:
         if not isinstance(name, str):
@@ -411,27 +445,45 @@ class ClusterFields:
             return {kind: sent}
         if tree is None:
             raise Unsupported(f"{where}.query", "wildcards or regular expressions on fields the index names otherwise")
-        return self._tree(tree, defaults, f"{where}.query")
+        for option, value in spec.items():
+            if option not in TRANSLATED_OPTIONS and option not in FUZZY_OPTIONS:
+                if value not in TRANSLATED_OPTIONS_VALUES.get(option, ()):
+                    raise Unsupported(f"{where}.{option}", f"{option} {value!r} where the text is read here")
+        out = self._tree(tree, defaults, spec, f"{where}.query")
+        if "minimum_should_match" in spec and "bool" in out:
+            # As Elasticsearch applies it: to the top clause of the parsed text when that is a boolean query.
+            out["bool"]["minimum_should_match"] = spec["minimum_should_match"]
+        return out
 
-    def _tree(self, node: query_string.Node, defaults: list[str], path: str) -> dict[str, Any]:
+    def _tree(
+        self, node: query_string.Node, defaults: list[str], options: Mapping[str, Any], path: str
+    ) -> dict[str, Any]:
+        """A parsed ``query_string`` as Query DSL on the index's fields, its field names mapped by the aliases."""
         if isinstance(node, query_string.Everything):
             return {"match_all": {}}
         if isinstance(node, query_string.Word):
-            kind = "phrase" if node.phrase else "best_fields"
-            if node.field is None:
-                return {"multi_match": {"query": node.text, "fields": defaults, "type": kind}}
-            if node.field in LEXICAL_FIELDS:
-                return {"match_phrase" if node.phrase else "match": {node.field: node.text}}
-            return self.query({"term": {node.field: node.text}}, path)
+            field = alias_of(node.field, self.aliases) if node.field is not None else None
+            fields = defaults if field is None else [field] if field in LEXICAL_FIELDS else None
+            if fields is None:
+                if node.tilde is not None:
+                    raise Unsupported(path, f"~ on {node.field!r}, a field of another index")
+                return self.query({"term": {field: node.text}}, path)
+            if node.tilde is not None and not node.phrase:
+                return _fuzzy(node.text, fields, node.tilde, options, path)
+            if node.phrase:
+                slop = _slop(node.tilde, options)
+                return {"multi_match": {"query": node.text, "fields": fields, "type": "phrase", "slop": slop}}
+            return {"multi_match": {"query": node.text, "fields": fields, "type": "best_fields"}}
         if isinstance(node, query_string.Span):
             bounds = {
                 ("gte" if node.include_low else "gt"): node.low,
                 ("lte" if node.include_high else "lt"): node.high,
             }
-            return self.query({"range": {node.field: {k: v for k, v in bounds.items() if v is not None}}}, path)
+            field = alias_of(node.field, self.aliases)
+            return self.query({"range": {field: {k: v for k, v in bounds.items() if v is not None}}}, path)
         out: dict[str, list[dict[str, Any]]] = {}
         for occur, child in node.clauses:
-            out.setdefault(occur, []).append(self._tree(child, defaults, path))
+            out.setdefault(occur, []).append(self._tree(child, defaults, options, path))
         return {"bool": out}
 
     # ------------------------------------------------------------ the rest of a body
@@ -592,6 +644,33 @@ def _nested_key(key: str) -> dict[str, Any]:
     return {"nested": {"path": ATTRIBUTES_PATH, "query": {"term": {f"{ATTRIBUTES_PATH}.key": key}}}}
 
 
+def _fuzzy(text: str, fields: list[str], tilde: str, options: Mapping[str, Any], path: str) -> dict[str, Any]:
+    """A ``query_string`` word with ``~`` as Lucene's parser reads it: the word lower-cased, not analysed (so not
+    stemmed), within that many edits (a bare ``~``: the query's ``fuzziness``) of a word in any of ``fields``."""
+    if tilde:
+        edits = float(tilde)
+        if not edits.is_integer():
+            raise Unsupported(path, f"~{tilde}: a fuzzy similarity (give the number of edits, 0 to 2)")
+        fuzziness: Any = min(2, int(edits))
+    else:
+        fuzziness = options.get("fuzziness", "AUTO")
+    fuzzy = {"value": text.lower(), "fuzziness": fuzziness}
+    for option, name in FUZZY_OPTIONS.items():
+        if option in options:
+            fuzzy[name] = options[option]
+    queries = [{"fuzzy": {name.partition("^")[0]: fuzzy}} for name in fields]
+    return queries[0] if len(queries) == 1 else {"dis_max": {"queries": queries}}
+
+
+def _slop(tilde: str | None, options: Mapping[str, Any]) -> Any:
+    """A phrase's slop: the number after its ``~``, else the query's ``phrase_slop`` (as Lucene's parser reads a
+    bare ``~`` too)."""
+    try:
+        return int(float(tilde)) if tilde else options.get("phrase_slop", 0)
+    except ValueError:
+        return options.get("phrase_slop", 0)
+
+
 def unwrap(aggregations: dict[str, Any], plan: Mapping[str, Any], typed_keys: bool) -> None:
     """Answer attribute aggregations in the shape asked: the nested wrapper's inner result in its place.
 
@@ -705,14 +784,20 @@ def _any_of(alternatives: list[Any], minimum: Any = 1) -> list[dict[str, Any]]:
     their constraints.
 
     Each alternative implies its own constraints, so the same count of them
-    holds; an alternative that constrains nothing (a text clause) leaves the
-    hit free, as a filter inside a text alternative (``pinned.organic``, a
-    ``dis_max`` query) still holds the dense leg.
+    holds; an alternative that constrains nothing (a text clause) counts as
+    met, since the dense leg finds by meaning what the words may not say: one
+    such alternative leaves the hit free when one is needed, and with two of
+    three needed (a text clause and two filters), one filter must still hold.
+    The cluster counts ``minimum`` as it counts the client's own (percentages,
+    more than there are), and a filter inside a text alternative
+    (``pinned.organic``, a ``dis_max`` query) still holds the dense leg.
     """
     held = [constraints(c) for c in alternatives]
-    if not held or not all(held):
+    if not held or (minimum in (1, "1") and not all(held)):
         return []
-    either = [h[0] if len(h) == 1 else {"bool": {"filter": h}} for h in held]
+    either: list[dict[str, Any]] = [
+        {"match_all": {}} if not h else h[0] if len(h) == 1 else {"bool": {"filter": h}} for h in held
+    ]
     return [{"bool": {"should": either, "minimum_should_match": minimum}}]
 
 
@@ -875,6 +960,8 @@ class DelegatedSearch:
     """The request's dense leg, once :meth:`pipeline` has made it."""
     completions: list[Completion] = field(default_factory=list)
     """The body's completion suggesters, answered from the product titles, not by the cluster."""
+    collapsed: dict[str, str] = field(default_factory=dict)
+    """The collapse field's name on the index, and as asked: the cluster answers each hit's value under the first."""
 
     @property
     def ordered(self) -> bool:
@@ -988,6 +1075,8 @@ class DelegatedSearch:
                 for key in ("sort", HIGHLIGHT, "inner_hits", "fields"):
                     if key in theirs:
                         hit[key] = theirs[key]
+                if "fields" in hit:
+                    hit["fields"] = {self.collapsed.get(name, name): value for name, value in hit["fields"].items()}
             for key in ("aggregations", "suggest", "_scroll_id", "pit_id"):
                 if key in self.answer:
                     response[key] = self.answer[key]
@@ -1075,7 +1164,7 @@ def delegate_search(
     ``dense_query``: the dense leg brings its own text or vector (a retriever tree's ``knn``), so a query
     without words is still a ranking, its nearest products, not a listing of what the query matches.
     """
-    fields = ClusterFields(cluster.settings, cluster.engine)
+    fields = ClusterFields(cluster.settings, cluster.engine, limits.field_aliases)
     knn = parse_knn(body["knn"], fields) if body.get("knn") not in (None, {}, []) else None
     params = dict(params)
     scroll = params.pop("scroll", None)
@@ -1104,12 +1193,16 @@ def delegate_search(
         fields.suggest(body["suggest"], limits.field_aliases) if body.get("suggest") not in (None, {}) else (None, [])
     )
     extras = {k: body[k] for k in CLUSTER_ORDER_ONLY if body.get(k) is not None}
+    collapsed: dict[str, str] = {}
     if "collapse" in extras:
         collapse = an_object(extras["collapse"], "collapse")
+        if "inner_hits" in collapse:
+            raise Unsupported("collapse.inner_hits", "inner hits (their documents would be the product index's)")
         resolved = fields.resolve(collapse.get("field"), KEYWORD, "collapse.field")
         if resolved.attribute is not None:
             raise Unsupported("collapse.field", "collapsing by an attribute (several values per product)")
         extras["collapse"] = {**collapse, "field": resolved.name}
+        collapsed[resolved.name] = collapse["field"]
     ranks = sort is None or led_by_score(sort)
     ordered = not ranks or base.size == 0 or suggest is not None or scroll is not None or bool(extras)
     if knn is not None and ordered:
@@ -1137,6 +1230,7 @@ def delegate_search(
         aggs_plan=plan,
         knn=knn,
         completions=completions,
+        collapsed=collapsed,
     )
     if not ordered:
         return delegated
@@ -1165,6 +1259,37 @@ def delegate_search(
     if "pit" in extras:
         delegated.params["index"] = None  # a point in time names its index itself
     return delegated
+
+
+def delegate_count(body: Mapping[str, Any], params: Mapping[str, str], limits: ServiceSettings, leg: Any) -> int:
+    """``_count`` (field aliases already applied): the cluster's count of the query on the index's fields, asked
+    through the lexical leg's guard (``leg``, as the service serves it), so a cluster that hangs costs its deadline.
+
+    Passed through as it came, a front end's names (``brand.keyword``, an attribute's ``color.keyword``) would
+    name no field of the product index, and the cluster would count 0 where the same query's search finds
+    products. ``?q=`` is Lucene syntax, as in a search; a count body holds nothing but ``query``, as in
+    Elasticsearch.
+    """
+    cluster = delegated_cluster(leg)
+    assert cluster is not None
+    for key in body:
+        if key != "query":
+            raise InvalidQuery(key, f"request does not support [{key}]")
+    lucene = {key: params[name] for name, key in URI_QUERY_PARAMS.items() if name in params}
+    raw = {"query_string": lucene} if "query" in lucene else body.get("query")
+    fields = ClusterFields(cluster.settings, cluster.engine, limits.field_aliases)
+    query = fields.query(raw, "query") if raw is not None else None
+    count = functools.partial(cluster.count, query)
+    try:
+        return leg.guard.call(count) if isinstance(leg, GuardedRetriever) else count()
+    except DeadlineExceeded as exc:
+        raise GatewayTimeout(f"the cluster did not answer the count ({reason_code(exc)})") from exc
+    except CircuitOpenError as exc:
+        raise ServiceUnavailable(
+            f"the cluster keeps failing ({reason_code(exc)})", retry_after=max(1, round(exc.retry_after_s))
+        ) from exc
+    except StageError as exc:
+        raise cluster_error(cluster, exc, {"query": query}) from exc
 
 
 def sort_from_uri(value: str) -> list[Any]:

@@ -36,10 +36,11 @@ from .context import (
     run_search,
 )
 from .cost_limits import CostRaised, check_cost
-from .delegation import delegate_search, delegated_cluster
+from .delegation import delegate_count, delegate_search, delegated_cluster
 from .embedded_search import compile_search, serves
 from .es_compat import (
     ES_HEADERS,
+    ONE_SHARD,
     InvalidQuery,
     Unsupported,
     asks_typed_keys,
@@ -60,7 +61,7 @@ es = Blueprint("es", __name__)
 # Registered only when requests are passed through to a cluster: without one, "/<name>" stays a 404.
 cluster = Blueprint("cluster", __name__)
 ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH"]
-SERVED_ES_METHODS = {"search": ["GET", "POST"], "msearch": ["POST"]}
+SERVED_ES_METHODS = {"search": ["GET", "POST"], "msearch": ["POST"], "count": ["GET", "POST"]}
 
 
 @es.route("/_search", methods=["GET", "POST"], defaults={"index": "_all"})
@@ -101,6 +102,23 @@ def es_msearch(index: str):
         except SEARCH_ERRORS as exc:
             responses.append(es_error_body(*_es_cause(exc)))
     return jsonify({"took": sum(r.get("took", 0) for r in responses), "responses": responses}), 200, ES_HEADERS
+
+
+@es.route("/_count", methods=["GET", "POST"], defaults={"index": "_all"})
+@es.route("/<index>/_count", methods=["GET", "POST"])
+def es_count(index: str):
+    """On a cluster backend the count of the query as a search reads it (its field names mapped, see
+    delegation.delegate_count); with the embedded backend, as any request that is not a search."""
+    if request.method == "HEAD":
+        raise wrong_method(SERVED_ES_METHODS["count"])
+    lexical = current_pipeline().legs.get(LEXICAL)
+    if delegated_cluster(lexical) is None:
+        return pass_through("_count")
+    settings = current_settings()
+    check_index(index, settings)
+    body = rename_fields(json_body(required=False), settings.service.field_aliases)
+    count = delegate_count(body, uri_params(), settings.service, lexical)
+    return jsonify({"count": count, "_shards": ONE_SHARD}), 200, ES_HEADERS
 
 
 class IndexNotFound(Exception):
@@ -227,7 +245,7 @@ def es_other(endpoint: str, index: str | None = None):
         raise wrong_method(allowed)
     if index != "_all":
         raise InvalidQuery("index", f"invalid index name [{index}]: must not start with '_'")
-    return es_search(index) if endpoint == "search" else es_msearch(index)
+    return {"search": es_search, "msearch": es_msearch, "count": es_count}[endpoint](index)
 
 
 @cluster.route("/<name>", methods=ALL_METHODS)
@@ -305,6 +323,9 @@ def es_http_error(exc: HTTPException):
     body, status, headers = es_error(*_es_cause(exc))
     if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
         headers = {**headers, "Allow": ", ".join(exc.valid_methods)}
+    retry_after = dict(exc.get_headers()).get("Retry-After")
+    if retry_after is not None:  # a dependency's breaker is open: when to ask again
+        headers = {**headers, "Retry-After": retry_after}
     return body, status, headers
 
 

@@ -218,6 +218,10 @@ class _Clauses:
             self.ignored.append(what)
 
 
+# What an answer's ``_shards`` says: one index, answered whole (a cluster's failures are errors or degraded parts).
+ONE_SHARD = {"total": 1, "successful": 1, "skipped": 0, "failed": 0}
+
+
 def parse_search(
     body: Mapping[str, Any], params: Mapping[str, str], limits: ServiceSettings, aggregations: bool = False
 ) -> EsSearch:
@@ -642,7 +646,7 @@ def es_response(
     return {
         "took": int(round(took_ms)),
         "timed_out": TIMEOUT in degraded.values(),
-        "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0},
+        "_shards": ONE_SHARD,
         "hits": hits_section,
         "search_rerank": section,
     }

@@ -6,7 +6,7 @@ A front end configured for a shop's previous index names that index's fields
 filter clauses, ``fields`` lists (with their ``^boost``), aggregations,
 ``sort`` and ``highlight.fields``. Names not in the table stay as they are.
 ``query_string`` text names fields inside the text; those are mapped where the
-text is parsed (see embedded_search). Hits' ``_source`` carries each aliased
+text is parsed (see embedded_search, and delegation's ``ClusterFields`` on a cluster). Hits' ``_source`` carries each aliased
 field under the front end's name too (:func:`source_with_aliases`), as pages
 read their results by their index's names.
 

@@ -2,7 +2,7 @@
 
 A front end or tool pointed at this service instead of Elasticsearch also
 sends requests that are not searches: ``GET /products/_mapping``,
-``POST /products/_count``, ``GET /_cat/indices``, ``GET /products/_doc/1``,
+``POST /products/_field_caps``, ``GET /_cat/indices``, ``GET /products/_doc/1``,
 the client's ``HEAD /`` ping. With a cluster backend (``lexical.backend`` =
 ``elasticsearch`` or ``opensearch``) they go to ``lexical.url`` as they came
 (method, raw path, query string, body and content type) and the cluster's
@@ -42,7 +42,7 @@ Security, decided here:
   can neither change the cluster nor read beyond the served index pass by
   default: the read endpoints listed in :data:`INDEX_READS` and
   :data:`ROOT_READS`, each with its methods, matched on the decoded segments
-  (``GET /products/_doc/1``, ``POST /products/_count``, ``GET /_cat/health``,
+  (``GET /products/_doc/1``, ``POST /products/_validate/query``, ``GET /_cat/health``,
   ``HEAD /products``), where every index a path names is a served one
   (``service.index_names`` or ``lexical.index``, never ``_all``, a wildcard
   or the profile index: a browser must not read shoppers' profiles or other
@@ -131,14 +131,13 @@ LOOKUP = frozenset({"GET", "HEAD"})
 # A read with a request body: Elasticsearch takes it by GET or POST.
 QUERY = LOOKUP | {"POST"}
 # The read endpoints, as segment shapes: "{name}" is any one segment, "{id}" a document id (which may hold an escaped
-# "/"), "{index}" served index names; anything else is literal. Searches are not here: this service answers those
-# itself. Not here either, though they only read: endpoints whose body can name other indices or run a script
+# "/"), "{index}" served index names; anything else is literal. Searches and counts are not here: this service answers
+# those itself. Not here either, though they only read: endpoints whose body can name other indices or run a script
 # (_mget, _mtermvectors, _search/template, _msearch/template, _render/template), those that answer for every
 # index or node (_cat/indices without an index, _aliases), and those that name the nodes' addresses (_cat/nodes,
 # _search_shards).
 INDEX_READS: dict[tuple[str, ...], frozenset[str]] = {  # /{index}/..., the index expression served names only
     (): LOOKUP,
-    ("_count",): QUERY,
     ("_field_caps",): QUERY,
     ("_analyze",): QUERY,
     ("_validate", "query"): QUERY,

@@ -131,6 +131,34 @@ def test_query_string_exclusion_is_not_searched_for(shop):
     assert set(ids(answer)) == {"s2", "s3", "s4"}
 
 
+def test_query_string_names_fields_by_their_aliases(shop):
+    # Searchkit's filters name the shop index's fields inside the text: color.keyword (aliased to attributes.color).
+    query = {"bool": {"filter": [{"query_string": {"query": "color.keyword:grey AND name:sofa"}}]}}
+    assert set(ids(search(shop, {"query": query}))) == {"s1", "s4", "s5"}
+
+
+def test_query_string_minimum_should_match_holds_where_its_text_is_sent_as_query_dsl(shop):
+    # brand.keyword inside the text makes it Query DSL on the index's fields; both clauses are wanted.
+    query = {"query_string": {"query": "lamp OR brand.keyword:Acme", "minimum_should_match": 2}}
+    assert set(ids(search(shop, {"query": query}))) == {"l1"}
+
+
+def test_query_string_fuzzy_word_keeps_its_edits_where_its_text_is_sent_as_query_dsl(shop):
+    answer = search(shop, {"query": {"query_string": {"query": "sofx~1 -grey", "fields": ["title"]}}})
+    assert set(ids(answer)) == {"s1", "s2", "s3", "s4"}
+
+
+def test_query_string_phrase_keeps_its_slop_where_its_text_is_sent_as_query_dsl(shop):
+    query = {"query_string": {"query": '"roomy sofa"~2 -leather', "fields": ["description"]}}
+    assert set(ids(search(shop, {"query": query}))) == {"s1"}
+
+
+def test_query_string_type_that_changes_the_matches_is_a_501_where_its_text_is_sent_as_query_dsl(shop):
+    query = {"query_string": {"query": "sofa -grey", "type": "phrase_prefix"}}
+    response = shop.post("/products/_search", json={"query": query})
+    assert response.status_code == 501 and response.get_json()["error"]["unsupported"] == "query.query_string.type"
+
+
 def test_function_score_without_words_lists_in_the_clusters_order(shop):
     query = {
         "function_score": {
@@ -267,6 +295,23 @@ def test_search_after_on_a_reranked_relevance_sort_is_a_501_naming_sort(shop):
     assert response.status_code == 501 and response.get_json()["error"]["unsupported"] == "sort"
 
 
+def test_collapsed_hits_answer_the_collapse_field_under_the_name_asked(shop):
+    body = {"query": {"match": {"title": "sofa"}}, "collapse": {"field": "brand.keyword"}, "sort": ["price"]}
+    hits = search(shop, body)["hits"]["hits"]
+    assert [hit["fields"] for hit in hits] == [
+        {"brand.keyword": ["Bolt"]},
+        {"brand.keyword": ["Acme"]},
+        {"brand.keyword": ["Cosy"]},
+    ]
+
+
+def test_collapse_inner_hits_are_a_501_naming_them(shop):
+    # Their documents would be the product index's, not the product records every other hit carries.
+    collapse = {"field": "brand.keyword", "inner_hits": {"name": "cheapest", "size": 1}}
+    response = shop.post("/products/_search", json={"collapse": collapse, "sort": ["price"]})
+    assert response.status_code == 501 and response.get_json()["error"]["unsupported"] == "collapse.inner_hits"
+
+
 def test_size_zero_answers_facets_from_the_cluster_without_hits(shop):
     body = {"size": 0, "query": {"match": {"title": "sofa"}}, "aggs": {"brands": {"terms": {"field": "brand.keyword"}}}}
     answer = search(shop, body)
@@ -306,6 +351,25 @@ def test_a_scrolls_next_page_may_not_extend_it_beyond_the_limit(shop):
     response = shop.post("/_search/scroll", json={"scroll": "2d", "scroll_id": first["_scroll_id"]})
     assert response.status_code == 400
     assert response.get_json()["error"]["reason_code"] == "scroll_too_long"
+
+
+def test_count_maps_front_end_field_names_as_a_search_does(shop):
+    # A front end's _count names its index's fields: passed through unmapped, the cluster counted 0 (or, under the
+    # served name `products`, an index it does not have).
+    query = {"bool": {"filter": [{"term": {"color.keyword": "grey"}}, {"terms": {"brand.keyword": ["Acme", "Bolt"]}}]}}
+    response = shop.post("/products/_count", json={"query": query})
+    assert response.status_code == 200 and response.get_json()["count"] == 2
+    assert search(shop, {"query": query})["hits"]["total"]["value"] == 2
+
+
+def test_count_reads_q_as_lucene_syntax(shop):
+    response = shop.get("/products/_count", query_string={"q": "brand.keyword:Acme AND title:sofa"})
+    assert response.status_code == 200 and response.get_json()["count"] == 2
+
+
+def test_count_with_a_key_other_than_query_is_a_400_naming_it(shop):
+    response = shop.post("/products/_count", json={"query": {"match_all": {}}, "size": 3})
+    assert response.status_code == 400 and response.get_json()["error"]["field"] == "size"
 
 
 # ------------------------------------------------------------------ ranked pages
@@ -521,6 +585,18 @@ def test_dense_hits_honour_a_filter_inside_dis_max(make_shop):
     assert ids(answer) and all(BY_ID[pid].brand == "Acme" for pid in ids(answer))
 
 
+def test_dense_hits_honour_the_filters_a_minimum_should_match_over_text_and_filters_needs(make_shop):
+    # Two of three: the words alone cannot make a match, so every hit is an Acme product or a grey one.
+    should = [{"match": {"title": "sofa"}}, {"term": {"brand.keyword": "Acme"}}, {"term": {"color.keyword": "grey"}}]
+    client = make_shop(dense=True)
+    body = {"query": {"bool": {"should": should, "minimum_should_match": 2}}, "size": 9, "explain": True}
+    answer = search(client, body)
+    assert any(DENSE in leg["legs"] for leg in answer["search_rerank"]["explanations"].values())
+    assert ids(answer) and all(
+        BY_ID[pid].brand == "Acme" or "grey" in BY_ID[pid].attributes.get("color", ()) for pid in ids(answer)
+    )
+
+
 # ------------------------------------------------------------------ what a query asks
 
 
@@ -568,6 +644,15 @@ def test_constraints_of_should_alternatives_keep_the_filters_of_text_alternative
     assert constraints({"bool": {"should": should}}) == [{"bool": {"should": [acme, bolt], "minimum_should_match": 1}}]
 
 
+def test_constraints_of_should_alternatives_count_a_text_alternative_as_met_toward_the_minimum():
+    acme = {"term": {"filter.brand": "acme"}}
+    bolt = {"term": {"filter.brand": "bolt"}}
+    should = [{"match": {"title": "sofa"}}, acme, bolt]
+    assert constraints({"bool": {"should": should, "minimum_should_match": 2}}) == [
+        {"bool": {"should": [{"match_all": {}}, acme, bolt], "minimum_should_match": 2}}
+    ]
+
+
 # ------------------------------------------------------------------ the service as it starts from settings
 
 
@@ -605,6 +690,14 @@ def test_a_delegated_search_leaves_the_cluster_out_once_its_breaker_opens(served
         breaker.report(breaker.admit(), ok=False)
     answer = search(served_shop.test_client(), {"query": {"match": {"title": "lamp"}}})
     assert answer["search_rerank"]["degraded"] == {LEXICAL: "circuit_open"}
+
+
+def test_a_count_is_refused_at_once_with_a_503_while_the_clusters_breaker_is_open(served_shop):
+    breaker = served_shop.extensions["guards"].breakers[LEXICAL]
+    while breaker.state != "open":
+        breaker.report(breaker.admit(), ok=False)
+    response = served_shop.test_client().post("/products/_count", json={"query": {"match": {"title": "lamp"}}})
+    assert response.status_code == 503 and int(response.headers["Retry-After"]) >= 1
 
 
 # ------------------------------------------------------------------ suggestions
