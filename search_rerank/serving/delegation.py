@@ -433,8 +433,16 @@ class ClusterFields:
         defaults = self.text_fields(spec.get("fields", spec.get("default_field")), f"{where}.fields")
         sent = {k: v for k, v in spec.items() if k != "default_field"}
         sent["fields"] = defaults
+
+        def wordless(word: query_string.Word) -> bool:
+            """A word on text fields that the index's analyser leaves nothing of (see :func:`leaves_no_words`)."""
+            field = alias_of(word.field, self.aliases) if word.field is not None else None
+            fuzzy = word.tilde is not None and not word.phrase  # matched as typed
+            return (field is None or field in LEXICAL_FIELDS) and not fuzzy and leaves_no_words(word.text)
+
+        operator = str(spec.get("default_operator", "or"))
         try:
-            tree = query_string.parse(text, str(spec.get("default_operator", "or")), simple=kind != "query_string")
+            tree = query_string.parse(text, operator, simple=kind != "query_string", wordless=wordless)
         except query_string.QuerySyntaxError as exc:
             raise InvalidQuery(f"{where}.query", str(exc)) from None
         except query_string.SyntaxUnsupported:
@@ -642,6 +650,19 @@ def led_by_score(sort: list[Any]) -> bool:
 
 def _nested_key(key: str) -> dict[str, Any]:
     return {"nested": {"path": ATTRIBUTES_PATH, "query": {"term": {f"{ATTRIBUTES_PATH}.key": key}}}}
+
+
+WORD = re.compile(r"[^\W_]+")
+LONGEST_WORD = 39
+"""The index's text analyser (index_mappings/products.v1.json: the standard tokenizer, words longer than this
+dropped; no stop words) keeps a word of letters or digits of at most this length."""
+
+
+def leaves_no_words(text: str) -> bool:
+    """Whether the index's text analyser leaves no word of ``text`` ("&", "!!", a 40-letter run): Elasticsearch's
+    query_string drops such a clause, where a match of it, sent in the Query DSL the text is rewritten into, would
+    match nothing."""
+    return all(len(word) > LONGEST_WORD for word in WORD.findall(text))
 
 
 def _fuzzy(text: str, fields: list[str], tilde: str, options: Mapping[str, Any], path: str) -> dict[str, Any]:

@@ -153,6 +153,14 @@ def test_query_string_phrase_keeps_its_slop_where_its_text_is_sent_as_query_dsl(
     assert set(ids(search(shop, {"query": query}))) == {"s1"}
 
 
+def test_query_string_word_without_letters_is_dropped_where_its_text_is_sent_as_query_dsl(shop):
+    # Elasticsearch's parser drops a word its analyzer leaves nothing of; sent as a match of "&" it matched nothing,
+    # so under AND the whole query did.
+    query = {"query_string": {"query": "grey & sofa -leather", "fields": ["title"], "default_operator": "and"}}
+    expected = search(shop, {"query": {"query_string": {**query["query_string"], "query": "grey sofa -leather"}}})
+    assert ids(expected) and set(ids(search(shop, {"query": query}))) == set(ids(expected))
+
+
 def test_query_string_type_that_changes_the_matches_is_a_501_where_its_text_is_sent_as_query_dsl(shop):
     query = {"query_string": {"query": "sofa -grey", "type": "phrase_prefix"}}
     response = shop.post("/products/_search", json={"query": query})
