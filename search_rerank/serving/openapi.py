@@ -122,7 +122,7 @@ def openapi_document(version: str) -> dict[str, Any]:
             "title": "search-rerank",
             "version": version,
             "description": "Hybrid BM25 + dense search with reranking and a long-tail boost. With a cluster "
-            "backend, Elasticsearch requests other than searches (_mapping, _count, _cat, "
+            "backend, Elasticsearch requests other than searches and counts (_mapping, _cat, "
             "_doc, ...) are passed through to the cluster (reads only, unless "
             "service.passthrough_writes); with the embedded backend they are a 501 naming "
             "the path.",
@@ -161,6 +161,21 @@ def openapi_document(version: str) -> dict[str, Any]:
                     "requestBody": {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}},
                     "responses": {"200": _object("one response (or error) per search, in order")},
                 }
+            },
+            "/{index}/_count": {
+                p: {
+                    "summary": "Elasticsearch count of what a search's query matches, its field names mapped as a "
+                    "search maps them (cluster backend; a 501 on the embedded one)",
+                    "parameters": [{"name": "index", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "requestBody": _object("an Elasticsearch count body: {query}"),
+                    "responses": {
+                        "200": _object("count and _shards"),
+                        "400": error,
+                        "501": _json("ErrorResponse", "the embedded backend counts no Query DSL"),
+                        "503": _json("ErrorResponse", "the cluster's breaker is open; try again after Retry-After"),
+                    },
+                }
+                for p in ("post", "get")
             },
             "/ubi/events": {
                 "post": {
