@@ -21,6 +21,8 @@ passages than are asked for, another may be chosen; the words marked within a fr
 
 from __future__ import annotations
 
+import bisect
+import functools
 import math
 import re
 from collections.abc import Sequence
@@ -180,14 +182,15 @@ def _bounded(value: str, sentences: list[int], offset: int, size: int) -> tuple[
     """The passage of a match at ``offset``: its sentence and the following ones that fit in ``size``, or, where
     its sentence is longer, at most ``size`` characters before the match and what is left of ``size`` after it
     (Elasticsearch's BoundedBreakIteratorScanner)."""
-    low = max(b for b in sentences if b <= offset)
-    high = window = min((b for b in sentences if b > offset), default=len(value))
+    at = bisect.bisect_right(sentences, offset)
+    low, high = sentences[at - 1], sentences[min(at, len(sentences) - 1)]
     if size == 0:  # fragment_size 0: whole sentences
         return low, high
-    for following in (b for b in sentences if b > high):
+    for following in sentences[at + 1 :]:
         if following - low > size:
             break
-        high = window = following
+        high = following
+    window = high
     if high - low > size:
         if offset - size > low:
             low = max(low, _word_boundary_before(value, offset - size))
@@ -255,10 +258,11 @@ def _encoded(text: str, spec: HighlightField) -> str:
     return text.translate(HTML_ESCAPES) if spec.escape else text
 
 
+@functools.lru_cache(maxsize=65536)
 def _edits(a: str, b: str, transpositions: bool) -> int:
     """The edits from ``a`` to ``b``: insertions, deletions, substitutions and, with ``transpositions``, swaps of
     two neighbouring letters (Lucene's fuzzy query counts a swap as one edit unless ``fuzzy_transpositions`` is
-    false)."""
+    false). Cached: a page's words are compared with the same query words hit after hit."""
     rows = [list(range(len(b) + 1))]
     for i in range(1, len(a) + 1):
         row = [i] + [0] * len(b)
