@@ -274,6 +274,10 @@ class TantivyRetriever:
         """``text`` as the terms the text fields were indexed with."""
         return list(self._analyzer.analyze(text))
 
+    def tokens(self, text: str) -> list[tantivy.Token]:
+        """``text``'s terms, each with the characters it was cut from and its position (what highlights mark)."""
+        return list(self._analyzer.pre_tokenize(text).tokens)
+
     def searcher(self) -> tantivy.Searcher:
         return self._opened().searcher()
 

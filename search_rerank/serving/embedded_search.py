@@ -36,7 +36,6 @@ schema cannot express (nested documents, geo, scripts, a sort on text) is an
 from __future__ import annotations
 
 import dataclasses
-import html
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -60,6 +59,7 @@ from .completion import Completion, parse_suggest
 from .es_compat import EsSearch, InvalidQuery, Unsupported, parse_search, pinned_ids, typed_key
 from .field_aliases import alias_of
 from .fuzziness import Fuzziness, parse_fuzziness
+from .highlighting import HighlightField, Mark, highlight
 
 # The body keys compiled here; parse_search reads the rest (paging, _source, track_total_hits, ext, ...).
 COMPILED_KEYS = ("query", "post_filter", "aggs", "aggregations", "highlight", "sort", "suggest")
@@ -91,6 +91,7 @@ FILTER_AGGREGATIONS = ("filter", "filters", "global")
 TERMS_TYPES = {tantivy.FieldType.Integer: "lterms", tantivy.FieldType.Float: "dterms"}
 SUB_AGGREGATIONS = ("aggs", "aggregations")
 DEFAULT_FRAGMENT_SIZE, DEFAULT_FRAGMENTS = 100, 5
+HIGHLIGHTERS = ("unified", "plain", "fvh")
 # Ties with the last hit of a page sorted by a field are ordered by _score; past this many, by id alone.
 MAX_SORT_TIES = 10_000
 # The distinct values of a number that a terms aggregation orders itself (Aggregations._native says why).
@@ -126,14 +127,11 @@ class Compiled:
     scored: list[tantivy.Query] = field(default_factory=list)
     """Queries the lexical leg scores beside the words: a word being typed as a prefix, the words within a
     ``fuzziness``'s edits."""
-    beginnings: list[str] = field(default_factory=list)
-    """The analysed words being typed, which highlights mark in the words they begin."""
 
     def add_words(self, part: Compiled) -> None:
         """Take ``part``'s words (a clause of a bool) as this query's too."""
         self.texts += part.texts
         self.scored += part.scored
-        self.beginnings += part.beginnings
 
 
 def _all(queries: Iterable[tantivy.Query | None]) -> tantivy.Query | None:
@@ -178,6 +176,33 @@ class Compiler:
         and a fuzzy word's ``prefix_length``, which tantivy's fuzzy query cannot hold a word to."""
         self.worded_terms = False
         """Whether a ``term``/``terms`` named a text field (``brand``, ``category``): it matches a word there."""
+        self._marks: list[Mark] | None = None
+        self._negated = 0
+
+    def marks(self, query: Any, path: str) -> list[Mark]:
+        """What highlights mark for ``query``: the words of each of its text clauses, in the fields it searched.
+
+        Every clause counts but those under ``must_not`` (filters, ``constant_score``, ``should`` alike), as
+        Lucene's highlighter visits a query; compiling has no other effect here.
+        """
+        worded, self._marks = self.worded_terms, []
+        try:
+            self.query(query, path, False)
+            return self._marks
+        finally:
+            self.worded_terms, self._marks = worded, None
+
+    def _mark(self, mark: Mark) -> None:
+        if self._marks is not None and not self._negated:
+            self._marks.append(mark)
+
+    def excluded(self, clause: Any, path: str) -> Compiled:
+        """A ``must_not`` clause: it decides what matches, and highlights mark none of its words."""
+        self._negated += 1
+        try:
+            return self.query(clause, path, False)
+        finally:
+            self._negated -= 1
 
     def ignore(self, what: str) -> None:
         if what not in self.ignored:
@@ -282,6 +307,8 @@ class Compiler:
                 per_field.append(self.exact(target, [text], path or name))
             elif tokens and target.name not in names:
                 names.append(target.name)
+        for name in names:
+            self._mark(Mark(name, tuple(tokens), fuzzy, prefix, phrase and len(tokens) > 1, slop))
         if names and phrase and len(tokens) > 1:
             words: list[str | tuple[int, str]] = list(tokens)
             for name in names:
@@ -554,8 +581,7 @@ class Compiler:
         )
         if not scoring:
             return Compiled(query)
-        tokens = self.leg.analyze(text)
-        return Compiled(query, texts=[text], scored=[query], beginnings=tokens[-1:])
+        return Compiled(query, texts=[text], scored=[query])
 
     def _query_string(self, kind: str, spec: Any, path: str, scoring: bool) -> Compiled:
         spec = an_object(spec, path)
@@ -622,7 +648,13 @@ class Compiler:
             query_string.SHOULD: tantivy.Occur.Should,
             query_string.MUST_NOT: tantivy.Occur.MustNot,
         }
-        clauses = [(occurs[occur], self.tree(child, defaults, every, path, tilde)) for occur, child in node.clauses]
+        clauses = []
+        for occur, child in node.clauses:
+            self._negated += occur == query_string.MUST_NOT
+            try:
+                clauses.append((occurs[occur], self.tree(child, defaults, every, path, tilde)))
+            finally:
+                self._negated -= occur == query_string.MUST_NOT
         return tantivy.Query.boolean_query(clauses)
 
     def as_typed(self, fields: list[str], text: str, fuzzy: Fuzziness, path: str) -> tantivy.Query:
@@ -636,7 +668,9 @@ class Compiler:
             target = self.target(name, path)
             if target.kind != "text":
                 per_field.append(self.exact(target, [text], path))
-            elif edits == 0:
+                continue
+            self._mark(Mark(target.name, (word,), fuzzy if edits else None))
+            if edits == 0:
                 per_field.append(tantivy.Query.term_query(self.schema, target.name, word))
             else:
                 per_field.append(
@@ -701,7 +735,7 @@ class Compiler:
                 required.append(part.constraint)
                 out.add_words(part)
         excluded = [
-            self.query(clause, f"{path}.must_not[{i}]", False).constraint
+            self.excluded(clause, f"{path}.must_not[{i}]").constraint
             for i, clause in enumerate(clause_list(spec.get("must_not")))
         ]
         should = clause_list(spec.get("should"))
@@ -1336,18 +1370,10 @@ def _quantile(ordered: list[tuple[float, int]], total: int, q: float) -> float |
 # ------------------------------------------------------------------ highlighting
 
 
-@dataclass(frozen=True)
-class HighlightField:
-    name: str
-    pre: str
-    post: str
-    fragment_size: int
-    fragments: int
-    no_match_size: int
-    escape: bool
-
-
-def parse_highlight(spec: Any, compiler: Compiler) -> list[HighlightField]:
+def parse_highlight(spec: Any, compiler: Compiler, marks: list[Mark]) -> list[HighlightField]:
+    """The fields a ``highlight`` asks for (names, ``*`` patterns), each with its options and what it marks: the
+    ``marks`` of the query (or of its ``highlight_query``) on the field, or on any field with ``require_field_match:
+    false``, or on its ``matched_fields``."""
     spec = an_object(spec, "highlight")
     raw = spec.get("fields", {})
     entries: list[tuple[str, Mapping[str, Any]]] = []
@@ -1360,12 +1386,23 @@ def parse_highlight(spec: Any, compiler: Compiler) -> list[HighlightField]:
             ]
     else:
         raise InvalidQuery("highlight.fields", "expected an object of fields")
-    for key in ("highlight_query",):
-        if key in spec or any(key in options for _, options in entries):
-            raise Unsupported(f"highlight.{key}")
+    if spec.get("highlight_query") is not None:
+        marks = compiler.marks(spec["highlight_query"], "highlight.highlight_query")
     out: list[HighlightField] = []
     for name, options in entries:
         merged = {**spec, **options}
+        where = f"highlight.fields.{name}"
+        kind = merged.get("type", "unified")
+        if kind not in HIGHLIGHTERS:
+            raise InvalidQuery(
+                f"{where}.type", f"unknown highlighter type {kind!r} (expected one of {', '.join(HIGHLIGHTERS)})"
+            )
+        wanted = marks
+        if options.get("highlight_query") is not None:
+            wanted = compiler.marks(options["highlight_query"], f"{where}.highlight_query")
+        every_field = merged.get("require_field_match", True) is False
+        matched = set(_matched_fields(merged.get("matched_fields", []), f"{where}.matched_fields", compiler))
+        pre, post = _tags(merged)
         names = [f for f in LEXICAL_FIELDS if fnmatchcase(f, name)] if "*" in name else [name]
         for each in names:
             try:
@@ -1374,20 +1411,52 @@ def parse_highlight(spec: Any, compiler: Compiler) -> list[HighlightField]:
                 continue  # Elasticsearch answers no highlight for a field it does not have
             if target.kind not in ("text", "brand", "category", "attribute"):
                 continue
-            pre, post = merged.get("pre_tags", ["<em>"]), merged.get("post_tags", ["</em>"])
+            source = target.name if target.kind == "text" else {"attribute": "attributes"}.get(target.kind, target.kind)
             out.append(
                 HighlightField(
                     name=each,
-                    pre=a_string(pre[0] if isinstance(pre, list) and pre else pre, "highlight.pre_tags"),
-                    post=a_string(post[0] if isinstance(post, list) and post else post, "highlight.post_tags"),
-                    fragment_size=_count(merged.get("fragment_size", DEFAULT_FRAGMENT_SIZE), "highlight.fragment_size"),
+                    source=source,
+                    marks=tuple(m for m in wanted if every_field or m.field == source or m.field in matched),
+                    pre=pre,
+                    post=post,
+                    fragment_size=_count(merged.get("fragment_size", DEFAULT_FRAGMENT_SIZE), f"{where}.fragment_size"),
                     fragments=_count(
-                        merged.get("number_of_fragments", DEFAULT_FRAGMENTS), "highlight.number_of_fragments"
+                        merged.get("number_of_fragments", DEFAULT_FRAGMENTS), f"{where}.number_of_fragments"
                     ),
-                    no_match_size=_count(merged.get("no_match_size", 0), "highlight.no_match_size"),
+                    no_match_size=_count(merged.get("no_match_size", 0), f"{where}.no_match_size"),
                     escape=merged.get("encoder") == "html",
+                    by_score=merged.get("order") == "score",
+                    # A phrase is one span in the unified highlighter's weight-matches mode (only with
+                    # require_field_match) and in the fast vector highlighter's; the plain one marks each word.
+                    whole_phrases=kind != "plain" and not every_field,
                 )
             )
+    return out
+
+
+def _tags(options: Mapping[str, Any]) -> tuple[str, str]:
+    """The tags around a match: the first of ``pre_tags``/``post_tags`` (the unified highlighter uses one pair), or
+    ``tags_schema: styled``'s first."""
+    styled = options.get("tags_schema") == "styled"
+    pre = options.get("pre_tags", ['<em class="hlt1">' if styled else "<em>"])
+    post = options.get("post_tags", ["</em>"])
+    return (
+        a_string(pre[0] if isinstance(pre, list) and pre else pre, "highlight.pre_tags"),
+        a_string(post[0] if isinstance(post, list) and post else post, "highlight.post_tags"),
+    )
+
+
+def _matched_fields(value: Any, path: str, compiler: Compiler) -> list[str]:
+    """``matched_fields``: the text fields whose matches a field also marks (a field the product lacks: none)."""
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise InvalidQuery(path, "expected a list of field names")
+    out = []
+    for name in names:
+        try:
+            out.append(compiler.target(name, path).name)
+        except Unsupported:
+            continue
     return out
 
 
@@ -1402,65 +1471,20 @@ def _field_text(product: Product, target: Target) -> str:
 
 
 def highlights(
-    compiler: Compiler,
-    fields: list[HighlightField],
-    text: str,
-    products: list[Product],
-    beginnings: Iterable[str] = (),
+    compiler: Compiler, fields: list[HighlightField], products: list[Product]
 ) -> dict[str, dict[str, list[str]]]:
-    """Per product id, per field, the highlighted fragment (tantivy gives one fragment per field).
-
-    A word being typed (``beginnings``) is marked in the page's words that it begins: tantivy's snippets
-    mark only the terms a query names, so those words are found in the page's own text.
-    """
-    tokens = compiler.leg.analyze(text)
-    searcher = compiler.leg.searcher()
+    """Per product id, per field asked for, the highlighted fragments (:mod:`.highlighting` says how)."""
     out: dict[str, dict[str, list[str]]] = {}
     for spec in fields:
         target = compiler.target(spec.name, f"highlight.fields.{spec.name}")
-        # Keyword-like fields are highlighted through the text field that holds their words.
-        source = target.name if target.kind == "text" else {"attribute": "attributes"}.get(target.kind, target.kind)
-        marked = list(tokens)
-        if beginnings:
-            words = {t for p in products for t in compiler.leg.analyze(_field_text(p, target) or "")}
-            marked += sorted(w for w in words if w not in marked and any(w.startswith(b) for b in beginnings))
-        generator = None
-        if marked:
-            query = _any(tantivy.Query.term_query(compiler.schema, source, t) for t in marked)
-            generator = tantivy.SnippetGenerator.create(searcher, query, compiler.schema, source)
         for product in products:
             value = _field_text(product, target)
             if not value:
                 continue
-            fragment = None
-            if generator is not None:
-                generator.set_max_num_chars(len(value) if spec.fragments == 0 else max(spec.fragment_size, 1))
-                snippet = generator.snippet_from_doc(tantivy.Document(**{source: value}))
-                if snippet.highlighted():
-                    fragment = _tagged(snippet, spec)
-            if fragment is None and spec.no_match_size:
-                fragment = _escaped(value[: spec.no_match_size], spec.escape)
-            if fragment is not None:
-                out.setdefault(product.id, {})[spec.name] = [fragment]
+            fragments = highlight(value, compiler.leg.tokens(value), spec)
+            if fragments:
+                out.setdefault(product.id, {})[spec.name] = fragments
     return out
-
-
-def _tagged(snippet: tantivy.Snippet, spec: HighlightField) -> str:
-    """The fragment with each matched range in the tags (ranges are UTF-8 byte offsets)."""
-    data = snippet.fragment().encode("utf-8")
-    parts: list[str] = []
-    at = 0
-    for matched in sorted(snippet.highlighted(), key=lambda r: r.start):
-        parts.append(_escaped(data[at : matched.start].decode("utf-8", "replace"), spec.escape))
-        parts.append(spec.pre + _escaped(data[matched.start : matched.end].decode("utf-8", "replace"), spec.escape))
-        parts.append(spec.post)
-        at = matched.end
-    parts.append(_escaped(data[at:].decode("utf-8", "replace"), spec.escape))
-    return "".join(parts)
-
-
-def _escaped(text: str, escape: bool) -> str:
-    return html.escape(text, quote=False) if escape else text
 
 
 # ------------------------------------------------------------------ sorting
@@ -1646,8 +1670,6 @@ class EmbeddedSearch:
     aggregations: Aggregations | None
     highlight: list[HighlightField]
     sort: FieldSort | None
-    beginnings: list[str] = field(default_factory=list)
-    """The analysed words being typed (autocomplete): highlighted in the words they begin."""
     lexical_text: tantivy.Query | None = None
     """What the lexical leg scores when the query has words being typed or fuzzy words: the words, the words they
     begin, the words within their edits."""
@@ -1734,7 +1756,7 @@ class EmbeddedSearch:
                 hit["sort"] = self.sort_values.get(hit["_id"], [None])
         if self.highlight and result is not None:
             products = [h.product for h in result.hits]
-            found = highlights(self.compiler, self.highlight, self.search.text, products, self.beginnings)
+            found = highlights(self.compiler, self.highlight, products)
             for hit in hits:
                 if hit["_id"] in found:
                     hit["highlight"] = found[hit["_id"]]
@@ -1757,7 +1779,11 @@ def compile_search(
         raise InvalidQuery("aggregations", "found two aggregation type definitions: use aggs or aggregations")
     aggs = an_object(body[aggs_key[0]], aggs_key[0]) if aggs_key else None
     aggregations = Aggregations(compiler, aggs, base.typed_keys) if aggs is not None else None
-    highlight = parse_highlight(body["highlight"], compiler) if body.get("highlight") not in (None, {}) else []
+    highlight = (
+        parse_highlight(body["highlight"], compiler, _marks(compiler, body, params))
+        if body.get("highlight") not in (None, {})
+        else []
+    )
     sort = parse_sort(body.get("sort"), compiler)
     suggest = parse_suggest(body["suggest"], limits.field_aliases) if body.get("suggest") not in (None, {}) else []
     filters, nothing, ignored = _prefilter(body, limits, compiler.worded_terms)
@@ -1777,12 +1803,19 @@ def compile_search(
         aggregations=aggregations,
         highlight=highlight,
         sort=sort,
-        beginnings=query.beginnings,
         suggest=suggest,
         lexical_text=_any([q for q in [leg.text_query(text), *query.scored] if q is not None])
         if query.scored
         else None,
     )
+
+
+def _marks(compiler: Compiler, body: Mapping[str, Any], params: Mapping[str, str]) -> list[Mark]:
+    """What the search's highlights mark: the query's words, and those of a URI search's ``q`` in every field."""
+    marks = compiler.marks(body["query"], "query") if body.get("query") is not None else []
+    if params.get("q"):
+        marks += compiler.marks({"multi_match": {"query": params["q"]}}, "q")
+    return marks
 
 
 def _prefilter(

@@ -7,7 +7,10 @@ catalogue, with misspellings, digits, capitals, punctuation and empty text. Each
 and on a reference index of the same catalogue on osmem-server (analysed as the product index is: standard
 words, lower-cased, porter2 stems), in filter context, as a post_filter and on a page sorted by price (where
 Elasticsearch's match set decides the hits), and the two must agree on hits.total, the set of hits and the
-sorted order. Ranking is left out: the product reranks by design.
+sorted order. Ranking is left out: the product reranks by design. The same generator's clauses with generated
+highlight options (fields by name and pattern, tags, fragments, no_match_size, the HTML encoder,
+highlight_query) must highlight the same fields and mark the same words as the reference, and a whole value
+(number_of_fragments 0) must read the same.
 
 What is left out of the generator on purpose: a term on an analysed field and a keyword term in another case
 (the product matches a word, and keys case-insensitively, docs/COMPATIBILITY.md), wildcards, prefix, fuzzy and
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import uuid
 
 import pytest
@@ -31,6 +35,7 @@ from search_rerank.indexing.indexes import build_index, open_pipeline
 from search_rerank.serving import create_app
 
 BODIES_PER_MODE = 80
+HIGHLIGHT_BODIES = 150
 NOUNS = ["sofa", "table", "lamp", "chair", "desk", "bed", "shelf", "rug", "mirror", "cushion", "stool", "cabinet"]
 ADJECTIVES = ["corner", "leather", "velvet", "oak", "glass", "small", "large", "floor", "reading", "folding", "round"]
 ADJECTIVES += ["wooden", "modern", "vintage", "running", "soft", "tall"]
@@ -344,4 +349,87 @@ def test_generated_queries_match_what_the_reference_matches(embedded, reference)
         if (total, hits) != (want_total, want_hits) or (mode == "sorted" and prices != want_prices):
             differences.append({"body": request, "ours": (total, hits), "reference": (want_total, want_hits)})
     assert compared >= 0.9 * 3 * BODIES_PER_MODE  # not a comparison of refusals
+    assert not differences, json.dumps(differences[:3], indent=1)
+
+
+def highlight_options(rnd: random.Random) -> dict:
+    """A highlight as front ends write one: fields by name or pattern, tags, fragments, the HTML encoder, ...
+
+    Left out: ``*`` (the reference also highlights keyword sub-fields for a term on them, which the product does
+    not answer) and ``require_field_match: false`` (the reference then leaves out the fuzzy and prefix matches
+    in other fields, which Elasticsearch marks); docs/COMPATIBILITY.md, "Highlights".
+    """
+    names = rnd.sample(TEXT_FIELDS, rnd.randint(1, 3)) if rnd.random() < 0.85 else [rnd.choice(["t*", "desc*"])]
+    fields = {}
+    for name in names:
+        options: dict = {}
+        if rnd.random() < 0.5:
+            options["number_of_fragments"] = rnd.choice([0, 0, 1, 3])
+        if rnd.random() < 0.3:
+            options["fragment_size"] = rnd.choice([20, 50, 150])
+        if rnd.random() < 0.15:
+            options["no_match_size"] = rnd.choice([5, 12, 200])
+        fields[name] = options
+    highlight: dict = {"fields": fields}
+    if rnd.random() < 0.3:
+        highlight["pre_tags"], highlight["post_tags"] = ["<mark>"], ["</mark>"]
+    if rnd.random() < 0.2:
+        highlight["encoder"] = "html"
+    if rnd.random() < 0.1:
+        highlight["highlight_query"] = Clauses(rnd.randrange(10**6)).leaf()
+    return highlight
+
+
+TAGGED = re.compile(r"<(em|mark)>(.*?)</\1>")
+
+
+def highlighted(answer: dict) -> dict[str, dict[str, list[str]]]:
+    return {hit["_id"]: hit.get("highlight", {}) for hit in answer["hits"]["hits"]}
+
+
+def marked_words(fragments: list[str]) -> list[str]:
+    """The words between the tags (a phrase the reference marks word by word, Elasticsearch 8 as one span)."""
+    return sorted(w.lower() for f in fragments for m in TAGGED.finditer(f) for w in re.findall(r"\w+", m.group(2)))
+
+
+def highlight_differences(ours: dict, theirs: dict, highlight: dict) -> list[tuple]:
+    """Per hit both answered: the fields highlighted, the words marked (where both cut the same number of
+    fragments) and, for a whole value (number_of_fragments 0), its text."""
+    out: list[tuple] = []
+    mine, reference = highlighted(ours), highlighted(theirs)
+    for pid in sorted(set(mine) & set(reference)):
+        if set(mine[pid]) != set(reference[pid]):
+            out.append((pid, mine[pid], reference[pid]))
+            continue
+        for name, fragments in mine[pid].items():
+            want = reference[pid][name]
+            whole = highlight["fields"].get(name, {}).get("number_of_fragments") == 0
+            if (whole or len(fragments) == len(want)) and marked_words(fragments) != marked_words(want):
+                out.append((pid, name, fragments, want))
+            elif whole and [TAGGED.sub(r"\2", f) for f in fragments] != [TAGGED.sub(r"\2", f) for f in want]:
+                out.append((pid, name, fragments, want))
+    return out
+
+
+def test_generated_highlights_mark_what_the_reference_marks(embedded, reference):
+    session = requests.Session()
+    differences = []
+    compared = 0
+    for i in range(HIGHLIGHT_BODIES):
+        request = {
+            "query": Clauses(50_000 + i).clause(),
+            "highlight": highlight_options(random.Random(i)),
+            "sort": [{"price": "asc"}],  # every match on the page: the hits are the same on both
+            "size": 100,
+        }
+        ours = embedded.post("/products/_search", json=request)
+        theirs = session.post(f"{reference}/_search", json=request, timeout=30)
+        if ours.status_code == 501 or theirs.status_code != 200:
+            continue
+        assert ours.status_code == 200, (request, ours.get_json())
+        compared += 1
+        found = highlight_differences(ours.get_json(), theirs.json(), request["highlight"])
+        if found:
+            differences.append({"body": request, "differences": found[:2]})
+    assert compared >= 0.9 * HIGHLIGHT_BODIES
     assert not differences, json.dumps(differences[:3], indent=1)

@@ -1,0 +1,120 @@
+"""Highlights on the embedded (tantivy) backend, as Elasticsearch's default (unified) highlighter answers them.
+
+Each expectation is Elasticsearch's documented behaviour for the request: the words every clause but ``must_not``
+matches, in the fields the clause searched (``require_field_match`` defaults to true), fuzzy and prefix matches
+included, a phrase as one span (8.x's weight-matches mode), the whole value for ``number_of_fragments: 0``, and
+Lucene's HTML encoder for ``"encoder": "html"``.
+"""
+
+from __future__ import annotations
+
+import pytest
+from front_end_catalog import product
+
+from search_rerank.core.settings import Settings
+from search_rerank.indexing.indexes import build_index, open_pipeline
+from search_rerank.serving import create_app
+
+CATALOG = [
+    product(
+        "h1",
+        "Corner sofa (grey)",
+        "Acme",
+        "Furniture > Sofas",
+        499.0,
+        "grey",
+        4.1,
+        120,
+        "A roomy corner sofa. It seats three, and the grey sofa folds out into a bed. Its legs are solid oak.",
+    ),
+    product(
+        "h2",
+        "<script>alert('x')</script> Leather sofa",
+        "Bolt",
+        "Furniture > Sofas",
+        899.0,
+        "brown",
+        4.7,
+        40,
+        'Tom & Jerry "sofa" / 2-seat',
+    ),
+    product("h3", "Oak table", "Bolt", "Furniture > Tables", 249.5, "brown", 4.8, 60, "solid oak dining table"),
+    product("h4", "Floor lamp", "Dune", "Lighting", 89.0, "white", None, 5, "a tall floor lamp for reading"),
+]
+WHOLE = {"number_of_fragments": 0}
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    settings = Settings(index_dir=tmp_path_factory.mktemp("highlight") / "idx", dense={"enabled": False})
+    build_index(CATALOG, settings, progress=False)
+    pipeline = open_pipeline(settings)
+    yield create_app(settings, pipeline).test_client()
+    pipeline.close()
+
+
+def highlighted(client, body) -> dict[str, dict[str, list[str]]]:
+    response = client.post("/products/_search", json=body)
+    assert response.status_code == 200, response.get_json()
+    return {hit["_id"]: hit.get("highlight", {}) for hit in response.get_json()["hits"]["hits"]}
+
+
+def test_highlight_marks_the_words_a_fuzzy_match_finds(client):
+    # Searchkit's search box: fuzziness AUTO:4,8 on every search, so a typo finds and highlights the sofas.
+    query = {"multi_match": {"query": "sofw", "fields": ["title^3", "description"], "fuzziness": "AUTO:4,8"}}
+    found = highlighted(client, {"query": query, "highlight": {"fields": {"title": WHOLE}}})
+    assert found["h1"] == {"title": ["Corner <em>sofa</em> (grey)"]}
+
+
+def test_whole_field_highlight_keeps_the_text_after_the_last_match(client):
+    found = highlighted(client, {"query": {"match": {"title": "grey"}}, "highlight": {"fields": {"title": WHOLE}}})
+    assert found["h1"] == {"title": ["Corner sofa (<em>grey</em>)"]}
+
+
+def test_highlight_leaves_a_field_the_query_did_not_search_unmarked(client):
+    body = {"query": {"match": {"title": "sofa"}}, "highlight": {"fields": {"title": WHOLE, "description": WHOLE}}}
+    assert highlighted(client, body)["h1"] == {"title": ["Corner <em>sofa</em> (grey)"]}
+
+
+def test_highlight_marks_the_words_of_filter_clauses(client):
+    query = {"bool": {"must": {"match": {"title": "table"}}, "filter": {"match": {"description": "oak"}}}}
+    found = highlighted(client, {"query": query, "highlight": {"fields": {"description": WHOLE}}})
+    assert found["h3"] == {"description": ["solid <em>oak</em> dining table"]}
+
+
+def test_highlight_marks_a_phrase_as_one_span_where_its_words_stand_together(client):
+    body = {"query": {"match_phrase": {"description": "grey sofa"}}, "highlight": {"fields": {"description": WHOLE}}}
+    assert highlighted(client, body)["h1"] == {
+        "description": [
+            "A roomy corner sofa. It seats three, and the <em>grey sofa</em> folds out into a bed. Its legs are solid oak."
+        ]
+    }
+
+
+def test_html_encoder_escapes_what_lucenes_html_encoder_escapes(client):
+    body = {"query": {"match": {"title": "leather"}}, "highlight": {"encoder": "html", "fields": {"title": WHOLE}}}
+    assert highlighted(client, body)["h2"] == {
+        "title": ["&lt;script&gt;alert(&#x27;x&#x27;)&lt;&#x2F;script&gt; <em>Leather</em> sofa"]
+    }
+
+
+def test_fragments_are_the_sentences_that_hold_a_match(client):
+    fields = {"description": {"fragment_size": 40, "number_of_fragments": 3}}
+    body = {"query": {"match": {"description": "sofa oak"}}, "highlight": {"fields": fields}}
+    first, second, third = highlighted(client, body)["h1"]["description"]
+    assert first == "A roomy corner <em>sofa</em>."
+    # A sentence longer than fragment_size is cut at a word after its match.
+    assert second.startswith("It seats three, and the grey <em>sofa</em>") and "bed" not in second
+    assert third == "Its legs are solid <em>oak</em>."
+
+
+def test_no_match_size_ends_at_a_word_boundary(client):
+    fields = {"title": {"no_match_size": 3}, "description": {}}
+    found = highlighted(client, {"query": {"match": {"description": "reading"}}, "highlight": {"fields": fields}})
+    assert found["h4"]["title"] == ["Floor"]
+
+
+def test_highlight_query_decides_what_is_marked(client):
+    highlight = {"fields": {"title": WHOLE}, "highlight_query": {"match": {"title": "corner"}}}
+    found = highlighted(client, {"query": {"match": {"title": "sofa"}}, "highlight": highlight})
+    assert found["h1"] == {"title": ["<em>Corner</em> sofa (grey)"]}
