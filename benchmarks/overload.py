@@ -172,15 +172,16 @@ def report(result: dict) -> str:
         "rerank degraded",
     ]
     return (
-        f"*{result['date']} · {result['machine']} · `{result['command']}`* (results: `benchmarks/results/overload.json`)\n\n"
+        "Results: `benchmarks/results/overload.json`. "
         f"{result['users']} closed-loop shoppers sending `POST /search` for {result['duration_s']} s per row to "
         f"{result['workers']} gunicorn workers x {result['threads']} threads, reranker `{result['rerank_model']}` "
         f"(window {result['rerank_window']}, deadline {result['rerank_timeout_s']:g} s), result cache off; "
         f"{result['products']} products. One run per row on a shared machine: compare rows, not machines.\n\n"
         + table(header, rows)
-        + "\n\nA shed request is answered at once with a 503 and Retry-After and never run; 'other' counts any other "
-        "status, connection errors and requests with no answer within "
-        f"{result['hang_s']:g} s (the run fails on any).\n"
+        + "\n\nA shed request waited the queue timeout for a worker's thread, then was answered with a 503 and "
+        "Retry-After without being run; 'other' counts any other status, connection errors and requests with no "
+        f"answer within {result['hang_s']:g} s (the run fails on any). 'rerank degraded': answered without the "
+        "reranker (past its deadline, or refused while its breaker was open).\n"
     )
 
 
