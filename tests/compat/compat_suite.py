@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +30,7 @@ from front_end_catalog import CATALOG
 
 from search_rerank.backends.cluster import OpenSearchRetriever
 from search_rerank.core.pipeline import SearchPipeline
+from search_rerank.core.product import Product
 from search_rerank.core.retrieval import LEXICAL
 from search_rerank.core.settings import LexicalSettings, Settings
 from search_rerank.core.store import ProductStore
@@ -85,18 +86,34 @@ def embedded_app(root: Path):
 
 
 @contextmanager
-def opensearch_app(root: Path, url: str) -> Iterator[Any]:
-    """The app on the OpenSearch backend: CATALOG in a fresh index on the server at ``url``, deleted after."""
+def opensearch_app(
+    root: Path,
+    url: str,
+    catalog: Sequence[Product] = CATALOG,
+    aliases: Mapping[str, str] = FIELD_ALIASES,
+    **sections: Any,
+) -> Iterator[Any]:
+    """The app on the OpenSearch backend, lexical leg only: ``catalog`` in a fresh index on the server at ``url``,
+    deleted after; ``sections`` override settings sections (``lexical={"candidates": 8}``)."""
     lexical = LexicalSettings(
-        backend="opensearch", url=url, index=f"compat-{uuid.uuid4().hex[:12]}", request_timeout_s=10, retries=1
+        backend="opensearch",
+        url=url,
+        index=f"compat-{uuid.uuid4().hex[:12]}",
+        request_timeout_s=10,
+        retries=1,
+        **sections.pop("lexical", {}),
     )
     retriever = OpenSearchRetriever(lexical)
-    retriever.add(CATALOG)
+    retriever.add(catalog)
     store = ProductStore(root / "products.sqlite")
-    store.add(CATALOG)
+    store.add(catalog)
     store.refresh_popularity()
     settings = Settings(
-        index_dir=root / "unused", lexical=lexical, dense={"enabled": False}, service={"field_aliases": FIELD_ALIASES}
+        index_dir=root / "unused",
+        lexical=lexical,
+        dense={"enabled": False},
+        service={"field_aliases": dict(aliases)},
+        **sections,
     )
     try:
         yield create_app(settings, SearchPipeline(settings, {LEXICAL: retriever}, store))

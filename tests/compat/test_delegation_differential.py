@@ -30,15 +30,11 @@ from typing import Any
 
 import pytest
 import requests
+from compat_suite import opensearch_app
 from front_end_catalog import product
 
-from search_rerank.backends.cluster import OpenSearchRetriever
 from search_rerank.backends.mappings import index_body
-from search_rerank.core.pipeline import SearchPipeline
-from search_rerank.core.retrieval import LEXICAL
-from search_rerank.core.settings import LexicalSettings, Settings
-from search_rerank.core.store import ProductStore
-from search_rerank.serving import create_app
+from search_rerank.core.settings import LexicalSettings
 
 BODIES = 150
 NOUNS = ["sofa", "table", "lamp", "chair", "rug", "shelf", "desk", "bed"]
@@ -144,24 +140,9 @@ def reference(osmem_server_url):
 def service(osmem_server_url, tmp_path_factory):
     """The app on the OpenSearch backend over the same catalogue, lexical leg only, 8 candidates ranked."""
     root = tmp_path_factory.mktemp("delegation-differential")
-    lexical = LexicalSettings(
-        backend="opensearch", url=osmem_server_url, index=f"diff-{uuid.uuid4().hex[:8]}", candidates=8, retries=1
-    )
-    retriever = OpenSearchRetriever(lexical)
-    retriever.add(CATALOG)
-    store = ProductStore(root / "products.sqlite")
-    store.add(CATALOG)
-    store.refresh_popularity()
-    settings = Settings(
-        index_dir=root / "unused",
-        lexical=lexical,
-        dense={"enabled": False},
-        longtail={"enabled": False},
-        service={"field_aliases": ALIASES},
-    )
-    yield create_app(settings, SearchPipeline(settings, {LEXICAL: retriever}, store)).test_client()
-    for name in retriever.aliases(f"{lexical.index}*"):
-        retriever.delete_index(name)
+    sections = {"lexical": {"candidates": 8}, "longtail": {"enabled": False}}
+    with opensearch_app(root, osmem_server_url, CATALOG, ALIASES, **sections) as app:
+        yield app.test_client()
 
 
 # ------------------------------------------------------------------ bodies
