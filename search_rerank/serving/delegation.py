@@ -1296,6 +1296,8 @@ def delegate_count(body: Mapping[str, Any], params: Mapping[str, str], limits: S
     for key in body:
         if key != "query":
             raise InvalidQuery(key, f"request does not support [{key}]")
+    if "source" in params:  # Elasticsearch reads it as the body: counted without it, the count would be another's
+        raise Unsupported("source", "a count body in the source parameter")
     lucene = {key: params[name] for name, key in URI_QUERY_PARAMS.items() if name in params}
     raw = {"query_string": lucene} if "query" in lucene else body.get("query")
     fields = ClusterFields(cluster.settings, cluster.engine, limits.field_aliases)

@@ -29,41 +29,46 @@ DOCUMENTS = 6  # CLUSTER_CATALOG
 # (id, method, target with INDEX for the index, the 400's reason_code, "not_a_read" for a 403, or None for a path
 # that no route of the service takes: a 404 of its own, never passed through)
 TRICKS = [
-    ("dot-dot", "POST", "/INDEX/_count/../_delete_by_query", "dot_segment"),
+    ("dot-dot", "POST", "/INDEX/_validate/query/../_delete_by_query", "dot_segment"),
     ("dot-dot-create", "POST", "/INDEX/_search/../_doc/X", "dot_segment"),
     ("dot-dot-put", "PUT", "/INDEX/_search/../_doc/X", "dot_segment"),
     ("dot", "POST", "/INDEX/./_delete_by_query", None),
     ("dot-dot-past-root", "POST", "/../../INDEX/_delete_by_query", None),
-    ("dot-in-endpoint", "POST", "/INDEX/_count/./../_delete_by_query", "dot_segment"),
-    ("escaped-dots", "POST", "/INDEX/_count/%2e%2e/_delete_by_query", "lower_case_escape"),
-    ("escaped-dots-upper", "POST", "/INDEX/_count/%2E%2E/_delete_by_query", "escaped_unreserved"),
-    ("half-escaped-dots", "POST", "/INDEX/_count/.%2e/_delete_by_query", "lower_case_escape"),
-    ("half-escaped-dots-upper", "POST", "/INDEX/_count/%2E./_delete_by_query", "escaped_unreserved"),
-    ("double-escaped-dots", "POST", "/INDEX/_count/%252e%252e/_delete_by_query", "double_escape"),
+    ("dot-in-endpoint", "POST", "/INDEX/_validate/query/./../_delete_by_query", "dot_segment"),
+    ("escaped-dots", "POST", "/INDEX/_validate/query/%2e%2e/_delete_by_query", "lower_case_escape"),
+    ("escaped-dots-upper", "POST", "/INDEX/_validate/query/%2E%2E/_delete_by_query", "escaped_unreserved"),
+    ("half-escaped-dots", "POST", "/INDEX/_validate/query/.%2e/_delete_by_query", "lower_case_escape"),
+    ("half-escaped-dots-upper", "POST", "/INDEX/_validate/query/%2E./_delete_by_query", "escaped_unreserved"),
+    ("double-escaped-dots", "POST", "/INDEX/_validate/query/%252e%252e/_delete_by_query", "double_escape"),
     ("escaped-underscore", "POST", "/INDEX/%5Fdelete_by_query", "escaped_unreserved"),
-    ("escaped-slash", "POST", "/INDEX/_count%2F..%2F_delete_by_query", "dot_segment"),
-    ("escaped-slash-lower", "POST", "/INDEX/_count%2f..%2f_delete_by_query", "lower_case_escape"),
-    ("double-escaped-slash", "POST", "/INDEX/_count%252F..%252F_delete_by_query", "double_escape"),
+    ("escaped-slash", "POST", "/INDEX/_validate/query%2F..%2F_delete_by_query", "dot_segment"),
+    ("escaped-slash-lower", "POST", "/INDEX/_validate/query%2f..%2f_delete_by_query", "lower_case_escape"),
+    ("double-escaped-slash", "POST", "/INDEX/_validate/query%252F..%252F_delete_by_query", "double_escape"),
     ("escaped-slash-in-index", "POST", "/INDEX%2F_delete_by_query", "not_a_read"),
-    ("double-slash-dot-dot", "POST", "/INDEX/_count//../_delete_by_query", "empty_segment"),
+    ("double-slash-dot-dot", "POST", "/INDEX/_validate/query//../_delete_by_query", "empty_segment"),
     ("trailing-slash", "POST", "/INDEX/_delete_by_query/", "empty_segment"),
-    ("path-parameter-dot-dot", "POST", "/INDEX/_count;/../_delete_by_query", "forbidden_character"),
+    ("path-parameter-dot-dot", "POST", "/INDEX/_validate/query;/../_delete_by_query", "forbidden_character"),
     ("path-parameter", "POST", "/INDEX/_delete_by_query;x=1", "forbidden_character"),
-    ("backslashes", "POST", "/INDEX/_count\\..\\_delete_by_query", "forbidden_character"),
-    ("escaped-backslashes", "POST", "/INDEX/_count%5C..%5C_delete_by_query", "backslash"),
-    ("fullwidth-dots-raw", "POST", "/INDEX/_count/\xef\xbc\x8e\xef\xbc\x8e/_delete_by_query", "forbidden_character"),
-    ("fullwidth-dots", "POST", "/INDEX/_count/%EF%BC%8E%EF%BC%8E/_delete_by_query", "unicode_normalisation"),
-    ("one-dot-leaders", "POST", "/INDEX/_count/%E2%80%A4%E2%80%A4/_delete_by_query", "unicode_normalisation"),
-    ("two-dot-leader", "POST", "/INDEX/_count/%E2%80%A5/_delete_by_query", "unicode_normalisation"),
-    ("overlong-dots", "POST", "/INDEX/_count/%C0%AE%C0%AE/_delete_by_query", "invalid_utf8"),
-    ("overlong-dots-lower", "POST", "/INDEX/_count/%c0%ae%c0%ae/_delete_by_query", "lower_case_escape"),
-    ("three-dots", "POST", "/INDEX/_count/.../_delete_by_query", "dot_segment"),
+    ("backslashes", "POST", "/INDEX/_validate/query\\..\\_delete_by_query", "forbidden_character"),
+    ("escaped-backslashes", "POST", "/INDEX/_validate/query%5C..%5C_delete_by_query", "backslash"),
+    (
+        "fullwidth-dots-raw",
+        "POST",
+        "/INDEX/_validate/query/\xef\xbc\x8e\xef\xbc\x8e/_delete_by_query",
+        "forbidden_character",
+    ),
+    ("fullwidth-dots", "POST", "/INDEX/_validate/query/%EF%BC%8E%EF%BC%8E/_delete_by_query", "unicode_normalisation"),
+    ("one-dot-leaders", "POST", "/INDEX/_validate/query/%E2%80%A4%E2%80%A4/_delete_by_query", "unicode_normalisation"),
+    ("two-dot-leader", "POST", "/INDEX/_validate/query/%E2%80%A5/_delete_by_query", "unicode_normalisation"),
+    ("overlong-dots", "POST", "/INDEX/_validate/query/%C0%AE%C0%AE/_delete_by_query", "invalid_utf8"),
+    ("overlong-dots-lower", "POST", "/INDEX/_validate/query/%c0%ae%c0%ae/_delete_by_query", "lower_case_escape"),
+    ("three-dots", "POST", "/INDEX/_validate/query/.../_delete_by_query", "dot_segment"),
     ("trailing-dot", "POST", "/INDEX/_delete_by_query.", "not_a_read"),
-    ("fragment", "POST", "/INDEX/_count#/../_delete_by_query", "forbidden_character"),
-    ("escaped-fragment", "POST", "/INDEX/_count%23/../_delete_by_query", "dot_segment"),
-    ("escaped-query", "POST", "/INDEX/_count%3F/../_delete_by_query", "dot_segment"),
-    ("escaped-nul", "POST", "/INDEX/_count%00/../_delete_by_query", "control_character"),
-    ("raw-nul", "POST", "/INDEX/_count\x00/../_delete_by_query", "forbidden_character"),
+    ("fragment", "POST", "/INDEX/_validate/query#/../_delete_by_query", "forbidden_character"),
+    ("escaped-fragment", "POST", "/INDEX/_validate/query%23/../_delete_by_query", "dot_segment"),
+    ("escaped-query", "POST", "/INDEX/_validate/query%3F/../_delete_by_query", "dot_segment"),
+    ("escaped-nul", "POST", "/INDEX/_validate/query%00/../_delete_by_query", "control_character"),
+    ("raw-nul", "POST", "/INDEX/_validate/query\x00/../_delete_by_query", "forbidden_character"),
     ("escaped-crlf", "GET", "/INDEX/_doc/s1%0D%0AX-Injected:%20yes", None),
     ("escaped-tab", "GET", "/INDEX/_doc/s1%09", "control_character"),
     ("upper-case-endpoint", "POST", "/INDEX/_DELETE_BY_QUERY", "not_a_read"),
@@ -185,7 +190,7 @@ READ_TRICKS = [
     (
         "semicolon-error-trace",
         "POST",
-        "/INDEX/_count?pretty;error_trace=true",
+        "/INDEX/_validate/query?pretty;error_trace=true",
         None,
         MATCH_ALL,
         403,
@@ -203,7 +208,7 @@ READ_TRICKS = [
     (
         "body-in-source-parameter",
         "GET",
-        "/INDEX/_count?source=" + quote(json.dumps(SCRIPT), safe="") + "&source_content_type=application/json",
+        "/INDEX/_validate/query?source=" + quote(json.dumps(SCRIPT), safe="") + "&source_content_type=application/json",
         None,
         b"",
         403,
@@ -221,11 +226,11 @@ READ_TRICKS = [
     ("index-parameter-on-health", "GET", f"/_cluster/health?index={PROFILES}", None, b"", 403, "parameter_refused"),
     ("health-of-every-index", "GET", "/_cluster/health?level=indices", None, b"", 403, "parameter_refused"),
     ("refresh-by-get", "GET", "/INDEX/_doc/s1?refresh=true", None, b"", 403, "parameter_refused"),
-    ("yaml-body", "POST", "/INDEX/_count", "application/yaml", YAML_SCRIPT, 400, "not_json"),
+    ("yaml-body", "POST", "/INDEX/_validate/query", "application/yaml", YAML_SCRIPT, 400, "not_json"),
     (
         "vendor-yaml-body",
         "POST",
-        "/INDEX/_count",
+        "/INDEX/_validate/query",
         "application/vnd.elasticsearch+yaml; compatible-with=8",
         YAML_SCRIPT,
         400,
@@ -234,7 +239,7 @@ READ_TRICKS = [
     (
         "cbor-body",
         "POST",
-        "/INDEX/_count",
+        "/INDEX/_validate/query",
         "application/cbor",
         b"\xa1equery\xa1fscript\xa1fscript\xa1fsourcedtrue",
         400,
@@ -243,7 +248,7 @@ READ_TRICKS = [
     (
         "json-with-a-comment",
         "POST",
-        "/INDEX/_count",
+        "/INDEX/_validate/query",
         None,
         b'{"query": /* a note */ {"script": {"script": {"source": "true"}}}}',
         400,
@@ -272,7 +277,7 @@ READ_TRICKS = [
     (
         "more-like-another-index",
         "POST",
-        "/INDEX/_count",
+        "/INDEX/_validate/query",
         None,
         json.dumps(
             {"query": {"more_like_this": {"fields": ["title"], "like": [{"_index": PROFILES, "_id": "user:alice"}]}}}
@@ -283,7 +288,7 @@ READ_TRICKS = [
     (
         "percolate-another-index",
         "POST",
-        "/INDEX/_count",
+        "/INDEX/_validate/query",
         None,
         json.dumps({"query": {"percolate": {"field": "q", "index": PROFILES, "id": "1"}}}).encode(),
         403,
@@ -292,7 +297,7 @@ READ_TRICKS = [
     (
         "shape-from-the-default-index",
         "POST",
-        "/INDEX/_count",
+        "/INDEX/_validate/query",
         None,
         json.dumps({"query": {"geo_shape": {"area": {"indexed_shape": {"id": "1", "path": "area"}}}}}).encode(),
         403,
@@ -301,7 +306,7 @@ READ_TRICKS = [
     (
         "terms-set-script",
         "POST",
-        "/INDEX/_count",
+        "/INDEX/_validate/query",
         None,
         json.dumps(
             {"query": {"terms_set": {"brand": {"terms": ["Acme"], "minimum_should_match_script": {"source": "1"}}}}}
@@ -312,7 +317,7 @@ READ_TRICKS = [
     (
         "script-in-a-wrapper-query",
         "POST",
-        "/INDEX/_count",
+        "/INDEX/_validate/query",
         None,
         json.dumps(
             {"query": {"wrapper": {"query": base64.b64encode(json.dumps(SCRIPT["query"]).encode()).decode()}}}
@@ -323,7 +328,7 @@ READ_TRICKS = [
     (
         "knn-embedding-by-a-model",
         "POST",
-        "/INDEX/_count",
+        "/INDEX/_validate/query",
         None,
         json.dumps(
             {
@@ -343,7 +348,7 @@ READ_TRICKS = [
     (
         "sparse-vector-by-an-inference-endpoint",
         "POST",
-        "/INDEX/_count",
+        "/INDEX/_validate/query",
         None,
         json.dumps({"query": {"sparse_vector": {"field": "t", "inference_id": "elser", "query": "x"}}}).encode(),
         403,
@@ -352,7 +357,7 @@ READ_TRICKS = [
     (
         "text-expansion-by-a-model",
         "POST",
-        "/INDEX/_count",
+        "/INDEX/_validate/query",
         None,
         json.dumps({"query": {"text_expansion": {"t": {"model_id": ".elser_model_2", "model_text": "x"}}}}).encode(),
         403,
@@ -400,14 +405,34 @@ def test_read_that_would_do_more_is_refused_before_reaching_the_cluster(
     assert guarded.seen == []
 
 
+BODY_TRICKS = [t for t in READ_TRICKS if t[2] == "/INDEX/_validate/query" and t[4]]
+
+
+@pytest.mark.parametrize(("content_type", "body"), [(t[3], t[4]) for t in BODY_TRICKS], ids=[t[0] for t in BODY_TRICKS])
+def test_count_of_a_body_that_would_do_more_is_refused_before_reaching_the_cluster(guarded, content_type, body):
+    # _count is served (its query read as a search reads it), not passed through: the same bodies stop there.
+    headers = {"Content-Type": content_type} if content_type else None
+    response = guarded.attack("POST", "/INDEX/_count", headers, body)
+    assert response.status in (400, 501) and "error" in response.json()
+    assert guarded.seen == []
+
+
+def test_count_with_its_body_in_the_source_parameter_is_refused(guarded):
+    # Elasticsearch reads ?source= as the body; counted without it, the answer would be every product's count.
+    target = "/INDEX/_count?source=" + quote(json.dumps({"query": {"term": {"brand": "x"}}}), safe="")
+    response = guarded.attack("GET", target + "&source_content_type=application/json")
+    assert response.status == 501 and response.json()["error"]["unsupported"] == "source"
+    assert guarded.seen == []
+
+
 @pytest.mark.parametrize(
     ("target", "content_type", "body"),
     [
-        ("/INDEX/_count?q=title:sofa;pretty", None, b""),
+        ("/INDEX/_validate/query?q=title:sofa;pretty", None, b""),
         ("/INDEX/_termvectors/s1", None, b'{"_index": "INDEX", "fields": ["title"]}'),
-        ("/INDEX/_count", None, b'{"query": {"terms": {"_index": ["INDEX", "other"]}}}'),
-        ("/INDEX/_count", "application/vnd.elasticsearch+json; compatible-with=8", MATCH_ALL),
-        ("/INDEX/_count", "application/json; charset=UTF-8", b'{"query": {"term": {"model_id": "X100"}}}'),
+        ("/INDEX/_validate/query", None, b'{"query": {"terms": {"_index": ["INDEX", "other"]}}}'),
+        ("/INDEX/_validate/query", "application/vnd.elasticsearch+json; compatible-with=8", MATCH_ALL),
+        ("/INDEX/_validate/query", "application/json; charset=UTF-8", b'{"query": {"term": {"model_id": "X100"}}}'),
         ("/_analyze", None, b'{"tokenizer": "standard", "filter": ["lowercase"], "text": "Corner Sofa"}'),
     ],
 )
@@ -425,8 +450,8 @@ def test_read_of_the_served_index_alone_reaches_the_cluster_as_sent(guarded, tar
 @pytest.mark.parametrize(
     ("method", "target"),
     [
-        ("GET", "/INDEX/_count"),
-        ("POST", "/INDEX/_count"),
+        ("GET", "/INDEX/_validate/query"),
+        ("POST", "/INDEX/_validate/query"),
         ("GET", "/INDEX/_mapping"),
         ("GET", "/INDEX/_doc/s1"),
         ("HEAD", "/INDEX"),
@@ -448,22 +473,22 @@ def test_escaped_document_id_reaches_the_cluster_byte_for_byte(guarded, document
 
 
 def test_query_string_cannot_move_the_path(guarded):
-    response = guarded.attack("POST", "/INDEX/_count?/../../_delete_by_query")
+    response = guarded.attack("POST", "/INDEX/_validate/query?/../../_delete_by_query")
     assert response.status < 500
-    assert [request.target.split("?")[0] for request in guarded.seen] == [f"/{guarded.index}/_count"]
+    assert [request.target.split("?")[0] for request in guarded.seen] == [f"/{guarded.index}/_validate/query"]
     assert guarded.documents() == DOCUMENTS
 
 
 @pytest.mark.parametrize("query", ["q=100%", "q=%zz", "q=caf\xc3\xa9", "q=a%2fb"])
 def test_query_string_the_client_would_rewrite_is_refused(guarded, query):
-    response = guarded.attack("GET", f"/INDEX/_count?{query}")
+    response = guarded.attack("GET", f"/INDEX/_validate/query?{query}")
     assert (response.status, response.json()["error"]["reason_code"]) == (400, "rewritten_target")
     assert guarded.seen == []
 
 
 @pytest.mark.parametrize("header", ["X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"])
 def test_method_override_headers_never_reach_the_cluster(guarded, header):
-    assert guarded.attack("POST", "/INDEX/_count", {header: "DELETE"}).status == 200
+    assert guarded.attack("POST", "/INDEX/_validate/query", {header: "DELETE"}).status == 200
     assert guarded.attack("GET", "/INDEX", {header: "DELETE"}).status == 200
     assert all(header.lower() not in request.headers for request in guarded.seen)
     assert guarded.documents() == DOCUMENTS
@@ -473,7 +498,7 @@ def test_method_override_headers_never_reach_the_cluster(guarded, header):
 
 
 def test_writes_allowed_still_refuse_a_path_that_is_not_canonical(guarded_writes_on):
-    response = guarded_writes_on.attack("POST", "/INDEX/_count/../_delete_by_query")
+    response = guarded_writes_on.attack("POST", "/INDEX/_validate/query/../_delete_by_query")
     assert response.status == 400 and response.json()["error"]["reason_code"] == "dot_segment"
     assert guarded_writes_on.seen == []
     assert guarded_writes_on.documents() == DOCUMENTS
