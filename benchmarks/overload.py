@@ -44,7 +44,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from generated import cached_index, prepared  # noqa: E402
+from generated import cached_index, dataset_parser, prepared  # noqa: E402
 from load_test import Server, counter_delta, scrape, workload  # noqa: E402
 from report import ROOT, command, machine, table, write_results, write_section  # noqa: E402
 
@@ -186,22 +186,18 @@ def report(result: dict) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.strip().split("\n")[0])
+    ap = dataset_parser(__doc__, pooled=False)
+    ap.set_defaults(products=3000, queries=1000)
     ap.add_argument("--users", type=int, default=200)
     ap.add_argument("--duration", type=int, default=60, help="seconds of load per queue timeout")
     ap.add_argument("--queue-timeouts", default=DEFAULT_QUEUE_TIMEOUTS, help="comma-separated seconds, one run each")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--rerank-model", default="gen-3000-1000-13-reranker", help="a model directory under WORK/models")
-    ap.add_argument("--products", type=int, default=3000)
-    ap.add_argument("--queries", type=int, default=1000)
-    ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--hang-s", type=float, default=60.0, help="no answer within this long counts as a hang")
     ap.add_argument("--ready-timeout", type=float, default=300)
-    ap.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "work")
-    ap.add_argument("--no-write", action="store_true", help="print, do not touch docs/BENCHMARKS.md or results")
     args = ap.parse_args()
-    args.pooled = 0
+    args.pooled = 0  # the load needs no pooled judgments
     data, settings = prepared(args)
     if not (Path(settings.models_dir) / args.rerank_model).is_dir():
         raise SystemExit(f"no reranker {args.rerank_model} under {settings.models_dir}: train one first")
