@@ -77,10 +77,10 @@ def cases() -> list[Case]:
     return [Case(path.stem, json.loads(path.read_text(encoding="utf-8"))) for path in sorted(BODIES.glob("*.json"))]
 
 
-def embedded_app(root: Path):
-    """The app on the embedded backend (tantivy), lexical leg only."""
-    settings = Settings(index_dir=root / "idx", dense={"enabled": False}, service={"field_aliases": FIELD_ALIASES})
-    build_index(CATALOG, settings, progress=False)
+def embedded_app(root: Path, catalog: Sequence[Product] = CATALOG, aliases: Mapping[str, str] = FIELD_ALIASES):
+    """The app on the embedded backend (tantivy), lexical leg only, over ``catalog``; and its pipeline."""
+    settings = Settings(index_dir=root / "idx", dense={"enabled": False}, service={"field_aliases": dict(aliases)})
+    build_index(catalog, settings, progress=False)
     pipeline = open_pipeline(settings)
     return create_app(settings, pipeline), pipeline
 

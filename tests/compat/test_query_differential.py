@@ -28,11 +28,8 @@ import uuid
 
 import pytest
 import requests
+from compat_suite import embedded_app
 from front_end_catalog import product
-
-from search_rerank.core.settings import Settings
-from search_rerank.indexing.indexes import build_index, open_pipeline
-from search_rerank.serving import create_app
 
 BODIES_PER_MODE = 80
 HIGHLIGHT_BODIES = 150
@@ -302,14 +299,8 @@ REFERENCE_INDEX = {
 
 @pytest.fixture(scope="module")
 def embedded(tmp_path_factory):
-    settings = Settings(
-        index_dir=tmp_path_factory.mktemp("differential") / "idx",
-        dense={"enabled": False},
-        service={"field_aliases": ALIASES},
-    )
-    build_index(CATALOG, settings, progress=False)
-    pipeline = open_pipeline(settings)
-    yield create_app(settings, pipeline).test_client()
+    app, pipeline = embedded_app(tmp_path_factory.mktemp("differential"), CATALOG, ALIASES)
+    yield app.test_client()
     pipeline.close()
 
 
