@@ -35,6 +35,7 @@ from ..core.filters import Filters, attribute_key, category_key, category_keys, 
 from ..core.product import Product
 from ..core.retrieval import LEXICAL, leg_candidates
 from ..core.settings import LEXICAL_FIELDS, LexicalSettings
+from .spelling import QueryWord, TypoCorrector
 
 # tantivy hard-codes Lucene's defaults; Settings keeps k1/b so that an engine
 # that can tune them (Elasticsearch) reads the same file.
@@ -86,12 +87,19 @@ def english_analyzer() -> tantivy.TextAnalyzer:
     ``simple`` made a whole line of Chinese one token, dropped at 40 bytes (14 characters) and never matched by
     a word of it. Built here so that queries are cut with the very object that indexes.
     """
+    return _words().filter(tantivy.Filter.stemmer("english")).build()
+
+
+def typed_words_analyzer() -> tantivy.TextAnalyzer:
+    """:func:`english_analyzer` without the stemmer: the same words, one for one, as they were typed (lower case)."""
+    return _words().build()
+
+
+def _words() -> tantivy.TextAnalyzerBuilder:
     return (
         tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.regex(WORD_PATTERN))
         .filter(tantivy.Filter.remove_long(40))
         .filter(tantivy.Filter.lowercase())
-        .filter(tantivy.Filter.stemmer("english"))
-        .build()
     )
 
 
@@ -177,6 +185,7 @@ class TantivyRetriever:
         self._path = None if path is None else Path(path)
         self._schema = _schema()
         self._analyzer = english_analyzer()
+        self._typos = TypoCorrector(self._analyzer, typed_words_analyzer()) if settings.correct_typos else None
         self._index: tantivy.Index | None = None
         self._open_lock = threading.Lock()
         self._write_lock = threading.Lock()
@@ -317,26 +326,39 @@ class TantivyRetriever:
 
     def text_query(self, query: str) -> tantivy.Query | None:
         """Best-fields BM25 over the analyzed words of ``query``; None when no word is left."""
-        # Repeated words in a shop query are typing, not emphasis: each term counts once.
-        terms = list(dict.fromkeys(self._analyzer.analyze(query)))
-        if not terms:
+        words = self.query_words(query)
+        if not words:
             return None
-        per_field = [
-            tantivy.Query.boost_query(
-                tantivy.Query.boolean_query(
-                    [
-                        (
-                            tantivy.Occur.Should,
-                            tantivy.Query.term_query(self._schema, field, term, index_option="freq"),
-                        )
-                        for term in terms
-                    ]
-                ),
-                boost,
+        return tantivy.Query.disjunction_max_query(
+            [
+                tantivy.Query.boost_query(self._words_query(field, words), boost)
+                for field, boost in self._boosts.items()
+            ],
+            self._tie_breaker,
+        )
+
+    def query_words(self, query: str) -> list[QueryWord]:
+        """Each analysed word of ``query`` once (repeated words in a shop query are typing, not emphasis), as the
+        terms it is searched as: itself, or with ``lexical.correct_typos`` the index's nearest terms when neither
+        the index nor the language has it (:mod:`.spelling`)."""
+        if self._typos is None:
+            return [QueryWord.as_typed(term) for term in dict.fromkeys(self._analyzer.analyze(query))]
+        return self._typos.words(query, self.searcher(), self._boosts)
+
+    def _words_query(self, field: str, words: list[QueryWord]) -> tantivy.Query:
+        """An OR of ``words`` in ``field``; a corrected word matches its best correction there, at its weight."""
+
+        def term(text: str) -> tantivy.Query:
+            return tantivy.Query.term_query(self._schema, field, text, index_option="freq")
+
+        def word_query(word: QueryWord) -> tantivy.Query:
+            if not word.corrected:
+                return term(word.term)
+            return tantivy.Query.disjunction_max_query(
+                [tantivy.Query.boost_query(term(text), weight) for text, weight in word.searched_as]
             )
-            for field, boost in self._boosts.items()
-        ]
-        return tantivy.Query.disjunction_max_query(per_field, self._tie_breaker)
+
+        return tantivy.Query.boolean_query([(tantivy.Occur.Should, word_query(word)) for word in words])
 
     def field_scores(self, query: str, product_ids: Sequence[str]) -> dict[str, dict[str, float]]:
         """Each text field's own BM25 of ``query`` for the given products (unboosted; absent: 0).
@@ -345,21 +367,16 @@ class TantivyRetriever:
         field's, which hides whether the words were in the title or only in
         the description. One search per field, restricted to these products.
         """
-        terms = list(dict.fromkeys(self._analyzer.analyze(query)))
+        words = self.query_words(query)
         wanted = sorted(set(product_ids))
         out: dict[str, dict[str, float]] = {field: {} for field in LEXICAL_FIELDS}
-        if not terms or not wanted:
+        if not words or not wanted:
             return out
         searcher = self.searcher()
         only = tantivy.Query.term_set_query(self._schema, "id", wanted)
         ids: dict[tuple[int, int], str] = {}
         for field in LEXICAL_FIELDS:
-            text = tantivy.Query.boolean_query(
-                [
-                    (tantivy.Occur.Should, tantivy.Query.term_query(self._schema, field, term, index_option="freq"))
-                    for term in terms
-                ]
-            )
+            text = self._words_query(field, words)
             query_only = tantivy.Query.boolean_query(
                 [(tantivy.Occur.Must, text), (tantivy.Occur.Must, tantivy.Query.const_score_query(only, 0.0))]
             )

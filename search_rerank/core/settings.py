@@ -56,6 +56,12 @@ class LexicalSettings(_Section):
         default_factory=lambda: {"title": 3.0, "brand": 2.0, "category": 2.0, "attributes": 1.5, "description": 1.0}
     )
     tie_breaker: float = Field(default=0.3, ge=0.0, le=1.0)
+    correct_typos: bool = Field(
+        default=True,
+        description="embedded backend: a query word that is in no searched field and is no English word is "
+        "searched as the index's nearest words (Elasticsearch's AUTO edits, first letter kept); the cluster "
+        "backends search words as typed",
+    )
     k1: float = Field(default=1.2, ge=0.0)
     b: float = Field(default=0.75, ge=0.0, le=1.0)
     url: str | None = Field(default=None, description="e.g. https://search.internal:9200")

@@ -730,7 +730,10 @@ def lexical_pools(corpus: Path, specs: list[QuerySpec], depth: int, progress: bo
     """Per query, the catalog positions of its top ``depth`` BM25 hits, as a judging pool.
 
     A pool from one lexical run is how real judgment lists are made, and why
-    they are sparse and biased towards what BM25 already finds.
+    they are sparse and biased towards what BM25 already finds. The run reads
+    words as typed, so a misspelt query's pool holds what a BM25 that cannot
+    spell finds: a ranking that corrects the word finds relevant products
+    outside the pool, unjudged, and these labels understate it.
     """
     import tempfile
 
@@ -739,7 +742,8 @@ def lexical_pools(corpus: Path, specs: list[QuerySpec], depth: int, progress: bo
     from .loaders import iter_catalog
 
     with tempfile.TemporaryDirectory(prefix="pool-") as tmp:
-        bm25 = TantivyRetriever(Path(tmp), LexicalSettings())
+        # Words as typed, whatever the product's defaults: a dataset's judgments do not change with a release.
+        bm25 = TantivyRetriever(Path(tmp), LexicalSettings(correct_typos=False))
         bm25.add(iter_catalog(corpus))
         return [
             np.array([int(c.product_id[1:]) for c in bm25.search(spec.text, depth)], dtype=np.int64)

@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from rapidfuzz.distance import OSA, Levenshtein
+
 from .body_checks import InvalidQuery
 
 
@@ -30,6 +32,17 @@ class Fuzziness:
 
     def distance(self, word: str) -> int:
         return 0 if len(word) < self.low else 1 if len(word) < self.high else 2
+
+    def matches(self, word: str, term: str) -> bool:
+        """Whether ``term`` is within ``word``'s edits of it (a swap of neighbours one edit with
+        ``transpositions``, as Lucene's optimal string alignment counts; else two)."""
+        if term == word:
+            return True
+        edits = self.distance(word)
+        if edits == 0:
+            return False
+        metric = OSA if self.transpositions else Levenshtein
+        return metric.distance(word, term, score_cutoff=edits) <= edits
 
 
 def parse_fuzziness(value: Any, transpositions: Any, path: str) -> Fuzziness:

@@ -22,7 +22,6 @@ passages than are asked for, another may be chosen; the words marked within a fr
 from __future__ import annotations
 
 import bisect
-import functools
 import math
 import re
 from collections.abc import Sequence
@@ -64,12 +63,7 @@ class Mark:
             return True
         if self.prefix and i == len(self.words) - 1:
             return term.startswith(word)
-        if self.fuzzy is None:
-            return False
-        edits = self.fuzzy.distance(word)
-        return (
-            edits > 0 and abs(len(term) - len(word)) <= edits and _edits(word, term, self.fuzzy.transpositions) <= edits
-        )
+        return self.fuzzy is not None and self.fuzzy.matches(word, term)
 
 
 @dataclass(frozen=True)
@@ -256,19 +250,3 @@ def _format(value: str, bounds: tuple[int, int], spans: list[tuple[int, int]], s
 
 def _encoded(text: str, spec: HighlightField) -> str:
     return text.translate(HTML_ESCAPES) if spec.escape else text
-
-
-@functools.lru_cache(maxsize=65536)
-def _edits(a: str, b: str, transpositions: bool) -> int:
-    """The edits from ``a`` to ``b``: insertions, deletions, substitutions and, with ``transpositions``, swaps of
-    two neighbouring letters (Lucene's fuzzy query counts a swap as one edit unless ``fuzzy_transpositions`` is
-    false). Cached: a page's words are compared with the same query words hit after hit."""
-    rows = [list(range(len(b) + 1))]
-    for i in range(1, len(a) + 1):
-        row = [i] + [0] * len(b)
-        for j in range(1, len(b) + 1):
-            row[j] = min(rows[-1][j] + 1, row[j - 1] + 1, rows[-1][j - 1] + (a[i - 1] != b[j - 1]))
-            if transpositions and i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                row[j] = min(row[j], rows[-2][j - 2] + 1)
-        rows.append(row)
-    return rows[-1][-1]
