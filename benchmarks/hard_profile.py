@@ -196,14 +196,21 @@ def chosen_default(results: Mapping[str, Mapping[str, Any]]) -> tuple[str, dict[
     return best, margins
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=(__doc__ or "").strip().split("\n")[0])
+def profiles_parser(doc: str | None, queries: tuple[int, int]) -> argparse.ArgumentParser:
+    """The options of a script that measures both profiles on their cached datasets: sizes per profile (easy,
+    hard), seed, work folder, and --no-write."""
+    ap = argparse.ArgumentParser(description=(doc or "").strip().split("\n")[0])
     ap.add_argument("--products", type=int, nargs=2, default=[3000, 8000], help="per profile: easy hard")
-    ap.add_argument("--queries", type=int, nargs=2, default=[1000, 1500], help="per profile: easy hard")
+    ap.add_argument("--queries", type=int, nargs=2, default=list(queries), help="per profile: easy hard")
     ap.add_argument("--seed", type=int, default=13)
-    ap.add_argument("--trials", type=int, default=12, help="tune trials on dev")
     ap.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "work")
     ap.add_argument("--no-write", action="store_true", help="print, do not touch docs/BENCHMARKS.md")
+    return ap
+
+
+def main() -> None:
+    ap = profiles_parser(__doc__, queries=(1000, 1500))
+    ap.add_argument("--trials", type=int, default=12, help="tune trials on dev")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     results = {

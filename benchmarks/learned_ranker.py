@@ -22,7 +22,6 @@ the ranker's reranker-probability feature is missing throughout.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -33,8 +32,17 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from hard_profile import LABELS, PROFILES, RESULTS, fused_run, indexed_profile, label_sets, per_query_ndcg  # noqa: E402
-from report import ROOT, read_results, table, write_results, write_section  # noqa: E402
+from hard_profile import (  # noqa: E402
+    LABELS,
+    PROFILES,
+    RESULTS,
+    fused_run,
+    indexed_profile,
+    label_sets,
+    per_query_ndcg,
+    profiles_parser,
+)
+from report import read_results, table, write_results, write_section  # noqa: E402
 
 from search_rerank.core.learned_rank import LearnedRanker  # noqa: E402
 from search_rerank.core.model_card import load_card  # noqa: E402
@@ -193,12 +201,7 @@ def at_scale(saved: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=(__doc__ or "").strip().split("\n")[0])
-    ap.add_argument("--products", type=int, nargs=2, default=[3000, 8000], help="per profile: easy hard")
-    ap.add_argument("--queries", type=int, nargs=2, default=[1000, 1500], help="per profile: easy hard")
-    ap.add_argument("--seed", type=int, default=13)
-    ap.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "work")
-    ap.add_argument("--no-write", action="store_true", help="print, do not touch docs/BENCHMARKS.md")
+    ap = profiles_parser(__doc__, queries=(1000, 1500))
     ap.add_argument(
         "--depths", type=int, nargs="*", default=[10, 50, 100], help="candidates per leg to train the ranker over too"
     )

@@ -8,7 +8,7 @@ against 0.80-1.00 for the other word-matching kinds (docs/BENCHMARKS.md, "Typos"
 Elasticsearch leaves this to ``fuzziness`` on every word of a ``match``, which also matches the neighbours of
 words spelt right ("sofa" finds "soft"); Lucene's spell checker corrects only words the index lacks. Here a word
 is corrected only when no searched field has it AND it is no English word (a whole word of the packaged MiniLM's
-WordPiece vocabulary, about 21,000 of them): a word spelt right that the catalogue happens to lack ("for",
+WordPiece vocabulary, about 22,500 of them): a word spelt right that the catalogue happens to lack ("for",
 "living", "films" in a title-only catalogue) would otherwise become a catalogue word one edit away ("fur",
 "love", "firm"). What is no word of either is most likely a typo of the catalogue's words; a shop's own brand
 names are in the catalogue, so they are never the word corrected, and may be what it is corrected to.
