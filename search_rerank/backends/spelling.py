@@ -3,7 +3,7 @@ read as the catalogue's nearest words.
 
 Why: BM25 finds nothing for "toliet" or "baathroom", and shoppers mistype. On the generator's misspelt queries
 (one typo in the longest word) the BM25 leg scored nDCG@10 0.53 (easy) and 0.60 (hard) on complete labels,
-against 0.80-1.00 for the other word-matching kinds (docs/BENCHMARKS.md, "Typos").
+against 0.80-1.00 for the other word-matching kinds (docs/BENCHMARKS.md, "Query words").
 
 Elasticsearch leaves this to ``fuzziness`` on every word of a ``match``, which also matches the neighbours of
 words spelt right ("sofa" finds "soft"); Lucene's spell checker corrects only words the index lacks. Here a word
@@ -66,8 +66,9 @@ class QueryWord:
         return cls(term, ((term, 1.0),))
 
     @property
-    def corrected(self) -> bool:
-        return self.searched_as != ((self.term, 1.0),)
+    def typed_only(self) -> bool:
+        """Searched as typed and as nothing else."""
+        return self.searched_as == ((self.term, 1.0),)
 
 
 class TypoCorrector:

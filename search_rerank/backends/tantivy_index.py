@@ -36,6 +36,7 @@ from ..core.product import Product
 from ..core.retrieval import LEXICAL, leg_candidates
 from ..core.settings import LEXICAL_FIELDS, LexicalSettings
 from .spelling import QueryWord, TypoCorrector
+from .units import UnitSpellings
 
 # tantivy hard-codes Lucene's defaults; Settings keeps k1/b so that an engine
 # that can tune them (Elasticsearch) reads the same file.
@@ -186,6 +187,7 @@ class TantivyRetriever:
         self._schema = _schema()
         self._analyzer = english_analyzer()
         self._typos = TypoCorrector(self._analyzer, typed_words_analyzer()) if settings.correct_typos else None
+        self._units = UnitSpellings(self._analyzer) if settings.unit_spellings else None
         self._index: tantivy.Index | None = None
         self._open_lock = threading.Lock()
         self._write_lock = threading.Lock()
@@ -339,20 +341,25 @@ class TantivyRetriever:
 
     def query_words(self, query: str) -> list[QueryWord]:
         """Each analysed word of ``query`` once (repeated words in a shop query are typing, not emphasis), as the
-        terms it is searched as: itself, or with ``lexical.correct_typos`` the index's nearest terms when neither
-        the index nor the language has it (:mod:`.spelling`)."""
+        terms it is searched as: itself; with ``lexical.correct_typos`` the index's nearest terms when neither
+        the index nor the language has it (:mod:`.spelling`); with ``lexical.unit_spellings`` a unit after a
+        number as every spelling of it (:mod:`.units`)."""
+        terms = self._analyzer.analyze(query)
         if self._typos is None:
-            return [QueryWord.as_typed(term) for term in dict.fromkeys(self._analyzer.analyze(query))]
-        return self._typos.words(query, self.searcher(), self._boosts)
+            words = [QueryWord.as_typed(term) for term in dict.fromkeys(terms)]
+        else:
+            words = self._typos.words(query, self.searcher(), self._boosts)
+        return words if self._units is None else self._units.words(terms, words)
 
     def _words_query(self, field: str, words: list[QueryWord]) -> tantivy.Query:
-        """An OR of ``words`` in ``field``; a corrected word matches its best correction there, at its weight."""
+        """An OR of ``words`` in ``field``; a word searched as several terms matches the best of them there, at
+        its weight."""
 
         def term(text: str) -> tantivy.Query:
             return tantivy.Query.term_query(self._schema, field, text, index_option="freq")
 
         def word_query(word: QueryWord) -> tantivy.Query:
-            if not word.corrected:
+            if word.typed_only:
                 return term(word.term)
             return tantivy.Query.disjunction_max_query(
                 [tantivy.Query.boost_query(term(text), weight) for text, weight in word.searched_as]

@@ -62,6 +62,11 @@ class LexicalSettings(_Section):
         "searched as the index's nearest words (Elasticsearch's AUTO edits, first letter kept); the cluster "
         "backends search words as typed",
     )
+    unit_spellings: bool = Field(
+        default=True,
+        description='embedded backend: a unit after a number matches every spelling of it ("60 inch" finds '
+        '"60 in.", "18v" finds "18-Volt"); the cluster backends search words as typed',
+    )
     k1: float = Field(default=1.2, ge=0.0)
     b: float = Field(default=0.75, ge=0.0, le=1.0)
     url: str | None = Field(default=None, description="e.g. https://search.internal:9200")

@@ -318,3 +318,47 @@ def test_codes_first_letters_and_words_of_two_letters_are_not_corrected(query):
 
 def test_correct_typos_off_searches_words_as_typed():
     assert make(TYPO_CATALOG, correct_typos=False).search("toliet", 10) == []
+
+
+# --- units -----------------------------------------------------------------------------------------
+
+# Each pair shares its words but for the unit, the wrong one first by id: what is found first is found by the unit.
+UNIT_CATALOG = [
+    Product(id="a-frame", title="60 cm Picture Frame"),
+    Product(id="b-frame", title="60 in. Picture Frame"),
+    Product(id="a-drill", title="18 in. Drill Bit"),
+    Product(id="b-drill", title="RYOBI 18-Volt Drill"),
+    Product(id="a-pipe", title="1/2 in. x 10 m PVC Pipe"),
+    Product(id="b-pipe", title="1/2 in. x 10 ft. PVC Pipe"),
+    Product(id="a-stud", title="Metal Stud 25 Gauge"),
+    Product(id="b-stud", title="2 in. x 4 in. x 8 ft. Stud"),
+    Product(id="sofa", title="Corner sofa in grey"),
+    Product(id="worm", title="Inch worm toy"),
+]
+
+
+@pytest.mark.parametrize(
+    ("query", "found"),
+    [
+        ("60 inch picture frame", "b-frame"),
+        ("60 inches frame", "b-frame"),
+        ("60in frame", "b-frame"),
+        ("18v drill", "b-drill"),
+        ("1/2 inch pvc 10 feet", "b-pipe"),
+    ],
+)
+def test_a_unit_spelt_another_way_finds_the_products_that_spell_it_theirs(query, found):
+    assert ids(make(UNIT_CATALOG).search(query, 10))[0] == found
+
+
+def test_numbers_glued_by_an_x_find_the_dimensions_written_apart():
+    assert ids(make(UNIT_CATALOG).search("2x4 stud", 10))[0] == "b-stud"
+
+
+def test_a_unit_word_not_after_a_number_is_searched_as_typed():
+    # "in" of "sofa in grey" is not an inch: the inch worm toy is not found by it.
+    assert "worm" not in ids(make(UNIT_CATALOG).search("sofa in grey", 10))
+
+
+def test_unit_spellings_off_searches_units_as_typed():
+    assert ids(make(UNIT_CATALOG, unit_spellings=False).search("60 inch picture frame", 10))[0] == "a-frame"
