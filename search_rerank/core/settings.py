@@ -63,9 +63,10 @@ class LexicalSettings(_Section):
         "backends search words as typed",
     )
     unit_spellings: bool = Field(
-        default=True,
+        default=False,
         description='embedded backend: a unit after a number matches every spelling of it ("60 inch" finds '
-        '"60 in.", "18v" finds "18-Volt"); the cluster backends search words as typed',
+        '"60 in.", "18v" finds "18-Volt"); off by default, as on the generator it did not help (docs/TUNING.md, '
+        "Units); the cluster backends search words as typed",
     )
     k1: float = Field(default=1.2, ge=0.0)
     b: float = Field(default=0.75, ge=0.0, le=1.0)

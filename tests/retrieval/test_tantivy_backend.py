@@ -348,17 +348,17 @@ UNIT_CATALOG = [
     ],
 )
 def test_a_unit_spelt_another_way_finds_the_products_that_spell_it_theirs(query, found):
-    assert ids(make(UNIT_CATALOG).search(query, 10))[0] == found
+    assert ids(make(UNIT_CATALOG, unit_spellings=True).search(query, 10))[0] == found
 
 
 def test_numbers_glued_by_an_x_find_the_dimensions_written_apart():
-    assert ids(make(UNIT_CATALOG).search("2x4 stud", 10))[0] == "b-stud"
+    assert ids(make(UNIT_CATALOG, unit_spellings=True).search("2x4 stud", 10))[0] == "b-stud"
 
 
 def test_a_unit_word_not_after_a_number_is_searched_as_typed():
     # "in" of "sofa in grey" is not an inch: the inch worm toy is not found by it.
-    assert "worm" not in ids(make(UNIT_CATALOG).search("sofa in grey", 10))
+    assert "worm" not in ids(make(UNIT_CATALOG, unit_spellings=True).search("sofa in grey", 10))
 
 
-def test_unit_spellings_off_searches_units_as_typed():
-    assert ids(make(UNIT_CATALOG, unit_spellings=False).search("60 inch picture frame", 10))[0] == "a-frame"
+def test_unit_spellings_are_off_by_default():
+    assert ids(make(UNIT_CATALOG).search("60 inch picture frame", 10))[0] == "a-frame"
