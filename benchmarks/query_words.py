@@ -49,7 +49,6 @@ from hard_profile import (  # noqa: E402
     indexed_profile,
     label_sets,
     leg_run,
-    per_query_ndcg,
     profiles_parser,
 )
 from report import ROOT, read_results, table, write_results, write_section  # noqa: E402
@@ -60,8 +59,9 @@ from search_rerank.core.settings import LexicalSettings, Settings  # noqa: E402
 from search_rerank.data.dataset import Query  # noqa: E402
 from search_rerank.data.generate import GeneratorConfig  # noqa: E402
 from search_rerank.data.loaders import iter_catalog  # noqa: E402
+from search_rerank.evaluation.evaluate import JUDGED, relevance_metrics  # noqa: E402
 from search_rerank.evaluation.significance import paired_test  # noqa: E402
-from search_rerank.evaluation.tune import RankingCache  # noqa: E402
+from search_rerank.evaluation.tune import NDCG, RankingCache  # noqa: E402
 from search_rerank.indexing.indexes import open_pipeline  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "query_words.json"
@@ -88,6 +88,10 @@ def respelt(query: Query) -> str:
     return UNIT.sub(lambda m: m.group(1) + rng.choice(RESPELLINGS[m.group(2)]), query.text)
 
 
+def per_query_metrics(run: dict[str, list[tuple[str, float]]], qrels: dict) -> dict[str, dict[str, float]]:
+    return relevance_metrics({qid: labels for qid, labels in qrels.items() if qid in run}, run)
+
+
 def runs_for(settings: Settings, queries: dict[str, Query], qrels: dict) -> dict[str, dict]:
     """The BM25 leg's and the hybrid's runs under ``settings``."""
     pipeline = open_pipeline(settings)
@@ -100,17 +104,23 @@ def runs_for(settings: Settings, queries: dict[str, Query], qrels: dict) -> dict
 
 
 def paired(before: dict[str, dict], after: dict[str, dict], qrels: dict, qids: set[str]) -> dict[str, Any]:
-    """Per ranking: mean nDCG@10 before and after over ``qids`` (those judged), and the paired test."""
+    """Per ranking: mean nDCG@10 before and after over ``qids`` (those judged), the paired test, and the share of
+    the top 10 that is judged at all (Judged@10) before and after: where it falls, the labels cannot see what
+    the change brought up."""
     out: dict[str, Any] = {}
     for ranking in ("bm25", "hybrid"):
-        a_all, b_all = (per_query_ndcg(run[ranking], qrels) for run in (before, after))
+        a_all, b_all = (per_query_metrics(run[ranking], qrels) for run in (before, after))
         judged = sorted(q for q in a_all if q in qids)
-        a, b = [a_all[q] for q in judged], [b_all[q] for q in judged]
+        a, b = [a_all[q][NDCG] for q in judged], [b_all[q][NDCG] for q in judged]
         out[ranking] = {
             "queries": len(judged),
             "off": sum(a) / max(len(a), 1),
             "on": sum(b) / max(len(b), 1),
             "paired": paired_test(a, b).to_json() if judged else None,
+            "judged_at_10": {
+                name: sum(run[q][str(JUDGED)] for q in judged) / max(len(judged), 1)
+                for name, run in (("off", a_all), ("on", b_all))
+            },
         }
     return out
 
@@ -258,6 +268,12 @@ def report(results: dict[str, Any]) -> None:
         f"{p} {results[p]['lexical_ms_per_query']['off']:.1f} → {results[p]['lexical_ms_per_query']['shipped']:.1f} ms"
         for p in PROFILES
     )
+    judged = "; ".join(
+        f"{p} {j['off']:.2f} → {j['on']:.2f}"
+        for p in PROFILES
+        for j in [results[p]["sparse"]["misspelt: correct_typos"]["hybrid"].get("judged_at_10")]
+        if j is not None
+    )
     examples = "; ".join(f"“{a}” → “{b}”" for a, b in results["hard"]["respelt_examples"].items())
     body = f"""The embedded BM25 leg's query words (docs/TUNING.md, "Misspelt words" and "Units"): `correct_typos`
 reads a word that no searched field has and that is no English word as the index's terms at the fewest edits
@@ -279,7 +295,8 @@ Generated data: {", ".join(f"{p} {results[p]['products']:,} products, {results[p
 {table(["profile", "labels", "ranking", *groups], rows)}
 
 The sparse labels are pooled from a BM25 that reads words as typed (the generator's judging pool, unchanged), so
-on a misspelt query the products only the corrected word finds are mostly unjudged and count as misses there: the
+on a misspelt query the products only the corrected word finds are mostly unjudged and count as misses there
+(the share of the hybrid's top 10 that the sparse labels judge at all, misspelt queries, off → on: {judged}): the
 complete labels say what a shopper gets. The lexical leg's median time per test query (both settings off →
 shipped, {TIMING_ROUNDS} alternating rounds): {timing}. At scale, the lexical leg alone over a generated catalogue
 of {scale["products"]:,} products with descriptions (easy profile, top 100, median of {TIMING_ROUNDS} alternating
