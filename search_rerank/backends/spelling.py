@@ -78,12 +78,10 @@ class TypoCorrector:
     check needs the word as typed ("films"), where the index's terms are stems ("film").
     """
 
-    def __init__(
-        self, analyzer: tantivy.TextAnalyzer, surface: tantivy.TextAnalyzer, known_words: frozenset[str] | None = None
-    ):
+    def __init__(self, analyzer: tantivy.TextAnalyzer, surface: tantivy.TextAnalyzer):
         self._analyzer = analyzer
         self._surface = surface
-        self._known = language_words() if known_words is None else known_words
+        self._known = language_words()
 
     def words(self, text: str, searcher: tantivy.Searcher, fields: Iterable[str]) -> list[QueryWord]:
         """The analysed words of ``text``, each once, in order, as :class:`QueryWord`s over ``fields``."""
@@ -104,7 +102,7 @@ class TypoCorrector:
             or any(searcher.doc_freq(field, term) for field in fields)
         ):
             return ((term, 1.0),)
-        in_products: dict[str, int] = {}
+        in_products: dict[str, int] = {}  # document frequency, summed over the fields
         for field in fields:
             for candidate, count in searcher.terms_with_prefix(field, term[:FIRST_LETTERS]):
                 in_products[candidate] = in_products.get(candidate, 0) + count
