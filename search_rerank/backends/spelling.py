@@ -25,15 +25,19 @@ match, ``1 - edits / length``.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import tantivy
 from rapidfuzz.distance import OSA
 
+from ..core.fuzziness import Fuzziness
+
 FIRST_LETTERS = 1
 """Leading characters a correction keeps (Lucene's ``prefix_length`` default for spell checking)."""
+AUTO = Fuzziness(3, 6)
+"""Edits a word of its length may take (Elasticsearch's ``fuzziness: AUTO``)."""
 MAX_CORRECTIONS = 3
 """Index terms one word may stand for (Lucene's ``DirectSpellChecker`` suggests a handful, by frequency)."""
 
@@ -48,11 +52,6 @@ def language_words() -> frozenset[str]:
     return frozenset(w for w in vocab.read_text(encoding="utf-8").split() if w.isalpha())
 
 
-def allowed_edits(term: str) -> int:
-    """Elasticsearch's ``fuzziness: AUTO`` for an analysed word."""
-    return 0 if len(term) < 3 else 1 if len(term) < 6 else 2
-
-
 @dataclass(frozen=True)
 class QueryWord:
     """One analysed query word as the index terms it is searched as: itself, or its corrections, each with the
@@ -63,7 +62,12 @@ class QueryWord:
 
     @classmethod
     def as_typed(cls, term: str) -> QueryWord:
-        return cls(term, ((term, 1.0),))
+        return cls.any_of(term, (term,))
+
+    @classmethod
+    def any_of(cls, term: str, spellings: Iterable[str]) -> QueryWord:
+        """``term`` searched as each of ``spellings``, every one a full match."""
+        return cls(term, tuple((spelling, 1.0) for spelling in spellings))
 
     @property
     def typed_only(self) -> bool:
@@ -74,27 +78,29 @@ class QueryWord:
 class TypoCorrector:
     """Reads a query's words against an index's term dictionary (see the module docstring).
 
-    ``analyzer`` is the index's; ``surface`` cuts text into the same words unstemmed, one for one: the language
-    check needs the word as typed ("films"), where the index's terms are stems ("film").
+    ``surface`` cuts text into the index analyser's words unstemmed, one for one: the language check needs the
+    word as typed ("films"), where the index's terms are stems ("film").
     """
 
-    def __init__(self, analyzer: tantivy.TextAnalyzer, surface: tantivy.TextAnalyzer):
-        self._analyzer = analyzer
+    def __init__(self, surface: tantivy.TextAnalyzer):
         self._surface = surface
         self._known = language_words()
 
-    def words(self, text: str, searcher: tantivy.Searcher, fields: Iterable[str]) -> list[QueryWord]:
-        """The analysed words of ``text``, each once, in order, as :class:`QueryWord`s over ``fields``."""
+    def words(
+        self, text: str, terms: Sequence[str], searcher: tantivy.Searcher, fields: Iterable[str]
+    ) -> list[QueryWord]:
+        """``terms`` (the index analyser's words of ``text``), each once, in order, as :class:`QueryWord`s over
+        ``fields``."""
         fields = tuple(fields)
         typed: dict[str, str] = {}
-        for term, word in zip(self._analyzer.analyze(text), self._surface.analyze(text), strict=True):
+        for term, word in zip(terms, self._surface.analyze(text), strict=True):
             typed.setdefault(term, word)
         return [QueryWord(term, self._searched_as(term, word, searcher, fields)) for term, word in typed.items()]
 
     def _searched_as(
         self, term: str, typed: str, searcher: tantivy.Searcher, fields: tuple[str, ...]
     ) -> tuple[tuple[str, float], ...]:
-        edits = allowed_edits(term)
+        edits = AUTO.distance(term)
         if (
             edits == 0
             or not term.isalpha()

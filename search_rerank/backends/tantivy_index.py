@@ -186,7 +186,7 @@ class TantivyRetriever:
         self._path = None if path is None else Path(path)
         self._schema = _schema()
         self._analyzer = english_analyzer()
-        self._typos = TypoCorrector(self._analyzer, typed_words_analyzer()) if settings.correct_typos else None
+        self._typos = TypoCorrector(typed_words_analyzer()) if settings.correct_typos else None
         self._units = UnitSpellings(self._analyzer) if settings.unit_spellings else None
         self._index: tantivy.Index | None = None
         self._open_lock = threading.Lock()
@@ -348,7 +348,7 @@ class TantivyRetriever:
         if self._typos is None:
             words = [QueryWord.as_typed(term) for term in dict.fromkeys(terms)]
         else:
-            words = self._typos.words(query, self.searcher(), self._boosts)
+            words = self._typos.words(query, terms, self.searcher(), self._boosts)
         return words if self._units is None else self._units.words(terms, words)
 
     def _words_query(self, field: str, words: list[QueryWord]) -> tantivy.Query:

@@ -71,15 +71,12 @@ class UnitSpellings:
     def _rewritten(self, word: QueryWord, after_number: set[str]) -> list[QueryWord]:
         term = word.term
         if term in self._group and term in after_number and word.typed_only:
-            return [QueryWord(term, tuple((spelling, 1.0) for spelling in self._group[term]))]
+            return [QueryWord.any_of(term, self._group[term])]
         glued = GLUED.fullmatch(term)
         if glued is not None and glued.group(2) in self._group:
             number, unit = glued.groups()
-            return [
-                QueryWord(term, ((term, 1.0), (number, 1.0))),
-                QueryWord(unit, tuple((spelling, 1.0) for spelling in self._group[unit])),
-            ]
+            return [QueryWord.any_of(term, (term, number)), QueryWord.any_of(unit, self._group[unit])]
         if DIMENSIONS.fullmatch(term):
             numbers = term.split("x")
-            return [QueryWord(term, ((term, 1.0), (numbers[0], 1.0))), *map(QueryWord.as_typed, numbers[1:])]
+            return [QueryWord.any_of(term, (term, numbers[0])), *map(QueryWord.as_typed, numbers[1:])]
         return [word]

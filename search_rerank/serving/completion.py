@@ -26,11 +26,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.fuzziness import Fuzziness
 from ..core.store import ProductStore
 from .body_checks import InvalidQuery, a_string, an_object
 from .es_compat import SourceFilter, Unsupported, typed_key
 from .field_aliases import alias_of, source_with_aliases
-from .fuzziness import Fuzziness, parse_fuzziness
+from .fuzziness import parse_fuzziness
 from .refreshed import Refreshed
 
 REFRESH_S = 60.0

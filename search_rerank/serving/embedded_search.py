@@ -49,6 +49,7 @@ import tantivy
 from ..backends.tantivy_index import NUMERIC_FIELDS, TantivyRetriever
 from ..core.candidate import Candidate
 from ..core.filters import Filters, attribute_key, category_key, normalise_term
+from ..core.fuzziness import Fuzziness
 from ..core.pipeline import NO_TEXT_TO_EMBED, Ranking, SearchPipeline, SearchResult
 from ..core.product import Product
 from ..core.retrieval import LEXICAL, Retriever, Stage
@@ -58,7 +59,7 @@ from .body_checks import a_number, a_string, an_object, clause_list, single_key
 from .completion import Completion, parse_suggest
 from .es_compat import EsSearch, InvalidQuery, Unsupported, parse_search, pinned_ids, typed_key
 from .field_aliases import alias_of
-from .fuzziness import Fuzziness, parse_fuzziness
+from .fuzziness import parse_fuzziness
 from .highlighting import HighlightField, Mark, highlight
 
 # The body keys compiled here; parse_search reads the rest (paging, _source, track_total_hits, ext, ...).

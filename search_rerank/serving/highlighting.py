@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import tantivy
 
-from .fuzziness import Fuzziness
+from ..core.fuzziness import Fuzziness
 
 # Lucene's SimpleHTMLEncoder, which Elasticsearch's "encoder": "html" is: these six characters, nothing else.
 HTML_ESCAPES = str.maketrans({'"': "&quot;", "&": "&amp;", "<": "&lt;", ">": "&gt;", "'": "&#x27;", "/": "&#x2F;"})

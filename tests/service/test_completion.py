@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from search_rerank.core.fuzziness import Fuzziness
 from search_rerank.serving.completion import (
     MAX_FUZZY_SCANNED,
     Completion,
@@ -15,7 +16,6 @@ from search_rerank.serving.completion import (
     prefix_distance,
 )
 from search_rerank.serving.es_compat import Unsupported
-from search_rerank.serving.fuzziness import Fuzziness
 
 TITLES = TitleIndex(
     [
