@@ -372,12 +372,15 @@ def test_probes_answer_while_searches_queue_for_the_app_threads(busy_server, pro
             clients.submit(requests.post, f"{busy_server['url']}/search", json={"query": f"oak table {i}"}, timeout=300)
             for i in range(searches)
         ]
-        time.sleep(0.5)  # every search has reached the worker before the probe
+        time.sleep(0.2)  # every search has reached the worker before the probe
         answer = requests.get(f"{busy_server['url']}{probe}", timeout=300)
         still_searching = sum(not search.done() for search in pending)
         assert all(search.result().status_code == 200 for search in pending)
     assert answer.status_code == 200
-    assert still_searching >= searches - 1
+    # Queued behind the searches (one thread, first come first served) the probe would come back after the last
+    # of them. How many are left when it does depends on how fast this machine runs a search (about 0.4 s with
+    # native bf16, over a second without), so the check is only that some still were.
+    assert still_searching >= 1
 
 
 def test_searches_whose_clients_gave_up_while_queued_are_not_run(busy_server):
