@@ -1,6 +1,7 @@
 """The real thing: the app under gunicorn (two workers) over HTTP, on the small catalog index."""
 
 import json
+import math
 import resource
 import select
 import socket
@@ -299,15 +300,16 @@ def busy_server(index_settings, minilm_sized_cross_encoder_dir, tmp_path_factory
 
 @pytest.fixture(scope="module")
 def shedding_server(index_settings, minilm_sized_cross_encoder_dir, tmp_path_factory):
-    """A queue timeout well under a search's second: of a burst, the first search runs and the rest are shed."""
+    """A queue timeout about a search's time: of a burst, the first searches run and the rest are shed."""
     root = tmp_path_factory.mktemp("gunicorn-shedding")
-    with gunicorn_served(busy_env(index_settings, minilm_sized_cross_encoder_dir, 0.5), root) as server:
+    with gunicorn_served(busy_env(index_settings, minilm_sized_cross_encoder_dir, QUEUE_TIMEOUT_S), root) as server:
         yield server
 
 
+QUEUE_TIMEOUT_S = 0.5
 SHED_WITHIN_S = 10.0
 """A shed request is answered once it has waited the queue timeout (0.5 s); this bound is for a loaded machine.
-A burst of BURST searches one after another on the one thread takes at least BURST seconds."""
+A burst of BURST searches one after another on the one thread takes BURST searches' time."""
 BURST = 8
 
 
@@ -323,12 +325,20 @@ def burst(url: str, path: str, body: dict) -> list[tuple[requests.Response, floa
         return list(clients.map(lambda _: timed(), range(BURST)))
 
 
+def may_run(answers: list[tuple[requests.Response, float]]) -> int:
+    """Of a burst, how many searches can start within the queue timeout: the first, and those the ones before them
+    finish in time for. The quickest answer is a search that waited for nothing (about a second without native
+    bf16, 0.4 s with it), so on a fast machine more than one runs."""
+    search_s = min(seconds for response, seconds in answers if response.status_code == 200)
+    return 1 + math.ceil(QUEUE_TIMEOUT_S / search_s)
+
+
 def test_searches_that_wait_past_the_queue_timeout_get_a_503_at_once(shedding_server):
     url = shedding_server["url"]
     shed_before = metric(url, 'search_rerank_shed_requests_total{endpoint="/search",reason="queue_timeout"}')
     answers = burst(url, "/search", {"query": "oak table"})
     statuses = [response.status_code for response, _ in answers]
-    assert statuses.count(200) >= 1 and statuses.count(503) >= BURST - 2, statuses
+    assert statuses.count(200) >= 1 and statuses.count(503) >= BURST - may_run(answers), (statuses, answers)
     for response, seconds in answers:
         if response.status_code == 503:
             assert seconds < SHED_WITHIN_S
@@ -341,7 +351,7 @@ def test_searches_that_wait_past_the_queue_timeout_get_a_503_at_once(shedding_se
 def test_elasticsearch_searches_shed_get_an_elasticsearch_503(shedding_server):
     answers = burst(shedding_server["url"], "/products/_search", {"query": {"match": {"title": "oak table"}}})
     shed = [response for response, _ in answers if response.status_code == 503]
-    assert len(shed) >= BURST - 2
+    assert len(shed) >= BURST - may_run(answers)
     for response in shed:
         assert response.headers["X-Elastic-Product"] == "Elasticsearch" and "Retry-After" in response.headers
         error = response.json()["error"]
@@ -384,8 +394,9 @@ def test_probes_answer_while_searches_queue_for_the_app_threads(busy_server, pro
 
 
 def test_searches_whose_clients_gave_up_while_queued_are_not_run(busy_server):
-    """Clients that time out and close while their search waits for the thread: only the one that had the thread
-    runs (a search takes about a second here); the rest are dropped, not run for nobody."""
+    """Clients that time out and close while their search waits for the thread: besides those answered before they
+    gave up, only the one that had the thread runs; the rest are dropped, not run for nobody. (A search takes about
+    a second here without native bf16, 0.4 s with it: how many were answered depends on the machine.)"""
     url, ran = busy_server["url"], 'search_rerank_requests_total{endpoint="/search",status="200"}'
     gone = 'search_rerank_shed_requests_total{endpoint="/search",reason="client_gone"}'
     ran_before, gone_before = metric(url, ran), metric(url, gone)
@@ -395,10 +406,11 @@ def test_searches_whose_clients_gave_up_while_queued_are_not_run(busy_server):
     clients = [socket.create_connection((host, int(port)), timeout=30) for _ in range(BURST)]
     for conn in clients:
         conn.sendall(request % (len(body), body))
-    select.select(clients, [], [], 0.3)  # they wait a moment for their answers, then give up
+    answered, _, _ = select.select(clients, [], [], 0.3)  # they wait a moment for their answers, then give up
     for conn in clients:
         conn.close()
     # One thread, first come first served: once a later search is answered, the queue before it is done with.
     assert requests.post(f"{url}/search", json={"query": "lamp"}, timeout=300).status_code == 200
-    assert metric(url, ran) - ran_before <= 2
-    assert metric(url, gone) - gone_before >= BURST - 2
+    # Run: those answered, the one holding the thread when the rest gave up, and "lamp".
+    assert metric(url, ran) - ran_before <= len(answered) + 2
+    assert metric(url, gone) - gone_before >= BURST - len(answered) - 2
