@@ -70,8 +70,7 @@ class RankerTraining:
     rounds as well as the promotion. Measured with ``benchmarks/learned_ranker.py``'s data, five seeds each
     (test nDCG@10, sparse labels): on the hard profile early stopping on its 240 dev queries kept 5 to 7 rounds
     and scored 0.425, no better than the tuned blend it ranks; ``cv`` kept 24 to 154 and scored 0.445. On the
-    easy profile both scored 0.435. Rerun with the code anchors: hard 0.439 and 0.444, easy 0.450 and 0.453; with the typo-tolerant BM25 leg
-    (2026-12-02): hard 0.423 and 0.429, easy 0.434 and 0.445."""
+    easy profile both scored 0.435. Rerun with the code anchors: hard 0.439 and 0.444, easy 0.450 and 0.453."""
     folds: int = 5
     min_data_in_leaf: int = 100
     feature_fraction: float = 0.9
