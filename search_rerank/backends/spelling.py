@@ -32,12 +32,10 @@ from pathlib import Path
 import tantivy
 from rapidfuzz.distance import OSA
 
-from ..core.fuzziness import Fuzziness
+from ..core.fuzziness import AUTO
 
 FIRST_LETTERS = 1
 """Leading characters a correction keeps (Lucene's ``prefix_length`` default for spell checking)."""
-AUTO = Fuzziness(3, 6)
-"""Edits a word of its length may take (Elasticsearch's ``fuzziness: AUTO``)."""
 MAX_CORRECTIONS = 3
 """Index terms one word may stand for (Lucene's ``DirectSpellChecker`` suggests a handful, by frequency)."""
 

@@ -40,3 +40,7 @@ class Fuzziness:
             return False
         metric = OSA if self.transpositions else Levenshtein
         return metric.distance(word, term, score_cutoff=edits) <= edits
+
+
+AUTO = Fuzziness(3, 6)
+"""Elasticsearch's ``fuzziness: AUTO`` (``AUTO:3,6``)."""

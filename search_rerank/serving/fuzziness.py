@@ -4,9 +4,10 @@ suggester)."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
-from ..core.fuzziness import Fuzziness
+from ..core.fuzziness import AUTO, Fuzziness
 from .body_checks import InvalidQuery
 
 
@@ -18,7 +19,9 @@ def parse_fuzziness(value: Any, transpositions: Any, path: str) -> Fuzziness:
     text = str(value).strip().upper() if not isinstance(value, bool) else ""
     auto = re.fullmatch(r"AUTO(?::(\d+),(\d+))?", text)
     if auto is not None:
-        low, high = (int(auto.group(1)), int(auto.group(2))) if auto.group(1) else (3, 6)
+        if not auto.group(1):
+            return replace(AUTO, transpositions=transpositions)
+        low, high = int(auto.group(1)), int(auto.group(2))
         if low <= high:
             return Fuzziness(low, high, transpositions)
     elif re.fullmatch(r"\d+(\.\d*)?", text) and float(text) < 3:
