@@ -34,6 +34,7 @@ from report import read_results, table, write_results, write_section  # noqa: E4
 from scipy.stats import ttest_ind  # noqa: E402
 
 from search_rerank.cli.onboard import NDCG, measuring_depth, promoted_changes, read_state, with_changes  # noqa: E402
+from search_rerank.core.rerank import DEFAULT_BLEND  # noqa: E402
 from search_rerank.data.loaders import load_dataset  # noqa: E402
 from search_rerank.evaluation.tune import RankingCache  # noqa: E402
 from search_rerank.indexing.indexes import open_pipeline  # noqa: E402
@@ -54,10 +55,14 @@ def lifts(args, profile: str, products: int, queries: int) -> dict[str, Any]:
     settings = with_changes(base, promoted_changes({"steps": before}))
     first = stage_input_settings(settings.override(rerank={"model": None}))
     card_name = reranker["card"]["name"]
-    with_reranker = first.override(rerank={"model": card_name, "allow_unpromoted": True})
+    promoted = reranker["status"] == "promoted"
+    # A refused reranker's card chose no blend (weight 0, no lift at all): it is measured at the default weight.
+    with_reranker = first.override(
+        rerank={"model": card_name, "allow_unpromoted": True, **({} if promoted else {"blend": DEFAULT_BLEND})}
+    )
     data = load_dataset(plan.dataset)
     pipeline = open_pipeline(with_reranker.offline())
-    out: dict[str, Any] = {"reranker": card_name, "promoted": reranker["status"] == "promoted"}
+    out: dict[str, Any] = {"reranker": card_name, "promoted": promoted}
     try:
         for split, limit in (("train", args.train_queries), ("dev", None)):
             sample = sampled_queries(data.split(split), limit, args.seed)
@@ -132,7 +137,8 @@ on its scores would trust it more than it deserves on test (the remedy, cross-fi
 once per fold). The reranker's lift: nDCG@10 on the sparse labels with it minus without it, under the settings the
 ranker step trained on (the steps promoted before it; the ranker, long-tail and diversity stages off), on
 {", ".join(sorted({str(r["train_queries"]) for r in saved[KEY].values()}))} sampled train queries and on all of dev; `p` is Welch's t-test of the difference. A reranker
-not promoted never reached the ranker's rows; its row says whether it would have leaked.
+not promoted never reached the ranker's rows; its row says whether it would have leaked, measured at the default
+blend weight ({DEFAULT_BLEND}) since its card chose none.
 
 {table(["profile", "reranker", "lift on train (queries)", "lift on dev (queries)", "train - dev", "p"], rows)}
 

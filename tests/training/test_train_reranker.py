@@ -1,5 +1,8 @@
 """Reranker training on tiny data: pairs are mined from the train split only, and the model learns."""
 
+from dataclasses import replace
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -136,22 +139,26 @@ def test_a_reranker_learns_to_order_held_out_pairs(shop, tmp_path):
     assert card.data.splits["train"].pairs > 0 and card.training_seconds > 0
 
 
-def test_training_repeats_exactly_for_a_seed_on_the_cpu(shop, tiny_cross_encoder_dir, tmp_path):
-    from sentence_transformers.cross_encoder import CrossEncoder
-
-    pipeline, train, dev = shop
-    config = RerankerTraining(
-        base_model=str(tiny_cross_encoder_dir),
+def tiny_training(base: Path, **changes) -> RerankerTraining:
+    """A few steps of the tiny test cross-encoder, evaluated on 4 of the shop's 12 dev queries."""
+    return RerankerTraining(
+        base_model=str(base),
         batch_size=8,
-        learning_rate=1e-3,
         eval_steps=5,
         window=10,
         dev_queries=4,
         device="cpu",
         max_length=24,
-        max_pairs=60,
         mining=MiningConfig(judgments_complete=True),
+        **changes,
     )
+
+
+def test_training_repeats_exactly_for_a_seed_on_the_cpu(shop, tiny_cross_encoder_dir, tmp_path):
+    from sentence_transformers.cross_encoder import CrossEncoder
+
+    pipeline, train, dev = shop
+    config = tiny_training(tiny_cross_encoder_dir, learning_rate=1e-3, max_pairs=60)
     pairs = [("red sofa", "Acme red sofa"), ("lamp", "Borg blue rug")]
     runs = []
     for name in ("one", "two"):
@@ -161,3 +168,17 @@ def test_training_repeats_exactly_for_a_seed_on_the_cpu(shop, tiny_cross_encoder
     np.testing.assert_array_equal(probabilities(runs[0][1], pairs, 8), probabilities(runs[1][1], pairs, 8))
     base = CrossEncoder(str(tiny_cross_encoder_dir), num_labels=1, max_length=24)
     assert not np.allclose(probabilities(base, pairs, 8), probabilities(runs[0][1], pairs, 8))  # it did train
+
+
+def test_the_blend_and_the_promotion_are_decided_on_more_dev_queries_than_training_evaluates(
+    shop, tiny_cross_encoder_dir, tmp_path
+):
+    pipeline, train, dev = shop
+    config = tiny_training(tiny_cross_encoder_dir, max_pairs=40)
+    decided = train_reranker(pipeline, train, dev, tmp_path / "all", config, progress=False)
+    assert decided.data.splits["dev"].queries == len(dev[1]) > config.dev_queries
+    assert decided.data.splits["dev"].pairs == len(dev[1]) * config.window
+    alike = train_reranker(
+        pipeline, train, dev, tmp_path / "alike", replace(config, decision_queries=config.dev_queries), progress=False
+    )
+    assert alike.data.splits["dev"].queries == config.dev_queries
