@@ -214,7 +214,7 @@ def uplift(booster, rows: np.ndarray) -> np.ndarray:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.strip().split("\n")[0])
     follow_up_arguments(ap)
-    ap.add_argument("--depth", type=int, default=40, help="the window the term re-ranks (the tuned stage's depth)")
+    ap.add_argument("--depth", type=int, help="the window the term re-ranks (default: the tuned stage's depth)")
     ap.add_argument("--train-searches", type=int, default=12000, help="logged searches with a click to learn from")
     args = ap.parse_args()
 
@@ -223,6 +223,8 @@ def main() -> None:
     started = time.perf_counter()
     data, settings, pipeline, tuned = with_tuned_weights(args)
     stage = settings.override(personalisation=tuned).personalisation
+    if args.depth is None:
+        args.depth = stage.depth
     everyone_settings = without_personalisation(settings)
 
     # ---- learning from the log
@@ -463,7 +465,8 @@ def main() -> None:
         f"adds {with_stage['relative_gain'] - stage_alone['relative_gain']:+.1%} to the tuned stage on dev (alone "
         f"{alone_text}): worth building as a stage and checking on test"
         if adds
-        else f"adds less than half a point to the tuned stage (alone it reaches {alone_text}), so it is not built: "
+        else f"adds {'nothing within the guard' if with_stage is None else 'less than half a point'} to the tuned "
+        f"stage (alone it reaches {alone_text}), so it is not built: "
         f"a shopper's ~35 logged clicks, each made among ten products mostly by position and relevance, "
         f"carry too little taste for a learned form to find more than the weighted sum does"
     )
