@@ -35,7 +35,7 @@ from ..data.qrels import Qrels
 from .arguments import precision_name, trainer_arguments
 from .card import save_training_card
 from .mining import first_stage_lists, judged_subset
-from .reranker import DevRerankEvaluator, best_evaluation
+from .reranker import BLENDS, DevRerankEvaluator, best_evaluation, decision_evaluator
 
 ONNX_FP32_FILE = "model.onnx"
 EVAL_KEYS = (MODEL_METRIC, "best_blend", BASELINE_METRIC, "rerank_only_ndcg10")
@@ -58,7 +58,8 @@ class DistillTraining:
     patience: int = 2
     window: int = 50
     dev_queries: int = 150
-    blends: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
+    decision_queries: int = 1000  # as the reranker's: the served blend and the promotion decided on more queries
+    blends: tuple[float, ...] = BLENDS
     max_pairs: int | None = None
     latency_queries: int = 10  # dev queries timed per runtime at ``window``
     seed: int = 13
@@ -185,8 +186,6 @@ def train_distilled(
     teacher = CrossEncoder(teacher_dir, device=device, max_length=max_length, local_files_only=True)
     teacher.eval()
     targets = pair_logits(teacher, text_pairs, 64)
-    with torch.inference_mode():
-        teacher_dev = evaluator(teacher)
 
     student = CrossEncoder(
         config.base_model if config.base_model is not None else teacher_dir,
@@ -214,9 +213,11 @@ def train_distilled(
         run = trainer.train()
         steps = trainer.state.global_step
         final = best_evaluation(trainer.state, EVAL_KEYS)
-    if final is None:  # stopped before the first evaluation: score the weights it ended with
-        with torch.inference_mode():
-            final = evaluator(student)
+    decider = decision_evaluator(pipeline, dev, evaluator, texts, config.decision_queries, config.seed, progress)
+    with torch.inference_mode():
+        if final is None or decider is not evaluator:  # no evaluation kept, or decided on more queries
+            final = decider(student)
+        teacher_dev = decider(teacher)
     training_seconds = time.perf_counter() - started
 
     out = Path(out_dir)
@@ -245,7 +246,7 @@ def train_distilled(
         data_name=data_name,
         label_source=label_source,
         train=SplitSize(queries=len({q for q, _ in pairs}), pairs=len(pairs)),
-        dev=SplitSize(queries=len(dev_q), pairs=sum(min(config.window, len(c)) for c in dev_lists.values())),
+        dev=decider.size(),
         parameters={
             "max_length": max_length,
             "steps": steps,

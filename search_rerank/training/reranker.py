@@ -49,6 +49,9 @@ from .arguments import precision_name, trainer_arguments
 from .card import save_training_card
 from .mining import MiningConfig, Pair, first_stage_lists, judged_subset, mine_pairs
 
+BLENDS = (0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
+"""The reranker's weights in the served blend that dev chooses from (see the module's docstring)."""
+
 
 @dataclass(frozen=True)
 class RerankerTraining:
@@ -63,7 +66,7 @@ class RerankerTraining:
     window: int = 50
     dev_queries: int = 150  # dev queries scored per evaluation; each costs ``window`` model calls
     decision_queries: int = 1000  # dev queries the served blend and the promotion are decided on, once
-    blends: tuple[float, ...] = (0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
+    blends: tuple[float, ...] = BLENDS
     max_pairs: int | None = None
     seed: int = 13
     device: str = "auto"
@@ -101,6 +104,10 @@ class DevRerankEvaluator(BaseEvaluator):
         self.primary_metric = "rerank_only_ndcg10"
         self.greater_is_better = True
         self.first_stage = self._ndcg({qid: list(c) for qid, c in lists.items()})
+
+    def size(self) -> SplitSize:
+        """The dev queries scored and the (query, product) pairs the model scores for them: the card's dev split."""
+        return SplitSize(queries=len(self.lists), pairs=sum(min(self.window, len(c)) for c in self.lists.values()))
 
     def _ndcg(self, run: Mapping[str, Sequence[Candidate]]) -> float:
         per_query = relevance_metrics(self.qrels, {q: [(c.product_id, c.score) for c in cs] for q, cs in run.items()})
@@ -142,6 +149,29 @@ class DevRerankEvaluator(BaseEvaluator):
             BASELINE_METRIC: self.first_stage,
             "rerank_only_ndcg10": by_weight[1.0],
         }
+
+
+def decision_evaluator(
+    pipeline,
+    dev: tuple[Mapping[str, Query], Qrels],
+    evaluator: DevRerankEvaluator,
+    texts: dict[str, str],
+    queries: int,
+    seed: int,
+    progress: bool = True,
+) -> DevRerankEvaluator:
+    """What a trained model's served blend and promotion are decided with: up to ``queries`` judged dev queries.
+
+    ``evaluator`` itself when its queries are already those, else a new one over them, at its window, blends
+    and precision (their first-stage lists retrieved; their products' texts added to ``texts``).
+    """
+    chosen = judged_subset(*dev, queries, seed)
+    if chosen.keys() == evaluator.queries.keys():
+        return evaluator
+    lists = first_stage_lists(pipeline, chosen, 100, progress)
+    missing = {c.product_id for cs in lists.values() for c in cs[: evaluator.window]} - texts.keys()
+    texts |= {pid: product.embedding_text() for pid, product in pipeline.store.get(sorted(missing)).items()}
+    return DevRerankEvaluator(dev[1], lists, texts, chosen, evaluator.window, evaluator.blends, bf16=evaluator.bf16)
 
 
 def best_evaluation(state, keys: Sequence[str]) -> dict[str, float] | None:
@@ -235,18 +265,10 @@ def train_reranker(
         run = trainer.train()
         steps = trainer.state.global_step
         final = best_evaluation(trainer.state, (MODEL_METRIC, "best_blend", BASELINE_METRIC, "rerank_only_ndcg10"))
-    decision_q = judged_subset(*dev, config.decision_queries, config.seed)
-    if decision_q.keys() != dev_q.keys():  # the kept weights, decided once on the larger dev set
-        dev_q, dev_lists = decision_q, first_stage_lists(pipeline, decision_q, 100, progress)
-        missing = {c.product_id for cs in dev_lists.values() for c in cs[: config.window]} - texts.keys()
-        texts |= {pid: product.embedding_text() for pid, product in pipeline.store.get(sorted(missing)).items()}
-        evaluator = DevRerankEvaluator(
-            dev[1], dev_lists, texts, dev_q, config.window, config.blends, bf16=evaluator.bf16
-        )
-        final = None
-    if final is None:  # stopped before the first evaluation, or decided on more queries: score the kept weights
+    decider = decision_evaluator(pipeline, dev, evaluator, texts, config.decision_queries, config.seed, progress)
+    if final is None or decider is not evaluator:  # no evaluation kept, or decided on more queries
         with torch.inference_mode():
-            final = evaluator(model)
+            final = decider(model)
     seconds = time.perf_counter() - started
     out = Path(out_dir)
     model.save(str(out))
@@ -258,7 +280,7 @@ def train_reranker(
         data_name=data_name,
         label_source=label_source,
         train=SplitSize(queries=len({p.query_id for p in pairs}), pairs=len(pairs)),
-        dev=SplitSize(queries=len(dev_q), pairs=sum(min(config.window, len(c)) for c in dev_lists.values())),
+        dev=decider.size(),
         parameters={"steps": steps, "device": device, "precision": precision_name(args)},
         dev_metrics=final,
         promoted_because=f"dev nDCG@10 {final[MODEL_METRIC]:.4f} at blend {final['best_blend']} beats the first "
