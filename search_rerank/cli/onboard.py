@@ -630,8 +630,7 @@ def summary_table(state: Mapping[str, Any]) -> Table:
 @click.option(
     "--ranker-queries",
     type=click.IntRange(min=2),
-    help="Cap on the train queries the ranker learns from (sampled): with a reranker on a CPU each costs about a "
-    "second.",
+    help="Cap on the train queries the ranker learns from (sampled): with a reranker on a CPU each costs 0.15 to 1 s.",
 )
 @click.option(
     "--complete-judgments",

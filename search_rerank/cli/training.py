@@ -399,7 +399,7 @@ def distill_command(
 @click.option(
     "--max-queries",
     type=click.IntRange(min=2),
-    help="Train queries to learn from at most (sampled): with a reranker on a CPU each costs about a second.",
+    help="Train queries to learn from at most (sampled): with a reranker on a CPU each costs 0.15 to 1 s.",
 )
 @click.option(
     "--stopping",
