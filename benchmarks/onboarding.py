@@ -346,6 +346,14 @@ def per_profile(values: Sequence[int], profiles: Sequence[str], flag: str) -> li
     return list(values)
 
 
+def profile_sizes(args: argparse.Namespace) -> list[tuple[str, int, int]]:
+    """(profile, products, queries) per profile asked for: what every script run on the onboarding's state loops
+    over."""
+    products = per_profile(args.products, args.profiles, "--products")
+    queries = per_profile(args.queries, args.profiles, "--queries")
+    return list(zip(args.profiles, products, queries, strict=True))
+
+
 def parser(doc: str) -> argparse.ArgumentParser:
     """The options that name an onboarding run (and the script's own); ``benchmarks/stacking_leak.py`` reads
     the same run's state with them."""
@@ -371,9 +379,7 @@ def parser(doc: str) -> argparse.ArgumentParser:
 def main() -> None:
     args = parser(__doc__ or "").parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    products = per_profile(args.products, args.profiles, "--products")
-    queries = per_profile(args.queries, args.profiles, "--queries")
-    results = {p: run_profile(args, p, n, q) for p, n, q in zip(args.profiles, products, queries, strict=True)}
+    results = {p: run_profile(args, p, n, q) for p, n, q in profile_sizes(args)}
     saved = merge(read_results(args.results), results)
     write_results(args.results, saved)
     print(json.dumps({p: {k: results[p][k] for k in ("bm25", *KEYS.values(), "onboard_minutes")} for p in results}))

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
-from onboarding import PROFILES, onboarding_plan, parser, per_profile  # noqa: E402
+from onboarding import PROFILES, onboarding_plan, parser, profile_sizes  # noqa: E402
 from report import read_results, table, write_results, write_section  # noqa: E402
 from scipy.stats import ttest_ind  # noqa: E402
 
@@ -110,10 +110,7 @@ def main() -> None:
     args = ap.parse_args()
     saved = read_results(args.results)
     if not args.report_only:
-        products = per_profile(args.products, args.profiles, "--products")
-        queries = per_profile(args.queries, args.profiles, "--queries")
-        profiles = zip(args.profiles, products, queries, strict=True)
-        results = {p: summary(lifts(args, p, n, q)) for p, n, q in profiles}
+        results = {p: summary(lifts(args, p, n, q)) for p, n, q in profile_sizes(args)}
         saved[KEY] = {**saved.get(KEY, {}), **results}
         write_results(args.results, saved)
         print(json.dumps(results))

@@ -80,9 +80,9 @@ class RankerTraining:
     """Train queries to learn from at most (a sample, fixed by ``seed``). Each costs a retrieval and, with a
     reranker configured, its window through the cross-encoder: on two CPU cores about a second a query without
     native bf16, 0.15 s with it (AMX), so the train split of a real catalogue (thousands of queries) takes from
-    half an hour to hours there, minutes on a GPU. On the hard profile dev nDCG@10 still rose from 500 train
-    queries to 1,000 and to all 1,873 (0.440, 0.442, 0.447, with its onboarded reranker), so none is the
-    default."""
+    half an hour to hours there, minutes on a GPU. On the hard profile dev nDCG@10 still rose from 448 judged
+    train queries to 909 and to all 1,873 (0.440, 0.442, 0.447, with its onboarded reranker;
+    ``benchmarks/ranker_queries.py``), so none is the default."""
     seed: int = 13
     base_model: str | None = LIGHTGBM
 
