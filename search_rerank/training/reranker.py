@@ -165,12 +165,14 @@ def decision_evaluator(
     """What a trained model's served blend and promotion are decided with: up to ``queries`` judged dev queries.
 
     ``evaluator`` itself when its queries are already those, else a new one over them, at its window, blends
-    and precision (their first-stage lists retrieved; their products' texts added to ``texts``).
+    and precision (the first-stage lists it lacks retrieved; their products' texts added to ``texts``).
     """
     chosen = judged_subset(*dev, queries, seed)
     if chosen.keys() == evaluator.queries.keys():
         return evaluator
-    lists = first_stage_lists(pipeline, chosen, 100, progress)
+    lacking = {qid: query for qid, query in chosen.items() if qid not in evaluator.lists}
+    retrieved = first_stage_lists(pipeline, lacking, 100, progress)
+    lists = {qid: evaluator.lists[qid] if qid in evaluator.lists else retrieved[qid] for qid in chosen}
     missing = {c.product_id for cs in lists.values() for c in cs[: evaluator.window]} - texts.keys()
     texts |= {pid: product.embedding_text() for pid, product in pipeline.store.get(sorted(missing)).items()}
     return DevRerankEvaluator(dev[1], lists, texts, chosen, evaluator.window, evaluator.blends, bf16=evaluator.bf16)
