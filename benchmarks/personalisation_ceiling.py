@@ -80,38 +80,42 @@ def price_tiers(corpus: Path) -> dict[str, str]:
     return tiers
 
 
-def clicks_per_shopper(shoppers: Path) -> float:
-    """Mean logged clicks per returning shopper: how much behaviour a profile has to read taste from."""
-    segments = {
-        r["user_id"]: r["segment"] for r in map(json.loads, (shoppers / "shoppers.jsonl").read_text().splitlines())
-    }
-    clicks = Counter(a.user_id for a in read_shopper_actions(shoppers / "ubi.ndjson", ["click"])[0])
-    returning = [user for user, segment in segments.items() if segment == "returning"]
-    return sum(clicks[user] for user in returning) / max(len(returning), 1)
-
-
-def taste_in_clicks(shoppers: Path, facets: Callable[[list[str]], dict[str, dict[str, tuple[str, ...]]]]) -> dict:
-    """Per taste facet, over returning shoppers with a taste in it: the mean share of their clicks on a preferred
-    value, the same share of the products they were shown, and the share of their preferred values among their
-    k most-clicked values (k = how many they prefer). The click model multiplies a product's attraction per
-    matched facet, so these say how much of that survives relevance, position and the attraction cap."""
+def returning_behaviour(shoppers: Path) -> tuple[dict[str, dict], dict[str, dict[str, list[str]]]]:
+    """Each returning shopper's hidden taste, and the product ids of their logged clicks and impressions (one
+    read of the log for both measures below)."""
     taste = {
         r["user_id"]: r["taste"]
         for r in map(json.loads, (shoppers / "shoppers.jsonl").read_text().splitlines())
         if r["segment"] == "returning"
     }
-    acted = read_shopper_actions(shoppers / "ubi.ndjson", ["click", "impression"])[0]
-    values = facets(sorted({a.product_id for a in acted}))
-    seen: dict[str, dict[str, list[str]]] = {}
-    for a in acted:
-        if a.user_id in taste:
-            seen.setdefault(a.user_id, {"click": [], "impression": []})[a.action].append(a.product_id)
+    seen: dict[str, dict[str, list[str]]] = {user: {"click": [], "impression": []} for user in taste}
+    for a in read_shopper_actions(shoppers / "ubi.ndjson", ["click", "impression"])[0]:
+        if a.user_id in seen:
+            seen[a.user_id][a.action].append(a.product_id)
+    return taste, seen
+
+
+def clicks_per_shopper(seen: dict[str, dict[str, list[str]]]) -> float:
+    """Mean logged clicks per returning shopper: how much behaviour a profile has to read taste from."""
+    return sum(len(acted["click"]) for acted in seen.values()) / max(len(seen), 1)
+
+
+def taste_in_clicks(
+    taste: dict[str, dict],
+    seen: dict[str, dict[str, list[str]]],
+    facets: Callable[[list[str]], dict[str, dict[str, tuple[str, ...]]]],
+) -> dict:
+    """Per taste facet, over returning shoppers with a taste in it: the mean share of their clicks on a preferred
+    value, the same share of the products they were shown, and the share of their preferred values among their
+    k most-clicked values (k = how many they prefer). The click model multiplies a product's attraction per
+    matched facet, so these say how much of that survives relevance, position and the attraction cap."""
+    values = facets(sorted({pid for acted in seen.values() for pids in acted.values() for pid in pids}))
     out = {}
     for facet, into in TASTE_FACETS.items():
         clicked, shown, recovered = [], [], []
         for user, wants in taste.items():
             wanted = {str(v).lower() for v in wants.get(facet, [])}
-            if not wanted or user not in seen or not seen[user]["click"]:
+            if not wanted or not seen[user]["click"]:
                 continue
             counts = {
                 kind: Counter(v for pid in pids for v in values.get(pid, {}).get(into, ()))
@@ -206,7 +210,8 @@ def main() -> None:
             scores = relevance_metrics({q: dev.qrels[q] for q in qids}, run)
             name = f"oracle_taste{'_price' if with_price else ''}_{variant}"
             rows[name] = float(np.mean([scores[q][NDCG] for q in qids]))
-    in_clicks = taste_in_clicks(data / "shoppers", pipeline.product_facets)
+    taste, seen = returning_behaviour(data / "shoppers")
+    in_clicks = taste_in_clicks(taste, seen, pipeline.product_facets)
     dev.close()
     pipeline.close()
 
@@ -215,7 +220,7 @@ def main() -> None:
         "dev_returning_ndcg10": rows,
         "dev_returning_relative_gain": {name: value / base - 1 for name, value in rows.items() if name != "base"},
         "returning_searches": len(dev.segments().get("returning", [])),
-        "clicks_per_returning_shopper": clicks_per_shopper(data / "shoppers"),
+        "clicks_per_returning_shopper": clicks_per_shopper(seen),
         "taste_in_clicks": in_clicks,
         "command": "python benchmarks/personalisation_ceiling.py",
         "seconds": time.perf_counter() - started,
