@@ -7,8 +7,13 @@ the client's ``HEAD /`` ping. With a cluster backend (``lexical.backend`` =
 ``elasticsearch`` or ``opensearch``) they go to ``lexical.url`` as they came
 (method, raw path, query string, body and content type) and the cluster's
 status, headers and body come back as they are, hop-by-hop headers
-(RFC 9110 section 7.6.1) dropped both ways. Nothing is retried: a request
-that is not a search need not be idempotent. A cluster that does not answer
+(RFC 9110 section 7.6.1) dropped both ways. A request that is not a search
+need not be idempotent, so only reads are ever sent twice, and only once
+more when the connection closed without an answer (a pooled keep-alive
+connection the cluster or a load balancer closed just as it was reused;
+RFC 9112 section 9.3.1): every request the read-only default lets through,
+and with ``service.passthrough_writes`` the safe methods (``GET``,
+``HEAD``, ``OPTIONS``). A timeout is never retried. A cluster that does not answer
 is a 502 (a 504 past ``lexical.request_timeout_s``) in Elasticsearch's error
 shape. With the embedded backend there is no cluster, and such requests get
 a 501 naming the path (see ``service.es_other``). A cluster that failed or
@@ -77,6 +82,7 @@ Security, decided here:
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import threading
 import unicodedata
@@ -120,6 +126,7 @@ FORWARDED_HEADERS = frozenset(
 """The caller's headers the cluster gets: what a read needs (its body's type, the answer's format) and tracing."""
 # Answers that mean the cluster is not serving (overloaded, or a proxy in front of it got nothing): breaker failures.
 UNAVAILABLE = frozenset({502, 503, 504})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # RFC 3986 path characters (pchar) that are sent as they are: unreserved ones, and the sub-delimiters but ";",
 # which servers such as Tomcat and Jetty read as the start of path parameters.
@@ -472,7 +479,7 @@ class ClusterPassthrough:
             response.headers["Retry-After"] = "1"
             return response
         try:
-            answer = self._send(method, target, body, sent)
+            answer = self._send(method, target, body, sent, resend=not self.allow_writes or method in SAFE_METHODS)
         except CircuitOpenError as exc:
             response = self._error(
                 503,
@@ -591,20 +598,40 @@ class ClusterPassthrough:
             )
         return None
 
-    def _send(self, method: str, target: str, body: bytes, headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
-        """The one request to the cluster, through the breaker: no answer or a 502/503/504 is a failure."""
+    def _send(
+        self, method: str, target: str, body: bytes, headers: dict[str, str], resend: bool
+    ) -> urllib3.BaseHTTPResponse:
+        """The request to the cluster, through the breaker: no answer or a 502/503/504 is a failure.
+
+        With ``resend`` (a read), a connection that closed without an answer is
+        tried once more before it counts: urllib3 checks a pooled
+        connection before reusing it, but a close that crosses the request on
+        the wire passes that check. urllib3's own ``Retry`` cannot do just this:
+        its read budget also resends after a read timeout, which would double
+        the wait for a cluster that is slow rather than gone.
+        """
         attempt = self.breaker.admit() if self.breaker is not None else None
+        send = functools.partial(
+            self._http.urlopen,
+            method,
+            self.base_url + target,
+            body=body or None,
+            headers=headers,
+            redirect=False,
+            retries=False,
+            preload_content=True,
+            decode_content=False,
+        )
         try:
-            answer = self._http.urlopen(
-                method,
-                self.base_url + target,
-                body=body or None,
-                headers=headers,
-                redirect=False,
-                retries=False,
-                preload_content=True,
-                decode_content=False,
-            )
+            try:
+                answer = send()
+            except urllib3.exceptions.ProtocolError as exc:
+                if not resend:
+                    raise
+                log.info(
+                    "passthrough %s %r: connection closed without an answer (%s); sent once more", method, target, exc
+                )
+                answer = send()
         except BaseException:
             if attempt is not None:
                 attempt.report(ok=False)

@@ -484,3 +484,58 @@ def test_unreachable_cluster_error_names_no_internal_address():
     error = response.get_json()["error"]
     assert error["reason_code"] == "cluster_unavailable"
     assert urllib3.util.parse_url(url).netloc not in response.get_data(as_text=True)
+
+
+@contextmanager
+def cluster_closing_kept_connections() -> Iterator[tuple[str, list[str]]]:
+    """A cluster stand-in that keeps each connection alive after its first answer, then closes it without an
+    answer when the next request arrives on it: a pooled connection closed just as it is reused. Yields the URL
+    and, per request that reached it, ``answered`` or ``dropped``."""
+    seen: list[str] = []
+
+    class Closing(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        answered_here = False
+
+        def answer(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if self.answered_here:
+                seen.append("dropped")
+                self.close_connection = True
+                return
+            self.answered_here = True
+            seen.append("answered")
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        do_GET = do_POST = do_PUT = answer
+
+        def log_message(self, *args):
+            pass
+
+    with handled(Closing) as url:
+        yield url, seen
+
+
+def test_a_read_on_a_connection_closed_as_it_was_reused_is_sent_once_more():
+    with cluster_closing_kept_connections() as (url, seen):
+        bridge = ClusterPassthrough(Settings(lexical={"backend": "opensearch", "url": url}))
+        with Flask(__name__).app_context():
+            first = bridge.forward("GET", "/products/_mapping", [], b"")
+            second = bridge.forward("POST", "/products/_validate/query", [("Content-Type", "application/json")], b"{}")
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert seen == ["answered", "dropped", "answered"]
+
+
+def test_a_write_on_a_connection_closed_as_it_was_reused_is_never_sent_twice():
+    with cluster_closing_kept_connections() as (url, seen):
+        settings = Settings(lexical={"backend": "opensearch", "url": url}, service={"passthrough_writes": True})
+        bridge = ClusterPassthrough(settings)
+        with Flask(__name__).app_context():
+            bridge.forward("GET", "/products/_mapping", [], b"")
+            write = bridge.forward("PUT", "/products/_doc/1", [("Content-Type", "application/json")], b"{}")
+    assert write.status_code == 502
+    assert seen == ["answered", "dropped"]
