@@ -16,7 +16,7 @@ after each step: a step not promoted, or skipped, leaves the ones before it;
 ``None`` for a step not run yet), ``onboard_minutes``, ``heldout`` (the same
 on the test queries of the product types the generator held out of train)
 and ``onboarding`` (per step, promoted or not: its own dev and test figures,
-the paired test against the step it had to beat, and why it was or was not
+the paired test against the last promoted step, and why it was or was not
 promoted).
 ``benchmarks/hard_profile.py`` keeps its figures under ``hard_profile`` and
 ``benchmarks/learned_ranker.py`` under ``learned_ranker``; the encoder's
@@ -279,9 +279,10 @@ pooled labels ({HARD_POOLED} BM25-pooled judgments per query), from the shipped 
 ({plan["trials"]} trials), fine-tune the encoder and reindex, train the reranker, train the learned ranker
 (encoder and reranker: {plan["epochs"]} epoch(s), at most {plan["max_pairs"] or "all"} pairs). Each step is
 measured on top of the steps promoted before it, nDCG@10 on dev and test; Δ and p are the paired
-randomisation test against the step it had to beat: the best on dev so far, the last promoted step or one
-refused as noise (the defaults against the BM25 leg). A step is promoted only when it beats that step on dev with
-one-sided p < {plan["promotion_p"]:g}, and its model's own dev check passed; test is reported, never used to decide. `served test` is the settings a shop serves after the step (a step not
+randomisation test against the last promoted step (the defaults against the BM25 leg). A step is promoted
+only when it beats that step on dev with one-sided p < {plan["promotion_p"]:g}, and its model's own dev check
+passed;
+test is reported, never used to decide. `served test` is the settings a shop serves after the step (a step not
 promoted leaves the ones before it): the issue's keys. `served held-out test` is the same on the test queries
 of the product types the generator kept out of train. {sizes}. The hard profile has more queries than the
 easy one for dev's sake: a step worth about 0.015 on these sparse labels needs several hundred dev queries to be

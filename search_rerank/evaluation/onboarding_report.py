@@ -1,7 +1,7 @@
 """An onboarding run (``search-rerank onboard``) as one self-contained HTML page, drawn from its state file.
 
 What a shop needs to decide whether to serve the result: for each step, its
-dev and test nDCG@10 against the step it had to beat, the paired significance
+dev and test nDCG@10 against the last promoted step, the paired significance
 of the difference, whether it was promoted and why (dev decides, test is only
 reported), what it changed in the settings, and one plot of the whole climb
 against the BM25 leg. The page is redrawn from the state after every step, so
@@ -153,9 +153,8 @@ def render_html(state: Mapping[str, Any]) -> str:
 {PAGE_STYLE}</head><body>
 <h1>Onboarding report</h1>
 <p>Dataset <code>{html.escape(state["dataset"])}</code>. Each step is measured on dev and test as served and paired
-against the best step on dev so far (the last promoted one, or a later one refused as noise: a gain over the
-served settings could be that step's tuning noise found again); it is promoted only when it beats that step on
-<b>dev</b> (test is reported, never used to decide). Served settings: <code>{html.escape(str(state.get("settings_file", "")))}</code>.
+against the last promoted step; it is promoted only when it beats that step on <b>dev</b> (test is reported, never
+used to decide). Served settings: <code>{html.escape(str(state.get("settings_file", "")))}</code>.
 {html.escape(bm25_line)} Total time {state.get("onboard_minutes", 0.0):.1f} minutes.</p>
 <p>Each step's {JUDGED} is the share of its top 10 the judgments grade. Judgments pooled from an earlier system
 count every product it never showed as irrelevant, so a step that brings up new products can lose on

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from search_rerank.cli import main
-from search_rerank.cli.onboard import AS_TRAINED, decide, measure, step_choices, to_beat
+from search_rerank.cli.onboard import AS_TRAINED, decide, measure, step_choices
 from search_rerank.core.settings import Settings, load_settings
 from search_rerank.data.loaders import iter_catalog, load_dataset
 from search_rerank.indexing.indexes import build_index
@@ -221,31 +221,6 @@ def test_a_dev_gain_within_noise_is_not_promoted():
 def test_a_dev_gain_beyond_noise_is_promoted():
     promoted, reason = decide(0.4300, ("baseline", 0.4062), None, p_value=0.14, promotion_p=0.1)
     assert promoted and "one-sided p = 0.070" in reason
-
-
-def measured_step(status: str, dev: float, card_promoted: bool | None = None) -> dict:
-    step = {"status": status, "dev": {"metrics": {"nDCG@10": dev}}}
-    return step if card_promoted is None else {**step, "card": {"promoted": card_promoted}}
-
-
-def test_a_step_must_beat_an_earlier_step_refused_as_noise_that_scored_higher_on_dev():
-    # The encoder step re-tunes the fusion: its gain over the defaults may be the refused tuning's noise again.
-    state = {"steps": {"baseline": measured_step("promoted", 0.414), "tune": measured_step("not promoted", 0.422)}}
-    assert to_beat(state)[0] == "tune"
-
-
-def test_a_step_whose_card_refused_its_model_is_never_the_one_to_beat():
-    steps = {"baseline": measured_step("promoted", 0.414), "reranker": measured_step("not promoted", 0.43, False)}
-    assert to_beat({"steps": steps})[0] == "baseline"
-
-
-def test_on_a_tie_on_dev_the_promoted_step_is_the_one_to_beat():
-    steps = {
-        "baseline": measured_step("promoted", 0.41),
-        "tune": measured_step("promoted", 0.42),
-        "encoder": measured_step("not promoted", 0.42, True),
-    }
-    assert to_beat({"steps": steps})[0] == "tune"
 
 
 @pytest.fixture(scope="module")
