@@ -114,7 +114,15 @@ class Plan:
     """A dev gain counts only when the one-sided paired p-value is below this. One-sided because promotion asks
     whether a step is better, not whether it differs. On the easy profile (163 dev queries) the tuner's best of
     30 trials gained 0.0016 on dev (p 0.42) and lost 0.008 on test, while the ranker gained 0.024 on dev
-    (p 0.07) and 0.025 on test (two-sided p 0.03): 0.05 would have refused the ranker too."""
+    (p 0.07) and 0.025 on test (two-sided p 0.03): 0.05 would have refused the ranker too.
+
+    Each step is paired against the last promoted one, even the encoder step, which re-tunes the fusion after a
+    tune step that may have been refused as noise. Pairing it against that refused tuning instead (its gain over
+    the served settings could be the same tuning noise found again) was tried on the easy profile
+    (2026-12-02): the encoder step was refused (+0.0012 over the refused tuning, two-sided p 0.87), and the
+    ranker, then trained on the stock encoder's candidates and cosines, reached 0.434 on dev instead of 0.454
+    (0.441 on test instead of 0.459) and was refused in turn. A fine-tuned encoder is worth more as the
+    ranker's input than in the fusion, where its own step measures it."""
 
     def model_name(self, step: str) -> str:
         return f"{self.prefix}-{step}"
