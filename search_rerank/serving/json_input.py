@@ -1,7 +1,7 @@
 """The one way request JSON is read: every JSON route (``/search``, ``/ubi/events``, ``_search``, each
 ``_msearch`` line) parses through :func:`parse_json`.
 
-Three things Python's ``json`` module accepts would otherwise reach the code
+Four things Python's ``json`` module accepts would otherwise reach the code
 behind it and fail there, as 500s or worse:
 
 * nesting: ``json.loads``, pydantic and the Query DSL translation all
@@ -19,7 +19,11 @@ behind it and fail there, as 500s or worse:
   Such a string is rejected, not repaired: no keyboard types one, so a
   client that sends it has a bug it should hear about, and replacing the
   character would log a query other than the one searched. Rejecting it up
-  front is what keeps an accepted event from being lost at write time.
+  front is what keeps an accepted event from being lost at write time;
+* a key twice in one object: Python keeps the last value, as would a
+  check written here, while a parser elsewhere may keep the first, so what
+  was checked would not be what runs (Elasticsearch itself refuses such a
+  body: its parsers detect duplicate keys).
 
 Each is a :class:`InvalidBody` naming the JSON path of the offending value
 (``query.match.title``, ``[2].user_query``), before any processing.
@@ -69,14 +73,23 @@ def parse_json(data: bytes | str, max_depth: int, where: str = "") -> Any:
     if deep is not None:
         raise InvalidBody(_join(where, deep) or "body", f"nested deeper than {max_depth} levels")
     non_finite: list[str] = []
+    duplicated: list[str] = []
 
     def refuse(text: str) -> object:
         non_finite.append(text)
         return _NON_FINITE
 
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        value = dict(pairs)
+        if len(value) != len(pairs) and not duplicated:
+            keys = [key for key, _ in pairs]
+            duplicated.append(next(key for i, key in enumerate(keys) if key in keys[:i]))
+        return value
+
     try:
         value = json.loads(
             data,
+            object_pairs_hook=unique,
             parse_constant=refuse,
             parse_float=lambda text: _finite(float(text), text, refuse),
             parse_int=lambda text: (
@@ -85,6 +98,8 @@ def parse_json(data: bytes | str, max_depth: int, where: str = "") -> Any:
         )
     except ValueError as exc:  # JSONDecodeError
         raise NotJson(where or "body", f"not JSON: {getattr(exc, 'msg', exc)}") from None
+    if duplicated:
+        raise InvalidBody(where or "body", f"the key {duplicated[0]!r} appears twice in one object")
     # Most bodies hold neither, and are not walked.
     problem = _first_unprocessable(value) if non_finite or _SURROGATE_ESCAPE.search(data) else None
     if problem is not None:

@@ -9,11 +9,13 @@ the client's ``HEAD /`` ping. With a cluster backend (``lexical.backend`` =
 status, headers and body come back as they are, hop-by-hop headers
 (RFC 9110 section 7.6.1) dropped both ways. A request that is not a search
 need not be idempotent, so only reads are ever sent twice, and only once
-more when the connection closed without an answer (a pooled keep-alive
-connection the cluster or a load balancer closed just as it was reused;
-RFC 9112 section 9.3.1): every request the read-only default lets through,
-and with ``service.passthrough_writes`` the safe methods (``GET``,
-``HEAD``, ``OPTIONS``). A timeout is never retried. A cluster that does not answer
+more when the connection closed before any byte of an answer came back (a
+pooled keep-alive connection the cluster or a load balancer closed just as
+it was reused; RFC 9112 section 9.3.1), within what is left of the same
+timeout: every request the read-only default lets through but a scroll's
+next page, and with ``service.passthrough_writes`` the safe methods
+(``GET``, ``HEAD``, ``OPTIONS``). A timeout or an answer cut short is never
+sent for again. A cluster that does not answer
 is a 502 (a 504 past ``lexical.request_timeout_s``) in Elasticsearch's error
 shape. With the embedded backend there is no cluster, and such requests get
 a 501 naming the path (see ``service.es_other``). A cluster that failed or
@@ -48,7 +50,9 @@ Security, decided here:
   default: the read endpoints listed in :data:`INDEX_READS` and
   :data:`ROOT_READS`, each with its methods, matched on the decoded segments
   (``GET /products/_doc/1``, ``POST /products/_validate/query``, ``GET /_cat/health``,
-  ``HEAD /products``), where every index a path names is a served one
+  ``HEAD /products``; a document id or a name that starts with ``_`` is
+  not one, since the cluster may route it as an endpoint), where every
+  index a path names is a served one
   (``service.index_names`` or ``lexical.index``, never ``_all``, a wildcard
   or the profile index: a browser must not read shoppers' profiles or other
   indices with the service's credentials). Endpoints whose body can name
@@ -82,9 +86,9 @@ Security, decided here:
 from __future__ import annotations
 
 import base64
-import functools
 import logging
 import threading
+import time
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
@@ -138,7 +142,10 @@ LOOKUP = frozenset({"GET", "HEAD"})
 # A read with a request body: Elasticsearch takes it by GET or POST.
 QUERY = LOOKUP | {"POST"}
 # The read endpoints, as segment shapes: "{name}" is any one segment, "{id}" a document id (which may hold an escaped
-# "/"), "{index}" served index names; anything else is literal. Searches and counts are not here: this service answers
+# "/"), neither starting with "_", "{scroll_id}" any one segment, "{index}" served index names; anything else is
+# literal. A "{name}" or "{id}" that starts with "_" could be an endpoint's name, and Elasticsearch routes
+# /{index}/{type}/_endpoint (its typed routes, kept for REST compatibility with 7.x) before /{index}/_explain/{id}:
+# POST /products/_explain/_delete_by_query with a compatible-with=7 content type is a delete by query there. Searches and counts are not here: this service answers
 # those itself. Not here either, though they only read: endpoints whose body can name other indices or run a script
 # (_mget, _mtermvectors, _search/template, _msearch/template, _render/template), those that answer for every
 # index or node (_cat/indices without an index, _aliases), and those that name the nodes' addresses (_cat/nodes,
@@ -172,7 +179,7 @@ ROOT_READS: dict[tuple[str, ...], frozenset[str]] = {  # /...
     ("_cat", "indices", "{index}"): LOOKUP,
     # A scroll's next page; the first is a search, which this service answers (serving/delegation).
     ("_search", "scroll"): QUERY,
-    ("_search", "scroll", "{name}"): LOOKUP,
+    ("_search", "scroll", "{scroll_id}"): LOOKUP,  # URL-safe base64: it may start with "_"
 }
 SCRIPTS = frozenset(
     {
@@ -316,8 +323,9 @@ def serves_only(expression: str, served: AbstractSet[str]) -> bool:
 def _fits(shape: tuple[str, ...], segments: list[str], served: AbstractSet[str]) -> bool:
     return len(shape) == len(segments) and all(
         part == segment
-        or part == "{id}"
-        or (part == "{name}" and "/" not in segment)
+        or (part == "{id}" and not segment.startswith("_"))
+        or (part == "{name}" and "/" not in segment and not segment.startswith("_"))
+        or (part == "{scroll_id}" and "/" not in segment)
         or (part == "{index}" and "/" not in segment and serves_only(segment, served))
         for part, segment in zip(shape, segments, strict=True)
     )
@@ -479,7 +487,7 @@ class ClusterPassthrough:
             response.headers["Retry-After"] = "1"
             return response
         try:
-            answer = self._send(method, target, body, sent, resend=not self.allow_writes or method in SAFE_METHODS)
+            answer = self._send(method, target, body, sent, self.resendable(method, path))
         except CircuitOpenError as exc:
             response = self._error(
                 503,
@@ -598,40 +606,57 @@ class ClusterPassthrough:
             )
         return None
 
+    def resendable(self, method: str, path: str) -> bool:
+        """Whether a request that got no answer may be sent once more: a read (every request the read-only default
+        forwards; with ``service.passthrough_writes``, the safe methods), but never a scroll's next page, which
+        the cluster may have served already: sent again, it would answer the page after, and one would be lost."""
+        reads = not self.allow_writes or method in SAFE_METHODS
+        return reads and path.split("/")[1:3] != ["_search", "scroll"]
+
     def _send(
         self, method: str, target: str, body: bytes, headers: dict[str, str], resend: bool
     ) -> urllib3.BaseHTTPResponse:
         """The request to the cluster, through the breaker: no answer or a 502/503/504 is a failure.
 
-        With ``resend`` (a read), a connection that closed without an answer is
-        tried once more before it counts: urllib3 checks a pooled
-        connection before reusing it, but a close that crosses the request on
-        the wire passes that check. urllib3's own ``Retry`` cannot do just this:
-        its read budget also resends after a read timeout, which would double
-        the wait for a cluster that is slow rather than gone.
+        With ``resend``, a connection that closed before any byte of an answer
+        came back is tried once more, within what is left of the same timeout,
+        before it counts: urllib3 checks a pooled connection before reusing it,
+        but a close that crosses the request on the wire passes that check.
+        The body is read only after the status line and headers arrived, so an
+        answer cut short is never sent for again. urllib3's own ``Retry``
+        cannot do just this: its read budget also resends after a read timeout
+        or a broken body, which would double the wait for a cluster that is
+        slow rather than gone.
         """
         attempt = self.breaker.admit() if self.breaker is not None else None
-        send = functools.partial(
-            self._http.urlopen,
-            method,
-            self.base_url + target,
-            body=body or None,
-            headers=headers,
-            redirect=False,
-            retries=False,
-            preload_content=True,
-            decode_content=False,
-        )
+        deadline = time.monotonic() + self.timeout_s
+
+        def send(seconds: float) -> urllib3.BaseHTTPResponse:
+            return self._http.urlopen(
+                method,
+                self.base_url + target,
+                body=body or None,
+                headers=headers,
+                redirect=False,
+                retries=False,
+                timeout=urllib3.Timeout(total=seconds),
+                preload_content=False,
+                decode_content=False,
+            )
+
         try:
             try:
-                answer = send()
+                answer = send(self.timeout_s)
             except urllib3.exceptions.ProtocolError as exc:
-                if not resend:
+                left = deadline - time.monotonic()
+                if not resend or left <= 0:
                     raise
-                log.info(
-                    "passthrough %s %r: connection closed without an answer (%s); sent once more", method, target, exc
-                )
-                answer = send()
+                log.info("passthrough %s %r: closed without an answer (%s); sent once more", method, target, exc)
+                answer = send(left)
+            try:
+                answer.read(decode_content=False, cache_content=True)
+            finally:
+                answer.release_conn()
         except BaseException:
             if attempt is not None:
                 attempt.report(ok=False)

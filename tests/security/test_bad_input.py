@@ -132,6 +132,17 @@ def test_a_surrogate_pair_is_an_ordinary_character(bad_input_client):
     assert response.status_code == 200 and response.get_json()["query"] == "sofa \U0001f6cb"
 
 
+def test_a_key_twice_in_one_object_is_a_400_naming_it(bad_input_client):
+    # Elasticsearch refuses it too; reading the last value would check one body and run another elsewhere.
+    response = post_text(bad_input_client, ES_SEARCH, '{"query": {"match_all": {}}, "size": 1, "size": 10000}')
+    assert es_field(response) == "body" and "'size' appears twice" in response.get_json()["error"]["reason"]
+
+
+def test_a_key_twice_in_different_objects_is_an_ordinary_body(bad_input_client):
+    body = '{"query": {"bool": {"must": [{"match": {"title": "sofa"}}, {"match": {"title": "grey"}}]}}}'
+    assert post_text(bad_input_client, ES_SEARCH, body).status_code == 200
+
+
 def test_a_body_that_is_not_utf8_is_a_400(bad_input_client):
     assert es_field(post_text(bad_input_client, ES_SEARCH, b'{"query": {"match": {"title": "\xff"}}}')) == "body"
 

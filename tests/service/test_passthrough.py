@@ -6,7 +6,8 @@ import base64
 import json
 import socket
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -201,6 +202,7 @@ SERVED = frozenset({"products", "catalog-v2"})
         ("GET", "/_cluster/health"),
         ("POST", "/products/_explain/1"),
         ("POST", "/_search/scroll"),
+        ("GET", "/_search/scroll/_DXF1ZXJ5QW5kRmV0Y2gBAAAAAAAAAD4WYm9laVYtZndUQlNsdDcwakFMNjU1QQ"),
     ],
 )
 def test_allow_listed_read_of_a_served_index_is_a_read(method, path):
@@ -264,6 +266,24 @@ def test_a_read_of_any_index_not_served_is_not_a_read(path):
 )
 def test_an_endpoint_whose_body_can_name_other_indices_or_scripts_is_not_a_read(path):
     assert not is_read("POST", path_segments(path), SERVED)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/products/_explain/_delete_by_query"),
+        ("POST", "/products/_termvectors/_update_by_query"),
+        ("POST", "/products/_explain/_bulk"),
+        ("GET", "/products/_doc/_search"),
+        ("GET", "/products/_source/_mget"),
+        ("GET", "/products/_alias/_mget"),
+        ("GET", "/products/_stats/_search"),
+        ("GET", "/products/_mapping/field/_search"),
+    ],
+)
+def test_a_document_id_or_name_that_could_be_an_endpoint_is_not_a_read(method, path):
+    # Elasticsearch routes /{index}/{type}/_endpoint (REST compatibility with 7.x) before /{index}/_explain/{id}.
+    assert not is_read(method, path_segments(path), SERVED)
 
 
 def test_canonical_path_decodes_to_its_segments():
@@ -434,6 +454,14 @@ def test_a_read_whose_body_runs_a_script_is_refused_naming_it(recorded_app):
     assert seen == []
 
 
+def test_a_read_whose_body_holds_a_key_twice_is_refused_before_the_cluster(recorded_app):
+    app, seen = recorded_app
+    body = b'{"query": {"script": {"script": {"source": "1"}}}, "query": {"match_all": {}}}'
+    response = app.test_client().post("/products/_validate/query", data=body, content_type="application/json")
+    assert response.status_code == 400 and "'query' appears twice" in response.get_json()["error"]["reason"]
+    assert seen == []
+
+
 def test_a_request_beyond_the_passthroughs_concurrency_is_an_immediate_503(tmp_path):
     """One request held at a slow cluster takes the only slot; the next is answered at once, not queued."""
     release, arrived = threading.Event(), threading.Event()
@@ -539,3 +567,59 @@ def test_a_write_on_a_connection_closed_as_it_was_reused_is_never_sent_twice():
             write = bridge.forward("PUT", "/products/_doc/1", [("Content-Type", "application/json")], b"{}")
     assert write.status_code == 502
     assert seen == ["answered", "dropped"]
+
+
+def test_a_scrolls_next_page_on_a_connection_closed_as_it_was_reused_is_never_sent_twice():
+    # The cluster may have served that page already: sent again, it would answer the next one, and one is lost.
+    with cluster_closing_kept_connections() as (url, seen):
+        bridge = ClusterPassthrough(Settings(lexical={"backend": "opensearch", "url": url}))
+        with Flask(__name__).app_context():
+            bridge.forward("GET", "/products/_mapping", [], b"")
+            page = bridge.forward(
+                "POST", "/_search/scroll", [("Content-Type", "application/json")], b'{"scroll_id":"x"}'
+            )
+    assert page.status_code == 502
+    assert seen == ["answered", "dropped"]
+
+
+def stand_in(answer: Callable[[BaseHTTPRequestHandler], None]) -> Any:
+    """A cluster stand-in whose every request ``answer`` handles, counting the requests that reached it."""
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(self.path)
+            answer(self)
+
+        def log_message(self, *args):
+            pass
+
+    return handled(Handler), seen
+
+
+def test_an_answer_cut_short_is_never_sent_for_again():
+    def cut_short(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Length", "100")
+        handler.end_headers()
+        handler.wfile.write(b'{"products":')
+        handler.close_connection = True
+
+    server, seen = stand_in(cut_short)
+    with server as url:
+        bridge = ClusterPassthrough(Settings(lexical={"backend": "opensearch", "url": url}))
+        with Flask(__name__).app_context():
+            response = bridge.forward("GET", "/products/_mapping", [], b"")
+    assert response.status_code == 502 and len(seen) == 1
+
+
+def test_a_read_sent_once_more_gets_only_what_is_left_of_its_timeout():
+    # Each attempt is closed without an answer after 3 s; a second attempt with a timeout of its own would be
+    # closed too (a 502), one with the 1 s left of the first one's 4 s times out (a 504).
+    server, seen = stand_in(lambda handler: time.sleep(3))
+    with server as url:
+        settings = Settings(lexical={"backend": "opensearch", "url": url, "request_timeout_s": 4})
+        with Flask(__name__).app_context():
+            response = ClusterPassthrough(settings).forward("GET", "/products/_mapping", [], b"")
+    assert response.status_code == 504
+    assert len(seen) == 2
