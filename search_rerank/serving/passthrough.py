@@ -177,9 +177,10 @@ ROOT_READS: dict[tuple[str, ...], frozenset[str]] = {  # /...
     ("_cat", "health"): LOOKUP,
     ("_cat", "count", "{index}"): LOOKUP,
     ("_cat", "indices", "{index}"): LOOKUP,
-    # A scroll's next page; the first is a search, which this service answers (serving/delegation).
-    ("_search", "scroll"): QUERY,
-    ("_search", "scroll", "{scroll_id}"): LOOKUP,  # URL-safe base64: it may start with "_"
+    # A scroll's next page, and clearing it (a client's scan does when it is done; never every scroll, see
+    # clears_every_scroll); the first page is a search, which this service answers (serving/delegation).
+    ("_search", "scroll"): QUERY | {"DELETE"},
+    ("_search", "scroll", "{scroll_id}"): LOOKUP | {"DELETE"},  # URL-safe base64: it may start with "_"
 }
 SCRIPTS = frozenset(
     {
@@ -382,6 +383,16 @@ def scroll_keep_alives(parameters: Sequence[tuple[str, str]], document: Any) -> 
             a_scroll_keep_alive(value, "scroll")
     if isinstance(document, dict) and "scroll" in document:
         a_scroll_keep_alive(document["scroll"], "scroll")
+
+
+def clears_every_scroll(segments: Sequence[str], document: Any) -> bool:
+    """Whether clearing scrolls names ``_all`` (in the path, or in the body's ``scroll_id``, a string or a list):
+    that would end every client's scroll on the cluster, not the caller's own."""
+    named: list[Any] = [segments[2]] if len(segments) > 2 else []
+    if isinstance(document, dict):
+        ids = document.get("scroll_id")
+        named.extend(ids if isinstance(ids, list) else [ids])
+    return any(isinstance(value, str) and "_all" in value.split(",") for value in named)
 
 
 def refused_key(document: Any, served: AbstractSet[str]) -> tuple[str, str] | None:
@@ -589,6 +600,13 @@ class ClusterPassthrough:
             scroll_keep_alives(parameters, document)
         except InvalidQuery as exc:
             return self._error(400, "parsing_exception", f"{method} {path}: {exc}", "scroll_too_long")
+        if method == "DELETE" and clears_every_scroll(segments, document):
+            return self._error(
+                403,
+                "search_rerank_passthrough_refused",
+                f"{method} {path}: clearing every scroll (_all) is not passed through; name the scroll to clear",
+                "every_scroll",
+            )
         if (found := refused_key(document, self.served)) is not None:
             key, code = found
             return self._error(

@@ -623,3 +623,35 @@ def test_a_read_sent_once_more_gets_only_what_is_left_of_its_timeout():
             response = ClusterPassthrough(settings).forward("GET", "/products/_mapping", [], b"")
     assert response.status_code == 504
     assert len(seen) == 2
+
+
+@pytest.mark.parametrize(
+    ("target", "body"),
+    [
+        ("/_search/scroll", {"scroll_id": "FGluY2x1ZGVfY29udGV4dF91dWlk"}),
+        ("/_search/scroll", {"scroll_id": ["FGluY2x1ZGVfY29udGV4dF91dWlk", "DXF1ZXJ5QW5kRmV0Y2g"]}),
+        ("/_search/scroll/FGluY2x1ZGVfY29udGV4dF91dWlk", None),
+    ],
+)
+def test_clearing_a_named_scroll_is_passed_through(recorded_app, target, body):
+    # elasticsearch-py's helpers.scan clears its scroll when done, and fails on a 403.
+    app, seen = recorded_app
+    response = app.test_client().delete(target, json=body)
+    assert response.status_code == 200
+    assert [(request["method"], request["target"]) for request in seen] == [("DELETE", target)]
+
+
+@pytest.mark.parametrize(
+    ("target", "body"),
+    [
+        ("/_search/scroll/_all", None),
+        ("/_search/scroll/FGluY2x1ZGVfY29udGV4dF91dWlk,_all", None),
+        ("/_search/scroll", {"scroll_id": "_all"}),
+        ("/_search/scroll", {"scroll_id": ["FGluY2x1ZGVfY29udGV4dF91dWlk", "_all"]}),
+    ],
+)
+def test_clearing_every_scroll_is_refused_before_the_cluster(recorded_app, target, body):
+    app, seen = recorded_app
+    response = app.test_client().delete(target, json=body)
+    assert response.status_code == 403 and response.get_json()["error"]["reason_code"] == "every_scroll"
+    assert seen == []
