@@ -32,6 +32,7 @@ def server(index_settings, tmp_path_factory):
         "SEARCH_RERANK_SERVICE__UBI_LOG_PATH": str(root / "ubi" / "ubi.ndjson"),
         "SEARCH_RERANK_ADMIN_TOKEN": "gunicorn-admin",
         "SEARCH_RERANK_PERSONALISATION__STORE_PATH": str(root / "profiles.sqlite3"),
+        "SEARCH_RERANK_PERSONALISATION__READ_TIMEOUT_S": "30",  # a loaded machine's profile read: not under test
     }
     # Started with the soft limit most Linux machines (and Docker 25's containers) give a process: 1,024 open files.
     with gunicorn_served(env, root, open_files_soft_limit=OPEN_FILES_SOFT_LIMIT) as server:

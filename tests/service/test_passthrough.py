@@ -325,6 +325,8 @@ def recording_cluster() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     seen: list[dict[str, Any]] = []
 
     class Recorder(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # it keeps connections alive, as its Keep-Alive header says
+
         def answer(self):
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             seen.append({"method": self.command, "target": self.path, "headers": dict(self.headers), "body": body})

@@ -19,7 +19,10 @@ SHOPPER = "shopper-5d1e77"
 @pytest.fixture
 def personal_settings(settings, tmp_path):
     service = settings.service.model_copy(update={"ubi_log_path": tmp_path / "ubi" / "ubi.ndjson"})
-    personal = settings.personalisation.model_copy(update={"store_path": tmp_path / "profiles.sqlite3"})
+    # A generous profile read: on a loaded machine the 0.25 s default could leave a search unpersonalised.
+    personal = settings.personalisation.model_copy(
+        update={"store_path": tmp_path / "profiles.sqlite3", "read_timeout_s": 30.0}
+    )
     return settings.model_copy(update={"service": service, "personalisation": personal})
 
 

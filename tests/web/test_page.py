@@ -108,16 +108,23 @@ def test_a_search_and_a_click_on_the_page_are_logged_as_ubi_records(page, live_s
     clicked = results(page, "final").first
     clicked.click()
     log = web_settings.service.ubi_log_path.with_name(f"ubi.{os.getpid()}.ndjson")
-    deadline = time.monotonic() + 10
+    # The page sends the impressions and the click as two requests, which may land in either order: wait for both.
+    deadline = time.monotonic() + 120
     while True:
-        records = [json.loads(line) for line in log.read_text().splitlines()]
-        [query] = [r for r in records if r.get("user_query") == "walnut desk" and "action_name" not in r]
-        events = [r for r in records if r.get("query_id") == query["query_id"] and "action_name" in r]
-        if any(e["action_name"] == "click" for e in events) or time.monotonic() > deadline:
+        records = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+        queries = [r for r in records if r.get("user_query") == "walnut desk" and "action_name" not in r]
+        ids = {r["query_id"] for r in queries}
+        events = [r for r in records if r.get("query_id") in ids and "action_name" in r]
+        objects = {
+            action: [e["event_attributes"]["object"]["object_id"] for e in events if e["action_name"] == action]
+            for action in ("impression", "click")
+        }
+        shown = queries[0]["query_response_hit_ids"] if queries else []
+        if (objects["click"] and len(objects["impression"]) >= len(shown) > 0) or time.monotonic() > deadline:
             break
         time.sleep(0.1)
-    impressions = [e["event_attributes"]["object"]["object_id"] for e in events if e["action_name"] == "impression"]
-    clicks = [e["event_attributes"]["object"]["object_id"] for e in events if e["action_name"] == "click"]
+    [query] = queries
+    impressions, clicks = objects["impression"], objects["click"]
     assert impressions == query["query_response_hit_ids"]
     assert clicks == [clicked.get_attribute("data-id")]
 
