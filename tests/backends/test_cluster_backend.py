@@ -86,23 +86,26 @@ def test_bulk_rejection_of_a_blocked_index_reports_every_document(server_engine,
 
 
 class ConcurrentBulks:
-    """Wraps a client's ``bulk``: each call takes ``delay`` seconds longer, and the most in flight at once is kept."""
+    """Wraps a client's ``bulk``: the first ``meet`` calls each wait until ``meet`` are in flight at once (or a
+    generous 60 s pass), so overlap is proved by the calls meeting, not by a delay; the most in flight is kept."""
 
-    def __init__(self, client, delay: float = 0.2):
-        self.bulk, self.delay = client.bulk, delay
-        self.lock = threading.Lock()
+    def __init__(self, client, meet: int):
+        self.bulk, self.meet = client.bulk, meet
+        self.met = threading.Condition()
         self.now = self.most = self.calls = 0
 
     def __call__(self, **kwargs):
-        with self.lock:
+        with self.met:
             self.now += 1
             self.calls += 1
             self.most = max(self.most, self.now)
+            if self.calls <= self.meet:
+                self.met.notify_all()
+                self.met.wait_for(lambda: self.most >= self.meet, timeout=60)
         try:
-            time.sleep(self.delay)
             return self.bulk(**kwargs)
         finally:
-            with self.lock:
+            with self.met:
                 self.now -= 1
 
 
@@ -110,7 +113,7 @@ def test_parallel_bulk_indexes_everything_and_reports_each_rejection(server_engi
     retriever = make_server(server_engine)
     other = server_retriever(server_settings(server_engine, request, bulk_workers=3))
     other._client.indices.create(index=other.index, body={"mappings": {"properties": {"title": {"type": "long"}}}})
-    spy = other._client.bulk = ConcurrentBulks(other._client)
+    spy = other._client.bulk = ConcurrentBulks(other._client, meet=3)
     wordy = {1, 777, 1999}  # one in each of three batches
     products = [
         Product(id=f"w{i}" if i in wordy else f"n{i}", title=f"red sofa {i}" if i in wordy else str(i))
@@ -131,7 +134,7 @@ def test_parallel_bulk_indexes_everything_and_reports_each_rejection(server_engi
 
 def test_parallel_bulk_keeps_the_last_record_of_an_id(server_engine, make_server):
     retriever = make_server(server_engine, bulk_workers=4)
-    spy = retriever._client.bulk = ConcurrentBulks(retriever._client)
+    spy = retriever._client.bulk = ConcurrentBulks(retriever._client, meet=2)
     # "twice" is in the first batch and again in the third: the third must not overtake the first.
     products = [Product(id="twice", title="first walnut chair")]
     products += [Product(id=f"p{i}", title=f"oak table {i}") for i in range(1200)]

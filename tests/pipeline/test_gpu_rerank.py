@@ -52,17 +52,27 @@ def test_concurrent_requests_are_scored_in_fewer_calls():
 
 
 def test_a_full_queue_refuses_at_once_instead_of_waiting():
-    gate = threading.Event()
-    batcher = MicroBatcher(lambda items: (gate.wait(10), items)[1], window_s=0.0, max_queue=1, max_items=1)
-    threading.Thread(target=batcher.submit, args=(1, 10), daemon=True).start()  # held in fn
-    time.sleep(0.2)
-    threading.Thread(target=batcher.submit, args=(2, 10), daemon=True).start()  # fills the queue
-    time.sleep(0.2)
-    started = time.monotonic()
-    with pytest.raises(BatcherFull):
-        batcher.submit(3, 10)
-    assert time.monotonic() - started < 1.0 and batcher.refused == 1
-    gate.set()
+    gate, entered = threading.Event(), threading.Event()
+
+    def held(items):
+        entered.set()
+        gate.wait(120)
+        return items
+
+    batcher = MicroBatcher(held, window_s=0.0, max_queue=1, max_items=1)
+    threading.Thread(target=batcher.submit, args=(1, 120), daemon=True).start()
+    assert entered.wait(120)  # the first item is held in fn
+    threading.Thread(target=batcher.submit, args=(2, 120), daemon=True).start()
+    deadline = time.monotonic() + 120
+    while not batcher.queue.full() and time.monotonic() < deadline:  # the second one waits in the queue
+        time.sleep(0.01)
+    try:
+        # Refused, not queued: a queued submit would wait out its 120 s timeout and raise TimeoutError instead.
+        with pytest.raises(BatcherFull):
+            batcher.submit(3, 120)
+        assert batcher.refused == 1
+    finally:
+        gate.set()
 
 
 def test_a_failing_batch_reaches_every_waiter_and_the_batcher_keeps_serving():
