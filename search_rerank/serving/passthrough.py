@@ -410,9 +410,8 @@ def refused_key(document: Any, served: AbstractSet[str]) -> tuple[str, str] | No
                     return key, "wrapped_query"
                 if key in INFERENCE:
                     return str(key), "inference_refused"
-                if key in INDEX_KEYS and not isinstance(inner, dict):  # a dict: a field or setting named so
-                    names = inner if isinstance(inner, list) else [inner]
-                    if not all(isinstance(name, str) and serves_only(name, served) for name in names):
+                if key in INDEX_KEYS and not isinstance(inner, (dict, list)):
+                    if not (isinstance(inner, str) and serves_only(inner, served)):
                         return str(key), "index_refused"
                 if key == "indexed_shape" and not (isinstance(inner, dict) and "index" in inner):
                     return str(key), "index_refused"

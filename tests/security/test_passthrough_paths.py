@@ -275,15 +275,6 @@ READ_TRICKS = [
         "index_refused",
     ),
     (
-        "terms-lookup-in-a-list-of-indices",
-        "POST",
-        "/INDEX/_validate/query",
-        None,
-        json.dumps({"query": {"terms": {"title": {"index": [PROFILES], "id": "user:alice", "path": "x"}}}}).encode(),
-        403,
-        "index_refused",
-    ),
-    (
         "more-like-another-index",
         "POST",
         "/INDEX/_validate/query",
