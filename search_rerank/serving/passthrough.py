@@ -131,6 +131,12 @@ FORWARDED_HEADERS = frozenset(
 # Answers that mean the cluster is not serving (overloaded, or a proxy in front of it got nothing): breaker failures.
 UNAVAILABLE = frozenset({502, 503, 504})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+BODY_CHUNK = 64 * 1024
+
+
+class AnswerTooSlow(urllib3.exceptions.TimeoutError):
+    """The cluster began answering but did not finish within ``lexical.request_timeout_s``: a timeout, a 504."""
+
 
 # RFC 3986 path characters (pchar) that are sent as they are: unreserved ones, and the sub-delimiters but ";",
 # which servers such as Tomcat and Jetty read as the start of path parameters.
@@ -385,10 +391,12 @@ def scroll_keep_alives(parameters: Sequence[tuple[str, str]], document: Any) -> 
         a_scroll_keep_alive(document["scroll"], "scroll")
 
 
-def clears_every_scroll(segments: Sequence[str], document: Any) -> bool:
-    """Whether clearing scrolls names ``_all`` (in the path, or in the body's ``scroll_id``, a string or a list):
-    that would end every client's scroll on the cluster, not the caller's own."""
+def clears_every_scroll(segments: Sequence[str], parameters: Sequence[tuple[str, str]], document: Any) -> bool:
+    """Whether clearing scrolls names ``_all`` (in the path, a ``scroll_id`` query parameter, which the cluster
+    reads as the path's, or the body's ``scroll_id``, a string or a list): that would end every client's scroll on
+    the cluster, not the caller's own."""
     named: list[Any] = [segments[2]] if len(segments) > 2 else []
+    named.extend(value for name, value in parameters if name == "scroll_id")
     if isinstance(document, dict):
         ids = document.get("scroll_id")
         named.extend(ids if isinstance(ids, list) else [ids])
@@ -498,7 +506,7 @@ class ClusterPassthrough:
             response.headers["Retry-After"] = "1"
             return response
         try:
-            answer = self._send(method, target, body, sent, self.resendable(method, path))
+            answer, data = self._send(method, target, body, sent, self.resendable(method, target))
         except CircuitOpenError as exc:
             response = self._error(
                 503,
@@ -529,7 +537,7 @@ class ClusterPassthrough:
             )
         finally:
             self._slots.release()
-        response = Response(answer.data, status=answer.status)
+        response = Response(data, status=answer.status)
         response.headers.clear()
         for name, value in _without(answer.headers.items(), HOP_BY_HOP):
             response.headers.add(name, value)
@@ -600,7 +608,7 @@ class ClusterPassthrough:
             scroll_keep_alives(parameters, document)
         except InvalidQuery as exc:
             return self._error(400, "parsing_exception", f"{method} {path}: {exc}", "scroll_too_long")
-        if method == "DELETE" and clears_every_scroll(segments, document):
+        if method == "DELETE" and clears_every_scroll(segments, parameters, document):
             return self._error(
                 403,
                 "search_rerank_passthrough_refused",
@@ -624,17 +632,21 @@ class ClusterPassthrough:
             )
         return None
 
-    def resendable(self, method: str, path: str) -> bool:
+    def resendable(self, method: str, target: str) -> bool:
         """Whether a request that got no answer may be sent once more: a read (every request the read-only default
-        forwards; with ``service.passthrough_writes``, the safe methods), but never a scroll's next page, which
-        the cluster may have served already: sent again, it would answer the page after, and one would be lost."""
-        reads = not self.allow_writes or method in SAFE_METHODS
-        return reads and path.split("/")[1:3] != ["_search", "scroll"]
+        forwards; with ``service.passthrough_writes``, the safe methods), but never one that moves a cursor the
+        cluster may have moved already (a scroll's next page, an SQL cursor's) or opens one (``?scroll=``): sent
+        again, it would answer the page after, and one would be lost, or leave a scroll open that nobody clears."""
+        path, _, query = target.partition("?")
+        cursor = path.split("/")[1:3] == ["_search", "scroll"] or path.split("/")[1:2] == ["_sql"]
+        opens = any(name == "scroll" for name, _ in query_parameters(query))
+        return (not self.allow_writes or method in SAFE_METHODS) and not cursor and not opens
 
     def _send(
         self, method: str, target: str, body: bytes, headers: dict[str, str], resend: bool
-    ) -> urllib3.BaseHTTPResponse:
-        """The request to the cluster, through the breaker: no answer or a 502/503/504 is a failure.
+    ) -> tuple[urllib3.BaseHTTPResponse, bytes]:
+        """The request to the cluster, through the breaker, and its answer's body: no answer or a 502/503/504 is a
+        failure.
 
         With ``resend``, a connection that closed before any byte of an answer
         came back is tried once more, within what is left of the same timeout,
@@ -672,7 +684,7 @@ class ClusterPassthrough:
                 log.info("passthrough %s %r: closed without an answer (%s); sent once more", method, target, exc)
                 answer = send(left)
             try:
-                answer.read(decode_content=False, cache_content=True)
+                data = self._body_by(answer, deadline, target)
             finally:
                 answer.release_conn()
         except BaseException:
@@ -681,7 +693,20 @@ class ClusterPassthrough:
             raise
         if attempt is not None:
             attempt.report(ok=answer.status not in UNAVAILABLE)
-        return answer
+        return answer, data
+
+    def _body_by(self, answer: urllib3.BaseHTTPResponse, deadline: float, target: str) -> bytes:
+        """The answer's body, read as it comes, up to ``deadline``: the timeout is urllib3's for each read, so a
+        cluster (or a hop) that drips its answer a byte at a time would otherwise hold a passthrough slot and a
+        worker thread for as long as it keeps dripping. Past it, the connection is closed and the request is a
+        timeout (a 504)."""
+        chunks: list[bytes] = []
+        while chunk := answer.read1(BODY_CHUNK, decode_content=False):
+            chunks.append(chunk)
+            if time.monotonic() > deadline:
+                answer.close()
+                raise AnswerTooSlow(f"{target}: no whole answer in {self.timeout_s:g}s")
+        return b"".join(chunks)
 
     @staticmethod
     def _error(status: int, kind: str, reason: str, code: str) -> Response:

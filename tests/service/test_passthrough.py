@@ -650,6 +650,9 @@ def test_clearing_a_named_scroll_is_passed_through(recorded_app, target, body):
         ("/_search/scroll/FGluY2x1ZGVfY29udGV4dF91dWlk,_all", None),
         ("/_search/scroll", {"scroll_id": "_all"}),
         ("/_search/scroll", {"scroll_id": ["FGluY2x1ZGVfY29udGV4dF91dWlk", "_all"]}),
+        ("/_search/scroll?scroll_id=_all", None),  # the cluster reads a query parameter as the path's
+        ("/_search/scroll?scroll%5Fid=_all", None),
+        ("/_search/scroll?pretty;scroll_id=_all", None),
     ],
 )
 def test_clearing_every_scroll_is_refused_before_the_cluster(recorded_app, target, body):
@@ -657,3 +660,34 @@ def test_clearing_every_scroll_is_refused_before_the_cluster(recorded_app, targe
     response = app.test_client().delete(target, json=body)
     assert response.status_code == 403 and response.get_json()["error"]["reason_code"] == "every_scroll"
     assert seen == []
+
+
+def test_an_answer_dripped_past_the_timeout_is_a_504():
+    # Each byte within urllib3's timeout for one read, the whole answer far beyond lexical.request_timeout_s.
+    def drip(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Length", "40")
+        handler.end_headers()
+        for _ in range(40):
+            handler.wfile.write(b" ")
+            handler.wfile.flush()
+            time.sleep(0.1)
+
+    server, seen = stand_in(drip)
+    with server as url:
+        settings = Settings(lexical={"backend": "opensearch", "url": url, "request_timeout_s": 1})
+        with Flask(__name__).app_context():
+            response = ClusterPassthrough(settings).forward("GET", "/products/_mapping", [], b"")
+    assert response.status_code == 504 and len(seen) == 1
+
+
+def test_a_request_that_opens_a_scroll_on_a_connection_closed_as_it_was_reused_is_never_sent_twice():
+    # Sent again, it would leave a scroll open on the cluster that nobody clears.
+    with cluster_closing_kept_connections() as (url, seen):
+        settings = Settings(lexical={"backend": "opensearch", "url": url}, service={"passthrough_writes": True})
+        bridge = ClusterPassthrough(settings)
+        with Flask(__name__).app_context():
+            bridge.forward("GET", "/products/_mapping", [], b"")
+            opened = bridge.forward("GET", "/products/_search?scroll=1m", [], b"")
+    assert opened.status_code == 502
+    assert seen == ["answered", "dropped"]
