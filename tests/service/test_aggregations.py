@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
-import time
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -105,14 +105,16 @@ def test_malformed_aggregation_is_an_elasticsearch_400_with_the_clusters_reason(
 
 
 @contextmanager
-def slow_on_aggregations(cluster_url: str, delay_s: float) -> Iterator[str]:
-    """An HTTP hop in front of the cluster that holds aggregation requests for ``delay_s``; yields its URL."""
+def slow_on_aggregations(cluster_url: str) -> Iterator[str]:
+    """An HTTP hop in front of the cluster that holds aggregation requests until the test is over (at most 120 s),
+    so that however long the search takes on a loaded machine, the aggregations are later; yields its URL."""
+    over = threading.Event()
 
     class Hop(BaseHTTPRequestHandler):
         def relay(self):
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             if b'"aggs"' in body:
-                time.sleep(delay_s)
+                over.wait(120)
             headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
             answer = urllib3.request(
                 self.command, cluster_url + self.path, body=body or None, headers=headers, retries=False
@@ -131,11 +133,14 @@ def slow_on_aggregations(cluster_url: str, delay_s: float) -> Iterator[str]:
             pass
 
     with handled(Hop) as url:
-        yield url
+        try:
+            yield url
+        finally:
+            over.set()
 
 
 def test_slow_cluster_leaves_aggregations_out_and_says_so(make_cluster_app, osmem_server_url):
-    with slow_on_aggregations(osmem_server_url, delay_s=1.5) as slow_url:
+    with slow_on_aggregations(osmem_server_url) as slow_url:
         client = make_cluster_app("opensearch", aggregations_timeout_s=0.3, lexical={"url": slow_url}).test_client()
         body = client.post("/products/_search", json={"query": SOFAS_IN_FURNITURE, "aggs": BRANDS}).get_json()
     assert "aggregations" not in body
