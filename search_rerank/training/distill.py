@@ -35,7 +35,7 @@ from ..data.qrels import Qrels
 from .arguments import precision_name, trainer_arguments
 from .card import save_training_card
 from .mining import first_stage_lists, judged_subset
-from .reranker import BLENDS, DevRerankEvaluator, best_evaluation, decision_evaluator
+from .reranker import BLENDS, DEV_DEPTH, DevRerankEvaluator, best_evaluation, decision_evaluator
 
 ONNX_FP32_FILE = "model.onnx"
 EVAL_KEYS = (MODEL_METRIC, "best_blend", BASELINE_METRIC, "rerank_only_ndcg10")
@@ -177,7 +177,7 @@ def train_distilled(
         from ..core.errors import ConfigError
 
         raise ConfigError("no training pairs: the first stage returned nothing for the train queries")
-    dev_lists = first_stage_lists(pipeline, dev_q, 100, progress)
+    dev_lists = first_stage_lists(pipeline, dev_q, DEV_DEPTH, progress)
     wanted = {pid for _, pid in pairs} | {c.product_id for cs in dev_lists.values() for c in cs[: config.window]}
     texts = {pid: product.embedding_text() for pid, product in pipeline.store.get(sorted(wanted)).items()}
     evaluator = DevRerankEvaluator(dev[1], dev_lists, texts, dev_q, config.window, config.blends)

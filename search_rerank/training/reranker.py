@@ -53,6 +53,9 @@ from .mining import MiningConfig, Pair, first_stage_lists, judged_subset, mine_p
 
 BLENDS = (0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
 """The reranker's weights in the served blend that dev chooses from (see the module's docstring)."""
+DEV_DEPTH = 100
+"""First-stage candidates retrieved per dev query for the evaluations and the decision: one depth, so that a
+decision over more queries ranks the queries it shares with the evaluations from the same lists."""
 
 
 @dataclass(frozen=True)
@@ -171,7 +174,7 @@ def decision_evaluator(
     if chosen.keys() == evaluator.queries.keys():
         return evaluator
     lacking = {qid: query for qid, query in chosen.items() if qid not in evaluator.lists}
-    retrieved = first_stage_lists(pipeline, lacking, 100, progress)
+    retrieved = first_stage_lists(pipeline, lacking, DEV_DEPTH, progress)
     lists = {qid: evaluator.lists[qid] if qid in evaluator.lists else retrieved[qid] for qid in chosen}
     missing = {c.product_id for cs in lists.values() for c in cs[: evaluator.window]} - texts.keys()
     texts |= {pid: product.embedding_text() for pid, product in pipeline.store.get(sorted(missing)).items()}
@@ -233,7 +236,7 @@ def train_reranker(
         from ..core.errors import ConfigError
 
         raise ConfigError("no training pairs: the train split has no judged query with a relevant product")
-    dev_lists = first_stage_lists(pipeline, dev_q, 100, progress)
+    dev_lists = first_stage_lists(pipeline, dev_q, DEV_DEPTH, progress)
     wanted = {p.product_id for p in pairs} | {c.product_id for cs in dev_lists.values() for c in cs[: config.window]}
     texts = {pid: product.embedding_text() for pid, product in pipeline.store.get(sorted(wanted)).items()}
     device = pick_device(config.device)
