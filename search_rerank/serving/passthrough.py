@@ -12,10 +12,12 @@ need not be idempotent, so only reads are ever sent twice, and only once
 more when the connection closed before any byte of an answer came back (a
 pooled keep-alive connection the cluster or a load balancer closed just as
 it was reused; RFC 9112 section 9.3.1), within what is left of the same
-timeout: every request the read-only default lets through but a scroll's
-next page, and with ``service.passthrough_writes`` the safe methods
-(``GET``, ``HEAD``, ``OPTIONS``). A timeout or an answer cut short is never
-sent for again. A cluster that does not answer
+timeout: every request the read-only default lets through, and with
+``service.passthrough_writes`` the safe methods (``GET``, ``HEAD``,
+``OPTIONS``), but never one that opens or moves a cursor (``?scroll=``, a
+scroll's next page, ``_sql``; see ``ClusterPassthrough.resendable``). A
+timeout or an answer cut short is never sent for again; an answer still
+coming past the timeout is a 504. A cluster that does not answer
 is a 502 (a 504 past ``lexical.request_timeout_s``) in Elasticsearch's error
 shape. With the embedded backend there is no cluster, and such requests get
 a 501 naming the path (see ``service.es_other``). A cluster that failed or
@@ -151,8 +153,8 @@ QUERY = LOOKUP | {"POST"}
 # "/"), neither starting with "_", "{scroll_id}" any one segment, "{index}" served index names; anything else is
 # literal. A "{name}" or "{id}" that starts with "_" could be an endpoint's name, and Elasticsearch routes
 # /{index}/{type}/_endpoint (its typed routes, kept for REST compatibility with 7.x) before /{index}/_explain/{id}:
-# POST /products/_explain/_delete_by_query with a compatible-with=7 content type is a delete by query there. Searches and counts are not here: this service answers
-# those itself. Not here either, though they only read: endpoints whose body can name other indices or run a script
+# POST /products/_explain/_delete_by_query with a compatible-with=7 content type is a delete by query there.
+# Searches and counts are not here: this service answers those itself. Not here either, though they only read: endpoints whose body can name other indices or run a script
 # (_mget, _mtermvectors, _search/template, _msearch/template, _render/template), those that answer for every
 # index or node (_cat/indices without an index, _aliases), and those that name the nodes' addresses (_cat/nodes,
 # _search_shards).
