@@ -89,6 +89,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 import threading
 import time
 import unicodedata
@@ -145,6 +146,7 @@ class AnswerTooSlow(urllib3.exceptions.TimeoutError):
 UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 PATH_CHARACTERS = UNRESERVED | frozenset("!$&'()*+,=:@")
 HEX_DIGITS = frozenset("0123456789ABCDEF")
+ESCAPE = re.compile("%[0-9A-Fa-f]{2}")
 
 LOOKUP = frozenset({"GET", "HEAD"})
 # A read with a request body: Elasticsearch takes it by GET or POST.
@@ -733,7 +735,15 @@ def passthrough_for(settings: Settings, breaker: CircuitBreaker | None = None) -
 
 
 def raw_target(environ: Mapping[str, object], path: str, query_string: bytes) -> str:
-    """The path as the client sent it, percent-escapes kept (``%2F`` in a document id), and the query string."""
+    """The path as the client sent it, percent-escapes kept (``%2F`` in a document id), and the query string with
+    its escapes in upper case.
+
+    The case of an escape's digits means nothing (RFC 3986 section 6.2.2.1)
+    and the HTTP client sends them in upper case, so a query string with
+    ``%2c`` would otherwise be refused as one the client rewrites; the
+    parameters the checks read are the same either way. A path's escapes are
+    not changed: a lower-case one there is refused (see :func:`path_segments`).
+    """
     raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     if isinstance(raw, str) and raw.startswith("/"):
         target = raw.split("?", 1)[0]
@@ -742,4 +752,5 @@ def raw_target(environ: Mapping[str, object], path: str, query_string: bytes) ->
             target = target[len(script) :]
     else:
         target = quote(path, safe="/:@!$&'()*+,;=-._~")
-    return f"{target}?{query_string.decode('latin-1')}" if query_string else target
+    query = ESCAPE.sub(lambda escape: escape.group().upper(), query_string.decode("latin-1"))
+    return f"{target}?{query}" if query else target

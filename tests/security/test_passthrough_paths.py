@@ -479,10 +479,22 @@ def test_query_string_cannot_move_the_path(guarded):
     assert guarded.documents() == DOCUMENTS
 
 
-@pytest.mark.parametrize("query", ["q=100%", "q=%zz", "q=caf\xc3\xa9", "q=a%2fb"])
+@pytest.mark.parametrize("query", ["q=100%", "q=%zz", "q=caf\xc3\xa9"])
 def test_query_string_the_client_would_rewrite_is_refused(guarded, query):
     response = guarded.attack("GET", f"/INDEX/_validate/query?{query}")
     assert (response.status, response.json()["error"]["reason_code"]) == (400, "rewritten_target")
+    assert guarded.seen == []
+
+
+def test_query_string_escapes_in_lower_case_are_sent_in_upper_case(guarded):
+    response = guarded.attack("GET", "/INDEX/_validate/query?q=title%3acaf%c3%a9%2c")
+    assert response.status == 200
+    assert [request.target for request in guarded.seen] == [f"/{guarded.index}/_validate/query?q=title%3Acaf%C3%A9%2C"]
+
+
+def test_a_refused_parameter_is_refused_with_its_name_escaped_in_lower_case(guarded):
+    response = guarded.attack("GET", "/INDEX/_validate/query?error%5ftrace=true")
+    assert (response.status, response.json()["error"]["reason_code"]) == (403, "parameter_refused")
     assert guarded.seen == []
 
 
