@@ -97,7 +97,7 @@ from ..core.settings import LEXICAL_FIELDS, LexicalSettings, ServiceSettings
 from . import metrics, query_string
 from .body_checks import a_scroll_keep_alive, an_object, clause_list, single_key
 from .completion import Completion, split_suggest, suggester_kind
-from .es_compat import EsSearch, InvalidQuery, Unsupported, parse_search, pinned_ids
+from .es_compat import URI_QUERY_PARAMS, EsSearch, InvalidQuery, Unsupported, parse_search, pinned_ids
 from .field_aliases import alias_of, rename_highlights
 
 log = logging.getLogger(__name__)
@@ -178,7 +178,6 @@ BROWSE_SORT = [{"_score": "desc"}, {"sales": "desc"}, {"id": "asc"}]
 LEG_SORT = [{"_score": "desc"}, {"id": "asc"}]  # ties by id, as the lexical leg breaks them
 HIGHLIGHT = "highlight"
 # URI parameters of a ``?q=`` search, as the query_string options they are.
-URI_QUERY_PARAMS = {"q": "query", "df": "default_field", "default_operator": "default_operator"}
 PAST_RANKED = "past_ranked"  # the cluster's continuation of a page past the ranked list (a degraded part's name)
 DECAY = ("gauss", "linear", "exp")  # score functions keyed by the field they read
 BLAMED = ("aggs", "suggest", "highlight", "sort", "post_filter")  # the parts a cluster's 400 may be about
@@ -1282,24 +1281,17 @@ def delegate_search(
     return delegated
 
 
-def delegate_count(body: Mapping[str, Any], params: Mapping[str, str], limits: ServiceSettings, leg: Any) -> int:
-    """``_count`` (field aliases already applied): the cluster's count of the query on the index's fields, asked
-    through the lexical leg's guard (``leg``, as the service serves it), so a cluster that hangs costs its deadline.
+def delegate_count(raw: Any, limits: ServiceSettings, leg: Any) -> int:
+    """``_count`` of the query ``raw`` (see :func:`~search_rerank.serving.es_compat.count_query`; field aliases
+    already applied): the cluster's count of the query on the index's fields, asked through the lexical leg's
+    guard (``leg``, as the service serves it), so a cluster that hangs costs its deadline.
 
     Passed through as it came, a front end's names (``brand.keyword``, an attribute's ``color.keyword``) would
     name no field of the product index, and the cluster would count 0 where the same query's search finds
-    products. ``?q=`` is Lucene syntax, as in a search; a count body holds nothing but ``query``, as in
-    Elasticsearch.
+    products.
     """
     cluster = delegated_cluster(leg)
     assert cluster is not None
-    for key in body:
-        if key != "query":
-            raise InvalidQuery(key, f"request does not support [{key}]")
-    if "source" in params:  # Elasticsearch reads it as the body: counted without it, the count would be another's
-        raise Unsupported("source", "a count body in the source parameter")
-    lucene = {key: params[name] for name, key in URI_QUERY_PARAMS.items() if name in params}
-    raw = {"query_string": lucene} if "query" in lucene else body.get("query")
     fields = ClusterFields(cluster.settings, cluster.engine, limits.field_aliases)
     query = fields.query(raw, "query") if raw is not None else None
     count = functools.partial(cluster.count, query)

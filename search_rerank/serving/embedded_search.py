@@ -1811,6 +1811,13 @@ def compile_search(
     )
 
 
+def count_matches(raw: Any, limits: ServiceSettings, leg: TantivyRetriever) -> int:
+    """``_count`` of the query ``raw`` (see :func:`~search_rerank.serving.es_compat.count_query`; field aliases
+    already applied): the products it matches as Elasticsearch would, the set a search's facets count."""
+    constraint = Compiler(leg, limits.field_aliases).query(raw, "query", False).constraint if raw is not None else None
+    return count(leg.searcher(), constraint if constraint is not None else tantivy.Query.all_query())
+
+
 def _marks(compiler: Compiler, body: Mapping[str, Any], params: Mapping[str, str]) -> list[Mark]:
     """What the search's highlights mark: the query's words, and those of a URI search's ``q`` in every field."""
     marks = compiler.marks(body["query"], "query") if body.get("query") is not None else []

@@ -37,13 +37,14 @@ from .context import (
 )
 from .cost_limits import CostRaised, check_cost
 from .delegation import delegate_count, delegate_search, delegated_cluster
-from .embedded_search import compile_search, serves
+from .embedded_search import compile_search, count_matches, serves
 from .es_compat import (
     ES_HEADERS,
     ONE_SHARD,
     InvalidQuery,
     Unsupported,
     asks_typed_keys,
+    count_query,
     es_error_body,
     es_response,
     index_not_found_cause,
@@ -107,17 +108,20 @@ def es_msearch(index: str):
 @es.route("/_count", methods=["GET", "POST"], defaults={"index": "_all"})
 @es.route("/<index>/_count", methods=["GET", "POST"])
 def es_count(index: str):
-    """On a cluster backend the count of the query as a search reads it (its field names mapped, see
-    delegation.delegate_count); with the embedded backend, as any request that is not a search."""
+    """The count of the query as a search reads it (its field names mapped): counted by the cluster on a cluster
+    backend (see delegation.delegate_count), by the embedded index otherwise (embedded_search.count_matches)."""
     if request.method == "HEAD":
         raise wrong_method(SERVED_ES_METHODS["count"])
     lexical = current_pipeline().legs.get(LEXICAL)
-    if delegated_cluster(lexical) is None:
+    if delegated_cluster(lexical) is None and not serves(lexical):
         return pass_through("_count")
     settings = current_settings()
     check_index(index, settings)
-    body = rename_fields(json_body(required=False), settings.service.field_aliases)
-    count = delegate_count(body, uri_params(), settings.service, lexical)
+    query = count_query(rename_fields(json_body(required=False), settings.service.field_aliases), uri_params())
+    if serves(lexical):
+        count = count_matches(query, settings.service, lexical)
+    else:
+        count = delegate_count(query, settings.service, lexical)
     return jsonify({"count": count, "_shards": ONE_SHARD}), 200, ES_HEADERS
 
 

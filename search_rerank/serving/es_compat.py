@@ -665,6 +665,22 @@ def _total(result: SearchResult | None, settings: Settings, track: bool | int) -
     return {"value": value, "relation": relation}
 
 
+URI_QUERY_PARAMS = {"q": "query", "df": "default_field", "default_operator": "default_operator"}
+"""A URI search's Lucene query and its options, by the ``query_string`` key each one is."""
+
+
+def count_query(body: Mapping[str, Any], params: Mapping[str, str]) -> Any:
+    """A ``_count`` request's query (None: every product): the body holds nothing but ``query``, as in
+    Elasticsearch, and ``?q=`` is Lucene syntax, as in a search, replacing it."""
+    for key in body:
+        if key != "query":
+            raise InvalidQuery(key, f"request does not support [{key}]")
+    if "source" in params:  # Elasticsearch reads it as the body: counted without it, the count would be another's
+        raise Unsupported("source", "a count body in the source parameter")
+    lucene = {key: params[name] for name, key in URI_QUERY_PARAMS.items() if name in params}
+    return {"query_string": lucene} if "query" in lucene else body.get("query")
+
+
 # ------------------------------------------------------------------ value checks
 
 

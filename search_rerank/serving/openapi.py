@@ -165,13 +165,15 @@ def openapi_document(version: str) -> dict[str, Any]:
             "/{index}/_count": {
                 p: {
                     "summary": "Elasticsearch count of what a search's query matches, its field names mapped as a "
-                    "search maps them (cluster backend; a 501 on the embedded one)",
+                    "search maps them, counted by the cluster or the embedded index",
                     "parameters": [{"name": "index", "in": "path", "required": True, "schema": {"type": "string"}}],
                     "requestBody": _object("an Elasticsearch count body: {query}"),
                     "responses": {
                         "200": _object("count and _shards"),
                         "400": error,
-                        "501": _json("ErrorResponse", "the embedded backend counts no Query DSL"),
+                        "501": _json(
+                            "ErrorResponse", "a part of the query the embedded backend does not answer, named"
+                        ),
                         "503": _json("ErrorResponse", "the cluster's breaker is open; try again after Retry-After"),
                     },
                 }

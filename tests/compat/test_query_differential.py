@@ -324,22 +324,45 @@ def matched(answer: dict) -> tuple[int, list[str], list[float]]:
     return answer["hits"]["total"]["value"], sorted(hit["_id"] for hit in hits), [h["_source"]["price"] for h in hits]
 
 
+def answers(embedded, session: requests.Session, reference: str, endpoint: str, request: dict) -> tuple | None:
+    """Both answers to ``request`` at ``endpoint``; None when the product refuses it, naming the part (a 501), or
+    the reference does not take it."""
+    ours = embedded.post(f"/products/{endpoint}", json=request)
+    theirs = session.post(f"{reference}/{endpoint}", json=request, timeout=30)
+    if ours.status_code == 501 or theirs.status_code != 200:
+        return None
+    assert ours.status_code == 200, (request, ours.get_json())
+    return ours.get_json(), theirs.json()
+
+
 def test_generated_queries_match_what_the_reference_matches(embedded, reference):
     session = requests.Session()
     differences = []
     compared = 0
     for mode, request in bodies():
-        ours = embedded.post("/products/_search", json=request)
-        theirs = session.post(f"{reference}/_search", json=request, timeout=30)
-        if ours.status_code == 501 or theirs.status_code != 200:
-            continue  # refused by the product, naming the part; or a body the reference does not take
-        assert ours.status_code == 200, (request, ours.get_json())
+        if (both := answers(embedded, session, reference, "_search", request)) is None:
+            continue
         compared += 1
-        total, hits, prices = matched(ours.get_json())
-        want_total, want_hits, want_prices = matched(theirs.json())
+        (total, hits, prices), (want_total, want_hits, want_prices) = map(matched, both)
         if (total, hits) != (want_total, want_hits) or (mode == "sorted" and prices != want_prices):
             differences.append({"body": request, "ours": (total, hits), "reference": (want_total, want_hits)})
     assert compared >= 0.9 * 3 * BODIES_PER_MODE  # not a comparison of refusals
+    assert not differences, json.dumps(differences[:3], indent=1)
+
+
+def test_generated_queries_are_counted_as_the_reference_counts_them(embedded, reference):
+    session = requests.Session()
+    differences = []
+    compared = 0
+    for n in range(BODIES_PER_MODE):
+        counted = {"query": Clauses(5000 + n).clause()}
+        if (both := answers(embedded, session, reference, "_count", counted)) is None:
+            continue
+        compared += 1
+        ours, theirs = (answer["count"] for answer in both)
+        if ours != theirs:
+            differences.append({"body": counted, "ours": ours, "reference": theirs})
+    assert compared >= 0.9 * BODIES_PER_MODE
     assert not differences, json.dumps(differences[:3], indent=1)
 
 
@@ -413,13 +436,10 @@ def test_generated_highlights_mark_what_the_reference_marks(embedded, reference)
             "sort": [{"price": "asc"}],  # every match on the page: the hits are the same on both
             "size": 100,
         }
-        ours = embedded.post("/products/_search", json=request)
-        theirs = session.post(f"{reference}/_search", json=request, timeout=30)
-        if ours.status_code == 501 or theirs.status_code != 200:
+        if (both := answers(embedded, session, reference, "_search", request)) is None:
             continue
-        assert ours.status_code == 200, (request, ours.get_json())
         compared += 1
-        found = highlight_differences(ours.get_json(), theirs.json(), request["highlight"])
+        found = highlight_differences(*both, request["highlight"])
         if found:
             differences.append({"body": request, "differences": found[:2]})
     assert compared >= 0.9 * HIGHLIGHT_BODIES

@@ -145,7 +145,7 @@ def test_body_that_is_not_json_is_an_elasticsearch_400(client):
         ("GET", "/products/_doc/P0000001", "_doc"),
         ("GET", "/_cat/indices", "_cat"),
         ("PUT", "/products/_mapping", "_mapping"),
-        ("POST", "/products/_count", "_count"),
+        ("POST", "/products/_validate/query", "_validate"),
     ],
 )
 def test_other_elasticsearch_endpoints_are_a_501_naming_them(client, method, path, endpoint):

@@ -1041,3 +1041,39 @@ def test_sub_aggregations_of_a_range_under_an_empty_histogram_bucket_are_answere
     answer = search(client, {"size": 0, "aggs": {"h": histogram}})["aggregations"]["h"]
     empty = next(b for b in answer["buckets"] if b["doc_count"] == 0)
     assert empty["r"]["buckets"] == [{"key": "*-100.0", "to": 100.0, "doc_count": 0, "avg": {"value": None}}]
+
+
+# --- _count ------------------------------------------------------------------------------------------------------
+
+
+def count(client, body=None, **params) -> int:
+    response = client.post("/products/_count", json=body, query_string=params) if body else None
+    response = response or client.get("/products/_count", query_string=params)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["count"]
+
+
+def test_count_without_a_query_counts_every_product(client):
+    assert count(client) == len(CATALOG)
+
+
+def test_count_counts_what_the_query_matches_with_front_end_field_names(client):
+    query = {"bool": {"must": {"match": {"title": "sofa"}}, "filter": {"term": {"color.keyword": "grey"}}}}
+    want = [p for p in CATALOG if "sofa" in p.title.lower() and "grey" in p.attributes.get("color", ())]
+    assert count(client, {"query": query}) == len(want) == 3
+
+
+def test_count_reads_q_as_lucene_syntax(client):
+    want = [p for p in CATALOG if p.brand == "Acme" and "sofa" in p.title.lower()]
+    assert count(client, q="brand:Acme AND title:sofa") == len(want) == 2
+
+
+def test_count_with_a_key_other_than_query_is_a_400_naming_it(client):
+    response = client.post("/products/_count", json={"query": {"match_all": {}}, "size": 3})
+    assert response.status_code == 400 and response.get_json()["error"]["field"] == "size"
+
+
+def test_count_of_an_index_not_served_is_elasticsearchs_404(client):
+    response = client.post("/other/_count", json={"query": {"match_all": {}}})
+    assert response.status_code == 404
+    assert response.get_json()["error"]["type"] == "index_not_found_exception"
