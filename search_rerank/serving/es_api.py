@@ -24,6 +24,7 @@ from ..core.reasons import reason_code
 from ..core.retrieval import LEXICAL
 from ..core.settings import Settings
 from .aggregations import computes_aggregations
+from .answer_params import TOTAL_AS_INT, counted_exactly, filtered, total_as_int
 from .completion import suggestions
 from .context import (
     QUERY_ID_HEADER,
@@ -70,8 +71,10 @@ SERVED_ES_METHODS = {"search": ["GET", "POST"], "msearch": ["POST"], "count": ["
 def es_search(index: str):
     if request.method == "HEAD":  # Flask adds HEAD to GET routes; Elasticsearch has none for _search
         raise wrong_method(SERVED_ES_METHODS["search"])
-    response = _es_search(index, json_body(required=False), uri_params())
-    return jsonify(response), 200, {**ES_HEADERS, QUERY_ID_HEADER: response["search_rerank"]["query_id"]}
+    params = uri_params()
+    response = _es_search(index, json_body(required=False), params)
+    query_id = response["search_rerank"]["query_id"]
+    return jsonify(filtered(response, params)), 200, {**ES_HEADERS, QUERY_ID_HEADER: query_id}
 
 
 @es.post("/_msearch", defaults={"index": "_all"})
@@ -83,8 +86,12 @@ def es_msearch(index: str):
     fails its own search only; only a body that is not NDJSON at all is the whole request's 400.
     """
     service = current_settings().service
-    # Of the multi-search's URI parameters only typed_keys changes an answer; it is each search's.
-    params = {"typed_keys": "true"} if asks_typed_keys(uri_params()) else {}
+    # Of the multi-search's URI parameters typed_keys and rest_total_hits_as_int change each search's answer;
+    # filter_path cuts the multi-search's answer as a whole.
+    uri = uri_params()
+    params = {"typed_keys": "true"} if asks_typed_keys(uri) else {}
+    if TOTAL_AS_INT in uri:
+        params[TOTAL_AS_INT] = uri[TOTAL_AS_INT]
     items = parse_msearch(request.get_data(), index, service.max_json_depth)
     if len(items) > service.max_msearch_searches:
         # Each search costs a whole pipeline run: a 64 KB body holds thousands, past any per-request rate limit.
@@ -102,7 +109,8 @@ def es_msearch(index: str):
             responses.append({**_es_search(*item, params), "status": 200})
         except SEARCH_ERRORS as exc:
             responses.append(es_error_body(*_es_cause(exc)))
-    return jsonify({"took": sum(r.get("took", 0) for r in responses), "responses": responses}), 200, ES_HEADERS
+    answer = {"took": sum(r.get("took", 0) for r in responses), "responses": responses}
+    return jsonify(filtered(answer, uri)), 200, ES_HEADERS
 
 
 @es.route("/_count", methods=["GET", "POST"], defaults={"index": "_all"})
@@ -151,6 +159,7 @@ def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
     started = time.perf_counter()
     settings = current_settings()
     check_index(index, settings)
+    body = counted_exactly(body, params)
     user_id, session_id = header_identity()
     pipeline = current_pipeline()
     # An ES 9 retriever tree becomes a body with a query, the settings it asks for and the legs it names.
@@ -231,7 +240,7 @@ def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
     rename_highlights(response["hits"]["hits"], highlighted)
     if search.ubi is not None:
         response["ext"] = {"ubi": {"query_id": query_id}}  # where the OpenSearch UBI plugin answers it
-    return response
+    return total_as_int(response, params)
 
 
 @es.route("/_<path:endpoint>", methods=ALL_METHODS)

@@ -88,8 +88,9 @@ IGNORED_KEYS = {"timeout", "track_scores", "version", "seq_no_primary_term"}
 SOURCE_KEYS = {"includes", "include", "excludes", "exclude"}
 # URI parameters that would change the answer in a way not served here; the rest (routing hints,
 # request_cache, ...) do not change which products come back, in which order (``typed_keys`` renames
-# aggregations and suggesters: :func:`typed_key`).
-UNSUPPORTED_PARAMS = {"sort", "filter_path", "rest_total_hits_as_int", "scroll", "df", "default_operator"}
+# aggregations and suggesters: :func:`typed_key`; ``filter_path`` and ``rest_total_hits_as_int`` rewrite the
+# answer: answer_params).
+UNSUPPORTED_PARAMS = {"sort", "scroll", "df", "default_operator"}
 DEFAULT_TRACK_TOTAL_HITS = 10_000  # Elasticsearch counts exactly up to this many by default
 
 
@@ -103,7 +104,7 @@ def typed_key(kind: str, name: str) -> str:
 def asks_typed_keys(params: Mapping[str, Any]) -> bool:
     """Whether the URI parameters ask for :func:`typed_key` names (``?typed_keys``, ``?typed_keys=true``); any
     value but true or false is a 400 naming the parameter, as in Elasticsearch."""
-    return _flag(params.get("typed_keys", False), "typed_keys")
+    return flag(params.get("typed_keys", False), "typed_keys")
 
 
 def es_error_body(status: int, cause: dict[str, Any]) -> dict[str, Any]:
@@ -281,7 +282,7 @@ def parse_search(
         size=size,
         source=_source(body["_source"]) if "_source" in body else _source_params(params),
         track_total_hits=_track(body.get("track_total_hits", params.get("track_total_hits"))),
-        explain=_flag(body.get("explain", False), "explain") or _flag(params.get("explain", False), "explain"),
+        explain=flag(body.get("explain", False), "explain") or flag(params.get("explain", False), "explain"),
         ignored=tuple(clauses.ignored),
         ubi=_ubi(body.get("ext")),
         aggs=aggs,
@@ -694,7 +695,8 @@ def _count(value: Any, path: str) -> int:
     return number
 
 
-def _flag(value: Any, path: str) -> bool:
+def flag(value: Any, path: str) -> bool:
+    """A boolean from a body or a URI parameter (``?explain``, ``?explain=true``); anything else is a 400."""
     if isinstance(value, bool):
         return value
     if value in ("true", "false", ""):

@@ -131,6 +131,8 @@ FORWARDED_HEADERS = frozenset(
     {"accept", "accept-encoding", "content-type", "user-agent", "x-opaque-id", "traceparent", "tracestate"}
 )
 """The caller's headers the cluster gets: what a read needs (its body's type, the answer's format) and tracing."""
+# Elasticsearch's versioned media types, which its official clients send on every request.
+COMPATIBLE_MEDIA_TYPE = re.compile(r"application/vnd\.elasticsearch\+(json|x-ndjson)\s*;\s*compatible-with=\d+", re.I)
 # Answers that mean the cluster is not serving (overloaded, or a proxy in front of it got nothing): breaker failures.
 UNAVAILABLE = frozenset({502, 503, 504})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -450,6 +452,13 @@ def forwarded(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
     return {name: value for name, value in headers if name.lower() in FORWARDED_HEADERS}
 
 
+def plain_media_types(headers: Mapping[str, str]) -> dict[str, str]:
+    """``headers`` with Elasticsearch's versioned media types (``application/vnd.elasticsearch+json;
+    compatible-with=9``) as the plain JSON types they stand for: OpenSearch answers them with a 406, so
+    elasticsearch-py's ``helpers.scan`` failed on its scroll's second page, the first being this service's."""
+    return {name: COMPATIBLE_MEDIA_TYPE.sub(r"application/\1", value) for name, value in headers.items()}
+
+
 def _without(headers: Iterable[tuple[str, str]], dropped: frozenset[str]) -> list[tuple[str, str]]:
     """The headers minus ``dropped`` and minus those the Connection header names as hop-by-hop."""
     headers = list(headers)
@@ -472,6 +481,7 @@ class ClusterPassthrough:
         self.base_url = lexical.url.rstrip("/")
         self._base_path = parse_url(self.base_url).path or ""
         self.allow_writes = settings.service.passthrough_writes
+        self.plain_json = lexical.backend == "opensearch"
         self.max_json_depth = settings.service.max_json_depth
         served = {*settings.service.index_names, lexical.index} - {settings.personalisation.profile_index}
         self.served: frozenset[str] = frozenset(served)
@@ -494,7 +504,7 @@ class ClusterPassthrough:
     def forward(self, method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes) -> Response:
         """Send ``method target`` (raw path and query string) with ``headers`` and ``body``; the cluster's answer."""
         path = target.split("?", 1)[0]
-        sent = forwarded(headers)
+        sent = plain_media_types(forwarded(headers)) if self.plain_json else forwarded(headers)
         content_type = next((value for name, value in sent.items() if name.lower() == "content-type"), None)
         refused = self.refusal(method, target, body, content_type)
         if refused is not None:

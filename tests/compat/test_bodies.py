@@ -8,12 +8,15 @@ honour; never a wrong answer, never a 5xx (see compat_suite.judge for what is ch
 
 from __future__ import annotations
 
+import json
 import uuid
+from typing import Any
 
 import pytest
 import requests
 from compat_suite import (
     ANSWERED,
+    BACKENDS,
     UNSUPPORTED,
     Case,
     cases,
@@ -104,3 +107,112 @@ def test_expectations_are_what_a_reference_engine_answers(reference):
                 assert judge(case, answer.json(), item) == [], case.name
                 checked += 1
     assert checked >= 12
+
+
+# The official clients' URI parameters ---------------------------------------------------------------------
+
+
+@pytest.fixture(params=BACKENDS)
+def service(request):
+    """The app on each backend, over the suite's catalog."""
+    return request.getfixturevalue(f"{request.param}_client")
+
+
+def both(service, reference: str, endpoint: str, body, **params) -> tuple[Any, Any]:
+    """The service's and the reference engine's answers (status, JSON) to one request to ``endpoint``
+    (``_search`` with a JSON body, ``_msearch`` with a list of header and body lines)."""
+    if endpoint == "_msearch":
+        data, kind = "".join(json.dumps(line) + "\n" for line in body), "application/x-ndjson"
+    else:
+        data, kind = json.dumps(body), "application/json"
+    ours = service.post(f"/products/{endpoint}", data=data, content_type=kind, query_string=params)
+    theirs = requests.post(
+        f"{reference}/{endpoint}", data=data, headers={"Content-Type": kind}, params=params, timeout=30
+    )
+    return (ours.status_code, by_id(ours.get_json())), (theirs.status_code, by_id(theirs.json()))
+
+
+def by_id(answer: Any) -> Any:
+    """``answer`` with every list of hits in ``_id`` order: the pipeline ranks, so the order is not the reference's."""
+    if isinstance(answer, dict):
+        return {
+            k: sorted(v, key=lambda h: h["_id"]) if k == "hits" and isinstance(v, list) else by_id(v)
+            for k, v in answer.items()
+        }
+    if isinstance(answer, list):
+        return [by_id(item) for item in answer]
+    return answer
+
+
+LAMPS = {"query": {"match": {"title": "lamp"}}, "_source": ["title"]}
+
+
+def test_filter_path_keeps_only_the_named_parts_of_a_search_answer(service, reference):
+    # @elastic/elasticsearch's helpers.search sends this filter_path with every search.
+    ours, theirs = both(service, reference, "_search", LAMPS, filter_path="hits.hits._id,hits.hits._source")
+    assert (
+        ours
+        == theirs
+        == (
+            200,
+            {
+                "hits": {
+                    "hits": [
+                        {"_id": "l1", "_source": {"title": "Desk lamp"}},
+                        {"_id": "l2", "_source": {"title": "Floor lamp"}},
+                    ]
+                }
+            },
+        )
+    )
+
+
+def test_filter_path_of_parts_an_answer_does_not_hold_answers_an_empty_object(service, reference):
+    nothing = {"query": {"match": {"title": "zebra"}}}
+    assert both(service, reference, "_search", nothing, filter_path="hits.hits._id") == ((200, {}), (200, {}))
+
+
+def test_filter_path_with_a_minus_leaves_those_parts_out(service, reference):
+    body = {**LAMPS, "aggs": {"none": {"filter": {"term": {"brand.keyword": "Zeta"}}}}}
+    left_out = "-hits.hits._index,-hits.hits._source,-hits.hits._score,-hits.max_score,-took,-_shards,-search_rerank"
+    ours, theirs = both(service, reference, "_search", body, filter_path=left_out)
+    assert ours == theirs
+    assert ours[1]["aggregations"] == {"none": {"doc_count": 0}}
+
+
+def test_filter_path_double_wildcard_matches_at_any_depth(service, reference):
+    brands = {"size": 0, "aggs": {"brands": {"terms": {"field": "brand.keyword", "size": 2}}}}
+    ours, theirs = both(service, reference, "_search", brands, filter_path="**.key,**.doc_count")
+    assert ours == theirs
+    assert ours[1] == {
+        "aggregations": {"brands": {"buckets": [{"key": "Acme", "doc_count": 4}, {"key": "Bolt", "doc_count": 3}]}}
+    }
+
+
+def test_filter_path_applies_to_a_multi_search_answer_as_a_whole(service, reference):
+    lines = [{}, LAMPS, {}, {"query": {"match": {"title": "sofa"}}}]
+    ours, theirs = both(
+        service, reference, "_msearch", lines, filter_path="responses.hits.total.value,responses.status"
+    )
+    assert ours == theirs
+    assert [r["hits"]["total"]["value"] for r in ours[1]["responses"]] == [2, 5]
+
+
+def test_rest_total_hits_as_int_answers_the_total_as_a_number(service, reference):
+    ours, theirs = both(service, reference, "_search", LAMPS, rest_total_hits_as_int="true")
+    assert ours[0] == theirs[0] == 200
+    assert ours[1]["hits"]["total"] == theirs[1]["hits"]["total"] == 2
+
+
+def test_rest_total_hits_as_int_answers_each_total_of_a_multi_search_as_a_number(service, reference):
+    lines = [{}, LAMPS, {}, {"query": {"match": {"title": "sofa"}}}]
+    ours, theirs = both(service, reference, "_msearch", lines, rest_total_hits_as_int="true")
+    assert [r["hits"]["total"] for r in ours[1]["responses"]] == [r["hits"]["total"] for r in theirs[1]["responses"]]
+    assert [r["hits"]["total"] for r in ours[1]["responses"]] == [2, 5]
+
+
+def test_rest_total_hits_as_int_with_a_lower_bound_for_the_total_is_a_400(service, reference):
+    bounded = {**LAMPS, "track_total_hits": 5}
+    ours, theirs = both(service, reference, "_search", bounded, rest_total_hits_as_int="true")
+    assert ours[0] == theirs[0] == 400
+    assert "rest_total_hits_as_int" in ours[1]["error"]["reason"]

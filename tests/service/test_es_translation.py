@@ -250,7 +250,7 @@ def test_source_filtering_from_uri_parameters(params, kept):
     assert (source.apply(RECORD) if source.enabled else None) == kept
 
 
-@pytest.mark.parametrize("param", ["sort", "filter_path", "rest_total_hits_as_int"])
+@pytest.mark.parametrize("param", ["sort", "df", "default_operator"])
 def test_uri_parameter_that_would_change_the_answer_is_unsupported(param):
     with pytest.raises(Unsupported) as err:
         parse({}, **{param: "x"})

@@ -1,0 +1,104 @@
+"""URI parameters that change how an answer is written, not what it finds: ``filter_path`` and
+``rest_total_hits_as_int``, on ``_search`` and ``_msearch`` alike.
+
+The official clients send them: ``@elastic/elasticsearch``'s ``helpers.search`` asks every search for
+``filter_path=hits.hits._id,hits.hits._source``, its ``scrollSearch`` and older clients (and Kibana's 7.x
+code) ``rest_total_hits_as_int=true``. Both are applied as Elasticsearch applies them, to the whole answer
+(a multi-search's ``responses`` included), after the search.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from .es_compat import InvalidQuery, flag
+
+FILTER_PATH = "filter_path"
+TOTAL_AS_INT = "rest_total_hits_as_int"
+Path = tuple[str, ...]
+
+
+def counted_exactly(body: dict[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """The body to search for ``?rest_total_hits_as_int``: counting every match (``track_total_hits: true``)
+    unless the body says otherwise, as a number cannot say "at least"; a numeric ``track_total_hits`` is a
+    400 naming the parameter, as in Elasticsearch (``false`` stays: the total is then -1)."""
+    if not flag(params.get(TOTAL_AS_INT, False), TOTAL_AS_INT):
+        return body
+    track = body.get("track_total_hits", params.get("track_total_hits"))
+    if track is None:
+        return {**body, "track_total_hits": True}
+    if track not in (True, False, "true", "false"):
+        raise InvalidQuery(
+            TOTAL_AS_INT,
+            f"[{TOTAL_AS_INT}] cannot be used if the tracking of total hits is not accurate, got {track}",
+        )
+    return body
+
+
+def total_as_int(answer: dict[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """``answer`` with ``hits.total`` written as Elasticsearch 6 wrote it when ``?rest_total_hits_as_int``
+    asks: its value, or -1 where the search counted nothing (``track_total_hits: false``)."""
+    if flag(params.get(TOTAL_AS_INT, False), TOTAL_AS_INT) and "hits" in answer:
+        total = answer["hits"].get("total")
+        answer["hits"] = {**answer["hits"], "total": total["value"] if total is not None else -1}
+    return answer
+
+
+def filtered(answer: dict[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """``answer`` cut to ``?filter_path``: comma-separated dotted paths, ``*`` within a name, ``**`` for any
+    depth, through lists. Paths keep only what they name (an object or list left empty goes too, so a search
+    without hits is ``{}``); a path starting with ``-`` leaves out what it names. With both, the ``-`` paths
+    are applied first, as in Elasticsearch."""
+    expression = params.get(FILTER_PATH)
+    if not expression:
+        return answer
+    paths = [p.strip() for p in str(expression).split(",") if p.strip()]
+    excluded = [tuple(p[1:].split(".")) for p in paths if p.startswith("-")]
+    included = [tuple(p.split(".")) for p in paths if not p.startswith("-")]
+    for kept, inclusive in ((excluded, False), (included, True)):
+        if kept:
+            answer = _filtered(answer, kept, inclusive) or {}
+    return answer
+
+
+def _filtered(value: Any, paths: list[Path], inclusive: bool) -> Any:
+    """``value`` below the paths still to match, or None where nothing of it is kept. An object or list
+    emptied by the filter is dropped; one that was empty is kept by a ``-`` filter (Elasticsearch's
+    FilterPathBasedFilter)."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            matched, rest = _step(paths, key)
+            if matched or not rest:
+                if matched == inclusive:
+                    out[key] = item
+                continue
+            kept = _filtered(item, rest, inclusive)
+            if kept is not None:
+                out[key] = kept
+        return out if out or (not value and not inclusive) else None
+    if isinstance(value, list):
+        items = [kept for kept in (_filtered(item, paths, inclusive) for item in value) if kept is not None]
+        return items if items or (not value and not inclusive) else None
+    return None if inclusive else value
+
+
+def _step(paths: list[Path], key: str) -> tuple[bool, list[Path]]:
+    """Whether a path ends at ``key``, and what the paths still ask below it."""
+    matched, rest = False, []
+    for head, *tail in paths:
+        if head == "**":
+            rest.append((head, *tail))  # it goes on matching deeper
+            if not tail:
+                matched = True
+                continue
+            deeper, below = _step([tuple(tail)], key)
+            matched, rest = matched or deeper, rest + below
+        elif re.fullmatch(".*".join(map(re.escape, head.split("*"))), key):
+            if tail:
+                rest.append(tuple(tail))
+            else:
+                matched = True
+    return matched, rest
