@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from fnmatch import fnmatchcase
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -41,6 +42,7 @@ from .delegation import delegate_count, delegate_search, delegated_cluster
 from .embedded_search import compile_search, count_matches, serves
 from .es_compat import (
     ES_HEADERS,
+    INDEX_OPTIONS,
     ONE_SHARD,
     InvalidQuery,
     Unsupported,
@@ -48,11 +50,12 @@ from .es_compat import (
     count_query,
     es_error_body,
     es_response,
+    flag,
     index_not_found_cause,
     parse_msearch,
     parse_search,
 )
-from .field_aliases import highlight_names, rename_fields, rename_highlights
+from .field_aliases import MATCH_NONE, highlight_names, rename_fields, rename_highlights
 from .json_input import InvalidBody
 from .passthrough import ClusterPassthrough, raw_target
 from .profiles_api import header_identity, request_profile
@@ -63,6 +66,8 @@ es = Blueprint("es", __name__)
 # Registered only when requests are passed through to a cluster: without one, "/<name>" stays a 404.
 cluster = Blueprint("cluster", __name__)
 ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH"]
+# What a search of no index leaves out: each would find products (from the dense leg, or titles to complete).
+SEARCHING_KEYS = ("query", "knn", "retriever", "suggest")
 SERVED_ES_METHODS = {"search": ["GET", "POST"], "msearch": ["POST"], "count": ["GET", "POST"]}
 
 
@@ -87,11 +92,10 @@ def es_msearch(index: str):
     """
     service = current_settings().service
     # Of the multi-search's URI parameters typed_keys and rest_total_hits_as_int change each search's answer;
-    # filter_path cuts the multi-search's answer as a whole.
+    # filter_path cuts the multi-search's answer as a whole; a header's index options override the request's.
     uri = uri_params()
     params = {"typed_keys": "true"} if asks_typed_keys(uri) else {}
-    if TOTAL_AS_INT in uri:
-        params[TOTAL_AS_INT] = uri[TOTAL_AS_INT]
+    params.update((name, uri[name]) for name in (TOTAL_AS_INT, *INDEX_OPTIONS) if name in uri)
     items = parse_msearch(request.get_data(), index, service.max_json_depth)
     if len(items) > service.max_msearch_searches:
         # Each search costs a whole pipeline run: a 64 KB body holds thousands, past any per-request rate limit.
@@ -105,8 +109,9 @@ def es_msearch(index: str):
         if isinstance(item, Exception):
             responses.append(es_error_body(*_es_cause(item)))
             continue
+        index_expression, body, options = item
         try:
-            responses.append({**_es_search(*item, params), "status": 200})
+            responses.append({**_es_search(index_expression, body, {**params, **options}), "status": 200})
         except SEARCH_ERRORS as exc:
             responses.append(es_error_body(*_es_cause(exc)))
     answer = {"took": sum(r.get("took", 0) for r in responses), "responses": responses}
@@ -124,9 +129,11 @@ def es_count(index: str):
     if delegated_cluster(lexical) is None and not serves(lexical):
         return pass_through("_count")
     settings = current_settings()
-    check_index(index, settings)
-    query = count_query(rename_fields(json_body(required=False), settings.service.field_aliases), uri_params())
-    if serves(lexical):
+    params = uri_params()
+    query = count_query(rename_fields(json_body(required=False), settings.service.field_aliases), params)
+    if not names_served(index, settings, params):
+        count = 0
+    elif serves(lexical):
         count = count_matches(query, settings.service, lexical)
     else:
         count = delegate_count(query, settings.service, lexical)
@@ -141,24 +148,36 @@ class IndexNotFound(Exception):
         super().__init__(f"no such index [{index}]")
 
 
-def check_index(index: str, settings: Settings) -> None:
-    """Only the configured index names (and the cluster's index or alias) are served; ``_all`` and ``*`` are."""
+def names_served(index: str, settings: Settings, params: Mapping[str, Any]) -> bool:
+    """Whether the index expression names an index served here (the configured names and the cluster's index
+    or alias; ``_all`` and ``*``), resolved as Elasticsearch resolves a search's: a name not served is its 404
+    unless ``ignore_unavailable``, a wildcard that matches none names nothing, and an expression that names
+    nothing is searched as no index at all (an empty answer, which Kibana and the clients' ``ignore_unavailable``
+    expect) unless ``allow_no_indices=false`` makes it the 404 of its first name."""
     served = set(settings.service.index_names)
     if settings.lexical.backend != "tantivy":
         served.add(settings.lexical.index)
+    ignore_unavailable = flag(params.get("ignore_unavailable", False), "ignore_unavailable")
+    allow_no_indices = flag(params.get("allow_no_indices", True), "allow_no_indices")
+    found, missing = False, []
     for name in index.split(","):
         name = name.strip()
-        if name in ("_all", "*", "") or name in served:
-            continue
-        if "*" in name and any(fnmatchcase(s, name) for s in served):
-            continue
-        raise IndexNotFound(name)
+        if name in ("_all", "*", "") or name in served or ("*" in name and any(fnmatchcase(s, name) for s in served)):
+            found = True
+        elif "*" in name or ignore_unavailable:
+            missing.append(name)
+        else:
+            raise IndexNotFound(name)
+    if not found and not allow_no_indices:
+        raise IndexNotFound(missing[0])
+    return found
 
 
 def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
     started = time.perf_counter()
     settings = current_settings()
-    check_index(index, settings)
+    if not names_served(index, settings, params):
+        body = {**{k: v for k, v in body.items() if k not in SEARCHING_KEYS}, "query": MATCH_NONE}
     body = counted_exactly(body, params)
     user_id, session_id = header_identity()
     pipeline = current_pipeline()

@@ -302,11 +302,16 @@ def _aggregations(body: Mapping[str, Any]) -> dict[str, Any] | None:
     return dict(an_object(body[given[0]], given[0]))
 
 
-def parse_msearch(
-    data: bytes, default_index: str, max_depth: int
-) -> list[tuple[str, dict[str, Any]] | InvalidBody | InvalidQuery]:
-    """The searches of a multi-search (newline-delimited header and body lines): each one's (index, body),
-    or the error of its header or body line, so that one unreadable search fails alone.
+INDEX_OPTIONS = ("ignore_unavailable", "allow_no_indices")
+"""How a search resolves an index expression that names indices not served: URI parameters of a search, keys of
+a multi-search's header (which override the multi-search's own parameters)."""
+MsearchItem = tuple[str, dict[str, Any], dict[str, Any]]
+"""A multi-search's search: its index expression, its body and its header's :data:`INDEX_OPTIONS`."""
+
+
+def parse_msearch(data: bytes, default_index: str, max_depth: int) -> list[MsearchItem | InvalidBody | InvalidQuery]:
+    """The searches of a multi-search (newline-delimited header and body lines): each one's
+    :data:`MsearchItem`, or the error of its header or body line, so that one unreadable search fails alone.
 
     Raises only when the request as a whole cannot be read: not UTF-8, no line of JSON at all, or an odd
     number of lines, which leaves no way to tell headers from bodies.
@@ -326,7 +331,7 @@ def parse_msearch(
         raise InvalidBody("body", "not a multi-search: expected newline-delimited JSON header and body lines")
     if len(lines) % 2:
         raise InvalidQuery("body", "a multi-search is pairs of header and body lines")
-    items: list[tuple[str, dict[str, Any]] | InvalidBody | InvalidQuery] = []
+    items: list[MsearchItem | InvalidBody | InvalidQuery] = []
     for header, body in zip(parsed[::2], parsed[1::2], strict=True):
         unreadable = header if isinstance(header, InvalidBody) else body if isinstance(body, InvalidBody) else None
         if unreadable is not None:
@@ -339,11 +344,13 @@ def parse_msearch(
     return items
 
 
-def _msearch_item(header: Any, body: Any, default_index: str) -> tuple[str, dict[str, Any]]:
-    index = an_object(header, "header").get("index", default_index)
+def _msearch_item(header: Any, body: Any, default_index: str) -> MsearchItem:
+    header = an_object(header, "header")
+    index = header.get("index", default_index)
     if isinstance(index, list) and all(isinstance(name, str) for name in index):
         index = ",".join(index)
-    return a_string(index, "header.index"), dict(an_object(body, "body"))
+    options = {name: header[name] for name in INDEX_OPTIONS if name in header}
+    return a_string(index, "header.index"), dict(an_object(body, "body")), options
 
 
 def _query(query: Any, path: str, scoring: bool, out: _Clauses) -> None:

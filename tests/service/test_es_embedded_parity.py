@@ -397,6 +397,48 @@ def test_multi_search_answers_an_unknown_index_with_a_404_item(client):
     assert first["status"] == 200 and second["status"] == 404
 
 
+def test_a_list_naming_an_index_not_served_is_its_404(client):
+    response = client.post("/products,nope/_search", json={})
+    assert response.status_code == 404 and response.get_json()["error"]["index"] == "nope"
+
+
+def test_ignore_unavailable_searches_the_served_indices_of_a_list(client):
+    body = {"query": {"match": {"title": "sofa"}}, "size": 20}
+    response = client.post("/products,nope/_search?ignore_unavailable=true", json=body)
+    assert response.status_code == 200
+    assert sorted(ids(response.get_json())) == sorted(ids(search(client, body)))
+
+
+def test_a_wildcard_that_matches_no_served_index_answers_no_hits(client):
+    body = {"query": {"match": {"title": "sofa"}}, "suggest": {"s": {"prefix": "so", "completion": {"field": "title"}}}}
+    answer = search(client, body, index="nope*")
+    assert answer["hits"]["hits"] == [] and answer["hits"]["total"]["value"] == 0
+    assert "suggest" not in answer
+
+
+def test_allow_no_indices_false_makes_a_wildcard_matching_nothing_its_404(client):
+    response = client.post("/nope*/_search?allow_no_indices=false", json={})
+    assert response.status_code == 404 and response.get_json()["error"]["index"] == "nope*"
+
+
+def test_ignore_unavailable_with_no_served_index_left_answers_no_hits(client):
+    response = client.post("/nope/_search?ignore_unavailable=true", json={})
+    assert response.status_code == 200 and response.get_json()["hits"]["hits"] == []
+
+
+def test_multi_search_header_ignore_unavailable_applies_to_its_own_search(client):
+    ndjson = '{"index": ["products", "nope"], "ignore_unavailable": true}\n{}\n{"index": "products,nope"}\n{}\n'
+    first, second = client.post("/_msearch", data=ndjson).get_json()["responses"]
+    assert first["status"] == 200 and first["hits"]["hits"]
+    assert second["status"] == 404
+
+
+def test_multi_search_ignore_unavailable_parameter_applies_to_every_search(client):
+    ndjson = '{"index": "products,nope"}\n{}\n'
+    (only,) = client.post("/_msearch?ignore_unavailable=true", data=ndjson).get_json()["responses"]
+    assert only["status"] == 200 and only["hits"]["hits"]
+
+
 def test_function_score_matches_what_its_query_matches_and_lists_its_functions_as_ignored(client):
     """Spryker's cart boost: function_score's weight functions change scores only, which the pipeline replaces."""
     boost = {"functions": [{"weight": 20, "filter": {"match": {"description": "grey"}}}], "boost_mode": "multiply"}
@@ -1077,3 +1119,14 @@ def test_count_of_an_index_not_served_is_elasticsearchs_404(client):
     response = client.post("/other/_count", json={"query": {"match_all": {}}})
     assert response.status_code == 404
     assert response.get_json()["error"]["type"] == "index_not_found_exception"
+
+
+def test_count_of_a_wildcard_that_matches_no_served_index_is_zero(client):
+    assert count(client, {"query": {"match_all": {}}}) == len(CATALOG)
+    response = client.post("/nope*/_count", json={"query": {"match_all": {}}})
+    assert response.status_code == 200 and response.get_json()["count"] == 0
+
+
+def test_count_ignore_unavailable_counts_the_served_indices_of_a_list(client):
+    response = client.post("/products,nope/_count?ignore_unavailable=true", json={"query": {"match_all": {}}})
+    assert response.status_code == 200 and response.get_json()["count"] == len(CATALOG)

@@ -277,7 +277,12 @@ def test_explain_comes_from_the_body_or_the_uri():
 
 def test_multi_search_pairs_headers_with_bodies():
     text = b'{"index": "a"}\n{"size": 1}\n{}\n{"size": 2}\n'
-    assert parse_msearch(text, "default", max_depth=64) == [("a", {"size": 1}), ("default", {"size": 2})]
+    assert parse_msearch(text, "default", max_depth=64) == [("a", {"size": 1}, {}), ("default", {"size": 2}, {})]
+
+
+def test_multi_search_header_keeps_its_index_options():
+    text = b'{"index": "a,b", "ignore_unavailable": true, "preference": "x"}\n{}\n'
+    assert parse_msearch(text, "default", max_depth=64) == [("a,b", {}, {"ignore_unavailable": True})]
 
 
 def test_multi_search_with_a_missing_body_is_invalid():
