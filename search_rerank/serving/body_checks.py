@@ -57,20 +57,22 @@ def a_number(value: Any, path: str) -> float:
     return parsed
 
 
-MAX_SCROLL_S = 300.0
-"""The longest scroll keep-alive passed to the cluster. Each scroll holds a search context there until it expires
-(Elasticsearch allows 500 open per node by default), so a caller asking for ``24h`` again and again would use them
-up for every shopper; a front end pages on within seconds, and Elasticsearch's own examples keep ``1m``."""
+MAX_KEEP_ALIVE_S = 300.0
+"""The longest keep-alive of a scroll or a point in time passed to the cluster. Each holds a search context there
+until it expires (Elasticsearch allows 500 open scrolls per node by default, and as many points in time as its
+heap), so a caller asking for ``24h`` again and again would use them up for every shopper; a front end pages on
+within seconds, and Elasticsearch's own examples keep ``1m``."""
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(nanos|micros|ms|s|m|h|d)")
 _UNIT_S = {"nanos": 1e-9, "micros": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
-def a_scroll_keep_alive(value: Any, path: str) -> str:
-    """A scroll keep-alive in Elasticsearch's time units (``30s``, ``1m``), at most :data:`MAX_SCROLL_S`."""
+def a_keep_alive(value: Any, path: str) -> str:
+    """A scroll's or a point in time's keep-alive in Elasticsearch's time units (``30s``, ``1m``), at most
+    :data:`MAX_KEEP_ALIVE_S`."""
     text = a_string(value, path).strip()
     match = _DURATION.fullmatch(text)
     if match is None:
         raise InvalidQuery(path, f"expected a time value such as '1m', got {text!r}")
-    if float(match.group(1)) * _UNIT_S[match.group(2)] > MAX_SCROLL_S:
-        raise InvalidQuery(path, f"a scroll is kept alive for at most {MAX_SCROLL_S:g}s here, not {text}")
+    if float(match.group(1)) * _UNIT_S[match.group(2)] > MAX_KEEP_ALIVE_S:
+        raise InvalidQuery(path, f"a search context is kept alive for at most {MAX_KEEP_ALIVE_S:g}s here, not {text}")
     return text

@@ -95,7 +95,7 @@ from ..core.reasons import reason_code
 from ..core.retrieval import DENSE, LEXICAL, Retriever, Stage, leg_candidates
 from ..core.settings import LEXICAL_FIELDS, LexicalSettings, ServiceSettings
 from . import metrics, query_string
-from .body_checks import a_scroll_keep_alive, an_object, clause_list, single_key
+from .body_checks import a_keep_alive, an_object, clause_list, single_key
 from .completion import Completion, split_suggest, suggester_kind
 from .es_compat import URI_QUERY_PARAMS, EsSearch, InvalidQuery, Unsupported, parse_search, pinned_ids
 from .field_aliases import alias_of, rename_highlights
@@ -1189,7 +1189,7 @@ def delegate_search(
     params = dict(params)
     scroll = params.pop("scroll", None)
     if scroll is not None:
-        scroll = a_scroll_keep_alive(scroll, "scroll")
+        scroll = a_keep_alive(scroll, "scroll")
     lucene = {key: params.pop(name) for name, key in URI_QUERY_PARAMS.items() if name in params}
     sort_param = params.pop("sort", None)
     rest = {k: v for k, v in body.items() if k not in DELEGATED_KEYS}
@@ -1213,6 +1213,8 @@ def delegate_search(
         fields.suggest(body["suggest"], limits.field_aliases) if body.get("suggest") not in (None, {}) else (None, [])
     )
     extras = {k: body[k] for k in CLUSTER_ORDER_ONLY if body.get(k) is not None}
+    if "keep_alive" in (pit := an_object(extras.get("pit", {}), "pit")):
+        a_keep_alive(pit["keep_alive"], "pit.keep_alive")  # each search in a point in time extends it
     collapsed: dict[str, str] = {}
     if "collapse" in extras:
         collapse = an_object(extras["collapse"], "collapse")

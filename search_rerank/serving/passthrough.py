@@ -106,7 +106,7 @@ from ..core.breaker import CircuitBreaker
 from ..core.errors import CircuitOpenError
 from ..core.reasons import CIRCUIT_OPEN
 from ..core.settings import SERVER_BACKENDS, Settings
-from .body_checks import InvalidQuery, a_scroll_keep_alive
+from .body_checks import InvalidQuery, a_keep_alive
 from .es_compat import ES_HEADERS, es_error_body, index_not_found_cause
 from .json_input import InvalidBody, parse_json
 
@@ -181,6 +181,10 @@ INDEX_READS: dict[tuple[str, ...], frozenset[str]] = {  # /{index}/..., the inde
     ("_termvectors",): QUERY,
     ("_termvectors", "{id}"): QUERY,
     ("_terms_enum",): QUERY,
+    # Opening a point in time (Elasticsearch's endpoint, then OpenSearch's): a client pages a search in it, which
+    # this service answers (serving/delegation); its keep_alive is held to a scroll's (keep_alives).
+    ("_pit",): frozenset({"POST"}),
+    ("_search", "point_in_time"): frozenset({"POST"}),
 }
 ROOT_READS: dict[tuple[str, ...], frozenset[str]] = {  # /...
     (): LOOKUP,
@@ -193,7 +197,13 @@ ROOT_READS: dict[tuple[str, ...], frozenset[str]] = {  # /...
     # clears_every_scroll); the first page is a search, which this service answers (serving/delegation).
     ("_search", "scroll"): QUERY | {"DELETE"},
     ("_search", "scroll", "{scroll_id}"): LOOKUP | {"DELETE"},  # URL-safe base64: it may start with "_"
+    # Closing points in time by their ids (Elasticsearch's, then OpenSearch's); not listing them, nor closing every
+    # one (OpenSearch's /_search/point_in_time/_all): another client's would be read or ended.
+    ("_pit",): frozenset({"DELETE"}),
+    ("_search", "point_in_time"): frozenset({"DELETE"}),
 }
+OPENS_CONTEXT = (("_pit",), ("_search", "point_in_time"))
+"""The endpoints (after the index) that open a point in time: never sent twice (see ClusterPassthrough.resendable)."""
 SCRIPTS = frozenset(
     {
         "script",
@@ -386,15 +396,16 @@ def json_document(body: bytes, content_type: str | None, max_depth: int) -> Any:
     return parse_json(body, max_depth)
 
 
-def scroll_keep_alives(parameters: Sequence[tuple[str, str]], document: Any) -> None:
-    """Check a scroll's keep-alive, in the query string or a ``_search/scroll`` body, as a search's is checked
-    (:func:`~search_rerank.serving.body_checks.a_scroll_keep_alive`): a next page must not keep a scroll alive
-    longer than its first page may."""
+def keep_alives(parameters: Sequence[tuple[str, str]], document: Any) -> None:
+    """Check the keep-alive of a scroll (in the query string or a ``_search/scroll`` body) and of a point in time
+    being opened (``?keep_alive=``), as a search's are checked
+    (:func:`~search_rerank.serving.body_checks.a_keep_alive`): a next page must not keep a scroll alive longer
+    than its first page may, nor a point in time outlive what the searches in it may ask."""
     for name, value in parameters:
-        if name == "scroll":
-            a_scroll_keep_alive(value, "scroll")
+        if name in ("scroll", "keep_alive"):
+            a_keep_alive(value, name)
     if isinstance(document, dict) and "scroll" in document:
-        a_scroll_keep_alive(document["scroll"], "scroll")
+        a_keep_alive(document["scroll"], "scroll")
 
 
 def clears_every_scroll(segments: Sequence[str], parameters: Sequence[tuple[str, str]], document: Any) -> bool:
@@ -619,9 +630,9 @@ class ClusterPassthrough:
         except InvalidBody as exc:
             return self._error(400, "parsing_exception", f"{method} {path}: {exc}", "not_json")
         try:
-            scroll_keep_alives(parameters, document)
+            keep_alives(parameters, document)
         except InvalidQuery as exc:
-            return self._error(400, "parsing_exception", f"{method} {path}: {exc}", "scroll_too_long")
+            return self._error(400, "parsing_exception", f"{method} {path}: {exc}", f"{exc.field}_too_long")
         if method == "DELETE" and clears_every_scroll(segments, parameters, document):
             return self._error(
                 403,
@@ -649,11 +660,15 @@ class ClusterPassthrough:
     def resendable(self, method: str, target: str) -> bool:
         """Whether a request that got no answer may be sent once more: a read (every request the read-only default
         forwards; with ``service.passthrough_writes``, the safe methods), but never one that moves a cursor the
-        cluster may have moved already (a scroll's next page, an SQL cursor's) or opens one (``?scroll=``): sent
-        again, it would answer the page after, and one would be lost, or leave a scroll open that nobody clears."""
+        cluster may have moved already (a scroll's next page, an SQL cursor's) or opens one (``?scroll=``, a point
+        in time): sent again, it would answer the page after, and one would be lost, or leave a scroll or a point
+        in time open that nobody closes."""
         path, _, query = target.partition("?")
-        cursor = path.split("/")[1:3] == ["_search", "scroll"] or path.split("/")[1:2] == ["_sql"]
-        opens = any(name == "scroll" for name, _ in query_parameters(query))
+        segments = path.split("/")
+        cursor = segments[1:3] == ["_search", "scroll"] or segments[1:2] == ["_sql"]
+        opens = any(name == "scroll" for name, _ in query_parameters(query)) or any(
+            segments[2:] == list(shape) for shape in OPENS_CONTEXT
+        )
         return (not self.allow_writes or method in SAFE_METHODS) and not cursor and not opens
 
     def _send(

@@ -498,6 +498,25 @@ def test_a_refused_parameter_is_refused_with_its_name_escaped_in_lower_case(guar
     assert guarded.seen == []
 
 
+def test_a_point_in_time_of_the_served_index_is_opened_searched_in_and_closed(guarded):
+    # elasticsearch-py's and opensearch-py's point-in-time paging: open, search pages in it (answered by this
+    # service), close. The cluster here is OpenSearch's API (osmem-server); Elasticsearch's is POST /INDEX/_pit.
+    opened = guarded.attack("POST", "/INDEX/_search/point_in_time?keep_alive=1m", body=b"")
+    assert opened.status == 200
+    pit = opened.json()["pit_id"]
+    page = {"size": 2, "pit": {"id": pit, "keep_alive": "1m"}, "sort": [{"price": "asc"}]}
+    searched = guarded.attack("POST", "/_search", body=json.dumps(page).encode())
+    assert searched.status == 200 and len(searched.json()["hits"]["hits"]) == 2
+    closed = guarded.attack("DELETE", "/_search/point_in_time", body=json.dumps({"pit_id": [pit]}).encode())
+    assert closed.status == 200 and closed.json()["pits"][0]["successful"] is True
+
+
+def test_every_point_in_time_is_neither_listed_nor_closed(guarded):
+    assert guarded.attack("GET", "/_search/point_in_time/_all").status == 403
+    assert guarded.attack("DELETE", "/_search/point_in_time/_all", body=b"").status == 403
+    assert guarded.seen == []
+
+
 @pytest.mark.parametrize("header", ["X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"])
 def test_method_override_headers_never_reach_the_cluster(guarded, header):
     assert guarded.attack("POST", "/INDEX/_validate/query", {header: "DELETE"}).status == 200

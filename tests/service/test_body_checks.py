@@ -2,22 +2,22 @@
 
 import pytest
 
-from search_rerank.serving.body_checks import MAX_SCROLL_S, InvalidQuery, a_scroll_keep_alive
+from search_rerank.serving.body_checks import MAX_KEEP_ALIVE_S, InvalidQuery, a_keep_alive
 
 
 @pytest.mark.parametrize("value", ["30s", "1m", "5m", "300000ms", "0.5m"])
-def test_a_scroll_keep_alive_within_the_limit_is_kept_as_sent(value):
-    assert a_scroll_keep_alive(value, "scroll") == value
+def test_a_keep_alive_within_the_limit_is_kept_as_sent(value):
+    assert a_keep_alive(value, "scroll") == value
 
 
-@pytest.mark.parametrize("value", ["6m", "24h", "1d", f"{int(MAX_SCROLL_S) + 1}s"])
-def test_a_scroll_keep_alive_over_the_limit_is_refused_naming_the_field(value):
+@pytest.mark.parametrize("value", ["6m", "24h", "1d", f"{int(MAX_KEEP_ALIVE_S) + 1}s"])
+def test_a_keep_alive_over_the_limit_is_refused_naming_the_field(value):
     with pytest.raises(InvalidQuery) as refused:
-        a_scroll_keep_alive(value, "scroll")
+        a_keep_alive(value, "scroll")
     assert refused.value.field == "scroll"
 
 
 @pytest.mark.parametrize("value", ["forever", "1 m", "-1m", "", 60, None])
-def test_a_scroll_keep_alive_that_is_not_a_time_value_is_refused(value):
+def test_a_keep_alive_that_is_not_a_time_value_is_refused(value):
     with pytest.raises(InvalidQuery):
-        a_scroll_keep_alive(value, "scroll")
+        a_keep_alive(value, "scroll")

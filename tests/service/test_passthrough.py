@@ -203,6 +203,10 @@ SERVED = frozenset({"products", "catalog-v2"})
         ("POST", "/products/_explain/1"),
         ("POST", "/_search/scroll"),
         ("GET", "/_search/scroll/_DXF1ZXJ5QW5kRmV0Y2gBAAAAAAAAAD4WYm9laVYtZndUQlNsdDcwakFMNjU1QQ"),
+        ("POST", "/products/_pit"),
+        ("POST", "/products/_search/point_in_time"),
+        ("DELETE", "/_pit"),
+        ("DELETE", "/_search/point_in_time"),
     ],
 )
 def test_allow_listed_read_of_a_served_index_is_a_read(method, path):
@@ -226,6 +230,10 @@ def test_allow_listed_read_of_a_served_index_is_a_read(method, path):
         ("GET", "/_nodes"),
         ("POST", "/products%2F_delete_by_query"),
         ("GET", "/_security/api_key"),
+        ("GET", "/_search/point_in_time/_all"),  # every client's points in time
+        ("DELETE", "/_search/point_in_time/_all"),
+        ("POST", "/other/_pit"),
+        ("POST", "/_pit"),
     ],
 )
 def test_request_off_the_allow_list_is_not_a_read(method, path):
@@ -705,3 +713,23 @@ def test_a_request_that_opens_a_scroll_on_a_connection_closed_as_it_was_reused_i
             opened = bridge.forward("GET", "/products/_search?scroll=1m", [], b"")
     assert opened.status_code == 502
     assert seen == ["answered", "dropped"]
+
+
+@pytest.mark.parametrize("target", ["/products/_pit?keep_alive=1m", "/products/_search/point_in_time?keep_alive=1m"])
+def test_a_request_that_opens_a_point_in_time_on_a_connection_closed_as_it_was_reused_is_never_sent_twice(target):
+    # Sent again, it would leave a point in time open on the cluster that nobody closes.
+    with cluster_closing_kept_connections() as (url, seen):
+        bridge = ClusterPassthrough(Settings(lexical={"backend": "opensearch", "url": url}))
+        with Flask(__name__).app_context():
+            bridge.forward("GET", "/products/_mapping", [], b"")
+            opened = bridge.forward("POST", target, [], b"")
+    assert opened.status_code == 502
+    assert seen == ["answered", "dropped"]
+
+
+@pytest.mark.parametrize("target", ["/products/_pit?keep_alive=1d", "/products/_search/point_in_time?keep_alive=6m"])
+def test_a_point_in_time_kept_alive_past_the_limit_is_refused_before_the_cluster(recorded_app, target):
+    app, seen = recorded_app
+    response = app.test_client().post(target)
+    assert response.status_code == 400 and response.get_json()["error"]["reason_code"] == "keep_alive_too_long"
+    assert seen == []
