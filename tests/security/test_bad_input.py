@@ -106,6 +106,13 @@ def test_a_query_nested_within_the_limit_is_served(bad_input_client):
     assert response.status_code == 200 and response.get_json()["hits"]["hits"]
 
 
+@pytest.mark.parametrize("kind", ["query_string", "simple_query_string"])
+def test_lucene_syntax_nested_thousands_of_parentheses_deep_is_a_400_naming_it(bad_input_client, kind):
+    # The JSON is shallow; the nesting is in the query text, which the parsers recursed through (a 500).
+    body = {"query": {kind: {"query": "(" * 5000 + "sofa" + ")" * 5000}}}
+    assert es_field(bad_input_client.post(ES_SEARCH, json=body)) == f"query.{kind}.query"
+
+
 def test_the_depth_limit_follows_the_setting(tmp_path_factory, tiny_bert_dir):
     app, pipeline = small_app(small_index(tmp_path_factory.mktemp("depth"), tiny_bert_dir), max_json_depth=8)
     try:
