@@ -55,7 +55,7 @@ from ..core.product import Product
 from ..core.retrieval import LEXICAL, Retriever, Stage
 from ..core.settings import LEXICAL_FIELDS, ServiceSettings
 from . import query_string
-from .body_checks import a_number, a_string, an_object, clause_list, single_key
+from .body_checks import MAX_INT, a_number, a_string, an_object, clause_list, single_key, within_long
 from .completion import Completion, parse_suggest
 from .es_compat import EsSearch, InvalidQuery, Unsupported, parse_search, pinned_ids, typed_key
 from .field_aliases import alias_of
@@ -158,11 +158,11 @@ class Tilde:
         if not re.fullmatch(r"\d*(\.\d*)?", number):
             raise InvalidQuery(path, f"~{word.tilde} is not a number")
         if word.phrase:
-            return None, int(float(number)) if number else self.phrase_slop
+            return None, query_string.saturated_int(number) if number else self.phrase_slop
         if not number:
             return self.fuzziness, 0
         # A number of edits above 2 is 2, as Elasticsearch's query_string caps it.
-        return Fuzziness.edits(min(2, int(float(number))), self.fuzziness.transpositions), 0
+        return Fuzziness.edits(min(2, query_string.saturated_int(number)), self.fuzziness.transpositions), 0
 
 
 class Compiler:
@@ -377,6 +377,9 @@ class Compiler:
             raise Unsupported(path, f"a range on {target.name!r} (ranges: {', '.join(NUMERIC_FIELDS)})")
         kind = NUMERIC_FIELDS[target.name]
         if kind == tantivy.FieldType.Integer:
+            for bound in (low, high):
+                if bound is not None:
+                    within_long(bound, path)
             # Whole numbers: an exclusive or fractional bound becomes the inclusive whole bound it means.
             if low is not None:
                 low, include_low = (
@@ -851,6 +854,10 @@ class ShouldMatch:
             return None
         text = str(value).strip()
         if re.fullmatch(r"-?\d+%?", text):
+            # Elasticsearch reads it as an int; Python stops converting at 4,300 digits (a ValueError, a 500).
+            digits = text.lstrip("-").rstrip("%")
+            if len(digits) > len(str(MAX_INT)) or int(digits) > MAX_INT:
+                raise InvalidQuery(path, f"{text} is out of range for an int")
             return cls(int(text.rstrip("%")), text.endswith("%"))
         raise Unsupported(path, f"{value!r} (a number or a percentage)")
 
@@ -1851,4 +1858,6 @@ def _scalar(value: Any, path: str) -> str:
 def _count(value: Any, path: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidQuery(path, "expected a non-negative integer")
+    if value > MAX_INT:
+        raise InvalidQuery(path, f"expected an integer up to {MAX_INT}")
     return value

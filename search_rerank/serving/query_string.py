@@ -32,6 +32,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .body_checks import MAX_INT
+
 MUST, SHOULD, MUST_NOT = "must", "should", "must_not"
 MAX_NESTING = 30
 """The deepest parentheses may nest: each group is a bool query inside the one around it, and Elasticsearch
@@ -471,6 +473,14 @@ class _SimpleParser:
         if not number:
             return 2, pos
         return (max(0, int(number)) if re.fullmatch(r"[+-]?\d+", number) else 0), pos
+
+
+def saturated_int(number: str) -> int:
+    """The whole part of the number after a ``~`` (digits and a point), at most Java's largest int: Lucene's
+    parser casts it to an int, which saturates (``"sofa bed"~99999999999`` is the largest slop), where Python's
+    ``int(float(...))`` overflowed (a 500)."""
+    whole = number.split(".")[0]
+    return MAX_INT if len(whole) > len(str(MAX_INT)) else min(int(whole or 0), MAX_INT)
 
 
 def _closing_parentheses(text: str) -> dict[int, int]:

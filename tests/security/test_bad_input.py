@@ -81,6 +81,42 @@ def test_a_non_finite_number_is_a_400_naming_its_field_on_search(bad_input_clien
     assert api_field(post_text(bad_input_client, "/search", body)) == field
 
 
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ({"range": {"sales": {"gte": 1e300}}}, "query.range.sales"),
+        ({"range": {"review_count": {"lt": -(2**64)}}}, "query.range.review_count"),
+        ({"term": {"sales": 2**64}}, "query.term.sales"),
+        ({"terms": {"sales": [3, 1.5e19]}}, "query.terms.sales"),
+        ({"query_string": {"query": "sales:[" + "9" * 30 + " TO *]"}}, "query.query_string.query"),
+    ],
+)
+def test_a_whole_number_beyond_a_long_is_a_400_naming_its_field(bad_input_client, query, field):
+    # sales and review_count are longs: tantivy refused the bound (ValueError, a 500). Elasticsearch: "out of range".
+    response = bad_input_client.post(ES_SEARCH, json={"query": query})
+    assert es_field(response) == field and "out of range for a long" in response.get_json()["error"]["reason"]
+
+
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ({"match_phrase": {"title": {"query": "sofa bed", "slop": 2**62}}}, "query.match_phrase.title.slop"),
+        ({"query_string": {"query": '"sofa bed" -grey', "phrase_slop": 2**40}}, "query.query_string.phrase_slop"),
+        ({"match": {"title": {"query": "sofa bed", "minimum_should_match": "9" * 5000}}}, "query.match.title"),
+        ({"bool": {"should": [{"term": {"brand": "x"}}], "minimum_should_match": "9" * 400 + "%"}}, "query.bool"),
+    ],
+)
+def test_a_count_beyond_an_int_is_a_400_naming_its_field(bad_input_client, query, field):
+    # tantivy's slop is 32 bits (OverflowError) and Python stops at 4,300 digits (ValueError): both were 500s.
+    assert es_field(bad_input_client.post(ES_SEARCH, json={"query": query})).startswith(field)
+
+
+def test_a_phrase_slop_beyond_an_int_in_query_syntax_is_the_largest_int(bad_input_client):
+    # Lucene's parser casts the number after ~ to an int, which saturates: the phrase's words may be any distance apart.
+    body = {"query": {"query_string": {"query": '"sofa bed"~99999999999999999999'}}}
+    assert bad_input_client.post(ES_SEARCH, json=body).status_code == 200
+
+
 @pytest.mark.parametrize("query", ["size=Infinity", "from=1e400", "size=NaN", "track_total_hits=Infinity"])
 def test_a_non_finite_uri_parameter_is_a_400(bad_input_client, query):
     assert bad_input_client.get(f"{ES_SEARCH}?{query}").status_code == 400
