@@ -102,6 +102,13 @@ DEFAULT_PERCENTS = (1.0, 5.0, 25.0, 50.0, 75.0, 95.0, 99.0)
 TDIGEST_COMPRESSION = 100
 PERCENTILE_VALUES = "values"  # the part of a percentiles that counts its values (Aggregations._translated)
 _LEVEL = re.compile(r"facet\.category\.lvl\d+")
+MAX_BUCKETS = 65_536
+"""The most buckets one search's aggregations may answer, every level and every filter bucket together
+(Elasticsearch's ``search.max_buckets``). tantivy's own limit is per aggregation it computes, and filter buckets
+are computed here one tantivy aggregation each, so a hundred buckets each just under its limit took seconds,
+gigabytes and a response of hundreds of megabytes."""
+# tantivy's refusals of an aggregation too large to compute: its bucket and memory limits.
+_TANTIVY_LIMITS = ("bucket limit was exceeded", "memory limit was exceeded")
 
 
 def serves(leg: Any) -> TypeGuard[TantivyRetriever]:
@@ -871,6 +878,17 @@ class ShouldMatch:
 # ------------------------------------------------------------------ aggregations
 
 
+class TooManyBuckets(Exception):
+    """The aggregations answer more than :data:`MAX_BUCKETS` buckets: a 400, as Elasticsearch's
+    ``too_many_buckets_exception`` (a 400 since 8.8; retrying will not help)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            f"Trying to create too many buckets. Must be less than or equal to: [{MAX_BUCKETS}]. "
+            "This limit can be set by changing the [search.max_buckets] cluster level setting."
+        )
+
+
 class Aggregations:
     """``aggs`` counted by tantivy over a match set; filter, filters and global buckets computed here.
 
@@ -884,6 +902,8 @@ class Aggregations:
         self.compiler = compiler
         self.aggs = aggs
         self.typed_keys = typed_keys
+        self.buckets = 0
+        """The buckets answered so far, counted against :data:`MAX_BUCKETS`."""
         self.check(aggs, "aggs", top=True)
 
     def check(self, aggs: Any, path: str, native_only: bool = False, top: bool = False) -> None:
@@ -935,6 +955,8 @@ class Aggregations:
                 # breaks ties of a sub-aggregation's metric its own way, keeping the buckets it shows by that
                 # order: every value is asked for, and _es_shape orders and cuts them.
                 spec["size"] = MAX_NUMERIC_TERMS
+        if kind == "histogram" and a_number(spec.get("interval"), f"{path}.interval") <= 0:
+            raise InvalidQuery(f"{path}.interval", "must be > 0")
         if kind == "range":
             # Each range keyed by its place in Elasticsearch's order, which tantivy's answer keeps beside the
             # buckets it adds for the gaps around and between them; _es_shape keeps the asked ones. Whole
@@ -1025,15 +1047,27 @@ class Aggregations:
         """tantivy's answer to ``aggs``; when the values of percentiles exceed tantivy's bucket limit (under many
         buckets of a large catalog), asked again with the percentiles its sketch's alone."""
         try:
-            return searcher.aggregate(base, self._translated(aggs, path, exact=True))
+            return self._counted(searcher.aggregate(base, self._translated(aggs, path, exact=True)))
         except ValueError as exc:
             failure = exc
         if _has_percentiles(aggs):
             try:
-                return searcher.aggregate(base, self._translated(aggs, path, exact=False))
+                return self._counted(searcher.aggregate(base, self._translated(aggs, path, exact=False)))
             except ValueError as exc:
                 failure = exc
+        if any(limit in str(failure) for limit in _TANTIVY_LIMITS):
+            raise TooManyBuckets() from None
         raise Unsupported(path, f"tantivy cannot compute these aggregations: {failure}") from None
+
+    def _counted(self, answer: dict[str, Any]) -> dict[str, Any]:
+        """``answer``, its buckets counted against :data:`MAX_BUCKETS` (:class:`TooManyBuckets` past it)."""
+        self._consume(_bucket_count(answer))
+        return answer
+
+    def _consume(self, buckets: int) -> None:
+        self.buckets += buckets
+        if self.buckets > MAX_BUCKETS:
+            raise TooManyBuckets()
 
     def _translated(self, aggs: Mapping[str, Any], path: str, exact: bool) -> dict[str, Any]:
         """The tantivy aggregations that answer ``aggs``: each translated, with the parts :func:`_es_shape` joins
@@ -1066,6 +1100,7 @@ class Aggregations:
 
     def _filters(self, spec: Any, base: tantivy.Query, subs: Any, path: str) -> dict[str, Any]:
         spec = an_object(spec, f"{path}.filters")
+        self._consume(len(spec.get("filters") or ()))
         if spec.get("other_bucket") or "other_bucket_key" in spec:
             raise Unsupported(f"{path}.filters.other_bucket")
         named = spec.get("filters")
@@ -1090,6 +1125,19 @@ class Aggregations:
                 ]
             }
         raise InvalidQuery(f"{path}.filters.filters", "expected named filters or a list of filters")
+
+
+def _bucket_count(answer: Mapping[str, Any]) -> int:
+    """The buckets in tantivy's answer to some aggregations, at every level."""
+    total = 0
+    for value in answer.values():
+        if not isinstance(value, Mapping):
+            continue
+        buckets = value.get("buckets")
+        inner = buckets.values() if isinstance(buckets, Mapping) else buckets if isinstance(buckets, list) else ()
+        for bucket in inner:
+            total += 1 + (_bucket_count(bucket) if isinstance(bucket, Mapping) else 0)
+    return total
 
 
 def _kind(spec: Mapping[str, Any]) -> str:

@@ -11,6 +11,7 @@ JSON and near-JSON at the search routes and accept anything but a 5xx
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -245,6 +246,37 @@ def test_a_wrong_source_shape_is_a_400_naming_it(bad_input_client, source, field
 )
 def test_a_wrong_shape_is_a_400_naming_the_key(bad_input_client, key, value):
     assert es_field(bad_input_client.post(ES_SEARCH, json={key: value})).startswith(key)
+
+
+# ------------------------------------------------------------------ aggregations
+
+
+def too_many_buckets(response) -> None:
+    assert response.status_code == 400, response.get_data(as_text=True)[:500]
+    error = response.get_json()["error"]
+    assert error["type"] == "too_many_buckets_exception" and error["max_buckets"] == 65536
+
+
+def test_a_histogram_past_elasticsearchs_bucket_limit_is_a_400_too_many_buckets(bad_input_client):
+    # tantivy's own limit refused it, answered as a 501 "tantivy cannot compute these aggregations".
+    body = {"size": 0, "aggs": {"h": {"histogram": {"field": "price", "interval": 0.01}}}}
+    too_many_buckets(bad_input_client.post(ES_SEARCH, json=body))
+
+
+def test_filter_buckets_each_under_the_bucket_limit_are_refused_once_together_past_it(bad_input_client):
+    # Each filter bucket's histogram was one tantivy aggregation just under its limit: 100 of them took 10 s,
+    # 2.4 GB and answered 180 MB. Elasticsearch's search.max_buckets counts every bucket of the response.
+    histogram = {"histogram": {"field": "rating", "interval": 0.001, "extended_bounds": {"min": 0, "max": 60}}}
+    body = {"size": 0, "aggs": {"f": {"filters": {"filters": [{"match_all": {}}] * 100}, "aggs": {"h": histogram}}}}
+    started = time.perf_counter()
+    too_many_buckets(bad_input_client.post(ES_SEARCH, json=body))
+    assert time.perf_counter() - started < 2.0
+
+
+@pytest.mark.parametrize("interval", [0, -1])
+def test_a_histogram_interval_that_is_not_positive_is_a_400_naming_it(bad_input_client, interval):
+    body = {"size": 0, "aggs": {"h": {"histogram": {"field": "price", "interval": interval}}}}
+    assert es_field(bad_input_client.post(ES_SEARCH, json=body)) == "aggs.h.histogram.interval"
 
 
 # ------------------------------------------------------------------ multi-search
