@@ -57,6 +57,20 @@ def a_number(value: Any, path: str) -> float:
     return parsed
 
 
+MAX_INT = 2**31 - 1
+"""The largest count Elasticsearch reads (Java's ``Integer.MAX_VALUE``): a slop, a size, a minimum_should_match.
+Past it Elasticsearch's parser refuses the number; here tantivy would (a slop is 32 bits), with an OverflowError."""
+MIN_LONG, MAX_LONG = -(2**63), 2**63 - 1
+"""What a whole-number field holds (Elasticsearch's ``long``, tantivy's i64)."""
+
+
+def within_long(number: float, path: str) -> None:
+    """Refuse a bound on a whole-number field that no ``long`` reaches, as Elasticsearch refuses it (tantivy raised
+    a ValueError, a 500)."""
+    if not MIN_LONG <= number <= MAX_LONG:
+        raise InvalidQuery(path, f"Value [{number!r}] is out of range for a long")
+
+
 MAX_KEEP_ALIVE_S = 300.0
 """The longest keep-alive of a scroll or a point in time passed to the cluster. Each holds a search context there
 until it expires (Elasticsearch allows 500 open scrolls per node by default, and as many points in time as its

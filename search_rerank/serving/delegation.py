@@ -686,7 +686,7 @@ def _slop(tilde: str | None, options: Mapping[str, Any]) -> Any:
     """A phrase's slop: the number after its ``~``, else the query's ``phrase_slop`` (as Lucene's parser reads a
     bare ``~`` too)."""
     try:
-        return int(float(tilde)) if tilde else options.get("phrase_slop", 0)
+        return query_string.saturated_int(tilde) if tilde else options.get("phrase_slop", 0)
     except ValueError:
         return options.get("phrase_slop", 0)
 

@@ -55,7 +55,7 @@ from ..core.product import Product
 from ..core.retrieval import LEXICAL, Retriever, Stage
 from ..core.settings import LEXICAL_FIELDS, ServiceSettings
 from . import query_string
-from .body_checks import a_number, a_string, an_object, clause_list, single_key
+from .body_checks import MAX_INT, a_number, a_string, an_object, clause_list, single_key, within_long
 from .completion import Completion, parse_suggest
 from .es_compat import EsSearch, InvalidQuery, Unsupported, parse_search, pinned_ids, typed_key
 from .field_aliases import alias_of
@@ -102,6 +102,13 @@ DEFAULT_PERCENTS = (1.0, 5.0, 25.0, 50.0, 75.0, 95.0, 99.0)
 TDIGEST_COMPRESSION = 100
 PERCENTILE_VALUES = "values"  # the part of a percentiles that counts its values (Aggregations._translated)
 _LEVEL = re.compile(r"facet\.category\.lvl\d+")
+MAX_BUCKETS = 65_536
+"""The most buckets one search's aggregations may answer, every level and every filter bucket together
+(Elasticsearch's ``search.max_buckets``). tantivy's own limit is per aggregation it computes, and filter buckets
+are computed here one tantivy aggregation each, so a hundred buckets each just under its limit took seconds,
+gigabytes and a response of hundreds of megabytes."""
+# tantivy's refusals of an aggregation too large to compute: its bucket and memory limits.
+_TANTIVY_LIMITS = ("bucket limit was exceeded", "memory limit was exceeded")
 
 
 def serves(leg: Any) -> TypeGuard[TantivyRetriever]:
@@ -158,11 +165,11 @@ class Tilde:
         if not re.fullmatch(r"\d*(\.\d*)?", number):
             raise InvalidQuery(path, f"~{word.tilde} is not a number")
         if word.phrase:
-            return None, int(float(number)) if number else self.phrase_slop
+            return None, query_string.saturated_int(number) if number else self.phrase_slop
         if not number:
             return self.fuzziness, 0
         # A number of edits above 2 is 2, as Elasticsearch's query_string caps it.
-        return Fuzziness.edits(min(2, int(float(number))), self.fuzziness.transpositions), 0
+        return Fuzziness.edits(min(2, query_string.saturated_int(number)), self.fuzziness.transpositions), 0
 
 
 class Compiler:
@@ -377,6 +384,9 @@ class Compiler:
             raise Unsupported(path, f"a range on {target.name!r} (ranges: {', '.join(NUMERIC_FIELDS)})")
         kind = NUMERIC_FIELDS[target.name]
         if kind == tantivy.FieldType.Integer:
+            for bound in (low, high):
+                if bound is not None:
+                    within_long(bound, path)
             # Whole numbers: an exclusive or fractional bound becomes the inclusive whole bound it means.
             if low is not None:
                 low, include_low = (
@@ -851,6 +861,10 @@ class ShouldMatch:
             return None
         text = str(value).strip()
         if re.fullmatch(r"-?\d+%?", text):
+            # Elasticsearch reads it as an int; Python stops converting at 4,300 digits (a ValueError, a 500).
+            digits = text.lstrip("-").rstrip("%")
+            if len(digits) > len(str(MAX_INT)) or int(digits) > MAX_INT:
+                raise InvalidQuery(path, f"{text} is out of range for an int")
             return cls(int(text.rstrip("%")), text.endswith("%"))
         raise Unsupported(path, f"{value!r} (a number or a percentage)")
 
@@ -862,6 +876,17 @@ class ShouldMatch:
 
 
 # ------------------------------------------------------------------ aggregations
+
+
+class TooManyBuckets(Exception):
+    """The aggregations answer more than :data:`MAX_BUCKETS` buckets: a 400, as Elasticsearch's
+    ``too_many_buckets_exception`` (a 400 since 8.8; retrying will not help)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            f"Trying to create too many buckets. Must be less than or equal to: [{MAX_BUCKETS}]. "
+            "This limit can be set by changing the [search.max_buckets] cluster level setting."
+        )
 
 
 class Aggregations:
@@ -877,6 +902,8 @@ class Aggregations:
         self.compiler = compiler
         self.aggs = aggs
         self.typed_keys = typed_keys
+        self.buckets = 0
+        """The buckets answered so far, counted against :data:`MAX_BUCKETS`."""
         self.check(aggs, "aggs", top=True)
 
     def check(self, aggs: Any, path: str, native_only: bool = False, top: bool = False) -> None:
@@ -928,6 +955,8 @@ class Aggregations:
                 # breaks ties of a sub-aggregation's metric its own way, keeping the buckets it shows by that
                 # order: every value is asked for, and _es_shape orders and cuts them.
                 spec["size"] = MAX_NUMERIC_TERMS
+        if kind == "histogram" and a_number(spec.get("interval"), f"{path}.interval") <= 0:
+            raise InvalidQuery(f"{path}.interval", "must be > 0")
         if kind == "range":
             # Each range keyed by its place in Elasticsearch's order, which tantivy's answer keeps beside the
             # buckets it adds for the gaps around and between them; _es_shape keeps the asked ones. Whole
@@ -1018,15 +1047,27 @@ class Aggregations:
         """tantivy's answer to ``aggs``; when the values of percentiles exceed tantivy's bucket limit (under many
         buckets of a large catalog), asked again with the percentiles its sketch's alone."""
         try:
-            return searcher.aggregate(base, self._translated(aggs, path, exact=True))
+            return self._counted(searcher.aggregate(base, self._translated(aggs, path, exact=True)))
         except ValueError as exc:
             failure = exc
         if _has_percentiles(aggs):
             try:
-                return searcher.aggregate(base, self._translated(aggs, path, exact=False))
+                return self._counted(searcher.aggregate(base, self._translated(aggs, path, exact=False)))
             except ValueError as exc:
                 failure = exc
+        if any(limit in str(failure) for limit in _TANTIVY_LIMITS):
+            raise TooManyBuckets() from None
         raise Unsupported(path, f"tantivy cannot compute these aggregations: {failure}") from None
+
+    def _counted(self, answer: dict[str, Any]) -> dict[str, Any]:
+        """``answer``, its buckets counted against :data:`MAX_BUCKETS` (:class:`TooManyBuckets` past it)."""
+        self._consume(_bucket_count(answer))
+        return answer
+
+    def _consume(self, buckets: int) -> None:
+        self.buckets += buckets
+        if self.buckets > MAX_BUCKETS:
+            raise TooManyBuckets()
 
     def _translated(self, aggs: Mapping[str, Any], path: str, exact: bool) -> dict[str, Any]:
         """The tantivy aggregations that answer ``aggs``: each translated, with the parts :func:`_es_shape` joins
@@ -1059,6 +1100,7 @@ class Aggregations:
 
     def _filters(self, spec: Any, base: tantivy.Query, subs: Any, path: str) -> dict[str, Any]:
         spec = an_object(spec, f"{path}.filters")
+        self._consume(len(spec.get("filters") or ()))
         if spec.get("other_bucket") or "other_bucket_key" in spec:
             raise Unsupported(f"{path}.filters.other_bucket")
         named = spec.get("filters")
@@ -1083,6 +1125,19 @@ class Aggregations:
                 ]
             }
         raise InvalidQuery(f"{path}.filters.filters", "expected named filters or a list of filters")
+
+
+def _bucket_count(answer: Mapping[str, Any]) -> int:
+    """The buckets in tantivy's answer to some aggregations, at every level."""
+    total = 0
+    for value in answer.values():
+        if not isinstance(value, Mapping):
+            continue
+        buckets = value.get("buckets")
+        inner = buckets.values() if isinstance(buckets, Mapping) else buckets if isinstance(buckets, list) else ()
+        for bucket in inner:
+            total += 1 + (_bucket_count(bucket) if isinstance(bucket, Mapping) else 0)
+    return total
 
 
 def _kind(spec: Mapping[str, Any]) -> str:
@@ -1858,4 +1913,6 @@ def _scalar(value: Any, path: str) -> str:
 def _count(value: Any, path: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidQuery(path, "expected a non-negative integer")
+    if value > MAX_INT:
+        raise InvalidQuery(path, f"expected an integer up to {MAX_INT}")
     return value

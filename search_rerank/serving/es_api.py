@@ -39,7 +39,7 @@ from .context import (
 )
 from .cost_limits import CostRaised, check_cost
 from .delegation import delegate_count, delegate_search, delegated_cluster
-from .embedded_search import compile_search, count_matches, serves
+from .embedded_search import MAX_BUCKETS, TooManyBuckets, compile_search, count_matches, serves
 from .es_compat import (
     ES_HEADERS,
     INDEX_OPTIONS,
@@ -317,11 +317,27 @@ def es_error(status: int, cause: dict[str, Any]):
 
 # What a search may fail with, each answered as Elasticsearch answers it (:func:`_es_cause`): a request's error,
 # or a failed multi-search item's alone.
-SEARCH_ERRORS = (InvalidBody, InvalidQuery, Unsupported, IndexNotFound, CostRaised, HTTPException, StageError)
+SEARCH_ERRORS = (
+    InvalidBody,
+    InvalidQuery,
+    Unsupported,
+    IndexNotFound,
+    CostRaised,
+    TooManyBuckets,
+    HTTPException,
+    StageError,
+)
 
 
 def _es_cause(
-    exc: InvalidBody | InvalidQuery | Unsupported | IndexNotFound | CostRaised | HTTPException | StageError,
+    exc: InvalidBody
+    | InvalidQuery
+    | Unsupported
+    | IndexNotFound
+    | CostRaised
+    | TooManyBuckets
+    | HTTPException
+    | StageError,
 ) -> tuple[int, dict[str, Any]]:
     if isinstance(exc, HTTPException):
         return exc.code or 500, {"type": exc.name.lower().replace(" ", "_"), "reason": exc.description}
@@ -334,6 +350,8 @@ def _es_cause(
         return 404, index_not_found_cause(exc.index)
     if isinstance(exc, Unsupported):
         return 501, {"type": "search_rerank_unsupported", "reason": str(exc), "unsupported": exc.part}
+    if isinstance(exc, TooManyBuckets):
+        return 400, {"type": "too_many_buckets_exception", "reason": str(exc), "max_buckets": MAX_BUCKETS}
     if isinstance(exc, CostRaised):
         # Elasticsearch's answer to a request its caller lacks the privilege for.
         return 403, {"type": "security_exception", "reason": str(exc), "field": exc.field}
@@ -345,8 +363,11 @@ def _es_cause(
 @es.errorhandler(Unsupported)
 @es.errorhandler(IndexNotFound)
 @es.errorhandler(CostRaised)
+@es.errorhandler(TooManyBuckets)
 @es.errorhandler(StageError)
-def es_bad_search(exc: InvalidBody | InvalidQuery | Unsupported | IndexNotFound | CostRaised | StageError):
+def es_bad_search(
+    exc: InvalidBody | InvalidQuery | Unsupported | IndexNotFound | CostRaised | TooManyBuckets | StageError,
+):
     return es_error(*_es_cause(exc))
 
 

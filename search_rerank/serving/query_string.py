@@ -32,7 +32,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .body_checks import MAX_INT
+
 MUST, SHOULD, MUST_NOT = "must", "should", "must_not"
+MAX_NESTING = 30
+"""The deepest parentheses may nest: each group is a bool query inside the one around it, and Elasticsearch
+refuses bools nested deeper than this (``indices.query.bool.max_nested_depth``, 30 by default). Both parsers
+recurse once per group, so without a bound a query of thousands of ``(`` ran out of stack."""
 
 
 class QuerySyntaxError(ValueError):
@@ -178,6 +184,7 @@ class _Parser:
         self.default = default
         self.wordless = wordless
         self.pos = 0
+        self.depth = 0
 
     def peek(self) -> tuple[str, str] | None:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
@@ -240,7 +247,12 @@ class _Parser:
             raise QuerySyntaxError("the query ends where a clause was expected")
         kind, value = self.take()
         if kind == "op" and value == "(":
-            return self._in_field(self.query(), field_name)
+            self.depth += 1
+            if self.depth > MAX_NESTING:
+                raise QuerySyntaxError(_too_deep())
+            node = self.query()
+            self.depth -= 1
+            return self._in_field(node, field_name)
         if kind == "word" and self.peek() == ("colon", ":"):
             self.take()
             if field_name is not None:
@@ -325,6 +337,8 @@ class _SimpleParser:
         self.text = text
         self.default = default
         self.wordless = wordless
+        self.closing = _closing_parentheses(text)
+        self.depth = 0
 
     def parse(self) -> Node:
         if self.text.strip() == "*":
@@ -333,6 +347,8 @@ class _SimpleParser:
         return top if top is not None else Group(())
 
     def _level(self, pos: int, end: int) -> Node | None:
+        if self.depth > MAX_NESTING:
+            raise QuerySyntaxError(_too_deep())
         level = _Level()
         while pos < end:
             char = self.text[pos]
@@ -372,28 +388,15 @@ class _SimpleParser:
         level.current = None
 
     def _group(self, level: _Level, pos: int, end: int) -> int:
-        start = close = pos + 1
-        depth, escaped = 1, False
-        while close < end:
-            char = self.text[close]
-            if not escaped and char == "\\":
-                escaped = True
-                close += 1
-                continue
-            if not escaped and char == "(":
-                depth += 1
-            elif not escaped and char == ")":
-                depth -= 1
-                if depth == 0:
-                    break
-            escaped = False
-            close += 1
+        start, close = pos + 1, self.closing.get(pos, end)
         if close >= end:
             return start  # no closing parenthesis: the opening one is ignored
         if close == start:
             level.current = None
         else:
+            self.depth += 1
             self._add(level, self._level(start, close))
+            self.depth -= 1
         return close + 1
 
     def _phrase(self, level: _Level, pos: int, end: int) -> int:
@@ -470,6 +473,39 @@ class _SimpleParser:
         if not number:
             return 2, pos
         return (max(0, int(number)) if re.fullmatch(r"[+-]?\d+", number) else 0), pos
+
+
+def saturated_int(number: str) -> int:
+    """The whole part of the number after a ``~`` (digits and a point), at most Java's largest int: Lucene's
+    parser casts it to an int, which saturates (``"sofa bed"~99999999999`` is the largest slop), where Python's
+    ``int(float(...))`` overflowed (a 500)."""
+    whole = number.split(".")[0]
+    return MAX_INT if len(whole) > len(str(MAX_INT)) else min(int(whole or 0), MAX_INT)
+
+
+def _closing_parentheses(text: str) -> dict[int, int]:
+    """Where each parenthesis of ``text`` that has its pair closes (a backslash escapes one), by where it opens.
+
+    One pass, as Lucene's simple parser pairs them: looking for each one's pair from where it opens cost a pass
+    of the rest of the text per parenthesis, so a text of unpaired ones took time quadratic in its length.
+    """
+    closing: dict[int, int] = {}
+    opened: list[int] = []
+    escaped = False
+    for pos, char in enumerate(text):
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "(":
+            opened.append(pos)
+        elif char == ")" and opened:
+            closing[opened.pop()] = pos
+    return closing
+
+
+def _too_deep() -> str:
+    return f"parentheses nested deeper than {MAX_NESTING} levels (Elasticsearch's indices.query.bool.max_nested_depth)"
 
 
 def _unescape(text: str) -> str:

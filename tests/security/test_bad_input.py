@@ -11,6 +11,7 @@ JSON and near-JSON at the search routes and accept anything but a 5xx
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -81,6 +82,42 @@ def test_a_non_finite_number_is_a_400_naming_its_field_on_search(bad_input_clien
     assert api_field(post_text(bad_input_client, "/search", body)) == field
 
 
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ({"range": {"sales": {"gte": 1e300}}}, "query.range.sales"),
+        ({"range": {"review_count": {"lt": -(2**64)}}}, "query.range.review_count"),
+        ({"term": {"sales": 2**64}}, "query.term.sales"),
+        ({"terms": {"sales": [3, 1.5e19]}}, "query.terms.sales"),
+        ({"query_string": {"query": "sales:[" + "9" * 30 + " TO *]"}}, "query.query_string.query"),
+    ],
+)
+def test_a_whole_number_beyond_a_long_is_a_400_naming_its_field(bad_input_client, query, field):
+    # sales and review_count are longs: tantivy refused the bound (ValueError, a 500). Elasticsearch: "out of range".
+    response = bad_input_client.post(ES_SEARCH, json={"query": query})
+    assert es_field(response) == field and "out of range for a long" in response.get_json()["error"]["reason"]
+
+
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ({"match_phrase": {"title": {"query": "sofa bed", "slop": 2**62}}}, "query.match_phrase.title.slop"),
+        ({"query_string": {"query": '"sofa bed" -grey', "phrase_slop": 2**40}}, "query.query_string.phrase_slop"),
+        ({"match": {"title": {"query": "sofa bed", "minimum_should_match": "9" * 5000}}}, "query.match.title"),
+        ({"bool": {"should": [{"term": {"brand": "x"}}], "minimum_should_match": "9" * 400 + "%"}}, "query.bool"),
+    ],
+)
+def test_a_count_beyond_an_int_is_a_400_naming_its_field(bad_input_client, query, field):
+    # tantivy's slop is 32 bits (OverflowError) and Python stops at 4,300 digits (ValueError): both were 500s.
+    assert es_field(bad_input_client.post(ES_SEARCH, json={"query": query})).startswith(field)
+
+
+def test_a_phrase_slop_beyond_an_int_in_query_syntax_is_the_largest_int(bad_input_client):
+    # Lucene's parser casts the number after ~ to an int, which saturates: the phrase's words may be any distance apart.
+    body = {"query": {"query_string": {"query": '"sofa bed"~99999999999999999999'}}}
+    assert bad_input_client.post(ES_SEARCH, json=body).status_code == 200
+
+
 @pytest.mark.parametrize("query", ["size=Infinity", "from=1e400", "size=NaN", "track_total_hits=Infinity"])
 def test_a_non_finite_uri_parameter_is_a_400(bad_input_client, query):
     assert bad_input_client.get(f"{ES_SEARCH}?{query}").status_code == 400
@@ -104,6 +141,13 @@ def test_a_query_nested_too_deep_is_a_400_naming_where(bad_input_client):
 def test_a_query_nested_within_the_limit_is_served(bad_input_client):
     response = post_text(bad_input_client, ES_SEARCH, nested_bools(15))
     assert response.status_code == 200 and response.get_json()["hits"]["hits"]
+
+
+@pytest.mark.parametrize("kind", ["query_string", "simple_query_string"])
+def test_lucene_syntax_nested_thousands_of_parentheses_deep_is_a_400_naming_it(bad_input_client, kind):
+    # The JSON is shallow; the nesting is in the query text, which the parsers recursed through (a 500).
+    body = {"query": {kind: {"query": "(" * 5000 + "sofa" + ")" * 5000}}}
+    assert es_field(bad_input_client.post(ES_SEARCH, json=body)) == f"query.{kind}.query"
 
 
 def test_the_depth_limit_follows_the_setting(tmp_path_factory, tiny_bert_dir):
@@ -202,6 +246,37 @@ def test_a_wrong_source_shape_is_a_400_naming_it(bad_input_client, source, field
 )
 def test_a_wrong_shape_is_a_400_naming_the_key(bad_input_client, key, value):
     assert es_field(bad_input_client.post(ES_SEARCH, json={key: value})).startswith(key)
+
+
+# ------------------------------------------------------------------ aggregations
+
+
+def too_many_buckets(response) -> None:
+    assert response.status_code == 400, response.get_data(as_text=True)[:500]
+    error = response.get_json()["error"]
+    assert error["type"] == "too_many_buckets_exception" and error["max_buckets"] == 65536
+
+
+def test_a_histogram_past_elasticsearchs_bucket_limit_is_a_400_too_many_buckets(bad_input_client):
+    # tantivy's own limit refused it, answered as a 501 "tantivy cannot compute these aggregations".
+    body = {"size": 0, "aggs": {"h": {"histogram": {"field": "price", "interval": 0.01}}}}
+    too_many_buckets(bad_input_client.post(ES_SEARCH, json=body))
+
+
+def test_filter_buckets_each_under_the_bucket_limit_are_refused_once_together_past_it(bad_input_client):
+    # Each filter bucket's histogram was one tantivy aggregation just under its limit: 100 of them took 10 s,
+    # 2.4 GB and answered 180 MB. Elasticsearch's search.max_buckets counts every bucket of the response.
+    histogram = {"histogram": {"field": "rating", "interval": 0.001, "extended_bounds": {"min": 0, "max": 60}}}
+    body = {"size": 0, "aggs": {"f": {"filters": {"filters": [{"match_all": {}}] * 100}, "aggs": {"h": histogram}}}}
+    started = time.perf_counter()
+    too_many_buckets(bad_input_client.post(ES_SEARCH, json=body))
+    assert time.perf_counter() - started < 2.0
+
+
+@pytest.mark.parametrize("interval", [0, -1])
+def test_a_histogram_interval_that_is_not_positive_is_a_400_naming_it(bad_input_client, interval):
+    body = {"size": 0, "aggs": {"h": {"histogram": {"field": "price", "interval": interval}}}}
+    assert es_field(bad_input_client.post(ES_SEARCH, json=body)) == "aggs.h.histogram.interval"
 
 
 # ------------------------------------------------------------------ multi-search

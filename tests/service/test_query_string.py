@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from search_rerank.serving.query_string import (
@@ -187,3 +189,23 @@ def test_simple_query_string_bare_tilde_is_two():
 def test_a_wordless_word_is_dropped_as_if_it_were_not_there(simple):
     tree = parse("grey & sofa", "AND", simple=simple, wordless=lambda word: word.text == "&")
     assert tree == Group(((MUST, Word(None, "grey")), (MUST, Word(None, "sofa"))))
+
+
+@pytest.mark.parametrize("simple", [False, True])
+def test_parentheses_nested_past_elasticsearchs_bool_depth_are_a_syntax_error(simple):
+    # Each group is a nested bool: thousands of them recursed past Python's limit (a 500).
+    with pytest.raises(QuerySyntaxError, match="nested deeper than 30"):
+        parse("(" * 5000 + "sofa" + ")" * 5000, simple=simple)
+
+
+@pytest.mark.parametrize("simple", [False, True])
+def test_parentheses_nested_to_elasticsearchs_bool_depth_are_parsed(simple):
+    assert parse("(" * 30 + "sofa" + ")" * 30, simple=simple) == Word(None, "sofa")
+
+
+def test_simple_query_string_of_many_unpaired_parentheses_is_parsed_in_linear_time():
+    # Each unpaired ( was looked for its pair to the end of the text: 20,000 of them took 30 s of a CPU.
+    text = "(" * 20_000 + "sofa"
+    started = time.perf_counter()
+    assert parse(text, simple=True) == Word(None, "sofa")
+    assert time.perf_counter() - started < 1.0
