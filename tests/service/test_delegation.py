@@ -365,6 +365,7 @@ def test_a_search_in_a_point_in_time_may_not_keep_it_alive_beyond_the_limit(shop
     response = shop.post("/_search", json={"pit": {"id": "x", "keep_alive": "1d"}, "sort": [{"price": "asc"}]})
     assert response.status_code == 400 and response.get_json()["error"]["field"] == "pit.keep_alive"
 
+
 def test_count_maps_front_end_field_names_as_a_search_does(shop):
     # A front end's _count names its index's fields: passed through unmapped, the cluster counted 0 (or, under the
     # served name `products`, an index it does not have).
