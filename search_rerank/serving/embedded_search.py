@@ -36,6 +36,7 @@ schema cannot express (nested documents, geo, scripts, a sort on text) is an
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -61,6 +62,8 @@ from .es_compat import EsSearch, InvalidQuery, Unsupported, parse_search, pinned
 from .field_aliases import alias_of
 from .fuzziness import parse_fuzziness
 from .highlighting import HighlightField, Mark, highlight
+
+log = logging.getLogger(__name__)
 
 # The body keys compiled here; parse_search reads the rest (paging, _source, track_total_hits, ext, ...).
 COMPILED_KEYS = ("query", "post_filter", "aggs", "aggregations", "highlight", "sort", "suggest")
@@ -955,8 +958,17 @@ class Aggregations:
                 # breaks ties of a sub-aggregation's metric its own way, keeping the buckets it shows by that
                 # order: every value is asked for, and _es_shape orders and cuts them.
                 spec["size"] = MAX_NUMERIC_TERMS
-        if kind == "histogram" and a_number(spec.get("interval"), f"{path}.interval") <= 0:
-            raise InvalidQuery(f"{path}.interval", "must be > 0")
+        if kind == "histogram":
+            if a_number(spec.get("interval"), f"{path}.interval") <= 0:
+                raise InvalidQuery(f"{path}.interval", "must be > 0")
+            _count(spec.get("min_doc_count", 0), f"{path}.min_doc_count")
+            for bounds in ("extended_bounds", "hard_bounds"):
+                for end, value in an_object(spec.get(bounds, {}), f"{path}.{bounds}").items():
+                    a_number(value, f"{path}.{bounds}.{end}")
+        if kind == "percentiles":
+            for i, percent in enumerate(clause_list(spec.get("percents", list(DEFAULT_PERCENTS)))):
+                if not 0 <= a_number(percent, f"{path}.percents[{i}]") <= 100:
+                    raise InvalidQuery(f"{path}.percents[{i}]", f"percent must be in [0,100], got [{percent}]")
         if kind == "range":
             # Each range keyed by its place in Elasticsearch's order, which tantivy's answer keeps beside the
             # buckets it adds for the gaps around and between them; _es_shape keeps the asked ones. Whole
@@ -966,7 +978,12 @@ class Aggregations:
             spec.pop("keyed", None)
             spec["ranges"] = [
                 {
-                    **{k: math.ceil(v) if whole else v for k, v in (("from", r.low), ("to", r.high)) if v is not None},
+                    # A float past 2**53 is whole already, and as an int past a long, tantivy could not read it.
+                    **{
+                        k: math.ceil(v) if whole and abs(v) < 2**53 else v
+                        for k, v in (("from", r.low), ("to", r.high))
+                        if v is not None
+                    },
                     "key": str(i),
                 }
                 for i, r in enumerate(_asked_ranges(spec.get("ranges"), f"{path}.ranges"))
@@ -1046,8 +1063,11 @@ class Aggregations:
     ) -> dict[str, Any]:
         """tantivy's answer to ``aggs``; when the values of percentiles exceed tantivy's bucket limit (under many
         buckets of a large catalog), asked again with the percentiles its sketch's alone."""
+        translated = self._translated(aggs, path, exact=True)
+        if self.buckets + self._expected_buckets(searcher, base, translated) > MAX_BUCKETS:
+            raise TooManyBuckets()
         try:
-            return self._counted(searcher.aggregate(base, self._translated(aggs, path, exact=True)))
+            return self._counted(searcher.aggregate(base, translated))
         except ValueError as exc:
             failure = exc
         if _has_percentiles(aggs):
@@ -1057,7 +1077,23 @@ class Aggregations:
                 failure = exc
         if any(limit in str(failure) for limit in _TANTIVY_LIMITS):
             raise TooManyBuckets() from None
-        raise Unsupported(path, f"tantivy cannot compute these aggregations: {failure}") from None
+        # tantivy's words stay in the log: they name its internals, not the request's part.
+        log.warning("tantivy refused the aggregations at %s: %s", path, failure)
+        raise Unsupported(path, "aggregations the embedded index cannot compute") from None
+
+    def _expected_buckets(
+        self, searcher: tantivy.Searcher, base: tantivy.Query, translated: Mapping[str, Any]
+    ) -> float:
+        """At most how many buckets the histograms and ranges of ``translated`` (tantivy's form) make over
+        ``base``, from their fields' least and greatest values there (one pass over the matches, only when a
+        histogram is asked): tantivy counts its buckets as it builds them, so a histogram of a tiny interval, or
+        one under another's every bucket, took seconds and most of a gigabyte before its limit stopped it, and
+        an interval of 1e-300 was answered as one wrong bucket."""
+        fields = sorted({spec["histogram"]["field"] for spec in _nodes(translated) if "histogram" in spec})
+        if not fields:
+            return 0
+        stats = searcher.aggregate(base, {str(i): {"stats": {"field": name}} for i, name in enumerate(fields)})
+        return _buckets_made(translated, {name: stats[str(i)] for i, name in enumerate(fields)}, {})
 
     def _counted(self, answer: dict[str, Any]) -> dict[str, Any]:
         """``answer``, its buckets counted against :data:`MAX_BUCKETS` (:class:`TooManyBuckets` past it)."""
@@ -1125,6 +1161,61 @@ class Aggregations:
                 ]
             }
         raise InvalidQuery(f"{path}.filters.filters", "expected named filters or a list of filters")
+
+
+def _nodes(translated: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
+    """Every aggregation of ``translated`` (tantivy's form), at every level."""
+    for spec in translated.values():
+        yield spec
+        yield from _nodes(spec.get("aggs") or {})
+
+
+def _buckets_made(
+    level: Mapping[str, Any], values: Mapping[str, Mapping[str, Any]], within: Mapping[str, float]
+) -> float:
+    """At most how many buckets the histograms and ranges of ``level`` make in one bucket of the level above:
+    ``values`` holds each histogram field's stats over the matches, ``within`` the interval of each histogram
+    above on that field (a bucket of it spans no more). Other aggregations count no bucket of their own, and
+    the ``extended_bounds`` of a histogram under an empty bucket are left out (tantivy's own limit and the
+    count of the answer's buckets still hold there): an estimate that refuses what Elasticsearch answers would
+    be worse than one that lets tantivy stop it."""
+    total = 0.0
+    for spec in level.values():
+        below = spec.get("aggs") or {}
+        if "histogram" in spec:
+            histogram = spec["histogram"]
+            field, interval = histogram["field"], float(histogram["interval"])
+            made = _histogram_buckets(histogram, values[field], within.get(field))
+            # Below, only the buckets that hold a value count: an empty one has nothing to divide.
+            holding = min(made, values[field].get("count") or 0)
+            total += made + holding * _buckets_made(below, values, {**within, field: interval})
+        elif "range" in spec:
+            made = 2 * len(spec["range"]["ranges"]) + 1  # the ranges and the gaps tantivy adds around them
+            total += made * (1 + _buckets_made(below, values, within))
+        else:
+            total += _buckets_made(below, values, within)
+    return total
+
+
+def _histogram_buckets(histogram: Mapping[str, Any], stats: Mapping[str, Any], enclosing: float | None) -> float:
+    """At most how many buckets a histogram makes: one per interval from the field's least to its greatest
+    value (stretched by ``extended_bounds``, cut by ``hard_bounds``), no more than an enclosing bucket of
+    ``enclosing`` width holds, and with a ``min_doc_count`` no more than there are values."""
+    extended, hard = histogram.get("extended_bounds") or {}, histogram.get("hard_bounds") or {}
+    lows = [v for v in (stats.get("min"), extended.get("min")) if v is not None]
+    highs = [v for v in (stats.get("max"), extended.get("max")) if v is not None]
+    if not lows or not highs:
+        return 0
+    low, high = max(min(lows), hard.get("min", -math.inf)), min(max(highs), hard.get("max", math.inf))
+    if high < low:
+        return 0
+    interval = float(histogram["interval"])
+    made = (high - low) / interval + 2  # the buckets the ends fall in
+    if enclosing is not None:
+        made = min(made, enclosing / interval + 2)
+    if histogram.get("min_doc_count", 0) > 0:
+        made = min(made, stats.get("count") or 0)
+    return made
 
 
 def _bucket_count(answer: Mapping[str, Any]) -> int:
