@@ -520,7 +520,10 @@ def _esci_product(row: Mapping[str, Any], locale: str | None) -> Product | None:
         row = {_VESPA_TO_ESCI.get(k, k): v for k, v in row["fields"].items()}
     if locale is not None and row.get("product_locale") not in (None, locale):
         return None
-    texts = (_strip_html(row.get("product_description") or ""), _strip_html(row.get("product_bullet_point") or ""))
+    texts = (
+        _strip_html(_esci_text(row.get("product_description"), "description")),
+        _strip_html(_esci_text(row.get("product_bullet_point"), "bullets")),
+    )
     color = row.get("product_color")
     return _product(
         {
@@ -531,6 +534,19 @@ def _esci_product(row: Mapping[str, Any], locale: str | None) -> Product | None:
             "attributes": {"color": color} if color else {},
         }
     )
+
+
+def _esci_text(value: Any, name: str) -> str:
+    """An ESCI text cell as one string. Feeds made from a catalog often hold the bullet points as a list of
+    strings, one per bullet; anything else that is not text is refused here, naming the field, rather than
+    failing in the HTML stripping with a TypeError."""
+    if value is None:
+        return ""
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return "\n".join(value)
+    if not isinstance(value, str):
+        raise ValueError(f"{name}: expected text or a list of texts, got {str(value)[:60]}")
+    return value
 
 
 def _esci_example(

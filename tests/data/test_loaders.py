@@ -502,6 +502,23 @@ def test_esci_vespa_color_becomes_attribute_and_missing_color_none():
     assert products["B08SHMLP5S"].attributes == {}
 
 
+def test_esci_vespa_bullets_given_as_a_list_each_join_the_description(tmp_path):
+    feed = {
+        "put": "id:shop:product::B1",
+        "fields": {"id": "B1", "title": "Desk", "bullets": ["Oak top", "<b>Steel</b> legs"]},
+    }
+    [product] = iter_catalog(write(tmp_path / "feed.jsonl", json.dumps(feed) + "\n"))
+    assert product.description == "Oak top Steel legs"
+
+
+def test_esci_description_that_is_not_text_names_file_line_and_field(tmp_path):
+    feed = {"put": "id:shop:product::B1", "fields": {"id": "B1", "title": "Desk", "description": {"en": "Oak"}}}
+    path = write(tmp_path / "feed.jsonl", '{"put": "id:shop:product::B0", "fields": {"id": "B0", "title": "Lamp"}}\n')
+    path.write_text(path.read_text() + json.dumps(feed) + "\n")
+    with pytest.raises(DataError, match=r"feed\.jsonl:2: description: expected text"):
+        list(iter_catalog(path))
+
+
 def esci_official(tmp_path: Path) -> tuple[Path, Path]:
     products = pa.table(
         {
