@@ -733,7 +733,9 @@ def numbered_csv_rows(path: str | Path, *, latin1_fallback: bool = False) -> Ite
 
     The delimiter is whichever of comma, tab and semicolon the header holds
     most of, so spreadsheet exports (semicolons where the comma is the decimal
-    mark) and WANDS' tab-separated .csv files all read. Quotes are read
+    mark) and WANDS' tab-separated .csv files all read. The header is read by
+    :func:`_header`, and the blank cells past its last column that a spreadsheet
+    pads rows with are not extra cells. Quotes are read
     strictly: a quote that never closes would otherwise swallow every later
     row into one cell without a word. ``latin1_fallback`` is
     :func:`text_lines`'.
@@ -744,7 +746,7 @@ def numbered_csv_rows(path: str | Path, *, latin1_fallback: bool = False) -> Ite
     cells = csv.reader(itertools.chain([header], lines), delimiter=delimiter, strict=True)
     start = 1  # the line the row being read starts on
     try:
-        names = next(cells, [])
+        names = _header(path, next(cells, []))
         start = cells.line_num + 1
         for values in cells:
             if values:  # a blank line
@@ -756,10 +758,29 @@ def numbered_csv_rows(path: str | Path, *, latin1_fallback: bool = False) -> Ite
         raise DataError(path, cells.line_num, f"unreadable CSV: {exc}") from exc
 
 
+def _header(path: str | Path, cells: list[str]) -> list[str]:
+    """The column names, without the spaces around them (``id, title``) or the empty columns a spreadsheet
+    leaves after the last one. A column with no name (pandas writes its row index under one) or a name given
+    twice is refused at the header's line: read on, the first would be an unknown field ``''`` on every row,
+    the second would lose one of its columns without a word."""
+    names = [cell.strip() for cell in cells]
+    while names and not names[-1]:
+        names.pop()
+    seen: dict[str, int] = {}
+    for number, name in enumerate(names, start=1):
+        if not name:
+            raise DataError(path, 1, f"column {number} has no name in the header; name it or remove the column")
+        if name in seen:
+            raise DataError(path, 1, f"{name!r} names columns {seen[name]} and {number}; rename or remove one")
+        seen[name] = number
+    return names
+
+
 def _by_name(names: list[str], values: list[str]) -> dict[str, Any]:
-    """Cells keyed by the header, as csv.DictReader keys them: extra cells under one key, missing ones None."""
+    """Cells keyed by the header, as csv.DictReader keys them: extra cells that are not blank under one key,
+    missing ones None."""
     row: dict[str, Any] = dict(itertools.zip_longest(names, values[: len(names)]))
-    if len(values) > len(names):
+    if any(cell.strip() for cell in values[len(names) :]):
         row[_EXTRA_CELLS] = values[len(names) :]
     return row
 

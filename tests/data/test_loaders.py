@@ -241,6 +241,30 @@ def test_csv_catalog_extra_cell_names_line(tmp_path):
     assert error.line == 3 and "3 cells but the header has 2" in error.reason
 
 
+def test_csv_catalog_reads_past_the_empty_columns_a_spreadsheet_leaves_at_the_end(tmp_path):
+    path = write(tmp_path / "c.csv", "id,title,,\r\np1,Desk,,\r\np2,Lamp\r\n")
+    assert [p.title for p in iter_csv_catalog(path)] == ["Desk", "Lamp"]
+
+
+def test_csv_catalog_header_names_are_read_without_the_spaces_around_them(tmp_path):
+    path = write(tmp_path / "c.csv", "id, title , brand\np1,Desk,Acme\n")
+    [product] = iter_csv_catalog(path)
+    assert (product.title, product.brand) == ("Desk", "Acme")
+
+
+def test_csv_catalog_column_without_a_name_names_the_header_line_and_column(tmp_path):
+    """pandas' to_csv writes its row index as a first column with an empty name."""
+    path = write(tmp_path / "c.csv", ",id,title\n0,p1,Desk\n")
+    error = raised(iter_csv_catalog, path)
+    assert error.line == 1 and "column 1 has no name" in error.reason
+
+
+def test_csv_catalog_column_named_twice_names_the_header_line_and_name(tmp_path):
+    path = write(tmp_path / "c.csv", "id,title,description,description\np1,Desk,Oak top,Steel legs\n")
+    error = raised(iter_csv_catalog, path)
+    assert error.line == 1 and "'description' names columns 3 and 4" in error.reason
+
+
 def test_csv_catalog_line_number_is_where_a_multiline_row_ends(tmp_path):
     path = write(tmp_path / "c.csv", 'id,title,description\np1,Desk,"two\nlines"\np2,,x\n')
     assert raised(iter_csv_catalog, path).line == 4
