@@ -36,13 +36,12 @@ from ..core.errors import DataError
 from ..core.profile import FORGET_ACTION, RECEIVED_AT, safe_id
 from ..core.profile_store import ShopperAction
 from .dataset import Query
-from .loaders import LoadStats, checked_rows, numbered_text_lines, parse_json_object
+from .loaders import LoadStats, bulk_action, checked_rows, numbered_text_lines, parse_json_object
 from .qrels import Qrels
 
 log = logging.getLogger(__name__)
 
 PLAIN_FIELDS = ("query", "shown", "clicked", "query_id", "session")
-BULK_ACTIONS = ("index", "create")
 
 
 @dataclass(frozen=True)
@@ -202,7 +201,7 @@ class _UbiLineReader:
     def __call__(self, numbered: tuple[int, str]) -> _UbiQuery | _UbiEvent | tuple[str, float] | None:
         line, text = numbered
         record = parse_json_object(text)
-        if len(record) == 1 and next(iter(record)) in BULK_ACTIONS:
+        if bulk_action(record) is not None:
             return None
         if "action_name" in record:
             return forgotten_shopper(record) or self._event(line, record)

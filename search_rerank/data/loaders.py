@@ -72,6 +72,7 @@ _HTML_TAG = re.compile(r"<[^>]*>")
 _EXTRA_CELLS = "\0extra"
 # What a CSV header may be separated by; the one it holds most of wins (ties: the first).
 CSV_DELIMITERS = (",", "\t", ";")
+BULK_ACTIONS = ("index", "create")
 
 
 @dataclass
@@ -95,8 +96,13 @@ class LoadStats:
 def iter_jsonl_catalog(
     path: str | Path, *, skip_bad: bool = False, stats: LoadStats | None = None
 ) -> Iterator[Product]:
-    """Products from JSON Lines: Product field names, a BEIR corpus, or ESCI (official or Vespa feed) records."""
-    return _read_jsonl(path, _json_product, skip_bad=skip_bad, stats=stats)
+    """Products from JSON Lines: Product field names, a BEIR corpus, ESCI (official or Vespa feed) records, or
+    an Elasticsearch export: elasticdump's lines (a _search's hits), ``_id`` and ``_source``, or _bulk NDJSON."""
+    records = _JsonCatalog()
+    numbered = ((line, (line, text)) for line, text in numbered_text_lines(path))
+    yield from checked_rows(path, numbered, records, skip_bad=skip_bad, stats=stats)
+    if records.waiting is not None:
+        raise DataError(path, records.waiting[0], "a bulk action with no document after it; is the file cut short?")
 
 
 def iter_csv_catalog(path: str | Path, *, skip_bad: bool = False, stats: LoadStats | None = None) -> Iterator[Product]:
@@ -440,6 +446,54 @@ def _catalog_product(record: Mapping[str, Any]) -> Product:
             raise ValueError(f"both {name!r} and its alias {key!r} are given; keep one")
         fields[name] = value
     return _product(fields)
+
+
+class _JsonCatalog:
+    """One catalog record a numbered JSON line, Elasticsearch's exports among them.
+
+    A catalog kept in Elasticsearch leaves it as elasticdump's lines (the hits of a _search): the document
+    is the ``_source`` and its id the ``_id``. Its _bulk NDJSON gives a document in two lines, an action
+    (``{"index": {"_id": ...}}``) and the document, so the id is carried from the one to the next
+    (``waiting``: the action's line and id). Either way a document's own ``id`` wins over ``_id``.
+    """
+
+    def __init__(self) -> None:
+        self.waiting: tuple[int, Any] | None = None
+
+    def __call__(self, numbered: tuple[int, str]) -> Product | None:
+        line, text = numbered
+        record = parse_json_object(text)
+        action = bulk_action(record)
+        if action is not None:
+            waiting, self.waiting = self.waiting, (line, action.get("_id"))
+            if waiting is not None:
+                raise ValueError(f"the bulk action on line {waiting[0]} has no document after it")
+            return None
+        if self.waiting is not None:
+            (_, doc_id), self.waiting = self.waiting, None
+            return _json_product(_with_id(record, doc_id))
+        if isinstance(record.get("_source"), dict):
+            return _json_product(_with_id(record["_source"], record.get("_id")))
+        if isinstance(record.get("hits"), dict):
+            raise ValueError(
+                "found an Elasticsearch _search response; write its hits one a line, "
+                "e.g. jq -c '.hits.hits[]' response.json > catalog.jsonl"
+            )
+        return _json_product(record)
+
+
+def bulk_action(record: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The metadata of an Elasticsearch/OpenSearch _bulk ``index`` or ``create`` action line, or None."""
+    if len(record) != 1:
+        return None
+    [(name, metadata)] = record.items()
+    return metadata if name in BULK_ACTIONS and isinstance(metadata, dict) else None
+
+
+def _with_id(document: dict[str, Any], doc_id: Any) -> dict[str, Any]:
+    if doc_id is None or "id" in document or "_id" in document:
+        return document
+    return {"id": doc_id, **document}
 
 
 def _json_product(record: dict[str, Any]) -> Product | None:

@@ -150,6 +150,34 @@ def test_jsonl_catalog_json_array_file_explains_the_fix(tmp_path):
     assert "JSON Lines" in raised(iter_jsonl_catalog, path).reason
 
 
+def test_jsonl_catalog_reads_an_elasticdump_export_taking_the_id_from_id(tmp_path):
+    """elasticdump, and the hits of a _search (jq -c '.hits.hits[]'), write each document as a hit."""
+    hit = {"_index": "products", "_id": "p1", "_score": 1.0, "_source": {"title": "Desk", "brand": "Acme"}}
+    [product] = iter_jsonl_catalog(write(tmp_path / "dump.json", json.dumps(hit) + "\n"))
+    assert (product.id, product.title, product.brand) == ("p1", "Desk", "Acme")
+
+
+def test_jsonl_catalog_reads_elasticsearch_bulk_ndjson_taking_the_id_from_the_action_line(tmp_path):
+    path = write(
+        tmp_path / "bulk.ndjson",
+        '{"index": {"_index": "products", "_id": "p1"}}\n{"title": "Desk"}\n'
+        '{"create": {"_id": "p2"}}\n{"title": "Lamp"}\n{"index": {}}\n{"id": "p3", "title": "Rug"}\n',
+    )
+    assert [(p.id, p.title) for p in iter_jsonl_catalog(path)] == [("p1", "Desk"), ("p2", "Lamp"), ("p3", "Rug")]
+
+
+def test_jsonl_catalog_bulk_action_line_with_no_document_after_it_names_its_line(tmp_path):
+    path = write(tmp_path / "bulk.ndjson", '{"index": {"_id": "p1"}}\n{"title": "Desk"}\n{"index": {"_id": "p2"}}\n')
+    error = raised(iter_jsonl_catalog, path)
+    assert error.line == 3 and "no document" in error.reason
+
+
+def test_jsonl_catalog_elasticsearch_search_response_says_how_to_write_its_hits(tmp_path):
+    response = {"took": 3, "hits": {"total": {"value": 1}, "hits": [{"_id": "p1", "_source": {"title": "Desk"}}]}}
+    path = write(tmp_path / "response.json", json.dumps(response) + "\n")
+    assert "jq -c '.hits.hits[]'" in raised(iter_jsonl_catalog, path).reason
+
+
 def test_skip_bad_counts_skipped_rows_and_keeps_good_ones(tmp_path):
     path = write(
         tmp_path / "c.jsonl",
