@@ -766,14 +766,25 @@ def _not_json(constant: str) -> Any:
 
 
 def parse_json_object(text: str) -> dict[str, Any]:
-    """One JSON Lines record; a whole JSON array or a non-object is refused with a hint, not a traceback."""
+    """One JSON Lines record; a whole JSON array or a non-object is refused with a hint, not a traceback.
+
+    So are the two near misses of JSON Lines that files really are: objects spread over several lines (what
+    jq and an indented dump write), and objects with the commas of the array they were cut from.
+    """
     if text.lstrip().startswith("["):
         raise ValueError(
             "found a JSON array; write one object per line (JSON Lines), e.g. jq -c '.[]' in.json > out.jsonl"
         )
+    if text.strip() == "{":
+        raise ValueError(
+            "found an object spread over several lines; write one object per line (JSON Lines), "
+            "e.g. jq -c . in.json > out.jsonl"
+        )
     try:
         record = json.loads(text, parse_constant=_not_json)
     except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data" and text[exc.pos :].strip() == ",":
+            raise ValueError("a comma after the object; in JSON Lines nothing follows a line's object") from exc
         raise ValueError(f"invalid JSON: {exc}") from exc
     except RecursionError:
         raise ValueError("invalid JSON: nested too deep to read") from None

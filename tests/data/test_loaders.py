@@ -150,6 +150,20 @@ def test_jsonl_catalog_json_array_file_explains_the_fix(tmp_path):
     assert "JSON Lines" in raised(iter_jsonl_catalog, path).reason
 
 
+def test_jsonl_catalog_of_objects_spread_over_lines_explains_the_fix(tmp_path):
+    """What jq and json.dumps(indent=2) write."""
+    path = write(tmp_path / "c.json", '{\n  "id": "p1",\n  "title": "Desk"\n}\n')
+    error = raised(iter_jsonl_catalog, path)
+    assert error.line == 1 and "jq -c" in error.reason
+
+
+def test_jsonl_catalog_comma_after_an_object_explains_the_fix(tmp_path):
+    """The lines of a JSON array cut out of a file keep the commas between its objects."""
+    path = write(tmp_path / "c.jsonl", '{"id": "p1", "title": "Desk"},\n{"id": "p2", "title": "Lamp"}\n')
+    error = raised(iter_jsonl_catalog, path)
+    assert error.line == 1 and "comma after the object" in error.reason
+
+
 def test_jsonl_catalog_reads_an_elasticdump_export_taking_the_id_from_id(tmp_path):
     """elasticdump, and the hits of a _search (jq -c '.hits.hits[]'), write each document as a hit."""
     hit = {"_index": "products", "_id": "p1", "_score": 1.0, "_source": {"title": "Desk", "brand": "Acme"}}
