@@ -24,7 +24,7 @@ import hashlib
 import logging
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -112,6 +112,7 @@ def _plain_impression(record: dict[str, Any]) -> Impression:
 class _UbiQuery:
     query_id: str
     text: str
+    hits: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -148,9 +149,14 @@ def read_ubi(
     under one ``query_id`` (the page re-rendered); events are replayed in
     time order and a new list starts when an ordinal already holds another
     product, so that one search yields one impression per list actually shown.
+    A front end may send clicks alone: a query whose events are all clicks was
+    shown its query record's ``query_response_hit_ids`` (which this service and
+    OpenSearch's UBI plugin log), in their order, so that the products not
+    clicked count as skipped rather than as never shown.
     A forgotten shopper's events up to the forget label nothing (see :func:`without_forgotten`).
     """
     texts: dict[str, str] = {}
+    hits: dict[str, tuple[str, ...]] = {}
     events: dict[str, list[_UbiEvent]] = {}
     forgotten: dict[str, float] = {}
     convert = _UbiLineReader(frozenset(impression_actions), frozenset(click_actions))
@@ -162,6 +168,8 @@ def read_ubi(
             if isinstance(record, _UbiQuery):
                 if record.text:
                     texts.setdefault(record.query_id, record.text)
+                if record.hits:
+                    hits.setdefault(record.query_id, record.hits)
             elif isinstance(record, tuple):
                 user, at = record
                 forgotten[user] = max(forgotten.get(user, -math.inf), at)
@@ -180,7 +188,7 @@ def read_ubi(
             nameless += 1
             continue
         session = next((event.session_id for event in logged if event.session_id), None)
-        for shown, clicked in _result_lists(logged):
+        for shown, clicked in _result_lists(_shown_hits(logged, hits.get(query_id, ()))):
             impressions.append(Impression(text, shown, clicked, query_id=query_id, session=session))
     if nameless:
         log.warning(
@@ -206,7 +214,8 @@ class _UbiLineReader:
         if "action_name" in record:
             return forgotten_shopper(record) or self._event(line, record)
         if "query_id" in record:
-            return _UbiQuery(_string(record, "query_id"), (_optional_string(record, "user_query") or "").strip())
+            text = (_optional_string(record, "user_query") or "").strip()
+            return _UbiQuery(_string(record, "query_id"), text, _hit_ids(record))
         raise ValueError("neither a UBI query record (query_id, user_query) nor an event (action_name)")
 
     def _event(self, line: int, record: dict[str, Any]) -> _UbiEvent | None:
@@ -239,6 +248,23 @@ class _UbiLineReader:
             user_id=safe_id(user) if isinstance(user, str) else None,
             received=received_s(record),
         )
+
+
+def _hit_ids(record: Mapping[str, Any]) -> tuple[str, ...]:
+    value = record.get("query_response_hit_ids")
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(h, (str, int)) and not isinstance(h, bool) for h in value):
+        raise ValueError(f"query_response_hit_ids: expected a list of product ids, got {str(value)[:80]}")
+    return tuple(str(h) for h in value)
+
+
+def _shown_hits(events: list[_UbiEvent], hits: tuple[str, ...]) -> list[_UbiEvent]:
+    """A query's events, with its hits as impressions at ranks 0, 1, ... ahead of them when it logged clicks alone."""
+    if not hits or not all(event.click for event in events):
+        return events
+    first = min(events, key=lambda e: (e.time, e.line))  # line 0: before every event of its time
+    return [replace(first, line=0, click=False, doc=doc, ordinal=rank) for rank, doc in enumerate(hits)] + events
 
 
 @dataclass

@@ -244,6 +244,16 @@ def test_ubi_click_without_impression_counts_as_shown_at_its_ordinal(tmp_path):
     assert impression.shown == ("a", "b") and impression.clicked == {"a"}
 
 
+def test_ubi_clicks_with_no_impression_logged_were_shown_in_the_order_of_the_query_response_hit_ids(tmp_path):
+    """The service (and OpenSearch's UBI plugin) log each search's hits; a front end may send only clicks."""
+    path = jsonl(
+        tmp_path / "ubi.ndjson",
+        {"query_id": "q1", "user_query": "lamp", "query_response_hit_ids": ["a", "b", "c"]},
+        event("q1", "click", "b", 1, 20),
+    )
+    assert read_ubi(path) == [Impression("lamp", ("a", "b", "c"), frozenset({"b"}), query_id="q1", session="s1")]
+
+
 def test_ubi_bulk_format_lines_are_numbered_as_in_the_file(tmp_path):
     bad = event("q1", "click", "a", 0, 5)
     del bad["event_attributes"]["position"]
