@@ -293,17 +293,20 @@ def _result_lists(events: list[_UbiEvent]) -> list[tuple[tuple[str, ...], frozen
 
 
 def epoch_ms(value: Any) -> float:
-    """Milliseconds since the epoch; UBI writers send ISO 8601 strings or epoch milliseconds. A time that is
-    not finite or that the platform cannot place (year 1 without a zone) is refused here, where the service
-    validates an event, rather than when a profile is updated from it."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if math.isfinite(value):
-            return float(value)
-    elif isinstance(value, str):
+    """Milliseconds since the epoch; UBI writers send ISO 8601 strings or epoch milliseconds, the latter now
+    and then as a string of digits, which OpenSearch's default date mapping (``strict_date_optional_time||
+    epoch_millis``) stores, so its exports hold them. A time that is not finite or that the platform cannot
+    place (year 1 without a zone) is refused here, where the service validates an event, rather than when a
+    profile is updated from it."""
+    number = value
+    if isinstance(value, str):
         try:
             return datetime.fromisoformat(value).timestamp() * 1000
         except (ValueError, OverflowError, OSError):
-            pass
+            number = float(value) if value.isascii() and value.isdigit() else None
+    if isinstance(number, (int, float)) and not isinstance(number, bool):
+        if math.isfinite(number):
+            return float(number)
     raise ValueError(f"timestamp must be ISO 8601 or epoch milliseconds, got {value!r}")
 
 

@@ -314,6 +314,11 @@ def test_a_shopper_action_keeps_only_ids_a_search_and_a_forget_can_name():
     assert shopper_action({**record, "event_attributes": {"object": {"object_id": "p1"}}}, ["click"]) is None
 
 
+def test_epoch_milliseconds_written_as_a_string_are_read_as_opensearch_reads_them():
+    """OpenSearch's default date mapping (strict_date_optional_time||epoch_millis) stores "1733788889378"."""
+    assert epoch_ms("1733788889378") == 1733788889378.0
+
+
 @pytest.mark.parametrize("timestamp", [float("nan"), float("inf"), "0001-01-01T00:00:00"])
 def test_a_time_that_cannot_age_a_profile_is_refused(timestamp):
     with pytest.raises(ValueError, match="timestamp must be"):
