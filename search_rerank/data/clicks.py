@@ -208,7 +208,7 @@ class _UbiLineReader:
 
     def __call__(self, numbered: tuple[int, str]) -> _UbiQuery | _UbiEvent | tuple[str, float] | None:
         line, text = numbered
-        record = parse_json_object(text)
+        record = ubi_record(text)
         if bulk_action(record) is not None:
             return None
         if "action_name" in record:
@@ -265,6 +265,14 @@ def _shown_hits(events: list[_UbiEvent], hits: tuple[str, ...]) -> list[_UbiEven
         return events
     first = min(events, key=lambda e: (e.time, e.line))  # line 0: before every event of its time
     return [replace(first, line=0, click=False, doc=doc, ordinal=rank) for rank, doc in enumerate(hits)] + events
+
+
+def ubi_record(text: str) -> dict[str, Any]:
+    """One line of a UBI log as its record. UBI data lives in the ubi_queries and ubi_events indexes, and
+    leaves them as hits (elasticdump, a _search): a hit's record is its ``_source``."""
+    record = parse_json_object(text)
+    source = record.get("_source")
+    return source if isinstance(source, dict) else record
 
 
 @dataclass
@@ -408,7 +416,7 @@ def read_shopper_actions(
     forgotten: dict[str, float] = {}
 
     def read(text: str) -> ShopperAction | tuple[str, float] | None:
-        record = parse_json_object(text)
+        record = ubi_record(text)
         return forgotten_shopper(record) or shopper_action(record, wanted)
 
     for path in paths:

@@ -12,6 +12,7 @@ from search_rerank.data.clicks import (
     epoch_ms,
     fit_pbm,
     read_click_log,
+    read_shopper_actions,
     read_ubi,
     shopper_action,
     simulate_clicks,
@@ -252,6 +253,27 @@ def test_ubi_clicks_with_no_impression_logged_were_shown_in_the_order_of_the_que
         event("q1", "click", "b", 1, 20),
     )
     assert read_ubi(path) == [Impression("lamp", ("a", "b", "c"), frozenset({"b"}), query_id="q1", session="s1")]
+
+
+def hit(index: str, record: dict) -> dict:
+    """A record as elasticdump, or a _search of the UBI indexes, exports it."""
+    return {"_index": index, "_id": "x", "_score": 1.0, "_source": record}
+
+
+def test_ubi_indexes_exported_as_search_hits_give_the_impressions_of_their_records(tmp_path):
+    path = jsonl(
+        tmp_path / "ubi.ndjson",
+        hit("ubi_queries", {"query_id": "q1", "user_query": "lamp"}),
+        hit("ubi_events", event("q1", "impression", "a", 0, 10)),
+        hit("ubi_events", event("q1", "click", "a", 0, 20)),
+    )
+    assert read_ubi(path) == [Impression("lamp", ("a",), frozenset({"a"}), query_id="q1", session="s1")]
+
+
+def test_ubi_events_exported_as_search_hits_give_the_shoppers_actions(tmp_path):
+    path = jsonl(tmp_path / "ubi.ndjson", hit("ubi_events", event("q1", "click", "a", 0, 1733788889378, user_id="u1")))
+    [action], _ = read_shopper_actions(path, ["click"])
+    assert (action.user_id, action.product_id) == ("u1", "a")
 
 
 def test_ubi_bulk_format_lines_are_numbered_as_in_the_file(tmp_path):
