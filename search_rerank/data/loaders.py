@@ -8,7 +8,8 @@ judgments are always strict, because a silently dropped judgment changes every
 metric computed from the dataset.
 
 Catalog records use :class:`Product` field names (``_id`` and ``text`` are
-accepted for ``id`` and ``description``, as in BEIR corpora). An unknown key is
+accepted for ``id`` and ``description``, as in BEIR corpora, whose ``metadata``
+object, source details such as a url, is passed over). An unknown key is
 an error naming it, not silently dropped, so a misspelt ``brnad`` is found at
 load time instead of as a worse ranking. JSON ``null`` and Parquet nulls mean
 "absent" and take the field's default.
@@ -44,6 +45,7 @@ R = TypeVar("R")
 T = TypeVar("T")
 
 FIELD_ALIASES = MappingProxyType({"_id": "id", "text": "description"})
+BEIR_METADATA = "metadata"
 WANDS_GRADES = MappingProxyType({"Exact": 2, "Partial": 1, "Irrelevant": 0})
 ESCI_GAINS = MappingProxyType({"E": 3, "S": 2, "C": 1, "I": 0})
 ESCI_PRODUCTS_FILE = "shopping_queries_dataset_products.parquet"
@@ -441,6 +443,8 @@ def _product(fields: Mapping[str, Any]) -> Product:
 def _catalog_product(record: Mapping[str, Any]) -> Product:
     fields: dict[str, Any] = {}
     for key, value in record.items():
+        if key == BEIR_METADATA and isinstance(value, dict):
+            continue
         name = FIELD_ALIASES.get(key, key)
         if name in fields:
             raise ValueError(f"both {name!r} and its alias {key!r} are given; keep one")

@@ -97,6 +97,19 @@ def test_jsonl_catalog_accepts_beir_id_and_text_aliases(tmp_path):
     assert (product.id, product.description) == ("p1", "solid oak")
 
 
+def test_jsonl_catalog_passes_over_the_metadata_object_of_a_beir_corpus(tmp_path):
+    """BEIR's corpora carry one on every line ({} or source details such as a url)."""
+    path = jsonl(
+        tmp_path / "corpus.jsonl",
+        {"_id": "4983", "title": "Desk", "text": "solid oak", "metadata": {}},
+        {"_id": "5836", "title": "Lamp", "text": "brass", "metadata": {"url": "https://example.com/5836"}},
+    )
+    assert [(p.id, p.description, p.attributes) for p in iter_jsonl_catalog(path)] == [
+        ("4983", "solid oak", {}),
+        ("5836", "brass", {}),
+    ]
+
+
 def test_jsonl_catalog_null_takes_the_field_default(tmp_path):
     path = jsonl(tmp_path / "c.jsonl", {"id": "p1", "title": "Desk", "price": None, "sales": None, "brand": None})
     [product] = iter_jsonl_catalog(path)
