@@ -24,7 +24,7 @@ import hashlib
 import logging
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -36,13 +36,12 @@ from ..core.errors import DataError
 from ..core.profile import FORGET_ACTION, RECEIVED_AT, safe_id
 from ..core.profile_store import ShopperAction
 from .dataset import Query
-from .loaders import LoadStats, checked_rows, numbered_text_lines, parse_json_object
+from .loaders import LoadStats, bulk_action, checked_rows, numbered_text_lines, parse_json_object
 from .qrels import Qrels
 
 log = logging.getLogger(__name__)
 
 PLAIN_FIELDS = ("query", "shown", "clicked", "query_id", "session")
-BULK_ACTIONS = ("index", "create")
 
 
 @dataclass(frozen=True)
@@ -113,6 +112,7 @@ def _plain_impression(record: dict[str, Any]) -> Impression:
 class _UbiQuery:
     query_id: str
     text: str
+    hits: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -149,9 +149,14 @@ def read_ubi(
     under one ``query_id`` (the page re-rendered); events are replayed in
     time order and a new list starts when an ordinal already holds another
     product, so that one search yields one impression per list actually shown.
+    A front end may send clicks alone: a query whose events are all clicks was
+    shown its query record's ``query_response_hit_ids`` (which this service and
+    OpenSearch's UBI plugin log), in their order, so that the products not
+    clicked count as skipped rather than as never shown.
     A forgotten shopper's events up to the forget label nothing (see :func:`without_forgotten`).
     """
     texts: dict[str, str] = {}
+    hits: dict[str, tuple[str, ...]] = {}
     events: dict[str, list[_UbiEvent]] = {}
     forgotten: dict[str, float] = {}
     convert = _UbiLineReader(frozenset(impression_actions), frozenset(click_actions))
@@ -163,6 +168,8 @@ def read_ubi(
             if isinstance(record, _UbiQuery):
                 if record.text:
                     texts.setdefault(record.query_id, record.text)
+                if record.hits:
+                    hits.setdefault(record.query_id, record.hits)
             elif isinstance(record, tuple):
                 user, at = record
                 forgotten[user] = max(forgotten.get(user, -math.inf), at)
@@ -181,7 +188,7 @@ def read_ubi(
             nameless += 1
             continue
         session = next((event.session_id for event in logged if event.session_id), None)
-        for shown, clicked in _result_lists(logged):
+        for shown, clicked in _result_lists(_shown_hits(logged, hits.get(query_id, ()))):
             impressions.append(Impression(text, shown, clicked, query_id=query_id, session=session))
     if nameless:
         log.warning(
@@ -201,13 +208,14 @@ class _UbiLineReader:
 
     def __call__(self, numbered: tuple[int, str]) -> _UbiQuery | _UbiEvent | tuple[str, float] | None:
         line, text = numbered
-        record = parse_json_object(text)
-        if len(record) == 1 and next(iter(record)) in BULK_ACTIONS:
+        record = ubi_record(text)
+        if bulk_action(record) is not None:
             return None
         if "action_name" in record:
             return forgotten_shopper(record) or self._event(line, record)
         if "query_id" in record:
-            return _UbiQuery(_string(record, "query_id"), (_optional_string(record, "user_query") or "").strip())
+            text = (_optional_string(record, "user_query") or "").strip()
+            return _UbiQuery(_string(record, "query_id"), text, _hit_ids(record))
         raise ValueError("neither a UBI query record (query_id, user_query) nor an event (action_name)")
 
     def _event(self, line: int, record: dict[str, Any]) -> _UbiEvent | None:
@@ -242,6 +250,31 @@ class _UbiLineReader:
         )
 
 
+def _hit_ids(record: Mapping[str, Any]) -> tuple[str, ...]:
+    value = record.get("query_response_hit_ids")
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(h, (str, int)) and not isinstance(h, bool) for h in value):
+        raise ValueError(f"query_response_hit_ids: expected a list of product ids, got {str(value)[:80]}")
+    return tuple(str(h) for h in value)
+
+
+def _shown_hits(events: list[_UbiEvent], hits: tuple[str, ...]) -> list[_UbiEvent]:
+    """A query's events, with its hits as impressions at ranks 0, 1, ... ahead of them when it logged clicks alone."""
+    if not hits or not all(event.click for event in events):
+        return events
+    first = min(events, key=lambda e: (e.time, e.line))  # line 0: before every event of its time
+    return [replace(first, line=0, click=False, doc=doc, ordinal=rank) for rank, doc in enumerate(hits)] + events
+
+
+def ubi_record(text: str) -> dict[str, Any]:
+    """One line of a UBI log as its record. UBI data lives in the ubi_queries and ubi_events indexes, and
+    leaves them as hits (elasticdump, a _search): a hit's record is its ``_source``."""
+    record = parse_json_object(text)
+    source = record.get("_source")
+    return source if isinstance(source, dict) else record
+
+
 @dataclass
 class _Shown:
     slots: dict[int, str] = field(default_factory=dict)
@@ -268,17 +301,20 @@ def _result_lists(events: list[_UbiEvent]) -> list[tuple[tuple[str, ...], frozen
 
 
 def epoch_ms(value: Any) -> float:
-    """Milliseconds since the epoch; UBI writers send ISO 8601 strings or epoch milliseconds. A time that is
-    not finite or that the platform cannot place (year 1 without a zone) is refused here, where the service
-    validates an event, rather than when a profile is updated from it."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if math.isfinite(value):
-            return float(value)
-    elif isinstance(value, str):
+    """Milliseconds since the epoch; UBI writers send ISO 8601 strings or epoch milliseconds, the latter now
+    and then as a string of digits, which OpenSearch's default date mapping (``strict_date_optional_time||
+    epoch_millis``) stores, so its exports hold them. A time that is not finite or that the platform cannot
+    place (year 1 without a zone) is refused here, where the service validates an event, rather than when a
+    profile is updated from it."""
+    number = value
+    if isinstance(value, str):
         try:
             return datetime.fromisoformat(value).timestamp() * 1000
         except (ValueError, OverflowError, OSError):
-            pass
+            number = float(value) if value.isascii() and value.isdigit() else None
+    if isinstance(number, (int, float)) and not isinstance(number, bool):
+        if math.isfinite(number):
+            return float(number)
     raise ValueError(f"timestamp must be ISO 8601 or epoch milliseconds, got {value!r}")
 
 
@@ -380,7 +416,7 @@ def read_shopper_actions(
     forgotten: dict[str, float] = {}
 
     def read(text: str) -> ShopperAction | tuple[str, float] | None:
-        record = parse_json_object(text)
+        record = ubi_record(text)
         return forgotten_shopper(record) or shopper_action(record, wanted)
 
     for path in paths:

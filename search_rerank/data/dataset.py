@@ -6,6 +6,7 @@ tuning and evaluation never need to know where the data came from.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -13,6 +14,8 @@ from types import MappingProxyType
 from ..core.errors import ConfigError, DataError
 from ..core.product import Product
 from .qrels import Qrels
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,11 @@ class Dataset:
 
     Every judged query must be in ``queries``, so evaluation can score every
     judged query; judged products may be missing from ``products`` (they count
-    as relevant results the engine cannot find).
+    as relevant results the engine cannot find). When a split judges none of
+    them, its judgments most likely name products by other ids than the catalog
+    ("1.0" for "1", a SKU for an internal id) and every figure measured on them
+    is 0: that is logged as a warning (the heads of a dataset's files, sampled,
+    can also judge none).
     """
 
     name: str
@@ -56,6 +63,19 @@ class Dataset:
                     None,
                     f"split {split!r} judges {len(missing)} query id(s) with no query text, e.g. {missing[:5]}; "
                     "add them to the queries or drop their judgments",
+                )
+        catalog = {product.id for product in self.products}
+        for split, judged in self.qrels.items():
+            products = sorted({pid for grades in judged.values() for pid in grades})
+            if catalog and products and catalog.isdisjoint(products):
+                log.warning(
+                    "%s: split %r judges none of the %d products of the catalog, so every figure measured on it "
+                    "is 0: it judges %s, the catalog holds %s; give the judgments the catalog's product ids",
+                    self.name,
+                    split,
+                    len(catalog),
+                    products[:3],
+                    sorted(catalog)[:3],
                 )
 
     def split(self, name: str) -> tuple[dict[str, Query], Qrels]:

@@ -133,6 +133,8 @@ def read_srw(path: str | Path, ratings: Mapping[float, int] = SRW_RATINGS, ids: 
         for j, rating in enumerate(rated):
             at = f"{where}.ratings[{j}] (query {text!r})"
             doc = rating.get("docId") if isinstance(rating, dict) else None
+            if isinstance(doc, int) and not isinstance(doc, bool):
+                doc = str(doc)  # a numeric id, as the catalog reads it (Product.id)
             if not isinstance(doc, str) or not doc.strip():
                 raise DataError(path, None, f"{at}.docId: required non-empty string, got {doc!r}")
             value = _rating(rating.get("rating"))

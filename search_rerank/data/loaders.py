@@ -8,7 +8,8 @@ judgments are always strict, because a silently dropped judgment changes every
 metric computed from the dataset.
 
 Catalog records use :class:`Product` field names (``_id`` and ``text`` are
-accepted for ``id`` and ``description``, as in BEIR corpora). An unknown key is
+accepted for ``id`` and ``description``, as in BEIR corpora, whose ``metadata``
+object, source details such as a url, is passed over). An unknown key is
 an error naming it, not silently dropped, so a misspelt ``brnad`` is found at
 load time instead of as a worse ranking. JSON ``null`` and Parquet nulls mean
 "absent" and take the field's default.
@@ -44,6 +45,7 @@ R = TypeVar("R")
 T = TypeVar("T")
 
 FIELD_ALIASES = MappingProxyType({"_id": "id", "text": "description"})
+BEIR_METADATA = "metadata"
 WANDS_GRADES = MappingProxyType({"Exact": 2, "Partial": 1, "Irrelevant": 0})
 ESCI_GAINS = MappingProxyType({"E": 3, "S": 2, "C": 1, "I": 0})
 ESCI_PRODUCTS_FILE = "shopping_queries_dataset_products.parquet"
@@ -72,6 +74,7 @@ _HTML_TAG = re.compile(r"<[^>]*>")
 _EXTRA_CELLS = "\0extra"
 # What a CSV header may be separated by; the one it holds most of wins (ties: the first).
 CSV_DELIMITERS = (",", "\t", ";")
+BULK_ACTIONS = ("index", "create")
 
 
 @dataclass
@@ -95,8 +98,13 @@ class LoadStats:
 def iter_jsonl_catalog(
     path: str | Path, *, skip_bad: bool = False, stats: LoadStats | None = None
 ) -> Iterator[Product]:
-    """Products from JSON Lines: Product field names, a BEIR corpus, or ESCI (official or Vespa feed) records."""
-    return _read_jsonl(path, _json_product, skip_bad=skip_bad, stats=stats)
+    """Products from JSON Lines: Product field names, a BEIR corpus, ESCI (official or Vespa feed) records, or
+    an Elasticsearch export: elasticdump's lines (a _search's hits), ``_id`` and ``_source``, or _bulk NDJSON."""
+    records = _JsonCatalog()
+    numbered = ((line, (line, text)) for line, text in numbered_text_lines(path))
+    yield from checked_rows(path, numbered, records, skip_bad=skip_bad, stats=stats)
+    if records.waiting is not None:
+        raise DataError(path, records.waiting[0], "a bulk action with no document after it; is the file cut short?")
 
 
 def iter_csv_catalog(path: str | Path, *, skip_bad: bool = False, stats: LoadStats | None = None) -> Iterator[Product]:
@@ -435,11 +443,61 @@ def _product(fields: Mapping[str, Any]) -> Product:
 def _catalog_product(record: Mapping[str, Any]) -> Product:
     fields: dict[str, Any] = {}
     for key, value in record.items():
+        if key == BEIR_METADATA and isinstance(value, dict):
+            continue
         name = FIELD_ALIASES.get(key, key)
         if name in fields:
             raise ValueError(f"both {name!r} and its alias {key!r} are given; keep one")
         fields[name] = value
     return _product(fields)
+
+
+class _JsonCatalog:
+    """One catalog record a numbered JSON line, Elasticsearch's exports among them.
+
+    A catalog kept in Elasticsearch leaves it as elasticdump's lines (the hits of a _search): the document
+    is the ``_source`` and its id the ``_id``. Its _bulk NDJSON gives a document in two lines, an action
+    (``{"index": {"_id": ...}}``) and the document, so the id is carried from the one to the next
+    (``waiting``: the action's line and id). Either way a document's own ``id`` wins over ``_id``.
+    """
+
+    def __init__(self) -> None:
+        self.waiting: tuple[int, Any] | None = None
+
+    def __call__(self, numbered: tuple[int, str]) -> Product | None:
+        line, text = numbered
+        record = parse_json_object(text)
+        action = bulk_action(record)
+        if action is not None:
+            waiting, self.waiting = self.waiting, (line, action.get("_id"))
+            if waiting is not None:
+                raise ValueError(f"the bulk action on line {waiting[0]} has no document after it")
+            return None
+        if self.waiting is not None:
+            (_, doc_id), self.waiting = self.waiting, None
+            return _json_product(_with_id(record, doc_id))
+        if isinstance(record.get("_source"), dict):
+            return _json_product(_with_id(record["_source"], record.get("_id")))
+        if isinstance(record.get("hits"), dict):
+            raise ValueError(
+                "found an Elasticsearch _search response; write its hits one a line, "
+                "e.g. jq -c '.hits.hits[]' response.json > catalog.jsonl"
+            )
+        return _json_product(record)
+
+
+def bulk_action(record: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The metadata of an Elasticsearch/OpenSearch _bulk ``index`` or ``create`` action line, or None."""
+    if len(record) != 1:
+        return None
+    [(name, metadata)] = record.items()
+    return metadata if name in BULK_ACTIONS and isinstance(metadata, dict) else None
+
+
+def _with_id(document: dict[str, Any], doc_id: Any) -> dict[str, Any]:
+    if doc_id is None or "id" in document or "_id" in document:
+        return document
+    return {"id": doc_id, **document}
 
 
 def _json_product(record: dict[str, Any]) -> Product | None:
@@ -520,7 +578,10 @@ def _esci_product(row: Mapping[str, Any], locale: str | None) -> Product | None:
         row = {_VESPA_TO_ESCI.get(k, k): v for k, v in row["fields"].items()}
     if locale is not None and row.get("product_locale") not in (None, locale):
         return None
-    texts = (_strip_html(row.get("product_description") or ""), _strip_html(row.get("product_bullet_point") or ""))
+    texts = (
+        _strip_html(_esci_text(row.get("product_description"), "description")),
+        _strip_html(_esci_text(row.get("product_bullet_point"), "bullets")),
+    )
     color = row.get("product_color")
     return _product(
         {
@@ -531,6 +592,19 @@ def _esci_product(row: Mapping[str, Any], locale: str | None) -> Product | None:
             "attributes": {"color": color} if color else {},
         }
     )
+
+
+def _esci_text(value: Any, name: str) -> str:
+    """An ESCI text cell as one string. Feeds made from a catalog often hold the bullet points as a list of
+    strings, one per bullet; anything else that is not text is refused here, naming the field, rather than
+    failing in the HTML stripping with a TypeError."""
+    if value is None:
+        return ""
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return "\n".join(value)
+    if not isinstance(value, str):
+        raise ValueError(f"{name}: expected text or a list of texts, got {str(value)[:60]}")
+    return value
 
 
 def _esci_example(
@@ -696,14 +770,25 @@ def _not_json(constant: str) -> Any:
 
 
 def parse_json_object(text: str) -> dict[str, Any]:
-    """One JSON Lines record; a whole JSON array or a non-object is refused with a hint, not a traceback."""
+    """One JSON Lines record; a whole JSON array or a non-object is refused with a hint, not a traceback.
+
+    So are the two near misses of JSON Lines that files really are: objects spread over several lines (what
+    jq and an indented dump write), and objects with the commas of the array they were cut from.
+    """
     if text.lstrip().startswith("["):
         raise ValueError(
             "found a JSON array; write one object per line (JSON Lines), e.g. jq -c '.[]' in.json > out.jsonl"
         )
+    if text.strip() == "{":
+        raise ValueError(
+            "found an object spread over several lines; write one object per line (JSON Lines), "
+            "e.g. jq -c . in.json > out.jsonl"
+        )
     try:
         record = json.loads(text, parse_constant=_not_json)
     except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data" and text[exc.pos :].strip() == ",":
+            raise ValueError("a comma after the object; in JSON Lines nothing follows a line's object") from exc
         raise ValueError(f"invalid JSON: {exc}") from exc
     except RecursionError:
         raise ValueError("invalid JSON: nested too deep to read") from None
@@ -717,7 +802,9 @@ def numbered_csv_rows(path: str | Path, *, latin1_fallback: bool = False) -> Ite
 
     The delimiter is whichever of comma, tab and semicolon the header holds
     most of, so spreadsheet exports (semicolons where the comma is the decimal
-    mark) and WANDS' tab-separated .csv files all read. Quotes are read
+    mark) and WANDS' tab-separated .csv files all read. The header is read by
+    :func:`_header`, and the blank cells past its last column that a spreadsheet
+    pads rows with are not extra cells. Quotes are read
     strictly: a quote that never closes would otherwise swallow every later
     row into one cell without a word. ``latin1_fallback`` is
     :func:`text_lines`'.
@@ -728,7 +815,7 @@ def numbered_csv_rows(path: str | Path, *, latin1_fallback: bool = False) -> Ite
     cells = csv.reader(itertools.chain([header], lines), delimiter=delimiter, strict=True)
     start = 1  # the line the row being read starts on
     try:
-        names = next(cells, [])
+        names = _header(path, next(cells, []))
         start = cells.line_num + 1
         for values in cells:
             if values:  # a blank line
@@ -740,10 +827,29 @@ def numbered_csv_rows(path: str | Path, *, latin1_fallback: bool = False) -> Ite
         raise DataError(path, cells.line_num, f"unreadable CSV: {exc}") from exc
 
 
+def _header(path: str | Path, cells: list[str]) -> list[str]:
+    """The column names, without the spaces around them (``id, title``) or the empty columns a spreadsheet
+    leaves after the last one. A column with no name (pandas writes its row index under one) or a name given
+    twice is refused at the header's line: read on, the first would be an unknown field ``''`` on every row,
+    the second would lose one of its columns without a word."""
+    names = [cell.strip() for cell in cells]
+    while names and not names[-1]:
+        names.pop()
+    seen: dict[str, int] = {}
+    for number, name in enumerate(names, start=1):
+        if not name:
+            raise DataError(path, 1, f"column {number} has no name in the header; name it or remove the column")
+        if name in seen:
+            raise DataError(path, 1, f"{name!r} names columns {seen[name]} and {number}; rename or remove one")
+        seen[name] = number
+    return names
+
+
 def _by_name(names: list[str], values: list[str]) -> dict[str, Any]:
-    """Cells keyed by the header, as csv.DictReader keys them: extra cells under one key, missing ones None."""
+    """Cells keyed by the header, as csv.DictReader keys them: extra cells that are not blank under one key,
+    missing ones None."""
     row: dict[str, Any] = dict(itertools.zip_longest(names, values[: len(names)]))
-    if len(values) > len(names):
+    if any(cell.strip() for cell in values[len(names) :]):
         row[_EXTRA_CELLS] = values[len(names) :]
     return row
 

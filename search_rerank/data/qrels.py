@@ -27,8 +27,9 @@ BEIR_HEADER = ("query-id", "corpus-id", "score")
 def read_trec_qrels(path: str | Path) -> Qrels:
     """Read ``qid iteration docid grade`` lines; the iteration column is ignored, as trec_eval does."""
     qrels: Qrels = {}
+    lines: dict[tuple[str, str], int] = {}
     for line, (qid, _, docid, grade) in _fields(path, "qid 0 docid grade"):
-        qrels.setdefault(qid, {})[docid] = _number(path, line, "grade", grade, int)
+        _judge(qrels, lines, path, line, qid, docid, _number(path, line, "grade", grade, int))
     return qrels
 
 
@@ -66,10 +67,11 @@ def read_trec_run(path: str | Path) -> Run:
 def read_beir_qrels(path: str | Path) -> Qrels:
     """Read BEIR's ``query-id<TAB>corpus-id<TAB>score`` file; the header line is optional."""
     qrels: Qrels = {}
+    lines: dict[tuple[str, str], int] = {}
     for line, (qid, docid, grade) in _fields(path, "\t".join(BEIR_HEADER), sep="\t"):
         if line == 1 and (qid, docid, grade) == BEIR_HEADER:
             continue
-        qrels.setdefault(qid, {})[docid] = _number(path, line, "score", grade, int)
+        _judge(qrels, lines, path, line, qid, docid, _number(path, line, "score", grade, int))
     return qrels
 
 
@@ -94,6 +96,22 @@ def _fields(path: str | Path, layout: str, sep: str | None = None) -> Iterator[t
                 path, number, f"expected {expected} fields ({layout!r}), found {len(fields)}: {text[:80]!r}"
             )
         yield number, [f.strip() for f in fields]
+
+
+def _judge(
+    qrels: Qrels, lines: dict[tuple[str, str], int], path: str | Path, line: int, qid: str, docid: str, grade: int
+) -> None:
+    """Add one judgment; ``lines`` holds the line each (query, product) was first judged on. The same judgment
+    twice is one, but two grades for one pair (two assessors' files concatenated) are refused naming both
+    lines: the last would otherwise win without a word."""
+    first = lines.setdefault((qid, docid), line)
+    earlier = qrels.setdefault(qid, {}).setdefault(docid, grade)
+    if earlier != grade:
+        raise DataError(
+            path,
+            line,
+            f"query {qid!r}, product {docid!r} is graded {earlier} on line {first} and {grade} here; keep one",
+        )
 
 
 Number = TypeVar("Number", int, float)

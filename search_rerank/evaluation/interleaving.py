@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 
 from ..core.interleaving import TEAM_ATTRIBUTE, TEAMS
-from ..data.loaders import checked_rows, numbered_text_lines, parse_json_object
+from ..data.clicks import ubi_record
+from ..data.loaders import checked_rows, numbered_text_lines
 from .significance import randomisation_p
 
 
@@ -111,7 +112,7 @@ def read_interleaved_ubi(*paths: str | Path) -> list[tuple[dict[str, str], set[s
 
 
 def _event(text: str) -> tuple[str, str, str, str | None] | None:
-    record: dict[str, Any] = parse_json_object(text)
+    record: dict[str, Any] = ubi_record(text)
     action = record.get("action_name")
     if action not in ("impression", "click"):
         return None

@@ -385,7 +385,14 @@ def update_index(
     batch_size: int = 2048,
     progress: bool = True,
 ) -> IndexReport:
-    """Upsert changed products and remove deleted ones in the served version, in place (popularity recomputed after)."""
+    """Upsert changed products and remove deleted ones in the served version, in place (popularity recomputed after).
+
+    ``products`` are read in full before anything is written: a catalog file with a bad row halfway is
+    refused while the served version is still as it was, not after the rows before it (and every deletion)
+    went in. An update is the changed part of a catalog, so holding it in memory is cheap.
+    """
+    products = list(products)
+    delete_ids = list(delete_ids)
     versions = IndexVersions(settings.index_dir)
     report = IndexReport()
     started = time.perf_counter()
@@ -405,7 +412,7 @@ def update_index(
         if writers.dense is not None and writers.encoder is not None and (root / DENSE_DIR).exists():
             _check_encoder(manifest, writers.encoder, root)
         try:
-            writers.delete(list(delete_ids), report)
+            writers.delete(delete_ids, report)
             writers.write(products, report, batch_size, progress)
             writers.save(report)
             write_atomically(

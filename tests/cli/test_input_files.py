@@ -143,3 +143,17 @@ def test_evaluate_scores_a_kaggle_home_depot_download_as_it_comes(tmp_path):
     assert (report["queries"], report["catalog_size"]) == (4, 7)
     bm25 = next(row for row in report["rows"] if row["config"] == "bm25")
     assert bm25["status"] == "ok" and bm25["metrics"]["R@100"] == 1.0, bm25
+
+
+def test_an_incremental_reindex_from_a_file_bad_halfway_leaves_the_served_index_untouched(tmp_path):
+    index_dir = indexed(tmp_path)
+    update = tmp_path / "update.jsonl"
+    update.write_text('{"id": "p1", "title": "pine desk"}\n{"id": "p4", "title": "cane chair"}\n{"id": "p5"}\n')
+    (tmp_path / "gone.txt").write_text("p3\n")
+    result = run(
+        "--index-dir", str(index_dir), "reindex", "--no-dense", "--incremental", "--batch-size", "1",
+        "--catalog", str(update), "--delete", str(update.with_name("gone.txt")),
+    )  # fmt: skip
+    assert f"{update}:3: title" in refused(result)
+    store = open_pipeline(Settings(index_dir=index_dir, dense={"enabled": False})).store
+    assert {product.id: product.title for product in store} == {record["id"]: record["title"] for record in CATALOG}

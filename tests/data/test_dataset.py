@@ -30,6 +30,18 @@ def test_dataset_rejects_judged_query_without_query_text():
         Dataset(name="bad", products=[], queries={}, qrels={"test": {"q9": {"p1": 1}}})
 
 
+def test_dataset_whose_split_judges_no_product_of_its_catalog_warns_naming_the_ids_of_both(caplog):
+    """Judgments written by pandas from a column with a gap come out as 1.0, 2.0: not one of them would match
+    and every figure would be 0, without a word."""
+    Dataset(
+        name="shop",
+        products=[Product(id="1", title="oak desk"), Product(id="2", title="brass lamp")],
+        queries={"q1": Query("q1", "desk")},
+        qrels={"test": {"q1": {"1.0": 2, "2.0": 0}}},
+    )
+    assert "split 'test' judges none of the 2 products" in caplog.text and "['1.0', '2.0']" in caplog.text
+
+
 def test_query_meta_cannot_be_changed_after_creation():
     query = Query("q1", "desk", {"query_class": "Desks"})
     with pytest.raises(TypeError):

@@ -97,6 +97,19 @@ def test_jsonl_catalog_accepts_beir_id_and_text_aliases(tmp_path):
     assert (product.id, product.description) == ("p1", "solid oak")
 
 
+def test_jsonl_catalog_passes_over_the_metadata_object_of_a_beir_corpus(tmp_path):
+    """BEIR's corpora carry one on every line ({} or source details such as a url)."""
+    path = jsonl(
+        tmp_path / "corpus.jsonl",
+        {"_id": "4983", "title": "Desk", "text": "solid oak", "metadata": {}},
+        {"_id": "5836", "title": "Lamp", "text": "brass", "metadata": {"url": "https://example.com/5836"}},
+    )
+    assert [(p.id, p.description, p.attributes) for p in iter_jsonl_catalog(path)] == [
+        ("4983", "solid oak", {}),
+        ("5836", "brass", {}),
+    ]
+
+
 def test_jsonl_catalog_null_takes_the_field_default(tmp_path):
     path = jsonl(tmp_path / "c.jsonl", {"id": "p1", "title": "Desk", "price": None, "sales": None, "brand": None})
     [product] = iter_jsonl_catalog(path)
@@ -148,6 +161,48 @@ def test_jsonl_catalog_line_nested_too_deep_is_invalid_json_not_a_traceback(tmp_
 def test_jsonl_catalog_json_array_file_explains_the_fix(tmp_path):
     path = write(tmp_path / "c.json", '[{"id": "p1", "title": "Desk"}]\n')
     assert "JSON Lines" in raised(iter_jsonl_catalog, path).reason
+
+
+def test_jsonl_catalog_of_objects_spread_over_lines_explains_the_fix(tmp_path):
+    """What jq and json.dumps(indent=2) write."""
+    path = write(tmp_path / "c.json", '{\n  "id": "p1",\n  "title": "Desk"\n}\n')
+    error = raised(iter_jsonl_catalog, path)
+    assert error.line == 1 and "jq -c" in error.reason
+
+
+def test_jsonl_catalog_comma_after_an_object_explains_the_fix(tmp_path):
+    """The lines of a JSON array cut out of a file keep the commas between its objects."""
+    path = write(tmp_path / "c.jsonl", '{"id": "p1", "title": "Desk"},\n{"id": "p2", "title": "Lamp"}\n')
+    error = raised(iter_jsonl_catalog, path)
+    assert error.line == 1 and "comma after the object" in error.reason
+
+
+def test_jsonl_catalog_reads_an_elasticdump_export_taking_the_id_from_id(tmp_path):
+    """elasticdump, and the hits of a _search (jq -c '.hits.hits[]'), write each document as a hit."""
+    hit = {"_index": "products", "_id": "p1", "_score": 1.0, "_source": {"title": "Desk", "brand": "Acme"}}
+    [product] = iter_jsonl_catalog(write(tmp_path / "dump.json", json.dumps(hit) + "\n"))
+    assert (product.id, product.title, product.brand) == ("p1", "Desk", "Acme")
+
+
+def test_jsonl_catalog_reads_elasticsearch_bulk_ndjson_taking_the_id_from_the_action_line(tmp_path):
+    path = write(
+        tmp_path / "bulk.ndjson",
+        '{"index": {"_index": "products", "_id": "p1"}}\n{"title": "Desk"}\n'
+        '{"create": {"_id": "p2"}}\n{"title": "Lamp"}\n{"index": {}}\n{"id": "p3", "title": "Rug"}\n',
+    )
+    assert [(p.id, p.title) for p in iter_jsonl_catalog(path)] == [("p1", "Desk"), ("p2", "Lamp"), ("p3", "Rug")]
+
+
+def test_jsonl_catalog_bulk_action_line_with_no_document_after_it_names_its_line(tmp_path):
+    path = write(tmp_path / "bulk.ndjson", '{"index": {"_id": "p1"}}\n{"title": "Desk"}\n{"index": {"_id": "p2"}}\n')
+    error = raised(iter_jsonl_catalog, path)
+    assert error.line == 3 and "no document" in error.reason
+
+
+def test_jsonl_catalog_elasticsearch_search_response_says_how_to_write_its_hits(tmp_path):
+    response = {"took": 3, "hits": {"total": {"value": 1}, "hits": [{"_id": "p1", "_source": {"title": "Desk"}}]}}
+    path = write(tmp_path / "response.json", json.dumps(response) + "\n")
+    assert "jq -c '.hits.hits[]'" in raised(iter_jsonl_catalog, path).reason
 
 
 def test_skip_bad_counts_skipped_rows_and_keeps_good_ones(tmp_path):
@@ -239,6 +294,30 @@ def test_csv_catalog_extra_cell_names_line(tmp_path):
     path = write(tmp_path / "c.csv", "id,title\np1,Desk\np2,Desk, oak\n")
     error = raised(iter_csv_catalog, path)
     assert error.line == 3 and "3 cells but the header has 2" in error.reason
+
+
+def test_csv_catalog_reads_past_the_empty_columns_a_spreadsheet_leaves_at_the_end(tmp_path):
+    path = write(tmp_path / "c.csv", "id,title,,\r\np1,Desk,,\r\np2,Lamp\r\n")
+    assert [p.title for p in iter_csv_catalog(path)] == ["Desk", "Lamp"]
+
+
+def test_csv_catalog_header_names_are_read_without_the_spaces_around_them(tmp_path):
+    path = write(tmp_path / "c.csv", "id, title , brand\np1,Desk,Acme\n")
+    [product] = iter_csv_catalog(path)
+    assert (product.title, product.brand) == ("Desk", "Acme")
+
+
+def test_csv_catalog_column_without_a_name_names_the_header_line_and_column(tmp_path):
+    """pandas' to_csv writes its row index as a first column with an empty name."""
+    path = write(tmp_path / "c.csv", ",id,title\n0,p1,Desk\n")
+    error = raised(iter_csv_catalog, path)
+    assert error.line == 1 and "column 1 has no name" in error.reason
+
+
+def test_csv_catalog_column_named_twice_names_the_header_line_and_name(tmp_path):
+    path = write(tmp_path / "c.csv", "id,title,description,description\np1,Desk,Oak top,Steel legs\n")
+    error = raised(iter_csv_catalog, path)
+    assert error.line == 1 and "'description' names columns 3 and 4" in error.reason
 
 
 def test_csv_catalog_line_number_is_where_a_multiline_row_ends(tmp_path):
@@ -500,6 +579,23 @@ def test_esci_vespa_color_becomes_attribute_and_missing_color_none():
     products = {p.id: p for p in vespa_sample().products}
     assert products["B08VSJGP1N"].attributes == {"color": ("black",)}
     assert products["B08SHMLP5S"].attributes == {}
+
+
+def test_esci_vespa_bullets_given_as_a_list_each_join_the_description(tmp_path):
+    feed = {
+        "put": "id:shop:product::B1",
+        "fields": {"id": "B1", "title": "Desk", "bullets": ["Oak top", "<b>Steel</b> legs"]},
+    }
+    [product] = iter_catalog(write(tmp_path / "feed.jsonl", json.dumps(feed) + "\n"))
+    assert product.description == "Oak top Steel legs"
+
+
+def test_esci_description_that_is_not_text_names_file_line_and_field(tmp_path):
+    feed = {"put": "id:shop:product::B1", "fields": {"id": "B1", "title": "Desk", "description": {"en": "Oak"}}}
+    path = write(tmp_path / "feed.jsonl", '{"put": "id:shop:product::B0", "fields": {"id": "B0", "title": "Lamp"}}\n')
+    path.write_text(path.read_text() + json.dumps(feed) + "\n")
+    with pytest.raises(DataError, match=r"feed\.jsonl:2: description: expected text"):
+        list(iter_catalog(path))
 
 
 def esci_official(tmp_path: Path) -> tuple[Path, Path]:

@@ -67,6 +67,18 @@ def test_read_trec_qrels_non_integer_grade_names_value(tmp_path):
         read_trec_qrels(path)
 
 
+def test_read_trec_qrels_product_judged_twice_with_two_grades_names_both_lines(tmp_path):
+    """Two assessors' files concatenated: read on, the last grade would win without a word."""
+    path = write(tmp_path, "qrels.txt", "q1 0 p1 2\nq1 0 p2 1\nq1 0 p1 0\n")
+    with pytest.raises(DataError, match=r"qrels.txt:3: query 'q1', product 'p1' is graded 2 on line 1 and 0 here"):
+        read_trec_qrels(path)
+
+
+def test_read_beir_qrels_product_judged_twice_with_one_grade_reads(tmp_path):
+    path = write(tmp_path, "test.tsv", "query-id\tcorpus-id\tscore\nq1\tp1\t2\nq1\tp1\t2\n")
+    assert read_beir_qrels(path) == {"q1": {"p1": 2}}
+
+
 def test_write_trec_qrels_rejects_id_with_whitespace(tmp_path):
     with pytest.raises(DataError, match="'q 2'"):
         write_trec_qrels(QRELS, tmp_path / "qrels.txt")

@@ -12,6 +12,7 @@ from search_rerank.data.clicks import (
     epoch_ms,
     fit_pbm,
     read_click_log,
+    read_shopper_actions,
     read_ubi,
     shopper_action,
     simulate_clicks,
@@ -244,6 +245,37 @@ def test_ubi_click_without_impression_counts_as_shown_at_its_ordinal(tmp_path):
     assert impression.shown == ("a", "b") and impression.clicked == {"a"}
 
 
+def test_ubi_clicks_with_no_impression_logged_were_shown_in_the_order_of_the_query_response_hit_ids(tmp_path):
+    """The service (and OpenSearch's UBI plugin) log each search's hits; a front end may send only clicks."""
+    path = jsonl(
+        tmp_path / "ubi.ndjson",
+        {"query_id": "q1", "user_query": "lamp", "query_response_hit_ids": ["a", "b", "c"]},
+        event("q1", "click", "b", 1, 20),
+    )
+    assert read_ubi(path) == [Impression("lamp", ("a", "b", "c"), frozenset({"b"}), query_id="q1", session="s1")]
+
+
+def hit(index: str, record: dict) -> dict:
+    """A record as elasticdump, or a _search of the UBI indexes, exports it."""
+    return {"_index": index, "_id": "x", "_score": 1.0, "_source": record}
+
+
+def test_ubi_indexes_exported_as_search_hits_give_the_impressions_of_their_records(tmp_path):
+    path = jsonl(
+        tmp_path / "ubi.ndjson",
+        hit("ubi_queries", {"query_id": "q1", "user_query": "lamp"}),
+        hit("ubi_events", event("q1", "impression", "a", 0, 10)),
+        hit("ubi_events", event("q1", "click", "a", 0, 20)),
+    )
+    assert read_ubi(path) == [Impression("lamp", ("a",), frozenset({"a"}), query_id="q1", session="s1")]
+
+
+def test_ubi_events_exported_as_search_hits_give_the_shoppers_actions(tmp_path):
+    path = jsonl(tmp_path / "ubi.ndjson", hit("ubi_events", event("q1", "click", "a", 0, 1733788889378, user_id="u1")))
+    [action], _ = read_shopper_actions(path, ["click"])
+    assert (action.user_id, action.product_id) == ("u1", "a")
+
+
 def test_ubi_bulk_format_lines_are_numbered_as_in_the_file(tmp_path):
     bad = event("q1", "click", "a", 0, 5)
     del bad["event_attributes"]["position"]
@@ -302,6 +334,11 @@ def test_a_shopper_action_keeps_only_ids_a_search_and_a_forget_can_name():
     action = shopper_action(record, ["click"])
     assert action is not None and (action.user_id, action.session_id) == (None, "s-1")
     assert shopper_action({**record, "event_attributes": {"object": {"object_id": "p1"}}}, ["click"]) is None
+
+
+def test_epoch_milliseconds_written_as_a_string_are_read_as_opensearch_reads_them():
+    """OpenSearch's default date mapping (strict_date_optional_time||epoch_millis) stores "1733788889378"."""
+    assert epoch_ms("1733788889378") == 1733788889378.0
 
 
 @pytest.mark.parametrize("timestamp", [float("nan"), float("inf"), "0001-01-01T00:00:00"])

@@ -67,6 +67,12 @@ def test_srw_saved_with_a_byte_order_mark_reads(tmp_path):
     assert read_srw(path).qrels == {text_query_id("lamp"): {"a": 3}}
 
 
+def test_srw_numeric_doc_ids_name_the_products_the_catalog_reads_with_those_numbers(tmp_path):
+    """A catalog's id 1 (JSON number) is product "1"; judgments scripted from the same data write it so too."""
+    path = srw(tmp_path / "j.json", {"query": "lamp", "ratings": [{"docId": 1, "rating": 100}]})
+    assert read_srw(path).qrels == {text_query_id("lamp"): {"1": 3}}
+
+
 def test_csv_judgments_not_in_utf8_name_file_and_line(tmp_path):
     path = tmp_path / "j.csv"
     path.write_bytes("query,product_id,grade\noak table,P1,2\ncaf\u00e9 table,P2,1\n".encode("cp1252"))
