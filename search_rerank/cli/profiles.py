@@ -8,6 +8,9 @@ import click
 
 from .common import Command, console, settings_for
 
+SECONDS_READ_AS_MS = 1e8
+"""An event time (in seconds) before March 1973: what a timestamp written in epoch seconds becomes when it is read,
+as UBI's (OpenSearch's ``epoch_millis``) are, as milliseconds. No shop logged behaviour then."""
 BATCH = 1000
 """Events applied per store call: one SQLite transaction, or one read-modify-write per profile in the batch."""
 
@@ -64,6 +67,13 @@ def build(ctx: click.Context, pattern: str, skip_bad: bool) -> None:
         + (f"; {forgotten} event(s) of forgotten shoppers left out" if forgotten else "")
         + (f"; {stats.skipped} bad line(s) skipped" if stats.skipped else "")
     )
+    newest = max((action.at for action in actions), default=None)
+    if newest is not None and newest < SECONDS_READ_AS_MS:
+        console.print(
+            f"warning: the newest event is of {time.strftime('%Y-%m-%d', time.gmtime(newest))}: UBI timestamps are "
+            "epoch milliseconds or ISO 8601, and a log written in epoch seconds (time.time()) reads as 1970; "
+            "write them in milliseconds"
+        )
 
 
 @profiles.command("forget", cls=Command)

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 import time
+import weakref
 from pathlib import Path
 
 from flask import Flask, Response, g, request
@@ -119,8 +121,10 @@ def _exposure_control(app: Flask, settings: Settings, state_file: str | None) ->
         state_path = control.state_path
     elif state_file is not None:
         state_path = Path(state_file)
-    else:  # one process (no gunicorn master to name a file): a file of its own
-        state_path = Path(tempfile.mkdtemp(prefix="search-rerank-exposure-")) / "state.json"
+    else:  # one process (no gunicorn master to name a file): a file of its own, gone with the app
+        made = tempfile.mkdtemp(prefix="search-rerank-exposure-")
+        weakref.finalize(app, shutil.rmtree, made, True)
+        state_path = Path(made) / "state.json"
 
     def serve_strength(strength: float) -> None:
         app.config["SETTINGS"] = settings.override(longtail={"strength": strength})

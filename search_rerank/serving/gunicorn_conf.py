@@ -43,6 +43,7 @@ gunicorn's access log is off.
 
 import os
 import resource
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -51,11 +52,23 @@ from search_rerank.serving.logs import logging_config
 from search_rerank.serving.reload_broadcast import EXPOSURE_FILE_ENV, RELOAD_FILE_ENV
 
 _service = load_settings(os.environ.get("SEARCH_RERANK_SETTINGS")).service
-_metrics_dir = Path(
-    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="search-rerank-metrics-"))
-)
-os.environ.setdefault(RELOAD_FILE_ENV, str(Path(tempfile.mkdtemp(prefix="search-rerank-reload-")) / "generation"))
-os.environ.setdefault(EXPOSURE_FILE_ENV, str(Path(tempfile.mkdtemp(prefix="search-rerank-exposure-")) / "state.json"))
+_made: list[Path] = []
+"""The directories made here for this run (those the environment did not name): removed when gunicorn exits."""
+
+
+def _shared_path(variable: str, prefix: str, name: str | None = None) -> Path:
+    """The path the environment names in ``variable`` for what the master and its workers share, else a new
+    directory (``name`` in it), named in the environment for the workers to find."""
+    if variable not in os.environ:
+        made = Path(tempfile.mkdtemp(prefix=prefix))
+        _made.append(made)
+        os.environ[variable] = str(made / name if name else made)
+    return Path(os.environ[variable])
+
+
+_metrics_dir = _shared_path("PROMETHEUS_MULTIPROC_DIR", "search-rerank-metrics-")
+_shared_path(RELOAD_FILE_ENV, "search-rerank-reload-", "generation")
+_shared_path(EXPOSURE_FILE_ENV, "search-rerank-exposure-", "state.json")
 
 bind = f"{_service.host}:{_service.port}"
 workers = _service.workers
@@ -83,6 +96,13 @@ def on_starting(server) -> None:
     _metrics_dir.mkdir(parents=True, exist_ok=True)
     for stale in _metrics_dir.glob("*.db"):
         stale.unlink()
+
+
+def on_exit(server) -> None:
+    """Remove the directories made for this run: each start would otherwise leave three in the temporary
+    directory."""
+    for made in _made:
+        shutil.rmtree(made, ignore_errors=True)
 
 
 def raise_open_files_limit(log) -> None:

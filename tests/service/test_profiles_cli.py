@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -70,6 +71,25 @@ def test_profiles_build_of_a_missing_log_is_a_one_line_error(logged, tiny_bert_d
     settings, _ = logged
     result = build(settings, tmp_path / "nowhere", tiny_bert_dir, tmp_path / "x.sqlite3")
     assert result.exit_code == 1 and "no such UBI log" in result.output
+
+
+def test_profiles_build_of_a_log_in_epoch_seconds_says_they_are_read_as_milliseconds(logged, tiny_bert_dir):
+    settings, tmp_path = logged
+    seconds = {
+        "action_name": "click",
+        "user_id": "u-seconds",
+        "timestamp": 1_700_000_000,
+        "event_attributes": {"object": {"object_id": "anything"}},
+    }
+    (tmp_path / "ubi" / "ubi.seconds.ndjson").write_text(json.dumps(seconds) + "\n")
+    result = build(settings, tmp_path, tiny_bert_dir, tmp_path / "rebuilt.sqlite3")
+    assert result.exit_code == 0, result.output
+    assert "epoch seconds" not in result.output  # the service's own events are in milliseconds
+    for log in (tmp_path / "ubi").glob("ubi.[0-9]*.ndjson"):
+        log.unlink()
+    result = build(settings, tmp_path, tiny_bert_dir, tmp_path / "rebuilt.sqlite3")
+    assert result.exit_code == 0, result.output
+    assert "newest event is of 1970-01-20" in result.output and "epoch seconds" in result.output
 
 
 TOKEN = "forget-token"

@@ -1,0 +1,41 @@
+"""The gunicorn configuration's own housekeeping, read as gunicorn reads it (the module imported in a process of
+its own, its hooks called)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from search_rerank.serving.reload_broadcast import EXPOSURE_FILE_ENV, RELOAD_FILE_ENV
+
+SHARED = ("PROMETHEUS_MULTIPROC_DIR", RELOAD_FILE_ENV, EXPOSURE_FILE_ENV)
+RUN = """
+import os
+import search_rerank.serving.gunicorn_conf as conf
+print(len(os.listdir(os.environ["TMPDIR"])))
+conf.on_exit(None)
+"""
+
+
+def configured(env: dict[str, str]) -> int:
+    """How many entries the configuration made in the temporary directory; its on_exit hook called after."""
+    done = subprocess.run([sys.executable, "-c", RUN], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout.split()[-1])
+
+
+def test_the_directories_made_for_a_run_are_removed_when_gunicorn_exits(tmp_path):
+    env = {name: value for name, value in os.environ.items() if name not in SHARED}
+    assert configured({**env, "TMPDIR": str(tmp_path)}) == 3
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_directories_the_environment_names_are_neither_made_nor_removed(tmp_path):
+    given = tmp_path / "given"
+    given.mkdir()
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    named = {name: str(given / name) for name in SHARED}
+    assert configured({**os.environ, **named, "TMPDIR": str(scratch)}) == 0
+    assert given.is_dir()
