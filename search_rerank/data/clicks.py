@@ -25,7 +25,7 @@ import logging
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol, TypeVar
@@ -303,19 +303,25 @@ def _result_lists(events: list[_UbiEvent]) -> list[tuple[tuple[str, ...], frozen
 def epoch_ms(value: Any) -> float:
     """Milliseconds since the epoch; UBI writers send ISO 8601 strings or epoch milliseconds, the latter now
     and then as a string of digits, which OpenSearch's default date mapping (``strict_date_optional_time||
-    epoch_millis``) stores, so its exports hold them. A time that is not finite or that the platform cannot
-    place (year 1 without a zone) is refused here, where the service validates an event, rather than when a
-    profile is updated from it."""
-    number = value
+    epoch_millis``) stores, so its exports hold them. A time without a zone is UTC, as OpenSearch reads it
+    (not this machine's zone, which would move a log's events by hours from one machine to another). A time
+    that is not finite or before 1970 (a year 1, a number of seconds read as milliseconds is not) is refused
+    here, where the service validates an event, rather than when a profile is updated from it."""
+    number: Any = value
     if isinstance(value, str):
         try:
-            return datetime.fromisoformat(value).timestamp() * 1000
+            moment = datetime.fromisoformat(value)
+            number = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp() * 1000
         except (ValueError, OverflowError, OSError):
             number = float(value) if value.isascii() and value.isdigit() else None
     if isinstance(number, (int, float)) and not isinstance(number, bool):
-        if math.isfinite(number):
-            return float(number)
-    raise ValueError(f"timestamp must be ISO 8601 or epoch milliseconds, got {value!r}")
+        try:
+            milliseconds = float(number)
+        except OverflowError:  # an integer of hundreds of digits
+            milliseconds = math.inf
+        if math.isfinite(milliseconds) and milliseconds >= 0:
+            return milliseconds
+    raise ValueError(f"timestamp must be ISO 8601 or epoch milliseconds since 1970, got {value!r}")
 
 
 # --- what shoppers did, for their profiles ----------------------------------------

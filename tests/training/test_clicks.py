@@ -308,7 +308,9 @@ def test_ubi_unreadable_timestamp_is_reported_with_its_line(tmp_path):
         {"query_id": "q1", "user_query": "lamp"},
         event("q1", "impression", "a", 0, "last tuesday"),
     )
-    with pytest.raises(DataError, match=r":2: timestamp must be ISO 8601 or epoch milliseconds, got 'last tuesday'"):
+    with pytest.raises(
+        DataError, match=r":2: timestamp must be ISO 8601 or epoch milliseconds since 1970, got 'last tuesday'"
+    ):
         read_ubi(path)
 
 
@@ -341,7 +343,15 @@ def test_epoch_milliseconds_written_as_a_string_are_read_as_opensearch_reads_the
     assert epoch_ms("1733788889378") == 1733788889378.0
 
 
-@pytest.mark.parametrize("timestamp", [float("nan"), float("inf"), "0001-01-01T00:00:00"])
+def test_a_time_without_a_zone_is_utc_as_opensearch_reads_it():
+    assert epoch_ms("2024-12-10T00:01:29.378") == epoch_ms("2024-12-10T00:01:29.378Z") == 1733788889378.0
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    [float("nan"), float("inf"), "0001-01-01T00:00:00", -1, 10**400],
+    ids=["nan", "inf", "year-1", "before-1970", "400-digits"],
+)
 def test_a_time_that_cannot_age_a_profile_is_refused(timestamp):
     with pytest.raises(ValueError, match="timestamp must be"):
         epoch_ms(timestamp)
