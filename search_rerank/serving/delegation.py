@@ -97,7 +97,15 @@ from ..core.settings import LEXICAL_FIELDS, LexicalSettings, ServiceSettings
 from . import metrics, query_string
 from .body_checks import a_keep_alive, an_object, clause_list, single_key
 from .completion import Completion, split_suggest, suggester_kind
-from .es_compat import URI_QUERY_PARAMS, EsSearch, InvalidQuery, Unsupported, parse_search, pinned_ids
+from .es_compat import (
+    URI_QUERY_PARAMS,
+    EsSearch,
+    InvalidQuery,
+    Unsupported,
+    order_terms_buckets,
+    parse_search,
+    pinned_ids,
+)
 from .field_aliases import alias_of, rename_highlights
 
 log = logging.getLogger(__name__)
@@ -173,6 +181,8 @@ _LEVEL = re.compile(r"facet\.category\.lvl\d+")
 ATTRIBUTES_PATH = "facet.attributes"
 # Names of the wrapper aggregations an attribute's terms aggregation is sent in (unwrapped in the answer).
 WRAP_KEY, WRAP_VALUES = "search_rerank_key", "search_rerank_values"
+# Prefix of the name of the count of products without an attribute, beside its terms aggregation (``missing``).
+MISSING_PREFIX = "search_rerank_missing_"
 # A page ordered by the cluster with no sort of its own: its ranking, then best sellers, then id.
 BROWSE_SORT = [{"_score": "desc"}, {"sales": "desc"}, {"id": "asc"}]
 LEG_SORT = [{"_score": "desc"}, {"id": "asc"}]  # ties by id, as the lexical leg breaks them
@@ -510,6 +520,7 @@ class ClusterFields:
             body = an_object(spec[kind], f"{where}.{kind}")
             sub_out, sub_plan = self.aggregations(spec[subs_key], f"{where}.{subs_key}") if subs_key else ({}, {})
             wrapped = False
+            missing: Mapping[str, Any] | None = None
             if kind == "filter":
                 body = self.query(body, f"{where}.filter")
             elif kind == "filters":
@@ -530,11 +541,19 @@ class ClusterFields:
                         raise Unsupported(
                             f"{where}.{kind}", "on an attribute: a terms aggregation without sub-aggregations"
                         )
-                    # The nested values cannot say which products lack the attribute, nor which values are of
-                    # this attribute where none is counted (min_doc_count 0 listed every attribute's values).
-                    for option in ("missing", "min_doc_count"):
-                        if option in body and (option == "missing" or body[option] == 0):
-                            raise Unsupported(f"{where}.{kind}.{option}", f"{option} on an attribute")
+                    # The nested values cannot say which values are of this attribute where none is counted
+                    # (min_doc_count 0 listed every attribute's values).
+                    if body.get("min_doc_count") == 0:
+                        raise Unsupported(f"{where}.{kind}.min_doc_count", "min_doc_count 0 on an attribute")
+                    # Nor which products lack it: those with no pair of its key are counted beside the nested
+                    # aggregation, and unwrap answers them as the bucket of the ``missing`` key (ReactiveSearch's
+                    # lists with showMissing ask for one).
+                    if "missing" in body:
+                        out[MISSING_PREFIX + name] = {
+                            "filter": {"bool": {"must_not": [_nested_key(resolved.attribute)]}}
+                        }
+                        missing = body
+                        body = {k: v for k, v in body.items() if k != "missing"}
                     wrapped = True
                     spec = {
                         "nested": {"path": ATTRIBUTES_PATH},
@@ -555,7 +574,7 @@ class ClusterFields:
                     spec["aggs"] = sub_out
             out[name] = spec
             if wrapped or sub_plan:
-                plan[name] = {"wrapped": wrapped, "subs": sub_plan}
+                plan[name] = {"wrapped": wrapped, "missing": missing, "subs": sub_plan}
         return out, plan
 
     def _sources(self, sources: Any, path: str) -> list[dict[str, Any]]:
@@ -707,12 +726,27 @@ def unwrap(aggregations: dict[str, Any], plan: Mapping[str, Any], typed_keys: bo
             _, filtered = _answered(result, WRAP_KEY, typed_keys) or (WRAP_KEY, {})
             key, result = _answered(filtered, WRAP_VALUES, typed_keys) or (WRAP_VALUES, {})
             aggregations[key.removesuffix(WRAP_VALUES) + name] = result
+        if step["missing"] is not None:
+            _with_missing(result, step["missing"], aggregations, name, typed_keys)
         if not step["subs"] or not isinstance(result, dict):
             continue
         unwrap(result, step["subs"], typed_keys)
         buckets = result.get("buckets")
         for bucket in buckets.values() if isinstance(buckets, dict) else buckets or []:
             unwrap(bucket, step["subs"], typed_keys)
+
+
+def _with_missing(
+    result: dict[str, Any], spec: Mapping[str, Any], level: dict[str, Any], name: str, typed_keys: bool
+) -> None:
+    """An attribute's terms ``result`` with the products lacking it (counted in ``level`` beside it) as the bucket
+    of the ``missing`` key, in the order and within the size asked, as Elasticsearch counts them: a value like the
+    others, left out when no match lacks it."""
+    key, lacking = _answered(level, MISSING_PREFIX + name, typed_keys) or ("", {})
+    level.pop(key, None)
+    if lacking.get("doc_count") and isinstance(result.get("buckets"), list):
+        result["buckets"].append({"key": spec["missing"], "doc_count": lacking["doc_count"]})
+        order_terms_buckets(result, spec, lambda bucket, by: None)
 
 
 def _answered(level: Mapping[str, Any], name: str, typed_keys: bool) -> tuple[str, Any] | None:

@@ -58,7 +58,16 @@ from ..core.settings import LEXICAL_FIELDS, ServiceSettings
 from . import query_string
 from .body_checks import MAX_INT, a_number, a_string, an_object, clause_list, single_key, within_long
 from .completion import Completion, parse_suggest
-from .es_compat import EsSearch, InvalidQuery, Unsupported, parse_search, pinned_ids, typed_key
+from .es_compat import (
+    EsSearch,
+    InvalidQuery,
+    Unsupported,
+    order_terms_buckets,
+    parse_search,
+    pinned_ids,
+    terms_order,
+    typed_key,
+)
 from .field_aliases import alias_of
 from .fuzziness import parse_fuzziness
 from .highlighting import HighlightField, Mark, highlight
@@ -1357,23 +1366,8 @@ def _es_shape(level: dict[str, Any], name: str, spec: Mapping[str, Any], path: s
 
 def _metric_order(spec: Mapping[str, Any]) -> list[tuple[str, str]]:
     """A terms aggregation's ``order`` when a sub-aggregation's metric decides it (else empty)."""
-    order = _order(spec)
+    order = terms_order(spec)
     return order if any(by not in ("_count", "_key") for by, _ in order) else []
-
-
-def _order(spec: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """A terms aggregation's ``order`` as (what, direction) pairs: an object, or a list of them."""
-    order = spec.get("order", {"_count": "desc"})
-    items = order if isinstance(order, list) else [order]
-    return [
-        (
-            "_key" if by == "_term" else by,
-            str(direction.get("order", "asc") if isinstance(direction, Mapping) else direction),
-        )
-        for item in items
-        if isinstance(item, Mapping)
-        for by, direction in item.items()
-    ]
 
 
 def _order_terms(answer: dict[str, Any], spec: Mapping[str, Any], subs: Mapping[str, Any]) -> None:
@@ -1390,19 +1384,7 @@ def _order_terms(answer: dict[str, Any], spec: Mapping[str, Any], subs: Mapping[
     if numeric and NUMERIC_FIELDS.get(spec.get("field", "")) == tantivy.FieldType.Float:
         for bucket in buckets:
             bucket["key"] = float(bucket["key"])
-    buckets.sort(key=lambda b: b["key"])  # Elasticsearch's last tie-break: the key, ascending
-    for by, direction in reversed(_order(spec)):
-        if by in ("_key", "_count"):
-            buckets.sort(key=lambda b: b["key" if by == "_key" else "doc_count"], reverse=direction == "desc")
-            continue
-        values = [(_metric(b, by, subs), b) for b in buckets]
-        known = [(value, b) for value, b in values if value is not None]
-        known.sort(key=lambda pair: pair[0], reverse=direction == "desc")
-        # No value (an average of nothing): last either way, as Elasticsearch's NaN is.
-        buckets[:] = [b for _, b in known] + [b for value, b in values if value is None]
-    size = spec.get("size", 10)
-    answer["sum_other_doc_count"] = answer.get("sum_other_doc_count", 0) + sum(b["doc_count"] for b in buckets[size:])
-    del buckets[size:]
+    order_terms_buckets(answer, spec, lambda bucket, by: _metric(bucket, by, subs))
 
 
 def _metric(bucket: Mapping[str, Any], path: str, subs: Mapping[str, Any]) -> float | None:

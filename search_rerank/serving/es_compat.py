@@ -23,7 +23,7 @@ attribute is multi-valued, and a ``category`` term is a path prefix
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
@@ -99,6 +99,42 @@ def typed_key(kind: str, name: str) -> str:
     ``sterms#brands``, ``completion#titles``. Its Java and .NET clients (so Spring Data Elasticsearch) and Kibana
     ask for it on every search, and read each result's type from the key."""
     return f"{kind}#{name}"
+
+
+def terms_order(spec: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """A terms aggregation's ``order`` as (what, direction) pairs: an object, or a list of them."""
+    order = spec.get("order", {"_count": "desc"})
+    items = order if isinstance(order, list) else [order]
+    return [
+        (
+            "_key" if by == "_term" else by,
+            str(direction.get("order", "asc") if isinstance(direction, Mapping) else direction),
+        )
+        for item in items
+        if isinstance(item, Mapping)
+        for by, direction in item.items()
+    ]
+
+
+def order_terms_buckets(
+    answer: dict[str, Any], spec: Mapping[str, Any], metric: Callable[[Mapping[str, Any], str], float | None]
+) -> None:
+    """A terms answer's buckets in the order ``spec`` asks, ties by key as Elasticsearch breaks them, its ``size``
+    kept and the rest counted as others. ``metric`` reads the value a sub-aggregation's metric orders by from a
+    bucket (None: it has none, and such buckets go last either way, as Elasticsearch's NaN does)."""
+    buckets = answer["buckets"]
+    buckets.sort(key=lambda b: b["key"])  # Elasticsearch's last tie-break: the key, ascending
+    for by, direction in reversed(terms_order(spec)):
+        if by in ("_key", "_count"):
+            buckets.sort(key=lambda b: b["key" if by == "_key" else "doc_count"], reverse=direction == "desc")
+            continue
+        values = [(metric(b, by), b) for b in buckets]
+        known = [(value, b) for value, b in values if value is not None]
+        known.sort(key=lambda pair: pair[0], reverse=direction == "desc")
+        buckets[:] = [b for _, b in known] + [b for value, b in values if value is None]
+    size = spec.get("size", 10)
+    answer["sum_other_doc_count"] = answer.get("sum_other_doc_count", 0) + sum(b["doc_count"] for b in buckets[size:])
+    del buckets[size:]
 
 
 def asks_typed_keys(params: Mapping[str, Any]) -> bool:

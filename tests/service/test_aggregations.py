@@ -300,18 +300,50 @@ def test_typed_keys_name_a_facet_on_an_attribute_as_the_terms_it_is_on_a_cluster
     assert untyped(typed) == plain
 
 
-@pytest.mark.parametrize(
-    ("option", "value"), [("missing", "none"), ("min_doc_count", 0)], ids=["missing", "min_doc_count_0"]
-)
-def test_terms_on_an_attribute_with_what_its_nested_values_cannot_count_is_a_501_naming_it(
-    cluster_client, option, value
-):
-    """The nested name/value pairs hold no pair for a product without the attribute (``missing`` counted none),
-    and ``min_doc_count: 0`` listed the values of every attribute (sizes among colours)."""
-    body = {"size": 0, "aggs": {"colors": {"terms": {"field": "attributes.color", option: value}}}}
+def test_terms_on_an_attribute_with_min_doc_count_0_is_a_501_naming_it(cluster_client):
+    """``min_doc_count: 0`` would list the values of every attribute in the nested name/value pairs (sizes among
+    colours)."""
+    body = {"size": 0, "aggs": {"colors": {"terms": {"field": "attributes.color", "min_doc_count": 0}}}}
     response = cluster_client.post("/products/_search", json=body)
     assert response.status_code == 501
-    assert response.get_json()["error"]["unsupported"] == f"aggs.colors.terms.{option}"
+    assert response.get_json()["error"]["unsupported"] == "aggs.colors.terms.min_doc_count"
+
+
+def test_terms_on_an_attribute_with_missing_counts_the_products_without_it_under_that_key(cluster_client):
+    """ReactiveSearch's lists with ``showMissing`` send ``missing: "N/A"``: Elasticsearch counts the products
+    without a colour (s4, t1, l1) as one more value, in the order asked (by count here)."""
+    body = {"size": 0, "aggs": {"colors": {"terms": {"field": "attributes.color", "missing": "N/A"}}}}
+    aggregations = cluster_client.post("/products/_search", json=body).get_json()["aggregations"]
+    assert set(aggregations) == {"colors"}
+    assert [(b["key"], b["doc_count"]) for b in aggregations["colors"]["buckets"]] == [
+        ("N/A", 3),
+        ("blue", 1),
+        ("brown", 1),
+        ("grey", 1),
+    ]
+
+
+def test_the_missing_bucket_of_an_attribute_takes_its_place_in_the_order_and_within_the_size(cluster_client):
+    body = {
+        "size": 0,
+        "aggs": {
+            "colors": {"terms": {"field": "attributes.color", "missing": "N/A", "order": {"_key": "asc"}, "size": 2}}
+        },
+    }
+    typed = cluster_client.post("/products/_search?typed_keys=true", json=body).get_json()["aggregations"]
+    assert set(typed) == {"sterms#colors"}
+    assert [(b["key"], b["doc_count"]) for b in typed["sterms#colors"]["buckets"]] == [("N/A", 3), ("blue", 1)]
+    assert typed["sterms#colors"]["sum_other_doc_count"] == 2
+
+
+def test_no_missing_bucket_of_an_attribute_where_every_match_has_it(cluster_client):
+    body = {
+        "size": 0,
+        "query": {"ids": {"values": ["s1", "s2"]}},
+        "aggs": {"colors": {"terms": {"field": "attributes.color", "missing": "N/A"}}},
+    }
+    aggregations = cluster_client.post("/products/_search", json=body).get_json()["aggregations"]
+    assert buckets(aggregations["colors"]) == {"brown": 1, "grey": 1}
 
 
 @pytest.mark.parametrize(
