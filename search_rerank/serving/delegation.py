@@ -745,7 +745,8 @@ def _with_missing(
     key, lacking = _answered(level, MISSING_PREFIX + name, typed_keys) or ("", {})
     level.pop(key, None)
     if lacking.get("doc_count") and isinstance(result.get("buckets"), list):
-        result["buckets"].append({"key": spec["missing"], "doc_count": lacking["doc_count"]})
+        # An attribute's values are keywords: a number given as ``missing`` is one too, as Elasticsearch reads it.
+        result["buckets"].append({"key": str(spec["missing"]), "doc_count": lacking["doc_count"]})
         order_terms_buckets(result, spec, lambda bucket, by: None)
 
 

@@ -323,6 +323,21 @@ def test_terms_on_an_attribute_with_missing_counts_the_products_without_it_under
     ]
 
 
+def test_a_number_as_the_missing_value_of_an_attribute_is_its_keyword(cluster_client):
+    body = {
+        "size": 0,
+        "aggs": {"colors": {"terms": {"field": "attributes.color", "missing": 0, "order": {"_key": "asc"}}}},
+    }
+    response = cluster_client.post("/products/_search", json=body)
+    assert response.status_code == 200
+    assert [b["key"] for b in response.get_json()["aggregations"]["colors"]["buckets"]] == [
+        "0",
+        "blue",
+        "brown",
+        "grey",
+    ]
+
+
 def test_the_missing_bucket_of_an_attribute_takes_its_place_in_the_order_and_within_the_size(cluster_client):
     body = {
         "size": 0,
