@@ -97,7 +97,10 @@ NATIVE_AGGREGATIONS = {
     "value_count": "value_count",
     "cardinality": "cardinality",
     "percentiles": "tdigest_percentiles",  # Elasticsearch's default method ("hdr" is a 501)
+    "composite": "composite",
 }
+COMPOSITE_SOURCES = ("terms", "histogram")
+"""The value sources of a composite aggregation tantivy computes (``date_histogram`` needs a date field)."""
 # The buckets counted here (Aggregations._run), each its own type's name.
 FILTER_AGGREGATIONS = ("filter", "filters", "global")
 # Elasticsearch's terms aggregation on a whole number is LongTerms, on a decimal one DoubleTerms.
@@ -929,8 +932,8 @@ class Aggregations:
             if len(kinds) != 1:
                 raise InvalidQuery(where, "expected one aggregation type")
             kind = kinds[0]
-            if kind == "global" and not top:
-                raise InvalidQuery(f"{where}.global", "a global aggregation can only be a top-level aggregation")
+            if kind in ("global", "composite") and not top:
+                raise InvalidQuery(f"{where}.{kind}", f"a {kind} aggregation can only be a top-level aggregation")
             if kind == "percentiles" and "hdr" in an_object(spec[kind], f"{where}.{kind}"):
                 raise Unsupported(f"{where}.{kind}.hdr", "HDR histogram percentiles (TDigest's are answered)")
             if kind in NATIVE_AGGREGATIONS:
@@ -949,6 +952,8 @@ class Aggregations:
 
     def _native(self, kind: str, spec: Any, path: str) -> dict[str, Any]:
         spec = dict(an_object(spec, path))
+        if kind == "composite":
+            return self._composite(spec, path)
         if "field" not in spec:
             raise Unsupported(path, "an aggregation without a field (scripts)")
         target = self.compiler.target(a_string(spec["field"], f"{path}.field"), f"{path}.field")
@@ -997,6 +1002,38 @@ class Aggregations:
                 }
                 for i, r in enumerate(_asked_ranges(spec.get("ranges"), f"{path}.ranges"))
             ]
+        return spec
+
+    def _composite(self, spec: dict[str, Any], path: str) -> dict[str, Any]:
+        """A composite aggregation (ReactiveSearch's lists with showLoadMore page their values with one) in
+        tantivy's form: each source's field as the product's, and ``after`` in tantivy's typed encoding
+        (``str:``, ``f64:``, ``null:``, which it compares across number types). Its ``after_key`` is answered as
+        Elasticsearch's, the last bucket's key (see :func:`_es_shape`)."""
+        if _count(spec.get("size", 10), f"{path}.size") > MAX_BUCKETS:
+            raise TooManyBuckets()
+        sources = []
+        for i, source in enumerate(clause_list(spec.get("sources"))):
+            name, typed = single_key(source, f"{path}.sources[{i}]")
+            kind, options = single_key(typed, f"{path}.sources[{i}].{name}")
+            where = f"{path}.sources[{i}].{name}.{kind}"
+            if kind not in COMPOSITE_SOURCES:
+                raise Unsupported(where, f"a composite source of type {kind!r} on the embedded backend")
+            options = dict(an_object(options, where))
+            target = self.compiler.target(a_string(options.get("field"), f"{where}.field"), f"{where}.field")
+            if target.facet is None:
+                raise Unsupported(f"{where}.field", f"aggregating {options['field']!r} (a text field)")
+            if kind == "histogram" and a_number(options.get("interval"), f"{where}.interval") <= 0:
+                raise InvalidQuery(f"{where}.interval", "must be > 0")
+            sources.append({name: {kind: {**options, "field": target.facet}}})
+        if not sources:
+            raise InvalidQuery(f"{path}.sources", "a composite aggregation needs at least one source")
+        spec["sources"] = sources
+        if spec.get("after") is not None:
+            after = an_object(spec["after"], f"{path}.after")
+            names = [next(iter(source)) for source in sources]
+            if sorted(after) != sorted(names):
+                raise InvalidQuery(f"{path}.after", f"expected a value for each source: {', '.join(names)}")
+            spec["after"] = {name: _after_value(after[name], f"{path}.after.{name}") for name in names}
         return spec
 
     def run(self, base: tantivy.Query) -> dict[str, Any]:
@@ -1352,6 +1389,8 @@ def _es_shape(level: dict[str, Any], name: str, spec: Mapping[str, Any], path: s
         answer.setdefault("doc_count_error_upper_bound", 0)
     elif kind == "histogram" and isinstance(answer.get("buckets"), dict):
         answer["buckets"] = {_java_double(float(b["key"])): b for b in answer["buckets"].values()}
+    elif kind == "composite":
+        _composite_keys(answer, options)
     elif kind in ("value_count", "cardinality") and answer.get("value") is not None:
         answer["value"] = int(answer["value"])
     elif kind == "extended_stats":
@@ -1362,6 +1401,36 @@ def _es_shape(level: dict[str, Any], name: str, spec: Mapping[str, Any], path: s
     for bucket in buckets.values() if isinstance(buckets, dict) else buckets or []:
         _shape_level(bucket, subs, path, empty)
     return answer
+
+
+def _after_value(value: Any, path: str) -> str:
+    """A composite ``after`` value in tantivy's encoding: a keyword, a number (compared as a float whatever the
+    field's type), or null (a missing bucket's)."""
+    if value is None:
+        return "null:"
+    if isinstance(value, str):
+        return f"str:{value}"
+    return f"f64:{a_number(value, path)!r}"
+
+
+def _composite_keys(answer: dict[str, Any], options: Mapping[str, Any]) -> None:
+    """A composite answer as Elasticsearch words it: each key's values in the order of the sources, a float
+    field's and a histogram's as floats (tantivy answers a whole one as an integer), and ``after_key`` the last
+    bucket's key (tantivy's is in its own encoding), none when there is no bucket."""
+    floats = set()
+    names = []
+    for source in options["sources"]:
+        name, typed = next(iter(source.items()))
+        kind, spec = next(iter(typed.items()))
+        names.append(name)
+        if kind == "histogram" or NUMERIC_FIELDS.get(spec["field"]) == tantivy.FieldType.Float:
+            floats.add(name)
+    for bucket in answer.get("buckets", []):
+        key = bucket["key"]
+        bucket["key"] = {n: float(key[n]) if n in floats and key.get(n) is not None else key.get(n) for n in names}
+    answer.pop("after_key", None)
+    if answer.get("buckets"):
+        answer["after_key"] = dict(answer["buckets"][-1]["key"])
 
 
 def _metric_order(spec: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -435,3 +435,60 @@ def test_embedded_aggregations_answer_what_elasticsearch_answers_for_generated_r
         assert response.status_code == 200, (i, body, response.get_json())
         wrong += [f"body {i}{d}" for d in differences(reference, response.get_json()["aggregations"])]
     assert not wrong, wrong[:10]
+
+
+COMPOSITES = [
+    {"sources": [{"brand": {"terms": {"field": "brand.keyword"}}}], "size": 3},
+    {
+        "sources": [
+            {"brand": {"terms": {"field": "brand.keyword", "order": "desc"}}},
+            {"color": {"terms": {"field": "attributes.color", "missing_bucket": True}}},
+        ],
+        "size": 4,
+    },
+    {"sources": [{"sales": {"terms": {"field": "sales"}}}], "size": 5},
+    {"sources": [{"price": {"histogram": {"field": "price", "interval": 50}}}], "size": 4},
+    {"sources": [{"rating": {"terms": {"field": "rating"}}}], "size": 6},
+]
+
+
+@pytest.mark.parametrize("composite", COMPOSITES, ids=["terms", "two-sources", "long", "histogram", "double"])
+def test_embedded_composite_pages_answer_what_elasticsearch_answers(reference_and_embedded, composite):
+    """ReactiveSearch's lists with showLoadMore page a facet's values with a composite aggregation; each page,
+    after_key included, as the reference engine answers it, until the values run out."""
+    index, client = reference_and_embedded
+    after = None
+    for page in range(50):
+        asked = {**composite, **({"after": after} if after is not None else {})}
+        body = {"size": 0, "aggs": {"c": {"composite": asked, "aggs": {"r": {"avg": {"field": "rating"}}}}}}
+        reference = requests.post(f"{index}/_search", json=body, timeout=30).json()["aggregations"]["c"]
+        response = client.post("/products/_search", json=body)
+        assert response.status_code == 200, response.get_json()
+        assert not differences(reference, response.get_json()["aggregations"]["c"]), (page, asked)
+        after = reference.get("after_key")
+        if not reference["buckets"]:
+            break
+    assert page > 1
+
+
+def test_a_composite_aggregation_under_another_is_a_400_naming_it(client):
+    composite = {"composite": {"sources": [{"b": {"terms": {"field": "brand.keyword"}}}]}}
+    body = {"size": 0, "aggs": {"t": {"terms": {"field": "brand.keyword"}, "aggs": {"c": composite}}}}
+    response = client.post("/products/_search", json=body)
+    assert response.status_code == 400 and response.get_json()["error"]["field"] == "aggs.t.aggs.c.composite"
+
+
+def test_a_composite_after_that_does_not_name_its_sources_is_a_400_naming_it(client):
+    composite = {"sources": [{"b": {"terms": {"field": "brand.keyword"}}}], "after": {"x": "Acme"}}
+    response = client.post("/products/_search", json={"size": 0, "aggs": {"c": {"composite": composite}}})
+    assert response.status_code == 400 and response.get_json()["error"]["field"] == "aggs.c.composite.after"
+
+
+def test_a_composite_aggregation_is_typed_composite(client):
+    composite = {"composite": {"sources": [{"b": {"terms": {"field": "brand.keyword"}}}], "size": 2}}
+    answer = client.post("/products/_search?typed_keys=true", json={"size": 0, "aggs": {"c": composite}}).get_json()
+    assert list(answer["aggregations"]) == ["composite#c"]
+    assert (
+        answer["aggregations"]["composite#c"]["after_key"]
+        == answer["aggregations"]["composite#c"]["buckets"][-1]["key"]
+    )
