@@ -73,9 +73,10 @@ def within_long(number: float, path: str) -> None:
 
 MAX_KEEP_ALIVE_S = 300.0
 """The longest keep-alive of a scroll or a point in time passed to the cluster. Each holds a search context there
-until it expires (Elasticsearch allows 500 open scrolls per node by default, and as many points in time as its
-heap), so a caller asking for ``24h`` again and again would use them up for every shopper; a front end pages on
-within seconds, and Elasticsearch's own examples keep ``1m``."""
+until it expires (by default Elasticsearch allows 500 open scrolls per node, OpenSearch 300 points in time), so a
+caller asking for ``24h`` again and again would use them up for every client for a day; a front end pages on within
+seconds, and Elasticsearch's own examples keep ``1m``. How many a caller opens is not counted here: within five
+minutes they expire, and a client that keeps opening them is the rate limit's (in front of the service)."""
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(nanos|micros|ms|s|m|h|d)")
 _UNIT_S = {"nanos": 1e-9, "micros": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 

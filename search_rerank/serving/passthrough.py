@@ -194,7 +194,7 @@ ROOT_READS: dict[tuple[str, ...], frozenset[str]] = {  # /...
     ("_cat", "count", "{index}"): LOOKUP,
     ("_cat", "indices", "{index}"): LOOKUP,
     # A scroll's next page, and clearing it (a client's scan does when it is done; never every scroll, see
-    # clears_every_scroll); the first page is a search, which this service answers (serving/delegation).
+    # ends_every_context); the first page is a search, which this service answers (serving/delegation).
     ("_search", "scroll"): QUERY | {"DELETE"},
     ("_search", "scroll", "{scroll_id}"): LOOKUP | {"DELETE"},  # URL-safe base64: it may start with "_"
     # Closing points in time by their ids (Elasticsearch's, then OpenSearch's); not listing them, nor closing every
@@ -408,15 +408,21 @@ def keep_alives(parameters: Sequence[tuple[str, str]], document: Any) -> None:
         a_keep_alive(document["scroll"], "scroll")
 
 
-def clears_every_scroll(segments: Sequence[str], parameters: Sequence[tuple[str, str]], document: Any) -> bool:
-    """Whether clearing scrolls names ``_all`` (in the path, a ``scroll_id`` query parameter, which the cluster
-    reads as the path's, or the body's ``scroll_id``, a string or a list): that would end every client's scroll on
-    the cluster, not the caller's own."""
+CONTEXT_IDS = ("scroll_id", "pit_id", "id")
+"""Where a request that ends search contexts names them, in its query string or body: a scroll's ``scroll_id``,
+an OpenSearch point in time's ``pit_id``, an Elasticsearch one's ``id``."""
+
+
+def ends_every_context(segments: Sequence[str], parameters: Sequence[tuple[str, str]], document: Any) -> bool:
+    """Whether ending scrolls or points in time names ``_all`` (in the path, a query parameter, which the cluster
+    reads as the path's, or the body, a string or a list; see :data:`CONTEXT_IDS`): that would end every client's
+    on the cluster, not the caller's own (OpenSearch reads ``{"pit_id": ["_all"]}`` so)."""
     named: list[Any] = [segments[2]] if len(segments) > 2 else []
-    named.extend(value for name, value in parameters if name == "scroll_id")
+    named.extend(value for name, value in parameters if name in CONTEXT_IDS)
     if isinstance(document, dict):
-        ids = document.get("scroll_id")
-        named.extend(ids if isinstance(ids, list) else [ids])
+        for key in CONTEXT_IDS:
+            ids = document.get(key)
+            named.extend(ids if isinstance(ids, list) else [ids])
     return any(isinstance(value, str) and "_all" in value.split(",") for value in named)
 
 
@@ -633,12 +639,14 @@ class ClusterPassthrough:
             keep_alives(parameters, document)
         except InvalidQuery as exc:
             return self._error(400, "parsing_exception", f"{method} {path}: {exc}", f"{exc.field}_too_long")
-        if method == "DELETE" and clears_every_scroll(segments, parameters, document):
+        if method == "DELETE" and ends_every_context(segments, parameters, document):
+            scrolls = segments[:2] == ["_search", "scroll"]
+            what = "scroll" if scrolls else "point in time"
             return self._error(
                 403,
                 "search_rerank_passthrough_refused",
-                f"{method} {path}: clearing every scroll (_all) is not passed through; name the scroll to clear",
-                "every_scroll",
+                f"{method} {path}: ending every {what} (_all) is not passed through; name the {what} to end",
+                "every_scroll" if scrolls else "every_point_in_time",
             )
         if (found := refused_key(document, self.served)) is not None:
             key, code = found

@@ -681,6 +681,33 @@ def test_clearing_every_scroll_is_refused_before_the_cluster(recorded_app, targe
     assert seen == []
 
 
+@pytest.mark.parametrize(
+    ("target", "body"),
+    [
+        ("/_search/point_in_time", {"pit_id": ["_all"]}),  # OpenSearch ends every point in time for it
+        ("/_search/point_in_time", {"pit_id": "_all"}),
+        ("/_search/point_in_time?pit_id=_all", None),
+        ("/_pit", {"id": "_all"}),
+    ],
+)
+def test_ending_every_point_in_time_is_refused_before_the_cluster(recorded_app, target, body):
+    app, seen = recorded_app
+    response = app.test_client().delete(target, json=body)
+    assert response.status_code == 403 and response.get_json()["error"]["reason_code"] == "every_point_in_time"
+    assert seen == []
+
+
+@pytest.mark.parametrize(
+    ("target", "body"),
+    [("/_search/point_in_time", {"pit_id": ["o_-7QQEIcHJvZHVjdHM"]}), ("/_pit", {"id": "46ToAwMDaWR5BXV1aWQy"})],
+)
+def test_ending_a_named_point_in_time_is_passed_through(recorded_app, target, body):
+    app, seen = recorded_app
+    response = app.test_client().delete(target, json=body)
+    assert response.status_code == 200
+    assert [(request["method"], request["target"]) for request in seen] == [("DELETE", target)]
+
+
 def test_an_answer_dripped_past_the_timeout_is_a_504():
     # Each byte within urllib3's timeout for one read, the whole answer far beyond lexical.request_timeout_s.
     def drip(handler):
