@@ -55,8 +55,8 @@ def filtered(answer: dict[str, Any], params: Mapping[str, Any]) -> dict[str, Any
     if not expression:
         return answer
     paths = [p.strip() for p in str(expression).split(",") if p.strip()]
-    excluded = [tuple(p[1:].split(".")) for p in paths if p.startswith("-")]
-    included = [tuple(p.split(".")) for p in paths if not p.startswith("-")]
+    excluded = [_path(p[1:]) for p in paths if p.startswith("-")]
+    included = [_path(p) for p in paths if not p.startswith("-")]
     for kept, inclusive in ((excluded, False), (included, True)):
         if kept:
             answer = _filtered(answer, kept, inclusive) or {}
@@ -85,8 +85,25 @@ def _filtered(value: Any, paths: list[Path], inclusive: bool) -> Any:
     return None if inclusive else value
 
 
+def _path(text: str) -> Path:
+    """A dotted path's names, ``**`` once where it stands twice or more in a row (``**.**`` matches what ``**``
+    does): each ``**`` is followed both at this depth and deeper, so repeated ones would be followed in
+    exponentially many ways, seconds of a worker's time for a URL of a few dozen characters."""
+    names: list[str] = []
+    for name in text.split("."):
+        if not (name == "**" and names[-1:] == ["**"]):
+            names.append(name)
+    return tuple(names)
+
+
 def _step(paths: list[Path], key: str) -> tuple[bool, list[Path]]:
-    """Whether a path ends at ``key``, and what the paths still ask below it."""
+    """Whether a path ends at ``key``, and what the paths still ask below it (each once: several ``**`` of one
+    path may reach the same rest)."""
+    matched, rest = _step_each(paths, key)
+    return matched, list(dict.fromkeys(rest))
+
+
+def _step_each(paths: list[Path], key: str) -> tuple[bool, list[Path]]:
     matched, rest = False, []
     for head, *tail in paths:
         if head == "**":
@@ -94,7 +111,7 @@ def _step(paths: list[Path], key: str) -> tuple[bool, list[Path]]:
             if not tail:
                 matched = True
                 continue
-            deeper, below = _step([tuple(tail)], key)
+            deeper, below = _step_each([tuple(tail)], key)
             matched, rest = matched or deeper, rest + below
         elif re.fullmatch(".*".join(map(re.escape, head.split("*"))), key):
             if tail:
