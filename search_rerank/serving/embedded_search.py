@@ -101,6 +101,12 @@ NATIVE_AGGREGATIONS = {
 }
 COMPOSITE_SOURCES = ("terms", "histogram")
 """The value sources of a composite aggregation tantivy computes (``date_histogram`` needs a date field)."""
+COMPOSITE_OPTIONS = {
+    "terms": {"field", "order", "missing_bucket"},
+    "histogram": {"field", "interval", "order", "missing_bucket"},
+}
+"""What tantivy reads of each source; another option (a script, ``missing_order``) is a 501 naming it, not
+ignored."""
 # The buckets counted here (Aggregations._run), each its own type's name.
 FILTER_AGGREGATIONS = ("filter", "filters", "global")
 # Elasticsearch's terms aggregation on a whole number is LongTerms, on a decimal one DoubleTerms.
@@ -977,10 +983,13 @@ class Aggregations:
                 raise InvalidQuery(f"{path}.interval", "must be > 0")
             _count(spec.get("min_doc_count", 0), f"{path}.min_doc_count")
             for bounds in ("extended_bounds", "hard_bounds"):
-                for end, value in an_object(spec.get(bounds, {}), f"{path}.{bounds}").items():
-                    a_number(value, f"{path}.{bounds}.{end}")
+                if bounds in spec:  # "0" is read as Elasticsearch reads it, a number
+                    ends = an_object(spec[bounds], f"{path}.{bounds}")
+                    spec[bounds] = {end: a_number(value, f"{path}.{bounds}.{end}") for end, value in ends.items()}
         if kind == "percentiles":
-            for i, percent in enumerate(clause_list(spec.get("percents", list(DEFAULT_PERCENTS)))):
+            if spec.get("percents") == []:
+                raise InvalidQuery(f"{path}.percents", "[percents] must not be empty")
+            for i, percent in enumerate(_percents(spec)):
                 if not 0 <= a_number(percent, f"{path}.percents[{i}]") <= 100:
                     raise InvalidQuery(f"{path}.percents[{i}]", f"percent must be in [0,100], got [{percent}]")
         if kind == "range":
@@ -1006,34 +1015,43 @@ class Aggregations:
 
     def _composite(self, spec: dict[str, Any], path: str) -> dict[str, Any]:
         """A composite aggregation (ReactiveSearch's lists with showLoadMore page their values with one) in
-        tantivy's form: each source's field as the product's, and ``after`` in tantivy's typed encoding
-        (``str:``, ``f64:``, ``null:``, which it compares across number types). Its ``after_key`` is answered as
-        Elasticsearch's, the last bucket's key (see :func:`_es_shape`)."""
-        if _count(spec.get("size", 10), f"{path}.size") > MAX_BUCKETS:
+        tantivy's form: each source's field as the product's, and ``after`` in tantivy's typed encoding (see
+        :func:`_after_value`). Its keys and ``after_key`` are answered as Elasticsearch's (:func:`_composite_keys`,
+        given what this returns)."""
+        size = _count(spec.get("size", 10), f"{path}.size")
+        if size == 0:
+            raise InvalidQuery(f"{path}.size", "[size] must be greater than 0")
+        if size > MAX_BUCKETS:
             raise TooManyBuckets()
-        sources = []
+        sources, numeric = [], {}
         for i, source in enumerate(clause_list(spec.get("sources"))):
             name, typed = single_key(source, f"{path}.sources[{i}]")
             kind, options = single_key(typed, f"{path}.sources[{i}].{name}")
             where = f"{path}.sources[{i}].{name}.{kind}"
+            if name in numeric:
+                raise InvalidQuery(
+                    f"{path}.sources[{i}]", f"Composite source names must be unique, found duplicates: [{name}]"
+                )
             if kind not in COMPOSITE_SOURCES:
                 raise Unsupported(where, f"a composite source of type {kind!r} on the embedded backend")
             options = dict(an_object(options, where))
+            for option in options.keys() - COMPOSITE_OPTIONS[kind]:
+                raise Unsupported(f"{where}.{option}", f"{option!r} in a composite source on the embedded backend")
             target = self.compiler.target(a_string(options.get("field"), f"{where}.field"), f"{where}.field")
             if target.facet is None:
                 raise Unsupported(f"{where}.field", f"aggregating {options['field']!r} (a text field)")
             if kind == "histogram" and a_number(options.get("interval"), f"{where}.interval") <= 0:
                 raise InvalidQuery(f"{where}.interval", "must be > 0")
+            numeric[name] = kind == "histogram" or target.kind == "numeric"
             sources.append({name: {kind: {**options, "field": target.facet}}})
         if not sources:
             raise InvalidQuery(f"{path}.sources", "a composite aggregation needs at least one source")
-        spec["sources"] = sources
+        spec["sources"], spec["size"] = sources, size
         if spec.get("after") is not None:
             after = an_object(spec["after"], f"{path}.after")
-            names = [next(iter(source)) for source in sources]
-            if sorted(after) != sorted(names):
-                raise InvalidQuery(f"{path}.after", f"expected a value for each source: {', '.join(names)}")
-            spec["after"] = {name: _after_value(after[name], f"{path}.after.{name}") for name in names}
+            if sorted(after) != sorted(numeric):
+                raise InvalidQuery(f"{path}.after", f"expected a value for each source: {', '.join(numeric)}")
+            spec["after"] = {n: _after_value(after[n], numeric[n], f"{path}.after.{n}") for n in numeric}
         return spec
 
     def run(self, base: tantivy.Query) -> dict[str, Any]:
@@ -1099,6 +1117,8 @@ class Aggregations:
 
             _shape_level(answer, native, path, empty)
             for name, spec in native.items():
+                if _kind(spec) == "composite":  # only at the top: its sources' fields are resolved here
+                    _composite_keys(answer[name], self._native("composite", spec["composite"], f"{path}.{name}"))
                 out[name] = answer[name]
                 if "meta" in spec:
                     out[name]["meta"] = spec["meta"]
@@ -1182,10 +1202,10 @@ class Aggregations:
 
     def _filters(self, spec: Any, base: tantivy.Query, subs: Any, path: str) -> dict[str, Any]:
         spec = an_object(spec, f"{path}.filters")
-        self._consume(len(spec.get("filters") or ()))
+        named = spec.get("filters")
+        self._consume(len(named) if isinstance(named, Mapping | list) else 0)
         if spec.get("other_bucket") or "other_bucket_key" in spec:
             raise Unsupported(f"{path}.filters.other_bucket")
-        named = spec.get("filters")
         if isinstance(named, Mapping):
             keyed = spec.get("keyed", True)
             buckets = {
@@ -1210,10 +1230,17 @@ class Aggregations:
 
 
 def _nodes(translated: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
-    """Every aggregation of ``translated`` (tantivy's form), at every level."""
+    """Every aggregation of ``translated`` (tantivy's form), at every level, a composite's sources too."""
     for spec in translated.values():
         yield spec
+        yield from _composite_sources(spec)
         yield from _nodes(spec.get("aggs") or {})
+
+
+def _composite_sources(spec: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
+    """The sources of a composite aggregation (tantivy's form) as aggregations of their own (none for another)."""
+    for source in spec.get("composite", {}).get("sources", []):
+        yield next(iter(source.values()))
 
 
 def _buckets_made(
@@ -1232,15 +1259,33 @@ def _buckets_made(
             histogram = spec["histogram"]
             field, interval = histogram["field"], float(histogram["interval"])
             made = _histogram_buckets(histogram, values[field], within.get(field))
+            if made <= MAX_BUCKETS:
+                _a_precise_interval(histogram, values[field])
             # Below, only the buckets that hold a value count: an empty one has nothing to divide.
             holding = min(made, values[field].get("count") or 0)
             total += made + holding * _buckets_made(below, values, {**within, field: interval})
+        elif "composite" in spec:
+            for source in _composite_sources(spec):
+                if "histogram" in source:
+                    _a_precise_interval(source["histogram"], values[source["histogram"]["field"]])
+            total += spec["composite"]["size"] * (1 + _buckets_made(below, values, within))
         elif "range" in spec:
             made = 2 * len(spec["range"]["ranges"]) + 1  # the ranges and the gaps tantivy adds around them
             total += made * (1 + _buckets_made(below, values, within))
         else:
             total += _buckets_made(below, values, within)
     return total
+
+
+def _a_precise_interval(histogram: Mapping[str, Any], stats: Mapping[str, Any]) -> None:
+    """Refuse an interval so small against the field's values that tantivy's bucket numbers (whole numbers of
+    intervals, 64 bits) cannot hold them: it answered an interval of 1e-300 as one bucket keyed 9.2e-282 holding
+    every product, where Elasticsearch's doubles give each value its own."""
+    largest = max((abs(v) for v in (stats.get("min"), stats.get("max")) if v is not None), default=0.0)
+    if largest / float(histogram["interval"]) >= 2**62:
+        raise Unsupported(
+            "aggs", f"a histogram interval of {histogram['interval']} for values up to {largest:g} (too fine here)"
+        )
 
 
 def _histogram_buckets(histogram: Mapping[str, Any], stats: Mapping[str, Any], enclosing: float | None) -> float:
@@ -1389,8 +1434,6 @@ def _es_shape(level: dict[str, Any], name: str, spec: Mapping[str, Any], path: s
         answer.setdefault("doc_count_error_upper_bound", 0)
     elif kind == "histogram" and isinstance(answer.get("buckets"), dict):
         answer["buckets"] = {_java_double(float(b["key"])): b for b in answer["buckets"].values()}
-    elif kind == "composite":
-        _composite_keys(answer, options)
     elif kind in ("value_count", "cardinality") and answer.get("value") is not None:
         answer["value"] = int(answer["value"])
     elif kind == "extended_stats":
@@ -1403,23 +1446,25 @@ def _es_shape(level: dict[str, Any], name: str, spec: Mapping[str, Any], path: s
     return answer
 
 
-def _after_value(value: Any, path: str) -> str:
-    """A composite ``after`` value in tantivy's encoding: a keyword, a number (compared as a float whatever the
-    field's type), or null (a missing bucket's)."""
+def _after_value(value: Any, numeric: bool, path: str) -> str:
+    """A composite ``after`` value in tantivy's encoding, read as the source's field is, as Elasticsearch reads it
+    (``"12"`` after a number is 12): a number (``f64:``, which tantivy compares with whole ones too), a keyword
+    (``str:``), or null (``null:``, a missing bucket's)."""
     if value is None:
         return "null:"
-    if isinstance(value, str):
-        return f"str:{value}"
-    return f"f64:{a_number(value, path)!r}"
+    if numeric:
+        return f"f64:{a_number(value, path)!r}"
+    return f"str:{a_string(value, path, scalars=True)}"
 
 
-def _composite_keys(answer: dict[str, Any], options: Mapping[str, Any]) -> None:
+def _composite_keys(answer: dict[str, Any], translated: Mapping[str, Any]) -> None:
     """A composite answer as Elasticsearch words it: each key's values in the order of the sources, a float
     field's and a histogram's as floats (tantivy answers a whole one as an integer), and ``after_key`` the last
-    bucket's key (tantivy's is in its own encoding), none when there is no bucket."""
+    bucket's key (tantivy's is in its own encoding), none when there is no bucket. ``translated`` is the
+    aggregation in tantivy's form (:meth:`Aggregations._composite`), whose fields are the product's."""
     floats = set()
     names = []
-    for source in options["sources"]:
+    for source in translated["sources"]:
         name, typed = next(iter(source.items()))
         kind, spec = next(iter(typed.items()))
         names.append(name)
@@ -1519,6 +1564,12 @@ def _exact_percentiles_limit(spec: Mapping[str, Any], path: str) -> int:
     return max(round(compression), 1) * 20
 
 
+def _percents(spec: Mapping[str, Any]) -> list[Any]:
+    """A percentiles aggregation's percents: one or a list of them; none (or null) asks for the defaults."""
+    percents = spec.get("percents")
+    return list(DEFAULT_PERCENTS) if percents is None else clause_list(percents)
+
+
 def _percentiles(answer: dict[str, Any], values: Any, spec: Mapping[str, Any], path: str) -> dict[str, Any]:
     """A percentiles answer as Elasticsearch's TDigest gives it.
 
@@ -1527,7 +1578,7 @@ def _percentiles(answer: dict[str, Any], values: Any, spec: Mapping[str, Any], p
     ``missing``), from which the same numbers are computed here. Past that, both engines sketch: tantivy's
     answer stands (it leaves ``missing`` out, so that is then a 501). No values: null, as Elasticsearch answers.
     """
-    percents = [float(p) for p in spec.get("percents", DEFAULT_PERCENTS)]
+    percents = [float(p) for p in _percents(spec)]
     counted = (values or {}).get("buckets")
     total = sum(b["doc_count"] for b in counted or [])
     if counted is not None and not values.get("sum_other_doc_count") and total < _exact_percentiles_limit(spec, path):

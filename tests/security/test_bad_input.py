@@ -325,6 +325,26 @@ def test_histogram_bounds_that_are_not_numbers_are_a_400(bad_input_client, bound
     assert es_field(bad_input_client.post(ES_SEARCH, json=body)).startswith("aggs.h.histogram.extended_bounds")
 
 
+def test_histogram_bounds_written_as_numbers_in_strings_are_read_as_numbers(bad_input_client):
+    histogram = {"field": "price", "interval": 100, "extended_bounds": {"min": "0", "max": "1000"}}
+    response = bad_input_client.post(ES_SEARCH, json={"size": 0, "aggs": {"h": {"histogram": histogram}}})
+    assert response.status_code == 200
+    assert response.get_json()["aggregations"]["h"]["buckets"][0]["key"] == 0.0
+
+
+def test_percents_null_are_the_default_ones(bad_input_client):
+    body = {"size": 0, "aggs": {"p": {"percentiles": {"field": "price", "percents": None}}}}
+    response = bad_input_client.post(ES_SEARCH, json=body)
+    assert response.status_code == 200
+    assert len(response.get_json()["aggregations"]["p"]["values"]) == 7
+
+
+@pytest.mark.parametrize("filters", [5, True, "x"])
+def test_filters_that_are_neither_named_nor_a_list_are_a_400(bad_input_client, filters):
+    body = {"size": 0, "aggs": {"f": {"filters": {"filters": filters}}}}
+    assert es_field(bad_input_client.post(ES_SEARCH, json=body)) == "aggs.f.filters.filters"
+
+
 @pytest.mark.parametrize("interval", [0, -1])
 def test_a_histogram_interval_that_is_not_positive_is_a_400_naming_it(bad_input_client, interval):
     body = {"size": 0, "aggs": {"h": {"histogram": {"field": "price", "interval": interval}}}}

@@ -492,3 +492,69 @@ def test_a_composite_aggregation_is_typed_composite(client):
         answer["aggregations"]["composite#c"]["after_key"]
         == answer["aggregations"]["composite#c"]["buckets"][-1]["key"]
     )
+
+
+def composite_answer(client, composite: dict, params: str = "") -> Any:
+    return client.post(f"/products/_search{params}", json={"size": 0, "aggs": {"c": {"composite": composite}}})
+
+
+def test_a_composite_aggregation_without_a_size_answers_ten_buckets(client):
+    composite = {"sources": [{"p": {"histogram": {"field": "price", "interval": 1}}}]}
+    assert len(composite_answer(client, composite).get_json()["aggregations"]["c"]["buckets"]) == 10
+
+
+@pytest.mark.parametrize(
+    ("composite", "field"),
+    [
+        ({"sources": [{"b": {"terms": {"field": "brand.keyword"}}}], "size": 0}, "aggs.c.composite.size"),
+        (
+            {
+                "sources": [
+                    {"b": {"terms": {"field": "brand.keyword"}}},
+                    {"b": {"terms": {"field": "attributes.color"}}},
+                ]
+            },
+            "aggs.c.composite.sources[1]",
+        ),
+        (
+            {"sources": [{"b": {"terms": {"field": "brand.keyword"}}}], "after": {"b": ["x"]}},
+            "aggs.c.composite.after.b",
+        ),
+    ],
+    ids=["size-0", "a-name-twice", "after-a-list"],
+)
+def test_a_composite_aggregation_elasticsearch_refuses_is_a_400_naming_it(client, composite, field):
+    response = composite_answer(client, composite)
+    assert response.status_code == 400 and response.get_json()["error"]["field"] == field
+
+
+def test_a_composite_source_option_not_answered_is_a_501_naming_it(client):
+    composite = {"sources": [{"b": {"terms": {"field": "brand.keyword", "missing_order": "last"}}}]}
+    response = composite_answer(client, composite)
+    assert response.status_code == 501
+    assert response.get_json()["error"]["unsupported"] == "aggs.c.composite.sources[0].b.terms.missing_order"
+
+
+def test_a_composite_after_a_number_written_as_a_string_reads_it_as_the_number(client):
+    sources = [{"s": {"terms": {"field": "sales"}}}]
+    first = composite_answer(client, {"sources": sources, "size": 2}).get_json()["aggregations"]["c"]
+    after = {"s": str(first["after_key"]["s"])}
+    page = composite_answer(client, {"sources": sources, "size": 2, "after": after}).get_json()["aggregations"]["c"]
+    assert page["buckets"][0]["key"]["s"] > first["after_key"]["s"]
+
+
+def test_a_composite_on_a_decimal_field_named_by_an_alias_answers_decimal_keys(settings, pipeline):
+    aliased = settings.model_copy(
+        update={"service": settings.service.model_copy(update={"field_aliases": {"rating_score": "rating"}})}
+    )
+    client = create_app(aliased, pipeline).test_client()
+    sources = [{"r": {"terms": {"field": "rating_score"}}}]
+    answer = composite_answer(client, {"sources": sources}).get_json()["aggregations"]["c"]
+    keys = [b["key"]["r"] for b in answer["buckets"]]
+    assert keys and all(isinstance(k, float) for k in keys)
+
+
+def test_a_composite_histogram_too_fine_for_its_values_is_a_501(client):
+    composite = {"sources": [{"p": {"histogram": {"field": "price", "interval": 1e-300}}}]}
+    response = composite_answer(client, composite)
+    assert response.status_code == 501 and "too fine" in response.get_json()["error"]["reason"]
