@@ -64,6 +64,23 @@ MIN_LONG, MAX_LONG = -(2**63), 2**63 - 1
 """What a whole-number field holds (Elasticsearch's ``long``, tantivy's i64)."""
 
 
+def a_count(value: Any, path: str, minimum: int = 0) -> int:
+    """A whole number from ``minimum`` up to :data:`MAX_INT`, as Elasticsearch reads one: a JSON number or its text
+    (``10``, ``10.0``, ``"10"``, which URI parameters always are), never a boolean or a fraction."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):  # int(inf); a text past Python's 4,300 digits
+        number = None
+    if (
+        number is None
+        or isinstance(value, bool)
+        or (isinstance(value, float) and not value.is_integer())
+        or not minimum <= number <= MAX_INT
+    ):
+        raise InvalidQuery(path, f"expected a whole number from {minimum} to {MAX_INT}")
+    return number
+
+
 def within_long(number: float, path: str) -> None:
     """Refuse a bound on a whole-number field that no ``long`` reaches, as Elasticsearch refuses it (tantivy raised
     a ValueError, a 500)."""

@@ -56,7 +56,7 @@ from ..core.product import Product
 from ..core.retrieval import LEXICAL, Retriever, Stage
 from ..core.settings import LEXICAL_FIELDS, ServiceSettings
 from . import query_string
-from .body_checks import MAX_INT, a_number, a_string, an_object, clause_list, single_key, within_long
+from .body_checks import MAX_INT, a_count, a_number, a_string, an_object, clause_list, single_key, within_long
 from .completion import Completion, parse_suggest
 from .es_compat import (
     EsSearch,
@@ -507,7 +507,7 @@ class Compiler:
             return self._typed(text, [name], phrase, every, where, scoring, fuzzy, msm)
         if scoring and target.kind == "text":
             return self._ranked(text, [name], every, where, fuzzy, msm)
-        slop = _count(options.get("slop", 0), f"{where}.slop")
+        slop = a_count(options.get("slop", 0), f"{where}.slop")
         return Compiled(
             self.words([name], text, phrase, every, where, fuzzy=fuzzy, slop=slop, minimum_should_match=msm)
         )
@@ -529,7 +529,7 @@ class Compiler:
             return self._typed(text, fields, phrase, every, f"{path}.fields", scoring, fuzzy, msm)
         if scoring and all(self.target(f, f"{path}.fields").kind == "text" for f in fields):
             return self._ranked(text, fields, every, f"{path}.fields", fuzzy, msm, across)
-        slop = _count(spec.get("slop", 0), f"{path}.slop")
+        slop = a_count(spec.get("slop", 0), f"{path}.slop")
         return Compiled(
             self.words(
                 fields,
@@ -652,7 +652,7 @@ class Compiler:
             self.ignore(f"{path}.fuzzy_prefix_length")
         tilde = Tilde(
             parse_fuzziness(spec.get("fuzziness", "AUTO"), spec.get("fuzzy_transpositions", True), path),
-            _count(spec.get("phrase_slop", 0), f"{path}.phrase_slop"),
+            a_count(spec.get("phrase_slop", 0), f"{path}.phrase_slop"),
         )
         constraint = self.tree(tree, defaults, every, f"{path}.query", tilde)
         return Compiled(constraint, [wanted] if wanted else [])
@@ -967,7 +967,7 @@ class Aggregations:
             raise Unsupported(f"{path}.field", f"aggregating {spec['field']!r} (a text field)")
         spec["field"] = target.facet
         if kind == "terms":
-            _count(spec.get("size", 10), f"{path}.size")
+            a_count(spec.get("size", 10), f"{path}.size")
             if target.kind == "numeric" and spec.get("min_doc_count") == 0:
                 raise Unsupported(f"{path}.min_doc_count", "min_doc_count 0 on a number (its values left out as 0)")
             # One index is one shard, which Elasticsearch counts exactly whatever its shard_size; tantivy takes it
@@ -981,7 +981,7 @@ class Aggregations:
         if kind == "histogram":
             if a_number(spec.get("interval"), f"{path}.interval") <= 0:
                 raise InvalidQuery(f"{path}.interval", "must be > 0")
-            _count(spec.get("min_doc_count", 0), f"{path}.min_doc_count")
+            a_count(spec.get("min_doc_count", 0), f"{path}.min_doc_count")
             for bounds in ("extended_bounds", "hard_bounds"):
                 if bounds in spec:  # "0" is read as Elasticsearch reads it, a number
                     ends = an_object(spec[bounds], f"{path}.{bounds}")
@@ -1018,7 +1018,7 @@ class Aggregations:
         tantivy's form: each source's field as the product's, and ``after`` in tantivy's typed encoding (see
         :func:`_after_value`). Its keys and ``after_key`` are answered as Elasticsearch's (:func:`_composite_keys`,
         given what this returns)."""
-        size = _count(spec.get("size", 10), f"{path}.size")
+        size = a_count(spec.get("size", 10), f"{path}.size")
         if size == 0:
             raise InvalidQuery(f"{path}.size", "[size] must be greater than 0")
         if size > MAX_BUCKETS:
@@ -1668,11 +1668,11 @@ def parse_highlight(spec: Any, compiler: Compiler, marks: list[Mark]) -> list[Hi
                     marks=tuple(m for m in wanted if every_field or m.field == source or m.field in matched),
                     pre=pre,
                     post=post,
-                    fragment_size=_count(merged.get("fragment_size", DEFAULT_FRAGMENT_SIZE), f"{where}.fragment_size"),
-                    fragments=_count(
+                    fragment_size=a_count(merged.get("fragment_size", DEFAULT_FRAGMENT_SIZE), f"{where}.fragment_size"),
+                    fragments=a_count(
                         merged.get("number_of_fragments", DEFAULT_FRAGMENTS), f"{where}.number_of_fragments"
                     ),
-                    no_match_size=_count(merged.get("no_match_size", 0), f"{where}.no_match_size"),
+                    no_match_size=a_count(merged.get("no_match_size", 0), f"{where}.no_match_size"),
                     escape=merged.get("encoder") == "html",
                     by_score=merged.get("order") == "score",
                     # A phrase is one span in the unified highlighter's weight-matches mode (only with
@@ -2101,11 +2101,3 @@ def _scalar(value: Any, path: str) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return a_string(value, path, scalars=True)
-
-
-def _count(value: Any, path: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidQuery(path, "expected a non-negative integer")
-    if value > MAX_INT:
-        raise InvalidQuery(path, f"expected an integer up to {MAX_INT}")
-    return value

@@ -37,7 +37,7 @@ from ..core.product import Product
 from ..core.reasons import TIMEOUT
 from ..core.retrieval import DENSE, LEXICAL
 from ..core.settings import ServiceSettings, Settings
-from .body_checks import InvalidQuery, a_number, a_string, an_object, clause_list, single_key
+from .body_checks import InvalidQuery, a_count, a_number, a_string, an_object, clause_list, single_key
 from .field_aliases import source_with_aliases
 from .json_input import InvalidBody, NotJson, parse_json
 from .ubi import UbiSearchParams
@@ -299,8 +299,8 @@ def parse_search(
     text = " ".join(dict.fromkeys(t.strip() for t in clauses.texts if t.strip()))
     if len(text) > limits.max_query_length:
         raise InvalidQuery("query", f"the query text must be at most {limits.max_query_length} characters")
-    size = _count(body.get("size", params.get("size", 10)), "size")
-    offset = _count(body.get("from", params.get("from", 0)), "from")
+    size = a_count(body.get("size", params.get("size", 10)), "size")
+    offset = a_count(body.get("from", params.get("from", 0)), "from")
     if size > limits.max_size:
         raise InvalidQuery("size", f"must be <= {limits.max_size}")
     if offset + size > limits.max_result_window:
@@ -656,7 +656,7 @@ def _track(value: Any) -> bool | int:
         return value
     if value in ("true", "false"):
         return value == "true"
-    return _count(value, "track_total_hits")
+    return a_count(value, "track_total_hits")
 
 
 # ------------------------------------------------------------------ response
@@ -726,16 +726,6 @@ def count_query(body: Mapping[str, Any], params: Mapping[str, str]) -> Any:
 
 
 # ------------------------------------------------------------------ value checks
-
-
-def _count(value: Any, path: str) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf), from a URI parameter or a caller
-        raise InvalidQuery(path, "expected a non-negative integer") from None
-    if isinstance(value, bool) or number < 0 or (isinstance(value, float) and not value.is_integer()):
-        raise InvalidQuery(path, "expected a non-negative integer")
-    return number
 
 
 def flag(value: Any, path: str) -> bool:

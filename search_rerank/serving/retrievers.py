@@ -61,7 +61,7 @@ from ..core.errors import ConfigError
 from ..core.pipeline import SearchPipeline
 from ..core.retrieval import DENSE, LEXICAL, Stage, leg_candidates
 from ..core.settings import RerankSettings, Settings
-from .body_checks import a_string, an_object, single_key
+from .body_checks import a_count, a_string, an_object, single_key
 from .cost_limits import check_cost
 from .embedded_search import ConstrainedLeg
 from .es_compat import EsSearch, InvalidQuery, Unsupported
@@ -322,7 +322,7 @@ class _Planner:
         depth = _window(spec.get("rank_window_size", ES_WINDOW), f"{where}.rank_window_size", limit=1000)
         self._within(depth, "diversity.depth", f"{where}.rank_window_size")
         if "size" in spec:
-            self.out.size_cap = _count(spec["size"], f"{where}.size", minimum=1)
+            self.out.size_cap = a_count(spec["size"], f"{where}.size", minimum=1)
         self.overrides["diversity"] = {"enabled": True, "lambda_": lam, "depth": depth}
         self.section["diversity"] = {"lambda": lam, "depth": depth, "size": self.out.size_cap}
 
@@ -413,7 +413,7 @@ class _Planner:
         fusion: dict[str, Any] = {"method": kind}
         if kind == "rrf":
             constant = spec.get("rank_constant", ES_RANK_CONSTANT)
-            fusion["rank_constant"] = float(_count(constant, f"{where}.rank_constant", minimum=1))
+            fusion["rank_constant"] = float(a_count(constant, f"{where}.rank_constant", minimum=1))
         else:
             normalizers = [leaf.normalizer or top_normalizer or "none" for leaf in leaves]
             for leaf, normalizer in zip(leaves, normalizers):
@@ -577,10 +577,12 @@ class _Planner:
             if not has_text:
                 self.out.text = self.out.dense_text  # the search's words: what the reranker reads
             described["query"] = "model_text"
-        k = _count(spec.get("k", min(max(self.size, 1), self.settings.dense.candidates)), f"{where}.k", minimum=1)
+        k = a_count(spec.get("k", min(max(self.size, 1), self.settings.dense.candidates)), f"{where}.k", minimum=1)
         if k > MAX_WINDOW:
             raise InvalidQuery(f"{where}.k", f"must be at most {MAX_WINDOW}")
-        candidates = _count(spec.get("num_candidates", min(math.ceil(1.5 * k), MAX_WINDOW)), f"{where}.num_candidates")
+        candidates = a_count(
+            spec.get("num_candidates", min(math.ceil(1.5 * k), MAX_WINDOW)), f"{where}.num_candidates", minimum=1
+        )
         if candidates < k:
             raise InvalidQuery(f"{where}.num_candidates", f"cannot be less than [k] ({k})")
         if candidates > MAX_WINDOW:
@@ -700,12 +702,6 @@ def _number(value: Any, where: str) -> float:
     return float(value)
 
 
-def _count(value: Any, where: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InvalidQuery(where, f"expected an integer >= {minimum}")
-    return value
-
-
 def _page_size(value: Any) -> int:
     """The body's ``size`` as far as the windows are checked against it; a bad one is parse_search's 400."""
     try:
@@ -715,7 +711,7 @@ def _page_size(value: Any) -> int:
 
 
 def _window(value: Any, where: str, limit: int = MAX_WINDOW) -> int:
-    window = _count(value, where)
+    window = a_count(value, where, minimum=1)
     if window > MAX_WINDOW:
         raise InvalidQuery(where, f"must be at most {MAX_WINDOW}")
     if window > limit:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from search_rerank.serving.body_checks import MAX_KEEP_ALIVE_S, InvalidQuery, a_keep_alive
+from search_rerank.serving.body_checks import MAX_KEEP_ALIVE_S, InvalidQuery, a_count, a_keep_alive
 
 
 @pytest.mark.parametrize("value", ["30s", "1m", "5m", "300000ms", "0.5m"])
@@ -21,3 +21,15 @@ def test_a_keep_alive_over_the_limit_is_refused_naming_the_field(value):
 def test_a_keep_alive_that_is_not_a_time_value_is_refused(value):
     with pytest.raises(InvalidQuery):
         a_keep_alive(value, "scroll")
+
+
+@pytest.mark.parametrize(("value", "number"), [(10, 10), (10.0, 10), ("10", 10), (0, 0), (2**31 - 1, 2**31 - 1)])
+def test_a_count_reads_a_whole_number_as_elasticsearch_does(value, number):
+    assert a_count(value, "size") == number
+
+
+@pytest.mark.parametrize("value", [True, 1.5, "1.5", -1, 2**31, "9" * 5000, float("inf"), None, [1]])
+def test_a_count_that_is_not_a_whole_number_within_an_int_is_refused_naming_the_field(value):
+    with pytest.raises(InvalidQuery) as refused:
+        a_count(value, "size")
+    assert refused.value.field == "size"
