@@ -29,11 +29,8 @@ def counted_exactly(body: dict[str, Any], params: Mapping[str, Any]) -> dict[str
     track = body.get("track_total_hits", params.get("track_total_hits"))
     if track is None:
         return {**body, "track_total_hits": True}
-    if track not in (True, False, "true", "false"):
-        raise InvalidQuery(
-            TOTAL_AS_INT,
-            f"[{TOTAL_AS_INT}] cannot be used if the tracking of total hits is not accurate, got {track}",
-        )
+    if not (isinstance(track, bool) or track in ("true", "false")):  # 1 == True in Python, not in the API
+        raise InvalidQuery(TOTAL_AS_INT, f"cannot be used if the tracking of total hits is not accurate, got {track}")
     return body
 
 

@@ -95,7 +95,7 @@ from ..core.reasons import reason_code
 from ..core.retrieval import DENSE, LEXICAL, Retriever, Stage, leg_candidates
 from ..core.settings import LEXICAL_FIELDS, LexicalSettings, ServiceSettings
 from . import metrics, query_string
-from .body_checks import a_keep_alive, an_object, clause_list, single_key
+from .body_checks import a_count, a_keep_alive, an_object, clause_list, single_key
 from .completion import Completion, split_suggest, suggester_kind
 from .es_compat import (
     URI_QUERY_PARAMS,
@@ -548,11 +548,16 @@ class ClusterFields:
                     # Nor which products lack it: those with no pair of its key are counted beside the nested
                     # aggregation, and unwrap answers them as the bucket of the ``missing`` key (ReactiveSearch's
                     # lists with showMissing ask for one).
-                    if "missing" in body:
+                    if body.get("missing") is not None:
                         out[MISSING_PREFIX + name] = {
                             "filter": {"bool": {"must_not": [_nested_key(resolved.attribute)]}}
                         }
-                        missing = body
+                        # The missing key as the keyword Elasticsearch makes of it, and the size it cuts to.
+                        missing = {
+                            **body,
+                            "missing": _keyword(body["missing"], f"{where}.{kind}.missing"),
+                            "size": a_count(body.get("size", 10), f"{where}.{kind}.size"),
+                        }
                         body = {k: v for k, v in body.items() if k != "missing"}
                     wrapped = True
                     spec = {
@@ -745,9 +750,18 @@ def _with_missing(
     key, lacking = _answered(level, MISSING_PREFIX + name, typed_keys) or ("", {})
     level.pop(key, None)
     if lacking.get("doc_count") and isinstance(result.get("buckets"), list):
-        # An attribute's values are keywords: a number given as ``missing`` is one too, as Elasticsearch reads it.
-        result["buckets"].append({"key": str(spec["missing"]), "doc_count": lacking["doc_count"]})
+        result["buckets"].append({"key": spec["missing"], "doc_count": lacking["doc_count"]})
         order_terms_buckets(result, spec, lambda bucket, by: None)
+
+
+def _keyword(value: Any, path: str) -> str:
+    """A value as a keyword field holds it, as Elasticsearch reads a number or a boolean given for one (``missing:
+    0`` is the key ``"0"``, ``true`` is ``"true"``)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float):
+        return json.dumps(value)
+    raise InvalidQuery(path, "expected a string, a number or a boolean")
 
 
 def _answered(level: Mapping[str, Any], name: str, typed_keys: bool) -> tuple[str, Any] | None:

@@ -224,8 +224,9 @@ def test_rest_total_hits_as_int_answers_each_total_of_a_multi_search_as_a_number
     assert [r["hits"]["total"] for r in ours[1]["responses"]] == [2, 5]
 
 
-def test_rest_total_hits_as_int_with_a_lower_bound_for_the_total_is_a_400(service, reference):
-    bounded = {**LAMPS, "track_total_hits": 5}
+@pytest.mark.parametrize("bound", [5, 1, 0])  # 1 and 0 are True and False to Python, not to Elasticsearch
+def test_rest_total_hits_as_int_with_a_lower_bound_for_the_total_is_a_400(service, reference, bound):
+    bounded = {**LAMPS, "track_total_hits": bound}
     ours, theirs = both(service, reference, "_search", bounded, rest_total_hits_as_int="true")
     assert ours[0] == theirs[0] == 400
     assert "rest_total_hits_as_int" in ours[1]["error"]["reason"]

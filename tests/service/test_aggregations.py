@@ -338,6 +338,20 @@ def test_a_number_as_the_missing_value_of_an_attribute_is_its_keyword(cluster_cl
     ]
 
 
+def test_a_boolean_as_the_missing_value_of_an_attribute_is_its_keyword_and_a_size_may_be_text(cluster_client):
+    terms = {"field": "attributes.color", "missing": True, "order": {"_key": "desc"}, "size": "2"}
+    response = cluster_client.post("/products/_search", json={"size": 0, "aggs": {"colors": {"terms": terms}}})
+    assert response.status_code == 200
+    assert [b["key"] for b in response.get_json()["aggregations"]["colors"]["buckets"]] == ["true", "grey"]
+
+
+def test_a_missing_value_of_an_attribute_that_is_not_a_scalar_is_a_400_naming_it(cluster_client):
+    terms = {"field": "attributes.color", "missing": ["N/A"]}
+    response = cluster_client.post("/products/_search", json={"size": 0, "aggs": {"colors": {"terms": terms}}})
+    assert response.status_code == 400
+    assert response.get_json()["error"]["field"] == "aggs.colors.terms.missing"
+
+
 def test_the_missing_bucket_of_an_attribute_takes_its_place_in_the_order_and_within_the_size(cluster_client):
     body = {
         "size": 0,
