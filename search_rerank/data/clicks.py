@@ -308,12 +308,16 @@ def epoch_ms(value: Any) -> float:
     that is not finite or before 1970 (a year 1, a number of seconds read as milliseconds is not) is refused
     here, where the service validates an event, rather than when a profile is updated from it."""
     number: Any = value
-    if isinstance(value, str):
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        # Digits alone are epoch milliseconds, as OpenSearch reads them (its ISO format needs dashes); Python's
+        # fromisoformat would read 1730010112300 as 1730-01-01T12:30:00.
+        number = float(value)  # inf past a float, refused below
+    elif isinstance(value, str):
         try:
             moment = datetime.fromisoformat(value)
             number = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp() * 1000
         except (ValueError, OverflowError, OSError):
-            number = float(value) if value.isascii() and value.isdigit() else None
+            number = None
     if isinstance(number, (int, float)) and not isinstance(number, bool):
         try:
             milliseconds = float(number)

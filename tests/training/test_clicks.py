@@ -341,6 +341,7 @@ def test_a_shopper_action_keeps_only_ids_a_search_and_a_forget_can_name():
 def test_epoch_milliseconds_written_as_a_string_are_read_as_opensearch_reads_them():
     """OpenSearch's default date mapping (strict_date_optional_time||epoch_millis) stores "1733788889378"."""
     assert epoch_ms("1733788889378") == 1733788889378.0
+    assert epoch_ms("1730010112300") == 1730010112300.0  # digits Python's fromisoformat reads as 1730-01-01
 
 
 def test_a_time_without_a_zone_is_utc_as_opensearch_reads_it():
