@@ -83,9 +83,15 @@ def a_count(value: Any, path: str, minimum: int = 0) -> int:
 
 def within_long(number: float, path: str) -> None:
     """Refuse a bound on a whole-number field that no ``long`` reaches, as Elasticsearch refuses it (tantivy raised
-    a ValueError, a 500)."""
-    if not MIN_LONG <= number <= MAX_LONG:
+    a ValueError, a 500). The bound has been read as a float, where ``Long.MAX_VALUE`` is 2**63: the limits are
+    compared as floats (the bound is then held to a long, see :func:`a_long`)."""
+    if not float(MIN_LONG) <= number <= float(MAX_LONG):
         raise InvalidQuery(path, f"Value [{number!r}] is out of range for a long")
+
+
+def a_long(number: float) -> int:
+    """A whole bound :func:`within_long` let through, as the nearest ``long`` (2**63 is ``Long.MAX_VALUE``)."""
+    return min(max(int(number), MIN_LONG), MAX_LONG)
 
 
 MAX_KEEP_ALIVE_S = 300.0

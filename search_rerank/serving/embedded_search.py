@@ -56,7 +56,7 @@ from ..core.product import Product
 from ..core.retrieval import LEXICAL, Retriever, Stage
 from ..core.settings import LEXICAL_FIELDS, ServiceSettings
 from . import query_string
-from .body_checks import MAX_INT, a_count, a_number, a_string, an_object, clause_list, single_key, within_long
+from .body_checks import MAX_INT, a_count, a_long, a_number, a_string, an_object, clause_list, single_key, within_long
 from .completion import Completion, parse_suggest
 from .es_compat import (
     EsSearch,
@@ -425,8 +425,8 @@ class Compiler:
             self.schema,
             target.name,
             kind,
-            None if low is None else (int(low) if kind == tantivy.FieldType.Integer else float(low)),
-            None if high is None else (int(high) if kind == tantivy.FieldType.Integer else float(high)),
+            None if low is None else (a_long(low) if kind == tantivy.FieldType.Integer else float(low)),
+            None if high is None else (a_long(high) if kind == tantivy.FieldType.Integer else float(high)),
             include_low if low is not None else True,
             include_high if high is not None else True,
         )

@@ -99,6 +99,22 @@ def test_a_whole_number_beyond_a_long_is_a_400_naming_its_field(bad_input_client
 
 
 @pytest.mark.parametrize(
+    "query",
+    [
+        {"range": {"sales": {"lte": 2**63 - 1}}},
+        {"range": {"sales": {"gte": -(2**63)}}},
+        {"query_string": {"query": f"sales:[0 TO {2**63 - 1}]"}},
+    ],
+)
+def test_the_longest_long_is_a_bound_like_any_other(bad_input_client, query):
+    # Read as a float, Long.MAX_VALUE is 2**63, which the check of a long's range refused.
+    every = bad_input_client.post(ES_SEARCH, json={"size": 0, "track_total_hits": True}).get_json()
+    response = bad_input_client.post(ES_SEARCH, json={"size": 0, "track_total_hits": True, "query": query})
+    assert response.status_code == 200
+    assert response.get_json()["hits"]["total"] == every["hits"]["total"]
+
+
+@pytest.mark.parametrize(
     "query, field",
     [
         ({"match_phrase": {"title": {"query": "sofa bed", "slop": 2**62}}}, "query.match_phrase.title.slop"),
