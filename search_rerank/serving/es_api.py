@@ -66,8 +66,9 @@ es = Blueprint("es", __name__)
 # Registered only when requests are passed through to a cluster: without one, "/<name>" stays a 404.
 cluster = Blueprint("cluster", __name__)
 ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH"]
-# What a search of no index leaves out: each would find products (from the dense leg, or titles to complete).
-SEARCHING_KEYS = ("query", "knn", "retriever", "suggest")
+# What a search of no index leaves out: each would find or count products (the dense leg's, titles to complete,
+# a global aggregation's); Elasticsearch answers no aggregations and no suggestions there.
+SEARCHING_KEYS = ("query", "knn", "retriever", "suggest", "aggs", "aggregations", "post_filter")
 SERVED_ES_METHODS = {"search": ["GET", "POST"], "msearch": ["POST"], "count": ["GET", "POST"]}
 
 

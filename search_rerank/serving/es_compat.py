@@ -713,6 +713,11 @@ URI_QUERY_PARAMS = {"q": "query", "df": "default_field", "default_operator": "de
 """A URI search's Lucene query and its options, by the ``query_string`` key each one is."""
 
 
+COUNT_LIMITS = ("terminate_after", "min_score")
+"""``_count`` URI parameters that change the count (stop at so many, or count only matches scoring so much): not
+answered, rather than a count that ignores them."""
+
+
 def count_query(body: Mapping[str, Any], params: Mapping[str, str]) -> Any:
     """A ``_count`` request's query (None: every product): the body holds nothing but ``query``, as in
     Elasticsearch, and ``?q=`` is Lucene syntax, as in a search, replacing it."""
@@ -721,6 +726,9 @@ def count_query(body: Mapping[str, Any], params: Mapping[str, str]) -> Any:
             raise InvalidQuery(key, f"request does not support [{key}]")
     if "source" in params:  # Elasticsearch reads it as the body: counted without it, the count would be another's
         raise Unsupported("source", "a count body in the source parameter")
+    for name in COUNT_LIMITS:
+        if name in params:
+            raise Unsupported(name, "a count cut short or held to a score")
     lucene = {key: params[name] for name, key in URI_QUERY_PARAMS.items() if name in params}
     return {"query_string": lucene} if "query" in lucene else body.get("query")
 
