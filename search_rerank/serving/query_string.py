@@ -36,9 +36,10 @@ from .body_checks import MAX_INT
 
 MUST, SHOULD, MUST_NOT = "must", "should", "must_not"
 MAX_NESTING = 30
-"""The deepest parentheses may nest: each group is a bool query inside the one around it, and Elasticsearch
-refuses bools nested deeper than this (``indices.query.bool.max_nested_depth``, 30 by default). Both parsers
-recurse once per group, so without a bound a query of thousands of ``(`` ran out of stack."""
+"""The deepest parentheses may nest here: both parsers recurse once per group, so without a bound a query of
+thousands of ``(`` ran out of stack (a 500). Elasticsearch bounds the bool queries of a body at this depth
+(``indices.query.bool.max_nested_depth``, 30 by default) but not a query string's groups; no search box nests
+them thirty deep, so the same number is taken here."""
 
 
 class QuerySyntaxError(ValueError):
@@ -505,7 +506,7 @@ def _closing_parentheses(text: str) -> dict[int, int]:
 
 
 def _too_deep() -> str:
-    return f"parentheses nested deeper than {MAX_NESTING} levels (Elasticsearch's indices.query.bool.max_nested_depth)"
+    return f"parentheses nested deeper than {MAX_NESTING} levels"
 
 
 def _unescape(text: str) -> str:
