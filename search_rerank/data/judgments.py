@@ -27,7 +27,7 @@ from typing import Any
 from ..core.errors import ConfigError, DataError
 from .clicks import click_labels, query_key, read_ubi
 from .loaders import checked_rows, numbered_csv_rows
-from .qrels import Qrels, read_beir_qrels, read_trec_qrels, write_beir_qrels, write_trec_qrels
+from .qrels import Qrels, judge, read_beir_qrels, read_trec_qrels, write_beir_qrels, write_trec_qrels
 from .text_files import text_lines
 
 SRW_RATINGS: Mapping[float, int] = {100.0: 3, 10.0: 2, 1.0: 1, 0.0: 0}
@@ -163,8 +163,10 @@ def read_csv_judgments(path: str | Path, ids: _Ids | None = None) -> Judgments:
     the query is the text a shopper typed."""
     ids = ids or _Ids(None)
     judgments = Judgments({})
+    first_lines: dict[tuple[str, str], int] = {}
 
-    def row(cells: dict[str, Any]) -> tuple[str, str, int]:
+    def row(numbered: tuple[int, dict[str, Any]]) -> tuple[int, str, str, int]:
+        line, cells = numbered
         if set(cells) - {CSV_NOTE} != set(CSV_HEADER):
             raise ValueError(
                 f"columns {sorted(map(str, cells))}; expected exactly {', '.join(CSV_HEADER)} (and optionally "
@@ -174,14 +176,15 @@ def read_csv_judgments(path: str | Path, ids: _Ids | None = None) -> Judgments:
         if not text or not doc:
             raise ValueError("query and product_id must be non-empty")
         try:
-            return text, doc, int(grade)
+            return line, text, doc, int(grade)
         except ValueError:
             raise ValueError(f"grade {grade!r} is not an integer") from None
 
-    for text, doc, grade in checked_rows(path, numbered_csv_rows(path), row):
+    numbered = ((line, (line, cells)) for line, cells in numbered_csv_rows(path))
+    for line, text, doc, grade in checked_rows(path, numbered, row):
         qid = ids(text)
         judgments.texts.setdefault(qid, " ".join(text.split()))
-        judgments.qrels.setdefault(qid, {})[doc] = grade
+        judge(judgments.qrels, first_lines, path, line, qid, doc, grade)
     return judgments
 
 

@@ -29,7 +29,7 @@ def read_trec_qrels(path: str | Path) -> Qrels:
     qrels: Qrels = {}
     lines: dict[tuple[str, str], int] = {}
     for line, (qid, _, docid, grade) in _fields(path, "qid 0 docid grade"):
-        _judge(qrels, lines, path, line, qid, docid, _number(path, line, "grade", grade, int))
+        judge(qrels, lines, path, line, qid, docid, _number(path, line, "grade", grade, int))
     return qrels
 
 
@@ -71,7 +71,7 @@ def read_beir_qrels(path: str | Path) -> Qrels:
     for line, (qid, docid, grade) in _fields(path, "\t".join(BEIR_HEADER), sep="\t"):
         if line == 1 and (qid, docid, grade) == BEIR_HEADER:
             continue
-        _judge(qrels, lines, path, line, qid, docid, _number(path, line, "score", grade, int))
+        judge(qrels, lines, path, line, qid, docid, _number(path, line, "score", grade, int))
     return qrels
 
 
@@ -98,7 +98,7 @@ def _fields(path: str | Path, layout: str, sep: str | None = None) -> Iterator[t
         yield number, [f.strip() for f in fields]
 
 
-def _judge(
+def judge(
     qrels: Qrels, lines: dict[tuple[str, str], int], path: str | Path, line: int, qid: str, docid: str, grade: int
 ) -> None:
     """Add one judgment; ``lines`` holds the line each (query, product) was first judged on. The same judgment

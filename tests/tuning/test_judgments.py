@@ -105,6 +105,19 @@ def test_csv_bad_grade_names_the_line(tmp_path):
         read_csv_judgments(path)
 
 
+def test_csv_product_graded_twice_for_one_query_names_both_lines(tmp_path):
+    path = tmp_path / "j.csv"
+    path.write_text("query,product_id,grade\noak table,P1,2\noak table,P2,0\noak  table,P1,1\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"j\.csv:4: .*'P1' is graded 2 on line 2 and 1 here"):
+        read_csv_judgments(path)
+
+
+def test_csv_judgment_given_twice_alike_reads_as_one(tmp_path):
+    path = tmp_path / "j.csv"
+    path.write_text("query,product_id,grade\noak table,P1,2\noak table,P1,2\n", encoding="utf-8")
+    assert read_csv_judgments(path).qrels == {text_query_id("oak table"): {"P1": 2}}
+
+
 def test_csv_with_other_columns_is_refused_naming_the_expected_ones(tmp_path):
     path = tmp_path / "j.csv"
     path.write_text("q,doc,grade\noak,P1,2\n", encoding="utf-8")
