@@ -52,17 +52,18 @@ from search_rerank.serving.logs import logging_config
 from search_rerank.serving.reload_broadcast import EXPOSURE_FILE_ENV, RELOAD_FILE_ENV
 
 _service = load_settings(os.environ.get("SEARCH_RERANK_SETTINGS")).service
-_made: list[Path] = []
-"""The directories made here for this run (those the environment did not name): removed when gunicorn exits."""
+MADE_ENV = "SEARCH_RERANK_MADE_DIRS"
+"""The directories made here for this run (those the environment did not name), removed when gunicorn exits: kept
+in the environment, since gunicorn reads a config file again when it reloads (HUP), and the names made before."""
 
 
 def _shared_path(variable: str, prefix: str, name: str | None = None) -> Path:
     """The path the environment names in ``variable`` for what the master and its workers share, else a new
     directory (``name`` in it), named in the environment for the workers to find."""
     if variable not in os.environ:
-        made = Path(tempfile.mkdtemp(prefix=prefix))
-        _made.append(made)
-        os.environ[variable] = str(made / name if name else made)
+        made = tempfile.mkdtemp(prefix=prefix)
+        os.environ[MADE_ENV] = os.pathsep.join(filter(None, [os.environ.get(MADE_ENV), made]))
+        os.environ[variable] = str(Path(made) / name if name else made)
     return Path(os.environ[variable])
 
 
@@ -101,7 +102,7 @@ def on_starting(server) -> None:
 def on_exit(server) -> None:
     """Remove the directories made for this run: each start would otherwise leave three in the temporary
     directory."""
-    for made in _made:
+    for made in filter(None, os.environ.get(MADE_ENV, "").split(os.pathsep)):
         shutil.rmtree(made, ignore_errors=True)
 
 

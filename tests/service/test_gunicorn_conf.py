@@ -9,12 +9,14 @@ import sys
 
 from search_rerank.serving.reload_broadcast import EXPOSURE_FILE_ENV, RELOAD_FILE_ENV
 
-SHARED = ("PROMETHEUS_MULTIPROC_DIR", RELOAD_FILE_ENV, EXPOSURE_FILE_ENV)
+SHARED = ("PROMETHEUS_MULTIPROC_DIR", RELOAD_FILE_ENV, EXPOSURE_FILE_ENV, "SEARCH_RERANK_MADE_DIRS")
 RUN = """
-import os
+import os, runpy
 import search_rerank.serving.gunicorn_conf as conf
 print(len(os.listdir(os.environ["TMPDIR"])))
-conf.on_exit(None)
+# A reload (HUP) reads the config again: the hooks then are the second reading's.
+again = runpy.run_path(conf.__file__)
+again["on_exit"](None)
 """
 
 
