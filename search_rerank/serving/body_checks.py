@@ -104,6 +104,10 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)(nanos|micros|ms|s|m|h|d)")
 _UNIT_S = {"nanos": 1e-9, "micros": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
+class TooLongKept(InvalidQuery):
+    """A keep-alive past :data:`MAX_KEEP_ALIVE_S` (a 400 like any other; the passthrough names it apart)."""
+
+
 def a_keep_alive(value: Any, path: str) -> str:
     """A scroll's or a point in time's keep-alive in Elasticsearch's time units (``30s``, ``1m``), at most
     :data:`MAX_KEEP_ALIVE_S`."""
@@ -112,5 +116,5 @@ def a_keep_alive(value: Any, path: str) -> str:
     if match is None:
         raise InvalidQuery(path, f"expected a time value such as '1m', got {text!r}")
     if float(match.group(1)) * _UNIT_S[match.group(2)] > MAX_KEEP_ALIVE_S:
-        raise InvalidQuery(path, f"a search context is kept alive for at most {MAX_KEEP_ALIVE_S:g}s here, not {text}")
+        raise TooLongKept(path, f"a search context is kept alive for at most {MAX_KEEP_ALIVE_S:g}s here, not {text}")
     return text

@@ -106,7 +106,7 @@ from ..core.breaker import CircuitBreaker
 from ..core.errors import CircuitOpenError
 from ..core.reasons import CIRCUIT_OPEN
 from ..core.settings import SERVER_BACKENDS, Settings
-from .body_checks import InvalidQuery, a_keep_alive
+from .body_checks import InvalidQuery, TooLongKept, a_keep_alive
 from .es_compat import ES_HEADERS, es_error_body, index_not_found_cause
 from .json_input import InvalidBody, parse_json
 
@@ -638,7 +638,8 @@ class ClusterPassthrough:
         try:
             keep_alives(parameters, document)
         except InvalidQuery as exc:
-            return self._error(400, "parsing_exception", f"{method} {path}: {exc}", f"{exc.field}_too_long")
+            code = f"{exc.field}_too_long" if isinstance(exc, TooLongKept) else "not_a_time_value"
+            return self._error(400, "parsing_exception", f"{method} {path}: {exc}", code)
         if method == "DELETE" and ends_every_context(segments, parameters, document):
             scrolls = segments[:2] == ["_search", "scroll"]
             what = "scroll" if scrolls else "point in time"

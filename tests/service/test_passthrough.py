@@ -754,6 +754,14 @@ def test_a_request_that_opens_a_point_in_time_on_a_connection_closed_as_it_was_r
     assert seen == ["answered", "dropped"]
 
 
+@pytest.mark.parametrize("target", ["/products/_pit?keep_alive=-1", "/products/_search/point_in_time?keep_alive=soon"])
+def test_a_point_in_time_keep_alive_that_is_not_a_time_value_is_refused_saying_so(recorded_app, target):
+    app, seen = recorded_app
+    response = app.test_client().post(target)
+    assert response.status_code == 400 and response.get_json()["error"]["reason_code"] == "not_a_time_value"
+    assert seen == []
+
+
 @pytest.mark.parametrize("target", ["/products/_pit?keep_alive=1d", "/products/_search/point_in_time?keep_alive=6m"])
 def test_a_point_in_time_kept_alive_past_the_limit_is_refused_before_the_cluster(recorded_app, target):
     app, seen = recorded_app
