@@ -228,11 +228,10 @@ class _UbiLineReader:
             raise ValueError(
                 f"{action} event: event_attributes.position.ordinal must be an integer >= 0, got {ordinal!r}"
             )
-        doc = _mapping(attributes, "object", "event_attributes").get("object_id")
-        if isinstance(doc, int) and not isinstance(doc, bool):
-            doc = str(doc)
-        if not isinstance(doc, str) or not doc:
-            raise ValueError(f"{action} event: event_attributes.object.object_id must be a non-empty id, got {doc!r}")
+        named = _mapping(attributes, "object", "event_attributes").get("object_id")
+        doc = object_id(attributes)
+        if doc is None:
+            raise ValueError(f"{action} event: event_attributes.object.object_id must be a non-empty id, got {named!r}")
         session = record.get("session_id") or attributes.get("session_id")
         user = record.get("user_id")
         time = epoch_ms(record.get("timestamp"))
@@ -300,6 +299,16 @@ def _result_lists(events: list[_UbiEvent]) -> list[tuple[tuple[str, ...], frozen
     return [(tuple(shown.slots[o] for o in sorted(shown.slots)), frozenset(shown.clicked)) for shown in lists]
 
 
+def object_id(attributes: Mapping[str, Any]) -> str | None:
+    """The product a UBI event's ``event_attributes`` name (``object.object_id``), a number read as the catalog
+    reads a numeric id (its text); None when they name none."""
+    thing = attributes.get("object")
+    doc = thing.get("object_id") if isinstance(thing, Mapping) else None
+    if isinstance(doc, int) and not isinstance(doc, bool):
+        doc = str(doc)
+    return doc if isinstance(doc, str) and doc else None
+
+
 def epoch_ms(value: Any) -> float:
     """Milliseconds since the epoch; UBI writers send ISO 8601 strings or epoch milliseconds, the latter now
     and then as a string of digits, which OpenSearch's default date mapping (``strict_date_optional_time||
@@ -343,16 +352,13 @@ def shopper_action(record: Mapping[str, Any], actions: Iterable[str]) -> Shopper
         return None
     attributes = record.get("event_attributes")
     attributes = attributes if isinstance(attributes, Mapping) else {}
-    thing = attributes.get("object")
-    doc = thing.get("object_id") if isinstance(thing, Mapping) else None
-    if isinstance(doc, int) and not isinstance(doc, bool):
-        doc = str(doc)
+    doc = object_id(attributes)
     user = record.get("user_id")
     session = record.get("session_id") or attributes.get("session_id")
     # An id a search or a forget could not name (see core.profile.safe_id) would key a profile nobody can reach.
     user = safe_id(user) if isinstance(user, str) else None
     session = safe_id(session) if isinstance(session, str) else None
-    if not isinstance(doc, str) or not doc or (user is None and session is None):
+    if doc is None or (user is None and session is None):
         return None
     at = epoch_ms(record.get("timestamp")) / 1000
     return ShopperAction(user, session, doc, action, at, received_s(record))

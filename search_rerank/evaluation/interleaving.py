@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..core.interleaving import TEAM_ATTRIBUTE, TEAMS
-from ..data.clicks import ubi_record
+from ..data.clicks import object_id, ubi_record
 from ..data.loaders import checked_rows, numbered_text_lines
 from .significance import randomisation_p
 
@@ -119,10 +119,9 @@ def _event(text: str) -> tuple[str, str, str, str | None] | None:
     attributes = record.get("event_attributes")
     if not isinstance(attributes, dict):
         raise ValueError(f"{action} event: event_attributes must be an object")
-    target = attributes.get("object")
-    product = target.get("object_id") if isinstance(target, dict) else None
+    product = object_id(attributes)
     query_id = record.get("query_id")
-    if not isinstance(product, str) or not product or not isinstance(query_id, str) or not query_id:
+    if product is None or not isinstance(query_id, str) or not query_id:
         raise ValueError(f"{action} event: needs query_id and event_attributes.object.object_id")
     team = attributes.get(TEAM_ATTRIBUTE)
     if team is not None and team not in TEAMS:

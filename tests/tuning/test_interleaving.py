@@ -134,3 +134,15 @@ def test_interleaving_report_without_team_tags_says_what_is_missing(tmp_path):
     )
     result = CliRunner().invoke(main, ["interleaving-report", str(path)])
     assert result.exit_code == 1 and "event_attributes.team" in result.output
+
+
+def test_a_numeric_product_id_in_the_log_is_read_as_the_catalog_reads_it(tmp_path):
+    shown = {
+        "action_name": "impression",
+        "query_id": "s",
+        "event_attributes": {"object": {"object_id": 7}, "team": "A"},
+    }
+    clicked = {"action_name": "click", "query_id": "s", "event_attributes": {"object": {"object_id": 7}}}
+    path = tmp_path / "ubi.ndjson"
+    path.write_text(json.dumps(shown) + "\n" + json.dumps(clicked) + "\n", encoding="utf-8")
+    assert read_interleaved_ubi(path) == [({"7": "A"}, {"7"})]
