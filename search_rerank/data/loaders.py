@@ -442,13 +442,16 @@ def _product(fields: Mapping[str, Any]) -> Product:
 
 def _catalog_product(record: Mapping[str, Any]) -> Product:
     fields: dict[str, Any] = {}
+    given: dict[str, str] = {}  # each field's key in the record
     for key, value in record.items():
         if key == BEIR_METADATA and isinstance(value, dict):
             continue
         name = FIELD_ALIASES.get(key, key)
+        if name not in Product.model_fields and str(name).lower() in Product.model_fields:
+            name = str(name).lower()  # a spreadsheet's "ID", "Title": the field, not a misspelling of one
         if name in fields:
-            raise ValueError(f"both {name!r} and its alias {key!r} are given; keep one")
-        fields[name] = value
+            raise ValueError(f"both {given[name]!r} and {key!r} give {name!r}; keep one")
+        fields[name], given[name] = value, key
     return _product(fields)
 
 
@@ -700,9 +703,14 @@ def checked_rows(
 
 
 def _reason(exc: ValueError) -> str:
+    """A row's errors in one line; the valid fields listed once, after every unknown one."""
     if not isinstance(exc, ValidationError):
         return str(exc)
-    return "; ".join(_describe(error) for error in exc.errors())
+    errors = exc.errors()
+    told = [_describe(error) for error in errors]
+    if any(error["type"] == "extra_forbidden" for error in errors):
+        told.append(f"valid fields: {', '.join([*Product.model_fields, *FIELD_ALIASES])}")
+    return "; ".join(told)
 
 
 def _describe(error: Any) -> str:
@@ -710,8 +718,7 @@ def _describe(error: Any) -> str:
     if error["type"] == "missing":
         return f"{where}: required but missing"
     if error["type"] == "extra_forbidden":
-        valid = ", ".join([*Product.model_fields, *FIELD_ALIASES])
-        return f"unknown field {where!r}; valid fields: {valid}"
+        return f"unknown field {where!r}"
     shown = repr(error["input"])
     return f"{where}: {error['msg']} (got {shown[:80] + '...' if len(shown) > 80 else shown})"
 

@@ -307,6 +307,24 @@ def test_csv_catalog_header_names_are_read_without_the_spaces_around_them(tmp_pa
     assert (product.title, product.brand) == ("Desk", "Acme")
 
 
+def test_csv_catalog_header_in_capitals_names_the_fields(tmp_path):
+    path = write(tmp_path / "c.csv", "ID,Title,Brand,Price\np1,Desk,Acme,10\n")
+    [product] = iter_csv_catalog(path)
+    assert (product.id, product.title, product.brand, product.price) == ("p1", "Desk", "Acme", 10.0)
+
+
+def test_csv_catalog_unknown_columns_are_each_named_and_the_valid_fields_listed_once(tmp_path):
+    path = write(tmp_path / "c.csv", "id,title,brnad,colour\np1,Desk,Acme,red\n")
+    error = raised(iter_csv_catalog, path)
+    assert "unknown field 'brnad'" in error.reason and "unknown field 'colour'" in error.reason
+    assert error.reason.count("valid fields") == 1
+
+
+def test_csv_catalog_field_given_twice_in_two_cases_names_both_columns(tmp_path):
+    path = write(tmp_path / "c.csv", "id,Title,title\np1,Desk,Desk\n")
+    assert "both 'Title' and 'title' give 'title'" in raised(iter_csv_catalog, path).reason
+
+
 def test_csv_catalog_column_without_a_name_names_the_header_line_and_column(tmp_path):
     """pandas' to_csv writes its row index as a first column with an empty name."""
     path = write(tmp_path / "c.csv", ",id,title\n0,p1,Desk\n")
