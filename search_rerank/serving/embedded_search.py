@@ -966,8 +966,10 @@ class Aggregations:
         if target.facet is None:
             raise Unsupported(f"{path}.field", f"aggregating {spec['field']!r} (a text field)")
         spec["field"] = target.facet
+        for count_option in ("size", "min_doc_count"):  # "3" and 3.0 as Elasticsearch reads them, 3 for tantivy
+            if count_option in spec and kind in ("terms", "histogram"):
+                spec[count_option] = a_count(spec[count_option], f"{path}.{count_option}")
         if kind == "terms":
-            a_count(spec.get("size", 10), f"{path}.size")
             if target.kind == "numeric" and spec.get("min_doc_count") == 0:
                 raise Unsupported(f"{path}.min_doc_count", "min_doc_count 0 on a number (its values left out as 0)")
             # One index is one shard, which Elasticsearch counts exactly whatever its shard_size; tantivy takes it
@@ -981,7 +983,6 @@ class Aggregations:
         if kind == "histogram":
             if a_number(spec.get("interval"), f"{path}.interval") <= 0:
                 raise InvalidQuery(f"{path}.interval", "must be > 0")
-            a_count(spec.get("min_doc_count", 0), f"{path}.min_doc_count")
             for bounds in ("extended_bounds", "hard_bounds"):
                 if bounds in spec:  # "0" is read as Elasticsearch reads it, a number
                     ends = an_object(spec[bounds], f"{path}.{bounds}")

@@ -132,7 +132,7 @@ def order_terms_buckets(
         known = [(value, b) for value, b in values if value is not None]
         known.sort(key=lambda pair: pair[0], reverse=direction == "desc")
         buckets[:] = [b for _, b in known] + [b for value, b in values if value is None]
-    size = spec.get("size", 10)
+    size = a_count(spec.get("size", 10), "size")  # checked where the aggregation was read: "3" is 3
     answer["sum_other_doc_count"] = answer.get("sum_other_doc_count", 0) + sum(b["doc_count"] for b in buckets[size:])
     del buckets[size:]
 

@@ -348,6 +348,22 @@ def test_histogram_bounds_written_as_numbers_in_strings_are_read_as_numbers(bad_
     assert response.get_json()["aggregations"]["h"]["buckets"][0]["key"] == 0.0
 
 
+@pytest.mark.parametrize(
+    "aggregation",
+    [
+        {"terms": {"field": "sales", "size": "3"}},
+        {"terms": {"field": "brand.keyword", "size": 3.0}},
+        {"histogram": {"field": "price", "interval": 100, "min_doc_count": "1"}},
+    ],
+    ids=["size-text-on-a-number", "size-float-on-a-keyword", "min-doc-count-text"],
+)
+def test_aggregation_counts_written_as_text_or_whole_floats_are_read_as_numbers(bad_input_client, aggregation):
+    response = bad_input_client.post(ES_SEARCH, json={"size": 0, "aggs": {"a": aggregation}})
+    assert response.status_code == 200, response.get_json()
+    buckets = response.get_json()["aggregations"]["a"]["buckets"]
+    assert buckets and (len(buckets) <= 3 or all(b["doc_count"] >= 1 for b in buckets))
+
+
 def test_percents_null_are_the_default_ones(bad_input_client):
     body = {"size": 0, "aggs": {"p": {"percentiles": {"field": "price", "percents": None}}}}
     response = bad_input_client.post(ES_SEARCH, json=body)
