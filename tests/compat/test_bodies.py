@@ -202,6 +202,21 @@ def test_filter_path_of_double_wildcards_in_a_row_matches_as_one(service, refere
     assert once[1] == {"aggregations": {"brands": {"buckets": [{"key": "Acme"}, {"key": "Bolt"}]}}}
 
 
+def test_filter_path_stars_within_a_name_match_in_time_linear_in_the_name(service, reference):
+    # As a regular expression, *a*a*a*a*a*b against an aggregation named by a hundred and twenty a took 6.6 s.
+    named = {"size": 0, "aggs": {"a" * 120: {"max": {"field": "price"}}, "aaaaab": {"max": {"field": "price"}}}}
+    started = time.perf_counter()
+    ours, theirs = both(service, reference, "_search", named, filter_path="aggregations.*a*a*a*a*a*b")
+    assert time.perf_counter() - started < 10
+    assert ours == theirs and list(ours[1]["aggregations"]) == ["aaaaab"]
+
+
+def test_filter_path_of_more_paths_than_a_client_sends_is_a_400_naming_it(service):
+    paths = ",".join(f"**.x{i}" for i in range(65))
+    response = service.post(f"/products/_search?filter_path={paths}", json=LAMPS)
+    assert response.status_code == 400 and response.get_json()["error"]["field"] == "filter_path"
+
+
 def test_filter_path_applies_to_a_multi_search_answer_as_a_whole(service, reference):
     lines = [{}, LAMPS, {}, {"query": {"match": {"title": "sofa"}}}]
     ours, theirs = both(
