@@ -510,7 +510,9 @@ def _json_product(record: dict[str, Any]) -> Product | None:
 
 
 def _csv_product(row: dict[str, str]) -> Product:
-    cell = row.get("attributes", "").strip()
+    column = next((name for name in row if str(name).lower() == "attributes"), "attributes")  # any case
+    row = dict(row)
+    cell = (row.pop(column, None) or "").strip()
     if cell.startswith("{"):
         try:
             attributes: Any = json.loads(cell)

@@ -308,9 +308,10 @@ def test_csv_catalog_header_names_are_read_without_the_spaces_around_them(tmp_pa
 
 
 def test_csv_catalog_header_in_capitals_names_the_fields(tmp_path):
-    path = write(tmp_path / "c.csv", "ID,Title,Brand,Price\np1,Desk,Acme,10\n")
+    path = write(tmp_path / "c.csv", "ID,Title,Brand,Price,Attributes\np1,Desk,Acme,10,color:red|size:L\n")
     [product] = iter_csv_catalog(path)
     assert (product.id, product.title, product.brand, product.price) == ("p1", "Desk", "Acme", 10.0)
+    assert product.attributes == {"color": ("red",), "size": ("L",)}
 
 
 def test_csv_catalog_unknown_columns_are_each_named_and_the_valid_fields_listed_once(tmp_path):
