@@ -41,6 +41,7 @@ Logs: JSON lines on stderr, gunicorn's own included, with the request id (see
 gunicorn's access log is off.
 """
 
+import json
 import os
 import resource
 import shutil
@@ -52,6 +53,7 @@ from search_rerank.serving.logs import logging_config
 from search_rerank.serving.reload_broadcast import EXPOSURE_FILE_ENV, RELOAD_FILE_ENV
 
 _service = load_settings(os.environ.get("SEARCH_RERANK_SETTINGS")).service
+MADE_PREFIX = "search-rerank-"
 MADE_ENV = "SEARCH_RERANK_MADE_DIRS"
 """The directories made here for this run (those the environment did not name), removed when gunicorn exits: kept
 in the environment, since gunicorn reads a config file again when it reloads (HUP), and the names made before."""
@@ -62,14 +64,32 @@ def _shared_path(variable: str, prefix: str, name: str | None = None) -> Path:
     directory (``name`` in it), named in the environment for the workers to find."""
     if variable not in os.environ:
         made = tempfile.mkdtemp(prefix=prefix)
-        os.environ[MADE_ENV] = os.pathsep.join(filter(None, [os.environ.get(MADE_ENV), made]))
+        os.environ[MADE_ENV] = json.dumps([*_made(), made])
         os.environ[variable] = str(Path(made) / name if name else made)
     return Path(os.environ[variable])
 
 
-_metrics_dir = _shared_path("PROMETHEUS_MULTIPROC_DIR", "search-rerank-metrics-")
-_shared_path(RELOAD_FILE_ENV, "search-rerank-reload-", "generation")
-_shared_path(EXPOSURE_FILE_ENV, "search-rerank-exposure-", "state.json")
+def _made() -> list[str]:
+    """The directories :data:`MADE_ENV` names that this config makes: in the temporary directory, named by one of
+    its prefixes. Another value (set by hand, inherited) names nothing to remove."""
+    try:
+        named = json.loads(os.environ.get(MADE_ENV) or "[]")
+    except ValueError:
+        return []
+    home = Path(tempfile.gettempdir()).resolve()
+    return [
+        made
+        for made in (named if isinstance(named, list) else [])
+        if isinstance(made, str)
+        and Path(made).is_absolute()
+        and Path(made).parent.resolve() == home
+        and Path(made).name.startswith(MADE_PREFIX)
+    ]
+
+
+_metrics_dir = _shared_path("PROMETHEUS_MULTIPROC_DIR", f"{MADE_PREFIX}metrics-")
+_shared_path(RELOAD_FILE_ENV, f"{MADE_PREFIX}reload-", "generation")
+_shared_path(EXPOSURE_FILE_ENV, f"{MADE_PREFIX}exposure-", "state.json")
 
 bind = f"{_service.host}:{_service.port}"
 workers = _service.workers
@@ -102,7 +122,7 @@ def on_starting(server) -> None:
 def on_exit(server) -> None:
     """Remove the directories made for this run: each start would otherwise leave three in the temporary
     directory."""
-    for made in filter(None, os.environ.get(MADE_ENV, "").split(os.pathsep)):
+    for made in _made():
         shutil.rmtree(made, ignore_errors=True)
 
 

@@ -3,6 +3,7 @@ its own, its hooks called)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -41,3 +42,15 @@ def test_directories_the_environment_names_are_neither_made_nor_removed(tmp_path
     named = {name: str(given / name) for name in SHARED}
     assert configured({**os.environ, **named, "TMPDIR": str(scratch)}) == 0
     assert given.is_dir()
+
+
+def test_directories_the_made_variable_names_elsewhere_are_not_removed(tmp_path):
+    # The variable could be set by hand or inherited: only directories this config makes are removed on exit.
+    canary = tmp_path / "search-rerank-keep"
+    canary.mkdir()
+    scratch = tmp_path / "tmp:with:colons"
+    scratch.mkdir()
+    env = {name: value for name, value in os.environ.items() if name not in SHARED}
+    named = json.dumps([str(canary), "search-rerank-relative", str(tmp_path)])
+    assert configured({**env, "TMPDIR": str(scratch), "SEARCH_RERANK_MADE_DIRS": named}) == 3
+    assert canary.is_dir() and list(scratch.iterdir()) == []
