@@ -56,7 +56,19 @@ from ..core.product import Product
 from ..core.retrieval import LEXICAL, Retriever, Stage
 from ..core.settings import LEXICAL_FIELDS, ServiceSettings
 from . import query_string
-from .body_checks import MAX_INT, a_count, a_long, a_number, a_string, an_object, clause_list, single_key, within_long
+from .body_checks import (
+    MAX_INT,
+    MAX_LONG,
+    MIN_LONG,
+    a_count,
+    a_long,
+    a_number,
+    a_string,
+    an_object,
+    clause_list,
+    single_key,
+    within_long,
+)
 from .completion import Completion, parse_suggest
 from .es_compat import (
     EsSearch,
@@ -417,8 +429,8 @@ class Compiler:
             if high is not None:
                 high = math.ceil(high) - 1 if not include_high and high.is_integer() else math.floor(high)
                 include_high = True
-            if low is not None and high is not None and low > high:
-                return tantivy.Query.empty_query()
+            if (low is not None and high is not None and low > high) or (low or 0) > MAX_LONG or (high or 0) < MIN_LONG:
+                return tantivy.Query.empty_query()  # above the largest long, or below the smallest: nothing
         if low is None and high is None:
             return tantivy.Query.exists_query(target.name)
         return tantivy.Query.range_query(

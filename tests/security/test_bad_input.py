@@ -114,6 +114,12 @@ def test_the_longest_long_is_a_bound_like_any_other(bad_input_client, query):
     assert response.get_json()["hits"]["total"] == every["hits"]["total"]
 
 
+@pytest.mark.parametrize("query", [{"range": {"sales": {"gt": 2.0**63}}}, {"range": {"sales": {"lt": -(2.0**63)}}}])
+def test_an_exclusive_bound_at_the_end_of_a_long_matches_nothing(bad_input_client, query):
+    response = bad_input_client.post(ES_SEARCH, json={"size": 0, "track_total_hits": True, "query": query})
+    assert response.status_code == 200 and response.get_json()["hits"]["total"]["value"] == 0
+
+
 @pytest.mark.parametrize(
     "query, field",
     [
