@@ -74,6 +74,7 @@ from .es_compat import (
     EsSearch,
     InvalidQuery,
     Unsupported,
+    flag,
     order_terms_buckets,
     parse_search,
     pinned_ids,
@@ -1036,8 +1037,12 @@ class Aggregations:
             raise InvalidQuery(f"{path}.size", "[size] must be greater than 0")
         if size > MAX_BUCKETS:
             raise TooManyBuckets()
-        sources, numeric = [], {}
-        for i, source in enumerate(clause_list(spec.get("sources"))):
+        for option in spec.keys() - {"sources", "size", "after"}:
+            raise InvalidQuery(f"{path}.{option}", f"[composite] unknown field [{option}]")
+        if not isinstance(spec.get("sources"), list):
+            raise InvalidQuery(f"{path}.sources", "expected a list of sources")
+        sources, numeric, missing = [], {}, {}
+        for i, source in enumerate(spec["sources"]):
             name, typed = single_key(source, f"{path}.sources[{i}]")
             kind, options = single_key(typed, f"{path}.sources[{i}].{name}")
             where = f"{path}.sources[{i}].{name}.{kind}"
@@ -1053,8 +1058,15 @@ class Aggregations:
             target = self.compiler.target(a_string(options.get("field"), f"{where}.field"), f"{where}.field")
             if target.facet is None:
                 raise Unsupported(f"{where}.field", f"aggregating {options['field']!r} (a text field)")
+            if kind == "histogram" and target.kind != "numeric":
+                raise InvalidQuery(f"{where}.field", f"a histogram of {options['field']!r}, which is not a number")
             if kind == "histogram" and a_number(options.get("interval"), f"{where}.interval") <= 0:
                 raise InvalidQuery(f"{where}.interval", "must be > 0")
+            if options.get("order", "asc") not in ("asc", "desc"):
+                raise InvalidQuery(f"{where}.order", f"expected asc or desc, got {options['order']!r}")
+            missing[name] = options["missing_bucket"] = flag(
+                options.get("missing_bucket", False), f"{where}.missing_bucket"
+            )
             numeric[name] = kind == "histogram" or target.kind == "numeric"
             sources.append({name: {kind: {**options, "field": target.facet}}})
         if not sources:
@@ -1064,6 +1076,9 @@ class Aggregations:
             after = an_object(spec["after"], f"{path}.after")
             if sorted(after) != sorted(numeric):
                 raise InvalidQuery(f"{path}.after", f"expected a value for each source: {', '.join(numeric)}")
+            for n in numeric:
+                if after[n] is None and not missing[n]:
+                    raise InvalidQuery(f"{path}.after.{n}", "null, but the source has no missing_bucket")
             spec["after"] = {n: _after_value(after[n], numeric[n], f"{path}.after.{n}") for n in numeric}
         return spec
 
@@ -1467,7 +1482,7 @@ def _after_value(value: Any, numeric: bool, path: str) -> str:
         return "null:"
     if numeric:
         return f"f64:{a_number(value, path)!r}"
-    return f"str:{a_string(value, path, scalars=True)}"
+    return f"str:{a_string(value, path)}"
 
 
 def _composite_keys(answer: dict[str, Any], translated: Mapping[str, Any]) -> None:

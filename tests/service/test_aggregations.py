@@ -534,8 +534,35 @@ def test_a_composite_aggregation_without_a_size_answers_ten_buckets(client):
             {"sources": [{"b": {"terms": {"field": "brand.keyword"}}}], "after": {"b": ["x"]}},
             "aggs.c.composite.after.b",
         ),
+        ({"sources": [{"b": {"terms": {"field": "brand.keyword"}}}], "after": {"b": 5}}, "aggs.c.composite.after.b"),
+        ({"sources": [{"b": {"terms": {"field": "brand.keyword"}}}], "after": {"b": None}}, "aggs.c.composite.after.b"),
+        (
+            {"sources": [{"b": {"terms": {"field": "brand.keyword", "order": "up"}}}]},
+            "aggs.c.composite.sources[0].b.terms.order",
+        ),
+        (
+            {"sources": [{"b": {"terms": {"field": "brand.keyword", "missing_bucket": "yes"}}}]},
+            "aggs.c.composite.sources[0].b.terms.missing_bucket",
+        ),
+        (
+            {"sources": [{"b": {"histogram": {"field": "brand.keyword", "interval": 1}}}]},
+            "aggs.c.composite.sources[0].b.histogram.field",
+        ),
+        ({"sources": {"b": {"terms": {"field": "brand.keyword"}}}}, "aggs.c.composite.sources"),
+        ({"sources": [{"b": {"terms": {"field": "brand.keyword"}}}], "foo": 1}, "aggs.c.composite.foo"),
     ],
-    ids=["size-0", "a-name-twice", "after-a-list"],
+    ids=[
+        "size-0",
+        "a-name-twice",
+        "after-a-list",
+        "after-a-number-for-a-keyword",
+        "after-null-without-missing-bucket",
+        "order-neither-asc-nor-desc",
+        "missing-bucket-not-a-boolean",
+        "histogram-of-a-keyword",
+        "sources-an-object",
+        "an-unknown-option",
+    ],
 )
 def test_a_composite_aggregation_elasticsearch_refuses_is_a_400_naming_it(client, composite, field):
     response = composite_answer(client, composite)
@@ -572,3 +599,9 @@ def test_a_composite_histogram_too_fine_for_its_values_is_a_501(client):
     composite = {"sources": [{"p": {"histogram": {"field": "price", "interval": 1e-300}}}]}
     response = composite_answer(client, composite)
     assert response.status_code == 501 and "too fine" in response.get_json()["error"]["reason"]
+
+
+def test_a_composite_missing_bucket_written_as_text_is_read_as_a_boolean(client):
+    composite = {"sources": [{"c": {"terms": {"field": "attributes.color", "missing_bucket": "true"}}}], "size": 1}
+    response = composite_answer(client, composite)
+    assert response.status_code == 200 and response.get_json()["aggregations"]["c"]["buckets"][0]["key"] == {"c": None}
