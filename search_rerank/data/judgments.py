@@ -119,6 +119,7 @@ def read_srw(path: str | Path, ratings: Mapping[float, int] = SRW_RATINGS, ids: 
         raise DataError(path, None, "expected an object with a 'judgmentRatings' list (an SRW judgment list)")
     valid = ", ".join(f"{r:g}" for r in ratings)
     judgments = Judgments({})
+    graded_at: dict[tuple[str, str], str] = {}
     for i, entry in enumerate(entries):
         where = f"judgmentRatings[{i}]"
         text = entry.get("query") if isinstance(entry, dict) else None
@@ -145,7 +146,12 @@ def read_srw(path: str | Path, ratings: Mapping[float, int] = SRW_RATINGS, ids: 
                     f"{at}, docId {doc!r}: rating {rating.get('rating')!r} is not one of "
                     f"{valid}; map it with the rating map (e.g. --ratings 100=3,10=2,1=1,0=0)",
                 )
-            grades[doc] = ratings[value]
+            # Two grades for one pair (lists merged from two assessors) name both places; the same one is one.
+            first = graded_at.setdefault((qid, doc), at)
+            if grades.setdefault(doc, ratings[value]) != ratings[value]:
+                raise DataError(
+                    path, None, f"{at}, docId {doc!r}: graded {grades[doc]} at {first} and {ratings[value]} here"
+                )
     return judgments
 
 

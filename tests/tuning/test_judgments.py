@@ -73,6 +73,16 @@ def test_srw_numeric_doc_ids_name_the_products_the_catalog_reads_with_those_numb
     assert read_srw(path).qrels == {text_query_id("lamp"): {"1": 3}}
 
 
+def test_srw_product_graded_twice_for_one_query_names_both_places(tmp_path):
+    path = srw(
+        tmp_path / "j.json",
+        {"query": "sofa", "ratings": [{"docId": "p1", "rating": 100}]},
+        {"query": "Sofa ", "ratings": [{"docId": "p1", "rating": 10}]},
+    )
+    with pytest.raises(DataError, match=r"judgmentRatings\[1\]\.ratings\[0\].*graded 3 at judgmentRatings\[0\]"):
+        read_srw(path)
+
+
 def test_csv_judgments_not_in_utf8_name_file_and_line(tmp_path):
     path = tmp_path / "j.csv"
     path.write_bytes("query,product_id,grade\noak table,P1,2\ncaf\u00e9 table,P2,1\n".encode("cp1252"))
