@@ -190,7 +190,7 @@ def read_csv_judgments(path: str | Path, ids: _Ids | None = None) -> Judgments:
     for line, text, doc, grade in checked_rows(path, numbered, row):
         qid = ids(text)
         judgments.texts.setdefault(qid, " ".join(text.split()))
-        judge(judgments.qrels, first_lines, path, line, qid, doc, grade)
+        judge(judgments.qrels, first_lines, path, line, qid, doc, grade, query=text)
     return judgments
 
 

@@ -99,18 +99,26 @@ def _fields(path: str | Path, layout: str, sep: str | None = None) -> Iterator[t
 
 
 def judge(
-    qrels: Qrels, lines: dict[tuple[str, str], int], path: str | Path, line: int, qid: str, docid: str, grade: int
+    qrels: Qrels,
+    lines: dict[tuple[str, str], int],
+    path: str | Path,
+    line: int,
+    qid: str,
+    docid: str,
+    grade: int,
+    query: str | None = None,
 ) -> None:
     """Add one judgment; ``lines`` holds the line each (query, product) was first judged on. The same judgment
     twice is one, but two grades for one pair (two assessors' files concatenated) are refused naming both
-    lines: the last would otherwise win without a word."""
+    lines: the last would otherwise win without a word. ``query``: the query as the file writes it, when its id
+    is made from it (a hash says nothing to whoever fixes the file)."""
     first = lines.setdefault((qid, docid), line)
     earlier = qrels.setdefault(qid, {}).setdefault(docid, grade)
     if earlier != grade:
         raise DataError(
             path,
             line,
-            f"query {qid!r}, product {docid!r} is graded {earlier} on line {first} and {grade} here; keep one",
+            f"query {query or qid!r}, product {docid!r} is graded {earlier} on line {first} and {grade} here; keep one",
         )
 
 
