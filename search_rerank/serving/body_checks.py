@@ -47,6 +47,16 @@ def a_string(value: Any, path: str, scalars: bool = False) -> str:
     raise InvalidQuery(path, "expected a string")
 
 
+def a_keyword(value: Any, path: str) -> str:
+    """A value as a keyword field holds it: a string, or the text Elasticsearch makes of a number or a boolean
+    given for one (a term on a keyword naming ``5``, ``missing: true`` that is the key ``"true"``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    raise InvalidQuery(path, "expected a string, a number or a boolean")
+
+
 def a_number(value: Any, path: str) -> float:
     try:
         parsed = float(value)

@@ -95,7 +95,7 @@ from ..core.reasons import reason_code
 from ..core.retrieval import DENSE, LEXICAL, Retriever, Stage, leg_candidates
 from ..core.settings import LEXICAL_FIELDS, LexicalSettings, ServiceSettings
 from . import metrics, query_string
-from .body_checks import a_count, a_keep_alive, an_object, clause_list, single_key
+from .body_checks import a_count, a_keep_alive, a_keyword, an_object, clause_list, single_key
 from .completion import Completion, split_suggest, suggester_kind
 from .es_compat import (
     URI_QUERY_PARAMS,
@@ -555,7 +555,7 @@ class ClusterFields:
                         # The missing key as the keyword Elasticsearch makes of it, and the size it cuts to.
                         missing = {
                             **body,
-                            "missing": _keyword(body["missing"], f"{where}.{kind}.missing"),
+                            "missing": a_keyword(body["missing"], f"{where}.{kind}.missing"),
                             "size": a_count(body.get("size", 10), f"{where}.{kind}.size"),
                         }
                         body = {k: v for k, v in body.items() if k != "missing"}
@@ -752,16 +752,6 @@ def _with_missing(
     if lacking.get("doc_count") and isinstance(result.get("buckets"), list):
         result["buckets"].append({"key": spec["missing"], "doc_count": lacking["doc_count"]})
         order_terms_buckets(result, spec, lambda bucket, by: None)
-
-
-def _keyword(value: Any, path: str) -> str:
-    """A value as a keyword field holds it, as Elasticsearch reads a number or a boolean given for one (``missing:
-    0`` is the key ``"0"``, ``true`` is ``"true"``)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool | int | float):
-        return json.dumps(value)
-    raise InvalidQuery(path, "expected a string, a number or a boolean")
 
 
 def _answered(level: Mapping[str, Any], name: str, typed_keys: bool) -> tuple[str, Any] | None:

@@ -61,6 +61,7 @@ from .body_checks import (
     MAX_LONG,
     MIN_LONG,
     a_count,
+    a_keyword,
     a_long,
     a_number,
     a_string,
@@ -300,7 +301,7 @@ class Compiler:
         """``term``/``terms``: any of ``values``, with the product's filter semantics (case-insensitive keys)."""
         if not values:
             return tantivy.Query.empty_query()
-        texts = [_scalar(v, path) for v in values]
+        texts = [a_keyword(v, path) for v in values]
         if target.kind == "id":
             return tantivy.Query.term_set_query(self.schema, "id", texts)
         if target.kind == "brand":
@@ -2123,9 +2124,3 @@ def _prefilter(
 
 
 # ------------------------------------------------------------------ value checks
-
-
-def _scalar(value: Any, path: str) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return a_string(value, path, scalars=True)
