@@ -187,7 +187,6 @@ MISSING_PREFIX = "search_rerank_missing_"
 BROWSE_SORT = [{"_score": "desc"}, {"sales": "desc"}, {"id": "asc"}]
 LEG_SORT = [{"_score": "desc"}, {"id": "asc"}]  # ties by id, as the lexical leg breaks them
 HIGHLIGHT = "highlight"
-# URI parameters of a ``?q=`` search, as the query_string options they are.
 PAST_RANKED = "past_ranked"  # the cluster's continuation of a page past the ranked list (a degraded part's name)
 DECAY = ("gauss", "linear", "exp")  # score functions keyed by the field they read
 BLAMED = ("aggs", "suggest", "highlight", "sort", "post_filter")  # the parts a cluster's 400 may be about
