@@ -36,7 +36,7 @@ from ..core.errors import DataError
 from ..core.profile import FORGET_ACTION, RECEIVED_AT, safe_id
 from ..core.profile_store import ShopperAction
 from .dataset import Query
-from .loaders import LoadStats, bulk_action, checked_rows, numbered_text_lines, parse_json_object
+from .loaders import LoadStats, bulk_action, checked_rows, id_text, numbered_text_lines, parse_json_object
 from .qrels import Qrels
 
 log = logging.getLogger(__name__)
@@ -253,9 +253,10 @@ def _hit_ids(record: Mapping[str, Any]) -> tuple[str, ...]:
     value = record.get("query_response_hit_ids")
     if value is None:
         return ()
-    if not isinstance(value, list) or not all(isinstance(h, (str, int)) and not isinstance(h, bool) for h in value):
+    hits = tuple(id_text(h) for h in value) if isinstance(value, list) else None
+    if hits is None or not all(isinstance(h, str) for h in hits):
         raise ValueError(f"query_response_hit_ids: expected a list of product ids, got {str(value)[:80]}")
-    return tuple(str(h) for h in value)
+    return hits
 
 
 def _shown_hits(events: list[_UbiEvent], hits: tuple[str, ...]) -> list[_UbiEvent]:
@@ -303,9 +304,7 @@ def object_id(attributes: Mapping[str, Any]) -> str | None:
     """The product a UBI event's ``event_attributes`` name (``object.object_id``), a number read as the catalog
     reads a numeric id (its text); None when they name none."""
     thing = attributes.get("object")
-    doc = thing.get("object_id") if isinstance(thing, Mapping) else None
-    if isinstance(doc, int) and not isinstance(doc, bool):
-        doc = str(doc)
+    doc = id_text(thing.get("object_id")) if isinstance(thing, Mapping) else None
     return doc if isinstance(doc, str) and doc else None
 
 

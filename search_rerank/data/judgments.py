@@ -26,7 +26,7 @@ from typing import Any
 
 from ..core.errors import ConfigError, DataError
 from .clicks import click_labels, query_key, read_ubi
-from .loaders import checked_rows, numbered_csv_rows
+from .loaders import checked_rows, id_text, numbered_csv_rows
 from .qrels import Qrels, judge, read_beir_qrels, read_trec_qrels, write_beir_qrels, write_trec_qrels
 from .text_files import text_lines
 
@@ -119,7 +119,7 @@ def read_srw(path: str | Path, ratings: Mapping[float, int] = SRW_RATINGS, ids: 
         raise DataError(path, None, "expected an object with a 'judgmentRatings' list (an SRW judgment list)")
     valid = ", ".join(f"{r:g}" for r in ratings)
     judgments = Judgments({})
-    graded_at: dict[tuple[str, str], str] = {}
+    graded_at: dict[tuple[str, str], int | str] = {}
     for i, entry in enumerate(entries):
         where = f"judgmentRatings[{i}]"
         text = entry.get("query") if isinstance(entry, dict) else None
@@ -130,12 +130,10 @@ def read_srw(path: str | Path, ratings: Mapping[float, int] = SRW_RATINGS, ids: 
             raise DataError(path, None, f"{where} (query {text!r}).ratings: required list, got {str(rated)[:60]}")
         qid = ids(text)
         judgments.texts.setdefault(qid, " ".join(text.split()))
-        grades = judgments.qrels.setdefault(qid, {})
+        judgments.qrels.setdefault(qid, {})  # judged, even with no rating: none of its products is relevant
         for j, rating in enumerate(rated):
             at = f"{where}.ratings[{j}] (query {text!r})"
-            doc = rating.get("docId") if isinstance(rating, dict) else None
-            if isinstance(doc, int) and not isinstance(doc, bool):
-                doc = str(doc)  # a numeric id, as the catalog reads it (Product.id)
+            doc = id_text(rating.get("docId")) if isinstance(rating, dict) else None
             if not isinstance(doc, str) or not doc.strip():
                 raise DataError(path, None, f"{at}.docId: required non-empty string, got {doc!r}")
             value = _rating(rating.get("rating"))
@@ -146,12 +144,7 @@ def read_srw(path: str | Path, ratings: Mapping[float, int] = SRW_RATINGS, ids: 
                     f"{at}, docId {doc!r}: rating {rating.get('rating')!r} is not one of "
                     f"{valid}; map it with the rating map (e.g. --ratings 100=3,10=2,1=1,0=0)",
                 )
-            # Two grades for one pair (lists merged from two assessors) name both places; the same one is one.
-            first = graded_at.setdefault((qid, doc), at)
-            if grades.setdefault(doc, ratings[value]) != ratings[value]:
-                raise DataError(
-                    path, None, f"{at}, docId {doc!r}: graded {grades[doc]} at {first} and {ratings[value]} here"
-                )
+            judge(judgments.qrels, graded_at, path, f"{where}.ratings[{j}]", qid, doc, ratings[value], query=text)
     return judgments
 
 
@@ -169,7 +162,7 @@ def read_csv_judgments(path: str | Path, ids: _Ids | None = None) -> Judgments:
     the query is the text a shopper typed."""
     ids = ids or _Ids(None)
     judgments = Judgments({})
-    first_lines: dict[tuple[str, str], int] = {}
+    first_lines: dict[tuple[str, str], int | str] = {}
 
     def row(numbered: tuple[int, dict[str, Any]]) -> tuple[int, str, str, int]:
         line, cells = numbered

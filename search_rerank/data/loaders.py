@@ -489,6 +489,12 @@ class _JsonCatalog:
         return _json_product(record)
 
 
+def id_text(value: Any) -> Any:
+    """A product id as the catalog reads one given as a number (``Product.id``): its text; anything else as it
+    is. Judgments and behaviour logs written by a script from the same data name the product so too."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 def bulk_action(record: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The metadata of an Elasticsearch/OpenSearch _bulk ``index`` or ``create`` action line, or None."""
     if len(record) != 1:

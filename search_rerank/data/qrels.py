@@ -27,7 +27,7 @@ BEIR_HEADER = ("query-id", "corpus-id", "score")
 def read_trec_qrels(path: str | Path) -> Qrels:
     """Read ``qid iteration docid grade`` lines; the iteration column is ignored, as trec_eval does."""
     qrels: Qrels = {}
-    lines: dict[tuple[str, str], int] = {}
+    lines: dict[tuple[str, str], int | str] = {}
     for line, (qid, _, docid, grade) in _fields(path, "qid 0 docid grade"):
         judge(qrels, lines, path, line, qid, docid, _number(path, line, "grade", grade, int))
     return qrels
@@ -67,7 +67,7 @@ def read_trec_run(path: str | Path) -> Run:
 def read_beir_qrels(path: str | Path) -> Qrels:
     """Read BEIR's ``query-id<TAB>corpus-id<TAB>score`` file; the header line is optional."""
     qrels: Qrels = {}
-    lines: dict[tuple[str, str], int] = {}
+    lines: dict[tuple[str, str], int | str] = {}
     for line, (qid, docid, grade) in _fields(path, "\t".join(BEIR_HEADER), sep="\t"):
         if line == 1 and (qid, docid, grade) == BEIR_HEADER:
             continue
@@ -100,25 +100,28 @@ def _fields(path: str | Path, layout: str, sep: str | None = None) -> Iterator[t
 
 def judge(
     qrels: Qrels,
-    lines: dict[tuple[str, str], int],
+    places: dict[tuple[str, str], int | str],
     path: str | Path,
-    line: int,
+    place: int | str,
     qid: str,
     docid: str,
     grade: int,
     query: str | None = None,
 ) -> None:
-    """Add one judgment; ``lines`` holds the line each (query, product) was first judged on. The same judgment
-    twice is one, but two grades for one pair (two assessors' files concatenated) are refused naming both
-    lines: the last would otherwise win without a word. ``query``: the query as the file writes it, when its id
-    is made from it (a hash says nothing to whoever fixes the file)."""
-    first = lines.setdefault((qid, docid), line)
+    """Add one judgment; ``places`` holds where each (query, product) was first judged: a line, or the JSON path
+    of a judgment in a file that is one document. The same judgment twice is one, but two grades for one pair
+    (two assessors' files concatenated) are refused naming both places: the last would otherwise win without a
+    word. ``query``: the query as the file writes it, when its id is made from it (a hash says nothing to
+    whoever fixes the file)."""
+    first = places.setdefault((qid, docid), place)
     earlier = qrels.setdefault(qid, {}).setdefault(docid, grade)
     if earlier != grade:
+        line, here = (place, "") if isinstance(place, int) else (None, f"{place}: ")
+        before = f"on line {first}" if isinstance(first, int) else f"at {first}"
         raise DataError(
             path,
             line,
-            f"query {query or qid!r}, product {docid!r} is graded {earlier} on line {first} and {grade} here; keep one",
+            f"{here}query {query or qid!r}, product {docid!r} is graded {earlier} {before} and {grade} here; keep one",
         )
 
 
