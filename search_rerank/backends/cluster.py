@@ -42,7 +42,7 @@ from ..core.retrieval import LEXICAL, leg_candidates
 from ..core.settings import LexicalSettings
 from ..indexing.versions import new_stamp
 from .cluster_query import aggregation_body, search_body
-from .mappings import document, index_body, merged
+from .mappings import document, field_paths, index_body, merged
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +149,7 @@ class ClusterRetriever:
         self._client = client if client is not None else self.connect(settings)
         self.index_extension = index_extension
         self._index_ready = False
+        self._fields: frozenset[str] | None = None
 
     @classmethod
     def connect(cls, settings: LexicalSettings, **options: Any) -> Any:
@@ -266,6 +267,14 @@ class ClusterRetriever:
         response = self._call("get mapping", lambda: self._client.indices.get_mapping(index=self.index))
         first: dict[str, Any] = next(iter(response.values()), {})
         return first.get("mappings", {})
+
+    def fields(self) -> frozenset[str]:
+        """The field paths of the served index's mapping, asked once per retriever (a reload after a reindex
+        opens a new one): what an index holds depends on the version of the product that wrote it, not only
+        on its mapping file, since its dynamic template maps the category keywords documents carry."""
+        if self._fields is None:
+            self._fields = field_paths(self.mapping())
+        return self._fields
 
     def refresh(self) -> None:
         self._call("refresh", lambda: self._client.indices.refresh(index=self.index))

@@ -31,6 +31,9 @@ from ..core.product import Product
 from ..core.settings import DenseSettings, LexicalSettings
 
 MAPPINGS = "index_mappings"
+# The whole category path as a keyword (a front end's ``category.keyword``). The dynamic template maps it, so an
+# index written before documents carried it lacks it: searches ask the served index (``ClusterRetriever.fields``).
+WHOLE_CATEGORY = "facet.category.path"
 
 
 def mappings_dir() -> Path:
@@ -171,6 +174,19 @@ def merged(body: dict[str, Any], fragment: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def field_paths(mappings: Mapping[str, Any]) -> frozenset[str]:
+    """Every field path (``facet.category.lvl1``) of a ``mappings`` object, its objects' own paths included."""
+
+    def paths(properties: Mapping[str, Any], prefix: str) -> set[str]:
+        out = set()
+        for name, spec in properties.items():
+            path = f"{prefix}{name}"
+            out |= {path, *paths(spec.get("properties", {}), f"{path}.")}
+        return out
+
+    return frozenset(paths(mappings.get("properties", {}), ""))
+
+
 def document(product: Product) -> dict[str, Any]:
     """Text fields as the tantivy leg indexes them, normalised filter keys, and display values for facets.
 
@@ -194,9 +210,7 @@ def document(product: Product) -> dict[str, Any]:
             "attribute": [attribute_key(key, value) for key, values in product.attributes.items() for value in values],
         },
         "facet": {
-            "category": {
-                f"lvl{depth}": " > ".join(product.category[:depth]) for depth in range(1, len(product.category) + 1)
-            },
+            "category": product.category_facets(),
             "attributes": [
                 {"key": key, "value": value} for key, values in product.attributes.items() for value in values
             ],

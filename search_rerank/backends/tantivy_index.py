@@ -125,13 +125,9 @@ def _schema() -> tantivy.Schema:
 def facet_values(product: Product) -> dict[str, object]:
     """What the cluster mapping's ``facet`` object holds, with attributes keyed by name (tantivy has no nested)."""
     facet: dict[str, object] = {
-        "category": {
-            f"lvl{depth}": " > ".join(product.category[:depth]) for depth in range(1, len(product.category) + 1)
-        },
+        "category": product.category_facets(),
         "attributes": {key: list(values) for key, values in product.attributes.items()},
     }
-    if product.category:
-        facet["category"]["path"] = " > ".join(product.category)  # type: ignore[index]
     if product.brand:
         facet["brand"] = product.brand
     return facet

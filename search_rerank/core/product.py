@@ -88,6 +88,13 @@ class Product(BaseModel):
         """Attribute values as words ("red leather"), for matching in text fields."""
         return " ".join(v for values in self.attributes.values() for v in values)
 
+    def category_facets(self) -> dict[str, str]:
+        """The category as facet keywords: the path down to each depth (``lvl1``, ``lvl2``, ...) for a
+        hierarchical facet, and the whole path (``path``) for a flat list of categories (a front end's
+        ``category.keyword``), each ``"Furniture > Sofas"``; none without a category."""
+        levels = {f"lvl{depth}": " > ".join(self.category[:depth]) for depth in range(1, len(self.category) + 1)}
+        return {**levels, "path": " > ".join(self.category)} if self.category else {}
+
     def embedding_text(self) -> str:
         """What the bi-encoder reads: the fields a shopper's words refer to, most telling first.
 

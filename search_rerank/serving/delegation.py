@@ -85,15 +85,15 @@ from werkzeug.exceptions import BadGateway, GatewayTimeout, ServiceUnavailable
 
 from ..backends.cluster import ClusterRetriever
 from ..backends.engine_knn import EngineKnnRetriever
-from ..backends.mappings import load_mapping
+from ..backends.mappings import WHOLE_CATEGORY, field_paths, load_mapping
 from ..core.breaker import DeadlineExceeded, GuardedRetriever
 from ..core.candidate import Candidate
-from ..core.errors import CircuitOpenError, StageError
+from ..core.errors import CircuitOpenError, ConfigError, StageError
 from ..core.filters import Filters, attribute_key, category_key, normalise_term
 from ..core.pipeline import Ranking, SearchPipeline, SearchResult
 from ..core.reasons import reason_code
 from ..core.retrieval import DENSE, LEXICAL, Retriever, Stage, leg_candidates
-from ..core.settings import LEXICAL_FIELDS, LexicalSettings, ServiceSettings
+from ..core.settings import LEXICAL_FIELDS, ServiceSettings
 from . import metrics, query_string
 from .body_checks import a_count, a_keep_alive, a_keyword, an_object, clause_list, single_key
 from .completion import Completion, split_suggest, suggester_kind
@@ -225,19 +225,10 @@ class Field:
     attribute: str | None = None
 
 
-def _paths(properties: Mapping[str, Any], prefix: str = "") -> set[str]:
-    out = set()
-    for name, spec in properties.items():
-        path = f"{prefix}{name}"
-        out.add(path)
-        out |= _paths(spec.get("properties", {}), f"{path}.")
-    return out
-
-
 @functools.cache
 def index_fields(mapping_version: int) -> frozenset[str]:
     """Every field path of the product index's mapping (read once per version, not per search)."""
-    return frozenset(_paths(load_mapping(mapping_version)["mappings"]["properties"]))
+    return field_paths(load_mapping(mapping_version)["mappings"])
 
 
 def _category(value: Any) -> str:
@@ -256,10 +247,13 @@ class ClusterFields:
     facet keywords.
     """
 
-    def __init__(self, lexical: LexicalSettings, engine: str, aliases: Mapping[str, str] | None = None):
-        self.engine = engine
-        self.searched = [f"{name}^{boost:g}" for name, boost in lexical.searched_fields().items()]
-        self.known = index_fields(lexical.mapping_version)
+    def __init__(self, cluster: ClusterRetriever, aliases: Mapping[str, str] | None = None):
+        self.engine = cluster.engine
+        self.searched = [f"{name}^{boost:g}" for name, boost in cluster.settings.searched_fields().items()]
+        self.known = index_fields(cluster.settings.mapping_version)
+        self.served = cluster.fields
+        """The served index's own fields, asked only for a field that not every index holds (the whole
+        category path), so a search that names none sends the cluster nothing more."""
         self.aliases = aliases or {}
         """``service.field_aliases``: the body is renamed before it comes here, but not the field names inside a
         ``query_string``'s text, which are mapped where the text is read (:meth:`_string_query`)."""
@@ -276,6 +270,20 @@ class ClusterFields:
             return Field("brand" if use == TEXT and name == "brand" else "facet.brand")
         if base == "category" and use == EXACT:
             return Field("filter.category_path", _category)
+        if name in ("category.keyword", WHOLE_CATEGORY):
+            try:
+                served = self.served()
+            except ConfigError as exc:  # the cluster refused our credentials, or the index is gone
+                raise StageError(LEXICAL, exc) from exc
+            if WHOLE_CATEGORY in served:
+                return Field(WHOLE_CATEGORY)
+            if use == KEYWORD:
+                raise Unsupported(
+                    path,
+                    f"field {name!r}: the served index holds the category path per level only "
+                    "(facet.category.lvl<n>); an index written by `search-rerank reindex` of this version "
+                    "holds the whole path too",
+                )
         if name in LEXICAL_FIELDS and use == TEXT:
             return Field(name)
         attribute = _ATTRIBUTE.fullmatch(name)
@@ -1222,7 +1230,7 @@ def delegate_search(
     ``dense_query``: the dense leg brings its own text or vector (a retriever tree's ``knn``), so a query
     without words is still a ranking, its nearest products, not a listing of what the query matches.
     """
-    fields = ClusterFields(cluster.settings, cluster.engine, limits.field_aliases)
+    fields = ClusterFields(cluster, limits.field_aliases)
     knn = parse_knn(body["knn"], fields) if body.get("knn") not in (None, {}, []) else None
     params = dict(params)
     scroll = params.pop("scroll", None)
@@ -1332,7 +1340,7 @@ def delegate_count(raw: Any, limits: ServiceSettings, leg: Any) -> int:
     """
     cluster = delegated_cluster(leg)
     assert cluster is not None
-    fields = ClusterFields(cluster.settings, cluster.engine, limits.field_aliases)
+    fields = ClusterFields(cluster, limits.field_aliases)
     query = fields.query(raw, "query") if raw is not None else None
     count = functools.partial(cluster.count, query)
     try:

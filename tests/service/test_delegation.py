@@ -16,6 +16,7 @@ from front_end_catalog import BY_ID, CATALOG
 from live_server import handled
 from servers import server_retriever, server_settings
 
+from search_rerank.backends import cluster, mappings
 from search_rerank.backends.encoder import BiEncoder
 from search_rerank.backends.faiss_index import FaissRetriever
 from search_rerank.core.pipeline import SearchPipeline
@@ -330,6 +331,36 @@ def test_size_zero_answers_facets_from_the_cluster_without_hits(shop):
 def test_attribute_facet_is_answered_in_the_flat_terms_shape(shop):
     answer = search(shop, {"size": 0, "aggs": {"colors": {"terms": {"field": "color.keyword"}}}})
     assert buckets(answer["aggregations"]["colors"]) == {"grey": 3, "brown": 2, "blue": 1, "black": 1, "white": 1}
+
+
+def test_category_keyword_facet_counts_products_by_their_whole_category(shop):
+    # Search UI's and ReactiveSearch's category list: a terms aggregation on the front end's category.keyword.
+    answer = search(shop, {"size": 0, "aggs": {"category": {"terms": {"field": "category.keyword"}}}})
+    assert buckets(answer["aggregations"]["category"]) == {
+        "Furniture > Sofas": 5,
+        "Furniture > Tables": 2,
+        "Lighting": 2,
+    }
+
+
+def test_category_keyword_sorts_by_the_whole_category(shop):
+    answer = search(shop, {"size": 9, "sort": [{"category.keyword": "desc"}, {"id": "asc"}]})
+    assert ids(answer) == ["l1", "l2", "t1", "t2", "s1", "s2", "s3", "s4", "s5"]
+
+
+def test_category_keyword_facet_on_an_index_written_without_the_whole_path_is_a_501_naming_it(make_shop, monkeypatch):
+    # An index an earlier version of the product wrote holds the path per level only: no buckets would be wrong.
+    def without_whole_path(product):
+        written = mappings.document(product)
+        written["facet"]["category"].pop("path", None)
+        return written
+
+    monkeypatch.setattr(cluster, "document", without_whole_path)
+    response = make_shop().post(
+        "/products/_search", json={"size": 0, "aggs": {"category": {"terms": {"field": "category.keyword"}}}}
+    )
+    assert response.status_code == 501
+    assert response.get_json()["error"]["unsupported"] == "aggs.category.terms.field"
 
 
 def test_composite_facet_pages_through_brands(shop):
