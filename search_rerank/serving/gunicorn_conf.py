@@ -34,7 +34,7 @@ Connections: gunicorn's asgi worker keeps ``worker_connections`` but does not en
 set here. What bounds a worker's connections is its open-file limit, which the master raises from the soft to
 the hard limit before the workers start (see ``raise_open_files_limit``), and how long each may stay idle: 10 s
 for a connection's first request headers (protocol_errors), ``keepalive`` for a later one's, 10 s for a body
-(asgi_bridge).
+(asgi_bridge), 30 s without taking any of an answer (protocol_errors).
 
 Logs: JSON lines on stderr, gunicorn's own included, with the request id (see
 ``search_rerank.serving.logs``); the app writes one line per request itself, so

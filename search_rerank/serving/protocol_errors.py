@@ -1,4 +1,5 @@
-"""JSON answers for the requests gunicorn refuses itself, before the app sees them, and a deadline for headers.
+"""gunicorn's connection as this service runs it: JSON answers for the requests gunicorn refuses itself, before
+the app sees them, and deadlines for clients too slow to send their headers or to take their answer.
 
 A malformed request line, a request line over ``limit_request_line``
 (4094 bytes), too many or too large headers: gunicorn's asgi worker answers
@@ -23,6 +24,14 @@ first: a connection that sends nothing, or a header a byte a minute, stayed
 open for good, and about 2,000 such idle sockets (1,024 descriptors per worker,
 the common soft limit) left the service accepting no connection at all, /health
 included, for as long as the attacker held them. It is answered 408 and closed.
+
+And it bounds how long a client may leave its answer untaken (:data:`SEND_TIMEOUT_S`, nginx's ``send_timeout``).
+gunicorn waits for a paused transport to drain without a deadline, and closing a transport waits for its buffer
+to be written first: a client that asked for a large answer (a ``_msearch`` of 50 searches of 100 hits is
+megabytes, from a request of 3 KB) and then read nothing held its socket and the answer in the worker's memory
+for good (40 such clients: 130 MB, still held minutes later). Once the answer has filled the socket's buffers,
+a client that takes none of it for the deadline loses the connection: the transport is aborted, its buffer
+dropped.
 """
 
 from __future__ import annotations
@@ -37,6 +46,9 @@ from gunicorn.asgi.protocol import ASGIProtocol
 HEADER_TIMEOUT_S = 10.0
 """A connection's first request headers must be complete this long after it opened (the body has its own bound,
 ``asgi_bridge.BODY_TIMEOUT_S``)."""
+SEND_TIMEOUT_S = 30.0
+"""An answer the socket cannot take at once is dropped, with the connection, when the client has taken none of it
+for this long (docker/nginx.conf's ``send_timeout``); a slow reader that keeps taking some keeps the connection."""
 
 MESSAGES = {
     400: "the request is not valid HTTP/1.1",
@@ -62,9 +74,11 @@ def error_page(status: int) -> bytes:
 
 
 class JsonErrorProtocol(ASGIProtocol):
-    """gunicorn's asgi connection, whose own error pages are JSON, and whose first request has a header deadline."""
+    """gunicorn's asgi connection, whose own error pages are JSON, whose first request has a header deadline, and
+    whose client must keep taking its answer."""
 
     first_headers: asyncio.TimerHandle | None = None
+    send_watch: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -76,7 +90,47 @@ class JsonErrorProtocol(ASGIProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_first_headers()
+        self._cancel_send_watch()
         super().connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        """The client is not keeping up with its answer: from now on it must take some of it every
+        :data:`SEND_TIMEOUT_S`."""
+        super().pause_writing()
+        self._watch_send()
+
+    def resume_writing(self) -> None:
+        self._cancel_send_watch()
+        super().resume_writing()
+
+    def _close_transport(self) -> None:
+        """gunicorn's close, which waits until the transport's buffer is written: watched too, or a client that
+        never reads would keep the connection open for good."""
+        super()._close_transport()
+        self._watch_send()
+
+    def _watch_send(self) -> None:
+        """Check, :data:`SEND_TIMEOUT_S` from now, that the client has taken some of what waits to be sent."""
+        self._cancel_send_watch()
+        waiting = self.transport.get_write_buffer_size() if self.transport is not None else 0
+        if waiting and not self._conn_lost_handled:
+            self.send_watch = self.worker.loop.call_later(SEND_TIMEOUT_S, self._send_overdue, waiting)
+
+    def _cancel_send_watch(self) -> None:
+        if self.send_watch is not None:
+            self.send_watch.cancel()
+            self.send_watch = None
+
+    def _send_overdue(self, waiting: int) -> None:
+        """Watch on while the buffer shrinks; else drop the connection, and what it buffers, at once."""
+        self.send_watch = None
+        if self.transport is None or self._conn_lost_handled:
+            return
+        if self.transport.get_write_buffer_size() < waiting:
+            self._watch_send()
+            return
+        self.log.info("dropped a connection whose client stopped reading its answer for %gs", SEND_TIMEOUT_S)
+        self.transport.abort()
 
     def _cancel_first_headers(self) -> None:
         if self.first_headers is not None:

@@ -4,7 +4,8 @@
 headers, half a body), the way a slowloris attack does, while ``/health`` and
 ``/search`` are timed. With gunicorn's threaded worker a handful of such
 sockets held every thread (issue 12); see ``search_rerank.serving.asgi_bridge``.
-Bounds are generous (2 s for what takes milliseconds): the point is "answered
+A client that asks for a large answer and never reads it is let go after the
+send deadline. Bounds are generous (2 s for what takes milliseconds): the point is "answered
 in its normal time", not a latency figure (benchmarks/attack.py has those).
 """
 
@@ -27,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from attack import SlowClients, call, p99  # noqa: E402
 
 from search_rerank.serving.asgi_bridge import BODY_TIMEOUT_S  # noqa: E402
-from search_rerank.serving.protocol_errors import HEADER_TIMEOUT_S  # noqa: E402
+from search_rerank.serving.protocol_errors import HEADER_TIMEOUT_S, SEND_TIMEOUT_S  # noqa: E402
 
 SLOW_CLIENTS = 50
 SAMPLES = 20
@@ -129,3 +130,31 @@ def test_headers_sent_a_byte_a_second_are_answered_408_within_the_header_deadlin
     answer, took = answer_to_a_drip(server["port"], first, b"a" * 8000, HEADER_TIMEOUT_S + 30)
     assert answer.startswith(b"HTTP/1.1 408"), answer
     assert took < HEADER_TIMEOUT_S + 5
+
+
+def test_a_client_that_stops_reading_a_large_answer_is_disconnected_within_the_send_deadline(server):
+    """A large answer (50 searches of 100 hits, megabytes) to a client that reads none of it: its socket and the
+    answer it holds in the worker's memory are let go once nothing has been taken for the send deadline."""
+    searches = [{"index": "products"}, {"query": {"match_all": {}}, "size": 100}] * 50
+    body = "".join(json.dumps(line) + "\n" for line in searches).encode()
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting: the window stays small
+        sock.connect(("127.0.0.1", server["port"]))
+        sock.sendall(
+            b"POST /_msearch HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-ndjson\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        deadline = time.monotonic() + SEND_TIMEOUT_S + 60
+        while "stopped reading" not in server["log"].read_text() and time.monotonic() < deadline:
+            time.sleep(1)
+        sock.settimeout(30)
+        received = b""
+        while chunk := sock.recv(1 << 16):
+            received += chunk
+    head, _, answer = received.partition(b"\r\n\r\n")
+    length = int(
+        next(line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")).split(b":")[1]
+    )
+    assert head.startswith(b"HTTP/1.1 200"), head
+    assert len(answer) < length  # the connection was dropped, the answer's rest with it
