@@ -48,6 +48,10 @@ TOTAL = "total"
 """The timing of the whole search, kept beside the stages' (not a stage itself)."""
 FACET_CACHE_SIZE = 50_000
 """Products whose facet values a pipeline keeps (a few hundred bytes each)."""
+ORDERING_STAGES = (Stage.RERANK, Stage.LTR, Stage.LONGTAIL, Stage.PERSONAL, Stage.DIVERSITY)
+"""The stages after fusion: they reorder its candidates, and never add or drop one."""
+NO_HITS_ASKED = "no hits asked for (size 0): only the number of matches"
+"""Why a search that shows no hit skips the stages that order them."""
 NO_TEXT_TO_EMBED = "no query text to embed"
 """Why the dense leg skips a search without words (browsing by filters)."""
 
@@ -218,13 +222,11 @@ class SearchPipeline:
         settings = settings if settings is not None else self.settings
         return self.rank_for_shopper(self.rank_for_everyone(retrieved, settings), settings, profile)
 
-    def rank_for_everyone(self, retrieved: Ranking, settings: Settings) -> Ranking:
-        """The first part of :meth:`rank_from`: fusion, rerank, learned ranker and long-tail stage, the stages that
-        do not depend on who searches; ``candidates`` is the list they leave. Apart so that tuning the
-        personalisation stage can rank these once per query and only the rest per trial."""
-        query = retrieved.query
+    def fused(self, retrieved: Ranking, settings: Settings) -> Ranking:
+        """The legs, each cut to its candidate count, fused: a new Ranking whose candidates are every product
+        the search matched, in fusion's order; the stages after it only reorder them."""
         ranking = Ranking(
-            query,
+            retrieved.query,
             degraded=dict(retrieved.degraded),
             skipped=dict(retrieved.skipped),
             timings_ms=dict(retrieved.timings_ms),
@@ -238,9 +240,16 @@ class SearchPipeline:
                 continue
             ranking.stages[leg] = retrieved.stages[leg][: depth[leg]]
         legs = dict(ranking.stages)
-        fused = self._timed(ranking, Stage.FUSION, lambda: fuse(legs, settings.fusion, query))
-        ranking.stages[Stage.FUSION] = fused
-        current = fused
+        fused = self._timed(ranking, Stage.FUSION, lambda: fuse(legs, settings.fusion, retrieved.query))
+        ranking.stages[Stage.FUSION] = ranking.candidates = fused
+        return ranking
+
+    def rank_for_everyone(self, retrieved: Ranking, settings: Settings) -> Ranking:
+        """The first part of :meth:`rank_from`: fusion, rerank, learned ranker and long-tail stage, the stages that
+        do not depend on who searches; ``candidates`` is the list they leave. Apart so that tuning the
+        personalisation stage can rank these once per query and only the rest per trial."""
+        ranking = self.fused(retrieved, settings)
+        query, current = ranking.query, ranking.candidates
 
         reranker = self.reranker
         if reranker is None or settings.rerank.model is None:
@@ -337,7 +346,15 @@ class SearchPipeline:
     ) -> SearchResult:
         settings = settings if settings is not None else self.settings
         started = time.perf_counter()
-        ranking = self.rank_from(self.retrieve(query, filters, settings), settings, profile)
+        retrieved = self.retrieve(query, filters, settings)
+        if size > 0:
+            ranking = self.rank_from(retrieved, settings, profile)
+        else:
+            # A search that shows no hit (a front end's facet counts and totals: Searchkit and Search UI send one
+            # per refined facet beside the main search) needs only how many products matched; ordering them, a
+            # cross-encoder's second on a CPU, would change nothing it answers.
+            ranking = self.fused(retrieved, settings)
+            ranking.skipped.update(dict.fromkeys(ORDERING_STAGES, NO_HITS_ASKED))
         hits = self.hits(ranking.candidates[offset : offset + size], settings)
         ranking.timings_ms[TOTAL] = (time.perf_counter() - started) * 1000
         return SearchResult(query=query, hits=hits, total=len(ranking.candidates), ranking=ranking)

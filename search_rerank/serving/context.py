@@ -128,7 +128,8 @@ def run_search(
     shopper = interleave.shopper(client, safe_id(request.headers.get(SESSION_ID_HEADER)), query)
     interleaved = None
     header = request.headers.get(interleave.INTERLEAVE_HEADER)
-    if interleave.wanted(setup, header, shopper, may_force=header is not None and admin_token_sent()):
+    # a search that shows no hit (size 0) has nothing to interleave: it is not ranked (SearchPipeline.run)
+    if interleave.wanted(setup, header, shopper, may_force=header is not None and admin_token_sent()) and size > 0:
         b = setup.settings_b if overrides is None else overrides.apply(setup.settings_b)
         interleaved = interleave.run(
             pipeline,

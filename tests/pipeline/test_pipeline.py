@@ -10,7 +10,7 @@ import pytest
 
 from search_rerank.core.identifiers import is_code
 from search_rerank.core.personalise import NO_PROFILE
-from search_rerank.core.pipeline import SearchPipeline
+from search_rerank.core.pipeline import NO_HITS_ASKED, SearchPipeline
 from search_rerank.core.profile import ShopperProfile, facet_values
 from search_rerank.core.rerank import CrossEncoderReranker
 from search_rerank.core.retrieval import DENSE, LEXICAL, Reranker, Stage
@@ -59,6 +59,17 @@ def test_rank_from_ranks_a_retrieval_as_the_search_does(pipeline, settings):
         assert {name: ranked(hits) for name, hits in from_retrieval.stages.items()} == {
             name: ranked(hits) for name, hits in searched.stages.items()
         }
+
+
+def test_a_search_asking_for_no_hits_counts_the_same_matches_without_ordering_them(pipeline, settings):
+    for query in QUERIES:
+        shown = pipeline.run(query, size=10, settings=settings)
+        counted = pipeline.run(query, size=0, settings=settings)
+        assert counted.hits == []
+        assert counted.total == shown.total
+        assert Stage.RERANK in shown.ranking.stages
+        assert not {Stage.RERANK, Stage.LONGTAIL} & set(counted.ranking.stages)
+        assert counted.ranking.skipped[Stage.RERANK] == NO_HITS_ASKED
 
 
 def test_rank_from_a_deeper_retrieval_ranks_as_a_search_at_its_own_depth(pipeline, settings):

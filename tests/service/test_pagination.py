@@ -5,8 +5,11 @@ order, so pages that straddle the window's edge are where a repeat or a gap
 would show.
 """
 
+import json
+
 import pytest
 
+from search_rerank.core.pipeline import NO_HITS_ASKED
 from search_rerank.indexing.indexes import open_pipeline
 from search_rerank.serving import create_app
 
@@ -55,3 +58,18 @@ def test_pages_concatenate_to_the_full_ranking(rerank_client, page_size):
 def test_page_past_the_end_is_empty(rerank_client):
     _, total = ids(rerank_client, "oak table", 1, 0)
     assert ids(rerank_client, "oak table", 10, total) == ([], total)
+
+
+def test_a_multi_search_counts_a_facet_without_reranking_and_with_the_shown_searchs_total(rerank_client):
+    """Searchkit's shape: the search shown, and beside it one with no hits per refined facet."""
+    header = json.dumps({"index": "products"})
+    shown = {"query": {"multi_match": {"query": "oak table", "fields": ["title"]}}, "size": 5}
+    facet = {**shown, "size": 0, "aggs": {"brands": {"terms": {"field": "brand.keyword"}}}}
+    lines = [header, json.dumps(shown), header, json.dumps(facet)]
+    answer = rerank_client.post("/_msearch", data="\n".join(lines) + "\n", content_type="application/x-ndjson")
+    searched, counted = answer.get_json()["responses"]
+    assert "rerank" not in searched["search_rerank"]["skipped"]
+    assert counted["search_rerank"]["skipped"]["rerank"] == NO_HITS_ASKED
+    assert counted["hits"]["hits"] == []
+    assert counted["hits"]["total"] == searched["hits"]["total"]
+    assert counted["aggregations"]["brands"]["buckets"]
