@@ -20,15 +20,37 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .errors import ConfigError
 
 PACKAGED_MINILM = "packaged:all-MiniLM-L6-v2"
 ENV_PREFIX = "SEARCH_RERANK_"
+
+
+def not_empty(value: Any) -> Any:
+    """Refuse an empty path or model name: ``Path("")`` is the current directory and an empty model name is
+    ``models_dir`` itself, so a variable set to "" (a compose file's ``VAR=``) would serve, log or load from
+    wherever the process started, and fail far from the cause, or not at all."""
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("empty: name a file or model, or leave the setting out for its default")
+    return value
+
+
+SettingPath = Annotated[Path, BeforeValidator(not_empty)]
+ModelName = Annotated[str, BeforeValidator(not_empty)]
 
 
 class _Section(BaseModel):
@@ -87,7 +109,7 @@ class LexicalSettings(_Section):
         default=3, ge=1, le=32, description="bulk requests in flight at once while indexing (1: one after another)"
     )
     mapping_version: int = Field(default=1, ge=1, description="which index_mappings/products.vN.json new indexes use")
-    synonyms_file: Path | None = Field(
+    synonyms_file: SettingPath | None = Field(
         default=None, description="Solr-format synonym rules applied at search time by new indexes (server backends)"
     )
 
@@ -145,7 +167,7 @@ class DenseSettings(_Section):
         description="faiss: a FAISS index per version; engine: HNSW kNN in the Elasticsearch/OpenSearch index "
         "of the lexical leg (lexical.backend must name a cluster)",
     )
-    model: str = Field(
+    model: ModelName = Field(
         default=PACKAGED_MINILM,
         description="a name in models_dir (a trained encoder with its card), a model directory, an org/name "
         "hub model, or the packaged MiniLM",
@@ -249,7 +271,9 @@ class FusionSettings(_Section):
 class RerankSettings(_Section):
     """Cross-encoder stage. No model means the stage is skipped and the response says so."""
 
-    model: str | None = Field(default=None, description="a name in models_dir, or a model directory with its card")
+    model: ModelName | None = Field(
+        default=None, description="a name in models_dir, or a model directory with its card"
+    )
     window: int = Field(default=50, ge=1, le=1000)
     batch_size: int = Field(default=32, ge=1)
     max_length: int | None = Field(
@@ -289,7 +313,7 @@ class LtrSettings(_Section):
     """The learned ranker (LambdaMART over per-candidate features), the last ranking stage before the
     exposure stages; no model means the stage is skipped and the response says so."""
 
-    model: str | None = Field(
+    model: ModelName | None = Field(
         default=None, description="a ranker in models_dir (`search-rerank train ranker`), or its directory"
     )
     enabled: bool = Field(default=True, description="false skips the stage while keeping the model loaded")
@@ -370,7 +394,7 @@ class ExposureControlSettings(_Section):
     min_impressions: int = Field(
         default=500, ge=1, description="products shown in an interval below this: too little evidence, held"
     )
-    state_path: Path | None = Field(
+    state_path: SettingPath | None = Field(
         default=None,
         description="JSON file holding the controlled strength, shared by every worker; unset: a file that gunicorn's "
         "master names for this server (the strength starts again from longtail.strength at each start)",
@@ -488,7 +512,7 @@ class PersonalisationSettings(_Section):
         description="sqlite: a file shared by the workers of one machine; elasticsearch/opensearch: an index in "
         "the lexical leg's cluster (lexical.url and its credentials), shared by several machines",
     )
-    store_path: Path | None = Field(
+    store_path: SettingPath | None = Field(
         default=None, description="sqlite: the database file; unset: profiles.sqlite3 in index_dir"
     )
     profile_index: str = Field(
@@ -593,7 +617,7 @@ class ServiceSettings(_Section):
         "index version, least recently used dropped first; 0: no cache (see serving/result_cache.py)",
     )
     cache_ttl_s: float = Field(default=60.0, gt=0, description="a cached search result is recomputed after this long")
-    ubi_log_path: Path | None = Field(
+    ubi_log_path: SettingPath | None = Field(
         default=None,
         description="UBI query and event log (NDJSON, one file per worker: ubi.<pid>.ndjson); unset: not logged",
     )
@@ -644,7 +668,7 @@ class ServiceSettings(_Section):
         "immediate 503 (passthrough_busy), so that slow requests to the cluster cannot take every thread "
         "searches need (keep it below service.threads)",
     )
-    interleave_with: Path | None = Field(
+    interleave_with: SettingPath | None = Field(
         default=None,
         description="settings file of a second ranking (B, e.g. tune's best.toml) to compare with the "
         "served one (A) by team-draft interleaving; its fusion, rerank, longtail sections and candidates per leg are "
@@ -696,8 +720,8 @@ class ServiceSettings(_Section):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True)
 
-    index_dir: Path = Path("indexes/default")
-    models_dir: Path = Path("models")
+    index_dir: SettingPath = Path("indexes/default")
+    models_dir: SettingPath = Path("models")
     """The model registry: one directory per trained model, each with its model card."""
     lexical: LexicalSettings = Field(default_factory=LexicalSettings)
     dense: DenseSettings = Field(default_factory=DenseSettings)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from homedepot_files import write_homedepot
 
@@ -106,6 +107,21 @@ def test_a_settings_variable_with_one_underscore_for_two_is_named_with_the_right
     result = run("models", "list", env={"SEARCH_RERANK_LEXICAL_URL": "http://search.internal:9200"})
     output = refused(result)
     assert "SEARCH_RERANK_LEXICAL_URL" in output and "SEARCH_RERANK_LEXICAL__URL" in output
+
+
+@pytest.mark.parametrize(
+    ("variable", "setting"),
+    [
+        ("SEARCH_RERANK_SERVICE__UBI_LOG_PATH", "service.ubi_log_path"),
+        ("SEARCH_RERANK_RERANK__MODEL", "rerank.model"),
+        ("SEARCH_RERANK_INDEX_DIR", "index_dir"),
+    ],
+)
+def test_a_path_or_model_setting_given_empty_is_refused_by_name(tmp_path, variable, setting):
+    """An empty value is read as the current directory (a path) or models_dir itself (a model name): a
+    variable set to "" in a compose file must not serve from, or log into, wherever the service started."""
+    output = refused(run("--index-dir", str(tmp_path), "models", "list", env={variable: ""}))
+    assert setting in output and "empty" in output
 
 
 def test_the_variables_that_are_not_settings_are_not_refused(tmp_path):
