@@ -48,6 +48,24 @@ from .ubi import UbiLog
 from .web_page import web
 
 log = logging.getLogger(__name__)
+
+APP_LOAD_ERROR = 4
+"""The exit status gunicorn's master reads as "App failed to load" and stops on. A worker's app is built in the
+worker, and a worker that exits any other way is booted again, so one whose settings or indexes it cannot serve
+(a ``SystemExit`` with its reason, status 1) was booted again and again, for good, each loading the models."""
+
+
+class CannotStart(SystemExit):
+    """The app cannot be built from these settings: ``str()`` is the reason, the exit status
+    :data:`APP_LOAD_ERROR`. The reason is logged as it is raised, since a process ending with a number
+    prints nothing (gunicorn's worker logs only a traceback's exception, and this is none)."""
+
+    def __init__(self, reason: str):
+        super().__init__(f"search-rerank: cannot start: {reason}")
+        self.code = APP_LOAD_ERROR
+        log.critical("%s", self)
+
+
 access = logging.getLogger("search_rerank.access")
 
 
@@ -112,8 +130,8 @@ def _exposure_control(app: Flask, settings: Settings, state_file: str | None) ->
         metrics.LONGTAIL_STRENGTH.set(settings.longtail.strength)
         return
     if not settings.longtail.enabled or settings.longtail.method != "boost":
-        raise SystemExit(
-            "search-rerank: cannot start: exposure_control steers longtail.strength, which only the enabled "
+        raise CannotStart(
+            "exposure_control steers longtail.strength, which only the enabled "
             f"'boost' method uses (longtail.enabled={settings.longtail.enabled}, "
             f"longtail.method={settings.longtail.method!r})"
         )
@@ -138,7 +156,10 @@ def _exposure_control(app: Flask, settings: Settings, state_file: str | None) ->
 def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None = None) -> Flask:
     """Build the app; tests pass their own settings or pipeline."""
     if settings is None:
-        settings = load_settings(os.environ.get("SEARCH_RERANK_SETTINGS"))
+        try:
+            settings = load_settings(os.environ.get("SEARCH_RERANK_SETTINGS"))
+        except ConfigError as exc:
+            raise CannotStart(str(exc)) from exc
     app = Flask(__name__)
     app.config["SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.service.max_body_bytes
@@ -152,7 +173,7 @@ def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None
             pipeline = open_pipeline(settings, guards)
         pipeline.warm_up()  # opens the embedded index, which refuses one built by another schema version
     except ConfigError as exc:
-        raise SystemExit(f"search-rerank: cannot start: {exc}") from exc
+        raise CannotStart(str(exc)) from exc
     app.extensions["search_rerank"] = LivePipeline(pipeline, settings.service.reload_grace_s)
     app.extensions["readiness"] = Readiness(
         app.extensions["search_rerank"],
@@ -163,7 +184,7 @@ def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None
     try:
         app.extensions["interleave"] = interleave.InterleaveSetup.from_settings(settings)
     except ConfigError as exc:
-        raise SystemExit(f"search-rerank: cannot start: service.interleave_with: {exc}") from exc
+        raise CannotStart(f"service.interleave_with: {exc}") from exc
     # Whitespace is no part of a token (a secret mounted from a file ends in a newline, and a caller's header is
     # read stripped); a blank one is none, so the admin routes stay off rather than wait for a token nobody can send.
     app.config["ADMIN_TOKEN"] = os.environ.get("SEARCH_RERANK_ADMIN_TOKEN", "").strip() or None

@@ -2,9 +2,12 @@
 
 import json
 import math
+import os
 import resource
 import select
 import socket
+import subprocess
+import sys
 import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -13,8 +16,9 @@ from pathlib import Path
 import pytest
 import requests
 from elasticsearch import Elasticsearch
-from live_server import gunicorn_served
+from live_server import free_port, gunicorn_served
 
+from search_rerank.serving.app import APP_LOAD_ERROR
 from search_rerank.serving.asgi_bridge import PROBE_PATHS
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -40,6 +44,25 @@ def server(index_settings, tmp_path_factory):
 
 
 OPEN_FILES_SOFT_LIMIT = 1024
+
+
+def test_workers_that_cannot_start_stop_gunicorn_with_the_reason(index_settings, tmp_path):
+    """gunicorn boots a worker again each time one exits; one whose app failed to load exits with the status
+    gunicorn's master takes as final, or it would boot it again, forever, each load failing the same way."""
+    env = {
+        **os.environ,
+        "SEARCH_RERANK_INDEX_DIR": str(index_settings.index_dir),
+        "SEARCH_RERANK_DENSE__ENABLED": "false",
+        "SEARCH_RERANK_SERVICE__PORT": str(free_port()),
+        "SEARCH_RERANK_SERVICE__INTERLEAVE_WITH": str(tmp_path / "missing.toml"),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+    }
+    command = [sys.executable, "-m", "gunicorn", "-c", "python:search_rerank.serving.gunicorn_conf"]
+    ended = subprocess.run(
+        [*command, "search_rerank.serving:create_app()"], env=env, capture_output=True, text=True, timeout=180
+    )
+    assert ended.returncode == APP_LOAD_ERROR
+    assert "cannot start: service.interleave_with" in ended.stderr
 
 
 def metric(url, line_prefix) -> float:
