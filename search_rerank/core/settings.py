@@ -35,6 +35,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .errors import ConfigError
+from .setting_errors import describe
 
 PACKAGED_MINILM = "packaged:all-MiniLM-L6-v2"
 ENV_PREFIX = "SEARCH_RERANK_"
@@ -852,5 +853,5 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     try:
         return Settings(**data)
     except ValidationError as exc:
-        where = f" in {path}" if path is not None else ""
-        raise ConfigError(f"invalid settings{where}:\n{exc}") from exc
+        source = Path(path) if path is not None else None
+        raise ConfigError(f"invalid settings:\n{describe(exc, Settings, source, os.environ, ENV_PREFIX)}") from None

@@ -102,6 +102,33 @@ def test_a_settings_file_not_in_utf8_names_file_and_line(tmp_path):
     assert f"{settings}:4: not UTF-8" in refused(result)
 
 
+def test_a_misspelt_key_in_a_settings_file_is_named_with_its_line_and_likely_spelling(tmp_path):
+    settings = tmp_path / "settings.toml"
+    settings.write_text('[fusion]\nmethod = "linear"\n\n[rerank]\nwindw = 30\n', encoding="utf-8")
+    output = refused(run("--settings", str(settings), "models", "list"))
+    assert f"{settings}:5: rerank.windw: no such setting; did you mean rerank.window?" in output
+
+
+def test_a_bad_value_in_a_json_settings_file_is_named_with_its_line_and_value(tmp_path):
+    settings = tmp_path / "settings.json"
+    settings.write_text('{\n  "fusion": {\n    "method": "weighted"\n  }\n}\n', encoding="utf-8")
+    output = refused(run("--settings", str(settings), "models", "list"))
+    assert f"{settings}:3: fusion.method: Input should be 'rrf' or 'linear' (given 'weighted')" in output
+
+
+def test_a_bad_value_from_a_variable_names_the_variable_once_per_mistake(tmp_path):
+    output = refused(run("models", "list", env={"SEARCH_RERANK_RERANK__WINDOW": "fifty"}))
+    assert "environment variable SEARCH_RERANK_RERANK__WINDOW: rerank.window:" in output
+    assert "errors.pydantic.dev" not in output
+
+
+def test_a_secret_setting_that_does_not_validate_is_named_but_not_shown(tmp_path):
+    settings = tmp_path / "settings.toml"
+    settings.write_text("[lexical]\npassword = 271828182845\n", encoding="utf-8")
+    output = refused(run("--settings", str(settings), "models", "list"))
+    assert "lexical.password" in output and "271828182845" not in output
+
+
 def test_a_settings_variable_with_one_underscore_for_two_is_named_with_the_right_spelling(tmp_path):
     """SEARCH_RERANK_LEXICAL_URL would be ignored: the service would search its embedded index, not the cluster."""
     result = run("models", "list", env={"SEARCH_RERANK_LEXICAL_URL": "http://search.internal:9200"})

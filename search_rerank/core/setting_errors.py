@@ -1,0 +1,106 @@
+"""Settings that do not validate, told as a shop's operator needs them: one line per mistake, saying where it was
+made (the settings file and its line, or the environment variable), the likely spelling of an unknown key, and
+the value given, unless it is a secret.
+
+pydantic's own text is several lines per error, ends each with a link to its documentation, names neither the
+file nor the variable, and prints a password given with the wrong type as it is. It is what every entry point
+used to show at start (the CLI, ``serve``, gunicorn's workers).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, get_args
+
+from pydantic import BaseModel, SecretStr, ValidationError
+
+SHOWN_VALUE_CHARS = 60
+"""A value longer than this is cut in the message (a whole JSON document pasted into a variable)."""
+
+
+def describe(
+    exc: ValidationError, model: type[BaseModel], path: Path | None, environ: Mapping[str, str], prefix: str
+) -> str:
+    """Each error of ``exc`` (validating ``model`` from the file at ``path``, then ``environ``'s ``prefix``
+    variables) as ``where: setting: what`` on a line of its own."""
+    lines = path.read_text(encoding="utf-8-sig").splitlines() if path is not None and path.is_file() else []
+    return "\n".join(_line(error, model, path, lines, environ, prefix) for error in exc.errors(include_url=False))
+
+
+def _line(
+    error: Mapping[str, Any],
+    model: type[BaseModel],
+    path: Path | None,
+    lines: Sequence[str],
+    environ: Mapping[str, str],
+    prefix: str,
+) -> str:
+    loc = [str(part) for part in error["loc"]]
+    variable = prefix + "__".join(loc).upper()
+    if variable in environ:
+        where = f"environment variable {variable}"
+    elif path is not None:
+        line = _line_of(loc, lines, path.suffix)
+        where = f"{path}:{line}" if line is not None else str(path)
+    else:
+        where = "settings"
+    setting = ".".join(loc)
+    if error["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(loc[-1], _fields(model, loc[:-1]), 1)
+        hint = f"; did you mean {'.'.join([*loc[:-1], close[0]])}?" if close else ""
+        return f"{where}: {setting}: no such setting{hint}"
+    message = error["msg"]
+    if error["type"] != "missing" and not _secret(model, loc):
+        value = repr(error.get("input"))
+        if len(value) > SHOWN_VALUE_CHARS:
+            value = value[:SHOWN_VALUE_CHARS] + "..."
+        message += f" (given {value})"
+    return f"{where}: {setting}: {message}"
+
+
+def _field(model: type[BaseModel], loc: Sequence[str]) -> Any:
+    """The annotation at ``loc`` within ``model``, through nested sections; None when there is none."""
+    annotation: Any = model
+    for name in loc:
+        sections = [a for a in (annotation, *get_args(annotation)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not sections or name not in sections[0].model_fields:
+            return None
+        annotation = sections[0].model_fields[name].annotation
+    return annotation
+
+
+def _fields(model: type[BaseModel], loc: Sequence[str]) -> list[str]:
+    """The setting names of the section at ``loc`` (the top level when empty)."""
+    section = _field(model, loc) if loc else model
+    if isinstance(section, type) and issubclass(section, BaseModel):
+        return list(section.model_fields)
+    return []
+
+
+def _secret(model: type[BaseModel], loc: Sequence[str]) -> bool:
+    """Whether the setting at ``loc`` holds a secret (a ``SecretStr``), whose value is never shown; a setting
+    that cannot be found (a key within a dict setting) is shown."""
+    annotation = _field(model, loc)
+    return annotation is not None and SecretStr in (annotation, *get_args(annotation))
+
+
+def _line_of(loc: Sequence[str], lines: Sequence[str], suffix: str) -> int | None:
+    """The 1-based line where a TOML or JSON settings file sets ``loc``: the key's first line after the line
+    that opens its section (a ``[section]`` table or a ``"section":`` key); None when it is not found there."""
+    start = 0
+    for depth, name in enumerate(loc):
+        key = re.escape(name)
+        if suffix == ".json":
+            pattern = re.compile(rf'"{key}"\s*:')
+        elif depth < len(loc) - 1:
+            pattern = re.compile(rf"^\s*(\[\s*{key}\s*\]|{key}\s*=)")
+        else:
+            pattern = re.compile(rf"^\s*{key}\s*=")
+        found = next((i for i in range(start, len(lines)) if pattern.search(lines[i])), None)
+        if found is None:
+            return None
+        start = found
+    return start + 1
