@@ -801,7 +801,10 @@ def read_settings_file(path: str | Path) -> dict[str, Any]:
         if path.suffix == ".toml":
             return tomllib.loads(text)
         if path.suffix == ".json":
-            return json.loads(text)
+            data = json.loads(text)
+            if not isinstance(data, dict):
+                raise ConfigError(f"{path}: settings must be a JSON object of sections, not a {type(data).__name__}")
+            return data
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path}: cannot parse: {exc}") from exc
     raise ConfigError(f"{path}: settings files must be .toml or .json")

@@ -102,6 +102,12 @@ def test_a_settings_file_not_in_utf8_names_file_and_line(tmp_path):
     assert f"{settings}:4: not UTF-8" in refused(result)
 
 
+def test_a_json_settings_file_that_is_not_an_object_is_refused_by_name(tmp_path):
+    settings = tmp_path / "settings.json"
+    settings.write_text('[{"fusion": {"method": "linear"}}]\n', encoding="utf-8")
+    assert f"{settings}: settings must be a JSON object" in refused(run("--settings", str(settings), "models", "list"))
+
+
 def test_a_misspelt_key_in_a_settings_file_is_named_with_its_line_and_likely_spelling(tmp_path):
     settings = tmp_path / "settings.toml"
     settings.write_text('[fusion]\nmethod = "linear"\n\n[rerank]\nwindw = 30\n', encoding="utf-8")
