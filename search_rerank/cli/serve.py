@@ -37,7 +37,6 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
         "python:search_rerank.serving.gunicorn_conf",
         "search_rerank.serving:create_app()",
     ]
-    console.print(
-        f"serving {settings.index_dir} on http://{host or settings.service.host}:{port or settings.service.port}"
-    )
+    served = settings.service.model_copy(update={k: v for k, v in (("host", host), ("port", port)) if v is not None})
+    console.print(f"serving {settings.index_dir} on http://{served.address}")
     os.execvpe(args[0], args, env)

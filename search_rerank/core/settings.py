@@ -700,6 +700,13 @@ class ServiceSettings(_Section):
         "a nested path aliased to '{facet-name}' Spryker-style facet-name/facet-value pairs (serving/field_aliases.py)",
     )
 
+    @property
+    def address(self) -> str:
+        """``host:port`` as gunicorn binds it and a URL names it: an IPv6 host in brackets (``[::1]:8000``), or
+        its colons would be read as the port's."""
+        host = f"[{self.host}]" if ":" in self.host and not self.host.startswith("[") else self.host
+        return f"{host}:{self.port}"
+
     @field_validator("index_names")
     @classmethod
     def _index_names_valid(cls, names: tuple[str, ...]) -> tuple[str, ...]:

@@ -91,7 +91,7 @@ _metrics_dir = _shared_path("PROMETHEUS_MULTIPROC_DIR", f"{MADE_PREFIX}metrics-"
 _shared_path(RELOAD_FILE_ENV, f"{MADE_PREFIX}reload-", "generation")
 _shared_path(EXPOSURE_FILE_ENV, f"{MADE_PREFIX}exposure-", "state.json")
 
-bind = f"{_service.host}:{_service.port}"
+bind = _service.address
 workers = _service.workers
 worker_class = "asgi"
 wsgi_app = "search_rerank.serving:create_app()"

@@ -54,3 +54,11 @@ def test_directories_the_made_variable_names_elsewhere_are_not_removed(tmp_path)
     named = json.dumps([str(canary), "search-rerank-relative", str(tmp_path)])
     assert configured({**env, "TMPDIR": str(scratch), "SEARCH_RERANK_MADE_DIRS": named}) == 3
     assert canary.is_dir() and list(scratch.iterdir()) == []
+
+
+def test_an_ipv6_host_is_bound_in_brackets():
+    """gunicorn reads ``::1:8000`` as host ``:`` and port ``:1:8000``; ``[::1]:8000`` is the address."""
+    env = {**os.environ, "SEARCH_RERANK_SERVICE__HOST": "::1", "SEARCH_RERANK_SERVICE__PORT": "8123"}
+    read = "import search_rerank.serving.gunicorn_conf as conf; print(conf.bind)"
+    done = subprocess.run([sys.executable, "-c", read], env=env, capture_output=True, text=True, timeout=120)
+    assert done.stdout.split()[-1] == "[::1]:8123", done.stderr
