@@ -35,6 +35,7 @@ from ..data.qrels import Qrels
 from .arguments import precision_name, trainer_arguments
 from .card import save_training_card
 from .mining import first_stage_lists, judged_subset
+from .model_folder import staged
 from .reranker import BLENDS, DEV_DEPTH, DevRerankEvaluator, best_evaluation, decision_evaluator
 
 ONNX_FP32_FILE = "model.onnx"
@@ -220,53 +221,53 @@ def train_distilled(
         teacher_dev = decider(teacher)
     training_seconds = time.perf_counter() - started
 
-    out = Path(out_dir)
-    student.save(str(out))
-    export_onnx_int8(student.to("cpu"), out, max_length)
-    timed = sorted(dev_lists)[: config.latency_queries]
-    batches = [
-        [(dev_q[qid].text, texts.get(c.product_id, "")) for c in dev_lists[qid][: config.window]] for qid in timed
-    ]
-    batches = [b for b in batches if b] or [text_pairs[: config.window]]
-    student_ms, runtime = runtime_latencies(out, max_length, batches, config.window)
-    teacher.to("cpu")
-    teacher_ms = window_latency(lambda p: pair_logits(teacher, p, config.window), batches)
+    with staged(Path(out_dir)) as out:  # the student, its ONNX graph and card, put in place whole
+        student.save(str(out))
+        export_onnx_int8(student.to("cpu"), out, max_length)
+        timed = sorted(dev_lists)[: config.latency_queries]
+        batches = [
+            [(dev_q[qid].text, texts.get(c.product_id, "")) for c in dev_lists[qid][: config.window]] for qid in timed
+        ]
+        batches = [b for b in batches if b] or [text_pairs[: config.window]]
+        student_ms, runtime = runtime_latencies(out, max_length, batches, config.window)
+        teacher.to("cpu")
+        teacher_ms = window_latency(lambda p: pair_logits(teacher, p, config.window), batches)
 
-    metrics = {
-        **final,
-        "teacher_model_ndcg10": teacher_dev[MODEL_METRIC],
-        "teacher_rerank_only_ndcg10": teacher_dev["rerank_only_ndcg10"],
-    }
-    return save_training_card(
-        out,
-        "reranker",
-        config,
-        base_model=config.base_model if config.base_model is not None else teacher_card.base_model,
-        data_path=data_path,
-        data_name=data_name,
-        label_source=label_source,
-        train=SplitSize(queries=len({q for q, _ in pairs}), pairs=len(pairs)),
-        dev=decider.size(),
-        parameters={
-            "max_length": max_length,
-            "steps": steps,
-            "device": device,
-            "precision": precision_name(args),
-            "runtime": runtime,
-            "teacher": teacher_card.name,
-            "teacher_path": teacher_dir,
-            "teacher_card_sha256": card_digest(teacher_dir),
-            "student_parameters": int(sum(p.numel() for p in student.parameters())),
-            "teacher_parameters": int(sum(p.numel() for p in teacher.parameters())),
-            "cpu_latency_window": config.window,
-            "cpu_torch_threads": torch.get_num_threads(),
-            "cpu_latency_ms": {"teacher": teacher_ms, **student_ms},
-        },
-        dev_metrics=metrics,
-        promoted_because=f"dev nDCG@10 {final[MODEL_METRIC]:.4f} at blend {final['best_blend']} beats the first "
-        f"stage's {final[BASELINE_METRIC]:.4f} (teacher {teacher_dev[MODEL_METRIC]:.4f})",
-        refused_because=f"dev nDCG@10 does not beat the first stage's {final[BASELINE_METRIC]:.4f} at any blend; "
-        "serving it would make results worse",
-        seconds=training_seconds,
-        train_metrics=run.metrics,
-    )
+        metrics = {
+            **final,
+            "teacher_model_ndcg10": teacher_dev[MODEL_METRIC],
+            "teacher_rerank_only_ndcg10": teacher_dev["rerank_only_ndcg10"],
+        }
+        return save_training_card(
+            out,
+            "reranker",
+            config,
+            base_model=config.base_model if config.base_model is not None else teacher_card.base_model,
+            data_path=data_path,
+            data_name=data_name,
+            label_source=label_source,
+            train=SplitSize(queries=len({q for q, _ in pairs}), pairs=len(pairs)),
+            dev=decider.size(),
+            parameters={
+                "max_length": max_length,
+                "steps": steps,
+                "device": device,
+                "precision": precision_name(args),
+                "runtime": runtime,
+                "teacher": teacher_card.name,
+                "teacher_path": teacher_dir,
+                "teacher_card_sha256": card_digest(teacher_dir),
+                "student_parameters": int(sum(p.numel() for p in student.parameters())),
+                "teacher_parameters": int(sum(p.numel() for p in teacher.parameters())),
+                "cpu_latency_window": config.window,
+                "cpu_torch_threads": torch.get_num_threads(),
+                "cpu_latency_ms": {"teacher": teacher_ms, **student_ms},
+            },
+            dev_metrics=metrics,
+            promoted_because=f"dev nDCG@10 {final[MODEL_METRIC]:.4f} at blend {final['best_blend']} beats the first "
+            f"stage's {final[BASELINE_METRIC]:.4f} (teacher {teacher_dev[MODEL_METRIC]:.4f})",
+            refused_because=f"dev nDCG@10 does not beat the first stage's {final[BASELINE_METRIC]:.4f} at any blend; "
+            "serving it would make results worse",
+            seconds=training_seconds,
+            train_metrics=run.metrics,
+        )

@@ -50,6 +50,7 @@ from ..evaluation.evaluate import relevance_metrics
 from .arguments import precision_name, trainer_arguments
 from .card import save_training_card
 from .mining import MiningConfig, first_stage_lists, judged_subset, sample_positives, sample_random_negatives
+from .model_folder import staged
 from .reranker import best_evaluation
 
 
@@ -379,32 +380,33 @@ def train_encoder(
     tuned = logged[MODEL_METRIC]
     seconds = time.perf_counter() - started
     out = Path(out_dir)
-    model.save(str(out))
-    return save_training_card(
-        out,
-        "encoder",
-        config,
-        data_path=data_path,
-        data_name=data_name,
-        label_source=label_source,
-        train=SplitSize(queries=len({t.query_id for t in triplets}), pairs=len(triplets)),
-        dev=SplitSize(queries=len(dev_q), pairs=sum(len(dev[1][qid]) for qid in dev_q)),
-        parameters={
-            "steps": steps,
-            "device": device,
-            "dev_pool": len(evaluator.pool_ids),
-            "max_seq_length": model.max_seq_length,
-            "eval_steps": eval_steps,
-            "evaluation_seconds": round(evaluator.seconds, 1),
-            "frozen_parameters": frozen,
-            "precision": precision_name(args),
-            "query_prefix": dense.query_prefix,
-            "document_prefix": dense.document_prefix,
-        },
-        dev_metrics={MODEL_METRIC: tuned, BASELINE_METRIC: baseline},
-        promoted_because=f"dense dev nDCG@10 {tuned:.4f} beats the starting model's {baseline:.4f} on the dev pool",
-        refused_because=f"dense dev nDCG@10 {tuned:.4f} does not beat the starting model's {baseline:.4f} on the "
-        "dev pool; serving it would make the dense leg worse",
-        seconds=seconds,
-        train_metrics=run.metrics,
-    )
+    with staged(out) as folder:
+        model.save(str(folder))
+        return save_training_card(
+            folder,
+            "encoder",
+            config,
+            data_path=data_path,
+            data_name=data_name,
+            label_source=label_source,
+            train=SplitSize(queries=len({t.query_id for t in triplets}), pairs=len(triplets)),
+            dev=SplitSize(queries=len(dev_q), pairs=sum(len(dev[1][qid]) for qid in dev_q)),
+            parameters={
+                "steps": steps,
+                "device": device,
+                "dev_pool": len(evaluator.pool_ids),
+                "max_seq_length": model.max_seq_length,
+                "eval_steps": eval_steps,
+                "evaluation_seconds": round(evaluator.seconds, 1),
+                "frozen_parameters": frozen,
+                "precision": precision_name(args),
+                "query_prefix": dense.query_prefix,
+                "document_prefix": dense.document_prefix,
+            },
+            dev_metrics={MODEL_METRIC: tuned, BASELINE_METRIC: baseline},
+            promoted_because=f"dense dev nDCG@10 {tuned:.4f} beats the starting model's {baseline:.4f} on the dev pool",
+            refused_because=f"dense dev nDCG@10 {tuned:.4f} does not beat the starting model's {baseline:.4f} on the "
+            "dev pool; serving it would make the dense leg worse",
+            seconds=seconds,
+            train_metrics=run.metrics,
+        )

@@ -45,6 +45,7 @@ from ..evaluation.evaluate import relevance_metrics
 from ..evaluation.tune import NDCG, RankingCache, RerankScores
 from .card import save_training_card
 from .mining import judged_subset
+from .model_folder import staged
 
 Unjudged = Literal["auto", "zero", "drop"]
 Stopping = Literal["cv", "dev"]
@@ -273,32 +274,32 @@ def train_ranker(
     chosen = max(fitted, key=lambda v: fitted[v].dev_ndcg)
     best = fitted[chosen]
     booster, model_ndcg, rows = best.booster, best.dev_ndcg, best.rows
-    out.mkdir(parents=True, exist_ok=True)
-    booster.save_model(str(out / MODEL_FILE))
     seconds = time.perf_counter() - started
     train_queries = sum(1 for grades in lists["train"].grades.values() if any(g for g in grades if g is not None))
     beat = f"dev nDCG@10 {model_ndcg:.4f} beats the best linear blend's {baseline:.4f} ({blends['best']})"
-    return save_training_card(
-        out,
-        "ranker",
-        config,
-        data_path=data_path,
-        data_name=data_name,
-        label_source=label_source,
-        train=SplitSize(queries=train_queries, pairs=rows),
-        dev=SplitSize(queries=len(lists["dev"].grades), pairs=int(len(dev_arrays[1]))),
-        parameters={
-            "features": list(FEATURES),
-            "unjudged_chosen": chosen,
-            "unjudged_dev_ndcg10": {v: f.dev_ndcg for v, f in fitted.items()},
-            "best_iteration": best.rounds,
-            "cv_ndcg10": best.cv_ndcg,
-            "linear_blends": blends,
-        },
-        dev_metrics={MODEL_METRIC: model_ndcg, BASELINE_METRIC: baseline, "best_linear_blend_ndcg10": baseline},
-        promoted_because=beat,
-        refused_because=f"dev nDCG@10 {model_ndcg:.4f} does not beat the best linear blend's {baseline:.4f} "
-        f"({blends['best']})",
-        seconds=seconds,
-        train_metrics={"train_samples_per_second": rows / seconds if seconds > 0 else 0.0},
-    )
+    with staged(out) as folder:
+        booster.save_model(str(folder / MODEL_FILE))
+        return save_training_card(
+            folder,
+            "ranker",
+            config,
+            data_path=data_path,
+            data_name=data_name,
+            label_source=label_source,
+            train=SplitSize(queries=train_queries, pairs=rows),
+            dev=SplitSize(queries=len(lists["dev"].grades), pairs=int(len(dev_arrays[1]))),
+            parameters={
+                "features": list(FEATURES),
+                "unjudged_chosen": chosen,
+                "unjudged_dev_ndcg10": {v: f.dev_ndcg for v, f in fitted.items()},
+                "best_iteration": best.rounds,
+                "cv_ndcg10": best.cv_ndcg,
+                "linear_blends": blends,
+            },
+            dev_metrics={MODEL_METRIC: model_ndcg, BASELINE_METRIC: baseline, "best_linear_blend_ndcg10": baseline},
+            promoted_because=beat,
+            refused_because=f"dev nDCG@10 {model_ndcg:.4f} does not beat the best linear blend's {baseline:.4f} "
+            f"({blends['best']})",
+            seconds=seconds,
+            train_metrics={"train_samples_per_second": rows / seconds if seconds > 0 else 0.0},
+        )

@@ -50,6 +50,7 @@ from ..evaluation.evaluate import relevance_metrics
 from .arguments import precision_name, trainer_arguments
 from .card import save_training_card
 from .mining import MiningConfig, Pair, first_stage_lists, judged_subset, mine_pairs
+from .model_folder import staged
 
 BLENDS = (0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
 """The reranker's weights in the served blend that dev chooses from (see the module's docstring)."""
@@ -278,22 +279,23 @@ def train_reranker(
             final = decider(model)
     seconds = time.perf_counter() - started
     out = Path(out_dir)
-    model.save(str(out))
-    return save_training_card(
-        out,
-        "reranker",
-        config,
-        data_path=data_path,
-        data_name=data_name,
-        label_source=label_source,
-        train=SplitSize(queries=len({p.query_id for p in pairs}), pairs=len(pairs)),
-        dev=decider.size(),
-        parameters={"steps": steps, "device": device, "precision": precision_name(args)},
-        dev_metrics=final,
-        promoted_because=f"dev nDCG@10 {final[MODEL_METRIC]:.4f} at blend {final['best_blend']} beats the first "
-        f"stage's {final[BASELINE_METRIC]:.4f}",
-        refused_because=f"dev nDCG@10 does not beat the first stage's {final[BASELINE_METRIC]:.4f} at any blend; "
-        "serving it would make results worse",
-        seconds=seconds,
-        train_metrics=run.metrics,
-    )
+    with staged(out) as folder:
+        model.save(str(folder))
+        return save_training_card(
+            folder,
+            "reranker",
+            config,
+            data_path=data_path,
+            data_name=data_name,
+            label_source=label_source,
+            train=SplitSize(queries=len({p.query_id for p in pairs}), pairs=len(pairs)),
+            dev=decider.size(),
+            parameters={"steps": steps, "device": device, "precision": precision_name(args)},
+            dev_metrics=final,
+            promoted_because=f"dev nDCG@10 {final[MODEL_METRIC]:.4f} at blend {final['best_blend']} beats the first "
+            f"stage's {final[BASELINE_METRIC]:.4f}",
+            refused_because=f"dev nDCG@10 does not beat the first stage's {final[BASELINE_METRIC]:.4f} at any blend; "
+            "serving it would make results worse",
+            seconds=seconds,
+            train_metrics=run.metrics,
+        )

@@ -16,6 +16,7 @@ from search_rerank.core.ranker_features import FEATURES
 from search_rerank.core.settings import Settings
 from search_rerank.data.dataset import Query
 from search_rerank.indexing.indexes import build_index
+from search_rerank.training.model_folder import staged
 from search_rerank.training.ranker import RankerTraining, sampled_queries
 
 QUICK = RankerTraining(max_rounds=30, early_stopping_rounds=10, min_data_in_leaf=5)
@@ -39,6 +40,29 @@ def test_training_writes_the_model_and_a_card_recording_features_and_the_unjudge
     assert set(card.parameters["unjudged_dev_ndcg10"]) == {"zero", "drop"}  # type: ignore[arg-type]
     assert card.promoted == (card.dev_metrics["model_ndcg10"] > card.dev_metrics["first_stage_ndcg10"])
     assert card.data.splits["train"].pairs > 0
+
+
+def test_retraining_under_a_name_replaces_its_folder_whole(generated, trained_ranker, tmp_path):
+    """A file the new run does not write (a distilled student's ONNX graph, under a name now given to another
+    model) must not stay beside the new model."""
+    settings, data, _ = generated
+    stale = tmp_path / "ranker" / "model.int8.onnx"
+    stale.parent.mkdir()
+    stale.write_bytes(b"an older model's graph")
+    trained_ranker(settings, data.split("train"), data.split("dev"), tmp_path / "ranker", QUICK)
+    assert (tmp_path / "ranker" / MODEL_FILE).is_file() and not stale.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["ranker"]
+
+
+def test_a_run_that_fails_while_saving_leaves_the_model_it_would_replace(tmp_path):
+    served = tmp_path / "ranker"
+    served.mkdir()
+    (served / MODEL_FILE).write_text("the served model")
+    with pytest.raises(OSError), staged(served) as folder:
+        (folder / MODEL_FILE).write_text("half of a new one")
+        raise OSError("No space left on device")
+    assert (served / MODEL_FILE).read_text() == "the served model"
+    assert [p.name for p in tmp_path.iterdir()] == ["ranker"]
 
 
 def test_the_saved_model_keeps_the_rounds_cross_validation_on_train_chose(generated, trained_ranker, tmp_path):
