@@ -135,6 +135,13 @@ class UbiEvent(BaseModel):
         default=None, description="written by the service: when it received the event (a value sent is replaced)"
     )
 
+    @field_validator("user_id", "session_id", mode="before")
+    @classmethod
+    def _empty_is_nobody(cls, value: object) -> object:
+        """An empty id is a shopper (or session) not known: the UBI schema allows ``user_id`` empty for one not
+        signed in, and the UBI JavaScript client sends ``""`` on every event; refused, all of them would be."""
+        return None if value == "" else value
+
     @field_validator("action_name")
     @classmethod
     def _not_reserved(cls, value: str) -> str:
