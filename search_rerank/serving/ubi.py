@@ -35,6 +35,7 @@ from ..core.errors import SearchRerankError
 from ..core.profile import FORGET_ACTION, RECEIVED_AT, SAFE_ID_PATTERN
 from ..core.settings import ServiceSettings
 from ..data.clicks import epoch_ms
+from ..data.loaders import id_text
 
 # Events about one result must say which product and at which rank: the click
 # model behind the training labels needs both (see clicks.read_ubi).
@@ -97,6 +98,13 @@ class UbiObject(_Open):
     object_id: str | None = Field(default=None, min_length=1)
     object_id_field: str | None = None
     description: str | None = None
+
+    @field_validator("object_id", mode="before")
+    @classmethod
+    def _number_as_text(cls, value: object) -> object:
+        """The UBI schema lets ``object_id`` be an integer; the catalog holds such an id as its text, which is
+        what the training reader and the profiles look a product up by (see loaders.id_text)."""
+        return id_text(value)
 
 
 class UbiPosition(_Open):
