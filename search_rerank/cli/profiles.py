@@ -84,7 +84,7 @@ def forget(ctx: click.Context, user_id: str) -> None:
     the forget to the UBI log (service.ubi_log_path, when set) so that ``profiles build`` does not bring them back."""
     from ..backends.profile_index import open_profile_store
     from ..core.profile import SAFE_ID_PATTERN, safe_id
-    from ..serving.ubi import UbiLog, forget_record
+    from ..serving.ubi import UbiLog
 
     if safe_id(user_id) is None:  # as the service refuses it: no profile has such an id, and its record in the
         # UBI log would stop every profiles build at that line
@@ -92,10 +92,7 @@ def forget(ctx: click.Context, user_id: str) -> None:
     settings = settings_for(ctx)
     log = UbiLog.configured(settings.service)
     if log is not None:
-        try:
-            log.write([forget_record(user_id, settings.service.ubi_application)])
-        finally:
-            log.close()
+        log.record_forget(user_id, settings.service.ubi_application)
     store = open_profile_store(settings)
     try:
         removed = store.forget(user_id)

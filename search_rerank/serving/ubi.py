@@ -16,6 +16,7 @@ rank of what was clicked.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -197,7 +198,7 @@ class UbiEvent(BaseModel):
 
 
 def forget_record(user_id: str, application: str) -> UbiEvent:
-    """The record of a forget, written to the UBI log before the profiles go (see
+    """The record of a forget, written to the UBI log (:meth:`UbiLog.record_forget`) before the profiles go (see
     :data:`~search_rerank.core.profile.FORGET_ACTION`); built without validation, which refuses it from front ends."""
     return UbiEvent.model_construct(
         action_name=FORGET_ACTION, user_id=user_id, application=application, timestamp=utc_timestamp()
@@ -248,6 +249,13 @@ class UbiLog:
     began and drops what was buffered, so no torn line is left and no
     refused record turns up later; and the failure raises rather than
     being reported on stderr (``logging``'s habit) and forgotten.
+
+    A forget's record (:meth:`record_forget`) goes to ``ubi.forgets.ndjson``
+    instead, one file for every process that is never rotated: it must
+    outlive every event it keeps out of a rebuild, and those may be in any
+    worker's file, one of a worker since restarted among them, which nobody
+    writes and so nobody rotates, while the live worker's file that took the
+    forget rotates its oldest lines away.
     """
 
     @classmethod
@@ -267,6 +275,40 @@ class UbiLog:
 
     def file_for(self, pid: int) -> Path:
         return self.path.with_name(f"{self.path.stem}.{pid}{self.path.suffix}")
+
+    @property
+    def forgets_file(self) -> Path:
+        """Where forgets are recorded (``ubi.forgets.ndjson``: a name the readers' ``ubi.*.ndjson*`` takes)."""
+        return self.path.with_name(f"{self.path.stem}.forgets{self.path.suffix}")
+
+    def record_forget(self, user_id: str, application: str) -> None:
+        """Append the record of forgetting ``user_id`` (:func:`forget_record`, with :data:`RECEIVED_AT`) to
+        :attr:`forgets_file`, on disk before this returns; raises :class:`UbiWriteError` having kept nothing.
+
+        Processes append to it at once (the workers, ``profiles forget``): each holds a lock on the file while
+        it writes its line, so that a failed write can be cut back without cutting another's."""
+        record = logged_record(forget_record(user_id, application), utc_timestamp())
+        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        with self._lock:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.forgets_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                    start = os.fstat(fd).st_size
+                    try:
+                        written = 0
+                        while written < len(line):
+                            written += os.write(fd, line[written:])
+                        os.fsync(fd)
+                    except BaseException:
+                        with contextlib.suppress(OSError):
+                            os.ftruncate(fd, start)
+                        raise
+                finally:
+                    os.close(fd)  # releases the lock
+            except OSError as exc:
+                raise UbiWriteError(f"{self.forgets_file}: {type(exc).__name__}: {exc}") from exc
 
     def write(self, records: Iterable[UbiQuery | UbiEvent]) -> None:
         """Append ``records``, one line each; raises :class:`UbiWriteError` when they could not all be kept.

@@ -202,3 +202,20 @@ def test_profiles_forget_of_an_id_no_event_can_name_is_refused_and_leaves_the_lo
     assert forgot.exit_code != 0 and "user_id must match" in forgot.output
     result = build(settings, tmp_path, tiny_bert_dir, tmp_path / "rebuilt.sqlite3")
     assert result.exit_code == 0, result.output
+
+
+def test_a_forget_is_not_rotated_out_of_the_log_before_the_events_it_keeps_out_of_a_rebuild(
+    logged, pipeline, tiny_bert_dir, monkeypatch
+):
+    # The shopper's events are in the file of a worker since restarted (gunicorn's max_requests), which nobody
+    # writes, so it never rotates; the forget goes to a live worker's file, whose rotation drops its oldest lines.
+    settings, tmp_path = logged
+    [events_file] = (tmp_path / "ubi").glob("ubi.*.ndjson")
+    events_file.rename(tmp_path / "ubi" / "ubi.1.ndjson")
+    rotating = settings.service.model_copy(update={"ubi_log_max_bytes": 1024, "ubi_log_backups": 1})
+    client = forget_through_the_service(settings.model_copy(update={"service": rotating}), pipeline, monkeypatch)
+    for _ in range(20):
+        assert client.post("/search", json={"query": "sofa", "size": 5}).status_code == 200
+    result = build(settings, tmp_path, tiny_bert_dir, tmp_path / "rebuilt.sqlite3")
+    assert result.exit_code == 0, result.output
+    assert rebuilt_profiles(tmp_path) == {}
