@@ -219,3 +219,18 @@ def test_a_forget_is_not_rotated_out_of_the_log_before_the_events_it_keeps_out_o
     result = build(settings, tmp_path, tiny_bert_dir, tmp_path / "rebuilt.sqlite3")
     assert result.exit_code == 0, result.output
     assert rebuilt_profiles(tmp_path) == {}
+
+
+def test_profiles_build_leaves_out_events_dated_further_ahead_than_the_service_takes(logged, tiny_bert_dir):
+    # A log the service did not write (an OpenSearch UBI export from a front end with its clock a year fast): such
+    # an event would date the profile a year ahead, which then neither decays nor expires until that year.
+    settings, tmp_path = logged
+    [logged_file] = (tmp_path / "ubi").glob("ubi.*.ndjson")
+    product = next(json.loads(line) for line in logged_file.read_text().splitlines() if "user_id" in line)
+    ahead = {**product, "user_id": "u-ahead", "session_id": "s-ahead", "timestamp": "2099-01-01T00:00:00Z"}
+    ahead.pop("received_at")
+    (tmp_path / "ubi" / "ubi.export.ndjson").write_text(json.dumps(ahead) + "\n")
+    result = build(settings, tmp_path, tiny_bert_dir, tmp_path / "rebuilt.sqlite3")
+    assert result.exit_code == 0, result.output
+    assert "1 event(s) dated more than a day ahead left out" in " ".join(result.output.split())
+    assert SQLiteProfileStore(tmp_path / "rebuilt.sqlite3").get_many([user_key("u-ahead")]) == {}
