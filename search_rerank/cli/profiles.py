@@ -30,6 +30,8 @@ def build(ctx: click.Context, pattern: str, skip_bad: bool) -> None:
     A shopper forgotten (DELETE /profiles/{user_id}, or ``profiles forget``) while a UBI log was kept has a record
     of it in the log: none of their events up to it are replayed, so logs older than the forget do not bring the
     shopper back. Give the glob that takes every worker's files, rotated ones included (``ubi.*.ndjson*``).
+    An event dated more than a day ahead is left out, as ``POST /ubi/events`` refuses it: it would date its
+    profile ahead, which then neither decays nor expires until then (a log the service did not write may hold one).
 
     Products are looked up in the served index (an event on a product no longer in it is left out) and the
     profile vectors come from its stored embeddings. Events the service receives while this runs are in the
@@ -40,12 +42,16 @@ def build(ctx: click.Context, pattern: str, skip_bad: bool) -> None:
     from ..data.clicks import read_shopper_actions
     from ..data.loaders import LoadStats
     from ..indexing.indexes import open_pipeline
+    from ..serving.ubi import FUTURE_TOLERANCE_S
 
     settings = settings_for(ctx)
     personal = settings.personalisation
     weighted = [action for action, weight in personal.action_weights.items() if weight > 0]
     stats = LoadStats()
     actions, forgotten = read_shopper_actions(pattern, weighted, skip_bad=skip_bad, stats=stats)
+    latest = time.time() + FUTURE_TOLERANCE_S
+    ahead = sum(action.at > latest for action in actions)
+    actions = [action for action in actions if action.at <= latest]
     pipeline = open_pipeline(settings)
     store = open_profile_store(settings)
     applied = 0
@@ -65,6 +71,7 @@ def build(ctx: click.Context, pattern: str, skip_bad: bool) -> None:
         f"{len(actions)} shopper event(s) read ({', '.join(weighted)}), {applied} applied, "
         f"{len(actions) - applied} on products not in the index; {expired} profile(s) past the TTL removed"
         + (f"; {forgotten} event(s) of forgotten shoppers left out" if forgotten else "")
+        + (f"; {ahead} event(s) dated more than a day ahead left out" if ahead else "")
         + (f"; {stats.skipped} bad line(s) skipped" if stats.skipped else "")
     )
     newest = max((action.at for action in actions), default=None)
@@ -84,7 +91,7 @@ def forget(ctx: click.Context, user_id: str) -> None:
     the forget to the UBI log (service.ubi_log_path, when set) so that ``profiles build`` does not bring them back."""
     from ..backends.profile_index import open_profile_store
     from ..core.profile import SAFE_ID_PATTERN, safe_id
-    from ..serving.ubi import UbiLog, forget_record
+    from ..serving.ubi import UbiLog
 
     if safe_id(user_id) is None:  # as the service refuses it: no profile has such an id, and its record in the
         # UBI log would stop every profiles build at that line
@@ -92,10 +99,7 @@ def forget(ctx: click.Context, user_id: str) -> None:
     settings = settings_for(ctx)
     log = UbiLog.configured(settings.service)
     if log is not None:
-        try:
-            log.write([forget_record(user_id, settings.service.ubi_application)])
-        finally:
-            log.close()
+        log.record_forget(user_id, settings.service.ubi_application)
     store = open_profile_store(settings)
     try:
         removed = store.forget(user_id)

@@ -205,7 +205,12 @@ def apply_event(
     weight = settings.action_weights.get(action, 0.0)
     if weight <= 0:
         return current
-    current.events += 1.0
+    # An event from before the profile's time (a front end's clock, a queued event) adds what would be left of it
+    # had it come in order: so the profile does not depend on the order events arrive in, and is the one that
+    # ``profiles build``, which replays them in time order, makes.
+    late = decay_factor(current.updated_at - at, half_life)
+    weight *= late
+    current.events += late
     for facet, values in facet_values(product).items():
         kept = current.affinities.setdefault(facet, {})
         for value in values:

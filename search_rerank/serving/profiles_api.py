@@ -37,7 +37,7 @@ from ..data.clicks import shopper_action
 from . import metrics
 from .context import UBI, admin_refusal, current_settings, error_response
 from .json_input import InvalidBody
-from .ubi import SAFE_ID_PATTERN, UbiEvent, UbiLog, UbiWriteError, forget_record
+from .ubi import SAFE_ID_PATTERN, UbiEvent, UbiLog, UbiWriteError
 
 log = logging.getLogger(__name__)
 profiles = Blueprint("profiles", __name__)
@@ -211,7 +211,7 @@ def forget(user_id: str):
     ubi: UbiLog | None = current_app.extensions.get("ubi_log")
     if ubi is not None:  # first, so that a rebuild from the logs never brings back what is removed below
         try:
-            ubi.write([forget_record(user_id, current_settings().service.ubi_application)])
+            ubi.record_forget(user_id, current_settings().service.ubi_application)
         except UbiWriteError as exc:
             log.error("forgetting a shopper failed: the forget was not recorded (%s): %s", UBI_WRITE_FAILED, exc)
             metrics.DEGRADED.labels(UBI).inc()

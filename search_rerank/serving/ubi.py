@@ -16,6 +16,7 @@ rank of what was clicked.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -35,6 +36,7 @@ from ..core.errors import SearchRerankError
 from ..core.profile import FORGET_ACTION, RECEIVED_AT, SAFE_ID_PATTERN
 from ..core.settings import ServiceSettings
 from ..data.clicks import epoch_ms
+from ..data.loaders import id_text
 
 # Events about one result must say which product and at which rank: the click
 # model behind the training labels needs both (see clicks.read_ubi).
@@ -98,6 +100,13 @@ class UbiObject(_Open):
     object_id_field: str | None = None
     description: str | None = None
 
+    @field_validator("object_id", mode="before")
+    @classmethod
+    def _number_as_text(cls, value: object) -> object:
+        """The UBI schema lets ``object_id`` be an integer; the catalog holds such an id as its text, which is
+        what the training reader and the profiles look a product up by (see loaders.id_text)."""
+        return id_text(value)
+
 
 class UbiPosition(_Open):
     ordinal: int | None = Field(default=None, ge=0, description="rank on the result page, from 0")
@@ -134,6 +143,13 @@ class UbiEvent(BaseModel):
     received_at: str | None = Field(
         default=None, description="written by the service: when it received the event (a value sent is replaced)"
     )
+
+    @field_validator("user_id", "session_id", mode="before")
+    @classmethod
+    def _empty_is_nobody(cls, value: object) -> object:
+        """An empty id is a shopper (or session) not known: the UBI schema allows ``user_id`` empty for one not
+        signed in, and the UBI JavaScript client sends ``""`` on every event; refused, all of them would be."""
+        return None if value == "" else value
 
     @field_validator("action_name")
     @classmethod
@@ -182,7 +198,7 @@ class UbiEvent(BaseModel):
 
 
 def forget_record(user_id: str, application: str) -> UbiEvent:
-    """The record of a forget, written to the UBI log before the profiles go (see
+    """The record of a forget, written to the UBI log (:meth:`UbiLog.record_forget`) before the profiles go (see
     :data:`~search_rerank.core.profile.FORGET_ACTION`); built without validation, which refuses it from front ends."""
     return UbiEvent.model_construct(
         action_name=FORGET_ACTION, user_id=user_id, application=application, timestamp=utc_timestamp()
@@ -233,6 +249,13 @@ class UbiLog:
     began and drops what was buffered, so no torn line is left and no
     refused record turns up later; and the failure raises rather than
     being reported on stderr (``logging``'s habit) and forgotten.
+
+    A forget's record (:meth:`record_forget`) goes to ``ubi.forgets.ndjson``
+    instead, one file for every process that is never rotated: it must
+    outlive every event it keeps out of a rebuild, and those may be in any
+    worker's file, one of a worker since restarted among them, which nobody
+    writes and so nobody rotates, while the live worker's file that took the
+    forget rotates its oldest lines away.
     """
 
     @classmethod
@@ -252,6 +275,40 @@ class UbiLog:
 
     def file_for(self, pid: int) -> Path:
         return self.path.with_name(f"{self.path.stem}.{pid}{self.path.suffix}")
+
+    @property
+    def forgets_file(self) -> Path:
+        """Where forgets are recorded (``ubi.forgets.ndjson``: a name the readers' ``ubi.*.ndjson*`` takes)."""
+        return self.path.with_name(f"{self.path.stem}.forgets{self.path.suffix}")
+
+    def record_forget(self, user_id: str, application: str) -> None:
+        """Append the record of forgetting ``user_id`` (:func:`forget_record`, with :data:`RECEIVED_AT`) to
+        :attr:`forgets_file`, on disk before this returns; raises :class:`UbiWriteError` having kept nothing.
+
+        Processes append to it at once (the workers, ``profiles forget``): each holds a lock on the file while
+        it writes its line, so that a failed write can be cut back without cutting another's."""
+        record = logged_record(forget_record(user_id, application), utc_timestamp())
+        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        with self._lock:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.forgets_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                    start = os.fstat(fd).st_size
+                    try:
+                        written = 0
+                        while written < len(line):
+                            written += os.write(fd, line[written:])
+                        os.fsync(fd)
+                    except BaseException:
+                        with contextlib.suppress(OSError):
+                            os.ftruncate(fd, start)
+                        raise
+                finally:
+                    os.close(fd)  # releases the lock
+            except OSError as exc:
+                raise UbiWriteError(f"{self.forgets_file}: {type(exc).__name__}: {exc}") from exc
 
     def write(self, records: Iterable[UbiQuery | UbiEvent]) -> None:
         """Append ``records``, one line each; raises :class:`UbiWriteError` when they could not all be kept.

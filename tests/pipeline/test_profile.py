@@ -80,6 +80,21 @@ def test_apply_event_halves_old_weights_after_one_half_life():
     assert later.affinities["brand"] == {"old": pytest.approx(0.5), "new": 1.0}
 
 
+def test_a_late_event_adds_what_is_left_of_it_by_the_profiles_time():
+    """Events arrive out of order (a front end's clock, a queued event): one from before the profile's last
+    update counts as much as it would have had it come in order, as ``profiles build`` (which replays in time
+    order) counts it."""
+    old, new = product(brand="Old"), product(pid="p2", brand="New")
+    in_order = apply_event(
+        apply_event(None, "user:u", old, "click", 0.0, None, SETTINGS), "user:u", new, "click", 200.0, None, SETTINGS
+    )
+    late = apply_event(
+        apply_event(None, "user:u", new, "click", 200.0, None, SETTINGS), "user:u", old, "click", 0.0, None, SETTINGS
+    )
+    assert late.affinities["brand"] == pytest.approx(in_order.affinities["brand"]) == {"old": 0.25, "new": 1.0}
+    assert late.events == pytest.approx(in_order.events) and late.updated_at == in_order.updated_at == 200.0
+
+
 def test_apply_event_uses_the_half_life_it_is_given_for_sessions():
     first = apply_event(None, "session:s", product(brand="Old"), "click", 0.0, None, SETTINGS, half_life_s=10.0)
     later = apply_event(first, "session:s", product(brand="New"), "click", 10.0, None, SETTINGS, half_life_s=10.0)

@@ -184,3 +184,13 @@ def test_the_ubi_log_raises_when_the_disk_is_full(full_disk):
             log.write([UbiEvent(action_name="search", query_id="q-1")])
     finally:
         log.close()
+
+
+def test_a_forget_the_disk_cannot_take_raises(ubi_dir):
+    if not DISK_FULL.exists():
+        pytest.skip("no /dev/full here")
+    log = UbiLog(ubi_dir / "ubi.ndjson", max_bytes=1 << 20, backups=1)
+    ubi_dir.mkdir(parents=True)
+    log.forgets_file.symlink_to(DISK_FULL)
+    with pytest.raises(UbiWriteError, match="No space left"):
+        log.record_forget("u-1", "shop")

@@ -202,3 +202,35 @@ def test_profiles_forget_of_an_id_no_event_can_name_is_refused_and_leaves_the_lo
     assert forgot.exit_code != 0 and "user_id must match" in forgot.output
     result = build(settings, tmp_path, tiny_bert_dir, tmp_path / "rebuilt.sqlite3")
     assert result.exit_code == 0, result.output
+
+
+def test_a_forget_is_not_rotated_out_of_the_log_before_the_events_it_keeps_out_of_a_rebuild(
+    logged, pipeline, tiny_bert_dir, monkeypatch
+):
+    # The shopper's events are in the file of a worker since restarted (gunicorn's max_requests), which nobody
+    # writes, so it never rotates; the forget goes to a live worker's file, whose rotation drops its oldest lines.
+    settings, tmp_path = logged
+    [events_file] = (tmp_path / "ubi").glob("ubi.*.ndjson")
+    events_file.rename(tmp_path / "ubi" / "ubi.1.ndjson")
+    rotating = settings.service.model_copy(update={"ubi_log_max_bytes": 1024, "ubi_log_backups": 1})
+    client = forget_through_the_service(settings.model_copy(update={"service": rotating}), pipeline, monkeypatch)
+    for _ in range(20):
+        assert client.post("/search", json={"query": "sofa", "size": 5}).status_code == 200
+    result = build(settings, tmp_path, tiny_bert_dir, tmp_path / "rebuilt.sqlite3")
+    assert result.exit_code == 0, result.output
+    assert rebuilt_profiles(tmp_path) == {}
+
+
+def test_profiles_build_leaves_out_events_dated_further_ahead_than_the_service_takes(logged, tiny_bert_dir):
+    # A log the service did not write (an OpenSearch UBI export from a front end with its clock a year fast): such
+    # an event would date the profile a year ahead, which then neither decays nor expires until that year.
+    settings, tmp_path = logged
+    [logged_file] = (tmp_path / "ubi").glob("ubi.*.ndjson")
+    product = next(json.loads(line) for line in logged_file.read_text().splitlines() if "user_id" in line)
+    ahead = {**product, "user_id": "u-ahead", "session_id": "s-ahead", "timestamp": "2099-01-01T00:00:00Z"}
+    ahead.pop("received_at")
+    (tmp_path / "ubi" / "ubi.export.ndjson").write_text(json.dumps(ahead) + "\n")
+    result = build(settings, tmp_path, tiny_bert_dir, tmp_path / "rebuilt.sqlite3")
+    assert result.exit_code == 0, result.output
+    assert "1 event(s) dated more than a day ahead left out" in " ".join(result.output.split())
+    assert SQLiteProfileStore(tmp_path / "rebuilt.sqlite3").get_many([user_key("u-ahead")]) == {}

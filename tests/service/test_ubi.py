@@ -164,6 +164,24 @@ def test_a_shopper_id_a_search_or_a_forget_could_not_name_is_refused(ubi_client,
     assert response.get_json()["fields"][0]["field"] == field
 
 
+def test_an_empty_user_id_as_the_ubi_javascript_client_sends_is_an_anonymous_event(ubi_client, ubi_path):
+    """The UBI JavaScript client sets ``user_id = ''`` on every event (the UBI schema: "null/empty in case of
+    an unauthenticated user"); Chorus' events in the ESCI sample carry it too."""
+    sent = click_on("q-1", "p-1") | {"user_id": ""}
+    assert ubi_client.post("/ubi/events", json=sent).get_json() == {"accepted": 1}
+    [event] = records(ubi_path)
+    assert "user_id" not in event and event["session_id"] == "session-1"
+
+
+def test_a_product_id_sent_as_a_number_is_accepted_and_logged_as_the_catalog_reads_it(ubi_client, ubi_path):
+    """The UBI schema lets ``object_id`` be an integer; a catalog with numeric ids (WANDS, Home Depot) holds it as
+    its text, which is what the training reader and the profiles look up."""
+    sent = click_on("q-1", 4033874254060)
+    assert ubi_client.post("/ubi/events", json=sent).get_json() == {"accepted": 1}
+    [event] = records(ubi_path)
+    assert event["event_attributes"]["object"]["object_id"] == "4033874254060"
+
+
 @pytest.mark.parametrize("body", ["[]", "42", "not json"])
 def test_a_body_that_is_not_events_is_refused(ubi_client, body):
     response = ubi_client.post("/ubi/events", data=body, content_type="application/json")
