@@ -16,7 +16,7 @@ from ..core.filters import Filters
 from ..core.pipeline import Hit, SearchResult
 from ..core.retrieval import Stage
 from ..core.settings import ServiceSettings, Settings
-from .ubi import SafeId
+from .ubi import ShopperRef
 
 NonNegative = Annotated[float, Field(ge=0.0)]
 
@@ -115,10 +115,10 @@ class SearchRequest(_Strict):
         "to compare what BM25, fusion and the final ranking put here",
     )
     overrides: Overrides = Field(default_factory=Overrides)
-    user_id: SafeId | None = Field(
+    user_id: ShopperRef = Field(
         default=None, description="the signed-in shopper: their long-term profile personalises the ranking"
     )
-    session_id: SafeId | None = Field(
+    session_id: ShopperRef = Field(
         default=None, description="the shopping session: its profile personalises the ranking (with user_id's)"
     )
 

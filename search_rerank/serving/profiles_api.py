@@ -141,10 +141,11 @@ def current_store() -> ProfileAccess | None:
 
 
 def header_identity() -> tuple[str | None, str | None]:
-    """The shopper named by the identity headers; a header that is not an id is a 400 naming it."""
+    """The shopper named by the identity headers; a header that is not an id is a 400 naming it, an empty one
+    names nobody (:func:`~.ubi.nobody_if_empty`)."""
     ids = []
     for header in (USER_HEADER, SESSION_HEADER):
-        value = request.headers.get(header)
+        value = request.headers.get(header) or None
         if value is not None and safe_id(value) is None:
             raise InvalidBody(header, f"must match {SAFE_ID_PATTERN}")
         ids.append(value)

@@ -30,7 +30,7 @@ from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
 from ..core.errors import SearchRerankError
 from ..core.profile import FORGET_ACTION, RECEIVED_AT, SAFE_ID_PATTERN
@@ -44,6 +44,17 @@ RESULT_ACTIONS = frozenset({"impression", "click"})
 FUTURE_TOLERANCE_S = 86_400.0
 """How far ahead of this server's clock an event's time may be (clocks and time zones differ)."""
 SafeId = Annotated[str, Field(pattern=SAFE_ID_PATTERN)]
+
+
+def nobody_if_empty(value: object) -> object:
+    """An empty id is a shopper (or session) not known: the UBI schema allows ``user_id`` empty for one not
+    signed in, the UBI JavaScript client sends ``""`` on every event, and a front end that sends a shopper's id
+    on every search sends it empty for one not signed in; refused, all of them would be."""
+    return None if value == "" else value
+
+
+ShopperRef = Annotated[SafeId | None, BeforeValidator(nobody_if_empty)]
+"""A ``user_id`` or ``session_id``: an id, or nobody (absent, null or empty)."""
 Identifier = Annotated[str, Field(max_length=128)]
 EpochMillis = Annotated[int, Field(strict=True, ge=0)]
 
@@ -130,8 +141,8 @@ class UbiEvent(BaseModel):
     action_name: str = Field(min_length=1, max_length=100, examples=["click"])
     query_id: Identifier | None = None
     client_id: Identifier | None = None
-    session_id: SafeId | None = None
-    user_id: SafeId | None = None
+    session_id: ShopperRef = None
+    user_id: ShopperRef = None
     application: str | None = Field(default=None, max_length=100)
     timestamp: str | EpochMillis | None = Field(
         default=None, description="ISO 8601 or epoch milliseconds; the time received when left out"
@@ -143,13 +154,6 @@ class UbiEvent(BaseModel):
     received_at: str | None = Field(
         default=None, description="written by the service: when it received the event (a value sent is replaced)"
     )
-
-    @field_validator("user_id", "session_id", mode="before")
-    @classmethod
-    def _empty_is_nobody(cls, value: object) -> object:
-        """An empty id is a shopper (or session) not known: the UBI schema allows ``user_id`` empty for one not
-        signed in, and the UBI JavaScript client sends ``""`` on every event; refused, all of them would be."""
-        return None if value == "" else value
 
     @field_validator("action_name")
     @classmethod

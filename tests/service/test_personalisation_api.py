@@ -117,6 +117,23 @@ def test_an_identity_header_that_is_not_an_id_is_a_400_naming_it(client):
     assert "X-Search-Rerank-User" in response.get_data(as_text=True)
 
 
+def test_empty_identity_headers_are_an_anonymous_search(client):
+    """A front end that adds the headers for every shopper sends them empty for one not signed in."""
+    query = {"query": {"match": {"title": "sofa"}}, "size": 10}
+    anonymous = client.post("/products/_search", json=query).get_json()
+    empty = {"X-Search-Rerank-User": "", "X-Search-Rerank-Session": ""}
+    response = client.post("/products/_search", json=query, headers=empty)
+    assert response.status_code == 200
+    assert response.get_json()["search_rerank"]["skipped"]["personal"] == NO_PROFILE
+    assert [h["_id"] for h in response.get_json()["hits"]["hits"]] == [h["_id"] for h in anonymous["hits"]["hits"]]
+
+
+def test_an_empty_user_id_is_an_anonymous_search(client):
+    body = client.post("/search", json={"query": "sofa", "size": 10, "user_id": "", "session_id": ""}).get_json()
+    assert body["skipped"]["personal"] == NO_PROFILE
+    assert ids(body) == ids(search(client))
+
+
 def test_a_user_id_that_is_not_an_id_is_a_400_naming_the_field(client):
     response = client.post("/search", json={"query": "sofa", "user_id": "no spaces allowed"})
     assert response.status_code == 400
