@@ -93,7 +93,7 @@ class UbiSearchParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     query_id: SafeId | None = None
-    client_id: SafeId | None = None
+    client_id: Identifier | None = None  # never in a header: as an event takes it
     user_query: str | None = Field(default=None, max_length=1000)
     object_id_field: str | None = Field(default=None, max_length=100)
     query_attributes: dict[str, Any] = Field(default_factory=dict)

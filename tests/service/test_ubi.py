@@ -247,6 +247,14 @@ def test_a_ubi_front_end_names_its_own_query_id_in_ext_ubi(ubi_client, ubi_path)
     assert record["query_attributes"]["page"] == "home"
 
 
+def test_a_client_id_in_ext_ubi_is_taken_as_an_event_takes_it(ubi_client, ubi_path):
+    """The UBI schema's own example of a client id has characters no query id may (it never reaches a header)."""
+    ext = {"ubi": {"client_id": "BugsBunny::Firefox@0967084"}}
+    response = ubi_client.post("/products/_search", json={"query": {"match": {"title": "rug"}}, "ext": ext})
+    assert response.status_code == 200
+    assert records(ubi_path)[0]["client_id"] == "BugsBunny::Firefox@0967084"
+
+
 def test_a_query_id_that_is_not_an_id_is_refused_naming_the_field(ubi_client):
     response = ubi_client.post("/products/_search", json={"ext": {"ubi": {"query_id": "a\r\nSet-Cookie: x"}}})
     assert response.status_code == 400
