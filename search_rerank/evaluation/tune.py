@@ -659,7 +659,9 @@ def _search(
             return result.metrics[NDCG], result.metrics[goal.exposure]
         return result.metrics[goal.exposure] if goal.mode == "max-lt-share" else result.metrics[NDCG]
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # A failed trial is a warning to optuna, logged with its traceback (Ctrl-C's included) before the error goes
+    # on to stop the tuning, where the command reports it once: its warnings would only repeat that.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     directions: list[Literal["maximize"]] = ["maximize", "maximize"] if goal.mode == "pareto" else ["maximize"]
     started = time.perf_counter()
     with warnings.catch_warnings():

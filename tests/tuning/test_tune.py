@@ -1,3 +1,4 @@
+import logging
 import tomllib
 
 import optuna
@@ -52,6 +53,23 @@ def test_each_dev_query_is_retrieved_once_at_the_largest_candidate_count(lexical
     queries, qrels = dataset.split("dev")
     tune(lexical_pipeline, queries, qrels, trials=5, space=SearchSpace(max_candidates=80))
     assert calls == [80] * len(qrels)
+
+
+def test_a_tuning_stopped_by_ctrl_c_in_a_trial_logs_no_traceback(lexical_pipeline, dataset, caplog):
+    """optuna logged the stopped trial with its traceback before the interrupt reached the command, which then
+    ends in one line (click's "Aborted!"). optuna's logger keeps its records to its own handler: one is added."""
+
+    def interrupt(record):
+        raise KeyboardInterrupt
+
+    optuna_log = logging.getLogger("optuna")
+    optuna_log.addHandler(caplog.handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            tune(lexical_pipeline, *dataset.split("dev"), trials=3, on_trial=interrupt)
+    finally:
+        optuna_log.removeHandler(caplog.handler)
+    assert [record.getMessage() for record in caplog.records if record.exc_info] == []
 
 
 def test_a_trial_ranks_only_its_own_candidates_per_leg_from_the_cache(hybrid_pipeline, dataset):
