@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 import sys
 from pathlib import Path
 
 import click
 
+from ..core.errors import ConfigError
+from ..core.settings import ServiceSettings
 from .common import Command, console, settings_for
 
 
@@ -22,6 +26,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     from ..indexing.indexes import read_manifest
 
     read_manifest(settings)  # fail here, with the fix, rather than in every worker
+    given = {"host": host, "port": port}
+    served = settings.override(service={k: v for k, v in given.items() if v is not None}).service
+    check_listenable(served)
     env = dict(ctx.obj["environ"])  # read by the root group, the CLI's entry point
     env["SEARCH_RERANK_INDEX_DIR"] = str(Path(settings.index_dir).resolve())
     if ctx.obj["settings"] is not None:
@@ -37,6 +44,33 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
         "python:search_rerank.serving.gunicorn_conf",
         "search_rerank.serving:create_app()",
     ]
-    served = settings.service.model_copy(update={k: v for k, v in (("host", host), ("port", port)) if v is not None})
     console.print(f"serving {settings.index_dir} on http://{served.address}")
     os.execvpe(args[0], args, env)
+
+
+def check_listenable(service: ServiceSettings) -> None:
+    """Bind where gunicorn will, and let go, so that a port in use or a host that is no address of this machine is
+    one line here: gunicorn tries five times, a second apart, logs two lines each time and ends "Can't connect".
+
+    As gunicorn binds: IPv6 for an IPv6 address, else IPv4 (a name resolved to its IPv4 address), SO_REUSEADDR on.
+    """
+    host = service.host.strip("[]")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, service.port))
+        except socket.gaierror as exc:
+            raise ConfigError(f"service.host {host!r} does not resolve to an address ({exc.strerror})") from None
+        except OSError as exc:
+            where = service.address
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigError(
+                    f"{where} is in use by another process: stop it, or choose another --port (service.port)"
+                ) from None
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise ConfigError(
+                    f"cannot listen on {where}: {host} is no address of this machine (0.0.0.0: all of its IPv4 "
+                    "addresses; 127.0.0.1: this machine only)"
+                ) from None
+            raise ConfigError(f"cannot listen on {where}: {exc.strerror}") from None

@@ -1,0 +1,92 @@
+"""``search-rerank serve`` as an operator runs it: a real gunicorn on a small lexical index, or the one line that
+says why it cannot listen where it was told to."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from click.testing import CliRunner
+from live_server import free_port
+
+from search_rerank.cli import main
+
+CATALOG = [{"id": "p1", "title": "oak desk"}, {"id": "p2", "title": "brass lamp"}]
+
+
+@pytest.fixture(scope="module")
+def index_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("serve")
+    catalog = root / "catalog.jsonl"
+    catalog.write_text("".join(json.dumps(record) + "\n" for record in CATALOG), encoding="utf-8")
+    result = CliRunner().invoke(
+        main, ["--index-dir", str(root / "index"), "index", "--no-dense", "--catalog", str(catalog)]
+    )
+    assert result.exit_code == 0, result.output
+    return root / "index"
+
+
+def serve(index_dir: Path, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "SEARCH_RERANK_DENSE__ENABLED": "false", "SEARCH_RERANK_SERVICE__WORKERS": "1"}
+    command = [sys.executable, "-m", "search_rerank.cli", "--index-dir", str(index_dir), "serve", *args]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def stop(server: subprocess.Popen) -> str:
+    """The server's output, once stopped with SIGTERM if it still runs."""
+    if server.poll() is None:
+        server.send_signal(signal.SIGTERM)
+    return server.communicate(timeout=30)[0]
+
+
+def test_an_ipv6_host_is_bound_and_printed_in_brackets(index_dir):
+    with socket.socket(socket.AF_INET6) as probe:
+        try:
+            probe.bind(("::1", 0))
+        except OSError:
+            pytest.skip("no IPv6 loopback here")
+    port = free_port()
+    server = serve(index_dir, "--host", "::1", "--port", str(port))
+    try:
+        deadline, answered = time.monotonic() + 90, None
+        while answered is None and server.poll() is None and time.monotonic() < deadline:
+            try:
+                answered = requests.get(f"http://[::1]:{port}/health", timeout=2).status_code
+            except requests.RequestException:
+                time.sleep(0.5)
+    finally:
+        output = stop(server)
+    assert f"on http://[::1]:{port}" in output
+    assert answered == 200, output
+
+
+def refused_start(index_dir: Path, *args: str) -> str:
+    """The output of a serve that ended by itself, in one line and exit status 1."""
+    env = {**os.environ, "SEARCH_RERANK_DENSE__ENABLED": "false"}
+    command = [sys.executable, "-m", "search_rerank.cli", "--index-dir", str(index_dir), "serve", *args]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout == "" and len(done.stderr.strip().splitlines()) == 1, done.stdout + done.stderr
+    return done.stderr
+
+
+def test_a_port_in_use_is_refused_in_one_line(index_dir):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        output = refused_start(index_dir, "--host", "127.0.0.1", "--port", str(port))
+    assert f"127.0.0.1:{port} is in use" in output
+
+
+def test_a_host_that_does_not_resolve_is_refused_in_one_line(index_dir):
+    output = refused_start(index_dir, "--host", "no-such-host.invalid", "--port", str(free_port()))
+    assert "no-such-host.invalid" in output and "resolve" in output
