@@ -39,10 +39,10 @@ from ..core.errors import ClusterUnavailable, ConfigError, StageError
 from ..core.filters import Filters
 from ..core.product import Product
 from ..core.retrieval import LEXICAL, leg_candidates
-from ..core.settings import LexicalSettings
+from ..core.settings import LexicalSettings, merged
 from ..indexing.versions import new_stamp
 from .cluster_query import aggregation_body, search_body
-from .mappings import document, field_paths, index_body, merged
+from .mappings import document, field_paths, index_body
 
 log = logging.getLogger(__name__)
 

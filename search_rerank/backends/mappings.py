@@ -163,17 +163,6 @@ def vector_mapping(engine: str, dims: int, dense: DenseSettings) -> dict[str, An
     return body
 
 
-def merged(body: dict[str, Any], fragment: Mapping[str, Any]) -> dict[str, Any]:
-    """``body`` with ``fragment`` merged in: objects key by key, any other value from the fragment."""
-    out = dict(body)
-    for key, value in fragment.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merged(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def field_paths(mappings: Mapping[str, Any]) -> frozenset[str]:
     """Every field path (``facet.category.lvl1``) of a ``mappings`` object, its objects' own paths included."""
 

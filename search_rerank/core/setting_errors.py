@@ -52,7 +52,7 @@ def _line(
         close = difflib.get_close_matches(loc[-1], _fields(model, loc[:-1]), 1)
         hint = f"; did you mean {'.'.join([*loc[:-1], close[0]])}?" if close else ""
         return f"{where}: {setting}: no such setting{hint}"
-    message = error["msg"]
+    message = error["msg"].removeprefix("Value error, ")  # pydantic's prefix for a validator's own refusal
     if error["type"] != "missing" and not _secret(model, loc):
         value = repr(error.get("input"))
         if len(value) > SHOWN_VALUE_CHARS:

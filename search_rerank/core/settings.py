@@ -3,7 +3,8 @@
 Precedence: defaults, then a settings file (TOML or JSON; what ``tune`` writes),
 then ``SEARCH_RERANK_*`` environment variables (nested with ``__``, e.g.
 ``SEARCH_RERANK_FUSION__METHOD=linear``; one that names no setting is refused, see
-:func:`check_variables`). Built once by the CLI or ``create_app()``, never at import time.
+:func:`check_variables`), then the CLI's flags; a copy with per-request overrides keeps them over the variables.
+Built once by the CLI or ``create_app()``, never at import time.
 
 The environment is read only here and in the entry points (the CLI's root group, ``create_app()``,
 ``gunicorn_conf``): everything else takes what it needs as settings or arguments, so a module's behaviour
@@ -32,7 +33,13 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from .errors import ConfigError
 from .setting_errors import describe
@@ -773,8 +780,9 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Environment wins over the file, which arrives as init values.
-        return env_settings, init_settings
+        # Values given win over the environment: a copy validated again (override) or a flag must not be undone by
+        # a variable read again. load_settings puts the environment over the file itself.
+        return init_settings, env_settings
 
     def offline(self) -> Settings:
         """For evaluation and training: no stage deadlines, so a busy machine changes timings, never results."""
@@ -855,13 +863,29 @@ def check_variables(environ: Mapping[str, str]) -> None:
         )
 
 
+def merged(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``over`` merged in: objects key by key, any other value from ``over``."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
-    """Defaults, then the file at ``path``, then the environment; errors name the field or variable."""
+    """Defaults, then the file at ``path``, then the environment, then ``overrides`` (the CLI's flags); errors name
+    the field or variable."""
     check_variables(os.environ)
     data: dict[str, Any] = read_settings_file(path) if path is not None else {}
-    data.update({k: v for k, v in overrides.items() if v is not None})
     try:
+        data = merged(
+            merged(data, EnvSettingsSource(Settings)()), {k: v for k, v in overrides.items() if v is not None}
+        )
         return Settings(**data)
     except ValidationError as exc:
         source = Path(path) if path is not None else None
         raise ConfigError(f"invalid settings:\n{describe(exc, Settings, source, os.environ, ENV_PREFIX)}") from None
+    except SettingsError as exc:  # a section given whole in one variable (SEARCH_RERANK_LEXICAL) that is not JSON
+        raise ConfigError(str(exc)) from None

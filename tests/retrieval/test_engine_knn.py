@@ -13,13 +13,13 @@ from search_rerank.backends.cluster import OpenSearchRetriever, cluster_retrieve
 from search_rerank.backends.cluster_query import filter_clauses
 from search_rerank.backends.encoder import BiEncoder
 from search_rerank.backends.engine_knn import EngineKnnRetriever, cosine_hits, knn_body
-from search_rerank.backends.mappings import index_body, merged, vector_field, vector_mapping
+from search_rerank.backends.mappings import index_body, vector_field, vector_mapping
 from search_rerank.core.breaker import Guards
 from search_rerank.core.errors import ConfigError, StageError
 from search_rerank.core.filters import Filters
 from search_rerank.core.product import Product
 from search_rerank.core.retrieval import DENSE, Retriever
-from search_rerank.core.settings import DenseSettings, LexicalSettings, Settings, load_settings
+from search_rerank.core.settings import DenseSettings, LexicalSettings, Settings, load_settings, merged
 from search_rerank.serving.delegation import FilteredDenseLeg
 
 VECTOR = [0.6, 0.8, 0.0]

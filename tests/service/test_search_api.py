@@ -54,6 +54,15 @@ def test_override_changes_the_fusion_for_one_request_only(client, settings):
     assert settings.fusion.method == "linear"
 
 
+def test_override_changes_the_fusion_even_where_a_variable_sets_the_served_one(client, monkeypatch):
+    """A container sets settings as variables: validating the request's settings read them again, over the
+    request's own values, so the override was silently ignored."""
+    monkeypatch.setenv("SEARCH_RERANK_FUSION__METHOD", "linear")
+    rrf = search(client, query="rug", explain=True, overrides={"fusion": {"method": "rrf"}}).get_json()
+    default = search(client, query="rug", explain=True).get_json()
+    assert rrf["hits"][0]["explanation"]["fused"] != default["hits"][0]["explanation"]["fused"]
+
+
 def test_override_of_candidates_bounds_the_ranked_list(client):
     pool = {"lexical": {"candidates": 3}, "dense": {"candidates": 2}}
     body = search(client, query="chair", overrides=pool).get_json()
