@@ -53,8 +53,10 @@ def _line(
         hint = f"; did you mean {'.'.join([*loc[:-1], close[0]])}?" if close else ""
         return f"{where}: {setting}: no such setting{hint}"
     message = error["msg"].removeprefix("Value error, ")  # pydantic's prefix for a validator's own refusal
-    if error["type"] != "missing" and not _secret(model, loc):
-        value = repr(error.get("input"))
+    given = error.get("input")
+    # a section's whole input (a check across its fields) may hold a secret: only a single value is shown
+    if error["type"] != "missing" and not isinstance(given, Mapping | list) and not _secret(model, loc):
+        value = repr(given)
         if len(value) > SHOWN_VALUE_CHARS:
             value = value[:SHOWN_VALUE_CHARS] + "..."
         message += f" (given {value})"
@@ -91,14 +93,12 @@ def _line_of(loc: Sequence[str], lines: Sequence[str], suffix: str) -> int | Non
     """The 1-based line where a TOML or JSON settings file sets ``loc``: the key's first line after the line
     that opens its section (a ``[section]`` table or a ``"section":`` key); None when it is not found there."""
     start = 0
-    for depth, name in enumerate(loc):
+    for name in loc:
         key = re.escape(name)
         if suffix == ".json":
             pattern = re.compile(rf'"{key}"\s*:')
-        elif depth < len(loc) - 1:
+        else:  # a [section] table, or a key
             pattern = re.compile(rf"^\s*(\[\s*{key}\s*\]|{key}\s*=)")
-        else:
-            pattern = re.compile(rf"^\s*{key}\s*=")
         found = next((i for i in range(start, len(lines)) if pattern.search(lines[i])), None)
         if found is None:
             return None

@@ -122,6 +122,14 @@ def test_a_bad_value_in_a_json_settings_file_is_named_with_its_line_and_value(tm
     assert f"{settings}:3: fusion.method: Input should be 'rrf' or 'linear' (given 'weighted')" in output
 
 
+def test_a_section_that_does_not_validate_shows_none_of_its_values(tmp_path):
+    """A check across a section's fields is refused with the section's whole input, the password among them."""
+    settings = tmp_path / "settings.toml"
+    settings.write_text('[lexical]\nbackend = "elasticsearch"\npassword = "hunter2-secret"\n', encoding="utf-8")
+    output = refused(run("--settings", str(settings), "models", "list"))
+    assert "lexical.url" in output and "hunter2-secret" not in output
+
+
 def test_a_bad_value_from_a_variable_names_the_variable_once_per_mistake(tmp_path):
     output = refused(run("models", "list", env={"SEARCH_RERANK_RERANK__WINDOW": "fifty"}))
     assert "environment variable SEARCH_RERANK_RERANK__WINDOW: rerank.window:" in output
