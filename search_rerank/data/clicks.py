@@ -121,7 +121,7 @@ class _UbiEvent:
     query_id: str
     click: bool
     doc: str
-    ordinal: int
+    ordinal: int | None  # None: the event gave no rank (see _placed)
     time: float
     session_id: str | None
     text: str
@@ -145,7 +145,11 @@ def read_ubi(
 
     Display order comes from ``event_attributes.position.ordinal`` (any base;
     gaps close up). A clicked product counts as shown at its ordinal even when
-    no impression was logged for it. Some front ends log several result lists
+    no impression was logged for it. An event without an ordinal (the UBI
+    schema allows a position by screen coordinates alone, and the reference
+    clients send none unless told) takes its product's place in its search's
+    logged hits, a click the place of an impression of its product; one that
+    has neither is left out, and counted in a warning. Some front ends log several result lists
     under one ``query_id`` (the page re-rendered); events are replayed in
     time order and a new list starts when an ordinal already holds another
     product, so that one search yields one impression per list actually shown.
@@ -181,20 +185,29 @@ def read_ubi(
         for kept in without_forgotten(every, forgotten):
             events.setdefault(kept.query_id, []).append(kept)
     impressions: list[Impression] = []
-    nameless = 0
+    nameless = unplaced = 0
     for query_id, logged in events.items():
         text = texts.get(query_id) or next((event.text for event in logged if event.text), "")
         if not text:
             nameless += 1
             continue
         session = next((event.session_id for event in logged if event.session_id), None)
-        for shown, clicked in _result_lists(_shown_hits(logged, hits.get(query_id, ()))):
+        placed = _placed(logged, hits.get(query_id, ()))
+        unplaced += len(logged) - len(placed)
+        for shown, clicked in _result_lists(_shown_hits(placed, hits.get(query_id, ()))):
             impressions.append(Impression(text, shown, clicked, query_id=query_id, session=session))
     if nameless:
         log.warning(
             "%s: dropped events of %d query id(s) with no query text in any record or event",
             ", ".join(map(str, paths)),
             nameless,
+        )
+    if unplaced:
+        log.warning(
+            "%s: dropped %d event(s) without a rank whose product was neither in their search's logged hits nor "
+            "in an impression of it",
+            ", ".join(map(str, paths)),
+            unplaced,
         )
     return impressions
 
@@ -223,8 +236,11 @@ class _UbiLineReader:
         if action not in self.impression_actions and action not in self.click_actions:
             return None
         attributes = _mapping(record, "event_attributes")
-        ordinal = _mapping(attributes, "position", "event_attributes").get("ordinal")
-        if not isinstance(ordinal, int) or isinstance(ordinal, bool) or ordinal < 0:
+        position = attributes.get("position") or {}
+        if not isinstance(position, dict):
+            raise ValueError(f"event_attributes.position: expected an object, got {str(position)[:80]}")
+        ordinal = position.get("ordinal")
+        if ordinal is not None and (not isinstance(ordinal, int) or isinstance(ordinal, bool) or ordinal < 0):
             raise ValueError(
                 f"{action} event: event_attributes.position.ordinal must be an integer >= 0, got {ordinal!r}"
             )
@@ -259,6 +275,21 @@ def _hit_ids(record: Mapping[str, Any]) -> tuple[str, ...]:
     return hits
 
 
+def _placed(events: list[_UbiEvent], hits: tuple[str, ...]) -> list[_UbiEvent]:
+    """A query's events, each with a rank: one sent without takes its product's place in the search's logged
+    ``hits``; a click not among them keeps none, to join the list of an impression of its product (see
+    _result_lists), and is left out when no impression shows it, as is an impression that cannot be placed."""
+    ranks = {doc: rank for rank, doc in reversed(list(enumerate(hits)))}
+    impressed = {e.doc for e in events if not e.click and (e.ordinal is not None or e.doc in ranks)}
+    placed = []
+    for event in events:
+        if event.ordinal is None and event.doc in ranks:
+            placed.append(replace(event, ordinal=ranks[event.doc]))
+        elif event.ordinal is not None or (event.click and event.doc in impressed):
+            placed.append(event)
+    return placed
+
+
 def _shown_hits(events: list[_UbiEvent], hits: tuple[str, ...]) -> list[_UbiEvent]:
     """A query's events, with its hits as impressions at ranks 0, 1, ... ahead of them when it logged clicks alone."""
     if not hits or not all(event.click for event in events):
@@ -290,6 +321,8 @@ def _result_lists(events: list[_UbiEvent]) -> list[tuple[tuple[str, ...], frozen
             if owner is not None:
                 owner.clicked.add(event.doc)
                 continue
+        if event.ordinal is None:  # a click without a rank, before any impression of its product: nowhere to go
+            continue
         if not lists or lists[-1].slots.get(event.ordinal, event.doc) != event.doc:
             lists.append(_Shown())
         current = lists[-1]

@@ -116,6 +116,41 @@ def openapi_document(version: str) -> dict[str, Any]:
             }
         }
 
+    ubi_events = {
+        "post": {
+            "summary": "UBI events (impressions, clicks, ...) from a front end, appended to the UBI log (also at "
+            "/ubi_events, where the UBI JavaScript client posts them); "
+            "clicks, add_to_cart and purchases with a user_id or session_id update the shoppers' profiles",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "oneOf": [
+                                {"$ref": REF.format(model="UbiEvent")},
+                                {
+                                    "type": "array",
+                                    "minItems": 1,
+                                    "items": {"$ref": REF.format(model="UbiEvent")},
+                                },
+                            ]
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": _object("the number of events written (accepted)"),
+                "400": error,
+                "404": _json("ErrorResponse", "UBI logging is off (service.ubi_log_path unset)"),
+                "503": _json(
+                    "ErrorResponse",
+                    "the UBI log could not be written (reason ubi_write_failed): none was kept; send them again "
+                    "after Retry-After",
+                ),
+            },
+        }
+    }
+
     return {
         "openapi": "3.1.0",
         "info": {
@@ -179,37 +214,8 @@ def openapi_document(version: str) -> dict[str, Any]:
                 }
                 for p in ("post", "get")
             },
-            "/ubi/events": {
-                "post": {
-                    "summary": "UBI events (impressions, clicks, ...) from a front end, appended to the UBI log; "
-                    "clicks, add_to_cart and purchases with a user_id or session_id update the shoppers' profiles",
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "oneOf": [
-                                        {"$ref": REF.format(model="UbiEvent")},
-                                        {
-                                            "type": "array",
-                                            "minItems": 1,
-                                            "items": {"$ref": REF.format(model="UbiEvent")},
-                                        },
-                                    ]
-                                }
-                            }
-                        },
-                    },
-                    "responses": {
-                        "200": _object("the number of events written (accepted)"),
-                        "400": error,
-                        "404": _json("ErrorResponse", "UBI logging is off (service.ubi_log_path unset)"),
-                        "503": _json(
-                            "ErrorResponse", "the UBI log could not be written (reason ubi_write_failed): none was kept"
-                        ),
-                    },
-                }
-            },
+            "/ubi/events": ubi_events,
+            "/ubi_events": ubi_events,
             "/admin/reload": {
                 "post": {
                     "summary": "Reopen the indexes and models (after a rebuild) without dropping a request",

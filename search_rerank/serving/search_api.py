@@ -1,4 +1,4 @@
-"""The product's own API: ``POST /search`` and ``POST /ubi/events``."""
+"""The product's own API: ``POST /search`` and ``POST /ubi/events`` (also at ``/ubi_events``)."""
 
 from __future__ import annotations
 
@@ -34,6 +34,9 @@ from .ubi import UbiEvent, UbiLog, UbiWriteError
 
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__)
+UBI_RETRY_AFTER_S = 5
+"""When a front end may send events the log refused again: a write fails on a full or failing disk, which an
+immediate retry would only fail on again, and a beacon retried within seconds is still about the page shown."""
 
 
 @api.post("/search")
@@ -89,12 +92,17 @@ def _stage_hits(result: SearchResult, stages: dict[str, list[str]] | None, setti
 
 
 @api.post("/ubi/events")
+@api.post("/ubi_events")
 def ubi_events():
     """UBI events from a front end (one object or a list), checked, appended to the UBI log, then applied to
     the shoppers' profiles before the answer (so the next search sees them; see profiles_api).
 
-    ``accepted`` means written: an event the log could not keep is a 503 (``ubi_write_failed``), so that
-    the front end may send it again, never an acceptance followed by a loss.
+    ``accepted`` means written: an event the log could not keep is a 503 (``ubi_write_failed``, with
+    ``Retry-After``), so that the front end may send it again, never an acceptance followed by a loss.
+
+    ``/ubi_events`` is where the UBI JavaScript client posts (``UbiClient(baseUrl)`` sends its events to
+    ``baseUrl + "/ubi_events"``, the path of the Data Prepper pipeline OpenSearch's UBI guide sets up), so a front
+    end built on it needs only its base URL pointed here.
     """
     ubi: UbiLog | None = current_app.extensions.get("ubi_log")
     if ubi is None:
@@ -113,9 +121,10 @@ def ubi_events():
     except UbiWriteError as exc:
         log.error("%d UBI event(s) refused (%s): %s", len(events), UBI_WRITE_FAILED, exc)
         metrics.DEGRADED.labels(UBI).inc()
-        return error_response(
+        response, status = error_response(
             503, "UBI log unavailable", "the events were not recorded; send them again later", reason=UBI_WRITE_FAILED
         )
+        return response, status, {"Retry-After": str(UBI_RETRY_AFTER_S)}
     clicked = [pid for pid in map(clicked_product, events) if pid is not None]
     if clicked:
         metrics.observe_clicks(clicked, current_pipeline().store.popularity(clicked), current_settings().longtail)

@@ -24,13 +24,24 @@ import stat
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import UTC, datetime
+from difflib import get_close_matches
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from ..core.errors import SearchRerankError
 from ..core.profile import FORGET_ACTION, RECEIVED_AT, SAFE_ID_PATTERN
@@ -38,8 +49,7 @@ from ..core.settings import ServiceSettings
 from ..data.clicks import epoch_ms
 from ..data.loaders import id_text
 
-# Events about one result must say which product and at which rank: the click
-# model behind the training labels needs both (see clicks.read_ubi).
+# Events about one result must say which product (see UbiEvent._result_events_name_their_result).
 RESULT_ACTIONS = frozenset({"impression", "click"})
 FUTURE_TOLERANCE_S = 86_400.0
 """How far ahead of this server's clock an event's time may be (clocks and time zones differ)."""
@@ -100,10 +110,55 @@ class UbiSearchParams(BaseModel):
     application: str | None = Field(default=None, max_length=100)
 
 
+def spelling_key(name: str) -> str:
+    """A field name as a misspelling of it may still read: ``queryId``, ``Query-ID`` and ``query_id`` alike."""
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+def meant_field(key: str, fields: Collection[str], given: Collection[str]) -> str | None:
+    """The field ``key`` is a misspelling of, among ``fields`` that were not ``given``; None when it is none's.
+
+    The same letters in another case or with other separators (``queryId``, ``Query-ID``) are the field, and so
+    is a name a letter or two off (``sesion_id``, ``timestmp``: close, by difflib, and about as long). A field
+    that was given makes a look-alike key one of the front end's own (a product's Algolia ``objectID`` kept
+    beside its ``object_id``)."""
+    wanted = spelling_key(key)
+    if key in fields or not wanted:
+        return None
+    missing = {spelling_key(f): f for f in fields if f not in given}
+    if wanted in missing:
+        return missing[wanted]
+    close = [m for m in get_close_matches(wanted, missing, n=1, cutoff=0.9) if abs(len(m) - len(wanted)) <= 2]
+    return missing[close[0]] if close else None
+
+
 class _Open(BaseModel):
-    """UBI leaves these objects open for a front end's own fields, so unknown keys are kept."""
+    """A UBI record keeps a front end's own fields: the UBI schema allows them at every level (the reference
+    clients send ``extra_info``, ``page_id``, ``object_detail``, a position's ``trail``), and refused, the event
+    would be lost to training and the profiles. A key that misspells one of the record's own fields is refused
+    instead (a 400 naming it, with the field meant): kept, ``query_Id`` would be an event never joined to its
+    search, and ``Ordinal`` a rank never read."""
 
     model_config = ConfigDict(extra="allow")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_misspelt_fields(cls, data: object) -> object:
+        if not isinstance(data, dict):
+            return data
+        fields = cls.model_fields.keys()
+        errors = [
+            InitErrorDetails(
+                type=PydanticCustomError("misspelt_field", "not a UBI field; did you mean {meant}?", {"meant": meant}),
+                loc=(key,),
+                input=value,
+            )
+            for key, value in data.items()
+            if isinstance(key, str) and (meant := meant_field(key, fields, data)) is not None
+        ]
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        return data
 
 
 class UbiObject(_Open):
@@ -128,15 +183,8 @@ class UbiEventAttributes(_Open):
     position: UbiPosition | None = None
 
 
-class UbiEvent(BaseModel):
-    """A ``ubi_events`` record as a front end sends it.
-
-    Top-level keys are the schema's only, so a misspelt ``query_Id`` is a 400
-    rather than an event that can never be joined to its search; the
-    front end's own details go in ``event_attributes``, which is open.
-    """
-
-    model_config = ConfigDict(extra="forbid")
+class UbiEvent(_Open):
+    """A ``ubi_events`` record as a front end sends it, with whatever else the front end adds (kept, see _Open)."""
 
     action_name: str = Field(min_length=1, max_length=100, examples=["click"])
     query_id: Identifier | None = None
@@ -183,12 +231,13 @@ class UbiEvent(BaseModel):
     def _result_events_name_their_result(
         cls, value: UbiEventAttributes | None, info: ValidationInfo
     ) -> UbiEventAttributes | None:
+        """A click or an impression is about a product, so it must name it. Its rank is asked for but not required:
+        the UBI schema allows a position by screen coordinates alone, and the reference clients send none unless
+        told; such an event still counts for the shopper's profile, and training places it by its search's logged
+        hits (see clicks.read_ubi)."""
         action = info.data.get("action_name")
-        if action in RESULT_ACTIONS:
-            if value is None or value.position is None or value.position.ordinal is None:
-                raise ValueError(f"a {action} event needs event_attributes.position.ordinal (its rank, from 0)")
-            if value.object is None or value.object.object_id is None:
-                raise ValueError(f"a {action} event needs event_attributes.object.object_id (the product id)")
+        if action in RESULT_ACTIONS and (value is None or value.object is None or value.object.object_id is None):
+            raise ValueError(f"a {action} event needs event_attributes.object.object_id (the product id)")
         return value
 
     def completed(self, application: str) -> UbiEvent:

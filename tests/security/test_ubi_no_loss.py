@@ -141,6 +141,11 @@ def test_events_the_log_cannot_write_are_a_503_not_accepted(no_loss_client, full
     assert "accepted" not in response.get_json()
 
 
+def test_events_the_log_cannot_write_say_when_to_send_them_again(no_loss_client, full_disk):
+    response = no_loss_client.post("/ubi/events", json=event(0))
+    assert response.status_code == 503 and int(response.headers["Retry-After"]) >= 1
+
+
 def test_events_refused_on_a_full_disk_never_turn_up_later(no_loss_client, full_disk, ubi_dir):
     assert no_loss_client.post("/ubi/events", json=event(0)).status_code == 503
     full_disk.unlink()  # space again

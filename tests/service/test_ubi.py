@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from search_rerank.data.clicks import epoch_ms
+from search_rerank.data.clicks import epoch_ms, read_ubi
 from search_rerank.serving import create_app
 from search_rerank.serving.ubi import UbiEvent, UbiLog, UbiQuery
 
@@ -118,14 +118,23 @@ def test_a_list_of_events_is_accepted_in_order(ubi_client, ubi_path):
     assert [e["action_name"] for e in records(ubi_path)] == ["impression", "click"]
 
 
-def test_a_click_without_its_rank_is_refused_naming_the_field(ubi_client, ubi_path):
+def test_a_click_without_its_product_is_refused_naming_the_field(ubi_client, ubi_path):
     event = click_on("q-1", "p-1")
-    del event["event_attributes"]["position"]
+    del event["event_attributes"]["object"]
     response = ubi_client.post("/ubi/events", json=event)
     assert response.status_code == 400
     [error] = response.get_json()["fields"]
-    assert error["field"] == "event_attributes" and "position.ordinal" in error["message"]
+    assert error["field"] == "event_attributes" and "object.object_id" in error["message"]
     assert not ubi_path.parent.exists()
+
+
+def test_a_click_without_its_rank_is_accepted_as_the_ubi_schema_allows(ubi_client, ubi_path):
+    """A position may be screen coordinates alone, and the UBI JavaScript client sends none unless told."""
+    event = click_on("q-1", "p-1")
+    event["event_attributes"]["position"] = {"xy": {"x": 120, "y": 48}}
+    assert ubi_client.post("/ubi/events", json=event).get_json() == {"accepted": 1}
+    [logged] = records(ubi_path)
+    assert logged["event_attributes"]["position"] == {"xy": {"x": 120, "y": 48}}
 
 
 def test_a_bad_event_in_a_list_is_named_by_its_index_and_nothing_is_written(ubi_client, ubi_path):
@@ -134,10 +143,43 @@ def test_a_bad_event_in_a_list_is_named_by_its_index_and_nothing_is_written(ubi_
     assert not ubi_path.parent.exists()
 
 
-def test_a_misspelt_top_level_field_is_refused(ubi_client):
-    response = ubi_client.post("/ubi/events", json={"action_name": "search", "query_Id": "q-1"})
+@pytest.mark.parametrize(
+    ("sent", "meant"), [("query_Id", "query_id"), ("queryId", "query_id"), ("sesion_id", "session_id")]
+)
+def test_a_misspelt_top_level_field_is_refused_naming_the_field_meant(ubi_client, ubi_path, sent, meant):
+    """Kept, a misspelt query id would be an event never joined to its search."""
+    response = ubi_client.post("/ubi/events", json={"action_name": "search", sent: "q-1"})
     assert response.status_code == 400
-    assert response.get_json()["fields"][0]["field"] == "query_Id"
+    [error] = response.get_json()["fields"]
+    assert error["field"] == sent and f"did you mean {meant}?" in error["message"]
+    assert not ubi_path.parent.exists()
+
+
+def test_a_misspelt_rank_is_refused_naming_where(ubi_client):
+    event = click_on("q-1", "p-1")
+    event["event_attributes"]["position"] = {"Ordinal": 3}
+    [error] = ubi_client.post("/ubi/events", json=event).get_json()["fields"]
+    assert error["field"] == "event_attributes.position.Ordinal" and "did you mean ordinal?" in error["message"]
+
+
+def test_fields_of_the_front_ends_own_are_kept_at_every_level(ubi_client, ubi_path):
+    """The UBI schema leaves events open: the reference JavaScript client adds ``extra_info`` to an event that
+    has a message already, OpenSearch's documented data structures send ``page_id``, a position's ``trail``
+    and the product's own details beside its id."""
+    event = click_on("q-1", "p-1") | {"page_id": "/search", "extra_info": "second message", "extra_info_type": "INFO"}
+    event["event_attributes"] |= {"dwell_seconds": 12, "browser": "Firefox"}
+    event["event_attributes"]["position"] |= {"trail": "home>search"}
+    event["event_attributes"]["object"] |= {"object_detail": {"price": 499.0}, "objectID": "sku-1"}
+    assert ubi_client.post("/ubi/events", json=event).get_json() == {"accepted": 1}
+    [logged] = records(ubi_path)
+    assert {key: logged[key] for key in ("page_id", "extra_info", "extra_info_type")} == {
+        "page_id": "/search",
+        "extra_info": "second message",
+        "extra_info_type": "INFO",
+    }
+    assert logged["event_attributes"]["dwell_seconds"] == 12
+    assert logged["event_attributes"]["position"] == {"ordinal": 0, "trail": "home>search"}
+    assert logged["event_attributes"]["object"]["objectID"] == "sku-1"
 
 
 def test_an_unreadable_timestamp_is_refused(ubi_client):
@@ -182,6 +224,31 @@ def test_a_product_id_sent_as_a_number_is_accepted_and_logged_as_the_catalog_rea
     assert event["event_attributes"]["object"]["object_id"] == "4033874254060"
 
 
+def test_events_posted_where_the_ubi_javascript_client_posts_them_are_logged(ubi_client, ubi_path):
+    """``UbiClient(baseUrl).trackEvent(e)`` posts ``[e]`` to ``baseUrl + "/ubi_events"``; this event is the
+    client's ``UbiEvent`` with its ``UbiEventAttributes`` (the product's own details merged into ``object``)."""
+    sent = {
+        "application": "shop",
+        "action_name": "add_to_cart",
+        "query_id": "q-1",
+        "session_id": "session-1",
+        "client_id": "client-1",
+        "user_id": "",
+        "timestamp": "2026-12-01T10:00:00.000Z",
+        "message_type": "INFO",
+        "message": "Corner sofa (s1)",
+        "extra_info": "added from the results page",
+        "extra_info_type": "INFO",
+        "event_attributes": {
+            "object": {"object_id": "s1", "object_id_field": "product", "description": "Corner sofa", "price": 499}
+        },
+    }
+    response = ubi_client.post("/ubi_events", data=json.dumps([sent]), content_type="application/json")
+    assert response.get_json() == {"accepted": 1}
+    [logged] = records(ubi_path)
+    assert logged["action_name"] == "add_to_cart" and logged["extra_info"] == "added from the results page"
+
+
 @pytest.mark.parametrize("body", ["[]", "42", "not json"])
 def test_a_body_that_is_not_events_is_refused(ubi_client, body):
     response = ubi_client.post("/ubi/events", data=body, content_type="application/json")
@@ -220,6 +287,16 @@ def test_the_training_reader_turns_a_logged_search_and_click_into_an_impression(
     ubi_client.post("/ubi/events", json=events + [click_on(query_id, shown[1], 1)])
     [impression] = clicks.read_ubi(ubi_path.with_name(f"ubi.{os.getpid()}.ndjson"))
     assert (impression.query, impression.shown, impression.clicked) == ("sofa", tuple(shown), {shown[1]})
+
+
+def test_the_training_reader_places_a_click_sent_without_its_rank_where_the_search_showed_it(ubi_client, ubi_path):
+    hits = ubi_client.post("/search", json={"query": "sofa", "size": 3})
+    query_id, shown = hits.headers["X-Query-Id"], [hit["id"] for hit in hits.get_json()["hits"]]
+    click = click_on(query_id, shown[2])
+    del click["event_attributes"]["position"]
+    assert ubi_client.post("/ubi_events", json=[click]).get_json() == {"accepted": 1}
+    [impression] = read_ubi(ubi_path.with_name(f"ubi.{os.getpid()}.ndjson"))
+    assert (impression.shown, impression.clicked) == (tuple(shown), {shown[2]})
 
 
 def test_the_openapi_document_describes_the_event_endpoint_and_the_query_id_header(client):
