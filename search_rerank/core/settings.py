@@ -69,6 +69,8 @@ LEXICAL_FIELDS = ("title", "brand", "category", "attributes", "description")
 SERVER_BACKENDS = ("elasticsearch", "opensearch")
 # Elasticsearch/OpenSearch index and alias names: lowercase, no path or wildcard characters.
 INDEX_NAME = r"^[a-z0-9][a-z0-9._-]{0,199}$"
+ORIGIN = r"[a-zA-Z][a-zA-Z0-9+.-]*://(\[[0-9a-fA-F:.]+\]|[^\s/:?#\[\]@]+)(:[0-9]{1,5})?"
+"""A web origin as a browser sends it in ``Origin``: a scheme, a host (an IPv6 one in brackets) and a port."""
 
 
 class LexicalSettings(_Section):
@@ -707,6 +709,27 @@ class ServiceSettings(_Section):
         "a nested path aliased to '{facet-name}' Spryker-style facet-name/facet-value pairs (serving/field_aliases.py)",
     )
 
+    cors_allow_origins: tuple[str, ...] = Field(
+        default=(),
+        description="origins whose pages may call the service from a browser (Elasticsearch's "
+        "http.cors.allow-origin): an origin ('https://shop.example', scheme, host and port only), '*' for any, or "
+        "a regular expression between slashes, matched against the whole origin ('/https://.*\\.shop\\.example/'). "
+        "Empty (the default): no CORS headers, so only pages of the service's own origin (or of one reverse proxy "
+        "in front of it) can read its answers, as with Elasticsearch's http.cors.enabled off",
+    )
+    cors_allow_credentials: bool = Field(
+        default=False,
+        description="let those pages send cookies and HTTP authentication (Elasticsearch's http.cors.allow-credentials); "
+        "needs origins named, not '*', since a browser then refuses the wildcard and answering any origin by name "
+        "would let every site read what a shopper's credentials unlock",
+    )
+    cors_max_age_s: int = Field(
+        default=7200,
+        ge=0,
+        le=86_400,
+        description="how long a browser may keep a preflight's answer; 7200 s is the most Chromium keeps one",
+    )
+
     @property
     def address(self) -> str:
         """``host:port`` as gunicorn binds it and a URL names it: an IPv6 host in brackets (``[::1]:8000``), or
@@ -721,6 +744,30 @@ class ServiceSettings(_Section):
             if not re.fullmatch(INDEX_NAME, name):
                 raise ValueError(f"{name!r} is not an index name (lowercase letters, digits, '.', '_', '-')")
         return names
+
+    @field_validator("cors_allow_origins")
+    @classmethod
+    def _origins_valid(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in origins:
+            if len(origin) > 2 and origin.startswith("/") and origin.endswith("/"):
+                try:
+                    re.compile(origin[1:-1])
+                except re.error as exc:
+                    raise ValueError(f"{origin!r} is not a regular expression: {exc}") from None
+            elif origin != "*" and not re.fullmatch(ORIGIN, origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin: scheme://host[:port] with no path ('https://shop.example'), "
+                    "'*', or a /regular expression/"
+                )
+        return origins
+
+    @model_validator(mode="after")
+    def _credentials_need_named_origins(self) -> ServiceSettings:
+        if self.cors_allow_credentials and "*" in self.cors_allow_origins:
+            raise ValueError(
+                "service.cors_allow_credentials needs the origins named in service.cors_allow_origins, not '*'"
+            )
+        return self
 
     @model_validator(mode="after")
     def _interleave_needs_b(self) -> ServiceSettings:

@@ -33,6 +33,7 @@ from . import interleave, metrics
 from .aggregations import Aggregator
 from .completion import TitleIndexes
 from .context import endpoint_name, error_response, live
+from .cors import allow_cross_origin
 from .es_api import cluster, es
 from .exposure_loop import ExposureLoop
 from .live_pipeline import LivePipeline
@@ -212,4 +213,5 @@ def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None
         app.register_blueprint(cluster)
     _json_errors(app)
     _request_lifecycle(app)
+    allow_cross_origin(app, settings.service)
     return app
