@@ -26,7 +26,6 @@ import time
 import uuid
 from collections.abc import Collection, Iterable
 from datetime import UTC, datetime
-from difflib import get_close_matches
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import Annotated, Any
@@ -118,25 +117,21 @@ def spelling_key(name: str) -> str:
 def meant_field(key: str, fields: Collection[str], given: Collection[str]) -> str | None:
     """The field ``key`` is a misspelling of, among ``fields`` that were not ``given``; None when it is none's.
 
-    The same letters in another case or with other separators (``queryId``, ``Query-ID``) are the field, and so
-    is a name a letter or two off (``sesion_id``, ``timestmp``: close, by difflib, and about as long). A field
-    that was given makes a look-alike key one of the front end's own (a product's Algolia ``objectID`` kept
-    beside its ``object_id``)."""
-    wanted = spelling_key(key)
-    if key in fields or not wanted:
+    A misspelling is the same letters in another case or with other separators (``queryId``, ``Query-ID``), the
+    slip a JavaScript front end makes; names merely close (``objects``, ``positions``) may well be a front end's
+    own, and refused they would lose its events. A field that was given makes even a look-alike key one of the
+    front end's own (a product's Algolia ``objectID`` kept beside its ``object_id``)."""
+    if key in fields:
         return None
     missing = {spelling_key(f): f for f in fields if f not in given}
-    if wanted in missing:
-        return missing[wanted]
-    close = [m for m in get_close_matches(wanted, missing, n=1, cutoff=0.9) if abs(len(m) - len(wanted)) <= 2]
-    return missing[close[0]] if close else None
+    return missing.get(spelling_key(key))
 
 
 class _Open(BaseModel):
     """A UBI record keeps a front end's own fields: the UBI schema allows them at every level (the reference
     clients send ``extra_info``, ``page_id``, ``object_detail``, a position's ``trail``), and refused, the event
     would be lost to training and the profiles. A key that misspells one of the record's own fields is refused
-    instead (a 400 naming it, with the field meant): kept, ``query_Id`` would be an event never joined to its
+    instead (a 400 naming it, with the field meant): kept, ``queryId`` would be an event never joined to its
     search, and ``Ordinal`` a rank never read."""
 
     model_config = ConfigDict(extra="allow")

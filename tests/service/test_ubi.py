@@ -144,7 +144,7 @@ def test_a_bad_event_in_a_list_is_named_by_its_index_and_nothing_is_written(ubi_
 
 
 @pytest.mark.parametrize(
-    ("sent", "meant"), [("query_Id", "query_id"), ("queryId", "query_id"), ("sesion_id", "session_id")]
+    ("sent", "meant"), [("query_Id", "query_id"), ("queryId", "query_id"), ("SESSION-ID", "session_id")]
 )
 def test_a_misspelt_top_level_field_is_refused_naming_the_field_meant(ubi_client, ubi_path, sent, meant):
     """Kept, a misspelt query id would be an event never joined to its search."""
@@ -160,6 +160,13 @@ def test_a_misspelt_rank_is_refused_naming_where(ubi_client):
     event["event_attributes"]["position"] = {"Ordinal": 3}
     [error] = ubi_client.post("/ubi/events", json=event).get_json()["fields"]
     assert error["field"] == "event_attributes.position.Ordinal" and "did you mean ordinal?" in error["message"]
+
+
+def test_a_front_ends_own_field_merely_close_to_a_ubi_one_is_kept(ubi_client, ubi_path):
+    event = {"action_name": "view", "event_attributes": {"objects": ["s1", "s2"], "positions": [0, 1]}}
+    assert ubi_client.post("/ubi/events", json=event).get_json() == {"accepted": 1}
+    [logged] = records(ubi_path)
+    assert logged["event_attributes"] == {"objects": ["s1", "s2"], "positions": [0, 1]}
 
 
 def test_fields_of_the_front_ends_own_are_kept_at_every_level(ubi_client, ubi_path):
