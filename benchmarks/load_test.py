@@ -40,6 +40,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -220,6 +221,72 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
         self._log.close()
+
+
+class MemorySampler:
+    """Each worker's resident memory every ``every_s`` while the load runs, from ``/proc`` (Linux).
+
+    Why: a worker serves for days, and a CPU cross-encoder allocates a new tensor shape for every batch of
+    candidates; whether its memory levels off or keeps growing under the same load is what an operator must
+    know to size the machine (and whether a ``MALLOC_*`` setting, passed with ``--server-env``, changes it).
+    """
+
+    def __init__(self, pids: set[str], every_s: float = 2.0):
+        self.pids = sorted(pids)
+        self.every_s = every_s
+        self.samples: list[tuple[float, dict[str, float]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> MemorySampler:
+        self._started = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    def _run(self) -> None:
+        while True:
+            sizes = {pid: rss for pid in self.pids if (rss := rss_mb(pid)) is not None}
+            self.samples.append((time.monotonic() - self._started, sizes))
+            if self._stop.wait(self.every_s):
+                return
+
+    def summary(self) -> dict:
+        """Per worker: resident MB at the start, at the end, at its peak, and its growth in each half of the run
+        (a memory that levelled off grows in the first half, not the second)."""
+        out = {}
+        for pid in self.pids:
+            series = [(t, sizes[pid]) for t, sizes in self.samples if pid in sizes]
+            if len(series) < 3:
+                continue
+            end_t = series[-1][0]
+            middle = min(series, key=lambda sample: abs(sample[0] - end_t / 2))[1]
+            start, end = series[0][1], series[-1][1]
+            out[pid] = {
+                "start_mb": round(start, 1),
+                "end_mb": round(end, 1),
+                "peak_mb": round(max(mb for _, mb in series), 1),
+                "first_half_growth_mb": round(middle - start, 1),
+                "second_half_growth_mb": round(end - middle, 1),
+            }
+        return out
+
+    def series(self) -> list[dict]:
+        return [{"t": round(t, 1), **sizes} for t, sizes in self.samples]
+
+
+def rss_mb(pid: str) -> float | None:
+    """The process's resident set in MB (``VmRSS``); None when it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
 
 
 # ------------------------------------------------------------------ Prometheus
@@ -512,6 +579,13 @@ def main() -> None:
     ap.add_argument("--ready-timeout", type=float, default=300, help="seconds to wait for the workers to load")
     ap.add_argument("--fail-on-degraded", action="store_true", help="exit 1 on degraded answers too")
     ap.add_argument("--keep-tmp", action="store_true", help="keep the server log, metrics and locust CSVs")
+    ap.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an environment variable for the server only (repeatable), e.g. MALLOC_ARENA_MAX=2",
+    )
     args = ap.parse_args()
     users = args.users if args.users is not None else 4 * args.workers
     spawn_rate = args.spawn_rate if args.spawn_rate is not None else users
@@ -529,7 +603,10 @@ def main() -> None:
         flush=True,
     )
 
-    server = Server(Path(settings.index_dir), Path(settings.models_dir), args.workers, args.threads, tmp)
+    server_env = dict(pair.split("=", 1) for pair in args.server_env)
+    server = Server(
+        Path(settings.index_dir), Path(settings.models_dir), args.workers, args.threads, tmp, env=server_env
+    )
     try:
         started = time.monotonic()
         ready = server.wait_ready(args.ready_timeout)
@@ -541,9 +618,10 @@ def main() -> None:
         )
         before = scrape(server.url)
         pids_before = server.worker_pids()
-        locust_rc = run_locust(
-            server.url, users, spawn_rate, args.duration, tmp / "locust", workload_file, tmp / "locust.log"
-        )
+        with MemorySampler(pids_before) as memory:
+            locust_rc = run_locust(
+                server.url, users, spawn_rate, args.duration, tmp / "locust", workload_file, tmp / "locust.log"
+            )
         after = scrape(server.url)
         pids_after = server.worker_pids()
         alive = server.proc.poll() is None
@@ -637,6 +715,9 @@ def main() -> None:
             "client_minus_server_share_of_client": wire_share,
         },
         "throughput_history": history,
+        "server_env": server_env,
+        "worker_memory": memory.summary(),
+        "worker_memory_series": memory.series(),
         "checks": checks,
         "quantiles": "server quantiles interpolated linearly inside Prometheus histogram buckets; means exact",
     }
@@ -656,6 +737,11 @@ def main() -> None:
         f" {fmt((wire_share or 0) * 100)}% of client e2e"
     )
     print(f"statuses {statuses}; errors {errors}; degraded {degraded or 'none'}")
+    for pid, row in results["worker_memory"].items():
+        print(
+            f"worker {pid}: {row['start_mb']:,.0f} -> {row['end_mb']:,.0f} MB (peak {row['peak_mb']:,.0f}); grew "
+            f"{row['first_half_growth_mb']:+,.0f} MB in the first half, {row['second_half_growth_mb']:+,.0f} in the second"
+        )
     for name, ok in checks.items():
         print(("PASS " if ok else "FAIL ") + name)
     if failures:
@@ -782,7 +868,26 @@ Server answers by route and status: {", ".join(f"`{k}` {v}" for k, v in sorted(s
 unhandled errors: {s["errors"]}. **Degraded answers** (a leg or stage past its deadline, answered without it;
 allowed, counted, not failures): {degraded_text}. The script exits 1 on any failed request, 5xx or unhandled
 error (and on degraded answers with `--fail-on-degraded`).
+
+### Worker memory
+
+{memory_text(r)}
 """
+
+
+def memory_text(r: dict) -> str:
+    """The workers' resident memory over the run, and whether it levelled off (see MemorySampler)."""
+    rows = [
+        [pid, fmt(m["start_mb"], 0), fmt(m["end_mb"], 0), fmt(m["peak_mb"], 0)]
+        + [f"{m[half]:+,.0f}" for half in ("first_half_growth_mb", "second_half_growth_mb")]
+        for pid, m in r["worker_memory"].items()
+    ]
+    env = ", ".join(f"`{k}={v}`" for k, v in r["server_env"].items()) or "none"
+    header = ["worker", "start MB", "end MB", "peak MB", "growth, first half", "growth, second half"]
+    return (
+        f"Resident memory of each worker (`VmRSS`), sampled every 2 s from the start of the load to its end; "
+        f"environment given to the server: {env}.\n\n" + table(header, rows)
+    )
 
 
 if __name__ == "__main__":
