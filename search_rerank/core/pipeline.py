@@ -37,7 +37,7 @@ from .personalise import personalise, skip_reason
 from .product import Product
 from .profile import ShopperProfile, facet_values
 from .ranker_features import FieldScorer, features, query_codes
-from .reasons import TIMEOUT, reason_code
+from .reasons import BUDGET_SPENT, TIMEOUT, reason_code
 from .retrieval import DENSE, LEGS, LEXICAL, Reranker, Retriever, Stage
 from .settings import Settings
 from .store import ProductStore
@@ -160,12 +160,23 @@ class SearchPipeline:
 
     # ------------------------------------------------------------ stages
 
-    def retrieve(self, query: str, filters: Filters | None, settings: Settings | None = None) -> Ranking:
-        """Each enabled leg's list, the legs side by side; a failing or late leg is reported, not raised."""
+    def retrieve(
+        self, query: str, filters: Filters | None, settings: Settings | None = None, deadline: float | None = None
+    ) -> Ranking:
+        """Each enabled leg's list, the legs side by side; a failing or late leg is reported, not raised.
+
+        ``deadline`` (see :meth:`run`) holds the dense leg only when the lexical leg searches beside it: the
+        lexical leg is the answer itself, and without it (none loaded, or one a request turned off: a ``knn``
+        retriever's, see serving.retrievers) the dense leg is.
+        """
         settings = settings if settings is not None else self.settings
         ranking = Ranking(query)
         wanted = {LEXICAL: settings.lexical.candidates, DENSE: settings.dense.candidates}
-        deadline = {LEXICAL: settings.lexical.timeout_s, DENSE: settings.dense.timeout_s}
+        started = time.perf_counter()
+        timeout_s = {LEXICAL: settings.lexical.timeout_s, DENSE: settings.dense.timeout_s}
+        lexical = self.legs.get(LEXICAL)
+        if lexical is not None and not getattr(lexical, "off", False):
+            timeout_s[DENSE] = _held_to(timeout_s[DENSE], deadline, started)
         if not settings.dense.enabled:
             ranking.skipped[DENSE] = "dense leg disabled in settings"
             wanted.pop(DENSE)
@@ -174,22 +185,24 @@ class SearchPipeline:
             # A leg that brings its own query (a client's vector, see serving.retrievers) needs no words.
             ranking.skipped[DENSE] = NO_TEXT_TO_EMBED
             wanted.pop(DENSE)
-        started = time.perf_counter()
         running = {}
         for name, k in wanted.items():
             leg = self.legs.get(name)
             if leg is None:
                 ranking.skipped[name] = f"no {name} index loaded"
                 continue
+            if timeout_s[name] <= 0:
+                ranking.degraded[name] = BUDGET_SPENT
+                continue
             running[name] = self._pools[name].submit(_clocked, leg.search, query, k, filters)
         for name, future in running.items():
             try:
-                remaining = deadline[name] - (time.perf_counter() - started)
+                remaining = timeout_s[name] - (time.perf_counter() - started)
                 ranking.stages[name], ranking.timings_ms[name] = future.result(timeout=max(remaining, 0.0))
             except FutureTimeout:
                 future.cancel()
                 ranking.degraded[name] = TIMEOUT
-                log.warning("leg %s degraded (%s): no answer within %gs", name, TIMEOUT, deadline[name])
+                log.warning("leg %s degraded (%s): no answer within %gs", name, TIMEOUT, timeout_s[name])
             except Exception as exc:  # a leg down must not take search down
                 ranking.degraded[name] = reason_code(exc)
                 log.warning("leg %s degraded (%s): %s: %s", name, ranking.degraded[name], type(exc).__name__, exc)
@@ -198,7 +211,11 @@ class SearchPipeline:
         return ranking
 
     def rank_from(
-        self, retrieved: Ranking, settings: Settings | None = None, profile: ShopperProfile | None = None
+        self,
+        retrieved: Ranking,
+        settings: Settings | None = None,
+        profile: ShopperProfile | None = None,
+        deadline: float | None = None,
     ) -> Ranking:
         """Fuse the retrieved legs, then rerank, boost and personalise: a new Ranking; ``retrieved`` is left as it was.
 
@@ -211,6 +228,7 @@ class SearchPipeline:
         count (a leg's top k at depth 100 is its top k at depth k), and a dense
         list is left out when ``settings`` disable the dense leg. ``profile``
         is the shopper's (see core.profile.mix); None ranks for everyone.
+        ``deadline``: see :meth:`run`.
 
         Personalisation runs after the long-tail stage and before diversity:
         after reranking and the long-tail stage so that it nudges the final
@@ -220,7 +238,7 @@ class SearchPipeline:
         sees instead of being undone by a later reorder.
         """
         settings = settings if settings is not None else self.settings
-        return self.rank_for_shopper(self.rank_for_everyone(retrieved, settings), settings, profile)
+        return self.rank_for_shopper(self.rank_for_everyone(retrieved, settings, deadline), settings, profile)
 
     def fused(self, retrieved: Ranking, settings: Settings) -> Ranking:
         """The legs, each cut to its candidate count, fused: a new Ranking whose candidates are every product
@@ -244,16 +262,20 @@ class SearchPipeline:
         ranking.stages[Stage.FUSION] = ranking.candidates = fused
         return ranking
 
-    def rank_for_everyone(self, retrieved: Ranking, settings: Settings) -> Ranking:
+    def rank_for_everyone(self, retrieved: Ranking, settings: Settings, deadline: float | None = None) -> Ranking:
         """The first part of :meth:`rank_from`: fusion, rerank, learned ranker and long-tail stage, the stages that
         do not depend on who searches; ``candidates`` is the list they leave. Apart so that tuning the
-        personalisation stage can rank these once per query and only the rest per trial."""
+        personalisation stage can rank these once per query and only the rest per trial. ``deadline``: see
+        :meth:`run`."""
         ranking = self.fused(retrieved, settings)
         query, current = ranking.query, ranking.candidates
 
         reranker = self.reranker
+        rerank_s = _held_to(settings.rerank.timeout_s, deadline, time.perf_counter())
         if reranker is None or settings.rerank.model is None:
             ranking.skipped[Stage.RERANK] = "no reranker model configured"
+        elif current and rerank_s <= 0:
+            ranking.degraded[Stage.RERANK] = BUDGET_SPENT
         elif current:
             try:
                 current = self._timed(
@@ -261,7 +283,7 @@ class SearchPipeline:
                     Stage.RERANK,
                     lambda: self._with_deadline(
                         lambda: self._rerank(reranker, query, current, settings),
-                        settings.rerank.timeout_s,
+                        rerank_s,
                         Stage.RERANK,
                     ),
                 )
@@ -343,12 +365,20 @@ class SearchPipeline:
         offset: int = 0,
         settings: Settings | None = None,
         profile: ShopperProfile | None = None,
+        deadline: float | None = None,
     ) -> SearchResult:
+        """The search's page of ``size`` hits from ``offset``, and what happened on the way.
+
+        ``deadline`` (a ``time.perf_counter()`` value; a multi-search's budget, see serving.es_api) bounds the
+        optional stages, those that cost the most and whose loss leaves an answer: the reranker, and the dense
+        leg beside the lexical one. Each waits at most until then, and past it is not begun (degraded
+        ``budget_spent``); the lexical leg and the fast stages run as ever, so the search is still answered.
+        """
         settings = settings if settings is not None else self.settings
         started = time.perf_counter()
-        retrieved = self.retrieve(query, filters, settings)
+        retrieved = self.retrieve(query, filters, settings, deadline)
         if size > 0:
-            ranking = self.rank_from(retrieved, settings, profile)
+            ranking = self.rank_from(retrieved, settings, profile, deadline)
         else:
             # A search that shows no hit (a front end's facet counts and totals: Searchkit and Search UI send one
             # per refined facet beside the main search) needs only how many products matched; ordering them, a
@@ -459,6 +489,12 @@ class SearchPipeline:
     def close(self) -> None:
         for pool in self._pools.values():
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _held_to(timeout_s: float, deadline: float | None, now: float) -> float:
+    """A stage's ``timeout_s`` cut to what is left at ``now`` before ``deadline`` (None: not cut); 0 or less when
+    the deadline has passed."""
+    return timeout_s if deadline is None else min(timeout_s, deadline - now)
 
 
 def _clocked(fn: Callable[..., T], *args) -> tuple[T, float]:

@@ -13,6 +13,8 @@ from .errors import CircuitOpenError, ClusterUnavailable, StageError
 
 TIMEOUT = "timeout"
 """The part did not answer within its deadline."""
+BUDGET_SPENT = "budget_spent"
+"""The request's time budget (a multi-search's, ``service.msearch_budget_s``) was spent before the part began."""
 CLUSTER_UNAVAILABLE = "cluster_unavailable"
 """The search cluster gave no answer, or answered that it cannot serve now (a transient status)."""
 CIRCUIT_OPEN = "circuit_open"

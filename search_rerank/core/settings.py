@@ -671,6 +671,16 @@ class ServiceSettings(_Section):
         description="searches one _msearch may hold (each runs the whole pipeline); more is a 400. Searchkit and "
         "Search UI send one search per disjunctive facet and one for the hits, so a page with 40 facets fits",
     )
+    msearch_budget_s: float = Field(
+        default=3.0,
+        gt=0,
+        description="time one _msearch may spend before its searches go without their optional stages (the "
+        "reranker, and a dense leg beside the lexical one): a search begun after it is answered without them, "
+        "marked degraded budget_spent, and one begun before waits for them at most what is left. 5 s of queue "
+        "(queue_timeout_s) plus 3 s, plus the rest of 50 searches on the lexical leg (a few ms each), is answered "
+        "within the Elasticsearch Python client's default 10 s timeout, where 50 reranks (0.8 s each on a CPU) "
+        "took 40 s; 3 s holds a page's search for hits (one rerank) and its size-0 facet searches (no rerank)",
+    )
     passthrough_concurrency: int = Field(
         default=2,
         ge=1,

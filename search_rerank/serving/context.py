@@ -112,6 +112,7 @@ def run_search(
     pipeline: SearchPipeline | None = None,
     profile: ShopperProfile | None = None,
     profile_failure: str | None = None,
+    deadline: float | None = None,
 ) -> tuple[SearchResult, interleave.InterleavedSearch | None]:
     """The search, interleaved with the second ranking when the header (with the admin token) or the traffic
     share says so.
@@ -120,7 +121,8 @@ def run_search(
     ``profile``: the shopper's (see profiles_api.request_profile); a search it personalises is never
     cached, one it leaves alone (anonymous, cold) is the anonymous search. ``profile_failure``: the reason
     code when the profile could not be read, reported as ``degraded.personal``. Interleaved searches
-    compare two rankings for everyone and are not personalised.
+    compare two rankings for everyone and are not personalised. ``deadline``: a multi-search's budget, as
+    :meth:`SearchPipeline.run` takes it.
     """
     pipeline = pipeline if pipeline is not None else current_pipeline()
     setup: interleave.InterleaveSetup | None = current_app.extensions.get("interleave")
@@ -141,16 +143,19 @@ def run_search(
             b,
             interleave.seed(shopper, query, filters),
             setup.source,
+            deadline,
         )
         result = interleaved.result
     elif profile is not None and skip_reason(profile, settings.personalisation) is None:
-        result = pipeline.run(query, filters, size=size, offset=offset, settings=settings, profile=profile)
+        result = pipeline.run(
+            query, filters, size=size, offset=offset, settings=settings, profile=profile, deadline=deadline
+        )
     else:
         result = (
-            result_cache.search(current_app, pipeline, query, filters, size, offset, settings)
+            result_cache.search(current_app, pipeline, query, filters, size, offset, settings, deadline)
             if pipeline is current_pipeline()
             # a request's own view of the legs (held to a constraint the cache key cannot see) is never cached
-            else pipeline.run(query, filters, size=size, offset=offset, settings=settings)
+            else pipeline.run(query, filters, size=size, offset=offset, settings=settings, deadline=deadline)
         )
         result = personal_note(result, profile, profile_failure, settings)
     metrics.observe(result)

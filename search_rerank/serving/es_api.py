@@ -90,8 +90,14 @@ def es_msearch(index: str):
 
     A header or body line that cannot be read (not JSON, too deep, a non-finite number, the wrong shape)
     fails its own search only; only a body that is not NDJSON at all is the whole request's 400.
+
+    The searches run one after the other within one budget, ``service.msearch_budget_s`` from now: each search's
+    optional stages (the reranker, a dense leg) wait at most what is left of it, and once it is spent the rest are
+    answered without them (``degraded: budget_spent``), never failed, so that the client has its answer
+    before its own timeout.
     """
     service = current_settings().service
+    deadline = time.perf_counter() + service.msearch_budget_s
     # Of the multi-search's URI parameters typed_keys and rest_total_hits_as_int change each search's answer;
     # filter_path cuts the multi-search's answer as a whole; a header's index options override the request's.
     uri = uri_params()
@@ -112,7 +118,7 @@ def es_msearch(index: str):
             continue
         index_expression, body, options = item
         try:
-            responses.append({**_es_search(index_expression, body, {**params, **options}), "status": 200})
+            responses.append({**_es_search(index_expression, body, {**params, **options}, deadline), "status": 200})
         except SEARCH_ERRORS as exc:
             responses.append(es_error_body(*_es_cause(exc)))
     answer = {"took": sum(r.get("took", 0) for r in responses), "responses": responses}
@@ -174,7 +180,8 @@ def names_served(index: str, settings: Settings, params: Mapping[str, Any]) -> b
     return found
 
 
-def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
+def _es_search(index: str, body: dict[str, Any], params, deadline: float | None = None) -> dict[str, Any]:
+    """One search's answer; ``deadline``: a multi-search's budget (see :func:`es_msearch`), none for a search alone."""
     started = time.perf_counter()
     settings = current_settings()
     if not names_served(index, settings, params):
@@ -233,6 +240,7 @@ def _es_search(index: str, body: dict[str, Any], params) -> dict[str, Any]:
             pipeline=pipeline,
             profile=profile,
             profile_failure=failure,
+            deadline=deadline,
         )
         if delegated is not None:
             result = delegated.filled(result, pipeline)

@@ -167,8 +167,11 @@ def run(
     b: Settings,
     draft_seed: int,
     source: str = "settings B",
+    deadline: float | None = None,
 ) -> InterleavedSearch:
-    """Retrieve once, rank with A and with B, and merge the full lists by team draft; ``size`` hits from ``offset``."""
+    """Retrieve once, rank with A and with B, and merge the full lists by team draft; ``size`` hits from ``offset``.
+
+    ``deadline``: the request's, as :meth:`SearchPipeline.run` takes it."""
     started = time.perf_counter()
     depth = {
         leg: max(a_leg.candidates, b_leg.candidates)
@@ -178,8 +181,8 @@ def run(
         lexical={"candidates": depth[LEXICAL]},
         dense={"candidates": depth[DENSE], "enabled": a.dense.enabled or b.dense.enabled},
     )
-    retrieved = pipeline.retrieve(query, filters, retrieve_with)
-    rankings = [pipeline.rank_from(retrieved, s) for s in (a, b)]
+    retrieved = pipeline.retrieve(query, filters, retrieve_with, deadline)
+    rankings = [pipeline.rank_from(retrieved, s, deadline=deadline) for s in (a, b)]
     merged = team_draft(
         [c.product_id for c in rankings[0].candidates], [c.product_id for c in rankings[1].candidates], draft_seed
     )

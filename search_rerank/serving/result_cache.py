@@ -107,12 +107,16 @@ class ResultCache:
         size: int,
         offset: int,
         settings: Settings,
+        deadline: float | None = None,
     ) -> SearchResult:
-        """``pipeline.run`` with these arguments, answered from the cache when it can be."""
+        """``pipeline.run`` with these arguments, answered from the cache when it can be.
+
+        ``deadline`` is not in the key: an answer it cut short is degraded, so never stored, and a stored answer is
+        the whole one, which costs nothing however little time is left."""
         started = time.perf_counter()
         index_stamp = _index_stamp(pipeline)
         if index_stamp is None:  # cannot tell the index's version: never risk a stale answer
-            return pipeline.run(query, filters, size=size, offset=offset, settings=settings)
+            return pipeline.run(query, filters, size=size, offset=offset, settings=settings, deadline=deadline)
         key = (
             self.generation(pipeline),
             index_stamp,
@@ -125,7 +129,7 @@ class ResultCache:
         cached = self.get(key)
         if cached is not None:
             return detached(cached, query, timings_ms={"cache": (time.perf_counter() - started) * 1000})
-        result = pipeline.run(query, filters, size=size, offset=offset, settings=settings)
+        result = pipeline.run(query, filters, size=size, offset=offset, settings=settings, deadline=deadline)
         if not result.degraded:
             self.put(key, detached(result))
         return result
@@ -177,13 +181,15 @@ def search(
     size: int,
     offset: int,
     settings: Settings,
+    deadline: float | None = None,
 ) -> SearchResult:
     """The search through the worker's cache, or straight through the pipeline when the cache is off or the search
-    retrieves more candidates than the served settings do (see :func:`outgrows`)."""
+    retrieves more candidates than the served settings do (see :func:`outgrows`); ``deadline`` as
+    :meth:`SearchPipeline.run` takes it."""
     cache = for_app(app)
     if cache is None or outgrows(settings, app.config["SETTINGS"]):
-        return pipeline.run(query, filters, size=size, offset=offset, settings=settings)
-    return cache.search(pipeline, query, filters, size, offset, settings)
+        return pipeline.run(query, filters, size=size, offset=offset, settings=settings, deadline=deadline)
+    return cache.search(pipeline, query, filters, size, offset, settings, deadline)
 
 
 def outgrows(settings: Settings, served: Settings) -> bool:

@@ -216,7 +216,9 @@ def test_both_rankings_share_one_retrieval_at_the_larger_candidate_count(setting
 
     calls = []
     retrieve = pipeline.retrieve
-    monkeypatch.setattr(pipeline, "retrieve", lambda q, f, s: calls.append(s.lexical.candidates) or retrieve(q, f, s))
+    monkeypatch.setattr(
+        pipeline, "retrieve", lambda q, f, s, *rest: calls.append(s.lexical.candidates) or retrieve(q, f, s, *rest)
+    )
     b = ranking_settings(settings, {"lexical": {"candidates": 60}, "dense": {"enabled": False}})
     search = run(pipeline, "sofa", None, 10, 0, settings, b, draft_seed=1)
     assert calls == [60]
