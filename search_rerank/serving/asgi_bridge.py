@@ -63,6 +63,7 @@ from werkzeug.exceptions import HTTPException
 from . import metrics
 from .api_models import ErrorResponse, FieldError
 from .content_coding import Corrupt, TooLarge, coding_of, inflate
+from .cors import refusal_headers
 from .es_compat import ES_HEADERS, es_error_body
 from .logs import request_id
 
@@ -244,6 +245,7 @@ class BufferedWsgiBridge:
         fields.update(endpoint=endpoint, status=status, reason=reason or message)
         access.info("%s %s %s", fields["method"], fields["path"], status, extra={"fields": fields})
         sent = {"Content-Type": "application/json", "X-Request-Id": rid, **(headers or {})}
+        sent.update(refusal_headers(self.app, environ.get("HTTP_ORIGIN")))
         if elasticsearch:
             cause: dict[str, Any] = {"type": es_type, "reason": f"[{field}] {message}" if field else message}
             cause.update({"field": field} if field else {}, **({"reason_code": reason} if reason else {}))

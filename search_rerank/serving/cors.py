@@ -46,6 +46,8 @@ ALLOWED_HEADERS = [
 EXPOSED_HEADERS = [QUERY_ID_HEADER, "X-Request-Id", "Retry-After", "X-Elastic-Product", "Warning"]
 """Answer headers a page's script may read: the query id its UBI events must carry above all (a browser hides
 every header but a few from a cross-origin script unless named here)."""
+ORIGINS = "cors_origins"
+"""Where the app keeps the compiled origins and whether credentials are allowed, for :func:`refusal_headers`."""
 
 
 def origin_pattern(origin: str) -> re.Pattern[str]:
@@ -62,9 +64,11 @@ def allow_cross_origin(app: Flask, service: ServiceSettings) -> None:
     """Answer the configured origins' requests with CORS headers; nothing at all when none is configured."""
     if not service.cors_allow_origins:
         return
+    origins = [origin_pattern(origin) for origin in service.cors_allow_origins]
+    app.extensions[ORIGINS] = (origins, service.cors_allow_credentials)
     CORS(
         app,
-        origins=[origin_pattern(origin) for origin in service.cors_allow_origins],
+        origins=origins,
         methods=METHODS,
         allow_headers=ALLOWED_HEADERS,
         expose_headers=EXPOSED_HEADERS,
@@ -72,3 +76,21 @@ def allow_cross_origin(app: Flask, service: ServiceSettings) -> None:
         max_age=service.cors_max_age_s,
         always_send=False,  # no Origin, no CORS: a same-origin or server-side caller gets no headers it has no use for
     )
+
+
+def refusal_headers(app: Flask, origin: str | None) -> dict[str, str]:
+    """The CORS headers of an answer given before the app runs (asgi_bridge's 503 to a request shed from a full
+    queue, its 413), so that a page of an allowed origin can read it (and its ``Retry-After``) instead of
+    seeing a network error; none for another origin, or when CORS is off."""
+    allowed = app.extensions.get(ORIGINS)
+    if allowed is None or not origin:
+        return {"Vary": "Origin"} if allowed is not None else {}
+    origins, credentials = allowed
+    if not any(pattern.match(origin) for pattern in origins):
+        return {"Vary": "Origin"}
+    headers = {
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Expose-Headers": ", ".join(EXPOSED_HEADERS),
+        "Vary": "Origin",
+    }
+    return headers | ({"Access-Control-Allow-Credentials": "true"} if credentials else {})

@@ -1,10 +1,13 @@
 """Cross-origin requests: a shop's page on another origin calls the service as it would call Elasticsearch with
 ``http.cors`` on, and only the configured origins' pages may read the answers."""
 
+import asyncio
+
 import pytest
 
 from search_rerank.core.settings import ServiceSettings, load_settings
 from search_rerank.serving import create_app
+from search_rerank.serving.asgi_bridge import BufferedWsgiBridge
 
 SHOP = "https://shop.example"
 MSEARCH = '{"index": "products"}\n{"query": {"match": {"title": "sofa"}}, "size": 2}\n'
@@ -119,3 +122,40 @@ def test_credentials_with_any_origin_are_refused():
 def test_origins_can_be_set_from_the_environment(monkeypatch):
     monkeypatch.setenv("SEARCH_RERANK_SERVICE__CORS_ALLOW_ORIGINS", f'["{SHOP}"]')
     assert load_settings(None).service.cors_allow_origins == (SHOP,)
+
+
+def refused_through_the_worker(client_app, origin):
+    """A corrupt gzip body through gunicorn's worker bridge (asgi_bridge), which answers it before the app runs."""
+    bridge = BufferedWsgiBridge(client_app, threads=1, max_body_bytes=64 * 1024, queue_timeout_s=5)
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/search",
+        "headers": [
+            (b"origin", origin.encode()),
+            (b"content-encoding", b"gzip"),
+            (b"content-type", b"application/json"),
+        ],
+    }
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"\x1f\x8b not gzip", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(bridge(scope, receive, send))
+    start = sent[0]
+    return start["status"], {name.decode(): value.decode() for name, value in start["headers"]}
+
+
+def test_an_answer_the_worker_gives_before_the_app_runs_can_be_read_by_an_allowed_origin(settings, pipeline):
+    served = settings.model_copy(
+        update={"service": settings.service.model_copy(update={"cors_allow_origins": (SHOP,)})}
+    )
+    status, headers = refused_through_the_worker(create_app(served, pipeline), SHOP)
+    assert status == 400 and headers["access-control-allow-origin"] == SHOP
+    assert "x-query-id" in headers["access-control-expose-headers"].lower()
+    status, headers = refused_through_the_worker(create_app(served, pipeline), "https://evil.example")
+    assert status == 400 and "access-control-allow-origin" not in headers
