@@ -39,8 +39,10 @@ def _line(
     prefix: str,
 ) -> str:
     loc = [str(part) for part in error["loc"]]
-    variable = prefix + "__".join(loc).upper()
-    if variable in environ:
+    # The setting's own variable, or that of a section holding it as JSON (SEARCH_RERANK_FUSION='{"weights": ...}')
+    variables = [prefix + "__".join(loc[:end]).upper() for end in range(len(loc), 0, -1)]
+    variable = next((name for name in variables if name in environ), None)
+    if variable is not None:
         where = f"environment variable {variable}"
     elif path is not None:
         line = _line_of(loc, lines, path.suffix)

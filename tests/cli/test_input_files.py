@@ -136,6 +136,11 @@ def test_a_bad_value_from_a_variable_names_the_variable_once_per_mistake(tmp_pat
     assert "errors.pydantic.dev" not in output
 
 
+def test_a_bad_value_inside_a_sections_json_variable_names_that_variable_and_the_setting(tmp_path):
+    output = refused(run("models", "list", env={"SEARCH_RERANK_FUSION": '{"weights": {"lexical": "x"}}'}))
+    assert "environment variable SEARCH_RERANK_FUSION: fusion.weights.lexical:" in output
+
+
 def test_a_secret_setting_that_does_not_validate_is_named_but_not_shown(tmp_path):
     settings = tmp_path / "settings.toml"
     settings.write_text("[lexical]\npassword = 271828182845\n", encoding="utf-8")
