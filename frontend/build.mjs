@@ -4,7 +4,11 @@ import { cpSync, mkdirSync } from "node:fs";
 
 mkdirSync("dist", { recursive: true });
 await build({
-  entryPoints: { "search-ui": "src/search-ui.js", searchkit: "src/searchkit.js" },
+  entryPoints: {
+    "search-ui": "src/search-ui.js",
+    searchkit: "src/searchkit.js",
+    reactivesearch: "src/reactivesearch.js",
+  },
   bundle: true,
   format: "iife",
   minify: true,

@@ -3,6 +3,7 @@ export function escapeHtml(text) {
   return String(text ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-export function highlighted(snippet) {
-  return escapeHtml(snippet).replace(/&#60;em&#62;/g, "<em>").replace(/&#60;\/em&#62;/g, "</em>");
+export function highlighted(snippet, tag = "em") {
+  const [open, close] = [`&#60;${tag}&#62;`, `&#60;/${tag}&#62;`];
+  return escapeHtml(snippet).replaceAll(open, `<${tag}>`).replaceAll(close, `</${tag}>`);
 }

@@ -59,6 +59,7 @@ from .field_aliases import MATCH_NONE, highlight_names, rename_fields, rename_hi
 from .json_input import InvalidBody
 from .passthrough import ClusterPassthrough, raw_target
 from .profiles_api import header_identity, request_profile
+from .reactivesearch import translate
 from .retrievers import plan as plan_retriever
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,29 @@ def es_msearch(index: str):
             responses.append(es_error_body(*_es_cause(exc)))
     answer = {"took": sum(r.get("took", 0) for r in responses), "responses": responses}
     return jsonify(filtered(answer, uri)), 200, ES_HEADERS
+
+
+@es.post("/<index>/_reactivesearch")
+@es.post("/<index>/_reactivesearch.v3")
+def es_reactivesearch(index: str):
+    """ReactiveSearch 4's requests, which it posts to ``/<app>/_reactivesearch`` of appbase.io's ReactiveSearch API
+    server: each query the request executes is translated into an Elasticsearch body (see reactivesearch) and
+    searched as a ``_search`` is, each succeeding or failing alone as in a multi-search; the answer holds each one's
+    Elasticsearch answer under its id, as that server's does. A request that cannot be translated fails whole."""
+    translation = translate(json_body())
+    limit = current_settings().service.max_msearch_searches
+    if len(translation.searches) > limit:
+        # Each search costs a whole pipeline run, as a multi-search's does.
+        raise InvalidQuery(
+            "query", f"{len(translation.searches)} queries to execute; at most {limit} (service.max_msearch_searches)"
+        )
+    answers = {}
+    for search in translation.searches:
+        try:
+            answers[search.id] = {**_es_search(search.index or index, search.body, {}), "status": 200}
+        except SEARCH_ERRORS as exc:
+            answers[search.id] = es_error_body(*_es_cause(exc))
+    return jsonify(translation.response(answers)), 200, ES_HEADERS
 
 
 @es.route("/_count", methods=["GET", "POST"], defaults={"index": "_all"})

@@ -197,6 +197,38 @@ def openapi_document(version: str) -> dict[str, Any]:
                     "responses": {"200": _object("one response (or error) per search, in order")},
                 }
             },
+            "/{index}/_reactivesearch": {
+                "post": {
+                    "summary": "ReactiveSearch 4's own requests (what its components send to appbase.io's ReactiveSearch "
+                    "API server): each query it executes is translated into an Elasticsearch search and answered "
+                    "under its id, each succeeding or failing alone",
+                    "parameters": [{"name": "index", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "query": {"type": "array", "items": {"type": "object"}},
+                                        "settings": {"type": "object"},
+                                    },
+                                    "required": ["query"],
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _object(
+                            "each executed query's Elasticsearch answer (or error) under its id; settings.took"
+                        ),
+                        "400": error,
+                        "501": _json(
+                            "ErrorResponse", "a part only appbase.io's services answer (suggestions, kNN...), named"
+                        ),
+                    },
+                }
+            },
             "/{index}/_count": {
                 p: {
                     "summary": "Elasticsearch count of what a search's query matches, its field names mapped as a "

@@ -2,13 +2,15 @@
 
 Each ``bodies/*.json`` holds one request taken from a front-end library's own source or tests: ``source``
 names the repository and file (and test) it comes from, ``library`` and ``feature`` say what it exercises,
-and either ``body`` (a ``POST /products/_search``) or ``msearch`` (the header and body lines of a
-``POST /_msearch``). Field names and values are this catalog's (``title``, ``brand.keyword``, ``price``...)
-where the original used its own demo index's (``imdb_movies``, ``category.keyword: electronics``); the
-shape is the library's. ``expect`` holds what Elasticsearch would answer on CATALOG, checked by
-:func:`judge`: ``total``, ``ids`` (in order), ``ids_within``, ``buckets`` (an aggregation path onto
-``{key: doc_count}``), ``highlight`` (a text some hit's highlight must contain) and ``source_fields`` (fields
-every hit's ``_source`` must hold, as the page reads them).
+and either ``body`` (a ``POST /products/_search``), ``msearch`` (the header and body lines of a
+``POST /_msearch``) or ``reactivesearch`` (a ReactiveSearch 4 request, posted to its ``path``,
+``/products/_reactivesearch``: its searches are the queries it executes, as the service translates them).
+Field names and values are this catalog's (``title``, ``brand.keyword``, ``price``...) where the original used
+its own demo index's (``imdb_movies``, ``category.keyword: electronics``); the shape is the library's.
+``expect`` holds what Elasticsearch would answer on CATALOG (one per search of a multi-search or a
+ReactiveSearch request, in order), checked by :func:`judge`: ``total``, ``ids`` (in order), ``ids_within``,
+``buckets`` (an aggregation path onto ``{key: doc_count}``), ``highlight`` (a text some hit's highlight must
+contain) and ``source_fields`` (fields every hit's ``_source`` must hold, as the page reads them).
 
 Used by tests/compat/test_bodies.py and benchmarks/compat.py, on the embedded (tantivy) backend and on the
 OpenSearch backend over osmem-server, both with the dense leg off: the suite tests the Query DSL, and a
@@ -36,6 +38,7 @@ from search_rerank.core.settings import LexicalSettings, Settings
 from search_rerank.core.store import ProductStore
 from search_rerank.indexing.indexes import build_index, open_pipeline
 from search_rerank.serving import create_app
+from search_rerank.serving.reactivesearch import translate
 
 BODIES = Path(__file__).with_name("bodies")
 BACKENDS = ("embedded", "opensearch")
@@ -197,8 +200,13 @@ def reference_index(url: str, name: str) -> str:
 
 
 def searches(case: Case) -> list[dict[str, Any]]:
-    """The search bodies of a case: its one body, or each body line of its multi-search."""
-    return [case.spec["body"]] if "body" in case.spec else case.spec["msearch"][1::2]
+    """The search bodies of a case: its one body, each body line of its multi-search, or the Elasticsearch body of
+    each query its ReactiveSearch request executes."""
+    if "body" in case.spec:
+        return [case.spec["body"]]
+    if "reactivesearch" in case.spec:
+        return [search.body for search in translate(case.spec["reactivesearch"]).searches]
+    return case.spec["msearch"][1::2]
 
 
 @dataclass
@@ -218,12 +226,23 @@ def run(client, case: Case) -> Outcome:
         response = client.post(path, data=ndjson, content_type="application/x-ndjson")
         if response.status_code != 200:
             return classify(case, response.status_code, response.get_json(silent=True))
-        answers = response.get_json()["responses"]
-        outcomes = [classify(case, answer.get("status", 200), answer, item) for item, answer in enumerate(answers)]
-        worst = max(outcomes, key=lambda o: [ANSWERED, UNSUPPORTED, WRONG, SERVER_ERROR].index(o.outcome))
-        return Outcome(worst.outcome, [s for o in outcomes for s in o.status], [r for o in outcomes for r in o.reasons])
+        return worst(case, response.get_json()["responses"])
+    if "reactivesearch" in case.spec:
+        request = case.spec["reactivesearch"]
+        response = client.post(case.spec["path"], json=request)
+        if response.status_code != 200:
+            return classify(case, response.status_code, response.get_json(silent=True))
+        executed = [query["id"] for query in request["query"] if query.get("execute", True)]
+        return worst(case, [response.get_json()[query_id] for query_id in executed])
     response = client.post("/products/_search", json=case.spec["body"])
     return classify(case, response.status_code, response.get_json(silent=True))
+
+
+def worst(case: Case, answers: list[dict[str, Any]]) -> Outcome:
+    """The worst outcome of a case's several answers (a multi-search's, in order), with all their reasons."""
+    outcomes = [classify(case, answer.get("status", 200), answer, item) for item, answer in enumerate(answers)]
+    bad = max(outcomes, key=lambda o: [ANSWERED, UNSUPPORTED, WRONG, SERVER_ERROR].index(o.outcome))
+    return Outcome(bad.outcome, [s for o in outcomes for s in o.status], [r for o in outcomes for r in o.reasons])
 
 
 def classify(case: Case, status: int, body: Any, item: int = 0) -> Outcome:
@@ -244,10 +263,8 @@ def classify(case: Case, status: int, body: Any, item: int = 0) -> Outcome:
 def judge(case: Case, answer: dict[str, Any], item: int = 0) -> list[str]:
     """What in ``answer`` differs from Elasticsearch's shape or from the case's ``expect``; empty when right."""
     reasons: list[str] = []
-    if "msearch" in case.spec:
-        request, expect = case.spec["msearch"][2 * item + 1], case.spec["expect"][item]
-    else:
-        request, expect = case.spec["body"], case.spec["expect"]
+    request = searches(case)[item]
+    expect = case.spec["expect"] if "body" in case.spec else case.spec["expect"][item]
     hits = answer.get("hits")
     if not isinstance(hits, dict) or not isinstance(hits.get("hits"), list):
         return ["no hits.hits"]

@@ -1,11 +1,13 @@
 """Real front-end libraries from npm, bundled by esbuild (frontend/), in a real headless Chromium against the
 service's Elasticsearch-compatible API on both backends (the embedded one and an OpenSearch cluster, see
 ``frontends_server``; the test ids name which): Elastic Search UI (its headless SearchDriver
-and Elasticsearch connector, POST /products/_search) and Searchkit with InstantSearch.js widgets (POST /_msearch).
+and Elasticsearch connector, POST /products/_search), Searchkit with InstantSearch.js widgets (POST /_msearch),
+and ReactiveSearch 4 (React; POST /products/_reactivesearch, its own query language, translated by the service).
 
-A search shows highlighted hits, a brand facet narrows them to its count, a second page continues the first,
-sorting by price orders them, and Search UI's autocomplete suggests as one types. Where the page's numbers are
-checked against the API, the request the library sent is replayed, so the libraries' own bodies are what is tested.
+A search shows highlighted hits, a brand facet narrows them to its count, a price range to the range, a second
+page continues the first, sorting by price orders them, and Search UI's autocomplete suggests as one types. Where
+the page's numbers are checked against the API, the request the library sent is replayed, so the libraries' own
+bodies are what is tested.
 """
 
 from __future__ import annotations
@@ -37,9 +39,9 @@ def wait_until_changed(page: Page, selector: str, before: list[str]) -> None:
     )
 
 
-def replay(url: str, sent: str) -> dict:
-    """The API's answer to a request body the page sent to /products/_search."""
-    return requests.post(f"{url}/products/_search", json=json.loads(sent), timeout=30).json()
+def replay(url: str, sent: str, endpoint: str = "_search") -> dict:
+    """The API's answer to a request body the page sent to /products/``endpoint``."""
+    return requests.post(f"{url}/products/{endpoint}", json=json.loads(sent), timeout=30).json()
 
 
 # Elastic Search UI ------------------------------------------------------------------------------------------
@@ -188,3 +190,115 @@ def test_searchkit_sort_by_price_orders_the_hits_cheapest_first(searchkit):
     wait_until_changed(searchkit, "#hits .result", first_page)
     prices = [float(p) for p in shown(searchkit, "#hits .result .price", "price")]
     assert len(prices) > 1 and prices == sorted(prices)
+
+
+# ReactiveSearch 4 ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def reactivesearch(page: Page, frontends_server) -> Page:
+    page.goto(f"{frontends_server}/frontends/reactivesearch.html")
+    wait_until_changed(page, "#results .result", [])  # ReactiveList's first search, no query
+    return page
+
+
+def executes_results(request) -> bool:
+    """Whether the page's request searches ReactiveSearch's result list (a facet's own request does not)."""
+    if not request.url.endswith("/products/_reactivesearch"):
+        return False
+    return any(q["id"] == "results" and q["execute"] for q in json.loads(request.post_data)["query"])
+
+
+def sent_query(request, query_id: str) -> dict:
+    """One query (one component) of a ReactiveSearch request the page sent."""
+    return next(q for q in json.loads(request.post_data)["query"] if q["id"] == query_id)
+
+
+def replayed_results(url: str, request) -> dict:
+    """The API's answer for the result list to the ReactiveSearch request the page sent."""
+    return replay(url, request.post_data, "_reactivesearch")["results"]
+
+
+def reactivesearch_search(page: Page, query: str = QUERY) -> list[str]:
+    """Types ``query`` into ReactiveSearch's SearchBox; returns the ids of the first page once rendered."""
+    before = shown(page, "#results .result")
+    page.fill(".query", query)
+    wait_until_changed(page, "#results .result", before)
+    expect(page.locator("#results .result mark").first).to_be_visible(timeout=WAIT_MS)
+    return shown(page, "#results .result")
+
+
+def test_reactivesearch_search_shows_hits_with_the_query_word_highlighted(reactivesearch, frontends_server):
+    with reactivesearch.expect_request(executes_results) as sent:
+        reactivesearch_search(reactivesearch)
+    assert sent_query(sent.value, "search")["value"] == QUERY
+    answer = replayed_results(frontends_server, sent.value)
+    assert shown(reactivesearch, "#results .result") == [hit["_id"] for hit in answer["hits"]["hits"]]
+    expect(reactivesearch.locator("#total")).to_have_text(f"{answer['hits']['total']['value']} results")
+    expect(reactivesearch.locator("#results .result .title mark").first).to_have_text(QUERY, ignore_case=True)
+    expect(reactivesearch.locator("#error")).to_have_count(0)
+
+
+def test_reactivesearch_brand_facet_narrows_the_hits_to_that_brand_and_its_count_is_theirs(
+    reactivesearch, frontends_server
+):
+    # Browsing, without words: with them the dense leg adds hits that no facet counts (docs/COMPATIBILITY.md, 5).
+    first_page = shown(reactivesearch, "#results .result")
+    facet = reactivesearch.locator("#brands .brand-facet").first
+    brand, count = facet.get_attribute("data-brand"), int(facet.locator(".count").inner_text())
+    with reactivesearch.expect_request(executes_results) as sent:
+        facet.click()
+    wait_until_changed(reactivesearch, "#results .result", first_page)
+    assert sent_query(sent.value, "brand")["value"] == [brand]
+    expect(reactivesearch.locator("#total")).to_have_text(f"{count} results", timeout=WAIT_MS)
+    assert replayed_results(frontends_server, sent.value)["hits"]["total"]["value"] == count
+    brands = reactivesearch.locator("#results .result .brand").all_inner_texts()
+    assert brands and set(brands) == {brand}
+
+
+def wait_until_shown(page: Page, selector: str, ids: list[str]) -> None:
+    """Until the items under ``selector`` are ``ids``, in order (a timeout fails the test)."""
+    page.wait_for_function(
+        "([selector, ids]) => JSON.stringify([...document.querySelectorAll(selector)].map(e => e.dataset.id))"
+        " === JSON.stringify(ids)",
+        arg=[selector, ids],
+        timeout=WAIT_MS,
+    )
+
+
+def test_reactivesearch_price_range_narrows_the_hits_to_the_range(reactivesearch, frontends_server):
+    reactivesearch_search(reactivesearch)
+    reactivesearch.fill("#prices input[name=start]", "100")  # each bound is a search of its own
+    with reactivesearch.expect_request(
+        lambda r: executes_results(r) and sent_query(r, "price").get("value") == {"start": 100, "end": 200}
+    ) as sent:
+        reactivesearch.fill("#prices input[name=end]", "200")
+    answer = replayed_results(frontends_server, sent.value)
+    hits = answer["hits"]["hits"]
+    wait_until_shown(reactivesearch, "#results .result", [hit["_id"] for hit in hits])
+    prices = [float(p) for p in shown(reactivesearch, "#results .result .price", "price")]
+    assert len(prices) > 1 and all(100 <= p <= 200 for p in prices)
+
+
+def test_reactivesearch_second_page_continues_the_first(reactivesearch, frontends_server):
+    first_page = reactivesearch_search(reactivesearch)
+    with reactivesearch.expect_request(executes_results) as sent:
+        reactivesearch.locator(".pages a", has_text=re.compile(r"^2$")).click()
+    wait_until_changed(reactivesearch, "#results .result", first_page)
+    results = sent_query(sent.value, "results")
+    assert (results["from"], results["size"]) == (5, 5)
+    second_page = shown(reactivesearch, "#results .result")
+    assert second_page == [hit["_id"] for hit in replayed_results(frontends_server, sent.value)["hits"]["hits"]]
+    assert not set(second_page) & set(first_page)
+
+
+def test_reactivesearch_sort_by_price_orders_the_hits_cheapest_first(reactivesearch, frontends_server):
+    first_page = reactivesearch_search(reactivesearch)
+    with reactivesearch.expect_request(executes_results) as sent:
+        reactivesearch.select_option(".sort", label="price, lowest first")
+    wait_until_changed(reactivesearch, "#results .result", first_page)
+    assert sent_query(sent.value, "results")["sortBy"] == "asc"
+    prices = [float(p) for p in shown(reactivesearch, "#results .result .price", "price")]
+    assert len(prices) > 1 and prices == sorted(prices)
+    answer = replayed_results(frontends_server, sent.value)
+    assert [hit["_source"]["price"] for hit in answer["hits"]["hits"]] == prices
