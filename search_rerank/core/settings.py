@@ -674,7 +674,8 @@ class ServiceSettings(_Section):
     msearch_budget_s: float = Field(
         default=3.0,
         gt=0,
-        description="time one _msearch may spend before its searches go without their optional stages (the "
+        description="time one _msearch (or _reactivesearch request) may spend before its searches go without "
+        "their optional stages (the "
         "reranker, and a dense leg beside the lexical one): a search begun after it is answered without them, "
         "marked degraded budget_spent, and one begun before waits for them at most what is left. 5 s of queue "
         "(queue_timeout_s) plus 3 s, plus the rest of 50 searches on the lexical leg (a few ms each), is answered "

@@ -132,9 +132,12 @@ def es_reactivesearch(index: str):
     """ReactiveSearch 4's requests, which it posts to ``/<app>/_reactivesearch`` of appbase.io's ReactiveSearch API
     server: each query the request executes is translated into an Elasticsearch body (see reactivesearch) and
     searched as a ``_search`` is, each succeeding or failing alone as in a multi-search; the answer holds each one's
-    Elasticsearch answer under its id, as that server's does. A request that cannot be translated fails whole."""
+    Elasticsearch answer under its id, as that server's does. A request that cannot be translated fails whole.
+    Its searches share one time budget, as a multi-search's do (see :func:`es_msearch`)."""
+    service = current_settings().service
+    deadline = time.perf_counter() + service.msearch_budget_s
     translation = translate(json_body())
-    limit = current_settings().service.max_msearch_searches
+    limit = service.max_msearch_searches
     if len(translation.searches) > limit:
         # Each search costs a whole pipeline run, as a multi-search's does.
         raise InvalidQuery(
@@ -143,7 +146,7 @@ def es_reactivesearch(index: str):
     answers = {}
     for search in translation.searches:
         try:
-            answers[search.id] = {**_es_search(search.index or index, search.body, {}), "status": 200}
+            answers[search.id] = {**_es_search(search.index or index, search.body, {}, deadline), "status": 200}
         except SEARCH_ERRORS as exc:
             answers[search.id] = es_error_body(*_es_cause(exc))
     return jsonify(translation.response(answers)), 200, ES_HEADERS

@@ -144,3 +144,18 @@ def test_a_search_after_a_multi_search_past_its_budget_is_reranked_not_answered_
 def test_the_budget_refuses_zero_and_negative_values_naming_the_setting(budget_s):
     with pytest.raises(ValueError, match="msearch_budget_s"):
         Settings(service={"msearch_budget_s": budget_s})
+
+
+def test_a_reactivesearch_request_past_its_budget_answers_every_query_without_the_reranker(make_client):
+    """ReactiveSearch 4 sends a page's result list and its facets in one request, searched one after the other."""
+    client = make_client(SPENT_AT_ONCE_S)
+    queries = [
+        {"id": "search", "dataField": ["title"], "value": "oak table", "execute": False},
+        {"id": "results", "react": {"and": ["search"]}, "size": 5},
+        {"id": "brand", "type": "term", "dataField": "brand.keyword", "react": {"and": ["search"]}},
+    ]
+    response = client.post("/products/_reactivesearch", json={"query": queries})
+    assert response.status_code == 200
+    answer = response.get_json()
+    assert answer["results"]["hits"]["hits"] and answer["brand"]["aggregations"]
+    assert answer["results"]["search_rerank"]["degraded"]["rerank"] == BUDGET_SPENT
