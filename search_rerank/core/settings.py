@@ -614,6 +614,21 @@ class ServiceSettings(_Section):
         description="request JSON nested deeper than this (arrays and objects) is a 400 naming where; "
         "the parsers and validators behind it recurse, and fail near 1,000 levels",
     )
+    max_requests: int = Field(
+        default=0,
+        ge=0,
+        description="a worker is replaced by a fresh one after this many requests (gunicorn's max_requests; 0: "
+        "never). A worker that reranks on the CPU grows from about 1.0 to 1.8 GB in its first ten minutes and "
+        "still about 130 MB in the next five (docs/BENCHMARKS.md, 'Worker memory with the CPU reranker'); "
+        "replacing it returns that memory, at the price of a fresh worker's model load, so it is off unless a "
+        "machine's memory needs it",
+    )
+    max_requests_jitter: int = Field(
+        default=0,
+        ge=0,
+        description="up to this many requests more, drawn per worker, so that workers started together are not "
+        "replaced together (gunicorn's max_requests_jitter)",
+    )
     reload_grace_s: float = Field(
         default=30.0,
         gt=0,

@@ -438,3 +438,42 @@ def test_searches_whose_clients_gave_up_while_queued_are_not_run(busy_server):
     # Run: those answered, the one holding the thread when the rest gave up, and "lamp".
     assert metric(url, ran) - ran_before <= len(answered) + 2
     assert metric(url, gone) - gone_before >= BURST - len(answered) - 2
+
+
+RECYCLE_AFTER = 6
+"""Requests a worker answers before gunicorn replaces it (service.max_requests)."""
+
+
+@pytest.fixture(scope="module")
+def recycling_server(index_settings, tmp_path_factory):
+    root = tmp_path_factory.mktemp("recycling")
+    env = {
+        "SEARCH_RERANK_INDEX_DIR": str(index_settings.index_dir),
+        "SEARCH_RERANK_DENSE__ENABLED": "false",
+        "SEARCH_RERANK_SERVICE__WORKERS": "2",
+        "SEARCH_RERANK_SERVICE__THREADS": "2",
+        "SEARCH_RERANK_SERVICE__MAX_REQUESTS": str(RECYCLE_AFTER),
+    }
+    with gunicorn_served(env, root) as server:
+        yield server
+
+
+def test_workers_past_max_requests_are_replaced_and_every_search_is_answered(recycling_server):
+    """service.max_requests bounds a worker's memory by replacing it: the searches in flight while it goes, and
+    those sent while its successor loads (they wait in the listen queue), are all answered. gunicorn's asgi
+    worker stops at its next check after the limit, so it may answer a few more first."""
+    url, log = recycling_server["url"], recycling_server["log"]
+    booted_before = log.read_text().count("Booting worker with pid")
+    statuses: list[int] = []
+
+    def search(i: int) -> int:
+        body = {"query": {"match": {"title": f"oak table {i}"}}}
+        return requests.post(f"{url}/products/_search", json=body, timeout=300).status_code
+
+    deadline = time.monotonic() + 300
+    with ThreadPoolExecutor(4) as clients:
+        while log.read_text().count("Booting worker with pid") - booted_before < 2:  # both replaced
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            statuses += clients.map(search, range(len(statuses), len(statuses) + 2 * RECYCLE_AFTER))
+        statuses += clients.map(search, range(len(statuses), len(statuses) + 2 * RECYCLE_AFTER))  # the successors
+    assert statuses == [200] * len(statuses)
