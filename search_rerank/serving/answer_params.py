@@ -50,18 +50,24 @@ def filtered(answer: dict[str, Any], params: Mapping[str, Any]) -> dict[str, Any
     depth, through lists. Paths keep only what they name (an object or list left empty goes too, so a search
     without hits is ``{}``); a path starting with ``-`` leaves out what it names. With both, the ``-`` paths
     are applied first, as in Elasticsearch."""
-    expression = params.get(FILTER_PATH)
-    if not expression:
+    paths = filter_paths(params)
+    if not paths:
         return answer
-    paths = [p.strip() for p in str(expression).split(",") if p.strip()]
-    if len(paths) > MAX_FILTER_PATHS:
-        raise InvalidQuery(FILTER_PATH, f"at most {MAX_FILTER_PATHS} paths, got {len(paths)}")
     excluded = [_path(p[1:]) for p in paths if p.startswith("-")]
     included = [_path(p) for p in paths if not p.startswith("-")]
     for kept, inclusive in ((excluded, False), (included, True)):
         if kept:
             answer = _filtered(answer, kept, inclusive) or {}
     return answer
+
+
+def filter_paths(params: Mapping[str, Any]) -> list[str]:
+    """The paths of ``?filter_path``, checked: called before a search as well as after it, so that a
+    parameter the answer would be refused for costs no search."""
+    paths = [p.strip() for p in str(params.get(FILTER_PATH) or "").split(",") if p.strip()]
+    if len(paths) > MAX_FILTER_PATHS:
+        raise InvalidQuery(FILTER_PATH, f"at most {MAX_FILTER_PATHS} paths, got {len(paths)}")
+    return paths
 
 
 def _filtered(value: Any, paths: list[Path], inclusive: bool) -> Any:

@@ -25,7 +25,7 @@ from ..core.reasons import reason_code
 from ..core.retrieval import LEXICAL
 from ..core.settings import Settings
 from .aggregations import computes_aggregations
-from .answer_params import TOTAL_AS_INT, counted_exactly, filtered, total_as_int
+from .answer_params import TOTAL_AS_INT, counted_exactly, filter_paths, filtered, total_as_int
 from .completion import suggestions
 from .context import (
     QUERY_ID_HEADER,
@@ -79,6 +79,7 @@ def es_search(index: str):
     if request.method == "HEAD":  # Flask adds HEAD to GET routes; Elasticsearch has none for _search
         raise wrong_method(SERVED_ES_METHODS["search"])
     params = uri_params()
+    filter_paths(params)
     response = _es_search(index, json_body(required=False), params)
     query_id = response["search_rerank"]["query_id"]
     return jsonify(filtered(response, params)), 200, {**ES_HEADERS, QUERY_ID_HEADER: query_id}
@@ -102,6 +103,7 @@ def es_msearch(index: str):
     # Of the multi-search's URI parameters typed_keys and rest_total_hits_as_int change each search's answer;
     # filter_path cuts the multi-search's answer as a whole; a header's index options override the request's.
     uri = uri_params()
+    filter_paths(uri)
     params = {"typed_keys": "true"} if asks_typed_keys(uri) else {}
     params.update((name, uri[name]) for name in (TOTAL_AS_INT, *INDEX_OPTIONS) if name in uri)
     items = parse_msearch(request.get_data(), index, service.max_json_depth)

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import requests
+from prometheus_client import REGISTRY
 from compat_suite import (
     ANSWERED,
     UNSUPPORTED,
@@ -204,6 +205,24 @@ def test_filter_path_of_more_paths_than_a_client_sends_is_a_400_naming_it(servic
     paths = ",".join(f"**.x{i}" for i in range(65))
     response = service.post(f"/products/_search?filter_path={paths}", json=LAMPS)
     assert response.status_code == 400 and response.get_json()["error"]["field"] == "filter_path"
+
+
+@pytest.mark.parametrize("path", ["_search", "_msearch"])
+def test_a_filter_path_refused_costs_no_search(service, path):
+    """The answer would be refused for its filter_path whatever the search found: checked first, the
+    searches it asks for (a multi-search's up to 50 whole pipelines) are never run."""
+    ran = REGISTRY.get_sample_value("search_rerank_stage_seconds_count", {"stage": "lexical"}) or 0.0
+    paths = ",".join(f"**.x{i}" for i in range(65))
+    never_cached = {"query": {"match": {"title": f"lamp {uuid.uuid4().hex}"}}}
+    if path == "_search":
+        response = service.post(f"/products/_search?filter_path={paths}", json=never_cached)
+    else:
+        ndjson = "".join(json.dumps(line) + "\n" for line in [{}, never_cached] * 3)
+        response = service.post(
+            f"/products/_msearch?filter_path={paths}", data=ndjson, content_type="application/x-ndjson"
+        )
+    assert response.status_code == 400 and response.get_json()["error"]["field"] == "filter_path"
+    assert (REGISTRY.get_sample_value("search_rerank_stage_seconds_count", {"stage": "lexical"}) or 0.0) == ran
 
 
 def test_filter_path_applies_to_a_multi_search_answer_as_a_whole(service, reference):
