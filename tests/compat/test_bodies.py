@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 import requests
-from prometheus_client import REGISTRY
 from compat_suite import (
     ANSWERED,
     UNSUPPORTED,
@@ -26,6 +25,7 @@ from compat_suite import (
     run,
     searches,
 )
+from prometheus_client import REGISTRY
 
 CASES = cases()
 
