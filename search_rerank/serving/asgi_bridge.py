@@ -137,7 +137,8 @@ class BufferedWsgiBridge:
             ]
             await _send_response(send, 408, headers, payload)
             return
-        if body is None:  # the client went away
+        if body is None:
+            log.info("the client went away before its request was whole: not run")
             return
         if len(body) > self.max_body_bytes:  # not read on
             await self._too_large(scope, len(body), send)

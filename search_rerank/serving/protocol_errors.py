@@ -145,6 +145,10 @@ class JsonErrorProtocol(ASGIProtocol):
             self._keepalive_timeout()
 
     def _send_error_response(self, status: int, message: str, extra_headers: Iterable[tuple[str, str]] = ()) -> None:
+        if self._closed:
+            # The client has gone (gunicorn writes a 500 when the app returns without answering, as the bridge
+            # does for a client that hung up): nothing was refused, and there is nobody to answer.
+            return
         self.log.info("refused a request before the app: %s %s", status, message)
         body = error_page(status)
         head = "".join(f"{name}: {value}\r\n" for name, value in extra_headers)

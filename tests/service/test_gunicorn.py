@@ -440,6 +440,21 @@ def test_searches_whose_clients_gave_up_while_queued_are_not_run(busy_server):
     assert metric(url, gone) - gone_before >= BURST - len(answered) - 2
 
 
+def test_a_client_gone_before_its_answer_is_not_logged_as_a_refused_request(server):
+    """A client that hangs up before its request is whole (or while it waits for a thread) is owed nothing:
+    gunicorn would write it a 500 and log "refused a request before the app: 500", an error that never was."""
+    host, port = server["url"].removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as conn:
+        conn.sendall(b"POST /search HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n")
+        conn.sendall(b"Content-Length: 100\r\n\r\n{\"query\": ")  # and no more
+    deadline = time.monotonic() + 120
+    while "the client went away before its request was whole" not in server["log"].read_text():
+        assert time.monotonic() < deadline, server["log"].read_text()[-3000:]
+        time.sleep(0.2)
+    time.sleep(0.5)  # gunicorn's own handling of the request comes after the app's
+    assert "refused a request before the app: 500" not in server["log"].read_text()
+
+
 RECYCLE_AFTER = 6
 """Requests a worker answers before gunicorn replaces it (service.max_requests)."""
 
