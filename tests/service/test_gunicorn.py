@@ -446,7 +446,7 @@ def test_a_client_gone_before_its_answer_is_not_logged_as_a_refused_request(serv
     host, port = server["url"].removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=30) as conn:
         conn.sendall(b"POST /search HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n")
-        conn.sendall(b"Content-Length: 100\r\n\r\n{\"query\": ")  # and no more
+        conn.sendall(b'Content-Length: 100\r\n\r\n{"query": ')  # and no more
     deadline = time.monotonic() + 120
     while "the client went away before its request was whole" not in server["log"].read_text():
         assert time.monotonic() < deadline, server["log"].read_text()[-3000:]
