@@ -189,3 +189,17 @@ def test_get_on_the_query_endpoint_is_a_405_as_on_the_event_endpoint(ubi_client,
     events, queries = ubi_client.get("/ubi_events"), ubi_client.get(path)
     assert queries.status_code == events.status_code == 405
     assert queries.get_json() == events.get_json()
+
+
+def test_a_client_record_for_a_search_the_service_logged_leaves_the_searchs_hits_alone(ubi_client, ubi_path):
+    """The front end tracks the query it sent with ``ext.ubi.query_id``, here before the search's own record is
+    written (a front end's order, or another worker's file read first): the hits the search showed stand, the
+    client's do not replace them, and the search is one impression, not one per record."""
+    [tracked] = json.loads(TRACKED)
+    claimed = ["not-shown-1", "not-shown-2", "not-shown-3"]
+    assert ubi_client.post("/ubi_queries", json=[tracked | {"query_response_hit_ids": claimed}]).status_code == 200
+    search = {"query": {"match": {"title": "sofa"}}, "size": 3, "ext": {"ubi": {"query_id": "qid-1"}}}
+    shown = [hit["_id"] for hit in ubi_client.post("/products/_search", json=search).get_json()["hits"]["hits"]]
+    ubi_client.post("/ubi_events", json=[click_on("qid-1", shown[1], 1)])
+    [impression] = read_ubi(this_workers_file(ubi_path))
+    assert (impression.shown, impression.clicked) == (tuple(shown), {shown[1]})
