@@ -203,3 +203,10 @@ def test_a_client_record_for_a_search_the_service_logged_leaves_the_searchs_hits
     ubi_client.post("/ubi_events", json=[click_on("qid-1", shown[1], 1)])
     [impression] = read_ubi(this_workers_file(ubi_path))
     assert (impression.shown, impression.clicked) == (tuple(shown), {shown[1]})
+
+
+def test_the_openapi_document_describes_the_query_endpoint(client):
+    doc = client.get("/openapi.json").get_json()
+    assert doc["components"]["schemas"]["TrackedQuery"]["required"] == ["user_query"]
+    for path in ("/ubi_queries", "/ubi/queries"):
+        assert {"200", "400", "404", "503"} <= set(doc["paths"][path]["post"]["responses"])
