@@ -113,6 +113,9 @@ class _UbiQuery:
     query_id: str
     text: str
     hits: tuple[str, ...] = ()
+    sent: bool = False
+    """A front end sent the record itself (``POST /ubi_queries`` logs it with ``received_at``); else the search's
+    own record (this service's, or OpenSearch's UBI plugin's)."""
 
 
 @dataclass(frozen=True)
@@ -157,10 +160,18 @@ def read_ubi(
     shown its query record's ``query_response_hit_ids`` (which this service and
     OpenSearch's UBI plugin log), in their order, so that the products not
     clicked count as skipped rather than as never shown.
+    A query record a front end sent itself (``POST /ubi_queries``, logged with
+    ``received_at``) may share its ``query_id`` with the record the search
+    wrote: it gives the text only where no search record does, and hits only
+    to a query id no search record has, whatever the order of the lines and
+    files, so that a front end never replaces what the search showed. Query
+    records add no impression of their own, so two of one search count once.
     A forgotten shopper's events up to the forget label nothing (see :func:`without_forgotten`).
     """
     texts: dict[str, str] = {}
     hits: dict[str, tuple[str, ...]] = {}
+    sent: list[_UbiQuery] = []
+    searched: set[str] = set()
     events: dict[str, list[_UbiEvent]] = {}
     forgotten: dict[str, float] = {}
     convert = _UbiLineReader(frozenset(impression_actions), frozenset(click_actions))
@@ -169,7 +180,10 @@ def read_ubi(
         records: Iterator[_UbiQuery | _UbiEvent | tuple[str, float]]
         records = checked_rows(path, numbered, convert, skip_bad=skip_bad, stats=stats)
         for record in records:
-            if isinstance(record, _UbiQuery):
+            if isinstance(record, _UbiQuery) and record.sent:
+                sent.append(record)
+            elif isinstance(record, _UbiQuery):
+                searched.add(record.query_id)
                 if record.text:
                     texts.setdefault(record.query_id, record.text)
                 if record.hits:
@@ -179,6 +193,11 @@ def read_ubi(
                 forgotten[user] = max(forgotten.get(user, -math.inf), at)
             else:
                 events.setdefault(record.query_id, []).append(record)
+    for record in sent:  # after every search's own record, wherever it was
+        if record.text:
+            texts.setdefault(record.query_id, record.text)
+        if record.hits and record.query_id not in searched:
+            hits.setdefault(record.query_id, record.hits)
     if forgotten:  # a forgotten shopper's clicks label nothing (see without_forgotten)
         every = [e for logged in events.values() for e in logged]
         events = {}
@@ -228,7 +247,7 @@ class _UbiLineReader:
             return forgotten_shopper(record) or self._event(line, record)
         if "query_id" in record:
             text = (_optional_string(record, "user_query") or "").strip()
-            return _UbiQuery(_string(record, "query_id"), text, _hit_ids(record))
+            return _UbiQuery(_string(record, "query_id"), text, _hit_ids(record), sent=RECEIVED_AT in record)
         raise ValueError("neither a UBI query record (query_id, user_query) nor an event (action_name)")
 
     def _event(self, line: int, record: dict[str, Any]) -> _UbiEvent | None:

@@ -13,7 +13,6 @@ from dataclasses import replace
 from typing import Any
 
 from flask import current_app, g, jsonify, request
-from pydantic import TypeAdapter
 
 from ..core.filters import Filters
 from ..core.personalise import skip_reason
@@ -30,7 +29,6 @@ from .ubi import UbiEvent, UbiLog, UbiQuery, UbiSearchParams, UbiWriteError, new
 
 # A front end that tracks shoppers sends its ids with each search; they go into the UBI query record.
 CLIENT_ID_HEADER, SESSION_ID_HEADER, QUERY_ID_HEADER = "X-Ubi-Client-Id", "X-Ubi-Session-Id", "X-Query-Id"
-UBI_EVENTS = TypeAdapter(list[UbiEvent])
 UBI = "ubi"
 """The part of an answer that is its UBI record, as ``degraded`` and the degraded-answers metric name it."""
 logger = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from pydantic.json_schema import models_json_schema
 
 from .api_models import ErrorResponse, SearchRequest, SearchResponse
 from .reco_api import RecoResponse
-from .ubi import UbiEvent
+from .ubi import TrackedQuery, UbiEvent
 
 REF = "#/components/schemas/{model}"
 
@@ -36,6 +36,7 @@ def openapi_document(version: str) -> dict[str, Any]:
             (SearchResponse, "serialization"),
             (ErrorResponse, "serialization"),
             (UbiEvent, "validation"),
+            (TrackedQuery, "validation"),
             (RecoResponse, "serialization"),
         ],
         ref_template=REF,
@@ -116,37 +117,44 @@ def openapi_document(version: str) -> dict[str, Any]:
             }
         }
 
+    def one_or_more(model: str) -> dict[str, Any]:
+        ref = {"$ref": REF.format(model=model)}
+        schema = {"oneOf": [ref, {"type": "array", "minItems": 1, "items": ref}]}
+        return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+    ubi_log_off = _json("ErrorResponse", "UBI logging is off (service.ubi_log_path unset)")
+    ubi_unwritten = _json(
+        "ErrorResponse",
+        "the UBI log could not be written (reason ubi_write_failed): none was kept; send them again after Retry-After",
+    )
     ubi_events = {
         "post": {
             "summary": "UBI events (impressions, clicks, ...) from a front end, appended to the UBI log (also at "
             "/ubi_events, where the UBI JavaScript client posts them); "
             "clicks, add_to_cart and purchases with a user_id or session_id update the shoppers' profiles",
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "oneOf": [
-                                {"$ref": REF.format(model="UbiEvent")},
-                                {
-                                    "type": "array",
-                                    "minItems": 1,
-                                    "items": {"$ref": REF.format(model="UbiEvent")},
-                                },
-                            ]
-                        }
-                    }
-                },
-            },
+            "requestBody": one_or_more("UbiEvent"),
             "responses": {
                 "200": _object("the number of events written (accepted)"),
                 "400": error,
-                "404": _json("ErrorResponse", "UBI logging is off (service.ubi_log_path unset)"),
-                "503": _json(
-                    "ErrorResponse",
-                    "the UBI log could not be written (reason ubi_write_failed): none was kept; send them again "
-                    "after Retry-After",
+                "404": ubi_log_off,
+                "503": ubi_unwritten,
+            },
+        }
+    }
+    ubi_queries = {
+        "post": {
+            "summary": "UBI query records a front end tracks itself (the UBI JavaScript client's trackQuery posts "
+            "them to /ubi_queries), appended to the UBI log beside the service's own; a record of a search this "
+            "service logged (its query_id sent in ext.ubi) is kept too, and training reads that search's own hits",
+            "requestBody": one_or_more("TrackedQuery"),
+            "responses": {
+                "200": _object(
+                    "the number of records written (accepted) and each one's query_id (query_ids, in order; one "
+                    "given here when a record had none)"
                 ),
+                "400": error,
+                "404": ubi_log_off,
+                "503": ubi_unwritten,
             },
         }
     }
@@ -248,6 +256,8 @@ def openapi_document(version: str) -> dict[str, Any]:
             },
             "/ubi/events": ubi_events,
             "/ubi_events": ubi_events,
+            "/ubi/queries": ubi_queries,
+            "/ubi_queries": ubi_queries,
             "/admin/reload": {
                 "post": {
                     "summary": "Reopen the indexes and models (after a rebuild) without dropping a request",

@@ -79,7 +79,8 @@ Security, decided here:
   the cluster at once; one more is an immediate 503 (``passthrough_busy``):
   slow requests to the cluster must not take every thread searches need.
 * The service's own routes (``/search``, ``/metrics``, ``/health``,
-  ``/ready``, ``/openapi.json``, ``/ubi/events``, ``/admin/reload``, ``/web/``)
+  ``/ready``, ``/openapi.json``, ``/ubi/events``, ``/ubi_events``,
+  ``/ubi/queries``, ``/ubi_queries``, ``/admin/reload``, ``/web/``)
   are never passed through; ``GET /`` is the search page for clients that
   accept HTML (browsers, curl) and the cluster's info for the others
   (Elasticsearch clients ask for JSON).

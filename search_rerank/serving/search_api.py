@@ -1,11 +1,14 @@
-"""The product's own API: ``POST /search`` and ``POST /ubi/events`` (also at ``/ubi_events``)."""
+"""The product's own API: ``POST /search``, ``POST /ubi/events`` (also at ``/ubi_events``) and ``POST /ubi/queries``
+(also at ``/ubi_queries``)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 from flask import Blueprint, current_app, jsonify
-from pydantic import ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ..core.errors import ConfigError
 from ..core.pipeline import Hit, SearchResult
@@ -16,7 +19,6 @@ from .api_models import FieldError, SearchRequest, SearchResponse, stage_lists
 from .context import (
     QUERY_ID_HEADER,
     UBI,
-    UBI_EVENTS,
     admin_token_sent,
     current_pipeline,
     current_settings,
@@ -30,13 +32,16 @@ from .cost_limits import CostRaised, raised_settings
 from .json_input import InvalidBody
 from .profiles_api import apply_events, request_profile
 from .reco_api import fallback_block
-from .ubi import UbiEvent, UbiLog, UbiWriteError
+from .ubi import TrackedQuery, UbiEvent, UbiLog, UbiRecord, UbiWriteError
 
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__)
 UBI_RETRY_AFTER_S = 5
 """When a front end may send events the log refused again: a write fails on a full or failing disk, which an
 immediate retry would only fail on again, and a beacon retried within seconds is still about the page shown."""
+UBI_EVENTS = TypeAdapter(list[UbiEvent])
+TRACKED_QUERIES = TypeAdapter(list[TrackedQuery])
+R = TypeVar("R", bound=BaseModel)
 
 
 @api.post("/search")
@@ -106,30 +111,69 @@ def ubi_events():
     """
     ubi: UbiLog | None = current_app.extensions.get("ubi_log")
     if ubi is None:
-        return error_response(404, "UBI logging is off", "set service.ubi_log_path to record events")
-    body = request_json()
-    if isinstance(body, dict):
-        events = [UbiEvent.model_validate(body)]
-    elif isinstance(body, list) and body:
-        events = UBI_EVENTS.validate_python(body)
-    else:
-        raise InvalidBody("body", "expected a UBI event object or a non-empty list of them")
+        return ubi_off("events")
     application = current_settings().service.ubi_application
-    events = [event.completed(application) for event in events]
-    try:
-        ubi.write(events)
-    except UbiWriteError as exc:
-        log.error("%d UBI event(s) refused (%s): %s", len(events), UBI_WRITE_FAILED, exc)
-        metrics.DEGRADED.labels(UBI).inc()
-        response, status = error_response(
-            503, "UBI log unavailable", "the events were not recorded; send them again later", reason=UBI_WRITE_FAILED
-        )
-        return response, status, {"Retry-After": str(UBI_RETRY_AFTER_S)}
+    events = [event.completed(application) for event in sent_records(UbiEvent, UBI_EVENTS, "event")]
+    refusal = ubi_refusal(ubi, events, "events")
+    if refusal is not None:
+        return refusal
     clicked = [pid for pid in map(clicked_product, events) if pid is not None]
     if clicked:
         metrics.observe_clicks(clicked, current_pipeline().store.popularity(clicked), current_settings().longtail)
     apply_events(events, current_pipeline(), current_settings())
     return jsonify({"accepted": len(events)})
+
+
+@api.post("/ubi/queries")
+@api.post("/ubi_queries")
+def ubi_queries():
+    """UBI query records a front end sends itself (one object or a list), checked and appended to the UBI log
+    beside the service's own, as events are: ``accepted`` means written, a log that cannot keep them a 503.
+
+    ``/ubi_queries`` is where the UBI JavaScript client's ``UbiClient(baseUrl).trackQuery`` posts (a one-record
+    array). A record of a search this service answered (the front end sent its ``query_id`` in ``ext.ubi``) is
+    logged too, with the time it was received, and the training reader keeps the search's own hits for it (see
+    clicks.read_ubi). The answer gives each record's query id: one left out is given here.
+    """
+    ubi: UbiLog | None = current_app.extensions.get("ubi_log")
+    if ubi is None:
+        return ubi_off("query records")
+    application = current_settings().service.ubi_application
+    queries = [query.completed(application) for query in sent_records(TrackedQuery, TRACKED_QUERIES, "query record")]
+    refusal = ubi_refusal(ubi, queries, "query records")
+    if refusal is not None:
+        return refusal
+    return jsonify({"accepted": len(queries), "query_ids": [query.query_id for query in queries]})
+
+
+def ubi_off(what: str):
+    return error_response(404, "UBI logging is off", f"set service.ubi_log_path to record {what}")
+
+
+def sent_records(model: type[R], many: TypeAdapter[list[R]], what: str) -> list[R]:
+    """The request body's UBI records (one object, or a non-empty list of them, as the UBI JavaScript client
+    sends), each validated as ``model``; a bad one raises for the whole body, naming it by its index."""
+    body: Any = request_json()
+    if isinstance(body, dict):
+        return [model.model_validate(body)]
+    if isinstance(body, list) and body:
+        return many.validate_python(body)
+    raise InvalidBody("body", f"expected a UBI {what} object or a non-empty list of them")
+
+
+def ubi_refusal(ubi: UbiLog, records: Sequence[UbiRecord], what: str):
+    """None once ``records`` are all in the UBI log; else the answer that none is (a 503, ``ubi_write_failed``,
+    with ``Retry-After``), so that the front end sends them again rather than take them for kept."""
+    try:
+        ubi.write(records)
+    except UbiWriteError as exc:
+        log.error("%d UBI %s refused (%s): %s", len(records), what, UBI_WRITE_FAILED, exc)
+        metrics.DEGRADED.labels(UBI).inc()
+        response, status = error_response(
+            503, "UBI log unavailable", f"the {what} were not recorded; send them again later", reason=UBI_WRITE_FAILED
+        )
+        return response, status, {"Retry-After": str(UBI_RETRY_AFTER_S)}
+    return None
 
 
 def clicked_product(event: UbiEvent) -> str | None:

@@ -6,7 +6,9 @@ bulk-loaded into OpenSearch, read by UBI tooling, and turned into training
 labels by :func:`search_rerank.data.clicks.read_ubi`. The service writes one
 *query* record per search, carrying the ``query_id`` it also returns to the
 caller; the front end sends *events* (impressions, clicks, add-to-cart ...)
-tagged with that id to ``POST /ubi/events``.
+tagged with that id to ``POST /ubi/events``, and may send query records of
+its own to ``POST /ubi_queries`` (:class:`TrackedQuery`: the UBI JavaScript
+client's ``trackQuery``), which are logged beside the service's.
 
 Events are validated before they are written: a log that training reads
 months later is the wrong place to find out that a front end never sent the
@@ -66,6 +68,8 @@ ShopperRef = Annotated[SafeId | None, BeforeValidator(nobody_if_empty)]
 """A ``user_id`` or ``session_id``: an id, or nobody (absent, null or empty)."""
 Identifier = Annotated[str, Field(max_length=128)]
 EpochMillis = Annotated[int, Field(strict=True, ge=0)]
+ProductRef = Annotated[str, Field(min_length=1), BeforeValidator(id_text)]
+"""A product id in a record's hits: a number is taken as its text, as the catalog reads it (see loaders.id_text)."""
 
 
 def new_query_id() -> str:
@@ -156,6 +160,21 @@ class _Open(BaseModel):
         return data
 
 
+def readable_time(value: str | int | None) -> str | int | None:
+    """A record's ``timestamp`` as the readers take it: readable the way the profiles read an event's (one accepted
+    but unreadable there would be lost from them), and not in the future, where it would keep a profile from ever
+    decaying; None (left out) is the time received."""
+    if value is None:
+        return value
+    try:
+        at_s = epoch_ms(value) / 1000
+    except ValueError:
+        raise ValueError("must be ISO 8601 (e.g. 2024-12-10T00:01:29.378Z) or epoch milliseconds") from None
+    if at_s > time.time() + FUTURE_TOLERANCE_S:
+        raise ValueError("is in the future (more than a day ahead of this server's clock)")
+    return value
+
+
 class UbiObject(_Open):
     object_id: str | None = Field(default=None, min_length=1)
     object_id_field: str | None = None
@@ -209,17 +228,7 @@ class UbiEvent(_Open):
     @field_validator("timestamp")
     @classmethod
     def _readable_time(cls, value: str | int | None) -> str | int | None:
-        """A time profiles can be updated with: readable the way they read it (an event accepted but unreadable
-        there would be lost from them), and not in the future, where it would keep a profile from ever decaying."""
-        if value is None:
-            return value
-        try:
-            at_s = epoch_ms(value) / 1000
-        except ValueError:
-            raise ValueError("must be ISO 8601 (e.g. 2024-12-10T00:01:29.378Z) or epoch milliseconds") from None
-        if at_s > time.time() + FUTURE_TOLERANCE_S:
-            raise ValueError("is in the future (more than a day ahead of this server's clock)")
-        return value
+        return readable_time(value)
 
     @field_validator("event_attributes")
     @classmethod
@@ -245,6 +254,82 @@ class UbiEvent(_Open):
         )
 
 
+NOT_IN_A_QUERY = {
+    "action_name": "a query record has none (events go to POST /ubi_events): logged, the line would be read as an "
+    "event",
+    "_source": "logged, the readers would take this object for the record (an exported hit keeps its record there)",
+}
+"""Keys a query record may not have, each with why: what makes a log line something else to every reader."""
+
+
+class TrackedQuery(_Open):
+    """A ``ubi_queries`` record a front end sends itself (``POST /ubi_queries``): the UBI JavaScript client's
+    ``UbiClient.trackQuery`` of a ``UbiQueryRequest`` (``application``, ``query_id``, ``client_id``, ``user_query``,
+    ``query_attributes``, ``object_id_field``, ``timestamp``; ``message``, ``message_type``, ``extra_info`` when it
+    is given a message), for a search made through this service or elsewhere.
+
+    Checked as an event is (a misspelt UBI field is refused, a front end's own fields are kept, see _Open): the
+    fields of the UBI query request schema (o19s/ubi 1.3.0, where only ``user_query`` is required), an id as
+    ``ext.ubi.query_id`` takes it, and shopper ids as events take them. Logged with :data:`RECEIVED_AT`, which tells
+    the readers that a front end sent it: a search's own record of the same ``query_id`` keeps its hits (see
+    clicks.read_ubi).
+    """
+
+    application: str | None = Field(default=None, max_length=100)
+    query_id: SafeId | None = Field(default=None, description="one is given when left out (see the answer)")
+    client_id: Identifier | None = None
+    user_id: ShopperRef = None
+    session_id: ShopperRef = None
+    user_query: str = Field(max_length=1000, examples=["red sofa"])
+    query_attributes: dict[str, Any] | None = None
+    object_id_field: str | None = Field(default=None, max_length=100)
+    query_response_id: Identifier | None = None
+    query_response_hit_ids: list[ProductRef] | None = Field(
+        default=None, description="the products shown, in order; a search this service logged keeps its own"
+    )
+    timestamp: str | EpochMillis | None = Field(
+        default=None, description="ISO 8601 or epoch milliseconds; the time received when left out"
+    )
+    message_type: str | None = None
+    message: str | None = None
+    received_at: str | None = Field(
+        default=None, description="written by the service: when it received the record (a value sent is replaced)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_another_kind_of_record(cls, data: object) -> object:
+        if not isinstance(data, dict):
+            return data
+        errors = [
+            InitErrorDetails(
+                type=PydanticCustomError("not_in_a_query", "not a query record's field: {why}", {"why": why}),
+                loc=(key,),
+                input=data[key],
+            )
+            for key, why in NOT_IN_A_QUERY.items()
+            if key in data
+        ]
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        return data
+
+    @field_validator("timestamp")
+    @classmethod
+    def _readable_time(cls, value: str | int | None) -> str | int | None:
+        return readable_time(value)
+
+    def completed(self, application: str) -> TrackedQuery:
+        """With a query id, the receipt time and the application filled in where the front end left them out."""
+        return self.model_copy(
+            update={
+                "query_id": self.query_id if self.query_id is not None else new_query_id(),
+                "timestamp": self.timestamp if self.timestamp is not None else utc_timestamp(),
+                "application": self.application or application,
+            }
+        )
+
+
 def forget_record(user_id: str, application: str) -> UbiEvent:
     """The record of a forget, written to the UBI log (:meth:`UbiLog.record_forget`) before the profiles go (see
     :data:`~search_rerank.core.profile.FORGET_ACTION`); built without validation, which refuses it from front ends."""
@@ -253,11 +338,16 @@ def forget_record(user_id: str, application: str) -> UbiEvent:
     )
 
 
-def logged_record(record: UbiQuery | UbiEvent, received: str) -> dict[str, Any]:
-    """``record`` as a log line's object; an event with the time ``received``, whatever it was sent with (a log
-    line stays an event that ``POST /ubi/events`` takes, so logs can be forwarded to another service)."""
+UbiRecord = UbiQuery | TrackedQuery | UbiEvent
+"""What the UBI log holds: the service's query records, those front ends send, and events."""
+
+
+def logged_record(record: UbiRecord, received: str) -> dict[str, Any]:
+    """``record`` as a log line's object; an event or a front end's query record with the time ``received``,
+    whatever it was sent with (a log line stays a record that ``POST /ubi/events`` or ``/ubi_queries`` takes, so
+    logs can be forwarded to another service). The service's own query records have none."""
     out = record.model_dump(mode="json", exclude_none=True)
-    if isinstance(record, UbiEvent):
+    if isinstance(record, UbiEvent | TrackedQuery):
         out[RECEIVED_AT] = received
     return out
 
@@ -358,10 +448,10 @@ class UbiLog:
             except OSError as exc:
                 raise UbiWriteError(f"{self.forgets_file}: {type(exc).__name__}: {exc}") from exc
 
-    def write(self, records: Iterable[UbiQuery | UbiEvent]) -> None:
+    def write(self, records: Iterable[UbiRecord]) -> None:
         """Append ``records``, one line each; raises :class:`UbiWriteError` when they could not all be kept.
 
-        Each event is written with :data:`RECEIVED_AT`, this server's time now."""
+        Each event and front end's query record is written with :data:`RECEIVED_AT`, this server's time now."""
         received = utc_timestamp()
         lines = [json.dumps(logged_record(r, received), ensure_ascii=False) for r in records]
         with self._lock:

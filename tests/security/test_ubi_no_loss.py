@@ -90,6 +90,18 @@ def test_every_accepted_event_is_in_the_log(no_loss_client, ubi_dir):
         assert {key: kept[key] for key in sent} == sent
 
 
+def test_every_accepted_query_record_a_front_end_sent_is_in_the_log(no_loss_client, ubi_dir):
+    queries = [
+        {"query_id": "fq-0", "user_query": "\U0001f6cb\ufe0f canapé 沙发", "message": 'quoted "line"\nand a second'},
+        {"query_id": "fq-1", "user_query": "lamp", "query_attributes": nested(40, [1, 2.5, None, True])},
+        {"query_id": "fq-2", "user_query": "rug", "timestamp": 1_700_000_000_000, "query_response_hit_ids": ["p-1"]},
+    ]
+    assert no_loss_client.post("/ubi_queries", json=queries).get_json()["accepted"] == 3
+    by_id = {record["query_id"]: record for record in logged(ubi_dir)}
+    for sent in queries:
+        assert {key: by_id[sent["query_id"]][key] for key in sent} == sent
+
+
 def test_every_search_answered_has_its_query_record(no_loss_client, ubi_dir):
     answered = [
         no_loss_client.post("/search", json={"query": "sofa \U0001f6cb"}).headers["X-Query-Id"],
@@ -144,6 +156,14 @@ def test_events_the_log_cannot_write_are_a_503_not_accepted(no_loss_client, full
 def test_events_the_log_cannot_write_say_when_to_send_them_again(no_loss_client, full_disk):
     response = no_loss_client.post("/ubi/events", json=event(0))
     assert response.status_code == 503 and int(response.headers["Retry-After"]) >= 1
+
+
+@pytest.mark.parametrize("path", ["/ubi_queries", "/ubi/queries"])
+def test_query_records_the_log_cannot_write_are_a_503_saying_when_to_send_them_again(no_loss_client, full_disk, path):
+    response = no_loss_client.post(path, json=[{"query_id": "fq-1", "user_query": "sofa"}])
+    assert response.status_code == 503 and int(response.headers["Retry-After"]) >= 1
+    assert response.get_json()["reason"] == UBI_WRITE_FAILED
+    assert "accepted" not in response.get_json()
 
 
 def test_events_refused_on_a_full_disk_never_turn_up_later(no_loss_client, full_disk, ubi_dir):

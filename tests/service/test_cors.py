@@ -40,7 +40,9 @@ def test_a_preflight_from_an_allowed_origin_allows_the_search_and_the_headers_a_
     assert int(response.headers["Access-Control-Max-Age"]) > 0
 
 
-@pytest.mark.parametrize("path", ["/_msearch", "/products/_msearch", "/search", "/ubi/events", "/_count"])
+@pytest.mark.parametrize(
+    "path", ["/_msearch", "/products/_msearch", "/search", "/ubi/events", "/ubi_events", "/ubi_queries", "/_count"]
+)
 def test_every_route_a_page_calls_answers_its_preflight(cors_client, path):
     response = preflight(cors_client, path)
     assert response.status_code == 200 and response.headers["Access-Control-Allow-Origin"] == SHOP

@@ -388,6 +388,20 @@ def test_callers_credentials_and_the_admin_token_never_reach_the_cluster(recorde
     assert "the-admin-token" not in json.dumps(request["headers"])
 
 
+def test_query_records_posted_to_ubi_queries_are_the_services_not_a_write_to_the_cluster(recorded_app):
+    app, seen = recorded_app
+    response = app.test_client().post("/ubi_queries", json=[{"query_id": "q-1", "user_query": "sofa"}])
+    assert (response.status_code, response.get_json()["error"]) == (404, "UBI logging is off")  # off in this app
+    assert seen == []
+
+
+def test_get_on_ubi_queries_is_a_405_as_on_ubi_events_not_an_index_of_the_cluster(recorded_app):
+    app, seen = recorded_app
+    events, queries = app.test_client().get("/ubi_events"), app.test_client().get("/ubi_queries")
+    assert queries.status_code == events.status_code == 405
+    assert seen == []
+
+
 def test_method_raw_path_query_body_and_content_type_are_forwarded(recorded_app):
     app, seen = recorded_app
     with served(app) as url:

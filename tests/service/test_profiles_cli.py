@@ -67,6 +67,16 @@ def test_profiles_build_replays_the_log_into_the_profiles_the_service_built(logg
     assert rebuilt.vector.tolist() == online.vector.tolist()
 
 
+def test_profiles_build_reads_a_log_holding_the_query_records_a_front_end_sent(logged, pipeline, tiny_bert_dir):
+    """What the UBI JavaScript client's trackQuery posts (see test_ubi_queries), beside the shopper's events."""
+    settings, tmp_path = logged
+    tracked = {"application": "shop", "query_id": "qid-1", "client_id": None, "user_query": "sofa", "message": "m"}
+    assert create_app(settings, pipeline).test_client().post("/ubi_queries", json=[tracked]).status_code == 200
+    result = build(settings, tmp_path, tiny_bert_dir, tmp_path / "rebuilt.sqlite3")
+    assert result.exit_code == 0, result.output
+    assert "4 shopper event(s) read" in result.output
+
+
 def test_profiles_build_of_a_missing_log_is_a_one_line_error(logged, tiny_bert_dir, tmp_path):
     settings, _ = logged
     result = build(settings, tmp_path / "nowhere", tiny_bert_dir, tmp_path / "x.sqlite3")

@@ -255,6 +255,37 @@ def test_ubi_clicks_with_no_impression_logged_were_shown_in_the_order_of_the_que
     assert read_ubi(path) == [Impression("lamp", ("a", "b", "c"), frozenset({"b"}), query_id="q1", session="s1")]
 
 
+SENT_BY_A_FRONT_END = {"received_at": "2026-01-01T00:00:00.000Z"}
+"""What POST /ubi_queries adds to a query record a front end sent."""
+
+
+def test_ubi_a_front_ends_query_record_read_first_does_not_replace_the_hits_its_search_logged(tmp_path):
+    """A record a front end sent (POST /ubi_queries logs it with received_at) in a file read before the search's:
+    the search's hits stand, and the search is one impression."""
+    sent = jsonl(
+        tmp_path / "ubi.1.ndjson",
+        {"query_id": "q1", "user_query": "lamp?", "query_response_hit_ids": ["x", "y"]} | SENT_BY_A_FRONT_END,
+    )
+    searched = jsonl(
+        tmp_path / "ubi.2.ndjson",
+        {"query_id": "q1", "user_query": "lamp", "query_response_hit_ids": ["a", "b", "c"]},
+        event("q1", "click", "b", 1, 20),
+    )
+    assert read_ubi(sent, searched) == [
+        Impression("lamp", ("a", "b", "c"), frozenset({"b"}), query_id="q1", session="s1")
+    ]
+
+
+def test_ubi_a_front_ends_query_record_gives_the_text_and_hits_of_a_search_no_other_record_logged(tmp_path):
+    """A search made elsewhere than through the service: the front end's record is all there is."""
+    path = jsonl(
+        tmp_path / "ubi.ndjson",
+        {"query_id": "q1", "user_query": "lamp", "query_response_hit_ids": ["a", "b"]} | SENT_BY_A_FRONT_END,
+        event("q1", "click", "b", 1, 20),
+    )
+    assert read_ubi(path) == [Impression("lamp", ("a", "b"), frozenset({"b"}), query_id="q1", session="s1")]
+
+
 def unranked(record: dict) -> dict:
     """The event as the UBI JavaScript client sends it unless told a rank: a position without an ordinal."""
     record["event_attributes"]["position"] = {"xy": {"x": 10, "y": 300}}
