@@ -254,6 +254,8 @@ class _UbiLineReader:
         action = _string(record, "action_name")
         if action not in self.impression_actions and action not in self.click_actions:
             return None
+        if record.get("query_id") in (None, ""):
+            return None  # of no search (a product page's, a recommendation's): it labels no query
         attributes = _mapping(record, "event_attributes")
         position = attributes.get("position") or {}
         if not isinstance(position, dict):

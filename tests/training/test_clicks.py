@@ -255,6 +255,24 @@ def test_ubi_clicks_with_no_impression_logged_were_shown_in_the_order_of_the_que
     assert read_ubi(path) == [Impression("lamp", ("a", "b", "c"), frozenset({"b"}), query_id="q1", session="s1")]
 
 
+@pytest.mark.parametrize("query_id", [None, ""])
+def test_ubi_events_of_no_search_label_nothing_and_stop_nothing(tmp_path, query_id):
+    """A click on a product page or a recommendation has no search (``query_id`` absent or empty, as the UBI
+    schema and POST /ubi/events allow): it labels no query, and training reads on past it."""
+    no_search = event("q1", "click", "z", 0, 30)
+    if query_id is None:
+        del no_search["query_id"]
+    else:
+        no_search["query_id"] = query_id
+    path = jsonl(
+        tmp_path / "ubi.ndjson",
+        {"query_id": "q1", "user_query": "lamp", "query_response_hit_ids": ["a", "b", "c"]},
+        no_search,
+        event("q1", "click", "b", 1, 20),
+    )
+    assert read_ubi(path) == [Impression("lamp", ("a", "b", "c"), frozenset({"b"}), query_id="q1", session="s1")]
+
+
 SENT_BY_A_FRONT_END = {"received_at": "2026-01-01T00:00:00.000Z"}
 """What POST /ubi_queries adds to a query record a front end sent."""
 
