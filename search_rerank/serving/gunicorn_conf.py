@@ -116,6 +116,7 @@ logconfig_dict = {
 
 def on_starting(server) -> None:
     raise_open_files_limit(server.log)
+    stop_past_workers_that_failed_too(server)
     _metrics_dir.mkdir(parents=True, exist_ok=True)
     for stale in _metrics_dir.glob("*.db"):
         stale.unlink()
@@ -143,6 +144,38 @@ def raise_open_files_limit(log) -> None:
         log.warning("open-file soft limit left at %d (hard limit %s): %s", soft, hard, exc)
         return
     log.info("raised the open-file soft limit from %d to the hard limit, %d", soft, hard)
+
+
+def stop_past_workers_that_failed_too(server) -> None:
+    """Let the master stop every worker when more than one could not load the app, and exit with the reason.
+
+    A worker whose app cannot load (a missing file in the settings, an index that will not open) exits with
+    gunicorn's APP_LOAD_ERROR, and the master, reaping it, raises HaltServer to stop the others and exit with that
+    status. Every worker loads the same app the same way, so the others often fail too, while the master stops
+    them; its ``stop`` reaps them with the same ``reap_workers``, which raises HaltServer again (27.0, still so in
+    its ``main``), out of ``halt``: the master then exited 1 with a traceback instead of 4 with "App failed to load",
+    skipping ``on_exit``, about one start in four with two workers. While stopping, such a worker is logged and
+    reaping goes on (each raise has already taken its worker off the list), so the first reason stands."""
+    from gunicorn.errors import HaltServer
+
+    reap, stop = server.reap_workers, server.stop
+    stopping = False
+
+    def stop_all(graceful: bool = True) -> None:
+        nonlocal stopping
+        stopping = True
+        stop(graceful)
+
+    def reap_all() -> None:
+        while True:
+            try:
+                return reap()
+            except HaltServer as failed:
+                if not stopping:
+                    raise
+                server.log.error("a worker exited while the server stopped: %s", failed.reason)
+
+    server.stop, server.reap_workers = stop_all, reap_all
 
 
 def post_worker_init(worker) -> None:

@@ -65,6 +65,46 @@ def test_workers_that_cannot_start_stop_gunicorn_with_the_reason(index_settings,
     assert "cannot start: service.interleave_with" in ended.stderr
 
 
+# gunicorn's own master, its own workers: every one fails to load the app and has exited before the master reaps any,
+# the order in which a loaded machine often leaves them; the master then does what its main loop does on a halt.
+MASTER_REAPING_WORKERS_THAT_ALL_FAILED = """
+import os, sys
+from gunicorn.app.wsgiapp import WSGIApplication
+from gunicorn.arbiter import Arbiter
+from gunicorn.errors import HaltServer
+
+sys.argv = ["gunicorn", "-c", "python:search_rerank.serving.gunicorn_conf", "search_rerank.serving:create_app()"]
+master = Arbiter(WSGIApplication())
+master.pid = os.getpid()
+master.cfg.on_starting(master)
+for pid in [master.spawn_worker() for _ in range(3)]:
+    os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+try:
+    master.reap_workers()
+except HaltServer as halt:
+    master.halt(halt.reason, halt.exit_status)
+"""
+
+
+def test_workers_that_all_fail_to_start_at_once_still_stop_gunicorn_with_the_reason(index_settings, tmp_path):
+    env = {
+        **os.environ,
+        "SEARCH_RERANK_INDEX_DIR": str(index_settings.index_dir),
+        "SEARCH_RERANK_DENSE__ENABLED": "false",
+        "SEARCH_RERANK_SERVICE__INTERLEAVE_WITH": str(tmp_path / "missing.toml"),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+    }
+    ended = subprocess.run(
+        [sys.executable, "-c", MASTER_REAPING_WORKERS_THAT_ALL_FAILED],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert ended.returncode == APP_LOAD_ERROR, ended.stderr[-2000:]
+    assert "Reason: App failed to load." in ended.stderr
+
+
 def metric(url, line_prefix) -> float:
     for line in requests.get(f"{url}/metrics", timeout=10).text.splitlines():
         if line.startswith(line_prefix):
