@@ -138,13 +138,13 @@ def es_reactivesearch(index: str):
     Its searches share one time budget, as a multi-search's do (see :func:`es_msearch`)."""
     service = current_settings().service
     deadline = time.perf_counter() + service.msearch_budget_s
-    translation = translate(json_body())
-    limit = service.max_msearch_searches
-    if len(translation.searches) > limit:
-        # Each search costs a whole pipeline run, as a multi-search's does.
-        raise InvalidQuery(
-            "query", f"{len(translation.searches)} queries to execute; at most {limit} (service.max_msearch_searches)"
-        )
+    # Each body is held to what a _search body may be (size, depth), and the queries to a multi-search's count.
+    translation = translate(
+        json_body(),
+        max_searches=service.max_msearch_searches,
+        max_body_bytes=service.max_body_bytes,
+        max_depth=service.max_json_depth,
+    )
     answers = {}
     for search in translation.searches:
         try:

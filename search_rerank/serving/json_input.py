@@ -202,3 +202,46 @@ def _first_unprocessable(value: Any) -> tuple[str, str] | None:
 _SURROGATE_REASON = (
     "contains a lone UTF-16 surrogate (an escape in \\ud800-\\udfff without its pair), which cannot be written as UTF-8"
 )
+
+
+def size_and_depth(value: Any) -> tuple[int, int]:
+    """The length in UTF-8 bytes of ``value`` written as compact JSON, and its depth (arrays and objects, as
+    :func:`too_deep` counts them: ``{}`` is 1), without writing it.
+
+    For a body this service built itself rather than read (a ReactiveSearch query's, see reactivesearch): one
+    object may appear in it many times, so written out it can be far larger than anything it was built from.
+    Each distinct array or object is measured once (by identity), so the cost is that of what was built, not of
+    what it would write; iterative, as a body may be deeper than the parsers' recursion allows.
+    """
+    if not isinstance(value, dict | list):
+        return _scalar_size(value), 0
+    measured: dict[int, tuple[int, int]] = {}
+    pending: list[tuple[Any, bool]] = [(value, False)]
+    open_ids: set[int] = set()
+    while pending:
+        item, children_done = pending.pop()
+        key = id(item)
+        if key in measured:
+            continue
+        children = list(item.values()) if isinstance(item, dict) else item
+        if not children_done:
+            if key in open_ids:
+                raise ValueError("the value holds itself: it has no JSON text")
+            open_ids.add(key)
+            pending.append((item, True))
+            pending.extend((child, False) for child in children if isinstance(child, dict | list))
+            continue
+        open_ids.discard(key)
+        size, depth = 2 + max(len(children) - 1, 0), 0
+        for child in children:
+            child_size, child_depth = measured[id(child)] if isinstance(child, dict | list) else (_scalar_size(child), 0)
+            size += child_size
+            depth = max(depth, child_depth)
+        if isinstance(item, dict):
+            size += sum(_scalar_size(name) + 1 for name in item)  # each key and its colon
+        measured[key] = (size, depth + 1)
+    return measured[id(value)]
+
+
+def _scalar_size(value: Any) -> int:
+    return len(json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass"))

@@ -30,6 +30,7 @@ from typing import Any
 
 from .body_checks import InvalidQuery, a_string, an_object
 from .es_compat import Unsupported
+from .json_input import size_and_depth
 
 SEARCH, TERM, RANGE, GEO, SUGGESTION = "search", "term", "range", "geo", "suggestion"
 TYPES = (SEARCH, TERM, RANGE, GEO, SUGGESTION)
@@ -117,10 +118,23 @@ class Translation:
         return {**response, "settings": {"took": took}}
 
 
-def translate(body: Mapping[str, Any]) -> Translation:
+def translate(
+    body: Mapping[str, Any],
+    *,
+    max_searches: int | None = None,
+    max_body_bytes: int | None = None,
+    max_depth: int | None = None,
+) -> Translation:
     """The searches a ReactiveSearch API request executes (``execute`` true, the default), each as an
     Elasticsearch body; a query that is malformed is a 400 naming it (``query[2].react``), one that asks for what
-    only appbase.io's services give a 501 naming the key."""
+    only appbase.io's services give a 501 naming the key.
+
+    Each body is held to what a ``_search`` body may be, as what runs is checked, not what was sent: a request
+    executing more than ``max_searches`` queries (``service.max_msearch_searches``) is refused before any is
+    translated, and a body longer as JSON than ``max_body_bytes`` (``service.max_body_bytes``) or deeper than
+    ``max_depth`` (``service.max_json_depth``) is a 400 naming its query. A ``react`` copies the clauses it names
+    into the body, so a body can be far larger and deeper than the request (a query named thousands of times, its
+    clause as often; each level of ``react`` two or three of ``bool``). None: not checked."""
     if "settings" in body:
         an_object(body["settings"], "settings")
     raw = body.get("query")
@@ -134,6 +148,12 @@ def translate(body: Mapping[str, Any]) -> Translation:
                 f"{query.path}.id", f"a second query with the id {query.id!r}: each answers under its id"
             )
         by_id[query.id] = query
+    executed = sum(query.executes for query in queries)
+    if max_searches is not None and executed > max_searches:
+        # Each search costs a whole pipeline run, as a multi-search's does.
+        raise InvalidQuery(
+            "query", f"{executed} queries to execute; at most {max_searches} (service.max_msearch_searches)"
+        )
     translation = Translation()
     for query in queries:
         if not query.executes:
@@ -142,10 +162,29 @@ def translate(body: Mapping[str, Any]) -> Translation:
             continue
         if query.type == SUGGESTION and query.words():
             raise suggestions_unserved(query.path)
-        translation.searches.append(
-            Search(query.id, query.spec.get("index"), query.body(by_id), query.type == SUGGESTION)
-        )
+        search = Search(query.id, query.spec.get("index"), query.body(by_id), query.type == SUGGESTION)
+        within_limits(search.body, query.path, max_body_bytes, max_depth)
+        translation.searches.append(search)
     return translation
+
+
+def within_limits(body: Any, path: str, max_body_bytes: int | None, max_depth: int | None) -> None:
+    """Refuse the body of the query at ``path`` when a ``_search`` could not send it (see :func:`translate`)."""
+    if max_body_bytes is None and max_depth is None:
+        return
+    size, depth = size_and_depth(body)
+    if max_depth is not None and depth > max_depth:
+        raise InvalidQuery(
+            path,
+            f"the search this query makes would be nested {depth} levels deep, deeper than a _search body may be "
+            f"({max_depth}, service.max_json_depth): its react, or what it names, nests too deep",
+        )
+    if max_body_bytes is not None and size > max_body_bytes:
+        raise InvalidQuery(
+            path,
+            f"the search this query makes would be a body of {size} bytes, more than a _search body may be "
+            f"({max_body_bytes}, service.max_body_bytes): its react names too much, or the same queries too often",
+        )
 
 
 class Query:
@@ -178,6 +217,7 @@ class Query:
         if spec.get("highlightConfig") is not None and spec.get("highlight") is not True:
             raise InvalidQuery(f"{path}.highlightConfig", "highlightConfig is read only with highlight: true")
         self.fields = data_fields(spec, path)
+        self._lends: tuple[Any, dict[str, Any]] | None = None
 
     def flag(self, key: str) -> bool:
         """A true/false prop (one of FLAGS); absent or null is false."""
@@ -192,8 +232,11 @@ class Query:
     def body(self, by_id: Mapping[str, Query]) -> dict[str, Any]:
         """The Elasticsearch body this query executes: its query joined with what its ``react`` names, the
         options those lend it, then its own options and its ``defaultQuery``'s."""
+        lenders: dict[str, Mapping[str, Any]] = {}
+        clauses = self.react_clauses(by_id, lenders)
         lent: dict[str, Any] = {}
-        clauses = self.react_clauses(by_id, lent)
+        for options in lenders.values():  # in the order of each one's last mention, as one update per mention
+            lent.update(options)
         default = self.spec.get("defaultQuery")
         query: Any
         if clauses:
@@ -218,16 +261,21 @@ class Query:
             options.update((k, v) for k, v in default.items() if k != "query")
         return options
 
-    def react_clauses(self, by_id: Mapping[str, Query], lent: dict[str, Any]) -> list[Any]:
-        """The clauses of the queries ``react`` names, each under its conjunction; the options they lend are
-        added to ``lent``. An id that names no query of the request adds nothing, as in the API server."""
+    def react_clauses(self, by_id: Mapping[str, Query], lenders: dict[str, Mapping[str, Any]]) -> list[Any]:
+        """The clauses of the queries ``react`` names, each under its conjunction; the options each named query
+        lends are put in ``lenders`` by its id, last mentioned last. An id that names no query of the request adds
+        nothing, as in the API server."""
         react = self.spec.get("react")
         if react is None:
             return []
-        return list(self.conjunctions(react, f"{self.path}.react", by_id, lent))
+        return list(self.conjunctions(react, f"{self.path}.react", by_id, lenders))
 
     def conjunctions(
-        self, react: Mapping[str, Any], path: str, by_id: Mapping[str, Query], lent: dict[str, Any]
+        self,
+        react: Mapping[str, Any],
+        path: str,
+        by_id: Mapping[str, Query],
+        lenders: dict[str, Mapping[str, Any]],
     ) -> Iterator[Any]:
         """One bool clause per conjunction of ``react``: a list's queries (or nested conjunctions) together under
         it, a single id's alone."""
@@ -240,10 +288,15 @@ class Query:
             for i, item in enumerate(items):
                 at = f"{where}[{i}]" if isinstance(value, list) else where
                 if isinstance(item, Mapping):
-                    joined += self.conjunctions(item, at, by_id, lent)
+                    joined += self.conjunctions(item, at, by_id, lenders)
                 elif isinstance(item, str):
                     other = by_id.get(item)
-                    if other is not None and (clause := other.lend(lent)) is not None:
+                    if other is None:
+                        continue
+                    clause, options = other.lends()
+                    lenders.pop(item, None)
+                    lenders[item] = options
+                    if clause is not None:
                         joined.append(clause)
                 else:
                     raise InvalidQuery(at, "expected the id of a query, or and/or/not of them")
@@ -254,19 +307,24 @@ class Query:
                     bool_query["minimum_should_match"] = 1
                 yield {"bool": bool_query}
 
-    def lend(self, lent: dict[str, Any]) -> Any:
-        """This query as another that reacts to it takes it: its clause (its ``customQuery``'s, or its value's);
-        its options go into ``lent``, all but its own page and facets."""
-        custom = self.spec.get("customQuery")
-        lent.update((k, v) for k, v in self.options().items() if k not in OWN_OPTIONS)
-        if custom is not None:
-            lent.update((k, v) for k, v in custom.items() if k not in OWN_OPTIONS)
-            if "query" in custom:
-                return custom["query"]
-        clause = self.own_query()
-        if clause is not None and self.spec.get("compoundClause") == "filter":
-            clause = {"bool": {"filter": [clause]}}  # matches the same, scores nothing: a filter's context
-        return clause
+    def lends(self) -> tuple[Any, dict[str, Any]]:
+        """This query as another that reacts to it takes it: its clause (its ``customQuery``'s, or its value's),
+        and its options, all but its own page and facets. Made once, however often it is named: the same clause
+        object each time (a body measures it once, see json_input.size_and_depth)."""
+        if self._lends is None:
+            custom = self.spec.get("customQuery")
+            options = {k: v for k, v in self.options().items() if k not in OWN_OPTIONS}
+            clause: Any
+            if custom is not None:
+                options.update((k, v) for k, v in custom.items() if k not in OWN_OPTIONS)
+            if custom is not None and "query" in custom:
+                clause = custom["query"]
+            else:
+                clause = self.own_query()
+                if clause is not None and self.spec.get("compoundClause") == "filter":
+                    clause = {"bool": {"filter": [clause]}}  # matches the same, scores nothing: a filter's context
+            self._lends = (clause, options)
+        return self._lends
 
     # The query a value makes, by type ------------------------------------------------------------------------
 
