@@ -234,7 +234,9 @@ def size_and_depth(value: Any) -> tuple[int, int]:
         open_ids.discard(key)
         size, depth = 2 + max(len(children) - 1, 0), 0
         for child in children:
-            child_size, child_depth = measured[id(child)] if isinstance(child, dict | list) else (_scalar_size(child), 0)
+            child_size, child_depth = (
+                measured[id(child)] if isinstance(child, dict | list) else (_scalar_size(child), 0)
+            )
             size += child_size
             depth = max(depth, child_depth)
         if isinstance(item, dict):

@@ -54,4 +54,3 @@ def test_a_body_nested_deeper_by_react_than_a_search_may_be_is_a_400(reactive_cl
     response = post(reactive_client, named, {"id": "r", "react": react})
     assert refused_field(response) == "query[1]"
     assert "service.max_json_depth" in response.get_json()["error"]["reason"]
-
