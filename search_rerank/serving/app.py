@@ -32,7 +32,7 @@ from ..indexing.indexes import open_pipeline
 from . import interleave, metrics
 from .aggregations import Aggregator
 from .completion import TitleIndexes
-from .context import endpoint_name, error_response, live
+from .context import endpoint_name, error_headers, error_response, live
 from .cors import allow_cross_origin
 from .es_api import cluster, es
 from .exposure_loop import ExposureLoop
@@ -73,7 +73,7 @@ access = logging.getLogger("search_rerank.access")
 def _json_errors(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        return error_response(exc.code or 500, exc.name, exc.description)
+        return *error_response(exc.code or 500, exc.name, exc.description), error_headers(exc)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from flask import current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException
 
 from ..core.filters import Filters
 from ..core.personalise import skip_reason
@@ -43,6 +44,12 @@ def error_response(
 ):
     body = ErrorResponse(error=error, message=message, fields=fields, reason=reason)
     return jsonify(body.model_dump(exclude_none=True)), status
+
+
+def error_headers(exc: HTTPException) -> dict[str, str]:
+    """The headers an HTTP error carries other than its own (HTML) body's type, kept when it is answered in JSON:
+    a 405's ``Allow``, which HTTP requires of it (RFC 9110, 15.5.6), a 503's ``Retry-After`` when it has one."""
+    return {name: value for name, value in exc.get_headers() if name.lower() != "content-type"}
 
 
 def admin_token_sent() -> bool:

@@ -33,6 +33,7 @@ from .context import (
     admin_token_sent,
     current_pipeline,
     current_settings,
+    error_headers,
     json_body,
     log_query,
     run_search,
@@ -412,12 +413,7 @@ def es_bad_search(
 @es.errorhandler(HTTPException)
 def es_http_error(exc: HTTPException):
     body, status, headers = es_error(*_es_cause(exc))
-    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
-        headers = {**headers, "Allow": ", ".join(exc.valid_methods)}
-    retry_after = dict(exc.get_headers()).get("Retry-After")
-    if retry_after is not None:  # a dependency's breaker is open: when to ask again
-        headers = {**headers, "Retry-After": retry_after}
-    return body, status, headers
+    return body, status, {**headers, **error_headers(exc)}
 
 
 def passthrough() -> ClusterPassthrough | None:

@@ -137,6 +137,12 @@ def test_wrong_method_is_a_json_405(client):
     assert response.is_json
 
 
+def test_a_405_says_which_methods_the_path_allows(client):
+    # HTTP requires it of a 405 (RFC 9110, 15.5.6): a client or proxy learns from it what to send instead.
+    response = client.get("/search")
+    assert set(response.headers["Allow"].split(", ")) >= {"POST"}
+
+
 def test_unexpected_exception_is_a_json_500_not_a_traceback(client, pipeline):
     def broken(*args, **kwargs):
         raise RuntimeError("secret internals")
