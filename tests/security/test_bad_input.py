@@ -423,6 +423,16 @@ def test_one_bad_multi_search_item_fails_alone(bad_input_client, header, body, f
     assert bad["error"]["type"] == "parsing_exception" and bad["error"]["field"] == field
 
 
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\u0085"], ids=["line-separator", "paragraph", "nel"])
+def test_a_unicode_line_break_in_a_multi_search_query_is_part_of_its_text(bad_input_client, separator):
+    # JSON strings may hold these unescaped (JSON.stringify leaves them so); NDJSON lines end at "\n" alone. Split
+    # there too, one shopper's query failed the whole multi-search (a 400), and two shifted every later header.
+    typed = json.dumps({"query": {"match": {"title": f"sofa{separator}bed"}}}, ensure_ascii=False)
+    response = msearch(bad_input_client, "{}", typed, "{}", GOOD)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert [answer["status"] for answer in response.get_json()["responses"]] == [200, 200]
+
+
 def test_a_multi_search_that_is_not_ndjson_is_a_400(bad_input_client):
     pretty = json.dumps({"query": {"match": {"title": "sofa"}}}, indent=2)
     assert es_field(msearch(bad_input_client, pretty)) == "body"
