@@ -1854,21 +1854,31 @@ def sorted_page(
         )
         for score, address in searcher.search(scored, len(ids), count=False).hits:
             scores[str(searcher.doc(address).get_first("id"))] = score
-    # The later keys' values, for the rows kept: every tie of the page's last value is among them.
+    # The later keys' values, for the rows kept: every tie of the page's last value is among them. Each field is
+    # read once, and only its first key orders: a key naming a field again orders nothing (the rows it would order
+    # tie on that field). A body may name one field thousands of times, and each key read the field for every row.
     later: dict[str, dict[str, Any]] = {SCORE: scores}
+    deciding = {sort.field: sort.descending}
     for later_key in sort.then:
-        if later_key.field != SCORE:
+        if later_key.field not in later and later_key.field != sort.field:
             later[later_key.field] = _field_values(leg, ids, later_key.field)
+        deciding.setdefault(later_key.field, later_key.descending)
+
+    def later_value(pid: str, name: str) -> Any:
+        return later[name].get(pid, 0.0 if name == SCORE else None)
 
     def values(row: tuple[str, Any]) -> list[Any]:
         pid, value = row
-        return [value, *(later[key.field].get(pid, 0.0 if key.field == SCORE else None) for key in sort.then)]
-
-    directions = [sort.descending, *(later_key.descending for later_key in sort.then)]
+        return [value, *(value if k.field == sort.field else later_value(pid, k.field) for k in sort.then)]
 
     def key(row: tuple[str, Any]) -> tuple:
-        parts = [part for v, descending in zip(values(row), directions) for part in _sort_part(v, descending)]
-        return (*parts, -scores.get(row[0], 0.0), row[0])
+        pid, value = row
+        parts = [
+            part
+            for name, descending in deciding.items()
+            for part in _sort_part(value if name == sort.field else later_value(pid, name), descending)
+        ]
+        return (*parts, -scores.get(pid, 0.0), pid)
 
     rows.sort(key=key)
     return [(pid, values((pid, value)), scores.get(pid, 0.0)) for pid, value in rows[:need]], total

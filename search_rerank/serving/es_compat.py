@@ -351,12 +351,16 @@ def parse_msearch(data: bytes, default_index: str, max_depth: int) -> list[Msear
 
     Raises only when the request as a whole cannot be read: not UTF-8, no line of JSON at all, or an odd
     number of lines, which leaves no way to tell headers from bodies.
+
+    Lines end at ``"\n"`` alone, as NDJSON's and Elasticsearch's do: a JSON string may hold U+2028, U+2029 or
+    U+0085 unescaped (JavaScript's ``JSON.stringify`` leaves them so), and ``str.splitlines`` split a shopper's
+    query there, failing the whole multi-search or reading every later body as a header.
     """
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise NotJson("body", "not UTF-8") from None
-    lines = [line for line in text.splitlines() if line.strip()]
+    lines = [line for line in text.split("\n") if line.strip()]
     parsed: list[Any] = []
     for i, line in enumerate(lines):
         try:
