@@ -593,6 +593,13 @@ class ServiceSettings(_Section):
     timeout_s: int = Field(default=60, ge=1)
     max_size: int = Field(default=100, ge=1)
     max_query_length: int = Field(default=512, ge=1)
+    max_fuzzy_terms: int = Field(
+        default=1024,
+        ge=1,
+        description="a query on the embedded index with more fuzzy words than this (each word in each field it "
+        "searches once) is a 400: each walks the field's term dictionary, about a millisecond on a catalogue of "
+        "thousands (Lucene's max_clause_count, 1,024, plays this part in Elasticsearch, which enforces its own)",
+    )
     max_result_window: int = Field(
         default=1000, ge=1, description="from + size at most this (Elasticsearch's index.max_result_window)"
     )

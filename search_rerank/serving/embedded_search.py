@@ -210,10 +210,14 @@ class Tilde:
 class Compiler:
     """Query DSL (and query_string trees) into tantivy queries on the leg's schema."""
 
-    def __init__(self, leg: TantivyRetriever, aliases: Mapping[str, str]):
+    def __init__(self, leg: TantivyRetriever, aliases: Mapping[str, str], max_fuzzy_terms: int):
         self.leg = leg
         self.schema = leg.schema
         self.aliases = aliases
+        self.max_fuzzy_terms = max_fuzzy_terms
+        self._fuzzy_terms: set[tuple[str, str, str]] = set()
+        """The fuzzy words compiled, by where: the same body compiled again (scored, then as a filter, then for
+        its highlights) counts each once."""
         self.ignored: list[str] = []
         """Parts of the query that change only Elasticsearch's scores, which the pipeline's ranking replaces,
         and a fuzzy word's ``prefix_length``, which tantivy's fuzzy query cannot hold a word to."""
@@ -364,7 +368,7 @@ class Compiler:
             def word(name: str, i: int) -> tantivy.Query:
                 if prefix and i == len(tokens) - 1:
                     return self.prefix(name, tokens[i])
-                return self.term(name, tokens[i], fuzzy)
+                return self.term(name, tokens[i], fuzzy, path)
 
             if across:
                 each = [_any(word(name, i) for name in names) for i in range(len(tokens))]
@@ -378,10 +382,25 @@ class Compiler:
             return tantivy.Query.empty_query()
         return _any(per_field)
 
-    def term(self, name: str, term: str, fuzzy: Fuzziness | None) -> tantivy.Query:
-        """The analysed ``term``, or any word within its edits when ``fuzzy`` allows some."""
+    def term(self, name: str, term: str, fuzzy: Fuzziness | None, path: str) -> tantivy.Query:
+        """The analysed ``term``, or any word within its edits when ``fuzzy`` allows some.
+
+        A fuzzy word walks the field's whole term dictionary and unions the postings of every word within its
+        edits (tantivy's fuzzy query has no ``max_expansions``), about a millisecond each on a catalogue of
+        thousands, where an exact word costs microseconds; so a body's fuzzy words are counted, each word in each
+        field once, and past ``service.max_fuzzy_terms`` the body is a 400 naming where (Lucene's
+        ``max_clause_count`` plays this part in Elasticsearch). Without it, sixty copies of one fuzzy
+        ``multi_match`` (34 KB) cost 5 s of CPU, on a thread that went on after the lexical leg's deadline had
+        answered without it."""
         if fuzzy is None or (edits := fuzzy.distance(term)) == 0:
             return tantivy.Query.term_query(self.schema, name, term)
+        self._fuzzy_terms.add((path, name, term))
+        if len(self._fuzzy_terms) > self.max_fuzzy_terms:
+            raise InvalidQuery(
+                path,
+                f"more than {self.max_fuzzy_terms} fuzzy words in the query, counting each word in each field it "
+                "searches (service.max_fuzzy_terms)",
+            )
         return tantivy.Query.fuzzy_term_query(
             self.schema, name, term, distance=edits, transposition_cost_one=fuzzy.transpositions
         )
@@ -716,14 +735,7 @@ class Compiler:
                 per_field.append(self.exact(target, [text], path))
                 continue
             self._mark(Mark(target.name, (word,), fuzzy if edits else None))
-            if edits == 0:
-                per_field.append(tantivy.Query.term_query(self.schema, target.name, word))
-            else:
-                per_field.append(
-                    tantivy.Query.fuzzy_term_query(
-                        self.schema, target.name, word, distance=edits, transposition_cost_one=fuzzy.transpositions
-                    )
-                )
+            per_field.append(self.term(target.name, word, fuzzy, path))
         return _any(per_field) if per_field else tantivy.Query.empty_query()
 
     def _term(self, kind: str, spec: Any, path: str) -> tantivy.Query:
@@ -2054,7 +2066,7 @@ def compile_search(
     body: Mapping[str, Any], params: Mapping[str, str], limits: ServiceSettings, leg: TantivyRetriever
 ) -> EmbeddedSearch:
     """Compile ``body`` (field aliases already applied) for the embedded index."""
-    compiler = Compiler(leg, limits.field_aliases)
+    compiler = Compiler(leg, limits.field_aliases, limits.max_fuzzy_terms)
     rest = {k: v for k, v in body.items() if k not in COMPILED_KEYS}
     base = parse_search(rest, params, limits)
     query = compiler.query(body["query"], "query", True) if body.get("query") is not None else Compiled()
@@ -2101,7 +2113,8 @@ def compile_search(
 def count_matches(raw: Any, limits: ServiceSettings, leg: TantivyRetriever) -> int:
     """``_count`` of the query ``raw`` (see :func:`~search_rerank.serving.es_compat.count_query`; field aliases
     already applied): the products it matches as Elasticsearch would, the set a search's facets count."""
-    constraint = Compiler(leg, limits.field_aliases).query(raw, "query", False).constraint if raw is not None else None
+    compiler = Compiler(leg, limits.field_aliases, limits.max_fuzzy_terms)
+    constraint = compiler.query(raw, "query", False).constraint if raw is not None else None
     return count(leg.searcher(), constraint if constraint is not None else tantivy.Query.all_query())
 
 

@@ -389,6 +389,44 @@ def test_a_histogram_interval_that_is_not_positive_is_a_400_naming_it(bad_input_
     assert es_field(bad_input_client.post(ES_SEARCH, json=body)) == "aggs.h.histogram.interval"
 
 
+# ------------------------------------------------------------------ fuzzy words
+
+
+def fuzzy_match(words: list[str], fields: list[str]) -> dict:
+    return {"multi_match": {"query": " ".join(words), "fields": fields, "fuzziness": 1}}
+
+
+def test_a_query_with_more_fuzzy_words_than_service_max_fuzzy_terms_is_a_400_naming_where(bad_input_client):
+    # Each fuzzy word walks a field's term dictionary: sixty copies of one fuzzy multi_match (34 KB) cost 5 s of CPU
+    # on a 2,000-product index, on a thread that went on after the lexical leg's deadline had answered without it.
+    clauses = [fuzzy_match([f"word{i}x{j}" for j in range(40)], ["title", "description"]) for i in range(20)]
+    response = bad_input_client.post(ES_SEARCH, json={"query": {"bool": {"should": clauses}}})
+    assert es_field(response).startswith("query.bool.should[")
+    assert "service.max_fuzzy_terms" in response.get_json()["error"]["reason"]
+
+
+@pytest.fixture(scope="module")
+def eight_fuzzy_words_client(tmp_path_factory, tiny_bert_dir):
+    app, pipeline = small_app(small_index(tmp_path_factory.mktemp("fuzzy"), tiny_bert_dir), max_fuzzy_terms=8)
+    yield app.test_client()
+    pipeline.close()
+
+
+EIGHT_WORDS = ["sofw", "tabel", "chiar", "lampp", "desq", "ruggy", "shelv", "mirorr"]
+
+
+def test_fuzzy_words_up_to_the_limit_search_though_the_body_is_compiled_again_for_filters_and_highlights(
+    eight_fuzzy_words_client,
+):
+    body = {"query": fuzzy_match(EIGHT_WORDS, ["title"]), "highlight": {"fields": {"title": {}}}, "aggs": {}}
+    assert eight_fuzzy_words_client.post(ES_SEARCH, json=body).status_code == 200
+
+
+def test_each_field_a_fuzzy_word_searches_counts_toward_the_limit(eight_fuzzy_words_client):
+    body = {"query": fuzzy_match(EIGHT_WORDS[:5], ["title", "description"])}
+    assert es_field(eight_fuzzy_words_client.post(ES_SEARCH, json=body)) == "query.multi_match.fields"
+
+
 # ------------------------------------------------------------------ sorting
 
 
