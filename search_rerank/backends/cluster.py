@@ -35,7 +35,7 @@ import elasticsearch
 import opensearchpy
 
 from ..core.candidate import Candidate
-from ..core.errors import ClusterUnavailable, ConfigError, StageError
+from ..core.errors import ClusterUnavailable, ConfigError, RequestRefused, StageError
 from ..core.filters import Filters
 from ..core.product import Product
 from ..core.retrieval import LEXICAL, leg_candidates
@@ -394,6 +394,8 @@ class ClusterRetriever:
                 f"{action}: no index or alias {self.index!r} at {self.url}: build it with "
                 f"`search-rerank index` or `search-rerank reindex`"
             )
+        if failure.status == 400:  # the cluster is up; the request is what is wrong (a client's query)
+            return RequestRefused(LEXICAL, f"{action} on {where}: {failure.status} {failure.type}: {failure.reason}")
         error = ClusterUnavailable if failure.transient else StageError
         return error(LEXICAL, f"{action} on {where}: {failure.status} {failure.type}: {failure.reason}")
 

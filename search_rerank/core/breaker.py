@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from .candidate import Candidate
-from .errors import CircuitOpenError, SearchRerankError
+from .errors import CircuitOpenError, RequestRefused, SearchRerankError
 from .filters import Filters
 from .product import Product
 from .retrieval import DENSE, LEXICAL, Retriever
@@ -224,6 +224,9 @@ class Guard:
             future.cancel()
             attempt.report(ok=False)
             raise DeadlineExceeded(self.breaker.name, self.timeout_s) from None
+        except RequestRefused:
+            attempt.report(ok=True)  # the dependency answered: the request was wrong, not the dependency
+            raise
         except BaseException:
             attempt.report(ok=False)
             raise

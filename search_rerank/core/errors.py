@@ -47,6 +47,12 @@ class ClusterUnavailable(StageError):
     """
 
 
+class RequestRefused(StageError):
+    """The dependency answered that the request itself is wrong (a cluster's 400): it is up and serving, so a
+    breaker counts the call as a success (see breaker.Guard). Counted as a failure, five malformed queries from
+    any one client opened the cluster's breaker and left it out of every shopper's searches."""
+
+
 class CircuitOpenError(SearchRerankError):
     """A call refused without being made: the dependency's breaker is open (see breaker)."""
 

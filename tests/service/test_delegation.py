@@ -736,6 +736,17 @@ def test_a_delegated_search_leaves_the_cluster_out_once_its_breaker_opens(served
     assert answer["search_rerank"]["degraded"] == {LEXICAL: "circuit_open"}
 
 
+def test_queries_the_cluster_refuses_as_malformed_do_not_open_its_breaker(served_shop):
+    # A 400 is the cluster answering: five from one client left it out of every shopper's searches.
+    breaker = served_shop.extensions["guards"].breakers[LEXICAL]
+    client = served_shop.test_client()
+    for _ in range(breaker.failures + 1):
+        body = {"query": {"match": {"title": {"query": "lamp", "no_such": 1}}}}
+        assert client.post("/products/_search", json=body).status_code == 400
+    assert breaker.state == "closed"
+    assert search(client, {"query": {"match": {"title": "lamp"}}})["search_rerank"]["degraded"] == {}
+
+
 def test_a_count_is_refused_at_once_with_a_503_while_the_clusters_breaker_is_open(served_shop):
     breaker = served_shop.extensions["guards"].breakers[LEXICAL]
     while breaker.state != "open":
