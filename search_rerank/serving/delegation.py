@@ -88,7 +88,7 @@ from ..backends.engine_knn import EngineKnnRetriever
 from ..backends.mappings import WHOLE_CATEGORY, field_paths, load_mapping
 from ..core.breaker import DeadlineExceeded, GuardedRetriever
 from ..core.candidate import Candidate
-from ..core.errors import CircuitOpenError, ConfigError, StageError
+from ..core.errors import CircuitOpenError, ClusterUnavailable, ConfigError, StageError
 from ..core.filters import Filters, attribute_key, category_key, normalise_term
 from ..core.pipeline import Ranking, SearchPipeline, SearchResult
 from ..core.reasons import reason_code
@@ -1059,13 +1059,35 @@ class DelegatedSearch:
 
     def ordered_result(self, pipeline: SearchPipeline) -> SearchResult:
         """The cluster's own page (nothing to rerank: its order, total and extras are the answer), or the
-        dense leg's nearest products to a query vector when no words came with it."""
+        dense leg's nearest products to a query vector when no words came with it.
+
+        The page is asked behind the lexical leg's breaker (when the service serves the leg behind one), though
+        not within the leg's deadline, which is the ranking's and too tight for facets asked in the same request:
+        while it is open the search is an immediate 503, as a count is, not one more wait on a dead cluster, and
+        the cluster not answering (or answering 502/503/504) counts toward opening it. Its errors do not: the
+        body is the client's (a point in time id among them), and a client must not open the breaker for all.
+        """
         if self.ordered_body is None:
             return self._nearest(pipeline)
+        served = pipeline.legs.get(LEXICAL)
+        breaker = served.guard.breaker if isinstance(served, GuardedRetriever) else None
+        try:
+            attempt = breaker.admit() if breaker is not None else None
+        except CircuitOpenError as exc:
+            raise ServiceUnavailable(
+                f"the cluster keeps failing ({reason_code(exc)})", retry_after=max(1, round(exc.retry_after_s))
+            ) from exc
         try:
             self.answer = self.cluster.run_search(self.ordered_body, "search", **self.params)
-        except StageError as exc:
-            raise cluster_error(self.cluster, exc, self.ordered_body) from exc
+        except BaseException as exc:
+            if attempt is not None:
+                # An answer, even an error (a point in time the cluster does not know), is the cluster serving.
+                attempt.report(ok=isinstance(exc, StageError) and not isinstance(exc, ClusterUnavailable))
+            if isinstance(exc, StageError):
+                raise cluster_error(self.cluster, exc, self.ordered_body) from exc
+            raise
+        if attempt is not None:
+            attempt.report(ok=True)
         hits = self.answer["hits"]["hits"]
         text = self.search.text
         candidates = [Candidate(h["_id"], h.get("_score") or 0.0, legs=frozenset({LEXICAL})) for h in hits]

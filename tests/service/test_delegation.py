@@ -736,6 +736,25 @@ def test_a_delegated_search_leaves_the_cluster_out_once_its_breaker_opens(served
     assert answer["search_rerank"]["degraded"] == {LEXICAL: "circuit_open"}
 
 
+def test_a_page_the_cluster_orders_is_refused_at_once_with_a_503_while_its_breaker_is_open(served_shop):
+    # A sorted page is the cluster's alone: it was asked all the same, each one waiting out a dead cluster.
+    breaker = served_shop.extensions["guards"].breakers[LEXICAL]
+    while breaker.state != "open":
+        breaker.report(breaker.admit(), ok=False)
+    body = {"query": {"match": {"title": "lamp"}}, "sort": ["price"]}
+    response = served_shop.test_client().post("/products/_search", json=body)
+    assert response.status_code == 503 and int(response.headers["Retry-After"]) >= 1
+
+
+def test_searches_in_a_point_in_time_the_cluster_does_not_know_do_not_open_its_breaker(served_shop):
+    breaker = served_shop.extensions["guards"].breakers[LEXICAL]
+    client = served_shop.test_client()
+    for _ in range(breaker.failures + 1):
+        body = {"pit": {"id": "bm90LWEtcGl0"}, "sort": ["price"]}
+        assert client.post("/_search", json=body).status_code != 200
+    assert breaker.state == "closed"
+
+
 def test_queries_the_cluster_refuses_as_malformed_do_not_open_its_breaker(served_shop):
     # A 400 is the cluster answering: five from one client left it out of every shopper's searches.
     breaker = served_shop.extensions["guards"].breakers[LEXICAL]
