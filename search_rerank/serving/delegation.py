@@ -107,6 +107,7 @@ from .es_compat import (
     pinned_ids,
 )
 from .field_aliases import alias_of, rename_highlights
+from .passthrough import BODY_REFUSALS, refused_at
 
 log = logging.getLogger(__name__)
 
@@ -1252,6 +1253,11 @@ def delegate_search(
     ``dense_query``: the dense leg brings its own text or vector (a retriever tree's ``knn``), so a query
     without words is still a ranking, its nearest products, not a listing of what the query matches.
     """
+    if (found := refused_at(body, {*limits.index_names, cluster.index})) is not None:
+        # Parts of a body go to the cluster as they came (an aggregation without a field, inner hits, a phrase
+        # suggester's options): what would run a script there or read another index is refused wherever it is.
+        where, code = found
+        raise Unsupported(where, BODY_REFUSALS[code])
     fields = ClusterFields(cluster, limits.field_aliases)
     knn = parse_knn(body["knn"], fields) if body.get("knn") not in (None, {}, []) else None
     params = dict(params)

@@ -215,6 +215,7 @@ SCRIPTS = frozenset(
         "script_score",
         "minimum_should_match_script",  # terms_set
         "_script",  # a sort
+        "collate",  # a phrase suggester's: a search template, run for each suggestion
     }
 )
 """Body keys that run code on the cluster: refused in a passed-through read (this service's own searches refuse
@@ -431,25 +432,33 @@ def refused_key(document: Any, served: AbstractSet[str]) -> tuple[str, str] | No
     """The first key of a JSON body that would run a script on the cluster (:data:`SCRIPTS`), read an index not
     ``served`` (:data:`INDEX_KEYS`), hide a query from these checks (:data:`WRAPPER`) or run a model
     (:data:`INFERENCE`), and its reason code (see :data:`BODY_REFUSALS`); or None."""
-    pending = [document]
+    found = refused_at(document, served)
+    return (found[0].rsplit(".", 1)[-1], found[1]) if found is not None else None
+
+
+def refused_at(document: Any, served: AbstractSet[str], path: str = "") -> tuple[str, str] | None:
+    """Where in a JSON body :func:`refused_key` finds its key (``aggs.x.avg.script``), and the reason code: a
+    search delegated to the cluster is checked so too (serving/delegation), its 501 naming the place."""
+    pending = [(path, document)]
     while pending:
-        value = pending.pop()
+        where, value = pending.pop()
         if isinstance(value, dict):
             for key, inner in value.items():
+                at = f"{where}.{key}" if where else str(key)
                 if key in SCRIPTS:
-                    return str(key), "script_refused"
+                    return at, "script_refused"
                 if key == WRAPPER:
-                    return key, "wrapped_query"
+                    return at, "wrapped_query"
                 if key in INFERENCE:
-                    return str(key), "inference_refused"
+                    return at, "inference_refused"
                 if key in INDEX_KEYS and not isinstance(inner, (dict, list)):
                     if not (isinstance(inner, str) and serves_only(inner, served)):
-                        return str(key), "index_refused"
+                        return at, "index_refused"
                 if key == "indexed_shape" and not (isinstance(inner, dict) and "index" in inner):
-                    return str(key), "index_refused"
-                pending.append(inner)
+                    return at, "index_refused"
+                pending.append((at, inner))
         elif isinstance(value, list):
-            pending.extend(value)
+            pending.extend((f"{where}[{i}]", item) for i, item in enumerate(value))
     return None
 
 

@@ -255,6 +255,39 @@ def test_knn_vector_of_the_wrong_length_is_a_400(make_shop):
     assert response.status_code == 400 and response.get_json()["error"]["field"] == "knn.query_vector"
 
 
+def test_a_script_in_an_aggregation_is_a_501_naming_it_before_the_cluster(shop):
+    # Aggregations without a field went to the cluster as they came: osmem ran this bucket_script.
+    histogram = {"histogram": {"field": "price", "interval": 100}}
+    script = {"bucket_script": {"buckets_path": {"c": "_count"}, "script": "params.c"}}
+    response = shop.post("/products/_search", json={"size": 0, "aggs": {"h": {**histogram, "aggs": {"b": script}}}})
+    assert response.status_code == 501
+    assert response.get_json()["error"]["unsupported"] == "aggs.h.aggs.b.bucket_script.script"
+
+
+def test_script_fields_of_nested_inner_hits_are_a_501_naming_them(shop):
+    inner = {"script_fields": {"s": {"script": "1"}}}
+    nested = {"path": "facet.attributes", "query": {"match_all": {}}, "inner_hits": inner}
+    response = shop.post("/products/_search", json={"query": {"nested": nested}})
+    assert response.status_code == 501
+    assert response.get_json()["error"]["unsupported"] == "query.nested.inner_hits.script_fields"
+
+
+def test_a_phrase_suggesters_collate_template_is_a_501_naming_it(shop):
+    phrase = {"field": "title", "collate": {"query": {"source": {"match_all": {}}}}}
+    response = shop.post("/products/_search", json={"size": 0, "suggest": {"s": {"text": "sofa", "phrase": phrase}}})
+    assert response.status_code == 501
+    assert response.get_json()["error"]["unsupported"] == "suggest.s.phrase.collate"
+
+
+def test_a_terms_lookup_in_another_index_inside_an_aggregation_is_a_501_naming_it_before_the_cluster(shop):
+    # It reached the cluster, which read the other index (here missing: a 500 from the service).
+    lookup = {"terms": {"id": {"index": "search-rerank-profiles", "id": "user:alice", "path": "viewed"}}}
+    body = {"size": 0, "aggs": {"x": {"adjacency_matrix": {"filters": {"a": lookup}}}}}
+    response = shop.post("/products/_search", json=body)
+    assert response.status_code == 501
+    assert response.get_json()["error"]["unsupported"] == "aggs.x.adjacency_matrix.filters.a.terms.id.index"
+
+
 def test_a_query_the_cluster_refuses_is_a_400_not_an_empty_page(shop):
     response = shop.post("/products/_search", json={"query": {"match": {"title": {"query": "sofa", "no_such": 1}}}})
     assert response.status_code == 400 and "no_such" in response.get_json()["error"]["reason"]
