@@ -75,7 +75,8 @@ import json
 import logging
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
@@ -86,7 +87,7 @@ from werkzeug.exceptions import BadGateway, GatewayTimeout, ServiceUnavailable
 from ..backends.cluster import ClusterRetriever
 from ..backends.engine_knn import EngineKnnRetriever
 from ..backends.mappings import WHOLE_CATEGORY, field_paths, load_mapping
-from ..core.breaker import DeadlineExceeded, GuardedRetriever
+from ..core.breaker import CircuitBreaker, DeadlineExceeded, GuardedRetriever
 from ..core.candidate import Candidate
 from ..core.errors import CircuitOpenError, ClusterUnavailable, ConfigError, StageError
 from ..core.filters import Filters, attribute_key, category_key, normalise_term
@@ -1029,6 +1030,9 @@ class DelegatedSearch:
     """The body's completion suggesters, answered from the product titles, not by the cluster."""
     collapsed: dict[str, str] = field(default_factory=dict)
     """The collapse field's name on the index, and as asked: the cluster answers each hit's value under the first."""
+    breaker: CircuitBreaker | None = None
+    """The served lexical leg's breaker, once :meth:`pipeline` or :meth:`ordered_result` has found it: the
+    request's other calls to the cluster (highlights, the page past the ranked list) are asked behind it too."""
 
     @property
     def ordered(self) -> bool:
@@ -1039,6 +1043,7 @@ class DelegatedSearch:
         """The pipeline with the client's query as its lexical leg (behind the served leg's guard, if it has one,
         so that a slow or failing cluster is cut off and counted as before) and the dense leg in its filter context."""
         served = pipeline.legs.get(LEXICAL)
+        self.breaker = served_breaker(pipeline)
         legs: dict[str, Retriever] = {
             LEXICAL: GuardedRetriever(self.leg, served.guard) if isinstance(served, GuardedRetriever) else self.leg
         }
@@ -1062,33 +1067,21 @@ class DelegatedSearch:
         """The cluster's own page (nothing to rerank: its order, total and extras are the answer), or the
         dense leg's nearest products to a query vector when no words came with it.
 
-        The page is asked behind the lexical leg's breaker (when the service serves the leg behind one), though
-        not within the leg's deadline, which is the ranking's and too tight for facets asked in the same request:
-        while it is open the search is an immediate 503, as a count is, not one more wait on a dead cluster, and
-        the cluster not answering (or answering 502/503/504) counts toward opening it. Its errors do not: the
-        body is the client's (a point in time id among them), and a client must not open the breaker for all.
+        The page is asked behind the lexical leg's breaker (see :func:`behind`): while it is open the search is an
+        immediate 503 with ``Retry-After``, as a count is.
         """
         if self.ordered_body is None:
             return self._nearest(pipeline)
-        served = pipeline.legs.get(LEXICAL)
-        breaker = served.guard.breaker if isinstance(served, GuardedRetriever) else None
+        self.breaker = served_breaker(pipeline)
         try:
-            attempt = breaker.admit() if breaker is not None else None
+            with behind(self.breaker):
+                self.answer = self.cluster.run_search(self.ordered_body, "search", **self.params)
         except CircuitOpenError as exc:
             raise ServiceUnavailable(
                 f"the cluster keeps failing ({reason_code(exc)})", retry_after=max(1, round(exc.retry_after_s))
             ) from exc
-        try:
-            self.answer = self.cluster.run_search(self.ordered_body, "search", **self.params)
-        except BaseException as exc:
-            if attempt is not None:
-                # An answer, even an error (a point in time the cluster does not know), is the cluster serving.
-                attempt.report(ok=isinstance(exc, StageError) and not isinstance(exc, ClusterUnavailable))
-            if isinstance(exc, StageError):
-                raise cluster_error(self.cluster, exc, self.ordered_body) from exc
-            raise
-        if attempt is not None:
-            attempt.report(ok=True)
+        except StageError as exc:
+            raise cluster_error(self.cluster, exc, self.ordered_body) from exc
         hits = self.answer["hits"]["hits"]
         text = self.search.text
         candidates = [Candidate(h["_id"], h.get("_score") or 0.0, legs=frozenset({LEXICAL})) for h in hits]
@@ -1132,8 +1125,9 @@ class DelegatedSearch:
         if self.post_filter is not None:
             body["post_filter"] = self.post_filter
         try:
-            found = self.cluster.run_search(body, "search past the ranked list")["hits"]["hits"]
-        except StageError as exc:
+            with behind(self.breaker):
+                found = self.cluster.run_search(body, "search past the ranked list")["hits"]["hits"]
+        except (StageError, CircuitOpenError) as exc:
             result.ranking.degraded[PAST_RANKED] = reason_code(exc)
             metrics.DEGRADED.labels(PAST_RANKED).inc()
             log.warning("page not continued past the ranked list (%s): %s", reason_code(exc), exc)
@@ -1203,9 +1197,10 @@ class DelegatedSearch:
             "track_total_hits": False,
         }
         try:
-            found = self.cluster.run_search(body, "highlight")["hits"]["hits"]
-        except StageError as exc:
-            reason = malformed(self.cluster, exc)
+            with behind(self.breaker):
+                found = self.cluster.run_search(body, "highlight")["hits"]["hits"]
+        except (StageError, CircuitOpenError) as exc:
+            reason = malformed(self.cluster, exc) if isinstance(exc, StageError) else None
             if reason is not None:
                 raise InvalidQuery(HIGHLIGHT, reason) from exc
             response["search_rerank"]["degraded"][HIGHLIGHT] = reason_code(exc)
@@ -1216,6 +1211,31 @@ class DelegatedSearch:
         for hit in hits:
             if by_id.get(hit["_id"]):
                 hit[HIGHLIGHT] = by_id[hit["_id"]]
+
+
+def served_breaker(pipeline: SearchPipeline) -> CircuitBreaker | None:
+    """The breaker of the pipeline's lexical leg, when the service serves it behind one."""
+    served = pipeline.legs.get(LEXICAL)
+    return served.guard.breaker if isinstance(served, GuardedRetriever) else None
+
+
+@contextmanager
+def behind(breaker: CircuitBreaker | None) -> Iterator[None]:
+    """A call to the cluster outside the lexical leg (its own page, highlights, the page past the ranked list),
+    counted on the leg's breaker: refused at once (:class:`CircuitOpenError`) while it is open, rather than one
+    more wait on a dead cluster per request. The cluster not answering (or answering 502/503/504) counts toward
+    opening it; any other answer, an error about the request included (a point in time it does not know, a
+    malformed query), is the cluster serving, since a client must not open the breaker for every shopper. Not
+    held to the leg's deadline, which is the ranking's and too tight for facets asked in the same request."""
+    attempt = breaker.admit() if breaker is not None else None
+    try:
+        yield
+    except BaseException as exc:
+        if attempt is not None:
+            attempt.report(ok=isinstance(exc, StageError) and not isinstance(exc, ClusterUnavailable))
+        raise
+    if attempt is not None:
+        attempt.report(ok=True)
 
 
 def malformed(cluster: ClusterRetriever, exc: StageError) -> str | None:

@@ -734,23 +734,39 @@ def test_constraints_of_should_alternatives_count_a_text_alternative_as_met_towa
 
 
 @pytest.fixture
-def served_shop(request, tmp_path):
-    """The app as the service starts it, from settings alone (``open_pipeline`` with the circuit breakers'
-    guards around the cluster leg), on CATALOG built into a fresh index on the test server."""
+def serve_shop(request, tmp_path):
+    """``serve_shop(dense)``: the app as the service starts it, from settings alone (``open_pipeline`` with the
+    circuit breakers' guards around the cluster leg), on CATALOG built into a fresh index on the test server,
+    with these dense settings."""
     lexical = server_settings("opensearch", request, candidates=40)
-    settings = Settings(
-        index_dir=tmp_path / "index",
-        lexical=lexical,
-        dense={"enabled": False},
-        longtail={"enabled": False},
-        service={"field_aliases": ALIASES},
-    )
-    build_index(CATALOG, settings, progress=False)
-    app = create_app(settings)
-    yield app
+
+    def serve(dense: Any) -> Any:
+        settings = Settings(
+            index_dir=tmp_path / "index",
+            lexical=lexical,
+            dense=dense,
+            longtail={"enabled": False},
+            service={"field_aliases": ALIASES},
+        )
+        build_index(CATALOG, settings, progress=False)
+        return create_app(settings)
+
+    yield serve
     retriever = server_retriever(lexical)
     for name in retriever.aliases(f"{lexical.index}*"):
         retriever.delete_index(name)
+
+
+@pytest.fixture
+def served_shop(serve_shop):
+    return serve_shop({"enabled": False})
+
+
+def opened(app) -> None:
+    """Open the app's lexical breaker, as consecutive failures of the cluster would."""
+    breaker = app.extensions["guards"].breakers[LEXICAL]
+    while breaker.state != "open":
+        breaker.report(breaker.admit(), ok=False)
 
 
 def test_a_service_started_from_settings_delegates_the_query_dsl_behind_its_breaker(served_shop):
@@ -762,18 +778,25 @@ def test_a_service_started_from_settings_delegates_the_query_dsl_behind_its_brea
 
 
 def test_a_delegated_search_leaves_the_cluster_out_once_its_breaker_opens(served_shop):
-    breaker = served_shop.extensions["guards"].breakers[LEXICAL]
-    while breaker.state != "open":
-        breaker.report(breaker.admit(), ok=False)
+    opened(served_shop)
     answer = search(served_shop.test_client(), {"query": {"match": {"title": "lamp"}}})
     assert answer["search_rerank"]["degraded"] == {LEXICAL: "circuit_open"}
 
 
+def test_highlights_are_left_out_at_once_while_the_clusters_breaker_is_open(serve_shop, tiny_settings):
+    # The dense leg answers without the cluster; its page's highlights were still asked of it, one more wait on a
+    # dead cluster per search.
+    app = serve_shop(tiny_settings.model_copy(update={"candidates": len(CATALOG)}))
+    opened(app)
+    body = {"query": {"match": {"title": "lamp"}}, "highlight": {"fields": {"title": {}}}}
+    answer = search(app.test_client(), body)
+    assert ids(answer)
+    assert answer["search_rerank"]["degraded"] == {LEXICAL: "circuit_open", "highlight": "circuit_open"}
+
+
 def test_a_page_the_cluster_orders_is_refused_at_once_with_a_503_while_its_breaker_is_open(served_shop):
     # A sorted page is the cluster's alone: it was asked all the same, each one waiting out a dead cluster.
-    breaker = served_shop.extensions["guards"].breakers[LEXICAL]
-    while breaker.state != "open":
-        breaker.report(breaker.admit(), ok=False)
+    opened(served_shop)
     body = {"query": {"match": {"title": "lamp"}}, "sort": ["price"]}
     response = served_shop.test_client().post("/products/_search", json=body)
     assert response.status_code == 503 and int(response.headers["Retry-After"]) >= 1
@@ -800,9 +823,7 @@ def test_queries_the_cluster_refuses_as_malformed_do_not_open_its_breaker(served
 
 
 def test_a_count_is_refused_at_once_with_a_503_while_the_clusters_breaker_is_open(served_shop):
-    breaker = served_shop.extensions["guards"].breakers[LEXICAL]
-    while breaker.state != "open":
-        breaker.report(breaker.admit(), ok=False)
+    opened(served_shop)
     response = served_shop.test_client().post("/products/_count", json={"query": {"match": {"title": "lamp"}}})
     assert response.status_code == 503 and int(response.headers["Retry-After"]) >= 1
 
