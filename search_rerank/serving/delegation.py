@@ -1276,7 +1276,7 @@ def delegate_search(
     if (found := refused_at(body, {*limits.index_names, cluster.index})) is not None:
         # Parts of a body go to the cluster as they came (an aggregation without a field, inner hits, a phrase
         # suggester's options): what would run a script there or read another index is refused wherever it is.
-        where, code = found
+        where, _, code = found
         raise Unsupported(where, BODY_REFUSALS[code])
     fields = ClusterFields(cluster, limits.field_aliases)
     knn = parse_knn(body["knn"], fields) if body.get("knn") not in (None, {}, []) else None

@@ -433,32 +433,39 @@ def refused_key(document: Any, served: AbstractSet[str]) -> tuple[str, str] | No
     ``served`` (:data:`INDEX_KEYS`), hide a query from these checks (:data:`WRAPPER`) or run a model
     (:data:`INFERENCE`), and its reason code (see :data:`BODY_REFUSALS`); or None."""
     found = refused_at(document, served)
-    return (found[0].rsplit(".", 1)[-1], found[1]) if found is not None else None
+    return (found[1], found[2]) if found is not None else None
 
 
-def refused_at(document: Any, served: AbstractSet[str], path: str = "") -> tuple[str, str] | None:
-    """Where in a JSON body :func:`refused_key` finds its key (``aggs.x.avg.script``), and the reason code: a
-    search delegated to the cluster is checked so too (serving/delegation), its 501 naming the place."""
+def refused_at(document: Any, served: AbstractSet[str], path: str = "") -> tuple[str, str, str] | None:
+    """Where in a JSON body :func:`refused_key` finds its key (``aggs.x.avg.script``), the key, and the reason
+    code: a search delegated to the cluster is checked so too (serving/delegation), its 501 naming the place."""
     pending = [(path, document)]
     while pending:
         where, value = pending.pop()
         if isinstance(value, dict):
             for key, inner in value.items():
                 at = f"{where}.{key}" if where else str(key)
-                if key in SCRIPTS:
-                    return at, "script_refused"
-                if key == WRAPPER:
-                    return at, "wrapped_query"
-                if key in INFERENCE:
-                    return at, "inference_refused"
-                if key in INDEX_KEYS and not isinstance(inner, (dict, list)):
-                    if not (isinstance(inner, str) and serves_only(inner, served)):
-                        return at, "index_refused"
-                if key == "indexed_shape" and not (isinstance(inner, dict) and "index" in inner):
-                    return at, "index_refused"
+                if (code := key_refusal(key, inner, served)) is not None:
+                    return at, str(key), code
                 pending.append((at, inner))
         elif isinstance(value, list):
             pending.extend((f"{where}[{i}]", item) for i, item in enumerate(value))
+    return None
+
+
+def key_refusal(key: Any, inner: Any, served: AbstractSet[str]) -> str | None:
+    """The reason code refusing one key of a body, holding ``inner`` (see :func:`refused_key`), or None."""
+    if key in SCRIPTS:
+        return "script_refused"
+    if key == WRAPPER:
+        return "wrapped_query"
+    if key in INFERENCE:
+        return "inference_refused"
+    if key in INDEX_KEYS and not isinstance(inner, (dict, list)):
+        if not (isinstance(inner, str) and serves_only(inner, served)):
+            return "index_refused"
+    if key == "indexed_shape" and not (isinstance(inner, dict) and "index" in inner):
+        return "index_refused"
     return None
 
 

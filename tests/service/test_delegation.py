@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -47,6 +48,17 @@ SEARCH_UI_TEXT = {
 }
 
 
+def shop_settings(index_dir: Path, lexical: LexicalSettings, dense: Any) -> Settings:
+    """The settings of a shop on CATALOG's cluster index: its field aliases, no long-tail boost."""
+    return Settings(
+        index_dir=index_dir,
+        lexical=lexical,
+        dense=dense,
+        longtail={"enabled": False},
+        service={"field_aliases": ALIASES},
+    )
+
+
 @pytest.fixture
 def make_shop(request, tmp_path, tiny_settings):
     """``make_shop(dense=False, candidates=40, engine="opensearch", **lexical)``: the app on a fresh index of
@@ -68,13 +80,7 @@ def make_shop(request, tmp_path, tiny_settings):
             faiss = FaissRetriever(BiEncoder(tiny_settings), tiny_settings)
             faiss.add(CATALOG)
             legs[DENSE] = faiss
-        settings = Settings(
-            index_dir=tmp_path / "unused",
-            lexical=lexical,
-            dense=dense_settings,
-            longtail={"enabled": False},
-            service={"field_aliases": ALIASES},
-        )
+        settings = shop_settings(tmp_path / "unused", lexical, dense_settings)
         return create_app(settings, SearchPipeline(settings, legs, store)).test_client()
 
     yield make
@@ -741,13 +747,7 @@ def serve_shop(request, tmp_path):
     lexical = server_settings("opensearch", request, candidates=40)
 
     def serve(dense: Any) -> Any:
-        settings = Settings(
-            index_dir=tmp_path / "index",
-            lexical=lexical,
-            dense=dense,
-            longtail={"enabled": False},
-            service={"field_aliases": ALIASES},
-        )
+        settings = shop_settings(tmp_path / "index", lexical, dense)
         build_index(CATALOG, settings, progress=False)
         return create_app(settings)
 
