@@ -35,7 +35,7 @@ import elasticsearch
 import opensearchpy
 
 from ..core.candidate import Candidate
-from ..core.errors import ClusterUnavailable, ConfigError, RequestRefused, StageError
+from ..core.errors import ClusterMisconfigured, ClusterUnavailable, ConfigError, RequestRefused, StageError
 from ..core.filters import Filters
 from ..core.product import Product
 from ..core.retrieval import LEXICAL, leg_candidates
@@ -385,14 +385,16 @@ class ClusterRetriever:
                 LEXICAL, f"{action}: no answer from {where} after {attempts} attempt(s): {failure.reason}"
             )
         if failure.status in (401, 403):
-            return ConfigError(
+            return ClusterMisconfigured(
+                LEXICAL,
                 f"{action}: {where} refused the request ({failure.status} {failure.type}: "
-                f"{failure.reason}); check lexical.username/password/api_key"
+                f"{failure.reason}); check lexical.username/password/api_key",
             )
         if failure.type == "index_not_found_exception":
-            return ConfigError(
+            return ClusterMisconfigured(
+                LEXICAL,
                 f"{action}: no index or alias {self.index!r} at {self.url}: build it with "
-                f"`search-rerank index` or `search-rerank reindex`"
+                f"`search-rerank index` or `search-rerank reindex`",
             )
         if failure.status == 400:  # the cluster is up; the request is what is wrong (a client's query)
             return RequestRefused(LEXICAL, f"{action} on {where}: {failure.status} {failure.type}: {failure.reason}")

@@ -47,6 +47,16 @@ class ClusterUnavailable(StageError):
     """
 
 
+class ClusterMisconfigured(ConfigError, StageError):
+    """The cluster answered that the service's own settings are wrong: its credentials refused, its index or alias
+    missing. Where settings are checked (start-up, the CLI) it is a :class:`ConfigError` saying what to fix; while
+    serving (the index deleted or an alias moved under a running service) it is a failed stage like any other, so
+    a search degrades and a page the cluster alone answers is a 502, never a 500."""
+
+    def __str__(self) -> str:
+        return str(self.cause)  # what to fix, as the ConfigError it was said before: the stage is in the message
+
+
 class RequestRefused(StageError):
     """The dependency answered that the request itself is wrong (a cluster's 400): it is up and serving, so a
     breaker counts the call as a success (see breaker.Guard). Counted as a failure, five malformed queries from

@@ -9,7 +9,7 @@ carrying the request id (serving/logs), where an operator can find it.
 
 from __future__ import annotations
 
-from .errors import CircuitOpenError, ClusterUnavailable, StageError
+from .errors import CircuitOpenError, ClusterMisconfigured, ClusterUnavailable, StageError
 
 TIMEOUT = "timeout"
 """The part did not answer within its deadline."""
@@ -17,6 +17,9 @@ BUDGET_SPENT = "budget_spent"
 """The request's time budget (a multi-search's, ``service.msearch_budget_s``) was spent before the part began."""
 CLUSTER_UNAVAILABLE = "cluster_unavailable"
 """The search cluster gave no answer, or answered that it cannot serve now (a transient status)."""
+CLUSTER_MISCONFIGURED = "cluster_misconfigured"
+"""The search cluster refused the service's credentials or has no index or alias by the configured name: an
+operator's fix (settings, or a rebuild), not a wait."""
 CIRCUIT_OPEN = "circuit_open"
 """The part failed repeatedly and is skipped until its breaker's cool-down ends."""
 UBI_WRITE_FAILED = "ubi_write_failed"
@@ -35,6 +38,8 @@ def reason_code(exc: BaseException) -> str:
             return CIRCUIT_OPEN
         if isinstance(current, ClusterUnavailable):
             return CLUSTER_UNAVAILABLE
+        if isinstance(current, ClusterMisconfigured):
+            return CLUSTER_MISCONFIGURED
         if isinstance(current, TimeoutError):  # concurrent.futures.TimeoutError is this one since Python 3.11
             return TIMEOUT
         if not isinstance(current, StageError):

@@ -89,7 +89,7 @@ from ..backends.engine_knn import EngineKnnRetriever
 from ..backends.mappings import WHOLE_CATEGORY, field_paths, load_mapping
 from ..core.breaker import CircuitBreaker, DeadlineExceeded, GuardedRetriever
 from ..core.candidate import Candidate
-from ..core.errors import CircuitOpenError, ClusterUnavailable, ConfigError, StageError
+from ..core.errors import CircuitOpenError, ClusterUnavailable, StageError
 from ..core.filters import Filters, attribute_key, category_key, normalise_term
 from ..core.pipeline import Ranking, SearchPipeline, SearchResult
 from ..core.reasons import reason_code
@@ -273,11 +273,7 @@ class ClusterFields:
         if base == "category" and use == EXACT:
             return Field("filter.category_path", _category)
         if name in ("category.keyword", WHOLE_CATEGORY):
-            try:
-                served = self.served()
-            except ConfigError as exc:  # the cluster refused our credentials, or the index is gone
-                raise StageError(LEXICAL, exc) from exc
-            if WHOLE_CATEGORY in served:
+            if WHOLE_CATEGORY in self.served():
                 return Field(WHOLE_CATEGORY)
             if use == KEYWORD:
                 raise Unsupported(
@@ -1252,7 +1248,7 @@ def cluster_error(cluster: ClusterRetriever, exc: StageError, body: Mapping[str,
     """
     failure = cluster.failure(exc.__cause__) if exc.__cause__ is not None else None
     if failure is None or failure.status != 400:
-        return BadGateway(f"the cluster did not answer the search ({reason_code(exc)})")
+        return BadGateway(f"the cluster failed the search ({reason_code(exc)})")
     quoted = re.findall(r"\[([^\]]+)\]", failure.reason)
     blamed = next(
         (key for key in BLAMED if key in body and any(q in json.dumps(body[key]) for q in quoted)),
