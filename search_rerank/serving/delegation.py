@@ -89,7 +89,7 @@ from ..backends.engine_knn import EngineKnnRetriever
 from ..backends.mappings import WHOLE_CATEGORY, field_paths, load_mapping
 from ..core.breaker import CircuitBreaker, DeadlineExceeded, GuardedRetriever
 from ..core.candidate import Candidate
-from ..core.errors import CircuitOpenError, ClusterUnavailable, StageError
+from ..core.errors import CircuitOpenError, ClusterMisconfigured, ClusterUnavailable, StageError
 from ..core.filters import Filters, attribute_key, category_key, normalise_term
 from ..core.pipeline import Ranking, SearchPipeline, SearchResult
 from ..core.reasons import reason_code
@@ -1220,7 +1220,8 @@ def behind(breaker: CircuitBreaker | None) -> Iterator[None]:
     """A call to the cluster outside the lexical leg (its own page, highlights, the page past the ranked list),
     counted on the leg's breaker: refused at once (:class:`CircuitOpenError`) while it is open, rather than one
     more wait on a dead cluster per request. The cluster not answering (or answering 502/503/504) counts toward
-    opening it; any other answer, an error about the request included (a point in time it does not know, a
+    opening it, and so does its answer that the service's own index is missing or its credentials refused (as on the
+    leg's own guard); any other answer, an error about the request included (a point in time it does not know, a
     malformed query), is the cluster serving, since a client must not open the breaker for every shopper. Not
     held to the leg's deadline, which is the ranking's and too tight for facets asked in the same request."""
     attempt = breaker.admit() if breaker is not None else None
@@ -1228,7 +1229,9 @@ def behind(breaker: CircuitBreaker | None) -> Iterator[None]:
         yield
     except BaseException as exc:
         if attempt is not None:
-            attempt.report(ok=isinstance(exc, StageError) and not isinstance(exc, ClusterUnavailable))
+            attempt.report(
+                ok=isinstance(exc, StageError) and not isinstance(exc, (ClusterUnavailable, ClusterMisconfigured))
+            )
         raise
     if attempt is not None:
         attempt.report(ok=True)

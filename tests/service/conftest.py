@@ -19,6 +19,7 @@ import pytest
 from flask import Flask
 from servers import server_retriever, server_settings
 
+from search_rerank.core.breaker import Guards
 from search_rerank.core.pipeline import SearchPipeline
 from search_rerank.core.product import Product
 from search_rerank.core.retrieval import LEXICAL
@@ -112,11 +113,12 @@ def make_cluster_app(request, tmp_path) -> Iterable[Callable[..., Flask]]:
     """``make_cluster_app(engine, lexical=None, **service)``: the app on a fresh ``engine`` index holding
     CLUSTER_CATALOG.
 
-    The dense leg is off, so the hits are the cluster leg's; ``lexical`` and
+    The dense leg is off, so the hits are the cluster leg's, behind its breaker as served; ``lexical`` and
     ``service`` are settings of those sections (``service.passthrough``, ...). The
     settings are ``app.config["SETTINGS"]``; every index made is deleted after the test.
     """
     made = []
+    guards: list[Guards] = []
 
     def make(engine: str, lexical: dict[str, Any] | None = None, **service: Any) -> Flask:
         direct = server_settings(engine, request, candidates=40)
@@ -128,9 +130,12 @@ def make_cluster_app(request, tmp_path) -> Iterable[Callable[..., Flask]]:
         store.add(CLUSTER_CATALOG)
         store.refresh_popularity()
         settings = Settings(index_dir=tmp_path / "unused", lexical=lexical, dense={"enabled": False}, service=service)
-        return create_app(settings, SearchPipeline(settings, {LEXICAL: retriever}, store))
+        guards.append(Guards.from_settings(settings))
+        return create_app(settings, SearchPipeline(settings, {LEXICAL: guards[-1].leg(retriever)}, store))
 
     yield make
+    for guard in guards:
+        guard.close()
     for retriever in made:
         for name in retriever.aliases(f"{retriever.index}*"):
             retriever.delete_index(name)

@@ -14,6 +14,7 @@ from servers import server_retriever
 
 from search_rerank.core.reasons import CLUSTER_MISCONFIGURED
 from search_rerank.core.retrieval import LEXICAL
+from search_rerank.core.settings import BreakerSettings
 
 WORDS = {"match": {"title": "sofa"}}
 
@@ -79,3 +80,12 @@ def test_ready_says_the_cluster_is_misconfigured(gone):
     assert response.status_code == 503
     assert response.get_json()["reason"] == CLUSTER_MISCONFIGURED
     assert index not in response.get_data(as_text=True)
+
+
+def test_sorted_pages_that_keep_failing_open_the_breaker_and_are_then_refused_at_once(gone):
+    client, _ = gone
+    body = {"query": WORDS, "sort": [{"price": "asc"}]}
+    statuses = [client.post("/products/_search", json=body).status_code for _ in range(BreakerSettings().failures + 1)]
+    assert statuses[:-1] == [502] * BreakerSettings().failures
+    refused = client.post("/products/_search", json=body)
+    assert refused.status_code == 503 and int(refused.headers["Retry-After"]) >= 1
