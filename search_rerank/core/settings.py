@@ -600,6 +600,14 @@ class ServiceSettings(_Section):
         "searches once) is a 400: each walks the field's term dictionary, about a millisecond on a catalogue of "
         "thousands (Lucene's max_clause_count, 1,024, plays this part in Elasticsearch, which enforces its own)",
     )
+    max_wildcard_terms: int = Field(
+        default=64,
+        ge=1,
+        description="a query on the embedded index with more wildcard or prefix words than this (sof*, a prefix "
+        "or wildcard query; each in each field it searches once) is a 400: one with a leading * walks the "
+        "field's whole term dictionary, about 2 ms on 2,000 products and more on larger catalogues; a search box "
+        "sends a few",
+    )
     max_result_window: int = Field(
         default=1000, ge=1, description="from + size at most this (Elasticsearch's index.max_result_window)"
     )

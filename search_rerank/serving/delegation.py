@@ -95,7 +95,7 @@ from ..core.pipeline import Ranking, SearchPipeline, SearchResult
 from ..core.reasons import reason_code
 from ..core.retrieval import DENSE, LEXICAL, Retriever, Stage, leg_candidates
 from ..core.settings import LEXICAL_FIELDS, ServiceSettings
-from . import metrics, query_string
+from . import metrics, query_string, wildcards
 from .body_checks import a_count, a_keep_alive, a_keyword, an_object, clause_list, single_key
 from .completion import Completion, split_suggest, suggester_kind
 from .es_compat import (
@@ -460,13 +460,13 @@ class ClusterFields:
         except query_string.QuerySyntaxError as exc:
             raise InvalidQuery(f"{where}.query", str(exc)) from None
         except query_string.SyntaxUnsupported:
-            tree = None  # wildcards, regular expressions: the cluster reads them, if the fields are the index's
+            tree = None  # regular expressions, field:*: the cluster reads them, if the fields are the index's
         named = query_string.fields(tree) if tree is not None else set(re.findall(r"([\w.]+):", text))
         excludes = isinstance(tree, query_string.Group) and any(o == query_string.MUST_NOT for o, _ in tree.clauses)
         if all(name in LEXICAL_FIELDS or name in NUMERIC for name in named) and not excludes:
             return {kind: sent}
         if tree is None:
-            raise Unsupported(f"{where}.query", "wildcards or regular expressions on fields the index names otherwise")
+            raise Unsupported(f"{where}.query", "regular expressions on fields the index names otherwise")
         for option, value in spec.items():
             if option not in TRANSLATED_OPTIONS and option not in FUZZY_OPTIONS:
                 if value not in TRANSLATED_OPTIONS_VALUES.get(option, ()):
@@ -496,6 +496,14 @@ class ClusterFields:
                 slop = _slop(node.tilde, options)
                 return {"multi_match": {"query": node.text, "fields": fields, "type": "phrase", "slop": slop}}
             return {"multi_match": {"query": node.text, "fields": fields, "type": "best_fields"}}
+        if isinstance(node, query_string.Wildcard):
+            field = alias_of(node.field, self.aliases) if node.field is not None else None
+            value = {"value": wildcards.lucene(node.pattern), "case_insensitive": True}  # as query_string normalises
+            each = [
+                self.query({"wildcard": {name.partition("^")[0]: value}}, path)
+                for name in (defaults if field is None else [field])
+            ]
+            return each[0] if len(each) == 1 else {"bool": {"should": each}}
         if isinstance(node, query_string.Span):
             bounds = {
                 ("gte" if node.include_low else "gt"): node.low,

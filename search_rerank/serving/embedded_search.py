@@ -36,6 +36,7 @@ schema cannot express (nested documents, geo, scripts, a sort on text) is an
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import re
@@ -55,7 +56,7 @@ from ..core.pipeline import NO_TEXT_TO_EMBED, Ranking, SearchPipeline, SearchRes
 from ..core.product import Product
 from ..core.retrieval import LEXICAL, Retriever, Stage
 from ..core.settings import LEXICAL_FIELDS, ServiceSettings
-from . import query_string
+from . import query_string, wildcards
 from .body_checks import (
     MAX_INT,
     MAX_LONG,
@@ -210,14 +211,19 @@ class Tilde:
 class Compiler:
     """Query DSL (and query_string trees) into tantivy queries on the leg's schema."""
 
-    def __init__(self, leg: TantivyRetriever, aliases: Mapping[str, str], max_fuzzy_terms: int):
+    def __init__(
+        self, leg: TantivyRetriever, aliases: Mapping[str, str], max_fuzzy_terms: int, max_wildcard_terms: int
+    ):
         self.leg = leg
         self.schema = leg.schema
         self.aliases = aliases
         self.max_fuzzy_terms = max_fuzzy_terms
+        self.max_wildcard_terms = max_wildcard_terms
         self._fuzzy_terms: set[tuple[str, str, str]] = set()
         """The fuzzy words compiled, by where: the same body compiled again (scored, then as a filter, then for
         its highlights) counts each once."""
+        self._wildcard_terms: set[tuple[str, str, str]] = set()
+        """The wildcard patterns compiled, by where, counted as the fuzzy words are."""
         self.ignored: list[str] = []
         """Parts of the query that change only Elasticsearch's scores, which the pipeline's ranking replaces,
         and a fuzzy word's ``prefix_length``, which tantivy's fuzzy query cannot hold a word to."""
@@ -405,6 +411,50 @@ class Compiler:
             self.schema, name, term, distance=edits, transposition_cost_one=fuzzy.transpositions
         )
 
+    def wildcard(
+        self, target: Target, pattern: wildcards.Pattern, path: str, case_insensitive: bool = False
+    ) -> tantivy.Query:
+        """The products with a word (a text field) or a value (an id, a brand, an attribute) that ``pattern``
+        matches whole, as a tantivy regular-expression query over the field's terms.
+
+        A text field's words are matched in lower case as they are indexed, as Elasticsearch's ``query_string``
+        normalises a wildcard word (so ``Sof*`` finds sofas); a brand and an attribute value as their filter keys
+        fold them (any case); an id as written unless ``case_insensitive``. The indexed words are stems ("sofas"
+        is indexed "sofa"), as under Elasticsearch's ``english`` analyser, so ``sofas*`` finds no sofa.
+        """
+        if target.kind == "text":
+            field_name, regex = target.name, wildcards.regex(pattern, str.lower)
+        elif target.kind == "id":
+            field_name, regex = "id", ("(?i)" if case_insensitive else "") + wildcards.regex(pattern)
+        elif target.kind == "brand":
+            field_name, regex = "brand_key", wildcards.regex(pattern, str.casefold)
+        elif target.kind == "attribute":
+            opening, closing = attribute_key(target.name, "\x00").split("\\u0000")
+            field_name = "attr"
+            regex = (
+                wildcards.regex((opening,))
+                + wildcards.regex(pattern, lambda text: json.dumps(text.casefold(), ensure_ascii=False)[1:-1])
+                + wildcards.regex((closing,))
+            )
+        else:
+            raise Unsupported(
+                path, f"a wildcard or prefix on {target.name!r} (on text fields, ids, brands, attributes)"
+            )
+        self._wildcard_terms.add((path, field_name, regex))
+        if len(self._wildcard_terms) > self.max_wildcard_terms:
+            raise InvalidQuery(
+                path,
+                f"more than {self.max_wildcard_terms} wildcard or prefix words in the query, counting each word in "
+                "each field it searches (service.max_wildcard_terms)",
+            )
+        try:
+            query = tantivy.Query.regex_query(self.schema, field_name, regex)
+        except ValueError:  # tantivy's automaton for it would be too large (``?`` hundreds of times)
+            raise InvalidQuery(path, "the pattern is too large to search") from None
+        if target.kind == "text":
+            self._mark(Mark(target.name, (wildcards.literal_text(pattern),), pattern=pattern))
+        return query
+
     def fuzziness(self, options: Mapping[str, Any], path: str) -> Fuzziness | None:
         """A text query's ``fuzziness`` (None: exact words), with ``fuzzy_transpositions``.
 
@@ -483,6 +533,8 @@ class Compiler:
             return Compiled(self._term(kind, spec, where))
         if kind == "range":
             return Compiled(self._range(spec, where))
+        if kind in ("prefix", "wildcard"):
+            return self._pattern(kind, spec, where, scoring)
         if kind == "exists":
             name = a_string(an_object(spec, where).get("field"), f"{where}.field")
             target = self.target(name, f"{where}.field")
@@ -688,7 +740,10 @@ class Compiler:
             a_count(spec.get("phrase_slop", 0), f"{path}.phrase_slop"),
         )
         constraint = self.tree(tree, defaults, every, f"{path}.query", tilde)
-        return Compiled(constraint, [wanted] if wanted else [])
+        # Wildcard words (sof*) are no words the legs can search for: the lexical leg scores the query's
+        # matches beside its words, as it does a word being typed, or a query of wildcards alone would find none.
+        scored = [constraint] if scoring and query_string.has_wildcards(tree) else []
+        return Compiled(constraint, [wanted] if wanted else [], scored)
 
     def tree(self, node: query_string.Node, defaults: list[str], every: bool, path: str, tilde: Tilde) -> tantivy.Query:
         if isinstance(node, query_string.Everything):
@@ -703,6 +758,10 @@ class Compiler:
             if fuzzy is not None:
                 return self.as_typed(fields, node.text, fuzzy, path)
             return self.words(fields, node.text, node.phrase, every, path, slop=slop)
+        if isinstance(node, query_string.Wildcard):
+            if node.field is not None:
+                return self.wildcard(self.target(node.field, path), node.pattern, path)
+            return _any(self.wildcard(self.target(name, path), node.pattern, path) for name in defaults)
         if isinstance(node, query_string.Span):
             target = self.target(node.field, path)
             low = None if node.low is None else a_number(node.low, path)
@@ -749,6 +808,26 @@ class Compiler:
         else:
             raise Unsupported(f"{path}.{name}", "terms lookup (only a list of values)")
         return self.exact(target, values, f"{path}.{name}")
+
+    def _pattern(self, kind: str, spec: Any, path: str, scoring: bool) -> Compiled:
+        """A ``prefix`` or ``wildcard`` query (see :meth:`wildcard`). On a text field in a scoring clause its text
+        is also a query's words, and the lexical leg scores the pattern beside them, as a word being typed is."""
+        spec = {k: v for k, v in an_object(spec, path).items() if k not in ("boost", "_name")}
+        name, value = single_key(spec, path)
+        where = f"{path}.{name}"
+        options = dict(an_object(value, where)) if isinstance(value, Mapping) else {"value": value}
+        key = "value" if kind == "prefix" or "value" in options else "wildcard"
+        for option in options:
+            if option not in (key, "boost", "_name", "case_insensitive", "rewrite"):
+                raise InvalidQuery(f"{where}.{option}", f"unknown key for a {kind} query")
+        text = a_keyword(options.get(key), f"{where}.{key}")
+        pattern = wildcards.prefix(text) if kind == "prefix" else wildcards.parse(text)
+        target = self.target(name, where)
+        query = self.wildcard(target, pattern, where, options.get("case_insensitive") is True)
+        words = wildcards.literal_text(pattern)
+        if scoring and target.kind == "text" and words:
+            return Compiled(query, texts=[words], scored=[query])
+        return Compiled(query)
 
     def _range(self, spec: Any, path: str) -> tantivy.Query:
         spec = {k: v for k, v in an_object(spec, path).items() if k not in ("boost", "_name")}
@@ -2066,7 +2145,7 @@ def compile_search(
     body: Mapping[str, Any], params: Mapping[str, str], limits: ServiceSettings, leg: TantivyRetriever
 ) -> EmbeddedSearch:
     """Compile ``body`` (field aliases already applied) for the embedded index."""
-    compiler = Compiler(leg, limits.field_aliases, limits.max_fuzzy_terms)
+    compiler = Compiler(leg, limits.field_aliases, limits.max_fuzzy_terms, limits.max_wildcard_terms)
     rest = {k: v for k, v in body.items() if k not in COMPILED_KEYS}
     base = parse_search(rest, params, limits)
     query = compiler.query(body["query"], "query", True) if body.get("query") is not None else Compiled()
@@ -2113,7 +2192,7 @@ def compile_search(
 def count_matches(raw: Any, limits: ServiceSettings, leg: TantivyRetriever) -> int:
     """``_count`` of the query ``raw`` (see :func:`~search_rerank.serving.es_compat.count_query`; field aliases
     already applied): the products it matches as Elasticsearch would, the set a search's facets count."""
-    compiler = Compiler(leg, limits.field_aliases, limits.max_fuzzy_terms)
+    compiler = Compiler(leg, limits.field_aliases, limits.max_fuzzy_terms, limits.max_wildcard_terms)
     constraint = compiler.query(raw, "query", False).constraint if raw is not None else None
     return count(leg.searcher(), constraint if constraint is not None else tantivy.Query.all_query())
 

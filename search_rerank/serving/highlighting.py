@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import tantivy
 
 from ..core.fuzziness import Fuzziness
+from . import wildcards
 
 # Lucene's SimpleHTMLEncoder, which Elasticsearch's "encoder": "html" is: these six characters, nothing else.
 HTML_ESCAPES = str.maketrans({'"': "&quot;", "&": "&amp;", "<": "&lt;", ">": "&gt;", "'": "&#x27;", "/": "&#x2F;"})
@@ -55,9 +56,13 @@ class Mark:
     phrase: bool = False
     """The words match only where they stand together, at most ``slop`` positions apart."""
     slop: int = 0
+    pattern: wildcards.Pattern | None = None
+    """A wildcard word (``sof*``): the one word matches the terms it matches whole, in lower case."""
 
     def matches(self, term: str, i: int) -> bool:
         """Whether ``term`` (a term of the text) is the ``i``-th word as the clause matches it."""
+        if self.pattern is not None:
+            return wildcards.matches(self.pattern, term, str.lower)
         word = self.words[i]
         if term == word:
             return True

@@ -22,7 +22,9 @@ ignored, and the rest (``AND``, ``OR``, ``NOT``, ``:``, ``[``, ``?``) is text.
 ``~`` changes the match set, so it is kept on its word (:attr:`Word.tilde`): after a
 word it is the edit distance (fuzziness) within which the word matches, after a phrase
 the slop, how far apart its words may be; boosts (``^2``) change Lucene's scores only
-and are dropped; wildcards and regular expressions are :class:`SyntaxUnsupported`.
+and are dropped; a word with ``*`` or ``?`` is a :class:`Wildcard` (in ``simple_query_string`` only a trailing
+``*``, its prefix operator; there ``?`` and an inner ``*`` are text); regular expressions (``/.../``) and
+``field:*`` are :class:`SyntaxUnsupported`.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from . import wildcards
 from .body_checks import MAX_INT
 
 MUST, SHOULD, MUST_NOT = "must", "should", "must_not"
@@ -66,6 +69,14 @@ class Word:
 
 
 @dataclass(frozen=True)
+class Wildcard:
+    """The words of ``field`` (None: the query's default fields) that ``pattern`` matches whole."""
+
+    field: str | None
+    pattern: wildcards.Pattern
+
+
+@dataclass(frozen=True)
 class Span:
     """A range on ``field``; a None bound is open."""
 
@@ -88,7 +99,7 @@ class Group:
     clauses: tuple[tuple[str, Node], ...] = field(default_factory=tuple)
 
 
-Node = Word | Span | Everything | Group
+Node = Word | Wildcard | Span | Everything | Group
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -131,6 +142,8 @@ def positive_text(node: Node, is_text: Callable[[str | None], bool] = lambda nam
     ``is_text`` is false (exact filters such as ``brand.keyword:Acme``)."""
     if isinstance(node, Word):
         return node.text if is_text(node.field) else ""
+    if isinstance(node, Wildcard):
+        return wildcards.literal_text(node.pattern) if is_text(node.field) else ""
     if isinstance(node, Group):
         return " ".join(
             t for occur, child in node.clauses if occur != MUST_NOT and (t := positive_text(child, is_text))
@@ -138,9 +151,18 @@ def positive_text(node: Node, is_text: Callable[[str | None], bool] = lambda nam
     return ""
 
 
+def has_wildcards(node: Node) -> bool:
+    """Whether a clause that is not prohibited is a wildcard word."""
+    if isinstance(node, Wildcard):
+        return True
+    if isinstance(node, Group):
+        return any(occur != MUST_NOT and has_wildcards(child) for occur, child in node.clauses)
+    return False
+
+
 def fields(node: Node) -> set[str]:
     """Every field the query names."""
-    if isinstance(node, Word | Span):
+    if isinstance(node, Word | Wildcard | Span):
         return {node.field} if node.field is not None else set()
     if isinstance(node, Group):
         return set().union(*(fields(child) for _, child in node.clauses))
@@ -277,8 +299,11 @@ class _Parser:
         if kind == "word":
             if value == "*" and field_name in (None, "*"):
                 return Everything()
-            if re.search(r"(?<!\\)[*?]", value) or value.startswith("/"):
-                raise SyntaxUnsupported(f"wildcard or regular expression {value!r}")
+            if value.startswith("/"):
+                raise SyntaxUnsupported(f"regular expression {value!r}")
+            if wildcards.has_wildcards(value):
+                self.tilde()  # Lucene's parser drops a ~ after a wildcard word
+                return Wildcard(field_name, wildcards.parse(value))
             return Word(field_name, _unescape(value), tilde=self.tilde())
         raise QuerySyntaxError(f"unexpected {value!r}")
 
@@ -456,7 +481,7 @@ class _SimpleParser:
             distance, pos = self._tilde(pos, end)
             self._add(level, Word(None, text, tilde=str(min(distance, 2)) if distance else None))
         elif prefix:
-            raise SyntaxUnsupported(f"prefix query {text!r}")
+            self._add(level, Wildcard(None, wildcards.prefix(text[:-1])))
         else:
             self._add(level, Word(None, text))
         return pos

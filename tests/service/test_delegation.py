@@ -168,6 +168,13 @@ def test_query_string_word_without_letters_is_dropped_where_its_text_is_sent_as_
     assert ids(expected) and set(ids(search(shop, {"query": query}))) == set(ids(expected))
 
 
+def test_query_string_wildcard_keeps_its_matches_where_its_text_is_sent_as_query_dsl(shop):
+    # name (aliased to title) and an exclusion make it Query DSL: the wildcard goes as a wildcard on the field,
+    # in any case, as query_string normalises it.
+    query = {"query_string": {"query": "name:Sof* -grey", "fields": ["title", "description"]}}
+    assert set(ids(search(shop, {"query": query}))) == {"s2", "s3", "s4"}
+
+
 def test_query_string_type_that_changes_the_matches_is_a_501_where_its_text_is_sent_as_query_dsl(shop):
     query = {"query_string": {"query": "sofa -grey", "type": "phrase_prefix"}}
     response = shop.post("/products/_search", json={"query": query})

@@ -15,10 +15,12 @@ from search_rerank.serving.query_string import (
     QuerySyntaxError,
     Span,
     SyntaxUnsupported,
+    Wildcard,
     Word,
     parse,
     positive_text,
 )
+from search_rerank.serving.wildcards import Wild
 
 
 def test_minus_prohibits_a_word():
@@ -113,9 +115,37 @@ def test_malformed_syntax_is_a_syntax_error(text):
         parse(text)
 
 
-def test_wildcards_are_refused_as_unsupported():
+def test_a_word_with_a_star_or_a_question_mark_is_a_wildcard():
+    assert parse("sof* s?fa") == Group(
+        (
+            (SHOULD, Wildcard(None, ("sof", Wild.ANY))),
+            (SHOULD, Wildcard(None, ("s", Wild.ONE, "fa"))),
+        )
+    )
+
+
+def test_an_escaped_star_is_text_of_the_wildcard_or_the_word():
+    assert parse(r"a\*b*") == Wildcard(None, ("a*b", Wild.ANY))
+    assert parse(r"a\*b") == Word(None, "a*b")
+
+
+def test_a_wildcard_on_a_field_is_on_that_field():
+    assert parse("brand:Ac*") == Wildcard("brand", ("Ac", Wild.ANY))
+
+
+def test_regular_expressions_are_refused_as_unsupported():
     with pytest.raises(SyntaxUnsupported):
-        parse("sof*")
+        parse("/sof.*/")
+
+
+def test_simple_query_string_trailing_star_is_a_prefix_and_an_inner_one_text():
+    assert parse("sof* s*fa", simple=True) == Group(
+        ((SHOULD, Wildcard(None, ("sof", Wild.ANY))), (SHOULD, Word(None, "s*fa")))
+    )
+
+
+def test_positive_text_of_a_wildcard_is_its_text():
+    assert positive_text(parse("sof* -grey")) == "sof"
 
 
 @pytest.mark.parametrize(
