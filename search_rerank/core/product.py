@@ -80,9 +80,9 @@ class Product(BaseModel):
     def _blank_count_is_zero(cls, value: Any) -> Any:
         if value is None or (isinstance(value, str) and not value.strip()):
             return 0
-        if isinstance(value, float):
-            return 0 if math.isnan(value) else int(value)
-        return value
+        if isinstance(value, float) and math.isnan(value):
+            return 0  # a Parquet or pandas column of counts with a gap
+        return value  # 12.0 is 12; pydantic refuses 3.7 and 1e400 by name, where int() cut or overflowed
 
     def attribute_text(self) -> str:
         """Attribute values as words ("red leather"), for matching in text fields."""

@@ -417,6 +417,18 @@ def test_jsonl_catalog_price_that_is_not_finite_names_the_value(tmp_path, price)
     assert error.line == 1 and "price" in error.reason and "finite" in error.reason
 
 
+def test_jsonl_catalog_count_past_any_integer_names_the_value_not_a_traceback(tmp_path):
+    path = write(tmp_path / "c.jsonl", '{"id": "p1", "title": "Desk", "sales": 1e400}\n')
+    error = raised(iter_jsonl_catalog, path)
+    assert error.line == 1 and "sales" in error.reason and "finite" in error.reason
+
+
+def test_jsonl_catalog_count_with_a_fraction_is_refused_not_cut_down(tmp_path):
+    path = jsonl(tmp_path / "c.jsonl", {"id": "p1", "title": "Desk", "review_count": 3.7})
+    error = raised(iter_jsonl_catalog, path)
+    assert error.line == 1 and "review_count" in error.reason and "fractional" in error.reason
+
+
 # --- BEIR -----------------------------------------------------------------------------
 
 
