@@ -37,7 +37,7 @@ class Product(BaseModel):
     @field_validator("id", mode="before")
     @classmethod
     def _id_as_text(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) else value
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value  # true: refused
 
     @field_validator("category", mode="before")
     @classmethod
@@ -69,6 +69,7 @@ class Product(BaseModel):
     @field_validator("price", "rating", mode="before")
     @classmethod
     def _blank_number_is_missing(cls, value: Any) -> Any:
+        _not_boolean(value)
         if value is None or (isinstance(value, str) and not value.strip()):
             return None
         if isinstance(value, float) and math.isnan(value):
@@ -78,6 +79,7 @@ class Product(BaseModel):
     @field_validator("sales", "review_count", mode="before")
     @classmethod
     def _blank_count_is_zero(cls, value: Any) -> Any:
+        _not_boolean(value)
         if value is None or (isinstance(value, str) and not value.strip()):
             return 0
         if isinstance(value, float) and math.isnan(value):
@@ -119,3 +121,9 @@ class Product(BaseModel):
         record["id"] = self.id
         record["title"] = self.title
         return record
+
+
+def _not_boolean(value: Any) -> None:
+    """pydantic reads JSON's true as the number 1: a price or a count of true is a column mixed up, not a 1."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number, not a boolean")

@@ -417,6 +417,13 @@ def test_jsonl_catalog_price_that_is_not_finite_names_the_value(tmp_path, price)
     assert error.line == 1 and "price" in error.reason and "finite" in error.reason
 
 
+@pytest.mark.parametrize("name", ["id", "price", "rating", "sales", "review_count"])
+def test_jsonl_catalog_boolean_for_an_id_or_number_is_refused_not_read_as_1(tmp_path, name):
+    path = jsonl(tmp_path / "c.jsonl", {"id": "p1", "title": "Desk", name: True})
+    error = raised(iter_jsonl_catalog, path)
+    assert error.line == 1 and name in error.reason and "True" in error.reason
+
+
 def test_jsonl_catalog_count_past_any_integer_names_the_value_not_a_traceback(tmp_path):
     path = write(tmp_path / "c.jsonl", '{"id": "p1", "title": "Desk", "sales": 1e400}\n')
     error = raised(iter_jsonl_catalog, path)
