@@ -62,8 +62,8 @@ class Product(BaseModel):
         for key, val in value.items():
             if val is None or val == "":
                 continue
-            vals = val if isinstance(val, (list, tuple)) else (val,)
-            out[str(key).strip().lower()] = tuple(str(v).strip() for v in vals if str(v).strip())
+            texts = (_attribute_text(key, v) for v in (val if isinstance(val, (list, tuple)) else (val,)))
+            out[str(key).strip().lower()] = tuple(text for text in texts if text)
         return out
 
     @field_validator("price", "rating", mode="before")
@@ -127,3 +127,17 @@ def _not_boolean(value: Any) -> None:
     """pydantic reads JSON's true as the number 1: a price or a count of true is a column mixed up, not a 1."""
     if isinstance(value, bool):
         raise ValueError("expected a number, not a boolean")
+
+
+def _attribute_text(key: Any, value: Any) -> str:
+    """One attribute value as the text it is searched and filtered by: null is no value, a boolean as JSON (and
+    Elasticsearch's keyword) writes it; a list or object inside is refused, since str() would index its repr."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list, tuple)):
+        raise ValueError(
+            f"attribute {str(key)!r}: a value is a {type(value).__name__}; give a text, a number or a list of them"
+        )
+    return str(value).strip()

@@ -417,6 +417,22 @@ def test_jsonl_catalog_price_that_is_not_finite_names_the_value(tmp_path, price)
     assert error.line == 1 and "price" in error.reason and "finite" in error.reason
 
 
+def test_jsonl_catalog_attribute_value_of_lists_or_objects_is_refused_naming_the_attribute(tmp_path):
+    path = jsonl(tmp_path / "c.jsonl", {"id": "p1", "title": "Rug", "attributes": {"size": {"width": 80}}})
+    error = raised(iter_jsonl_catalog, path)
+    assert error.line == 1 and "attributes" in error.reason and "'size'" in error.reason
+
+
+def test_jsonl_catalog_attribute_value_null_in_a_list_is_left_out(tmp_path):
+    path = jsonl(tmp_path / "c.jsonl", {"id": "p1", "title": "Rug", "attributes": {"color": [None, "red"]}})
+    assert next(iter_jsonl_catalog(path)).attributes == {"color": ("red",)}
+
+
+def test_jsonl_catalog_boolean_attribute_is_read_as_json_writes_it(tmp_path):
+    path = jsonl(tmp_path / "c.jsonl", {"id": "p1", "title": "Rug", "attributes": {"washable": True, "new": False}})
+    assert next(iter_jsonl_catalog(path)).attributes == {"washable": ("true",), "new": ("false",)}
+
+
 @pytest.mark.parametrize("name", ["id", "price", "rating", "sales", "review_count"])
 def test_jsonl_catalog_boolean_for_an_id_or_number_is_refused_not_read_as_1(tmp_path, name):
     path = jsonl(tmp_path / "c.jsonl", {"id": "p1", "title": "Desk", name: True})
