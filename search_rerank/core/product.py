@@ -63,7 +63,9 @@ class Product(BaseModel):
             if val is None or val == "":
                 continue
             texts = (_attribute_text(key, v) for v in (val if isinstance(val, (list, tuple)) else (val,)))
-            out[str(key).strip().lower()] = tuple(text for text in texts if text)
+            name = str(key).strip().lower()  # "Color" and "color" are one attribute: the values of both
+            kept = out.get(name, ())
+            out[name] = kept + tuple(text for text in texts if text and text not in kept)
         return out
 
     @field_validator("price", "rating", mode="before")

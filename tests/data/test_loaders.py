@@ -428,6 +428,12 @@ def test_jsonl_catalog_attribute_value_null_in_a_list_is_left_out(tmp_path):
     assert next(iter_jsonl_catalog(path)).attributes == {"color": ("red",)}
 
 
+def test_jsonl_catalog_attribute_keys_differing_in_case_keep_both_values(tmp_path):
+    """Keys are lower-cased, as a CSV's repeated key adds a value: the second no longer replaces the first."""
+    path = jsonl(tmp_path / "c.jsonl", {"id": "p1", "title": "Rug", "attributes": {"Color": "red", "color": ["blue"]}})
+    assert next(iter_jsonl_catalog(path)).attributes == {"color": ("red", "blue")}
+
+
 def test_jsonl_catalog_boolean_attribute_is_read_as_json_writes_it(tmp_path):
     path = jsonl(tmp_path / "c.jsonl", {"id": "p1", "title": "Rug", "attributes": {"washable": True, "new": False}})
     assert next(iter_jsonl_catalog(path)).attributes == {"washable": ("true",), "new": ("false",)}
