@@ -49,6 +49,8 @@ class Product(BaseModel):
                 if sep in value:
                     return tuple(p.strip() for p in value.split(sep) if p.strip())
             return (value.strip(),) if value.strip() else ()
+        if isinstance(value, (list, tuple)):  # a blank level, as a path "A >  > B" has none
+            return tuple(p for p in value if not (isinstance(p, str) and not p.strip()))
         return value
 
     @field_validator("attributes", mode="before")

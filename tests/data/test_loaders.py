@@ -417,6 +417,11 @@ def test_jsonl_catalog_price_that_is_not_finite_names_the_value(tmp_path, price)
     assert error.line == 1 and "price" in error.reason and "finite" in error.reason
 
 
+def test_jsonl_catalog_category_list_leaves_out_blank_levels(tmp_path):
+    path = jsonl(tmp_path / "c.jsonl", {"id": "p1", "title": "Rug", "category": ["Home", "", " ", "Rugs"]})
+    assert next(iter_jsonl_catalog(path)).category == ("Home", "Rugs")
+
+
 def test_jsonl_catalog_attribute_value_of_lists_or_objects_is_refused_naming_the_attribute(tmp_path):
     path = jsonl(tmp_path / "c.jsonl", {"id": "p1", "title": "Rug", "attributes": {"size": {"width": 80}}})
     error = raised(iter_jsonl_catalog, path)
