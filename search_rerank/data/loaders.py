@@ -833,7 +833,7 @@ def numbered_csv_rows(path: str | Path, *, latin1_fallback: bool = False) -> Ite
         names = _header(path, next(cells, []))
         start = cells.line_num + 1
         for values in cells:
-            if values:  # a blank line
+            if any(cell.strip() for cell in values):  # not a blank line, nor a spreadsheet's empty row (",,,")
                 yield cells.line_num, _by_name(names, values)
             start = cells.line_num + 1
     except csv.Error as exc:

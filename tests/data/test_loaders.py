@@ -344,6 +344,13 @@ def test_csv_catalog_line_number_is_where_a_multiline_row_ends(tmp_path):
     assert raised(iter_csv_catalog, path).line == 4
 
 
+@pytest.mark.parametrize("blank", ["   ", ",,,", " , \t,,"])
+def test_csv_catalog_passes_over_a_row_of_blank_cells_as_a_blank_line(tmp_path, blank):
+    """What a spreadsheet exports for its empty rows; a JSON Lines file's whitespace-only line is passed over too."""
+    path = write(tmp_path / "c.csv", f"id,title,brand,price\np1,Desk,,\n{blank}\np2,Lamp,,\n")
+    assert [p.id for p in iter_csv_catalog(path)] == ["p1", "p2"]
+
+
 def test_csv_catalog_reads_a_semicolon_separated_export(tmp_path):
     """Excel in most of Europe writes CSV with semicolons, since the comma is the decimal mark there."""
     path = write(tmp_path / "c.csv", "id;title;brand\np1;Desk, oak;Acme\n")
