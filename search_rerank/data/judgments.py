@@ -26,7 +26,7 @@ from typing import Any
 
 from ..core.errors import ConfigError, DataError
 from .clicks import click_labels, query_key, read_ubi
-from .loaders import checked_rows, id_text, numbered_csv_rows
+from .loaders import checked_rows, full_row, id_text, numbered_csv_rows
 from .qrels import Qrels, judge, read_beir_qrels, read_trec_qrels, write_beir_qrels, write_trec_qrels
 from .text_files import text_lines
 
@@ -166,6 +166,7 @@ def read_csv_judgments(path: str | Path, ids: _Ids | None = None) -> Judgments:
 
     def row(numbered: tuple[int, dict[str, Any]]) -> tuple[int, str, str, int]:
         line, cells = numbered
+        cells = full_row(cells)
         if set(cells) - {CSV_NOTE} != set(CSV_HEADER):
             raise ValueError(
                 f"columns {sorted(map(str, cells))}; expected exactly {', '.join(CSV_HEADER)} (and optionally "

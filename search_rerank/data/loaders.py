@@ -743,7 +743,7 @@ def _read_csv(
     **options: Any,
 ) -> Iterator[T]:
     rows = numbered_csv_rows(path, latin1_fallback=latin1_fallback)
-    return checked_rows(path, rows, lambda row: convert(_full_row(row)), **options)
+    return checked_rows(path, rows, lambda row: convert(full_row(row)), **options)
 
 
 def _read_parquet(path: str | Path, convert: Callable[[dict[str, Any]], T | None], **options: Any) -> Iterator[T]:
@@ -869,7 +869,8 @@ def _by_name(names: list[str], values: list[str]) -> dict[str, Any]:
     return row
 
 
-def _full_row(row: dict[str, Any]) -> dict[str, str]:
+def full_row(row: dict[str, Any]) -> dict[str, str]:
+    """A row of :func:`numbered_csv_rows` with a cell under every column and none past them, or ValueError."""
     extra = row.pop(_EXTRA_CELLS, [])
     missing = [name for name, value in row.items() if value is None]
     if extra or missing:

@@ -128,6 +128,14 @@ def test_csv_judgment_given_twice_alike_reads_as_one(tmp_path):
     assert read_csv_judgments(path).qrels == {text_query_id("oak table"): {"P1": 2}}
 
 
+@pytest.mark.parametrize("row", ["oak table,P1,2,3", "oak table,P1"])
+def test_csv_row_of_another_width_than_the_header_names_the_line_and_the_counts(tmp_path, row):
+    path = tmp_path / "j.csv"
+    path.write_text(f"query,product_id,grade\n{row}\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"j\.csv:2: row has \d cells but the header has 3"):
+        read_csv_judgments(path)
+
+
 def test_csv_with_other_columns_is_refused_naming_the_expected_ones(tmp_path):
     path = tmp_path / "j.csv"
     path.write_text("q,doc,grade\noak,P1,2\n", encoding="utf-8")
