@@ -178,7 +178,7 @@ def load_beir(
     """
     directory = Path(directory)
     products = list(iter_jsonl_catalog(directory / "corpus.jsonl", skip_bad=skip_bad, stats=stats))
-    queries = {q.id: q for q in _read_jsonl(directory / "queries.jsonl", _beir_query)}
+    queries = {q.id: q for q in _read_jsonl(directory / "queries.jsonl", _one_text_per_id(_beir_query))}
     qrels = {tsv.stem: read_beir_qrels(tsv) for tsv in sorted((directory / "qrels").glob("*.tsv"))}
     return Dataset(name=directory.name if name is None else name, products=products, queries=queries, qrels=qrels)
 
@@ -216,7 +216,7 @@ def load_wands(
     check_fractions(train_fraction, dev_fraction)
     directory = Path(directory)
     products = list(_read_csv(directory / "product.csv", _wands_product, skip_bad=skip_bad, stats=stats))
-    queries = {q.id: q for q in _read_csv(directory / "query.csv", _wands_query)}
+    queries = {q.id: q for q in _read_csv(directory / "query.csv", _one_text_per_id(_wands_query))}
     qrels: dict[str, Qrels] = {split: {} for split in SPLIT_NAMES}
     for qid, pid, grade in _read_csv(directory / "label.csv", _wands_label):
         qrels[hash_split(qid, train_fraction, dev_fraction)].setdefault(qid, {})[pid] = grade
@@ -631,6 +631,21 @@ def _esci_example(
         raise ValueError(f"esci_label {label!r} has no gain; gains are given for {', '.join(gains)}")
     split = row.get("split") or "test"
     return str(split).strip(), Query(id=qid, text=text), _required(row, "product_id"), gains[label]
+
+
+def _one_text_per_id(convert: Callable[[R], Query]) -> Callable[[R], Query]:
+    """``convert`` for a query file's rows, refusing an id read before with another text: the last row would
+    replace the first without a word, and the id's judgments be scored on a query they never judged."""
+    texts: dict[str, str] = {}
+
+    def checked(row: R) -> Query:
+        query = convert(row)
+        text = texts.setdefault(query.id, query.text)
+        if text != query.text:
+            raise ValueError(f"query id {query.id!r} is given before with the text {text!r}; keep one")
+        return query
+
+    return checked
 
 
 def _beir_query(record: dict[str, Any]) -> Query:

@@ -529,6 +529,19 @@ def test_load_beir_query_without_text_names_line(tmp_path):
     assert (Path(error.path).name, error.line, error.reason) == ("queries.jsonl", 2, "text: required but missing")
 
 
+def test_load_beir_query_id_given_twice_with_two_texts_names_the_second_line(tmp_path):
+    jsonl(tmp_path / "corpus.jsonl", {"_id": "p1", "title": "Desk"})
+    jsonl(tmp_path / "queries.jsonl", {"_id": "q1", "text": "desk"}, {"_id": "q1", "text": "lamp"})
+    error = raised(load_beir, tmp_path)
+    assert (Path(error.path).name, error.line) == ("queries.jsonl", 2) and "'desk'" in error.reason
+
+
+def test_wands_query_id_given_twice_with_two_texts_names_the_second_line(wands_dir):
+    write(wands_dir / "query.csv", "query_id\tquery\tquery_class\n0\tsalon chair\t\n0\tbar stool\t\n")
+    error = raised(load_wands, wands_dir)
+    assert (Path(error.path).name, error.line) == ("query.csv", 3) and "'salon chair'" in error.reason
+
+
 def test_load_beir_skip_bad_does_not_skip_bad_queries(tmp_path):
     jsonl(tmp_path / "corpus.jsonl", {"_id": "p1", "title": "Desk"})
     jsonl(tmp_path / "queries.jsonl", {"_id": "q1", "text": "desk"}, {"_id": "q2"})
