@@ -27,7 +27,7 @@ from typing import Any
 from ..core.errors import ConfigError, DataError
 from .clicks import click_labels, query_key, read_ubi
 from .loaders import checked_rows, full_row, id_text, numbered_csv_rows
-from .qrels import Qrels, judge, read_beir_qrels, read_trec_qrels, write_beir_qrels, write_trec_qrels
+from .qrels import Qrels, integer, judge, read_beir_qrels, read_trec_qrels, write_beir_qrels, write_trec_qrels
 from .text_files import text_lines
 
 SRW_RATINGS: Mapping[float, int] = {100.0: 3, 10.0: 2, 1.0: 1, 0.0: 0}
@@ -176,7 +176,7 @@ def read_csv_judgments(path: str | Path, ids: _Ids | None = None) -> Judgments:
         if not text or not doc:
             raise ValueError("query and product_id must be non-empty")
         try:
-            return line, text, doc, int(grade)
+            return line, text, doc, integer(grade)
         except ValueError:
             raise ValueError(f"grade {grade!r} is not an integer") from None
 

@@ -8,6 +8,7 @@ changes every metric computed from it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -22,6 +23,7 @@ Run = dict[str, list[tuple[str, float]]]
 """Query id -> (product id, score) pairs, best first."""
 
 BEIR_HEADER = ("query-id", "corpus-id", "score")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 def read_trec_qrels(path: str | Path) -> Qrels:
@@ -128,9 +130,17 @@ def judge(
 Number = TypeVar("Number", int, float)
 
 
+def integer(text: str) -> int:
+    """``text`` as an integer in ASCII digits, or ValueError: Python's int() also reads "1_0" as 10, and the
+    digits of other scripts, which no grade typed in a file or a spreadsheet means."""
+    if not _INTEGER.fullmatch(text.strip()):
+        raise ValueError(f"{text!r} is not an integer")
+    return int(text)
+
+
 def _number(path: str | Path, line: int, name: str, text: str, kind: type[Number]) -> Number:
     try:
-        return kind(text)
+        return integer(text) if kind is int else kind(text)
     except ValueError:
         raise DataError(path, line, f"{name} {text!r} is not a{'n integer' if kind is int else ' number'}") from None
 

@@ -67,6 +67,14 @@ def test_read_trec_qrels_non_integer_grade_names_value(tmp_path):
         read_trec_qrels(path)
 
 
+@pytest.mark.parametrize("grade", ["1_0", "\u0661", "\uff12"])
+def test_read_trec_qrels_grade_not_in_ascii_digits_is_refused_not_read_as_a_number(tmp_path, grade):
+    """Python's int() reads "1_0" as 10 and other scripts' digits as digits; no grade written by hand means that."""
+    path = write(tmp_path, "q.txt", f"q1 0 d1 {grade}\n")
+    with pytest.raises(DataError, match="q.txt:1: grade .* is not an integer"):
+        read_trec_qrels(path)
+
+
 def test_read_trec_qrels_product_judged_twice_with_two_grades_names_both_lines(tmp_path):
     """Two assessors' files concatenated: read on, the last grade would win without a word."""
     path = write(tmp_path, "qrels.txt", "q1 0 p1 2\nq1 0 p2 1\nq1 0 p1 0\n")

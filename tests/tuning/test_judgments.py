@@ -115,6 +115,13 @@ def test_csv_bad_grade_names_the_line(tmp_path):
         read_csv_judgments(path)
 
 
+def test_csv_grade_with_an_underscore_is_refused_not_read_as_ten(tmp_path):
+    path = tmp_path / "j.csv"
+    path.write_text("query,product_id,grade\noak table,P1,1_0\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"j\.csv:2: grade '1_0' is not an integer"):
+        read_csv_judgments(path)
+
+
 def test_csv_product_graded_twice_for_one_query_names_both_lines(tmp_path):
     path = tmp_path / "j.csv"
     path.write_text("query,product_id,grade\noak table,P1,2\noak table,P2,0\noak  table,P1,1\n", encoding="utf-8")
