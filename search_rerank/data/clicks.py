@@ -362,7 +362,7 @@ def object_id(attributes: Mapping[str, Any]) -> str | None:
     return doc if isinstance(doc, str) and doc else None
 
 
-def epoch_ms(value: Any) -> float:
+def epoch_ms(value: Any, name: str = "timestamp") -> float:
     """Milliseconds since the epoch; UBI writers send ISO 8601 strings or epoch milliseconds, the latter now
     and then as a string of digits, which OpenSearch's default date mapping (``strict_date_optional_time||
     epoch_millis``) stores, so its exports hold them. A time without a zone is UTC, as OpenSearch reads it
@@ -387,7 +387,7 @@ def epoch_ms(value: Any) -> float:
             milliseconds = math.inf
         if math.isfinite(milliseconds) and milliseconds >= 0:
             return milliseconds
-    raise ValueError(f"timestamp must be ISO 8601 or epoch milliseconds since 1970, got {value!r}")
+    raise ValueError(f"{name} must be ISO 8601 or epoch milliseconds since 1970, got {value!r}")
 
 
 # --- what shoppers did, for their profiles ----------------------------------------
@@ -420,7 +420,8 @@ def shopper_action(record: Mapping[str, Any], actions: Iterable[str]) -> Shopper
 def received_s(record: Mapping[str, Any]) -> float:
     """When the service received the event, in seconds (:data:`~search_rerank.core.profile.RECEIVED_AT`); its own
     ``timestamp`` for a log written without it (older releases, a simulator)."""
-    return epoch_ms(record.get(RECEIVED_AT) or record.get("timestamp")) / 1000
+    name = RECEIVED_AT if record.get(RECEIVED_AT) else "timestamp"
+    return epoch_ms(record.get(name), name) / 1000
 
 
 def forgotten_shopper(record: Mapping[str, Any]) -> tuple[str, float] | None:

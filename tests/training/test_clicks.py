@@ -365,6 +365,13 @@ def test_ubi_events_exported_as_search_hits_give_the_shoppers_actions(tmp_path):
     assert (action.user_id, action.product_id) == ("u1", "a")
 
 
+def test_shopper_action_with_an_unreadable_received_at_names_that_field_not_the_timestamp(tmp_path):
+    record = event("q1", "click", "a", 0, 1733788889378, user_id="u1", received_at="yesterday")
+    path = jsonl(tmp_path / "ubi.ndjson", record)
+    with pytest.raises(DataError, match=r"ubi\.ndjson:1: received_at must be ISO 8601 .* got 'yesterday'"):
+        read_shopper_actions(path, ["click"])
+
+
 def test_ubi_bulk_format_lines_are_numbered_as_in_the_file(tmp_path):
     bad = event("q1", "click", "a", 0, 5)
     bad["event_attributes"]["position"] = "first"
