@@ -521,8 +521,8 @@ def _csv_product(row: dict[str, str]) -> Product:
     cell = (row.pop(column, None) or "").strip()
     if cell.startswith("{"):
         try:
-            attributes: Any = json.loads(cell)
-        except json.JSONDecodeError as exc:
+            attributes: Any = json.loads(cell, parse_constant=_not_json)
+        except ValueError as exc:  # NaN and Infinity (see _not_json) among them
             raise ValueError(f"attributes: {cell[:60]!r} is not a valid JSON object ({exc})") from exc
     else:
         attributes = _attribute_pairs(cell, strict=True)

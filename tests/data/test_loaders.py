@@ -266,6 +266,12 @@ def test_csv_catalog_reads_attributes_as_json_object(tmp_path):
     assert product.attributes == {"color": ("red", "blue")}
 
 
+def test_csv_catalog_attributes_json_with_nan_names_the_line_not_indexed_as_nan(tmp_path):
+    path = write(tmp_path / "c.csv", 'id,title,attributes\np1,Rug,"{""weight"": NaN}"\n')
+    error = raised(iter_csv_catalog, path)
+    assert error.line == 2 and "NaN is not a JSON number" in error.reason
+
+
 def test_csv_catalog_attribute_without_colon_explains_the_format(tmp_path):
     path = write(tmp_path / "c.csv", "id,title,attributes\np1,Rug,red\n")
     error = raised(iter_csv_catalog, path)
