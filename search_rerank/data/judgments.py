@@ -114,6 +114,8 @@ def read_srw(path: str | Path, ratings: Mapping[float, int] = SRW_RATINGS, ids: 
         document = json.loads("".join(text for _, text in text_lines(path)))
     except json.JSONDecodeError as exc:
         raise DataError(path, exc.lineno, f"invalid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise DataError(path, None, "invalid JSON: nested too deep to read") from None
     entries = document.get("judgmentRatings") if isinstance(document, dict) else None
     if not isinstance(entries, list):
         raise DataError(path, None, "expected an object with a 'judgmentRatings' list (an SRW judgment list)")

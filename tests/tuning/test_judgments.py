@@ -60,6 +60,13 @@ def test_a_file_without_judgment_ratings_is_refused(tmp_path):
         read_srw(tmp_path / "j.json")
 
 
+def test_srw_nested_too_deep_to_read_names_the_file_not_a_traceback(tmp_path):
+    path = tmp_path / "j.json"
+    path.write_text('{"judgmentRatings": ' + "[" * 100_000 + "]" * 100_000 + "}", encoding="utf-8")
+    with pytest.raises(DataError, match=r"j\.json: invalid JSON: nested too deep to read"):
+        read_srw(path)
+
+
 def test_srw_saved_with_a_byte_order_mark_reads(tmp_path):
     path = tmp_path / "j.json"
     document = {"judgmentRatings": [{"query": "lamp", "ratings": [{"docId": "a", "rating": "100"}]}]}
