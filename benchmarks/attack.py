@@ -1,7 +1,7 @@
 """Attack benchmark (issue 12): the real service under gunicorn on loopback, tried as an attacker and a fault
 injector would, every scenario bounded in count and time.
 
-    python benchmarks/attack.py                     # all three scenarios, ~5 minutes on 2 cores
+    python benchmarks/attack.py                     # all four scenarios, ~6 minutes on 2 cores
     python benchmarks/attack.py --scenarios slow    # only the slow clients
 
 (a) ``slow``: ``--slow-clients`` sockets (half send their headers a byte at a
@@ -13,6 +13,13 @@ injector would, every scenario bounded in count and time.
     ``circuit_open`` for the lexical leg (or, where no breaker opens within
     ``--frozen-s``, over every search of the window, and the result says so);
     then SIGCONT, and the time until a search is answered whole again.
+(d) ``costly``: on the embedded index, requests written to cost the most
+    CPU a body can ask for (a sort key repeated thousands of times, fuzzy and
+    wildcard words past their bounds, a ReactiveSearch ``react`` repeating one
+    query, leading-``*`` wildcards up to their bound, the widest aggregations
+    the bucket limit allows), each sent once and timed (status, ms); then
+    ``--costly-senders`` threads send the ones answered 200 over and over while
+    ``/search`` is timed, against its p99 without them.
 (c) ``replay``: attack requests (non-finite numbers, deep nesting, bad
     ``_source``, lone surrogates, one bad ``_msearch`` item, passthrough
     writes hidden behind ``..``, ``%2e%2e``, ``//``) against the same
@@ -55,7 +62,7 @@ from generated import cached_dataset, cached_index  # noqa: E402
 from load_test import Server  # noqa: E402
 from report import ROOT, command, machine, table, write_section  # noqa: E402
 
-from search_rerank.core.settings import Settings, load_settings  # noqa: E402
+from search_rerank.core.settings import ServiceSettings, Settings, load_settings  # noqa: E402
 from search_rerank.data.generate import GeneratorConfig  # noqa: E402
 from search_rerank.data.loaders import iter_catalog  # noqa: E402
 from search_rerank.indexing.indexes import build_index  # noqa: E402
@@ -196,6 +203,97 @@ def slow_clients_scenario(server: Server, count: int, samples: int) -> dict[str,
         "idle_health_p99_ms": round(p99(idle_health), 1),
         "idle_search_p99_ms": round(p99(idle_search), 1),
         "samples": samples,
+    }
+
+
+# ------------------------------------------------------------------ costly requests
+
+
+def costly_requests() -> list[tuple[str, str, bytes]]:
+    """(name, target, body): what a body can ask of the embedded index at the most cost, each just inside or
+    past the bound that keeps it cheap (service.max_fuzzy_terms, max_wildcard_terms, max_msearch_searches,
+    max_buckets), as an attacker who read docs/COMPATIBILITY.md would write them."""
+    words = "sofa table lamp chair rug shelf desk bed oak glass velvet leather corner floor small grey".split()
+    fuzzy = {"multi_match": {"query": " ".join((words * 5)[:70]), "fields": ["*"], "fuzziness": 2}}
+    bound = ServiceSettings().max_wildcard_terms
+    leading = [{"wildcard": {"title": f"*{a}{b}*"}} for a in "aeiouy" for b in "nrstlcdmpg"][: bound + 1]
+    named = {"id": "x", "dataField": ["title", "description"] * 1000, "value": "sofa", "execute": False}
+    react = {"query": [named, {"id": "r", "react": {"and": ["x"] * 8000}, "size": 1}]}
+    bodies: dict[str, tuple[str, dict[str, Any]]] = {
+        "sort key repeated 7,000 times": ("_search", {"sort": ["price"] * 7000, "size": 20}),
+        "60 copies of a fuzzy multi_match": ("_search", {"query": {"bool": {"should": [fuzzy] * 60}}}),
+        f"{bound} leading-* wildcards (service.max_wildcard_terms)": (
+            "_search",
+            {"query": {"bool": {"filter": {"bool": {"should": leading[:bound]}}}}},
+        ),
+        f"{bound + 1} leading-* wildcards (past the bound)": (
+            "_search",
+            {"query": {"bool": {"filter": {"bool": {"should": leading}}}}},
+        ),
+        "wildcard of 300 '?'": ("_search", {"query": {"wildcard": {"title": "?" * 300}}}),
+        "terms x terms x terms aggregation": (
+            "_search",
+            {
+                "size": 0,
+                "aggs": {
+                    "a": {
+                        "terms": {"field": "brand", "size": 1000},
+                        "aggs": {
+                            "b": {
+                                "terms": {"field": "category", "size": 1000},
+                                "aggs": {"c": {"terms": {"field": "attributes.color", "size": 1000}}},
+                            }
+                        },
+                    }
+                },
+            },
+        ),
+        "histogram of 0.01-wide buckets": (
+            "_search",
+            {"size": 0, "aggs": {"h": {"histogram": {"field": "price", "interval": 0.01}}}},
+        ),
+        "ReactiveSearch react naming one query 8,000 times": ("_reactivesearch", react),
+    }
+    return [(name, f"/products/{path}", json.dumps(body).encode()) for name, (path, body) in bodies.items()]
+
+
+def costly_scenario(server: Server, samples: int, senders: int, hang_s: float) -> dict[str, Any]:
+    search = json.dumps({"query": "oak table", "size": 10}).encode()
+    server.warm_up([{"text": "oak table"}, {"text": "sofa"}], timeout=300, minimum=8)
+    idle = timed_requests(server.port, "POST", "/search", search, samples)
+    answered = []
+    for name, target, body in costly_requests():
+        status, _, ms = call(server.port, "POST", target, body, hang_s)
+        answered.append({"request": name, "status": status, "ms": round(ms, 1)})
+    accepted = [(t, b) for (n, t, b), a in zip(costly_requests(), answered, strict=True) if a["status"] == 200]
+    stop = threading.Event()
+    sent = [0] * senders
+
+    def flood(i: int) -> None:
+        while not stop.is_set():
+            target, body = accepted[sent[i] % len(accepted)]
+            call(server.port, "POST", target, body, hang_s)
+            sent[i] += 1
+
+    threads = [threading.Thread(target=flood, args=(i,), daemon=True) for i in range(senders if accepted else 0)]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(1.0)
+        loaded = timed_requests(server.port, "POST", "/search", search, samples)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(hang_s + 5)
+    return {
+        "costly": answered,
+        "costly_5xx": sum(a["status"] is not None and a["status"] >= 500 for a in answered),
+        "costly_hangs": sum(a["status"] is None for a in answered),
+        "costly_slowest_ms": max(a["ms"] for a in answered),
+        "costly_senders": len(threads),
+        "costly_sent_while_timed": sum(sent),
+        "costly_search_p99_ms": round(p99(loaded), 1),
+        "costly_idle_search_p99_ms": round(p99(idle), 1),
     }
 
 
@@ -440,7 +538,10 @@ def run_server(server: Server, body: Callable[[Server], dict[str, Any]]) -> dict
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.strip().split("\n")[0])
-    ap.add_argument("--scenarios", default="slow,replay,frozen", help="comma-separated: slow, replay, frozen")
+    ap.add_argument(
+        "--scenarios", default="slow,costly,replay,frozen", help="comma-separated: slow, costly, replay, frozen"
+    )
+    ap.add_argument("--costly-senders", type=int, default=2, help="threads sending costly requests while timed")
     ap.add_argument("--slow-clients", type=int, default=50)
     ap.add_argument("--samples", type=int, default=50, help="timed requests per route and scenario")
     ap.add_argument("--frozen-s", type=float, default=60.0, help="longest the cluster stays frozen")
@@ -460,12 +561,21 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory(prefix="attack-") as tmp_name:
         tmp = Path(tmp_name)
-        if "slow" in scenarios:
+        if scenarios & {"slow", "costly"}:
             settings = Settings(index_dir=args.work / f"idx-{data.name}", models_dir=models_dir)
             cached_index(data, settings)
-            (tmp / "slow-run").mkdir()
-            server = Server(Path(settings.index_dir), models_dir, workers=2, threads=4, tmp=tmp / "slow-run")
-            result |= run_server(server, lambda s: slow_clients_scenario(s, args.slow_clients, args.samples))
+            (tmp / "embedded-run").mkdir()
+            server = Server(Path(settings.index_dir), models_dir, workers=2, threads=4, tmp=tmp / "embedded-run")
+
+            def embedded(s: Server) -> dict[str, Any]:
+                out: dict[str, Any] = {}
+                if "slow" in scenarios:
+                    out |= slow_clients_scenario(s, args.slow_clients, args.samples)
+                if "costly" in scenarios:
+                    out |= costly_scenario(s, args.samples, args.costly_senders, args.hang_s)
+                return out
+
+            result |= run_server(server, embedded)
         if scenarios & {"replay", "frozen"}:
             cluster = start_cluster()
             try:
@@ -493,7 +603,10 @@ def main() -> None:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         write_section("attack", "Attack suite: slow clients, a frozen cluster, bad input (issue 12)", body)
-    failed = any(result.get(k) for k in ("status_5xx", "hangs", "unauthorised_writes", "lost_events"))
+    failed = any(
+        result.get(k)
+        for k in ("status_5xx", "hangs", "unauthorised_writes", "lost_events", "costly_5xx", "costly_hangs")
+    )
     sys.exit(1 if failed else 0)
 
 
@@ -516,7 +629,23 @@ def report_body(r: dict[str, Any]) -> str:
         ["breaker opened after (s)", "never" if r.get("breaker_opened") is False else fmt("breaker_opened_after_s")],
         ["answered whole again after the thaw (s)", fmt("answered_whole_again_after_thaw_s")],
     ]
+    if r.get("costly"):
+        rows += [
+            [
+                "costly requests: 5xx / hangs / slowest (ms)",
+                f"{r['costly_5xx']} / {r['costly_hangs']} / {r['costly_slowest_ms']}",
+            ],
+            [
+                f"`/search` p99 while {r['costly_senders']} threads send the accepted ones (ms)",
+                f"{r['costly_search_p99_ms']} (without them: {r['costly_idle_search_p99_ms']})",
+            ],
+        ]
     notes = []
+    if r.get("costly"):
+        notes.append(
+            "Costly requests on the embedded index, each sent once:\n\n"
+            + table(["request", "status", "ms"], [[c["request"], str(c["status"]), str(c["ms"])] for c in r["costly"]])
+        )
     if r.get("frozen_cluster_p99_over"):
         notes.append(f"The frozen-cluster p99 is over {r['frozen_cluster_p99_over']}.")
     notes += [f"- {finding}" for finding in r.get("findings", [])]

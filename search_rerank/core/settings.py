@@ -601,12 +601,12 @@ class ServiceSettings(_Section):
         "thousands (Lucene's max_clause_count, 1,024, plays this part in Elasticsearch, which enforces its own)",
     )
     max_wildcard_terms: int = Field(
-        default=64,
+        default=32,
         ge=1,
         description="a query on the embedded index with more wildcard or prefix words than this (sof*, a prefix "
         "or wildcard query; each in each field it searches once) is a 400: one with a leading * walks the "
-        "field's whole term dictionary, about 2 ms on 2,000 products and more on larger catalogues; a search box "
-        "sends a few",
+        "field's whole term dictionary, about 4 ms on 2,000 products (benchmarks/attack.py) and more on larger "
+        "catalogues; a search box sends a few words over a few fields",
     )
     max_result_window: int = Field(
         default=1000, ge=1, description="from + size at most this (Elasticsearch's index.max_result_window)"

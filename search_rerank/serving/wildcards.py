@@ -5,7 +5,7 @@ hand-written autocomplete sends a ``prefix`` query; a part-number lookup a ``wil
 three, and a 501 for them is an error page in front of the shopper. Here ``*`` is any run of characters, ``?``
 one, and a backslash makes the next character itself, as in Lucene. The embedded index answers a pattern with
 tantivy's regular-expression query, which walks the field's term dictionary as an automaton: a leading ``*``
-walks every term (about 2 ms each on 2,000 products here, growing with the catalogue), so a body's patterns are
+walks every term (about 4 ms each on 2,000 products here, growing with the catalogue), so a body's patterns are
 counted against ``service.max_wildcard_terms``, as Elasticsearch counts them against its ``max_clause_count``.
 """
 
