@@ -910,6 +910,8 @@ def read_settings_file(path: str | Path) -> dict[str, Any]:
             return data
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path}: cannot parse: {exc}") from exc
+    except RecursionError:  # both readers recurse once per level: thousands of [ or { are not settings
+        raise ConfigError(f"{path}: cannot parse: nested too deep") from None
     raise ConfigError(f"{path}: settings files must be .toml or .json")
 
 

@@ -108,6 +108,13 @@ def test_a_json_settings_file_that_is_not_an_object_is_refused_by_name(tmp_path)
     assert f"{settings}: settings must be a JSON object" in refused(run("--settings", str(settings), "models", "list"))
 
 
+@pytest.mark.parametrize(("suffix", "nested"), [(".json", "[" * 100_000), (".toml", "x = " + "[" * 100_000)])
+def test_a_settings_file_nested_too_deep_to_read_is_refused_by_name_not_a_traceback(tmp_path, suffix, nested):
+    settings = tmp_path / f"settings{suffix}"
+    settings.write_text(nested, encoding="utf-8")
+    assert f"{settings}: cannot parse" in refused(run("--settings", str(settings), "models", "list"))
+
+
 def test_a_misspelt_key_in_a_settings_file_is_named_with_its_line_and_likely_spelling(tmp_path):
     settings = tmp_path / "settings.toml"
     settings.write_text('[fusion]\nmethod = "linear"\n\n[rerank]\nwindw = 30\n', encoding="utf-8")
