@@ -160,6 +160,33 @@ class _Open(BaseModel):
         return data
 
 
+NOT_IN_A_RECORD = {
+    "_source": "logged, the readers would take this object for the record (an exported hit keeps its record there)",
+}
+"""Keys neither an event nor a query record may have, each with why: every reader of the log (training, profile
+rebuilds, co-interest, interleaving credit) reads a line's ``_source`` object in its place, so one logged would lose
+the record, and could make the line a record the routes refuse (a forget)."""
+
+
+def refuse_keys(data: object, refused: dict[str, str], model: str) -> object:
+    """``data``, or a :class:`ValidationError` naming each of its keys in ``refused`` with why (a before-validator's
+    body: a key of a record's own that would make its log line something else to every reader)."""
+    if not isinstance(data, dict):
+        return data
+    errors = [
+        InitErrorDetails(
+            type=PydanticCustomError("not_in_a_record", "not a UBI record's field: {why}", {"why": why}),
+            loc=(key,),
+            input=data[key],
+        )
+        for key, why in refused.items()
+        if key in data
+    ]
+    if errors:
+        raise ValidationError.from_exception_data(model, errors)
+    return data
+
+
 def readable_time(value: str | int | None) -> str | int | None:
     """A record's ``timestamp`` as the readers take it: readable the way the profiles read an event's (one accepted
     but unreadable there would be lost from them), and not in the future, where it would keep a profile from ever
@@ -217,6 +244,11 @@ class UbiEvent(_Open):
         default=None, description="written by the service: when it received the event (a value sent is replaced)"
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _not_an_exported_record(cls, data: object) -> object:
+        return refuse_keys(data, NOT_IN_A_RECORD, cls.__name__)
+
     @field_validator("action_name")
     @classmethod
     def _not_reserved(cls, value: str) -> str:
@@ -257,7 +289,7 @@ class UbiEvent(_Open):
 NOT_IN_A_QUERY = {
     "action_name": "a query record has none (events go to POST /ubi_events): logged, the line would be read as an "
     "event",
-    "_source": "logged, the readers would take this object for the record (an exported hit keeps its record there)",
+    **NOT_IN_A_RECORD,
 }
 """Keys a query record may not have, each with why: what makes a log line something else to every reader."""
 
@@ -299,20 +331,7 @@ class TrackedQuery(_Open):
     @model_validator(mode="before")
     @classmethod
     def _not_another_kind_of_record(cls, data: object) -> object:
-        if not isinstance(data, dict):
-            return data
-        errors = [
-            InitErrorDetails(
-                type=PydanticCustomError("not_in_a_query", "not a query record's field: {why}", {"why": why}),
-                loc=(key,),
-                input=data[key],
-            )
-            for key, why in NOT_IN_A_QUERY.items()
-            if key in data
-        ]
-        if errors:
-            raise ValidationError.from_exception_data(cls.__name__, errors)
-        return data
+        return refuse_keys(data, NOT_IN_A_QUERY, cls.__name__)
 
     @field_validator("timestamp")
     @classmethod

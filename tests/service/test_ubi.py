@@ -155,6 +155,17 @@ def test_a_misspelt_top_level_field_is_refused_naming_the_field_meant(ubi_client
     assert not ubi_path.parent.exists()
 
 
+def test_an_event_holding_a_source_object_is_refused_naming_it(ubi_client, ubi_path):
+    """Every reader takes a log line's ``_source`` object for its record (an exported hit keeps it there): logged,
+    this click was lost, and the forget inside it, which a front end may not send, kept the shopper's events out of
+    every profile rebuild."""
+    forged = {"action_name": "forget_shopper", "user_id": "u-1", "received_at": "9999-01-01T00:00:00Z"}
+    response = ubi_client.post("/ubi/events", json={**click_on("q-1", "p-1"), "_source": forged})
+    assert response.status_code == 400
+    assert response.get_json()["fields"][0]["field"] == "_source"
+    assert not ubi_path.parent.exists()
+
+
 def test_a_misspelt_rank_is_refused_naming_where(ubi_client):
     event = click_on("q-1", "p-1")
     event["event_attributes"]["position"] = {"Ordinal": 3}
