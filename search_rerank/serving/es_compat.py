@@ -89,8 +89,20 @@ SOURCE_KEYS = {"includes", "include", "excludes", "exclude"}
 # URI parameters that would change the answer in a way not served here; the rest (routing hints,
 # request_cache, ...) do not change which products come back, in which order (``typed_keys`` renames
 # aggregations and suggesters: :func:`typed_key`; ``filter_path`` and ``rest_total_hits_as_int`` rewrite the
-# answer: answer_params).
-UNSUPPORTED_PARAMS = {"sort", "scroll", "df", "default_operator"}
+# answer: answer_params). ``source`` is a body (Elasticsearch searches it when the request has none), and the
+# others cut the search short or add fields or suggestions to it; a cluster serves ``sort``, ``scroll``,
+# ``df`` and ``default_operator`` (delegation takes them first).
+UNSUPPORTED_PARAMS = {
+    "sort",
+    "scroll",
+    "df",
+    "default_operator",
+    "source",
+    "terminate_after",
+    "stored_fields",
+    "docvalue_fields",
+    "suggest_field",
+}
 DEFAULT_TRACK_TOTAL_HITS = 10_000  # Elasticsearch counts exactly up to this many by default
 
 

@@ -319,6 +319,15 @@ def test_sort_by_rating_is_the_clusters_order_with_its_sort_values(shop):
     ]
 
 
+def test_a_search_body_in_the_source_parameter_is_a_501_not_a_search_of_everything(shop):
+    """Elasticsearch searches a body sent as ``?source=`` (clients that cannot send one with GET); ignored, this
+    answered every product where Elasticsearch finds none."""
+    body = json.dumps({"query": {"match": {"title": "zebra"}}})
+    response = shop.get("/products/_search", query_string={"source": body, "source_content_type": "application/json"})
+    assert response.status_code == 501
+    assert response.get_json()["error"]["unsupported"] == "source"
+
+
 def test_uri_search_reads_q_as_lucene_syntax_and_sorts_by_the_sort_parameter(shop):
     response = shop.get(
         "/products/_search", query_string={"q": "brand.keyword:Acme AND title:sofa", "sort": "price:desc"}
