@@ -72,8 +72,9 @@ FUSIONS = ("rrf", "linear")
 RERANKERS = ("text_similarity_reranker", "rescorer")
 # Retrievers of Elasticsearch with no stage here.
 OTHER_RETRIEVERS = ("rule", "pinned")
-# Top-level keys that say what to retrieve, which a retriever replaces (Elasticsearch refuses both).
-REPLACED_KEYS = ("query", "knn", "rank", "sub_searches")
+# Top-level keys that say what to retrieve or how to order and page it, which a retriever replaces (Elasticsearch
+# refuses both: its search request's validation; a standard retriever takes its own sort and search_after).
+REPLACED_KEYS = ("query", "knn", "rank", "sub_searches", "sort", "search_after", "terminate_after", "rescore")
 NORMALIZERS = ("none", "minmax", "l2_norm")
 MAX_WINDOW = 10_000  # Elasticsearch's limit on rank_window_size and num_candidates
 ES_WINDOW = 10  # Elasticsearch's default rank_window_size (rrf, linear, text_similarity_reranker, diversify)

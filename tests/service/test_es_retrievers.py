@@ -301,6 +301,17 @@ def test_retriever_beside_a_top_level_query_is_a_400_as_in_elasticsearch(client)
     assert error(search(client, body), 400)["field"] == "query"
 
 
+@pytest.mark.parametrize(
+    "key, value",
+    [("sort", ["price"]), ("search_after", [10]), ("terminate_after", 5), ("rescore", {"window_size": 5})],
+)
+def test_retriever_beside_a_top_level_sort_paging_or_rescore_is_a_400_as_in_elasticsearch(client, key, value):
+    """Elasticsearch refuses these beside a retriever (its request validation). A top-level sort was answered
+    sorted, and the standard retriever's min_score was not applied to the sorted page."""
+    body = {"retriever": standard(min_score=100.0), key: value}
+    assert error(search(client, body), 400)["field"] == key
+
+
 def test_unknown_retriever_is_a_400_naming_it(client):
     assert error(search(client, {"retriever": {"bm25": {}}}), 400)["field"] == "retriever.bm25"
 
