@@ -888,6 +888,7 @@ class DelegatedLeg:
         post_filter: dict[str, Any] | None,
         track: Any,
         typed_keys: bool = False,
+        min_score: float | None = None,
     ):
         self.cluster = cluster
         self.query = query
@@ -895,6 +896,9 @@ class DelegatedLeg:
         self.track = track
         self.typed_keys = typed_keys
         """Whether the aggregations are asked for under their types' names (the client's ``?typed_keys``)."""
+        self.min_score = min_score
+        """The least score of a match (a standard retriever's ``min_score``): the cluster leaves out, counts and
+        aggregates none below it."""
         self.answered = False
         """Whether the cluster answered the search (a leg cut off or failed has no matches to go on with)."""
         self.total: dict[str, Any] | None = None
@@ -915,6 +919,8 @@ class DelegatedLeg:
         }
         if self.post_filter is not None:
             body["post_filter"] = self.post_filter
+        if self.min_score is not None:
+            body["min_score"] = self.min_score
         try:
             response = self.cluster.run_search(body)
         except StageError as exc:
@@ -927,6 +933,8 @@ class DelegatedLeg:
     def aggregate(self, aggs: dict[str, Any], text: str = "", filters: Filters | None = None) -> dict[str, Any]:
         """The aggregations over what the client's query matches (Elasticsearch leaves the post filter out)."""
         body = {"query": self.query, "size": 0, "aggs": aggs, "track_total_hits": False}
+        if self.min_score is not None:
+            body["min_score"] = self.min_score
         options = {"typed_keys": True} if self.typed_keys else {}
         return self.cluster.run_search(body, "aggregate", **options).get("aggregations", {})
 
@@ -1128,6 +1136,8 @@ class DelegatedSearch:
         }
         if self.post_filter is not None:
             body["post_filter"] = self.post_filter
+        if self.leg.min_score is not None:
+            body["min_score"] = self.leg.min_score
         try:
             with behind(self.breaker):
                 found = self.cluster.run_search(body, "search past the ranked list")["hits"]["hits"]
@@ -1274,11 +1284,15 @@ def delegate_search(
     limits: ServiceSettings,
     cluster: ClusterRetriever,
     dense_query: bool = False,
+    min_score: float | None = None,
 ) -> DelegatedSearch:
     """Split ``body`` (field aliases already applied) for the cluster behind ``cluster``.
 
     ``dense_query``: the dense leg brings its own text or vector (a retriever tree's ``knn``), so a query
     without words is still a ranking, its nearest products, not a listing of what the query matches.
+    ``min_score``: a standard retriever's, the least score of a lexical match, in every request for the query
+    (the leg's, the page past the ranked list, facets, the cluster's own page), so its hits, total and facets
+    leave out the matches below it.
     """
     if (found := refused_at(body, {*limits.index_names, cluster.index})) is not None:
         # Parts of a body go to the cluster as they came (an aggregation without a field, inner hits, a phrase
@@ -1340,7 +1354,7 @@ def delegate_search(
     ordered = ordered or (not text and knn is None and not dense_query)
     ignored = base.ignored + (knn.ignored if knn is not None else ())
     search = dataclasses.replace(base, text=text, filters=None, aggs=None if ordered else aggs, ignored=ignored)
-    leg = DelegatedLeg(cluster, query, post, base.track_total_hits, base.typed_keys)
+    leg = DelegatedLeg(cluster, query, post, base.track_total_hits, base.typed_keys, min_score)
     delegated = DelegatedSearch(
         search,
         cluster,
@@ -1365,6 +1379,8 @@ def delegate_search(
         "_source": False,
         **extras,
     }
+    if min_score is not None and "min_score" not in request:
+        request["min_score"] = min_score
     if "track_total_hits" in body and scroll is None:  # a scroll always counts: the cluster refuses it there
         request["track_total_hits"] = base.track_total_hits
     if sort is not None and body.get("track_scores") is not None:

@@ -231,7 +231,8 @@ def _es_search(index: str, body: dict[str, Any], params, deadline: float | None 
     delegated = None
     if cluster is not None:
         dense_query = plan is not None and not plan.browses
-        delegated = delegate_search(body, params, settings.service, cluster, dense_query)
+        min_score = plan.lexical_min_score if plan is not None else None
+        delegated = delegate_search(body, params, settings.service, cluster, dense_query, min_score)
         if delegated.knn is not None and delegated.ordered:
             # A knn without words answers its k nearest: k is the dense leg's candidates (see cost_limits).
             check_cost(delegated.knn.k, "dense.candidates", current_settings(), "knn.k", admin_token_sent())

@@ -328,6 +328,15 @@ def test_a_search_body_in_the_source_parameter_is_a_501_not_a_search_of_everythi
     assert response.get_json()["error"]["unsupported"] == "source"
 
 
+@pytest.mark.parametrize("size", [10, 0])
+def test_a_standard_retriever_min_score_above_every_score_finds_nothing_on_the_cluster(shop, size):
+    """The leg dropped its candidates below min_score, then the page was filled past them in the cluster's order
+    and counted by the cluster without it: every sofa came back, where Elasticsearch finds none."""
+    retriever = {"standard": {"query": {"match": {"title": "sofa"}}, "min_score": 1000}}
+    answer = shop.post("/products/_search", json={"retriever": retriever, "size": size}).get_json()
+    assert answer["hits"]["total"] == {"value": 0, "relation": "eq"} and answer["hits"]["hits"] == []
+
+
 def test_uri_search_reads_q_as_lucene_syntax_and_sorts_by_the_sort_parameter(shop):
     response = shop.get(
         "/products/_search", query_string={"q": "brand.keyword:Acme AND title:sofa", "sort": "price:desc"}
