@@ -643,8 +643,11 @@ def report_body(r: dict[str, Any]) -> str:
     notes = []
     if r.get("costly"):
         notes.append(
-            "Costly requests on the embedded index, each sent once:\n\n"
+            "Costly requests on the embedded index, each written to cost the most a body can ask, just inside or "
+            "past the bound that keeps it cheap, and sent once; then the threads send the ones answered 200 back "
+            "to back, which on two cores leaves the timed searches competing for both:\n\n"
             + table(["request", "status", "ms"], [[c["request"], str(c["status"]), str(c["ms"])] for c in r["costly"]])
+            + "\n"
         )
     if r.get("frozen_cluster_p99_over"):
         notes.append(f"The frozen-cluster p99 is over {r['frozen_cluster_p99_over']}.")
