@@ -130,6 +130,14 @@ class SearchRequest(_Strict):
             raise ValueError(f"must be at most {limit} characters")
         return value
 
+    @field_validator("size", "from_", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: object) -> object:
+        """pydantic reads true as 1: a size of true is a front end's mistake, refused as Elasticsearch refuses it."""
+        if isinstance(value, bool):
+            raise ValueError("expected a number, not a boolean")
+        return value
+
     @field_validator("size")
     @classmethod
     def _size_limit(cls, value: int, info: ValidationInfo) -> int:

@@ -92,6 +92,8 @@ def test_longtail_method_can_be_switched_to_xquad_per_request(client):
         ({"query": "sofa", "from": -1}, "from"),
         ({"query": "sofa", "from": 190, "size": 20}, "from"),
         ({"query": "sofa", "size": "ten"}, "size"),
+        ({"query": "sofa", "size": True}, "size"),
+        ({"query": "sofa", "from": False}, "from"),
         ({"query": "sofa", "colour": "red"}, "colour"),
         ({"query": "sofa", "filters": {"price_min": -5}}, "filters.price_min"),
         ({"query": "sofa", "filters": {"shape": "round"}}, "filters.shape"),
