@@ -400,16 +400,22 @@ class Compiler:
         answered without it."""
         if fuzzy is None or (edits := fuzzy.distance(term)) == 0:
             return tantivy.Query.term_query(self.schema, name, term)
-        self._fuzzy_terms.add((path, name, term))
-        if len(self._fuzzy_terms) > self.max_fuzzy_terms:
-            raise InvalidQuery(
-                path,
-                f"more than {self.max_fuzzy_terms} fuzzy words in the query, counting each word in each field it "
-                "searches (service.max_fuzzy_terms)",
-            )
+        self._count(self._fuzzy_terms, (path, name, term), "max_fuzzy_terms", "fuzzy words")
         return tantivy.Query.fuzzy_term_query(
             self.schema, name, term, distance=edits, transposition_cost_one=fuzzy.transpositions
         )
+
+    def _count(self, seen: set[tuple[str, str, str]], key: tuple[str, str, str], setting: str, what: str) -> None:
+        """Count a word that walks a term dictionary, by (where, field, word): past ``service.<setting>`` of its
+        kind the body is a 400 naming where (``key[0]``)."""
+        seen.add(key)
+        limit = getattr(self, setting)
+        if len(seen) > limit:
+            raise InvalidQuery(
+                key[0],
+                f"more than {limit} {what} in the query, counting each word in each field it searches "
+                f"(service.{setting})",
+            )
 
     def wildcard(
         self, target: Target, pattern: wildcards.Pattern, path: str, case_insensitive: bool = False
@@ -440,13 +446,7 @@ class Compiler:
             raise Unsupported(
                 path, f"a wildcard or prefix on {target.name!r} (on text fields, ids, brands, attributes)"
             )
-        self._wildcard_terms.add((path, field_name, regex))
-        if len(self._wildcard_terms) > self.max_wildcard_terms:
-            raise InvalidQuery(
-                path,
-                f"more than {self.max_wildcard_terms} wildcard or prefix words in the query, counting each word in "
-                "each field it searches (service.max_wildcard_terms)",
-            )
+        self._count(self._wildcard_terms, (path, field_name, regex), "max_wildcard_terms", "wildcard or prefix words")
         try:
             query = tantivy.Query.regex_query(self.schema, field_name, regex)
         except ValueError:  # tantivy's automaton for it would be too large (``?`` hundreds of times)
