@@ -99,7 +99,6 @@ from . import metrics, query_string, wildcards
 from .body_checks import a_count, a_keep_alive, a_keyword, an_object, clause_list, single_key
 from .completion import Completion, split_suggest, suggester_kind
 from .es_compat import (
-    URI_QUERY_PARAMS,
     EsSearch,
     InvalidQuery,
     Unsupported,
@@ -1305,14 +1304,9 @@ def delegate_search(
     scroll = params.pop("scroll", None)
     if scroll is not None:
         scroll = a_keep_alive(scroll, "scroll")
-    lucene = {key: params.pop(name) for name, key in URI_QUERY_PARAMS.items() if name in params}
-    sort_param = params.pop("sort", None)
     rest = {k: v for k, v in body.items() if k not in DELEGATED_KEYS}
     base = parse_search(rest, params, limits)
     raw = body.get("query")
-    if "query" in lucene:
-        # ``?q=`` is Lucene syntax, as Elasticsearch reads it, and replaces the body's query.
-        raw = {"query_string": lucene}
     query = fields.query(raw, "query") if raw is not None else {"match_all": {}}
     post = fields.query(body["post_filter"], "post_filter") if body.get("post_filter") is not None else None
     text = " ".join(dict.fromkeys(w.strip() for w in query_words(query) if w.strip()))
@@ -1323,7 +1317,7 @@ def delegate_search(
         raise InvalidQuery("aggregations", "found two aggregation type definitions: use aggs or aggregations")
     aggs, plan = fields.aggregations(body[given[0]], given[0]) if given else (None, {})
     highlight, highlighted = fields.highlight(body[HIGHLIGHT]) if body.get(HIGHLIGHT) not in (None, {}) else (None, {})
-    sort = fields.sort(body.get("sort") if sort_param is None else sort_from_uri(sort_param))
+    sort = fields.sort(body.get("sort"))
     suggest, completions = (
         fields.suggest(body["suggest"], limits.field_aliases) if body.get("suggest") not in (None, {}) else (None, [])
     )
@@ -1424,15 +1418,6 @@ def delegate_count(raw: Any, limits: ServiceSettings, leg: Any) -> int:
         ) from exc
     except StageError as exc:
         raise cluster_error(cluster, exc, {"query": query}) from exc
-
-
-def sort_from_uri(value: str) -> list[Any]:
-    """``?sort=price:asc,_score`` as a body's ``sort``."""
-    out: list[Any] = []
-    for item in value.split(","):
-        name, _, order = item.partition(":")
-        out.append({name: order} if order else name)
-    return out
 
 
 @dataclass(frozen=True)

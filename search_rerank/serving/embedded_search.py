@@ -2159,7 +2159,7 @@ def compile_search(
     aggs = an_object(body[aggs_key[0]], aggs_key[0]) if aggs_key else None
     aggregations = Aggregations(compiler, aggs, base.typed_keys) if aggs is not None else None
     highlight = (
-        parse_highlight(body["highlight"], compiler, _marks(compiler, body, params))
+        parse_highlight(body["highlight"], compiler, _marks(compiler, body))
         if body.get("highlight") not in (None, {})
         else []
     )
@@ -2197,12 +2197,9 @@ def count_matches(raw: Any, limits: ServiceSettings, leg: TantivyRetriever) -> i
     return count(leg.searcher(), constraint if constraint is not None else tantivy.Query.all_query())
 
 
-def _marks(compiler: Compiler, body: Mapping[str, Any], params: Mapping[str, str]) -> list[Mark]:
-    """What the search's highlights mark: the query's words, and those of a URI search's ``q`` in every field."""
-    marks = compiler.marks(body["query"], "query") if body.get("query") is not None else []
-    if params.get("q"):
-        marks += compiler.marks({"multi_match": {"query": params["q"]}}, "q")
-    return marks
+def _marks(compiler: Compiler, body: Mapping[str, Any]) -> list[Mark]:
+    """What the search's highlights mark: the query's words (a URI search's ``q`` among them, see uri_search)."""
+    return compiler.marks(body["query"], "query") if body.get("query") is not None else []
 
 
 def _prefilter(

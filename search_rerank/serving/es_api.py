@@ -55,6 +55,7 @@ from .es_compat import (
     index_not_found_cause,
     parse_msearch,
     parse_search,
+    uri_search,
 )
 from .field_aliases import MATCH_NONE, highlight_names, rename_fields, rename_highlights
 from .json_input import InvalidBody
@@ -214,6 +215,7 @@ def _es_search(index: str, body: dict[str, Any], params, deadline: float | None 
     """One search's answer; ``deadline``: a multi-search's budget (see :func:`es_msearch`), none for a search alone."""
     started = time.perf_counter()
     settings = current_settings()
+    body, params = uri_search(body, params)
     if not names_served(index, settings, params):
         body = {**{k: v for k, v in body.items() if k not in SEARCHING_KEYS}, "query": MATCH_NONE}
     body = counted_exactly(body, params)

@@ -89,14 +89,11 @@ SOURCE_KEYS = {"includes", "include", "excludes", "exclude"}
 # URI parameters that would change the answer in a way not served here; the rest (routing hints,
 # request_cache, ...) do not change which products come back, in which order (``typed_keys`` renames
 # aggregations and suggesters: :func:`typed_key`; ``filter_path`` and ``rest_total_hits_as_int`` rewrite the
-# answer: answer_params). ``source`` is a body (Elasticsearch searches it when the request has none), and the
-# others cut the search short or add fields or suggestions to it; a cluster serves ``sort``, ``scroll``,
-# ``df`` and ``default_operator`` (delegation takes them first).
+# answer: answer_params; ``q``, ``df``, ``default_operator`` and ``sort`` go into the body: :func:`uri_search`).
+# ``source`` is a body (Elasticsearch searches it when the request has none), and the others cut the search short
+# or add fields or suggestions to it; a cluster serves ``scroll`` (delegation takes it first).
 UNSUPPORTED_PARAMS = {
-    "sort",
     "scroll",
-    "df",
-    "default_operator",
     "source",
     "terminate_after",
     "stored_fields",
@@ -294,8 +291,6 @@ def parse_search(
         if param in UNSUPPORTED_PARAMS:
             raise Unsupported(param, "as a URI parameter")
     clauses = _Clauses(ignored=sorted(k for k in body if k in IGNORED_KEYS))
-    if "q" in params:
-        clauses.texts.append(params["q"])
     if body.get("query") is not None:
         _query(body["query"], "query", scoring=True, out=clauses)
     typed_keys = asks_typed_keys(params)
@@ -727,6 +722,32 @@ def _total(result: SearchResult | None, settings: Settings, track: bool | int) -
 
 URI_QUERY_PARAMS = {"q": "query", "df": "default_field", "default_operator": "default_operator"}
 """A URI search's Lucene query and its options, by the ``query_string`` key each one is."""
+
+
+def uri_search(body: Mapping[str, Any], params: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """A URI search's parameters put in the body, as Elasticsearch reads them, and the parameters left.
+
+    ``?q=`` is Lucene syntax (with ``df`` and ``default_operator``) and replaces the body's query, so it matches,
+    excludes and names fields as a ``query_string`` does on both backends (read as words, ``q=brand:Acme``
+    searched for the words "brand" and "acme", and ``q=(((`` was answered); ``?sort=price:desc,_score``
+    replaces the body's ``sort``. ``df`` or ``default_operator`` without ``q`` change nothing, as there."""
+    params = dict(params)
+    lucene = {key: params.pop(name) for name, key in URI_QUERY_PARAMS.items() if name in params}
+    body = dict(body)
+    if "query" in lucene:
+        body["query"] = {"query_string": lucene}
+    if "sort" in params:
+        body["sort"] = sort_from_uri(params.pop("sort"))
+    return body, params
+
+
+def sort_from_uri(value: str) -> list[Any]:
+    """``?sort=price:asc,_score`` as a body's ``sort``."""
+    out: list[Any] = []
+    for item in value.split(","):
+        name, _, order = item.partition(":")
+        out.append({name: order} if order else name)
+    return out
 
 
 COUNT_LIMITS = ("terminate_after", "min_score")

@@ -1110,6 +1110,34 @@ def test_count_reads_q_as_lucene_syntax(client):
     assert count(client, q="brand:Acme AND title:sofa") == len(want) == 2
 
 
+def uri_search(client, **params) -> dict:
+    response = client.get("/products/_search", query_string={"size": "20", **params})
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def test_uri_search_reads_q_as_lucene_syntax_with_its_fields_and_exclusions(client):
+    want = {p.id for p in CATALOG if p.brand == "Acme" and "sofa" in p.title.lower()}
+    assert set(ids(uri_search(client, q="brand:Acme AND title:sofa"))) == want == {"s1", "s2"}
+    assert set(ids(uri_search(client, q="sofa -grey", df="title"))) == {"s1", "s2", "s3", "s4", "s6"}
+
+
+def test_uri_search_q_replaces_the_bodys_query(client):
+    body = {"query": {"match": {"title": "lamp"}}}
+    response = client.post("/products/_search", json=body, query_string={"q": "title:oak"})
+    assert ids(response.get_json()) == ["t1"]
+
+
+def test_uri_search_q_that_is_not_lucene_syntax_is_a_400_naming_it(client):
+    response = client.get("/products/_search", query_string={"q": "((("})
+    assert response.status_code == 400 and response.get_json()["error"]["field"] == "query.query_string.query"
+
+
+def test_uri_search_sort_parameter_orders_the_page(client):
+    prices = [hit["_source"]["price"] for hit in uri_search(client, q="title:sofa", sort="price:desc")["hits"]["hits"]]
+    assert prices == sorted((p.price for p in CATALOG if "sofa" in p.title.lower()), reverse=True)
+
+
 def test_count_with_a_key_other_than_query_is_a_400_naming_it(client):
     response = client.post("/products/_count", json={"query": {"match_all": {}}, "size": 3})
     assert response.status_code == 400 and response.get_json()["error"]["field"] == "size"

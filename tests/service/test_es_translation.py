@@ -44,10 +44,6 @@ def test_no_query_is_match_all_with_no_filters():
     assert (search.text, search.filters, search.matches_nothing) == ("", None, False)
 
 
-def test_uri_q_parameter_is_the_text():
-    assert parse({}, q="desk lamp").text == "desk lamp"
-
-
 def test_term_on_brand_keyword_filters_by_brand():
     assert parse(bool_filter({"term": {"brand.keyword": "Oakbrook"}})).filters.brand == ("Oakbrook",)
 
@@ -250,7 +246,7 @@ def test_source_filtering_from_uri_parameters(params, kept):
     assert (source.apply(RECORD) if source.enabled else None) == kept
 
 
-@pytest.mark.parametrize("param", ["sort", "df", "default_operator"])
+@pytest.mark.parametrize("param", ["scroll", "terminate_after", "stored_fields"])
 def test_uri_parameter_that_would_change_the_answer_is_unsupported(param):
     with pytest.raises(Unsupported) as err:
         parse({}, **{param: "x"})
