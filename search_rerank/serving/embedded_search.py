@@ -56,7 +56,7 @@ from ..core.pipeline import NO_TEXT_TO_EMBED, Ranking, SearchPipeline, SearchRes
 from ..core.product import Product
 from ..core.retrieval import LEXICAL, Retriever, Stage
 from ..core.settings import LEXICAL_FIELDS, ServiceSettings
-from . import query_string, wildcards
+from . import lucene_regexp, query_string, wildcards
 from .body_checks import (
     MAX_INT,
     MAX_LONG,
@@ -1080,6 +1080,9 @@ class Aggregations:
             # One index is one shard, which Elasticsearch counts exactly whatever its shard_size; tantivy takes it
             # per segment (counts ordered ascending came out wrong).
             spec.pop("shard_size", None)
+            for option in ("include", "exclude"):
+                if isinstance(spec.get(option), str):  # a pattern in Lucene's syntax, not tantivy's
+                    spec[option] = lucene_regexp.to_tantivy(spec[option], f"{path}.{option}")
             if target.kind == "numeric" or _metric_order(spec):
                 # tantivy orders a number with a fraction after every whole one, whatever the order asked, and
                 # breaks ties of a sub-aggregation's metric its own way, keeping the buckets it shows by that

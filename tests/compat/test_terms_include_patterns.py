@@ -1,0 +1,64 @@
+"""A ``terms`` aggregation's ``include`` and ``exclude`` patterns, read as Lucene reads them, on each backend: what a
+searchable facet (Searchkit's refinementList with ``searchable``) sends for what a shopper types into it."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import requests
+from compat_suite import ANSWERED, cases, reference_index, run
+
+SEARCHKIT_THREE_LETTERS = next(case for case in cases() if case.name == "searchkit_facet_value_search_of_three_letters")
+
+
+@pytest.fixture(scope="module")
+def reference(osmem_server_url):
+    """A shop's own index of the suite's catalog on osmem-server, whose regular expressions are Lucene's."""
+    return reference_index(osmem_server_url, f"compat-include-{uuid.uuid4().hex[:8]}")
+
+
+def brand_buckets(client_or_url, **terms) -> tuple[int, dict[str, int] | None]:
+    body = {"size": 0, "aggs": {"brand": {"terms": {"field": "brand.keyword", **terms}}}}
+    if isinstance(client_or_url, str):
+        answer = requests.post(f"{client_or_url}/_search", json=body, timeout=30)
+        status, json = answer.status_code, answer.json()
+    else:
+        answer = client_or_url.post("/products/_search", json=body)
+        status, json = answer.status_code, answer.get_json()
+    if status != 200:
+        return status, None
+    return status, {bucket["key"]: bucket["doc_count"] for bucket in json["aggregations"]["brand"]["buckets"]}
+
+
+def test_searchkits_facet_value_search_of_three_letters_finds_the_values_beginning_with_them(service):
+    outcome = run(service, SEARCHKIT_THREE_LETTERS)
+    assert outcome.outcome == ANSWERED, outcome.reasons
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "([a-zA-Z]+ )+?[bB][oO][lL].*",  # Lucene's "+?" is an optional "+", never a lazy one
+        "[aA][cC].*|[dD].*",
+        "@",  # any string
+        '"Ac"@',  # a quoted string, then anything
+        "[^A]\\w+",  # shorthand classes are ASCII
+        "B.{3}",
+        "(Acme)?Cosy",
+        "a.*",  # the whole value, in its case
+        "Ac",  # the whole value, not a part of it
+    ],
+)
+@pytest.mark.parametrize("option", ["include", "exclude"])
+def test_an_include_or_exclude_pattern_keeps_the_values_lucene_matches(service, reference, option, pattern):
+    assert brand_buckets(service, **{option: pattern}) == brand_buckets(reference, **{option: pattern})
+
+
+def test_a_pattern_lucene_cannot_parse_is_a_400_naming_it_on_the_embedded_backend(embedded_client):
+    answer = embedded_client.post(
+        "/products/_search",
+        json={"size": 0, "aggs": {"brand": {"terms": {"field": "brand.keyword", "include": "(Ac"}}}},
+    )
+    assert answer.status_code == 400
+    assert "aggs.brand.terms.include" in answer.get_json()["error"]["reason"]
