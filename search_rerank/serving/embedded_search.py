@@ -834,6 +834,11 @@ class Compiler:
         name, bounds = single_key(spec, path)
         where = f"{path}.{name}"
         bounds = an_object(bounds, where)
+        # The field first: its bounds are numbers only where it is one. A range on a date or a keyword field (Search
+        # UI's date filters send "2024-01-01" and "now") is valid Elasticsearch the product cannot answer, not a 400.
+        target = self.target(name, where)
+        if target.kind != "numeric":
+            raise Unsupported(where, f"a range on {name!r} (ranges: {', '.join(NUMERIC_FIELDS)})")
         low = high = None
         include_low = include_high = True
         for key, value in bounds.items():
@@ -854,7 +859,6 @@ class Compiler:
                 exclusive = key == "lt" or (key == "to" and bounds.get("include_upper") is False)
                 if high is None or number < high or (number == high and exclusive):
                     high, include_high = number, not exclusive
-        target = self.target(name, where)
         if low is not None and high is not None and (low > high or (low == high and not include_low & include_high)):
             return tantivy.Query.empty_query()
         return self.range(target, low, high, include_low, include_high, where)

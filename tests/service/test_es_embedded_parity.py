@@ -374,6 +374,16 @@ def test_sort_by_a_text_field_is_a_501_naming_the_sort(client):
     assert response.get_json()["error"]["unsupported"] == "sort[0]"
 
 
+@pytest.mark.parametrize("field", ["created_at", "brand.keyword"])
+def test_a_range_of_text_bounds_on_a_field_that_is_not_a_number_is_a_501_naming_it(client, field):
+    """Search UI's date range facets send ISO dates: valid Elasticsearch on a date field, which the product has
+    not; and a range on a keyword is valid too. Neither is a malformed body (it was a 400, "expected a number")."""
+    body = {"query": {"bool": {"filter": [{"range": {field: {"gte": "2025-01-01T00:00:00Z"}}}]}}}
+    response = client.post("/products/_search", json=body)
+    assert response.status_code == 501
+    assert response.get_json()["error"]["unsupported"] == f"query.bool.filter[0].range.{field}"
+
+
 def test_field_alias_maps_a_front_end_field_onto_the_product(client):
     body = search(client, {"query": {"bool": {"filter": {"term": {"color.keyword": "red"}}}}})
     assert ids(body) == ["s6"]
