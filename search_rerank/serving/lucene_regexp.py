@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from .body_checks import InvalidQuery
 from .es_compat import Unsupported
+from .query_string import MAX_NESTING
 
 PRE_CLASSES = {
     "d": ("0-9", False),
@@ -54,6 +55,9 @@ class _Parser:
         self.text = pattern
         self.path = path
         self.pos = 0
+        self.depth = 0
+        """Groups open at this point: the parser recurses once per group, so without a bound a pattern of
+        thousands of ``(`` (a 20 KB aggregation) ran out of stack, a 500."""
 
     def parse(self) -> str:
         if not self.text:
@@ -197,7 +201,11 @@ class _Parser:
             if self.peek(")"):
                 self.pos += 1
                 return "(?:)"
+            self.depth += 1
+            if self.depth > MAX_NESTING:
+                self.fail(f"groups nested deeper than {MAX_NESTING} levels")
             inner = self.union()
+            self.depth -= 1
             if not self.peek(")"):
                 self.fail("expected ')'")
             self.pos += 1

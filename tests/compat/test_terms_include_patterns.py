@@ -62,3 +62,13 @@ def test_a_pattern_lucene_cannot_parse_is_a_400_naming_it_on_the_embedded_backen
     )
     assert answer.status_code == 400
     assert "aggs.brand.terms.include" in answer.get_json()["error"]["reason"]
+
+
+def test_a_pattern_of_thousands_of_groups_is_a_400_naming_it_not_a_500(embedded_client):
+    deep = "(" * 5000 + "a" + ")" * 5000
+    answer = embedded_client.post(
+        "/products/_search",
+        json={"size": 0, "aggs": {"brand": {"terms": {"field": "brand.keyword", "include": deep}}}},
+    )
+    assert answer.status_code == 400
+    assert "aggs.brand.terms.include" in answer.get_json()["error"]["reason"]
