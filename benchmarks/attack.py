@@ -216,7 +216,11 @@ def costly_requests() -> list[tuple[str, str, bytes]]:
     words = "sofa table lamp chair rug shelf desk bed oak glass velvet leather corner floor small grey".split()
     fuzzy = {"multi_match": {"query": " ".join((words * 5)[:70]), "fields": ["*"], "fuzziness": 2}}
     bound = ServiceSettings().max_wildcard_terms
-    leading = [{"wildcard": {"title": f"*{a}{b}*"}} for a in "aeiouy" for b in "nrstlcdmpg"][: bound + 1]
+    # One wildcard each (a pattern counts once per wildcard): each walks the whole term dictionary.
+    leading = [{"wildcard": {"title": f"*{a}{b}"}} for a in "aeiouy" for b in "nrstlcdmpg"][: bound + 1]
+    # As long after the wildcard as a pattern may be (wildcards.MAX_TAIL), each its own automaton: before that
+    # bound, 32 patterns of ?* at tantivy's size limit took 18 s of CPU in one request.
+    longest = [{"wildcard": {"title": f"*{a}{b}" + "e" * 29}} for a in "aeiouy" for b in "nrstlcdmpg"][:bound]
     named = {"id": "x", "dataField": ["title", "description"] * 1000, "value": "sofa", "execute": False}
     react = {"query": [named, {"id": "r", "react": {"and": ["x"] * 8000}, "size": 1}]}
     bodies: dict[str, tuple[str, dict[str, Any]]] = {
@@ -225,6 +229,10 @@ def costly_requests() -> list[tuple[str, str, bytes]]:
         f"{bound} leading-* wildcards (service.max_wildcard_terms)": (
             "_search",
             {"query": {"bool": {"filter": {"bool": {"should": leading[:bound]}}}}},
+        ),
+        f"{bound} leading-* wildcards before 31 characters (wildcards.MAX_TAIL)": (
+            "_search",
+            {"query": {"bool": {"filter": {"bool": {"should": longest}}}}},
         ),
         f"{bound + 1} leading-* wildcards (past the bound)": (
             "_search",

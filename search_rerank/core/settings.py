@@ -603,10 +603,11 @@ class ServiceSettings(_Section):
     max_wildcard_terms: int = Field(
         default=32,
         ge=1,
-        description="a query on the embedded index with more wildcard or prefix words than this (sof*, a prefix "
-        "or wildcard query; each in each field it searches once) is a 400: one with a leading * walks the "
-        "field's whole term dictionary, about 4 ms on 2,000 products (benchmarks/attack.py) and more on larger "
-        "catalogues; a search box sends a few words over a few fields",
+        description="a query on the embedded index with more wildcards than this (the * and ? of sof*, s?fa, a "
+        "prefix or wildcard query, a prefix counting one; each pattern in each field it searches once) is a 400: "
+        "one with a leading * walks the field's whole term dictionary, about 4 ms on 2,000 products "
+        "(benchmarks/attack.py) and more on larger catalogues, and the automaton a pattern is searched with grows "
+        "with its wildcards; a search box sends a few words over a few fields",
     )
     max_result_window: int = Field(
         default=1000, ge=1, description="from + size at most this (Elasticsearch's index.max_result_window)"

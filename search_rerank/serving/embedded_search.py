@@ -208,6 +208,10 @@ class Tilde:
         return Fuzziness.edits(min(2, query_string.saturated_int(number)), self.fuzziness.transpositions), 0
 
 
+_JSON_CHAR = r"(?:[^\\]|\\[^u]|\\u[0-9a-f]{4})"
+"""One character of a text as ``json.dumps`` writes it in a filter key: itself, or its escape (\\" \\\\ \\n \\u001f)."""
+
+
 class Compiler:
     """Query DSL (and query_string trees) into tantivy queries on the leg's schema."""
 
@@ -219,11 +223,13 @@ class Compiler:
         self.aliases = aliases
         self.max_fuzzy_terms = max_fuzzy_terms
         self.max_wildcard_terms = max_wildcard_terms
-        self._fuzzy_terms: set[tuple[str, str, str]] = set()
+        self._fuzzy_terms: dict[tuple[str, str, str], int] = {}
         """The fuzzy words compiled, by where: the same body compiled again (scored, then as a filter, then for
         its highlights) counts each once."""
-        self._wildcard_terms: set[tuple[str, str, str]] = set()
-        """The wildcard patterns compiled, by where, counted as the fuzzy words are."""
+        self._wildcard_terms: dict[tuple[str, str, str], int] = {}
+        """The wildcard patterns compiled, by where, counted as the fuzzy words are, each by its wildcards."""
+        self._regex_queries: dict[tuple[str, str], tantivy.Query] = {}
+        """The automata built, by field and regular expression: a body compiled again builds none twice."""
         self.ignored: list[str] = []
         """Parts of the query that change only Elasticsearch's scores, which the pipeline's ranking replaces,
         and a fuzzy word's ``prefix_length``, which tantivy's fuzzy query cannot hold a word to."""
@@ -405,12 +411,14 @@ class Compiler:
             self.schema, name, term, distance=edits, transposition_cost_one=fuzzy.transpositions
         )
 
-    def _count(self, seen: set[tuple[str, str, str]], key: tuple[str, str, str], setting: str, what: str) -> None:
-        """Count a word that walks a term dictionary, by (where, field, word): past ``service.<setting>`` of its
-        kind the body is a 400 naming where (``key[0]``)."""
-        seen.add(key)
+    def _count(
+        self, seen: dict[tuple[str, str, str], int], key: tuple[str, str, str], setting: str, what: str, weight: int = 1
+    ) -> None:
+        """Count a word that walks a term dictionary, by (where, field, word), ``weight`` times (a pattern's
+        wildcards): past ``service.<setting>`` of its kind the body is a 400 naming where (``key[0]``)."""
+        seen[key] = weight
         limit = getattr(self, setting)
-        if len(seen) > limit:
+        if sum(seen.values()) > limit:
             raise InvalidQuery(
                 key[0],
                 f"more than {limit} {what} in the query, counting each word in each field it searches "
@@ -433,24 +441,44 @@ class Compiler:
         elif target.kind == "id":
             field_name, regex = "id", ("(?i)" if case_insensitive else "") + wildcards.regex(pattern)
         elif target.kind == "brand":
+            # A product without a brand holds the key "" (so that a filter can name none): no brand to match,
+            # as the cluster's facet.brand and Elasticsearch's keyword hold no value for it.
+            if not pattern:
+                return tantivy.Query.empty_query()
             field_name, regex = "brand_key", wildcards.regex(pattern, str.casefold)
+            if wildcards.matches(pattern, ""):
+                regex = "(?s:.)+"
         elif target.kind == "attribute":
             opening, closing = attribute_key(target.name, "\x00").split("\\u0000")
             field_name = "attr"
-            regex = (
-                wildcards.regex((opening,))
-                + wildcards.regex(pattern, lambda text: json.dumps(text.casefold(), ensure_ascii=False)[1:-1])
-                + wildcards.regex((closing,))
+            value = wildcards.regex(
+                pattern, lambda text: json.dumps(text.casefold(), ensure_ascii=False)[1:-1], _JSON_CHAR
             )
+            regex = wildcards.escape(opening) + value + wildcards.escape(closing)
         else:
             raise Unsupported(
                 path, f"a wildcard or prefix on {target.name!r} (on text fields, ids, brands, attributes)"
             )
-        self._count(self._wildcard_terms, (path, field_name, regex), "max_wildcard_terms", "wildcard or prefix words")
-        try:
-            query = tantivy.Query.regex_query(self.schema, field_name, regex)
-        except ValueError:  # tantivy's automaton for it would be too large (``?`` hundreds of times)
-            raise InvalidQuery(path, "the pattern is too large to search") from None
+        if wildcards.tail(pattern) > wildcards.MAX_TAIL:
+            raise InvalidQuery(
+                path,
+                f"at most {wildcards.MAX_TAIL} characters from a pattern's first wildcard on (the size of the "
+                "automaton that walks the field's terms grows with them)",
+            )
+        self._count(
+            self._wildcard_terms,
+            (path, field_name, regex),
+            "max_wildcard_terms",
+            "wildcards (* and ?)",
+            wildcards.weight(pattern),
+        )
+        query = self._regex_queries.get((field_name, regex))
+        if query is None:
+            try:
+                query = tantivy.Query.regex_query(self.schema, field_name, regex)
+            except ValueError:  # tantivy's automaton for it would be too large (``?`` hundreds of times)
+                raise InvalidQuery(path, "the pattern is too large to search") from None
+            self._regex_queries[(field_name, regex)] = query
         if target.kind == "text":
             self._mark(Mark(target.name, (wildcards.literal_text(pattern),), pattern=pattern))
         return query

@@ -299,6 +299,8 @@ class _Parser:
         if kind == "word":
             if value == "*" and field_name in (None, "*"):
                 return Everything()
+            if value == "*":  # Elasticsearch's exists query on the field, as _exists_:field is
+                raise SyntaxUnsupported(f"{field_name}:* (exists queries)")
             if value.startswith("/"):
                 raise SyntaxUnsupported(f"regular expression {value!r}")
             if wildcards.has_wildcards(value):

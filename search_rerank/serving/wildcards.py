@@ -7,6 +7,12 @@ one, and a backslash makes the next character itself, as in Lucene. The embedded
 tantivy's regular-expression query, which walks the field's term dictionary as an automaton: a leading ``*``
 walks every term (about 4 ms each on 2,000 products here, growing with the catalogue), so a body's patterns are
 counted against ``service.max_wildcard_terms``, as Elasticsearch counts them against its ``max_clause_count``.
+
+What an automaton costs to build grows with the wildcards in a pattern and the text after its first one (tens of
+microseconds for ``sof*``; ``?*?*...`` or ``*`` before a long text near tantivy's size limit, a third of a second
+each): a pattern counts once per wildcard in it, and one with more than :data:`MAX_TAIL` characters from its first
+wildcard on is refused, so a body's bound holds what it costs (Lucene refuses such a pattern by the states its
+automaton would need, ``max_determinized_states``).
 """
 
 from __future__ import annotations
@@ -17,6 +23,11 @@ from enum import Enum
 
 _META = frozenset("\\.+*?()|[]{}^$#&-~")
 """What the regular-expression syntaxes of tantivy (Rust's regex) and Python treat as more than itself."""
+
+
+MAX_TAIL = 32
+"""The most characters a pattern may have from its first wildcard on (wildcards included): the automaton's states
+grow with them, where the text before the first wildcard is one walk down the term dictionary."""
 
 
 class Wild(Enum):
@@ -45,7 +56,11 @@ def parse(text: str) -> Pattern:
             if literal:
                 parts.append("".join(literal))
                 literal = []
+            if char == "*" and parts and parts[-1] is Wild.ANY:
+                continue  # ** is *: the same words, a smaller automaton
             parts.append(Wild.ANY if char == "*" else Wild.ONE)
+    if escaped:
+        literal.append("\\")  # a trailing backslash escapes nothing: it is itself, as in Lucene's WildcardQuery
     if literal:
         parts.append("".join(literal))
     return tuple(parts)
@@ -60,16 +75,33 @@ def has_wildcards(text: str) -> bool:
     return any(isinstance(part, Wild) for part in parse(text))
 
 
-def regex(pattern: Pattern, literal: Callable[[str], str] = str) -> str:
+def weight(pattern: Pattern) -> int:
+    """What the pattern counts against ``service.max_wildcard_terms``: its wildcards (at least one)."""
+    return max(1, sum(isinstance(part, Wild) for part in pattern))
+
+
+def tail(pattern: Pattern) -> int:
+    """The characters from the pattern's first wildcard on, wildcards included (see :data:`MAX_TAIL`)."""
+    first = next((i for i, part in enumerate(pattern) if isinstance(part, Wild)), len(pattern))
+    return sum(1 if isinstance(part, Wild) else len(part) for part in pattern[first:])
+
+
+def regex(pattern: Pattern, literal: Callable[[str], str] = str, one: str = "(?s:.)") -> str:
     """The regular expression that matches a whole term as ``pattern`` does; ``literal`` turns its text into the
-    form the field indexes (lower case, a filter key's folding)."""
+    form the field indexes (lower case, a filter key's folding), ``one`` is what one character of the text is
+    there (any, a line break too; one JSON-escaped character in a filter key)."""
     out = []
     for part in pattern:
         if isinstance(part, Wild):
-            out.append(part.value)
+            out.append(one if part is Wild.ONE else f"(?:{one})*")
         else:
-            out.append("".join(f"\\{c}" if c in _META else c for c in literal(part)))
+            out.append(escape(literal(part)))
     return "".join(out)
+
+
+def escape(text: str) -> str:
+    """``text`` as a regular expression that matches it alone."""
+    return "".join(f"\\{c}" if c in _META else c for c in text)
 
 
 def matches(pattern: Pattern, text: str, literal: Callable[[str], str] = str) -> bool:

@@ -19,11 +19,12 @@ CATALOG = [
     Product(id="s2", title="Leather sofa", brand="Acme", category=("Furniture",), price=899.0,
             attributes={"color": ("brown",)}),
     Product(id="s3", title="Sofa bed", brand="Bolt", category=("Furniture",), price=700.0,
-            attributes={"color": ("green",)}),
+            attributes={"color": ("green",), "size": ('12" wide',)}),
     Product(id="w4", title="Softwood shelf", brand="Bolt", category=("Furniture",), price=99.0),
     Product(id="t1", title="Oak table", brand="Bolt", category=("Furniture",), price=249.5,
             attributes={"color": ("grey",)}),
     Product(id="l1", title="Desk lamp", brand="Dune", category=("Lighting",), price=39.0),
+    Product(id="n1", title="Pine crate", category=("Storage",), price=19.0),
 ]  # fmt: skip
 SOF = {"s1", "s2", "s3", "w4"}
 MAX_PATTERNS = 8
@@ -122,11 +123,49 @@ def test_a_prefix_on_a_number_is_unsupported_naming_the_field(client):
 
 
 def test_more_patterns_than_the_limit_is_a_400_naming_the_clause(client):
-    should = [{"wildcard": {"title": f"*{letter}*"}} for letter in "abcdefghijk"]
+    should = [{"wildcard": {"title": f"*{letter}"}} for letter in "abcdefghijk"]
     status, error = refusal(client, {"bool": {"filter": {"bool": {"should": should}}}})
     assert status == 400
     assert error["field"] == f"query.bool.filter[0].bool.should[{MAX_PATTERNS}].wildcard.title"
     assert "service.max_wildcard_terms" in error["reason"]
+
+
+def test_a_pattern_counts_once_per_wildcard_against_the_limit(client):
+    """An automaton's cost grows with its wildcards: 8 patterns of 48 cost seconds to build, 8 of one
+    milliseconds."""
+    should = [{"wildcard": {"title": f"*{letter}*"}} for letter in "abcdefghijk"]
+    status, error = refusal(client, {"bool": {"filter": {"bool": {"should": should}}}})
+    assert (status, error["field"]) == (400, f"query.bool.filter[0].bool.should[{MAX_PATTERNS // 2}].wildcard.title")
+    assert refusal(client, {"wildcard": {"title": "?" * (MAX_PATTERNS + 1)}})[0] == 400
+
+
+def test_a_pattern_long_past_its_first_wildcard_is_refused_before_its_automaton_is_built(client):
+    """Each of these took a third of a second to build, and a body held 32 of them (18 s of CPU)."""
+    started = time.perf_counter()
+    status, error = refusal(client, {"wildcard": {"title": "*" + "x" * 300}})
+    assert (status, error["field"]) == (400, "query.wildcard.title")
+    assert "characters from a pattern's first wildcard" in error["reason"]
+    assert time.perf_counter() - started < 0.1
+    assert ids(client, {"prefix": {"_id": "s" * 300}}) == set()  # a long text before the wildcard is cheap
+
+
+def test_a_question_mark_is_one_character_of_an_attribute_value_that_json_escapes(client):
+    assert ids(client, {"wildcard": {"attributes.size": "12? wide"}}) == {"s3"}
+    assert ids(client, {"wildcard": {"attributes.size": "12?? wide"}}) == set()
+
+
+def test_a_brand_pattern_of_stars_alone_matches_the_products_with_a_brand(client):
+    assert ids(client, {"wildcard": {"brand.keyword": "*"}}) == {"s1", "s2", "s3", "w4", "t1", "l1"}
+    assert ids(client, {"wildcard": {"brand.keyword": ""}}) == set()
+
+
+def test_a_trailing_backslash_is_itself_as_in_lucene(client):
+    assert ids(client, {"wildcard": {"_id": "s1\\"}}) == set()
+
+
+def test_query_string_field_star_is_an_exists_query_unsupported_as_documented(client):
+    status, error = refusal(client, {"query_string": {"query": "title:*"}})
+    assert (status, error["unsupported"]) == (501, "query.query_string.query")
 
 
 def test_a_pattern_too_large_to_search_is_a_400_without_the_engine_error(client):
@@ -147,6 +186,10 @@ def test_a_highlight_matches_a_pathological_pattern_in_linear_time():
     started = time.perf_counter()
     assert not wildcards.matches(pattern, "a" * 40)
     assert time.perf_counter() - started < 5.0
+
+
+def test_stars_in_a_row_are_one_star():
+    assert wildcards.parse("a**b***") == ("a", wildcards.Wild.ANY, "b", wildcards.Wild.ANY)
 
 
 def test_the_lucene_form_of_a_pattern_reads_back_as_the_same_pattern():
