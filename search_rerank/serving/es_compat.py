@@ -89,13 +89,12 @@ SOURCE_KEYS = {"includes", "include", "excludes", "exclude"}
 # URI parameters that would change the answer in a way not served here; the rest (routing hints,
 # request_cache, ...) do not change which products come back, in which order (``typed_keys`` renames
 # aggregations and suggesters: :func:`typed_key`; ``filter_path`` and ``rest_total_hits_as_int`` rewrite the
-# answer: answer_params; ``q``, ``df``, ``default_operator`` and ``sort`` go into the body: :func:`uri_search`).
-# ``source`` is a body (Elasticsearch searches it when the request has none), and the others cut the search short
-# or add fields or suggestions to it; a cluster serves ``scroll`` (delegation takes it first).
+# answer: answer_params; ``q``, ``df``, ``default_operator``, ``sort`` and ``terminate_after`` go into the body:
+# :func:`uri_search`). ``source`` is a body (Elasticsearch searches it when the request has none), and the others
+# add fields or suggestions to it; a cluster serves ``scroll`` (delegation takes it first).
 UNSUPPORTED_PARAMS = {
     "scroll",
     "source",
-    "terminate_after",
     "stored_fields",
     "docvalue_fields",
     "suggest_field",
@@ -730,7 +729,9 @@ def uri_search(body: Mapping[str, Any], params: Mapping[str, str]) -> tuple[dict
     ``?q=`` is Lucene syntax (with ``df`` and ``default_operator``) and replaces the body's query, so it matches,
     excludes and names fields as a ``query_string`` does on both backends (read as words, ``q=brand:Acme``
     searched for the words "brand" and "acme", and ``q=(((`` was answered); ``?sort=price:desc,_score``
-    replaces the body's ``sort``. ``df`` or ``default_operator`` without ``q`` change nothing, as there."""
+    replaces the body's ``sort``, ``?terminate_after=1`` (how Elasticsearch's Go and JavaScript clients send it)
+    the body's ``terminate_after``, which a cluster serves on its own page and the embedded index does not.
+    ``df`` or ``default_operator`` without ``q`` change nothing, as there."""
     params = dict(params)
     lucene = {key: params.pop(name) for name, key in URI_QUERY_PARAMS.items() if name in params}
     body = dict(body)
@@ -738,6 +739,8 @@ def uri_search(body: Mapping[str, Any], params: Mapping[str, str]) -> tuple[dict
         body["query"] = {"query_string": lucene}
     if "sort" in params:
         body["sort"] = sort_from_uri(params.pop("sort"))
+    if "terminate_after" in params:
+        body["terminate_after"] = a_count(params.pop("terminate_after"), "terminate_after")
     return body, params
 
 

@@ -319,6 +319,16 @@ def test_sort_by_rating_is_the_clusters_order_with_its_sort_values(shop):
     ]
 
 
+def test_terminate_after_as_a_uri_parameter_is_served_as_the_same_key_in_the_body(shop):
+    """``GET /_search?size=0&terminate_after=1`` (Elasticsearch's own example; its Go and JavaScript clients send
+    terminate_after so) was a 501 where the same key in the body is the cluster's."""
+    by_body = shop.post("/products/_search", json={"size": 0, "terminate_after": 1})
+    by_uri = shop.get("/products/_search", query_string={"size": "0", "terminate_after": "1"})
+    assert by_body.status_code == by_uri.status_code == 200
+    assert by_uri.get_json()["hits"]["total"] == by_body.get_json()["hits"]["total"]
+    assert shop.get("/products/_search", query_string={"terminate_after": "x"}).status_code == 400
+
+
 def test_a_search_body_in_the_source_parameter_is_a_501_not_a_search_of_everything(shop):
     """Elasticsearch searches a body sent as ``?source=`` (clients that cannot send one with GET); ignored, this
     answered every product where Elasticsearch finds none."""
