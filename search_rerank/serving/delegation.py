@@ -497,6 +497,8 @@ class ClusterFields:
             return {"multi_match": {"query": node.text, "fields": fields, "type": "best_fields"}}
         if isinstance(node, query_string.Wildcard):
             field = alias_of(node.field, self.aliases) if node.field is not None else None
+            if field is not None and query_string.is_exists(node):
+                return self.query({"exists": {"field": field}}, path)
             value = {"value": wildcards.lucene(node.pattern), "case_insensitive": True}  # as query_string normalises
             each = [
                 self.query({"wildcard": {name.partition("^")[0]: value}}, path)

@@ -787,6 +787,10 @@ class Compiler:
                 return self.as_typed(fields, node.text, fuzzy, path)
             return self.words(fields, node.text, node.phrase, every, path, slop=slop)
         if isinstance(node, query_string.Wildcard):
+            if query_string.is_exists(node):
+                exists = self.query({"exists": {"field": node.field}}, path, False).constraint
+                assert exists is not None  # an exists query always constrains
+                return exists
             if node.field is not None:
                 return self.wildcard(self.target(node.field, path), node.pattern, path)
             return _any(self.wildcard(self.target(name, path), node.pattern, path) for name in defaults)

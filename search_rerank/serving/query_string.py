@@ -23,8 +23,9 @@ ignored, and the rest (``AND``, ``OR``, ``NOT``, ``:``, ``[``, ``?``) is text.
 word it is the edit distance (fuzziness) within which the word matches, after a phrase
 the slop, how far apart its words may be; boosts (``^2``) change Lucene's scores only
 and are dropped; a word with ``*`` or ``?`` is a :class:`Wildcard` (in ``simple_query_string`` only a trailing
-``*``, its prefix operator; there ``?`` and an inner ``*`` are text); regular expressions (``/.../``) and
-``field:*`` are :class:`SyntaxUnsupported`.
+``*``, its prefix operator; there ``?`` and an inner ``*`` are text), ``field:*`` one whose pattern is a lone
+star, which Elasticsearch reads as an exists query on the field (:func:`is_exists`); regular expressions
+(``/.../``) are :class:`SyntaxUnsupported`.
 """
 
 from __future__ import annotations
@@ -149,6 +150,12 @@ def positive_text(node: Node, is_text: Callable[[str | None], bool] = lambda nam
             t for occur, child in node.clauses if occur != MUST_NOT and (t := positive_text(child, is_text))
         )
     return ""
+
+
+def is_exists(node: Wildcard) -> bool:
+    """Whether the wildcard word is ``field:*``, which Elasticsearch's query_string reads as an exists query on
+    the field (a product with no value there, no brand say, is no match), not as a pattern."""
+    return node.field is not None and node.pattern == (wildcards.Wild.ANY,)
 
 
 def has_wildcards(node: Node) -> bool:
@@ -299,8 +306,6 @@ class _Parser:
         if kind == "word":
             if value == "*" and field_name in (None, "*"):
                 return Everything()
-            if value == "*":  # Elasticsearch's exists query on the field, as _exists_:field is
-                raise SyntaxUnsupported(f"{field_name}:* (exists queries)")
             if value.startswith("/"):
                 raise SyntaxUnsupported(f"regular expression {value!r}")
             if wildcards.has_wildcards(value):
