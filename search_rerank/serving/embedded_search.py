@@ -483,6 +483,16 @@ class Compiler:
             self._mark(Mark(target.name, (wildcards.literal_text(pattern),), pattern=pattern))
         return query
 
+    def lucene_pattern(self, pattern: str, field_name: str, path: str) -> str:
+        """A terms aggregation's ``include`` or ``exclude`` (Lucene's regular expression) in tantivy's syntax,
+        its repetitions counted against ``service.max_wildcard_terms`` with the body's wildcards: a 56 KB body of
+        fourteen aggregations took 6 s before."""
+        regex, repetitions = lucene_regexp.to_tantivy(pattern, path)
+        self._count(
+            self._wildcard_terms, (path, field_name, regex), "max_wildcard_terms", "wildcards (* and ?)", repetitions
+        )
+        return regex
+
     def fuzziness(self, options: Mapping[str, Any], path: str) -> Fuzziness | None:
         """A text query's ``fuzziness`` (None: exact words), with ``fuzzy_transpositions``.
 
@@ -1118,7 +1128,7 @@ class Aggregations:
             spec.pop("shard_size", None)
             for option in ("include", "exclude"):
                 if isinstance(spec.get(option), str):  # a pattern in Lucene's syntax, not tantivy's
-                    spec[option] = lucene_regexp.to_tantivy(spec[option], f"{path}.{option}")
+                    spec[option] = self.compiler.lucene_pattern(spec[option], target.facet, f"{path}.{option}")
             if target.kind == "numeric" or _metric_order(spec):
                 # tantivy orders a number with a fraction after every whole one, whatever the order asked, and
                 # breaks ties of a sub-aggregation's metric its own way, keeping the buckets it shows by that

@@ -3,11 +3,14 @@ searchable facet (Searchkit's refinementList with ``searchable``) sends for what
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
 import requests
 from compat_suite import ANSWERED, cases, reference_index, run
+
+from search_rerank.serving.lucene_regexp import to_tantivy
 
 SEARCHKIT_THREE_LETTERS = next(case for case in cases() if case.name == "searchkit_facet_value_search_of_three_letters")
 
@@ -72,3 +75,31 @@ def test_a_pattern_of_thousands_of_groups_is_a_400_naming_it_not_a_500(embedded_
     )
     assert answer.status_code == 400
     assert "aggs.brand.terms.include" in answer.get_json()["error"]["reason"]
+
+
+def test_a_pattern_longer_than_elasticsearchs_max_regex_length_is_a_400_naming_it(embedded_client):
+    answer = embedded_client.post(
+        "/products/_search",
+        json={"size": 0, "aggs": {"brand": {"terms": {"field": "brand.keyword", "include": "a" * 1001}}}},
+    )
+    assert answer.status_code == 400
+    assert "aggs.brand.terms.include" in answer.get_json()["error"]["reason"]
+
+
+def test_the_repetitions_of_a_bodys_patterns_are_bounded_with_its_wildcards(embedded_client):
+    """Fourteen aggregations of ``[^x]*`` two hundred times took about a second to build their automata."""
+    aggs = {f"a{i}": {"terms": {"field": "brand.keyword", "include": "[^x]*" * 200}} for i in range(14)}
+    started = time.perf_counter()
+    answer = embedded_client.post("/products/_search", json={"size": 0, "aggs": aggs})
+    assert answer.status_code == 400
+    assert "service.max_wildcard_terms" in answer.get_json()["error"]["reason"]
+    assert time.perf_counter() - started < 5
+
+
+def test_a_run_of_any_strings_is_searched_as_one(embedded_client, reference):
+    """``@`` hundreds of times over is the language of one ``@``: each pattern's automaton took a quarter of a
+    second to build before the run was written once."""
+    pattern = "@" * 999 + "e"
+    assert to_tantivy(pattern, "include") == to_tantivy("@e", "include")
+    ours, theirs = brand_buckets(embedded_client, include=pattern), brand_buckets(reference, include=pattern)
+    assert ours == theirs and ours[0] == 200 and ours[1]
