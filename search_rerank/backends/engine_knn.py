@@ -216,8 +216,11 @@ class EngineKnnRetriever:
 
     @staticmethod
     def _dense(request: Callable[[], Any]) -> Any:
-        """A cluster call, its failures reported as this leg's (the cluster helper names the lexical one)."""
+        """A cluster call, its failures reported as this leg's (the cluster helper names the lexical one), of the
+        same kind: the cluster not answering, refusing the request, or missing the index (a ConfigError at
+        start-up)."""
         try:
             return request()
         except StageError as exc:
-            raise StageError(DENSE, exc.cause) from exc
+            kind = type(exc) if type(exc).__init__ is StageError.__init__ else StageError  # not RejectedDocuments
+            raise kind(DENSE, exc.cause) from exc

@@ -163,8 +163,10 @@ def test_engine_backend_with_a_cluster_lexical_leg_is_accepted():
 class RecordingClient:
     """Answers like a cluster holding a vector field of ``dims`` dimensions; records what it was sent."""
 
-    def __init__(self, dims: int = 32, hits: list[dict[str, Any]] | None = None, fail: bool = False):
-        self.dims, self.hits, self.fail = dims, hits or [], fail
+    def __init__(
+        self, dims: int = 32, hits: list[dict[str, Any]] | None = None, fail: bool = False, gone: bool = False
+    ):
+        self.dims, self.hits, self.fail, self.gone = dims, hits or [], fail, gone
         self.searches: list[dict[str, Any]] = []
         self.bulks: list[list[dict[str, Any]]] = []
         self.created: list[tuple[str, dict[str, Any]]] = []
@@ -193,6 +195,11 @@ class RecordingClient:
         return {}
 
     def get_mapping(self, index: str) -> dict[str, Any]:
+        if self.gone:  # deleted between the exists check and this call
+            import opensearchpy
+
+            error = {"error": {"type": "index_not_found_exception", "reason": f"no such index [{index}]"}}
+            raise opensearchpy.NotFoundError(404, "index_not_found_exception", error)
         return {
             "products-1": {"mappings": {"properties": {"embedding": {"type": "knn_vector", "dimension": self.dims}}}}
         }
@@ -264,6 +271,14 @@ def test_cluster_failures_are_reported_as_the_dense_stage(encoder):
     with pytest.raises(StageError) as caught:
         knn_leg(encoder, RecordingClient(fail=True)).search("oak", 5)
     assert caught.value.stage == DENSE and "kNN search" in str(caught.value)
+
+
+def test_an_index_gone_at_warm_up_is_a_config_error_of_the_dense_stage(encoder):
+    """Start-up says what to fix (a ConfigError ends in CannotStart), not a traceback: re-raised as a plain
+    StageError of the dense stage, the cluster's answer that the index is missing lost its kind."""
+    with pytest.raises(ConfigError, match="no index or alias") as caught:
+        knn_leg(encoder, RecordingClient(gone=True)).warm_up()
+    assert isinstance(caught.value, StageError) and caught.value.stage == DENSE
 
 
 def test_engine_leg_needs_a_cluster_lexical_leg(encoder, tmp_path):
