@@ -221,6 +221,7 @@ def costly_requests() -> list[tuple[str, str, bytes]]:
     # As long after the wildcard as a pattern may be (wildcards.MAX_TAIL), each its own automaton: before that
     # bound, 32 patterns of ?* at tantivy's size limit took 18 s of CPU in one request.
     longest = [{"wildcard": {"title": f"*{a}{b}" + "e" * 29}} for a in "aeiouy" for b in "nrstlcdmpg"][:bound]
+    facet_search = "([a-zA-Z]+ )+?[sS][oO][lL].*"  # Searchkit 4's searchable refinementList, "sol" typed
     named = {"id": "x", "dataField": ["title", "description"] * 1000, "value": "sofa", "execute": False}
     react = {"query": [named, {"id": "r", "react": {"and": ["x"] * 8000}, "size": 1}]}
     bodies: dict[str, tuple[str, dict[str, Any]]] = {
@@ -237,6 +238,14 @@ def costly_requests() -> list[tuple[str, str, bytes]]:
         f"{bound + 1} leading-* wildcards (past the bound)": (
             "_search",
             {"query": {"bool": {"filter": {"bool": {"should": leading}}}}},
+        ),
+        "terms include patterns: Searchkit's facet search 8 times (32 repetitions, the bound)": (
+            "_search",
+            {"size": 0, "aggs": {f"a{i}": {"terms": {"field": "brand", "include": facet_search}} for i in range(8)}},
+        ),
+        "terms include patterns: 14 of [^x]* 200 times (past the bound)": (
+            "_search",
+            {"size": 0, "aggs": {f"a{i}": {"terms": {"field": "brand", "include": "[^x]*" * 200}} for i in range(14)}},
         ),
         "wildcard of 300 '?'": ("_search", {"query": {"wildcard": {"title": "?" * 300}}}),
         "terms x terms x terms aggregation": (
