@@ -246,7 +246,7 @@ def test_source_filtering_from_uri_parameters(params, kept):
     assert (source.apply(RECORD) if source.enabled else None) == kept
 
 
-@pytest.mark.parametrize("param", ["scroll", "terminate_after", "stored_fields"])
+@pytest.mark.parametrize("param", ["scroll", "stored_fields", "docvalue_fields"])
 def test_uri_parameter_that_would_change_the_answer_is_unsupported(param):
     with pytest.raises(Unsupported) as err:
         parse({}, **{param: "x"})
