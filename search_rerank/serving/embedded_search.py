@@ -215,14 +215,12 @@ _JSON_CHAR = r"(?:[^\\]|\\[^u]|\\u[0-9a-f]{4})"
 class Compiler:
     """Query DSL (and query_string trees) into tantivy queries on the leg's schema."""
 
-    def __init__(
-        self, leg: TantivyRetriever, aliases: Mapping[str, str], max_fuzzy_terms: int, max_wildcard_terms: int
-    ):
+    def __init__(self, leg: TantivyRetriever, limits: ServiceSettings):
         self.leg = leg
         self.schema = leg.schema
-        self.aliases = aliases
-        self.max_fuzzy_terms = max_fuzzy_terms
-        self.max_wildcard_terms = max_wildcard_terms
+        self.limits = limits
+        """The service's bounds on a body (``max_fuzzy_terms``, ``max_wildcard_terms``), read by :meth:`_count`."""
+        self.aliases = limits.field_aliases
         self._fuzzy_terms: dict[tuple[str, str, str], int] = {}
         """The fuzzy words compiled, by where: the same body compiled again (scored, then as a filter, then for
         its highlights) counts each once."""
@@ -417,7 +415,7 @@ class Compiler:
         """Count a word that walks a term dictionary, by (where, field, word), ``weight`` times (a pattern's
         wildcards): past ``service.<setting>`` of its kind the body is a 400 naming where (``key[0]``)."""
         seen[key] = weight
-        limit = getattr(self, setting)
+        limit = getattr(self.limits, setting)
         if sum(seen.values()) > limit:
             raise InvalidQuery(
                 key[0],
@@ -801,9 +799,8 @@ class Compiler:
                 exists = self.query({"exists": {"field": node.field}}, path, False).constraint
                 assert exists is not None  # an exists query always constrains
                 return exists
-            if node.field is not None:
-                return self.wildcard(self.target(node.field, path), node.pattern, path)
-            return _any(self.wildcard(self.target(name, path), node.pattern, path) for name in defaults)
+            fields = defaults if node.field is None else [node.field]
+            return _any(self.wildcard(self.target(name, path), node.pattern, path) for name in fields)
         if isinstance(node, query_string.Span):
             target = self.target(node.field, path)
             low = None if node.low is None else a_number(node.low, path)
@@ -2194,7 +2191,7 @@ def compile_search(
     body: Mapping[str, Any], params: Mapping[str, str], limits: ServiceSettings, leg: TantivyRetriever
 ) -> EmbeddedSearch:
     """Compile ``body`` (field aliases already applied) for the embedded index."""
-    compiler = Compiler(leg, limits.field_aliases, limits.max_fuzzy_terms, limits.max_wildcard_terms)
+    compiler = Compiler(leg, limits)
     rest = {k: v for k, v in body.items() if k not in COMPILED_KEYS}
     base = parse_search(rest, params, limits)
     query = compiler.query(body["query"], "query", True) if body.get("query") is not None else Compiled()
@@ -2241,7 +2238,7 @@ def compile_search(
 def count_matches(raw: Any, limits: ServiceSettings, leg: TantivyRetriever) -> int:
     """``_count`` of the query ``raw`` (see :func:`~search_rerank.serving.es_compat.count_query`; field aliases
     already applied): the products it matches as Elasticsearch would, the set a search's facets count."""
-    compiler = Compiler(leg, limits.field_aliases, limits.max_fuzzy_terms, limits.max_wildcard_terms)
+    compiler = Compiler(leg, limits)
     constraint = compiler.query(raw, "query", False).constraint if raw is not None else None
     return count(leg.searcher(), constraint if constraint is not None else tantivy.Query.all_query())
 
