@@ -445,7 +445,7 @@ class Compiler:
                 return tantivy.Query.empty_query()
             field_name, regex = "brand_key", wildcards.regex(pattern, str.casefold)
             if wildcards.matches(pattern, ""):
-                regex = "(?s:.)+"
+                regex = f"{wildcards.ANY_CHAR}+"
         elif target.kind == "attribute":
             opening, closing = attribute_key(target.name, "\x00").split("\\u0000")
             field_name = "attr"

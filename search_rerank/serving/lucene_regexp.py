@@ -17,6 +17,7 @@ from __future__ import annotations
 from .body_checks import InvalidQuery
 from .es_compat import Unsupported
 from .query_string import MAX_NESTING
+from .wildcards import ANY_CHAR, escape
 
 PRE_CLASSES = {
     "d": ("0-9", False),
@@ -27,7 +28,6 @@ PRE_CLASSES = {
     "W": ("a-zA-Z_0-9", True),
 }
 """Lucene's shorthand classes: ASCII only, whatever Rust's ``\\d``, ``\\s`` and ``\\w`` would take in."""
-ANY_CHAR = "(?s:.)"
 ANY_STRING = f"{ANY_CHAR}*"
 """``.*`` and ``@``, written one way so that a run of them is written once (see :meth:`_Parser.concatenation`)."""
 MAX_LENGTH = 1000
@@ -56,11 +56,6 @@ def to_tantivy(pattern: str, path: str) -> tuple[str, int]:
         )
     parser = _Parser(pattern, path)
     return parser.parse(), parser.repetitions
-
-
-def _literal(char: str) -> str:
-    """One character as itself: tantivy's syntax takes an escaped code point as that character alone."""
-    return char if char.isascii() and char.isalnum() else f"\\x{{{ord(char):X}}}"
 
 
 class _Parser:
@@ -187,8 +182,8 @@ class _Parser:
             high = self.char()
             if ord(high) < ord(low):
                 self.fail(f"invalid range {low}-{high}")
-            return f"{_literal(low)}-{_literal(high)}"
-        return _literal(low)
+            return f"{escape(low)}-{escape(high)}"
+        return escape(low)
 
     def shorthand(self) -> str | None:
         if self.peek("\\") and self.pos + 1 < len(self.text) and self.text[self.pos + 1] in PRE_CLASSES:
@@ -219,7 +214,7 @@ class _Parser:
                 self.fail("expected '\"'")
             literal = self.text[self.pos + 1 : end]
             self.pos = end + 1
-            return f"(?:{''.join(_literal(c) for c in literal)})"
+            return f"(?:{escape(literal)})"
         if char == "(":
             self.pos += 1
             if self.peek(")"):
@@ -238,4 +233,4 @@ class _Parser:
         if shorthand is not None:
             chars, negated = PRE_CLASSES[shorthand]
             return f"[{'^' if negated else ''}{chars}]"
-        return _literal(self.char())
+        return escape(self.char())

@@ -25,6 +25,8 @@ _META = frozenset("\\.+*?()|[]{}^$#&-~")
 """What the regular-expression syntaxes of tantivy (Rust's regex) and Python treat as more than itself."""
 
 
+ANY_CHAR = "(?s:.)"
+"""Any one character, a line break too (tantivy's ``.`` alone leaves line breaks out)."""
 MAX_TAIL = 32
 """The most characters a pattern may have from its first wildcard on (wildcards included): the automaton's states
 grow with them, where the text before the first wildcard is one walk down the term dictionary."""
@@ -86,7 +88,7 @@ def tail(pattern: Pattern) -> int:
     return sum(1 if isinstance(part, Wild) else len(part) for part in pattern[first:])
 
 
-def regex(pattern: Pattern, literal: Callable[[str], str] = str, one: str = "(?s:.)") -> str:
+def regex(pattern: Pattern, literal: Callable[[str], str] = str, one: str = ANY_CHAR) -> str:
     """The regular expression that matches a whole term as ``pattern`` does; ``literal`` turns its text into the
     form the field indexes (lower case, a filter key's folding), ``one`` is what one character of the text is
     there (any, a line break too; one JSON-escaped character in a filter key)."""
