@@ -4,7 +4,8 @@ Random weights make the dense leg's order arbitrary but deterministic, which
 is all that the service's contracts (validation, paging, degradation, wire
 formats) need; relevance is the pipeline tests' business.
 
-``make_cluster_app`` builds the app on a cluster backend instead: a handful
+``catalog_client`` builds the app on an embedded index of a test module's own small catalog;
+``make_cluster_app`` builds it on a cluster backend instead: a handful
 of products in a fresh index on the test server (osmem-server, see
 ``tests/servers.py``), the lexical leg only.
 """
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from servers import server_retriever, server_settings
 
 from search_rerank.core.breaker import Guards
@@ -25,7 +27,7 @@ from search_rerank.core.product import Product
 from search_rerank.core.retrieval import LEXICAL
 from search_rerank.core.settings import LexicalSettings, Settings
 from search_rerank.core.store import ProductStore
-from search_rerank.indexing.indexes import open_pipeline
+from search_rerank.indexing.indexes import build_index, open_pipeline
 from search_rerank.serving import create_app
 
 CLUSTER_CATALOG = [
@@ -106,6 +108,28 @@ def app(settings, pipeline):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def catalog_client(tmp_path_factory, tiny_bert_dir) -> Iterable[Callable[..., FlaskClient]]:
+    """``catalog_client(catalog, **service)``: a client of the app on a fresh embedded index of ``catalog``, built
+    with the tiny model (20 candidates per leg) and ``service`` settings; its index is closed after the session."""
+    pipelines: list[SearchPipeline] = []
+
+    def make(catalog: list[Product], **service: Any) -> FlaskClient:
+        settings = Settings(
+            index_dir=tmp_path_factory.mktemp("catalog") / "idx",
+            dense={"model": str(tiny_bert_dir), "device": "cpu", "candidates": 20},
+            lexical={"candidates": 20},
+            service=service,
+        )
+        build_index(catalog, settings, progress=False)
+        pipelines.append(open_pipeline(settings))
+        return create_app(settings, pipelines[-1]).test_client()
+
+    yield make
+    for pipeline in pipelines:
+        pipeline.close()
 
 
 @pytest.fixture

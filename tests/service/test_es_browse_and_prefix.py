@@ -8,9 +8,6 @@ import json
 import pytest
 
 from search_rerank.core.product import Product
-from search_rerank.core.settings import Settings
-from search_rerank.indexing.indexes import build_index, open_pipeline
-from search_rerank.serving import create_app
 
 
 def product(pid: str, title: str, brand: str, price: float, sales: int, description: str = "") -> Product:
@@ -32,16 +29,8 @@ BY_SALES = ["s1", "t1", "s2", "s3", "t2", "s4", "l2", "l1"]  # sales descending,
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory, tiny_bert_dir):
-    settings = Settings(
-        index_dir=tmp_path_factory.mktemp("browse") / "idx",
-        dense={"model": str(tiny_bert_dir), "device": "cpu", "candidates": 20},
-        lexical={"candidates": 20},
-    )
-    build_index(CATALOG, settings, progress=False)
-    pipeline = open_pipeline(settings)
-    yield create_app(settings, pipeline).test_client()
-    pipeline.close()
+def client(catalog_client):
+    return catalog_client(CATALOG)
 
 
 def search(client, body: dict) -> dict:

@@ -9,9 +9,7 @@ import time
 import pytest
 
 from search_rerank.core.product import Product
-from search_rerank.core.settings import Settings
-from search_rerank.indexing.indexes import build_index, open_pipeline
-from search_rerank.serving import create_app, wildcards
+from search_rerank.serving import wildcards
 
 CATALOG = [
     Product(id="s1", title="Corner sofa", brand="Acme", category=("Furniture",), price=499.0,
@@ -31,17 +29,8 @@ MAX_PATTERNS = 8
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory, tiny_bert_dir):
-    settings = Settings(
-        index_dir=tmp_path_factory.mktemp("wildcards") / "idx",
-        dense={"model": str(tiny_bert_dir), "device": "cpu", "candidates": 20},
-        lexical={"candidates": 20},
-        service={"max_wildcard_terms": MAX_PATTERNS},
-    )
-    build_index(CATALOG, settings, progress=False)
-    pipeline = open_pipeline(settings)
-    yield create_app(settings, pipeline).test_client()
-    pipeline.close()
+def client(catalog_client):
+    return catalog_client(CATALOG, max_wildcard_terms=MAX_PATTERNS)
 
 
 def ids(client, query: dict, **body) -> set[str]:
