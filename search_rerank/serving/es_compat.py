@@ -732,16 +732,22 @@ def uri_search(body: Mapping[str, Any], params: Mapping[str, str]) -> tuple[dict
     replaces the body's ``sort``, ``?terminate_after=1`` (how Elasticsearch's Go and JavaScript clients send it)
     the body's ``terminate_after``, which a cluster serves on its own page and the embedded index does not.
     ``df`` or ``default_operator`` without ``q`` change nothing, as there."""
-    params = dict(params)
-    lucene = {key: params.pop(name) for name, key in URI_QUERY_PARAMS.items() if name in params}
+    query = uri_query(params)
+    params = {name: value for name, value in params.items() if name not in URI_QUERY_PARAMS}
     body = dict(body)
-    if "query" in lucene:
-        body["query"] = {"query_string": lucene}
+    if query is not None:
+        body["query"] = query
     if "sort" in params:
         body["sort"] = sort_from_uri(params.pop("sort"))
     if "terminate_after" in params:
         body["terminate_after"] = a_count(params.pop("terminate_after"), "terminate_after")
     return body, params
+
+
+def uri_query(params: Mapping[str, str]) -> dict[str, Any] | None:
+    """The query a URI's ``q`` asks (a ``query_string``, with ``df`` and ``default_operator``); None without one."""
+    lucene = {key: params[name] for name, key in URI_QUERY_PARAMS.items() if name in params}
+    return {"query_string": lucene} if "query" in lucene else None
 
 
 def sort_from_uri(value: str) -> list[Any]:
@@ -769,8 +775,8 @@ def count_query(body: Mapping[str, Any], params: Mapping[str, str]) -> Any:
     for name in COUNT_LIMITS:
         if name in params:
             raise Unsupported(name, "a count cut short or held to a score")
-    lucene = {key: params[name] for name, key in URI_QUERY_PARAMS.items() if name in params}
-    return {"query_string": lucene} if "query" in lucene else body.get("query")
+    query = uri_query(params)
+    return query if query is not None else body.get("query")
 
 
 # ------------------------------------------------------------------ value checks
