@@ -61,10 +61,9 @@ query in Query DSL. A field the index does not hold, a query type not on
 :data:`QUERY_TYPES`, or anything else that cannot be honoured is a 501 naming
 it (:class:`~.es_compat.Unsupported`), never dropped.
 
-A top-level ``knn`` with a ``query_vector`` is the dense leg's search, with the
-query's filter context and its own ``filter`` (engine kNN or FAISS; without a
-dense leg it is a 501): beside a query with words the two legs are fused and
-reranked as usual; alone, its nearest products are the page.
+A top-level ``knn`` arrives here already mapped by ``retrievers.plan`` (as a
+retriever tree's ``knn`` is): the dense leg brings its own text or vector, held
+to the query's filter context (:class:`FilteredDenseLeg`).
 """
 
 from __future__ import annotations
@@ -73,7 +72,6 @@ import dataclasses
 import functools
 import json
 import logging
-import math
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -122,7 +120,6 @@ DELEGATED_KEYS = (
     "suggest",
     "search_after",
     "pit",
-    "knn",
     "min_score",
     "collapse",
     "terminate_after",
@@ -967,16 +964,13 @@ class FilteredDenseLeg:
         leg: Retriever,
         cluster: ClusterRetriever,
         clauses: list[dict[str, Any]],
-        vector: list[float] | None = None,
     ):
         self.leg = leg
         self.cluster = cluster
         self.clauses = clauses
-        self.vector = vector
-        """The client's ``knn.query_vector``, searched instead of the words' embedding."""
 
     def search(self, text: str, k: int, filters: Filters | None = None) -> list[Candidate]:
-        return self._filtered(text, self.vector, k, filters)
+        return self._filtered(text, None, k, filters)
 
     def search_vector(
         self, vector: np.ndarray | list[float], k: int, filters: Filters | None = None
@@ -1036,7 +1030,6 @@ class DelegatedSearch:
     """The cluster's response to ``ordered_body``."""
     params: dict[str, Any] = field(default_factory=dict)
     """Options of the cluster request (``scroll``, ``typed_keys``; no ``index`` for a point in time)."""
-    knn: Knn | None = None
     dense: FilteredDenseLeg | None = None
     """The request's dense leg, once :meth:`pipeline` has made it."""
     completions: list[Completion] = field(default_factory=list)
@@ -1049,8 +1042,8 @@ class DelegatedSearch:
 
     @property
     def ordered(self) -> bool:
-        """Whether the page is not the pipeline's to rank: the cluster's order, or a kNN search without words."""
-        return self.ordered_body is not None or (self.knn is not None and not self.search.text)
+        """Whether the page is not the pipeline's to rank but the cluster's own."""
+        return self.ordered_body is not None
 
     def pipeline(self, pipeline: SearchPipeline) -> SearchPipeline:
         """The pipeline with the client's query as its lexical leg (behind the served leg's guard, if it has one,
@@ -1062,29 +1055,19 @@ class DelegatedSearch:
         }
         clauses = constraints(self.query) + ([self.post_filter] if self.post_filter is not None else [])
         dense = pipeline.legs.get(DENSE)
-        if self.knn is not None:
-            if dense is None or not callable(getattr(dense, "search_vector", None)):
-                raise Unsupported("knn", "a query vector needs the dense leg (dense.enabled), which is off here")
-            try:
-                dense.search_vector(self.knn.vector, 0)  # type: ignore[attr-defined]  # checks the dimensions
-            except ValueError as exc:
-                raise InvalidQuery("knn.query_vector", str(exc)) from None
-            self.dense = FilteredDenseLeg(dense, self.cluster, clauses + self.knn.filters, self.knn.vector)
-        elif dense is not None:
+        if dense is not None:
             self.dense = FilteredDenseLeg(dense, self.cluster, clauses)
         if self.dense is not None:
             legs[DENSE] = self.dense
         return pipeline.with_legs(legs)
 
     def ordered_result(self, pipeline: SearchPipeline) -> SearchResult:
-        """The cluster's own page (nothing to rerank: its order, total and extras are the answer), or the
-        dense leg's nearest products to a query vector when no words came with it.
+        """The cluster's own page (nothing to rerank: its order, total and extras are the answer).
 
         The page is asked behind the lexical leg's breaker (see :func:`behind`): while it is open the search is an
         immediate 503 with ``Retry-After``, as a count is.
         """
-        if self.ordered_body is None:
-            return self._nearest(pipeline)
+        assert self.ordered_body is not None
         self.breaker = served_breaker(pipeline)
         try:
             with behind(self.breaker):
@@ -1149,15 +1132,6 @@ class DelegatedSearch:
             return result
         rest = leg_candidates(LEXICAL, [(hit["_id"], hit.get("_score") or 0.0) for hit in found])
         return dataclasses.replace(result, hits=result.hits + pipeline.hits(rest))
-
-    def _nearest(self, pipeline: SearchPipeline) -> SearchResult:
-        assert self.knn is not None and self.dense is not None
-        search = self.search
-        found = self.dense.search("", self.knn.k)  # Elasticsearch's k nearest, paged by from/size
-        reason = "a query vector without words: the nearest products, nothing for the reranker to read"
-        ranking = Ranking("", candidates=found, skipped={Stage.RERANK: reason, Stage.FUSION: reason})
-        page = found[search.offset : search.offset + search.size]
-        return SearchResult(query="", hits=pipeline.hits(page), total=len(found), ranking=ranking)
 
     def complete(self, response: dict[str, Any], result: SearchResult | None) -> None:
         """The cluster's parts of the answer: total, sort values, highlights, aggregations, suggestions, ids."""
@@ -1301,7 +1275,6 @@ def delegate_search(
         where, _, code = found
         raise Unsupported(where, BODY_REFUSALS[code])
     fields = ClusterFields(cluster, limits.field_aliases)
-    knn = parse_knn(body["knn"], fields) if body.get("knn") not in (None, {}, []) else None
     params = dict(params)
     scroll = params.pop("scroll", None)
     if scroll is not None:
@@ -1338,8 +1311,6 @@ def delegate_search(
         collapsed[resolved.name] = collapse["field"]
     ranks = sort is None or led_by_score(sort)
     ordered = not ranks or base.size == 0 or suggest is not None or scroll is not None or bool(extras)
-    if knn is not None and ordered:
-        raise Unsupported("knn", "with a sort, size 0, suggest, scroll or paging by search_after/pit")
     if text and ranks and "search_after" in extras and "pit" not in extras:
         # The page before was the pipeline's ranking: the cluster's sort values could not continue it.
         raise Unsupported(
@@ -1347,9 +1318,8 @@ def delegate_search(
             "search_after on a relevance sort of a query with words (its pages are reranked here): "
             "page by from/size, or in a point in time (pit)",
         )
-    ordered = ordered or (not text and knn is None and not dense_query)
-    ignored = base.ignored + (knn.ignored if knn is not None else ())
-    search = dataclasses.replace(base, text=text, filters=None, aggs=None if ordered else aggs, ignored=ignored)
+    ordered = ordered or (not text and not dense_query)
+    search = dataclasses.replace(base, text=text, filters=None, aggs=None if ordered else aggs)
     leg = DelegatedLeg(cluster, query, post, base.track_total_hits, base.typed_keys, min_score)
     delegated = DelegatedSearch(
         search,
@@ -1361,7 +1331,6 @@ def delegate_search(
         highlight,
         highlighted,
         aggs_plan=plan,
-        knn=knn,
         completions=completions,
         collapsed=collapsed,
     )
@@ -1422,50 +1391,7 @@ def delegate_count(raw: Any, limits: ServiceSettings, leg: Any) -> int:
         raise cluster_error(cluster, exc, {"query": query}) from exc
 
 
-@dataclass(frozen=True)
-class Knn:
-    """A top-level ``knn`` search: the client's query vector for the dense leg, and its own filters."""
-
-    vector: list[float]
-    k: int
-    filters: list[dict[str, Any]]
-    ignored: tuple[str, ...] = ()
-    """The options that change nothing here, reported under ``search_rerank.ignored``."""
-
-
-KNN_KEYS = {"field", "query_vector", "k", "num_candidates", "filter", "boost", "_name"}
-
-
-def parse_knn(spec: Any, fields: ClusterFields) -> Knn:
-    """``knn`` with a ``query_vector``; its ``field`` names the client's vectors, which are the dense leg's here."""
-    if isinstance(spec, list):
-        if len(spec) != 1:
-            raise Unsupported("knn", "several kNN searches in one request")
-        spec = spec[0]
-    spec = an_object(spec, "knn")
-    for key in spec:
-        if key not in KNN_KEYS:
-            raise Unsupported(f"knn.{key}")
-    vector = spec.get("query_vector")
-    if not isinstance(vector, list) or not vector:
-        raise InvalidQuery("knn.query_vector", "expected a list of numbers")
-    numbers = [_number(v, f"knn.query_vector[{i}]") for i, v in enumerate(vector)]
-    k = spec.get("k", 10)
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise InvalidQuery("knn.k", "expected a positive integer")
-    filters = [fields.query(q, f"knn.filter[{i}]") for i, q in enumerate(clause_list(spec.get("filter")))]
-    # The dense leg searches its own vectors with its own settings; fusion weighs the legs, not a boost.
-    ignored = tuple(f"knn.{key}" for key in ("field", "num_candidates", "boost") if key in spec)
-    return Knn(numbers, k, filters, ignored)
-
-
 # ------------------------------------------------------------------ value checks
-
-
-def _number(value: Any, path: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidQuery(path, "expected a number")
-    return float(value)
 
 
 def _field_key(spec: Any, path: str) -> tuple[str, Any]:

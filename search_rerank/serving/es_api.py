@@ -38,7 +38,7 @@ from .context import (
     log_query,
     run_search,
 )
-from .cost_limits import CostRaised, check_cost
+from .cost_limits import CostRaised
 from .delegation import delegate_count, delegate_search, delegated_cluster
 from .embedded_search import MAX_BUCKETS, TooManyBuckets, compile_search, count_matches, serves
 from .es_compat import (
@@ -221,8 +221,9 @@ def _es_search(index: str, body: dict[str, Any], params, deadline: float | None 
     body = counted_exactly(body, params)
     user_id, session_id = header_identity()
     pipeline = current_pipeline()
-    # An ES 9 retriever tree becomes a body with a query, the settings it asks for and the legs it names.
-    plan = plan_retriever(body, settings, pipeline, admin_token_sent()) if body.get("retriever") is not None else None
+    # An ES 9 retriever tree, or ES 8's top-level knn and rank, becomes a body with a query, the settings it asks
+    # for and the legs it names.
+    plan = plan_retriever(body, settings, pipeline, admin_token_sent())
     if plan is not None:
         body, settings = plan.body, plan.settings
     highlighted = highlight_names(body.get("highlight"), settings.service.field_aliases)
@@ -235,9 +236,6 @@ def _es_search(index: str, body: dict[str, Any], params, deadline: float | None 
         dense_query = plan is not None and not plan.browses
         min_score = plan.lexical_min_score if plan is not None else None
         delegated = delegate_search(body, params, settings.service, cluster, dense_query, min_score)
-        if delegated.knn is not None and delegated.ordered:
-            # A knn without words answers its k nearest: k is the dense leg's candidates (see cost_limits).
-            check_cost(delegated.knn.k, "dense.candidates", current_settings(), "knn.k", admin_token_sent())
     if embedded is not None:
         search = embedded.search
         pipeline = embedded.pipeline(pipeline)

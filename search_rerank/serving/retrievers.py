@@ -36,6 +36,19 @@ as they do for a body with a top-level ``query``: ranking is the pipeline's.
 The response's ``search_rerank.retriever`` section says how the tree was
 mapped.
 
+Elasticsearch 8's hybrid search, before retrievers, is mapped the same way
+(:meth:`_Planner.top_level`), as Elastic documents its retriever equivalent: a
+top-level ``knn`` (Searchkit's ``getKnnQuery``, Elastic's kNN examples) is the
+``knn`` retriever, beside the body's ``query`` (or its one ``sub_searches``
+query) as the ``standard`` one; ``rank.rrf`` is the ``rrf`` above them. Without
+a ``rank`` Elasticsearch adds the two scores; here the legs are fused as the
+deployment's fusion fuses them, which is what the service is for. The errors
+name the body's own keys (``knn.k``, ``rank.rrf.rank_constant``). A ``knn``
+``filter`` holds the kNN search alone in Elasticsearch, the pipeline holds both
+legs to one set of filters: beside a query, a kNN filter the query's own
+``bool.filter`` holds too (as Searchkit sends them) changes nothing, any other
+is a 501 naming it.
+
 A tree's windows set what the search costs (``rank_window_size`` and ``k``
 the candidates per leg, the reranker's window, the MMR depth), so a value
 above the served setting is refused, as Elasticsearch refuses a window past
@@ -75,6 +88,11 @@ OTHER_RETRIEVERS = ("rule", "pinned")
 # Top-level keys that say what to retrieve or how to order and page it, which a retriever replaces (Elasticsearch
 # refuses both: its search request's validation; a standard retriever takes its own sort and search_after).
 REPLACED_KEYS = ("query", "knn", "rank", "sub_searches", "sort", "search_after", "terminate_after", "rescore")
+HYBRID_KEYS = ("knn", "rank", "sub_searches")
+"""Elasticsearch 8's hybrid search at the top of a body (:meth:`_Planner.top_level`)."""
+RANKERS = ("rrf",)
+ORDERED_KEYS = ("sort", "search_after", "pit", "collapse", "suggest")
+"""Keys that make a page the engine's own order, not a ranking: a hybrid search cannot have them here."""
 NORMALIZERS = ("none", "minmax", "l2_norm")
 MAX_WINDOW = 10_000  # Elasticsearch's limit on rank_window_size and num_candidates
 ES_WINDOW = 10  # Elasticsearch's default rank_window_size (rrf, linear, text_similarity_reranker, diversify)
@@ -82,6 +100,7 @@ ES_RANK_CONSTANT = 60
 TEXT_QUERIES = ("match", "match_phrase", "match_phrase_prefix", "match_bool_prefix")
 FIELDLESS_TEXT_QUERIES = ("multi_match", "combined_fields", "query_string", "simple_query_string")
 NOT_IN_TREE = "not in the retriever tree"
+NO_QUERY = "no query beside the top-level knn"
 
 
 # ------------------------------------------------------------------ what the pipeline is asked
@@ -245,14 +264,21 @@ def _under_constraint(leg: Any, wrap) -> Any:
 # ------------------------------------------------------------------ the tree
 
 
-def plan(body: Mapping[str, Any], settings: Settings, pipeline: SearchPipeline, admin: bool = False) -> RetrieverPlan:
-    """Map ``body["retriever"]`` onto the pipeline; raises InvalidQuery (400) or Unsupported (501) naming the part,
-    or, unless ``admin`` (the request carries the admin token), CostRaised (403) for a window above the served
+def plan(
+    body: Mapping[str, Any], settings: Settings, pipeline: SearchPipeline, admin: bool = False
+) -> RetrieverPlan | None:
+    """Map ``body["retriever"]``, or Elasticsearch 8's top-level hybrid search (:data:`HYBRID_KEYS`), onto the
+    pipeline; None for a body with neither. Raises InvalidQuery (400) or Unsupported (501) naming the part, or,
+    unless ``admin`` (the request carries the admin token), CostRaised (403) for a window above the served
     setting."""
-    for key in REPLACED_KEYS:
-        if body.get(key) is not None:
-            raise InvalidQuery(key, f"cannot specify [{RETRIEVER}] and [{key}]")
-    return _Planner(body, settings, pipeline, admin).run()
+    if body.get(RETRIEVER) is not None:
+        for key in REPLACED_KEYS:
+            if body.get(key) is not None:
+                raise InvalidQuery(key, f"cannot specify [{RETRIEVER}] and [{key}]")
+        return _Planner(body, settings, pipeline, admin).run()
+    if any(body.get(key) not in (None, [], {}) for key in HYBRID_KEYS):
+        return _Planner(body, settings, pipeline, admin).top_level()
+    return None
 
 
 class _Planner:
@@ -298,11 +324,82 @@ class _Planner:
             if RETRIEVER not in spec:
                 raise InvalidQuery(f"{where}.{RETRIEVER}", "required")
             node, path = spec[RETRIEVER], f"{where}.{RETRIEVER}"
+        return self._planned(leaves, RETRIEVER)
+
+    def top_level(self) -> RetrieverPlan:
+        """Elasticsearch 8's hybrid search: ``query`` (or one ``sub_searches`` query) as the ``standard``
+        retriever, the top-level ``knn`` as the ``knn`` one, ``rank.rrf`` as the ``rrf`` above them."""
+        for key in ORDERED_KEYS:
+            if self.body.get(key) not in (None, [], {}) and not (key == "sort" and _by_score(self.body[key])):
+                raise Unsupported(key, "beside a top-level knn or rank (the page is the pipeline's ranking)")
+        leaves = self._queries()
+        knn = self._top_level_knn()
+        if knn is not None:
+            if leaves and knn.filters:
+                _held_by_query(knn, leaves[0].spec["query"])
+                knn = dataclasses.replace(knn, filters=[])
+            leaves.append(knn)
+        rank = self.body.get("rank")
+        if knn is None and rank in (None, {}):
+            # One sub_searches query, alone: the body's query, searched as the deployment searches a query.
+            self.out.body = {k: v for k, v in self.body.items() if k not in HYBRID_KEYS}
+            self.out.body.update({"query": leaves[0].spec["query"]} if leaves else {})
+            return self.out
+        if rank not in (None, {}):
+            kind, spec = single_key(rank, "rank")
+            if kind not in RANKERS:
+                raise Unsupported(f"rank.{kind}", "a rank other than rrf")
+            if len(leaves) < 2:
+                raise InvalidQuery("rank", "[rank] requires a minimum of [2] result sets: a query and a knn search")
+            where = f"rank.{kind}"
+            spec = an_object(spec, where)
+            _known(spec, where, {"rank_constant", "rank_window_size", "window_size"})
+            if "window_size" in spec and "rank_window_size" in spec:
+                raise InvalidQuery(f"{where}.window_size", "cannot specify both window_size and rank_window_size")
+            window_key = "window_size" if "window_size" in spec else "rank_window_size"  # 8.8-8.13, then 8.14 on
+            self._fuse(kind, spec, where, leaves, self._rank_window(spec.get(window_key), f"{where}.{window_key}"))
+        else:
+            self.section["first_stage"] = "knn" if len(leaves) == 1 else "query and knn, the service's fusion"
+        return self._planned(leaves, "knn")
+
+    def _queries(self) -> list[Leaf]:
+        """The lexical leg's leaf: the body's ``query``, or its ``sub_searches`` (one query: there is one leg)."""
+        subs = self.body.get("sub_searches")
+        if subs in (None, []):
+            query = self.body.get("query")
+            return [] if query is None else [Leaf("standard", "query", {"query": query}, [])]
+        if self.body.get("query") is not None:
+            raise InvalidQuery("sub_searches", "cannot specify both [query] and [sub_searches]")
+        if not isinstance(subs, list):
+            raise InvalidQuery("sub_searches", "expected a list of objects with a query")
+        for i, sub in enumerate(subs):
+            _known(an_object(sub, f"sub_searches[{i}]"), f"sub_searches[{i}]", {"query"})
+            _required(sub, "query", f"sub_searches[{i}]")
+            if i > 0:
+                raise Unsupported(f"sub_searches[{i}]", "a second query (the pipeline has one lexical leg)")
+        return [Leaf("standard", "sub_searches[0]", {"query": subs[0]["query"]}, [])]
+
+    def _top_level_knn(self) -> Leaf | None:
+        """The ``knn`` as a knn retriever's leaf; its ``boost`` weighs a sum of scores that is not made here."""
+        spec, where = self.body.get("knn"), "knn"
+        if spec in (None, [], {}):
+            return None
+        if isinstance(spec, list):
+            if len(spec) > 1:
+                raise Unsupported("knn[1]", "a second kNN search (the pipeline has one dense leg)")
+            spec, where = spec[0], "knn[0]"
+        spec = dict(an_object(spec, where))
+        if "boost" in spec:
+            _number(spec.pop("boost"), f"{where}.boost")
+            self.ignored.append(f"{where}.boost (the legs are fused, not their scores added)")
+        return Leaf("knn", where, spec, _filters(spec.get("filter"), f"{where}.filter"))
+
+    def _planned(self, leaves: list[Leaf], root: str) -> RetrieverPlan:
         self._legs(leaves)
         try:
             self.out.settings = self.settings.override(**self.overrides) if self.overrides else self.settings
         except ConfigError as exc:  # the values were checked above, against the settings' own limits
-            raise InvalidQuery(RETRIEVER, "the retriever's values do not fit this service's settings") from exc
+            raise InvalidQuery(root, "the search's values do not fit this service's settings") from exc
         self.out.ignored = self.ignored
         return self.out
 
@@ -399,11 +496,7 @@ class _Planner:
         if "min_score" in spec:
             raise Unsupported(f"{where}.min_score", "a least fused score")
         self.filters += _filters(spec.get("filter"), f"{where}.filter")
-        window = spec.get("rank_window_size")
-        if window is not None:
-            window = _window(window, f"{where}.rank_window_size")
-            if window < self.size:
-                raise InvalidQuery(f"{where}.rank_window_size", f"must be greater than or equal to size [{self.size}]")
+        window = self._rank_window(spec.get("rank_window_size"), f"{where}.rank_window_size")
         top_normalizer = None
         if kind == "linear" and "normalizer" in spec:
             top_normalizer = _choice(spec["normalizer"], NORMALIZERS, f"{where}.normalizer")
@@ -411,6 +504,27 @@ class _Planner:
             leaves = self._multi_field(kind, spec, where, top_normalizer)
         else:
             leaves = self._children(kind, spec, where, top_normalizer)
+        self._fuse(kind, spec, where, leaves, window, top_normalizer)
+        return leaves
+
+    def _rank_window(self, value: Any, where: str) -> int | None:
+        if value is None:
+            return None
+        window = _window(value, where)
+        if window < self.size:
+            raise InvalidQuery(where, f"must be greater than or equal to size [{self.size}]")
+        return window
+
+    def _fuse(
+        self,
+        kind: str,
+        spec: Mapping[str, Any],
+        where: str,
+        leaves: list[Leaf],
+        window: int | None,
+        top_normalizer: str | None = None,
+    ) -> None:
+        """The fusion ``kind`` of the leaves as the settings override, and the legs' candidates as its window."""
         fusion: dict[str, Any] = {"method": kind}
         if kind == "rrf":
             constant = spec.get("rank_constant", ES_RANK_CONSTANT)
@@ -436,7 +550,6 @@ class _Planner:
                 self._within(window, f"{_leg(leaf)}.candidates", f"{where}.rank_window_size")
             self.overrides.setdefault("lexical", {})["candidates"] = window
             self.overrides.setdefault("dense", {})["candidates"] = window
-        return leaves
 
     def _children(self, kind: str, spec: Mapping[str, Any], where: str, normalizer: str | None) -> list[Leaf]:
         children = _required(spec, "retrievers", where)
@@ -503,7 +616,7 @@ class _Planner:
             query = self._standard(standard)
         else:
             self.out.lexical_off = True
-            self.out.skipped[LEXICAL] = NOT_IN_TREE
+            self.out.skipped[LEXICAL] = NOT_IN_TREE if RETRIEVER in self.body else NO_QUERY
         if knn is not None:
             self._knn(knn, has_text=standard is not None)
         else:
@@ -511,7 +624,7 @@ class _Planner:
             self.out.skipped[DENSE] = NOT_IN_TREE
         if filters:
             query = {"bool": {"must": [] if query is None else [query], "filter": filters}}
-        body = {k: v for k, v in self.body.items() if k != RETRIEVER}
+        body = {k: v for k, v in self.body.items() if k not in (RETRIEVER, *HYBRID_KEYS)}
         if query is not None:
             body["query"] = query
         self.out.body = body
@@ -666,6 +779,37 @@ def _filters(value: Any, where: str) -> list[Any]:
     for i, item in enumerate(items):
         an_object(item, f"{where}[{i}]" if isinstance(value, list) else where)
     return list(items)
+
+
+def _by_score(sort: Any) -> bool:
+    """Whether a ``sort`` is relevance alone (``_score``, descending), the order a ranking has."""
+    for item in sort if isinstance(sort, list) else [sort]:
+        if isinstance(item, str):
+            name, order = item, None
+        elif isinstance(item, Mapping) and len(item) == 1:
+            ((name, order),) = item.items()
+        else:
+            return False
+        if isinstance(order, Mapping):
+            order = order.get("order")
+        if name != "_score" or order not in (None, "desc"):
+            return False
+    return True
+
+
+def _held_by_query(knn: Leaf, query: Any) -> None:
+    """Refuse a top-level ``knn`` filter beside a query unless the query's own ``bool.filter`` holds it: the
+    pipeline holds both legs to the query's filters, so only then is the kNN search filtered as asked."""
+    held = set()
+    if isinstance(query, Mapping) and isinstance(query.get("bool"), Mapping):
+        held = set(_canonical(_filters(query["bool"].get("filter"), "query.bool.filter")))
+    for clause in knn.filters:
+        if _canonical([clause])[0] not in held:
+            raise Unsupported(
+                f"{knn.path}.filter",
+                "a filter on the kNN search alone (the pipeline holds both legs to one set of filters: put it in "
+                "the query's bool.filter too)",
+            )
 
 
 def _canonical(filters: list[Any]) -> list[str]:

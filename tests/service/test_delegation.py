@@ -28,6 +28,7 @@ from search_rerank.core.store import ProductStore
 from search_rerank.indexing.indexes import build_index
 from search_rerank.serving import create_app
 from search_rerank.serving.delegation import constraints, query_words
+from search_rerank.serving.retrievers import NO_QUERY
 
 ALIASES = {"color.keyword": "attributes.color", "name": "title"}
 SEARCH_UI_TEXT = {
@@ -234,7 +235,7 @@ def test_knn_without_words_answers_the_nearest_products(make_shop, tiny_settings
         client, {"knn": {"field": "embedding", "query_vector": product_vector(tiny_settings, "s3"), "k": 3}}
     )
     assert ids(answer)[0] == "s3" and len(ids(answer)) == 3
-    assert answer["search_rerank"]["ignored"] == ["knn.field"]
+    assert answer["search_rerank"]["skipped"][LEXICAL] == NO_QUERY
 
 
 def test_knn_filter_keeps_the_nearest_products_inside_it(make_shop, tiny_settings):
@@ -657,17 +658,17 @@ def test_a_multi_search_item_the_cluster_fails_is_that_items_error_alone(make_sh
     assert url.partition("://")[2] not in json.dumps(facet)
 
 
-def test_a_multi_search_item_whose_filter_check_fails_is_that_items_error_alone(
-    make_shop, osmem_server_url, tiny_settings
-):
-    # A kNN search's dense hits are checked against its filter by the cluster, which does not answer here.
+def test_a_multi_search_item_whose_filter_check_fails_is_degraded_alone(make_shop, osmem_server_url, tiny_settings):
+    # A kNN search's dense hits are checked against its filter by the cluster, which does not answer here: that
+    # item's dense leg is left out and flagged, as any leg that fails is; the other item is answered in full.
     with refusing(osmem_server_url, b'"ids"') as url:
         client = make_shop(dense=True, url=url, retries=0)
         vector = product_vector(tiny_settings, "s3")
         knn = {"field": "embedding", "query_vector": vector, "k": 3, "filter": {"term": {"brand.keyword": "Acme"}}}
         main, nearest = msearch(client, [{"query": {"match": {"title": "sofa"}}}, {"knn": knn}])
-    assert main["status"] == 200 and ids(main)
-    assert nearest["status"] == 502 and nearest["error"]["type"] == "bad_gateway"
+    assert main["status"] == 200 and ids(main) and DENSE not in main["search_rerank"]["degraded"]
+    assert nearest["status"] == 200 and not ids(nearest)
+    assert nearest["search_rerank"]["degraded"][DENSE] == CLUSTER_UNAVAILABLE
     assert url.partition("://")[2] not in json.dumps(nearest)
 
 

@@ -22,7 +22,7 @@ from search_rerank.core.settings import DenseSettings, Settings
 from search_rerank.core.store import ProductStore
 from search_rerank.indexing.indexes import open_pipeline
 from search_rerank.serving import create_app
-from search_rerank.serving.retrievers import NOT_IN_TREE
+from search_rerank.serving.retrievers import NO_QUERY, NOT_IN_TREE
 
 TEXT = "grey sofa"
 TOKEN = "retriever-admin-token"
@@ -650,3 +650,157 @@ def test_knn_retriever_on_the_cluster_backend_answers_its_k_nearest_products(hyb
     answered = answer(hybrid_cluster_client, {"retriever": knn_text("sofa", k=2), "size": 10})
     assert {hit["_id"] for hit in answered["hits"]["hits"]} == nearest
     assert answered["hits"]["total"]["value"] == 2
+
+
+# ------------------------------------------------------------------ Elasticsearch 8's top-level knn and rank
+
+
+def a_brand(client) -> str:
+    """A brand of the test catalogue that grey sofas are searched in."""
+    return answer(client, {"query": {"match": {"title": TEXT}}})["hits"]["hits"][0]["_source"]["brand"]
+
+
+def searchkit_hybrid(brand: str) -> dict:
+    """What Searchkit (4.8 on) sends with getKnnQuery and a brand refinement: the filter in the query's
+    bool.filter and again in knn.filter, an ML model's query_vector_builder, facets and highlights."""
+    refinement = [{"bool": {"should": [{"term": {"brand.keyword": brand}}]}}]
+    fuzzy = {"multi_match": {"query": TEXT, "fields": ["title", "brand"], "fuzziness": "AUTO:4,8"}}
+    prefix = {"multi_match": {"query": TEXT, "fields": ["title", "brand"], "type": "bool_prefix"}}
+    phrase = {"multi_match": {"query": TEXT, "type": "phrase", "fields": ["title", "brand"]}}
+    words = {"bool": {"should": [{"bool": {"should": [fuzzy, prefix]}}, phrase]}}
+    return {
+        "aggs": {"brand": {"terms": {"field": "brand.keyword", "size": 10}}},
+        "query": {"bool": {"filter": refinement, "must": words}},
+        "knn": {"filter": refinement, **knn_text(k=10, num_candidates=100)["knn"]},
+        "size": 20,
+        "from": 0,
+        "_source": {"includes": ["title", "brand"]},
+        "highlight": {"pre_tags": ["<em>"], "post_tags": ["</em>"], "fields": {"title": {"number_of_fragments": 0}}},
+        "explain": True,
+    }
+
+
+def test_searchkit_hybrid_search_runs_both_legs_within_its_filter(client):
+    brand = a_brand(client)
+    answered = answer(client, searchkit_hybrid(brand))
+    assert {leg for e in explanations(answered) for leg in e["legs"]} == {LEXICAL, DENSE}
+    assert answered["hits"]["hits"] and all(hit["_source"]["brand"] == brand for hit in answered["hits"]["hits"])
+    assert [b["key"] for b in answered["aggregations"]["brand"]["buckets"]] == [brand]
+
+
+def test_a_top_level_knn_beside_a_query_is_fused_as_the_service_fuses(client):
+    # Elasticsearch adds the two scores; the service fuses its legs as configured, which is what it is for. With
+    # k the served candidates (100 here), the knn asks what the dense leg searches for every query.
+    query = {"match": {"title": TEXT}}
+    hybrid = answer(client, {"query": query, **knn_text(k=100, num_candidates=100), "explain": True})
+    plain = answer(client, {"query": query, "explain": True})
+    assert [hit["_id"] for hit in hybrid["hits"]["hits"]] == [hit["_id"] for hit in plain["hits"]["hits"]]
+    assert hybrid["search_rerank"]["retriever"]["first_stage"] == "query and knn, the service's fusion"
+
+
+def test_a_top_level_knn_alone_answers_what_the_knn_retriever_answers(client):
+    alone = answer(client, knn_text())
+    tree = answer(client, {"retriever": knn_text()})
+    assert [hit["_id"] for hit in alone["hits"]["hits"]] == [hit["_id"] for hit in tree["hits"]["hits"]]
+    assert alone["search_rerank"]["skipped"][LEXICAL] == NO_QUERY
+
+
+def test_rank_rrf_answers_what_the_rrf_retriever_answers(client):
+    # https://www.elastic.co/guide/en/elasticsearch/reference/8.15/rrf.html: query, knn and rank.rrf
+    top_level = {"query": standard()["standard"]["query"], **knn_text(), "rank": {"rrf": {"rank_constant": 1}}}
+    tree = {"retriever": {"rrf": {"retrievers": [standard(), knn_text()], "rank_constant": 1}}}
+    ranked = answer(client, {**top_level, "explain": True})
+    assert ranked["hits"]["hits"] == answer(client, {**tree, "explain": True})["hits"]["hits"]
+    for e in explanations(ranked):
+        assert e["fused"] == pytest.approx(sum(1 / (1 + e[f"{leg}_rank"]) for leg in e["legs"]))
+
+
+@pytest.mark.parametrize("key", ["window_size", "rank_window_size"])
+def test_rank_rrf_window_is_each_legs_candidates_by_either_name(client, key):
+    body = {"query": standard()["standard"]["query"], **knn_text(), "rank": {"rrf": {key: 5}}, "size": 5}
+    found = explanations(answer(client, {**body, "explain": True}))
+    assert all(e.get(f"{leg}_rank", 0) <= 5 for e in found for leg in e["legs"])
+    assert error(search(client, {**body, "size": 6}), 400)["field"] == f"rank.rrf.{key}"
+
+
+def test_one_sub_search_beside_a_knn_is_the_query(client):
+    query = standard()["standard"]["query"]
+    rrf = {"rrf": {"rank_constant": 1}}
+    subs = answer(client, {"sub_searches": [{"query": query}], **knn_text(), "rank": rrf})
+    assert subs["hits"]["hits"] == answer(client, {"query": query, **knn_text(), "rank": rrf})["hits"]["hits"]
+
+
+def test_a_second_sub_search_is_a_501_naming_it(client):
+    body = {"sub_searches": [{"query": {"match": {"title": "sofa"}}}] * 2, **knn_text(), "rank": {"rrf": {}}}
+    assert error(search(client, body), 501)["unsupported"] == "sub_searches[1]"
+
+
+def test_sub_searches_beside_a_query_is_a_400(client):
+    body = {"query": {"match": {"title": "sofa"}}, "sub_searches": [{"query": {"match": {"title": "sofa"}}}]}
+    assert error(search(client, {**body, **knn_text()}), 400)["field"] == "sub_searches"
+
+
+def test_rank_without_two_result_sets_is_a_400_naming_it(client):
+    assert error(search(client, {"query": {"match": {"title": "sofa"}}, "rank": {"rrf": {}}}), 400)["field"] == "rank"
+
+
+def test_a_rank_other_than_rrf_is_a_501_naming_it(client):
+    body = {"query": {"match": {"title": "sofa"}}, **knn_text(), "rank": {"linear": {}}}
+    assert error(search(client, body), 501)["unsupported"] == "rank.linear"
+
+
+def test_a_knn_filter_the_query_does_not_hold_is_a_501_naming_it(client):
+    # Elasticsearch filters the kNN search alone; the pipeline holds both legs to one set of filters.
+    body = {"query": {"match": {"title": "sofa"}}, **knn_text(filter={"term": {"brand.keyword": a_brand(client)}})}
+    assert error(search(client, body), 501)["unsupported"] == "knn.filter"
+
+
+def test_a_knn_filter_alone_holds_its_nearest_products(client):
+    brand = a_brand(client)
+    hits = answer(client, {**knn_text(filter={"term": {"brand.keyword": brand}}), "size": 10})["hits"]["hits"]
+    assert hits and all(hit["_source"]["brand"] == brand for hit in hits)
+
+
+def test_a_second_knn_search_is_a_501_naming_it(client):
+    assert error(search(client, {"knn": [knn_text()["knn"]] * 2}), 501)["unsupported"] == "knn[1]"
+
+
+def test_a_knn_in_a_list_of_one_is_that_knn(client):
+    listed = answer(client, {"knn": [knn_text()["knn"]]})
+    assert listed["hits"]["hits"] == answer(client, knn_text())["hits"]["hits"]
+
+
+def test_a_knn_boost_is_ignored_and_said(client):
+    answered = answer(client, knn_text(boost=2.0))
+    assert "knn.boost (the legs are fused, not their scores added)" in answered["search_rerank"]["ignored"]
+
+
+@pytest.mark.parametrize("sort", [[{"price": "asc"}], ["title"], {"_score": "asc"}])
+def test_a_top_level_knn_beside_a_sort_is_a_501_naming_it(client, sort):
+    assert error(search(client, {**knn_text(), "sort": sort}), 501)["unsupported"] == "sort"
+
+
+def test_a_top_level_knn_beside_a_relevance_sort_is_searched(client):
+    assert answer(client, {**knn_text(), "sort": ["_score", {"_score": {"order": "desc"}}]})["hits"]["hits"]
+
+
+def test_a_top_level_knn_k_above_the_served_candidates_is_a_403_naming_it(client):
+    body = {"query": {"match": {"title": "sofa"}}, **knn_text(k=500, num_candidates=500)}
+    assert error(search(client, body), 403)["field"] == "knn.k"
+    admin = client.post("/products/_search", json=body, headers=ADMIN)
+    assert admin.status_code == 200, admin.get_json()
+
+
+def test_a_top_level_knn_vector_of_another_length_is_a_400_naming_it(client):
+    body = {"knn": {"field": "vector", "query_vector": [0.1, 0.2], "k": 3}}
+    assert error(search(client, body), 400)["field"] == "knn.query_vector"
+
+
+def test_searchkit_hybrid_search_on_the_cluster_backend_keeps_to_its_filter(hybrid_cluster_client):
+    body = searchkit_hybrid("Acme")
+    body["query"]["bool"]["must"] = {"multi_match": {"query": "sofa", "fields": ["title", "brand"]}}
+    body["knn"]["query_vector_builder"]["text_embedding"]["model_text"] = "sofa"
+    del body["aggs"]
+    answered = answer(hybrid_cluster_client, body)
+    assert {leg for e in explanations(answered) for leg in e["legs"]} == {LEXICAL, DENSE}
+    assert answered["hits"]["hits"] and all(hit["_source"]["brand"] == "Acme" for hit in answered["hits"]["hits"])
