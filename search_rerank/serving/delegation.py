@@ -1318,6 +1318,19 @@ def delegate_search(
             "search_after on a relevance sort of a query with words (its pages are reranked here): "
             "page by from/size, or in a point in time (pit)",
         )
+    if dense_query:
+        # A kNN search's nearest products are the pipeline's to rank: the cluster's own page (its order, a scroll,
+        # its min_score or terminate_after, or a count of what a query without words matches) would answer the
+        # query alone, the kNN search silently left out.
+        asked = [
+            *(["scroll"] if scroll is not None else []),
+            *extras,
+            *(["sort"] if not ranks else []),
+            *(["suggest"] if suggest is not None else []),
+            *(["size"] if base.size == 0 and not text else []),
+        ]
+        if asked:
+            raise Unsupported(asked[0], "beside a kNN search (the cluster's own page would leave the kNN search out)")
     ordered = ordered or (not text and not dense_query)
     search = dataclasses.replace(base, text=text, filters=None, aggs=None if ordered else aggs)
     leg = DelegatedLeg(cluster, query, post, base.track_total_hits, base.typed_keys, min_score)

@@ -71,7 +71,7 @@ cluster = Blueprint("cluster", __name__)
 ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH"]
 # What a search of no index leaves out: each would find or count products (the dense leg's, titles to complete,
 # a global aggregation's); Elasticsearch answers no aggregations and no suggestions there.
-SEARCHING_KEYS = ("query", "knn", "retriever", "suggest", "aggs", "aggregations", "post_filter")
+SEARCHING_KEYS = ("query", "knn", "rank", "sub_searches", "retriever", "suggest", "aggs", "aggregations", "post_filter")
 SERVED_ES_METHODS = {"search": ["GET", "POST"], "msearch": ["POST"], "count": ["GET", "POST"]}
 
 

@@ -367,7 +367,7 @@ class _Planner:
         subs = self.body.get("sub_searches")
         if subs in (None, []):
             query = self.body.get("query")
-            return [] if query is None else [Leaf("standard", "query", {"query": query}, [])]
+            return [] if query is None else [Leaf("standard", "query", {"query": an_object(query, "query")}, [])]
         if self.body.get("query") is not None:
             raise InvalidQuery("sub_searches", "cannot specify both [query] and [sub_searches]")
         if not isinstance(subs, list):

@@ -804,3 +804,31 @@ def test_searchkit_hybrid_search_on_the_cluster_backend_keeps_to_its_filter(hybr
     answered = answer(hybrid_cluster_client, body)
     assert {leg for e in explanations(answered) for leg in e["legs"]} == {LEXICAL, DENSE}
     assert answered["hits"]["hits"] and all(hit["_source"]["brand"] == "Acme" for hit in answered["hits"]["hits"])
+
+
+@pytest.mark.parametrize(
+    ("extra", "params", "named"),
+    [
+        ({}, "?scroll=1m", "scroll"),
+        ({"min_score": 0.5}, "", "min_score"),
+        ({"terminate_after": 3}, "", "terminate_after"),
+        ({"size": 0}, "", "size"),
+    ],
+)
+def test_a_top_level_knn_the_clusters_own_page_would_leave_out_is_a_501_naming_why(
+    hybrid_cluster_client, extra, params, named
+):
+    # Each makes the page the cluster's own: its listing of the catalogue, the kNN search nowhere in it.
+    response = hybrid_cluster_client.post(f"/products/_search{params}", json={**knn_text("sofa", k=2), **extra})
+    assert error(response, 501)["unsupported"] == named
+
+
+def test_a_hybrid_search_of_no_index_served_is_an_empty_answer(client):
+    body = {"sub_searches": [{"query": {"match": {"title": "sofa"}}}], **knn_text(), "rank": {"rrf": {}}}
+    answered = client.post("/nothing-here*/_search", json=body)
+    assert answered.status_code == 200, answered.get_json()
+    assert answered.get_json()["hits"]["hits"] == []
+
+
+def test_a_query_beside_a_top_level_knn_that_is_not_an_object_is_a_400_naming_it(client):
+    assert error(search(client, {"query": "sofa", **knn_text()}), 400)["field"] == "query"
