@@ -615,6 +615,11 @@ class _Planner:
         if standard is not None:
             query = self._standard(standard)
         else:
+            for key in ("aggs", "aggregations"):
+                if self.body.get(key) not in (None, {}):
+                    # Elasticsearch aggregates the k nearest; facets here count what the query matches, and
+                    # without one that is the whole catalogue, a silently different answer.
+                    raise Unsupported(key, "aggregations over a kNN search's nearest products (no query beside it)")
             self.out.lexical_off = True
             self.out.skipped[LEXICAL] = NOT_IN_TREE if RETRIEVER in self.body else NO_QUERY
         if knn is not None:

@@ -32,9 +32,11 @@ ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 @pytest.fixture
 def settings(settings, monkeypatch):
     """The default deployment's 100 candidates per leg (Elastic's examples ask for windows of 50), with an admin
-    token configured that the tests' requests send only where they say so."""
+    token configured that the tests' requests send only where they say so. No stage deadlines: the tests check
+    which legs and stages a body runs, and a leg cut off on a loaded machine (a CI run saw the lexical leg's
+    1 s pass) would leave it out."""
     monkeypatch.setenv("SEARCH_RERANK_ADMIN_TOKEN", TOKEN)
-    return settings.override(lexical={"candidates": 100}, dense={"candidates": 100})
+    return settings.override(lexical={"candidates": 100}, dense={"candidates": 100}).offline()
 
 
 def search(client, body):
@@ -832,3 +834,10 @@ def test_a_hybrid_search_of_no_index_served_is_an_empty_answer(client):
 
 def test_a_query_beside_a_top_level_knn_that_is_not_an_object_is_a_400_naming_it(client):
     assert error(search(client, {"query": "sofa", **knn_text()}), 400)["field"] == "query"
+
+
+@pytest.mark.parametrize("knn", [knn_text(), {"retriever": knn_text()}], ids=["top-level", "retriever"])
+def test_aggregations_beside_a_knn_without_a_query_are_a_501_naming_them(client, knn):
+    # Elasticsearch counts the k nearest products; facets here count what a query matches: the whole catalogue.
+    body = {**knn, "aggs": {"brand": {"terms": {"field": "brand.keyword"}}}}
+    assert error(search(client, body), 501)["unsupported"] == "aggs"
