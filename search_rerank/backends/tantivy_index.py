@@ -49,12 +49,17 @@ WRITER_HEAP_BYTES = 256_000_000
 COMMIT_EVERY = 10_000
 # Bumped with every change to _schema() or to the analyzer: an index built with another schema does not open
 # (tantivy checks the schema stored in the index) and is rebuilt by `search-rerank index`, which writes a new
-# version. Version 3: Chinese and Japanese cut into words (english_analyzer).
-SCHEMA_VERSION = 3
+# version. Version 3: Chinese and Japanese cut into words (english_analyzer). Version 4: the keyword sort fields
+# (SORT_FIELDS).
+SCHEMA_VERSION = 4
 # The index stores the analyzer's name, not the analyzer: named after the schema version, an index analysed
 # another way does not open, where it would otherwise be searched with words it was never cut into.
 ANALYZER_NAME = f"search_rerank_v{SCHEMA_VERSION}"
 FACET_FIELD = "facet"
+# A product's keywords a page can be sorted by (a shop's "Name: A-Z", Search UI's ``title.keyword``), each as the
+# catalog gives it in a fast field of its own: tantivy orders by a fast text field (byte order, as Elasticsearch
+# orders a keyword) but not by a path of the JSON ``facet`` field, which holds the same values for aggregations.
+SORT_FIELDS = {"title": "sort_title", "brand": "sort_brand", "category": "sort_category"}
 # Numeric product fields, each a fast field of the same name (sortable, aggregatable, range-filterable).
 NUMERIC_FIELDS: dict[str, tantivy.FieldType] = {
     "price": tantivy.FieldType.Float,
@@ -115,6 +120,8 @@ def _schema() -> tantivy.Schema:
         builder.add_text_field(name, tokenizer_name="raw", index_option="basic")
     # Display values, exact, for terms aggregations (the filter keys above are case-folded).
     builder.add_json_field(FACET_FIELD, fast=True, tokenizer_name="raw", index_option="basic")
+    for name in SORT_FIELDS.values():
+        builder.add_text_field(name, fast=True, tokenizer_name="raw", index_option="basic")
     builder.add_float_field("price", indexed=True, fast=True)
     builder.add_float_field("rating", indexed=True, fast=True)
     builder.add_integer_field("sales", indexed=True, fast=True)
@@ -133,6 +140,12 @@ def facet_values(product: Product) -> dict[str, object]:
     return facet
 
 
+def sort_values(product: Product) -> dict[str, str]:
+    """The product's :data:`SORT_FIELDS` values, as the catalog gives them; a field it lacks sorts last."""
+    values = {"title": product.title, "brand": product.brand, "category": product.category_facets().get("path", "")}
+    return {SORT_FIELDS[name]: value for name, value in values.items() if value}
+
+
 def _document(product: Product) -> tantivy.Document:
     """Text fields for scoring, and normalised exact terms that reproduce ``Filters.matches``."""
     return tantivy.Document(
@@ -147,6 +160,7 @@ def _document(product: Product) -> tantivy.Document:
         brand_key=normalise_term(product.brand),
         attr=[attribute_key(key, value) for key, values in product.attributes.items() for value in values],
         facet=facet_values(product),
+        **sort_values(product),
         sales=product.sales,
         review_count=product.review_count,
         **({} if product.price is None else {"price": float(product.price)}),

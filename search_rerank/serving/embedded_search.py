@@ -48,7 +48,7 @@ from typing import Any, TypeGuard
 
 import tantivy
 
-from ..backends.tantivy_index import NUMERIC_FIELDS, TantivyRetriever
+from ..backends.tantivy_index import NUMERIC_FIELDS, SORT_FIELDS, TantivyRetriever
 from ..core.candidate import Candidate
 from ..core.filters import Filters, attribute_key, category_key, normalise_term
 from ..core.fuzziness import Fuzziness
@@ -159,7 +159,9 @@ class Target:
     kind: str
     name: str
     facet: str | None = None
-    """The fast field (or JSON path) that aggregations and sorting read."""
+    """The fast field (or JSON path) that aggregations read."""
+    sort: str | None = None
+    """The fast field a sort reads; None where the field has no order (text, an attribute's several values)."""
 
 
 @dataclass
@@ -270,17 +272,19 @@ class Compiler:
     def target(self, name: str, path: str) -> Target:
         name = alias_of(name, self.aliases)
         if name in ("_id", "id"):
-            return Target("id", "id")
+            return Target("id", "id", sort="id")
         if name in NUMERIC_FIELDS:
-            return Target("numeric", name, name)
+            return Target("numeric", name, name, name)
         if name in LEXICAL_FIELDS:
             facet = {"brand": "facet.brand", "category": "facet.category.path"}.get(name)
-            return Target("text", name, facet)
+            return Target("text", name, facet, SORT_FIELDS[name] if facet is not None else None)
         base = name.removesuffix(".keyword")
         if base in ("brand", "facet.brand"):
-            return Target("brand", "brand", "facet.brand")
+            return Target("brand", "brand", "facet.brand", SORT_FIELDS["brand"])
         if base in ("category", "facet.category.path") or _LEVEL.fullmatch(base):
-            return Target("category", "category", base if base.startswith("facet.") else "facet.category.path")
+            if base.startswith("facet.category.lvl"):
+                return Target("category", "category", base)
+            return Target("category", "category", "facet.category.path", SORT_FIELDS["category"])
         for prefix in ("attributes.", "facet.attributes."):
             key = base.removeprefix(prefix)
             if base.startswith(prefix) and key and "." not in key:
@@ -1908,9 +1912,15 @@ def highlights(
 SCORE = "_score"
 
 
+# A title sorts a page ("Name: A-Z") but is text everywhere else: its keyword name is known to sorts alone, so a
+# ``term`` or a facet on it stays a 501 rather than being read as words.
+SORT_ONLY = {"title.keyword": SORT_FIELDS["title"]}
+SORTABLE = f"{', '.join(NUMERIC_FIELDS)}, brand, category, title.keyword, id and _score"
+
+
 @dataclass(frozen=True)
 class SortKey:
-    """A key after a sort's first field: another numeric field, or ``_score`` (highest first)."""
+    """A key after a sort's first field: another field (its fast field), or ``_score`` (highest first)."""
 
     field: str
     descending: bool
@@ -1930,7 +1940,7 @@ BROWSE_ORDER = FieldSort("sales", descending=True)
 
 
 def parse_sort(sort: Any, compiler: Compiler) -> FieldSort | None:
-    """None for relevance order (the pipeline's); numeric fields (and ``_score`` after one) otherwise."""
+    """None for relevance order (the pipeline's); the fields' keys (and ``_score`` after one) otherwise."""
     items = sort if isinstance(sort, list) else [] if sort is None else [sort]
     keys: list[SortKey] = []
     for i, item in enumerate(items):
@@ -1949,12 +1959,12 @@ def parse_sort(sort: Any, compiler: Compiler) -> FieldSort | None:
                 return None  # relevance first: the pipeline's order (its scores seldom tie)
             keys.append(SortKey(SCORE, True))
             continue
-        target = compiler.target(name, where)
-        if target.kind != "numeric":
-            raise Unsupported(where, f"sorting by {name!r} (sortable: {', '.join(NUMERIC_FIELDS)} and _score)")
+        sortable = SORT_ONLY.get(name) or compiler.target(name, where).sort
+        if sortable is None:
+            raise Unsupported(where, f"sorting by {name!r} (sortable: {SORTABLE})")
         if order not in (None, "asc", "desc"):
             raise InvalidQuery(f"{where}.order", "expected asc or desc")
-        keys.append(SortKey(target.name, (order or "asc") == "desc"))
+        keys.append(SortKey(sortable, (order or "asc") == "desc"))
     if not keys:
         return None
     return FieldSort(keys[0].field, keys[0].descending, tuple(keys[1:]))
@@ -2008,23 +2018,21 @@ def sorted_page(
         pid, value = row
         return [value, *(value if k.field == sort.field else later_value(pid, k.field) for k in sort.then)]
 
-    def key(row: tuple[str, Any]) -> tuple:
-        pid, value = row
-        parts = [
-            part
-            for name, descending in deciding.items()
-            for part in _sort_part(value if name == sort.field else later_value(pid, name), descending)
-        ]
-        return (*parts, -scores.get(pid, 0.0), pid)
+    def value_of(name: str) -> Callable[[tuple[str, Any]], Any]:
+        return lambda row: row[1] if name == sort.field else later_value(row[0], name)
 
-    rows.sort(key=key)
+    rows.sort(key=lambda row: (-scores.get(row[0], 0.0), row[0]))
+    for name, descending in reversed(deciding.items()):
+        _sort_stably(rows, value_of(name), descending)
     return [(pid, values((pid, value)), scores.get(pid, 0.0)) for pid, value in rows[:need]], total
 
 
-def _sort_part(value: Any, descending: bool) -> tuple[bool, float]:
-    """One key of a row's place in a sort: a missing value after every value, then the value in its order."""
-    number = 0.0 if value is None else float(value)
-    return value is None, -number if descending else number
+def _sort_stably(rows: list[Any], value: Callable[[Any], Any], descending: bool) -> None:
+    """Order ``rows`` by ``value`` (numbers or text), a missing value after every value in either order, ties
+    left as they were: applied from the last key to the first, the keys order the rows as one compound key would,
+    with no need to negate a text value for a descending key."""
+    rows.sort(key=lambda row: () if value(row) is None else (value(row),), reverse=descending)
+    rows.sort(key=lambda row: value(row) is None)
 
 
 def _field_values(leg: TantivyRetriever, ids: list[str], name: str) -> dict[str, Any]:
@@ -2130,7 +2138,8 @@ class EmbeddedSearch:
     def sorted_result(self, pipeline: SearchPipeline) -> SearchResult:
         """A page ordered by the field: every match is ranked by it, so there is nothing to rerank."""
         assert self.sort is not None
-        reason = f"sorted by {self.sort.field}: every match is ordered by the field"
+        named = next((name for name, fast in SORT_FIELDS.items() if fast == self.sort.field), self.sort.field)
+        reason = f"sorted by {named}: every match is ordered by the field"
         result, rows = self._ordered(pipeline, self.sort, reason)
         for pid, values, _ in rows:
             self.sort_values[pid] = values

@@ -55,7 +55,7 @@ FIELD_ALIASES = {
     "full-text": "description",
     "full-text-boosted": "title",
     "integer-sort.price": "price",
-    "string-sort.name": "title",
+    "string-sort.name": "title.keyword",
     "string-facet": "{facet-name}",
     "integer-facet": "{facet-name}",
     # Fields the product does not have (Chorus' codes, Spryker's activity window), and Spryker's one-store context.
