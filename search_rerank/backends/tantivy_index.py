@@ -60,6 +60,11 @@ FACET_FIELD = "facet"
 # catalog gives it in a fast field of its own: tantivy orders by a fast text field (byte order, as Elasticsearch
 # orders a keyword) but not by a path of the JSON ``facet`` field, which holds the same values for aggregations.
 SORT_FIELDS = {"title": "sort_title", "brand": "sort_brand", "category": "sort_category"}
+# The longest term tantivy indexes, in UTF-8 bytes. A raw token past it is cut at 65,535 bytes in the fast field
+# (so may end inside a character: then it reads back as no value, and the product sorts as if it had none) and is
+# left out of the term dictionary. A sort value is cut to it at a character boundary: a product with a longer
+# title sorts by its first 65,530 bytes.
+MAX_TERM_BYTES = 65_530
 # Numeric product fields, each a fast field of the same name (sortable, aggregatable, range-filterable).
 NUMERIC_FIELDS: dict[str, tantivy.FieldType] = {
     "price": tantivy.FieldType.Float,
@@ -141,9 +146,16 @@ def facet_values(product: Product) -> dict[str, object]:
 
 
 def sort_values(product: Product) -> dict[str, str]:
-    """The product's :data:`SORT_FIELDS` values, as the catalog gives them; a field it lacks sorts last."""
+    """The product's :data:`SORT_FIELDS` values, as the catalog gives them (up to :data:`MAX_TERM_BYTES`); a field
+    it lacks sorts last."""
     values = {"title": product.title, "brand": product.brand, "category": product.category_facets().get("path", "")}
-    return {SORT_FIELDS[name]: value for name, value in values.items() if value}
+    return {SORT_FIELDS[name]: _cut(value, MAX_TERM_BYTES) for name, value in values.items() if value}
+
+
+def _cut(value: str, limit: int) -> str:
+    """``value``'s longest beginning of at most ``limit`` UTF-8 bytes that ends at a character boundary."""
+    encoded = value.encode("utf-8")
+    return value if len(encoded) <= limit else encoded[:limit].decode("utf-8", "ignore")
 
 
 def _document(product: Product) -> tantivy.Document:

@@ -96,3 +96,24 @@ def test_title_keyword_is_known_to_sorts_alone(client):
     # A term on it would be read as words of the title: it stays a 501, as before sorting knew it.
     response = client.post("/products/_search", json={"query": {"term": {"title.keyword": "Oak table"}}})
     assert response.status_code == 501
+
+
+def test_a_value_longer_than_tantivy_keeps_sorts_by_its_beginning_not_as_missing(catalog_client):
+    # Tantivy cut a 80,000-byte brand at 65,535 bytes, inside an "é": it read back as no value and sorted last.
+    long = "é" * 40_000
+    client = catalog_client(
+        [
+            Product(id="a", title="Oak table", brand="Acme"),
+            Product(id="z", title=long, brand=long),
+            Product(id="c", title="Bench"),
+        ]
+    )
+    for key, order, expected in (
+        ("brand.keyword", "asc", ["a", "z", "c"]),
+        ("brand.keyword", "desc", ["z", "a", "c"]),
+        ("title.keyword", "asc", ["c", "a", "z"]),
+    ):
+        answer = page(client, [{key: order}])
+        assert ids(answer) == expected, (key, order)
+        (value,) = answer["hits"]["hits"][expected.index("z")]["sort"]
+        assert value == "é" * 32_765  # its first 65,530 bytes
