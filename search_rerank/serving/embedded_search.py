@@ -130,6 +130,7 @@ SUB_AGGREGATIONS = ("aggs", "aggregations")
 DEFAULT_FRAGMENT_SIZE, DEFAULT_FRAGMENTS = 100, 5
 HIGHLIGHTERS = ("unified", "plain", "fvh")
 # Ties with the last hit of a page sorted by a field are ordered by _score; past this many, by id alone.
+# (sorted_page reads them all, up to this many, for each page.)
 MAX_SORT_TIES = 10_000
 # The distinct values of a number that a terms aggregation orders itself (Aggregations._native says why).
 MAX_NUMERIC_TERMS = 10_000
@@ -1974,22 +1975,39 @@ def sorted_page(
     leg: TantivyRetriever, match: tantivy.Query, text_query: tantivy.Query | None, sort: FieldSort, need: int
 ) -> tuple[list[tuple[str, list[Any], float]], int]:
     """The first ``need`` matches by the sort's keys (missing values last), ties by score then id, each with its
-    sort values; and how many match."""
+    sort values; and how many match.
+
+    The matches sharing the page's last value are read whole, so every page orders them alike; where more than
+    :data:`MAX_SORT_TIES` share a value, they are ordered by id alone (the first of them by id read), so that
+    pages still follow one another without overlap.
+    """
     searcher = leg.searcher()
     total = count(searcher, match)
     if need == 0 or total == 0:
         return [], total
     order = tantivy.Order.Desc if sort.descending else tantivy.Order.Asc
-    limit = need
-    while True:
-        hits = searcher.search(match, limit, count=False, order_by_field=sort.field, order=order).hits
-        if len(hits) < limit or hits[-1][0] != hits[need - 1][0] or limit >= MAX_SORT_TIES:
-            break
-        limit *= 2
-    boundary = hits[need - 1][0] if len(hits) >= need else None
+    hits = searcher.search(match, need, count=False, order_by_field=sort.field, order=order).hits
     rows = [(str(searcher.doc(address).get_first("id")), value) for value, address in hits]
-    if len(hits) >= need:
-        rows = [r for r in rows if r[1] == boundary or _before(r[1], boundary, sort.descending)]
+    crowded: set[Any] = set()
+    if len(rows) == need:
+        # Every match before the last value is here; those sharing it may reach past the page.
+        boundary = rows[-1][1]
+        before = [row for row in rows if row[1] != boundary]
+        ties = _equal_to(leg, match, sort.field, boundary)
+        tied = count(searcher, ties)
+        if tied > MAX_SORT_TIES:
+            crowded.add(boundary)
+            found = searcher.search(ties, need - len(before), count=False, order_by_field="id", order=tantivy.Order.Asc)
+        else:
+            found = searcher.search(ties, max(tied, 1), count=False)
+        # Those of the page stay too: an id past tantivy's longest term has no term to be found by.
+        read = {str(searcher.doc(address).get_first("id")) for _, address in found.hits}
+        rows = before + [(pid, boundary) for pid in sorted(read | {pid for pid, value in rows if value == boundary})]
+    # A value before the last, shared by more than MAX_SORT_TIES (a page past them), is ordered as its own page was.
+    shared: dict[Any, int] = {}
+    for _, value in rows:
+        shared[value] = shared.get(value, 0) + 1
+    crowded.update(value for value, n in shared.items() if n > MAX_SORT_TIES)
     ids = sorted({pid for pid, _ in rows})
     scores: dict[str, float] = {}
     if text_query is not None and rows:
@@ -2019,12 +2037,25 @@ def sorted_page(
         return [value, *(value if k.field == sort.field else later_value(pid, k.field) for k in sort.then)]
 
     def value_of(name: str) -> Callable[[tuple[str, Any]], Any]:
-        return lambda row: row[1] if name == sort.field else later_value(row[0], name)
+        if name == sort.field:
+            return lambda row: row[1]
+        return lambda row: None if row[1] in crowded else later_value(row[0], name)
 
-    rows.sort(key=lambda row: (-scores.get(row[0], 0.0), row[0]))
+    rows.sort(key=lambda row: (0.0 if row[1] in crowded else -scores.get(row[0], 0.0), row[0]))
     for name, descending in reversed(deciding.items()):
         _sort_stably(rows, value_of(name), descending)
     return [(pid, values((pid, value)), scores.get(pid, 0.0)) for pid, value in rows[:need]], total
+
+
+def _equal_to(leg: TantivyRetriever, match: tantivy.Query, field: str, value: Any) -> tantivy.Query:
+    """The matches whose fast field ``field`` holds ``value`` (None: no value)."""
+    if value is None:
+        return tantivy.Query.boolean_query(
+            [(tantivy.Occur.Must, match), (tantivy.Occur.MustNot, tantivy.Query.exists_query(field))]
+        )
+    return tantivy.Query.boolean_query(
+        [(tantivy.Occur.Must, match), (tantivy.Occur.Must, tantivy.Query.term_query(leg.schema, field, value))]
+    )
 
 
 def _sort_stably(rows: list[Any], value: Callable[[Any], Any], descending: bool) -> None:
@@ -2036,19 +2067,12 @@ def _sort_stably(rows: list[Any], value: Callable[[Any], Any], descending: bool)
 
 
 def _field_values(leg: TantivyRetriever, ids: list[str], name: str) -> dict[str, Any]:
-    """The numeric field ``name`` of the products ``ids`` (None where one has no value), read from the index."""
+    """The fast field ``name`` (a number or a keyword) of the products ``ids`` (None where one has no value), read
+    from the index."""
     searcher = leg.searcher()
     query = tantivy.Query.term_set_query(leg.schema, "id", ids)
     hits = searcher.search(query, len(ids), count=False, order_by_field=name).hits
     return {str(searcher.doc(address).get_first("id")): value for value, address in hits}
-
-
-def _before(value: Any, boundary: Any, descending: bool) -> bool:
-    if value is None:
-        return False
-    if boundary is None:
-        return True
-    return value > boundary if descending else value < boundary
 
 
 # ------------------------------------------------------------------ the search
