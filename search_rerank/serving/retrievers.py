@@ -329,22 +329,22 @@ class _Planner:
     def top_level(self) -> RetrieverPlan:
         """Elasticsearch 8's hybrid search: ``query`` (or one ``sub_searches`` query) as the ``standard``
         retriever, the top-level ``knn`` as the ``knn`` one, ``rank.rrf`` as the ``rrf`` above them."""
-        for key in ORDERED_KEYS:
-            if self.body.get(key) not in (None, [], {}) and not (key == "sort" and _by_score(self.body[key])):
-                raise Unsupported(key, "beside a top-level knn or rank (the page is the pipeline's ranking)")
         leaves = self._queries()
         knn = self._top_level_knn()
-        if knn is not None:
-            if leaves and knn.filters:
-                _held_by_query(knn, leaves[0].spec["query"])
-                knn = dataclasses.replace(knn, filters=[])
-            leaves.append(knn)
         rank = self.body.get("rank")
         if knn is None and rank in (None, {}):
             # One sub_searches query, alone: the body's query, searched as the deployment searches a query.
             self.out.body = {k: v for k, v in self.body.items() if k not in HYBRID_KEYS}
             self.out.body.update({"query": leaves[0].spec["query"]} if leaves else {})
             return self.out
+        for key in ORDERED_KEYS:
+            if self.body.get(key) not in (None, [], {}) and not (key == "sort" and _by_score(self.body[key])):
+                raise Unsupported(key, "beside a top-level knn or rank (the page is the pipeline's ranking)")
+        if knn is not None:
+            if leaves and knn.filters:
+                _held_by_query(knn, leaves[0].spec["query"])
+                knn = dataclasses.replace(knn, filters=[])
+            leaves.append(knn)
         if rank not in (None, {}):
             kind, spec = single_key(rank, "rank")
             if kind not in RANKERS:

@@ -732,6 +732,12 @@ def test_one_sub_search_beside_a_knn_is_the_query(client):
     assert subs["hits"]["hits"] == answer(client, {"query": query, **knn_text(), "rank": rrf})["hits"]["hits"]
 
 
+def test_one_sub_search_alone_is_the_query_with_its_sort(client):
+    query = {"match": {"title": "sofa"}}
+    alone = answer(client, {"sub_searches": [{"query": query}], "sort": [{"price": "asc"}]})
+    assert alone["hits"]["hits"] == answer(client, {"query": query, "sort": [{"price": "asc"}]})["hits"]["hits"]
+
+
 def test_a_second_sub_search_is_a_501_naming_it(client):
     body = {"sub_searches": [{"query": {"match": {"title": "sofa"}}}] * 2, **knn_text(), "rank": {"rrf": {}}}
     assert error(search(client, body), 501)["unsupported"] == "sub_searches[1]"
