@@ -34,6 +34,8 @@ MAPPINGS = "index_mappings"
 # The whole category path as a keyword (a front end's ``category.keyword``). The dynamic template maps it, so an
 # index written before documents carried it lacks it: searches ask the served index (``ClusterRetriever.fields``).
 WHOLE_CATEGORY = "facet.category.path"
+# The title as one keyword (a shop's "Name: A-Z" sort), since mapping version 2: an index of version 1 lacks it.
+TITLE_KEYWORD = "title.keyword"
 
 
 def mappings_dir() -> Path:
@@ -164,13 +166,14 @@ def vector_mapping(engine: str, dims: int, dense: DenseSettings) -> dict[str, An
 
 
 def field_paths(mappings: Mapping[str, Any]) -> frozenset[str]:
-    """Every field path (``facet.category.lvl1``) of a ``mappings`` object, its objects' own paths included."""
+    """Every field path (``facet.category.lvl1``) of a ``mappings`` object, its objects' own paths and its fields'
+    multi-fields (``title.keyword``) included."""
 
     def paths(properties: Mapping[str, Any], prefix: str) -> set[str]:
         out = set()
         for name, spec in properties.items():
             path = f"{prefix}{name}"
-            out |= {path, *paths(spec.get("properties", {}), f"{path}.")}
+            out |= {path, *paths({**spec.get("properties", {}), **spec.get("fields", {})}, f"{path}.")}
         return out
 
     return frozenset(paths(mappings.get("properties", {}), ""))

@@ -84,7 +84,7 @@ from werkzeug.exceptions import BadGateway, GatewayTimeout, ServiceUnavailable
 
 from ..backends.cluster import ClusterRetriever
 from ..backends.engine_knn import EngineKnnRetriever
-from ..backends.mappings import WHOLE_CATEGORY, field_paths, load_mapping
+from ..backends.mappings import TITLE_KEYWORD, WHOLE_CATEGORY, field_paths, load_mapping
 from ..core.breaker import CircuitBreaker, DeadlineExceeded, GuardedRetriever
 from ..core.candidate import Candidate
 from ..core.errors import CircuitOpenError, ClusterMisconfigured, ClusterUnavailable, StageError
@@ -278,6 +278,16 @@ class ClusterFields:
                     "(facet.category.lvl<n>); an index written by `search-rerank reindex` of this version "
                     "holds the whole path too",
                 )
+        if name == TITLE_KEYWORD:
+            if use == TEXT:
+                return Field("title")  # words typed into a match are the title's words, as before it had a keyword
+            if TITLE_KEYWORD in self.served():
+                return Field(TITLE_KEYWORD)
+            raise Unsupported(
+                path,
+                f"field {name!r}: the served index was written before the title had a keyword (mapping version "
+                "2); an index written by `search-rerank reindex` of this version holds it",
+            )
         if name in LEXICAL_FIELDS and use == TEXT:
             return Field(name)
         attribute = _ATTRIBUTE.fullmatch(name)

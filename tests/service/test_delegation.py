@@ -423,6 +423,27 @@ def test_category_keyword_sorts_by_the_whole_category(shop):
     assert ids(answer) == ["l1", "l2", "t1", "t2", "s1", "s2", "s3", "s4", "s5"]
 
 
+def test_title_keyword_sorts_by_the_whole_title(shop):
+    # A shop's "Name: A-Z": the keyword copy of the title that mapping version 2 holds.
+    answer = search(shop, {"size": 9, "sort": [{"title.keyword": "asc"}]})
+    assert ids(answer) == sorted(BY_ID, key=lambda pid: BY_ID[pid].title.encode("utf-8"))
+    assert [hit["sort"] for hit in answer["hits"]["hits"]] == [[BY_ID[pid].title] for pid in ids(answer)]
+
+
+def test_title_keyword_on_an_index_of_mapping_version_1_is_a_501_naming_the_sort(make_shop, monkeypatch):
+    # An index written before the title had a keyword: sorting by the missing field would order nothing.
+    written = mappings.load_mapping
+    monkeypatch.setattr(mappings, "load_mapping", lambda version: written(1))
+    response = make_shop().post("/products/_search", json={"sort": [{"title.keyword": "asc"}]})
+    assert response.status_code == 501
+    assert response.get_json()["error"]["unsupported"] == "sort[0]"
+
+
+def test_a_match_on_title_keyword_searches_the_titles_words(shop):
+    # As before the title had a keyword: a front end's search fields may name it.
+    assert set(ids(search(shop, {"query": {"match": {"title.keyword": "oak"}}}))) == {"t1"}
+
+
 def test_category_keyword_facet_on_an_index_written_without_the_whole_path_is_a_501_naming_it(make_shop, monkeypatch):
     # An index an earlier version of the product wrote holds the path per level only: no buckets would be wrong.
     def without_whole_path(product):
