@@ -40,6 +40,7 @@ import json
 import logging
 import math
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -282,9 +283,9 @@ class Compiler:
         base = name.removesuffix(".keyword")
         if base in ("brand", "facet.brand"):
             return Target("brand", "brand", "facet.brand", SORT_FIELDS["brand"])
-        if base in ("category", "facet.category.path") or _LEVEL.fullmatch(base):
-            if base.startswith("facet.category.lvl"):
-                return Target("category", "category", base)
+        if _LEVEL.fullmatch(base):
+            return Target("category", "category", base)
+        if base in ("category", "facet.category.path"):
             return Target("category", "category", "facet.category.path", SORT_FIELDS["category"])
         for prefix in ("attributes.", "facet.attributes."):
             key = base.removeprefix(prefix)
@@ -2004,9 +2005,7 @@ def sorted_page(
         read = {str(searcher.doc(address).get_first("id")) for _, address in found.hits}
         rows = before + [(pid, boundary) for pid in sorted(read | {pid for pid, value in rows if value == boundary})]
     # A value before the last, shared by more than MAX_SORT_TIES (a page past them), is ordered as its own page was.
-    shared: dict[Any, int] = {}
-    for _, value in rows:
-        shared[value] = shared.get(value, 0) + 1
+    shared = Counter(value for _, value in rows)
     crowded.update(value for value, n in shared.items() if n > MAX_SORT_TIES)
     ids = sorted({pid for pid, _ in rows})
     scores: dict[str, float] = {}
