@@ -367,8 +367,9 @@ def epoch_ms(value: Any, name: str = "timestamp") -> float:
     and then as a string of digits, which OpenSearch's default date mapping (``strict_date_optional_time||
     epoch_millis``) stores, so its exports hold them. A time without a zone is UTC, as OpenSearch reads it
     (not this machine's zone, which would move a log's events by hours from one machine to another). A time
-    that is not finite or before 1970 (a year 1, a number of seconds read as milliseconds is not) is refused
-    here, where the service validates an event, rather than when a profile is updated from it."""
+    that is not finite or before 1970 (a year 1) is refused here, where the service validates an event, rather
+    than when a profile is updated from it; the service also refuses epoch seconds, which read as milliseconds
+    are weeks into 1970 (``serving.ubi.EARLIEST_EPOCH_MS``), while a log is read as it was written."""
     number: Any = value
     if isinstance(value, str) and value.isascii() and value.isdigit():
         # Digits alone are epoch milliseconds, as OpenSearch reads them (its ISO format needs dashes); Python's

@@ -162,6 +162,9 @@ def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None
         except ConfigError as exc:
             raise CannotStart(str(exc)) from exc
     app = Flask(__name__)
+    # Answers keep their objects' order, as Elasticsearch's do: a keyed histogram's or range's buckets in the order
+    # asked, a hit's fields as the product holds them (Flask would sort every object's keys).
+    app.json.sort_keys = False  # type: ignore[attr-defined]
     app.config["SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.service.max_body_bytes
     # Tests that pass their own pipeline choose its legs themselves; the breakers still guard the rest.

@@ -77,11 +77,12 @@ from .es_compat import (
     EsSearch,
     InvalidQuery,
     Unsupported,
+    bucket_order,
     flag,
+    order_buckets,
     order_terms_buckets,
     parse_search,
     pinned_ids,
-    terms_order,
     typed_key,
 )
 from .field_aliases import alias_of
@@ -1132,12 +1133,17 @@ class Aggregations:
             for option in ("include", "exclude"):
                 if isinstance(spec.get(option), str):  # a pattern in Lucene's syntax, not tantivy's
                     spec[option] = self.compiler.lucene_pattern(spec[option], target.facet, f"{path}.{option}")
-            if target.kind == "numeric" or _metric_order(spec):
-                # tantivy orders a number with a fraction after every whole one, whatever the order asked, and
-                # breaks ties of a sub-aggregation's metric its own way, keeping the buckets it shows by that
-                # order: every value is asked for, and _es_shape orders and cuts them.
+            if target.kind == "numeric" or _ordered_here(spec):
+                # tantivy orders a number with a fraction after every whole one, whatever the order asked, breaks
+                # ties of a sub-aggregation's metric its own way, keeping the buckets it shows by that order, and
+                # takes one key to order by: every value is asked for, in the first key's order, and _es_shape
+                # orders and cuts them.
                 spec["size"] = MAX_NUMERIC_TERMS
+                if isinstance(spec.get("order"), list):
+                    first = spec.pop("order")[:1]
+                    spec.update({"order": first[0]} if first else {})
         if kind == "histogram":
+            spec.pop("order", None)  # tantivy answers by key, ascending; _es_shape applies the order asked
             if a_number(spec.get("interval"), f"{path}.interval") <= 0:
                 raise InvalidQuery(f"{path}.interval", "must be > 0")
             for bounds in ("extended_bounds", "hard_bounds"):
@@ -1206,8 +1212,6 @@ class Aggregations:
                 raise InvalidQuery(f"{where}.field", f"a histogram of {options['field']!r}, which is not a number")
             if kind == "histogram" and a_number(options.get("interval"), f"{where}.interval") <= 0:
                 raise InvalidQuery(f"{where}.interval", "must be > 0")
-            if options.get("order", "asc") not in ("asc", "desc"):
-                raise InvalidQuery(f"{where}.order", f"expected asc or desc, got {options['order']!r}")
             missing[name] = options["missing_bucket"] = flag(
                 options.get("missing_bucket", False), f"{where}.missing_bucket"
             )
@@ -1380,11 +1384,11 @@ class Aggregations:
             raise Unsupported(f"{path}.filters.other_bucket")
         if isinstance(named, Mapping):
             keyed = spec.get("keyed", True)
-            buckets = {
+            buckets = {  # by key, as Elasticsearch orders named filters whatever the request's order
                 key: self._bucket(
                     _within(base, self.compiler.query(q, f"{path}.filters.{key}", False).constraint), subs, path
                 )
-                for key, q in named.items()
+                for key, q in sorted(named.items())
             }
             if keyed:
                 return {"buckets": buckets}
@@ -1604,8 +1608,8 @@ def _es_shape(level: dict[str, Any], name: str, spec: Mapping[str, Any], path: s
     elif kind == "terms":
         _order_terms(answer, options, subs)
         answer.setdefault("doc_count_error_upper_bound", 0)
-    elif kind == "histogram" and isinstance(answer.get("buckets"), dict):
-        answer["buckets"] = {_java_double(float(b["key"])): b for b in answer["buckets"].values()}
+    elif kind == "histogram":
+        _order_histogram(answer, options, subs)
     elif kind in ("value_count", "cardinality") and answer.get("value") is not None:
         answer["value"] = int(answer["value"])
     elif kind == "extended_stats":
@@ -1650,10 +1654,11 @@ def _composite_keys(answer: dict[str, Any], translated: Mapping[str, Any]) -> No
         answer["after_key"] = dict(answer["buckets"][-1]["key"])
 
 
-def _metric_order(spec: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """A terms aggregation's ``order`` when a sub-aggregation's metric decides it (else empty)."""
-    order = terms_order(spec)
-    return order if any(by not in ("_count", "_key") for by, _ in order) else []
+def _ordered_here(spec: Mapping[str, Any]) -> bool:
+    """Whether a terms aggregation's ``order`` is one tantivy cannot apply: several keys, or a sub-aggregation's
+    metric (see ``Aggregations._native``)."""
+    order = bucket_order(spec)
+    return len(order) > 1 or any(by not in ("_count", "_key") for by, _ in order)
 
 
 def _order_terms(answer: dict[str, Any], spec: Mapping[str, Any], subs: Mapping[str, Any]) -> None:
@@ -1665,12 +1670,24 @@ def _order_terms(answer: dict[str, Any], spec: Mapping[str, Any], subs: Mapping[
     numeric = isinstance(buckets, list) and any(
         isinstance(b.get("key"), int | float) and not isinstance(b.get("key"), bool) for b in buckets
     )
-    if not isinstance(buckets, list) or not (numeric or _metric_order(spec)):
+    if not isinstance(buckets, list) or not (numeric or _ordered_here(spec)):
         return
     if numeric and NUMERIC_FIELDS.get(spec.get("field", "")) == tantivy.FieldType.Float:
         for bucket in buckets:
             bucket["key"] = float(bucket["key"])
     order_terms_buckets(answer, spec, lambda bucket, by: _metric(bucket, by, subs))
+
+
+def _order_histogram(answer: dict[str, Any], spec: Mapping[str, Any], subs: Mapping[str, Any]) -> None:
+    """A histogram's buckets in the ``order`` asked, by key ascending when none is (tantivy's keyed answer is in no
+    order), ties by key; a keyed one's keyed by its bound as Elasticsearch writes a double."""
+    buckets = answer.get("buckets")
+    listed = list(buckets.values()) if isinstance(buckets, dict) else buckets
+    if not isinstance(listed, list):
+        return
+    order = bucket_order(spec) if "order" in spec else [("_key", "asc")]
+    order_buckets(listed, order, lambda bucket, by: _metric(bucket, by, subs))
+    answer["buckets"] = {_java_double(float(b["key"])): b for b in listed} if isinstance(buckets, dict) else listed
 
 
 def _metric(bucket: Mapping[str, Any], path: str, subs: Mapping[str, Any]) -> float | None:
@@ -1964,8 +1981,6 @@ def parse_sort(sort: Any, compiler: Compiler) -> FieldSort | None:
         sortable = SORT_ONLY.get(name) or compiler.target(name, where).sort
         if sortable is None:
             raise Unsupported(where, f"sorting by {name!r} (sortable: {SORTABLE})")
-        if order not in (None, "asc", "desc"):
-            raise InvalidQuery(f"{where}.order", "expected asc or desc")
         keys.append(SortKey(sortable, (order or "asc") == "desc"))
     if not keys:
         return None

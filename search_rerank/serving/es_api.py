@@ -40,6 +40,7 @@ from .context import (
 )
 from .cost_limits import CostRaised
 from .delegation import delegate_count, delegate_search, delegated_cluster
+from .directions import with_directions
 from .embedded_search import MAX_BUCKETS, TooManyBuckets, compile_search, count_matches, serves
 from .es_compat import (
     ES_HEADERS,
@@ -216,6 +217,7 @@ def _es_search(index: str, body: dict[str, Any], params, deadline: float | None 
     started = time.perf_counter()
     settings = current_settings()
     body, params = uri_search(body, params)
+    body = with_directions(body)
     if not names_served(index, settings, params):
         body = {**{k: v for k, v in body.items() if k not in SEARCHING_KEYS}, "query": MATCH_NONE}
     body = counted_exactly(body, params)

@@ -109,30 +109,29 @@ def typed_key(kind: str, name: str) -> str:
     return f"{kind}#{name}"
 
 
-def terms_order(spec: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """A terms aggregation's ``order`` as (what, direction) pairs: an object, or a list of them."""
+def bucket_order(spec: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """A bucket aggregation's ``order`` as (what, direction) pairs: an object, or a list of them (directions
+    already lower case, see directions)."""
     order = spec.get("order", {"_count": "desc"})
     items = order if isinstance(order, list) else [order]
     return [
-        (
-            "_key" if by == "_term" else by,
-            str(direction.get("order", "asc") if isinstance(direction, Mapping) else direction),
-        )
+        ("_key" if by == "_term" else by, str(direction))
         for item in items
         if isinstance(item, Mapping)
         for by, direction in item.items()
     ]
 
 
-def order_terms_buckets(
-    answer: dict[str, Any], spec: Mapping[str, Any], metric: Callable[[Mapping[str, Any], str], float | None]
+def order_buckets(
+    buckets: list[dict[str, Any]],
+    order: list[tuple[str, str]],
+    metric: Callable[[Mapping[str, Any], str], float | None],
 ) -> None:
-    """A terms answer's buckets in the order ``spec`` asks, ties by key as Elasticsearch breaks them, its ``size``
-    kept and the rest counted as others. ``metric`` reads the value a sub-aggregation's metric orders by from a
-    bucket (None: it has none, and such buckets go last either way, as Elasticsearch's NaN does)."""
-    buckets = answer["buckets"]
+    """``buckets`` in ``order`` (:func:`bucket_order`'s pairs), ties by key as Elasticsearch breaks them.
+    ``metric`` reads the value a sub-aggregation's metric orders by from a bucket (None: it has none, and such
+    buckets go last either way, as Elasticsearch's NaN does)."""
     buckets.sort(key=lambda b: b["key"])  # Elasticsearch's last tie-break: the key, ascending
-    for by, direction in reversed(terms_order(spec)):
+    for by, direction in reversed(order):
         if by in ("_key", "_count"):
             buckets.sort(key=lambda b: b["key" if by == "_key" else "doc_count"], reverse=direction == "desc")
             continue
@@ -140,6 +139,15 @@ def order_terms_buckets(
         known = [(value, b) for value, b in values if value is not None]
         known.sort(key=lambda pair: pair[0], reverse=direction == "desc")
         buckets[:] = [b for _, b in known] + [b for value, b in values if value is None]
+
+
+def order_terms_buckets(
+    answer: dict[str, Any], spec: Mapping[str, Any], metric: Callable[[Mapping[str, Any], str], float | None]
+) -> None:
+    """A terms answer's buckets in the order ``spec`` asks (:func:`order_buckets`), its ``size`` kept and the
+    rest counted as others."""
+    buckets = answer["buckets"]
+    order_buckets(buckets, bucket_order(spec), metric)
     size = a_count(spec.get("size", 10), "size")  # checked where the aggregation was read: "3" is 3
     answer["sum_other_doc_count"] = answer.get("sum_other_doc_count", 0) + sum(b["doc_count"] for b in buckets[size:])
     del buckets[size:]

@@ -54,6 +54,10 @@ from ..data.loaders import id_text
 RESULT_ACTIONS = frozenset({"impression", "click"})
 FUTURE_TOLERANCE_S = 86_400.0
 """How far ahead of this server's clock an event's time may be (clocks and time zones differ)."""
+EARLIEST_EPOCH_MS = 100_000_000_000
+"""The least epoch milliseconds taken (1973-03-03). Epoch seconds, which a client writes from Python's
+``time.time()`` or Unix's ``date +%s``, are below it until the year 5138, and read as milliseconds they are a few
+weeks into 1970: an event a profile would age to nothing as it arrives, so such a number is refused, not kept."""
 SafeId = Annotated[str, Field(pattern=SAFE_ID_PATTERN)]
 
 
@@ -199,7 +203,17 @@ def readable_time(value: str | int | None) -> str | int | None:
         raise ValueError("must be ISO 8601 (e.g. 2024-12-10T00:01:29.378Z) or epoch milliseconds") from None
     if at_s > time.time() + FUTURE_TOLERANCE_S:
         raise ValueError("is in the future (more than a day ahead of this server's clock)")
+    if _digits(value) and at_s * 1000 < EARLIEST_EPOCH_MS:
+        moment = datetime.fromtimestamp(at_s, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        raise ValueError(
+            f"is epoch milliseconds, and {value} is {moment}: epoch seconds? Send milliseconds or ISO 8601"
+        )
     return value
+
+
+def _digits(value: str | int) -> bool:
+    """Whether a time is written as a number (or a string of digits, as OpenSearch's exports hold one)."""
+    return isinstance(value, int) or (value.isascii() and value.isdigit())
 
 
 class UbiObject(_Open):

@@ -217,6 +217,23 @@ def test_a_time_profiles_could_not_age_by_is_refused(ubi_client, ubi_path, times
     assert not ubi_path.parent.exists()
 
 
+@pytest.mark.parametrize("timestamp", [1_764_842_400, "1764842400"])
+def test_epoch_seconds_are_refused_saying_what_they_read_as(ubi_client, ubi_path, timestamp):
+    """Seconds (Python's time.time(), ``date +%s``) read as milliseconds are January 1970: a profile would age the
+    event to nothing as it arrives."""
+    response = ubi_client.post("/ubi/events", json={**click_on("q-1", "p-1"), "timestamp": timestamp})
+    assert response.status_code == 400
+    (refused,) = response.get_json()["fields"]
+    assert refused["field"] == "timestamp" and "1970-01-21T10:14:02Z" in refused["message"]
+    assert not ubi_path.parent.exists()
+
+
+@pytest.mark.parametrize("timestamp", [1_764_842_400_000, "1764842400000", "2025-12-04T10:00:00Z"])
+def test_epoch_milliseconds_and_iso_times_are_accepted(ubi_client, timestamp):
+    sent = {**click_on("q-1", "p-1"), "timestamp": timestamp}
+    assert ubi_client.post("/ubi/events", json=sent).get_json() == {"accepted": 1}
+
+
 @pytest.mark.parametrize("field", ["user_id", "session_id"])
 def test_a_shopper_id_a_search_or_a_forget_could_not_name_is_refused(ubi_client, field):
     response = ubi_client.post("/ubi/events", json={**click_on("q-1", "p-1"), field: "alice@example.com"})
@@ -286,7 +303,7 @@ def test_searches_still_get_a_query_id_when_ubi_logging_is_off(client):
 
 def test_the_log_rotates_past_its_size_keeping_whole_lines(ubi_path):
     log = UbiLog(ubi_path, max_bytes=2048, backups=2)
-    log.write(UbiEvent(action_name="search", query_id=f"q-{i}", timestamp=0) for i in range(100))
+    log.write(UbiEvent(action_name="search", query_id=f"q-{i}", timestamp=1_764_000_000_000) for i in range(100))
     log.close()
     current = ubi_path.with_name(f"ubi.{os.getpid()}.ndjson")
     files = [current, current.with_name(current.name + ".1"), current.with_name(current.name + ".2")]
