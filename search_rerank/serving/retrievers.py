@@ -90,6 +90,9 @@ OTHER_RETRIEVERS = ("rule", "pinned")
 REPLACED_KEYS = ("query", "knn", "rank", "sub_searches", "sort", "search_after", "terminate_after", "rescore")
 HYBRID_KEYS = ("knn", "rank", "sub_searches")
 """Elasticsearch 8's hybrid search at the top of a body (:meth:`_Planner.top_level`)."""
+DENSE_QUERIES = ("knn", "semantic")
+"""Queries that search by meaning: the knn query (8.12) and the semantic query (8.15), searched by the dense leg
+where they make a kNN or hybrid search (:meth:`_Planner.query_knn`)."""
 RANKERS = ("rrf",)
 ORDERED_KEYS = ("sort", "search_after", "pit", "collapse", "suggest")
 """Keys that make a page the engine's own order, not a ranking: a hybrid search cannot have them here."""
@@ -276,7 +279,7 @@ def plan(
             if body.get(key) is not None:
                 raise InvalidQuery(key, f"cannot specify [{RETRIEVER}] and [{key}]")
         return _Planner(body, settings, pipeline, admin).run()
-    if any(body.get(key) not in (None, [], {}) for key in HYBRID_KEYS):
+    if any(body.get(key) not in (None, [], {}) for key in HYBRID_KEYS) or _dense_clauses(body.get("query")):
         return _Planner(body, settings, pipeline, admin).top_level()
     return None
 
@@ -328,9 +331,14 @@ class _Planner:
 
     def top_level(self) -> RetrieverPlan:
         """Elasticsearch 8's hybrid search: ``query`` (or one ``sub_searches`` query) as the ``standard``
-        retriever, the top-level ``knn`` as the ``knn`` one, ``rank.rrf`` as the ``rrf`` above them."""
-        leaves = self._queries()
+        retriever, the top-level ``knn`` as the ``knn`` one, ``rank.rrf`` as the ``rrf`` above them; a knn or
+        semantic query the query holds as the top-level ``knn`` (:meth:`query_knn`)."""
+        lifted, query = self.query_knn()
+        leaves = self._queries(query)
         knn = self._top_level_knn()
+        if knn is not None and lifted is not None:
+            raise Unsupported(lifted.path, "a kNN query beside a top-level knn (the pipeline has one dense leg)")
+        knn = knn or lifted
         rank = self.body.get("rank")
         if knn is None and rank in (None, {}):
             # One sub_searches query, alone: the body's query, searched as the deployment searches a query.
@@ -362,11 +370,46 @@ class _Planner:
             self.section["first_stage"] = "knn" if len(leaves) == 1 else "query and knn, the service's fusion"
         return self._planned(leaves, "knn")
 
-    def _queries(self) -> list[Leaf]:
-        """The lexical leg's leaf: the body's ``query``, or its ``sub_searches`` (one query: there is one leg)."""
+    def query_knn(self) -> tuple[Leaf | None, Any]:
+        """Elasticsearch's knn and semantic queries where they make a kNN or hybrid search, as the top-level ``knn``
+        they are equivalent to: the whole ``query``, or one clause of a ``bool``'s ``should`` (Elastic's hybrid
+        example: a ``match`` and a ``knn`` as should clauses), the rest of the bool staying the lexical leg's
+        query. Returns the kNN leaf (None: the query holds none) and the query left (None: nothing left).
+
+        Both forms match what either part matches, as a query beside a top-level ``knn`` does, as long as the bool
+        asks no more: a ``must`` beside the clause (the kNN would only score the must's matches) or a
+        ``minimum_should_match`` above 1 (counting the kNN) is a 501 naming it. A knn or semantic clause anywhere
+        else (a filter, a must, a nested bool) stays what the Query DSL translation makes of it, a 501."""
+        query = self.body.get("query")
+        found = _dense_clauses(query)
+        if not found:
+            return None, query
+        if len(found) > 1:
+            raise Unsupported(found[1], "a second kNN query (the pipeline has one dense leg)")
+        ((kind, spec),) = query.items()
+        if kind in DENSE_QUERIES:
+            return _dense_leaf(kind, spec, f"query.{kind}", self.ignored), None
+        should = spec["should"]
+        clauses = should if isinstance(should, list) else [should]
+        index = next(i for i, clause in enumerate(clauses) if _dense_kind(clause))
+        where = found[0]
+        if spec.get("must") not in (None, [], {}):
+            raise Unsupported(where, "a kNN query beside bool.must (it would only score the must's matches)")
+        if spec.get("minimum_should_match") not in (None, 1, "1"):
+            raise Unsupported("query.bool.minimum_should_match", "beside a kNN query (the kNN search is not counted)")
+        ((dense_kind, dense_spec),) = clauses[index].items()
+        leaf = _dense_leaf(dense_kind, dense_spec, f"{where}.{dense_kind}", self.ignored)
+        rest = clauses[:index] + clauses[index + 1 :]
+        kept = {key: value for key, value in spec.items() if key != "should"} | ({"should": rest} if rest else {})
+        if not rest:
+            kept.pop("minimum_should_match", None)
+        return leaf, ({"bool": kept} if kept else None)
+
+    def _queries(self, query: Any) -> list[Leaf]:
+        """The lexical leg's leaf: ``query`` (the body's, less a kNN query it held), or the body's
+        ``sub_searches`` (one query: there is one leg)."""
         subs = self.body.get("sub_searches")
         if subs in (None, []):
-            query = self.body.get("query")
             return [] if query is None else [Leaf("standard", "query", {"query": an_object(query, "query")}, [])]
         if self.body.get("query") is not None:
             raise InvalidQuery("sub_searches", "cannot specify both [query] and [sub_searches]")
@@ -380,7 +423,7 @@ class _Planner:
         return [Leaf("standard", "sub_searches[0]", {"query": subs[0]["query"]}, [])]
 
     def _top_level_knn(self) -> Leaf | None:
-        """The ``knn`` as a knn retriever's leaf; its ``boost`` weighs a sum of scores that is not made here."""
+        """The ``knn`` as a knn retriever's leaf (:func:`_dense_leaf`)."""
         spec, where = self.body.get("knn"), "knn"
         if spec in (None, [], {}):
             return None
@@ -388,11 +431,7 @@ class _Planner:
             if len(spec) > 1:
                 raise Unsupported("knn[1]", "a second kNN search (the pipeline has one dense leg)")
             spec, where = spec[0], "knn[0]"
-        spec = dict(an_object(spec, where))
-        if "boost" in spec:
-            _number(spec.pop("boost"), f"{where}.boost")
-            self.ignored.append(f"{where}.boost (the legs are fused, not their scores added)")
-        return Leaf("knn", where, spec, _filters(spec.get("filter"), f"{where}.filter"))
+        return _dense_leaf("knn", spec, where, self.ignored)
 
     def _planned(self, leaves: list[Leaf], root: str) -> RetrieverPlan:
         self._legs(leaves)
@@ -629,7 +668,7 @@ class _Planner:
             self.out.skipped[DENSE] = NOT_IN_TREE
         if filters:
             query = {"bool": {"must": [] if query is None else [query], "filter": filters}}
-        body = {k: v for k, v in self.body.items() if k not in (RETRIEVER, *HYBRID_KEYS)}
+        body = {k: v for k, v in self.body.items() if k not in (RETRIEVER, "query", *HYBRID_KEYS)}
         if query is not None:
             body["query"] = query
         self.out.body = body
@@ -775,6 +814,43 @@ def _vector(value: Any, where: str, dim: int | None) -> np.ndarray:
     if not np.any(vector):
         raise InvalidQuery(where, "a zero vector has no direction to search in")
     return vector
+
+
+def _dense_kind(clause: Any) -> str | None:
+    """``knn`` or ``semantic`` when ``clause`` is that query, else None."""
+    if isinstance(clause, Mapping) and len(clause) == 1:
+        kind = next(iter(clause))
+        return kind if kind in DENSE_QUERIES else None
+    return None
+
+
+def _dense_clauses(query: Any) -> list[str]:
+    """Where ``query`` holds a knn or semantic query that :meth:`_Planner.query_knn` maps: the query itself, or
+    clauses of its bool's ``should``."""
+    kind = _dense_kind(query)
+    if kind is not None:
+        return [f"query.{kind}"]
+    spec = query.get("bool") if isinstance(query, Mapping) and len(query) == 1 else None
+    should = spec.get("should") if isinstance(spec, Mapping) else None
+    if isinstance(should, list):
+        return [f"query.bool.should[{i}]" for i, clause in enumerate(should) if _dense_kind(clause)]
+    return ["query.bool.should"] if _dense_kind(should) else []
+
+
+def _dense_leaf(kind: str, spec: Any, where: str, ignored: list[str]) -> Leaf:
+    """A knn query as the knn retriever's leaf (the same keys but ``boost``, which weighs a sum of scores not
+    made here); a semantic query as one embedding its ``query`` (its ``field``, a semantic_text field, names
+    Elasticsearch's embeddings: the service's bi-encoder embeds the text)."""
+    spec = dict(an_object(spec, where))
+    if "boost" in spec:
+        _number(spec.pop("boost"), f"{where}.boost")
+        ignored.append(f"{where}.boost (the legs are fused, not their scores added)")
+    if kind == "semantic":
+        _known(spec, where, {"field", "query", "_name"})
+        a_string(_required(spec, "field", where), f"{where}.field")
+        text = a_string(_required(spec, "query", where), f"{where}.query")
+        spec = {"field": spec["field"], "query_vector_builder": {"text_embedding": {"model_text": text}}}
+    return Leaf("knn", where, spec, _filters(spec.get("filter"), f"{where}.filter"))
 
 
 def _filters(value: Any, where: str) -> list[Any]:

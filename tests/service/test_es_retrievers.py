@@ -847,3 +847,94 @@ def test_aggregations_beside_a_knn_without_a_query_are_a_501_naming_them(client,
     # Elasticsearch counts the k nearest products; facets here count what a query matches: the whole catalogue.
     body = {**knn, "aggs": {"brand": {"terms": {"field": "brand.keyword"}}}}
     assert error(search(client, body), 501)["unsupported"] == "aggs"
+
+
+# ------------------------------------------------------------------ the knn query (8.12) and the semantic query (8.15)
+
+
+def knn_query(**extra) -> dict:
+    """The knn query: the top-level knn's keys, inside ``query``."""
+    return {"knn": {**knn_text()["knn"], **extra}}
+
+
+def hit_ids(body: dict) -> list[str]:
+    return [hit["_id"] for hit in body["hits"]["hits"]]
+
+
+def test_a_knn_query_alone_answers_what_the_top_level_knn_answers(client):
+    alone = answer(client, {"query": knn_query()})
+    assert hit_ids(alone) == hit_ids(answer(client, knn_text()))
+    assert alone["search_rerank"]["skipped"][LEXICAL] == NO_QUERY
+
+
+def test_a_semantic_query_is_the_services_bi_encoder_embedding_its_text(client):
+    semantic = answer(client, {"query": {"semantic": {"field": "semantic_title", "query": TEXT}}})
+    assert hit_ids(semantic) == hit_ids(answer(client, knn_text()))
+
+
+def test_a_knn_query_beside_words_in_a_bool_should_is_a_hybrid_search(client):
+    # Elastic's hybrid example for the knn query: a match and a knn as should clauses, fused here as a query
+    # beside a top-level knn is.
+    words = {"match": {"title": TEXT}}
+    hybrid = answer(client, {"query": {"bool": {"should": [words, knn_query()]}}, "explain": True})
+    assert hit_ids(hybrid) == hit_ids(answer(client, {"query": words, **knn_text()}))
+    assert {leg for e in explanations(hybrid) for leg in e["legs"]} == {LEXICAL, DENSE}
+    assert hybrid["search_rerank"]["retriever"]["first_stage"] == "query and knn, the service's fusion"
+
+
+def test_a_bools_filter_beside_a_knn_query_holds_both_legs(client):
+    brand = a_brand(client)
+    refined = [{"term": {"brand.keyword": brand}}]
+    body = {"query": {"bool": {"should": [{"match": {"title": TEXT}}, knn_query()], "filter": refined}}}
+    answered = answer(client, body)
+    assert answered["hits"]["hits"] and all(hit["_source"]["brand"] == brand for hit in answered["hits"]["hits"])
+
+
+def test_a_knn_querys_boost_is_listed_as_ignored(client):
+    answered = answer(client, {"query": {"bool": {"should": [{"match": {"title": TEXT}}, knn_query(boost=2)]}}})
+    assert (
+        "query.bool.should[1].knn.boost (the legs are fused, not their scores added)"
+        in (answered["search_rerank"]["ignored"])
+    )
+
+
+def test_a_knn_query_beside_bool_must_is_a_501_naming_it(client):
+    body = {"query": {"bool": {"must": [{"match": {"title": TEXT}}], "should": [knn_query()]}}}
+    assert error(search(client, body), 501)["unsupported"] == "query.bool.should[0]"
+
+
+def test_a_minimum_should_match_counting_a_knn_query_is_a_501_naming_it(client):
+    body = {"query": {"bool": {"should": [{"match": {"title": TEXT}}, knn_query()], "minimum_should_match": 2}}}
+    assert error(search(client, body), 501)["unsupported"] == "query.bool.minimum_should_match"
+
+
+def test_two_knn_queries_are_a_501_naming_the_second(client):
+    body = {"query": {"bool": {"should": [knn_query(), {"semantic": {"field": "f", "query": TEXT}}]}}}
+    assert error(search(client, body), 501)["unsupported"] == "query.bool.should[1]"
+
+
+def test_a_knn_query_beside_a_top_level_knn_is_a_501_naming_it(client):
+    assert error(search(client, {"query": knn_query(), **knn_text()}), 501)["unsupported"] == "query.knn"
+
+
+def test_a_knn_querys_k_is_checked_as_the_top_level_knns(client):
+    assert error(search(client, {"query": knn_query(k=20, num_candidates=10)}), 400)["field"] == (
+        "query.knn.num_candidates"
+    )
+
+
+def test_a_semantic_query_without_its_text_is_a_400_naming_it(client):
+    assert error(search(client, {"query": {"semantic": {"field": "f"}}}), 400)["field"] == "query.semantic.query"
+
+
+def test_a_knn_query_inside_a_filter_stays_a_501(client):
+    body = {"query": {"bool": {"filter": [knn_query()], "should": [{"match": {"title": TEXT}}]}}}
+    assert search(client, body).status_code == 501
+
+
+def test_a_knn_query_in_a_bool_should_is_a_hybrid_search_on_the_cluster_backend(hybrid_cluster_client):
+    words = {"match": {"title": "sofa"}}
+    body = {"query": {"bool": {"should": [words, knn_query()], "filter": [{"term": {"brand": "Acme"}}]}}}
+    answered = answer(hybrid_cluster_client, {**body, "explain": True, "size": 10})
+    assert answered["hits"]["hits"] and all(hit["_source"]["brand"] == "Acme" for hit in answered["hits"]["hits"])
+    assert {leg for e in explanations(answered) for leg in e["legs"]} == {LEXICAL, DENSE}
