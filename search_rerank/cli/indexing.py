@@ -9,6 +9,8 @@ import click
 
 from .common import Command, console, settings_for
 
+SHOWN_FIELDS = 20  # the fields kept for display that `index` names, most held first (a catalog may have thousands)
+
 
 def build_options(fn):
     """The options ``index`` and ``reindex`` share: what to read, and how to write the new version."""
@@ -91,6 +93,14 @@ def index_catalog(
         console.print(f"deleted old versions: {', '.join(report.pruned)}")
     if report.deleted:
         console.print(f"deleted {report.deleted} products")
+    if stats.extra_fields:
+        shown = stats.extra_fields.most_common(SHOWN_FIELDS)
+        more = len(stats.extra_fields) - len(shown)
+        kept = ", ".join(f"{name} ({count:,})" for name, count in shown) + (f" and {more:,} more" if more else "")
+        console.print(
+            "fields kept for display in hits' _source, not searched, filtered or sorted (products holding each): "
+            + kept
+        )
     if stats.skipped:
         console.print(f"[yellow]skipped {stats.skipped} bad rows[/yellow], first: " + "; ".join(stats.errors[:3]))
 

@@ -33,6 +33,11 @@ class Product(BaseModel):
     sales: int = Field(default=0, ge=0)
     review_count: int = Field(default=0, ge=0)
     rating: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    extra: dict[str, Any] = Field(default_factory=dict)
+    """The catalog's other fields (an image, a product page's URL, a stock level, a date), as given: kept with the
+    product and answered in its hits' ``_source``, as Elasticsearch answers a document's, so a front end shows
+    what it showed before; never searched, filtered, sorted or aggregated (the index holds the fields above).
+    The catalog loaders fill it with the keys that are no field of the product (see loaders)."""
 
     @field_validator("id", mode="before")
     @classmethod
@@ -51,6 +56,16 @@ class Product(BaseModel):
             return (value.strip(),) if value.strip() else ()
         if isinstance(value, (list, tuple)):  # a blank level, as a path "A >  > B" has none
             return tuple(p for p in value if not (isinstance(p, str) and not p.strip()))
+        return value
+
+    @field_validator("extra")
+    @classmethod
+    def _extra_fields_are_not_the_products(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """A field of the product's own given as an extra one would be answered twice, once as the product holds
+        it and once as given, so it is refused: the product's is the one searched."""
+        own = [key for key in value if key in cls.model_fields and key != "extra"]
+        if own:
+            raise ValueError(f"{', '.join(own)}: a field of the product, not an extra one")
         return value
 
     @field_validator("attributes", mode="before")
@@ -120,11 +135,12 @@ class Product(BaseModel):
         return ". ".join(parts)
 
     def to_record(self) -> dict[str, Any]:
-        """A JSON-ready dict (the JSONL catalog format and BEIR corpus extras)."""
-        record = self.model_dump(mode="json", exclude_defaults=True)
+        """A JSON-ready dict (the JSONL catalog format, BEIR corpus extras and hits' ``_source``): the product's
+        fields, then its ``extra`` ones beside them, as the catalog gave them."""
+        record = self.model_dump(mode="json", exclude_defaults=True, exclude={"extra"})
         record["id"] = self.id
         record["title"] = self.title
-        return record
+        return {**record, **self.extra}
 
 
 def _not_boolean(value: Any) -> None:

@@ -25,6 +25,7 @@ import json
 import logging
 import math
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from ..core.errors import ConfigError, DataError
+from ..core.field_names import one_slip, spelling_key
 from ..core.product import Product
 from .dataset import Dataset, Query
 from .qrels import Qrels, read_beir_qrels, write_beir_qrels
@@ -45,6 +47,8 @@ R = TypeVar("R")
 T = TypeVar("T")
 
 FIELD_ALIASES = MappingProxyType({"_id": "id", "text": "description"})
+# The product's fields a catalog record names, by their spelling keys (see core.field_names).
+_CATALOG_FIELDS = MappingProxyType({spelling_key(name): name for name in Product.model_fields if name != "extra"})
 BEIR_METADATA = "metadata"
 WANDS_GRADES = MappingProxyType({"Exact": 2, "Partial": 1, "Irrelevant": 0})
 ESCI_GAINS = MappingProxyType({"E": 3, "S": 2, "C": 1, "I": 0})
@@ -85,6 +89,8 @@ class LoadStats:
     skipped: int = 0
     errors: list[str] = field(default_factory=list)
     max_errors: int = 10
+    extra_fields: Counter[str] = field(default_factory=Counter)
+    """How many products kept each field the product does not read (for display: ``Product.extra``)."""
 
     def skip(self, error: DataError) -> None:
         self.skipped += 1
@@ -441,17 +447,33 @@ def _product(fields: Mapping[str, Any]) -> Product:
 
 
 def _catalog_product(record: Mapping[str, Any]) -> Product:
+    """A catalog record as a product: each key the product's field it names, in any case or separators
+    (``Title``, ``reviewCount``, ``Review Count``; ``_id`` and BEIR's ``text`` by :data:`FIELD_ALIASES`), the other
+    keys kept as given in ``extra`` (an image, a page's URL: a shop's export of its index holds them, and its
+    front end shows them from hits' ``_source``). A key one typing slip from a field the record does not give
+    (``brnad``, ``descripton``) is refused naming the field: kept, the field would be silently empty."""
     fields: dict[str, Any] = {}
     given: dict[str, str] = {}  # each field's key in the record
+    extra: dict[str, Any] = {}
     for key, value in record.items():
         if key == BEIR_METADATA and isinstance(value, dict):
             continue
-        name = FIELD_ALIASES.get(key, key)
-        if name not in Product.model_fields and str(name).lower() in Product.model_fields:
-            name = str(name).lower()  # a spreadsheet's "ID", "Title": the field, not a misspelling of one
+        name = FIELD_ALIASES.get(key) or _CATALOG_FIELDS.get(spelling_key(str(key)))
+        if name is None:
+            extra[key] = value
+            continue
         if name in fields:
             raise ValueError(f"both {given[name]!r} and {key!r} give {name!r}; keep one")
         fields[name], given[name] = value, key
+    absent = [name for name in _CATALOG_FIELDS.values() if name not in fields]
+    slips = [(key, meant) for key in extra if (meant := one_slip(str(key), absent)) is not None]
+    if slips:
+        raise ValueError(
+            "; ".join(f"unknown field {key!r}: did you mean {meant!r}?" for key, meant in slips)
+            + " (a field the product does not read is kept for display, but not one that misspells one it reads)"
+        )
+    if extra:
+        fields["extra"] = extra
     return _product(fields)
 
 
@@ -717,6 +739,8 @@ def checked_rows(
             continue
         if item is not None:
             stats.loaded += 1
+            if isinstance(item, Product):
+                stats.extra_fields.update(item.extra.keys())
             kept += 1
             yield item
     if skipped and not kept:
@@ -726,22 +750,16 @@ def checked_rows(
 
 
 def _reason(exc: ValueError) -> str:
-    """A row's errors in one line; the valid fields listed once, after every unknown one."""
+    """A row's errors in one line."""
     if not isinstance(exc, ValidationError):
         return str(exc)
-    errors = exc.errors()
-    told = [_describe(error) for error in errors]
-    if any(error["type"] == "extra_forbidden" for error in errors):
-        told.append(f"valid fields: {', '.join([*Product.model_fields, *FIELD_ALIASES])}")
-    return "; ".join(told)
+    return "; ".join(_describe(error) for error in exc.errors())
 
 
 def _describe(error: Any) -> str:
     where = ".".join(str(part) for part in error["loc"]) or "record"
     if error["type"] == "missing":
         return f"{where}: required but missing"
-    if error["type"] == "extra_forbidden":
-        return f"unknown field {where!r}"
     shown = repr(error["input"])
     return f"{where}: {error['msg']} (got {shown[:80] + '...' if len(shown) > 80 else shown})"
 

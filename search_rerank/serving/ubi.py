@@ -45,6 +45,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from ..core.errors import SearchRerankError
+from ..core.field_names import spelling_key
 from ..core.profile import FORGET_ACTION, RECEIVED_AT, SAFE_ID_PATTERN
 from ..core.settings import ServiceSettings
 from ..data.clicks import epoch_ms
@@ -115,11 +116,6 @@ class UbiSearchParams(BaseModel):
     object_id_field: str | None = Field(default=None, max_length=100)
     query_attributes: dict[str, Any] = Field(default_factory=dict)
     application: str | None = Field(default=None, max_length=100)
-
-
-def spelling_key(name: str) -> str:
-    """A field name as a misspelling of it may still read: ``queryId``, ``Query-ID`` and ``query_id`` alike."""
-    return "".join(ch for ch in name.lower() if ch.isalnum())
 
 
 def meant_field(key: str, fields: Collection[str], given: Collection[str]) -> str | None:

@@ -235,3 +235,15 @@ def test_an_incremental_reindex_from_a_file_bad_halfway_leaves_the_served_index_
     assert f"{update}:3: title" in refused(result)
     store = open_pipeline(Settings(index_dir=index_dir, dense={"enabled": False})).store
     assert {product.id: product.title for product in store} == {record["id"]: record["title"] for record in CATALOG}
+
+
+def test_index_lists_the_fields_kept_for_display_with_the_products_holding_each(tmp_path):
+    catalog = tmp_path / "catalog.jsonl"
+    records = [{**record, "image_url": f"/img/{record['id']}.jpg"} for record in CATALOG]
+    records[0] = {**records[0], "in_stock": True}
+    catalog.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
+    result = run("--index-dir", str(tmp_path / "index"), "index", "--no-dense", "--catalog", str(catalog))
+    assert result.exit_code == 0, result.output
+    assert "not searched, filtered or sorted (products holding each): image_url (3), in_stock (1)" in " ".join(
+        result.output.split()
+    )

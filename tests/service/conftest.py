@@ -134,8 +134,8 @@ def catalog_client(tmp_path_factory, tiny_bert_dir) -> Iterable[Callable[..., Fl
 
 @pytest.fixture
 def make_cluster_app(request, tmp_path) -> Iterable[Callable[..., Flask]]:
-    """``make_cluster_app(engine, lexical=None, **service)``: the app on a fresh ``engine`` index holding
-    CLUSTER_CATALOG.
+    """``make_cluster_app(engine, lexical=None, catalog=CLUSTER_CATALOG, **service)``: the app on a fresh ``engine``
+    index holding ``catalog``.
 
     The dense leg is off, so the hits are the cluster leg's, behind its breaker as served; ``lexical`` and
     ``service`` are settings of those sections (``service.passthrough``, ...). The
@@ -144,14 +144,16 @@ def make_cluster_app(request, tmp_path) -> Iterable[Callable[..., Flask]]:
     made = []
     guards: list[Guards] = []
 
-    def make(engine: str, lexical: dict[str, Any] | None = None, **service: Any) -> Flask:
+    def make(
+        engine: str, lexical: dict[str, Any] | None = None, catalog: list[Product] = CLUSTER_CATALOG, **service: Any
+    ) -> Flask:
         direct = server_settings(engine, request, candidates=40)
         made.append(server_retriever(direct))
-        made[-1].add(CLUSTER_CATALOG)
+        made[-1].add(catalog)
         lexical = LexicalSettings.model_validate({**direct.model_dump(), **(lexical or {})})
         retriever = server_retriever(lexical)
         store = ProductStore(tmp_path / f"{lexical.index}.sqlite")
-        store.add(CLUSTER_CATALOG)
+        store.add(catalog)
         store.refresh_popularity()
         settings = Settings(index_dir=tmp_path / "unused", lexical=lexical, dense={"enabled": False}, service=service)
         guards.append(Guards.from_settings(settings))
