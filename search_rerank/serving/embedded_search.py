@@ -40,6 +40,7 @@ import json
 import logging
 import math
 import re
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -1124,6 +1125,8 @@ class Aggregations:
         for count_option in ("size", "min_doc_count"):  # "3" and 3.0 as Elasticsearch reads them, 3 for tantivy
             if count_option in spec and kind in ("terms", "histogram"):
                 spec[count_option] = a_count(spec[count_option], f"{path}.{count_option}")
+        if kind == "terms" and spec.get("size") == 0:  # Elasticsearch 5 and later; tantivy answered no bucket
+            raise InvalidQuery(f"{path}.size", "[size] must be greater than 0")
         if kind == "terms":
             if target.kind == "numeric" and spec.get("min_doc_count") == 0:
                 raise Unsupported(f"{path}.min_doc_count", "min_doc_count 0 on a number (its values left out as 0)")
@@ -1150,6 +1153,13 @@ class Aggregations:
                 if bounds in spec:  # "0" is read as Elasticsearch reads it, a number
                     ends = an_object(spec[bounds], f"{path}.{bounds}")
                     spec[bounds] = {end: a_number(value, f"{path}.{bounds}.{end}") for end, value in ends.items()}
+            _extended_within_hard(spec, path)
+            if spec.get("min_doc_count", 0) > 0:
+                # Elasticsearch adds the empty buckets of extended_bounds only with min_doc_count 0, and otherwise
+                # ignores them; tantivy refused the two together.
+                spec.pop("extended_bounds", None)
+            if "hard_bounds" in spec:
+                spec["hard_bounds"] = _counted_values(spec)
         if kind == "percentiles":
             if spec.get("percents") == []:
                 raise InvalidQuery(f"{path}.percents", "[percents] must not be empty")
@@ -1464,6 +1474,66 @@ def _a_precise_interval(histogram: Mapping[str, Any], stats: Mapping[str, Any]) 
         )
 
 
+def _extended_within_hard(spec: Mapping[str, Any], path: str) -> None:
+    """Refuse a histogram's ``extended_bounds`` reaching past its ``hard_bounds`` as Elasticsearch refuses them (a
+    400; tantivy's refusal was a 501)."""
+    extended, hard = spec.get("extended_bounds") or {}, spec.get("hard_bounds") or {}
+    if extended.get("min", math.inf) < hard.get("min", -math.inf) or extended.get("max", -math.inf) > hard.get(
+        "max", math.inf
+    ):
+        raise InvalidQuery(f"{path}.extended_bounds", "Extended bounds have to be inside hard bounds")
+
+
+def _bucket_indexes(hard: Mapping[str, float], interval: float) -> tuple[float, float]:
+    """The first and last bucket numbers ``k`` (a bucket's key is ``k × interval + offset``) whose values a
+    histogram's ``hard_bounds`` keep: Elasticsearch keeps a value when ``k × interval``, its bucket's key without the
+    offset, is within them (NumericHistogramAggregator), not the value itself; an open end is infinite."""
+    low, high = hard.get("min", -math.inf) / interval, hard.get("max", math.inf) / interval
+    first = math.ceil(low) if math.isfinite(low) else low  # beyond a double: every bucket, or none
+    last = math.floor(high) if math.isfinite(high) else high
+    # k × interval, as Elasticsearch computes it, decides, not the quotient's rounding.
+    if math.isfinite(first):
+        first += (first * interval < hard["min"]) - ((first - 1) * interval >= hard["min"])
+    if math.isfinite(last):
+        last += ((last + 1) * interval <= hard["max"]) - (last * interval > hard["max"])
+    return first, last
+
+
+def _counted_values(histogram: Mapping[str, Any]) -> dict[str, float]:
+    """The values a histogram with ``hard_bounds`` counts, as tantivy's ``hard_bounds`` (values from min to max),
+    which bound values, not buckets: from the first kept bucket's lower end to just below the end of the last
+    (:func:`_bucket_indexes`), each open end the greatest double. Stretched to ``extended_bounds``, which tantivy
+    wants inside them and Elasticsearch only inside the ``hard_bounds`` asked: the values then counted outside the
+    kept buckets are taken out again (:func:`_hard_bounds_kept`)."""
+    interval, offset = float(histogram["interval"]), float(histogram.get("offset", 0))
+    first, last = _bucket_indexes(histogram["hard_bounds"], interval)
+    extended = histogram.get("extended_bounds") or {}
+    high = max(math.nextafter((last + 1) * interval + offset, -math.inf), extended.get("max", -math.inf))
+    low = min(first * interval + offset, extended.get("min", math.inf), high)  # no bucket kept: no range either
+    return {"min": max(low, -sys.float_info.max), "max": min(high, sys.float_info.max)}
+
+
+def _hard_bounds_kept(answer: dict[str, Any], spec: Mapping[str, Any]) -> None:
+    """A histogram's buckets without those its ``hard_bounds`` leave out in Elasticsearch (:func:`_bucket_indexes`),
+    which tantivy counted for ``extended_bounds`` (:func:`_counted_values`): there, with min_doc_count 0,
+    Elasticsearch answers them empty."""
+    if "hard_bounds" not in spec:
+        return
+    buckets = answer.get("buckets")
+    listed = list(buckets.values()) if isinstance(buckets, dict) else buckets or []
+    interval, offset = a_number(spec["interval"], "interval"), a_number(spec.get("offset", 0), "offset")
+    hard = {end: a_number(value, end) for end, value in an_object(spec["hard_bounds"], "hard_bounds").items()}
+    first, last = _bucket_indexes(hard, interval)
+    empty = "extended_bounds" in spec and a_count(spec.get("min_doc_count", 0), "min_doc_count") == 0
+    kept = []
+    for bucket in listed:
+        if first <= round((bucket["key"] - offset) / interval) <= last:
+            kept.append(bucket)
+        elif empty:
+            kept.append({"key": bucket["key"], "doc_count": 0})
+    answer["buckets"] = {str(b["key"]): b for b in kept} if isinstance(buckets, dict) else kept
+
+
 def _histogram_buckets(histogram: Mapping[str, Any], stats: Mapping[str, Any], enclosing: float | None) -> float:
     """At most how many buckets a histogram makes: one per interval from the field's least to its greatest
     value (stretched by ``extended_bounds``, cut by ``hard_bounds``), no more than an enclosing bucket of
@@ -1609,6 +1679,7 @@ def _es_shape(level: dict[str, Any], name: str, spec: Mapping[str, Any], path: s
         _order_terms(answer, options, subs)
         answer.setdefault("doc_count_error_upper_bound", 0)
     elif kind == "histogram":
+        _hard_bounds_kept(answer, options)
         _order_histogram(answer, options, subs)
     elif kind in ("value_count", "cardinality") and answer.get("value") is not None:
         answer["value"] = int(answer["value"])
@@ -1766,8 +1837,9 @@ def _percentiles(answer: dict[str, Any], values: Any, spec: Mapping[str, Any], p
     the two around a percentile's rank, ``q × (n - 1)``; ``values`` is a terms aggregation of the field (with
     ``missing``), from which the same numbers are computed here. Past that, both engines sketch: tantivy's
     answer stands (it leaves ``missing`` out, so that is then a 501). No values: null, as Elasticsearch answers.
+    The percents are answered in ascending order, as Elasticsearch sorts them when it reads the request.
     """
-    percents = [float(p) for p in _percents(spec)]
+    percents = sorted(float(p) for p in _percents(spec))
     counted = (values or {}).get("buckets")
     total = sum(b["doc_count"] for b in counted or [])
     if counted is not None and not values.get("sum_other_doc_count") and total < _exact_percentiles_limit(spec, path):

@@ -1180,3 +1180,58 @@ def test_a_search_that_names_no_served_index_answers_no_aggregations(client):
     body = {"size": 0, "aggs": {"g": {"global": {}, "aggs": {"b": {"terms": {"field": "brand.keyword"}}}}}}
     answer = search(client, body, index="nope*")
     assert "aggregations" not in answer and answer["hits"]["total"]["value"] == 0
+
+
+def histogram(client, spec: dict) -> list[tuple[float, int]]:
+    """The (key, doc_count) of each bucket of a histogram of ``spec`` over the catalog's prices."""
+    body = {"size": 0, "aggs": {"h": {"histogram": {"field": "price", **spec}}}}
+    return [(b["key"], b["doc_count"]) for b in search(client, body)["aggregations"]["h"]["buckets"]]
+
+
+def test_terms_of_size_0_are_a_400_naming_the_size_as_in_elasticsearch(client):
+    """Elasticsearch refuses a terms size of 0 ("[size] must be greater than 0"); tantivy answered no bucket."""
+    body = {"size": 0, "aggs": {"b": {"terms": {"field": "brand.keyword", "size": 0}}}}
+    response = client.post("/products/_search", json=body)
+    assert response.status_code == 400
+    assert response.get_json()["error"]["root_cause"][0]["field"] == "aggs.b.terms.size"
+
+
+def test_percentiles_are_answered_in_ascending_order_of_percent(client):
+    """Elasticsearch sorts the percents it is asked for (PercentilesAggregationBuilder), so a list answers them
+    in that order whatever the request's."""
+    answer = bolt_prices(client, {"field": "price", "percents": [99, 1], "keyed": False})
+    assert [value["key"] for value in answer["values"]] == [1.0, 99.0]
+
+
+def test_histogram_with_min_doc_count_ignores_extended_bounds_as_elasticsearch_does(client):
+    """Elasticsearch adds extended_bounds' empty buckets only with min_doc_count 0; tantivy refused the two (a 501)."""
+    spec = {"interval": 500, "min_doc_count": 1, "extended_bounds": {"min": 0, "max": 2000}}
+    assert histogram(client, spec) == [(0.0, 7), (500.0, 3)]
+
+
+def test_histogram_hard_bounds_keep_the_buckets_whose_key_is_within_them(client):
+    """Elasticsearch keeps a value when its bucket's key is within hard_bounds (NumericHistogramAggregator), so
+    the bucket from 600 keeps 650 and 89 (bucket 0) is left out; tantivy kept the values from 50 to 600."""
+    spec = {"interval": 100, "hard_bounds": {"min": 50, "max": 600}}
+    assert histogram(client, spec) == [(100.0, 1), (200.0, 2), (300.0, 1), (400.0, 1), (500.0, 0), (600.0, 1)]
+
+
+def test_histogram_hard_bounds_with_one_end_are_answered(client):
+    """Elasticsearch takes hard_bounds with one end; tantivy wanted both (a 501)."""
+    assert histogram(client, {"interval": 100, "hard_bounds": {"min": 600}}) == [(600.0, 1), (700.0, 1), (800.0, 1)]
+
+
+def test_histogram_extended_bounds_answer_a_bucket_hard_bounds_leave_out_empty(client):
+    """The extended bucket from 0 is below hard_bounds' 50: Elasticsearch answers it, empty (89 is left out)."""
+    spec = {"interval": 100, "min_doc_count": 0, "hard_bounds": {"min": 50, "max": 150}}
+    spec["extended_bounds"] = {"min": 50, "max": 150}
+    assert histogram(client, spec) == [(0.0, 0), (100.0, 1)]
+
+
+def test_histogram_extended_bounds_past_hard_bounds_are_a_400_naming_them(client):
+    """Elasticsearch: "Extended bounds have to be inside hard bounds" (a 400); tantivy refused them (a 501)."""
+    spec = {"field": "price", "interval": 100, "hard_bounds": {"min": 0, "max": 500}}
+    spec["extended_bounds"] = {"min": 0, "max": 1000}
+    response = client.post("/products/_search", json={"size": 0, "aggs": {"h": {"histogram": spec}}})
+    assert response.status_code == 400
+    assert response.get_json()["error"]["root_cause"][0]["field"] == "aggs.h.histogram.extended_bounds"
