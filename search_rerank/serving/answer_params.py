@@ -28,7 +28,7 @@ def counted_exactly(body: dict[str, Any], params: Mapping[str, Any]) -> dict[str
     400 naming the parameter, as in Elasticsearch (``false`` stays: the total is then -1)."""
     if not flag(params.get(TOTAL_AS_INT, False), TOTAL_AS_INT):
         return body
-    track = body.get("track_total_hits", params.get("track_total_hits"))
+    track = body.get("track_total_hits")  # ?track_total_hits is in the body by now (es_compat.uri_search)
     if track is None:
         return {**body, "track_total_hits": True}
     if not (isinstance(track, bool) or track in ("true", "false")):  # 1 == True in Python, not in the API

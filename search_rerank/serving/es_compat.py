@@ -89,8 +89,8 @@ SOURCE_KEYS = {"includes", "include", "excludes", "exclude"}
 # URI parameters that would change the answer in a way not served here; the rest (routing hints,
 # request_cache, ...) do not change which products come back, in which order (``typed_keys`` renames
 # aggregations and suggesters: :func:`typed_key`; ``filter_path`` and ``rest_total_hits_as_int`` rewrite the
-# answer: answer_params; ``q``, ``df``, ``default_operator``, ``sort`` and ``terminate_after`` go into the body:
-# :func:`uri_search`). ``source`` is a body (Elasticsearch searches it when the request has none), and the others
+# answer: answer_params; ``q`` and its options, ``from``, ``size``, ``_source``, ``sort``, ``terminate_after`` and the
+# other keys of the body a parameter sets go into the body: :func:`uri_search`). ``source`` is a body (Elasticsearch searches it when the request has none), and the others
 # add fields or suggestions to it; a cluster serves ``scroll`` (delegation takes it first).
 UNSUPPORTED_PARAMS = {
     "scroll",
@@ -278,7 +278,7 @@ ONE_SHARD = {"total": 1, "successful": 1, "skipped": 0, "failed": 0}
 def parse_search(
     body: Mapping[str, Any], params: Mapping[str, str], limits: ServiceSettings, aggregations: bool = False
 ) -> EsSearch:
-    """Translate a search body (and the URI parameters ``q``, ``from``, ``size``, ``explain``).
+    """Translate a search body (its URI parameters already in it: :func:`uri_search`; ``params``: those left).
 
     ``aggregations``: whether the backend computes ``aggs`` (a cluster does,
     the embedded backend does not: there they are :class:`Unsupported`).
@@ -313,8 +313,8 @@ def parse_search(
     text = " ".join(dict.fromkeys(t.strip() for t in clauses.texts if t.strip()))
     if len(text) > limits.max_query_length:
         raise InvalidQuery("query", f"the query text must be at most {limits.max_query_length} characters")
-    size = a_count(body.get("size", params.get("size", 10)), "size")
-    offset = a_count(body.get("from", params.get("from", 0)), "from")
+    size = a_count(body.get("size", 10), "size")
+    offset = a_count(body.get("from", 0), "from")
     if size > limits.max_size:
         raise InvalidQuery("size", f"must be <= {limits.max_size}")
     if offset + size > limits.max_result_window:
@@ -330,9 +330,9 @@ def parse_search(
         matches_nothing=nothing,
         offset=offset,
         size=size,
-        source=_source(body["_source"]) if "_source" in body else _source_params(params),
-        track_total_hits=_track(body.get("track_total_hits", params.get("track_total_hits"))),
-        explain=flag(body.get("explain", False), "explain") or flag(params.get("explain", False), "explain"),
+        source=_source(body["_source"]) if "_source" in body else SourceFilter(),
+        track_total_hits=_track(body.get("track_total_hits")),
+        explain=flag(body.get("explain", False), "explain"),
         ignored=tuple(clauses.ignored),
         ubi=_ubi(body.get("ext")),
         aggs=aggs,
@@ -642,14 +642,6 @@ def _patterns(value: Any, path: str) -> tuple[str, ...]:
     return tuple(a_string(v, f"{path}[{i}]") for i, v in enumerate(value))
 
 
-def _source_params(params: Mapping[str, str]) -> SourceFilter:
-    """``?_source=false``, ``?_source=title,brand``, ``?_source_includes=...&_source_excludes=...``."""
-    split = lambda name: tuple(p for p in params.get(name, "").split(",") if p)  # noqa: E731
-    if params.get("_source") in ("true", "false"):
-        return SourceFilter(enabled=params["_source"] == "true", excludes=split("_source_excludes"))
-    return SourceFilter(includes=split("_source") + split("_source_includes"), excludes=split("_source_excludes"))
-
-
 def _ubi(ext: Any) -> UbiSearchParams | None:
     """``ext.ubi``, as the OpenSearch UBI plugin takes it; other search extensions belong to other plugins."""
     if ext is None:
@@ -729,24 +721,45 @@ def _total(result: SearchResult | None, settings: Settings, track: bool | int) -
 
 URI_QUERY_PARAMS = {"q": "query", "df": "default_field", "default_operator": "default_operator"}
 """A URI search's Lucene query and its options, by the ``query_string`` key each one is."""
+URI_BODY_PARAMS = ("from", "size", "track_total_hits", "timeout")
+"""URI parameters that are the body's key of the same name, their text read as the body's value is."""
+URI_BODY_FLAGS = ("explain", "version", "seq_no_primary_term", "track_scores")
+"""URI parameters that are the body's boolean of the same name (``?explain``, ``?explain=true``)."""
+URI_SOURCE_PARAMS = ("_source", "_source_includes", "_source_excludes")
 
 
 def uri_search(body: Mapping[str, Any], params: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     """A URI search's parameters put in the body, as Elasticsearch reads them, and the parameters left.
 
+    Elasticsearch parses the body, then sets each parameter given over it (RestSearchAction.parseSearchSource), so
+    a parameter wins over the body's key: ``?size=1`` beside ``{"size": 3}`` is a page of one, ``?_source=false``
+    beside ``"_source": true`` leaves the source out (read beside the body, the body's won, and ``track_scores``,
+    ``version`` or ``timeout`` went unread where the body's same key is served or listed as ignored).
+
     ``?q=`` is Lucene syntax (with ``df`` and ``default_operator``) and replaces the body's query, so it matches,
     excludes and names fields as a ``query_string`` does on both backends (read as words, ``q=brand:Acme``
     searched for the words "brand" and "acme", and ``q=(((`` was answered); ``?sort=price:desc,_score``
-    replaces the body's ``sort``, ``?terminate_after=1`` (how Elasticsearch's Go and JavaScript clients send it)
-    the body's ``terminate_after``, which a cluster serves on its own page and the embedded index does not.
+    is added after the body's ``sort``, ``?terminate_after=1`` (how Elasticsearch's Go and JavaScript clients send
+    it) is the body's ``terminate_after``, which a cluster serves on its own page and the embedded index does not.
     ``df`` or ``default_operator`` without ``q`` change nothing, as there."""
     query = uri_query(params)
     params = {name: value for name, value in params.items() if name not in URI_QUERY_PARAMS}
     body = dict(body)
     if query is not None:
         body["query"] = query
+    for name in URI_BODY_PARAMS:
+        if name in params:
+            body[name] = params.pop(name)
+    for name in URI_BODY_FLAGS:
+        if name in params:
+            body[name] = flag(params.pop(name), name)
+    source = source_from_uri({name: params.pop(name) for name in URI_SOURCE_PARAMS if name in params})
+    if source is not None:
+        body["_source"] = source
     if "sort" in params:
-        body["sort"] = sort_from_uri(params.pop("sort"))
+        given = body.get("sort")
+        before = given if isinstance(given, list) else [] if given is None else [given]
+        body["sort"] = [*before, *sort_from_uri(params.pop("sort"))]
     if "terminate_after" in params:
         body["terminate_after"] = a_count(params.pop("terminate_after"), "terminate_after")
     return body, params
@@ -758,12 +771,26 @@ def uri_query(params: Mapping[str, str]) -> dict[str, Any] | None:
     return {"query_string": lucene} if "query" in lucene else None
 
 
+def source_from_uri(params: Mapping[str, str]) -> bool | dict[str, list[str]] | None:
+    """``?_source=false``, ``?_source=title,brand``, ``?_source_includes=...&_source_excludes=...`` as the body's
+    ``_source`` (None: none of them given), as Elasticsearch's FetchSourceContext reads them: ``_source_includes``
+    replaces the fields ``_source`` names, and ``_source=false`` leaves the source out whatever the others say."""
+    if not params:
+        return None
+    source = params.get("_source")
+    if source == "false":
+        return False
+    split = lambda name: [p for p in params.get(name, "").split(",") if p]  # noqa: E731
+    includes = split("_source_includes" if "_source_includes" in params or source == "true" else "_source")
+    return {"includes": includes, "excludes": split("_source_excludes")}
+
+
 def sort_from_uri(value: str) -> list[Any]:
-    """``?sort=price:asc,_score`` as a body's ``sort``."""
+    """``?sort=price:asc,_score`` as a body's ``sort``; the order is what follows the last colon, as there."""
     out: list[Any] = []
-    for item in value.split(","):
-        name, _, order = item.partition(":")
-        out.append({name: order} if order else name)
+    for item in filter(None, value.split(",")):
+        name, colon, order = item.rpartition(":")
+        out.append({name: order} if colon else item)
     return out
 
 

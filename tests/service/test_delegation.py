@@ -330,6 +330,15 @@ def test_terminate_after_as_a_uri_parameter_is_served_as_the_same_key_in_the_bod
     assert shop.get("/products/_search", query_string={"terminate_after": "x"}).status_code == 400
 
 
+def test_track_scores_as_a_uri_parameter_scores_a_sorted_page_as_the_same_key_in_the_body(shop):
+    """Elasticsearch sets the body's ``track_scores`` from the parameter; unread, a sorted page had no scores."""
+    by_body = search(shop, {"query": {"match": {"title": "sofa"}}, "sort": [{"price": "asc"}], "track_scores": True})
+    response = shop.get("/products/_search", query_string={"q": "title:sofa", "sort": "price:asc", "track_scores": ""})
+    assert response.status_code == 200
+    scores = [hit["_score"] for hit in response.get_json()["hits"]["hits"]]
+    assert scores == [hit["_score"] for hit in by_body["hits"]["hits"]] and all(scores)
+
+
 def test_a_search_body_in_the_source_parameter_is_a_501_not_a_search_of_everything(shop):
     """Elasticsearch searches a body sent as ``?source=`` (clients that cannot send one with GET); ignored, this
     answered every product where Elasticsearch finds none."""

@@ -94,6 +94,13 @@ def test_uri_search_with_q_and_size(client):
     assert len(body["hits"]["hits"]) == 3
 
 
+def test_uri_size_wins_over_the_bodys_size(client):
+    """Elasticsearch sets the parameter over the body (``es.search(body=..., size=5)`` of older clients); the body's
+    size was the page's."""
+    body = es_search(client, {"query": {"match": {"title": "sofa"}}, "size": 5}, size="2").get_json()
+    assert len(body["hits"]["hits"]) == 2
+
+
 @pytest.mark.parametrize(
     "query_string",
     [

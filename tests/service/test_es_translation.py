@@ -5,13 +5,25 @@ import math
 import pytest
 
 from search_rerank.core.settings import ServiceSettings
-from search_rerank.serving.es_compat import InvalidQuery, SourceFilter, Unsupported, parse_msearch, parse_search
+from search_rerank.serving.es_compat import (
+    InvalidQuery,
+    SourceFilter,
+    Unsupported,
+    parse_msearch,
+    parse_search,
+    uri_search,
+)
 
 LIMITS = ServiceSettings(max_size=50, max_query_length=100, max_result_window=200)
 
 
 def parse(body, **params):
     return parse_search(body, params, LIMITS)
+
+
+def parse_uri(body, **params):
+    """``body`` searched with URI parameters ``params``, as a search reads them."""
+    return parse_search(*uri_search(body, params), LIMITS)
 
 
 def bool_filter(*clauses, **extra):
@@ -242,8 +254,50 @@ def test_source_filtering_keeps_the_asked_fields(source, kept):
     ],
 )
 def test_source_filtering_from_uri_parameters(params, kept):
-    source = parse({}, **params).source
+    source = parse_uri({}, **params).source
     assert (source.apply(RECORD) if source.enabled else None) == kept
+
+
+def test_source_includes_parameter_replaces_the_fields_the_source_parameter_names():
+    """As Elasticsearch's FetchSourceContext reads them; both were kept, adding fields to every hit."""
+    assert parse_uri({}, _source="title", _source_includes="brand").source.apply(RECORD) == {"brand": "A"}
+
+
+@pytest.mark.parametrize(
+    "body, params, read",
+    [
+        ({"size": 3}, {"size": "1"}, lambda s: s.size == 1),
+        ({"from": 0}, {"from": "2"}, lambda s: s.offset == 2),
+        ({"explain": True}, {"explain": "false"}, lambda s: not s.explain),
+        ({"track_total_hits": True}, {"track_total_hits": "false"}, lambda s: s.track_total_hits is False),
+        ({"_source": True}, {"_source": "false"}, lambda s: not s.source.enabled),
+    ],
+)
+def test_a_uri_parameter_wins_over_the_same_key_of_the_body(body, params, read):
+    """Elasticsearch parses the body, then sets each parameter over it; the body's key won."""
+    assert read(parse_uri(body, **params))
+
+
+def test_uri_sort_is_added_after_the_bodys_sort():
+    """Elasticsearch adds each ``?sort`` item to the body's sort; it replaced it."""
+    body, _ = uri_search({"sort": {"price": "asc"}}, {"sort": "_score,title.keyword:desc"})
+    assert body["sort"] == [{"price": "asc"}, "_score", {"title.keyword": "desc"}]
+
+
+def test_uri_sort_order_is_what_follows_the_last_colon():
+    assert uri_search({}, {"sort": "attributes.a:b:asc"})[0]["sort"] == [{"attributes.a:b": "asc"}]
+
+
+def test_uri_parameters_for_hit_metadata_and_timeout_are_listed_as_ignored_as_the_bodys_keys_are():
+    """``version``, ``seq_no_primary_term``, ``track_scores`` and ``timeout``: unread, they were not even listed."""
+    search = parse_uri({}, version="true", seq_no_primary_term="", track_scores="true", timeout="1s")
+    assert set(search.ignored) == {"version", "seq_no_primary_term", "track_scores", "timeout"}
+
+
+def test_a_uri_flag_that_is_not_true_or_false_is_a_400_naming_it():
+    with pytest.raises(InvalidQuery) as err:
+        uri_search({}, {"track_scores": "maybe"})
+    assert err.value.field == "track_scores"
 
 
 @pytest.mark.parametrize("param", ["scroll", "stored_fields", "docvalue_fields"])
@@ -254,7 +308,7 @@ def test_uri_parameter_that_would_change_the_answer_is_unsupported(param):
 
 
 def test_track_total_hits_from_the_uri():
-    assert parse({}, track_total_hits="false").track_total_hits is False
+    assert parse_uri({}, track_total_hits="false").track_total_hits is False
 
 
 def test_source_false_turns_the_source_off():
@@ -268,7 +322,7 @@ def test_track_total_hits_forms(value, expected):
 
 
 def test_explain_comes_from_the_body_or_the_uri():
-    assert parse({"explain": True}).explain and parse({}, explain="true").explain and not parse({}).explain
+    assert parse({"explain": True}).explain and parse_uri({}, explain="true").explain and not parse({}).explain
 
 
 def test_multi_search_pairs_headers_with_bodies():
