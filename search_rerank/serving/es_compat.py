@@ -719,8 +719,18 @@ def _total(result: SearchResult | None, settings: Settings, track: bool | int) -
     return {"value": value, "relation": relation}
 
 
-URI_QUERY_PARAMS = {"q": "query", "df": "default_field", "default_operator": "default_operator"}
-"""A URI search's Lucene query and its options, by the ``query_string`` key each one is."""
+URI_QUERY_PARAMS = {
+    "q": "query",
+    "df": "default_field",
+    "default_operator": "default_operator",
+    "analyzer": "analyzer",
+    "analyze_wildcard": "analyze_wildcard",
+    "lenient": "lenient",
+}
+"""A URI search's (or count's) Lucene query and its options, by the ``query_string`` key each one is
+(RestActions.urlParamsToQueryBuilder): dropped, a cluster matched ``q`` with the field's analyzer where
+``?analyzer=whitespace`` asked another, and refused a number field's ``price:abc`` that ``?lenient`` matches none of."""
+URI_QUERY_FLAGS = ("analyze_wildcard", "lenient")
 URI_BODY_PARAMS = ("from", "size", "track_total_hits", "timeout")
 """URI parameters that are the body's key of the same name, their text read as the body's value is."""
 URI_BODY_FLAGS = ("explain", "version", "seq_no_primary_term", "track_scores")
@@ -741,7 +751,7 @@ def uri_search(body: Mapping[str, Any], params: Mapping[str, str]) -> tuple[dict
     searched for the words "brand" and "acme", and ``q=(((`` was answered); ``?sort=price:desc,_score``
     is added after the body's ``sort``, ``?terminate_after=1`` (how Elasticsearch's Go and JavaScript clients send
     it) is the body's ``terminate_after``, which a cluster serves on its own page and the embedded index does not.
-    ``df`` or ``default_operator`` without ``q`` change nothing, as there."""
+    ``df``, ``default_operator`` and the other options without ``q`` change nothing, as there."""
     query = uri_query(params)
     params = {name: value for name, value in params.items() if name not in URI_QUERY_PARAMS}
     body = dict(body)
@@ -766,9 +776,17 @@ def uri_search(body: Mapping[str, Any], params: Mapping[str, str]) -> tuple[dict
 
 
 def uri_query(params: Mapping[str, str]) -> dict[str, Any] | None:
-    """The query a URI's ``q`` asks (a ``query_string``, with ``df`` and ``default_operator``); None without one."""
-    lucene = {key: params[name] for name, key in URI_QUERY_PARAMS.items() if name in params}
-    return {"query_string": lucene} if "query" in lucene else None
+    """The query a URI's ``q`` asks (a ``query_string``, with :data:`URI_QUERY_PARAMS`); None without one, its
+    options then unread, as there."""
+    if "q" not in params:
+        return None
+    return {
+        "query_string": {
+            key: flag(params[name], name) if name in URI_QUERY_FLAGS else params[name]
+            for name, key in URI_QUERY_PARAMS.items()
+            if name in params
+        }
+    }
 
 
 def source_from_uri(params: Mapping[str, str]) -> bool | dict[str, list[str]] | None:

@@ -339,6 +339,18 @@ def test_track_scores_as_a_uri_parameter_scores_a_sorted_page_as_the_same_key_in
     assert scores == [hit["_score"] for hit in by_body["hits"]["hits"]] and all(scores)
 
 
+def test_lenient_uri_parameter_is_the_query_strings_so_words_on_a_number_field_match_nothing(shop):
+    """Elasticsearch puts ``lenient`` (and ``analyzer``, ``analyze_wildcard``) in the query_string ``q`` is;
+    dropped, the cluster refused the search a lenient one answers with no hits."""
+    response = shop.get("/products/_search", query_string={"q": "price:abc", "lenient": "true"})
+    assert response.status_code == 200 and response.get_json()["hits"]["hits"] == []
+
+
+def test_lenient_uri_parameter_of_a_count_is_the_query_strings(shop):
+    response = shop.get("/products/_count", query_string={"q": "price:abc", "lenient": "true"})
+    assert response.status_code == 200 and response.get_json()["count"] == 0
+
+
 def test_a_search_body_in_the_source_parameter_is_a_501_not_a_search_of_everything(shop):
     """Elasticsearch searches a body sent as ``?source=`` (clients that cannot send one with GET); ignored, this
     answered every product where Elasticsearch finds none."""

@@ -1138,6 +1138,11 @@ def test_uri_search_q_replaces_the_bodys_query(client):
     assert ids(response.get_json()) == ["t1"]
 
 
+def test_uri_search_analyzer_is_listed_as_ignored_as_the_query_strings_key_is(client):
+    """Dropped, the words were matched with the index's analyzer and nothing said another was asked for."""
+    assert "query_string.analyzer" in uri_search(client, q="sofa", analyzer="whitespace")["search_rerank"]["ignored"]
+
+
 def test_uri_search_q_that_is_not_lucene_syntax_is_a_400_naming_it(client):
     response = client.get("/products/_search", query_string={"q": "((("})
     assert response.status_code == 400 and response.get_json()["error"]["field"] == "query.query_string.query"

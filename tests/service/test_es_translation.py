@@ -294,6 +294,12 @@ def test_uri_parameters_for_hit_metadata_and_timeout_are_listed_as_ignored_as_th
     assert set(search.ignored) == {"version", "seq_no_primary_term", "track_scores", "timeout"}
 
 
+def test_a_uri_query_option_that_is_not_true_or_false_is_a_400_naming_it():
+    with pytest.raises(InvalidQuery) as err:
+        uri_search({}, {"q": "sofa", "lenient": "maybe"})
+    assert err.value.field == "lenient"
+
+
 def test_a_uri_flag_that_is_not_true_or_false_is_a_400_naming_it():
     with pytest.raises(InvalidQuery) as err:
         uri_search({}, {"track_scores": "maybe"})
