@@ -11,22 +11,36 @@ at once therefore both count.
 The profile itself is kept as an unindexed object (``enabled: false``): only
 the owner (``user_id``) and ``updated_at`` are searchable, for forgetting a
 shopper and for the TTL purge.
+
+A forget first writes its tombstone (a document keyed by a digest of the
+shopper's key, owner ``""``, which no shopper is), then deletes. An event received
+before it and applied after it is held back by the tombstone when the apply
+reads it first, and when the apply read before the tombstone was written, its
+check after writing finds it and deletes what it wrote: a write that lands after
+the delete comes after the tombstone, which is read in real time. Tombstones go
+after :data:`~search_rerank.core.profile_store.FORGET_WINDOW_S`, at the next
+forget or purge.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from ..core.errors import ConfigError
 from ..core.profile import ShopperProfile, user_key
 from ..core.profile_store import (
+    FORGET_WINDOW_S,
     ProfileEvent,
     ProfileStore,
     ProfileStoreError,
     SQLiteProfileStore,
+    held_back,
     sqlite_profile_path,
+    tombstone,
+    tombstones_of,
     updated_profiles,
 )
 from ..core.settings import PersonalisationSettings, Settings
@@ -47,6 +61,8 @@ PROFILE_MAPPING = {
     },
 }
 CONFLICT_RETRIES = 5
+TOMBSTONE_OWNER = ""
+"""The owner of a forget's tombstone: no shopper's id (an empty one is nobody), so no forget or read finds it."""
 """Times a write is tried again after another process wrote the same profile in between."""
 
 
@@ -119,16 +135,34 @@ class ClusterProfileStore:
         return out
 
     def apply(self, events: Sequence[ProfileEvent], settings: PersonalisationSettings) -> int:
+        if not any(event.keys() for event in events):
+            return 0
+        self.ensure_index()
+        held = tombstones_of(events)
+        before = self._tombstones(held)
+        events = [event for event in events if not held_back(event, before)]
         by_key: dict[str, list[ProfileEvent]] = {}
         for event in events:
             for key in event.keys():
                 by_key.setdefault(key, []).append(event)
-        if not by_key:
-            return 0
-        self.ensure_index()
         for key, own in by_key.items():
             self._apply_one(key, own, settings)
+        after = self._tombstones(held)
+        late = [event for event in events if held_back(event, after)]
+        for key in sorted({key for event in late for key in event.keys()}):  # forgotten while applied: gone again
+            self._delete(key)
         return len(by_key)
+
+    def _delete(self, key: str) -> None:
+        self._call("forget", lambda: self.client.delete(index=self.index, id=key, refresh=True), (404,))
+
+    def _tombstones(self, keys: Sequence[str]) -> dict[str, float]:
+        """The forgets' times among tombstone ``keys`` (real-time GETs, as profiles are read)."""
+        if not keys:
+            return {}
+        response = self._call("mget", lambda: self.client.mget(index=self.index, body={"ids": list(keys)}))
+        docs = (response or {}).get("docs", [])
+        return {doc["_id"]: doc["_source"]["updated_at"] for doc in docs if doc.get("found")}
 
     def _apply_one(self, key: str, events: list[ProfileEvent], settings: PersonalisationSettings) -> None:
         for _ in range(CONFLICT_RETRIES + 1):
@@ -173,6 +207,10 @@ class ClusterProfileStore:
         return int(response.get("deleted", 0))
 
     def forget(self, user_id: str) -> int:
+        self.ensure_index()
+        body = {"user_id": TOMBSTONE_OWNER, "updated_at": time.time(), "profile": {}}
+        self._call("forget", lambda: self.client.index(index=self.index, id=tombstone(user_id), body=body))
+        self._expire_tombstones()
         return self._delete_where(
             "forget",
             {"bool": {"should": [{"term": {"user_id": user_id}}, {"ids": {"values": [user_key(user_id)]}}]}},
@@ -180,10 +218,18 @@ class ClusterProfileStore:
         )
 
     def purge(self, before: float) -> int:
-        return self._delete_where("purge", {"range": {"updated_at": {"lt": before}}})
+        self._expire_tombstones()
+        owned = {"bool": {"must_not": {"term": {"user_id": TOMBSTONE_OWNER}}}}  # a tombstone waits its window
+        return self._delete_where("purge", {"bool": {"filter": [{"range": {"updated_at": {"lt": before}}}, owned]}})
+
+    def _expire_tombstones(self) -> None:
+        """Delete the tombstones older than FORGET_WINDOW_S."""
+        expired = {"range": {"updated_at": {"lt": time.time() - FORGET_WINDOW_S}}}
+        self._delete_where("purge", {"bool": {"filter": [{"term": {"user_id": TOMBSTONE_OWNER}}, expired]}})
 
     def clear(self) -> None:
-        self._delete_where("clear", {"match_all": {}})
+        # The tombstones stay: events in flight are still held back.
+        self._delete_where("clear", {"bool": {"must_not": {"term": {"user_id": TOMBSTONE_OWNER}}}})
 
     def close(self) -> None:
         close = getattr(self.client, "close", None)

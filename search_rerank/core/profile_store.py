@@ -11,14 +11,20 @@ does it across machines. Both apply events the same way, through
 Forgetting a shopper removes their long-term profile and every session
 profile they owned, and leaves no copy behind in the file: SQLite runs with
 ``secure_delete`` (freed pages are zeroed) and the write-ahead log is
-checkpointed and truncated after the delete.
+checkpointed and truncated after the delete. An event received before the
+forget but applied after it (a request in flight in another worker) must not
+write the profile again: the forget leaves a tombstone, the digest of the
+shopper's key and the time of the forget, for :data:`FORGET_WINDOW_S`, and an
+event of that shopper received before it is not applied (:func:`tombstone`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,6 +39,9 @@ from .profile import ShopperProfile, apply_event, mix, session_key, user_key
 from .settings import PersonalisationSettings, Settings
 
 PROFILE_FILE = "profiles.sqlite3"
+FORGET_WINDOW_S = 600.0
+"""How long a forget's tombstone is kept: longer than any event is in flight between its receipt and its profile
+update (a request's time, seconds), short enough that the store soon holds nothing of the shopper at all."""
 
 
 class ProfileStoreError(SearchRerankError):
@@ -49,6 +58,8 @@ class ProfileEvent:
     action: str
     at: float
     vector: np.ndarray | None = None
+    received: float | None = None
+    """When the service received it (seconds since the epoch), which orders it against a forget's tombstone."""
 
     def keys(self) -> list[str]:
         """The profiles this event updates: the shopper's long-term one and the session's."""
@@ -80,10 +91,30 @@ def profile_events(
     """The actions as profile events, with their products and vectors; an action on an unknown product is left
     out (it may have left the catalogue, and a profile can only hold what it can later match)."""
     return [
-        ProfileEvent(a.user_id, a.session_id, products[a.product_id], a.action, a.at, vectors.get(a.product_id))
+        ProfileEvent(
+            a.user_id, a.session_id, products[a.product_id], a.action, a.at, vectors.get(a.product_id), a.received
+        )
         for a in actions
         if a.product_id in products
     ]
+
+
+def tombstone(user_id: str) -> str:
+    """A forgotten shopper's tombstone key: a digest of their profile key, not the id itself."""
+    return "forgotten:" + hashlib.sha256(user_key(user_id).encode()).hexdigest()
+
+
+def held_back(event: ProfileEvent, forgotten: Mapping[str, float]) -> bool:
+    """Whether ``event`` is of a shopper forgotten (``forgotten``: tombstone key -> the forget's time) after it was
+    received: in flight during the forget, applied it would write the profile again."""
+    if not event.user_id or event.received is None:
+        return False
+    return forgotten.get(tombstone(event.user_id), -1.0) >= event.received
+
+
+def tombstones_of(events: Sequence[ProfileEvent]) -> list[str]:
+    """The tombstone keys that could hold back ``events`` (those of their shoppers)."""
+    return sorted({tombstone(e.user_id) for e in events if e.user_id and e.received is not None})
 
 
 @runtime_checkable
@@ -99,7 +130,8 @@ class ProfileStore(Protocol):
         ...
 
     def forget(self, user_id: str) -> int:
-        """Remove the shopper's profile and the sessions they owned, leaving no trace; returns how many."""
+        """Remove the shopper's profile and the sessions they owned, leaving no trace but a tombstone for
+        :data:`FORGET_WINDOW_S` (an event received before it is not applied); returns how many."""
         ...
 
     def purge(self, before: float) -> int:
@@ -181,6 +213,7 @@ SCHEMA = (
     )""",
     "CREATE INDEX IF NOT EXISTS profiles_user ON profiles (user_id)",
     "CREATE INDEX IF NOT EXISTS profiles_updated ON profiles (updated_at)",
+    "CREATE TABLE IF NOT EXISTS forgotten (key TEXT PRIMARY KEY, at REAL NOT NULL)",
 )
 
 
@@ -239,7 +272,14 @@ class SQLiteProfileStore:
             conn = self._conn()
             conn.execute("BEGIN IMMEDIATE")  # read-modify-write: no other process may write in between
             try:
-                changed = updated_profiles(self.get_many(keys), events, settings)
+                conn.execute("DELETE FROM forgotten WHERE at < ?", (time.time() - FORGET_WINDOW_S,))
+                held = tombstones_of(events)
+                marks = ",".join("?" * len(held))
+                forgotten = dict(conn.execute(f"SELECT key, at FROM forgotten WHERE key IN ({marks})", held))
+                events = [event for event in events if not held_back(event, forgotten)]
+                changed = updated_profiles(
+                    self.get_many(sorted({k for e in events for k in e.keys()})), events, settings
+                )
                 conn.executemany(
                     "INSERT OR REPLACE INTO profiles (key, user_id, updated_at, record) VALUES (?, ?, ?, ?)",
                     [(p.key, p.user_id, p.updated_at, json.dumps(p.to_record())) for p in changed.values()],
@@ -253,9 +293,17 @@ class SQLiteProfileStore:
     def forget(self, user_id: str) -> int:
         with self._errors("forget"):
             conn = self._conn()
-            removed = conn.execute(
-                "DELETE FROM profiles WHERE user_id = ? OR key = ?", (user_id, user_key(user_id))
-            ).rowcount
+            now = time.time()
+            conn.execute("BEGIN IMMEDIATE")  # an apply waits for both, and then sees the tombstone
+            try:
+                removed = conn.execute(
+                    "DELETE FROM profiles WHERE user_id = ? OR key = ?", (user_id, user_key(user_id))
+                ).rowcount
+                conn.execute("INSERT OR REPLACE INTO forgotten (key, at) VALUES (?, ?)", (tombstone(user_id), now))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
             self._scrub(conn)
         return removed
 
@@ -263,13 +311,14 @@ class SQLiteProfileStore:
         with self._errors("purge"):
             conn = self._conn()
             removed = conn.execute("DELETE FROM profiles WHERE updated_at < ?", (before,)).rowcount
+            conn.execute("DELETE FROM forgotten WHERE at < ?", (time.time() - FORGET_WINDOW_S,))
             self._scrub(conn)
         return removed
 
     def clear(self) -> None:
         with self._errors("clear"):
             conn = self._conn()
-            conn.execute("DELETE FROM profiles")
+            conn.execute("DELETE FROM profiles")  # the tombstones stay: events in flight are still held back
             self._scrub(conn)
 
     def _scrub(self, conn: sqlite3.Connection) -> None:

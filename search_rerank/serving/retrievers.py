@@ -386,7 +386,7 @@ class _Planner:
             return None, query
         if len(found) > 1:
             raise Unsupported(found[1], "a second kNN query (the pipeline has one dense leg)")
-        ((kind, spec),) = query.items()
+        kind, spec = single_key(query, "query")  # found: an object of one key
         if kind in DENSE_QUERIES:
             return _dense_leaf(kind, spec, f"query.{kind}", self.ignored), None
         should = spec["should"]

@@ -16,6 +16,7 @@ from search_rerank.backends.profile_index import ClusterProfileStore, open_profi
 from search_rerank.core.product import Product
 from search_rerank.core.profile import session_key, user_key
 from search_rerank.core.profile_store import (
+    FORGET_WINDOW_S,
     ProfileEvent,
     ProfileStore,
     ProfileStoreError,
@@ -34,8 +35,15 @@ def sofa(brand: str = "Acme") -> Product:
     return Product(id="p1", title="sofa", brand=brand, attributes={"color": "red"}, price=300.0)
 
 
-def event(user: str | None = "u1", session: str | None = "s1", action: str = "click", at: float = 1000.0, **kw):
-    return ProfileEvent(user, session, sofa(**kw), action, at, np.ones(4, dtype=np.float32))
+def event(
+    user: str | None = "u1",
+    session: str | None = "s1",
+    action: str = "click",
+    at: float = 1000.0,
+    received: float | None = None,
+    **kw,
+):
+    return ProfileEvent(user, session, sofa(**kw), action, at, np.ones(4, dtype=np.float32), received)
 
 
 @pytest.fixture(params=STORES)
@@ -117,6 +125,35 @@ def test_forget_removes_the_shopper_and_their_sessions_only(open_store):
     }
 
 
+def test_an_event_received_before_a_forget_and_applied_after_it_writes_nothing(open_store):
+    """A request in flight in another worker: received, then the shopper forgotten, then its update applied."""
+    store = open_store()
+    store.apply([event()], PERSONAL)
+    received = time.time()
+    store.forget("u1")
+    assert open_store().apply([event(received=received)], PERSONAL) == 0
+    assert store.get_many([user_key("u1"), session_key("s1")]) == {}
+
+
+def test_an_event_received_after_a_forget_counts_again(open_store):
+    store = open_store()
+    store.forget("u1")
+    time.sleep(0.01)
+    store.apply([event(received=time.time())], PERSONAL)
+    assert set(store.get_many([user_key("u1"), session_key("s1")])) == {user_key("u1"), session_key("s1")}
+
+
+def test_a_forget_holds_back_only_its_shoppers_events(open_store):
+    store = open_store()
+    received = time.time()
+    store.forget("u1")
+    store.apply([event(received=received), event(user="u2", session="s2", received=received)], PERSONAL)
+    assert set(store.get_many([user_key("u1"), user_key("u2"), session_key("s2")])) == {
+        user_key("u2"),
+        session_key("s2"),
+    }
+
+
 def test_purge_removes_profiles_older_than_the_cut(open_store):
     store = open_store()
     store.apply([event(user="old", session=None, at=10.0), event(user="new", session=None, at=5000.0)], PERSONAL)
@@ -162,6 +199,18 @@ def test_forget_leaves_no_trace_in_the_sqlite_file(tmp_path):
     store.close()
 
 
+def test_a_forgets_tombstone_goes_after_its_window(tmp_path, monkeypatch):
+    path = tmp_path / "profiles.sqlite3"
+    store = SQLiteProfileStore(path)
+    later = time.time() + FORGET_WINDOW_S + 1
+    store.forget(SECRET_USER)
+    assert sqlite3.connect(path).execute("SELECT count(*) FROM forgotten").fetchone() == (1,)
+    monkeypatch.setattr(time, "time", lambda: later)
+    store.apply([event(user="other", received=later)], PERSONAL)
+    assert sqlite3.connect(path).execute("SELECT count(*) FROM forgotten").fetchone() == (0,)
+    store.close()
+
+
 def test_a_forget_that_readers_keep_from_clearing_the_log_says_so(tmp_path):
     """Another worker in the middle of a read keeps the write-ahead log, with the shopper's old pages, past the
     busy timeout: the forget must fail (a 503, "try again"), not report the shopper gone."""
@@ -196,6 +245,31 @@ def test_forget_leaves_no_trace_in_the_profile_index(engine, settings_for):
     assert hits and SECRET_USER not in str(hits)
     assert store.get_many([user_key(SECRET_USER), session_key("sess-" + SECRET_USER)]) == {}
     store.close()
+
+
+def test_an_apply_that_read_before_the_tombstone_deletes_what_it_wrote(settings_for, monkeypatch):
+    """The profile index has no transaction: a forget can land between an apply's read of the tombstones and its
+    write, and the write then re-creates the profile after the delete; the apply's second read finds the
+    tombstone and deletes it again."""
+    store = open_profile_store(settings_for("opensearch"))
+    assert isinstance(store, ClusterProfileStore)
+    other = open_profile_store(settings_for("opensearch"))
+    read = store._tombstones
+    reads: list[object] = []
+
+    def forgotten_right_after_the_first_read(keys):
+        found = read(keys)
+        reads.append(found)
+        if len(reads) == 1:
+            other.forget("u1")
+        return found
+
+    monkeypatch.setattr(store, "_tombstones", forgotten_right_after_the_first_read)
+    store.apply([event(received=time.time())], PERSONAL)
+    assert reads[0] == {} and reads[1]  # the write came between the two reads
+    assert store.get_many([user_key("u1"), session_key("s1")]) == {}
+    store.close()
+    other.close()
 
 
 def test_a_sqlite_store_that_cannot_open_its_file_raises_a_store_error(tmp_path):
