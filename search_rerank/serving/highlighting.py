@@ -11,7 +11,8 @@ matched in the page's own text, so a word the index holds nowhere else is marked
 
 How the text is cut: ``number_of_fragments: 0`` is the whole value. Otherwise each passage is the sentence of a
 match, with the sentences after it while they fit in ``fragment_size``; a sentence longer than that is cut at
-word boundaries around the match, as Elasticsearch's bounded sentence scanner cuts it. The passages with the
+word boundaries around the match, and a later match in it begins its passage where the one before ended, as
+Elasticsearch's bounded sentence scanner cuts it. The passages with the
 most matches (earlier first on ties) are kept, ``number_of_fragments`` of them, in the order they stand in the
 text (``order: score``: best first). Sentence and word boundaries are found by simple rules where Elasticsearch
 uses Java's ``BreakIterator``, and a passage's score counts its matches where Lucene weighs them by BM25, so a
@@ -164,39 +165,57 @@ Passage = tuple[tuple[int, int], list[tuple[int, int]]]
 
 
 def _passages(value: str, spans: list[tuple[int, int]], size: int) -> list[Passage]:
-    """Each match in the passage of the one before it or in a new one (Lucene's FieldHighlighter)."""
-    sentences = [0, *(m.end() for m in _SENTENCE_END.finditer(value)), len(value)]
+    """Each match in the passage of the one before it or in a new one (Lucene's FieldHighlighter), whose end it
+    does not move: a match running past it is cut there when written, as Elasticsearch's passage formatter cuts it."""
+    scanner = _SentenceScanner(value, size)
     out: list[Passage] = []
     for start, end in spans:
         if out and start < out[-1][0][1]:
-            (low, high), matched = out[-1]
-            out[-1] = ((low, max(high, end)), [*matched, (start, end)])
-            continue
-        low, high = _bounded(value, sentences, start, size)
-        out.append(((low, max(high, end)), [(start, end)]))
+            out[-1][1].append((start, end))
+        else:
+            out.append((scanner.passage(start), [(start, end)]))
     return out
 
 
-def _bounded(value: str, sentences: list[int], offset: int, size: int) -> tuple[int, int]:
-    """The passage of a match at ``offset``: its sentence and the following ones that fit in ``size``, or, where
-    its sentence is longer, at most ``size`` characters before the match and what is left of ``size`` after it
-    (Elasticsearch's BoundedBreakIteratorScanner)."""
-    at = bisect.bisect_right(sentences, offset)
-    low, high = sentences[at - 1], sentences[min(at, len(sentences) - 1)]
-    if size == 0:  # fragment_size 0: whole sentences
+class _SentenceScanner:
+    """Where Elasticsearch's sentence scanner puts the passage of a match (its BoundedBreakIteratorScanner, asked
+    as Lucene's FieldHighlighter asks it, at the match's start + 1): the match's sentence and the following ones
+    that fit in ``size``; a longer sentence (the window) cut at words, at most ``size`` characters before the
+    match and what is left of ``size`` after it. A later match within the same window starts its passage where
+    the one before ended, so no text is written in two fragments. ``size`` 0 is whole sentences."""
+
+    def __init__(self, value: str, size: int):
+        self.value, self.size = value, size
+        self.sentences = [0, *(m.end() for m in _SENTENCE_END.finditer(value)), len(value)]
+        self.window = (-1, -1)
+        self.end = 0
+
+    def passage(self, start: int) -> tuple[int, int]:
+        sentences, size = self.sentences, self.size
+        at = bisect.bisect_right(sentences, start)
+        if size == 0:
+            return sentences[at - 1], sentences[min(at, len(sentences) - 1)]
+        offset = start + 1
+        if self.window[0] < offset < self.window[1]:
+            low, high = self.end, self.window[1]
+        else:
+            low = sentences[at - 1]
+            target = offset + max(0, size - (offset - low))
+            if target + 1 > len(self.value):
+                high = len(self.value)
+            else:
+                high = sentences[bisect.bisect_right(sentences, target) - 1]
+                if high == low:  # no sentence ends within size: the window is the match's sentence
+                    high = sentences[bisect.bisect_right(sentences, target)]
+            self.window = (low, high)
+        if high - low > size:
+            if offset - size > low:
+                low = max(low, _word_boundary_before(self.value, offset - size))
+            remaining = max(0, size - (offset - low))
+            if offset + remaining < self.window[1]:
+                high = min(self.window[1], _word_boundary_after(self.value, offset + remaining))
+        self.end = high
         return low, high
-    for following in sentences[at + 1 :]:
-        if following - low > size:
-            break
-        high = following
-    window = high
-    if high - low > size:
-        if offset - size > low:
-            low = max(low, _word_boundary_before(value, offset - size))
-        remaining = max(0, size - (offset - low))
-        if offset + remaining < window:
-            high = min(window, _word_boundary_after(value, offset + remaining))
-    return low, high
 
 
 def _word_character(c: str) -> bool:

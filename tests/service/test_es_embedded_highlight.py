@@ -118,3 +118,24 @@ def test_highlight_query_decides_what_is_marked(client):
     highlight = {"fields": {"title": WHOLE}, "highlight_query": {"match": {"title": "corner"}}}
     found = highlighted(client, {"query": {"match": {"title": "sofa"}}, "highlight": highlight})
     assert found["h1"] == {"title": ["<em>Corner</em> sofa (grey)"]}
+
+
+def test_a_second_passage_in_a_cut_sentence_goes_on_from_where_the_first_ended(client):
+    # Elasticsearch's BoundedBreakIteratorScanner: a match in the sentence window of the passage before starts its
+    # passage where that one ended (the grey sofa's sentence is longer than fragment_size): "the grey sofa" is not
+    # written twice.
+    fields = {"description": {"fragment_size": 30, "number_of_fragments": 5}}
+    body = {"query": {"match": {"description": "three bed"}}, "highlight": {"fields": fields}}
+    assert highlighted(client, body)["h1"] == {
+        "description": ["It seats <em>three</em>, and the grey sofa", "folds out into a <em>bed</em>."]
+    }
+
+
+def test_a_cut_sentence_keeps_fragment_size_before_the_character_after_the_matchs_start(client):
+    # Lucene's FieldHighlighter asks the scanner for the passage at a match's start + 1, so "table" (at 17) with
+    # fragment_size 8 begins at the last word boundary before 10: "dining", not "oak".
+    body = {
+        "query": {"match": {"description": "table"}},
+        "highlight": {"fields": {"description": {"fragment_size": 8}}},
+    }
+    assert highlighted(client, body)["h3"] == {"description": ["dining <em>table</em>"]}
