@@ -12,12 +12,12 @@ matched in the page's own text, so a word the index holds nowhere else is marked
 How the text is cut: ``number_of_fragments: 0`` is the whole value. Otherwise each passage is the sentence of a
 match, with the sentences after it while they fit in ``fragment_size``; a sentence longer than that is cut at
 word boundaries around the match, and a later match in it begins its passage where the one before ended, as
-Elasticsearch's bounded sentence scanner cuts it. The passages with the
-most matches (earlier first on ties) are kept, ``number_of_fragments`` of them, in the order they stand in the
-text (``order: score``: best first). Sentence and word boundaries are found by simple rules where Elasticsearch
-uses Java's ``BreakIterator``, and a passage's score counts its matches where Lucene weighs them by BM25, so a
-long text's fragments may begin or end a few words apart from Elasticsearch's, and where it has more matching
-passages than are asked for, another may be chosen; the words marked within a fragment are the same.
+Elasticsearch's bounded sentence scanner cuts it. The best passages by Lucene's passage score (its matches,
+each term weighed by how rare it is in the value; earlier first on ties) are kept, ``number_of_fragments`` of
+them, in the order they stand in the text (``order: score``: best first). Sentence and word boundaries are
+found by simple rules where Elasticsearch uses Java's ``BreakIterator``, so a long text's fragments may begin
+or end a few words apart from Elasticsearch's, and where it has more matching passages than are asked for,
+another may be chosen; the words marked within a fragment are the same.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from __future__ import annotations
 import bisect
 import math
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -102,7 +103,9 @@ def highlight(value: str, tokens: Sequence[tantivy.Token], spec: HighlightField)
     if spec.fragments == 0:
         return [_format(value, (0, len(value)), spans, spec)]
     passages = _passages(value, spans, spec.fragment_size)
-    best = sorted(passages, key=lambda p: (-_score(value, p), p[0][0]))[: spec.fragments]
+    terms = _terms(value, tokens, spans)
+    in_value = Counter(terms.values())
+    best = sorted(passages, key=lambda p: (-_score(len(value), p, terms, in_value), p[0][0]))[: spec.fragments]
     if not spec.by_score:
         best.sort(key=lambda p: p[0][0])
     return [_format(value, bounds, matched, spec) for bounds, matched in best]
@@ -246,16 +249,24 @@ def _no_match_end(value: str, size: int) -> int:
     return len(value) if size >= len(value) else _word_boundary_after(value, size)
 
 
-def _score(value: str, passage: Passage) -> float:
-    """Lucene's passage score with every term weighing the same: each matched word's frequency in the passage,
-    BM25-saturated by the passage's length, times a norm that favours passages near the start."""
+def _terms(value: str, tokens: Sequence[tantivy.Token], spans: list[tuple[int, int]]) -> dict[tuple[int, int], str]:
+    """The term each match is of, as Lucene's scorer tells terms apart: a word's analysed term ("sofas" is
+    "sofa"), a phrase's words as written."""
+    analysed = {(t.char_offset_from, t.char_offset_to): t.text for t in tokens}
+    return {span: analysed.get(span, value[span[0] : span[1]].lower()) for span in spans}
+
+
+def _score(length: int, passage: Passage, terms: dict[tuple[int, int], str], in_value: Counter[str]) -> float:
+    """Lucene's passage score (PassageScorer): each matched term's frequency in the passage, BM25-saturated by the
+    passage's length and weighed by how rare the term is in the whole value (``length`` characters, ``in_value``
+    its matches), times a norm that favours passages near the start."""
     (low, high), matched = passage
-    counts: dict[str, int] = {}
-    for start, end in matched:
-        word = value[start:end].lower()
-        counts[word] = counts.get(word, 0) + 1
     norm = K1 * (1 - B + B * (high - low) / PIVOT)
-    return (1 + 1 / math.log(PIVOT + low)) * sum(f * (K1 + 1) / (f + norm) for f in counts.values())
+    documents = 1 + length / PIVOT
+    return (1 + 1 / math.log(PIVOT + low)) * sum(
+        f / (f + norm) * (K1 + 1) * math.log(1 + (documents + 0.5) / (in_value[term] + 0.5))
+        for term, f in Counter(terms[span] for span in matched).items()
+    )
 
 
 def _format(value: str, bounds: tuple[int, int], spans: list[tuple[int, int]], spec: HighlightField) -> str:

@@ -139,3 +139,11 @@ def test_a_cut_sentence_keeps_fragment_size_before_the_character_after_the_match
         "highlight": {"fields": {"description": {"fragment_size": 8}}},
     }
     assert highlighted(client, body)["h3"] == {"description": ["dining <em>table</em>"]}
+
+
+def test_the_fragment_kept_is_the_one_with_the_words_rarer_in_the_value(client):
+    # Lucene's PassageScorer weighs each term by how often the value holds it: "oak" (once) outweighs "sofa"
+    # (twice, both in the first passage), so Search UI's one snippet is the oak sentence.
+    fields = {"description": {"fragment_size": 80, "number_of_fragments": 1}}
+    body = {"query": {"match": {"description": "sofa oak"}}, "highlight": {"fields": fields}}
+    assert highlighted(client, body)["h1"] == {"description": ["Its legs are solid <em>oak</em>."]}
