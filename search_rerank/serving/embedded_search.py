@@ -1910,7 +1910,7 @@ def parse_highlight(spec: Any, compiler: Compiler, marks: list[Mark]) -> list[Hi
         wanted = marks
         if options.get("highlight_query") is not None:
             wanted = compiler.marks(options["highlight_query"], f"{where}.highlight_query")
-        every_field = merged.get("require_field_match", True) is False
+        every_field = not flag(merged.get("require_field_match", True), f"{where}.require_field_match")
         matched = set(_matched_fields(merged.get("matched_fields", []), f"{where}.matched_fields", compiler))
         pre, post = _tags(merged)
         names = [f for f in LEXICAL_FIELDS if fnmatchcase(f, name)] if "*" in name else [name]
@@ -1935,7 +1935,7 @@ def parse_highlight(spec: Any, compiler: Compiler, marks: list[Mark]) -> list[Hi
                     ),
                     no_match_size=a_count(merged.get("no_match_size", 0), f"{where}.no_match_size"),
                     escape=merged.get("encoder") == "html",
-                    by_score=merged.get("order") == "score",
+                    by_score=str(merged.get("order", "none")).lower() == "score",  # any case; else none, as there
                     # A phrase is one span in the unified highlighter's weight-matches mode (only with
                     # require_field_match) and in the fast vector highlighter's; the plain one marks each word.
                     whole_phrases=kind != "plain" and not every_field,

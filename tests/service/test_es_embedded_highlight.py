@@ -147,3 +147,23 @@ def test_the_fragment_kept_is_the_one_with_the_words_rarer_in_the_value(client):
     fields = {"description": {"fragment_size": 80, "number_of_fragments": 1}}
     body = {"query": {"match": {"description": "sofa oak"}}, "highlight": {"fields": fields}}
     assert highlighted(client, body)["h1"] == {"description": ["Its legs are solid <em>oak</em>."]}
+
+
+def test_require_field_match_false_as_a_string_marks_every_field(client):
+    # Elasticsearch reads "false" as false; it was read as true, leaving the description unmarked.
+    highlight = {"require_field_match": "false", "fields": {"title": WHOLE, "description": WHOLE}}
+    body = {"query": {"match": {"title": "oak"}}, "highlight": highlight}
+    assert highlighted(client, body)["h3"]["description"] == ["solid <em>oak</em> dining table"]
+
+
+def test_require_field_match_of_another_word_is_a_400_naming_it(client):
+    body = {"query": {"match": {"title": "oak"}}, "highlight": {"require_field_match": "no", "fields": {"title": {}}}}
+    response = client.post("/products/_search", json=body)
+    assert response.status_code == 400
+    assert response.get_json()["error"]["field"] == "highlight.fields.title.require_field_match"
+
+
+def test_order_score_in_any_case_puts_the_best_fragment_first(client):
+    fields = {"description": {"fragment_size": 40, "number_of_fragments": 3, "order": "Score"}}
+    body = {"query": {"match": {"description": "sofa oak"}}, "highlight": {"fields": fields}}
+    assert highlighted(client, body)["h1"]["description"][0] == "Its legs are solid <em>oak</em>."
