@@ -8,6 +8,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 CATEGORY_SEPARATORS = (" > ", "/", ">", "|")
+EXTRA_DEPTH_LIMIT = 20
+"""How many objects and lists an ``extra`` field may nest, the product's own object counted, as Elasticsearch's
+``index.mapping.depth.limit`` (20) refuses a document nesting more objects. Past 200, the product store's JSON
+reader could not read the product back (every search finding it answered a 500), and past about 500 the store
+could not write it (the whole build failed)."""
 
 
 class Product(BaseModel):
@@ -66,6 +71,9 @@ class Product(BaseModel):
         own = [key for key in value if key in cls.model_fields and key != "extra"]
         if own:
             raise ValueError(f"{', '.join(own)}: a field of the product, not an extra one")
+        deep = [key for key, field in value.items() if _nests_past(field, EXTRA_DEPTH_LIMIT - 1)]
+        if deep:
+            raise ValueError(f"{', '.join(deep)}: nests objects or lists more than {EXTRA_DEPTH_LIMIT} deep")
         return value
 
     @field_validator("attributes", mode="before")
@@ -141,6 +149,16 @@ class Product(BaseModel):
         record["id"] = self.id
         record["title"] = self.title
         return {**record, **self.extra}
+
+
+def _nests_past(value: Any, levels: int) -> bool:
+    """Whether ``value`` holds objects or lists inside one another more than ``levels`` deep (it stops looking
+    there, so a value nested thousands deep costs no more than one at the limit)."""
+    if not isinstance(value, (dict, list, tuple)):
+        return False
+    if levels == 0:
+        return True
+    return any(_nests_past(item, levels - 1) for item in (value.values() if isinstance(value, dict) else value))
 
 
 def _not_boolean(value: Any) -> None:

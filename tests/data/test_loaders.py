@@ -11,7 +11,8 @@ from homedepot_files import TRAIN, TRAIN_HEADER, csv_bytes, write_homedepot
 from pyarrow import csv as arrow_csv
 
 from search_rerank.core.errors import ConfigError, DataError
-from search_rerank.core.product import Product
+from search_rerank.core.product import EXTRA_DEPTH_LIMIT, Product
+from search_rerank.core.store import ProductStore
 from search_rerank.data.dataset import Dataset, Query
 from search_rerank.data.loaders import (
     LoadStats,
@@ -144,6 +145,26 @@ def test_jsonl_catalog_keeps_a_look_alike_of_a_field_the_record_also_gives(tmp_p
     path = jsonl(tmp_path / "c.jsonl", {"id": "p1", "title": "Desk", "rating": 4.5, "ratings": [5, 4]})
     [product] = iter_jsonl_catalog(path)
     assert (product.rating, product.extra) == (4.5, {"ratings": [5, 4]})
+
+
+def nested(depth: int) -> object:
+    value: object = "x"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_jsonl_catalog_field_nested_past_the_depth_limit_is_refused_naming_it(tmp_path):
+    """Kept, the product store could not read the product back: every search finding it answered a 500."""
+    path = jsonl(tmp_path / "c.jsonl", {"id": "p1", "title": "Desk", "variants": nested(250)})
+    assert "variants: nests objects or lists more than 20 deep" in raised(iter_jsonl_catalog, path).reason
+
+
+def test_a_kept_field_nested_to_the_depth_limit_is_read_back_by_the_product_store(tmp_path):
+    path = jsonl(tmp_path / "c.jsonl", {"id": "p1", "title": "Desk", "variants": nested(EXTRA_DEPTH_LIMIT - 1)})
+    store = ProductStore(tmp_path / "products.sqlite")
+    store.add(list(iter_jsonl_catalog(path)))
+    assert store.get(["p1"])["p1"].extra == {"variants": nested(EXTRA_DEPTH_LIMIT - 1)}
 
 
 def test_a_catalog_load_counts_the_products_holding_each_kept_field(tmp_path):
