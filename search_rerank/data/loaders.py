@@ -9,9 +9,10 @@ metric computed from the dataset.
 
 Catalog records use :class:`Product` field names (``_id`` and ``text`` are
 accepted for ``id`` and ``description``, as in BEIR corpora, whose ``metadata``
-object, source details such as a url, is passed over). An unknown key is
-an error naming it, not silently dropped, so a misspelt ``brnad`` is found at
-load time instead of as a worse ranking. JSON ``null`` and Parquet nulls mean
+object, source details such as a url, is passed over). Another key is kept for
+display (``Product.extra``), but one a typing slip from a field the record
+lacks is an error naming it, so a misspelt ``brnad`` is found at load time
+instead of as a worse ranking. JSON ``null`` and Parquet nulls mean
 "absent" and take the field's default.
 """
 
@@ -538,9 +539,14 @@ def _json_product(record: dict[str, Any]) -> Product | None:
 
 
 def _csv_product(row: dict[str, str]) -> Product:
-    column = next((name for name in row if str(name).lower() == "attributes"), "attributes")  # any case
+    """A CSV row as a product, its ``attributes`` column (named as :func:`_catalog_product` reads a field) parsed.
+    A row without one gives no attributes at all, so that a column misspelling it (``atributes``) is refused
+    as a slip rather than kept as text beside empty attributes."""
+    column = next((name for name in row if _CATALOG_FIELDS.get(spelling_key(str(name))) == "attributes"), None)
+    if column is None:
+        return _catalog_product(row)
     row = dict(row)
-    cell = (row.pop(column, None) or "").strip()
+    cell = (row.pop(column) or "").strip()
     if cell.startswith("{"):
         try:
             attributes: Any = json.loads(cell, parse_constant=_not_json)

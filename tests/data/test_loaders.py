@@ -384,6 +384,18 @@ def test_csv_catalog_misspelt_column_is_refused_and_another_kept_as_text(tmp_pat
     assert (product.brand, product.attributes, product.extra) == ("Acme", {}, {"colour": "red"})
 
 
+def test_csv_catalog_misspelt_attributes_column_is_refused_naming_the_field(tmp_path):
+    # Kept as text, the product's attributes were silently empty.
+    path = write(tmp_path / "c.csv", "id,title,atributes\np1,Desk,color:red\n")
+    assert "unknown field 'atributes': did you mean 'attributes'?" in raised(iter_csv_catalog, path).reason
+
+
+def test_csv_catalog_attributes_column_with_other_separators_is_parsed(tmp_path):
+    path = write(tmp_path / "c.csv", "id,title,Attributes_\np1,Desk,color:red\n")
+    [product] = iter_csv_catalog(path)
+    assert (product.attributes, product.extra) == ({"color": ("red",)}, {})
+
+
 def test_csv_catalog_field_given_twice_in_two_cases_names_both_columns(tmp_path):
     path = write(tmp_path / "c.csv", "id,Title,title\np1,Desk,Desk\n")
     assert "both 'Title' and 'title' give 'title'" in raised(iter_csv_catalog, path).reason
