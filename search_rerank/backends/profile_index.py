@@ -61,9 +61,9 @@ PROFILE_MAPPING = {
     },
 }
 CONFLICT_RETRIES = 5
+"""Times a write is tried again after another process wrote the same profile in between."""
 TOMBSTONE_OWNER = ""
 """The owner of a forget's tombstone: no shopper's id (an empty one is nobody), so no forget or read finds it."""
-"""Times a write is tried again after another process wrote the same profile in between."""
 
 
 class ClusterProfileStore:
