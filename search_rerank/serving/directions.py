@@ -129,9 +129,15 @@ def _aggregation(spec: Mapping[str, Any], path: str) -> Mapping[str, Any]:
 def _bucket_order(order: Any, path: str) -> Any:
     """A bucket order: ``{"_count" | "_key" | metric: direction}``, or a list of them (the first decides)."""
     if isinstance(order, list):
-        return [_bucket_order(item, f"{path}[{i}]") for i, item in enumerate(order)]
+        return [_bucket_order_object(item, f"{path}[{i}]") for i, item in enumerate(order)]
+    return _bucket_order_object(order, path)
+
+
+def _bucket_order_object(order: Any, path: str) -> Mapping[str, Any]:
+    """One object of a bucket order; anything else (``"order": "desc"``) a 400 naming it, as Elasticsearch's parser
+    refuses it: the embedded histogram, which applies its order itself, answered it by key."""
     if not isinstance(order, Mapping):
-        return order
+        raise InvalidQuery(path, f'expected an object such as {{"_count": "desc"}}, got {order!r}')
     return {by: direction(value, f"{path}.{by}") for by, value in order.items()}
 
 

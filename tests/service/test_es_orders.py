@@ -163,6 +163,13 @@ def test_a_histograms_order_orders_its_buckets(client, order, expected):
     assert keys(found["aggregations"]["p"]) == expected
 
 
+def test_a_histogram_order_that_is_no_object_is_a_400_naming_it(client):
+    histogram = {"field": "price", "interval": 100, "order": "desc"}
+    response = client.post("/products/_search", json={"size": 0, "aggs": {"p": {"histogram": histogram}}})
+    assert response.status_code == 400, response.get_json()  # it was answered by key, ascending
+    assert response.get_json()["error"]["field"] == "aggs.p.histogram.order"
+
+
 def test_a_histogram_ordered_by_a_sub_aggregations_metric_follows_it(client):
     histogram = {"field": "price", "interval": 100, "order": {"top": "asc"}}
     found = answer(
