@@ -15,10 +15,12 @@ box's ``highlight``, a list's ``sort``) it takes on. A ``term`` query is never n
 ``range`` query only while nothing it reacts to has a clause: a facet keeps offering the values beside the one
 picked.
 
-What the API server does beyond translating is named, a 501, never left out: suggestions made from the hits (a
-``suggestion`` query with a value), kNN (``queryVector``), ``rankFeature``, ``geo`` queries, an ``endpoint`` of
-its own to fetch, AI answers. ``settings`` (analytics, query rules, caching: appbase.io's services) change no
-hit, and are not read.
+A ``suggestion`` query with a value is answered, as the API server answers it, with the index suggestions made
+from its hits in place of them (rs_suggestions); its search highlights with the server's suggestion tags.
+
+What the API server does beyond translating is named, a 501, never left out: kNN (``queryVector``),
+``rankFeature``, ``geo`` queries, an ``endpoint`` of its own to fetch, AI answers, featured suggestions.
+``settings`` (analytics, query rules, caching: appbase.io's services) change no hit, and are not read.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 from .body_checks import InvalidQuery, a_string, an_object
 from .es_compat import Unsupported
 from .json_input import size_and_depth
+from .rs_suggestions import HIGHLIGHT_TAGS, SuggestionsConfig, sanitize, suggestions_answer
 
 SEARCH, TERM, RANGE, GEO, SUGGESTION = "search", "term", "range", "geo", "suggestion"
 TYPES = (SEARCH, TERM, RANGE, GEO, SUGGESTION)
@@ -55,6 +58,10 @@ FLAGS = (
     "deepPagination",
     "enableSynonyms",
     "enableIndexSuggestions",
+    "enableEndpointSuggestions",
+    "showDistinctSuggestions",
+    "enablePredictiveSuggestions",
+    "applyStopwords",
 )
 OBJECTS = (
     "react",
@@ -66,8 +73,9 @@ OBJECTS = (
     "deepPaginationConfig",
     "after",
     "range",
+    "indexSuggestionsConfig",
 )
-NAMES = ("categoryField", "aggregationField", "nestedField", "distinctField", "index")
+NAMES = ("categoryField", "aggregationField", "nestedField", "distinctField", "index", "urlField", "searchLanguage")
 # Keys of the API server's query whose effect is a service of appbase.io's (or a search this service has no way
 # to make), named when a query asks for it: (key, what it asks).
 UNSERVED = {
@@ -85,6 +93,10 @@ NO_HITS = {
     "status": 200,
 }
 """The API server's answer to a suggestion query it does not run (index suggestions switched off)."""
+# Keys of a suggestion query for appbase.io's other suggestions that change the index suggestions it answers.
+UNSERVED_SUGGESTIONS = {
+    "enableFeaturedSuggestions": "featured suggestions (which also lift the size limit off the index suggestions)",
+}
 
 
 @dataclass(frozen=True)
@@ -94,8 +106,8 @@ class Search:
     id: str
     index: str | None
     body: dict[str, Any]
-    suggestions: bool = False
-    """Answered as the API server answers a suggestion query without a value: no suggestions (no hits)."""
+    suggestions: SuggestionsConfig | None = None
+    """A suggestion query's: its hits are answered as the suggestions made from them (rs_suggestions)."""
 
 
 @dataclass
@@ -111,9 +123,9 @@ class Translation:
         response: dict[str, Any] = {query_id: {**NO_HITS} for query_id in self.unsearched}
         for search in self.searches:
             answer = answers[search.id]
-            if search.suggestions and isinstance(answer.get("hits"), dict):
-                answer["hits"] = {**answer["hits"], "hits": [], "total": {"value": 0, "relation": "eq"}}
-            response[search.id] = answer
+            response[search.id] = (
+                answer if search.suggestions is None else suggestions_answer(search.suggestions, answer)
+            )
         took = sum(answer.get("took", 0) for answer in answers.values())
         return {**response, "settings": {"took": took}}
 
@@ -156,13 +168,12 @@ def translate(
         )
     translation = Translation()
     for query in queries:
+        if query.switched_off:
+            translation.unsearched.append(query.id)
         if not query.executes:
-            if query.type == SUGGESTION and query.spec.get("enableIndexSuggestions") is False:
-                translation.unsearched.append(query.id)
             continue
-        if query.type == SUGGESTION and query.words():
-            raise suggestions_unserved(query.path)
-        search = Search(query.id, query.spec.get("index"), query.body(by_id), query.type == SUGGESTION)
+        suggestions = query.suggestions_config() if query.type == SUGGESTION else None
+        search = Search(query.id, query.spec.get("index"), query.body(by_id), suggestions)
         within_limits(search.body, query.path, max_body_bytes, max_depth)
         translation.searches.append(search)
     return translation
@@ -213,7 +224,11 @@ class Query:
         for key in NAMES:
             if spec.get(key) is not None:
                 a_string(spec[key], f"{path}.{key}")
-        self.executes = spec.get("execute") is not False
+        # The API server answers a suggestion query whose suggestions are switched off with no hits, unsearched.
+        self.switched_off = kind == SUGGESTION and any(
+            spec.get(key) is False for key in ("enableIndexSuggestions", "enableEndpointSuggestions")
+        )
+        self.executes = spec.get("execute") is not False and not self.switched_off
         if spec.get("highlightConfig") is not None and spec.get("highlight") is not True:
             raise InvalidQuery(f"{path}.highlightConfig", "highlightConfig is read only with highlight: true")
         self.fields = data_fields(spec, path)
@@ -342,22 +357,24 @@ class Query:
         return clause
 
     def words(self) -> list[str]:
-        """A search's value: its text, or a list's texts (none of them blank); empty when it has none."""
+        """A search's value: its text, or a list's texts (none of them blank); empty when it has none. A
+        suggestion's is one text, its lone punctuation marks dropped, as the API server searches it."""
         value = self.spec.get("value")
         if value is None:
             return []
-        if isinstance(value, list):
+        if isinstance(value, list) and self.type == SEARCH:
             return [item for item in value if isinstance(item, str) and item.strip()]
         if not isinstance(value, str):
-            raise InvalidQuery(f"{self.path}.value", "expected a text or a list of texts")
+            listed = " or a list of texts" if self.type == SEARCH else ""
+            raise InvalidQuery(f"{self.path}.value", f"expected a text{listed}")
+        if self.type == SUGGESTION:
+            value = sanitize(value)
         return [value] if value.strip() else []
 
     def search_query(self) -> Any:
         words = self.words()
         if not words:
             return None
-        if self.type == SUGGESTION:
-            raise suggestions_unserved(self.path)
         text, several = " ".join(words), len(words) > 1
         if not self.fields:
             raise InvalidQuery(f"{self.path}.dataField", "a search needs the fields to search")
@@ -463,6 +480,59 @@ class Query:
             clause = {"bool": {"should": [clause, {"bool": {"must_not": {"exists": {"field": name}}}}]}}
         return clause
 
+    def suggestions_config(self) -> SuggestionsConfig:
+        """What this suggestion query asks of the suggestions made from its hits (see rs_suggestions). Keys for
+        appbase.io's recent, popular and FAQ suggestions add none here and are not read; one that would change the
+        index suggestions (UNSERVED_SUGGESTIONS), or a ``searchLanguage`` other than English (the only one whose
+        stop words and stems are held), is a 501 naming it where there is a value to suggest for."""
+        spec, path = self.spec, self.path
+        if self.words():
+            for key, what in UNSERVED_SUGGESTIONS.items():
+                if spec.get(key) not in (None, False):
+                    raise Unsupported(f"{path}.{key}", f"{what} are a service of appbase.io's, not served here")
+            if (spec.get("searchLanguage") or "english").lower() not in ("english", "en"):
+                raise Unsupported(f"{path}.searchLanguage", "suggestions in English only: its stop words and stems")
+        index_config = spec.get("indexSuggestionsConfig") or {}
+        section_label = index_config.get("sectionLabel")
+        if section_label is not None:
+            a_string(section_label, f"{path}.indexSuggestionsConfig.sectionLabel")
+        most = spec.get("maxPredictedWords")
+        if most is not None and (not isinstance(most, int) or isinstance(most, bool) or most < 0):
+            raise InvalidQuery(f"{path}.maxPredictedWords", "expected a whole number")
+        size = spec.get("size")
+        return SuggestionsConfig(
+            value=spec.get("value") or "",
+            data_fields=[name for name, _ in self.fields],
+            value_fields=texts(index_config.get("valueFields"), f"{path}.indexSuggestionsConfig.valueFields"),
+            highlight_fields=texts(spec.get("highlightField"), f"{path}.highlightField"),
+            distinct=self.flag("showDistinctSuggestions"),
+            predictive=self.flag("enablePredictiveSuggestions"),
+            max_predicted_words=2 if most is None else most,
+            apply_stopwords=self.flag("applyStopwords"),
+            custom_stopwords=frozenset(texts(spec.get("customStopwords"), f"{path}.customStopwords")),
+            url_field=spec.get("urlField"),
+            category_field=spec.get("categoryField"),
+            section_label=section_label,
+            tags=self.predicted_tags(),
+            size=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None,
+        )
+
+    def predicted_tags(self) -> tuple[str, str]:
+        """The tags around predicted words: ``highlightConfig``'s (a tag, or tags run together), else the API
+        server's."""
+        config = self.spec.get("highlightConfig") or {}
+        tags = []
+        for key, default in zip(("pre_tags", "post_tags"), HIGHLIGHT_TAGS, strict=True):
+            given = config.get(key)
+            tags.append(
+                given
+                if isinstance(given, str)
+                else "".join(t for t in given if isinstance(t, str))
+                if isinstance(given, list)
+                else default
+            )
+        return tags[0], tags[1]
+
     # Options: page, sort, source, highlight, aggregations ---------------------------------------------------
 
     def options(self) -> dict[str, Any]:
@@ -527,6 +597,9 @@ class Query:
         config = self.spec.get("highlightConfig") or self.spec.get("customHighlight")
         if config is not None:
             return {"fields": {n: {} for n in names}, **config}
+        if self.type == SUGGESTION:  # the API server's own tags for suggestions, in every data or highlight field
+            pre, post = HIGHLIGHT_TAGS
+            return {"fields": {n: {} for n in names}, "pre_tags": [pre], "post_tags": [post]}
         highlight: dict[str, Any] = {"pre_tags": ["<mark>"], "post_tags": ["</mark>"], "fields": {n: {} for n in names}}
         if self.spec.get("highlightField"):
             highlight["require_field_match"] = False
@@ -643,12 +716,12 @@ class Query:
         return {"histogram": {"field": name, "interval": max(interval or 1, least), "offset": start}}
 
 
-def suggestions_unserved(path: str) -> Unsupported:
-    return Unsupported(
-        f"{path}.value",
-        "suggestions made from the hits of a suggestion query are the ReactiveSearch API server's own, not served "
-        "here; a search box's results are (its autosuggest: false)",
-    )
+def texts(given: Any, path: str) -> list[str]:
+    """A field or word, or a list of them, as a list (empty when absent); anything else is a 400 naming it."""
+    items = [] if given is None else [given] if isinstance(given, str) else given
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        raise InvalidQuery(path, "expected a text or a list of texts")
+    return items
 
 
 def data_fields(spec: Mapping[str, Any], path: str) -> list[tuple[str, float]]:
@@ -678,7 +751,6 @@ def data_fields(spec: Mapping[str, Any], path: str) -> list[tuple[str, float]]:
     return fields
 
 
-LONE_MARKS = set("'/{([-+.^:,])}")
 UNCOUNTABLE = {
     "deer", "equipment", "fish", "furniture", "information", "jeans", "luggage", "money", "news", "rice",
     "series", "sheep", "species", "trousers",
@@ -716,7 +788,7 @@ def plural(text: str) -> str:
     API server's ``cross_fields`` clause searches it ("lamp" finds "lamps" too). The server uses the pluralize
     library; this follows its regular rules and its commonest irregular and uncountable words. A last word that is
     not all ASCII letters ("4k", "café") is left as it is."""
-    words = [w for w in text.split() if w not in LONE_MARKS]
+    words = sanitize(text).split()
     if not words or not (words[-1].isascii() and words[-1].isalpha()):
         return " ".join(words)
     return " ".join([*words[:-1], plural_word(words[-1])])

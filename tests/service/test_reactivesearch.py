@@ -166,6 +166,50 @@ def test_a_suggestion_query_switched_off_is_answered_without_a_search(client):
     assert found["hits"] == {"total": {"value": 0, "relation": "eq"}, "max_score": None, "hits": []}
 
 
+SUGGESTIONS = {"id": "search", "type": "suggestion", "dataField": ["title"]}
+
+
+def test_a_suggestion_query_with_a_value_is_answered_with_index_suggestions_made_from_its_hits(client):
+    found = post(client, SUGGESTIONS | {"value": "velvet sofa"}).get_json()["search"]
+    suggestions = found["hits"]["hits"]
+    assert "velvet sofa" in suggestions[0]["value"] and suggestions[0]["_rs_score"] == 2.1  # both words, in a row
+    assert found["hits"]["total"]["value"] == len(suggestions) > 1
+    assert {s["_suggestion_type"] for s in suggestions} == {"index"} and all(s["_source"] for s in suggestions)
+
+
+def test_a_suggestion_query_without_a_value_is_answered_with_no_suggestions(client):
+    found = post(client, SUGGESTIONS).get_json()["search"]
+    assert found["hits"]["hits"] == [] and found["hits"]["total"]["value"] == 0
+
+
+def test_suggestion_labels_carry_the_api_servers_highlight_tags_less_their_quotes(client):
+    found = post(client, SUGGESTIONS | {"value": "velvet sofa", "highlight": True}).get_json()["search"]
+    label = found["hits"]["hits"][0]["label"]
+    assert "<b class=highlight>" in label and "</b>" in label and '"' not in label
+
+
+def test_size_cuts_the_suggestions_and_a_category_field_adds_one_per_category_first(client):
+    asked = SUGGESTIONS | {"value": "sofa", "size": 3, "categoryField": "brand.keyword"}
+    suggestions = post(client, asked).get_json()["search"]["hits"]["hits"]
+    assert len(suggestions) == 3
+    assert suggestions[0]["label"].startswith("sofa in ") and suggestions[0]["_count"] >= 1
+
+
+def test_a_suggestion_query_searches_its_value_without_lone_punctuation_and_highlights_with_the_servers_tags():
+    translated = body(SUGGESTIONS | {"value": "sofa - bed", "highlight": True})
+    assert translated["query"]["bool"]["should"][2]["multi_match"]["query"] == "sofa bed"
+    assert translated["highlight"] == {
+        "fields": {"title": {}},
+        "pre_tags": ['<b class="highlight">'],
+        "post_tags": ["</b>"],
+    }
+
+
+def test_a_suggestion_query_with_endpoint_suggestions_switched_off_is_answered_without_a_search(client):
+    found = post(client, SUGGESTIONS | {"value": "sofa", "enableEndpointSuggestions": False}).get_json()["search"]
+    assert found["hits"] == {"total": {"value": 0, "relation": "eq"}, "max_score": None, "hits": []}
+
+
 def test_a_request_of_more_queries_than_a_multi_search_may_hold_is_a_400(client, settings):
     queries = [{"id": f"q{i}", "dataField": ["title"]} for i in range(settings.service.max_msearch_searches + 1)]
     answer = post(client, *queries)
@@ -224,7 +268,14 @@ def test_a_malformed_request_is_a_400_naming_the_part(client, request_body, fiel
 @pytest.mark.parametrize(
     "query, part",
     [
-        ({"type": "suggestion", "dataField": ["title"], "value": "so"}, "query[0].value"),
+        (
+            {"type": "suggestion", "dataField": ["title"], "value": "so", "enableFeaturedSuggestions": True},
+            "query[0].enableFeaturedSuggestions",
+        ),
+        (
+            {"type": "suggestion", "dataField": ["title"], "value": "so", "searchLanguage": "french"},
+            "query[0].searchLanguage",
+        ),
         ({"dataField": ["title"], "queryVector": [0.1, 0.2], "vectorDataField": "vector"}, "query[0].queryVector"),
         ({"dataField": ["title"], "imageValue": "data:image/png;base64,AAAA"}, "query[0].imageValue"),
         ({"dataField": ["title"], "rankFeature": {"sales": {"boost": 2}}}, "query[0].rankFeature"),
