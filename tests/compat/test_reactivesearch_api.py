@@ -220,5 +220,13 @@ def test_a_suggestion_query_without_a_value_answers_no_suggestions(service):
     assert found["hits"]["hits"] == [] and found["hits"]["total"]["value"] == 0
 
 
+def test_a_suggestion_query_with_a_value_answers_the_sofas_titles_highlighted_as_suggestions(service):
+    suggestions = {"id": "search", "type": "suggestion", "dataField": ["title"], "value": "sofa", "highlight": True}
+    found = answer(service, suggestions)["search"]
+    made = found["hits"]["hits"]
+    assert sorted(s["_id"] for s in made) == SOFAS and found["hits"]["total"]["value"] == len(SOFAS)
+    assert all("<b class=highlight>" in s["label"] and "sofa" in s["value"] for s in made)
+
+
 def test_a_query_that_is_not_executed_is_not_answered(service):
     assert set(answer(service, SEARCH_BOX, results({"and": "search"}))) == {"results", "settings"}
