@@ -39,6 +39,7 @@ from ..core.errors import ConfigError, DataError
 from ..core.field_names import one_slip, spelling_key
 from ..core.product import Product
 from .dataset import Dataset, Query
+from .merchant_feed import is_merchant_record, iter_xml_records, merchant_fields
 from .qrels import Qrels, read_beir_qrels, write_beir_qrels
 from .text_files import GZIP_SUFFIX, text_lines
 
@@ -123,9 +124,16 @@ def iter_csv_catalog(path: str | Path, *, skip_bad: bool = False, stats: LoadSta
     return _read_csv(path, _csv_product, skip_bad=skip_bad, stats=stats)
 
 
+def iter_xml_catalog(path: str | Path, *, skip_bad: bool = False, stats: LoadStats | None = None) -> Iterator[Product]:
+    """Products from a Google Merchant Center XML feed (RSS 2.0 or Atom, attributes in the ``g:`` namespace; see
+    merchant_feed), each item numbered by the line it starts on."""
+    return checked_rows(path, iter_xml_records(path), _catalog_product, skip_bad=skip_bad, stats=stats)
+
+
 def iter_catalog(path: str | Path, *, skip_bad: bool = False, stats: LoadStats | None = None) -> Iterator[Product]:
-    """Products from whatever the user points at: a .jsonl/.json/.ndjson/.csv/.tsv file (or one of them
-    gzip-compressed, ``.jsonl.gz``) or a dataset directory.
+    """Products from whatever the user points at: a .jsonl/.json/.ndjson/.csv/.tsv file, a Google Merchant Center
+    feed (.txt or .tsv, tab-separated, or .xml), any of them gzip-compressed (``.jsonl.gz``), or a dataset
+    directory.
 
     In an ESCI directory only the US products are read, as :func:`load_esci` does by default.
     """
@@ -146,6 +154,8 @@ def iter_catalog(path: str | Path, *, skip_bad: bool = False, stats: LoadStats |
         ".ndjson": iter_jsonl_catalog,
         ".csv": iter_csv_catalog,
         ".tsv": iter_csv_catalog,
+        ".txt": iter_csv_catalog,  # a Merchant Center feed's default name: products.txt, tab-separated
+        ".xml": iter_xml_catalog,
     }
     suffix = text_suffix(path)
     if suffix not in readers:
@@ -453,6 +463,8 @@ def _catalog_product(record: Mapping[str, Any]) -> Product:
     keys kept as given in ``extra`` (an image, a page's URL: a shop's export of its index holds them, and its
     front end shows them from hits' ``_source``). A key one typing slip from a field the record does not give
     (``brnad``, ``descripton``) is refused naming the field: kept, the field would be silently empty."""
+    if is_merchant_record(record):
+        record = merchant_fields(record)
     fields: dict[str, Any] = {}
     given: dict[str, str] = {}  # each field's key in the record
     extra: dict[str, Any] = {}

@@ -1001,5 +1001,5 @@ def test_iter_catalog_reads_vespa_esci_feed():
 
 
 def test_iter_catalog_unknown_suffix_lists_supported(tmp_path):
-    with pytest.raises(ConfigError, match=r"\.jsonl, \.json, \.ndjson, \.csv, \.tsv"):
-        iter_catalog(write(tmp_path / "c.xml", "<x/>"))
+    with pytest.raises(ConfigError, match=r"\.jsonl, \.json, \.ndjson, \.csv, \.tsv, \.txt, \.xml"):
+        iter_catalog(write(tmp_path / "c.parquet", "x"))

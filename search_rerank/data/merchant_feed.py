@@ -1,0 +1,141 @@
+"""Google Merchant Center product feeds: the catalog format most shops already keep, for Google Shopping.
+
+A feed is a tab-separated file (``products.txt``, its header Google's attribute names) or RSS 2.0 / Atom XML
+whose items hold those attributes in the ``g:`` namespace. Read as any catalog, its ``price`` ("15.00 USD")
+would be refused, its category (``product_type``, "Home > Furniture > Sofas") and facets (``color``,
+``material``...) would be display fields, so a feed is mapped onto the product's fields first
+(:func:`merchant_fields`):
+
+- ``product_type`` (the shop's own taxonomy) is the category, else ``google_product_category`` when it is a
+  path (Google's taxonomy by name; its numeric id is no path);
+- ``price`` is the number before its currency; ``sale_price`` stays as given, for display;
+- ``color``, ``size``, ``material``, ``pattern``, ``gender``, ``age_group`` are attributes, a colour's values
+  split at ``/`` as Google writes up to three ("Black/White");
+- every other attribute (``link``, ``image_link``, ``availability``, ``gtin``...) is kept for display.
+
+A record is read as a feed's when it holds one of :data:`MARKERS`, names no other catalog gives.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.parsers.expat
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import DataError
+from .text_files import text_lines
+
+MARKERS = ("image_link", "google_product_category")
+ATTRIBUTES = ("color", "size", "material", "pattern", "gender", "age_group")
+ITEMS = ("item", "entry")  # RSS 2.0's and Atom's
+PRICE = re.compile(r"^\s*([0-9][0-9.,]*)\s*(?:[A-Za-z]{3})?\s*$")
+NUMERIC_CATEGORY = re.compile(r"^\s*\d+\s*$")
+DECIMAL_COMMA = re.compile(r",\d{1,2}$")
+
+
+def is_merchant_record(record: Mapping[str, Any]) -> bool:
+    return any(marker in record for marker in MARKERS)
+
+
+def merchant_fields(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A feed's record with its category, price and facets as the product's fields, the rest as it is."""
+    out = {key: value for key, value in record.items() if key not in ("price", *ATTRIBUTES)}
+    category = _first(record.get("product_type")) or _path(record.get("google_product_category"))
+    if category and "category" not in record:
+        out["category"] = category
+        if _first(record.get("product_type")) == category:
+            del out["product_type"]
+    if record.get("price") not in (None, ""):
+        out["price"] = _amount(record["price"])
+    attributes = {name: _values(name, record[name]) for name in ATTRIBUTES if record.get(name) not in (None, "")}
+    if attributes:
+        if record.get("attributes") not in (None, ""):
+            raise ValueError("both Google's facet attributes (color, size...) and an attributes field; keep one")
+        out["attributes"] = attributes
+    return out
+
+
+def _first(value: Any) -> str | None:
+    """A text, or a list's first (an XML feed may repeat ``product_type``; the first is the main one)."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _path(value: Any) -> str | None:
+    text = _first(value)
+    return None if text is None or NUMERIC_CATEGORY.match(text) else text
+
+
+def _amount(value: Any) -> Any:
+    """ "15.00 USD", "1,299.00 USD" or "1.299,00 EUR" as the number; a number as it is; anything else left for the
+    product to refuse, naming it."""
+    if not isinstance(value, str):
+        return value
+    found = PRICE.match(value)
+    if found is None:
+        return value
+    number = found.group(1)
+    comma, point = number.rfind(","), number.rfind(".")
+    if comma > point and (point >= 0 or DECIMAL_COMMA.search(number)):  # "1.299,00", "15,00": a decimal comma
+        return number.replace(".", "").replace(",", ".")
+    return number.replace(",", "")  # "1,299.00", "1,299": commas group thousands
+
+
+def _values(name: str, value: Any) -> list[str]:
+    items = value if isinstance(value, list) else [value]
+    texts = [str(item).strip() for item in items if str(item).strip()]
+    if name == "color":
+        texts = [part.strip() for text in texts for part in text.split("/") if part.strip()]
+    return texts
+
+
+def iter_xml_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Each ``item`` (RSS) or ``entry`` (Atom) of an XML feed as a record of its children by local name (``g:id``
+    is ``id``), numbered by the line it starts on: a child's text, a repeated child's texts as a list, a child
+    with children of its own (``g:shipping``) as an object of them."""
+    parser = xml.parsers.expat.ParserCreate(namespace_separator=" ")
+    stack: list[tuple[str, dict[str, Any], list[str]]] = []
+    done: list[tuple[int, dict[str, Any]]] = []
+    starts: list[int] = []
+
+    def start(tag: str, _attributes: dict[str, str]) -> None:
+        name = tag.rsplit(" ", 1)[-1]
+        if stack or name in ITEMS:
+            if not stack:
+                starts.append(parser.CurrentLineNumber)
+            stack.append((name, {}, []))
+
+    def end(_tag: str) -> None:
+        if not stack:
+            return
+        name, children, texts = stack.pop()
+        value: Any = children if children else "".join(texts).strip()
+        if not stack:
+            done.append((starts.pop(), children))
+            return
+        siblings = stack[-1][1]
+        if name in siblings:
+            kept = siblings[name]
+            siblings[name] = [*kept, value] if isinstance(kept, list) else [kept, value]
+        else:
+            siblings[name] = value
+
+    def text(data: str) -> None:
+        if stack:
+            stack[-1][2].append(data)
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = text
+    try:
+        for _, line in text_lines(path):
+            parser.Parse(line, False)
+            yield from done
+            done.clear()
+        parser.Parse("", True)
+        yield from done
+    except xml.parsers.expat.ExpatError as exc:
+        raise DataError(path, exc.lineno, f"unreadable XML: {xml.parsers.expat.ErrorString(exc.code)}") from exc

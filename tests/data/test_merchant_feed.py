@@ -1,0 +1,98 @@
+"""Google Merchant Center feeds as catalogs (data/merchant_feed.py): the tab-separated file and the RSS/Atom XML
+feed a shop keeps for Google Shopping, mapped onto the product's fields, the rest kept for display."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from search_rerank.core.errors import DataError
+from search_rerank.data.loaders import iter_catalog
+from search_rerank.data.merchant_feed import merchant_fields
+
+TSV = (
+    "id\ttitle\tdescription\tlink\timage_link\tavailability\tprice\tbrand\tgtin\tproduct_type\tcolor\tmaterial\n"
+    "sofa-1\tCorner sofa\tA roomy corner sofa\thttps://shop.example/sofa-1\thttps://shop.example/sofa-1.jpg\t"
+    "in_stock\t1,299.00 USD\tAcme\t00012345678905\tHome > Furniture > Sofas\tGrey/Blue\tLinen\n"
+)
+RSS = """<?xml version="1.0"?>
+<rss xmlns:g="http://base.google.com/ns/1.0" version="2.0">
+  <channel>
+    <title>Shop</title>
+    <item>
+      <g:id>lamp-7</g:id>
+      <title>Brass floor lamp</title>
+      <link>https://shop.example/lamp-7</link>
+      <g:price>89.00 EUR</g:price>
+      <g:google_product_category>Home &amp; Garden &gt; Lighting &gt; Lamps</g:google_product_category>
+      <g:additional_image_link>https://shop.example/lamp-7b.jpg</g:additional_image_link>
+      <g:additional_image_link>https://shop.example/lamp-7c.jpg</g:additional_image_link>
+      <g:shipping>
+        <g:country>DE</g:country>
+        <g:price>4.95 EUR</g:price>
+      </g:shipping>
+    </item>
+  </channel>
+</rss>
+"""
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_tab_separated_feed_is_read_as_products(tmp_path):
+    [sofa] = iter_catalog(write(tmp_path / "products.txt", TSV))
+    assert (sofa.id, sofa.title, sofa.brand, sofa.price) == ("sofa-1", "Corner sofa", "Acme", 1299.0)
+    assert sofa.category == ("Home", "Furniture", "Sofas")
+    assert sofa.attributes == {"color": ("Grey", "Blue"), "material": ("Linen",)}
+    assert sofa.extra["image_link"] == "https://shop.example/sofa-1.jpg"
+    assert sofa.extra["availability"] == "in_stock" and sofa.extra["gtin"] == "00012345678905"
+
+
+def test_an_rss_feed_is_read_as_products_with_repeated_and_nested_attributes(tmp_path):
+    [lamp] = iter_catalog(write(tmp_path / "feed.xml", RSS))
+    assert (lamp.id, lamp.title, lamp.price) == ("lamp-7", "Brass floor lamp", 89.0)
+    assert lamp.category == ("Home & Garden", "Lighting", "Lamps")
+    assert lamp.extra["additional_image_link"] == [
+        "https://shop.example/lamp-7b.jpg",
+        "https://shop.example/lamp-7c.jpg",
+    ]
+    assert lamp.extra["shipping"] == {"country": "DE", "price": "4.95 EUR"}
+    assert lamp.extra["link"] == "https://shop.example/lamp-7"
+
+
+def test_an_atom_feed_is_read_as_an_rss_one(tmp_path):
+    atom = RSS.replace("<rss", "<feed").replace("</rss>", "</feed>").replace("item>", "entry>")
+    [lamp] = iter_catalog(write(tmp_path / "feed.xml", atom))
+    assert (lamp.id, lamp.price) == ("lamp-7", 89.0)
+
+
+@pytest.mark.parametrize(
+    ("price", "number"),
+    [("15.00 USD", 15.0), ("1,299.00 USD", 1299.0), ("1.299,00 EUR", 1299.0), ("15,00 EUR", 15.0), ("15", 15.0)],
+)
+def test_a_feeds_price_is_the_number_before_its_currency(price, number):
+    assert float(merchant_fields({"image_link": "x", "price": price})["price"]) == number
+
+
+def test_googles_numeric_category_is_no_path_and_the_shops_own_comes_first():
+    assert "category" not in merchant_fields({"google_product_category": "2271"})
+    both = merchant_fields({"product_type": "Furniture > Sofas", "google_product_category": "Furniture > Couches"})
+    assert both["category"] == "Furniture > Sofas" and both["google_product_category"] == "Furniture > Couches"
+
+
+def test_a_price_that_is_no_amount_is_refused_naming_the_line(tmp_path):
+    path = write(tmp_path / "products.txt", TSV.replace("1,299.00 USD", "call us"))
+    with pytest.raises(DataError) as refused:
+        list(iter_catalog(path))
+    assert refused.value.line == 2 and "price" in refused.value.reason
+
+
+def test_an_xml_feed_that_does_not_parse_names_its_line(tmp_path):
+    path = write(tmp_path / "feed.xml", RSS.replace("</item>", "</itm>"))
+    with pytest.raises(DataError) as refused:
+        list(iter_catalog(path))
+    assert refused.value.line == 17 and "unreadable XML" in refused.value.reason
