@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import DataError
-from .text_files import text_lines
+from .text_files import byte_blocks
 
 MARKERS = ("image_link", "google_product_category")
 ATTRIBUTES = ("color", "size", "material", "pattern", "gender", "age_group")
@@ -95,7 +95,8 @@ def _values(name: str, value: Any) -> list[str]:
 def iter_xml_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Each ``item`` (RSS) or ``entry`` (Atom) of an XML feed as a record of its children by local name (``g:id``
     is ``id``), numbered by the line it starts on: a child's text, a repeated child's texts as a list, a child
-    with children of its own (``g:shipping``) as an object of them."""
+    with children of its own (``g:shipping``) as an object of them. The file is parsed in blocks of bytes, so a
+    feed written on one line streams as any other and expat decodes it as its declaration says."""
     parser = xml.parsers.expat.ParserCreate(namespace_separator=" ")
     stack: list[tuple[str, dict[str, Any], list[str]]] = []
     done: list[tuple[int, dict[str, Any]]] = []
@@ -131,8 +132,8 @@ def iter_xml_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     parser.EndElementHandler = end
     parser.CharacterDataHandler = text
     try:
-        for _, line in text_lines(path):
-            parser.Parse(line, False)
+        for block in byte_blocks(path):
+            parser.Parse(block, False)
             yield from done
             done.clear()
         parser.Parse("", True)

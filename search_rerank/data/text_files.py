@@ -53,9 +53,25 @@ def text_lines(path: str | Path, *, latin1_fallback: bool = False) -> Iterator[t
                         text = data.decode("latin-1")  # every byte is a Latin-1 character: this cannot fail
                     yield number, text
     except (OSError, EOFError, zlib.error) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        compressed = " (a gzip file, cut short or damaged?)" if opener is gzip.open else ""
-        raise DataError(path, number + 1 if number else None, f"cannot read{compressed}: {reason}") from None
+        raise DataError(path, number + 1 if number else None, _cannot_read(exc, opener is gzip.open)) from None
+
+
+def byte_blocks(path: str | Path, size: int = 1 << 16) -> Iterator[bytes]:
+    """The bytes of ``path`` (through gzip for ``.gz``) in blocks of at most ``size``, for a format that decodes
+    itself: an XML file declares its encoding (Latin-1 and UTF-16 are as valid as UTF-8) and may hold a whole
+    feed on one line, which :func:`text_lines` would read into memory at once. Errors as :func:`text_lines`'."""
+    gzipped = Path(path).suffix.lower() == GZIP_SUFFIX
+    try:
+        with (gzip.open if gzipped else open)(path, "rb") as raw:
+            while block := raw.read(size):
+                yield block
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(path, None, _cannot_read(exc, gzipped)) from None
+
+
+def _cannot_read(exc: OSError | EOFError | zlib.error, gzipped: bool) -> str:
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return f"cannot read{' (a gzip file, cut short or damaged?)' if gzipped else ''}: {reason}"
 
 
 def _not_utf8(data: bytes, exc: UnicodeDecodeError, number: int) -> str:

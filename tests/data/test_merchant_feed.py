@@ -3,13 +3,14 @@ feed a shop keeps for Google Shopping, mapped onto the product's fields, the res
 
 from __future__ import annotations
 
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
 from search_rerank.core.errors import DataError
 from search_rerank.data.loaders import iter_catalog
-from search_rerank.data.merchant_feed import merchant_fields
+from search_rerank.data.merchant_feed import iter_xml_records, merchant_fields
 
 TSV = (
     "id\ttitle\tdescription\tlink\timage_link\tavailability\tprice\tbrand\tgtin\tproduct_type\tcolor\tmaterial\n"
@@ -96,3 +97,24 @@ def test_an_xml_feed_that_does_not_parse_names_its_line(tmp_path):
     with pytest.raises(DataError) as refused:
         list(iter_catalog(path))
     assert refused.value.line == 17 and "unreadable XML" in refused.value.reason
+
+
+def test_an_xml_feed_in_the_latin_1_its_declaration_names_is_read(tmp_path):
+    latin1 = RSS.replace('<?xml version="1.0"?>', '<?xml version="1.0" encoding="ISO-8859-1"?>')
+    path = tmp_path / "feed.xml"
+    path.write_bytes(latin1.replace("Brass floor lamp", "Lampe en laiton doré").encode("latin-1"))
+    [lamp] = iter_catalog(path)
+    assert lamp.title == "Lampe en laiton doré"
+
+
+def test_an_xml_feed_on_one_line_streams_without_holding_the_file(tmp_path):
+    item = RSS[RSS.index("<item>") : RSS.index("</item>") + len("</item>")].replace("\n", "")
+    items = "".join(item.replace("lamp-7", f"lamp-{number}") for number in range(5000))
+    path = write(tmp_path / "feed.xml", RSS[: RSS.index("<item>")].replace("\n", "") + items + "</channel></rss>")
+    tracemalloc.start()
+    try:
+        assert sum(1 for _ in iter_xml_records(path)) == 5000
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < path.stat().st_size / 4
