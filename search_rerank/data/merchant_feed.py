@@ -6,7 +6,7 @@ would be refused, its category (``product_type``, "Home > Furniture > Sofas") an
 ``material``...) would be display fields, so a feed is mapped onto the product's fields first
 (:func:`merchant_fields`):
 
-- ``product_type`` (the shop's own taxonomy) is the category, else ``google_product_category`` when it is a
+- ``product_type`` (the shop's own taxonomy; the first when several are given) is the category, else ``google_product_category`` when it is a
   path (Google's taxonomy by name; its numeric id is no path);
 - ``price`` is the number before its currency; ``sale_price`` stays as given, for display;
 - ``color``, ``size``, ``material``, ``pattern``, ``gender``, ``age_group`` are attributes, a colour's values
@@ -42,7 +42,7 @@ def is_merchant_record(record: Mapping[str, Any]) -> bool:
 def merchant_fields(record: Mapping[str, Any]) -> dict[str, Any]:
     """A feed's record with its category, price and facets as the product's fields, the rest as it is."""
     out = {key: value for key, value in record.items() if key not in ("price", *ATTRIBUTES)}
-    category = _first(record.get("product_type")) or _path(record.get("google_product_category"))
+    category = _main_type(record.get("product_type")) or _path(record.get("google_product_category"))
     if category and "category" not in record:
         out["category"] = category
         if _first(record.get("product_type")) == category:
@@ -62,6 +62,14 @@ def _first(value: Any) -> str | None:
     if isinstance(value, list):
         value = value[0] if value else None
     return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _main_type(value: Any) -> str | None:
+    """The first product type: Google reads a comma in ``product_type`` as separating several (how a TSV cell
+    gives them: "Books > Sports,Books > Business"), so the first is the text before it; the rest stay for
+    display."""
+    text = _first(value)
+    return _first(text.split(",", 1)[0]) if text else None
 
 
 def _path(value: Any) -> str | None:

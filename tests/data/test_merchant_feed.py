@@ -118,3 +118,9 @@ def test_an_xml_feed_on_one_line_streams_without_holding_the_file(tmp_path):
     finally:
         tracemalloc.stop()
     assert peak < path.stat().st_size / 4
+
+
+def test_the_first_of_several_comma_separated_product_types_is_the_category():
+    fields = merchant_fields({"image_link": "x", "product_type": "Books > Sports,Books > Business"})
+    assert fields["category"] == "Books > Sports"
+    assert fields["product_type"] == "Books > Sports,Books > Business"
