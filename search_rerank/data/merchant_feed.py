@@ -42,6 +42,8 @@ def is_merchant_record(record: Mapping[str, Any]) -> bool:
 def merchant_fields(record: Mapping[str, Any]) -> dict[str, Any]:
     """A feed's record with its category, price and facets as the product's fields, the rest as it is."""
     out = {key: value for key, value in record.items() if key not in ("price", *ATTRIBUTES)}
+    if "summary" in out and "description" not in out:  # an Atom entry's
+        out["description"] = out.pop("summary")
     category = _main_type(record.get("product_type")) or _path(record.get("google_product_category"))
     if category and "category" not in record:
         out["category"] = category
@@ -106,22 +108,23 @@ def iter_xml_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     with children of its own (``g:shipping``) as an object of them. The file is parsed in blocks of bytes, so a
     feed written on one line streams as any other and expat decodes it as its declaration says."""
     parser = xml.parsers.expat.ParserCreate(namespace_separator=" ")
-    stack: list[tuple[str, dict[str, Any], list[str]]] = []
+    stack: list[tuple[str, dict[str, Any], list[str], str | None]] = []
     done: list[tuple[int, dict[str, Any]]] = []
     starts: list[int] = []
+    read = 0
 
-    def start(tag: str, _attributes: dict[str, str]) -> None:
+    def start(tag: str, attributes: dict[str, str]) -> None:
         name = tag.rsplit(" ", 1)[-1]
         if stack or name in ITEMS:
             if not stack:
                 starts.append(parser.CurrentLineNumber)
-            stack.append((name, {}, []))
+            stack.append((name, {}, [], attributes.get("href")))
 
     def end(_tag: str) -> None:
         if not stack:
             return
-        name, children, texts = stack.pop()
-        value: Any = children if children else "".join(texts).strip()
+        name, children, texts, href = stack.pop()
+        value: Any = children if children else "".join(texts).strip() or href or ""  # Atom's <link href="..."/>
         if not stack:
             done.append((starts.pop(), children))
             return
@@ -142,9 +145,15 @@ def iter_xml_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     try:
         for block in byte_blocks(path):
             parser.Parse(block, False)
+            read += len(done)
             yield from done
             done.clear()
         parser.Parse("", True)
+        read += len(done)
         yield from done
     except xml.parsers.expat.ExpatError as exc:
         raise DataError(path, exc.lineno, f"unreadable XML: {xml.parsers.expat.ErrorString(exc.code)}") from exc
+    if not read:
+        raise DataError(
+            path, None, "no <item> or <entry> elements: a feed's products are its items (RSS) or entries (Atom)"
+        )

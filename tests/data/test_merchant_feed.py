@@ -124,3 +124,26 @@ def test_the_first_of_several_comma_separated_product_types_is_the_category():
     fields = merchant_fields({"image_link": "x", "product_type": "Books > Sports,Books > Business"})
     assert fields["category"] == "Books > Sports"
     assert fields["product_type"] == "Books > Sports,Books > Business"
+
+
+def test_an_atom_entrys_link_and_summary_are_its_link_and_description(tmp_path):
+    atom = """<?xml version="1.0"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xmlns:g="http://base.google.com/ns/1.0">
+  <entry>
+    <g:id>TV_123456</g:id>
+    <title>LG 22LB4510 - 22" LED TV - 1080p (FullHD)</title>
+    <link href="https://shop.example/tv-123456" />
+    <summary>Attractively styled and boasting stunning picture quality</summary>
+    <g:image_link>https://shop.example/tv.jpg</g:image_link>
+    <g:price>159.00 USD</g:price>
+  </entry>
+</feed>
+"""
+    [tv] = iter_catalog(write(tmp_path / "feed.xml", atom))
+    assert tv.extra["link"] == "https://shop.example/tv-123456"
+    assert tv.description == "Attractively styled and boasting stunning picture quality"
+
+
+def test_an_xml_file_without_items_is_refused_saying_so(tmp_path):
+    with pytest.raises(DataError, match="no <item> or <entry> elements"):
+        list(iter_catalog(write(tmp_path / "feed.xml", "<?xml version='1.0'?><catalog><product/></catalog>")))
