@@ -62,6 +62,9 @@ PROFILE_MAPPING = {
 }
 CONFLICT_RETRIES = 5
 """Times a write is tried again after another process wrote the same profile in between."""
+MAX_OWNED_PROFILES = 10_000
+"""The most profiles of one shopper a forget leaves tombstones for (their own and their sessions', within the
+TTL); past it the delete still removes them all, and only events in flight on the rest could write one again."""
 TOMBSTONE_OWNER = ""
 """The owner of a forget's tombstone: no shopper's id (an empty one is nobody), so no forget or read finds it."""
 
@@ -208,14 +211,25 @@ class ClusterProfileStore:
 
     def forget(self, user_id: str) -> int:
         self.ensure_index()
-        body = {"user_id": TOMBSTONE_OWNER, "updated_at": time.time(), "profile": {}}
-        self._call("forget", lambda: self.client.index(index=self.index, id=tombstone(user_id), body=body))
-        self._expire_tombstones()
-        return self._delete_where(
+        mine = {"bool": {"should": [{"term": {"user_id": user_id}}, {"ids": {"values": [user_key(user_id)]}}]}}
+        self._call("refresh", lambda: self.client.indices.refresh(index=self.index))
+        found = self._call(
             "forget",
-            {"bool": {"should": [{"term": {"user_id": user_id}}, {"ids": {"values": [user_key(user_id)]}}]}},
-            every_one=True,
+            lambda: self.client.search(
+                index=self.index, body={"query": mine, "_source": False, "size": MAX_OWNED_PROFILES}
+            ),
         )
+        owned = {hit["_id"] for hit in (found or {}).get("hits", {}).get("hits", [])}
+        now = time.time()
+        for key in sorted({user_key(user_id), *owned}):
+            self._bury(key, now)
+        self._expire_tombstones()
+        return self._delete_where("forget", mine, every_one=True)
+
+    def _bury(self, key: str, at: float) -> None:
+        """Write the tombstone of profile ``key``, forgotten ``at``."""
+        body = {"user_id": TOMBSTONE_OWNER, "updated_at": at, "profile": {}}
+        self._call("forget", lambda: self.client.index(index=self.index, id=tombstone(key), body=body))
 
     def purge(self, before: float) -> int:
         self._expire_tombstones()

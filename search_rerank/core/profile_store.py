@@ -99,22 +99,24 @@ def profile_events(
     ]
 
 
-def tombstone(user_id: str) -> str:
-    """A forgotten shopper's tombstone key: a digest of their profile key, not the id itself."""
-    return "forgotten:" + hashlib.sha256(user_key(user_id).encode()).hexdigest()
+def tombstone(key: str) -> str:
+    """A forgotten profile's tombstone key: a digest of the profile's key (the shopper's, or a session's they
+    owned), not the id itself."""
+    return "forgotten:" + hashlib.sha256(key.encode()).hexdigest()
 
 
 def held_back(event: ProfileEvent, forgotten: Mapping[str, float]) -> bool:
-    """Whether ``event`` is of a shopper forgotten (``forgotten``: tombstone key -> the forget's time) after it was
-    received: in flight during the forget, applied it would write the profile again."""
-    if not event.user_id or event.received is None:
+    """Whether ``event`` updates a profile forgotten (``forgotten``: tombstone key -> the forget's time) after it
+    was received: in flight during the forget, applied it would write the profile again. A session the shopper
+    owned holds back an event without their id too (sent after a sign-out, before the forget)."""
+    if event.received is None:
         return False
-    return forgotten.get(tombstone(event.user_id), -1.0) >= event.received
+    return any(forgotten.get(tombstone(key), -1.0) >= event.received for key in event.keys())
 
 
 def tombstones_of(events: Sequence[ProfileEvent]) -> list[str]:
-    """The tombstone keys that could hold back ``events`` (those of their shoppers)."""
-    return sorted({tombstone(e.user_id) for e in events if e.user_id and e.received is not None})
+    """The tombstone keys that could hold back ``events`` (those of the profiles they update)."""
+    return sorted({tombstone(key) for e in events if e.received is not None for key in e.keys()})
 
 
 @runtime_checkable
@@ -294,12 +296,16 @@ class SQLiteProfileStore:
         with self._errors("forget"):
             conn = self._conn()
             now = time.time()
-            conn.execute("BEGIN IMMEDIATE")  # an apply waits for both, and then sees the tombstone
+            conn.execute("BEGIN IMMEDIATE")  # an apply waits for both, and then sees the tombstones
             try:
+                owned = [key for (key,) in conn.execute("SELECT key FROM profiles WHERE user_id = ?", (user_id,))]
                 removed = conn.execute(
                     "DELETE FROM profiles WHERE user_id = ? OR key = ?", (user_id, user_key(user_id))
                 ).rowcount
-                conn.execute("INSERT OR REPLACE INTO forgotten (key, at) VALUES (?, ?)", (tombstone(user_id), now))
+                conn.executemany(
+                    "INSERT OR REPLACE INTO forgotten (key, at) VALUES (?, ?)",
+                    [(tombstone(key), now) for key in {user_key(user_id), *owned}],
+                )
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")

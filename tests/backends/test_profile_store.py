@@ -143,6 +143,16 @@ def test_an_event_received_after_a_forget_counts_again(open_store):
     assert set(store.get_many([user_key("u1"), session_key("s1")])) == {user_key("u1"), session_key("s1")}
 
 
+def test_an_anonymous_event_in_a_forgotten_shoppers_session_received_before_the_forget_writes_nothing(open_store):
+    """Sent after a sign-out (no user id) but before the forget, in flight during it: still the shopper's session."""
+    store = open_store()
+    store.apply([event()], PERSONAL)
+    received = time.time()
+    store.forget("u1")
+    open_store().apply([event(user=None, received=received)], PERSONAL)
+    assert store.get_many([session_key("s1")]) == {}
+
+
 def test_a_forget_holds_back_only_its_shoppers_events(open_store):
     store = open_store()
     received = time.time()
