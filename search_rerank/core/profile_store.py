@@ -219,6 +219,11 @@ SCHEMA = (
 )
 
 
+def _expire_tombstones(conn: sqlite3.Connection) -> None:
+    """Delete the tombstones older than :data:`FORGET_WINDOW_S` (at each event's update and each purge)."""
+    conn.execute("DELETE FROM forgotten WHERE at < ?", (time.time() - FORGET_WINDOW_S,))
+
+
 class SQLiteProfileStore:
     """Profiles in one SQLite file shared by the processes of one machine (WAL; one connection per thread)."""
 
@@ -274,7 +279,7 @@ class SQLiteProfileStore:
             conn = self._conn()
             conn.execute("BEGIN IMMEDIATE")  # read-modify-write: no other process may write in between
             try:
-                conn.execute("DELETE FROM forgotten WHERE at < ?", (time.time() - FORGET_WINDOW_S,))
+                _expire_tombstones(conn)
                 held = tombstones_of(events)
                 marks = ",".join("?" * len(held))
                 forgotten = dict(conn.execute(f"SELECT key, at FROM forgotten WHERE key IN ({marks})", held))
@@ -317,7 +322,7 @@ class SQLiteProfileStore:
         with self._errors("purge"):
             conn = self._conn()
             removed = conn.execute("DELETE FROM profiles WHERE updated_at < ?", (before,)).rowcount
-            conn.execute("DELETE FROM forgotten WHERE at < ?", (time.time() - FORGET_WINDOW_S,))
+            _expire_tombstones(conn)
             self._scrub(conn)
         return removed
 

@@ -1513,14 +1513,10 @@ def _counted_values(histogram: Mapping[str, Any]) -> dict[str, float]:
     return {"min": max(low, -sys.float_info.max), "max": min(high, sys.float_info.max)}
 
 
-def _hard_bounds_kept(answer: dict[str, Any], spec: Mapping[str, Any]) -> None:
+def _hard_bounds_kept(listed: list[dict[str, Any]], spec: Mapping[str, Any]) -> list[dict[str, Any]]:
     """A histogram's buckets without those its ``hard_bounds`` leave out in Elasticsearch (:func:`_bucket_indexes`),
     which tantivy counted for ``extended_bounds`` (:func:`_counted_values`): there, with min_doc_count 0,
     Elasticsearch answers them empty."""
-    if "hard_bounds" not in spec:
-        return
-    buckets = answer.get("buckets")
-    listed = list(buckets.values()) if isinstance(buckets, dict) else buckets or []
     interval, offset = a_number(spec["interval"], "interval"), a_number(spec.get("offset", 0), "offset")
     hard = {end: a_number(value, end) for end, value in an_object(spec["hard_bounds"], "hard_bounds").items()}
     first, last = _bucket_indexes(hard, interval)
@@ -1531,7 +1527,7 @@ def _hard_bounds_kept(answer: dict[str, Any], spec: Mapping[str, Any]) -> None:
             kept.append(bucket)
         elif empty:
             kept.append({"key": bucket["key"], "doc_count": 0})
-    answer["buckets"] = {str(b["key"]): b for b in kept} if isinstance(buckets, dict) else kept
+    return kept
 
 
 def _histogram_buckets(histogram: Mapping[str, Any], stats: Mapping[str, Any], enclosing: float | None) -> float:
@@ -1679,8 +1675,7 @@ def _es_shape(level: dict[str, Any], name: str, spec: Mapping[str, Any], path: s
         _order_terms(answer, options, subs)
         answer.setdefault("doc_count_error_upper_bound", 0)
     elif kind == "histogram":
-        _hard_bounds_kept(answer, options)
-        _order_histogram(answer, options, subs)
+        _shape_histogram(answer, options, subs)
     elif kind in ("value_count", "cardinality") and answer.get("value") is not None:
         answer["value"] = int(answer["value"])
     elif kind == "extended_stats":
@@ -1749,11 +1744,14 @@ def _order_terms(answer: dict[str, Any], spec: Mapping[str, Any], subs: Mapping[
     order_terms_buckets(answer, spec, lambda bucket, by: _metric(bucket, by, subs))
 
 
-def _order_histogram(answer: dict[str, Any], spec: Mapping[str, Any], subs: Mapping[str, Any]) -> None:
-    """A histogram's buckets in the ``order`` asked, by key ascending when none is (tantivy's keyed answer is in no
-    order), ties by key; a keyed one's keyed by its bound as Elasticsearch writes a double."""
+def _shape_histogram(answer: dict[str, Any], spec: Mapping[str, Any], subs: Mapping[str, Any]) -> None:
+    """A histogram's buckets within its ``hard_bounds`` (:func:`_hard_bounds_kept`), in the ``order`` asked, by key
+    ascending when none is (tantivy's keyed answer is in no order), ties by key; a keyed one's keyed by its bound
+    as Elasticsearch writes a double."""
     buckets = answer.get("buckets")
     listed = list(buckets.values()) if isinstance(buckets, dict) else buckets
+    if "hard_bounds" in spec:
+        listed = _hard_bounds_kept(listed or [], spec)
     if not isinstance(listed, list):
         return
     order = bucket_order(spec) if "order" in spec else [("_key", "asc")]
