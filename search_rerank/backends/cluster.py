@@ -35,6 +35,7 @@ import elasticsearch
 import opensearchpy
 
 from ..core.candidate import Candidate
+from ..core.catalog_fields import CatalogFields
 from ..core.errors import ClusterMisconfigured, ClusterUnavailable, ConfigError, RequestRefused, StageError
 from ..core.filters import Filters
 from ..core.product import Product
@@ -42,7 +43,7 @@ from ..core.retrieval import LEXICAL, leg_candidates
 from ..core.settings import LexicalSettings, merged
 from ..indexing.versions import new_stamp
 from .cluster_query import aggregation_body, search_body
-from .mappings import document, field_paths, index_body
+from .mappings import catalog_mapping, document, field_paths, index_body, mapped_catalog
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,13 @@ class ClusterRetriever:
     name = LEXICAL
     engine: ClassVar[str]
 
-    def __init__(self, settings: LexicalSettings, client: Any = None, index_extension: Mapping[str, Any] | None = None):
+    def __init__(
+        self,
+        settings: LexicalSettings,
+        client: Any = None,
+        index_extension: Mapping[str, Any] | None = None,
+        catalog: CatalogFields | None = None,
+    ):
         if settings.backend != self.engine:
             raise ConfigError(f"lexical.backend={settings.backend!r}, but this is the {self.engine} leg")
         settings.searched_fields()  # no searchable field is a settings error, not a failed search
@@ -150,6 +157,7 @@ class ClusterRetriever:
         self.index_extension = index_extension
         self._index_ready = False
         self._fields: frozenset[str] | None = None
+        self._catalog = catalog
 
     @classmethod
     def connect(cls, settings: LexicalSettings, **options: Any) -> Any:
@@ -160,10 +168,14 @@ class ClusterRetriever:
         """``exc`` in neutral terms, or None when it is not the client's (a bug, to be raised as it is)."""
         raise NotImplementedError
 
-    def bound_to(self, index: str) -> ClusterRetriever:
-        """The same connection addressing another index (a reindex fills a new index this way)."""
+    def bound_to(self, index: str, catalog: CatalogFields | None = None) -> ClusterRetriever:
+        """The same connection addressing another index (a reindex fills a new index this way, created with
+        ``catalog``'s fields)."""
         return type(self)(
-            self.settings.model_copy(update={"index": index}), client=self._client, index_extension=self.index_extension
+            self.settings.model_copy(update={"index": index}),
+            client=self._client,
+            index_extension=self.index_extension,
+            catalog=catalog,
         )
 
     # ------------------------------------------------------------ Retriever protocol
@@ -193,7 +205,7 @@ class ClusterRetriever:
         ``extra`` holds fields to add to a product's document, by product id
         (the vector of an engine kNN index).
         """
-        self.ensure_index()
+        self.ensure_index(products)
         written: set[str] = set()
         batch: dict[str, Product] = {}
         with _ParallelBulk(self, "index") as bulk:
@@ -276,6 +288,14 @@ class ClusterRetriever:
             self._fields = field_paths(self.mapping())
         return self._fields
 
+    @property
+    def catalog(self) -> CatalogFields:
+        """The catalog fields the index maps (core/catalog_fields.py), read from its mapping once where it was not
+        created here: an update writes each product's values as the served index holds them."""
+        if self._catalog is None:
+            self._catalog = mapped_catalog(self.mapping())
+        return self._catalog
+
     def refresh(self) -> None:
         self._call("refresh", lambda: self._client.indices.refresh(index=self.index))
 
@@ -283,8 +303,9 @@ class ClusterRetriever:
         """Whether an index or an alias has this name."""
         return bool(self._call("exists", lambda: self._client.indices.exists(index=name)))
 
-    def ensure_index(self) -> None:
-        """Unless an index or alias has the name, create a first index version and the alias to it.
+    def ensure_index(self, first_products: Iterable[Product] = ()) -> None:
+        """Unless an index or alias has the name, create a first index version and the alias to it, mapping the
+        catalog fields of ``first_products`` when they are a list (those written first).
 
         Writing to a missing index would make the cluster create one with
         guessed field types, on which filters silently stop working; and an
@@ -294,15 +315,23 @@ class ClusterRetriever:
             return
         if not self.exists(self.index):
             first = version_name(self.index)
-            self.create_index(first)
+            catalog = (
+                CatalogFields.infer(first_products, self.settings.catalog_field_types)
+                if isinstance(first_products, Sequence)
+                else None
+            )
+            self.create_index(first, catalog)
             self.update_aliases([{"add": {"index": first, "alias": self.index}}])
         self._index_ready = True
 
-    def create_index(self, name: str) -> None:
-        """A new index with the settings' mapping version, k1/b and synonyms. An existing one is an error."""
+    def create_index(self, name: str, catalog: CatalogFields | None = None) -> None:
+        """A new index with the settings' mapping version, k1/b and synonyms, and ``catalog``'s fields. An existing
+        one is an error."""
         body = index_body(self.settings)
         if self.index_extension is not None:
             body = merged(body, self.index_extension)
+        if catalog:
+            body = merged(body, catalog_mapping(catalog))
         self._call(f"create index {name!r}", lambda: self._client.indices.create(index=name, body=body))
 
     def delete_index(self, name: str) -> None:
@@ -324,7 +353,10 @@ class ClusterRetriever:
     ) -> list[tuple[str, list[dict[str, Any]]]]:
         extra = {} if extra is None else extra
         return [
-            (p.id, [{"index": {"_index": self.index, "_id": p.id}}, {**document(p), **extra.get(p.id, {})}])
+            (
+                p.id,
+                [{"index": {"_index": self.index, "_id": p.id}}, {**document(p, self.catalog), **extra.get(p.id, {})}],
+            )
             for p in products
         ]
 

@@ -24,6 +24,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from ..core.catalog_fields import CatalogFields
 from ..core.errors import ConfigError
 from ..core.filters import attribute_key, category_keys, normalise_term
 from ..core.longtail import popularity_signal
@@ -36,6 +37,17 @@ MAPPINGS = "index_mappings"
 WHOLE_CATEGORY = "facet.category.path"
 # The title as one keyword (a shop's "Name: A-Z" sort), since mapping version 2: an index of version 1 lacks it.
 TITLE_KEYWORD = "title.keyword"
+CATALOG = "catalog"
+"""The object holding the catalog's own fields (core/catalog_fields.py), mapped with their types when an index is
+created, so that a front end's filters, sorts and facets on them run on the cluster as they are sent."""
+# How each catalog field type is mapped; a date takes Elasticsearch's default formats (a date or epoch millis).
+CATALOG_MAPPING = {
+    "keyword": {"type": "keyword"},
+    "long": {"type": "long"},
+    "double": {"type": "double"},
+    "date": {"type": "date"},
+    "boolean": {"type": "boolean"},
+}
 
 
 def mappings_dir() -> Path:
@@ -179,7 +191,49 @@ def field_paths(mappings: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(paths(mappings.get("properties", {}), ""))
 
 
-def document(product: Product) -> dict[str, Any]:
+def catalog_mapping(catalog: CatalogFields) -> dict[str, Any]:
+    """The create-index fragment that maps ``catalog``'s fields under :data:`CATALOG` (a dotted name as the
+    objects it names)."""
+    properties: dict[str, Any] = {}
+    for name, kind in catalog.types.items():
+        *parents, leaf = name.split(".")
+        level = properties
+        for parent in parents:
+            level = level.setdefault(parent, {"properties": {}})["properties"]
+        level[leaf] = dict(CATALOG_MAPPING[kind])
+    return {"mappings": {"properties": {CATALOG: {"properties": properties}}}} if properties else {}
+
+
+def mapped_catalog(mappings: Mapping[str, Any]) -> CatalogFields:
+    """The catalog fields an index's ``mappings`` hold (none in an index created before them)."""
+    types: dict[str, str] = {}
+    kinds = {spec["type"]: kind for kind, spec in CATALOG_MAPPING.items()}
+
+    def visit(properties: Mapping[str, Any], prefix: str) -> None:
+        for name, spec in properties.items():
+            if "properties" in spec:
+                visit(spec["properties"], f"{prefix}{name}.")
+            elif spec.get("type") in kinds:
+                types[f"{prefix}{name}"] = kinds[spec["type"]]
+
+    visit(mappings.get("properties", {}).get(CATALOG, {}).get("properties", {}), "")
+    return CatalogFields(types)
+
+
+def catalog_values(product: Product, catalog: CatalogFields) -> dict[str, Any]:
+    """``product``'s :data:`CATALOG` object: its values of ``catalog``'s fields, typed (a date in epoch millis),
+    a dotted name as the objects it names."""
+    out: dict[str, Any] = {}
+    for name, values in catalog.values(product).items():
+        *parents, leaf = name.split(".")
+        level = out
+        for parent in parents:
+            level = level.setdefault(parent, {})
+        level[leaf] = values if len(values) > 1 else values[0]
+    return out
+
+
+def document(product: Product, catalog: CatalogFields | None = None) -> dict[str, Any]:
     """Text fields as the tantivy leg indexes them, normalised filter keys, and display values for facets.
 
     Filter keys are computed here rather than by an engine normaliser because
@@ -214,4 +268,7 @@ def document(product: Product) -> dict[str, Any]:
         doc["rating"] = product.rating
     if product.brand:
         doc["facet"]["brand"] = product.brand
+    own = catalog_values(product, catalog) if catalog else {}
+    if own:
+        doc[CATALOG] = own
     return doc

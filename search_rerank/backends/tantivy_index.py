@@ -16,7 +16,9 @@ For Elasticsearch-compatible front ends the index also holds what facets,
 sorting and highlighting need (since schema version 2): positions in the text fields
 (phrases), the facet display values in one fast JSON field (``facet.brand``,
 ``facet.category.lvlN``, ``facet.attributes.<key>``, as in the cluster mapping),
-and ``rating``, ``sales`` and ``review_count`` as fast numbers beside ``price``.
+and ``rating``, ``sales`` and ``review_count`` as fast numbers beside ``price``; and the catalog's own fields
+(core/catalog_fields.py), each a fast field of its type named ``catalog_<n>_<type>`` (their names as the catalog
+gives them are in ``catalog_fields.json`` beside the index, from which the schema is built when it opens).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from pathlib import Path
 import tantivy
 
 from ..core.candidate import Candidate
+from ..core.catalog_fields import CatalogFields
 from ..core.errors import ConfigError, StageError
 from ..core.filters import Filters, attribute_key, category_key, category_keys, normalise_term
 from ..core.product import Product
@@ -65,6 +68,19 @@ SORT_FIELDS = {"title": "sort_title", "brand": "sort_brand", "category": "sort_c
 # left out of the term dictionary. A sort value is cut to it at a character boundary: a product with a longer
 # title sorts by its first 65,530 bytes.
 MAX_TERM_BYTES = 65_530
+CATALOG_FIELDS_FILE = "catalog_fields.json"
+"""Beside the index: the catalog's own fields it holds and their types (core/catalog_fields.py), from which the
+schema is built again when the index is opened. An index without it holds none (one built before it existed opens
+as it was, the schema being the same)."""
+# How each catalog field type is held: dates as epoch milliseconds, as Elasticsearch holds them, so a range, a
+# sort and a histogram on one read whole milliseconds.
+CATALOG_FIELD_KINDS = {
+    "keyword": tantivy.FieldType.Text,
+    "long": tantivy.FieldType.Integer,
+    "double": tantivy.FieldType.Float,
+    "date": tantivy.FieldType.Integer,
+    "boolean": tantivy.FieldType.Boolean,
+}
 # Numeric product fields, each a fast field of the same name (sortable, aggregatable, range-filterable).
 NUMERIC_FIELDS: dict[str, tantivy.FieldType] = {
     "price": tantivy.FieldType.Float,
@@ -114,7 +130,7 @@ def _words() -> tantivy.TextAnalyzerBuilder:
     )
 
 
-def _schema() -> tantivy.Schema:
+def _schema(catalog: CatalogFields) -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
     # Fast so that filter-only queries can return the first k by id without loading documents.
     builder.add_text_field("id", stored=True, fast=True, tokenizer_name="raw", index_option="basic")
@@ -131,6 +147,17 @@ def _schema() -> tantivy.Schema:
     builder.add_float_field("rating", indexed=True, fast=True)
     builder.add_integer_field("sales", indexed=True, fast=True)
     builder.add_integer_field("review_count", indexed=True, fast=True)
+    for name, kind in catalog.types.items():
+        field = catalog.index_field(name)
+        held = CATALOG_FIELD_KINDS[kind]
+        if held == tantivy.FieldType.Text:
+            builder.add_text_field(field, fast=True, tokenizer_name="raw", index_option="basic")
+        elif held == tantivy.FieldType.Integer:
+            builder.add_integer_field(field, indexed=True, fast=True)
+        elif held == tantivy.FieldType.Float:
+            builder.add_float_field(field, indexed=True, fast=True)
+        else:
+            builder.add_boolean_field(field, indexed=True, fast=True)
     return builder.build()
 
 
@@ -158,8 +185,10 @@ def _cut(value: str, limit: int) -> str:
     return value if len(encoded) <= limit else encoded[:limit].decode("utf-8", "ignore")
 
 
-def _document(product: Product) -> tantivy.Document:
-    """Text fields for scoring, and normalised exact terms that reproduce ``Filters.matches``."""
+def _document(product: Product, catalog: CatalogFields) -> tantivy.Document:
+    """Text fields for scoring, normalised exact terms that reproduce ``Filters.matches``, and the catalog's own
+    fields as their types hold them."""
+    own = {catalog.index_field(name): values for name, values in catalog.values(product).items()}
     return tantivy.Document(
         id=product.id,
         title=product.title,
@@ -177,6 +206,7 @@ def _document(product: Product) -> tantivy.Document:
         review_count=product.review_count,
         **({} if product.price is None else {"price": float(product.price)}),
         **({} if product.rating is None else {"rating": float(product.rating)}),
+        **own,
     )
 
 
@@ -197,7 +227,7 @@ class TantivyRetriever:
 
     name = LEXICAL
 
-    def __init__(self, path: Path | None, settings: LexicalSettings):
+    def __init__(self, path: Path | None, settings: LexicalSettings, catalog: CatalogFields | None = None):
         if (settings.k1, settings.b) != (TANTIVY_K1, TANTIVY_B):
             raise ConfigError(
                 f"lexical.k1={settings.k1}, lexical.b={settings.b}: tantivy fixes BM25 at "
@@ -206,7 +236,12 @@ class TantivyRetriever:
         self._boosts = settings.searched_fields()
         self._tie_breaker = settings.tie_breaker
         self._path = None if path is None else Path(path)
-        self._schema = _schema()
+        self._new_catalog = catalog
+        """The catalog fields of an index being built, written beside it when it is created."""
+        if catalog is None:
+            catalog = CatalogFields() if self._path is None else CatalogFields.load(self._path / CATALOG_FIELDS_FILE)
+        self._catalog = catalog
+        self._schema = _schema(catalog)
         self._analyzer = english_analyzer()
         self._typos = TypoCorrector(typed_words_analyzer()) if settings.correct_typos else None
         self._units = UnitSpellings(self._analyzer) if settings.unit_spellings else None
@@ -297,6 +332,11 @@ class TantivyRetriever:
     @property
     def schema(self) -> tantivy.Schema:
         return self._schema
+
+    @property
+    def catalog(self) -> CatalogFields:
+        """The catalog's own fields this index holds, typed (filters, sorts and facets on them)."""
+        return self._catalog
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -471,7 +511,7 @@ class TantivyRetriever:
     def _write(self, writer: tantivy.IndexWriter, products: Iterable[Product]) -> None:
         for product in products:
             writer.delete_documents_by_term("id", product.id)
-            writer.add_document(_document(product))
+            writer.add_document(_document(product, self._catalog))
         writer.commit()
 
     @contextmanager
@@ -515,6 +555,8 @@ class TantivyRetriever:
                     f"build a new version from the whole catalog with `search-rerank index --catalog PATH` (an "
                     f"--incremental update cannot convert it), then restart the service or POST /admin/reload"
                 ) from exc
+            if self._new_catalog is not None:
+                self._new_catalog.save(self._path / CATALOG_FIELDS_FILE)
         # Analyzers are not stored in the index: register on every open, before any writer exists.
         index.register_tokenizer(ANALYZER_NAME, self._analyzer)
         return index

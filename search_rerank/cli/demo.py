@@ -111,7 +111,7 @@ def ensure_index(plan: DemoPlan, settings: Settings, *, rebuild: bool) -> None:
     A rebuild keeps no old version: the server indexes they name are gone with the server's last run. A
     served index that does not open (built by an earlier release, of another schema) is built again.
     """
-    from ..data.loaders import iter_catalog
+    from ..data.loaders import catalog_fields, iter_catalog
     from ..indexing.indexes import build_index, lexical_index_opens
     from ..indexing.versions import IndexVersions
 
@@ -122,7 +122,8 @@ def ensure_index(plan: DemoPlan, settings: Settings, *, rebuild: bool) -> None:
             return
         console.print(f"index: {settings.index_dir} does not open (built by an earlier release); building it again")
     console.print(f"index: {plan.data} into {settings.index_dir} (BM25 and MiniLM vectors; the vectors take longest)")
-    report = build_index(iter_catalog(plan.data), settings, keep=0 if rebuild else 2)
+    fields = catalog_fields(plan.data, settings.lexical.catalog_field_types)
+    report = build_index(iter_catalog(plan.data), settings, keep=0 if rebuild else 2, catalog=fields)
     console.print(f"index: {report.products} products in {report.seconds.get('total', 0):.0f} s")
 
 

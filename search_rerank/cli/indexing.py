@@ -59,20 +59,22 @@ def index_catalog(
     keep: int,
     batch_size: int,
 ) -> None:
-    from ..data.loaders import LoadStats, iter_catalog
+    from ..data.loaders import LoadStats, catalog_fields, iter_catalog
     from ..data.text_files import text_lines
     from ..indexing.indexes import build_index, update_index
 
     settings = settings_for(ctx, **({"dense": {"enabled": False}} if no_dense else {}))
     stats = LoadStats()
     products = iter_catalog(catalog, skip_bad=skip_bad, stats=stats)
+    fields = None
     if incremental:
         deletions = [line.strip() for _, line in text_lines(delete_file) if line.strip()] if delete_file else []
         report = update_index(products, deletions, settings, batch_size=batch_size)
     else:
         if delete_file is not None:
             raise click.UsageError("--delete needs --incremental")
-        report = build_index(products, settings, batch_size=batch_size, keep=keep)
+        fields = catalog_fields(catalog, settings.lexical.catalog_field_types, skip_bad=skip_bad)
+        report = build_index(products, settings, batch_size=batch_size, keep=keep, catalog=fields)
     rates = ", ".join(f"{part} {rate:,.0f} docs/s" for part, rate in report.docs_per_second().items())
     version = f"version {report.version} of " if report.version else ""
     console.print(
@@ -97,9 +99,14 @@ def index_catalog(
         shown = stats.extra_fields.most_common(SHOWN_FIELDS)
         more = len(stats.extra_fields) - len(shown)
         kept = ", ".join(f"{name} ({count:,})" for name, count in shown) + (f" and {more:,} more" if more else "")
+        console.print(f"fields the product does not read, kept for hits' _source (products holding each): {kept}")
+    if fields:
+        typed = list(fields.types.items())
+        shown_types = ", ".join(f"{name} ({kind})" for name, kind in typed[:SHOWN_FIELDS])
+        rest = f" and {len(typed) - SHOWN_FIELDS:,} more" if len(typed) > SHOWN_FIELDS else ""
         console.print(
-            "fields kept for display in hits' _source, not searched, filtered or sorted (products holding each): "
-            + kept
+            f"filtered, sorted and faceted as their values read: {shown_types}{rest} "
+            "(lexical.catalog_field_types sets a type read wrong)"
         )
     if stats.skipped:
         console.print(f"[yellow]skipped {stats.skipped} bad rows[/yellow], first: " + "; ".join(stats.errors[:3]))

@@ -386,7 +386,7 @@ def tuned_sections(plan: Plan, settings: Settings, splits: Splits, step: str) ->
 
 def run_encoder(plan: Plan, settings: Settings, splits: Splits) -> tuple[dict[str, Any], ModelCard]:
     from ..backends.encoder import resolve_encoder
-    from ..data.loaders import iter_catalog
+    from ..data.loaders import catalog_fields, iter_catalog
     from ..indexing.indexes import build_index
     from ..training.encoder import EncoderTraining, train_encoder
     from ..training.mining import MiningConfig
@@ -406,7 +406,8 @@ def run_encoder(plan: Plan, settings: Settings, splits: Splits) -> tuple[dict[st
     changes = {"dense": {"model": name}, "index_dir": str((plan.out / INDEX_DIR).resolve())}
     console.print(f"encoder: indexing {plan.dataset} with {name} into {changes['index_dir']}")
     reindexed = measured_settings(settings, changes, "encoder", card)
-    build_index(iter_catalog(plan.dataset), reindexed, progress=True)
+    fields = catalog_fields(plan.dataset, reindexed.lexical.catalog_field_types)
+    build_index(iter_catalog(plan.dataset), reindexed, progress=True, catalog=fields)
     # The fusion weights were chosen for the stock encoder's dense leg: on the easy profile a fine-tuned encoder
     # kept at the stock leg's weight (0.06 of an RRF) left test nDCG@10 where it was. A shop re-tunes after
     # changing a leg, so this step does too, from the promoted settings.

@@ -41,8 +41,9 @@ class Product(BaseModel):
     extra: dict[str, Any] = Field(default_factory=dict)
     """The catalog's other fields (an image, a product page's URL, a stock level, a date), as given: kept with the
     product and answered in its hits' ``_source``, as Elasticsearch answers a document's, so a front end shows
-    what it showed before; never searched, filtered, sorted or aggregated (the index holds the fields above).
-    The catalog loaders fill it with the keys that are no field of the product (see loaders)."""
+    what it showed before; never searched for words, but filtered, sorted and faceted by the type their values
+    read (core/catalog_fields.py). The catalog loaders fill it with the keys that are no field of the product
+    (see loaders)."""
 
     @field_validator("id", mode="before")
     @classmethod

@@ -41,6 +41,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from .catalog_fields import FieldType
 from .errors import ConfigError
 from .setting_errors import describe
 
@@ -121,6 +122,12 @@ class LexicalSettings(_Section):
     mapping_version: int = Field(default=2, ge=1, description="which index_mappings/products.vN.json new indexes use")
     synonyms_file: SettingPath | None = Field(
         default=None, description="Solr-format synonym rules applied at search time by new indexes (server backends)"
+    )
+    catalog_field_types: dict[str, FieldType] = Field(
+        default_factory=dict,
+        description="the type (keyword, long, double, date, boolean) of a catalog's own field where the one read "
+        "from its values is wrong (a product code of digits as a keyword); read when an index is built "
+        "(core/catalog_fields.py)",
     )
 
     @model_validator(mode="after")

@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
+from ..core.catalog_fields import CatalogFields
 from ..core.errors import ConfigError, DataError
 from ..core.field_names import one_slip, spelling_key
 from ..core.product import Product
@@ -128,6 +129,15 @@ def iter_xml_catalog(path: str | Path, *, skip_bad: bool = False, stats: LoadSta
     """Products from a Google Merchant Center XML feed (RSS 2.0 or Atom, attributes in the ``g:`` namespace; see
     merchant_feed), each item numbered by the line it starts on."""
     return checked_rows(path, iter_xml_records(path), _catalog_product, skip_bad=skip_bad, stats=stats)
+
+
+def catalog_fields(
+    path: str | Path, overrides: Mapping[str, str] | None = None, *, skip_bad: bool = False
+) -> CatalogFields:
+    """The catalog's own fields (those the product does not read) of the catalog at ``path``, each typed from all
+    of its values, ``overrides`` (``lexical.catalog_field_types``) taking the place of a guess: a pass over the
+    catalog before it is indexed, since an index's field types are fixed before its first product is written."""
+    return CatalogFields.infer(iter_catalog(path, skip_bad=skip_bad), overrides)
 
 
 def iter_catalog(path: str | Path, *, skip_bad: bool = False, stats: LoadStats | None = None) -> Iterator[Product]:

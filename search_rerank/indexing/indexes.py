@@ -37,7 +37,7 @@ import logging
 import re
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
@@ -51,6 +51,7 @@ from ..backends.faiss_index import FaissRetriever
 from ..backends.gpu_rerank import GpuReranker, on_gpu
 from ..backends.tantivy_index import TantivyRetriever
 from ..core.breaker import GuardedReranker, Guards
+from ..core.catalog_fields import CatalogFields
 from ..core.errors import ConfigError, StageError
 from ..core.learned_rank import load_ranker
 from ..core.model_card import resolve_model
@@ -101,13 +102,19 @@ def _batches(items: Iterable[Product], size: int) -> Iterator[list[Product]]:
         yield batch
 
 
-def lexical_leg(root: Path, settings: LexicalSettings, index_extension: dict[str, Any] | None = None) -> Retriever:
+def lexical_leg(
+    root: Path,
+    settings: LexicalSettings,
+    index_extension: dict[str, Any] | None = None,
+    catalog: CatalogFields | None = None,
+) -> Retriever:
     """The embedded index in ``root``, or the server index that ``settings`` name.
 
-    ``index_extension`` goes into server indexes this leg creates (the engine kNN vector field).
+    ``index_extension`` goes into server indexes this leg creates (the engine kNN vector field). ``catalog``: the
+    catalog fields of an embedded index being built (an index opened reads its own).
     """
     if settings.backend == "tantivy":
-        return TantivyRetriever(root / LEXICAL_DIR, settings)
+        return TantivyRetriever(root / LEXICAL_DIR, settings, catalog)
     from ..backends.cluster import cluster_retriever  # the server clients load only when a server is configured
 
     return cluster_retriever(settings, index_extension=index_extension)
@@ -321,11 +328,21 @@ def build_index(
     batch_size: int = 2048,
     progress: bool = True,
     keep: int = DEFAULT_KEEP,
+    catalog: CatalogFields | None = None,
 ) -> IndexReport:
     """Index a whole catalog as a new version of ``settings.index_dir`` and serve it; on any failure, change nothing.
 
-    ``keep`` older versions stay for :func:`rollback_index`.
+    ``keep`` older versions stay for :func:`rollback_index`. ``catalog``: the catalog's own fields to index, typed
+    (:func:`~search_rerank.data.loaders.catalog_fields` reads them from a catalog file); where it is not given,
+    those of ``products`` when they are a list, none when they are read as they come (their fields are then
+    kept for display only), since a field's type is decided from every value of it before anything is written.
     """
+    if catalog is None:
+        catalog = (
+            CatalogFields.infer(products, settings.lexical.catalog_field_types)
+            if isinstance(products, Sequence)
+            else CatalogFields()
+        )
     if keep < 0:
         raise ConfigError(f"keep={keep}: the number of old versions to keep must be >= 0")
     versions = IndexVersions(settings.index_dir)
@@ -340,11 +357,11 @@ def build_index(
         try:
             lexical: Retriever
             if reindexer is not None:
-                cluster = reindexer.start(name)
+                cluster = reindexer.start(name, catalog)
                 report.lexical_index = cluster.index
                 lexical = cluster
             else:
-                lexical = lexical_leg(root, settings.lexical)
+                lexical = lexical_leg(root, settings.lexical, catalog=catalog)
             writers = _Writers(root, settings, lexical, dense_exists=False, encoder=encoder)
             writers.write(products, report, batch_size, progress)
             writers.save(report)

@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable
 
 from ..backends.cluster import ClusterRetriever, cluster_retriever
+from ..core.catalog_fields import CatalogFields
 from ..core.errors import ConfigError
 from ..core.settings import LexicalSettings
 
@@ -46,12 +47,13 @@ class Reindexer:
             )
         return sorted(name for name, aliases in found.items() if self.alias in aliases)
 
-    def start(self, stamp: str) -> ClusterRetriever:
-        """Create the version for ``stamp``; returns a retriever writing to it (and not yet searched by anyone)."""
+    def start(self, stamp: str, catalog: CatalogFields | None = None) -> ClusterRetriever:
+        """Create the version for ``stamp``, mapping ``catalog``'s fields; returns a retriever writing to it (and
+        not yet searched by anyone)."""
         self.current()  # a plain index in the alias's place fails now, not after the whole load
         name = f"{self.alias}-{stamp}"
-        self.live.create_index(name)
-        return self.live.bound_to(name)
+        self.live.create_index(name, catalog)
+        return self.live.bound_to(name, catalog or CatalogFields())
 
     def point_to(self, indices: Iterable[str]) -> list[str]:
         """Make the alias select exactly ``indices`` in one atomic request; returns what it selected before.

@@ -57,6 +57,15 @@ def a_keyword(value: Any, path: str) -> str:
     raise InvalidQuery(path, "expected a string, a number or a boolean")
 
 
+def a_boolean(value: Any, path: str) -> bool:
+    """A value as a boolean field reads it: true or false, or their text (Elasticsearch reads "true" and "false")."""
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return value == "true"
+    raise InvalidQuery(path, f"failed to parse [{value}] as a boolean: only [true] or [false] are allowed")
+
+
 def a_number(value: Any, path: str) -> float:
     try:
         parsed = float(value)

@@ -84,7 +84,7 @@ from werkzeug.exceptions import BadGateway, GatewayTimeout, ServiceUnavailable
 
 from ..backends.cluster import ClusterRetriever
 from ..backends.engine_knn import EngineKnnRetriever
-from ..backends.mappings import TITLE_KEYWORD, WHOLE_CATEGORY, field_paths, load_mapping
+from ..backends.mappings import CATALOG, TITLE_KEYWORD, WHOLE_CATEGORY, field_paths, load_mapping
 from ..core.breaker import CircuitBreaker, DeadlineExceeded, GuardedRetriever
 from ..core.candidate import Candidate
 from ..core.errors import CircuitOpenError, ClusterMisconfigured, ClusterUnavailable, StageError
@@ -96,6 +96,7 @@ from ..core.settings import LEXICAL_FIELDS, ServiceSettings
 from . import metrics, query_string, wildcards
 from .body_checks import a_count, a_keep_alive, a_keyword, an_object, clause_list, single_key
 from .completion import Completion, split_suggest, suggester_kind
+from .date_math import check_options, date_bound
 from .es_compat import (
     EsSearch,
     InvalidQuery,
@@ -233,6 +234,15 @@ def _category(value: Any) -> str:
     return category_key(Filters.model_validate({"category": str(value)}).category or ())
 
 
+def _date_bounds(bounds: Any, path: str) -> None:
+    """A date range's bounds checked here, so that one the cluster cannot read is a 400 naming it (the cluster's
+    refusal names only the query): the same reading as the embedded index's (date_math)."""
+    for key, value in an_object(bounds, path).items():
+        if key in ("gt", "gte", "lt", "lte", "from", "to") and value is not None:
+            date_bound(value, False, f"{path}.{key}", bounds)
+    check_options(bounds, path)
+
+
 class ClusterFields:
     """A front end's field names (after ``service.field_aliases``) onto the product index's, by use.
 
@@ -250,6 +260,8 @@ class ClusterFields:
         self.searched = [f"{name}^{boost:g}" for name, boost in cluster.settings.searched_fields().items()]
         self.known = index_fields(cluster.settings.mapping_version)
         self.served = cluster.fields
+        self.catalog = lambda: cluster.catalog
+        """The catalog fields the served index maps, read from it only for a range on one of them."""
         """The served index's own fields, asked only for a field that not every index holds (the whole
         category path), so a search that names none sends the cluster nothing more."""
         self.aliases = aliases or {}
@@ -307,12 +319,26 @@ class ClusterFields:
         if use == TEXT and name.partition(".")[0] in LEXICAL_FIELDS:
             # A front end's analyser sub-field (``title.search``, ``title.autosuggest``): the words of the field.
             return Field(name.partition(".")[0])
+        own = self._catalog_field(name)
+        if own is not None:
+            return Field(own)
         raise Unsupported(
             path,
             f"field {name!r} is not in the index (its fields: id, {', '.join(LEXICAL_FIELDS)}, "
             f"brand.keyword, attributes.<name>, {', '.join(NUMERIC)}, facet.category.lvl<n>; "
             "service.field_aliases maps a front end's names onto them)",
         )
+
+    def _catalog_field(self, name: str) -> str | None:
+        """The catalog's own field ``name`` names, as the served index maps it under ``catalog``
+        (core/catalog_fields.py), by its name or its ``.keyword`` (the embedded index's ``Compiler.catalog_target``
+        says why)."""
+        served = self.served()
+        for candidate in (name, name.removesuffix(".keyword")):
+            path = f"{CATALOG}.{candidate}"
+            if path in served and not any(other.startswith(f"{path}.") for other in served):  # not an object
+                return path
+        return None
 
     def text_fields(self, names: Any, path: str) -> list[str]:
         """A ``fields`` list (``title^2``, wildcards) on the index's text fields; none or ``*``: the searched ones."""
@@ -421,8 +447,13 @@ class ClusterFields:
         name, value = _field_key(spec, where)
         use = EXACT if kind in ("term", "terms") else TEXT  # prefix, wildcard...: text fields match by token
         if kind == "range":
+            own = self._catalog_field(name)
+            if own is not None:
+                if self.catalog().type_of(own.removeprefix(f"{CATALOG}.")) == "date":
+                    _date_bounds(spec[name], f"{where}.{name}")
+                return {kind: {**{k: v for k, v in spec.items() if k != name}, own: spec[name]}}
             if name not in NUMERIC and not (name in ("_id", "id") or _LEVEL.fullmatch(name)):
-                raise Unsupported(f"{where}.{name}", f"a range on {name!r} (ranges: {', '.join(NUMERIC)})")
+                raise Unsupported(f"{where}.{name}", f"a range on {name!r} (ranges: {', '.join(NUMERIC)}, dates)")
             return {kind: dict(spec)}
         resolved = self.resolve(name, use, f"{where}.{name}")
         options = {k: v for k, v in spec.items() if k != name}

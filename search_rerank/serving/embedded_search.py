@@ -15,8 +15,9 @@ on the embedded backend the whole query is compiled into one tantivy query
   Elasticsearch counts them (``filter``, ``filters`` and ``global``, which
   tantivy lacks, are computed here as one tantivy aggregation per bucket);
 - ``highlight`` comes from tantivy's snippet generator, for the page's hits;
-- ``sort`` by a number (price, rating, sales, review_count) has nothing to
-  rerank: the matches are ordered by the field, ties by ``_score``, then id;
+- ``sort`` by a number (price, rating, sales, review_count), a keyword or a
+  field of the catalog's own (a date added) has nothing to rerank: the
+  matches are ordered by the field, ties by ``_score``, then id;
 - a search without words (``match_all``, filters only) lists every match,
   best sellers first (:meth:`EmbeddedSearch.browse_result`);
 - words being typed (``bool_prefix``, ``phrase_prefix``, ``match_*_prefix``)
@@ -44,14 +45,16 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC
 from decimal import Decimal
 from fnmatch import fnmatchcase
 from typing import Any, TypeGuard
 
 import tantivy
 
-from ..backends.tantivy_index import NUMERIC_FIELDS, SORT_FIELDS, TantivyRetriever
+from ..backends.tantivy_index import CATALOG_FIELD_KINDS, NUMERIC_FIELDS, SORT_FIELDS, TantivyRetriever
 from ..core.candidate import Candidate
+from ..core.catalog_fields import format_date
 from ..core.filters import Filters, attribute_key, category_key, normalise_term
 from ..core.fuzziness import Fuzziness
 from ..core.pipeline import NO_TEXT_TO_EMBED, Ranking, SearchPipeline, SearchResult
@@ -63,6 +66,7 @@ from .body_checks import (
     MAX_INT,
     MAX_LONG,
     MIN_LONG,
+    a_boolean,
     a_count,
     a_keyword,
     a_long,
@@ -74,6 +78,17 @@ from .body_checks import (
     within_long,
 )
 from .completion import Completion, parse_suggest
+from .date_math import (
+    DEFAULT_FORMAT,
+    ISO_FORMATS,
+    calendar_interval,
+    calendar_months,
+    check_options,
+    date_bound,
+    fixed_interval,
+    month_edges,
+    time_zone,
+)
 from .es_compat import (
     EsSearch,
     InvalidQuery,
@@ -116,7 +131,11 @@ NATIVE_AGGREGATIONS = {
     "cardinality": "cardinality",
     "percentiles": "tdigest_percentiles",  # Elasticsearch's default method ("hdr" is a 501)
     "composite": "composite",
+    "date_histogram": "date_histogram",
+    "date_range": "date_range",
 }
+# The aggregations answered by another of tantivy's: a date's histogram and ranges are a number's, in milliseconds.
+TANTIVY_KIND = {"date_histogram": "histogram", "date_range": "range"}
 COMPOSITE_SOURCES = ("terms", "histogram")
 """The value sources of a composite aggregation tantivy computes (``date_histogram`` needs a date field)."""
 COMPOSITE_OPTIONS = {
@@ -158,7 +177,8 @@ def serves(leg: Any) -> TypeGuard[TantivyRetriever]:
 
 @dataclass(frozen=True)
 class Target:
-    """What a field name means on the product: ``kind`` (text, brand, category, attribute, numeric, id)."""
+    """What a field name means on the product: ``kind`` (text, brand, category, attribute, numeric, id; a
+    catalog field's own: numeric, date, keyword, boolean)."""
 
     kind: str
     name: str
@@ -166,6 +186,14 @@ class Target:
     """The fast field (or JSON path) that aggregations read."""
     sort: str | None = None
     """The fast field a sort reads; None where the field has no order (text, an attribute's several values)."""
+    number: tantivy.FieldType | None = None
+    """How a number (or a date, in epoch milliseconds) is held: whole or decimal."""
+    field: str | None = None
+    """The index field a number, a date, a keyword or a boolean of the catalog's is in, where it is not ``name``."""
+
+    @property
+    def indexed(self) -> str:
+        return self.field or self.name
 
 
 @dataclass
@@ -278,7 +306,7 @@ class Compiler:
         if name in ("_id", "id"):
             return Target("id", "id", sort="id")
         if name in NUMERIC_FIELDS:
-            return Target("numeric", name, name, name)
+            return Target("numeric", name, name, name, NUMERIC_FIELDS[name])
         if name in LEXICAL_FIELDS:
             facet = {"brand": "facet.brand", "category": "facet.category.path"}.get(name)
             return Target("text", name, facet, SORT_FIELDS[name] if facet is not None else None)
@@ -293,11 +321,37 @@ class Compiler:
             key = base.removeprefix(prefix)
             if base.startswith(prefix) and key and "." not in key:
                 return Target("attribute", key.lower(), f"facet.attributes.{key.lower()}")
+        own = self.catalog_target(name)
+        if own is not None:
+            return own
         raise Unsupported(
             path,
             f"field {name!r} (the product's fields: id, {', '.join(LEXICAL_FIELDS)}, attributes.<name>, "
-            f"{', '.join(NUMERIC_FIELDS)}; service.field_aliases maps other names onto them)",
+            f"{', '.join(NUMERIC_FIELDS)}{self._catalog_names()}; service.field_aliases maps other names onto them)",
         )
+
+    def catalog_target(self, name: str) -> Target | None:
+        """One of the catalog's own fields (core/catalog_fields.py), by its name or its ``.keyword``: a shop's
+        Elasticsearch index, dynamically mapped, held a text (a CSV's every value) as text and ``.keyword``, and its
+        front end names the field so, as the cluster backend reads it (``ClusterFields``)."""
+        catalog = self.leg.catalog
+        kind = catalog.type_of(name)
+        if kind is None and name.endswith(".keyword"):
+            name = name.removesuffix(".keyword")
+            kind = catalog.type_of(name)
+        if kind is None:
+            return None
+        field = catalog.index_field(name)
+        held = CATALOG_FIELD_KINDS[kind]
+        number = held if held in (tantivy.FieldType.Integer, tantivy.FieldType.Float) else None
+        return Target("numeric" if kind in ("long", "double") else kind, name, field, field, number=number, field=field)
+
+    def _catalog_names(self) -> str:
+        names = list(self.leg.catalog.types)
+        if not names:
+            return ""
+        shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        return f", and the catalog's own: {shown}"
 
     def default_fields(self, names: Any, path: str) -> list[str]:
         """A ``fields`` list (``title^2``, ``*``, wildcards) as the text fields it names; none: the searched ones."""
@@ -337,6 +391,16 @@ class Compiler:
         if target.kind == "numeric":
             numbers = [a_number(v, path) for v in texts]
             return _any(self.range(target, n, n, True, True, path) for n in numbers)
+        if target.kind == "keyword":
+            return tantivy.Query.term_set_query(self.schema, target.indexed, sorted(set(texts)))
+        if target.kind == "boolean":
+            return _any(tantivy.Query.term_query(self.schema, target.indexed, a_boolean(v, path)) for v in values)
+        if target.kind == "date":
+            # Elasticsearch's term on a date is the range of what it names: "2025-03-01" is the whole day.
+            return _any(
+                self.range(target, date_bound(v, False, path), date_bound(v, True, path), True, True, path)
+                for v in values
+            )
         self.worded_terms = True
         return _any(self.words([target.name], v, phrase=False, every=True) for v in texts)
 
@@ -444,8 +508,8 @@ class Compiler:
         """
         if target.kind == "text":
             field_name, regex = target.name, wildcards.regex(pattern, str.lower)
-        elif target.kind == "id":
-            field_name, regex = "id", ("(?i)" if case_insensitive else "") + wildcards.regex(pattern)
+        elif target.kind in ("id", "keyword"):  # a value as written, as Elasticsearch's keyword holds it
+            field_name, regex = target.indexed, ("(?i)" if case_insensitive else "") + wildcards.regex(pattern)
         elif target.kind == "brand":
             # A product without a brand holds the key "" (so that a filter can name none): no brand to match,
             # as the cluster's facet.brand and Elasticsearch's keyword hold no value for it.
@@ -463,7 +527,7 @@ class Compiler:
             regex = wildcards.escape(opening) + value + wildcards.escape(closing)
         else:
             raise Unsupported(
-                path, f"a wildcard or prefix on {target.name!r} (on text fields, ids, brands, attributes)"
+                path, f"a wildcard or prefix on {target.name!r} (on text fields, ids, brands, attributes, keywords)"
             )
         if wildcards.tail(pattern) > wildcards.MAX_TAIL:
             raise InvalidQuery(
@@ -528,9 +592,9 @@ class Compiler:
     def range(
         self, target: Target, low: float | None, high: float | None, include_low: bool, include_high: bool, path: str
     ) -> tantivy.Query:
-        if target.kind != "numeric":
+        if target.number is None:
             raise Unsupported(path, f"a range on {target.name!r} (ranges: {', '.join(NUMERIC_FIELDS)})")
-        kind = NUMERIC_FIELDS[target.name]
+        kind = target.number
         if kind == tantivy.FieldType.Integer:
             for bound in (low, high):
                 if bound is not None:
@@ -547,10 +611,10 @@ class Compiler:
             if (low is not None and high is not None and low > high) or (low or 0) > MAX_LONG or (high or 0) < MIN_LONG:
                 return tantivy.Query.empty_query()  # above the largest long, or below the smallest: nothing
         if low is None and high is None:
-            return tantivy.Query.exists_query(target.name)
+            return tantivy.Query.exists_query(target.indexed)
         return tantivy.Query.range_query(
             self.schema,
-            target.name,
+            target.indexed,
             kind,
             None if low is None else (a_long(low) if kind == tantivy.FieldType.Integer else float(low)),
             None if high is None else (a_long(high) if kind == tantivy.FieldType.Integer else float(high)),
@@ -811,8 +875,12 @@ class Compiler:
             return _any(self.wildcard(self.target(name, path), node.pattern, path) for name in fields)
         if isinstance(node, query_string.Span):
             target = self.target(node.field, path)
-            low = None if node.low is None else a_number(node.low, path)
-            high = None if node.high is None else a_number(node.high, path)
+            if target.kind == "date":  # an exclusive low end and an inclusive high one round up, as in a range query
+                low = None if node.low is None else float(date_bound(node.low, not node.include_low, path))
+                high = None if node.high is None else float(date_bound(node.high, node.include_high, path))
+            else:
+                low = None if node.low is None else a_number(node.low, path)
+                high = None if node.high is None else a_number(node.high, path)
             return self.range(target, low, high, node.include_low, node.include_high, path)
         occurs = {
             query_string.MUST: tantivy.Occur.Must,
@@ -884,12 +952,14 @@ class Compiler:
         # The field first: its bounds are numbers only where it is one. A range on a date or a keyword field (Search
         # UI's date filters send "2024-01-01" and "now") is valid Elasticsearch the product cannot answer, not a 400.
         target = self.target(name, where)
-        if target.kind != "numeric":
-            raise Unsupported(where, f"a range on {name!r} (ranges: {', '.join(NUMERIC_FIELDS)})")
+        if target.number is None:
+            raise Unsupported(where, f"a range on {name!r} (ranges: {', '.join(NUMERIC_FIELDS)}, dates)")
+        if target.kind == "date":
+            check_options(bounds, where)
         low = high = None
         include_low = include_high = True
         for key, value in bounds.items():
-            if key in ("boost", "format", "relation"):
+            if key in ("boost", "format", "relation") or (key == "time_zone" and target.kind == "date"):
                 continue
             if key in ("include_lower", "include_upper"):
                 continue
@@ -897,7 +967,12 @@ class Compiler:
                 raise Unsupported(f"{where}.{key}")
             if value is None:  # "from": null is an open bound
                 continue
-            number = a_number(value, f"{where}.{key}")
+            if target.kind == "date":  # gt and lte round up, as Elasticsearch rounds them (date_math says how)
+                up = key in ("gt", "lte") or (key == "to" and bounds.get("include_upper") is not False)
+                up = up or (key == "from" and bounds.get("include_lower") is False)
+                number = float(date_bound(value, up, f"{where}.{key}", bounds))
+            else:
+                number = a_number(value, f"{where}.{key}")
             if key in ("gt", "gte", "from"):
                 exclusive = key == "gt" or (key == "from" and bounds.get("include_lower") is False)
                 if low is None or number > low or (number == low and exclusive):
@@ -1081,6 +1156,8 @@ class Aggregations:
         self.typed_keys = typed_keys
         self.buckets = 0
         """The buckets answered so far, counted against :data:`MAX_BUCKETS`."""
+        self._spans: dict[str, dict[str, Any]] = {}
+        """The least and greatest value of each date field a histogram by months reads, over the whole index."""
         self.check(aggs, "aggs", top=True)
 
     def check(self, aggs: Any, path: str, native_only: bool = False, top: bool = False) -> None:
@@ -1122,6 +1199,11 @@ class Aggregations:
         if target.facet is None:
             raise Unsupported(f"{path}.field", f"aggregating {spec['field']!r} (a text field)")
         spec["field"] = target.facet
+        if kind in TANTIVY_KIND and target.number is None:  # Elasticsearch reads a number as epoch milliseconds
+            raise InvalidQuery(f"{path}.field", f"field [{target.name}] is not supported for aggregation [{kind}]")
+        if kind == "date_histogram":
+            spec = self._date_histogram(spec, path)
+            kind = "range" if "ranges" in spec else "histogram"
         for count_option in ("size", "min_doc_count"):  # "3" and 3.0 as Elasticsearch reads them, 3 for tantivy
             if count_option in spec and kind in ("terms", "histogram"):
                 spec[count_option] = a_count(spec[count_option], f"{path}.{count_option}")
@@ -1166,13 +1248,17 @@ class Aggregations:
             for i, percent in enumerate(_percents(spec)):
                 if not 0 <= a_number(percent, f"{path}.percents[{i}]") <= 100:
                     raise InvalidQuery(f"{path}.percents[{i}]", f"percent must be in [0,100], got [{percent}]")
-        if kind == "range":
+        if kind in ("range", "date_range"):
             # Each range keyed by its place in Elasticsearch's order, which tantivy's answer keeps beside the
             # buckets it adds for the gaps around and between them; _es_shape keeps the asked ones. Whole
             # numbers keep the meaning of an integer field's bounds (from inclusive, to exclusive), which
             # tantivy would round down.
-            whole = NUMERIC_FIELDS.get(target.name) == tantivy.FieldType.Integer
+            whole = target.number == tantivy.FieldType.Integer
             spec.pop("keyed", None)
+            dates = None
+            if target.kind == "date":  # the bounds are read in the format and time zone, the keys written in ISO
+                _keys_as_iso(spec, path)
+                dates = {option: spec.pop(option) for option in ("format", "time_zone") if option in spec}
             spec["ranges"] = [
                 {
                     # A float past 2**53 is whole already, and as an int past a long, tantivy could not read it.
@@ -1183,9 +1269,69 @@ class Aggregations:
                     },
                     "key": str(i),
                 }
-                for i, r in enumerate(_asked_ranges(spec.get("ranges"), f"{path}.ranges"))
+                for i, r in enumerate(_asked_ranges(spec.get("ranges"), f"{path}.ranges", dates))
             ]
         return spec
+
+    def _date_histogram(self, spec: dict[str, Any], path: str) -> dict[str, Any]:
+        """A date_histogram as tantivy's histogram of the date's milliseconds: a fixed interval, or a calendar one
+        of a fixed length (:func:`.date_math.calendar_interval`), from its offset; its buckets are UTC's days."""
+        _keys_as_iso(spec, path)
+        if time_zone(spec.get("time_zone"), f"{path}.time_zone") != UTC:
+            raise Unsupported(f"{path}.time_zone", "a date_histogram in a time zone other than UTC")
+        fixed, calendar = spec.pop("fixed_interval", None), spec.pop("calendar_interval", None)
+        if (fixed is None) == (calendar is None):
+            raise InvalidQuery(path, "expected one of calendar_interval and fixed_interval")
+        if "interval" in spec:
+            raise InvalidQuery(f"{path}.interval", "unknown key [interval], use calendar_interval or fixed_interval")
+        if fixed is not None:
+            interval, offset = fixed_interval(fixed, f"{path}.fixed_interval"), 0
+        elif calendar_months(calendar) is not None:
+            return self._calendar_ranges(spec, calendar_months(calendar) or 1, path)
+        else:
+            interval, offset = calendar_interval(calendar, f"{path}.calendar_interval")
+        if "offset" in spec:
+            if calendar is not None:
+                raise Unsupported(f"{path}.offset", "an offset to a calendar_interval")
+            text = str(spec.pop("offset")).strip()
+            sign = -1 if text.startswith("-") else 1
+            offset = sign * fixed_interval(text.lstrip("+-"), f"{path}.offset")
+        for option in ("hard_bounds", "missing", "format", "time_zone", "keyed_as_string"):
+            if option in spec and option not in ("format", "time_zone"):
+                raise Unsupported(f"{path}.{option}", f"{option} of a date_histogram")
+            spec.pop(option, None)
+        if "extended_bounds" in spec:
+            ends = an_object(spec["extended_bounds"], f"{path}.extended_bounds")
+            spec["extended_bounds"] = {
+                end: date_bound(value, False, f"{path}.extended_bounds.{end}") for end, value in ends.items()
+            }
+        return {**spec, "interval": interval, **({"offset": offset % interval} if offset else {})}
+
+    def _calendar_ranges(self, spec: dict[str, Any], months: int, path: str) -> dict[str, Any]:
+        """A date_histogram by month, quarter or year, whose buckets differ in length, as a range aggregation of
+        every such period from the first date the index holds to the last (:func:`_shape_date_ranges` keeps those
+        from the first to the last holding a product, as Elasticsearch's buckets run)."""
+        for option in ("offset", "extended_bounds", "hard_bounds", "missing", "keyed_as_string"):
+            if option in spec:
+                raise Unsupported(f"{path}.{option}", f"{option} of a date_histogram by month, quarter or year")
+        field = spec["field"]
+        if field not in self._spans:  # checked, then translated: the index's dates are read once
+            self._spans[field] = self.compiler.leg.searcher().aggregate(
+                tantivy.Query.all_query(), {"span": {"stats": {"field": field}}}
+            )["span"]
+        edges = month_edges(self._spans[field].get("min"), self._spans[field].get("max"), months)
+        if len(edges) > MAX_BUCKETS:
+            raise TooManyBuckets()
+        return {"field": field, "ranges": [{"from": low, "to": high} for low, high in zip(edges, edges[1:])]}
+
+    def field_type(self, name: Any) -> str | None:
+        """``name``'s type as an answer is written for it (:data:`FieldTypes`)."""
+        if not isinstance(name, str):
+            return None
+        target = self.compiler.target(name, "field")
+        if target.kind in ("date", "boolean", "keyword"):
+            return target.kind
+        return {tantivy.FieldType.Float: "double", tantivy.FieldType.Integer: "long"}.get(target.number)  # type: ignore[arg-type]
 
     def _composite(self, spec: dict[str, Any], path: str) -> dict[str, Any]:
         """A composite aggregation (ReactiveSearch's lists with showLoadMore page their values with one) in
@@ -1270,8 +1416,10 @@ class Aggregations:
     def _type(self, kind: str, spec: Mapping[str, Any], path: str) -> str:
         """The name of an aggregation's type in Elasticsearch's answer (``check`` admitted ``kind``)."""
         if kind == "terms":
-            number = NUMERIC_FIELDS.get(self.compiler.target(spec["field"], f"{path}.field").name)
-            return "sterms" if number is None else TERMS_TYPES[number]
+            target = self.compiler.target(spec["field"], f"{path}.field")
+            if target.kind in ("date", "boolean"):
+                return "lterms"  # Elasticsearch's terms of a date or a boolean are longs, each with its key_as_string
+            return "sterms" if target.number is None else TERMS_TYPES[target.number]
         return NATIVE_AGGREGATIONS.get(kind, kind)  # filter, filters and global are their types' names
 
     def _run(self, aggs: Mapping[str, Any], base: tantivy.Query, path: str) -> dict[str, Any]:
@@ -1298,10 +1446,10 @@ class Aggregations:
             def empty(aggs: Mapping[str, Any]) -> dict[str, Any]:
                 """The answer to ``aggs`` over no product, for a bucket tantivy left them out of."""
                 nothing = self._aggregate(searcher, tantivy.Query.empty_query(), aggs, path)
-                _shape_level(nothing, aggs, path, empty)
+                _shape_level(nothing, aggs, path, empty, self.field_type)
                 return nothing
 
-            _shape_level(answer, native, path, empty)
+            _shape_level(answer, native, path, empty, self.field_type)
             for name, spec in native.items():
                 if _kind(spec) == "composite":  # only at the top: its sources' fields are resolved here
                     _composite_keys(answer[name], self._native("composite", spec["composite"], f"{path}.{name}"))
@@ -1366,12 +1514,12 @@ class Aggregations:
             kind, subs = _kind(spec), _subs(spec)
             native = self._native(kind, spec[kind], f"{where}.{kind}")
             below = self._translated(subs, where, exact) if subs else {}
-            if kind == "range":
+            if kind in ("range", "date_range") or "ranges" in native:
                 parts = {
-                    _part(name, i): {kind: {**native, "ranges": group}} for i, group in enumerate(_disjoint(native))
+                    _part(name, i): {"range": {**native, "ranges": group}} for i, group in enumerate(_disjoint(native))
                 }
             else:
-                parts = {name: {kind: native}}
+                parts = {name: {TANTIVY_KIND.get(kind, kind): native}}
             for part in parts.values():
                 if below:
                     part["aggs"] = below
@@ -1592,9 +1740,19 @@ class AskedRange:
     high: float | None
 
 
-def _asked_ranges(ranges: Any, path: str) -> list[AskedRange]:
-    """A range aggregation's ``ranges``, each keyed as Elasticsearch keys it (its ``key``, else ``from-to``), in
-    Elasticsearch's order: by from, then to, an open end first (it answers them so, whatever the order asked)."""
+def _keys_as_iso(spec: Mapping[str, Any], path: str) -> None:
+    """A date aggregation's ``format`` writes its keys: one of the ISO dates (``strict_date_optional_time``, as
+    answered here) passes, another is a 501, as its keys would be written otherwise."""
+    check_options(spec, path)
+    formats = str(spec.get("format") or DEFAULT_FORMAT).split("||")
+    if formats[0] not in ISO_FORMATS:
+        raise Unsupported(f"{path}.format", f"keys written in the date format {formats[0]!r}")
+
+
+def _asked_ranges(ranges: Any, path: str, dates: Mapping[str, Any] | None = None) -> list[AskedRange]:
+    """A range aggregation's ``ranges``, each keyed as Elasticsearch keys it (its ``key``, else ``from-to``, a
+    date's bounds written as dates), in Elasticsearch's order: by from, then to, an open end first (it answers
+    them so, whatever the order asked). A date's bounds are read as dates (``now-1M/M``), in milliseconds."""
     if not isinstance(ranges, list) or not ranges:
         raise InvalidQuery(path, "expected a non-empty list of ranges")
     out = []
@@ -1603,10 +1761,11 @@ def _asked_ranges(ranges: Any, path: str) -> list[AskedRange]:
         for key in an_object(spec, where):
             if key not in ("from", "to", "key"):
                 raise InvalidQuery(f"{where}.{key}", "unknown key for a range (from, to, key)")
-        low, high = (None if spec.get(k) is None else a_number(spec[k], f"{where}.{k}") for k in ("from", "to"))
+        low, high = (None if spec.get(k) is None else _bound(spec[k], f"{where}.{k}", dates) for k in ("from", "to"))
+        written = _java_double if dates is None else _date_text
         key = spec.get("key")
         if key is None:
-            key = f"{'*' if low is None else _java_double(low)}-{'*' if high is None else _java_double(high)}"
+            key = f"{'*' if low is None else written(low)}-{'*' if high is None else written(high)}"
         out.append(AskedRange(a_string(key, f"{where}.key", scalars=True), low, high))
     return sorted(out, key=lambda r: (-math.inf if r.low is None else r.low, math.inf if r.high is None else r.high))
 
@@ -1637,54 +1796,80 @@ def _java_double(number: float) -> str:
 
 
 Empty = Callable[[Mapping[str, Any]], dict[str, Any]]
+FieldTypes = Callable[[Any], str | None]
+"""A field's type as an aggregation's answer is written for it (``double``, ``date``; None: another)."""
 
 
-def _shape_level(level: dict[str, Any], aggs: Mapping[str, Any], path: str, empty: Empty) -> None:
+def _bound(value: Any, path: str, dates: Mapping[str, Any] | None) -> float:
+    """A range's end: a number, or a date read in the aggregation's ``format`` and ``time_zone``."""
+    return a_number(value, path) if dates is None else float(date_bound(value, False, path, dates))
+
+
+def _date_text(millis: float) -> str:
+    return format_date(int(millis))
+
+
+def _shape_level(level: dict[str, Any], aggs: Mapping[str, Any], path: str, empty: Empty, types: FieldTypes) -> None:
     """tantivy's answer at one level (the top, or a bucket) to the aggregations ``aggs`` as Elasticsearch words
     it, their parts joined back (and gone from ``level``); ``empty`` answers those tantivy left out of an empty
     bucket, as Elasticsearch answers them there."""
     absent = {name: spec for name, spec in aggs.items() if name not in level}
     for name, spec in aggs.items():
         if name not in absent:
-            level[name] = _es_shape(level, name, spec, f"{path}.{name}", empty)
+            level[name] = _es_shape(level, name, spec, f"{path}.{name}", empty, types)
     if absent:
         level.update(empty(absent))
 
 
-def _es_shape(level: dict[str, Any], name: str, spec: Mapping[str, Any], path: str, empty: Empty) -> Any:
+def _es_shape(
+    level: dict[str, Any], name: str, spec: Mapping[str, Any], path: str, empty: Empty, types: FieldTypes
+) -> Any:
     """tantivy's answer to aggregation ``name`` at ``level`` as Elasticsearch words it, in its buckets'
     sub-aggregations too."""
     kind, subs = _kind(spec), _subs(spec) or {}
     options = spec[kind]
     answer = level[name]
-    if kind == "range":
+    field_type = types(options["field"]) if isinstance(options, Mapping) and "field" in options else None
+    if kind in ("range", "date_range"):
         found = {}
         for i in range(len(options["ranges"])):  # at most one part per range
             part = level.pop(_part(name, i), None) if i else answer
             found.update({bucket["key"]: bucket for bucket in (part or {}).get("buckets", [])})
         shaped = []
-        for i, asked in enumerate(_asked_ranges(options["ranges"], "ranges")):
+        for i, asked in enumerate(
+            _asked_ranges(options["ranges"], "ranges", options if field_type == "date" else None)
+        ):
             # tantivy answers no buckets at all under an empty bucket of a histogram (min_doc_count 0)
             bucket = found.get(str(i), {"doc_count": 0})
-            bounds = {k: v for k, v in (("from", asked.low), ("to", asked.high)) if v is not None}
+            bounds: dict[str, Any] = {k: v for k, v in (("from", asked.low), ("to", asked.high)) if v is not None}
+            if field_type == "date":
+                bounds.update({f"{k}_as_string": format_date(int(v)) for k, v in list(bounds.items())})
             rest = {k: v for k, v in bucket.items() if k not in ("key", "from", "to", "doc_count")}
+            rest = {k: v for k, v in rest.items() if not k.endswith("_as_string")}
             shaped.append({"key": asked.key, **bounds, "doc_count": bucket["doc_count"], **rest})
         keyed = options.get("keyed") is True
         answer = {"buckets": {b.pop("key"): b for b in shaped} if keyed else shaped}
     elif kind == "terms":
-        _order_terms(answer, options, subs)
+        _order_terms(answer, options, subs, field_type)
         answer.setdefault("doc_count_error_upper_bound", 0)
-    elif kind == "histogram":
-        _shape_histogram(answer, options, subs)
+    elif kind == "date_histogram" and calendar_months(options.get("calendar_interval")) is not None:
+        answer = _shape_date_ranges(level, name, options, subs)
+    elif kind in ("histogram", "date_histogram"):
+        _shape_histogram(answer, options, subs, field_type)
     elif kind in ("value_count", "cardinality") and answer.get("value") is not None:
         answer["value"] = int(answer["value"])
     elif kind == "extended_stats":
         _extended_stats(answer, options)
+    if field_type == "date" and kind in ("stats", "min", "max", "avg", "sum"):
+        # Elasticsearch writes each value of a date's metric as a date too (min_as_string, value_as_string)
+        for key in ("value", "min", "max", "avg", "sum"):
+            if isinstance(answer.get(key), int | float):
+                answer[f"{key}_as_string"] = format_date(int(answer[key]))
     elif kind == "percentiles":
         answer = _percentiles(answer, level.pop(_part(name, PERCENTILE_VALUES), None), options, path)
     buckets = answer.get("buckets")
     for bucket in buckets.values() if isinstance(buckets, dict) else buckets or []:
-        _shape_level(bucket, subs, path, empty)
+        _shape_level(bucket, subs, path, empty, types)
     return answer
 
 
@@ -1727,24 +1912,32 @@ def _ordered_here(spec: Mapping[str, Any]) -> bool:
     return len(order) > 1 or any(by not in ("_count", "_key") for by, _ in order)
 
 
-def _order_terms(answer: dict[str, Any], spec: Mapping[str, Any], subs: Mapping[str, Any]) -> None:
+def _order_terms(
+    answer: dict[str, Any], spec: Mapping[str, Any], subs: Mapping[str, Any], field_type: str | None
+) -> None:
     """A terms aggregation every value of which tantivy answered (a number, or an order by a sub-aggregation's
     metric; see ``Aggregations._native``): its ``size`` buckets in the order asked, ties by key as
     Elasticsearch breaks them, the rest counted as others; the keys of a decimal field (price, rating)
-    decimals, as Elasticsearch answers a double field's (199.0, not 199)."""
+    decimals, as Elasticsearch answers a double field's (199.0, not 199); a date's each with its date."""
     buckets = answer.get("buckets")
+    if field_type == "date" and isinstance(buckets, list):
+        for bucket in buckets:
+            bucket["key"] = int(bucket["key"])
+            bucket["key_as_string"] = format_date(bucket["key"])
     numeric = isinstance(buckets, list) and any(
         isinstance(b.get("key"), int | float) and not isinstance(b.get("key"), bool) for b in buckets
     )
     if not isinstance(buckets, list) or not (numeric or _ordered_here(spec)):
         return
-    if numeric and NUMERIC_FIELDS.get(spec.get("field", "")) == tantivy.FieldType.Float:
+    if numeric and field_type == "double":
         for bucket in buckets:
             bucket["key"] = float(bucket["key"])
     order_terms_buckets(answer, spec, lambda bucket, by: _metric(bucket, by, subs))
 
 
-def _shape_histogram(answer: dict[str, Any], spec: Mapping[str, Any], subs: Mapping[str, Any]) -> None:
+def _shape_histogram(
+    answer: dict[str, Any], spec: Mapping[str, Any], subs: Mapping[str, Any], field_type: str | None
+) -> None:
     """A histogram's buckets within its ``hard_bounds`` (:func:`_hard_bounds_kept`), in the ``order`` asked, by key
     ascending when none is (tantivy's keyed answer is in no order), ties by key; a keyed one's keyed by its bound
     as Elasticsearch writes a double."""
@@ -1756,7 +1949,44 @@ def _shape_histogram(answer: dict[str, Any], spec: Mapping[str, Any], subs: Mapp
         return
     order = bucket_order(spec) if "order" in spec else [("_key", "asc")]
     order_buckets(listed, order, lambda bucket, by: _metric(bucket, by, subs))
+    if field_type == "date":  # keys in milliseconds, each with its date, a keyed one's keyed by it
+        for bucket in listed:
+            bucket.pop("key_as_string", None)
+            bucket.update(key_as_string=format_date(int(bucket["key"])), key=int(bucket["key"]))
+        answer["buckets"] = {b["key_as_string"]: b for b in listed} if isinstance(buckets, dict) else listed
+        return
     answer["buckets"] = {_java_double(float(b["key"])): b for b in listed} if isinstance(buckets, dict) else listed
+
+
+def _shape_date_ranges(
+    level: dict[str, Any], name: str, spec: Mapping[str, Any], subs: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A date_histogram by month, quarter or year answered as ranges (``Aggregations._calendar_ranges``) as
+    Elasticsearch's buckets: each keyed by its first millisecond, from the first bucket holding a product to the
+    last (with ``min_doc_count`` above 0, only those holding that many), in the ``order`` asked."""
+    answer = level[name]
+    ranges = sorted(
+        (b for b in answer.get("buckets", []) if str(b.get("key", "")).isdigit()), key=lambda b: b.get("from", 0)
+    )
+    least = a_count(spec.get("min_doc_count", 0), "min_doc_count")
+    filled = [i for i, b in enumerate(ranges) if b["doc_count"] > 0]
+    kept = ranges[filled[0] : filled[-1] + 1] if filled else []
+    listed = []
+    for bucket in kept:
+        if bucket["doc_count"] < least:
+            continue
+        rest = {
+            k: v
+            for k, v in bucket.items()
+            if k not in ("key", "from", "to", "doc_count", "from_as_string", "to_as_string")
+        }
+        start = int(bucket["from"])
+        listed.append({"key_as_string": format_date(start), "key": start, "doc_count": bucket["doc_count"], **rest})
+    if "order" in spec:
+        order_buckets(listed, bucket_order(spec), lambda bucket, by: _metric(bucket, by, subs))
+    if spec.get("keyed") is True:
+        return {"buckets": {b["key_as_string"]: b for b in listed}}
+    return {"buckets": listed}
 
 
 def _metric(bucket: Mapping[str, Any], path: str, subs: Mapping[str, Any]) -> float | None:

@@ -244,6 +244,14 @@ def test_index_lists_the_fields_kept_for_display_with_the_products_holding_each(
     catalog.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
     result = run("--index-dir", str(tmp_path / "index"), "index", "--no-dense", "--catalog", str(catalog))
     assert result.exit_code == 0, result.output
-    assert "not searched, filtered or sorted (products holding each): image_url (3), in_stock (1)" in " ".join(
-        result.output.split()
-    )
+    output = " ".join(result.output.split())
+    assert "kept for hits' _source (products holding each): image_url (3), in_stock (1)" in output
+
+
+def test_index_lists_the_catalog_fields_it_filters_sorts_and_facets_with_their_types(tmp_path):
+    catalog = tmp_path / "catalog.jsonl"
+    records = [{**record, "added": f"2025-0{i + 1}-01", "stock": str(i)} for i, record in enumerate(CATALOG)]
+    catalog.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
+    result = run("--index-dir", str(tmp_path / "index"), "index", "--no-dense", "--catalog", str(catalog))
+    assert result.exit_code == 0, result.output
+    assert "faceted as their values read: added (date), stock (long)" in " ".join(result.output.split())

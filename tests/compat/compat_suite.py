@@ -137,6 +137,7 @@ REFERENCE_MAPPING = {
         },
         "price": {"type": "double"},
         "rating": {"type": "float"},
+        "created_at": {"type": "date"},
         # The same catalog under Chorus' and Spryker's field names, for their bodies.
         "supplier": {"type": "keyword"},
         **{name: {"type": "text"} for name in ("name", "short_description", "full-text", "full-text-boosted")},
@@ -163,6 +164,7 @@ def reference_documents() -> dict[str, dict[str, Any]]:
             **({"color": p.attributes["color"][0]} if "color" in p.attributes else {}),
             "price": p.price,
             **({"rating": p.rating} if p.rating is not None else {}),
+            **p.extra,
             "supplier": p.brand,
             "name": p.title,
             "short_description": p.description,

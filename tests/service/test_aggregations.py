@@ -378,7 +378,7 @@ def test_no_missing_bucket_of_an_attribute_where_every_match_has_it(cluster_clie
 @pytest.mark.parametrize(
     ("backend", "aggregation", "part"),
     [
-        ("embedded", {"date_histogram": {"field": "price", "calendar_interval": "day"}}, "aggs.x.date_histogram"),
+        ("embedded", {"significant_terms": {"field": "brand.keyword"}}, "aggs.x.significant_terms"),
         (
             "opensearch",
             {"multi_terms": {"terms": [{"field": "facet.brand"}, {"field": "price"}]}},

@@ -1,6 +1,7 @@
 """The catalog's fields the product does not read (an image, a page's URL, a stock flag; ``Product.extra``) are
 answered in hits' ``_source`` as the catalog gave them, as Elasticsearch answers a document's, on both backends and
-on ``/search``; ``_source`` filtering picks them like any field. They are never searched or filtered."""
+on ``/search``; ``_source`` filtering picks them like any field. They are never searched for words; filters on them
+are tests/service/test_catalog_fields_search.py's."""
 
 from __future__ import annotations
 
@@ -40,11 +41,18 @@ def test_source_filtering_picks_an_other_field_like_any_field(client):
     assert found["p2"] == {"title": "Oak chair"}
 
 
-def test_a_clause_on_an_other_field_is_a_501_naming_it(client):
-    # The index holds the product's own fields: a filter here would silently match nothing.
+def test_a_filter_on_an_other_field_matches_by_the_type_its_values_read(client):
+    # in_stock holds true: a boolean, filtered as one (tests/service/test_catalog_fields_search.py has the rest)
     response = client.post("/products/_search", json={"query": {"term": {"in_stock": True}}})
+    assert response.status_code == 200
+    assert [hit["_id"] for hit in response.get_json()["hits"]["hits"]] == ["p1"]
+
+
+def test_a_clause_on_a_field_no_product_holds_is_a_501_naming_it(client):
+    # A misspelt field would otherwise silently match nothing.
+    response = client.post("/products/_search", json={"query": {"term": {"in_stok": True}}})
     assert response.status_code == 501
-    assert response.get_json()["error"]["unsupported"] == "query.term.in_stock"
+    assert response.get_json()["error"]["unsupported"] == "query.term.in_stok"
 
 
 def test_search_answers_the_other_fields_in_each_hits_product(client):

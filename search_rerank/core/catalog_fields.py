@@ -1,0 +1,288 @@
+"""A catalog's own fields (``Product.extra``: a stock level, a date added, a flag) as typed index fields, so that a
+front end filters, sorts and facets on them as it did on its Elasticsearch index ("newest first", "in stock only",
+Search UI's date range facet).
+
+Elasticsearch guesses a field's type from the first document that holds it (dynamic mapping), and refuses every
+later document whose value does not fit. A product catalog is better read whole: the types here are decided from
+every product's values before anything is written (:meth:`CatalogFields.infer`), so a field is a number only where
+every value is one, and no product is ever refused for it. The rules are Elasticsearch's dynamic ones, with two
+changes a shop's exports need:
+
+- a text that is a number (``"12"``, ``"4.5"``: every value of a CSV column is text) is that number, unless it
+  begins with a zero (``"02134"``, a GTIN): that is a code, and stays a keyword;
+- ``"true"`` and ``"false"`` are a boolean, as Elasticsearch reads them into a boolean field.
+
+A date is a text Elasticsearch's ``strict_date_optional_time`` reads (``2025-03-01``, ``2025-03-01T10:00:00Z``);
+a date or time without an offset is UTC, as in Elasticsearch. Dates are held as epoch milliseconds, as
+Elasticsearch holds them. ``lexical.catalog_field_types`` sets a field's type where the guess is wrong (an id of
+digits as a keyword); a value that does not fit its field's type is kept for display but not indexed, as with
+Elasticsearch's ``ignore_malformed``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from .product import Product
+
+FieldType = Literal["keyword", "long", "double", "date", "boolean"]
+FIELD_TYPES: tuple[str, ...] = get_args(FieldType)
+MAX_FIELDS = 900
+"""The most catalog fields indexed, the most common first: Elasticsearch refuses a mapping of more than 1,000
+fields (``index.mapping.total_fields.limit``), and the product's own take the rest. The others are kept for
+display."""
+KEYWORD_MAX_CHARS = 256
+"""A keyword value longer than this is not indexed (kept for display), as Elasticsearch's dynamic mapping sets
+``ignore_above: 256``: a catalog's long texts (a second description) are no facet."""
+MAX_LONG, MIN_LONG = 2**63 - 1, -(2**63)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(\.\d+)?(?:[eE][+-]?\d+)?")
+# strict_date_optional_time: a year and month, a day, then a time to the hour, minute, second or fraction of one,
+# and an offset. A year alone is a number.
+_DATE = re.compile(
+    r"(\d{4})-(\d{2})(?:-(\d{2})(?:T(\d{2})(?::(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?"
+    r"(Z|[+-]\d{2}(?::?\d{2})?)?)?)?"
+)
+_BOOLEANS = {"true": True, "false": False}
+
+
+@dataclass(frozen=True)
+class DateParts:
+    """A date as written, each part's digits (None: not written): what a date format read of it."""
+
+    year: str
+    month: str | None = None
+    day: str | None = None
+    hour: str | None = None
+    minute: str | None = None
+    second: str | None = None
+    fraction: str | None = None
+    offset: str | None = None
+    """``Z``, ``+01:00`` or ``+0100``; None: the date is in the reader's time zone (UTC unless one is given)."""
+
+    def millis(self, zone: tzinfo = UTC) -> int | None:
+        """The date as epoch milliseconds (None where it is no date, ``2025-02-30``)."""
+        try:
+            moment = datetime(
+                int(self.year),
+                int(self.month or 1),
+                int(self.day or 1),
+                int(self.hour or 0),
+                int(self.minute or 0),
+                int(self.second or 0),
+                tzinfo=UTC if self.offset else zone,
+            )
+        except ValueError:
+            return None
+        millis = (moment - EPOCH) // timedelta(milliseconds=1) + int((self.fraction or "0").ljust(3, "0")[:3])
+        if self.offset and self.offset != "Z":
+            sign = 1 if self.offset[0] == "+" else -1
+            digits = self.offset[1:].replace(":", "")
+            millis -= sign * (int(digits[:2]) * 60 + int(digits[2:4] or 0)) * 60_000
+        return millis
+
+    def rest(self) -> int:
+        """The milliseconds from the date to the last of what it names where its time is not all written (a
+        day's 23:59:59.999, an hour's 59:59.999): Elasticsearch fills missing time so when it rounds up."""
+        rest = 0 if self.fraction else 999
+        rest += 0 if self.second else 59_000
+        rest += 0 if self.minute else 59 * 60_000
+        return rest + (0 if self.hour else 23 * 3_600_000)
+
+
+def date_parts(text: str) -> DateParts | None:
+    """``text`` as Elasticsearch's ``strict_date_optional_time`` reads it; None where it does not."""
+    match = _DATE.fullmatch(text)
+    return None if match is None else DateParts(*match.groups())
+
+
+def parse_date(text: str) -> int | None:
+    """``text`` as epoch milliseconds where it is a date Elasticsearch's ``strict_date_optional_time`` reads;
+    None otherwise (``2025-02-30`` included)."""
+    parts = date_parts(text)
+    return None if parts is None else parts.millis()
+
+
+def format_date(millis: int) -> str:
+    """Epoch milliseconds as Elasticsearch writes a date's ``key_as_string`` (``2025-03-01T00:00:00.000Z``)."""
+    moment = EPOCH + timedelta(milliseconds=millis)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _kind(value: Any) -> str:
+    """The type one value suggests (an entry of :data:`FIELD_TYPES`)."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "long" if MIN_LONG <= value <= MAX_LONG else "double"
+    if isinstance(value, float):
+        return "double"
+    text = str(value).strip()
+    if text.lower() in _BOOLEANS:
+        return "boolean"
+    number = _NUMBER.fullmatch(text)
+    if number is not None:
+        return "double" if number.group(1) or "e" in text.lower() else "long"
+    return "date" if parse_date(text) is not None else "keyword"
+
+
+def _type_of(kinds: set[str]) -> FieldType:
+    if kinds == {"boolean"}:
+        return "boolean"
+    if kinds == {"long"}:
+        return "long"
+    if kinds <= {"long", "double"}:
+        return "double"
+    if kinds == {"date"}:
+        return "date"
+    return "keyword"
+
+
+def leaf_values(extra: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Each value of ``extra`` with its path (``shipping.price``), a list's items each under the list's path, as
+    Elasticsearch flattens a document's objects; no value (null, a blank text) left out."""
+    for key, value in extra.items():
+        path = f"{prefix}{key}"
+        yield from _values_at(path, value)
+
+
+def _values_at(path: str, value: Any) -> Iterator[tuple[str, Any]]:
+    if isinstance(value, Mapping):
+        yield from leaf_values(value, f"{path}.")
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _values_at(path, item)
+    elif value is not None and not (isinstance(value, str) and not value.strip()):
+        if not (isinstance(value, float) and not math.isfinite(value)):
+            yield path, value
+
+
+def _indexable(path: str) -> bool:
+    """Whether a path can be an index field: Elasticsearch refuses an empty part (``a..b``) and keeps names
+    beginning with ``_`` for its own (``_id``)."""
+    return all(part.strip() for part in path.split(".")) and not path.startswith("_")
+
+
+class CatalogFields:
+    """The typed catalog fields of an index, by the name a front end gives them (``created_at``,
+    ``shipping.price``), each the index field :meth:`index_field` names."""
+
+    def __init__(self, types: Mapping[str, str] | None = None):
+        self.types: dict[str, FieldType] = {
+            name: _valid_type(name, kind) for name, kind in sorted((types or {}).items())
+        }
+        self._index_fields = {name: f"catalog_{i}_{kind}" for i, (name, kind) in enumerate(self.types.items())}
+
+    @classmethod
+    def infer(cls, products: Iterable[Product], overrides: Mapping[str, str] | None = None) -> CatalogFields:
+        """The fields of ``products``' extra values and the type every value of each fits (the module says how),
+        ``overrides`` taking the place of a guess; at most :data:`MAX_FIELDS`, the most common first."""
+        kinds: dict[str, set[str]] = {}
+        holders: Counter[str] = Counter()
+        for product in products:
+            seen = set()
+            for path, value in leaf_values(product.extra):
+                if _indexable(path):
+                    kinds.setdefault(path, set()).add(_kind(value))
+                    seen.add(path)
+            holders.update(seen)
+        _without_parents(kinds)
+        kept = sorted(kinds, key=lambda path: (-holders[path], path))[:MAX_FIELDS]
+        return cls({path: (overrides or {}).get(path) or _type_of(kinds[path]) for path in kept})
+
+    def __bool__(self) -> bool:
+        return bool(self.types)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CatalogFields) and self.types == other.types
+
+    def __repr__(self) -> str:
+        return f"CatalogFields({self.types!r})"
+
+    def type_of(self, name: str) -> FieldType | None:
+        return self.types.get(name)
+
+    def index_field(self, name: str) -> str:
+        """The embedded index's field holding ``name`` (catalog names may hold any character; these do not)."""
+        return self._index_fields[name]
+
+    def values(self, product: Product) -> dict[str, list[Any]]:
+        """``product``'s indexed values of each field, each as its type holds it (a date as epoch milliseconds);
+        one that does not fit its type, or a keyword past :data:`KEYWORD_MAX_CHARS`, left out."""
+        out: dict[str, list[Any]] = {}
+        for path, value in leaf_values(product.extra):
+            kind = self.types.get(path)
+            if kind is None:
+                continue
+            typed = typed_value(kind, value)
+            if typed is not None and typed not in out.setdefault(path, []):
+                out[path].append(typed)
+        return {path: values for path, values in out.items() if values}
+
+    def to_json(self) -> str:
+        return json.dumps({"fields": self.types}, indent=2)
+
+    def save(self, path: Path) -> None:
+        path.write_text(self.to_json(), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> CatalogFields:
+        """The fields written beside an index; none where the index was built before it had them."""
+        if not path.is_file():
+            return cls()
+        return cls(json.loads(path.read_text(encoding="utf-8"))["fields"])
+
+
+def typed_value(kind: str, value: Any) -> Any:
+    """``value`` as a field of type ``kind`` holds it, or None where it is not one (``"n/a"`` as a number)."""
+    if kind == "keyword":
+        text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        return text if len(text) <= KEYWORD_MAX_CHARS else None
+    if kind == "boolean":
+        if isinstance(value, bool):
+            return value
+        return _BOOLEANS.get(value.strip().lower()) if isinstance(value, str) else None
+    if isinstance(value, bool):
+        return None
+    if kind == "date":
+        if isinstance(value, int):
+            return value  # epoch milliseconds, as Elasticsearch's default date format also reads a number
+        return parse_date(value.strip()) if isinstance(value, str) else None
+    number = value if isinstance(value, (int, float)) else _number(value)
+    if number is None or not math.isfinite(number):
+        return None
+    if kind == "double":
+        return float(number)
+    if isinstance(number, float) and not number.is_integer():
+        return None
+    return int(number) if MIN_LONG <= number <= MAX_LONG else None
+
+
+def _number(value: Any) -> float | int | None:
+    if not isinstance(value, str) or _NUMBER.fullmatch(value.strip()) is None:
+        return None
+    text = value.strip()
+    return int(text) if re.fullmatch(r"-?\d+", text) else float(text)
+
+
+def _without_parents(kinds: dict[str, set[str]]) -> None:
+    """A path that is a value in one product and an object in another (``size: "L"``, ``size: {"eu": 40}``) is
+    left out: an index field cannot be both, and Elasticsearch would refuse one of the two products."""
+    parts = (path.split(".") for path in kinds)
+    parents = {".".join(split[:end]) for split in parts for end in range(1, len(split))}
+    for path in parents & set(kinds):
+        del kinds[path]
+
+
+def _valid_type(name: str, kind: str) -> FieldType:
+    if kind not in FIELD_TYPES:
+        raise ValueError(f"catalog field {name!r}: type {kind!r} is none of {', '.join(FIELD_TYPES)}")
+    return kind  # type: ignore[return-value]  # checked against FIELD_TYPES above

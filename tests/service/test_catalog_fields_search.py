@@ -1,0 +1,257 @@
+"""A catalog's own fields (a date added, a stock level, a flag, a material code) are filtered, sorted and faceted as
+a front end did on its Elasticsearch index, on the embedded backend and on a cluster alike: the types are read
+from the catalog's values when it is indexed (core/catalog_fields.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from search_rerank.core.product import Product
+
+CATALOG = [
+    Product(
+        id="p1",
+        title="Oak table",
+        brand="Bolt",
+        price=249.0,
+        extra={"created_at": "2025-03-01T10:00:00Z", "stock": "5", "in_stock": True, "finish": "oiled", "gtin": "0042"},
+    ),
+    Product(
+        id="p2",
+        title="Oak chair",
+        brand="Acme",
+        price=120.0,
+        extra={"created_at": "2024-11-20", "stock": "0", "in_stock": False, "finish": "lacquered", "gtin": "0043"},
+    ),
+    Product(
+        id="p3",
+        title="Oak shelf",
+        brand="Acme",
+        price=80.0,
+        extra={"created_at": "2025-06-15T08:30:00+02:00", "stock": "12", "in_stock": True, "finish": "oiled"},
+    ),
+    Product(id="p4", title="Oak stool", brand="Bolt", price=45.0),
+]
+
+
+@pytest.fixture(scope="module")
+def embedded(catalog_client):
+    return catalog_client(CATALOG)
+
+
+@pytest.fixture(params=["embedded", "opensearch"])
+def client(request):
+    if request.param == "embedded":
+        return request.getfixturevalue("embedded")
+    return request.getfixturevalue("make_cluster_app")("opensearch", catalog=CATALOG).test_client()
+
+
+def search(client, body: dict[str, Any]) -> dict[str, Any]:
+    response = client.post("/products/_search", json=body)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def ids(client, query: dict[str, Any], **body: Any) -> list[str]:
+    return [hit["_id"] for hit in search(client, {"query": query, "size": 10, **body})["hits"]["hits"]]
+
+
+def test_a_date_range_keeps_the_products_added_since_then(client):
+    found = ids(client, {"range": {"created_at": {"gte": "2025-01-01T00:00:00Z"}}})
+    assert sorted(found) == ["p1", "p3"]
+
+
+def test_a_date_without_its_time_as_an_upper_bound_takes_in_the_whole_day(client):
+    assert ids(client, {"range": {"created_at": {"lte": "2024-11-20"}}}) == ["p2"]
+    assert ids(client, {"range": {"created_at": {"lt": "2024-11-20"}}}) == []
+
+
+def test_date_math_rounds_to_the_unit_asked(client):
+    # 2025-06-15T08:30+02:00 is 06:30 UTC: within June, rounded to months
+    found = ids(client, {"range": {"created_at": {"gte": "2025-06-20||/M", "lte": "2025-06-01||/M"}}})
+    assert found == ["p3"]
+
+
+def test_a_date_bound_that_is_no_date_is_a_400_naming_it(client):
+    response = client.post("/products/_search", json={"query": {"range": {"created_at": {"gte": "last spring"}}}})
+    assert response.status_code == 400
+    assert "created_at" in str(response.get_json())
+
+
+def test_a_number_the_catalog_wrote_as_text_is_filtered_as_a_number(client):
+    # "12" > "5" only as numbers: as texts it would come first
+    assert sorted(ids(client, {"range": {"stock": {"gte": 5}}})) == ["p1", "p3"]
+
+
+def test_a_boolean_field_filters_by_true_or_false(client):
+    assert sorted(ids(client, {"bool": {"filter": [{"term": {"in_stock": True}}]}})) == ["p1", "p3"]
+    assert ids(client, {"term": {"in_stock": "false"}}) == ["p2"]
+
+
+def test_a_keyword_field_matches_its_exact_value_by_either_name(client):
+    assert sorted(ids(client, {"terms": {"finish": ["oiled"]}})) == ["p1", "p3"]
+    assert sorted(ids(client, {"term": {"finish.keyword": "oiled"}})) == ["p1", "p3"]
+
+
+def test_a_code_with_a_leading_zero_stays_a_keyword(client):
+    assert ids(client, {"term": {"gtin": "0042"}}) == ["p1"]
+
+
+def test_exists_keeps_the_products_holding_the_field(client):
+    assert sorted(ids(client, {"exists": {"field": "created_at"}})) == ["p1", "p2", "p3"]
+
+
+def test_newest_first_sorts_by_the_date_missing_last(client):
+    answer = search(client, {"query": {"match_all": {}}, "sort": [{"created_at": "desc"}]})
+    assert [hit["_id"] for hit in answer["hits"]["hits"]] == ["p3", "p1", "p2", "p4"]
+    assert answer["hits"]["hits"][0]["sort"][0] == 1749969000000  # epoch milliseconds, as Elasticsearch's
+
+
+def test_a_terms_facet_on_a_keyword_field_counts_its_values(client):
+    answer = search(client, {"size": 0, "aggs": {"finish": {"terms": {"field": "finish.keyword"}}}})
+    buckets = answer["aggregations"]["finish"]["buckets"]
+    assert [(b["key"], b["doc_count"]) for b in buckets] == [("oiled", 2), ("lacquered", 1)]
+
+
+def test_a_date_range_facet_counts_each_range_keyed_by_its_dates(client):
+    body = {
+        "size": 0,
+        "aggs": {
+            "added": {"date_range": {"field": "created_at", "ranges": [{"to": "2025-01-01"}, {"from": "2025-01-01"}]}}
+        },
+    }
+    buckets = search(client, body)["aggregations"]["added"]["buckets"]
+    assert [(b["key"], b["doc_count"]) for b in buckets] == [
+        ("*-2025-01-01T00:00:00.000Z", 1),
+        ("2025-01-01T00:00:00.000Z-*", 2),
+    ]
+    assert buckets[1]["from_as_string"] == "2025-01-01T00:00:00.000Z"
+
+
+def test_a_date_histogram_counts_products_by_month_length_interval(client):
+    body = {"size": 0, "aggs": {"added": {"date_histogram": {"field": "created_at", "calendar_interval": "week"}}}}
+    buckets = search(client, body)["aggregations"]["added"]["buckets"]
+    first = buckets[0]
+    assert first["key_as_string"] == "2024-11-18T00:00:00.000Z" and first["doc_count"] == 1  # the Monday before
+    assert sum(b["doc_count"] for b in buckets) == 3
+
+
+def test_stats_of_a_number_written_as_text(client):
+    stats = search(client, {"size": 0, "aggs": {"s": {"stats": {"field": "stock"}}}})["aggregations"]["s"]
+    assert (stats["count"], stats["min"], stats["max"]) == (3, 0.0, 12.0)
+
+
+def test_search_uis_date_range_facet_body_is_answered(client):
+    within = {"range": {"created_at": {"gte": "2025-01-01T00:00:00Z"}}}
+    body = {
+        "query": {"multi_match": {"query": "oak", "fields": ["title^3"]}},
+        "aggs": {
+            "facet_bucket_all": {
+                "filter": {"bool": {"must": [{"bool": {"should": [within]}}]}},
+                "aggs": {
+                    "created_at": {
+                        "filters": {
+                            "filters": {
+                                "new this year": within,
+                                "older": {"range": {"created_at": {"lte": "2025-01-01T00:00:00Z"}}},
+                            }
+                        }
+                    }
+                },
+            }
+        },
+        "post_filter": {"bool": {"must": [{"bool": {"should": [within]}}]}},
+    }
+    answer = search(client, body)
+    assert sorted(hit["_id"] for hit in answer["hits"]["hits"]) == ["p1", "p3"]
+    counts = answer["aggregations"]["facet_bucket_all"]["created_at"]["buckets"]
+    assert counts["new this year"]["doc_count"] == 2 and counts["older"]["doc_count"] == 0
+
+
+def test_a_date_histogram_by_month_runs_from_the_first_month_holding_a_product_to_the_last(client):
+    body = {"size": 0, "aggs": {"added": {"date_histogram": {"field": "created_at", "calendar_interval": "month"}}}}
+    buckets = search(client, body)["aggregations"]["added"]["buckets"]
+    assert buckets[0] == {"key_as_string": "2024-11-01T00:00:00.000Z", "key": 1730419200000, "doc_count": 1}
+    assert buckets[-1]["key_as_string"] == "2025-06-01T00:00:00.000Z" and len(buckets) == 8
+    assert [b["doc_count"] for b in buckets if b["doc_count"]] == [1, 1, 1]
+
+
+def test_a_date_histogram_by_year_counts_each_calendar_year(client):
+    body = {"size": 0, "aggs": {"added": {"date_histogram": {"field": "created_at", "calendar_interval": "1y"}}}}
+    buckets = search(client, body)["aggregations"]["added"]["buckets"]
+    assert [(b["key_as_string"], b["doc_count"]) for b in buckets] == [
+        ("2024-01-01T00:00:00.000Z", 1),
+        ("2025-01-01T00:00:00.000Z", 2),
+    ]
+
+
+def test_a_date_histogram_under_a_facet_runs_over_each_buckets_own_dates(client):
+    by_year = {"date_histogram": {"field": "created_at", "calendar_interval": "year"}}
+    body = {"size": 0, "aggs": {"brand": {"terms": {"field": "brand.keyword"}, "aggs": {"added": by_year}}}}
+    buckets = {b["key"]: b["added"]["buckets"] for b in search(client, body)["aggregations"]["brand"]["buckets"]}
+    assert [(b["key_as_string"][:4], b["doc_count"]) for b in buckets["Acme"]] == [("2024", 1), ("2025", 1)]
+    assert [(b["key_as_string"][:4], b["doc_count"]) for b in buckets["Bolt"]] == [("2025", 1)]
+
+
+def test_pages_sorted_by_a_date_follow_one_another(client):
+    body = {"query": {"match_all": {}}, "sort": [{"created_at": "asc"}, {"id": "asc"}], "size": 2}
+    first = search(client, body)["hits"]["hits"]
+    second = search(client, {**body, "from": 2})["hits"]["hits"]
+    assert [hit["_id"] for hit in first + second] == ["p2", "p1", "p3", "p4"]
+    assert first[0]["sort"] == [1732060800000, "p2"]
+
+
+def test_a_terms_facet_on_a_date_keys_each_by_its_millisecond_and_its_date(client):
+    answer = search(
+        client, {"size": 0, "aggs": {"added": {"terms": {"field": "created_at", "size": 1, "order": {"_key": "asc"}}}}}
+    )
+    assert answer["aggregations"]["added"]["buckets"] == [
+        {"key": 1732060800000, "key_as_string": "2024-11-20T00:00:00.000Z", "doc_count": 1}
+    ]
+
+
+def test_a_composite_facet_pages_a_keyword_fields_values(client):
+    body = {
+        "size": 0,
+        "aggs": {"c": {"composite": {"size": 1, "sources": [{"finish": {"terms": {"field": "finish"}}}]}}},
+    }
+    first = search(client, body)["aggregations"]["c"]
+    assert first["buckets"] == [{"key": {"finish": "lacquered"}, "doc_count": 1}]
+    body["aggs"]["c"]["composite"]["after"] = first["after_key"]
+    assert search(client, body)["aggregations"]["c"]["buckets"] == [{"key": {"finish": "oiled"}, "doc_count": 2}]
+
+
+def test_the_stats_of_a_date_are_written_as_dates_too(client):
+    stats = search(client, {"size": 0, "aggs": {"s": {"stats": {"field": "created_at"}}}})["aggregations"]["s"]
+    assert (stats["min_as_string"], stats["max_as_string"]) == ("2024-11-20T00:00:00.000Z", "2025-06-15T06:30:00.000Z")
+
+
+def test_a_prefix_on_a_keyword_field_matches_its_values_beginning_so(client):
+    assert sorted(ids(client, {"prefix": {"finish": "oil"}})) == ["p1", "p3"]
+
+
+def test_a_query_string_range_of_dates_reads_its_ends_as_dates(client):
+    assert sorted(ids(client, {"query_string": {"query": "created_at:[2025-01-01 TO *] AND finish:oiled"}})) == [
+        "p1",
+        "p3",
+    ]
+
+
+def test_a_date_range_in_the_format_and_time_zone_it_names(client):
+    # ReactiveSearch's DateRange sends its queryFormat's dates; "2025-06-15" in Berlin ends at 21:59:59.999 UTC
+    bounds = {"gte": "20250101", "lte": "20250615", "format": "basic_date", "time_zone": "Europe/Berlin"}
+    assert sorted(ids(client, {"range": {"created_at": bounds}})) == ["p1", "p3"]
+
+
+def test_a_date_histogram_of_a_keyword_is_a_400(client):
+    by_day = {"date_histogram": {"field": "finish", "calendar_interval": "day"}}
+    response = client.post("/products/_search", json={"aggs": {"x": by_day}})
+    assert response.status_code == 400
+
+
+def test_the_embedded_index_names_the_field_a_date_histogram_cannot_read(embedded):
+    by_day = {"date_histogram": {"field": "finish", "calendar_interval": "day"}}
+    error = embedded.post("/products/_search", json={"aggs": {"x": by_day}}).get_json()["error"]
+    assert error["root_cause"][0]["field"] == "aggs.x.date_histogram.field"
