@@ -467,8 +467,8 @@ def test_a_match_on_title_keyword_searches_the_titles_words(shop):
 
 def test_category_keyword_facet_on_an_index_written_without_the_whole_path_is_a_501_naming_it(make_shop, monkeypatch):
     # An index an earlier version of the product wrote holds the path per level only: no buckets would be wrong.
-    def without_whole_path(product):
-        written = mappings.document(product)
+    def without_whole_path(product, catalog=None):
+        written = mappings.document(product, catalog)
         written["facet"]["category"].pop("path", None)
         return written
 
