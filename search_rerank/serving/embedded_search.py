@@ -916,6 +916,10 @@ class Compiler:
         spec = {k: v for k, v in an_object(spec, path).items() if k not in ("boost", "_name", "case_insensitive")}
         name, value = single_key(spec, path)
         target = self.target(name, f"{path}.{name}")
+        if kind == "term" and isinstance(value, Mapping) and value.get("case_insensitive") is True:
+            if target.kind in ("id", "keyword"):  # held as written: its value in any case, as a pattern of itself
+                text = a_keyword(value.get("value"), f"{path}.{name}.value")
+                return self.wildcard(target, (text,), f"{path}.{name}", case_insensitive=True)
         if kind == "term":
             values = [value.get("value") if isinstance(value, Mapping) else value]
         elif isinstance(value, list):

@@ -255,3 +255,8 @@ def test_the_embedded_index_names_the_field_a_date_histogram_cannot_read(embedde
     by_day = {"date_histogram": {"field": "finish", "calendar_interval": "day"}}
     error = embedded.post("/products/_search", json={"aggs": {"x": by_day}}).get_json()["error"]
     assert error["root_cause"][0]["field"] == "aggs.x.date_histogram.field"
+
+
+def test_a_case_insensitive_term_on_a_keyword_field_matches_its_value_in_any_case(client):
+    query = {"term": {"finish": {"value": "OILED", "case_insensitive": True}}}
+    assert sorted(ids(client, query)) == ["p1", "p3"]
