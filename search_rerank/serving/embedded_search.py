@@ -1208,6 +1208,10 @@ class Aggregations:
         if kind == "date_histogram":
             spec = self._date_histogram(spec, path)
             kind = "range" if "ranges" in spec else "histogram"
+        if "missing" in spec and target.kind == "date":  # "2020-01-01" is read as the field's dates are
+            spec["missing"] = date_bound(spec["missing"], False, f"{path}.missing")
+        if "missing" in spec and target.kind == "boolean":
+            raise Unsupported(f"{path}.missing", "a missing value of a boolean (tantivy holds none for one)")
         for count_option in ("size", "min_doc_count"):  # "3" and 3.0 as Elasticsearch reads them, 3 for tantivy
             if count_option in spec and kind in ("terms", "histogram"):
                 spec[count_option] = a_count(spec[count_option], f"{path}.{count_option}")

@@ -260,3 +260,16 @@ def test_the_embedded_index_names_the_field_a_date_histogram_cannot_read(embedde
 def test_a_case_insensitive_term_on_a_keyword_field_matches_its_value_in_any_case(client):
     query = {"term": {"finish": {"value": "OILED", "case_insensitive": True}}}
     assert sorted(ids(client, query)) == ["p1", "p3"]
+
+
+def test_a_terms_facet_on_a_date_counts_the_products_without_one_under_its_missing_date(client):
+    aggs = {"added": {"terms": {"field": "created_at", "missing": "2020-01-01", "order": {"_key": "asc"}}}}
+    buckets = search(client, {"size": 0, "aggs": aggs})["aggregations"]["added"]["buckets"]
+    assert buckets[0] == {"key": 1577836800000, "key_as_string": "2020-01-01T00:00:00.000Z", "doc_count": 1}
+
+
+def test_the_embedded_index_names_the_missing_value_of_a_boolean_facet_it_cannot_count(embedded):
+    aggs = {"stocked": {"terms": {"field": "in_stock", "missing": False}}}
+    response = embedded.post("/products/_search", json={"size": 0, "aggs": aggs})
+    assert response.status_code == 501
+    assert response.get_json()["error"]["root_cause"][0]["unsupported"] == "aggs.stocked.terms.missing"
