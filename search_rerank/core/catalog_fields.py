@@ -111,10 +111,12 @@ def parse_date(text: str) -> int | None:
     return None if parts is None else parts.millis()
 
 
-def format_date(millis: int) -> str:
-    """Epoch milliseconds as Elasticsearch writes a date's ``key_as_string`` (``2025-03-01T00:00:00.000Z``)."""
-    moment = EPOCH + timedelta(milliseconds=millis)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+def format_date(millis: int, zone: tzinfo = UTC) -> str:
+    """Epoch milliseconds as Elasticsearch writes a date's ``key_as_string``, in ``zone`` with its offset
+    (``2025-03-01T00:00:00.000Z``, ``2025-03-01T00:00:00.000+01:00``)."""
+    moment = (EPOCH + timedelta(milliseconds=millis)).astimezone(zone)
+    written = moment.isoformat(timespec="milliseconds")
+    return written.removesuffix("+00:00") + "Z" if moment.utcoffset() == timedelta(0) else written
 
 
 def _kind(value: Any) -> str:

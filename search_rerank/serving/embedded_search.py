@@ -1770,10 +1770,9 @@ def _asked_ranges(ranges: Any, path: str, dates: Mapping[str, Any] | None = None
             if key not in ("from", "to", "key"):
                 raise InvalidQuery(f"{where}.{key}", "unknown key for a range (from, to, key)")
         low, high = (None if spec.get(k) is None else _bound(spec[k], f"{where}.{k}", dates) for k in ("from", "to"))
-        written = _java_double if dates is None else _date_text
         key = spec.get("key")
         if key is None:
-            key = f"{'*' if low is None else written(low)}-{'*' if high is None else written(high)}"
+            key = f"{'*' if low is None else _end_text(low, dates)}-{'*' if high is None else _end_text(high, dates)}"
         out.append(AskedRange(a_string(key, f"{where}.key", scalars=True), low, high))
     return sorted(out, key=lambda r: (-math.inf if r.low is None else r.low, math.inf if r.high is None else r.high))
 
@@ -1813,8 +1812,12 @@ def _bound(value: Any, path: str, dates: Mapping[str, Any] | None) -> float:
     return a_number(value, path) if dates is None else float(date_bound(value, False, path, dates))
 
 
-def _date_text(millis: float) -> str:
-    return format_date(int(millis))
+def _end_text(end: float, dates: Mapping[str, Any] | None) -> str:
+    """A range's end as its key and ``from_as_string`` write it: a number as Java writes a double, a date in the
+    aggregation's ``time_zone`` (``2025-03-01T00:00:00.000+01:00``), as Elasticsearch's date format prints it."""
+    if dates is None:
+        return _java_double(end)
+    return format_date(int(end), time_zone(dates.get("time_zone"), "time_zone"))
 
 
 def _shape_level(level: dict[str, Any], aggs: Mapping[str, Any], path: str, empty: Empty, types: FieldTypes) -> None:
@@ -1851,7 +1854,7 @@ def _es_shape(
             bucket = found.get(str(i), {"doc_count": 0})
             bounds: dict[str, Any] = {k: v for k, v in (("from", asked.low), ("to", asked.high)) if v is not None}
             if field_type == "date":
-                bounds.update({f"{k}_as_string": format_date(int(v)) for k, v in list(bounds.items())})
+                bounds.update({f"{k}_as_string": _end_text(v, options) for k, v in list(bounds.items())})
             rest = {k: v for k, v in bucket.items() if k not in ("key", "from", "to", "doc_count")}
             rest = {k: v for k, v in rest.items() if not k.endswith("_as_string")}
             shaped.append({"key": asked.key, **bounds, "doc_count": bucket["doc_count"], **rest})

@@ -273,3 +273,12 @@ def test_the_embedded_index_names_the_missing_value_of_a_boolean_facet_it_cannot
     response = embedded.post("/products/_search", json={"size": 0, "aggs": aggs})
     assert response.status_code == 501
     assert response.get_json()["error"]["root_cause"][0]["unsupported"] == "aggs.stocked.terms.missing"
+
+
+def test_a_date_range_facet_in_a_time_zone_writes_its_keys_in_that_zone(client):
+    ranges = [{"from": "2025-03-01", "to": "2025-07-01"}]
+    aggs = {"added": {"date_range": {"field": "created_at", "time_zone": "Europe/Berlin", "ranges": ranges}}}
+    bucket = search(client, {"size": 0, "aggs": aggs})["aggregations"]["added"]["buckets"][0]
+    assert bucket["key"] == "2025-03-01T00:00:00.000+01:00-2025-07-01T00:00:00.000+02:00"
+    assert (bucket["from"], bucket["from_as_string"]) == (1740783600000, "2025-03-01T00:00:00.000+01:00")
+    assert bucket["doc_count"] == 2
