@@ -1355,12 +1355,12 @@ class Aggregations:
             raise InvalidQuery(f"{path}.{option}", f"[composite] unknown field [{option}]")
         if not isinstance(spec.get("sources"), list):
             raise InvalidQuery(f"{path}.sources", "expected a list of sources")
-        sources, numeric, missing = [], {}, {}
+        sources, encodings, missing = [], {}, {}
         for i, source in enumerate(spec["sources"]):
             name, typed = single_key(source, f"{path}.sources[{i}]")
             kind, options = single_key(typed, f"{path}.sources[{i}].{name}")
             where = f"{path}.sources[{i}].{name}.{kind}"
-            if name in numeric:
+            if name in encodings:
                 raise InvalidQuery(
                     f"{path}.sources[{i}]", f"Composite source names must be unique, found duplicates: [{name}]"
                 )
@@ -1379,19 +1379,25 @@ class Aggregations:
             missing[name] = options["missing_bucket"] = flag(
                 options.get("missing_bucket", False), f"{where}.missing_bucket"
             )
-            numeric[name] = kind == "histogram" or target.kind == "numeric"
+            encodings[name] = (
+                "f64"
+                if kind == "histogram" or target.kind == "numeric"
+                else "bool"
+                if target.kind == "boolean"
+                else "str"
+            )
             sources.append({name: {kind: {**options, "field": target.facet}}})
         if not sources:
             raise InvalidQuery(f"{path}.sources", "a composite aggregation needs at least one source")
         spec["sources"], spec["size"] = sources, size
         if spec.get("after") is not None:
             after = an_object(spec["after"], f"{path}.after")
-            if sorted(after) != sorted(numeric):
-                raise InvalidQuery(f"{path}.after", f"expected a value for each source: {', '.join(numeric)}")
-            for n in numeric:
+            if sorted(after) != sorted(encodings):
+                raise InvalidQuery(f"{path}.after", f"expected a value for each source: {', '.join(encodings)}")
+            for n in encodings:
                 if after[n] is None and not missing[n]:
                     raise InvalidQuery(f"{path}.after.{n}", "null, but the source has no missing_bucket")
-            spec["after"] = {n: _after_value(after[n], numeric[n], f"{path}.after.{n}") for n in numeric}
+            spec["after"] = {n: _after_value(after[n], encodings[n], f"{path}.after.{n}") for n in encodings}
         return spec
 
     def run(self, base: tantivy.Query) -> dict[str, Any]:
@@ -1884,14 +1890,16 @@ def _es_shape(
     return answer
 
 
-def _after_value(value: Any, numeric: bool, path: str) -> str:
-    """A composite ``after`` value in tantivy's encoding, read as the source's field is, as Elasticsearch reads it
-    (``"12"`` after a number is 12): a number (``f64:``, which tantivy compares with whole ones too), a keyword
-    (``str:``), or null (``null:``, a missing bucket's)."""
+def _after_value(value: Any, encoding: str, path: str) -> str:
+    """A composite ``after`` value in tantivy's ``encoding`` of the source's field, read as Elasticsearch reads it
+    (``"12"`` after a number is 12, ``"false"`` after a boolean false): a number (``f64:``, which tantivy compares
+    with whole ones too), a boolean (``bool:``), a keyword (``str:``), or null (``null:``, a missing bucket's)."""
     if value is None:
         return "null:"
-    if numeric:
+    if encoding == "f64":
         return f"f64:{a_number(value, path)!r}"
+    if encoding == "bool":
+        return f"bool:{'true' if a_boolean(value, path) else 'false'}"
     return f"str:{a_string(value, path)}"
 
 

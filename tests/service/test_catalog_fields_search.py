@@ -282,3 +282,14 @@ def test_a_date_range_facet_in_a_time_zone_writes_its_keys_in_that_zone(client):
     assert bucket["key"] == "2025-03-01T00:00:00.000+01:00-2025-07-01T00:00:00.000+02:00"
     assert (bucket["from"], bucket["from_as_string"]) == (1740783600000, "2025-03-01T00:00:00.000+01:00")
     assert bucket["doc_count"] == 2
+
+
+def test_a_composite_facet_on_a_boolean_pages_on_after_its_first_value(client):
+    body = {
+        "size": 0,
+        "aggs": {"c": {"composite": {"size": 1, "sources": [{"stocked": {"terms": {"field": "in_stock"}}}]}}},
+    }
+    first = search(client, body)["aggregations"]["c"]
+    assert first["buckets"] == [{"key": {"stocked": False}, "doc_count": 1}]
+    body["aggs"]["c"]["composite"]["after"] = first["after_key"]
+    assert search(client, body)["aggregations"]["c"]["buckets"] == [{"key": {"stocked": True}, "doc_count": 2}]
