@@ -123,17 +123,16 @@ def _kind(value: Any) -> str:
     """The type one value suggests (an entry of :data:`FIELD_TYPES`)."""
     if isinstance(value, bool):
         return "boolean"
-    if isinstance(value, int):
-        return "long" if MIN_LONG <= value <= MAX_LONG else "double"
-    if isinstance(value, float):
-        return "double"
-    text = str(value).strip()
-    if text.lower() in _BOOLEANS:
-        return "boolean"
-    number = _NUMBER.fullmatch(text)
-    if number is not None:
-        return "double" if number.group(1) or "e" in text.lower() else "long"
-    return "date" if parse_date(text) is not None else "keyword"
+    if not isinstance(value, (int, float)):
+        text = str(value).strip()
+        if text.lower() in _BOOLEANS:
+            return "boolean"
+        value = _number(text)
+        if value is None:
+            return "date" if parse_date(text) is not None else "keyword"
+    if isinstance(value, int) and MIN_LONG <= value <= MAX_LONG:
+        return "long"
+    return "double" if _double(value) is not None else "keyword"
 
 
 def _type_of(kinds: set[str]) -> FieldType:
@@ -259,20 +258,33 @@ def typed_value(kind: str, value: Any) -> Any:
             return value  # epoch milliseconds, as Elasticsearch's default date format also reads a number
         return parse_date(value.strip()) if isinstance(value, str) else None
     number = value if isinstance(value, (int, float)) else _number(value)
-    if number is None or not math.isfinite(number):
+    if number is None or _double(number) is None:
         return None
     if kind == "double":
-        return float(number)
+        return _double(number)
     if isinstance(number, float) and not number.is_integer():
         return None
     return int(number) if MIN_LONG <= number <= MAX_LONG else None
 
 
 def _number(value: Any) -> float | int | None:
-    if not isinstance(value, str) or _NUMBER.fullmatch(value.strip()) is None:
+    """A text that is a number as that number: whole where written without a fraction or an exponent (digits past
+    a long's nineteen read as a float, as Python refuses to read thousands of digits as an int)."""
+    if not isinstance(value, str) or (match := _NUMBER.fullmatch(value.strip())) is None:
         return None
     text = value.strip()
-    return int(text) if re.fullmatch(r"-?\d+", text) else float(text)
+    whole = match.group(1) is None and "e" not in text.lower()
+    return int(text) if whole and len(text.lstrip("-")) <= len(str(MAX_LONG)) else float(text)
+
+
+def _double(number: float) -> float | None:
+    """``number`` as a double holds it; None past a double's range (``1e400``, an int of 400 digits), as
+    Elasticsearch refuses it in a double field."""
+    try:
+        held = float(number)
+    except OverflowError:
+        return None
+    return held if math.isfinite(held) else None
 
 
 def _without_parents(kinds: dict[str, set[str]]) -> None:

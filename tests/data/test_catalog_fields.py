@@ -118,3 +118,23 @@ def test_what_strict_date_optional_time_does_not_read_is_no_date(text):
 
 def test_a_date_is_written_as_elasticsearch_writes_it():
     assert format_date(1740819600500) == "2025-03-01T09:00:00.500Z"
+
+
+def test_digits_past_a_long_are_a_double_as_a_number_past_a_long_is():
+    catalog = CatalogFields.infer(products({"serial": "18446744073709551616"}, {"serial": "7"}))
+    assert catalog.types == {"serial": "double"}
+    assert catalog.values(products({"serial": "18446744073709551616"})[0]) == {"serial": [2.0**64]}
+
+
+PAST_A_DOUBLE = pytest.mark.parametrize("value", [10**400, "1" * 400, "1" * 5000], ids=["int", "text", "long-text"])
+
+
+@PAST_A_DOUBLE
+def test_a_number_past_a_double_is_a_keyword_not_a_failed_index(value):
+    assert types({"code": value}, {"code": "12"}) == {"code": "keyword"}
+
+
+@PAST_A_DOUBLE
+def test_a_number_past_a_double_is_not_indexed_in_a_number_field(value):
+    assert CatalogFields({"n": "double"}).values(products({"n": value})[0]) == {}
+    assert CatalogFields({"n": "long"}).values(products({"n": value})[0]) == {}
