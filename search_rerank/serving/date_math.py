@@ -34,6 +34,8 @@ UNITS = {
     "m": "minutes",
     "s": "seconds",
 }
+MAX_OFFSET_HOURS = 18
+"""The largest offset from UTC a time zone has, as Elasticsearch (Java's ZoneOffset) reads one."""
 _MATH = re.compile(r"([+-])(\d+)([yMwdhHms])|/([yMwdhHms])")
 DEFAULT_FORMAT = "strict_date_optional_time||epoch_millis"
 """A date field's formats where a query names none (Elasticsearch's default, the catalog fields' own)."""
@@ -90,16 +92,19 @@ def date_bound(
     zone = time_zone(options.get("time_zone"), f"{path.rpartition('.')[0]}.time_zone")
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise InvalidQuery(path, f"failed to parse date field [{value}]")
-    if isinstance(value, (int, float)):
-        return int(value * 1000) if "epoch_second" in formats and "epoch_millis" not in formats else int(value)
-    text = value.strip()
-    if text.startswith("now"):
-        return _apply(int(time.time() * 1000) if now_ms is None else now_ms, text[3:], round_up, zone, value, path)
-    written, _, math = text.partition("||")
-    for name in formats:
-        anchor = _read(written, name, zone, round_up and not math)
-        if anchor is not None:
-            return _apply(anchor, math, round_up, zone, value, path)
+    try:
+        if isinstance(value, (int, float)):
+            return int(value * 1000) if "epoch_second" in formats and "epoch_millis" not in formats else int(value)
+        text = value.strip()
+        if text.startswith("now"):
+            return _apply(int(time.time() * 1000) if now_ms is None else now_ms, text[3:], round_up, zone, value, path)
+        written, _, math = text.partition("||")
+        for name in formats:
+            anchor = _read(written, name, zone, round_up and not math)
+            if anchor is not None:
+                return _apply(anchor, math, round_up, zone, value, path)
+    except (OverflowError, ValueError):  # a date past the years Python's dates hold (1 to 9999), or its digits
+        raise InvalidQuery(path, f"failed to parse date field [{value}]: outside the years 1 to 9999") from None
     raise InvalidQuery(path, f"failed to parse date field [{value}] with format [{'||'.join(formats)}]")
 
 
@@ -120,8 +125,11 @@ def time_zone(name: Any, path: str) -> tzinfo:
     text = str(name).strip()
     offset = re.fullmatch(r"([+-])(\d{2}):?(\d{2})", text)
     if offset is not None:
+        hours, minutes = int(offset.group(2)), int(offset.group(3))
+        if hours > MAX_OFFSET_HOURS or minutes > 59 or (hours == MAX_OFFSET_HOURS and minutes):
+            raise InvalidQuery(path, f"Zone offset not in valid range: {text} (-18:00 to +18:00)")
         sign = 1 if offset.group(1) == "+" else -1
-        return timezone(sign * timedelta(hours=int(offset.group(2)), minutes=int(offset.group(3))))
+        return timezone(sign * timedelta(hours=hours, minutes=minutes))
     if text in ("Z", "UTC", "GMT"):
         return UTC
     try:
@@ -225,7 +233,10 @@ def _rounded(moment: datetime, unit: str, up: bool) -> datetime:
         start -= timedelta(days=start.weekday())
     if not up:
         return start
-    return _added(start, 1, unit) - timedelta(milliseconds=1)
+    try:
+        return _added(start, 1, unit) - timedelta(milliseconds=1)
+    except (OverflowError, ValueError):  # the unit holding 9999-12-31 ends where Python's dates do
+        return datetime.max.replace(microsecond=999_000, tzinfo=moment.tzinfo)
 
 
 FIXED_UNITS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
@@ -269,7 +280,7 @@ def month_edges(first: float | None, last: float | None, months: int) -> list[in
 
 def fixed_interval(text: Any, path: str) -> int:
     """A ``fixed_interval`` (``30d``, ``90m``, ``1500ms``) in milliseconds."""
-    match = re.fullmatch(r"(\d+)(ms|s|m|h|d)", str(text).strip())
+    match = re.fullmatch(r"(\d{1,15})(ms|s|m|h|d)", str(text).strip())  # past 10**15 days, past a long's millis
     if match is None or int(match.group(1)) == 0:
         raise InvalidQuery(path, f"failed to parse setting [fixed_interval] with value [{text}]")
     return int(match.group(1)) * FIXED_UNITS[match.group(2)]

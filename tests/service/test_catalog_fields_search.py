@@ -80,6 +80,12 @@ def test_a_date_bound_that_is_no_date_is_a_400_naming_it(client):
     assert "created_at" in str(response.get_json())
 
 
+def test_date_math_past_the_year_9999_is_a_400_not_a_failure(client):
+    response = client.post("/products/_search", json={"query": {"range": {"created_at": {"gte": "now+10000y"}}}})
+    assert response.status_code == 400
+    assert "created_at" in str(response.get_json())
+
+
 def test_a_number_the_catalog_wrote_as_text_is_filtered_as_a_number(client):
     # "12" > "5" only as numbers: as texts it would come first
     assert sorted(ids(client, {"range": {"stock": {"gte": 5}}})) == ["p1", "p3"]

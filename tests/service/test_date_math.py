@@ -99,3 +99,36 @@ def test_intervals_are_read_in_milliseconds():
     assert calendar_interval("1w", "p")[0] == 7 * 86_400_000
     with pytest.raises(InvalidQuery):
         fixed_interval("1M", "p")
+
+
+def test_an_interval_of_thousands_of_digits_is_a_400():
+    with pytest.raises(InvalidQuery):
+        fixed_interval("1" * 5000 + "d", "p")
+
+
+@pytest.mark.parametrize(
+    ("value", "options"),
+    [
+        ("now+10000y", {}),
+        ("now+999999999999d", {}),
+        ("9999-12-31||+1d", {}),
+        ("0001-01-01||-1d", {}),
+        ("1" * 5000, {}),
+        (1e308, {"format": "epoch_second"}),
+    ],
+    ids=["years", "days", "past-9999", "before-year-1", "digits", "epoch-seconds"],
+)
+def test_a_date_past_the_years_read_is_a_400_naming_the_bound(value, options):
+    with pytest.raises(InvalidQuery) as raised:
+        date_bound(value, False, "query.range.added.gte", options)
+    assert raised.value.field == "query.range.added.gte"
+
+
+def test_the_last_day_read_rounded_up_is_its_last_millisecond():
+    assert bound("9999-12-31||/d", True) == "9999-12-31T23:59:59.999Z"
+
+
+def test_a_time_zone_offset_past_18_hours_is_a_400():
+    with pytest.raises(InvalidQuery) as raised:
+        check_options({"time_zone": "+99:00"}, "p")
+    assert raised.value.field == "p.time_zone"
