@@ -44,6 +44,9 @@ KEYWORD_MAX_CHARS = 256
 ``ignore_above: 256``: a catalog's long texts (a second description) are no facet."""
 MAX_LONG, MIN_LONG = 2**63 - 1, -(2**63)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+CYCLE_MS = 146_097 * 86_400_000
+"""The Gregorian calendar's cycle: 400 years are 146,097 days, so a moment this far from another falls on the same
+day of the same month."""
 _NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(\.\d+)?(?:[eE][+-]?\d+)?")
 # strict_date_optional_time: a year and month, a day, then a time to the hour, minute, second or fraction of one,
 # and an offset. A year alone is a number.
@@ -113,10 +116,23 @@ def parse_date(text: str) -> int | None:
 
 def format_date(millis: int, zone: tzinfo = UTC) -> str:
     """Epoch milliseconds as Elasticsearch writes a date's ``key_as_string``, in ``zone`` with its offset
-    (``2025-03-01T00:00:00.000Z``, ``2025-03-01T00:00:00.000+01:00``)."""
-    moment = (EPOCH + timedelta(milliseconds=millis)).astimezone(zone)
-    written = moment.isoformat(timespec="milliseconds")
-    return written.removesuffix("+00:00") + "Z" if moment.utcoffset() == timedelta(0) else written
+    (``2025-03-01T00:00:00.000Z``, ``2025-03-01T00:00:00.000+01:00``); a year past four digits signed, as Java
+    writes it (``+18029``: the sum of two dates of 9999)."""
+    utc, years = in_cycle(millis)
+    moment = utc.astimezone(zone)
+    year = moment.year + years
+    written = f"{year:04d}" if 0 <= year <= 9999 else f"{'+' if year > 0 else '-'}{abs(year):04d}"
+    offset = moment.strftime("%z")
+    shown = "Z" if moment.utcoffset() == timedelta(0) else f"{offset[:3]}:{offset[3:5]}"
+    return written + moment.strftime("-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}{shown}"
+
+
+def in_cycle(millis: int) -> tuple[datetime, int]:
+    """Epoch milliseconds as the UTC moment of the years 1970 to 2369 that falls on the same day, month and time,
+    and the years to add to its year (whole :data:`CYCLE_MS`): Python's dates end at the year 9999, a date's
+    values (a sum of dates, a "no end" date's next month) do not."""
+    cycles, rest = divmod(int(millis), CYCLE_MS)
+    return EPOCH + timedelta(milliseconds=rest), 400 * cycles
 
 
 def _kind(value: Any) -> str:

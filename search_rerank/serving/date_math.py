@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..core.catalog_fields import EPOCH, DateParts, date_parts
+from ..core.catalog_fields import CYCLE_MS, EPOCH, DateParts, date_parts, in_cycle
 from .es_compat import InvalidQuery, Unsupported
 
 UNITS = {
@@ -261,21 +261,29 @@ def calendar_months(text: Any) -> int | None:
     return MONTHS.get(str(text).strip()) if text is not None else None
 
 
-def month_edges(first: float | None, last: float | None, months: int) -> list[int]:
+def month_edges(first: float | None, last: float | None, months: int, limit: int) -> list[int]:
     """The first millisecond of each period of ``months`` months (a quarter's and a year's aligned on January)
-    from the one holding ``first`` to the one after ``last`` (epoch milliseconds, UTC); none without dates."""
+    from the one holding ``first`` to the one after ``last`` (epoch milliseconds, UTC), at most ``limit`` + 1 of
+    them (past it, too many buckets); none without dates."""
     if first is None or last is None:
         return []
-    start = EPOCH + timedelta(milliseconds=int(first))
-    month = (start.month - 1) // months * months
-    moment = start.replace(month=month + 1, day=1, hour=0, minute=0, second=0, microsecond=0)
-    edges = []
-    while True:
-        millis = (moment - EPOCH) // timedelta(milliseconds=1)
-        edges.append(millis)
-        if millis > last:
-            return edges
-        moment = _added(moment, months, "M")
+    moment, years = in_cycle(int(first))
+    period = ((moment.year + years) * 12 + moment.month - 1) // months * months
+    edges: list[int] = []
+    while len(edges) <= limit:
+        edges.append(_month_start(period))
+        if edges[-1] > last:
+            break
+        period += months
+    return edges
+
+
+def _month_start(period: int) -> int:
+    """The first millisecond (UTC) of the ``period``-th month from the year 0's January, past the year 9999 too."""
+    year, month = divmod(period, 12)
+    cycles, year = divmod(year - EPOCH.year, 400)
+    start = datetime(EPOCH.year + year, month + 1, 1, tzinfo=UTC)
+    return (start - EPOCH) // timedelta(milliseconds=1) + cycles * CYCLE_MS
 
 
 def fixed_interval(text: Any, path: str) -> int:

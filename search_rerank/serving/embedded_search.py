@@ -1327,7 +1327,7 @@ class Aggregations:
             self._spans[field] = self.compiler.leg.searcher().aggregate(
                 tantivy.Query.all_query(), {"span": {"stats": {"field": field}}}
             )["span"]
-        edges = month_edges(self._spans[field].get("min"), self._spans[field].get("max"), months)
+        edges = month_edges(self._spans[field].get("min"), self._spans[field].get("max"), months, MAX_BUCKETS)
         if len(edges) > MAX_BUCKETS:
             raise TooManyBuckets()
         return {"field": field, "ranges": [{"from": low, "to": high} for low, high in zip(edges, edges[1:])]}

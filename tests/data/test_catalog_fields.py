@@ -138,3 +138,15 @@ def test_a_number_past_a_double_is_a_keyword_not_a_failed_index(value):
 def test_a_number_past_a_double_is_not_indexed_in_a_number_field(value):
     assert CatalogFields({"n": "double"}).values(products({"n": value})[0]) == {}
     assert CatalogFields({"n": "long"}).values(products({"n": value})[0]) == {}
+
+
+@pytest.mark.parametrize(
+    ("millis", "written"),
+    [
+        (2 * 253402214400000, "+18029-12-29T00:00:00.000Z"),  # the sum of two dates of 9999-12-31
+        (-62135596800001, "0000-12-31T23:59:59.999Z"),  # the year before the year 1, as Java counts it
+        (-30641760000000, "0999-01-01T00:00:00.000Z"),  # written "999-..." before
+    ],
+)
+def test_a_date_outside_the_years_1000_to_9999_is_written_as_java_writes_it(millis, written):
+    assert format_date(millis) == written

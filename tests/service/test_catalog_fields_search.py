@@ -299,3 +299,24 @@ def test_a_composite_facet_on_a_boolean_pages_on_after_its_first_value(client):
     assert first["buckets"] == [{"key": {"stocked": False}, "doc_count": 1}]
     body["aggs"]["c"]["composite"]["after"] = first["after_key"]
     assert search(client, body)["aggregations"]["c"]["buckets"] == [{"key": {"stocked": True}, "doc_count": 2}]
+
+
+NEVER_ENDING = [Product(id=f"n{i}", title="Oak bench", extra={"valid_until": "9999-12-31"}) for i in range(2)]
+"""A shop's "no end" date: the last day Elasticsearch's default date format writes with four digits."""
+
+
+@pytest.fixture(scope="module")
+def never_ending(catalog_client):
+    return catalog_client(NEVER_ENDING)
+
+
+def test_the_stats_of_dates_whose_sum_is_past_the_year_9999_are_answered(never_ending):
+    stats = search(never_ending, {"size": 0, "aggs": {"s": {"stats": {"field": "valid_until"}}}})["aggregations"]["s"]
+    assert stats["max_as_string"] == "9999-12-31T00:00:00.000Z"
+    assert stats["sum_as_string"] == "+18029-12-29T00:00:00.000Z"  # as Java writes a year past four digits
+
+
+def test_a_date_histogram_by_month_of_the_last_month_of_9999_is_answered(never_ending):
+    by_month = {"date_histogram": {"field": "valid_until", "calendar_interval": "month"}}
+    buckets = search(never_ending, {"size": 0, "aggs": {"m": by_month}})["aggregations"]["m"]["buckets"]
+    assert [(b["key_as_string"], b["doc_count"]) for b in buckets] == [("9999-12-01T00:00:00.000Z", 2)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from search_rerank.core.catalog_fields import format_date, parse_date
-from search_rerank.serving.date_math import calendar_interval, check_options, date_bound, fixed_interval
+from search_rerank.serving.date_math import calendar_interval, check_options, date_bound, fixed_interval, month_edges
 from search_rerank.serving.es_compat import InvalidQuery, Unsupported
 
 NOW = parse_date("2026-12-04T13:45:30.250Z")
@@ -132,3 +132,8 @@ def test_a_time_zone_offset_past_18_hours_is_a_400():
     with pytest.raises(InvalidQuery) as raised:
         check_options({"time_zone": "+99:00"}, "p")
     assert raised.value.field == "p.time_zone"
+
+
+def test_month_edges_stop_past_their_limit_however_far_apart_the_dates():
+    # a date field of nanoseconds read as milliseconds spans 50 million years: counted to the limit, not listed
+    assert len(month_edges(0, 1.7e18, 1, limit=100)) == 101
