@@ -36,9 +36,12 @@ from .product import Product
 FieldType = Literal["keyword", "long", "double", "date", "boolean"]
 FIELD_TYPES: tuple[str, ...] = get_args(FieldType)
 MAX_FIELDS = 900
-"""The most catalog fields indexed, the most common first: Elasticsearch refuses a mapping of more than 1,000
-fields (``index.mapping.total_fields.limit``), and the product's own take the rest. The others are kept for
-display."""
+"""The most catalog fields indexed, the most common first, the objects holding them counted too: Elasticsearch
+refuses a mapping of more than 1,000 fields (``index.mapping.total_fields.limit``, which counts each object), and
+the product's own take the rest. The others are kept for display."""
+MAX_DEPTH = 18
+"""The most objects a catalog field is under (``a.b.c`` is under two): Elasticsearch refuses a mapping deeper than
+20 (``index.mapping.depth.limit``), the root and the index's ``catalog`` object taking two."""
 KEYWORD_MAX_CHARS = 256
 """A keyword value longer than this is not indexed (kept for display), as Elasticsearch's dynamic mapping sets
 ``ignore_above: 256``: a catalog's long texts (a second description) are no facet."""
@@ -183,9 +186,24 @@ def _values_at(path: str, value: Any) -> Iterator[tuple[str, Any]]:
 
 
 def _indexable(path: str) -> bool:
-    """Whether a path can be an index field: Elasticsearch refuses an empty part (``a..b``) and keeps names
-    beginning with ``_`` for its own (``_id``)."""
-    return all(part.strip() for part in path.split(".")) and not path.startswith("_")
+    """Whether a path can be an index field: Elasticsearch refuses an empty part (``a..b``) and a field under more
+    than :data:`MAX_DEPTH` objects, and keeps names beginning with ``_`` for its own (``_id``)."""
+    parts = path.split(".")
+    return all(part.strip() for part in parts) and len(parts) <= MAX_DEPTH + 1 and not path.startswith("_")
+
+
+def _most_common(paths: list[str], holders: Counter[str]) -> list[str]:
+    """The most common of ``paths``, as many as fit :data:`MAX_FIELDS` with the objects holding them (``a.b`` and
+    ``a.c`` are three fields to Elasticsearch: ``a`` is one)."""
+    kept: list[str] = []
+    mapped: set[str] = set()
+    for path in sorted(paths, key=lambda path: (-holders[path], path)):
+        parts = path.split(".")
+        new = {".".join(parts[:end]) for end in range(1, len(parts) + 1)} - mapped
+        if len(mapped) + len(new) <= MAX_FIELDS:
+            mapped |= new
+            kept.append(path)
+    return kept
 
 
 class CatalogFields:
@@ -201,7 +219,7 @@ class CatalogFields:
     @classmethod
     def infer(cls, products: Iterable[Product], overrides: Mapping[str, str] | None = None) -> CatalogFields:
         """The fields of ``products``' extra values and the type every value of each fits (the module says how),
-        ``overrides`` taking the place of a guess; at most :data:`MAX_FIELDS`, the most common first."""
+        ``overrides`` taking the place of a guess; the most common first, as many as :func:`_most_common` keeps."""
         kinds: dict[str, set[str]] = {}
         holders: Counter[str] = Counter()
         for product in products:
@@ -212,7 +230,7 @@ class CatalogFields:
                     seen.add(path)
             holders.update(seen)
         _without_parents(kinds)
-        kept = sorted(kinds, key=lambda path: (-holders[path], path))[:MAX_FIELDS]
+        kept = _most_common(list(kinds), holders)
         return cls({path: (overrides or {}).get(path) or _type_of(kinds[path]) for path in kept})
 
     def __bool__(self) -> bool:

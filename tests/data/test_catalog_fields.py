@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from search_rerank.core.catalog_fields import MAX_FIELDS, CatalogFields, format_date, parse_date
+from search_rerank.core.catalog_fields import MAX_DEPTH, MAX_FIELDS, CatalogFields, format_date, parse_date
 from search_rerank.core.product import Product
 
 
@@ -150,3 +150,18 @@ def test_a_number_past_a_double_is_not_indexed_in_a_number_field(value):
 )
 def test_a_date_outside_the_years_1000_to_9999_is_written_as_java_writes_it(millis, written):
     assert format_date(millis) == written
+
+
+def test_the_objects_holding_fields_count_against_max_fields_as_elasticsearch_counts_them():
+    # each field under its own object: Elasticsearch counts the object as a field too, and refuses the index past
+    # its limit, so half as many fields are kept
+    nested = {f"group{i}": {"value": 1} for i in range(MAX_FIELDS)}
+    catalog = CatalogFields.infer(products(nested))
+    assert len(catalog.types) == MAX_FIELDS // 2
+
+
+def test_a_field_deeper_than_elasticsearch_maps_is_left_out():
+    deep: dict = {"leaf": 1}
+    for _ in range(MAX_DEPTH):
+        deep = {"level": deep}
+    assert types({"deep": deep, "ok": 1}) == {"ok": "long"}
