@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -194,13 +194,7 @@ def field_paths(mappings: Mapping[str, Any]) -> frozenset[str]:
 def catalog_mapping(catalog: CatalogFields) -> dict[str, Any]:
     """The create-index fragment that maps ``catalog``'s fields under :data:`CATALOG` (a dotted name as the
     objects it names)."""
-    properties: dict[str, Any] = {}
-    for name, kind in catalog.types.items():
-        *parents, leaf = name.split(".")
-        level = properties
-        for parent in parents:
-            level = level.setdefault(parent, {"properties": {}})["properties"]
-        level[leaf] = dict(CATALOG_MAPPING[kind])
+    properties = _nested(((name, dict(CATALOG_MAPPING[kind])) for name, kind in catalog.types.items()), "properties")
     return {"mappings": {"properties": {CATALOG: {"properties": properties}}}} if properties else {}
 
 
@@ -223,13 +217,21 @@ def mapped_catalog(mappings: Mapping[str, Any]) -> CatalogFields:
 def catalog_values(product: Product, catalog: CatalogFields) -> dict[str, Any]:
     """``product``'s :data:`CATALOG` object: its values of ``catalog``'s fields, typed (a date in epoch millis),
     a dotted name as the objects it names."""
+    values = catalog.values(product).items()
+    return _nested(((name, held if len(held) > 1 else held[0]) for name, held in values), None)
+
+
+def _nested(named: Iterable[tuple[str, Any]], children: str | None) -> dict[str, Any]:
+    """Values by dotted name (``shipping.price``) as the objects the names walk, each object's fields under
+    ``children`` (a mapping's ``properties``) or in the object itself (a document's)."""
     out: dict[str, Any] = {}
-    for name, values in catalog.values(product).items():
+    for name, value in named:
         *parents, leaf = name.split(".")
         level = out
         for parent in parents:
-            level = level.setdefault(parent, {})
-        level[leaf] = values if len(values) > 1 else values[0]
+            level = level.setdefault(parent, {children: {}} if children else {})
+            level = level[children] if children else level
+        level[leaf] = value
     return out
 
 

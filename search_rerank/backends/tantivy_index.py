@@ -28,6 +28,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import tantivy
 
@@ -81,6 +82,9 @@ CATALOG_FIELD_KINDS = {
     "date": tantivy.FieldType.Integer,
     "boolean": tantivy.FieldType.Boolean,
 }
+MIN_SUFFIX, MAX_SUFFIX = "_min", "_max"
+"""Beside a catalog field some product holds several values of: the least and the greatest of a product's, each a
+field of its own, which a sort reads (ascending and descending, as Elasticsearch's default sort ``mode``)."""
 # Numeric product fields, each a fast field of the same name (sortable, aggregatable, range-filterable).
 NUMERIC_FIELDS: dict[str, tantivy.FieldType] = {
     "price": tantivy.FieldType.Float,
@@ -149,15 +153,16 @@ def _schema(catalog: CatalogFields) -> tantivy.Schema:
     builder.add_integer_field("review_count", indexed=True, fast=True)
     for name, kind in catalog.types.items():
         field = catalog.index_field(name)
-        held = CATALOG_FIELD_KINDS[kind]
-        if held == tantivy.FieldType.Text:
-            builder.add_text_field(field, fast=True, tokenizer_name="raw", index_option="basic")
-        elif held == tantivy.FieldType.Integer:
-            builder.add_integer_field(field, indexed=True, fast=True)
-        elif held == tantivy.FieldType.Float:
-            builder.add_float_field(field, indexed=True, fast=True)
-        else:
-            builder.add_boolean_field(field, indexed=True, fast=True)
+        for held_in in (field, *((f"{field}{MIN_SUFFIX}", f"{field}{MAX_SUFFIX}") if name in catalog.several else ())):
+            held = CATALOG_FIELD_KINDS[kind]
+            if held == tantivy.FieldType.Text:
+                builder.add_text_field(held_in, fast=True, tokenizer_name="raw", index_option="basic")
+            elif held == tantivy.FieldType.Integer:
+                builder.add_integer_field(held_in, indexed=True, fast=True)
+            elif held == tantivy.FieldType.Float:
+                builder.add_float_field(held_in, indexed=True, fast=True)
+            else:
+                builder.add_boolean_field(held_in, indexed=True, fast=True)
     return builder.build()
 
 
@@ -188,7 +193,12 @@ def _cut(value: str, limit: int) -> str:
 def _document(product: Product, catalog: CatalogFields) -> tantivy.Document:
     """Text fields for scoring, normalised exact terms that reproduce ``Filters.matches``, and the catalog's own
     fields as their types hold them."""
-    own = {catalog.index_field(name): values for name, values in catalog.values(product).items()}
+    own: dict[str, list[Any]] = {}
+    for name, values in catalog.values(product).items():
+        field = catalog.index_field(name)
+        own[field] = values
+        if name in catalog.several:  # the values a sort reads, one each (a fast field of several sorts by its first)
+            own[f"{field}{MIN_SUFFIX}"], own[f"{field}{MAX_SUFFIX}"] = [min(values)], [max(values)]
     return tantivy.Document(
         id=product.id,
         title=product.title,
@@ -242,6 +252,10 @@ class TantivyRetriever:
             catalog = CatalogFields() if self._path is None else CatalogFields.load(self._path / CATALOG_FIELDS_FILE)
         self._catalog = catalog
         self._schema = _schema(catalog)
+        self._held = {
+            **NUMERIC_FIELDS,
+            **{catalog.index_field(n): CATALOG_FIELD_KINDS[k] for n, k in catalog.types.items()},
+        }
         self._analyzer = english_analyzer()
         self._typos = TypoCorrector(typed_words_analyzer()) if settings.correct_typos else None
         self._units = UnitSpellings(self._analyzer) if settings.unit_spellings else None
@@ -337,6 +351,11 @@ class TantivyRetriever:
     def catalog(self) -> CatalogFields:
         """The catalog's own fields this index holds, typed (filters, sorts and facets on them)."""
         return self._catalog
+
+    def held_as(self, field: str) -> tantivy.FieldType | None:
+        """How the fast field ``field`` (the product's number, a catalog field's index field) holds its values;
+        None for another field."""
+        return self._held.get(field)
 
     @property
     def fields(self) -> tuple[str, ...]:

@@ -210,10 +210,13 @@ class CatalogFields:
     """The typed catalog fields of an index, by the name a front end gives them (``created_at``,
     ``shipping.price``), each the index field :meth:`index_field` names."""
 
-    def __init__(self, types: Mapping[str, str] | None = None):
+    def __init__(self, types: Mapping[str, str] | None = None, several: Iterable[str] = ()):
         self.types: dict[str, FieldType] = {
             name: _valid_type(name, kind) for name, kind in sorted((types or {}).items())
         }
+        self.several = frozenset(name for name in several if name in self.types)
+        """The fields some product holds several values of (a list): a sort reads their least or greatest, as
+        Elasticsearch sorts by a field's smallest value ascending and its largest descending."""
         self._index_fields = {name: f"catalog_{i}_{kind}" for i, (name, kind) in enumerate(self.types.items())}
 
     @classmethod
@@ -222,28 +225,39 @@ class CatalogFields:
         ``overrides`` taking the place of a guess; the most common first, as many as :func:`_most_common` keeps."""
         kinds: dict[str, set[str]] = {}
         holders: Counter[str] = Counter()
+        several: set[str] = set()
         for product in products:
-            seen = set()
+            seen: dict[str, set[Any]] = {}
             for path, value in leaf_values(product.extra):
                 if _indexable(path):
                     kinds.setdefault(path, set()).add(_kind(value))
-                    seen.add(path)
-            holders.update(seen)
+                    seen.setdefault(path, set()).add(value)
+            holders.update(seen.keys())
+            several.update(path for path, values in seen.items() if len(values) > 1)
         _without_parents(kinds)
         kept = _most_common(list(kinds), holders)
-        return cls({path: (overrides or {}).get(path) or _type_of(kinds[path]) for path in kept})
+        return cls({path: (overrides or {}).get(path) or _type_of(kinds[path]) for path in kept}, several)
 
     def __bool__(self) -> bool:
         return bool(self.types)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, CatalogFields) and self.types == other.types
+        return isinstance(other, CatalogFields) and (self.types, self.several) == (other.types, other.several)
 
     def __repr__(self) -> str:
         return f"CatalogFields({self.types!r})"
 
     def type_of(self, name: str) -> FieldType | None:
         return self.types.get(name)
+
+    def named(self, name: str) -> str | None:
+        """The field a front end's name means: the name, or the name before ``.keyword``, as a shop's Elasticsearch
+        index, dynamically mapped, held a text (a CSV's every value) as text with a ``.keyword``, and its front end
+        names the field so; None where it names none."""
+        for candidate in (name, name.removesuffix(".keyword")):
+            if candidate in self.types:
+                return candidate
+        return None
 
     def index_field(self, name: str) -> str:
         """The embedded index's field holding ``name`` (catalog names may hold any character; these do not)."""
@@ -258,12 +272,17 @@ class CatalogFields:
             if kind is None:
                 continue
             typed = typed_value(kind, value)
-            if typed is not None and typed not in out.setdefault(path, []):
-                out[path].append(typed)
-        return {path: values for path, values in out.items() if values}
+            if typed is not None:
+                out.setdefault(path, []).append(typed)
+        # A keyword's values are a set, as Elasticsearch's keyword doc values are; a number's, a date's and a
+        # boolean's each count, as its numeric doc values keep a value repeated ([2, 2] sums to 4).
+        return {
+            path: list(dict.fromkeys(values)) if self.types[path] == "keyword" else values
+            for path, values in out.items()
+        }
 
     def to_json(self) -> str:
-        return json.dumps({"fields": self.types}, indent=2)
+        return json.dumps({"fields": self.types, "several": sorted(self.several)}, indent=2)
 
     def save(self, path: Path) -> None:
         path.write_text(self.to_json(), encoding="utf-8")
@@ -273,7 +292,8 @@ class CatalogFields:
         """The fields written beside an index; none where the index was built before it had them."""
         if not path.is_file():
             return cls()
-        return cls(json.loads(path.read_text(encoding="utf-8"))["fields"])
+        written = json.loads(path.read_text(encoding="utf-8"))
+        return cls(written["fields"], written.get("several", ()))
 
 
 def typed_value(kind: str, value: Any) -> Any:

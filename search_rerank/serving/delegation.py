@@ -330,15 +330,10 @@ class ClusterFields:
         )
 
     def _catalog_field(self, name: str) -> str | None:
-        """The catalog's own field ``name`` names, as the served index maps it under ``catalog``
-        (core/catalog_fields.py), by its name or its ``.keyword`` (the embedded index's ``Compiler.catalog_target``
-        says why)."""
-        served = self.served()
-        for candidate in (name, name.removesuffix(".keyword")):
-            path = f"{CATALOG}.{candidate}"
-            if path in served and not any(other.startswith(f"{path}.") for other in served):  # not an object
-                return path
-        return None
+        """The catalog's own field ``name`` names (``CatalogFields.named``), as the served index maps it under
+        ``catalog`` (core/catalog_fields.py)."""
+        own = self.catalog().named(name)
+        return None if own is None else f"{CATALOG}.{own}"
 
     def text_fields(self, names: Any, path: str) -> list[str]:
         """A ``fields`` list (``title^2``, wildcards) on the index's text fields; none or ``*``: the searched ones."""

@@ -52,7 +52,14 @@ from typing import Any, TypeGuard
 
 import tantivy
 
-from ..backends.tantivy_index import CATALOG_FIELD_KINDS, NUMERIC_FIELDS, SORT_FIELDS, TantivyRetriever
+from ..backends.tantivy_index import (
+    CATALOG_FIELD_KINDS,
+    MAX_SUFFIX,
+    MIN_SUFFIX,
+    NUMERIC_FIELDS,
+    SORT_FIELDS,
+    TantivyRetriever,
+)
 from ..core.candidate import Candidate
 from ..core.catalog_fields import format_date
 from ..core.filters import Filters, attribute_key, category_key, normalise_term
@@ -190,6 +197,9 @@ class Target:
     """How a number (or a date, in epoch milliseconds) is held: whole or decimal."""
     field: str | None = None
     """The index field a number, a date, a keyword or a boolean of the catalog's is in, where it is not ``name``."""
+    sort_max: str | None = None
+    """For a catalog field some product holds several values of: the field of each product's greatest, ``sort``
+    being that of its least (``parse_sort`` picks one by the sort's order and ``mode``)."""
 
     @property
     def indexed(self) -> str:
@@ -331,20 +341,26 @@ class Compiler:
         )
 
     def catalog_target(self, name: str) -> Target | None:
-        """One of the catalog's own fields (core/catalog_fields.py), by its name or its ``.keyword``: a shop's
-        Elasticsearch index, dynamically mapped, held a text (a CSV's every value) as text and ``.keyword``, and its
-        front end names the field so, as the cluster backend reads it (``ClusterFields``)."""
+        """One of the catalog's own fields (core/catalog_fields.py), by the name a front end gives it
+        (``CatalogFields.named``)."""
         catalog = self.leg.catalog
-        kind = catalog.type_of(name)
-        if kind is None and name.endswith(".keyword"):
-            name = name.removesuffix(".keyword")
-            kind = catalog.type_of(name)
-        if kind is None:
+        own = catalog.named(name)
+        if own is None:
             return None
+        name, kind = own, catalog.types[own]
         field = catalog.index_field(name)
         held = CATALOG_FIELD_KINDS[kind]
         number = held if held in (tantivy.FieldType.Integer, tantivy.FieldType.Float) else None
-        return Target("numeric" if kind in ("long", "double") else kind, name, field, field, number=number, field=field)
+        several = name in catalog.several
+        return Target(
+            "numeric" if kind in ("long", "double") else kind,
+            name,
+            field,
+            f"{field}{MIN_SUFFIX}" if several else field,
+            number=number,
+            field=field,
+            sort_max=f"{field}{MAX_SUFFIX}" if several else None,
+        )
 
     def _catalog_names(self) -> str:
         names = list(self.leg.catalog.types)
@@ -1298,16 +1314,15 @@ class Aggregations:
             return self._calendar_ranges(spec, calendar_months(calendar) or 1, path)
         else:
             interval, offset = calendar_interval(calendar, f"{path}.calendar_interval")
-        if "offset" in spec:
-            if calendar is not None:
-                raise Unsupported(f"{path}.offset", "an offset to a calendar_interval")
+        if "offset" in spec:  # from the start of a day or a week (a calendar's) as from the epoch (a fixed one's)
             text = str(spec.pop("offset")).strip()
             sign = -1 if text.startswith("-") else 1
-            offset = sign * fixed_interval(text.lstrip("+-"), f"{path}.offset")
-        for option in ("hard_bounds", "missing", "format", "time_zone", "keyed_as_string"):
-            if option in spec and option not in ("format", "time_zone"):
+            offset += sign * fixed_interval(text.lstrip("+-"), f"{path}.offset")
+        for option in ("hard_bounds", "missing", "keyed_as_string"):
+            if option in spec:
                 raise Unsupported(f"{path}.{option}", f"{option} of a date_histogram")
-            spec.pop(option, None)
+        spec.pop("format", None)  # read by _keys_as_iso above
+        spec.pop("time_zone", None)
         if "extended_bounds" in spec:
             ends = an_object(spec["extended_bounds"], f"{path}.extended_bounds")
             spec["extended_bounds"] = {
@@ -1466,7 +1481,8 @@ class Aggregations:
             _shape_level(answer, native, path, empty, self.field_type)
             for name, spec in native.items():
                 if _kind(spec) == "composite":  # only at the top: its sources' fields are resolved here
-                    _composite_keys(answer[name], self._native("composite", spec["composite"], f"{path}.{name}"))
+                    translated = self._native("composite", spec["composite"], f"{path}.{name}")
+                    _composite_keys(answer[name], translated, self.compiler.leg.held_as)
                 out[name] = answer[name]
                 if "meta" in spec:
                     out[name]["meta"] = spec["meta"]
@@ -1877,13 +1893,13 @@ def _es_shape(
         answer["value"] = int(answer["value"])
     elif kind == "extended_stats":
         _extended_stats(answer, options)
+    elif kind == "percentiles":
+        answer = _percentiles(answer, level.pop(_part(name, PERCENTILE_VALUES), None), options, path)
     if field_type == "date" and kind in ("stats", "min", "max", "avg", "sum"):
         # Elasticsearch writes each value of a date's metric as a date too (min_as_string, value_as_string)
         for key in ("value", "min", "max", "avg", "sum"):
             if isinstance(answer.get(key), int | float):
                 answer[f"{key}_as_string"] = format_date(int(answer[key]))
-    elif kind == "percentiles":
-        answer = _percentiles(answer, level.pop(_part(name, PERCENTILE_VALUES), None), options, path)
     buckets = answer.get("buckets")
     for bucket in buckets.values() if isinstance(buckets, dict) else buckets or []:
         _shape_level(bucket, subs, path, empty, types)
@@ -1903,18 +1919,21 @@ def _after_value(value: Any, encoding: str, path: str) -> str:
     return f"str:{a_string(value, path)}"
 
 
-def _composite_keys(answer: dict[str, Any], translated: Mapping[str, Any]) -> None:
+def _composite_keys(
+    answer: dict[str, Any], translated: Mapping[str, Any], held_as: Callable[[str], tantivy.FieldType | None]
+) -> None:
     """A composite answer as Elasticsearch words it: each key's values in the order of the sources, a float
     field's and a histogram's as floats (tantivy answers a whole one as an integer), and ``after_key`` the last
     bucket's key (tantivy's is in its own encoding), none when there is no bucket. ``translated`` is the
-    aggregation in tantivy's form (:meth:`Aggregations._composite`), whose fields are the product's."""
+    aggregation in tantivy's form (:meth:`Aggregations._composite`), whose fields are the index's, each held as
+    ``held_as`` says."""
     floats = set()
     names = []
     for source in translated["sources"]:
         name, typed = next(iter(source.items()))
         kind, spec = next(iter(typed.items()))
         names.append(name)
-        if kind == "histogram" or NUMERIC_FIELDS.get(spec["field"]) == tantivy.FieldType.Float:
+        if kind == "histogram" or held_as(spec["field"]) == tantivy.FieldType.Float:
             floats.add(name)
     for bucket in answer.get("buckets", []):
         key = bucket["key"]
@@ -1970,7 +1989,6 @@ def _shape_histogram(
     order_buckets(listed, order, lambda bucket, by: _metric(bucket, by, subs))
     if field_type == "date":  # keys in milliseconds, each with its date, a keyed one's keyed by it
         for bucket in listed:
-            bucket.pop("key_as_string", None)
             bucket.update(key_as_string=format_date(int(bucket["key"])), key=int(bucket["key"]))
         answer["buckets"] = {b["key_as_string"]: b for b in listed} if isinstance(buckets, dict) else listed
         return
@@ -2297,13 +2315,28 @@ def parse_sort(sort: Any, compiler: Compiler) -> FieldSort | None:
                 return None  # relevance first: the pipeline's order (its scores seldom tie)
             keys.append(SortKey(SCORE, True))
             continue
-        sortable = SORT_ONLY.get(name) or compiler.target(name, where).sort
+        descending = (order or "asc") == "desc"
+        target = None if name in SORT_ONLY else compiler.target(name, where)
+        sortable = SORT_ONLY.get(name) or (target.sort if target is not None else None)
         if sortable is None:
             raise Unsupported(where, f"sorting by {name!r} (sortable: {SORTABLE})")
-        keys.append(SortKey(sortable, (order or "asc") == "desc"))
+        if target is not None and target.sort_max is not None:
+            sortable = _several(target, item[name] if isinstance(item, Mapping) else None, descending, where)
+        keys.append(SortKey(sortable, descending))
     if not keys:
         return None
     return FieldSort(keys[0].field, keys[0].descending, tuple(keys[1:]))
+
+
+def _several(target: Target, options: Any, descending: bool, where: str) -> str:
+    """The field a sort by a field of several values reads: each product's least ascending and greatest descending,
+    as Elasticsearch's default ``mode``, or the ``mode`` asked (``min``, ``max``; an average, a sum or a median
+    of them is a 501)."""
+    mode = options.get("mode") if isinstance(options, Mapping) else None
+    if mode not in (None, "min", "max"):
+        raise Unsupported(f"{where}.{target.name}.mode", f"sorting by the {mode} of a field's several values")
+    assert target.sort is not None and target.sort_max is not None  # a catalog field of several values has both
+    return target.sort_max if mode == "max" or (mode is None and descending) else target.sort
 
 
 def sorted_page(

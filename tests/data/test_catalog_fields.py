@@ -165,3 +165,15 @@ def test_a_field_deeper_than_elasticsearch_maps_is_left_out():
     for _ in range(MAX_DEPTH):
         deep = {"level": deep}
     assert types({"deep": deep, "ok": 1}) == {"ok": "long"}
+
+
+def test_a_field_some_product_holds_several_values_of_is_known_as_such_and_written_so(tmp_path):
+    catalog = CatalogFields.infer(products({"sizes": [1, 7], "finish": "oak"}, {"sizes": 3}))
+    assert catalog.several == {"sizes"}
+    catalog.save(tmp_path / "fields.json")
+    assert CatalogFields.load(tmp_path / "fields.json").several == {"sizes"}
+
+
+def test_a_keywords_repeated_value_is_one_and_a_numbers_counts_each_time():
+    catalog = CatalogFields({"sizes": "long", "tags": "keyword"}, ["sizes", "tags"])
+    assert catalog.values(products({"sizes": [2, 2], "tags": ["oak", "oak"]})[0]) == {"sizes": [2, 2], "tags": ["oak"]}

@@ -16,21 +16,43 @@ CATALOG = [
         title="Oak table",
         brand="Bolt",
         price=249.0,
-        extra={"created_at": "2025-03-01T10:00:00Z", "stock": "5", "in_stock": True, "finish": "oiled", "gtin": "0042"},
+        extra={
+            "created_at": "2025-03-01T10:00:00Z",
+            "stock": "5",
+            "in_stock": True,
+            "finish": "oiled",
+            "gtin": "0042",
+            "sizes": [2, 2, 9],
+            "weight": 2.5,
+        },
     ),
     Product(
         id="p2",
         title="Oak chair",
         brand="Acme",
         price=120.0,
-        extra={"created_at": "2024-11-20", "stock": "0", "in_stock": False, "finish": "lacquered", "gtin": "0043"},
+        extra={
+            "created_at": "2024-11-20",
+            "stock": "0",
+            "in_stock": False,
+            "finish": "lacquered",
+            "gtin": "0043",
+            "sizes": [5],
+            "weight": 4,
+        },
     ),
     Product(
         id="p3",
         title="Oak shelf",
         brand="Acme",
         price=80.0,
-        extra={"created_at": "2025-06-15T08:30:00+02:00", "stock": "12", "in_stock": True, "finish": "oiled"},
+        extra={
+            "created_at": "2025-06-15T08:30:00+02:00",
+            "stock": "12",
+            "in_stock": True,
+            "finish": "oiled",
+            "sizes": [1, 7],
+        },
     ),
     Product(id="p4", title="Oak stool", brand="Bolt", price=45.0),
 ]
@@ -320,3 +342,35 @@ def test_a_date_histogram_by_month_of_the_last_month_of_9999_is_answered(never_e
     by_month = {"date_histogram": {"field": "valid_until", "calendar_interval": "month"}}
     buckets = search(never_ending, {"size": 0, "aggs": {"m": by_month}})["aggregations"]["m"]["buckets"]
     assert [(b["key_as_string"], b["doc_count"]) for b in buckets] == [("9999-12-01T00:00:00.000Z", 2)]
+
+
+@pytest.mark.parametrize(
+    ("sort", "expected"),
+    [
+        ({"sizes": "asc"}, ["p3", "p1", "p2", "p4"]),  # by each product's least: 1, 2, 5
+        ({"sizes": "desc"}, ["p1", "p3", "p2", "p4"]),  # by each product's greatest: 9, 7, 5
+        ({"sizes": {"order": "asc", "mode": "max"}}, ["p2", "p3", "p1", "p4"]),
+    ],
+)
+def test_a_field_of_several_values_sorts_by_its_least_or_greatest_as_elasticsearch_does(client, sort, expected):
+    assert ids(client, {"match_all": {}}, sort=[sort]) == expected
+
+
+def test_a_number_repeated_in_a_list_counts_each_time(client):
+    stats = search(client, {"size": 0, "aggs": {"s": {"stats": {"field": "sizes"}}}})["aggregations"]["s"]
+    assert (stats["count"], stats["sum"]) == (6, 26.0)
+
+
+def test_a_composite_key_of_a_decimal_field_is_a_decimal(client):
+    body = {"size": 0, "aggs": {"c": {"composite": {"sources": [{"w": {"terms": {"field": "weight"}}}]}}}}
+    keys = [bucket["key"]["w"] for bucket in search(client, body)["aggregations"]["c"]["buckets"]]
+    assert keys == [2.5, 4.0] and all(isinstance(key, float) for key in keys)
+
+
+def test_a_date_histogram_by_day_starts_its_days_at_the_offset_asked(client):
+    by_day = {
+        "date_histogram": {"field": "created_at", "calendar_interval": "day", "offset": "+12h", "min_doc_count": 1}
+    }
+    buckets = search(client, {"size": 0, "aggs": {"d": by_day}})["aggregations"]["d"]["buckets"]
+    # 2025-03-01T10:00Z falls in the day from 2025-02-28T12:00
+    assert [b["key_as_string"] for b in buckets][:2] == ["2024-11-19T12:00:00.000Z", "2025-02-28T12:00:00.000Z"]
