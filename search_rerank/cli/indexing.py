@@ -108,6 +108,15 @@ def index_catalog(
             f"filtered, sorted and faceted as their values read: {shown_types}{rest} "
             "(lexical.catalog_field_types sets a type read wrong)"
         )
+    if report.not_indexed:
+        held = report.not_indexed.most_common(SHOWN_FIELDS)
+        rest = len(report.not_indexed) - len(held)
+        listed = ", ".join(f"{name} ({count:,})" for name, count in held) + (f" and {rest:,} more" if rest else "")
+        console.print(
+            f"[yellow]values kept for display only, not filtered, sorted or faceted (values of each): {listed}: "
+            "a field the index does not type (new in an --incremental update: a full build types it) or a value "
+            "not of its field's type[/yellow]"
+        )
     if stats.skipped:
         console.print(f"[yellow]skipped {stats.skipped} bad rows[/yellow], first: " + "; ".join(stats.errors[:3]))
 

@@ -281,6 +281,16 @@ class CatalogFields:
             for path, values in out.items()
         }
 
+    def left_out(self, product: Product) -> Counter[str]:
+        """How many of ``product``'s own values each field keeps for display only: all of a field not typed here,
+        and those that are not their field's type."""
+        out: Counter[str] = Counter()
+        for path, value in leaf_values(product.extra):
+            kind = self.types.get(path)
+            if kind is None or typed_value(kind, value) is None:
+                out[path] += 1
+        return out
+
     def to_json(self) -> str:
         return json.dumps({"fields": self.types, "several": sorted(self.several)}, indent=2)
 

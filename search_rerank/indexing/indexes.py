@@ -37,6 +37,7 @@ import logging
 import re
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -91,6 +92,10 @@ class IndexReport:
     lexical_index: str | None = None
     previous: str | None = None
     pruned: list[str] = field(default_factory=list)
+    not_indexed: Counter[str] = field(default_factory=Counter)
+    """Values of the catalog's own fields kept for display but not filtered, sorted or faceted, by field: a field
+    the index does not type (new in an update, which a full build types; past ``MAX_FIELDS``; a build from products
+    read as they come, without ``catalog``), or a value that is not its field's type (``"n/a"`` in a number's)."""
 
     def docs_per_second(self) -> dict[str, float]:
         return {part: self.products / s for part, s in self.seconds.items() if s > 0 and part != "total"}
@@ -133,6 +138,13 @@ def lexical_index_opens(root: Path, settings: LexicalSettings) -> bool:
     return True
 
 
+def _typed_fields(lexical: Retriever) -> CatalogFields:
+    """The catalog fields a served lexical index types (its own: the embedded index's file, the cluster's mapping)."""
+    from ..backends.cluster import ClusterRetriever  # the server clients load only when a server is configured
+
+    return lexical.catalog if isinstance(lexical, TantivyRetriever | ClusterRetriever) else CatalogFields()
+
+
 def _engine_knn(settings: Settings) -> bool:
     return settings.dense.enabled and settings.dense.backend == "engine"
 
@@ -156,9 +168,17 @@ class _Writers:
     """The stores a version holds, written in step."""
 
     def __init__(
-        self, root: Path, settings: Settings, lexical: Retriever, dense_exists: bool, encoder: BiEncoder | None = None
+        self,
+        root: Path,
+        settings: Settings,
+        lexical: Retriever,
+        dense_exists: bool,
+        encoder: BiEncoder | None = None,
+        catalog: CatalogFields | None = None,
     ):
         self.root = root
+        self.catalog = catalog or CatalogFields()
+        """The catalog fields the lexical index types, against which each product's values are counted."""
         self.settings = settings
         self.store = ProductStore(root / STORE_FILE)
         self.lexical = lexical
@@ -183,6 +203,8 @@ class _Writers:
         bar = tqdm(desc="index", unit="doc", disable=not progress)
         for batch in _batches(products, batch_size):
             self._timed(report, "store", lambda: self.store.add(batch))
+            for product in batch:
+                report.not_indexed.update(self.catalog.left_out(product))
             if self.knn is not None:  # each batch encoded once, written with its documents
                 fields = self._timed(report, DENSE, lambda: self.knn.vector_fields(batch))
                 self._timed(report, LEXICAL, lambda: self.knn.cluster.add(batch, extra=fields))
@@ -362,7 +384,7 @@ def build_index(
                 lexical = cluster
             else:
                 lexical = lexical_leg(root, settings.lexical, catalog=catalog)
-            writers = _Writers(root, settings, lexical, dense_exists=False, encoder=encoder)
+            writers = _Writers(root, settings, lexical, dense_exists=False, encoder=encoder, catalog=catalog)
             writers.write(products, report, batch_size, progress)
             writers.save(report)
             writers.check()
@@ -425,7 +447,9 @@ def update_index(
         lexical = lexical_leg(root, settings.lexical, _index_extension(settings, encoder))
         if settings.lexical.backend == "tantivy":
             lexical.warm_up()  # an index of another schema version is refused here, before the store is written
-        writers = _Writers(root, settings, lexical, dense_exists=(root / DENSE_DIR).exists(), encoder=encoder)
+        writers = _Writers(
+            root, settings, lexical, (root / DENSE_DIR).exists(), encoder=encoder, catalog=_typed_fields(lexical)
+        )
         if writers.dense is not None and writers.encoder is not None and (root / DENSE_DIR).exists():
             _check_encoder(manifest, writers.encoder, root)
         try:

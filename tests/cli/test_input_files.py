@@ -255,3 +255,16 @@ def test_index_lists_the_catalog_fields_it_filters_sorts_and_facets_with_their_t
     result = run("--index-dir", str(tmp_path / "index"), "index", "--no-dense", "--catalog", str(catalog))
     assert result.exit_code == 0, result.output
     assert "faceted as their values read: added (date), stock (long)" in " ".join(result.output.split())
+
+
+def test_an_incremental_update_lists_the_values_it_cannot_filter_by_field(tmp_path):
+    catalog = tmp_path / "catalog.jsonl"
+    records = [{**record, "stock": i} for i, record in enumerate(CATALOG)]
+    catalog.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
+    index_dir = tmp_path / "index"
+    assert run("--index-dir", str(index_dir), "index", "--no-dense", "--catalog", str(catalog)).exit_code == 0
+    update = tmp_path / "update.jsonl"
+    update.write_text(json.dumps({**CATALOG[0], "stock": "n/a", "colour": "red"}) + "\n", encoding="utf-8")
+    result = run("--index-dir", str(index_dir), "reindex", "--no-dense", "--incremental", "--catalog", str(update))
+    assert result.exit_code == 0, result.output
+    assert "not filtered, sorted or faceted (values of each): stock (1), colour (1)" in " ".join(result.output.split())

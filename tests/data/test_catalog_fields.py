@@ -177,3 +177,8 @@ def test_a_field_some_product_holds_several_values_of_is_known_as_such_and_writt
 def test_a_keywords_repeated_value_is_one_and_a_numbers_counts_each_time():
     catalog = CatalogFields({"sizes": "long", "tags": "keyword"}, ["sizes", "tags"])
     assert catalog.values(products({"sizes": [2, 2], "tags": ["oak", "oak"]})[0]) == {"sizes": [2, 2], "tags": ["oak"]}
+
+
+def test_the_values_kept_for_display_only_are_counted_by_field():
+    catalog = CatalogFields({"stock": "long"})
+    assert catalog.left_out(products({"stock": "n/a", "colour": "red", "image": None})[0]) == {"stock": 1, "colour": 1}
