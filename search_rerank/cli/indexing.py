@@ -96,22 +96,16 @@ def index_catalog(
     if report.deleted:
         console.print(f"deleted {report.deleted} products")
     if stats.extra_fields:
-        shown = stats.extra_fields.most_common(SHOWN_FIELDS)
-        more = len(stats.extra_fields) - len(shown)
-        kept = ", ".join(f"{name} ({count:,})" for name, count in shown) + (f" and {more:,} more" if more else "")
+        kept = _first_of([f"{name} ({count:,})" for name, count in stats.extra_fields.most_common()])
         console.print(f"fields the product does not read, kept for hits' _source (products holding each): {kept}")
     if fields:
-        typed = list(fields.types.items())
-        shown_types = ", ".join(f"{name} ({kind})" for name, kind in typed[:SHOWN_FIELDS])
-        rest = f" and {len(typed) - SHOWN_FIELDS:,} more" if len(typed) > SHOWN_FIELDS else ""
+        typed = _first_of([f"{name} ({kind})" for name, kind in fields.types.items()])
         console.print(
-            f"filtered, sorted and faceted as their values read: {shown_types}{rest} "
+            f"filtered, sorted and faceted as their values read: {typed} "
             "(lexical.catalog_field_types sets a type read wrong)"
         )
     if report.not_indexed:
-        held = report.not_indexed.most_common(SHOWN_FIELDS)
-        rest = len(report.not_indexed) - len(held)
-        listed = ", ".join(f"{name} ({count:,})" for name, count in held) + (f" and {rest:,} more" if rest else "")
+        listed = _first_of([f"{name} ({count:,})" for name, count in report.not_indexed.most_common()])
         console.print(
             f"[yellow]values kept for display only, not filtered, sorted or faceted (values of each): {listed}: "
             "a field the index does not type (new in an --incremental update: a full build types it) or a value "
@@ -119,6 +113,12 @@ def index_catalog(
         )
     if stats.skipped:
         console.print(f"[yellow]skipped {stats.skipped} bad rows[/yellow], first: " + "; ".join(stats.errors[:3]))
+
+
+def _first_of(entries: list[str]) -> str:
+    """The first :data:`SHOWN_FIELDS` of ``entries``, and how many more there are: a catalog may hold thousands."""
+    more = len(entries) - SHOWN_FIELDS
+    return ", ".join(entries[:SHOWN_FIELDS]) + (f" and {more:,} more" if more > 0 else "")
 
 
 @click.command(cls=Command)
