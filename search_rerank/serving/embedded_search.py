@@ -1259,6 +1259,11 @@ class Aggregations:
                 if bounds in spec:  # "0" is read as Elasticsearch reads it, a number
                     ends = an_object(spec[bounds], f"{path}.{bounds}")
                     spec[bounds] = {end: a_number(value, f"{path}.{bounds}.{end}") for end, value in ends.items()}
+            ends = spec.get("extended_bounds")
+            if isinstance(ends, dict) and len(ends) == 1:
+                # One end (Search UI's open range): tantivy takes two, and the given one twice reaches it on its side,
+                # the other as far as the values go, as Elasticsearch extends a histogram to the ends it is given.
+                spec["extended_bounds"] = dict.fromkeys(("min", "max"), next(iter(ends.values())))
             _extended_within_hard(spec, path)
             if spec.get("min_doc_count", 0) > 0:
                 # Elasticsearch adds the empty buckets of extended_bounds only with min_doc_count 0, and otherwise

@@ -374,3 +374,9 @@ def test_a_date_histogram_by_day_starts_its_days_at_the_offset_asked(client):
     buckets = search(client, {"size": 0, "aggs": {"d": by_day}})["aggregations"]["d"]["buckets"]
     # 2025-03-01T10:00Z falls in the day from 2025-02-28T12:00
     assert [b["key_as_string"] for b in buckets][:2] == ["2024-11-19T12:00:00.000Z", "2025-02-28T12:00:00.000Z"]
+
+
+def test_a_histogram_extended_to_one_end_reaches_it_on_that_side_only(client):
+    histogram = {"field": "price", "interval": 100, "min_doc_count": 0, "extended_bounds": {"min": -200}}
+    buckets = search(client, {"size": 0, "aggs": {"p": {"histogram": histogram}}})["aggregations"]["p"]["buckets"]
+    assert [bucket["key"] for bucket in buckets] == [-200.0, -100.0, 0.0, 100.0, 200.0]
