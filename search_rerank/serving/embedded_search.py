@@ -855,7 +855,9 @@ class Compiler:
             raise Unsupported(f"{path}.query", str(exc)) from None
 
         wanted = query_string.positive_text(tree, is_text) if scoring else ""
-        if scoring and _only_words(tree):
+        if scoring and _only_words(tree) and any(is_text(name) for name in defaults):
+            # Words for the pipeline to rank; in no text field at all (a keyword's, a catalog field's) they are
+            # values to match, as a match on one is.
             return Compiled(texts=[wanted])
         if spec.get("fuzzy_prefix_length") not in (None, 0, "0"):
             self.ignore(f"{path}.fuzzy_prefix_length")
