@@ -838,7 +838,11 @@ class Compiler:
         every = str(operator).lower() == "and"
 
         def is_text(name: str | None) -> bool:
-            return name is None or self.target(name, f"{path}.query").kind == "text"
+            """Whether words on ``name`` are text to rank; None (a word naming no field) is on the defaults, of
+            which one text field is enough."""
+            if name is None:
+                return any(is_text(default) for default in defaults)
+            return self.target(name, f"{path}.query").kind == "text"
 
         def wordless(word: query_string.Word) -> bool:
             """A word of no words on text fields ("&"); a fuzzy one is matched as typed, never dropped."""
@@ -855,9 +859,10 @@ class Compiler:
             raise Unsupported(f"{path}.query", str(exc)) from None
 
         wanted = query_string.positive_text(tree, is_text) if scoring else ""
-        if scoring and _only_words(tree) and any(is_text(name) for name in defaults):
+        if scoring and _only_words(tree) and is_text(None):
             # Words for the pipeline to rank; in no text field at all (a keyword's, a catalog field's) they are
-            # values to match, as a match on one is.
+            # values to match, as a match on one is, and nothing to rank: the legs would find only the products
+            # whose text holds them.
             return Compiled(texts=[wanted])
         if spec.get("fuzzy_prefix_length") not in (None, 0, "0"):
             self.ignore(f"{path}.fuzzy_prefix_length")

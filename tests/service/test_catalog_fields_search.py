@@ -384,3 +384,19 @@ def test_a_histogram_extended_to_one_end_reaches_it_on_that_side_only(client):
 
 def test_words_searched_in_catalog_fields_alone_match_their_values(client):
     assert sorted(ids(client, {"simple_query_string": {"query": "oiled", "fields": ["finish"]}})) == ["p1", "p3"]
+
+
+OILED_TABLES = [Product(id=f"t{i:02}", title="Oak table", extra={"finish": "oiled"}) for i in range(30)]
+"""More products holding a value than a leg takes candidates (20): those its words would find are not all of them."""
+
+
+@pytest.fixture(scope="module")
+def oiled_tables(catalog_client):
+    return catalog_client(OILED_TABLES)
+
+
+@pytest.mark.parametrize("kind", ["query_string", "simple_query_string"])
+def test_words_searched_in_catalog_fields_alone_match_every_product_holding_them(oiled_tables, kind):
+    body = {"query": {kind: {"query": "oiled", "fields": ["finish"]}}, "size": 50}
+    hits = search(oiled_tables, body)["hits"]
+    assert (hits["total"]["value"], len(hits["hits"])) == (30, 30)
