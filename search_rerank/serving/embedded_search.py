@@ -1268,8 +1268,8 @@ class Aggregations:
                     spec[bounds] = {end: a_number(value, f"{path}.{bounds}.{end}") for end, value in ends.items()}
             ends = spec.get("extended_bounds")
             if isinstance(ends, dict) and len(ends) == 1:
-                # One end (Search UI's open range): tantivy takes two, and the given one twice reaches it on its side,
-                # the other as far as the values go, as Elasticsearch extends a histogram to the ends it is given.
+                # One end (Search UI's open range): tantivy takes two, and the given one twice reaches it on its side;
+                # on the other, where it lies beyond the values, _towards_one_end drops the buckets it added.
                 spec["extended_bounds"] = dict.fromkeys(("min", "max"), next(iter(ends.values())))
             _extended_within_hard(spec, path)
             if spec.get("min_doc_count", 0) > 0:
@@ -1997,6 +1997,9 @@ def _shape_histogram(
         listed = _hard_bounds_kept(listed or [], spec)
     if not isinstance(listed, list):
         return
+    extended = spec.get("extended_bounds")
+    if isinstance(extended, Mapping) and len(extended) == 1:
+        listed = _towards_one_end(listed, "min" in extended)
     order = bucket_order(spec) if "order" in spec else [("_key", "asc")]
     order_buckets(listed, order, lambda bucket, by: _metric(bucket, by, subs))
     if field_type == "date":  # keys in milliseconds, each with its date, a keyed one's keyed by it
@@ -2005,6 +2008,19 @@ def _shape_histogram(
         answer["buckets"] = {b["key_as_string"]: b for b in listed} if isinstance(buckets, dict) else listed
         return
     answer["buckets"] = {_java_double(float(b["key"])): b for b in listed} if isinstance(buckets, dict) else listed
+
+
+def _towards_one_end(listed: list[dict[str, Any]], low: bool) -> list[dict[str, Any]]:
+    """A histogram's buckets extended to its low end only (``low``) or its high end only: tantivy, which takes both
+    ends, was given the one end twice (``Aggregations._native``), so an end on the far side of the values made empty
+    buckets up to it there, where Elasticsearch extends a histogram towards the end given alone; those past the
+    values on the other side go (all of them where no bucket holds a value, as Elasticsearch answers none)."""
+    held = [bucket["key"] for bucket in listed if bucket["doc_count"] > 0]
+    if not held:
+        return []
+    if low:
+        return [bucket for bucket in listed if bucket["key"] <= max(held)]
+    return [bucket for bucket in listed if bucket["key"] >= min(held)]
 
 
 def _shape_date_ranges(

@@ -382,6 +382,13 @@ def test_a_histogram_extended_to_one_end_reaches_it_on_that_side_only(client):
     assert [bucket["key"] for bucket in buckets] == [-200.0, -100.0, 0.0, 100.0, 200.0]
 
 
+@pytest.mark.parametrize("end", [{"min": 500}, {"max": -100}])
+def test_a_histogram_extended_to_one_end_on_the_far_side_of_its_values_adds_no_buckets(client, end):
+    histogram = {"field": "price", "interval": 100, "min_doc_count": 0, "extended_bounds": end}
+    buckets = search(client, {"size": 0, "aggs": {"p": {"histogram": histogram}}})["aggregations"]["p"]["buckets"]
+    assert [bucket["key"] for bucket in buckets] == [0.0, 100.0, 200.0]
+
+
 def test_words_searched_in_catalog_fields_alone_match_their_values(client):
     assert sorted(ids(client, {"simple_query_string": {"query": "oiled", "fields": ["finish"]}})) == ["p1", "p3"]
 
