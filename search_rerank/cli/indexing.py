@@ -111,6 +111,13 @@ def index_catalog(
             "a field the index does not type (new in an --incremental update: a full build types it) or a value "
             "not of its field's type[/yellow]"
         )
+    if report.sorted_by_first:
+        listed = _first_of([f"{name} ({count:,})" for name, count in report.sorted_by_first.most_common()])
+        console.print(
+            f"[yellow]fields of several values sorted by the first of their values (products of each): {listed}: "
+            "the index was built with one value of each (a full build sorts by each product's least or "
+            "greatest)[/yellow]"
+        )
     if stats.skipped:
         console.print(f"[yellow]skipped {stats.skipped} bad rows[/yellow], first: " + "; ".join(stats.errors[:3]))
 

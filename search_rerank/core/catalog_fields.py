@@ -291,6 +291,14 @@ class CatalogFields:
                 out[path] += 1
         return out
 
+    def sorted_by_first(self, product: Product) -> list[str]:
+        """The fields ``product`` holds several values of that are not :attr:`several`: a field of one value in the
+        products an index was built from, several only in an update, has no least and greatest beside it (the
+        embedded index's fields are fixed at its build), so a sort reads the first value held."""
+        return [
+            path for path, values in self.values(product).items() if path not in self.several and len(set(values)) > 1
+        ]
+
     def to_json(self) -> str:
         return json.dumps({"fields": self.types, "several": sorted(self.several)}, indent=2)
 

@@ -96,6 +96,10 @@ class IndexReport:
     """Values of the catalog's own fields kept for display but not filtered, sorted or faceted, by field: a field
     the index does not type (new in an update, which a full build types; past ``MAX_FIELDS``; a build from products
     read as they come, without ``catalog``), or a value that is not its field's type (``"n/a"`` in a number's)."""
+    sorted_by_first: Counter[str] = field(default_factory=Counter)
+    """Products holding several values of a field the embedded index keeps no least and greatest of, by field: one of
+    a value each in the build, several in an ``--incremental`` update (``CatalogFields.sorted_by_first``); a sort by
+    it reads the first value each holds until a full build, which keeps them."""
 
     def docs_per_second(self) -> dict[str, float]:
         return {part: self.products / s for part, s in self.seconds.items() if s > 0 and part != "total"}
@@ -177,8 +181,11 @@ class _Writers:
         catalog: CatalogFields | None = None,
     ):
         self.root = root
-        self.catalog = catalog or CatalogFields()
+        self.catalog = CatalogFields() if catalog is None else catalog
         """The catalog fields the lexical index types, against which each product's values are counted."""
+        self.ends_kept = isinstance(lexical, TantivyRetriever)
+        """Whether sorts by a field of several values read the least and greatest kept beside it (the embedded
+        index's; a cluster sorts by the values themselves)."""
         self.settings = settings
         self.store = ProductStore(root / STORE_FILE)
         self.lexical = lexical
@@ -205,6 +212,8 @@ class _Writers:
             self._timed(report, "store", lambda: self.store.add(batch))
             for product in batch:
                 report.not_indexed.update(self.catalog.left_out(product))
+                if self.ends_kept:
+                    report.sorted_by_first.update(self.catalog.sorted_by_first(product))
             if self.knn is not None:  # each batch encoded once, written with its documents
                 fields = self._timed(report, DENSE, lambda: self.knn.vector_fields(batch))
                 self._timed(report, LEXICAL, lambda: self.knn.cluster.add(batch, extra=fields))

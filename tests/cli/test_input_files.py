@@ -268,3 +268,16 @@ def test_an_incremental_update_lists_the_values_it_cannot_filter_by_field(tmp_pa
     result = run("--index-dir", str(index_dir), "reindex", "--no-dense", "--incremental", "--catalog", str(update))
     assert result.exit_code == 0, result.output
     assert "not filtered, sorted or faceted (values of each): stock (1), colour (1)" in " ".join(result.output.split())
+
+
+def test_an_incremental_update_lists_the_fields_of_several_values_it_sorts_by_the_first(tmp_path):
+    catalog = tmp_path / "catalog.jsonl"
+    records = [{**record, "size": i} for i, record in enumerate(CATALOG)]
+    catalog.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
+    index_dir = tmp_path / "index"
+    assert run("--index-dir", str(index_dir), "index", "--no-dense", "--catalog", str(catalog)).exit_code == 0
+    update = tmp_path / "update.jsonl"
+    update.write_text(json.dumps({**CATALOG[0], "size": [9, 1]}) + "\n", encoding="utf-8")
+    result = run("--index-dir", str(index_dir), "reindex", "--no-dense", "--incremental", "--catalog", str(update))
+    assert result.exit_code == 0, result.output
+    assert "sorted by the first of their values (products of each): size (1)" in " ".join(result.output.split())

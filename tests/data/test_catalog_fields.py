@@ -182,3 +182,9 @@ def test_a_keywords_repeated_value_is_one_and_a_numbers_counts_each_time():
 def test_the_values_kept_for_display_only_are_counted_by_field():
     catalog = CatalogFields({"stock": "long"})
     assert catalog.left_out(products({"stock": "n/a", "colour": "red", "image": None})[0]) == {"stock": 1, "colour": 1}
+
+
+def test_a_field_of_several_values_not_known_as_such_is_one_a_sort_reads_the_first_of():
+    catalog = CatalogFields({"sizes": "long", "tags": "keyword", "codes": "long"}, ["codes"])
+    held = products({"sizes": [9, 1], "tags": ["oak", "oak"], "codes": [3, 4]})[0]
+    assert catalog.sorted_by_first(held) == ["sizes"]
