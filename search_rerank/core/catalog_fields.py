@@ -231,7 +231,7 @@ class CatalogFields:
             for path, value in leaf_values(product.extra):
                 if _indexable(path):
                     kinds.setdefault(path, set()).add(_kind(value))
-                    seen.setdefault(path, set()).add(value)
+                    seen.setdefault(path, set()).add((type(value), value))  # 1 and true are two values
             holders.update(seen.keys())
             several.update(path for path, values in seen.items() if len(values) > 1)
         _without_parents(kinds)

@@ -263,7 +263,8 @@ class ClusterFields:
         """The served index's own fields, asked only for a field that not every index holds (the whole
         category path), so a search that names none sends the cluster nothing more."""
         self.catalog = lambda: cluster.catalog
-        """The catalog fields the served index maps, read from it only for a range on one of them."""
+        """The catalog fields the served index maps, read from its mapping once, when a name is none of the
+        product's own fields."""
         self.aliases = aliases or {}
         """``service.field_aliases``: the body is renamed before it comes here, but not the field names inside a
         ``query_string``'s text, which are mapped where the text is read (:meth:`_string_query`)."""
