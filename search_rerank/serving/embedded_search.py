@@ -2317,6 +2317,8 @@ class FieldSort:
     then: tuple[SortKey, ...] = ()
     """The keys after the first, each ordering the ties of those before it (Search UI's sortList, Searchkit's
     sorting arrays); each hit's sort values carry them all, ``_score`` included, as in Elasticsearch."""
+    named: str = ""
+    """The first key's field as the request names it, for the answer's reason (``field`` is the index's own)."""
 
 
 # A search without words lists its matches by sales, most first (EmbeddedSearch.browse_result says why).
@@ -2327,6 +2329,7 @@ def parse_sort(sort: Any, compiler: Compiler) -> FieldSort | None:
     """None for relevance order (the pipeline's); the fields' keys (and ``_score`` after one) otherwise."""
     items = sort if isinstance(sort, list) else [] if sort is None else [sort]
     keys: list[SortKey] = []
+    first = ""
     for i, item in enumerate(items):
         where = f"sort[{i}]"
         if isinstance(item, str):
@@ -2350,10 +2353,11 @@ def parse_sort(sort: Any, compiler: Compiler) -> FieldSort | None:
             raise Unsupported(where, f"sorting by {name!r} (sortable: {SORTABLE})")
         if target is not None and target.sort_max is not None:
             sortable = _several(target, item[name] if isinstance(item, Mapping) else None, descending, where)
+        first = first or name
         keys.append(SortKey(sortable, descending))
     if not keys:
         return None
-    return FieldSort(keys[0].field, keys[0].descending, tuple(keys[1:]))
+    return FieldSort(keys[0].field, keys[0].descending, tuple(keys[1:]), named=first)
 
 
 def _several(target: Target, options: Any, descending: bool, where: str) -> str:
@@ -2556,8 +2560,7 @@ class EmbeddedSearch:
     def sorted_result(self, pipeline: SearchPipeline) -> SearchResult:
         """A page ordered by the field: every match is ranked by it, so there is nothing to rerank."""
         assert self.sort is not None
-        named = next((name for name, fast in SORT_FIELDS.items() if fast == self.sort.field), self.sort.field)
-        reason = f"sorted by {named}: every match is ordered by the field"
+        reason = f"sorted by {self.sort.named or self.sort.field}: every match is ordered by the field"
         result, rows = self._ordered(pipeline, self.sort, reason)
         for pid, values, _ in rows:
             self.sort_values[pid] = values

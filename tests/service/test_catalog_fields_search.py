@@ -407,3 +407,9 @@ def test_words_searched_in_catalog_fields_alone_match_every_product_holding_them
     body = {"query": {kind: {"query": "oiled", "fields": ["finish"]}}, "size": 50}
     hits = search(oiled_tables, body)["hits"]
     assert (hits["total"]["value"], len(hits["hits"])) == (30, 30)
+
+
+def test_a_page_sorted_by_a_catalog_field_says_so_by_the_fields_name(embedded):
+    body = {"query": {"match": {"title": "oak"}}, "sort": [{"sizes": "desc"}]}
+    skipped = embedded.post("/products/_search", json=body).get_json()["search_rerank"]["skipped"]
+    assert skipped["rerank"] == "sorted by sizes: every match is ordered by the field"
