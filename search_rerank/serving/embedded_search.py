@@ -1183,8 +1183,9 @@ class Aggregations:
         self.typed_keys = typed_keys
         self.buckets = 0
         """The buckets answered so far, counted against :data:`MAX_BUCKETS`."""
-        self._spans: dict[str, dict[str, Any]] = {}
-        """The least and greatest value of each date field a histogram by months reads, over the whole index."""
+        self._matching: tantivy.Query | None = None
+        """The products the aggregations being translated count (a histogram by months spans their dates); None
+        while the body is checked, before any search."""
         self.check(aggs, "aggs", top=True)
 
     def check(self, aggs: Any, path: str, native_only: bool = False, top: bool = False) -> None:
@@ -1344,17 +1345,16 @@ class Aggregations:
 
     def _calendar_ranges(self, spec: dict[str, Any], months: int, path: str) -> dict[str, Any]:
         """A date_histogram by month, quarter or year, whose buckets differ in length, as a range aggregation of
-        every such period from the first date the index holds to the last (:func:`_shape_date_ranges` keeps those
-        from the first to the last holding a product, as Elasticsearch's buckets run)."""
+        every such period from the first date the matches hold to the last (:func:`_shape_date_ranges` keeps those
+        of each bucket from the first to the last holding a product, as Elasticsearch's buckets run)."""
         for option in ("offset", "extended_bounds", "hard_bounds", "missing", "keyed_as_string"):
             if option in spec:
                 raise Unsupported(f"{path}.{option}", f"{option} of a date_histogram by month, quarter or year")
         field = spec["field"]
-        if field not in self._spans:  # checked, then translated: the index's dates are read once
-            self._spans[field] = self.compiler.leg.searcher().aggregate(
-                tantivy.Query.all_query(), {"span": {"stats": {"field": field}}}
-            )["span"]
-        edges = month_edges(self._spans[field].get("min"), self._spans[field].get("max"), months, MAX_BUCKETS)
+        if self._matching is None:  # the body checked before any search: one period stands for them all
+            return {"field": field, "ranges": [{"from": 0, "to": 1}]}
+        span = self.compiler.leg.searcher().aggregate(self._matching, {"span": {"stats": {"field": field}}})["span"]
+        edges = month_edges(span.get("min"), span.get("max"), months, MAX_BUCKETS)
         if len(edges) > MAX_BUCKETS:
             raise TooManyBuckets()
         return {"field": field, "ranges": [{"from": low, "to": high} for low, high in zip(edges, edges[1:])]}
@@ -1505,6 +1505,7 @@ class Aggregations:
     ) -> dict[str, Any]:
         """tantivy's answer to ``aggs``; when the values of percentiles exceed tantivy's bucket limit (under many
         buckets of a large catalog), asked again with the percentiles its sketch's alone."""
+        self._matching = base
         translated = self._translated(aggs, path, exact=True)
         if self.buckets + self._expected_buckets(searcher, base, translated) > MAX_BUCKETS:
             raise TooManyBuckets()

@@ -413,3 +413,18 @@ def test_a_page_sorted_by_a_catalog_field_says_so_by_the_fields_name(embedded):
     body = {"query": {"match": {"title": "oak"}}, "sort": [{"sizes": "desc"}]}
     skipped = embedded.post("/products/_search", json=body).get_json()["search_rerank"]["skipped"]
     assert skipped["rerank"] == "sorted by sizes: every match is ordered by the field"
+
+
+def test_a_monthly_histogram_spans_the_dates_of_the_matches_not_the_whole_catalogs(catalog_client):
+    # A "no end" date among the products would make some 95,000 months of the whole catalogue: too many buckets.
+    far = Product(id="p9", title="Pine bench", brand="Dune", price=60.0, extra={"created_at": "9999-12-31"})
+    client = catalog_client([*CATALOG, far])
+    body = {
+        "size": 0,
+        "query": {"bool": {"filter": [{"range": {"created_at": {"lt": "2026-01-01"}}}]}},
+        "aggs": {"added": {"date_histogram": {"field": "created_at", "calendar_interval": "month"}}},
+    }
+    response = client.post("/products/_search", json=body)
+    assert response.status_code == 200, response.get_json()
+    buckets = response.get_json()["aggregations"]["added"]["buckets"]
+    assert len(buckets) == 8 and sum(bucket["doc_count"] for bucket in buckets) == 3
