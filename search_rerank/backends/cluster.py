@@ -315,12 +315,7 @@ class ClusterRetriever:
             return
         if not self.exists(self.index):
             first = version_name(self.index)
-            catalog = (
-                CatalogFields.infer(first_products, self.settings.catalog_field_types)
-                if isinstance(first_products, Sequence)
-                else None
-            )
-            self.create_index(first, catalog)
+            self.create_index(first, CatalogFields.of_listed(first_products, self.settings.catalog_field_types))
             self.update_aliases([{"add": {"index": first, "alias": self.index}}])
         self._index_ready = True
 

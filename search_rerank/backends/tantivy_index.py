@@ -153,8 +153,8 @@ def _schema(catalog: CatalogFields) -> tantivy.Schema:
     builder.add_integer_field("review_count", indexed=True, fast=True)
     for name, kind in catalog.types.items():
         field = catalog.index_field(name)
+        held = CATALOG_FIELD_KINDS[kind]
         for held_in in (field, *((f"{field}{MIN_SUFFIX}", f"{field}{MAX_SUFFIX}") if name in catalog.several else ())):
-            held = CATALOG_FIELD_KINDS[kind]
             if held == tantivy.FieldType.Text:
                 builder.add_text_field(held_in, fast=True, tokenizer_name="raw", index_option="basic")
             elif held == tantivy.FieldType.Integer:

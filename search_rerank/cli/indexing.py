@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +97,7 @@ def index_catalog(
     if report.deleted:
         console.print(f"deleted {report.deleted} products")
     if stats.extra_fields:
-        kept = _first_of([f"{name} ({count:,})" for name, count in stats.extra_fields.most_common()])
+        kept = _by_field(stats.extra_fields)
         console.print(f"fields the product does not read, kept for hits' _source (products holding each): {kept}")
     if fields:
         typed = _first_of([f"{name} ({kind})" for name, kind in fields.types.items()])
@@ -105,21 +106,25 @@ def index_catalog(
             "(lexical.catalog_field_types sets a type read wrong)"
         )
     if report.not_indexed:
-        listed = _first_of([f"{name} ({count:,})" for name, count in report.not_indexed.most_common()])
         console.print(
-            f"[yellow]values kept for display only, not filtered, sorted or faceted (values of each): {listed}: "
+            f"[yellow]values kept for display only, not filtered, sorted or faceted (values of each): {_by_field(report.not_indexed)}: "
             "a field the index does not type (new in an --incremental update: a full build types it) or a value "
             "not of its field's type[/yellow]"
         )
     if report.sorted_by_first:
-        listed = _first_of([f"{name} ({count:,})" for name, count in report.sorted_by_first.most_common()])
         console.print(
-            f"[yellow]fields of several values sorted by the first of their values (products of each): {listed}: "
+            "[yellow]fields of several values sorted by the first of their values (products of each): "
+            f"{_by_field(report.sorted_by_first)}: "
             "the index was built with one value of each (a full build sorts by each product's least or "
             "greatest)[/yellow]"
         )
     if stats.skipped:
         console.print(f"[yellow]skipped {stats.skipped} bad rows[/yellow], first: " + "; ".join(stats.errors[:3]))
+
+
+def _by_field(counts: Counter[str]) -> str:
+    """``counts`` by field, the most first, as :func:`_first_of` lists them (``stock (3), colour (1)``)."""
+    return _first_of([f"{name} ({count:,})" for name, count in counts.most_common()])
 
 
 def _first_of(entries: list[str]) -> str:

@@ -25,7 +25,7 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
@@ -237,6 +237,12 @@ class CatalogFields:
         _without_parents(kinds)
         kept = _most_common(list(kinds), holders)
         return cls({path: (overrides or {}).get(path) or _type_of(kinds[path]) for path in kept}, several)
+
+    @classmethod
+    def of_listed(cls, products: Iterable[Product], overrides: Mapping[str, str] | None = None) -> CatalogFields:
+        """Those of ``products`` where they are a list, read whole (:meth:`infer`); none where they are read as they
+        come, since a field's type is decided from every value of it before anything is written."""
+        return cls.infer(products, overrides) if isinstance(products, Sequence) else cls()
 
     def __bool__(self) -> bool:
         return bool(self.types)

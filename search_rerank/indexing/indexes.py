@@ -38,7 +38,7 @@ import re
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
@@ -369,11 +369,7 @@ def build_index(
     kept for display only), since a field's type is decided from every value of it before anything is written.
     """
     if catalog is None:
-        catalog = (
-            CatalogFields.infer(products, settings.lexical.catalog_field_types)
-            if isinstance(products, Sequence)
-            else CatalogFields()
-        )
+        catalog = CatalogFields.of_listed(products, settings.lexical.catalog_field_types)
     if keep < 0:
         raise ConfigError(f"keep={keep}: the number of old versions to keep must be >= 0")
     versions = IndexVersions(settings.index_dir)

@@ -53,7 +53,6 @@ from typing import Any, TypeGuard
 import tantivy
 
 from ..backends.tantivy_index import (
-    CATALOG_FIELD_KINDS,
     MAX_SUFFIX,
     MIN_SUFFIX,
     NUMERIC_FIELDS,
@@ -349,7 +348,7 @@ class Compiler:
             return None
         name, kind = own, catalog.types[own]
         field = catalog.index_field(name)
-        held = CATALOG_FIELD_KINDS[kind]
+        held = self.leg.held_as(field)
         number = held if held in (tantivy.FieldType.Integer, tantivy.FieldType.Float) else None
         several = name in catalog.several
         return Target(
