@@ -103,7 +103,7 @@ from .es_compat import (
     Unsupported,
     order_terms_buckets,
     parse_search,
-    pinned_ids,
+    pinned_query,
 )
 from .field_aliases import alias_of, rename_highlights
 from .passthrough import BODY_REFUSALS, refused_at
@@ -374,9 +374,16 @@ class ClusterFields:
                 if key in spec:
                     out[key] = [self.query(c, f"{where}.{key}[{i}]") for i, c in enumerate(clause_list(spec[key]))]
             return {kind: out}
-        if kind == "pinned" and self.engine != "elasticsearch" and not pinned_ids(an_object(spec, where)):
-            return self.query(spec.get("organic"), f"{where}.organic")
-        if kind in ("constant_score", "function_score", "boosting", "dis_max", "pinned", "nested"):
+        if kind == "pinned":
+            # What it matches, its ids or its organic query, on every engine (OpenSearch has no pinned query):
+            # the pipeline ranks, and the pinned products are put first after (see serving.pinned).
+            spec = an_object(spec, where)
+            ids, organic_query = pinned_query(spec, where)
+            organic = self.query(organic_query, f"{where}.organic")
+            return (
+                {"bool": {"should": [{"ids": {"values": ids}}, organic], "minimum_should_match": 1}} if ids else organic
+            )
+        if kind in ("constant_score", "function_score", "boosting", "dis_max", "nested"):
             return {kind: self._compound(kind, an_object(spec, where), where)}
         if kind == "exists":
             name = an_object(spec, where).get("field")
@@ -394,9 +401,7 @@ class ClusterFields:
 
     def _compound(self, kind: str, spec: Mapping[str, Any], where: str) -> dict[str, Any]:
         out = dict(spec)
-        if kind == "pinned" and self.engine != "elasticsearch":
-            raise Unsupported(where, f"query type 'pinned' ({self.engine} has no pinned query)")
-        for key in ("filter", "query", "positive", "negative", "organic"):
+        for key in ("filter", "query", "positive", "negative"):
             if key in spec:
                 out[key] = self.query(spec[key], f"{where}.{key}")
         if kind == "dis_max":
@@ -839,7 +844,7 @@ def query_words(query: Any) -> list[str]:
         return [wanted] if wanted else []
     if kind == "bool":
         return [w for key in ("must", "should") for c in clause_list(spec.get(key)) for w in query_words(c)]
-    inner = {"function_score": "query", "boosting": "positive", "nested": "query", "pinned": "organic"}.get(kind)
+    inner = {"function_score": "query", "boosting": "positive", "nested": "query"}.get(kind)
     if inner is not None:
         return query_words(spec.get(inner))
     if kind == "dis_max":
@@ -852,7 +857,7 @@ def constraints(query: Any) -> list[dict[str, Any]]:
 
     ``bool.filter`` and ``must_not`` as they are, the ``must`` clauses' own
     constraints, and alternatives (required ``should`` clauses, ``dis_max``
-    queries, a ``pinned`` query's ids or its organic query) as one of their
+    queries) as one of their
     constraints (:func:`_any_of`); a text clause constrains nothing (the
     dense leg finds by meaning what the words may not say).
     """
@@ -871,9 +876,6 @@ def constraints(query: Any) -> list[dict[str, Any]]:
         return out
     if kind == "dis_max":
         return _any_of(clause_list(spec.get("queries")))
-    if kind == "pinned":
-        organic = spec.get("organic")
-        return _any_of([{"ids": {"values": pinned_ids(spec)}}, organic]) if organic is not None else []
     if kind in MATCH_QUERIES | MULTI_FIELD_QUERIES | STRING_QUERIES | {"match_all"}:
         return []
     if kind == "constant_score":
@@ -1077,10 +1079,26 @@ class DelegatedSearch:
     """The served lexical leg's breaker, once :meth:`pipeline` or :meth:`ordered_result` has found it: the
     request's other calls to the cluster (highlights, the page past the ranked list) are asked behind it too."""
 
+    ranks_by_score: bool = True
+    """Whether the page is in order of relevance (no sort, or one led by ``_score``), where pins count."""
+
     @property
     def ordered(self) -> bool:
         """Whether the page is not the pipeline's to rank but the cluster's own."""
         return self.ordered_body is not None
+
+    def widen(self) -> None:
+        """Ask for every hit from the first to the end of the page (pinned products move the others down)."""
+        self.search = dataclasses.replace(self.search, offset=0, size=self.search.offset + self.search.size)
+        if self.ordered_body is not None:
+            self.ordered_body = {**self.ordered_body, "from": 0, "size": self.search.size}
+
+    def pinned_matches(self, ids: list[str]) -> set[str]:
+        """Which of the pinned ``ids`` the search matches (its query and post filter), asked behind the lexical
+        leg's breaker."""
+        clauses = [self.query, *([self.post_filter] if self.post_filter is not None else [])]
+        with behind(self.breaker):
+            return admitted(self.cluster, ids, clauses)
 
     def pipeline(self, pipeline: SearchPipeline) -> SearchPipeline:
         """The pipeline with the client's query as its lexical leg (behind the served leg's guard, if it has one,
@@ -1383,6 +1401,7 @@ def delegate_search(
         aggs_plan=plan,
         completions=completions,
         collapsed=collapsed,
+        ranks_by_score=ranks,
     )
     if not ordered:
         return delegated

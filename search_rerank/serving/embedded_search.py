@@ -104,7 +104,7 @@ from .es_compat import (
     order_buckets,
     order_terms_buckets,
     parse_search,
-    pinned_ids,
+    pinned_query,
     typed_key,
 )
 from .field_aliases import alias_of
@@ -680,9 +680,20 @@ class Compiler:
             if not isinstance(queries, list) or not queries:
                 raise InvalidQuery(f"{where}.queries", "expected a list of queries")
             return self._alternatives(queries, f"{where}.queries", scoring, required=1)
-        if kind == "pinned" and not pinned_ids(an_object(spec, where)):
-            return self.query(spec.get("organic"), f"{where}.organic", scoring)
+        if kind == "pinned":
+            return self._pinned(an_object(spec, where), where, scoring)
         raise Unsupported(where, f"query type {kind!r}")
+
+    def _pinned(self, spec: Mapping[str, Any], path: str, scoring: bool) -> Compiled:
+        """Its ids or its organic query, as Elasticsearch matches it; scored, the organic query alone: the pipeline
+        ranks by it, and the pinned products the search matches are put first after (see serving.pinned)."""
+        ids, organic_query = pinned_query(spec, path)
+        organic = self.query(organic_query, f"{path}.organic", scoring)
+        if scoring or not ids:
+            return organic
+        if organic.constraint is None:
+            return Compiled()  # the organic query matches every product
+        return Compiled(_any([self.exact(Target("id", "id"), ids, f"{path}.ids"), organic.constraint]))
 
     def _function_score(self, spec: Mapping[str, Any], path: str, scoring: bool) -> Compiled:
         """Its ``query`` (none: every product): the functions change only scores, and the pipeline ranks.
@@ -2551,6 +2562,19 @@ class EmbeddedSearch:
         """The products the query matches as in Elasticsearch, with or without the post filter."""
         query = _all([self.matched, self.post_constraint if post_filter else None])
         return query if query is not None else tantivy.Query.all_query()
+
+    @property
+    def ranks_by_score(self) -> bool:
+        """Whether the page is in order of relevance (no field sort), where pins count."""
+        return self.sort is None
+
+    def widen(self) -> None:
+        """Ask for every hit from the first to the end of the page (pinned products move the others down)."""
+        self.search = dataclasses.replace(self.search, offset=0, size=self.search.offset + self.search.size)
+
+    def pinned_matches(self, ids: list[str]) -> set[str]:
+        """Which of the pinned ``ids`` the search matches (its query and post filter)."""
+        return self.compiler.leg.admitted(ids, self.match_query(post_filter=True))
 
     @property
     def browses(self) -> bool:

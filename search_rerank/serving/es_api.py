@@ -61,6 +61,7 @@ from .es_compat import (
 from .field_aliases import MATCH_NONE, highlight_names, rename_fields, rename_highlights
 from .json_input import InvalidBody
 from .passthrough import ClusterPassthrough, raw_target
+from .pinned import check_pinnable, pin, pins
 from .profiles_api import header_identity, request_profile
 from .reactivesearch import translate
 from .retrievers import plan as plan_retriever
@@ -252,6 +253,15 @@ def _es_search(index: str, body: dict[str, Any], params, deadline: float | None 
             embedded.search = search
         if delegated is not None:
             delegated.search = search
+    # A pinned query's products come first on a page in order of relevance: the pipeline ranks from the first hit
+    # and the pinned ones are put in front (see pinned).
+    backend = embedded if embedded is not None else delegated
+    pinned = pins(body.get("query")) if backend is not None and backend.ranks_by_score else []
+    asked = search
+    if backend is not None and pinned:
+        check_pinnable(body, params)
+        backend.widen()
+        search = backend.search
     aggregating = delegated.leg if delegated is not None else lexical
     aggregations = current_app.extensions["aggregator"].start(aggregating, search)
     result = interleaved = None
@@ -277,6 +287,9 @@ def _es_search(index: str, body: dict[str, Any], params, deadline: float | None 
         )
         if delegated is not None:
             result = delegated.filled(result, pipeline)
+    if backend is not None and pinned and result is not None:
+        result = pin(result, pinned, backend.pinned_matches, asked.offset, asked.size, pipeline)
+        search = asked
     hit_ids = [hit.product.id for hit in result.hits] if result is not None else []
     query_id, unlogged = log_query(search.text, hit_ids, search.filters, search.offset, search.ubi, interleaved)
     response = es_response(search, result, settings, index, (time.perf_counter() - started) * 1000)

@@ -177,14 +177,39 @@ def index_not_found_cause(index: str) -> dict[str, Any]:
     }
 
 
-def pinned_ids(spec: Mapping[str, Any]) -> list[Any]:
-    """The documents a ``pinned`` query puts first: its ``ids``, or its ``docs``' ``_id``s.
+MAX_PINNED = 100
+"""Elasticsearch's limit on a ``pinned`` query's ids or docs (PinnedQueryBuilder.MAX_NUM_PINNED_HITS)."""
 
-    None leaves the answer its ``organic`` query's: Searchkit wraps the query in a ``pinned`` query for every
+
+def pinned_query(spec: Mapping[str, Any], where: str) -> tuple[list[str], Any]:
+    """A ``pinned`` query's ids (see :func:`pinned_ids`) and its ``organic`` query, which Elasticsearch requires.
+
+    No ids leaves the answer its ``organic`` query's: Searchkit wraps the query in a ``pinned`` query for every
     query rule that fires, a boost, a filter or a rewrite that pins nothing included.
     """
-    docs = clause_list(spec.get("docs"))
-    return list(spec.get("ids") or []) + [doc.get("_id") for doc in docs if isinstance(doc, Mapping)]
+    ids = pinned_ids(spec, where)
+    if spec.get("organic") is None:
+        raise InvalidQuery(f"{where}.organic", "[pinned] organic query must be specified")
+    return ids, spec["organic"]
+
+
+def pinned_ids(spec: Mapping[str, Any], where: str) -> list[str]:
+    """The documents a ``pinned`` query or retriever puts first (its ``ids``, or its ``docs``' ``_id``s), checked
+    as Elasticsearch checks them (PinnedQueryBuilder): ids or docs but not both, at most 100, each an id."""
+    if "ids" in spec and "docs" in spec:
+        raise InvalidQuery(where, "[pinned] cannot specify both ids and docs")
+    key = "docs" if "docs" in spec else "ids"
+    listed = clause_list(spec.get(key))
+    if len(listed) > MAX_PINNED:
+        raise InvalidQuery(f"{where}.{key}", f"[pinned] max of {MAX_PINNED} {key} exceeded: {len(listed)} provided")
+    ids = []
+    for i, item in enumerate(listed):
+        value = an_object(item, f"{where}.docs[{i}]").get("_id") if key == "docs" else item
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            field = f"{where}.docs[{i}]._id" if key == "docs" else f"{where}.ids[{i}]"
+            raise InvalidQuery(field, "expected an id (a string)")
+        ids.append(str(value))
+    return ids
 
 
 class Unsupported(SearchRerankError):

@@ -60,6 +60,7 @@ NESTING = {
     "boosting": ("positive", "negative"),
     "dis_max": ("queries",),
     "nested": ("query",),
+    "pinned": ("organic",),
 }
 ABSENT = ""
 CONSTANT = "="

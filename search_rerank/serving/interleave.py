@@ -143,9 +143,11 @@ class InterleavedSearch:
     interleaved: Interleaved
     source: str
 
-    def teams(self, product_ids: Sequence[str]) -> list[str]:
+    def teams(self, product_ids: Sequence[str]) -> list[str | None]:
+        """The team that placed each product; None for one neither ranking placed (a pinned product, which
+        both would show first: its clicks credit neither)."""
         team_of = self.interleaved.team_of()
-        return [team_of[pid] for pid in product_ids]
+        return [team_of.get(pid) for pid in product_ids]
 
     def section(self, product_ids: Sequence[str]) -> dict[str, Any]:
         """What the response says: that the list is interleaved, from what, and each hit's team.
@@ -247,7 +249,7 @@ def impression_events(
                 {
                     "object": UbiObject(object_id=pid, object_id_field="id"),
                     "position": UbiPosition(ordinal=offset + i),
-                    "team": team,
+                    **({"team": team} if team is not None else {}),
                 }
             ),
         )

@@ -22,7 +22,10 @@ pipeline call:
   reranker score kept; a ``rescorer`` whose rescore query is a text query is
   the same stage, reading that text;
 - ``diversify`` (type ``mmr``) is the MMR stage with its ``lambda`` and
-  ``rank_window_size`` as depth; its ``size`` caps the results.
+  ``rank_window_size`` as depth; its ``size`` caps the results;
+- ``pinned`` (9.1), around the rest of the tree, puts its ``ids`` or
+  ``docs`` first, as a ``pinned`` query around the tree's query does
+  (serving.pinned): the tree's filters still hold them.
 
 Filters anywhere in the tree hold every leg they apply to, as the pipeline
 holds both legs to one set of filters; legs the tree does not name are left
@@ -77,14 +80,15 @@ from ..core.settings import RerankSettings, Settings
 from .body_checks import a_count, a_string, an_object, single_key
 from .cost_limits import check_cost
 from .embedded_search import ConstrainedLeg
-from .es_compat import EsSearch, InvalidQuery, Unsupported
+from .es_compat import EsSearch, InvalidQuery, Unsupported, pinned_ids
+from .pinned import PINNED
 
 RETRIEVER = "retriever"
 LEAVES = ("standard", "knn")
 FUSIONS = ("rrf", "linear")
 RERANKERS = ("text_similarity_reranker", "rescorer")
 # Retrievers of Elasticsearch with no stage here.
-OTHER_RETRIEVERS = ("rule", "pinned")
+OTHER_RETRIEVERS = ("rule",)
 # Top-level keys that say what to retrieve or how to order and page it, which a retriever replaces (Elasticsearch
 # refuses both: its search request's validation; a standard retriever takes its own sort and search_after).
 REPLACED_KEYS = ("query", "knn", "rank", "sub_searches", "sort", "search_after", "terminate_after", "rescore")
@@ -296,6 +300,8 @@ class _Planner:
         self.overrides: dict[str, dict[str, Any]] = {}
         self.section: dict[str, Any] = {}
         self.out = RetrieverPlan(body={}, settings=settings, section=self.section)
+        self.pins: list[str] | None = None
+        """The ids a ``pinned`` retriever puts first."""
 
     def run(self) -> RetrieverPlan:
         node, path = self.body[RETRIEVER], RETRIEVER
@@ -319,6 +325,12 @@ class _Planner:
                 leaves = [Leaf(kind, where, spec, _filters(spec.get("filter"), f"{where}.filter"))]
                 self.section["first_stage"] = kind
                 break
+            elif kind == PINNED:
+                if stages:
+                    raise Unsupported(where, f"pinned inside {stages[-1]}: the pinned products come first, last")
+                self._pinned(spec, where)
+                if RETRIEVER not in spec:  # the pinned products alone
+                    spec = {RETRIEVER: {"standard": {"query": {"match_none": {}}}}}
             elif kind in OTHER_RETRIEVERS:
                 raise Unsupported(where, f"the {kind} retriever")
             else:
@@ -462,6 +474,13 @@ class _Planner:
             self.out.size_cap = a_count(spec["size"], f"{where}.size", minimum=1)
         self.overrides["diversity"] = {"enabled": True, "lambda_": lam, "depth": depth}
         self.section["diversity"] = {"lambda": lam, "depth": depth, "size": self.out.size_cap}
+
+    def _pinned(self, spec: Mapping[str, Any], where: str) -> None:
+        """The products put first, as a ``pinned`` query around the tree's query does (see serving.pinned)."""
+        _known(spec, where, {"ids", "docs", RETRIEVER, "rank_window_size", "_name"})
+        _known_ignored(spec, where, {"rank_window_size"}, self.ignored, "the pipeline's windows rank")
+        self.pins = pinned_ids(spec, where)
+        self.section[PINNED] = self.pins
 
     def _rerank(self, kind: str, spec: Mapping[str, Any], where: str) -> None:
         if self.pipeline.reranker is None or self.settings.rerank.model is None:
@@ -620,6 +639,8 @@ class _Planner:
                 raise Unsupported(
                     child_at, f"{child} inside {kind}: the pipeline reranks and diversifies the fused list"
                 )
+            if child == PINNED:
+                raise Unsupported(child_at, f"pinned inside {kind}: the pinned products come first, after fusion")
             if child in OTHER_RETRIEVERS:
                 raise Unsupported(child_at, f"the {child} retriever")
             if child not in LEAVES:
@@ -666,6 +687,8 @@ class _Planner:
         else:
             self.overrides.setdefault("dense", {})["enabled"] = False
             self.out.skipped[DENSE] = NOT_IN_TREE
+        if self.pins is not None:
+            query = {PINNED: {"ids": self.pins, "organic": {"match_all": {}} if query is None else query}}
         if filters:
             query = {"bool": {"must": [] if query is None else [query], "filter": filters}}
         body = {k: v for k, v in self.body.items() if k not in (RETRIEVER, "query", *HYBRID_KEYS)}

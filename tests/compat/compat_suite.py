@@ -8,7 +8,8 @@ and either ``body`` (a ``POST /products/_search``), ``msearch`` (the header and 
 Field names and values are this catalog's (``title``, ``brand.keyword``, ``price``...) where the original used
 its own demo index's (``imdb_movies``, ``category.keyword: electronics``); the shape is the library's.
 ``expect`` holds what Elasticsearch would answer on CATALOG (one per search of a multi-search or a
-ReactiveSearch request, in order), checked by :func:`judge`: ``total``, ``ids`` (in order), ``ids_within``,
+ReactiveSearch request, in order), checked by :func:`judge`: ``total``, ``ids`` (in order), ``first`` (the ids the
+hits begin with, in order: pinned ones), ``ids_within``,
 ``buckets`` (an aggregation path onto ``{key: doc_count}``), ``highlight`` (a text some hit's highlight must
 contain) and ``source_fields`` (fields every hit's ``_source`` must hold, as the page reads them).
 
@@ -287,6 +288,8 @@ def judge(case: Case, answer: dict[str, Any], item: int = 0) -> list[str]:
         reasons.append(f"hits.total.value {total.get('value')} != {expect['total']}")
     if "ids" in expect and ids != expect["ids"]:
         reasons.append(f"hits {ids} != {expect['ids']}")
+    if "first" in expect and ids[: len(expect["first"])] != expect["first"]:
+        reasons.append(f"hits {ids} do not begin with {expect['first']}")
     if "ids_within" in expect and not set(ids) <= set(expect["ids_within"]):
         reasons.append(f"hits {sorted(set(ids) - set(expect['ids_within']))} should not match")
     for path, wanted in expect.get("buckets", {}).items():

@@ -201,12 +201,6 @@ def test_searchkit_query_rule_that_pins_nothing_searches_its_organic_query_on_op
     assert set(ids(answer)) == {"s1", "s2", "s3", "s4", "s5"}
 
 
-def test_a_pinned_query_that_pins_documents_is_a_501_on_opensearch(shop):
-    query = {"pinned": {"ids": ["t1"], "organic": SEARCH_UI_TEXT}}
-    response = shop.post("/products/_search", json={"query": query})
-    assert response.status_code == 501 and response.get_json()["error"]["unsupported"] == "query.pinned"
-
-
 def test_an_analyser_sub_field_searches_the_fields_words(shop):
     # ReactiveSearch's search box names its index's sub-fields (title.search, title.autosuggest).
     query = {"multi_match": {"query": "lamp", "fields": ["title.search", "title.autosuggest^2"]}}
@@ -784,14 +778,6 @@ def test_constraints_keep_filters_and_exclusions_but_not_text():
         {"term": {"filter.brand": "acme"}},
         {"bool": {"must_not": [{"term": {"id": "s1"}}]}},
         {"range": {"price": {"lte": 500}}},
-    ]
-
-
-def test_constraints_of_pinned_are_its_ids_or_its_organic_querys():
-    acme = {"term": {"filter.brand": "acme"}}
-    organic = {"bool": {"must": [{"match": {"title": "sofa"}}], "filter": [acme]}}
-    assert constraints({"pinned": {"ids": ["t1"], "organic": organic}}) == [
-        {"bool": {"should": [{"ids": {"values": ["t1"]}}, acme], "minimum_should_match": 1}}
     ]
 
 

@@ -651,12 +651,6 @@ def test_searchkit_query_rule_that_pins_nothing_searches_its_organic_query(clien
     assert ids(body) == by_price([p for p in SOFAS if p.brand == "Bolt"])
 
 
-def test_a_pinned_query_that_pins_documents_is_a_501_naming_it(client):
-    query = {"pinned": {"ids": ["t1"], "organic": {"match": {"title": "sofa"}}}}
-    response = client.post("/products/_search", json={"query": query})
-    assert response.status_code == 501 and response.get_json()["error"]["unsupported"] == "query.pinned"
-
-
 def test_searchkit_fuzzy_multi_match_facets_count_the_words_one_edit_away(client):
     body = search(
         client,

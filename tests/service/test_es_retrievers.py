@@ -323,6 +323,50 @@ def test_rule_retriever_is_a_501_naming_it(client):
     assert error(search(client, body), 501)["unsupported"] == "retriever.rule"
 
 
+# ------------------------------------------------------------------ pinned
+
+
+def hit_ids(body: dict) -> list[str]:
+    return [hit["_id"] for hit in body["hits"]["hits"]]
+
+
+def not_ranked_by(client, tree: dict, ranked: list[str]) -> list[str]:
+    """Two products the tree does not rank in its first page (lamps, for a grey sofa)."""
+    lamps = hit_ids(answer(client, {"query": {"match": {"title": "lamp"}}, "size": 30}))
+    return [pid for pid in lamps if pid not in ranked][:2]
+
+
+def test_pinned_retriever_puts_its_products_before_the_trees_ranking(client):
+    # https://www.elastic.co/docs/reference/elasticsearch/rest-apis/retrievers/pinned-retriever
+    tree = {"rrf": {"retrievers": [standard(), knn_text()]}}
+    ranked = hit_ids(answer(client, {"retriever": tree, "size": 10}))
+    pins = not_ranked_by(client, tree, ranked)
+    body = answer(client, {"retriever": {"pinned": {"ids": pins, "retriever": tree}}, "size": 10})
+    assert len(pins) == 2 and hit_ids(body) == pins + ranked[:8]
+    assert body["search_rerank"]["retriever"]["pinned"] == pins
+
+
+def test_pinned_retriever_products_are_held_to_the_trees_filters(client):
+    ranked = hit_ids(answer(client, {"retriever": standard(), "size": 10}))
+    pins = not_ranked_by(client, standard(), ranked)
+    tree = standard(filter=[{"bool": {"must_not": {"ids": {"values": [pins[0]]}}}}])
+    docs = [{"_id": pid, "_index": "products"} for pid in pins]
+    body = answer(client, {"retriever": {"pinned": {"docs": docs, "retriever": tree}}, "size": 10})
+    assert hit_ids(body)[0] == pins[1] and pins[0] not in hit_ids(body)
+
+
+def test_pinned_retriever_without_a_retriever_answers_its_products_alone(client):
+    pins = not_ranked_by(client, standard(), [])
+    body = answer(client, {"retriever": {"pinned": {"ids": pins, "rank_window_size": 5}}})
+    assert hit_ids(body) == pins and body["hits"]["total"]["value"] == 2
+    assert body["search_rerank"]["ignored"] == ["retriever.pinned.rank_window_size (the pipeline's windows rank)"]
+
+
+def test_pinned_retriever_inside_a_fusion_is_a_501_naming_it(client):
+    body = {"retriever": {"rrf": {"retrievers": [{"pinned": {"ids": ["x"], "retriever": standard()}}, knn_text()]}}}
+    assert error(search(client, body), 501)["unsupported"] == "retriever.rrf.retrievers[0].pinned"
+
+
 def test_unknown_key_in_a_retriever_is_a_400_naming_it(client):
     body = {"retriever": {"standard": {"query": {"match_all": {}}, "windowsize": 3}}}
     assert error(search(client, body), 400)["field"] == "retriever.standard.windowsize"
@@ -855,10 +899,6 @@ def test_aggregations_beside_a_knn_without_a_query_are_a_501_naming_them(client,
 def knn_query(**extra) -> dict:
     """The knn query: the top-level knn's keys, inside ``query``."""
     return {"knn": {**knn_text()["knn"], **extra}}
-
-
-def hit_ids(body: dict) -> list[str]:
-    return [hit["_id"] for hit in body["hits"]["hits"]]
 
 
 def test_a_knn_query_alone_answers_what_the_top_level_knn_answers(client):

@@ -109,3 +109,9 @@ def test_source_keeps_the_records_own_field_when_an_alias_has_its_name():
 def test_elastica_match_on_a_constant_field_matches_every_product_with_that_value():
     """Spryker's StoreQueryExpanderPlugin: {"match": {"store": "DE"}}."""
     assert rename_fields({"query": {"match": {"store": "DE"}}}, {"store": "=DE"})["query"] == {"match_all": {}}
+
+
+def test_a_pinned_querys_organic_query_is_renamed():
+    aliases = {"name": "title"}
+    body = {"query": {"pinned": {"ids": ["t1"], "organic": {"match": {"name": "sofa"}}}}}
+    assert rename_fields(body, aliases)["query"]["pinned"] == {"ids": ["t1"], "organic": {"match": {"title": "sofa"}}}

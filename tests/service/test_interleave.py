@@ -98,6 +98,21 @@ def test_the_elasticsearch_endpoint_interleaves_and_says_so_in_its_section(ab_cl
     assert len(body["search_rerank"]["interleaving"]["teams"]) == len(body["hits"]["hits"]) == 6
 
 
+def test_a_pinned_product_is_on_neither_team_and_its_impression_names_none(ab_client, ubi_path):
+    """Both rankings would show a pinned product first: a click on it credits neither."""
+    lamp = search(ab_client, query="lamp")["hits"][0]["id"]
+    query = {"pinned": {"ids": [lamp], "organic": {"match": {"title": "sofa"}}}}
+    response = ab_client.post("/products/_search", json={"query": query, "size": 6}, headers={**SHOPPER, **ON})
+    body = response.get_json()
+    teams = body["search_rerank"]["interleaving"]["teams"]
+    assert body["hits"]["hits"][0]["_id"] == lamp and teams[0] is None
+    assert set(teams[1:]) == {"A", "B"}
+    shown = [
+        r for r in records(ubi_path) if r.get("query_id") == body["search_rerank"]["query_id"] and "action_name" in r
+    ]
+    assert "team" not in shown[0]["event_attributes"] and shown[1]["event_attributes"]["team"] in ("A", "B")
+
+
 def test_each_shown_product_is_logged_as_an_impression_with_its_team(ab_client, ubi_path):
     body = search(ab_client, ON, size=6, **{"from": 2})
     query, *impressions = records(ubi_path)
