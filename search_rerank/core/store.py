@@ -95,6 +95,12 @@ class ProductStore:
         lists them all)."""
         yield from self._conn().execute("SELECT id, COALESCE(json_extract(record, '$.title'), ''), sales FROM products")
 
+    def attribute_names(self) -> list[str]:
+        """The names of the attributes the products have, sorted, read without parsing whole records (the facets
+        over name/value pairs list them all)."""
+        query = "SELECT DISTINCT a.key FROM products, json_each(products.record, '$.attributes') AS a ORDER BY a.key"
+        return [name for (name,) in self._conn().execute(query)]
+
     def __iter__(self) -> Iterator[Product]:
         for (record,) in self._conn().execute("SELECT record FROM products ORDER BY id"):
             yield Product.model_validate_json(record)

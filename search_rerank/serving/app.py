@@ -31,13 +31,14 @@ from ..core.settings import Settings, load_settings
 from ..indexing.indexes import open_pipeline
 from . import interleave, metrics
 from .aggregations import Aggregator
-from .completion import TitleIndexes
+from .completion import title_indexes
 from .context import endpoint_name, error_headers, error_response, live
 from .cors import allow_cross_origin
 from .es_api import cluster, es
 from .exposure_loop import ExposureLoop
 from .live_pipeline import LivePipeline
 from .logs import request_id
+from .name_value_facets import attribute_names
 from .ops import check_ready, ops, reopen
 from .passthrough import passthrough_for
 from .profiles_api import open_store, profiles
@@ -210,7 +211,8 @@ def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None
     open_store(app, settings)
     breakers = guards.breakers if guards is not None else {}
     app.extensions["aggregator"] = Aggregator(breaker=breakers.get(AGGREGATIONS))
-    app.extensions["titles"] = TitleIndexes()
+    app.extensions["titles"] = title_indexes()
+    app.extensions["attribute_names"] = attribute_names()
     if (bridge := passthrough_for(settings, breakers.get(PASSTHROUGH))) is not None:
         app.extensions["passthrough"] = bridge
         app.register_blueprint(cluster)

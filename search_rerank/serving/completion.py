@@ -19,8 +19,6 @@ Where Elasticsearch's choices would mean nothing here, the product's are these:
 from __future__ import annotations
 
 import re
-import threading
-import weakref
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -32,7 +30,7 @@ from .body_checks import InvalidQuery, a_string, an_object
 from .es_compat import SourceFilter, Unsupported, typed_key
 from .field_aliases import alias_of, source_with_aliases
 from .fuzziness import parse_fuzziness
-from .refreshed import Refreshed
+from .refreshed import PerStore
 
 REFRESH_S = 60.0
 """How old a title list may grow before it is read again (a catalogue update is seen within this)."""
@@ -232,36 +230,15 @@ def prefix_distance(prefix: str, text: str, transpositions: bool, limit: int) ->
     return min(previous)
 
 
-class TitleIndexes:
+def title_indexes() -> PerStore[TitleIndex]:
     """One :class:`TitleIndex` per product store (built at its first suggestion), read again in the background
     once older than ``REFRESH_S``."""
-
-    def __init__(self) -> None:
-        self.indexes: weakref.WeakKeyDictionary[ProductStore, Refreshed[TitleIndex]] = weakref.WeakKeyDictionary()
-        self.lock = threading.Lock()
-
-    def get(self, store: ProductStore) -> TitleIndex:
-        with self.lock:
-            refreshed = self.indexes.get(store)
-        if refreshed is None:
-            # The builder holds the store weakly: the entry is dropped with the store when a reload replaces it.
-            stores = weakref.ref(store)
-
-            def build() -> TitleIndex:
-                live = stores()
-                return TitleIndex(() if live is None else live.titles())
-
-            refreshed = Refreshed(
-                build,
-                REFRESH_S,
-                build(),
-                name="title-index",
-                failed="completion: reading the titles failed",
-                built=True,
-            )
-            with self.lock:
-                self.indexes[store] = refreshed
-        return refreshed.current()
+    return PerStore(
+        lambda store: TitleIndex(store.titles()),
+        REFRESH_S,
+        name="title-index",
+        failed="completion: reading the titles failed",
+    )
 
 
 def suggestions(

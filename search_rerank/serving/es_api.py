@@ -60,6 +60,7 @@ from .es_compat import (
 )
 from .field_aliases import MATCH_NONE, highlight_names, rename_fields, rename_highlights
 from .json_input import InvalidBody
+from .name_value_facets import expand as expand_pair_facets
 from .passthrough import ClusterPassthrough, raw_target
 from .pinned import check_pinnable, pin, pins
 from .profiles_api import header_identity, request_profile
@@ -229,6 +230,11 @@ def _es_search(index: str, body: dict[str, Any], params, deadline: float | None 
     plan = plan_retriever(body, settings, pipeline, admin_token_sent())
     if plan is not None:
         body, settings = plan.body, plan.settings
+    aliases = settings.service.field_aliases
+    pair_facets = expand_pair_facets(
+        body, aliases, lambda: current_app.extensions["attribute_names"].get(pipeline.store)
+    )
+    body = pair_facets.body
     highlighted = highlight_names(body.get("highlight"), settings.service.field_aliases)
     body = rename_fields(body, settings.service.field_aliases)
     lexical = pipeline.legs.get(LEXICAL)
@@ -303,6 +309,7 @@ def _es_search(index: str, body: dict[str, Any], params, deadline: float | None 
         embedded.complete(response, result)
     if delegated is not None:
         delegated.complete(response, result)
+    pair_facets.collapse(response, search.typed_keys)
     completions = embedded.suggest if embedded is not None else delegated.completions if delegated is not None else []
     if completions:
         titles = current_app.extensions["titles"].get(pipeline.store)

@@ -25,8 +25,10 @@ Three kinds of entry say more than a new name:
   name/value pairs (``<path>.facet-name``, ``<path>.facet-value``), Spryker's
   ``string-facet``/``integer-facet``: a ``nested`` clause that filters one name
   and its values (``NestedTermQuery``, ``NestedTermsQuery``, ``NestedRangeQuery``)
-  becomes those value clauses on the field the name names, itself aliased
-  (``color`` onto ``attributes.color``). Other shapes stay, and are a 501.
+  becomes those value clauses on the field the name names (:func:`pair_field`:
+  its alias, the product's field of that name, else the attribute: ``color``
+  is ``attributes.color``). Other shapes stay, and are a 501; the nested
+  aggregations over the pairs are answered in name_value_facets.
 """
 
 from __future__ import annotations
@@ -68,6 +70,9 @@ MATCH_ALL: dict[str, Any] = {"match_all": {}}
 MATCH_NONE: dict[str, Any] = {"match_none": {}}
 NAME_VALUE_PAIRS = "{facet-name}"
 FACET_NAME, FACET_VALUE = "facet-name", "facet-value"
+ATTRIBUTES = "attributes."
+PAIR_FIELDS = frozenset({"brand", "category", "price", "rating"})
+"""The product's own fields that a name of name/value pairs may name without an alias."""
 
 
 def rename_fields(body: Mapping[str, Any], aliases: Mapping[str, str]) -> dict[str, Any]:
@@ -243,13 +248,30 @@ def name_value_clauses(spec: Mapping[str, Any], aliases: Mapping[str, str]) -> d
     name = name.get("value") if isinstance(name, Mapping) else name
     if not isinstance(name, str) or not name:
         return None
-    field = alias_of(name, aliases)
+    field = pair_field(name, aliases)
     moved = [
         {kind: {k if k in OPTIONS else field: v for k, v in body_.items()}}
         for clause in values
         for kind, body_ in clause.items()
     ]
     return moved[0] if len(moved) == 1 else {"bool": {"filter": moved}}
+
+
+def pair_field(name: str, aliases: Mapping[str, str]) -> str:
+    """The product's field that a name of name/value pairs names: its alias; else the product's own field of that
+    name (``brand``, ``price``...); else the attribute of that name (Spryker's ``color`` is ``attributes.color``)."""
+    field = alias_of(name, aliases)
+    return field if field != name or name in PAIR_FIELDS else f"{ATTRIBUTES}{name}"
+
+
+def pair_name(field: str, aliases: Mapping[str, str]) -> str:
+    """The name that names ``field`` in name/value pairs (:func:`pair_field` backwards): its own name (``color``
+    for ``attributes.color``) where that names it, else a name aliased onto it (one without a dot first)."""
+    own = field.removeprefix(ATTRIBUTES)
+    if pair_field(own, aliases) == field:
+        return own
+    named = sorted((name for name, target in aliases.items() if target == field), key=lambda n: ("." in n, n))
+    return next((name for name in named if pair_field(name, aliases) == field), own)
 
 
 def alias_of(name: str, aliases: Mapping[str, str]) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from both_backends import BACKENDS, backend_client, search
 
 from search_rerank.core.product import Product
 
@@ -63,17 +64,9 @@ def embedded(catalog_client):
     return catalog_client(CATALOG)
 
 
-@pytest.fixture(params=["embedded", "opensearch"])
+@pytest.fixture(params=BACKENDS)
 def client(request):
-    if request.param == "embedded":
-        return request.getfixturevalue("embedded")
-    return request.getfixturevalue("make_cluster_app")("opensearch", catalog=CATALOG).test_client()
-
-
-def search(client, body: dict[str, Any]) -> dict[str, Any]:
-    response = client.post("/products/_search", json=body)
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()
+    return backend_client(request, CATALOG)
 
 
 def ids(client, query: dict[str, Any], **body: Any) -> list[str]:

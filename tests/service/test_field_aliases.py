@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from search_rerank.serving.field_aliases import rename_fields, source_with_aliases
+from search_rerank.serving.field_aliases import pair_field, pair_name, rename_fields, source_with_aliases
 
 
 def test_field_aliases_rename_fields_in_queries_aggregations_sort_and_highlight():
@@ -115,3 +115,20 @@ def test_a_pinned_querys_organic_query_is_renamed():
     aliases = {"name": "title"}
     body = {"query": {"pinned": {"ids": ["t1"], "organic": {"match": {"name": "sofa"}}}}}
     assert rename_fields(body, aliases)["query"]["pinned"] == {"ids": ["t1"], "organic": {"match": {"title": "sofa"}}}
+
+
+def test_a_pair_name_names_its_alias_else_the_products_own_field_else_the_attribute():
+    aliases = {"colour": "attributes.color", "string-facet": "{facet-name}"}
+    assert [pair_field(n, aliases) for n in ("colour", "brand", "price", "material")] == [
+        "attributes.color",
+        "brand",
+        "price",
+        "attributes.material",
+    ]
+
+
+def test_a_field_is_named_in_pairs_by_its_own_name_where_that_names_it_else_by_its_alias():
+    aliases = {"colour": "attributes.color", "color.keyword": "attributes.color", "color": "title", "maker": "brand"}
+    assert pair_name("attributes.color", aliases) == "colour"  # "color" names the title here
+    assert pair_name("brand", aliases) == "brand"
+    assert pair_name("attributes.size", aliases) == "size"

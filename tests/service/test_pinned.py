@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from both_backends import BACKENDS, backend_client, ids, search
 
 from search_rerank.core.product import Product
 
@@ -30,21 +31,9 @@ def embedded(catalog_client):
     return catalog_client(CATALOG)
 
 
-@pytest.fixture(params=["embedded", "opensearch"])
+@pytest.fixture(params=BACKENDS)
 def client(request):
-    if request.param == "embedded":
-        return request.getfixturevalue("embedded")
-    return request.getfixturevalue("make_cluster_app")("opensearch", catalog=CATALOG).test_client()
-
-
-def search(client, body: dict[str, Any]) -> dict[str, Any]:
-    response = client.post("/products/_search", json=body)
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()
-
-
-def ids(answer: dict[str, Any]) -> list[str]:
-    return [hit["_id"] for hit in answer["hits"]["hits"]]
+    return backend_client(request, CATALOG)
 
 
 def pinned(*pins: str, organic: dict[str, Any] = SOFA) -> dict[str, Any]:

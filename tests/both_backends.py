@@ -1,0 +1,34 @@
+"""What service tests share that run a catalogue's requests on the embedded backend and on a cluster alike.
+
+A module defines its own ``embedded`` fixture (module-scoped: one index for its tests) and a ``client``
+fixture parametrized over :data:`BACKENDS` that returns :func:`backend_client`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.testing import FlaskClient
+
+from search_rerank.core.product import Product
+
+BACKENDS = ("embedded", "opensearch")
+
+
+def backend_client(request: Any, catalog: list[Product], **service: Any) -> FlaskClient:
+    """The module's ``embedded`` client, or a client of the app on a fresh OpenSearch index of ``catalog`` (with
+    ``service`` settings), as ``request.param`` names."""
+    if request.param == "embedded":
+        return request.getfixturevalue("embedded")
+    return request.getfixturevalue("make_cluster_app")("opensearch", catalog=catalog, **service).test_client()
+
+
+def search(client: FlaskClient, body: dict[str, Any], path: str = "/products/_search") -> dict[str, Any]:
+    """The answer to a search that must succeed."""
+    response = client.post(path, json=body)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def ids(answer: dict[str, Any]) -> list[str]:
+    return [hit["_id"] for hit in answer["hits"]["hits"]]
