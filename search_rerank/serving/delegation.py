@@ -101,6 +101,7 @@ from .es_compat import (
     EsSearch,
     InvalidQuery,
     Unsupported,
+    nested_sort,
     order_terms_buckets,
     parse_search,
     pinned_query,
@@ -667,9 +668,12 @@ class ClusterFields:
             if name in ("_score", "_doc"):
                 out.append(item)
                 continue
-            extra = set(order) - SORT_OPTIONS if isinstance(order, Mapping) else set()
+            extra = set(order) - SORT_OPTIONS - {"nested"} if isinstance(order, Mapping) else set()
             if extra:
                 raise Unsupported(path, f"sort options {sorted(extra)}")
+            if isinstance(order, Mapping) and "nested" in order:
+                nested_sort(name, order, path)  # the index holds a catalog's objects flattened: the field's values
+                order = {k: v for k, v in order.items() if k != "nested"}
             resolved = self.resolve(name, KEYWORD, path)
             if resolved.attribute is not None:
                 raise Unsupported(path, "sorting by an attribute (several values per product)")

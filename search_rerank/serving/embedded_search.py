@@ -101,6 +101,7 @@ from .es_compat import (
     Unsupported,
     bucket_order,
     flag,
+    nested_sort,
     order_buckets,
     order_terms_buckets,
     parse_search,
@@ -2350,6 +2351,7 @@ def parse_sort(sort: Any, compiler: Compiler) -> FieldSort | None:
             order = options.get("order") if isinstance(options, Mapping) else options
             if isinstance(options, Mapping) and options.get("missing") not in (None, "_last"):
                 raise Unsupported(f"{where}.{name}.missing", "missing values first (they sort last)")
+            nested_sort(name, options, where)
         if name == SCORE:
             if (order or "desc") != "desc":
                 raise Unsupported(where, "ascending _score")

@@ -212,6 +212,27 @@ def pinned_ids(spec: Mapping[str, Any], where: str) -> list[str]:
     return ids
 
 
+def nested_sort(name: str, options: Any, where: str) -> None:
+    """Check a sort's ``nested`` option (Searchkit's ``nestedPath``: ``{"offers.price": {"nested": {"path":
+    "offers"}}}``), which changes nothing here: a catalog's objects are held as their fields' several values, so
+    the sort is the field's (its least ascending, its greatest descending, or the ``mode`` asked), as Elasticsearch
+    sorts by a nested field. A ``filter`` choosing among the objects, ``max_children`` or a path nested within it
+    is a 501; a path the field is not under, a 400."""
+    nested = options.get("nested") if isinstance(options, Mapping) else None
+    if nested is None:
+        return
+    at = f"{where}.{name}.nested"
+    nested = an_object(nested, at)
+    path = nested.get("path")
+    if not isinstance(path, str) or not path:
+        raise InvalidQuery(f"{at}.path", "required")
+    if not name.startswith(f"{path}."):
+        raise InvalidQuery(f"{at}.path", f"[{name}] is not a field under the nested path [{path}]")
+    for key in nested:
+        if key != "path":
+            raise Unsupported(f"{at}.{key}", "choosing among the nested objects' values")
+
+
 class Unsupported(SearchRerankError):
     """Valid Elasticsearch, but not something this backend can answer (a 501)."""
 

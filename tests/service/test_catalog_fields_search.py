@@ -25,6 +25,7 @@ CATALOG = [
             "gtin": "0042",
             "sizes": [2, 2, 9],
             "weight": 2.5,
+            "offers": [{"seller": "north", "price": 30}, {"seller": "south", "price": 12}],
         },
     ),
     Product(
@@ -40,6 +41,7 @@ CATALOG = [
             "gtin": "0043",
             "sizes": [5],
             "weight": 4,
+            "offers": [{"seller": "north", "price": 20}],
         },
     ),
     Product(
@@ -53,6 +55,7 @@ CATALOG = [
             "in_stock": True,
             "finish": "oiled",
             "sizes": [1, 7],
+            "offers": [{"seller": "east", "price": 15}, {"seller": "west", "price": 40}],
         },
     ),
     Product(id="p4", title="Oak stool", brand="Bolt", price=45.0),
@@ -347,6 +350,29 @@ def test_a_date_histogram_by_month_of_the_last_month_of_9999_is_answered(never_e
 )
 def test_a_field_of_several_values_sorts_by_its_least_or_greatest_as_elasticsearch_does(client, sort, expected):
     assert ids(client, {"match_all": {}}, sort=[sort]) == expected
+
+
+@pytest.mark.parametrize(
+    ("order", "expected"),
+    [("desc", ["p3", "p1", "p2", "p4"]), ("asc", ["p1", "p3", "p2", "p4"])],  # by greatest 40, 30, 20; least 12, 15
+)
+def test_searchkits_sort_on_a_nested_field_sorts_by_its_objects_values(client, order, expected):
+    # Searchkit's sortOptions with nestedPath (packages/searchkit/src/___tests___/functional/sorting.test.ts)
+    sort = {"offers.price": {"order": order, "nested": {"path": "offers"}}}
+    assert ids(client, {"match_all": {}}, sort=sort) == expected
+
+
+def test_a_nested_sort_that_chooses_among_the_objects_is_a_501_naming_it(client):
+    nested = {"path": "offers", "filter": {"term": {"offers.seller": "north"}}}
+    response = client.post("/products/_search", json={"sort": [{"offers.price": {"nested": nested}}]})
+    assert response.status_code == 501
+    assert response.get_json()["error"]["unsupported"].endswith("offers.price.nested.filter")
+
+
+def test_a_nested_sort_on_a_path_the_field_is_not_under_is_a_400_naming_the_path(client):
+    response = client.post("/products/_search", json={"sort": [{"offers.price": {"nested": {"path": "stock"}}}]})
+    assert response.status_code == 400
+    assert "offers.price.nested.path" in str(response.get_json())
 
 
 def test_a_number_repeated_in_a_list_counts_each_time(client):
