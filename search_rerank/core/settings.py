@@ -616,6 +616,13 @@ class ServiceSettings(_Section):
         "(benchmarks/attack.py) and more on larger catalogues, and the automaton a pattern is searched with grows "
         "with its wildcards; a search box sends a few words over a few fields",
     )
+    max_pair_facet_names: int = Field(
+        default=200,
+        ge=1,
+        description="a facet over name/value pairs (Spryker's nested string-facet) counts at most this many of the "
+        "catalogue's attribute names, those most products hold: each is one more filter and terms aggregation over "
+        "the search's matches (serving/name_value_facets.py), and a shop page shows tens of facets",
+    )
     max_result_window: int = Field(
         default=1000, ge=1, description="from + size at most this (Elasticsearch's index.max_result_window)"
     )

@@ -96,9 +96,12 @@ class ProductStore:
         yield from self._conn().execute("SELECT id, COALESCE(json_extract(record, '$.title'), ''), sales FROM products")
 
     def attribute_names(self) -> list[str]:
-        """The names of the attributes the products have, sorted, read without parsing whole records (the facets
-        over name/value pairs list them all)."""
-        query = "SELECT DISTINCT a.key FROM products, json_each(products.record, '$.attributes') AS a ORDER BY a.key"
+        """The names of the attributes the products have, the most held first (ties by name), read without parsing
+        whole records: facets over name/value pairs list the names a search's products hold, most first."""
+        query = (
+            "SELECT a.key FROM products, json_each(products.record, '$.attributes') AS a "
+            "GROUP BY a.key ORDER BY COUNT(*) DESC, a.key"
+        )
         return [name for (name,) in self._conn().execute(query)]
 
     def __iter__(self) -> Iterator[Product]:

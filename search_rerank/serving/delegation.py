@@ -108,6 +108,7 @@ from .es_compat import (
 )
 from .field_aliases import alias_of, rename_highlights
 from .passthrough import BODY_REFUSALS, refused_at
+from .pinned import pinned_hits
 
 log = logging.getLogger(__name__)
 
@@ -1199,10 +1200,14 @@ class DelegatedSearch:
         hits = response["hits"]
         if self.answer is not None:
             by_id = {h["_id"]: h for h in self.answer["hits"]["hits"]}
-            hits["max_score"] = self.answer["hits"].get("max_score")
+            # A pinned product keeps the score that puts it first (the cluster's page may not hold it).
+            pinned = pinned_hits(result) if result is not None else set()
+            scores = [hit["_score"] for hit in hits["hits"] if hit["_id"] in pinned]
+            hits["max_score"] = max([*scores, self.answer["hits"].get("max_score")], key=lambda s: s or 0.0)
             for hit in hits["hits"]:
                 theirs = by_id.get(hit["_id"], {})
-                hit["_score"] = theirs.get("_score")
+                if hit["_id"] not in pinned:
+                    hit["_score"] = theirs.get("_score")
                 for key in ("sort", HIGHLIGHT, "inner_hits", "fields"):
                     if key in theirs:
                         hit[key] = theirs[key]
@@ -1212,11 +1217,14 @@ class DelegatedSearch:
                 if key in self.answer:
                     response[key] = self.answer[key]
             self._total(hits, self.answer["hits"].get("total"), len(hits["hits"]))
+            beyond = [hit for hit in hits["hits"] if hit["_id"] not in by_id]
+            if self.highlight is not None and beyond:  # pinned products the cluster's page does not hold
+                self._highlight(response, beyond)
         else:
             ranked = len(result.ranking.candidates) if result is not None else 0
             self._total(hits, self.leg.total, ranked)
             if self.highlight is not None and hits["hits"]:
-                self._highlight(response)
+                self._highlight(response, hits["hits"])
         rename_highlights(hits["hits"], self.highlighted)
         if "aggregations" in response and self.aggs_plan:
             unwrap(response["aggregations"], self.aggs_plan, self.search.typed_keys)
@@ -1232,10 +1240,10 @@ class DelegatedSearch:
             value, relation = track, "gte"
         hits["total"] = {"value": value, "relation": relation}
 
-    def _highlight(self, response: dict[str, Any]) -> None:
-        """One ``ids`` request for the page's highlights, the client's query as their highlight query."""
+    def _highlight(self, response: dict[str, Any], hits: list[dict[str, Any]]) -> None:
+        """One ``ids`` request for the highlights of ``hits`` (of ``response``'s page), the client's query as their
+        highlight query."""
         assert self.highlight is not None
-        hits = response["hits"]["hits"]
         highlight = {"highlight_query": self.query, **self.highlight}
         body = {
             "query": {"ids": {"values": [hit["_id"] for hit in hits]}},

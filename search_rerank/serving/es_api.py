@@ -9,6 +9,7 @@ through to it (see passthrough).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Mapping
@@ -49,6 +50,7 @@ from .es_compat import (
     InvalidQuery,
     Unsupported,
     asks_typed_keys,
+    check_uri_params,
     count_query,
     es_error_body,
     es_response,
@@ -62,7 +64,7 @@ from .field_aliases import MATCH_NONE, highlight_names, rename_fields, rename_hi
 from .json_input import InvalidBody
 from .name_value_facets import expand as expand_pair_facets
 from .passthrough import ClusterPassthrough, raw_target
-from .pinned import check_pinnable, pin, pins
+from .pinned import check_pinnable, pin, pinned_hits, settled
 from .profiles_api import header_identity, request_profile
 from .reactivesearch import translate
 from .retrievers import plan as plan_retriever
@@ -83,7 +85,7 @@ SERVED_ES_METHODS = {"search": ["GET", "POST"], "msearch": ["POST"], "count": ["
 def es_search(index: str):
     if request.method == "HEAD":  # Flask adds HEAD to GET routes; Elasticsearch has none for _search
         raise wrong_method(SERVED_ES_METHODS["search"])
-    params = uri_params()
+    params = uri_params("search")
     filter_paths(params)
     response = _es_search(index, json_body(required=False), params)
     query_id = response["search_rerank"]["query_id"]
@@ -107,7 +109,7 @@ def es_msearch(index: str):
     deadline = time.perf_counter() + service.msearch_budget_s
     # Of the multi-search's URI parameters typed_keys and rest_total_hits_as_int change each search's answer;
     # filter_path cuts the multi-search's answer as a whole; a header's index options override the request's.
-    uri = uri_params()
+    uri = uri_params("msearch")
     filter_paths(uri)
     params = {"typed_keys": "true"} if asks_typed_keys(uri) else {}
     params.update((name, uri[name]) for name in (TOTAL_AS_INT, *INDEX_OPTIONS) if name in uri)
@@ -170,8 +172,12 @@ def es_count(index: str):
     if delegated_cluster(lexical) is None and not serves(lexical):
         return pass_through("_count")
     settings = current_settings()
-    params = uri_params()
-    query = count_query(rename_fields(json_body(required=False), settings.service.field_aliases), params)
+    params = uri_params("count")
+    query = count_query(json_body(required=False), params)
+    if query is not None:
+        query = rename_fields(
+            {"query": settled(query, served_names(settings).__contains__)[0]}, settings.service.field_aliases
+        )["query"]
     if not names_served(index, settings, params):
         count = 0
     elif serves(lexical):
@@ -189,15 +195,21 @@ class IndexNotFound(Exception):
         super().__init__(f"no such index [{index}]")
 
 
+def served_names(settings: Settings) -> set[str]:
+    """The index names this service answers for: the configured ones, and the cluster's index or alias."""
+    served = set(settings.service.index_names)
+    if settings.lexical.backend != "tantivy":
+        served.add(settings.lexical.index)
+    return served
+
+
 def names_served(index: str, settings: Settings, params: Mapping[str, Any]) -> bool:
     """Whether the index expression names an index served here (the configured names and the cluster's index
     or alias; ``_all`` and ``*``), resolved as Elasticsearch resolves a search's: a name not served is its 404
     unless ``ignore_unavailable``, a wildcard that matches none names nothing, and an expression that names
     nothing is searched as no index at all (an empty answer, which Kibana and the clients' ``ignore_unavailable``
     expect) unless ``allow_no_indices=false`` makes it the 404 of its first name."""
-    served = set(settings.service.index_names)
-    if settings.lexical.backend != "tantivy":
-        served.add(settings.lexical.index)
+    served = served_names(settings)
     ignore_unavailable = flag(params.get("ignore_unavailable", False), "ignore_unavailable")
     allow_no_indices = flag(params.get("allow_no_indices", True), "allow_no_indices")
     found, missing = False, []
@@ -230,10 +242,17 @@ def _es_search(index: str, body: dict[str, Any], params, deadline: float | None 
     plan = plan_retriever(body, settings, pipeline, admin_token_sent())
     if plan is not None:
         body, settings = plan.body, plan.settings
+    # A pinned query's docs of other indexes are left out, and the ids it puts first kept aside (see pinned).
+    served = served_names(settings)
+    pinned: list[str] = []
+    if body.get("query") is not None:
+        query, pinned = settled(body["query"], served.__contains__)
+        body = {**body, "query": query}
+    if body.get("post_filter") is not None:
+        body = {**body, "post_filter": settled(body["post_filter"], served.__contains__, "post_filter", False)[0]}
     aliases = settings.service.field_aliases
-    pair_facets = expand_pair_facets(
-        body, aliases, lambda: current_app.extensions["attribute_names"].get(pipeline.store)
-    )
+    names, most = current_app.extensions["attribute_names"], settings.service.max_pair_facet_names
+    pair_facets = expand_pair_facets(body, aliases, lambda: names.get(pipeline.store)[:most])
     body = pair_facets.body
     highlighted = highlight_names(body.get("highlight"), settings.service.field_aliases)
     body = rename_fields(body, settings.service.field_aliases)
@@ -262,7 +281,8 @@ def _es_search(index: str, body: dict[str, Any], params, deadline: float | None 
     # A pinned query's products come first on a page in order of relevance: the pipeline ranks from the first hit
     # and the pinned ones are put in front (see pinned).
     backend = embedded if embedded is not None else delegated
-    pinned = pins(body.get("query")) if backend is not None and backend.ranks_by_score else []
+    if backend is None or not backend.ranks_by_score:
+        pinned = []
     asked = search
     if backend is not None and pinned:
         check_pinnable(body, params)
@@ -296,6 +316,8 @@ def _es_search(index: str, body: dict[str, Any], params, deadline: float | None 
     if backend is not None and pinned and result is not None:
         result = pin(result, pinned, backend.pinned_matches, asked.offset, asked.size, pipeline)
         search = asked
+        if interleaved is not None:
+            interleaved = dataclasses.replace(interleaved, pinned=frozenset(pinned_hits(result)))
     hit_ids = [hit.product.id for hit in result.hits] if result is not None else []
     query_id, unlogged = log_query(search.text, hit_ids, search.filters, search.offset, search.ubi, interleaved)
     response = es_response(search, result, settings, index, (time.perf_counter() - started) * 1000)
@@ -351,9 +373,10 @@ def cluster_index(name: str):
     return pass_through(name)
 
 
-def uri_params() -> MultiDict[str, str]:
-    """The URI parameters (``q``, ``size``...). One whose name or value is not UTF-8 once percent-decoded is a 400
-    naming it: Werkzeug decodes it with replacement characters, and ``q=%ff`` searched for a word nobody typed."""
+def uri_params(endpoint: str) -> MultiDict[str, str]:
+    """The URI parameters (``q``, ``size``...) of a request to ``endpoint`` (search, msearch, count). One whose name
+    or value is not UTF-8 once percent-decoded is a 400 naming it: Werkzeug decodes it with replacement characters,
+    and ``q=%ff`` searched for a word nobody typed; so is one the endpoint does not take (``check_uri_params``)."""
     for pair in request.query_string.split(b"&"):
         raw_name, _, raw_value = pair.partition(b"=")
         name = raw_name.decode("latin-1")
@@ -362,6 +385,7 @@ def uri_params() -> MultiDict[str, str]:
             unquote_to_bytes(raw_value.replace(b"+", b" ")).decode("utf-8")
         except UnicodeDecodeError:
             raise InvalidQuery(name, "the URI parameter is not UTF-8 once percent-decoded") from None
+    check_uri_params(endpoint, request.args, request.path)
     return request.args
 
 

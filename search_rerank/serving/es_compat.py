@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from difflib import get_close_matches
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -179,6 +180,7 @@ def index_not_found_cause(index: str) -> dict[str, Any]:
 
 MAX_PINNED = 100
 """Elasticsearch's limit on a ``pinned`` query's ids or docs (PinnedQueryBuilder.MAX_NUM_PINNED_HITS)."""
+PINNED_QUERY_KEYS = frozenset({"ids", "docs", "organic", "boost", "_name"})
 
 
 def pinned_query(spec: Mapping[str, Any], where: str) -> tuple[list[str], Any]:
@@ -187,6 +189,11 @@ def pinned_query(spec: Mapping[str, Any], where: str) -> tuple[list[str], Any]:
     No ids leaves the answer its ``organic`` query's: Searchkit wraps the query in a ``pinned`` query for every
     query rule that fires, a boost, a filter or a rewrite that pins nothing included.
     """
+    for key in spec:
+        if key not in PINNED_QUERY_KEYS:
+            raise InvalidQuery(f"{where}.{key}", f"[pinned] unknown field [{key}]")
+    if spec.get("ids") is None and spec.get("docs") is None:
+        raise InvalidQuery(where, "[pinned] ids and docs cannot both be null")
     ids = pinned_ids(spec, where)
     if spec.get("organic") is None:
         raise InvalidQuery(f"{where}.organic", "[pinned] organic query must be specified")
@@ -195,21 +202,41 @@ def pinned_query(spec: Mapping[str, Any], where: str) -> tuple[list[str], Any]:
 
 def pinned_ids(spec: Mapping[str, Any], where: str) -> list[str]:
     """The documents a ``pinned`` query or retriever puts first (its ``ids``, or its ``docs``' ``_id``s), checked
-    as Elasticsearch checks them (PinnedQueryBuilder): ids or docs but not both, at most 100, each an id."""
-    if "ids" in spec and "docs" in spec:
+    as Elasticsearch checks them (PinnedQueryBuilder): ids or docs but not both, at most 100, each an id, none
+    twice. A doc's ``_index`` is read where the search is (:func:`~search_rerank.serving.pinned.settled`)."""
+    if spec.get("ids") is not None and spec.get("docs") is not None:
         raise InvalidQuery(where, "[pinned] cannot specify both ids and docs")
-    key = "docs" if "docs" in spec else "ids"
-    listed = clause_list(spec.get(key))
+    key = "docs" if spec.get("docs") is not None else "ids"
+    listed = spec.get(key)
+    if listed is not None and not isinstance(listed, list):
+        raise InvalidQuery(f"{where}.{key}", "expected a list")
+    listed = listed or []
     if len(listed) > MAX_PINNED:
         raise InvalidQuery(f"{where}.{key}", f"[pinned] max of {MAX_PINNED} {key} exceeded: {len(listed)} provided")
-    ids = []
+    ids: list[str] = []
     for i, item in enumerate(listed):
-        value = an_object(item, f"{where}.docs[{i}]").get("_id") if key == "docs" else item
+        if key == "docs":
+            doc = an_object(item, f"{where}.docs[{i}]")
+            for name in doc:
+                if name not in ("_id", "_index"):
+                    raise InvalidQuery(f"{where}.docs[{i}].{name}", f"[pinned] unknown field [{name}] of a doc")
+            value = doc.get("_id")
+        else:
+            value = item
+        field = f"{where}.docs[{i}]._id" if key == "docs" else f"{where}.ids[{i}]"
         if isinstance(value, bool) or not isinstance(value, str | int):
-            field = f"{where}.docs[{i}]._id" if key == "docs" else f"{where}.ids[{i}]"
             raise InvalidQuery(field, "expected an id (a string)")
+        if key == "docs" and doc.get("_index") is not None and not isinstance(doc["_index"], str):
+            raise InvalidQuery(f"{where}.docs[{i}]._index", "expected an index name")
+        if str(value) in ids and (key == "ids" or _same_doc(listed, i, ids.index(str(value)))):
+            raise InvalidQuery(field, f"[pinned] duplicate {key[:-1]} found in list: {value}")
         ids.append(str(value))
     return ids
+
+
+def _same_doc(docs: list[Any], i: int, j: int) -> bool:
+    """Whether two of a ``pinned`` query's docs name one document (the same ``_id`` in the same ``_index``)."""
+    return docs[i].get("_index") == docs[j].get("_index")
 
 
 def nested_sort(name: str, options: Any, where: str) -> None:
@@ -763,6 +790,54 @@ def _total(result: SearchResult | None, settings: Settings, track: bool | int) -
     if track is not True and value > track:
         value, relation = track, "gte"
     return {"value": value, "relation": relation}
+
+
+GLOBAL_URI_PARAMS = frozenset({"pretty", "human", "error_trace", "filter_path", "source", "source_content_type"})
+"""What every Elasticsearch endpoint reads (RestRequest): its answer's form, and ``source`` for a body."""
+INDEX_URI_PARAMS = frozenset(
+    {"ignore_unavailable", "ignore_throttled", "allow_no_indices", "expand_wildcards", "routing", "project_routing"}
+)
+KNOWN_URI_PARAMS = {
+    "search": GLOBAL_URI_PARAMS
+    | INDEX_URI_PARAMS
+    | {
+        *("q", "df", "analyzer", "analyze_wildcard", "default_operator", "lenient"),
+        *("from", "size", "sort", "track_total_hits", "track_scores", "terminate_after", "timeout", "explain"),
+        *("version", "seq_no_primary_term", "stored_fields", "docvalue_fields", "fielddata_fields", "stats"),
+        *("_source", "_source_includes", "_source_excludes", "_source_include", "_source_exclude"),
+        *("_source_exclude_vectors", "force_synthetic_source", "include_named_queries_score"),
+        *("suggest_field", "suggest_mode", "suggest_size", "suggest_text", "typed_keys", "rest_total_hits_as_int"),
+        *("scroll", "search_type", "preference", "request_cache", "allow_partial_search_results"),
+        *("batched_reduce_size", "max_concurrent_shard_requests", "pre_filter_shard_size"),
+        *("ccs_minimize_roundtrips", "min_compatible_shard_node", "enable_fields_emulation"),
+        # OpenSearch's own
+        *("cancel_after_time_interval", "phase_took", "search_pipeline", "verbose_pipeline"),
+    },
+    "msearch": GLOBAL_URI_PARAMS
+    | INDEX_URI_PARAMS
+    | {
+        *("search_type", "max_concurrent_searches", "max_concurrent_shard_requests", "pre_filter_shard_size"),
+        *("typed_keys", "rest_total_hits_as_int", "ccs_minimize_roundtrips", "include_named_queries_score"),
+        *("preference", "cancel_after_time_interval", "phase_took", "search_pipeline"),
+    },
+    "count": GLOBAL_URI_PARAMS
+    | INDEX_URI_PARAMS
+    | {"q", "df", "analyzer", "analyze_wildcard", "default_operator", "lenient", "min_score", "preference"}
+    | {"terminate_after"},
+}
+"""The URI parameters each endpoint takes, as the REST specifications of Elasticsearch 7 to 9 and OpenSearch list
+them: one beyond them is a 400 naming it (:func:`check_uri_params`), as Elasticsearch refuses it, rather than a
+misspelt ``?szie=5`` answered as if it were not there."""
+
+
+def check_uri_params(endpoint: str, params: Iterable[str], path: str) -> None:
+    """A 400 naming the first URI parameter ``endpoint`` does not take, with the nearest it does."""
+    known = KNOWN_URI_PARAMS[endpoint]
+    for name in params:
+        if name not in known:
+            near = get_close_matches(name, sorted(known), n=1)
+            hint = f" -> did you mean [{near[0]}]?" if near else ""
+            raise InvalidQuery(name, f"request [{path}] contains unrecognized parameter: [{name}]{hint}")
 
 
 URI_QUERY_PARAMS = {

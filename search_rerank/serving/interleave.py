@@ -142,12 +142,14 @@ class InterleavedSearch:
     result: SearchResult
     interleaved: Interleaved
     source: str
+    pinned: frozenset[str] = frozenset()
+    """The products a pinned query put first (see serving.pinned): both rankings would show them there."""
 
     def teams(self, product_ids: Sequence[str]) -> list[str | None]:
-        """The team that placed each product; None for one neither ranking placed (a pinned product, which
-        both would show first: its clicks credit neither)."""
+        """The team that placed each product; None for a pinned one, which neither ranking placed: its clicks
+        credit neither."""
         team_of = self.interleaved.team_of()
-        return [team_of.get(pid) for pid in product_ids]
+        return [None if pid in self.pinned else team_of.get(pid) for pid in product_ids]
 
     def section(self, product_ids: Sequence[str]) -> dict[str, Any]:
         """What the response says: that the list is interleaved, from what, and each hit's team.

@@ -9,8 +9,8 @@ the top of ``aggs`` or under a ``global`` and a ``filter`` (a refined facet's co
 
 The product holds those facets as fields, so with the path aliased to ``{facet-name}`` (field_aliases) each
 name is a field (:func:`~search_rerank.serving.field_aliases.pair_field`): :func:`expand` rewrites the
-aggregation as one ``filter`` (``exists``) per field the pairs may name (the brand and every attribute for
-strings, price and rating for numbers), the value aggregation under it on the field, which both backends
+aggregation as one ``filter`` (``exists``) per field the pairs may name (the brand and the attributes for
+strings, the ``service.max_pair_facet_names`` that most products hold; price and rating for numbers), the value aggregation under it on the field, which both backends
 answer as they answer any facet; :meth:`PairFacets.collapse` writes the answer back in the nested shape: names
 (:func:`~search_rerank.serving.field_aliases.pair_name`) ordered and cut as the ``terms`` asks (by how many
 products hold them, ties by name), each with its values. A product holds one pair per name, as Spryker indexes

@@ -7,7 +7,7 @@ the search excludes (a filter beside the ``pinned`` query, the post filter) or t
 
 Here the pipeline ranks, so the promise is kept in two parts. Both backends match a ``pinned`` query as
 Elasticsearch does (the embedded compiler and the cluster's query: its ids or its organic query), so the
-total and the facets count the pinned products; the pipeline ranks by the organic query alone. :func:`pins`
+total and the facets count the pinned products; the pipeline ranks by the organic query alone. :func:`settled`
 reads the ids of the ``pinned`` queries that score (not under a filter or ``must_not``), and :func:`pin` puts
 those the search matches first, in their order, then the ranking, each product once. The pipeline is asked for
 the ranking from the first hit (the backend's ``widen``), since a pinned product that the ranking already holds
@@ -30,7 +30,6 @@ from ..core.errors import CircuitOpenError, StageError
 from ..core.pipeline import SearchPipeline, SearchResult
 from ..core.reasons import reason_code
 from . import metrics
-from .body_checks import clause_list
 from .es_compat import Unsupported, pinned_query
 
 log = logging.getLogger(__name__)
@@ -51,38 +50,53 @@ UNPINNABLE = ("scroll", "pit", "search_after", "collapse")
 """What makes a page the engine's own continuation, which pinned products cannot be put in front of."""
 
 
-def pins(query: Any, path: str = "query") -> list[str]:
-    """The ids that the scoring ``pinned`` queries in ``query`` put first, in order.
+def settled(
+    query: Any, served: Callable[[str], bool], path: str = "query", scoring: bool = True
+) -> tuple[Any, list[str]]:
+    """``query`` with each ``pinned`` query's ``docs`` as ``ids`` (a doc of an index not ``served`` here left out:
+    Elasticsearch pins a document of the index searched only), and the ids the scoring ``pinned`` queries put
+    first, in order.
 
     The ids of several ``pinned`` queries come in the order the queries do; an id pinned twice keeps its first
     place. Each ``pinned`` query is checked as Elasticsearch checks it, wherever it is.
     """
     found: list[str] = []
-    _pins(query, path, True, found)
-    return list(dict.fromkeys(found))
+    return _settle(query, path, scoring, served, found), list(dict.fromkeys(found))
 
 
-def _pins(query: Any, path: str, scoring: bool, found: list[str]) -> None:
+def _settle(query: Any, path: str, scoring: bool, served: Callable[[str], bool], found: list[str]) -> Any:
     if not isinstance(query, Mapping) or len(query) != 1:
-        return  # malformed: left for the compiler to name
+        return query  # malformed: left for the compiler to name
     kind, spec = next(iter(query.items()))
     where = f"{path}.{kind}"
     if not isinstance(spec, Mapping):
-        return
+        return query
     if kind == PINNED:
         ids, organic = pinned_query(spec, where)
+        docs = spec.get("docs")
+        if docs is not None:
+            ids = [pid for pid, doc in zip(ids, docs) if doc.get("_index") is None or served(doc["_index"])]
         if scoring:
             found.extend(ids)
-        _pins(organic, f"{where}.organic", scoring, found)
-        return
+        rest = {k: v for k, v in spec.items() if k not in ("docs", "organic")}
+        return {PINNED: {**rest, "ids": ids, "organic": _settle(organic, f"{where}.organic", scoring, served, found)}}
+    out = dict(spec)
     for key, scores in SCORING.get(kind, ()):
         clauses = spec.get(key)
-        for i, clause in enumerate(clauses) if isinstance(clauses, list) else [(None, clauses)]:
-            _pins(clause, f"{where}.{key}" + ("" if i is None else f"[{i}]"), scoring and scores, found)
-    if kind == "function_score":
-        for i, function in enumerate(clause_list(spec.get("functions"))):
-            if isinstance(function, Mapping):
-                _pins(function.get("filter"), f"{where}.functions[{i}].filter", False, found)
+        if isinstance(clauses, list):
+            out[key] = [
+                _settle(c, f"{where}.{key}[{i}]", scoring and scores, served, found) for i, c in enumerate(clauses)
+            ]
+        elif clauses is not None:
+            out[key] = _settle(clauses, f"{where}.{key}", scoring and scores, served, found)
+    if kind == "function_score" and isinstance(spec.get("functions"), list):
+        out["functions"] = [
+            {**f, "filter": _settle(f["filter"], f"{where}.functions[{i}].filter", False, served, found)}
+            if isinstance(f, Mapping) and "filter" in f
+            else f
+            for i, f in enumerate(spec["functions"])
+        ]
+    return {kind: out}
 
 
 def check_pinnable(body: Mapping[str, Any], params: Mapping[str, str]) -> None:
@@ -130,3 +144,8 @@ def pin(
         total=max(result.total, len(first) + len(rest)),
         ranking=dataclasses.replace(ranking, candidates=first + rest),
     )
+
+
+def pinned_hits(result: SearchResult) -> set[str]:
+    """The products of ``result``'s hits that :func:`pin` put first."""
+    return {hit.product.id for hit in result.hits if PINNED in hit.candidate.features}

@@ -24,8 +24,8 @@ pipeline call:
 - ``diversify`` (type ``mmr``) is the MMR stage with its ``lambda`` and
   ``rank_window_size`` as depth; its ``size`` caps the results;
 - ``pinned`` (9.1), around the rest of the tree, puts its ``ids`` or
-  ``docs`` first, as a ``pinned`` query around the tree's query does
-  (serving.pinned): the tree's filters still hold them.
+  ``docs`` first, as a ``pinned`` query around the tree's query (its
+  filters included, as Elasticsearch rewrites it) does (serving.pinned).
 
 Filters anywhere in the tree hold every leg they apply to, as the pipeline
 holds both legs to one set of filters; legs the tree does not name are left
@@ -300,8 +300,10 @@ class _Planner:
         self.overrides: dict[str, dict[str, Any]] = {}
         self.section: dict[str, Any] = {}
         self.out = RetrieverPlan(body={}, settings=settings, section=self.section)
-        self.pins: list[str] | None = None
-        """The ids a ``pinned`` retriever puts first."""
+        self.pins: dict[str, Any] | None = None
+        """The ``ids`` or ``docs`` a ``pinned`` retriever puts first."""
+        self.pinned_filters: list[Any] = []
+        """A ``pinned`` retriever's own filters: they hold its products too."""
 
     def run(self) -> RetrieverPlan:
         node, path = self.body[RETRIEVER], RETRIEVER
@@ -329,8 +331,6 @@ class _Planner:
                 if stages:
                     raise Unsupported(where, f"pinned inside {stages[-1]}: the pinned products come first, last")
                 self._pinned(spec, where)
-                if RETRIEVER not in spec:  # the pinned products alone
-                    spec = {RETRIEVER: {"standard": {"query": {"match_none": {}}}}}
             elif kind in OTHER_RETRIEVERS:
                 raise Unsupported(where, f"the {kind} retriever")
             else:
@@ -476,11 +476,21 @@ class _Planner:
         self.section["diversity"] = {"lambda": lam, "depth": depth, "size": self.out.size_cap}
 
     def _pinned(self, spec: Mapping[str, Any], where: str) -> None:
-        """The products put first, as a ``pinned`` query around the tree's query does (see serving.pinned)."""
-        _known(spec, where, {"ids", "docs", RETRIEVER, "rank_window_size", "_name"})
-        _known_ignored(spec, where, {"rank_window_size"}, self.ignored, "the pipeline's windows rank")
-        self.pins = pinned_ids(spec, where)
-        self.section[PINNED] = self.pins
+        """The products put first, as Elasticsearch's pinned retriever does: a ``pinned`` query around the rest of
+        the tree's query, its filters included (see serving.pinned)."""
+        _known(spec, where, {"ids", "docs", RETRIEVER, "rank_window_size", "filter", "min_score", "_name"})
+        if "min_score" in spec:
+            raise Unsupported(f"{where}.min_score", "a least score of the pinned retriever's results")
+        if "rank_window_size" in spec:
+            _window(spec["rank_window_size"], f"{where}.rank_window_size")
+            _known_ignored(spec, where, {"rank_window_size"}, self.ignored, "the pipeline's windows rank")
+        pinned_ids(spec, where)  # checked as a pinned query's
+        listed = [key for key in ("ids", "docs") if spec.get(key)]
+        if len(listed) != 1:
+            raise InvalidQuery(where, "either 'ids' or 'docs' must be provided and non-empty for pinned retriever")
+        self.pinned_filters = _filters(spec.get("filter"), f"{where}.filter")
+        self.pins = {listed[0]: spec[listed[0]]}
+        self.section[PINNED] = pinned_ids(spec, where)
 
     def _rerank(self, kind: str, spec: Mapping[str, Any], where: str) -> None:
         if self.pipeline.reranker is None or self.settings.rerank.model is None:
@@ -687,10 +697,12 @@ class _Planner:
         else:
             self.overrides.setdefault("dense", {})["enabled"] = False
             self.out.skipped[DENSE] = NOT_IN_TREE
-        if self.pins is not None:
-            query = {PINNED: {"ids": self.pins, "organic": {"match_all": {}} if query is None else query}}
         if filters:
             query = {"bool": {"must": [] if query is None else [query], "filter": filters}}
+        if self.pins is not None:
+            query = {PINNED: {**self.pins, "organic": {"match_all": {}} if query is None else query}}
+            if self.pinned_filters:
+                query = {"bool": {"must": [query], "filter": self.pinned_filters}}
         body = {k: v for k, v in self.body.items() if k not in (RETRIEVER, "query", *HYBRID_KEYS)}
         if query is not None:
             body["query"] = query

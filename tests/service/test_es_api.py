@@ -119,6 +119,41 @@ def test_a_uri_parameter_that_changes_the_answer_and_is_not_served_is_a_501_nami
     assert response.get_json()["error"]["unsupported"] == query_string.split("=")[0]
 
 
+@pytest.mark.parametrize(
+    ("path", "method", "misspelt", "meant"),
+    [
+        ("/products/_search", "get", "szie", "size"),
+        ("/products/_msearch", "post", "typed_key", "typed_keys"),
+        ("/products/_count", "get", "analyse_wildcard", "analyze_wildcard"),
+    ],
+)
+def test_a_uri_parameter_the_endpoint_does_not_take_is_a_400_naming_it_and_the_nearest(
+    client, path, method, misspelt, meant
+):
+    """Elasticsearch refuses it (``contains unrecognized parameter: [szie] -> did you mean [size]?``): ignored, the
+    page of ten answered as if the client had asked for none."""
+    body = '{}\n{"query": {"match_all": {}}}\n' if method == "post" else None
+    response = getattr(client, method)(path, query_string={misspelt: "5"}, data=body)
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["field"] == misspelt and f"did you mean [{meant}]" in error["reason"]
+
+
+def test_the_uri_parameters_kibana_and_the_official_clients_send_are_taken(client):
+    params = {
+        "rest_total_hits_as_int": "true",
+        "ignore_unavailable": "true",
+        "ignore_throttled": "false",
+        "preference": "1700000000000",
+        "timeout": "30000ms",
+        "track_total_hits": "true",
+        "batched_reduce_size": "512",
+        "ccs_minimize_roundtrips": "true",
+        "pretty": "true",
+    }
+    assert client.get("/products/_search", query_string=params).status_code == 200
+
+
 def test_search_without_an_index_is_served(client):
     assert client.post("/_search", json={"query": {"match": {"title": "rug"}}}).status_code == 200
 

@@ -346,19 +346,28 @@ def test_pinned_retriever_puts_its_products_before_the_trees_ranking(client):
     assert body["search_rerank"]["retriever"]["pinned"] == pins
 
 
-def test_pinned_retriever_products_are_held_to_the_trees_filters(client):
+def test_pinned_retriever_products_pass_the_trees_filters_as_elasticsearch_rewrites_it(client):
+    # PinnedRetrieverBuilder wraps the tree's query, its filters included, in a pinned query: the pinned ids match
+    # beside it; the pinned retriever's own filter holds them.
     ranked = hit_ids(answer(client, {"retriever": standard(), "size": 10}))
     pins = not_ranked_by(client, standard(), ranked)
-    tree = standard(filter=[{"bool": {"must_not": {"ids": {"values": [pins[0]]}}}}])
+    tree = standard(filter=[{"bool": {"must_not": {"ids": {"values": pins}}}}])
     docs = [{"_id": pid, "_index": "products"} for pid in pins]
     body = answer(client, {"retriever": {"pinned": {"docs": docs, "retriever": tree}}, "size": 10})
+    assert hit_ids(body)[:2] == pins
+    own = {"bool": {"must_not": {"ids": {"values": [pins[0]]}}}}
+    body = answer(client, {"retriever": {"pinned": {"ids": pins, "retriever": standard(), "filter": own}}})
     assert hit_ids(body)[0] == pins[1] and pins[0] not in hit_ids(body)
 
 
-def test_pinned_retriever_without_a_retriever_answers_its_products_alone(client):
-    pins = not_ranked_by(client, standard(), [])
-    body = answer(client, {"retriever": {"pinned": {"ids": pins, "rank_window_size": 5}}})
-    assert hit_ids(body) == pins and body["hits"]["total"]["value"] == 2
+def test_pinned_retriever_without_a_retriever_is_a_400_naming_it(client):
+    body = {"retriever": {"pinned": {"ids": ["x"]}}}
+    assert error(search(client, body), 400)["field"] == "retriever.pinned.retriever"
+
+
+def test_pinned_retrievers_rank_window_size_is_listed_as_ignored(client):
+    tree = {"pinned": {"ids": ["x"], "retriever": standard(), "rank_window_size": 10}}
+    body = answer(client, {"retriever": tree})
     assert body["search_rerank"]["ignored"] == ["retriever.pinned.rank_window_size (the pipeline's windows rank)"]
 
 

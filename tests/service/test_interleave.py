@@ -17,6 +17,7 @@ SHOPPER = {"X-Ubi-Client-Id": "client-7"}
 TOKEN = "interleave-admin-token"
 # Forcing interleaving runs two rankings: the header's "on" needs the admin token.
 ON = {HEADER: "on", "Authorization": f"Bearer {TOKEN}"}
+SOFA_QUERY = {"match": {"title": "sofa"}}
 
 
 @pytest.fixture
@@ -111,6 +112,20 @@ def test_a_pinned_product_is_on_neither_team_and_its_impression_names_none(ab_cl
         r for r in records(ubi_path) if r.get("query_id") == body["search_rerank"]["query_id"] and "action_name" in r
     ]
     assert "team" not in shown[0]["event_attributes"] and shown[1]["event_attributes"]["team"] in ("A", "B")
+
+
+def test_a_pinned_product_that_a_ranking_holds_is_on_neither_team(settings, pipeline, ubi_path, b_file, monkeypatch):
+    """Also when the rankings hold it (a sofa pinned for "sofa"): the pin shows it first, not the team that drafted
+    it."""
+    monkeypatch.setenv("SEARCH_RERANK_ADMIN_TOKEN", TOKEN)
+    ab = make_client(settings, pipeline, ubi_path, interleave_with=b_file)
+    plain = ab.post("/products/_search", json={"query": SOFA_QUERY, "size": 6}, headers={**SHOPPER, **ON}).get_json()
+    held = plain["hits"]["hits"][-1]["_id"]  # a product both rankings hold, not first
+    query = {"pinned": {"ids": [held], "organic": SOFA_QUERY}}
+    body = ab.post("/products/_search", json={"query": query, "size": 6}, headers={**SHOPPER, **ON}).get_json()
+    teams = body["search_rerank"]["interleaving"]["teams"]
+    assert body["hits"]["hits"][0]["_id"] == held
+    assert teams[0] is None, teams
 
 
 def test_each_shown_product_is_logged_as_an_impression_with_its_team(ab_client, ubi_path):

@@ -153,3 +153,10 @@ def test_another_shape_over_the_pairs_stays_a_501_naming_it(client):
     response = client.post("/products/_search", json={"size": 0, "aggs": {"string-facet": spec}})
     assert response.status_code == 501
     assert response.get_json()["error"]["unsupported"].startswith("aggs.string-facet")
+
+
+def test_only_the_attribute_names_most_products_hold_are_counted_up_to_the_setting(catalog_client):
+    # color and material are held by three products each (color first by name), size by one
+    narrow = catalog_client(CATALOG, field_aliases=ALIASES, max_pair_facet_names=1)
+    answer = aggregations(narrow, {"string-facet": STRING_FACETS})["string-facet"]
+    assert [b["key"] for b in answer["string-facet-name"]["buckets"]] == ["brand", "color"]
