@@ -16,10 +16,12 @@ from ..core.errors import SearchRerankError
 
 
 class InvalidQuery(SearchRerankError):
-    """The request is malformed (a 400): ``field`` is its path in the body."""
+    """The request is malformed (a 400): ``field`` is its path in the body; ``kind`` the type of Elasticsearch's
+    error for it (a body it cannot parse; an argument it refuses, such as a URI parameter it does not take)."""
 
-    def __init__(self, field: str, reason: str):
+    def __init__(self, field: str, reason: str, kind: str = "parsing_exception"):
         self.field = field
+        self.kind = kind
         super().__init__(f"[{field}] {reason}")
 
 

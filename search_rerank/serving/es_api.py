@@ -441,7 +441,7 @@ def _es_cause(
     if isinstance(exc, CostRaised):
         # Elasticsearch's answer to a request its caller lacks the privilege for.
         return 403, {"type": "security_exception", "reason": str(exc), "field": exc.field}
-    return 400, {"type": "parsing_exception", "reason": str(exc), "field": exc.field}
+    return 400, {"type": getattr(exc, "kind", "parsing_exception"), "reason": str(exc), "field": exc.field}
 
 
 @es.errorhandler(InvalidBody)

@@ -428,6 +428,15 @@ def _aggregations(body: Mapping[str, Any]) -> dict[str, Any] | None:
 INDEX_OPTIONS = ("ignore_unavailable", "allow_no_indices")
 """How a search resolves an index expression that names indices not served: URI parameters of a search, keys of
 a multi-search's header (which override the multi-search's own parameters)."""
+MSEARCH_HEADER_KEYS = frozenset(
+    {
+        *("index", "indices", "type", "types", "search_type", "preference", "routing", "request_cache"),
+        *("expand_wildcards", "ignore_unavailable", "ignore_throttled", "allow_no_indices"),
+        *("ccs_minimize_roundtrips", "allow_partial_search_results", "project_routing"),
+    }
+)
+"""The keys of a multi-search's header line Elasticsearch reads (MultiSearchRequest.readMultiLineFormat); another
+fails its search, as there, rather than being searched as if it were not there."""
 MsearchItem = tuple[str, dict[str, Any], dict[str, Any]]
 """A multi-search's search: its index expression, its body and its header's :data:`INDEX_OPTIONS`."""
 
@@ -473,7 +482,12 @@ def parse_msearch(data: bytes, default_index: str, max_depth: int) -> list[Msear
 
 def _msearch_item(header: Any, body: Any, default_index: str) -> MsearchItem:
     header = an_object(header, "header")
-    index = header.get("index", default_index)
+    for key in header:
+        if key not in MSEARCH_HEADER_KEYS:
+            raise InvalidQuery(
+                f"header.{key}", f"key [{key}] is not supported in the metadata section", "illegal_argument_exception"
+            )
+    index = header.get("index", header.get("indices", default_index))  # Elasticsearch reads either
     if isinstance(index, list) and all(isinstance(name, str) for name in index):
         index = ",".join(index)
     options = {name: header[name] for name in INDEX_OPTIONS if name in header}
@@ -831,13 +845,20 @@ misspelt ``?szie=5`` answered as if it were not there."""
 
 
 def check_uri_params(endpoint: str, params: Iterable[str], path: str) -> None:
-    """A 400 naming the first URI parameter ``endpoint`` does not take, with the nearest it does."""
+    """A 400 (Elasticsearch's ``illegal_argument_exception``) naming the URI parameters ``endpoint`` does not take,
+    each with the nearest it does."""
     known = KNOWN_URI_PARAMS[endpoint]
-    for name in params:
-        if name not in known:
-            near = get_close_matches(name, sorted(known), n=1)
-            hint = f" -> did you mean [{near[0]}]?" if near else ""
-            raise InvalidQuery(name, f"request [{path}] contains unrecognized parameter: [{name}]{hint}")
+    unknown = list(dict.fromkeys(name for name in params if name not in known))
+    if not unknown:
+        return
+    named = []
+    for name in unknown:
+        near = get_close_matches(name, sorted(known), n=1)
+        named.append(f"[{name}]" + (f" -> did you mean [{near[0]}]?" if near else ""))
+    which = "parameter" if len(unknown) == 1 else "parameters"
+    raise InvalidQuery(
+        unknown[0], f"request [{path}] contains unrecognized {which}: {', '.join(named)}", "illegal_argument_exception"
+    )
 
 
 URI_QUERY_PARAMS = {

@@ -342,5 +342,24 @@ def _sort(sort: Any, aliases: Mapping[str, str]) -> Any:
     if isinstance(sort, str):
         return alias_of(sort, aliases)
     if isinstance(sort, Mapping):
-        return {alias_of(k, aliases): v for k, v in sort.items()}
+        return {alias_of(k, aliases): _nested_path(k, alias_of(k, aliases), v) for k, v in sort.items()}
     return sort
+
+
+def _nested_path(name: str, renamed: str, options: Any) -> Any:
+    """A sort's options with its ``nested.path`` renamed as its field was: the path is the field's first parts
+    (``variants`` of ``variants.price``), so it becomes as many first parts of the new name (``offers``)."""
+    nested = options.get("nested") if isinstance(options, Mapping) else None
+    path = nested.get("path") if isinstance(nested, Mapping) else None
+    if (
+        renamed == name
+        or not isinstance(nested, Mapping)
+        or not isinstance(path, str)
+        or not name.startswith(f"{path}.")
+    ):
+        return options
+    parts = renamed.split(".")
+    depth = path.count(".") + 1
+    if len(parts) <= depth:
+        return options  # the new name is no field under as deep a path: left for the sort to name
+    return {**options, "nested": {**nested, "path": ".".join(parts[:depth])}}

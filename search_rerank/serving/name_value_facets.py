@@ -24,8 +24,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .es_compat import order_terms_buckets, typed_key
-from .field_aliases import FACET_NAME, FACET_VALUE, NAME_VALUE_PAIRS, pair_field, pair_name
+from .body_checks import InvalidQuery, a_count
+from .es_compat import bucket_order, order_terms_buckets, typed_key
+from .field_aliases import ATTRIBUTES, FACET_NAME, FACET_VALUE, NAME_VALUE_PAIRS, pair_field, pair_name
 from .refreshed import PerStore
 
 NUMBER_FIELDS = ("price", "rating")
@@ -67,6 +68,8 @@ class Expanded:
     """Each field's name in the pairs (:func:`~search_rerank.serving.field_aliases.pair_name`)."""
     standalone: str | None = None
     """The one field a ``filter`` on a name counts."""
+    metas: tuple[Any, Any] = (None, None)
+    """The ``meta`` of the nested aggregation and of the names aggregation, given back with their answers."""
 
 
 @dataclass
@@ -88,6 +91,7 @@ class PairFacets:
                     answered = container.pop(key)
                     name = typed_key("nested", done.path[-1]) if typed_keys else done.path[-1]
                     container[name] = _nested_answer(answered, done, typed_keys)
+                    _give_back_meta(container[name], done, typed_keys)
 
 
 def expand(body: Mapping[str, Any], aliases: Mapping[str, str], attribute_names: Callable[[], list[str]]) -> PairFacets:
@@ -137,6 +141,7 @@ class Found:
     one_name: str | None
     value: Mapping[str, Any] | None
     """The value aggregation's ``name``, ``kind`` and ``body``."""
+    metas: tuple[Any, Any] = (None, None)
 
 
 def _pairs_aggregation(spec: Mapping[str, Any], aliases: Mapping[str, str]) -> Found | None:
@@ -162,10 +167,10 @@ def _pairs_aggregation(spec: Mapping[str, Any], aliases: Mapping[str, str]) -> F
         return None
     kind, body = kinds[0], names[kinds[0]]
     if kind == "terms" and body.get("field") == f"{path}.{FACET_NAME}" and not set(body) - NAME_TERMS_KEYS:
-        return Found(names_agg, body, None, value)
+        return Found(names_agg, body, None, value, (spec.get("meta"), names.get("meta")))
     one_name = _named(body, path) if kind == "filter" else None
     if one_name is not None and value is not None:
-        return Found(names_agg, None, one_name, value)
+        return Found(names_agg, None, one_name, value, (spec.get("meta"), names.get("meta")))
     return None
 
 
@@ -194,19 +199,54 @@ def _expansion(
     path: tuple[str, ...], found: Found, aliases: Mapping[str, str], attribute_names: Callable[[], list[str]]
 ) -> Expanded:
     numeric = found.value is not None and found.value["kind"] != "terms"
-    fields = list(NUMBER_FIELDS) if numeric else ["brand", *(f"attributes.{n}" for n in attribute_names())]
+    # An attribute is a name of the pairs when its own name names it: not one with a dot (a path, not a name) nor
+    # one named like a product field or an alias (``pair_field`` reads those as theirs).
+    attributes = [f"{ATTRIBUTES}{n}" for n in attribute_names() if pair_field(n, aliases) == f"{ATTRIBUTES}{n}"]
+    fields = list(NUMBER_FIELDS) if numeric else ["brand", *(f for f in attributes if "." not in f[len(ATTRIBUTES) :])]
     standalone = pair_field(found.one_name, aliases) if found.one_name is not None else None
     if standalone is not None and standalone not in fields:
         fields.append(standalone)
+    value = found.value["name"] if found.value is not None else None
+    if found.names_terms is not None:
+        _check_names_terms(found.names_terms, value, "aggs." + ".aggs.".join(path) + f".aggs.{found.names_agg}.terms")
     return Expanded(
         path,
         found.names_agg,
         found.names_terms,
-        found.value["name"] if found.value is not None else None,
+        value,
         fields,
         [pair_name(name, aliases) for name in fields],
         standalone,
+        found.metas,
     )
+
+
+def _check_names_terms(spec: Mapping[str, Any], value: str | None, where: str) -> None:
+    """The ``terms`` on the names' options, checked as Elasticsearch checks a terms aggregation's: a 400 naming the
+    option, never a failure; the order by a count, a name, or a metric of the value aggregation."""
+    a_count(spec.get("size", 10), f"{where}.size", minimum=1)
+    a_count(spec.get("min_doc_count", 1), f"{where}.min_doc_count")
+    for by, _ in bucket_order(spec):
+        if by not in ("_count", "_key") and (value is None or by.partition(".")[0] != value):
+            raise InvalidQuery(f"{where}.order", f"invalid aggregation order path [{by}]")
+
+
+def _value_metric(bucket: Mapping[str, Any], by: str) -> float | None:
+    """A name bucket's value for an order by its value aggregation's metric (``integer-facet-value.max``)."""
+    name, _, metric = by.partition(".")
+    key = _answer_key(bucket, name)
+    answer = bucket.get(key) if key is not None else None
+    found = answer.get(metric or "value") if isinstance(answer, Mapping) else None
+    return float(found) if isinstance(found, int | float) and not isinstance(found, bool) else None
+
+
+def _give_back_meta(answer: dict[str, Any], done: Expanded, typed_keys: bool) -> None:
+    nested_meta, names_meta = done.metas
+    if nested_meta is not None:
+        answer["meta"] = nested_meta
+    key = _answer_key(answer, done.names_agg)
+    if names_meta is not None and key is not None:
+        answer[key]["meta"] = names_meta
 
 
 def _rewritten(done: Expanded, value: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -231,7 +271,7 @@ def _nested_answer(answered: Mapping[str, Any], done: Expanded, typed_keys: bool
         name = typed_key("filter", done.names_agg) if typed_keys else done.names_agg
         return {"doc_count": total, name: part}
     spec = done.names_spec or {}
-    least = int(spec.get("min_doc_count", 1))
+    least = a_count(spec.get("min_doc_count", 1), "min_doc_count")  # checked at the expansion
     buckets = []
     for name, part in counts:
         if int(part.get("doc_count", 0)) < least:
@@ -241,7 +281,7 @@ def _nested_answer(answered: Mapping[str, Any], done: Expanded, typed_keys: bool
             bucket.update({k: v for k, v in part.items() if k != "doc_count"})
         buckets.append(bucket)
     names: dict[str, Any] = {"doc_count_error_upper_bound": 0, "sum_other_doc_count": 0, "buckets": buckets}
-    order_terms_buckets(names, spec, lambda bucket, by: None)
+    order_terms_buckets(names, spec, _value_metric)
     key = typed_key("sterms", done.names_agg) if typed_keys else done.names_agg
     return {"doc_count": total, key: names}
 
