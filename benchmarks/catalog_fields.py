@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from report import ROOT, table, write_results, write_section  # noqa: E402
+from report import ROOT, answered, table, timed_pair, write_results, write_section  # noqa: E402
 
 from search_rerank.core.catalog_fields import CatalogFields, parse_date  # noqa: E402
 from search_rerank.core.settings import Settings  # noqa: E402
@@ -74,24 +73,6 @@ def built(catalog: Path, root: Path, fields: CatalogFields) -> tuple[Any, float]
     seconds = time.perf_counter() - started
     pipeline = open_pipeline(settings)
     return create_app(settings, pipeline).test_client(), seconds
-
-
-def answered(client: Any, body: dict[str, Any]) -> tuple[float, dict[str, Any]]:
-    """The milliseconds ``body`` took, and its answer."""
-    started = time.perf_counter()
-    response = client.post("/products/_search", json=body)
-    elapsed = (time.perf_counter() - started) * 1000
-    assert response.status_code == 200, response.get_json()
-    return elapsed, response.get_json()
-
-
-def timed_pair(client: Any, first: dict[str, Any], second: dict[str, Any], repeats: int) -> tuple[float, float]:
-    """The median milliseconds of each of two bodies, asked in turn, so that the machine's load falls on both."""
-    times: tuple[list[float], list[float]] = ([], [])
-    for _ in range(repeats):
-        for body, kept in ((first, times[0]), (second, times[1])):
-            kept.append(answered(client, body)[0])
-    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def built_twice(catalog: Path, work: Path, fields: CatalogFields) -> tuple[Any, float, float]:

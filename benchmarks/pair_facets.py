@@ -20,17 +20,15 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import sys
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from report import ROOT, table, write_results, write_section  # noqa: E402
+from report import ROOT, answered, table, timed_pair, write_results, write_section  # noqa: E402
 
 from search_rerank.core.product import Product  # noqa: E402
 from search_rerank.core.settings import Settings  # noqa: E402
@@ -66,23 +64,6 @@ def catalogue(products: int, names: int, seed: int) -> list[Product]:
         attributes = {name: (f"v{rng.randrange(8)}",) for name in chosen}
         out.append(Product(id=f"p{i:06d}", title=f"oak item {i}", brand=rng.choice(BRANDS), attributes=attributes))
     return out
-
-
-def answered(client: Any, body: dict[str, Any]) -> tuple[float, dict[str, Any]]:
-    started = time.perf_counter()
-    response = client.post("/products/_search", json=body)
-    elapsed = (time.perf_counter() - started) * 1000
-    assert response.status_code == 200, response.get_json()
-    return elapsed, response.get_json()
-
-
-def timed_pair(client: Any, first: dict[str, Any], second: dict[str, Any], repeats: int) -> tuple[float, float]:
-    """The median milliseconds of each of two bodies, asked in turn, so that the machine's load falls on both."""
-    times: tuple[list[float], list[float]] = ([], [])
-    for _ in range(repeats):
-        for body, kept in ((first, times[0]), (second, times[1])):
-            kept.append(answered(client, body)[0])
-    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def wrong_counts(answer: dict[str, Any], matched: list[Product], counted_names: set[str]) -> int:

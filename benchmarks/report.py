@@ -11,9 +11,12 @@ import os
 import platform
 import re
 import shlex
+import statistics
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "BENCHMARKS.md"
@@ -99,3 +102,21 @@ def table(header: list[str], rows: list[list[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def answered(client: Any, body: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+    """The milliseconds a search ``body`` took through the service's Elasticsearch endpoint, and its answer."""
+    started = time.perf_counter()
+    response = client.post("/products/_search", json=body)
+    elapsed = (time.perf_counter() - started) * 1000
+    assert response.status_code == 200, response.get_json()
+    return elapsed, response.get_json()
+
+
+def timed_pair(client: Any, first: dict[str, Any], second: dict[str, Any], repeats: int) -> tuple[float, float]:
+    """The median milliseconds of each of two bodies, asked in turn, so that the machine's load falls on both."""
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeats):
+        for body, kept in ((first, times[0]), (second, times[1])):
+            kept.append(answered(client, body)[0])
+    return statistics.median(times[0]), statistics.median(times[1])

@@ -20,6 +20,14 @@ def backend_client(request: Any, catalog: list[Product], **service: Any) -> Flas
     ``service`` settings), as ``request.param`` names."""
     if request.param == "embedded":
         return request.getfixturevalue("embedded")
+    return catalog_on(request, catalog, **service)
+
+
+def catalog_on(request: Any, catalog: list[Product], **service: Any) -> FlaskClient:
+    """A client of the app on a fresh index of ``catalog`` (with ``service`` settings) on the backend
+    ``request.param`` names: for a catalogue of a few tests, where :func:`backend_client` serves a module's."""
+    if request.param == "embedded":
+        return request.getfixturevalue("catalog_client")(catalog, **service)
     return request.getfixturevalue("make_cluster_app")("opensearch", catalog=catalog, **service).test_client()
 
 

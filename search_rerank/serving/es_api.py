@@ -254,8 +254,8 @@ def _es_search(index: str, body: dict[str, Any], params, deadline: float | None 
     names, most = current_app.extensions["attribute_names"], settings.service.max_pair_facet_names
     pair_facets = expand_pair_facets(body, aliases, lambda: names.get(pipeline.store)[:most])
     body = pair_facets.body
-    highlighted = highlight_names(body.get("highlight"), settings.service.field_aliases)
-    body = rename_fields(body, settings.service.field_aliases)
+    highlighted = highlight_names(body.get("highlight"), aliases)
+    body = rename_fields(body, aliases)
     lexical = pipeline.legs.get(LEXICAL)
     embedded = compile_search(body, params, settings.service, lexical) if serves(lexical) else None
     cluster = delegated_cluster(lexical)

@@ -91,7 +91,7 @@ class PairFacets:
                     answered = container.pop(key)
                     name = typed_key("nested", done.path[-1]) if typed_keys else done.path[-1]
                     container[name] = _nested_answer(answered, done, typed_keys)
-                    _give_back_meta(container[name], done, typed_keys)
+                    _give_back_meta(container[name], done)
 
 
 def expand(body: Mapping[str, Any], aliases: Mapping[str, str], attribute_names: Callable[[], list[str]]) -> PairFacets:
@@ -201,8 +201,10 @@ def _expansion(
     numeric = found.value is not None and found.value["kind"] != "terms"
     # An attribute is a name of the pairs when its own name names it: not one with a dot (a path, not a name) nor
     # one named like a product field or an alias (``pair_field`` reads those as theirs).
-    attributes = [f"{ATTRIBUTES}{n}" for n in attribute_names() if pair_field(n, aliases) == f"{ATTRIBUTES}{n}"]
-    fields = list(NUMBER_FIELDS) if numeric else ["brand", *(f for f in attributes if "." not in f[len(ATTRIBUTES) :])]
+    attributes = [
+        f"{ATTRIBUTES}{n}" for n in attribute_names() if "." not in n and pair_field(n, aliases) == f"{ATTRIBUTES}{n}"
+    ]
+    fields = list(NUMBER_FIELDS) if numeric else ["brand", *attributes]
     standalone = pair_field(found.one_name, aliases) if found.one_name is not None else None
     if standalone is not None and standalone not in fields:
         fields.append(standalone)
@@ -240,7 +242,7 @@ def _value_metric(bucket: Mapping[str, Any], by: str) -> float | None:
     return float(found) if isinstance(found, int | float) and not isinstance(found, bool) else None
 
 
-def _give_back_meta(answer: dict[str, Any], done: Expanded, typed_keys: bool) -> None:
+def _give_back_meta(answer: dict[str, Any], done: Expanded) -> None:
     nested_meta, names_meta = done.metas
     if nested_meta is not None:
         answer["meta"] = nested_meta
@@ -274,9 +276,10 @@ def _nested_answer(answered: Mapping[str, Any], done: Expanded, typed_keys: bool
     least = a_count(spec.get("min_doc_count", 1), "min_doc_count")  # checked at the expansion
     buckets = []
     for name, part in counts:
-        if int(part.get("doc_count", 0)) < least:
+        held = int(part.get("doc_count", 0))
+        if held < least:
             continue
-        bucket = {"key": labels[name], "doc_count": int(part.get("doc_count", 0))}
+        bucket = {"key": labels[name], "doc_count": held}
         if done.value_agg is not None:
             bucket.update({k: v for k, v in part.items() if k != "doc_count"})
         buckets.append(bucket)

@@ -484,13 +484,13 @@ class _Planner:
         if "rank_window_size" in spec:
             _window(spec["rank_window_size"], f"{where}.rank_window_size")
             _known_ignored(spec, where, {"rank_window_size"}, self.ignored, "the pipeline's windows rank")
-        pinned_ids(spec, where)  # checked as a pinned query's
+        ids = pinned_ids(spec, where)  # checked as a pinned query's
         listed = [key for key in ("ids", "docs") if spec.get(key)]
         if len(listed) != 1:
             raise InvalidQuery(where, "either 'ids' or 'docs' must be provided and non-empty for pinned retriever")
         self.pinned_filters = _filters(spec.get("filter"), f"{where}.filter")
         self.pins = {listed[0]: spec[listed[0]]}
-        self.section[PINNED] = pinned_ids(spec, where)
+        self.section[PINNED] = ids
 
     def _rerank(self, kind: str, spec: Mapping[str, Any], where: str) -> None:
         if self.pipeline.reranker is None or self.settings.rerank.model is None:

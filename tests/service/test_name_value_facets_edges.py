@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from both_backends import BACKENDS, backend_client, search
+from both_backends import BACKENDS, backend_client, catalog_on, search
 from test_catalog_fields_search import CATALOG as FIELDS_CATALOG
 from test_name_value_facets import (
     ALIASES,
@@ -209,10 +209,8 @@ ODD = [
 
 
 @pytest.fixture(params=BACKENDS)
-def odd_client(request, catalog_client):
-    if request.param == "embedded":
-        return catalog_client(ODD, field_aliases=ALIASES)
-    return request.getfixturevalue("make_cluster_app")("opensearch", catalog=ODD, field_aliases=ALIASES).test_client()
+def odd_client(request):
+    return catalog_on(request, ODD, field_aliases=ALIASES)
 
 
 def test_one_attribute_name_with_a_dot_does_not_fail_every_facet_request(odd_client):
@@ -229,11 +227,8 @@ SPACED = [
 
 
 @pytest.fixture(params=BACKENDS)
-def spaced_client(request, catalog_client):
-    if request.param == "embedded":
-        return catalog_client(SPACED, field_aliases=ALIASES)
-    app = request.getfixturevalue("make_cluster_app")("opensearch", catalog=SPACED, field_aliases=ALIASES)
-    return app.test_client()
+def spaced_client(request):
+    return catalog_on(request, SPACED, field_aliases=ALIASES)
 
 
 def test_attribute_names_with_spaces_and_umlauts_are_facet_names(spaced_client):
@@ -246,10 +241,8 @@ BARE = [Product(id="b1", title="Plain chair"), Product(id="b2", title="Plain sto
 
 
 @pytest.fixture(params=BACKENDS)
-def bare_client(request, catalog_client):
-    if request.param == "embedded":
-        return catalog_client(BARE, field_aliases=ALIASES)
-    return request.getfixturevalue("make_cluster_app")("opensearch", catalog=BARE, field_aliases=ALIASES).test_client()
+def bare_client(request):
+    return catalog_on(request, BARE, field_aliases=ALIASES)
 
 
 def test_a_catalogue_without_attributes_or_brands_answers_no_names(bare_client):
@@ -266,11 +259,8 @@ FINISHED = [
 
 
 @pytest.fixture(params=BACKENDS)
-def extra_client(request, catalog_client):
-    if request.param == "embedded":
-        return catalog_client(FINISHED, field_aliases=EXTRA_ALIASES)
-    app = request.getfixturevalue("make_cluster_app")("opensearch", catalog=FINISHED, field_aliases=EXTRA_ALIASES)
-    return app.test_client()
+def extra_client(request):
+    return catalog_on(request, FINISHED, field_aliases=EXTRA_ALIASES)
 
 
 def test_a_name_aliased_onto_a_catalog_field_filters(extra_client):
@@ -467,11 +457,8 @@ CLASHING = [
 
 
 @pytest.fixture(params=BACKENDS)
-def clashing_client(request, catalog_client):
-    if request.param == "embedded":
-        return catalog_client(CLASHING, field_aliases=ALIASES)
-    app = request.getfixturevalue("make_cluster_app")("opensearch", catalog=CLASHING, field_aliases=ALIASES)
-    return app.test_client()
+def clashing_client(request):
+    return catalog_on(request, CLASHING, field_aliases=ALIASES)
 
 
 def test_an_attribute_named_like_a_product_field_is_no_second_bucket_of_that_name(clashing_client):

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from both_backends import BACKENDS, backend_client, ids, search
+from both_backends import BACKENDS, backend_client, catalog_on, ids, search
 
 from search_rerank.core.product import Product
 
@@ -358,10 +358,8 @@ MANY = [Product(id=f"m{i:02d}", title=f"Sofa model {i}", brand="Acme", price=100
 
 
 @pytest.fixture(params=BACKENDS)
-def many(request, catalog_client):
-    if request.param == "embedded":
-        return catalog_client(MANY)
-    return request.getfixturevalue("make_cluster_app")("opensearch", catalog=MANY).test_client()
+def many(request):
+    return catalog_on(request, MANY)
 
 
 def test_pages_past_the_ranked_list_hold_every_match_once_with_the_pinned_first(many):
