@@ -252,10 +252,11 @@ class TantivyRetriever:
             catalog = CatalogFields() if self._path is None else CatalogFields.load(self._path / CATALOG_FIELDS_FILE)
         self._catalog = catalog
         self._schema = _schema(catalog)
-        self._held = {
-            **NUMERIC_FIELDS,
-            **{catalog.index_field(n): CATALOG_FIELD_KINDS[k] for n, k in catalog.types.items()},
-        }
+        self._held = dict(NUMERIC_FIELDS)
+        for name, kind in catalog.types.items():
+            field = catalog.index_field(name)
+            several = (f"{field}{MIN_SUFFIX}", f"{field}{MAX_SUFFIX}") if name in catalog.several else ()
+            self._held.update(dict.fromkeys((field, *several), CATALOG_FIELD_KINDS[kind]))
         self._analyzer = english_analyzer()
         self._typos = TypoCorrector(typed_words_analyzer()) if settings.correct_typos else None
         self._units = UnitSpellings(self._analyzer) if settings.unit_spellings else None
@@ -353,8 +354,8 @@ class TantivyRetriever:
         return self._catalog
 
     def held_as(self, field: str) -> tantivy.FieldType | None:
-        """How the fast field ``field`` (the product's number, a catalog field's index field) holds its values;
-        None for another field."""
+        """How the fast field ``field`` (the product's number, a catalog field's index field or the least or greatest
+        of its several values) holds its values; None for another field."""
         return self._held.get(field)
 
     @property

@@ -111,11 +111,21 @@ from .es_compat import (
 from .field_aliases import alias_of
 from .fuzziness import parse_fuzziness
 from .highlighting import HighlightField, Mark, highlight
+from .search_after import (
+    TEXT_PATTERN_CHARS,
+    CursorKey,
+    KeyKind,
+    cursor,
+    follows,
+    keywords_after,
+    keywords_before,
+    keywords_from,
+)
 
 log = logging.getLogger(__name__)
 
 # The body keys compiled here; parse_search reads the rest (paging, _source, track_total_hits, ext, ...).
-COMPILED_KEYS = ("query", "post_filter", "aggs", "aggregations", "highlight", "sort", "suggest")
+COMPILED_KEYS = ("query", "post_filter", "aggs", "aggregations", "highlight", "sort", "search_after", "suggest")
 TEXT_QUERIES = {"match", "match_phrase", "match_phrase_prefix", "match_bool_prefix"}
 PREFIX_QUERIES = {"match_phrase_prefix", "match_bool_prefix"}
 PREFIX_TYPES = {"bool_prefix", "phrase_prefix"}
@@ -2469,6 +2479,130 @@ def _equal_to(leg: TantivyRetriever, match: tantivy.Query, field: str, value: An
     )
 
 
+def sorted_page_after(
+    leg: TantivyRetriever,
+    match: tantivy.Query,
+    text_query: tantivy.Query | None,
+    sort: FieldSort,
+    need: int,
+    after: list[Any],
+) -> tuple[list[tuple[str, list[Any], float]], int]:
+    """:func:`sorted_page` of the matches that sort strictly after the cursor ``after`` (:mod:`.search_after`).
+
+    tantivy is asked for the matches whose first key is after the cursor's first value, or from it on where
+    later keys order its ties (and, for a long keyword, from the keywords sharing its first characters on), and
+    those without a value; the ones among them that do not follow the cursor are the first rows of that page and
+    are dropped. Where more than :data:`MAX_SORT_TIES` might be dropped (that many matches share the cursor's
+    first value and later keys order them), the page would read them all: a 501 naming ``search_after``.
+    """
+    searcher = leg.searcher()
+    total = count(searcher, match)
+    candidates, ties = _from_cursor(leg, sort, after[0])
+    if candidates is None:
+        return [], total
+    within = tantivy.Query.boolean_query([(tantivy.Occur.Must, match), (tantivy.Occur.Must, candidates)])
+    tied = [(tantivy.Occur.Must, match), (tantivy.Occur.Must, ties)] if ties is not None else []
+    skipped = count(searcher, tantivy.Query.boolean_query(tied)) if tied else 0
+    if skipped > MAX_SORT_TIES:
+        raise Unsupported(
+            "search_after",
+            f"continuing among more than {MAX_SORT_TIES} matches that tie with the cursor's first value "
+            "(add a later sort key such as id)",
+        )
+    rows, _ = sorted_page(leg, within, text_query, sort, need + skipped)
+    keys = cursor_keys(leg, sort)
+    return [row for row in rows if follows(row[1], after, keys)][:need], total
+
+
+def cursor_keys(leg: TantivyRetriever, sort: FieldSort) -> list[CursorKey]:
+    """How each of the sort's keys reads and compares a cursor's value."""
+
+    def kind(field: str) -> KeyKind:
+        if field == SCORE:
+            return "score"
+        held = leg.held_as(field)
+        if held is None or held == tantivy.FieldType.Text:
+            return "keyword"
+        return "boolean" if held == tantivy.FieldType.Boolean else "number"
+
+    return [CursorKey(kind(k.field), k.descending) for k in (SortKey(sort.field, sort.descending), *sort.then)]
+
+
+def _from_cursor(
+    leg: TantivyRetriever, sort: FieldSort, first: Any
+) -> tuple[tantivy.Query | None, tantivy.Query | None]:
+    """The products that may follow a cursor whose first value is ``first`` (None: none may), and those of them
+    that may not (None: every one does): the values after ``first`` in the sort's direction, ``first`` itself
+    where later keys order its ties, and no value, which sorts last."""
+    field, inclusive = sort.field, bool(sort.then)
+    missing = tantivy.Query.boolean_query(
+        [(tantivy.Occur.Must, tantivy.Query.all_query()), (tantivy.Occur.MustNot, tantivy.Query.exists_query(field))]
+    )
+    if first is None:
+        return (missing, missing) if inclusive else (None, None)
+    held = leg.held_as(field)
+    ties = None
+    if held is None or held == tantivy.FieldType.Text:
+        bound, ties = _keywords_bound(leg, field, first, sort.descending, inclusive)
+    elif held == tantivy.FieldType.Boolean:
+        # false sorts before true.
+        values = [
+            v for v in (False, True) if (v < first if sort.descending else v > first) or (inclusive and v == first)
+        ]
+        bound = _any([tantivy.Query.term_query(leg.schema, field, v) for v in values]) if values else None
+    else:
+        bound = _numbers_bound(leg.schema, field, held, first, sort.descending, inclusive)
+    whole = held != tantivy.FieldType.Integer or (float(first).is_integer() and MIN_LONG <= first <= MAX_LONG)
+    if inclusive and ties is None and whole:  # a fraction ties with no whole number
+        ties = tantivy.Query.term_query(leg.schema, field, int(first) if held == tantivy.FieldType.Integer else first)
+    return _any([q for q in (bound, missing) if q is not None]), ties
+
+
+def _keywords_bound(
+    leg: TantivyRetriever, field: str, first: str, descending: bool, inclusive: bool
+) -> tuple[tantivy.Query | None, tantivy.Query | None]:
+    """The keywords after ``first`` in the sort's direction (from it on where ``inclusive``), and those that may
+    still not follow the cursor: ``first``'s ties, or, for a keyword longer than tantivy's patterns can write
+    (:data:`~.search_after.TEXT_PATTERN_CHARS`), every keyword sharing its first characters."""
+    prefix = first[:TEXT_PATTERN_CHARS]
+
+    def pattern(text: str) -> tantivy.Query:
+        return tantivy.Query.regex_query(leg.schema, field, text)
+
+    beyond = keywords_before(prefix) if descending else keywords_after(prefix)
+    if not beyond:  # nothing is before the empty keyword
+        exact = tantivy.Query.term_query(leg.schema, field, first)
+        return (exact, exact) if inclusive else (None, None)
+    if prefix != first:
+        sharing = pattern(keywords_from(prefix))
+        return _any([pattern(beyond), sharing]), sharing
+    if not inclusive:
+        return pattern(beyond), None
+    exact = tantivy.Query.term_query(leg.schema, field, first)
+    return _any([pattern(beyond), exact]), exact
+
+
+def _numbers_bound(
+    schema: tantivy.Schema, field: str, held: tantivy.FieldType, first: float, descending: bool, inclusive: bool
+) -> tantivy.Query | None:
+    """The numbers after ``first`` in the sort's direction (from it on where ``inclusive``); None where none can
+    be (past a long's range). A whole-number field's bound is the whole number it means."""
+    if held != tantivy.FieldType.Integer:
+        low, high = (None, float(first)) if descending else (float(first), None)
+        return tantivy.Query.range_query(
+            schema, field, held, low, high, inclusive or low is None, inclusive or high is None
+        )
+    if descending:
+        whole = math.floor(first) if inclusive or not float(first).is_integer() else int(first) - 1
+        if whole < MIN_LONG:
+            return None
+        return tantivy.Query.range_query(schema, field, held, None, min(whole, MAX_LONG), True, True)
+    whole = math.ceil(first) if inclusive or not float(first).is_integer() else int(first) + 1
+    if whole > MAX_LONG:
+        return None
+    return tantivy.Query.range_query(schema, field, held, max(whole, MIN_LONG), None, True, True)
+
+
 def _sort_stably(rows: list[Any], value: Callable[[Any], Any], descending: bool) -> None:
     """Order ``rows`` by ``value`` (numbers or text), a missing value after every value in either order, ties
     left as they were: applied from the last key to the first, the keys order the rows as one compound key would,
@@ -2542,6 +2676,8 @@ class EmbeddedSearch:
     """What the lexical leg scores when the query has words being typed or fuzzy words: the words, the words they
     begin, the words within their edits."""
     sort_values: dict[str, list[Any]] = field(default_factory=dict)
+    after: list[Any] | None = None
+    """A sorted page's ``search_after``: the sort values its hits follow (:mod:`.search_after`)."""
     suggest: list[Completion] = field(default_factory=list)
     """The completion suggesters asked for (the answer's ``suggest``)."""
 
@@ -2611,13 +2747,11 @@ class EmbeddedSearch:
     ) -> tuple[SearchResult, list[tuple[str, list[Any], float]]]:
         search = self.search
         leg = self.compiler.leg
-        rows, total = sorted_page(
-            leg,
-            self.match_query(post_filter=True),
-            leg.text_query(search.text),
-            sort,
-            search.offset + search.size,
-        )
+        match, text, need = self.match_query(post_filter=True), leg.text_query(search.text), search.offset + search.size
+        if self.after is not None:
+            rows, total = sorted_page_after(leg, match, text, sort, need, self.after)
+        else:
+            rows, total = sorted_page(leg, match, text, sort, need)
         page = rows[search.offset :]
         candidates = [Candidate(pid, score, legs=frozenset({LEXICAL})) for pid, _, score in page]
         ranking = Ranking(
@@ -2666,6 +2800,15 @@ def compile_search(
         else []
     )
     sort = parse_sort(body.get("sort"), compiler)
+    after = None
+    if body.get("search_after") is not None:
+        if sort is None:
+            raise Unsupported(
+                "search_after",
+                "on a page in order of relevance, the pipeline's ranking, which it cannot continue "
+                "(sort by a field, or page with from)",
+            )
+        after = cursor(body["search_after"], cursor_keys(leg, sort), base.offset)
     suggest = parse_suggest(body["suggest"], limits.field_aliases) if body.get("suggest") not in (None, {}) else []
     filters, nothing, ignored = _prefilter(body, limits, compiler.worded_terms)
     search = dataclasses.replace(
@@ -2684,6 +2827,7 @@ def compile_search(
         aggregations=aggregations,
         highlight=highlight,
         sort=sort,
+        after=after,
         suggest=suggest,
         lexical_text=_any([q for q in [leg.text_query(text), *query.scored] if q is not None])
         if query.scored
