@@ -47,6 +47,8 @@ def convert_judgments(
     rating_map = parse_ratings(ratings)
     texts = {qid: q.text for qid, q in load_dataset(dataset).queries.items()} if dataset is not None else None
     read = read_judgments(source, from_fmt, ratings=rating_map, dataset_texts=texts, min_impressions=min_impressions)
+    if not read.qrels:  # an empty file, or its header alone: an empty split evaluates every configuration to 0
+        raise click.ClickException(f"{source}: no judgments in it; nothing written")
     target.parent.mkdir(parents=True, exist_ok=True)
     write_judgments(read, target, to_fmt, ratings=rating_map)
     console.print(f"wrote {sum(map(len, read.qrels.values()))} judgments of {len(read.qrels)} queries to {target}")

@@ -49,6 +49,10 @@ def build(ctx: click.Context, pattern: str, skip_bad: bool) -> None:
     weighted = [action for action, weight in personal.action_weights.items() if weight > 0]
     stats = LoadStats()
     actions, forgotten = read_shopper_actions(pattern, weighted, skip_bad=skip_bad, stats=stats)
+    if not actions and not forgotten:  # an empty file after a rotation, a glob matching only it: keep what is built
+        raise click.ClickException(
+            f"{pattern}: no {', '.join(weighted)} event of a shopper to build from; the profiles are left as they were"
+        )
     latest = time.time() + FUTURE_TOLERANCE_S
     ahead = sum(action.at > latest for action in actions)
     actions = [action for action in actions if action.at <= latest]

@@ -31,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from . import json_text
 from .errors import ConfigError
 
 CARD_FILE = "model_card.json"
@@ -138,8 +139,8 @@ def load_card(path: str | Path) -> ModelCard:
             "beat the first stage are unknown; use a model saved by `search-rerank train`"
         )
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        data = json_text.loads(file.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError, JsonTextError
         raise ConfigError(f"{file}: not valid JSON ({exc})") from None
     try:
         return ModelCard.model_validate(data)

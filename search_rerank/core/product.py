@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -13,6 +14,13 @@ EXTRA_DEPTH_LIMIT = 20
 ``index.mapping.depth.limit`` (20) refuses a document nesting more objects. Past 200, the product store's JSON
 reader could not read the product back (every search finding it answered a 500), and past about 500 the store
 could not write it (the whole build failed)."""
+
+
+MAX_TEXT_CHARS = 131_072
+"""The longest title, description or brand: a CSV cell's limit (Python's ``csv.field_size_limit``), so a JSON Lines
+catalog is held to what its CSV export would be. A product text of megabytes is a page's HTML or a dump, not a
+listing; one 2 MB description took 5 seconds and 650 MB to index."""
+_NUMBER_TEXT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 
 class Product(BaseModel):
@@ -28,9 +36,9 @@ class Product(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
     id: str = Field(min_length=1)
-    title: str = Field(min_length=1)
-    description: str = ""
-    brand: str = ""
+    title: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+    description: str = Field(default="", max_length=MAX_TEXT_CHARS)
+    brand: str = Field(default="", max_length=MAX_TEXT_CHARS)
     category: tuple[str, ...] = ()
     attributes: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     # Finite: an infinite price ("Infinity", or 1e400 overflowing a double) would be stored as null, silently.
@@ -100,6 +108,7 @@ class Product(BaseModel):
         _not_boolean(value)
         if value is None or (isinstance(value, str) and not value.strip()):
             return None
+        _decimal_text(value)
         if isinstance(value, float) and math.isnan(value):
             return None
         return value
@@ -110,6 +119,7 @@ class Product(BaseModel):
         _not_boolean(value)
         if value is None or (isinstance(value, str) and not value.strip()):
             return 0
+        _decimal_text(value)
         if isinstance(value, float) and math.isnan(value):
             return 0  # a Parquet or pandas column of counts with a gap
         return value  # 12.0 is 12; pydantic refuses 3.7 and 1e400 by name, where int() cut or overflowed
@@ -166,6 +176,14 @@ def _not_boolean(value: Any) -> None:
     """pydantic reads JSON's true as the number 1: a price or a count of true is a column mixed up, not a 1."""
     if isinstance(value, bool):
         raise ValueError("expected a number, not a boolean")
+
+
+def _decimal_text(value: Any) -> None:
+    """A number given as text is read only where it is written as one: Python also reads ``1_000`` as a thousand
+    and ``nan`` as a number, which no catalog's column means."""
+    if isinstance(value, str) and not _NUMBER_TEXT.fullmatch(value.strip()):
+        finite = " finite" if value.strip().lstrip("+-").lower() in ("inf", "infinity", "nan") else ""
+        raise ValueError(f"{value.strip()[:40]!r} is not a{finite} number")
 
 
 def _attribute_text(key: Any, value: Any) -> str:

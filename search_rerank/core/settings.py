@@ -41,6 +41,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from . import json_text
 from .catalog_fields import FieldType
 from .errors import ConfigError
 from .setting_errors import describe
@@ -63,7 +64,8 @@ ModelName = Annotated[str, BeforeValidator(not_empty)]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # A weight, a boost or a time of NaN or infinity would make every score it enters NaN: refused, as JSON has none.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 LEXICAL_FIELDS = ("title", "brand", "category", "attributes", "description")
@@ -919,13 +921,13 @@ def read_settings_file(path: str | Path) -> dict[str, Any]:
         if path.suffix == ".toml":
             return tomllib.loads(text)
         if path.suffix == ".json":
-            data = json.loads(text)
+            data = json_text.loads(text)
             if not isinstance(data, dict):
                 raise ConfigError(f"{path}: settings must be a JSON object of sections, not a {type(data).__name__}")
             return data
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot parse: {exc}") from exc
-    except RecursionError:  # both readers recurse once per level: thousands of [ or { are not settings
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, json_text.JsonTextError) as exc:
+        raise ConfigError(f"{path}: cannot parse: {exc}") from None
+    except RecursionError:  # TOML's reader recurses once per level: thousands of [ or { are not settings
         raise ConfigError(f"{path}: cannot parse: nested too deep") from None
     raise ConfigError(f"{path}: settings files must be .toml or .json")
 

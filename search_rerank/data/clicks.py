@@ -404,11 +404,17 @@ def shopper_action(record: Mapping[str, Any], actions: Iterable[str]) -> Shopper
     action = record.get("action_name")
     if not isinstance(action, str) or action not in actions:
         return None
-    attributes = record.get("event_attributes")
-    attributes = attributes if isinstance(attributes, Mapping) else {}
+    # What is missing is no shopper's action; what is there in another shape is a log that is not UBI's, refused
+    # as training refuses it (see ubi_event), not passed over without a word.
+    attributes = _mapping(record, "event_attributes") if record.get("event_attributes") is not None else {}
+    thing = _mapping(attributes, "object", "event_attributes") if attributes.get("object") is not None else {}
     doc = object_id(attributes)
-    user = record.get("user_id")
-    session = record.get("session_id") or attributes.get("session_id")
+    if thing.get("object_id") is not None and doc is None:
+        raise ValueError(
+            f"{action} event: event_attributes.object.object_id must be a non-empty id, got {thing['object_id']!r}"
+        )
+    user = _optional_string(record, "user_id")
+    session = _optional_string(record, "session_id") or _optional_string(attributes, "session_id")
     # An id a search or a forget could not name (see core.profile.safe_id) would key a profile nobody can reach.
     user = safe_id(user) if isinstance(user, str) else None
     session = safe_id(session) if isinstance(session, str) else None

