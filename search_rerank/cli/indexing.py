@@ -96,6 +96,9 @@ def index_catalog(
         console.print(f"deleted old versions: {', '.join(report.pruned)}")
     if report.deleted:
         console.print(f"deleted {report.deleted} products")
+    if report.not_found:
+        shown = ", ".join(map(repr, report.not_found[:10])) + (" ..." if len(report.not_found) > 10 else "")
+        console.print(f"warning: {len(report.not_found)} id(s) to delete are in no product of the index: {shown}")
     if stats.extra_fields:
         kept = _by_field(stats.extra_fields)
         console.print(f"fields the product does not read, kept for hits' _source (products holding each): {kept}")

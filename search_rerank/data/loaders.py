@@ -201,7 +201,7 @@ def load_dataset(path: str | Path, fmt: str = "auto", **options: Any) -> Dataset
 def load_beir(
     directory: str | Path, *, skip_bad: bool = False, stats: LoadStats | None = None, name: str | None = None
 ) -> Dataset:
-    """``corpus.jsonl``, ``queries.jsonl`` and ``qrels/<split>.tsv`` (every .tsv there is a split).
+    """``corpus.jsonl``, ``queries.jsonl`` and ``qrels/<split>.tsv`` (every .tsv there is a split, gzipped too).
 
     Query keys other than ``_id`` and ``text`` become ``Query.meta`` strings
     (non-strings as JSON); empty values are left out.
@@ -209,8 +209,25 @@ def load_beir(
     directory = Path(directory)
     products = list(iter_jsonl_catalog(directory / "corpus.jsonl", skip_bad=skip_bad, stats=stats))
     queries = {q.id: q for q in _read_jsonl(directory / "queries.jsonl", _one_text_per_id(_beir_query))}
-    qrels = {tsv.stem: read_beir_qrels(tsv) for tsv in sorted((directory / "qrels").glob("*.tsv"))}
+    qrels = {}
+    for path in sorted((directory / "qrels").glob("*")):
+        split = _qrels_split(path)
+        if split is None:
+            continue
+        if split in qrels:
+            raise DataError(path, None, f"a second file of split {split!r}; keep one")
+        qrels[split] = read_beir_qrels(path)
     return Dataset(name=directory.name if name is None else name, products=products, queries=queries, qrels=qrels)
+
+
+def _qrels_split(path: Path) -> str | None:
+    """The split a file of a BEIR ``qrels`` folder judges (``test.tsv``, ``test.tsv.gz``, ``Test.TSV``), or None
+    for another file."""
+    name = path.name.lower()
+    for suffix in (".tsv", f".tsv{GZIP_SUFFIX}"):
+        if name.endswith(suffix) and path.is_file():
+            return path.name[: -len(suffix)]
+    return None
 
 
 def write_beir(dataset: Dataset, directory: str | Path) -> None:

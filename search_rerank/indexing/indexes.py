@@ -87,6 +87,8 @@ class IndexReport:
     stored: int | None = None
     """Distinct products in a new version (None for an update): fewer than ``products`` when ids repeat."""
     deleted: int = 0
+    not_found: list[str] = field(default_factory=list)
+    """Ids named for deletion that no product of the index has (a typing slip, or a product deleted before)."""
     seconds: dict[str, float] = field(default_factory=dict)
     version: str | None = None
     lexical_index: str | None = None
@@ -231,6 +233,8 @@ class _Writers:
         bar.close()
 
     def delete(self, product_ids: list[str], report: IndexReport) -> None:
+        held = self.store.get(product_ids).keys()
+        report.not_found += [pid for pid in dict.fromkeys(product_ids) if pid not in held]
         report.deleted += self.store.delete(product_ids)
         self.lexical.delete(product_ids)
         if self.dense is not None:

@@ -377,3 +377,17 @@ def test_converting_a_judgments_file_of_its_header_alone_is_refused_not_written_
     out = tmp_path / "out.trec"
     output = refused(run("judgments", "convert", str(qrels), str(out), "--from", "beir", "--to", "trec"))
     assert str(qrels) in output and not out.exists()
+
+
+def test_a_gzipped_qrels_file_is_a_split_and_two_files_of_one_split_are_refused(tmp_path):
+    import gzip
+
+    from search_rerank.data.loaders import load_beir
+
+    data = beir(tmp_path / "data", "query-id\tcorpus-id\tscore\nq1\tp1\t1\n")
+    (data / "qrels" / "test.tsv").rename(data / "qrels" / "Dev.tsv")
+    (data / "qrels" / "test.tsv.gz").write_bytes(gzip.compress(b"query-id\tcorpus-id\tscore\nq2\tp2\t2\n"))
+    assert load_beir(data).qrels == {"Dev": {"q1": {"p1": 1}}, "test": {"q2": {"p2": 2}}}
+    (data / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq2\tp2\t2\n", encoding="utf-8")
+    output = refused(run("--index-dir", str(tmp_path / "i"), "evaluate", "--dataset", str(data), env=NO_DENSE))
+    assert "a second file of split 'test'" in output

@@ -87,6 +87,21 @@ def test_a_delete_file_takes_each_line_as_one_id_spaces_and_all(tmp_path):
     assert served_ids(index_dir) == {"p1", "p3"}
 
 
+def test_ids_to_delete_that_no_product_has_are_named_in_a_warning(tmp_path):
+    index_dir = indexed(tmp_path)
+    deletions = tmp_path / "gone.txt"
+    deletions.write_text("p1\nSKU 9\np1\n", encoding="utf-8")
+    empty = tmp_path / "none.jsonl"
+    empty.write_text("", encoding="utf-8")
+    result = run(
+        "--index-dir", str(index_dir), "index", "--no-dense", "--incremental", "--catalog", str(empty),
+        "--delete", str(deletions),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "deleted 1 products" in result.output
+    assert "1 id(s) to delete are in no product of the index: 'SKU 9'" in result.output
+
+
 def test_a_settings_file_saved_with_a_byte_order_mark_is_read(tmp_path):
     settings = tmp_path / "settings.toml"
     settings.write_bytes(b'\xef\xbb\xbfmodels_dir = "registry"\r\n[fusion]\r\nmethod = "linear"\r\n')
