@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from ..core.errors import SearchRerankError
@@ -29,6 +29,22 @@ def single_key(value: Any, path: str) -> tuple[str, Any]:
     if not isinstance(value, Mapping) or len(value) != 1:
         raise InvalidQuery(path, "expected an object with exactly one key")
     return next(iter(value.items()))
+
+
+def known_keys(spec: Mapping[str, Any], where: str, keys: Collection[str]) -> None:
+    """A key beyond ``keys`` (those Elasticsearch's parser knows there) is a 400 naming it, as Elasticsearch answers
+    it: a key read nowhere would otherwise change nothing without a word."""
+    for key in spec:
+        if key not in keys:
+            raise InvalidQuery(f"{where}.{key}", "unknown field")
+
+
+def one_of(value: Any, choices: Sequence[str], where: str) -> str:
+    """A string among ``choices`` (an enumeration's value), or a 400 naming them."""
+    text = a_string(value, where)
+    if text not in choices:
+        raise InvalidQuery(where, f"unknown value [{text}] (expected one of {', '.join(choices)})")
+    return text
 
 
 def an_object(value: Any, path: str) -> Mapping[str, Any]:
@@ -85,11 +101,15 @@ MIN_LONG, MAX_LONG = -(2**63), 2**63 - 1
 """What a whole-number field holds (Elasticsearch's ``long``, tantivy's i64)."""
 
 
+_WHOLE = re.compile(r"[+-]?[0-9]+")
+"""A whole number's text as Elasticsearch parses one: Python's int() also reads " 10" and "1_0"."""
+
+
 def a_count(value: Any, path: str, minimum: int = 0) -> int:
     """A whole number from ``minimum`` up to :data:`MAX_INT`, as Elasticsearch reads one: a JSON number or its text
     (``10``, ``10.0``, ``"10"``, which URI parameters always are), never a boolean or a fraction."""
     try:
-        number = int(value)
+        number = int(value) if not isinstance(value, str) or _WHOLE.fullmatch(value) else None
     except (TypeError, ValueError, OverflowError):  # int(inf); a text past Python's 4,300 digits
         number = None
     if (

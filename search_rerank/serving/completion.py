@@ -26,7 +26,7 @@ from typing import Any
 
 from ..core.fuzziness import Fuzziness
 from ..core.store import ProductStore
-from .body_checks import InvalidQuery, a_string, an_object
+from .body_checks import InvalidQuery, a_boolean, a_count, a_string, an_object
 from .es_compat import SourceFilter, Unsupported, typed_key
 from .field_aliases import alias_of, source_with_aliases
 from .fuzziness import parse_fuzziness
@@ -125,12 +125,11 @@ def _completion(name: str, suggester: Mapping[str, Any], shared_text: Any, alias
             raise Unsupported(f"{where}.{unsupported}", f"{unsupported} in a completion suggester")
     text = suggester.get("prefix", suggester.get("text", shared_text))
     prefix = a_string(text, f"{where}.prefix", scalars=True)
-    size = options.get("size", 5)
-    if isinstance(size, bool) or not isinstance(size, int) or not 0 < size <= MAX_SUGGESTIONS:
+    # "5" and "true" as Elasticsearch's parser reads them (a form's values are text).
+    size = a_count(options.get("size", 5), f"{where}.completion.size", minimum=1)
+    if size > MAX_SUGGESTIONS:
         raise InvalidQuery(f"{where}.completion.size", f"expected a whole number from 1 to {MAX_SUGGESTIONS}")
-    skip = options.get("skip_duplicates", False)
-    if not isinstance(skip, bool):
-        raise InvalidQuery(f"{where}.completion.skip_duplicates", "expected true or false")
+    skip = a_boolean(options.get("skip_duplicates", False), f"{where}.completion.skip_duplicates")
     fuzzy = options.get("fuzzy", False)
     if fuzzy is False or fuzzy is None:
         return Completion(name, prefix, size, skip, None, 1, 3)

@@ -1193,10 +1193,15 @@ class DelegatedSearch:
         rest = leg_candidates(LEXICAL, [(hit["_id"], hit.get("_score") or 0.0) for hit in found])
         return dataclasses.replace(result, hits=result.hits + pipeline.hits(rest))
 
-    def complete(self, response: dict[str, Any], result: SearchResult | None) -> None:
-        """The cluster's parts of the answer: total, sort values, highlights, aggregations, suggestions, ids."""
+    def check_refused(self) -> None:
+        """A 400 naming the query when the cluster refused the search as malformed: before anything else of the
+        answer is read (the aggregations' own request, carrying the query too, is refused for it as well)."""
         if self.leg.refused is not None:
             raise InvalidQuery("query", f"the cluster refused the search: {self.leg.refused}")
+
+    def complete(self, response: dict[str, Any], result: SearchResult | None) -> None:
+        """The cluster's parts of the answer: total, sort values, highlights, aggregations, suggestions, ids."""
+        self.check_refused()
         hits = response["hits"]
         if self.answer is not None:
             by_id = {h["_id"]: h for h in self.answer["hits"]["hits"]}

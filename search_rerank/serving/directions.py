@@ -17,6 +17,7 @@ composite source's ``order`` and a ``top_hits`` or ``bucket_sort`` sort. Other s
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,7 +25,8 @@ from .body_checks import InvalidQuery
 
 DIRECTIONS = ("asc", "desc")
 SUB_AGGREGATIONS = ("aggs", "aggregations")
-SORTED_AGGREGATIONS = ("top_hits", "bucket_sort")  # aggregations whose ``sort`` is a sort, as a search's is
+SORTED_AGGREGATIONS = ("top_hits", "bucket_sort")
+BUCKET_KEYS = ("_count", "_key")  # aggregations whose ``sort`` is a sort, as a search's is
 
 
 def with_directions(body: dict[str, Any]) -> dict[str, Any]:
@@ -119,25 +121,40 @@ def _aggregation(spec: Mapping[str, Any], path: str) -> Mapping[str, Any]:
             out[kind] = _composite(options, where)
         elif kind in SORTED_AGGREGATIONS and "sort" in options:
             out[kind] = {**options, "sort": _sort(options["sort"], f"{where}.sort")}
+        elif options.get("order") == []:  # no order given: the default one, as Elasticsearch reads it
+            out[kind] = {key: value for key, value in options.items() if key != "order"}
         elif "order" in options:
-            out[kind] = {**options, "order": _bucket_order(options["order"], f"{where}.order")}
+            subs: Mapping[str, Any] = next(
+                (spec[key] for key in SUB_AGGREGATIONS if isinstance(spec.get(key), Mapping)), {}
+            )
+            out[kind] = {**options, "order": _bucket_order(options["order"], f"{where}.order", subs)}
         else:
             out[kind] = options
     return out
 
 
-def _bucket_order(order: Any, path: str) -> Any:
+def _bucket_order(order: Any, path: str, subs: Mapping[str, Any]) -> Any:
     """A bucket order: ``{"_count" | "_key" | metric: direction}``, or a list of them (the first decides)."""
     if isinstance(order, list):
-        return [_bucket_order_object(item, f"{path}[{i}]") for i, item in enumerate(order)]
-    return _bucket_order_object(order, path)
+        return [_bucket_order_object(item, f"{path}[{i}]", subs) for i, item in enumerate(order)]
+    return _bucket_order_object(order, path, subs)
 
 
-def _bucket_order_object(order: Any, path: str) -> Mapping[str, Any]:
+def _bucket_order_object(order: Any, path: str, subs: Mapping[str, Any]) -> Mapping[str, Any]:
     """One object of a bucket order; anything else (``"order": "desc"``) a 400 naming it, as Elasticsearch's parser
-    refuses it: the embedded histogram, which applies its order itself, answered it by key."""
+    refuses it: the embedded histogram, which applies its order itself, answered it by key. So is an order by what
+    is neither ``_count``, ``_key`` nor a path into the bucket's own aggregations (``_COUNT``, a misspelt name), as
+    Elasticsearch refuses it (a cluster may answer it with a 500)."""
     if not isinstance(order, Mapping):
         raise InvalidQuery(path, f'expected an object such as {{"_count": "desc"}}, got {order!r}')
+    for by in order:
+        head = re.split(r"[>.\[]", by, maxsplit=1)[0]
+        if by not in BUCKET_KEYS and head not in subs:
+            raise InvalidQuery(
+                f"{path}.{by}",
+                f"Invalid aggregation order path [{by}]: the aggregation [{head}] does not exist under this one "
+                f"(order by {', '.join(BUCKET_KEYS)} or a sub-aggregation)",
+            )
     return {by: direction(value, f"{path}.{by}") for by, value in order.items()}
 
 

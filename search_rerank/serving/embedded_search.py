@@ -80,6 +80,8 @@ from .body_checks import (
     a_string,
     an_object,
     clause_list,
+    known_keys,
+    one_of,
     single_key,
     within_long,
 )
@@ -129,6 +131,23 @@ COMPILED_KEYS = ("query", "post_filter", "aggs", "aggregations", "highlight", "s
 TEXT_QUERIES = {"match", "match_phrase", "match_phrase_prefix", "match_bool_prefix"}
 PREFIX_QUERIES = {"match_phrase_prefix", "match_bool_prefix"}
 PREFIX_TYPES = {"bool_prefix", "phrase_prefix"}
+MULTI_MATCH_TYPES = ("best_fields", "most_fields", "cross_fields", "phrase", "phrase_prefix", "bool_prefix", "boolean")
+"""What Elasticsearch's multi_match ``type`` may be (``boolean``: best_fields' old name)."""
+_COMMON_KEYS = frozenset({"query", "analyzer", "boost", "_name"})
+_FUZZY_KEYS = frozenset({"fuzziness", "prefix_length", "max_expansions", "fuzzy_transpositions", "fuzzy_rewrite"})
+_MATCH_KEYS = frozenset({"operator", "minimum_should_match", "zero_terms_query", "lenient", "cutoff_frequency"})
+_SYNONYMS = frozenset({"auto_generate_synonyms_phrase_query"})
+QUERY_KEYS = {
+    "match": _COMMON_KEYS | _FUZZY_KEYS | _MATCH_KEYS | _SYNONYMS,
+    "match_phrase": _COMMON_KEYS | {"slop", "zero_terms_query"},
+    "match_phrase_prefix": _COMMON_KEYS | {"slop", "max_expansions", "zero_terms_query"},
+    "match_bool_prefix": _COMMON_KEYS | _FUZZY_KEYS | {"operator", "minimum_should_match"},
+    "multi_match": _COMMON_KEYS | _FUZZY_KEYS | _MATCH_KEYS | _SYNONYMS | {"fields", "type", "slop", "tie_breaker"},
+    "combined_fields": _COMMON_KEYS | _SYNONYMS | {"fields", "operator", "minimum_should_match", "zero_terms_query"},
+    "match_all": frozenset({"boost", "_name"}),
+}
+"""The keys Elasticsearch's parser reads in each full-text query (and ``match_all``): another is a 400 naming it,
+as there, rather than an option read nowhere."""
 MULTI_FIELD_QUERIES = {"multi_match", "combined_fields"}
 # function_score's one-function shorthand keys, beside its "functions" list.
 FUNCTION_SCORE_FUNCTIONS = ("weight", "field_value_factor", "script_score", "random_score", "gauss", "linear", "exp")
@@ -654,6 +673,7 @@ class Compiler:
         kind, spec = single_key(query, path)
         where = f"{path}.{kind}"
         if kind == "match_all":
+            known_keys(an_object(spec, where), where, QUERY_KEYS[kind])
             return Compiled()
         if kind == "match_none":
             return Compiled(tantivy.Query.empty_query())
@@ -723,9 +743,10 @@ class Compiler:
     def _match(self, kind: str, spec: Any, path: str, scoring: bool) -> Compiled:
         name, value = single_key(spec, path)
         options = value if isinstance(value, Mapping) else {"query": value}
+        known_keys(options, f"{path}.{name}", QUERY_KEYS[kind])
         text = a_string(options.get("query"), f"{path}.{name}.query", scalars=True)
         target = self.target(name, f"{path}.{name}")
-        every = str(options.get("operator", "or")).lower() == "and"
+        every = _every_word(options, f"{path}.{name}")
         phrase = kind in ("match_phrase", "match_phrase_prefix")
         where = f"{path}.{name}"
         # Elasticsearch's match_phrase(_prefix) takes no fuzziness, and only a whole-word phrase a slop here.
@@ -744,9 +765,12 @@ class Compiler:
 
     def _multi_match(self, kind: str, spec: Any, path: str, scoring: bool) -> Compiled:
         spec = an_object(spec, path)
+        known_keys(spec, path, QUERY_KEYS[kind])
         text = a_string(spec.get("query"), f"{path}.query", scalars=True)
         fields = self.default_fields(spec.get("fields"), f"{path}.fields")
-        every = str(spec.get("operator", "or")).lower() == "and"
+        every = _every_word(spec, path)
+        if spec.get("type") is not None:
+            one_of(spec["type"], MULTI_MATCH_TYPES, f"{path}.type")
         phrase = spec.get("type") in ("phrase", "phrase_prefix")
         # combined_fields and the phrase types take no fuzziness in Elasticsearch.
         fuzzy = self.fuzziness(spec, path) if kind == "multi_match" and not phrase else None
@@ -1141,6 +1165,18 @@ def count(searcher: tantivy.Searcher, query: tantivy.Query) -> int:
     return int(searcher.search(query, 1, count=True).count)  # type: ignore[attr-defined]
 
 
+def _every_word(options: Mapping[str, Any], path: str) -> bool:
+    """Whether a full-text query's ``operator`` is ``and`` (any case, as Elasticsearch's ``Operator.fromString``
+    reads it); another word is a 400 naming it."""
+    operator = options.get("operator")
+    if operator is None:
+        return False
+    word = a_string(operator, f"{path}.operator").lower()
+    if word not in ("and", "or"):
+        raise InvalidQuery(f"{path}.operator", f"Unknown operator [{operator}]")
+    return word == "and"
+
+
 def _any(queries: Iterable[tantivy.Query]) -> tantivy.Query:
     parts = list(queries)
     if len(parts) == 1:
@@ -1257,6 +1293,9 @@ class Aggregations:
             spec["missing"] = date_bound(spec["missing"], False, f"{path}.missing")
         if "missing" in spec and target.kind == "boolean":
             raise Unsupported(f"{path}.missing", "a missing value of a boolean (tantivy holds none for one)")
+        if "missing" in spec and target.number is None and target.kind != "date":
+            # A keyword's missing bucket is keyed by the value as text, as Elasticsearch formats a number or true.
+            spec["missing"] = a_keyword(spec["missing"], f"{path}.missing")
         for count_option in ("size", "min_doc_count"):  # "3" and 3.0 as Elasticsearch reads them, 3 for tantivy
             if count_option in spec and kind in ("terms", "histogram"):
                 spec[count_option] = a_count(spec[count_option], f"{path}.{count_option}")

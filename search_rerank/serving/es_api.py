@@ -51,6 +51,7 @@ from .es_compat import (
     Unsupported,
     asks_typed_keys,
     check_uri_params,
+    check_uri_values,
     count_query,
     es_error_body,
     es_response,
@@ -326,7 +327,12 @@ def _es_search(index: str, body: dict[str, Any], params, deadline: float | None 
     response["search_rerank"]["query_id"] = query_id
     if interleaved is not None:
         response["search_rerank"]["interleaving"] = interleaved.section(hit_ids)
-    current_app.extensions["aggregator"].answer(aggregations, response, settings.service.aggregations_timeout_s)
+    try:
+        current_app.extensions["aggregator"].answer(aggregations, response, settings.service.aggregations_timeout_s)
+    except InvalidQuery:
+        if delegated is not None:  # the aggregations' request carries the query: a refused query is named as one
+            delegated.check_refused()
+        raise
     if embedded is not None:
         embedded.complete(response, result)
     if delegated is not None:
@@ -386,6 +392,7 @@ def uri_params(endpoint: str) -> MultiDict[str, str]:
         except UnicodeDecodeError:
             raise InvalidQuery(name, "the URI parameter is not UTF-8 once percent-decoded") from None
     check_uri_params(endpoint, request.args, request.path)
+    check_uri_values(request.args)
     return request.args
 
 

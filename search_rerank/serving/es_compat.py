@@ -23,6 +23,7 @@ attribute is multi-valued, and a ``category`` term is a path prefix
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from difflib import get_close_matches
@@ -859,6 +860,49 @@ def check_uri_params(endpoint: str, params: Iterable[str], path: str) -> None:
     raise InvalidQuery(
         unknown[0], f"request [{path}] contains unrecognized {which}: {', '.join(named)}", "illegal_argument_exception"
     )
+
+
+URI_FLAGS = (
+    *("request_cache", "allow_partial_search_results", "ccs_minimize_roundtrips", "ignore_unavailable"),
+    *("allow_no_indices", "ignore_throttled", "include_named_queries_score", "force_synthetic_source"),
+)
+"""URI parameters Elasticsearch reads as a boolean (``Booleans.parseBoolean``: ``true``, ``false``, or none)."""
+URI_CHOICES = {
+    "search_type": ("query_then_fetch", "dfs_query_then_fetch"),
+    "expand_wildcards": ("all", "open", "closed", "hidden", "none"),
+}
+"""URI parameters of a few words, each value's words (``expand_wildcards`` takes several, comma-separated)."""
+URI_COUNTS = (
+    "batched_reduce_size",
+    "max_concurrent_shard_requests",
+    "pre_filter_shard_size",
+    "max_concurrent_searches",
+)
+_TIME_VALUE = re.compile(r"-1|0|[0-9]+(?:\.[0-9]+)?(?:nanos|micros|ms|s|m|h|d)")
+
+
+def check_uri_values(params: Mapping[str, str]) -> None:
+    """A 400 naming a URI parameter whose value Elasticsearch refuses (``search_type=nope``, ``timeout=abc``,
+    ``request_cache=maybe``), rather than a value read nowhere and a search answered as though it were valid."""
+    for name, value in params.items():
+        if name in URI_FLAGS:
+            flag(value, name)
+        elif name in URI_CHOICES:
+            wrong = [word for word in value.split(",") if word.strip() not in URI_CHOICES[name]]
+            if wrong or not value:
+                raise InvalidQuery(
+                    name,
+                    f"no {name} [{value}]: expected {' or '.join(URI_CHOICES[name])}",
+                    "illegal_argument_exception",
+                )
+        elif name in URI_COUNTS:
+            a_count(value, name, minimum=1)
+        elif name == "timeout" and not _TIME_VALUE.fullmatch(value):
+            raise InvalidQuery(
+                name,
+                f"failed to parse setting [timeout] with value [{value}] as a time value",
+                "illegal_argument_exception",
+            )
 
 
 URI_QUERY_PARAMS = {

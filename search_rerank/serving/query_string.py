@@ -105,6 +105,7 @@ Node = Word | Wildcard | Span | Everything | Group
 _TOKEN = re.compile(
     r"""\s*(?:
         (?P<phrase>"(?:[^"\\]|\\.)*"?)
+      | (?P<regexp>/(?:[^/\\]|\\.)*/)
       | (?P<op>&&|\|\||[()+\-!])
       | (?P<range>[\[{])
       | (?P<word>(?:\\.|[^\s()"\[\]{}^~:\\])+)
@@ -113,6 +114,7 @@ _TOKEN = re.compile(
     )""",
     re.VERBOSE,
 )
+_BOOST = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
 _RANGE = re.compile(r"([\[{])\s*(\S+)\s+TO\s+(\S+?)\s*([\]}])")
 _COMPARISON = re.compile(r"(>=|<=|>|<)(\S+)")
 
@@ -202,6 +204,8 @@ def _tokens(text: str) -> list[tuple[str, str]]:
         if kind == "modifier" and value.startswith("~"):
             if tokens and tokens[-1][0] in ("word", "phrase", "tilde"):
                 tokens.append(("tilde", value[1:]))
+        elif kind == "modifier" and not _BOOST.fullmatch(value[1:]):  # a^abc: Lucene's parser refuses it
+            raise QuerySyntaxError(f"a boost at position {pos} is not a number: {text[pos : pos + 20]!r}")
         elif kind != "modifier":  # boosts change scores, not matches
             tokens.append((kind, value))
         pos = match.end()
@@ -287,6 +291,9 @@ class _Parser:
             self.take()
             if field_name is not None:
                 raise QuerySyntaxError(f"a field inside field {field_name!r}")
+            if value == "*" and self.peek() == ("word", "*"):  # *:*, Lucene's match-all
+                self.take()
+                return Everything()
             if value in ("*", "_exists_"):
                 raise SyntaxUnsupported(f"{value}: (exists queries)")
             name = value.replace("\\", "")
@@ -303,6 +310,8 @@ class _Parser:
             return Span(field_name, low, high, match.group(1) == "[", match.group(4) == "]")
         if kind == "phrase":
             return Word(field_name, _unescape(value[1:-1]), phrase=True, tilde=self.tilde())
+        if kind == "regexp":
+            raise SyntaxUnsupported(f"regular expression {value!r}")
         if kind == "word":
             if value == "*" and field_name in (None, "*"):
                 return Everything()

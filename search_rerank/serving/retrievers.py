@@ -77,7 +77,7 @@ from ..core.errors import ConfigError
 from ..core.pipeline import SearchPipeline
 from ..core.retrieval import DENSE, LEXICAL, Stage, leg_candidates
 from ..core.settings import RerankSettings, Settings
-from .body_checks import a_count, a_string, an_object, single_key
+from .body_checks import a_count, a_string, an_object, known_keys, one_of, single_key
 from .cost_limits import check_cost
 from .embedded_search import ConstrainedLeg
 from .es_compat import EsSearch, InvalidQuery, Unsupported, pinned_ids
@@ -373,7 +373,7 @@ class _Planner:
                 raise InvalidQuery("rank", "[rank] requires a minimum of [2] result sets: a query and a knn search")
             where = f"rank.{kind}"
             spec = an_object(spec, where)
-            _known(spec, where, {"rank_constant", "rank_window_size", "window_size"})
+            known_keys(spec, where, {"rank_constant", "rank_window_size", "window_size"})
             if "window_size" in spec and "rank_window_size" in spec:
                 raise InvalidQuery(f"{where}.window_size", "cannot specify both window_size and rank_window_size")
             window_key = "window_size" if "window_size" in spec else "rank_window_size"  # 8.8-8.13, then 8.14 on
@@ -428,7 +428,7 @@ class _Planner:
         if not isinstance(subs, list):
             raise InvalidQuery("sub_searches", "expected a list of objects with a query")
         for i, sub in enumerate(subs):
-            _known(an_object(sub, f"sub_searches[{i}]"), f"sub_searches[{i}]", {"query"})
+            known_keys(an_object(sub, f"sub_searches[{i}]"), f"sub_searches[{i}]", {"query"})
             _required(sub, "query", f"sub_searches[{i}]")
             if i > 0:
                 raise Unsupported(f"sub_searches[{i}]", "a second query (the pipeline has one lexical leg)")
@@ -459,7 +459,7 @@ class _Planner:
     def _diversify(self, spec: Mapping[str, Any], where: str) -> None:
         """MMR over the top ``rank_window_size``; ES's ``query_vector`` is not needed: relevance is the score."""
         ignored = {"query_vector", "query_vector_builder", "top_n_chunks"}
-        _known(spec, where, {"type", "field", "lambda", "rank_window_size", RETRIEVER, "size", "_name"} | ignored)
+        known_keys(spec, where, {"type", "field", "lambda", "rank_window_size", RETRIEVER, "size", "_name"} | ignored)
         _known_ignored(spec, where, ignored, self.ignored, "MMR's relevance is the pipeline's score")
         kind = a_string(_required(spec, "type", where), f"{where}.type")
         if kind != "mmr":
@@ -478,7 +478,7 @@ class _Planner:
     def _pinned(self, spec: Mapping[str, Any], where: str) -> None:
         """The products put first, as Elasticsearch's pinned retriever does: a ``pinned`` query around the rest of
         the tree's query, its filters included (see serving.pinned)."""
-        _known(spec, where, {"ids", "docs", RETRIEVER, "rank_window_size", "filter", "min_score", "_name"})
+        known_keys(spec, where, {"ids", "docs", RETRIEVER, "rank_window_size", "filter", "min_score", "_name"})
         if "min_score" in spec:
             raise Unsupported(f"{where}.min_score", "a least score of the pinned retriever's results")
         if "rank_window_size" in spec:
@@ -498,7 +498,7 @@ class _Planner:
         self.filters += _filters(spec.get("filter"), f"{where}.filter")
         if kind == "text_similarity_reranker":
             keys = {RETRIEVER, "field", "inference_text", "rank_window_size", "min_score", "filter", "_name"}
-            _known(spec, where, keys | {"inference_id", "chunk_rescorer"})
+            known_keys(spec, where, keys | {"inference_id", "chunk_rescorer"})
             _known_ignored(spec, where, {"inference_id"}, self.ignored, "the service's reranker ranks")
             if "chunk_rescorer" in spec:
                 raise Unsupported(f"{where}.chunk_rescorer", "the reranker reads each product's text whole")
@@ -509,7 +509,7 @@ class _Planner:
             if "min_score" in spec:
                 self.out.rerank_min_score = _number(spec["min_score"], f"{where}.min_score")
         else:
-            _known(spec, where, {RETRIEVER, "rescore", "filter", "_name"})
+            known_keys(spec, where, {RETRIEVER, "rescore", "filter", "_name"})
             query, window = self._rescore(spec.get("rescore"), f"{where}.rescore")
         self.out.rerank_query = query
         self.overrides["rerank"] = {"window": window}
@@ -529,7 +529,7 @@ class _Planner:
                 raise Unsupported(where, "several rescorers in sequence (the pipeline reranks once)")
             rescore, where = rescore[0], f"{where}[0]"
         rescore = an_object(rescore, where)
-        _known(rescore, where, {"window_size", "query", "learning_to_rank"})
+        known_keys(rescore, where, {"window_size", "query", "learning_to_rank"})
         if "query" not in rescore:
             other = next(iter(rescore.keys() - {"window_size"}), "query")
             raise Unsupported(f"{where}.{other}", "a rescorer other than a query rescore")
@@ -538,7 +538,7 @@ class _Planner:
             raise InvalidQuery(f"{where}.window_size", f"must be greater than or equal to size [{self.size}]")
         self._within(window, "rerank.window", f"{where}.window_size")
         spec = an_object(rescore["query"], f"{where}.query")
-        _known(spec, f"{where}.query", {"rescore_query", "query_weight", "rescore_query_weight", "score_mode"})
+        known_keys(spec, f"{where}.query", {"rescore_query", "query_weight", "rescore_query_weight", "score_mode"})
         _known_ignored(
             spec,
             f"{where}.query",
@@ -560,14 +560,14 @@ class _Planner:
 
     def _fusion(self, kind: str, spec: Mapping[str, Any], where: str) -> list[Leaf]:
         keys = {"retrievers", "rank_window_size", "filter", "query", "fields", "min_score", "_name"}
-        _known(spec, where, keys | ({"rank_constant"} if kind == "rrf" else {"normalizer"}))
+        known_keys(spec, where, keys | ({"rank_constant"} if kind == "rrf" else {"normalizer"}))
         if "min_score" in spec:
             raise Unsupported(f"{where}.min_score", "a least fused score")
         self.filters += _filters(spec.get("filter"), f"{where}.filter")
         window = self._rank_window(spec.get("rank_window_size"), f"{where}.rank_window_size")
         top_normalizer = None
         if kind == "linear" and "normalizer" in spec:
-            top_normalizer = _choice(spec["normalizer"], NORMALIZERS, f"{where}.normalizer")
+            top_normalizer = one_of(spec["normalizer"], NORMALIZERS, f"{where}.normalizer")
         if "query" in spec:
             leaves = self._multi_field(kind, spec, where, top_normalizer)
         else:
@@ -631,13 +631,13 @@ class _Planner:
             entry = an_object(entry, at)
             weight, leaf_normalizer = 1.0, None
             if RETRIEVER in entry:  # the wrapped form: {"retriever": ..., "weight": w}
-                _known(entry, at, {RETRIEVER, "weight"} | ({"normalizer"} if kind == "linear" else set()))
+                known_keys(entry, at, {RETRIEVER, "weight"} | ({"normalizer"} if kind == "linear" else set()))
                 if "weight" in entry:
                     weight = _number(entry["weight"], f"{at}.weight")
                     if weight < 0:
                         raise InvalidQuery(f"{at}.weight", "must be greater than or equal to 0")
                 if "normalizer" in entry:
-                    leaf_normalizer = _choice(entry["normalizer"], NORMALIZERS, f"{at}.normalizer")
+                    leaf_normalizer = one_of(entry["normalizer"], NORMALIZERS, f"{at}.normalizer")
                 entry, at = an_object(entry[RETRIEVER], f"{at}.{RETRIEVER}"), f"{at}.{RETRIEVER}"
             elif kind == "linear":
                 raise InvalidQuery(at, "expected an object with retriever, weight and normalizer")
@@ -721,7 +721,7 @@ class _Planner:
 
     def _standard(self, leaf: Leaf) -> Any:
         spec, where = leaf.spec, leaf.path
-        _known(
+        known_keys(
             spec,
             where,
             {"query", "filter", "min_score", "_name", "sort", "collapse", "search_after", "terminate_after"},
@@ -747,7 +747,7 @@ class _Planner:
             described["query"] = "text"
             self.section["dense"] = described
             return
-        _known(
+        known_keys(
             spec,
             where,
             {"field", "query_vector", "query_vector_builder", "k", "num_candidates", "filter", "similarity", "_name"}
@@ -831,7 +831,7 @@ def _model_text(builder: Any, where: str, ignored: list[str]) -> str:
     if kind != "text_embedding":
         raise Unsupported(f"{where}.{kind}", "a query vector builder other than text_embedding")
     spec = an_object(spec, f"{where}.{kind}")
-    _known(spec, f"{where}.{kind}", {"model_id", "model_text"})
+    known_keys(spec, f"{where}.{kind}", {"model_id", "model_text"})
     if "model_id" in spec:
         ignored.append(f"{where}.{kind}.model_id (the service's bi-encoder embeds the text)")
     text = a_string(_required(spec, "model_text", f"{where}.{kind}"), f"{where}.{kind}.model_text")
@@ -881,7 +881,7 @@ def _dense_leaf(kind: str, spec: Any, where: str, ignored: list[str]) -> Leaf:
         _number(spec.pop("boost"), f"{where}.boost")
         ignored.append(f"{where}.boost (the legs are fused, not their scores added)")
     if kind == "semantic":
-        _known(spec, where, {"field", "query", "_name"})
+        known_keys(spec, where, {"field", "query", "_name"})
         a_string(_required(spec, "field", where), f"{where}.field")
         text = a_string(_required(spec, "query", where), f"{where}.query")
         spec = {"field": spec["field"], "query_vector_builder": {"text_embedding": {"model_text": text}}}
@@ -932,13 +932,6 @@ def _canonical(filters: list[Any]) -> list[str]:
     return sorted(json.dumps(f, sort_keys=True) for f in filters)
 
 
-def _known(spec: Mapping[str, Any], where: str, keys: set[str]) -> None:
-    """A key beyond ``keys`` (those Elasticsearch knows there) is a 400, as Elasticsearch's parser answers it."""
-    for key in spec:
-        if key not in keys:
-            raise InvalidQuery(f"{where}.{key}", "unknown field")
-
-
 def _known_ignored(spec: Mapping[str, Any], where: str, keys: set[str], out: list[str], why: str) -> None:
     for key in sorted(keys & set(spec)):
         out.append(f"{where}.{key} ({why})")
@@ -948,13 +941,6 @@ def _required(spec: Mapping[str, Any], key: str, where: str) -> Any:
     if spec.get(key) is None:
         raise InvalidQuery(f"{where}.{key}", "required")
     return spec[key]
-
-
-def _choice(value: Any, choices: Sequence[str], where: str) -> str:
-    text = a_string(value, where)
-    if text not in choices:
-        raise InvalidQuery(where, f"unknown value [{text}] (expected one of {', '.join(choices)})")
-    return text
 
 
 def _number(value: Any, where: str) -> float:
