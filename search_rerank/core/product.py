@@ -113,6 +113,12 @@ class Product(BaseModel):
             return None
         return value
 
+    @field_validator("price", "rating")
+    @classmethod
+    def _no_negative_zero(cls, value: float | None) -> float | None:
+        """-0.0 passes ``ge=0`` and is 0, but sorts before 0.0 in an index (and in Elasticsearch): held as 0.0."""
+        return 0.0 if value == 0 else value
+
     @field_validator("sales", "review_count", mode="before")
     @classmethod
     def _blank_count_is_zero(cls, value: Any) -> Any:

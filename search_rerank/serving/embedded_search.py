@@ -2474,7 +2474,11 @@ def sorted_page(
         scored = tantivy.Query.boolean_query(
             [
                 (tantivy.Occur.Must, text_query),
-                (tantivy.Occur.Must, tantivy.Query.term_set_query(leg.schema, "id", ids)),
+                # Scored 0, so that a hit's _score is its words' alone (a term set scores 1 of its own).
+                (
+                    tantivy.Occur.Must,
+                    tantivy.Query.const_score_query(tantivy.Query.term_set_query(leg.schema, "id", ids), 0.0),
+                ),
             ]
         )
         for score, address in searcher.search(scored, len(ids), count=False).hits:
@@ -2556,13 +2560,21 @@ def sorted_page_after(
 def cursor_keys(leg: TantivyRetriever, sort: FieldSort) -> list[CursorKey]:
     """How each of the sort's keys reads and compares a cursor's value."""
 
+    catalog = leg.catalog
+    dates = {catalog.index_field(name) for name, kind in catalog.types.items() if kind == "date"}
+
     def kind(field: str) -> KeyKind:
         if field == SCORE:
             return "score"
         held = leg.held_as(field)
         if held is None or held == tantivy.FieldType.Text:
             return "keyword"
-        return "boolean" if held == tantivy.FieldType.Boolean else "number"
+        if held == tantivy.FieldType.Boolean:
+            return "boolean"
+        if held == tantivy.FieldType.Float:
+            return "double"
+        named = {field, field.removesuffix(MIN_SUFFIX), field.removesuffix(MAX_SUFFIX)}  # a least or greatest too
+        return "date" if named & dates else "long"
 
     return [CursorKey(kind(k.field), k.descending) for k in (SortKey(sort.field, sort.descending), *sort.then)]
 
@@ -2572,7 +2584,8 @@ def _from_cursor(
 ) -> tuple[tantivy.Query | None, tantivy.Query | None]:
     """The products that may follow a cursor whose first value is ``first`` (None: none may), and those of them
     that may not (None: every one does): the values after ``first`` in the sort's direction, ``first`` itself
-    where later keys order its ties, and no value, which sorts last."""
+    where later keys order its ties, and no value, which sorts last. ``first`` is of its key's type
+    (:func:`~.search_after.cursor`: a whole number for a whole-number field)."""
     field, inclusive = sort.field, bool(sort.then)
     missing = tantivy.Query.boolean_query(
         [(tantivy.Occur.Must, tantivy.Query.all_query()), (tantivy.Occur.MustNot, tantivy.Query.exists_query(field))]
@@ -2580,7 +2593,7 @@ def _from_cursor(
     if first is None:
         return (missing, missing) if inclusive else (None, None)
     held = leg.held_as(field)
-    ties = None
+    ties = tantivy.Query.term_query(leg.schema, field, first) if inclusive else None
     if held is None or held == tantivy.FieldType.Text:
         bound, ties = _keywords_bound(leg, field, first, sort.descending, inclusive)
     elif held == tantivy.FieldType.Boolean:
@@ -2590,10 +2603,10 @@ def _from_cursor(
         ]
         bound = _any([tantivy.Query.term_query(leg.schema, field, v) for v in values]) if values else None
     else:
-        bound = _numbers_bound(leg.schema, field, held, first, sort.descending, inclusive)
-    whole = held != tantivy.FieldType.Integer or (float(first).is_integer() and MIN_LONG <= first <= MAX_LONG)
-    if inclusive and ties is None and whole:  # a fraction ties with no whole number
-        ties = tantivy.Query.term_query(leg.schema, field, int(first) if held == tantivy.FieldType.Integer else first)
+        low, high = (None, first) if sort.descending else (first, None)
+        bound = tantivy.Query.range_query(
+            leg.schema, field, held, low, high, inclusive or low is None, inclusive or high is None
+        )
     return _any([q for q in (bound, missing) if q is not None]), ties
 
 
@@ -2604,42 +2617,16 @@ def _keywords_bound(
     still not follow the cursor: ``first``'s ties, or, for a keyword longer than tantivy's patterns can write
     (:data:`~.search_after.TEXT_PATTERN_CHARS`), every keyword sharing its first characters."""
     prefix = first[:TEXT_PATTERN_CHARS]
-
-    def pattern(text: str) -> tantivy.Query:
-        return tantivy.Query.regex_query(leg.schema, field, text)
-
-    beyond = keywords_before(prefix) if descending else keywords_after(prefix)
-    if not beyond:  # nothing is before the empty keyword
-        exact = tantivy.Query.term_query(leg.schema, field, first)
-        return (exact, exact) if inclusive else (None, None)
+    found = keywords_before(prefix) if descending else keywords_after(prefix)
+    parts = [tantivy.Query.regex_query(leg.schema, field, pattern) for pattern in found.patterns]
+    if found.terms:
+        parts.append(tantivy.Query.term_set_query(leg.schema, field, list(found.terms)))
     if prefix != first:
-        sharing = pattern(keywords_from(prefix))
-        return _any([pattern(beyond), sharing]), sharing
-    if not inclusive:
-        return pattern(beyond), None
-    exact = tantivy.Query.term_query(leg.schema, field, first)
-    return _any([pattern(beyond), exact]), exact
-
-
-def _numbers_bound(
-    schema: tantivy.Schema, field: str, held: tantivy.FieldType, first: float, descending: bool, inclusive: bool
-) -> tantivy.Query | None:
-    """The numbers after ``first`` in the sort's direction (from it on where ``inclusive``); None where none can
-    be (past a long's range). A whole-number field's bound is the whole number it means."""
-    if held != tantivy.FieldType.Integer:
-        low, high = (None, float(first)) if descending else (float(first), None)
-        return tantivy.Query.range_query(
-            schema, field, held, low, high, inclusive or low is None, inclusive or high is None
-        )
-    if descending:
-        whole = math.floor(first) if inclusive or not float(first).is_integer() else int(first) - 1
-        if whole < MIN_LONG:
-            return None
-        return tantivy.Query.range_query(schema, field, held, None, min(whole, MAX_LONG), True, True)
-    whole = math.ceil(first) if inclusive or not float(first).is_integer() else int(first) + 1
-    if whole > MAX_LONG:
-        return None
-    return tantivy.Query.range_query(schema, field, held, max(whole, MIN_LONG), None, True, True)
+        sharing = tantivy.Query.regex_query(leg.schema, field, keywords_from(prefix))
+        return _any([*parts, sharing]), sharing
+    exact = tantivy.Query.term_query(leg.schema, field, first) if inclusive else None
+    parts += [exact] if exact is not None else []
+    return (_any(parts) if parts else None), exact
 
 
 def _sort_stably(rows: list[Any], value: Callable[[Any], Any], descending: bool) -> None:

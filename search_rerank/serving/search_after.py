@@ -15,18 +15,21 @@ A page in order of relevance is the pipeline's ranking, which ``search_after`` c
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .body_checks import InvalidQuery, a_boolean, a_number
+from .body_checks import MAX_LONG, MIN_LONG, InvalidQuery, a_boolean, a_number
+from .date_math import date_bound
 
-KeyKind = Literal["number", "boolean", "keyword", "score"]
+KeyKind = Literal["long", "double", "date", "boolean", "keyword", "score"]
 
-TEXT_PATTERN_CHARS = 20
-"""The most characters of a keyword that :func:`keywords_after` writes out: each costs tantivy's regular expression
-about fifty automaton states of its 1,000, so a longer cursor value is found by its first characters and the
-matches sharing them are compared here."""
+TEXT_PATTERN_CHARS = 200
+"""The most characters of a keyword that :func:`keywords_after` writes out: a pattern's literal costs tantivy's
+regular expression up to four automaton states a character (one a byte) of its 1,000, so a longer cursor value is
+found by its first characters and the matches sharing them are compared here."""
 
 
 @dataclass(frozen=True)
@@ -50,8 +53,10 @@ def cursor(raw: Any, keys: Sequence[CursorKey], offset: int) -> list[Any]:
 
 
 def _value(value: Any, key: CursorKey, path: str) -> Any:
-    """A cursor's value as its key compares it: a keyword's text, a boolean (Elasticsearch writes 0 and 1), a
-    number (its text too, as Elasticsearch parses it)."""
+    """A cursor's value as its key compares it, read as Elasticsearch's ``SearchAfterBuilder`` reads it: a
+    keyword's text; a boolean (Elasticsearch writes 0 and 1); a whole number for a whole-number field (a fraction
+    cut towards zero, as Java's ``longValue``; digits past a double's precision kept), a date's epoch milliseconds
+    or its text; a decimal number (``-0.0`` read as 0, as a product's price is). A number's text is read too."""
     if value is None:
         return None
     if key.kind == "keyword":
@@ -62,7 +67,20 @@ def _value(value: Any, key: CursorKey, path: str) -> Any:
         if value in (0, 1) or isinstance(value, bool):
             return bool(value)
         return a_boolean(value, path)
-    return a_number(value, path)
+    if key.kind == "date" and isinstance(value, str) and not _WHOLE.fullmatch(value):
+        return date_bound(value, False, path)
+    if key.kind in ("long", "date"):
+        whole = int(value) if isinstance(value, str) and _WHOLE.fullmatch(value) else None
+        if whole is None and isinstance(value, int) and not isinstance(value, bool):
+            whole = value
+        whole = math.trunc(a_number(value, path)) if whole is None else whole
+        if not MIN_LONG <= whole <= MAX_LONG:
+            raise InvalidQuery(path, f"{value} is out of range for a whole-number field")
+        return whole
+    return a_number(value, path) + 0.0  # -0.0 + 0.0 is 0.0
+
+
+_WHOLE = re.compile(r"[+-]?[0-9]+")
 
 
 def follows(values: Sequence[Any], after: Sequence[Any], keys: Sequence[CursorKey]) -> bool:
@@ -76,26 +94,35 @@ def follows(values: Sequence[Any], after: Sequence[Any], keys: Sequence[CursorKe
     return False
 
 
-def keywords_after(value: str) -> str:
-    """A tantivy regular expression matching the keywords strictly after ``value`` in Elasticsearch's order of
-    keywords (their UTF-8 bytes, which is the order of their code points): ``value`` with more after it, or
-    the same first characters and then a greater one. Every character is written as its code point, so
-    nothing in ``value`` is read as syntax."""
-    alternatives = [f"{_literal(value)}(?s:.+)"]
+@dataclass(frozen=True)
+class Keywords:
+    """A set of keywords as tantivy finds them: those matching any of ``patterns`` (regular expressions) or
+    equal to any of ``terms``."""
+
+    patterns: tuple[str, ...]
+    terms: tuple[str, ...] = ()
+
+
+def keywords_after(value: str) -> Keywords:
+    """The keywords strictly after ``value`` in Elasticsearch's order of keywords (their UTF-8 bytes, which is the
+    order of their code points): ``value`` with more after it, or its first characters and then a greater one.
+    One pattern per character, each a literal and one class: tantivy compiles a pattern to at most 1,000 automaton
+    states, which one pattern of them all reached at about 25 characters."""
+    patterns = [f"{_literal(value)}(?s:.+)"]
     for i, char in enumerate(value):
-        if ord(char) < 0x10FFFF:
-            alternatives.append(f"{_literal(value[:i])}[\\x{{{ord(char) + 1:x}}}-\\x{{10ffff}}](?s:.*)")
-    return "|".join(alternatives)
+        if ord(char) < MAX_CODE_POINT:
+            patterns.append(f"{_literal(value[:i])}[{_code(_next(ord(char)))}-{_code(MAX_CODE_POINT)}](?s:.*)")
+    return Keywords(tuple(patterns))
 
 
-def keywords_before(value: str) -> str:
-    """A tantivy regular expression matching the keywords strictly before ``value`` (see :func:`keywords_after`):
-    its first characters alone, or the same first characters and then a lesser one."""
-    alternatives = [_literal(value[:i]) for i in range(len(value))]
+def keywords_before(value: str) -> Keywords:
+    """The keywords strictly before ``value`` (see :func:`keywords_after`): its first characters alone (its proper
+    prefixes, as terms), or its first characters and then a lesser one."""
+    patterns = []
     for i, char in enumerate(value):
         if ord(char) > 0:
-            alternatives.append(f"{_literal(value[:i])}[\\x{{0}}-\\x{{{ord(char) - 1:x}}}](?s:.*)")
-    return "|".join(alternatives)
+            patterns.append(f"{_literal(value[:i])}[{_code(0)}-{_code(_previous(ord(char)))}](?s:.*)")
+    return Keywords(tuple(patterns), tuple(value[:i] for i in range(len(value))))
 
 
 def keywords_from(prefix: str) -> str:
@@ -103,5 +130,22 @@ def keywords_from(prefix: str) -> str:
     return f"{_literal(prefix)}(?s:.*)"
 
 
+MAX_CODE_POINT = 0x10FFFF
+SURROGATES = range(0xD800, 0xE000)
+"""Code points no text holds, which a pattern may not name: the neighbours of U+D7FF and U+E000 skip them."""
+
+
+def _next(code: int) -> int:
+    return 0xE000 if code + 1 in SURROGATES else code + 1
+
+
+def _previous(code: int) -> int:
+    return 0xD7FF if code - 1 in SURROGATES else code - 1
+
+
+def _code(code: int) -> str:
+    return f"\\x{{{code:x}}}"
+
+
 def _literal(text: str) -> str:
-    return "".join(f"\\x{{{ord(char):x}}}" for char in text)
+    return "".join(_code(ord(char)) for char in text)

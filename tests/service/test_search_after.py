@@ -13,7 +13,7 @@ from both_backends import BACKENDS, backend_client, ids, search
 
 from search_rerank.core.product import Product
 from search_rerank.serving import embedded_search
-from search_rerank.serving.search_after import TEXT_PATTERN_CHARS, keywords_after, keywords_before
+from search_rerank.serving.search_after import TEXT_PATTERN_CHARS, Keywords, keywords_after, keywords_before
 
 CATALOG = [
     Product(id="a1", title="Oak table", brand="Bolt", price=249.0, sales=3, extra={"added": "2025-01-02"}),
@@ -166,8 +166,12 @@ def test_a_cursor_among_more_ties_than_a_page_reads_is_a_501_naming_search_after
     assert ids(search(embedded, {"sort": sort, "search_after": ["Corner sofa", "a2"], "size": 1})) == ["a9"]
 
 
-# Characters at the edges of UTF-8's lengths, regular expression syntax, a line break and the last code point.
-AWKWARD = ["a", "z", "\x01", "\n", "\x7f", "\x80", "é", "\u07ff", "\u0800", "\uffff", "😀", "\U0010ffff", *".*[]^-\\(|"]
+# Characters at the edges of UTF-8's lengths and of the surrogates, regular expression syntax, a line break and
+# the last code point.
+AWKWARD = [
+    *("a", "z", "\x01", "\n", "\x7f", "\x80", "é", "\u07ff", "\u0800", "\ud7ff", "\ue000", "\uffff"),
+    *("😀", "\U0010ffff", *".*[]^-\\(|"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -186,8 +190,14 @@ def keywords():
     index.reload()
     searcher = index.searcher()
 
-    def matched(pattern: str) -> set[str]:
-        hits = searcher.search(tantivy.Query.regex_query(schema, "k", pattern), len(values)).hits
+    def matched(found: Keywords) -> set[str]:
+        parts = [tantivy.Query.regex_query(schema, "k", pattern) for pattern in found.patterns]
+        parts += [tantivy.Query.term_set_query(schema, "k", list(found.terms))] if found.terms else []
+        if not parts:
+            return set()
+        hits = searcher.search(
+            tantivy.Query.boolean_query([(tantivy.Occur.Should, p) for p in parts]), len(values)
+        ).hits
         return {searcher.doc(address)["k"][0] for _, address in hits}
 
     return sorted(values), matched
