@@ -118,9 +118,10 @@ def test_a_numeric_cursor_may_be_the_text_of_a_number_as_reactivesearch_sends_it
     assert ids(search(client, {"sort": [{"price": "asc"}], "size": 2, "search_after": ["299"]})) == ["b1", "a3"]
 
 
-def test_a_whole_number_field_after_a_fraction_goes_on_from_the_next_whole_number(client):
-    answer = search(client, {"sort": [{"sales": "asc"}, {"id": "asc"}], "size": 2, "search_after": [2.5, "zz"]})
-    assert ids(answer) == ["a1", "a4"]
+def test_a_fraction_on_a_whole_number_field_is_cut_towards_zero_as_elasticsearch_reads_it(client):
+    # 2.5 is read as 2: a3 (2 sales, an id after "a0") follows, then the products of 3 sales.
+    answer = search(client, {"sort": [{"sales": "asc"}, {"id": "asc"}], "size": 2, "search_after": [2.5, "a0"]})
+    assert ids(answer) == ["a3", "a1"]
 
 
 def test_reactivesearch_deep_pagination_continues_a_sorted_result_list(client):
