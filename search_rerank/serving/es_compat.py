@@ -865,6 +865,7 @@ def check_uri_params(endpoint: str, params: Iterable[str], path: str) -> None:
 URI_FLAGS = (
     *("request_cache", "allow_partial_search_results", "ccs_minimize_roundtrips", "ignore_unavailable"),
     *("allow_no_indices", "ignore_throttled", "include_named_queries_score", "force_synthetic_source"),
+    *("typed_keys", "rest_total_hits_as_int"),
 )
 """URI parameters Elasticsearch reads as a boolean (``Booleans.parseBoolean``: ``true``, ``false``, or none)."""
 URI_CHOICES = {

@@ -196,3 +196,11 @@ def test_an_invalid_uri_parameter_value_is_a_400_naming_it(service, query):
     there is a q.)"""
     response = service.get(f"{SEARCH}?{query}")
     assert response.status_code == 400, response.get_data(as_text=True)[:300]
+
+
+@pytest.mark.parametrize("flag", ["rest_total_hits_as_int", "allow_no_indices", "ignore_unavailable", "typed_keys"])
+def test_a_multi_search_with_a_boolean_uri_parameter_that_is_no_boolean_is_refused_whole(service, flag):
+    """Elasticsearch refuses the whole multi-search with a 400 (Booleans.parseBoolean), not each search in it."""
+    ndjson = '{}\n{"query": {"match_all": {}}}\n'
+    response = service.post(f"/_msearch?{flag}=maybe", data=ndjson, content_type="application/x-ndjson")
+    assert_400_naming(response, flag)
