@@ -59,47 +59,35 @@ def test_an_index_dir_that_cannot_be_created_is_a_message_naming_it(tmp_path):
     assert "a-file" in refused(result)
 
 
-def test_a_delete_file_saved_with_a_byte_order_mark_deletes_its_first_id(tmp_path):
+def deleted(tmp_path: Path, deletions: bytes) -> tuple[Path, str]:
+    """An index of the test catalog updated in place with the delete file ``deletions`` (and no new products):
+    its directory and the command's output."""
     index_dir = indexed(tmp_path)
-    deletions = tmp_path / "gone.txt"
-    deletions.write_bytes(b"\xef\xbb\xbfp1\r\np3\r\n")
+    (tmp_path / "gone.txt").write_bytes(deletions)
     empty = tmp_path / "none.jsonl"
     empty.write_text("", encoding="utf-8")
     result = run(
         "--index-dir", str(index_dir), "index", "--no-dense", "--incremental", "--catalog", str(empty),
-        "--delete", str(deletions),
+        "--delete", str(tmp_path / "gone.txt"),
     )  # fmt: skip
     assert result.exit_code == 0, result.output
+    return index_dir, result.output
+
+
+def test_a_delete_file_saved_with_a_byte_order_mark_deletes_its_first_id(tmp_path):
+    index_dir, _ = deleted(tmp_path, b"\xef\xbb\xbfp1\r\np3\r\n")
     assert served_ids(index_dir) == {"SKU 2"}
 
 
 def test_a_delete_file_takes_each_line_as_one_id_spaces_and_all(tmp_path):
-    index_dir = indexed(tmp_path)
-    deletions = tmp_path / "gone.txt"
-    deletions.write_text("SKU 2\n", encoding="utf-8")
-    empty = tmp_path / "none.jsonl"
-    empty.write_text("", encoding="utf-8")
-    result = run(
-        "--index-dir", str(index_dir), "index", "--no-dense", "--incremental", "--catalog", str(empty),
-        "--delete", str(deletions),
-    )  # fmt: skip
-    assert result.exit_code == 0, result.output
+    index_dir, _ = deleted(tmp_path, b"SKU 2\n")
     assert served_ids(index_dir) == {"p1", "p3"}
 
 
 def test_ids_to_delete_that_no_product_has_are_named_in_a_warning(tmp_path):
-    index_dir = indexed(tmp_path)
-    deletions = tmp_path / "gone.txt"
-    deletions.write_text("p1\nSKU 9\np1\n", encoding="utf-8")
-    empty = tmp_path / "none.jsonl"
-    empty.write_text("", encoding="utf-8")
-    result = run(
-        "--index-dir", str(index_dir), "index", "--no-dense", "--incremental", "--catalog", str(empty),
-        "--delete", str(deletions),
-    )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    assert "deleted 1 products" in result.output
-    assert "1 id(s) to delete are in no product of the index: 'SKU 9'" in result.output
+    _, output = deleted(tmp_path, b"p1\nSKU 9\np1\n")
+    assert "deleted 1 products" in output
+    assert "1 id(s) to delete are in no product of the index: 'SKU 9'" in output
 
 
 def test_a_settings_file_saved_with_a_byte_order_mark_is_read(tmp_path):
