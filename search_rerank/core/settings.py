@@ -678,7 +678,12 @@ class ServiceSettings(_Section):
         default=None,
         description="UBI query and event log (NDJSON, one file per worker: ubi.<pid>.ndjson); unset: not logged",
     )
-    ubi_log_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1024, description="rotate a UBI file past this size")
+    ubi_log_max_bytes: int = Field(
+        default=100 * 1024 * 1024,
+        ge=1024,
+        description="rotate a UBI file past this size (between batches: a request's batch is kept whole in one file, "
+        "which it may pass by that batch)",
+    )
     ubi_log_backups: int = Field(default=10, ge=0, description="rotated UBI files kept per worker")
     ubi_application: str = Field(
         default="search-rerank",

@@ -488,10 +488,16 @@ class UbiLog:
                 for line in lines:
                     line.encode("utf-8")  # a record that cannot be written fails here, before any is
                 handler = self._open()
+                # The batch is one write, after at most one rotation: rotating between its lines, a batch larger
+                # than the files kept (ubi_log_max_bytes x (ubi_log_backups + 1)) deleted its own first lines, and
+                # was answered accepted. A file may so pass ubi_log_max_bytes by one batch.
+                batch = logging.makeLogRecord({"msg": "\n".join(lines)})
+                written = _regular_size(handler.baseFilename)
+                if written is not None and written[1] > 0 and handler.shouldRollover(batch):
+                    handler.doRollover()
                 start = _regular_size(handler.baseFilename)
                 try:
-                    for line in lines:
-                        handler.handle(logging.makeLogRecord({"msg": line}))
+                    logging.FileHandler.emit(handler, batch)
                 except BaseException:
                     self._discard()
                     _cut_back(handler.baseFilename, start)

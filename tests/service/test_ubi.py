@@ -301,9 +301,10 @@ def test_searches_still_get_a_query_id_when_ubi_logging_is_off(client):
     assert client.post("/search", json={"query": "lamp"}).get_json()["meta"]["query_id"]
 
 
-def test_the_log_rotates_past_its_size_keeping_whole_lines(ubi_path):
+def test_the_log_rotates_past_its_size_between_batches_keeping_whole_lines(ubi_path):
     log = UbiLog(ubi_path, max_bytes=2048, backups=2)
-    log.write(UbiEvent(action_name="search", query_id=f"q-{i}", timestamp=1_764_000_000_000) for i in range(100))
+    for i in range(100):
+        log.write([UbiEvent(action_name="search", query_id=f"q-{i}", timestamp=1_764_000_000_000)])
     log.close()
     current = ubi_path.with_name(f"ubi.{os.getpid()}.ndjson")
     files = [current, current.with_name(current.name + ".1"), current.with_name(current.name + ".2")]
@@ -377,3 +378,26 @@ def test_search_extensions_of_other_plugins_are_a_501_naming_them(ubi_client):
     response = ubi_client.post("/products/_search", json={"ext": {"rerank": {}}})
     assert response.status_code == 501
     assert response.get_json()["error"]["unsupported"] == "ext.rerank"
+
+
+def test_a_batch_of_events_answered_accepted_is_all_in_the_log_even_when_it_spans_rotations(
+    settings, pipeline, tmp_path
+):
+    """``accepted`` means written: a batch is one write, after at most one rotation. Rotating between its lines,
+    with a small rotation size (valid settings), one 40-event batch deleted its own earlier lines: 40 accepted,
+    4 kept."""
+    log_path = tmp_path / "ubi" / "ubi.ndjson"
+    service = settings.service.model_copy(
+        update={"ubi_log_path": log_path, "ubi_log_max_bytes": 1024, "ubi_log_backups": 1}
+    )
+    client = create_app(settings.model_copy(update={"service": service}), pipeline).test_client()
+    events = [{"action_name": "search", "query_id": f"q-{i}", "message": "m" * 300} for i in range(40)]
+
+    response = client.post("/ubi/events", json=events)
+
+    if response.status_code == 200:
+        assert response.get_json() == {"accepted": 40}
+        kept = [line for path in log_path.parent.iterdir() for line in path.read_text(encoding="utf-8").splitlines()]
+        assert len(kept) == 40, f"{len(kept)} of 40 accepted events are in the UBI log"
+    else:  # refusing the batch (a 503 to send again, or a 413/400 naming it) is also a kept promise
+        assert response.status_code in (400, 413, 503)
