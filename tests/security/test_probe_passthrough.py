@@ -1,0 +1,94 @@
+"""Probe tests: passthrough reads that do more than read, and leaks; each one fails until the guard is fixed."""
+
+from __future__ import annotations
+
+import http.client
+import json
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
+from urllib.parse import urlsplit
+
+import pytest
+from live_server import handled
+from test_passthrough_paths import Guarded, guarded, served_guarded  # noqa: F401  (the fixture)
+
+# --- a body that runs a model, under a key the guard does not know ------------------------------
+
+# OpenSearch's neural search queries name the model by "model_id" (which the guard deliberately lets through) and
+# run it in the query's rewrite, which _validate/query and _explain perform; Elasticsearch's "semantic" query runs
+# the inference endpoint of a semantic_text field. Each runs a model like the refused "inference_id".
+MODEL_QUERIES = {
+    "opensearch-neural": {"neural": {"embedding": {"query_text": "sofa", "model_id": "any-model", "k": 5}}},
+    "opensearch-neural-sparse": {"neural_sparse": {"title": {"query_text": "sofa", "model_id": "any-model"}}},
+    "elasticsearch-semantic": {"semantic": {"field": "title_semantic", "query": "sofa"}},
+}
+
+
+@pytest.mark.parametrize("query", MODEL_QUERIES.values(), ids=MODEL_QUERIES.keys())
+def test_query_that_runs_a_model_is_refused_before_reaching_the_cluster(guarded, query):  # noqa: F811
+    response = guarded.attack("POST", "/INDEX/_validate/query?rewrite=true", body=json.dumps({"query": query}).encode())
+    assert guarded.seen == []
+    assert (response.status, response.json()["error"]["reason_code"]) == (403, "inference_refused")
+
+
+# --- a document id whose escaped "/" starts an endpoint -----------------------------------------
+
+
+def test_escaped_slash_then_endpoint_in_the_id_of_a_post_read_is_refused(guarded):  # noqa: F811
+    # POST /INDEX/_explain/s1%2F_update is an update of s1 (Elasticsearch's typed route /{index}/{type}/{id}/_update
+    # with a compatible-with=7 content type) at any hop that decodes %2F, which the module says it guards against.
+    headers = {"Content-Type": "application/vnd.elasticsearch+json; compatible-with=7"}
+    response = guarded.attack("POST", "/INDEX/_explain/s1%2F_update", headers, b'{"doc": {"title": "x"}}')
+    assert guarded.seen == []
+    assert response.status in (400, 403)
+
+
+# --- the cluster's redirect names the cluster's address ----------------------------------------
+
+
+@pytest.fixture
+def redirecting(make_cluster_app, osmem_server_url) -> Iterator[Guarded]:
+    """A cluster (osmem-server behind a proxy) that redirects one path to its own address, as a load balancer in
+    front of a cluster does (http to https, a moved node)."""
+    upstream = urlsplit(osmem_server_url)
+    seen: list = []
+
+    class Redirector(BaseHTTPRequestHandler):
+        def forward(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if "moved" in self.path:
+                self.send_response(307)
+                self.send_header("Location", f"{osmem_server_url}/internal{self.path}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            connection = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=30)
+            try:
+                connection.request(self.command, self.path, body or None, dict(self.headers.items()))
+                answer = connection.getresponse()
+                payload = answer.read()
+            finally:
+                connection.close()
+            self.send_response(answer.status)
+            for name, value in answer.getheaders():
+                if name.lower() not in ("connection", "transfer-encoding", "content-length"):
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = forward
+
+        def log_message(self, *args):
+            pass
+
+    with handled(Redirector) as proxy_url:
+        app = make_cluster_app("opensearch", lexical={"url": proxy_url})
+        yield from served_guarded(app, osmem_server_url, proxy_url, seen)
+
+
+def test_cluster_redirect_does_not_name_the_cluster_address(redirecting):
+    response = redirecting.attack("GET", "/INDEX/_doc/moved")
+    leaked = json.dumps(response.headers) + response.body.decode("latin-1")
+    assert not any(urlsplit(url).netloc in leaked for url in (redirecting.cluster_url, redirecting.proxy_url))
