@@ -225,10 +225,11 @@ INDEX_KEYS = frozenset({"index", "_index"})
 ``index``, a ``more_like_this`` document's ``_index``, and the ``_index`` of a ``_termvectors`` body, which
 replaces the path's. A body's index must be a served one, as a path's is; an ``indexed_shape`` that names none is
 read from the cluster's ``shapes`` index, and refused too."""
-INFERENCE = frozenset({"inference_id", "query_vector_builder", "text_expansion"})
+INFERENCE = frozenset({"inference_id", "query_vector_builder", "text_expansion", "semantic", "neural", "neural_sparse"})
 """Body keys that make the cluster run a model (a knn query's embedding, a sparse_vector query's endpoint, a
-text_expansion query): any inference endpoint of the cluster, whatever the index, and one may call a paid service
-per request. Not ``model_id``, which those name their model with: a catalogue's field may have that name too (a
+text_expansion query, Elasticsearch's semantic query on its field's endpoint, OpenSearch's neural and
+neural_sparse queries, which a ``_validate/query?rewrite`` or an ``_explain`` rewrites by running the model): any
+inference endpoint of the cluster, whatever the index, and one may call a paid service per request. Not ``model_id``, which those name their model with: a catalogue's field may have that name too (a
 term query on a product's ``model_id`` is a read like any other)."""
 WRAPPER = "wrapper"
 """A query that holds another query base64-encoded (in any body format the cluster reads): the checks here would
@@ -348,7 +349,9 @@ def serves_only(expression: str, served: AbstractSet[str]) -> bool:
 def _fits(shape: tuple[str, ...], segments: list[str], served: AbstractSet[str]) -> bool:
     return len(shape) == len(segments) and all(
         part == segment
-        or (part == "{id}" and not segment.startswith("_"))
+        # An id holding an escaped "/" is one segment here, but "s1/_update" is a write endpoint to a hop that
+        # decodes it (and to Elasticsearch's typed routes): none of its parts may be an endpoint's name.
+        or (part == "{id}" and not any(piece.startswith("_") for piece in segment.split("/")))
         or (part == "{name}" and "/" not in segment and not segment.startswith("_"))
         or (part == "{scroll_id}" and "/" not in segment)
         or (part == "{index}" and "/" not in segment and serves_only(segment, served))
@@ -585,6 +588,16 @@ class ClusterPassthrough:
             )
         finally:
             self._slots.release()
+        if 300 <= answer.status < 400 and answer.status != 304:
+            # A redirect (a load balancer's) would tell the caller where the cluster is; it is not followed: the
+            # configured URL is to be the cluster's own, an operator's fix.
+            log.warning("passthrough: the cluster answered %s %s with a redirect %d", method, path, answer.status)
+            return self._error(
+                502,
+                "search_rerank_cluster_redirect",
+                f"{method} {path}: the cluster answered with a redirect",
+                "cluster_misconfigured",
+            )
         response = Response(data, status=answer.status)
         response.headers.clear()
         for name, value in _without(answer.headers.items(), HOP_BY_HOP):

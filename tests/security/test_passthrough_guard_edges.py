@@ -1,4 +1,6 @@
-"""Probe tests: passthrough reads that do more than read, and leaks; each one fails until the guard is fixed."""
+"""The passthrough guard at its edges (found by a probe): reads that would run a model (OpenSearch's neural queries,
+Elasticsearch's semantic query), an escaped "/" in an id that makes a write endpoint to a hop that decodes it, and
+a cluster's redirect naming where the cluster is."""
 
 from __future__ import annotations
 
