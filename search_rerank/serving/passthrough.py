@@ -588,14 +588,16 @@ class ClusterPassthrough:
             )
         finally:
             self._slots.release()
-        if 300 <= answer.status < 400 and answer.status != 304:
-            # A redirect (a load balancer's) would tell the caller where the cluster is; it is not followed: the
-            # configured URL is to be the cluster's own, an operator's fix.
-            log.warning("passthrough: the cluster answered %s %s with a redirect %d", method, path, answer.status)
+        if (300 <= answer.status < 400 and answer.status != 304) or answer.status in (401, 403):
+            # The service's own configuration is wrong, not the caller's request, and the answer would say too
+            # much: a redirect's Location where the cluster is (a load balancer's; it is not followed), a 401 or 403
+            # the service's cluster user and roles, with a WWW-Authenticate that has a shopper's browser ask for
+            # the cluster's password. An operator's fix: the log line has the cluster's answer.
+            log.warning("passthrough: the cluster answered %s %s with %d: %s", method, path, answer.status, data[:500])
             return self._error(
                 502,
-                "search_rerank_cluster_redirect",
-                f"{method} {path}: the cluster answered with a redirect",
+                "search_rerank_cluster_misconfigured",
+                f"{method} {path}: the cluster refused the service's request ({answer.status}); see the service's log",
                 "cluster_misconfigured",
             )
         response = Response(data, status=answer.status)

@@ -48,10 +48,13 @@ def test_escaped_slash_then_endpoint_in_the_id_of_a_post_read_is_refused(guarded
 # --- the cluster's redirect names the cluster's address ----------------------------------------
 
 
+CLUSTER_USER = "svc-search-reader"
+
+
 @pytest.fixture
 def redirecting(make_cluster_app, osmem_server_url) -> Iterator[Guarded]:
     """A cluster (osmem-server behind a proxy) that redirects one path to its own address, as a load balancer in
-    front of a cluster does (http to https, a moved node)."""
+    front of a cluster does (http to https, a moved node), and refuses the service's credentials on another."""
     upstream = urlsplit(osmem_server_url)
     seen: list = []
 
@@ -63,6 +66,14 @@ def redirecting(make_cluster_app, osmem_server_url) -> Iterator[Guarded]:
                 self.send_header("Location", f"{osmem_server_url}/internal{self.path}")
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+                return
+            if "locked" in self.path:  # Elasticsearch's answer to a user whose password changed
+                refusal = json.dumps({"error": {"reason": f"unable to authenticate user [{CLUSTER_USER}]"}}).encode()
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="security" charset="UTF-8"')
+                self.send_header("Content-Length", str(len(refusal)))
+                self.end_headers()
+                self.wfile.write(refusal)
                 return
             connection = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=30)
             try:
@@ -94,3 +105,10 @@ def test_cluster_redirect_does_not_name_the_cluster_address(redirecting):
     response = redirecting.attack("GET", "/INDEX/_doc/moved")
     leaked = json.dumps(response.headers) + response.body.decode("latin-1")
     assert not any(urlsplit(url).netloc in leaked for url in (redirecting.cluster_url, redirecting.proxy_url))
+
+
+def test_a_cluster_refusing_the_services_credentials_is_a_502_that_names_no_user_and_asks_no_password(redirecting):
+    response = redirecting.attack("GET", "/INDEX/_doc/locked")
+    assert response.status == 502
+    assert CLUSTER_USER not in response.body.decode("latin-1")
+    assert not any(name.lower() == "www-authenticate" for name in response.headers)
