@@ -217,3 +217,17 @@ def test_a_pattern_of_the_longest_keyword_written_out_is_within_tantivys_automat
     for _ in range(50):
         value = "".join(rng.choice(AWKWARD) for _ in range(TEXT_PATTERN_CHARS))
         matched(keywords_after(value)), matched(keywords_before(value))
+
+
+def test_a_sorted_pages_score_values_are_its_words_bm25_alone(embedded):
+    # A page sorted by a field, then _score, carries each hit's score for the query's words, as the lexical index
+    # scores them (a term set restricting the scoring to the page's ids once added 1 of its own).
+    leg = embedded.application.extensions["search_rerank"].current.legs["lexical"]
+    searcher = leg.searcher()
+    bm25 = {
+        searcher.doc(address)["id"][0]: score
+        for score, address in searcher.search(leg.text_query("oak table"), 100).hits
+    }
+    answer = search(embedded, {"query": {"match": {"title": "oak table"}}, "sort": [{"price": "asc"}, "_score"]})
+    scores = {hit["_id"]: hit["sort"][1] for hit in answer["hits"]["hits"]}
+    assert scores and scores == pytest.approx({pid: bm25[pid] for pid in scores})
