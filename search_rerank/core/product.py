@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .number_text import DECIMAL_NUMBER
 
 CATEGORY_SEPARATORS = (" > ", "/", ">", "|")
 EXTRA_DEPTH_LIMIT = 20
@@ -20,7 +21,6 @@ MAX_TEXT_CHARS = 131_072
 """The longest title, description or brand: a CSV cell's limit (Python's ``csv.field_size_limit``), so a JSON Lines
 catalog is held to what its CSV export would be. A product text of megabytes is a page's HTML or a dump, not a
 listing; one 2 MB description took 5 seconds and 650 MB to index."""
-_NUMBER_TEXT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 
 class Product(BaseModel):
@@ -187,7 +187,7 @@ def _not_boolean(value: Any) -> None:
 def _decimal_text(value: Any) -> None:
     """A number given as text is read only where it is written as one: Python also reads ``1_000`` as a thousand
     and ``nan`` as a number, which no catalog's column means."""
-    if isinstance(value, str) and not _NUMBER_TEXT.fullmatch(value.strip()):
+    if isinstance(value, str) and not DECIMAL_NUMBER.fullmatch(value.strip()):
         finite = " finite" if value.strip().lstrip("+-").lower() in ("inf", "infinity", "nan") else ""
         raise ValueError(f"{value.strip()[:40]!r} is not a{finite} number")
 

@@ -9,12 +9,12 @@ changes every metric computed from it.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TypeVar
 
 from ..core.errors import DataError
+from ..core.number_text import DECIMAL_NUMBER, WHOLE_NUMBER
 from .text_files import text_lines
 
 Qrels = dict[str, dict[str, int]]
@@ -24,8 +24,6 @@ Run = dict[str, list[tuple[str, float]]]
 """Query id -> (product id, score) pairs, best first."""
 
 BEIR_HEADER = ("query-id", "corpus-id", "score")
-_INTEGER = re.compile(r"[+-]?[0-9]+")
-_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 MAX_INTEGER = 2**31 - 1
 """The largest grade or rank read (trec_eval reads them into 32-bit ints); a score may be any finite number."""
 
@@ -141,7 +139,7 @@ Number = TypeVar("Number", int, float)
 def integer(text: str) -> int:
     """``text`` as an integer in ASCII digits, or ValueError: Python's int() also reads "1_0" as 10, and the
     digits of other scripts, which no grade typed in a file or a spreadsheet means."""
-    if not _INTEGER.fullmatch(text.strip()):
+    if not WHOLE_NUMBER.fullmatch(text.strip()):
         raise ValueError(f"{text!r} is not an integer")
     return int(text)
 
@@ -149,7 +147,7 @@ def integer(text: str) -> int:
 def _number(path: str | Path, line: int, name: str, text: str, kind: type[Number]) -> Number:
     """A field's integer (within a 32-bit int, what trec_eval reads a grade or a rank into) or finite decimal
     number (``nan`` and ``inf`` would order a run by whatever a sort makes of them)."""
-    written = _INTEGER if kind is int else _DECIMAL
+    written = WHOLE_NUMBER if kind is int else DECIMAL_NUMBER
     if not written.fullmatch(text.strip()):
         raise DataError(path, line, f"{name} {text!r} is not a{'n integer' if kind is int else ' number'}")
     value = kind(text)

@@ -13,6 +13,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from ..core.errors import SearchRerankError
+from ..core.number_text import WHOLE_NUMBER
 
 
 class InvalidQuery(SearchRerankError):
@@ -101,15 +102,11 @@ MIN_LONG, MAX_LONG = -(2**63), 2**63 - 1
 """What a whole-number field holds (Elasticsearch's ``long``, tantivy's i64)."""
 
 
-_WHOLE = re.compile(r"[+-]?[0-9]+")
-"""A whole number's text as Elasticsearch parses one: Python's int() also reads " 10" and "1_0"."""
-
-
 def a_count(value: Any, path: str, minimum: int = 0) -> int:
     """A whole number from ``minimum`` up to :data:`MAX_INT`, as Elasticsearch reads one: a JSON number or its text
     (``10``, ``10.0``, ``"10"``, which URI parameters always are), never a boolean or a fraction."""
     try:
-        number = int(value) if not isinstance(value, str) or _WHOLE.fullmatch(value) else None
+        number = int(value) if not isinstance(value, str) or WHOLE_NUMBER.fullmatch(value) else None
     except (TypeError, ValueError, OverflowError):  # int(inf); a text past Python's 4,300 digits
         number = None
     if (

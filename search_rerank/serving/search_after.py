@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..core.number_text import WHOLE_NUMBER
 from .body_checks import MAX_LONG, MIN_LONG, InvalidQuery, a_boolean, a_number
 from .date_math import date_bound
 
@@ -67,10 +67,10 @@ def _value(value: Any, key: CursorKey, path: str) -> Any:
         if value in (0, 1) or isinstance(value, bool):
             return bool(value)
         return a_boolean(value, path)
-    if key.kind == "date" and isinstance(value, str) and not _WHOLE.fullmatch(value):
+    if key.kind == "date" and isinstance(value, str) and not WHOLE_NUMBER.fullmatch(value):
         return date_bound(value, False, path)
     if key.kind in ("long", "date"):
-        whole = int(value) if isinstance(value, str) and _WHOLE.fullmatch(value) else None
+        whole = int(value) if isinstance(value, str) and WHOLE_NUMBER.fullmatch(value) else None
         if whole is None and isinstance(value, int) and not isinstance(value, bool):
             whole = value
         whole = math.trunc(a_number(value, path)) if whole is None else whole
@@ -78,9 +78,6 @@ def _value(value: Any, key: CursorKey, path: str) -> Any:
             raise InvalidQuery(path, f"{value} is out of range for a whole-number field")
         return whole
     return a_number(value, path) + 0.0  # -0.0 + 0.0 is 0.0
-
-
-_WHOLE = re.compile(r"[+-]?[0-9]+")
 
 
 def follows(values: Sequence[Any], after: Sequence[Any], keys: Sequence[CursorKey]) -> bool:
