@@ -115,6 +115,7 @@ from .fuzziness import parse_fuzziness
 from .highlighting import HighlightField, Mark, highlight
 from .search_after import (
     TEXT_PATTERN_CHARS,
+    Cursor,
     CursorKey,
     KeyKind,
     cursor,
@@ -2528,7 +2529,7 @@ def sorted_page_after(
     text_query: tantivy.Query | None,
     sort: FieldSort,
     need: int,
-    after: list[Any],
+    after: Cursor,
 ) -> tuple[list[tuple[str, list[Any], float]], int]:
     """:func:`sorted_page` of the matches that sort strictly after the cursor ``after`` (:mod:`.search_after`).
 
@@ -2540,7 +2541,7 @@ def sorted_page_after(
     """
     searcher = leg.searcher()
     total = count(searcher, match)
-    candidates, ties = _from_cursor(leg, sort, after[0])
+    candidates, ties = _from_cursor(leg, sort, after.values[0])
     if candidates is None:
         return [], total
     within = tantivy.Query.boolean_query([(tantivy.Occur.Must, match), (tantivy.Occur.Must, candidates)])
@@ -2553,8 +2554,7 @@ def sorted_page_after(
             "(add a later sort key such as id)",
         )
     rows, _ = sorted_page(leg, within, text_query, sort, need + skipped)
-    keys = cursor_keys(leg, sort)
-    return [row for row in rows if follows(row[1], after, keys)][:need], total
+    return [row for row in rows if follows(row[1], after)][:need], total
 
 
 def cursor_keys(leg: TantivyRetriever, sort: FieldSort) -> list[CursorKey]:
@@ -2587,15 +2587,13 @@ def _from_cursor(
     where later keys order its ties, and no value, which sorts last. ``first`` is of its key's type
     (:func:`~.search_after.cursor`: a whole number for a whole-number field)."""
     field, inclusive = sort.field, bool(sort.then)
-    missing = tantivy.Query.boolean_query(
-        [(tantivy.Occur.Must, tantivy.Query.all_query()), (tantivy.Occur.MustNot, tantivy.Query.exists_query(field))]
-    )
+    missing = _equal_to(leg, tantivy.Query.all_query(), field, None)
     if first is None:
         return (missing, missing) if inclusive else (None, None)
     held = leg.held_as(field)
     ties = tantivy.Query.term_query(leg.schema, field, first) if inclusive else None
     if held is None or held == tantivy.FieldType.Text:
-        bound, ties = _keywords_bound(leg, field, first, sort.descending, inclusive)
+        bound, ties = _keywords_bound(leg, field, first, sort.descending, ties)
     elif held == tantivy.FieldType.Boolean:
         # false sorts before true.
         values = [
@@ -2611,11 +2609,12 @@ def _from_cursor(
 
 
 def _keywords_bound(
-    leg: TantivyRetriever, field: str, first: str, descending: bool, inclusive: bool
+    leg: TantivyRetriever, field: str, first: str, descending: bool, exact: tantivy.Query | None
 ) -> tuple[tantivy.Query | None, tantivy.Query | None]:
-    """The keywords after ``first`` in the sort's direction (from it on where ``inclusive``), and those that may
-    still not follow the cursor: ``first``'s ties, or, for a keyword longer than tantivy's patterns can write
-    (:data:`~.search_after.TEXT_PATTERN_CHARS`), every keyword sharing its first characters."""
+    """The keywords after ``first`` in the sort's direction (and ``first`` itself where its ties are read:
+    ``exact``), and those that may still not follow the cursor: ``first``'s ties, or, for a keyword longer than
+    tantivy's patterns can write (:data:`~.search_after.TEXT_PATTERN_CHARS`), every keyword sharing its first
+    characters."""
     prefix = first[:TEXT_PATTERN_CHARS]
     found = keywords_before(prefix) if descending else keywords_after(prefix)
     parts = [tantivy.Query.regex_query(leg.schema, field, pattern) for pattern in found.patterns]
@@ -2624,7 +2623,6 @@ def _keywords_bound(
     if prefix != first:
         sharing = tantivy.Query.regex_query(leg.schema, field, keywords_from(prefix))
         return _any([*parts, sharing]), sharing
-    exact = tantivy.Query.term_query(leg.schema, field, first) if inclusive else None
     parts += [exact] if exact is not None else []
     return (_any(parts) if parts else None), exact
 
@@ -2702,7 +2700,7 @@ class EmbeddedSearch:
     """What the lexical leg scores when the query has words being typed or fuzzy words: the words, the words they
     begin, the words within their edits."""
     sort_values: dict[str, list[Any]] = field(default_factory=dict)
-    after: list[Any] | None = None
+    after: Cursor | None = None
     """A sorted page's ``search_after``: the sort values its hits follow (:mod:`.search_after`)."""
     suggest: list[Completion] = field(default_factory=list)
     """The completion suggesters asked for (the answer's ``suggest``)."""

@@ -40,16 +40,25 @@ class CursorKey:
     descending: bool
 
 
-def cursor(raw: Any, keys: Sequence[CursorKey], offset: int) -> list[Any]:
-    """The values of ``search_after`` (one per sort key, each of its key's type; None for a product without one),
-    or a 400 naming what Elasticsearch's parser names."""
+@dataclass(frozen=True)
+class Cursor:
+    """A ``search_after``: its values (one per sort key, each of its key's type; None for a product without one)
+    and the keys they are compared by."""
+
+    values: list[Any]
+    keys: Sequence[CursorKey]
+
+
+def cursor(raw: Any, keys: Sequence[CursorKey], offset: int) -> Cursor:
+    """The cursor ``search_after`` gives, or a 400 naming what Elasticsearch's parser names."""
     if not isinstance(raw, list):
         raise InvalidQuery("search_after", "expected an array of the last hit's sort values")
     if len(raw) != len(keys):
         raise InvalidQuery("search_after", f"search_after has {len(raw)} value(s) but sort has {len(keys)}")
     if offset != 0:
         raise InvalidQuery("from", "from parameter must be set to 0 when search_after is used")
-    return [_value(value, key, f"search_after[{i}]") for i, (value, key) in enumerate(zip(raw, keys, strict=True))]
+    values = [_value(value, key, f"search_after[{i}]") for i, (value, key) in enumerate(zip(raw, keys, strict=True))]
+    return Cursor(values, keys)
 
 
 def _value(value: Any, key: CursorKey, path: str) -> Any:
@@ -70,19 +79,21 @@ def _value(value: Any, key: CursorKey, path: str) -> Any:
     if key.kind == "date" and isinstance(value, str) and not WHOLE_NUMBER.fullmatch(value):
         return date_bound(value, False, path)
     if key.kind in ("long", "date"):
-        whole = int(value) if isinstance(value, str) and WHOLE_NUMBER.fullmatch(value) else None
-        if whole is None and isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, int) and not isinstance(value, bool):
             whole = value
-        whole = math.trunc(a_number(value, path)) if whole is None else whole
+        elif isinstance(value, str) and WHOLE_NUMBER.fullmatch(value):
+            whole = int(value)
+        else:
+            whole = math.trunc(a_number(value, path))
         if not MIN_LONG <= whole <= MAX_LONG:
             raise InvalidQuery(path, f"{value} is out of range for a whole-number field")
         return whole
     return a_number(value, path) + 0.0  # -0.0 + 0.0 is 0.0
 
 
-def follows(values: Sequence[Any], after: Sequence[Any], keys: Sequence[CursorKey]) -> bool:
+def follows(values: Sequence[Any], after: Cursor) -> bool:
     """Whether a hit with sort ``values`` comes strictly after the cursor ``after``."""
-    for value, mark, key in zip(values, after, keys, strict=True):
+    for value, mark, key in zip(values, after.values, after.keys, strict=True):
         if value == mark:
             continue
         if value is None or mark is None:
