@@ -25,8 +25,8 @@ from .body_checks import InvalidQuery
 
 DIRECTIONS = ("asc", "desc")
 SUB_AGGREGATIONS = ("aggs", "aggregations")
-SORTED_AGGREGATIONS = ("top_hits", "bucket_sort")
-BUCKET_KEYS = ("_count", "_key")  # aggregations whose ``sort`` is a sort, as a search's is
+SORTED_AGGREGATIONS = ("top_hits", "bucket_sort")  # aggregations whose ``sort`` is a sort, as a search's is
+BUCKET_KEYS = ("_count", "_key")  # what a bucket order may name besides a sub-aggregation
 
 
 def with_directions(body: dict[str, Any]) -> dict[str, Any]:
