@@ -22,18 +22,26 @@ class JsonTextError(ValueError):
     """Text that Python's ``json`` reads but JSON does not mean (its place in the text is not known)."""
 
 
+def repeated_key(pairs: list[tuple[str, Any]]) -> str | None:
+    """The first key an object's ``pairs`` (as ``json``'s ``object_pairs_hook`` gets them) give a second time."""
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            return key
+        seen.add(key)
+    return None
+
+
 def loads(text: str) -> Any:
     r"""The JSON value of ``text``; a :class:`json.JSONDecodeError` where it is not JSON (its ``lineno`` says where),
     a :class:`JsonTextError` for a key twice in one object, ``NaN`` or ``Infinity``, a number of too many digits,
     or nesting too deep to read. Both are ``ValueError``\ s."""
 
     def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        value = dict(pairs)
-        if len(value) != len(pairs):
-            keys = [key for key, _ in pairs]
-            twice = next(key for i, key in enumerate(keys) if key in keys[:i])
+        twice = repeated_key(pairs)
+        if twice is not None:
             raise ValueError(f"the key {twice!r} appears twice in one object")
-        return value
+        return dict(pairs)
 
     def constant(name: str) -> Any:
         raise ValueError(f"{name} is not a JSON number")

@@ -37,6 +37,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from ..core.json_text import repeated_key
+
 # A JSON string (escapes included) or one structural character; strings are skipped whole, so brackets in them
 # do not count. The string alternative is the unrolled form, which cannot backtrack.
 _TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}:,]', re.DOTALL)
@@ -80,11 +82,10 @@ def parse_json(data: bytes | str, max_depth: int, where: str = "") -> Any:
         return _NON_FINITE
 
     def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        value = dict(pairs)
-        if len(value) != len(pairs) and not duplicated:
-            keys = [key for key, _ in pairs]
-            duplicated.append(next(key for i, key in enumerate(keys) if key in keys[:i]))
-        return value
+        twice = repeated_key(pairs) if not duplicated else None
+        if twice is not None:
+            duplicated.append(twice)
+        return dict(pairs)
 
     try:
         value = json.loads(

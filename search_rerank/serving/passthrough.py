@@ -229,8 +229,9 @@ INFERENCE = frozenset({"inference_id", "query_vector_builder", "text_expansion",
 """Body keys that make the cluster run a model (a knn query's embedding, a sparse_vector query's endpoint, a
 text_expansion query, Elasticsearch's semantic query on its field's endpoint, OpenSearch's neural and
 neural_sparse queries, which a ``_validate/query?rewrite`` or an ``_explain`` rewrites by running the model): any
-inference endpoint of the cluster, whatever the index, and one may call a paid service per request. Not ``model_id``, which those name their model with: a catalogue's field may have that name too (a
-term query on a product's ``model_id`` is a read like any other)."""
+inference endpoint of the cluster, whatever the index, and one may call a paid service per request. Not
+``model_id``, which those name their model with: a catalogue's field may have that name too (a term query on a
+product's ``model_id`` is a read like any other)."""
 WRAPPER = "wrapper"
 """A query that holds another query base64-encoded (in any body format the cluster reads): the checks here would
 not see a script or an index in it, so it is refused."""
