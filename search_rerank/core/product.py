@@ -20,7 +20,7 @@ could not write it (the whole build failed)."""
 MAX_TEXT_CHARS = 131_072
 """The longest title, description or brand: a CSV cell's limit (Python's ``csv.field_size_limit``), so a JSON Lines
 catalog is held to what its CSV export would be. A product text of megabytes is a page's HTML or a dump, not a
-listing; one 2 MB description took 5 seconds and 650 MB to index."""
+listing, and indexing one costs seconds and a great deal of memory for that one product."""
 
 
 class Product(BaseModel):
