@@ -1,4 +1,4 @@
-"""``search-rerank profiles``: rebuild the shopper profiles from UBI logs, or forget a shopper."""
+"""``search-rerank profiles``: rebuild the shopper profiles from UBI logs, forget a shopper, sign a shopper's id."""
 
 from __future__ import annotations
 
@@ -110,3 +110,24 @@ def forget(ctx: click.Context, user_id: str) -> None:
     finally:
         store.close()
     console.print(f"{removed} profile(s) removed")
+
+
+@profiles.command("sign", cls=Command)
+@click.argument("user_id")
+@click.pass_context
+def sign(ctx: click.Context, user_id: str) -> None:
+    """Print USER_ID signed with the identity key (the first in SEARCH_RERANK_IDENTITY_KEY), as the shop's server
+    writes it into the page for the browser to send: to try a deployment that requires signed ids with curl, and
+    to check the server's signing code against this one."""
+    from ..core.profile import SAFE_ID_PATTERN, safe_id
+    from ..serving.identity import IDENTITY_KEY_VARIABLE, identity_keys, signed
+
+    if safe_id(user_id) is None:
+        raise click.BadParameter(f"user_id must match {SAFE_ID_PATTERN}", param_hint="USER_ID")
+    try:
+        keys = identity_keys(ctx.obj["environ"])
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not keys:
+        raise click.ClickException(f"set {IDENTITY_KEY_VARIABLE} to the service's identity key")
+    click.echo(signed(keys[0], user_id))

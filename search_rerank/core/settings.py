@@ -937,9 +937,11 @@ def read_settings_file(path: str | Path) -> dict[str, Any]:
     raise ConfigError(f"{path}: settings files must be .toml or .json")
 
 
-NOT_SETTINGS = frozenset({"SETTINGS", "ADMIN_TOKEN", "LOG_LEVEL", "RELOAD_FILE", "EXPOSURE_FILE", "MADE_DIRS"})
+NOT_SETTINGS = frozenset(
+    {"SETTINGS", "ADMIN_TOKEN", "IDENTITY_KEY", "LOG_LEVEL", "RELOAD_FILE", "EXPOSURE_FILE", "MADE_DIRS"}
+)
 """The ``SEARCH_RERANK_*`` variables that entry points read besides settings: the settings file, the admin
-token, gunicorn's log level, the files gunicorn's workers share and the directories made for them."""
+token, the key of signed shopper ids, gunicorn's log level, the files gunicorn's workers share and the directories made for them."""
 
 
 def setting_variables() -> list[str]:

@@ -16,7 +16,7 @@ from ..core.filters import Filters
 from ..core.pipeline import Hit, SearchResult
 from ..core.retrieval import Stage
 from ..core.settings import ServiceSettings, Settings
-from .ubi import ShopperRef
+from .ubi import ShopperRef, UserRef
 
 NonNegative = Annotated[float, Field(ge=0.0)]
 
@@ -115,8 +115,10 @@ class SearchRequest(_Strict):
         "to compare what BM25, fusion and the final ranking put here",
     )
     overrides: Overrides = Field(default_factory=Overrides)
-    user_id: ShopperRef = Field(
-        default=None, description="the signed-in shopper: their long-term profile personalises the ranking"
+    user_id: UserRef = Field(
+        default=None,
+        description="the signed-in shopper: their long-term profile personalises the ranking (signed, when the service "
+        "has an identity key: the id, a dot and its HMAC-SHA256 in hex)",
     )
     session_id: ShopperRef = Field(
         default=None, description="the shopping session: its profile personalises the ranking (with user_id's)"

@@ -36,6 +36,7 @@ from .context import endpoint_name, error_headers, error_response, live
 from .cors import allow_cross_origin
 from .es_api import cluster, es
 from .exposure_loop import ExposureLoop
+from .identity import IDENTITY_KEYS, identity_keys
 from .live_pipeline import LivePipeline
 from .logs import request_id
 from .name_value_facets import attribute_names
@@ -163,6 +164,10 @@ def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None
         except ConfigError as exc:
             raise CannotStart(str(exc)) from exc
     app = Flask(__name__)
+    try:
+        app.config[IDENTITY_KEYS] = identity_keys(os.environ)
+    except ValueError as exc:
+        raise CannotStart(str(exc)) from exc
     # Answers keep their objects' order, as Elasticsearch's do: a keyed histogram's or range's buckets in the order
     # asked, a hit's fields as the product holds them (Flask would sort every object's keys).
     app.json.sort_keys = False  # type: ignore[attr-defined]

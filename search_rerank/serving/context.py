@@ -24,6 +24,7 @@ from ..core.retrieval import Stage
 from ..core.settings import Settings
 from . import interleave, metrics, result_cache
 from .api_models import ErrorResponse, FieldError, Overrides
+from .identity import IDENTITY_KEYS
 from .json_input import InvalidBody, parse_json
 from .live_pipeline import LivePipeline
 from .ubi import UbiEvent, UbiLog, UbiQuery, UbiSearchParams, UbiWriteError, new_query_id
@@ -61,6 +62,12 @@ def admin_token_sent() -> bool:
         return False
     sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     return hmac.compare_digest(sent.encode(), token.encode())
+
+
+def identity_context() -> dict[str, tuple[str, ...]]:
+    """The validation context under which a request's ``user_id`` is checked against the identity keys (none set:
+    taken as sent; see identity)."""
+    return {IDENTITY_KEYS: current_app.config[IDENTITY_KEYS]}
 
 
 def admin_refusal(what: str, path: str) -> tuple[Any, ...] | None:

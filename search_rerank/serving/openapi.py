@@ -70,7 +70,11 @@ def openapi_document(version: str) -> dict[str, Any]:
             *(
                 {"name": name, "in": "header", "schema": {"type": "string"}, "description": description}
                 for name, description in (
-                    ("X-Search-Rerank-User", "the signed-in shopper whose profile personalises the ranking"),
+                    (
+                        "X-Search-Rerank-User",
+                        "the signed-in shopper whose profile personalises the ranking (signed, when the service has an "
+                        "identity key: the id, a dot and its HMAC-SHA256 in hex)",
+                    ),
                     ("X-Search-Rerank-Session", "the shopping session whose profile personalises the ranking"),
                 )
             ),

@@ -36,6 +36,7 @@ from ..core.settings import Settings
 from ..data.clicks import shopper_action
 from . import metrics
 from .context import UBI, admin_refusal, current_settings, error_response
+from .identity import IDENTITY_KEYS, UnsignedId, verified
 from .json_input import InvalidBody
 from .ubi import SAFE_ID_PATTERN, UbiEvent, UbiLog, UbiWriteError
 
@@ -141,11 +142,16 @@ def current_store() -> ProfileAccess | None:
 
 
 def header_identity() -> tuple[str | None, str | None]:
-    """The shopper named by the identity headers; a header that is not an id is a 400 naming it, an empty one
-    names nobody (:func:`~.ubi.nobody_if_empty`)."""
+    """The shopper named by the identity headers; a header that is not an id (or a user header not signed, when
+    the service has identity keys) is a 400 naming it, an empty one names nobody (:func:`~.ubi.nobody_if_empty`)."""
     ids = []
     for header in (USER_HEADER, SESSION_HEADER):
         value = request.headers.get(header) or None
+        if value is not None and header == USER_HEADER:
+            try:
+                value = verified(value, current_app.config[IDENTITY_KEYS])
+            except UnsignedId as exc:
+                raise InvalidBody(header, str(exc)) from None
         if value is not None and safe_id(value) is None:
             raise InvalidBody(header, f"must match {SAFE_ID_PATTERN}")
         ids.append(value)

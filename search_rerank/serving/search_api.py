@@ -23,6 +23,7 @@ from .context import (
     current_pipeline,
     current_settings,
     error_response,
+    identity_context,
     json_body,
     log_query,
     request_json,
@@ -47,7 +48,7 @@ R = TypeVar("R", bound=BaseModel)
 @api.post("/search")
 def search():
     served = current_settings()
-    req = SearchRequest.model_validate(json_body(), context={"limits": served.service})
+    req = SearchRequest.model_validate(json_body(), context={"limits": served.service, **identity_context()})
     try:
         run_settings = req.overrides.apply(served)
     except ConfigError as exc:
@@ -155,9 +156,9 @@ def sent_records(model: type[R], many: TypeAdapter[list[R]], what: str) -> list[
     sends), each validated as ``model``; a bad one raises for the whole body, naming it by its index."""
     body: Any = request_json()
     if isinstance(body, dict):
-        return [model.model_validate(body)]
+        return [model.model_validate(body, context=identity_context())]
     if isinstance(body, list) and body:
-        return many.validate_python(body)
+        return many.validate_python(body, context=identity_context())
     raise InvalidBody("body", f"expected a UBI {what} object or a non-empty list of them")
 
 

@@ -50,6 +50,7 @@ from ..core.profile import FORGET_ACTION, RECEIVED_AT, SAFE_ID_PATTERN
 from ..core.settings import ServiceSettings
 from ..data.clicks import epoch_ms
 from ..data.loaders import id_text
+from .identity import IDENTITY_KEYS, verified
 
 # Events about one result must say which product (see UbiEvent._result_events_name_their_result).
 RESULT_ACTIONS = frozenset({"impression", "click"})
@@ -70,7 +71,19 @@ def nobody_if_empty(value: object) -> object:
 
 
 ShopperRef = Annotated[SafeId | None, BeforeValidator(nobody_if_empty)]
-"""A ``user_id`` or ``session_id``: an id, or nobody (absent, null or empty)."""
+"""A ``session_id``: an id, or nobody (absent, null or empty)."""
+
+
+def signed_user(value: object, info: ValidationInfo) -> object:
+    """The id a ``user_id`` carries once its signature is checked, when the validation context holds the identity
+    keys (the service's requests; see identity); nobody for an empty one, which needs no signature."""
+    value = nobody_if_empty(value)
+    keys = (info.context or {}).get(IDENTITY_KEYS, ())
+    return verified(value, keys) if isinstance(value, str) else value
+
+
+UserRef = Annotated[SafeId | None, BeforeValidator(signed_user)]
+"""A ``user_id``: a shopper's id (signed, when the service requires it), or nobody (absent, null or empty)."""
 Identifier = Annotated[str, Field(max_length=128)]
 EpochMillis = Annotated[int, Field(strict=True, ge=0)]
 ProductRef = Annotated[str, Field(min_length=1), BeforeValidator(id_text)]
@@ -241,7 +254,7 @@ class UbiEvent(_Open):
     query_id: Identifier | None = None
     client_id: Identifier | None = None
     session_id: ShopperRef = None
-    user_id: ShopperRef = None
+    user_id: UserRef = None
     application: str | None = Field(default=None, max_length=100)
     timestamp: str | EpochMillis | None = Field(
         default=None, description="ISO 8601 or epoch milliseconds; the time received when left out"
@@ -320,7 +333,7 @@ class TrackedQuery(_Open):
     application: str | None = Field(default=None, max_length=100)
     query_id: SafeId | None = Field(default=None, description="one is given when left out (see the answer)")
     client_id: Identifier | None = None
-    user_id: ShopperRef = None
+    user_id: UserRef = None
     session_id: ShopperRef = None
     user_query: str = Field(max_length=1000, examples=["red sofa"])
     query_attributes: dict[str, Any] | None = None

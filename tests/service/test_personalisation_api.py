@@ -17,18 +17,6 @@ SHOPPER = "shopper-5d1e77"
 
 
 @pytest.fixture
-def personal_settings(settings, tmp_path):
-    # No stage deadlines: a leg late on a loaded machine changed a ranking that a test compares with another.
-    settings = settings.offline()
-    service = settings.service.model_copy(update={"ubi_log_path": tmp_path / "ubi" / "ubi.ndjson"})
-    # A generous profile read: on a loaded machine the 0.25 s default could leave a search unpersonalised.
-    personal = settings.personalisation.model_copy(
-        update={"store_path": tmp_path / "profiles.sqlite3", "read_timeout_s": 30.0}
-    )
-    return settings.model_copy(update={"service": service, "personalisation": personal})
-
-
-@pytest.fixture
 def client(personal_settings, pipeline, monkeypatch):
     monkeypatch.setenv("SEARCH_RERANK_ADMIN_TOKEN", TOKEN)
     return create_app(personal_settings, pipeline).test_client()
