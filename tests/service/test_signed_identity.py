@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from test_personalisation_api import SHOPPER, buy, ids, purchase
 
 from search_rerank.cli import main
+from search_rerank.core.settings import check_variables
 from search_rerank.serving import create_app
 from search_rerank.serving.app import CannotStart
 from search_rerank.serving.identity import IDENTITY_KEY_VARIABLE, signed
@@ -137,3 +138,7 @@ def test_profiles_sign_prints_an_id_the_service_takes(client):
 def test_profiles_sign_without_a_key_says_which_variable_to_set():
     printed = CliRunner().invoke(main, ["profiles", "sign", SHOPPER], env={IDENTITY_KEY_VARIABLE: ""})
     assert printed.exit_code != 0 and IDENTITY_KEY_VARIABLE in printed.output
+
+
+def test_the_identity_key_variable_is_not_taken_for_a_misspelt_setting():
+    check_variables({IDENTITY_KEY_VARIABLE: KEY})
