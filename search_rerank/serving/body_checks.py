@@ -1,4 +1,6 @@
-"""Checks on the values of an Elasticsearch request body, shared by every module that reads one.
+"""Checks on the values of an Elasticsearch request body, shared by every module that reads one, and the two
+refusals they raise: a malformed body (:class:`InvalidQuery`, a 400), a valid one not served (:class:`Unsupported`,
+a 501).
 
 Each refuses a wrong value with the path of the field in the body, so the
 answer is a 400 that names it (never a 500 from a type error further in).
@@ -24,6 +26,14 @@ class InvalidQuery(SearchRerankError):
         self.field = field
         self.kind = kind
         super().__init__(f"[{field}] {reason}")
+
+
+class Unsupported(SearchRerankError):
+    """Valid Elasticsearch, but not something this backend can answer (a 501)."""
+
+    def __init__(self, part: str, reason: str = "not supported by search_rerank"):
+        self.part = part
+        super().__init__(f"[{part}] {reason}")
 
 
 def single_key(value: Any, path: str) -> tuple[str, Any]:

@@ -87,6 +87,7 @@ from ..backends.engine_knn import EngineKnnRetriever
 from ..backends.mappings import CATALOG, TITLE_KEYWORD, WHOLE_CATEGORY, field_paths, load_mapping
 from ..core.breaker import CircuitBreaker, DeadlineExceeded, GuardedRetriever
 from ..core.candidate import Candidate
+from ..core.catalog_fields import CatalogFields
 from ..core.errors import CircuitOpenError, ClusterMisconfigured, ClusterUnavailable, StageError
 from ..core.filters import Filters, attribute_key, category_key, normalise_term
 from ..core.pipeline import Ranking, SearchPipeline, SearchResult
@@ -107,6 +108,7 @@ from .es_compat import (
     pinned_query,
 )
 from .field_aliases import alias_of, rename_highlights
+from .hit_fields import ATTRIBUTE_VALUES, IndexedField, located, text_field
 from .passthrough import BODY_REFUSALS, refused_at
 from .pinned import pinned_hits
 
@@ -331,6 +333,18 @@ class ClusterFields:
             f"brand.keyword, attributes.<name>, {', '.join(NUMERIC)}, facet.category.lvl<n>; "
             "service.field_aliases maps a front end's names onto them)",
         )
+
+    def indexed(self, name: str, where: str) -> IndexedField:
+        """Where a ``docvalue_fields`` name's values are in what the index holds for a product (see hit_fields)."""
+        name = alias_of(name, self.aliases)
+        if name in LEXICAL_FIELDS:
+            raise text_field(name, where)
+        found = self.resolve(name, KEYWORD, where)
+        if found.attribute is not None:
+            return IndexedField(ATTRIBUTE_VALUES, attribute=found.attribute)
+        if found.name.startswith(f"{CATALOG}."):
+            return IndexedField(found.name.removeprefix(f"{CATALOG}."), catalog=True)
+        return IndexedField(found.name)
 
     def _catalog_field(self, name: str) -> str | None:
         """The catalog's own field ``name`` names (``CatalogFields.named``), as the served index maps it under
@@ -1086,6 +1100,13 @@ class DelegatedSearch:
 
     ranks_by_score: bool = True
     """Whether the page is in order of relevance (no sort, or one led by ``_score``), where pins count."""
+    docvalues: dict[str, IndexedField] = field(default_factory=dict)
+    """The ``docvalue_fields`` asked for, where each is (see hit_fields)."""
+
+    @property
+    def catalog(self) -> CatalogFields:
+        """The catalog's own fields the served index maps (for their doc values)."""
+        return self.cluster.catalog
 
     @property
     def ordered(self) -> bool:
@@ -1419,6 +1440,7 @@ def delegate_search(
         completions=completions,
         collapsed=collapsed,
         ranks_by_score=ranks,
+        docvalues=located(base.hit_fields, fields.indexed),
     )
     if not ordered:
         return delegated

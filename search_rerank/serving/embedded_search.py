@@ -52,6 +52,7 @@ from typing import Any, TypeGuard
 
 import tantivy
 
+from ..backends.mappings import TITLE_KEYWORD
 from ..backends.tantivy_index import (
     MAX_SUFFIX,
     MIN_SUFFIX,
@@ -60,7 +61,7 @@ from ..backends.tantivy_index import (
     TantivyRetriever,
 )
 from ..core.candidate import Candidate
-from ..core.catalog_fields import format_date
+from ..core.catalog_fields import CatalogFields, format_date
 from ..core.filters import Filters, attribute_key, category_key, normalise_term
 from ..core.fuzziness import Fuzziness
 from ..core.pipeline import NO_TEXT_TO_EMBED, Ranking, SearchPipeline, SearchResult
@@ -113,6 +114,7 @@ from .es_compat import (
 from .field_aliases import alias_of
 from .fuzziness import parse_fuzziness
 from .highlighting import HighlightField, Mark, highlight
+from .hit_fields import ATTRIBUTE_VALUES, IndexedField, located, text_field
 from .search_after import (
     TEXT_PATTERN_CHARS,
     Cursor,
@@ -369,6 +371,21 @@ class Compiler:
             f"field {name!r} (the product's fields: id, {', '.join(LEXICAL_FIELDS)}, attributes.<name>, "
             f"{', '.join(NUMERIC_FIELDS)}{self._catalog_names()}; service.field_aliases maps other names onto them)",
         )
+
+    def indexed(self, name: str, where: str) -> IndexedField:
+        """Where a ``docvalue_fields`` name's values are in what the index holds for a product (see hit_fields)."""
+        if alias_of(name, self.aliases) == TITLE_KEYWORD:
+            return IndexedField(TITLE_KEYWORD)
+        target = self.target(name, where)
+        if target.kind == "text":
+            raise text_field(name, where)
+        if target.kind == "attribute":
+            return IndexedField(ATTRIBUTE_VALUES, attribute=target.name)
+        if target.kind in ("brand", "category") and target.facet is not None:
+            return IndexedField(target.facet)
+        if target.kind == "id" or (target.kind == "numeric" and target.field is None):
+            return IndexedField(target.name)
+        return IndexedField(target.name, catalog=True)
 
     def catalog_target(self, name: str) -> Target | None:
         """One of the catalog's own fields (core/catalog_fields.py), by the name a front end gives it
@@ -2704,6 +2721,8 @@ class EmbeddedSearch:
     """A sorted page's ``search_after``: the sort values its hits follow (:mod:`.search_after`)."""
     suggest: list[Completion] = field(default_factory=list)
     """The completion suggesters asked for (the answer's ``suggest``)."""
+    docvalues: dict[str, IndexedField] = field(default_factory=dict)
+    """The ``docvalue_fields`` asked for, where each is (see hit_fields)."""
 
     @property
     def constraint(self) -> tantivy.Query | None:
@@ -2729,6 +2748,11 @@ class EmbeddedSearch:
     def ranks_by_score(self) -> bool:
         """Whether the page is in order of relevance (no field sort), where pins count."""
         return self.sort is None
+
+    @property
+    def catalog(self) -> CatalogFields:
+        """The catalog's own fields the index holds (for their doc values)."""
+        return self.compiler.leg.catalog
 
     def widen(self) -> None:
         """Ask for every hit from the first to the end of the page (pinned products move the others down)."""
@@ -2853,6 +2877,7 @@ def compile_search(
         sort=sort,
         after=after,
         suggest=suggest,
+        docvalues=located(base.hit_fields, compiler.indexed),
         lexical_text=_any([q for q in [leg.text_query(text), *query.scored] if q is not None])
         if query.scored
         else None,

@@ -62,6 +62,7 @@ from .es_compat import (
     uri_search,
 )
 from .field_aliases import MATCH_NONE, highlight_names, rename_fields, rename_highlights
+from .hit_fields import IndexedField, add_hit_fields, located
 from .json_input import InvalidBody
 from .name_value_facets import expand as expand_pair_facets
 from .passthrough import ClusterPassthrough, raw_target
@@ -227,6 +228,11 @@ def names_served(index: str, settings: Settings, params: Mapping[str, Any]) -> b
     return found
 
 
+def no_index(name: str, where: str) -> IndexedField:
+    """Doc values without an index of this service's to read them from (a lexical leg of neither kind)."""
+    raise Unsupported(where, "doc values of the product's fields need the lexical leg's index")
+
+
 def _es_search(index: str, body: dict[str, Any], params, deadline: float | None = None) -> dict[str, Any]:
     """One search's answer; ``deadline``: a multi-search's budget (see :func:`es_msearch`), none for a search alone."""
     started = time.perf_counter()
@@ -282,6 +288,8 @@ def _es_search(index: str, body: dict[str, Any], params, deadline: float | None 
     # A pinned query's products come first on a page in order of relevance: the pipeline ranks from the first hit
     # and the pinned ones are put in front (see pinned).
     backend = embedded if embedded is not None else delegated
+    docvalues = backend.docvalues if backend is not None else located(search.hit_fields, no_index)
+    catalog = backend.catalog if backend is not None else None
     if backend is None or not backend.ranks_by_score:
         pinned = []
     asked = search
@@ -349,6 +357,9 @@ def _es_search(index: str, body: dict[str, Any], params, deadline: float | None 
     rename_highlights(response["hits"]["hits"], highlighted)
     if search.ubi is not None:
         response["ext"] = {"ubi": {"query_id": query_id}}  # where the OpenSearch UBI plugin answers it
+    if result is not None:  # last: a hit's _id, which "stored_fields": "_none_" leaves out, names it until here
+        products = [hit.product for hit in result.hits]
+        add_hit_fields(response["hits"]["hits"], products, search.hit_fields, docvalues, catalog)
     return total_as_int(response, params)
 
 

@@ -32,15 +32,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..core.errors import SearchRerankError
 from ..core.filters import Filters, normalise_term
 from ..core.pipeline import SearchResult
 from ..core.product import Product
 from ..core.reasons import TIMEOUT
 from ..core.retrieval import DENSE, LEXICAL
 from ..core.settings import ServiceSettings, Settings
-from .body_checks import InvalidQuery, a_count, a_number, a_string, an_object, clause_list, single_key
+from .body_checks import InvalidQuery, Unsupported, a_count, a_number, a_string, an_object, clause_list, single_key
 from .field_aliases import source_with_aliases
+from .hit_fields import HitFields, parse_hit_fields
 from .json_input import InvalidBody, NotJson, parse_json
 from .ubi import UbiSearchParams
 
@@ -58,7 +58,10 @@ TEXT_QUERIES = {
     "combined_fields",
 }
 FILTER_QUERIES = {"term", "terms", "range"}
-SEARCH_KEYS = {"query", "post_filter", "from", "size", "_source", "sort", "track_total_hits", "explain", "ext"}
+SEARCH_KEYS = {
+    *("query", "post_filter", "from", "size", "_source", "sort", "track_total_hits", "explain", "ext"),
+    *("stored_fields", "docvalue_fields"),
+}
 # Top-level keys Elasticsearch knows that this backend cannot answer; any other unknown key is a 400, as in ES.
 UNSUPPORTED_KEYS = {
     "aggs",
@@ -71,8 +74,6 @@ UNSUPPORTED_KEYS = {
     "rank",
     "retriever",
     "script_fields",
-    "docvalue_fields",
-    "stored_fields",
     "fields",
     "min_score",
     "search_after",
@@ -92,15 +93,10 @@ SOURCE_KEYS = {"includes", "include", "excludes", "exclude"}
 # request_cache, ...) do not change which products come back, in which order (``typed_keys`` renames
 # aggregations and suggesters: :func:`typed_key`; ``filter_path`` and ``rest_total_hits_as_int`` rewrite the
 # answer: answer_params; ``q`` and its options, ``from``, ``size``, ``_source``, ``sort``, ``terminate_after`` and the
-# other keys of the body a parameter sets go into the body: :func:`uri_search`). ``source`` is a body (Elasticsearch searches it when the request has none), and the others
-# add fields or suggestions to it; a cluster serves ``scroll`` (delegation takes it first).
-UNSUPPORTED_PARAMS = {
-    "scroll",
-    "source",
-    "stored_fields",
-    "docvalue_fields",
-    "suggest_field",
-}
+# other keys of the body a parameter sets go into the body: :func:`uri_search`, ``stored_fields`` and
+# ``docvalue_fields`` too). ``source`` is a body (Elasticsearch searches it when the request has none), and
+# ``suggest_field`` adds suggestions to it; a cluster serves ``scroll`` (delegation takes it first).
+UNSUPPORTED_PARAMS = {"scroll", "source", "suggest_field"}
 DEFAULT_TRACK_TOTAL_HITS = 10_000  # Elasticsearch counts exactly up to this many by default
 
 
@@ -261,14 +257,6 @@ def nested_sort(name: str, options: Any, where: str) -> None:
             raise Unsupported(f"{at}.{key}", "choosing among the nested objects' values")
 
 
-class Unsupported(SearchRerankError):
-    """Valid Elasticsearch, but not something this backend can answer (a 501)."""
-
-    def __init__(self, part: str, reason: str = "not supported by search_rerank"):
-        self.part = part
-        super().__init__(f"[{part}] {reason}")
-
-
 @dataclass(frozen=True)
 class SourceFilter:
     """``_source``: off, or the fields to keep (``includes``) and drop (``excludes``), with wildcards."""
@@ -304,6 +292,8 @@ class EsSearch:
     offset: int = 0
     size: int = 10
     source: SourceFilter = SourceFilter()
+    hit_fields: HitFields = HitFields()
+    """``stored_fields`` and ``docvalue_fields`` (see hit_fields)."""
     track_total_hits: bool | int = DEFAULT_TRACK_TOTAL_HITS
     explain: bool = False
     ignored: tuple[str, ...] = ()
@@ -404,7 +394,10 @@ def parse_search(
         matches_nothing=nothing,
         offset=offset,
         size=size,
-        source=_source(body["_source"]) if "_source" in body else SourceFilter(),
+        source=_source(body["_source"])
+        if "_source" in body
+        else SourceFilter(enabled=body.get("stored_fields") is None),
+        hit_fields=parse_hit_fields(body),
         track_total_hits=_track(body.get("track_total_hits")),
         explain=flag(body.get("explain", False), "explain"),
         ignored=tuple(clauses.ignored),
@@ -937,7 +930,8 @@ def uri_search(body: Mapping[str, Any], params: Mapping[str, str]) -> tuple[dict
     excludes and names fields as a ``query_string`` does on both backends (read as words, ``q=brand:Acme``
     searched for the words "brand" and "acme", and ``q=(((`` was answered); ``?sort=price:desc,_score``
     is added after the body's ``sort``, ``?terminate_after=1`` (how Elasticsearch's Go and JavaScript clients send
-    it) is the body's ``terminate_after``, which a cluster serves on its own page and the embedded index does not.
+    it) is the body's ``terminate_after``, which a cluster serves on its own page and the embedded index does not;
+    ``?stored_fields=_none_`` replaces the body's, ``?docvalue_fields=_id,price`` adds to its list, as there.
     ``df``, ``default_operator`` and the other options without ``q`` change nothing, as there."""
     query = uri_query(params)
     params = {name: value for name, value in params.items() if name not in URI_QUERY_PARAMS}
@@ -959,6 +953,13 @@ def uri_search(body: Mapping[str, Any], params: Mapping[str, str]) -> tuple[dict
         body["sort"] = [*before, *sort_from_uri(params.pop("sort"))]
     if "terminate_after" in params:
         body["terminate_after"] = a_count(params.pop("terminate_after"), "terminate_after")
+    if "stored_fields" in params:
+        body["stored_fields"] = [name for name in params.pop("stored_fields").split(",") if name]
+    if "docvalue_fields" in params:
+        asked = [name for name in params.pop("docvalue_fields").split(",") if name]
+        given = body.get("docvalue_fields")
+        if given is None or isinstance(given, list):  # another value is the body's to refuse
+            body["docvalue_fields"] = [*(given or []), *asked]
     return body, params
 
 

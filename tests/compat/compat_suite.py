@@ -59,8 +59,14 @@ FIELD_ALIASES = {
     "string-sort.name": "title.keyword",
     "string-facet": "{facet-name}",
     "integer-facet": "{facet-name}",
+    # Magento's index: a catch-all text field, the price per customer group and website, ids of categories.
+    "_search": "title",
+    "price_0_1": "price",
+    "manufacturer": "brand.keyword",
+    "category_ids": "category.keyword",
     # Fields the product does not have (Chorus' codes, Spryker's activity window), and Spryker's one-store context.
-    **dict.fromkeys(("id", "ean", "product_type", "search_attributes", "active-from", "active-to"), ""),
+    **dict.fromkeys(("id", "ean", "product_type", "search_attributes", "active-from", "active-to", "sku"), ""),
+    "visibility": "=4",
     "store": "=DE",
     "locale": "=de_DE",
     "is-active": "=true",
@@ -150,6 +156,10 @@ REFERENCE_MAPPING = {
         "string-sort": {"properties": {"name": {"type": "keyword"}}},
         **{name: {"type": "keyword"} for name in ("store", "locale")},
         "is-active": {"type": "boolean"},
+        # ... and under Magento's.
+        "_search": {"type": "text"},
+        "price_0_1": {"type": "double"},
+        **{name: {"type": "keyword"} for name in ("manufacturer", "category_ids", "visibility")},
     }
 }
 
@@ -181,6 +191,11 @@ def reference_documents() -> dict[str, dict[str, Any]]:
             "store": "DE",
             "locale": "de_DE",
             "is-active": True,
+            "_search": p.title,
+            "price_0_1": p.price,
+            "manufacturer": p.brand,
+            "category_ids": " > ".join(p.category),
+            "visibility": "4",
         }
         for p in CATALOG
     }
@@ -274,16 +289,21 @@ def judge(case: Case, answer: dict[str, Any], item: int = 0) -> list[str]:
     total = hits.get("total")
     if not (isinstance(total, dict) and isinstance(total.get("value"), int) and total.get("relation") in ("eq", "gte")):
         reasons.append(f"hits.total is not Elasticsearch's {{value, relation}}: {total!r}")
+    metadata = request.get("stored_fields") not in ("_none_", ["_none_"])
+    source = request.get("_source", "stored_fields" not in request) is not False
     for hit in hits["hits"]:
-        if not isinstance(hit.get("_id"), str) or "_source" not in hit:
-            reasons.append(f"a hit without _id or _source: {sorted(hit)}")
+        if isinstance(hit.get("_id"), str) != metadata or ("_source" in hit) != source:
+            reasons.append(f"a hit {'with' if metadata else 'without'} _id, {'with' if source else 'without'} _source?")
+            break
+        if not isinstance(hit_id(hit), str):
+            reasons.append(f"a hit without an id in _id or fields._id: {sorted(hit)}")
             break
     asked = request.get("aggs") or request.get("aggregations")
     if request.get("suggest") and "suggest" not in answer:
         reasons.append("suggest asked but not answered")
     if asked and set(asked) - set(answer.get("aggregations") or {}):
         reasons.append(f"aggregations missing: {sorted(set(asked) - set(answer.get('aggregations') or {}))}")
-    ids = [hit.get("_id") for hit in hits["hits"]]
+    ids = [hit_id(hit) for hit in hits["hits"]]
     if "total" in expect and isinstance(total, dict) and total.get("value") != expect["total"]:
         reasons.append(f"hits.total.value {total.get('value')} != {expect['total']}")
     if "ids" in expect and ids != expect["ids"]:
@@ -304,6 +324,15 @@ def judge(case: Case, answer: dict[str, Any], item: int = 0) -> list[str]:
         if not any(expect["highlight"] in text for text in texts):
             reasons.append(f"no highlight contains {expect['highlight']!r} (got {texts[:3]})")
     return reasons
+
+
+def hit_id(hit: Mapping[str, Any]) -> str | None:
+    """A hit's id: its ``_id``, or under ``"stored_fields": "_none_"`` the ``_id`` of its ``docvalue_fields``
+    (``fields._id``), where Magento reads it."""
+    if "_id" in hit:
+        return hit["_id"]
+    listed = (hit.get("fields") or {}).get("_id") or [None]
+    return listed[0]
 
 
 def buckets_at(aggregations: dict[str, Any], path: str) -> dict[str, int] | None:

@@ -44,6 +44,7 @@ FRONT_ENDS = {
     "spryker/search-elasticsearch": "spryker_",
     "spryker/spryker-docs": "spryker_",
     "elastic/elasticsearch": "elastic_",
+    "magento/magento2": "magento_",
 }
 
 
@@ -86,13 +87,24 @@ def test_expectations_are_what_a_reference_engine_answers(reference):
     """The suite's ``expect`` blocks were written by hand: each body that osmem-server can answer must get them
     there too (it cannot answer an empty ``fields`` list, ``pinned`` or ``suggest`` on this mapping)."""
     checked = 0
-    for case in CASES:
+    for case in map(without_id_doc_values, CASES):
         for item, body in enumerate(searches(case)):
             answer = requests.post(f"{reference}/_search", json=body, timeout=30)
             if answer.status_code == 200:
                 assert judge(case, answer.json(), item) == [], case.name
                 checked += 1
     assert checked >= 12
+
+
+def without_id_doc_values(case: Case) -> Case:
+    """``case`` asking for ids the usual way: osmem-server answers no ``fields._id`` for ``docvalue_fields: ["_id"]``
+    (Elasticsearch 7 and OpenSearch do, Elasticsearch 8 with ``indices.id_field_data.enabled``, as Magento's
+    installation asks), which Magento's bodies read their ids from."""
+    body = case.spec.get("body", {})
+    if "_id" not in body.get("docvalue_fields", []):
+        return case
+    kept = {key: value for key, value in body.items() if key not in ("stored_fields", "docvalue_fields")}
+    return Case(case.name, {**case.spec, "body": kept})
 
 
 # ReactiveSearch 4's own requests, captured in Chromium from frontend/src/reactivesearch.js: the browser tests need

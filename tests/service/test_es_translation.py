@@ -306,7 +306,7 @@ def test_a_uri_flag_that_is_not_true_or_false_is_a_400_naming_it():
     assert err.value.field == "track_scores"
 
 
-@pytest.mark.parametrize("param", ["scroll", "stored_fields", "docvalue_fields"])
+@pytest.mark.parametrize("param", ["scroll", "suggest_field"])
 def test_uri_parameter_that_would_change_the_answer_is_unsupported(param):
     with pytest.raises(Unsupported) as err:
         parse({}, **{param: "x"})

@@ -1,0 +1,181 @@
+"""What a hit carries besides its ``_source``: ``stored_fields`` and ``docvalue_fields``.
+
+Magento 2 asks every catalogue search for ``"stored_fields": "_none_"`` and ``"docvalue_fields": ["_id",
+"_score"]`` (its Elasticsearch 7 and 8 and OpenSearch adapters, and the storefronts built on its index): hits
+without metadata or source, each id read from ``fields._id``, the products then loaded from the shop's database.
+Refused, a Magento shop could not put this service in front of its cluster at all.
+
+As in Elasticsearch: ``stored_fields`` given turns ``_source`` off unless the body asks for it; ``_none_`` leaves
+out each hit's ``_id`` as well (and cannot be combined with a requested ``_source``); other names would list
+fields the mapping stores, which the product index stores none of, so they add nothing. ``docvalue_fields`` adds
+each hit's indexed values of each field under ``fields`` (a list, sorted, a keyword's each once): ``_id``, the
+numbers, the keywords (``brand.keyword``, the category path and levels, ``attributes.<name>``, ``title.keyword``)
+and the catalog's own fields (a date as Elasticsearch formats it). A text field has none (a 400, as
+Elasticsearch's "use a keyword field"), a metadata name other than ``_id`` (Magento's ``_score``) none either
+(left out, as Elasticsearch leaves an unmapped field out); wildcards and a ``format``: 501 naming them.
+
+The values are the served product's, read from what the index holds for it (backends.mappings.document), on
+both backends alike, as the hits' ``_source`` is the product's record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..backends.mappings import TITLE_KEYWORD, document
+from ..core.catalog_fields import CatalogFields, format_date
+from ..core.product import Product
+from .body_checks import InvalidQuery, Unsupported, a_string, an_object, known_keys
+
+NONE = "_none_"
+MAX_DOCVALUE_FIELDS = 100
+"""Elasticsearch's ``index.max_docvalue_fields_search``: more is a 400, as there."""
+DOCVALUE_KEYS = ("field", "format", "include_unmapped")
+ATTRIBUTE_VALUES = "facet.attributes.value"
+"""The attribute pairs' values in the product's index document (each pair a ``key`` and a ``value``)."""
+
+
+@dataclass(frozen=True)
+class HitFields:
+    """What a body asks of each hit besides its source."""
+
+    metadata: bool = True
+    """False under ``"stored_fields": "_none_"``: no ``_id``."""
+    docvalues: tuple[str, ...] = ()
+    """The ``docvalue_fields`` asked for, by the names the answer gives them."""
+
+
+@dataclass(frozen=True)
+class IndexedField:
+    """Where a front end's field name is in what the index holds for a product."""
+
+    path: str
+    """A dotted path into :func:`~search_rerank.backends.mappings.document`, or the catalog's field name."""
+    attribute: str | None = None
+    """For the attribute pairs (``facet.attributes``): the name whose values these are."""
+    catalog: bool = False
+    """Whether ``path`` names one of the catalog's own fields (core/catalog_fields.py)."""
+
+
+Locate = Callable[[str, str], IndexedField | None]
+"""A backend's reading of a name in ``docvalue_fields`` (the name, where it is in the body): its field, or None
+for a metadata name without doc values; raises InvalidQuery for a text field, Unsupported for a name the index
+does not hold."""
+
+
+def parse_hit_fields(body: Mapping[str, Any]) -> HitFields:
+    """``stored_fields`` and ``docvalue_fields`` as Elasticsearch reads them (StoredFieldsContext, FieldAndFormat)."""
+    metadata = True
+    if body.get("stored_fields") is not None:
+        stored = body["stored_fields"]
+        names = [stored] if isinstance(stored, str) else stored
+        if not isinstance(names, list):
+            raise InvalidQuery("stored_fields", "expected a field name or a list of them")
+        names = [a_string(name, f"stored_fields[{i}]") for i, name in enumerate(names)]
+        if NONE in names:
+            if len(names) > 1:
+                raise InvalidQuery("stored_fields", f"[{NONE}] cannot be combined with other fields")
+            source = body.get("_source")
+            if source is not None and source is not False:
+                raise InvalidQuery("stored_fields", "cannot be disabled if [_source] is requested")
+            metadata = False
+    asked = body.get("docvalue_fields")
+    if asked is None:
+        return HitFields(metadata)
+    if not isinstance(asked, list):
+        raise InvalidQuery("docvalue_fields", "expected a list of field names or {field, format} objects")
+    if len(asked) > MAX_DOCVALUE_FIELDS:
+        raise InvalidQuery(
+            "docvalue_fields",
+            f"trying to retrieve too many docvalue_fields: must be at most {MAX_DOCVALUE_FIELDS}, was {len(asked)}",
+        )
+    return HitFields(metadata, tuple(_docvalue_name(spec, f"docvalue_fields[{i}]") for i, spec in enumerate(asked)))
+
+
+def _docvalue_name(spec: Any, where: str) -> str:
+    if isinstance(spec, str):
+        name = spec
+    else:
+        spec = an_object(spec, where)
+        known_keys(spec, where, DOCVALUE_KEYS)
+        if "field" not in spec:
+            raise InvalidQuery(f"{where}.field", "required")
+        name = a_string(spec["field"], f"{where}.field")
+        if spec.get("format") not in (None, "use_field_mapping"):
+            raise Unsupported(f"{where}.format", "a format for doc values (they are answered as held)")
+    if not name:
+        raise InvalidQuery(where, "a field name cannot be empty")
+    if "*" in name:
+        raise Unsupported(where, "a wildcard in docvalue_fields (name each field)")
+    return name
+
+
+def text_field(name: str, where: str) -> InvalidQuery:
+    """The refusal of a text field in ``docvalue_fields``: Elasticsearch keeps no doc values of one."""
+    return InvalidQuery(
+        where,
+        f"[{name}] is a text field, which has no doc values: name a keyword field ({name}.keyword, where the "
+        "index has one)",
+        "illegal_argument_exception",
+    )
+
+
+def located(fields: HitFields, locate: Locate) -> dict[str, IndexedField]:
+    """Each asked name's field (those without doc values left out), checked before the search runs."""
+    out: dict[str, IndexedField] = {}
+    for i, name in enumerate(fields.docvalues):
+        if name == "_id":
+            out[name] = IndexedField("id")
+            continue
+        if name.startswith("_"):  # _score, _index, _routing...: no doc values of the product's
+            continue
+        found = locate(name, f"docvalue_fields[{i}]")
+        if found is not None:
+            out[name] = found
+    return out
+
+
+def add_hit_fields(
+    hits: Sequence[dict[str, Any]],
+    products: Sequence[Product],
+    fields: HitFields,
+    where: Mapping[str, IndexedField],
+    catalog: CatalogFields | None,
+) -> None:
+    """Each hit's ``fields`` (the doc values asked for, those it holds), then its ``_id`` left out under
+    ``_none_``. ``hits`` are the answer's, in the order of ``products``."""
+    for hit, product in zip(hits, products, strict=True):
+        if where:
+            held = document(product)
+            values = {name: _values(held, product, spot, catalog) for name, spot in where.items()}
+            found = {name: listed for name, listed in values.items() if listed}
+            if found:
+                hit["fields"] = {**hit.get("fields", {}), **found}
+        if not fields.metadata:
+            hit.pop("_id", None)
+
+
+def _values(held: Mapping[str, Any], product: Product, spot: IndexedField, catalog: CatalogFields | None) -> list[Any]:
+    if spot.catalog:
+        if catalog is None:
+            return []
+        listed = sorted(catalog.values(product).get(spot.path, []))
+        return [format_date(v) for v in listed] if catalog.type_of(spot.path) == "date" else listed
+    path = "title" if spot.path == TITLE_KEYWORD else spot.path
+    level: list[Any] = [held]
+    for part in path.split("."):
+        level = [item for value in level if isinstance(value, Mapping) and part in value for item in _each(value[part])]
+        if spot.attribute is not None and part == "attributes":  # the pairs of the one name
+            level = [pair for pair in level if str(pair.get("key", "")).lower() == spot.attribute.lower()]
+    return sorted({value for value in level if value is not None and value != ""}, key=_order)
+
+
+def _each(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _order(value: Any) -> tuple[int, Any]:
+    """Doc values come sorted: numbers by value, keywords by their bytes (booleans as numbers)."""
+    return (1, value.encode()) if isinstance(value, str) else (0, value)
