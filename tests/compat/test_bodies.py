@@ -24,6 +24,7 @@ from compat_suite import (
     reference_index,
     run,
     searches,
+    without_id_doc_values,
 )
 from prometheus_client import REGISTRY
 
@@ -94,17 +95,6 @@ def test_expectations_are_what_a_reference_engine_answers(reference):
                 assert judge(case, answer.json(), item) == [], case.name
                 checked += 1
     assert checked >= 12
-
-
-def without_id_doc_values(case: Case) -> Case:
-    """``case`` asking for ids the usual way: osmem-server answers no ``fields._id`` for ``docvalue_fields: ["_id"]``
-    (Elasticsearch 7 and OpenSearch do, Elasticsearch 8 with ``indices.id_field_data.enabled``, as Magento's
-    installation asks), which Magento's bodies read their ids from."""
-    body = case.spec.get("body", {})
-    if "_id" not in body.get("docvalue_fields", []):
-        return case
-    kept = {key: value for key, value in body.items() if key not in ("stored_fields", "docvalue_fields")}
-    return Case(case.name, {**case.spec, "body": kept})
 
 
 # ReactiveSearch 4's own requests, captured in Chromium from frontend/src/reactivesearch.js: the browser tests need
