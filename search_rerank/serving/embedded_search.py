@@ -2398,6 +2398,9 @@ class FieldSort:
     sorting arrays); each hit's sort values carry them all, ``_score`` included, as in Elasticsearch."""
     named: str = ""
     """The first key's field as the request names it, for the answer's reason (``field`` is the index's own)."""
+    score_first: bool = False
+    """Whether ``_score`` came before these keys: a search with words is then the pipeline's ranking (its scores
+    seldom tie), one without (every match scored alike) is ordered by these keys, as in Elasticsearch."""
 
 
 # A search without words lists its matches by sales, most first (EmbeddedSearch.browse_result says why).
@@ -2409,6 +2412,7 @@ def parse_sort(sort: Any, compiler: Compiler) -> FieldSort | None:
     items = sort if isinstance(sort, list) else [] if sort is None else [sort]
     keys: list[SortKey] = []
     first = ""
+    score_first = False
     for i, item in enumerate(items):
         where = f"sort[{i}]"
         if isinstance(item, str):
@@ -2423,8 +2427,9 @@ def parse_sort(sort: Any, compiler: Compiler) -> FieldSort | None:
             if (order or "desc") != "desc":
                 raise Unsupported(where, "ascending _score")
             if not keys:
-                return None  # relevance first: the pipeline's order (its scores seldom tie)
-            keys.append(SortKey(SCORE, True))
+                score_first = True  # relevance first (see FieldSort.score_first)
+            elif not score_first:
+                keys.append(SortKey(SCORE, True))
             continue
         descending = (order or "asc") == "desc"
         target = None if name in SORT_ONLY else compiler.target(name, where)
@@ -2437,7 +2442,7 @@ def parse_sort(sort: Any, compiler: Compiler) -> FieldSort | None:
         keys.append(SortKey(sortable, descending))
     if not keys:
         return None
-    return FieldSort(keys[0].field, keys[0].descending, tuple(keys[1:]), named=first)
+    return FieldSort(keys[0].field, keys[0].descending, tuple(keys[1:]), named=first, score_first=score_first)
 
 
 def _several(target: Target, options: Any, descending: bool, where: str) -> str:
@@ -2746,8 +2751,8 @@ class EmbeddedSearch:
 
     @property
     def ranks_by_score(self) -> bool:
-        """Whether the page is in order of relevance (no field sort), where pins count."""
-        return self.sort is None
+        """Whether the page is in order of relevance (no field sort, or one led by ``_score``), where pins count."""
+        return self.sort is None or self.sort.score_first
 
     @property
     def catalog(self) -> CatalogFields:
@@ -2772,8 +2777,8 @@ class EmbeddedSearch:
         assert self.sort is not None
         reason = f"sorted by {self.sort.named or self.sort.field}: every match is ordered by the field"
         result, rows = self._ordered(pipeline, self.sort, reason)
-        for pid, values, _ in rows:
-            self.sort_values[pid] = values
+        for pid, values, score in rows:
+            self.sort_values[pid] = [score, *values] if self.sort.score_first else values
         return result
 
     def browse_result(self, pipeline: SearchPipeline) -> SearchResult:
@@ -2813,9 +2818,11 @@ class EmbeddedSearch:
             response["aggregations"] = self.aggregations.run(self.match_query(post_filter=False))
         hits = response["hits"]["hits"]
         if self.sort is not None:
-            response["hits"]["max_score"] = None
+            if not self.sort.score_first:  # a sort led by _score keeps the scores, as Elasticsearch does
+                response["hits"]["max_score"] = None
             for hit in hits:
-                hit["_score"] = None
+                if not self.sort.score_first:
+                    hit["_score"] = None
                 hit["sort"] = self.sort_values.get(hit["_id"], [None])
         if self.highlight and result is not None:
             products = [h.product for h in result.hits]
@@ -2848,9 +2855,11 @@ def compile_search(
         else []
     )
     sort = parse_sort(body.get("sort"), compiler)
+    if sort is not None and sort.score_first and text.strip():
+        sort = None  # the pipeline's ranking: see FieldSort.score_first
     after = None
     if body.get("search_after") is not None:
-        if sort is None:
+        if sort is None or sort.score_first:
             raise Unsupported(
                 "search_after",
                 "on a page in order of relevance, the pipeline's ranking, which it cannot continue "

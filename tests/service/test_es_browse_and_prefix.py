@@ -191,3 +191,36 @@ def test_completion_request_it_cannot_answer_names_the_field(client, body, field
     response = client.post("/products/_search", json=body)
     assert response.status_code == status
     assert field in json.dumps(response.get_json())
+
+
+BY_PRICE = ["l1", "l2", "s4", "t2", "t1", "s1", "s3", "s2"]
+
+
+@pytest.mark.parametrize("query", [{"match_all": {}}, {"bool": {"filter": [{"range": {"price": {"gte": 0}}}]}}])
+def test_a_sort_led_by_score_orders_a_search_without_words_by_its_later_keys(client, query):
+    """Every match of a search without words scores alike, so Elasticsearch orders them by the keys after _score
+    (Search UI's sortList, a "relevance, then price" option); they were listed by sales."""
+    answer = search(client, {"query": query, "sort": [{"_score": "desc"}, {"price": "asc"}], "size": 20})
+    assert ids(answer) == BY_PRICE
+
+
+def test_a_sort_led_by_score_keeps_each_hits_score_and_gives_it_first_among_the_sort_values(client):
+    hits = search(client, {"sort": ["_score", {"price": "desc"}], "size": 2})["hits"]["hits"]
+    assert [hit["sort"] for hit in hits] == [[hit["_score"], price] for hit, price in zip(hits, (899.0, 700.0))]
+
+
+def test_a_sort_led_by_score_pages_a_search_without_words_without_overlap(client):
+    body = {"sort": ["_score", {"price": "asc"}], "size": 3}
+    pages = [ids(search(client, {**body, "from": start})) for start in (0, 3, 6)]
+    assert sum(pages, []) == BY_PRICE
+
+
+def test_a_sort_led_by_score_leaves_a_search_with_words_the_pipelines_ranking(client):
+    words = {"query": {"match": {"title": "sofa"}}, "size": 10}
+    assert ids(search(client, {**words, "sort": ["_score", {"price": "asc"}]})) == ids(search(client, words))
+
+
+def test_search_after_on_a_sort_led_by_score_is_a_501_naming_it(client):
+    body = {"sort": ["_score", {"price": "asc"}], "search_after": [0.0, 39.0]}
+    response = client.post("/products/_search", json=body)
+    assert response.status_code == 501 and response.get_json()["error"]["unsupported"] == "search_after"
