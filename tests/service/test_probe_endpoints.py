@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import glob
-import json
-import os
 
 import pytest
 
@@ -61,7 +59,7 @@ def search(client, **identity):
 
 def no_internals(response):
     text = response.get_data(as_text=True)
-    for leak in ("Traceback", "/work/", "/tmp/", "File \"", "Error:", "Exception"):
+    for leak in ("Traceback", "/work/", "/tmp/", 'File "', "Error:", "Exception"):
         assert leak not in text, text[:500]
 
 
@@ -184,4 +182,3 @@ def test_similar_with_a_narrow_filter_returns_every_match(client, pipeline, prod
     brand, ids = min(((b, i) for b, i in by_brand.items() if b and len(i) >= 3), key=lambda x: len(x[1]))
     body = client.get(f"/products/{products[0]}/similar", query_string={"brand": brand, "size": 50}).get_json()
     assert {h["id"] for h in body["hits"]} == set(ids) - {products[0]}
-
