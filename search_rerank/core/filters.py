@@ -54,8 +54,10 @@ class Filters(BaseModel):
 
     category: tuple[str, ...] | None = None
     brand: tuple[str, ...] | None = None
-    price_min: float | None = Field(default=None, ge=0)
-    price_max: float | None = Field(default=None, ge=0)
+    # A bound of "inf" or "1e400" is no price (and JSON, the result cache's key, writes it as null, so an infinite
+    # lower bound and an infinite upper one would be one key): a 400, as a number Elasticsearch cannot parse.
+    price_min: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    price_max: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     attributes: dict[str, tuple[str, ...]] = Field(default_factory=dict)
 
     @field_validator("category", mode="before")

@@ -104,7 +104,7 @@ is replaced."""
 
 def safe_id(value: str | None) -> str | None:
     """A caller-supplied shopper, session or client id if it looks like one (:data:`SAFE_ID_PATTERN`), else None."""
-    return value if value and _SAFE_ID.match(value) else None
+    return value if value and _SAFE_ID.fullmatch(value) else None  # match's $ would take "abc\n"
 
 
 def user_key(user_id: str) -> str:

@@ -60,7 +60,10 @@ def admin_token_sent() -> bool:
     token = current_app.config["ADMIN_TOKEN"]
     if not token:
         return False
-    sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    sent = request.headers.get("Authorization", "").strip()
+    scheme, _, credentials = sent.partition(" ")
+    if scheme.lower() == "bearer":  # an authentication scheme's name is case-insensitive (RFC 9110, 11.1)
+        sent = credentials.strip()
     return hmac.compare_digest(sent.encode(), token.encode())
 
 

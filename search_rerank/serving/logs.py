@@ -22,7 +22,7 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 def request_id(incoming: str | None) -> str:
     """The caller's id when it is safe to echo, a fresh one otherwise."""
-    return incoming if incoming and _SAFE_ID.match(incoming) else uuid.uuid4().hex
+    return incoming if incoming and _SAFE_ID.fullmatch(incoming) else uuid.uuid4().hex
 
 
 class JsonFormatter(logging.Formatter):

@@ -245,6 +245,9 @@ class UbiPosition(_Open):
 class UbiEventAttributes(_Open):
     object: UbiObject | None = None
     position: UbiPosition | None = None
+    session_id: str | None = Field(
+        default=None, description="where some front ends put the session's id (the event's own comes first)"
+    )
 
 
 class UbiEvent(_Open):
@@ -275,9 +278,21 @@ class UbiEvent(_Open):
     @field_validator("action_name")
     @classmethod
     def _not_reserved(cls, value: str) -> str:
-        """A front end may not write a forget's record: it would keep a shopper's events out of every rebuild."""
+        """A front end may not write a forget's record: it would keep a shopper's events out of every rebuild; nor
+        an action of blanks, which names none and which every reader of the log refuses."""
         if value == FORGET_ACTION:
             raise ValueError(f"{FORGET_ACTION} is reserved for DELETE /profiles/{{user_id}}")
+        if not value.strip():
+            raise ValueError("must name an action, not be blank")
+        return value
+
+    @field_validator("query_id")
+    @classmethod
+    def _a_search_or_none(cls, value: str | None) -> str | None:
+        """A query id of blanks names no search: refused, as the training reader refuses it (an empty one, as the
+        UBI client sends for an event of no search, is none)."""
+        if value and not value.strip():
+            raise ValueError("must name a search, not be blank (leave it out, or empty, for an event of no search)")
         return value
 
     @field_validator("timestamp")

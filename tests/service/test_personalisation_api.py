@@ -251,3 +251,16 @@ def test_a_forget_the_ubi_log_cannot_record_is_a_503_naming_the_ubi_log_and_keep
     body = response.get_json()
     assert body["reason"] == "ubi_write_failed" and str(ubi_dir) not in response.get_data(as_text=True)
     assert search(client, user_id=SHOPPER)["skipped"].get("personal") != NO_PROFILE  # not forgotten: try again
+
+
+def test_forgetting_an_id_that_ends_in_a_newline_is_a_400(client):
+    """No search or event can name such a shopper; recorded, the forget would be one for nobody."""
+    response = client.delete("/profiles/abc%0A", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
+def test_the_admin_tokens_scheme_is_read_in_any_case(client, scheme):
+    """An authentication scheme's name is case-insensitive (RFC 9110, 11.1)."""
+    response = client.delete(f"/profiles/{SHOPPER}", headers={"Authorization": f"{scheme} {TOKEN}"})
+    assert response.status_code == 200

@@ -243,3 +243,24 @@ def test_ubi_baskets_leave_out_what_a_forgotten_shopper_did_before_the_forget(tm
     path.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
     baskets, skipped = ubi_baskets([path])
     assert sorted(map(sorted, baskets)) == [["c", "d"], ["e", "f"]] and skipped == 0
+
+
+@pytest.mark.parametrize(
+    "product_id", ["%00", "a%00b", "%2E%2E", "%C3%A9", "%F0%9F%98%80", "x" * 5000, "%ff", "%20", "%5C"]
+)
+@pytest.mark.parametrize("route", ["similar", "also"])
+def test_an_id_no_product_has_is_a_json_404_without_internals(client, product_id, route):
+    response = client.get(f"/products/{product_id}/{route}")
+    assert response.status_code == 404 and response.is_json
+    text = response.get_data(as_text=True)
+    assert not any(leak in text for leak in ("Traceback", "/tmp/", 'File "', "Error:", "Exception"))
+
+
+def test_similar_with_a_filter_few_products_pass_returns_every_one_of_them(client, pipeline, products):
+    """The filter is applied in the vector search, not to its first few neighbours after it."""
+    by_brand: dict[str, list[str]] = {}
+    for product in pipeline.store:
+        by_brand.setdefault(product.brand, []).append(product.id)
+    brand, ids = min(((b, i) for b, i in by_brand.items() if b and len(i) >= 3), key=lambda item: len(item[1]))
+    body = client.get(f"/products/{products[0]}/similar", query_string={"brand": brand, "size": 50}).get_json()
+    assert set(_ids(body)) == set(ids) - {products[0]}

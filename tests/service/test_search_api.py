@@ -291,3 +291,13 @@ def test_lowering_or_keeping_a_cost_override_is_served_without_the_token(guarded
 def test_cost_free_overrides_are_served_without_the_token(guarded_client, overrides):
     response = search(guarded_client, query="sofa", overrides=overrides)
     assert response.status_code == 200, response.get_json()
+
+
+@pytest.mark.parametrize("bound", ["price_min", "price_max"])
+@pytest.mark.parametrize("value", ["inf", "Infinity", "1e400", "NaN"])
+def test_a_price_bound_that_is_no_finite_number_is_a_400_naming_it(client, bound, value):
+    """Taken, "inf" was written into the result cache's key as null, so that after one shopper's search with no
+    lower bound left (nothing), another's with no upper bound was answered from it: nothing."""
+    response = client.post("/search", json={"query": "sofa", "filters": {bound: value}})
+    assert response.status_code == 400
+    assert response.get_json()["fields"][0]["field"] == f"filters.{bound}"

@@ -401,3 +401,28 @@ def test_a_batch_of_events_answered_accepted_is_all_in_the_log_even_when_it_span
         assert len(kept) == 40, f"{len(kept)} of 40 accepted events are in the UBI log"
     else:  # refusing the batch (a 503 to send again, or a 413/400 naming it) is also a kept promise
         assert response.status_code in (400, 413, 503)
+
+
+@pytest.mark.parametrize("field", ["query_id", "action_name"])
+def test_an_event_whose_query_id_or_action_is_blanks_is_refused_naming_it(ubi_client, ubi_path, field):
+    """Each reader of the log (training's, the profiles' rebuild) refuses such a line: accepted, one front end's
+    event would stop every training run."""
+    response = ubi_client.post("/ubi/events", json={**click_on("q-1", "p-1"), field: "   "})
+    assert response.status_code == 400 and response.get_json()["fields"][0]["field"] == field
+    assert not ubi_path.parent.exists()
+
+
+def test_an_event_of_no_search_may_send_its_query_id_empty_and_the_log_stays_readable(ubi_client, ubi_path):
+    assert ubi_client.post("/ubi/events", json={**click_on("", "p-1")}).get_json() == {"accepted": 1}
+    read_ubi(ubi_path.with_name(f"ubi.{os.getpid()}.ndjson"))  # raises on a line it cannot read
+
+
+def test_a_session_id_in_the_events_attributes_that_is_no_text_is_refused_naming_it(ubi_client, ubi_path):
+    """Front ends that put the session's id among the attributes have it read from there: a number would stop
+    both the profile update of the whole batch and the profiles' rebuild from the log."""
+    event = click_on("q-1", "p-1")
+    event["event_attributes"]["session_id"] = 42
+    response = ubi_client.post("/ubi/events", json=[click_on("q-1", "p-2"), event])
+    assert response.status_code == 400
+    assert response.get_json()["fields"][0]["field"] == "1.event_attributes.session_id"
+    assert not ubi_path.parent.exists()
