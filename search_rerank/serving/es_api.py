@@ -289,7 +289,8 @@ def _es_search(index: str, body: dict[str, Any], params, deadline: float | None 
     # and the pinned ones are put in front (see pinned).
     backend = embedded if embedded is not None else delegated
     docvalues = backend.docvalues if backend is not None else located(search.hit_fields, no_index)
-    catalog = backend.catalog if backend is not None else None
+    # Read only when a catalog field's doc values are asked: a cluster's catalog is read from its mapping.
+    catalog = backend.catalog if backend is not None and any(f.catalog for f in docvalues.values()) else None
     if backend is None or not backend.ranks_by_score:
         pinned = []
     asked = search
