@@ -145,9 +145,11 @@ def add_hit_fields(
     catalog: CatalogFields | None,
 ) -> None:
     """Each hit's ``fields`` (the doc values asked for, those it holds), then its ``_id`` left out under
-    ``_none_``. ``hits`` are the answer's, in the order of ``products``."""
-    for hit, product in zip(hits, products, strict=True):
-        if where:
+    ``_none_``. ``hits`` are the answer's, ``products`` the served products they are."""
+    by_id = {product.id: product for product in products}
+    for hit in hits:
+        product = by_id.get(hit.get("_id", ""))
+        if where and product is not None:
             held = document(product)
             values = {name: _values(held, product, spot, catalog) for name, spot in where.items()}
             found = {name: listed for name, listed in values.items() if listed}
