@@ -1440,7 +1440,7 @@ def delegate_search(
         completions=completions,
         collapsed=collapsed,
         ranks_by_score=ranks,
-        docvalues=located(base.hit_fields, fields.indexed),
+        docvalues=located(base.hit_fields, fields.indexed, limits.field_aliases),
     )
     if not ordered:
         return delegated

@@ -2886,7 +2886,7 @@ def compile_search(
         sort=sort,
         after=after,
         suggest=suggest,
-        docvalues=located(base.hit_fields, compiler.indexed),
+        docvalues=located(base.hit_fields, compiler.indexed, limits.field_aliases),
         lexical_text=_any([q for q in [leg.text_query(text), *query.scored] if q is not None])
         if query.scored
         else None,

@@ -174,6 +174,7 @@ def es_count(index: str):
     if delegated_cluster(lexical) is None and not serves(lexical):
         return pass_through("_count")
     settings = current_settings()
+    header_identity()  # nothing personalises a count, but a header that names no shopper is refused as by a search
     params = uri_params("count")
     query = count_query(json_body(required=False), params)
     if query is not None:
@@ -288,7 +289,11 @@ def _es_search(index: str, body: dict[str, Any], params, deadline: float | None 
     # A pinned query's products come first on a page in order of relevance: the pipeline ranks from the first hit
     # and the pinned ones are put in front (see pinned).
     backend = embedded if embedded is not None else delegated
-    docvalues = backend.docvalues if backend is not None else located(search.hit_fields, no_index)
+    docvalues = (
+        backend.docvalues
+        if backend is not None
+        else located(search.hit_fields, no_index, settings.service.field_aliases)
+    )
     # Read only when a catalog field's doc values are asked: a cluster's catalog is read from its mapping.
     catalog = backend.catalog if backend is not None and any(f.catalog for f in docvalues.values()) else None
     if backend is None or not backend.ranks_by_score:

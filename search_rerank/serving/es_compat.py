@@ -388,16 +388,15 @@ def parse_search(
             "(the result window, as Elasticsearch's index.max_result_window)",
         )
     filters, nothing = _filters(clauses.required)
+    hit_fields = parse_hit_fields(body)
     return EsSearch(
         text=text,
         filters=filters,
         matches_nothing=nothing,
         offset=offset,
         size=size,
-        source=_source(body["_source"])
-        if "_source" in body
-        else SourceFilter(enabled=body.get("stored_fields") is None),
-        hit_fields=parse_hit_fields(body),
+        source=_source(body["_source"]) if "_source" in body else SourceFilter(enabled=hit_fields.source),
+        hit_fields=hit_fields,
         track_total_hits=_track(body.get("track_total_hits")),
         explain=flag(body.get("explain", False), "explain"),
         ignored=tuple(clauses.ignored),

@@ -5,14 +5,16 @@ Magento 2 asks every catalogue search for ``"stored_fields": "_none_"`` and ``"d
 without metadata or source, each id read from ``fields._id``, the products then loaded from the shop's database.
 Refused, a Magento shop could not put this service in front of its cluster at all.
 
-As in Elasticsearch: ``stored_fields`` given turns ``_source`` off unless the body asks for it; ``_none_`` leaves
+As in Elasticsearch: ``stored_fields`` given turns ``_source`` off unless the body asks for it (or the list names
+``_source``); ``_none_`` leaves
 out each hit's ``_id`` as well (and cannot be combined with a requested ``_source``); other names would list
 fields the mapping stores, which the product index stores none of, so they add nothing. ``docvalue_fields`` adds
 each hit's indexed values of each field under ``fields`` (a list, sorted, a keyword's each once): ``_id``, the
 numbers, the keywords (``brand.keyword``, the category path and levels, ``attributes.<name>``, ``title.keyword``)
 and the catalog's own fields (a date as Elasticsearch formats it). A text field has none (a 400, as
-Elasticsearch's "use a keyword field"), a metadata name other than ``_id`` (Magento's ``_score``) none either
-(left out, as Elasticsearch leaves an unmapped field out); wildcards and a ``format``: 501 naming them.
+Elasticsearch's "use a keyword field"), a metadata name other than ``_id`` (Magento's ``_score``), a name the
+field aliases give no field and an object's path none either (left out, as Elasticsearch leaves an unmapped field
+out); a name aliased to a value holds it on every product; wildcards and a ``format``: 501 naming them.
 
 The values are the served product's, read from what the index holds for it (backends.mappings.document), on
 both backends alike, as the hits' ``_source`` is the product's record.
@@ -28,8 +30,10 @@ from ..backends.mappings import TITLE_KEYWORD, document
 from ..core.catalog_fields import CatalogFields, format_date
 from ..core.product import Product
 from .body_checks import InvalidQuery, Unsupported, a_string, an_object, known_keys
+from .field_aliases import ABSENT, CONSTANT
 
 NONE = "_none_"
+SOURCE = "_source"
 MAX_DOCVALUE_FIELDS = 100
 """Elasticsearch's ``index.max_docvalue_fields_search``: more is a 400, as there."""
 DOCVALUE_KEYS = ("field", "format", "include_unmapped")
@@ -43,6 +47,9 @@ class HitFields:
 
     metadata: bool = True
     """False under ``"stored_fields": "_none_"``: no ``_id``."""
+    source: bool = True
+    """Whether a hit carries its ``_source`` when the body does not say: not once ``stored_fields`` is given, unless
+    it names ``_source`` (how a client asks for the source and no stored field)."""
     docvalues: tuple[str, ...] = ()
     """The ``docvalue_fields`` asked for, by the names the answer gives them."""
 
@@ -57,6 +64,8 @@ class IndexedField:
     """For the attribute pairs (``facet.attributes``): the name whose values these are."""
     catalog: bool = False
     """Whether ``path`` names one of the catalog's own fields (core/catalog_fields.py)."""
+    constant: str | None = None
+    """The one value every product holds, for a name ``service.field_aliases`` gives one (``"store": "=DE"``)."""
 
 
 Locate = Callable[[str, str], IndexedField | None]
@@ -67,7 +76,7 @@ does not hold."""
 
 def parse_hit_fields(body: Mapping[str, Any]) -> HitFields:
     """``stored_fields`` and ``docvalue_fields`` as Elasticsearch reads them (StoredFieldsContext, FieldAndFormat)."""
-    metadata = True
+    metadata = source = True
     if body.get("stored_fields") is not None:
         stored = body["stored_fields"]
         names = [stored] if isinstance(stored, str) else stored
@@ -77,13 +86,14 @@ def parse_hit_fields(body: Mapping[str, Any]) -> HitFields:
         if NONE in names:
             if len(names) > 1:
                 raise InvalidQuery("stored_fields", f"[{NONE}] cannot be combined with other fields")
-            source = body.get("_source")
-            if source is not None and source is not False:
+            asked = body.get("_source")
+            if asked is not None and asked is not False:
                 raise InvalidQuery("stored_fields", "cannot be disabled if [_source] is requested")
             metadata = False
+        source = SOURCE in names
     asked = body.get("docvalue_fields")
     if asked is None:
-        return HitFields(metadata)
+        return HitFields(metadata, source)
     if not isinstance(asked, list):
         raise InvalidQuery("docvalue_fields", "expected a list of field names or {field, format} objects")
     if len(asked) > MAX_DOCVALUE_FIELDS:
@@ -91,7 +101,8 @@ def parse_hit_fields(body: Mapping[str, Any]) -> HitFields:
             "docvalue_fields",
             f"trying to retrieve too many docvalue_fields: must be at most {MAX_DOCVALUE_FIELDS}, was {len(asked)}",
         )
-    return HitFields(metadata, tuple(_docvalue_name(spec, f"docvalue_fields[{i}]") for i, spec in enumerate(asked)))
+    names = tuple(_docvalue_name(spec, f"docvalue_fields[{i}]") for i, spec in enumerate(asked))
+    return HitFields(metadata, source, names)
 
 
 def _docvalue_name(spec: Any, where: str) -> str:
@@ -122,14 +133,22 @@ def text_field(name: str, where: str) -> InvalidQuery:
     )
 
 
-def located(fields: HitFields, locate: Locate) -> dict[str, IndexedField]:
-    """Each asked name's field (those without doc values left out), checked before the search runs."""
+def located(fields: HitFields, locate: Locate, aliases: Mapping[str, str]) -> dict[str, IndexedField]:
+    """Each asked name's field (those without doc values left out), checked before the search runs.
+
+    A name ``aliases`` gives no field (``""``) is one the index does not map, left out as Elasticsearch leaves an
+    unmapped field out; one it gives a value (``"=DE"``) holds that value on every product, as a term on it
+    matches every product."""
     out: dict[str, IndexedField] = {}
     for i, name in enumerate(fields.docvalues):
+        alias = aliases.get(name)
         if name == "_id":
             out[name] = IndexedField("id")
             continue
-        if name.startswith("_"):  # _score, _index, _routing...: no doc values of the product's
+        if name.startswith("_") or alias == ABSENT:  # _score, _index, _routing...: no doc values of the product's
+            continue
+        if alias is not None and alias.startswith(CONSTANT):
+            out[name] = IndexedField(name, constant=alias.removeprefix(CONSTANT))
             continue
         found = locate(name, f"docvalue_fields[{i}]")
         if found is not None:
@@ -160,6 +179,8 @@ def add_hit_fields(
 
 
 def _values(held: Mapping[str, Any], product: Product, spot: IndexedField, catalog: CatalogFields | None) -> list[Any]:
+    if spot.constant is not None:
+        return [spot.constant]
     if spot.catalog:
         if catalog is None:
             return []
@@ -171,7 +192,9 @@ def _values(held: Mapping[str, Any], product: Product, spot: IndexedField, catal
         level = [item for value in level if isinstance(value, Mapping) and part in value for item in _each(value[part])]
         if spot.attribute is not None and part == "attributes":  # the pairs of the one name
             level = [pair for pair in level if str(pair.get("key", "")).lower() == spot.attribute.lower()]
-    return sorted({value for value in level if value is not None and value != ""}, key=_order)
+    # An object's path (facet.category) holds no doc values of its own: left out, as Elasticsearch leaves it.
+    leaves = {value for value in level if value is not None and value != "" and not isinstance(value, Mapping | list)}
+    return sorted(leaves, key=_order)
 
 
 def _each(value: Any) -> list[Any]:

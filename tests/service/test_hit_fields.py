@@ -27,16 +27,18 @@ CATALOG = [
 ]
 OAK = {"query": {"match": {"title": "oak"}}, "sort": [{"price": "desc"}]}
 MAGENTO = {"stored_fields": "_none_", "docvalue_fields": ["_id", "_score"]}
+# A front end's names: one onto the product's, one the product lacks, one every product holds with one value.
+ALIASES = {"manufacturer": "brand.keyword", "ean": "", "store": "=DE"}
 
 
 @pytest.fixture(scope="module")
 def embedded(catalog_client):
-    return catalog_client(CATALOG, field_aliases={"manufacturer": "brand.keyword"})
+    return catalog_client(CATALOG, field_aliases=ALIASES)
 
 
 @pytest.fixture(params=BACKENDS)
 def client(request):
-    return backend_client(request, CATALOG, field_aliases={"manufacturer": "brand.keyword"})
+    return backend_client(request, CATALOG, field_aliases=ALIASES)
 
 
 def hits(client, **body: Any) -> list[dict[str, Any]]:
@@ -73,6 +75,11 @@ def test_stored_fields_beside_a_source_asked_for_keeps_the_source(client):
     )
 
 
+def test_stored_fields_naming_source_keeps_the_source(client):
+    """How a client asks for the source and no stored field (Elasticsearch's FetchContext fetches it then)."""
+    assert all(hit["_source"]["title"].startswith("Oak") for hit in hits(client, stored_fields=["_source"]))
+
+
 def test_stored_fields_none_with_a_source_asked_for_is_a_400_naming_stored_fields(client):
     assert refusal(client, {**MAGENTO, "_source": True})["field"] == "stored_fields"
 
@@ -102,6 +109,24 @@ def test_doc_values_of_a_catalog_date_are_formatted_as_elasticsearch_formats_the
 def test_a_field_a_hit_has_no_value_of_is_left_out_of_its_fields(client):
     answered = hits(client, docvalue_fields=["attributes.color", "_id"])
     assert [sorted(hit["fields"]) for hit in answered] == [["_id", "attributes.color"], ["_id"], ["_id"]]
+
+
+def test_doc_values_of_a_name_aliased_to_no_field_are_left_out_as_an_unmapped_fields(client):
+    assert [hit["fields"] for hit in hits(client, docvalue_fields=["_id", "ean"])] == [
+        {"_id": [pid]} for pid in ("p1", "p2", "p3")
+    ]
+
+
+def test_doc_values_of_a_name_aliased_to_a_value_are_that_value_on_every_hit(client):
+    assert [hit["fields"] for hit in hits(client, docvalue_fields=["store"])] == [{"store": ["DE"]}] * 3
+
+
+def test_doc_values_of_an_objects_path_are_left_out_or_named_unsupported(client):
+    """Elasticsearch leaves an object's path out; the cluster backend reached the object and failed with a 500."""
+    response = client.post("/products/_search", json={**OAK, "docvalue_fields": ["facet.category"]})
+    assert response.status_code in (200, 501), response.get_json()
+    if response.status_code == 200:
+        assert not any("fields" in hit for hit in response.get_json()["hits"]["hits"])
 
 
 def test_doc_values_of_a_text_field_are_a_400_naming_it(client):

@@ -105,6 +105,15 @@ def test_the_user_header_must_be_signed_on_the_elasticsearch_endpoints(client):
     assert taken.status_code == 200
 
 
+@pytest.mark.parametrize("value", [SHOPPER, "not an id!"])
+def test_a_count_refuses_a_user_header_as_a_search_does(client, value):
+    """Nothing personalises a count, but the header is read on every Elasticsearch endpoint alike."""
+    response = client.post(
+        "/products/_count", json={"query": {"match_all": {}}}, headers={"X-Search-Rerank-User": value}
+    )
+    assert response.status_code == 400 and "X-Search-Rerank-User" in response.get_data(as_text=True)
+
+
 def test_a_session_id_needs_no_signature(client):
     response = client.post("/search", json={"query": "sofa", "session_id": "sess-1"})
     assert response.status_code == 200
