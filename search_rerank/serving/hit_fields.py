@@ -6,9 +6,9 @@ without metadata or source, each id read from ``fields._id``, the products then 
 Refused, a Magento shop could not put this service in front of its cluster at all.
 
 As in Elasticsearch: ``stored_fields`` given turns ``_source`` off unless the body asks for it (or the list names
-``_source``); ``_none_`` leaves
-out each hit's ``_id`` as well (and cannot be combined with a requested ``_source``); other names would list
-fields the mapping stores, which the product index stores none of, so they add nothing. ``docvalue_fields`` adds
+``_source``); ``_none_`` leaves out each hit's ``_id`` as well (and cannot be combined with a requested
+``_source``); other names would list fields the mapping stores, which the product index stores none of, so they
+add nothing. ``docvalue_fields`` adds
 each hit's indexed values of each field under ``fields`` (a list, sorted, a keyword's each once): ``_id``, the
 numbers, the keywords (``brand.keyword``, the category path and levels, ``attributes.<name>``, ``title.keyword``)
 and the catalog's own fields (a date as Elasticsearch formats it). A text field has none (a 400, as
