@@ -66,7 +66,7 @@ from ..core.filters import Filters, attribute_key, category_key, normalise_term
 from ..core.fuzziness import Fuzziness
 from ..core.pipeline import NO_TEXT_TO_EMBED, Ranking, SearchPipeline, SearchResult
 from ..core.product import Product
-from ..core.retrieval import LEXICAL, Retriever, Stage
+from ..core.retrieval import DENSE, LEXICAL, Retriever, Stage, leg_candidates
 from ..core.settings import LEXICAL_FIELDS, ServiceSettings
 from . import lucene_regexp, query_string, wildcards
 from .body_checks import (
@@ -2728,6 +2728,9 @@ class EmbeddedSearch:
     """The completion suggesters asked for (the answer's ``suggest``)."""
     docvalues: dict[str, IndexedField] = field(default_factory=dict)
     """The ``docvalue_fields`` asked for, where each is (see hit_fields)."""
+    matches: int | None = None
+    """Every product a ranked search answers, once :meth:`filled` has counted them: the query's matches and the
+    dense leg's candidates beyond them (the answer's ``hits.total``)."""
 
     @property
     def constraint(self) -> tantivy.Query | None:
@@ -2812,11 +2815,49 @@ class EmbeddedSearch:
         )
         return SearchResult(query=search.text, hits=pipeline.hits(candidates), total=total, ranking=ranking), page
 
+    def filled(self, result: SearchResult, pipeline: SearchPipeline) -> SearchResult:
+        """The ranked page, continued past the end of the ranked list with the matches not ranked, best BM25 first,
+        and every match counted (:attr:`matches`), as the cluster backend answers.
+
+        The pipeline ranks only the legs' candidates; a front end offers pages up to ``hits.total`` (Magento's and
+        Search UI's pagers, "1-12 of 5,000"), so the total is every product the search answers, and a page past
+        the ranked ones goes on with the other matches (one request that leaves the ranked ones out), so that
+        every page the total offers has hits and no product is shown twice.
+        """
+        leg, search = self.compiler.leg, self.search
+        if not search.text.strip():  # a kNN search's nearest products: what the query matches is not its answer
+            return result
+        match = self.match_query(post_filter=True)
+        ranked = [c.product_id for c in result.ranking.candidates]
+        searcher = leg.searcher()
+        self.matches = count(searcher, match) + len(set(ranked) - leg.admitted(ranked, match))
+        missing = search.size - len(result.hits)
+        if missing <= 0 or self.matches <= len(ranked):
+            return result
+        clauses = [(tantivy.Occur.Must, match)]
+        if ranked:
+            clauses.append((tantivy.Occur.MustNot, tantivy.Query.term_set_query(leg.schema, "id", ranked)))
+        text = leg.text_query(search.text)
+        if text is not None:  # ordered by the words' BM25, as the lexical leg ranks
+            clauses.append((tantivy.Occur.Should, text))
+        skip = max(0, search.offset - len(ranked))
+        found = searcher.search(tantivy.Query.boolean_query(clauses), missing, count=False, offset=skip).hits
+        rest = [(str(searcher.doc(address).get_first("id")), score) for score, address in found]
+        return dataclasses.replace(result, hits=result.hits + pipeline.hits(leg_candidates(LEXICAL, rest)))
+
     def complete(self, response: dict[str, Any], result: SearchResult | None) -> None:
-        """Add aggregations, highlights and sort values to the Elasticsearch response."""
+        """Add aggregations, highlights and sort values to the Elasticsearch response, and a ranked search's count
+        of every match (see :meth:`filled`)."""
         if self.aggregations is not None:
             response["aggregations"] = self.aggregations.run(self.match_query(post_filter=False))
         hits = response["hits"]["hits"]
+        if self.matches is not None and "total" in response["hits"]:
+            track = self.search.track_total_hits
+            capped = track is not True and self.matches > track
+            # A leg left out (timed out, failing) may have had more to add: the count is then a lower bound.
+            partial = result is not None and bool({LEXICAL, DENSE} & set(result.ranking.degraded))
+            value = track if capped else self.matches
+            response["hits"]["total"] = {"value": value, "relation": "gte" if capped or partial else "eq"}
         if self.sort is not None:
             if not self.sort.score_first:  # a sort led by _score keeps the scores, as Elasticsearch does
                 response["hits"]["max_score"] = None

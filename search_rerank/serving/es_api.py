@@ -328,6 +328,8 @@ def _es_search(index: str, body: dict[str, Any], params, deadline: float | None 
         )
         if delegated is not None:
             result = delegated.filled(result, pipeline)
+        if embedded is not None and plan is None:  # a retriever tree's own windows and min_score bound its answer
+            result = embedded.filled(result, pipeline)
     if backend is not None and pinned and result is not None:
         result = pin(result, pinned, backend.pinned_matches, asked.offset, asked.size, pipeline)
         search = asked

@@ -167,9 +167,28 @@ def test_track_total_hits_false_leaves_the_total_out(client):
     assert "total" not in es_search(client, {"track_total_hits": False}).get_json()["hits"]
 
 
-def test_total_is_a_lower_bound_when_a_leg_filled_its_quota(client):
-    total = es_search(client, {"query": {"match": {"title": "table"}}}).get_json()["hits"]["total"]
-    assert total["relation"] == "gte"
+MANY = {"match": {"title": "table sofa chair lamp bed desk"}}
+"""A query more products match than a leg's candidates."""
+
+
+def test_the_total_counts_every_match_beyond_the_legs_candidates(client):
+    """Front ends page up to hits.total ("1-12 of 5,000"): every product the query matches, with the dense leg's
+    products beyond them, though the pipeline ranks only the legs' candidates."""
+    query = MANY
+    matches = client.post("/products/_count", json={"query": query}).get_json()["count"]
+    body = es_search(client, {"query": query, "size": 5}).get_json()
+    assert body["hits"]["total"]["relation"] == "eq"
+    assert body["hits"]["total"]["value"] >= matches > client.application.config["SETTINGS"].lexical.candidates
+
+
+def test_pages_past_the_ranked_candidates_go_on_with_every_match_once(client):
+    query = MANY
+    first = es_search(client, {"query": query, "size": 50}).get_json()["hits"]
+    total = first["total"]["value"]
+    pages = [es_search(client, {"query": query, "from": start, "size": 50}).get_json()["hits"]["hits"]
+             for start in range(0, total, 50)]  # fmt: skip
+    seen = [hit["_id"] for page in pages for hit in page]
+    assert len(seen) == len(set(seen)) == total
 
 
 def test_filters_that_exclude_everything_answer_with_no_hits(client):
