@@ -56,6 +56,7 @@ import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from flask import Flask
 from werkzeug.exceptions import HTTPException
@@ -129,13 +130,11 @@ class BufferedWsgiBridge:
         except TimeoutError:
             log.warning("request body incomplete after %gs: answered 408", BODY_TIMEOUT_S)
             message = f"the request body did not arrive within {BODY_TIMEOUT_S:g}s"
-            payload = json.dumps({"error": "Request Timeout", "message": message}).encode()
-            headers = [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-                (b"connection", b"close"),
-            ]
-            await _send_response(send, 408, headers, payload)
+            environ = wsgi_environ(scope, b"")
+            closing = {"Connection": "close"}
+            await _send_response(
+                send, *self.refusal(environ, 408, "Request Timeout", message, "timeout", headers=closing)
+            )
             return
         if body is None:
             log.info("the client went away before its request was whole: not run")
@@ -143,8 +142,12 @@ class BufferedWsgiBridge:
         if len(body) > self.max_body_bytes:  # not read on
             await self._too_large(scope, len(body), send)
             return
+        refused = _unreadable(scope)
+        if refused is not None:
+            await _send_response(send, *self.refusal(wsgi_environ(scope, b""), *refused))
+            return
         coding = coding_of(scope.get("headers", []))
-        if coding is not None:
+        if coding is not None and body:  # no body (a GET with the header) has nothing to inflate
             try:
                 body = inflate(body, coding, self.max_body_bytes)
             except TooLarge:
@@ -256,8 +259,11 @@ class BufferedWsgiBridge:
             problems = [FieldError(field=field, message=message)] if field else None
             answer = ErrorResponse(error=error, message=None if field else message, fields=problems, reason=reason)
             body = answer.model_dump(exclude_none=True)
+        payload = json.dumps(body).encode("utf-8")
+        # Its length, so that a client on a kept-alive connection (HTTP/1.0's too) knows where the answer ends.
+        sent["Content-Length"] = str(len(payload))
         encoded = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in sent.items()]
-        return status, encoded, json.dumps(body).encode("utf-8")
+        return status, encoded, payload
 
     def route(self, environ: dict[str, Any]) -> tuple[str, bool]:
         """The request's route pattern (the ``endpoint`` label of the metrics), and whether it is an Elasticsearch
@@ -301,6 +307,33 @@ async def disconnected(receive: Receive) -> None:
         pass
 
 
+def _unreadable(scope: Scope) -> tuple[int, str, str, str] | None:
+    """Why the request cannot be read as it was sent (status, error, message, Elasticsearch's error type), or None.
+
+    A path whose percent-escapes are not UTF-8 would run on a name the client never sent (the server puts U+FFFD
+    for each bad byte), as a query string's are refused; a transfer coding other than chunked (``gzip, chunked``)
+    is undone by nobody, so its body would be read still coded."""
+    raw = scope.get("raw_path") or b""
+    try:
+        unquote_to_bytes(raw.decode("latin-1")).decode("utf-8")
+    except UnicodeDecodeError:
+        return 400, "invalid request", "the path is not UTF-8 once its percent-escapes are decoded", "parsing_exception"
+    for name, value in scope.get("headers", []):
+        codings = (
+            {c.strip().lower() for c in value.decode("latin-1").split(",")}
+            if name.lower() == b"transfer-encoding"
+            else set()
+        )
+        if codings - {"chunked", ""}:
+            return (
+                501,
+                "not implemented",
+                "transfer codings other than chunked are not served",
+                "illegal_argument_exception",
+            )
+    return None
+
+
 def declared_length(scope: Scope) -> int | None:
     """The request's Content-Length, if it sent one that is a number."""
     for name, value in scope.get("headers", []):
@@ -318,11 +351,11 @@ def wsgi_environ(scope: Scope, body: bytes) -> dict[str, Any]:
     whole, so ``CONTENT_LENGTH`` is its length (a chunked body included).
     """
     root_path = scope.get("root_path", "")
-    path = scope["path"]
+    path = _origin_form(scope["path"])
     if root_path and path.startswith(root_path):
         path = path[len(root_path) :]
     query = scope.get("query_string", b"").decode("latin-1")
-    raw_path = (scope.get("raw_path") or scope["path"].encode("utf-8")).decode("latin-1")
+    raw_path = _origin_form((scope.get("raw_path") or scope["path"].encode("utf-8")).decode("latin-1"))
     server = scope.get("server") or ("localhost", 80)
     client = scope.get("client") or ("", 0)
     environ: dict[str, Any] = {
@@ -351,9 +384,19 @@ def wsgi_environ(scope: Scope, body: bytes) -> dict[str, Any]:
         value = raw_value.decode("latin-1")
         if name in ("CONTENT_LENGTH", "TRANSFER_ENCODING"):
             continue  # the body is whole: its length is set above
+        if name == "UPGRADE":
+            continue  # an upgrade offered beside a request may be ignored (RFC 9110, 7.8): the request is served
         key = name if name == "CONTENT_TYPE" else f"HTTP_{name}"
         environ[key] = f"{environ[key]},{value}" if key in environ else value
     return environ
+
+
+def _origin_form(target: str) -> str:
+    """A request target's path: an absolute-form target (``http://host/search``, which a server must accept,
+    RFC 9112 3.2.2) by the path it names."""
+    if not target.startswith(("http://", "https://")):
+        return target
+    return urlsplit(target).path or "/"
 
 
 def bridged(app: Flask) -> BufferedWsgiBridge:

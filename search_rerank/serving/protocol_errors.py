@@ -88,6 +88,18 @@ class JsonErrorProtocol(ASGIProtocol):
         self._cancel_first_headers()
         return super()._on_headers_complete()
 
+    def _handle_h1c_exception(self, exc: Exception) -> bool:
+        """gunicorn's parser's own refusals, and a request whose framing Python cannot read: a Content-Length of
+        thousands of digits is a number ``int`` refuses (past 4,300 digits), which dropped the connection without
+        an answer and logged a traceback; a 400 then, as for any request whose framing cannot be read."""
+        if super()._handle_h1c_exception(exc):
+            return True
+        if isinstance(exc, ValueError):
+            self._send_error_response(400, "the request's framing cannot be read")
+            self._close_transport()
+            return True
+        return False
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_first_headers()
         self._cancel_send_watch()
