@@ -28,7 +28,7 @@ read it as if it had been sent plain.
 Responses are small JSON documents, so they are collected whole in the thread
 and sent by the loop.
 
-The probes (:data:`PROBE_PATHS`) have two threads of their own. Sharing the
+The probes (:data:`PROBE_PATHS`) have two threads of their own, and ``/metrics`` one. Sharing the
 app's threads, ``/health`` waited behind every search sent before it: with the
 CPU cross-encoder (about a second a search) and 32 clients searching, it took
 0.5 s at the median and 5 s at worst, 200 clients made that 3.6 s and 9.6 s,
@@ -74,8 +74,12 @@ access = logging.getLogger("search_rerank.access")
 # nginx's client_body_timeout bounds each gap between reads; this bounds the whole body, which a drip cannot stretch.
 BODY_TIMEOUT_S = 10.0
 
-PROBE_PATHS = frozenset({"/health", "/ready", "/metrics"})
+PROBE_PATHS = frozenset({"/health", "/ready"})
 """Run by threads of their own, never queued behind searches (``/ready`` bounds its own check, see readiness)."""
+METRICS_PATH = "/metrics"
+"""Run by a thread of its own too: never behind searches (a scrape is what shows an overload), nor ahead of the
+probes (anyone may ask for it, and a flood of pipelined scrapes held ``/health`` past a liveness timeout when they
+shared the probes' threads)."""
 
 QUEUE_TIMEOUT, CLIENT_GONE = "queue_timeout", "client_gone"
 """Why a request was shed (``reason`` of the 503, and of ``search_rerank_shed_requests_total``): it waited
@@ -100,6 +104,7 @@ class BufferedWsgiBridge:
         self.queue_timeout_s = queue_timeout_s
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="wsgi")
         self.probe_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="probe")
+        self.metrics_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrics")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -114,7 +119,7 @@ class BufferedWsgiBridge:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                for pool in (self.pool, self.probe_pool):
+                for pool in (self.pool, self.probe_pool, self.metrics_pool):
                     pool.shutdown(wait=False, cancel_futures=True)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -172,10 +177,11 @@ class BufferedWsgiBridge:
     async def _respond(self, environ: dict[str, Any], receive: Receive | None, send: Send) -> None:
         """Run the app on the request and send its answer; ``receive`` (None: not watched) tells when the client
         has gone, and is only given once the body has been read whole, lest watching it read on."""
-        if environ["PATH_INFO"] in PROBE_PATHS:
-            answer: Answer | None = await asyncio.get_running_loop().run_in_executor(
-                self.probe_pool, self._run_app, environ
-            )
+        own = {METRICS_PATH: self.metrics_pool}.get(environ["PATH_INFO"])
+        if own is None and environ["PATH_INFO"] in PROBE_PATHS:
+            own = self.probe_pool
+        if own is not None:
+            answer: Answer | None = await asyncio.get_running_loop().run_in_executor(own, self._run_app, environ)
         else:
             answer = await self._queued(environ, receive)
         if answer is not None:

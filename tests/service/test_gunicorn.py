@@ -19,7 +19,7 @@ from elasticsearch import Elasticsearch
 from live_server import free_port, gunicorn_served
 
 from search_rerank.serving.app import APP_LOAD_ERROR
-from search_rerank.serving.asgi_bridge import PROBE_PATHS
+from search_rerank.serving.asgi_bridge import METRICS_PATH, PROBE_PATHS
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -431,9 +431,10 @@ def test_probes_are_never_shed(shedding_server):
         while metric(shedding_server["url"], shed) == before:  # until the queue sheds
             assert time.monotonic() < deadline, "no search was shed"
             time.sleep(0.05)
-        probes = [requests.get(f"{shedding_server['url']}{probe}", timeout=60) for probe in sorted(PROBE_PATHS)]
+        paths = sorted({*PROBE_PATHS, METRICS_PATH})
+        probes = [requests.get(f"{shedding_server['url']}{probe}", timeout=60) for probe in paths]
         searches.result()
-    assert [probe.status_code for probe in probes] == [200] * len(PROBE_PATHS)
+    assert [probe.status_code for probe in probes] == [200] * len(paths)
 
 
 @pytest.mark.parametrize("probe", ["/health", "/ready", "/metrics"])
