@@ -65,6 +65,16 @@ def every_worker_up(log_path: Path) -> bool:
     return booted > 0 and sum("ASGI server listening" in line for line in lines) >= booted
 
 
+def index_env(settings: Any) -> dict[str, str]:
+    """The variables that serve ``settings``' embedded index (built with the tiny model, on the CPU) from a gunicorn
+    started by :func:`gunicorn_served`; a test adds its own service settings."""
+    return {
+        "SEARCH_RERANK_INDEX_DIR": str(settings.index_dir),
+        "SEARCH_RERANK_DENSE__MODEL": settings.dense.model,
+        "SEARCH_RERANK_DENSE__DEVICE": "cpu",
+    }
+
+
 @contextmanager
 def gunicorn_served(
     env: Mapping[str, str],

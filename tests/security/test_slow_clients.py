@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from live_server import gunicorn_served
+from live_server import gunicorn_served, index_env
 from service.conftest import catalog_dir, index_settings  # noqa: F401  (the service tests' index, shared)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
@@ -38,9 +38,7 @@ NORMAL_S = 2.0
 @pytest.fixture(scope="module")
 def server(index_settings, tmp_path_factory) -> Iterator[dict[str, Any]]:  # noqa: F811
     env = {
-        "SEARCH_RERANK_INDEX_DIR": str(index_settings.index_dir),
-        "SEARCH_RERANK_DENSE__MODEL": index_settings.dense.model,
-        "SEARCH_RERANK_DENSE__DEVICE": "cpu",
+        **index_env(index_settings),
         "SEARCH_RERANK_SERVICE__WORKERS": "2",
         "SEARCH_RERANK_SERVICE__THREADS": "4",
     }

@@ -5,7 +5,7 @@ import time
 
 import pytest
 import requests
-from live_server import gunicorn_served
+from live_server import gunicorn_served, index_env
 
 TOKEN = "exposure-gunicorn"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
@@ -25,9 +25,7 @@ def server(index_settings, tmp_path_factory):
         "MAX_STRENGTH": "5",
     }
     env = {
-        "SEARCH_RERANK_INDEX_DIR": str(index_settings.index_dir),
-        "SEARCH_RERANK_DENSE__MODEL": index_settings.dense.model,
-        "SEARCH_RERANK_DENSE__DEVICE": "cpu",
+        **index_env(index_settings),
         "SEARCH_RERANK_SERVICE__WORKERS": "2",
         "SEARCH_RERANK_SERVICE__THREADS": "2",
         "SEARCH_RERANK_SERVICE__CACHE_SIZE": "0",

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 from elasticsearch import Elasticsearch
-from live_server import free_port, gunicorn_served
+from live_server import free_port, gunicorn_served, index_env
 
 from search_rerank.serving.app import APP_LOAD_ERROR
 from search_rerank.serving.asgi_bridge import METRICS_PATH, PROBE_PATHS
@@ -28,9 +28,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 def server(index_settings, tmp_path_factory):
     root = tmp_path_factory.mktemp("gunicorn")
     env = {
-        "SEARCH_RERANK_INDEX_DIR": str(index_settings.index_dir),
-        "SEARCH_RERANK_DENSE__MODEL": index_settings.dense.model,
-        "SEARCH_RERANK_DENSE__DEVICE": "cpu",
+        **index_env(index_settings),
         "SEARCH_RERANK_SERVICE__WORKERS": "2",
         "SEARCH_RERANK_SERVICE__THREADS": "2",
         "SEARCH_RERANK_SERVICE__UBI_LOG_PATH": str(root / "ubi" / "ubi.ndjson"),
@@ -341,9 +339,7 @@ def busy_env(index_settings, cross_encoder_dir, queue_timeout_s: float) -> dict[
     """One worker with one thread and a reranker that takes about a second a search (no deadline cuts it short):
     a few searches at once are a queue, and those that wait past ``queue_timeout_s`` for the thread are shed."""
     return {
-        "SEARCH_RERANK_INDEX_DIR": str(index_settings.index_dir),
-        "SEARCH_RERANK_DENSE__MODEL": index_settings.dense.model,
-        "SEARCH_RERANK_DENSE__DEVICE": "cpu",
+        **index_env(index_settings),
         "SEARCH_RERANK_RERANK__MODEL": str(cross_encoder_dir),
         "SEARCH_RERANK_RERANK__REQUIRE_CARD": "false",
         "SEARCH_RERANK_RERANK__TIMEOUT_S": "120",
