@@ -43,7 +43,7 @@ import math
 import re
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
 from decimal import Decimal
@@ -86,6 +86,7 @@ from .body_checks import (
     single_key,
     within_long,
 )
+from .collapse import Collapse, Key, distinct, parse_collapse
 from .completion import Completion, parse_suggest
 from .date_math import (
     DEFAULT_FORMAT,
@@ -111,7 +112,7 @@ from .es_compat import (
     pinned_query,
     typed_key,
 )
-from .field_aliases import alias_of
+from .field_aliases import alias_of, rename_query
 from .fuzziness import parse_fuzziness
 from .highlighting import HighlightField, Mark, highlight
 from .hit_fields import ATTRIBUTE_VALUES, IndexedField, located, text_field
@@ -130,7 +131,9 @@ from .search_after import (
 log = logging.getLogger(__name__)
 
 # The body keys compiled here; parse_search reads the rest (paging, _source, track_total_hits, ext, ...).
-COMPILED_KEYS = ("query", "post_filter", "aggs", "aggregations", "highlight", "sort", "search_after", "suggest")
+COMPILED_KEYS = (
+    *("query", "post_filter", "aggs", "aggregations", "highlight", "sort", "search_after", "suggest", "collapse"),
+)
 TEXT_QUERIES = {"match", "match_phrase", "match_phrase_prefix", "match_bool_prefix"}
 PREFIX_QUERIES = {"match_phrase_prefix", "match_bool_prefix"}
 PREFIX_TYPES = {"bool_prefix", "phrase_prefix"}
@@ -154,6 +157,13 @@ as there, rather than an option read nowhere."""
 MULTI_FIELD_QUERIES = {"multi_match", "combined_fields"}
 # function_score's one-function shorthand keys, beside its "functions" list.
 FUNCTION_SCORE_FUNCTIONS = ("weight", "field_value_factor", "script_score", "random_score", "gauss", "linear", "exp")
+FUNCTION_SCORE_KEYS = (
+    *("query", "functions", "score_mode", "boost_mode", "max_boost", "min_score", "boost", "_name"),
+    *FUNCTION_SCORE_FUNCTIONS,
+)
+"""What Elasticsearch's FunctionScoreQueryBuilder reads: another key is a 400 naming it, as there."""
+SCORE_MODES = ("multiply", "sum", "avg", "first", "max", "min")
+BOOST_MODES = ("multiply", "replace", "sum", "avg", "max", "min")
 # tantivy computes these itself (Elasticsearch's request and response format), each answered to ``?typed_keys``
 # under its type's name in Elasticsearch (a terms aggregation's by its field: TERMS_TYPES).
 NATIVE_AGGREGATIONS = {
@@ -750,6 +760,7 @@ class Compiler:
         A front end's boosts (Spryker's cart-colour ``weight`` functions, Searchkit's query rules) then do not
         move hits, and are listed as ignored; ``min_score``, which would drop hits by those scores, is a 501.
         """
+        _check_function_score(spec, path)
         if spec.get("min_score") is not None:
             raise Unsupported(f"{path}.min_score", "dropping hits by their function score (the pipeline ranks)")
         for key in ("functions", *FUNCTION_SCORE_FUNCTIONS):
@@ -2731,6 +2742,10 @@ class EmbeddedSearch:
     matches: int | None = None
     """Every product a ranked search answers, once :meth:`filled` has counted them: the query's matches and the
     dense leg's candidates beyond them (the answer's ``hits.total``)."""
+    collapse: Collapse | None = None
+    """The field the hits are collapsed by (see collapse), None when they are not."""
+    collapse_keys: dict[str, Key] = field(default_factory=dict)
+    """Each hit's value of the collapse field, by product id."""
 
     @property
     def constraint(self) -> tantivy.Query | None:
@@ -2808,6 +2823,10 @@ class EmbeddedSearch:
             rows, total = sorted_page_after(leg, match, text, sort, need, self.after)
         else:
             rows, total = sorted_page(leg, match, text, sort, need)
+        if self.collapse is not None:
+            rows = self._distinct(
+                rows, need, pipeline, lambda seen, n: sorted_page(leg, self._without(match, seen), text, sort, n)[0]
+            )
         page = rows[search.offset :]
         candidates = [Candidate(pid, score, legs=frozenset({LEXICAL})) for pid, _, score in page]
         ranking = Ranking(
@@ -2831,19 +2850,66 @@ class EmbeddedSearch:
         ranked = [c.product_id for c in result.ranking.candidates]
         searcher = leg.searcher()
         self.matches = count(searcher, match) + len(set(ranked) - leg.admitted(ranked, match))
+        if self.collapse is not None:
+            return self._collapsed(result, pipeline, match)
         missing = search.size - len(result.hits)
         if missing <= 0 or self.matches <= len(ranked):
             return result
+        skip = max(0, search.offset - len(ranked))
+        rest = self._unranked(match, ranked, missing, skip)
+        return dataclasses.replace(result, hits=result.hits + pipeline.hits(rest))
+
+    def _unranked(self, match: tantivy.Query, ranked: list[str], size: int, skip: int = 0) -> list[Candidate]:
+        """The matches past the ranked list: those it does not hold, best BM25 first, as the lexical leg ranks."""
+        leg = self.compiler.leg
         clauses = [(tantivy.Occur.Must, match)]
         if ranked:
             clauses.append((tantivy.Occur.MustNot, tantivy.Query.term_set_query(leg.schema, "id", ranked)))
-        text = leg.text_query(search.text)
-        if text is not None:  # ordered by the words' BM25, as the lexical leg ranks
+        text = leg.text_query(self.search.text)
+        if text is not None:
             clauses.append((tantivy.Occur.Should, text))
-        skip = max(0, search.offset - len(ranked))
-        found = searcher.search(tantivy.Query.boolean_query(clauses), missing, count=False, offset=skip).hits
-        rest = [(str(searcher.doc(address).get_first("id")), score) for score, address in found]
-        return dataclasses.replace(result, hits=result.hits + pipeline.hits(leg_candidates(LEXICAL, rest)))
+        searcher = leg.searcher()
+        found = searcher.search(tantivy.Query.boolean_query(clauses), size, count=False, offset=skip).hits
+        return leg_candidates(
+            LEXICAL, [(str(searcher.doc(address).get_first("id")), score) for score, address in found]
+        )
+
+    def _collapsed(self, result: SearchResult, pipeline: SearchPipeline, match: tantivy.Query) -> SearchResult:
+        """The ranked page collapsed: each value's first product in the ranking, then in the matches past it."""
+        search = self.search
+        ranked = result.ranking.candidates
+        ids = [c.product_id for c in ranked]
+        rows = self._distinct(
+            ranked,
+            search.offset + search.size,
+            pipeline,
+            lambda seen, n: self._unranked(self._without(match, seen), ids, n),
+        )
+        return dataclasses.replace(result, hits=pipeline.hits(rows[search.offset :]))
+
+    def _distinct(self, rows: list[Any], need: int, pipeline: SearchPipeline, more: Callable) -> list[Any]:
+        """The first of ``rows`` (then of ``more``) for each value of the collapse field, their values kept."""
+        assert self.collapse is not None
+        collapse, catalog = self.collapse, self.catalog
+
+        def keys(batch: Sequence[Any]) -> list[Key]:
+            ids = [row.product_id if isinstance(row, Candidate) else row[0] for row in batch]
+            products = pipeline.store.get(ids)
+            return [collapse.key(products[pid], catalog) if pid in products else pid for pid in ids]
+
+        kept, values = distinct(rows, keys, need, more)
+        for row, value in zip(kept, values, strict=True):
+            self.collapse_keys[row.product_id if isinstance(row, Candidate) else row[0]] = value
+        return kept
+
+    def _without(self, match: tantivy.Query, seen: list[Key]) -> tantivy.Query:
+        """``match`` less the products of the collapse field's ``seen`` values."""
+        assert self.collapse is not None
+        aliases = self.compiler.aliases
+        excluded = self.compiler.query(rename_query(self.collapse.excluding(seen), aliases), "collapse", False)
+        if excluded.constraint is None:  # every product holds a seen value
+            return tantivy.Query.boolean_query([(tantivy.Occur.MustNot, tantivy.Query.all_query())])
+        return tantivy.Query.boolean_query([(tantivy.Occur.Must, match), (tantivy.Occur.MustNot, excluded.constraint)])
 
     def complete(self, response: dict[str, Any], result: SearchResult | None) -> None:
         """Add aggregations, highlights and sort values to the Elasticsearch response, and a ranked search's count
@@ -2865,12 +2931,41 @@ class EmbeddedSearch:
                 if not self.sort.score_first:
                     hit["_score"] = None
                 hit["sort"] = self.sort_values.get(hit["_id"], [None])
+        if self.collapse is not None:
+            for hit in hits:
+                if hit["_id"] in self.collapse_keys:
+                    hit["fields"] = {**hit.get("fields", {}), self.collapse.asked: [self.collapse_keys[hit["_id"]]]}
         if self.highlight and result is not None:
             products = [h.product for h in result.hits]
             found = highlights(self.compiler, self.highlight, products)
             for hit in hits:
                 if hit["_id"] in found:
                     hit["highlight"] = found[hit["_id"]]
+
+
+def _check_function_score(spec: Mapping[str, Any], path: str) -> None:
+    """A 400 naming what Elasticsearch's parser refuses in a ``function_score``: the functions change no hit here
+    (see Compiler._function_score), but a misspelt option or mode would otherwise be read nowhere, unseen."""
+    known_keys(spec, path, FUNCTION_SCORE_KEYS)
+    for key, modes in (("score_mode", SCORE_MODES), ("boost_mode", BOOST_MODES)):
+        if spec.get(key) is not None:
+            one_of(a_string(spec[key], f"{path}.{key}").lower(), modes, f"{path}.{key}")  # any case, as there
+    for key in ("max_boost", "boost", "weight"):
+        if spec.get(key) is not None:
+            a_number(spec[key], f"{path}.{key}")
+    functions = spec.get("functions")
+    if functions is None:
+        return
+    if not isinstance(functions, list):
+        raise InvalidQuery(f"{path}.functions", "expected a list of functions")
+    for i, function in enumerate(functions):
+        where = f"{path}.functions[{i}]"
+        function = an_object(function, where)
+        known_keys(function, where, ("filter", *FUNCTION_SCORE_FUNCTIONS))
+        if function.get("weight") is not None:
+            a_number(function["weight"], f"{where}.weight")
+        if function.get("filter") is not None:
+            an_object(function["filter"], f"{where}.filter")
 
 
 def compile_search(
@@ -2908,6 +3003,11 @@ def compile_search(
             )
         after = cursor(body["search_after"], cursor_keys(leg, sort), base.offset)
     suggest = parse_suggest(body["suggest"], limits.field_aliases) if body.get("suggest") not in (None, {}) else []
+    collapse = None
+    if body.get("collapse") is not None:
+        collapse = parse_collapse(body["collapse"], compiler.indexed, limits.field_aliases)
+        if after is not None:
+            raise Unsupported("collapse", "with search_after (page a collapsed search with from)")
     filters, nothing, ignored = _prefilter(body, limits, compiler.worded_terms)
     search = dataclasses.replace(
         base,
@@ -2927,6 +3027,7 @@ def compile_search(
         sort=sort,
         after=after,
         suggest=suggest,
+        collapse=collapse,
         docvalues=located(base.hit_fields, compiler.indexed, limits.field_aliases),
         lexical_text=_any([q for q in [leg.text_query(text), *query.scored] if q is not None])
         if query.scored

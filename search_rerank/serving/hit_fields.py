@@ -134,26 +134,29 @@ def text_field(name: str, where: str) -> InvalidQuery:
 
 
 def located(fields: HitFields, locate: Locate, aliases: Mapping[str, str]) -> dict[str, IndexedField]:
-    """Each asked name's field (those without doc values left out), checked before the search runs.
+    """Each asked name's field (those without doc values left out), checked before the search runs."""
+    out: dict[str, IndexedField] = {}
+    for i, name in enumerate(fields.docvalues):
+        found = locate_field(name, f"docvalue_fields[{i}]", locate, aliases)
+        if found is not None:
+            out[name] = found
+    return out
+
+
+def locate_field(name: str, where: str, locate: Locate, aliases: Mapping[str, str]) -> IndexedField | None:
+    """The field a name's doc values are read from; None for one without doc values of the product's.
 
     A name ``aliases`` gives no field (``""``) is one the index does not map, left out as Elasticsearch leaves an
     unmapped field out; one it gives a value (``"=DE"``) holds that value on every product, as a term on it
     matches every product."""
-    out: dict[str, IndexedField] = {}
-    for i, name in enumerate(fields.docvalues):
-        alias = aliases.get(name)
-        if name == "_id":
-            out[name] = IndexedField("id")
-            continue
-        if name.startswith("_") or alias == ABSENT:  # _score, _index, _routing...: no doc values of the product's
-            continue
-        if alias is not None and alias.startswith(CONSTANT):
-            out[name] = IndexedField(name, constant=alias.removeprefix(CONSTANT))
-            continue
-        found = locate(name, f"docvalue_fields[{i}]")
-        if found is not None:
-            out[name] = found
-    return out
+    alias = aliases.get(name)
+    if name == "_id":
+        return IndexedField("id")
+    if name.startswith("_") or alias == ABSENT:  # _score, _index, _routing...: no doc values of the product's
+        return None
+    if alias is not None and alias.startswith(CONSTANT):
+        return IndexedField(name, constant=alias.removeprefix(CONSTANT))
+    return locate(name, where)
 
 
 def add_hit_fields(
@@ -170,7 +173,7 @@ def add_hit_fields(
         product = by_id.get(hit.get("_id", ""))
         if where and product is not None:
             held = document(product)
-            values = {name: _values(held, product, spot, catalog) for name, spot in where.items()}
+            values = {name: held_values(held, product, spot, catalog) for name, spot in where.items()}
             found = {name: listed for name, listed in values.items() if listed}
             if found:
                 hit["fields"] = {**hit.get("fields", {}), **found}
@@ -178,7 +181,10 @@ def add_hit_fields(
             hit.pop("_id", None)
 
 
-def _values(held: Mapping[str, Any], product: Product, spot: IndexedField, catalog: CatalogFields | None) -> list[Any]:
+def held_values(
+    held: Mapping[str, Any], product: Product, spot: IndexedField, catalog: CatalogFields | None
+) -> list[Any]:
+    """The doc values of ``spot`` on ``product`` (``held``: its index document), sorted, each once."""
     if spot.constant is not None:
         return [spot.constant]
     if spot.catalog:

@@ -467,6 +467,30 @@ def test_function_score_min_score_is_a_501_naming_it(client):
     assert response.get_json()["error"]["unsupported"] == "query.function_score.min_score"
 
 
+@pytest.mark.parametrize(
+    "function_score, field",
+    [
+        ({"functoins": []}, "query.function_score.functoins"),
+        ({"score_mode": "total"}, "query.function_score.score_mode"),
+        ({"boost_mode": 3}, "query.function_score.boost_mode"),
+        ({"weight": "heavy"}, "query.function_score.weight"),
+        ({"functions": {"weight": 2}}, "query.function_score.functions"),
+        ({"functions": [{"weight": 2, "filtre": {}}]}, "query.function_score.functions[0].filtre"),
+        ({"functions": [{"weight": "2x"}]}, "query.function_score.functions[0].weight"),
+        ({"functions": ["weight"]}, "query.function_score.functions[0]"),
+    ],
+)
+def test_function_score_option_elasticsearch_refuses_is_a_400_naming_it(client, function_score, field):
+    query = {"function_score": {"query": {"match": {"title": "sofa"}}, **function_score}}
+    response = client.post("/products/_search", json={"query": query})
+    assert response.status_code == 400 and response.get_json()["error"]["field"] == field
+
+
+def test_function_score_modes_are_read_in_any_case(client):
+    query = {"function_score": {"query": {"match_all": {}}, "score_mode": "SUM", "boost_mode": "Replace"}}
+    assert search(client, {"query": query})["hits"]["hits"]
+
+
 def test_term_filter_on_the_category_text_field_keeps_the_hits_the_facets_count(client):
     """``category`` without ``.keyword`` is an analysed text field, so a term on it matches a word of the path;
     the dense leg's prefilter read it as a category path ("sofas" at the top), which left no hit at all."""

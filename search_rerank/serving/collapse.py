@@ -1,0 +1,122 @@
+"""Field collapsing on the embedded index: one hit per value of a field, as Elasticsearch's ``collapse``.
+
+ReactiveSearch sends it for a result list's or a search box's ``distinctField`` (one product per brand, a
+product's variants folded under one hit by a parent SKU of the shop's catalog); refused, those front ends could
+not run on the default backend at all. As in Elasticsearch: each value's first product in the page's order is its
+hit, which carries the value under ``fields`` by the name asked (``[null]`` for the products without one, which
+share a hit); ``from`` and ``size`` count hits, not products; ``hits.total`` and the aggregations count every
+match. The order collapsed is the one served: the pipeline's ranking and the matches past it
+(``EmbeddedSearch.filled``), a field sort, or a listing's. The field is one a product holds at most one value of
+(a keyword, a number, a date, the category path or a level of it, an attribute or a catalog field each product
+holds once); a product with several is a 400 naming ``collapse.field``, as Elasticsearch fails such a search.
+
+How: the ordered products are read a page at a time, each read after the first leaving out (a ``must_not``) the
+values already answered, so that a value thousands of products share costs one read, not thousands.
+At most :data:`MAX_ROWS_READ` products are read for one page. ``inner_hits`` (each value's other products) is a
+501, as on the cluster backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from ..backends.mappings import document
+from ..core.catalog_fields import CatalogFields
+from ..core.product import Product
+from .body_checks import InvalidQuery, Unsupported, a_string, an_object, known_keys
+from .hit_fields import IndexedField, Locate, held_values, locate_field
+
+FIELD = "collapse.field"
+COLLAPSE_KEYS = ("field", "inner_hits", "max_concurrent_group_searches")
+MAX_READ = 10_000
+"""The most rows one read of the matches asks for (Elasticsearch's ``index.max_result_window``)."""
+MAX_ROWS_READ = 100_000
+"""The most rows read to fill one page: past it the page ends with the values found (a page of values that each
+hold thousands of products, far down the list)."""
+Row = TypeVar("Row")
+Key = Hashable
+"""A product's value of the field, or None where it holds none."""
+
+
+@dataclass(frozen=True)
+class Collapse:
+    """The field a search's hits are collapsed by."""
+
+    asked: str
+    """The name the body gives it (the answer's ``fields`` key)."""
+    spot: IndexedField
+
+    def key(self, product: Product, catalog: CatalogFields | None) -> Key:
+        """``product``'s value of the field (None without one); a 400 where it holds several."""
+        values = held_values(document(product), product, self.spot, catalog)
+        if len(values) > 1:
+            raise InvalidQuery(
+                FIELD,
+                f"failed to collapse: the collapse field must be single valued, and product [{product.id}] holds "
+                f"{len(values)} values of [{self.asked}]",
+            )
+        return values[0] if values else None
+
+    def excluding(self, seen: Sequence[Key]) -> dict[str, Any]:
+        """A query (Query DSL, by the name asked) that matches the products of the ``seen`` values."""
+        values = [key for key in seen if key is not None]
+        clauses: list[dict[str, Any]] = [{"terms": {self.asked: values}}] if values else []
+        if len(values) < len(seen):
+            clauses.append({"bool": {"must_not": [{"exists": {"field": self.asked}}]}})
+        return {"bool": {"should": clauses}}
+
+
+def parse_collapse(spec: Any, locate: Locate, aliases: Mapping[str, str]) -> Collapse:
+    """``collapse`` as Elasticsearch reads it (CollapseBuilder), its field checked before the search runs."""
+    spec = an_object(spec, "collapse")
+    known_keys(spec, "collapse", COLLAPSE_KEYS)
+    if spec.get("inner_hits") not in (None, [], {}):
+        raise Unsupported("collapse.inner_hits", "inner hits (each value's other products)")
+    if "field" not in spec:
+        raise InvalidQuery(FIELD, "required")
+    name = a_string(spec["field"], FIELD)
+    if not name:
+        raise InvalidQuery(FIELD, "a field name cannot be empty")
+    spot = locate_field(name, FIELD, locate, aliases)
+    if spot is None:
+        raise InvalidQuery(FIELD, f"no mapping found for [{name}] in order to collapse on")
+    return Collapse(name, spot)
+
+
+def distinct(
+    first: Sequence[Row],
+    keys: Callable[[Sequence[Row]], list[Key]],
+    need: int,
+    more: Callable[[list[Key], int], Sequence[Row]],
+) -> tuple[list[Row], list[Key]]:
+    """The first row of each key, in order, up to ``need`` of them, and their keys.
+
+    ``first``: the rows in order as far as they are known; ``more(seen, n)``: up to ``n`` rows that follow them
+    (in the same order) whose keys are not ``seen``, none once there are no more. ``keys``: each row's key."""
+    seen: dict[Key, None] = {}
+    rows: list[Row] = []
+
+    def take(batch: Sequence[Row]) -> int:
+        added = 0
+        for row, key in zip(batch, keys(batch), strict=True):
+            if len(rows) == need:
+                break
+            if key not in seen:
+                seen[key] = None
+                rows.append(row)
+                added += 1
+        return added
+
+    take(first)
+    ask, read = 0, 0
+    while len(rows) < need and read < MAX_ROWS_READ:
+        # Each read asks twice as many as the last (a read's rows may share values), so that pages of values
+        # that hundreds of products each share take a few reads, not one per value.
+        ask = min(max(need - len(rows), 2 * ask), MAX_READ)
+        batch = more(list(seen), ask)
+        read += len(batch)
+        if not take(batch):
+            break
+    return rows, list(seen)

@@ -1,0 +1,196 @@
+"""``collapse``: one hit per value of a field (ReactiveSearch's ``distinctField``, variants under a parent SKU), on the
+embedded backend as Elasticsearch answers it, and on a cluster where both answer alike (a sorted page)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from both_backends import BACKENDS, backend_client, ids, search
+
+from search_rerank.core.product import Product
+from search_rerank.serving.collapse import distinct
+
+BRANDS = ("Acme", "Bolt", "Cosy", "Dune", "Elm", "Fir")
+# 60 sofas, ten per brand, two per parent SKU: more than the pipeline ranks (20 candidates per leg), so pages of
+# values go on past the ranked list.
+CATALOG = [
+    Product(
+        id=f"s{n:02d}",
+        title=f"{'Velvet' if n % 2 else 'Linen'} sofa {n}",
+        brand=BRANDS[n % len(BRANDS)],
+        category=["Furniture", "Sofas"],
+        price=float(100 + 7 * n),
+        attributes={"color": ["red", "blue"] if n == 59 else ["red"]},
+        sales=n,
+        extra={"parent_sku": f"P{n // 2:02d}"},
+    )
+    for n in range(60)
+] + [
+    Product(id="u1", title="Plain sofa", category=["Furniture", "Sofas"], price=90.0, sales=100, extra={}),
+    Product(id="u2", title="Plain sofa bed", category=["Furniture", "Sofas"], price=95.0, sales=99, extra={}),
+]
+SOFA = {"query": {"match": {"title": "sofa"}}}
+BY_BRAND = {"collapse": {"field": "brand.keyword"}}
+ALIASES = {"maker": "brand.keyword", "ean": ""}
+
+
+@pytest.fixture(scope="module")
+def embedded(catalog_client):
+    return catalog_client(CATALOG, field_aliases=ALIASES)
+
+
+@pytest.fixture(params=BACKENDS)
+def client(request):
+    return backend_client(request, CATALOG, field_aliases=ALIASES)
+
+
+def hits(client, body: dict[str, Any]) -> list[dict[str, Any]]:
+    return search(client, body)["hits"]["hits"]
+
+
+def values(answered: list[dict[str, Any]], name: str = "brand.keyword") -> list[Any]:
+    return [value for hit in answered for value in hit["fields"][name]]
+
+
+def refusal(client, body: dict[str, Any], status: int) -> dict[str, Any]:
+    response = client.post("/products/_search", json=body)
+    assert response.status_code == status, response.get_json()
+    return response.get_json()["error"]
+
+
+def test_a_ranked_search_answers_one_hit_per_value_each_carrying_it(embedded):
+    answered = hits(embedded, {**SOFA, **BY_BRAND, "size": 10})
+    # The six brands, and the products without a brand as one more value.
+    assert sorted(values(answered), key=str) == sorted([*BRANDS, None], key=str)
+
+
+def test_a_collapsed_ranked_page_keeps_the_ranking_order_of_each_values_first_product(embedded):
+    ranked = ids(search(embedded, {**SOFA, "size": 40}))
+    collapsed = ids(search(embedded, {**SOFA, **BY_BRAND, "size": 7}))
+    brand = {p.id: p.brand for p in CATALOG}
+    firsts: dict[str, str] = {}
+    for pid in ranked:
+        firsts.setdefault(brand[pid], pid)
+    assert collapsed == list(firsts.values())
+
+
+def test_the_total_counts_every_match_not_the_values(embedded):
+    assert search(embedded, {**SOFA, **BY_BRAND, "size": 3})["hits"]["total"] == {"value": 62, "relation": "eq"}
+
+
+def test_pages_of_values_go_on_past_the_ranked_list_each_value_once(embedded):
+    collapse = {"collapse": {"field": "parent_sku"}}
+    pages = [hits(embedded, {**SOFA, **collapse, "from": start, "size": 10}) for start in (0, 10, 20, 30)]
+    answered = [value for page in pages for value in values(page, "parent_sku")]
+    assert sorted(answered, key=str) == sorted([f"P{k:02d}" for k in range(30)] + [None], key=str)
+    assert len(pages[3]) == 1
+
+
+def test_a_sorted_page_answers_each_values_first_product_by_the_sort(client):
+    answered = hits(client, {**SOFA, **BY_BRAND, "sort": [{"price": "asc"}]})
+    cheapest = {}
+    for product in sorted(CATALOG, key=lambda p: p.price or 0):
+        if product.brand:
+            cheapest.setdefault(product.brand, product.id)
+    # Elasticsearch answers [null] for the products without a brand (osmem-server leaves fields out).
+    branded = [hit["_id"] for hit in answered if hit.get("fields", {}).get("brand.keyword", [None]) != [None]]
+    assert branded == list(cheapest.values())
+
+
+def test_a_listing_without_words_answers_each_values_best_seller(embedded):
+    answered = hits(embedded, {"query": {"match_all": {}}, **BY_BRAND, "size": 3})
+    assert [hit["_id"] for hit in answered] == ["u1", "s59", "s58"]
+    assert values(answered) == [None, "Fir", "Elm"]
+
+
+def test_a_field_named_through_an_alias_answers_under_the_name_asked(embedded):
+    answered = hits(embedded, {**SOFA, "collapse": {"field": "maker"}, "size": 3})
+    assert [sorted(hit["fields"]) for hit in answered] == [["maker"]] * 3
+
+
+def test_facets_count_every_match_not_the_collapsed_hits(embedded):
+    aggs = {"brands": {"terms": {"field": "brand.keyword"}}}
+    answer = search(embedded, {**SOFA, **BY_BRAND, "size": 2, "aggs": aggs})
+    assert {b["key"]: b["doc_count"] for b in answer["aggregations"]["brands"]["buckets"]} == dict.fromkeys(BRANDS, 10)
+
+
+def test_collapsed_hits_keep_the_doc_values_asked_beside_the_collapse_field(embedded):
+    answered = hits(embedded, {**SOFA, **BY_BRAND, "size": 2, "docvalue_fields": ["price"]})
+    assert all(sorted(hit["fields"]) == ["brand.keyword", "price"] for hit in answered)
+
+
+def test_a_field_some_product_holds_several_values_of_is_a_400_naming_it(embedded):
+    body = {"query": {"match": {"title": "sofa 59"}}, "collapse": {"field": "attributes.color"}}
+    error = refusal(embedded, body, 400)
+    assert error["field"] == "collapse.field" and "single valued" in error["reason"]
+
+
+def test_a_text_field_is_a_400_naming_it(embedded):
+    assert refusal(embedded, {**SOFA, "collapse": {"field": "title"}}, 400)["field"] == "collapse.field"
+
+
+def test_a_field_aliased_to_no_field_is_a_400_naming_it(embedded):
+    error = refusal(embedded, {**SOFA, "collapse": {"field": "ean"}}, 400)
+    assert error["field"] == "collapse.field" and "no mapping found" in error["reason"]
+
+
+def test_a_field_the_product_lacks_is_a_501_naming_it(embedded):
+    assert refusal(embedded, {**SOFA, "collapse": {"field": "colour_family"}}, 501)["unsupported"] == "collapse.field"
+
+
+@pytest.mark.parametrize(
+    "collapse, field",
+    [({}, "collapse.field"), ({"field": 3}, "collapse.field"), ({"field": "brand.keyword", "size": 2}, "collapse")],
+)
+def test_a_malformed_collapse_is_a_400_naming_the_part(embedded, collapse, field):
+    assert refusal(embedded, {**SOFA, "collapse": collapse}, 400)["field"].startswith(field)
+
+
+def test_inner_hits_are_a_501_naming_them(client):
+    collapse = {"field": "brand.keyword", "inner_hits": {"name": "cheapest", "size": 1}}
+    error = refusal(client, {**SOFA, "collapse": collapse, "sort": ["price"]}, 501)
+    assert error["unsupported"] == "collapse.inner_hits"
+
+
+def test_collapse_with_search_after_is_a_501_naming_collapse(embedded):
+    body = {**SOFA, **BY_BRAND, "sort": [{"price": "asc"}], "search_after": [100.0]}
+    assert refusal(embedded, body, 501)["unsupported"] == "collapse"
+
+
+def test_reactivesearch_distinct_field_answers_one_result_per_value(embedded):
+    query = {"id": "results", "dataField": ["title"], "value": "sofa", "distinctField": "brand.keyword", "size": 10}
+    response = embedded.post("/products/_reactivesearch", json={"query": [query]})
+    assert response.status_code == 200, response.get_json()
+    answered = response.get_json()["results"]["hits"]["hits"]
+    assert sorted(values(answered), key=str) == sorted([*BRANDS, None], key=str)
+
+
+def rows_after(rows: list[tuple[str, str]], start: int, asks: list[int]):
+    """``more`` over ``rows`` (id, key) past the first ``start``, leaving out the seen keys, each ask recorded."""
+
+    def more(seen: list[Any], n: int) -> list[tuple[str, str]]:
+        asks.append(n)
+        return [row for row in rows[start:] if row[1] not in seen][:n]
+
+    return more
+
+
+def test_distinct_keeps_each_keys_first_row_in_order_from_the_known_rows_then_the_rest():
+    rows = [("a", "x"), ("b", "x"), ("c", "y"), ("d", "z"), ("e", "y"), ("f", "w")]
+    kept, keys = distinct(rows[:3], lambda batch: [key for _, key in batch], 4, rows_after(rows, 3, []))
+    assert [pid for pid, _ in kept] == ["a", "c", "d", "f"] and keys == ["x", "y", "z", "w"]
+
+
+def test_distinct_asks_each_read_for_twice_as_many_rows_as_the_last():
+    # Values shared by ten rows each: reads of 5, 10, 20 and 40 rows find 1, 1, 2 and the fifth.
+    rows = [(f"p{n}", f"v{n // 10}") for n in range(200)]
+    asks: list[int] = []
+    kept, _ = distinct([], lambda batch: [key for _, key in batch], 5, rows_after(rows, 0, asks))
+    assert len(kept) == 5 and asks == [5, 10, 20, 40]
+
+
+def test_distinct_stops_when_the_rows_run_out():
+    rows = [("a", "x"), ("b", "x")]
+    kept, _ = distinct([], lambda batch: [key for _, key in batch], 10, rows_after(rows, 0, []))
+    assert kept == [("a", "x")]
