@@ -317,13 +317,20 @@ def _unreadable(scope: Scope) -> tuple[int, str, str, str] | None:
     """Why the request cannot be read as it was sent (status, error, message, Elasticsearch's error type), or None.
 
     A path whose percent-escapes are not UTF-8 would run on a name the client never sent (the server puts U+FFFD
-    for each bad byte), as a query string's are refused; a transfer coding other than chunked (``gzip, chunked``)
-    is undone by nobody, so its body would be read still coded."""
+    for each bad byte), as a query string's are refused; an HTTP/1.1 request without one Host header is refused
+    as HTTP requires; a transfer coding other than chunked (``gzip, chunked``) is undone by nobody, so its body
+    would be read still coded."""
     raw = scope.get("raw_path") or b""
     try:
         unquote_to_bytes(raw.decode("latin-1")).decode("utf-8")
     except UnicodeDecodeError:
         return 400, "invalid request", "the path is not UTF-8 once its percent-escapes are decoded", "parsing_exception"
+    hosts = [value for name, value in scope.get("headers", []) if name.lower() == b"host"]
+    if scope.get("http_version") == "1.1" and len(hosts) != 1:
+        # RFC 9112 section 3.2: a server must refuse an HTTP/1.1 request with no Host, or with several, whose
+        # target a proxy before it and the service could each read as another.
+        why = "an HTTP/1.1 request must carry one Host header" + (f", not {len(hosts)}" if hosts else "")
+        return 400, "invalid request", why, "parsing_exception"
     for name, value in scope.get("headers", []):
         codings = (
             {c.strip().lower() for c in value.decode("latin-1").split(",")}

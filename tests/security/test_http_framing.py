@@ -205,3 +205,19 @@ def test_a_path_that_is_not_utf8_once_percent_decoded_is_a_400(server, target):
     status, _, body = first_response(exchange(server["port"], request)[0])
     assert status == 400, body[:300]
     assert "\\ufffd" not in body.decode("utf-8", "replace")
+
+
+@pytest.mark.parametrize("hosts", [b"", b"Host: a\r\nHost: b\r\n"], ids=["none", "two"])
+def test_an_http_1_1_request_without_one_host_header_is_a_json_400(server, hosts):
+    """RFC 9112 section 3.2: a server must answer 400 to an HTTP/1.1 request with no Host header or several (a proxy
+    before the service and the service could each take the request for another site); gunicorn passes both on."""
+    status, headers, body = first_response(
+        exchange(server["port"], b"GET /health HTTP/1.1\r\n" + hosts + CLOSE + b"\r\n")[0]
+    )
+    assert status == 400 and headers.get("content-type", "").startswith("application/json")
+    assert json.loads(body)["error"]  # gunicorn refuses two itself (protocol_errors answers it), the bridge none
+
+
+def test_an_http_1_0_request_without_a_host_header_is_served(server):
+    status, _, _ = first_response(exchange(server["port"], b"GET /health HTTP/1.0\r\n\r\n")[0])
+    assert status == 200
