@@ -12,8 +12,10 @@ holds once); a product with several is a 400 naming ``collapse.field``, as Elast
 
 How: the ordered products are read a page at a time, each read after the first leaving out (a ``must_not``) the
 values already answered, so that a value thousands of products share costs one read, not thousands.
-At most :data:`MAX_ROWS_READ` products are read for one page. ``inner_hits`` (each value's other products) is a
-501, as on the cluster backend.
+At most :data:`MAX_ROWS_READ` products are read for one page. ``inner_hits`` (ReactiveSearch's
+``distinctFieldConfig``) list each hit's value's matches, by score (the words' BM25: what a value's products are
+ranked by past the pipeline's window) or by their own sort, with their count; on a cluster they are a 501, their
+documents being the product index's.
 """
 
 from __future__ import annotations
@@ -25,11 +27,22 @@ from typing import Any, TypeVar
 from ..backends.mappings import document
 from ..core.catalog_fields import CatalogFields
 from ..core.product import Product
-from .body_checks import InvalidQuery, Unsupported, a_string, an_object, known_keys
+from .body_checks import InvalidQuery, Unsupported, a_count, a_string, an_object, known_keys
+from .es_compat import SourceFilter, source_filter
 from .hit_fields import IndexedField, Locate, held_values, locate_field
 
 FIELD = "collapse.field"
+INNER_HITS = "collapse.inner_hits"
 COLLAPSE_KEYS = ("field", "inner_hits", "max_concurrent_group_searches")
+INNER_HITS_KEYS = ("name", "from", "size", "sort", "_source")
+INNER_HITS_UNSERVED = (
+    *("highlight", "explain", "version", "seq_no_primary_term", "track_scores", "stored_fields"),
+    *("docvalue_fields", "script_fields", "fields", "collapse", "ignore_unmapped"),
+)
+"""What Elasticsearch's inner hits take besides these: a 501 naming it."""
+DEFAULT_INNER_SIZE = 3
+MAX_INNER_WINDOW = 100
+"""Elasticsearch's ``index.max_inner_result_window``: from + size past it is a 400."""
 MAX_READ = 10_000
 """The most rows one read of the matches asks for (Elasticsearch's ``index.max_result_window``)."""
 MAX_ROWS_READ = 100_000
@@ -41,12 +54,28 @@ Key = Hashable
 
 
 @dataclass(frozen=True)
+class InnerHits:
+    """One ``inner_hits`` of a collapse: each value's products besides its hit, as Elasticsearch expands them."""
+
+    name: str
+    """The key of the hit's ``inner_hits`` that answers them (by default the field's name, as asked)."""
+    where: str
+    """Where it is in the body (``collapse.inner_hits``, ``collapse.inner_hits[1]``), for a refusal to name."""
+    offset: int = 0
+    size: int = DEFAULT_INNER_SIZE
+    sort: Any = None
+    """The sort as asked (the backend reads it); none: by score."""
+    source: SourceFilter = SourceFilter()
+
+
+@dataclass(frozen=True)
 class Collapse:
     """The field a search's hits are collapsed by."""
 
     asked: str
     """The name the body gives it (the answer's ``fields`` key)."""
     spot: IndexedField
+    inner: tuple[InnerHits, ...] = ()
 
     def key(self, product: Product, catalog: CatalogFields | None) -> Key:
         """``product``'s value of the field (None without one); a 400 where it holds several."""
@@ -59,11 +88,11 @@ class Collapse:
             )
         return values[0] if values else None
 
-    def excluding(self, seen: Sequence[Key]) -> dict[str, Any]:
-        """A query (Query DSL, by the name asked) that matches the products of the ``seen`` values."""
-        values = [key for key in seen if key is not None]
+    def holding(self, keys: Sequence[Key]) -> dict[str, Any]:
+        """A query (Query DSL, by the name asked) that matches the products of these values (None: of none)."""
+        values = [key for key in keys if key is not None]
         clauses: list[dict[str, Any]] = [{"terms": {self.asked: values}}] if values else []
-        if len(values) < len(seen):
+        if len(values) < len(keys):
             clauses.append({"bool": {"must_not": [{"exists": {"field": self.asked}}]}})
         return {"bool": {"should": clauses}}
 
@@ -72,8 +101,6 @@ def parse_collapse(spec: Any, locate: Locate, aliases: Mapping[str, str]) -> Col
     """``collapse`` as Elasticsearch reads it (CollapseBuilder), its field checked before the search runs."""
     spec = an_object(spec, "collapse")
     known_keys(spec, "collapse", COLLAPSE_KEYS)
-    if spec.get("inner_hits") not in (None, [], {}):
-        raise Unsupported("collapse.inner_hits", "inner hits (each value's other products)")
     if "field" not in spec:
         raise InvalidQuery(FIELD, "required")
     name = a_string(spec["field"], FIELD)
@@ -82,7 +109,36 @@ def parse_collapse(spec: Any, locate: Locate, aliases: Mapping[str, str]) -> Col
     spot = locate_field(name, FIELD, locate, aliases)
     if spot is None:
         raise InvalidQuery(FIELD, f"no mapping found for [{name}] in order to collapse on")
-    return Collapse(name, spot)
+    return Collapse(name, spot, _inner_hits(spec.get("inner_hits"), name))
+
+
+def _inner_hits(spec: Any, field: str) -> tuple[InnerHits, ...]:
+    """``inner_hits``: one object (``{}``: the defaults) or a list of them, each named once."""
+    if spec is None or spec == []:
+        return ()
+    listed = isinstance(spec, list)
+    out: list[InnerHits] = []
+    for i, item in enumerate(spec if listed else [spec]):
+        where = f"{INNER_HITS}[{i}]" if listed else INNER_HITS
+        item = an_object(item, where)
+        known_keys(item, where, (*INNER_HITS_KEYS, *INNER_HITS_UNSERVED))
+        for key in INNER_HITS_UNSERVED:
+            if item.get(key) not in (None, False, [], {}):
+                raise Unsupported(f"{where}.{key}", "in inner hits")
+        name = a_string(item["name"], f"{where}.name") if item.get("name") is not None else field
+        if any(known.name == name for known in out):
+            raise InvalidQuery(f"{where}.name", f"[inner_hits] already contains an entry for key [{name}]")
+        offset = a_count(item.get("from", 0), f"{where}.from")
+        size = a_count(item.get("size", DEFAULT_INNER_SIZE), f"{where}.size")
+        if offset + size > MAX_INNER_WINDOW:
+            raise InvalidQuery(
+                where,
+                f"the inner hits' from + size must be at most {MAX_INNER_WINDOW} (Elasticsearch's "
+                f"index.max_inner_result_window), was {offset + size}",
+            )
+        source = source_filter(item["_source"], f"{where}._source") if "_source" in item else SourceFilter()
+        out.append(InnerHits(name, where, offset, size, item.get("sort"), source))
+    return tuple(out)
 
 
 def distinct(

@@ -10,9 +10,9 @@ written lower case once, where it comes in, before anything reads it; a directio
 400 naming it, as Elasticsearch refuses it.
 
 What is rewritten is what the service itself reads: the top-level ``sort``, a standard retriever's ``sort``
-anywhere in a retriever tree, and in aggregations at any depth a bucket order (``terms``, ``histogram``...), a
-composite source's ``order`` and a ``top_hits`` or ``bucket_sort`` sort. Other sorts (a nested query's
-``inner_hits``) only a cluster reads, which reads any case itself.
+anywhere in a retriever tree, a collapse's inner hits' ``sort``, and in aggregations at any depth a bucket order
+(``terms``, ``histogram``...), a composite source's ``order`` and a ``top_hits`` or ``bucket_sort`` sort. Other
+sorts (a nested query's ``inner_hits``) only a cluster reads, which reads any case itself.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ def with_directions(body: dict[str, Any]) -> dict[str, Any]:
         out["sort"] = _sort(out["sort"], "sort")
     if isinstance(out.get("retriever"), Mapping):
         out["retriever"] = _retriever(out["retriever"], "retriever")
+    if isinstance(out.get("collapse"), Mapping) and out["collapse"].get("inner_hits") is not None:
+        out["collapse"] = {**out["collapse"], "inner_hits": _inner_hits(out["collapse"]["inner_hits"])}
     for key in SUB_AGGREGATIONS:
         if isinstance(out.get(key), Mapping):
             out[key] = _aggregations(out[key], key)
@@ -71,6 +73,19 @@ def _ordered(options: Mapping[str, Any], path: str) -> Mapping[str, Any]:
     if "order" not in options:
         return options
     return {**options, "order": direction(options["order"], f"{path}.order")}
+
+
+def _inner_hits(spec: Any) -> Any:
+    """A collapse's ``inner_hits`` (one object or a list of them) with each one's ``sort`` rewritten."""
+    if isinstance(spec, list):
+        return [_inner_hit(item, f"collapse.inner_hits[{i}]") for i, item in enumerate(spec)]
+    return _inner_hit(spec, "collapse.inner_hits")
+
+
+def _inner_hit(spec: Any, path: str) -> Any:
+    if not isinstance(spec, Mapping) or "sort" not in spec:
+        return spec
+    return {**spec, "sort": _sort(spec["sort"], f"{path}.sort")}
 
 
 def _retriever(tree: Mapping[str, Any], path: str) -> Mapping[str, Any]:

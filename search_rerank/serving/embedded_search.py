@@ -112,7 +112,7 @@ from .es_compat import (
     pinned_query,
     typed_key,
 )
-from .field_aliases import alias_of, rename_query
+from .field_aliases import alias_of, rename_query, source_with_aliases
 from .fuzziness import parse_fuzziness
 from .highlighting import HighlightField, Mark, highlight
 from .hit_fields import ATTRIBUTE_VALUES, IndexedField, located, text_field
@@ -2418,14 +2418,14 @@ class FieldSort:
 BROWSE_ORDER = FieldSort("sales", descending=True)
 
 
-def parse_sort(sort: Any, compiler: Compiler) -> FieldSort | None:
+def parse_sort(sort: Any, compiler: Compiler, path: str = "sort") -> FieldSort | None:
     """None for relevance order (the pipeline's); the fields' keys (and ``_score`` after one) otherwise."""
     items = sort if isinstance(sort, list) else [] if sort is None else [sort]
     keys: list[SortKey] = []
     first = ""
     score_first = False
     for i, item in enumerate(items):
-        where = f"sort[{i}]"
+        where = f"{path}[{i}]"
         if isinstance(item, str):
             name, order = item, None
         else:
@@ -2746,6 +2746,13 @@ class EmbeddedSearch:
     """The field the hits are collapsed by (see collapse), None when they are not."""
     collapse_keys: dict[str, Key] = field(default_factory=dict)
     """Each hit's value of the collapse field, by product id."""
+    inner_sorts: dict[str, FieldSort | None] = field(default_factory=dict)
+    """Each of the collapse's inner hits' sort, by its name (None: by score)."""
+    expanded: dict[str, dict[str, tuple[int, list[tuple[Product, float | None, list[Any] | None]]]]] = field(
+        default_factory=dict
+    )
+    """Each hit's inner hits by name: how many products hold its value, and the page of them asked for (each with
+    its score, or its sort values)."""
 
     @property
     def constraint(self) -> tantivy.Query | None:
@@ -2828,6 +2835,8 @@ class EmbeddedSearch:
                 rows, need, pipeline, lambda seen, n: sorted_page(leg, self._without(match, seen), text, sort, n)[0]
             )
         page = rows[search.offset :]
+        if self.collapse is not None and self.collapse.inner:
+            self._expand([pid for pid, _, _ in page], pipeline)
         candidates = [Candidate(pid, score, legs=frozenset({LEXICAL})) for pid, _, score in page]
         ranking = Ranking(
             search.text, candidates=candidates, skipped={Stage.RERANK: reason, Stage.LTR: reason, Stage.FUSION: reason}
@@ -2885,7 +2894,10 @@ class EmbeddedSearch:
             pipeline,
             lambda seen, n: self._unranked(self._without(match, seen), ids, n),
         )
-        return dataclasses.replace(result, hits=pipeline.hits(rows[search.offset :]))
+        page = rows[search.offset :]
+        if self.collapse is not None and self.collapse.inner:
+            self._expand([c.product_id for c in page], pipeline)
+        return dataclasses.replace(result, hits=pipeline.hits(page))
 
     def _distinct(self, rows: list[Any], need: int, pipeline: SearchPipeline, more: Callable) -> list[Any]:
         """The first of ``rows`` (then of ``more``) for each value of the collapse field, their values kept."""
@@ -2902,14 +2914,65 @@ class EmbeddedSearch:
             self.collapse_keys[row.product_id if isinstance(row, Candidate) else row[0]] = value
         return kept
 
+    def _holding(self, keys: list[Key]) -> tantivy.Query:
+        """The products holding one of these values of the collapse field."""
+        assert self.collapse is not None
+        query = rename_query(self.collapse.holding(keys), self.compiler.aliases)
+        return self.compiler.query(query, "collapse", False).constraint or tantivy.Query.all_query()
+
     def _without(self, match: tantivy.Query, seen: list[Key]) -> tantivy.Query:
         """``match`` less the products of the collapse field's ``seen`` values."""
+        return tantivy.Query.boolean_query([(tantivy.Occur.Must, match), (tantivy.Occur.MustNot, self._holding(seen))])
+
+    def _expand(self, page: list[str], pipeline: SearchPipeline) -> None:
+        """Each hit's inner hits (``collapse.inner_hits``): its value's matches, by score or by their sort."""
         assert self.collapse is not None
-        aliases = self.compiler.aliases
-        excluded = self.compiler.query(rename_query(self.collapse.excluding(seen), aliases), "collapse", False)
-        if excluded.constraint is None:  # every product holds a seen value
-            return tantivy.Query.boolean_query([(tantivy.Occur.MustNot, tantivy.Query.all_query())])
-        return tantivy.Query.boolean_query([(tantivy.Occur.Must, match), (tantivy.Occur.MustNot, excluded.constraint)])
+        leg = self.compiler.leg
+        searcher, match = leg.searcher(), self.match_query(post_filter=True)
+        text = leg.text_query(self.search.text)
+        for pid in page:
+            group = tantivy.Query.boolean_query(
+                [(tantivy.Occur.Must, match), (tantivy.Occur.Must, self._holding([self.collapse_keys[pid]]))]
+            )
+            total = count(searcher, group)
+            for inner in self.collapse.inner:
+                sort, need = self.inner_sorts.get(inner.name), inner.offset + inner.size
+                rows: list[tuple[str, float | None, list[Any] | None]]
+                if sort is None:
+                    scored = group
+                    if text is not None:  # ordered by the words' BM25, as the lexical leg ranks
+                        scored = tantivy.Query.boolean_query(
+                            [(tantivy.Occur.Must, group), (tantivy.Occur.Should, text)]
+                        )
+                    found = searcher.search(scored, need, count=False).hits if need else []
+                    rows = [(str(searcher.doc(a).get_first("id")), score, None) for score, a in found]
+                else:
+                    rows = [(i, None, values) for i, values, _ in sorted_page(leg, group, text, sort, need)[0]]
+                rows = rows[inner.offset :]
+                products = pipeline.store.get([row[0] for row in rows])
+                listed = [(products[i], score, values) for i, score, values in rows if i in products]
+                self.expanded.setdefault(pid, {})[inner.name] = (total, listed)
+
+    def _inner_hits(self, pid: str, index: str) -> dict[str, Any]:
+        """A hit's ``inner_hits`` in Elasticsearch's shape, each product's ``_source`` as a hit's."""
+        assert self.collapse is not None
+        out: dict[str, Any] = {}
+        for inner in self.collapse.inner:
+            total, listed = self.expanded[pid][inner.name]
+            hits = []
+            for product, score, values in listed:
+                item: dict[str, Any] = {"_index": index, "_id": product.id, "_score": score}
+                if inner.source.enabled:
+                    item["_source"] = inner.source.apply(
+                        source_with_aliases(product.to_record(), self.compiler.aliases)
+                    )
+                if values is not None:
+                    item["sort"] = values
+                hits.append(item)
+            scores = [score for _, score, _ in listed if score is not None]
+            section = {"total": {"value": total, "relation": "eq"}, "max_score": max(scores, default=None)}
+            out[inner.name] = {"hits": {**section, "hits": hits}}
+        return out
 
     def complete(self, response: dict[str, Any], result: SearchResult | None) -> None:
         """Add aggregations, highlights and sort values to the Elasticsearch response, and a ranked search's count
@@ -2935,6 +2998,8 @@ class EmbeddedSearch:
             for hit in hits:
                 if hit["_id"] in self.collapse_keys:
                     hit["fields"] = {**hit.get("fields", {}), self.collapse.asked: [self.collapse_keys[hit["_id"]]]}
+                if hit["_id"] in self.expanded:
+                    hit["inner_hits"] = self._inner_hits(hit["_id"], hit["_index"])
         if self.highlight and result is not None:
             products = [h.product for h in result.hits]
             found = highlights(self.compiler, self.highlight, products)
@@ -3003,11 +3068,14 @@ def compile_search(
             )
         after = cursor(body["search_after"], cursor_keys(leg, sort), base.offset)
     suggest = parse_suggest(body["suggest"], limits.field_aliases) if body.get("suggest") not in (None, {}) else []
-    collapse = None
+    collapse, inner_sorts = None, {}
     if body.get("collapse") is not None:
         collapse = parse_collapse(body["collapse"], compiler.indexed, limits.field_aliases)
         if after is not None:
             raise Unsupported("collapse", "with search_after (page a collapsed search with from)")
+        for inner in collapse.inner:
+            inner_sort = parse_sort(inner.sort, compiler, f"{inner.where}.sort")
+            inner_sorts[inner.name] = None if inner_sort is None or inner_sort.score_first else inner_sort
     filters, nothing, ignored = _prefilter(body, limits, compiler.worded_terms)
     search = dataclasses.replace(
         base,
@@ -3028,6 +3096,7 @@ def compile_search(
         after=after,
         suggest=suggest,
         collapse=collapse,
+        inner_sorts=inner_sorts,
         docvalues=located(base.hit_fields, compiler.indexed, limits.field_aliases),
         lexical_text=_any([q for q in [leg.text_query(text), *query.scored] if q is not None])
         if query.scored

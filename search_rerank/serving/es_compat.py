@@ -395,7 +395,7 @@ def parse_search(
         matches_nothing=nothing,
         offset=offset,
         size=size,
-        source=_source(body["_source"]) if "_source" in body else SourceFilter(enabled=hit_fields.source),
+        source=source_filter(body["_source"]) if "_source" in body else SourceFilter(enabled=hit_fields.source),
         hit_fields=hit_fields,
         track_total_hits=_track(body.get("track_total_hits")),
         explain=flag(body.get("explain", False), "explain"),
@@ -696,20 +696,21 @@ def _sort(sort: Any) -> None:
             raise Unsupported("sort", "ascending _score")
 
 
-def _source(value: Any) -> SourceFilter:
-    """``_source`` as Elasticsearch takes it: a flag, a pattern, a list of them, or includes/excludes of either."""
+def source_filter(value: Any, path: str = "_source") -> SourceFilter:
+    """``_source`` as Elasticsearch takes it: a flag, a pattern, a list of them, or includes/excludes of either
+    (``path``: where it is in the body, for a refusal to name)."""
     if isinstance(value, bool):
         return SourceFilter(enabled=value)
     if isinstance(value, (str, list)):
-        return SourceFilter(includes=_patterns(value, "_source"))
-    value = an_object(value, "_source")
+        return SourceFilter(includes=_patterns(value, path))
+    value = an_object(value, path)
     for key in value:
         if key not in SOURCE_KEYS:
-            raise InvalidQuery(f"_source.{key}", f"unknown key (expected {', '.join(sorted(SOURCE_KEYS))})")
+            raise InvalidQuery(f"{path}.{key}", f"unknown key (expected {', '.join(sorted(SOURCE_KEYS))})")
     patterns = {}
     for kind, synonym in (("includes", "include"), ("excludes", "exclude")):
         key = kind if kind in value or synonym not in value else synonym
-        patterns[kind] = _patterns(value.get(key, []), f"_source.{key}")
+        patterns[kind] = _patterns(value.get(key, []), f"{path}.{key}")
     return SourceFilter(includes=patterns["includes"], excludes=patterns["excludes"])
 
 

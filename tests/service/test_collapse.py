@@ -147,7 +147,74 @@ def test_a_malformed_collapse_is_a_400_naming_the_part(embedded, collapse, field
     assert refusal(embedded, {**SOFA, "collapse": collapse}, 400)["field"].startswith(field)
 
 
-def test_inner_hits_are_a_501_naming_them(client):
+def inner(hit: dict[str, Any], name: str) -> dict[str, Any]:
+    return hit["inner_hits"][name]["hits"]
+
+
+def test_inner_hits_answer_each_values_products_by_their_sort_with_its_count(embedded):
+    cheapest = {"name": "cheapest", "size": 2, "sort": [{"price": "ASC"}], "_source": ["title", "price"]}
+    answered = hits(embedded, {**SOFA, "collapse": {"field": "brand.keyword", "inner_hits": cheapest}, "size": 7})
+    for hit in answered:
+        brand = hit["fields"]["brand.keyword"][0]
+        held = sorted(
+            (p for p in CATALOG if p.brand == brand) if brand else (p for p in CATALOG if not p.brand),
+            key=lambda p: p.price or 0,
+        )
+        page = inner(hit, "cheapest")
+        assert page["total"] == {"value": len(held), "relation": "eq"}
+        assert [h["_id"] for h in page["hits"]] == [p.id for p in held[:2]]
+        assert [h["sort"] for h in page["hits"]] == [[p.price] for p in held[:2]]
+        assert all(sorted(h["_source"]) == ["price", "title"] and h["_score"] is None for h in page["hits"])
+
+
+def test_inner_hits_without_a_sort_are_by_score_three_by_default_named_by_the_field(embedded):
+    body = {"query": {"match": {"title": "velvet sofa"}}, "collapse": {"field": "brand.keyword", "inner_hits": {}}}
+    for hit in hits(embedded, {**body, "size": 3}):
+        page = inner(hit, "brand.keyword")
+        scores = [h["_score"] for h in page["hits"]]
+        assert len(scores) == 3 and scores == sorted(scores, reverse=True) and page["max_score"] == scores[0]
+
+
+def test_inner_hits_from_skips_the_first_of_each_values_products(embedded):
+    body = {**SOFA, "sort": ["price"], "size": 2}
+    first = hits(embedded, {**body, "collapse": {"field": "brand.keyword", "inner_hits": {"size": 3}}})
+    later = hits(embedded, {**body, "collapse": {"field": "brand.keyword", "inner_hits": {"from": 1, "size": 2}}})
+    for a, b in zip(first, later, strict=True):
+        assert [h["_id"] for h in inner(a, "brand.keyword")["hits"]][1:] == [
+            h["_id"] for h in inner(b, "brand.keyword")["hits"]
+        ]
+
+
+def test_several_inner_hits_are_each_answered_under_its_name(embedded):
+    several = [
+        {"name": "cheapest", "size": 1, "sort": ["price"]},
+        {"name": "dearest", "size": 1, "sort": [{"price": "desc"}]},
+    ]
+    (hit,) = hits(embedded, {**SOFA, "collapse": {"field": "parent_sku", "inner_hits": several}, "size": 1})
+    cheap, dear = inner(hit, "cheapest")["hits"][0], inner(hit, "dearest")["hits"][0]
+    assert cheap["sort"][0] < dear["sort"][0] and inner(hit, "cheapest")["total"]["value"] == 2
+
+
+@pytest.mark.parametrize(
+    "inner_hits, status, field",
+    [
+        ({"size": 101}, 400, "collapse.inner_hits"),
+        ([{"name": "a"}, {"name": "a"}], 400, "collapse.inner_hits[1].name"),
+        ({"sort": [{"title": "asc"}]}, 501, "collapse.inner_hits.sort[0]"),
+        ({"sort": [{"price": "upward"}]}, 400, "collapse.inner_hits.sort[0].order"),
+        ({"_source": {"includez": ["title"]}}, 400, "collapse.inner_hits._source.includez"),
+        ({"highlight": {"fields": {"title": {}}}}, 501, "collapse.inner_hits.highlight"),
+        ({"sise": 2}, 400, "collapse.inner_hits.sise"),
+    ],
+)
+def test_inner_hits_that_cannot_be_answered_are_refused_naming_the_part(embedded, inner_hits, status, field):
+    error = refusal(embedded, {**SOFA, "collapse": {"field": "brand.keyword", "inner_hits": inner_hits}}, status)
+    assert (error.get("unsupported") if status == 501 else error["field"]) == field
+
+
+def test_inner_hits_on_a_cluster_are_a_501_naming_them(request, make_cluster_app):
+    # Their documents would be the product index's, not the product records every other hit carries.
+    client = make_cluster_app("opensearch", catalog=CATALOG).test_client()
     collapse = {"field": "brand.keyword", "inner_hits": {"name": "cheapest", "size": 1}}
     error = refusal(client, {**SOFA, "collapse": collapse, "sort": ["price"]}, 501)
     assert error["unsupported"] == "collapse.inner_hits"
@@ -194,3 +261,15 @@ def test_distinct_stops_when_the_rows_run_out():
     rows = [("a", "x"), ("b", "x")]
     kept, _ = distinct([], lambda batch: [key for _, key in batch], 10, rows_after(rows, 0, []))
     assert kept == [("a", "x")]
+
+
+def test_reactivesearch_distinct_field_config_answers_its_inner_hits(embedded):
+    config = {"inner_hits": {"name": "other_sofas", "size": 2, "sort": [{"price": "asc"}]}}
+    query = {
+        **{"id": "results", "dataField": ["title"], "value": "sofa", "size": 3},
+        **{"distinctField": "brand.keyword", "distinctFieldConfig": config},
+    }
+    response = embedded.post("/products/_reactivesearch", json={"query": [query]})
+    assert response.status_code == 200, response.get_json()
+    for hit in response.get_json()["results"]["hits"]["hits"]:
+        assert len(inner(hit, "other_sofas")["hits"]) == 2
