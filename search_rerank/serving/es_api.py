@@ -272,6 +272,8 @@ def _es_search(index: str, body: dict[str, Any], params, deadline: float | None 
         dense_query = plan is not None and not plan.browses
         min_score = plan.lexical_min_score if plan is not None else None
         delegated = delegate_search(body, params, settings.service, cluster, dense_query, min_score)
+    if embedded is not None and plan is not None and embedded.collapse is not None and embedded.search.text.strip():
+        raise Unsupported("collapse", "beside a retriever that ranks (its page is the pipeline's ranking)")
     if embedded is not None:
         search = embedded.search
         pipeline = embedded.pipeline(pipeline)

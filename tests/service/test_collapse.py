@@ -273,3 +273,8 @@ def test_reactivesearch_distinct_field_config_answers_its_inner_hits(embedded):
     assert response.status_code == 200, response.get_json()
     for hit in response.get_json()["results"]["hits"]["hits"]:
         assert len(inner(hit, "other_sofas")["hits"]) == 2
+
+
+def test_collapse_beside_a_retriever_that_ranks_is_a_501_naming_it(embedded):
+    body = {"retriever": {"standard": {"query": {"match": {"title": "sofa"}}}}, **BY_BRAND}
+    assert refusal(embedded, body, 501)["unsupported"] == "collapse"
