@@ -101,6 +101,8 @@ def parse_collapse(spec: Any, locate: Locate, aliases: Mapping[str, str]) -> Col
     """``collapse`` as Elasticsearch reads it (CollapseBuilder), its field checked before the search runs."""
     spec = an_object(spec, "collapse")
     known_keys(spec, "collapse", COLLAPSE_KEYS)
+    if spec.get("max_concurrent_group_searches") is not None:  # a cluster's fan-out: nothing to bound here
+        a_count(spec["max_concurrent_group_searches"], "collapse.max_concurrent_group_searches", minimum=1)
     if "field" not in spec:
         raise InvalidQuery(FIELD, "required")
     name = a_string(spec["field"], FIELD)

@@ -141,7 +141,13 @@ def test_a_field_the_product_lacks_is_a_501_naming_it(embedded):
 
 @pytest.mark.parametrize(
     "collapse, field",
-    [({}, "collapse.field"), ({"field": 3}, "collapse.field"), ({"field": "brand.keyword", "size": 2}, "collapse")],
+    [
+        ({}, "collapse.field"),
+        ({"field": 3}, "collapse.field"),
+        ({"field": "brand.keyword", "size": 2}, "collapse"),
+        ({"field": "brand.keyword", "max_concurrent_group_searches": 0}, "collapse.max_concurrent_group_searches"),
+        ({"field": "brand.keyword", "max_concurrent_group_searches": "x"}, "collapse.max_concurrent_group_searches"),
+    ],
 )
 def test_a_malformed_collapse_is_a_400_naming_the_part(embedded, collapse, field):
     assert refusal(embedded, {**SOFA, "collapse": collapse}, 400)["field"].startswith(field)
