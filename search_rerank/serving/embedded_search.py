@@ -2904,14 +2904,16 @@ class EmbeddedSearch:
         assert self.collapse is not None
         collapse, catalog = self.collapse, self.catalog
 
+        def pid_of(row: Any) -> str:  # a ranked Candidate, or a sorted page's (id, values, score)
+            return row.product_id if isinstance(row, Candidate) else row[0]
+
         def keys(batch: Sequence[Any]) -> list[Key]:
-            ids = [row.product_id if isinstance(row, Candidate) else row[0] for row in batch]
+            ids = [pid_of(row) for row in batch]
             products = pipeline.store.get(ids)
             return [collapse.key(products[pid], catalog) if pid in products else pid for pid in ids]
 
         kept, values = distinct(rows, keys, need, more)
-        for row, value in zip(kept, values, strict=True):
-            self.collapse_keys[row.product_id if isinstance(row, Candidate) else row[0]] = value
+        self.collapse_keys.update((pid_of(row), value) for row, value in zip(kept, values, strict=True))
         return kept
 
     def _holding(self, keys: list[Key]) -> tantivy.Query:
@@ -2938,14 +2940,8 @@ class EmbeddedSearch:
             for inner in self.collapse.inner:
                 sort, need = self.inner_sorts.get(inner.name), inner.offset + inner.size
                 rows: list[tuple[str, float | None, list[Any] | None]]
-                if sort is None:
-                    scored = group
-                    if text is not None:  # ordered by the words' BM25, as the lexical leg ranks
-                        scored = tantivy.Query.boolean_query(
-                            [(tantivy.Occur.Must, group), (tantivy.Occur.Should, text)]
-                        )
-                    found = searcher.search(scored, need, count=False).hits if need else []
-                    rows = [(str(searcher.doc(a).get_first("id")), score, None) for score, a in found]
+                if sort is None:  # by the words' BM25, as the matches past the ranked list
+                    rows = [(c.product_id, c.score, None) for c in self._unranked(group, [], need)] if need else []
                 else:
                     rows = [(i, None, values) for i, values, _ in sorted_page(leg, group, text, sort, need)[0]]
                 rows = rows[inner.offset :]
