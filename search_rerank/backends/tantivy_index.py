@@ -181,13 +181,14 @@ def sort_values(product: Product) -> dict[str, str]:
     """The product's :data:`SORT_FIELDS` values, as the catalog gives them (up to :data:`MAX_TERM_BYTES`); a field
     it lacks sorts last."""
     values = {"title": product.title, "brand": product.brand, "category": product.category_facets().get("path", "")}
-    return {SORT_FIELDS[name]: _cut(value, MAX_TERM_BYTES) for name, value in values.items() if value}
+    return {SORT_FIELDS[name]: held_term(value) for name, value in values.items() if value}
 
 
-def _cut(value: str, limit: int) -> str:
-    """``value``'s longest beginning of at most ``limit`` UTF-8 bytes that ends at a character boundary."""
+def held_term(value: str) -> str:
+    """What a sort field holds of ``value``: its longest beginning of at most :data:`MAX_TERM_BYTES` UTF-8 bytes
+    that ends at a character boundary (the term an exact query on the field looks up)."""
     encoded = value.encode("utf-8")
-    return value if len(encoded) <= limit else encoded[:limit].decode("utf-8", "ignore")
+    return value if len(encoded) <= MAX_TERM_BYTES else encoded[:MAX_TERM_BYTES].decode("utf-8", "ignore")
 
 
 def _document(product: Product, catalog: CatalogFields) -> tantivy.Document:

@@ -8,10 +8,13 @@ share a hit); ``from`` and ``size`` count hits, not products; ``hits.total`` and
 match. The order collapsed is the one served: the pipeline's ranking and the matches past it
 (``EmbeddedSearch.filled``), a field sort, or a listing's. The field is one a product holds at most one value of
 (a keyword, a number, a date, the category path or a level of it, an attribute or a catalog field each product
-holds once); a product with several is a 400 naming ``collapse.field``, as Elasticsearch fails such a search.
+holds once); a match with several, on the page or not, is a 400 naming ``collapse.field``, as Elasticsearch
+fails such a search. Values are exact, as a keyword's terms: "Acme" and "ACME" are two hits, though a ``term``
+filter on the brand matches both.
 
 How: the ordered products are read a page at a time, each read after the first leaving out (a ``must_not``) the
-values already answered, so that a value thousands of products share costs one read, not thousands.
+values already answered, exactly as held, so that a value thousands of products share costs one read, not
+thousands.
 At most :data:`MAX_ROWS_READ` products are read for one page. ``inner_hits`` (ReactiveSearch's
 ``distinctFieldConfig``) list each hit's value's matches, by score (the words' BM25: what a value's products are
 ranked by past the pipeline's window) or by their own sort, with their count; on a cluster they are a 501, their
@@ -81,12 +84,14 @@ class Collapse:
         """``product``'s value of the field (None without one); a 400 where it holds several."""
         values = held_values(document(product), product, self.spot, catalog)
         if len(values) > 1:
-            raise InvalidQuery(
-                FIELD,
-                f"failed to collapse: the collapse field must be single valued, and product [{product.id}] holds "
-                f"{len(values)} values of [{self.asked}]",
-            )
+            raise self.several(f"product [{product.id}] holds {len(values)} values")
         return values[0] if values else None
+
+    def several(self, holder: str) -> InvalidQuery:
+        """The 400 of a search where a product holds several values of the field, as Elasticsearch fails it."""
+        return InvalidQuery(
+            FIELD, f"failed to collapse: the collapse field must be single valued, and {holder} of [{self.asked}]"
+        )
 
     def holding(self, keys: Sequence[Key]) -> dict[str, Any]:
         """A query (Query DSL, by the name asked) that matches the products of these values (None: of none)."""

@@ -54,11 +54,13 @@ import tantivy
 
 from ..backends.mappings import TITLE_KEYWORD
 from ..backends.tantivy_index import (
+    FACET_FIELD,
     MAX_SUFFIX,
     MIN_SUFFIX,
     NUMERIC_FIELDS,
     SORT_FIELDS,
     TantivyRetriever,
+    held_term,
 )
 from ..core.candidate import Candidate
 from ..core.catalog_fields import CatalogFields, format_date
@@ -210,6 +212,7 @@ DEFAULT_PERCENTS = (1.0, 5.0, 25.0, 50.0, 75.0, 95.0, 99.0)
 TDIGEST_COMPRESSION = 100
 PERCENTILE_VALUES = "values"  # the part of a percentiles that counts its values (Aggregations._translated)
 _LEVEL = re.compile(r"facet\.category\.lvl\d+")
+WHOLE_NUMBER = re.compile(r"[-+]?[0-9]+")
 MAX_BUCKETS = 65_536
 """The most buckets one search's aggregations may answer, every level and every filter bucket together
 (Elasticsearch's ``search.max_buckets``). tantivy's own limit is per aggregation it computes, and filter buckets
@@ -462,8 +465,7 @@ class Compiler:
             keys = {attribute_key(target.name, v) for v in texts}
             return tantivy.Query.term_set_query(self.schema, "attr", sorted(keys))
         if target.kind == "numeric":
-            numbers = [a_number(v, path) for v in texts]
-            return _any(self.range(target, n, n, True, True, path) for n in numbers)
+            return _any(self._number(target, text, path) for text in texts)
         if target.kind == "keyword":
             return tantivy.Query.term_set_query(self.schema, target.indexed, sorted(set(texts)))
         if target.kind == "boolean":
@@ -476,6 +478,16 @@ class Compiler:
             )
         self.worded_terms = True
         return _any(self.words([target.name], v, phrase=False, every=True) for v in texts)
+
+    def _number(self, target: Target, text: str, path: str) -> tantivy.Query:
+        """One number's term. A whole number on a field of whole numbers is looked up as it is written: read as
+        a double, 9007199254740993 would be 9007199254740992, another product's value."""
+        if target.number == tantivy.FieldType.Integer and WHOLE_NUMBER.fullmatch(text.strip()):
+            whole = int(text)
+            if MIN_LONG <= whole <= MAX_LONG:
+                return tantivy.Query.term_query(self.schema, target.indexed, whole)
+        number = a_number(text, path)
+        return self.range(target, number, number, True, True, path)
 
     def words(
         self,
@@ -1204,6 +1216,18 @@ def _every_word(options: Mapping[str, Any], path: str) -> bool:
     if word not in ("and", "or"):
         raise InvalidQuery(f"{path}.operator", f"Unknown operator [{operator}]")
     return word == "and"
+
+
+def _exact_field(spot: IndexedField) -> str | None:
+    """The index field holding ``spot``'s values exactly as a hit carries them, where its filter term is folded
+    (a brand, a category, an attribute) or the query compiler has none (``title.keyword``); None: the others."""
+    if spot.constant is None and (spot.path in ("facet.brand", "facet.category.path") or _LEVEL.fullmatch(spot.path)):
+        return spot.path
+    if spot.path == ATTRIBUTE_VALUES and spot.attribute is not None:
+        return f"{FACET_FIELD}.attributes.{spot.attribute}"
+    if spot.path == TITLE_KEYWORD:
+        return SORT_FIELDS["title"]
+    return None
 
 
 def _any(queries: Iterable[tantivy.Query]) -> tantivy.Query:
@@ -2831,6 +2855,7 @@ class EmbeddedSearch:
         else:
             rows, total = sorted_page(leg, match, text, sort, need)
         if self.collapse is not None:
+            self._single_valued(match)
             rows = self._distinct(
                 rows, need, pipeline, lambda seen, n: sorted_page(leg, self._without(match, seen), text, sort, n)[0]
             )
@@ -2888,6 +2913,7 @@ class EmbeddedSearch:
         search = self.search
         ranked = result.ranking.candidates
         ids = [c.product_id for c in ranked]
+        self._single_valued(match)
         rows = self._distinct(
             ranked,
             search.offset + search.size,
@@ -2916,11 +2942,46 @@ class EmbeddedSearch:
         self.collapse_keys.update((pid_of(row), value) for row, value in zip(kept, values, strict=True))
         return kept
 
-    def _holding(self, keys: list[Key]) -> tantivy.Query:
-        """The products holding one of these values of the collapse field."""
+    def _single_valued(self, match: tantivy.Query) -> None:
+        """A 400 where any match holds several values of the collapse field (an attribute, a catalog field some
+        product lists), read for the page or not: Elasticsearch's collapsing collector visits every match and fails
+        the search, so a body that fails there fails here too, whatever the page and the order. One count of the
+        values the matches hold against one of the matches holding any."""
         assert self.collapse is not None
-        query = rename_query(self.collapse.holding(keys), self.compiler.aliases)
-        return self.compiler.query(query, "collapse", False).constraint or tantivy.Query.all_query()
+        spot, catalog = self.collapse.spot, self.catalog
+        if spot.attribute is not None:
+            held = f"{FACET_FIELD}.attributes.{spot.attribute}"
+        elif spot.catalog and catalog is not None and spot.path in catalog.several:
+            held = catalog.index_field(spot.path)
+        else:
+            return  # a brand, a category, a title, a number: one value a product
+        searcher = self.compiler.leg.searcher()
+        values = searcher.aggregate(match, {"values": {"value_count": {"field": held}}})["values"]["value"]
+        holding = tantivy.Query.boolean_query(
+            [(tantivy.Occur.Must, match), (tantivy.Occur.Must, tantivy.Query.exists_query(held))]
+        )
+        if values > count(searcher, holding):
+            raise self.collapse.several("a matching product holds several values")
+
+    def _holding(self, keys: list[Key]) -> tantivy.Query:
+        """The products holding one of these values of the collapse field, each value exactly as held.
+
+        The hits' values are exact (as a keyword's terms in Elasticsearch: "Acme" and "ACME" are two hits), where
+        a ``term`` filter on a brand, a category or an attribute matches any case (``Filters``): those are looked
+        up in the index's display values (the ``facet`` field), so that leaving "Acme" out of a read leaves
+        "ACME" in; ``title.keyword`` is its sort field's term. The other fields' terms are exact already."""
+        assert self.collapse is not None
+        spot, schema = self.collapse.spot, self.compiler.schema
+        exact = _exact_field(spot)
+        values = [key for key in keys if key is not None]
+        if exact is None or not values:
+            query = rename_query(self.collapse.holding(keys), self.compiler.aliases)
+            return self.compiler.query(query, "collapse", False).constraint or tantivy.Query.all_query()
+        terms = [held_term(str(value)) for value in values] if spot.path == TITLE_KEYWORD else values
+        held = tantivy.Query.term_set_query(schema, exact, terms)
+        if len(values) == len(keys):
+            return held
+        return _any([held, self._holding([None])])
 
     def _without(self, match: tantivy.Query, seen: list[Key]) -> tantivy.Query:
         """``match`` less the products of the collapse field's ``seen`` values."""
