@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 import pytest
-from both_backends import ids
+from both_backends import ids, search
 
 from search_rerank.core.product import Product
 
@@ -64,29 +64,23 @@ def cased(catalog_client):
     return catalog_client(CASED)
 
 
-def answer(client, body: dict[str, Any]) -> dict[str, Any]:
-    response = client.post("/products/_search", json=body)
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()
-
-
 @pytest.mark.parametrize("field", ["brand.keyword", "attributes.color", "category.keyword", "facet.category.lvl1"])
 @pytest.mark.parametrize("order", [{}, {"sort": [{"sales": "desc"}]}], ids=["listing", "field-sort"])
 def test_values_differing_only_in_case_are_each_a_hit(cased, field, order):
     # The first read (two rows, q1 and q2) finds one value; the next leaves out "Acme" alone, not "ACME".
     body = {"query": {"match_all": {}}, "collapse": {"field": field}, "size": 3, **order}
-    assert ids(answer(cased, body)) == ["q1", "q4", "q5"]
+    assert ids(search(cased, body)) == ["q1", "q4", "q5"]
 
 
 def test_pages_of_case_differing_values_answer_each_value_once(cased):
     body = {"query": {"match_all": {}}, "collapse": {"field": "brand.keyword"}, "size": 2}
-    pages = [ids(answer(cased, {**body, "from": start})) for start in (0, 2)]
+    pages = [ids(search(cased, {**body, "from": start})) for start in (0, 2)]
     assert pages == [["q1", "q4"], ["q5"]]
 
 
 def test_a_ranked_page_answers_every_colour_whose_case_differs(chairs):
     # Past the ranked list: "STRASSE", found in the ranking, leaves out no "Straße" product (they fold alike).
-    answered = answer(chairs, {"query": CHAIR, "collapse": {"field": "attributes.color"}, "size": 10})
+    answered = search(chairs, {"query": CHAIR, "collapse": {"field": "attributes.color"}, "size": 10})
     values = sorted(value for hit in answered["hits"]["hits"] for value in hit["fields"]["attributes.color"])
     assert values == sorted(COLORS)
 
@@ -94,7 +88,7 @@ def test_a_ranked_page_answers_every_colour_whose_case_differs(chairs):
 @pytest.mark.parametrize("order", [{}, {"sort": [{"price": "asc"}]}], ids=["ranked", "field-sort"])
 def test_collapse_on_title_keyword_answers_one_hit_per_title(chairs, order):
     # 34 titles (Oak/Pine x 17): reads past the first leave out the titles answered by their exact terms.
-    answered = answer(chairs, {"query": CHAIR, "collapse": {"field": "title.keyword"}, "size": 40, **order})
+    answered = search(chairs, {"query": CHAIR, "collapse": {"field": "title.keyword"}, "size": 40, **order})
     titles = [hit["fields"]["title.keyword"][0] for hit in answered["hits"]["hits"]]
     assert sorted(titles) == sorted({product.title for product in CHAIRS})
 
@@ -128,12 +122,12 @@ def big_numbers(catalog_client):
 def test_integers_past_two_to_the_53_are_each_a_value(big_numbers):
     # 2**53 + 1 read as a double would be 2**53, n4's value: each is looked up as the integer it is.
     body = {"query": {"match_all": {}}, "collapse": {"field": "code"}, "size": 3}
-    assert ids(answer(big_numbers, body)) == ["n1", "n4", "n5"]
+    assert ids(search(big_numbers, body)) == ["n1", "n4", "n5"]
 
 
 def test_a_term_on_an_integer_past_two_to_the_53_matches_that_integer_alone(big_numbers):
     body = {"query": {"term": {"code": 2**53 + 1}}, "sort": [{"_id": "asc"}]}
-    assert ids(answer(big_numbers, body)) == ["n1", "n2", "n3"]
+    assert ids(search(big_numbers, body)) == ["n1", "n2", "n3"]
 
 
 def test_a_catalog_field_a_match_lists_several_values_of_fails_the_search(big_numbers):
@@ -145,7 +139,7 @@ def test_a_catalog_field_a_match_lists_several_values_of_fails_the_search(big_nu
 
 def test_a_search_whose_matches_each_hold_one_value_of_a_listed_field_is_collapsed(big_numbers):
     body = {"query": {"ids": {"values": ["n4", "n5"]}}, "collapse": {"field": "lot"}}
-    assert ids(answer(big_numbers, body)) == ["n4", "n5"]
+    assert ids(search(big_numbers, body)) == ["n4", "n5"]
 
 
 def firsts(order: list[str], key) -> list[str]:
@@ -156,7 +150,7 @@ def firsts(order: list[str], key) -> list[str]:
 
 
 def every_id(client, base: dict[str, Any]) -> list[str]:
-    return [pid for start in range(0, 300, 100) for pid in ids(answer(client, {**base, "from": start, "size": 100}))]
+    return [pid for start in range(0, 300, 100) for pid in ids(search(client, {**base, "from": start, "size": 100}))]
 
 
 @pytest.mark.parametrize(
@@ -183,8 +177,8 @@ def test_pages_of_values_are_each_values_first_product_in_the_served_order(chair
     expected = firsts(every_id(chairs, base), key)
     got: list[str] = []
     for start in range(0, 310, 9):
-        page = answer(chairs, {**base, "collapse": {"field": field}, "from": start, "size": 9})
-        assert page["hits"]["total"] == answer(chairs, {**base, "size": 1})["hits"]["total"]
+        page = search(chairs, {**base, "collapse": {"field": field}, "from": start, "size": 9})
+        assert page["hits"]["total"] == search(chairs, {**base, "size": 1})["hits"]["total"]
         for hit in page["hits"]["hits"]:
             assert hit["fields"] == {field: [key(BY_ID[hit["_id"]])]}
         got += ids(page)
@@ -195,8 +189,8 @@ def test_pages_of_values_are_each_values_first_product_in_the_served_order(chair
 
 def test_facets_are_those_of_the_uncollapsed_search(chairs):
     aggs = {"b": {"terms": {"field": "brand.keyword"}}, "p": {"avg": {"field": "price"}}}
-    plain = answer(chairs, {"query": CHAIR, "size": 3, "aggs": aggs})
-    collapsed = answer(chairs, {"query": CHAIR, "size": 3, "aggs": aggs, "collapse": {"field": "brand.keyword"}})
+    plain = search(chairs, {"query": CHAIR, "size": 3, "aggs": aggs})
+    collapsed = search(chairs, {"query": CHAIR, "size": 3, "aggs": aggs, "collapse": {"field": "brand.keyword"}})
     assert collapsed["aggregations"] == plain["aggregations"]
 
 
@@ -220,12 +214,12 @@ def big(catalog_client):
 @pytest.mark.parametrize("start, size", [(0, 50), (35, 10), (3000, 500), (4990, 20)])
 @pytest.mark.parametrize("query", [{"match": {"title": "desk 7"}}, {"match_all": {}}], ids=["ranked", "listing"])
 def test_a_field_every_product_holds_its_own_value_of_pages_as_the_uncollapsed_search(big, start, size, query):
-    plain = answer(big, {"query": query, "from": start, "size": size})
-    collapsed = answer(big, {"query": query, "from": start, "size": size, "collapse": {"field": "u"}})
+    plain = search(big, {"query": query, "from": start, "size": size})
+    collapsed = search(big, {"query": query, "from": start, "size": size, "collapse": {"field": "u"}})
     assert ids(collapsed) == ids(plain)
 
 
 def test_thousands_of_products_sharing_one_value_answer_the_others_after_it(big):
-    page = answer(big, {"query": {"match_all": {}}, "collapse": {"field": "brand.keyword"}, "size": 201})
+    page = search(big, {"query": {"match_all": {}}, "collapse": {"field": "brand.keyword"}, "size": 201})
     assert ids(page) == ["b00000"] + [f"b{n:05d}" for n in range(4800, 5000)]
     assert page["hits"]["total"] == {"value": 5000, "relation": "eq"}
