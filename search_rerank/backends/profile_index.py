@@ -25,6 +25,7 @@ forget or purge.
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -60,8 +61,13 @@ PROFILE_MAPPING = {
         },
     },
 }
-CONFLICT_RETRIES = 5
+CONFLICT_RETRIES = 12
 """Times a write is tried again after another process wrote the same profile in between."""
+CONFLICT_BACKOFF_S = 0.005
+CONFLICT_BACKOFF_CAP_S = 0.25
+"""Before each try again, a random wait of up to ``CONFLICT_BACKOFF_S * 2**tries`` seconds (at most the cap):
+writers that conflicted would otherwise read and write again in step and conflict again. Measured on osmem, 16
+writers of one shopper at once: tried again at once, five tries left 2-5 of them unwritten on every run."""
 MAX_OWNED_PROFILES = 10_000
 """The most profiles of one shopper a forget leaves tombstones for (their own and their sessions', within the
 TTL); past it the delete still removes them all, and only events in flight on the rest could write one again."""
@@ -168,11 +174,13 @@ class ClusterProfileStore:
         return {doc["_id"]: doc["_source"]["updated_at"] for doc in docs if doc.get("found")}
 
     def _apply_one(self, key: str, events: list[ProfileEvent], settings: PersonalisationSettings) -> None:
-        for _ in range(CONFLICT_RETRIES + 1):
+        for tries in range(CONFLICT_RETRIES + 1):
+            if tries:
+                time.sleep(random.uniform(0, min(CONFLICT_BACKOFF_CAP_S, CONFLICT_BACKOFF_S * 2**tries)))
             current, version = self._get(key)
             changed = updated_profiles({key: current} if current is not None else {}, events, settings)
             profile = changed[key]
-            body = {"user_id": profile.user_id, "updated_at": profile.updated_at, "profile": profile.to_record()}
+            body = {"user_id": profile.owner, "updated_at": profile.updated_at, "profile": profile.to_record()}
             if version is None:
                 options: dict[str, Any] = {"op_type": "create"}
             else:

@@ -44,8 +44,10 @@ class ShopperProfile:
     next event moves it by its share). ``events``: the decayed count of events
     with a positive action weight; a shopper with fewer than ``min_events`` is
     cold. ``user_id``: whose profile this is (a session's owner too), so that
-    forgetting a shopper removes their sessions as well. Times are seconds
-    since the epoch.
+    forgetting a shopper removes their sessions as well. ``signed_out``: for a
+    session its owner signed out of and that went on without them, that owner,
+    whom it is forgotten with (a rebuild from the logs counts such events as
+    theirs: ``clicks.without_forgotten``). Times are seconds since the epoch.
     """
 
     key: str
@@ -55,6 +57,12 @@ class ShopperProfile:
     updated_at: float = 0.0
     vector_mass: float = 0.0
     user_id: str | None = None
+    signed_out: str | None = None
+
+    @property
+    def owner(self) -> str | None:
+        """The shopper whose forget removes this profile."""
+        return self.user_id or self.signed_out
 
     def to_record(self) -> dict[str, Any]:
         """A JSON-ready dict (what the stores keep)."""
@@ -66,6 +74,7 @@ class ShopperProfile:
             "updated_at": self.updated_at,
             "vector_mass": self.vector_mass,
             "user_id": self.user_id,
+            **({"signed_out": self.signed_out} if self.signed_out else {}),
         }
 
     @classmethod
@@ -79,12 +88,15 @@ class ShopperProfile:
             updated_at=float(record["updated_at"]),
             vector_mass=float(record.get("vector_mass", 0.0)),
             user_id=record.get("user_id"),
+            signed_out=record.get("signed_out"),
         )
 
 
-SAFE_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+SAFE_ID_PATTERN = r"^[A-Za-z0-9._:|-]{1,128}$"
 """What a shopper's or session's id (and a UBI client id) may be: it keys profiles that a search, an event and
-a forget must all name alike, and ends up in log files and response headers."""
+a forget must all name alike, and ends up in log files and response headers. ``|`` is in identity providers'
+ids, which are what a shop's front end knows its shopper by (Auth0's ``auth0|5f7c...``, ``google-oauth2|1049...``);
+an e-mail address is not an id (it would put the shopper's address in every log)."""
 _SAFE_ID = re.compile(SAFE_ID_PATTERN)
 
 
@@ -167,6 +179,7 @@ def decayed(profile: ShopperProfile, at: float, half_life_s: float) -> ShopperPr
         updated_at=max(at, profile.updated_at),
         vector_mass=profile.vector_mass * factor,
         user_id=profile.user_id,
+        signed_out=profile.signed_out,
     )
 
 
@@ -194,9 +207,16 @@ def apply_event(
     half_life = settings.half_life_s if half_life_s is None else half_life_s
     # A session owned by one shopper that another (or nobody, after a sign-out) goes on with, on a shared device,
     # starts again: a session's taste is its owner's, to forget with them and to show no one else.
-    someone_else = profile is not None and profile.user_id is not None and profile.user_id != user_id
+    someone_else = (
+        profile is not None
+        and profile.owner is not None
+        and profile.owner != user_id
+        and (user_id is not None or profile.user_id is not None)  # after a sign-out, the session goes on
+    )
     if profile is None or someone_else or at - profile.updated_at > settings.ttl_s:
         current = ShopperProfile(key=key, updated_at=at, user_id=user_id)
+        if someone_else and user_id is None and profile is not None:  # signed out: still the owner's to forget
+            current.signed_out = profile.user_id
     else:
         current = decayed(profile, at, half_life)
         current.key = key

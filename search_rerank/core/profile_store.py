@@ -289,7 +289,7 @@ class SQLiteProfileStore:
                 )
                 conn.executemany(
                     "INSERT OR REPLACE INTO profiles (key, user_id, updated_at, record) VALUES (?, ?, ?, ?)",
-                    [(p.key, p.user_id, p.updated_at, json.dumps(p.to_record())) for p in changed.values()],
+                    [(p.key, p.owner, p.updated_at, json.dumps(p.to_record())) for p in changed.values()],
                 )
                 conn.execute("COMMIT")
             except BaseException:

@@ -355,11 +355,17 @@ def _result_lists(events: list[_UbiEvent]) -> list[tuple[tuple[str, ...], frozen
 
 
 def object_id(attributes: Mapping[str, Any]) -> str | None:
-    """The product a UBI event's ``event_attributes`` name (``object.object_id``), a number read as the catalog
-    reads a numeric id (its text); None when they name none."""
+    """The product a UBI event's ``event_attributes`` name, a number read as the catalog reads a numeric id (its
+    text); None when they name none. UBI 1.3's ``object.internal_id`` (the search engine's own id, the catalog's)
+    when given, else ``object.object_id``, which may be the value of another field (``object_id_field``: a SKU)."""
     thing = attributes.get("object")
-    doc = id_text(thing.get("object_id")) if isinstance(thing, Mapping) else None
-    return doc if isinstance(doc, str) and doc else None
+    if not isinstance(thing, Mapping):
+        return None
+    for name in ("internal_id", "object_id"):
+        doc = id_text(thing.get(name))
+        if isinstance(doc, str) and doc:
+            return doc
+    return None
 
 
 def epoch_ms(value: Any, name: str = "timestamp") -> float:
@@ -399,7 +405,7 @@ def shopper_action(record: Mapping[str, Any], actions: Iterable[str]) -> Shopper
     ``actions``, or an event naming no shopper (no ``user_id`` or ``session_id``) or no product.
 
     The session id is read from the record, else from ``event_attributes`` (where some front ends put it);
-    the time is the event's ``timestamp`` in seconds since the epoch.
+    the time is the event's ``timestamp`` in seconds since the epoch, at the latest the time it was received.
     """
     action = record.get("action_name")
     if not isinstance(action, str) or action not in actions:
@@ -420,8 +426,11 @@ def shopper_action(record: Mapping[str, Any], actions: Iterable[str]) -> Shopper
     session = safe_id(session) if isinstance(session, str) else None
     if doc is None or (user is None and session is None):
         return None
-    at = epoch_ms(record.get("timestamp")) / 1000
-    return ShopperAction(user, session, doc, action, at, received_s(record))
+    # Never later than received: a front end's clock hours ahead (the log takes up to a day) would date the
+    # profile ahead of every event after it, each then decayed as though hours old.
+    received = received_s(record)
+    at = min(epoch_ms(record.get("timestamp")) / 1000, received)
+    return ShopperAction(user, session, doc, action, at, received)
 
 
 def received_s(record: Mapping[str, Any]) -> float:

@@ -17,6 +17,7 @@ is still kept in the UBI log, and both are counted
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -212,6 +213,10 @@ def forget(user_id: str):
         return refused
     if safe_id(user_id) is None:
         return error_response(400, "invalid request", f"user_id must match {SAFE_ID_PATTERN}")
+    keys = current_app.config[IDENTITY_KEYS]
+    if keys:  # the id as front ends send it, signed, is the shopper it names, whose profiles are stored unsigned
+        with contextlib.suppress(UnsignedId):
+            user_id = verified(user_id, keys)
     store = current_store()
     if store is None:
         return error_response(503, "profile store unavailable", "personalisation is off or its store did not open")

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, current_app, jsonify, request
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ..core.errors import ConfigError
@@ -30,7 +30,7 @@ from .context import (
     run_search,
 )
 from .cost_limits import CostRaised, raised_settings
-from .json_input import InvalidBody
+from .json_input import InvalidBody, NotJson, parse_json
 from .profiles_api import apply_events, request_profile
 from .reco_api import fallback_block
 from .ubi import TrackedQuery, UbiEvent, UbiLog, UbiRecord, UbiWriteError
@@ -153,13 +153,28 @@ def ubi_off(what: str):
 
 def sent_records(model: type[R], many: TypeAdapter[list[R]], what: str) -> list[R]:
     """The request body's UBI records (one object, or a non-empty list of them, as the UBI JavaScript client
-    sends), each validated as ``model``; a bad one raises for the whole body, naming it by its index."""
-    body: Any = request_json()
+    sends, or one a line: the UBI log's own lines, as a log shipper forwards them), each validated as ``model``;
+    a bad one raises for the whole body, naming it by its index."""
+    body: Any = json_or_lines()
     if isinstance(body, dict):
         return [model.model_validate(body, context=identity_context())]
     if isinstance(body, list) and body:
         return many.validate_python(body, context=identity_context())
     raise InvalidBody("body", f"expected a UBI {what} object or a non-empty list of them")
+
+
+def json_or_lines() -> Any:
+    """The body's JSON value; for a body of several lines that is not one (NDJSON: ``curl --data-binary
+    @ubi.ndjson``, Fluent Bit's ``json_lines``, Vector's newline-delimited framing), the list of its lines' values,
+    a line that is not JSON named by its number."""
+    try:
+        return request_json()
+    except NotJson:
+        lines = [(n, line) for n, line in enumerate(request.get_data().split(b"\n"), 1) if line.strip()]
+        if len(lines) < 2:
+            raise
+        depth = current_settings().service.max_json_depth
+        return [parse_json(line, depth, where=f"line {n}") for n, line in lines]
 
 
 def ubi_refusal(ubi: UbiLog, records: Sequence[UbiRecord], what: str):
@@ -182,7 +197,7 @@ def clicked_product(event: UbiEvent) -> str | None:
     attributes = event.event_attributes
     if event.action_name != "click" or attributes is None or attributes.object is None:
         return None
-    return attributes.object.object_id
+    return attributes.object.internal_id or attributes.object.object_id
 
 
 @api.errorhandler(ValidationError)

@@ -228,9 +228,15 @@ def _digits(value: str | int) -> bool:
 class UbiObject(_Open):
     object_id: str | None = Field(default=None, min_length=1)
     object_id_field: str | None = None
+    internal_id: str | None = Field(
+        default=None,
+        min_length=1,
+        description="the search engine's own id of the product (its catalog id), where object_id is the value of "
+        "another field (object_id_field: a SKU, an EAN); the product the event is about when given",
+    )
     description: str | None = None
 
-    @field_validator("object_id", mode="before")
+    @field_validator("object_id", "internal_id", mode="before")
     @classmethod
     def _number_as_text(cls, value: object) -> object:
         """The UBI schema lets ``object_id`` be an integer; the catalog holds such an id as its text, which is
@@ -315,11 +321,15 @@ class UbiEvent(_Open):
         return value
 
     def completed(self, application: str) -> UbiEvent:
-        """With the receipt time and the application filled in where the front end left them out."""
+        """With the receipt time and the application filled in where the front end left them out, and
+        ``received_at`` the service's own, whatever was sent: the log and the profiles order the event by it
+        (against a forget), so both must read this time, never a front end's."""
+        received = utc_timestamp()
         return self.model_copy(
             update={
-                "timestamp": self.timestamp if self.timestamp is not None else utc_timestamp(),
+                "timestamp": self.timestamp if self.timestamp is not None else received,
                 "application": self.application or application,
+                "received_at": received,
             }
         )
 
@@ -405,7 +415,8 @@ def logged_record(record: UbiRecord, received: str) -> dict[str, Any]:
     logs can be forwarded to another service). The service's own query records have none."""
     out = record.model_dump(mode="json", exclude_none=True)
     if isinstance(record, UbiEvent | TrackedQuery):
-        out[RECEIVED_AT] = received
+        # An event's own (UbiEvent.completed), that the profiles were updated with; else the time written.
+        out[RECEIVED_AT] = out.get(RECEIVED_AT) if isinstance(record, UbiEvent) and record.received_at else received
     return out
 
 
