@@ -1287,16 +1287,18 @@ class Aggregations:
     :func:`_percentiles`).
     """
 
-    def __init__(self, compiler: Compiler, aggs: Mapping[str, Any], typed_keys: bool = False):
+    def __init__(self, compiler: Compiler, aggs: Mapping[str, Any], typed_keys: bool = False, path: str = "aggs"):
         self.compiler = compiler
         self.aggs = aggs
         self.typed_keys = typed_keys
+        self.path = path
+        """The body's key of them (``aggs`` or ``aggregations``), which a refusal names."""
         self.buckets = 0
         """The buckets answered so far, counted against :data:`MAX_BUCKETS`."""
         self._matching: tantivy.Query | None = None
         """The products the aggregations being translated count (a histogram by months spans their dates); None
         while the body is checked, before any search."""
-        self.check(aggs, "aggs", top=True)
+        self.check(aggs, path, top=True)
 
     def check(self, aggs: Any, path: str, native_only: bool = False, top: bool = False) -> None:
         """Refuse what cannot be answered before anything runs (a 501 naming it; a 400 for what Elasticsearch
@@ -1349,6 +1351,8 @@ class Aggregations:
         if "missing" in spec and target.number is None and target.kind != "date":
             # A keyword's missing bucket is keyed by the value as text, as Elasticsearch formats a number or true.
             spec["missing"] = a_keyword(spec["missing"], f"{path}.missing")
+        elif "missing" in spec and target.kind != "date":  # a number's, as Elasticsearch parses it ("5" is 5)
+            spec["missing"] = a_number(spec["missing"], f"{path}.missing")
         for count_option in ("size", "min_doc_count"):  # "3" and 3.0 as Elasticsearch reads them, 3 for tantivy
             if count_option in spec and kind in ("terms", "histogram"):
                 spec[count_option] = a_count(spec[count_option], f"{path}.{count_option}")
@@ -1376,6 +1380,10 @@ class Aggregations:
             spec.pop("order", None)  # tantivy answers by key, ascending; _es_shape applies the order asked
             if a_number(spec.get("interval"), f"{path}.interval") <= 0:
                 raise InvalidQuery(f"{path}.interval", "must be > 0")
+            if "offset" in spec:
+                spec["offset"] = a_number(spec["offset"], f"{path}.offset")
+            if "keyed" in spec:
+                spec["keyed"] = a_boolean(spec["keyed"], f"{path}.keyed")
             for bounds in ("extended_bounds", "hard_bounds"):
                 if bounds in spec:  # "0" is read as Elasticsearch reads it, a number
                     ends = an_object(spec[bounds], f"{path}.{bounds}")
@@ -1541,8 +1549,8 @@ class Aggregations:
         return spec
 
     def run(self, base: tantivy.Query) -> dict[str, Any]:
-        answer = self._run(self.aggs, base, "aggs")
-        return self._typed(answer, self.aggs, "aggs") if self.typed_keys else answer
+        answer = self._run(self.aggs, base, self.path)
+        return self._typed(answer, self.aggs, self.path) if self.typed_keys else answer
 
     def _typed(self, level: Mapping[str, Any], aggs: Mapping[str, Any], path: str) -> dict[str, Any]:
         """``level`` (the answer's aggregations, or a bucket) with each of ``aggs`` under its :func:`typed_key`,
@@ -1583,13 +1591,14 @@ class Aggregations:
         for name, spec in aggs.items():
             where = f"{path}.{name}"
             kind, subs = _kind(spec), _subs(spec)
+            below = f"{where}.{next((s for s in SUB_AGGREGATIONS if s in spec), SUB_AGGREGATIONS[0])}"
             if kind == "filter":
                 inner = _within(base, self.compiler.query(spec["filter"], f"{where}.filter", False).constraint)
-                out[name] = self._bucket(inner, subs, where)
+                out[name] = self._bucket(inner, subs, below)
             elif kind == "global":
-                out[name] = self._bucket(tantivy.Query.all_query(), subs, where)
+                out[name] = self._bucket(tantivy.Query.all_query(), subs, below)
             elif kind == "filters":
-                out[name] = self._filters(spec["filters"], base, subs, where)
+                out[name] = self._filters(spec["filters"], base, subs, f"{where}.filters", below)
             else:
                 native[name] = spec
             if "meta" in spec and name in out:
@@ -1690,17 +1699,19 @@ class Aggregations:
         found = count(self.compiler.leg.searcher(), query)
         return {"doc_count": found, **(self._run(subs, query, path) if subs else {})}
 
-    def _filters(self, spec: Any, base: tantivy.Query, subs: Any, path: str) -> dict[str, Any]:
-        spec = an_object(spec, f"{path}.filters")
+    def _filters(self, spec: Any, base: tantivy.Query, subs: Any, path: str, below: str) -> dict[str, Any]:
+        """A ``filters`` aggregation (``path``: where it is) and its buckets' sub-aggregations (at ``below``)."""
+        spec = an_object(spec, path)
         named = spec.get("filters")
         self._consume(len(named) if isinstance(named, Mapping | list) else 0)
-        if spec.get("other_bucket") or "other_bucket_key" in spec:
-            raise Unsupported(f"{path}.filters.other_bucket")
+        for other in ("other_bucket", "other_bucket_key"):
+            if spec.get(other) not in (None, False):
+                raise Unsupported(f"{path}.{other}")
         if isinstance(named, Mapping):
             keyed = spec.get("keyed", True)
             buckets = {  # by key, as Elasticsearch orders named filters whatever the request's order
                 key: self._bucket(
-                    _within(base, self.compiler.query(q, f"{path}.filters.{key}", False).constraint), subs, path
+                    _within(base, self.compiler.query(q, f"{path}.filters.{key}", False).constraint), subs, below
                 )
                 for key, q in sorted(named.items())
             }
@@ -1711,12 +1722,12 @@ class Aggregations:
             return {
                 "buckets": [
                     self._bucket(
-                        _within(base, self.compiler.query(q, f"{path}.filters[{i}]", False).constraint), subs, path
+                        _within(base, self.compiler.query(q, f"{path}.filters[{i}]", False).constraint), subs, below
                     )
                     for i, q in enumerate(named)
                 ]
             }
-        raise InvalidQuery(f"{path}.filters.filters", "expected named filters or a list of filters")
+        raise InvalidQuery(f"{path}.filters", "expected named filters or a list of filters")
 
 
 def _nodes(translated: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
@@ -2293,33 +2304,36 @@ def parse_highlight(spec: Any, compiler: Compiler, marks: list[Mark]) -> list[Hi
     false``, or on its ``matched_fields``."""
     spec = an_object(spec, "highlight")
     raw = spec.get("fields", {})
-    entries: list[tuple[str, Mapping[str, Any]]] = []
+    entries: list[tuple[str, Mapping[str, Any], str]] = []  # a field's name, its options, where they are
     if isinstance(raw, Mapping):
-        entries = [(k, an_object(v or {}, f"highlight.fields.{k}")) for k, v in raw.items()]
+        entries = [(k, an_object(v or {}, f"highlight.fields.{k}"), f"highlight.fields.{k}") for k, v in raw.items()]
     elif isinstance(raw, list):
-        for item in raw:
-            entries += [
-                (k, an_object(v or {}, f"highlight.fields.{k}")) for k, v in an_object(item, "highlight").items()
-            ]
+        for i, item in enumerate(raw):
+            spot = f"highlight.fields[{i}]"
+            entries += [(k, an_object(v or {}, f"{spot}.{k}"), f"{spot}.{k}") for k, v in an_object(item, spot).items()]
     else:
         raise InvalidQuery("highlight.fields", "expected an object of fields")
     if spec.get("highlight_query") is not None:
         marks = compiler.marks(spec["highlight_query"], "highlight.highlight_query")
     out: list[HighlightField] = []
-    for name, options in entries:
+    for name, options, where in entries:
         merged = {**spec, **options}
-        where = f"highlight.fields.{name}"
+
+        def at(option: str, options: Mapping[str, Any] = options, where: str = where) -> str:
+            """Where an option is in the body: the field's own, else the top level's, which every field takes."""
+            return f"{where}.{option}" if option in options else f"highlight.{option}"
+
         kind = merged.get("type", "unified")
         if kind not in HIGHLIGHTERS:
             raise InvalidQuery(
-                f"{where}.type", f"unknown highlighter type {kind!r} (expected one of {', '.join(HIGHLIGHTERS)})"
+                at("type"), f"unknown highlighter type {kind!r} (expected one of {', '.join(HIGHLIGHTERS)})"
             )
         wanted = marks
         if options.get("highlight_query") is not None:
             wanted = compiler.marks(options["highlight_query"], f"{where}.highlight_query")
-        every_field = not flag(merged.get("require_field_match", True), f"{where}.require_field_match")
-        matched = set(_matched_fields(merged.get("matched_fields", []), f"{where}.matched_fields", compiler))
-        pre, post = _tags(merged)
+        every_field = not flag(merged.get("require_field_match", True), at("require_field_match"))
+        matched = set(_matched_fields(merged.get("matched_fields", []), at("matched_fields"), compiler))
+        pre, post = _tags(merged, at)
         names = [f for f in LEXICAL_FIELDS if fnmatchcase(f, name)] if "*" in name else [name]
         for each in names:
             try:
@@ -2336,11 +2350,9 @@ def parse_highlight(spec: Any, compiler: Compiler, marks: list[Mark]) -> list[Hi
                     marks=tuple(m for m in wanted if every_field or m.field == source or m.field in matched),
                     pre=pre,
                     post=post,
-                    fragment_size=a_count(merged.get("fragment_size", DEFAULT_FRAGMENT_SIZE), f"{where}.fragment_size"),
-                    fragments=a_count(
-                        merged.get("number_of_fragments", DEFAULT_FRAGMENTS), f"{where}.number_of_fragments"
-                    ),
-                    no_match_size=a_count(merged.get("no_match_size", 0), f"{where}.no_match_size"),
+                    fragment_size=a_count(merged.get("fragment_size", DEFAULT_FRAGMENT_SIZE), at("fragment_size")),
+                    fragments=a_count(merged.get("number_of_fragments", DEFAULT_FRAGMENTS), at("number_of_fragments")),
+                    no_match_size=a_count(merged.get("no_match_size", 0), at("no_match_size")),
                     escape=merged.get("encoder") == "html",
                     by_score=str(merged.get("order", "none")).lower() == "score",  # any case; else none, as there
                     # A phrase is one span in the unified highlighter's weight-matches mode (only with
@@ -2351,15 +2363,15 @@ def parse_highlight(spec: Any, compiler: Compiler, marks: list[Mark]) -> list[Hi
     return out
 
 
-def _tags(options: Mapping[str, Any]) -> tuple[str, str]:
+def _tags(options: Mapping[str, Any], at: Callable[[str], str]) -> tuple[str, str]:
     """The tags around a match: the first of ``pre_tags``/``post_tags`` (the unified highlighter uses one pair), or
-    ``tags_schema: styled``'s first."""
+    ``tags_schema: styled``'s first; ``at`` says where an option is in the body."""
     styled = options.get("tags_schema") == "styled"
     pre = options.get("pre_tags", ['<em class="hlt1">' if styled else "<em>"])
     post = options.get("post_tags", ["</em>"])
     return (
-        a_string(pre[0] if isinstance(pre, list) and pre else pre, "highlight.pre_tags"),
-        a_string(post[0] if isinstance(post, list) and post else post, "highlight.post_tags"),
+        a_string(pre[0] if isinstance(pre, list) and pre else pre, at("pre_tags")),
+        a_string(post[0] if isinstance(post, list) and post else post, at("post_tags")),
     )
 
 
@@ -3106,7 +3118,7 @@ def compile_search(
     if len(aggs_key) > 1:
         raise InvalidQuery("aggregations", "found two aggregation type definitions: use aggs or aggregations")
     aggs = an_object(body[aggs_key[0]], aggs_key[0]) if aggs_key else None
-    aggregations = Aggregations(compiler, aggs, base.typed_keys) if aggs is not None else None
+    aggregations = Aggregations(compiler, aggs, base.typed_keys, aggs_key[0]) if aggs is not None else None
     highlight = (
         parse_highlight(body["highlight"], compiler, _marks(compiler, body))
         if body.get("highlight") not in (None, {})
