@@ -35,8 +35,10 @@ def exposure_control(ctx: click.Context, url: str | None) -> None:
         state = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise click.ClickException(f"{path} does not exist: the controller has not run with this state file") from None
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise click.ClickException(f"{path} is not JSON: {exc}") from None
+    if not isinstance(state, dict):
+        raise click.ClickException(f"{path} is no state of the controller's (a JSON object): was it written by hand?")
     state.pop("totals", None)  # the counters behind the next interval, not state a person reads
     click.echo(json.dumps(state, indent=2))
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
 
+from ..core.errors import DataError
 from .common import Command, console, settings_for
 
 
@@ -50,7 +52,16 @@ def convert_judgments(
     if not read.qrels:  # an empty file, or its header alone: an empty split evaluates every configuration to 0
         raise click.ClickException(f"{source}: no judgments in it; nothing written")
     target.parent.mkdir(parents=True, exist_ok=True)
-    write_judgments(read, target, to_fmt, ratings=rating_map)
+    # Written beside OUT, then put in its place: a judgment the format cannot hold (a TREC id with a space) fails
+    # the command with OUT as it was, not half written, where `evaluate` would read the first half as the set.
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    try:
+        write_judgments(read, partial, to_fmt, ratings=rating_map)
+        os.replace(partial, target)
+    except DataError as exc:
+        raise DataError(target, exc.line, exc.reason) from None
+    finally:
+        partial.unlink(missing_ok=True)
     console.print(f"wrote {sum(map(len, read.qrels.values()))} judgments of {len(read.qrels)} queries to {target}")
 
 

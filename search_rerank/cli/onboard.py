@@ -176,8 +176,10 @@ def read_state(out: Path, dataset: Path, base: Settings) -> dict[str, Any]:
         return {"dataset": str(dataset.resolve()), "base": settings_digest(base), "steps": {}, "onboard_minutes": 0.0}
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not a state file ({exc}); use another --out") from exc
+    if not isinstance(state, dict):
+        raise ConfigError(f"{path}: not a state file (a JSON {type(state).__name__}, not an object); use another --out")
     if state.get("dataset") != str(dataset.resolve()):
         raise ConfigError(f"{out} holds the onboarding of {state.get('dataset')}; use another --out for {dataset}")
     if state.get("base") != settings_digest(base):

@@ -1,17 +1,20 @@
 """JSON in the files the product reads (catalogue records, judgment lists, settings, model cards, UBI logs).
 
-Python's ``json`` takes four things no JSON reader should, and each did harm here: a key given twice keeps its
+Python's ``json`` takes five things no JSON reader should, and each did harm here: a key given twice keeps its
 last value (``{"title": "lamp", "title": "rug"}`` indexed a rug, a settings file naming ``rerank`` twice kept the
 second without a word); ``NaN`` and ``Infinity``, which JSON has not, poison a price, a time or a weight; a number
 of more than 4,300 digits fails with advice to call ``sys.set_int_max_str_digits`` instead of naming the value;
-and thousands of brackets recurse past Python's limit, a ``RecursionError`` traceback. :func:`loads` refuses
-each with a ``ValueError`` saying what it is, which each reader reports with its file and line. (Request bodies
-go through ``serving/json_input.py``, which names the JSON path of what it refuses.)
+thousands of brackets recurse past Python's limit, a ``RecursionError`` traceback; and a ``\\ud800`` escape
+without its pair is a string no UTF-8 file can hold, which failed when written, after the products or profiles
+before it were. :func:`loads` refuses each with a ``ValueError`` saying what it is, which each reader reports
+with its file and line. (Request bodies go through ``serving/json_input.py``, which names the JSON path of what it
+refuses.)
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 MAX_INT_DIGITS = 4300
@@ -52,10 +55,44 @@ def loads(text: str) -> Any:
         return int(digits)
 
     try:
-        return json.loads(text, object_pairs_hook=unique, parse_constant=constant, parse_int=integer)
+        value = json.loads(text, object_pairs_hook=unique, parse_constant=constant, parse_int=integer)
     except json.JSONDecodeError:
         raise
     except RecursionError:
         raise JsonTextError("nested too deep to read") from None
     except ValueError as exc:
         raise JsonTextError(str(exc)) from None
+    if _SURROGATE_ESCAPE.search(text):  # most text holds none, and is not walked
+        where = _lone_surrogate(value)
+        if where is not None:
+            raise JsonTextError(
+                f"{where or 'the value'}: a lone UTF-16 surrogate (an escape in \\ud800-\\udfff without its pair), "
+                "which no UTF-8 file, index or answer can hold"
+            )
+    return value
+
+
+def _lone_surrogate(value: Any, path: str = "") -> str | None:
+    """The path (``ratings[1].docId``) of the first string, or key, holding a lone surrogate; None for none."""
+    items: Any = ()
+    if isinstance(value, str):
+        return path if _SURROGATE.search(value) else None
+    if isinstance(value, dict):
+        # A key is named as its escapes, a lone surrogate included, which no message could print.
+        named = ((key.encode("utf-8", "backslashreplace").decode("utf-8"), key, item) for key, item in value.items())
+        items = ((f"{path}.{shown}" if path else shown, key, item) for shown, key, item in named)
+    elif isinstance(value, list):
+        items = ((f"{path}[{i}]", "", item) for i, item in enumerate(value))
+    for where, key, item in items:
+        if _SURROGATE.search(key):
+            return where
+        found = _lone_surrogate(item, where)
+        if found is not None:
+            return found
+    return None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+"""A surrogate escape, paired or not: without one, no string ``json`` reads from text holds a lone surrogate (an
+index, a profile store or a log then failed on it when writing, half-way through)."""

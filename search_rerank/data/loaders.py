@@ -208,7 +208,7 @@ def load_beir(
     """
     directory = Path(directory)
     products = list(iter_jsonl_catalog(directory / "corpus.jsonl", skip_bad=skip_bad, stats=stats))
-    queries = {q.id: q for q in _read_jsonl(directory / "queries.jsonl", _one_text_per_id(_beir_query))}
+    queries = read_beir_queries(directory / "queries.jsonl")
     qrels = {}
     for path in sorted((directory / "qrels").glob("*")):
         split = _qrels_split(path)
@@ -716,6 +716,20 @@ def _one_text_per_id(convert: Callable[[R], Query]) -> Callable[[R], Query]:
         return query
 
     return checked
+
+
+def read_beir_queries(path: str | Path, check: Callable[[Query], object] | None = None) -> dict[str, Query]:
+    """A BEIR ``queries.jsonl``, each query by its id: a line without ``_id`` or ``text``, an id given two texts,
+    or one ``check`` refuses (a ValueError) is refused naming the file and the line."""
+    one_text = _one_text_per_id(_beir_query)
+
+    def convert(record: dict[str, Any]) -> Query:
+        query = one_text(record)
+        if check is not None:
+            check(query)
+        return query
+
+    return {q.id: q for q in _read_jsonl(path, convert)}
 
 
 def _beir_query(record: dict[str, Any]) -> Query:

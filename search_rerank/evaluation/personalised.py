@@ -20,7 +20,6 @@ grades (how many searches an online test would need).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -38,6 +37,7 @@ from ..core.retrieval import DENSE
 from ..core.settings import Settings
 from ..data.clicks import DEFAULT_ATTRACTION, read_shopper_actions, simulate_clicks
 from ..data.dataset import Query
+from ..data.loaders import read_beir_queries
 from ..data.qrels import Qrels, read_beir_qrels
 from ..data.shoppers import SEGMENTS, THETA
 from .interleaving import credit, preference_curve, searches_needed, summarise
@@ -54,19 +54,19 @@ def read_searches(directory: str | Path, split: str) -> tuple[dict[str, Query], 
     """The held-out (shopper, search) queries judged in ``split`` and their judgments."""
     directory = Path(directory)
     qrels = read_beir_qrels(directory / "qrels" / f"{split}.tsv")
-    queries: dict[str, Query] = {}
-    for line in (directory / "queries.jsonl").read_text(encoding="utf-8").splitlines():
-        record = json.loads(line)
-        if record["_id"] in qrels:
-            meta = {k: str(v) for k, v in record.items() if k not in ("_id", "text") and v not in (None, "")}
-            queries[record["_id"]] = Query(record["_id"], record["text"], meta)
-    return queries, qrels
+    queries = read_beir_queries(directory / "queries.jsonl", check=search_time)
+    return {qid: query for qid, query in queries.items() if qid in qrels}, qrels
 
 
 def search_time(query: Query) -> float | None:
     """When the held-out search happened (seconds since the epoch), from its ``timestamp`` (ISO 8601)."""
     stamp = query.meta.get("timestamp")
-    return datetime.fromisoformat(stamp).timestamp() if stamp else None
+    if not stamp:
+        return None
+    try:
+        return datetime.fromisoformat(stamp).timestamp()
+    except ValueError:
+        raise ValueError(f"timestamp: {stamp[:80]!r} is no ISO 8601 time") from None
 
 
 def shopper_profiles(
