@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..core.errors import DataError, brief
 from .common import Command, console, settings_for
+
+if TYPE_CHECKING:
+    from ..core.product import Product
 
 SHOWN_FIELDS = 20  # the fields kept for display that `index` names, most held first (a catalog may have thousands)
 
@@ -50,6 +58,33 @@ def build_options(fn):
     return fn
 
 
+@contextmanager
+def readable_twice(catalog: Path) -> Iterator[Path]:
+    """``catalog``, or where it is not a file or a directory (a named pipe a decompression writes to, a process
+    substitution), a copy of what it gives: read twice, such a path waited for a second writer that never came."""
+    if catalog.is_file() or catalog.is_dir():
+        yield catalog
+        return
+    with tempfile.TemporaryDirectory(prefix="search-rerank-catalog-") as directory:
+        copy = Path(directory) / catalog.name  # the name, for its suffix: the format, and gzip
+        try:
+            with open(catalog, "rb") as source, open(copy, "wb") as target:
+                shutil.copyfileobj(source, target)
+        except OSError as exc:
+            raise DataError(catalog, None, f"cannot read: {exc.strerror or exc}") from None
+        yield copy
+
+
+def not_empty(products: Iterable[Product], catalog: Path) -> Iterator[Product]:
+    """``products``, refused naming ``catalog`` when there is none (a CSV of its header alone)."""
+    empty = True
+    for product in products:
+        empty = False
+        yield product
+    if empty:
+        raise DataError(catalog, None, "no products in it: nothing to index")
+
+
 def index_catalog(
     ctx: click.Context,
     catalog: Path,
@@ -66,16 +101,21 @@ def index_catalog(
 
     settings = settings_for(ctx, **({"dense": {"enabled": False}} if no_dense else {}))
     stats = LoadStats()
-    products = iter_catalog(catalog, skip_bad=skip_bad, stats=stats)
     fields = None
     if incremental:
+        products = iter_catalog(catalog, skip_bad=skip_bad, stats=stats)
         deletions = [line.strip() for _, line in text_lines(delete_file) if line.strip()] if delete_file else []
         report = update_index(products, deletions, settings, batch_size=batch_size)
     else:
         if delete_file is not None:
             raise click.UsageError("--delete needs --incremental")
-        fields = catalog_fields(catalog, settings.lexical.catalog_field_types, skip_bad=skip_bad)
-        report = build_index(products, settings, batch_size=batch_size, keep=keep, catalog=fields)
+        with readable_twice(catalog) as copy:  # a pass to type the catalog's fields, then the one that indexes
+            try:
+                fields = catalog_fields(copy, settings.lexical.catalog_field_types, skip_bad=skip_bad)
+                products = not_empty(iter_catalog(copy, skip_bad=skip_bad, stats=stats), copy)
+                report = build_index(products, settings, batch_size=batch_size, keep=keep, catalog=fields)
+            except DataError as exc:  # named by the path given, not the copy's
+                raise DataError(catalog, exc.line, exc.reason) if exc.path == str(copy) else exc from None
     rates = ", ".join(f"{part} {rate:,.0f} docs/s" for part, rate in report.docs_per_second().items())
     version = f"version {report.version} of " if report.version else ""
     console.print(
@@ -97,8 +137,8 @@ def index_catalog(
     if report.deleted:
         console.print(f"deleted {report.deleted} products")
     if report.not_found:
-        shown = ", ".join(map(repr, report.not_found[:10])) + (" ..." if len(report.not_found) > 10 else "")
-        console.print(f"warning: {len(report.not_found)} id(s) to delete are in no product of the index: {shown}")
+        listed = ", ".join(map(brief, report.not_found[:10])) + (" ..." if len(report.not_found) > 10 else "")
+        console.print(f"warning: {len(report.not_found)} id(s) to delete are in no product of the index: {listed}")
     if stats.extra_fields:
         kept = _by_field(stats.extra_fields)
         console.print(f"fields the product does not read, kept for hits' _source (products holding each): {kept}")
@@ -169,8 +209,14 @@ def reindex(ctx: click.Context, catalog: Path | None, rollback: bool, **options:
     any point, it leaves the served version as it was; run it again.
     """
     if rollback:
-        if catalog is not None or options["incremental"]:
-            raise click.UsageError("--rollback takes no --catalog or --incremental")
+        # An option given with it would be ignored without a word: a --delete FILE believed done, a takedown not.
+        given = [
+            f"--{name.replace('_', '-')}"
+            for name in ("catalog", *options)
+            if ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)
+        ]
+        if given:
+            raise click.UsageError(f"--rollback takes no {', '.join(given)}: it serves the previous version as built")
         from ..indexing.indexes import read_manifest, rollback_index
 
         settings = settings_for(ctx)

@@ -7,8 +7,20 @@ degrade instead of failing the whole request.
 
 from __future__ import annotations
 
+import reprlib
 import time
 from pathlib import Path
+from typing import Any
+
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxother = 3, 80, 80
+
+
+def brief(value: Any) -> str:
+    """A refused value as a message shows it: its first levels and characters, never all of a value of megabytes
+    (a message repeating one is a megabyte line) or nested thousands deep (which has no repr)."""
+    text = _SHOWN.repr(value)
+    return text[:80] + "..." if len(text) > 80 else text
 
 
 class SearchRerankError(Exception):

@@ -2,7 +2,7 @@
 
 Python's ``json`` takes five things no JSON reader should, and each did harm here: a key given twice keeps its
 last value (``{"title": "lamp", "title": "rug"}`` indexed a rug, a settings file naming ``rerank`` twice kept the
-second without a word); ``NaN`` and ``Infinity``, which JSON has not, poison a price, a time or a weight; a number
+second without a word); ``NaN`` and ``Infinity``, which JSON has not (and ``1e400``, read as the latter), poison a price, a time or a weight; a number
 of more than 4,300 digits fails with advice to call ``sys.set_int_max_str_digits`` instead of naming the value;
 thousands of brackets recurse past Python's limit, a ``RecursionError`` traceback; and a ``\\ud800`` escape
 without its pair is a string no UTF-8 file can hold, which failed when written, after the products or profiles
@@ -14,7 +14,9 @@ refuses.)
 from __future__ import annotations
 
 import json
+import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 MAX_INT_DIGITS = 4300
@@ -54,16 +56,31 @@ def loads(text: str) -> Any:
             raise ValueError(f"a number of {len(digits.lstrip('-'))} digits (at most {MAX_INT_DIGITS})")
         return int(digits)
 
+    overflowed: list[str] = []
+
+    def decimal(digits: str) -> float:
+        number = float(digits)
+        if math.isinf(number):  # 1e400: as good as Infinity, and stored as null; named by its path below
+            overflowed.append(digits)
+        return number
+
     try:
-        value = json.loads(text, object_pairs_hook=unique, parse_constant=constant, parse_int=integer)
+        value = json.loads(
+            text, object_pairs_hook=unique, parse_constant=constant, parse_int=integer, parse_float=decimal
+        )
     except json.JSONDecodeError:
         raise
     except RecursionError:
         raise JsonTextError("nested too deep to read") from None
     except ValueError as exc:
         raise JsonTextError(str(exc)) from None
+    if overflowed:
+        where = _first_path(value, lambda item: isinstance(item, float) and math.isinf(item))
+        raise JsonTextError(
+            f"{where or 'the value'}: {overflowed[0][:40]} is past a double's range: not a finite number"
+        )
     if _SURROGATE_ESCAPE.search(text):  # most text holds none, and is not walked
-        where = _lone_surrogate(value)
+        where = _first_path(value, lambda item: isinstance(item, str) and _SURROGATE.search(item) is not None)
         if where is not None:
             raise JsonTextError(
                 f"{where or 'the value'}: a lone UTF-16 surrogate (an escape in \\ud800-\\udfff without its pair), "
@@ -72,11 +89,11 @@ def loads(text: str) -> Any:
     return value
 
 
-def _lone_surrogate(value: Any, path: str = "") -> str | None:
-    """The path (``ratings[1].docId``) of the first string, or key, holding a lone surrogate; None for none."""
+def _first_path(value: Any, bad: Callable[[Any], bool], path: str = "") -> str | None:
+    """The path (``ratings[1].docId``) of the first value, or key, that is ``bad``; None for none."""
     items: Any = ()
-    if isinstance(value, str):
-        return path if _SURROGATE.search(value) else None
+    if bad(value):
+        return path
     if isinstance(value, dict):
         # A key is named as its escapes, a lone surrogate included, which no message could print.
         named = ((key.encode("utf-8", "backslashreplace").decode("utf-8"), key, item) for key, item in value.items())
@@ -84,9 +101,9 @@ def _lone_surrogate(value: Any, path: str = "") -> str | None:
     elif isinstance(value, list):
         items = ((f"{path}[{i}]", "", item) for i, item in enumerate(value))
     for where, key, item in items:
-        if _SURROGATE.search(key):
+        if bad(key):
             return where
-        found = _lone_surrogate(item, where)
+        found = _first_path(item, bad, where)
         if found is not None:
             return found
     return None

@@ -32,7 +32,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from ..core.errors import DataError
+from ..core.errors import DataError, brief
 from ..core.profile import FORGET_ACTION, RECEIVED_AT, safe_id
 from ..core.profile_store import ShopperAction
 from .dataset import Query
@@ -394,7 +394,7 @@ def epoch_ms(value: Any, name: str = "timestamp") -> float:
             milliseconds = math.inf
         if math.isfinite(milliseconds) and milliseconds >= 0:
             return milliseconds
-    raise ValueError(f"{name} must be ISO 8601 or epoch milliseconds since 1970, got {value!r}")
+    raise ValueError(f"{name} must be ISO 8601 or epoch milliseconds since 1970, got {brief(value)}")
 
 
 # --- what shoppers did, for their profiles ----------------------------------------
@@ -526,14 +526,14 @@ def read_shopper_actions(
 def _string(record: Mapping[str, Any], name: str) -> str:
     value = record.get(name)
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{name}: required non-empty string, got {value!r}")
+        raise ValueError(f"{name}: required non-empty string, got {brief(value)}")
     return value
 
 
 def _optional_string(record: Mapping[str, Any], name: str) -> str | None:
     value = record.get(name)
     if value is not None and not isinstance(value, str):
-        raise ValueError(f"{name}: expected a string, got {value!r}")
+        raise ValueError(f"{name}: expected a string, got {brief(value)}")
     return value
 
 

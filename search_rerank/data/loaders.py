@@ -26,7 +26,6 @@ import json
 import logging
 import math
 import re
-import reprlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -38,7 +37,7 @@ from pydantic import ValidationError
 
 from ..core import json_text
 from ..core.catalog_fields import CatalogFields
-from ..core.errors import ConfigError, DataError
+from ..core.errors import ConfigError, DataError, brief
 from ..core.field_names import one_slip, spelling_key
 from ..core.json_text import JsonTextError
 from ..core.product import Product
@@ -824,13 +823,7 @@ def _describe(error: Any) -> str:
     where = ".".join(str(part) for part in error["loc"]) or "record"
     if error["type"] == "missing":
         return f"{where}: required but missing"
-    shown = _SHOWN.repr(error["input"])
-    return f"{where}: {error['msg']} (got {shown[:80] + '...' if len(shown) > 80 else shown})"
-
-
-_SHOWN = reprlib.Repr()
-"""How a refused value is shown: its first levels and characters (a value nested thousands deep has no repr)."""
-_SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxother = 3, 80, 80
+    return f"{where}: {error['msg']} (got {brief(error['input'])})"
 
 
 def _read_jsonl(path: str | Path, convert: Callable[[dict[str, Any]], T | None], **options: Any) -> Iterator[T]:

@@ -24,6 +24,7 @@ from ..core.errors import DataError
 
 GZIP_SUFFIX = ".gz"
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+_UTF16 = "the file is UTF-16 (it starts with a UTF-16 byte-order mark); save it as UTF-8"
 
 
 def text_lines(path: str | Path, *, latin1_fallback: bool = False) -> Iterator[tuple[int, str]]:
@@ -45,6 +46,8 @@ def text_lines(path: str | Path, *, latin1_fallback: bool = False) -> Iterator[t
                     number += 1
                     if number == 1:
                         data = data.removeprefix(codecs.BOM_UTF8)
+                        if data.startswith(_UTF16_BOMS):  # its NULs would be taken for a binary file's
+                            raise DataError(path, number, _UTF16)
                     if b"\0" in data:  # no text holds one: read as UTF-8 it would be in an id or a title
                         raise DataError(
                             path, number, "holds a NUL byte: a binary file, or UTF-16 without its byte-order mark"
@@ -53,7 +56,7 @@ def text_lines(path: str | Path, *, latin1_fallback: bool = False) -> Iterator[t
                         text = data.decode("utf-8")
                     except UnicodeDecodeError as exc:
                         if not latin1_fallback:
-                            raise DataError(path, number, _not_utf8(data, exc, number)) from None
+                            raise DataError(path, number, _not_utf8(data, exc)) from None
                         text = data.decode("latin-1")  # every byte is a Latin-1 character: this cannot fail
                     yield number, text
     except (OSError, EOFError, zlib.error) as exc:
@@ -78,9 +81,7 @@ def _cannot_read(exc: OSError | EOFError | zlib.error, gzipped: bool) -> str:
     return f"cannot read{' (a gzip file, cut short or damaged?)' if gzipped else ''}: {reason}"
 
 
-def _not_utf8(data: bytes, exc: UnicodeDecodeError, number: int) -> str:
-    if number == 1 and data.startswith(_UTF16_BOMS):
-        return "the file is UTF-16 (it starts with a UTF-16 byte-order mark); save it as UTF-8"
+def _not_utf8(data: bytes, exc: UnicodeDecodeError) -> str:
     return (
         f"not UTF-8: byte {data[exc.start]:#04x} at byte {exc.start + 1} of the line (a Latin-1 or "
         "Windows-1252 export?); save the file as UTF-8, e.g. iconv -f WINDOWS-1252 -t UTF-8 IN > OUT"

@@ -68,8 +68,7 @@ def test_an_incremental_reindex_failing_on_a_lone_surrogate_leaves_the_served_in
     index_dir = indexed(tmp_path)
     update = tmp_path / "update.jsonl"
     update.write_text(
-        '{"id": "p1", "title": "pine desk"}\n'
-        f'{{"id": "p4", "title": "cane chair", "image": "{LONE_SURROGATE}"}}\n',
+        f'{{"id": "p1", "title": "pine desk"}}\n{{"id": "p4", "title": "cane chair", "image": "{LONE_SURROGATE}"}}\n',
         encoding="utf-8",
     )
     (tmp_path / "gone.txt").write_text("p3\n", encoding="utf-8")
@@ -103,8 +102,7 @@ def test_a_catalog_display_field_holding_a_lone_surrogate_is_refused_naming_file
     every field, e.g. "catalog.jsonl:2: image: ..."."""
     catalog = tmp_path / "catalog.jsonl"
     catalog.write_text(
-        '{"id": "p1", "title": "oak desk"}\n'
-        f'{{"id": "p2", "title": "brass lamp", "image": "{LONE_SURROGATE}"}}\n',
+        f'{{"id": "p1", "title": "oak desk"}}\n{{"id": "p2", "title": "brass lamp", "image": "{LONE_SURROGATE}"}}\n',
         encoding="utf-8",
     )
     result = run("--index-dir", str(tmp_path / "index"), "index", "--no-dense", "--catalog", str(catalog))
