@@ -353,7 +353,7 @@ def compare(
 
     data = load_dataset(dataset)
     queries, qrels = data.split(split)
-    sides = [load_side(path, ctx.obj["index_dir"]) for path in (a, b)]
+    sides = [load_side(path, ctx.obj["index_dir"], judged=qrels) for path in (a, b)]
     configured = [side for side in sides if isinstance(side, Settings)]
     products: dict[str, dict[str, Any]] = {}
     runs: list[Run] = []

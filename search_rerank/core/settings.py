@@ -21,7 +21,8 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -30,6 +31,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -66,6 +68,32 @@ ModelName = Annotated[str, BeforeValidator(not_empty)]
 class _Section(BaseModel):
     # A weight, a boost or a time of NaN or infinity would make every score it enters NaN: refused, as JSON has none.
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_boolean_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """``window = true`` is refused, not read as 1 (pydantic's lax mode): a reranker of one hit reorders
+        nothing, and a fusion weight of true is no weight anyone meant."""
+        where = _boolean_number(value, cls.model_fields[info.field_name or ""].annotation)
+        if where is not None:
+            raise ValueError(f"{where + ': ' if where else ''}a number, not true or false")
+        return value
+
+
+def _boolean_number(value: Any, annotation: Any) -> str | None:
+    """Where in ``value`` a boolean stands for a number ``annotation`` wants ("" for the value itself, a dict's
+    key, a list's index); None where there is none."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return _boolean_number(value, args[0])
+    if isinstance(value, bool):
+        kinds = set(args) if origin in (Union, UnionType) else {annotation}
+        return "" if kinds & {int, float} and bool not in kinds and Any not in kinds else None
+    if isinstance(value, dict) and origin in (dict, Mapping) and len(args) == 2:
+        return next((str(k) for k, v in value.items() if _boolean_number(v, args[1]) is not None), None)
+    if isinstance(value, list) and origin in (list, tuple) and args:
+        return next((f"[{i}]" for i, v in enumerate(value) if _boolean_number(v, args[0]) is not None), None)
+    return None
 
 
 LEXICAL_FIELDS = ("title", "brand", "category", "attributes", "description")

@@ -61,10 +61,16 @@ def read_trec_run(path: str | Path) -> Run:
     rank column disagrees with its scores is read the way it will be evaluated.
     """
     ranked: dict[str, list[tuple[float, int, str]]] = {}
+    listed: dict[tuple[str, str], int] = {}
     for line, (qid, _, docid, rank, score, _) in _fields(path, "qid Q0 docid rank score tag"):
         position = _number(path, line, "rank", rank, int)
         value = _number(path, line, "score", score, float)
+        first = listed.setdefault((qid, docid), line)
+        if first != line:  # trec_eval refuses such a run: which of the two places is the product's?
+            raise DataError(path, line, f"query {qid!r} ranks product {docid!r} a second time (first on line {first})")
         ranked.setdefault(qid, []).append((-value, position, docid))
+    if not ranked:  # a run never written, an export that failed: not a system that found nothing
+        raise DataError(path, None, "no ranked products in it")
     return {qid: [(docid, -neg) for neg, _, docid in sorted(hits)] for qid, hits in ranked.items()}
 
 

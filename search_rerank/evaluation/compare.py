@@ -11,11 +11,12 @@ earlier build compares the same way.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ..core.errors import DataError
 from ..core.settings import Settings, load_settings
 from ..data.dataset import Query
 from ..data.qrels import Qrels, Run, read_trec_run
@@ -96,11 +97,15 @@ def settings_runs(
     return [run for run in runs if run is not None], products
 
 
-def load_side(path: str | Path, index_dir: Path | None = None) -> Settings | Run:
-    """A settings file becomes Settings (to be ranked), anything else is read as a TREC run."""
+def load_side(path: str | Path, index_dir: Path | None = None, judged: Iterable[str] | None = None) -> Settings | Run:
+    """A settings file becomes Settings (to be ranked), anything else is read as a TREC run; one that ranks none
+    of the ``judged`` queries is refused (a run of another dataset or split, which would lose on every query)."""
     if is_settings_file(path):
         return load_settings(path, **({"index_dir": index_dir} if index_dir is not None else {}))
-    return read_trec_run(path)
+    run = read_trec_run(path)
+    if judged is not None and not set(run) & set(judged):
+        raise DataError(path, None, "it ranks none of the judged queries (a run of another dataset or split?)")
+    return run
 
 
 def compare(

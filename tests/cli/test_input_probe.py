@@ -468,7 +468,7 @@ def test_a_fusion_weight_given_as_true_is_refused_naming_the_setting(tmp_path):
     settings = tmp_path / "settings.json"
     settings.write_text('{"fusion": {"method": "linear", "weights": {"lexical": true, "dense": 0.2}}}\n')
     output = refused(run("--settings", str(settings), "models", "list"))
-    assert str(settings) in output and "fusion.weights.lexical" in output
+    assert str(settings) in output and "fusion.weights: lexical" in output
 
 
 # --- a number past a double in a display field ----------------------------------------------------------------------

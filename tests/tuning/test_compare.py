@@ -109,5 +109,5 @@ def test_compare_command_names_the_bad_line_of_a_run_file(tmp_path, catalog):
     good, bad = tmp_path / "good.run", tmp_path / "bad.run"
     good.write_text("Q000001 Q0 P0000001 1 1.0 a\n")
     bad.write_text("Q000001 Q0 P0000001 1 1.0 b\nQ000001 Q0 P0000002 2 high b\n")
-    result = CliRunner().invoke(main, ["compare", str(good), str(bad), "--dataset", str(catalog)])
+    result = CliRunner().invoke(main, ["compare", str(bad), str(good), "--dataset", str(catalog)])
     assert result.exit_code == 1 and "bad.run:2: score 'high' is not a number" in result.output
