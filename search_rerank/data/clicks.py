@@ -689,19 +689,21 @@ def click_query_id(text: str) -> str:
 def read_clicks(pattern: str | Path) -> list[Impression]:
     """Impressions from a plain JSON Lines click log or from UBI NDJSON files, a glob matching one or more.
 
-    The format is told by the first record: a plain log's lines have ``shown``.
+    The format is told by the first record: a plain log's lines have ``shown``. An empty file (the one a rotation
+    just opened) is passed over; the log is refused as empty only when every file is.
     """
     paths = sorted(Path(p) for p in glob.glob(str(Path(pattern).expanduser()))) or [Path(pattern)]
     for path in paths:
         if not path.is_file():
             raise DataError(path, None, "no such click log (give a file or a glob of UBI NDJSON files)")
-    first = next(numbered_text_lines(paths[0]), None)
-    if first is None:
-        raise DataError(paths[0], None, "the click log is empty")
+    found = next(((path, line) for path in paths for line in numbered_text_lines(path)), None)
+    if found is None:
+        raise DataError(paths[0] if len(paths) == 1 else pattern, None, "the click log is empty")
+    path, first = found
     try:
         plain = "shown" in parse_json_object(first[1])
     except ValueError as exc:
-        raise DataError(paths[0], first[0], str(exc)) from None
+        raise DataError(path, first[0], str(exc)) from None
     if plain:
         return [impression for path in paths for impression in read_click_log(path)]
     return read_ubi(*paths)

@@ -927,7 +927,10 @@ def numbered_csv_rows(path: str | Path, *, latin1_fallback: bool = False) -> Ite
                 yield cells.line_num, _by_name(names, values)
             start = cells.line_num + 1
     except csv.Error as exc:
-        if cells.line_num > start and "unexpected end of data" in str(exc):
+        # A cell that runs to the end of the file, or past csv's field limit over thousands of rows: a quote that
+        # never closes, on the line the row began.
+        unclosed = "unexpected end of data" in str(exc) or "field larger than field limit" in str(exc)
+        if cells.line_num > start and unclosed:
             raise DataError(path, start, "unreadable CSV: a quoted cell on this line never closes") from exc
         raise DataError(path, cells.line_num, f"unreadable CSV: {exc}") from exc
 
