@@ -94,6 +94,11 @@ def es_search(index: str):
     return jsonify(filtered(response, params)), 200, {**ES_HEADERS, QUERY_ID_HEADER: query_id}
 
 
+def _reason(exc: Exception, path: str) -> str:
+    """A refusal's reason, less the ``[path]`` its message begins with."""
+    return str(exc).removeprefix(f"[{path}] ")
+
+
 @es.post("/_msearch", defaults={"index": "_all"})
 @es.post("/<index>/_msearch")
 def es_msearch(index: str):
@@ -265,13 +270,22 @@ def _es_search(index: str, body: dict[str, Any], params, deadline: float | None 
     highlighted = highlight_names(body.get("highlight"), aliases)
     body = rename_fields(body, aliases)
     lexical = pipeline.legs.get(LEXICAL)
-    embedded = compile_search(body, params, settings.service, lexical) if serves(lexical) else None
     cluster = delegated_cluster(lexical)
     delegated = None
-    if cluster is not None:
-        dense_query = plan is not None and not plan.browses
-        min_score = plan.lexical_min_score if plan is not None else None
-        delegated = delegate_search(body, params, settings.service, cluster, dense_query, min_score)
+    try:
+        embedded = compile_search(body, params, settings.service, lexical) if serves(lexical) else None
+        if cluster is not None:
+            dense_query = plan is not None and not plan.browses
+            min_score = plan.lexical_min_score if plan is not None else None
+            delegated = delegate_search(body, params, settings.service, cluster, dense_query, min_score)
+    except InvalidQuery as exc:
+        if plan is None:
+            raise
+        raise InvalidQuery(plan.sent(exc.field), _reason(exc, exc.field), exc.kind) from None
+    except Unsupported as exc:
+        if plan is None:
+            raise
+        raise Unsupported(plan.sent(exc.part), _reason(exc, exc.part)) from None
     if embedded is not None and plan is not None and embedded.collapse is not None and embedded.search.text.strip():
         raise Unsupported("collapse", "beside a retriever that ranks (its page is the pipeline's ranking)")
     if embedded is not None:

@@ -217,6 +217,15 @@ class RetrieverPlan:
     rerank_min_score: float | None = None
     size_cap: int | None = None
     skipped: dict[str, str] = field(default_factory=dict)
+    origins: list[tuple[str, str]] = field(default_factory=list)
+    """Where the parts of :attr:`body`'s query were in the request: (their path in ``body``, in the request)."""
+
+    def sent(self, path: str) -> str:
+        """``path`` in :attr:`body` as the request has it (a retriever's query, a knn's filter)."""
+        for made, at in sorted(self.origins, key=lambda pair: -len(pair[0])):
+            if path == made or path.startswith((f"{made}.", f"{made}[")):
+                return at + path.removeprefix(made)
+        return path
 
     @property
     def browses(self) -> bool:
@@ -304,6 +313,9 @@ class _Planner:
         """The ``ids`` or ``docs`` a ``pinned`` retriever puts first."""
         self.pinned_filters: list[Any] = []
         """A ``pinned`` retriever's own filters: they hold its products too."""
+        self.filter_origins: list[str] = []
+        self.pinned_origins: list[str] = []
+        """Where :attr:`filters` and :attr:`pinned_filters` are in the body, each's, for a refusal to name."""
 
     def run(self) -> RetrieverPlan:
         node, path = self.body[RETRIEVER], RETRIEVER
@@ -489,6 +501,7 @@ class _Planner:
         if len(listed) != 1:
             raise InvalidQuery(where, "either 'ids' or 'docs' must be provided and non-empty for pinned retriever")
         self.pinned_filters = _filters(spec.get("filter"), f"{where}.filter")
+        self.pinned_origins = _paths(spec.get("filter"), f"{where}.filter")
         self.pins = {listed[0]: spec[listed[0]]}
         self.section[PINNED] = ids
 
@@ -496,6 +509,7 @@ class _Planner:
         if self.pipeline.reranker is None or self.settings.rerank.model is None:
             raise Unsupported(where, "no reranker model is configured on this service (rerank.model)")
         self.filters += _filters(spec.get("filter"), f"{where}.filter")
+        self.filter_origins += _paths(spec.get("filter"), f"{where}.filter")
         if kind == "text_similarity_reranker":
             keys = {RETRIEVER, "field", "inference_text", "rank_window_size", "min_score", "filter", "_name"}
             known_keys(spec, where, keys | {"inference_id", "chunk_rescorer"})
@@ -564,6 +578,7 @@ class _Planner:
         if "min_score" in spec:
             raise Unsupported(f"{where}.min_score", "a least fused score")
         self.filters += _filters(spec.get("filter"), f"{where}.filter")
+        self.filter_origins += _paths(spec.get("filter"), f"{where}.filter")
         window = self._rank_window(spec.get("rank_window_size"), f"{where}.rank_window_size")
         top_normalizer = None
         if kind == "linear" and "normalizer" in spec:
@@ -697,17 +712,32 @@ class _Planner:
         else:
             self.overrides.setdefault("dense", {})["enabled"] = False
             self.out.skipped[DENSE] = NOT_IN_TREE
+        # Where the query's parts were in the body: a refusal of one names that, not the query they make here.
+        origins: list[tuple[str, str]] = []
+        if query is not None and standard is not None:
+            origins.append(("query", "query" if standard.path == "query" else f"{standard.path}.query"))
         if filters:
             query = {"bool": {"must": [] if query is None else [query], "filter": filters}}
+            origins = _moved(origins, "query.bool.must[0]")
+            origins += list(zip((f"query.bool.filter[{i}]" for i in range(len(filters))), self._origins(leaves)))
         if self.pins is not None:
             query = {PINNED: {**self.pins, "organic": {"match_all": {}} if query is None else query}}
+            origins = _moved(origins, f"query.{PINNED}.organic")
             if self.pinned_filters:
                 query = {"bool": {"must": [query], "filter": self.pinned_filters}}
+                origins = _moved(origins, "query.bool.must[0]")
+                origins += [(f"query.bool.filter[{i}]", at) for i, at in enumerate(self.pinned_origins)]
+        self.out.origins = origins
         body = {k: v for k, v in self.body.items() if k not in (RETRIEVER, "query", *HYBRID_KEYS)}
         if query is not None:
             body["query"] = query
         self.out.body = body
         self.section["filters"] = len(filters)
+
+    def _origins(self, leaves: list[Leaf]) -> list[str]:
+        """Where each of :meth:`_common_filters`' filters is in the body."""
+        own = _paths(leaves[0].spec.get("filter"), f"{leaves[0].path}.filter") if leaves else []
+        return self.filter_origins + own
 
     def _common_filters(self, leaves: list[Leaf]) -> list[Any]:
         """The pipeline holds every leg to one set of filters, so the leaves' own filters must agree."""
@@ -886,6 +916,18 @@ def _dense_leaf(kind: str, spec: Any, where: str, ignored: list[str]) -> Leaf:
         text = a_string(_required(spec, "query", where), f"{where}.query")
         spec = {"field": spec["field"], "query_vector_builder": {"text_embedding": {"model_text": text}}}
     return Leaf("knn", where, spec, _filters(spec.get("filter"), f"{where}.filter"))
+
+
+def _paths(value: Any, where: str) -> list[str]:
+    """Where each of :func:`_filters`' clauses is in the body."""
+    if value is None:
+        return []
+    return [f"{where}[{i}]" for i in range(len(value))] if isinstance(value, list) else [where]
+
+
+def _moved(origins: list[tuple[str, str]], to: str) -> list[tuple[str, str]]:
+    """``origins`` once the query they are in is put at ``to`` (inside a bool, a pinned query)."""
+    return [(to + made.removeprefix("query"), at) for made, at in origins]
 
 
 def _filters(value: Any, where: str) -> list[Any]:

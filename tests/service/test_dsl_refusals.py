@@ -187,3 +187,36 @@ def test_a_bad_option_of_a_field_in_highlights_list_form_is_named_at_its_index(c
 
 
 # --- a 200 that differs from Elasticsearch's answer ---------------------------------------------------------------
+
+
+def test_a_bad_clause_in_a_knn_filter_is_named_under_knn_filter(client):
+    # Was: 400 naming "query.bool.filter[0].range.price.gte", the clause rewritten into a query the body never
+    # sent. Elasticsearch names the knn section's filter.
+    status, err = error(client, {"knn": knn(filter=BAD_RANGE)})
+    assert (status, named(err)) == (400, "knn.filter.range.price.gte")
+
+
+def test_an_unsupported_clause_in_a_knn_filter_is_named_under_knn_filter(client):
+    # Was: 501 naming "query.bool.filter[0].nested". The body holds it at knn.filter.nested.
+    nested = {"nested": {"path": "offers", "query": {"match_all": {}}}}
+    status, err = error(client, {"knn": knn(filter=nested)})
+    assert (status, named(err)) == (501, "knn.filter.nested")
+
+
+def test_a_bad_clause_in_a_standard_retrievers_query_is_named_under_the_retriever(client):
+    # Was: 400 naming "query.range.price.gte"; the body has no top-level query.
+    status, err = error(client, {"retriever": {"standard": {"query": BAD_RANGE}}})
+    assert (status, named(err)) == (400, "retriever.standard.query.range.price.gte")
+
+
+def test_a_bad_clause_in_a_standard_retrievers_filter_is_named_under_the_retriever(client):
+    # Was: 400 naming "query.bool.filter[0].range.price.gte".
+    body = {"retriever": {"standard": {"query": {"match_all": {}}, "filter": BAD_RANGE}}}
+    status, err = error(client, body)
+    assert (status, named(err)) == (400, "retriever.standard.filter.range.price.gte")
+
+
+def test_a_bad_clause_in_a_knn_retrievers_filter_is_named_under_the_retriever(client):
+    # Was: 400 naming "query.bool.filter[0].range.price.gte".
+    status, err = error(client, {"retriever": {"knn": knn(filter=BAD_RANGE)}})
+    assert (status, named(err)) == (400, "retriever.knn.filter.range.price.gte")
