@@ -31,7 +31,7 @@ from flask import Blueprint, Flask, current_app, jsonify, request
 from ..backends.profile_index import open_profile_store
 from ..core.pipeline import SearchPipeline
 from ..core.profile import ShopperProfile, safe_id
-from ..core.profile_store import ProfileStore, profile_events, search_profile
+from ..core.profile_store import FORGET_WINDOW_S, ProfileStore, profile_events, search_profile
 from ..core.reasons import PROFILE_STORE_UNAVAILABLE, TIMEOUT, UBI_WRITE_FAILED
 from ..core.settings import Settings
 from ..data.clicks import shopper_action
@@ -69,6 +69,7 @@ class ProfileAccess:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="profiles")
         self._next_purge = 0.0
         self._purge_lock = threading.Lock()
+        self._timers: list[threading.Timer] = []
 
     def purge_expired(self, ttl_s: float, now: float) -> bool:
         """Start removing the profiles nobody updated for ``ttl_s`` (on the pool: an event does not wait for it),
@@ -84,9 +85,26 @@ class ProfileAccess:
         self._pool.submit(self._purge, now - ttl_s)
         return True
 
+    def purge_after_forget(self, ttl_s: float) -> None:
+        """Once a forget's tombstones have done their work (:data:`FORGET_WINDOW_S`), remove them, with the
+        expired profiles, though no event comes: on a quiet store they stayed until the next event's purge, a
+        digest of the shopper's key kept for hours or days."""
+        timer = threading.Timer(FORGET_WINDOW_S + 1.0, self._purge_now, args=(ttl_s,))
+        timer.daemon = True
+        with self._purge_lock:
+            self._timers = [t for t in self._timers if t.is_alive()] + [timer]
+        timer.start()
+
+    def _purge_now(self, ttl_s: float) -> None:
+        with contextlib.suppress(RuntimeError):  # the pool is shut down: the worker is stopping
+            self._pool.submit(self._purge, time.time() - ttl_s)
+
     def close(self) -> None:
         """Wait for the calls in flight (a purge may be running on the pool), then close the store: closing its
         connections under a running call would crash SQLite."""
+        with self._purge_lock:
+            for timer in self._timers:
+                timer.cancel()
         self._pool.shutdown(wait=True)
         self.store.close()
 
@@ -235,4 +253,5 @@ def forget(user_id: str):
         log.error("forgetting a shopper failed: %s: %s", type(exc).__name__, exc)
         metrics.PROFILE_STORE_ERRORS.labels("forget").inc()
         return error_response(503, "profile store unavailable", "the shopper is not forgotten yet; try again")
+    store.purge_after_forget(current_settings().personalisation.ttl_s)
     return jsonify({"forgotten": removed})

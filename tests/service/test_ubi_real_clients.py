@@ -14,9 +14,10 @@ import time
 
 import pytest
 
+from search_rerank.core import profile_store
 from search_rerank.core.profile import session_key, user_key
 from search_rerank.core.profile_store import SQLiteProfileStore
-from search_rerank.serving import create_app
+from search_rerank.serving import create_app, profiles_api
 from search_rerank.serving.identity import IDENTITY_KEY_VARIABLE, signed
 
 TOKEN = "forget-token"
@@ -218,3 +219,26 @@ def test_concurrent_events_for_one_shopper_all_reach_the_cluster_profile_store(r
     finally:
         for store in stores:
             store.close()
+
+
+def test_a_forgets_tombstone_leaves_the_store_once_its_window_has_passed_with_no_event_after_it(
+    client, personal_settings, monkeypatch
+):
+    # The tombstone (a digest of the shopper's key) holds back events in flight for FORGET_WINDOW_S; then the
+    # forgetting worker removes it though no event comes (on a quiet store it stayed until the next event).
+    monkeypatch.setattr(profiles_api, "FORGET_WINDOW_S", 0.5)
+    monkeypatch.setattr(profile_store, "FORGET_WINDOW_S", 0.5)
+    target = sofas(client)[0]["id"]
+    assert client.post("/ubi/events", json=[purchase(target, user="shopper-1001")] * 2).status_code == 200
+    assert client.delete("/profiles/shopper-1001", headers=FORGET).get_json() == {"forgotten": 1}
+    path = personal_settings.personalisation.store_path
+    digest = profile_store.tombstone(user_key("shopper-1001")).encode()
+
+    def on_disk() -> bytes:
+        return b"".join(p.read_bytes() for p in path.parent.iterdir() if p.name.startswith(path.name))
+
+    assert digest in on_disk()  # held for the window
+    deadline = time.monotonic() + 60
+    while digest in on_disk() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert digest not in on_disk()
