@@ -12,9 +12,8 @@ import json
 import time
 from pathlib import Path
 
-from click.testing import CliRunner
+from command_line import refused, run
 
-from search_rerank.cli import main
 from search_rerank.core.profile import user_key
 from search_rerank.core.profile_store import SQLiteProfileStore
 from search_rerank.core.settings import Settings
@@ -27,20 +26,6 @@ RSS = (
     "<item><g:id>p1</g:id><g:title>oak desk{title}</g:title><g:image_link>http://x/1.jpg</g:image_link>{extra}"
     "</item>\n</channel></rss>\n"
 )
-
-
-def run(*args: str, env: dict[str, str] | None = None):
-    return CliRunner().invoke(main, list(args), env=env)
-
-
-def refused(result) -> str:
-    """The output of a command that ended in its one-line message (a traceback would leave another exception)."""
-    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), (
-        result.exception,
-        result.output[-500:],
-    )
-    assert "Traceback" not in result.output
-    return result.output
 
 
 def index(tmp_path: Path, catalog: Path, index_dir: Path | None = None):

@@ -15,29 +15,14 @@ import json
 import time
 from pathlib import Path
 
-from click.testing import CliRunner
+from command_line import refused, run
 
-from search_rerank.cli import main
 from search_rerank.core.settings import Settings
 from search_rerank.indexing.indexes import open_pipeline
 
 NO_DENSE = {"SEARCH_RERANK_DENSE__ENABLED": "false"}
 CATALOG = [{"id": "p1", "title": "oak desk"}, {"id": "p2", "title": "brass lamp"}, {"id": "p3", "title": "wool rug"}]
 LONE_SURROGATE = "\\ud83d"  # as a JSON file writes it: half of an emoji's surrogate pair, the other half lost
-
-
-def run(*args: str, env: dict[str, str] | None = None):
-    return CliRunner().invoke(main, list(args), env=env)
-
-
-def refused(result) -> str:
-    """The output of a command that ended in its one-line message (a traceback would leave another exception)."""
-    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), (
-        result.exception,
-        result.output[-500:],
-    )
-    assert "Traceback" not in result.output
-    return result.output
 
 
 def jsonl(path: Path, records: list) -> Path:
