@@ -148,6 +148,18 @@ def _aggregation(spec: Mapping[str, Any], path: str) -> Mapping[str, Any]:
     return out
 
 
+_STATS = ("count", "min", "max", "avg", "sum")
+STATS_VALUES = {
+    "stats": _STATS,
+    "extended_stats": (
+        *_STATS,
+        *("sum_of_squares", "variance", "variance_population", "variance_sampling"),
+        *("std_deviation", "std_deviation_population", "std_deviation_sampling"),
+    ),
+}
+"""The values a terms order may name of a stats sub-aggregation (``"s.avg"``); another is a 400, as there."""
+
+
 def _bucket_order(order: Any, path: str, subs: Mapping[str, Any]) -> Any:
     """A bucket order: ``{"_count" | "_key" | metric: direction}``, or a list of them (the first decides)."""
     if isinstance(order, list):
@@ -169,6 +181,14 @@ def _bucket_order_object(order: Any, path: str, subs: Mapping[str, Any]) -> Mapp
                 f"{path}.{by}",
                 f"Invalid aggregation order path [{by}]: the aggregation [{head}] does not exist under this one "
                 f"(order by {', '.join(BUCKET_KEYS)} or a sub-aggregation)",
+            )
+        kind = next(iter(subs[head]), "") if isinstance(subs.get(head), Mapping) else ""
+        value = by[len(head) + 1 :] if by.startswith(f"{head}.") else None
+        if value is not None and kind in STATS_VALUES and value not in STATS_VALUES[kind]:
+            raise InvalidQuery(
+                f"{path}.{by}",
+                f"Invalid aggregation order path [{by}]: a {kind} aggregation has no value [{value}] (it has "
+                f"{', '.join(STATS_VALUES[kind])})",
             )
     return {by: direction(value, f"{path}.{by}") for by, value in order.items()}
 

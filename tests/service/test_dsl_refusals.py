@@ -220,3 +220,20 @@ def test_a_bad_clause_in_a_knn_retrievers_filter_is_named_under_the_retriever(cl
     # Was: 400 naming "query.bool.filter[0].range.price.gte".
     status, err = error(client, {"retriever": {"knn": knn(filter=BAD_RANGE)}})
     assert (status, named(err)) == (400, "retriever.knn.filter.range.price.gte")
+
+
+def test_a_terms_order_on_a_stats_value_that_does_not_exist_is_a_400_naming_the_order(client):
+    # Was: 501 naming only "aggs" (tantivy refuses it), where an order on a sub-aggregation that does not exist is
+    # a 400 naming aggs.b.terms.order.<name>. Elasticsearch: 400 "Invalid aggregation order path [s.nope]".
+    body = {
+        "size": 0,
+        "aggs": {
+            "b": {
+                "terms": {"field": "brand.keyword", "order": {"s.nope": "desc"}},
+                "aggs": {"s": {"stats": {"field": "price"}}},
+            }
+        },
+    }
+    status, err = error(client, body)
+    assert status == 400
+    assert (named(err) or "").startswith("aggs.b.terms.order")
