@@ -36,6 +36,7 @@ schema cannot express (nested documents, geo, scripts, a sort on text) is an
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -773,6 +774,12 @@ class Compiler:
         move hits, and are listed as ignored; ``min_score``, which would drop hits by those scores, is a 501.
         """
         _check_function_score(spec, path)
+        for i, function in enumerate(spec.get("functions") or ()):
+            if function.get("filter") is not None:
+                # Read, though ignored, as Elasticsearch parses it: a malformed filter is a 400; one this index
+                # cannot answer changes nothing here, the function being ignored.
+                with contextlib.suppress(Unsupported):
+                    self.excluded(function["filter"], f"{path}.functions[{i}].filter")
         if spec.get("min_score") is not None:
             raise Unsupported(f"{path}.min_score", "dropping hits by their function score (the pipeline ranks)")
         for key in ("functions", *FUNCTION_SCORE_FUNCTIONS):

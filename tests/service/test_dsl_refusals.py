@@ -237,3 +237,11 @@ def test_a_terms_order_on_a_stats_value_that_does_not_exist_is_a_400_naming_the_
     status, err = error(client, body)
     assert status == 400
     assert (named(err) or "").startswith("aggs.b.terms.order")
+
+
+def test_a_malformed_filter_of_an_ignored_function_is_a_400_naming_it(client):
+    # Was: 200, the function (and so its filter) being ignored unread. Elasticsearch parses it: 400.
+    functions = [{"filter": {"range": {"price": {"gte": "abc"}}}, "weight": 2}]
+    body = {"query": {"function_score": {"query": {"match_all": {}}, "functions": functions}}}
+    status, err = error(client, body)
+    assert (status, named(err)) == (400, "query.function_score.functions[0].filter.range.price.gte")
