@@ -152,14 +152,27 @@ def translate(
     raw = body.get("query")
     if not isinstance(raw, list) or not raw:
         raise InvalidQuery("query", "expected a list of one or more queries")
-    queries = [Query(an_object(item, f"query[{i}]"), f"query[{i}]") for i, item in enumerate(raw)]
     by_id: dict[str, Query] = {}
-    for query in queries:
-        if query.id in by_id:
+    queries: list[Query] = []
+    for i, item in enumerate(raw):
+        query = Query(an_object(item, f"query[{i}]"), f"query[{i}]")
+        earlier = by_id.get(query.id)
+        if earlier is None:
+            by_id[query.id] = query
+            queries.append(query)
+        elif query.spec == earlier.spec:
+            continue  # a server-side render lists the component a URL gives a value twice, alike
+        elif query.executes and earlier.executes:
             raise InvalidQuery(
-                f"{query.path}.id", f"a second query with the id {query.id!r}: each answers under its id"
+                f"{query.path}.id", f"a second query with the id {query.id!r} to execute: each answers under its id"
             )
-        by_id[query.id] = query
+        else:
+            # A search box's suggestions (executed, answered under its id) beside its query as the dependency of
+            # a facet that reacts to it (not executed: what a react names), as reactivecore's getDependentQueries
+            # sends them.
+            queries.append(query)
+            if not query.executes:
+                by_id[query.id] = query
     executed = sum(query.executes for query in queries)
     if max_searches is not None and executed > max_searches:
         # Each search costs a whole pipeline run, as a multi-search's does.

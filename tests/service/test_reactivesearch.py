@@ -223,7 +223,7 @@ def test_a_request_of_more_queries_than_a_multi_search_may_hold_is_a_400(client,
         ({"query": []}, "query"),
         ({"query": ["search"]}, "query[0]"),
         ({"query": [{"dataField": "title"}]}, "query[0].id"),
-        ({"query": [{"id": "a"}, {"id": "a"}]}, "query[1].id"),
+        ({"query": [{"id": "a"}, {"id": "a", "value": "lamp"}]}, "query[1].id"),  # two to execute
         ({"query": [{"id": "settings"}]}, "query[0].id"),
         ({"query": [{"id": "a", "type": "knn"}]}, "query[0].type"),
         ({"query": [{"id": "a", "execute": "yes"}]}, "query[0].execute"),
