@@ -654,7 +654,9 @@ class ServiceSettings(_Section):
         "the search's matches (serving/name_value_facets.py), and a shop page shows tens of facets",
     )
     max_result_window: int = Field(
-        default=10_000, ge=1, description="from + size at most this (Elasticsearch's index.max_result_window, and its default)"
+        default=10_000,
+        ge=1,
+        description="from + size at most this (Elasticsearch's index.max_result_window, and its default)",
     )
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="larger request bodies get a 413")
     queue_timeout_s: float = Field(
