@@ -72,12 +72,25 @@ class Filters(BaseModel):
     def _one_or_many(cls, value: Any) -> Any:
         return (value,) if isinstance(value, str) else value
 
+    @field_validator("price_min", "price_max", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # pydantic reads true as 1.0: a bound nobody meant
+            raise ValueError("a number, not true or false")
+        return value
+
     @field_validator("attributes", mode="before")
     @classmethod
     def _attribute_lists(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {str(k).strip().lower(): ((v,) if isinstance(v, str) else v) for k, v in value.items()}
-        return value
+        if not isinstance(value, dict):
+            return value
+        out: dict[str, Any] = {}
+        for key, values in value.items():
+            name = str(key).strip().lower()
+            if name in out:  # "Color" and "color ": one attribute, and one of the two would be dropped unseen
+                raise ValueError(f"{key!r} names the attribute {name!r} another key names too: give it once")
+            out[name] = (values,) if isinstance(values, str) else values
+        return out
 
     @model_validator(mode="after")
     def _price_range_ordered(self) -> Filters:

@@ -109,6 +109,14 @@ class SearchRequest(_Strict):
     size: int = Field(default=10, ge=0)
     from_: int = Field(default=0, ge=0, alias="from", description="offset of the first hit (paging)")
     explain: bool = Field(default=False, description="add what every stage said about each hit")
+
+    @field_validator("explain", mode="before")
+    @classmethod
+    def _true_or_false(cls, value: Any) -> Any:
+        """true or false (or their text, as Elasticsearch reads a flag); 1, "yes" and "on" are no answer here."""
+        if isinstance(value, bool) or value in ("true", "false"):
+            return value
+        raise ValueError("expected true or false")
     stages: bool = Field(
         default=False,
         description="add each stage's ranking of this page (ids) and their products, "

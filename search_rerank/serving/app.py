@@ -171,6 +171,12 @@ def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None
     # Answers keep their objects' order, as Elasticsearch's do: a keyed histogram's or range's buckets in the order
     # asked, a hit's fields as the product holds them (Flask would sort every object's keys).
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    # Werkzeug answers a path with a doubled slash (or a missing trailing one) with an HTML redirect built from the
+    # Host header, which a browser follows with the request's body (a shopper's events) to whatever host was
+    # named, and which told an HTTP/1.0 client the worker's own address: such a path matches no route instead, a
+    # JSON 404.
+    app.url_map.merge_slashes = False
+    app.url_map.strict_slashes = False
     app.config["SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.service.max_body_bytes
     # Tests that pass their own pipeline choose its legs themselves; the breakers still guard the rest.

@@ -11,6 +11,7 @@ import hmac
 import logging
 from dataclasses import replace
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from flask import current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -89,6 +90,21 @@ def request_json() -> Any:
     """The request body's JSON value, read the one checked way (see json_input), whatever the Content-Type
     (curl -d sends form-encoded); raises :class:`InvalidBody`."""
     return parse_json(request.get_data(), current_settings().service.max_json_depth)
+
+
+def undecodable_param() -> str | None:
+    """The name of the request's first URI parameter whose name or value is not UTF-8 once percent-decoded (None
+    for none): Werkzeug decodes it with replacement characters, a value nobody sent (``q=%ff`` searched for a
+    word nobody typed, ``brand=%ff`` filtered on one)."""
+    for pair in request.query_string.split(b"&"):
+        raw_name, _, raw_value = pair.partition(b"=")
+        name = raw_name.decode("latin-1")
+        try:
+            name = unquote_to_bytes(raw_name.replace(b"+", b" ")).decode("utf-8")
+            unquote_to_bytes(raw_value.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError:
+            return name
+    return None
 
 
 def json_body(required: bool = True) -> dict[str, Any]:

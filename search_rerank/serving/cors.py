@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from flask import Flask
+from flask import Flask, Response
 from flask_cors import CORS
 
 from ..core.settings import ServiceSettings
@@ -76,6 +76,14 @@ def allow_cross_origin(app: Flask, service: ServiceSettings) -> None:
         max_age=service.cors_max_age_s,
         always_send=False,  # no Origin, no CORS: a same-origin or server-side caller gets no headers it has no use for
     )
+
+    @app.after_request
+    def varies_by_origin(response: Response) -> Response:
+        """``Vary: Origin`` on every answer, whatever the origin, as refusal_headers sends it: the same URL's answer
+        to an allowed origin carries CORS headers, and a shared cache keying it without the origin would serve a
+        page of the shop the answer it cannot read (Flask-CORS adds it only to the answers it gives headers)."""
+        response.vary.add("Origin")
+        return response
 
 
 def refusal_headers(app: Flask, origin: str | None) -> dict[str, str]:

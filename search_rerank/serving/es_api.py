@@ -15,7 +15,6 @@ import time
 from collections.abc import Mapping
 from fnmatch import fnmatchcase
 from typing import Any
-from urllib.parse import unquote_to_bytes
 
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.datastructures import MultiDict
@@ -38,6 +37,7 @@ from .context import (
     json_body,
     log_query,
     run_search,
+    undecodable_param,
 )
 from .cost_limits import CostRaised
 from .delegation import delegate_count, delegate_search, delegated_cluster
@@ -418,14 +418,9 @@ def uri_params(endpoint: str) -> MultiDict[str, str]:
     """The URI parameters (``q``, ``size``...) of a request to ``endpoint`` (search, msearch, count). One whose name
     or value is not UTF-8 once percent-decoded is a 400 naming it: Werkzeug decodes it with replacement characters,
     and ``q=%ff`` searched for a word nobody typed; so is one the endpoint does not take (``check_uri_params``)."""
-    for pair in request.query_string.split(b"&"):
-        raw_name, _, raw_value = pair.partition(b"=")
-        name = raw_name.decode("latin-1")
-        try:
-            name = unquote_to_bytes(raw_name.replace(b"+", b" ")).decode("utf-8")
-            unquote_to_bytes(raw_value.replace(b"+", b" ")).decode("utf-8")
-        except UnicodeDecodeError:
-            raise InvalidQuery(name, "the URI parameter is not UTF-8 once percent-decoded") from None
+    undecodable = undecodable_param()
+    if undecodable is not None:
+        raise InvalidQuery(undecodable, "the URI parameter is not UTF-8 once percent-decoded")
     check_uri_params(endpoint, request.args, request.path)
     check_uri_values(request.args)
     return request.args

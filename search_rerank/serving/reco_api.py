@@ -35,7 +35,7 @@ from ..core.retrieval import DENSE
 from ..core.settings import Settings
 from ..data.co_interest import CoInterest, mine_ubi
 from .api_models import FallbackBlock, FieldError, HitOut
-from .context import current_pipeline, current_settings, error_response
+from .context import current_pipeline, current_settings, error_response, undecodable_param
 from .refreshed import Refreshed
 
 log = logging.getLogger(__name__)
@@ -127,6 +127,9 @@ KNOWN_ARGS = frozenset({"size", "category", "brand", "price_min", "price_max"})
 
 
 def _checked_args() -> tuple[int, Filters | None]:
+    undecodable = undecodable_param()
+    if undecodable is not None:
+        raise InvalidQuery(undecodable, "the query parameter is not UTF-8 once percent-decoded")
     unknown = [k for k in request.args if k not in KNOWN_ARGS and not k.startswith(ATTRIBUTE_PREFIX)]
     if unknown:
         raise InvalidQuery(unknown[0], f"unknown query parameter; known: {sorted(KNOWN_ARGS)} and attr.<key>")

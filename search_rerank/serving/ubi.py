@@ -86,6 +86,17 @@ UserRef = Annotated[SafeId | None, BeforeValidator(signed_user)]
 """A ``user_id``: a shopper's id (signed, when the service requires it), or nobody (absent, null or empty)."""
 Identifier = Annotated[str, Field(max_length=128)]
 EpochMillis = Annotated[int, Field(strict=True, ge=0)]
+
+
+def a_time_value(value: object) -> object:
+    """A record's ``timestamp`` of the wrong kind refused here, naming the field: the union below would name its
+    branches (``timestamp.str``, ``timestamp.constrained-int``), no path in the body."""
+    if value is None or isinstance(value, str) or (type(value) is int and value >= 0):
+        return value
+    raise ValueError("expected ISO 8601 text or epoch milliseconds (a whole number from 0)")
+
+
+Timestamp = Annotated[str | EpochMillis | None, BeforeValidator(a_time_value)]
 ProductRef = Annotated[str, Field(min_length=1), BeforeValidator(id_text)]
 """A product id in a record's hits: a number is taken as its text, as the catalog reads it (see loaders.id_text)."""
 
@@ -265,7 +276,7 @@ class UbiEvent(_Open):
     session_id: ShopperRef = None
     user_id: UserRef = None
     application: str | None = Field(default=None, max_length=100)
-    timestamp: str | EpochMillis | None = Field(
+    timestamp: Timestamp = Field(
         default=None, description="ISO 8601 or epoch milliseconds; the time received when left out"
     )
     message_type: str | None = None
@@ -367,7 +378,7 @@ class TrackedQuery(_Open):
     query_response_hit_ids: list[ProductRef] | None = Field(
         default=None, description="the products shown, in order; a search this service logged keeps its own"
     )
-    timestamp: str | EpochMillis | None = Field(
+    timestamp: Timestamp = Field(
         default=None, description="ISO 8601 or epoch milliseconds; the time received when left out"
     )
     message_type: str | None = None
