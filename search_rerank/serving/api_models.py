@@ -117,6 +117,7 @@ class SearchRequest(_Strict):
         if isinstance(value, bool) or value in ("true", "false"):
             return value
         raise ValueError("expected true or false")
+
     stages: bool = Field(
         default=False,
         description="add each stage's ranking of this page (ids) and their products, "
