@@ -4,7 +4,7 @@ Deadlines alone keep a dead dependency from failing a search, but every
 request still waits for them: with the cluster frozen each search waited out
 its lexical and aggregation deadlines, and under load those waits queue up
 behind each other. A breaker per dependency (the cluster legs, aggregations,
-the passthrough, the reranker) counts consecutive failures, a call past its
+the passthrough, the reranker, the profile store) counts consecutive failures, a call past its
 deadline being one; after ``breaker.failures`` of them it *opens*, and for
 ``breaker.cooldown_s`` every call is refused at once (:class:`CircuitOpenError`,
 reported as ``circuit_open``) without touching the dependency. Then it is
@@ -40,8 +40,8 @@ CLOSED, HALF_OPEN, OPEN = "closed", "half_open", "open"
 # As the state gauge reports them: the larger, the less of the dependency is used.
 STATE_VALUES = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
 
-RERANK, AGGREGATIONS, PASSTHROUGH = "rerank", "aggregations", "passthrough"
-DEPENDENCIES = (LEXICAL, DENSE, AGGREGATIONS, PASSTHROUGH, RERANK)
+RERANK, AGGREGATIONS, PASSTHROUGH, PROFILES = "rerank", "aggregations", "passthrough", "profile_store"
+DEPENDENCIES = (LEXICAL, DENSE, AGGREGATIONS, PASSTHROUGH, RERANK, PROFILES)
 
 
 class DeadlineExceeded(SearchRerankError, TimeoutError):

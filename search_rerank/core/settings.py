@@ -608,7 +608,7 @@ class RecoSettings(_Section):
 
 class BreakerSettings(_Section):
     """Circuit breakers, one per dependency a search waits on: the cluster legs, aggregations, the passthrough,
-    the reranker (see breaker). The same limits apply to each; every serving process keeps its own breakers."""
+    the reranker, the profile store (see breaker). The same limits apply to each; every serving process keeps its own breakers."""
 
     enabled: bool = True
     failures: int = Field(

@@ -12,7 +12,10 @@ index), so an event one worker applies is seen by the next search on any.
 Store errors never fail a request: a search is ranked without
 personalisation (``degraded.personal = profile_store_unavailable``), an event
 is still kept in the UBI log, and both are counted
-(``search_rerank_profile_store_errors``).
+(``search_rerank_profile_store_errors``). A store that keeps failing opens
+its circuit breaker (see core.breaker): until it cools down, searches and
+events leave it out at once (``circuit_open``) instead of each waiting out
+its deadline.
 """
 
 from __future__ import annotations
@@ -29,10 +32,12 @@ from typing import TypeVar
 from flask import Blueprint, Flask, current_app, jsonify, request
 
 from ..backends.profile_index import open_profile_store
+from ..core.breaker import PROFILES, CircuitBreaker, Guards
+from ..core.errors import CircuitOpenError
 from ..core.pipeline import SearchPipeline
 from ..core.profile import ShopperProfile, safe_id
 from ..core.profile_store import FORGET_WINDOW_S, ProfileStore, profile_events, search_profile
-from ..core.reasons import PROFILE_STORE_UNAVAILABLE, TIMEOUT, UBI_WRITE_FAILED
+from ..core.reasons import CIRCUIT_OPEN, PROFILE_STORE_UNAVAILABLE, TIMEOUT, UBI_WRITE_FAILED
 from ..core.settings import Settings
 from ..data.clicks import shopper_action
 from . import metrics
@@ -61,11 +66,14 @@ class ProfileAccess:
     A store that hangs (a cluster node in a long pause, a SQLite writer holding its lock) must cost a search
     ``personalisation.read_timeout_s`` at most, and an event ``write_timeout_s``; a thread cannot be killed,
     so the calls run on threads of their own, which a hung store can exhaust without touching the request
-    threads (as the pipeline's legs do).
+    threads (as the pipeline's legs do). With a ``breaker``, a store that keeps failing or timing out is
+    not called at all until it cools down (:class:`CircuitOpenError`): each search would otherwise wait out
+    its whole read deadline while the store is down.
     """
 
-    def __init__(self, store: ProfileStore, threads: int = 4):
+    def __init__(self, store: ProfileStore, threads: int = 4, breaker: CircuitBreaker | None = None):
         self.store = store
+        self.breaker = breaker
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="profiles")
         self._next_purge = 0.0
         self._purge_lock = threading.Lock()
@@ -119,13 +127,24 @@ class ProfileAccess:
             log.info("purged %d expired profile(s)", removed)
 
     def call(self, fn: Callable[[ProfileStore], T], timeout_s: float) -> T:
-        """``fn(store)``, or TimeoutError when it takes longer than ``timeout_s`` (it may still finish later)."""
+        """``fn(store)``, or TimeoutError when it takes longer than ``timeout_s`` (it may still finish later), or
+        :class:`CircuitOpenError` without calling the store when its breaker is open."""
+        attempt = self.breaker.admit() if self.breaker is not None else None
         future = self._pool.submit(fn, self.store)
         try:
-            return future.result(timeout=timeout_s)
+            result = future.result(timeout=timeout_s)
         except FutureTimeout:
             future.cancel()
+            if attempt is not None:
+                attempt.report(ok=False)
             raise TimeoutError(f"profile store: no answer within {timeout_s:g}s") from None
+        except BaseException:
+            if attempt is not None:
+                attempt.report(ok=False)
+            raise
+        if attempt is not None:
+            attempt.report(ok=True)
+        return result
 
 
 def open_store(app: Flask, settings: Settings) -> None:
@@ -136,8 +155,11 @@ def open_store(app: Flask, settings: Settings) -> None:
     app.extensions[REOPEN] = None
     if not settings.personalisation.enabled:
         return
+    guards: Guards | None = app.extensions.get("guards")
     try:
-        app.extensions[STORE] = ProfileAccess(open_profile_store(settings))
+        app.extensions[STORE] = ProfileAccess(
+            open_profile_store(settings), breaker=guards.breakers[PROFILES] if guards is not None else None
+        )
     except Exception:
         log.exception("profile store %r cannot open; serving without personalisation", settings.personalisation.store)
         metrics.PROFILE_STORE_ERRORS.labels("open").inc()
@@ -192,6 +214,8 @@ def request_profile(
         return store.call(
             lambda s: search_profile(s, user_id, session_id, personal, now), personal.read_timeout_s
         ), None
+    except CircuitOpenError:  # counted by the breaker's metrics; the failures that opened it were logged
+        return None, CIRCUIT_OPEN
     except Exception as exc:  # a store down or slow must not take search down
         reason = TIMEOUT if isinstance(exc, TimeoutError) else PROFILE_STORE_UNAVAILABLE
         log.warning("profile read failed (%s): %s: %s", reason, type(exc).__name__, exc)

@@ -175,7 +175,7 @@ def test_ready_reports_every_breaker_state(cluster, service):
         open_lexical_breaker(service)
         body = requests.get(f"{service['url']}/ready", timeout=30).json()
     assert body["breakers"]["lexical"] == "open"
-    assert set(body["breakers"]) == {"lexical", "dense", "aggregations", "passthrough", "rerank"}
+    assert set(body["breakers"]) == {"lexical", "dense", "aggregations", "passthrough", "rerank", "profile_store"}
 
 
 def test_abandoned_ready_probes_leave_health_and_search_answering(cluster, service):

@@ -229,6 +229,35 @@ def test_a_store_that_does_not_answer_costs_a_search_no_more_than_the_read_timeo
         server.close()
 
 
+def test_a_store_that_keeps_timing_out_is_left_out_at_once_until_it_answers_again(personal_settings, pipeline):
+    """Degrade, don't fail: after ``breaker.failures`` reads past their deadline the store is not called at
+    all (a read would have been one more ``timeout``), and it is used again once it answers after the
+    cool-down."""
+    server = start_osmem()
+    try:
+        hanging = personal_settings.override(
+            lexical={"url": server.url, "retries": 0, "request_timeout_s": 5},
+            personalisation={"store": "opensearch", "profile_index": "profiles-breaker", "read_timeout_s": 0.3},
+            breaker={"failures": 2, "cooldown_s": 1.0},
+        )
+        client = create_app(hanging, pipeline).test_client()
+        buy(client, search(client)["hits"][-1]["id"])
+        refused = counter("search_rerank_breaker_refused_total", dependency="profile_store")
+        with frozen(server):
+            timed_out = [search(client, user_id=SHOPPER)["degraded"]["personal"] for _ in range(2)]
+            left_out = search(client, user_id=SHOPPER)
+        assert timed_out == ["timeout", "timeout"]
+        assert left_out["degraded"]["personal"] == "circuit_open"
+        assert counter("search_rerank_breaker_refused_total", dependency="profile_store") == refused + 1
+        deadline = time.monotonic() + 60
+        while "personal" in (body := search(client, user_id=SHOPPER)).get("degraded", {}):
+            assert time.monotonic() < deadline, body["degraded"]
+            time.sleep(0.2)
+        assert "personal" not in body["skipped"]
+    finally:
+        server.close()
+
+
 def test_a_request_may_turn_personalisation_off_for_itself(client):
     target = search(client)["hits"][-1]["id"]
     buy(client, target)
