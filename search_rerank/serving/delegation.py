@@ -1214,6 +1214,19 @@ class DelegatedSearch:
         rest = leg_candidates(LEXICAL, [(hit["_id"], hit.get("_score") or 0.0) for hit in found])
         return dataclasses.replace(result, hits=result.hits + pipeline.hits(rest))
 
+    def facets_of_the_ranked(self, result: SearchResult | None) -> DelegatedLeg | None:
+        """A leg whose aggregations count the ranked products, when the client's query matched none of them: a
+        misspelt word answered by the dense leg alone, whose facets the cluster counted empty (see
+        ``EmbeddedSearch.answered_query``). Only an exact count of none without a post filter says the words match
+        nothing; otherwise (and when nothing was ranked) None, the facets being the query's matches'."""
+        total = self.leg.total
+        if result is None or not result.ranking.candidates or self.post_filter is not None:
+            return None
+        if not isinstance(total, Mapping) or total.get("relation", "eq") != "eq" or int(total.get("value", 1)):
+            return None
+        ranked = {"ids": {"values": [c.product_id for c in result.ranking.candidates]}}
+        return DelegatedLeg(self.cluster, ranked, None, False, self.leg.typed_keys)
+
     def check_refused(self) -> None:
         """A 400 naming the query when the cluster refused the search as malformed: before anything else of the
         answer is read (the aggregations' own request, carrying the query too, is refused for it as well)."""

@@ -2785,6 +2785,9 @@ class EmbeddedSearch:
     matches: int | None = None
     """Every product a ranked search answers, once :meth:`filled` has counted them: the query's matches and the
     dense leg's candidates beyond them (the answer's ``hits.total``)."""
+    beyond: list[str] = field(default_factory=list)
+    """The ranked products the query does not match (the dense leg's, a corrected word's), once :meth:`filled`
+    has found them: what the aggregations count when the words match nothing (:meth:`answered_query`)."""
     collapse: Collapse | None = None
     """The field the hits are collapsed by (see collapse), None when they are not."""
     collapse_keys: dict[str, Key] = field(default_factory=dict)
@@ -2816,6 +2819,22 @@ class EmbeddedSearch:
         """The products the query matches as in Elasticsearch, with or without the post filter."""
         query = _all([self.matched, self.post_constraint if post_filter else None])
         return query if query is not None else tantivy.Query.all_query()
+
+    def answered_query(self) -> tantivy.Query:
+        """What the facets count: the query's matches without the post filter, as Elasticsearch counts them; when
+        the words match nothing at all, the ranked products instead.
+
+        A hybrid search answers products that hold none of the words (the dense leg's, a misspelt or accented
+        word's correction), and ``hits.total`` counts them. Facets counting the words' matches alone came back
+        empty for a misspelt search that answered dozens of products, leaving the shopper nothing to narrow
+        them by. When the words do match, the facets stay the matches' own: the dense leg's nearest products
+        are a fixed number whatever the query, and counting them would put every query's facets among products
+        far from it (a price range stretched by the nearest products of a search for two tables).
+        """
+        matched = self.match_query(post_filter=False)
+        if not self.beyond or count(self.compiler.leg.searcher(), matched):
+            return matched
+        return tantivy.Query.term_set_query(self.compiler.leg.schema, "id", self.beyond)
 
     @property
     def ranks_by_score(self) -> bool:
@@ -2902,7 +2921,8 @@ class EmbeddedSearch:
         match = self.match_query(post_filter=True)
         ranked = [c.product_id for c in result.ranking.candidates]
         searcher = leg.searcher()
-        self.matches = count(searcher, match) + len(set(ranked) - leg.admitted(ranked, match))
+        self.beyond = sorted(set(ranked) - leg.admitted(ranked, match))
+        self.matches = count(searcher, match) + len(self.beyond)
         if self.collapse is not None:
             return self._collapsed(result, pipeline, match)
         missing = search.size - len(result.hits)
@@ -3054,7 +3074,7 @@ class EmbeddedSearch:
         """Add aggregations, highlights and sort values to the Elasticsearch response, and a ranked search's count
         of every match (see :meth:`filled`)."""
         if self.aggregations is not None:
-            response["aggregations"] = self.aggregations.run(self.match_query(post_filter=False))
+            response["aggregations"] = self.aggregations.run(self.answered_query())
         hits = response["hits"]["hits"]
         if self.matches is not None and "total" in response["hits"]:
             track = self.search.track_total_hits

@@ -20,6 +20,7 @@ from flask import Blueprint, current_app, jsonify, request
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from ..core.breaker import AGGREGATIONS
 from ..core.errors import StageError
 from ..core.reasons import reason_code
 from ..core.retrieval import LEXICAL
@@ -359,12 +360,16 @@ def _es_search(index: str, body: dict[str, Any], params, deadline: float | None 
     response["search_rerank"]["query_id"] = query_id
     if interleaved is not None:
         response["search_rerank"]["interleaving"] = interleaved.section(hit_ids)
+    aggregator, waited = current_app.extensions["aggregator"], settings.service.aggregations_timeout_s
     try:
-        current_app.extensions["aggregator"].answer(aggregations, response, settings.service.aggregations_timeout_s)
+        aggregator.answer(aggregations, response, waited)
     except InvalidQuery:
         if delegated is not None:  # the aggregations' request carries the query: a refused query is named as one
             delegated.check_refused()
         raise
+    ranked_leg = delegated.facets_of_the_ranked(result) if delegated is not None and AGGREGATIONS in response else None
+    if ranked_leg is not None:
+        aggregator.answer(aggregator.start(ranked_leg, search), response, waited)
     if embedded is not None:
         embedded.complete(response, result)
     if delegated is not None:

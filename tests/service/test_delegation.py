@@ -725,6 +725,21 @@ def test_dense_hits_honour_the_clients_filters(make_shop):
         assert BY_ID[pid].brand == "Acme" and BY_ID[pid].attributes.get("color") != ("grey",)
 
 
+def test_a_search_whose_words_match_nothing_counts_the_products_it_answers_in_its_facets(make_shop):
+    """The cluster counts no facet for a misspelt word; the dense leg answers the nearest products, which the
+    facets then count, as hits.total does (as on the embedded backend)."""
+    client = make_shop(dense=True)
+    body = {
+        "query": {"bool": {"must": {"match": {"title": "sofaa"}}, "filter": {"term": {"brand.keyword": "Acme"}}}},
+        "aggs": {"brands": {"terms": {"field": "brand.keyword"}}, "prices": {"max": {"field": "price"}}},
+    }
+    answer = search(client, body)
+    answered = [BY_ID[pid] for pid in ids(answer)]
+    assert answered and answer["hits"]["total"]["value"] == len(answered)
+    assert answer["aggregations"]["brands"]["buckets"] == [{"key": "Acme", "doc_count": len(answered)}]
+    assert answer["aggregations"]["prices"]["value"] == max(p.price for p in answered)
+
+
 def test_dense_hits_honour_a_query_string_exclusion(make_shop):
     client = make_shop(dense=True)
     answer = search(client, {"query": {"query_string": {"query": "sofa -grey"}}, "size": 9, "explain": True})

@@ -159,6 +159,33 @@ def test_search_ui_title_highlight_wraps_the_query_word_in_em(client):
     assert all(h is None or "<em>" in h[0] for h in titled.values())
 
 
+def test_a_search_whose_words_match_nothing_counts_the_products_it_answers_in_its_facets(client):
+    """A misspelt word matches no product, but the dense leg answers the nearest ones: the facets count them,
+    as hits.total does, rather than leaving the shopper a page of results and nothing to narrow them by."""
+    body = search(
+        client,
+        {
+            "query": {"bool": {"must": {"match": {"title": "sofaa"}}, "filter": {"term": {"category": "Lighting"}}}},
+            "aggs": {"brands": {"terms": {"field": "brand.keyword"}}},
+        },
+    )
+    answered = [BY_ID[i] for i in ids(body)]
+    assert {p.id for p in answered} == {"l1", "l2"}
+    assert body["hits"]["total"]["value"] == len(answered)
+    assert buckets(body["aggregations"]["brands"]) == count_by(answered, lambda p: [p.brand])
+
+
+def test_a_search_whose_words_match_counts_only_their_matches_in_its_facets(client):
+    """The dense leg's nearest products are a fixed number whatever the query: when the words match, the facets
+    are their matches', as Elasticsearch counts them, not stretched over the nearest products."""
+    body = search(
+        client, {"query": {"match": {"title": "table"}}, "aggs": {"brands": {"terms": {"field": "brand.keyword"}}}}
+    )
+    assert len(ids(body)) > 2
+    tables = [p for p in CATALOG if "table" in p.title.lower()]
+    assert buckets(body["aggregations"]["brands"]) == count_by(tables, lambda p: [p.brand])
+
+
 def test_post_filter_narrows_the_hits_but_not_the_facet_counts(client):
     body = search(
         client,
