@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from .product import Product
 
@@ -92,11 +92,15 @@ class Filters(BaseModel):
             out[name] = (values,) if isinstance(values, str) else values
         return out
 
-    @model_validator(mode="after")
-    def _price_range_ordered(self) -> Filters:
-        if self.price_min is not None and self.price_max is not None and self.price_min > self.price_max:
-            raise ValueError(f"price_min ({self.price_min}) is above price_max ({self.price_max})")
-        return self
+    @field_validator("price_max")
+    @classmethod
+    def _price_range_ordered(cls, value: float | None, info: ValidationInfo) -> float | None:
+        """On the field, not the model, so that a refusal names ``price_max`` (a model's error has no place, and a
+        query parameter's refusal named no parameter)."""
+        low = info.data.get("price_min")
+        if value is not None and low is not None and low > value:
+            raise ValueError(f"price_min ({low}) is above price_max ({value})")
+        return value
 
     @property
     def is_empty(self) -> bool:

@@ -80,9 +80,9 @@ def test_similar_refuses_a_size_over_the_limit_naming_it(client, products, setti
     assert response.status_code == 400 and response.get_json()["fields"][0]["field"] == "size"
 
 
-def test_similar_refuses_an_inverted_price_range(client, products):
+def test_similar_refuses_an_inverted_price_range_naming_the_bound(client, products):
     response = client.get(f"/products/{products[0]}/similar?price_min=10&price_max=1")
-    assert response.status_code == 400
+    assert response.status_code == 400 and response.get_json()["fields"][0]["field"] == "price_max"
 
 
 def test_also_falls_back_to_similar_items_without_history(client, products):
