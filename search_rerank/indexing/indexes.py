@@ -461,6 +461,13 @@ def update_index(
         )
         if writers.dense is not None and writers.encoder is not None and (root / DENSE_DIR).exists():
             _check_encoder(manifest, writers.encoder, root)
+        if delete_ids and not products and len(writers.store.records(delete_ids)) >= writers.store.count():
+            # As a full build of an empty catalog is refused: the service would be left with nothing to find.
+            raise ConfigError(
+                f"the update deletes every product of the served version {root} and adds none, which would leave "
+                "no product to search; nothing was changed (to serve another catalog, build it with "
+                "`search-rerank reindex --catalog PATH`)"
+            )
         try:
             writers.delete(delete_ids, report)
             writers.write(products, report, batch_size, progress)
