@@ -62,3 +62,20 @@ def test_an_incremental_update_deleting_every_product_is_refused_and_the_served_
     )  # fmt: skip
     assert "no product" in refused(result)
     assert found(index_dir, "table") == ["b"]
+
+
+def test_a_csv_export_naming_its_separator_for_excel_on_its_first_line_is_read(tmp_path):
+    """Exports made to open in Excel start "sep=;"; read as the header, every row was refused as one of too many
+    cells, on a line that was the real header."""
+    export = tmp_path / "export.csv"
+    export.write_bytes(b"sep=;\r\nid;title;brand\r\np1;Tisch, Eiche;Acme\r\np2;Lampe;Messing\r\n")
+    result = run("--index-dir", str(tmp_path / "idx"), "index", "--no-dense", "--catalog", str(export))
+    assert result.exit_code == 0, result.output
+    assert found(tmp_path / "idx", "Tisch") == ["p1"]
+
+
+def test_a_bad_row_after_an_excel_separator_line_is_named_by_its_own_line(tmp_path):
+    export = tmp_path / "export.csv"
+    export.write_bytes(b"sep=;\r\nid;title;price\r\np1;Tisch;12.5\r\np2;Lampe;cheap\r\n")
+    message = refused(run("--index-dir", str(tmp_path / "idx"), "index", "--no-dense", "--catalog", str(export)))
+    assert f"{export}:4:" in message and "cheap" in message
