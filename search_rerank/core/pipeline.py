@@ -489,6 +489,7 @@ class SearchPipeline:
     def close(self) -> None:
         for pool in self._pools.values():
             pool.shutdown(wait=False, cancel_futures=True)
+        self.store.close()
 
 
 def _held_to(timeout_s: float, deadline: float | None, now: float) -> float:

@@ -12,6 +12,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from .longtail import popularity_percentiles
 from .product import Product
@@ -27,11 +28,23 @@ CREATE TABLE IF NOT EXISTS products (
 """
 
 
+class Closeable(Protocol):
+    def close(self) -> None: ...
+
+
 class ProductStore:
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, hold: Closeable | None = None):
+        """``hold``: what keeps the file at ``path`` from being deleted while this store reads it (a served index
+        version's hold), released by :meth:`close`: each thread opens the file again on its first read."""
         self.path = Path(path)
+        self._hold = hold
         self._local = threading.local()
         self._conn().execute(SCHEMA)
+
+    def close(self) -> None:
+        """Let go of the file's hold (the connections threads opened close with their threads)."""
+        if self._hold is not None:
+            self._hold.close()
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)

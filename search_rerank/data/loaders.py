@@ -83,6 +83,8 @@ _HTML_TAG = re.compile(r"<[^>]*>")
 _EXTRA_CELLS = "\0extra"
 # What a CSV header may be separated by; the one it holds most of wins (ties: the first).
 CSV_DELIMITERS = (",", "\t", ";")
+# The first line a spreadsheet export may give to name its separator for Excel ("sep=;"), before the header.
+EXCEL_SEPARATOR = re.compile(r"sep=([,\t;])")
 BULK_ACTIONS = ("index", "create")
 
 
@@ -907,7 +909,8 @@ def numbered_csv_rows(path: str | Path, *, latin1_fallback: bool = False) -> Ite
 
     The delimiter is whichever of comma, tab and semicolon the header holds
     most of, so spreadsheet exports (semicolons where the comma is the decimal
-    mark) and WANDS' tab-separated .csv files all read. The header is read by
+    mark) and WANDS' tab-separated .csv files all read; a first line naming it
+    for Excel (``sep=;``) names it. The header is read by
     :func:`_header`, and the blank cells past its last column that a spreadsheet
     pads rows with are not extra cells. Quotes are read
     strictly: a quote that never closes would otherwise swallow every later
@@ -916,11 +919,14 @@ def numbered_csv_rows(path: str | Path, *, latin1_fallback: bool = False) -> Ite
     """
     lines = (text for _, text in text_lines(path, latin1_fallback=latin1_fallback))
     header = next(lines, "")
-    delimiter = max(CSV_DELIMITERS, key=header.count)
+    hint = EXCEL_SEPARATOR.fullmatch(header.rstrip("\r\n"))
+    delimiter = hint.group(1) if hint else max(CSV_DELIMITERS, key=header.count)
     cells = csv.reader(itertools.chain([header], lines), delimiter=delimiter, strict=True)
     start = 1  # the line the row being read starts on
     try:
-        names = _header(path, next(cells, []))
+        if hint:
+            next(cells)  # the header is on the next line
+        names = _header(path, next(cells, []), cells.line_num)
         start = cells.line_num + 1
         for values in cells:
             if any(cell.strip() for cell in values):  # not a blank line, nor a spreadsheet's empty row (",,,")
@@ -935,7 +941,7 @@ def numbered_csv_rows(path: str | Path, *, latin1_fallback: bool = False) -> Ite
         raise DataError(path, cells.line_num, f"unreadable CSV: {exc}") from exc
 
 
-def _header(path: str | Path, cells: list[str]) -> list[str]:
+def _header(path: str | Path, cells: list[str], line: int) -> list[str]:
     """The column names, without the spaces around them (``id, title``) or the empty columns a spreadsheet
     leaves after the last one. A column with no name (pandas writes its row index under one) or a name given
     twice is refused at the header's line: read on, the first would be an unknown field ``''`` on every row,
@@ -946,9 +952,9 @@ def _header(path: str | Path, cells: list[str]) -> list[str]:
     seen: dict[str, int] = {}
     for number, name in enumerate(names, start=1):
         if not name:
-            raise DataError(path, 1, f"column {number} has no name in the header; name it or remove the column")
+            raise DataError(path, line, f"column {number} has no name in the header; name it or remove the column")
         if name in seen:
-            raise DataError(path, 1, f"{name!r} names columns {seen[name]} and {number}; rename or remove one")
+            raise DataError(path, line, f"{name!r} names columns {seen[name]} and {number}; rename or remove one")
         seen[name] = number
     return names
 

@@ -13,7 +13,9 @@ would be refused, its category (``product_type``, "Home > Furniture > Sofas") an
   split at ``/`` as Google writes up to three ("Black/White");
 - every other attribute (``link``, ``image_link``, ``availability``, ``gtin``...) is kept for display.
 
-A record is read as a feed's when it holds one of :data:`MARKERS`, names no other catalog gives.
+A record is read as a feed's when it holds one of :data:`MARKERS`, names no other catalog gives. A text feed
+may name an attribute as Google's help pages write it, with spaces and capitals ("Image link", "product type"):
+Google reads those as the underscored name, which only XML must use, and so does :func:`merchant_fields`.
 """
 
 from __future__ import annotations
@@ -36,11 +38,25 @@ DECIMAL_COMMA = re.compile(r",\d{1,2}$")
 
 
 def is_merchant_record(record: Mapping[str, Any]) -> bool:
-    return any(marker in record for marker in MARKERS)
+    return any(google_name(key) in MARKERS for key in record)
+
+
+def google_name(key: str) -> str:
+    """An attribute's name as Google reads a text feed's header: ``Image link`` and ``image link`` are
+    ``image_link``."""
+    return "_".join(key.lower().split())
 
 
 def merchant_fields(record: Mapping[str, Any]) -> dict[str, Any]:
-    """A feed's record with its category, price and facets as the product's fields, the rest as it is."""
+    """A feed's record with its category, price and facets as the product's fields, the rest as it is, each
+    attribute by its underscored name."""
+    named: dict[str, Any] = {}
+    for key, value in record.items():
+        name = google_name(key)
+        if name in named:
+            raise ValueError(f"two columns give the attribute {name!r}; keep one")
+        named[name] = value
+    record = named
     out = {key: value for key, value in record.items() if key not in ("price", *ATTRIBUTES)}
     if "summary" in out and "description" not in out:  # an Atom entry's
         out["description"] = out.pop("summary")

@@ -461,6 +461,13 @@ def update_index(
         )
         if writers.dense is not None and writers.encoder is not None and (root / DENSE_DIR).exists():
             _check_encoder(manifest, writers.encoder, root)
+        if delete_ids and not products and len(writers.store.records(delete_ids)) >= writers.store.count():
+            # As a full build of an empty catalog is refused: the service would be left with nothing to find.
+            raise ConfigError(
+                f"the update deletes every product of the served version {root} and adds none, which would leave "
+                "no product to search; nothing was changed (to serve another catalog, build it with "
+                "`search-rerank reindex --catalog PATH`)"
+            )
         try:
             writers.delete(delete_ids, report)
             writers.write(products, report, batch_size, progress)
@@ -609,7 +616,9 @@ def open_pipeline(settings: Settings, guards: Guards | None = None) -> SearchPip
     With ``guards`` (the service's), the legs on a cluster and the reranker are called through their
     circuit breakers; the embedded indexes are local files, with nothing to break.
     """
-    root = _serving(IndexVersions(settings.index_dir))
+    versions = IndexVersions(settings.index_dir)
+    root = _serving(versions)
+    store = ProductStore(root / STORE_FILE, versions.hold(root))  # the version stays while the store reads it
     legs: dict[str, Retriever] = {LEXICAL: lexical_leg(root, settings.lexical)}
     manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
     if _engine_knn(settings):
@@ -637,7 +646,7 @@ def open_pipeline(settings: Settings, guards: Guards | None = None) -> SearchPip
         legs = {name: guards.leg(leg) if remote[name] else leg for name, leg in legs.items()}
         reranker = guards.reranker(reranker) if reranker is not None else None
     ranker = load_ranker(settings) if settings.ltr.model is not None else None
-    return SearchPipeline(settings, legs, ProductStore(root / STORE_FILE), reranker, ranker)
+    return SearchPipeline(settings, legs, store, reranker, ranker)
 
 
 def dense_encoder(settings: Settings) -> BiEncoder:

@@ -9,6 +9,13 @@ Layout::
     <index_dir>/versions/<stamp>/...    one complete build each
     <index_dir>/.lock                   held by whoever writes versions or the pointer
 
+A process that serves a version (the service, an evaluation) holds it
+(:meth:`IndexVersions.hold`): a shared lock on its directory, which the
+kernel drops when the holder closes it or dies. Pruning passes over a held
+version, so a reindex that keeps few old versions never deletes the files
+a running service still reads until it reloads; the first prune after that
+deletes it.
+
 A version is complete once its ``manifest.json`` exists: builds write it
 last, after the version has been checked. A directory without one is what a
 killed build left, and the next writer deletes it. Stamps are UTC
@@ -24,8 +31,10 @@ from __future__ import annotations
 import errno
 import fcntl
 import json
+import logging
 import os
 import shutil
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -33,6 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 POINTER, VERSIONS, LOCK, MANIFEST = "current.json", "versions", ".lock", "manifest.json"
 STAMP_FORMAT = "%Y%m%d-%H%M%S-%f"
@@ -57,6 +68,17 @@ def write_atomically(path: Path, text: str) -> None:
         os.fsync(directory)  # the rename itself survives a power cut
     finally:
         os.close(directory)
+
+
+class Hold:
+    """A reader's shared lock on a version's directory (:meth:`IndexVersions.hold`), released by :meth:`close`, or
+    when the holder is collected or dies."""
+
+    def __init__(self, fd: int):
+        self._release = weakref.finalize(self, os.close, fd)
+
+    def close(self) -> None:
+        self._release()
 
 
 class IndexVersions:
@@ -137,13 +159,54 @@ class IndexVersions:
         return left
 
     def prune(self, keep: int) -> list[str]:
-        """Delete complete versions beyond the newest ``keep`` that are not served; returns them."""
+        """Delete complete versions beyond the newest ``keep`` that are not served nor held; returns them.
+
+        A held version is one a running process still reads (a service until it reloads): deleted, its product
+        store would be gone for the next thread that opens it. It goes at a later prune, once released.
+        """
         current = self.current()
         idle = [name for name in self.complete() if name != current]
-        doomed = idle[: max(len(idle) - keep, 0)]
-        for name in doomed:
+        pruned = []
+        for name in idle[: max(len(idle) - keep, 0)]:
+            if self._remove_unheld(name):
+                pruned.append(name)
+            else:
+                log.warning(
+                    "kept version %s of %s: a running process still serves it (a service that has not reloaded); "
+                    "the next build after it lets go deletes it",
+                    name,
+                    self.root,
+                )
+        return pruned
+
+    def hold(self, path: Path) -> Hold:
+        """Hold the version in ``path`` (or a directory from before versions) against :meth:`prune` while it is
+        read; a version being deleted cannot be held."""
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ConfigError(f"{path} is being deleted by a build; open the index again") from None
+            if not (path / MANIFEST).is_file():
+                raise ConfigError(f"{path} was deleted by a build while it was opened; open the index again")
+        except BaseException:
+            os.close(fd)
+            raise
+        return Hold(fd)
+
+    def _remove_unheld(self, name: str) -> bool:
+        """Remove version ``name`` unless a reader holds it, holding it exclusively meanwhile; whether it went."""
+        fd = os.open(self.path(name), os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
             self.remove(name)
-        return doomed
+            return True
+        finally:
+            os.close(fd)
 
     def remove(self, name: str) -> None:
         path = self.path(name)
