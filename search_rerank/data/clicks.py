@@ -287,12 +287,16 @@ class _UbiLineReader:
 
 
 def _hit_ids(record: Mapping[str, Any]) -> tuple[str, ...]:
-    value = record.get("query_response_hit_ids")
+    """The products a query record shows, by catalog id: the service's ``query_response_internal_ids`` where it
+    logged the hits by another field's values (``object_id_field``: a SKU), else ``query_response_hit_ids``."""
+    name = "query_response_internal_ids" if record.get("query_response_internal_ids") is not None else None
+    name = name or "query_response_hit_ids"
+    value = record.get(name)
     if value is None:
         return ()
     hits = tuple(id_text(h) for h in value) if isinstance(value, list) else None
     if hits is None or not all(isinstance(h, str) for h in hits):
-        raise ValueError(f"query_response_hit_ids: expected a list of product ids, got {str(value)[:80]}")
+        raise ValueError(f"{name}: expected a list of product ids, got {str(value)[:80]}")
     return hits
 
 

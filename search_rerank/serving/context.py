@@ -25,6 +25,7 @@ from ..core.retrieval import Stage
 from ..core.settings import Settings
 from . import interleave, metrics, result_cache
 from .api_models import ErrorResponse, FieldError, Overrides
+from .field_aliases import source_with_aliases
 from .identity import IDENTITY_KEYS
 from .json_input import InvalidBody, parse_json
 from .live_pipeline import LivePipeline
@@ -240,6 +241,7 @@ def log_query(
             attributes["interleaving"] = {"b": interleaved.source}
         application = ubi.application or current_settings().service.ubi_application
         client = ubi.client_id or safe_id(request.headers.get(CLIENT_ID_HEADER))
+        shown = logged_hit_ids(hit_ids, ubi.object_id_field)
         records: list[UbiQuery | UbiEvent] = [
             UbiQuery(
                 application=application,
@@ -248,7 +250,8 @@ def log_query(
                 user_query=ubi.user_query or user_query,
                 query_attributes={**attributes, **ubi.query_attributes},
                 object_id_field=ubi.object_id_field or "id",
-                query_response_hit_ids=hit_ids,
+                query_response_hit_ids=shown,
+                query_response_internal_ids=hit_ids if shown != hit_ids else None,
             )
         ]
         if interleaved is not None:
@@ -269,6 +272,27 @@ def log_query(
             metrics.DEGRADED.labels(UBI).inc()
             return query_id, UBI_WRITE_FAILED
     return query_id, None
+
+
+def logged_hit_ids(hit_ids: list[str], object_id_field: str | None) -> list[str]:
+    """The hits as a query record names them: by the value each hit's ``_source`` holds under the front end's
+    ``ext.ubi.object_id_field`` (a SKU), as OpenSearch's UBI plugin logs them, so that a UBI tool joins them
+    with the front end's events, which name products by that field; a hit without it, by its id.
+
+    The catalog ids go beside them (``query_response_internal_ids``) for this service's own readers."""
+    if object_id_field in (None, "", "id", "_id"):
+        return hit_ids
+    aliases = current_settings().service.field_aliases
+    products = current_pipeline().store.get(hit_ids)
+    shown = []
+    for pid in hit_ids:
+        value = (
+            source_with_aliases(products[pid].to_record(), aliases).get(object_id_field) if pid in products else None
+        )
+        shown.append(
+            str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) and value != "" else pid
+        )
+    return shown
 
 
 def endpoint_name() -> str:

@@ -121,6 +121,9 @@ class UbiQuery(BaseModel):
     object_id_field: str = "id"
     query_response_id: str = Field(default_factory=new_query_id)
     query_response_hit_ids: list[str]
+    query_response_internal_ids: list[str] | None = None
+    """The hits' catalog ids, when ``query_response_hit_ids`` holds another field's values (see
+    context.logged_hit_ids): this service's readers of the log go by these."""
     timestamp: str = Field(default_factory=utc_timestamp)
 
 

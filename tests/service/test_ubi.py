@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from search_rerank.core.product import Product
 from search_rerank.data.clicks import epoch_ms, read_ubi
 from search_rerank.serving import create_app
 from search_rerank.serving.ubi import UbiEvent, UbiLog, UbiQuery
@@ -333,6 +334,35 @@ def test_the_training_reader_places_a_click_sent_without_its_rank_where_the_sear
     assert ubi_client.post("/ubi_events", json=[click]).get_json() == {"accepted": 1}
     [impression] = read_ubi(ubi_path.with_name(f"ubi.{os.getpid()}.ndjson"))
     assert (impression.shown, impression.clicked) == (tuple(shown), {shown[2]})
+
+
+SKU_CATALOG = [
+    Product(id="p1", title="oak table", extra={"sku": "SKU-1"}),
+    Product(id="p2", title="oak chair", extra={"sku": "SKU-2"}),
+    Product(id="p3", title="oak shelf"),
+]
+
+
+def test_a_search_naming_an_object_id_field_logs_its_hits_by_that_fields_values(catalog_client, ubi_path):
+    """As OpenSearch's UBI plugin logs them, so that a UBI tool joins them with events naming products by SKU; a
+    hit without the field is named by its id, and the catalog ids go beside them for this service's readers."""
+    client = catalog_client(SKU_CATALOG, ubi_log_path=ubi_path)
+    body = {"query": {"match": {"title": "oak"}}, "ext": {"ubi": {"object_id_field": "sku"}}}
+    response = client.post("/products/_search", json=body)
+    shown = [hit["_id"] for hit in response.get_json()["hits"]["hits"]]
+    [record] = records(ubi_path)
+    assert record["query_response_hit_ids"] == [{"p1": "SKU-1", "p2": "SKU-2"}.get(pid, pid) for pid in shown]
+    assert record["query_response_internal_ids"] == shown
+
+
+def test_the_training_reader_reads_a_search_logged_by_skus_as_catalog_products(catalog_client, ubi_path):
+    client = catalog_client(SKU_CATALOG, ubi_log_path=ubi_path)
+    body = {"query": {"match": {"title": "oak"}}, "ext": {"ubi": {"object_id_field": "sku", "query_id": "q-sku"}}}
+    shown = [hit["_id"] for hit in client.post("/products/_search", json=body).get_json()["hits"]["hits"]]
+    click = {**CLICK, "query_id": "q-sku", "event_attributes": {"object": {"object_id": "SKU-2", "internal_id": "p2"}}}
+    assert client.post("/ubi/events", json=[click]).get_json() == {"accepted": 1}
+    [impression] = read_ubi(ubi_path.with_name(f"ubi.{os.getpid()}.ndjson"))
+    assert (impression.shown, impression.clicked) == (tuple(shown), {"p2"})
 
 
 def test_the_openapi_document_describes_the_event_endpoint_and_the_query_id_header(client):
