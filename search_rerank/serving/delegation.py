@@ -200,7 +200,13 @@ UNMAPPED_AGGREGATIONS = {
     "scripted_metric",
     "significant_text",
     "matrix_stats",
+    "t_test",
+    "geo_line",
+    "frequent_item_sets",
 }
+WEIGHTED_PARTS = ("value", "weight")  # a weighted_avg's parts, each naming its field
+# Aggregations that run a model on the cluster (Elasticsearch's inference pipeline aggregation, per bucket).
+MODEL_AGGREGATIONS = {"inference"}
 EXACT, KEYWORD, TEXT = "exact", "keyword", "text"
 
 
@@ -592,7 +598,7 @@ class ClusterFields:
             missing: Mapping[str, Any] | None = None
             if kind == "filter":
                 body = self.query(body, f"{where}.filter")
-            elif kind == "filters":
+            elif kind in ("filters", "adjacency_matrix"):
                 filters = body.get("filters")
                 if isinstance(filters, Mapping):
                     body = {**body, "filters": {k: self.query(q, f"{where}.filters.{k}") for k, q in filters.items()}}
@@ -640,8 +646,17 @@ class ClusterFields:
                     }
             elif kind == "composite":
                 body = {**body, "sources": self._sources(body.get("sources"), f"{where}.composite.sources")}
+            elif kind == "weighted_avg":
+                body = {**body, **self._parts(body, WEIGHTED_PARTS, f"{where}.{kind}")}
+            elif kind in MODEL_AGGREGATIONS:
+                raise Unsupported(f"{where}.{kind}", BODY_REFUSALS["inference_refused"])
             elif kind in UNMAPPED_AGGREGATIONS:
                 raise Unsupported(f"{where}.{kind}", f"aggregation type {kind!r}")
+            if "background_filter" in body:  # significant_terms: the set its terms are compared with
+                body = {
+                    **body,
+                    "background_filter": self.query(body["background_filter"], f"{where}.{kind}.background_filter"),
+                }
             if not wrapped:
                 spec = {**{k: v for k, v in spec.items() if k == "meta"}, kind: body}
                 if subs_key:
@@ -650,6 +665,18 @@ class ClusterFields:
             if wrapped or sub_plan:
                 plan[name] = {"wrapped": wrapped, "missing": missing, "subs": sub_plan}
         return out, plan
+
+    def _parts(self, body: Mapping[str, Any], parts: tuple[str, ...], path: str) -> dict[str, Any]:
+        """An aggregation's ``parts`` that each name a field (a weighted_avg's value and weight), on the index's
+        numbers."""
+        out = {}
+        for part in parts:
+            spec = an_object(body.get(part), f"{path}.{part}")
+            resolved = self.resolve(spec.get("field"), KEYWORD, f"{path}.{part}.field")
+            if resolved.attribute is not None:
+                raise Unsupported(f"{path}.{part}.field", "an attribute (several values per product)")
+            out[part] = {**spec, "field": resolved.name}
+        return out
 
     def _sources(self, sources: Any, path: str) -> list[dict[str, Any]]:
         """A composite aggregation's sources (ReactiveSearch's "load more" facets), each on the index's keyword."""

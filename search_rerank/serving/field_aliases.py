@@ -318,7 +318,7 @@ def _aggs(aggs: Mapping[str, Any], aliases: Mapping[str, str]) -> dict[str, Any]
                 renamed[kind] = _aggs(value, aliases)
             elif kind == "filter":
                 renamed[kind] = rename_query(value, aliases)
-            elif kind == "filters" and isinstance(value, Mapping) and "filters" in value:
+            elif kind in ("filters", "adjacency_matrix") and isinstance(value, Mapping) and "filters" in value:
                 inner = value["filters"]
                 inner = (
                     {k: rename_query(q, aliases) for k, q in inner.items()}
@@ -328,11 +328,25 @@ def _aggs(aggs: Mapping[str, Any], aliases: Mapping[str, str]) -> dict[str, Any]
                     else inner
                 )
                 renamed[kind] = {**value, "filters": inner}
-            elif isinstance(value, Mapping) and isinstance(value.get("field"), str):
-                renamed[kind] = {**value, "field": alias_of(value["field"], aliases)}
+            elif isinstance(value, Mapping):
+                renamed[kind] = _aggregation_fields(value, aliases)
             else:
                 renamed[kind] = value
         out[name] = renamed
+    return out
+
+
+def _aggregation_fields(spec: Mapping[str, Any], aliases: Mapping[str, str]) -> dict[str, Any]:
+    """One aggregation's options with aliased names replaced: its ``field``, the field of each part that names
+    one (a weighted_avg's ``value`` and ``weight``) and a significant_terms' ``background_filter``."""
+    out = dict(spec)
+    if isinstance(out.get("field"), str):
+        out["field"] = alias_of(out["field"], aliases)
+    for part in ("value", "weight"):
+        if isinstance(out.get(part), Mapping) and isinstance(out[part].get("field"), str):
+            out[part] = {**out[part], "field": alias_of(out[part]["field"], aliases)}
+    if "background_filter" in out:
+        out["background_filter"] = rename_query(out["background_filter"], aliases)
     return out
 
 

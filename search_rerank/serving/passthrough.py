@@ -6,8 +6,10 @@ sends requests that are not searches: ``GET /products/_mapping``,
 the client's ``HEAD /`` ping. With a cluster backend (``lexical.backend`` =
 ``elasticsearch`` or ``opensearch``) they go to ``lexical.url`` as they came
 (method, raw path, query string, body and content type) and the cluster's
-status, headers and body come back as they are, hop-by-hop headers
-(RFC 9110 section 7.6.1) dropped both ways. A request that is not a search
+status and body come back as they are, with the headers its clients read
+(:data:`ANSWER_HEADERS`: never a cookie that a load balancer in front of the
+cluster set for the service); a failure (5xx) keeps its status, but its body,
+which may name a node and its address, goes to the log only. A request that is not a search
 need not be idempotent, so only reads are ever sent twice, and only once
 more when the connection closed before any byte of an answer came back (a
 pooled keep-alive connection the cluster or a load balancer closed just as
@@ -113,25 +115,17 @@ from .json_input import InvalidBody, parse_json
 
 log = logging.getLogger(__name__)
 
-# RFC 9110 section 7.6.1, plus what the hop itself recomputes (Host, Content-Length of the request).
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
 FORWARDED_HEADERS = frozenset(
     {"accept", "accept-encoding", "content-type", "user-agent", "x-opaque-id", "traceparent", "tracestate"}
 )
 """The caller's headers the cluster gets: what a read needs (its body's type, the answer's format) and tracing."""
+ANSWER_HEADERS = frozenset(
+    {"content-type", "content-encoding", "content-length", "x-elastic-product", "warning", "x-opaque-id", "retry-after"}
+)
+"""The cluster's headers the caller gets: what its clients read (the body's type and coding, the product check of
+Elasticsearch's clients, deprecation warnings, the request's id, when to try again). Not the others: a load
+balancer or an authenticating proxy in front of the cluster sets its session cookie for the client it talks to,
+the service with its credentials, and names itself (``Server``, ``Via``, Elastic Cloud's instance headers)."""
 # Elasticsearch's versioned media types, which its official clients send on every request.
 COMPATIBLE_MEDIA_TYPE = re.compile(r"application/vnd\.elasticsearch\+(json|x-ndjson)\s*;\s*compatible-with=\d+", re.I)
 # Answers that mean the cluster is not serving (overloaded, or a proxy in front of it got nothing): breaker failures.
@@ -497,13 +491,14 @@ def plain_media_types(headers: Mapping[str, str]) -> dict[str, str]:
     return {name: COMPATIBLE_MEDIA_TYPE.sub(r"application/\1", value) for name, value in headers.items()}
 
 
-def _without(headers: Iterable[tuple[str, str]], dropped: frozenset[str]) -> list[tuple[str, str]]:
-    """The headers minus ``dropped`` and minus those the Connection header names as hop-by-hop."""
+def answer_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The cluster's headers the caller gets (:data:`ANSWER_HEADERS`), less those its Connection header names as
+    hop-by-hop (RFC 9110 section 7.6.1)."""
     headers = list(headers)
     named = {
         token.strip().lower() for name, value in headers if name.lower() == "connection" for token in value.split(",")
     }
-    return [(name, value) for name, value in headers if name.lower() not in dropped | named]
+    return [(name, value) for name, value in headers if name.lower() in ANSWER_HEADERS - named]
 
 
 class ClusterPassthrough:
@@ -601,9 +596,22 @@ class ClusterPassthrough:
                 f"{method} {path}: the cluster refused the service's request ({answer.status}); see the service's log",
                 "cluster_misconfigured",
             )
+        if answer.status >= 500:
+            # A node's failure names the node and its transport address ("[es-data-2][10.0.0.5:9300] Node not
+            # connected"), a proxy's error page its software: the status is the caller's, the rest the log's.
+            log.warning("passthrough: the cluster answered %s %s with %d: %s", method, path, answer.status, data[:500])
+            response = self._error(
+                answer.status,
+                "search_rerank_cluster_failed",
+                f"{method} {path}: the cluster failed the request ({answer.status}); see the service's log",
+                "cluster_failed",
+            )
+            if "Retry-After" in answer.headers:
+                response.headers["Retry-After"] = answer.headers["Retry-After"]
+            return response
         response = Response(data, status=answer.status)
         response.headers.clear()
-        for name, value in _without(answer.headers.items(), HOP_BY_HOP):
+        for name, value in answer_headers(answer.headers.items()):
             response.headers.add(name, value)
         return response
 

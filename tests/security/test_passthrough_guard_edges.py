@@ -1,6 +1,7 @@
 """The passthrough guard at its edges (found by a probe): reads that would run a model (OpenSearch's neural queries,
 Elasticsearch's semantic query), an escaped "/" in an id that makes a write endpoint to a hop that decodes it, and
-a cluster's redirect naming where the cluster is."""
+what a cluster (or the load balancer in front of it) answers that must not reach a caller: a redirect naming
+where the cluster is, a session cookie of the service's, a failure naming a node's address."""
 
 from __future__ import annotations
 
@@ -45,20 +46,44 @@ def test_escaped_slash_then_endpoint_in_the_id_of_a_post_read_is_refused(guarded
     assert response.status in (400, 403)
 
 
-# --- the cluster's redirect names the cluster's address ----------------------------------------
+# --- what the cluster answers that names the cluster or the service's session -------------------
 
 
 CLUSTER_USER = "svc-search-reader"
+NODE_ADDRESS = "10.20.30.40:9300"
+# Elasticsearch's answer to a read whose shard copy is on a node that dropped out (its transport address named).
+NODE_DOWN = {
+    "error": {
+        "root_cause": [
+            {"type": "node_not_connected_exception", "reason": f"[es-data-2][{NODE_ADDRESS}] Node not connected"}
+        ],
+        "type": "no_shard_available_action_exception",
+        "reason": f"[es-data-2][{NODE_ADDRESS}][indices:data/read/get[s]]",
+    },
+    "status": 503,
+}
+# The sticky-session cookie a load balancer (or an authenticating proxy) in front of the cluster sets for the client
+# it talks to: the service, with the service's credentials.
+SESSION_COOKIE = "AWSALB=service-session-token; Path=/"
 
 
 @pytest.fixture
 def redirecting(make_cluster_app, osmem_server_url) -> Iterator[Guarded]:
     """A cluster (osmem-server behind a proxy) that redirects one path to its own address, as a load balancer in
-    front of a cluster does (http to https, a moved node), and refuses the service's credentials on another."""
+    front of a cluster does (http to https, a moved node), refuses the service's credentials on another, answers
+    a third with a node's failure (:data:`NODE_DOWN`) and sets its session cookie on every other answer."""
     upstream = urlsplit(osmem_server_url)
     seen: list = []
 
     class Redirector(BaseHTTPRequestHandler):
+        def refuse(self, status: int, payload: bytes, *headers: tuple[str, str]) -> None:
+            self.send_response(status)
+            for name, value in headers:
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
         def forward(self):
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             if "moved" in self.path:
@@ -69,11 +94,10 @@ def redirecting(make_cluster_app, osmem_server_url) -> Iterator[Guarded]:
                 return
             if "locked" in self.path:  # Elasticsearch's answer to a user whose password changed
                 refusal = json.dumps({"error": {"reason": f"unable to authenticate user [{CLUSTER_USER}]"}}).encode()
-                self.send_response(401)
-                self.send_header("WWW-Authenticate", 'Basic realm="security" charset="UTF-8"')
-                self.send_header("Content-Length", str(len(refusal)))
-                self.end_headers()
-                self.wfile.write(refusal)
+                self.refuse(401, refusal, ("WWW-Authenticate", 'Basic realm="security" charset="UTF-8"'))
+                return
+            if "node-down" in self.path:
+                self.refuse(503, json.dumps(NODE_DOWN).encode(), ("Content-Type", "application/json"))
                 return
             connection = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=30)
             try:
@@ -86,6 +110,7 @@ def redirecting(make_cluster_app, osmem_server_url) -> Iterator[Guarded]:
             for name, value in answer.getheaders():
                 if name.lower() not in ("connection", "transfer-encoding", "content-length"):
                     self.send_header(name, value)
+            self.send_header("Set-Cookie", SESSION_COOKIE)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             if self.command != "HEAD":
@@ -112,3 +137,20 @@ def test_a_cluster_refusing_the_services_credentials_is_a_502_that_names_no_user
     assert response.status == 502
     assert CLUSTER_USER not in response.body.decode("latin-1")
     assert not any(name.lower() == "www-authenticate" for name in response.headers)
+
+
+def test_a_session_cookie_set_in_front_of_the_cluster_never_reaches_the_caller(redirecting):
+    response = redirecting.attack("GET", "/INDEX/_doc/s1")
+    assert response.status == 200 and response.json()["_id"] == "s1"
+    assert "set-cookie" not in response.headers
+
+
+def test_the_clusters_answer_keeps_the_headers_its_clients_read(redirecting):
+    response = redirecting.attack("GET", "/INDEX/_doc/s1")
+    assert response.headers["content-type"].startswith("application/json")
+
+
+def test_a_cluster_failure_naming_a_nodes_address_keeps_its_status_and_names_no_address(redirecting):
+    response = redirecting.attack("GET", "/INDEX/_doc/node-down")
+    assert response.status == 503
+    assert NODE_ADDRESS.split(":")[0] not in response.body.decode("latin-1")

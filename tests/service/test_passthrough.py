@@ -343,7 +343,7 @@ def recording_cluster() -> Iterator[tuple[str, list[dict[str, Any]]]]:
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.send_header("Keep-Alive", "timeout=5")
-            self.send_header("X-Cluster", "yes")
+            self.send_header("X-Elastic-Product", "Elasticsearch")
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(payload)
@@ -439,7 +439,7 @@ def test_hop_by_hop_headers_are_dropped_both_ways(recorded_app):
     response = app.test_client().get(
         "/_cluster/health", headers={"Connection": "X-Trace", "X-Trace": "1", "X-Opaque-Id": "kept"}
     )
-    assert "Keep-Alive" not in response.headers and response.headers["X-Cluster"] == "yes"
+    assert "Keep-Alive" not in response.headers and response.headers["X-Elastic-Product"] == "Elasticsearch"
     sent = {name.lower() for name in seen[0]["headers"]}
     assert "x-trace" not in sent and "x-opaque-id" in sent
 
