@@ -596,9 +596,10 @@ class ClusterPassthrough:
                 f"{method} {path}: the cluster refused the service's request ({answer.status}); see the service's log",
                 "cluster_misconfigured",
             )
-        if answer.status >= 500:
+        if answer.status >= 500 or answer.status == 429:
             # A node's failure names the node and its transport address ("[es-data-2][10.0.0.5:9300] Node not
-            # connected"), a proxy's error page its software: the status is the caller's, the rest the log's.
+            # connected"), as a full search queue does (429, es_rejected_execution_exception), a proxy's error page
+            # its software: the status (and when to try again) is the caller's, the rest the log's.
             log.warning("passthrough: the cluster answered %s %s with %d: %s", method, path, answer.status, data[:500])
             response = self._error(
                 answer.status,

@@ -62,6 +62,15 @@ NODE_DOWN = {
     },
     "status": 503,
 }
+# Elasticsearch's answer when a node's search thread pool queue is full (the node and its address named).
+REJECTED = {
+    "error": {
+        "type": "es_rejected_execution_exception",
+        "reason": f"rejected execution of TimedRunnable on EsThreadPoolExecutor[name = es-data-2/search] "
+        f"[{NODE_ADDRESS}]",
+    },
+    "status": 429,
+}
 # The sticky-session cookie a load balancer (or an authenticating proxy) in front of the cluster sets for the client
 # it talks to: the service, with the service's credentials.
 SESSION_COOKIE = "AWSALB=service-session-token; Path=/"
@@ -98,6 +107,11 @@ def redirecting(make_cluster_app, osmem_server_url) -> Iterator[Guarded]:
                 return
             if "node-down" in self.path:
                 self.refuse(503, json.dumps(NODE_DOWN).encode(), ("Content-Type", "application/json"))
+                return
+            if "overloaded" in self.path:
+                self.refuse(
+                    429, json.dumps(REJECTED).encode(), ("Content-Type", "application/json"), ("Retry-After", "2")
+                )
                 return
             connection = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=30)
             try:
@@ -154,3 +168,10 @@ def test_a_cluster_failure_naming_a_nodes_address_keeps_its_status_and_names_no_
     response = redirecting.attack("GET", "/INDEX/_doc/node-down")
     assert response.status == 503
     assert NODE_ADDRESS.split(":")[0] not in response.body.decode("latin-1")
+
+
+def test_a_cluster_too_busy_keeps_its_429_and_retry_after_and_names_no_node(redirecting):
+    response = redirecting.attack("GET", "/INDEX/_doc/overloaded")
+    assert (response.status, response.headers.get("retry-after")) == (429, "2")
+    assert NODE_ADDRESS.split(":")[0] not in response.body.decode("latin-1")
+    assert "es-data-2" not in response.body.decode("latin-1")
