@@ -82,8 +82,16 @@ class Failure:
 
 
 def failure_from_body(status: int, body: Any, fallback: str) -> Failure:
-    """Type and reason from an error response (``{"error": {"type", "reason"}}``), whatever its shape."""
+    """Type and reason from an error response (``{"error": {"type", "reason"}}``), whatever its shape.
+
+    A search no shard could run is ``search_phase_execution_exception``, "all shards failed", which says
+    nothing of why: its first root cause does ("failed to create query: For input string: ..."), and names
+    the index and node in keys of their own, not in its reason."""
     error = body.get("error") if isinstance(body, dict) else None
+    causes = error.get("root_cause") if isinstance(error, dict) else None
+    if isinstance(error, dict) and error.get("type") == "search_phase_execution_exception" and causes:
+        if isinstance(causes, list) and isinstance(causes[0], dict) and causes[0].get("reason"):
+            error = causes[0]
     if isinstance(error, dict):
         return Failure(status, str(error.get("type", "error")), str(error.get("reason") or fallback))
     return Failure(status, "error", str(error or body or fallback))

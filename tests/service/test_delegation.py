@@ -301,6 +301,15 @@ def test_a_query_the_cluster_refuses_is_a_400_not_an_empty_page(shop):
     assert response.status_code == 400 and "no_such" in response.get_json()["error"]["reason"]
 
 
+def test_a_query_the_cluster_fails_on_every_shard_is_a_400_giving_the_shards_reason(shop):
+    """Elasticsearch wraps a query no shard could run in "all shards failed"; what the front end's developer
+    needs is the shard's own reason (its root cause), which names no node."""
+    response = shop.post("/products/_search", json={"query": {"range": {"price": {"gte": "cheap"}}}})
+    error = response.get_json()["error"]
+    assert response.status_code == 400 and "all shards failed" not in error["reason"]
+    assert "cheap" in error["reason"] and "osmem" not in json.dumps(error)
+
+
 # ------------------------------------------------------------------ pages with nothing to rerank
 
 
