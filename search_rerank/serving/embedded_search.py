@@ -208,6 +208,14 @@ HIGHLIGHTERS = ("unified", "plain", "fvh")
 MAX_SORT_TIES = 10_000
 # The distinct values of a number that a terms aggregation orders itself (Aggregations._native says why).
 MAX_NUMERIC_TERMS = 10_000
+MAX_SLOPPY_WORDS, MAX_LONG_PHRASE_SLOP = 4, 3
+"""A phrase of more words than the first may have a slop of at most the second. tantivy matches a phrase of more
+than two words with a slop by carrying each word's positions to the next, and the positions it carries multiply
+with each word whose positions stand within the slop: its cost grows exponentially with the words and the slop
+together. A 187-byte filter, forty times "a" within 100,000 positions, took 405 s and 3 GB on 20,000 generated
+products; eight times "the" in texts holding it thirty times, 6.6 s per thousand products. Up to four words, or a
+slop of three, it stays within milliseconds (what a shopper's phrase asks; Elasticsearch, whose sloppy phrase
+matching is linear, sets no such bound)."""
 # A percentiles aggregation's percents when it names none, and its TDigest's compression (Elasticsearch's defaults).
 DEFAULT_PERCENTS = (1.0, 5.0, 25.0, 50.0, 75.0, 95.0, 99.0)
 TDIGEST_COMPRESSION = 100
@@ -525,6 +533,12 @@ class Compiler:
         for name in names:
             self._mark(Mark(name, tuple(tokens), fuzzy, prefix, phrase and len(tokens) > 1, slop))
         if names and phrase and len(tokens) > 1:
+            if not prefix and len(tokens) > MAX_SLOPPY_WORDS and slop > MAX_LONG_PHRASE_SLOP:
+                raise InvalidQuery(
+                    path,
+                    f"a phrase of {len(tokens)} words may have a slop of at most {MAX_LONG_PHRASE_SLOP} here, not "
+                    f"{slop} (one of at most {MAX_SLOPPY_WORDS} words, any slop)",
+                )
             words: list[str | tuple[int, str]] = list(tokens)
             for name in names:
                 if prefix:
@@ -1306,6 +1320,8 @@ class Aggregations:
         """The products the aggregations being translated count (a histogram by months spans their dates); None
         while the body is checked, before any search."""
         self.check(aggs, path, top=True)
+        if _filter_buckets(aggs) > MAX_BUCKETS:
+            raise TooManyBuckets()
 
     def check(self, aggs: Any, path: str, native_only: bool = False, top: bool = False) -> None:
         """Refuse what cannot be answered before anything runs (a 501 naming it; a 400 for what Elasticsearch
@@ -1883,6 +1899,23 @@ def _bucket_count(answer: Mapping[str, Any]) -> int:
         inner = buckets.values() if isinstance(buckets, Mapping) else buckets if isinstance(buckets, list) else ()
         for bucket in inner:
             total += 1 + (_bucket_count(bucket) if isinstance(bucket, Mapping) else 0)
+    return total
+
+
+def _filter_buckets(aggs: Mapping[str, Any]) -> int:
+    """The buckets the ``filters`` aggregations of ``aggs`` (checked) answer whatever the products: each of their
+    filters is a bucket, empty or not, under every bucket of the ``filters`` above. Counted before anything runs:
+    each is a tantivy search here, so three hundred filters under three hundred took 65,536 searches (seconds)
+    before :meth:`Aggregations._consume` refused them, where the body alone says they pass the limit."""
+    total = 0
+    for spec in aggs.values():
+        kind, subs = _kind(spec), _subs(spec)
+        below = _filter_buckets(subs) if subs else 0
+        named = spec[kind].get("filters") if kind == "filters" and isinstance(spec[kind], Mapping) else None
+        if isinstance(named, Mapping | list):
+            total += len(named) * (1 + below)
+        elif kind in ("filter", "global"):
+            total += below
     return total
 
 

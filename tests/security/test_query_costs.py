@@ -1,0 +1,72 @@
+"""Small ``_search`` bodies that cost the embedded backend far more than their size: each is refused before the work.
+
+A browser may send any Query DSL, so what a body can make tantivy do must be bounded by the body itself, not by the
+catalog holding nothing that makes it expensive: a refusal names where, as Elasticsearch's limits do.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from small_service import small_app, small_index
+
+ES_SEARCH = "/products/_search"
+
+
+@pytest.fixture(scope="module")
+def costs_client(tmp_path_factory, tiny_bert_dir):
+    app, pipeline = small_app(small_index(tmp_path_factory.mktemp("query-costs"), tiny_bert_dir))
+    yield app.test_client()
+    pipeline.close()
+
+
+def refusal(response) -> dict:
+    assert response.status_code == 400, response.get_data(as_text=True)[:500]
+    return response.get_json()["error"]
+
+
+def filtered(clause: dict) -> dict:
+    return {"size": 1, "query": {"bool": {"filter": [clause]}}}
+
+
+def test_a_long_phrase_with_a_large_slop_is_a_400_naming_it(costs_client):
+    # 187 bytes: forty times "a" within 100,000 positions took 405 s and 3 GB on 20,000 generated products.
+    phrase = {"match_phrase": {"description": {"query": " ".join(["a"] * 40), "slop": 100_000}}}
+    error = refusal(costs_client.post(ES_SEARCH, json=filtered(phrase)))
+    assert error["field"] == "query.bool.filter[0].match_phrase.description"
+    assert "slop of at most 3" in error["reason"]
+
+
+def test_a_query_string_phrase_with_a_large_slop_is_a_400_in_the_search_box_too(costs_client):
+    # 90 characters, within service.max_query_length, on the scored (relevance) page.
+    body = {"query": {"query_string": {"query": '"' + " ".join(["a"] * 40) + '"~100000'}}}
+    assert refusal(costs_client.post(ES_SEARCH, json=body))["field"] == "query.query_string.query"
+
+
+@pytest.mark.parametrize(
+    "phrase, slop",
+    [("the sofa and the chair", 3), ("leather corner sofa bed", 100_000), (" ".join(["sofa"] * 300), 0)],
+)
+def test_a_phrase_of_few_words_or_a_small_slop_is_answered(costs_client, phrase, slop):
+    clause = {"match_phrase": {"description": {"query": phrase, "slop": slop}}}
+    assert costs_client.post(ES_SEARCH, json=filtered(clause)).status_code == 200
+
+
+def filters(count: int, below: dict | None = None) -> dict:
+    named = {"filters": {"filters": {f"f{i}": {"term": {"brand": f"b{i}"}} for i in range(count)}}}
+    return {**named, "aggs": below} if below is not None else named
+
+
+def test_filters_under_filters_past_the_bucket_limit_are_refused_before_they_are_counted(costs_client):
+    # 260 x 260 buckets (67,600) pass search.max_buckets (65,536), which the body alone says; each bucket is a
+    # tantivy search here, and 65,536 of them ran (seconds) before the limit was found.
+    baseline = {"size": 0, "aggs": {"f": filters(1000)}}
+    started = time.perf_counter()
+    assert costs_client.post(ES_SEARCH, json=baseline).status_code == 200
+    thousand_buckets_s = time.perf_counter() - started
+    nested = {"size": 0, "aggs": {"f": filters(260, {"g": filters(260)})}}
+    started = time.perf_counter()
+    error = refusal(costs_client.post(ES_SEARCH, json=nested))
+    assert error["type"] == "too_many_buckets_exception"
+    assert time.perf_counter() - started < 10 * thousand_buckets_s
