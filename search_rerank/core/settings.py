@@ -646,6 +646,14 @@ class ServiceSettings(_Section):
         "(benchmarks/attack.py) and more on larger catalogues, and the automaton a pattern is searched with grows "
         "with its wildcards; a search box sends a few words over a few fields",
     )
+    max_sloppy_phrases: int = Field(
+        default=32,
+        ge=1,
+        description="a query on the embedded index with more phrases of three words or more with a slop than this "
+        "(each phrase in each field it searches once) is a 400: tantivy matches each by carrying positions from "
+        "word to word, milliseconds each on a catalogue of thousands (600 four-word phrases with a large slop, "
+        "a 44 KB body, took 3.9 s on 20,000 products); a search box sends one or two",
+    )
     max_pair_facet_names: int = Field(
         default=200,
         ge=1,

@@ -317,13 +317,16 @@ class Compiler:
         self.leg = leg
         self.schema = leg.schema
         self.limits = limits
-        """The service's bounds on a body (``max_fuzzy_terms``, ``max_wildcard_terms``), read by :meth:`_count`."""
+        """The service's bounds on a body (``max_fuzzy_terms``, ``max_wildcard_terms``, ``max_sloppy_phrases``), read
+        by :meth:`_count`."""
         self.aliases = limits.field_aliases
         self._fuzzy_terms: dict[tuple[str, str, str], int] = {}
         """The fuzzy words compiled, by where: the same body compiled again (scored, then as a filter, then for
         its highlights) counts each once."""
         self._wildcard_terms: dict[tuple[str, str, str], int] = {}
         """The wildcard patterns compiled, by where, counted as the fuzzy words are, each by its wildcards."""
+        self._sloppy_phrases: dict[tuple[str, str, str], int] = {}
+        """The phrases of three words or more with a slop compiled, by where, counted as the fuzzy words are."""
         self._regex_queries: dict[tuple[str, str], tantivy.Query] = {}
         """The automata built, by field and regular expression: a body compiled again builds none twice."""
         self.ignored: list[str] = []
@@ -544,6 +547,14 @@ class Compiler:
                 if prefix:
                     per_field.append(tantivy.Query.phrase_prefix_query(self.schema, name, words))
                 else:
+                    if slop and len(tokens) > 2:
+                        key = (path, name, f"{' '.join(tokens)}~{slop}")
+                        self._count(
+                            self._sloppy_phrases,
+                            key,
+                            "max_sloppy_phrases",
+                            "phrases of three words or more with a slop",
+                        )
                     per_field.append(tantivy.Query.phrase_query(self.schema, name, words, slop))
         elif names:
 
