@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -186,6 +187,22 @@ class CircuitBreaker:
         self._probes = []
         if self._observer is not None:
             self._observer.state_changed(self.name, state)
+
+
+@contextmanager
+def outcome_reported(breaker: CircuitBreaker | None) -> Iterator[None]:
+    """A call admitted by ``breaker`` (:class:`CircuitOpenError` when it is open; None: no breaker), its outcome
+    reported when the block ends: any exception is a failure. For a dependency whose every error is its own (the
+    profile store); :class:`Guard` also tells a refused request from a failing dependency."""
+    attempt = breaker.admit() if breaker is not None else None
+    try:
+        yield
+    except BaseException:
+        if attempt is not None:
+            attempt.report(ok=False)
+        raise
+    if attempt is not None:
+        attempt.report(ok=True)
 
 
 class Guard:

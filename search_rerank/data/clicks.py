@@ -289,8 +289,8 @@ class _UbiLineReader:
 def _hit_ids(record: Mapping[str, Any]) -> tuple[str, ...]:
     """The products a query record shows, by catalog id: the service's ``query_response_internal_ids`` where it
     logged the hits by another field's values (``object_id_field``: a SKU), else ``query_response_hit_ids``."""
-    name = "query_response_internal_ids" if record.get("query_response_internal_ids") is not None else None
-    name = name or "query_response_hit_ids"
+    internal = record.get("query_response_internal_ids") is not None
+    name = "query_response_internal_ids" if internal else "query_response_hit_ids"
     value = record.get(name)
     if value is None:
         return ()

@@ -32,7 +32,7 @@ from typing import TypeVar
 from flask import Blueprint, Flask, current_app, jsonify, request
 
 from ..backends.profile_index import open_profile_store
-from ..core.breaker import PROFILES, CircuitBreaker, Guards
+from ..core.breaker import PROFILES, CircuitBreaker, Guards, outcome_reported
 from ..core.errors import CircuitOpenError
 from ..core.pipeline import SearchPipeline
 from ..core.profile import ShopperProfile, safe_id
@@ -129,22 +129,13 @@ class ProfileAccess:
     def call(self, fn: Callable[[ProfileStore], T], timeout_s: float) -> T:
         """``fn(store)``, or TimeoutError when it takes longer than ``timeout_s`` (it may still finish later), or
         :class:`CircuitOpenError` without calling the store when its breaker is open."""
-        attempt = self.breaker.admit() if self.breaker is not None else None
-        future = self._pool.submit(fn, self.store)
-        try:
-            result = future.result(timeout=timeout_s)
-        except FutureTimeout:
-            future.cancel()
-            if attempt is not None:
-                attempt.report(ok=False)
-            raise TimeoutError(f"profile store: no answer within {timeout_s:g}s") from None
-        except BaseException:
-            if attempt is not None:
-                attempt.report(ok=False)
-            raise
-        if attempt is not None:
-            attempt.report(ok=True)
-        return result
+        with outcome_reported(self.breaker):
+            future = self._pool.submit(fn, self.store)
+            try:
+                return future.result(timeout=timeout_s)
+            except FutureTimeout:
+                future.cancel()
+                raise TimeoutError(f"profile store: no answer within {timeout_s:g}s") from None
 
 
 def open_store(app: Flask, settings: Settings) -> None:
