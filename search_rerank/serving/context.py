@@ -62,11 +62,13 @@ def admin_token_sent() -> bool:
     token = current_app.config["ADMIN_TOKEN"]
     if not token:
         return False
-    sent = request.headers.get("Authorization", "").strip()
-    scheme, _, credentials = sent.partition(" ")
-    if scheme.lower() == "bearer":  # an authentication scheme's name is case-insensitive (RFC 9110, 11.1)
-        sent = credentials.strip()
-    return hmac.compare_digest(sent.encode(), token.encode())
+    scheme, _, credentials = request.headers.get("Authorization", "").strip().partition(" ")
+    # An authentication scheme's name is case-insensitive (RFC 9110, 11.1). Only the Bearer scheme carries the
+    # token: a bare token, or one under another scheme (Basic, ApiKey), is a credential meant for something else,
+    # and a client that sends it so has a mistake the 401 should show rather than hide.
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(credentials.strip().encode(), token.encode())
 
 
 def identity_context() -> dict[str, tuple[str, ...]]:

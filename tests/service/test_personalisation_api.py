@@ -293,3 +293,10 @@ def test_the_admin_tokens_scheme_is_read_in_any_case(client, scheme):
     """An authentication scheme's name is case-insensitive (RFC 9110, 11.1)."""
     response = client.delete(f"/profiles/{SHOPPER}", headers={"Authorization": f"{scheme} {TOKEN}"})
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("authorization", [TOKEN, f"Basic {TOKEN}", f"ApiKey {TOKEN}", f"Bearer{TOKEN}"])
+def test_the_admin_token_counts_only_under_the_bearer_scheme(client, authorization):
+    """A bare token or one under another scheme is a 401, as a wrong token is: the client's mistake shows."""
+    response = client.delete(f"/profiles/{SHOPPER}", headers={"Authorization": authorization})
+    assert response.status_code == 401 and response.headers["WWW-Authenticate"] == "Bearer"
