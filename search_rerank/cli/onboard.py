@@ -616,7 +616,8 @@ def summary_table(state: Mapping[str, Any]) -> Table:
     "--dataset",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     required=True,
-    help="BEIR/WANDS/ESCI directory with train, dev and test splits; its catalogue is the one in the index.",
+    help="A BEIR, WANDS, ESCI or Kaggle Home Depot directory (WANDS and Home Depot split by a hash of the query); its "
+    "catalogue is the one in the index.",
 )
 @click.option(
     "--out",
