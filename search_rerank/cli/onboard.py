@@ -190,6 +190,25 @@ def read_state(out: Path, dataset: Path, base: Settings) -> dict[str, Any]:
     return state
 
 
+def check_models_are_its_own(plan: Plan, settings: Settings, state: Mapping[str, Any]) -> None:
+    """Refused before any step: a step still to train whose ``models_dir/NAME`` holds a model this onboarding did
+    not begin (``state["trained"]``). Another onboarding's models (a second run with graded judgments added, into a
+    new ``--out``) are what its ``onboarded.toml`` serves: trained over, that file would serve a model nothing
+    measured, and its report would describe one that is gone. A model this onboarding began, stopped before its
+    step was recorded, is its own to train again."""
+    own = set(state.get("trained", []))
+    for step in MODEL_SECTION:
+        if step in state["steps"] or step in plan.skip or cannot_run(step, settings) is not None:
+            continue
+        path = Path(settings.models_dir) / plan.model_name(step)
+        if path.exists() and path.name not in own:
+            raise ConfigError(
+                f"{path} holds a model this onboarding did not train; its {step} step would replace it, and "
+                "settings that serve it would serve the new one, unmeasured: give this onboarding models of its own "
+                f"with --name-prefix, or remove {path}"
+            )
+
+
 def save_state(out: Path, state: dict[str, Any]) -> None:
     """Written atomically: stopped at any moment, the file holds the steps finished before or after, never half."""
     from ..indexing.versions import write_atomically
@@ -490,6 +509,10 @@ def run_step(plan: Plan, step: str, settings: Settings, state: dict[str, Any], s
         "reranker": lambda: run_reranker(plan, settings),
         "ranker": lambda: run_ranker(plan, settings),
     }
+    if step in MODEL_SECTION:  # recorded first: stopped while training, the rerun knows the model is its own
+        trained = state.setdefault("trained", [])
+        trained.extend([plan.model_name(step)] if plan.model_name(step) not in trained else [])
+        save_state(plan.out, state)
     trained, card = runners[step]()
     choices = step_choices(settings, step, trained, card)
     found = measure({label: measured for label, (_, measured) in choices.items()}, splits)
@@ -528,6 +551,7 @@ def onboard_run(plan: Plan, base: Settings, base_file: Path | None) -> dict[str,
     from ..data.loaders import load_dataset
 
     state = read_state(plan.out, plan.dataset, base)
+    check_models_are_its_own(plan, with_changes(base, promoted_changes(state)), state)
     data = load_dataset(plan.dataset)
     splits = {split: data.split(split) for split in SPLITS}
     for number, step in enumerate(STEPS):

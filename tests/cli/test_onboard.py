@@ -90,6 +90,20 @@ def test_a_stopped_run_resumes_at_the_first_unfinished_step(onboarded, tmp_path)
     assert state_of(copy)["steps"]["ranker"]["status"] in ("promoted", "not promoted")
 
 
+def test_an_onboarding_into_another_out_does_not_replace_the_models_of_the_first(onboarded, tmp_path):
+    """The first onboarding's onboarded.toml serves models_dir/onboard-ranker: a second one (graded judgments added,
+    a new --out) that trained over it would change what the first serves, unmeasured, and its report with it."""
+    file, data, _, _ = onboarded
+    model = Path(json.loads(file.read_text())["models_dir"]) / "onboard-ranker" / "model_card.json"
+    trained = model.stat().st_mtime_ns
+    args = ["--dataset", str(data), "--out", str(tmp_path / "second"), "--skip", "encoder", "--skip", "reranker"]
+    result = CliRunner().invoke(main, ["--settings", str(file), "onboard", *args, *QUICK])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"{model.parent} holds a model this onboarding did not train" in " ".join(result.output.split())
+    assert "--name-prefix" in result.output and "step 0/4" not in result.output
+    assert model.stat().st_mtime_ns == trained
+
+
 def test_a_rerun_from_other_settings_is_refused(onboarded, tmp_path):
     file, data, out, _ = onboarded
     other = tmp_path / "other.json"
