@@ -190,6 +190,15 @@ def read_state(out: Path, dataset: Path, base: Settings) -> dict[str, Any]:
     return state
 
 
+def default_prefix(out: Path) -> str:
+    """``onboard-`` and the ``--out`` folder's name (what a model name may hold of it): two onboardings into two
+    folders (a catalogue each, or a second run with graded judgments added) train models of their own, and each
+    ``onboarded.toml`` keeps serving what its report measured. The name, not the whole path, so a folder moved or
+    named from another working directory resumes with the models it began."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", out.resolve().name).strip("-._")
+    return f"onboard-{name[:80]}" if name else "onboard"
+
+
 def check_models_are_its_own(plan: Plan, settings: Settings, state: Mapping[str, Any]) -> None:
     """Refused before any step: a step still to train whose ``models_dir/NAME`` holds a model this onboarding did
     not begin (``state["trained"]``). Another onboarding's models (a second run with graded judgments added, into a
@@ -675,9 +684,8 @@ def summary_table(state: Mapping[str, Any]) -> Table:
 )
 @click.option(
     "--name-prefix",
-    default="onboard",
-    show_default=True,
-    help="Models go to models_dir/PREFIX-encoder, -reranker, -ranker.",
+    default=None,
+    help="Models go to models_dir/PREFIX-encoder, -reranker, -ranker.  [default: onboard-<the --out folder's name>]",
 )
 @click.option("--reranker-base-model", default=None, help="The reranker's starting model (default: packaged MiniLM).")
 @click.option(
@@ -700,7 +708,7 @@ def onboard(
     rounds: int,
     ranker_queries: int | None,
     complete_judgments: bool,
-    name_prefix: str,
+    name_prefix: str | None,
     reranker_base_model: str | None,
     promotion_p: float,
     seed: int,
@@ -715,6 +723,8 @@ def onboard(
     """
     from ..core.model_card import NAME_PATTERN
 
+    if name_prefix is None:
+        name_prefix = default_prefix(out)
     if not re.fullmatch(NAME_PATTERN, f"{name_prefix}-encoder"):
         raise click.BadParameter(f"{name_prefix!r}: letters, digits, '.', '_' and '-' only", param_hint="--name-prefix")
     plan = Plan(
