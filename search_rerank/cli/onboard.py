@@ -593,7 +593,8 @@ def onboard_run(plan: Plan, base: Settings, base_file: Path | None) -> dict[str,
             + ", ".join(
                 f"{split} {rows} products, {plan.out / TO_GRADE.format(split=split)}" for split, rows in graded.items()
             )
-            + "; grade them (the grade column) and add them to the judgments to compare the steps on what they found"
+            + "; grade them (the grade column), convert them (`judgments convert --to beir`) and add their rows to "
+            f"{plan.dataset}/qrels/SPLIT.tsv to compare the steps on what they found"
         )
     return state
 

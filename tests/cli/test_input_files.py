@@ -289,12 +289,6 @@ def test_an_incremental_update_lists_the_fields_of_several_values_it_sorts_by_th
     assert "sorted by the first of their values (products of each): size (1)" in " ".join(result.output.split())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="judgments pool tells every layout to add the graded rows to DIR/qrels/SPLIT.tsv; WANDS, ESCI and Home "
-    "Depot directories never read that file, so the grades a shop adds are silently left out (onboard's "
-    "to_grade-*.csv leads to the same instruction)",
-)
 def test_grades_added_as_judgments_pool_says_are_read_back_from_a_home_depot_download(tmp_path):
     data = write_homedepot(tmp_path / "home-depot-product-search-relevance")
     index_dir = tmp_path / "index"
