@@ -839,6 +839,23 @@ def test_homedepot_latin1_titles_keep_their_degree_and_half_signs(homedepot_dir)
     assert titles["100004"].startswith("Everbilt \u00bd in.")
 
 
+def test_homedepot_windows_bytes_read_as_the_characters_windows_wrote(tmp_path):
+    """A file labelled ISO-8859-1 is nearly always a Windows export: 0x99 is its trademark sign, not a control."""
+    write_homedepot(tmp_path, test=False, extras=False)
+    row = ("2", "100001", "GE Profile\u2122 30 in. Range \u2013 Stainless", "ge range", "3")
+    (tmp_path / "train.csv").write_bytes(csv_bytes(TRAIN_HEADER, [row], encoding="cp1252"))
+    titles = {p.id: p.title for p in load_dataset(tmp_path).products}
+    assert titles["100001"] == "GE Profile\u2122 30 in. Range \u2013 Stainless"
+
+
+def test_a_byte_windows_leaves_undefined_still_reads_as_its_latin1_character(tmp_path):
+    write_homedepot(tmp_path, test=False, extras=False)
+    head = csv_bytes(TRAIN_HEADER, [], encoding="latin-1")
+    (tmp_path / "train.csv").write_bytes(head + b"2,100001,Odd \x81 \xb0 title,odd,3\n")
+    titles = {p.id: p.title for p in load_dataset(tmp_path).products}
+    assert titles["100001"] == "Odd \x81 \u00b0 title"
+
+
 def test_homedepot_files_saved_again_as_utf8_read_the_same(tmp_path):
     write_homedepot(tmp_path, test=False, extras=False)
     (tmp_path / "train.csv").write_bytes(csv_bytes(TRAIN_HEADER, TRAIN, encoding="utf-8"))
