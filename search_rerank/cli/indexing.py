@@ -181,7 +181,7 @@ def _first_of(entries: list[str]) -> str:
     "--catalog",
     type=click.Path(exists=True, path_type=Path),
     required=True,
-    help="A .jsonl/.ndjson/.csv/.tsv catalog (or .jsonl.gz ...: gzip is read) or a BEIR/WANDS/ESCI dataset directory.",
+    help="A .jsonl/.ndjson/.csv/.tsv catalog (or .jsonl.gz ...: gzip is read) or a BEIR/WANDS/ESCI/Home Depot dataset directory.",
 )
 @build_options
 @click.pass_context
@@ -194,7 +194,7 @@ def index(ctx: click.Context, **options: Any) -> None:
 @click.option(
     "--catalog",
     type=click.Path(exists=True, path_type=Path),
-    help="A .jsonl/.ndjson/.csv/.tsv catalog (or .jsonl.gz ...: gzip is read) or a BEIR/WANDS/ESCI dataset directory.",
+    help="A .jsonl/.ndjson/.csv/.tsv catalog (or .jsonl.gz ...: gzip is read) or a BEIR/WANDS/ESCI/Home Depot dataset directory.",
 )
 @build_options
 @click.option("--rollback", is_flag=True, help="Serve the previous version (and its server index) again instead.")

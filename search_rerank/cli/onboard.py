@@ -190,6 +190,34 @@ def read_state(out: Path, dataset: Path, base: Settings) -> dict[str, Any]:
     return state
 
 
+def default_prefix(out: Path) -> str:
+    """``onboard-`` and the ``--out`` folder's name (what a model name may hold of it): two onboardings into two
+    folders (a catalogue each, or a second run with graded judgments added) train models of their own, and each
+    ``onboarded.toml`` keeps serving what its report measured. The name, not the whole path, so a folder moved or
+    named from another working directory resumes with the models it began."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", out.resolve().name).strip("-._")
+    return f"onboard-{name[:80]}" if name else "onboard"
+
+
+def check_models_are_its_own(plan: Plan, settings: Settings, state: Mapping[str, Any]) -> None:
+    """Refused before any step: a step still to train whose ``models_dir/NAME`` holds a model this onboarding did
+    not begin (``state["trained"]``). Another onboarding's models (a second run with graded judgments added, into a
+    new ``--out``) are what its ``onboarded.toml`` serves: trained over, that file would serve a model nothing
+    measured, and its report would describe one that is gone. A model this onboarding began, stopped before its
+    step was recorded, is its own to train again."""
+    own = set(state.get("trained", []))
+    for step in MODEL_SECTION:
+        if step in state["steps"] or step in plan.skip or cannot_run(step, settings) is not None:
+            continue
+        path = Path(settings.models_dir) / plan.model_name(step)
+        if path.exists() and path.name not in own:
+            raise ConfigError(
+                f"{path} holds a model this onboarding did not train; its {step} step would replace it, and "
+                "settings that serve it would serve the new one, unmeasured: give this onboarding models of its own "
+                f"with --name-prefix, or remove {path}"
+            )
+
+
 def save_state(out: Path, state: dict[str, Any]) -> None:
     """Written atomically: stopped at any moment, the file holds the steps finished before or after, never half."""
     from ..indexing.versions import write_atomically
@@ -490,6 +518,10 @@ def run_step(plan: Plan, step: str, settings: Settings, state: dict[str, Any], s
         "reranker": lambda: run_reranker(plan, settings),
         "ranker": lambda: run_ranker(plan, settings),
     }
+    if step in MODEL_SECTION:  # recorded first: stopped while training, the rerun knows the model is its own
+        trained = state.setdefault("trained", [])
+        trained.extend([plan.model_name(step)] if plan.model_name(step) not in trained else [])
+        save_state(plan.out, state)
     trained, card = runners[step]()
     choices = step_choices(settings, step, trained, card)
     found = measure({label: measured for label, (_, measured) in choices.items()}, splits)
@@ -528,6 +560,7 @@ def onboard_run(plan: Plan, base: Settings, base_file: Path | None) -> dict[str,
     from ..data.loaders import load_dataset
 
     state = read_state(plan.out, plan.dataset, base)
+    check_models_are_its_own(plan, with_changes(base, promoted_changes(state)), state)
     data = load_dataset(plan.dataset)
     splits = {split: data.split(split) for split in SPLITS}
     for number, step in enumerate(STEPS):
@@ -560,7 +593,8 @@ def onboard_run(plan: Plan, base: Settings, base_file: Path | None) -> dict[str,
             + ", ".join(
                 f"{split} {rows} products, {plan.out / TO_GRADE.format(split=split)}" for split, rows in graded.items()
             )
-            + "; grade them (the grade column) and add them to the judgments to compare the steps on what they found"
+            + "; grade them (the grade column), convert them (`judgments convert --to beir`) and add their rows to "
+            f"{plan.dataset}/qrels/SPLIT.tsv to compare the steps on what they found"
         )
     return state
 
@@ -616,7 +650,8 @@ def summary_table(state: Mapping[str, Any]) -> Table:
     "--dataset",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     required=True,
-    help="BEIR/WANDS/ESCI directory with train, dev and test splits; its catalogue is the one in the index.",
+    help="A BEIR, WANDS, ESCI or Kaggle Home Depot directory (WANDS and Home Depot split by a hash of the query); its "
+    "catalogue is the one in the index.",
 )
 @click.option(
     "--out",
@@ -650,9 +685,8 @@ def summary_table(state: Mapping[str, Any]) -> Table:
 )
 @click.option(
     "--name-prefix",
-    default="onboard",
-    show_default=True,
-    help="Models go to models_dir/PREFIX-encoder, -reranker, -ranker.",
+    default=None,
+    help="Models go to models_dir/PREFIX-encoder, -reranker, -ranker.  [default: onboard-<the --out folder's name>]",
 )
 @click.option("--reranker-base-model", default=None, help="The reranker's starting model (default: packaged MiniLM).")
 @click.option(
@@ -675,7 +709,7 @@ def onboard(
     rounds: int,
     ranker_queries: int | None,
     complete_judgments: bool,
-    name_prefix: str,
+    name_prefix: str | None,
     reranker_base_model: str | None,
     promotion_p: float,
     seed: int,
@@ -690,6 +724,8 @@ def onboard(
     """
     from ..core.model_card import NAME_PATTERN
 
+    if name_prefix is None:
+        name_prefix = default_prefix(out)
     if not re.fullmatch(NAME_PATTERN, f"{name_prefix}-encoder"):
         raise click.BadParameter(f"{name_prefix!r}: letters, digits, '.', '_' and '-' only", param_hint="--name-prefix")
     plan = Plan(

@@ -74,7 +74,7 @@ def _training_options(fn):
             click.option(
                 "--dataset",
                 type=click.Path(exists=True, file_okay=False, path_type=Path),
-                help="BEIR/WANDS/ESCI directory whose catalog is in the index: its train and dev splits.",
+                help="BEIR/WANDS/ESCI/Home Depot directory whose catalog is in the index: its train and dev splits.",
             ),
             click.option(
                 "--clicks",
@@ -311,7 +311,7 @@ def train_encoder_command(
     "--dataset",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     required=True,
-    help="BEIR/WANDS/ESCI directory whose catalog is in the index: its train queries and dev split.",
+    help="BEIR/WANDS/ESCI/Home Depot directory whose catalog is in the index: its train queries and dev split.",
 )
 @click.option("--name", required=True, help="Registry name; the student goes to models_dir/NAME.")
 @click.option("--layers", type=click.IntRange(min=1, max=5), default=4, show_default=True, help="Layers kept.")
@@ -375,7 +375,7 @@ def distill_command(
 @click.option(
     "--dataset",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="BEIR/WANDS/ESCI directory whose catalog is in the index: its train and dev splits.",
+    help="BEIR/WANDS/ESCI/Home Depot directory whose catalog is in the index: its train and dev splits.",
 )
 @click.option(
     "--clicks", help="Click log (JSON Lines or UBI NDJSON, a file or a quoted glob), as for `train reranker`."

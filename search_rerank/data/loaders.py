@@ -196,7 +196,42 @@ def load_dataset(path: str | Path, fmt: str = "auto", **options: Any) -> Dataset
         fmt = _detect_layout(path)
     if fmt not in loaders:
         raise ConfigError(f"unknown dataset format {fmt!r}; valid: auto, {', '.join(loaders)}")
-    return loaders[fmt](path, **options)
+    dataset = loaders[fmt](path, **options)
+    return dataset if fmt == "beir" else with_added_grades(dataset, path / "qrels")
+
+
+def with_added_grades(dataset: Dataset, folder: Path) -> Dataset:
+    """``dataset`` with the grades a shop added in ``folder/<split>.tsv`` (BEIR qrels, as ``judgments convert
+    --to beir`` writes them), for layouts whose own files are the download's (WANDS, ESCI, Home Depot).
+
+    Why: ``judgments pool`` and ``onboard`` list the unjudged products the steps found, to grade; a BEIR dataset
+    reads the graded rows where they say to add them, and so must every layout, or the grades are silently left
+    out. The download's files stay as shipped. A query's added grades must be in the split its own judgments are
+    in (WANDS' and Home Depot's splits are a hash of the query): elsewhere the query would be judged, and counted,
+    in two splits, a training split's in test among them. A product graded there and in the download with two
+    grades is refused rather than one chosen."""
+    for path in sorted(folder.glob("*")) if folder.is_dir() else []:
+        split = _qrels_split(path)
+        if split is None:
+            continue
+        in_split = {qid: name for name, judged in dataset.qrels.items() for qid in judged}
+        for qid, grades in read_beir_qrels(path).items():
+            if qid not in dataset.queries:
+                raise DataError(path, None, f"query id {qid!r} is no query of the dataset; give the dataset's ids")
+            if in_split.get(qid, split) != split:
+                raise DataError(
+                    path, None, f"query {qid!r} is judged in split {in_split[qid]!r}; add its grades to that split"
+                )
+            judged = dataset.qrels.setdefault(split, {}).setdefault(qid, {})
+            for pid, grade in grades.items():
+                if judged.setdefault(pid, grade) != grade:
+                    raise DataError(
+                        path,
+                        None,
+                        f"query {qid!r}, product {pid!r} is graded {judged[pid]} in the dataset and "
+                        f"{grade} here; keep one",
+                    )
+    return dataset
 
 
 def load_beir(

@@ -25,6 +25,18 @@ from ..core.errors import DataError
 GZIP_SUFFIX = ".gz"
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 _UTF16 = "the file is UTF-16 (it starts with a UTF-16 byte-order mark); save it as UTF-8"
+_C1_CONTROLS = "search_rerank.c1_controls"
+"""The five bytes Windows-1252 leaves undefined, read as the Latin-1 control characters they are there (as the
+WHATWG Encoding Standard decodes them): with it, a Latin-1 line decodes whatever its bytes."""
+
+
+def _as_latin1(exc: UnicodeError) -> tuple[str, int]:
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    return exc.object[exc.start : exc.end].decode("latin-1"), exc.end
+
+
+codecs.register_error(_C1_CONTROLS, _as_latin1)
 
 
 def text_lines(path: str | Path, *, latin1_fallback: bool = False) -> Iterator[tuple[int, str]]:
@@ -35,7 +47,10 @@ def text_lines(path: str | Path, *, latin1_fallback: bool = False) -> Iterator[t
     be opened or decompressed, and a line that is not UTF-8, raise
     :class:`DataError`; with ``latin1_fallback`` such a line is read as
     Latin-1 instead, line by line, so that the same file re-saved as UTF-8
-    (the fix the refusal suggests) reads the same.
+    (the fix the refusal suggests) reads the same. Latin-1 as browsers read
+    it (the WHATWG Encoding Standard's windows-1252): bytes 0x80 to 0x9F are
+    Windows' ``™ – — “ ” € …``, not control characters no text holds, since a
+    file labelled ISO-8859-1 is nearly always a Windows export.
     """
     opener = gzip.open if Path(path).suffix.lower() == GZIP_SUFFIX else open
     number = 0
@@ -57,7 +72,7 @@ def text_lines(path: str | Path, *, latin1_fallback: bool = False) -> Iterator[t
                     except UnicodeDecodeError as exc:
                         if not latin1_fallback:
                             raise DataError(path, number, _not_utf8(data, exc)) from None
-                        text = data.decode("latin-1")  # every byte is a Latin-1 character: this cannot fail
+                        text = data.decode("cp1252", errors=_C1_CONTROLS)
                     yield number, text
     except (OSError, EOFError, zlib.error) as exc:
         raise DataError(path, number + 1 if number else None, _cannot_read(exc, opener is gzip.open)) from None

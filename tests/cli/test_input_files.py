@@ -5,6 +5,7 @@ file (and line), exit status 1, never a traceback."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ from homedepot_files import write_homedepot
 
 from search_rerank.cli import main
 from search_rerank.core.settings import Settings
+from search_rerank.data.judgments import read_judgments
+from search_rerank.data.loaders import load_dataset
 from search_rerank.indexing.indexes import open_pipeline
 
 CATALOG = [{"id": "p1", "title": "oak desk"}, {"id": "SKU 2", "title": "brass lamp"}, {"id": "p3", "title": "wool rug"}]
@@ -284,3 +287,29 @@ def test_an_incremental_update_lists_the_fields_of_several_values_it_sorts_by_th
     result = run("--index-dir", str(index_dir), "reindex", "--no-dense", "--incremental", "--catalog", str(update))
     assert result.exit_code == 0, result.output
     assert "sorted by the first of their values (products of each): size (1)" in " ".join(result.output.split())
+
+
+def test_grades_added_as_judgments_pool_says_are_read_back_from_a_home_depot_download(tmp_path):
+    data = write_homedepot(tmp_path / "home-depot-product-search-relevance")
+    index_dir = tmp_path / "index"
+    assert run("--index-dir", str(index_dir), "index", "--no-dense", "--catalog", str(data)).exit_code == 0
+    pool = tmp_path / "to_grade.csv"
+    result = run(
+        *("--index-dir", str(index_dir), "judgments", "pool", "--dataset", str(data), "--split", "dev"),
+        *("--out", str(pool)),
+        env={"SEARCH_RERANK_DENSE__ENABLED": "false"},
+    )
+    assert result.exit_code == 0, result.output
+    pool.write_text("query,product_id,grade\ndeck over,100005,3\n", encoding="utf-8")  # a dev query, graded
+    graded = read_judgments(pool, "csv", dataset_texts={q.id: q.text for q in load_dataset(data).queries.values()})
+    new = tmp_path / "new.tsv"
+    converted = run(
+        "judgments", "convert", str(pool), str(new), "--from", "csv", "--to", "beir", "--dataset", str(data)
+    )
+    assert converted.exit_code == 0, converted.output
+    target = Path(re.search(r"to (\S+\.tsv)\s*$", " ".join(result.output.split())).group(1))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("a", encoding="utf-8") as added:
+        added.writelines(new.read_text(encoding="utf-8").splitlines(keepends=True)[1:])
+    _, dev = load_dataset(data).split("dev")
+    assert graded.qrels and all(dev.get(q, {}).get(p) == 3 for q, products in graded.qrels.items() for p in products)

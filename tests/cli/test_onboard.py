@@ -62,14 +62,14 @@ def test_the_state_file_records_every_finished_step_with_its_metrics(onboarded):
         assert step["status"] in ("promoted", "not promoted")
         assert set(step["dev"]["metrics"]) >= {"nDCG@10", "R@100"} and "nDCG@10" in step["test"]["metrics"]
         assert 0 <= step["dev"]["significance"]["p_value"] <= 1
-    assert state["steps"]["ranker"]["models"] == {"ranker": "onboard-ranker"}
+    assert state["steps"]["ranker"]["models"] == {"ranker": "onboard-out-ranker"}
     assert state["onboard_minutes"] > 0
 
 
 def test_a_rerun_skips_the_finished_steps(onboarded):
     file, data, out, _ = onboarded
     before = state_of(out)["steps"]
-    model = Path(json.loads(file.read_text())["models_dir"]) / "onboard-ranker" / "model_card.json"
+    model = Path(json.loads(file.read_text())["models_dir"]) / "onboard-out-ranker" / "model_card.json"
     trained = model.stat().st_mtime_ns
     result = onboard(file, data, out, *QUICK)
     assert result.output.count("finished in an earlier run") == 5
@@ -88,6 +88,32 @@ def test_a_stopped_run_resumes_at_the_first_unfinished_step(onboarded, tmp_path)
     assert result.output.count("finished in an earlier run") == 4
     assert "step 4/4: ranker" in result.output
     assert state_of(copy)["steps"]["ranker"]["status"] in ("promoted", "not promoted")
+
+
+def test_an_onboarding_into_another_out_trains_models_of_its_own(onboarded, tmp_path):
+    """The first onboarding's onboarded.toml serves models_dir/onboard-out-ranker: a second one (graded judgments
+    added, a new --out) names its models for its own --out, and leaves the first's as they were."""
+    file, data, _, _ = onboarded
+    first = Path(json.loads(file.read_text())["models_dir"]) / "onboard-out-ranker" / "model_card.json"
+    trained = first.stat().st_mtime_ns
+    second = tmp_path / "second"
+    onboard(file, data, second, "--skip", "encoder", "--skip", "reranker", "--skip", "tune", *QUICK)
+    assert state_of(second)["steps"]["ranker"]["models"] == {"ranker": "onboard-second-ranker"}
+    assert first.stat().st_mtime_ns == trained
+
+
+def test_a_prefix_naming_another_onboardings_models_is_refused_before_any_step(onboarded, tmp_path):
+    """Trained over, the first onboarding's onboarded.toml would serve a model nothing measured, and its report
+    would describe one that is gone."""
+    file, data, _, _ = onboarded
+    model = Path(json.loads(file.read_text())["models_dir"]) / "onboard-out-ranker" / "model_card.json"
+    trained = model.stat().st_mtime_ns
+    args = ["--dataset", str(data), "--out", str(tmp_path / "second"), "--skip", "encoder", "--skip", "reranker"]
+    result = CliRunner().invoke(main, ["--settings", str(file), "onboard", *args, "--name-prefix", "onboard-out"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"{model.parent} holds a model this onboarding did not train" in " ".join(result.output.split())
+    assert "--name-prefix" in result.output and "step 0/4" not in result.output
+    assert model.stat().st_mtime_ns == trained
 
 
 def test_a_rerun_from_other_settings_is_refused(onboarded, tmp_path):
@@ -146,7 +172,7 @@ def test_the_settings_file_loads_as_the_promoted_settings(onboarded):
     assert isinstance(served, Settings)
     assert served.index_dir == Path(json.loads(file.read_text())["index_dir"]).resolve()
     promoted = state["steps"]["ranker"]["status"] == "promoted"
-    assert served.ltr.model == ("onboard-ranker" if promoted else None)
+    assert served.ltr.model == ("onboard-out-ranker" if promoted else None)
     if state["steps"]["tune"]["status"] == "promoted":
         assert served.lexical.candidates == state["steps"]["tune"]["changes"]["lexical"]["candidates"]
 
@@ -206,11 +232,11 @@ def test_the_encoder_step_indexes_beside_the_served_index_and_leaves_it_untouche
     skips = ["--skip", "tune", "--skip", "reranker", "--skip", "ranker"]
     onboard(file, built.data, out, *skips, "--max-pairs", "32", "--epochs", "1")
     step = state_of(out)["steps"]["encoder"]
-    assert step["changes"]["dense"]["model"] == "onboard-encoder"
+    assert step["changes"]["dense"]["model"] == "onboard-out-encoder"
     assert step["changes"]["index_dir"] == str((out / "index").resolve())
     assert IndexVersions(out / "index").current() is not None
     assert IndexVersions(built.settings.index_dir).current() == served
-    assert step["card"]["name"] == "onboard-encoder" and "test" in step
+    assert step["card"]["name"] == "onboard-out-encoder" and "test" in step
 
 
 def test_a_dev_gain_within_noise_is_not_promoted():

@@ -839,6 +839,23 @@ def test_homedepot_latin1_titles_keep_their_degree_and_half_signs(homedepot_dir)
     assert titles["100004"].startswith("Everbilt \u00bd in.")
 
 
+def test_homedepot_windows_bytes_read_as_the_characters_windows_wrote(tmp_path):
+    """A file labelled ISO-8859-1 is nearly always a Windows export: 0x99 is its trademark sign, not a control."""
+    write_homedepot(tmp_path, test=False, extras=False)
+    row = ("2", "100001", "GE Profile\u2122 30 in. Range \u2013 Stainless", "ge range", "3")
+    (tmp_path / "train.csv").write_bytes(csv_bytes(TRAIN_HEADER, [row], encoding="cp1252"))
+    titles = {p.id: p.title for p in load_dataset(tmp_path).products}
+    assert titles["100001"] == "GE Profile\u2122 30 in. Range \u2013 Stainless"
+
+
+def test_a_byte_windows_leaves_undefined_still_reads_as_its_latin1_character(tmp_path):
+    write_homedepot(tmp_path, test=False, extras=False)
+    head = csv_bytes(TRAIN_HEADER, [], encoding="latin-1")
+    (tmp_path / "train.csv").write_bytes(head + b"2,100001,Odd \x81 \xb0 title,odd,3\n")
+    titles = {p.id: p.title for p in load_dataset(tmp_path).products}
+    assert titles["100001"] == "Odd \x81 \u00b0 title"
+
+
 def test_homedepot_files_saved_again_as_utf8_read_the_same(tmp_path):
     write_homedepot(tmp_path, test=False, extras=False)
     (tmp_path / "train.csv").write_bytes(csv_bytes(TRAIN_HEADER, TRAIN, encoding="utf-8"))
@@ -1003,3 +1020,43 @@ def test_iter_catalog_reads_vespa_esci_feed():
 def test_iter_catalog_unknown_suffix_lists_supported(tmp_path):
     with pytest.raises(ConfigError, match=r"\.jsonl, \.json, \.ndjson, \.csv, \.tsv, \.txt, \.xml"):
         iter_catalog(write(tmp_path / "c.parquet", "x"))
+
+
+def added_grades(directory: Path, split: str, rows: list[tuple[str, str, int]]) -> None:
+    (directory / "qrels").mkdir(exist_ok=True)
+    lines = ["query-id\tcorpus-id\tscore", *(f"{q}\t{p}\t{g}" for q, p, g in rows)]
+    (directory / "qrels" / f"{split}.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def judged_query(dataset) -> tuple[str, str, dict[str, int]]:
+    split, judged = next((name, judged) for name, judged in dataset.qrels.items() if judged)
+    qid = next(iter(judged))
+    return split, qid, judged[qid]
+
+
+def test_grades_added_in_qrels_join_a_home_depot_querys_split(homedepot_dir):
+    split, qid, grades = judged_query(load_dataset(homedepot_dir))
+    added_grades(homedepot_dir, split, [(qid, "100007", 2)])
+    assert load_dataset(homedepot_dir).qrels[split][qid] == {**grades, "100007": 2}
+
+
+def test_grades_added_in_another_split_than_the_querys_are_refused_naming_the_file(homedepot_dir):
+    split, qid, _ = judged_query(load_dataset(homedepot_dir))
+    other = next(name for name in ("train", "dev", "test") if name != split)
+    added_grades(homedepot_dir, other, [(qid, "100007", 2)])
+    with pytest.raises(DataError, match=rf"{other}\.tsv.*judged in split '{split}'"):
+        load_dataset(homedepot_dir)
+
+
+def test_an_added_grade_that_contradicts_the_downloads_is_refused(homedepot_dir):
+    split, qid, grades = judged_query(load_dataset(homedepot_dir))
+    pid, grade = next(iter(grades.items()))
+    added_grades(homedepot_dir, split, [(qid, pid, grade + 1)])
+    with pytest.raises(DataError, match=f"graded {grade} in the dataset and {grade + 1} here"):
+        load_dataset(homedepot_dir)
+
+
+def test_added_grades_of_a_query_the_dataset_lacks_are_refused(homedepot_dir):
+    added_grades(homedepot_dir, "dev", [("no-such-query", "100007", 2)])
+    with pytest.raises(DataError, match="'no-such-query' is no query of the dataset"):
+        load_dataset(homedepot_dir)

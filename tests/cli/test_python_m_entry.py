@@ -1,0 +1,15 @@
+"""``python -m search_rerank``: the package run as a module is the ``search-rerank`` command, as it is where the
+console script is not on PATH (a virtual environment not activated, a container's python)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_python_m_search_rerank_is_the_command():
+    result = subprocess.run(
+        [sys.executable, "-m", "search_rerank", "onboard", "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--dataset" in result.stdout and "Traceback" not in result.stderr
