@@ -53,8 +53,17 @@ from ..backends.spelling import NearTerm, near_terms
 from ..backends.tantivy_index import TantivyRetriever, field_texts, typed_words_analyzer
 from ..core.settings import LEXICAL_FIELDS, ServiceSettings
 from ..core.store import ProductStore
-from .body_checks import InvalidQuery, Unsupported, a_boolean, a_count, a_number, a_string, an_object, known_keys
-from .body_checks import one_of as a_choice
+from .body_checks import (
+    InvalidQuery,
+    Unsupported,
+    a_boolean,
+    a_count,
+    a_number,
+    a_string,
+    an_object,
+    known_keys,
+    one_of,
+)
 from .es_compat import typed_key
 from .field_aliases import alias_of
 
@@ -214,9 +223,15 @@ def _size(options: Mapping[str, Any], key: str, where: str, default: int) -> int
     return size
 
 
+def _enum(value: Any, choices: Sequence[str], where: str) -> str:
+    """One of ``choices`` in any case: Elasticsearch reads a suggest mode, a sort and a string distance as an
+    enumeration's upper-cased name."""
+    return one_of(a_string(value, where).lower(), choices, where)
+
+
 def _generator(options: Mapping[str, Any], where: str, aliases: Mapping[str, str]) -> Generator:
     """A term suggester's options, or a phrase's ``direct_generator``: Elasticsearch's defaults where left out."""
-    distance = a_choice(options.get("string_distance", "internal"), STRING_DISTANCES, f"{where}.string_distance")
+    distance = _enum(options.get("string_distance", "internal"), STRING_DISTANCES, f"{where}.string_distance")
     if distance != "internal":
         raise Unsupported(f"{where}.string_distance", f"string_distance {distance} (internal is answered)")
     if "max_inspections" in options:
@@ -234,7 +249,7 @@ def _generator(options: Mapping[str, Any], where: str, aliases: Mapping[str, str
     return Generator(
         field=_field(options, where, aliases),
         size=_size(options, "size", where, 5),
-        suggest_mode=a_choice(
+        suggest_mode=_enum(
             options.get("suggest_mode", "missing"), ("missing", "popular", "always"), f"{where}.suggest_mode"
         ),
         max_edits=max_edits,
@@ -243,7 +258,7 @@ def _generator(options: Mapping[str, Any], where: str, aliases: Mapping[str, str
         min_doc_freq=fractions["min_doc_freq"],
         max_term_freq=fractions["max_term_freq"],
         accuracy=fractions["accuracy"],
-        sort=a_choice(options.get("sort", "score"), ("score", "frequency"), f"{where}.sort"),
+        sort=_enum(options.get("sort", "score"), ("score", "frequency"), f"{where}.sort"),
     )
 
 
@@ -321,7 +336,7 @@ def _laplace_alpha(smoothing: Any, where: str) -> float | None:
     model, spec = next(iter(an_object(smoothing, where).items()), (None, None))
     if len(smoothing) != 1:
         raise InvalidQuery(where, "expected one smoothing model")
-    model = a_choice(model, ("stupid_backoff", "laplace", "linear_interpolation"), where)
+    model = one_of(model, ("stupid_backoff", "laplace", "linear_interpolation"), where)
     at = f"{where}.{model}"
     spec = an_object(spec, at)
     if model == "stupid_backoff":
@@ -347,6 +362,11 @@ def _laplace_alpha(smoothing: Any, where: str) -> float | None:
 @functools.lru_cache(maxsize=1)
 def _typed_words() -> tantivy.TextAnalyzer:
     return typed_words_analyzer()
+
+
+def utf16_length(text: str) -> int:
+    """``text``'s length as Elasticsearch counts an offset or a length: Java's UTF-16 code units (an emoji is 2)."""
+    return len(text.encode("utf-16-le")) // 2
 
 
 @dataclass(frozen=True)
@@ -375,7 +395,10 @@ class Lookups:
     def words(self, text: str) -> list[Word]:
         tokens = _typed_words().pre_tokenize(text).tokens
         terms = self.leg.analyze(text)
-        return [Word(t.text, t.char_offset_from, t.char_offset_to, term) for t, term in zip(tokens, terms, strict=True)]
+        return [
+            Word(t.text, utf16_length(text[: t.char_offset_from]), utf16_length(text[: t.char_offset_to]), term)
+            for t, term in zip(tokens, terms, strict=True)
+        ]
 
     def freq(self, field: str, term: str) -> int:
         key = (field, term)
@@ -483,7 +506,7 @@ class Choice:
 def phrase_suggestions(suggester: PhraseSuggester, lookups: Lookups) -> list[dict[str, Any]]:
     """Elasticsearch's phrase suggestion: one entry for the whole text, its options the corrected phrases."""
     text = suggester.text
-    entry: dict[str, Any] = {"text": text, "offset": 0, "length": len(text), "options": []}
+    entry: dict[str, Any] = {"text": text, "offset": 0, "length": utf16_length(text), "options": []}
     words = lookups.words(text)
     if not words or len(words) >= suggester.token_limit:
         return [entry]

@@ -115,6 +115,17 @@ def test_suggest_mode_popular_suggests_only_words_in_more_products(client):
     assert options(answer) == []
 
 
+def test_offsets_and_lengths_count_utf16_code_units_as_elasticsearch_does(client):
+    (word,) = suggest(client, {"s": term("\U0001f600 lether")})["s"]
+    assert (word["offset"], word["length"]) == (3, 6)
+    assert suggest(client, {"p": phrase("\U0001f600 lether")})["p"][0]["length"] == 9
+
+
+def test_suggest_mode_sort_and_string_distance_are_read_in_any_case(client):
+    answer = suggest(client, {"s": term("lampz", sort="FREQUENCY", suggest_mode="Missing", string_distance="INTERNAL")})
+    assert options(answer["s"][0]) == ["lamb", "lamp"]
+
+
 def test_the_suggest_text_is_shared_by_the_suggesters_without_their_own(client):
     answer = suggest(client, {"text": "lether", "a": {"term": {"field": "title"}}, "b": term("sofz")})
     assert options(answer["a"][0]) == ["leather"]
