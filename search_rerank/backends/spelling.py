@@ -106,13 +106,39 @@ class TypoCorrector:
             or any(searcher.doc_freq(field, term) for field in fields)
         ):
             return ((term, 1.0),)
-        in_products: dict[str, int] = {}  # document frequency, summed over the fields
-        for field in fields:
-            for candidate, count in searcher.terms_with_prefix(field, term[:FIRST_LETTERS]):
-                in_products[candidate] = in_products.get(candidate, 0) + count
-        near = [(OSA.distance(term, c, score_cutoff=edits), -count, c) for c, count in in_products.items()]
-        near = sorted(n for n in near if n[0] <= edits)
-        if not near:
-            return ((term, 1.0),)
-        fewest = near[0][0]
-        return tuple((c, 1 - d / min(len(term), len(c))) for d, _, c in near if d == fewest)[:MAX_CORRECTIONS]
+        near = near_terms(term, searcher, fields, edits, FIRST_LETTERS)
+        fewest = [n for n in near if n.edits == near[0].edits]
+        return tuple((n.term, n.similarity(term)) for n in fewest[:MAX_CORRECTIONS]) or ((term, 1.0),)
+
+
+@dataclass(frozen=True)
+class NearTerm:
+    """An index term near a word: its edits from the word and the products that hold it."""
+
+    term: str
+    edits: int
+    doc_freq: int
+
+    def similarity(self, word: str) -> float:
+        """How alike the term and ``word`` are as Lucene weighs a fuzzy match (and its spell checker scores a
+        suggestion): ``1 - edits / the shorter length``."""
+        return 1 - self.edits / min(len(word), len(self.term))
+
+
+def near_terms(
+    term: str, searcher: tantivy.Searcher, fields: Iterable[str], max_edits: int, first_letters: int
+) -> list[NearTerm]:
+    """The index terms of ``fields`` other than ``term`` within ``max_edits`` of it (insertions, deletions,
+    substitutions, a swap of neighbours one edit: Lucene's ``fuzzy_transpositions``) that begin with its first
+    ``first_letters`` characters, each with its document frequency summed over the fields; fewest edits first, then
+    most products, then the term.
+
+    The one walk of the term dictionary that corrects a typed word here and suggests words in
+    ``serving/did_you_mean``: the first letters bound it to the terms that begin with them."""
+    in_products: dict[str, int] = {}
+    for field in fields:
+        for candidate, count in searcher.terms_with_prefix(field, term[:first_letters]):
+            in_products[candidate] = in_products.get(candidate, 0) + count
+    in_products.pop(term, None)
+    near = [(OSA.distance(term, c, score_cutoff=max_edits), -count, c) for c, count in in_products.items()]
+    return [NearTerm(c, d, -minus) for d, minus, c in sorted(n for n in near if n[0] <= max_edits)]

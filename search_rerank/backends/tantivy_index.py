@@ -191,6 +191,18 @@ def held_term(value: str) -> str:
     return value if len(encoded) <= MAX_TERM_BYTES else encoded[:MAX_TERM_BYTES].decode("utf-8", "ignore")
 
 
+def field_texts(product: Product) -> dict[str, str]:
+    """The text each of :data:`LEXICAL_FIELDS` is indexed from: what a field's words were cut from, read again where
+    the index's stems are not enough (the words a suggestion shows, serving/did_you_mean)."""
+    return {
+        "title": product.title,
+        "brand": product.brand,
+        "category": " ".join(product.category),
+        "attributes": product.attribute_text(),
+        "description": product.description,
+    }
+
+
 def _document(product: Product, catalog: CatalogFields) -> tantivy.Document:
     """Text fields for scoring, normalised exact terms that reproduce ``Filters.matches``, and the catalog's own
     fields as their types hold them."""
@@ -202,11 +214,7 @@ def _document(product: Product, catalog: CatalogFields) -> tantivy.Document:
             own[f"{field}{MIN_SUFFIX}"], own[f"{field}{MAX_SUFFIX}"] = [min(values)], [max(values)]
     return tantivy.Document(
         id=product.id,
-        title=product.title,
-        brand=product.brand,
-        category=" ".join(product.category),
-        attributes=product.attribute_text(),
-        description=product.description,
+        **field_texts(product),
         # Every prefix is indexed, so a category filter is a single term lookup.
         category_path=category_keys(product.category),
         brand_key=normalise_term(product.brand),
@@ -374,6 +382,12 @@ class TantivyRetriever:
 
     def searcher(self) -> tantivy.Searcher:
         return self._opened().searcher()
+
+    def holders(self, field: str, term: str, k: int) -> list[str]:
+        """The ids of at most ``k`` products whose ``field`` holds the index term ``term``, the least ids first."""
+        query = tantivy.Query.term_query(self._schema, field, term)
+        hits = self.searcher().search(query, k, count=False, order_by_field="id", order=tantivy.Order.Asc).hits
+        return [pid for pid, _ in hits]
 
     def restriction(self, filters: Filters | None, constraint: tantivy.Query | None) -> tantivy.Query | None:
         """``filters`` and ``constraint`` as one query (None when there is neither)."""

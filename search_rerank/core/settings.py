@@ -654,6 +654,14 @@ class ServiceSettings(_Section):
         "word to word, milliseconds each on a catalogue of thousands (600 four-word phrases with a large slop, "
         "a 44 KB body, took 3.9 s on 20,000 products); a search box sends one or two",
     )
+    max_suggest_words: int = Field(
+        default=64,
+        ge=1,
+        description="a body's term and phrase suggesters on the embedded index look up at most this many words in "
+        "all (each word of a suggester's text in each field it draws candidates from; past it, a 400): each walks "
+        "the field's term dictionary for the terms sharing its first letters and reads the products its "
+        'suggestions are written in; a shop\'s "did you mean" sends a few words over a few fields',
+    )
     max_pair_facet_names: int = Field(
         default=200,
         ge=1,

@@ -71,7 +71,7 @@ class Completion:
 def split_suggest(spec: Any, aliases: Mapping[str, str]) -> tuple[list[Completion], dict[str, Any]]:
     """The body's ``suggest`` in two: its completion suggesters, answered here from the product titles, and the
     term and phrase suggesters as the body had them (with its shared ``text`` when any remain), which only an
-    index's own terms can answer: the cluster's where there is one."""
+    index's own terms can answer: the cluster's where there is one, else the embedded index's (did_you_mean)."""
     spec = an_object(spec, "suggest")
     shared_text = spec.get("text")
     completions = []
@@ -96,17 +96,6 @@ def suggester_kind(suggester: Mapping[str, Any], where: str) -> str:
     if len(kinds) != 1:
         raise InvalidQuery(where, "expected exactly one of completion, term or phrase")
     return kinds[0]
-
-
-def parse_suggest(spec: Any, aliases: Mapping[str, str]) -> list[Completion]:
-    """The body's ``suggest`` on the embedded index: completion suggesters on the titles; a term or phrase
-    suggester is a 501 (the embedded index keeps no term dictionary to suggest from)."""
-    completions, rest = split_suggest(spec, aliases)
-    for name, suggester in rest.items():
-        if name != "text":
-            kind = suggester_kind(suggester, f"suggest.{name}")
-            raise Unsupported(f"suggest.{name}.{kind}", "term and phrase suggesters on the embedded index")
-    return completions
 
 
 def _completion(name: str, suggester: Mapping[str, Any], shared_text: Any, aliases: Mapping[str, str]) -> Completion:

@@ -90,7 +90,7 @@ from .body_checks import (
     within_long,
 )
 from .collapse import Collapse, Key, distinct, parse_collapse
-from .completion import Completion, parse_suggest
+from .completion import Completion, split_suggest
 from .date_math import (
     DEFAULT_FORMAT,
     ISO_FORMATS,
@@ -102,6 +102,7 @@ from .date_math import (
     month_edges,
     time_zone,
 )
+from .did_you_mean import Suggester, parse_corrections, words_looked_up
 from .es_compat import (
     EsSearch,
     InvalidQuery,
@@ -2824,6 +2825,8 @@ class EmbeddedSearch:
     """A sorted page's ``search_after``: the sort values its hits follow (:mod:`.search_after`)."""
     suggest: list[Completion] = field(default_factory=list)
     """The completion suggesters asked for (the answer's ``suggest``)."""
+    corrections: list[Suggester] = field(default_factory=list)
+    """The term and phrase suggesters asked for, answered from the index's terms (see did_you_mean)."""
     docvalues: dict[str, IndexedField] = field(default_factory=dict)
     """The ``docvalue_fields`` asked for, where each is (see hit_fields)."""
     matches: int | None = None
@@ -3207,7 +3210,12 @@ def compile_search(
                 "(sort by a field, or page with from)",
             )
         after = cursor(body["search_after"], cursor_keys(leg, sort), base.offset)
-    suggest = parse_suggest(body["suggest"], limits.field_aliases) if body.get("suggest") not in (None, {}) else []
+    suggest: list[Completion] = []
+    corrections: list[Suggester] = []
+    if body.get("suggest") not in (None, {}):
+        suggest, rest = split_suggest(body["suggest"], limits.field_aliases)
+        corrections = parse_corrections(rest, limits.field_aliases, limits)
+        words_looked_up(corrections, leg, limits)
     collapse, inner_sorts = None, {}
     if body.get("collapse") is not None:
         collapse = parse_collapse(body["collapse"], compiler.indexed, limits.field_aliases)
@@ -3235,6 +3243,7 @@ def compile_search(
         sort=sort,
         after=after,
         suggest=suggest,
+        corrections=corrections,
         collapse=collapse,
         inner_sorts=inner_sorts,
         docvalues=located(base.hit_fields, compiler.indexed, limits.field_aliases),

@@ -42,6 +42,7 @@ from .context import (
 )
 from .cost_limits import CostRaised
 from .delegation import delegate_count, delegate_search, delegated_cluster
+from .did_you_mean import correction_suggestions
 from .directions import with_directions
 from .embedded_search import MAX_BUCKETS, TooManyBuckets, compile_search, count_matches, serves
 from .es_compat import (
@@ -380,6 +381,9 @@ def _es_search(index: str, body: dict[str, Any], params, deadline: float | None 
         titles = current_app.extensions["titles"].get(pipeline.store)
         aliases = settings.service.field_aliases
         found = suggestions(completions, titles, pipeline.store, index, search.source, aliases, search.typed_keys)
+        response["suggest"] = {**response.get("suggest", {}), **found}
+    if embedded is not None and embedded.corrections:
+        found = correction_suggestions(embedded.corrections, embedded.compiler.leg, pipeline.store, search.typed_keys)
         response["suggest"] = {**response.get("suggest", {}), **found}
     if plan is not None:
         plan.complete(response)

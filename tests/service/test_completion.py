@@ -12,8 +12,8 @@ from search_rerank.serving.completion import (
     Completion,
     TitleIndex,
     completion_key,
-    parse_suggest,
     prefix_distance,
+    split_suggest,
 )
 from search_rerank.serving.es_compat import Unsupported
 
@@ -89,10 +89,10 @@ def test_completion_key_keeps_letters_and_digits_in_words():
 
 def test_a_field_aliased_onto_the_title_is_completed():
     spec = {"s": {"prefix": "so", "completion": {"field": "title_completion"}}}
-    (parsed,) = parse_suggest(spec, {"title_completion": "title"})
+    (parsed,), _ = split_suggest(spec, {"title_completion": "title"})
     assert (parsed.prefix, parsed.size) == ("so", 5)
     with pytest.raises(Unsupported):
-        parse_suggest(spec, {})
+        split_suggest(spec, {})
 
 
 @pytest.mark.parametrize("prefix", ["", "3", "3 seater", "dishwasher", "x"])

@@ -82,11 +82,11 @@ def test_searchkit_multi_search_answers_each_search(client):
 
 
 def test_multi_search_refuses_one_search_without_failing_the_others(client):
-    unsupported = {"suggest": {"s": {"text": "lamp", "term": {"field": "title"}}}}
+    unsupported = {"suggest": {"s": {"text": "lamp", "phrase": {"field": "title", "collate": {"query": {}}}}}}
     ndjson = '{}\n{"query": {"match": {"title": "lamp"}}}\n{}\n' + json.dumps(unsupported) + "\n"
     first, second = client.post("/products/_msearch", data=ndjson).get_json()["responses"]
     assert first["status"] == 200
-    assert second["status"] == 501 and second["error"]["unsupported"] == "suggest.s.term"
+    assert second["status"] == 501 and second["error"]["unsupported"] == "suggest.s.phrase.collate"
 
 
 def test_uri_search_with_q_and_size(client):

@@ -178,14 +178,13 @@ def test_completion_in_an_msearch_item_is_answered_in_its_response(client):
         (search_ui_suggestions("so", size=0), "suggest.suggest.completion.size", 400),
         (search_ui_suggestions("so", skip_duplicates="yes"), "suggest.suggest.completion.skip_duplicates", 400),
         (search_ui_suggestions("so", field="brand"), "suggest.suggest.completion.field", 501),
-        ({"suggest": {"fix": {"text": "sofw", "term": {"field": "title"}}}}, "suggest.fix.term", 501),
         (
             {"suggest": {"s": {"prefix": "so", "completion": {"field": "title", "contexts": {}}}}},
             "suggest.s.contexts",
             501,
         ),
     ],
-    ids=["size_zero", "skip_duplicates_not_boolean", "not_the_title", "term_suggester", "contexts"],
+    ids=["size_zero", "skip_duplicates_not_boolean", "not_the_title", "contexts"],
 )
 def test_completion_request_it_cannot_answer_names_the_field(client, body, field, status):
     response = client.post("/products/_search", json=body)
