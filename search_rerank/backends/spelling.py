@@ -19,7 +19,8 @@ word (none below 3 characters, one below 6, else two), a swap of two neighbourin
 Elasticsearch's term suggester default to: people rarely mistype the first letter, and it keeps the walk of the
 term dictionary short), only words of letters (a number or a model code is never "corrected" into another), and
 of the index's terms at the fewest edits, the three in the most products, each weighted as Lucene weights a fuzzy
-match, ``1 - edits / length``.
+match, ``1 - edits / length``. A word no edit corrects may be two of the catalogue's words run together
+("rustoleum" for "Rust-Oleum"): it is searched as both (see ``TypoCorrector._broken``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from ..core.fuzziness import AUTO
 
 FIRST_LETTERS = 1
 """Leading characters a correction keeps (Lucene's ``prefix_length`` default for spell checking)."""
+MIN_BREAK_PART = 3
+"""Letters each half of a run-together word has at least: shorter halves ("a", "in") match almost anything."""
 MAX_CORRECTIONS = 3
 """Index terms one word may stand for (Lucene's ``DirectSpellChecker`` suggests a handful, by frequency)."""
 
@@ -80,8 +83,10 @@ class TypoCorrector:
     word as typed ("films"), where the index's terms are stems ("film").
     """
 
-    def __init__(self, surface: tantivy.TextAnalyzer):
+    def __init__(self, surface: tantivy.TextAnalyzer, analyzer: tantivy.TextAnalyzer, schema: tantivy.Schema):
         self._surface = surface
+        self._analyzer = analyzer
+        self._schema = schema
         self._known = language_words()
 
     def words(
@@ -93,7 +98,13 @@ class TypoCorrector:
         typed: dict[str, str] = {}
         for term, word in zip(terms, self._surface.analyze(text), strict=True):
             typed.setdefault(term, word)
-        return [QueryWord(term, self._searched_as(term, word, searcher, fields)) for term, word in typed.items()]
+        words: dict[str, QueryWord] = {}
+        for term, word in typed.items():
+            searched_as = self._searched_as(term, word, searcher, fields)
+            broken = self._broken(term, word, searcher, fields) if searched_as == ((term, 1.0),) else ()
+            for found in [QueryWord.as_typed(part) for part in broken] or [QueryWord(term, searched_as)]:
+                words.setdefault(found.term, found)
+        return list(words.values())
 
     def _searched_as(
         self, term: str, typed: str, searcher: tantivy.Searcher, fields: tuple[str, ...]
@@ -109,6 +120,36 @@ class TypoCorrector:
         near = near_terms(term, searcher, fields, edits, FIRST_LETTERS)
         fewest = [n for n in near if n.edits == near[0].edits]
         return tuple((n.term, n.similarity(term)) for n in fewest[:MAX_CORRECTIONS]) or ((term, 1.0),)
+
+    def _broken(self, term: str, typed: str, searcher: tantivy.Searcher, fields: tuple[str, ...]) -> tuple[str, ...]:
+        """The two index terms a word the index lacks was written as, run together ("rustoleum" for "Rust-Oleum",
+        "deckover" for "DeckOver"), or none: Lucene's ``WordBreakSpellChecker``, for a word no edit corrects.
+
+        A break counts only where both halves (at least :data:`MIN_BREAK_PART` letters, analysed as the index
+        analyses them) are held together, in one field of one product: two words of the catalogue that never meet
+        ("bed" and "rock") are no reading of what the shopper meant. Of several, the one whose rarer half is in
+        the most products. Words the language has, or the index holds, are never broken."""
+        if len(typed) < 2 * MIN_BREAK_PART or not typed.isalpha() or typed in self._known:
+            return ()
+        if any(searcher.doc_freq(field, term) for field in fields):
+            return ()
+        best: tuple[int, tuple[str, ...]] = (0, ())
+        for cut in range(MIN_BREAK_PART, len(typed) - MIN_BREAK_PART + 1):
+            halves = [self._analyzer.analyze(part) for part in (typed[:cut], typed[cut:])]
+            if any(len(half) != 1 for half in halves):
+                continue
+            parts = (halves[0][0], halves[1][0])
+            held = [f for f in fields if all(searcher.doc_freq(f, part) for part in parts)]
+            together = max((self._held_together(searcher, f, parts) for f in held), default=0)
+            if together > best[0]:
+                best = (together, parts)
+        return best[1]
+
+    def _held_together(self, searcher: tantivy.Searcher, field: str, parts: tuple[str, ...]) -> int:
+        """The products whose ``field`` holds every one of ``parts``."""
+        must = [(tantivy.Occur.Must, tantivy.Query.term_query(self._schema, field, part)) for part in parts]
+        found = searcher.search(tantivy.Query.boolean_query(must), 1, count=True)
+        return int(found.count)  # type: ignore[attr-defined]  # tantivy's stub omits SearchResult.count
 
 
 @dataclass(frozen=True)

@@ -320,6 +320,36 @@ def test_correct_typos_off_searches_words_as_typed():
     assert make(TYPO_CATALOG, correct_typos=False).search("toliet", 10) == []
 
 
+# Each run-together spelling is of words one product holds together; "bedrock" is of two that never meet.
+BREAK_CATALOG = [
+    Product(id="rustoleum", title="Rust-Oleum Stops Rust 12 oz. Flat Black Spray Paint"),
+    Product(id="deckover", title="BEHR Premium DeckOver 1-gal. Wood Coating"),
+    Product(id="bed", title="Oak bed frame"),
+    Product(id="rock", title="Garden rock salt"),
+    Product(id="rust", title="Rust remover gel"),
+]
+
+
+@pytest.mark.parametrize(("query", "found"), [("rustoleum", "rustoleum"), ("rustoleum spray paint", "rustoleum")])
+def test_a_word_run_together_from_two_a_product_holds_together_finds_that_product_first(query, found):
+    assert ids(make(BREAK_CATALOG).search(query, 10))[0] == found
+
+
+def test_a_word_run_together_from_two_no_product_holds_together_is_not_broken():
+    assert make(BREAK_CATALOG).search("bedrock", 10) == []
+
+
+def test_an_english_word_is_never_broken_into_two_the_catalogue_has():
+    # "oakbed" is no word and breaks; "bedrock" is a word of the language (and "bed"+"rock" never meet anyway).
+    catalog = [*BREAK_CATALOG, Product(id="oakrock", title="bed rock")]
+    assert make(catalog).search("bedrock", 10) == []
+
+
+def test_a_word_an_edit_corrects_is_corrected_rather_than_broken():
+    catalog = [*TYPO_CATALOG, Product(id="toil", title="toil et cetera")]
+    assert ids(make(catalog).search("toliet", 10))[0] == "toilet"
+
+
 # --- units -----------------------------------------------------------------------------------------
 
 # Each pair shares its words but for the unit, the wrong one first by id: what is found first is found by the unit.
