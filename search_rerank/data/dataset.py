@@ -42,7 +42,7 @@ class Dataset:
 
     Every judged query must be in ``queries``, so evaluation can score every
     judged query; judged products may be missing from ``products`` (they count
-    as relevant results the engine cannot find). When a split judges none of
+    as relevant results the engine cannot find, and a warning says how many). When a split judges none of
     them, its judgments most likely name products by other ids than the catalog
     ("1.0" for "1", a SKU for an internal id) and every figure measured on them
     is 0: that is logged as a warning (the heads of a dataset's files, sampled,
@@ -76,6 +76,20 @@ class Dataset:
                     len(catalog),
                     products[:3],
                     sorted(catalog)[:3],
+                )
+                continue
+            relevant = sorted({pid for grades in judged.values() for pid, grade in grades.items() if grade > 0})
+            absent = [pid for pid in relevant if pid not in catalog]
+            if catalog and absent:
+                log.warning(
+                    "%s: split %r: %d of the %d products it judges relevant are not in the catalog (e.g. %s): "
+                    "no configuration can find them, so recall and nDCG are lower for all alike; add them to the "
+                    "catalog, or drop their judgments",
+                    self.name,
+                    split,
+                    len(absent),
+                    len(relevant),
+                    absent[:3],
                 )
 
     def split(self, name: str) -> tuple[dict[str, Query], Qrels]:

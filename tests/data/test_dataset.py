@@ -42,6 +42,22 @@ def test_dataset_whose_split_judges_no_product_of_its_catalog_warns_naming_the_i
     assert "split 'test' judges none of the 2 products" in caplog.text and "['1.0', '2.0']" in caplog.text
 
 
+def test_dataset_judging_relevant_products_its_catalog_lacks_warns_with_their_count(caplog):
+    """A catalogue export older than the judgments: those products cannot be found, by any configuration."""
+    Dataset(
+        name="shop",
+        products=[Product(id="1", title="oak desk"), Product(id="2", title="brass lamp")],
+        queries={"q1": Query("q1", "desk")},
+        qrels={"test": {"q1": {"1": 2, "777": 1, "888": 0}}},
+    )
+    assert "split 'test': 1 of the 2 products it judges relevant are not in the catalog (e.g. ['777'])" in caplog.text
+
+
+def test_dataset_whose_judged_products_are_all_in_its_catalog_does_not_warn(caplog):
+    make_dataset()
+    assert caplog.text == ""
+
+
 def test_query_meta_cannot_be_changed_after_creation():
     query = Query("q1", "desk", {"query_class": "Desks"})
     with pytest.raises(TypeError):
