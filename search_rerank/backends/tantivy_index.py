@@ -267,7 +267,9 @@ class TantivyRetriever:
             several = (f"{field}{MIN_SUFFIX}", f"{field}{MAX_SUFFIX}") if name in catalog.several else ()
             self._held.update(dict.fromkeys((field, *several), CATALOG_FIELD_KINDS[kind]))
         self._analyzer = english_analyzer()
-        self._typos = TypoCorrector(typed_words_analyzer(), self._analyzer, self._schema) if settings.correct_typos else None
+        self._typos = (
+            TypoCorrector(typed_words_analyzer(), self._analyzer, self._schema) if settings.correct_typos else None
+        )
         self._units = UnitSpellings(self._analyzer) if settings.unit_spellings else None
         self._index: tantivy.Index | None = None
         self._open_lock = threading.Lock()
