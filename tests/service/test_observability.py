@@ -95,7 +95,9 @@ def test_access_log_is_a_json_line_with_the_request_id(client, access_log):
 
 def test_requests_are_counted_by_route_and_status(client):
     before = sample("search_rerank_requests_total", endpoint="/<index>/_search", status="501")
-    client.post("/products/_search", json={"suggest": {"s": {"text": "sofa", "term": {"field": "title"}}}})
+    collate = {"query": {"source": {"match": {"title": "{{suggestion}}"}}}}  # a 501: nothing runs the query
+    body = {"suggest": {"s": {"text": "sofa", "phrase": {"field": "title", "collate": collate}}}}
+    assert client.post("/products/_search", json=body).status_code == 501
     assert sample("search_rerank_requests_total", endpoint="/<index>/_search", status="501") == before + 1
 
 
