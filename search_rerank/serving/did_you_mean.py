@@ -41,6 +41,7 @@ from __future__ import annotations
 import functools
 import heapq
 import math
+import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -80,6 +81,8 @@ SURFACE_PRODUCTS = 256
 read from the product store and cut into words (some 200 µs with a description)."""
 MAX_EDITS_WALKED = 2
 """Lucene's spell checker corrects at most two edits; a walk keeps every term within them once per request."""
+MAX_LOG = math.log(sys.float_info.max)
+"""The largest number whose ``exp`` is a double (709.78)."""
 MIN_DOUBLE = 5e-324
 """Java's ``Double.MIN_VALUE``: Elasticsearch's cutoff when ``confidence`` is 0 (every phrase scoring above 0)."""
 
@@ -511,13 +514,13 @@ def phrase_suggestions(suggester: PhraseSuggester, lookups: Lookups) -> list[dic
     if not words or len(words) >= suggester.token_limit:
         return [entry]
     choices = [_choices(word, suggester, lookups) for word in words]
-    typed_score = math.exp(sum(options[0].log for options in choices))
+    typed_score = phrase_score(sum(options[0].log for options in choices))
     cutoff = typed_score * suggester.confidence if suggester.confidence > 0 else MIN_DOUBLE
     errors = suggester.max_errors
     most = int(errors) if errors >= 1 else math.floor(errors * len(words) + 0.5)
     phrases = best_phrases(choices, max(1, most), suggester.shard_size)
     kept = sorted(
-        ((math.exp(log), path) for log, path in phrases if math.exp(log) > cutoff),
+        ((phrase_score(log), path) for log, path in phrases if phrase_score(log) > cutoff),
         key=lambda found: (-found[0], found[1]),
     )[: suggester.size]
     replaced = (choices[i][j].term for _, path in kept for i, j in enumerate(path))
@@ -532,6 +535,13 @@ def phrase_suggestions(suggester: PhraseSuggester, lookups: Lookups) -> list[dic
         option["score"] = score
         entry["options"].append(option)
     return [entry]
+
+
+def phrase_score(log: float) -> float:
+    """Elasticsearch's score of a phrase, ``exp`` of its summed log10s, at most the largest double: neither
+    ``real_word_error_likelihood`` nor laplace's ``alpha`` is bounded above, and their logs summed past 709 made
+    Python's ``exp`` raise (Java's gives infinity, which JSON cannot carry)."""
+    return math.exp(min(log, MAX_LOG))
 
 
 def _shown(word: Word, choice: Choice, field: str, lookups: Lookups) -> str:

@@ -7,6 +7,7 @@ import itertools
 import json
 import math
 import random
+import sys
 
 import pytest
 
@@ -157,6 +158,18 @@ def test_neighbouring_corrected_words_share_one_pair_of_tags(client):
 def test_confidence_zero_lets_the_typed_phrase_itself_be_an_option(client):
     assert "lether sofa" not in options(suggest(client, {"p": phrase("lether sofa")})["p"][0])
     assert "lether sofa" in options(suggest(client, {"p": phrase("lether sofa", confidence=0)})["p"][0])
+
+
+@pytest.mark.parametrize(
+    "scoring",
+    [{"real_word_error_likelihood": 1e300}, {"smoothing": {"laplace": {"alpha": 1e300}}}],
+    ids=["real_word_error_likelihood", "laplace_alpha"],
+)
+def test_a_phrase_score_past_a_doubles_range_is_answered_as_the_largest_double(client, scoring):
+    # Elasticsearch bounds neither (only above 0); exp of a sum of log10s past 709 overflowed (a 500).
+    (entry,) = suggest(client, {"p": phrase("lether sofa chairs lamp table", confidence=0, **scoring)})["p"]
+    assert entry["options"]
+    assert all(0 < option["score"] <= sys.float_info.max for option in entry["options"])
 
 
 def test_a_phrase_of_token_limit_words_or_more_gets_no_corrections(client):
