@@ -174,6 +174,8 @@ def parse_corrections(
             options = an_object(spec["term"], f"{where}.term")
             known_keys(options, f"{where}.term", (*COMMON_KEYS, *GENERATOR_KEYS))
             _analyzer_checked(options, f"{where}.term")
+            if "shard_size" in options:  # checked only: the one index is one shard, its options answered whole
+                a_count(options["shard_size"], f"{where}.term.shard_size", minimum=1)
             out.append(TermSuggester(name, text, _generator(options, f"{where}.term", aliases)))
         else:
             out.append(_phrase(name, text, an_object(spec["phrase"], f"{where}.phrase"), aliases))
