@@ -3,4 +3,5 @@ environment not activated, a container's python); ``python -m search_rerank.cli`
 
 from .cli import main
 
-main()
+if __name__ == "__main__":  # imported (a documentation build, pkgutil.walk_packages), it runs nothing
+    main()

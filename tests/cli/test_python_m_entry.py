@@ -13,3 +13,14 @@ def test_python_m_search_rerank_is_the_command():
     )
     assert result.returncode == 0, result.stderr
     assert "--dataset" in result.stdout and "Traceback" not in result.stderr
+
+
+def test_importing_the_entry_module_runs_no_command():
+    # Tools that import every module (documentation builders, pkgutil.walk_packages) must not start the CLI.
+    result = subprocess.run(
+        [sys.executable, "-c", "import search_rerank.__main__; print('imported')"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (result.returncode, result.stdout.strip()) == (0, "imported"), result.stderr
