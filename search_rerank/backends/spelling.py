@@ -100,15 +100,13 @@ class TypoCorrector:
             typed.setdefault(term, word)
         words: dict[str, QueryWord] = {}
         for term, word in typed.items():
-            searched_as = self._searched_as(term, word, searcher, fields)
-            broken = self._broken(term, word, searcher, fields) if searched_as == ((term, 1.0),) else ()
-            for found in [QueryWord.as_typed(part) for part in broken] or [QueryWord(term, searched_as)]:
+            for found in self._read(term, word, searcher, fields):
                 words.setdefault(found.term, found)
         return list(words.values())
 
-    def _searched_as(
-        self, term: str, typed: str, searcher: tantivy.Searcher, fields: tuple[str, ...]
-    ) -> tuple[tuple[str, float], ...]:
+    def _read(self, term: str, typed: str, searcher: tantivy.Searcher, fields: tuple[str, ...]) -> list[QueryWord]:
+        """The word as typed; where neither the index nor the language has it, its nearest index terms, or else
+        the two index terms it was written as run together (:meth:`_broken`)."""
         edits = AUTO.distance(term)
         if (
             edits == 0
@@ -116,22 +114,24 @@ class TypoCorrector:
             or typed in self._known
             or any(searcher.doc_freq(field, term) for field in fields)
         ):
-            return ((term, 1.0),)
+            return [QueryWord.as_typed(term)]
         near = near_terms(term, searcher, fields, edits, FIRST_LETTERS)
-        fewest = [n for n in near if n.edits == near[0].edits]
-        return tuple((n.term, n.similarity(term)) for n in fewest[:MAX_CORRECTIONS]) or ((term, 1.0),)
+        if near:
+            fewest = [n for n in near if n.edits == near[0].edits]
+            return [QueryWord(term, tuple((n.term, n.similarity(term)) for n in fewest[:MAX_CORRECTIONS]))]
+        return [QueryWord.as_typed(part) for part in self._broken(typed, searcher, fields)] or [
+            QueryWord.as_typed(term)
+        ]
 
-    def _broken(self, term: str, typed: str, searcher: tantivy.Searcher, fields: tuple[str, ...]) -> tuple[str, ...]:
-        """The two index terms a word the index lacks was written as, run together ("rustoleum" for "Rust-Oleum",
-        "deckover" for "DeckOver"), or none: Lucene's ``WordBreakSpellChecker``, for a word no edit corrects.
+    def _broken(self, typed: str, searcher: tantivy.Searcher, fields: tuple[str, ...]) -> tuple[str, ...]:
+        """The two index terms a word that no edit corrects was written as, run together ("rustoleum" for
+        "Rust-Oleum"), or none: Lucene's ``WordBreakSpellChecker``.
 
         A break counts only where both halves (at least :data:`MIN_BREAK_PART` letters, analysed as the index
         analyses them) are held together, in one field of one product: two words of the catalogue that never meet
-        ("bed" and "rock") are no reading of what the shopper meant. Of several, the one whose rarer half is in
-        the most products. Words the language has, or the index holds, are never broken."""
-        if len(typed) < 2 * MIN_BREAK_PART or not typed.isalpha() or typed in self._known:
-            return ()
-        if any(searcher.doc_freq(field, term) for field in fields):
+        ("bed" and "rock") are no reading of what the shopper meant. Of several, the one the most products hold
+        together. Called only for a word of letters that neither the index nor the language has (see _read)."""
+        if len(typed) < 2 * MIN_BREAK_PART:
             return ()
         best: tuple[int, tuple[str, ...]] = (0, ())
         for cut in range(MIN_BREAK_PART, len(typed) - MIN_BREAK_PART + 1):
