@@ -519,8 +519,9 @@ def run_step(plan: Plan, step: str, settings: Settings, state: dict[str, Any], s
         "ranker": lambda: run_ranker(plan, settings),
     }
     if step in MODEL_SECTION:  # recorded first: stopped while training, the rerun knows the model is its own
-        trained = state.setdefault("trained", [])
-        trained.extend([plan.model_name(step)] if plan.model_name(step) not in trained else [])
+        begun = state.setdefault("trained", [])
+        if plan.model_name(step) not in begun:
+            begun.append(plan.model_name(step))
         save_state(plan.out, state)
     trained, card = runners[step]()
     choices = step_choices(settings, step, trained, card)
