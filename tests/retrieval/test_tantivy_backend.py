@@ -114,6 +114,7 @@ def simple_analyzer() -> tantivy.TextAnalyzer:
         tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
         .filter(tantivy.Filter.remove_long(40))
         .filter(tantivy.Filter.lowercase())
+        .filter(tantivy.Filter.ascii_fold())
         .filter(tantivy.Filter.stemmer("english"))
         .build()
     )
@@ -348,6 +349,27 @@ def test_an_english_word_is_never_broken_into_two_the_catalogue_has():
 def test_a_word_an_edit_corrects_is_corrected_rather_than_broken():
     catalog = [*TYPO_CATALOG, Product(id="toil", title="toil et cetera")]
     assert ids(make(catalog).search("toliet", 10))[0] == "toilet"
+
+
+# --- letters with accents ------------------------------------------------------------------------
+
+ACCENTED = [
+    Product(id="a-ge", title="GE 30 in. Electric Range"),
+    Product(id="cafe", title="GE Café™ 30 in. Double Oven Range"),
+    Product(id="creme", title="Creme Brulee Torch"),
+]
+
+
+@pytest.mark.parametrize(("query", "found"), [("ge cafe", "cafe"), ("GE CAFÉ", "cafe"), ("crème brûlée", "creme")])
+def test_a_word_with_accents_and_its_plain_spelling_find_each_other(query, found):
+    # Elasticsearch's asciifolding, in both the index and the query: shoppers rarely type the accents a brand
+    # writes, and a catalogue rarely writes those that a shopper types.
+    assert ids(make(ACCENTED, correct_typos=False).search(query, 10))[0] == found
+
+
+def test_a_folded_word_is_highlighted_where_the_accented_one_was_written():
+    tokens = make(ACCENTED).tokens("GE Café™")
+    assert [(t.text, t.char_offset_from, t.char_offset_to) for t in tokens] == [("ge", 0, 2), ("cafe", 3, 7)]
 
 
 # --- units -----------------------------------------------------------------------------------------
