@@ -54,11 +54,16 @@ COMMIT_EVERY = 10_000
 # Bumped with every change to _schema() or to the analyzer: an index built with another schema does not open
 # (tantivy checks the schema stored in the index) and is rebuilt by `search-rerank index`, which writes a new
 # version. Version 3: Chinese and Japanese cut into words (english_analyzer). Version 4: the keyword sort fields
-# (SORT_FIELDS).
-SCHEMA_VERSION = 4
+# (SORT_FIELDS). Version 5: words folded to ASCII ("café" is "cafe"), the one change an index of 4 is still
+# opened and searched without (UNFOLDED_ANALYZER_NAME).
+SCHEMA_VERSION = 5
 # The index stores the analyzer's name, not the analyzer: named after the schema version, an index analysed
 # another way does not open, where it would otherwise be searched with words it was never cut into.
 ANALYZER_NAME = f"search_rerank_v{SCHEMA_VERSION}"
+UNFOLDED_ANALYZER_NAME = "search_rerank_v4"
+"""Schema version 4's analyzer: version 5's words, not folded to ASCII, in the same fields. An index of it is
+opened with it and searched in its words (a query's "café" finds its "café", "cafe" does not), so an upgrade
+serves it until the next build, which folds."""
 FACET_FIELD = "facet"
 # A product's keywords a page can be sorted by (a shop's "Name: A-Z", Search UI's ``title.keyword``), each as the
 # catalog gives it in a fast field of its own: tantivy orders by a fast text field (byte order, as Elasticsearch
@@ -112,13 +117,23 @@ _OTHER_WORD = rf"[{_ALNUM}--[\p{{Han}}\p{{Hiragana}}\p{{Word_Break=Katakana}}]]+
 WORD_PATTERN = f"{_ONE_CHARACTER_WORD}|{_KATAKANA_WORD}|{_OTHER_WORD}"
 
 
-def english_analyzer() -> tantivy.TextAnalyzer:
-    """tantivy's ``en_stem`` chain with words cut by :data:`WORD_PATTERN`, so Chinese and Japanese text has words.
+def english_analyzer(folded: bool = True) -> tantivy.TextAnalyzer:
+    """tantivy's ``en_stem`` chain with words cut by :data:`WORD_PATTERN`, so Chinese and Japanese text has words,
+    and (``folded``) letters folded to ASCII before the stemmer, as Elasticsearch's ``asciifolding`` folds them.
 
     ``simple`` made a whole line of Chinese one token, dropped at 40 bytes (14 characters) and never matched by
-    a word of it. Built here so that queries are cut with the very object that indexes.
+    a word of it. Folding: a catalogue writes the accents of its brands and loan words ("GE Café", "Crème
+    Brûlée") and shoppers type them without ("ge cafe"), or the other way round; folded in the index and in the
+    query, each finds the other. Built here so that queries are cut with the very object that indexes.
     """
-    return _words().filter(tantivy.Filter.stemmer("english")).build()
+    words = _words().filter(tantivy.Filter.ascii_fold()) if folded else _words()
+    return words.filter(tantivy.Filter.stemmer("english")).build()
+
+
+def normaliser(folded: bool = True) -> tantivy.TextAnalyzer:
+    """:func:`english_analyzer`'s lowercase and (``folded``) ASCII folding of a whole text, as one term."""
+    builder = tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.raw()).filter(tantivy.Filter.lowercase())
+    return (builder.filter(tantivy.Filter.ascii_fold()) if folded else builder).build()
 
 
 def typed_words_analyzer() -> tantivy.TextAnalyzer:
@@ -134,13 +149,13 @@ def _words() -> tantivy.TextAnalyzerBuilder:
     )
 
 
-def _schema(catalog: CatalogFields) -> tantivy.Schema:
+def _schema(catalog: CatalogFields, analyzer_name: str) -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
     # Fast so that filter-only queries can return the first k by id without loading documents.
     builder.add_text_field("id", stored=True, fast=True, tokenizer_name="raw", index_option="basic")
     for name in LEXICAL_FIELDS:
         # Positions for the phrases of query_string and match_phrase.
-        builder.add_text_field(name, tokenizer_name=ANALYZER_NAME, index_option="position")
+        builder.add_text_field(name, tokenizer_name=analyzer_name, index_option="position")
     for name in ("category_path", "brand_key", "attr"):
         builder.add_text_field(name, tokenizer_name="raw", index_option="basic")
     # Display values, exact, for terms aggregations (the filter keys above are case-folded).
@@ -260,20 +275,29 @@ class TantivyRetriever:
         if catalog is None:
             catalog = CatalogFields() if self._path is None else CatalogFields.load(self._path / CATALOG_FIELDS_FILE)
         self._catalog = catalog
-        self._schema = _schema(catalog)
         self._held = dict(NUMERIC_FIELDS)
         for name, kind in catalog.types.items():
             field = catalog.index_field(name)
             several = (f"{field}{MIN_SUFFIX}", f"{field}{MAX_SUFFIX}") if name in catalog.several else ()
             self._held.update(dict.fromkeys((field, *several), CATALOG_FIELD_KINDS[kind]))
-        self._analyzer = english_analyzer()
-        self._typos = (
-            TypoCorrector(typed_words_analyzer(), self._analyzer, self._schema) if settings.correct_typos else None
-        )
-        self._units = UnitSpellings(self._analyzer) if settings.unit_spellings else None
+        self._settings = settings
+        self._analyse_as(ANALYZER_NAME)
         self._index: tantivy.Index | None = None
         self._open_lock = threading.Lock()
         self._write_lock = threading.Lock()
+
+    def _analyse_as(self, analyzer_name: str) -> None:
+        """Fields, words and the query words' readers as the analyzer named ``analyzer_name`` cuts them (the one
+        an index is written with, or the one of schema version 4 an opened index was written with)."""
+        folded = analyzer_name != UNFOLDED_ANALYZER_NAME
+        self._analyzer_name, self._schema = analyzer_name, _schema(self._catalog, analyzer_name)
+        self._analyzer, self._normaliser = english_analyzer(folded), normaliser(folded)
+        self._typos = (
+            TypoCorrector(typed_words_analyzer(), self._analyzer, self._schema)
+            if self._settings.correct_typos
+            else None
+        )
+        self._units = UnitSpellings(self._analyzer) if self._settings.unit_spellings else None
 
     def warm_up(self) -> None:
         """Open the index, or pick up commits made since (e.g. by an ``index`` run in another process)."""
@@ -357,6 +381,8 @@ class TantivyRetriever:
 
     @property
     def schema(self) -> tantivy.Schema:
+        """The opened index's schema (its text fields name the analyzer it was written with)."""
+        self._opened()
         return self._schema
 
     @property
@@ -376,10 +402,19 @@ class TantivyRetriever:
 
     def analyze(self, text: str) -> list[str]:
         """``text`` as the terms the text fields were indexed with."""
+        self._opened()
         return list(self._analyzer.analyze(text))
+
+    def normalise(self, text: str) -> str:
+        """``text`` in lower case and, in an index that folds its words, folded to ASCII, as one piece: what a word
+        that is not analysed (a wildcard's literal text, a ``~`` word) is compared with the indexed words as, as
+        Elasticsearch normalises it with the analyser's lowercase and asciifolding."""
+        self._opened()
+        return "".join(self._normaliser.analyze(text))
 
     def tokens(self, text: str) -> list[tantivy.Token]:
         """``text``'s terms, each with the characters it was cut from and its position (what highlights mark)."""
+        self._opened()
         return list(self._analyzer.pre_tokenize(text).tokens)
 
     def searcher(self) -> tantivy.Searcher:
@@ -443,7 +478,7 @@ class TantivyRetriever:
         terms it is searched as: itself; with ``lexical.correct_typos`` the index's nearest terms when neither
         the index nor the language has it (:mod:`.spelling`); with ``lexical.unit_spellings`` a unit after a
         number as every spelling of it (:mod:`.units`)."""
-        terms = self._analyzer.analyze(query)
+        terms = self.analyze(query)
         if self._typos is None:
             words = [QueryWord.as_typed(term) for term in dict.fromkeys(terms)]
         else:
@@ -586,14 +621,30 @@ class TantivyRetriever:
             try:
                 index = tantivy.Index(self._schema, path=str(self._path), reuse=True)
             except ValueError as exc:
-                raise ConfigError(
-                    f"cannot open the tantivy index at {self._path}: {exc}. It was probably built by "
-                    f"another version of search_rerank (this one reads and writes schema version {SCHEMA_VERSION}); "
-                    f"build a new version from the whole catalog with `search-rerank index --catalog PATH` (an "
-                    f"--incremental update cannot convert it), then restart the service or POST /admin/reload"
-                ) from exc
+                unfolded = self._open_unfolded()
+                if unfolded is None:
+                    raise ConfigError(
+                        f"cannot open the tantivy index at {self._path}: {exc}. It was probably built by another "
+                        f"version of search_rerank (this one reads schema versions 4 and {SCHEMA_VERSION} and writes "
+                        f"{SCHEMA_VERSION}); build a new version from the whole catalog with `search-rerank index "
+                        f"--catalog PATH` (an --incremental update cannot convert it), then restart the service or "
+                        f"POST /admin/reload"
+                    ) from exc
+                index = unfolded
             if self._new_catalog is not None:
                 self._new_catalog.save(self._path / CATALOG_FIELDS_FILE)
         # Analyzers are not stored in the index: register on every open, before any writer exists.
-        index.register_tokenizer(ANALYZER_NAME, self._analyzer)
+        index.register_tokenizer(self._analyzer_name, self._analyzer)
+        return index
+
+    def _open_unfolded(self) -> tantivy.Index | None:
+        """The index at the path if it is of schema version 4 (:data:`UNFOLDED_ANALYZER_NAME`), then searched and
+        updated with that version's analyzer; None if it is of neither schema this release reads."""
+        if self._analyzer_name == UNFOLDED_ANALYZER_NAME:
+            return None
+        try:
+            index = tantivy.Index(_schema(self._catalog, UNFOLDED_ANALYZER_NAME), path=str(self._path), reuse=True)
+        except ValueError:
+            return None
+        self._analyse_as(UNFOLDED_ANALYZER_NAME)
         return index

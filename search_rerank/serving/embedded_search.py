@@ -613,13 +613,13 @@ class Compiler:
         """The products with a word (a text field) or a value (an id, a brand, an attribute) that ``pattern``
         matches whole, as a tantivy regular-expression query over the field's terms.
 
-        A text field's words are matched in lower case as they are indexed, as Elasticsearch's ``query_string``
-        normalises a wildcard word (so ``Sof*`` finds sofas); a brand and an attribute value as their filter keys
+        A text field's words are matched in lower case and folded to ASCII as they are indexed, as Elasticsearch's
+        ``query_string`` normalises a wildcard word (so ``Sof*`` finds sofas, ``Café*`` cafés); a brand and an attribute value as their filter keys
         fold them (any case); an id as written unless ``case_insensitive``. The indexed words are stems ("sofas"
         is indexed "sofa"), as under Elasticsearch's ``english`` analyser, so ``sofas*`` finds no sofa.
         """
         if target.kind == "text":
-            field_name, regex = target.name, wildcards.regex(pattern, str.lower)
+            field_name, regex = target.name, wildcards.regex(pattern, self.leg.normalise)
         elif target.kind in ("id", "keyword"):  # a value as written, as Elasticsearch's keyword holds it
             field_name, regex = target.indexed, ("(?i)" if case_insensitive else "") + wildcards.regex(pattern)
         elif target.kind == "brand":
@@ -1039,10 +1039,10 @@ class Compiler:
         return tantivy.Query.boolean_query(clauses)
 
     def as_typed(self, fields: list[str], text: str, fuzzy: Fuzziness, path: str) -> tantivy.Query:
-        """A query_string word with ``~`` (``sofw~1``): Lucene's query parsers do not analyse it, they only lower-case
-        it, so the indexed words (stems) within its edits of what was typed match ("Tables~1" is two edits from
+        """A query_string word with ``~`` (``sofw~1``): Lucene's query parsers do not analyse it, they only normalise
+        it (lower case, folded to ASCII), so the indexed words (stems) within its edits of what was typed match ("Tables~1" is two edits from
         "tabl"), and its ``AUTO`` edits count the letters typed."""
-        word = text.lower()
+        word = self.leg.normalise(text)
         edits = fuzzy.distance(word)
         per_field: list[tantivy.Query] = []
         for name in fields:

@@ -225,7 +225,18 @@ def test_bm25_parameters_are_taken_by_the_index(server_engine, make_server):
 def test_index_records_its_mapping_version(server_engine, make_server):
     retriever = make_server(server_engine)
     [mapping] = retriever._client.indices.get_mapping(index=retriever.index).values()
-    assert mapping["mappings"]["_meta"]["mapping_version"] == 2
+    assert mapping["mappings"]["_meta"]["mapping_version"] == 3
+
+
+@pytest.mark.parametrize(("query", "found"), [("ge cafe", "cafe"), ("GE CAFÉ", "cafe"), ("crème brûlée", "creme")])
+def test_a_word_with_accents_and_its_plain_spelling_find_each_other(server_engine, make_server, query, found):
+    # asciifolding in the index and the query (mapping version 3), as the embedded index folds them.
+    catalog = [
+        Product(id="a-ge", title="GE 30 in. Electric Range"),
+        Product(id="cafe", title="GE Café™ 30 in. Double Oven Range"),
+        Product(id="creme", title="Creme Brulee Torch"),
+    ]
+    assert [c.product_id for c in make_server(server_engine, catalog).search(query, 10)][0] == found
 
 
 # --- aggregations passthrough ----------------------------------------------------------------

@@ -159,3 +159,22 @@ def test_a_rollback_to_a_version_of_an_older_schema_is_refused_and_the_served_ve
         rollback_index(schema_2_index)
     assert IndexVersions(schema_2_index.index_dir).current() == new
     assert found(schema_2_index, "lamp") == ["c"]
+
+
+@pytest.fixture
+def schema_4_index(settings, monkeypatch) -> Settings:
+    """A version built before words were folded to ASCII: schema version 4, whose fields are those of 5."""
+    with monkeypatch.context() as patched:
+        patched.setattr(tantivy_index, "ANALYZER_NAME", tantivy_index.UNFOLDED_ANALYZER_NAME)
+        build_index([*OLD, Product(id="c", title="GE Café Range")], settings, progress=False)
+    return settings
+
+
+def test_an_index_of_schema_4_is_served_with_the_words_it_was_written_with(schema_4_index):
+    # Its terms keep their accents, so a query is cut as they were: "café" finds it, as it did.
+    assert found(schema_4_index, "café") == ["c"]
+
+
+def test_an_index_of_schema_4_takes_incremental_updates_in_its_own_words(schema_4_index):
+    update_index([Product(id="d", title="Crème Brûlée Torch")], [], schema_4_index, progress=False)
+    assert found(schema_4_index, "crème") == ["d"]

@@ -187,3 +187,10 @@ def test_the_lucene_form_of_a_pattern_reads_back_as_the_same_pattern():
     pattern = wildcards.parse(r"a\*b*c?\\d")
     assert pattern == ("a*b", wildcards.Wild.ANY, "c", wildcards.Wild.ONE, "\\d")
     assert wildcards.parse(wildcards.lucene(pattern)) == pattern
+
+
+@pytest.mark.parametrize("pattern", ["CAFÉ*", "caf?"])
+def test_a_text_field_pattern_is_folded_to_ascii_as_its_words_are(catalog_client, pattern):
+    # Elasticsearch normalises a wildcard word with the analyser's lowercase and asciifolding.
+    client = catalog_client([Product(id="c1", title="Café table"), Product(id="t1", title="Oak table")])
+    assert ids(client, {"wildcard": {"title": {"value": pattern}}}) == {"c1"}
