@@ -79,6 +79,7 @@ RESPELLINGS: dict[str, tuple[str, ...]] = {
     "mm": (" millimeter", "mm"),
 }
 """How shoppers type each unit the hard profile's titles spell (the leading space: apart from the number)."""
+WORD = re.compile(r"[^\W\d_]+")
 UNIT = re.compile(r"(\d+)[ -]?(" + "|".join(re.escape(u) for u in RESPELLINGS) + r")(?=\s|$)")
 
 
@@ -86,6 +87,23 @@ def respelt(query: Query) -> str:
     """``query``'s text with each unit after a number typed another way (seeded by the query id)."""
     rng = random.Random(query.id)
     return UNIT.sub(lambda m: m.group(1) + rng.choice(RESPELLINGS[m.group(2)]), query.text)
+
+
+def joined_queries(queries: dict[str, Query], catalog: Path) -> set[str]:
+    """The queries with two neighbouring words of letters that some product writes as one word ("lamp shade",
+    "Lampshade"): read from the catalogue's own words here, not from the leg's code."""
+    written: set[str] = set()
+    for product in iter_catalog(catalog):
+        text = " ".join((product.title, product.description, product.brand, *product.category))
+        written.update(w.lower() for w in WORD.findall(text))
+    out = set()
+    for qid, query in queries.items():
+        words = [w.lower() for w in query.text.split()]
+        if any(
+            WORD.fullmatch(a) and WORD.fullmatch(b) and a + b in written for a, b in zip(words, words[1:], strict=False)
+        ):
+            out.add(qid)
+    return out
 
 
 def per_query_metrics(run: dict[str, list[tuple[str, float]]], qrels: dict) -> dict[str, dict[str, float]]:
@@ -143,10 +161,12 @@ def run_profile(args: argparse.Namespace, profile: str, products: int, queries: 
         runs["units_off_respelt"] = runs_for(shipped.override(lexical={"unit_spellings": False}), units, complete)
         runs["units_on_respelt"] = runs_for(shipped.override(lexical={"unit_spellings": True}), units, complete)
     misspelt = {q for q in test_q if kind[q] == "misspelt"}
+    joined = joined_queries(test_q, data / "corpus.jsonl")
     out: dict[str, Any] = {"products": products, "queries": queries, "respelt_examples": {}}
     for label in LABELS:
         comparisons = {
             "misspelt: correct_typos": paired(runs["typos_off"], runs["shipped"], qrels[label], misspelt),
+            "joined: correct_typos": paired(runs["typos_off"], runs["shipped"], qrels[label], joined),
             "other: both off vs shipped": paired(runs["off"], runs["shipped"], qrels[label], set(test_q) - misspelt),
             "all: both off vs shipped": paired(runs["off"], runs["shipped"], qrels[label], set(test_q)),
         }
@@ -156,6 +176,7 @@ def run_profile(args: argparse.Namespace, profile: str, products: int, queries: 
             )
         out[label] = comparisons
     out["respelt_examples"] = {test_q[q].text: units[q].text for q in sorted(units)[:5]}
+    out["joined_examples"] = sorted({test_q[q].text for q in joined})[:5]
     texts = [q.text for q in test_q.values()] + [q.text for q in units.values()]
     out["lexical_ms_per_query"] = {
         name: 1000 * s for name, s in lexical_seconds({"off": off, "shipped": shipped}, texts).items()
@@ -275,6 +296,7 @@ def report(results: dict[str, Any]) -> None:
         if j is not None
     )
     examples = "; ".join(f"“{a}” → “{b}”" for a, b in results["hard"]["respelt_examples"].items())
+    joined_examples = ", ".join(f"“{q}”" for p in PROFILES for q in results[p]["joined_examples"][:3])
     body = f"""The embedded BM25 leg's query words (docs/TUNING.md, "Misspelt words" and "Units"): `correct_typos`
 reads a word that no searched field has and that is no English word as the index's terms at the fewest edits
 (backends/spelling.py); `unit_spellings` searches a unit after a number as every spelling of it, and a number
@@ -284,6 +306,8 @@ Test nDCG@10, before → after
 
 - `misspelt: correct_typos`: the generator's misspelt queries (one typo in the longest word), `correct_typos`
   off → on (`unit_spellings` on in both);
+- `joined: correct_typos`: the test queries with two neighbouring words that some product writes as one (e.g.
+  {joined_examples}), `correct_typos` off → on: the words are also searched as the joined word;
 - `unit, respelt: unit_spellings`: the hard profile's unit queries with their units typed as shoppers type them
   (seeded per query; e.g. {examples}), `unit_spellings` off → on (`correct_typos` on in both); the generator
   writes a unit query in the catalogue's own spelling, and the easy profile has no unit queries;

@@ -20,7 +20,9 @@ Elasticsearch's term suggester default to: people rarely mistype the first lette
 term dictionary short), only words of letters (a number or a model code is never "corrected" into another), and
 of the index's terms at the fewest edits, the three in the most products, each weighted as Lucene weights a fuzzy
 match, ``1 - edits / length``. A word no edit corrects may be two of the catalogue's words run together
-("rustoleum" for "Rust-Oleum"): it is searched as both (see ``TypoCorrector._broken``).
+("rustoleum" for "Rust-Oleum"): it is searched as both (see ``TypoCorrector._broken``). And the other way round,
+two neighbouring words that the catalogue writes as one ("deck over" for "DeckOver", "dish washer") are each also
+searched as the joined word (see ``TypoCorrector._joined``).
 """
 
 from __future__ import annotations
@@ -93,7 +95,8 @@ class TypoCorrector:
         self, text: str, terms: Sequence[str], searcher: tantivy.Searcher, fields: Iterable[str]
     ) -> list[QueryWord]:
         """``terms`` (the index analyser's words of ``text``), each once, in order, as :class:`QueryWord`s over
-        ``fields``."""
+        ``fields``: read as typed, corrected or broken (:meth:`_read`), and also as the word it makes with a
+        neighbour (:meth:`_joined`)."""
         fields = tuple(fields)
         typed: dict[str, str] = {}
         for term, word in zip(terms, self._surface.analyze(text), strict=True):
@@ -102,7 +105,37 @@ class TypoCorrector:
         for term, word in typed.items():
             for found in self._read(term, word, searcher, fields):
                 words.setdefault(found.term, found)
+        for term, joined in self._joined(text, searcher, fields).items():
+            if term in words:
+                read = words[term]
+                words[term] = QueryWord(read.term, (*read.searched_as, *((j, 1.0) for j in joined)))
         return list(words.values())
+
+    def _joined(self, text: str, searcher: tantivy.Searcher, fields: tuple[str, ...]) -> dict[str, list[str]]:
+        """For each analysed word of ``text``, the index terms it makes run together with a neighbour, where a
+        product holds them as one word ("deck over" is "deckov", as "DeckOver" is indexed): Lucene's
+        ``WordBreakSpellChecker`` combining words, the reverse of :meth:`_broken`.
+
+        Each of the two words is also searched as the joined one, so a product that writes it as one word
+        matches both, as one that writes both words does: the shopper's spacing says nothing of how a catalogue
+        spells a compound ("dish washer", "tool box", "sheet rock"). Words of letters only (a number beside a
+        word is a size, "2 pack" is no "2pack"); the joined word must be one word of the index analyser's and not
+        either of the two (a plural's "s" glued on is no compound)."""
+        surface = self._surface.analyze(text)
+        found: dict[str, list[str]] = {}
+        for first, second in zip(surface, surface[1:], strict=False):
+            if not (first.isalpha() and second.isalpha()):
+                continue
+            joined = self._analyzer.analyze(first + second)
+            parts = [*self._analyzer.analyze(first), *self._analyzer.analyze(second)]
+            if len(joined) != 1 or joined[0] in parts:
+                continue
+            if any(searcher.doc_freq(field, joined[0]) for field in fields):
+                for part in parts:
+                    found.setdefault(part, [])
+                    if joined[0] not in found[part]:
+                        found[part].append(joined[0])
+        return found
 
     def _read(self, term: str, typed: str, searcher: tantivy.Searcher, fields: tuple[str, ...]) -> list[QueryWord]:
         """The word as typed; where neither the index nor the language has it, its nearest index terms, or else

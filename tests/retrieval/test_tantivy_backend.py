@@ -351,6 +351,36 @@ def test_a_word_an_edit_corrects_is_corrected_rather_than_broken():
     assert ids(make(catalog).search("toliet", 10))[0] == "toilet"
 
 
+# "deck over" and "dish washer" are each written as one word by one product, and as two by another; the two
+# words are commoner in a catalogue than their compound, as in a real one.
+JOIN_CATALOG = [
+    Product(id="deckover", title="BEHR Premium DeckOver 1-gal. Wood Coating"),
+    Product(id="deck-boards", title="Composite deck boards fastened over joists"),
+    Product(id="dishwasher", title="Bosch 24 in. Dishwasher"),
+    Product(id="dish-rack", title="Dish drying rack with a washer seal"),
+    Product(id="deck-stain", title="Deck stain"),
+    Product(id="deck-screws", title="Deck screws"),
+    Product(id="over-door", title="Over the door hook"),
+    Product(id="over-sink", title="Over the sink dish rack"),
+    Product(id="washer", title="Front load washer"),
+]
+
+
+@pytest.mark.parametrize(("query", "found"), [("deck over", "deckover"), ("dish washer", "dishwasher")])
+def test_two_words_a_product_writes_as_one_find_that_product_first(query, found):
+    assert ids(make(JOIN_CATALOG).search(query, 10))[0] == found
+
+
+def test_two_words_searched_as_typed_find_the_product_that_writes_both_first():
+    # The same query without correct_typos: what the joined word changes.
+    assert ids(make(JOIN_CATALOG, correct_typos=False).search("deck over", 10))[0] == "deck-boards"
+
+
+def test_a_number_beside_a_word_is_not_joined_to_it():
+    catalog = [Product(id="glued", title="Bin2 storage bin"), Product(id="spaced", title="Storage bin, 2 sizes")]
+    assert ids(make(catalog).search("bin 2", 10))[0] == "spaced"
+
+
 # --- letters with accents ------------------------------------------------------------------------
 
 ACCENTED = [
