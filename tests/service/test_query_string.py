@@ -115,6 +115,18 @@ def test_malformed_syntax_is_a_syntax_error(text):
         parse(text)
 
 
+def test_a_slash_inside_a_word_is_part_of_the_word_not_a_regular_expression():
+    # Lucene reads "/2 in 3/" as a regular expression here (docs/COMPATIBILITY.md, difference 11).
+    assert parse("1/2 in 3/4") == Group(
+        ((SHOULD, Word(None, "1/2")), (SHOULD, Word(None, "in")), (SHOULD, Word(None, "3/4")))
+    )
+
+
+def test_a_word_between_slashes_is_a_regular_expression():
+    with pytest.raises(SyntaxUnsupported):
+        parse("sofa /so.a/")
+
+
 def test_a_word_with_a_star_or_a_question_mark_is_a_wildcard():
     assert parse("sof* s?fa") == Group(
         (
