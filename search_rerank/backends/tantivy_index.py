@@ -55,15 +55,15 @@ COMMIT_EVERY = 10_000
 # Bumped with every change to _schema() or to the analyzer: an index built with another schema does not open
 # (tantivy checks the schema stored in the index) and is rebuilt by `search-rerank index`, which writes a new
 # version. Version 3: Chinese and Japanese cut into words (english_analyzer). Version 4: the keyword sort fields
-# (SORT_FIELDS). Version 5: words folded to ASCII ("café" is "cafe") and fraction characters spelled out with a
-# slash ("1½" is "1 1/2", .typography), the changes an index of 4 is still opened and searched without
-# (UNFOLDED_ANALYZER_NAME).
+# (SORT_FIELDS). Version 5: words folded to ASCII ("café" is "cafe"), fraction characters spelled out with a
+# slash ("1½" is "1 1/2") and inch and foot marks after a number as units ('55"' is "55 in", .typography), the
+# changes an index of 4 is still opened and searched without (UNFOLDED_ANALYZER_NAME).
 SCHEMA_VERSION = 5
 # The index stores the analyzer's name, not the analyzer: named after the schema version, an index analysed
 # another way does not open, where it would otherwise be searched with words it was never cut into.
 ANALYZER_NAME = f"search_rerank_v{SCHEMA_VERSION}"
 UNFOLDED_ANALYZER_NAME = "search_rerank_v4"
-"""Schema version 4's analyzer: version 5's words, not folded to ASCII nor with fractions spelled out, in the same
+"""Schema version 4's analyzer: version 5's words, not folded to ASCII nor with sizes spelled out, in the same
 fields. An index of it is opened with it and searched in its words (a query's "café" finds its "café", "cafe" does
 not; "½" finds "½"), so an upgrade serves it until the next build, which folds."""
 FACET_FIELD = "facet"
@@ -294,7 +294,7 @@ class TantivyRetriever:
         folded = analyzer_name != UNFOLDED_ANALYZER_NAME
         self._analyzer_name, self._schema = analyzer_name, _schema(self._catalog, analyzer_name)
         self._analyzer, self._normaliser = english_analyzer(folded), normaliser(folded)
-        self._spells_fractions, self._typed = folded, typed_words_analyzer()
+        self._spells_sizes, self._typed = folded, typed_words_analyzer()
         self._typos = TypoCorrector(self._typed, self._analyzer, self._schema) if self._settings.correct_typos else None
         self._units = UnitSpellings(self._analyzer) if self._settings.unit_spellings else None
 
@@ -422,14 +422,14 @@ class TantivyRetriever:
 
     def _tokens(self, text: str, analyzer: tantivy.TextAnalyzer) -> list[tantivy.Token]:
         self._opened()
-        if self._spells_fractions:
+        if self._spells_sizes:
             return list(spelled_tokens(text, analyzer))
         return list(analyzer.pre_tokenize(text).tokens)
 
     def _spelled(self, text: str) -> str:
-        """``text`` as the index's words are cut from it: with fraction characters spelled out (:mod:`.typography`)
-        in an index of this schema version, as it is in one of version 4."""
-        return spelled_out(text) if self._spells_fractions else text
+        """``text`` as the index's words are cut from it: with fraction characters and inch and foot marks spelled
+        out (:mod:`.typography`) in an index of this schema version, as it is in one of version 4."""
+        return spelled_out(text) if self._spells_sizes else text
 
     def searcher(self) -> tantivy.Searcher:
         return self._opened().searcher()

@@ -403,6 +403,51 @@ def test_a_folded_word_is_highlighted_where_the_accented_one_was_written():
     assert [(t.text, t.char_offset_from, t.char_offset_to) for t in tokens] == [("ge", 0, 2), ("cafe", 3, 7)]
 
 
+# --- inch and foot marks ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mark", ['"', "\u201d", "\u2033"])
+def test_an_inch_mark_after_a_number_is_found_by_the_unit_typed_as_a_word(mark):
+    # Without it the stand's "55" and "in." come first: the mark is no word, and the TV holds no inch.
+    catalog = [
+        Product(id="a-stand", title="TV Stand for TVs up to 65 in., 55 lb."),
+        Product(id="b-tv", title=f"Hisense 55{mark} Class 4K TV"),
+    ]
+    assert ids(make(catalog, unit_spellings=True).search("55 inch tv", 10))[0] == "b-tv"
+
+
+@pytest.mark.parametrize("mark", ["'", "\u2019", "\u2032"])
+def test_a_foot_mark_after_a_number_is_found_by_the_unit_typed_as_a_word(mark):
+    catalog = [
+        Product(id="a-ladder", title="Werner 6 ft. Step Ladder, 8 Steps"),
+        Product(id="b-ladder", title=f"Werner 8{mark} Step Ladder"),
+    ]
+    assert ids(make(catalog).search("8 ft ladder", 10))[0] == "b-ladder"
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ('the "300" series', ["the", "300", "seri"]),
+        ("1990\u2019s style", ["1990", "s", "style"]),
+        ("90's style", ["90", "s", "style"]),
+        ('a "sofa"', ["a", "sofa"]),
+    ],
+)
+def test_a_quote_or_apostrophe_is_no_unit(text, words):
+    # A mark closing a quote opened before the number, or followed by letters, is no inch or foot.
+    assert make().analyze(text) == words
+
+
+def test_an_inch_mark_is_highlighted_where_it_was_written():
+    tokens = make().tokens('55" TV')
+    assert [(t.text, t.char_offset_from, t.char_offset_to) for t in tokens] == [
+        ("55", 0, 2),
+        ("in", 2, 3),
+        ("tv", 4, 6),
+    ]
+
+
 # --- units -----------------------------------------------------------------------------------------
 
 # Each pair shares its words but for the unit, the wrong one first by id: what is found first is found by the unit.
