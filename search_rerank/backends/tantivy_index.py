@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from ..core.product import Product
 from ..core.retrieval import LEXICAL, leg_candidates
 from ..core.settings import LEXICAL_FIELDS, LexicalSettings
 from .spelling import QueryWord, TypoCorrector
+from .typography import spelled_out, spelled_tokens
 from .units import UnitSpellings
 
 # tantivy hard-codes Lucene's defaults; Settings keeps k1/b so that an engine
@@ -54,16 +55,17 @@ COMMIT_EVERY = 10_000
 # Bumped with every change to _schema() or to the analyzer: an index built with another schema does not open
 # (tantivy checks the schema stored in the index) and is rebuilt by `search-rerank index`, which writes a new
 # version. Version 3: Chinese and Japanese cut into words (english_analyzer). Version 4: the keyword sort fields
-# (SORT_FIELDS). Version 5: words folded to ASCII ("café" is "cafe"), the one change an index of 4 is still
-# opened and searched without (UNFOLDED_ANALYZER_NAME).
+# (SORT_FIELDS). Version 5: words folded to ASCII ("café" is "cafe"), fraction characters spelled out with a
+# slash ("1½" is "1 1/2") and inch and foot marks after a number as units ('55"' is "55 in", .typography), the
+# changes an index of 4 is still opened and searched without (UNFOLDED_ANALYZER_NAME).
 SCHEMA_VERSION = 5
 # The index stores the analyzer's name, not the analyzer: named after the schema version, an index analysed
 # another way does not open, where it would otherwise be searched with words it was never cut into.
 ANALYZER_NAME = f"search_rerank_v{SCHEMA_VERSION}"
 UNFOLDED_ANALYZER_NAME = "search_rerank_v4"
-"""Schema version 4's analyzer: version 5's words, not folded to ASCII, in the same fields. An index of it is
-opened with it and searched in its words (a query's "café" finds its "café", "cafe" does not), so an upgrade
-serves it until the next build, which folds."""
+"""Schema version 4's analyzer: version 5's words, not folded to ASCII nor with sizes spelled out, in the same
+fields. An index of it is opened with it and searched in its words (a query's "café" finds its "café", "cafe" does
+not; "½" finds "½"), so an upgrade serves it until the next build, which folds."""
 FACET_FIELD = "facet"
 # A product's keywords a page can be sorted by (a shop's "Name: A-Z", Search UI's ``title.keyword``), each as the
 # catalog gives it in a fast field of its own: tantivy orders by a fast text field (byte order, as Elasticsearch
@@ -218,9 +220,9 @@ def field_texts(product: Product) -> dict[str, str]:
     }
 
 
-def _document(product: Product, catalog: CatalogFields) -> tantivy.Document:
-    """Text fields for scoring, normalised exact terms that reproduce ``Filters.matches``, and the catalog's own
-    fields as their types hold them."""
+def _document(product: Product, catalog: CatalogFields, spelled: Callable[[str], str]) -> tantivy.Document:
+    """Text fields for scoring (each text as ``spelled``), normalised exact terms that reproduce
+    ``Filters.matches``, and the catalog's own fields as their types hold them."""
     own: dict[str, list[Any]] = {}
     for name, values in catalog.values(product).items():
         field = catalog.index_field(name)
@@ -229,7 +231,7 @@ def _document(product: Product, catalog: CatalogFields) -> tantivy.Document:
             own[f"{field}{MIN_SUFFIX}"], own[f"{field}{MAX_SUFFIX}"] = [min(values)], [max(values)]
     return tantivy.Document(
         id=product.id,
-        **field_texts(product),
+        **{field: spelled(text) for field, text in field_texts(product).items()},
         # Every prefix is indexed, so a category filter is a single term lookup.
         category_path=category_keys(product.category),
         brand_key=normalise_term(product.brand),
@@ -292,11 +294,8 @@ class TantivyRetriever:
         folded = analyzer_name != UNFOLDED_ANALYZER_NAME
         self._analyzer_name, self._schema = analyzer_name, _schema(self._catalog, analyzer_name)
         self._analyzer, self._normaliser = english_analyzer(folded), normaliser(folded)
-        self._typos = (
-            TypoCorrector(typed_words_analyzer(), self._analyzer, self._schema)
-            if self._settings.correct_typos
-            else None
-        )
+        self._spells_sizes, self._typed = folded, typed_words_analyzer()
+        self._typos = TypoCorrector(self._typed, self._analyzer, self._schema) if self._settings.correct_typos else None
         self._units = UnitSpellings(self._analyzer) if self._settings.unit_spellings else None
 
     def warm_up(self) -> None:
@@ -403,7 +402,7 @@ class TantivyRetriever:
     def analyze(self, text: str) -> list[str]:
         """``text`` as the terms the text fields were indexed with."""
         self._opened()
-        return list(self._analyzer.analyze(text))
+        return list(self._analyzer.analyze(self._spelled(text)))
 
     def normalise(self, text: str) -> str:
         """``text`` in lower case and, in an index that folds its words, folded to ASCII, as one piece: what a word
@@ -414,8 +413,23 @@ class TantivyRetriever:
 
     def tokens(self, text: str) -> list[tantivy.Token]:
         """``text``'s terms, each with the characters it was cut from and its position (what highlights mark)."""
+        return self._tokens(text, self._analyzer)
+
+    def typed_tokens(self, text: str) -> list[tantivy.Token]:
+        """``text``'s words as typed (lower case, neither folded nor stemmed), one for each of :meth:`analyze`'s
+        terms, each with the characters it was cut from."""
+        return self._tokens(text, self._typed)
+
+    def _tokens(self, text: str, analyzer: tantivy.TextAnalyzer) -> list[tantivy.Token]:
         self._opened()
-        return list(self._analyzer.pre_tokenize(text).tokens)
+        if self._spells_sizes:
+            return list(spelled_tokens(text, analyzer))
+        return list(analyzer.pre_tokenize(text).tokens)
+
+    def _spelled(self, text: str) -> str:
+        """``text`` as the index's words are cut from it: with fraction characters and inch and foot marks spelled
+        out (:mod:`.typography`) in an index of this schema version, as it is in one of version 4."""
+        return spelled_out(text) if self._spells_sizes else text
 
     def searcher(self) -> tantivy.Searcher:
         return self._opened().searcher()
@@ -482,7 +496,7 @@ class TantivyRetriever:
         if self._typos is None:
             words = [QueryWord.as_typed(term) for term in dict.fromkeys(terms)]
         else:
-            words = self._typos.words(query, terms, self.searcher(), self._boosts)
+            words = self._typos.words(self._spelled(query), terms, self.searcher(), self._boosts)
         return words if self._units is None else self._units.words(terms, words)
 
     def _words_query(self, field: str, words: list[QueryWord]) -> tantivy.Query:
@@ -583,7 +597,7 @@ class TantivyRetriever:
     def _write(self, writer: tantivy.IndexWriter, products: Iterable[Product]) -> None:
         for product in products:
             writer.delete_documents_by_term("id", product.id)
-            writer.add_document(_document(product, self._catalog))
+            writer.add_document(_document(product, self._catalog, self._spelled))
         writer.commit()
 
     @contextmanager

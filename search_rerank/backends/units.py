@@ -7,6 +7,8 @@ synonym rules for it; the embedded BM25 leg does it for the units below, at sear
 the words it was given, so no rebuild). A unit word counts as one only after a number ("24 in" and "24 inch",
 not "sofa in grey"), and a number glued to its unit ("60in", "18v", "3/4in") is searched as the glued word or
 as the number and the unit. Numbers glued by an ``x`` ("2x4") are searched as the glued word or as their numbers.
+An inch or foot mark after a number ('55"', "8′") is already the word "in" or "ft", in the index and in the
+query (:mod:`.typography`), so it is searched as every spelling of its unit too.
 """
 
 from __future__ import annotations

@@ -38,7 +38,6 @@ corrections, as in Elasticsearch) up to :data:`MAX_PHRASE_WORDS`.
 
 from __future__ import annotations
 
-import functools
 import heapq
 import math
 import sys
@@ -47,11 +46,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import tantivy
 from rapidfuzz.distance import OSA
 
 from ..backends.spelling import NearTerm, near_terms
-from ..backends.tantivy_index import TantivyRetriever, field_texts, typed_words_analyzer
+from ..backends.tantivy_index import TantivyRetriever, field_texts
 from ..core.settings import LEXICAL_FIELDS, ServiceSettings
 from ..core.store import ProductStore
 from .body_checks import (
@@ -364,11 +362,6 @@ def _laplace_alpha(smoothing: Any, where: str) -> float | None:
 # ------------------------------------------------------------------ answering
 
 
-@functools.lru_cache(maxsize=1)
-def _typed_words() -> tantivy.TextAnalyzer:
-    return typed_words_analyzer()
-
-
 def utf16_length(text: str) -> int:
     """``text``'s length as Elasticsearch counts an offset or a length: Java's UTF-16 code units (an emoji is 2)."""
     return len(text.encode("utf-16-le")) // 2
@@ -398,7 +391,7 @@ class Lookups:
         self._forms: dict[tuple[str, str], Counter[str]] = {}
 
     def words(self, text: str) -> list[Word]:
-        tokens = _typed_words().pre_tokenize(text).tokens
+        tokens = self.leg.typed_tokens(text)
         terms = self.leg.analyze(text)
         return [
             Word(t.text, utf16_length(text[: t.char_offset_from]), utf16_length(text[: t.char_offset_to]), term)
@@ -429,7 +422,8 @@ class Lookups:
         counts: dict[str, Counter[str]] = {stem: Counter() for stem in wanted}
         for product in self.store.get(list(ids)).values():
             text = field_texts(product)[field]
-            for word, term in zip(_typed_words().analyze(text), self.leg.analyze(text), strict=True):
+            typed = [token.text for token in self.leg.typed_tokens(text)]
+            for word, term in zip(typed, self.leg.analyze(text), strict=True):
                 if term in counts:
                     counts[term][word] += 1
         self._forms.update(((field, stem), found) for stem, found in counts.items())

@@ -166,13 +166,20 @@ def schema_4_index(settings, monkeypatch) -> Settings:
     """A version built before words were folded to ASCII: schema version 4, whose fields are those of 5."""
     with monkeypatch.context() as patched:
         patched.setattr(tantivy_index, "ANALYZER_NAME", tantivy_index.UNFOLDED_ANALYZER_NAME)
-        build_index([*OLD, Product(id="c", title="GE Café Range")], settings, progress=False)
+        build_index(
+            [*OLD, Product(id="c", title="GE Café Range"), Product(id="e", title="½ in. Tee")], settings, progress=False
+        )
     return settings
 
 
 def test_an_index_of_schema_4_is_served_with_the_words_it_was_written_with(schema_4_index):
     # Its terms keep their accents, so a query is cut as they were: "café" finds it, as it did.
     assert found(schema_4_index, "café") == ["c"]
+
+
+def test_an_index_of_schema_4_finds_a_fraction_character_as_it_was_written(schema_4_index):
+    # It holds "½" as a word of its own, not spelled out: the character finds it, as it did, and "1/2" does not.
+    assert (found(schema_4_index, "½"), found(schema_4_index, "1/2")) == (["e"], [])
 
 
 def test_an_index_of_schema_4_takes_incremental_updates_in_its_own_words(schema_4_index):

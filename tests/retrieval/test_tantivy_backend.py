@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import random
 import re
+import sys
 import threading
 import time
 import unicodedata
@@ -402,6 +403,51 @@ def test_a_folded_word_is_highlighted_where_the_accented_one_was_written():
     assert [(t.text, t.char_offset_from, t.char_offset_to) for t in tokens] == [("ge", 0, 2), ("cafe", 3, 7)]
 
 
+# --- inch and foot marks ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mark", ['"', "\u201d", "\u2033"])
+def test_an_inch_mark_after_a_number_is_found_by_the_unit_typed_as_a_word(mark):
+    # Without it the stand's "55" and "in." come first: the mark is no word, and the TV holds no inch.
+    catalog = [
+        Product(id="a-stand", title="TV Stand for TVs up to 65 in., 55 lb."),
+        Product(id="b-tv", title=f"Hisense 55{mark} Class 4K TV"),
+    ]
+    assert ids(make(catalog, unit_spellings=True).search("55 inch tv", 10))[0] == "b-tv"
+
+
+@pytest.mark.parametrize("mark", ["'", "\u2019", "\u2032"])
+def test_a_foot_mark_after_a_number_is_found_by_the_unit_typed_as_a_word(mark):
+    catalog = [
+        Product(id="a-ladder", title="Werner 6 ft. Step Ladder, 8 Steps"),
+        Product(id="b-ladder", title=f"Werner 8{mark} Step Ladder"),
+    ]
+    assert ids(make(catalog).search("8 ft ladder", 10))[0] == "b-ladder"
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ('the "300" series', ["the", "300", "seri"]),
+        ("1990\u2019s style", ["1990", "s", "style"]),
+        ("90's style", ["90", "s", "style"]),
+        ('a "sofa"', ["a", "sofa"]),
+    ],
+)
+def test_a_quote_or_apostrophe_is_no_unit(text, words):
+    # A mark closing a quote opened before the number, or followed by letters, is no inch or foot.
+    assert make().analyze(text) == words
+
+
+def test_an_inch_mark_is_highlighted_where_it_was_written():
+    tokens = make().tokens('55" TV')
+    assert [(t.text, t.char_offset_from, t.char_offset_to) for t in tokens] == [
+        ("55", 0, 2),
+        ("in", 2, 3),
+        ("tv", 4, 6),
+    ]
+
+
 # --- units -----------------------------------------------------------------------------------------
 
 # Each pair shares its words but for the unit, the wrong one first by id: what is found first is found by the unit.
@@ -446,19 +492,57 @@ def test_unit_spellings_are_off_by_default():
     assert ids(make(UNIT_CATALOG).search("60 inch picture frame", 10))[0] == "a-frame"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a fraction written as one character (½ ¼ ¾, '1½') is the index word '½', never '1' '2': neither "
-    "'1/2' finds it nor it '1/2 in.' (on a cluster the standard tokenizer drops it); a fix maps the glyphs at "
-    "search time or, with a char filter the embedded analyser lacks, in the index",
-)
+# --- fractions written as one character --------------------------------------------------------------
+
+# Each distractor shares a number of the fraction: found first by that number, where the fraction finds nothing.
+FRACTION_CATALOG = [
+    Product(id="a-nut", title="Everbilt 3/4 in. Zinc-Plated Hex Nut"),
+    Product(id="b-nut", title="Everbilt ¼ in. Zinc-Plated Hex Nut"),
+    Product(id="a-tee", title="2 in. PVC Tee"),
+    Product(id="b-tee", title="½ in. PVC Tee"),
+    Product(id="a-pipe", title="1 in. x 2 ft. PVC Pipe"),
+    Product(id="b-pipe", title="1½ in. PVC Pipe"),
+    Product(id="a-bit", title="3/4 in. Spade Bit"),
+    Product(id="b-bit", title="1/4 in. Spade Bit"),
+]
+
+
 @pytest.mark.parametrize(("query", "found"), [("1/4 hex nut", "b-nut"), ("1/2 pvc tee", "b-tee")])
 def test_a_fraction_typed_with_a_slash_finds_it_written_as_one_character(query, found):
-    # Each distractor shares a number of the query's fraction: it is found first, by that number.
-    catalog = [
-        Product(id="a-nut", title="Everbilt 3/4 in. Zinc-Plated Hex Nut"),
-        Product(id="b-nut", title="Everbilt ¼ in. Zinc-Plated Hex Nut"),
-        Product(id="a-tee", title="2 in. PVC Tee"),
-        Product(id="b-tee", title="½ in. PVC Tee"),
+    assert ids(make(FRACTION_CATALOG).search(query, 10))[0] == found
+
+
+@pytest.mark.parametrize("query", ["1-1/2 pvc pipe", "1 1/2 in pvc pipe"])
+def test_a_whole_number_and_a_fraction_typed_with_a_slash_find_them_written_as_one_word(query):
+    assert ids(make(FRACTION_CATALOG).search(query, 10))[0] == "b-pipe"
+
+
+@pytest.mark.parametrize("query", ["¼ spade bit", "1¼ spade bit"])
+def test_a_fraction_typed_as_one_character_finds_it_written_with_a_slash(query):
+    assert ids(make(FRACTION_CATALOG).search(query, 10))[0] == "b-bit"
+
+
+def test_a_fraction_character_is_searched_as_its_numerator_and_denominator():
+    characters = [c for c in map(chr, range(sys.maxunicode + 1)) if unicodedata.decomposition(c).startswith("<fr")]
+    retriever = make()
+    spelled = {c: retriever.analyze(f"a{c}b") for c in characters}
+    assert spelled["½"] == ["a", "1", "2", "b"]
+    assert spelled["⅒"] == ["a", "1", "10", "b"]
+    assert spelled["↉"] == ["a", "0", "3", "b"]
+    assert all(words[1:-1] == re.findall(r"\d+", unicodedata.normalize("NFKD", c)) for c, words in spelled.items())
+
+
+def test_a_fraction_character_is_highlighted_where_it_was_written():
+    tokens = make().tokens("1½ in.")
+    assert [(t.text, t.position, t.char_offset_from, t.char_offset_to) for t in tokens] == [
+        ("1", 0, 0, 1),
+        ("1", 1, 1, 2),
+        ("2", 2, 1, 2),
+        ("in", 3, 3, 5),
     ]
-    assert ids(make(catalog).search(query, 10))[0] == found
+
+
+def test_a_unit_after_a_fraction_character_is_any_of_its_spellings():
+    # Without the unit's spellings the shorter title would come first: "inch" is the written "in." only after a number.
+    catalog = [Product(id="a-ply", title="3/4 Plywood"), Product(id="b-ply", title="¾ in. Plywood")]
+    assert ids(make(catalog, unit_spellings=True).search("3/4 inch plywood", 10))[0] == "b-ply"

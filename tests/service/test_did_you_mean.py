@@ -32,6 +32,7 @@ CATALOG = [
     product("w2", "Lamb wool throw"),
     product("w3", "Lamb skin rug"),
     product("t1", "Glass coffee table"),
+    product("p1", "1½ in. PVC Tee"),
 ]
 
 
@@ -75,6 +76,13 @@ def test_of_the_words_a_stem_is_written_as_the_one_closest_to_the_typed_word_is_
     answer = suggest(client, {"plural": term("chiars"), "singular": term("chiar", min_word_length=3)})
     assert options(answer["plural"][0]) == ["chairs"]
     assert options(answer["singular"][0]) == ["chair"]
+
+
+def test_a_fraction_character_is_answered_as_its_numerator_and_denominator_where_it_was_typed(client):
+    # As the index holds it ("½" is "1/2"); a cluster's mapping char filter answers the same words at the same place.
+    entries = suggest(client, {"fix": term("½ pvcc")})["fix"]
+    assert [(e["text"], e["offset"], e["length"]) for e in entries] == [("1", 0, 1), ("2", 0, 1), ("pvcc", 2, 4)]
+    assert options(entries[2]) == ["pvc"]
 
 
 def test_sort_orders_the_options_by_score_or_by_the_products_holding_them(client):

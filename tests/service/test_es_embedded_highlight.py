@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 from front_end_catalog import product
 
+from search_rerank.core.product import Product
 from search_rerank.core.settings import Settings
 from search_rerank.indexing.indexes import build_index, open_pipeline
 from search_rerank.serving import create_app
@@ -167,3 +168,11 @@ def test_order_score_in_any_case_puts_the_best_fragment_first(client):
     fields = {"description": {"fragment_size": 40, "number_of_fragments": 3, "order": "Score"}}
     body = {"query": {"match": {"description": "sofa oak"}}, "highlight": {"fields": fields}}
     assert highlighted(client, body)["h1"]["description"][0] == "Its legs are solid <em>oak</em>."
+
+
+def test_a_fraction_typed_with_a_slash_is_highlighted_on_the_character_written(catalog_client):
+    fractions = catalog_client([Product(id="tee", title="½ in. PVC Tee"), Product(id="pipe", title="PVC Pipe 1½ in.")])
+    word = {"query": {"match": {"title": "1/2"}}, "highlight": {"fields": {"title": WHOLE}}}
+    phrase = {"query": {"match_phrase": {"title": "1-1/2 in"}}, "highlight": {"fields": {"title": WHOLE}}}
+    assert highlighted(fractions, word)["tee"] == {"title": ["<em>½</em> in. PVC Tee"]}
+    assert highlighted(fractions, phrase)["pipe"] == {"title": ["PVC Pipe <em>1½ in</em>."]}
