@@ -1,16 +1,19 @@
-"""Misspelt words and unit spellings: the BM25 leg and the shipped hybrid with the lexical leg's query-word
+"""Misspelt words, unit spellings and model numbers: the BM25 leg and the shipped hybrid with the lexical leg's query-word
 settings off and on, both generator profiles, both label sets.
 
 Why: the embedded BM25 leg reads a word neither the catalogue nor English has as the catalogue's nearest words
 (``lexical.correct_typos``, backends/spelling.py) and a unit after a number as every spelling of it
-(``lexical.unit_spellings``, backends/units.py). This measures each on the test split where it acts and shows that
+(``lexical.unit_spellings``, backends/units.py) and a model number typed without its separators as the one written
+with them (``lexical.model_codes``, backends/codes.py). This measures each on the test split where it acts and shows that
 the rest is left alone:
 
 - the generator's misspelt queries (one typo in the longest word), ``correct_typos`` off and on;
 - the hard profile's unit queries with their units respelt as shoppers type them ("60 in." as "60 inch", "60in" or
   "60 inches"; "18V" as "18 volt"; "5-Gal." as "5 gallon"; seeded per query), ``unit_spellings`` off and on (the
   generator writes a unit query in the catalogue's own spelling, which no setting changes);
-- every other test query, and all of them, both settings off against the shipped defaults.
+- the model queries with the separators of their model numbers dropped as shoppers type them ("KB-0123A" as
+  "KB0123A"), ``model_codes`` off and on, and the model queries as generated, off and on (what worked still does);
+- every other test query, and all of them, the three settings off against the shipped defaults.
 
 The complete labels say what a shopper gets; the sparse pooled ones are pooled from a BM25 reading words as typed,
 so a misspelt query's relevant products that only the corrected word finds are unjudged there, and count as
@@ -65,7 +68,7 @@ from search_rerank.evaluation.tune import NDCG, RankingCache  # noqa: E402
 from search_rerank.indexing.indexes import open_pipeline  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "query_words.json"
-OFF = {"correct_typos": False, "unit_spellings": False}
+OFF = {"correct_typos": False, "unit_spellings": False, "model_codes": False}
 TIMING_ROUNDS = 3
 RESPELLINGS: dict[str, tuple[str, ...]] = {
     "in.": (" inch", " inches", "in", " in"),
@@ -80,6 +83,9 @@ RESPELLINGS: dict[str, tuple[str, ...]] = {
 }
 """How shoppers type each unit the hard profile's titles spell (the leading space: apart from the number)."""
 WORD = re.compile(r"[^\W\d_]+")
+CODE_RUN = re.compile(r"[0-9A-Za-z]+(?:[-./_][0-9A-Za-z]+)+")
+SEPARATORS = re.compile(r"[-./_]")
+CODE = re.compile(r"[A-Za-z].*\d|\d.*[A-Za-z]")
 UNIT = re.compile(r"(\d+)[ -]?(" + "|".join(re.escape(u) for u in RESPELLINGS) + r")(?=\s|$)")
 
 
@@ -87,6 +93,12 @@ def respelt(query: Query) -> str:
     """``query``'s text with each unit after a number typed another way (seeded by the query id)."""
     rng = random.Random(query.id)
     return UNIT.sub(lambda m: m.group(1) + rng.choice(RESPELLINGS[m.group(2)]), query.text)
+
+
+def without_separators(query: Query) -> str:
+    """``query``'s text with the separators inside its model numbers dropped ("Kobalt KB-0123A" as "Kobalt
+    KB0123A"): a run of letters and digits joined by ``-``, ``.``, ``/`` or ``_`` that holds both."""
+    return CODE_RUN.sub(lambda m: SEPARATORS.sub("", m.group()) if CODE.search(m.group()) else m.group(), query.text)
 
 
 def joined_queries(queries: dict[str, Query], catalog: Path) -> set[str]:
@@ -151,6 +163,9 @@ def run_profile(args: argparse.Namespace, profile: str, products: int, queries: 
     kind = {qid: q.meta.get("kind", "") for qid, q in test_q.items()}
     units = {qid: Query(qid, respelt(q), q.meta) for qid, q in test_q.items() if kind[qid] == "unit"}
     units = {qid: q for qid, q in units.items() if q.text != test_q[qid].text}
+    models = {qid: q for qid, q in test_q.items() if kind[qid] == "model"}
+    joined_models = {qid: Query(qid, without_separators(q), q.meta) for qid, q in models.items()}
+    joined_models = {qid: q for qid, q in joined_models.items() if q.text != models[qid].text}
     off = shipped.override(lexical=OFF)
     runs = {
         "off": runs_for(off, test_q, complete),
@@ -160,6 +175,12 @@ def run_profile(args: argparse.Namespace, profile: str, products: int, queries: 
     if units:
         runs["units_off_respelt"] = runs_for(shipped.override(lexical={"unit_spellings": False}), units, complete)
         runs["units_on_respelt"] = runs_for(shipped.override(lexical={"unit_spellings": True}), units, complete)
+    codes_off = shipped.override(lexical={"model_codes": False})
+    if models:
+        runs["codes_off"] = runs_for(codes_off, models, complete)
+    if joined_models:
+        runs["codes_off_joined"] = runs_for(codes_off, joined_models, complete)
+        runs["codes_on_joined"] = runs_for(shipped.override(lexical={"model_codes": True}), joined_models, complete)
     misspelt = {q for q in test_q if kind[q] == "misspelt"}
     joined = joined_queries(test_q, data / "corpus.jsonl")
     out: dict[str, Any] = {"products": products, "queries": queries, "respelt_examples": {}}
@@ -167,17 +188,24 @@ def run_profile(args: argparse.Namespace, profile: str, products: int, queries: 
         comparisons = {
             "misspelt: correct_typos": paired(runs["typos_off"], runs["shipped"], qrels[label], misspelt),
             "joined: correct_typos": paired(runs["typos_off"], runs["shipped"], qrels[label], joined),
-            "other: both off vs shipped": paired(runs["off"], runs["shipped"], qrels[label], set(test_q) - misspelt),
-            "all: both off vs shipped": paired(runs["off"], runs["shipped"], qrels[label], set(test_q)),
+            "other: all off vs shipped": paired(runs["off"], runs["shipped"], qrels[label], set(test_q) - misspelt),
+            "all: all off vs shipped": paired(runs["off"], runs["shipped"], qrels[label], set(test_q)),
         }
         if units:
             comparisons["unit, respelt: unit_spellings"] = paired(
                 runs["units_off_respelt"], runs["units_on_respelt"], qrels[label], set(units)
             )
+        if models:
+            comparisons["model: model_codes"] = paired(runs["codes_off"], runs["shipped"], qrels[label], set(models))
+        if joined_models:
+            comparisons["model, separators dropped: model_codes"] = paired(
+                runs["codes_off_joined"], runs["codes_on_joined"], qrels[label], set(joined_models)
+            )
         out[label] = comparisons
     out["respelt_examples"] = {test_q[q].text: units[q].text for q in sorted(units)[:5]}
+    out["separators_dropped_examples"] = {test_q[q].text: joined_models[q].text for q in sorted(joined_models)[:5]}
     out["joined_examples"] = sorted({test_q[q].text for q in joined})[:5]
-    texts = [q.text for q in test_q.values()] + [q.text for q in units.values()]
+    texts = [q.text for q in (*test_q.values(), *units.values(), *joined_models.values())]
     out["lexical_ms_per_query"] = {
         name: 1000 * s for name, s in lexical_seconds({"off": off, "shipped": shipped}, texts).items()
     }
@@ -206,7 +234,7 @@ def lexical_seconds(settings_by_name: dict[str, Settings], texts: list[str]) -> 
 
 def scale_timing(work: Path, products: int, queries: int, seed: int) -> dict[str, Any]:
     """The lexical leg alone over a larger generated catalogue (the easy profile: descriptions, so many terms
-    per first letter to walk): median ms per misspelt query and per other query, both settings off and shipped,
+    per first letter to walk): median ms per misspelt query and per other query, the settings off and shipped,
     alternating rounds."""
     data = cached_dataset(work, GeneratorConfig(products=products, queries=queries, seed=seed))
     path = work / f"lexical-{data.name}"
@@ -270,10 +298,12 @@ def report(results: dict[str, Any]) -> None:
     )
 
     def cell(figures: dict[str, Any]) -> str:
+        if figures["paired"] is None:  # no judged query in the group
+            return "none judged"
         p = figures["paired"]["p_value"]
         return f"{figures['off']:.3f} → {figures['on']:.3f} (p {p:.4f}, {figures['queries']:,})"
 
-    groups = list(results["hard"]["complete"])
+    groups = list(dict.fromkeys(g for p in PROFILES for g in results[p]["complete"]))
     rows = [
         [
             profile,
@@ -296,11 +326,15 @@ def report(results: dict[str, Any]) -> None:
         if j is not None
     )
     examples = "; ".join(f"“{a}” → “{b}”" for a, b in results["hard"]["respelt_examples"].items())
+    dropped = "; ".join(
+        f"“{a}” → “{b}”" for a, b in list(results["hard"].get("separators_dropped_examples", {}).items())[:3]
+    )
     joined_examples = ", ".join(f"“{q}”" for p in PROFILES for q in results[p]["joined_examples"][:3])
     body = f"""The embedded BM25 leg's query words (docs/TUNING.md, "Misspelt words" and "Units"): `correct_typos`
 reads a word that no searched field has and that is no English word as the index's terms at the fewest edits
 (backends/spelling.py); `unit_spellings` searches a unit after a number as every spelling of it, and a number
-glued to its unit as the number and the unit (backends/units.py); the first on by default, the second off (below).
+glued to its unit as the number and the unit (backends/units.py); `model_codes` finds a model number typed without
+its separators or with others (backends/codes.py); the first and the third on by default, the second off (below).
 Test nDCG@10, before → after
 (p: paired randomisation test; then the number of judged queries), for the BM25 leg and the shipped hybrid:
 
@@ -311,8 +345,11 @@ Test nDCG@10, before → after
 - `unit, respelt: unit_spellings`: the hard profile's unit queries with their units typed as shoppers type them
   (seeded per query; e.g. {examples}), `unit_spellings` off → on (`correct_typos` on in both); the generator
   writes a unit query in the catalogue's own spelling, and the easy profile has no unit queries;
-- `other` and `all`: every other test query, and all of them, both settings off → shipped (`correct_typos` on,
-  `unit_spellings` off).
+- `model, separators dropped: model_codes`: the model queries whose model numbers have separators, typed without
+  them (e.g. {dropped}), `model_codes` off → on; `model: model_codes`: the model queries as generated, off → on
+  (what the words found before is still found);
+- `other` and `all`: every other test query, and all of them, the three settings off → shipped (`correct_typos`
+  and `model_codes` on, `unit_spellings` off).
 
 Generated data: {", ".join(f"{p} {results[p]['products']:,} products, {results[p]['queries']:,} queries" for p in PROFILES)}.
 
@@ -321,12 +358,12 @@ Generated data: {", ".join(f"{p} {results[p]['products']:,} products, {results[p
 The sparse labels are pooled from a BM25 that reads words as typed (the generator's judging pool, unchanged), so
 on a misspelt query the products only the corrected word finds are mostly unjudged and count as misses there
 (the share of the hybrid's top 10 that the sparse labels judge at all, misspelt queries, off → on: {judged}): the
-complete labels say what a shopper gets. The lexical leg's median time per test query (both settings off →
+complete labels say what a shopper gets. The lexical leg's median time per test query (the settings off →
 shipped, {TIMING_ROUNDS} alternating rounds): {timing}. At scale, the lexical leg alone over a generated catalogue
 of {scale["products"]:,} products with descriptions (easy profile, top 100, median of {TIMING_ROUNDS} alternating
 rounds): {scale_ms}. A corrected word costs a walk of each searched field's terms that begin with its first letter.
 """
-    write_section("query_words", "Query words: misspelt words and unit spellings in the BM25 leg", body)
+    write_section("query_words", "Query words: misspelt words, unit spellings and model numbers in the BM25 leg", body)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ from ..core.filters import Filters, attribute_key, category_key, category_keys, 
 from ..core.product import Product
 from ..core.retrieval import LEXICAL, leg_candidates
 from ..core.settings import LEXICAL_FIELDS, LexicalSettings
+from .codes import product_codes, query_codes
 from .spelling import QueryWord, TypoCorrector
 from .typography import spelled_out, spelled_tokens
 from .units import UnitSpellings
@@ -56,8 +57,8 @@ COMMIT_EVERY = 10_000
 # (tantivy checks the schema stored in the index) and is rebuilt by `search-rerank index`, which writes a new
 # version. Version 3: Chinese and Japanese cut into words (english_analyzer). Version 4: the keyword sort fields
 # (SORT_FIELDS). Version 5: words folded to ASCII ("café" is "cafe"), fraction characters spelled out with a
-# slash ("1½" is "1 1/2") and inch and foot marks after a number as units ('55"' is "55 in", .typography), the
-# changes an index of 4 is still opened and searched without (UNFOLDED_ANALYZER_NAME).
+# slash ("1½" is "1 1/2") and inch and foot marks after a number as units ('55"' is "55 in", .typography), and the
+# model codes (CODE_FIELD), the changes an index of 4 is still opened and searched without (UNFOLDED_ANALYZER_NAME).
 SCHEMA_VERSION = 5
 # The index stores the analyzer's name, not the analyzer: named after the schema version, an index analysed
 # another way does not open, where it would otherwise be searched with words it was never cut into.
@@ -65,7 +66,11 @@ ANALYZER_NAME = f"search_rerank_v{SCHEMA_VERSION}"
 UNFOLDED_ANALYZER_NAME = "search_rerank_v4"
 """Schema version 4's analyzer: version 5's words, not folded to ASCII nor with sizes spelled out, in the same
 fields. An index of it is opened with it and searched in its words (a query's "café" finds its "café", "cafe" does
-not; "½" finds "½"), so an upgrade serves it until the next build, which folds."""
+not; "½" finds "½"), so an upgrade serves it until the next build, which folds. It has no :data:`CODE_FIELD`: its
+codes are found by their words."""
+CODE_FIELD = "code"
+"""The model codes of a product's text fields, separators dropped, one term each (:mod:`.codes`): what a query's
+"ecc102" finds "ECC-10-2" by (``lexical.model_codes``)."""
 FACET_FIELD = "facet"
 # A product's keywords a page can be sorted by (a shop's "Name: A-Z", Search UI's ``title.keyword``), each as the
 # catalog gives it in a fast field of its own: tantivy orders by a fast text field (byte order, as Elasticsearch
@@ -160,6 +165,8 @@ def _schema(catalog: CatalogFields, analyzer_name: str) -> tantivy.Schema:
         builder.add_text_field(name, tokenizer_name=analyzer_name, index_option="position")
     for name in ("category_path", "brand_key", "attr"):
         builder.add_text_field(name, tokenizer_name="raw", index_option="basic")
+    if analyzer_name != UNFOLDED_ANALYZER_NAME:
+        builder.add_text_field(CODE_FIELD, tokenizer_name="raw", index_option="freq")
     # Display values, exact, for terms aggregations (the filter keys above are case-folded).
     builder.add_json_field(FACET_FIELD, fast=True, tokenizer_name="raw", index_option="basic")
     for name in SORT_FIELDS.values():
@@ -220,18 +227,21 @@ def field_texts(product: Product) -> dict[str, str]:
     }
 
 
-def _document(product: Product, catalog: CatalogFields, spelled: Callable[[str], str]) -> tantivy.Document:
+def _document(product: Product, catalog: CatalogFields, spelled: Callable[[str], str], codes: bool) -> tantivy.Document:
     """Text fields for scoring (each text as ``spelled``), normalised exact terms that reproduce
-    ``Filters.matches``, and the catalog's own fields as their types hold them."""
+    ``Filters.matches``, the catalog's own fields as their types hold them, and (``codes``: the schema has the
+    field) the model codes of the text."""
     own: dict[str, list[Any]] = {}
     for name, values in catalog.values(product).items():
         field = catalog.index_field(name)
         own[field] = values
         if name in catalog.several:  # the values a sort reads, one each (a fast field of several sorts by its first)
             own[f"{field}{MIN_SUFFIX}"], own[f"{field}{MAX_SUFFIX}"] = [min(values)], [max(values)]
+    texts = field_texts(product)
+    held_codes = {CODE_FIELD: list(dict.fromkeys(c for t in texts.values() for c in product_codes(t)))} if codes else {}
     return tantivy.Document(
         id=product.id,
-        **{field: spelled(text) for field, text in field_texts(product).items()},
+        **{field: spelled(text) for field, text in texts.items()},
         # Every prefix is indexed, so a category filter is a single term lookup.
         category_path=category_keys(product.category),
         brand_key=normalise_term(product.brand),
@@ -243,6 +253,7 @@ def _document(product: Product, catalog: CatalogFields, spelled: Callable[[str],
         **({} if product.price is None else {"price": float(product.price)}),
         **({} if product.rating is None else {"rating": float(product.rating)}),
         **own,
+        **held_codes,
     )
 
 
@@ -294,7 +305,8 @@ class TantivyRetriever:
         folded = analyzer_name != UNFOLDED_ANALYZER_NAME
         self._analyzer_name, self._schema = analyzer_name, _schema(self._catalog, analyzer_name)
         self._analyzer, self._normaliser = english_analyzer(folded), normaliser(folded)
-        self._spells_sizes, self._typed = folded, typed_words_analyzer()
+        self._spells_sizes = self._codes_held = folded  # schema 4 has neither (nor a CODE_FIELD)
+        self._typed = typed_words_analyzer()
         self._typos = TypoCorrector(self._typed, self._analyzer, self._schema) if self._settings.correct_typos else None
         self._units = UnitSpellings(self._analyzer) if self._settings.unit_spellings else None
 
@@ -479,13 +491,22 @@ class TantivyRetriever:
         words = self.query_words(query)
         if not words:
             return None
-        return tantivy.Query.disjunction_max_query(
-            [
-                tantivy.Query.boost_query(self._words_query(field, words), boost)
-                for field, boost in self._boosts.items()
-            ],
-            self._tie_breaker,
-        )
+        fields = [
+            tantivy.Query.boost_query(self._words_query(field, words), boost) for field, boost in self._boosts.items()
+        ]
+        codes = self._codes_query(query)
+        return tantivy.Query.disjunction_max_query(fields if codes is None else [*fields, codes], self._tie_breaker)
+
+    def _codes_query(self, query: str) -> tantivy.Query | None:
+        """With ``lexical.model_codes``, an OR of ``query``'s codes in :data:`CODE_FIELD`, one more field of the best
+        fields, boosted as the most boosted searched field: a product's own code names it as surely as a title
+        word; None without codes (or setting, or field)."""
+        codes = query_codes(query) if self._settings.model_codes and self._codes_held else []
+        if not codes:
+            return None
+        terms = [tantivy.Query.term_query(self._schema, CODE_FIELD, c, index_option="freq") for c in codes]
+        either = tantivy.Query.boolean_query([(tantivy.Occur.Should, term) for term in terms])
+        return tantivy.Query.boost_query(either, max(self._boosts.values()))
 
     def query_words(self, query: str) -> list[QueryWord]:
         """Each analysed word of ``query`` once (repeated words in a shop query are typing, not emphasis), as the
@@ -597,7 +618,7 @@ class TantivyRetriever:
     def _write(self, writer: tantivy.IndexWriter, products: Iterable[Product]) -> None:
         for product in products:
             writer.delete_documents_by_term("id", product.id)
-            writer.add_document(_document(product, self._catalog, self._spelled))
+            writer.add_document(_document(product, self._catalog, self._spelled, self._codes_held))
         writer.commit()
 
     @contextmanager

@@ -131,6 +131,12 @@ class LexicalSettings(_Section):
         '"60 in.", "18v" finds "18-Volt"); off by default, as on the generator it did not help (docs/TUNING.md, '
         "Units); the cluster backends search words as typed",
     )
+    model_codes: bool = Field(
+        default=True,
+        description="embedded backend: a model number typed without its separators or with others finds it "
+        '("ecc102" and "ecc10-2" find "ECC-10-2"; docs/TUNING.md, "Model numbers"); the cluster backends search '
+        "words as typed",
+    )
     k1: float = Field(default=1.2, ge=0.0)
     b: float = Field(default=0.75, ge=0.0, le=1.0)
     url: str | None = Field(default=None, description="e.g. https://search.internal:9200")

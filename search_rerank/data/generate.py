@@ -743,7 +743,9 @@ def lexical_pools(corpus: Path, specs: list[QuerySpec], depth: int, progress: bo
 
     with tempfile.TemporaryDirectory(prefix="pool-") as tmp:
         # Words as typed, whatever the product's defaults: a dataset's judgments do not change with a release.
-        bm25 = TantivyRetriever(Path(tmp), LexicalSettings(correct_typos=False, unit_spellings=False))
+        bm25 = TantivyRetriever(
+            Path(tmp), LexicalSettings(correct_typos=False, unit_spellings=False, model_codes=False)
+        )
         bm25.add(iter_catalog(corpus))
         return [
             np.array([int(c.product_id[1:]) for c in bm25.search(spec.text, depth)], dtype=np.int64)

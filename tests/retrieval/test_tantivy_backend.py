@@ -5,6 +5,7 @@ Lucene BM25 scores, index lifecycle, concurrency and speed.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import re
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 import tantivy
 
+from search_rerank.backends import tantivy_index
 from search_rerank.backends.tantivy_index import WORD_PATTERN, TantivyRetriever, english_analyzer
 from search_rerank.core.errors import ConfigError, StageError
 from search_rerank.core.filters import Filters
@@ -546,3 +548,76 @@ def test_a_unit_after_a_fraction_character_is_any_of_its_spellings():
     # Without the unit's spellings the shorter title would come first: "inch" is the written "in." only after a number.
     catalog = [Product(id="a-ply", title="3/4 Plywood"), Product(id="b-ply", title="¾ in. Plywood")]
     assert ids(make(catalog, unit_spellings=True).search("3/4 inch plywood", 10))[0] == "b-ply"
+
+
+# --- model codes ------------------------------------------------------------------------------------------------
+
+# Each code's words are elsewhere too ("10", "2", "745"), so what is found first is found by the code.
+CODE_CATALOG = [
+    Product(id="ecc", title="Makita ECC-10-2 Cordless Cutter"),
+    Product(id="xr", title="DEWALT XR-4501 Brushless Drill"),
+    Product(id="dw", title="DEWALT DW745-B Table Saw"),
+    Product(id="reel", title="Everbilt R-40-1.5 Hose Reel"),
+    Product(id="blade", title="Saw Blade 10 in. 2-Pack, 745 teeth"),
+]
+
+
+@pytest.mark.parametrize(
+    ("query", "found"), [("ecc102", "ecc"), ("ECC102", "ecc"), ("xr4501", "xr"), ("dw745b", "dw"), ("r4015", "reel")]
+)
+def test_a_model_number_typed_without_its_separators_finds_it_first(query, found):
+    assert ids(make(CODE_CATALOG).search(query, 10))[0] == found
+
+
+@pytest.mark.parametrize(
+    ("query", "found"), [("ecc10-2", "ecc"), ("ecc 10 2", "ecc"), ("dw 745b", "dw"), ("r40/1.5", "reel")]
+)
+def test_a_model_number_typed_with_other_separators_finds_it_first(query, found):
+    assert ids(make(CODE_CATALOG).search(query, 10))[0] == found
+
+
+def test_a_plain_number_does_not_match_a_model_number():
+    # "102" is ECC-10-2 without its letters: no code, and no word of any title.
+    assert make(CODE_CATALOG).search("102", 10) == []
+
+
+def test_numbers_typed_apart_score_as_words_whether_or_not_codes_are_searched():
+    on, off = make(CODE_CATALOG), make(CODE_CATALOG, model_codes=False)
+    assert scores(on.search("10 2", 10)) == scores(off.search("10 2", 10))
+
+
+def test_a_size_written_with_a_hyphen_is_no_model_number():
+    # "1/2-in." is half an inch, not the code "12in" a query "12in" would find.
+    assert make([Product(id="pipe", title="1/2-in. PVC Pipe")]).search("12in", 10) == []
+
+
+def test_model_codes_off_searches_words_as_typed():
+    assert make(CODE_CATALOG, model_codes=False).search("ecc102", 10) == []
+
+
+@pytest.fixture
+def schema_4_path(tmp_path, monkeypatch) -> Path:
+    """An index of schema version 4 (before codes and folding), which has no code field."""
+    with monkeypatch.context() as patched:
+        patched.setattr(tantivy_index, "ANALYZER_NAME", tantivy_index.UNFOLDED_ANALYZER_NAME)
+        make(CODE_CATALOG, path=tmp_path)
+    return tmp_path
+
+
+def test_an_index_of_schema_4_opens_and_finds_a_model_number_by_its_words(schema_4_path):
+    assert ids(make(path=schema_4_path).search("ecc-10-2 cutter", 10))[0] == "ecc"
+
+
+def test_an_index_of_schema_4_takes_products_with_model_numbers(schema_4_path):
+    retriever = make(path=schema_4_path)
+    retriever.add([Product(id="kb", title="Kobalt KB-0123A Wrench Set")])
+    assert ids(retriever.search("KB-0123A", 10)) == ["kb"]
+
+
+def test_an_index_of_schema_4_is_written_with_exactly_that_versions_fields(schema_4_path):
+    # What a release of schema 4 wrote: a field more or less and its indexes would no longer open.
+    meta = json.loads((schema_4_path / "meta.json").read_text(encoding="utf-8"))
+    assert [field["name"] for field in meta["schema"]] == [
+        *("id", "title", "brand", "category", "attributes", "description", "category_path", "brand_key", "attr"),
+        *("facet", "sort_title", "sort_brand", "sort_category", "price", "rating", "sales", "review_count"),
+    ]

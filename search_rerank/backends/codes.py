@@ -1,0 +1,61 @@
+"""Model numbers typed without their separators: "ecc102" finds "ECC-10-2", "dw745b" finds "DW745-B", "xr 4501"
+and "xr4501" find "XR-4501".
+
+Why: hardware catalogues write model numbers with separators and shoppers copy them off a box without, or with
+others. The analyser cuts "ECC-10-2" into the words "ecc", "10", "2", so "ecc102" matches none of them (and
+typo correction leaves words with digits alone on purpose, spelling.py). Elasticsearch users index such codes with
+``word_delimiter_graph`` and ``catenate_all``, or copy them into a code field; the embedded index does the latter:
+each product's codes, separators dropped, one term each (``code`` field, schema version 5), and a query's codes
+are looked up there beside its words in the text fields.
+
+A code in a product's text is a run of letters and digits joined by ``-``, ``.``, ``/`` or ``_`` (or one word
+alone, "GSR12V140") holding at least one letter and one digit, lower case, separators dropped. In a query the
+words of a run may also be apart ("dw 745b", "ecc 10 2"): every span of up to :data:`MAX_QUERY_PIECES`
+neighbouring pieces is tried joined, and only a code some product holds matches, so "drill 2" finds nothing new.
+Not codes: numbers alone ("10 2" never matches "ecc102", "1/2" is no "12"), and sizes ("1/2-in." is no "12in",
+"18-Volt", "2x4", "2-Pack"), which are words and numbers for the text fields and for ``unit_spellings``.
+Letters are ASCII: model numbers are.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..core.identifiers import UNITS
+from .units import SPELLINGS
+
+RUN = re.compile(r"(?<![0-9A-Za-z])[0-9A-Za-z]+(?:[-./_][0-9A-Za-z]+)*(?![0-9A-Za-z])")
+"""A product text's candidate code: letters and digits, pieces joined by one separator each."""
+PIECE = re.compile(r"[0-9A-Za-z]+")
+SEPARATOR = re.compile(r"[-./_]")
+SIZE_UNITS = frozenset(UNITS) | {spelling for spellings in SPELLINGS for spelling in spellings}
+QUANTITY = re.compile(rf"\d+(?:x\d+)*(?:{'|'.join(sorted(SIZE_UNITS, key=len, reverse=True))})?")
+"""A joined run that is a size, not a code: a number or dimensions with an optional unit ("12in" of "1/2-in.")."""
+MAX_QUERY_PIECES = 4
+"""Neighbouring query pieces joined at most: "ecc 10 2" is three, longer spans are sentences, not codes."""
+
+
+def code(joined: str) -> str | None:
+    """``joined`` (letters and digits, separators dropped) in lower case if it is a code, else None."""
+    joined = joined.lower()
+    has_letter = any(ch.isalpha() for ch in joined)
+    has_digit = any(ch.isdigit() for ch in joined)
+    return joined if has_letter and has_digit and QUANTITY.fullmatch(joined) is None else None
+
+
+def product_codes(text: str) -> list[str]:
+    """The codes written in a product's ``text``, each once, in order."""
+    found = (code(SEPARATOR.sub("", run)) for run in RUN.findall(text))
+    return list(dict.fromkeys(c for c in found if c is not None))
+
+
+def query_codes(text: str) -> list[str]:
+    """The codes a query may mean: each span of up to :data:`MAX_QUERY_PIECES` neighbouring pieces of letters and
+    digits, joined, that is a code, each once."""
+    pieces = PIECE.findall(text)
+    spans = (
+        code("".join(pieces[start:end]))
+        for start in range(len(pieces))
+        for end in range(start + 1, min(start + MAX_QUERY_PIECES, len(pieces)) + 1)
+    )
+    return list(dict.fromkeys(c for c in spans if c is not None))
