@@ -35,6 +35,7 @@ import json
 import os
 import random
 import re
+import shutil
 import statistics
 import sys
 import time
@@ -57,6 +58,7 @@ from hard_profile import (  # noqa: E402
 from report import ROOT, read_results, table, write_results, write_section  # noqa: E402
 
 from search_rerank.backends.tantivy_index import TantivyRetriever  # noqa: E402
+from search_rerank.core.errors import ConfigError  # noqa: E402
 from search_rerank.core.retrieval import LEXICAL  # noqa: E402
 from search_rerank.core.settings import LexicalSettings, Settings  # noqa: E402
 from search_rerank.data.dataset import Query  # noqa: E402
@@ -232,6 +234,15 @@ def lexical_seconds(settings_by_name: dict[str, Settings], texts: list[str]) -> 
     return {name: statistics.median(values) for name, values in per_round.items()}
 
 
+def opens(path: Path) -> bool:
+    """Whether this release opens the lexical index at ``path``."""
+    try:
+        TantivyRetriever(path, LexicalSettings()).warm_up()
+    except ConfigError:
+        return False
+    return True
+
+
 def scale_timing(work: Path, products: int, queries: int, seed: int) -> dict[str, Any]:
     """The lexical leg alone over a larger generated catalogue (the easy profile: descriptions, so many terms
     per first letter to walk): median ms per misspelt query and per other query, the settings off and shipped,
@@ -239,6 +250,8 @@ def scale_timing(work: Path, products: int, queries: int, seed: int) -> dict[str
     data = cached_dataset(work, GeneratorConfig(products=products, queries=queries, seed=seed))
     path = work / f"lexical-{data.name}"
     built = path / "built"
+    if built.exists() and not opens(path):  # built by a release of another schema
+        shutil.rmtree(path)
     if not built.exists():
         path.mkdir(parents=True, exist_ok=True)
         TantivyRetriever(path, LexicalSettings()).add(iter_catalog(data / "corpus.jsonl"))
