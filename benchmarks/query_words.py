@@ -104,20 +104,20 @@ def without_separators(query: Query) -> str:
 
 
 def joined_queries(queries: dict[str, Query], catalog: Path) -> set[str]:
-    """The queries with two neighbouring words of letters that some product writes as one word ("lamp shade",
-    "Lampshade"): read from the catalogue's own words here, not from the leg's code."""
+    """The queries with two neighbouring words of letters that some product writes as one word, in the singular or
+    the plural ("lamp shade", "Lampshades"): read from the catalogue's own words here, not from the leg's code."""
     written: set[str] = set()
     for product in iter_catalog(catalog):
         text = " ".join((product.title, product.description, product.brand, *product.category))
         written.update(w.lower() for w in WORD.findall(text))
-    out = set()
-    for qid, query in queries.items():
-        words = [w.lower() for w in query.text.split()]
-        if any(
-            WORD.fullmatch(a) and WORD.fullmatch(b) and a + b in written for a, b in zip(words, words[1:], strict=False)
-        ):
-            out.add(qid)
-    return out
+
+    def as_one(a: str, b: str) -> bool:
+        joined = a + b
+        singular = joined[:-1] if joined.endswith("s") else joined
+        return bool(WORD.fullmatch(a) and WORD.fullmatch(b)) and bool({singular, singular + "s"} & written)
+
+    words = {qid: [w.lower() for w in query.text.split()] for qid, query in queries.items()}
+    return {qid for qid, ws in words.items() if any(as_one(a, b) for a, b in zip(ws, ws[1:], strict=False))}
 
 
 def per_query_metrics(run: dict[str, list[tuple[str, float]]], qrels: dict) -> dict[str, dict[str, float]]:
