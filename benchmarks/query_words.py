@@ -311,8 +311,8 @@ def report(results: dict[str, Any]) -> None:
     )
 
     def cell(figures: dict[str, Any]) -> str:
-        if figures["paired"] is None:  # no judged query in the group
-            return "none judged"
+        if figures["paired"] is None:  # no judged query of the kind in the test split
+            return "no query"
         p = figures["paired"]["p_value"]
         return f"{figures['off']:.3f} → {figures['on']:.3f} (p {p:.4f}, {figures['queries']:,})"
 
