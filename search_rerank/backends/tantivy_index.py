@@ -425,15 +425,17 @@ class TantivyRetriever:
 
     def tokens(self, text: str) -> list[tantivy.Token]:
         """``text``'s terms, each with the characters it was cut from and its position (what highlights mark)."""
-        return self._tokens(text, self._analyzer)
+        return self._tokens(text, typed=False)
 
     def typed_tokens(self, text: str) -> list[tantivy.Token]:
         """``text``'s words as typed (lower case, neither folded nor stemmed), one for each of :meth:`analyze`'s
         terms, each with the characters it was cut from."""
-        return self._tokens(text, self._typed)
+        return self._tokens(text, typed=True)
 
-    def _tokens(self, text: str, analyzer: tantivy.TextAnalyzer) -> list[tantivy.Token]:
+    def _tokens(self, text: str, typed: bool) -> list[tantivy.Token]:
+        # The analyzer is read once the index is open: opening one of schema 4 replaces it (_open_unfolded).
         self._opened()
+        analyzer = self._typed if typed else self._analyzer
         if self._spells_sizes:
             return list(spelled_tokens(text, analyzer))
         return list(analyzer.pre_tokenize(text).tokens)
@@ -448,7 +450,7 @@ class TantivyRetriever:
 
     def holders(self, field: str, term: str, k: int) -> list[str]:
         """The ids of at most ``k`` products whose ``field`` holds the index term ``term``, the least ids first."""
-        query = tantivy.Query.term_query(self._schema, field, term)
+        query = tantivy.Query.term_query(self.schema, field, term)
         hits = self.searcher().search(query, k, count=False, order_by_field="id", order=tantivy.Order.Asc).hits
         return [pid for pid, _ in hits]
 
@@ -567,20 +569,20 @@ class TantivyRetriever:
         """The same decisions as ``Filters.matches``, clause by clause, as exact-term lookups."""
         if filters is None or filters.is_empty:
             return None
+        # Through the property, which opens the index: one of schema 4 (_open_unfolded) numbers its fields otherwise.
+        schema = self.schema
         clauses = []
         if filters.category:
-            clauses.append(tantivy.Query.term_query(self._schema, "category_path", category_key(filters.category)))
+            clauses.append(tantivy.Query.term_query(schema, "category_path", category_key(filters.category)))
         if filters.brand:
             clauses.append(
-                tantivy.Query.term_set_query(
-                    self._schema, "brand_key", sorted({normalise_term(b) for b in filters.brand})
-                )
+                tantivy.Query.term_set_query(schema, "brand_key", sorted({normalise_term(b) for b in filters.brand}))
             )
         if filters.price_min is not None or filters.price_max is not None:
             # A product without a price has no value in the field, so it fails the range, as in the reference.
             clauses.append(
                 tantivy.Query.range_query(
-                    self._schema,
+                    schema,
                     "price",
                     tantivy.FieldType.Float,
                     None if filters.price_min is None else float(filters.price_min),
@@ -590,9 +592,7 @@ class TantivyRetriever:
         for key, wanted in filters.attributes.items():
             # No wanted values means an empty term set: matches nothing, as in the reference.
             clauses.append(
-                tantivy.Query.term_set_query(
-                    self._schema, "attr", sorted({attribute_key(key, value) for value in wanted})
-                )
+                tantivy.Query.term_set_query(schema, "attr", sorted({attribute_key(key, value) for value in wanted}))
             )
         return tantivy.Query.boolean_query([(tantivy.Occur.Must, clause) for clause in clauses])
 

@@ -621,3 +621,25 @@ def test_an_index_of_schema_4_is_written_with_exactly_that_versions_fields(schem
         *("id", "title", "brand", "category", "attributes", "description", "category_path", "brand_key", "attr"),
         *("facet", "sort_title", "sort_brand", "sort_category", "price", "rating", "sales", "review_count"),
     ]
+
+
+def test_an_index_of_schema_4_is_highlighted_in_its_own_words_before_it_is_searched(schema_4_path):
+    # A highlight of the first request may cut its words before anything has opened the index.
+    retriever = TantivyRetriever(schema_4_path, LexicalSettings())
+    assert [token.text for token in retriever.tokens("GE Café")] == ["ge", "café"]
+
+
+def test_an_index_of_schema_4_filters_by_price_on_its_first_search(tmp_path, monkeypatch):
+    # Schema 5 numbers the fields after its code field one higher: a filter built before the index is open
+    # would read another field (the rating) as the price.
+    with monkeypatch.context() as patched:
+        patched.setattr(tantivy_index, "ANALYZER_NAME", tantivy_index.UNFOLDED_ANALYZER_NAME)
+        make(
+            [
+                Product(id="cheap", title="lamp", price=10.0, rating=4.5),
+                Product(id="dear", title="lamp", price=400.0, rating=1.0),
+            ],
+            path=tmp_path,
+        )
+    retriever = TantivyRetriever(tmp_path, LexicalSettings())
+    assert ids(retriever.search("lamp", 5, Filters(price_max=50))) == ["cheap"]
