@@ -69,8 +69,8 @@ fields. An index of it is opened with it and searched in its words (a query's "c
 not; "½" finds "½"), so an upgrade serves it until the next build, which folds. It has no :data:`CODE_FIELD`: its
 codes are found by their words."""
 CODE_FIELD = "code"
-"""The model codes of a product's text fields, separators dropped, one term each (:mod:`.codes`): what a query's
-"ecc102" finds "ECC-10-2" by (``lexical.model_codes``)."""
+"""The model codes of a product's text fields, separators dropped, one term each (:mod:`.codes`) named with the
+field it is written in (:func:`code_term`): what a query's "ecc102" finds "ECC-10-2" by (``lexical.model_codes``)."""
 FACET_FIELD = "facet"
 # A product's keywords a page can be sorted by (a shop's "Name: A-Z", Search UI's ``title.keyword``), each as the
 # catalog gives it in a fast field of its own: tantivy orders by a fast text field (byte order, as Elasticsearch
@@ -227,6 +227,13 @@ def field_texts(product: Product) -> dict[str, str]:
     }
 
 
+def code_term(field: str, code: str) -> str:
+    """The :data:`CODE_FIELD` term of ``code`` written in the text field ``field``: a code counts as its field counts
+    (a title's code names the product; a description's "fits DW745-B" names another), and not in a field that is not
+    searched."""
+    return f"{field}:{code}"
+
+
 def _document(product: Product, catalog: CatalogFields, spelled: Callable[[str], str], codes: bool) -> tantivy.Document:
     """Text fields for scoring (each text as ``spelled``), normalised exact terms that reproduce
     ``Filters.matches``, the catalog's own fields as their types hold them, and (``codes``: the schema has the
@@ -238,7 +245,8 @@ def _document(product: Product, catalog: CatalogFields, spelled: Callable[[str],
         if name in catalog.several:  # the values a sort reads, one each (a fast field of several sorts by its first)
             own[f"{field}{MIN_SUFFIX}"], own[f"{field}{MAX_SUFFIX}"] = [min(values)], [max(values)]
     texts = field_texts(product)
-    held_codes = {CODE_FIELD: list(dict.fromkeys(c for t in texts.values() for c in product_codes(t)))} if codes else {}
+    held = (code_term(field, c) for field, text in texts.items() for c in product_codes(text))
+    held_codes = {CODE_FIELD: list(dict.fromkeys(held))} if codes else {}
     return tantivy.Document(
         id=product.id,
         **{field: spelled(text) for field, text in texts.items()},
@@ -501,14 +509,23 @@ class TantivyRetriever:
 
     def _codes_query(self, query: str) -> tantivy.Query | None:
         """With ``lexical.model_codes``, an OR of ``query``'s codes in :data:`CODE_FIELD`, one more field of the best
-        fields, boosted as the most boosted searched field: a product's own code names it as surely as a title
-        word; None without codes (or setting, or field)."""
+        fields: each code in the searched text fields, at the boost of the field it is written in, the best of them
+        (as the words' fields are combined); None without codes (or setting, or field)."""
         codes = query_codes(query) if self._settings.model_codes and self._codes_held else []
         if not codes:
             return None
-        terms = [tantivy.Query.term_query(self._schema, CODE_FIELD, c, index_option="freq") for c in codes]
-        either = tantivy.Query.boolean_query([(tantivy.Occur.Should, term) for term in terms])
-        return tantivy.Query.boost_query(either, max(self._boosts.values()))
+
+        def in_fields(code: str) -> tantivy.Query:
+            terms = [
+                tantivy.Query.boost_query(
+                    tantivy.Query.term_query(self._schema, CODE_FIELD, code_term(field, code), index_option="freq"),
+                    boost,
+                )
+                for field, boost in self._boosts.items()
+            ]
+            return tantivy.Query.disjunction_max_query(terms, self._tie_breaker)
+
+        return tantivy.Query.boolean_query([(tantivy.Occur.Should, in_fields(c)) for c in codes])
 
     def query_words(self, query: str) -> list[QueryWord]:
         """Each analysed word of ``query`` once (repeated words in a shop query are typing, not emphasis), as the

@@ -591,6 +591,20 @@ def test_a_size_written_with_a_hyphen_is_no_model_number():
     assert make([Product(id="pipe", title="1/2-in. PVC Pipe")]).search("12in", 10) == []
 
 
+def test_a_model_number_ranks_the_product_titled_with_it_above_one_whose_description_names_it():
+    # An accessory's "fits DW745-B" is not its own code: a code counts at the boost of the field it is written in.
+    catalog = [
+        Product(id="saw", title="DEWALT DW745-B Table Saw", description="Fits the DW7440RS stand and DW7462 guard"),
+        Product(id="blade", title="10 in. Saw Blade", description="Fits DW745-B"),
+    ]
+    assert ids(make(catalog).search("dw745b", 10)) == ["saw", "blade"]
+
+
+def test_a_model_number_only_in_a_field_not_searched_is_not_found():
+    catalog = [Product(id="saw", title="DEWALT Table Saw", description="Takes the DW7462 guard")]
+    assert make(catalog, field_boosts={"title": 1.0}).search("dw7462", 10) == []
+
+
 def test_model_codes_off_searches_words_as_typed():
     assert make(CODE_CATALOG, model_codes=False).search("ecc102", 10) == []
 
