@@ -512,20 +512,32 @@ class TantivyRetriever:
         fields: each code in the searched text fields, at the boost of the field it is written in, the best of them
         (as the words' fields are combined); None without codes (or setting, or field)."""
         codes = query_codes(query) if self._settings.model_codes and self._codes_held else []
-        if not codes:
+        searcher = self.searcher()
+        # Only the terms some product holds: a query's spans are mostly no code of the catalogue's, and each term
+        # query costs a lookup per segment (a 512-character query of codes, 5 fields: 112 -> 60 ms).
+        held = [
+            [
+                (term, boost)
+                for field, boost in self._boosts.items()
+                if searcher.doc_freq(CODE_FIELD, term := code_term(field, c))
+            ]
+            for c in codes
+        ]
+        if not any(held):
             return None
 
-        def in_fields(code: str) -> tantivy.Query:
-            terms = [
-                tantivy.Query.boost_query(
-                    tantivy.Query.term_query(self._schema, CODE_FIELD, code_term(field, code), index_option="freq"),
-                    boost,
-                )
-                for field, boost in self._boosts.items()
-            ]
-            return tantivy.Query.disjunction_max_query(terms, self._tie_breaker)
+        def in_fields(terms: list[tuple[str, float]]) -> tantivy.Query:
+            return tantivy.Query.disjunction_max_query(
+                [
+                    tantivy.Query.boost_query(
+                        tantivy.Query.term_query(self._schema, CODE_FIELD, term, index_option="freq"), boost
+                    )
+                    for term, boost in terms
+                ],
+                self._tie_breaker,
+            )
 
-        return tantivy.Query.boolean_query([(tantivy.Occur.Should, in_fields(c)) for c in codes])
+        return tantivy.Query.boolean_query([(tantivy.Occur.Should, in_fields(terms)) for terms in held if terms])
 
     def query_words(self, query: str) -> list[QueryWord]:
         """Each analysed word of ``query`` once (repeated words in a shop query are typing, not emphasis), as the
