@@ -441,6 +441,14 @@ def test_a_quote_or_apostrophe_is_no_unit(text, words):
     assert make().analyze(text) == words
 
 
+@pytest.mark.parametrize(
+    ("text", "words"), [("5'6\" ladder", ["5", "ft", "6", "in", "ladder"]), ("6'-8\"", ["6", "ft", "8", "in"])]
+)
+def test_a_size_in_feet_and_inches_reads_both_units(text, words):
+    # A door's or a ladder's "6'8"": the foot mark is followed by the inches, and the inch mark closes no quote.
+    assert make().analyze(text) == words
+
+
 def test_an_inch_mark_is_highlighted_where_it_was_written():
     tokens = make().tokens('55" TV')
     assert [(t.text, t.char_offset_from, t.char_offset_to) for t in tokens] == [
