@@ -399,6 +399,13 @@ class TantivyRetriever:
         return leg_candidates(LEXICAL, self._top_k(searcher, self.scored(text_query, filter_query), k))
 
     @property
+    def schema_version(self) -> int:
+        """The opened index's schema version: :data:`SCHEMA_VERSION`, or 4 for one this release only serves until the
+        next build (:meth:`_open_unfolded`)."""
+        self._opened()
+        return 4 if self._analyzer_name == UNFOLDED_ANALYZER_NAME else SCHEMA_VERSION
+
+    @property
     def schema(self) -> tantivy.Schema:
         """The opened index's schema (its text fields name the analyzer it was written with)."""
         self._opened()
