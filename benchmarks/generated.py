@@ -11,7 +11,7 @@ from report import ROOT
 from search_rerank.core.settings import Settings
 from search_rerank.data.generate import GeneratorConfig, generate
 from search_rerank.data.loaders import iter_catalog
-from search_rerank.indexing.indexes import build_index, lexical_index_opens
+from search_rerank.indexing.indexes import build_index, lexical_index_current
 from search_rerank.indexing.versions import IndexVersions
 
 
@@ -48,10 +48,11 @@ def cached_dataset(work: Path, config: GeneratorConfig) -> Path:
 
 def cached_index(data: Path, settings: Settings) -> dict:
     """Build once; the build's throughput is kept beside the index so a rerun can still report it. Built again
-    when this release cannot open the cached index (a release of another schema built it)."""
+    when the cached index is not of this release's schema (a release of another schema built it: one of schema 4
+    still opens, but is searched in its own words)."""
     report_file = Path(settings.index_dir) / "build-report.json"
     served = IndexVersions(settings.index_dir).serving_dir()
-    if served is None or not lexical_index_opens(served, settings.lexical):
+    if served is None or not lexical_index_current(served, settings.lexical):
         report_file.unlink(missing_ok=True)
     if not report_file.exists():
         report = build_index(iter_catalog(data / "corpus.jsonl"), settings)

@@ -5,8 +5,8 @@ Why: hardware catalogues write model numbers with separators and shoppers copy t
 others. The analyser cuts "ECC-10-2" into the words "ecc", "10", "2", so "ecc102" matches none of them (and
 typo correction leaves words with digits alone on purpose, spelling.py). Elasticsearch users index such codes with
 ``word_delimiter_graph`` and ``catenate_all``, or copy them into a code field; the embedded index does the latter:
-each product's codes, separators dropped, one term each (``code`` field, schema version 5), and a query's codes
-are looked up there beside its words in the text fields.
+each product's codes, separators dropped, one term each with the field it is written in (``code`` field, schema
+version 5), and a query's codes are looked up there, in the searched fields, beside its words in the text fields.
 
 A code in a product's text is a run of letters and digits joined by ``-``, ``.``, ``/`` or ``_`` (or one word
 alone, "GSR12V140") holding at least one letter and one digit, lower case, separators dropped. In a query the

@@ -17,8 +17,8 @@ query alike:
   them apart as "/" does;
 - an inch mark (``"`` ``”`` ``″``) right after a number as the word "in", a foot mark (``'`` ``’`` ``′``) as
   "ft", the units' spellings that :mod:`.units` searches every spelling of. Only a mark that ends the word: the
-  ``’`` of "1990’s" is an apostrophe. And not one that closes a quote opened before the number: 'the "300"
-  series' holds no inches.
+  ``’`` of "1990’s" is an apostrophe, but a foot mark followed by inches is one ("5'6"", "6'-8""). And not one
+  that closes a quote opened before the number: 'the "300" series' holds no inches.
 
 A word spelled out of a character stands where that character stands in the text: a highlight marks the "½" of
 "1½ in." that a query's "1/2" matched, and the '"' of '55"' that "inch" matched.
@@ -40,7 +40,8 @@ FRACTIONS: dict[str, str] = {
 }
 """Each fraction character and the text it is read as (" 1/2 " for "½"). Unicode has them all in its Basic
 Multilingual Plane (Latin-1 and Number Forms)."""
-MARKS = dict.fromkeys('"\u201d\u2033', " in ") | dict.fromkeys("'\u2019\u2032", " ft ")
+_INCH_MARKS = '"\u201d\u2033'
+MARKS = dict.fromkeys(_INCH_MARKS, " in ") | dict.fromkeys("'\u2019\u2032", " ft ")
 """Each inch and foot mark and the text it is read as after a number."""
 QUOTES = "\"'\u201c\u201d\u2018\u2019"
 """What opens a quote: a mark after a number that follows one closes it ('the "300" series')."""
@@ -52,6 +53,10 @@ DIGITS = frozenset("0123456789").union(FRACTIONS)
 # the pattern made it 8 times slower (28 µs on a 540-character description), and the rare marks are checked here.
 _SPELLED = re.compile(f"[{''.join(FRACTIONS)}{''.join(MARKS)}]")
 _WORD_CHARACTER = re.compile(r"\w")
+_INCHES = re.compile(
+    "[{}][{}]*[{}]".format(*(re.escape("".join(sorted(chars))) for chars in (DIGITS, NUMBER, _INCH_MARKS)))
+)
+"""The inches that follow a foot mark in a size in feet and inches ("6" of "5'6"")."""
 
 
 def spelled_out(text: str) -> str:
@@ -87,12 +92,15 @@ def _replaced(text: str) -> list[tuple[int, str]]:
         if character in FRACTIONS:
             out.append((at, FRACTIONS[character]))
             continue
-        if not at or text[at - 1] not in DIGITS or _WORD_CHARACTER.match(text, at + 1):
+        if not at or text[at - 1] not in DIGITS:
+            continue
+        if _WORD_CHARACTER.match(text, at + 1) and not (MARKS[character] == " ft " and _INCHES.match(text, at + 1)):
             continue
         begins = at
         while begins and text[begins - 1] in NUMBER:
             begins -= 1
-        if not begins or text[begins - 1] not in QUOTES:
+        # A quote opens before a word, not right after a number: the foot mark of "5'6"" and of "6'-8"".
+        if not begins or text[begins - 1] not in QUOTES or (begins > 1 and text[begins - 2] in DIGITS):
             out.append((at, MARKS[character]))
     return out
 

@@ -109,18 +109,18 @@ def ensure_index(plan: DemoPlan, settings: Settings, *, rebuild: bool) -> None:
     """Build the index unless one is served already; ``rebuild`` for a cluster that has forgotten it.
 
     A rebuild keeps no old version: the server indexes they name are gone with the server's last run. A
-    served index that does not open (built by an earlier release, of another schema) is built again.
+    served index of another schema (built by an earlier release) is built again, one that still opens included.
     """
     from ..data.loaders import catalog_fields, iter_catalog
-    from ..indexing.indexes import build_index, lexical_index_opens
+    from ..indexing.indexes import build_index, lexical_index_current
     from ..indexing.versions import IndexVersions
 
     served = None if rebuild else IndexVersions(settings.index_dir).serving_dir()
     if served is not None:
-        if lexical_index_opens(served, settings.lexical):
+        if lexical_index_current(served, settings.lexical):
             console.print(f"index: already built ({settings.index_dir})")
             return
-        console.print(f"index: {settings.index_dir} does not open (built by an earlier release); building it again")
+        console.print(f"index: {settings.index_dir} is of an earlier release's schema; building it again")
     console.print(f"index: {plan.data} into {settings.index_dir} (BM25 and MiniLM vectors; the vectors take longest)")
     fields = catalog_fields(plan.data, settings.lexical.catalog_field_types)
     report = build_index(iter_catalog(plan.data), settings, keep=0 if rebuild else 2, catalog=fields)

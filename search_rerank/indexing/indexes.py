@@ -50,7 +50,7 @@ from tqdm import tqdm
 from ..backends.encoder import BiEncoder, resolve_encoder, resolve_model_path
 from ..backends.faiss_index import FaissRetriever
 from ..backends.gpu_rerank import GpuReranker, on_gpu
-from ..backends.tantivy_index import TantivyRetriever
+from ..backends.tantivy_index import SCHEMA_VERSION, TantivyRetriever
 from ..core.breaker import GuardedReranker, Guards
 from ..core.catalog_fields import CatalogFields
 from ..core.errors import ConfigError, StageError
@@ -129,6 +129,18 @@ def lexical_leg(
     from ..backends.cluster import cluster_retriever  # the server clients load only when a server is configured
 
     return cluster_retriever(settings, index_extension=index_extension)
+
+
+def lexical_index_current(root: Path, settings: LexicalSettings) -> bool:
+    """Whether the embedded lexical index of the version in ``root`` opens and is of this release's schema version:
+    one of version 4 opens and is served, in its own words, until the next build, but a benchmark or the demo
+    builds it again to measure and show this release's words (folded, sizes spelled out, model codes)."""
+    if settings.backend != "tantivy":
+        return True
+    try:
+        return TantivyRetriever(root / LEXICAL_DIR, settings).schema_version == SCHEMA_VERSION
+    except ConfigError:
+        return False
 
 
 def lexical_index_opens(root: Path, settings: LexicalSettings) -> bool:

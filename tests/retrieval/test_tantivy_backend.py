@@ -441,6 +441,14 @@ def test_a_quote_or_apostrophe_is_no_unit(text, words):
     assert make().analyze(text) == words
 
 
+@pytest.mark.parametrize(
+    ("text", "words"), [("5'6\" ladder", ["5", "ft", "6", "in", "ladder"]), ("6'-8\"", ["6", "ft", "8", "in"])]
+)
+def test_a_size_in_feet_and_inches_reads_both_units(text, words):
+    # A door's or a ladder's "6'8"": the foot mark is followed by the inches, and the inch mark closes no quote.
+    assert make().analyze(text) == words
+
+
 def test_an_inch_mark_is_highlighted_where_it_was_written():
     tokens = make().tokens('55" TV')
     assert [(t.text, t.char_offset_from, t.char_offset_to) for t in tokens] == [
@@ -591,6 +599,20 @@ def test_a_size_written_with_a_hyphen_is_no_model_number():
     assert make([Product(id="pipe", title="1/2-in. PVC Pipe")]).search("12in", 10) == []
 
 
+def test_a_model_number_ranks_the_product_titled_with_it_above_one_whose_description_names_it():
+    # An accessory's "fits DW745-B" is not its own code: a code counts at the boost of the field it is written in.
+    catalog = [
+        Product(id="saw", title="DEWALT DW745-B Table Saw", description="Fits the DW7440RS stand and DW7462 guard"),
+        Product(id="blade", title="10 in. Saw Blade", description="Fits DW745-B"),
+    ]
+    assert ids(make(catalog).search("dw745b", 10)) == ["saw", "blade"]
+
+
+def test_a_model_number_only_in_a_field_not_searched_is_not_found():
+    catalog = [Product(id="saw", title="DEWALT Table Saw", description="Takes the DW7462 guard")]
+    assert make(catalog, field_boosts={"title": 1.0}).search("dw7462", 10) == []
+
+
 def test_model_codes_off_searches_words_as_typed():
     assert make(CODE_CATALOG, model_codes=False).search("ecc102", 10) == []
 
@@ -621,3 +643,25 @@ def test_an_index_of_schema_4_is_written_with_exactly_that_versions_fields(schem
         *("id", "title", "brand", "category", "attributes", "description", "category_path", "brand_key", "attr"),
         *("facet", "sort_title", "sort_brand", "sort_category", "price", "rating", "sales", "review_count"),
     ]
+
+
+def test_an_index_of_schema_4_is_highlighted_in_its_own_words_before_it_is_searched(schema_4_path):
+    # A highlight of the first request may cut its words before anything has opened the index.
+    retriever = TantivyRetriever(schema_4_path, LexicalSettings())
+    assert [token.text for token in retriever.tokens("GE Café")] == ["ge", "café"]
+
+
+def test_an_index_of_schema_4_filters_by_price_on_its_first_search(tmp_path, monkeypatch):
+    # Schema 5 numbers the fields after its code field one higher: a filter built before the index is open
+    # would read another field (the rating) as the price.
+    with monkeypatch.context() as patched:
+        patched.setattr(tantivy_index, "ANALYZER_NAME", tantivy_index.UNFOLDED_ANALYZER_NAME)
+        make(
+            [
+                Product(id="cheap", title="lamp", price=10.0, rating=4.5),
+                Product(id="dear", title="lamp", price=400.0, rating=1.0),
+            ],
+            path=tmp_path,
+        )
+    retriever = TantivyRetriever(tmp_path, LexicalSettings())
+    assert ids(retriever.search("lamp", 5, Filters(price_max=50))) == ["cheap"]
