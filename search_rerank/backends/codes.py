@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 
-from ..core.identifiers import UNITS
+from ..core.identifiers import UNITS, quantity
 from .units import SPELLINGS
 
 RUN = re.compile(r"(?<![0-9A-Za-z])[0-9A-Za-z]+(?:[-./_][0-9A-Za-z]+)*(?![0-9A-Za-z])")
@@ -29,7 +29,7 @@ RUN = re.compile(r"(?<![0-9A-Za-z])[0-9A-Za-z]+(?:[-./_][0-9A-Za-z]+)*(?![0-9A-Z
 PIECE = re.compile(r"[0-9A-Za-z]+")
 SEPARATOR = re.compile(r"[-./_]")
 SIZE_UNITS = frozenset(UNITS) | {spelling for spellings in SPELLINGS for spelling in spellings}
-QUANTITY = re.compile(rf"\d+(?:x\d+)*(?:{'|'.join(sorted(SIZE_UNITS, key=len, reverse=True))})?")
+QUANTITY = quantity(SIZE_UNITS)
 """A joined run that is a size, not a code: a number or dimensions with an optional unit ("12in" of "1/2-in.")."""
 MAX_QUERY_PIECES = 4
 """Neighbouring query pieces joined at most: "ecc 10 2" is three, longer spans are sentences, not codes."""

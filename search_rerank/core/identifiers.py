@@ -20,6 +20,7 @@ ordinary hybrid.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 UNITS = (
     "k",  # colour temperature
@@ -71,7 +72,14 @@ UNITS = (
 )
 """Unit suffixes a quantity may carry (lower case), longest matched first."""
 NUMBER = r"\d+(?:[.,/]\d+)*"
-QUANTITY = re.compile(rf"{NUMBER}(?:x{NUMBER})*(?:{'|'.join(sorted(UNITS, key=len, reverse=True))})?")
+
+
+def quantity(units: Iterable[str]) -> re.Pattern[str]:
+    """A number or dimensions ("2x4") with an optional one of ``units`` (longest matched first): a size, no code."""
+    return re.compile(rf"{NUMBER}(?:x{NUMBER})*(?:{'|'.join(sorted(units, key=len, reverse=True))})?")
+
+
+QUANTITY = quantity(UNITS)
 MIN_CODE_DIGITS = 3
 """Digits a mixed token needs to be a code: ``M8`` (a thread) and ``4K`` are attributes, ``KE2-7127Q`` is not."""
 NUMERIC_CODE = re.compile(r"\d{6,}")
