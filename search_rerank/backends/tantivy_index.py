@@ -519,6 +519,8 @@ class TantivyRetriever:
         fields: each code in the searched text fields, at the boost of the field it is written in, the best of them
         (as the words' fields are combined); None without codes (or setting, or field)."""
         codes = query_codes(query) if self._settings.model_codes and self._codes_held else []
+        if not codes:  # most queries: no searcher taken for nothing
+            return None
         searcher = self.searcher()
         # Only the terms some product holds: a query's spans are mostly no code of the catalogue's, and each term
         # query costs a lookup per segment (a 512-character query of codes, 5 fields: 112 -> 60 ms).
