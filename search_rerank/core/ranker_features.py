@@ -63,6 +63,7 @@ FEATURES: tuple[str, ...] = (
     "title_terms",
     "phrase_in_title",
     "head_in_title",
+    "title_trigram_coverage",
     "query_numbers",
     "number_match",
     "model_number_match",
@@ -139,6 +140,16 @@ def query_head(query_words: Sequence[str]) -> str | None:
     return head
 
 
+def trigrams(text_words: Sequence[str]) -> frozenset[str]:
+    """The letter trigrams of ``text_words`` run together ("deck over" and "deckover" share all but one).
+
+    Why: a word the title writes otherwise, misspelt ("delux"), run together ("deckover") or cut ("dish
+    washer"), counts as missing for word coverage, though the lexical leg found the product by correcting or
+    joining it; the trigrams the two share say how close the title's wording is to the query's."""
+    joined = "".join(text_words)
+    return frozenset(joined[i : i + 3] for i in range(len(joined) - 2))
+
+
 def query_codes(query: str) -> set[str]:
     """The product codes a query names, squashed ("DW-735X" and "dw735x" alike): what makes code anchors."""
     return {_squash(w) for w in words(query) if _is_model_number(w)}
@@ -181,6 +192,7 @@ def features(
     query_words = words(query)
     phrase = " ".join(query_words)
     head = query_head(query_words)
+    query_trigrams = trigrams(query_words)
     prices = [p.price for p in products.values() if p.price is not None]
     median_price = float(np.median(prices)) if prices else MISSING
     index = {name: i for i, name in enumerate(FEATURES)}
@@ -208,7 +220,7 @@ def features(
         product = products.get(candidate.product_id)
         if product is None:
             continue
-        _text_features(values, index, product, terms, numbers, models, phrase, head)
+        _text_features(values, index, product, terms, numbers, models, phrase, head, query_trigrams)
         if product.price is not None:
             values[index["price"]] = product.price
             values[index["log_price"]] = math.log1p(product.price)
@@ -258,6 +270,8 @@ class ProductTerms:
     codes: frozenset[str]
     leaf: tuple[str, ...]
     """The words of the category's last level: the product type."""
+    trigrams: frozenset[str]
+    """The title's letter trigrams (see :func:`trigrams`)."""
 
 
 @lru_cache(maxsize=16384)
@@ -282,6 +296,7 @@ def product_terms(title: str, brand: str, category: tuple[str, ...], attribute_t
         text_set=text_set,
         codes=frozenset(_product_codes(text_set)),
         leaf=tuple(words(category[-1])) if category else (),
+        trigrams=trigrams(title_words),
     )
 
 
@@ -294,6 +309,7 @@ def _text_features(
     models: set[str],
     phrase: str,
     head: str | None,
+    query_trigrams: frozenset[str],
 ) -> None:
     own = product_terms(product.title, product.brand, product.category, product.attribute_text())
     values[index["title_coverage"]] = _coverage(terms, own.title_set)
@@ -301,6 +317,8 @@ def _text_features(
     values[index["title_terms"]] = len(own.title)
     values[index["phrase_in_title"]] = float(bool(phrase) and f" {phrase} " in own.title_text)
     values[index["head_in_title"]] = MISSING if head is None else float(head in own.title_set)
+    if query_trigrams:
+        values[index["title_trigram_coverage"]] = len(query_trigrams & own.trigrams) / len(query_trigrams)
     values[index["number_match"]] = _coverage(numbers, own.text_set) if numbers else MISSING
     if models:
         values[index["model_number_match"]] = sum(m in own.codes for m in models) / len(models)

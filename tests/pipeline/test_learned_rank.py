@@ -76,6 +76,16 @@ def test_features_say_whether_the_title_holds_the_querys_head():
     assert all(math.isnan(v) for v in column(features("dhp482", tiny_candidates(), {"d1": DRILL}, {}), "head_in_title"))
 
 
+def test_features_count_a_misspelt_or_run_together_word_as_near_by_its_letter_trigrams():
+    paint = Product(id="p1", title="BEHR DeckOver Deluxe Wood Coating", brand="BEHR")
+    stain = Product(id="p2", title="Olympic Maximum Deck Stain", brand="Olympic")
+    candidates = [Candidate("p1", 0.5, frozenset({"lexical"}), {}), Candidate("p2", 0.4, frozenset({"lexical"}), {})]
+    rows = features("delux deck over", candidates, {"p1": paint, "p2": stain}, {})
+    assert column(rows, "title_coverage") == [0.0, 1 / 3]
+    near = column(rows, "title_trigram_coverage")
+    assert near[0] > 0.8 > 0.2 > near[1]
+
+
 def test_features_measure_the_query_words_found_in_the_title_and_brand():
     rows = features("makita drills 18v", tiny_candidates(), {"d1": DRILL, "s1": SAW}, {})
     assert column(rows, "query_terms") == [3.0, 3.0]
