@@ -267,7 +267,8 @@ def main() -> None:
     ]
     body = f"""The learned ranking stage (LightGBM `lambdarank`, {len(FEATURES)} features: each leg's score and rank
 with a missing flag, per-field BM25 from tantivy, fused score and rank, popularity, query length, query-term
-coverage of the title and text, phrase, number and model-number matches, brand and category matches, price,
+coverage of the title and text, the query's head word in the title, the title's share of the query's letter
+trigrams, phrase, number and model-number matches, brand and category matches, price,
 code anchors: brand agreement and bi-encoder cosine with the product a code query names)
 trained with `search-rerank train ranker` on the sparse train labels, on top of the settings
 `benchmarks/hard_profile.py` tuned on dev, with the boosting rounds a 5-fold cross-validation on the sparse

@@ -8,9 +8,12 @@ queries learns those interactions; measured on a real hardware catalogue it
 beat the best tuned linear blend (issue 15).
 
 The model is saved by ``search-rerank train ranker`` with its card (kind
-``ranker``), which records the feature names it was trained on; a model
-trained on another feature list is refused rather than fed columns it does not
-know. The stage scores every candidate, so its order is the final one before
+``ranker``), which records the feature names it was trained on. It is fed
+those columns, in that order, from what this version computes: a model trained
+by an earlier release, on fewer features, keeps serving after an upgrade that
+adds one (retraining gains the new one), and a model naming a feature this
+version does not compute is refused rather than fed a column it does not know.
+The stage scores every candidate, so its order is the final one before
 the exposure stages; each candidate keeps ``ltr`` (the model's score) and the
 feature values it was scored on (``ltr_input:<feature>``); ``explain`` adds one
 ``ltr:<feature>`` per feature that moved its score (LightGBM's ``pred_contrib``:
@@ -41,7 +44,6 @@ MODEL_FILE = "model.txt"
 """The LightGBM model in its text format, beside the card."""
 CONTRIBUTION_PREFIX = "ltr:"
 INPUT_PREFIX = "ltr_input:"
-INPUT_NAMES = tuple(f"{INPUT_PREFIX}{name}" for name in FEATURES)
 BIAS = "bias"
 
 
@@ -51,13 +53,18 @@ class LearnedRanker:
     name = Stage.LTR
 
     def __init__(self, booster: Any, features: Sequence[str], model_name: str):
-        if tuple(features) != FEATURES:
+        unknown = [name for name in features if name not in FEATURES]
+        if unknown:
             raise ConfigError(
-                f"ranker {model_name!r} was trained on other features than this version computes "
-                f"(trained: {len(features)}, here: {len(FEATURES)}); retrain it with `search-rerank train ranker`"
+                f"ranker {model_name!r} was trained on features this version does not compute ({', '.join(unknown)}); "
+                "retrain it with `search-rerank train ranker`"
             )
         self.booster = booster
         self.model_name = model_name
+        self.features = tuple(features)
+        self.columns = [FEATURES.index(name) for name in features]
+        """Where each of the model's features is in a row of ``ranker_features.FEATURES``."""
+        self.input_names = tuple(f"{INPUT_PREFIX}{name}" for name in features)
 
     @classmethod
     def load(cls, directory: str | Path, card: ModelCard) -> LearnedRanker:
@@ -72,8 +79,12 @@ class LearnedRanker:
         return cls(lightgbm.Booster(model_file=str(path)), [str(f) for f in features], card.name)
 
     def scores(self, rows: np.ndarray) -> np.ndarray:
-        """The model's score per row (what ranking uses)."""
-        return np.asarray(self.booster.predict(rows, num_threads=1), dtype=np.float64).reshape(-1)
+        """The model's score per row of ``FEATURES`` (what ranking uses)."""
+        return np.asarray(self.booster.predict(self.own(rows), num_threads=1), dtype=np.float64).reshape(-1)
+
+    def own(self, rows: np.ndarray) -> np.ndarray:
+        """``rows`` (one per candidate, ``FEATURES`` wide) cut to the model's features, in its order."""
+        return rows if self.features == FEATURES else rows[:, self.columns]
 
     def run(self, candidates: Sequence[Candidate], rows: np.ndarray) -> list[Candidate]:
         """``candidates`` reordered by the model's score of ``rows`` (their features, in the same order).
@@ -90,19 +101,17 @@ class LearnedRanker:
         out = []
         # Plain floats, not numpy scalars: per value this loop runs for every candidate of every search (and of
         # every tuning trial), and numpy's scalar operations made it most of the stage's own time.
-        for candidate, score, row in zip(candidates, self.scores(rows).tolist(), rows.tolist()):
-            seen = {name: v for name, v in zip(INPUT_NAMES, row) if not math.isnan(v)}
+        for candidate, score, row in zip(candidates, self.scores(rows).tolist(), self.own(rows).tolist()):
+            seen = {name: v for name, v in zip(self.input_names, row) if not math.isnan(v)}
             out.append(candidate.with_score(score, ltr=score, **seen))
         return ranked(out)
 
     def contributions(self, candidate: Candidate) -> dict[str, float]:
         """Each feature's contribution to the candidate's score (LightGBM ``pred_contrib``, SHAP values), by
         ``ltr:<feature>`` for those that moved it, plus ``ltr:bias``: together they sum to its ``ltr`` score."""
-        row = np.array(
-            [[candidate.features.get(f"{INPUT_PREFIX}{name}", np.nan) for name in FEATURES]], dtype=np.float64
-        )
+        row = np.array([[candidate.features.get(name, np.nan) for name in self.input_names]], dtype=np.float64)
         values = np.asarray(self.booster.predict(row, pred_contrib=True, num_threads=1), dtype=np.float64)[0]
-        explained = {f"{CONTRIBUTION_PREFIX}{n}": float(v) for n, v in zip(FEATURES, values[:-1]) if v != 0.0}
+        explained = {f"{CONTRIBUTION_PREFIX}{n}": float(v) for n, v in zip(self.features, values[:-1]) if v != 0.0}
         explained[f"{CONTRIBUTION_PREFIX}{BIAS}"] = float(values[-1])
         return explained
 

@@ -36,6 +36,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from .candidate import Candidate
+from .identifiers import UNITS
 from .product import Product
 from .retrieval import DENSE, LEXICAL
 
@@ -61,6 +62,8 @@ FEATURES: tuple[str, ...] = (
     "text_coverage",
     "title_terms",
     "phrase_in_title",
+    "head_in_title",
+    "title_trigram_coverage",
     "query_numbers",
     "number_match",
     "model_number_match",
@@ -80,6 +83,9 @@ _WORD = re.compile(r"[a-z0-9]+(?:[./-][a-z0-9]+)*")
 _DIGIT = re.compile(r"\d")
 _LETTER = re.compile(r"[a-z]")
 _SEPARATOR = re.compile(r"[./-]")
+HEAD_ENDS = frozenset({"for", "with", "without", "in", "on", "of", "to", "from", "by", "under"})
+"""Words that end a query's noun phrase ("paint for deck", "faucet with sprayer"): its head is before them."""
+_UNIT_WORDS = frozenset(UNITS)
 
 
 @runtime_checkable
@@ -111,6 +117,37 @@ def _is_model_number(word: str) -> bool:
 
 def _squash(word: str) -> str:
     return _SEPARATOR.sub("", word)
+
+
+def query_head(query_words: Sequence[str]) -> str | None:
+    """The word a query is about, its noun phrase's head: the last word of letters before a preposition that
+    does not follow a number, leaving out units and words right after a number ("8 foot step ladder" and
+    "ladder 8 ft" give "ladder", "paint brush for trim" "brush"); ``None`` for a query without one ("dw745").
+
+    Why: English puts the head last, and a shop's queries are noun phrases whose head is the product type. A
+    title that lacks the head but covers the other words ("paint" for "paint brush") is the classic wrong
+    answer that word coverage alone scores as nearly right; on real hardware search logs, whether the query's
+    last word is in the title was among the strongest hand-made features."""
+    head = None
+    previous = ""
+    for word in query_words:
+        after_number = _has_digit(previous)
+        if word in HEAD_ENDS and head is not None and not after_number:
+            break
+        if word.isalpha() and len(word) > 1 and word not in _UNIT_WORDS and not after_number:
+            head = word
+        previous = word
+    return head
+
+
+def trigrams(text_words: Sequence[str]) -> frozenset[str]:
+    """The letter trigrams of ``text_words`` run together ("deck over" and "deckover" share all but one).
+
+    Why: a word the title writes otherwise, misspelt ("delux"), run together ("deckover") or cut ("dish
+    washer"), counts as missing for word coverage, though the lexical leg found the product by correcting or
+    joining it; the trigrams the two share say how close the title's wording is to the query's."""
+    joined = "".join(text_words)
+    return frozenset(joined[i : i + 3] for i in range(len(joined) - 2))
 
 
 def query_codes(query: str) -> set[str]:
@@ -152,7 +189,10 @@ def features(
     terms = list(dict.fromkeys(words(query)))
     numbers = [t for t in terms if _has_digit(t)]
     models = query_codes(query)
-    phrase = " ".join(words(query))
+    query_words = words(query)
+    phrase = " ".join(query_words)
+    head = query_head(query_words)
+    query_trigrams = trigrams(query_words)
     prices = [p.price for p in products.values() if p.price is not None]
     median_price = float(np.median(prices)) if prices else MISSING
     index = {name: i for i, name in enumerate(FEATURES)}
@@ -180,7 +220,7 @@ def features(
         product = products.get(candidate.product_id)
         if product is None:
             continue
-        _text_features(values, index, product, terms, numbers, models, phrase)
+        _text_features(values, index, product, terms, numbers, models, phrase, head, query_trigrams)
         if product.price is not None:
             values[index["price"]] = product.price
             values[index["log_price"]] = math.log1p(product.price)
@@ -230,6 +270,8 @@ class ProductTerms:
     codes: frozenset[str]
     leaf: tuple[str, ...]
     """The words of the category's last level: the product type."""
+    trigrams: frozenset[str]
+    """The title's letter trigrams (see :func:`trigrams`)."""
 
 
 @lru_cache(maxsize=16384)
@@ -254,6 +296,7 @@ def product_terms(title: str, brand: str, category: tuple[str, ...], attribute_t
         text_set=text_set,
         codes=frozenset(_product_codes(text_set)),
         leaf=tuple(words(category[-1])) if category else (),
+        trigrams=trigrams(title_words),
     )
 
 
@@ -265,12 +308,17 @@ def _text_features(
     numbers: Sequence[str],
     models: set[str],
     phrase: str,
+    head: str | None,
+    query_trigrams: frozenset[str],
 ) -> None:
     own = product_terms(product.title, product.brand, product.category, product.attribute_text())
     values[index["title_coverage"]] = _coverage(terms, own.title_set)
     values[index["text_coverage"]] = _coverage(terms, own.text_set)
     values[index["title_terms"]] = len(own.title)
     values[index["phrase_in_title"]] = float(bool(phrase) and f" {phrase} " in own.title_text)
+    values[index["head_in_title"]] = MISSING if head is None else float(head in own.title_set)
+    if query_trigrams:
+        values[index["title_trigram_coverage"]] = len(query_trigrams & own.trigrams) / len(query_trigrams)
     values[index["number_match"]] = _coverage(numbers, own.text_set) if numbers else MISSING
     if models:
         values[index["model_number_match"]] = sum(m in own.codes for m in models) / len(models)

@@ -11,7 +11,7 @@ from search_rerank.core.errors import ConfigError
 from search_rerank.core.learned_rank import BIAS, CONTRIBUTION_PREFIX, LearnedRanker
 from search_rerank.core.pipeline import SearchPipeline
 from search_rerank.core.product import Product
-from search_rerank.core.ranker_features import FEATURES, features
+from search_rerank.core.ranker_features import FEATURES, features, query_head, words
 from search_rerank.core.retrieval import LEXICAL, Stage
 from search_rerank.core.settings import Settings
 from search_rerank.evaluation.evaluate import config_settings, standard_configs
@@ -51,6 +51,39 @@ def test_features_mark_a_leg_that_did_not_find_the_product_as_missing():
     assert column(rows, "fused_rank") == [1.0, 2.0]
     assert column(rows, "rerank_missing") == [1.0, 1.0]
     assert column(rows, "popularity")[0] == 0.9 and math.isnan(column(rows, "popularity")[1])
+
+
+@pytest.mark.parametrize(
+    ("query", "head"),
+    [
+        ("8 foot step ladder", "ladder"),
+        ("ladder 8 ft", "ladder"),
+        ("paint brush for trim", "brush"),
+        ("36 in x 80 in door", "door"),
+        ("3 light chandelier", "chandelier"),
+        ("dw745", None),
+    ],
+)
+def test_a_querys_head_is_its_last_word_before_a_preposition_units_left_out(query, head):
+    assert query_head(words(query)) == head
+
+
+def test_features_say_whether_the_title_holds_the_querys_head():
+    rows = features("makita drills", tiny_candidates(), {"d1": DRILL, "s1": SAW}, {})
+    assert column(rows, "head_in_title") == [1.0, 0.0]
+    drill_saw = features("drill saw", tiny_candidates(), {"d1": DRILL, "s1": SAW}, {})
+    assert column(drill_saw, "head_in_title") == [0.0, 1.0]
+    assert all(math.isnan(v) for v in column(features("dhp482", tiny_candidates(), {"d1": DRILL}, {}), "head_in_title"))
+
+
+def test_features_count_a_misspelt_or_run_together_word_as_near_by_its_letter_trigrams():
+    paint = Product(id="p1", title="BEHR DeckOver Deluxe Wood Coating", brand="BEHR")
+    stain = Product(id="p2", title="Olympic Maximum Deck Stain", brand="Olympic")
+    candidates = [Candidate("p1", 0.5, frozenset({"lexical"}), {}), Candidate("p2", 0.4, frozenset({"lexical"}), {})]
+    rows = features("delux deck over", candidates, {"p1": paint, "p2": stain}, {})
+    assert column(rows, "title_coverage") == [0.0, 1 / 3]
+    near = column(rows, "title_trigram_coverage")
+    assert near[0] > 0.8 > 0.2 > near[1]
 
 
 def test_features_measure_the_query_words_found_in_the_title_and_brand():
@@ -212,9 +245,40 @@ def test_the_learned_stage_is_skipped_when_disabled_in_settings(shop):
     assert Stage.LTR in result.ranking.skipped and Stage.LTR not in result.ranking.stages
 
 
-def test_a_ranker_trained_on_other_features_is_refused():
-    with pytest.raises(ConfigError, match="other features"):
-        LearnedRanker(cheapest_first().booster, FEATURES[:-1], "old")
+def test_a_ranker_trained_on_a_feature_this_version_does_not_compute_is_refused():
+    with pytest.raises(ConfigError, match="does not compute.*retired_feature"):
+        LearnedRanker(cheapest_first().booster, [*FEATURES[:-1], "retired_feature"], "old")
+
+
+def test_a_ranker_trained_on_fewer_features_is_fed_its_own_columns_in_its_order():
+    """An upgrade that adds a feature leaves a shop's trained ranker serving: it is fed the columns it knows."""
+    older = ["price", "title_coverage", "lexical_score"]
+    rng = np.random.default_rng(0)
+    rows = rng.uniform(0, 100, size=(400, len(older)))
+    booster = lightgbm.train(
+        {"objective": "regression", "verbose": -1, "min_data_in_leaf": 5, "seed": 1},
+        lightgbm.Dataset(rows, -rows[:, 0]),
+        num_boost_round=40,
+    )
+    ranker = LearnedRanker(booster, older, "older")
+    full = rng.uniform(0, 100, size=(30, len(FEATURES)))
+    expected = booster.predict(full[:, [FEATURES.index(name) for name in older]])
+    assert ranker.scores(full).tolist() == pytest.approx(expected.tolist())
+
+
+def test_explaining_a_ranker_trained_on_fewer_features_names_only_its_own(shop):
+    older = ["price", "lexical_score"]
+    rows = np.random.default_rng(0).uniform(0, 100, size=(400, len(older)))
+    booster = lightgbm.train(
+        {"objective": "regression", "verbose": -1, "min_data_in_leaf": 5, "seed": 1},
+        lightgbm.Dataset(rows, -rows[:, 0]),
+        num_boost_round=40,
+    )
+    hit = pipeline_with(shop, LearnedRanker(booster, older, "older")).run("oak table", size=1).hits[0]
+    explained = hit.explanation()
+    contributions = {k: v for k, v in explained.items() if k.startswith(CONTRIBUTION_PREFIX)}
+    assert set(contributions) <= {f"{CONTRIBUTION_PREFIX}{name}" for name in [*older, BIAS]}
+    assert sum(contributions.values()) == pytest.approx(explained["final"])
 
 
 def test_evaluate_ranks_only_its_ltr_row_with_the_learned_stage():
