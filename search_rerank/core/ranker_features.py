@@ -186,10 +186,10 @@ def features(
     the products' unit bi-encoder vectors, needed only when the query names a
     code (``query_codes``); without them the anchor cosine is NaN.
     """
-    terms = list(dict.fromkeys(words(query)))
+    query_words = words(query)
+    terms = list(dict.fromkeys(query_words))
     numbers = [t for t in terms if _has_digit(t)]
     models = query_codes(query)
-    query_words = words(query)
     phrase = " ".join(query_words)
     head = query_head(query_words)
     query_trigrams = trigrams(query_words)

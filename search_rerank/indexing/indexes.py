@@ -135,25 +135,23 @@ def lexical_index_current(root: Path, settings: LexicalSettings) -> bool:
     """Whether the embedded lexical index of the version in ``root`` opens and is of this release's schema version:
     one of version 4 opens and is served, in its own words, until the next build, but a benchmark or the demo
     builds it again to measure and show this release's words (folded, sizes spelled out, model codes)."""
-    if settings.backend != "tantivy":
-        return True
-    try:
-        return TantivyRetriever(root / LEXICAL_DIR, settings).schema_version == SCHEMA_VERSION
-    except ConfigError:
-        return False
+    return settings.backend != "tantivy" or _lexical_schema_version(root, settings) == SCHEMA_VERSION
 
 
 def lexical_index_opens(root: Path, settings: LexicalSettings) -> bool:
     """Whether this release opens the embedded lexical index of the version in ``root`` (one built by a release
     of another schema does not: see tantivy_index.SCHEMA_VERSION); a server index is the cluster's, and is not
     tried here."""
-    if settings.backend != "tantivy":
-        return True
+    return settings.backend != "tantivy" or _lexical_schema_version(root, settings) is not None
+
+
+def _lexical_schema_version(root: Path, settings: LexicalSettings) -> int | None:
+    """The schema version of the embedded lexical index of the version in ``root``; None when this release does not
+    open it."""
     try:
-        TantivyRetriever(root / LEXICAL_DIR, settings).warm_up()
+        return TantivyRetriever(root / LEXICAL_DIR, settings).schema_version
     except ConfigError:
-        return False
-    return True
+        return None
 
 
 def _typed_fields(lexical: Retriever) -> CatalogFields:
