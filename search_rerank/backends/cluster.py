@@ -42,8 +42,8 @@ from ..core.product import Product
 from ..core.retrieval import LEXICAL, leg_candidates
 from ..core.settings import LexicalSettings, merged
 from ..indexing.versions import new_stamp
-from .cluster_query import aggregation_body, search_body
-from .mappings import catalog_mapping, document, field_paths, index_body, mapped_catalog
+from .cluster_query import aggregation_body, search_body, searched_codes
+from .mappings import CODE, catalog_mapping, document, field_paths, index_body, mapped_catalog
 
 log = logging.getLogger(__name__)
 
@@ -254,7 +254,7 @@ class ClusterRetriever:
         """Best first, ties by product id; same rules for empty text and filters as the embedded leg."""
         if k < 0:
             raise ValueError(f"k={k}: the number of candidates must be >= 0")
-        body = search_body(query, k, filters, self.settings)
+        body = search_body(query, k, filters, self.settings, self.codes(query))
         if body is None:
             return []
         response = self._call("search", lambda: self._client.search(index=self.index, body=body))
@@ -269,9 +269,16 @@ class ClusterRetriever:
         For facets: the counts are over the same products a search would
         retrieve, with no words meaning the whole catalog.
         """
-        body = aggregation_body(aggs, query, filters, self.settings)
+        body = aggregation_body(aggs, query, filters, self.settings, self.codes(query))
         response = self._call("aggregate", lambda: self._client.search(index=self.index, body=body))
         return response.get("aggregations", {})
+
+    def codes(self, text: str) -> list[str]:
+        """The model codes of ``text`` to look up in the served index's code fields: none where it has none (an
+        index of mapping version 3 or before finds a code by its words until a reindex), or without
+        ``lexical.model_codes``. The mapping is asked only for a query with a code (most have none)."""
+        found = searched_codes(text, self.settings)
+        return found if found and CODE in self.fields() else []
 
     def run_search(self, body: Mapping[str, Any], action: str = "search", **options: Any) -> dict[str, Any]:
         """One search request with ``body`` as it is, under the retry policy; the decoded response.
@@ -355,10 +362,14 @@ class ClusterRetriever:
         self, products: Iterable[Product], extra: Mapping[str, Mapping[str, Any]] | None = None
     ) -> list[tuple[str, list[dict[str, Any]]]]:
         extra = {} if extra is None else extra
+        codes = CODE in self.fields()  # written only into an index that maps them: its mapping is strict
         return [
             (
                 p.id,
-                [{"index": {"_index": self.index, "_id": p.id}}, {**document(p, self.catalog), **extra.get(p.id, {})}],
+                [
+                    {"index": {"_index": self.index, "_id": p.id}},
+                    {**document(p, self.catalog, codes), **extra.get(p.id, {})},
+                ],
             )
             for p in products
         ]

@@ -7,6 +7,9 @@ string of a match-family query, which the server analyses as plain words:
 ``query_string``/``simple_query_string`` would read ``"``, ``:``, ``(``,
 ``AND`` or ``*`` as operators and can fail on unbalanced input.
 
+A query's model codes ("dw745b"; ``lexical.model_codes``, :mod:`.codes`) are
+looked up in the index's code fields (mapping version 4 on) beside its words.
+
 Filters are ``bool.filter`` clauses, which narrow the candidates without
 scoring; they look up the normalised exact keys that
 :mod:`search_rerank.core.filters` defines, so they decide as ``Filters.matches`` does.
@@ -14,14 +17,21 @@ scoring; they look up the normalised exact keys that
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ..core.filters import Filters, attribute_key, category_key, normalise_term
 from ..core.settings import LexicalSettings
+from .codes import query_codes
+from .mappings import CODE
 
 # Ties in score are broken by id, as in the tantivy leg, so the k-th place does
 # not depend on shard, segment or refresh order.
 SORT = [{"_score": "desc"}, {"id": "asc"}]
+MAX_QUERY_CODES = 32
+"""A query's model codes looked up at most: each is a term query per searched field, and a cluster refuses a query
+of more clauses than its limit (OpenSearch's ``indices.query.bool.max_clause_count``, 1,024 by default); a
+512-character query of letters and digits has hundreds of spans that read as codes, a shopper's has a few."""
 
 
 def has_words(text: str) -> bool:
@@ -48,19 +58,46 @@ def filter_clauses(filters: Filters | None) -> list[dict[str, Any]]:
     return clauses
 
 
-def text_query(text: str, settings: LexicalSettings) -> dict[str, Any]:
-    return {
-        "multi_match": {
-            "query": text,
-            "type": "best_fields",
-            "fields": [f"{field}^{boost:g}" for field, boost in settings.searched_fields().items()],
-            "tie_breaker": settings.tie_breaker,
-            "operator": "or",
+def text_query(text: str, settings: LexicalSettings, codes: Sequence[str] = ()) -> dict[str, Any]:
+    """Best fields over the searched fields; with ``codes`` (the query's model codes, :func:`searched_codes`) each
+    code in the index's :data:`~.mappings.CODE` fields too, one more field of the best fields, as the tantivy leg
+    searches them."""
+    fields = settings.searched_fields()
+    if not codes:
+        return {
+            "multi_match": {
+                "query": text,
+                "type": "best_fields",
+                "fields": [f"{field}^{boost:g}" for field, boost in fields.items()],
+                "tie_breaker": settings.tie_breaker,
+                "operator": "or",
+            }
         }
-    }
+    # best_fields is a dis_max of a match per field (Elasticsearch's own definition), written out so that the codes
+    # join the same disjunction: a code in a field counts at that field's boost, the best field of a code counts.
+    words = [{"match": {field: {"query": text, "operator": "or", "boost": boost}}} for field, boost in fields.items()]
+    in_fields = [
+        {
+            "dis_max": {
+                "queries": [
+                    {"term": {f"{CODE}.{field}": {"value": code, "boost": boost}}} for field, boost in fields.items()
+                ],
+                "tie_breaker": settings.tie_breaker,
+            }
+        }
+        for code in codes
+    ]
+    return {"dis_max": {"queries": [*words, {"bool": {"should": in_fields}}], "tie_breaker": settings.tie_breaker}}
 
 
-def search_body(text: str, k: int, filters: Filters | None, settings: LexicalSettings) -> dict[str, Any] | None:
+def searched_codes(text: str, settings: LexicalSettings) -> list[str]:
+    """The model codes of ``text`` to look up (``lexical.model_codes``), at most :data:`MAX_QUERY_CODES`."""
+    return query_codes(text)[:MAX_QUERY_CODES] if settings.model_codes else []
+
+
+def search_body(
+    text: str, k: int, filters: Filters | None, settings: LexicalSettings, codes: Sequence[str] = ()
+) -> dict[str, Any] | None:
     """The request for the top ``k``, or ``None`` when the answer is empty without asking.
 
     As in the tantivy leg, text with no words returns the filtered products
@@ -72,12 +109,12 @@ def search_body(text: str, k: int, filters: Filters | None, settings: LexicalSet
         return None
     query: dict[str, Any] = {"bool": {"filter": clauses}}
     if has_words(text):
-        query["bool"]["must"] = [text_query(text, settings)]
+        query["bool"]["must"] = [text_query(text, settings, codes)]
     return {"query": query, "size": k, "sort": SORT, "track_scores": True, "track_total_hits": False, "_source": False}
 
 
 def aggregation_body(
-    aggs: dict[str, Any], text: str, filters: Filters | None, settings: LexicalSettings
+    aggs: dict[str, Any], text: str, filters: Filters | None, settings: LexicalSettings, codes: Sequence[str] = ()
 ) -> dict[str, Any]:
     """Aggregations over the products a search with the same text and filters would match.
 
@@ -86,5 +123,5 @@ def aggregation_body(
     """
     query: dict[str, Any] = {"bool": {"filter": filter_clauses(filters)}}
     if has_words(text):
-        query["bool"]["must"] = [text_query(text, settings)]
+        query["bool"]["must"] = [text_query(text, settings, codes)]
     return {"query": query, "size": 0, "aggs": aggs, "track_total_hits": True}

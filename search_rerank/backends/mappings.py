@@ -30,6 +30,7 @@ from ..core.filters import attribute_key, category_keys, normalise_term
 from ..core.longtail import popularity_signal
 from ..core.product import Product
 from ..core.settings import DenseSettings, LexicalSettings
+from .codes import product_codes
 
 MAPPINGS = "index_mappings"
 # The whole category path as a keyword (a front end's ``category.keyword``). The dynamic template maps it, so an
@@ -37,6 +38,9 @@ MAPPINGS = "index_mappings"
 WHOLE_CATEGORY = "facet.category.path"
 # The title as one keyword (a shop's "Name: A-Z" sort), since mapping version 2: an index of version 1 lacks it.
 TITLE_KEYWORD = "title.keyword"
+CODE = "code"
+"""The object holding each text field's model codes, separators dropped (``code.title``: ["dw745b"]), since mapping
+version 4: what a query's "dw745b" finds "DW745-B" by on the cluster (``lexical.model_codes``, :mod:`.codes`)."""
 CATALOG = "catalog"
 """The object holding the catalog's own fields (core/catalog_fields.py), mapped with their types when an index is
 created, so that a front end's filters, sorts and facets on them run on the cluster as they are sent."""
@@ -235,20 +239,19 @@ def _nested(named: Iterable[tuple[str, Any]], children: str | None) -> dict[str,
     return out
 
 
-def document(product: Product, catalog: CatalogFields | None = None) -> dict[str, Any]:
-    """Text fields as the tantivy leg indexes them, normalised filter keys, and display values for facets.
+def document(product: Product, catalog: CatalogFields | None = None, codes: bool = False) -> dict[str, Any]:
+    """Text fields as the tantivy leg indexes them, normalised filter keys, display values for facets, and
+    (``codes``: the index maps :data:`CODE`, mapping version 4 on) each text field's model codes.
 
     Filter keys are computed here rather than by an engine normaliser because
     ``Filters`` compares with Unicode case folding ("Straße" = "STRASSE"),
-    which no built-in normaliser reproduces.
+    which no built-in normaliser reproduces. Codes too: which runs are codes and
+    which are sizes (:mod:`.codes`) is no analyser's rule.
     """
+    texts = product.field_texts()
     doc: dict[str, Any] = {
         "id": product.id,
-        "title": product.title,
-        "brand": product.brand,
-        "category": " ".join(product.category),
-        "attributes": product.attribute_text(),
-        "description": product.description,
+        **texts,
         "sales": product.sales,
         "review_count": product.review_count,
         "popularity": float(popularity_signal(product.sales, product.review_count)),
@@ -273,4 +276,7 @@ def document(product: Product, catalog: CatalogFields | None = None) -> dict[str
     own = catalog_values(product, catalog) if catalog else {}
     if own:
         doc[CATALOG] = own
+    held = {field: found for field, text in texts.items() if (found := product_codes(text))} if codes else {}
+    if held:
+        doc[CODE] = held
     return doc

@@ -215,18 +215,6 @@ def held_term(value: str) -> str:
     return value if len(encoded) <= MAX_TERM_BYTES else encoded[:MAX_TERM_BYTES].decode("utf-8", "ignore")
 
 
-def field_texts(product: Product) -> dict[str, str]:
-    """The text each of :data:`LEXICAL_FIELDS` is indexed from: what a field's words were cut from, read again where
-    the index's stems are not enough (the words a suggestion shows, serving/did_you_mean)."""
-    return {
-        "title": product.title,
-        "brand": product.brand,
-        "category": " ".join(product.category),
-        "attributes": product.attribute_text(),
-        "description": product.description,
-    }
-
-
 def code_term(field: str, code: str) -> str:
     """The :data:`CODE_FIELD` term of ``code`` written in the text field ``field``: a code counts as its field counts
     (a title's code names the product; a description's "fits DW745-B" names another), and not in a field that is not
@@ -244,7 +232,7 @@ def _document(product: Product, catalog: CatalogFields, spelled: Callable[[str],
         own[field] = values
         if name in catalog.several:  # the values a sort reads, one each (a fast field of several sorts by its first)
             own[f"{field}{MIN_SUFFIX}"], own[f"{field}{MAX_SUFFIX}"] = [min(values)], [max(values)]
-    texts = field_texts(product)
+    texts = product.field_texts()
     held = (code_term(field, c) for field, text in texts.items() for c in product_codes(text))
     held_codes = {CODE_FIELD: list(dict.fromkeys(held))} if codes else {}
     return tantivy.Document(

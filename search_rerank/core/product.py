@@ -134,6 +134,18 @@ class Product(BaseModel):
         """Attribute values as words ("red leather"), for matching in text fields."""
         return " ".join(v for values in self.attributes.values() for v in values)
 
+    def field_texts(self) -> dict[str, str]:
+        """The text each lexical field (``settings.LEXICAL_FIELDS``) is indexed from, by either backend: what a
+        field's words and model codes are cut from, read again where the index's stems are not enough (the words a
+        suggestion shows, serving/did_you_mean)."""
+        return {
+            "title": self.title,
+            "brand": self.brand,
+            "category": " ".join(self.category),
+            "attributes": self.attribute_text(),
+            "description": self.description,
+        }
+
     def category_facets(self) -> dict[str, str]:
         """The category as facet keywords: the path down to each depth (``lvl1``, ``lvl2``, ...) for a
         hierarchical facet, and the whole path (``path``) for a flat list of categories (a front end's

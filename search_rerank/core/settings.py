@@ -133,9 +133,8 @@ class LexicalSettings(_Section):
     )
     model_codes: bool = Field(
         default=True,
-        description="embedded backend: a model number typed without its separators or with others finds it "
-        '("ecc102" and "ecc10-2" find "ECC-10-2"; docs/TUNING.md, "Model numbers"); the cluster backends search '
-        "words as typed",
+        description='a model number typed without its separators or with others finds it ("ecc102" and "ecc10-2" '
+        'find "ECC-10-2"; docs/TUNING.md, "Model numbers"); on a cluster, in an index of mapping version 4 on',
     )
     k1: float = Field(default=1.2, ge=0.0)
     b: float = Field(default=0.75, ge=0.0, le=1.0)
@@ -155,7 +154,7 @@ class LexicalSettings(_Section):
     bulk_workers: int = Field(
         default=3, ge=1, le=32, description="bulk requests in flight at once while indexing (1: one after another)"
     )
-    mapping_version: int = Field(default=3, ge=1, description="which index_mappings/products.vN.json new indexes use")
+    mapping_version: int = Field(default=4, ge=1, description="which index_mappings/products.vN.json new indexes use")
     synonyms_file: SettingPath | None = Field(
         default=None, description="Solr-format synonym rules applied at search time by new indexes (server backends)"
     )

@@ -49,7 +49,7 @@ from typing import Any
 from rapidfuzz.distance import OSA
 
 from ..backends.spelling import NearTerm, near_terms
-from ..backends.tantivy_index import TantivyRetriever, field_texts
+from ..backends.tantivy_index import TantivyRetriever
 from ..core.settings import LEXICAL_FIELDS, ServiceSettings
 from ..core.store import ProductStore
 from .body_checks import (
@@ -421,7 +421,7 @@ class Lookups:
         ids = dict.fromkeys(pid for stem in wanted for pid in self.leg.holders(field, stem, sample))
         counts: dict[str, Counter[str]] = {stem: Counter() for stem in wanted}
         for product in self.store.get(list(ids)).values():
-            text = field_texts(product)[field]
+            text = product.field_texts()[field]
             typed = [token.text for token in self.leg.typed_tokens(text)]
             for word, term in zip(typed, self.leg.analyze(text), strict=True):
                 if term in counts:

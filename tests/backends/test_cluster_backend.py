@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from servers import server_retriever, server_settings
 
 from search_rerank.backends.cluster import RejectedDocuments, cluster_retriever
+from search_rerank.backends.cluster_query import MAX_QUERY_CODES, searched_codes
 from search_rerank.backends.mappings import available_versions, index_body
 from search_rerank.core.errors import ConfigError, StageError
 from search_rerank.core.filters import Filters
@@ -225,7 +226,7 @@ def test_bm25_parameters_are_taken_by_the_index(server_engine, make_server):
 def test_index_records_its_mapping_version(server_engine, make_server):
     retriever = make_server(server_engine)
     [mapping] = retriever._client.indices.get_mapping(index=retriever.index).values()
-    assert mapping["mappings"]["_meta"]["mapping_version"] == 3
+    assert mapping["mappings"]["_meta"]["mapping_version"] == 4
 
 
 @pytest.mark.parametrize(("query", "found"), [("ge cafe", "cafe"), ("GE CAFÉ", "cafe"), ("crème brûlée", "creme")])
@@ -326,6 +327,51 @@ def test_synonyms_expand_search_on_a_real_server(server_engine, make_server, tmp
         # Its _analyze shows the expansion, but its searches ignore synonym_graph: only the index body is checked.
         pytest.skip("osmem-server ignores synonym_graph filters in searches (see index_mappings/README.md)")
     assert {c.product_id for c in retriever.search("couch", 10)} == {"s1", "s2", "l1"}
+
+
+# --- model codes: the code fields of mapping version 4 -----------------------------------------
+
+CODES = [
+    Product(id="dw", title="DEWALT DW745-B Table Saw", brand="DEWALT"),
+    Product(id="blade", title="Saw Blade 10 in. 745 teeth", brand="Diablo"),
+]
+
+
+def test_each_text_fields_model_codes_are_held_in_its_code_field(server_engine, make_server):
+    retriever = make_server(server_engine, [Product(id="kb", title="Kobalt KB-0123A Set", description="Fits R-40-1.5")])
+    source = retriever._client.get(index=retriever.index, id="kb")["_source"]
+    assert source["code"] == {"title": ["kb0123a"], "description": ["r4015"]}
+
+
+def test_facet_counts_hold_the_product_found_by_its_model_number(server_engine, make_server):
+    aggs = make_server(server_engine, CODES).aggregate({"brands": FACETS["brands"]}, "dw745b")
+    assert buckets(aggs["brands"]) == {"DEWALT": 1}
+
+
+def test_words_score_the_same_beside_a_code_no_product_holds(server_engine, make_server):
+    # With a code the best fields are written out as a dis_max of a match per field: the same scores as multi_match.
+    retriever = make_server(server_engine, [*CODES, *CATALOG])
+    without = server_retriever(retriever.settings.model_copy(update={"model_codes": False}))
+    assert "zx9000" in retriever.codes("zx9000 saw sofa")
+    found = {c.product_id: c.score for c in retriever.search("zx9000 saw sofa", 10)}
+    assert found == pytest.approx({c.product_id: c.score for c in without.search("zx9000 saw sofa", 10)}, rel=1e-6)
+    assert {"dw", "blade", "s1"} <= set(found)
+
+
+def test_an_index_of_mapping_version_3_finds_a_model_number_by_its_words_only(server_engine, make_server):
+    # Its mapping is strict and has no code field: documents are written without codes until a reindex.
+    retriever = make_server(server_engine, CODES, mapping_version=3)
+    retriever.add([Product(id="kb", title="Kobalt KB-0123A Wrench Set")])
+    assert [c.product_id for c in retriever.search("dw745-b saw", 10)][0] == "dw"
+    assert [c.product_id for c in retriever.search("kb-0123a", 10)] == ["kb"]
+    assert retriever.search("dw745b", 10) == []
+
+
+def test_a_query_of_hundreds_of_codes_looks_up_a_bounded_number(server_engine, make_server):
+    # 170 pieces that read as codes in spans of up to four: past a cluster's clause limit if each were a term query.
+    text = " ".join(f"a{i % 10}" for i in range(170))
+    assert len(searched_codes(text, LexicalSettings())) == MAX_QUERY_CODES
+    assert make_server(server_engine, CODES).search(text, 10) == []
 
 
 # --- settings --------------------------------------------------------------------------------

@@ -279,6 +279,72 @@ def test_filter_does_not_change_scores(make_leg):
     assert all(unfiltered[pid] == score for pid, score in filtered.items())
 
 
+# --- model codes (``lexical.model_codes``: the tantivy index's code field, the cluster's since mapping v4) -------
+
+# Each code's words are elsewhere too ("10", "2", "745"), so what is found first is found by the code.
+CODE_CATALOG = [
+    Product(id="ecc", title="Makita ECC-10-2 Cordless Cutter"),
+    Product(id="xr", title="DEWALT XR-4501 Brushless Drill"),
+    Product(id="dw", title="DEWALT DW745-B Table Saw"),
+    Product(id="reel", title="Everbilt R-40-1.5 Hose Reel"),
+    Product(id="blade", title="Saw Blade 10 in. 2-Pack, 745 teeth"),
+]
+
+
+@pytest.mark.parametrize(
+    ("query", "found"), [("ecc102", "ecc"), ("ECC102", "ecc"), ("xr4501", "xr"), ("dw745b", "dw"), ("r4015", "reel")]
+)
+def test_a_model_number_typed_without_its_separators_finds_it_first(make_leg, query, found):
+    assert ids(make_leg(CODE_CATALOG).search(query, 10))[0] == found
+
+
+@pytest.mark.parametrize(
+    ("query", "found"), [("ecc10-2", "ecc"), ("ecc 10 2", "ecc"), ("dw 745b", "dw"), ("r40/1.5", "reel")]
+)
+def test_a_model_number_typed_with_other_separators_finds_it_first(make_leg, query, found):
+    assert ids(make_leg(CODE_CATALOG).search(query, 10))[0] == found
+
+
+def test_a_plain_number_does_not_match_a_model_number(make_leg):
+    # "102" is ECC-10-2 without its letters: no code, and no word of any title.
+    assert make_leg(CODE_CATALOG).search("102", 10) == []
+
+
+def test_numbers_typed_apart_score_as_words_whether_or_not_codes_are_searched(make_leg, reopen):
+    on = make_leg(CODE_CATALOG)
+    off = reopen(on, model_codes=False)
+    assert scores(on.search("10 2", 10)) == scores(off.search("10 2", 10))
+
+
+def test_a_size_written_with_a_hyphen_is_no_model_number(make_leg):
+    # "1/2-in." is half an inch, not the code "12in" a query "12in" would find.
+    assert make_leg([Product(id="pipe", title="1/2-in. PVC Pipe")]).search("12in", 10) == []
+
+
+def test_a_model_number_ranks_the_product_titled_with_it_above_one_whose_description_names_it(make_leg):
+    # An accessory's "fits DW745-B" is not its own code: a code counts at the boost of the field it is written in.
+    catalog = [
+        Product(id="saw", title="DEWALT DW745-B Table Saw", description="Fits the DW7440RS stand and DW7462 guard"),
+        Product(id="blade", title="10 in. Saw Blade", description="Fits DW745-B"),
+    ]
+    assert ids(make_leg(catalog).search("dw745b", 10)) == ["saw", "blade"]
+
+
+def test_a_model_number_only_in_a_field_not_searched_is_not_found(make_leg):
+    catalog = [Product(id="saw", title="DEWALT Table Saw", description="Takes the DW7462 guard")]
+    assert make_leg(catalog, field_boosts={"title": 1.0}).search("dw7462", 10) == []
+
+
+def test_model_codes_off_searches_words_as_typed(make_leg):
+    assert make_leg(CODE_CATALOG, model_codes=False).search("ecc102", 10) == []
+
+
+def test_a_product_updated_with_a_model_number_is_found_by_it(make_leg):
+    retriever = make_leg([Product(id="kb", title="Kobalt Wrench Set")])
+    retriever.add([Product(id="kb", title="Kobalt KB-0123A Wrench Set")])
+    assert ids(retriever.search("kb0123a", 10)) == ["kb"]
+
+
 # --- index lifecycle -------------------------------------------------------------------------
 
 

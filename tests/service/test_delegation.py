@@ -470,8 +470,8 @@ def test_a_match_on_title_keyword_searches_the_titles_words(shop):
 
 def test_category_keyword_facet_on_an_index_written_without_the_whole_path_is_a_501_naming_it(make_shop, monkeypatch):
     # An index an earlier version of the product wrote holds the path per level only: no buckets would be wrong.
-    def without_whole_path(product, catalog=None):
-        written = mappings.document(product, catalog)
+    def without_whole_path(product, catalog=None, codes=False):
+        written = mappings.document(product, catalog, codes)
         written["facet"]["category"].pop("path", None)
         return written
 
