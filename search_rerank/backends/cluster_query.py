@@ -17,7 +17,7 @@ scoring; they look up the normalised exact keys that
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..core.filters import Filters, attribute_key, category_key, normalise_term
@@ -74,20 +74,28 @@ def text_query(text: str, settings: LexicalSettings, codes: Sequence[str] = ()) 
             }
         }
     # best_fields is a dis_max of a match per field (Elasticsearch's own definition), written out so that the codes
-    # join the same disjunction: a code in a field counts at that field's boost, the best field of a code counts.
+    # join the same disjunction.
     words = [{"match": {field: {"query": text, "operator": "or", "boost": boost}}} for field, boost in fields.items()]
+    found = code_lookup(codes, fields, settings.tie_breaker)
+    return {"dis_max": {"queries": [*words, found], "tie_breaker": settings.tie_breaker}}
+
+
+def code_lookup(codes: Sequence[str], fields: Mapping[str, float], tie_breaker: float) -> dict[str, Any]:
+    """Any of ``codes`` in the :data:`~.mappings.CODE` fields of the text ``fields``: a code in a field counts at
+    that field's boost, the best field of each code counts (as the words' fields are combined), and the codes
+    found add up."""
     in_fields = [
         {
             "dis_max": {
                 "queries": [
                     {"term": {f"{CODE}.{field}": {"value": code, "boost": boost}}} for field, boost in fields.items()
                 ],
-                "tie_breaker": settings.tie_breaker,
+                "tie_breaker": tie_breaker,
             }
         }
         for code in codes
     ]
-    return {"dis_max": {"queries": [*words, {"bool": {"should": in_fields}}], "tie_breaker": settings.tie_breaker}}
+    return {"bool": {"should": in_fields}}
 
 
 def searched_codes(text: str, settings: LexicalSettings) -> list[str]:

@@ -49,6 +49,10 @@ nothing here widens what the passthrough's read-only allow-list lets through.
 A scroll's later pages are the passthrough's (``/_search/scroll``, on its list).
 
 Field names are the one thing translated (:class:`ClusterFields`), and
+one thing added: a full-text query's model codes ("dw745b"), looked up in the
+text fields' code keywords beside it (:meth:`ClusterFields.with_codes`), since
+the cluster's analyser cuts "DW745-B" into words that "dw745b" does not match;
+and
 ``_source`` is the product record (from the store, filtered as asked), as on
 every page this service answers. The index
 is the product's (``index_mappings/``), so a front end's ``brand.keyword`` or
@@ -83,6 +87,7 @@ import numpy as np
 from werkzeug.exceptions import BadGateway, GatewayTimeout, ServiceUnavailable
 
 from ..backends.cluster import ClusterRetriever
+from ..backends.cluster_query import code_lookup
 from ..backends.engine_knn import EngineKnnRetriever
 from ..backends.mappings import CATALOG, TITLE_KEYWORD, WHOLE_CATEGORY, field_paths, load_mapping
 from ..core.breaker import CircuitBreaker, DeadlineExceeded, GuardedRetriever
@@ -278,6 +283,9 @@ class ClusterFields:
         self.aliases = aliases or {}
         """``service.field_aliases``: the body is renamed before it comes here, but not the field names inside a
         ``query_string``'s text, which are mapped where the text is read (:meth:`_string_query`)."""
+        self.codes = cluster.codes
+        """A text's model codes to look up, where ``lexical.model_codes`` is on and the served index holds them."""
+        self.tie_breaker = cluster.settings.tie_breaker
 
     def resolve(self, name: Any, use: str, path: str) -> Field:
         if not isinstance(name, str):
@@ -416,10 +424,33 @@ class ClusterFields:
         if kind in MULTI_FIELD_QUERIES:
             spec = dict(an_object(spec, where))
             spec["fields"] = self.text_fields(spec.get("fields"), f"{where}.fields")
-            return {kind: spec}
+            return self.with_codes({kind: spec}, spec.get("query"), spec["fields"], spec.get("boost"))
         if kind in STRING_QUERIES:
             return self._string_query(kind, an_object(spec, where), where)
         return self._leaf(kind, spec, where)
+
+    def with_codes(self, query: dict[str, Any], text: Any, fields: list[str], boost: Any) -> dict[str, Any]:
+        """``query`` (a full-text query of ``text`` on ``fields``, ``name^boost``, at ``boost``), or else
+        ``text``'s model codes in those text fields (``lexical.model_codes``): "dw745b" and "dw 745b" find
+        "DW745-B" on the cluster as they do in the embedded index and in the service's own lexical leg. The
+        alternative is a ``dis_max``, so a product either matches scores as the better of the two, and the codes
+        constrain nothing the dense leg is held to (:func:`constraints`). A boost that is no number is left for the
+        cluster to refuse."""
+        codes = self.codes(text) if isinstance(text, str) else []
+        if not codes:
+            return query
+        try:
+            scale = 1.0 if boost is None else float(boost)
+            boosts = {
+                name: scale * (float(weight) if weight else 1.0)
+                for name, _, weight in (entry.partition("^") for entry in fields)
+                if name in LEXICAL_FIELDS
+            }
+        except (TypeError, ValueError):
+            return query
+        if not boosts:
+            return query
+        return {"dis_max": {"queries": [query, code_lookup(codes, boosts, self.tie_breaker)]}}
 
     def _compound(self, kind: str, spec: Mapping[str, Any], where: str) -> dict[str, Any]:
         out = dict(spec)
@@ -466,7 +497,9 @@ class ClusterFields:
             resolved = self.resolve(name, TEXT, f"{where}.{name}")
             if resolved.attribute is not None:
                 resolved = Field("attributes")  # one attribute's words are in the attributes text
-            return {kind: {**{k: v for k, v in spec.items() if k in OPTIONS}, resolved.name: value}}
+            sent = {kind: {**{k: v for k, v in spec.items() if k in OPTIONS}, resolved.name: value}}
+            text, boost = (value.get("query"), value.get("boost")) if isinstance(value, Mapping) else (value, None)
+            return self.with_codes(sent, text, [resolved.name], boost)
         name, value = _field_key(spec, where)
         use = EXACT if kind in ("term", "terms") else TEXT  # prefix, wildcard...: text fields match by token
         if kind == "range":

@@ -13,14 +13,16 @@ from typing import Any
 
 import pytest
 import urllib3
-from front_end_catalog import BY_ID, CATALOG
+from front_end_catalog import BY_ID, CATALOG, product
 from live_server import handled
 from servers import server_retriever, server_settings
 
 from search_rerank.backends import cluster, mappings
+from search_rerank.backends.cluster_query import code_lookup
 from search_rerank.backends.encoder import BiEncoder
 from search_rerank.backends.faiss_index import FaissRetriever
 from search_rerank.core.pipeline import SearchPipeline
+from search_rerank.core.product import Product
 from search_rerank.core.reasons import CLUSTER_UNAVAILABLE
 from search_rerank.core.retrieval import DENSE, LEXICAL
 from search_rerank.core.settings import LexicalSettings, Settings
@@ -62,24 +64,30 @@ def shop_settings(index_dir: Path, lexical: LexicalSettings, dense: Any) -> Sett
 
 @pytest.fixture
 def make_shop(request, tmp_path, tiny_settings):
-    """``make_shop(dense=False, candidates=40, engine="opensearch", **lexical)``: the app on a fresh index of
-    CATALOG (osmem-server, or ES_URL for Elasticsearch), with a FAISS dense leg over the same products when
-    ``dense``; ``lexical`` are more lexical settings (``url`` of a hop in front of the server)."""
+    """``make_shop(dense=False, candidates=40, engine="opensearch", products=CATALOG, **lexical)``: the app on a fresh
+    index of ``products`` (osmem-server, or ES_URL for Elasticsearch), with a FAISS dense leg over the same products
+    when ``dense``; ``lexical`` are more lexical settings (``url`` of a hop in front of the server)."""
     made = []
 
-    def make(dense: bool = False, candidates: int = 40, engine: str = "opensearch", **lexical_settings: Any):
+    def make(
+        dense: bool = False,
+        candidates: int = 40,
+        engine: str = "opensearch",
+        products: list[Product] = CATALOG,
+        **lexical_settings: Any,
+    ):
         direct: LexicalSettings = server_settings(engine, request, candidates=candidates)
         made.append(server_retriever(direct))
-        made[-1].add(CATALOG)
+        made[-1].add(products)
         lexical = direct.model_copy(update=lexical_settings)
         store = ProductStore(tmp_path / f"{lexical.index}.sqlite")
-        store.add(CATALOG)
+        store.add(products)
         store.refresh_popularity()
         legs: dict[str, Any] = {LEXICAL: server_retriever(lexical)}
-        dense_settings = tiny_settings.model_copy(update={"candidates": len(CATALOG)}) if dense else {"enabled": False}
+        dense_settings = tiny_settings.model_copy(update={"candidates": len(products)}) if dense else {"enabled": False}
         if dense:
             faiss = FaissRetriever(BiEncoder(tiny_settings), tiny_settings)
-            faiss.add(CATALOG)
+            faiss.add(products)
             legs[DENSE] = faiss
         settings = shop_settings(tmp_path / "unused", lexical, dense_settings)
         return create_app(settings, SearchPipeline(settings, legs, store)).test_client()
@@ -822,6 +830,61 @@ def test_constraints_of_should_alternatives_count_a_text_alternative_as_met_towa
     assert constraints({"bool": {"should": should, "minimum_should_match": 2}}) == [
         {"bool": {"should": [{"match_all": {}}, acme, bolt], "minimum_should_match": 2}}
     ]
+
+
+# ------------------------------------------------------------------ model numbers (mapping version 4's code fields)
+
+CODED = [
+    *CATALOG,
+    product("saw", "DEWALT DW745-B Table Saw", "DEWALT", "Tools > Saws", 399.0),
+    product("blade", "10 in. Saw Blade", "Diablo", "Tools > Blades", 39.0, description="Fits DW745-B"),
+]
+
+
+def search_ui_text(words: str) -> dict[str, Any]:
+    """Search UI's search-box query: every word in one field, or the words as a phrase's beginning."""
+    text = json.loads(json.dumps(SEARCH_UI_TEXT))
+    for clause in text["bool"]["should"]:
+        clause["multi_match"].update(query=words, fields=["title^3", "description"])
+    return text
+
+
+@pytest.fixture
+def tool_shop(make_shop):
+    return make_shop(products=CODED)
+
+
+@pytest.mark.parametrize("words", ["dw745b", "DW 745B", "dw745-b table saw"])
+def test_search_uis_query_finds_a_model_number_typed_without_or_with_other_separators(tool_shop, words):
+    # The saw has it in its title, the blade ("Fits DW745-B") in its description.
+    assert ids(search(tool_shop, {"query": search_ui_text(words)})) == ["saw", "blade"]
+
+
+def test_hits_total_and_facet_counts_hold_the_products_found_by_a_model_number(tool_shop):
+    body = {"query": search_ui_text("dw745b"), "aggs": {"brands": {"terms": {"field": "brand.keyword"}}}}
+    answer = search(tool_shop, body)
+    assert answer["hits"]["total"]["value"] == 2
+    assert buckets(answer["aggregations"]["brands"]) == {"DEWALT": 1, "Diablo": 1}
+
+
+def test_a_match_on_one_field_finds_the_model_numbers_written_in_that_field_only(tool_shop):
+    assert ids(search(tool_shop, {"query": {"match": {"title": "dw745b"}}})) == ["saw"]
+    assert ids(search(tool_shop, {"query": {"match": {"description": {"query": "dw745b"}}}})) == ["blade"]
+
+
+def test_a_model_number_in_must_not_leaves_out_the_product_that_has_it(tool_shop):
+    query = {"bool": {"must": [{"match": {"title": "saw"}}], "must_not": [{"match": {"title": "dw745b"}}]}}
+    assert ids(search(tool_shop, {"query": query})) == ["blade"]
+
+
+def test_without_model_codes_the_query_is_sent_as_it_came(make_shop):
+    shop = make_shop(products=CODED, model_codes=False)
+    assert ids(search(shop, {"query": search_ui_text("dw745b")})) == []
+
+
+def test_a_model_number_alternative_constrains_nothing_the_dense_leg_is_held_to():
+    text = {"multi_match": {"query": "dw745b", "fields": ["title^3"]}}
+    assert constraints({"dis_max": {"queries": [text, code_lookup(["dw745b"], {"title": 3.0}, 0.3)]}}) == []
 
 
 # ------------------------------------------------------------------ the service as it starts from settings
