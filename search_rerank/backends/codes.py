@@ -20,6 +20,7 @@ Letters are ASCII: model numbers are.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 from ..core.identifiers import UNITS, quantity
 from .units import SPELLINGS
@@ -47,6 +48,12 @@ def product_codes(text: str) -> list[str]:
     """The codes written in a product's ``text``, each once, in order."""
     found = (code(SEPARATOR.sub("", run)) for run in RUN.findall(text))
     return list(dict.fromkeys(c for c in found if c is not None))
+
+
+def code_spans(text: str, codes: Collection[str]) -> list[tuple[int, int]]:
+    """Where ``text`` writes one of ``codes`` (as :func:`product_codes` reads them): each such run's start and end,
+    separators included ("DW745-B" for ``dw745b``), for a highlight."""
+    return [run.span() for run in RUN.finditer(text) if code(SEPARATOR.sub("", run.group())) in codes]
 
 
 def query_codes(text: str) -> list[str]:

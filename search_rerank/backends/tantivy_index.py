@@ -502,11 +502,16 @@ class TantivyRetriever:
         codes = self._codes_query(query)
         return tantivy.Query.disjunction_max_query(fields if codes is None else [*fields, codes], self._tie_breaker)
 
+    def codes(self, query: str) -> list[str]:
+        """The model codes of ``query`` the index looks up (:mod:`.codes`): none without ``lexical.model_codes`` or in
+        an index of schema version 4, which holds none."""
+        return query_codes(query) if self._settings.model_codes and self._codes_held else []
+
     def _codes_query(self, query: str) -> tantivy.Query | None:
         """With ``lexical.model_codes``, an OR of ``query``'s codes in :data:`CODE_FIELD`, one more field of the best
         fields: each code in the searched text fields, at the boost of the field it is written in, the best of them
         (as the words' fields are combined); None without codes (or setting, or field)."""
-        codes = query_codes(query) if self._settings.model_codes and self._codes_held else []
+        codes = self.codes(query)
         if not codes:  # most queries: no searcher taken for nothing
             return None
         searcher = self.searcher()

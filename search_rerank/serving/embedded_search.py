@@ -534,8 +534,9 @@ class Compiler:
                 per_field.append(self.exact(target, [text], path or name))
             elif tokens and target.name not in names:
                 names.append(target.name)
+        codes = tuple(self.leg.codes(text)) if names else ()
         for name in names:
-            self._mark(Mark(name, tuple(tokens), fuzzy, prefix, phrase and len(tokens) > 1, slop))
+            self._mark(Mark(name, tuple(tokens), fuzzy, prefix, phrase and len(tokens) > 1, slop, codes=codes))
         if names and phrase and len(tokens) > 1:
             if not prefix and len(tokens) > MAX_SLOPPY_WORDS and slop > MAX_LONG_PHRASE_SLOP:
                 raise InvalidQuery(

@@ -7,7 +7,9 @@ term is marked where a clause on that field matches it: one of its words, a word
 one ("sofw" marks "sofa"), a word a typed prefix begins, or a phrase's words where they stand together. A phrase
 is one span from its first word to its last, as Elasticsearch 8's "weight matches" mode marks it; word by word
 with ``require_field_match: false`` or the ``plain`` highlighter, which do not use that mode. The words are
-matched in the page's own text, so a word the index holds nowhere else is marked all the same.
+matched in the page's own text, so a word the index holds nowhere else is marked all the same. A model number
+the clause found by its code (``lexical.model_codes``: "dw745b" found "DW745-B") is marked as the whole run the
+text writes, separators included, since none of the text's words is what was typed.
 
 How the text is cut: ``number_of_fragments: 0`` is the whole value. Otherwise each passage is the sentence of a
 match, with the sentences after it while they fit in ``fragment_size``; a sentence longer than that is cut at
@@ -31,6 +33,7 @@ from dataclasses import dataclass
 
 import tantivy
 
+from ..backends.codes import code_spans
 from ..core.fuzziness import Fuzziness
 from . import wildcards
 
@@ -60,6 +63,9 @@ class Mark:
     slop: int = 0
     pattern: wildcards.Pattern | None = None
     """A wildcard word (``sof*``): the one word matches the terms it matches whole, in lower case."""
+    codes: tuple[str, ...] = ()
+    """The text's model codes the index looked up (``lexical.model_codes``): a model number written with them in
+    the value ("DW745-B" for "dw745b") is marked whole, as the code it was found by."""
 
     def matches(self, term: str, i: int) -> bool:
         """Whether ``term`` (a term of the text) is the ``i``-th word as the clause matches it."""
@@ -95,7 +101,7 @@ class HighlightField:
 def highlight(value: str, tokens: Sequence[tantivy.Token], spec: HighlightField) -> list[str] | None:
     """The fragments of ``value`` (its analysed ``tokens``) with what ``spec``'s marks match in tags; None when
     nothing matches and ``no_match_size`` asks for no text."""
-    spans = _merged(_spans(tokens, spec))
+    spans = _merged(_spans(tokens, spec) + _code_spans(value, spec))
     if not spans:
         if not spec.no_match_size:
             return None
@@ -127,6 +133,12 @@ def _spans(tokens: Sequence[tantivy.Token], spec: HighlightField) -> list[tuple[
                 if any(mark.matches(t.text, i) for i in range(len(mark.words)))
             ]
     return out
+
+
+def _code_spans(value: str, spec: HighlightField) -> list[tuple[int, int]]:
+    """Where ``value`` writes one of the marks' model codes: the whole run ("DW745-B"), separators included."""
+    wanted = {code for mark in spec.marks for code in mark.codes}
+    return code_spans(value, wanted) if wanted else []
 
 
 def _occurrences(tokens: Sequence[tantivy.Token], mark: Mark) -> list[list[int]]:
