@@ -151,6 +151,11 @@ QUERY_TYPES = (
     | {"match_all", "match_none", "ids", "exists"}
 )
 OPTIONS = {"boost", "_name", "case_insensitive", "rewrite"}
+MAX_BODY_CODE_TERMS = 256
+"""Term queries the model codes of one body's full-text queries add at most (a code in a field is one): a cluster
+refuses a body of more clauses than its limit (OpenSearch's ``indices.query.bool.max_clause_count``, 1,024 by
+default), and a body a front end sent within it must not be pushed past it by what the service adds. Search UI's
+four clauses of a shopper's query hold a few codes each."""
 # query_string / simple_query_string options honoured where the text is sent as Query DSL (see _string_query): the
 # query itself, what only scores or errors depend on, and what _tree and _fuzzy apply. Any other is a 501.
 TRANSLATED_OPTIONS = {
@@ -286,6 +291,8 @@ class ClusterFields:
         self.codes = cluster.codes
         """A text's model codes to look up, where ``lexical.model_codes`` is on and the served index holds them."""
         self.tie_breaker = cluster.settings.tie_breaker
+        self.code_terms_left = MAX_BODY_CODE_TERMS
+        """Term queries the codes of this body's full-text queries may still add (:meth:`with_codes`)."""
 
     def resolve(self, name: Any, use: str, path: str) -> Field:
         if not isinstance(name, str):
@@ -435,7 +442,7 @@ class ClusterFields:
         "DW745-B" on the cluster as they do in the embedded index and in the service's own lexical leg. The
         alternative is a ``dis_max``, so a product either matches scores as the better of the two, and the codes
         constrain nothing the dense leg is held to (:func:`constraints`). A boost that is no number is left for the
-        cluster to refuse."""
+        cluster to refuse. Past :data:`MAX_BODY_CODE_TERMS` in one body, a query goes as it came."""
         codes = self.codes(text) if isinstance(text, str) else []
         if not codes:
             return query
@@ -448,8 +455,9 @@ class ClusterFields:
             }
         except (TypeError, ValueError):
             return query
-        if not boosts:
+        if not boosts or len(codes) * len(boosts) > self.code_terms_left:
             return query
+        self.code_terms_left -= len(codes) * len(boosts)
         return {"dis_max": {"queries": [query, code_lookup(codes, boosts, self.tie_breaker)]}}
 
     def _compound(self, kind: str, spec: Mapping[str, Any], where: str) -> dict[str, Any]:

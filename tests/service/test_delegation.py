@@ -882,6 +882,14 @@ def test_without_model_codes_the_query_is_sent_as_it_came(make_shop):
     assert ids(search(shop, {"query": search_ui_text("dw745b")})) == []
 
 
+def test_the_codes_one_body_adds_are_bounded_and_past_the_bound_its_queries_go_as_they_came(tool_shop):
+    # Forty clauses of the same 32 codes would add 40 x 32 x 2 term queries, past a cluster's clause limit.
+    words = " ".join(f"dw745b{i}" for i in range(32))
+    clauses = [{"match": {"title": words}}] * 39 + [{"match": {"title": "dw745b"}}]
+    body = {"query": {"bool": {"should": clauses}}}
+    assert ids(search(tool_shop, body)) == []  # the last clause's code no longer looked up: "dw745b" is no word
+
+
 def test_a_model_number_alternative_constrains_nothing_the_dense_leg_is_held_to():
     text = {"multi_match": {"query": "dw745b", "fields": ["title^3"]}}
     assert constraints({"dis_max": {"queries": [text, code_lookup(["dw745b"], {"title": 3.0}, 0.3)]}}) == []
