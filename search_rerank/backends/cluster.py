@@ -274,11 +274,13 @@ class ClusterRetriever:
         return response.get("aggregations", {})
 
     def codes(self, text: str) -> list[str]:
-        """The model codes of ``text`` to look up in the served index's code fields: none where it has none (an
-        index of mapping version 3 or before finds a code by its words until a reindex), or without
-        ``lexical.model_codes``. The mapping is asked only for a query with a code (most have none)."""
-        found = searched_codes(text, self.settings)
-        return found if found and CODE in self.fields() else []
+        """The model codes of ``text`` to look up in the index's code fields (``lexical.model_codes``).
+
+        The served index is not asked whether it has them: a ``term`` on a field an index does not map matches
+        nothing, so an index of mapping version 3 or before finds a code by its words until a reindex, and a
+        search asks nothing of the cluster beyond itself (a mapping request would wait out a dead cluster that
+        the search's own breaker would have skipped)."""
+        return searched_codes(text, self.settings)
 
     def run_search(self, body: Mapping[str, Any], action: str = "search", **options: Any) -> dict[str, Any]:
         """One search request with ``body`` as it is, under the retry policy; the decoded response.

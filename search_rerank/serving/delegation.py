@@ -289,7 +289,8 @@ class ClusterFields:
         """``service.field_aliases``: the body is renamed before it comes here, but not the field names inside a
         ``query_string``'s text, which are mapped where the text is read (:meth:`_string_query`)."""
         self.codes = cluster.codes
-        """A text's model codes to look up, where ``lexical.model_codes`` is on and the served index holds them."""
+        """A text's model codes to look up, where ``lexical.model_codes`` is on (in an index without code fields
+        they match nothing)."""
         self.tie_breaker = cluster.settings.tie_breaker
         self.code_terms_left = MAX_BODY_CODE_TERMS
         """Term queries the codes of this body's full-text queries may still add (:meth:`with_codes`)."""

@@ -367,6 +367,12 @@ def test_an_index_of_mapping_version_3_finds_a_model_number_by_its_words_only(se
     assert retriever.search("dw745b", 10) == []
 
 
+def test_a_querys_model_codes_are_read_without_asking_the_cluster():
+    # A delegated body's codes are read before its search, outside the breaker that skips a dead cluster.
+    retriever = cluster_retriever(LexicalSettings(backend="opensearch", url=f"http://127.0.0.1:{free_port()}"))
+    assert retriever.codes("dw745b saw") == ["dw745b", "dw745bsaw"]
+
+
 def test_a_query_of_hundreds_of_codes_looks_up_a_bounded_number(server_engine, make_server):
     # 170 pieces that read as codes in spans of up to four: past a cluster's clause limit if each were a term query.
     text = " ".join(f"a{i % 10}" for i in range(170))
