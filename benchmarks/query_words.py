@@ -57,8 +57,7 @@ from hard_profile import (  # noqa: E402
 )
 from report import ROOT, read_results, table, write_results, write_section  # noqa: E402
 
-from search_rerank.backends.tantivy_index import SCHEMA_VERSION, TantivyRetriever  # noqa: E402
-from search_rerank.core.errors import ConfigError  # noqa: E402
+from search_rerank.backends.tantivy_index import SCHEMA_VERSION, TantivyRetriever, opened_schema_version  # noqa: E402
 from search_rerank.core.retrieval import LEXICAL  # noqa: E402
 from search_rerank.core.settings import LexicalSettings, Settings  # noqa: E402
 from search_rerank.data.dataset import Query  # noqa: E402
@@ -234,14 +233,6 @@ def lexical_seconds(settings_by_name: dict[str, Settings], texts: list[str]) -> 
     return {name: statistics.median(values) for name, values in per_round.items()}
 
 
-def current(path: Path) -> bool:
-    """Whether the lexical index at ``path`` is of this release's schema (one of schema 4 opens, in its own words)."""
-    try:
-        return TantivyRetriever(path, LexicalSettings()).schema_version == SCHEMA_VERSION
-    except ConfigError:
-        return False
-
-
 def scale_timing(work: Path, products: int, queries: int, seed: int) -> dict[str, Any]:
     """The lexical leg alone over a larger generated catalogue (the easy profile: descriptions, so many terms
     per first letter to walk): median ms per misspelt query and per other query, the settings off and shipped,
@@ -249,7 +240,7 @@ def scale_timing(work: Path, products: int, queries: int, seed: int) -> dict[str
     data = cached_dataset(work, GeneratorConfig(products=products, queries=queries, seed=seed))
     path = work / f"lexical-{data.name}"
     built = path / "built"
-    if built.exists() and not current(path):  # built by a release of another schema
+    if built.exists() and opened_schema_version(path, LexicalSettings()) != SCHEMA_VERSION:  # another schema's
         shutil.rmtree(path)
     if not built.exists():
         path.mkdir(parents=True, exist_ok=True)

@@ -253,6 +253,15 @@ def _document(product: Product, catalog: CatalogFields, spelled: Callable[[str],
     )
 
 
+def opened_schema_version(path: Path, settings: LexicalSettings) -> int | None:
+    """The schema version of the index at ``path`` (:attr:`TantivyRetriever.schema_version`); None when this release
+    does not open it: whether an index is served as it is, or built again to show this release's words."""
+    try:
+        return TantivyRetriever(path, settings).schema_version
+    except ConfigError:
+        return None
+
+
 class TantivyRetriever:
     """BM25 over an on-disk (or, with ``path=None``, in-memory) tantivy index.
 

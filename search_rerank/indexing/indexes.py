@@ -50,7 +50,7 @@ from tqdm import tqdm
 from ..backends.encoder import BiEncoder, resolve_encoder, resolve_model_path
 from ..backends.faiss_index import FaissRetriever
 from ..backends.gpu_rerank import GpuReranker, on_gpu
-from ..backends.tantivy_index import SCHEMA_VERSION, TantivyRetriever
+from ..backends.tantivy_index import SCHEMA_VERSION, TantivyRetriever, opened_schema_version
 from ..core.breaker import GuardedReranker, Guards
 from ..core.catalog_fields import CatalogFields
 from ..core.errors import ConfigError, StageError
@@ -135,23 +135,14 @@ def lexical_index_current(root: Path, settings: LexicalSettings) -> bool:
     """Whether the embedded lexical index of the version in ``root`` opens and is of this release's schema version:
     one of version 4 opens and is served, in its own words, until the next build, but a benchmark or the demo
     builds it again to measure and show this release's words (folded, sizes spelled out, model codes)."""
-    return settings.backend != "tantivy" or _lexical_schema_version(root, settings) == SCHEMA_VERSION
+    return settings.backend != "tantivy" or opened_schema_version(root / LEXICAL_DIR, settings) == SCHEMA_VERSION
 
 
 def lexical_index_opens(root: Path, settings: LexicalSettings) -> bool:
     """Whether this release opens the embedded lexical index of the version in ``root`` (one built by a release
     of another schema does not: see tantivy_index.SCHEMA_VERSION); a server index is the cluster's, and is not
     tried here."""
-    return settings.backend != "tantivy" or _lexical_schema_version(root, settings) is not None
-
-
-def _lexical_schema_version(root: Path, settings: LexicalSettings) -> int | None:
-    """The schema version of the embedded lexical index of the version in ``root``; None when this release does not
-    open it."""
-    try:
-        return TantivyRetriever(root / LEXICAL_DIR, settings).schema_version
-    except ConfigError:
-        return None
+    return settings.backend != "tantivy" or opened_schema_version(root / LEXICAL_DIR, settings) is not None
 
 
 def _typed_fields(lexical: Retriever) -> CatalogFields:
