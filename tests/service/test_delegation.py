@@ -854,10 +854,15 @@ def tool_shop(make_shop):
     return make_shop(products=CODED)
 
 
-@pytest.mark.parametrize("words", ["dw745b", "DW 745B", "dw745-b table saw"])
+@pytest.mark.parametrize("words", ["dw745b", "DW 745B", "dw745-b"])
 def test_search_uis_query_finds_a_model_number_typed_without_or_with_other_separators(tool_shop, words):
     # The saw has it in its title, the blade ("Fits DW745-B") in its description.
     assert ids(search(tool_shop, {"query": search_ui_text(words)})) == ["saw", "blade"]
+
+
+def test_search_uis_every_word_query_finds_by_a_model_number_only_with_its_other_words(tool_shop):
+    # Its operator-and clause needs "table" too, which the blade ("10 in. Saw Blade", "Fits DW745-B") lacks.
+    assert ids(search(tool_shop, {"query": search_ui_text("dw745b table saw")})) == ["saw"]
 
 
 def test_hits_total_and_facet_counts_hold_the_products_found_by_a_model_number(tool_shop):
@@ -875,6 +880,42 @@ def test_a_match_on_one_field_finds_the_model_numbers_written_in_that_field_only
 def test_a_model_number_in_must_not_leaves_out_the_product_that_has_it(tool_shop):
     query = {"bool": {"must": [{"match": {"title": "saw"}}], "must_not": [{"match": {"title": "dw745b"}}]}}
     assert ids(search(tool_shop, {"query": query})) == ["blade"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"match": {"title": {"query": "dw745b router", "operator": "and"}}},
+        {"match": {"title": {"query": "dw745-b router", "minimum_should_match": "100%"}}},
+        {"match_phrase": {"title": "dw745-b router"}},
+        {"multi_match": {"query": "dw745b router", "fields": ["title"], "type": "phrase"}},
+        {"combined_fields": {"query": "dw745b router", "fields": ["title"], "operator": "AND"}},
+    ],
+)
+def test_a_query_that_needs_every_word_is_not_met_by_a_model_number_alone(tool_shop, query):
+    # "router" is in no product: the saw's code would stand for words it does not span.
+    assert ids(search(tool_shop, {"query": {"bool": {"filter": [query]}}})) == []
+
+
+def test_a_phrase_in_must_not_leaves_in_the_product_whose_model_number_it_names_among_other_words(tool_shop):
+    query = {
+        "bool": {"must": [{"match": {"title": "saw"}}], "must_not": [{"match_phrase": {"title": "dw745-b refurb"}}]}
+    }
+    assert set(ids(search(tool_shop, {"query": query}))) == {"saw", "blade"}
+
+
+@pytest.mark.parametrize("words", ["dw745b", "DW 745B", "dw745-b"])
+def test_a_query_that_needs_every_word_finds_the_model_number_its_text_is(tool_shop, words):
+    query = {"bool": {"filter": [{"match_phrase": {"title": words}}]}}
+    assert ids(search(tool_shop, {"query": query})) == ["saw"]
+
+
+def test_a_negative_field_weight_goes_as_it_came(make_shop):
+    # A cluster may take "title^-1" in a multi_match (osmem-server does) and refuse it on a term query.
+    body = {"query": {"multi_match": {"query": "dw745b", "fields": ["title^-1"]}}}
+    assert ids(search(make_shop(products=CODED), body)) == ids(
+        search(make_shop(products=CODED, model_codes=False), body)
+    )
 
 
 def test_without_model_codes_the_query_is_sent_as_it_came(make_shop):
