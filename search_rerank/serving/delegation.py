@@ -794,7 +794,9 @@ class ClusterFields:
 
     def highlight(self, spec: Any) -> tuple[dict[str, Any], dict[str, list[str]]]:
         """The highlight with its fields and queries on the index's names (keyword names onto their text), and
-        the names asked for by the index's (:func:`~.field_aliases.rename_highlights` answers under them)."""
+        the names asked for by the index's (:func:`~.field_aliases.rename_highlights` answers under them). A
+        pattern (``*``) is the text fields it matches: as it came, the cluster would also answer the keywords a
+        query matched that no front end names (``code.title`` for "dw745b", ``filter.brand`` for a brand)."""
         spec = dict(an_object(spec, HIGHLIGHT))
         fields = spec.get("fields", {})
         pairs = (
@@ -805,6 +807,12 @@ class ClusterFields:
         mapped: dict[str, Any] = {}
         names: dict[str, list[str]] = {}
         for name, options in pairs:
+            every = [f for f in LEXICAL_FIELDS if fnmatchcase(f, name)] if isinstance(name, str) and "*" in name else []
+            for target in every:  # a pattern names the text fields, not the index's own keys (code.*, filter.*)
+                mapped.setdefault(target, options)
+                names.setdefault(target, [target])
+            if every:
+                continue
             base = name.removesuffix(".keyword")
             target = "attributes" if _ATTRIBUTE.fullmatch(name) else base if base in LEXICAL_FIELDS else name
             if isinstance(options, Mapping) and "highlight_query" in options:

@@ -910,6 +910,13 @@ def test_a_query_that_needs_every_word_finds_the_model_number_its_text_is(tool_s
     assert ids(search(tool_shop, {"query": query})) == ["saw"]
 
 
+def test_a_highlight_of_every_field_answers_the_text_fields_not_the_index_own_ones(tool_shop):
+    # The code keywords (code.title) and filter keys (filter.brand) are the index's, named by no front end.
+    query = {"bool": {"must": [{"match": {"title": "dw745b saw"}}], "filter": [{"term": {"brand.keyword": "DEWALT"}}]}}
+    hits = search(tool_shop, {"query": query, "highlight": {"fields": {"*": {}}}})["hits"]["hits"]
+    assert [hit["highlight"] for hit in hits] == [{"title": ["DEWALT DW745-B Table <em>Saw</em>"]}]
+
+
 def test_a_negative_field_weight_goes_as_it_came(make_shop):
     # A cluster may take "title^-1" in a multi_match (osmem-server does) and refuse it on a term query.
     body = {"query": {"multi_match": {"query": "dw745b", "fields": ["title^-1"]}}}
