@@ -453,8 +453,9 @@ class ClusterFields:
         A code stands for the words it spans, so in a query that needs more than any one word (:func:`needs`) it
         is no alternative alone, or "dw745b router" in a filter, or a ``must_not`` phrase, would match every
         DW745-B: with ``operator: and`` each code goes with the same query of the text it leaves (``asking`` that
-        text: Search UI's "dw745b table saw"), and in a phrase or under ``minimum_should_match``, whose words
-        cannot be asked apart, only the code the whole text is ("dw 745b"). A boost that is no number is left
+        text: Search UI's "dw745b table saw") as a filter, so that the encoder reads those words once
+        (:func:`query_words`); in a phrase or under ``minimum_should_match``, whose words cannot be asked apart,
+        only the code the whole text is ("dw 745b"). A boost that is no number is left
         for the cluster to refuse, and a negative one (which a term query refuses where a ``multi_match`` field
         may take it) goes as it came. Past :data:`MAX_BODY_CODE_TERMS` in one body, a query goes as it came."""
         codes = self.codes(text) if isinstance(text, str) else []
@@ -478,7 +479,7 @@ class ClusterFields:
             alternatives = [code_lookup([c], boosts, self.tie_breaker) for c in alone]
             if asked == EVERY_WORD:
                 alternatives += [
-                    {"bool": {"must": [code_lookup([c], boosts, self.tie_breaker), asking(rests[c])]}}
+                    {"bool": {"must": [code_lookup([c], boosts, self.tie_breaker)], "filter": [asking(rests[c])]}}
                     for c in codes
                     if c not in alone
                 ]

@@ -25,11 +25,11 @@ from search_rerank.core.pipeline import SearchPipeline
 from search_rerank.core.product import Product
 from search_rerank.core.reasons import CLUSTER_UNAVAILABLE
 from search_rerank.core.retrieval import DENSE, LEXICAL
-from search_rerank.core.settings import LexicalSettings, Settings
+from search_rerank.core.settings import LexicalSettings, ServiceSettings, Settings
 from search_rerank.core.store import ProductStore
 from search_rerank.indexing.indexes import build_index
 from search_rerank.serving import create_app
-from search_rerank.serving.delegation import constraints, query_words
+from search_rerank.serving.delegation import constraints, delegate_search, query_words
 from search_rerank.serving.retrievers import NO_QUERY
 
 ALIASES = {"color.keyword": "attributes.color", "name": "title"}
@@ -908,6 +908,18 @@ def test_a_phrase_in_must_not_leaves_in_the_product_whose_model_number_it_names_
 def test_a_query_that_needs_every_word_finds_the_model_number_its_text_is(tool_shop, words):
     query = {"bool": {"filter": [{"match_phrase": {"title": words}}]}}
     assert ids(search(tool_shop, {"query": query})) == ["saw"]
+
+
+def test_the_text_the_pipeline_reads_holds_each_word_of_a_query_found_by_its_model_number_once(request):
+    # The code's alternative asks the query's other words again ("table saw"): the encoder reads them once.
+    retriever = server_retriever(server_settings("opensearch", request))
+    retriever.add(CODED)
+    try:
+        split = delegate_search({"query": search_ui_text("dw745b table saw")}, {}, ServiceSettings(), retriever)
+    finally:
+        for name in retriever.aliases(f"{retriever.index}*"):
+            retriever.delete_index(name)
+    assert split.search.text == "dw745b table saw"
 
 
 def test_a_highlight_of_every_field_answers_the_text_fields_not_the_index_own_ones(tool_shop):
