@@ -156,7 +156,8 @@ QUERY_TYPES = (
 )
 OPTIONS = {"boost", "_name", "case_insensitive", "rewrite"}
 MAX_BODY_CODE_TERMS = 256
-"""Term queries the model codes of one body's full-text queries add at most (a code in a field is one): a cluster
+"""Term queries the model codes of one body's full-text queries add at most (a code in a field is one, and so is
+each word of the query of the other words a code goes with under ``operator: and``, in each field): a cluster
 refuses a body of more clauses than its limit (OpenSearch's ``indices.query.bool.max_clause_count``, 1,024 by
 default), and a body a front end sent within it must not be pushed past it by what the service adds. Search UI's
 four clauses of a shopper's query hold a few codes each."""
@@ -457,7 +458,8 @@ class ClusterFields:
         (:func:`query_words`); in a phrase or under ``minimum_should_match``, whose words cannot be asked apart,
         only the code the whole text is ("dw 745b"). A boost that is no number is left
         for the cluster to refuse, and a negative one (which a term query refuses where a ``multi_match`` field
-        may take it) goes as it came. Past :data:`MAX_BODY_CODE_TERMS` in one body, a query goes as it came."""
+        may take it) goes as it came. Past :data:`MAX_BODY_CODE_TERMS` in one body, a query goes as it came (under
+        ``operator: and``, with the codes of fewest pieces that fit)."""
         codes = self.codes(text) if isinstance(text, str) else []
         if not codes:
             return query
@@ -472,21 +474,30 @@ class ClusterFields:
             return query
         asked = needs(query)
         if asked == ANY_WORD:
-            alternatives = [code_lookup(codes, boosts, self.tie_breaker)]
-        else:
-            rests = code_rests(text)
-            alone = [c for c in codes if PIECE.search(rests[c]) is None]
-            alternatives = [code_lookup([c], boosts, self.tie_breaker) for c in alone]
-            if asked == EVERY_WORD:
-                alternatives += [
-                    {"bool": {"must": [code_lookup([c], boosts, self.tie_breaker)], "filter": [asking(rests[c])]}}
-                    for c in codes
-                    if c not in alone
-                ]
-        terms = len(boosts) * (len(codes) if asked == ANY_WORD else len(alternatives))  # a code in a field is one
-        if not alternatives or not boosts or min(boosts.values()) < 0 or terms > self.code_terms_left:
+            terms = len(codes) * len(boosts)  # a code in a field is one
+            if not boosts or min(boosts.values()) < 0 or terms > self.code_terms_left:
+                return query
+            self.code_terms_left -= terms
+            return {"dis_max": {"queries": [query, code_lookup(codes, boosts, self.tie_breaker)]}}
+        if not boosts or min(boosts.values()) < 0:
             return query
-        self.code_terms_left -= terms
+        rests = code_rests(text)
+        words = len(PIECE.findall(text))
+        alternatives = []
+        # The codes of fewest pieces first ("dw745b" before "dewaltdw745b", which a sentence's spans also join), each
+        # while the body's bound allows it: its terms, and the words of its query of the other words in each field.
+        for c in sorted(codes, key=lambda c: words - len(PIECE.findall(rests[c]))):
+            rest = len(PIECE.findall(rests[c]))
+            if rest and asked == IN_ORDER:
+                continue
+            cost = len(boosts) + rest * len(fields)
+            if cost > self.code_terms_left:
+                break
+            self.code_terms_left -= cost
+            found = code_lookup([c], boosts, self.tie_breaker)
+            alternatives.append({"bool": {"must": [found], "filter": [asking(rests[c])]}} if rest else found)
+        if not alternatives:
+            return query
         return {"dis_max": {"queries": [query, *alternatives]}}
 
     def _compound(self, kind: str, spec: Mapping[str, Any], where: str) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from search_rerank.core.settings import LexicalSettings, ServiceSettings, Settin
 from search_rerank.core.store import ProductStore
 from search_rerank.indexing.indexes import build_index
 from search_rerank.serving import create_app
-from search_rerank.serving.delegation import constraints, delegate_search, query_words
+from search_rerank.serving.delegation import MAX_BODY_CODE_TERMS, constraints, delegate_search, query_words
 from search_rerank.serving.retrievers import NO_QUERY
 
 ALIASES = {"color.keyword": "attributes.color", "name": "title"}
@@ -920,6 +920,36 @@ def test_the_text_the_pipeline_reads_holds_each_word_of_a_query_found_by_its_mod
         for name in retriever.aliases(f"{retriever.index}*"):
             retriever.delete_index(name)
     assert split.search.text == "dw745b table saw"
+
+
+def added_by_codes(node: Any, in_filter: bool = False) -> int:
+    """The code terms of a sent query, and the words (in each field) of the queries of other words they go with."""
+    if isinstance(node, list):
+        return sum(added_by_codes(n, in_filter) for n in node)
+    if not isinstance(node, dict):
+        return 0
+    if in_filter and "multi_match" in node:
+        return len(node["multi_match"]["query"].split()) * len(node["multi_match"]["fields"])
+    if "term" in node and any(name.startswith("code.") for name in node["term"]):
+        return 1
+    return sum(added_by_codes(v, in_filter or k == "filter") for k, v in node.items())
+
+
+def test_a_long_every_word_query_looks_up_its_codes_of_fewest_pieces_within_the_bound(request):
+    # Each span of up to four pieces with a letter and a digit reads as a code ("dewaltdw745b"), and each goes with
+    # a query of the other words: ten such clauses would add thousands of clauses, past a cluster's limit.
+    text = "dewalt dw745b table saw with stand"
+    clause = {"multi_match": {"query": text, "fields": ["title", "description"], "operator": "and"}}
+    retriever = server_retriever(server_settings("opensearch", request))
+    retriever.add(CODED)
+    try:
+        split = delegate_search({"query": {"bool": {"should": [clause] * 10}}}, {}, ServiceSettings(), retriever)
+    finally:
+        for name in retriever.aliases(f"{retriever.index}*"):
+            retriever.delete_index(name)
+    assert added_by_codes(split.query) <= MAX_BODY_CODE_TERMS
+    first = split.query["bool"]["should"][0]["dis_max"]["queries"][1]["bool"]["must"][0]
+    assert json.dumps(first).count('"dw745b"') == 2  # the code alone, in each field
 
 
 def test_a_highlight_of_every_field_answers_the_text_fields_not_the_index_own_ones(tool_shop):
