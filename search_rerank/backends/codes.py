@@ -59,10 +59,17 @@ def code_spans(text: str, codes: Collection[str]) -> list[tuple[int, int]]:
 def query_codes(text: str) -> list[str]:
     """The codes a query may mean: each span of up to :data:`MAX_QUERY_PIECES` neighbouring pieces of letters and
     digits, joined, that is a code, each once."""
-    pieces = PIECE.findall(text)
-    spans = (
-        code("".join(pieces[start:end]))
-        for start in range(len(pieces))
-        for end in range(start + 1, min(start + MAX_QUERY_PIECES, len(pieces)) + 1)
-    )
-    return list(dict.fromkeys(c for c in spans if c is not None))
+    return list(code_rests(text))
+
+
+def code_rests(text: str) -> dict[str, str]:
+    """Each code of :func:`query_codes` with the text its first span leaves ("dw745b table saw": "dw745b" leaves
+    " table saw", "dw 745b" leaves " "): what else a query that needs every word asks for beside the code."""
+    pieces = list(PIECE.finditer(text))
+    out: dict[str, str] = {}
+    for start in range(len(pieces)):
+        for end in range(start + 1, min(start + MAX_QUERY_PIECES, len(pieces)) + 1):
+            found = code("".join(piece.group() for piece in pieces[start:end]))
+            if found is not None and found not in out:
+                out[found] = f"{text[: pieces[start].start()]} {text[pieces[end - 1].end() :]}"
+    return out

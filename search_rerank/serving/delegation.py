@@ -88,6 +88,7 @@ from werkzeug.exceptions import BadGateway, GatewayTimeout, ServiceUnavailable
 
 from ..backends.cluster import ClusterRetriever
 from ..backends.cluster_query import code_lookup
+from ..backends.codes import PIECE, code_rests
 from ..backends.engine_knn import EngineKnnRetriever
 from ..backends.mappings import CATALOG, TITLE_KEYWORD, WHOLE_CATEGORY, field_paths, load_mapping
 from ..core.breaker import CircuitBreaker, DeadlineExceeded, GuardedRetriever
@@ -139,6 +140,9 @@ DELEGATED_KEYS = (
 CLUSTER_ORDER_ONLY = ("search_after", "pit", "min_score", "collapse", "terminate_after")
 MATCH_QUERIES = {"match", "match_phrase", "match_phrase_prefix", "match_bool_prefix"}
 MULTI_FIELD_QUERIES = {"multi_match", "combined_fields"}
+PHRASE_QUERIES = {"match_phrase", "match_phrase_prefix"}
+ANY_WORD, EVERY_WORD, IN_ORDER = "any word", "every word", "in order"
+"""How many of its words a full-text query needs (:func:`needs`): what a model code may stand for in it."""
 STRING_QUERIES = {"query_string", "simple_query_string"}
 LEAF_FIELD_QUERIES = {"term", "terms", "range", "prefix", "wildcard", "regexp", "fuzzy"}
 # Every query type sent on; each is rewritten for the index's field names below.
@@ -152,7 +156,8 @@ QUERY_TYPES = (
 )
 OPTIONS = {"boost", "_name", "case_insensitive", "rewrite"}
 MAX_BODY_CODE_TERMS = 256
-"""Term queries the model codes of one body's full-text queries add at most (a code in a field is one): a cluster
+"""Term queries the model codes of one body's full-text queries add at most (a code in a field is one, and so is
+each word of the query of the other words a code goes with under ``operator: and``, in each field): a cluster
 refuses a body of more clauses than its limit (OpenSearch's ``indices.query.bool.max_clause_count``, 1,024 by
 default), and a body a front end sent within it must not be pushed past it by what the service adds. Search UI's
 four clauses of a shopper's query hold a few codes each."""
@@ -432,18 +437,30 @@ class ClusterFields:
         if kind in MULTI_FIELD_QUERIES:
             spec = dict(an_object(spec, where))
             spec["fields"] = self.text_fields(spec.get("fields"), f"{where}.fields")
-            return self.with_codes({kind: spec}, spec.get("query"), spec["fields"], spec.get("boost"))
+            asking = functools.partial(_asking, kind, spec, "query")
+            return self.with_codes({kind: spec}, spec.get("query"), spec["fields"], spec.get("boost"), asking)
         if kind in STRING_QUERIES:
             return self._string_query(kind, an_object(spec, where), where)
         return self._leaf(kind, spec, where)
 
-    def with_codes(self, query: dict[str, Any], text: Any, fields: list[str], boost: Any) -> dict[str, Any]:
+    def with_codes(
+        self, query: dict[str, Any], text: Any, fields: list[str], boost: Any, asking: Callable[[str], dict[str, Any]]
+    ) -> dict[str, Any]:
         """``query`` (a full-text query of ``text`` on ``fields``, ``name^boost``, at ``boost``), or else
         ``text``'s model codes in those text fields (``lexical.model_codes``): "dw745b" and "dw 745b" find
         "DW745-B" on the cluster as they do in the embedded index and in the service's own lexical leg. The
         alternative is a ``dis_max``, so a product either matches scores as the better of the two, and the codes
-        constrain nothing the dense leg is held to (:func:`constraints`). A boost that is no number is left for the
-        cluster to refuse. Past :data:`MAX_BODY_CODE_TERMS` in one body, a query goes as it came."""
+        constrain nothing the dense leg is held to (:func:`constraints`).
+
+        A code stands for the words it spans, so in a query that needs more than any one word (:func:`needs`) it
+        is no alternative alone, or "dw745b router" in a filter, or a ``must_not`` phrase, would match every
+        DW745-B: with ``operator: and`` each code goes with the same query of the text it leaves (``asking`` that
+        text: Search UI's "dw745b table saw") as a filter, so that the encoder reads those words once
+        (:func:`query_words`); in a phrase or under ``minimum_should_match``, whose words cannot be asked apart,
+        only the code the whole text is ("dw 745b"). A boost that is no number is left
+        for the cluster to refuse, and a negative one (which a term query refuses where a ``multi_match`` field
+        may take it) goes as it came. Past :data:`MAX_BODY_CODE_TERMS` in one body, a query goes as it came (under
+        ``operator: and``, with the codes of fewest pieces that fit)."""
         codes = self.codes(text) if isinstance(text, str) else []
         if not codes:
             return query
@@ -456,10 +473,33 @@ class ClusterFields:
             }
         except (TypeError, ValueError):
             return query
-        if not boosts or len(codes) * len(boosts) > self.code_terms_left:
+        asked = needs(query)
+        if asked == ANY_WORD:
+            terms = len(codes) * len(boosts)  # a code in a field is one
+            if not boosts or min(boosts.values()) < 0 or terms > self.code_terms_left:
+                return query
+            self.code_terms_left -= terms
+            return {"dis_max": {"queries": [query, code_lookup(codes, boosts, self.tie_breaker)]}}
+        if not boosts or min(boosts.values()) < 0:
             return query
-        self.code_terms_left -= len(codes) * len(boosts)
-        return {"dis_max": {"queries": [query, code_lookup(codes, boosts, self.tie_breaker)]}}
+        rests = code_rests(text)
+        words = len(PIECE.findall(text))
+        alternatives = []
+        # The codes of fewest pieces first ("dw745b" before "dewaltdw745b", which a sentence's spans also join), each
+        # while the body's bound allows it: its terms, and the words of its query of the other words in each field.
+        for c in sorted(codes, key=lambda c: words - len(PIECE.findall(rests[c]))):
+            rest = len(PIECE.findall(rests[c]))
+            if rest and asked == IN_ORDER:
+                continue
+            cost = len(boosts) + rest * len(fields)
+            if cost > self.code_terms_left:
+                break
+            self.code_terms_left -= cost
+            found = code_lookup([c], boosts, self.tie_breaker)
+            alternatives.append({"bool": {"must": [found], "filter": [asking(rests[c])]}} if rest else found)
+        if not alternatives:
+            return query
+        return {"dis_max": {"queries": [query, *alternatives]}}
 
     def _compound(self, kind: str, spec: Mapping[str, Any], where: str) -> dict[str, Any]:
         out = dict(spec)
@@ -507,8 +547,9 @@ class ClusterFields:
             if resolved.attribute is not None:
                 resolved = Field("attributes")  # one attribute's words are in the attributes text
             sent = {kind: {**{k: v for k, v in spec.items() if k in OPTIONS}, resolved.name: value}}
-            text, boost = (value.get("query"), value.get("boost")) if isinstance(value, Mapping) else (value, None)
-            return self.with_codes(sent, text, [resolved.name], boost)
+            options = value if isinstance(value, Mapping) else {"query": value}
+            asking = functools.partial(_asking, kind, {**sent[kind], resolved.name: options}, resolved.name)
+            return self.with_codes(sent, options.get("query"), [resolved.name], options.get("boost"), asking)
         name, value = _field_key(spec, where)
         use = EXACT if kind in ("term", "terms") else TEXT  # prefix, wildcard...: text fields match by token
         if kind == "range":
@@ -766,7 +807,9 @@ class ClusterFields:
 
     def highlight(self, spec: Any) -> tuple[dict[str, Any], dict[str, list[str]]]:
         """The highlight with its fields and queries on the index's names (keyword names onto their text), and
-        the names asked for by the index's (:func:`~.field_aliases.rename_highlights` answers under them)."""
+        the names asked for by the index's (:func:`~.field_aliases.rename_highlights` answers under them). A
+        pattern (``*``) is the text fields it matches: as it came, the cluster would also answer the keywords a
+        query matched that no front end names (``code.title`` for "dw745b", ``filter.brand`` for a brand)."""
         spec = dict(an_object(spec, HIGHLIGHT))
         fields = spec.get("fields", {})
         pairs = (
@@ -777,6 +820,12 @@ class ClusterFields:
         mapped: dict[str, Any] = {}
         names: dict[str, list[str]] = {}
         for name, options in pairs:
+            every = [f for f in LEXICAL_FIELDS if fnmatchcase(f, name)] if isinstance(name, str) and "*" in name else []
+            for target in every:  # a pattern names the text fields, not the index's own keys (code.*, filter.*)
+                mapped.setdefault(target, options)
+                names.setdefault(target, [target])
+            if every:
+                continue
             base = name.removesuffix(".keyword")
             target = "attributes" if _ATTRIBUTE.fullmatch(name) else base if base in LEXICAL_FIELDS else name
             if isinstance(options, Mapping) and "highlight_query" in options:
@@ -1582,6 +1631,29 @@ def delegate_count(raw: Any, limits: ServiceSettings, leg: Any) -> int:
 
 
 # ------------------------------------------------------------------ value checks
+
+
+def needs(query: Mapping[str, Any]) -> str:
+    """How many of its words a full-text ``query`` needs: :data:`ANY_WORD`; :data:`EVERY_WORD` (``operator:
+    and``), each of them on its own; or :data:`IN_ORDER`, which cannot be asked apart (a phrase's words, or a
+    ``minimum_should_match``'s count of them)."""
+    kind, spec = next(iter(query.items()))
+    options = spec if kind in MULTI_FIELD_QUERIES else next((v for k, v in spec.items() if k not in OPTIONS), {})
+    options = options if isinstance(options, Mapping) else {}
+    if (
+        kind in PHRASE_QUERIES
+        or options.get("type") in ("phrase", "phrase_prefix")
+        or options.get("minimum_should_match") not in (None, 0, 1, "0", "1", "0%")
+    ):
+        return IN_ORDER
+    return EVERY_WORD if str(options.get("operator", "or")).lower() == "and" else ANY_WORD
+
+
+def _asking(kind: str, spec: Mapping[str, Any], key: str, text: str) -> dict[str, Any]:
+    """The query ``kind`` of ``spec`` with ``text`` for its text (``key``: ``query`` or the field a ``match``
+    names)."""
+    inner = spec[key]
+    return {kind: {**spec, key: {**inner, "query": text} if key != "query" else text}}
 
 
 def _field_key(spec: Any, path: str) -> tuple[str, Any]:

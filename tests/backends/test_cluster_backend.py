@@ -15,7 +15,7 @@ from servers import server_retriever, server_settings
 
 from search_rerank.backends.cluster import RejectedDocuments, cluster_retriever
 from search_rerank.backends.cluster_query import MAX_QUERY_CODES, searched_codes
-from search_rerank.backends.mappings import available_versions, index_body
+from search_rerank.backends.mappings import CODE, available_versions, index_body, load_mapping
 from search_rerank.core.errors import ConfigError, StageError
 from search_rerank.core.filters import Filters
 from search_rerank.core.product import Product
@@ -356,6 +356,14 @@ def test_words_score_the_same_beside_a_code_no_product_holds(server_engine, make
     found = {c.product_id: c.score for c in retriever.search("zx9000 saw sofa", 10)}
     assert found == pytest.approx({c.product_id: c.score for c in without.search("zx9000 saw sofa", 10)}, rel=1e-6)
     assert {"dw", "blade", "s1"} <= set(found)
+
+
+def test_a_code_keyword_leaves_unindexed_a_run_longer_than_lucenes_longest_term():
+    # Elasticsearch and OpenSearch refuse a document holding a term of more than 32,766 bytes ("immense term"), so
+    # a description with a 40 KB run of pieces ("a0-a1-...") would fail where mapping version 3 took it; osmem-server
+    # takes it, so the mapping itself is what is checked.
+    codes = load_mapping(4)["mappings"]["properties"][CODE]["properties"]
+    assert codes and all(spec.get("ignore_above", 32767) <= 8191 for spec in codes.values())
 
 
 def test_an_index_of_mapping_version_3_finds_a_model_number_by_its_words_only(server_engine, make_server):

@@ -25,11 +25,11 @@ from search_rerank.core.pipeline import SearchPipeline
 from search_rerank.core.product import Product
 from search_rerank.core.reasons import CLUSTER_UNAVAILABLE
 from search_rerank.core.retrieval import DENSE, LEXICAL
-from search_rerank.core.settings import LexicalSettings, Settings
+from search_rerank.core.settings import LexicalSettings, ServiceSettings, Settings
 from search_rerank.core.store import ProductStore
 from search_rerank.indexing.indexes import build_index
 from search_rerank.serving import create_app
-from search_rerank.serving.delegation import constraints, query_words
+from search_rerank.serving.delegation import MAX_BODY_CODE_TERMS, constraints, delegate_search, query_words
 from search_rerank.serving.retrievers import NO_QUERY
 
 ALIASES = {"color.keyword": "attributes.color", "name": "title"}
@@ -854,10 +854,15 @@ def tool_shop(make_shop):
     return make_shop(products=CODED)
 
 
-@pytest.mark.parametrize("words", ["dw745b", "DW 745B", "dw745-b table saw"])
+@pytest.mark.parametrize("words", ["dw745b", "DW 745B", "dw745-b"])
 def test_search_uis_query_finds_a_model_number_typed_without_or_with_other_separators(tool_shop, words):
     # The saw has it in its title, the blade ("Fits DW745-B") in its description.
     assert ids(search(tool_shop, {"query": search_ui_text(words)})) == ["saw", "blade"]
+
+
+def test_search_uis_every_word_query_finds_by_a_model_number_only_with_its_other_words(tool_shop):
+    # Its operator-and clause needs "table" too, which the blade ("10 in. Saw Blade", "Fits DW745-B") lacks.
+    assert ids(search(tool_shop, {"query": search_ui_text("dw745b table saw")})) == ["saw"]
 
 
 def test_hits_total_and_facet_counts_hold_the_products_found_by_a_model_number(tool_shop):
@@ -875,6 +880,91 @@ def test_a_match_on_one_field_finds_the_model_numbers_written_in_that_field_only
 def test_a_model_number_in_must_not_leaves_out_the_product_that_has_it(tool_shop):
     query = {"bool": {"must": [{"match": {"title": "saw"}}], "must_not": [{"match": {"title": "dw745b"}}]}}
     assert ids(search(tool_shop, {"query": query})) == ["blade"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"match": {"title": {"query": "dw745b router", "operator": "and"}}},
+        {"match": {"title": {"query": "dw745-b router", "minimum_should_match": "100%"}}},
+        {"match_phrase": {"title": "dw745-b router"}},
+        {"multi_match": {"query": "dw745b router", "fields": ["title"], "type": "phrase"}},
+        {"combined_fields": {"query": "dw745b router", "fields": ["title"], "operator": "AND"}},
+    ],
+)
+def test_a_query_that_needs_every_word_is_not_met_by_a_model_number_alone(tool_shop, query):
+    # "router" is in no product: the saw's code would stand for words it does not span.
+    assert ids(search(tool_shop, {"query": {"bool": {"filter": [query]}}})) == []
+
+
+def test_a_phrase_in_must_not_leaves_in_the_product_whose_model_number_it_names_among_other_words(tool_shop):
+    query = {
+        "bool": {"must": [{"match": {"title": "saw"}}], "must_not": [{"match_phrase": {"title": "dw745-b refurb"}}]}
+    }
+    assert set(ids(search(tool_shop, {"query": query}))) == {"saw", "blade"}
+
+
+@pytest.mark.parametrize("words", ["dw745b", "DW 745B", "dw745-b"])
+def test_a_query_that_needs_every_word_finds_the_model_number_its_text_is(tool_shop, words):
+    query = {"bool": {"filter": [{"match_phrase": {"title": words}}]}}
+    assert ids(search(tool_shop, {"query": query})) == ["saw"]
+
+
+def test_the_text_the_pipeline_reads_holds_each_word_of_a_query_found_by_its_model_number_once(request):
+    # The code's alternative asks the query's other words again ("table saw"): the encoder reads them once.
+    retriever = server_retriever(server_settings("opensearch", request))
+    retriever.add(CODED)
+    try:
+        split = delegate_search({"query": search_ui_text("dw745b table saw")}, {}, ServiceSettings(), retriever)
+    finally:
+        for name in retriever.aliases(f"{retriever.index}*"):
+            retriever.delete_index(name)
+    assert split.search.text == "dw745b table saw"
+
+
+def added_by_codes(node: Any, in_filter: bool = False) -> int:
+    """The code terms of a sent query, and the words (in each field) of the queries of other words they go with."""
+    if isinstance(node, list):
+        return sum(added_by_codes(n, in_filter) for n in node)
+    if not isinstance(node, dict):
+        return 0
+    if in_filter and "multi_match" in node:
+        return len(node["multi_match"]["query"].split()) * len(node["multi_match"]["fields"])
+    if "term" in node and any(name.startswith("code.") for name in node["term"]):
+        return 1
+    return sum(added_by_codes(v, in_filter or k == "filter") for k, v in node.items())
+
+
+def test_a_long_every_word_query_looks_up_its_codes_of_fewest_pieces_within_the_bound(request):
+    # Each span of up to four pieces with a letter and a digit reads as a code ("dewaltdw745b"), and each goes with
+    # a query of the other words: ten such clauses would add thousands of clauses, past a cluster's limit.
+    text = "dewalt dw745b table saw with stand"
+    clause = {"multi_match": {"query": text, "fields": ["title", "description"], "operator": "and"}}
+    retriever = server_retriever(server_settings("opensearch", request))
+    retriever.add(CODED)
+    try:
+        split = delegate_search({"query": {"bool": {"should": [clause] * 10}}}, {}, ServiceSettings(), retriever)
+    finally:
+        for name in retriever.aliases(f"{retriever.index}*"):
+            retriever.delete_index(name)
+    assert added_by_codes(split.query) <= MAX_BODY_CODE_TERMS
+    first = split.query["bool"]["should"][0]["dis_max"]["queries"][1]["bool"]["must"][0]
+    assert json.dumps(first).count('"dw745b"') == 2  # the code alone, in each field
+
+
+def test_a_highlight_of_every_field_answers_the_text_fields_not_the_index_own_ones(tool_shop):
+    # The code keywords (code.title) and filter keys (filter.brand) are the index's, named by no front end.
+    query = {"bool": {"must": [{"match": {"title": "dw745b saw"}}], "filter": [{"term": {"brand.keyword": "DEWALT"}}]}}
+    hits = search(tool_shop, {"query": query, "highlight": {"fields": {"*": {}}}})["hits"]["hits"]
+    assert [hit["highlight"] for hit in hits] == [{"title": ["DEWALT DW745-B Table <em>Saw</em>"]}]
+
+
+def test_a_negative_field_weight_goes_as_it_came(make_shop):
+    # A cluster may take "title^-1" in a multi_match (osmem-server does) and refuse it on a term query.
+    body = {"query": {"multi_match": {"query": "dw745b", "fields": ["title^-1"]}}}
+    assert ids(search(make_shop(products=CODED), body)) == ids(
+        search(make_shop(products=CODED, model_codes=False), body)
+    )
 
 
 def test_without_model_codes_the_query_is_sent_as_it_came(make_shop):
