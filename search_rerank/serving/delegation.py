@@ -473,15 +473,15 @@ class ClusterFields:
             }
         except (TypeError, ValueError):
             return query
+        if not boosts or min(boosts.values()) < 0:
+            return query
         asked = needs(query)
         if asked == ANY_WORD:
             terms = len(codes) * len(boosts)  # a code in a field is one
-            if not boosts or min(boosts.values()) < 0 or terms > self.code_terms_left:
+            if terms > self.code_terms_left:
                 return query
             self.code_terms_left -= terms
             return {"dis_max": {"queries": [query, code_lookup(codes, boosts, self.tie_breaker)]}}
-        if not boosts or min(boosts.values()) < 0:
-            return query
         rests = code_rests(text)
         words = len(PIECE.findall(text))
         alternatives = []

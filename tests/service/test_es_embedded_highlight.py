@@ -176,36 +176,3 @@ def test_a_fraction_typed_with_a_slash_is_highlighted_on_the_character_written(c
     phrase = {"query": {"match_phrase": {"title": "1-1/2 in"}}, "highlight": {"fields": {"title": WHOLE}}}
     assert highlighted(fractions, word)["tee"] == {"title": ["<em>½</em> in. PVC Tee"]}
     assert highlighted(fractions, phrase)["pipe"] == {"title": ["PVC Pipe <em>1½ in</em>."]}
-
-
-# --- model numbers (lexical.model_codes) ------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tools(tmp_path_factory):
-    catalog = [
-        product("saw", "DEWALT DW745-B Table Saw", "DEWALT", "Tools > Saws", 399.0),
-        product("blade", "10 in. Saw Blade", "Diablo", "Tools > Blades", 39.0, description="Fits DW745-B and DW745-C"),
-    ]
-    settings = Settings(index_dir=tmp_path_factory.mktemp("highlight-codes") / "idx", dense={"enabled": False})
-    build_index(catalog, settings, progress=False)
-    pipeline = open_pipeline(settings)
-    yield create_app(settings, pipeline).test_client()
-    pipeline.close()
-
-
-@pytest.mark.parametrize("typed", ["dw745b", "DW 745B"])
-def test_highlight_marks_the_model_number_a_search_found_whole(tools, typed):
-    query = {"multi_match": {"query": typed, "fields": ["title^3", "description"]}}
-    found = highlighted(tools, {"query": query, "highlight": {"fields": {"title": WHOLE, "description": WHOLE}}})
-    assert found == {
-        "saw": {"title": ["DEWALT <em>DW745-B</em> Table Saw"]},
-        "blade": {"description": ["Fits <em>DW745-B</em> and DW745-C"]},
-    }
-
-
-def test_highlight_marks_a_model_number_only_in_the_fields_the_clause_searched(tools):
-    query = {"match": {"description": "dw745b"}}
-    found = highlighted(tools, {"query": query, "highlight": {"fields": {"title": WHOLE, "description": WHOLE}}})
-    assert found["blade"] == {"description": ["Fits <em>DW745-B</em> and DW745-C"]}
-    assert found.get("saw", {}) == {}
