@@ -76,3 +76,19 @@ CATALOG = [
     product("l2", "Floor lamp", "Dune", "Lighting", 89.0, "white", None, 5, "tall floor lamp"),
 ]
 BY_ID = {p.id: p for p in CATALOG}
+
+MODEL_NUMBERED = [
+    product("saw", "DEWALT DW745-B Table Saw", "DEWALT", "Tools > Saws", 399.0),
+    product("blade", "10 in. Saw Blade", "Diablo", "Tools > Blades", 39.0, description="Fits DW745-B and DW745-C"),
+]
+"""Two products a model number typed without its separators ("dw745b") finds: the saw by its title's, the blade
+by its description's."""
+NOT_MET_BY_A_MODEL_NUMBER_ALONE = [
+    {"match": {"title": {"query": "dw745b router", "operator": "and"}}},
+    {"match": {"title": {"query": "dw745-b router", "minimum_should_match": "100%"}}},
+    {"match_phrase": {"title": "dw745-b router"}},
+    {"multi_match": {"query": "dw745b router", "fields": ["title"], "type": "phrase"}},
+    {"combined_fields": {"query": "dw745b router", "fields": ["title"], "operator": "AND"}},
+]
+"""Queries that need every word, "router" being in no product: the saw's code would stand for words it does not
+span, so as filters they match nothing on either backend."""

@@ -22,16 +22,12 @@ from typing import Any
 
 from ..core.filters import Filters, attribute_key, category_key, normalise_term
 from ..core.settings import LexicalSettings
-from .codes import query_codes
+from .codes import MAX_QUERY_CODES, query_codes
 from .mappings import CODE
 
 # Ties in score are broken by id, as in the tantivy leg, so the k-th place does
 # not depend on shard, segment or refresh order.
 SORT = [{"_score": "desc"}, {"id": "asc"}]
-MAX_QUERY_CODES = 32
-"""A query's model codes looked up at most: each is a term query per searched field, and a cluster refuses a query
-of more clauses than its limit (OpenSearch's ``indices.query.bool.max_clause_count``, 1,024 by default); a
-512-character query of letters and digits has hundreds of spans that read as codes, a shopper's has a few."""
 
 
 def has_words(text: str) -> bool:

@@ -34,6 +34,11 @@ QUANTITY = quantity(SIZE_UNITS)
 """A joined run that is a size, not a code: a number or dimensions with an optional unit ("12in" of "1/2-in.")."""
 MAX_QUERY_PIECES = 4
 """Neighbouring query pieces joined at most: "ecc 10 2" is three, longer spans are sentences, not codes."""
+MAX_QUERY_CODES = 32
+"""A query's model codes looked up at most where each is a clause of its own (a cluster's query, a filter's):
+each is a term query per searched field, and a cluster refuses a query of more clauses than its limit
+(OpenSearch's ``indices.query.bool.max_clause_count``, 1,024 by default); a 512-character query of letters and
+digits has hundreds of spans that read as codes, a shopper's has a few."""
 
 
 def code(joined: str) -> str | None:

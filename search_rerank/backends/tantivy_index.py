@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -517,19 +517,22 @@ class TantivyRetriever:
         return query_codes(query) if self._settings.model_codes and self._codes_held else []
 
     def _codes_query(self, query: str) -> tantivy.Query | None:
-        """With ``lexical.model_codes``, an OR of ``query``'s codes in :data:`CODE_FIELD`, one more field of the best
-        fields: each code in the searched text fields, at the boost of the field it is written in, the best of them
-        (as the words' fields are combined); None without codes (or setting, or field)."""
+        """With ``lexical.model_codes``, ``query``'s codes in the searched text fields (:meth:`code_query`), one more
+        field of the best fields; None without codes (or setting, or field)."""
         codes = self.codes(query)
-        if not codes:  # most queries: no searcher taken for nothing
-            return None
+        return self.code_query(codes, self._boosts) if codes else None  # most queries: no searcher taken
+
+    def code_query(self, codes: Sequence[str], boosts: Mapping[str, float]) -> tantivy.Query | None:
+        """An OR of ``codes`` in :data:`CODE_FIELD`: each code in the text fields of ``boosts``, at the boost of the
+        field it is written in, the best of them (as the words' fields are combined); None where no product holds
+        any of them in those fields."""
         searcher = self.searcher()
         # Only the terms some product holds: a query's spans are mostly no code of the catalogue's, and each term
         # query costs a lookup per segment (a 512-character query of codes, 5 fields: 112 -> 60 ms).
         held = [
             [
                 (term, boost)
-                for field, boost in self._boosts.items()
+                for field, boost in boosts.items()
                 if searcher.doc_freq(CODE_FIELD, term := code_term(field, c))
             ]
             for c in codes

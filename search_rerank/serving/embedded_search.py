@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import math
@@ -53,6 +54,7 @@ from typing import Any, TypeGuard
 
 import tantivy
 
+from ..backends.codes import MAX_QUERY_CODES, code_rests
 from ..backends.mappings import TITLE_KEYWORD
 from ..backends.tantivy_index import (
     FACET_FIELD,
@@ -514,6 +516,7 @@ class Compiler:
         slop: int = 0,
         minimum_should_match: ShouldMatch | None = None,
         across: bool = False,
+        codes: bool = False,
     ) -> tantivy.Query:
         """Text matched as Elasticsearch matches it on analyzed fields: any field; every word or any (or a phrase).
 
@@ -523,7 +526,9 @@ class Compiler:
         ``fuzzy`` lets each other word match within its edits ("sofw" finds sofas); ``slop`` lets a phrase's
         words be that many positions apart. ``minimum_should_match`` is how many of the words must match
         (:func:`_each_word`). The words are matched within each field (``best_fields``, ``most_fields``), or
-        ``across`` the text fields, each word in any of them (``cross_fields``, ``combined_fields``).
+        ``across`` the text fields, each word in any of them (``cross_fields``, ``combined_fields``). With
+        ``codes`` (a ``match`` or a ``multi_match`` that decides what matches) the text's model codes are an
+        alternative to its words (:meth:`code_alternatives`), as the cluster backends add them to the same body.
         """
         tokens = self.leg.analyze(text)
         per_field: list[tantivy.Query] = []
@@ -534,10 +539,48 @@ class Compiler:
                 per_field.append(self.exact(target, [text], path or name))
             elif tokens and target.name not in names:
                 names.append(target.name)
-        codes = tuple(self.leg.codes(text)) if names else ()
+        found = tuple(self.leg.codes(text)) if names else ()
         for name in names:
-            self._mark(Mark(name, tuple(tokens), fuzzy, prefix, phrase and len(tokens) > 1, slop, codes=codes))
-        if names and phrase and len(tokens) > 1:
+            self._mark(Mark(name, tuple(tokens), fuzzy, prefix, phrase and len(tokens) > 1, slop, codes=found))
+        if names:
+            spelled = functools.partial(
+                self.text_words,
+                names,
+                phrase=phrase,
+                every=every,
+                path=path,
+                prefix=prefix,
+                fuzzy=fuzzy,
+                slop=slop,
+                minimum_should_match=minimum_should_match,
+                across=across,
+            )
+            per_field += spelled(tokens)
+            if codes and found:
+                counted = minimum_should_match is not None and minimum_should_match.of(len(tokens)) > 1
+                in_order = len(tokens) > 1 and (phrase or counted)
+                per_field += self.code_alternatives(names, text, found, in_order, every, spelled)
+        if not per_field:
+            return tantivy.Query.empty_query()
+        return _any(per_field)
+
+    def text_words(
+        self,
+        names: list[str],
+        tokens: list[str],
+        *,
+        phrase: bool,
+        every: bool,
+        path: str,
+        prefix: bool,
+        fuzzy: Fuzziness | None,
+        slop: int,
+        minimum_should_match: ShouldMatch | None,
+        across: bool,
+    ) -> list[tantivy.Query]:
+        """The analysed words ``tokens`` in the text fields ``names``, as :meth:`words` matches them: a query per
+        field (one across them all)."""
+        if phrase and len(tokens) > 1:
             if not prefix and len(tokens) > MAX_SLOPPY_WORDS and slop > MAX_LONG_PHRASE_SLOP:
                 raise InvalidQuery(
                     path,
@@ -545,37 +588,56 @@ class Compiler:
                     f"{slop} (one of at most {MAX_SLOPPY_WORDS} words, any slop)",
                 )
             words: list[str | tuple[int, str]] = list(tokens)
-            for name in names:
-                if prefix:
-                    per_field.append(tantivy.Query.phrase_prefix_query(self.schema, name, words))
-                else:
-                    if slop and len(tokens) > 2:
-                        key = (path, name, f"{' '.join(tokens)}~{slop}")
-                        self._count(
-                            self._sloppy_phrases,
-                            key,
-                            "max_sloppy_phrases",
-                            "phrases of three words or more with a slop",
-                        )
-                    per_field.append(tantivy.Query.phrase_query(self.schema, name, words, slop))
-        elif names:
+            if prefix:
+                return [tantivy.Query.phrase_prefix_query(self.schema, name, words) for name in names]
+            if slop and len(tokens) > 2:
+                for name in names:
+                    key = (path, name, f"{' '.join(tokens)}~{slop}")
+                    self._count(
+                        self._sloppy_phrases, key, "max_sloppy_phrases", "phrases of three words or more with a slop"
+                    )
+            return [tantivy.Query.phrase_query(self.schema, name, words, slop) for name in names]
 
-            def word(name: str, i: int) -> tantivy.Query:
-                if prefix and i == len(tokens) - 1:
-                    return self.prefix(name, tokens[i])
-                return self.term(name, tokens[i], fuzzy, path)
+        def word(name: str, i: int) -> tantivy.Query:
+            if prefix and i == len(tokens) - 1:
+                return self.prefix(name, tokens[i])
+            return self.term(name, tokens[i], fuzzy, path)
 
-            if across:
-                each = [_any(word(name, i) for name in names) for i in range(len(tokens))]
-                per_field.append(_each_word(each, every, minimum_should_match))
-            else:
-                per_field += [
-                    _each_word([word(name, i) for i in range(len(tokens))], every, minimum_should_match)
-                    for name in names
-                ]
-        if not per_field:
-            return tantivy.Query.empty_query()
-        return _any(per_field)
+        if across:
+            each = [_any(word(name, i) for name in names) for i in range(len(tokens))]
+            return [_each_word(each, every, minimum_should_match)]
+        return [_each_word([word(name, i) for i in range(len(tokens))], every, minimum_should_match) for name in names]
+
+    def code_alternatives(
+        self,
+        names: list[str],
+        text: str,
+        codes: Sequence[str],
+        in_order: bool,
+        every: bool,
+        spelled: Callable[[list[str]], list[tantivy.Query]],
+    ) -> list[tantivy.Query]:
+        """The ways ``text``'s model ``codes`` match beside its words in the text fields ``names``, by the rules of
+        :meth:`.delegation.ClusterFields.with_codes`: "dw745b" and "dw 745b" find "DW745-B" in a filter as in a
+        search. A code stands for the words it spans: where any word will do it is an alternative alone; where
+        every word is needed it goes with the words it leaves (``spelled``: "dw745b table saw" is the code, "table"
+        and "saw"); ``in_order`` (a phrase, a ``minimum_should_match``), whose words cannot be asked apart, only
+        the code the whole text is. At most :data:`.codes.MAX_QUERY_CODES`, and only the codes some product holds
+        in those fields."""
+        boosts = dict.fromkeys(names, 1.0)
+        rests = code_rests(text)
+        alternatives = []
+        for code in codes[:MAX_QUERY_CODES]:
+            lookup = self.leg.code_query([code], boosts)
+            rest = self.leg.analyze(rests[code]) if every or in_order else []
+            if lookup is None or (rest and in_order):
+                continue
+            if rest:
+                lookup = tantivy.Query.boolean_query(
+                    [(tantivy.Occur.Must, lookup), (tantivy.Occur.Must, _any(spelled(rest)))]
+                )
+            alternatives.append(lookup)
+        return alternatives
 
     def term(self, name: str, term: str, fuzzy: Fuzziness | None, path: str) -> tantivy.Query:
         """The analysed ``term``, or any word within its edits when ``fuzzy`` allows some.
@@ -835,7 +897,7 @@ class Compiler:
             return self._ranked(text, [name], every, where, fuzzy, msm)
         slop = a_count(options.get("slop", 0), f"{where}.slop")
         return Compiled(
-            self.words([name], text, phrase, every, where, fuzzy=fuzzy, slop=slop, minimum_should_match=msm)
+            self.words([name], text, phrase, every, where, fuzzy=fuzzy, slop=slop, minimum_should_match=msm, codes=True)
         )
 
     def _multi_match(self, kind: str, spec: Any, path: str, scoring: bool) -> Compiled:
@@ -870,6 +932,7 @@ class Compiler:
                 slop=slop,
                 minimum_should_match=msm,
                 across=across,
+                codes=True,
             )
         )
 
@@ -938,7 +1001,15 @@ class Compiler:
         applies to the whole words before the one being typed, as in Elasticsearch's ``bool_prefix``.
         """
         query = self.words(
-            fields, text, phrase, every, path, prefix=True, fuzzy=fuzzy, minimum_should_match=minimum_should_match
+            fields,
+            text,
+            phrase,
+            every,
+            path,
+            prefix=True,
+            fuzzy=fuzzy,
+            minimum_should_match=minimum_should_match,
+            codes=True,
         )
         if not scoring:
             return Compiled(query)

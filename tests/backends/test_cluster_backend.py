@@ -14,7 +14,8 @@ from pydantic import ValidationError
 from servers import server_retriever, server_settings
 
 from search_rerank.backends.cluster import RejectedDocuments, cluster_retriever
-from search_rerank.backends.cluster_query import MAX_QUERY_CODES, searched_codes
+from search_rerank.backends.cluster_query import searched_codes
+from search_rerank.backends.codes import MAX_QUERY_CODES
 from search_rerank.backends.mappings import CODE, available_versions, index_body, load_mapping
 from search_rerank.core.errors import ConfigError, StageError
 from search_rerank.core.filters import Filters

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import urllib3
-from front_end_catalog import BY_ID, CATALOG, product
+from front_end_catalog import BY_ID, CATALOG, MODEL_NUMBERED, NOT_MET_BY_A_MODEL_NUMBER_ALONE
 from live_server import handled
 from servers import server_retriever, server_settings
 
@@ -834,11 +834,7 @@ def test_constraints_of_should_alternatives_count_a_text_alternative_as_met_towa
 
 # ------------------------------------------------------------------ model numbers (mapping version 4's code fields)
 
-CODED = [
-    *CATALOG,
-    product("saw", "DEWALT DW745-B Table Saw", "DEWALT", "Tools > Saws", 399.0),
-    product("blade", "10 in. Saw Blade", "Diablo", "Tools > Blades", 39.0, description="Fits DW745-B"),
-]
+CODED = [*CATALOG, *MODEL_NUMBERED]
 
 
 def search_ui_text(words: str) -> dict[str, Any]:
@@ -882,16 +878,7 @@ def test_a_model_number_in_must_not_leaves_out_the_product_that_has_it(tool_shop
     assert ids(search(tool_shop, {"query": query})) == ["blade"]
 
 
-@pytest.mark.parametrize(
-    "query",
-    [
-        {"match": {"title": {"query": "dw745b router", "operator": "and"}}},
-        {"match": {"title": {"query": "dw745-b router", "minimum_should_match": "100%"}}},
-        {"match_phrase": {"title": "dw745-b router"}},
-        {"multi_match": {"query": "dw745b router", "fields": ["title"], "type": "phrase"}},
-        {"combined_fields": {"query": "dw745b router", "fields": ["title"], "operator": "AND"}},
-    ],
-)
+@pytest.mark.parametrize("query", NOT_MET_BY_A_MODEL_NUMBER_ALONE)
 def test_a_query_that_needs_every_word_is_not_met_by_a_model_number_alone(tool_shop, query):
     # "router" is in no product: the saw's code would stand for words it does not span.
     assert ids(search(tool_shop, {"query": {"bool": {"filter": [query]}}})) == []

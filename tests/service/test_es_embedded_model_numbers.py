@@ -4,7 +4,7 @@ beside what the cluster backends do with the same body (tests/service/test_deleg
 from __future__ import annotations
 
 import pytest
-from front_end_catalog import product
+from front_end_catalog import MODEL_NUMBERED, NOT_MET_BY_A_MODEL_NUMBER_ALONE
 
 from search_rerank.core.settings import Settings
 from search_rerank.indexing.indexes import build_index, open_pipeline
@@ -13,12 +13,8 @@ from search_rerank.serving import create_app
 
 @pytest.fixture(scope="module")
 def tools(tmp_path_factory):
-    catalog = [
-        product("saw", "DEWALT DW745-B Table Saw", "DEWALT", "Tools > Saws", 399.0),
-        product("blade", "10 in. Saw Blade", "Diablo", "Tools > Blades", 39.0, description="Fits DW745-B and DW745-C"),
-    ]
     settings = Settings(index_dir=tmp_path_factory.mktemp("model-numbers") / "idx", dense={"enabled": False})
-    build_index(catalog, settings, progress=False)
+    build_index(MODEL_NUMBERED, settings, progress=False)
     pipeline = open_pipeline(settings)
     yield create_app(settings, pipeline).test_client()
     pipeline.close()
@@ -39,23 +35,62 @@ def highlighted(client, query) -> dict[str, dict[str, list[str]]]:
     return {hit["_id"]: hit.get("highlight", {}) for hit in response.get_json()["hits"]["hits"]}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the embedded backend looks a model number up only where words score (the lexical leg's text query); a "
-    "filter's match is compiled to its words alone, so it finds no DW745-B by 'dw745b', as the cluster backends do",
-)
-def test_a_model_number_in_a_filter_finds_the_product_that_has_it(tools):
-    assert ids(tools, {"bool": {"filter": [{"match": {"title": "dw745b"}}]}}) == ["saw"]
+@pytest.mark.parametrize("typed", ["dw745b", "DW 745B"])
+def test_a_model_number_in_a_filter_finds_the_product_that_has_it(tools, typed):
+    assert ids(tools, {"bool": {"filter": [{"match": {"title": typed}}]}}) == ["saw"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="as in a filter: a must_not's match is compiled to its words alone, so 'dw745b' leaves out no DW745-B, "
-    "where the cluster backends leave it out",
-)
 def test_a_model_number_in_must_not_leaves_out_the_product_that_has_it(tools):
     query = {"bool": {"must": [{"match": {"title": "saw"}}], "must_not": [{"match": {"title": "dw745b"}}]}}
     assert ids(tools, query) == ["blade"]
+
+
+def test_a_model_number_is_looked_up_only_in_the_fields_the_filter_names(tools):
+    assert ids(tools, {"bool": {"filter": [{"match": {"description": "dw745b"}}]}}) == ["blade"]
+
+
+def test_with_operator_and_a_model_number_stands_for_its_words_and_the_others_are_still_needed(tools):
+    def every_word(text):
+        return {
+            "bool": {
+                "filter": [{"multi_match": {"query": text, "fields": ["title", "description"], "operator": "and"}}]
+            }
+        }
+
+    assert ids(tools, every_word("dw745b table saw")) == ["saw"]
+    assert ids(tools, every_word("dw745b router")) == []
+
+
+@pytest.mark.parametrize("query", NOT_MET_BY_A_MODEL_NUMBER_ALONE)
+def test_a_filter_that_needs_every_word_is_not_met_by_a_model_number_alone(tools, query):
+    # "router" is in no product: the saw's code would stand for words it does not span (as on the cluster).
+    assert ids(tools, {"bool": {"filter": [query]}}) == []
+
+
+def test_a_phrase_takes_a_model_number_only_when_the_whole_phrase_is_one(tools):
+    def phrase(text):
+        return {"bool": {"filter": [{"match_phrase": {"title": text}}]}}
+
+    assert ids(tools, phrase("dw 745b")) == ["saw"]
+    assert ids(tools, phrase("dewalt dw745b")) == []
+
+
+def test_a_model_number_being_typed_finds_the_product_as_a_search_does(tools):
+    typed = {"match_bool_prefix": {"title": {"query": "dw745b tab", "operator": "and"}}}
+    assert ids(tools, typed) == ["saw"]
+
+
+def test_without_model_codes_a_filter_matches_the_words_alone(tmp_path):
+    settings = Settings(index_dir=tmp_path / "idx", dense={"enabled": False}, lexical={"model_codes": False})
+    build_index(MODEL_NUMBERED, settings, progress=False)
+    pipeline = open_pipeline(settings)
+    try:
+        assert (
+            ids(create_app(settings, pipeline).test_client(), {"bool": {"filter": [{"match": {"title": "dw745b"}}]}})
+            == []
+        )
+    finally:
+        pipeline.close()
 
 
 @pytest.mark.parametrize("typed", ["dw745b", "DW 745B"])
