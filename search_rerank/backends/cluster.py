@@ -42,8 +42,18 @@ from ..core.product import Product
 from ..core.retrieval import LEXICAL, leg_candidates
 from ..core.settings import LexicalSettings, merged
 from ..indexing.versions import new_stamp
-from .cluster_query import aggregation_body, search_body, searched_codes
+from .cluster_query import (
+    aggregation_body,
+    corrections,
+    held_body,
+    search_body,
+    searched_codes,
+    suggest_body,
+    unheld,
+)
 from .mappings import CODE, catalog_mapping, document, field_paths, index_body, mapped_catalog
+from .spelling import QueryWord, suspect
+from .tantivy_index import typed_words_analyzer
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +64,9 @@ BULK_BATCH = 500
 BACKOFF_BASE_S = 0.2
 BACKOFF_CAP_S = 10.0
 REJECTIONS_SHOWN = 5
+MAX_SUSPECT_WORDS = 16
+"""Words of one query the cluster is asked to correct at most (a term suggester per searched field each): a
+shopper's query has a word or two that no English word is, a pasted paragraph hundreds."""
 CONNECTIONS_PER_NODE = 10  # kept open per node: searches, aggregations and bulk requests run side by side
 
 
@@ -166,6 +179,7 @@ class ClusterRetriever:
         self._index_ready = False
         self._fields: frozenset[str] | None = None
         self._catalog = catalog
+        self._typed_words = typed_words_analyzer()
 
     @classmethod
     def connect(cls, settings: LexicalSettings, **options: Any) -> Any:
@@ -254,7 +268,7 @@ class ClusterRetriever:
         """Best first, ties by product id; same rules for empty text and filters as the embedded leg."""
         if k < 0:
             raise ValueError(f"k={k}: the number of candidates must be >= 0")
-        body = search_body(query, k, filters, self.settings, self.codes(query))
+        body = search_body(query, k, filters, self.settings, self.codes(query), self.spellings(query))
         if body is None:
             return []
         response = self._call("search", lambda: self._client.search(index=self.index, body=body))
@@ -269,7 +283,7 @@ class ClusterRetriever:
         For facets: the counts are over the same products a search would
         retrieve, with no words meaning the whole catalog.
         """
-        body = aggregation_body(aggs, query, filters, self.settings, self.codes(query))
+        body = aggregation_body(aggs, query, filters, self.settings, self.codes(query), self.spellings(query))
         response = self._call("aggregate", lambda: self._client.search(index=self.index, body=body))
         return response.get("aggregations", {})
 
@@ -281,6 +295,25 @@ class ClusterRetriever:
         search asks nothing of the cluster beyond itself (a mapping request would wait out a dead cluster that
         the search's own breaker would have skipped)."""
         return searched_codes(text, self.settings)
+
+    def spellings(self, text: str) -> list[QueryWord]:
+        """With ``lexical.correct_typos``, the readings of ``text``'s misspelt words: each word of letters that is no
+                English word and that no searched field holds, as the index's nearest terms (:mod:`.spelling`'s rules, the
+                terms named by the cluster's term suggester). The cluster is asked only when some word is no English
+                word (a brand, a typo), before the search: whether the index holds them, then (for a typo) the terms near
+        those it does not; none otherwise."""
+        if not self.settings.correct_typos:
+            return []
+        typed = self._typed_words.analyze(text)
+        suspects = list(dict.fromkeys(word for word in typed if suspect(word)))[:MAX_SUSPECT_WORDS]
+        if not suspects:
+            return []
+        misspelt = unheld(self.run_search(held_body(suspects, self.settings), action="spelling"), suspects)
+        if not misspelt:
+            return []
+        return corrections(
+            self.run_search(suggest_body(misspelt, self.settings), action="spelling"), misspelt, self.settings
+        )
 
     def run_search(self, body: Mapping[str, Any], action: str = "search", **options: Any) -> dict[str, Any]:
         """One search request with ``body`` as it is, under the retry policy; the decoded response.

@@ -8,7 +8,11 @@ string of a match-family query, which the server analyses as plain words:
 ``AND`` or ``*`` as operators and can fail on unbalanced input.
 
 A query's model codes ("dw745b"; ``lexical.model_codes``, :mod:`.codes`) are
-looked up in the index's code fields (mapping version 4 on) beside its words.
+looked up in the index's code fields (mapping version 4 on) beside its words, and
+(``lexical.correct_typos``) a word no searched field holds is searched as the
+index's nearest terms, which the cluster's term suggester names
+(:func:`held_body`, :func:`suggest_body`, :func:`corrections`; the rules are
+:mod:`.spelling`'s).
 
 Filters are ``bool.filter`` clauses, which narrow the candidates without
 scoring; they look up the normalised exact keys that
@@ -21,10 +25,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..core.filters import Filters, attribute_key, category_key, normalise_term
+from ..core.fuzziness import AUTO
 from ..core.settings import LexicalSettings
 from .codes import MAX_QUERY_CODES, query_codes
 from .mappings import CODE
+from .spelling import FIRST_LETTERS, QueryWord, corrected, nearest
 
+SUGGESTED_TERMS = 20
+"""Terms each suggester names at most (by similarity, then products): more than the three a word is read as,
+since a field's few are summed with the others' before the nearest are taken."""
 # Ties in score are broken by id, as in the tantivy leg, so the k-th place does
 # not depend on shard, segment or refresh order.
 SORT = [{"_score": "desc"}, {"id": "asc"}]
@@ -54,12 +63,15 @@ def filter_clauses(filters: Filters | None) -> list[dict[str, Any]]:
     return clauses
 
 
-def text_query(text: str, settings: LexicalSettings, codes: Sequence[str] = ()) -> dict[str, Any]:
+def text_query(
+    text: str, settings: LexicalSettings, codes: Sequence[str] = (), spellings: Sequence[QueryWord] = ()
+) -> dict[str, Any]:
     """Best fields over the searched fields; with ``codes`` (the query's model codes, :func:`searched_codes`) each
     code in the index's :data:`~.mappings.CODE` fields too, one more field of the best fields, as the tantivy leg
-    searches them."""
+    searches them; with ``spellings`` (its misspelt words' readings, :func:`corrections`) each such word also as
+    the index terms it stands for, in each field, the best of them at its weight."""
     fields = settings.searched_fields()
-    if not codes:
+    if not codes and not spellings:
         return {
             "multi_match": {
                 "query": text,
@@ -70,10 +82,25 @@ def text_query(text: str, settings: LexicalSettings, codes: Sequence[str] = ()) 
             }
         }
     # best_fields is a dis_max of a match per field (Elasticsearch's own definition), written out so that the codes
-    # join the same disjunction.
-    words = [{"match": {field: {"query": text, "operator": "or", "boost": boost}}} for field, boost in fields.items()]
-    found = code_lookup(codes, fields, settings.tie_breaker)
-    return {"dis_max": {"queries": [*words, found], "tie_breaker": settings.tie_breaker}}
+    # join the same disjunction and the corrections each field's words. A misspelt word is in no searched field (that
+    # is what made it one), so the match scores the other words and its readings score it.
+    words = [
+        {"match": {field: {"query": text, "operator": "or", "boost": boost}}}
+        if not spellings
+        else {"bool": {"should": [{"match": {field: text}}, *_read_as(spellings, field)], "boost": boost}}
+        for field, boost in fields.items()
+    ]
+    found = [code_lookup(codes, fields, settings.tie_breaker)] if codes else []
+    return {"dis_max": {"queries": [*words, *found], "tie_breaker": settings.tie_breaker}}
+
+
+def _read_as(spellings: Sequence[QueryWord], field: str) -> list[dict[str, Any]]:
+    """Each misspelt word as the best of the index terms it is read as in ``field``, each at its weight: terms, not
+    words to analyse, since they are the index's own (stems)."""
+    return [
+        {"dis_max": {"queries": [{"term": {field: {"value": t, "boost": w}}} for t, w in word.searched_as]}}
+        for word in spellings
+    ]
 
 
 def code_lookup(codes: Sequence[str], fields: Mapping[str, float], tie_breaker: float) -> dict[str, Any]:
@@ -99,8 +126,75 @@ def searched_codes(text: str, settings: LexicalSettings) -> list[str]:
     return query_codes(text)[:MAX_QUERY_CODES] if settings.model_codes else []
 
 
+def held_body(suspects: Sequence[str], settings: LexicalSettings) -> dict[str, Any]:
+    """One request that says, for each of ``suspects`` (typed words that may be typos, :func:`.spelling.suspect`),
+    whether a searched field holds it: a ``filters`` aggregation of its match, named by its position. Most such
+    words are held (a brand, a product word English lacks), and the term suggesters cost three times as much
+    (:func:`unheld`, :func:`suggest_body`)."""
+    fields = list(settings.searched_fields())
+    held = {str(i): {"multi_match": {"query": word, "fields": fields}} for i, word in enumerate(suspects)}
+    return {"size": 0, "track_total_hits": False, "aggs": {"held": {"filters": {"filters": held}}}}
+
+
+def unheld(response: Mapping[str, Any], suspects: Sequence[str]) -> list[str]:
+    """The ``suspects`` that :func:`held_body`'s answer says no searched field holds."""
+    buckets = response.get("aggregations", {}).get("held", {}).get("buckets", {})
+    return [word for i, word in enumerate(suspects) if buckets.get(str(i), {}).get("doc_count", 1) == 0]
+
+
+def suggest_body(words: Sequence[str], settings: LexicalSettings) -> dict[str, Any]:
+    """One request for the index terms near each of ``words`` in each searched field: a term suggester per word and
+    field (``<position>.<field>``) with the spell checker's rules (the first letter kept, a swap of neighbours one
+    edit, up to two edits, which :func:`corrections` narrows to the word's ``AUTO`` edits)."""
+    suggesters = {
+        f"{i}.{field}": {
+            "text": word,
+            "term": {
+                "field": field,
+                "suggest_mode": "missing",
+                "max_edits": 2,
+                "prefix_length": FIRST_LETTERS,
+                "min_word_length": int(AUTO.low),
+                "size": SUGGESTED_TERMS,
+                "string_distance": "damerau_levenshtein",
+            },
+        }
+        for i, word in enumerate(words)
+        for field in settings.searched_fields()
+    }
+    return {"size": 0, "track_total_hits": False, "suggest": suggesters}
+
+
+def corrections(response: Mapping[str, Any], words: Sequence[str], settings: LexicalSettings) -> list[QueryWord]:
+    """The readings of the ``words`` that :func:`suggest_body` asked about: each as the index terms nearest its
+    analysed form (its ``AUTO`` edits, the fewest of them, the terms in the most products summed over the fields;
+    :func:`.spelling.corrected`), none where no term is near."""
+    suggested = response.get("suggest", {})
+    out: list[QueryWord] = []
+    for i in range(len(words)):
+        in_products: dict[str, int] = {}
+        terms = set()
+        for field in settings.searched_fields():
+            for entry in suggested.get(f"{i}.{field}", []):
+                terms.add(entry.get("text"))
+                for option in entry.get("options", []):
+                    in_products[option["text"]] = in_products.get(option["text"], 0) + int(option.get("freq", 0))
+        if len(terms) != 1:  # the word is more than one term to the cluster's analyser, or none
+            continue
+        term = str(terms.pop())
+        read = corrected(term, nearest(term, in_products, AUTO.distance(term))) if term.isalpha() else None
+        if read is not None:
+            out.append(read)
+    return out
+
+
 def search_body(
-    text: str, k: int, filters: Filters | None, settings: LexicalSettings, codes: Sequence[str] = ()
+    text: str,
+    k: int,
+    filters: Filters | None,
+    settings: LexicalSettings,
+    codes: Sequence[str] = (),
+    spellings: Sequence[QueryWord] = (),
 ) -> dict[str, Any] | None:
     """The request for the top ``k``, or ``None`` when the answer is empty without asking.
 
@@ -113,12 +207,17 @@ def search_body(
         return None
     query: dict[str, Any] = {"bool": {"filter": clauses}}
     if has_words(text):
-        query["bool"]["must"] = [text_query(text, settings, codes)]
+        query["bool"]["must"] = [text_query(text, settings, codes, spellings)]
     return {"query": query, "size": k, "sort": SORT, "track_scores": True, "track_total_hits": False, "_source": False}
 
 
 def aggregation_body(
-    aggs: dict[str, Any], text: str, filters: Filters | None, settings: LexicalSettings, codes: Sequence[str] = ()
+    aggs: dict[str, Any],
+    text: str,
+    filters: Filters | None,
+    settings: LexicalSettings,
+    codes: Sequence[str] = (),
+    spellings: Sequence[QueryWord] = (),
 ) -> dict[str, Any]:
     """Aggregations over the products a search with the same text and filters would match.
 
@@ -127,5 +226,5 @@ def aggregation_body(
     """
     query: dict[str, Any] = {"bool": {"filter": filter_clauses(filters)}}
     if has_words(text):
-        query["bool"]["must"] = [text_query(text, settings, codes)]
+        query["bool"]["must"] = [text_query(text, settings, codes, spellings)]
     return {"query": query, "size": 0, "aggs": aggs, "track_total_hits": True}

@@ -28,7 +28,7 @@ searched as the joined word (see ``TypoCorrector._joined``).
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,10 +148,9 @@ class TypoCorrector:
             or any(searcher.doc_freq(field, term) for field in fields)
         ):
             return [QueryWord.as_typed(term)]
-        near = near_terms(term, searcher, fields, edits, FIRST_LETTERS)
-        if near:
-            fewest = [n for n in near if n.edits == near[0].edits]
-            return [QueryWord(term, tuple((n.term, n.similarity(term)) for n in fewest[:MAX_CORRECTIONS]))]
+        read = corrected(term, near_terms(term, searcher, fields, edits, FIRST_LETTERS))
+        if read is not None:
+            return [read]
         return [QueryWord.as_typed(part) for part in self._broken(typed, searcher, fields)] or [
             QueryWord.as_typed(term)
         ]
@@ -213,6 +212,26 @@ def near_terms(
     for field in fields:
         for candidate, count in searcher.terms_with_prefix(field, term[:first_letters]):
             in_products[candidate] = in_products.get(candidate, 0) + count
-    in_products.pop(term, None)
-    near = [(OSA.distance(term, c, score_cutoff=max_edits), -count, c) for c, count in in_products.items()]
+    return nearest(term, in_products, max_edits)
+
+
+def nearest(term: str, in_products: Mapping[str, int], max_edits: int) -> list[NearTerm]:
+    """Of ``in_products`` (index terms, each with the products that hold it), those other than ``term`` within
+    ``max_edits`` of it; fewest edits first, then most products, then the term."""
+    near = [(OSA.distance(term, c, score_cutoff=max_edits), -count, c) for c, count in in_products.items() if c != term]
     return [NearTerm(c, d, -minus) for d, minus, c in sorted(n for n in near if n[0] <= max_edits)]
+
+
+def corrected(term: str, near: Sequence[NearTerm]) -> QueryWord | None:
+    """``term`` read as its nearest index terms (``near``, fewest edits first): of those at the fewest edits, the
+    :data:`MAX_CORRECTIONS` in the most products, each at its similarity; None where no term is near."""
+    if not near:
+        return None
+    fewest = [n for n in near if n.edits == near[0].edits]
+    return QueryWord(term, tuple((n.term, n.similarity(term)) for n in fewest[:MAX_CORRECTIONS]))
+
+
+def suspect(word: str) -> bool:
+    """Whether a typed ``word`` (lower case, unstemmed) may be a typo, before the index is asked whether it holds
+    it: a word of letters, long enough for one edit, that is no English word (the module docstring)."""
+    return word.isalpha() and AUTO.distance(word) > 0 and word not in language_words()

@@ -121,9 +121,10 @@ class LexicalSettings(_Section):
     tie_breaker: float = Field(default=0.3, ge=0.0, le=1.0)
     correct_typos: bool = Field(
         default=True,
-        description="embedded backend: a query word that is in no searched field and is no English word is "
-        "searched as the index's nearest words (Elasticsearch's AUTO edits, first letter kept); the cluster "
-        "backends search words as typed",
+        description="a query word that is in no searched field and is no English word is searched as the index's "
+        "nearest words (Elasticsearch's AUTO edits, first letter kept); on a cluster its term suggester names them, "
+        "one request before the search of a query that has such a word; the embedded backend also reads two words "
+        "run together and one word typed apart (docs/TUNING.md, Misspelt words)",
     )
     unit_spellings: bool = Field(
         default=False,

@@ -13,7 +13,7 @@ import pytest
 from pydantic import ValidationError
 from servers import server_retriever, server_settings
 
-from search_rerank.backends.cluster import RejectedDocuments, cluster_retriever
+from search_rerank.backends.cluster import MAX_SUSPECT_WORDS, RejectedDocuments, cluster_retriever
 from search_rerank.backends.cluster_query import searched_codes
 from search_rerank.backends.codes import MAX_QUERY_CODES
 from search_rerank.backends.mappings import CODE, available_versions, index_body, load_mapping
@@ -387,6 +387,33 @@ def test_a_query_of_hundreds_of_codes_looks_up_a_bounded_number(server_engine, m
     text = " ".join(f"a{i % 10}" for i in range(170))
     assert len(searched_codes(text, LexicalSettings())) == MAX_QUERY_CODES
     assert make_server(server_engine, CODES).search(text, 10) == []
+
+
+# --- misspelt words (lexical.correct_typos: the cluster's term suggester names the nearest terms) ------------
+
+TYPOS = [
+    Product(id="toilet", title="Elongated toilet seat", brand="Kohler"),
+    Product(id="vanity", title="Rustic bathroom vanity", brand="Glacier"),
+]
+
+
+def test_a_query_of_english_words_asks_the_cluster_nothing_about_typos():
+    # No cluster at this address: a request would fail after its retries.
+    retriever = cluster_retriever(LexicalSettings(backend="opensearch", url=f"http://127.0.0.1:{free_port()}"))
+    assert retriever.spellings("grey sofa for the living room, 2 pack") == []
+
+
+def test_facet_counts_hold_the_product_found_by_a_corrected_word(server_engine, make_server):
+    aggs = make_server(server_engine, TYPOS).aggregate({"brands": FACETS["brands"]}, "toliet")
+    assert buckets(aggs["brands"]) == {"Kohler": 1}
+
+
+def test_words_past_the_bound_of_a_query_are_searched_as_typed(server_engine, make_server):
+    # Words no product holds nor English has, each its own (four letters: none is near a catalogue word).
+    unknown = [f"zq{a}{b}" for a in "bcdfg" for b in "hjklm"][:MAX_SUSPECT_WORDS]
+    retriever = make_server(server_engine, TYPOS)
+    assert [c.product_id for c in retriever.search(" ".join([*unknown[:-1], "toliet"]), 10)] == ["toilet"]
+    assert retriever.search(" ".join([*unknown, "toliet"]), 10) == []
 
 
 # --- settings --------------------------------------------------------------------------------

@@ -279,6 +279,53 @@ def test_filter_does_not_change_scores(make_leg):
     assert all(unfiltered[pid] == score for pid, score in filtered.items())
 
 
+# --- misspelt words (``lexical.correct_typos``: the tantivy term dictionary, the cluster's term suggester) -------
+
+TYPO_CATALOG = [
+    Product(id="vanity", title="Rustic bathroom vanity"),
+    Product(id="toilet", title="Elongated toilet seat"),
+    Product(id="rug", title="Faux fur rug"),
+    Product(id="sofa", title="Grey sofa"),
+    Product(id="soft", title="Soft throw blanket"),
+    Product(id="m4500", title="Drill XR4500"),
+    Product(id="tv", title="Oak TV stand"),
+    Product(id="kobalt", title="Kobalt wrench"),
+    Product(id="kobald", title="Kobald hammer"),
+]
+
+
+@pytest.mark.parametrize(("query", "found"), [("baathroom vanity", "vanity"), ("toliet", "toilet")])
+def test_a_word_neither_the_catalogue_nor_english_has_is_searched_as_its_nearest_catalogue_word(make_leg, query, found):
+    assert ids(make_leg(TYPO_CATALOG).search(query, 10)) == [found]
+
+
+def test_a_corrected_word_scores_below_the_word_spelt_right(make_leg):
+    retriever = make_leg(TYPO_CATALOG)
+    assert scores(retriever.search("toliet", 10))["toilet"] < scores(retriever.search("toilet", 10))["toilet"]
+
+
+def test_an_english_word_the_catalogue_lacks_is_not_corrected(make_leg):
+    # "for" is one edit from the catalogue's "fur", but a word spelt right.
+    assert make_leg(TYPO_CATALOG).search("for", 10) == []
+
+
+@pytest.mark.parametrize(("query", "found"), [("sofa", "sofa"), ("kobalt", "kobalt")])
+def test_a_word_the_catalogue_has_is_searched_as_typed(make_leg, query, found):
+    # Each is one edit from another catalogue word ("soft", "kobald"): Elasticsearch's fuzziness would find both.
+    assert ids(make_leg(TYPO_CATALOG).search(query, 10)) == [found]
+
+
+@pytest.mark.parametrize("query", ["xr4501", "vathroom", "tc"])
+def test_codes_first_letters_and_words_of_two_letters_are_not_corrected(make_leg, query):
+    # Each is one edit from a catalogue word: a model code is not corrected into another, a mistyped first letter
+    # is left (Lucene's spell checker's prefix), and Elasticsearch's AUTO allows no edit below three letters.
+    assert make_leg(TYPO_CATALOG).search(query, 10) == []
+
+
+def test_correct_typos_off_searches_words_as_typed(make_leg):
+    assert make_leg(TYPO_CATALOG, correct_typos=False).search("toliet", 10) == []
+
+
 # --- model codes (``lexical.model_codes``: the tantivy index's code field, the cluster's since mapping v4) -------
 
 # Each code's words are elsewhere too ("10", "2", "745"), so what is found first is found by the code.
