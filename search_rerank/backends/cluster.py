@@ -268,7 +268,7 @@ class ClusterRetriever:
         """Best first, ties by product id; same rules for empty text and filters as the embedded leg."""
         if k < 0:
             raise ValueError(f"k={k}: the number of candidates must be >= 0")
-        body = search_body(query, k, filters, self.settings, self.codes(query), self.spellings(query))
+        body = search_body(query, k, filters, self.settings, self.codes(query), list(self.spellings(query).values()))
         if body is None:
             return []
         response = self._call("search", lambda: self._client.search(index=self.index, body=body))
@@ -283,7 +283,9 @@ class ClusterRetriever:
         For facets: the counts are over the same products a search would
         retrieve, with no words meaning the whole catalog.
         """
-        body = aggregation_body(aggs, query, filters, self.settings, self.codes(query), self.spellings(query))
+        body = aggregation_body(
+            aggs, query, filters, self.settings, self.codes(query), list(self.spellings(query).values())
+        )
         response = self._call("aggregate", lambda: self._client.search(index=self.index, body=body))
         return response.get("aggregations", {})
 
@@ -296,21 +298,27 @@ class ClusterRetriever:
         the search's own breaker would have skipped)."""
         return searched_codes(text, self.settings)
 
-    def spellings(self, text: str) -> list[QueryWord]:
-        """With ``lexical.correct_typos``, the readings of ``text``'s misspelt words: each word of letters that is no
-                English word and that no searched field holds, as the index's nearest terms (:mod:`.spelling`'s rules, the
-                terms named by the cluster's term suggester). The cluster is asked only when some word is no English
-                word (a brand, a typo), before the search: whether the index holds them, then (for a typo) the terms near
-        those it does not; none otherwise."""
+    def suspects(self, text: str) -> list[str]:
+        """The words of ``text`` that :meth:`spellings` asks the cluster about (``lexical.correct_typos``): each word
+        of letters that no English word is, as typed (lower case), each once, at most :data:`MAX_SUSPECT_WORDS`.
+        Read without asking the cluster."""
         if not self.settings.correct_typos:
             return []
         typed = self._typed_words.analyze(text)
-        suspects = list(dict.fromkeys(word for word in typed if suspect(word)))[:MAX_SUSPECT_WORDS]
+        return list(dict.fromkeys(word for word in typed if suspect(word)))[:MAX_SUSPECT_WORDS]
+
+    def spellings(self, text: str) -> dict[str, QueryWord]:
+        """With ``lexical.correct_typos``, the readings of ``text``'s misspelt words, by the word as typed (lower
+        case): each word of letters that is no English word and that no searched field holds, as the index's
+        nearest terms (:mod:`.spelling`'s rules, the terms named by the cluster's term suggester). The cluster is
+        asked only when some word is no English word (a brand, a typo), before the search: whether the index holds
+        them, then (for a typo) the terms near those it does not; none otherwise."""
+        suspects = self.suspects(text)
         if not suspects:
-            return []
+            return {}
         misspelt = unheld(self.run_search(held_body(suspects, self.settings), action="spelling"), suspects)
         if not misspelt:
-            return []
+            return {}
         return corrections(
             self.run_search(suggest_body(misspelt, self.settings), action="spelling"), misspelt, self.settings
         )

@@ -165,12 +165,12 @@ def suggest_body(words: Sequence[str], settings: LexicalSettings) -> dict[str, A
     return {"size": 0, "track_total_hits": False, "suggest": suggesters}
 
 
-def corrections(response: Mapping[str, Any], words: Sequence[str], settings: LexicalSettings) -> list[QueryWord]:
-    """The readings of the ``words`` that :func:`suggest_body` asked about: each as the index terms nearest its
-    analysed form (its ``AUTO`` edits, the fewest of them, the terms in the most products summed over the fields;
-    :func:`.spelling.corrected`), none where no term is near."""
+def corrections(response: Mapping[str, Any], words: Sequence[str], settings: LexicalSettings) -> dict[str, QueryWord]:
+    """The readings of the ``words`` that :func:`suggest_body` asked about, by word: each as the index terms nearest
+    its analysed form (its ``AUTO`` edits, the fewest of them, the terms in the most products summed over the
+    fields; :func:`.spelling.corrected`), none where no term is near."""
     suggested = response.get("suggest", {})
-    out: list[QueryWord] = []
+    out: dict[str, QueryWord] = {}
     for i in range(len(words)):
         in_products: dict[str, int] = {}
         terms = set()
@@ -184,7 +184,7 @@ def corrections(response: Mapping[str, Any], words: Sequence[str], settings: Lex
         term = str(terms.pop())
         read = corrected(term, nearest(term, in_products, AUTO.distance(term))) if term.isalpha() else None
         if read is not None:
-            out.append(read)
+            out[words[i]] = read
     return out
 
 

@@ -49,10 +49,12 @@ nothing here widens what the passthrough's read-only allow-list lets through.
 A scroll's later pages are the passthrough's (``/_search/scroll``, on its list).
 
 Field names are the one thing translated (:class:`ClusterFields`), and
-one thing added: a full-text query's model codes ("dw745b"), looked up in the
-text fields' code keywords beside it (:meth:`ClusterFields.with_codes`), since
-the cluster's analyser cuts "DW745-B" into words that "dw745b" does not match;
-and
+two things added to a full-text query (:meth:`ClusterFields.with_readings`): its
+model codes ("dw745b"), looked up in the text fields' code keywords, since the
+cluster's analyser cuts "DW745-B" into words that "dw745b" does not match; and its
+misspelt words' readings ("toliet" as the index's "toilet"), which the cluster's
+term suggester names before the search (asked through the lexical leg's guard,
+:func:`guarded_spellings`); and
 ``_source`` is the product record (from the store, filtered as asked), as on
 every page this service answers. The index
 is the product's (``index_mappings/``), so a front end's ``brand.keyword`` or
@@ -91,6 +93,7 @@ from ..backends.cluster_query import code_lookup
 from ..backends.codes import PIECE, code_rests
 from ..backends.engine_knn import EngineKnnRetriever
 from ..backends.mappings import CATALOG, TITLE_KEYWORD, WHOLE_CATEGORY, field_paths, load_mapping
+from ..backends.spelling import QueryWord
 from ..core.breaker import CircuitBreaker, DeadlineExceeded, GuardedRetriever
 from ..core.candidate import Candidate
 from ..core.catalog_fields import CatalogFields
@@ -155,12 +158,13 @@ QUERY_TYPES = (
     | {"match_all", "match_none", "ids", "exists"}
 )
 OPTIONS = {"boost", "_name", "case_insensitive", "rewrite"}
-MAX_BODY_CODE_TERMS = 256
-"""Term queries the model codes of one body's full-text queries add at most (a code in a field is one, and so is
-each word of the query of the other words a code goes with under ``operator: and``, in each field): a cluster
+MAX_BODY_ADDED_TERMS = 256
+"""Term queries the model codes and the misspelt words' readings of one body's full-text queries add at most (a code
+in a field is one, a reading's term in a field one, and so is each word of the query of the other words a code or a
+reading goes with under ``operator: and``, in each field): a cluster
 refuses a body of more clauses than its limit (OpenSearch's ``indices.query.bool.max_clause_count``, 1,024 by
 default), and a body a front end sent within it must not be pushed past it by what the service adds. Search UI's
-four clauses of a shopper's query hold a few codes each."""
+four clauses of a shopper's query hold a few codes or misspelt words each."""
 # query_string / simple_query_string options honoured where the text is sent as Query DSL (see _string_query): the
 # query itself, what only scores or errors depend on, and what _tree and _fuzzy apply. Any other is a 501.
 TRANSLATED_OPTIONS = {
@@ -280,7 +284,12 @@ class ClusterFields:
     facet keywords.
     """
 
-    def __init__(self, cluster: ClusterRetriever, aliases: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        cluster: ClusterRetriever,
+        aliases: Mapping[str, str] | None = None,
+        spell: Callable[[str], Mapping[str, QueryWord]] | None = None,
+    ):
         self.engine = cluster.engine
         self.searched = [f"{name}^{boost:g}" for name, boost in cluster.settings.searched_fields().items()]
         self.known = index_fields(cluster.settings.mapping_version)
@@ -296,9 +305,14 @@ class ClusterFields:
         self.codes = cluster.codes
         """A text's model codes to look up, where ``lexical.model_codes`` is on (in an index without code fields
         they match nothing)."""
+        self.spell = spell
+        """A text's misspelt words' readings, by the word as typed (:meth:`.ClusterRetriever.spellings` behind the
+        lexical leg's guard, :func:`guarded_spellings`); None: words as typed (``lexical.correct_typos`` off)."""
+        self._spelt: dict[str, Mapping[str, QueryWord]] = {}
+        """Each text's readings, asked once per body (Search UI sends the same text in two clauses)."""
         self.tie_breaker = cluster.settings.tie_breaker
-        self.code_terms_left = MAX_BODY_CODE_TERMS
-        """Term queries the codes of this body's full-text queries may still add (:meth:`with_codes`)."""
+        self.terms_left = MAX_BODY_ADDED_TERMS
+        """Term queries the codes and readings of this body's full-text queries may still add (:meth:`with_readings`)."""
 
     def resolve(self, name: Any, use: str, path: str) -> Field:
         if not isinstance(name, str):
@@ -438,31 +452,34 @@ class ClusterFields:
             spec = dict(an_object(spec, where))
             spec["fields"] = self.text_fields(spec.get("fields"), f"{where}.fields")
             asking = functools.partial(_asking, kind, spec, "query")
-            return self.with_codes({kind: spec}, spec.get("query"), spec["fields"], spec.get("boost"), asking)
+            return self.with_readings({kind: spec}, spec.get("query"), spec["fields"], spec.get("boost"), asking)
         if kind in STRING_QUERIES:
             return self._string_query(kind, an_object(spec, where), where)
         return self._leaf(kind, spec, where)
 
-    def with_codes(
+    def with_readings(
         self, query: dict[str, Any], text: Any, fields: list[str], boost: Any, asking: Callable[[str], dict[str, Any]]
     ) -> dict[str, Any]:
-        """``query`` (a full-text query of ``text`` on ``fields``, ``name^boost``, at ``boost``), or else
-        ``text``'s model codes in those text fields (``lexical.model_codes``): "dw745b" and "dw 745b" find
-        "DW745-B" on the cluster as they do in the embedded index and in the service's own lexical leg. The
-        alternative is a ``dis_max``, so a product either matches scores as the better of the two, and the codes
-        constrain nothing the dense leg is held to (:func:`constraints`).
+        """``query`` (a full-text query of ``text`` on ``fields``, ``name^boost``, at ``boost``), with what else its
+        words are searched as in those text fields: its model codes (``lexical.model_codes``: "dw745b" and "dw
+        745b" find "DW745-B", :meth:`code_alternatives`) and its misspelt words' readings (``lexical.correct_typos``:
+        "toliet" finds "toilet", :meth:`spelling_alternatives`; not where the query says its own ``fuzziness``), as
+        the embedded index and the service's own lexical leg search them. What they add constrains nothing the dense leg is held to (:func:`constraints`).
 
-        A code stands for the words it spans, so in a query that needs more than any one word (:func:`needs`) it
-        is no alternative alone, or "dw745b router" in a filter, or a ``must_not`` phrase, would match every
-        DW745-B: with ``operator: and`` each code goes with the same query of the text it leaves (``asking`` that
-        text: Search UI's "dw745b table saw") as a filter, so that the encoder reads those words once
-        (:func:`query_words`); in a phrase or under ``minimum_should_match``, whose words cannot be asked apart,
-        only the code the whole text is ("dw 745b"). A boost that is no number is left
-        for the cluster to refuse, and a negative one (which a term query refuses where a ``multi_match`` field
-        may take it) goes as it came. Past :data:`MAX_BODY_CODE_TERMS` in one body, a query goes as it came (under
-        ``operator: and``, with the codes of fewest pieces that fit)."""
-        codes = self.codes(text) if isinstance(text, str) else []
-        if not codes:
+        A code stands for the words it spans and a reading for the word it corrects, so in a query that needs more
+        than any one word (:func:`needs`) neither is an alternative alone, or "dw745b router" in a filter, or a
+        ``must_not`` phrase, would match every DW745-B: with ``operator: and`` each goes with the same query of
+        the text it leaves (``asking`` that text: Search UI's "dw745b table saw") as a filter, so that the encoder
+        reads those words once (:func:`query_words`); in a phrase or under ``minimum_should_match``, whose words
+        cannot be asked apart, only a whole text that is one code or one misspelt word ("dw 745b", "toliet"). A
+        boost that is no number is left for the cluster to refuse, and a negative one (which a term query refuses
+        where a ``multi_match`` field may take it) goes as it came. Past :data:`MAX_BODY_ADDED_TERMS` in one body,
+        a query goes as it came (under ``operator: and``, with what fits)."""
+        if not isinstance(text, str):
+            return query
+        codes = self.codes(text)
+        spelt = self.spelt(text) if not _fuzzy_options(query) else {}
+        if not codes and not spelt:
             return query
         try:
             scale = 1.0 if boost is None else float(boost)
@@ -476,30 +493,96 @@ class ClusterFields:
         if not boosts or min(boosts.values()) < 0:
             return query
         asked = needs(query)
+        found = self.code_alternatives(text, codes, boosts, asked, fields, asking) if codes else []
+        read = self.spelling_alternatives(text, spelt, boosts, asked, fields, asking) if spelt else []
+        if asked == ANY_WORD:
+            # A code is its words (the better of the two counts); a reading is a word the query's own words miss.
+            coded = {"dis_max": {"queries": [query, *found]}} if found else query
+            return {"bool": {"should": [coded, *read]}} if read else coded
+        alternatives = [*found, *read]
+        return {"dis_max": {"queries": [query, *alternatives]}} if alternatives else query
+
+    def spelt(self, text: str) -> Mapping[str, QueryWord]:
+        """``text``'s misspelt words' readings (:attr:`spell`), asked once per text."""
+        if self.spell is None:
+            return {}
+        if text not in self._spelt:
+            self._spelt[text] = self.spell(text)
+        return self._spelt[text]
+
+    def code_alternatives(
+        self,
+        text: str,
+        codes: list[str],
+        boosts: dict[str, float],
+        asked: str,
+        fields: list[str],
+        asking: Callable[[str], dict[str, Any]],
+    ) -> list[dict[str, Any]]:
+        """The ways ``text``'s model ``codes`` match beside its words (:meth:`with_readings`): where any word will
+        do, one lookup of them all; else each code of fewest pieces first ("dw745b" before "dewaltdw745b", which a
+        sentence's spans also join), with the query of the other words where every word is needed, while the
+        body's bound allows it (its terms, and the words of its query of the other words in each field)."""
         if asked == ANY_WORD:
             terms = len(codes) * len(boosts)  # a code in a field is one
-            if terms > self.code_terms_left:
-                return query
-            self.code_terms_left -= terms
-            return {"dis_max": {"queries": [query, code_lookup(codes, boosts, self.tie_breaker)]}}
+            if terms > self.terms_left:
+                return []
+            self.terms_left -= terms
+            return [code_lookup(codes, boosts, self.tie_breaker)]
         rests = code_rests(text)
         words = len(PIECE.findall(text))
         alternatives = []
-        # The codes of fewest pieces first ("dw745b" before "dewaltdw745b", which a sentence's spans also join), each
-        # while the body's bound allows it: its terms, and the words of its query of the other words in each field.
         for c in sorted(codes, key=lambda c: words - len(PIECE.findall(rests[c]))):
             rest = len(PIECE.findall(rests[c]))
             if rest and asked == IN_ORDER:
                 continue
             cost = len(boosts) + rest * len(fields)
-            if cost > self.code_terms_left:
+            if cost > self.terms_left:
                 break
-            self.code_terms_left -= cost
+            self.terms_left -= cost
             found = code_lookup([c], boosts, self.tie_breaker)
             alternatives.append({"bool": {"must": [found], "filter": [asking(rests[c])]}} if rest else found)
-        if not alternatives:
-            return query
-        return {"dis_max": {"queries": [query, *alternatives]}}
+        return alternatives
+
+    def spelling_alternatives(
+        self,
+        text: str,
+        spelt: Mapping[str, QueryWord],
+        boosts: dict[str, float],
+        asked: str,
+        fields: list[str],
+        asking: Callable[[str], dict[str, Any]],
+    ) -> list[dict[str, Any]]:
+        """The ways ``text``'s misspelt words match by their readings (:meth:`with_readings`): each word as the best
+        of its terms in the text fields, at the field's boost times the reading's weight; where any word will do,
+        each an optional clause beside the query; where every word is needed, all of them with the query of the
+        other words as a filter; in a phrase, only a text that is the one word. Within the body's bound, or none."""
+        readings = [
+            {
+                "dis_max": {
+                    "queries": [
+                        {"term": {name: {"value": term, "boost": boost * weight}}}
+                        for name, boost in boosts.items()
+                        for term, weight in word.searched_as
+                    ]
+                }
+            }
+            for word in spelt.values()
+        ]
+        rest = text
+        for typed in spelt:
+            rest = re.sub(rf"(?<!\w){re.escape(typed)}(?!\w)", " ", rest, flags=re.IGNORECASE)
+        others = len(PIECE.findall(rest)) if asked != ANY_WORD else 0
+        if others and asked == IN_ORDER:
+            return []
+        cost = sum(len(word.searched_as) for word in spelt.values()) * len(boosts) + others * len(fields)
+        if cost > self.terms_left:
+            return []
+        self.terms_left -= cost
+        if asked == ANY_WORD:
+            return readings
+        needed: dict[str, Any] = {"must": readings, **({"filter": [asking(rest)]} if others else {})}
+        return [readings[0] if len(readings) == 1 and not others else {"bool": needed}]
 
     def _compound(self, kind: str, spec: Mapping[str, Any], where: str) -> dict[str, Any]:
         out = dict(spec)
@@ -549,7 +632,7 @@ class ClusterFields:
             sent = {kind: {**{k: v for k, v in spec.items() if k in OPTIONS}, resolved.name: value}}
             options = value if isinstance(value, Mapping) else {"query": value}
             asking = functools.partial(_asking, kind, {**sent[kind], resolved.name: options}, resolved.name)
-            return self.with_codes(sent, options.get("query"), [resolved.name], options.get("boost"), asking)
+            return self.with_readings(sent, options.get("query"), [resolved.name], options.get("boost"), asking)
         name, value = _field_key(spec, where)
         use = EXACT if kind in ("term", "terms") else TEXT  # prefix, wildcard...: text fields match by token
         if kind == "range":
@@ -1454,6 +1537,28 @@ def behind(breaker: CircuitBreaker | None) -> Iterator[None]:
         attempt.report(ok=True)
 
 
+def guarded_spellings(leg: Any, cluster: ClusterRetriever) -> Callable[[str], Mapping[str, QueryWord]] | None:
+    """The readings of a text's misspelt words (:meth:`.ClusterRetriever.spellings`), asked through the lexical
+    leg's guard (``leg``, as the service serves it: its deadline and its breaker), since they are asked before the
+    body's own search; None with ``lexical.correct_typos`` off. A cluster that does not answer them in time, or
+    refuses them, leaves the words as typed: the search goes on without the readings, as the leg's own search
+    would (the failure counts on the breaker)."""
+    if not cluster.settings.correct_typos:
+        return None
+
+    def spelt(text: str) -> Mapping[str, QueryWord]:
+        if not cluster.suspects(text):  # nothing to ask: no call through the guard, which would count a success
+            return {}
+        ask = functools.partial(cluster.spellings, text)
+        try:
+            return leg.guard.call(ask) if isinstance(leg, GuardedRetriever) else ask()
+        except (DeadlineExceeded, CircuitOpenError, StageError) as exc:
+            log.warning("misspelt words searched as typed: the cluster did not read them (%s)", reason_code(exc))
+            return {}
+
+    return spelt
+
+
 def malformed(cluster: ClusterRetriever, exc: StageError) -> str | None:
     """The cluster's reason when it answered 400 (the request is wrong), else None (the cluster is)."""
     failure = cluster.failure(exc.__cause__) if exc.__cause__ is not None else None
@@ -1484,6 +1589,7 @@ def delegate_search(
     cluster: ClusterRetriever,
     dense_query: bool = False,
     min_score: float | None = None,
+    spell: Callable[[str], Mapping[str, QueryWord]] | None = None,
 ) -> DelegatedSearch:
     """Split ``body`` (field aliases already applied) for the cluster behind ``cluster``.
 
@@ -1491,14 +1597,14 @@ def delegate_search(
     without words is still a ranking, its nearest products, not a listing of what the query matches.
     ``min_score``: a standard retriever's, the least score of a lexical match, in every request for the query
     (the leg's, the page past the ranked list, facets, the cluster's own page), so its hits, total and facets
-    leave out the matches below it.
+    leave out the matches below it. ``spell``: the misspelt words' readings (:func:`guarded_spellings`).
     """
     if (found := refused_at(body, {*limits.index_names, cluster.index})) is not None:
         # Parts of a body go to the cluster as they came (an aggregation without a field, inner hits, a phrase
         # suggester's options): what would run a script there or read another index is refused wherever it is.
         where, _, code = found
         raise Unsupported(where, BODY_REFUSALS[code])
-    fields = ClusterFields(cluster, limits.field_aliases)
+    fields = ClusterFields(cluster, limits.field_aliases, spell)
     params = dict(params)
     scroll = params.pop("scroll", None)
     if scroll is not None:
@@ -1615,7 +1721,7 @@ def delegate_count(raw: Any, limits: ServiceSettings, leg: Any) -> int:
     """
     cluster = delegated_cluster(leg)
     assert cluster is not None
-    fields = ClusterFields(cluster, limits.field_aliases)
+    fields = ClusterFields(cluster, limits.field_aliases, guarded_spellings(leg, cluster))
     query = fields.query(raw, "query") if raw is not None else None
     count = functools.partial(cluster.count, query)
     try:
@@ -1637,9 +1743,8 @@ def needs(query: Mapping[str, Any]) -> str:
     """How many of its words a full-text ``query`` needs: :data:`ANY_WORD`; :data:`EVERY_WORD` (``operator:
     and``), each of them on its own; or :data:`IN_ORDER`, which cannot be asked apart (a phrase's words, or a
     ``minimum_should_match``'s count of them)."""
-    kind, spec = next(iter(query.items()))
-    options = spec if kind in MULTI_FIELD_QUERIES else next((v for k, v in spec.items() if k not in OPTIONS), {})
-    options = options if isinstance(options, Mapping) else {}
+    kind = next(iter(query))
+    options = _text_options(query)
     if (
         kind in PHRASE_QUERIES
         or options.get("type") in ("phrase", "phrase_prefix")
@@ -1647,6 +1752,20 @@ def needs(query: Mapping[str, Any]) -> str:
     ):
         return IN_ORDER
     return EVERY_WORD if str(options.get("operator", "or")).lower() == "and" else ANY_WORD
+
+
+def _fuzzy_options(query: Mapping[str, Any]) -> bool:
+    """Whether a full-text ``query`` says its own typo tolerance (a ``fuzziness``, even 0: Searchkit sends one with
+    every search), which the service's readings of misspelt words then leave as it is."""
+    return _text_options(query).get("fuzziness") is not None
+
+
+def _text_options(query: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A full-text query's options: a ``multi_match``'s own keys, a ``match``'s under its field (none where the
+    field names its text alone)."""
+    kind, spec = next(iter(query.items()))
+    options = spec if kind in MULTI_FIELD_QUERIES else next((v for k, v in spec.items() if k not in OPTIONS), {})
+    return options if isinstance(options, Mapping) else {}
 
 
 def _asking(kind: str, spec: Mapping[str, Any], key: str, text: str) -> dict[str, Any]:

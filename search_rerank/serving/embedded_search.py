@@ -56,6 +56,7 @@ import tantivy
 
 from ..backends.codes import MAX_QUERY_CODES, code_rests
 from ..backends.mappings import TITLE_KEYWORD
+from ..backends.spelling import QueryWord
 from ..backends.tantivy_index import (
     FACET_FIELD,
     MAX_SUFFIX,
@@ -516,7 +517,7 @@ class Compiler:
         slop: int = 0,
         minimum_should_match: ShouldMatch | None = None,
         across: bool = False,
-        codes: bool = False,
+        readings: bool = False,
     ) -> tantivy.Query:
         """Text matched as Elasticsearch matches it on analyzed fields: any field; every word or any (or a phrase).
 
@@ -527,8 +528,10 @@ class Compiler:
         words be that many positions apart. ``minimum_should_match`` is how many of the words must match
         (:func:`_each_word`). The words are matched within each field (``best_fields``, ``most_fields``), or
         ``across`` the text fields, each word in any of them (``cross_fields``, ``combined_fields``). With
-        ``codes`` (a ``match`` or a ``multi_match`` that decides what matches) the text's model codes are an
-        alternative to its words (:meth:`code_alternatives`), as the cluster backends add them to the same body.
+        ``readings`` (a ``match`` or a ``multi_match`` that decides what matches) the text's model codes and its
+        misspelt words' readings are alternatives to its words (:meth:`code_alternatives`,
+        :meth:`misspelt_alternatives`, the readings not beside the query's own ``fuzziness``), as the cluster
+        backends add them to the same body.
         """
         tokens = self.leg.analyze(text)
         per_field: list[tantivy.Query] = []
@@ -556,10 +559,13 @@ class Compiler:
                 across=across,
             )
             per_field += spelled(tokens)
-            if codes and found:
+            if readings:
                 counted = minimum_should_match is not None and minimum_should_match.of(len(tokens)) > 1
                 in_order = len(tokens) > 1 and (phrase or counted)
-                per_field += self.code_alternatives(names, text, found, in_order, every, spelled)
+                if found:
+                    per_field += self.code_alternatives(names, text, found, in_order, every, spelled)
+                if fuzzy is None:  # a query's own fuzziness is its typo tolerance
+                    per_field += self.misspelt_alternatives(names, text, tokens, in_order, every, spelled)
         if not per_field:
             return tantivy.Query.empty_query()
         return _any(per_field)
@@ -608,6 +614,41 @@ class Compiler:
             return [_each_word(each, every, minimum_should_match)]
         return [_each_word([word(name, i) for i in range(len(tokens))], every, minimum_should_match) for name in names]
 
+    def misspelt_alternatives(
+        self,
+        names: list[str],
+        text: str,
+        tokens: list[str],
+        in_order: bool,
+        every: bool,
+        spelled: Callable[[list[str]], list[tantivy.Query]],
+    ) -> list[tantivy.Query]:
+        """The ways ``text``'s misspelt words (``lexical.correct_typos``: each word the leg reads as other terms,
+        :meth:`.TantivyRetriever.query_words`) match by their readings in the text fields ``names``, by the rules of
+        :meth:`.delegation.ClusterFields.with_readings`: where any word will do, each reading an alternative; where
+        every word is needed, all of them with the other words (``spelled``); ``in_order``, only a text that is the
+        one word. A word the leg also searches as typed (a unit's spellings, a joined word) is no misspelt one."""
+        misspelt = [
+            word
+            for word in self.leg.query_words(text)
+            if word.term in tokens and word.term not in dict(word.searched_as)
+        ]
+        if not misspelt or in_order:
+            return []
+
+        def reading(word: QueryWord) -> tantivy.Query:
+            return _any(
+                tantivy.Query.boost_query(tantivy.Query.term_query(self.schema, name, term), weight)
+                for name in names
+                for term, weight in word.searched_as
+            )
+
+        if not every:
+            return [reading(word) for word in misspelt]
+        rest = [token for token in tokens if token not in {word.term for word in misspelt}]
+        needed = [reading(word) for word in misspelt] + ([_any(spelled(rest))] if rest else [])
+        return [tantivy.Query.boolean_query([(tantivy.Occur.Must, query) for query in needed])]
+
     def code_alternatives(
         self,
         names: list[str],
@@ -618,7 +659,7 @@ class Compiler:
         spelled: Callable[[list[str]], list[tantivy.Query]],
     ) -> list[tantivy.Query]:
         """The ways ``text``'s model ``codes`` match beside its words in the text fields ``names``, by the rules of
-        :meth:`.delegation.ClusterFields.with_codes`: "dw745b" and "dw 745b" find "DW745-B" in a filter as in a
+        :meth:`.delegation.ClusterFields.with_readings`: "dw745b" and "dw 745b" find "DW745-B" in a filter as in a
         search. A code stands for the words it spans: where any word will do it is an alternative alone; where
         every word is needed it goes with the words it leaves (``spelled``: "dw745b table saw" is the code, "table"
         and "saw"); ``in_order`` (a phrase, a ``minimum_should_match``), whose words cannot be asked apart, only
@@ -897,7 +938,9 @@ class Compiler:
             return self._ranked(text, [name], every, where, fuzzy, msm)
         slop = a_count(options.get("slop", 0), f"{where}.slop")
         return Compiled(
-            self.words([name], text, phrase, every, where, fuzzy=fuzzy, slop=slop, minimum_should_match=msm, codes=True)
+            self.words(
+                [name], text, phrase, every, where, fuzzy=fuzzy, slop=slop, minimum_should_match=msm, readings=True
+            )
         )
 
     def _multi_match(self, kind: str, spec: Any, path: str, scoring: bool) -> Compiled:
@@ -932,7 +975,7 @@ class Compiler:
                 slop=slop,
                 minimum_should_match=msm,
                 across=across,
-                codes=True,
+                readings=True,
             )
         )
 
@@ -1009,7 +1052,7 @@ class Compiler:
             prefix=True,
             fuzzy=fuzzy,
             minimum_should_match=minimum_should_match,
-            codes=True,
+            readings=True,
         )
         if not scoring:
             return Compiled(query)

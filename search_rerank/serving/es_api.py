@@ -41,7 +41,7 @@ from .context import (
     undecodable_param,
 )
 from .cost_limits import CostRaised
-from .delegation import delegate_count, delegate_search, delegated_cluster
+from .delegation import delegate_count, delegate_search, delegated_cluster, guarded_spellings
 from .did_you_mean import correction_suggestions
 from .directions import with_directions
 from .embedded_search import MAX_BUCKETS, TooManyBuckets, compile_search, count_matches, serves
@@ -279,7 +279,8 @@ def _es_search(index: str, body: dict[str, Any], params, deadline: float | None 
         if cluster is not None:
             dense_query = plan is not None and not plan.browses
             min_score = plan.lexical_min_score if plan is not None else None
-            delegated = delegate_search(body, params, settings.service, cluster, dense_query, min_score)
+            spell = guarded_spellings(lexical, cluster)
+            delegated = delegate_search(body, params, settings.service, cluster, dense_query, min_score, spell)
     except InvalidQuery as exc:
         if plan is None:
             raise

@@ -400,7 +400,7 @@ TYPOS = [
 def test_a_query_of_english_words_asks_the_cluster_nothing_about_typos():
     # No cluster at this address: a request would fail after its retries.
     retriever = cluster_retriever(LexicalSettings(backend="opensearch", url=f"http://127.0.0.1:{free_port()}"))
-    assert retriever.spellings("grey sofa for the living room, 2 pack") == []
+    assert retriever.spellings("grey sofa for the living room, 2 pack") == {}
 
 
 def test_facet_counts_hold_the_product_found_by_a_corrected_word(server_engine, make_server):

@@ -87,9 +87,20 @@ def cases() -> list[Case]:
     return [Case(path.stem, json.loads(path.read_text(encoding="utf-8"))) for path in sorted(BODIES.glob("*.json"))]
 
 
-def embedded_app(root: Path, catalog: Sequence[Product] = CATALOG, aliases: Mapping[str, str] = FIELD_ALIASES):
-    """The app on the embedded backend (tantivy), lexical leg only, over ``catalog``; and its pipeline."""
-    settings = Settings(index_dir=root / "idx", dense={"enabled": False}, service={"field_aliases": dict(aliases)})
+def embedded_app(
+    root: Path,
+    catalog: Sequence[Product] = CATALOG,
+    aliases: Mapping[str, str] = FIELD_ALIASES,
+    lexical: Mapping[str, Any] | None = None,
+):
+    """The app on the embedded backend (tantivy), lexical leg only, over ``catalog``, with ``lexical`` settings;
+    and its pipeline."""
+    settings = Settings(
+        index_dir=root / "idx",
+        dense={"enabled": False},
+        lexical=dict(lexical or {}),
+        service={"field_aliases": dict(aliases)},
+    )
     build_index(catalog, settings, progress=False)
     pipeline = open_pipeline(settings)
     return create_app(settings, pipeline), pipeline

@@ -29,7 +29,7 @@ from search_rerank.core.settings import LexicalSettings, ServiceSettings, Settin
 from search_rerank.core.store import ProductStore
 from search_rerank.indexing.indexes import build_index
 from search_rerank.serving import create_app
-from search_rerank.serving.delegation import MAX_BODY_CODE_TERMS, constraints, delegate_search, query_words
+from search_rerank.serving.delegation import MAX_BODY_ADDED_TERMS, constraints, delegate_search, query_words
 from search_rerank.serving.retrievers import NO_QUERY
 
 ALIASES = {"color.keyword": "attributes.color", "name": "title"}
@@ -743,11 +743,12 @@ def test_dense_hits_honour_the_clients_filters(make_shop):
 
 
 def test_a_search_whose_words_match_nothing_counts_the_products_it_answers_in_its_facets(make_shop):
-    """The cluster counts no facet for a misspelt word; the dense leg answers the nearest products, which the
-    facets then count, as hits.total does (as on the embedded backend)."""
+    """The cluster counts no facet for a word it holds nothing near (a first letter mistyped, which no reading
+    corrects); the dense leg answers the nearest products, which the facets then count, as hits.total does (as on
+    the embedded backend)."""
     client = make_shop(dense=True)
     body = {
-        "query": {"bool": {"must": {"match": {"title": "sofaa"}}, "filter": {"term": {"brand.keyword": "Acme"}}}},
+        "query": {"bool": {"must": {"match": {"title": "zofa"}}, "filter": {"term": {"brand.keyword": "Acme"}}}},
         "aggs": {"brands": {"terms": {"field": "brand.keyword"}}, "prices": {"max": {"field": "price"}}},
     }
     answer = search(client, body)
@@ -934,7 +935,7 @@ def test_a_long_every_word_query_looks_up_its_codes_of_fewest_pieces_within_the_
     finally:
         for name in retriever.aliases(f"{retriever.index}*"):
             retriever.delete_index(name)
-    assert added_by_codes(split.query) <= MAX_BODY_CODE_TERMS
+    assert added_by_codes(split.query) <= MAX_BODY_ADDED_TERMS
     first = split.query["bool"]["should"][0]["dis_max"]["queries"][1]["bool"]["must"][0]
     assert json.dumps(first).count('"dw745b"') == 2  # the code alone, in each field
 
@@ -970,6 +971,46 @@ def test_the_codes_one_body_adds_are_bounded_and_past_the_bound_its_queries_go_a
 def test_a_model_number_alternative_constrains_nothing_the_dense_leg_is_held_to():
     text = {"multi_match": {"query": "dw745b", "fields": ["title^3"]}}
     assert constraints({"dis_max": {"queries": [text, code_lookup(["dw745b"], {"title": 3.0}, 0.3)]}}) == []
+
+
+# ------------------------------------------------------------------ misspelt words (lexical.correct_typos)
+
+
+def test_search_uis_query_finds_by_a_misspelt_word_what_the_word_spelt_right_finds(shop):
+    assert ids(search(shop, {"query": search_ui_text("leathr")})) == ids(
+        search(shop, {"query": search_ui_text("leather")})
+    )
+    assert ids(search(shop, {"query": search_ui_text("leathr")})) == ["s2"]
+
+
+def test_hits_total_and_facet_counts_hold_the_products_found_by_a_misspelt_word(shop):
+    body = {"query": search_ui_text("leathr sofa"), "aggs": {"brands": {"terms": {"field": "brand.keyword"}}}}
+    answer = search(shop, body)
+    assert answer["hits"]["total"]["value"] == 1
+    assert buckets(answer["aggregations"]["brands"]) == {"Acme": 1}
+
+
+def test_any_word_query_scores_a_misspelt_words_reading_beside_the_other_words(shop):
+    # "leathr" adds the leather sofa's reading to "sofa", which every sofa has: it ranks first.
+    assert ids(search(shop, {"query": {"match": {"title": "leathr sofa"}}}))[0] == "s2"
+
+
+def test_without_correct_typos_the_query_is_sent_as_it_came(make_shop):
+    shop = make_shop(correct_typos=False)
+    assert ids(search(shop, {"query": search_ui_text("leathr")})) == []
+
+
+def test_a_count_holds_the_products_found_by_a_misspelt_word(shop):
+    response = shop.post("/products/_count", json={"query": {"match": {"title": "leathr"}}})
+    assert response.get_json()["count"] == 1
+
+
+def test_a_misspelt_words_reading_constrains_nothing_the_dense_leg_is_held_to():
+    text = {"match": {"title": {"query": "leathr sofa", "operator": "and"}}}
+    reading = {"dis_max": {"queries": [{"term": {"title": {"value": "leather", "boost": 0.83}}}]}}
+    needed = {"bool": {"must": [reading], "filter": [{"match": {"title": {"query": " sofa", "operator": "and"}}}]}}
+    assert constraints({"dis_max": {"queries": [text, needed]}}) == []
+    assert constraints({"bool": {"should": [{"match": {"title": "leathr sofa"}}, reading]}}) == []
 
 
 # ------------------------------------------------------------------ the service as it starts from settings
@@ -1056,6 +1097,17 @@ def test_queries_the_cluster_refuses_as_malformed_do_not_open_its_breaker(served
         assert client.post("/products/_search", json=body).status_code == 400
     assert breaker.state == "closed"
     assert search(client, {"query": {"match": {"title": "lamp"}}})["search_rerank"]["degraded"] == {}
+
+
+def test_a_misspelt_word_is_searched_as_typed_at_once_while_the_clusters_breaker_is_open(served_shop):
+    # Its reading is asked before the search, through the same breaker: not one more wait on a dead cluster.
+    opened(served_shop)
+    answer = search(served_shop.test_client(), {"query": {"match": {"title": "lemp"}}})
+    assert answer["search_rerank"]["degraded"] == {LEXICAL: "circuit_open"}
+
+
+def test_a_service_started_from_settings_reads_a_misspelt_word_through_its_guard(served_shop):
+    assert ids(search(served_shop.test_client(), {"query": {"match": {"title": "lemp"}}})) == ["l1", "l2"]
 
 
 def test_a_count_is_refused_at_once_with_a_503_while_the_clusters_breaker_is_open(served_shop):

@@ -1,0 +1,65 @@
+"""A misspelt word in a clause that decides what matches (``lexical.correct_typos``): a ``match`` or ``multi_match``
+in a filter, a ``must_not`` or a word being typed reads "leathr" as the catalogue's "leather", on the embedded
+backend and on a cluster alike, by the rules a model number follows there (a reading stands for the word it
+corrects). Search UI's own query on a cluster: tests/service/test_delegation.py, "misspelt words"."""
+
+from __future__ import annotations
+
+import pytest
+from both_backends import BACKENDS, backend_client, ids, search
+
+from search_rerank.core.product import Product
+
+CATALOG = [
+    Product(id="leather", title="Leather sofa", brand="Acme"),
+    Product(id="corner", title="Corner sofa", brand="Acme"),
+    Product(id="table", title="Oak table", brand="Bolt"),
+    Product(id="kobalt", title="Kobalt wrench", brand="Kobalt"),
+    Product(id="kobald", title="Kobald hammer", brand="Kobald"),
+]
+
+
+@pytest.fixture(scope="module")
+def embedded(catalog_client):
+    return catalog_client(CATALOG)
+
+
+@pytest.fixture(params=BACKENDS)
+def client(request):
+    return backend_client(request, CATALOG)
+
+
+def filtered(client, clause) -> list[str]:
+    return sorted(ids(search(client, {"query": {"bool": {"filter": [clause]}}})))
+
+
+def test_a_misspelt_word_in_a_filter_finds_the_products_with_the_word_spelt_right(client):
+    assert filtered(client, {"match": {"title": "leathr"}}) == ["leather"]
+
+
+def test_a_misspelt_word_in_must_not_leaves_out_the_products_with_the_word_spelt_right(client):
+    query = {"bool": {"filter": [{"match": {"title": "sofa"}}], "must_not": [{"match": {"title": "leathr"}}]}}
+    assert ids(search(client, {"query": query})) == ["corner"]
+
+
+def test_with_operator_and_a_reading_stands_for_its_word_and_the_other_words_are_still_needed(client):
+    def every_word(text):
+        return {"multi_match": {"query": text, "fields": ["title", "description"], "operator": "and"}}
+
+    assert filtered(client, every_word("leathr sofa")) == ["leather"]
+    assert filtered(client, every_word("leathr table")) == []
+
+
+def test_a_phrase_takes_a_reading_only_when_the_phrase_is_the_one_misspelt_word(client):
+    assert filtered(client, {"match_phrase": {"title": "leathr"}}) == ["leather"]
+    assert filtered(client, {"match_phrase": {"title": "leathr sofa"}}) == []
+
+
+def test_a_word_the_catalogue_holds_is_no_misspelt_one(client):
+    # "kobalt" is no English word and one edit from "kobald", but a product holds it: it matches as typed.
+    assert filtered(client, {"match": {"title": "kobalt"}}) == ["kobalt"]
+
+
+def test_a_query_that_says_its_own_fuzziness_is_left_to_it(client):
+    # Searchkit sends a fuzziness with every search: its typo tolerance, not the service's, decides.
+    assert filtered(client, {"match": {"title": {"query": "leathr", "fuzziness": 0}}}) == []
