@@ -9,7 +9,8 @@ each product's codes, separators dropped, one term each with the field it is wri
 version 5), and a query's codes are looked up there, in the searched fields, beside its words in the text fields.
 
 A code in a product's text is a run of letters and digits joined by ``-``, ``.``, ``/`` or ``_`` (or one word
-alone, "GSR12V140") holding at least one letter and one digit, lower case, separators dropped. In a query the
+alone, "GSR12V140") holding at least one letter and one digit, lower case, separators dropped; a run that ``/``
+cuts into parts ("DW745-B/DW746-B", the models an accessory fits) is also each part that is a code. In a query the
 words of a run may also be apart ("dw 745b", "ecc 10 2"): every span of up to :data:`MAX_QUERY_PIECES`
 neighbouring pieces is tried joined, and only a code some product holds matches, so "drill 2" finds nothing new.
 Not codes: numbers alone ("10 2" never matches "ecc102", "1/2" is no "12"), and sizes ("1/2-in." is no "12in",
@@ -28,6 +29,8 @@ from .units import SPELLINGS
 RUN = re.compile(r"(?<![0-9A-Za-z])[0-9A-Za-z]+(?:[-./_][0-9A-Za-z]+)*(?![0-9A-Za-z])")
 """A product text's candidate code: letters and digits, pieces joined by one separator each."""
 PIECE = re.compile(r"[0-9A-Za-z]+")
+LISTED = re.compile(r"[0-9A-Za-z]+(?:[-._][0-9A-Za-z]+)*")
+"""A part of a run that ``/`` separates from the others ("DW745-B" of "DW745-B/DW746-B")."""
 SEPARATOR = re.compile(r"[-./_]")
 SIZE_UNITS = frozenset(UNITS) | {spelling for spellings in SPELLINGS for spelling in spellings}
 QUANTITY = quantity(SIZE_UNITS)
@@ -50,15 +53,29 @@ def code(joined: str) -> str | None:
 
 
 def product_codes(text: str) -> list[str]:
-    """The codes written in a product's ``text``, each once, in order."""
-    found = (code(SEPARATOR.sub("", run)) for run in RUN.findall(text))
+    """The codes written in a product's ``text``, each once, in order: each run's, and where a run lists codes
+    apart with ``/`` ("DW745-B/DW746-B", an accessory that fits both) each listed one's too."""
+    found = (code(SEPARATOR.sub("", part.group())) for run in RUN.finditer(text) for part in _readings(run))
     return list(dict.fromkeys(c for c in found if c is not None))
 
 
 def code_spans(text: str, codes: Collection[str]) -> list[tuple[int, int]]:
     """Where ``text`` writes one of ``codes`` (as :func:`product_codes` reads them): each such run's start and end,
-    separators included ("DW745-B" for ``dw745b``), for a highlight."""
-    return [run.span() for run in RUN.finditer(text) if code(SEPARATOR.sub("", run.group())) in codes]
+    separators included ("DW745-B" for ``dw745b``), or the listed code's within a run of several, for a
+    highlight."""
+    spans = []
+    for run in RUN.finditer(text):
+        marked = next((p for p in _readings(run) if code(SEPARATOR.sub("", p.group())) in codes), None)
+        if marked is not None:
+            spans.append(marked.span())
+    return spans
+
+
+def _readings(run: re.Match[str]) -> list[re.Match[str]]:
+    """A product text's run as the codes it may be: itself, then (a run with ``/``) each of the parts ``/``
+    separates, as matches of the text, so that their spans are the text's."""
+    parts = list(LISTED.finditer(run.string, run.start(), run.end())) if "/" in run.group() else []
+    return [run, *parts] if len(parts) > 1 else [run]
 
 
 def query_codes(text: str) -> list[str]:

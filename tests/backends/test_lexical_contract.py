@@ -352,6 +352,13 @@ def test_a_model_number_typed_with_other_separators_finds_it_first(make_leg, que
     assert ids(make_leg(CODE_CATALOG).search(query, 10))[0] == found
 
 
+def test_each_model_number_a_product_lists_with_a_slash_finds_it(make_leg):
+    # An accessory names every model it fits in one run: "DW745-B/DW746-B" is read as the whole and as each.
+    retriever = make_leg([*CODE_CATALOG, Product(id="guard", title="Blade guard", description="Fits DW745-B/DW746-B")])
+    assert ids(retriever.search("dw746b", 10)) == ["guard"]
+    assert ids(retriever.search("dw745b", 10))[:2] == ["dw", "guard"]
+
+
 def test_a_plain_number_does_not_match_a_model_number(make_leg):
     # "102" is ECC-10-2 without its letters: no code, and no word of any title.
     assert make_leg(CODE_CATALOG).search("102", 10) == []

@@ -4,7 +4,7 @@ beside what the cluster backends do with the same body (tests/service/test_deleg
 from __future__ import annotations
 
 import pytest
-from front_end_catalog import MODEL_NUMBERED, NOT_MET_BY_A_MODEL_NUMBER_ALONE
+from front_end_catalog import MODEL_NUMBERED, NOT_MET_BY_A_MODEL_NUMBER_ALONE, product
 
 from search_rerank.core.settings import Settings
 from search_rerank.indexing.indexes import build_index, open_pipeline
@@ -108,3 +108,15 @@ def test_highlight_marks_a_model_number_only_in_the_fields_the_clause_searched(t
     found = highlighted(tools, query)
     assert found["blade"] == {"description": ["Fits <em>DW745-B</em> and DW745-C"]}
     assert found.get("saw", {}) == {}
+
+
+def test_highlight_marks_the_one_model_number_of_a_list_that_a_search_found(tmp_path):
+    catalog = [product("guard", "Blade guard", "DEWALT", "Tools > Guards", 19.0, description="Fits DW745-B/DW746-B")]
+    settings = Settings(index_dir=tmp_path / "idx", dense={"enabled": False})
+    build_index(catalog, settings, progress=False)
+    pipeline = open_pipeline(settings)
+    try:
+        found = highlighted(create_app(settings, pipeline).test_client(), {"match": {"description": "dw746b"}})
+    finally:
+        pipeline.close()
+    assert found == {"guard": {"description": ["Fits DW745-B/<em>DW746-B</em>"]}}
