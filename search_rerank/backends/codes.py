@@ -13,8 +13,9 @@ alone, "GSR12V140") holding at least one letter and one digit, lower case, separ
 cuts into parts ("DW745-B/DW746-B", the models an accessory fits) is also each part that is a code. In a query the
 words of a run may also be apart ("dw 745b", "ecc 10 2"): every span of up to :data:`MAX_QUERY_PIECES`
 neighbouring pieces is tried joined, and only a code some product holds matches, so "drill 2" finds nothing new.
-Not codes: numbers alone ("10 2" never matches "ecc102", "1/2" is no "12"), and sizes ("1/2-in." is no "12in",
-"18-Volt", "2x4", "2-Pack"), which are words and numbers for the text fields and for ``unit_spellings``.
+Not codes: numbers alone ("10 2" never matches "ecc102", "1/2" is no "12"), unless a run of digits alone holds
+six or more ("2904-20" is found by "290420" and "2904 20"), and sizes ("1/2-in." is no "12in", "18-Volt", "2x4",
+"2-Pack"), which are words and numbers for the text fields and for ``unit_spellings``.
 Letters are ASCII: model numbers are.
 """
 
@@ -35,6 +36,9 @@ SEPARATOR = re.compile(r"[-./_]")
 SIZE_UNITS = frozenset(UNITS) | {spelling for spellings in SPELLINGS for spelling in spellings}
 QUANTITY = quantity(SIZE_UNITS)
 """A joined run that is a size, not a code: a number or dimensions with an optional unit ("12in" of "1/2-in.")."""
+MIN_DIGITS_CODE = 6
+"""Digits a code of digits alone has at least ("2904-20", Milwaukee's way): fewer are numbers and sizes ("1/2" is no
+"12", "24-36" no "2436"), which a shopper's "10 2" must not join."""
 MAX_QUERY_PIECES = 4
 """Neighbouring query pieces joined at most: "ecc 10 2" is three, longer spans are sentences, not codes."""
 MAX_QUERY_CODES = 32
@@ -45,8 +49,11 @@ digits has hundreds of spans that read as codes, a shopper's has a few."""
 
 
 def code(joined: str) -> str | None:
-    """``joined`` (letters and digits, separators dropped) in lower case if it is a code, else None."""
+    """``joined`` (letters and digits, separators dropped) in lower case if it is a code, else None: letters and
+    digits that are no size, or digits alone, at least :data:`MIN_DIGITS_CODE` of them."""
     joined = joined.lower()
+    if joined.isdigit():
+        return joined if len(joined) >= MIN_DIGITS_CODE else None
     has_letter = any(ch.isalpha() for ch in joined)
     has_digit = any(ch.isdigit() for ch in joined)
     return joined if has_letter and has_digit and QUANTITY.fullmatch(joined) is None else None

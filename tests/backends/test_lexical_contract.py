@@ -359,6 +359,18 @@ def test_each_model_number_a_product_lists_with_a_slash_finds_it(make_leg):
     assert ids(retriever.search("dw745b", 10))[:2] == ["dw", "guard"]
 
 
+@pytest.mark.parametrize("query", ["290420", "2904 20"])
+def test_a_model_number_of_six_digits_or_more_is_found_typed_without_its_separator(make_leg, query):
+    catalog = [*CODE_CATALOG, Product(id="m18", title="Milwaukee M18 2904-20 Hammer Drill")]
+    assert ids(make_leg(catalog).search(query, 10))[0] == "m18"
+
+
+@pytest.mark.parametrize(("query", "written"), [("2436", "24-36 in. Shelf"), ("12", "1/2 in. Pipe")])
+def test_numbers_of_fewer_digits_are_not_joined_into_a_model_number(make_leg, query, written):
+    # Sizes, not codes: a shopper's "12" is not half an inch.
+    assert make_leg([Product(id="p", title=written)]).search(query, 10) == []
+
+
 def test_a_plain_number_does_not_match_a_model_number(make_leg):
     # "102" is ECC-10-2 without its letters: no code, and no word of any title.
     assert make_leg(CODE_CATALOG).search("102", 10) == []
