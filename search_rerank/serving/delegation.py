@@ -312,7 +312,8 @@ class ClusterFields:
         """Each text's readings, asked once per body (Search UI sends the same text in two clauses)."""
         self.tie_breaker = cluster.settings.tie_breaker
         self.terms_left = MAX_BODY_ADDED_TERMS
-        """Term queries the codes and readings of this body's full-text queries may still add (:meth:`with_readings`)."""
+        """Term queries the codes and readings of this body's full-text queries may still add
+        (:meth:`with_readings`)."""
 
     def resolve(self, name: Any, use: str, path: str) -> Field:
         if not isinstance(name, str):
@@ -464,7 +465,8 @@ class ClusterFields:
         words are searched as in those text fields: its model codes (``lexical.model_codes``: "dw745b" and "dw
         745b" find "DW745-B", :meth:`code_alternatives`) and its misspelt words' readings (``lexical.correct_typos``:
         "toliet" finds "toilet", :meth:`spelling_alternatives`; not where the query says its own ``fuzziness``), as
-        the embedded index and the service's own lexical leg search them. What they add constrains nothing the dense leg is held to (:func:`constraints`).
+        the embedded index and the service's own lexical leg search them. What they add constrains nothing the
+        dense leg is held to (:func:`constraints`).
 
         A code stands for the words it spans and a reading for the word it corrects, so in a query that needs more
         than any one word (:func:`needs`) neither is an alternative alone, or "dw745b router" in a filter, or a
@@ -556,7 +558,8 @@ class ClusterFields:
         """The ways ``text``'s misspelt words match by their readings (:meth:`with_readings`): each word as the best
         of its terms in the text fields, at the field's boost times the reading's weight; where any word will do,
         each an optional clause beside the query; where every word is needed, all of them with the query of the
-        other words as a filter; in a phrase, only a text that is the one word. Within the body's bound, or none."""
+        other words as a filter; in a phrase, only a text that is one misspelt word. Within the body's bound, or
+        none."""
         readings = [
             {
                 "dis_max": {
@@ -573,7 +576,7 @@ class ClusterFields:
         for typed in spelt:
             rest = re.sub(rf"(?<!\w){re.escape(typed)}(?!\w)", " ", rest, flags=re.IGNORECASE)
         others = len(PIECE.findall(rest)) if asked != ANY_WORD else 0
-        if others and asked == IN_ORDER:
+        if asked == IN_ORDER and (others or len(readings) > 1):
             return []
         cost = sum(len(word.searched_as) for word in spelt.values()) * len(boosts) + others * len(fields)
         if cost > self.terms_left:

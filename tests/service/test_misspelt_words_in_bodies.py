@@ -63,3 +63,8 @@ def test_a_word_the_catalogue_holds_is_no_misspelt_one(client):
 def test_a_query_that_says_its_own_fuzziness_is_left_to_it(client):
     # Searchkit sends a fuzziness with every search: its typo tolerance, not the service's, decides.
     assert filtered(client, {"match": {"title": {"query": "leathr", "fuzziness": 0}}}) == []
+
+
+def test_a_phrase_of_two_misspelt_words_takes_no_reading(client):
+    # Their readings could not be asked in order: "leathr sofw" would match a sofa of leather anywhere in a title.
+    assert filtered(client, {"match_phrase": {"title": "sofw leathr"}}) == []
