@@ -298,25 +298,33 @@ class ClusterRetriever:
         the search's own breaker would have skipped)."""
         return searched_codes(text, self.settings)
 
+    def typed_words(self, text: str) -> list[str]:
+        """``text``'s words as typed (lower case, unstemmed), one for each word the index analyser cuts."""
+        return self._typed_words.analyze(text)
+
     def suspects(self, text: str) -> list[str]:
         """The words of ``text`` that :meth:`spellings` asks the cluster about (``lexical.correct_typos``): each word
         of letters that no English word is, as typed (lower case), each once, at most :data:`MAX_SUSPECT_WORDS`.
         Read without asking the cluster."""
         if not self.settings.correct_typos:
             return []
-        typed = self._typed_words.analyze(text)
-        return list(dict.fromkeys(word for word in typed if suspect(word)))[:MAX_SUSPECT_WORDS]
+        return list(dict.fromkeys(word for word in self.typed_words(text) if suspect(word)))[:MAX_SUSPECT_WORDS]
 
-    def spellings(self, text: str) -> dict[str, QueryWord]:
+    def spellings(self, text: str, typing: bool = False) -> dict[str, QueryWord]:
         """With ``lexical.correct_typos``, the readings of ``text``'s misspelt words, by the word as typed (lower
         case): each word of letters that is no English word and that no searched field holds, as the index's
         nearest terms (:mod:`.spelling`'s rules, the terms named by the cluster's term suggester). The cluster is
         asked only when some word is no English word (a brand, a typo), before the search: whether the index holds
-        them, then (for a typo) the terms near those it does not; none otherwise."""
+        them, then (for a typo) the terms near those it does not; none otherwise. ``typing``: the last word is
+        being typed (a prefix query's), misspelt only where it starts no word the index holds ("leat" is "leather"
+        so far, no typo of "leaf")."""
         suspects = self.suspects(text)
         if not suspects:
             return {}
-        misspelt = unheld(self.run_search(held_body(suspects, self.settings), action="spelling"), suspects)
+        typed = self.typed_words(text)
+        being_typed = typed[-1] if typing and typed else None
+        held = held_body(suspects, self.settings, being_typed)
+        misspelt = unheld(self.run_search(held, action="spelling"), suspects)
         if not misspelt:
             return {}
         return corrections(

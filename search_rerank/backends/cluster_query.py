@@ -126,13 +126,19 @@ def searched_codes(text: str, settings: LexicalSettings) -> list[str]:
     return query_codes(text)[:MAX_QUERY_CODES] if settings.model_codes else []
 
 
-def held_body(suspects: Sequence[str], settings: LexicalSettings) -> dict[str, Any]:
+def held_body(suspects: Sequence[str], settings: LexicalSettings, typing: str | None = None) -> dict[str, Any]:
     """One request that says, for each of ``suspects`` (typed words that may be typos, :func:`.spelling.suspect`),
     whether a searched field holds it: a ``filters`` aggregation of its match, named by its position. Most such
     words are held (a brand, a product word English lacks), and the term suggesters cost three times as much
-    (:func:`unheld`, :func:`suggest_body`)."""
+    (:func:`unheld`, :func:`suggest_body`). The word being ``typing`` (a prefix query's last) is held where a
+    field holds a word it starts, as Elasticsearch matches it."""
     fields = list(settings.searched_fields())
-    held = {str(i): {"multi_match": {"query": word, "fields": fields}} for i, word in enumerate(suspects)}
+    held = {
+        str(i): {
+            "multi_match": {"query": word, "fields": fields, **({"type": "phrase_prefix"} if word == typing else {})}
+        }
+        for i, word in enumerate(suspects)
+    }
     return {"size": 0, "track_total_hits": False, "aggs": {"held": {"filters": {"filters": held}}}}
 
 

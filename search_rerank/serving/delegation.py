@@ -107,6 +107,7 @@ from . import metrics, query_string, wildcards
 from .body_checks import a_count, a_keep_alive, a_keyword, an_object, clause_list, single_key
 from .completion import Completion, split_suggest, suggester_kind
 from .date_math import check_options, date_bound
+from .embedded_search import ShouldMatch
 from .es_compat import (
     EsSearch,
     InvalidQuery,
@@ -144,6 +145,7 @@ CLUSTER_ORDER_ONLY = ("search_after", "pit", "min_score", "collapse", "terminate
 MATCH_QUERIES = {"match", "match_phrase", "match_phrase_prefix", "match_bool_prefix"}
 MULTI_FIELD_QUERIES = {"multi_match", "combined_fields"}
 PHRASE_QUERIES = {"match_phrase", "match_phrase_prefix"}
+PREFIX_QUERIES = {"match_phrase_prefix", "match_bool_prefix"}
 ANY_WORD, EVERY_WORD, IN_ORDER = "any word", "every word", "in order"
 """How many of its words a full-text query needs (:func:`needs`): what a model code may stand for in it."""
 STRING_QUERIES = {"query_string", "simple_query_string"}
@@ -158,6 +160,9 @@ QUERY_TYPES = (
     | {"match_all", "match_none", "ids", "exists"}
 )
 OPTIONS = {"boost", "_name", "case_insensitive", "rewrite"}
+Spell = Callable[[str, bool], Mapping[str, QueryWord]]
+"""A text's misspelt words' readings, by the word as typed; the flag: its last word is being typed
+(:meth:`.ClusterRetriever.spellings`)."""
 MAX_BODY_ADDED_TERMS = 256
 """Term queries the model codes and the misspelt words' readings of one body's full-text queries add at most (a code
 in a field is one, a reading's term in a field one, and so is each word of the query of the other words a code or a
@@ -288,7 +293,7 @@ class ClusterFields:
         self,
         cluster: ClusterRetriever,
         aliases: Mapping[str, str] | None = None,
-        spell: Callable[[str], Mapping[str, QueryWord]] | None = None,
+        spell: Spell | None = None,
     ):
         self.engine = cluster.engine
         self.searched = [f"{name}^{boost:g}" for name, boost in cluster.settings.searched_fields().items()]
@@ -308,8 +313,9 @@ class ClusterFields:
         self.spell = spell
         """A text's misspelt words' readings, by the word as typed (:meth:`.ClusterRetriever.spellings` behind the
         lexical leg's guard, :func:`guarded_spellings`); None: words as typed (``lexical.correct_typos`` off)."""
-        self._spelt: dict[str, Mapping[str, QueryWord]] = {}
+        self._spelt: dict[tuple[str, bool], Mapping[str, QueryWord]] = {}
         """Each text's readings, asked once per body (Search UI sends the same text in two clauses)."""
+        self.typed_words = cluster.typed_words
         self.tie_breaker = cluster.settings.tie_breaker
         self.terms_left = MAX_BODY_ADDED_TERMS
         """Term queries the codes and readings of this body's full-text queries may still add (:meth:`with_readings`)."""
@@ -477,10 +483,6 @@ class ClusterFields:
         a query goes as it came (under ``operator: and``, with what fits)."""
         if not isinstance(text, str):
             return query
-        codes = self.codes(text)
-        spelt = self.spelt(text) if not _fuzzy_options(query) else {}
-        if not codes and not spelt:
-            return query
         try:
             scale = 1.0 if boost is None else float(boost)
             boosts = {
@@ -492,7 +494,15 @@ class ClusterFields:
             return query
         if not boosts or min(boosts.values()) < 0:
             return query
-        asked = needs(query)
+        words = len(self.typed_words(text))
+        asked = needs(query, words)
+        codes = self.codes(text)
+        # The cluster is asked only where a reading could be added: not for a keyword field, nor for a phrase of
+        # several words, nor beside the query's own fuzziness.
+        readable = not _fuzzy_options(query) and (asked != IN_ORDER or words == 1)
+        spelt = self.spelt(text, _typing(query)) if readable else {}
+        if not codes and not spelt:
+            return query
         found = self.code_alternatives(text, codes, boosts, asked, fields, asking) if codes else []
         read = self.spelling_alternatives(text, spelt, boosts, asked, fields, asking) if spelt else []
         if asked == ANY_WORD:
@@ -502,13 +512,14 @@ class ClusterFields:
         alternatives = [*found, *read]
         return {"dis_max": {"queries": [query, *alternatives]}} if alternatives else query
 
-    def spelt(self, text: str) -> Mapping[str, QueryWord]:
-        """``text``'s misspelt words' readings (:attr:`spell`), asked once per text."""
+    def spelt(self, text: str, typing: bool) -> Mapping[str, QueryWord]:
+        """``text``'s misspelt words' readings (:attr:`spell`; ``typing``: its last word is being typed), asked once
+        per text."""
         if self.spell is None:
             return {}
-        if text not in self._spelt:
-            self._spelt[text] = self.spell(text)
-        return self._spelt[text]
+        if (text, typing) not in self._spelt:
+            self._spelt[text, typing] = self.spell(text, typing)
+        return self._spelt[text, typing]
 
     def code_alternatives(
         self,
@@ -1537,7 +1548,7 @@ def behind(breaker: CircuitBreaker | None) -> Iterator[None]:
         attempt.report(ok=True)
 
 
-def guarded_spellings(leg: Any, cluster: ClusterRetriever) -> Callable[[str], Mapping[str, QueryWord]] | None:
+def guarded_spellings(leg: Any, cluster: ClusterRetriever) -> Spell | None:
     """The readings of a text's misspelt words (:meth:`.ClusterRetriever.spellings`), asked through the lexical
     leg's guard (``leg``, as the service serves it: its deadline and its breaker), since they are asked before the
     body's own search; None with ``lexical.correct_typos`` off. A cluster that does not answer them in time, or
@@ -1546,10 +1557,10 @@ def guarded_spellings(leg: Any, cluster: ClusterRetriever) -> Callable[[str], Ma
     if not cluster.settings.correct_typos:
         return None
 
-    def spelt(text: str) -> Mapping[str, QueryWord]:
+    def spelt(text: str, typing: bool) -> Mapping[str, QueryWord]:
         if not cluster.suspects(text):  # nothing to ask: no call through the guard, which would count a success
             return {}
-        ask = functools.partial(cluster.spellings, text)
+        ask = functools.partial(cluster.spellings, text, typing)
         try:
             return leg.guard.call(ask) if isinstance(leg, GuardedRetriever) else ask()
         except (DeadlineExceeded, CircuitOpenError, StageError) as exc:
@@ -1589,7 +1600,7 @@ def delegate_search(
     cluster: ClusterRetriever,
     dense_query: bool = False,
     min_score: float | None = None,
-    spell: Callable[[str], Mapping[str, QueryWord]] | None = None,
+    spell: Spell | None = None,
 ) -> DelegatedSearch:
     """Split ``body`` (field aliases already applied) for the cluster behind ``cluster``.
 
@@ -1739,19 +1750,35 @@ def delegate_count(raw: Any, limits: ServiceSettings, leg: Any) -> int:
 # ------------------------------------------------------------------ value checks
 
 
-def needs(query: Mapping[str, Any]) -> str:
-    """How many of its words a full-text ``query`` needs: :data:`ANY_WORD`; :data:`EVERY_WORD` (``operator:
+def needs(query: Mapping[str, Any], words: int) -> str:
+    """How many of its ``words`` a full-text ``query`` needs: :data:`ANY_WORD`; :data:`EVERY_WORD` (``operator:
     and``), each of them on its own; or :data:`IN_ORDER`, which cannot be asked apart (a phrase's words, or a
-    ``minimum_should_match``'s count of them)."""
+    ``minimum_should_match``'s count of them past one, as the embedded backend counts it: "-1" of two words is
+    one, any of them)."""
     kind = next(iter(query))
     options = _text_options(query)
-    if (
-        kind in PHRASE_QUERIES
-        or options.get("type") in ("phrase", "phrase_prefix")
-        or options.get("minimum_should_match") not in (None, 0, 1, "0", "1", "0%")
-    ):
+    if kind in PHRASE_QUERIES or options.get("type") in ("phrase", "phrase_prefix") or _counted(options, words):
         return IN_ORDER
     return EVERY_WORD if str(options.get("operator", "or")).lower() == "and" else ANY_WORD
+
+
+def _counted(options: Mapping[str, Any], words: int) -> bool:
+    """Whether a full-text query's ``minimum_should_match`` needs more than one of its ``words``; one it cannot
+    count (a combination, "3<90%") does, so nothing is added that it might not allow."""
+    needed = options.get("minimum_should_match")
+    if needed is None:
+        return False
+    try:
+        counted = ShouldMatch.parse(needed, "minimum_should_match")
+    except (InvalidQuery, Unsupported):
+        return True
+    return counted is not None and counted.of(words) > 1
+
+
+def _typing(query: Mapping[str, Any]) -> bool:
+    """Whether a full-text ``query``'s last word is being typed (a prefix), as Elasticsearch reads it."""
+    kind = next(iter(query))
+    return kind in PREFIX_QUERIES or _text_options(query).get("type") in ("bool_prefix", "phrase_prefix")
 
 
 def _fuzzy_options(query: Mapping[str, Any]) -> bool:

@@ -565,7 +565,7 @@ class Compiler:
                 if found:
                     per_field += self.code_alternatives(names, text, found, in_order, every, spelled)
                 if fuzzy is None:  # a query's own fuzziness is its typo tolerance
-                    per_field += self.misspelt_alternatives(names, text, tokens, in_order, every, spelled)
+                    per_field += self.misspelt_alternatives(names, text, tokens, in_order, every, spelled, prefix)
         if not per_field:
             return tantivy.Query.empty_query()
         return _any(per_field)
@@ -622,16 +622,22 @@ class Compiler:
         in_order: bool,
         every: bool,
         spelled: Callable[[list[str]], list[tantivy.Query]],
+        prefix: bool,
     ) -> list[tantivy.Query]:
         """The ways ``text``'s misspelt words (``lexical.correct_typos``: each word the leg reads as other terms,
         :meth:`.TantivyRetriever.query_words`) match by their readings in the text fields ``names``, by the rules of
         :meth:`.delegation.ClusterFields.with_readings`: where any word will do, each reading an alternative; where
         every word is needed, all of them with the other words (``spelled``); ``in_order``, only a text that is the
-        one word. A word the leg also searches as typed (a unit's spellings, a joined word) is no misspelt one."""
+        one word. A word the leg also searches as typed (a unit's spellings, a joined word) is no misspelt one, nor
+        is the word being typed (``prefix``) where it starts a word of those fields ("leat" is "leather" so far,
+        no typo of "leaf")."""
+        typing = tokens[-1] if prefix and tokens else None
         misspelt = [
             word
             for word in self.leg.query_words(text)
-            if word.term in tokens and word.term not in dict(word.searched_as)
+            if word.term in tokens
+            and word.term not in dict(word.searched_as)
+            and not (word.term == typing and count(self.leg.searcher(), _any(self.prefix(n, word.term) for n in names)))
         ]
         if not misspelt or in_order:
             return []

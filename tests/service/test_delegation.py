@@ -1005,6 +1005,29 @@ def test_a_count_holds_the_products_found_by_a_misspelt_word(shop):
     assert response.get_json()["count"] == 1
 
 
+@pytest.mark.parametrize(
+    "clause",
+    [
+        {"match_phrase": {"title": "leathr sofa"}},
+        {"match": {"title": {"query": "leathr sofa", "minimum_should_match": 2}}},
+        {"match": {"title": {"query": "leathr", "fuzziness": "AUTO"}}},
+        {"match": {"brand.keyword": "leathr"}},
+    ],
+)
+def test_a_query_no_reading_could_be_added_to_asks_the_cluster_nothing(request, clause):
+    # Each question is two requests before the search: a phrase of several words, a count of words, a query's own
+    # fuzziness or a keyword field would send the reading nowhere.
+    asked = []
+
+    def spell(text, typing):
+        asked.append(text)
+        return {}
+
+    cluster_of = server_retriever(server_settings("opensearch", request, correct_typos=True))
+    delegate_search({"query": {"bool": {"filter": [clause]}}}, {}, ServiceSettings(), cluster_of, spell=spell)
+    assert asked == []
+
+
 def test_a_misspelt_words_reading_constrains_nothing_the_dense_leg_is_held_to():
     text = {"match": {"title": {"query": "leathr sofa", "operator": "and"}}}
     reading = {"dis_max": {"queries": [{"term": {"title": {"value": "leather", "boost": 0.83}}}]}}

@@ -16,6 +16,7 @@ CATALOG = [
     Product(id="table", title="Oak table", brand="Bolt"),
     Product(id="kobalt", title="Kobalt wrench", brand="Kobalt"),
     Product(id="kobald", title="Kobald hammer", brand="Kobald"),
+    Product(id="leaf", title="Leaf blower", brand="Bolt"),
 ]
 
 
@@ -63,3 +64,24 @@ def test_a_word_the_catalogue_holds_is_no_misspelt_one(client):
 def test_a_query_that_says_its_own_fuzziness_is_left_to_it(client):
     # Searchkit sends a fuzziness with every search: its typo tolerance, not the service's, decides.
     assert filtered(client, {"match": {"title": {"query": "leathr", "fuzziness": 0}}}) == []
+
+
+def test_a_word_being_typed_that_starts_a_catalogue_word_is_no_misspelt_one(client):
+    # "leat" is "leather" typed so far, not a typo of "leaf": Elasticsearch reads the last word of a prefix query
+    # as a prefix, never fuzzily.
+    assert filtered(client, {"match_bool_prefix": {"title": "leat"}}) == ["leather"]
+    assert filtered(client, {"match_phrase_prefix": {"title": "leat"}}) == ["leather"]
+    assert filtered(client, {"multi_match": {"query": "leat", "type": "bool_prefix", "fields": ["title"]}}) == [
+        "leather"
+    ]
+
+
+def test_a_word_being_typed_that_starts_no_catalogue_word_takes_its_reading(client):
+    assert filtered(client, {"match_bool_prefix": {"title": "leathr"}}) == ["leather"]
+
+
+def test_a_minimum_should_match_of_one_word_lets_a_reading_stand_for_its_word_alone(client):
+    # Of two words, "-1" and "50%" need one: "leathr table" finds what "leather table" finds.
+    for needed in ("-1", "50%"):
+        query = {"match": {"title": {"query": "leathr table", "minimum_should_match": needed}}}
+        assert filtered(client, query) == ["leather", "table"]
