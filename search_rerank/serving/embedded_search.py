@@ -629,15 +629,16 @@ class Compiler:
         :meth:`.delegation.ClusterFields.with_readings`: where any word will do, each reading an alternative; where
         every word is needed, all of them with the other words (``spelled``); ``in_order``, only a text that is the
         one word. A word the leg also searches as typed (a unit's spellings, a joined word) is no misspelt one, nor
-        is the word being typed (``prefix``) where it starts a word of those fields ("leat" is "leather" so far,
-        no typo of "leaf")."""
+        is the word being typed (``prefix``) where it starts a word the searched fields hold, as a whole word is
+        held there ("leat" is "leather" so far, no typo of "leaf")."""
         typing = tokens[-1] if prefix and tokens else None
+        held_in = self.leg.fields
         misspelt = [
             word
             for word in self.leg.query_words(text)
             if word.term in tokens
             and word.term not in dict(word.searched_as)
-            and not (word.term == typing and count(self.leg.searcher(), _any(self.prefix(n, word.term) for n in names)))
+            and not (word.term == typing and count(self.leg.searcher(), _any(self.prefix(n, typing) for n in held_in)))
         ]
         if not misspelt or in_order:
             return []
