@@ -503,8 +503,20 @@ class ClusterFields:
         spelt = self.spelt(text, _typing(query)) if readable else {}
         if not codes and not spelt:
             return query
-        found = self.code_alternatives(text, codes, boosts, asked, fields, asking) if codes else []
-        read = self.spelling_alternatives(text, spelt, boosts, asked, fields, asking) if spelt else []
+        kind = next(iter(query))
+        apart = kind in MULTI_FIELD_QUERIES and not _across(query) and len(boosts) > 1
+        groups = [{name: weight} for name, weight in boosts.items()] if apart else [boosts]
+
+        def asking_in(rest: str, group: Mapping[str, float]) -> dict[str, Any]:
+            # Under best_fields every word must be in one field (Elasticsearch's rule): the other words in the
+            # group's fields only, as the code or reading is.
+            asked_for = asking(rest)
+            if not apart:
+                return asked_for
+            return {kind: {**asked_for[kind], "fields": [f for f in fields if f.partition("^")[0] in group]}}
+
+        found = self.code_alternatives(text, codes, boosts, asked, fields, asking_in, groups) if codes else []
+        read = self.spelling_alternatives(text, spelt, boosts, asked, fields, asking_in, groups) if spelt else []
         if asked == ANY_WORD:
             # A code is its words (the better of the two counts); a reading is a word the query's own words miss.
             coded = {"dis_max": {"queries": [query, *found]}} if found else query
@@ -528,12 +540,14 @@ class ClusterFields:
         boosts: dict[str, float],
         asked: str,
         fields: list[str],
-        asking: Callable[[str], dict[str, Any]],
+        asking: Callable[[str, Mapping[str, float]], dict[str, Any]],
+        groups: list[dict[str, float]],
     ) -> list[dict[str, Any]]:
         """The ways ``text``'s model ``codes`` match beside its words (:meth:`with_readings`): where any word will
         do, one lookup of them all; else each code of fewest pieces first ("dw745b" before "dewaltdw745b", which a
-        sentence's spans also join), with the query of the other words where every word is needed, while the
-        body's bound allows it (its terms, and the words of its query of the other words in each field)."""
+        sentence's spans also join), with the query of the other words where every word is needed (in each of
+        ``groups`` of fields, the fields every word must be in together), while the body's bound allows it (its
+        terms, and the words of its query of the other words in each field)."""
         if asked == ANY_WORD:
             terms = len(codes) * len(boosts)  # a code in a field is one
             if terms > self.terms_left:
@@ -551,8 +565,13 @@ class ClusterFields:
             if cost > self.terms_left:
                 break
             self.terms_left -= cost
-            found = code_lookup([c], boosts, self.tie_breaker)
-            alternatives.append({"bool": {"must": [found], "filter": [asking(rests[c])]}} if rest else found)
+            if not rest:
+                alternatives.append(code_lookup([c], boosts, self.tie_breaker))
+                continue
+            alternatives += [
+                {"bool": {"must": [code_lookup([c], group, self.tie_breaker)], "filter": [asking(rests[c], group)]}}
+                for group in groups
+            ]
         return alternatives
 
     def spelling_alternatives(
@@ -562,24 +581,30 @@ class ClusterFields:
         boosts: dict[str, float],
         asked: str,
         fields: list[str],
-        asking: Callable[[str], dict[str, Any]],
+        asking: Callable[[str, Mapping[str, float]], dict[str, Any]],
+        groups: list[dict[str, float]],
     ) -> list[dict[str, Any]]:
         """The ways ``text``'s misspelt words match by their readings (:meth:`with_readings`): each word as the best
         of its terms in the text fields, at the field's boost times the reading's weight; where any word will do,
         each an optional clause beside the query; where every word is needed, all of them with the query of the
-        other words as a filter; in a phrase, only a text that is the one word. Within the body's bound, or none."""
-        readings = [
-            {
-                "dis_max": {
-                    "queries": [
-                        {"term": {name: {"value": term, "boost": boost * weight}}}
-                        for name, boost in boosts.items()
-                        for term, weight in word.searched_as
-                    ]
+        other words as a filter (in each of ``groups`` of fields, the fields every word must be in together); in a
+        phrase, only a text that is the one word. Within the body's bound, or none."""
+
+        def read_in(group: Mapping[str, float]) -> list[dict[str, Any]]:
+            return [
+                {
+                    "dis_max": {
+                        "queries": [
+                            {"term": {name: {"value": term, "boost": boost * weight}}}
+                            for name, boost in group.items()
+                            for term, weight in word.searched_as
+                        ]
+                    }
                 }
-            }
-            for word in spelt.values()
-        ]
+                for word in spelt.values()
+            ]
+
+        readings = read_in(boosts)
         rest = text
         for typed in spelt:
             rest = re.sub(rf"(?<!\w){re.escape(typed)}(?!\w)", " ", rest, flags=re.IGNORECASE)
@@ -592,8 +617,9 @@ class ClusterFields:
         self.terms_left -= cost
         if asked == ANY_WORD:
             return readings
-        needed: dict[str, Any] = {"must": readings, **({"filter": [asking(rest)]} if others else {})}
-        return [readings[0] if len(readings) == 1 and not others else {"bool": needed}]
+        if others:
+            return [{"bool": {"must": read_in(group), "filter": [asking(rest, group)]}} for group in groups]
+        return [readings[0] if len(readings) == 1 else {"bool": {"must": readings}}]
 
     def _compound(self, kind: str, spec: Mapping[str, Any], where: str) -> dict[str, Any]:
         out = dict(spec)
@@ -1773,6 +1799,12 @@ def _counted(options: Mapping[str, Any], words: int) -> bool:
     except (InvalidQuery, Unsupported):
         return True
     return counted is not None and counted.of(words) > 1
+
+
+def _across(query: Mapping[str, Any]) -> bool:
+    """Whether a full-text ``query`` matches each word in any of its fields (``cross_fields``,
+    ``combined_fields``), rather than every word it needs in one field."""
+    return next(iter(query)) == "combined_fields" or _text_options(query).get("type") == "cross_fields"
 
 
 def _typing(query: Mapping[str, Any]) -> bool:

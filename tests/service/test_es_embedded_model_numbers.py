@@ -108,3 +108,13 @@ def test_highlight_marks_a_model_number_only_in_the_fields_the_clause_searched(t
     found = highlighted(tools, query)
     assert found["blade"] == {"description": ["Fits <em>DW745-B</em> and DW745-C"]}
     assert found.get("saw", {}) == {}
+
+
+def test_with_operator_and_in_best_fields_a_model_number_and_the_other_words_are_needed_in_one_field(tools):
+    # The blade has the code in its description and "blade" in its title: "DW745-B blade" is in no one field.
+    def every_word(text, **kind):
+        clause = {"multi_match": {"query": text, "fields": ["title", "description"], "operator": "and", **kind}}
+        return {"bool": {"filter": [clause]}}
+
+    assert ids(tools, every_word("dw745b blade")) == []
+    assert ids(tools, every_word("dw745b blade", type="cross_fields")) == ["blade"]

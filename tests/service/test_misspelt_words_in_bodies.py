@@ -85,3 +85,13 @@ def test_a_minimum_should_match_of_one_word_lets_a_reading_stand_for_its_word_al
     for needed in ("-1", "50%"):
         query = {"match": {"title": {"query": "leathr table", "minimum_should_match": needed}}}
         assert filtered(client, query) == ["leather", "table"]
+
+
+def test_with_operator_and_in_best_fields_a_reading_and_the_other_words_are_needed_in_one_field(client):
+    # "leather acme" finds nothing there: no one field holds both (the title "leather", the brand "acme"); across
+    # the fields (cross_fields) it finds the leather sofa.
+    def every_word(text, **kind):
+        return {"multi_match": {"query": text, "fields": ["title", "brand"], "operator": "and", **kind}}
+
+    assert filtered(client, every_word("leather acme")) == filtered(client, every_word("leathr acme")) == []
+    assert filtered(client, every_word("leathr acme", type="cross_fields")) == ["leather"]
