@@ -48,6 +48,7 @@ from .cluster_query import (
     held_body,
     search_body,
     searched_codes,
+    started,
     suggest_body,
     unheld,
 )
@@ -310,26 +311,30 @@ class ClusterRetriever:
             return []
         return list(dict.fromkeys(word for word in self.typed_words(text) if suspect(word)))[:MAX_SUSPECT_WORDS]
 
-    def spellings(self, text: str, typing: bool = False) -> dict[str, QueryWord]:
+    def spellings(self, text: str) -> dict[str, QueryWord]:
         """With ``lexical.correct_typos``, the readings of ``text``'s misspelt words, by the word as typed (lower
         case): each word of letters that is no English word and that no searched field holds, as the index's
         nearest terms (:mod:`.spelling`'s rules, the terms named by the cluster's term suggester). The cluster is
         asked only when some word is no English word (a brand, a typo), before the search: whether the index holds
-        them, then (for a typo) the terms near those it does not; none otherwise. ``typing``: the last word is
-        being typed (a prefix query's), misspelt only where it starts no word the index holds ("leat" is "leather"
-        so far, no typo of "leaf")."""
+        them, then (for a typo) the terms near those it does not; none otherwise."""
+        return self.readings(text)[0]
+
+    def readings(self, text: str, typing: bool = False) -> tuple[dict[str, QueryWord], str | None]:
+        """:meth:`spellings`, and (``typing``) ``text``'s last word where it is one of them that starts a word the
+        index holds, asked in the same request: a prefix query reads that word as being typed, no typo ("leat" is
+        "leather" so far, not "leaf"), where a query of whole words reads it as typed."""
         suspects = self.suspects(text)
         if not suspects:
-            return {}
+            return {}, None
         typed = self.typed_words(text)
-        being_typed = typed[-1] if typing and typed else None
-        held = held_body(suspects, self.settings, being_typed)
-        misspelt = unheld(self.run_search(held, action="spelling"), suspects)
+        last = typed[-1] if typing and typed and typed[-1] in suspects else None
+        answer = self.run_search(held_body(suspects, self.settings, last), action="spelling")
+        begun = last if last is not None and started(answer) else None
+        misspelt = unheld(answer, suspects)
         if not misspelt:
-            return {}
-        return corrections(
-            self.run_search(suggest_body(misspelt, self.settings), action="spelling"), misspelt, self.settings
-        )
+            return {}, begun
+        suggested = self.run_search(suggest_body(misspelt, self.settings), action="spelling")
+        return corrections(suggested, misspelt, self.settings), begun
 
     def run_search(self, body: Mapping[str, Any], action: str = "search", **options: Any) -> dict[str, Any]:
         """One search request with ``body`` as it is, under the retry policy; the decoded response.

@@ -160,9 +160,9 @@ QUERY_TYPES = (
     | {"match_all", "match_none", "ids", "exists"}
 )
 OPTIONS = {"boost", "_name", "case_insensitive", "rewrite"}
-Spell = Callable[[str, bool], Mapping[str, QueryWord]]
-"""A text's misspelt words' readings, by the word as typed; the flag: its last word is being typed
-(:meth:`.ClusterRetriever.spellings`)."""
+Spell = Callable[[str], tuple[Mapping[str, QueryWord], str | None]]
+"""A text's misspelt words' readings, by the word as typed, and its last word where a prefix query reads it as
+being typed (:meth:`.ClusterRetriever.readings`)."""
 MAX_BODY_ADDED_TERMS = 256
 """Term queries the model codes and the misspelt words' readings of one body's full-text queries add at most (a code
 in a field is one, a reading's term in a field one, and so is each word of the query of the other words a code or a
@@ -313,7 +313,7 @@ class ClusterFields:
         self.spell = spell
         """A text's misspelt words' readings, by the word as typed (:meth:`.ClusterRetriever.spellings` behind the
         lexical leg's guard, :func:`guarded_spellings`); None: words as typed (``lexical.correct_typos`` off)."""
-        self._spelt: dict[tuple[str, bool], Mapping[str, QueryWord]] = {}
+        self._spelt: dict[str, tuple[Mapping[str, QueryWord], str | None]] = {}
         """Each text's readings, asked once per body (Search UI sends the same text in two clauses)."""
         self.typed_words = cluster.typed_words
         self.tie_breaker = cluster.settings.tie_breaker
@@ -525,13 +525,15 @@ class ClusterFields:
         return {"dis_max": {"queries": [query, *alternatives]}} if alternatives else query
 
     def spelt(self, text: str, typing: bool) -> Mapping[str, QueryWord]:
-        """``text``'s misspelt words' readings (:attr:`spell`; ``typing``: its last word is being typed), asked once
-        per text."""
+        """``text``'s misspelt words' readings (:attr:`spell`), asked once per text (Search UI's phrase_prefix
+        clause shares its every-word clause's answer); ``typing`` (a prefix query), without its last word where
+        that starts a word the index holds."""
         if self.spell is None:
             return {}
-        if (text, typing) not in self._spelt:
-            self._spelt[text, typing] = self.spell(text, typing)
-        return self._spelt[text, typing]
+        if text not in self._spelt:
+            self._spelt[text] = self.spell(text)
+        readings, begun = self._spelt[text]
+        return {word: read for word, read in readings.items() if word != begun} if typing else readings
 
     def code_alternatives(
         self,
@@ -1575,7 +1577,8 @@ def behind(breaker: CircuitBreaker | None) -> Iterator[None]:
 
 
 def guarded_spellings(leg: Any, cluster: ClusterRetriever) -> Spell | None:
-    """The readings of a text's misspelt words (:meth:`.ClusterRetriever.spellings`), asked through the lexical
+    """The readings of a text's misspelt words and its last word if begun (:meth:`.ClusterRetriever.readings`: a
+    body's prefix query may read it as being typed), asked through the lexical
     leg's guard (``leg``, as the service serves it: its deadline and its breaker), since they are asked before the
     body's own search; None with ``lexical.correct_typos`` off. A cluster that does not answer them in time, or
     refuses them, leaves the words as typed: the search goes on without the readings, as the leg's own search
@@ -1583,15 +1586,15 @@ def guarded_spellings(leg: Any, cluster: ClusterRetriever) -> Spell | None:
     if not cluster.settings.correct_typos:
         return None
 
-    def spelt(text: str, typing: bool) -> Mapping[str, QueryWord]:
+    def spelt(text: str) -> tuple[Mapping[str, QueryWord], str | None]:
         if not cluster.suspects(text):  # nothing to ask: no call through the guard, which would count a success
-            return {}
-        ask = functools.partial(cluster.spellings, text, typing)
+            return {}, None
+        ask = functools.partial(cluster.readings, text, True)
         try:
             return leg.guard.call(ask) if isinstance(leg, GuardedRetriever) else ask()
         except (DeadlineExceeded, CircuitOpenError, StageError) as exc:
             log.warning("misspelt words searched as typed: the cluster did not read them (%s)", reason_code(exc))
-            return {}
+            return {}, None
 
     return spelt
 

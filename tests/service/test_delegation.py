@@ -1031,13 +1031,26 @@ def test_a_query_no_reading_could_be_added_to_asks_the_cluster_nothing(request, 
     # fuzziness or a keyword field would send the reading nowhere.
     asked = []
 
-    def spell(text, typing):
+    def spell(text):
         asked.append(text)
-        return {}
+        return {}, None
 
     cluster_of = server_retriever(server_settings("opensearch", request, correct_typos=True))
     delegate_search({"query": {"bool": {"filter": [clause]}}}, {}, ServiceSettings(), cluster_of, spell=spell)
     assert asked == []
+
+
+def test_search_uis_two_clauses_of_one_word_ask_the_cluster_about_it_once(request):
+    # Its every-word clause and its phrase_prefix clause (a word being typed) share one answer.
+    asked = []
+
+    def spell(text):
+        asked.append(text)
+        return {}, None
+
+    cluster_of = server_retriever(server_settings("opensearch", request, correct_typos=True))
+    delegate_search({"query": search_ui_text("leathr")}, {}, ServiceSettings(), cluster_of, spell=spell)
+    assert asked == ["leathr"]
 
 
 def test_a_misspelt_words_reading_constrains_nothing_the_dense_leg_is_held_to():
