@@ -48,6 +48,7 @@ from .cluster_query import (
     held_body,
     search_body,
     searched_codes,
+    started,
     suggest_body,
     unheld,
 )
@@ -298,14 +299,17 @@ class ClusterRetriever:
         the search's own breaker would have skipped)."""
         return searched_codes(text, self.settings)
 
+    def typed_words(self, text: str) -> list[str]:
+        """``text``'s words as typed (lower case, unstemmed), one for each word the index analyser cuts."""
+        return self._typed_words.analyze(text)
+
     def suspects(self, text: str) -> list[str]:
         """The words of ``text`` that :meth:`spellings` asks the cluster about (``lexical.correct_typos``): each word
         of letters that no English word is, as typed (lower case), each once, at most :data:`MAX_SUSPECT_WORDS`.
         Read without asking the cluster."""
         if not self.settings.correct_typos:
             return []
-        typed = self._typed_words.analyze(text)
-        return list(dict.fromkeys(word for word in typed if suspect(word)))[:MAX_SUSPECT_WORDS]
+        return list(dict.fromkeys(word for word in self.typed_words(text) if suspect(word)))[:MAX_SUSPECT_WORDS]
 
     def spellings(self, text: str) -> dict[str, QueryWord]:
         """With ``lexical.correct_typos``, the readings of ``text``'s misspelt words, by the word as typed (lower
@@ -313,15 +317,24 @@ class ClusterRetriever:
         nearest terms (:mod:`.spelling`'s rules, the terms named by the cluster's term suggester). The cluster is
         asked only when some word is no English word (a brand, a typo), before the search: whether the index holds
         them, then (for a typo) the terms near those it does not; none otherwise."""
+        return self.readings(text)[0]
+
+    def readings(self, text: str, typing: bool = False) -> tuple[dict[str, QueryWord], str | None]:
+        """:meth:`spellings`, and (``typing``) ``text``'s last word where it is one of them that starts a word the
+        index holds, asked in the same request: a prefix query reads that word as being typed, no typo ("leat" is
+        "leather" so far, not "leaf"), where a query of whole words reads it as typed."""
         suspects = self.suspects(text)
         if not suspects:
-            return {}
-        misspelt = unheld(self.run_search(held_body(suspects, self.settings), action="spelling"), suspects)
+            return {}, None
+        typed = self.typed_words(text)
+        last = typed[-1] if typing and typed and typed[-1] in suspects else None
+        answer = self.run_search(held_body(suspects, self.settings, last), action="spelling")
+        begun = last if last is not None and started(answer) else None
+        misspelt = unheld(answer, suspects)
         if not misspelt:
-            return {}
-        return corrections(
-            self.run_search(suggest_body(misspelt, self.settings), action="spelling"), misspelt, self.settings
-        )
+            return {}, begun
+        suggested = self.run_search(suggest_body(misspelt, self.settings), action="spelling")
+        return corrections(suggested, misspelt, self.settings), begun
 
     def run_search(self, body: Mapping[str, Any], action: str = "search", **options: Any) -> dict[str, Any]:
         """One search request with ``body`` as it is, under the retry policy; the decoded response.

@@ -34,6 +34,8 @@ from .spelling import FIRST_LETTERS, QueryWord, corrected, nearest
 SUGGESTED_TERMS = 20
 """Terms each suggester names at most (by similarity, then products): more than the three a word is read as,
 since a field's few are summed with the others' before the nearest are taken."""
+TYPING = "typing"
+"""The bucket of :func:`held_body`'s answer for the word being typed."""
 # Ties in score are broken by id, as in the tantivy leg, so the k-th place does
 # not depend on shard, segment or refresh order.
 SORT = [{"_score": "desc"}, {"id": "asc"}]
@@ -126,13 +128,16 @@ def searched_codes(text: str, settings: LexicalSettings) -> list[str]:
     return query_codes(text)[:MAX_QUERY_CODES] if settings.model_codes else []
 
 
-def held_body(suspects: Sequence[str], settings: LexicalSettings) -> dict[str, Any]:
+def held_body(suspects: Sequence[str], settings: LexicalSettings, typing: str | None = None) -> dict[str, Any]:
     """One request that says, for each of ``suspects`` (typed words that may be typos, :func:`.spelling.suspect`),
     whether a searched field holds it: a ``filters`` aggregation of its match, named by its position. Most such
     words are held (a brand, a product word English lacks), and the term suggesters cost three times as much
-    (:func:`unheld`, :func:`suggest_body`)."""
+    (:func:`unheld`, :func:`suggest_body`). With ``typing`` (the last word of the text, which a prefix query reads
+    as being typed) also whether a field holds a word it starts (:func:`started`), in the same request."""
     fields = list(settings.searched_fields())
     held = {str(i): {"multi_match": {"query": word, "fields": fields}} for i, word in enumerate(suspects)}
+    if typing is not None:
+        held[TYPING] = {"multi_match": {"query": typing, "fields": fields, "type": "phrase_prefix"}}
     return {"size": 0, "track_total_hits": False, "aggs": {"held": {"filters": {"filters": held}}}}
 
 
@@ -140,6 +145,12 @@ def unheld(response: Mapping[str, Any], suspects: Sequence[str]) -> list[str]:
     """The ``suspects`` that :func:`held_body`'s answer says no searched field holds."""
     buckets = response.get("aggregations", {}).get("held", {}).get("buckets", {})
     return [word for i, word in enumerate(suspects) if buckets.get(str(i), {}).get("doc_count", 1) == 0]
+
+
+def started(response: Mapping[str, Any]) -> bool:
+    """Whether :func:`held_body`'s answer says a searched field holds a word its ``typing`` word starts."""
+    buckets = response.get("aggregations", {}).get("held", {}).get("buckets", {})
+    return bool(buckets.get(TYPING, {}).get("doc_count", 1))
 
 
 def suggest_body(words: Sequence[str], settings: LexicalSettings) -> dict[str, Any]:

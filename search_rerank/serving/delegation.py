@@ -107,6 +107,7 @@ from . import metrics, query_string, wildcards
 from .body_checks import a_count, a_keep_alive, a_keyword, an_object, clause_list, single_key
 from .completion import Completion, split_suggest, suggester_kind
 from .date_math import check_options, date_bound
+from .embedded_search import ShouldMatch
 from .es_compat import (
     EsSearch,
     InvalidQuery,
@@ -144,6 +145,7 @@ CLUSTER_ORDER_ONLY = ("search_after", "pit", "min_score", "collapse", "terminate
 MATCH_QUERIES = {"match", "match_phrase", "match_phrase_prefix", "match_bool_prefix"}
 MULTI_FIELD_QUERIES = {"multi_match", "combined_fields"}
 PHRASE_QUERIES = {"match_phrase", "match_phrase_prefix"}
+PREFIX_QUERIES = {"match_phrase_prefix", "match_bool_prefix"}
 ANY_WORD, EVERY_WORD, IN_ORDER = "any word", "every word", "in order"
 """How many of its words a full-text query needs (:func:`needs`): what a model code may stand for in it."""
 STRING_QUERIES = {"query_string", "simple_query_string"}
@@ -158,6 +160,9 @@ QUERY_TYPES = (
     | {"match_all", "match_none", "ids", "exists"}
 )
 OPTIONS = {"boost", "_name", "case_insensitive", "rewrite"}
+Spell = Callable[[str], tuple[Mapping[str, QueryWord], str | None]]
+"""A text's misspelt words' readings, by the word as typed, and its last word where a prefix query reads it as
+being typed (:meth:`.ClusterRetriever.readings`)."""
 MAX_BODY_ADDED_TERMS = 256
 """Term queries the model codes and the misspelt words' readings of one body's full-text queries add at most (a code
 in a field is one, a reading's term in a field one, and so is each word of the query of the other words a code or a
@@ -288,7 +293,7 @@ class ClusterFields:
         self,
         cluster: ClusterRetriever,
         aliases: Mapping[str, str] | None = None,
-        spell: Callable[[str], Mapping[str, QueryWord]] | None = None,
+        spell: Spell | None = None,
     ):
         self.engine = cluster.engine
         self.searched = [f"{name}^{boost:g}" for name, boost in cluster.settings.searched_fields().items()]
@@ -308,8 +313,9 @@ class ClusterFields:
         self.spell = spell
         """A text's misspelt words' readings, by the word as typed (:meth:`.ClusterRetriever.spellings` behind the
         lexical leg's guard, :func:`guarded_spellings`); None: words as typed (``lexical.correct_typos`` off)."""
-        self._spelt: dict[str, Mapping[str, QueryWord]] = {}
+        self._spelt: dict[str, tuple[Mapping[str, QueryWord], str | None]] = {}
         """Each text's readings, asked once per body (Search UI sends the same text in two clauses)."""
+        self.typed_words = cluster.typed_words
         self.tie_breaker = cluster.settings.tie_breaker
         self.terms_left = MAX_BODY_ADDED_TERMS
         """Term queries the codes and readings of this body's full-text queries may still add
@@ -479,10 +485,6 @@ class ClusterFields:
         a query goes as it came (under ``operator: and``, with what fits)."""
         if not isinstance(text, str):
             return query
-        codes = self.codes(text)
-        spelt = self.spelt(text) if not _fuzzy_options(query) else {}
-        if not codes and not spelt:
-            return query
         try:
             scale = 1.0 if boost is None else float(boost)
             boosts = {
@@ -494,9 +496,29 @@ class ClusterFields:
             return query
         if not boosts or min(boosts.values()) < 0:
             return query
-        asked = needs(query)
-        found = self.code_alternatives(text, codes, boosts, asked, fields, asking) if codes else []
-        read = self.spelling_alternatives(text, spelt, boosts, asked, fields, asking) if spelt else []
+        words = len(self.typed_words(text))
+        asked = needs(query, words)
+        codes = self.codes(text)
+        # The cluster is asked only where a reading could be added: not for a keyword field, nor for a phrase of
+        # several words, nor beside the query's own fuzziness.
+        readable = not _fuzzy_options(query) and (asked != IN_ORDER or words == 1)
+        spelt = self.spelt(text, _typing(query)) if readable else {}
+        if not codes and not spelt:
+            return query
+        kind = next(iter(query))
+        apart = kind in MULTI_FIELD_QUERIES and not _across(query) and len(boosts) > 1
+        groups = [{name: weight} for name, weight in boosts.items()] if apart else [boosts]
+
+        def asking_in(rest: str, group: Mapping[str, float]) -> dict[str, Any]:
+            # Under best_fields every word must be in one field (Elasticsearch's rule): the other words in the
+            # group's fields only, as the code or reading is.
+            asked_for = asking(rest)
+            if not apart:
+                return asked_for
+            return {kind: {**asked_for[kind], "fields": [f for f in fields if f.partition("^")[0] in group]}}
+
+        found = self.code_alternatives(text, codes, boosts, asked, fields, asking_in, groups) if codes else []
+        read = self.spelling_alternatives(text, spelt, boosts, asked, fields, asking_in, groups) if spelt else []
         if asked == ANY_WORD:
             # A code is its words (the better of the two counts); a reading is a word the query's own words miss.
             coded = {"dis_max": {"queries": [query, *found]}} if found else query
@@ -504,13 +526,16 @@ class ClusterFields:
         alternatives = [*found, *read]
         return {"dis_max": {"queries": [query, *alternatives]}} if alternatives else query
 
-    def spelt(self, text: str) -> Mapping[str, QueryWord]:
-        """``text``'s misspelt words' readings (:attr:`spell`), asked once per text."""
+    def spelt(self, text: str, typing: bool) -> Mapping[str, QueryWord]:
+        """``text``'s misspelt words' readings (:attr:`spell`), asked once per text (Search UI's phrase_prefix
+        clause shares its every-word clause's answer); ``typing`` (a prefix query), without its last word where
+        that starts a word the index holds."""
         if self.spell is None:
             return {}
         if text not in self._spelt:
             self._spelt[text] = self.spell(text)
-        return self._spelt[text]
+        readings, begun = self._spelt[text]
+        return {word: read for word, read in readings.items() if word != begun} if typing else readings
 
     def code_alternatives(
         self,
@@ -519,12 +544,14 @@ class ClusterFields:
         boosts: dict[str, float],
         asked: str,
         fields: list[str],
-        asking: Callable[[str], dict[str, Any]],
+        asking: Callable[[str, Mapping[str, float]], dict[str, Any]],
+        groups: list[dict[str, float]],
     ) -> list[dict[str, Any]]:
         """The ways ``text``'s model ``codes`` match beside its words (:meth:`with_readings`): where any word will
         do, one lookup of them all; else each code of fewest pieces first ("dw745b" before "dewaltdw745b", which a
-        sentence's spans also join), with the query of the other words where every word is needed, while the
-        body's bound allows it (its terms, and the words of its query of the other words in each field)."""
+        sentence's spans also join), with the query of the other words where every word is needed (in each of
+        ``groups`` of fields, the fields every word must be in together), while the body's bound allows it (its
+        terms, and the words of its query of the other words in each field)."""
         if asked == ANY_WORD:
             terms = len(codes) * len(boosts)  # a code in a field is one
             if terms > self.terms_left:
@@ -542,8 +569,13 @@ class ClusterFields:
             if cost > self.terms_left:
                 break
             self.terms_left -= cost
-            found = code_lookup([c], boosts, self.tie_breaker)
-            alternatives.append({"bool": {"must": [found], "filter": [asking(rests[c])]}} if rest else found)
+            if not rest:
+                alternatives.append(code_lookup([c], boosts, self.tie_breaker))
+                continue
+            alternatives += [
+                {"bool": {"must": [code_lookup([c], group, self.tie_breaker)], "filter": [asking(rests[c], group)]}}
+                for group in groups
+            ]
         return alternatives
 
     def spelling_alternatives(
@@ -553,25 +585,30 @@ class ClusterFields:
         boosts: dict[str, float],
         asked: str,
         fields: list[str],
-        asking: Callable[[str], dict[str, Any]],
+        asking: Callable[[str, Mapping[str, float]], dict[str, Any]],
+        groups: list[dict[str, float]],
     ) -> list[dict[str, Any]]:
         """The ways ``text``'s misspelt words match by their readings (:meth:`with_readings`): each word as the best
         of its terms in the text fields, at the field's boost times the reading's weight; where any word will do,
         each an optional clause beside the query; where every word is needed, all of them with the query of the
-        other words as a filter; in a phrase, only a text that is one misspelt word. Within the body's bound, or
-        none."""
-        readings = [
-            {
-                "dis_max": {
-                    "queries": [
-                        {"term": {name: {"value": term, "boost": boost * weight}}}
-                        for name, boost in boosts.items()
-                        for term, weight in word.searched_as
-                    ]
+        other words as a filter (in each of ``groups`` of fields, the fields every word must be in together); in a
+        phrase, only a text that is one misspelt word. Within the body's bound, or none."""
+
+        def read_in(group: Mapping[str, float]) -> list[dict[str, Any]]:
+            return [
+                {
+                    "dis_max": {
+                        "queries": [
+                            {"term": {name: {"value": term, "boost": boost * weight}}}
+                            for name, boost in group.items()
+                            for term, weight in word.searched_as
+                        ]
+                    }
                 }
-            }
-            for word in spelt.values()
-        ]
+                for word in spelt.values()
+            ]
+
+        readings = read_in(boosts)
         rest = text
         for typed in spelt:
             rest = re.sub(rf"(?<!\w){re.escape(typed)}(?!\w)", " ", rest, flags=re.IGNORECASE)
@@ -584,8 +621,9 @@ class ClusterFields:
         self.terms_left -= cost
         if asked == ANY_WORD:
             return readings
-        needed: dict[str, Any] = {"must": readings, **({"filter": [asking(rest)]} if others else {})}
-        return [readings[0] if len(readings) == 1 and not others else {"bool": needed}]
+        if others:
+            return [{"bool": {"must": read_in(group), "filter": [asking(rest, group)]}} for group in groups]
+        return [readings[0] if len(readings) == 1 else {"bool": {"must": readings}}]
 
     def _compound(self, kind: str, spec: Mapping[str, Any], where: str) -> dict[str, Any]:
         out = dict(spec)
@@ -1540,8 +1578,9 @@ def behind(breaker: CircuitBreaker | None) -> Iterator[None]:
         attempt.report(ok=True)
 
 
-def guarded_spellings(leg: Any, cluster: ClusterRetriever) -> Callable[[str], Mapping[str, QueryWord]] | None:
-    """The readings of a text's misspelt words (:meth:`.ClusterRetriever.spellings`), asked through the lexical
+def guarded_spellings(leg: Any, cluster: ClusterRetriever) -> Spell | None:
+    """The readings of a text's misspelt words and its last word if begun (:meth:`.ClusterRetriever.readings`: a
+    body's prefix query may read it as being typed), asked through the lexical
     leg's guard (``leg``, as the service serves it: its deadline and its breaker), since they are asked before the
     body's own search; None with ``lexical.correct_typos`` off. A cluster that does not answer them in time, or
     refuses them, leaves the words as typed: the search goes on without the readings, as the leg's own search
@@ -1549,15 +1588,15 @@ def guarded_spellings(leg: Any, cluster: ClusterRetriever) -> Callable[[str], Ma
     if not cluster.settings.correct_typos:
         return None
 
-    def spelt(text: str) -> Mapping[str, QueryWord]:
+    def spelt(text: str) -> tuple[Mapping[str, QueryWord], str | None]:
         if not cluster.suspects(text):  # nothing to ask: no call through the guard, which would count a success
-            return {}
-        ask = functools.partial(cluster.spellings, text)
+            return {}, None
+        ask = functools.partial(cluster.readings, text, True)
         try:
             return leg.guard.call(ask) if isinstance(leg, GuardedRetriever) else ask()
         except (DeadlineExceeded, CircuitOpenError, StageError) as exc:
             log.warning("misspelt words searched as typed: the cluster did not read them (%s)", reason_code(exc))
-            return {}
+            return {}, None
 
     return spelt
 
@@ -1592,7 +1631,7 @@ def delegate_search(
     cluster: ClusterRetriever,
     dense_query: bool = False,
     min_score: float | None = None,
-    spell: Callable[[str], Mapping[str, QueryWord]] | None = None,
+    spell: Spell | None = None,
 ) -> DelegatedSearch:
     """Split ``body`` (field aliases already applied) for the cluster behind ``cluster``.
 
@@ -1742,19 +1781,41 @@ def delegate_count(raw: Any, limits: ServiceSettings, leg: Any) -> int:
 # ------------------------------------------------------------------ value checks
 
 
-def needs(query: Mapping[str, Any]) -> str:
-    """How many of its words a full-text ``query`` needs: :data:`ANY_WORD`; :data:`EVERY_WORD` (``operator:
+def needs(query: Mapping[str, Any], words: int) -> str:
+    """How many of its ``words`` a full-text ``query`` needs: :data:`ANY_WORD`; :data:`EVERY_WORD` (``operator:
     and``), each of them on its own; or :data:`IN_ORDER`, which cannot be asked apart (a phrase's words, or a
-    ``minimum_should_match``'s count of them)."""
+    ``minimum_should_match``'s count of them past one, as the embedded backend counts it: "-1" of two words is
+    one, any of them)."""
     kind = next(iter(query))
     options = _text_options(query)
-    if (
-        kind in PHRASE_QUERIES
-        or options.get("type") in ("phrase", "phrase_prefix")
-        or options.get("minimum_should_match") not in (None, 0, 1, "0", "1", "0%")
-    ):
+    if kind in PHRASE_QUERIES or options.get("type") in ("phrase", "phrase_prefix") or _counted(options, words):
         return IN_ORDER
     return EVERY_WORD if str(options.get("operator", "or")).lower() == "and" else ANY_WORD
+
+
+def _counted(options: Mapping[str, Any], words: int) -> bool:
+    """Whether a full-text query's ``minimum_should_match`` needs more than one of its ``words``; one it cannot
+    count (a combination, "3<90%") does, so nothing is added that it might not allow."""
+    needed = options.get("minimum_should_match")
+    if needed is None:
+        return False
+    try:
+        counted = ShouldMatch.parse(needed, "minimum_should_match")
+    except (InvalidQuery, Unsupported):
+        return True
+    return counted is not None and counted.of(words) > 1
+
+
+def _across(query: Mapping[str, Any]) -> bool:
+    """Whether a full-text ``query`` matches each word in any of its fields (``cross_fields``,
+    ``combined_fields``), rather than every word it needs in one field."""
+    return next(iter(query)) == "combined_fields" or _text_options(query).get("type") == "cross_fields"
+
+
+def _typing(query: Mapping[str, Any]) -> bool:
+    """Whether a full-text ``query``'s last word is being typed (a prefix), as Elasticsearch reads it."""
+    kind = next(iter(query))
+    return kind in PREFIX_QUERIES or _text_options(query).get("type") in ("bool_prefix", "phrase_prefix")
 
 
 def _fuzzy_options(query: Mapping[str, Any]) -> bool:

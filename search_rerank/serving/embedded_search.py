@@ -563,9 +563,11 @@ class Compiler:
                 counted = minimum_should_match is not None and minimum_should_match.of(len(tokens)) > 1
                 in_order = len(tokens) > 1 and (phrase or counted)
                 if found:
-                    per_field += self.code_alternatives(names, text, found, in_order, every, spelled)
+                    per_field += self.code_alternatives(names, text, found, in_order, every, spelled, across)
                 if fuzzy is None:  # a query's own fuzziness is its typo tolerance
-                    per_field += self.misspelt_alternatives(names, text, tokens, in_order, every, spelled)
+                    per_field += self.misspelt_alternatives(
+                        names, text, tokens, in_order, every, spelled, prefix, across
+                    )
         if not per_field:
             return tantivy.Query.empty_query()
         return _any(per_field)
@@ -622,32 +624,46 @@ class Compiler:
         in_order: bool,
         every: bool,
         spelled: Callable[[list[str]], list[tantivy.Query]],
+        prefix: bool,
+        across: bool,
     ) -> list[tantivy.Query]:
         """The ways ``text``'s misspelt words (``lexical.correct_typos``: each word the leg reads as other terms,
         :meth:`.TantivyRetriever.query_words`) match by their readings in the text fields ``names``, by the rules of
         :meth:`.delegation.ClusterFields.with_readings`: where any word will do, each reading an alternative; where
-        every word is needed, all of them with the other words (``spelled``); ``in_order``, only a text that is the
-        one word. A word the leg also searches as typed (a unit's spellings, a joined word) is no misspelt one."""
+        every word is needed, all of them with the other words (``spelled``), in one field unless the words match
+        ``across`` the fields; ``in_order``, only a text that is the one word. A word the leg also searches as typed (a unit's spellings, a joined word) is no misspelt one, nor
+        is the word being typed (``prefix``) where it starts a word the searched fields hold, as a whole word is
+        held there ("leat" is "leather" so far, no typo of "leaf")."""
+        typing = tokens[-1] if prefix and tokens else None
+        held_in = self.leg.fields
         misspelt = [
             word
             for word in self.leg.query_words(text)
-            if word.term in tokens and word.term not in dict(word.searched_as)
+            if word.term in tokens
+            and word.term not in dict(word.searched_as)
+            and not (word.term == typing and count(self.leg.searcher(), _any(self.prefix(n, typing) for n in held_in)))
         ]
         if not misspelt or in_order:
             return []
 
-        def reading(word: QueryWord) -> tantivy.Query:
+        def reading(word: QueryWord, fields: list[str]) -> tantivy.Query:
             return _any(
                 tantivy.Query.boost_query(tantivy.Query.term_query(self.schema, name, term), weight)
-                for name in names
+                for name in fields
                 for term, weight in word.searched_as
             )
 
         if not every:
-            return [reading(word) for word in misspelt]
+            return [reading(word, names) for word in misspelt]
         rest = [token for token in tokens if token not in {word.term for word in misspelt}]
-        needed = [reading(word) for word in misspelt] + ([_any(spelled(rest))] if rest else [])
-        return [tantivy.Query.boolean_query([(tantivy.Occur.Must, query) for query in needed])]
+        if not rest or across:
+            needed = [[*(reading(word, names) for word in misspelt), *(spelled(rest) if rest else [])]]
+        else:  # every word in one field (best_fields): the readings and the other words in each field
+            needed = [
+                [*(reading(word, [name]) for word in misspelt), others]
+                for name, others in zip(names, spelled(rest), strict=True)
+            ]
+        return [query for queries in needed if (query := _all(queries)) is not None]
 
     def code_alternatives(
         self,
@@ -657,12 +673,13 @@ class Compiler:
         in_order: bool,
         every: bool,
         spelled: Callable[[list[str]], list[tantivy.Query]],
+        across: bool,
     ) -> list[tantivy.Query]:
         """The ways ``text``'s model ``codes`` match beside its words in the text fields ``names``, by the rules of
         :meth:`.delegation.ClusterFields.with_readings`: "dw745b" and "dw 745b" find "DW745-B" in a filter as in a
         search. A code stands for the words it spans: where any word will do it is an alternative alone; where
         every word is needed it goes with the words it leaves (``spelled``: "dw745b table saw" is the code, "table"
-        and "saw"); ``in_order`` (a phrase, a ``minimum_should_match``), whose words cannot be asked apart, only
+        and "saw", in one field unless the words match ``across`` the fields); ``in_order`` (a phrase, a ``minimum_should_match``), whose words cannot be asked apart, only
         the code the whole text is. At most :data:`.codes.MAX_QUERY_CODES`, and only the codes some product holds
         in those fields."""
         boosts = dict.fromkeys(names, 1.0)
@@ -673,11 +690,15 @@ class Compiler:
             rest = self.leg.analyze(rests[code]) if every or in_order else []
             if lookup is None or (rest and in_order):
                 continue
-            if rest:
-                lookup = tantivy.Query.boolean_query(
-                    [(tantivy.Occur.Must, lookup), (tantivy.Occur.Must, _any(spelled(rest)))]
-                )
-            alternatives.append(lookup)
+            if not rest or across:
+                needed = [[lookup, *(spelled(rest) if rest else [])]]
+            else:  # every word in one field (best_fields): the code and the other words in each field
+                needed = [
+                    [found, others]
+                    for name, others in zip(names, spelled(rest), strict=True)
+                    if (found := self.leg.code_query([code], {name: 1.0})) is not None
+                ]
+            alternatives += [query for queries in needed if (query := _all(queries)) is not None]
         return alternatives
 
     def term(self, name: str, term: str, fuzzy: Fuzziness | None, path: str) -> tantivy.Query:

@@ -862,6 +862,16 @@ def test_search_uis_every_word_query_finds_by_a_model_number_only_with_its_other
     assert ids(search(tool_shop, {"query": search_ui_text("dw745b table saw")})) == ["saw"]
 
 
+def test_an_every_word_query_over_several_fields_needs_a_model_number_and_its_other_words_in_one_field(tool_shop):
+    # The blade has the code in its description and "blade" in its title: "DW745-B blade" is in no one field.
+    def every_word(text, **kind):
+        clause = {"multi_match": {"query": text, "fields": ["title", "description"], "operator": "and", **kind}}
+        return {"query": {"bool": {"filter": [clause]}}}
+
+    assert ids(search(tool_shop, every_word("dw745b blade"))) == []
+    assert ids(search(tool_shop, every_word("dw745b blade", type="cross_fields"))) == ["blade"]
+
+
 def test_hits_total_and_facet_counts_hold_the_products_found_by_a_model_number(tool_shop):
     body = {"query": search_ui_text("dw745b"), "aggs": {"brands": {"terms": {"field": "brand.keyword"}}}}
     answer = search(tool_shop, body)
@@ -936,8 +946,10 @@ def test_a_long_every_word_query_looks_up_its_codes_of_fewest_pieces_within_the_
         for name in retriever.aliases(f"{retriever.index}*"):
             retriever.delete_index(name)
     assert added_by_codes(split.query) <= MAX_BODY_ADDED_TERMS
-    first = split.query["bool"]["should"][0]["dis_max"]["queries"][1]["bool"]["must"][0]
-    assert json.dumps(first).count('"dw745b"') == 2  # the code alone, in each field
+    # The code alone first, in each field in turn (every word in one field).
+    first = [q["bool"]["must"][0] for q in split.query["bool"]["should"][0]["dis_max"]["queries"][1:3]]
+    assert [json.dumps(lookup).count('"dw745b"') for lookup in first] == [1, 1]
+    assert ['"code.title"' in json.dumps(first[0]), '"code.description"' in json.dumps(first[1])] == [True, True]
 
 
 def test_a_highlight_of_every_field_answers_the_text_fields_not_the_index_own_ones(tool_shop):
@@ -1003,6 +1015,42 @@ def test_without_correct_typos_the_query_is_sent_as_it_came(make_shop):
 def test_a_count_holds_the_products_found_by_a_misspelt_word(shop):
     response = shop.post("/products/_count", json={"query": {"match": {"title": "leathr"}}})
     assert response.get_json()["count"] == 1
+
+
+@pytest.mark.parametrize(
+    "clause",
+    [
+        {"match_phrase": {"title": "leathr sofa"}},
+        {"match": {"title": {"query": "leathr sofa", "minimum_should_match": 2}}},
+        {"match": {"title": {"query": "leathr", "fuzziness": "AUTO"}}},
+        {"match": {"brand.keyword": "leathr"}},
+    ],
+)
+def test_a_query_no_reading_could_be_added_to_asks_the_cluster_nothing(request, clause):
+    # Each question is two requests before the search: a phrase of several words, a count of words, a query's own
+    # fuzziness or a keyword field would send the reading nowhere.
+    asked = []
+
+    def spell(text):
+        asked.append(text)
+        return {}, None
+
+    cluster_of = server_retriever(server_settings("opensearch", request, correct_typos=True))
+    delegate_search({"query": {"bool": {"filter": [clause]}}}, {}, ServiceSettings(), cluster_of, spell=spell)
+    assert asked == []
+
+
+def test_search_uis_two_clauses_of_one_word_ask_the_cluster_about_it_once(request):
+    # Its every-word clause and its phrase_prefix clause (a word being typed) share one answer.
+    asked = []
+
+    def spell(text):
+        asked.append(text)
+        return {}, None
+
+    cluster_of = server_retriever(server_settings("opensearch", request, correct_typos=True))
+    delegate_search({"query": search_ui_text("leathr")}, {}, ServiceSettings(), cluster_of, spell=spell)
+    assert asked == ["leathr"]
 
 
 def test_a_misspelt_words_reading_constrains_nothing_the_dense_leg_is_held_to():

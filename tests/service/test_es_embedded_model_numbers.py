@@ -120,3 +120,13 @@ def test_highlight_marks_the_one_model_number_of_a_list_that_a_search_found(tmp_
     finally:
         pipeline.close()
     assert found == {"guard": {"description": ["Fits DW745-B/<em>DW746-B</em>"]}}
+
+
+def test_with_operator_and_in_best_fields_a_model_number_and_the_other_words_are_needed_in_one_field(tools):
+    # The blade has the code in its description and "blade" in its title: "DW745-B blade" is in no one field.
+    def every_word(text, **kind):
+        clause = {"multi_match": {"query": text, "fields": ["title", "description"], "operator": "and", **kind}}
+        return {"bool": {"filter": [clause]}}
+
+    assert ids(tools, every_word("dw745b blade")) == []
+    assert ids(tools, every_word("dw745b blade", type="cross_fields")) == ["blade"]

@@ -16,6 +16,7 @@ CATALOG = [
     Product(id="table", title="Oak table", brand="Bolt"),
     Product(id="kobalt", title="Kobalt wrench", brand="Kobalt"),
     Product(id="kobald", title="Kobald hammer", brand="Kobald"),
+    Product(id="leaf", title="Leaf blower", brand="Bolt"),
 ]
 
 
@@ -68,3 +69,34 @@ def test_a_query_that_says_its_own_fuzziness_is_left_to_it(client):
 def test_a_phrase_of_two_misspelt_words_takes_no_reading(client):
     # Their readings could not be asked in order: "leathr sofw" would match a sofa of leather anywhere in a title.
     assert filtered(client, {"match_phrase": {"title": "sofw leathr"}}) == []
+
+
+def test_a_word_being_typed_that_starts_a_catalogue_word_is_no_misspelt_one(client):
+    # "leat" is "leather" typed so far, not a typo of "leaf": Elasticsearch reads the last word of a prefix query
+    # as a prefix, never fuzzily.
+    assert filtered(client, {"match_bool_prefix": {"title": "leat"}}) == ["leather"]
+    assert filtered(client, {"match_phrase_prefix": {"title": "leat"}}) == ["leather"]
+    assert filtered(client, {"multi_match": {"query": "leat", "type": "bool_prefix", "fields": ["title"]}}) == [
+        "leather"
+    ]
+
+
+def test_a_word_being_typed_that_starts_no_catalogue_word_takes_its_reading(client):
+    assert filtered(client, {"match_bool_prefix": {"title": "leathr"}}) == ["leather"]
+
+
+def test_a_minimum_should_match_of_one_word_lets_a_reading_stand_for_its_word_alone(client):
+    # Of two words, "-1" and "50%" need one: "leathr table" finds what "leather table" finds.
+    for needed in ("-1", "50%"):
+        query = {"match": {"title": {"query": "leathr table", "minimum_should_match": needed}}}
+        assert filtered(client, query) == ["leather", "table"]
+
+
+def test_with_operator_and_in_best_fields_a_reading_and_the_other_words_are_needed_in_one_field(client):
+    # "leather acme" finds nothing there: no one field holds both (the title "leather", the brand "acme"); across
+    # the fields (cross_fields) it finds the leather sofa.
+    def every_word(text, **kind):
+        return {"multi_match": {"query": text, "fields": ["title", "brand"], "operator": "and", **kind}}
+
+    assert filtered(client, every_word("leather acme")) == filtered(client, every_word("leathr acme")) == []
+    assert filtered(client, every_word("leathr acme", type="cross_fields")) == ["leather"]
