@@ -90,7 +90,7 @@ from werkzeug.exceptions import BadGateway, GatewayTimeout, ServiceUnavailable
 
 from ..backends.cluster import ClusterRetriever
 from ..backends.cluster_query import code_lookup
-from ..backends.codes import PIECE, code_rests
+from ..backends.codes import PIECE, code_rests, code_spans
 from ..backends.engine_knn import EngineKnnRetriever
 from ..backends.mappings import CATALOG, TITLE_KEYWORD, WHOLE_CATEGORY, field_paths, load_mapping
 from ..backends.spelling import QueryWord
@@ -100,6 +100,7 @@ from ..core.catalog_fields import CatalogFields
 from ..core.errors import CircuitOpenError, ClusterMisconfigured, ClusterUnavailable, StageError
 from ..core.filters import Filters, attribute_key, category_key, normalise_term
 from ..core.pipeline import Ranking, SearchPipeline, SearchResult
+from ..core.product import Product
 from ..core.reasons import reason_code
 from ..core.retrieval import DENSE, LEXICAL, Retriever, Stage, leg_candidates
 from ..core.settings import LEXICAL_FIELDS, ServiceSettings
@@ -317,6 +318,9 @@ class ClusterFields:
         """Each text's readings, asked once per body (Search UI sends the same text in two clauses)."""
         self.typed_words = cluster.typed_words
         self.tie_breaker = cluster.settings.tie_breaker
+        self.looked_up: list[str] = []
+        """The model codes this body's full-text queries look up, in order, each once: the page's highlights mark
+        where each hit writes them (:meth:`DelegatedSearch.code_phrases`)."""
         self.terms_left = MAX_BODY_ADDED_TERMS
         """Term queries the codes and readings of this body's full-text queries may still add
         (:meth:`with_readings`)."""
@@ -557,6 +561,7 @@ class ClusterFields:
             if terms > self.terms_left:
                 return []
             self.terms_left -= terms
+            self.looked_up = list(dict.fromkeys([*self.looked_up, *codes]))
             return [code_lookup(codes, boosts, self.tie_breaker)]
         rests = code_rests(text)
         words = len(PIECE.findall(text))
@@ -569,6 +574,7 @@ class ClusterFields:
             if cost > self.terms_left:
                 break
             self.terms_left -= cost
+            self.looked_up = list(dict.fromkeys([*self.looked_up, c]))
             if not rest:
                 alternatives.append(code_lookup([c], boosts, self.tie_breaker))
                 continue
@@ -1344,6 +1350,8 @@ class DelegatedSearch:
     """Whether the page is in order of relevance (no sort, or one led by ``_score``), where pins count."""
     docvalues: dict[str, IndexedField] = field(default_factory=dict)
     """The ``docvalue_fields`` asked for, where each is (see hit_fields)."""
+    codes: list[str] = field(default_factory=list)
+    """The model codes the query looks up (:attr:`ClusterFields.looked_up`), which its highlights mark too."""
 
     @property
     def catalog(self) -> CatalogFields:
@@ -1500,12 +1508,12 @@ class DelegatedSearch:
             self._total(hits, self.answer["hits"].get("total"), len(hits["hits"]))
             beyond = [hit for hit in hits["hits"] if hit["_id"] not in by_id]
             if self.highlight is not None and beyond:  # pinned products the cluster's page does not hold
-                self._highlight(response, beyond)
+                self._highlight(response, beyond, result)
         else:
             ranked = len(result.ranking.candidates) if result is not None else 0
             self._total(hits, self.leg.total, ranked)
             if self.highlight is not None and hits["hits"]:
-                self._highlight(response, hits["hits"])
+                self._highlight(response, hits["hits"], result)
         rename_highlights(hits["hits"], self.highlighted)
         if "aggregations" in response and self.aggs_plan:
             unwrap(response["aggregations"], self.aggs_plan, self.search.typed_keys)
@@ -1521,11 +1529,14 @@ class DelegatedSearch:
             value, relation = track, "gte"
         hits["total"] = {"value": value, "relation": relation}
 
-    def _highlight(self, response: dict[str, Any], hits: list[dict[str, Any]]) -> None:
+    def _highlight(self, response: dict[str, Any], hits: list[dict[str, Any]], result: SearchResult | None) -> None:
         """One ``ids`` request for the highlights of ``hits`` (of ``response``'s page), the client's query as their
-        highlight query."""
+        highlight query, with the model numbers it looks up where those hits write them (:meth:`code_phrases`)."""
         assert self.highlight is not None
-        highlight = {"highlight_query": self.query, **self.highlight}
+        products = {hit.product.id: hit.product for hit in result.hits} if result is not None else {}
+        phrases = self.code_phrases([products[hit["_id"]] for hit in hits if hit["_id"] in products])
+        marked = {"bool": {"should": [self.query, *phrases]}} if phrases else self.query
+        highlight = {"highlight_query": marked, **self.highlight}
         body = {
             "query": {"ids": {"values": [hit["_id"] for hit in hits]}},
             "highlight": highlight,
@@ -1548,6 +1559,21 @@ class DelegatedSearch:
         for hit in hits:
             if by_id.get(hit["_id"]):
                 hit[HIGHLIGHT] = by_id[hit["_id"]]
+
+    def code_phrases(self, products: list[Product]) -> list[dict[str, Any]]:
+        """A ``match_phrase`` of each run in ``products``' text fields that writes one of the looked-up model codes
+        ("DW745-B" for ``dw745b``), in its field: the query finds those products through the index's code keywords,
+        which the cluster's highlighter cannot show in the text, where it marks the run's words. At most
+        :data:`MAX_BODY_ADDED_TERMS` of them."""
+        if not self.codes:
+            return []
+        runs = dict.fromkeys(
+            (name, text[start:end])
+            for product in products
+            for name, text in product.field_texts().items()
+            for start, end in code_spans(text, self.codes)
+        )
+        return [{"match_phrase": {name: run}} for name, run in list(runs)[:MAX_BODY_ADDED_TERMS]]
 
 
 def served_breaker(pipeline: SearchPipeline) -> CircuitBreaker | None:
@@ -1720,6 +1746,7 @@ def delegate_search(
         collapsed=collapsed,
         ranks_by_score=ranks,
         docvalues=located(base.hit_fields, fields.indexed, limits.field_aliases),
+        codes=fields.looked_up,
     )
     if not ordered:
         return delegated
