@@ -22,6 +22,7 @@ an id is the one indexed, as when the batches go one after another.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import time
@@ -37,6 +38,7 @@ import opensearchpy
 from ..core.candidate import Candidate
 from ..core.catalog_fields import CatalogFields
 from ..core.errors import ClusterMisconfigured, ClusterUnavailable, ConfigError, RequestRefused, StageError
+from ..core.expiring_cache import ExpiringCache
 from ..core.filters import Filters
 from ..core.product import Product
 from ..core.retrieval import LEXICAL, leg_candidates
@@ -68,6 +70,14 @@ REJECTIONS_SHOWN = 5
 MAX_SUSPECT_WORDS = 16
 """Words of one query the cluster is asked to correct at most (a term suggester per searched field each): a
 shopper's query has a word or two that no English word is, a pasted paragraph hundreds."""
+MAX_WORD_FACTS = 10_000
+"""Words whose readings a retriever remembers at most (:class:`WordFacts`)."""
+WORD_FACTS_TTL_S = 300.0
+"""How long a word's reading is remembered: a word the catalogue gains, or loses, through another writer (a
+reindex's alias move, another worker's update) reads as it now should within five minutes (this retriever's own
+writes forget them all at once), and a brand typed all day is asked about once per five minutes, not before every
+search. Meanwhile a word the catalogue gained is searched as typed and as its old reading, so its new products are
+found."""
 CONNECTIONS_PER_NODE = 10  # kept open per node: searches, aggregations and bulk requests run side by side
 
 
@@ -144,6 +154,26 @@ class RejectedDocuments(StageError):
         )
 
 
+@dataclass(frozen=True)
+class WordFacts:
+    """What the cluster said of a word that may be a typo: whether a searched field holds it, whether one holds a
+    word it starts (None: not asked; a prefix query's last word is), and its reading (None: held, or no term near).
+    """
+
+    held: bool
+    begins: bool | None = None
+    reading: QueryWord | None = None
+
+
+def _read(
+    suspects: list[str], facts: Mapping[str, WordFacts], last: str | None
+) -> tuple[dict[str, QueryWord], str | None]:
+    """The readings of ``suspects`` by what the cluster said of each (``facts``), and ``last`` where it begins a
+    word the index holds."""
+    readings = {word: reading for word in suspects if (reading := facts[word].reading) is not None}
+    return readings, last if last is not None and facts[last].begins else None
+
+
 class ClusterRetriever:
     """BM25 on a server index, behind the same protocol as the embedded leg.
 
@@ -181,6 +211,9 @@ class ClusterRetriever:
         self._fields: frozenset[str] | None = None
         self._catalog = catalog
         self._typed_words = typed_words_analyzer()
+        self._words: ExpiringCache[WordFacts] = ExpiringCache(MAX_WORD_FACTS, WORD_FACTS_TTL_S)
+        """What the cluster said of each word asked about (:meth:`readings`): a shop's non-English words repeat
+        (its brands), and each would cost a request before every search."""
 
     @classmethod
     def connect(cls, settings: LexicalSettings, **options: Any) -> Any:
@@ -246,6 +279,7 @@ class ClusterRetriever:
                 written.update(batch)
             bulk.finish()
         self.refresh()
+        self._words.clear()  # what the catalogue holds has changed
         bulk.raise_rejections()
         return len(written)
 
@@ -262,6 +296,7 @@ class ClusterRetriever:
                 )
             bulk.finish()
         self.refresh()
+        self._words.clear()
         bulk.raise_rejections()
         return sum(result.get("result") == "deleted" for result in bulk.results.values())
 
@@ -322,19 +357,39 @@ class ClusterRetriever:
     def readings(self, text: str, typing: bool = False) -> tuple[dict[str, QueryWord], str | None]:
         """:meth:`spellings`, and (``typing``) ``text``'s last word where it is one of them that starts a word the
         index holds, asked in the same request: a prefix query reads that word as being typed, no typo ("leat" is
-        "leather" so far, not "leaf"), where a query of whole words reads it as typed."""
+        "leather" so far, not "leaf"), where a query of whole words reads it as typed. What the cluster said of a
+        word is remembered for :data:`WORD_FACTS_TTL_S`, and only the words it has not been asked about are asked."""
+        suspects, last = self._asked_about(text, typing)
+        facts = {word: known for word in suspects if (known := self._words.get(word)) is not None}
+        asked = [word for word in suspects if word not in facts]
+        typing_asked = last if last is not None and (last not in facts or facts[last].begins is None) else None
+        if asked or typing_asked is not None:
+            answer = self.run_search(held_body(asked, self.settings, typing_asked), action="spelling")
+            misspelt = unheld(answer, asked)
+            suggested = self.run_search(suggest_body(misspelt, self.settings), action="spelling") if misspelt else {}
+            read = corrections(suggested, misspelt, self.settings) if misspelt else {}
+            facts.update({word: WordFacts(word not in misspelt, reading=read.get(word)) for word in asked})
+            if typing_asked is not None:
+                facts[typing_asked] = dataclasses.replace(facts[typing_asked], begins=started(answer))
+            for word in {*asked, *([typing_asked] if typing_asked is not None else [])}:
+                self._words.put(word, facts[word])
+        return _read(suspects, facts, last)
+
+    def remembered(self, text: str, typing: bool = False) -> tuple[dict[str, QueryWord], str | None] | None:
+        """:meth:`readings` from what the cluster said before alone, or None where it must be asked: a caller that
+        counts the cluster's answers (the lexical leg's breaker) counts none for these."""
+        suspects, last = self._asked_about(text, typing)
+        facts = {word: known for word in suspects if (known := self._words.get(word)) is not None}
+        if len(facts) < len(suspects) or (last is not None and facts[last].begins is None):
+            return None
+        return _read(suspects, facts, last)
+
+    def _asked_about(self, text: str, typing: bool) -> tuple[list[str], str | None]:
+        """The words of ``text`` that may be typos (:meth:`suspects`), and its last word where ``typing`` and it is
+        one of them."""
         suspects = self.suspects(text)
-        if not suspects:
-            return {}, None
-        typed = self.typed_words(text)
-        last = typed[-1] if typing and typed and typed[-1] in suspects else None
-        answer = self.run_search(held_body(suspects, self.settings, last), action="spelling")
-        begun = last if last is not None and started(answer) else None
-        misspelt = unheld(answer, suspects)
-        if not misspelt:
-            return {}, begun
-        suggested = self.run_search(suggest_body(misspelt, self.settings), action="spelling")
-        return corrections(suggested, misspelt, self.settings), begun
+        typed = self.typed_words(text) if typing and suspects else []
+        return suspects, typed[-1] if typed and typed[-1] in suspects else None
 
     def run_search(self, body: Mapping[str, Any], action: str = "search", **options: Any) -> dict[str, Any]:
         """One search request with ``body`` as it is, under the retry policy; the decoded response.

@@ -1615,8 +1615,11 @@ def guarded_spellings(leg: Any, cluster: ClusterRetriever) -> Spell | None:
         return None
 
     def spelt(text: str) -> tuple[Mapping[str, QueryWord], str | None]:
-        if not cluster.suspects(text):  # nothing to ask: no call through the guard, which would count a success
-            return {}, None
+        # Nothing to ask (no word that may be a typo, or all asked before): no call through the guard, which
+        # would count a success of the cluster's.
+        known = cluster.remembered(text, True)
+        if known is not None:
+            return known
         ask = functools.partial(cluster.readings, text, True)
         try:
             return leg.guard.call(ask) if isinstance(leg, GuardedRetriever) else ask()

@@ -28,66 +28,45 @@ import os
 import threading
 import time
 import weakref
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
-from dataclasses import dataclass, replace
+from collections.abc import Hashable
+from dataclasses import replace
 from itertools import count
 
 from flask import Flask
 
+from ..core.expiring_cache import Clock, ExpiringCache
 from ..core.filters import Filters
 from ..core.pipeline import SearchPipeline, SearchResult
 from ..core.settings import Settings
 from ..indexing.versions import MANIFEST
 from . import metrics
 
-Clock = Callable[[], float]
-
-
-@dataclass
-class _Entry:
-    result: SearchResult
-    expires: float
-
 
 class ResultCache:
-    """Search results by key, at most ``size`` of them, each for ``ttl_s`` seconds of ``clock``."""
+    """Search results by key, at most ``size`` of them, each for ``ttl_s`` seconds of ``clock``
+    (:class:`~search_rerank.core.expiring_cache.ExpiringCache`), hits and misses counted."""
 
     def __init__(self, size: int, ttl_s: float, clock: Clock = time.monotonic):
         self.size = size
-        self.ttl_s = ttl_s
-        self.clock = clock
-        self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self._results: ExpiringCache[SearchResult] = ExpiringCache(size, ttl_s, clock)
         self._lock = threading.Lock()
         self._generations: weakref.WeakKeyDictionary[SearchPipeline, int] = weakref.WeakKeyDictionary()
         self._next_generation = count()
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._results)
 
     def get(self, key: Hashable) -> SearchResult | None:
         """The stored result, counted as a hit; None (expired or absent) is counted as a miss."""
-        now = self.clock()
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None and entry.expires <= now:
-                del self._entries[key]
-                entry = None
-            if entry is not None:
-                self._entries.move_to_end(key)
-        metrics.RESULT_CACHE.labels("miss" if entry is None else "hit").inc()
-        return None if entry is None else entry.result
+        result = self._results.get(key)
+        metrics.RESULT_CACHE.labels("miss" if result is None else "hit").inc()
+        return result
 
     def put(self, key: Hashable, result: SearchResult) -> None:
-        with self._lock:
-            self._entries[key] = _Entry(result, self.clock() + self.ttl_s)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
+        self._results.put(key, result)
 
     def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
+        self._results.clear()
 
     def generation(self, pipeline: SearchPipeline) -> int:
         """A number per pipeline served; a pipeline not seen before (a reload) empties the cache."""
@@ -96,7 +75,7 @@ class ResultCache:
             if known is not None:
                 return known
             self._generations[pipeline] = generation = next(self._next_generation)
-            self._entries.clear()
+            self._results.clear()
             return generation
 
     def search(

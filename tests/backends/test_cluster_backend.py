@@ -11,7 +11,7 @@ import elastic_transport
 import opensearchpy
 import pytest
 from pydantic import ValidationError
-from servers import server_retriever, server_settings
+from servers import server_retriever, server_settings, start_osmem
 
 from search_rerank.backends.cluster import MAX_SUSPECT_WORDS, RejectedDocuments, cluster_retriever
 from search_rerank.backends.cluster_query import searched_codes
@@ -406,6 +406,28 @@ def test_a_query_of_english_words_asks_the_cluster_nothing_about_typos():
 def test_facet_counts_hold_the_product_found_by_a_corrected_word(server_engine, make_server):
     aggs = make_server(server_engine, TYPOS).aggregate({"brands": FACETS["brands"]}, "toliet")
     assert buckets(aggs["brands"]) == {"Kohler": 1}
+
+
+def test_what_the_cluster_said_of_a_word_is_not_asked_again():
+    # A shop's own words (its brands) would otherwise cost a request before every search.
+    server = start_osmem()
+    settings = LexicalSettings(backend="opensearch", url=server.url, index="typos", retries=0, request_timeout_s=5)
+    retriever = server_retriever(settings)
+    try:
+        retriever.add(TYPOS)
+        first = retriever.spellings("kohler toliet")
+    finally:
+        server.close()  # no cluster from here: a request would fail
+    assert retriever.spellings("toliet kohler") == first == {"toliet": first["toliet"]}
+    assert retriever.remembered("kohler") == ({}, None)
+    assert retriever.remembered("kohler glacierr") is None  # a word not asked about yet
+
+
+def test_a_word_the_catalogue_gains_through_this_retriever_is_no_longer_read_as_a_typo(server_engine, make_server):
+    retriever = make_server(server_engine, TYPOS)
+    assert "toilett" in retriever.spellings("toilett")
+    retriever.add([Product(id="toilett", title="Toilett brand cleaner")])
+    assert retriever.spellings("toilett") == {}
 
 
 def test_words_past_the_bound_of_a_query_are_searched_as_typed(server_engine, make_server):
