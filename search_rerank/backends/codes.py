@@ -68,13 +68,13 @@ def product_codes(text: str) -> list[str]:
 
 def code_spans(text: str, codes: Collection[str]) -> list[tuple[int, int]]:
     """Where ``text`` writes one of ``codes`` (as :func:`product_codes` reads them): each such run's start and end,
-    separators included ("DW745-B" for ``dw745b``), or the listed code's within a run of several, for a
-    highlight."""
+    separators included ("DW745-B" for ``dw745b``), or within a run of several, each listed code's, for a
+    highlight: a search for two models of a list marks both."""
     spans = []
     for run in RUN.finditer(text):
-        marked = next((p for p in _readings(run) if code(SEPARATOR.sub("", p.group())) in codes), None)
-        if marked is not None:
-            spans.append(marked.span())
+        whole, *parts = _readings(run)
+        marked = [whole] if code(SEPARATOR.sub("", whole.group())) in codes else parts
+        spans += [p.span() for p in marked if code(SEPARATOR.sub("", p.group())) in codes]
     return spans
 
 
