@@ -318,9 +318,10 @@ class ClusterFields:
         """Each text's readings, asked once per body (Search UI sends the same text in two clauses)."""
         self.typed_words = cluster.typed_words
         self.tie_breaker = cluster.settings.tie_breaker
-        self.looked_up: list[str] = []
-        """The model codes this body's full-text queries look up, in order, each once: the page's highlights mark
-        where each hit writes them (:meth:`DelegatedSearch.code_phrases`)."""
+        self.looked_up: dict[str, set[str]] = {}
+        """The model codes this body's full-text queries look up, in order, each with the text fields it is looked
+        up in: the page's highlights mark where each hit writes them in those fields
+        (:meth:`DelegatedSearch.code_phrases`), as a field the clause did not search is not marked."""
         self.terms_left = MAX_BODY_ADDED_TERMS
         """Term queries the codes and readings of this body's full-text queries may still add
         (:meth:`with_readings`)."""
@@ -561,7 +562,7 @@ class ClusterFields:
             if terms > self.terms_left:
                 return []
             self.terms_left -= terms
-            self.looked_up = list(dict.fromkeys([*self.looked_up, *codes]))
+            self.look_up(codes, boosts)
             return [code_lookup(codes, boosts, self.tie_breaker)]
         rests = code_rests(text)
         words = len(PIECE.findall(text))
@@ -574,7 +575,7 @@ class ClusterFields:
             if cost > self.terms_left:
                 break
             self.terms_left -= cost
-            self.looked_up = list(dict.fromkeys([*self.looked_up, c]))
+            self.look_up([c], boosts)
             if not rest:
                 alternatives.append(code_lookup([c], boosts, self.tie_breaker))
                 continue
@@ -583,6 +584,11 @@ class ClusterFields:
                 for group in groups
             ]
         return alternatives
+
+    def look_up(self, codes: list[str], fields: Mapping[str, float]) -> None:
+        """Note that ``codes`` are looked up in ``fields`` (:attr:`looked_up`)."""
+        for c in codes:
+            self.looked_up.setdefault(c, set()).update(fields)
 
     def spelling_alternatives(
         self,
@@ -1350,8 +1356,9 @@ class DelegatedSearch:
     """Whether the page is in order of relevance (no sort, or one led by ``_score``), where pins count."""
     docvalues: dict[str, IndexedField] = field(default_factory=dict)
     """The ``docvalue_fields`` asked for, where each is (see hit_fields)."""
-    codes: list[str] = field(default_factory=list)
-    """The model codes the query looks up (:attr:`ClusterFields.looked_up`), which its highlights mark too."""
+    codes: dict[str, set[str]] = field(default_factory=dict)
+    """The model codes the query looks up, each with its fields (:attr:`ClusterFields.looked_up`), which its
+    highlights mark too."""
 
     @property
     def catalog(self) -> CatalogFields:
@@ -1562,16 +1569,16 @@ class DelegatedSearch:
 
     def code_phrases(self, products: list[Product]) -> list[dict[str, Any]]:
         """A ``match_phrase`` of each run in ``products``' text fields that writes one of the looked-up model codes
-        ("DW745-B" for ``dw745b``), in its field: the query finds those products through the index's code keywords,
-        which the cluster's highlighter cannot show in the text, where it marks the run's words. At most
-        :data:`MAX_BODY_ADDED_TERMS` of them."""
+        ("DW745-B" for ``dw745b``) in a field it is looked up in: the query finds those products through the
+        index's code keywords, which the cluster's highlighter cannot show in the text, where it marks the run's
+        words. At most :data:`MAX_BODY_ADDED_TERMS` of them."""
         if not self.codes:
             return []
         runs = dict.fromkeys(
             (name, text[start:end])
             for product in products
             for name, text in product.field_texts().items()
-            for start, end in code_spans(text, self.codes)
+            for start, end in code_spans(text, [c for c, fields in self.codes.items() if name in fields])
         )
         return [{"match_phrase": {name: run}} for name, run in list(runs)[:MAX_BODY_ADDED_TERMS]]
 

@@ -887,6 +887,14 @@ def test_the_pages_highlights_mark_the_model_number_a_search_found_where_each_hi
     assert "<em>DW745" in marked["blade"]["description"][0] and "<em>DW745-C" not in marked["blade"]["description"][0]
 
 
+def test_the_pages_highlights_mark_a_model_number_only_in_the_fields_its_clause_searched(make_shop):
+    # As the embedded backend does (test_es_embedded_model_numbers): a match on the title marks no description.
+    saw = Product(id="saw", title="DEWALT DW745-B Table Saw", description="The DW745-B folds away", brand="DEWALT")
+    body = {"query": {"match": {"title": "dw745b"}}, "highlight": {"fields": {"title": {}, "description": {}}}}
+    [hit] = search(make_shop(products=[saw]), body)["hits"]["hits"]
+    assert list(hit["highlight"]) == ["title"]
+
+
 def test_a_match_on_one_field_finds_the_model_numbers_written_in_that_field_only(tool_shop):
     assert ids(search(tool_shop, {"query": {"match": {"title": "dw745b"}}})) == ["saw"]
     assert ids(search(tool_shop, {"query": {"match": {"description": {"query": "dw745b"}}}})) == ["blade"]
