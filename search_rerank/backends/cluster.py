@@ -360,6 +360,7 @@ class ClusterRetriever:
         "leather" so far, not "leaf"), where a query of whole words reads it as typed. What the cluster said of a
         word is remembered for :data:`WORD_FACTS_TTL_S`, and only the words it has not been asked about are asked."""
         suspects, last = self._asked_about(text, typing)
+        as_of = self._words.cleared  # an answer that a write of this retriever's overtakes is not remembered
         facts = {word: known for word in suspects if (known := self._words.get(word)) is not None}
         asked = [word for word in suspects if word not in facts]
         typing_asked = last if last is not None and (last not in facts or facts[last].begins is None) else None
@@ -372,7 +373,7 @@ class ClusterRetriever:
             if typing_asked is not None:
                 facts[typing_asked] = dataclasses.replace(facts[typing_asked], begins=started(answer))
             for word in {*asked, *([typing_asked] if typing_asked is not None else [])}:
-                self._words.put(word, facts[word])
+                self._words.put(word, facts[word], as_of)
         return _read(suspects, facts, last)
 
     def remembered(self, text: str, typing: bool = False) -> tuple[dict[str, QueryWord], str | None] | None:

@@ -35,6 +35,12 @@ class ExpiringCache(Generic[V]):
         self.clock = clock
         self._entries: OrderedDict[Hashable, _Entry[V]] = OrderedDict()
         self._lock = threading.Lock()
+        self._cleared = 0
+
+    @property
+    def cleared(self) -> int:
+        """How many times the cache was cleared: read before computing a value, to store it ``as_of`` then."""
+        return self._cleared
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -51,8 +57,12 @@ class ExpiringCache(Generic[V]):
                 self._entries.move_to_end(key)
         return None if entry is None else entry.value
 
-    def put(self, key: Hashable, value: V) -> None:
+    def put(self, key: Hashable, value: V, as_of: int | None = None) -> None:
+        """Store ``value``; with ``as_of`` (:attr:`cleared` before it was computed), not where the cache was cleared
+        since: the value may predate the change the clear was for (a write while the cluster was being asked)."""
         with self._lock:
+            if as_of is not None and as_of != self._cleared:
+                return
             self._entries[key] = _Entry(value, self.clock() + self.ttl_s)
             self._entries.move_to_end(key)
             while len(self._entries) > self.size:
@@ -61,3 +71,4 @@ class ExpiringCache(Generic[V]):
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._cleared += 1

@@ -430,6 +430,25 @@ def test_a_word_the_catalogue_gains_through_this_retriever_is_no_longer_read_as_
     assert retriever.spellings("toilett") == {}
 
 
+def test_a_word_asked_about_while_this_retriever_writes_is_asked_again_after_the_write(
+    server_engine, make_server, monkeypatch
+):
+    # The cluster answers before the write lands; that answer must not outlive the write by five minutes.
+    retriever = make_server(server_engine, TYPOS)
+    asking = retriever.run_search
+
+    def answered_then_written(body, action="search", **options):
+        answer = asking(body, action, **options)
+        if "suggest" in body:  # the last request of the ask
+            monkeypatch.setattr(retriever, "run_search", asking)
+            retriever.add([Product(id="toilett", title="Toilett brand cleaner")])
+        return answer
+
+    monkeypatch.setattr(retriever, "run_search", answered_then_written)
+    assert "toilett" in retriever.spellings("toilett")  # asked before the product was written
+    assert retriever.spellings("toilett") == {}
+
+
 def test_words_past_the_bound_of_a_query_are_searched_as_typed(server_engine, make_server):
     # Words no product holds nor English has, each its own (four letters: none is near a catalogue word).
     unknown = [f"zq{a}{b}" for a in "bcdfg" for b in "hjklm"][:MAX_SUSPECT_WORDS]
