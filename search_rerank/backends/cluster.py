@@ -264,22 +264,24 @@ class ClusterRetriever:
         self.ensure_index(products)
         written: set[str] = set()
         batch: dict[str, Product] = {}
-        with _ParallelBulk(self, "index") as bulk:
-            for product in products:
-                if not isinstance(product, Product):
-                    raise TypeError(f"add() takes Product records, got {type(product).__name__}")
-                # Last one wins within a batch, as it would across batches.
-                batch[product.id] = product
-                if len(batch) >= BULK_BATCH:
+        try:
+            with _ParallelBulk(self, "index") as bulk:
+                for product in products:
+                    if not isinstance(product, Product):
+                        raise TypeError(f"add() takes Product records, got {type(product).__name__}")
+                    # Last one wins within a batch, as it would across batches.
+                    batch[product.id] = product
+                    if len(batch) >= BULK_BATCH:
+                        bulk.send(self._index_items(batch.values(), extra))
+                        written.update(batch)
+                        batch = {}
+                if batch:
                     bulk.send(self._index_items(batch.values(), extra))
                     written.update(batch)
-                    batch = {}
-            if batch:
-                bulk.send(self._index_items(batch.values(), extra))
-                written.update(batch)
-            bulk.finish()
-        self.refresh()
-        self._words.clear()  # what the catalogue holds has changed
+                bulk.finish()
+            self.refresh()
+        finally:
+            self._words.clear()  # what the catalogue holds has changed, wholly or (a load stopped) in part
         bulk.raise_rejections()
         return len(written)
 
@@ -289,14 +291,19 @@ class ClusterRetriever:
         if not ids:
             return 0
         self.ensure_index()
-        with _ParallelBulk(self, "delete") as bulk:
-            for start in range(0, len(ids), BULK_BATCH):
-                bulk.send(
-                    [(pid, [{"delete": {"_index": self.index, "_id": pid}}]) for pid in ids[start : start + BULK_BATCH]]
-                )
-            bulk.finish()
-        self.refresh()
-        self._words.clear()
+        try:
+            with _ParallelBulk(self, "delete") as bulk:
+                for start in range(0, len(ids), BULK_BATCH):
+                    bulk.send(
+                        [
+                            (pid, [{"delete": {"_index": self.index, "_id": pid}}])
+                            for pid in ids[start : start + BULK_BATCH]
+                        ]
+                    )
+                bulk.finish()
+            self.refresh()
+        finally:
+            self._words.clear()
         bulk.raise_rejections()
         return sum(result.get("result") == "deleted" for result in bulk.results.values())
 

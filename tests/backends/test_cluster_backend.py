@@ -13,7 +13,7 @@ import pytest
 from pydantic import ValidationError
 from servers import server_retriever, server_settings, start_osmem
 
-from search_rerank.backends.cluster import MAX_SUSPECT_WORDS, RejectedDocuments, cluster_retriever
+from search_rerank.backends.cluster import BULK_BATCH, MAX_SUSPECT_WORDS, RejectedDocuments, cluster_retriever
 from search_rerank.backends.cluster_query import searched_codes
 from search_rerank.backends.codes import MAX_QUERY_CODES
 from search_rerank.backends.mappings import CODE, available_versions, index_body, load_mapping
@@ -446,6 +446,17 @@ def test_a_word_asked_about_while_this_retriever_writes_is_asked_again_after_the
 
     monkeypatch.setattr(retriever, "run_search", answered_then_written)
     assert "toilett" in retriever.spellings("toilett")  # asked before the product was written
+    assert retriever.spellings("toilett") == {}
+
+
+def test_a_word_written_by_a_load_that_stopped_midway_is_no_longer_read_as_a_typo(server_engine, make_server):
+    # The batches sent before a bad record stay written: what the cluster said of their words is forgotten too.
+    retriever = make_server(server_engine, TYPOS)
+    assert "toilett" in retriever.spellings("toilett")
+    first_batch = [Product(id=f"p{i}", title="Toilett brand cleaner") for i in range(BULK_BATCH)]
+    with pytest.raises(TypeError):
+        retriever.add([*first_batch, {"id": "bad"}])
+    retriever.refresh()  # the cluster's own refresh interval makes the sent batch searchable
     assert retriever.spellings("toilett") == {}
 
 
