@@ -1691,6 +1691,7 @@ def delegate_search(
     base = parse_search(rest, params, limits)
     raw = body.get("query")
     query = fields.query(raw, "query") if raw is not None else {"match_all": {}}
+    codes = dict(fields.looked_up)  # the query's, which highlights mark: not a post_filter's or aggregation's
     post = fields.query(body["post_filter"], "post_filter") if body.get("post_filter") is not None else None
     text = " ".join(dict.fromkeys(w.strip() for w in query_words(query) if w.strip()))
     if len(text) > limits.max_query_length:
@@ -1756,7 +1757,7 @@ def delegate_search(
         collapsed=collapsed,
         ranks_by_score=ranks,
         docvalues=located(base.hit_fields, fields.indexed, limits.field_aliases),
-        codes=fields.looked_up,
+        codes=codes,
     )
     if not ordered:
         return delegated

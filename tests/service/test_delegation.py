@@ -895,6 +895,13 @@ def test_the_pages_highlights_mark_a_model_number_only_in_the_fields_its_clause_
     assert list(hit["highlight"]) == ["title"]
 
 
+def test_the_pages_highlights_mark_no_model_number_that_only_an_aggregation_looks_up(tool_shop):
+    # Elasticsearch highlights what the query matches: a facet's own query (here the blade's DW745-B) marks nothing.
+    facet = {"filter": {"match": {"description": "dw745b"}}}
+    body = {"query": {"match": {"title": "blade"}}, "aggs": {"fits": facet}, "highlight": {"fields": {"*": {}}}}
+    assert [list(hit["highlight"]) for hit in search(tool_shop, body)["hits"]["hits"]] == [["title"]]
+
+
 def test_a_match_on_one_field_finds_the_model_numbers_written_in_that_field_only(tool_shop):
     assert ids(search(tool_shop, {"query": {"match": {"title": "dw745b"}}})) == ["saw"]
     assert ids(search(tool_shop, {"query": {"match": {"description": {"query": "dw745b"}}}})) == ["blade"]
