@@ -319,8 +319,8 @@ class ClusterFields:
         self.typed_words = cluster.typed_words
         self.tie_breaker = cluster.settings.tie_breaker
         self.looked_up: dict[str, set[str]] = {}
-        """The model codes this body's full-text queries look up, in order, each with the text fields it is looked
-        up in: the page's highlights mark where each hit writes them in those fields
+        """The model codes this body's full-text queries but a ``must_not``'s look up, in order, each with the text
+        fields it is looked up in: the page's highlights mark where each hit writes them in those fields
         (:meth:`DelegatedSearch.code_phrases`), as a field the clause did not search is not marked."""
         self.terms_left = MAX_BODY_ADDED_TERMS
         """Term queries the codes and readings of this body's full-text queries may still add
@@ -440,8 +440,12 @@ class ClusterFields:
             spec = an_object(spec, where)
             out = {k: v for k, v in spec.items() if k not in ("must", "filter", "should", "must_not")}
             for key in ("must", "filter", "should", "must_not"):
-                if key in spec:
-                    out[key] = [self.query(c, f"{where}.{key}[{i}]") for i, c in enumerate(clause_list(spec[key]))]
+                if key not in spec:
+                    continue
+                marked = {c: set(fields) for c, fields in self.looked_up.items()} if key == "must_not" else None
+                out[key] = [self.query(c, f"{where}.{key}[{i}]") for i, c in enumerate(clause_list(spec[key]))]
+                if marked is not None:  # what a hit is not: no highlight marks the codes a must_not looks up
+                    self.looked_up = marked
             return {kind: out}
         if kind == "pinned":
             # What it matches, its ids or its organic query, on every engine (OpenSearch has no pinned query):

@@ -902,6 +902,17 @@ def test_the_pages_highlights_mark_no_model_number_that_only_an_aggregation_look
     assert [list(hit["highlight"]) for hit in search(tool_shop, body)["hits"]["hits"]] == [["title"]]
 
 
+def test_the_pages_highlights_mark_no_model_number_of_a_must_not_clause(tool_shop):
+    # The saw is no "dw745b router", so it is found; what the exclusion names is not marked (as on the embedded leg).
+    excluded = {"match": {"title": {"query": "dw745b router", "operator": "and"}}}
+    body = {
+        "query": {"bool": {"must": [{"match": {"title": "saw"}}], "must_not": [excluded]}},
+        "highlight": {"fields": {"title": {}}},
+    }
+    marked = {hit["_id"]: hit["highlight"]["title"][0] for hit in search(tool_shop, body)["hits"]["hits"]}
+    assert "<em>DW745" not in marked["saw"]
+
+
 def test_a_match_on_one_field_finds_the_model_numbers_written_in_that_field_only(tool_shop):
     assert ids(search(tool_shop, {"query": {"match": {"title": "dw745b"}}})) == ["saw"]
     assert ids(search(tool_shop, {"query": {"match": {"description": {"query": "dw745b"}}}})) == ["blade"]
