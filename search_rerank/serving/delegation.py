@@ -319,9 +319,12 @@ class ClusterFields:
         self.typed_words = cluster.typed_words
         self.tie_breaker = cluster.settings.tie_breaker
         self.looked_up: dict[str, set[str]] = {}
-        """The model codes this body's full-text queries but a ``must_not``'s look up, in order, each with the text
-        fields it is looked up in: the page's highlights mark where each hit writes them in those fields
-        (:meth:`DelegatedSearch.code_phrases`), as a field the clause did not search is not marked."""
+        """The model codes the query being translated (:meth:`marking`) looks up but in a ``must_not``, in order,
+        each with the text fields it is looked up in: the page's highlights mark where each hit writes them in those
+        fields (:meth:`DelegatedSearch.code_phrases`), as a field the clause did not search is not marked."""
+        self.highlight_codes: dict[str | None, dict[str, set[str]]] = {}
+        """The model codes a highlight's own ``highlight_query`` looks up (as :attr:`looked_up`), by the field whose
+        query it is (None: the highlight's), which the page's highlights mark too."""
         self.terms_left = MAX_BODY_ADDED_TERMS
         """Term queries the codes and readings of this body's full-text queries may still add
         (:meth:`with_readings`)."""
@@ -588,6 +591,16 @@ class ClusterFields:
                 for group in groups
             ]
         return alternatives
+
+    def marking(self, query: Any, path: str) -> tuple[dict[str, Any], dict[str, set[str]]]:
+        """:meth:`query`, and the model codes it looks up (as :attr:`looked_up`): what a highlight of it marks,
+        which a query translated beside it (a post_filter's, an aggregation's) does not."""
+        kept, self.looked_up = self.looked_up, {}
+        try:
+            translated = self.query(query, path)
+            return translated, self.looked_up
+        finally:
+            self.looked_up = kept
 
     def look_up(self, codes: list[str], fields: Mapping[str, float]) -> None:
         """Note that ``codes`` are looked up in ``fields`` (:attr:`looked_up`)."""
@@ -970,12 +983,15 @@ class ClusterFields:
             target = "attributes" if _ATTRIBUTE.fullmatch(name) else base if base in LEXICAL_FIELDS else name
             if isinstance(options, Mapping) and "highlight_query" in options:
                 where = f"highlight.fields.{name}.highlight_query"
-                options = {**options, "highlight_query": self.query(options["highlight_query"], where)}
+                translated, self.highlight_codes[target] = self.marking(options["highlight_query"], where)
+                options = {**options, "highlight_query": translated}
             mapped[target] = options
             names.setdefault(target, []).append(name)
         spec["fields"] = mapped
         if "highlight_query" in spec:
-            spec["highlight_query"] = self.query(spec["highlight_query"], "highlight.highlight_query")
+            spec["highlight_query"], self.highlight_codes[None] = self.marking(
+                spec["highlight_query"], "highlight.highlight_query"
+            )
         return spec, names
 
     def suggest(self, spec: Any, aliases: Mapping[str, str]) -> tuple[dict[str, Any] | None, list[Completion]]:
@@ -1363,6 +1379,8 @@ class DelegatedSearch:
     codes: dict[str, set[str]] = field(default_factory=dict)
     """The model codes the query looks up, each with its fields (:attr:`ClusterFields.looked_up`), which its
     highlights mark too."""
+    highlight_codes: dict[str | None, dict[str, set[str]]] = field(default_factory=dict)
+    """The model codes the highlight's own queries look up (:attr:`ClusterFields.highlight_codes`)."""
 
     @property
     def catalog(self) -> CatalogFields:
@@ -1545,9 +1563,22 @@ class DelegatedSearch:
         highlight query, with the model numbers it looks up where those hits write them (:meth:`code_phrases`)."""
         assert self.highlight is not None
         products = {hit.product.id: hit.product for hit in result.hits} if result is not None else {}
-        phrases = self.code_phrases([products[hit["_id"]] for hit in hits if hit["_id"] in products])
-        marked = {"bool": {"should": [self.query, *phrases]}} if phrases else self.query
-        highlight = {"highlight_query": marked, **self.highlight}
+        shown = [products[hit["_id"]] for hit in hits if hit["_id"] in products]
+
+        def marked(query: dict[str, Any], codes: dict[str, set[str]]) -> dict[str, Any]:
+            phrases = self.code_phrases(shown, codes)
+            return {"bool": {"should": [query, *phrases]}} if phrases else query
+
+        highlight = {**self.highlight, "fields": dict(self.highlight.get("fields", {}))}
+        own = "highlight_query" in highlight
+        highlight["highlight_query"] = marked(
+            highlight["highlight_query"] if own else self.query,
+            self.highlight_codes.get(None, {}) if own else self.codes,
+        )
+        for name, options in highlight["fields"].items():
+            if isinstance(options, Mapping) and "highlight_query" in options:
+                query = marked(options["highlight_query"], self.highlight_codes.get(name, {}))
+                highlight["fields"][name] = {**options, "highlight_query": query}
         body = {
             "query": {"ids": {"values": [hit["_id"] for hit in hits]}},
             "highlight": highlight,
@@ -1571,18 +1602,18 @@ class DelegatedSearch:
             if by_id.get(hit["_id"]):
                 hit[HIGHLIGHT] = by_id[hit["_id"]]
 
-    def code_phrases(self, products: list[Product]) -> list[dict[str, Any]]:
+    def code_phrases(self, products: list[Product], codes: dict[str, set[str]]) -> list[dict[str, Any]]:
         """A ``match_phrase`` of each run in ``products``' text fields that writes one of the looked-up model codes
         ("DW745-B" for ``dw745b``) in a field it is looked up in: the query finds those products through the
         index's code keywords, which the cluster's highlighter cannot show in the text, where it marks the run's
         words. At most :data:`MAX_BODY_ADDED_TERMS` of them."""
-        if not self.codes:
+        if not codes:
             return []
         runs = dict.fromkeys(
             (name, text[start:end])
             for product in products
             for name, text in product.field_texts().items()
-            for start, end in code_spans(text, [c for c, fields in self.codes.items() if name in fields])
+            for start, end in code_spans(text, [c for c, fields in codes.items() if name in fields])
         )
         return [{"match_phrase": {name: run}} for name, run in list(runs)[:MAX_BODY_ADDED_TERMS]]
 
@@ -1694,8 +1725,7 @@ def delegate_search(
     rest = {k: v for k, v in body.items() if k not in DELEGATED_KEYS}
     base = parse_search(rest, params, limits)
     raw = body.get("query")
-    query = fields.query(raw, "query") if raw is not None else {"match_all": {}}
-    codes = dict(fields.looked_up)  # the query's, which highlights mark: not a post_filter's or aggregation's
+    query, codes = fields.marking(raw, "query") if raw is not None else ({"match_all": {}}, {})
     post = fields.query(body["post_filter"], "post_filter") if body.get("post_filter") is not None else None
     text = " ".join(dict.fromkeys(w.strip() for w in query_words(query) if w.strip()))
     if len(text) > limits.max_query_length:
@@ -1762,6 +1792,7 @@ def delegate_search(
         ranks_by_score=ranks,
         docvalues=located(base.hit_fields, fields.indexed, limits.field_aliases),
         codes=codes,
+        highlight_codes=fields.highlight_codes,
     )
     if not ordered:
         return delegated
