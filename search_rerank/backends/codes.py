@@ -10,7 +10,8 @@ version 5), and a query's codes are looked up there, in the searched fields, bes
 
 A code in a product's text is a run of letters and digits joined by ``-``, ``.``, ``/`` or ``_`` (or one word
 alone, "GSR12V140") holding at least one letter and one digit, lower case, separators dropped; a run that ``/``
-cuts into parts ("DW745-B/DW746-B", the models an accessory fits) is also each part that is a code. In a query the
+cuts into parts ("DW745-B/DW746-B", the models an accessory fits) is also each part that is a code, unless a part
+is a number ("1/2-NPT" is a size, its "2-NPT" no code). In a query the
 words of a run may also be apart ("dw 745b", "ecc 10 2"): every span of up to :data:`MAX_QUERY_PIECES`
 neighbouring pieces is tried joined, and only a code some product holds matches, so "drill 2" finds nothing new.
 Not codes: numbers alone ("10 2" never matches "ecc102", "1/2" is no "12"), unless a run of digits alone holds
@@ -80,9 +81,17 @@ def code_spans(text: str, codes: Collection[str]) -> list[tuple[int, int]]:
 
 def _readings(run: re.Match[str]) -> list[re.Match[str]]:
     """A product text's run as the codes it may be: itself, then (a run with ``/``) each of the parts ``/``
-    separates, as matches of the text, so that their spans are the text's."""
+    separates, as matches of the text, so that their spans are the text's. A run with a part that is a number is a
+    fraction or a range ("1/2-NPT", "120/240VAC"), no list: its "2-NPT" is no model number."""
     parts = list(LISTED.finditer(run.string, run.start(), run.end())) if "/" in run.group() else []
-    return [run, *parts] if len(parts) > 1 else [run]
+    listed = len(parts) > 1 and not any(_number(part.group()) for part in parts)
+    return [run, *parts] if listed else [run]
+
+
+def _number(part: str) -> bool:
+    """Whether a run's ``part`` is digits alone that are no code ("1" of "1/2-NPT")."""
+    joined = SEPARATOR.sub("", part)
+    return joined.isdigit() and code(joined) is None
 
 
 def query_codes(text: str) -> list[str]:

@@ -359,6 +359,12 @@ def test_each_model_number_a_product_lists_with_a_slash_finds_it(make_leg):
     assert ids(retriever.search("dw745b", 10))[:2] == ["dw", "guard"]
 
 
+def test_a_fraction_is_not_read_as_a_list_of_model_numbers(make_leg):
+    # "1/2-NPT" is a size: its "2-NPT" is no model number that would put the half-inch plug above the two-inch one.
+    catalog = [Product(id="half", title="Brass plug 1/2-NPT"), Product(id="two", title="Brass plug 2 NPT")]
+    assert ids(make_leg(catalog).search("2-npt", 10))[0] == "two"
+
+
 @pytest.mark.parametrize("query", ["290420", "2904 20"])
 def test_a_model_number_of_six_digits_or_more_is_found_typed_without_its_separator(make_leg, query):
     catalog = [*CODE_CATALOG, Product(id="m18", title="Milwaukee M18 2904-20 Hammer Drill")]
