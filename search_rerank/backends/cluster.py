@@ -53,6 +53,7 @@ from .cluster_query import (
     started,
     suggest_body,
     unheld,
+    whole,
 )
 from .mappings import CODE, catalog_mapping, document, field_paths, index_body, mapped_catalog
 from .spelling import QueryWord, suspect
@@ -379,8 +380,9 @@ class ClusterRetriever:
             facts.update({word: WordFacts(word not in misspelt, reading=read.get(word)) for word in asked})
             if typing_asked is not None:
                 facts[typing_asked] = dataclasses.replace(facts[typing_asked], begins=started(answer))
-            for word in {*asked, *([typing_asked] if typing_asked is not None else [])}:
-                self._words.put(word, facts[word], as_of)
+            if whole(answer) and whole(suggested):
+                for word in {*asked, *([typing_asked] if typing_asked is not None else [])}:
+                    self._words.put(word, facts[word], as_of)
         return _read(suspects, facts, last)
 
     def remembered(self, text: str, typing: bool = False) -> tuple[dict[str, QueryWord], str | None] | None:

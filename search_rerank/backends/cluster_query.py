@@ -141,6 +141,12 @@ def held_body(suspects: Sequence[str], settings: LexicalSettings, typing: str | 
     return {"size": 0, "track_total_hits": False, "aggs": {"held": {"filters": {"filters": held}}}}
 
 
+def whole(response: Mapping[str, Any]) -> bool:
+    """Whether every shard answered ``response`` in time: what a partial answer says of a word (held or not, its
+    nearest terms) may be wrong for the shards that did not, so it is not remembered."""
+    return not response.get("timed_out") and not response.get("_shards", {}).get("failed")
+
+
 def unheld(response: Mapping[str, Any], suspects: Sequence[str]) -> list[str]:
     """The ``suspects`` that :func:`held_body`'s answer says no searched field holds."""
     buckets = response.get("aggregations", {}).get("held", {}).get("buckets", {})

@@ -460,6 +460,22 @@ def test_a_word_written_by_a_load_that_stopped_midway_is_no_longer_read_as_a_typ
     assert retriever.spellings("toilett") == {}
 
 
+def test_what_a_partial_answer_said_of_a_word_is_not_remembered(server_engine, make_server, monkeypatch):
+    # A shard that failed may hold the word: that answer is good for this search, not for five minutes.
+    retriever = make_server(server_engine, TYPOS)
+    asking, asked = retriever.run_search, []
+
+    def first_partial(body, action="search", **options):
+        answer = asking(body, action, **options)
+        asked.append(body)
+        return {**answer, "_shards": {**answer.get("_shards", {}), "failed": 1}} if len(asked) == 1 else answer
+
+    monkeypatch.setattr(retriever, "run_search", first_partial)
+    retriever.spellings("kohler")
+    retriever.spellings("kohler")
+    assert len(asked) == 2
+
+
 def test_words_past_the_bound_of_a_query_are_searched_as_typed(server_engine, make_server):
     # Words no product holds nor English has, each its own (four letters: none is near a catalogue word).
     unknown = [f"zq{a}{b}" for a in "bcdfg" for b in "hjklm"][:MAX_SUSPECT_WORDS]
