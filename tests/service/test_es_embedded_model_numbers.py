@@ -110,15 +110,19 @@ def test_highlight_marks_a_model_number_only_in_the_fields_the_clause_searched(t
     assert found.get("saw", {}) == {}
 
 
-def test_highlight_marks_the_one_model_number_of_a_list_that_a_search_found(tmp_path):
+@pytest.fixture(scope="module")
+def guard(tmp_path_factory):
+    """A client over one accessory whose description lists the models it fits with a slash."""
     catalog = [product("guard", "Blade guard", "DEWALT", "Tools > Guards", 19.0, description="Fits DW745-B/DW746-B")]
-    settings = Settings(index_dir=tmp_path / "idx", dense={"enabled": False})
+    settings = Settings(index_dir=tmp_path_factory.mktemp("slash-list") / "idx", dense={"enabled": False})
     build_index(catalog, settings, progress=False)
     pipeline = open_pipeline(settings)
-    try:
-        found = highlighted(create_app(settings, pipeline).test_client(), {"match": {"description": "dw746b"}})
-    finally:
-        pipeline.close()
+    yield create_app(settings, pipeline).test_client()
+    pipeline.close()
+
+
+def test_highlight_marks_the_one_model_number_of_a_list_that_a_search_found(guard):
+    found = highlighted(guard, {"match": {"description": "dw746b"}})
     assert found == {"guard": {"description": ["Fits DW745-B/<em>DW746-B</em>"]}}
 
 
@@ -132,14 +136,7 @@ def test_with_operator_and_in_best_fields_a_model_number_and_the_other_words_are
     assert ids(tools, every_word("dw745b blade", type="cross_fields")) == ["blade"]
 
 
-def test_highlight_marks_each_model_number_of_a_list_that_a_search_found(tmp_path):
+def test_highlight_marks_each_model_number_of_a_list_that_a_search_found(guard):
     # Both models asked for (in another order than the run's, so not as the whole run): both parts are marked.
-    catalog = [product("guard", "Blade guard", "DEWALT", "Tools > Guards", 19.0, description="Fits DW745-B/DW746-B")]
-    settings = Settings(index_dir=tmp_path / "idx", dense={"enabled": False})
-    build_index(catalog, settings, progress=False)
-    pipeline = open_pipeline(settings)
-    try:
-        found = highlighted(create_app(settings, pipeline).test_client(), {"match": {"description": "dw746b dw745b"}})
-    finally:
-        pipeline.close()
+    found = highlighted(guard, {"match": {"description": "dw746b dw745b"}})
     assert found == {"guard": {"description": ["Fits <em>DW745-B</em>/<em>DW746-B</em>"]}}
