@@ -21,7 +21,7 @@ scoring; they look up the normalised exact keys that
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..core.filters import Filters, attribute_key, category_key, normalise_term
@@ -89,18 +89,26 @@ def text_query(
     words = [
         {"match": {field: {"query": text, "operator": "or", "boost": boost}}}
         if not spellings
-        else {"bool": {"should": [{"match": {field: text}}, *_read_as(spellings, field)], "boost": boost}}
+        else {"bool": {"should": [{"match": {field: text}}, *reading_lookup(spellings, {field: 1.0})], "boost": boost}}
         for field, boost in fields.items()
     ]
     found = [code_lookup(codes, fields, settings.tie_breaker)] if codes else []
     return {"dis_max": {"queries": [*words, *found], "tie_breaker": settings.tie_breaker}}
 
 
-def _read_as(spellings: Sequence[QueryWord], field: str) -> list[dict[str, Any]]:
-    """Each misspelt word as the best of the index terms it is read as in ``field``, each at its weight: terms, not
-    words to analyse, since they are the index's own (stems)."""
+def reading_lookup(spellings: Iterable[QueryWord], fields: Mapping[str, float]) -> list[dict[str, Any]]:
+    """Each misspelt word as the best of the index terms it is read as in the text ``fields``, each at the field's
+    boost times its weight: terms, not words to analyse, since they are the index's own (stems)."""
     return [
-        {"dis_max": {"queries": [{"term": {field: {"value": t, "boost": w}}} for t, w in word.searched_as]}}
+        {
+            "dis_max": {
+                "queries": [
+                    {"term": {field: {"value": term, "boost": boost * weight}}}
+                    for field, boost in fields.items()
+                    for term, weight in word.searched_as
+                ]
+            }
+        }
         for word in spellings
     ]
 

@@ -89,7 +89,7 @@ import numpy as np
 from werkzeug.exceptions import BadGateway, GatewayTimeout, ServiceUnavailable
 
 from ..backends.cluster import ClusterRetriever
-from ..backends.cluster_query import code_lookup
+from ..backends.cluster_query import code_lookup, reading_lookup
 from ..backends.codes import PIECE, code_rests, code_spans
 from ..backends.engine_knn import EngineKnnRetriever
 from ..backends.mappings import CATALOG, TITLE_KEYWORD, WHOLE_CATEGORY, field_paths, load_mapping
@@ -622,22 +622,7 @@ class ClusterFields:
         each an optional clause beside the query; where every word is needed, all of them with the query of the
         other words as a filter (in each of ``groups`` of fields, the fields every word must be in together); in a
         phrase, only a text that is one misspelt word. Within the body's bound, or none."""
-
-        def read_in(group: Mapping[str, float]) -> list[dict[str, Any]]:
-            return [
-                {
-                    "dis_max": {
-                        "queries": [
-                            {"term": {name: {"value": term, "boost": boost * weight}}}
-                            for name, boost in group.items()
-                            for term, weight in word.searched_as
-                        ]
-                    }
-                }
-                for word in spelt.values()
-            ]
-
-        readings = read_in(boosts)
+        readings = reading_lookup(spelt.values(), boosts)
         rest = text
         for typed in spelt:
             rest = re.sub(rf"(?<!\w){re.escape(typed)}(?!\w)", " ", rest, flags=re.IGNORECASE)
@@ -651,7 +636,10 @@ class ClusterFields:
         if asked == ANY_WORD:
             return readings
         if others:
-            return [{"bool": {"must": read_in(group), "filter": [asking(rest, group)]}} for group in groups]
+            return [
+                {"bool": {"must": reading_lookup(spelt.values(), group), "filter": [asking(rest, group)]}}
+                for group in groups
+            ]
         return [readings[0] if len(readings) == 1 else {"bool": {"must": readings}}]
 
     def _compound(self, kind: str, spec: Mapping[str, Any], where: str) -> dict[str, Any]:
