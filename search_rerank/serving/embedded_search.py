@@ -634,6 +634,8 @@ class Compiler:
         ``across`` the fields; ``in_order``, only a text that is the one word. A word the leg also searches as typed (a unit's spellings, a joined word) is no misspelt one, nor
         is the word being typed (``prefix``) where it starts a word the searched fields hold, as a whole word is
         held there ("leat" is "leather" so far, no typo of "leaf")."""
+        if in_order:  # before the leg reads the words: nothing it says would be used
+            return []
         typing = tokens[-1] if prefix and tokens else None
         held_in = self.leg.fields
         misspelt = [
@@ -643,7 +645,7 @@ class Compiler:
             and word.term not in dict(word.searched_as)
             and not (word.term == typing and count(self.leg.searcher(), _any(self.prefix(n, typing) for n in held_in)))
         ]
-        if not misspelt or in_order:
+        if not misspelt:
             return []
 
         def reading(word: QueryWord, fields: list[str]) -> tantivy.Query:
@@ -656,14 +658,9 @@ class Compiler:
         if not every:
             return [reading(word, names) for word in misspelt]
         rest = [token for token in tokens if token not in {word.term for word in misspelt}]
-        if not rest or across:
-            needed = [[*(reading(word, names) for word in misspelt), *(spelled(rest) if rest else [])]]
-        else:  # every word in one field (best_fields): the readings and the other words in each field
-            needed = [
-                [*(reading(word, [name]) for word in misspelt), others]
-                for name, others in zip(names, spelled(rest), strict=True)
-            ]
-        return [query for queries in needed if (query := _all(queries)) is not None]
+        return _with_the_other_words(
+            lambda fields: _all(reading(word, fields) for word in misspelt), rest, names, spelled, across
+        )
 
     def code_alternatives(
         self,
@@ -690,15 +687,12 @@ class Compiler:
             rest = self.leg.analyze(rests[code]) if every or in_order else []
             if lookup is None or (rest and in_order):
                 continue
-            if not rest or across:
-                needed = [[lookup, *(spelled(rest) if rest else [])]]
-            else:  # every word in one field (best_fields): the code and the other words in each field
-                needed = [
-                    [found, others]
-                    for name, others in zip(names, spelled(rest), strict=True)
-                    if (found := self.leg.code_query([code], {name: 1.0})) is not None
-                ]
-            alternatives += [query for queries in needed if (query := _all(queries)) is not None]
+
+            def found_in(fields: list[str], code: str = code, lookup: tantivy.Query = lookup) -> tantivy.Query | None:
+                """The code in ``fields``: the lookup in them all already made, or one field's."""
+                return lookup if fields == names else self.leg.code_query([code], dict.fromkeys(fields, 1.0))
+
+            alternatives += _with_the_other_words(found_in, rest, names, spelled, across)
         return alternatives
 
     def term(self, name: str, term: str, fuzzy: Fuzziness | None, path: str) -> tantivy.Query:
@@ -1359,6 +1353,24 @@ def _each_word(words: list[tantivy.Query], every: bool, minimum_should_match: Sh
     return tantivy.Query.boolean_query(
         [(tantivy.Occur.Should, q) for q in words], minimum_number_should_match=max(required, 1)
     )
+
+
+def _with_the_other_words(
+    found_in: Callable[[list[str]], tantivy.Query | None],
+    rest: list[str],
+    names: list[str],
+    spelled: Callable[[list[str]], list[tantivy.Query]],
+    across: bool,
+) -> list[tantivy.Query]:
+    """What a model code or a misspelt word's reading (``found_in`` the given text fields; None: in none of them)
+    matches with the other words ``rest`` where every word is needed: in any of ``names`` where the words match
+    ``across`` the fields, else with the other words in the same field (best_fields), field by field."""
+    if not rest or across:
+        groups = [(names, spelled(rest) if rest else [])]
+    else:
+        groups = [([name], [others]) for name, others in zip(names, spelled(rest), strict=True)]
+    needed = [(found_in(fields), others) for fields, others in groups]
+    return [query for found, others in needed if found is not None and (query := _all([found, *others])) is not None]
 
 
 def _within(base: tantivy.Query, query: tantivy.Query | None) -> tantivy.Query:
