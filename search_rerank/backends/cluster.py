@@ -369,7 +369,7 @@ class ClusterRetriever:
         word is remembered for :data:`WORD_FACTS_TTL_S`, and only the words it has not been asked about are asked."""
         suspects, last = self._asked_about(text, typing)
         as_of = self._words.cleared  # an answer that a write of this retriever's overtakes is not remembered
-        facts = {word: known for word in suspects if (known := self._words.get(word)) is not None}
+        facts = self._known(suspects)
         asked = [word for word in suspects if word not in facts]
         typing_asked = last if last is not None and (last not in facts or facts[last].begins is None) else None
         if asked or typing_asked is not None:
@@ -389,10 +389,14 @@ class ClusterRetriever:
         """:meth:`readings` from what the cluster said before alone, or None where it must be asked: a caller that
         counts the cluster's answers (the lexical leg's breaker) counts none for these."""
         suspects, last = self._asked_about(text, typing)
-        facts = {word: known for word in suspects if (known := self._words.get(word)) is not None}
+        facts = self._known(suspects)
         if len(facts) < len(suspects) or (last is not None and facts[last].begins is None):
             return None
         return _read(suspects, facts, last)
+
+    def _known(self, words: list[str]) -> dict[str, WordFacts]:
+        """What the cluster said of each of ``words`` that is still remembered."""
+        return {word: known for word in words if (known := self._words.get(word)) is not None}
 
     def _asked_about(self, text: str, typing: bool) -> tuple[list[str], str | None]:
         """The words of ``text`` that may be typos (:meth:`suspects`), and its last word where ``typing`` and it is
