@@ -108,7 +108,7 @@ from . import metrics, query_string, wildcards
 from .body_checks import a_count, a_keep_alive, a_keyword, an_object, clause_list, single_key
 from .completion import Completion, split_suggest, suggester_kind
 from .date_math import check_options, date_bound
-from .embedded_search import ShouldMatch
+from .embedded_search import PREFIX_QUERIES, PREFIX_TYPES, ShouldMatch
 from .es_compat import (
     EsSearch,
     InvalidQuery,
@@ -146,7 +146,6 @@ CLUSTER_ORDER_ONLY = ("search_after", "pit", "min_score", "collapse", "terminate
 MATCH_QUERIES = {"match", "match_phrase", "match_phrase_prefix", "match_bool_prefix"}
 MULTI_FIELD_QUERIES = {"multi_match", "combined_fields"}
 PHRASE_QUERIES = {"match_phrase", "match_phrase_prefix"}
-PREFIX_QUERIES = {"match_phrase_prefix", "match_bool_prefix"}
 ANY_WORD, EVERY_WORD, IN_ORDER = "any word", "every word", "in order"
 """How many of its words a full-text query needs (:func:`needs`): what a model code may stand for in it."""
 STRING_QUERIES = {"query_string", "simple_query_string"}
@@ -1876,7 +1875,7 @@ def _across(query: Mapping[str, Any]) -> bool:
 def _typing(query: Mapping[str, Any]) -> bool:
     """Whether a full-text ``query``'s last word is being typed (a prefix), as Elasticsearch reads it."""
     kind = next(iter(query))
-    return kind in PREFIX_QUERIES or _text_options(query).get("type") in ("bool_prefix", "phrase_prefix")
+    return kind in PREFIX_QUERIES or _text_options(query).get("type") in PREFIX_TYPES
 
 
 def _fuzzy_options(query: Mapping[str, Any]) -> bool:
