@@ -108,7 +108,7 @@ from . import metrics, query_string, wildcards
 from .body_checks import a_count, a_keep_alive, a_keyword, an_object, clause_list, single_key
 from .completion import Completion, split_suggest, suggester_kind
 from .date_math import check_options, date_bound
-from .embedded_search import PREFIX_QUERIES, PREFIX_TYPES, ShouldMatch
+from .embedded_search import PREFIX_QUERIES, ShouldMatch
 from .es_compat import (
     EsSearch,
     InvalidQuery,
@@ -1875,7 +1875,9 @@ def _across(query: Mapping[str, Any]) -> bool:
 def _typing(query: Mapping[str, Any]) -> bool:
     """Whether a full-text ``query``'s last word is being typed (a prefix), as Elasticsearch reads it."""
     kind = next(iter(query))
-    return kind in PREFIX_QUERIES or _text_options(query).get("type") in PREFIX_TYPES
+    # A tuple, not PREFIX_TYPES: a type that is no string (a list) must not fail the membership test here; the
+    # cluster refuses it, with a 400 naming it.
+    return kind in PREFIX_QUERIES or _text_options(query).get("type") in ("bool_prefix", "phrase_prefix")
 
 
 def _fuzzy_options(query: Mapping[str, Any]) -> bool:
