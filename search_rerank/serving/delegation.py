@@ -83,7 +83,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from werkzeug.exceptions import BadGateway, GatewayTimeout, ServiceUnavailable
@@ -124,6 +124,7 @@ from .passthrough import BODY_REFUSALS, refused_at
 from .pinned import pinned_hits
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # The body keys read here; parse_search reads the rest (paging, _source, track_total_hits, explain, ext).
 DELEGATED_KEYS = (
@@ -170,6 +171,12 @@ reading goes with under ``operator: and``, in each field): a cluster
 refuses a body of more clauses than its limit (OpenSearch's ``indices.query.bool.max_clause_count``, 1,024 by
 default), and a body a front end sent within it must not be pushed past it by what the service adds. Search UI's
 four clauses of a shopper's query hold a few codes or misspelt words each."""
+MAX_BODY_SPELLING_ASKS = 4
+"""Texts of one body whose misspelt words' readings the cluster is asked for, before the search, each one or two
+requests waiting on it (a text whose every word it was asked about lately is read from memory, and costs none):
+a front end's body holds a shopper's text in a few clauses, and a filter's; a body of a hundred clauses, each a
+different word, would otherwise hold its search for a hundred round trips. Past them a text is searched as typed.
+One ``query_string`` asks about all its words at once (:meth:`ClusterFields.read_here`)."""
 # query_string / simple_query_string options honoured where the text is sent as Query DSL (see _string_query): the
 # query itself, what only scores or errors depend on, and what _tree and _fuzzy apply. Any other is a 501.
 TRANSLATED_OPTIONS = {
@@ -315,6 +322,9 @@ class ClusterFields:
         lexical leg's guard, :func:`guarded_spellings`); None: words as typed (``lexical.correct_typos`` off)."""
         self._spelt: dict[str, tuple[Mapping[str, QueryWord], str | None]] = {}
         """Each text's readings, asked once per body (Search UI sends the same text in two clauses)."""
+        self.remembered = cluster.remembered
+        self.asks_left = MAX_BODY_SPELLING_ASKS
+        """Texts whose readings this body may still ask the cluster for (:meth:`spelt`)."""
         self.typed_words = cluster.typed_words
         self.tie_breaker = cluster.settings.tie_breaker
         self.looked_up: dict[str, set[str]] = {}
@@ -444,10 +454,10 @@ class ClusterFields:
             for key in ("must", "filter", "should", "must_not"):
                 if key not in spec:
                     continue
-                marked = {c: set(fields) for c, fields in self.looked_up.items()} if key == "must_not" else None
-                out[key] = [self.query(c, f"{where}.{key}[{i}]") for i, c in enumerate(clause_list(spec[key]))]
-                if marked is not None:  # what a hit is not: no highlight marks the codes a must_not looks up
-                    self.looked_up = marked
+                clauses = clause_list(spec[key])
+                out[key] = self.unmarked(
+                    lambda: [self.query(c, f"{where}.{key}[{i}]") for i, c in enumerate(clauses)], key == "must_not"
+                )
             return {kind: out}
         if kind == "pinned":
             # What it matches, its ids or its organic query, on every engine (OpenSearch has no pinned query):
@@ -539,11 +549,15 @@ class ClusterFields:
 
     def spelt(self, text: str, typing: bool) -> Mapping[str, QueryWord]:
         """``text``'s misspelt words' readings (:attr:`spell`), asked once per text (Search UI's phrase_prefix
-        clause shares its every-word clause's answer); ``typing`` (a prefix query), without its last word where
-        that starts a word the index holds."""
+        clause shares its every-word clause's answer) and of at most :data:`MAX_BODY_SPELLING_ASKS` texts per body;
+        ``typing`` (a prefix query), without its last word where that starts a word the index holds."""
         if self.spell is None:
             return {}
         if text not in self._spelt:
+            asks = self.remembered(text, True) is None
+            if asks and not self.asks_left:
+                return {}  # past the body's questions: as typed (not kept, the question may be answered after all)
+            self.asks_left -= asks
             self._spelt[text] = self.spell(text)
         readings, begun = self._spelt[text]
         return {word: read for word, read in readings.items() if word != begun} if typing else readings
@@ -600,6 +614,16 @@ class ClusterFields:
             return translated, self.looked_up
         finally:
             self.looked_up = kept
+
+    def unmarked(self, translate: Callable[[], T], prohibited: bool) -> T:
+        """``translate()``; where it translates what a hit must not match (``prohibited``: a ``must_not``, a
+        query_string's ``-word``), no highlight marks the model codes it looks up."""
+        if not prohibited:
+            return translate()
+        marked = {c: set(fields) for c, fields in self.looked_up.items()}
+        translated = translate()
+        self.looked_up = marked
+        return translated
 
     def look_up(self, codes: list[str], fields: Mapping[str, float]) -> None:
         """Note that ``codes`` are looked up in ``fields`` (:attr:`looked_up`)."""
@@ -746,39 +770,64 @@ class ClusterFields:
             tree = None  # regular expressions, field:*: the cluster reads them, if the fields are the index's
         named = query_string.fields(tree) if tree is not None else set(re.findall(r"([\w.]+):", text))
         excludes = isinstance(tree, query_string.Group) and any(o == query_string.MUST_NOT for o, _ in tree.clauses)
-        if all(name in LEXICAL_FIELDS or name in NUMERIC for name in named) and not excludes:
+        as_sent = all(name in LEXICAL_FIELDS or name in NUMERIC for name in named) and not excludes
+        if as_sent and (tree is None or not self.read_here(tree, defaults, spec)):
             return {kind: sent}
         if tree is None:
             raise Unsupported(f"{where}.query", "regular expressions on fields the index names otherwise")
-        for option, value in spec.items():
-            if option not in TRANSLATED_OPTIONS and option not in FUZZY_OPTIONS:
-                if value not in TRANSLATED_OPTIONS_VALUES.get(option, ()):
-                    raise Unsupported(f"{where}.{option}", f"{option} {value!r} where the text is read here")
+        option = _untranslated(spec)
+        if option is not None:
+            raise Unsupported(f"{where}.{option}", f"{option} {spec[option]!r} where the text is read here")
         out = self._tree(tree, defaults, spec, f"{where}.query")
         if "minimum_should_match" in spec and "bool" in out:
             # As Elasticsearch applies it: to the top clause of the parsed text when that is a boolean query.
             out["bool"]["minimum_should_match"] = spec["minimum_should_match"]
         return out
 
+    def read_here(self, tree: query_string.Node, defaults: list[str], spec: Mapping[str, Any]) -> bool:
+        """Whether a ``query_string`` that could go as it came is read here instead, as Query DSL (:meth:`_tree`):
+        where a word on text fields is a model code or a misspelt word (``lexical.model_codes``,
+        ``lexical.correct_typos``), which the cluster's parser would search as typed, and its options let it be
+        read here. Its words are asked about in one request to the cluster; each word's reading, looked up again
+        as the tree is translated, is remembered from it."""
+        if _untranslated(spec) is not None:
+            return False
+        searched = [
+            word.text
+            for word in query_string.words(tree)
+            if (word.tilde is None or word.phrase) and self._text_fields_of(word, defaults)
+        ]
+        if any(self.codes(text) for text in searched):
+            return True
+        return bool(searched) and bool(self.spelt(" ".join(searched), False))
+
+    def _text_fields_of(self, word: query_string.Word, defaults: list[str]) -> list[str] | None:
+        """The text fields a ``query_string`` word is searched in (the query's defaults where it names none), or
+        None where it names a field of exact values."""
+        field = alias_of(word.field, self.aliases) if word.field is not None else None
+        return defaults if field is None else [field] if field in LEXICAL_FIELDS else None
+
     def _tree(
         self, node: query_string.Node, defaults: list[str], options: Mapping[str, Any], path: str
     ) -> dict[str, Any]:
-        """A parsed ``query_string`` as Query DSL on the index's fields, its field names mapped by the aliases."""
+        """A parsed ``query_string`` as Query DSL on the index's fields, its field names mapped by the aliases;
+        each word and phrase with its readings, as a ``multi_match`` of it takes them (:meth:`with_readings`)."""
         if isinstance(node, query_string.Everything):
             return {"match_all": {}}
         if isinstance(node, query_string.Word):
-            field = alias_of(node.field, self.aliases) if node.field is not None else None
-            fields = defaults if field is None else [field] if field in LEXICAL_FIELDS else None
+            fields = self._text_fields_of(node, defaults)
             if fields is None:
                 if node.tilde is not None:
                     raise Unsupported(path, f"~ on {node.field!r}, a field of another index")
-                return self.query({"term": {field: node.text}}, path)
+                assert node.field is not None  # a word on the defaults is on text fields
+                return self.query({"term": {alias_of(node.field, self.aliases): node.text}}, path)
             if node.tilde is not None and not node.phrase:
                 return _fuzzy(node.text, fields, node.tilde, options, path)
+            spec: dict[str, Any] = {"query": node.text, "fields": fields, "type": "best_fields"}
             if node.phrase:
-                slop = _slop(node.tilde, options)
-                return {"multi_match": {"query": node.text, "fields": fields, "type": "phrase", "slop": slop}}
-            return {"multi_match": {"query": node.text, "fields": fields, "type": "best_fields"}}
+                spec.update(type="phrase", slop=_slop(node.tilde, options))
+            asking = functools.partial(_asking, "multi_match", spec, "query")
+            return self.with_readings({"multi_match": spec}, node.text, fields, None, asking)
         if isinstance(node, query_string.Wildcard):
             field = alias_of(node.field, self.aliases) if node.field is not None else None
             if field is not None and query_string.is_exists(node):
@@ -798,7 +847,10 @@ class ClusterFields:
             return self.query({"range": {field: {k: v for k, v in bounds.items() if v is not None}}}, path)
         out: dict[str, list[dict[str, Any]]] = {}
         for occur, child in node.clauses:
-            out.setdefault(occur, []).append(self._tree(child, defaults, options, path))
+            translated = self.unmarked(
+                lambda: self._tree(child, defaults, options, path), occur == query_string.MUST_NOT
+            )
+            out.setdefault(occur, []).append(translated)
         return {"bool": out}
 
     # ------------------------------------------------------------ the rest of a body
@@ -1892,6 +1944,20 @@ def _text_options(query: Mapping[str, Any]) -> Mapping[str, Any]:
     kind, spec = next(iter(query.items()))
     options = spec if kind in MULTI_FIELD_QUERIES else next((v for k, v in spec.items() if k not in OPTIONS), {})
     return options if isinstance(options, Mapping) else {}
+
+
+def _untranslated(spec: Mapping[str, Any]) -> str | None:
+    """The first option of a ``query_string`` that its translation into Query DSL would not honour, or None."""
+    return next(
+        (
+            option
+            for option, value in spec.items()
+            if option not in TRANSLATED_OPTIONS
+            and option not in FUZZY_OPTIONS
+            and value not in TRANSLATED_OPTIONS_VALUES.get(option, ())
+        ),
+        None,
+    )
 
 
 def _asking(kind: str, spec: Mapping[str, Any], key: str, text: str) -> dict[str, Any]:

@@ -1137,7 +1137,7 @@ class Compiler:
             fuzzy, slop = tilde.of(node, path)
             if fuzzy is not None:
                 return self.as_typed(fields, node.text, fuzzy, path)
-            return self.words(fields, node.text, node.phrase, every, path, slop=slop)
+            return self.words(fields, node.text, node.phrase, every, path, slop=slop, readings=True)
         if isinstance(node, query_string.Wildcard):
             if query_string.is_exists(node):
                 exists = self.query({"exists": {"field": node.field}}, path, False).constraint

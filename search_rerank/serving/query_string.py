@@ -169,6 +169,15 @@ def has_wildcards(node: Node) -> bool:
     return False
 
 
+def words(node: Node) -> list[Word]:
+    """Every word and phrase of the query, prohibited ones too, in order."""
+    if isinstance(node, Word):
+        return [node]
+    if isinstance(node, Group):
+        return [word for _, child in node.clauses for word in words(child)]
+    return []
+
+
 def fields(node: Node) -> set[str]:
     """Every field the query names."""
     if isinstance(node, Word | Wildcard | Span):

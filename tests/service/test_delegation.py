@@ -29,7 +29,13 @@ from search_rerank.core.settings import LexicalSettings, ServiceSettings, Settin
 from search_rerank.core.store import ProductStore
 from search_rerank.indexing.indexes import build_index
 from search_rerank.serving import create_app
-from search_rerank.serving.delegation import MAX_BODY_ADDED_TERMS, constraints, delegate_search, query_words
+from search_rerank.serving.delegation import (
+    MAX_BODY_ADDED_TERMS,
+    MAX_BODY_SPELLING_ASKS,
+    constraints,
+    delegate_search,
+    query_words,
+)
 from search_rerank.serving.retrievers import NO_QUERY
 
 ALIASES = {"color.keyword": "attributes.color", "name": "title"}
@@ -913,6 +919,15 @@ def test_the_pages_highlights_mark_no_model_number_of_a_must_not_clause(tool_sho
     assert "<em>DW745" not in marked["saw"]
 
 
+def test_the_pages_highlights_mark_the_model_number_of_a_query_string_but_not_a_prohibited_one(tool_shop):
+    def marked(text):
+        body = {"query": {"query_string": {"query": text, "fields": ["title"]}}, "highlight": {"fields": {"title": {}}}}
+        return {hit["_id"]: hit["highlight"]["title"][0] for hit in search(tool_shop, body)["hits"]["hits"]}
+
+    assert "<em>DW745" in marked("dw745b")["saw"]
+    assert "<em>DW745" not in marked("saw -(dw745b AND router)")["saw"]
+
+
 @pytest.mark.parametrize(
     "marking",
     [
@@ -1066,6 +1081,19 @@ def test_a_count_holds_the_products_found_by_a_misspelt_word(shop):
     assert response.get_json()["count"] == 1
 
 
+def texts_asked_about(request, query) -> list[str]:
+    """The texts whose misspelt words' readings the cluster is asked for, in order, as ``query`` is translated."""
+    asked = []
+
+    def spell(text):
+        asked.append(text)
+        return {}, None
+
+    cluster_of = server_retriever(server_settings("opensearch", request, correct_typos=True))
+    delegate_search({"query": query}, {}, ServiceSettings(), cluster_of, spell=spell)
+    return asked
+
+
 @pytest.mark.parametrize(
     "clause",
     [
@@ -1078,28 +1106,25 @@ def test_a_count_holds_the_products_found_by_a_misspelt_word(shop):
 def test_a_query_no_reading_could_be_added_to_asks_the_cluster_nothing(request, clause):
     # Each question is two requests before the search: a phrase of several words, a count of words, a query's own
     # fuzziness or a keyword field would send the reading nowhere.
-    asked = []
-
-    def spell(text):
-        asked.append(text)
-        return {}, None
-
-    cluster_of = server_retriever(server_settings("opensearch", request, correct_typos=True))
-    delegate_search({"query": {"bool": {"filter": [clause]}}}, {}, ServiceSettings(), cluster_of, spell=spell)
-    assert asked == []
+    assert texts_asked_about(request, {"bool": {"filter": [clause]}}) == []
 
 
 def test_search_uis_two_clauses_of_one_word_ask_the_cluster_about_it_once(request):
     # Its every-word clause and its phrase_prefix clause (a word being typed) share one answer.
-    asked = []
+    assert texts_asked_about(request, search_ui_text("leathr")) == ["leathr"]
 
-    def spell(text):
-        asked.append(text)
-        return {}, None
 
-    cluster_of = server_retriever(server_settings("opensearch", request, correct_typos=True))
-    delegate_search({"query": search_ui_text("leathr")}, {}, ServiceSettings(), cluster_of, spell=spell)
-    assert asked == ["leathr"]
+def test_a_body_of_many_misspelt_texts_asks_the_cluster_about_a_few_and_searches_the_rest_as_typed(request):
+    # Each question waits on the cluster before the search: a hundred clauses must not cost a hundred round trips.
+    texts = [f"leathr{'x' * i}" for i in range(MAX_BODY_SPELLING_ASKS + 6)]
+    query = {"bool": {"should": [{"match": {"title": text}} for text in texts]}}
+    assert texts_asked_about(request, query) == texts[:MAX_BODY_SPELLING_ASKS]
+
+
+def test_a_query_strings_words_are_asked_about_in_one_question(request):
+    words = [f"leathr{'x' * i}" for i in range(MAX_BODY_SPELLING_ASKS + 6)]
+    query = {"query_string": {"query": " AND ".join(words)}}
+    assert texts_asked_about(request, query) == [" ".join(words)]
 
 
 def test_a_misspelt_words_reading_constrains_nothing_the_dense_leg_is_held_to():

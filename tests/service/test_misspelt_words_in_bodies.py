@@ -1,7 +1,7 @@
 """A misspelt word in a clause that decides what matches (``lexical.correct_typos``): a ``match`` or ``multi_match``
 in a filter, a ``must_not`` or a word being typed reads "leathr" as the catalogue's "leather", on the embedded
 backend and on a cluster alike, by the rules a model number follows there (a reading stands for the word it
-corrects). Search UI's own query on a cluster: tests/service/test_delegation.py, "misspelt words"."""
+corrects); so does each word of a ``query_string``. Search UI's own query on a cluster: tests/service/test_delegation.py, "misspelt words"."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ CATALOG = [
     Product(id="kobalt", title="Kobalt wrench", brand="Kobalt"),
     Product(id="kobald", title="Kobald hammer", brand="Kobald"),
     Product(id="leaf", title="Leaf blower", brand="Bolt"),
+    Product(id="saw", title="DW745-B jobsite saw", brand="DeWalt"),
 ]
 
 
@@ -100,3 +101,39 @@ def test_with_operator_and_in_best_fields_a_reading_and_the_other_words_are_need
 
     assert filtered(client, every_word("leather acme")) == filtered(client, every_word("leathr acme")) == []
     assert filtered(client, every_word("leathr acme", type="cross_fields")) == ["leather"]
+
+
+def string_query(text, kind="query_string", **options):
+    return {kind: {"query": text, "fields": ["title"], **options}}
+
+
+def test_a_misspelt_word_of_a_query_string_finds_the_products_with_the_word_spelt_right(client):
+    assert filtered(client, string_query("leathr AND sofa")) == ["leather"]
+    assert filtered(client, string_query("leathr sofa", default_operator="and")) == ["leather"]
+    assert filtered(client, string_query("title:leathr")) == ["leather"]
+    assert filtered(client, string_query("leathr + sofa", "simple_query_string")) == ["leather"]
+
+
+def test_a_prohibited_misspelt_word_of_a_query_string_leaves_out_the_products_with_the_word_spelt_right(client):
+    assert filtered(client, string_query("sofa -leathr")) == ["corner"]
+
+
+def test_a_query_string_phrase_takes_a_reading_only_when_it_is_the_one_misspelt_word(client):
+    assert filtered(client, string_query('"leathr"')) == ["leather"]
+    assert filtered(client, string_query('"leathr sofa"')) == []
+
+
+def test_a_query_string_word_with_its_own_tilde_is_matched_by_it_alone(client):
+    assert filtered(client, string_query("leathr~0")) == []
+    assert filtered(client, string_query("leathr~1")) == ["leather"]
+
+
+def test_a_model_number_in_a_query_string_finds_the_product_written_with_separators(client):
+    assert filtered(client, string_query("dw745b")) == ["saw"]
+    assert filtered(client, string_query("dw745b AND saw")) == ["saw"]
+    assert filtered(client, string_query("dw745b AND sofa")) == []
+
+
+def test_a_query_string_of_a_misspelt_word_ranks_the_products_with_the_word_spelt_right(client):
+    body = {"query": string_query("leathr sofa", default_operator="and")}
+    assert ids(search(client, body)) == ["leather"]
