@@ -303,8 +303,13 @@ class _Parser:
             if value == "*" and self.peek() == ("word", "*"):  # *:*, Lucene's match-all
                 self.take()
                 return Everything()
-            if value in ("*", "_exists_"):
-                raise SyntaxUnsupported(f"{value}: (exists queries)")
+            if value == "_exists_":  # _exists_:brand, Lucene's exists query: brand:*
+                following = self.peek()
+                if following is None or following[0] != "word":
+                    raise QuerySyntaxError("_exists_: names no field")
+                return Wildcard(self.take()[1].replace("\\", ""), wildcards.parse("*"))
+            if value == "*":
+                raise SyntaxUnsupported(f"{value}: (exists queries on every field)")
             name = value.replace("\\", "")
             following = self.peek()
             if following is not None and following[0] == "word" and _COMPARISON.fullmatch(following[1]):

@@ -127,6 +127,11 @@ def test_exists_keeps_the_products_holding_the_field(client):
     assert sorted(ids(client, {"exists": {"field": "created_at"}})) == ["p1", "p2", "p3"]
 
 
+def test_a_query_strings_exists_keeps_the_products_holding_the_field(client):
+    # Lucene's _exists_:field, as a search box that passes on what is typed sends it.
+    assert sorted(ids(client, {"query_string": {"query": "_exists_:created_at"}})) == ["p1", "p2", "p3"]
+
+
 def test_newest_first_sorts_by_the_date_missing_last(client):
     answer = search(client, {"query": {"match_all": {}}, "sort": [{"created_at": "desc"}]})
     assert [hit["_id"] for hit in answer["hits"]["hits"]] == ["p3", "p1", "p2", "p4"]

@@ -35,6 +35,17 @@ def test_field_group_puts_each_alternative_on_the_field():
     assert parse("brand:(Acme OR Bolt)") == Group(((SHOULD, Word("brand", "Acme")), (SHOULD, Word("brand", "Bolt"))))
 
 
+def test_exists_is_any_value_of_the_field_it_names():
+    assert parse("_exists_:brand AND sofa") == Group(
+        ((MUST, Wildcard("brand", (Wild.ANY,))), (MUST, Word(None, "sofa")))
+    )
+
+
+def test_exists_that_names_no_field_is_a_syntax_error():
+    with pytest.raises(QuerySyntaxError):
+        parse("_exists_:")
+
+
 def test_a_query_of_prohibited_words_only_matches_everything_else():
     assert parse("-grey") == Group(((MUST, Everything()), (MUST_NOT, Word(None, "grey"))))
 
