@@ -2,9 +2,11 @@
 
 Trains on the train split (hard negatives from the pipeline's own lists),
 selects on dev, then scores the evaluate table on test and on the held-out
-product types no training query named. Uses the data and index that
-``pipeline_quality.py`` caches. The fine-tuned encoder needs its own index
-(every product re-encoded), built once beside the cached one.
+product types no training query named. Generated data and index are cached
+under ``--work`` (the dataset of ``pipeline_quality.py``'s easy profile at the
+same sizes, with its own number of pooled judgments). The fine-tuned encoder
+needs its own index (every product re-encoded), built once beside the cached
+one.
 
     python benchmarks/train_models.py --products 50000 --queries 3000 --max-pairs 20000
     python benchmarks/train_models.py --products 50000 --queries 3000 --model encoder
