@@ -1574,9 +1574,12 @@ class DelegatedSearch:
                 if key in self.answer:
                     response[key] = self.answer[key]
             self._total(hits, self.answer["hits"].get("total"), len(hits["hits"]))
-            beyond = [hit for hit in hits["hits"] if hit["_id"] not in by_id]
-            if self.highlight is not None and beyond:  # pinned products the cluster's page does not hold
-                self._highlight(response, beyond, result)
+            # Pinned products the cluster's page does not hold, and hits that write a model code the search looked
+            # up, which the cluster's highlighter marked only as words.
+            writing = self.writing_codes(result)
+            again = [hit for hit in hits["hits"] if hit["_id"] not in by_id or hit["_id"] in writing]
+            if self.highlight is not None and again:
+                self._highlight(response, again, result)
         else:
             ranked = len(result.ranking.candidates) if result is not None else 0
             self._total(hits, self.leg.total, ranked)
@@ -1640,6 +1643,17 @@ class DelegatedSearch:
         for hit in hits:
             if by_id.get(hit["_id"]):
                 hit[HIGHLIGHT] = by_id[hit["_id"]]
+
+    def writing_codes(self, result: SearchResult | None) -> set[str]:
+        """The page's products that write a model code the highlight marks (the query's, or a highlight query's)
+        in a field it was looked up in (:meth:`code_phrases`); none where no highlight is asked."""
+        if self.highlight is None or result is None:
+            return set()
+        marked: dict[str, set[str]] = {}
+        for codes in (self.codes, *self.highlight_codes.values()):
+            for code, fields in codes.items():
+                marked.setdefault(code, set()).update(fields)
+        return {hit.product.id for hit in result.hits if self.code_phrases([hit.product], marked)}
 
     def code_phrases(self, products: list[Product], codes: dict[str, set[str]]) -> list[dict[str, Any]]:
         """A ``match_phrase`` of each run in ``products``' text fields that writes one of the looked-up model codes

@@ -893,6 +893,15 @@ def test_the_pages_highlights_mark_the_model_number_a_search_found_where_each_hi
     assert "<em>DW745" in marked["blade"]["description"][0] and "<em>DW745-C" not in marked["blade"]["description"][0]
 
 
+def test_a_sorted_pages_highlights_mark_the_model_number_where_each_hit_writes_it(tool_shop):
+    # The cluster orders the page in one request, and its highlighter cannot show what the code keywords matched:
+    # the hits that write the code are highlighted again, as a ranked page's are.
+    body = {"query": search_ui_text("dw745b"), "sort": [{"price": "asc"}], "highlight": {"fields": {"*": {}}}}
+    marked = {hit["_id"]: hit.get("highlight", {}) for hit in search(tool_shop, body)["hits"]["hits"]}
+    assert "<em>DW745" in marked["saw"]["title"][0]
+    assert "<em>DW745" in marked["blade"]["description"][0]
+
+
 def test_the_pages_highlights_mark_a_model_number_only_in_the_fields_its_clause_searched(make_shop):
     # As the embedded backend does (test_es_embedded_model_numbers): a match on the title marks no description.
     saw = Product(id="saw", title="DEWALT DW745-B Table Saw", description="The DW745-B folds away", brand="DEWALT")
