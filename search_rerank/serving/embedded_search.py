@@ -340,6 +340,10 @@ class Compiler:
         """Whether a ``term``/``terms`` named a text field (``brand``, ``category``): it matches a word there."""
         self._marks: list[Mark] | None = None
         self._negated = 0
+        self._read: dict[str, None] = {}
+        """The texts whose misspelt words are read (:meth:`misspelt_alternatives`), in order, each once however
+        often the body is compiled: at most ``service.max_query_length`` characters of them."""
+        self._read_all = False
 
     def marks(self, query: Any, path: str) -> list[Mark]:
         """What highlights mark for ``query``: the words of each of its text clauses, in the fields it searched.
@@ -634,7 +638,7 @@ class Compiler:
         ``across`` the fields; ``in_order``, only a text that is the one word. A word the leg also searches as typed (a unit's spellings, a joined word) is no misspelt one, nor
         is the word being typed (``prefix``) where it starts a word the searched fields hold, as a whole word is
         held there ("leat" is "leather" so far, no typo of "leaf")."""
-        if in_order:  # before the leg reads the words: nothing it says would be used
+        if in_order or not self.reads(text):  # before the leg reads the words: nothing it says would be used
             return []
         typing = tokens[-1] if prefix and tokens else None
         held_in = self.leg.fields
@@ -661,6 +665,20 @@ class Compiler:
         return _with_the_other_words(
             lambda fields: _all(reading(word, fields) for word in misspelt), rest, names, spelled, across
         )
+
+    def reads(self, text: str) -> bool:
+        """Whether ``text``'s misspelt words are read: while the body's texts read stay within
+        ``service.max_query_length`` characters, the most a ranked text may hold. Each word is looked for among
+        the index's terms, about a millisecond on a catalogue of 50,000 products, so a filter of a thousand
+        misspelt words cost a second; from the text that would pass the bound on, each is matched as typed, as
+        on a cluster past its questions (:data:`.delegation.MAX_BODY_SPELLING_ASKS`)."""
+        if text in self._read:
+            return True
+        if self._read_all or sum(map(len, self._read)) + len(text) > self.limits.max_query_length:
+            self._read_all = True  # and no later text, as the cluster asks about none after its last question
+            return False
+        self._read[text] = None
+        return True
 
     def code_alternatives(
         self,
