@@ -113,10 +113,17 @@ IDENTIFIER_QUERY = "identifier_query"
 ``identifier_weights``: the explanation says why the dense leg counted for less."""
 
 
-def fuse(legs: Legs, settings: FusionSettings, query: str) -> list[Candidate]:
-    """Fuse with the method the settings name, with ``identifier_weights`` when ``query`` names a product code."""
+CODE_ANCHOR = "code_anchor"
+"""The feature a fused candidate carries (1.0) when the query named a product code, the dense leg searched by the
+named product's vector (``dense.code_anchors``) and the legs were fused with ``anchored_weights``."""
+
+
+def fuse(legs: Legs, settings: FusionSettings, query: str, anchored: bool = False) -> list[Candidate]:
+    """Fuse with the method the settings name; when ``query`` names a product code, with ``identifier_weights``,
+    or ``anchored_weights`` where the dense list is the named product's neighbours (``anchored``)."""
     code = names_a_code(query)
-    chosen = settings.identifier_weights if code else settings.weights
+    anchored = anchored and code
+    chosen = settings.anchored_weights if anchored else settings.identifier_weights if code else settings.weights
     weights: dict[str, float] = {leg: weight for leg, weight in chosen.items()}
     if settings.method == "rrf":
         fused = rrf(legs, settings.rank_constant, weights)
@@ -124,4 +131,7 @@ def fuse(legs: Legs, settings: FusionSettings, query: str) -> list[Candidate]:
         fused = linear(legs, weights, settings.normalization)
     else:
         raise ConfigError(f"unknown fusion method {settings.method!r}; valid: {list(FUSERS)}")
-    return [c.with_score(c.score, **{IDENTIFIER_QUERY: 1.0}) for c in fused] if code else fused
+    if not code:
+        return fused
+    marks = {IDENTIFIER_QUERY: 1.0, **({CODE_ANCHOR: 1.0} if anchored else {})}
+    return [c.with_score(c.score, **marks) for c in fused]

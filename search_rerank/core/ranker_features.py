@@ -155,6 +155,13 @@ def query_codes(query: str) -> set[str]:
     return {_squash(w) for w in words(query) if _is_model_number(w)}
 
 
+def names_every_code(models: AbstractSet[str], product: Product) -> bool:
+    """Whether ``product`` writes every code of ``models`` (a query's :func:`query_codes`), as its
+    ``model_number_match`` of 1 says: the product the query names, a code anchor."""
+    own = product_terms(product.title, product.brand, product.category, product.attribute_text())
+    return bool(models) and all(m in own.codes for m in models)
+
+
 def _product_codes(text_words: AbstractSet[str]) -> set[str]:
     """A product's squashed codes (and numbers), each with the parts between its separators that are codes
     themselves: "jd-7466h" gives "jd7466h" and "7466h", which is what a shopper copies off the box."""

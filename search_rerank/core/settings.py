@@ -269,6 +269,12 @@ class DenseSettings(_Section):
     timeout_s: float = Field(
         default=2.0, gt=0, description="past this the answer comes from the other leg (encoding runs on a CPU)"
     )
+    code_anchors: bool = Field(
+        default=True,
+        description="a query that names a product code, whose product the lexical leg found, searches the dense "
+        "leg by that product's own vector: its neighbours, the products like the one asked for (a text encoder "
+        "reads a code as noise); fused with fusion.anchored_weights",
+    )
 
 
 LegName = Literal["lexical", "dense"]
@@ -283,6 +289,13 @@ def _default_leg_weights() -> dict[LegName, float]:
 def _identifier_leg_weights() -> dict[LegName, float]:
     """Lexical only: a text encoder cannot read a model number (core.identifiers says how a code is told)."""
     return {"lexical": 1.0, "dense": 0.0}
+
+
+def _anchored_leg_weights() -> dict[LegName, float]:
+    """Lexical 0.5, dense 0.5 for a code query whose dense leg searched by the named product's vector: chosen on
+    dev across both generated profiles and both label sets (docs/TUNING.md, "Queries that name a product by its
+    code")."""
+    return {"lexical": 0.5, "dense": 0.5}
 
 
 class FusionSettings(_Section):
@@ -307,6 +320,11 @@ class FusionSettings(_Section):
     """Not searched by ``tune``: a dev split holds few code queries (40 of 248 on the hard profile), and from them
     tune gave the dense leg 0.32 of codes where it scores nDCG@10 0.03, a fit to noise (docs/TUNING.md).
     ``compare`` two settings files to check another value on a shop's own data."""
+    anchored_weights: dict[LegName, float] = Field(
+        default_factory=_anchored_leg_weights,
+        description="leg weights for a query naming a product code whose dense leg searched by that product's "
+        "vector (dense.code_anchors): the lexical leg's exact match and the dense leg's products like it",
+    )
     normalization: Literal["minmax", "zscore", "l2_norm", "none"] = Field(
         default="minmax",
         description="how linear fusion puts each leg's scores on one scale: minmax, zscore, l2_norm (each score over "
@@ -316,7 +334,9 @@ class FusionSettings(_Section):
 
     @model_validator(mode="after")
     def _non_negative_weights(self) -> FusionSettings:
-        if any(w < 0 for w in [*self.weights.values(), *self.identifier_weights.values()]):
+        if any(
+            w < 0 for w in [*self.weights.values(), *self.identifier_weights.values(), *self.anchored_weights.values()]
+        ):
             raise ValueError("fusion weights must be >= 0")
         return self
 

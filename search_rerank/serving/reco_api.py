@@ -21,9 +21,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from functools import partial
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal
 
-import numpy as np
 from flask import Blueprint, Flask, current_app, jsonify, request
 from flask.blueprints import BlueprintSetupState
 from pydantic import BaseModel, Field, ValidationError
@@ -31,7 +30,7 @@ from pydantic import BaseModel, Field, ValidationError
 from ..core.candidate import Candidate
 from ..core.filters import Filters
 from ..core.pipeline import SearchPipeline, SearchResult
-from ..core.retrieval import DENSE
+from ..core.retrieval import DENSE, NeighbourIndex
 from ..core.settings import Settings
 from ..data.co_interest import CoInterest, mine_ubi
 from .api_models import FallbackBlock, FieldError, HitOut
@@ -47,15 +46,6 @@ SIMILAR: Source = "similar"
 ALSO: Source = "also"
 NO_VECTORS = "no dense index with stored vectors: similar items need the FAISS dense leg"
 ATTRIBUTE_PREFIX = "attr."
-
-
-@runtime_checkable
-class NeighbourIndex(Protocol):
-    """What similar items need from the dense leg: the stored vectors and a search by vector."""
-
-    def vectors_of(self, product_ids: list[str]) -> dict[str, np.ndarray]: ...
-
-    def search_vector(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[tuple[str, float]]: ...
 
 
 class RecoResponse(BaseModel):

@@ -3,7 +3,7 @@ import pytest
 
 from search_rerank.core.candidate import Candidate
 from search_rerank.core.errors import ConfigError
-from search_rerank.core.fusion import IDENTIFIER_QUERY, fuse, l2_norm, linear, rrf
+from search_rerank.core.fusion import CODE_ANCHOR, IDENTIFIER_QUERY, fuse, l2_norm, linear, rrf
 from search_rerank.core.retrieval import leg_candidates
 from search_rerank.core.settings import FusionSettings
 
@@ -131,6 +131,26 @@ def test_a_code_querys_hits_say_the_identifier_weights_were_used():
     fused = fuse(code_legs(), FusionSettings(), "grydale 2526i")
     assert all(c.features[IDENTIFIER_QUERY] == 1.0 for c in fused)
     assert all(IDENTIFIER_QUERY not in c.features for c in fuse(code_legs(), FusionSettings(), "grey sofa"))
+
+
+def test_a_code_query_whose_dense_leg_searched_around_its_product_is_fused_with_the_anchored_weights():
+    settings = FusionSettings(
+        identifier_weights={"lexical": 1.0, "dense": 0.0}, anchored_weights={"lexical": 0.0, "dense": 1.0}
+    )
+    fused = fuse(code_legs(), settings, "KE2-7127Q", anchored=True)
+    assert [c.product_id for c in fused] == ["c", "b", "a"]
+    assert all(c.features[CODE_ANCHOR] == 1.0 and c.features[IDENTIFIER_QUERY] == 1.0 for c in fused)
+
+
+def test_a_descriptive_query_is_fused_with_the_ordinary_weights_whatever_its_dense_leg_searched():
+    settings = FusionSettings(weights={"lexical": 1.0, "dense": 0.0}, anchored_weights={"lexical": 0.0, "dense": 1.0})
+    fused = fuse(code_legs(), settings, "grey sofa", anchored=True)
+    assert [c.product_id for c in fused] == ["a", "b", "c"] and all(CODE_ANCHOR not in c.features for c in fused)
+
+
+def test_negative_anchored_weights_are_refused():
+    with pytest.raises(ValueError, match="weights must be >= 0"):
+        FusionSettings(anchored_weights={"lexical": -1.0})
 
 
 def test_negative_identifier_weights_are_refused():

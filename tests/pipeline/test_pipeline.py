@@ -8,6 +8,8 @@ import json
 
 import pytest
 
+from search_rerank.core.filters import Filters
+from search_rerank.core.fusion import CODE_ANCHOR
 from search_rerank.core.identifiers import is_code
 from search_rerank.core.personalise import NO_PROFILE
 from search_rerank.core.pipeline import NO_HITS_ASKED, SearchPipeline
@@ -174,10 +176,15 @@ def test_product_facets_follow_an_in_place_update_of_the_record(pipeline):
         pipeline.store.add([product])
 
 
-def test_a_search_for_a_model_number_keeps_the_lexical_legs_order(pipeline, settings):
+def a_model_number(settings) -> str:
     titles = (product.title for product in iter_catalog(settings.index_dir.parent / "data"))
-    code = next(token for title in titles for token in title.split() if is_code(token))
-    ranking = pipeline.run(code, size=100, settings=settings.override(longtail={"enabled": False})).ranking
+    return next(token for title in titles for token in title.split() if is_code(token))
+
+
+def test_a_search_for_a_model_number_keeps_the_lexical_legs_order(pipeline, settings):
+    code = a_model_number(settings)
+    plain = settings.override(longtail={"enabled": False}, dense={"code_anchors": False})
+    ranking = pipeline.run(code, size=100, settings=plain).ranking
     lexical = {c.product_id: c.score for c in ranking.stages[LEXICAL]}
     assert lexical, f"no lexical hit for {code!r}"
     fused = ranking.stages[Stage.FUSION]
@@ -185,6 +192,49 @@ def test_a_search_for_a_model_number_keeps_the_lexical_legs_order(pipeline, sett
     assert in_bm25_order == sorted(in_bm25_order, reverse=True)  # ties in any order
     above_the_weakest = sum(score > min(lexical.values()) for score in lexical.values())
     assert all(c.product_id in lexical for c in fused[:above_the_weakest])  # no dense-only guess among them
+
+
+def test_a_search_for_a_model_number_searches_the_dense_leg_around_the_product_it_names(pipeline, settings):
+    code = a_model_number(settings)
+    retrieved = pipeline.retrieve(code, None, settings)
+    named = [
+        c.product_id
+        for c in retrieved.stages[LEXICAL]
+        if code in pipeline.store.get([c.product_id])[c.product_id].title
+    ]
+    assert retrieved.anchor == named[0]
+    dense = pipeline.legs[DENSE]
+    around = dense.search_vector(dense.vectors_of([retrieved.anchor])[retrieved.anchor], settings.dense.candidates)
+    assert [c.product_id for c in retrieved.stages[DENSE]] == [pid for pid, _ in around]
+
+
+def test_a_search_around_a_model_numbers_product_is_fused_with_the_anchored_weights(pipeline, settings):
+    ranking = pipeline.rank_from(pipeline.retrieve(a_model_number(settings), None, settings), settings)
+    assert all(c.features[CODE_ANCHOR] == 1.0 for c in ranking.stages[Stage.FUSION])
+
+
+def test_a_model_number_no_product_writes_leaves_the_dense_leg_on_its_text(pipeline, settings):
+    retrieved = pipeline.retrieve("zq-90817x", None, settings)
+    assert retrieved.anchor is None
+    assert [c.product_id for c in retrieved.stages[DENSE]] == [
+        c.product_id for c in pipeline.legs[DENSE].search("zq-90817x", settings.dense.candidates)
+    ]
+
+
+def test_with_code_anchors_off_a_model_number_searches_the_dense_leg_by_its_text(pipeline, settings):
+    retrieved = pipeline.retrieve(a_model_number(settings), None, settings.override(dense={"code_anchors": False}))
+    assert retrieved.anchor is None
+
+
+def test_the_dense_leg_around_a_model_numbers_product_keeps_to_the_searchs_filters(pipeline, settings):
+    code = a_model_number(settings)
+    anchor = pipeline.retrieve(code, None, settings).anchor
+    category = pipeline.store.get([anchor])[anchor].category
+    filters = Filters(category=tuple(category[:1]))
+    retrieved = pipeline.retrieve(code, filters, settings)
+    products = pipeline.store.get([c.product_id for c in retrieved.stages[DENSE]])
+    assert retrieved.anchor == anchor and products
+    assert all(p.category[:1] == category[:1] for p in products.values())
 
 
 def test_a_stage_error_names_the_stage_by_its_plain_name():

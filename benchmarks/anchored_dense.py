@@ -1,0 +1,210 @@
+"""Queries that name a product by its code: the dense leg searched around the named product (``dense.code_anchors``).
+
+Why: a text encoder reads "4820V" or "JE2-9498Y" as noise, so on such a
+query the dense leg found nothing of use and was fused at weight 0
+(``fusion.identifier_weights``); the shopper's next best after the product
+asked for are the products like it, which no lexical match finds. With
+``code_anchors`` on, the product the lexical leg found with the query's code
+is the dense leg's query: its stored vector's neighbours, fused at
+``fusion.anchored_weights``.
+
+This script measures it on both generator profiles, on the queries that name
+a code (``core.identifiers``), with the sparse pooled labels a shop has and
+the complete ones only a generator can give: off (the text's dense list at
+``identifier_weights``), and on at lexical shares 0.5 to 0.9. The share is
+chosen on dev by the rule the fusion defaults follow (the largest worst
+margin over off across profiles and label sets, docs/TUNING.md) and checked
+on test with the paired randomisation test. Also: how many code queries find
+their product (an anchor), and the dense leg's time with and without.
+
+    python benchmarks/anchored_dense.py --products 3000 8000 --queries 1000 4000
+
+Sizes are per profile (easy, hard); data and indexes are the cached ones of
+``hard_profile.py``. Writes benchmarks/results/code_queries.json and the
+"Code queries" section of docs/BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from hard_profile import LABELS, PROFILES, indexed_profile, label_sets, per_query_ndcg, profiles_parser  # noqa: E402
+from report import ROOT, table, write_results, write_section  # noqa: E402
+
+from search_rerank.core.identifiers import names_a_code  # noqa: E402
+from search_rerank.core.retrieval import DENSE, LEXICAL  # noqa: E402
+from search_rerank.core.settings import Settings  # noqa: E402
+from search_rerank.evaluation.significance import paired_test  # noqa: E402
+from search_rerank.indexing.indexes import open_pipeline  # noqa: E402
+
+SHARES = (0.5, 0.6, 0.7, 0.8, 0.9)
+OFF = "off"
+RESULTS = ROOT / "benchmarks" / "results" / "code_queries.json"
+
+
+def share_name(share: float) -> str:
+    return f"on, lexical {share:.1f}"
+
+
+def runs_of(pipeline, queries, qids: list[str], settings: Settings) -> tuple[dict[str, dict], dict[str, Any]]:
+    """Each variant's top 100 per query, from one retrieval with the anchors off and one with them on; and how
+    many queries found an anchor, with the dense leg's time per query each way."""
+    off = settings.override(dense={"code_anchors": False})
+    runs: dict[str, dict] = {OFF: {}, **{share_name(s): {} for s in SHARES}}
+    anchored, times = 0, {OFF: [], "on": []}
+    for qid in qids:
+        text = queries[qid].text
+        plain = pipeline.retrieve(text, None, off)
+        runs[OFF][qid] = [(c.product_id, c.score) for c in pipeline.rank_from(plain, off).candidates[:100]]
+        around = pipeline.retrieve(text, None, settings)
+        anchored += around.anchor is not None
+        times[OFF].append(plain.timings_ms.get(DENSE, float("nan")))
+        times["on"].append(around.timings_ms.get(DENSE, float("nan")))
+        for share in SHARES:
+            weights = {LEXICAL: share, DENSE: round(1 - share, 6)}
+            ranked = pipeline.rank_from(around, settings.override(fusion={"anchored_weights": weights}))
+            runs[share_name(share)][qid] = [(c.product_id, c.score) for c in ranked.candidates[:100]]
+    return runs, {
+        "anchored": anchored,
+        "dense_ms_p50": {way: float(np.nanmedian(t)) if t else None for way, t in times.items()},
+    }
+
+
+def run_profile(args, profile: str, products: int, queries: int) -> dict[str, Any]:
+    data, settings = indexed_profile(args.work, profile, products, queries, args.seed)
+    sets = label_sets(data, profile)
+    pipeline = open_pipeline(settings)
+    pipeline.warm_up()
+    deep = settings.offline().override(lexical={"candidates": 100}, dense={"candidates": 100})
+    out: dict[str, Any] = {"products": products, "queries": queries}
+    try:
+        for split in ("dev", "test"):
+            split_q, complete = sets["complete"].split(split)
+            qrels = {"complete": complete, "sparse": sets["sparse"].split(split)[1]}
+            coded = [q for q in split_q if names_a_code(split_q[q].text) and any(q in qrels[lb] for lb in LABELS)]
+            runs, seen = runs_of(pipeline, split_q, coded, deep)
+            per_query = {
+                label: {name: per_query_ndcg(run, qrels[label]) for name, run in runs.items()} for label in LABELS
+            }
+            out[split] = {
+                "code_queries": len(coded),
+                "all_queries": {label: sum(q in split_q for q in qrels[label]) for label in LABELS},
+                **seen,
+                **{
+                    label: {
+                        name: float(np.mean(list(v.values()))) if v else None for name, v in per_query[label].items()
+                    }
+                    for label in LABELS
+                },
+                "per_query": per_query,
+            }
+    finally:
+        pipeline.close()
+    return out
+
+
+def chosen_share(results: dict[str, dict[str, Any]]) -> tuple[str, dict[str, float]]:
+    """The share whose worst dev margin over off, across profiles and label sets, is largest."""
+    margins = {
+        share_name(s): min(
+            results[p]["dev"][label][share_name(s)] - results[p]["dev"][label][OFF]
+            for p in PROFILES
+            for label in LABELS
+        )
+        for s in SHARES
+    }
+    return max(margins, key=lambda name: margins[name]), margins
+
+
+def paired(results: dict[str, dict[str, Any]], chosen: str) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for p in PROFILES:
+        for label in LABELS:
+            scores = results[p]["test"]["per_query"][label]
+            qids = sorted(scores[OFF])
+            out[f"{p} {label}"] = paired_test(
+                [scores[OFF][q] for q in qids], [scores[chosen][q] for q in qids]
+            ).to_json()
+    return out
+
+
+def main() -> None:
+    ap = profiles_parser(__doc__, queries=(1000, 4000))
+    args = ap.parse_args()
+    results = {
+        profile: run_profile(args, profile, n, q)
+        for profile, n, q in zip(PROFILES, args.products, args.queries, strict=True)
+    }
+    chosen, margins = chosen_share(results)
+    tests = paired(results, chosen)
+    saved = {
+        "chosen": chosen,
+        "worst_dev_margin_over_off": margins,
+        "test_vs_off": tests,
+        **{
+            p: {split: {k: v for k, v in r[split].items() if k != "per_query"} for split in ("dev", "test")}
+            | {"products": r["products"], "queries": r["queries"]}
+            for p, r in results.items()
+        },
+    }
+    write_results(RESULTS, saved)
+    print("chosen on dev:", chosen, margins)
+    for name, t in tests.items():
+        print(f"test {name}: {t['mean_delta']:+.4f} p {t['p_value']:.4f} ({t['queries']} queries)")
+    if args.no_write:
+        return
+
+    names = [OFF, *(share_name(s) for s in SHARES)]
+    columns = [f"{p} {label}" for p in PROFILES for label in LABELS]
+    rows = [
+        [f"{split}: {name}", *(results[p][split][label][name] for p in PROFILES for label in LABELS)]
+        + ([margins[name]] if split == "dev" and name in margins else [""])
+        for split in ("dev", "test")
+        for name in names
+    ]
+    counts = "; ".join(
+        f"{p}: {results[p][split]['code_queries']} {split} code queries, {results[p][split]['anchored']} of them "
+        f"found their product"
+        for p in PROFILES
+        for split in ("dev", "test")
+    )
+    paired_lines = "; ".join(
+        f"{name} {t['mean_delta']:+.4f} (p {t['p_value']:.4f}, {t['queries']} queries)" for name, t in tests.items()
+    )
+    shares = "; ".join(
+        f"{p} {split} {results[p][split]['code_queries'] / max(results[p][split]['all_queries']['complete'], 1):.0%}"
+        for p in PROFILES
+        for split in ("test",)
+    )
+    timing = "; ".join(
+        f"{p}: {results[p]['test']['dense_ms_p50'][OFF]:.1f} → {results[p]['test']['dense_ms_p50']['on']:.1f} ms"
+        for p in PROFILES
+    )
+    body = f"""
+`dense.code_anchors` on the queries that name a product code (`core.identifiers`), nDCG@10 on the sparse pooled
+labels a shop has and on the complete labels. `off`: the dense leg searched the query's text and was fused at
+`fusion.identifier_weights` (lexical only), as before; `on, lexical s`: it searched by the vector of the product the
+lexical leg found with the code (in its top 3), fused at lexical share s. {counts}. Sizes: easy
+{results["easy"]["products"]:,} products, {results["easy"]["queries"]:,} queries; hard {results["hard"]["products"]:,}
+products, {results["hard"]["queries"]:,} queries (code queries are {shares} of the test queries; the others rank as
+before).
+
+{table(["split: variant", *columns, "worst dev margin over off"], rows)}
+
+Chosen on dev (largest worst margin over off across profiles and label sets): **{chosen}**. On test against off
+(paired randomisation test): {paired_lines}. The dense leg's time per code query, p50, off → on: {timing} (the
+text is still encoded, then the product's neighbours searched).
+"""
+    write_section("code-queries", "Code queries: the dense leg around the named product", body)
+
+
+if __name__ == "__main__":
+    main()
