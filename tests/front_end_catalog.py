@@ -92,3 +92,24 @@ NOT_MET_BY_A_MODEL_NUMBER_ALONE = [
 ]
 """Queries that need every word, "router" being in no product: the saw's code would stand for words it does not
 span, so as filters they match nothing on either backend."""
+
+AROUND_A_CODE = [
+    Product(id="asked", title="DeWalt DW745-B 10 in. table saw", brand="DeWalt", price=500.0),
+    *(
+        Product(id=f"saw{n}", title=f"{brand} {kind} saw", brand=brand, price=100.0 + 60 * n)
+        for n, (brand, kind) in enumerate(
+            (brand, kind) for brand in ("DeWalt", "Bosch", "Makita") for kind in ("table", "miter", "circular", "jig")
+        )
+    ),
+    *(Product(id=f"sofa{i}", title=f"Corner sofa {i}", brand="Acme", price=50.0 + i) for i in range(8)),
+]
+"""A product a model number names among products like it and others, at prices from 50 to 760."""
+CODE_WITHIN_FILTERS = {
+    "bool": {
+        "must": [{"match": {"title": "dw745b"}}],
+        "filter": [{"range": {"price": {"gte": 400}}}],
+        "must_not": [{"match": {"title": "miter"}}],
+    }
+}
+"""A front end's search for the model number within a price range and without miter saws, which the products
+around it must keep to."""

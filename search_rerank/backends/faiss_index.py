@@ -435,6 +435,12 @@ class FaissRetriever:
             ids = self._meta.ids
             return [(ids[label], float(score)) for label, score in zip(labels[keep][:k], scores[keep][:k])]
 
+    def search_around(self, product_id: str, k: int, filters: Filters | None = None) -> list[Candidate] | None:
+        """The ``k`` products nearest ``product_id``'s stored vector under ``filters`` (itself first), as this
+        leg's candidates; None when it is not indexed (see :func:`.searches_around`)."""
+        vector = self.vectors_of([product_id]).get(product_id)
+        return None if vector is None else leg_candidates(self.name, self.search_vector(vector, k, filters))
+
     def vectors_of(self, product_ids: Iterable[str]) -> dict[str, np.ndarray]:
         """The stored (unit) embeddings of those products that are indexed: similar items and diversity reuse
         what indexing computed instead of encoding the products again."""

@@ -39,7 +39,7 @@ from .product import Product
 from .profile import ShopperProfile, facet_values
 from .ranker_features import FieldScorer, features, names_every_code, query_codes
 from .reasons import BUDGET_SPENT, TIMEOUT, reason_code
-from .retrieval import DENSE, LEGS, LEXICAL, NeighbourIndex, Reranker, Retriever, Stage, leg_candidates
+from .retrieval import DENSE, LEGS, LEXICAL, Reranker, Retriever, Stage, searches_around
 from .settings import Settings
 from .store import ProductStore
 
@@ -231,7 +231,7 @@ class SearchPipeline:
         its code does not. A search that fails leaves the text's list as it was (the leg already answered)."""
         models = query_codes(ranking.query)
         leg = self.legs.get(DENSE)
-        if not models or not names_a_code(ranking.query) or not isinstance(leg, NeighbourIndex):
+        if not models or not names_a_code(ranking.query) or not searches_around(leg):
             return
         started = time.perf_counter()
         top = [c.product_id for c in ranking.stages[LEXICAL][:ANCHOR_DEPTH]]
@@ -240,13 +240,13 @@ class SearchPipeline:
         if anchor is None:
             return
         try:
-            vector = leg.vectors_of([anchor]).get(anchor)
-            if vector is None:
-                return
-            ranking.stages[DENSE] = leg_candidates(DENSE, leg.search_vector(vector, k, filters))
+            around = leg.search_around(anchor, k, filters)  # type: ignore[union-attr]
         except Exception as exc:  # the text's list stands
             log.warning("code anchor not searched around (%s): %s: %s", reason_code(exc), type(exc).__name__, exc)
             return
+        if around is None:
+            return
+        ranking.stages[DENSE] = around
         ranking.anchor = anchor
         ranking.timings_ms[DENSE] = ranking.timings_ms.get(DENSE, 0.0) + (time.perf_counter() - started) * 1000
 

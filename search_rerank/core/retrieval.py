@@ -74,6 +74,14 @@ class NeighbourIndex(Protocol):
     def search_vector(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[tuple[str, float]]: ...
 
 
+def searches_around(leg: object) -> bool:
+    """Whether ``leg`` can search around a product itself, ``search_around(product_id, k, filters)``: the
+    candidates nearest that product's stored vector, or None where it holds none. Asked of the leg's class, not
+    the object, so that a wrapper that passes every other call on to the leg it wraps (a request's constraint, a
+    client's own vector) searches around nothing unless it says how its own bounds hold there."""
+    return callable(getattr(type(leg), "search_around", None))
+
+
 def leg_candidates(name: str, hits: Iterable[tuple[str, float]]) -> list[Candidate]:
     """Turn an engine's (id, score) hits, best first, into a leg's candidate list."""
     return [

@@ -102,7 +102,7 @@ from ..core.filters import Filters, attribute_key, category_key, normalise_term
 from ..core.pipeline import Ranking, SearchPipeline, SearchResult
 from ..core.product import Product
 from ..core.reasons import reason_code
-from ..core.retrieval import DENSE, LEXICAL, Retriever, Stage, leg_candidates
+from ..core.retrieval import DENSE, LEXICAL, Retriever, Stage, leg_candidates, searches_around
 from ..core.settings import LEXICAL_FIELDS, ServiceSettings
 from . import metrics, query_string, wildcards
 from .body_checks import a_count, a_keep_alive, a_keyword, an_object, clause_list, single_key
@@ -1367,6 +1367,18 @@ class FilteredDenseLeg:
             found = leg_candidates(DENSE, self.leg.search_vector(vector, k, filters))  # type: ignore[attr-defined]
         else:
             found = self.leg.search(text, k, filters)
+        return self._admitted(found)
+
+    def search_around(self, product_id: str, k: int, filters: Filters | None = None) -> list[Candidate] | None:
+        """The wrapped leg's search around a product (:func:`.searches_around`), in the filter context as
+        :meth:`search`'s hits are; None where that leg cannot (an engine kNN leg keeps no vectors here)."""
+        if not searches_around(self.leg):
+            return None
+        found = self.leg.search_around(product_id, k, filters)  # type: ignore[attr-defined]
+        return None if found is None else self._admitted(found)
+
+    def _admitted(self, found: list[Candidate]) -> list[Candidate]:
+        """The candidates of ``found`` that match every clause, asked of the cluster in one request."""
         if not self.clauses:
             return found
         try:

@@ -72,7 +72,7 @@ from ..core.filters import Filters, attribute_key, category_key, normalise_term
 from ..core.fuzziness import Fuzziness
 from ..core.pipeline import NO_TEXT_TO_EMBED, Ranking, SearchPipeline, SearchResult
 from ..core.product import Product
-from ..core.retrieval import DENSE, LEXICAL, Retriever, Stage, leg_candidates
+from ..core.retrieval import DENSE, LEXICAL, Retriever, Stage, leg_candidates, searches_around
 from ..core.settings import LEXICAL_FIELDS, ServiceSettings
 from . import lucene_regexp, query_string, wildcards
 from .body_checks import (
@@ -2959,7 +2959,18 @@ class ConstrainedLeg:
     def search(self, query: str, k: int, filters: Any = None) -> list[Candidate]:
         if self.leg is self.lexical:
             return self.lexical.search(query, k, filters, constraint=self.constraint, text=self.text)
-        found = self.leg.search(query, k, filters)
+        return self._held(self.leg.search(query, k, filters))
+
+    def search_around(self, product_id: str, k: int, filters: Any = None) -> list[Candidate] | None:
+        """The wrapped leg's search around a product (:func:`.searches_around`), its candidates held to the
+        constraint as :meth:`search`'s are; None where that leg cannot."""
+        if not searches_around(self.leg):
+            return None
+        found = self.leg.search_around(product_id, k, filters)  # type: ignore[attr-defined]
+        return None if found is None else self._held(found)
+
+    def _held(self, found: list[Candidate]) -> list[Candidate]:
+        """The candidates of ``found`` that match the constraint, checked in one tantivy lookup."""
         if self.constraint is None:
             return found
         allowed = self.lexical.admitted([c.product_id for c in found], self.constraint)

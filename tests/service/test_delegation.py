@@ -13,7 +13,14 @@ from typing import Any
 
 import pytest
 import urllib3
-from front_end_catalog import BY_ID, CATALOG, MODEL_NUMBERED, NOT_MET_BY_A_MODEL_NUMBER_ALONE
+from front_end_catalog import (
+    AROUND_A_CODE,
+    BY_ID,
+    CATALOG,
+    CODE_WITHIN_FILTERS,
+    MODEL_NUMBERED,
+    NOT_MET_BY_A_MODEL_NUMBER_ALONE,
+)
 from live_server import handled
 from servers import server_retriever, server_settings
 
@@ -21,6 +28,7 @@ from search_rerank.backends import cluster, mappings
 from search_rerank.backends.cluster_query import code_lookup
 from search_rerank.backends.encoder import BiEncoder
 from search_rerank.backends.faiss_index import FaissRetriever
+from search_rerank.core.fusion import CODE_ANCHOR
 from search_rerank.core.pipeline import SearchPipeline
 from search_rerank.core.product import Product
 from search_rerank.core.reasons import CLUSTER_UNAVAILABLE
@@ -883,6 +891,16 @@ def test_hits_total_and_facet_counts_hold_the_products_found_by_a_model_number(t
     answer = search(tool_shop, body)
     assert answer["hits"]["total"]["value"] == 2
     assert buckets(answer["aggregations"]["brands"]) == {"DEWALT": 1, "Diablo": 1}
+
+
+def test_a_code_querys_dense_hits_come_from_around_the_product_it_names_within_the_filters(make_shop):
+    client = make_shop(dense=True, products=AROUND_A_CODE)
+    answer = search(client, {"query": CODE_WITHIN_FILTERS, "size": 40, "explain": True})
+    explanations = answer["search_rerank"]["explanations"]
+    assert ids(answer)[0] == "asked" and len(ids(answer)) > 1
+    assert all(e[CODE_ANCHOR] == 1.0 for e in explanations.values())
+    products = {p.id: p for p in AROUND_A_CODE}
+    assert all(products[pid].price >= 400 and "miter" not in products[pid].title for pid in ids(answer))
 
 
 def test_the_pages_highlights_mark_the_model_number_a_search_found_where_each_hit_writes_it(tool_shop):

@@ -1,0 +1,29 @@
+"""A front end's query that names a product code searches the dense leg around the product it names
+(``dense.code_anchors``), in the body's filter context, on the embedded backend. On a cluster:
+tests/service/test_delegation.py, "model numbers"."""
+
+from __future__ import annotations
+
+import pytest
+from both_backends import search
+from front_end_catalog import AROUND_A_CODE, CODE_WITHIN_FILTERS
+
+from search_rerank.core.fusion import CODE_ANCHOR
+
+
+@pytest.fixture(scope="module")
+def client(catalog_client):
+    return catalog_client(AROUND_A_CODE)
+
+
+def test_a_code_querys_hits_come_from_around_the_product_it_names(client):
+    answer = search(client, {"query": CODE_WITHIN_FILTERS, "explain": True, "size": 20})
+    assert answer["hits"]["hits"][0]["_id"] == "asked"
+    assert all(e[CODE_ANCHOR] == 1.0 for e in answer["search_rerank"]["explanations"].values())
+
+
+def test_the_products_around_a_code_querys_product_keep_to_the_bodys_filters(client):
+    answer = search(client, {"query": CODE_WITHIN_FILTERS, "size": 40, "_source": ["title", "price"]})
+    assert len(answer["hits"]["hits"]) > 1
+    for hit in answer["hits"]["hits"]:
+        assert hit["_source"]["price"] >= 400 and "miter" not in hit["_source"]["title"]
