@@ -15,6 +15,8 @@ from servers import server_retriever, server_settings
 
 from search_rerank.backends.encoder import BiEncoder
 from search_rerank.backends.faiss_index import FaissRetriever
+from search_rerank.core.fusion import CODE_ANCHOR
+from search_rerank.core.identifiers import is_code
 from search_rerank.core.pipeline import SearchPipeline
 from search_rerank.core.product import Product
 from search_rerank.core.retrieval import DENSE, LEXICAL
@@ -257,6 +259,19 @@ def test_knn_retriever_with_a_client_vector_finds_its_nearest_product(client, pi
     )
     assert top["_id"] == target
     assert answered["search_rerank"]["skipped"][LEXICAL] == NOT_IN_TREE
+
+
+def test_a_retriever_trees_knn_searches_its_own_vector_whatever_product_the_query_names_by_code(client, pipeline):
+    # The service searches the dense leg around the product a code query names (dense.code_anchors); a tree that
+    # brings its own vector keeps it.
+    named = next((token, p.id) for p in pipeline.store for token in p.title.split() if is_code(token))
+    other = next(p.id for p in pipeline.store if p.id != named[1])
+    vector = pipeline.legs[DENSE].vectors_of([other])[other].tolist()
+    knn = {"knn": {"field": "vector", "query_vector": vector, "k": 10, "num_candidates": 10}}
+    body = {"retriever": {"rrf": {"retrievers": [standard(named[0]), knn]}}, "explain": True}
+    found = answer(client, body)["search_rerank"]["explanations"]
+    assert all(CODE_ANCHOR not in e for e in found.values())
+    assert found[other]["dense_rank"] == 1
 
 
 def test_knn_query_vector_of_another_dimension_is_a_400_naming_it(client):
