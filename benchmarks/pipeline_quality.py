@@ -281,7 +281,9 @@ Both generator profiles side by side: the easy one (products with descriptions, 
 the hard one (title-only hardware listings with model numbers and units, no popularity for most products,
 issue 15). {sizes}. `defaults` is `Settings()` as shipped, no trained model: linear fusion of the BM25 leg and
 the packaged MiniLM over FAISS, and the long-tail boost; `defaults, boost off` the same without the boost;
-the two "equal weights" rows are a hybrid before anyone chose its weights. The trained stages are in the
+the two "equal weights" rows are a hybrid before anyone chose its weights. Every row's dense leg is the leg as
+served: for a query that names a product code whose product the lexical leg found, that product's neighbours
+(`dense.code_anchors`, the "model" kind below; "Code queries" has it on and off). The trained stages are in the
 sections "Onboarding: each step on both profiles" and "Learned ranker (LTR) against the tuned blend".
 
 ### Test split, complete labels, full catalogue
