@@ -217,10 +217,11 @@ class SearchPipeline:
             if name in ranking.degraded:
                 ranking.timings_ms[name] = (time.perf_counter() - started) * 1000
         if settings.dense.code_anchors and LEXICAL in ranking.stages and DENSE in ranking.stages:
-            self._search_around_the_code(ranking, settings.dense.candidates, filters)
+            left_s = timeout_s[DENSE] - (time.perf_counter() - started)
+            self._search_around_the_code(ranking, settings.dense.candidates, filters, left_s)
         return ranking
 
-    def _search_around_the_code(self, ranking: Ranking, k: int, filters: Filters | None) -> None:
+    def _search_around_the_code(self, ranking: Ranking, k: int, filters: Filters | None, timeout_s: float) -> None:
         """For a query that names a product by its code ("dw745b", "4820v"), the dense list as the neighbours of
         the product it names, by that product's stored vector, where the lexical leg found it in its top
         :data:`ANCHOR_DEPTH` (a product that writes every code of the query, :func:`.names_every_code`).
@@ -228,7 +229,9 @@ class SearchPipeline:
         Why: a text encoder reads a code as noise (the packaged MiniLM scores nDCG@10 0.05 on the hard
         profile's code queries), so the dense leg found nothing of use and was fused at weight 0; but the
         shopper's next best after the product asked for are the products like it, which its vector finds and
-        its code does not. A search that fails leaves the text's list as it was (the leg already answered)."""
+        its code does not. It runs on the dense leg's pool within what is left of the leg's deadline (a leg held to
+        a cluster's filters asks the cluster); one that fails or is late leaves the text's list as it was (the leg
+        already answered)."""
         models = query_codes(ranking.query)
         leg = self.legs.get(DENSE)
         if not models or not names_a_code(ranking.query) or not searches_around(leg):
@@ -237,10 +240,15 @@ class SearchPipeline:
         top = [c.product_id for c in ranking.stages[LEXICAL][:ANCHOR_DEPTH]]
         products = self.store.get(top)
         anchor = next((pid for pid in top if pid in products and names_every_code(models, products[pid])), None)
-        if anchor is None:
+        if anchor is None or timeout_s <= 0:
             return
+        future = self._pools[DENSE].submit(leg.search_around, anchor, k, filters)  # type: ignore[union-attr]
         try:
-            around = leg.search_around(anchor, k, filters)  # type: ignore[union-attr]
+            around = future.result(timeout=timeout_s)
+        except FutureTimeout:
+            future.cancel()
+            log.warning("code anchor not searched around (%s): no answer within %.3gs", TIMEOUT, timeout_s)
+            return
         except Exception as exc:  # the text's list stands
             log.warning("code anchor not searched around (%s): %s: %s", reason_code(exc), type(exc).__name__, exc)
             return

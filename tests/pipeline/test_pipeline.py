@@ -5,6 +5,7 @@ that every stage runs on the lists compared.
 """
 
 import json
+import threading
 
 import pytest
 
@@ -235,6 +236,41 @@ def test_the_dense_leg_around_a_model_numbers_product_keeps_to_the_searchs_filte
     products = pipeline.store.get([c.product_id for c in retrieved.stages[DENSE]])
     assert retrieved.anchor == anchor and products
     assert all(p.category[:1] == category[:1] for p in products.values())
+
+
+class HeldAround:
+    """The dense leg, its search around a product held until ``release`` is set (a cluster that does not answer
+    the check of a request's filters)."""
+
+    def __init__(self, leg):
+        self.leg = leg
+        self.name = leg.name
+        self.release = threading.Event()
+
+    def search(self, query, k, filters=None):
+        return self.leg.search(query, k, filters)
+
+    def search_around(self, product_id, k, filters=None):
+        self.release.wait(60)
+        return self.leg.search_around(product_id, k, filters)
+
+    def __getattr__(self, name):
+        return getattr(self.leg, name)
+
+
+def test_a_search_around_a_code_past_the_dense_legs_deadline_leaves_the_texts_list(pipeline, settings):
+    held = HeldAround(pipeline.legs[DENSE])
+    code = a_model_number(settings)
+    try:
+        retrieved = pipeline.with_legs({**pipeline.legs, DENSE: held}).retrieve(
+            code, None, settings.override(dense={"timeout_s": 3.0})
+        )
+    finally:
+        held.release.set()
+    assert retrieved.anchor is None and retrieved.degraded == {}
+    assert [c.product_id for c in retrieved.stages[DENSE]] == [
+        c.product_id for c in pipeline.legs[DENSE].search(code, settings.dense.candidates)
+    ]
 
 
 def test_a_stage_error_names_the_stage_by_its_plain_name():
