@@ -11,8 +11,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-import numpy as np
-
 from .candidate import Candidate
 from .filters import Filters
 from .product import Product
@@ -62,16 +60,6 @@ class Retriever(Protocol):
     def search(self, query: str, k: int, filters: Filters | None = None) -> list[Candidate]: ...
 
     def count(self) -> int: ...
-
-
-@runtime_checkable
-class NeighbourIndex(Protocol):
-    """A dense leg that can search around a product: its stored vectors and a search by vector (similar items, a
-    code query's neighbours)."""
-
-    def vectors_of(self, product_ids: list[str]) -> dict[str, np.ndarray]: ...
-
-    def search_vector(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[tuple[str, float]]: ...
 
 
 def searches_around(leg: object) -> bool:

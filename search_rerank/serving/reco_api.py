@@ -30,7 +30,7 @@ from pydantic import BaseModel, Field, ValidationError
 from ..core.candidate import Candidate
 from ..core.filters import Filters
 from ..core.pipeline import SearchPipeline, SearchResult
-from ..core.retrieval import DENSE, NeighbourIndex
+from ..core.retrieval import DENSE, searches_around
 from ..core.settings import Settings
 from ..data.co_interest import CoInterest, mine_ubi
 from .api_models import FallbackBlock, FieldError, HitOut
@@ -65,13 +65,13 @@ def similar(
 ) -> tuple[list[Candidate], str | None]:
     """The product's ``k`` nearest neighbours under ``filters``, itself excluded; or [] and why not."""
     leg = pipeline.legs.get(DENSE)
-    if not isinstance(leg, NeighbourIndex):
+    if not searches_around(leg):
         return [], NO_VECTORS
-    vector = leg.vectors_of([product_id]).get(product_id)
-    if vector is None:
+    around = leg.search_around(product_id, k + 1, filters)  # type: ignore[union-attr]
+    if around is None:
         return [], f"product {product_id} is not in the dense index"
-    hits = [(pid, score) for pid, score in leg.search_vector(vector, k + 1, filters) if pid != product_id][:k]
-    return [Candidate(pid, score, frozenset({SIMILAR}), {"similarity": score}) for pid, score in hits], None
+    hits = [c for c in around if c.product_id != product_id][:k]
+    return [Candidate(c.product_id, c.score, frozenset({SIMILAR}), {"similarity": c.score}) for c in hits], None
 
 
 def filters_from_args() -> Filters | None:
