@@ -668,10 +668,10 @@ class Compiler:
 
     def reads(self, text: str) -> bool:
         """Whether ``text``'s misspelt words are read: while the body's texts read stay within
-        ``service.max_query_length`` characters, the most a ranked text may hold. Each word is looked for among
-        the index's terms, about a millisecond on a catalogue of 50,000 products, so a filter of a thousand
-        misspelt words cost a second; from the text that would pass the bound on, each is matched as typed, as
-        on a cluster past its questions (:data:`.delegation.MAX_BODY_SPELLING_ASKS`)."""
+        ``service.max_query_length`` characters, the most a ranked text may hold. Each word is a walk of the
+        index's terms, so a filter of a thousand misspelt words would cost a thousand walks; from the text that
+        would pass the bound on, each is matched as typed, as on a cluster past its questions
+        (:data:`.delegation.MAX_BODY_SPELLING_ASKS`)."""
         if text in self._read:
             return True
         if self._read_all or sum(map(len, self._read)) + len(text) > self.limits.max_query_length:
