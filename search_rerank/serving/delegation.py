@@ -814,16 +814,22 @@ class ClusterFields:
         each word and phrase with its readings, as a ``multi_match`` of it takes them (:meth:`with_readings`)."""
         if isinstance(node, query_string.Everything):
             return {"match_all": {}}
+        lenient = _lenient(options)
         if isinstance(node, query_string.Word):
             fields = self._text_fields_of(node, defaults)
             if fields is None:
                 if node.tilde is not None:
                     raise Unsupported(path, f"~ on {node.field!r}, a field of another index")
                 assert node.field is not None  # a word on the defaults is on text fields
-                return self.query({"term": {alias_of(node.field, self.aliases): node.text}}, path)
+                exact = alias_of(node.field, self.aliases)
+                if lenient and exact in NUMERIC and not _a_number(node.text):
+                    return {"match_none": {}}
+                return self.query({"term": {exact: node.text}}, path)
             if node.tilde is not None and not node.phrase:
-                return _fuzzy(node.text, fields, node.tilde, options, path)
+                return _fuzzy(node.text, _no_numbers(fields) if lenient else fields, node.tilde, options, path)
             spec: dict[str, Any] = {"query": node.text, "fields": fields, "type": "best_fields"}
+            if "lenient" in options:
+                spec["lenient"] = options["lenient"]
             if node.phrase:
                 spec.update(type="phrase", slop=_slop(node.tilde, options))
             asking = functools.partial(_asking, "multi_match", spec, "query")
@@ -833,17 +839,20 @@ class ClusterFields:
             if field is not None and query_string.is_exists(node):
                 return self.query({"exists": {"field": field}}, path)
             value = {"value": wildcards.lucene(node.pattern), "case_insensitive": True}  # as query_string normalises
+            named = defaults if field is None else [field]
             each = [
                 self.query({"wildcard": {name.partition("^")[0]: value}}, path)
-                for name in (defaults if field is None else [field])
+                for name in (_no_numbers(named) if lenient else named)
             ]
-            return each[0] if len(each) == 1 else {"bool": {"should": each}}
+            return {"match_none": {}} if not each else each[0] if len(each) == 1 else {"bool": {"should": each}}
         if isinstance(node, query_string.Span):
             bounds = {
                 ("gte" if node.include_low else "gt"): node.low,
                 ("lte" if node.include_high else "lt"): node.high,
             }
             field = alias_of(node.field, self.aliases)
+            if lenient and field in NUMERIC and not all(_a_number(v) for v in bounds.values() if v is not None):
+                return {"match_none": {}}
             return self.query({"range": {field: {k: v for k, v in bounds.items() if v is not None}}}, path)
         out: dict[str, list[dict[str, Any]]] = {}
         for occur, child in node.clauses:
@@ -1088,7 +1097,30 @@ def _fuzzy(text: str, fields: list[str], tilde: str, options: Mapping[str, Any],
         if option in options:
             fuzzy[name] = options[option]
     queries = [{"fuzzy": {name.partition("^")[0]: fuzzy}} for name in fields]
+    if not queries:  # a lenient query's word on number fields alone
+        return {"match_none": {}}
     return queries[0] if len(queries) == 1 else {"dis_max": {"queries": queries}}
+
+
+def _lenient(options: Mapping[str, Any]) -> bool:
+    """Whether a ``query_string`` is ``lenient``: Lucene's parser then leaves out each field a word cannot be
+    searched in (a word that is no number on a price, a fuzzy or a wildcard word on one), where it would refuse the
+    query; its translation into Query DSL (:meth:`ClusterFields._tree`) must do the same, or a query the cluster
+    would answer as sent is refused once a word of it takes a reading."""
+    return options.get("lenient") in (True, "true")
+
+
+def _no_numbers(fields: list[str]) -> list[str]:
+    """``fields`` (``name^boost``) without the number fields, which a lenient query leaves a text word out of."""
+    return [name for name in fields if name.partition("^")[0] not in NUMERIC]
+
+
+def _a_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _slop(tilde: str | None, options: Mapping[str, Any]) -> Any:

@@ -1162,6 +1162,22 @@ def test_a_misspelt_words_reading_constrains_nothing_the_dense_leg_is_held_to():
     assert constraints({"bool": {"should": [{"match": {"title": "leathr sofa"}}, reading]}}) == []
 
 
+@pytest.mark.parametrize("text", ["leathr sofa", "leathr AND sofa~1", "leathr AND sof*"])
+def test_a_lenient_query_strings_misspelt_word_leaves_a_number_field_out_as_the_cluster_does(shop, text):
+    # Read here for its reading, the query keeps its lenient: "leathr", "sofa~1" and "sof*" are no prices, which
+    # the cluster's parser leaves out of a lenient query where a fuzzy or a wildcard query on a price is refused.
+    body = {"query_string": {"query": text, "fields": ["title", "price"], "lenient": True, "default_operator": "and"}}
+    assert ids(search(shop, {"query": {"bool": {"filter": [body]}}})) == ["s2"]
+
+
+def test_a_lenient_query_strings_model_number_leaves_a_number_field_out_as_the_cluster_does(tool_shop):
+    for text in ("dw745b AND price:abc", "dw745b AND price:[abc TO 500]"):
+        body = {"query_string": {"query": text, "fields": ["title", "price"], "lenient": True}}
+        assert ids(search(tool_shop, {"query": {"bool": {"filter": [body]}}})) == []
+    body = {"query_string": {"query": "dw745b", "fields": ["title", "price"], "lenient": True}}
+    assert ids(search(tool_shop, {"query": {"bool": {"filter": [body]}}})) == ["saw"]
+
+
 # ------------------------------------------------------------------ the service as it starts from settings
 
 
