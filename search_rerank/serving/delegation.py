@@ -322,6 +322,9 @@ class ClusterFields:
         lexical leg's guard, :func:`guarded_spellings`); None: words as typed (``lexical.correct_typos`` off)."""
         self._spelt: dict[str, tuple[Mapping[str, QueryWord], str | None]] = {}
         """Each text's readings, asked once per body (Search UI sends the same text in two clauses)."""
+        self._read_apart: dict[str, Mapping[str, QueryWord]] = {}
+        """Each word of a ``query_string`` read word by word, with its readings from the one question about all
+        its words (:meth:`read_here`): asked apart, each word of the last was a question more, past the body's."""
         self.remembered = cluster.remembered
         self.asks_left = MAX_BODY_SPELLING_ASKS
         """Texts whose readings this body may still ask the cluster for (:meth:`spelt`)."""
@@ -553,6 +556,8 @@ class ClusterFields:
         ``typing`` (a prefix query), without its last word where that starts a word the index holds."""
         if self.spell is None:
             return {}
+        if not typing and text in self._read_apart:
+            return self._read_apart[text]
         if text not in self._spelt:
             asks = self.remembered(text, True) is None
             if asks and not self.asks_left:
@@ -788,8 +793,8 @@ class ClusterFields:
         """Whether a ``query_string`` that could go as it came is read here instead, as Query DSL (:meth:`_tree`):
         where a word on text fields is a model code or a misspelt word (``lexical.model_codes``,
         ``lexical.correct_typos``), which the cluster's parser would search as typed, and its options let it be
-        read here. Its words are asked about in one request to the cluster; each word's reading, looked up again
-        as the tree is translated, is remembered from it."""
+        read here. Its words are asked about in one request to the cluster (a model code's text too, which is read
+        here anyway), and each word's translation reads its readings from that answer (:attr:`_read_apart`)."""
         if _untranslated(spec) is not None:
             return False
         searched = [
@@ -797,9 +802,10 @@ class ClusterFields:
             for word in query_string.words(tree)
             if (word.tilde is None or word.phrase) and self._text_fields_of(word, defaults)
         ]
-        if any(self.codes(text) for text in searched):
-            return True
-        return bool(searched) and bool(self.spelt(" ".join(searched), False))
+        readings = self.spelt(" ".join(searched), False) if searched else {}
+        for text in searched:  # what each word's translation reads (:meth:`spelt`), asked nothing more
+            self._read_apart[text] = {word: readings[word] for word in self.typed_words(text) if word in readings}
+        return bool(readings) or any(self.codes(text) for text in searched)
 
     def _text_fields_of(self, word: query_string.Word, defaults: list[str]) -> list[str] | None:
         """The text fields a ``query_string`` word is searched in (the query's defaults where it names none), or

@@ -28,6 +28,7 @@ from search_rerank.backends import cluster, mappings
 from search_rerank.backends.cluster_query import code_lookup
 from search_rerank.backends.encoder import BiEncoder
 from search_rerank.backends.faiss_index import FaissRetriever
+from search_rerank.backends.spelling import QueryWord
 from search_rerank.core.fusion import CODE_ANCHOR
 from search_rerank.core.pipeline import SearchPipeline
 from search_rerank.core.product import Product
@@ -1152,6 +1153,22 @@ def test_a_query_strings_words_are_asked_about_in_one_question(request):
     words = [f"leathr{'x' * i}" for i in range(MAX_BODY_SPELLING_ASKS + 6)]
     query = {"query_string": {"query": " AND ".join(words)}}
     assert texts_asked_about(request, query) == [" ".join(words)]
+
+
+def test_a_query_strings_words_read_word_by_word_are_asked_about_no_more(request):
+    # Each word's translation reads its reading from the one answer, however many words and codes the text holds.
+    words = [f"leathr{'x' * i}" for i in range(MAX_BODY_SPELLING_ASKS + 2)]
+    asked = []
+
+    def spell(text):
+        asked.append(text)
+        return {word: QueryWord.any_of(word, ["leather"]) for word in words}, None
+
+    cluster_of = server_retriever(server_settings("opensearch", request, correct_typos=True))
+    query = {"query_string": {"query": " OR ".join([*words, "dw745b"])}}
+    translated = json.dumps(delegate_search({"query": query}, {}, ServiceSettings(), cluster_of, spell=spell).query)
+    assert asked == [" ".join([*words, "dw745b"])]
+    assert translated.count('"leather"') >= len(words)
 
 
 def test_a_misspelt_words_reading_constrains_nothing_the_dense_leg_is_held_to():

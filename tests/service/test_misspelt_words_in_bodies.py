@@ -150,3 +150,9 @@ def test_a_body_reads_the_misspelt_words_of_its_first_texts_and_matches_the_rest
 
     assert filtered(client, either([*fillers, "leathr"])) == []
     assert filtered(client, either(["leathr", *fillers])) == ["leather"]
+
+
+def test_every_misspelt_word_of_a_query_string_is_read_however_many_it_holds(client):
+    # A cluster is asked about them all at once, more than the texts a body may ask about apart.
+    text = "leathr OR cornr OR wrenh OR hammr OR blowr OR jobsit OR tabel"
+    assert filtered(client, string_query(text)) == ["corner", "kobald", "kobalt", "leaf", "leather", "saw", "table"]
