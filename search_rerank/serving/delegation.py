@@ -787,6 +787,8 @@ class ClusterFields:
         if "minimum_should_match" in spec and "bool" in out:
             # As Elasticsearch applies it: to the top clause of the parsed text when that is a boolean query.
             out["bool"]["minimum_should_match"] = spec["minimum_should_match"]
+        if "boost" in spec:  # it weighs the text against the body's other clauses, as the query_string's own did
+            out = {"bool": {"must": [out], "boost": spec["boost"]}}
         return out
 
     def read_here(self, tree: query_string.Node, defaults: list[str], spec: Mapping[str, Any]) -> bool:
@@ -834,8 +836,7 @@ class ClusterFields:
             if node.tilde is not None and not node.phrase:
                 return _fuzzy(node.text, _no_numbers(fields) if lenient else fields, node.tilde, options, path)
             spec: dict[str, Any] = {"query": node.text, "fields": fields, "type": "best_fields"}
-            if "lenient" in options:
-                spec["lenient"] = options["lenient"]
+            spec.update({option: options[option] for option in ("lenient", "tie_breaker") if option in options})
             if node.phrase:
                 spec.update(type="phrase", slop=_slop(node.tilde, options))
             asking = functools.partial(_asking, "multi_match", spec, "query")

@@ -1155,6 +1155,32 @@ def test_a_query_strings_words_are_asked_about_in_one_question(request):
     assert texts_asked_about(request, query) == [" ".join(words)]
 
 
+@pytest.mark.parametrize("boost, first", [(100, "s2"), (0.01, "s1")])
+def test_a_query_string_read_word_by_word_keeps_its_boost_beside_the_other_clauses(shop, boost, first):
+    # Translated for its misspelt word, it must weigh against the corner sofa's clause as it came.
+    misspelt = {"query_string": {"query": "leathr", "fields": ["title"], "boost": boost}}
+    query = {"bool": {"should": [misspelt, {"match": {"title": "corner"}}]}}
+    assert ids(search(shop, {"query": query}))[0] == first
+
+
+def test_a_query_string_read_word_by_word_keeps_its_tie_breaker_in_each_words_query(request):
+    # It scores a word found in several fields as the query_string's own did.
+    cluster_of = server_retriever(server_settings("opensearch", request, model_codes=True))
+    query = {"query_string": {"query": "dw745b saw", "fields": ["title", "description"], "tie_breaker": 0.3}}
+    translated = delegate_search({"query": query}, {}, ServiceSettings(), cluster_of).query
+    words = [q["multi_match"] for q in _found(translated, "multi_match") if q["multi_match"]["query"] in ("saw",)]
+    assert words and all(word["tie_breaker"] == 0.3 for word in words)
+
+
+def _found(query, kind):
+    """Every ``kind`` query inside ``query``."""
+    if isinstance(query, dict):
+        return ([query] if kind in query else []) + [q for v in query.values() for q in _found(v, kind)]
+    if isinstance(query, list):
+        return [q for v in query for q in _found(v, kind)]
+    return []
+
+
 def test_a_query_strings_words_read_word_by_word_are_asked_about_no_more(request):
     # Each word's translation reads its reading from the one answer, however many words and codes the text holds.
     words = [f"leathr{'x' * i}" for i in range(MAX_BODY_SPELLING_ASKS + 2)]
