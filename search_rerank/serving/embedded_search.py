@@ -340,6 +340,9 @@ class Compiler:
         """Whether a ``term``/``terms`` named a text field (``brand``, ``category``): it matches a word there."""
         self._marks: list[Mark] | None = None
         self._negated = 0
+        self._lenient = False
+        """Inside a ``lenient`` query_string's tree: a word or a range its field cannot hold matches nothing there
+        (:meth:`leniently`)."""
         self._read: dict[str, None] = {}
         """The texts whose misspelt words are read (:meth:`misspelt_alternatives`), in order, each once however
         often the body is compiled: at most ``service.max_query_length`` characters of them."""
@@ -543,7 +546,7 @@ class Compiler:
         for name in fields:
             target = self.target(name, path or name)
             if target.kind != "text":
-                per_field.append(self.exact(target, [text], path or name))
+                per_field.append(self.leniently(functools.partial(self.exact, target, [text], path or name)))
             elif tokens and target.name not in names:
                 names.append(target.name)
         found = tuple(self.leg.codes(text)) if names else ()
@@ -1137,7 +1140,11 @@ class Compiler:
             parse_fuzziness(spec.get("fuzziness", "AUTO"), spec.get("fuzzy_transpositions", True), path),
             a_count(spec.get("phrase_slop", 0), f"{path}.phrase_slop"),
         )
-        constraint = self.tree(tree, defaults, every, f"{path}.query", tilde)
+        self._lenient = spec.get("lenient") in (True, "true")
+        try:
+            constraint = self.tree(tree, defaults, every, f"{path}.query", tilde)
+        finally:
+            self._lenient = False
         # Wildcard words (sof*) are no words the legs can search for: the lexical leg scores the query's
         # matches beside its words, as it does a word being typed, or a query of wildcards alone would find none.
         scored = [constraint] if scoring and query_string.has_wildcards(tree) else []
@@ -1151,7 +1158,7 @@ class Compiler:
             if node.field is not None and self.target(node.field, path).kind not in ("text", "numeric"):
                 return self.exact(self.target(node.field, path), [node.text], path)
             if node.field is not None and self.target(node.field, path).kind == "numeric":
-                return self.exact(self.target(node.field, path), [node.text], path)
+                return self.leniently(functools.partial(self.exact, self.target(node.field, path), [node.text], path))
             fuzzy, slop = tilde.of(node, path)
             if fuzzy is not None:
                 return self.as_typed(fields, node.text, fuzzy, path)
@@ -1164,14 +1171,7 @@ class Compiler:
             fields = defaults if node.field is None else [node.field]
             return _any(self.wildcard(self.target(name, path), node.pattern, path) for name in fields)
         if isinstance(node, query_string.Span):
-            target = self.target(node.field, path)
-            if target.kind == "date":  # an exclusive low end and an inclusive high one round up, as in a range query
-                low = None if node.low is None else float(date_bound(node.low, not node.include_low, path))
-                high = None if node.high is None else float(date_bound(node.high, node.include_high, path))
-            else:
-                low = None if node.low is None else a_number(node.low, path)
-                high = None if node.high is None else a_number(node.high, path)
-            return self.range(target, low, high, node.include_low, node.include_high, path)
+            return self.leniently(lambda: self.span(node, path))
         occurs = {
             query_string.MUST: tantivy.Occur.Must,
             query_string.SHOULD: tantivy.Occur.Should,
@@ -1186,6 +1186,28 @@ class Compiler:
                 self._negated -= occur == query_string.MUST_NOT
         return tantivy.Query.boolean_query(clauses)
 
+    def span(self, node: query_string.Span, path: str) -> tantivy.Query:
+        """A query_string range (``price:[10 TO *]``, ``price:>=10``) on its field."""
+        target = self.target(node.field, path)
+        if target.kind == "date":  # an exclusive low end and an inclusive high one round up, as in a range query
+            low = None if node.low is None else float(date_bound(node.low, not node.include_low, path))
+            high = None if node.high is None else float(date_bound(node.high, node.include_high, path))
+        else:
+            low = None if node.low is None else a_number(node.low, path)
+            high = None if node.high is None else a_number(node.high, path)
+        return self.range(target, low, high, node.include_low, node.include_high, path)
+
+    def leniently(self, compile: Callable[[], tantivy.Query]) -> tantivy.Query:
+        """``compile()``; in a ``lenient`` query_string, where the value is none its field holds (a word or a range
+        of words on a price, a date that is none), nothing in that field, as Lucene's parser leaves the field out
+        of such a query (Elasticsearch refuses the query otherwise, and so is it refused here)."""
+        try:
+            return compile()
+        except InvalidQuery:
+            if not self._lenient:
+                raise
+            return tantivy.Query.empty_query()
+
     def as_typed(self, fields: list[str], text: str, fuzzy: Fuzziness, path: str) -> tantivy.Query:
         """A query_string word with ``~`` (``sofw~1``): Lucene's query parsers do not analyse it, they only normalise
         it (lower case, folded to ASCII), so the indexed words (stems) within its edits of what was typed match ("Tables~1" is two edits from
@@ -1196,7 +1218,7 @@ class Compiler:
         for name in fields:
             target = self.target(name, path)
             if target.kind != "text":
-                per_field.append(self.exact(target, [text], path))
+                per_field.append(self.leniently(functools.partial(self.exact, target, [text], path)))
                 continue
             self._mark(Mark(target.name, (word,), fuzzy if edits else None))
             per_field.append(self.term(target.name, word, fuzzy, path))

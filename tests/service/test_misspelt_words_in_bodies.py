@@ -156,3 +156,13 @@ def test_every_misspelt_word_of_a_query_string_is_read_however_many_it_holds(cli
     # A cluster is asked about them all at once, more than the texts a body may ask about apart.
     text = "leathr OR cornr OR wrenh OR hammr OR blowr OR jobsit OR tabel"
     assert filtered(client, string_query(text)) == ["corner", "kobald", "kobalt", "leaf", "leather", "saw", "table"]
+
+
+@pytest.mark.parametrize(
+    "text, found",
+    [("leathr sofa", ["leather"]), ("leathr AND sofa~1", ["leather"]), ("sofa AND price:abc", [])],
+)
+def test_a_lenient_query_string_leaves_a_number_field_out_of_a_word_that_is_no_number(client, text, found):
+    # As Lucene's parser does (it is a 400 without lenient): the text fields still match.
+    query = string_query(text, fields=["title", "price"], lenient=True, default_operator="and")
+    assert filtered(client, query) == found
