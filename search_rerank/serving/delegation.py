@@ -809,6 +809,21 @@ class ClusterFields:
             self._read_apart[text] = {word: readings[word] for word in self.typed_words(text) if word in readings}
         return bool(readings) or any(self.codes(text) for text in searched)
 
+    def holds(self, name: str, value: str) -> bool:
+        """Whether ``value`` may be one of the field's values: a number in a number field (the product's, or the
+        catalog's own), a date in a date field; any in another. A lenient query leaves a field out of a word it
+        cannot hold (:func:`_lenient`), where the cluster would refuse the word."""
+        own = self.catalog().named(name)
+        kind = "double" if name in NUMERIC else self.catalog().type_of(own) if own is not None else None
+        if kind in ("long", "double"):
+            return _a_number(value)
+        if kind == "date":
+            try:
+                date_bound(value, False, name)
+            except InvalidQuery:
+                return False
+        return True
+
     def _text_fields_of(self, word: query_string.Word, defaults: list[str]) -> list[str] | None:
         """The text fields a ``query_string`` word is searched in (the query's defaults where it names none), or
         None where it names a field of exact values."""
@@ -830,7 +845,7 @@ class ClusterFields:
                     raise Unsupported(path, f"~ on {node.field!r}, a field of another index")
                 assert node.field is not None  # a word on the defaults is on text fields
                 exact = alias_of(node.field, self.aliases)
-                if lenient and exact in NUMERIC and not _a_number(node.text):
+                if lenient and not self.holds(exact, node.text):
                     return {"match_none": {}}
                 return self.query({"term": {exact: node.text}}, path)
             if node.tilde is not None and not node.phrase:
@@ -858,9 +873,10 @@ class ClusterFields:
                 ("lte" if node.include_high else "lt"): node.high,
             }
             field = alias_of(node.field, self.aliases)
-            if lenient and field in NUMERIC and not all(_a_number(v) for v in bounds.values() if v is not None):
+            given = {k: v for k, v in bounds.items() if v is not None}
+            if lenient and not all(self.holds(field, v) for v in given.values()):
                 return {"match_none": {}}
-            return self.query({"range": {field: {k: v for k, v in bounds.items() if v is not None}}}, path)
+            return self.query({"range": {field: given}}, path)
         out: dict[str, list[dict[str, Any]]] = {}
         for occur, child in node.clauses:
             translated = self.unmarked(

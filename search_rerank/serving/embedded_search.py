@@ -1155,9 +1155,7 @@ class Compiler:
             return tantivy.Query.all_query()
         if isinstance(node, query_string.Word):
             fields = defaults if node.field is None else [node.field]
-            if node.field is not None and self.target(node.field, path).kind not in ("text", "numeric"):
-                return self.exact(self.target(node.field, path), [node.text], path)
-            if node.field is not None and self.target(node.field, path).kind == "numeric":
+            if node.field is not None and self.target(node.field, path).kind != "text":
                 return self.leniently(functools.partial(self.exact, self.target(node.field, path), [node.text], path))
             fuzzy, slop = tilde.of(node, path)
             if fuzzy is not None:

@@ -268,6 +268,15 @@ def test_a_query_string_range_of_dates_reads_its_ends_as_dates(client):
     ]
 
 
+@pytest.mark.parametrize("dates", ["created_at:[abc TO *]", "created_at:abc", "stock:abc", "stock:[abc TO 5]"])
+def test_a_lenient_query_strings_value_its_field_cannot_hold_matches_nothing_there(client, dates):
+    # Lucene's parser leaves the field out of a lenient query; without lenient it is a 400.
+    query = {"query_string": {"query": f"{dates} OR finish:lacquered", "lenient": True}}
+    assert ids(client, query) == ["p2"]
+    strict = {"query_string": {**query["query_string"], "lenient": False}}
+    assert client.post("/products/_search", json={"query": strict}).status_code == 400
+
+
 def test_a_date_range_in_the_format_and_time_zone_it_names(client):
     # ReactiveSearch's DateRange sends its queryFormat's dates; "2025-06-15" in Berlin ends at 21:59:59.999 UTC
     bounds = {"gte": "20250101", "lte": "20250615", "format": "basic_date", "time_zone": "Europe/Berlin"}
