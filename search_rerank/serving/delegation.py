@@ -852,6 +852,8 @@ class ClusterFields:
                 return _fuzzy(node.text, _no_numbers(fields) if lenient else fields, node.tilde, options, path)
             spec: dict[str, Any] = {"query": node.text, "fields": fields, "type": "best_fields"}
             spec.update({option: options[option] for option in ("lenient", "tie_breaker") if option in options})
+            if not node.phrase and str(options.get("default_operator", "or")).lower() == "and":
+                spec["operator"] = "and"  # a term of several words ("corner-sofa") needs each, as Lucene reads it
             if node.phrase:
                 spec.update(type="phrase", slop=_slop(node.tilde, options))
             asking = functools.partial(_asking, "multi_match", spec, "query")

@@ -166,3 +166,10 @@ def test_a_lenient_query_string_leaves_a_number_field_out_of_a_word_that_is_no_n
     # As Lucene's parser does (it is a 400 without lenient): the text fields still match.
     query = string_query(text, fields=["title", "price"], lenient=True, default_operator="and")
     assert filtered(client, query) == found
+
+
+def test_under_default_operator_and_every_word_of_a_query_string_term_is_needed_beside_a_misspelt_one(client):
+    # "corner-sofa" is one term of two words, each needed under AND as Lucene's parser reads it: no product is both
+    # a leather and a corner sofa.
+    assert filtered(client, string_query("leathr corner-sofa", default_operator="and")) == []
+    assert filtered(client, string_query("leathr leather-sofa", default_operator="and")) == ["leather"]
