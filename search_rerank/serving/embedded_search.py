@@ -899,6 +899,8 @@ class Compiler:
         if kind == "exists":
             name = a_string(an_object(spec, where).get("field"), f"{where}.field")
             target = self.target(name, f"{where}.field")
+            if target.kind == "id":  # every product has one, as every document has an _id
+                return Compiled(tantivy.Query.all_query())
             if target.facet is None:
                 raise Unsupported(f"{where}.field", f"exists on {name!r}")
             return Compiled(tantivy.Query.exists_query(target.facet, json_subpaths=target.kind == "category"))

@@ -127,6 +127,12 @@ def test_exists_keeps_the_products_holding_the_field(client):
     assert sorted(ids(client, {"exists": {"field": "created_at"}})) == ["p1", "p2", "p3"]
 
 
+@pytest.mark.parametrize("query", [{"exists": {"field": "_id"}}, {"query_string": {"query": "_exists_:_id"}}])
+def test_every_product_holds_an_id(client, query):
+    # Elasticsearch's exists on _id matches every document; a search box's _id:* is the same query.
+    assert sorted(ids(client, query)) == ["p1", "p2", "p3", "p4"]
+
+
 def test_a_query_strings_exists_keeps_the_products_holding_the_field(client):
     # Lucene's _exists_:field, as a search box that passes on what is typed sends it.
     assert sorted(ids(client, {"query_string": {"query": "_exists_:created_at"}})) == ["p1", "p2", "p3"]
