@@ -804,9 +804,11 @@ class ClusterFields:
             for word in query_string.words(tree)
             if (word.tilde is None or word.phrase) and self._text_fields_of(word, defaults)
         ]
-        readings = self.spelt(" ".join(searched), False) if searched else {}
-        for text in searched:  # what each word's translation reads (:meth:`spelt`), asked nothing more
-            self._read_apart[text] = {word: readings[word] for word in self.typed_words(text) if word in readings}
+        joined = " ".join(searched)
+        readings = self.spelt(joined, False) if searched else {}
+        if joined in self._spelt:  # answered (not past the body's questions): each word's translation reads it
+            for text in searched:
+                self._read_apart[text] = {word: readings[word] for word in self.typed_words(text) if word in readings}
         return bool(readings) or any(self.codes(text) for text in searched)
 
     def holds(self, name: str, value: str) -> bool:
