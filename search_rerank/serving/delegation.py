@@ -811,12 +811,16 @@ class ClusterFields:
                 self._read_apart[text] = {word: readings[word] for word in self.typed_words(text) if word in readings}
         return bool(readings) or any(self.codes(text) for text in searched)
 
+    def kind_of(self, name: str) -> str | None:
+        """A number field's type (the product's are doubles here), a catalog field's; None for another field."""
+        own = self.catalog().named(name)
+        return "double" if name in NUMERIC else self.catalog().type_of(own) if own is not None else None
+
     def holds(self, name: str, value: str) -> bool:
         """Whether ``value`` may be one of the field's values: a number in a number field (the product's, or the
         catalog's own), a date in a date field; any in another. A lenient query leaves a field out of a word it
         cannot hold (:func:`_lenient`), where the cluster would refuse the word."""
-        own = self.catalog().named(name)
-        kind = "double" if name in NUMERIC else self.catalog().type_of(own) if own is not None else None
+        kind = self.kind_of(name)
         if kind in ("long", "double"):
             return _a_number(value)
         if kind == "date":
@@ -877,9 +881,11 @@ class ClusterFields:
                 ("lte" if node.include_high else "lt"): node.high,
             }
             field = alias_of(node.field, self.aliases)
-            given = {k: v for k, v in bounds.items() if v is not None}
+            given: dict[str, Any] = {k: v for k, v in bounds.items() if v is not None}
             if lenient and not all(self.holds(field, v) for v in given.values()):
                 return {"match_none": {}}
+            if options.get("time_zone") is not None and self.kind_of(field) == "date":
+                given["time_zone"] = options["time_zone"]  # Kibana's search bar sends the browser's
             return self.query({"range": {field: given}}, path)
         out: dict[str, list[dict[str, Any]]] = {}
         for occur, child in node.clauses:

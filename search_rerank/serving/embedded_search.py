@@ -340,9 +340,9 @@ class Compiler:
         """Whether a ``term``/``terms`` named a text field (``brand``, ``category``): it matches a word there."""
         self._marks: list[Mark] | None = None
         self._negated = 0
-        self._lenient = False
-        """Inside a ``lenient`` query_string's tree: a word or a range its field cannot hold matches nothing there
-        (:meth:`leniently`)."""
+        self._string_options: Mapping[str, Any] = {}
+        """The options of the query_string whose tree is being compiled: its ``lenient`` (:meth:`leniently`) and
+        ``time_zone`` (:meth:`span`)."""
         self._read: dict[str, None] = {}
         """The texts whose misspelt words are read (:meth:`misspelt_alternatives`), in order, each once however
         often the body is compiled: at most ``service.max_query_length`` characters of them."""
@@ -1142,11 +1142,11 @@ class Compiler:
             parse_fuzziness(spec.get("fuzziness", "AUTO"), spec.get("fuzzy_transpositions", True), path),
             a_count(spec.get("phrase_slop", 0), f"{path}.phrase_slop"),
         )
-        self._lenient = spec.get("lenient") in (True, "true")
+        self._string_options = spec
         try:
             constraint = self.tree(tree, defaults, every, f"{path}.query", tilde)
         finally:
-            self._lenient = False
+            self._string_options = {}
         # Wildcard words (sof*) are no words the legs can search for: the lexical leg scores the query's
         # matches beside its words, as it does a word being typed, or a query of wildcards alone would find none.
         scored = [constraint] if scoring and query_string.has_wildcards(tree) else []
@@ -1187,11 +1187,13 @@ class Compiler:
         return tantivy.Query.boolean_query(clauses)
 
     def span(self, node: query_string.Span, path: str) -> tantivy.Query:
-        """A query_string range (``price:[10 TO *]``, ``price:>=10``) on its field."""
+        """A query_string range (``price:[10 TO *]``, ``price:>=10``) on its field; a date's ends in the query's
+        ``time_zone`` (Kibana's search bar sends the browser's), as Elasticsearch reads them."""
         target = self.target(node.field, path)
         if target.kind == "date":  # an exclusive low end and an inclusive high one round up, as in a range query
-            low = None if node.low is None else float(date_bound(node.low, not node.include_low, path))
-            high = None if node.high is None else float(date_bound(node.high, node.include_high, path))
+            zone = {"time_zone": self._string_options.get("time_zone")}
+            low = None if node.low is None else float(date_bound(node.low, not node.include_low, path, zone))
+            high = None if node.high is None else float(date_bound(node.high, node.include_high, path, zone))
         else:
             low = None if node.low is None else a_number(node.low, path)
             high = None if node.high is None else a_number(node.high, path)
@@ -1204,7 +1206,7 @@ class Compiler:
         try:
             return compile()
         except InvalidQuery:
-            if not self._lenient:
+            if self._string_options.get("lenient") not in (True, "true"):
                 raise
             return tantivy.Query.empty_query()
 

@@ -283,6 +283,15 @@ def test_a_lenient_query_strings_value_its_field_cannot_hold_matches_nothing_the
     assert client.post("/products/_search", json={"query": strict}).status_code == 400
 
 
+@pytest.mark.parametrize("zone, found", [(None, ["p3"]), ("-08:00", []), ("+05:00", ["p3"])])
+def test_a_query_string_range_of_dates_is_read_in_its_time_zone(client, zone, found):
+    # As Kibana's search bar sends it: p3 was added at 06:30 UTC on June 15, which is June 14 in Los Angeles.
+    query = {"query_string": {"query": "created_at:[2025-06-15 TO 2025-06-15] AND oak"}}
+    if zone is not None:
+        query["query_string"]["time_zone"] = zone
+    assert ids(client, query) == found
+
+
 def test_a_date_range_in_the_format_and_time_zone_it_names(client):
     # ReactiveSearch's DateRange sends its queryFormat's dates; "2025-06-15" in Berlin ends at 21:59:59.999 UTC
     bounds = {"gte": "20250101", "lte": "20250615", "format": "basic_date", "time_zone": "Europe/Berlin"}
