@@ -45,7 +45,7 @@ import math
 import re
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
 from decimal import Decimal
@@ -340,8 +340,9 @@ class Compiler:
         """Whether a ``term``/``terms`` named a text field (``brand``, ``category``): it matches a word there."""
         self._marks: list[Mark] | None = None
         self._negated = 0
-        self._string_options: Mapping[str, Any] = {}
-        """The options of the query_string whose tree is being compiled: its ``lenient`` (:meth:`leniently`) and
+        self._text_options: Mapping[str, Any] = {}
+        """The options of the full-text query being compiled (a ``match``'s, a ``multi_match``'s, a
+        ``query_string``'s, :meth:`options_of`): its ``lenient`` (:meth:`leniently`) and a query_string's
         ``time_zone`` (:meth:`span`)."""
         self._read: dict[str, None] = {}
         """The texts whose misspelt words are read (:meth:`misspelt_alternatives`), in order, each once however
@@ -975,11 +976,12 @@ class Compiler:
         if scoring and target.kind == "text":
             return self._ranked(text, [name], every, where, fuzzy, msm)
         slop = a_count(options.get("slop", 0), f"{where}.slop")
-        return Compiled(
-            self.words(
-                [name], text, phrase, every, where, fuzzy=fuzzy, slop=slop, minimum_should_match=msm, readings=True
+        with self.options_of(options):
+            return Compiled(
+                self.words(
+                    [name], text, phrase, every, where, fuzzy=fuzzy, slop=slop, minimum_should_match=msm, readings=True
+                )
             )
-        )
 
     def _multi_match(self, kind: str, spec: Any, path: str, scoring: bool) -> Compiled:
         spec = an_object(spec, path)
@@ -1002,20 +1004,21 @@ class Compiler:
         if scoring and all(self.target(f, f"{path}.fields").kind == "text" for f in fields):
             return self._ranked(text, fields, every, f"{path}.fields", fuzzy, msm, across)
         slop = a_count(spec.get("slop", 0), f"{path}.slop")
-        return Compiled(
-            self.words(
-                fields,
-                text,
-                phrase,
-                every,
-                f"{path}.fields",
-                fuzzy=fuzzy,
-                slop=slop,
-                minimum_should_match=msm,
-                across=across,
-                readings=True,
+        with self.options_of(spec):
+            return Compiled(
+                self.words(
+                    fields,
+                    text,
+                    phrase,
+                    every,
+                    f"{path}.fields",
+                    fuzzy=fuzzy,
+                    slop=slop,
+                    minimum_should_match=msm,
+                    across=across,
+                    readings=True,
+                )
             )
-        )
 
     def zero_terms_match_all(self, options: Mapping[str, Any], text: str, fields: list[str], path: str) -> bool:
         """Whether the query matches every product: ``zero_terms_query: all`` and the analyzer leaves no words
@@ -1142,11 +1145,8 @@ class Compiler:
             parse_fuzziness(spec.get("fuzziness", "AUTO"), spec.get("fuzzy_transpositions", True), path),
             a_count(spec.get("phrase_slop", 0), f"{path}.phrase_slop"),
         )
-        self._string_options = spec
-        try:
+        with self.options_of(spec):
             constraint = self.tree(tree, defaults, every, f"{path}.query", tilde)
-        finally:
-            self._string_options = {}
         # Wildcard words (sof*) are no words the legs can search for: the lexical leg scores the query's
         # matches beside its words, as it does a word being typed, or a query of wildcards alone would find none.
         scored = [constraint] if scoring and query_string.has_wildcards(tree) else []
@@ -1191,7 +1191,7 @@ class Compiler:
         ``time_zone`` (Kibana's search bar sends the browser's), as Elasticsearch reads them."""
         target = self.target(node.field, path)
         if target.kind == "date":  # an exclusive low end and an inclusive high one round up, as in a range query
-            zone = {"time_zone": self._string_options.get("time_zone")}
+            zone = {"time_zone": self._text_options.get("time_zone")}
             low = None if node.low is None else float(date_bound(node.low, not node.include_low, path, zone))
             high = None if node.high is None else float(date_bound(node.high, node.include_high, path, zone))
         else:
@@ -1206,9 +1206,18 @@ class Compiler:
         try:
             return compile()
         except InvalidQuery:
-            if self._string_options.get("lenient") not in (True, "true"):
+            if self._text_options.get("lenient") not in (True, "true"):
                 raise
             return tantivy.Query.empty_query()
+
+    @contextlib.contextmanager
+    def options_of(self, options: Mapping[str, Any]) -> Iterator[None]:
+        """Compile a full-text query's parts under its ``options`` (:attr:`_text_options`)."""
+        kept, self._text_options = self._text_options, options
+        try:
+            yield
+        finally:
+            self._text_options = kept
 
     def as_typed(self, fields: list[str], text: str, fuzzy: Fuzziness, path: str) -> tantivy.Query:
         """A query_string word with ``~`` (``sofw~1``): Lucene's query parsers do not analyse it, they only normalise

@@ -173,3 +173,12 @@ def test_under_default_operator_and_every_word_of_a_query_string_term_is_needed_
     # a leather and a corner sofa.
     assert filtered(client, string_query("leathr corner-sofa", default_operator="and")) == []
     assert filtered(client, string_query("leathr leather-sofa", default_operator="and")) == ["leather"]
+
+
+def test_a_lenient_multi_match_leaves_a_number_field_out_of_a_word_that_is_no_number(client):
+    clause = {"multi_match": {"query": "leathr sofa", "fields": ["title", "price"], "lenient": True, "operator": "and"}}
+    assert filtered(client, clause) == ["leather"]
+
+
+def test_a_lenient_match_of_a_word_on_a_number_field_matches_nothing(client):
+    assert filtered(client, {"match": {"price": {"query": "leather", "lenient": True}}}) == []
