@@ -322,6 +322,9 @@ class ClusterFields:
         lexical leg's guard, :func:`guarded_spellings`); None: words as typed (``lexical.correct_typos`` off)."""
         self._spelt: dict[str, tuple[Mapping[str, QueryWord], str | None]] = {}
         """Each text's readings, asked once per body (Search UI sends the same text in two clauses)."""
+        self._read_apart: dict[str, Mapping[str, QueryWord]] = {}
+        """Each word of a ``query_string`` read word by word, with its readings from the one question about all
+        its words (:meth:`read_here`): asked apart, each word of the last was a question more, past the body's."""
         self.remembered = cluster.remembered
         self.asks_left = MAX_BODY_SPELLING_ASKS
         """Texts whose readings this body may still ask the cluster for (:meth:`spelt`)."""
@@ -553,6 +556,8 @@ class ClusterFields:
         ``typing`` (a prefix query), without its last word where that starts a word the index holds."""
         if self.spell is None:
             return {}
+        if not typing and text in self._read_apart:
+            return self._read_apart[text]
         if text not in self._spelt:
             asks = self.remembered(text, True) is None
             if asks and not self.asks_left:
@@ -782,14 +787,16 @@ class ClusterFields:
         if "minimum_should_match" in spec and "bool" in out:
             # As Elasticsearch applies it: to the top clause of the parsed text when that is a boolean query.
             out["bool"]["minimum_should_match"] = spec["minimum_should_match"]
+        if "boost" in spec:  # it weighs the text against the body's other clauses, as the query_string's own did
+            out = {"bool": {"must": [out], "boost": spec["boost"]}}
         return out
 
     def read_here(self, tree: query_string.Node, defaults: list[str], spec: Mapping[str, Any]) -> bool:
         """Whether a ``query_string`` that could go as it came is read here instead, as Query DSL (:meth:`_tree`):
         where a word on text fields is a model code or a misspelt word (``lexical.model_codes``,
         ``lexical.correct_typos``), which the cluster's parser would search as typed, and its options let it be
-        read here. Its words are asked about in one request to the cluster; each word's reading, looked up again
-        as the tree is translated, is remembered from it."""
+        read here. Its words are asked about in one request to the cluster (a model code's text too, which is read
+        here anyway), and each word's translation reads its readings from that answer (:attr:`_read_apart`)."""
         if _untranslated(spec) is not None:
             return False
         searched = [
@@ -797,9 +804,31 @@ class ClusterFields:
             for word in query_string.words(tree)
             if (word.tilde is None or word.phrase) and self._text_fields_of(word, defaults)
         ]
-        if any(self.codes(text) for text in searched):
-            return True
-        return bool(searched) and bool(self.spelt(" ".join(searched), False))
+        joined = " ".join(searched)
+        readings = self.spelt(joined, False) if searched else {}
+        if joined in self._spelt:  # answered (not past the body's questions): each word's translation reads it
+            for text in searched:
+                self._read_apart[text] = {word: readings[word] for word in self.typed_words(text) if word in readings}
+        return bool(readings) or any(self.codes(text) for text in searched)
+
+    def kind_of(self, name: str) -> str | None:
+        """A number field's type (the product's are doubles here), a catalog field's; None for another field."""
+        own = self.catalog().named(name)
+        return "double" if name in NUMERIC else self.catalog().type_of(own) if own is not None else None
+
+    def holds(self, name: str, value: str) -> bool:
+        """Whether ``value`` may be one of the field's values: a number in a number field (the product's, or the
+        catalog's own), a date in a date field; any in another. A lenient query leaves a field out of a word it
+        cannot hold (:func:`_lenient`), where the cluster would refuse the word."""
+        kind = self.kind_of(name)
+        if kind in ("long", "double"):
+            return _a_number(value)
+        if kind == "date":
+            try:
+                date_bound(value, False, name)
+            except InvalidQuery:
+                return False
+        return True
 
     def _text_fields_of(self, word: query_string.Word, defaults: list[str]) -> list[str] | None:
         """The text fields a ``query_string`` word is searched in (the query's defaults where it names none), or
@@ -814,16 +843,23 @@ class ClusterFields:
         each word and phrase with its readings, as a ``multi_match`` of it takes them (:meth:`with_readings`)."""
         if isinstance(node, query_string.Everything):
             return {"match_all": {}}
+        lenient = _lenient(options)
         if isinstance(node, query_string.Word):
             fields = self._text_fields_of(node, defaults)
             if fields is None:
                 if node.tilde is not None:
                     raise Unsupported(path, f"~ on {node.field!r}, a field of another index")
                 assert node.field is not None  # a word on the defaults is on text fields
-                return self.query({"term": {alias_of(node.field, self.aliases): node.text}}, path)
+                exact = alias_of(node.field, self.aliases)
+                if lenient and not self.holds(exact, node.text):
+                    return {"match_none": {}}
+                return self.query({"term": {exact: node.text}}, path)
             if node.tilde is not None and not node.phrase:
-                return _fuzzy(node.text, fields, node.tilde, options, path)
+                return _fuzzy(node.text, _no_numbers(fields) if lenient else fields, node.tilde, options, path)
             spec: dict[str, Any] = {"query": node.text, "fields": fields, "type": "best_fields"}
+            spec.update({option: options[option] for option in ("lenient", "tie_breaker") if option in options})
+            if not node.phrase and str(options.get("default_operator", "or")).lower() == "and":
+                spec["operator"] = "and"  # a term of several words ("corner-sofa") needs each, as Lucene reads it
             if node.phrase:
                 spec.update(type="phrase", slop=_slop(node.tilde, options))
             asking = functools.partial(_asking, "multi_match", spec, "query")
@@ -833,18 +869,24 @@ class ClusterFields:
             if field is not None and query_string.is_exists(node):
                 return self.query({"exists": {"field": field}}, path)
             value = {"value": wildcards.lucene(node.pattern), "case_insensitive": True}  # as query_string normalises
+            named = defaults if field is None else [field]
             each = [
                 self.query({"wildcard": {name.partition("^")[0]: value}}, path)
-                for name in (defaults if field is None else [field])
+                for name in (_no_numbers(named) if lenient else named)
             ]
-            return each[0] if len(each) == 1 else {"bool": {"should": each}}
+            return {"match_none": {}} if not each else each[0] if len(each) == 1 else {"bool": {"should": each}}
         if isinstance(node, query_string.Span):
             bounds = {
                 ("gte" if node.include_low else "gt"): node.low,
                 ("lte" if node.include_high else "lt"): node.high,
             }
             field = alias_of(node.field, self.aliases)
-            return self.query({"range": {field: {k: v for k, v in bounds.items() if v is not None}}}, path)
+            given: dict[str, Any] = {k: v for k, v in bounds.items() if v is not None}
+            if lenient and not all(self.holds(field, v) for v in given.values()):
+                return {"match_none": {}}
+            if options.get("time_zone") is not None and self.kind_of(field) == "date":
+                given["time_zone"] = options["time_zone"]  # Kibana's search bar sends the browser's
+            return self.query({"range": {field: given}}, path)
         out: dict[str, list[dict[str, Any]]] = {}
         for occur, child in node.clauses:
             translated = self.unmarked(
@@ -1088,7 +1130,30 @@ def _fuzzy(text: str, fields: list[str], tilde: str, options: Mapping[str, Any],
         if option in options:
             fuzzy[name] = options[option]
     queries = [{"fuzzy": {name.partition("^")[0]: fuzzy}} for name in fields]
+    if not queries:  # a lenient query's word on number fields alone
+        return {"match_none": {}}
     return queries[0] if len(queries) == 1 else {"dis_max": {"queries": queries}}
+
+
+def _lenient(options: Mapping[str, Any]) -> bool:
+    """Whether a ``query_string`` is ``lenient``: Lucene's parser then leaves out each field a word cannot be
+    searched in (a word that is no number on a price, a fuzzy or a wildcard word on one), where it would refuse the
+    query; its translation into Query DSL (:meth:`ClusterFields._tree`) must do the same, or a query the cluster
+    would answer as sent is refused once a word of it takes a reading."""
+    return options.get("lenient") in (True, "true")
+
+
+def _no_numbers(fields: list[str]) -> list[str]:
+    """``fields`` (``name^boost``) without the number fields, which a lenient query leaves a text word out of."""
+    return [name for name in fields if name.partition("^")[0] not in NUMERIC]
+
+
+def _a_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _slop(tilde: str | None, options: Mapping[str, Any]) -> Any:

@@ -45,7 +45,7 @@ import math
 import re
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
 from decimal import Decimal
@@ -340,6 +340,10 @@ class Compiler:
         """Whether a ``term``/``terms`` named a text field (``brand``, ``category``): it matches a word there."""
         self._marks: list[Mark] | None = None
         self._negated = 0
+        self._text_options: Mapping[str, Any] = {}
+        """The options of the full-text query being compiled (a ``match``'s, a ``multi_match``'s, a
+        ``query_string``'s, :meth:`options_of`): its ``lenient`` (:meth:`leniently`) and a query_string's
+        ``time_zone`` (:meth:`span`)."""
         self._read: dict[str, None] = {}
         """The texts whose misspelt words are read (:meth:`misspelt_alternatives`), in order, each once however
         often the body is compiled: at most ``service.max_query_length`` characters of them."""
@@ -543,7 +547,7 @@ class Compiler:
         for name in fields:
             target = self.target(name, path or name)
             if target.kind != "text":
-                per_field.append(self.exact(target, [text], path or name))
+                per_field.append(self.leniently(functools.partial(self.exact, target, [text], path or name)))
             elif tokens and target.name not in names:
                 names.append(target.name)
         found = tuple(self.leg.codes(text)) if names else ()
@@ -896,6 +900,8 @@ class Compiler:
         if kind == "exists":
             name = a_string(an_object(spec, where).get("field"), f"{where}.field")
             target = self.target(name, f"{where}.field")
+            if target.kind == "id":  # every product has one, as every document has an _id
+                return Compiled(tantivy.Query.all_query())
             if target.facet is None:
                 raise Unsupported(f"{where}.field", f"exists on {name!r}")
             return Compiled(tantivy.Query.exists_query(target.facet, json_subpaths=target.kind == "category"))
@@ -970,11 +976,12 @@ class Compiler:
         if scoring and target.kind == "text":
             return self._ranked(text, [name], every, where, fuzzy, msm)
         slop = a_count(options.get("slop", 0), f"{where}.slop")
-        return Compiled(
-            self.words(
-                [name], text, phrase, every, where, fuzzy=fuzzy, slop=slop, minimum_should_match=msm, readings=True
+        with self.options_of(options):
+            return Compiled(
+                self.words(
+                    [name], text, phrase, every, where, fuzzy=fuzzy, slop=slop, minimum_should_match=msm, readings=True
+                )
             )
-        )
 
     def _multi_match(self, kind: str, spec: Any, path: str, scoring: bool) -> Compiled:
         spec = an_object(spec, path)
@@ -997,20 +1004,21 @@ class Compiler:
         if scoring and all(self.target(f, f"{path}.fields").kind == "text" for f in fields):
             return self._ranked(text, fields, every, f"{path}.fields", fuzzy, msm, across)
         slop = a_count(spec.get("slop", 0), f"{path}.slop")
-        return Compiled(
-            self.words(
-                fields,
-                text,
-                phrase,
-                every,
-                f"{path}.fields",
-                fuzzy=fuzzy,
-                slop=slop,
-                minimum_should_match=msm,
-                across=across,
-                readings=True,
+        with self.options_of(spec):
+            return Compiled(
+                self.words(
+                    fields,
+                    text,
+                    phrase,
+                    every,
+                    f"{path}.fields",
+                    fuzzy=fuzzy,
+                    slop=slop,
+                    minimum_should_match=msm,
+                    across=across,
+                    readings=True,
+                )
             )
-        )
 
     def zero_terms_match_all(self, options: Mapping[str, Any], text: str, fields: list[str], path: str) -> bool:
         """Whether the query matches every product: ``zero_terms_query: all`` and the analyzer leaves no words
@@ -1137,7 +1145,8 @@ class Compiler:
             parse_fuzziness(spec.get("fuzziness", "AUTO"), spec.get("fuzzy_transpositions", True), path),
             a_count(spec.get("phrase_slop", 0), f"{path}.phrase_slop"),
         )
-        constraint = self.tree(tree, defaults, every, f"{path}.query", tilde)
+        with self.options_of(spec):
+            constraint = self.tree(tree, defaults, every, f"{path}.query", tilde)
         # Wildcard words (sof*) are no words the legs can search for: the lexical leg scores the query's
         # matches beside its words, as it does a word being typed, or a query of wildcards alone would find none.
         scored = [constraint] if scoring and query_string.has_wildcards(tree) else []
@@ -1148,10 +1157,8 @@ class Compiler:
             return tantivy.Query.all_query()
         if isinstance(node, query_string.Word):
             fields = defaults if node.field is None else [node.field]
-            if node.field is not None and self.target(node.field, path).kind not in ("text", "numeric"):
-                return self.exact(self.target(node.field, path), [node.text], path)
-            if node.field is not None and self.target(node.field, path).kind == "numeric":
-                return self.exact(self.target(node.field, path), [node.text], path)
+            if node.field is not None and self.target(node.field, path).kind != "text":
+                return self.leniently(functools.partial(self.exact, self.target(node.field, path), [node.text], path))
             fuzzy, slop = tilde.of(node, path)
             if fuzzy is not None:
                 return self.as_typed(fields, node.text, fuzzy, path)
@@ -1164,14 +1171,7 @@ class Compiler:
             fields = defaults if node.field is None else [node.field]
             return _any(self.wildcard(self.target(name, path), node.pattern, path) for name in fields)
         if isinstance(node, query_string.Span):
-            target = self.target(node.field, path)
-            if target.kind == "date":  # an exclusive low end and an inclusive high one round up, as in a range query
-                low = None if node.low is None else float(date_bound(node.low, not node.include_low, path))
-                high = None if node.high is None else float(date_bound(node.high, node.include_high, path))
-            else:
-                low = None if node.low is None else a_number(node.low, path)
-                high = None if node.high is None else a_number(node.high, path)
-            return self.range(target, low, high, node.include_low, node.include_high, path)
+            return self.leniently(lambda: self.span(node, path))
         occurs = {
             query_string.MUST: tantivy.Occur.Must,
             query_string.SHOULD: tantivy.Occur.Should,
@@ -1186,6 +1186,39 @@ class Compiler:
                 self._negated -= occur == query_string.MUST_NOT
         return tantivy.Query.boolean_query(clauses)
 
+    def span(self, node: query_string.Span, path: str) -> tantivy.Query:
+        """A query_string range (``price:[10 TO *]``, ``price:>=10``) on its field; a date's ends in the query's
+        ``time_zone`` (Kibana's search bar sends the browser's), as Elasticsearch reads them."""
+        target = self.target(node.field, path)
+        if target.kind == "date":  # an exclusive low end and an inclusive high one round up, as in a range query
+            zone = {"time_zone": self._text_options.get("time_zone")}
+            low = None if node.low is None else float(date_bound(node.low, not node.include_low, path, zone))
+            high = None if node.high is None else float(date_bound(node.high, node.include_high, path, zone))
+        else:
+            low = None if node.low is None else a_number(node.low, path)
+            high = None if node.high is None else a_number(node.high, path)
+        return self.range(target, low, high, node.include_low, node.include_high, path)
+
+    def leniently(self, compile: Callable[[], tantivy.Query]) -> tantivy.Query:
+        """``compile()``; in a ``lenient`` query_string, where the value is none its field holds (a word or a range
+        of words on a price, a date that is none), nothing in that field, as Lucene's parser leaves the field out
+        of such a query (Elasticsearch refuses the query otherwise, and so is it refused here)."""
+        try:
+            return compile()
+        except InvalidQuery:
+            if self._text_options.get("lenient") not in (True, "true"):
+                raise
+            return tantivy.Query.empty_query()
+
+    @contextlib.contextmanager
+    def options_of(self, options: Mapping[str, Any]) -> Iterator[None]:
+        """Compile a full-text query's parts under its ``options`` (:attr:`_text_options`)."""
+        kept, self._text_options = self._text_options, options
+        try:
+            yield
+        finally:
+            self._text_options = kept
+
     def as_typed(self, fields: list[str], text: str, fuzzy: Fuzziness, path: str) -> tantivy.Query:
         """A query_string word with ``~`` (``sofw~1``): Lucene's query parsers do not analyse it, they only normalise
         it (lower case, folded to ASCII), so the indexed words (stems) within its edits of what was typed match ("Tables~1" is two edits from
@@ -1196,7 +1229,7 @@ class Compiler:
         for name in fields:
             target = self.target(name, path)
             if target.kind != "text":
-                per_field.append(self.exact(target, [text], path))
+                per_field.append(self.leniently(functools.partial(self.exact, target, [text], path)))
                 continue
             self._mark(Mark(target.name, (word,), fuzzy if edits else None))
             per_field.append(self.term(target.name, word, fuzzy, path))

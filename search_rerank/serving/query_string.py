@@ -187,6 +187,10 @@ def fields(node: Node) -> set[str]:
     return set()
 
 
+_MODIFIED = ("word", "phrase", "tilde", "range")
+"""The tokens a ``~`` or a boost (``^2``) may follow (and a group's ``)``)."""
+
+
 def _tokens(text: str) -> list[tuple[str, str]]:
     tokens: list[tuple[str, str]] = []
     pos = 0
@@ -210,9 +214,14 @@ def _tokens(text: str) -> list[tuple[str, str]]:
             raise QuerySyntaxError(f"unterminated phrase at position {pos}")
         if kind == "word" and value in ("AND", "OR", "NOT"):
             kind = "op"
+        if kind == "modifier" and not (tokens and (tokens[-1][0] in _MODIFIED or tokens[-1] == ("op", ")"))):
+            # Lucene's grammar: a ~ or a boost follows a word, a phrase (a boost a group or a range too)
+            raise QuerySyntaxError(f"{value[0]} at position {pos} follows no word")
         if kind == "modifier" and value.startswith("~"):
-            if tokens and tokens[-1][0] in ("word", "phrase", "tilde"):
+            if tokens[-1][0] in ("word", "phrase", "tilde"):
                 tokens.append(("tilde", value[1:]))
+            else:
+                raise QuerySyntaxError(f"~ at position {pos} follows no word")
         elif kind == "modifier" and not _BOOST.fullmatch(value[1:]):  # a^abc: Lucene's parser refuses it
             raise QuerySyntaxError(f"a boost at position {pos} is not a number: {text[pos : pos + 20]!r}")
         elif kind != "modifier":  # boosts change scores, not matches
@@ -241,14 +250,15 @@ class _Parser:
         """Clauses up to ``)`` (or the end), with Lucene's conjunction rules (its classic parser's addClause)."""
         clauses: list[list] = []  # [occur, node]
         conjunction: str | None = None
+        parsed = 0  # clauses read, those of no words included
         while (token := self.peek()) is not None and token != ("op", ")"):
-            if token in (("op", "AND"), ("op", "&&")):
+            if token in (("op", "AND"), ("op", "&&"), ("op", "OR"), ("op", "||")):
+                # Lucene's grammar: a conjunction joins two clauses ("sofa AND", "OR lamp" and "a AND OR b" are
+                # ParseExceptions there, a 400 from Elasticsearch).
+                if not parsed or conjunction is not None:
+                    raise QuerySyntaxError(f"{token[1]} at position {self.pos} joins no clause before it")
                 self.take()
-                conjunction = MUST
-                continue
-            if token in (("op", "OR"), ("op", "||")):
-                self.take()
-                conjunction = SHOULD
+                conjunction = MUST if token[1] in ("AND", "&&") else SHOULD
                 continue
             modifier = None
             if token in (("op", "+"),):
@@ -258,6 +268,7 @@ class _Parser:
                 self.take()
                 modifier = MUST_NOT
             node = self.clause(None)
+            parsed += 1
             # AND makes the clause before it required, OR (under default_operator AND only) optional; a
             # prohibited one stays prohibited.
             if clauses and clauses[-1][0] != MUST_NOT and conjunction == MUST:
@@ -275,9 +286,13 @@ class _Parser:
             # A clause of no words (or a group of them) is dropped, after it changed the one before, as in Lucene.
             if not (isinstance(node, Word) and self.wordless(node) or node == Group(())):
                 clauses.append([occur, node])
+        if conjunction is not None:
+            raise QuerySyntaxError("the query ends where a clause was expected")
         if not top:
             if self.peek() != ("op", ")"):
                 raise QuerySyntaxError("unbalanced parentheses")
+            if not parsed:
+                raise QuerySyntaxError("parentheses around no clause")
             self.take()
         if len(clauses) == 1 and clauses[0][0] != MUST_NOT:
             return clauses[0][1]

@@ -127,6 +127,12 @@ def test_exists_keeps_the_products_holding_the_field(client):
     assert sorted(ids(client, {"exists": {"field": "created_at"}})) == ["p1", "p2", "p3"]
 
 
+@pytest.mark.parametrize("query", [{"exists": {"field": "_id"}}, {"query_string": {"query": "_exists_:_id"}}])
+def test_every_product_holds_an_id(client, query):
+    # Elasticsearch's exists on _id matches every document; a search box's _id:* is the same query.
+    assert sorted(ids(client, query)) == ["p1", "p2", "p3", "p4"]
+
+
 def test_a_query_strings_exists_keeps_the_products_holding_the_field(client):
     # Lucene's _exists_:field, as a search box that passes on what is typed sends it.
     assert sorted(ids(client, {"query_string": {"query": "_exists_:created_at"}})) == ["p1", "p2", "p3"]
@@ -266,6 +272,24 @@ def test_a_query_string_range_of_dates_reads_its_ends_as_dates(client):
         "p1",
         "p3",
     ]
+
+
+@pytest.mark.parametrize("dates", ["created_at:[abc TO *]", "created_at:abc", "stock:abc", "stock:[abc TO 5]"])
+def test_a_lenient_query_strings_value_its_field_cannot_hold_matches_nothing_there(client, dates):
+    # Lucene's parser leaves the field out of a lenient query; without lenient it is a 400.
+    query = {"query_string": {"query": f"{dates} OR finish:lacquered", "lenient": True}}
+    assert ids(client, query) == ["p2"]
+    strict = {"query_string": {**query["query_string"], "lenient": False}}
+    assert client.post("/products/_search", json={"query": strict}).status_code == 400
+
+
+@pytest.mark.parametrize("zone, found", [(None, ["p3"]), ("-08:00", []), ("+05:00", ["p3"])])
+def test_a_query_string_range_of_dates_is_read_in_its_time_zone(client, zone, found):
+    # As Kibana's search bar sends it: p3 was added at 06:30 UTC on June 15, which is June 14 in Los Angeles.
+    query = {"query_string": {"query": "created_at:[2025-06-15 TO 2025-06-15] AND oak"}}
+    if zone is not None:
+        query["query_string"]["time_zone"] = zone
+    assert ids(client, query) == found
 
 
 def test_a_date_range_in_the_format_and_time_zone_it_names(client):

@@ -28,6 +28,7 @@ from search_rerank.backends import cluster, mappings
 from search_rerank.backends.cluster_query import code_lookup
 from search_rerank.backends.encoder import BiEncoder
 from search_rerank.backends.faiss_index import FaissRetriever
+from search_rerank.backends.spelling import QueryWord
 from search_rerank.core.fusion import CODE_ANCHOR
 from search_rerank.core.pipeline import SearchPipeline
 from search_rerank.core.product import Product
@@ -1154,12 +1155,70 @@ def test_a_query_strings_words_are_asked_about_in_one_question(request):
     assert texts_asked_about(request, query) == [" ".join(words)]
 
 
+@pytest.mark.parametrize("boost, first", [(100, "s2"), (0.01, "s1")])
+def test_a_query_string_read_word_by_word_keeps_its_boost_beside_the_other_clauses(shop, boost, first):
+    # Translated for its misspelt word, it must weigh against the corner sofa's clause as it came.
+    misspelt = {"query_string": {"query": "leathr", "fields": ["title"], "boost": boost}}
+    query = {"bool": {"should": [misspelt, {"match": {"title": "corner"}}]}}
+    assert ids(search(shop, {"query": query}))[0] == first
+
+
+def test_a_query_string_read_word_by_word_keeps_its_tie_breaker_in_each_words_query(request):
+    # It scores a word found in several fields as the query_string's own did.
+    cluster_of = server_retriever(server_settings("opensearch", request, model_codes=True))
+    query = {"query_string": {"query": "dw745b saw", "fields": ["title", "description"], "tie_breaker": 0.3}}
+    translated = delegate_search({"query": query}, {}, ServiceSettings(), cluster_of).query
+    words = [q["multi_match"] for q in _found(translated, "multi_match") if q["multi_match"]["query"] in ("saw",)]
+    assert words and all(word["tie_breaker"] == 0.3 for word in words)
+
+
+def _found(query, kind):
+    """Every ``kind`` query inside ``query``."""
+    if isinstance(query, dict):
+        return ([query] if kind in query else []) + [q for v in query.values() for q in _found(v, kind)]
+    if isinstance(query, list):
+        return [q for v in query for q in _found(v, kind)]
+    return []
+
+
+def test_a_query_strings_words_read_word_by_word_are_asked_about_no_more(request):
+    # Each word's translation reads its reading from the one answer, however many words and codes the text holds.
+    words = [f"leathr{'x' * i}" for i in range(MAX_BODY_SPELLING_ASKS + 2)]
+    asked = []
+
+    def spell(text):
+        asked.append(text)
+        return {word: QueryWord.any_of(word, ["leather"]) for word in words}, None
+
+    cluster_of = server_retriever(server_settings("opensearch", request, correct_typos=True))
+    query = {"query_string": {"query": " OR ".join([*words, "dw745b"])}}
+    translated = json.dumps(delegate_search({"query": query}, {}, ServiceSettings(), cluster_of, spell=spell).query)
+    assert asked == [" ".join([*words, "dw745b"])]
+    assert translated.count('"leather"') >= len(words)
+
+
 def test_a_misspelt_words_reading_constrains_nothing_the_dense_leg_is_held_to():
     text = {"match": {"title": {"query": "leathr sofa", "operator": "and"}}}
     reading = {"dis_max": {"queries": [{"term": {"title": {"value": "leather", "boost": 0.83}}}]}}
     needed = {"bool": {"must": [reading], "filter": [{"match": {"title": {"query": " sofa", "operator": "and"}}}]}}
     assert constraints({"dis_max": {"queries": [text, needed]}}) == []
     assert constraints({"bool": {"should": [{"match": {"title": "leathr sofa"}}, reading]}}) == []
+
+
+@pytest.mark.parametrize("text", ["leathr sofa", "leathr AND sofa~1", "leathr AND sof*"])
+def test_a_lenient_query_strings_misspelt_word_leaves_a_number_field_out_as_the_cluster_does(shop, text):
+    # Read here for its reading, the query keeps its lenient: "leathr", "sofa~1" and "sof*" are no prices, which
+    # the cluster's parser leaves out of a lenient query where a fuzzy or a wildcard query on a price is refused.
+    body = {"query_string": {"query": text, "fields": ["title", "price"], "lenient": True, "default_operator": "and"}}
+    assert ids(search(shop, {"query": {"bool": {"filter": [body]}}})) == ["s2"]
+
+
+def test_a_lenient_query_strings_model_number_leaves_a_number_field_out_as_the_cluster_does(tool_shop):
+    for text in ("dw745b AND price:abc", "dw745b AND price:[abc TO 500]"):
+        body = {"query_string": {"query": text, "fields": ["title", "price"], "lenient": True}}
+        assert ids(search(tool_shop, {"query": {"bool": {"filter": [body]}}})) == []
+    body = {"query_string": {"query": "dw745b", "fields": ["title", "price"], "lenient": True}}
+    assert ids(search(tool_shop, {"query": {"bool": {"filter": [body]}}})) == ["saw"]
 
 
 # ------------------------------------------------------------------ the service as it starts from settings

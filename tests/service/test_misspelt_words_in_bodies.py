@@ -150,3 +150,35 @@ def test_a_body_reads_the_misspelt_words_of_its_first_texts_and_matches_the_rest
 
     assert filtered(client, either([*fillers, "leathr"])) == []
     assert filtered(client, either(["leathr", *fillers])) == ["leather"]
+
+
+def test_every_misspelt_word_of_a_query_string_is_read_however_many_it_holds(client):
+    # A cluster is asked about them all at once, more than the texts a body may ask about apart.
+    text = "leathr OR cornr OR wrenh OR hammr OR blowr OR jobsit OR tabel"
+    assert filtered(client, string_query(text)) == ["corner", "kobald", "kobalt", "leaf", "leather", "saw", "table"]
+
+
+@pytest.mark.parametrize(
+    "text, found",
+    [("leathr sofa", ["leather"]), ("leathr AND sofa~1", ["leather"]), ("sofa AND price:abc", [])],
+)
+def test_a_lenient_query_string_leaves_a_number_field_out_of_a_word_that_is_no_number(client, text, found):
+    # As Lucene's parser does (it is a 400 without lenient): the text fields still match.
+    query = string_query(text, fields=["title", "price"], lenient=True, default_operator="and")
+    assert filtered(client, query) == found
+
+
+def test_under_default_operator_and_every_word_of_a_query_string_term_is_needed_beside_a_misspelt_one(client):
+    # "corner-sofa" is one term of two words, each needed under AND as Lucene's parser reads it: no product is both
+    # a leather and a corner sofa.
+    assert filtered(client, string_query("leathr corner-sofa", default_operator="and")) == []
+    assert filtered(client, string_query("leathr leather-sofa", default_operator="and")) == ["leather"]
+
+
+def test_a_lenient_multi_match_leaves_a_number_field_out_of_a_word_that_is_no_number(client):
+    clause = {"multi_match": {"query": "leathr sofa", "fields": ["title", "price"], "lenient": True, "operator": "and"}}
+    assert filtered(client, clause) == ["leather"]
+
+
+def test_a_lenient_match_of_a_word_on_a_number_field_matches_nothing(client):
+    assert filtered(client, {"match": {"price": {"query": "leather", "lenient": True}}}) == []

@@ -126,6 +126,15 @@ def test_malformed_syntax_is_a_syntax_error(text):
         parse(text)
 
 
+@pytest.mark.parametrize(
+    "text", ["sofa AND", "sofa OR", "OR", "AND sofa", "sofa AND OR lamp", "()", "(sofa AND)", "~", "^2"]
+)
+def test_an_operator_that_joins_or_modifies_no_clause_is_a_syntax_error_as_in_lucene(text):
+    # Lucene's classic parser raises a ParseException, Elasticsearch's 400 (so does a cluster sent it as it came).
+    with pytest.raises(QuerySyntaxError):
+        parse(text)
+
+
 def test_a_slash_inside_a_word_is_part_of_the_word_not_a_regular_expression():
     # Lucene reads "/2 in 3/" as a regular expression here (docs/COMPATIBILITY.md, difference 11).
     assert parse("1/2 in 3/4") == Group(
