@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 import numpy as np
@@ -374,8 +374,8 @@ class SearchPipeline:
         """The rest of :meth:`rank_from` on :meth:`rank_for_everyone`'s ranking: personalisation for ``profile``,
         then diversity; a new Ranking, ``shared`` left as it was (it may be ranked for many shoppers)."""
         query = shared.query
-        ranking = Ranking(
-            query,
+        ranking = replace(
+            shared,
             stages=dict(shared.stages),
             degraded=dict(shared.degraded),
             skipped=dict(shared.skipped),

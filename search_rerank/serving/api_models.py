@@ -231,6 +231,11 @@ class SearchResponse(BaseModel):
         "log, under the request id)"
     )
     skipped: dict[str, str] = Field(description="stages that did not run by configuration, and why")
+    code_anchor: str | None = Field(
+        default=None,
+        description="the product the query named by its code, whose vector the dense leg searched by "
+        "(dense.code_anchors): why the dense leg's products are the ones like it",
+    )
     timings_ms: dict[str, float]
     meta: SearchMeta | None = Field(default=None, description="the search's identity as the service logged it")
     stages: dict[str, list[str]] | None = Field(
@@ -276,6 +281,7 @@ class SearchResponse(BaseModel):
                 "hits": hits,
                 "degraded": ranking.degraded,
                 "skipped": ranking.skipped,
+                "code_anchor": ranking.anchor,
                 "timings_ms": {k: round(v, 3) for k, v in ranking.timings_ms.items()},
                 "meta": SearchMeta(query_id=query_id) if query_id is not None else None,
                 "stages": stages,

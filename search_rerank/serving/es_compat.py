@@ -775,6 +775,8 @@ def es_response(
     }
     if search.explain and result is not None:
         section["explanations"] = {hit.product.id: hit.explanation() for hit in result.hits}
+    if ranking is not None and ranking.anchor is not None:
+        section["code_anchor"] = ranking.anchor
     hits_section: dict[str, Any] = {"max_score": candidates[0].score if candidates else None, "hits": hits}
     if search.track_total_hits is not False:
         hits_section = {"total": _total(result, settings, search.track_total_hits), **hits_section}

@@ -208,6 +208,7 @@ def run(
             **{f"b.{k}": v for k, v in rankings[1].degraded.items() if k not in retrieved.degraded},
         },
         skipped=rankings[0].skipped,
+        anchor=retrieved.anchor,
         timings_ms={
             **retrieved.timings_ms,
             **{

@@ -214,6 +214,11 @@ def test_a_search_around_a_model_numbers_product_is_fused_with_the_anchored_weig
     assert all(c.features[CODE_ANCHOR] == 1.0 for c in ranking.stages[Stage.FUSION])
 
 
+def test_a_ranked_search_names_the_product_its_dense_leg_searched_around(pipeline, settings):
+    code = a_model_number(settings)
+    assert pipeline.run(code, settings=settings).ranking.anchor == pipeline.retrieve(code, None, settings).anchor
+
+
 def test_a_model_number_no_product_writes_leaves_the_dense_leg_on_its_text(pipeline, settings):
     retrieved = pipeline.retrieve("zq-90817x", None, settings)
     assert retrieved.anchor is None
