@@ -111,7 +111,7 @@ class DevRerankEvaluator(BaseEvaluator):
         self.blends = tuple(blends)
         self.batch_size = batch_size
         self.bf16 = bf16  # scored as serving scores it (core.device.inference_bf16), so dev chooses for what serves
-        self.progress = progress  # two shared CPU cores score some 80 pairs a second: 1,000 dev queries, 10 minutes
+        self.progress = progress  # two shared CPU cores: 1,000 dev queries (50,000 pairs) took 2.3 minutes
         self.primary_metric = "rerank_only_ndcg10"
         self.greater_is_better = True
         self.first_stage = self._ndcg({qid: list(c) for qid, c in lists.items()})
