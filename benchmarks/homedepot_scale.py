@@ -285,9 +285,9 @@ def main() -> None:
     started = time.monotonic()
     if not (data / "attributes.csv").is_file():
         written = write_download(data, sizes, args.seed)
+        written["write_s"] = round(time.monotonic() - started, 1)
         (work / "written.json").write_text(json.dumps(written))
     written = json.loads((work / "written.json").read_text())
-    written["write_s"] = round(time.monotonic() - started, 1)
     written["megabytes"] = {p.name: round(p.stat().st_size / 2**20, 1) for p in sorted(data.glob("*.csv"))}
     print(json.dumps(written))
     env = dict(os.environ, PYTHONPATH=str(ROOT), SEARCH_RERANK_INDEX_DIR=str(work / "index"))

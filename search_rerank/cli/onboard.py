@@ -107,8 +107,9 @@ class Plan:
     ranker_queries: int | None = None
     """Train queries the ranker learns from at most (``RankerTraining.max_queries``)."""
     measure_queries: int | None = None
-    """Judged dev and test queries each step is measured (and tuned) on at most: a sample fixed by ``seed``, the
-    same for every step so that each is paired with the last promoted one on the same queries. A step measured
+    """Judged dev and test queries each step is measured (and tuned, and the ranker chosen) on at most: a sample
+    fixed by ``seed``, the same for every step so that each is paired with the last promoted one on the same
+    queries. A step measured
     with a CPU reranker costs about 0.16 s a query on two shared cores: some 17 minutes per split for the 6,300 dev
     queries of a Home Depot-sized dataset (docs/BENCHMARKS.md, "Home Depot layout at the real sizes")."""
     complete_judgments: bool = False
@@ -503,11 +504,14 @@ def run_reranker(plan: Plan, settings: Settings) -> tuple[dict[str, Any], ModelC
 
 
 def run_ranker(plan: Plan, settings: Settings) -> tuple[dict[str, Any], ModelCard]:
-    from ..training.ranker import RankerTraining, train_ranker
+    from ..training.ranker import RankerTraining, sampled_queries, train_ranker
     from .training import train_model, training_data
 
     name = plan.model_name("ranker")
     data = training_data(plan.dataset, None, 1, name)
+    # Chosen on the queries its step is measured on: the trainer keeps every dev query's candidates and features
+    # (6 GB for the 6,400 dev queries of a Home Depot-sized dataset, however few train queries it learns from).
+    data["dev"] = sampled_queries(data["dev"], plan.measure_queries, plan.seed)
     config = RankerTraining(max_rounds=plan.rounds, max_queries=plan.ranker_queries, seed=plan.seed)
     card = train_model(train_ranker, settings, data, name, config, with_ranker=False, progress=True)
     return {"ltr": {"model": name, "enabled": True}}, card
@@ -721,8 +725,9 @@ def summary_table(state: Mapping[str, Any]) -> Table:
 @click.option(
     "--measure-queries",
     type=click.IntRange(min=2),
-    help="Measure (and tune) every step on at most this many judged dev and test queries each (one seeded sample "
-    "for all steps): with a reranker on a CPU each costs about 0.5 s per step.  [default: all]",
+    help="Measure (and tune) every step, and choose the ranker, on at most this many judged dev and test queries "
+    "each (one seeded sample for all steps): with a reranker on a CPU each costs about 0.16 s per step.  "
+    "[default: all]",
 )
 @click.option(
     "--complete-judgments",

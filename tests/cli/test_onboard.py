@@ -223,6 +223,17 @@ def test_measure_queries_measures_every_step_on_the_same_sample_of_dev_and_test(
         assert len(sampled) == 8 and set(steps["tune"][split]["per_query"]) == sampled
 
 
+def test_measure_queries_caps_the_dev_queries_the_ranker_is_chosen_on(solved, tmp_path):
+    """The ranker's trainer kept every dev query's candidates and features: 6 GB for the 6,400 dev queries of a
+    Home Depot-sized dataset, with ``--ranker-queries 300``."""
+    file, data = solved
+    skip = ["--skip", "tune", "--skip", "encoder", "--skip", "reranker"]
+    onboard(file, data, tmp_path / "out", *skip, *QUICK, "--measure-queries", "8")
+    models = Path(json.loads(file.read_text())["models_dir"])
+    card = json.loads((models / "onboard-out-ranker" / "model_card.json").read_text(encoding="utf-8"))
+    assert card["data"]["splits"]["dev"]["queries"] == 8
+
+
 def test_a_rerun_measuring_another_number_of_queries_is_refused(solved, tmp_path):
     """Its finished steps were measured on another sample: a new step could not be paired with them."""
     file, data = solved
