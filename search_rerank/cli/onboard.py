@@ -56,7 +56,7 @@ from ..core.errors import ConfigError
 from ..core.model_card import ModelCard
 from ..core.retrieval import LEXICAL
 from ..core.settings import PACKAGED_MINILM, Settings
-from ..data.dataset import Query
+from ..data.dataset import Dataset, Query
 from ..data.qrels import Qrels
 from .common import Command, console, settings_for
 
@@ -106,6 +106,12 @@ class Plan:
     rounds: int = 500
     ranker_queries: int | None = None
     """Train queries the ranker learns from at most (``RankerTraining.max_queries``)."""
+    measure_queries: int | None = None
+    """Judged dev and test queries each step is measured (and tuned, and the ranker chosen) on at most: a sample
+    fixed by ``seed``, the same for every step so that each is paired with the last promoted one on the same
+    queries. A step measured
+    with a CPU reranker costs about 0.16 s a query on two shared cores: some 17 minutes per split for the 6,300 dev
+    queries of a Home Depot-sized dataset (docs/BENCHMARKS.md, "Home Depot layout at the real sizes")."""
     complete_judgments: bool = False
     prefix: str = "onboard"
     reranker_base: str = PACKAGED_MINILM
@@ -168,12 +174,19 @@ def settings_digest(settings: Settings) -> str:
     return hashlib.sha256(json.dumps(settings.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
 
 
-def read_state(out: Path, dataset: Path, base: Settings) -> dict[str, Any]:
-    """The state of an earlier run in ``out``, or a fresh one; refused when it onboarded another dataset, or
-    started from other settings (its finished steps were measured on top of those)."""
+def read_state(out: Path, dataset: Path, base: Settings, measure_queries: int | None = None) -> dict[str, Any]:
+    """The state of an earlier run in ``out``, or a fresh one; refused when it onboarded another dataset, started
+    from other settings (its finished steps were measured on top of those) or measured on another number of
+    queries (a new step could not be paired with its finished ones)."""
     path = out / STATE_FILE
     if not path.exists():
-        return {"dataset": str(dataset.resolve()), "base": settings_digest(base), "steps": {}, "onboard_minutes": 0.0}
+        return {
+            "dataset": str(dataset.resolve()),
+            "base": settings_digest(base),
+            "measure_queries": measure_queries,
+            "steps": {},
+            "onboard_minutes": 0.0,
+        }
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -187,7 +200,34 @@ def read_state(out: Path, dataset: Path, base: Settings) -> dict[str, Any]:
             f"{out} holds an onboarding that started from other settings; rerun it with the settings it began "
             "with, or use another --out"
         )
+    if state.get("measure_queries") != measure_queries:
+        raise ConfigError(
+            f"{out} holds an onboarding measured on {measured_on(state.get('measure_queries'))}; rerun it with "
+            f"{measure_option(state.get('measure_queries'))}, or use another --out"
+        )
     return state
+
+
+def measured_on(measure_queries: int | None) -> str:
+    return "every judged query" if measure_queries is None else f"at most {measure_queries} queries per split"
+
+
+def measure_option(measure_queries: int | None) -> str:
+    return "no --measure-queries" if measure_queries is None else f"--measure-queries {measure_queries}"
+
+
+def sampled_splits(data: Dataset, measure_queries: int | None, seed: int) -> Splits:
+    """The dev and test splits, each cut to at most ``measure_queries`` judged queries (see ``Plan``)."""
+    from ..training.mining import judged_subset
+
+    splits = {}
+    for split in SPLITS:
+        queries, qrels = data.split(split)
+        if measure_queries is not None:
+            queries = judged_subset(queries, qrels, measure_queries, seed)
+            qrels = {qid: qrels[qid] for qid in queries}
+        splits[split] = (queries, qrels)
+    return splits
 
 
 def default_prefix(out: Path) -> str:
@@ -464,11 +504,14 @@ def run_reranker(plan: Plan, settings: Settings) -> tuple[dict[str, Any], ModelC
 
 
 def run_ranker(plan: Plan, settings: Settings) -> tuple[dict[str, Any], ModelCard]:
-    from ..training.ranker import RankerTraining, train_ranker
+    from ..training.ranker import RankerTraining, sampled_queries, train_ranker
     from .training import train_model, training_data
 
     name = plan.model_name("ranker")
     data = training_data(plan.dataset, None, 1, name)
+    # Chosen on the queries its step is measured on: the trainer keeps every dev query's candidates and features
+    # (6 GB for the 6,400 dev queries of a Home Depot-sized dataset, however few train queries it learns from).
+    data["dev"] = sampled_queries(data["dev"], plan.measure_queries, plan.seed)
     config = RankerTraining(max_rounds=plan.rounds, max_queries=plan.ranker_queries, seed=plan.seed)
     card = train_model(train_ranker, settings, data, name, config, with_ranker=False, progress=True)
     return {"ltr": {"model": name, "enabled": True}}, card
@@ -560,10 +603,10 @@ def onboard_run(plan: Plan, base: Settings, base_file: Path | None) -> dict[str,
     """Every step not yet finished, in order; the state, settings file and report after each."""
     from ..data.loaders import load_dataset
 
-    state = read_state(plan.out, plan.dataset, base)
+    state = read_state(plan.out, plan.dataset, base, plan.measure_queries)
     check_models_are_its_own(plan, with_changes(base, promoted_changes(state)), state)
     data = load_dataset(plan.dataset)
-    splits = {split: data.split(split) for split in SPLITS}
+    splits = sampled_splits(data, plan.measure_queries, plan.seed)
     for number, step in enumerate(STEPS):
         title = f"step {number}/{len(STEPS) - 1}: {step}"
         if step in state["steps"]:
@@ -680,6 +723,13 @@ def summary_table(state: Mapping[str, Any]) -> Table:
     help="Cap on the train queries the ranker learns from (sampled): with a reranker on a CPU each costs 0.15 to 1 s.",
 )
 @click.option(
+    "--measure-queries",
+    type=click.IntRange(min=2),
+    help="Measure (and tune) every step, and choose the ranker, on at most this many judged dev and test queries "
+    "each (one seeded sample for all steps): with a reranker on a CPU each costs about 0.16 s per step.  "
+    "[default: all]",
+)
+@click.option(
     "--complete-judgments",
     is_flag=True,
     help="Labels are complete (e.g. generated): unjudged first-stage hits may serve as negatives.",
@@ -709,6 +759,7 @@ def onboard(
     max_pairs: int | None,
     rounds: int,
     ranker_queries: int | None,
+    measure_queries: int | None,
     complete_judgments: bool,
     name_prefix: str | None,
     reranker_base_model: str | None,
@@ -738,6 +789,7 @@ def onboard(
         max_pairs=max_pairs,
         rounds=rounds,
         ranker_queries=ranker_queries,
+        measure_queries=measure_queries,
         complete_judgments=complete_judgments,
         prefix=name_prefix,
         reranker_base=PACKAGED_MINILM if reranker_base_model is None else reranker_base_model,

@@ -421,14 +421,17 @@ def _homedepot_products(directory: Path, **options: Any) -> list[Product]:
             fields[record["id"]] = record
     descriptions = directory / "product_descriptions.csv"
     if descriptions.is_file():
+        joins = _Joins(descriptions, fields)
         describe = _read_csv(
-            descriptions, lambda row: _homedepot_description(row, fields), latin1_fallback=True, **options
+            descriptions, lambda row: _homedepot_description(joins(row)), latin1_fallback=True, **options
         )
         for pid, text in describe:
             fields[pid]["description"] = text
+        joins.check()
     attributes = directory / "attributes.csv"
     if attributes.is_file():
-        wanted = _read_csv(attributes, lambda row: _homedepot_attribute(row, fields), latin1_fallback=True, **options)
+        joins = _Joins(attributes, fields)
+        wanted = _read_csv(attributes, lambda row: _homedepot_attribute(joins(row)), latin1_fallback=True, **options)
         for pid, key, value in wanted:
             if key == "brand":
                 fields[pid].setdefault("brand", value)
@@ -436,7 +439,38 @@ def _homedepot_products(directory: Path, **options: Any) -> list[Product]:
             values = fields[pid].setdefault("attributes", {}).setdefault(key, [])
             if value not in values:
                 values.append(value)
+        joins.check()
     return [_product(record) for record in fields.values()]
+
+
+class _Joins:
+    """Whether a file of Home Depot's per-product rows names any product of train.csv and test.csv: one whose ids
+    are written another way (a spreadsheet's ``100001.0``) would join nothing, and every product would go without
+    its description or brand, without a word."""
+
+    def __init__(self, path: Path, products: Mapping[str, Any]):
+        self.path, self.products = path, products
+        self.joined = 0
+        self.first: str | None = None
+
+    def __call__(self, row: dict[str, str]) -> tuple[str | None, dict[str, str]]:
+        """The row's product id when it names a product, else None (a row with every cell empty among them)."""
+        pid = (row.get("product_uid") or "").strip()
+        if pid in self.products:
+            self.joined += 1
+            return pid, row
+        if self.first is None and pid:
+            self.first = pid
+        return None, row
+
+    def check(self) -> None:
+        if not self.joined and self.first is not None:
+            log.warning(
+                "%s: no product_uid in it names a product of train.csv or test.csv (the first is %r), so "
+                "nothing in it is joined; write the ids as those files do",
+                self.path,
+                self.first,
+            )
 
 
 def _homedepot_search_files(directory: Path) -> list[Path]:
@@ -444,18 +478,23 @@ def _homedepot_search_files(directory: Path) -> list[Path]:
     return [directory / HOMEDEPOT_TRAIN_FILE, *([test] if test.is_file() else [])]
 
 
-def _homedepot_description(row: dict[str, str], fields: Mapping[str, Any]) -> tuple[str, str] | None:
-    pid = _required(row, "product_uid")
-    return (pid, row.get("product_description") or "") if pid in fields else None
+def _homedepot_description(joined: tuple[str | None, dict[str, str]]) -> tuple[str, str] | None:
+    pid, row = joined
+    _required(row, "product_uid")
+    return None if pid is None else (pid, row.get("product_description") or "")
 
 
-def _homedepot_attribute(row: dict[str, str], fields: Mapping[str, Any]) -> tuple[str, str, str] | None:
+def _homedepot_attribute(joined: tuple[str | None, dict[str, str]]) -> tuple[str, str, str] | None:
     """A wanted attribute of a loaded product, or None (the real file's rows with every cell empty among them)."""
+    pid, row = joined
     key = HOMEDEPOT_ATTRIBUTES.get((row.get("name") or "").strip())
     if key is None:
         return None
-    pid, value = _required(row, "product_uid"), (row.get("value") or "").strip()
-    return (pid, key, value) if value and pid in fields else None
+    _required(row, "product_uid")
+    if pid is None:
+        return None
+    value = (row.get("value") or "").strip()
+    return (pid, key, value) if value else None
 
 
 def _homedepot_judgments(directory: Path) -> Iterator[tuple[Query, str, int | None]]:

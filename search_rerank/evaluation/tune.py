@@ -55,6 +55,11 @@ EXPOSURE_METRICS = (LT_SHARE, TAIL_SHARE)
 tail tier below head and torso (``tail@10``, see exposure.tier)."""
 LONGTAIL_METHODS = ("off", "boost", "xquad")
 LONGTAIL_TARGETS = ("long_tail", "tail")
+RANK_PROGRESS_DELAY_S = 5.0
+"""A ranking from the cache shows its progress once it has taken this long: one that reranks or ranks every query
+with a model for the first time (an onboarding step measured with a CPU reranker, 6 queries a second on two shared
+cores: some 17 minutes for the 6,300 dev queries of a Home Depot-sized dataset) shows how far it is, while the
+tuner's later trials, ranked from the scores kept, stay quiet beside optuna's own bar."""
 TUNED_SECTIONS = ("lexical", "dense", "fusion", "rerank", "longtail", "personalisation")
 PERSONAL_PREFIX = "personal_"
 """Trial parameters of the personalisation stage: ``personal_<facet>`` weights, ``personal_vector_weight``,
@@ -371,6 +376,7 @@ class RankingCache:
                 by_text[text] = retrieved
             self.retrieved[qid] = by_text[text]
         self.retrieve_seconds = time.perf_counter() - started
+        self.progress = progress
         self._shared_key: str | None = None
         self._shared: dict[str, Ranking] = {}
 
@@ -394,7 +400,15 @@ class RankingCache:
         if key != self._shared_key:
             self._shared_key, self._shared = key, {}
         out = {}
-        for qid, retrieved in self.retrieved.items():
+        ranking = tqdm(
+            self.retrieved.items(),
+            desc="rank",
+            unit="query",
+            disable=not self.progress,
+            delay=RANK_PROGRESS_DELAY_S,
+            leave=False,
+        )
+        for qid, retrieved in ranking:
             shared = self._shared.get(retrieved.query)
             if shared is None:
                 shared = self._shared[retrieved.query] = self.pipeline.rank_for_everyone(retrieved, settings)

@@ -234,7 +234,10 @@ def training_seq_length(tokenizer, texts: Sequence[str], quantile: float, cap: i
     """
     if not texts:
         return cap
-    lengths = [len(ids) for ids in tokenizer(list(texts), add_special_tokens=True)["input_ids"]]
+    # Cut at the cap: a longer text counts as the cap, which is all it can be trained on, and is not tokenised whole
+    # (which warned of "indexing errors" past the model's limit, for every catalogue with long descriptions).
+    encoded = tokenizer(list(texts), add_special_tokens=True, truncation=True, max_length=cap)
+    lengths = [len(ids) for ids in encoded["input_ids"]]
     return int(min(cap, max(8, int(np.ceil(np.quantile(lengths, quantile))))))
 
 

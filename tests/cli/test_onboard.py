@@ -211,6 +211,39 @@ def test_a_step_that_does_not_beat_the_previous_on_dev_is_not_promoted(solved, t
     assert load_settings(tmp_path / "out" / "onboarded.toml").lexical.candidates == Settings().lexical.candidates
 
 
+def test_measure_queries_measures_every_step_on_the_same_sample_of_dev_and_test(solved, tmp_path):
+    """At the Home Depot download's size a step measured with a CPU reranker costs some 17 minutes per split (6,300
+    queries at about 0.16 s): a shop caps it, and every step is paired on the same queries."""
+    file, data = solved
+    skip = ["--skip", "encoder", "--skip", "reranker", "--skip", "ranker"]
+    onboard(file, data, tmp_path / "out", *skip, *QUICK, "--measure-queries", "8")
+    steps = state_of(tmp_path / "out")["steps"]
+    for split in ("dev", "test"):
+        sampled = set(steps["baseline"][split]["per_query"])
+        assert len(sampled) == 8 and set(steps["tune"][split]["per_query"]) == sampled
+
+
+def test_measure_queries_caps_the_dev_queries_the_ranker_is_chosen_on(solved, tmp_path):
+    """The ranker's trainer kept every dev query's candidates and features: 6 GB for the 6,400 dev queries of a
+    Home Depot-sized dataset, with ``--ranker-queries 300``."""
+    file, data = solved
+    skip = ["--skip", "tune", "--skip", "encoder", "--skip", "reranker"]
+    onboard(file, data, tmp_path / "out", *skip, *QUICK, "--measure-queries", "8")
+    models = Path(json.loads(file.read_text())["models_dir"])
+    card = json.loads((models / "onboard-out-ranker" / "model_card.json").read_text(encoding="utf-8"))
+    assert card["data"]["splits"]["dev"]["queries"] == 8
+
+
+def test_a_rerun_measuring_another_number_of_queries_is_refused(solved, tmp_path):
+    """Its finished steps were measured on another sample: a new step could not be paired with them."""
+    file, data = solved
+    onboard(file, data, tmp_path / "out", "--skip", "tune", "--skip", "encoder", "--skip", "reranker", *QUICK)
+    args = ["onboard", "--dataset", str(data), "--out", str(tmp_path / "out"), "--measure-queries", "8"]
+    result = CliRunner().invoke(main, ["--settings", str(file), *args])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "--measure-queries" in result.output and "every judged query" in " ".join(result.output.split())
+
+
 def test_the_encoder_step_retunes_fusion_for_the_new_dense_leg(built_index, tiny_bert_dir, tmp_path):
     dense = {"model": str(tiny_bert_dir), "device": "cpu", "batch_size": 16}
     built = built_index(products=120, queries=60, seed=6, dense=dense)

@@ -891,6 +891,28 @@ def test_homedepot_brand_colour_and_material_come_from_attributes(homedepot_dir)
     assert "999999" not in products
 
 
+@pytest.mark.parametrize("name", ["attributes.csv", "product_descriptions.csv"])
+def test_homedepot_file_whose_product_uids_name_no_product_is_warned_of_naming_it(homedepot_dir, name, caplog):
+    """A file written with ids of another form (a spreadsheet's 100001.0) would join nothing, silently: no product
+    would have a brand, a description or attributes."""
+    path = homedepot_dir / name
+    header, *rows = path.read_bytes().decode("latin-1").splitlines()
+    path.write_bytes(
+        "\n".join([header, *(f"{r.split(',')[0]}.0,{r.split(',', 1)[1]}" for r in rows if r[0] != ",")]).encode(
+            "latin-1"
+        )
+    )
+    with caplog.at_level(logging.WARNING, logger="search_rerank.data.loaders"):
+        load_dataset(homedepot_dir)
+    assert str(path) in caplog.text and "'100001.0'" in caplog.text and "no product" in caplog.text
+
+
+def test_homedepot_files_that_join_their_products_are_not_warned_of(homedepot_dir, caplog):
+    with caplog.at_level(logging.WARNING, logger="search_rerank.data.loaders"):
+        load_dataset(homedepot_dir)
+    assert caplog.text == ""
+
+
 def test_homedepot_descriptions_join_their_products(homedepot_dir):
     products = {p.id: p for p in load_dataset(homedepot_dir).products}
     assert products["100001"].description == "Angles make joints stronger. 90\u00b0 bend."

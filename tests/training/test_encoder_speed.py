@@ -94,3 +94,14 @@ def test_dev_evaluation_reads_texts_as_long_as_served_whatever_the_training_leng
     assert DevDenseEvaluator(queries, qrels, pool).ndcg(model) != served  # the cut matters to this metric
     evaluator = DevDenseEvaluator(queries, qrels, pool, max_seq_length=64)
     assert evaluator.ndcg(model) == served and model.max_seq_length == 8
+
+
+def test_measuring_long_product_texts_warns_of_no_indexing_errors(caplog):
+    """Home Depot's descriptions run to 5,000 characters: measured untruncated, transformers warned that running
+    the 1,333-token sequence "through the model will result in indexing errors", which training never does."""
+    from transformers import AutoTokenizer
+
+    fresh = AutoTokenizer.from_pretrained(resolve_model_path(PACKAGED_MINILM), local_files_only=True)
+    with caplog.at_level("WARNING"):
+        assert training_seq_length(fresh, ["cordless drill " * 400] * 5, 0.95, 64) == 64
+    assert "indexing errors" not in caplog.text
