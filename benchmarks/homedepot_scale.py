@@ -332,6 +332,12 @@ def onboard_rows(work: Path) -> list[list[object]]:
     return rows
 
 
+def _option(runs: dict[str, Any], command: str, option: str) -> str | None:
+    """The value ``command`` ran with for ``option``, as its line gave it."""
+    argv = runs.get(command, {}).get("argv", [])
+    return argv[argv.index(option) + 1] if option in argv[:-1] else None
+
+
 def report(figures: dict[str, Any]) -> str:
     written, loaded, runs = figures["written"], figures["loaded"], figures["commands"]
     rows = [
@@ -354,23 +360,34 @@ def report(figures: dict[str, Any]) -> str:
     parts.append(
         "Each command ran as a subprocess of this script, peak RSS from `/usr/bin/time -v`; *longest silence* is the "
         "most seconds between two writes to its terminal. The script keeps each command's figures under its work "
-        "folder, so a command rerun alone (`--steps onboard`) reports beside the others' latest. What this run "
-        "found at this size: measuring an onboarding step with a CPU reranker ranks every dev and test query "
-        "(6 a second here: 17 minutes per 6,400-query split) with nothing on the screen, as did the reranker's "
-        "1,000-query dev decision (2.3 minutes); both now show a progress bar. Nothing capped it: `onboard "
-        "--measure-queries N` now measures, tunes and chooses the ranker on one seeded sample of N dev and N test "
-        "queries, which also caps the ranker trainer's memory (6.0 GB peak for 6,406 dev queries before). "
-        "Encoder training no longer warns of 'indexing errors' on 5,000-character descriptions. The loader "
-        "reads the four files in about 11 s at 275 MB. Before the cap the same onboarding peaked at 7,090 MiB "
-        "(18.8 min). The generated judgments touch half the catalogue (the download's touch all 124,428 "
-        "products): `index` encodes about 66 products a second here, some 31 minutes for the real catalogue. "
-        "At this size the shipped linear fusion ranks below its BM25 leg on test, and `evaluate` says so."
+        "folder, so a command rerun alone (`--steps onboard`) reports beside the others' latest. The first "
+        "full-size run of this script (2026-12-06, before the fixes it led to) found: measuring an onboarding step "
+        "with a CPU reranker ranked every dev and test query (6 a second: 17 minutes per 6,400-query split) with "
+        "nothing on the screen, as did the reranker's 1,000-query dev decision (2.3 minutes); both now show a "
+        "progress bar. Nothing capped it: `onboard --measure-queries N` now measures, tunes and chooses the ranker "
+        "on one seeded sample of N dev and N test queries, which also caps the ranker trainer's memory (the same "
+        "onboarding without the cap peaked at 7,090 MiB; `train ranker` alone held 6.0 GB for 6,406 dev queries). "
+        "Encoder training warned of 'indexing errors' on 5,000-character descriptions; it no longer does. The "
+        "generated judgments touch half the catalogue (the download's touch all 124,428 products), so `index` "
+        "encodes half the products the real download would make it encode."
     )
     if figures["evaluate"]:
         parts.append("`evaluate`, test split:\n\n" + table(["configuration", "nDCG@10"], figures["evaluate"]))
+        scores = dict(figures["evaluate"])
+        if {"bm25", "hybrid-linear"} <= scores.keys() and scores["hybrid-linear"] < scores["bm25"]:
+            parts.append(
+                f"The shipped linear fusion ranks below its BM25 leg here ({scores['hybrid-linear']:.3f} against "
+                f"{scores['bm25']:.3f}), and `evaluate` says so; `tune` on dev is the way out this page measures."
+            )
     if figures["onboard"]:
         parts.append(
-            "`onboard` (test is reported, dev decides):\n\n"
+            "`onboard` (test is reported, dev decides"
+            + (
+                f"; each split a sample of {sample} queries"
+                if (sample := _option(runs, "onboard", "--measure-queries"))
+                else ""
+            )
+            + "):\n\n"
             + table(["step", "status", "dev nDCG@10", "test nDCG@10", "minutes"], figures["onboard"])
         )
     tuned = runs.get("tune", {}).get("ndcg_lines", [])
