@@ -47,7 +47,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
@@ -59,6 +59,9 @@ from ..core.settings import PACKAGED_MINILM, Settings
 from ..data.dataset import Dataset, Query
 from ..data.qrels import Qrels
 from .common import Command, console, settings_for
+
+if TYPE_CHECKING:
+    from ..evaluation.tune import RerankScores
 
 STEPS = ("baseline", "tune", "encoder", "reranker", "ranker")
 SKIPPABLE = STEPS[1:]
@@ -311,7 +314,7 @@ class Measured:
     """Each choice's dev nDCG@10."""
 
 
-def measure(choices: Mapping[str, Settings], splits: Splits) -> Measured:
+def measure(choices: Mapping[str, Settings], splits: Splits, rerank_scores: RerankScores | None = None) -> Measured:
     """Each split's metrics and per-query nDCG@10 for the settings as served, and the same for the BM25 leg alone.
 
     ``choices`` are variants of one step's settings that differ only after retrieval (the first is the step as
@@ -333,7 +336,7 @@ def measure(choices: Mapping[str, Settings], splits: Splits) -> Measured:
     try:
         for split in sorted(splits, key=lambda name: name != "dev"):  # dev first: it chooses
             queries, qrels = splits[split]
-            cache = RankingCache(pipeline, queries, qrels, depth=depth, progress=True)
+            cache = RankingCache(pipeline, queries, qrels, depth=depth, progress=True, rerank_scores=rerank_scores)
             try:
                 if split == "dev":
                     scores = {label: cache.score(settings) for label, settings in choices.items()}
@@ -414,8 +417,10 @@ def card_summary(card: ModelCard) -> dict[str, Any]:
 # ------------------------------------------------------------ the steps
 
 
-def run_baseline(plan: Plan, settings: Settings, state: dict[str, Any], splits: Splits) -> dict[str, Any]:
-    measured = measure({AS_TRAINED: settings}, splits)
+def run_baseline(
+    plan: Plan, settings: Settings, state: dict[str, Any], splits: Splits, rerank_scores: RerankScores
+) -> dict[str, Any]:
+    measured = measure({AS_TRAINED: settings}, splits, rerank_scores)
     state["bm25"] = measured.bm25
     return {
         "status": "promoted",
@@ -426,11 +431,15 @@ def run_baseline(plan: Plan, settings: Settings, state: dict[str, Any], splits: 
     }
 
 
-def run_tune(plan: Plan, settings: Settings, splits: Splits) -> tuple[dict[str, Any], ModelCard | None]:
-    return tuned_sections(plan, settings, splits, "tune"), None
+def run_tune(
+    plan: Plan, settings: Settings, splits: Splits, rerank_scores: RerankScores
+) -> tuple[dict[str, Any], ModelCard | None]:
+    return tuned_sections(plan, settings, splits, "tune", rerank_scores), None
 
 
-def tuned_sections(plan: Plan, settings: Settings, splits: Splits, step: str) -> dict[str, Any]:
+def tuned_sections(
+    plan: Plan, settings: Settings, splits: Splits, step: str, rerank_scores: RerankScores
+) -> dict[str, Any]:
     """The ranking sections ``tune`` chooses on dev for ``settings``; its report under ``OUT/<step>/``."""
     from ..evaluation.tune import tune
     from ..evaluation.tuning_report import write_report
@@ -446,6 +455,7 @@ def tuned_sections(plan: Plan, settings: Settings, splits: Splits, step: str) ->
             dataset=str(plan.dataset),
             split="dev",
             progress=True,
+            rerank_scores=rerank_scores,
         )
     finally:
         pipeline.close()
@@ -454,7 +464,9 @@ def tuned_sections(plan: Plan, settings: Settings, splits: Splits, step: str) ->
     return result.best["sections"]
 
 
-def run_encoder(plan: Plan, settings: Settings, splits: Splits) -> tuple[dict[str, Any], ModelCard]:
+def run_encoder(
+    plan: Plan, settings: Settings, splits: Splits, rerank_scores: RerankScores
+) -> tuple[dict[str, Any], ModelCard]:
     from ..backends.encoder import resolve_encoder
     from ..data.loaders import catalog_fields, iter_catalog
     from ..indexing.indexes import build_index
@@ -481,7 +493,7 @@ def run_encoder(plan: Plan, settings: Settings, splits: Splits) -> tuple[dict[st
     # The fusion weights were chosen for the stock encoder's dense leg: on the easy profile a fine-tuned encoder
     # kept at the stock leg's weight (0.06 of an RRF) left test nDCG@10 where it was. A shop re-tunes after
     # changing a leg, so this step does too, from the promoted settings.
-    changes = merge_changes([changes, tuned_sections(plan, reindexed, splits, "encoder")])
+    changes = merge_changes([changes, tuned_sections(plan, reindexed, splits, "encoder", rerank_scores)])
     return changes, card
 
 
@@ -503,7 +515,7 @@ def run_reranker(plan: Plan, settings: Settings) -> tuple[dict[str, Any], ModelC
     return {"rerank": {"model": name}}, card
 
 
-def run_ranker(plan: Plan, settings: Settings) -> tuple[dict[str, Any], ModelCard]:
+def run_ranker(plan: Plan, settings: Settings, rerank_scores: RerankScores) -> tuple[dict[str, Any], ModelCard]:
     from ..training.ranker import RankerTraining, sampled_queries, train_ranker
     from .training import train_model, training_data
 
@@ -513,7 +525,9 @@ def run_ranker(plan: Plan, settings: Settings) -> tuple[dict[str, Any], ModelCar
     # (6 GB for the 6,400 dev queries of a Home Depot-sized dataset, however few train queries it learns from).
     data["dev"] = sampled_queries(data["dev"], plan.measure_queries, plan.seed)
     config = RankerTraining(max_rounds=plan.rounds, max_queries=plan.ranker_queries, seed=plan.seed)
-    card = train_model(train_ranker, settings, data, name, config, with_ranker=False, progress=True)
+    card = train_model(
+        train_ranker, settings, data, name, config, with_ranker=False, progress=True, rerank_scores=rerank_scores
+    )
     return {"ltr": {"model": name, "enabled": True}}, card
 
 
@@ -553,13 +567,20 @@ def cannot_run(step: str, settings: Settings) -> str | None:
     return None
 
 
-def run_step(plan: Plan, step: str, settings: Settings, state: dict[str, Any], splits: Splits) -> dict[str, Any]:
-    """Train or tune one step on top of ``settings`` (the promoted ones), measure it, decide; its state record."""
+def run_step(
+    plan: Plan, step: str, settings: Settings, state: dict[str, Any], splits: Splits, rerank_scores: RerankScores
+) -> dict[str, Any]:
+    """Train or tune one step on top of ``settings`` (the promoted ones), measure it, decide; its state record.
+
+    ``rerank_scores``: the reranker's probabilities of the run so far. The reranker step scores every dev and
+    test query's window, and the ranker step trains on the dev lists and is measured on both splits with that
+    reranker in place: the same pairs, scored once (about 17 minutes per split of a Home Depot-sized dataset
+    on two CPU cores, docs/BENCHMARKS.md, "Home Depot layout at the real sizes")."""
     runners = {
-        "tune": lambda: run_tune(plan, settings, splits),
-        "encoder": lambda: run_encoder(plan, settings, splits),
+        "tune": lambda: run_tune(plan, settings, splits, rerank_scores),
+        "encoder": lambda: run_encoder(plan, settings, splits, rerank_scores),
         "reranker": lambda: run_reranker(plan, settings),
-        "ranker": lambda: run_ranker(plan, settings),
+        "ranker": lambda: run_ranker(plan, settings, rerank_scores),
     }
     if step in MODEL_SECTION:  # recorded first: stopped while training, the rerun knows the model is its own
         begun = state.setdefault("trained", [])
@@ -568,7 +589,7 @@ def run_step(plan: Plan, step: str, settings: Settings, state: dict[str, Any], s
         save_state(plan.out, state)
     trained, card = runners[step]()
     choices = step_choices(settings, step, trained, card)
-    found = measure({label: measured for label, (_, measured) in choices.items()}, splits)
+    found = measure({label: measured for label, (_, measured) in choices.items()}, splits, rerank_scores)
     changes = choices[found.chosen][0]
     previous_name, previous = last_promoted(state)
     measured = with_significance(found.served, previous, plan.seed)
@@ -602,11 +623,13 @@ def run_step(plan: Plan, step: str, settings: Settings, state: dict[str, Any], s
 def onboard_run(plan: Plan, base: Settings, base_file: Path | None) -> dict[str, Any]:
     """Every step not yet finished, in order; the state, settings file and report after each."""
     from ..data.loaders import load_dataset
+    from ..evaluation.tune import RerankScores
 
     state = read_state(plan.out, plan.dataset, base, plan.measure_queries)
     check_models_are_its_own(plan, with_changes(base, promoted_changes(state)), state)
     data = load_dataset(plan.dataset)
     splits = sampled_splits(data, plan.measure_queries, plan.seed)
+    rerank_scores = RerankScores()
     for number, step in enumerate(STEPS):
         title = f"step {number}/{len(STEPS) - 1}: {step}"
         if step in state["steps"]:
@@ -619,9 +642,9 @@ def onboard_run(plan: Plan, base: Settings, base_file: Path | None) -> dict[str,
         if why_not is not None:
             record: dict[str, Any] = {"status": "skipped", "reason": why_not, "changes": {}}
         elif step == "baseline":
-            record = run_baseline(plan, settings, state, splits)
+            record = run_baseline(plan, settings, state, splits, rerank_scores)
         else:
-            record = run_step(plan, step, settings, state, splits)
+            record = run_step(plan, step, settings, state, splits, rerank_scores)
         record["seconds"] = time.perf_counter() - started
         record["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
         state["steps"][step] = record

@@ -15,6 +15,7 @@ from search_rerank.cli import main
 from search_rerank.cli.onboard import AS_TRAINED, decide, measure, step_choices
 from search_rerank.core.settings import Settings, load_settings
 from search_rerank.data.loaders import iter_catalog, load_dataset
+from search_rerank.evaluation.tune import RerankScores
 from search_rerank.indexing.indexes import build_index
 from search_rerank.indexing.versions import IndexVersions
 from search_rerank.training.ranker import RankerTraining
@@ -322,3 +323,16 @@ def test_the_ranker_step_leaves_a_disabled_long_tail_boost_alone(ranker):
     settings, card, _ = ranker
     off = settings.override(longtail={"enabled": False})
     assert list(step_choices(off, "ranker", {"ltr": {"model": "r", "enabled": True}}, card)) == [AS_TRAINED]
+
+
+def test_a_step_measured_with_a_reranker_keeps_its_scores_for_the_steps_after_it(ranker, tiny_cross_encoder_dir):
+    settings, _, dev = ranker
+    reranking = settings.override(
+        rerank={"model": str(tiny_cross_encoder_dir), "require_card": False, "device": "cpu", "window": 10}
+    )
+    kept = RerankScores()
+    first = measure({AS_TRAINED: reranking}, {"dev": dev}, kept)
+    scored = dict(kept.scores)
+    again = measure({AS_TRAINED: reranking}, {"dev": dev}, kept)
+    assert scored and kept.scores == scored
+    assert again.served["dev"]["metrics"] == first.served["dev"]["metrics"]
