@@ -177,16 +177,20 @@ def settings_digest(settings: Settings) -> str:
     return hashlib.sha256(json.dumps(settings.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
 
 
-def read_state(out: Path, dataset: Path, base: Settings, measure_queries: int | None = None) -> dict[str, Any]:
+def read_state(
+    out: Path, dataset: Path, base: Settings, measure_queries: int | None = None, seed: int | None = None
+) -> dict[str, Any]:
     """The state of an earlier run in ``out``, or a fresh one; refused when it onboarded another dataset, started
-    from other settings (its finished steps were measured on top of those) or measured on another number of
-    queries (a new step could not be paired with its finished ones)."""
+    from other settings (its finished steps were measured on top of those) or measured on another sample of
+    queries, another number of them or another ``seed``'s (a new step could not be paired with its finished
+    ones)."""
     path = out / STATE_FILE
     if not path.exists():
         return {
             "dataset": str(dataset.resolve()),
             "base": settings_digest(base),
             "measure_queries": measure_queries,
+            "seed": seed,
             "steps": {},
             "onboard_minutes": 0.0,
         }
@@ -207,6 +211,11 @@ def read_state(out: Path, dataset: Path, base: Settings, measure_queries: int | 
         raise ConfigError(
             f"{out} holds an onboarding measured on {measured_on(state.get('measure_queries'))}; rerun it with "
             f"{measure_option(state.get('measure_queries'))}, or use another --out"
+        )
+    if measure_queries is not None and state.get("seed", seed) != seed:  # a state from before it was recorded: kept
+        raise ConfigError(
+            f"{out} holds an onboarding measured on the queries --seed {state['seed']} sampled; rerun it with "
+            f"--seed {state['seed']}, or use another --out"
         )
     return state
 
@@ -625,7 +634,7 @@ def onboard_run(plan: Plan, base: Settings, base_file: Path | None) -> dict[str,
     from ..data.loaders import load_dataset
     from ..evaluation.tune import RerankScores
 
-    state = read_state(plan.out, plan.dataset, base, plan.measure_queries)
+    state = read_state(plan.out, plan.dataset, base, plan.measure_queries, plan.seed)
     check_models_are_its_own(plan, with_changes(base, promoted_changes(state)), state)
     data = load_dataset(plan.dataset)
     splits = sampled_splits(data, plan.measure_queries, plan.seed)

@@ -245,6 +245,18 @@ def test_a_rerun_measuring_another_number_of_queries_is_refused(solved, tmp_path
     assert "--measure-queries" in result.output and "every judged query" in " ".join(result.output.split())
 
 
+def test_a_rerun_sampling_with_another_seed_is_refused(solved, tmp_path):
+    """The seed fixes which queries ``--measure-queries`` samples: a new step measured on another sample could not
+    be paired with the finished ones (the paired test looked up queries the last promoted step never ran)."""
+    file, data = solved
+    skip = ["--skip", "tune", "--skip", "encoder", "--skip", "reranker", "--skip", "ranker"]
+    onboard(file, data, tmp_path / "out", *skip, *QUICK, "--measure-queries", "8")
+    args = ["onboard", "--dataset", str(data), "--out", str(tmp_path / "out"), "--measure-queries", "8"]
+    result = CliRunner().invoke(main, ["--settings", str(file), *args, *skip, "--seed", "14"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "--seed 13" in " ".join(result.output.split())
+
+
 def test_the_encoder_step_retunes_fusion_for_the_new_dense_leg(built_index, tiny_bert_dir, tmp_path):
     dense = {"model": str(tiny_bert_dir), "device": "cpu", "batch_size": 16}
     built = built_index(products=120, queries=60, seed=6, dense=dense)
