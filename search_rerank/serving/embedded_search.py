@@ -1111,6 +1111,9 @@ class Compiler:
         names = spec.get("fields", spec.get("default_field"))
         defaults = self.default_fields(names, f"{path}.fields")
         every = str(operator).lower() == "and"
+        # Read before the query: Elasticsearch refuses a zone that is none as it parses the body, lenient or not,
+        # where a lenient range (:meth:`leniently`) would take its refusal for a date its field cannot hold.
+        time_zone(spec.get("time_zone"), f"{path}.time_zone")
 
         def is_text(name: str | None) -> bool:
             """Whether words on ``name`` are text to rank; None (a word naming no field) is on the defaults, of

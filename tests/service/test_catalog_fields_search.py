@@ -292,6 +292,14 @@ def test_a_query_string_range_of_dates_is_read_in_its_time_zone(client, zone, fo
     assert ids(client, query) == found
 
 
+def test_a_lenient_query_strings_time_zone_that_is_none_is_a_400_naming_it(client):
+    # lenient forgives a value its field cannot hold, not the query's own option: Elasticsearch refuses it.
+    spec = {"query": "created_at:[2025-01-01 TO *]", "time_zone": "Mars/Base", "lenient": True}
+    response = client.post("/products/_search", json={"query": {"query_string": spec}})
+    assert response.status_code == 400
+    assert "time_zone" in str(response.get_json())
+
+
 def test_a_date_range_in_the_format_and_time_zone_it_names(client):
     # ReactiveSearch's DateRange sends its queryFormat's dates; "2025-06-15" in Berlin ends at 21:59:59.999 UTC
     bounds = {"gte": "20250101", "lte": "20250615", "format": "basic_date", "time_zone": "Europe/Berlin"}
