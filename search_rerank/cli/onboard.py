@@ -112,9 +112,9 @@ class Plan:
     measure_queries: int | None = None
     """Judged dev and test queries each step is measured (and tuned, and the ranker chosen) on at most: a sample
     fixed by ``seed``, the same for every step so that each is paired with the last promoted one on the same
-    queries. A step measured
-    with a CPU reranker costs about 0.16 s a query on two shared cores: some 17 minutes per split for the 6,300 dev
-    queries of a Home Depot-sized dataset (docs/BENCHMARKS.md, "Home Depot layout at the real sizes")."""
+    queries. A step measured with a CPU reranker costs about 0.16 s a query on two shared cores: some 17 minutes
+    per split for the 6,400 dev queries of a Home Depot-sized dataset (docs/BENCHMARKS.md, "Home Depot layout at
+    the real sizes")."""
     complete_judgments: bool = False
     prefix: str = "onboard"
     reranker_base: str = PACKAGED_MINILM

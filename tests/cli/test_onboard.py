@@ -213,7 +213,7 @@ def test_a_step_that_does_not_beat_the_previous_on_dev_is_not_promoted(solved, t
 
 
 def test_measure_queries_measures_every_step_on_the_same_sample_of_dev_and_test(solved, tmp_path):
-    """At the Home Depot download's size a step measured with a CPU reranker costs some 17 minutes per split (6,300
+    """At the Home Depot download's size a step measured with a CPU reranker costs some 17 minutes per split (6,400
     queries at about 0.16 s): a shop caps it, and every step is paired on the same queries."""
     file, data = solved
     skip = ["--skip", "encoder", "--skip", "reranker", "--skip", "ranker"]
