@@ -229,17 +229,11 @@ def measure_option(measure_queries: int | None) -> str:
 
 
 def sampled_splits(data: Dataset, measure_queries: int | None, seed: int) -> Splits:
-    """The dev and test splits, each cut to at most ``measure_queries`` judged queries (see ``Plan``)."""
-    from ..training.mining import judged_subset
+    """The dev and test splits, each cut to at most ``measure_queries`` judged queries (see ``Plan``): sampled as
+    the ranker step samples its dev (:func:`run_ranker`), so that it is chosen on the queries it is measured on."""
+    from ..training.ranker import sampled_queries
 
-    splits = {}
-    for split in SPLITS:
-        queries, qrels = data.split(split)
-        if measure_queries is not None:
-            queries = judged_subset(queries, qrels, measure_queries, seed)
-            qrels = {qid: qrels[qid] for qid in queries}
-        splits[split] = (queries, qrels)
-    return splits
+    return {split: sampled_queries(data.split(split), measure_queries, seed) for split in SPLITS}
 
 
 def default_prefix(out: Path) -> str:
