@@ -112,9 +112,9 @@ class Plan:
     measure_queries: int | None = None
     """Judged dev and test queries each step is measured (and tuned, and the ranker chosen) on at most: a sample
     fixed by ``seed``, the same for every step so that each is paired with the last promoted one on the same
-    queries. A step measured
-    with a CPU reranker costs about 0.16 s a query on two shared cores: some 17 minutes per split for the 6,300 dev
-    queries of a Home Depot-sized dataset (docs/BENCHMARKS.md, "Home Depot layout at the real sizes")."""
+    queries. A step measured with a CPU reranker costs about 0.16 s a query on two shared cores: some 17 minutes
+    per split for the 6,400 dev queries of a Home Depot-sized dataset (docs/BENCHMARKS.md, "Home Depot layout at
+    the real sizes")."""
     complete_judgments: bool = False
     prefix: str = "onboard"
     reranker_base: str = PACKAGED_MINILM
@@ -177,16 +177,20 @@ def settings_digest(settings: Settings) -> str:
     return hashlib.sha256(json.dumps(settings.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
 
 
-def read_state(out: Path, dataset: Path, base: Settings, measure_queries: int | None = None) -> dict[str, Any]:
+def read_state(
+    out: Path, dataset: Path, base: Settings, measure_queries: int | None = None, seed: int | None = None
+) -> dict[str, Any]:
     """The state of an earlier run in ``out``, or a fresh one; refused when it onboarded another dataset, started
-    from other settings (its finished steps were measured on top of those) or measured on another number of
-    queries (a new step could not be paired with its finished ones)."""
+    from other settings (its finished steps were measured on top of those) or measured on another sample of
+    queries, another number of them or another ``seed``'s (a new step could not be paired with its finished
+    ones)."""
     path = out / STATE_FILE
     if not path.exists():
         return {
             "dataset": str(dataset.resolve()),
             "base": settings_digest(base),
             "measure_queries": measure_queries,
+            "seed": seed,
             "steps": {},
             "onboard_minutes": 0.0,
         }
@@ -208,6 +212,11 @@ def read_state(out: Path, dataset: Path, base: Settings, measure_queries: int | 
             f"{out} holds an onboarding measured on {measured_on(state.get('measure_queries'))}; rerun it with "
             f"{measure_option(state.get('measure_queries'))}, or use another --out"
         )
+    if measure_queries is not None and state.get("seed", seed) != seed:  # a state from before it was recorded: kept
+        raise ConfigError(
+            f"{out} holds an onboarding measured on the queries --seed {state['seed']} sampled; rerun it with "
+            f"--seed {state['seed']}, or use another --out"
+        )
     return state
 
 
@@ -220,17 +229,11 @@ def measure_option(measure_queries: int | None) -> str:
 
 
 def sampled_splits(data: Dataset, measure_queries: int | None, seed: int) -> Splits:
-    """The dev and test splits, each cut to at most ``measure_queries`` judged queries (see ``Plan``)."""
-    from ..training.mining import judged_subset
+    """The dev and test splits, each cut to at most ``measure_queries`` judged queries (see ``Plan``): sampled as
+    the ranker step samples its dev (:func:`run_ranker`), so that it is chosen on the queries it is measured on."""
+    from ..training.ranker import sampled_queries
 
-    splits = {}
-    for split in SPLITS:
-        queries, qrels = data.split(split)
-        if measure_queries is not None:
-            queries = judged_subset(queries, qrels, measure_queries, seed)
-            qrels = {qid: qrels[qid] for qid in queries}
-        splits[split] = (queries, qrels)
-    return splits
+    return {split: sampled_queries(data.split(split), measure_queries, seed) for split in SPLITS}
 
 
 def default_prefix(out: Path) -> str:
@@ -625,7 +628,7 @@ def onboard_run(plan: Plan, base: Settings, base_file: Path | None) -> dict[str,
     from ..data.loaders import load_dataset
     from ..evaluation.tune import RerankScores
 
-    state = read_state(plan.out, plan.dataset, base, plan.measure_queries)
+    state = read_state(plan.out, plan.dataset, base, plan.measure_queries, plan.seed)
     check_models_are_its_own(plan, with_changes(base, promoted_changes(state)), state)
     data = load_dataset(plan.dataset)
     splits = sampled_splits(data, plan.measure_queries, plan.seed)

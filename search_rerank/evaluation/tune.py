@@ -58,7 +58,7 @@ LONGTAIL_TARGETS = ("long_tail", "tail")
 RANK_PROGRESS_DELAY_S = 5.0
 """A ranking from the cache shows its progress once it has taken this long: one that reranks or ranks every query
 with a model for the first time (an onboarding step measured with a CPU reranker, 6 queries a second on two shared
-cores: some 17 minutes for the 6,300 dev queries of a Home Depot-sized dataset) shows how far it is, while the
+cores: some 17 minutes for the 6,400 dev queries of a Home Depot-sized dataset) shows how far it is, while the
 tuner's later trials, ranked from the scores kept, stay quiet beside optuna's own bar."""
 TUNED_SECTIONS = ("lexical", "dense", "fusion", "rerank", "longtail", "personalisation")
 PERSONAL_PREFIX = "personal_"

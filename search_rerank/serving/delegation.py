@@ -816,6 +816,14 @@ class ClusterFields:
         own = self.catalog().named(name)
         return "double" if name in NUMERIC else self.catalog().type_of(own) if own is not None else None
 
+    def of_words(self, fields: list[str]) -> list[str]:
+        """``fields`` (``name^boost``) without those of numbers, dates or flags (the product's or the catalog's),
+        which a lenient query leaves a fuzzy or a wildcard word out of: the cluster's parser refuses such a query
+        on them otherwise."""
+        # A name is the index's (a catalog field's under CATALOG) or, named in the query, the front end's.
+        kinds = {name: self.kind_of(name.partition("^")[0].removeprefix(f"{CATALOG}.")) for name in fields}
+        return [name for name in fields if kinds[name] in (None, "keyword")]
+
     def holds(self, name: str, value: str) -> bool:
         """Whether ``value`` may be one of the field's values: a number in a number field (the product's, or the
         catalog's own), a date in a date field; any in another. A lenient query leaves a field out of a word it
@@ -855,7 +863,7 @@ class ClusterFields:
                     return {"match_none": {}}
                 return self.query({"term": {exact: node.text}}, path)
             if node.tilde is not None and not node.phrase:
-                return _fuzzy(node.text, _no_numbers(fields) if lenient else fields, node.tilde, options, path)
+                return _fuzzy(node.text, self.of_words(fields) if lenient else fields, node.tilde, options, path)
             spec: dict[str, Any] = {"query": node.text, "fields": fields, "type": "best_fields"}
             spec.update({option: options[option] for option in ("lenient", "tie_breaker") if option in options})
             if not node.phrase and str(options.get("default_operator", "or")).lower() == "and":
@@ -872,7 +880,7 @@ class ClusterFields:
             named = defaults if field is None else [field]
             each = [
                 self.query({"wildcard": {name.partition("^")[0]: value}}, path)
-                for name in (_no_numbers(named) if lenient else named)
+                for name in (self.of_words(named) if lenient else named)
             ]
             return {"match_none": {}} if not each else each[0] if len(each) == 1 else {"bool": {"should": each}}
         if isinstance(node, query_string.Span):
@@ -1141,11 +1149,6 @@ def _lenient(options: Mapping[str, Any]) -> bool:
     query; its translation into Query DSL (:meth:`ClusterFields._tree`) must do the same, or a query the cluster
     would answer as sent is refused once a word of it takes a reading."""
     return options.get("lenient") in (True, "true")
-
-
-def _no_numbers(fields: list[str]) -> list[str]:
-    """``fields`` (``name^boost``) without the number fields, which a lenient query leaves a text word out of."""
-    return [name for name in fields if name.partition("^")[0] not in NUMERIC]
 
 
 def _a_number(text: str) -> bool:

@@ -144,6 +144,9 @@ COMPILED_KEYS = (
 TEXT_QUERIES = {"match", "match_phrase", "match_phrase_prefix", "match_bool_prefix"}
 PREFIX_QUERIES = {"match_phrase_prefix", "match_bool_prefix"}
 PREFIX_TYPES = {"bool_prefix", "phrase_prefix"}
+WILDCARD_KINDS = ("text", "id", "keyword", "brand", "attribute")
+"""The fields a wildcard word searches (:meth:`Compiler.wildcard`); on another a lenient query_string's matches
+nothing, as Elasticsearch's parser leaves a number's, a date's or a flag's field out rather than refuse the query."""
 MULTI_MATCH_TYPES = ("best_fields", "most_fields", "cross_fields", "phrase", "phrase_prefix", "bool_prefix", "boolean")
 """What Elasticsearch's multi_match ``type`` may be (``boolean``: best_fields' old name)."""
 _COMMON_KEYS = frozenset({"query", "analyzer", "boost", "_name"})
@@ -1111,6 +1114,9 @@ class Compiler:
         names = spec.get("fields", spec.get("default_field"))
         defaults = self.default_fields(names, f"{path}.fields")
         every = str(operator).lower() == "and"
+        # Read before the query: Elasticsearch refuses a zone that is none as it parses the body, lenient or not,
+        # where a lenient range (:meth:`leniently`) would take its refusal for a date its field cannot hold.
+        time_zone(spec.get("time_zone"), f"{path}.time_zone")
 
         def is_text(name: str | None) -> bool:
             """Whether words on ``name`` are text to rank; None (a word naming no field) is on the defaults, of
@@ -1168,8 +1174,12 @@ class Compiler:
                 exists = self.query({"exists": {"field": node.field}}, path, False).constraint
                 assert exists is not None  # an exists query always constrains
                 return exists
-            fields = defaults if node.field is None else [node.field]
-            return _any(self.wildcard(self.target(name, path), node.pattern, path) for name in fields)
+            targets = [self.target(name, path) for name in (defaults if node.field is None else [node.field])]
+            if self._text_options.get("lenient") in (True, "true"):
+                targets = [target for target in targets if target.kind in WILDCARD_KINDS]
+            if not targets:
+                return tantivy.Query.empty_query()
+            return _any(self.wildcard(target, node.pattern, path) for target in targets)
         if isinstance(node, query_string.Span):
             return self.leniently(lambda: self.span(node, path))
         occurs = {

@@ -56,10 +56,10 @@ from .model_folder import staged
 BLENDS = (0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
 """The reranker's weights in the served blend that dev chooses from (see the module's docstring)."""
 DEV_DEPTH = 100
-SCORED_TOGETHER = 20
-"""Dev queries whose windows are scored in one call, so that the progress bar moves every few seconds on a CPU."""
 """First-stage candidates retrieved per dev query for the evaluations and the decision: one depth, so that a
 decision over more queries ranks the queries it shares with the evaluations from the same lists."""
+SCORED_TOGETHER = 20
+"""Dev queries whose windows are scored in one call, so that the progress bar moves every few seconds on a CPU."""
 
 
 @dataclass(frozen=True)
