@@ -229,8 +229,8 @@ def measure_option(measure_queries: int | None) -> str:
 
 
 def sampled_splits(data: Dataset, measure_queries: int | None, seed: int) -> Splits:
-    """The dev and test splits, each cut to at most ``measure_queries`` judged queries (see ``Plan``): sampled as
-    the ranker step samples its dev (:func:`run_ranker`), so that it is chosen on the queries it is measured on."""
+    """The dev and test splits, each cut to at most ``measure_queries`` judged queries (see ``Plan``), as the ranker
+    trainer samples its train queries; every step is measured on them, and the ranker step chosen on their dev."""
     from ..training.ranker import sampled_queries
 
     return {split: sampled_queries(data.split(split), measure_queries, seed) for split in SPLITS}
@@ -518,15 +518,17 @@ def run_reranker(plan: Plan, settings: Settings) -> tuple[dict[str, Any], ModelC
     return {"rerank": {"model": name}}, card
 
 
-def run_ranker(plan: Plan, settings: Settings, rerank_scores: RerankScores) -> tuple[dict[str, Any], ModelCard]:
-    from ..training.ranker import RankerTraining, sampled_queries, train_ranker
+def run_ranker(
+    plan: Plan, settings: Settings, splits: Splits, rerank_scores: RerankScores
+) -> tuple[dict[str, Any], ModelCard]:
+    from ..training.ranker import RankerTraining, train_ranker
     from .training import train_model, training_data
 
     name = plan.model_name("ranker")
     data = training_data(plan.dataset, None, 1, name)
     # Chosen on the queries its step is measured on: the trainer keeps every dev query's candidates and features
     # (6 GB for the 6,400 dev queries of a Home Depot-sized dataset, however few train queries it learns from).
-    data["dev"] = sampled_queries(data["dev"], plan.measure_queries, plan.seed)
+    data["dev"] = splits["dev"]
     config = RankerTraining(max_rounds=plan.rounds, max_queries=plan.ranker_queries, seed=plan.seed)
     card = train_model(
         train_ranker, settings, data, name, config, with_ranker=False, progress=True, rerank_scores=rerank_scores
@@ -583,7 +585,7 @@ def run_step(
         "tune": lambda: run_tune(plan, settings, splits, rerank_scores),
         "encoder": lambda: run_encoder(plan, settings, splits, rerank_scores),
         "reranker": lambda: run_reranker(plan, settings),
-        "ranker": lambda: run_ranker(plan, settings, rerank_scores),
+        "ranker": lambda: run_ranker(plan, settings, splits, rerank_scores),
     }
     if step in MODEL_SECTION:  # recorded first: stopped while training, the rerun knows the model is its own
         begun = state.setdefault("trained", [])
