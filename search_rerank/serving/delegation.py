@@ -105,7 +105,7 @@ from ..core.reasons import reason_code
 from ..core.retrieval import DENSE, LEXICAL, Retriever, Stage, leg_candidates, searches_around
 from ..core.settings import LEXICAL_FIELDS, ServiceSettings
 from . import metrics, query_string, wildcards
-from .body_checks import a_count, a_keep_alive, a_keyword, an_object, clause_list, single_key
+from .body_checks import a_count, a_keep_alive, a_keyword, a_number, an_object, clause_list, single_key
 from .completion import Completion, split_suggest, suggester_kind
 from .date_math import check_options, date_bound
 from .embedded_search import PREFIX_QUERIES, ShouldMatch
@@ -827,15 +827,15 @@ class ClusterFields:
     def holds(self, name: str, value: str) -> bool:
         """Whether ``value`` may be one of the field's values: a number in a number field (the product's, or the
         catalog's own), a date in a date field; any in another. A lenient query leaves a field out of a word it
-        cannot hold (:func:`_lenient`), where the cluster would refuse the word."""
+        cannot hold (:func:`.query_string.is_lenient`), where the cluster would refuse the word."""
         kind = self.kind_of(name)
-        if kind in ("long", "double"):
-            return _a_number(value)
-        if kind == "date":
-            try:
+        try:
+            if kind in ("long", "double"):
+                a_number(value, name)
+            elif kind == "date":
                 date_bound(value, False, name)
-            except InvalidQuery:
-                return False
+        except InvalidQuery:
+            return False
         return True
 
     def _text_fields_of(self, word: query_string.Word, defaults: list[str]) -> list[str] | None:
@@ -851,7 +851,7 @@ class ClusterFields:
         each word and phrase with its readings, as a ``multi_match`` of it takes them (:meth:`with_readings`)."""
         if isinstance(node, query_string.Everything):
             return {"match_all": {}}
-        lenient = _lenient(options)
+        lenient = query_string.is_lenient(options)
         if isinstance(node, query_string.Word):
             fields = self._text_fields_of(node, defaults)
             if fields is None:
@@ -1141,22 +1141,6 @@ def _fuzzy(text: str, fields: list[str], tilde: str, options: Mapping[str, Any],
     if not queries:  # a lenient query's word on number fields alone
         return {"match_none": {}}
     return queries[0] if len(queries) == 1 else {"dis_max": {"queries": queries}}
-
-
-def _lenient(options: Mapping[str, Any]) -> bool:
-    """Whether a ``query_string`` is ``lenient``: Lucene's parser then leaves out each field a word cannot be
-    searched in (a word that is no number on a price, a fuzzy or a wildcard word on one), where it would refuse the
-    query; its translation into Query DSL (:meth:`ClusterFields._tree`) must do the same, or a query the cluster
-    would answer as sent is refused once a word of it takes a reading."""
-    return options.get("lenient") in (True, "true")
-
-
-def _a_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _slop(tilde: str | None, options: Mapping[str, Any]) -> Any:

@@ -1175,7 +1175,7 @@ class Compiler:
                 assert exists is not None  # an exists query always constrains
                 return exists
             targets = [self.target(name, path) for name in (defaults if node.field is None else [node.field])]
-            if self._text_options.get("lenient") in (True, "true"):
+            if query_string.is_lenient(self._text_options):
                 targets = [target for target in targets if target.kind in WILDCARD_KINDS]
             if not targets:
                 return tantivy.Query.empty_query()
@@ -1216,7 +1216,7 @@ class Compiler:
         try:
             return compile()
         except InvalidQuery:
-            if self._text_options.get("lenient") not in (True, "true"):
+            if not query_string.is_lenient(self._text_options):
                 raise
             return tantivy.Query.empty_query()
 

@@ -32,8 +32,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import wildcards
 from .body_checks import MAX_INT
@@ -152,6 +153,15 @@ def positive_text(node: Node, is_text: Callable[[str | None], bool] = lambda nam
             t for occur, child in node.clauses if occur != MUST_NOT and (t := positive_text(child, is_text))
         )
     return ""
+
+
+def is_lenient(options: Mapping[str, Any]) -> bool:
+    """Whether a full-text query (a ``query_string``, a ``match``) is ``lenient``, true or "true" as Elasticsearch
+    reads the flag: Lucene's parser then leaves out each field a word cannot be searched in (a word that is no
+    number on a price, a fuzzy or a wildcard word on one), where it would refuse the query. Both backends' readings
+    of such a query must do the same, or a query the cluster would answer as sent is refused once a word of it
+    takes a reading."""
+    return options.get("lenient") in (True, "true")
 
 
 def is_exists(node: Wildcard) -> bool:
