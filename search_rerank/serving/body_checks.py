@@ -129,6 +129,34 @@ def a_count(value: Any, path: str, minimum: int = 0) -> int:
     return number
 
 
+FUZZY_COUNTS = (("prefix_length", 0), ("max_expansions", 1))
+FUZZY_QUERIES = (
+    *("match", "match_phrase_prefix", "match_bool_prefix", "fuzzy", "multi_match", "combined_fields"),
+    *("query_string", "simple_query_string"),
+)
+"""A fuzzy word's counts and the least each may be: Lucene's FuzzyQuery refuses a negative prefix and no
+expansions at all, and a cluster answers that with an error of its own (osmem-server a 500), which would count
+against the cluster's breaker as the cluster failing; here it is the body's 400, on both backends."""
+
+
+def fuzzy_counts(kind: str, spec: Any, path: str) -> None:
+    """Refuse a query's fuzzy counts below :data:`FUZZY_COUNTS` (``prefix_length`` -1, ``max_expansions`` 0): a
+    ``match``'s or a ``fuzzy``'s in the field's object, a ``multi_match``'s beside the text, a ``query_string``'s
+    as ``fuzzy_prefix_length`` and ``fuzzy_max_expansions``. Anything else of the query is its own check's."""
+    if not isinstance(spec, Mapping) or kind not in FUZZY_QUERIES:
+        return
+    if kind in ("query_string", "simple_query_string"):
+        places, prefix = [(spec, path)], "fuzzy_"
+    elif kind in ("multi_match", "combined_fields"):
+        places, prefix = [(spec, path)], ""
+    else:
+        places, prefix = [(value, f"{path}.{name}") for name, value in spec.items() if isinstance(value, Mapping)], ""
+    for options, where in places:
+        for name, minimum in FUZZY_COUNTS:
+            if prefix + name in options:
+                a_count(options[prefix + name], f"{where}.{prefix}{name}", minimum)
+
+
 def within_long(number: float, path: str) -> None:
     """Refuse a bound on a whole-number field that no ``long`` reaches, as Elasticsearch refuses it (tantivy raised
     a ValueError, a 500). The bound has been read as a float, where ``Long.MAX_VALUE`` is 2**63: the limits are

@@ -105,7 +105,16 @@ from ..core.reasons import reason_code
 from ..core.retrieval import DENSE, LEXICAL, Retriever, Stage, leg_candidates, searches_around
 from ..core.settings import LEXICAL_FIELDS, ServiceSettings
 from . import metrics, query_string, wildcards
-from .body_checks import a_count, a_keep_alive, a_keyword, a_number, an_object, clause_list, single_key
+from .body_checks import (
+    a_count,
+    a_keep_alive,
+    a_keyword,
+    a_number,
+    an_object,
+    clause_list,
+    fuzzy_counts,
+    single_key,
+)
 from .completion import Completion, split_suggest, suggester_kind
 from .date_math import check_options, date_bound
 from .embedded_search import PREFIX_QUERIES, ShouldMatch
@@ -449,6 +458,7 @@ class ClusterFields:
         where = f"{path}.{kind}"
         if kind not in QUERY_TYPES:
             raise Unsupported(where, f"query type {kind!r}")
+        fuzzy_counts(kind, spec, where)
         if kind in ("match_all", "match_none", "ids"):
             return {kind: spec}
         if kind == "bool":

@@ -87,6 +87,7 @@ from .body_checks import (
     a_string,
     an_object,
     clause_list,
+    fuzzy_counts,
     known_keys,
     one_of,
     single_key,
@@ -883,6 +884,7 @@ class Compiler:
     def query(self, query: Any, path: str, scoring: bool) -> Compiled:
         kind, spec = single_key(query, path)
         where = f"{path}.{kind}"
+        fuzzy_counts(kind, spec, where)
         if kind == "match_all":
             known_keys(an_object(spec, where), where, QUERY_KEYS[kind])
             return Compiled()

@@ -244,10 +244,11 @@ def test_a_store_that_keeps_timing_out_is_left_out_at_once_until_it_answers_agai
         buy(client, search(client)["hits"][-1]["id"])
         refused = counter("search_rerank_breaker_refused_total", dependency="profile_store")
         with frozen(server):
-            timed_out = [search(client, user_id=SHOPPER)["degraded"]["personal"] for _ in range(2)]
+            timed_out = [search(client, user_id=SHOPPER) for _ in range(2)]
             left_out = search(client, user_id=SHOPPER)
-        assert timed_out == ["timeout", "timeout"]
-        assert left_out["degraded"]["personal"] == "circuit_open"
+        # the whole answers in the message: a run in CI once found no degraded.personal, never seen since
+        assert [body.get("degraded", {}).get("personal") for body in timed_out] == ["timeout", "timeout"], timed_out
+        assert left_out.get("degraded", {}).get("personal") == "circuit_open", left_out
         assert counter("search_rerank_breaker_refused_total", dependency="profile_store") == refused + 1
         deadline = time.monotonic() + 60
         while "personal" in (body := search(client, user_id=SHOPPER)).get("degraded", {}):
