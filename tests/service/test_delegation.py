@@ -67,14 +67,15 @@ SEARCH_UI_TEXT = {
 
 
 def shop_settings(index_dir: Path, lexical: LexicalSettings, dense: Any) -> Settings:
-    """The settings of a shop on CATALOG's cluster index: its field aliases, no long-tail boost."""
+    """The settings of a shop on CATALOG's cluster index: its field aliases, no long-tail boost, and no deadline a
+    loaded machine could miss (a leg or the aggregations left out would fail a test about something else)."""
     return Settings(
         index_dir=index_dir,
         lexical=lexical,
         dense=dense,
         longtail={"enabled": False},
-        service={"field_aliases": ALIASES},
-    )
+        service={"field_aliases": ALIASES, "aggregations_timeout_s": 60.0},
+    ).offline()
 
 
 @pytest.fixture
