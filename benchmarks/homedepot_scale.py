@@ -21,6 +21,11 @@ loader's cuts see the noise real raters leave. A share of test rows is ``Ignored
 (relevance -1). The figures are the generator's, not Kaggle's: they show what the commands cost and
 whether they finish at this size, not the nDCG@10 the real download gives.
 
+The ``labels`` step (not a command) scores the test split on the written rows and on the complete labels the
+generator knows for the same queries (mapped by query text and ``product_uid``): where the defaults trail BM25
+on the rows, the complete labels say whether the loss is the ranking's or the rows', which judge only what the
+generator's BM25 over titles pooled.
+
     python benchmarks/homedepot_scale.py                 # the real sizes, data under /tmp/hdscale
     python benchmarks/homedepot_scale.py --scale 0.05 --no-write   # a twentieth, to time before the full run
 
