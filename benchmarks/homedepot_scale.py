@@ -274,6 +274,12 @@ def evaluate_rows(work: Path) -> list[list[object]]:
     return found
 
 
+def below_bm25(work: Path) -> list[dict[str, Any]]:
+    """The configurations ``evaluate`` warned of as ranking below the BM25 leg, as its JSON report lists them."""
+    path = work / "evaluate.json"
+    return json.loads(path.read_text()).get("below_bm25", []) if path.is_file() else []
+
+
 def complete_labels(data: Path, queries: dict[str, Any]) -> dict[str, dict[str, int]]:
     """The generator's complete labels of ``queries`` (the loader's, by id), on the written directory's ids: a query
     by its text as the loader keys it (case and spaces aside; queries of one text share their labels, the best
@@ -394,7 +400,7 @@ def main() -> None:
     runs = {name: json.loads(path.read_text()) for name in STEPS if (path := logs / f"{name}.json").is_file()}
     loaded = load_figures(data)
     figures = {"scale": args.scale, "written": written, "loaded": loaded, "commands": runs}
-    figures |= {"evaluate": evaluate_rows(work), "onboard": onboard_rows(work)}
+    figures |= {"evaluate": evaluate_rows(work), "below_bm25": below_bm25(work), "onboard": onboard_rows(work)}
     if (labelled := logs / f"{LABELS_STEP}.json").is_file():
         figures["labels"] = json.loads(labelled.read_text())
     print(json.dumps(figures, indent=2))
@@ -473,7 +479,13 @@ def report(figures: dict[str, Any]) -> str:
         if {"bm25", "hybrid-linear"} <= scores.keys() and scores["hybrid-linear"] < scores["bm25"]:
             parts.append(
                 f"The shipped linear fusion ranks below its BM25 leg here ({scores['hybrid-linear']:.3f} against "
-                f"{scores['bm25']:.3f}), and `evaluate` says so; `tune` on dev is the way out this page measures."
+                f"{scores['bm25']:.3f}), and `evaluate` says so"
+                + (
+                    ", adding that the rows judge less of its top 10 than of BM25's"
+                    if any(w.get("unjudged_loss") for w in figures.get("below_bm25", []))
+                    else ""
+                )
+                + "; the two label sets below show what the rows miss, and `tune` on dev is a shop's way out."
             )
     if figures.get("labels"):
         parts.append(labels_report(figures["labels"]))
