@@ -21,11 +21,6 @@ loader's cuts see the noise real raters leave. A share of test rows is ``Ignored
 (relevance -1). The figures are the generator's, not Kaggle's: they show what the commands cost and
 whether they finish at this size, not the nDCG@10 the real download gives.
 
-The ``labels`` step (not a command) scores the test split on the written rows and on the complete labels the
-generator knows for the same queries (mapped by query text and ``product_uid``): where the defaults trail BM25
-on the rows, the complete labels say whether the loss is the ranking's or the rows', which judge only what the
-generator's BM25 over titles pooled.
-
     python benchmarks/homedepot_scale.py                 # the real sizes, data under /tmp/hdscale
     python benchmarks/homedepot_scale.py --scale 0.05 --no-write   # a twentieth, to time before the full run
 
@@ -54,13 +49,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from anchored_dense import OFF, runs_of, share_name  # noqa: E402
-from hard_profile import fused_run, leg_run, mean_ndcg, per_query_ndcg  # noqa: E402
 from report import ROOT, table, write_results, write_section  # noqa: E402
 
-from search_rerank.core.identifiers import names_a_code  # noqa: E402
-from search_rerank.core.retrieval import LEXICAL  # noqa: E402
-from search_rerank.core.settings import Settings  # noqa: E402
 from search_rerank.data.generate import (  # noqa: E402
     FEATURES,
     MATERIALS,
@@ -71,7 +61,6 @@ from search_rerank.data.generate import (  # noqa: E402
     make_catalog,
 )
 from search_rerank.data.taxonomy import COLOURS, TYPES  # noqa: E402
-from search_rerank.evaluation.significance import paired_test  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "homedepot_scale.json"
 REAL = {"train": 74_067, "test": 166_693, "products": 124_428, "attributes": 2_044_803, "terms": 11_795 + 22_427}
@@ -85,8 +74,6 @@ IGNORED_SHARE = 0.3
 EMPTY_EVERY = 100_000
 """One row of attributes.csv with every cell empty per this many rows, as the real file has."""
 STEPS = ("index", "evaluate", "tune", "onboard")
-LABELS_STEP = "labels"
-"""Not a command: the test split scored on the written judgments and on the complete ones the generator knows."""
 NDCG_LINE = re.compile(r"[^\n]*nDCG@10[^\n]*")
 
 
@@ -255,7 +242,7 @@ def commands(args: argparse.Namespace, data: Path, work: Path) -> dict[str, list
         "tune": ["tune", "--dataset", str(data), "--out", str(work / "tune"), "--trials", str(args.trials)],
         "onboard": ["onboard", "--dataset", str(data), "--out", str(work / "onboard"), *onboard],
     }
-    return {name: every[name] for name in args.steps if name in every}
+    return {name: every[name] for name in args.steps}
 
 
 def evaluate_rows(work: Path) -> list[list[object]]:
@@ -274,97 +261,12 @@ def evaluate_rows(work: Path) -> list[list[object]]:
     return found
 
 
-def below_bm25(work: Path) -> list[dict[str, Any]]:
-    """The configurations ``evaluate`` warned of as ranking below the BM25 leg, as its JSON report lists them."""
-    path = work / "evaluate.json"
-    return json.loads(path.read_text()).get("below_bm25", []) if path.is_file() else []
-
-
-def complete_labels(data: Path, queries: dict[str, Any]) -> dict[str, dict[str, int]]:
-    """The generator's complete labels of ``queries`` (the loader's, by id), on the written directory's ids: a query
-    by its text as the loader keys it (case and spaces aside; queries of one text share their labels, the best
-    grade kept), a product by its ``product_uid``."""
-    gen = data.parent / f"gen-{data.name}"
-    by_text = {" ".join(query.text.casefold().split()): qid for qid, query in queries.items()}
-    ours: dict[str, str] = {}
-    for line in (gen / "complete" / "queries.jsonl").open(encoding="utf-8"):
-        record = json.loads(line)
-        qid = by_text.get(" ".join(record["text"].casefold().split()))
-        if qid is not None:
-            ours[record["_id"]] = qid
-    labels: dict[str, dict[str, int]] = {}
-    for path in sorted((gen / "complete" / "qrels").glob("*.tsv")):
-        with path.open(encoding="utf-8") as qrels:
-            next(qrels)
-            for line in qrels:
-                generated, pid, grade = line.rstrip("\n").split("\t")
-                if generated in ours:
-                    uid = str(FIRST_UID + int(pid[1:]))
-                    judged = labels.setdefault(ours[generated], {})
-                    judged[uid] = max(judged.get(uid, 0), int(grade))
-    return labels
-
-
-def judged_share(run: dict[str, list[tuple[str, float]]], qrels: dict[str, dict[str, int]]) -> float:
-    """The share of the top 10 products the judgments grade, over the judged queries."""
-    tops = {qid: [pid for pid, _ in run[qid][:10]] for qid in qrels if qid in run}
-    return sum(pid in qrels[qid] for qid, top in tops.items() for pid in top) / max(sum(map(len, tops.values())), 1)
-
-
-def paired(a: dict[str, Any], b: dict[str, Any], qrels: dict[str, dict[str, int]]) -> dict[str, Any]:
-    """Run ``b`` against run ``a`` on the judged queries: the paired randomisation test's figures."""
-    first, second = per_query_ndcg(a, qrels), per_query_ndcg(b, qrels)
-    qids = sorted(first)
-    return paired_test([first[q] for q in qids], [second[q] for q in qids]).to_json()
-
-
-def label_figures(work: Path, data: Path, split: str = "test") -> dict[str, Any]:
-    """The test split's nDCG@10 for BM25 and the shipped defaults on the written judgments (what ``evaluate``
-    reads: a few rows per query, pooled from the generator's own BM25 over titles) and on the complete labels the
-    generator knows for the same queries; and on the queries that name a code, with ``dense.code_anchors`` off
-    and at the shipped weights. Why: where the defaults trail BM25 on the written rows, the complete labels say
-    whether the loss is the ranking's or the rows' (products no row judges count as irrelevant)."""
-    from search_rerank.data.loaders import load_dataset
-    from search_rerank.evaluation.tune import RankingCache
-    from search_rerank.indexing.indexes import open_pipeline
-
-    started = time.monotonic()
-    queries, rows = load_dataset(data).split(split)
-    sets = {"rows": rows, "complete": complete_labels(data, queries)}
-    settings = Settings(index_dir=work / "index", models_dir=work / "models")
-    pipeline = open_pipeline(settings)
-    pipeline.warm_up()
-    try:
-        cache = RankingCache(pipeline, queries, rows, depth=100, progress=True)
-        runs = {"bm25": leg_run(cache, LEXICAL), "defaults": fused_run(cache, settings)}
-        coded = [qid for qid in rows if qid in queries and names_a_code(queries[qid].text)]
-        deep = settings.offline().override(lexical={"candidates": 100}, dense={"candidates": 100})
-        code_runs, seen = runs_of(pipeline, queries, coded, deep)
-    finally:
-        pipeline.close()
-    shipped = share_name(settings.fusion.anchored_weights[LEXICAL])
-    code_runs = {"bm25": {q: runs["bm25"][q] for q in coded}, "off": code_runs[OFF], "on": code_runs[shipped]}
-    out: dict[str, Any] = {"split": split, "code_queries": len(coded), "anchored": seen["anchored"]}
-    for label, qrels in sets.items():
-        on_codes = {qid: qrels[qid] for qid in coded if qid in qrels}
-        out[label] = {
-            "queries": sum(qid in cache.retrieved for qid in qrels),
-            **{name: mean_ndcg(run, qrels) for name, run in runs.items()},
-            "defaults_vs_bm25": paired(runs["bm25"], runs["defaults"], qrels),
-            "codes": {name: mean_ndcg(run, on_codes) for name, run in code_runs.items()},
-            "anchors_on_vs_off": paired(code_runs["off"], code_runs["on"], on_codes),
-        }
-    out["rows"]["judged_top10"] = {name: judged_share(run, rows) for name, run in runs.items()}
-    out["seconds"] = round(time.monotonic() - started, 1)
-    return out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.strip().split("\n")[0])
     ap.add_argument("--scale", type=float, default=1.0, help="share of the download's row counts to write")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--work", type=Path, default=Path("/tmp/hdscale"))
-    ap.add_argument("--steps", nargs="*", default=[*STEPS, LABELS_STEP])
+    ap.add_argument("--steps", nargs="*", default=list(STEPS))
     ap.add_argument("--trials", type=int, default=10, help="tune's trials")
     ap.add_argument("--onboard-trials", type=int, default=5)
     ap.add_argument("--max-pairs", type=int, default=3000)
@@ -394,15 +296,11 @@ def main() -> None:
     logs.mkdir(exist_ok=True)
     for name, argv in commands(args, data, work).items():
         run_command(name, argv, env, logs)
-    if LABELS_STEP in args.steps:
-        (logs / f"{LABELS_STEP}.json").write_text(json.dumps(label_figures(work, data), indent=2))
     # Every command's latest figures, those of earlier invocations too: each can be rerun alone.
     runs = {name: json.loads(path.read_text()) for name in STEPS if (path := logs / f"{name}.json").is_file()}
     loaded = load_figures(data)
     figures = {"scale": args.scale, "written": written, "loaded": loaded, "commands": runs}
-    figures |= {"evaluate": evaluate_rows(work), "below_bm25": below_bm25(work), "onboard": onboard_rows(work)}
-    if (labelled := logs / f"{LABELS_STEP}.json").is_file():
-        figures["labels"] = json.loads(labelled.read_text())
+    figures |= {"evaluate": evaluate_rows(work), "onboard": onboard_rows(work)}
     print(json.dumps(figures, indent=2))
     if not args.no_write:
         write_results(RESULTS, figures)
@@ -479,16 +377,9 @@ def report(figures: dict[str, Any]) -> str:
         if {"bm25", "hybrid-linear"} <= scores.keys() and scores["hybrid-linear"] < scores["bm25"]:
             parts.append(
                 f"The shipped linear fusion ranks below its BM25 leg here ({scores['hybrid-linear']:.3f} against "
-                f"{scores['bm25']:.3f}), and `evaluate` says so"
-                + (
-                    ", adding that the rows judge less of its top 10 than of BM25's"
-                    if any(w.get("unjudged_loss") for w in figures.get("below_bm25", []))
-                    else ""
-                )
-                + "; the two label sets below show what the rows miss, and `tune` on dev is a shop's way out."
+                f"{scores['bm25']:.3f}), and `evaluate` says so; the next section measures what the rows miss "
+                "(`benchmarks/homedepot_labels.py`), and `tune` on dev is a shop's way out."
             )
-    if figures.get("labels"):
-        parts.append(labels_report(figures["labels"]))
     if figures["onboard"]:
         parts.append(
             "`onboard` (test is reported, dev decides"
@@ -504,40 +395,6 @@ def report(figures: dict[str, Any]) -> str:
     if tuned:
         parts.append(f"`tune` on dev: {tuned[-1]}")
     return "\n\n".join(parts)
-
-
-def labels_report(labels: dict[str, Any]) -> str:
-    rows = [
-        [name, f"{labels[name]['queries']:,}", labels[name]["bm25"], labels[name]["defaults"]]
-        + [f"{labels[name]['defaults_vs_bm25']['p_value']:.4f}"]
-        + [labels[name]["codes"][way] for way in ("bm25", "off", "on")]
-        + [f"{labels[name]['anchors_on_vs_off']['p_value']:.4f}"]
-        for name in ("rows", "complete")
-    ]
-    judged = labels["rows"]["judged_top10"]
-    return (
-        f"The {labels['split']} split on two label sets ({labels['seconds'] / 60:.1f} min): the rows of train.csv and "
-        "test.csv (what `evaluate` reads; pooled from the generator's BM25 over titles, a few per query) and the "
-        "complete labels the generator knows for the same queries and products. Code queries: the "
-        f"{labels['code_queries']:,} that name a product code, {labels['anchored']:,} of them with the named "
-        "product found (`dense.code_anchors` searches around it); *off* is the setting off, *on* the shipped "
-        "weights; *p* the paired randomisation test of defaults against BM25, and of on against off.\n\n"
-        + table(
-            [
-                "labels",
-                "queries",
-                "BM25",
-                "defaults",
-                "p",
-                "codes: BM25",
-                "codes: anchors off",
-                "codes: anchors on",
-                "p",
-            ],
-            rows,
-        )
-        + f"\n\nThe rows judge {judged['defaults']:.0%} of the defaults' top 10 and {judged['bm25']:.0%} of BM25's."
-    )
 
 
 if __name__ == "__main__":

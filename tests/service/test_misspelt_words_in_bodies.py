@@ -1,7 +1,11 @@
 """A misspelt word in a clause that decides what matches (``lexical.correct_typos``): a ``match`` or ``multi_match``
 in a filter, a ``must_not`` or a word being typed reads "leathr" as the catalogue's "leather", on the embedded
 backend and on a cluster alike, by the rules a model number follows there (a reading stands for the word it
-corrects); so does each word of a ``query_string``. Search UI's own query on a cluster: tests/service/test_delegation.py, "misspelt words"."""
+corrects); so does each word of a ``query_string``. Search UI's own query on a cluster: tests/service/test_delegation.py, "misspelt words".
+
+A fuzzy word's counts Elasticsearch refuses (a negative ``prefix_length``, no ``max_expansions``) are the body's 400
+naming the option on both backends, never a cluster's own error (a 502, counted against its breaker as the cluster
+failing)."""
 
 from __future__ import annotations
 
@@ -18,6 +22,30 @@ CATALOG = [
     Product(id="kobald", title="Kobald hammer", brand="Kobald"),
     Product(id="leaf", title="Leaf blower", brand="Bolt"),
     Product(id="saw", title="DW745-B jobsite saw", brand="DeWalt"),
+]
+
+
+REFUSED = [
+    ({"match": {"title": {"query": "sofa", "fuzziness": 1, "prefix_length": -1}}}, "query.match.title.prefix_length"),
+    ({"match": {"title": {"query": "sofa", "fuzziness": 1, "max_expansions": 0}}}, "query.match.title.max_expansions"),
+    (
+        {"match_phrase_prefix": {"title": {"query": "so", "max_expansions": -3}}},
+        "query.match_phrase_prefix.title.max_expansions",
+    ),
+    ({"fuzzy": {"title": {"value": "sofa", "prefix_length": "-2"}}}, "query.fuzzy.title.prefix_length"),
+    (
+        {"multi_match": {"query": "sofa", "fields": ["title"], "fuzziness": "AUTO", "prefix_length": -1}},
+        "query.multi_match.prefix_length",
+    ),
+    ({"query_string": {"query": "sofa~1", "fuzzy_prefix_length": -1}}, "query.query_string.fuzzy_prefix_length"),
+    (
+        {"simple_query_string": {"query": "sofa~1", "fuzzy_max_expansions": 0}},
+        "query.simple_query_string.fuzzy_max_expansions",
+    ),
+    (
+        {"bool": {"filter": [{"match": {"title": {"query": "sofa", "fuzziness": 1, "prefix_length": 1.5}}}]}},
+        "query.bool.filter[0].match.title.prefix_length",
+    ),
 ]
 
 
@@ -182,3 +210,15 @@ def test_a_lenient_multi_match_leaves_a_number_field_out_of_a_word_that_is_no_nu
 
 def test_a_lenient_match_of_a_word_on_a_number_field_matches_nothing(client):
     assert filtered(client, {"match": {"price": {"query": "leather", "lenient": True}}}) == []
+
+
+@pytest.mark.parametrize(("query", "field"), REFUSED, ids=[field for _, field in REFUSED])
+def test_a_fuzzy_count_elasticsearch_refuses_is_a_400_naming_it(client, query, field):
+    response = client.post("/products/_search", json={"query": query})
+    assert response.status_code == 400, response.get_json()
+    assert field in response.get_data(as_text=True)
+
+
+def test_fuzzy_counts_it_can_hold_search_as_before(client):
+    query = {"match": {"title": {"query": "sofaa", "fuzziness": 1, "prefix_length": "0", "max_expansions": 10}}}
+    assert filtered(client, query) == ["corner", "leather"]
