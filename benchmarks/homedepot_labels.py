@@ -30,7 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from anchored_dense import OFF, runs_of, share_name  # noqa: E402
+from anchored_dense import OFF, SHARES, runs_of, share_name  # noqa: E402
 from hard_profile import fused_run, leg_run, mean_ndcg, per_query_ndcg  # noqa: E402
 from homedepot_scale import FIRST_UID  # noqa: E402
 from report import ROOT, table, write_results, write_section  # noqa: E402
@@ -82,10 +82,10 @@ def paired(a: dict[str, Any], b: dict[str, Any], qrels: dict[str, dict[str, int]
 
 
 def label_figures(work: Path, data: Path, split: str = "test") -> dict[str, Any]:
-    """The test split's nDCG@10 for BM25 and the shipped defaults on the written judgments (what ``evaluate``
+    """The test split's nDCG@10 for BM25, the shipped defaults and RRF at their weights on the written judgments (what ``evaluate``
     reads: a few rows per query, pooled from the generator's own BM25 over titles) and on the complete labels the
     generator knows for the same queries; and on the queries that name a code, with ``dense.code_anchors`` off
-    and at the shipped weights. Why: where the defaults trail BM25 on the written rows, the complete labels say
+    and at each lexical share of ``fusion.anchored_weights``. Why: where the defaults trail BM25 on the written rows, the complete labels say
     whether the loss is the ranking's or the rows' (products no row judges count as irrelevant)."""
     from search_rerank.data.loaders import load_dataset
     from search_rerank.evaluation.tune import RankingCache
@@ -100,14 +100,17 @@ def label_figures(work: Path, data: Path, split: str = "test") -> dict[str, Any]
     try:
         cache = RankingCache(pipeline, queries, rows, depth=100, progress=True)
         runs = {"bm25": leg_run(cache, LEXICAL), "defaults": fused_run(cache, settings)}
+        runs["rrf"] = fused_run(cache, settings.override(fusion={"method": "rrf"}))  # evaluate's hybrid-rrf
         coded = [qid for qid in rows if qid in queries and names_a_code(queries[qid].text)]
         deep = settings.offline().override(lexical={"candidates": 100}, dense={"candidates": 100})
         code_runs, seen = runs_of(pipeline, queries, coded, deep)
     finally:
         pipeline.close()
     shipped = share_name(settings.fusion.anchored_weights[LEXICAL])
+    shares = {f"{share:.1f}": code_runs[share_name(share)] for share in SHARES}
     code_runs = {"bm25": {q: runs["bm25"][q] for q in coded}, "off": code_runs[OFF], "on": code_runs[shipped]}
     out: dict[str, Any] = {"split": split, "code_queries": len(coded), "anchored": seen["anchored"]}
+    out["shipped_share"] = settings.fusion.anchored_weights[LEXICAL]
     for label, qrels in sets.items():
         on_codes = {qid: qrels[qid] for qid in coded if qid in qrels}
         out[label] = {
@@ -116,6 +119,7 @@ def label_figures(work: Path, data: Path, split: str = "test") -> dict[str, Any]
             "defaults_vs_bm25": paired(runs["bm25"], runs["defaults"], qrels),
             "codes": {name: mean_ndcg(run, on_codes) for name, run in code_runs.items()},
             "anchors_on_vs_off": paired(code_runs["off"], code_runs["on"], on_codes),
+            "anchored_shares": {share: mean_ndcg(run, on_codes) for share, run in shares.items()},
         }
     out["rows"]["judged_top10"] = {name: judged_share(run, rows) for name, run in runs.items()}
     out["seconds"] = round(time.monotonic() - started, 1)
@@ -123,36 +127,30 @@ def label_figures(work: Path, data: Path, split: str = "test") -> dict[str, Any]
 
 
 def labels_report(labels: dict[str, Any]) -> str:
+    names = ("rows", "complete")
     rows = [
         [name, f"{labels[name]['queries']:,}", labels[name]["bm25"], labels[name]["defaults"]]
-        + [f"{labels[name]['defaults_vs_bm25']['p_value']:.4f}"]
+        + [f"{labels[name]['defaults_vs_bm25']['p_value']:.4f}", labels[name]["rrf"]]
         + [labels[name]["codes"][way] for way in ("bm25", "off", "on")]
         + [f"{labels[name]['anchors_on_vs_off']['p_value']:.4f}"]
-        for name in ("rows", "complete")
+        for name in names
     ]
+    header = ["labels", "queries", "BM25", "defaults", "p", "RRF", "codes: BM25", "codes: anchors off"]
+    shares = list(labels["rows"]["anchored_shares"])
+    by_share = [[name, *(labels[name]["anchored_shares"][share] for share in shares)] for name in names]
     judged = labels["rows"]["judged_top10"]
     return (
         f"The {labels['split']} split on two label sets ({labels['seconds'] / 60:.1f} min): the rows of train.csv and "
         "test.csv (what `evaluate` reads; pooled from the generator's BM25 over titles, a few per query) and the "
-        "complete labels the generator knows for the same queries and products. Code queries: the "
+        "complete labels the generator knows for the same queries and products. *RRF* is `evaluate`'s hybrid-rrf "
+        "(the shipped weights, ranks fused). Code queries: the "
         f"{labels['code_queries']:,} that name a product code, {labels['anchored']:,} of them with the named "
         "product found (`dense.code_anchors` searches around it); *off* is the setting off, *on* the shipped "
         "weights; *p* the paired randomisation test of defaults against BM25, and of on against off.\n\n"
-        + table(
-            [
-                "labels",
-                "queries",
-                "BM25",
-                "defaults",
-                "p",
-                "codes: BM25",
-                "codes: anchors off",
-                "codes: anchors on",
-                "p",
-            ],
-            rows,
-        )
-        + f"\n\nThe rows judge {judged['defaults']:.0%} of the defaults' top 10 and {judged['bm25']:.0%} of BM25's."
+        + table([*header, "codes: anchors on", "p"], rows)
+        + f"\n\nThe rows judge {judged['defaults']:.0%} of the defaults' top 10 and {judged['bm25']:.0%} of BM25's. "
+        "The code queries with the anchors on at each lexical share of `fusion.anchored_weights` "
+        f"({labels['shipped_share']:g} shipped):\n\n" + table(["labels", *shares], by_share)
     )
 
 
