@@ -82,11 +82,12 @@ def paired(a: dict[str, Any], b: dict[str, Any], qrels: dict[str, dict[str, int]
 
 
 def label_figures(work: Path, data: Path, split: str = "test") -> dict[str, Any]:
-    """The test split's nDCG@10 for BM25, the shipped defaults and RRF at their weights on the written judgments (what ``evaluate``
-    reads: a few rows per query, pooled from the generator's own BM25 over titles) and on the complete labels the
-    generator knows for the same queries; and on the queries that name a code, with ``dense.code_anchors`` off
-    and at each lexical share of ``fusion.anchored_weights``. Why: where the defaults trail BM25 on the written rows, the complete labels say
-    whether the loss is the ranking's or the rows' (products no row judges count as irrelevant)."""
+    """The test split's nDCG@10 for BM25, the shipped defaults and RRF at their weights on the written judgments
+    (what ``evaluate`` reads: a few rows per query, pooled from the generator's own BM25 over titles) and on the
+    complete labels the generator knows for the same queries; and on the queries that name a code, with
+    ``dense.code_anchors`` off and at each lexical share of ``fusion.anchored_weights``. Why: where the defaults
+    trail BM25 on the written rows, the complete labels say whether the loss is the ranking's or the rows'
+    (products no row judges count as irrelevant)."""
     from search_rerank.data.loaders import load_dataset
     from search_rerank.evaluation.tune import RankingCache
     from search_rerank.indexing.indexes import open_pipeline

@@ -130,13 +130,14 @@ def a_count(value: Any, path: str, minimum: int = 0) -> int:
 
 
 FUZZY_COUNTS = (("prefix_length", 0), ("max_expansions", 1))
+"""A fuzzy word's counts and the least each may be: Lucene's FuzzyQuery refuses a negative prefix and no
+expansions at all, and a cluster answers that with an error of its own (osmem-server a 500), which would count
+against the cluster's breaker as the cluster failing; here it is the body's 400, on both backends."""
 FUZZY_QUERIES = (
     *("match", "match_phrase_prefix", "match_bool_prefix", "fuzzy", "multi_match", "combined_fields"),
     *("query_string", "simple_query_string"),
 )
-"""A fuzzy word's counts and the least each may be: Lucene's FuzzyQuery refuses a negative prefix and no
-expansions at all, and a cluster answers that with an error of its own (osmem-server a 500), which would count
-against the cluster's breaker as the cluster failing; here it is the body's 400, on both backends."""
+"""The queries that take those counts (:func:`fuzzy_counts`)."""
 
 
 def fuzzy_counts(kind: str, spec: Any, path: str) -> None:
