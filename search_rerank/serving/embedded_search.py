@@ -148,6 +148,11 @@ PREFIX_TYPES = {"bool_prefix", "phrase_prefix"}
 WILDCARD_KINDS = ("text", "id", "keyword", "brand", "attribute")
 """The fields a wildcard word searches (:meth:`Compiler.wildcard`); on another a lenient query_string's matches
 nothing, as Elasticsearch's parser leaves a number's, a date's or a flag's field out rather than refuse the query."""
+FUZZY_QUERY_KEYS = frozenset(
+    {"value", "fuzziness", "prefix_length", "max_expansions", "transpositions", "rewrite", "boost", "_name"}
+)
+UNFUZZY_KINDS = ("numeric", "date", "boolean")
+"""The fields a fuzzy word cannot search: Elasticsearch refuses one there (a lenient query leaves the field out)."""
 MULTI_MATCH_TYPES = ("best_fields", "most_fields", "cross_fields", "phrase", "phrase_prefix", "bool_prefix", "boolean")
 """What Elasticsearch's multi_match ``type`` may be (``boolean``: best_fields' old name)."""
 _COMMON_KEYS = frozenset({"query", "analyzer", "boost", "_name"})
@@ -507,6 +512,24 @@ class Compiler:
         self.worded_terms = True
         return _any(self.words([target.name], v, phrase=False, every=True) for v in texts)
 
+    def value(self, target: Target, text: str, fuzzy: Fuzziness | None, path: str) -> tantivy.Query:
+        """A word of a full-text query on a field that is not text: its exact value (:meth:`exact`) or, where the
+        word is fuzzy, what Elasticsearch makes of a fuzzy word there: a keyword's values (a brand's as its filter
+        key folds them) within the word's edits, and on a number, a date or a flag a 400 naming where, as
+        Elasticsearch refuses the query ("Can only use fuzzy queries on keyword and text fields"); a lenient
+        query leaves the field out instead (:meth:`leniently`). An id, a category or an attribute matches exactly."""
+        if fuzzy is None:
+            return self.exact(target, [text], path)
+        if target.kind in UNFUZZY_KINDS:
+            raise InvalidQuery(
+                path, f"a fuzzy word on {target.name!r}, a {target.kind} field: only keyword and text fields take one"
+            )
+        if target.kind == "keyword":
+            return self.term(target.indexed, text, fuzzy, path)
+        if target.kind == "brand":
+            return self.term("brand_key", normalise_term(text), fuzzy, path)
+        return self.exact(target, [text], path)
+
     def _number(self, target: Target, text: str, path: str) -> tantivy.Query:
         """One number's term. A whole number on a field of whole numbers is looked up as it is written: read as
         a double, 9007199254740993 would be 9007199254740992, another product's value."""
@@ -533,8 +556,8 @@ class Compiler:
     ) -> tantivy.Query:
         """Text matched as Elasticsearch matches it on analyzed fields: any field; every word or any (or a phrase).
 
-        A field that is not a text field matches its exact values instead (a ``match`` on ``brand.keyword``),
-        never fuzzily, as in Elasticsearch here. With ``prefix`` the last word is one being typed
+        A field that is not a text field matches its values instead (a ``match`` on ``brand.keyword``, see
+        :meth:`value`). With ``prefix`` the last word is one being typed
         (``bool_prefix``, ``phrase_prefix``): it also matches the words it begins, so "sof" finds sofas.
         ``fuzzy`` lets each other word match within its edits ("sofw" finds sofas); ``slop`` lets a phrase's
         words be that many positions apart. ``minimum_should_match`` is how many of the words must match
@@ -551,7 +574,7 @@ class Compiler:
         for name in fields:
             target = self.target(name, path or name)
             if target.kind != "text":
-                per_field.append(self.leniently(functools.partial(self.exact, target, [text], path or name)))
+                per_field.append(self.leniently(functools.partial(self.value, target, text, fuzzy, path or name)))
             elif tokens and target.name not in names:
                 names.append(target.name)
         found = tuple(self.leg.codes(text)) if names else ()
@@ -902,6 +925,8 @@ class Compiler:
             return Compiled(self._range(spec, where))
         if kind in ("prefix", "wildcard"):
             return self._pattern(kind, spec, where, scoring)
+        if kind == "fuzzy":
+            return self._fuzzy(spec, where, scoring)
         if kind == "exists":
             name = a_string(an_object(spec, where).get("field"), f"{where}.field")
             target = self.target(name, f"{where}.field")
@@ -1165,9 +1190,10 @@ class Compiler:
             return tantivy.Query.all_query()
         if isinstance(node, query_string.Word):
             fields = defaults if node.field is None else [node.field]
-            if node.field is not None and self.target(node.field, path).kind != "text":
-                return self.leniently(functools.partial(self.exact, self.target(node.field, path), [node.text], path))
             fuzzy, slop = tilde.of(node, path)
+            if node.field is not None and self.target(node.field, path).kind != "text":
+                target = self.target(node.field, path)
+                return self.leniently(functools.partial(self.value, target, node.text, fuzzy, path))
             if fuzzy is not None:
                 return self.as_typed(fields, node.text, fuzzy, path)
             return self.words(fields, node.text, node.phrase, every, path, slop=slop, readings=True)
@@ -1241,7 +1267,7 @@ class Compiler:
         for name in fields:
             target = self.target(name, path)
             if target.kind != "text":
-                per_field.append(self.leniently(functools.partial(self.exact, target, [text], path)))
+                per_field.append(self.leniently(functools.partial(self.value, target, text, fuzzy, path)))
                 continue
             self._mark(Mark(target.name, (word,), fuzzy if edits else None))
             per_field.append(self.term(target.name, word, fuzzy, path))
@@ -1282,6 +1308,32 @@ class Compiler:
         if scoring and target.kind == "text" and words:
             return Compiled(query, texts=[words], scored=[query])
         return Compiled(query)
+
+    def _fuzzy(self, spec: Any, path: str, scoring: bool) -> Compiled:
+        """A ``fuzzy`` query: a text field's words, or a keyword's values (:meth:`value`), within the edits of the
+        value (``AUTO`` unless ``fuzziness`` says), which is taken as given, not analysed, as Elasticsearch takes a
+        term-level query's: "Sofa" is an edit from the indexed "sofa". Scored on a text field, its value is also
+        the query's words."""
+        spec = {k: v for k, v in an_object(spec, path).items() if k not in ("boost", "_name")}
+        name, value = single_key(spec, path)
+        where = f"{path}.{name}"
+        options = dict(an_object(value, where)) if isinstance(value, Mapping) else {"value": value}
+        known_keys(options, where, FUZZY_QUERY_KEYS)
+        text = a_keyword(options.get("value"), f"{where}.value")
+        fuzzy = self.fuzziness(
+            {
+                "fuzziness": "AUTO" if options.get("fuzziness") is None else options["fuzziness"],
+                "prefix_length": options.get("prefix_length"),
+                "fuzzy_transpositions": options.get("transpositions", True),
+            },
+            where,
+        )
+        target = self.target(name, where)
+        if target.kind != "text":
+            return Compiled(self.value(target, text, fuzzy, where))
+        self._mark(Mark(target.name, (text,), fuzzy))
+        query = self.term(target.name, text, fuzzy, where)
+        return Compiled(query, texts=[text], scored=[query]) if scoring else Compiled(query)
 
     def _range(self, spec: Any, path: str) -> tantivy.Query:
         spec = {k: v for k, v in an_object(spec, path).items() if k not in ("boost", "_name")}

@@ -10,7 +10,7 @@ failing)."""
 from __future__ import annotations
 
 import pytest
-from both_backends import BACKENDS, backend_client, ids, search
+from both_backends import BACKENDS, backend_client, filtered, ids, search
 
 from search_rerank.core.product import Product
 
@@ -57,10 +57,6 @@ def embedded(catalog_client):
 @pytest.fixture(params=BACKENDS)
 def client(request):
     return backend_client(request, CATALOG)
-
-
-def filtered(client, clause) -> list[str]:
-    return sorted(ids(search(client, {"query": {"bool": {"filter": [clause]}}})))
 
 
 def test_a_misspelt_word_in_a_filter_finds_the_products_with_the_word_spelt_right(client):
