@@ -24,6 +24,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,15 @@ from report import ROOT, table, write_results, write_section  # noqa: E402
 from search_rerank.core.identifiers import names_a_code  # noqa: E402
 from search_rerank.core.retrieval import LEXICAL  # noqa: E402
 from search_rerank.core.settings import Settings  # noqa: E402
+from search_rerank.data.qrels import Qrels  # noqa: E402
+from search_rerank.evaluation.evaluate import JUDGED, relevance_metrics  # noqa: E402
 from search_rerank.evaluation.significance import paired_test  # noqa: E402
+from search_rerank.evaluation.tune import RankingCache, SearchSpace, share_weights, tune_code_weights  # noqa: E402
+from search_rerank.evaluation.tuning_report import code_share_lines  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "homedepot_labels.json"
+TUNED_CODES = "tuned_codes"
+"""The defaults with the code queries' lexical shares `tune` chooses on the dev split's rows."""
 
 
 def complete_labels(data: Path, queries: dict[str, Any]) -> dict[str, dict[str, int]]:
@@ -69,9 +76,20 @@ def complete_labels(data: Path, queries: dict[str, Any]) -> dict[str, dict[str, 
 
 
 def judged_share(run: dict[str, list[tuple[str, float]]], qrels: dict[str, dict[str, int]]) -> float:
-    """The share of the top 10 products the judgments grade, over the judged queries."""
-    tops = {qid: [pid for pid, _ in run[qid][:10]] for qid in qrels if qid in run}
-    return sum(pid in qrels[qid] for qid, top in tops.items() for pid in top) / max(sum(map(len, tops.values())), 1)
+    """Judged@10 (ir-measures, as `evaluate` reports it): the share of each query's top 10 the judgments grade,
+    averaged over the judged queries."""
+    per_query = relevance_metrics(qrels, run)
+    return sum(scores[str(JUDGED)] for scores in per_query.values()) / max(len(per_query), 1)
+
+
+def tuned_code_shares(pipeline: Any, settings: Settings, queries: dict[str, Any], rows: Qrels) -> dict[str, Any]:
+    """What `tune` makes of the code queries' lexical shares on the dev split's rows (the judgments a shop has):
+    each kind's :class:`ShareChoice`, ranked from the dev code queries alone, as tune ranks them."""
+    coded = {qid: rows[qid] for qid in rows if qid in queries and names_a_code(queries[qid].text)}
+    cache = RankingCache(pipeline, queries, coded, depth=100, progress=True)
+    return {
+        name: asdict(choice) for name, choice in tune_code_weights(cache, settings, SearchSpace().code_alpha).items()
+    }
 
 
 def paired(a: dict[str, Any], b: dict[str, Any], qrels: dict[str, dict[str, int]]) -> dict[str, Any]:
@@ -89,11 +107,11 @@ def label_figures(work: Path, data: Path, split: str = "test") -> dict[str, Any]
     trail BM25 on the written rows, the complete labels say whether the loss is the ranking's or the rows'
     (products no row judges count as irrelevant)."""
     from search_rerank.data.loaders import load_dataset
-    from search_rerank.evaluation.tune import RankingCache
     from search_rerank.indexing.indexes import open_pipeline
 
     started = time.monotonic()
-    queries, rows = load_dataset(data).split(split)
+    dataset = load_dataset(data)
+    queries, rows = dataset.split(split)
     sets = {"rows": rows, "complete": complete_labels(data, queries)}
     settings = Settings(index_dir=work / "index", models_dir=work / "models")
     pipeline = open_pipeline(settings)
@@ -102,6 +120,12 @@ def label_figures(work: Path, data: Path, split: str = "test") -> dict[str, Any]
         cache = RankingCache(pipeline, queries, rows, depth=100, progress=True)
         runs = {"bm25": leg_run(cache, LEXICAL), "defaults": fused_run(cache, settings)}
         runs["rrf"] = fused_run(cache, settings.override(fusion={"method": "rrf"}))  # evaluate's hybrid-rrf
+        chosen = tuned_code_shares(pipeline, settings, *dataset.split("dev"))
+        tuned = {
+            name: share_weights(choice["best"] if choice["adopted"] else choice["current"])
+            for name, choice in chosen.items()
+        }
+        runs[TUNED_CODES] = fused_run(cache, settings.override(fusion=tuned))
         coded = [qid for qid in rows if qid in queries and names_a_code(queries[qid].text)]
         deep = settings.offline().override(lexical={"candidates": 100}, dense={"candidates": 100})
         code_runs, seen = runs_of(pipeline, queries, coded, deep)
@@ -112,12 +136,14 @@ def label_figures(work: Path, data: Path, split: str = "test") -> dict[str, Any]
     code_runs = {"bm25": {q: runs["bm25"][q] for q in coded}, "off": code_runs[OFF], "on": code_runs[shipped]}
     out: dict[str, Any] = {"split": split, "code_queries": len(coded), "anchored": seen["anchored"]}
     out["shipped_share"] = settings.fusion.anchored_weights[LEXICAL]
+    out["dev_code_shares"] = chosen
     for label, qrels in sets.items():
         on_codes = {qid: qrels[qid] for qid in coded if qid in qrels}
         out[label] = {
             "queries": sum(qid in cache.retrieved for qid in qrels),
             **{name: mean_ndcg(run, qrels) for name, run in runs.items()},
             "defaults_vs_bm25": paired(runs["bm25"], runs["defaults"], qrels),
+            "tuned_codes_vs_defaults": paired(runs["defaults"], runs[TUNED_CODES], qrels),
             "codes": {name: mean_ndcg(run, on_codes) for name, run in code_runs.items()},
             "anchors_on_vs_off": paired(code_runs["off"], code_runs["on"], on_codes),
             "anchored_shares": {share: mean_ndcg(run, on_codes) for share, run in shares.items()},
@@ -151,7 +177,24 @@ def labels_report(labels: dict[str, Any]) -> str:
         + table([*header, "codes: anchors on", "p"], rows)
         + f"\n\nThe rows judge {judged['defaults']:.0%} of the defaults' top 10 and {judged['bm25']:.0%} of BM25's. "
         "The code queries with the anchors on at each lexical share of `fusion.anchored_weights` "
-        f"({labels['shipped_share']:g} shipped):\n\n" + table(["labels", *shares], by_share)
+        f"({labels['shipped_share']:g} shipped):\n\n"
+        + table(["labels", *shares], by_share)
+        + "\n\n`tune` chooses the code queries' lexical shares on the dev split's rows after its trials, moving one "
+        "only on a significant lead (`evaluation.tune.choose_share`):\n\n"
+        + "".join(f"- {line}\n" for line in code_share_lines({"code_weights": labels["dev_code_shares"]}))
+        + "\n"
+        + table(
+            ["labels", "defaults", "defaults, tuned code shares", "p"],
+            [
+                [
+                    name,
+                    labels[name]["defaults"],
+                    labels[name][TUNED_CODES],
+                    f"{labels[name]['tuned_codes_vs_defaults']['p_value']:.4f}",
+                ]
+                for name in names
+            ],
+        )
     )
 
 

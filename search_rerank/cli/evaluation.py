@@ -205,6 +205,13 @@ def kind_table(report, measure: str = "nDCG@10") -> Table:
     "shoppers, may lose against no personalisation (the mean loss plus one standard error of it, see "
     "evaluation.tune.Guard).",
 )
+@click.option(
+    "--code-shares/--no-code-shares",
+    default=True,
+    show_default=True,
+    help="After the trials, choose the lexical share of the queries naming a product code on those queries alone, "
+    'moving it only on a significant lead (docs/TUNING.md, "Queries that name a product by its code").',
+)
 @click.pass_context
 def tune(
     ctx: click.Context,
@@ -222,6 +229,7 @@ def tune(
     click_logs: tuple[Path, ...],
     shoppers: Path | None,
     max_shared_cost: float,
+    code_shares: bool,
 ) -> None:
     """Search fusion, candidates, rerank window and long-tail settings on a split; write the best as TOML.
 
@@ -236,7 +244,7 @@ def tune(
     from ..evaluation.exposure import click_popularity
     from ..evaluation.tune import Goal, Guard, SearchSpace, write_settings
     from ..evaluation.tune import tune as run
-    from ..evaluation.tuning_report import write_report
+    from ..evaluation.tuning_report import code_share_lines, write_report
     from ..indexing.indexes import open_pipeline
 
     pipeline = open_pipeline(settings_for(ctx))
@@ -249,6 +257,7 @@ def tune(
         longtail_targets=tuple(t.strip() for t in longtail_targets.split(",") if t.strip()),
         ranking=shoppers is None,
         personalisation=shoppers is not None,
+        code_weights=code_shares,
     )
     goal = Goal(min_lt_share=min_lt_share, max_ndcg_cost=max_ndcg_cost, exposure=exposure)
     profiles = guard = None
@@ -307,6 +316,8 @@ def tune(
         f"nDCG@10 delta {sig['mean_delta']:+.4f}, {sig['confidence']:.0%} CI [{sig['ci_low']:+.4f}, "
         f"{sig['ci_high']:+.4f}], p = {sig['p_value']:.4f} (on the tuning split: optimistic)"
     )
+    for line in code_share_lines(result.to_json()):
+        console.print(line)
     console.print(f"wrote {best_file} and {page}; Pareto front: {len(result.pareto)} trials")
 
 

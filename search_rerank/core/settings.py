@@ -317,9 +317,10 @@ class FusionSettings(_Section):
         "core.identifiers): lexical only by default, since a text encoder cannot read codes; set them equal to "
         "`weights` to fuse such queries like any other",
     )
-    """Not searched by ``tune``: a dev split holds few code queries (40 of 248 on the hard profile), and from them
-    tune gave the dense leg 0.32 of codes where it scores nDCG@10 0.03, a fit to noise (docs/TUNING.md).
-    ``compare`` two settings files to check another value on a shop's own data."""
+    """Not among ``tune``'s trials: a dev split holds few code queries (40 of 248 on the hard profile), and from
+    them the trials gave the dense leg 0.32 of codes where it scores nDCG@10 0.03, a fit to noise. After the
+    trials ``tune`` tries shares on the code queries alone and moves this (and ``anchored_weights``) only on a
+    significant lead (evaluation.tune.choose_share; docs/TUNING.md)."""
     anchored_weights: dict[LegName, float] = Field(
         default_factory=_anchored_leg_weights,
         description="leg weights for a query naming a product code whose dense leg searched by that product's "

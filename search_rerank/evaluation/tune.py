@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from ..core.candidate import Candidate
 from ..core.errors import ConfigError
+from ..core.identifiers import names_a_code
 from ..core.pipeline import Ranking, SearchPipeline
 from ..core.product import Product
 from ..core.profile import ShopperProfile
@@ -45,7 +46,7 @@ from ..data.qrels import Qrels
 from ..indexing.versions import write_atomically
 from .evaluate import MEASURES, TOP, long_tail_share, relevance_metrics
 from .exposure import tier_shares
-from .significance import paired_test
+from .significance import paired_test, randomisation_p
 
 NDCG = "nDCG@10"
 LT_SHARE = "lt_share@10"
@@ -93,6 +94,13 @@ class SearchSpace:
     more weight than an unscaled one to settle the same near-ties."""
     max_cap: float = 2.0
     max_rise: int = 50
+    code_weights: bool = True
+    """After the trials, choose the lexical share of the queries naming a product code (``fusion.identifier_weights``
+    and ``fusion.anchored_weights``) on those queries alone, keeping the current share unless another beats it
+    significantly (see :func:`choose_share`). Needs both legs and ``ranking``."""
+    code_alpha: float = 0.05
+    """The significance a code share must reach to replace the current one, before dividing it among the shares
+    tried."""
 
     def __post_init__(self) -> None:
         if self.max_candidates < self.min_candidates:
@@ -109,6 +117,8 @@ class SearchSpace:
             raise ConfigError(f"longtail targets {sorted(unknown) or '(none)'} invalid; choose from {LONGTAIL_TARGETS}")
         if not self.ranking and not self.personalisation:
             raise ConfigError("nothing to search: enable ranking, personalisation or both")
+        if not 0 < self.code_alpha < 1:
+            raise ConfigError(f"code_alpha must be between 0 and 1, got {self.code_alpha}")
 
 
 def suggest(trial: optuna.Trial, space: SearchSpace, hybrid: bool, reranker: bool) -> dict[str, Any]:
@@ -125,7 +135,7 @@ def suggest(trial: optuna.Trial, space: SearchSpace, hybrid: bool, reranker: boo
         params["fusion_method"] = trial.suggest_categorical("fusion_method", ["rrf", "linear"])
         # Only the ratio of the two weights changes a fused order, so one parameter covers them.
         params["lexical_weight"] = trial.suggest_float("lexical_weight", 0.0, 1.0)
-        # Not fusion.identifier_weights: see its description in core.settings for why they are not searched.
+        # Not the code queries' weights: tune_code_weights chooses them after the trials, on those queries alone.
         if params["fusion_method"] == "rrf":
             params["rank_constant"] = trial.suggest_float("rank_constant", 1.0, 200.0, log=True)
         else:
@@ -388,8 +398,9 @@ class RankingCache:
     def has_reranker(self) -> bool:
         return self.pipeline.reranker is not None
 
-    def rank(self, settings: Settings) -> dict[str, list[Candidate]]:
-        """Each query's ranked list under ``settings``, ranked from the cached retrieval as the service ranks.
+    def rank(self, settings: Settings, only: Collection[str] | None = None) -> dict[str, list[Candidate]]:
+        """Each query's ranked list under ``settings`` (or only those of ``only``), ranked from the cached
+        retrieval as the service ranks.
 
         The stages before personalisation depend on neither the shopper nor the personalisation settings, so
         their lists are kept for the last settings they were ranked with (one per query text): a search over
@@ -400,8 +411,9 @@ class RankingCache:
         if key != self._shared_key:
             self._shared_key, self._shared = key, {}
         out = {}
+        chosen = self.retrieved if only is None else {qid: self.retrieved[qid] for qid in only}
         ranking = tqdm(
-            self.retrieved.items(),
+            chosen.items(),
             desc="rank",
             unit="query",
             disable=not self.progress,
@@ -415,8 +427,8 @@ class RankingCache:
             out[qid] = self.pipeline.rank_for_shopper(shared, settings, self.profiles.get(qid)).candidates
         return out
 
-    def score(self, settings: Settings) -> Scored:
-        ranked = self.rank(settings)
+    def score(self, settings: Settings, only: Collection[str] | None = None) -> Scored:
+        ranked = self.rank(settings, only)
         run = {qid: [(c.product_id, c.score) for c in hits[:100]] for qid, hits in ranked.items()}
         per_query = relevance_metrics(self.qrels, run)
         ids = {qid: [c.product_id for c in hits[:TOP]] for qid, hits in ranked.items()}
@@ -448,6 +460,120 @@ class RankingCache:
 
     def close(self) -> None:
         self.pipeline.close()
+
+
+# ------------------------------------------------------------ the code queries' own weights
+
+
+CODE_WEIGHTS = ("identifier_weights", "anchored_weights")
+"""The fusion weights of the queries naming a product code: those whose dense leg searched the text, and those
+whose dense leg searched around the named product (core.fusion)."""
+CODE_SHARES = tuple(round(0.1 * step, 1) for step in range(11))
+"""The lexical shares tried for them. Coarse on purpose: a dev split holds few code queries, and every share tried
+is one more chance to fit their noise (the bar each must clear is divided among them)."""
+
+
+@dataclass(frozen=True)
+class ShareChoice:
+    """What one kind of code query on dev says about its lexical share, and whether it moved."""
+
+    queries: int
+    current: float
+    """The lexical share the settings had."""
+    current_ndcg: float
+    ndcg: dict[str, float]
+    """Mean nDCG@10 of these queries at each share tried (keyed ``"0.0"`` .. ``"1.0"``)."""
+    best: float
+    p_value: float | None
+    """Paired randomisation test of the best share against the current one; None where it did not score higher."""
+    adopted: bool
+    reason: str
+
+    @property
+    def share(self) -> float:
+        return self.best if self.adopted else self.current
+
+
+def lexical_share(weights: Mapping[str, float]) -> float:
+    """The lexical leg's share of a two-leg weighting (only the ratio changes a fused order)."""
+    total = weights.get(LEXICAL, 0.0) + weights.get(DENSE, 0.0)
+    return weights.get(LEXICAL, 0.0) / total if total > 0 else 1.0
+
+
+def share_weights(share: float) -> dict[str, float]:
+    return {LEXICAL: round(share, 6), DENSE: round(1.0 - share, 6)}
+
+
+def choose_share(
+    current_share: float,
+    current: Sequence[float],
+    by_share: Mapping[float, Sequence[float]],
+    alpha: float,
+    seed: int = 0,
+) -> ShareChoice:
+    """The share whose queries score highest, adopted only when it beats the current share's on the same queries
+    with a paired randomisation p-value below ``alpha`` divided by the number of shares tried.
+
+    Why so strict: choosing the best of many shares on a few dozen queries finds one that scored higher by luck
+    (tune once gave the dense leg 0.32 of code queries where that leg scores nDCG@10 0.03, docs/TUNING.md), and
+    the current share is the one chosen across both generated profiles. Dividing the bar among the shares tried
+    (Bonferroni) keeps the chance of moving on noise below ``alpha``; a dev split with thousands of code queries
+    moves on a real difference.
+    """
+    ndcg = {f"{share:.1f}": float(np.mean(scores)) for share, scores in by_share.items()} if current else {}
+    if not current:
+        return ShareChoice(0, current_share, 0.0, ndcg, current_share, None, False, "no such query on dev")
+    current_ndcg = float(np.mean(current))
+    best = max(by_share, key=lambda share: (float(np.mean(by_share[share])), -abs(share - current_share)))
+    best_ndcg = float(np.mean(by_share[best]))
+    choice = ShareChoice(len(current), current_share, current_ndcg, ndcg, best, None, False, "")
+    if best_ndcg <= current_ndcg:
+        return replace(choice, reason="no share scored higher than the current one")
+    p_value = randomisation_p(np.subtract(by_share[best], current), seed=seed)
+    bar = alpha / len(by_share)
+    if p_value >= bar:
+        return replace(
+            choice, p_value=p_value, reason=f"p {p_value:.4f} not below {alpha:g} / {len(by_share)} shares = {bar:.4g}"
+        )
+    return replace(
+        choice,
+        p_value=p_value,
+        adopted=True,
+        reason=f"p {p_value:.4f} below {alpha:g} / {len(by_share)} shares = {bar:.4g}",
+    )
+
+
+def tune_code_weights(cache: RankingCache, settings: Settings, alpha: float, seed: int = 0) -> dict[str, ShareChoice]:
+    """Each kind of code query's lexical share, chosen on those queries alone (:func:`choose_share`).
+
+    Separate from the trials because these weights rank only these queries: searched with the others, their
+    effect on the mean of all queries is small beside the noise of the other parameters, and the sampler fitted
+    it anyway. Both kinds are scored at each share in one ranking, since no query is fused with both.
+    """
+    groups: dict[str, list[str]] = {name: [] for name in CODE_WEIGHTS}
+    for qid, retrieved in cache.retrieved.items():
+        if names_a_code(retrieved.query):
+            groups["anchored_weights" if retrieved.anchor is not None else "identifier_weights"].append(qid)
+    asked = [qid for group in groups.values() for qid in group]
+    current = cache.score(settings, asked) if asked else None
+    tried = {
+        share: cache.score(settings.override(fusion={name: share_weights(share) for name in CODE_WEIGHTS}), asked)
+        for share in (CODE_SHARES if asked else ())
+    }
+
+    def ndcg(scored: Scored | None, group: Sequence[str]) -> list[float]:
+        return [scored.per_query[q][NDCG] for q in group] if scored is not None else []
+
+    return {
+        name: choose_share(
+            lexical_share(getattr(settings.fusion, name)),
+            ndcg(current, group),
+            {share: ndcg(scored, group) for share, scored in tried.items()},
+            alpha,
+            seed,
+        )
+        for name, group in groups.items()
+    }
 
 
 # ------------------------------------------------------------ the search
@@ -561,6 +687,8 @@ class TuningResult:
     space: dict[str, Any] = field(default_factory=dict)
     exposure: str = LT_SHARE
     """The exposure metric that was the second objective (or constrained)."""
+    code_weights: dict[str, Any] = field(default_factory=dict)
+    """Per kind of code query (``identifier_weights``, ``anchored_weights``): its :class:`ShareChoice`."""
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -689,7 +817,15 @@ def _search(
 
     pareto = _front(records, goal.exposure)
     best = _choose(records, pareto, goal, base_ndcg)
-    best_scored = scored[best.number]
+    best_sections, best_scored = sections(best.params), scored[best.number]
+    code_choices: dict[str, ShareChoice] = {}
+    started_codes = time.perf_counter()
+    if space.ranking and space.code_weights and cache.hybrid:
+        code_choices = tune_code_weights(cache, base.override(**best_sections), space.code_alpha, seed)
+        best_sections, best_scored, code_choices = _with_code_weights(
+            cache, base, best_sections, best_scored, code_choices, goal, base_ndcg, guarded, guard_floor
+        )
+    code_seconds = time.perf_counter() - started_codes
     qids = list(cache.qrels)
     significance = paired_test(
         [baseline.per_query[q][NDCG] for q in qids], [best_scored.per_query[q][NDCG] for q in qids], seed=seed
@@ -720,8 +856,8 @@ def _search(
         best={
             "number": best.number,
             "params": best.params,
-            "metrics": best.metrics,
-            "sections": sections(best.params),
+            "metrics": best_scored.metrics,
+            "sections": best_sections,
             "by_kind": cache.by_kind(best_scored),
         },
         significance=significance.to_json(),
@@ -730,10 +866,50 @@ def _search(
             "retrieve_s": cache.retrieve_seconds,
             "trials_s": trial_seconds,
             "per_trial_ms": 1000 * trial_seconds / len(records),
+            "code_weights_s": code_seconds,
         },
         space=asdict(space) | {"hybrid": cache.hybrid, "reranker": cache.has_reranker},
         exposure=goal.exposure,
+        code_weights={name: asdict(choice) for name, choice in code_choices.items()},
     )
+
+
+def _with_code_weights(
+    cache: RankingCache,
+    base: Settings,
+    best_sections: dict[str, dict[str, Any]],
+    best_scored: Scored,
+    choices: dict[str, ShareChoice],
+    goal: Goal,
+    base_ndcg: float,
+    guarded: tuple[RankingCache, Guard] | None,
+    guard_floor: Mapping[str, float],
+) -> tuple[dict[str, dict[str, Any]], Scored, dict[str, ShareChoice]]:
+    """The chosen trial's sections with the adopted code shares, scored on every query; unchanged (and the
+    choices marked kept) where the shares would break what the goal holds the trial to: a constraint, the guard's
+    cost, or the exposure a ``max-lt-share`` search maximised."""
+    adopted = {name: share_weights(choice.best) for name, choice in choices.items() if choice.adopted}
+    if not adopted:
+        return best_sections, best_scored, choices
+    refined_sections = {**best_sections, "fusion": {**best_sections.get("fusion", {}), **adopted}}
+    refined_settings = base.override(**refined_sections)
+    refined = cache.score(refined_settings)
+    breaks = [name for name, value in goal.constraints(refined.metrics, base_ndcg).items() if value > 0]
+    if guarded is not None:
+        record_guard(refined, guarded[0].score(refined_settings), guarded[1], guard_floor)
+        if refined.metrics[GUARD_COST] > guarded[1].max_cost:
+            breaks.append("guard_ndcg_cost")
+    if goal.mode == "max-lt-share" and refined.metrics[goal.exposure] < best_scored.metrics[goal.exposure]:
+        breaks.append(goal.exposure)
+    if not breaks:
+        return refined_sections, refined, choices
+    kept = {
+        name: replace(choice, adopted=False, reason=f"{choice.reason}; kept: it would break {', '.join(breaks)}")
+        if choice.adopted
+        else choice
+        for name, choice in choices.items()
+    }
+    return best_sections, best_scored, kept
 
 
 def _current(settings: Settings) -> dict[str, dict[str, Any]]:
@@ -743,7 +919,7 @@ def _current(settings: Settings) -> dict[str, dict[str, Any]]:
 _TUNED_FIELDS = {
     "lexical": {"candidates"},
     "dense": {"candidates"},
-    "fusion": {"method", "weights", "rank_constant", "normalization"},
+    "fusion": {"method", "weights", "rank_constant", "normalization", *CODE_WEIGHTS},
     "rerank": {"window"},
     "longtail": {"enabled", "method", "strength", "gate", "xquad_lambda", "target"},
     "personalisation": {

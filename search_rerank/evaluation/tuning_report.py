@@ -158,6 +158,25 @@ def exposure(result: Mapping[str, Any]) -> str:
     return result.get("exposure", LT_SHARE)
 
 
+def code_share_lines(result: Mapping[str, Any]) -> list[str]:
+    """One line per kind of code query: its lexical share before and after, and why it moved or stayed
+    (tune.choose_share). Runs written before the step, or without both legs: none."""
+    lines = []
+    for name, choice in result.get("code_weights", {}).items():
+        if not choice["queries"]:
+            lines.append(f"fusion.{name}: lexical share {choice['current']:.2f} kept ({choice['reason']})")
+            continue
+        best = choice["ndcg"][f"{choice['best']:.1f}"]
+        moved = (
+            f"{choice['current']:.2f} -> {choice['best']:.2f}" if choice["adopted"] else f"{choice['current']:.2f} kept"
+        )
+        lines.append(
+            f"fusion.{name}: {choice['queries']} code queries, lexical share {moved} (nDCG@10 "
+            f"{choice['current_ndcg']:.4f} at the current share, {best:.4f} at {choice['best']:.2f}; {choice['reason']})"
+        )
+    return lines
+
+
 def render_html(result: Mapping[str, Any]) -> str:
     lt = exposure(result)
     base, best, sig = result["baseline"], result["best"], result["significance"]
@@ -171,6 +190,15 @@ def render_html(result: Mapping[str, Any]) -> str:
     goal = (
         ", ".join(f"{k} = {v}" for k, v in result["goal"].items() if v is not None and k != "exposure")
         or "none (Pareto front)"
+    )
+    code_lines = code_share_lines(result)
+    codes = (
+        "<h3>Queries naming a product code</h3><p>Their lexical share is chosen on them alone after the trials, "
+        "and moves only on a significant lead:</p><ul>"
+        + "".join(f"<li>{html.escape(line)}</li>" for line in code_lines)
+        + "</ul>"
+        if code_lines
+        else ""
     )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Tuning report: {html.escape(result["dataset"])}</title>
@@ -189,6 +217,7 @@ Retrieval {result["timing"]["retrieve_s"]:.1f} s once, then {result["timing"]["p
         )
     }
 <pre>{html.escape(tomli_w.dumps(best["sections"]))}</pre>
+{codes}
 <h2>Significance ({NDCG}, paired, per query)</h2>
 {
         html_table(

@@ -65,3 +65,30 @@ def test_tune_script_runs_the_tune_command(tmp_path):
     script = Path(__file__).resolve().parents[2] / "scripts" / "tune_relevance.py"
     done = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "--min-lt-share" in done.stdout
+
+
+def hybrid_toml(tmp_path: Path, hybrid_settings) -> Path:
+    path = tmp_path / "hybrid.toml"
+    dense = hybrid_settings.dense
+    path.write_text(
+        f'index_dir = "{hybrid_settings.index_dir}"\n\n[dense]\nmodel = "{dense.model}"\ndevice = "cpu"\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_tune_command_chooses_the_code_queries_shares_and_says_so(tmp_path, catalog, hybrid_settings):
+    result = tune(hybrid_toml(tmp_path, hybrid_settings), catalog, tmp_path / "out", "--trials", "2")
+    assert result.exit_code == 0, result.output
+    assert "fusion.anchored_weights" in result.output
+    data = json.loads((tmp_path / "out" / "tuning.json").read_text())
+    assert set(data["code_weights"]) == {"identifier_weights", "anchored_weights"}
+
+
+def test_tune_command_without_code_shares_leaves_them_alone(tmp_path, catalog, hybrid_settings):
+    result = tune(
+        hybrid_toml(tmp_path, hybrid_settings), catalog, tmp_path / "out", "--trials", "2", "--no-code-shares"
+    )
+    assert result.exit_code == 0, result.output
+    assert "fusion.anchored_weights" not in result.output
+    assert json.loads((tmp_path / "out" / "tuning.json").read_text())["code_weights"] == {}

@@ -69,3 +69,9 @@ def test_report_renders_in_chromium_with_every_image_loaded_and_no_console_error
     assert loaded == [True, True, True]
     assert heading == "Tuning report"
     assert errors == []
+
+
+def test_report_says_each_kind_of_code_querys_share_and_why_it_moved_or_stayed(result):
+    page = render_html(result)
+    for name, choice in result["code_weights"].items():
+        assert f"fusion.{name}" in page and choice["reason"] in page
