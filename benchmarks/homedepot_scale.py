@@ -391,9 +391,11 @@ def report(figures: dict[str, Any]) -> str:
             + "):\n\n"
             + table(["step", "status", "dev nDCG@10", "test nDCG@10", "minutes"], figures["onboard"])
         )
-    tuned = runs.get("tune", {}).get("ndcg_lines", [])
+    # The command's verdict and, after it, what it made of the code queries' shares (one line per kind).
+    lines = runs.get("tune", {}).get("ndcg_lines", [])
+    tuned = [line for line in lines if line.startswith(("nDCG@10 delta", "fusion."))]
     if tuned:
-        parts.append(f"`tune` on dev: {tuned[-1]}")
+        parts.append("`tune` on dev: " + "; ".join(tuned))
     return "\n\n".join(parts)
 
 

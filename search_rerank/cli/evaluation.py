@@ -317,7 +317,7 @@ def tune(
         f"{sig['ci_high']:+.4f}], p = {sig['p_value']:.4f} (on the tuning split: optimistic)"
     )
     for line in code_share_lines(result.to_json()):
-        console.print(line)
+        console.print(line, soft_wrap=True)  # one line each, whatever the terminal's width (logs are read by line)
     console.print(f"wrote {best_file} and {page}; Pareto front: {len(result.pareto)} trials")
 
 
