@@ -42,7 +42,13 @@ from search_rerank.core.settings import Settings  # noqa: E402
 from search_rerank.data.qrels import Qrels  # noqa: E402
 from search_rerank.evaluation.evaluate import JUDGED, relevance_metrics  # noqa: E402
 from search_rerank.evaluation.significance import paired_test  # noqa: E402
-from search_rerank.evaluation.tune import RankingCache, SearchSpace, share_weights, tune_code_weights  # noqa: E402
+from search_rerank.evaluation.tune import (  # noqa: E402
+    RankingCache,
+    SearchSpace,
+    ShareChoice,
+    share_weights,
+    tune_code_weights,
+)
 from search_rerank.evaluation.tuning_report import code_share_lines  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "homedepot_labels.json"
@@ -82,14 +88,14 @@ def judged_share(run: dict[str, list[tuple[str, float]]], qrels: dict[str, dict[
     return sum(scores[str(JUDGED)] for scores in per_query.values()) / max(len(per_query), 1)
 
 
-def tuned_code_shares(pipeline: Any, settings: Settings, queries: dict[str, Any], rows: Qrels) -> dict[str, Any]:
-    """What `tune` makes of the code queries' lexical shares on the dev split's rows (the judgments a shop has):
-    each kind's :class:`ShareChoice`, ranked from the dev code queries alone, as tune ranks them."""
+def tuned_code_shares(
+    pipeline: Any, settings: Settings, queries: dict[str, Any], rows: Qrels
+) -> dict[str, ShareChoice]:
+    """What `tune` makes of the code queries' lexical shares on the dev split's rows (the judgments a shop has),
+    ranked from the dev code queries alone, as tune ranks them."""
     coded = {qid: rows[qid] for qid in rows if qid in queries and names_a_code(queries[qid].text)}
     cache = RankingCache(pipeline, queries, coded, depth=100, progress=True)
-    return {
-        name: asdict(choice) for name, choice in tune_code_weights(cache, settings, SearchSpace().code_alpha).items()
-    }
+    return tune_code_weights(cache, settings, SearchSpace().code_alpha)
 
 
 def paired(a: dict[str, Any], b: dict[str, Any], qrels: dict[str, dict[str, int]]) -> dict[str, Any]:
@@ -121,10 +127,7 @@ def label_figures(work: Path, data: Path, split: str = "test") -> dict[str, Any]
         runs = {"bm25": leg_run(cache, LEXICAL), "defaults": fused_run(cache, settings)}
         runs["rrf"] = fused_run(cache, settings.override(fusion={"method": "rrf"}))  # evaluate's hybrid-rrf
         chosen = tuned_code_shares(pipeline, settings, *dataset.split("dev"))
-        tuned = {
-            name: share_weights(choice["best"] if choice["adopted"] else choice["current"])
-            for name, choice in chosen.items()
-        }
+        tuned = {name: share_weights(choice.share) for name, choice in chosen.items()}
         runs[TUNED_CODES] = fused_run(cache, settings.override(fusion=tuned))
         coded = [qid for qid in rows if qid in queries and names_a_code(queries[qid].text)]
         deep = settings.offline().override(lexical={"candidates": 100}, dense={"candidates": 100})
@@ -136,7 +139,7 @@ def label_figures(work: Path, data: Path, split: str = "test") -> dict[str, Any]
     code_runs = {"bm25": {q: runs["bm25"][q] for q in coded}, "off": code_runs[OFF], "on": code_runs[shipped]}
     out: dict[str, Any] = {"split": split, "code_queries": len(coded), "anchored": seen["anchored"]}
     out["shipped_share"] = settings.fusion.anchored_weights[LEXICAL]
-    out["dev_code_shares"] = chosen
+    out["dev_code_shares"] = {name: asdict(choice) for name, choice in chosen.items()}
     for label, qrels in sets.items():
         on_codes = {qid: qrels[qid] for qid in coded if qid in qrels}
         out[label] = {

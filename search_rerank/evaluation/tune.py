@@ -531,16 +531,10 @@ def choose_share(
         return replace(choice, reason="no share scored higher than the current one")
     p_value = randomisation_p(np.subtract(by_share[best], current), seed=seed)
     bar = alpha / len(by_share)
-    if p_value >= bar:
-        return replace(
-            choice, p_value=p_value, reason=f"p {p_value:.4f} not below {alpha:g} / {len(by_share)} shares = {bar:.4g}"
-        )
-    return replace(
-        choice,
-        p_value=p_value,
-        adopted=True,
-        reason=f"p {p_value:.4f} below {alpha:g} / {len(by_share)} shares = {bar:.4g}",
-    )
+    adopted = p_value < bar
+    verdict = "below" if adopted else "not below"
+    reason = f"p {p_value:.4f} {verdict} {alpha:g} / {len(by_share)} shares = {bar:.4g}"
+    return replace(choice, p_value=p_value, adopted=adopted, reason=reason)
 
 
 def tune_code_weights(cache: RankingCache, settings: Settings, alpha: float, seed: int = 0) -> dict[str, ShareChoice]:
@@ -555,14 +549,16 @@ def tune_code_weights(cache: RankingCache, settings: Settings, alpha: float, see
         if names_a_code(retrieved.query):
             groups["anchored_weights" if retrieved.anchor is not None else "identifier_weights"].append(qid)
     asked = [qid for group in groups.values() for qid in group]
-    current = cache.score(settings, asked) if asked else None
+    if not asked:
+        return {name: choose_share(lexical_share(getattr(settings.fusion, name)), [], {}, alpha) for name in groups}
+    current = cache.score(settings, asked)
     tried = {
         share: cache.score(settings.override(fusion={name: share_weights(share) for name in CODE_WEIGHTS}), asked)
-        for share in (CODE_SHARES if asked else ())
+        for share in CODE_SHARES
     }
 
-    def ndcg(scored: Scored | None, group: Sequence[str]) -> list[float]:
-        return [scored.per_query[q][NDCG] for q in group] if scored is not None else []
+    def ndcg(scored: Scored, group: Sequence[str]) -> list[float]:
+        return [scored.per_query[q][NDCG] for q in group]
 
     return {
         name: choose_share(

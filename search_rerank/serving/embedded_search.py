@@ -1191,8 +1191,8 @@ class Compiler:
         if isinstance(node, query_string.Word):
             fields = defaults if node.field is None else [node.field]
             fuzzy, slop = tilde.of(node, path)
-            if node.field is not None and self.target(node.field, path).kind != "text":
-                target = self.target(node.field, path)
+            target = None if node.field is None else self.target(node.field, path)
+            if target is not None and target.kind != "text":
                 return self.leniently(functools.partial(self.value, target, node.text, fuzzy, path))
             if fuzzy is not None:
                 return self.as_typed(fields, node.text, fuzzy, path)
@@ -1292,10 +1292,7 @@ class Compiler:
     def _pattern(self, kind: str, spec: Any, path: str, scoring: bool) -> Compiled:
         """A ``prefix`` or ``wildcard`` query (see :meth:`wildcard`). On a text field in a scoring clause its text
         is also a query's words, and the lexical leg scores the pattern beside them, as a word being typed is."""
-        spec = {k: v for k, v in an_object(spec, path).items() if k not in ("boost", "_name")}
-        name, value = single_key(spec, path)
-        where = f"{path}.{name}"
-        options = dict(an_object(value, where)) if isinstance(value, Mapping) else {"value": value}
+        name, where, options = _field_options(spec, path)
         key = "value" if kind == "prefix" or "value" in options else "wildcard"
         for option in options:
             if option not in (key, "boost", "_name", "case_insensitive", "rewrite"):
@@ -1314,10 +1311,7 @@ class Compiler:
         value (``AUTO`` unless ``fuzziness`` says), which is taken as given, not analysed, as Elasticsearch takes a
         term-level query's: "Sofa" is an edit from the indexed "sofa". Scored on a text field, its value is also
         the query's words."""
-        spec = {k: v for k, v in an_object(spec, path).items() if k not in ("boost", "_name")}
-        name, value = single_key(spec, path)
-        where = f"{path}.{name}"
-        options = dict(an_object(value, where)) if isinstance(value, Mapping) else {"value": value}
+        name, where, options = _field_options(spec, path)
         known_keys(options, where, FUZZY_QUERY_KEYS)
         text = a_keyword(options.get("value"), f"{where}.value")
         fuzzy = self.fuzziness(
@@ -1524,6 +1518,15 @@ def _exact_field(spot: IndexedField) -> str | None:
     if spot.path == TITLE_KEYWORD:
         return SORT_FIELDS["title"]
     return None
+
+
+def _field_options(spec: Any, path: str) -> tuple[str, str, dict[str, Any]]:
+    """A term-level query's one field (its query-level ``boost`` and ``_name`` aside), where it is, and its
+    options: the object given, or ``{"value": ...}`` for the short form (``{"prefix": {"title": "sof"}}``)."""
+    spec = {k: v for k, v in an_object(spec, path).items() if k not in ("boost", "_name")}
+    name, value = single_key(spec, path)
+    where = f"{path}.{name}"
+    return name, where, dict(an_object(value, where)) if isinstance(value, Mapping) else {"value": value}
 
 
 def _any(queries: Iterable[tantivy.Query]) -> tantivy.Query:
