@@ -261,6 +261,14 @@ def evaluate_rows(work: Path) -> list[list[object]]:
     return found
 
 
+def evaluate_warnings(work: Path) -> list[str]:
+    """What evaluate's JSON report says of each configuration ranking below its BM25 leg, as it printed it."""
+    path = work / "evaluate.json"
+    if not path.is_file():
+        return []
+    return [str(warning["message"]) for warning in json.loads(path.read_text()).get("below_bm25", [])]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.strip().split("\n")[0])
     ap.add_argument("--scale", type=float, default=1.0, help="share of the download's row counts to write")
@@ -300,7 +308,8 @@ def main() -> None:
     runs = {name: json.loads(path.read_text()) for name in STEPS if (path := logs / f"{name}.json").is_file()}
     loaded = load_figures(data)
     figures = {"scale": args.scale, "written": written, "loaded": loaded, "commands": runs}
-    figures |= {"evaluate": evaluate_rows(work), "onboard": onboard_rows(work)}
+    figures |= {"evaluate": evaluate_rows(work), "evaluate_warnings": evaluate_warnings(work)}
+    figures["onboard"] = onboard_rows(work)
     print(json.dumps(figures, indent=2))
     if not args.no_write:
         write_results(RESULTS, figures)
@@ -377,8 +386,9 @@ def report(figures: dict[str, Any]) -> str:
         if {"bm25", "hybrid-linear"} <= scores.keys() and scores["hybrid-linear"] < scores["bm25"]:
             parts.append(
                 f"The shipped linear fusion ranks below its BM25 leg here ({scores['hybrid-linear']:.3f} against "
-                f"{scores['bm25']:.3f}), and `evaluate` says so; the next section measures what the rows miss "
-                "(`benchmarks/homedepot_labels.py`), and `tune` on dev is a shop's way out."
+                f"{scores['bm25']:.3f}); the next section measures what the rows miss "
+                "(`benchmarks/homedepot_labels.py`), and `tune` on dev is a shop's way out. `evaluate` warns:\n\n"
+                + "\n>\n".join(f"> {message}" for message in figures.get("evaluate_warnings", []))
             )
     if figures["onboard"]:
         parts.append(

@@ -62,6 +62,7 @@ from .common import Command, console, settings_for
 
 if TYPE_CHECKING:
     from ..evaluation.tune import RerankScores
+    from ..training.reranker import RerankerTraining
 
 STEPS = ("baseline", "tune", "encoder", "reranker", "ranker")
 SKIPPABLE = STEPS[1:]
@@ -110,9 +111,9 @@ class Plan:
     ranker_queries: int | None = None
     """Train queries the ranker learns from at most (``RankerTraining.max_queries``)."""
     measure_queries: int | None = None
-    """Judged dev and test queries each step is measured (and tuned, and the ranker chosen) on at most: a sample
-    fixed by ``seed``, the same for every step so that each is paired with the last promoted one on the same
-    queries. A step measured with a CPU reranker costs about 0.16 s a query on two shared cores: some 17 minutes
+    """Judged dev and test queries each step is measured (and tuned, the reranker's blend decided, and the ranker
+    chosen) on at most: a sample fixed by ``seed``, the same for every step so that each is paired with the last
+    promoted one on the same queries. A step measured with a CPU reranker costs about 0.16 s a query on two shared cores: some 17 minutes
     per split for the 6,400 dev queries of a Home Depot-sized dataset (docs/BENCHMARKS.md, "Home Depot layout at
     the real sizes")."""
     complete_judgments: bool = False
@@ -500,21 +501,33 @@ def run_encoder(
     return changes, card
 
 
-def run_reranker(plan: Plan, settings: Settings) -> tuple[dict[str, Any], ModelCard]:
+def reranker_training(plan: Plan) -> RerankerTraining:
+    """The reranker step's training. With ``measure_queries`` its blend and promotion are decided on the dev
+    sample every step is measured on (the same seed draws the same queries), not on a sample of their own: the
+    Home Depot layout's onboarding decided on 1,000 dev queries (16 minutes with a CPU reranker) and then measured
+    on 500 others (7 minutes), one of every four minutes of the whole run (docs/BENCHMARKS.md, "Home Depot layout
+    at the real sizes")."""
     from ..training.mining import MiningConfig
-    from ..training.reranker import RerankerTraining, train_reranker
+    from ..training.reranker import RerankerTraining
+
+    decision = RerankerTraining.decision_queries if plan.measure_queries is None else plan.measure_queries
+    return RerankerTraining(
+        epochs=plan.epochs,
+        max_pairs=plan.max_pairs,
+        seed=plan.seed,
+        decision_queries=decision,
+        mining=MiningConfig(judgments_complete=plan.complete_judgments, seed=plan.seed),
+        base_model=plan.reranker_base,
+    )
+
+
+def run_reranker(plan: Plan, settings: Settings) -> tuple[dict[str, Any], ModelCard]:
+    from ..training.reranker import train_reranker
     from .training import train_model, training_data
 
     name = plan.model_name("reranker")
     data = training_data(plan.dataset, None, 1, name)
-    config = RerankerTraining(
-        epochs=plan.epochs,
-        max_pairs=plan.max_pairs,
-        seed=plan.seed,
-        mining=MiningConfig(judgments_complete=plan.complete_judgments, seed=plan.seed),
-        base_model=plan.reranker_base,
-    )
-    card = train_model(train_reranker, settings, data, name, config)
+    card = train_model(train_reranker, settings, data, name, reranker_training(plan))
     return {"rerank": {"model": name}}, card
 
 

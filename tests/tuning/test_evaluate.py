@@ -113,3 +113,41 @@ def test_below_bm25_does_not_blame_the_labels_when_the_configuration_also_loses_
 def test_below_bm25_does_not_blame_the_labels_when_its_top_10_is_judged_as_much():
     (warning,) = below_bm25(*_judged_rows(config_judged=0.29, config_condensed=0.86))
     assert not warning.unjudged_loss
+
+
+def _condensed_per_query(bm25: list[float], fused: list[float]) -> dict[str, dict[str, float]]:
+    return {
+        "bm25": {f"q{i}": v for i, v in enumerate(bm25)},
+        "hybrid-linear": {f"q{i}": v for i, v in enumerate(fused)},
+    }
+
+
+def test_below_bm25_blames_the_labels_when_it_is_level_with_bm25_on_judged_products_by_the_paired_test():
+    # Behind on the judged products alone (0.80 against 0.85 on average), but one query's loss, not a pattern.
+    per_query = _condensed_per_query([0.85] * 20, [0.85] * 19 + [-0.15])
+    (warning,) = below_bm25(*_judged_rows(config_judged=0.21, config_condensed=0.80), per_query)
+    assert warning.condensed_p is not None and warning.condensed_p >= 0.05
+    assert warning.unjudged_loss
+    assert "is level with it (0.8000 vs 0.8500, paired p" in warning.message()
+
+
+def test_below_bm25_does_not_blame_the_labels_when_it_trails_on_judged_products_query_after_query():
+    per_query = _condensed_per_query([0.85] * 20, [0.80] * 20)
+    (warning,) = below_bm25(*_judged_rows(config_judged=0.21, config_condensed=0.80), per_query)
+    assert warning.condensed_p is not None and warning.condensed_p < 0.05
+    assert not warning.unjudged_loss
+
+
+def test_evaluation_reports_the_paired_p_on_judged_products_of_a_configuration_below_bm25(hybrid_settings, dataset):
+    queries, qrels = dataset.split("dev")
+    # The test index's dense leg is a tiny untrained BERT: all but its weight makes a fusion worse than BM25.
+    dense_heavy = {"fusion": {"weights": {LEXICAL: 0.01, DENSE: 0.99}}}
+    configs = [Config("bm25", (LEXICAL,)), Config("dense-heavy", (LEXICAL, DENSE), "linear", overrides=dense_heavy)]
+    pipeline = open_pipeline(hybrid_settings)
+    try:
+        report = evaluate(pipeline, queries, qrels, configs=configs, progress=False)
+    finally:
+        pipeline.close()
+    (warning,) = report.below_bm25
+    assert warning.condensed_p is not None
+    assert report.to_json()["below_bm25"][0]["condensed_p"] == warning.condensed_p
