@@ -521,13 +521,14 @@ def reranker_training(plan: Plan) -> RerankerTraining:
     )
 
 
-def run_reranker(plan: Plan, settings: Settings) -> tuple[dict[str, Any], ModelCard]:
+def run_reranker(plan: Plan, settings: Settings, rerank_scores: RerankScores) -> tuple[dict[str, Any], ModelCard]:
     from ..training.reranker import train_reranker
     from .training import train_model, training_data
 
     name = plan.model_name("reranker")
     data = training_data(plan.dataset, None, 1, name)
-    card = train_model(train_reranker, settings, data, name, reranker_training(plan))
+    config = reranker_training(plan)
+    card = train_model(train_reranker, settings, data, name, config, rerank_scores=rerank_scores)
     return {"rerank": {"model": name}}, card
 
 
@@ -597,7 +598,7 @@ def run_step(
     runners = {
         "tune": lambda: run_tune(plan, settings, splits, rerank_scores),
         "encoder": lambda: run_encoder(plan, settings, splits, rerank_scores),
-        "reranker": lambda: run_reranker(plan, settings),
+        "reranker": lambda: run_reranker(plan, settings, rerank_scores),
         "ranker": lambda: run_ranker(plan, settings, splits, rerank_scores),
     }
     if step in MODEL_SECTION:  # recorded first: stopped while training, the rerun knows the model is its own

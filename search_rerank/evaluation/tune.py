@@ -233,6 +233,9 @@ class RerankScores:
     reranker has scored, then tunes on the same dev queries: sharing one of these, tuning rescores only the
     windows the ranker's rankings never reached. Keyed by the model, so a cache with another reranker shares
     nothing; the product's text is the index's, which is why it must be one index.
+
+    The reranker's trainer adds the probabilities its dev decision computed (``add``), keyed as the model will
+    be served, so that measuring the trained step does not score those dev windows a second time.
     """
 
     def __init__(self) -> None:
@@ -241,6 +244,10 @@ class RerankScores:
     @staticmethod
     def model_key(reranker: Any) -> tuple[str, int, str]:
         return (str(reranker.settings.model), int(reranker.max_length), str(reranker.settings.precision))
+
+    def add(self, model_key: tuple[str, int, str], query: str, probabilities: Mapping[str, float]) -> None:
+        """Keep a query's probabilities per product, scored by the model ``model_key`` names."""
+        self.scores.update({(*model_key, query, pid): float(p) for pid, p in probabilities.items()})
 
 
 class _MemoReranker:

@@ -44,10 +44,11 @@ from ..core.model_card import (
     SplitSize,
 )
 from ..core.rerank import probabilities, reranked
-from ..core.settings import PACKAGED_MINILM
+from ..core.settings import PACKAGED_MINILM, RerankSettings
 from ..data.dataset import Query
 from ..data.qrels import Qrels
 from ..evaluation.evaluate import relevance_metrics
+from ..evaluation.tune import RerankScores
 from .arguments import precision_name, trainer_arguments
 from .card import save_training_card
 from .mining import MiningConfig, Pair, first_stage_lists, judged_subset, mine_pairs
@@ -150,7 +151,10 @@ class DevRerankEvaluator(BaseEvaluator):
         )
 
     def __call__(self, model, output_path=None, epoch: int = -1, steps: int = -1) -> dict[str, float]:
-        probs = self.scores(model)
+        return self.decision(self.scores(model))
+
+    def decision(self, probs: Mapping[str, np.ndarray]) -> dict[str, float]:
+        """The metrics of the model that scored ``probs``: the best blend on dev, and the baselines."""
         by_weight = {w: self.blended_ndcg(probs, w) for w in sorted({*self.blends, 1.0})}
         best_blend, best = max(
             ((w, v) for w, v in by_weight.items() if w in self.blends),
@@ -194,6 +198,33 @@ def decision_evaluator(
     )
 
 
+def keep_as_served(
+    store: RerankScores,
+    decider: DevRerankEvaluator,
+    probs: Mapping[str, np.ndarray],
+    out: Path,
+    config: RerankerTraining,
+    device: str,
+    served: RerankSettings,
+) -> None:
+    """The dev decision's probabilities into ``store``, keyed as the saved model will be served from ``out`` by
+    ``served`` (the training pipeline's rerank settings with the model named): onboarding measures the trained
+    step on the same dev queries, and on a Home Depot-sized dataset those windows cost 7 minutes on two CPU cores.
+
+    Only where serving would score them alike: on the CPU at the trained length, under the same bf16 choice
+    (the GPU reranker runs the weights in fp16). Pairs are scored the same from stored token ids
+    (``core.pretokenised``) as from text."""
+    length = served.max_length if served.max_length is not None else config.max_length
+    if device != "cpu" or pick_device(served.device) != "cpu" or length != config.max_length:
+        return
+    if inference_bf16(device, served.precision) != decider.bf16:
+        return
+    key = (str(out), length, str(served.precision))
+    for qid, scores in probs.items():
+        window = decider.lists[qid][: len(scores)]
+        store.add(key, decider.queries[qid].text, {c.product_id: p for c, p in zip(window, scores, strict=True)})
+
+
 def best_evaluation(state, keys: Sequence[str]) -> dict[str, float] | None:
     """The dev metrics logged for the checkpoint the trainer kept, saving a minutes-long re-evaluation.
 
@@ -224,10 +255,12 @@ def train_reranker(
     data_name: str = "",
     label_source: str = "judgments",
     progress: bool = True,
+    rerank_scores: RerankScores | None = None,
 ) -> ModelCard:
     """Mine pairs from the train split's first-stage lists, train, select on dev; save model and card to ``out_dir``.
 
-    The directory's name is the model's name in the registry.
+    The directory's name is the model's name in the registry. ``rerank_scores``: where the dev decision's
+    probabilities are kept for measuring the model as served (``keep_as_served``).
     """
     import torch
     from datasets import Dataset
@@ -293,11 +326,14 @@ def train_reranker(
         steps = trainer.state.global_step
         final = best_evaluation(trainer.state, (MODEL_METRIC, "best_blend", BASELINE_METRIC, "rerank_only_ndcg10"))
     decider = decision_evaluator(pipeline, dev, evaluator, texts, config.decision_queries, config.seed, progress)
+    out = Path(out_dir)
     if final is None or decider is not evaluator:  # no evaluation kept, or decided on more queries
         with torch.inference_mode():
-            final = decider(model)
+            decided = decider.scores(model)
+        final = decider.decision(decided)
+        if rerank_scores is not None:
+            keep_as_served(rerank_scores, decider, decided, out, config, device, pipeline.settings.rerank)
     seconds = time.perf_counter() - started
-    out = Path(out_dir)
     with staged(out) as folder:
         model.save(str(folder))
         return save_training_card(

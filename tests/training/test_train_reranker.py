@@ -12,7 +12,8 @@ from search_rerank.core.product import Product
 from search_rerank.core.rerank import probabilities
 from search_rerank.core.settings import PACKAGED_MINILM, Settings
 from search_rerank.data.dataset import Query
-from search_rerank.indexing.indexes import build_index, open_pipeline
+from search_rerank.evaluation.tune import RerankScores
+from search_rerank.indexing.indexes import build_index, load_reranker, open_pipeline
 from search_rerank.training.mining import MiningConfig, first_stage_lists, mine_pairs
 from search_rerank.training.reranker import RerankerTraining, train_reranker
 
@@ -191,3 +192,29 @@ def test_the_dev_reranking_that_decides_the_blend_shows_its_progress(shop, tiny_
     config = tiny_training(tiny_cross_encoder_dir, max_pairs=40)
     train_reranker(pipeline, train, dev, tmp_path / "shown", config, progress=True)
     assert f"dev rerank: 100%|██████████| {len(dev[1])}/{len(dev[1])}" in capsys.readouterr().err
+
+
+def test_the_dev_decision_keeps_its_probabilities_as_the_served_model_scores_them(
+    shop, tiny_cross_encoder_dir, tmp_path
+):
+    """Onboarding then measures the step on the same dev queries without scoring their windows again."""
+    pipeline, train, dev = shop
+    kept = RerankScores()
+    config = tiny_training(tiny_cross_encoder_dir, max_pairs=40)
+    train_reranker(pipeline, train, dev, tmp_path / "kept", config, progress=False, rerank_scores=kept)
+    served = Settings(
+        index_dir=pipeline.settings.index_dir,
+        models_dir=tmp_path,
+        rerank={"model": "kept", "allow_unpromoted": True},
+    )
+    reranker = load_reranker(served)
+    assert {key[:3] for key in kept.scores} == {RerankScores.model_key(reranker)}
+    queries, qrels = dev
+    assert {key[3] for key in kept.scores} == {queries[qid].text for qid in qrels}
+    for query in {key[3] for key in kept.scores}:
+        ids = [key[4] for key in kept.scores if key[3] == query]
+        products = pipeline.store.get(ids)
+        texts = [products[pid].embedding_text() for pid in ids]
+        expected = [kept.scores[(*RerankScores.model_key(reranker), query, pid)] for pid in ids]
+        np.testing.assert_allclose(reranker.score(query, texts), expected, atol=1e-5)
+        assert len(ids) == config.window
