@@ -49,7 +49,15 @@ from ..data.qrels import Qrels
 from ..evaluation.evaluate import relevance_metrics
 from .arguments import precision_name, trainer_arguments
 from .card import save_training_card
-from .mining import MiningConfig, first_stage_lists, judged_subset, sample_positives, sample_random_negatives
+from .mining import (
+    MiningConfig,
+    capped,
+    first_stage_lists,
+    judged_subset,
+    queries_to_mine,
+    sample_positives,
+    sample_random_negatives,
+)
 from .model_folder import staged
 from .reranker import best_evaluation
 
@@ -311,11 +319,12 @@ def train_encoder(
     dev_q = judged_subset(*dev, config.dev_queries, config.seed)
     if not dev_q:
         raise ConfigError("no dev queries with judgments: the dev split is needed to decide promotion")
-    train_lists = first_stage_lists(pipeline, train_q, config.mining.hard_depth, progress)
-    triplets = mine_triplets(train_q, train_qrels, train_lists, sorted(pipeline.store.popularity()), config.mining)
-    if config.max_triplets is not None and len(triplets) > config.max_triplets:
-        keep = np.random.default_rng(config.seed).choice(len(triplets), size=config.max_triplets, replace=False)
-        triplets = [triplets[i] for i in sorted(keep)]
+    mined_q = queries_to_mine(train_q, train_qrels, config.max_triplets, config.seed)
+    train_lists = first_stage_lists(pipeline, mined_q, config.mining.hard_depth, progress)
+    catalog_ids = sorted(pipeline.store.popularity())
+    triplets = capped(
+        mine_triplets(mined_q, train_qrels, train_lists, catalog_ids, config.mining), config.max_triplets, config.seed
+    )
     pool_ids = dev_pool(pipeline, dev_q, dev[1], config.pool_depth, config.pool_judged, config.seed)
     wanted = {pid for t in triplets for pid in (t.positive, t.negative)} | set(pool_ids)
     texts = {pid: product.embedding_text() for pid, product in pipeline.store.get(sorted(wanted)).items()}

@@ -51,7 +51,7 @@ from ..evaluation.evaluate import relevance_metrics
 from ..evaluation.tune import RerankScores
 from .arguments import precision_name, trainer_arguments
 from .card import save_training_card
-from .mining import MiningConfig, Pair, first_stage_lists, judged_subset, mine_pairs
+from .mining import MiningConfig, Pair, capped, first_stage_lists, judged_subset, mine_pairs, queries_to_mine
 from .model_folder import staged
 
 BLENDS = (0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
@@ -273,11 +273,11 @@ def train_reranker(
     train_q, train_qrels = train
     dev_q = judged_subset(*dev, config.dev_queries, config.seed)
     catalog_ids = sorted(pipeline.store.popularity())
-    train_lists = first_stage_lists(pipeline, train_q, config.mining.hard_depth, progress)
-    pairs: list[Pair] = mine_pairs(train_q, train_qrels, train_lists, catalog_ids, config.mining)
-    if config.max_pairs is not None and len(pairs) > config.max_pairs:
-        keep = np.random.default_rng(config.seed).choice(len(pairs), size=config.max_pairs, replace=False)
-        pairs = [pairs[i] for i in sorted(keep)]
+    mined_q = queries_to_mine(train_q, train_qrels, config.max_pairs, config.seed)
+    train_lists = first_stage_lists(pipeline, mined_q, config.mining.hard_depth, progress)
+    pairs: list[Pair] = capped(
+        mine_pairs(mined_q, train_qrels, train_lists, catalog_ids, config.mining), config.max_pairs, config.seed
+    )
     if not pairs:
         from ..core.errors import ConfigError
 

@@ -411,3 +411,15 @@ def test_click_splits_put_every_query_text_on_one_side_for_good():
 def test_train_needs_a_dataset_or_a_click_log(tmp_path):
     result = CliRunner().invoke(main, ["train", "encoder", "--name", "x"])
     assert result.exit_code != 0 and "give --dataset, --clicks, or both" in result.output
+
+
+def test_a_cap_on_triplets_retrieves_the_first_stage_of_no_more_train_queries_than_triplets(
+    shop, tiny_bert_dir, tmp_path, capsys
+):
+    """The Home Depot layout's onboarding retrieved all 19,024 train queries' lists (9.7 minutes) to keep 3,000."""
+    pipeline, train, dev, _ = shop
+    config = EncoderTraining(base_model=str(tiny_bert_dir), **{**TINY, "max_triplets": 5})
+    card = train_encoder(pipeline, train, dev, tmp_path / "capped", config, progress=True)
+    assert len(train[1]) > 5
+    assert "first stage: 100%|██████████| 5/5" in capsys.readouterr().err
+    assert card.data.splits["train"].pairs == 5

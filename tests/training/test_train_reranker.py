@@ -14,7 +14,7 @@ from search_rerank.core.settings import PACKAGED_MINILM, Settings
 from search_rerank.data.dataset import Query
 from search_rerank.evaluation.tune import RerankScores
 from search_rerank.indexing.indexes import build_index, load_reranker, open_pipeline
-from search_rerank.training.mining import MiningConfig, first_stage_lists, mine_pairs
+from search_rerank.training.mining import MiningConfig, first_stage_lists, mine_pairs, queries_to_mine
 from search_rerank.training.reranker import RerankerTraining, train_reranker
 
 
@@ -218,3 +218,25 @@ def test_the_dev_decision_keeps_its_probabilities_as_the_served_model_scores_the
         expected = [kept.scores[(*RerankScores.model_key(reranker), query, pid)] for pid in ids]
         np.testing.assert_allclose(reranker.score(query, texts), expected, atol=1e-5)
         assert len(ids) == config.window
+
+
+def test_a_cap_on_pairs_retrieves_the_first_stage_of_no_more_train_queries_than_pairs(
+    shop, tiny_cross_encoder_dir, tmp_path, capsys
+):
+    """The Home Depot layout's onboarding retrieved all 19,024 train queries' lists (9.7 minutes) to keep 3,000."""
+    pipeline, train, dev = shop
+    config = tiny_training(tiny_cross_encoder_dir, max_pairs=6)
+    card = train_reranker(pipeline, train, dev, tmp_path / "capped", config, progress=True)
+    assert len(train[1]) > 6
+    assert "first stage: 100%|██████████| 6/6" in capsys.readouterr().err
+    assert card.data.splits["train"].pairs == 6
+
+
+def test_the_queries_mined_for_a_cap_are_a_seeded_sample_of_the_judged_ones(small):
+    _, data = small
+    queries, qrels = data.split("train")
+    sample = queries_to_mine(queries, qrels, 10, seed=3)
+    assert len(sample) == 10 and set(sample) <= set(qrels)
+    assert sample.keys() == queries_to_mine(queries, qrels, 10, seed=3).keys()
+    assert sample.keys() != queries_to_mine(queries, qrels, 10, seed=4).keys()
+    assert queries_to_mine(queries, qrels, None, seed=3) is queries
