@@ -506,11 +506,16 @@ def reranker_training(plan: Plan) -> RerankerTraining:
     sample every step is measured on (the same seed draws the same queries), not on a sample of their own: the
     Home Depot layout's onboarding decided on 1,000 dev queries (16 minutes with a CPU reranker) and then measured
     on 500 others (7 minutes), one of every four minutes of the whole run (docs/BENCHMARKS.md, "Home Depot layout
-    at the real sizes")."""
+    at the real sizes"). Never on fewer than the trainer's evaluations score (``dev_queries``): a sample that
+    small is those same queries, and the decision reads the trainer's last evaluation. As with ``tune``'s trials,
+    the blend is then chosen on the queries the step's promotion is tested on; test, never used, says how much
+    that flatters it."""
     from ..training.mining import MiningConfig
     from ..training.reranker import RerankerTraining
 
-    decision = RerankerTraining.decision_queries if plan.measure_queries is None else plan.measure_queries
+    decision = RerankerTraining.decision_queries
+    if plan.measure_queries is not None:
+        decision = max(plan.measure_queries, RerankerTraining.dev_queries)
     return RerankerTraining(
         epochs=plan.epochs,
         max_pairs=plan.max_pairs,

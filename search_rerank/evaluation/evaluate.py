@@ -41,8 +41,8 @@ MEASURES = (nDCG @ 10, R @ 100, RR @ 10, JUDGED, CONDENSED)
 DEPTH = 100
 TOP = 10
 LEVEL_P = 0.05
-"""A configuration behind BM25 on the judged products alone counts as level with it when the paired test's p is
-at least this: the usual 5%, so that "behind" means what a shop would call a significant loss."""
+"""A configuration behind BM25 on the judged products alone counts as not significantly behind when the paired
+test's p is at least this: the usual 5%, so that "behind" means what a shop would call a significant loss."""
 
 
 @dataclass(frozen=True)
@@ -196,13 +196,13 @@ class BelowBM25:
 
     @property
     def level_on_judged(self) -> bool:
-        """Behind BM25 on the judged products alone by no more than noise: a paired p at least ``LEVEL_P``."""
+        """Not significantly behind BM25 on the judged products alone: a paired p at least ``LEVEL_P``."""
         return self.condensed_p is not None and self.condensed_p >= LEVEL_P
 
     @property
     def unjudged_loss(self) -> bool:
         """Less of its top 10 judged than of BM25's, and not behind BM25 on the judged products alone (ahead of
-        it, or level with it by the paired test)."""
+        it, or not significantly behind it by the paired test)."""
         judged, bm25_judged, condensed, bm25_condensed = (
             self.judged,
             self.bm25_judged,
@@ -228,11 +228,14 @@ class BelowBM25:
         return text
 
     def judged_comparison(self) -> str:
-        """How it stands against BM25 on the judged products alone, in words, for the message."""
+        """How it stands against BM25 on the judged products alone, in words, for the message (``unjudged_loss``
+        says when it is asked)."""
+        if self.condensed is None or self.bm25_condensed is None:
+            return "has no judged products to compare"
         scores = f"{self.condensed:.4f} vs {self.bm25_condensed:.4f}"
-        if self.condensed is not None and self.bm25_condensed is not None and self.condensed >= self.bm25_condensed:
+        if self.condensed >= self.bm25_condensed:
             return f"leads ({scores})"
-        return f"is level with it ({scores}, paired p {self.condensed_p:.2f})"
+        return f"is not significantly behind ({scores}, paired p {self.condensed_p:.2f})"
 
     def to_json(self) -> dict:
         return {**asdict(self), "gap": self.gap, "unjudged_loss": self.unjudged_loss, "message": self.message()}

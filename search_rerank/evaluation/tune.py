@@ -242,8 +242,13 @@ class RerankScores:
         self.scores: dict[tuple[str, int, str, str, str], float] = {}
 
     @staticmethod
+    def key(model: str, max_length: int, precision: str) -> tuple[str, int, str]:
+        """What a probability depends on besides its pair: the model's directory, its token length, precision."""
+        return (str(model), int(max_length), str(precision))
+
+    @staticmethod
     def model_key(reranker: Any) -> tuple[str, int, str]:
-        return (str(reranker.settings.model), int(reranker.max_length), str(reranker.settings.precision))
+        return RerankScores.key(reranker.settings.model, reranker.max_length, reranker.settings.precision)
 
     def add(self, model_key: tuple[str, int, str], query: str, probabilities: Mapping[str, float]) -> None:
         """Keep a query's probabilities per product, scored by the model ``model_key`` names."""

@@ -34,7 +34,7 @@ from ..data.dataset import Query
 from ..data.qrels import Qrels
 from .arguments import precision_name, trainer_arguments
 from .card import save_training_card
-from .mining import capped, first_stage_lists, judged_subset, queries_to_mine
+from .mining import first_stage_lists, judged_subset, mine_capped
 from .model_folder import staged
 from .reranker import BLENDS, DEV_DEPTH, DevRerankEvaluator, best_evaluation, decision_evaluator
 
@@ -169,11 +169,12 @@ def train_distilled(
 
     train_q, _ = train
     dev_q = judged_subset(*dev, config.dev_queries, config.seed)
-    train_lists = first_stage_lists(
-        pipeline, queries_to_mine(train_q, None, config.max_pairs, config.seed), config.depth, progress
-    )
-    listed = [(qid, c.product_id) for qid, cs in sorted(train_lists.items()) for c in cs[: config.depth]]
-    pairs = capped(listed, config.max_pairs, config.seed)
+
+    def listed(queries: Mapping[str, Query]) -> list[tuple[str, str]]:
+        lists = first_stage_lists(pipeline, queries, config.depth, progress)
+        return [(qid, c.product_id) for qid, cs in sorted(lists.items()) for c in cs[: config.depth]]
+
+    pairs = mine_capped(train_q, None, config.max_pairs, config.seed, listed, lambda pair: pair[0])
     if not pairs:
         from ..core.errors import ConfigError
 

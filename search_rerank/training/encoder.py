@@ -51,10 +51,9 @@ from .arguments import precision_name, trainer_arguments
 from .card import save_training_card
 from .mining import (
     MiningConfig,
-    capped,
     first_stage_lists,
     judged_subset,
-    queries_to_mine,
+    mine_capped,
     sample_positives,
     sample_random_negatives,
 )
@@ -319,12 +318,13 @@ def train_encoder(
     dev_q = judged_subset(*dev, config.dev_queries, config.seed)
     if not dev_q:
         raise ConfigError("no dev queries with judgments: the dev split is needed to decide promotion")
-    mined_q = queries_to_mine(train_q, train_qrels, config.max_triplets, config.seed)
-    train_lists = first_stage_lists(pipeline, mined_q, config.mining.hard_depth, progress)
     catalog_ids = sorted(pipeline.store.popularity())
-    triplets = capped(
-        mine_triplets(mined_q, train_qrels, train_lists, catalog_ids, config.mining), config.max_triplets, config.seed
-    )
+
+    def mined(queries: Mapping[str, Query]) -> list[Triplet]:
+        lists = first_stage_lists(pipeline, queries, config.mining.hard_depth, progress)
+        return mine_triplets(queries, train_qrels, lists, catalog_ids, config.mining)
+
+    triplets = mine_capped(train_q, train_qrels, config.max_triplets, config.seed, mined, lambda t: t.query_id)
     pool_ids = dev_pool(pipeline, dev_q, dev[1], config.pool_depth, config.pool_judged, config.seed)
     wanted = {pid for t in triplets for pid in (t.positive, t.negative)} | set(pool_ids)
     texts = {pid: product.embedding_text() for pid, product in pipeline.store.get(sorted(wanted)).items()}

@@ -29,12 +29,14 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 from tqdm import tqdm
 
 from ..backends.encoder import resolve_model_path
+from ..backends.gpu_rerank import on_gpu
 from ..core.candidate import Candidate
 from ..core.device import inference_bf16, pick_device
 from ..core.model_card import (
@@ -48,11 +50,13 @@ from ..core.settings import PACKAGED_MINILM, RerankSettings
 from ..data.dataset import Query
 from ..data.qrels import Qrels
 from ..evaluation.evaluate import relevance_metrics
-from ..evaluation.tune import RerankScores
 from .arguments import precision_name, trainer_arguments
 from .card import save_training_card
-from .mining import MiningConfig, Pair, capped, first_stage_lists, judged_subset, mine_pairs, queries_to_mine
+from .mining import MiningConfig, Pair, first_stage_lists, judged_subset, mine_capped, mine_pairs
 from .model_folder import staged
+
+if TYPE_CHECKING:
+    from ..evaluation.tune import RerankScores
 
 BLENDS = (0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
 """The reranker's weights in the served blend that dev chooses from (see the module's docstring)."""
@@ -211,15 +215,15 @@ def keep_as_served(
     ``served`` (the training pipeline's rerank settings with the model named): onboarding measures the trained
     step on the same dev queries, and on a Home Depot-sized dataset those windows cost 7 minutes on two CPU cores.
 
-    Only where serving would score them alike: on the CPU at the trained length, under the same bf16 choice
-    (the GPU reranker runs the weights in fp16). Pairs are scored the same from stored token ids
-    (``core.pretokenised``) as from text."""
+    Only where serving would score them alike, up to the rounding of another batching: on the CPU at the
+    trained length, under the same bf16 choice (the GPU reranker runs the weights in fp16). Nothing is kept when
+    the decision reused the trainer's last evaluation (it scored nothing more)."""
     length = served.max_length if served.max_length is not None else config.max_length
-    if device != "cpu" or pick_device(served.device) != "cpu" or length != config.max_length:
+    if device != "cpu" or on_gpu(served.device) or length != config.max_length:
         return
     if inference_bf16(device, served.precision) != decider.bf16:
         return
-    key = (str(out), length, str(served.precision))
+    key = store.key(str(out), length, served.precision)
     for qid, scores in probs.items():
         window = decider.lists[qid][: len(scores)]
         store.add(key, decider.queries[qid].text, {c.product_id: p for c, p in zip(window, scores, strict=True)})
@@ -273,11 +277,12 @@ def train_reranker(
     train_q, train_qrels = train
     dev_q = judged_subset(*dev, config.dev_queries, config.seed)
     catalog_ids = sorted(pipeline.store.popularity())
-    mined_q = queries_to_mine(train_q, train_qrels, config.max_pairs, config.seed)
-    train_lists = first_stage_lists(pipeline, mined_q, config.mining.hard_depth, progress)
-    pairs: list[Pair] = capped(
-        mine_pairs(mined_q, train_qrels, train_lists, catalog_ids, config.mining), config.max_pairs, config.seed
-    )
+
+    def mined(queries: Mapping[str, Query]) -> list[Pair]:
+        lists = first_stage_lists(pipeline, queries, config.mining.hard_depth, progress)
+        return mine_pairs(queries, train_qrels, lists, catalog_ids, config.mining)
+
+    pairs = mine_capped(train_q, train_qrels, config.max_pairs, config.seed, mined, lambda pair: pair.query_id)
     if not pairs:
         from ..core.errors import ConfigError
 

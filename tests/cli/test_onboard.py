@@ -18,16 +18,16 @@ from search_rerank.cli.onboard import (
     decide,
     measure,
     reranker_training,
-    sampled_splits,
     step_choices,
 )
 from search_rerank.core.settings import Settings, load_settings
+from search_rerank.data.dataset import Query
 from search_rerank.data.loaders import iter_catalog, load_dataset
 from search_rerank.evaluation.tune import RerankScores
 from search_rerank.indexing.indexes import build_index
 from search_rerank.indexing.versions import IndexVersions
 from search_rerank.training.mining import judged_subset
-from search_rerank.training.ranker import RankerTraining
+from search_rerank.training.ranker import RankerTraining, sampled_queries
 from search_rerank.training.reranker import RerankerTraining
 
 QUICK = ["--trials", "5", "--rounds", "20"]
@@ -366,16 +366,21 @@ def test_a_step_measured_with_a_reranker_keeps_its_scores_for_the_steps_after_it
     assert again.served["dev"]["per_query"] != first.served["dev"]["per_query"]
 
 
-def test_measure_queries_decides_the_rerankers_blend_on_the_dev_sample_every_step_is_measured_on(solved, tmp_path):
+def test_measure_queries_decides_the_rerankers_blend_on_the_dev_sample_every_step_is_measured_on(tmp_path):
     """Deciding on a sample of its own cost the Home Depot layout's onboarding 16 minutes before the same model
     was measured on other queries."""
-    _, data = solved
-    plan = Plan(dataset=data, out=tmp_path, skip=frozenset(), measure_queries=8, seed=5)
+    queries = {f"q{i}": Query(f"q{i}", f"query {i}") for i in range(2000)}
+    dev = (queries, {qid: {"p": 1} for qid in queries})
+    plan = Plan(dataset=tmp_path, out=tmp_path, skip=frozenset(), measure_queries=500, seed=5)
     config = reranker_training(plan)
-    dev = load_dataset(data).split("dev")
-    measured = sampled_splits(load_dataset(data), plan.measure_queries, plan.seed)["dev"][0]
+    measured, _ = sampled_queries(dev, plan.measure_queries, plan.seed)
     assert judged_subset(*dev, config.decision_queries, config.seed).keys() == measured.keys()
-    assert len(measured) == 8
+
+
+def test_a_measured_sample_smaller_than_the_trainers_evaluations_decides_on_those(tmp_path):
+    """Those are the queries its last evaluation scored: the decision reads it and scores nothing more."""
+    plan = Plan(dataset=tmp_path, out=tmp_path, skip=frozenset(), measure_queries=8)
+    assert reranker_training(plan).decision_queries == RerankerTraining.dev_queries
 
 
 def test_without_measure_queries_the_reranker_decides_on_its_own_cap_of_dev_queries(solved, tmp_path):

@@ -1,5 +1,6 @@
 """Reranker training on tiny data: pairs are mined from the train split only, and the model learns."""
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -7,6 +8,7 @@ import numpy as np
 import pytest
 
 from search_rerank.backends.encoder import resolve_model_path
+from search_rerank.cli.onboard import AS_TRAINED, measure
 from search_rerank.core.model_card import load_card
 from search_rerank.core.product import Product
 from search_rerank.core.rerank import probabilities
@@ -14,7 +16,7 @@ from search_rerank.core.settings import PACKAGED_MINILM, Settings
 from search_rerank.data.dataset import Query
 from search_rerank.evaluation.tune import RerankScores
 from search_rerank.indexing.indexes import build_index, load_reranker, open_pipeline
-from search_rerank.training.mining import MiningConfig, first_stage_lists, mine_pairs, queries_to_mine
+from search_rerank.training.mining import MiningConfig, first_stage_lists, mine_capped, mine_pairs
 from search_rerank.training.reranker import RerankerTraining, train_reranker
 
 
@@ -194,22 +196,24 @@ def test_the_dev_reranking_that_decides_the_blend_shows_its_progress(shop, tiny_
     assert f"dev rerank: 100%|██████████| {len(dev[1])}/{len(dev[1])}" in capsys.readouterr().err
 
 
-def test_the_dev_decision_keeps_its_probabilities_as_the_served_model_scores_them(
-    shop, tiny_cross_encoder_dir, tmp_path
-):
-    """Onboarding then measures the step on the same dev queries without scoring their windows again."""
+@pytest.fixture
+def decided(shop, tiny_cross_encoder_dir, tmp_path):
+    """A reranker trained into ``tmp_path/kept`` with a store for its dev decision's probabilities; the settings
+    that serve it (at the trained window); the store."""
     pipeline, train, dev = shop
     kept = RerankScores()
     config = tiny_training(tiny_cross_encoder_dir, max_pairs=40)
     train_reranker(pipeline, train, dev, tmp_path / "kept", config, progress=False, rerank_scores=kept)
-    served = Settings(
-        index_dir=pipeline.settings.index_dir,
-        models_dir=tmp_path,
-        rerank={"model": "kept", "allow_unpromoted": True},
-    )
+    served = pipeline.settings.override(rerank={"model": "kept", "allow_unpromoted": True, "window": config.window})
+    return served.model_copy(update={"models_dir": tmp_path}), kept
+
+
+def test_the_dev_decision_keeps_its_probabilities_as_the_served_model_scores_them(shop, decided):
+    """Onboarding then measures the step on the same dev queries without scoring their windows again."""
+    pipeline, _, (queries, qrels) = shop
+    served, kept = decided
     reranker = load_reranker(served)
     assert {key[:3] for key in kept.scores} == {RerankScores.model_key(reranker)}
-    queries, qrels = dev
     assert {key[3] for key in kept.scores} == {queries[qid].text for qid in qrels}
     for query in {key[3] for key in kept.scores}:
         ids = [key[4] for key in kept.scores if key[3] == query]
@@ -217,7 +221,18 @@ def test_the_dev_decision_keeps_its_probabilities_as_the_served_model_scores_the
         texts = [products[pid].embedding_text() for pid in ids]
         expected = [kept.scores[(*RerankScores.model_key(reranker), query, pid)] for pid in ids]
         np.testing.assert_allclose(reranker.score(query, texts), expected, atol=1e-5)
-        assert len(ids) == config.window
+        assert len(ids) == served.rerank.window
+
+
+def test_measuring_the_trained_model_on_the_decisions_dev_queries_scores_no_window_again(shop, decided):
+    _, _, dev = shop
+    served, kept = decided
+    fresh = RerankScores()
+    measure({AS_TRAINED: served}, {"dev": dev}, fresh)
+    assert fresh.scores.keys() == kept.scores.keys()  # measuring scores the very pairs the decision scored
+    scored = dict(kept.scores)
+    measure({AS_TRAINED: served}, {"dev": dev}, kept)
+    assert kept.scores == scored  # and given them, none again
 
 
 def test_a_cap_on_pairs_retrieves_the_first_stage_of_no_more_train_queries_than_pairs(
@@ -227,16 +242,54 @@ def test_a_cap_on_pairs_retrieves_the_first_stage_of_no_more_train_queries_than_
     pipeline, train, dev = shop
     config = tiny_training(tiny_cross_encoder_dir, max_pairs=6)
     card = train_reranker(pipeline, train, dev, tmp_path / "capped", config, progress=True)
-    assert len(train[1]) > 6
-    assert "first stage: 100%|██████████| 6/6" in capsys.readouterr().err
+    retrieved = re.findall(r"first stage: 100%\|██████████\| (\d+)/\1", capsys.readouterr().err)
+    assert len(train[1]) > 6 and 1 <= int(retrieved[0]) <= 6
     assert card.data.splits["train"].pairs == 6
 
 
-def test_the_queries_mined_for_a_cap_are_a_seeded_sample_of_the_judged_ones(small):
-    _, data = small
-    queries, qrels = data.split("train")
-    sample = queries_to_mine(queries, qrels, 10, seed=3)
-    assert len(sample) == 10 and set(sample) <= set(qrels)
-    assert sample.keys() == queries_to_mine(queries, qrels, 10, seed=3).keys()
-    assert sample.keys() != queries_to_mine(queries, qrels, 10, seed=4).keys()
-    assert queries_to_mine(queries, qrels, None, seed=3) is queries
+def _queries(*ids: str) -> dict[str, Query]:
+    return {qid: Query(qid, qid) for qid in ids}
+
+
+class _Miner:
+    """Each query's items as ``items`` says, and which queries it was asked to mine, in order."""
+
+    def __init__(self, items: dict[str, int]):
+        self.items = items
+        self.asked: list[str] = []
+
+    def __call__(self, queries):
+        self.asked.extend(queries)
+        return [(qid, n) for qid in sorted(queries) for n in range(self.items[qid])]
+
+
+def test_a_cap_keeps_that_many_items_mining_only_the_queries_drawn():
+    miner = _Miner({f"q{i:03d}": 10 for i in range(200)})
+    kept = mine_capped(_queries(*miner.items), None, 20, 3, miner, lambda item: item[0])
+    assert len(kept) == 20 and len(miner.asked) <= 20
+    assert {qid for qid, _ in kept} <= set(miner.asked)
+    assert kept == mine_capped(_queries(*miner.items), None, 20, 3, _Miner(miner.items), lambda item: item[0])
+
+
+def test_a_cap_draws_only_queries_with_a_relevant_product():
+    miner = _Miner({"judged": 5, "unjudged": 5, "irrelevant": 5})
+    qrels = {"judged": {"p": 1}, "irrelevant": {"p": 0}}
+    kept = mine_capped(_queries(*miner.items), qrels, 3, 0, miner, lambda item: item[0])
+    assert miner.asked == ["judged"] and [qid for qid, _ in kept] == ["judged"] * 3
+
+
+def test_draws_that_find_their_query_without_items_are_drawn_again_among_the_others():
+    """A query whose every product is judged relevant has no negative to pair with (a click log's, say)."""
+    miner = _Miner({"empty": 0, "full": 30})
+    kept = mine_capped(_queries(*miner.items), None, 10, 0, miner, lambda item: item[0])
+    assert len(kept) == 10 and {qid for qid, _ in kept} == {"full"}
+
+
+def test_a_cap_above_every_item_keeps_every_item():
+    miner = _Miner({"a": 2, "b": 3})
+    assert len(mine_capped(_queries("a", "b"), None, 100, 0, miner, lambda item: item[0])) == 5
+
+
+def test_without_a_cap_every_query_is_mined_and_every_item_kept():
+    miner = _Miner({"a": 2, "b": 3})
+    assert mine_capped(_queries("a", "b"), None, None, 0, miner, lambda item: item[0]) == miner(_queries("a", "b"))

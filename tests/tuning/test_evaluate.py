@@ -122,13 +122,13 @@ def _condensed_per_query(bm25: list[float], fused: list[float]) -> dict[str, dic
     }
 
 
-def test_below_bm25_blames_the_labels_when_it_is_level_with_bm25_on_judged_products_by_the_paired_test():
+def test_below_bm25_blames_the_labels_when_it_is_not_significantly_behind_bm25_on_judged_products():
     # Behind on the judged products alone (0.80 against 0.85 on average), but one query's loss, not a pattern.
     per_query = _condensed_per_query([0.85] * 20, [0.85] * 19 + [-0.15])
     (warning,) = below_bm25(*_judged_rows(config_judged=0.21, config_condensed=0.80), per_query)
     assert warning.condensed_p is not None and warning.condensed_p >= 0.05
     assert warning.unjudged_loss
-    assert "is level with it (0.8000 vs 0.8500, paired p" in warning.message()
+    assert "is not significantly behind (0.8000 vs 0.8500, paired p" in warning.message()
 
 
 def test_below_bm25_does_not_blame_the_labels_when_it_trails_on_judged_products_query_after_query():
