@@ -261,6 +261,14 @@ def evaluate_rows(work: Path) -> list[list[object]]:
     return found
 
 
+def tune_code_shares(work: Path) -> list[str]:
+    """What tune made of the code queries' lexical shares, one line per kind, from its tuning.json."""
+    from search_rerank.evaluation.tuning_report import code_share_lines
+
+    path = work / "tune" / "tuning.json"
+    return code_share_lines(json.loads(path.read_text())) if path.is_file() else []
+
+
 def evaluate_warnings(work: Path) -> list[str]:
     """What evaluate's JSON report says of each configuration ranking below its BM25 leg, as it printed it."""
     path = work / "evaluate.json"
@@ -310,6 +318,7 @@ def main() -> None:
     figures = {"scale": args.scale, "written": written, "loaded": loaded, "commands": runs}
     figures |= {"evaluate": evaluate_rows(work), "evaluate_warnings": evaluate_warnings(work)}
     figures["onboard"] = onboard_rows(work)
+    figures["tune_code_shares"] = tune_code_shares(work)
     print(json.dumps(figures, indent=2))
     if not args.no_write:
         write_results(RESULTS, figures)
@@ -410,9 +419,10 @@ def report(figures: dict[str, Any]) -> str:
             + "):\n\n"
             + table(["step", "status", "dev nDCG@10", "test nDCG@10", "minutes"], figures["onboard"])
         )
-    # The command's verdict and, after it, what it made of the code queries' shares (one line per kind).
+    # The command's verdict and, after it, what it made of the code queries' shares (one line per kind, from its
+    # tuning.json: the terminal wraps them wherever its width says).
     lines = runs.get("tune", {}).get("ndcg_lines", [])
-    tuned = [line for line in lines if line.startswith(("nDCG@10 delta", "fusion."))]
+    tuned = [line for line in lines if line.startswith("nDCG@10 delta")] + figures.get("tune_code_shares", [])
     if tuned:
         parts.append("`tune` on dev: " + "; ".join(tuned))
     return "\n\n".join(parts)
