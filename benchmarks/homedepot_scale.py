@@ -61,6 +61,7 @@ from search_rerank.data.generate import (  # noqa: E402
     make_catalog,
 )
 from search_rerank.data.taxonomy import COLOURS, TYPES  # noqa: E402
+from search_rerank.training.cost import UNITS as UNIT_WORDS  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "homedepot_scale.json"
 REAL = {"train": 74_067, "test": 166_693, "products": 124_428, "attributes": 2_044_803, "terms": 11_795 + 22_427}
@@ -73,7 +74,10 @@ BULLETS = 22
 IGNORED_SHARE = 0.3
 EMPTY_EVERY = 100_000
 """One row of attributes.csv with every cell empty per this many rows, as the real file has."""
-STEPS = ("index", "evaluate", "tune", "onboard")
+STEPS = ("index", "evaluate", "tune", "onboard", "estimate", "estimate-uncapped")
+ESTIMATES = ("estimate", "estimate-uncapped")
+"""``onboard --estimate`` with the onboarding's own options, and with none: the plan checked against the
+recorded run, and what the defaults would cost on this machine."""
 NDCG_LINE = re.compile(r"[^\n]*nDCG@10[^\n]*")
 
 
@@ -241,6 +245,15 @@ def commands(args: argparse.Namespace, data: Path, work: Path) -> dict[str, list
         "evaluate": ["evaluate", "--dataset", str(data), "--split", "test", "--json", str(work / "evaluate.json")],
         "tune": ["tune", "--dataset", str(data), "--out", str(work / "tune"), "--trials", str(args.trials)],
         "onboard": ["onboard", "--dataset", str(data), "--out", str(work / "onboard"), *onboard],
+        "estimate": ["onboard", "--dataset", str(data), "--out", str(work / "estimate"), *onboard, "--estimate"],
+        "estimate-uncapped": [
+            "onboard",
+            "--dataset",
+            str(data),
+            "--out",
+            str(work / "estimate-uncapped"),
+            "--estimate",
+        ],
     }
     return {name: every[name] for name in args.steps}
 
@@ -318,6 +331,9 @@ def main() -> None:
     figures = {"scale": args.scale, "written": written, "loaded": loaded, "commands": runs}
     figures |= {"evaluate": evaluate_rows(work), "evaluate_warnings": evaluate_warnings(work)}
     figures["onboard"] = onboard_rows(work)
+    figures["estimates"] = {
+        name: json.loads(path.read_text()) for name in ESTIMATES if (path := work / name / "estimate.json").is_file()
+    }
     figures["tune_code_shares"] = tune_code_shares(work)
     print(json.dumps(figures, indent=2))
     if not args.no_write:
@@ -350,6 +366,28 @@ def onboard_rows(work: Path) -> list[list[object]]:
     return rows
 
 
+def estimate_rows(figures: dict[str, Any]) -> list[list[object]]:
+    """Per onboarding step: the estimate with the run's options, the run's own minutes, and the estimate and
+    work without caps."""
+    capped = figures["estimates"].get("estimate", {}).get("steps", {})
+    uncapped = figures["estimates"].get("estimate-uncapped", {}).get("steps", {})
+    ran = {row[0]: row[-1] for row in figures["onboard"]}
+    rows = []
+    for step in dict.fromkeys([*uncapped, *capped]):
+        guess = capped.get(step, {}).get("minutes")
+        free = uncapped.get(step, {})
+        rows.append(
+            [
+                step,
+                "–" if guess is None else f"{guess:.1f}",
+                ran.get(step, "–") if step in capped else "–",
+                f"{free['minutes']:.1f}" if "minutes" in free else "–",
+                free.get("work", "–"),
+            ]
+        )
+    return rows
+
+
 def _option(runs: dict[str, Any], command: str, option: str) -> str | None:
     """The value ``command`` ran with for ``option``, as its line gave it."""
     argv = runs.get(command, {}).get("argv", [])
@@ -359,9 +397,8 @@ def _option(runs: dict[str, Any], command: str, option: str) -> str | None:
 def report(figures: dict[str, Any]) -> str:
     written, loaded, runs = figures["written"], figures["loaded"], figures["commands"]
     rows = [
-        [f"`{' '.join(run['argv'][:1])}`", run["rc"], f"{run['wall_s'] / 60:.1f}", run["peak_rss_mib"]]
-        + [round(run["longest_silence_s"])]
-        for run in runs.values()
+        [f"`{name}`", run["rc"], f"{run['wall_s'] / 60:.1f}", run["peak_rss_mib"]] + [round(run["longest_silence_s"])]
+        for name, run in runs.items()
     ]
     parts = [
         f"Written in {written['write_s'] / 60:.1f} min: train.csv {written['train_rows']:,} rows, test.csv "
@@ -418,6 +455,24 @@ def report(figures: dict[str, Any]) -> str:
             )
             + "):\n\n"
             + table(["step", "status", "dev nDCG@10", "test nDCG@10", "minutes"], figures["onboard"])
+        )
+    if figures["estimates"]:
+        rates = next(iter(figures["estimates"].values())).get("rates", {})
+        shown = ", ".join(
+            f"{rates[unit]:,} {words}" for unit, words in UNIT_WORDS.items() if rates.get(unit) is not None
+        )
+        totals = {name: record.get("minutes", 0) for name, record in figures["estimates"].items()}
+        parts.append(
+            "`onboard --estimate` (the plan printed before the first step) with the onboarding's options, beside "
+            "the minutes each step of that run took, and with no options: the defaults' work (at most: hard "
+            "negatives and dev evaluations counted as if none ran short) and minutes on this machine. Rates it "
+            f"measured, per second: {shown}. Totals: "
+            + ", ".join(f"{name} {minutes:.0f} min" for name, minutes in totals.items())
+            + ".\n\n"
+            + table(
+                ["step", "estimated (min)", "took (min)", "uncapped: estimated (min)", "uncapped: work"],
+                estimate_rows(figures),
+            )
         )
     # The command's verdict and, after it, what it made of the code queries' shares (one line per kind, from its
     # tuning.json: the terminal wraps them wherever its width says).

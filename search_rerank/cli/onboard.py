@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -62,6 +63,8 @@ from .common import Command, console, settings_for
 
 if TYPE_CHECKING:
     from ..evaluation.tune import RerankScores
+    from ..training.cost import Work
+    from ..training.encoder import EncoderTraining
     from ..training.reranker import RerankerTraining
 
 STEPS = ("baseline", "tune", "encoder", "reranker", "ranker")
@@ -70,6 +73,8 @@ SPLITS = ("dev", "test")
 STATE_FILE = "state.json"
 SETTINGS_FILE = "onboarded.toml"
 REPORT_FILE = "report.html"
+ESTIMATE_FILE = "estimate.json"
+"""What ``--estimate`` writes instead of running: each step's work and minutes, and the rates measured."""
 TO_GRADE = "to_grade-{split}.csv"
 """Per split, the unjudged products in the top 10 of BM25 and of every measured step, promoted or not: sparse labels
 pooled from an earlier engine cannot credit what a step brings up, so these are what to grade before onboarding
@@ -471,24 +476,14 @@ def tuned_sections(
 def run_encoder(
     plan: Plan, settings: Settings, splits: Splits, rerank_scores: RerankScores
 ) -> tuple[dict[str, Any], ModelCard]:
-    from ..backends.encoder import resolve_encoder
     from ..data.loaders import catalog_fields, iter_catalog
     from ..indexing.indexes import build_index
-    from ..training.encoder import EncoderTraining, train_encoder
-    from ..training.mining import MiningConfig
+    from ..training.encoder import train_encoder
     from .training import train_model, training_data
 
     name = plan.model_name("encoder")
     data = training_data(plan.dataset, None, 1, name)
-    served = resolve_encoder(settings.dense, settings.models_dir)  # the served encoder, fine-tuned further
-    config = EncoderTraining(
-        epochs=plan.epochs,
-        max_triplets=plan.max_pairs,
-        seed=plan.seed,
-        mining=MiningConfig(positives_per_query=4, judgments_complete=plan.complete_judgments, seed=plan.seed),
-        base_model=settings.dense.model if served.card_sha256 is None else served.path,
-    )
-    card = train_model(train_encoder, settings, data, name, config)
+    card = train_model(train_encoder, settings, data, name, encoder_training(plan, settings))
     changes = {"dense": {"model": name}, "index_dir": str((plan.out / INDEX_DIR).resolve())}
     console.print(f"encoder: indexing {plan.dataset} with {name} into {changes['index_dir']}")
     reindexed = measured_settings(settings, changes, "encoder", card)
@@ -499,6 +494,22 @@ def run_encoder(
     # changing a leg, so this step does too, from the promoted settings.
     changes = merge_changes([changes, tuned_sections(plan, reindexed, splits, "encoder", rerank_scores)])
     return changes, card
+
+
+def encoder_training(plan: Plan, settings: Settings) -> EncoderTraining:
+    """The encoder step's training: the served encoder fine-tuned further."""
+    from ..backends.encoder import resolve_encoder
+    from ..training.encoder import EncoderTraining
+    from ..training.mining import MiningConfig
+
+    served = resolve_encoder(settings.dense, settings.models_dir)
+    return EncoderTraining(
+        epochs=plan.epochs,
+        max_triplets=plan.max_pairs,
+        seed=plan.seed,
+        mining=MiningConfig(positives_per_query=4, judgments_complete=plan.complete_judgments, seed=plan.seed),
+        base_model=settings.dense.model if served.card_sha256 is None else served.path,
+    )
 
 
 def reranker_training(plan: Plan) -> RerankerTraining:
@@ -591,6 +602,135 @@ def cannot_run(step: str, settings: Settings) -> str | None:
     return None
 
 
+# ------------------------------------------------------------ what it will cost
+
+
+CALIBRATE_FROM = 20_000
+"""Model work (pairs scored and trained, triplets trained, products encoded) from which a run measures this
+machine's rates to estimate its minutes: some 20 seconds on two CPU cores, spent only on a run that could
+take an hour there. ``--estimate`` always measures them."""
+
+
+def planned_work(
+    plan: Plan, settings: Settings, data: Dataset, splits: Splits, state: Mapping[str, Any]
+) -> dict[str, Work]:
+    """The work (``training.cost.Work``) of each step still to run, counted from the dataset and ``plan`` as
+    each step's own code will do it: retrieval and ranking of every measured query, the tuner's trials, the
+    trainers' capped examples (upper bounds: hard negatives and dev evaluations are counted as if retrieval
+    found them all and training never stopped early), the reindex, and every pair the reranker scores (those
+    ``RerankScores`` keeps are counted once)."""
+    from ..training.cost import Work
+    from ..training.encoder import evaluation_interval, triplets_at_most
+    from ..training.mining import capped_counts, per_query_at_most, reranker_pairs_at_most
+
+    train_queries, train_qrels = data.split("train")
+    judged_dev = len(data.split("dev")[1])
+    dev, test = (len(splits[split][1]) for split in SPLITS)
+    todo = {
+        step
+        for step in STEPS
+        if step not in state["steps"] and step not in plan.skip and cannot_run(step, settings) is None
+    }
+    measured = Work(retrieve=dev + test, rank=dev + test)
+    rescored = Work(score=settings.rerank.window * (dev + test)) if settings.rerank.model is not None else Work()
+    tuning = Work(retrieve=dev, rank=plan.trials * dev)
+    work = {"baseline": measured + rescored, "tune": tuning + measured}
+    if "encoder" in todo:
+        encoder = encoder_training(plan, settings)
+        at_most = per_query_at_most(train_qrels, lambda judged: triplets_at_most(judged, encoder.mining))
+        triplets, mined = capped_counts(at_most, len(train_queries), encoder.max_triplets)
+        steps = math.ceil(triplets * encoder.epochs / encoder.batch_size)
+        evaluations = 1 + steps // evaluation_interval(steps, encoder.eval_steps, encoder.max_evaluations)
+        evaluated = min(encoder.dev_queries, judged_dev)
+        pool = min(len(data.products), evaluated * (2 * encoder.pool_depth + encoder.pool_judged))
+        trained = Work(
+            retrieve=mined + evaluated,
+            train_triplets=triplets * encoder.epochs,
+            encode=evaluations * pool + len(data.products),
+        )
+        work["encoder"] = trained + tuning + measured + rescored
+    reranked = settings.rerank.model is not None
+    window = settings.rerank.window  # what the served reranker scores per query; the trainer's own for its dev
+    if "reranker" in todo:
+        reranker = reranker_training(plan)
+        at_most = per_query_at_most(train_qrels, lambda judged: reranker_pairs_at_most(judged, reranker.mining))
+        pairs, mined = capped_counts(at_most, len(train_queries), reranker.max_pairs)
+        evaluations = max(1, math.ceil(pairs * reranker.epochs / reranker.batch_size) // reranker.eval_steps)
+        evaluated = min(reranker.dev_queries, judged_dev)
+        decided = min(reranker.decision_queries, judged_dev)
+        work["reranker"] = measured + Work(
+            retrieve=mined + evaluated + decided,
+            train_pairs=pairs * reranker.epochs,
+            # The decision's scores are kept for measuring (``keep_as_served``): its queries are scored once.
+            score=reranker.window * (evaluations * evaluated + decided) + window * (max(0, dev - decided) + test),
+        )
+        reranked = True
+    if "ranker" in todo:
+        learned = len(train_qrels) if plan.ranker_queries is None else min(plan.ranker_queries, len(train_qrels))
+        kept = "reranker" in todo  # its scores of the measured queries are kept for this step
+        scored = learned + (0 if kept else dev + test)
+        work["ranker"] = measured + Work(
+            retrieve=learned + dev, rank=learned + dev, score=window * scored if reranked else 0
+        )
+    return {step: work[step] for step in STEPS if step in todo}
+
+
+LONG_RUN_MINUTES = 60
+"""An estimate past this names the options that cap the run's largest costs."""
+CAPS = {
+    "--measure-queries": "measure_queries",
+    "--max-pairs": "max_pairs",
+    "--ranker-queries": "ranker_queries",
+}
+
+
+def estimate(
+    plan: Plan, settings: Settings, data: Dataset, splits: Splits, state: Mapping[str, Any], measure: bool
+) -> dict[str, Any]:
+    """Each step's work still to do, and, measuring this machine's rates (``measure``, or a run with more model
+    work than ``CALIBRATE_FROM``), its minutes: printed before the first step and kept in the state."""
+    from ..training.cost import measure_rates
+    from .training import training_pipeline
+
+    work = planned_work(plan, settings, data, splits, state)
+    record: dict[str, Any] = {"steps": {step: {"work": done.describe()} for step, done in work.items()}}
+    model_work = sum(done.score + done.train_pairs + done.train_triplets + done.encode for done in work.values())
+    if work and (measure or model_work >= CALIBRATE_FROM):
+        console.print("estimate: timing the models and the first stage on a few of the dataset's queries and products")
+        encoder = encoder_training(plan, settings) if "encoder" in work else None
+        with training_pipeline(settings, with_ranker=False) as pipeline:
+            rates = measure_rates(pipeline, splits["dev"][0], settings, reranker_training(plan), encoder, plan.seed)
+        record["rates"] = rates.to_json()
+        for step, done in work.items():
+            record["steps"][step]["minutes"] = done.seconds(rates) / 60
+        record["minutes"] = sum(step["minutes"] for step in record["steps"].values())
+    console.print(estimate_table(record))
+    minutes = record.get("minutes", 0.0)
+    caps = [option for option, field in CAPS.items() if getattr(plan, field) is None]
+    if minutes > LONG_RUN_MINUTES and caps:
+        console.print(
+            f"[yellow]about {minutes / 60:.1f} hours on this machine[/]: {', '.join(caps)} cap the largest costs (a "
+            "Home Depot-sized onboarding on two CPU cores took 34 minutes with --measure-queries 500 --max-pairs "
+            '3000 --ranker-queries 300 --epochs 0.2 --skip encoder: docs/BENCHMARKS.md, "Home Depot layout at the '
+            'real sizes")'
+        )
+    return record
+
+
+def estimate_table(record: Mapping[str, Any]) -> Table:
+    rates = record.get("rates")
+    title = (
+        "onboarding plan" if rates is None else f"onboarding plan on {rates['device']}: {record['minutes']:.0f} minutes"
+    )
+    table = Table(title=title)
+    table.add_column("step")
+    table.add_column("work (at most)")
+    table.add_column("minutes", justify="right")
+    for step, planned in record["steps"].items():
+        table.add_row(step, planned["work"], f"{planned['minutes']:.1f}" if "minutes" in planned else "")
+    return table
+
+
 def run_step(
     plan: Plan, step: str, settings: Settings, state: dict[str, Any], splits: Splits, rerank_scores: RerankScores
 ) -> dict[str, Any]:
@@ -644,8 +784,10 @@ def run_step(
     return record
 
 
-def onboard_run(plan: Plan, base: Settings, base_file: Path | None) -> dict[str, Any]:
-    """Every step not yet finished, in order; the state, settings file and report after each."""
+def onboard_run(plan: Plan, base: Settings, base_file: Path | None, estimate_only: bool = False) -> dict[str, Any]:
+    """Every step not yet finished, in order; the state, settings file and report after each. First the plan:
+    each step's work and estimated minutes (``estimate``); ``estimate_only``: that alone, written to
+    ``ESTIMATE_FILE``, and nothing run."""
     from ..data.loaders import load_dataset
     from ..evaluation.tune import RerankScores
 
@@ -653,6 +795,13 @@ def onboard_run(plan: Plan, base: Settings, base_file: Path | None) -> dict[str,
     check_models_are_its_own(plan, with_changes(base, promoted_changes(state)), state)
     data = load_dataset(plan.dataset)
     splits = sampled_splits(data, plan.measure_queries, plan.seed)
+    state["estimate"] = estimate(plan, with_changes(base, promoted_changes(state)), data, splits, state, estimate_only)
+    if estimate_only:
+        from ..indexing.versions import write_atomically
+
+        plan.out.mkdir(parents=True, exist_ok=True)
+        write_atomically(plan.out / ESTIMATE_FILE, json.dumps(state["estimate"], indent=1) + "\n")
+        return state
     rerank_scores = RerankScores()
     for number, step in enumerate(STEPS):
         title = f"step {number}/{len(STEPS) - 1}: {step}"
@@ -722,8 +871,9 @@ def summary_table(state: Mapping[str, Any]) -> Table:
     table = Table(title=f"onboarding {state['dataset']}: nDCG@10, {state['onboard_minutes']:.1f} minutes")
     table.add_column("step")
     table.add_column("status")
-    for col in ("dev", "dev Δ", "dev p", "test", "test Δ", "test p", "time"):
+    for col in ("dev", "dev Δ", "dev p", "test", "test Δ", "test p", "time", "estimated"):
         table.add_column(col, justify="right")
+    estimated = state.get("estimate", {}).get("steps", {})
     for name, step in state["steps"].items():
         cells = []
         for split in SPLITS:
@@ -732,7 +882,9 @@ def summary_table(state: Mapping[str, Any]) -> Table:
                 cells += [f"{step[split]['metrics'][NDCG]:.4f}", f"{sig['mean_delta']:+.4f}", f"{sig['p_value']:.3f}"]
             else:
                 cells += ["", "", ""]
-        table.add_row(name, step["status"], *cells, f"{step['seconds']:.0f} s")
+        minutes = estimated.get(name, {}).get("minutes")
+        guess = "" if minutes is None else f"{minutes * 60:.0f} s"
+        table.add_row(name, step["status"], *cells, f"{step['seconds']:.0f} s", guess)
     return table
 
 
@@ -794,6 +946,13 @@ def summary_table(state: Mapping[str, Any]) -> Table:
     show_default=True,
     help="A step's dev gain counts only with a one-sided paired p-value below this (1 promotes any gain).",
 )
+@click.option(
+    "--estimate",
+    "estimate_only",
+    is_flag=True,
+    help="Print each step's work and its minutes on this machine (timed on a few queries and products), write them "
+    "to OUT/estimate.json, and stop.",
+)
 @click.option("--seed", type=int, default=13, show_default=True)
 @click.pass_context
 def onboard(
@@ -811,6 +970,7 @@ def onboard(
     name_prefix: str | None,
     reranker_base_model: str | None,
     promotion_p: float,
+    estimate_only: bool,
     seed: int,
 ) -> None:
     """Tune, fine-tune the encoder and reindex, train the reranker and the ranker; promote what beats dev.
@@ -844,9 +1004,11 @@ def onboard(
         promotion_p=promotion_p,
     )
     try:
-        state = onboard_run(plan, settings_for(ctx), ctx.obj["settings"])
+        state = onboard_run(plan, settings_for(ctx), ctx.obj["settings"], estimate_only)
     except KeyboardInterrupt:
         console.print(f"[yellow]stopped[/]: the finished steps are in {out / STATE_FILE}; run it again to resume")
         raise click.Abort() from None
+    if estimate_only:
+        return
     console.print(summary_table(state))
     console.print(f"wrote {out / SETTINGS_FILE} (serve it with --settings) and {out / REPORT_FILE}")

@@ -136,6 +136,13 @@ def mine_triplets(
     return triplets
 
 
+def triplets_at_most(judged: Mapping[str, int], config: MiningConfig) -> int:
+    """The most triplets ``mine_triplets`` makes of one query's judgments: one per best-graded product, up to
+    ``positives_per_query``."""
+    best = max(judged.values(), default=0)
+    return min(config.positives_per_query, sum(g == best for g in judged.values())) if best > 0 else 0
+
+
 def dev_pool(pipeline, queries: Mapping[str, Query], qrels: Qrels, depth: int, judged: int, seed: int = 0) -> list[str]:
     """The products the dev metric ranks: both legs' top ``depth`` and up to ``judged`` judged products per query.
 
@@ -248,6 +255,16 @@ def training_seq_length(tokenizer, texts: Sequence[str], quantile: float, cap: i
     return int(min(cap, max(8, int(np.ceil(np.quantile(lengths, quantile))))))
 
 
+def training_length(config: EncoderTraining, tokenizer, documents: Sequence[str], served: int) -> int:
+    """Tokens a training text keeps: ``config.max_seq_length``, else the served length (``served``) or, with a
+    ``length_quantile``, that quantile of ``documents``' lengths (``training_seq_length``)."""
+    if config.max_seq_length is not None:
+        return config.max_seq_length
+    if config.length_quantile is None:
+        return served
+    return training_seq_length(tokenizer, documents, config.length_quantile, served)
+
+
 def freeze_word_embeddings(model) -> int:
     """Stop training the token-embedding matrix; returns how many parameters that freezes.
 
@@ -346,15 +363,8 @@ def train_encoder(
 
     device = pick_device(config.device)
     model = SentenceTransformer(resolve_model_path(config.base_model), device=device, local_files_only=True)
-    if config.max_seq_length is not None:
-        model.max_seq_length = config.max_seq_length
-    elif config.length_quantile is None:
-        model.max_seq_length = dense.max_seq_length
-    else:
-        documents = sorted({dense.document_prefix + texts[pid] for t in triplets for pid in (t.positive, t.negative)})
-        model.max_seq_length = training_seq_length(
-            model.tokenizer, documents, config.length_quantile, dense.max_seq_length
-        )
+    documents = sorted({dense.document_prefix + texts[pid] for t in triplets for pid in (t.positive, t.negative)})
+    model.max_seq_length = training_length(config, model.tokenizer, documents, dense.max_seq_length)
     frozen = freeze_word_embeddings(model) if config.freeze_word_embeddings else 0
     with torch.inference_mode():
         baseline = evaluator.ndcg(model)

@@ -175,6 +175,38 @@ def mine_capped(
     return kept
 
 
+def per_query_at_most(qrels: Qrels, items: Callable[[Mapping[str, int]], int]) -> list[int]:
+    """Per query with a relevant product (the ones ``mine_capped`` draws), the most items ``items`` says mining
+    can make of its judgments: what a trainer's work is counted from before its first stage runs."""
+    return [items(judged) for _, judged in sorted(qrels.items()) if any(g > 0 for g in judged.values())]
+
+
+def capped_counts(at_most: Sequence[int], queries: int, cap: int | None) -> tuple[int, int]:
+    """(items kept, queries mined) by ``mine_capped`` over ``queries`` train queries whose relevant ones can
+    make ``at_most`` items each. Without a cap every query is mined and every item kept; with one, each of the
+    ``cap`` draws picks one of the N queries with a relevant product, so about N(1 - (1 - 1/N)^cap) distinct
+    queries are mined (the rounds that redraw a query out of items are left out)."""
+    total = sum(at_most)
+    if cap is None:
+        return total, queries
+    drawn = len(at_most) * (1 - (1 - 1 / len(at_most)) ** cap) if at_most else 0
+    return min(cap, total), round(drawn)
+
+
+def reranker_pairs_at_most(judged: Mapping[str, int], config: MiningConfig) -> int:
+    """The most pairs ``mine_pairs`` makes of one query's judgments: its positives, its judged misses (any
+    first-stage hit when the labels are complete) and the random negatives; none without a relevant product."""
+    relevant = sum(g > 0 for g in judged.values())
+    if not relevant:
+        return 0
+    misses = config.hard_negatives_per_query if config.judgments_complete else sum(g == 0 for g in judged.values())
+    return (
+        min(config.positives_per_query, relevant)
+        + min(config.hard_negatives_per_query, misses)
+        + config.random_negatives_per_query
+    )
+
+
 def judged_subset(queries: Mapping[str, Query], qrels: Qrels, n: int, seed: int) -> dict[str, Query]:
     """At most ``n`` judged queries, sampled with ``seed`` so every trainer and benchmark evaluates the same dev set."""
     judged = sorted(q for q in qrels if q in queries)

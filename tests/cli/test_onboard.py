@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,11 @@ from search_rerank.cli.onboard import (
     AS_TRAINED,
     Plan,
     decide,
+    estimate,
     measure,
+    planned_work,
     reranker_training,
+    sampled_splits,
     step_choices,
 )
 from search_rerank.core.settings import Settings, load_settings
@@ -387,3 +391,76 @@ def test_without_measure_queries_the_reranker_decides_on_its_own_cap_of_dev_quer
     _, data = solved
     config = reranker_training(Plan(dataset=data, out=tmp_path, skip=frozenset()))
     assert config.decision_queries == RerankerTraining.decision_queries
+
+
+@pytest.fixture(scope="module")
+def estimated(built_index, tiny_bert_dir, tiny_cross_encoder_dir, tmp_path_factory):
+    """An estimate with every step to run, timed with the tiny models, and the plan that asked for it."""
+    dense = {"model": str(tiny_bert_dir), "device": "cpu", "batch_size": 16}
+    built = built_index(products=120, queries=60, seed=6, dense=dense)
+    root = tmp_path_factory.mktemp("estimated")
+    file = settings_file(root / "base.json", built.settings.index_dir, root / "models", dense=dense)
+    settings = load_settings(file)
+    plan = Plan(
+        dataset=built.data,
+        out=root / "out",
+        skip=frozenset(),
+        trials=7,
+        max_pairs=32,
+        epochs=0.5,
+        reranker_base=str(tiny_cross_encoder_dir),
+    )
+    data = load_dataset(built.data)
+    splits = sampled_splits(data, None, plan.seed)
+    return estimate(plan, settings, data, splits, {"steps": {}}, measure=True), plan, settings, data, splits
+
+
+def test_an_estimate_counts_each_steps_work_with_the_plans_caps(estimated):
+    record, plan, *_ = estimated
+    steps = record["steps"]
+    assert list(steps) == ["baseline", "tune", "encoder", "reranker", "ranker"]
+    assert "16 reranker pairs trained" in steps["reranker"]["work"]  # --max-pairs 32, --epochs 0.5
+    assert "16 encoder triplets trained" in steps["encoder"]["work"]
+    assert "reranker pairs scored" in steps["ranker"]["work"]  # the reranker it trains is in place by then
+
+
+def test_an_estimate_times_every_kind_of_work_on_this_machine(estimated):
+    record = estimated[0]
+    rates = record["rates"]
+    assert rates["device"] == "cpu"
+    assert all(rates[unit] > 0 for unit in ("retrieve", "rank", "score", "train_pairs", "train_triplets", "encode"))
+    assert record["minutes"] == pytest.approx(sum(step["minutes"] for step in record["steps"].values()))
+    assert all(step["minutes"] > 0 for step in record["steps"].values())
+
+
+def test_an_estimate_leaves_out_the_finished_and_skipped_steps(estimated):
+    _, plan, settings, data, splits = estimated
+    plan = replace(plan, skip=frozenset({"encoder"}))
+    finished = {"steps": {"baseline": {}, "tune": {}}}
+    assert list(planned_work(plan, settings, data, splits, finished)) == ["reranker", "ranker"]
+
+
+def test_a_ranker_after_a_reranker_trained_in_an_earlier_run_counts_scoring_the_measured_queries_again(estimated):
+    """The reranker step's scores of them are kept only within one run."""
+    _, plan, settings, data, splits = estimated
+    trained = settings.override(rerank={"model": "onboard-out-reranker", "window": 10})
+    measured = sum(len(splits[split][1]) for split in ("dev", "test"))
+    learned = len(data.split("train")[1])
+    ranker = planned_work(plan, trained, data, splits, {"steps": {"reranker": {}}})["ranker"]
+    assert ranker.score == 10 * (learned + measured)
+    fresh = planned_work(plan, settings, data, splits, {"steps": {}})["ranker"]
+    assert fresh.score == settings.rerank.window * learned
+
+
+def test_onboard_estimate_prints_and_writes_the_plan_and_runs_nothing(estimated, tiny_cross_encoder_dir, tmp_path):
+    _, plan, settings, *_ = estimated
+    file = settings_file(
+        tmp_path / "base.json", settings.index_dir, tmp_path / "models", dense=settings.dense.model_dump()
+    )
+    out = tmp_path / "out"
+    result = onboard(
+        file, plan.dataset, out, "--estimate", "--max-pairs", "32", "--reranker-base-model", str(tiny_cross_encoder_dir)
+    )
+    assert "onboarding plan on cpu" in result.output
+    assert [path.name for path in out.iterdir()] == ["estimate.json"]
+    assert json.loads((out / "estimate.json").read_text(encoding="utf-8"))["minutes"] > 0
