@@ -697,13 +697,25 @@ def estimate(
     model_work = sum(done.score + done.train_pairs + done.train_triplets + done.encode for done in work.values())
     if work and (measure or model_work >= CALIBRATE_FROM):
         console.print("estimate: timing the models and the first stage on a few of the dataset's queries and products")
+        reranks = any(done.score or done.train_pairs for done in work.values())
         encoder = encoder_training(plan, settings) if "encoder" in work else None
-        with training_pipeline(settings, with_ranker=False) as pipeline:
-            rates = measure_rates(pipeline, splits["dev"][0], settings, reranker_training(plan), encoder, plan.seed)
-        record["rates"] = rates.to_json()
-        for step, done in work.items():
-            record["steps"][step]["minutes"] = done.seconds(rates) / 60
-        record["minutes"] = sum(step["minutes"] for step in record["steps"].values())
+        try:
+            with training_pipeline(settings, with_ranker=False) as pipeline:
+                rates = measure_rates(
+                    pipeline,
+                    splits["dev"][0],
+                    settings,
+                    reranker_training(plan) if reranks else None,
+                    encoder,
+                    plan.seed,
+                )
+        except (ConfigError, OSError) as exc:  # a model not at hand: its step will say so when it starts
+            console.print(f"[yellow]estimate: the models could not be timed ({exc}); the work alone follows[/]")
+        else:
+            record["rates"] = rates.to_json()
+            for step, done in work.items():
+                record["steps"][step]["minutes"] = done.seconds(rates) / 60
+            record["minutes"] = sum(step["minutes"] for step in record["steps"].values())
     console.print(estimate_table(record))
     minutes = record.get("minutes", 0.0)
     caps = [option for option, field in CAPS.items() if getattr(plan, field) is None]

@@ -205,13 +205,13 @@ def measure_rates(
     pipeline,
     queries: Mapping[str, Query],
     settings: Settings,
-    reranker: RerankerTraining,
+    reranker: RerankerTraining | None,
     encoder: EncoderTraining | None,
     seed: int,
 ) -> Rates:
     """Every ``UNITS`` rate on this machine, from ``SAMPLE_QUERIES`` of ``queries`` and ``SAMPLE_TEXTS`` of the
-    catalogue's products, with the models the trainings start from. ``encoder`` None: no step trains one (its
-    rates are then infinite, and no work of its kind is counted)."""
+    catalogue's products, with the models the trainings start from. ``reranker`` or ``encoder`` None: no work
+    of that model is counted, and its rates are left infinite (its model may not even be at hand)."""
     rng = np.random.default_rng(seed)
     names = sorted(queries)
     sample = [
@@ -222,8 +222,9 @@ def measure_rates(
     texts = [product.embedding_text() for product in pipeline.store.get(ids).values()]
     retrieve, rank = retrieval_rates(pipeline, sample, settings)
     pairs = [(sample[i % len(sample)].text, text) for i, text in enumerate(texts)]
-    score, train_pairs = cross_encoder_rates(reranker, pairs, settings.rerank.batch_size)
-    encode = train_triplets = float("inf")
+    score = train_pairs = encode = train_triplets = float("inf")
+    if reranker is not None:
+        score, train_pairs = cross_encoder_rates(reranker, pairs, settings.rerank.batch_size)
     if encoder is not None:
         encode, train_triplets = bi_encoder_rates(encoder, [q.text for q in sample], texts, settings)
-    return Rates(retrieve, rank, score, train_pairs, train_triplets, encode, pick_device(reranker.device))
+    return Rates(retrieve, rank, score, train_pairs, train_triplets, encode, pick_device("auto"))

@@ -464,3 +464,16 @@ def test_onboard_estimate_prints_and_writes_the_plan_and_runs_nothing(estimated,
     assert "onboarding plan on cpu" in result.output
     assert [path.name for path in out.iterdir()] == ["estimate.json"]
     assert json.loads((out / "estimate.json").read_text(encoding="utf-8"))["minutes"] > 0
+
+
+def test_an_estimate_whose_models_cannot_be_loaded_still_gives_the_work(estimated, tmp_path):
+    """The step that needs the model says so when it starts; the plan is not the place to fail."""
+    _, plan, settings, *_ = estimated
+    file = settings_file(
+        tmp_path / "base.json", settings.index_dir, tmp_path / "models", dense=settings.dense.model_dump()
+    )
+    out = tmp_path / "out"
+    result = onboard(file, plan.dataset, out, "--estimate", "--reranker-base-model", str(tmp_path / "missing"))
+    assert "could not be timed" in result.output
+    record = json.loads((out / "estimate.json").read_text(encoding="utf-8"))
+    assert "minutes" not in record and "reranker pairs trained" in record["steps"]["reranker"]["work"]
