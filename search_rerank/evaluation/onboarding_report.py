@@ -85,7 +85,8 @@ def _split_rows(step: Mapping[str, Any]) -> list[list[Any]]:
     return rows
 
 
-def _step_section(name: str, step: Mapping[str, Any]) -> str:
+def _step_section(name: str, step: Mapping[str, Any], planned: Mapping[str, Any] | None) -> str:
+    """``planned``: what the run's plan said of the step before it began (its work and, when timed, minutes)."""
     parts = [f"<h2>{html.escape(name)}: {html.escape(step['status'])}</h2>", f"<p>{html.escape(step['reason'])}</p>"]
     if "dev" in step:
         against = step.get("compared_with")
@@ -117,7 +118,15 @@ def _step_section(name: str, step: Mapping[str, Any]) -> str:
             f"{'passed' if card['promoted'] else 'refused it'} ({html.escape(card['promotion_reason'])}); "
             f"trained in {card['training_seconds']:.0f} s at {card['pairs_per_second']:.1f} pairs/s.</p>"
         )
-    parts.append(f"<p>Step time: {step['seconds']:.0f} s.</p>")
+    guess = ""
+    if planned is not None:
+        minutes = planned.get("minutes")
+        guess = (
+            f" Planned: {planned['work']}"
+            + ("" if minutes is None else f", estimated at {minutes * 60:.0f} s on this machine")
+            + "."
+        )
+    parts.append(f"<p>Step time: {step['seconds']:.0f} s.{html.escape(guess)}</p>")
     return "\n".join(parts)
 
 
@@ -140,6 +149,7 @@ def render_html(state: Mapping[str, Any]) -> str:
         ]
         for name, step in steps
     ]
+    planned = state.get("estimate", {}).get("steps", {})
     bm25 = state.get("bm25", {})
     bm25_line = (
         "BM25 leg alone: "
@@ -164,7 +174,7 @@ products alone ({CONDENSED}), grade what is new and onboard again: <code>to_grad
 step, promoted or not.</p>
 {html_table(["step", "status", f"dev {NDCG}", "dev delta", "dev p", f"test {NDCG}", "test delta", "test p", "time"], summary)}
 <img alt="progress" src="data:image/png;base64,{progress_plot(state)}">
-{"".join(_step_section(name, step) for name, step in state["steps"].items())}
+{"".join(_step_section(name, step, planned.get(name)) for name, step in state["steps"].items())}
 </body></html>
 """
 

@@ -148,6 +148,16 @@ def test_the_report_has_a_table_per_measured_step_and_an_embedded_plot(onboarded
     assert 'src="data:image/png;base64,' in page
 
 
+def test_the_plan_is_printed_first_and_the_report_gives_each_steps_planned_work(onboarded):
+    _, _, out, result = onboarded
+    assert result.output.index("onboarding plan") < result.output.index("step 0/4: baseline")
+    page = (out / "report.html").read_text(encoding="utf-8")
+    state = state_of(out)
+    assert "encoder" not in state["estimate"]["steps"]  # skipped
+    ranker = state["estimate"]["steps"]["ranker"]["work"]
+    assert "queries retrieved" in ranker and f"Planned: {ranker}." in page
+
+
 def test_each_step_reports_how_much_of_its_top_10_the_labels_judge(onboarded):
     _, _, out, _ = onboarded
     page = (out / "report.html").read_text(encoding="utf-8")
