@@ -30,6 +30,15 @@ class TrainingConfig(Protocol):
     def precision(self) -> str: ...
 
 
+class EvaluatedTraining(TrainingConfig, Protocol):
+    """A trainer's config that evaluates on dev and stops early: the cross-encoder trainers'."""
+
+    @property
+    def eval_steps(self) -> int: ...
+    @property
+    def patience(self) -> int: ...
+
+
 def trainer_arguments(
     config: TrainingConfig, checkpoints: str, device: str, eval_steps: int, metric: str, progress: bool
 ) -> dict[str, Any]:

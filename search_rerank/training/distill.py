@@ -18,7 +18,6 @@ fastest as the runtime serving uses (:func:`..core.rerank.make_reranker`).
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,11 +31,10 @@ from ..core.model_card import BASELINE_METRIC, MODEL_METRIC, ModelCard, SplitSiz
 from ..core.rerank import ONNX_INT8_FILE, OnnxCrossEncoder, pair_logits, quantise_linear_int8
 from ..data.dataset import Query
 from ..data.qrels import Qrels
-from .arguments import precision_name, trainer_arguments
 from .card import save_training_card
 from .mining import first_stage_lists, judged_subset, mine_capped
 from .model_folder import staged
-from .reranker import BLENDS, DEV_DEPTH, DevRerankEvaluator, best_evaluation, decision_evaluator
+from .reranker import BLENDS, DEV_DEPTH, DevRerankEvaluator, decision_evaluator, fit_cross_encoder
 
 ONNX_FP32_FILE = "model.onnx"
 EVAL_KEYS = (MODEL_METRIC, "best_blend", BASELINE_METRIC, "rerank_only_ndcg10")
@@ -156,9 +154,9 @@ def train_distilled(
     """Train the student on the teacher's logits, select on dev, export and time it; save model and card."""
     import torch
     from datasets import Dataset
-    from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
+    from sentence_transformers.cross_encoder import CrossEncoder
     from sentence_transformers.cross_encoder.losses import MSELoss
-    from transformers import EarlyStoppingCallback, set_seed
+    from transformers import set_seed
 
     set_seed(config.seed)
     started = time.perf_counter()
@@ -200,21 +198,8 @@ def train_distilled(
     data = Dataset.from_dict(
         {"query": [q for q, _ in text_pairs], "text": [t for _, t in text_pairs], "label": targets.tolist()}
     )
-    with tempfile.TemporaryDirectory(prefix="distill-ckpt-") as checkpoints:
-        args = CrossEncoderTrainingArguments(
-            **trainer_arguments(config, checkpoints, device, config.eval_steps, "rerank_only_ndcg10", progress)
-        )
-        trainer = CrossEncoderTrainer(
-            model=student,
-            args=args,
-            train_dataset=data,
-            loss=MSELoss(student),
-            evaluator=evaluator,
-            callbacks=[EarlyStoppingCallback(early_stopping_patience=config.patience)],
-        )
-        run = trainer.train()
-        steps = trainer.state.global_step
-        final = best_evaluation(trainer.state, EVAL_KEYS)
+    fitted = fit_cross_encoder(student, data, MSELoss(student), evaluator, config, device, progress, EVAL_KEYS)
+    final = fitted.best
     decider = decision_evaluator(pipeline, dev, evaluator, texts, config.decision_queries, config.seed, progress)
     with torch.inference_mode():
         if final is None or decider is not evaluator:  # no evaluation kept, or decided on more queries
@@ -251,9 +236,9 @@ def train_distilled(
             dev=decider.size(),
             parameters={
                 "max_length": max_length,
-                "steps": steps,
+                "steps": fitted.steps,
                 "device": device,
-                "precision": precision_name(args),
+                "precision": fitted.precision,
                 "runtime": runtime,
                 "teacher": teacher_card.name,
                 "teacher_path": teacher_dir,
@@ -270,5 +255,5 @@ def train_distilled(
             refused_because=f"dev nDCG@10 does not beat the first stage's {final[BASELINE_METRIC]:.4f} at any blend; "
             "serving it would make results worse",
             seconds=training_seconds,
-            train_metrics=run.metrics,
+            train_metrics=fitted.metrics,
         )

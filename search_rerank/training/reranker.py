@@ -29,7 +29,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
@@ -50,7 +50,7 @@ from ..core.settings import PACKAGED_MINILM, RerankSettings
 from ..data.dataset import Query
 from ..data.qrels import Qrels
 from ..evaluation.evaluate import relevance_metrics
-from .arguments import precision_name, trainer_arguments
+from .arguments import EvaluatedTraining, precision_name, trainer_arguments
 from .card import save_training_card
 from .mining import MiningConfig, Pair, first_stage_lists, judged_subset, mine_capped, mine_pairs
 from .model_folder import staged
@@ -248,6 +248,51 @@ def best_evaluation(state, keys: Sequence[str]) -> dict[str, float] | None:
     return None if logged is None else {key: float(logged[f"eval_{key}"]) for key in keys}
 
 
+@dataclass(frozen=True)
+class Fitted:
+    """What a cross-encoder's training run left: the trainer's metrics and steps, the best evaluation's figures
+    (None: it stopped before its first), and the precision it ran in."""
+
+    metrics: dict[str, Any]
+    steps: int
+    best: dict[str, float] | None
+    precision: str
+
+
+def fit_cross_encoder(
+    model,
+    data,
+    loss,
+    evaluator: BaseEvaluator,
+    config: EvaluatedTraining,
+    device: str,
+    progress: bool,
+    keys: Sequence[str],
+) -> Fitted:
+    """``model`` trained on ``data`` (query, text and label columns) with ``loss``, evaluated on dev by
+    ``evaluator`` every ``config.eval_steps`` and stopped early, the best evaluation's weights kept: what the
+    reranker's and the distilled student's trainers share (they differ in their data, loss and decision)."""
+    from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
+    from transformers import EarlyStoppingCallback
+
+    with tempfile.TemporaryDirectory(prefix="cross-encoder-ckpt-") as checkpoints:
+        args = CrossEncoderTrainingArguments(
+            **trainer_arguments(config, checkpoints, device, config.eval_steps, "rerank_only_ndcg10", progress)
+        )
+        trainer = CrossEncoderTrainer(
+            model=model,
+            args=args,
+            train_dataset=data,
+            loss=loss,
+            evaluator=evaluator,
+            callbacks=[EarlyStoppingCallback(early_stopping_patience=config.patience)],
+        )
+        run = trainer.train()
+        return Fitted(
+            run.metrics, trainer.state.global_step, best_evaluation(trainer.state, keys), precision_name(args)
+        )
+
+
 def train_reranker(
     pipeline,
     train: tuple[Mapping[str, Query], Qrels],
@@ -268,9 +313,9 @@ def train_reranker(
     """
     import torch
     from datasets import Dataset
-    from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
+    from sentence_transformers.cross_encoder import CrossEncoder
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
-    from transformers import EarlyStoppingCallback, set_seed
+    from transformers import set_seed
 
     set_seed(config.seed)
     started = time.perf_counter()
@@ -315,21 +360,17 @@ def train_reranker(
             "label": [p.label for p in pairs],
         }
     )
-    with tempfile.TemporaryDirectory(prefix="reranker-ckpt-") as checkpoints:
-        args = CrossEncoderTrainingArguments(
-            **trainer_arguments(config, checkpoints, device, config.eval_steps, "rerank_only_ndcg10", progress)
-        )
-        trainer = CrossEncoderTrainer(
-            model=model,
-            args=args,
-            train_dataset=data,
-            loss=BinaryCrossEntropyLoss(model),
-            evaluator=evaluator,
-            callbacks=[EarlyStoppingCallback(early_stopping_patience=config.patience)],
-        )
-        run = trainer.train()
-        steps = trainer.state.global_step
-        final = best_evaluation(trainer.state, (MODEL_METRIC, "best_blend", BASELINE_METRIC, "rerank_only_ndcg10"))
+    fitted = fit_cross_encoder(
+        model,
+        data,
+        BinaryCrossEntropyLoss(model),
+        evaluator,
+        config,
+        device,
+        progress,
+        (MODEL_METRIC, "best_blend", BASELINE_METRIC, "rerank_only_ndcg10"),
+    )
+    final = fitted.best
     decider = decision_evaluator(pipeline, dev, evaluator, texts, config.decision_queries, config.seed, progress)
     out = Path(out_dir)
     if final is None or decider is not evaluator:  # no evaluation kept, or decided on more queries
@@ -350,12 +391,12 @@ def train_reranker(
             label_source=label_source,
             train=SplitSize(queries=len({p.query_id for p in pairs}), pairs=len(pairs)),
             dev=decider.size(),
-            parameters={"steps": steps, "device": device, "precision": precision_name(args)},
+            parameters={"steps": fitted.steps, "device": device, "precision": fitted.precision},
             dev_metrics=final,
             promoted_because=f"dev nDCG@10 {final[MODEL_METRIC]:.4f} at blend {final['best_blend']} beats the first "
             f"stage's {final[BASELINE_METRIC]:.4f}",
             refused_because=f"dev nDCG@10 does not beat the first stage's {final[BASELINE_METRIC]:.4f} at any blend; "
             "serving it would make results worse",
             seconds=seconds,
-            train_metrics=run.metrics,
+            train_metrics=fitted.metrics,
         )
