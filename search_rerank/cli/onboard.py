@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from ..evaluation.tune import RerankScores
     from ..training.cost import Work
     from ..training.encoder import EncoderTraining
+    from ..training.ranker import RankerTraining
     from ..training.reranker import RerankerTraining
 
 STEPS = ("baseline", "tune", "encoder", "reranker", "ranker")
@@ -537,6 +538,12 @@ def reranker_training(plan: Plan) -> RerankerTraining:
     )
 
 
+def ranker_training(plan: Plan) -> RankerTraining:
+    from ..training.ranker import RankerTraining
+
+    return RankerTraining(max_rounds=plan.rounds, max_queries=plan.ranker_queries, seed=plan.seed)
+
+
 def run_reranker(plan: Plan, settings: Settings, rerank_scores: RerankScores) -> tuple[dict[str, Any], ModelCard]:
     from ..training.reranker import train_reranker
     from .training import train_model, training_data
@@ -551,7 +558,7 @@ def run_reranker(plan: Plan, settings: Settings, rerank_scores: RerankScores) ->
 def run_ranker(
     plan: Plan, settings: Settings, splits: Splits, rerank_scores: RerankScores
 ) -> tuple[dict[str, Any], ModelCard]:
-    from ..training.ranker import RankerTraining, train_ranker
+    from ..training.ranker import train_ranker
     from .training import train_model, training_data
 
     name = plan.model_name("ranker")
@@ -559,9 +566,15 @@ def run_ranker(
     # Chosen on the queries its step is measured on: the trainer keeps every dev query's candidates and features
     # (6 GB for the 6,400 dev queries of a Home Depot-sized dataset, however few train queries it learns from).
     data["dev"] = splits["dev"]
-    config = RankerTraining(max_rounds=plan.rounds, max_queries=plan.ranker_queries, seed=plan.seed)
     card = train_model(
-        train_ranker, settings, data, name, config, with_ranker=False, progress=True, rerank_scores=rerank_scores
+        train_ranker,
+        settings,
+        data,
+        name,
+        ranker_training(plan),
+        with_ranker=False,
+        progress=True,
+        rerank_scores=rerank_scores,
     )
     return {"ltr": {"model": name, "enabled": True}}, card
 
@@ -622,6 +635,7 @@ def planned_work(
     from ..training.cost import Work
     from ..training.encoder import evaluation_interval, triplets_at_most
     from ..training.mining import capped_counts, per_query_at_most, reranker_pairs_at_most
+    from ..training.ranker import boosted_rows
 
     train_queries, train_qrels = data.split("train")
     judged_dev = len(data.split("dev")[1])
@@ -666,11 +680,16 @@ def planned_work(
         )
         reranked = True
     if "ranker" in todo:
-        learned = len(train_qrels) if plan.ranker_queries is None else min(plan.ranker_queries, len(train_qrels))
+        ranker = ranker_training(plan)
+        learned = len(train_qrels) if ranker.max_queries is None else min(ranker.max_queries, len(train_qrels))
         kept = "reranker" in todo  # its scores of the measured queries are kept for this step
         scored = learned + (0 if kept else dev + test)
+        legs = 2 if settings.dense.enabled else 1  # each leg's top ``depth``, fused
         work["ranker"] = measured + Work(
-            retrieve=learned + dev, rank=learned + dev, score=window * scored if reranked else 0
+            retrieve=learned + dev,
+            rank=learned + dev,
+            score=window * scored if reranked else 0,
+            boost=boosted_rows(ranker, learned * ranker.depth * legs),
         )
     return {step: work[step] for step in STEPS if step in todo}
 
@@ -699,6 +718,7 @@ def estimate(
         console.print("estimate: timing the models and the first stage on a few of the dataset's queries and products")
         reranks = any(done.score or done.train_pairs for done in work.values())
         encoder = encoder_training(plan, settings) if "encoder" in work else None
+        ranker = ranker_training(plan) if "ranker" in work else None
         try:
             with training_pipeline(settings, with_ranker=False) as pipeline:
                 rates = measure_rates(
@@ -707,6 +727,7 @@ def estimate(
                     settings,
                     reranker_training(plan) if reranks else None,
                     encoder,
+                    ranker,
                     plan.seed,
                 )
         except (ConfigError, OSError) as exc:  # a model not at hand: its step will say so when it starts

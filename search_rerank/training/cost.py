@@ -24,10 +24,12 @@ import numpy as np
 
 from ..backends.encoder import resolve_model_path
 from ..core.device import inference_bf16, pick_device, training_precision
+from ..core.ranker_features import FEATURES
 from ..core.rerank import probabilities
 from ..core.settings import Settings
 from ..data.dataset import Query
 from .encoder import EncoderTraining, freeze_word_embeddings, training_length
+from .ranker import RankerTraining, booster_params
 from .reranker import RerankerTraining
 
 UNITS = {
@@ -37,10 +39,13 @@ UNITS = {
     "train_pairs": "reranker pairs trained",
     "train_triplets": "encoder triplets trained",
     "encode": "products encoded",
+    "boost": "ranker row-rounds boosted",
 }
 """Each kind of work, and what its count counts."""
 SAMPLE_QUERIES = 16
 SAMPLE_TEXTS = 64
+BOOSTED_QUERIES, BOOSTED_LIST, BOOSTED_ROUNDS = 100, 100, 20
+"""The random lists the ranker's booster is timed on, and its rounds."""
 TIMED_STEPS = 3
 """Training steps timed per model, after one untimed (the first step allocates); the fastest counts."""
 
@@ -55,6 +60,7 @@ class Work:
     train_pairs: float = 0
     train_triplets: float = 0
     encode: float = 0
+    boost: float = 0
 
     def __add__(self, other: Work) -> Work:
         return Work(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
@@ -79,6 +85,7 @@ class Rates:
     train_pairs: float
     train_triplets: float
     encode: float
+    boost: float
     device: str
 
     def to_json(self) -> dict[str, Any]:
@@ -201,17 +208,35 @@ def bi_encoder_rates(
     return encoded, trained
 
 
+def booster_rate(config: RankerTraining, seed: int) -> float:
+    """Row-rounds per second of the ranker's LightGBM (``training.ranker.booster_params``) on ``BOOSTED_QUERIES``
+    lists of random feature rows as wide as the ranker's, graded at random: a round's cost grows with the rows
+    and features, not with what they hold."""
+    import lightgbm
+
+    rng = np.random.default_rng(seed)
+    rows = BOOSTED_QUERIES * BOOSTED_LIST
+    data = lightgbm.Dataset(
+        rng.random((rows, len(FEATURES))), rng.integers(0, 4, size=rows), group=[BOOSTED_LIST] * BOOSTED_QUERIES
+    )
+    data.construct()
+    params = booster_params(config)
+    return per_second(rows * BOOSTED_ROUNDS, lambda: lightgbm.train(params, data, num_boost_round=BOOSTED_ROUNDS))
+
+
 def measure_rates(
     pipeline,
     queries: Mapping[str, Query],
     settings: Settings,
     reranker: RerankerTraining | None,
     encoder: EncoderTraining | None,
+    ranker: RankerTraining | None,
     seed: int,
 ) -> Rates:
     """Every ``UNITS`` rate on this machine, from ``SAMPLE_QUERIES`` of ``queries`` and ``SAMPLE_TEXTS`` of the
-    catalogue's products, with the models the trainings start from. ``reranker`` or ``encoder`` None: no work
-    of that model is counted, and its rates are left infinite (its model may not even be at hand)."""
+    catalogue's products, with the models the trainings start from. ``reranker``, ``encoder`` or ``ranker``
+    None: no work of that model is counted, and its rates are left infinite (its model may not even be at
+    hand)."""
     rng = np.random.default_rng(seed)
     names = sorted(queries)
     sample = [
@@ -222,9 +247,11 @@ def measure_rates(
     texts = [product.embedding_text() for product in pipeline.store.get(ids).values()]
     retrieve, rank = retrieval_rates(pipeline, sample, settings)
     pairs = [(sample[i % len(sample)].text, text) for i, text in enumerate(texts)]
-    score = train_pairs = encode = train_triplets = float("inf")
+    score = train_pairs = encode = train_triplets = boost = float("inf")
     if reranker is not None:
         score, train_pairs = cross_encoder_rates(reranker, pairs, settings.rerank.batch_size)
     if encoder is not None:
         encode, train_triplets = bi_encoder_rates(encoder, [q.text for q in sample], texts, settings)
-    return Rates(retrieve, rank, score, train_pairs, train_triplets, encode, pick_device("auto"))
+    if ranker is not None:
+        boost = booster_rate(ranker, seed)
+    return Rates(retrieve, rank, score, train_pairs, train_triplets, encode, boost, pick_device("auto"))

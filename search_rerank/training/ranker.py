@@ -182,15 +182,9 @@ def best_linear_blend(cache: RankingCache, settings: Settings) -> tuple[float, d
     return scored[best], {"best": best, "dev_ndcg10": scored}
 
 
-def fit_booster(
-    train: tuple[np.ndarray, np.ndarray, list[int]],
-    dev: tuple[np.ndarray, np.ndarray, list[int]],
-    config: RankerTraining,
-) -> tuple[Any, int, float | None]:
-    """The booster, the rounds it kept and, with ``stopping="cv"``, the cross-validated nDCG@10 at those rounds."""
-    import lightgbm
-
-    params = {
+def booster_params(config: RankerTraining) -> dict[str, Any]:
+    """LightGBM's parameters for the ranker (``fit_booster``), and for timing it (``training.cost``)."""
+    return {
         "objective": "lambdarank",
         "metric": "ndcg",
         "eval_at": [10],
@@ -203,6 +197,26 @@ def fit_booster(
         "num_threads": 2,
         "verbose": -1,
     }
+
+
+def boosted_rows(config: RankerTraining, rows: int) -> int:
+    """The most row-rounds ``train_ranker`` boosts for ``rows`` training rows: each way of counting unjudged
+    candidates (two under ``auto``) fitted to ``max_rounds`` (early stopping cuts that short), under ``cv``
+    on each fold's share of the rows and then on all of them."""
+    variants = 2 if config.unjudged == "auto" else 1
+    passes = config.folds if config.stopping == "cv" else 1  # folds - 1 shares of the rows per round, then 1
+    return variants * passes * rows * config.max_rounds
+
+
+def fit_booster(
+    train: tuple[np.ndarray, np.ndarray, list[int]],
+    dev: tuple[np.ndarray, np.ndarray, list[int]],
+    config: RankerTraining,
+) -> tuple[Any, int, float | None]:
+    """The booster, the rounds it kept and, with ``stopping="cv"``, the cross-validated nDCG@10 at those rounds."""
+    import lightgbm
+
+    params = booster_params(config)
     train_set = lightgbm.Dataset(train[0], train[1], group=train[2], feature_name=list(FEATURES))
     stop = lightgbm.early_stopping(config.early_stopping_rounds, verbose=False)
     if config.stopping == "dev":

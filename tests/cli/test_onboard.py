@@ -432,13 +432,15 @@ def test_an_estimate_counts_each_steps_work_with_the_plans_caps(estimated):
     assert "16 reranker pairs trained" in steps["reranker"]["work"]  # --max-pairs 32, --epochs 0.5
     assert "16 encoder triplets trained" in steps["encoder"]["work"]
     assert "reranker pairs scored" in steps["ranker"]["work"]  # the reranker it trains is in place by then
+    assert "ranker row-rounds boosted" in steps["ranker"]["work"]
 
 
 def test_an_estimate_times_every_kind_of_work_on_this_machine(estimated):
     record = estimated[0]
     rates = record["rates"]
     assert rates["device"] == "cpu"
-    assert all(rates[unit] > 0 for unit in ("retrieve", "rank", "score", "train_pairs", "train_triplets", "encode"))
+    units = ("retrieve", "rank", "score", "train_pairs", "train_triplets", "encode", "boost")
+    assert all(rates[unit] > 0 for unit in units)
     assert record["minutes"] == pytest.approx(sum(step["minutes"] for step in record["steps"].values()))
     assert all(step["minutes"] > 0 for step in record["steps"].values())
 

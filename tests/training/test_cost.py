@@ -109,17 +109,20 @@ def test_queries_without_a_relevant_product_have_no_count():
 
 
 def test_an_estimate_is_each_kind_of_work_over_its_rate():
-    rates = Rates(retrieve=10, rank=100, score=50, train_pairs=5, train_triplets=20, encode=200, device="cpu")
-    work = Work(retrieve=100, score=500) + Work(train_pairs=50, encode=400)
-    assert work.seconds(rates) == pytest.approx(10 + 10 + 10 + 2)
-
-
-def test_work_a_rate_was_not_measured_for_costs_nothing_only_when_there_is_none():
     rates = Rates(
-        retrieve=10, rank=100, score=50, train_pairs=5, train_triplets=float("inf"), encode=float("inf"), device="cpu"
+        retrieve=10, rank=100, score=50, train_pairs=5, train_triplets=20, encode=200, boost=1000, device="cpu"
+    )
+    work = Work(retrieve=100, score=500) + Work(train_pairs=50, encode=400, boost=3000)
+    assert work.seconds(rates) == pytest.approx(10 + 10 + 10 + 2 + 3)
+
+
+def test_a_rate_left_unmeasured_adds_no_time_for_work_of_other_kinds_and_reads_as_none():
+    inf = float("inf")
+    rates = Rates(
+        retrieve=10, rank=100, score=50, train_pairs=5, train_triplets=inf, encode=inf, boost=inf, device="cpu"
     )
     assert Work(retrieve=10).seconds(rates) == pytest.approx(1)
-    assert rates.to_json()["encode"] is None
+    assert rates.to_json()["encode"] is None and rates.to_json()["retrieve"] == 10
 
 
 def test_the_work_is_described_by_what_each_count_counts():
