@@ -544,6 +544,13 @@ def ranker_training(plan: Plan) -> RankerTraining:
     return RankerTraining(max_rounds=plan.rounds, max_queries=plan.ranker_queries, seed=plan.seed)
 
 
+def ranker_list_length(settings: Settings) -> int:
+    """The most candidates in a list the ranker learns from: each leg's top ``RankerTraining.depth``, fused."""
+    from ..training.ranker import RankerTraining
+
+    return RankerTraining.depth * (2 if settings.dense.enabled else 1)
+
+
 def run_reranker(plan: Plan, settings: Settings, rerank_scores: RerankScores) -> tuple[dict[str, Any], ModelCard]:
     from ..training.reranker import train_reranker
     from .training import train_model, training_data
@@ -684,12 +691,11 @@ def planned_work(
         learned = len(train_qrels) if ranker.max_queries is None else min(ranker.max_queries, len(train_qrels))
         kept = "reranker" in todo  # its scores of the measured queries are kept for this step
         scored = learned + (0 if kept else dev + test)
-        legs = 2 if settings.dense.enabled else 1  # each leg's top ``depth``, fused
         work["ranker"] = measured + Work(
             retrieve=learned + dev,
             rank=learned + dev,
             score=window * scored if reranked else 0,
-            boost=boosted_rows(ranker, learned * ranker.depth * legs),
+            boost=boosted_rows(ranker, learned * ranker_list_length(settings)),
         )
     return {step: work[step] for step in STEPS if step in todo}
 
@@ -718,7 +724,7 @@ def estimate(
         console.print("estimate: timing the models and the first stage on a few of the dataset's queries and products")
         reranks = any(done.score or done.train_pairs for done in work.values())
         encoder = encoder_training(plan, settings) if "encoder" in work else None
-        ranker = ranker_training(plan) if "ranker" in work else None
+        ranker = (ranker_training(plan), ranker_list_length(settings)) if "ranker" in work else None
         try:
             with training_pipeline(settings, with_ranker=False) as pipeline:
                 rates = measure_rates(

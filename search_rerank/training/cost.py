@@ -44,7 +44,7 @@ UNITS = {
 """Each kind of work, and what its count counts."""
 SAMPLE_QUERIES = 16
 SAMPLE_TEXTS = 64
-BOOSTED_QUERIES, BOOSTED_LIST, BOOSTED_ROUNDS = 100, 100, 20
+BOOSTED_QUERIES, BOOSTED_ROUNDS = 50, 20
 """The random lists the ranker's booster is timed on, and its rounds."""
 TIMED_STEPS = 3
 """Training steps timed per model, after one untimed (the first step allocates); the fastest counts."""
@@ -208,16 +208,17 @@ def bi_encoder_rates(
     return encoded, trained
 
 
-def booster_rate(config: RankerTraining, seed: int) -> float:
-    """Row-rounds per second of the ranker's LightGBM (``training.ranker.booster_params``) on ``BOOSTED_QUERIES``
-    lists of random feature rows as wide as the ranker's, graded at random: a round's cost grows with the rows
-    and features, not with what they hold."""
+def booster_rate(config: RankerTraining, list_length: int, seed: int) -> float:
+    """Row-rounds per second of the ranker's LightGBM (``training.ranker.booster_params``) on
+    ``BOOSTED_QUERIES`` lists of ``list_length`` random rows as wide as the ranker's, graded at random: a
+    round's cost grows with the rows, the features and, lambdarank comparing the rows of a list pairwise,
+    with the lists' length, not with what the rows hold."""
     import lightgbm
 
     rng = np.random.default_rng(seed)
-    rows = BOOSTED_QUERIES * BOOSTED_LIST
+    rows = BOOSTED_QUERIES * list_length
     data = lightgbm.Dataset(
-        rng.random((rows, len(FEATURES))), rng.integers(0, 4, size=rows), group=[BOOSTED_LIST] * BOOSTED_QUERIES
+        rng.random((rows, len(FEATURES))), rng.integers(0, 4, size=rows), group=[list_length] * BOOSTED_QUERIES
     )
     data.construct()
     params = booster_params(config)
@@ -230,13 +231,13 @@ def measure_rates(
     settings: Settings,
     reranker: RerankerTraining | None,
     encoder: EncoderTraining | None,
-    ranker: RankerTraining | None,
+    ranker: tuple[RankerTraining, int] | None,
     seed: int,
 ) -> Rates:
     """Every ``UNITS`` rate on this machine, from ``SAMPLE_QUERIES`` of ``queries`` and ``SAMPLE_TEXTS`` of the
-    catalogue's products, with the models the trainings start from. ``reranker``, ``encoder`` or ``ranker``
-    None: no work of that model is counted, and its rates are left infinite (its model may not even be at
-    hand)."""
+    catalogue's products, with the models the trainings start from (``ranker``: its training and the length of
+    its lists). ``reranker``, ``encoder`` or ``ranker`` None: no work of that model is counted, and its rates
+    are left infinite (its model may not even be at hand)."""
     rng = np.random.default_rng(seed)
     names = sorted(queries)
     sample = [
@@ -253,5 +254,5 @@ def measure_rates(
     if encoder is not None:
         encode, train_triplets = bi_encoder_rates(encoder, [q.text for q in sample], texts, settings)
     if ranker is not None:
-        boost = booster_rate(ranker, seed)
+        boost = booster_rate(*ranker, seed)
     return Rates(retrieve, rank, score, train_pairs, train_triplets, encode, boost, pick_device("auto"))
