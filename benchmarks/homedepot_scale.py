@@ -465,8 +465,9 @@ def report(figures: dict[str, Any]) -> str:
         parts.append(
             "`onboard --estimate` (the plan printed before the first step) with the onboarding's options, beside "
             "the minutes each step of that run took, and with no options: the defaults' work (at most: hard "
-            "negatives and dev evaluations counted as if none ran short) and minutes on this machine. Rates it "
-            f"measured, per second: {shown}. Totals: "
+            "negatives, dev evaluations and boosting rounds counted as if none ran short; the pairs the ranker's "
+            "comparison with linear blends brings into the reranker's window not counted) and minutes on this "
+            f"machine. Rates it measured, per second: {shown}. Totals: "
             + ", ".join(f"{name} {minutes:.0f} min" for name, minutes in totals.items())
             + ".\n\n"
             + table(
