@@ -834,13 +834,15 @@ def onboard_run(plan: Plan, base: Settings, base_file: Path | None, estimate_onl
     check_models_are_its_own(plan, with_changes(base, promoted_changes(state)), state)
     data = load_dataset(plan.dataset)
     splits = sampled_splits(data, plan.measure_queries, plan.seed)
-    state["estimate"] = estimate(plan, with_changes(base, promoted_changes(state)), data, splits, state, estimate_only)
+    planned = estimate(plan, with_changes(base, promoted_changes(state)), data, splits, state, estimate_only)
     if estimate_only:
         from ..indexing.versions import write_atomically
 
         plan.out.mkdir(parents=True, exist_ok=True)
-        write_atomically(plan.out / ESTIMATE_FILE, json.dumps(state["estimate"], indent=1) + "\n")
+        write_atomically(plan.out / ESTIMATE_FILE, json.dumps(planned, indent=1) + "\n")
         return state
+    # A resumed run plans the steps still to run; the finished ones keep what was planned before they ran.
+    state["estimate"] = {**planned, "steps": {**state.get("estimate", {}).get("steps", {}), **planned["steps"]}}
     rerank_scores = RerankScores()
     for number, step in enumerate(STEPS):
         title = f"step {number}/{len(STEPS) - 1}: {step}"

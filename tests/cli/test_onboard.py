@@ -489,3 +489,12 @@ def test_an_estimate_whose_models_cannot_be_loaded_still_gives_the_work(estimate
     assert "could not be timed" in result.output
     record = json.loads((out / "estimate.json").read_text(encoding="utf-8"))
     assert "minutes" not in record and "reranker pairs trained" in record["steps"]["reranker"]["work"]
+
+
+def test_a_resumed_run_keeps_what_was_planned_for_the_steps_finished_before(onboarded, tmp_path):
+    file, data, out, _ = onboarded
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    planned = state_of(copy)["estimate"]["steps"]
+    onboard(file, data, copy, "--skip", "encoder", "--skip", "reranker", *QUICK)
+    assert state_of(copy)["estimate"]["steps"] == planned
