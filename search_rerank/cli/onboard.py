@@ -636,9 +636,11 @@ def planned_work(
 ) -> dict[str, Work]:
     """The work (``training.cost.Work``) of each step still to run, counted from the dataset and ``plan`` as
     each step's own code will do it: retrieval and ranking of every measured query, the tuner's trials, the
-    trainers' capped examples (upper bounds: hard negatives and dev evaluations are counted as if retrieval
-    found them all and training never stopped early), the reindex, and every pair the reranker scores (those
-    ``RerankScores`` keeps are counted once)."""
+    trainers' capped examples (upper bounds: hard negatives, dev evaluations and boosting rounds are counted
+    as if retrieval found them all and training never stopped early), the reindex, and every pair the
+    reranker scores (those ``RerankScores`` keeps are counted once). Left out: the pairs the ranker's
+    comparison with linear blends brings into the reranker's window (``training.ranker.best_linear_blend``):
+    a few per blend and query, where counting every pair of every window would outweigh the whole step."""
     from ..training.cost import Work
     from ..training.encoder import evaluation_interval, triplets_at_most
     from ..training.mining import capped_counts, per_query_at_most, reranker_pairs_at_most
