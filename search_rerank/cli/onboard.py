@@ -638,15 +638,18 @@ def planned_work(
     each step's own code will do it: retrieval and ranking of every measured query, the tuner's trials, the
     trainers' capped examples (upper bounds: hard negatives, dev evaluations and boosting rounds are counted
     as if retrieval found them all and training never stopped early), the reindex, and every pair the
-    reranker scores (those ``RerankScores`` keeps are counted once). Left out: the pairs the ranker's
-    comparison with linear blends brings into the reranker's window (``training.ranker.best_linear_blend``):
-    a few per blend and query, where counting every pair of every window would outweigh the whole step."""
+    reranker scores (those ``RerankScores`` keeps are counted once). Left out: the pairs that the ranker's
+    comparison with linear blends (``training.ranker.best_linear_blend``), and the tuner's trials when a
+    reranker is served already, bring into the reranker's window: a few per setting and query, where counting
+    every pair of every window would outweigh the whole step. The queries a capped draw mines are about as
+    many as ``training.mining.capped_counts`` says, not at most."""
+    from ..core.device import pick_device
     from ..training.cost import Work
     from ..training.encoder import evaluation_interval, triplets_at_most
     from ..training.mining import capped_counts, per_query_at_most, reranker_pairs_at_most
-    from ..training.ranker import boosted_rows
+    from ..training.ranker import LINEAR_SHARES, boosted_rows
+    from ..training.reranker import scored_as_served
 
-    train_queries, train_qrels = data.split("train")
     judged_dev = len(data.split("dev")[1])
     dev, test = (len(splits[split][1]) for split in SPLITS)
     todo = {
@@ -654,6 +657,8 @@ def planned_work(
         for step in STEPS
         if step not in state["steps"] and step not in plan.skip and cannot_run(step, settings) is None
     }
+    # Only a step that trains reads the train split: a dataset judged on dev and test alone tunes as before.
+    train_queries, train_qrels = data.split("train") if todo & set(MODEL_SECTION) else ({}, {})
     measured = Work(retrieve=dev + test, rank=dev + test)
     rescored = Work(score=settings.rerank.window * (dev + test)) if settings.rerank.model is not None else Work()
     tuning = Work(retrieve=dev, rank=plan.trials * dev)
@@ -662,12 +667,15 @@ def planned_work(
         encoder = encoder_training(plan, settings)
         at_most = per_query_at_most(train_qrels, lambda judged: triplets_at_most(judged, encoder.mining))
         triplets, mined = capped_counts(at_most, len(train_queries), encoder.max_triplets)
-        steps = math.ceil(triplets * encoder.epochs / encoder.batch_size)
-        evaluations = 1 + steps // evaluation_interval(steps, encoder.eval_steps, encoder.max_evaluations)
+        steps = math.ceil(math.ceil(triplets / encoder.batch_size) * encoder.epochs)
+        # The starting model's evaluation, then those in training (a run that stops before the first is
+        # evaluated once at its end).
+        evaluations = 1 + max(1, steps // evaluation_interval(steps, encoder.eval_steps, encoder.max_evaluations))
         evaluated = min(encoder.dev_queries, judged_dev)
         pool = min(len(data.products), evaluated * (2 * encoder.pool_depth + encoder.pool_judged))
         trained = Work(
             retrieve=mined + evaluated,
+            rank=mined,
             train_triplets=triplets * encoder.epochs,
             encode=evaluations * pool + len(data.products),
         )
@@ -681,11 +689,15 @@ def planned_work(
         evaluations = max(1, math.ceil(pairs * reranker.epochs / reranker.batch_size) // reranker.eval_steps)
         evaluated = min(reranker.dev_queries, judged_dev)
         decided = min(reranker.decision_queries, judged_dev)
+        if decided <= evaluated:  # the decision reads the last evaluation: it scores nothing and keeps nothing
+            decided = 0
+        # The decision's scores are kept for measuring where serving scores alike (``keep_as_served``).
+        kept = decided if scored_as_served(reranker, pick_device(reranker.device), settings.rerank) else 0
         work["reranker"] = measured + Work(
             retrieve=mined + evaluated + decided,
+            rank=mined + evaluated + decided,
             train_pairs=pairs * reranker.epochs,
-            # The decision's scores are kept for measuring (``keep_as_served``): its queries are scored once.
-            score=reranker.window * (evaluations * evaluated + decided) + window * (max(0, dev - decided) + test),
+            score=reranker.window * (evaluations * evaluated + decided) + window * (max(0, dev - kept) + test),
         )
         reranked = True
     if "ranker" in todo:
@@ -695,7 +707,9 @@ def planned_work(
         scored = learned + (0 if kept else dev + test)
         work["ranker"] = measured + Work(
             retrieve=learned + dev,
-            rank=learned + dev,
+            # Its lists, dev ranked by the configured fusion and each linear blend it must beat, and the
+            # long-tail choice (``ALTERNATIVES``) ranked on dev.
+            rank=learned + dev * (len(LINEAR_SHARES) + 3),
             score=window * scored if reranked else 0,
             boost=boosted_rows(ranker, learned * ranker_list_length(settings)),
         )
@@ -738,7 +752,7 @@ def estimate(
                     ranker,
                     plan.seed,
                 )
-        except (ConfigError, OSError) as exc:  # a model not at hand: its step will say so when it starts
+        except Exception as exc:  # advice only: a model not at hand is for its step to report when it starts
             console.print(f"[yellow]estimate: the models could not be timed ({exc}); the work alone follows[/]")
         else:
             record["rates"] = rates.to_json()

@@ -163,6 +163,8 @@ def cross_encoder_rates(
         torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), labels).backward()
         optimiser.step()
         optimiser.zero_grad()
+        if device == "cuda":  # the step's kernels finish before its time is read
+            torch.cuda.synchronize()
 
     trained = per_second(len(batch), step, repeat=TIMED_STEPS)
     return scored, trained
@@ -191,12 +193,13 @@ def bi_encoder_rates(
     loss = MultipleNegativesRankingLoss(model, scale=config.scale)
     optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-9)
     half, fp16 = training_precision(device, config.precision)
-    rows = max(1, min(config.batch_size, len(documents) // 2, len(queries)))
-    columns = [[dense.query_prefix + q for q in queries[:rows]], documents[:rows], documents[rows : 2 * rows]]
+    rows = max(1, min(config.batch_size, len(documents) // 2))
+    asked = [dense.query_prefix + queries[i % len(queries)] for i in range(rows)]
+    columns = [asked, documents[:rows], documents[rows : 2 * rows]]
 
     def step() -> None:
         features = [
-            {k: v.to(device) for k, v in model.tokenize(column).items() if isinstance(v, torch.Tensor)}
+            {k: v.to(device) for k, v in model.preprocess(column).items() if isinstance(v, torch.Tensor)}
             for column in columns
         ]
         with torch.autocast(device_type=device, dtype=torch.bfloat16 if half else torch.float16, enabled=half or fp16):
@@ -204,6 +207,8 @@ def bi_encoder_rates(
         value.backward()
         optimiser.step()
         optimiser.zero_grad()
+        if device == "cuda":
+            torch.cuda.synchronize()
 
     trained = per_second(rows, step, repeat=TIMED_STEPS)
     return encoded, trained
@@ -250,6 +255,8 @@ def measure_rates(
     retrieve, rank = retrieval_rates(pipeline, sample, settings)
     pairs = [(sample[i % len(sample)].text, text) for i, text in enumerate(texts)]
     score = train_pairs = encode = train_triplets = boost = float("inf")
+    if len(texts) < 2:  # nothing to time the models on: no catalogue worth an estimate
+        reranker = encoder = None
     if reranker is not None:
         score, train_pairs = cross_encoder_rates(reranker, pairs, settings.rerank.batch_size)
     if encoder is not None:

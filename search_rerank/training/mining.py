@@ -182,10 +182,11 @@ def per_query_at_most(qrels: Qrels, items: Callable[[Mapping[str, int]], int]) -
 
 
 def capped_counts(at_most: Sequence[int], queries: int, cap: int | None) -> tuple[int, int]:
-    """(items kept, queries mined) by ``mine_capped`` over ``queries`` train queries whose relevant ones can
-    make ``at_most`` items each. Without a cap every query is mined and every item kept; with one, each of the
-    ``cap`` draws picks one of the N queries with a relevant product, so about N(1 - (1 - 1/N)^cap) distinct
-    queries are mined (the rounds that redraw a query out of items are left out)."""
+    """(items kept at most, queries mined about) by ``mine_capped`` over ``queries`` train queries whose relevant
+    ones can make ``at_most`` items each. Without a cap every query is mined and every item kept; with one, each
+    of the ``cap`` draws picks one of the N queries with a relevant product, so about N(1 - (1 - 1/N)^cap)
+    distinct queries are mined. The rounds that redraw a query found out of items are left out: where the cap
+    nears all the items there are, or mining finds fewer than ``at_most``, more queries are mined."""
     total = sum(at_most)
     if cap is None:
         return total, queries

@@ -202,6 +202,16 @@ def decision_evaluator(
     )
 
 
+def scored_as_served(config: RerankerTraining, device: str, served: RerankSettings) -> bool:
+    """Whether the dev decision (on ``device``, in ``config``'s precision) scores pairs as ``served`` will score
+    them, up to the rounding of another batching: on the CPU at the trained length, under the same bf16
+    choice (the GPU reranker runs the weights in fp16)."""
+    length = served.max_length if served.max_length is not None else config.max_length
+    if device != "cpu" or on_gpu(served.device) or length != config.max_length:
+        return False
+    return inference_bf16(device, served.precision) == inference_bf16(device, config.precision)
+
+
 def keep_as_served(
     store: RerankScores,
     decider: DevRerankEvaluator,
@@ -215,15 +225,11 @@ def keep_as_served(
     ``served`` (the training pipeline's rerank settings with the model named): onboarding measures the trained
     step on the same dev queries, and on a Home Depot-sized dataset those windows cost 7 minutes on two CPU cores.
 
-    Only where serving would score them alike, up to the rounding of another batching: on the CPU at the
-    trained length, under the same bf16 choice (the GPU reranker runs the weights in fp16). Nothing is kept when
-    the decision reused the trainer's last evaluation (it scored nothing more)."""
-    length = served.max_length if served.max_length is not None else config.max_length
-    if device != "cpu" or on_gpu(served.device) or length != config.max_length:
+    Only where serving would score them alike (``scored_as_served``). Nothing is kept when the decision reused
+    the trainer's last evaluation (it scored nothing more)."""
+    if not scored_as_served(config, device, served):
         return
-    if inference_bf16(device, served.precision) != decider.bf16:
-        return
-    key = store.key(str(out), length, served.precision)
+    key = store.key(str(out), config.max_length, served.precision)
     for qid, scores in probs.items():
         window = decider.lists[qid][: len(scores)]
         store.add(key, decider.queries[qid].text, {c.product_id: p for c, p in zip(window, scores, strict=True)})
