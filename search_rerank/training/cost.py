@@ -10,7 +10,7 @@ estimate is those counts divided by those rates, measured for a few seconds with
 at the lengths, batch sizes and precision it will use them at.
 
 The counts are upper bounds where the work depends on what retrieval finds or on early stopping (hard
-negatives, dev evaluations, boosting rounds). On the Home Depot layout's capped onboarding the plan said 31
+negatives, dev evaluations, boosting rounds). On the Home Depot layout's capped onboarding the plan said 30
 minutes for a run that took 33.7 (docs/TRAINING.md says where the rest went).
 """
 
