@@ -24,6 +24,7 @@ from search_rerank.cli.onboard import (
     sampled_splits,
     step_choices,
 )
+from search_rerank.core.model_card import load_card
 from search_rerank.core.settings import Settings, load_settings
 from search_rerank.data.dataset import Query
 from search_rerank.data.loaders import iter_catalog, load_dataset
@@ -508,3 +509,20 @@ def test_a_dataset_judged_on_dev_and_test_alone_onboards_when_no_step_trains(sol
     skips = ["--skip", "encoder", "--skip", "reranker", "--skip", "ranker"]
     onboard(file, copy, tmp_path / "out", *skips, "--trials", "3")
     assert list(state_of(tmp_path / "out")["estimate"]["steps"]) == ["baseline", "tune"]
+
+
+def test_the_plan_bounds_what_the_encoder_step_then_trains_and_encodes(built_index, tiny_bert_dir, tmp_path):
+    """Checked against the trained model's card, not against the plan's own formulas."""
+    dense = {"model": str(tiny_bert_dir), "device": "cpu", "batch_size": 16}
+    built = built_index(products=120, queries=60, seed=6, dense=dense)
+    file = settings_file(tmp_path / "base.json", built.settings.index_dir, tmp_path / "models", dense=dense)
+    out = tmp_path / "out"
+    plan = Plan(dataset=built.data, out=out, skip=frozenset({"tune", "reranker", "ranker"}), max_pairs=32)
+    data = load_dataset(built.data)
+    planned = planned_work(plan, load_settings(file), data, sampled_splits(data, None, plan.seed), {"steps": {}})
+    onboard(file, built.data, out, "--skip", "tune", "--skip", "reranker", "--skip", "ranker", "--max-pairs", "32")
+    card = load_card(tmp_path / "models" / "onboard-out-encoder")
+    steps, interval = card.parameters["steps"], card.parameters["eval_steps"]
+    evaluations = 1 + max(1, steps // interval)  # the starting model's, and those in training (one at its end)
+    assert card.data.splits["train"].pairs <= planned["encoder"].train_triplets
+    assert card.parameters["dev_pool"] * evaluations + len(data.products) <= planned["encoder"].encode
