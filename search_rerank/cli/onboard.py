@@ -544,11 +544,9 @@ def ranker_training(plan: Plan) -> RankerTraining:
     return RankerTraining(max_rounds=plan.rounds, max_queries=plan.ranker_queries, seed=plan.seed)
 
 
-def ranker_list_length(settings: Settings) -> int:
-    """The most candidates in a list the ranker learns from: each leg's top ``RankerTraining.depth``, fused."""
-    from ..training.ranker import RankerTraining
-
-    return RankerTraining.depth * (2 if settings.dense.enabled else 1)
+def ranker_list_length(ranker: RankerTraining, settings: Settings) -> int:
+    """The most candidates in a list the ranker learns from: each leg's top ``depth``, fused."""
+    return ranker.depth * (2 if settings.dense.enabled else 1)
 
 
 def run_reranker(plan: Plan, settings: Settings, rerank_scores: RerankScores) -> tuple[dict[str, Any], ModelCard]:
@@ -703,15 +701,15 @@ def planned_work(
     if "ranker" in todo:
         ranker = ranker_training(plan)
         learned = len(train_qrels) if ranker.max_queries is None else min(ranker.max_queries, len(train_qrels))
-        kept = "reranker" in todo  # its scores of the measured queries are kept for this step
-        scored = learned + (0 if kept else dev + test)
+        rescores = "reranker" not in todo  # else that step's scores of the measured queries are kept for this one
+        scored = learned + (dev + test if rescores else 0)
         work["ranker"] = measured + Work(
             retrieve=learned + dev,
             # Its lists, dev ranked by the configured fusion and each linear blend it must beat, and the
             # long-tail choice (``ALTERNATIVES``) ranked on dev.
             rank=learned + dev * (len(LINEAR_SHARES) + 3),
             score=window * scored if reranked else 0,
-            boost=boosted_rows(ranker, learned * ranker_list_length(settings)),
+            boost=boosted_rows(ranker, learned * ranker_list_length(ranker, settings)),
         )
     return {step: work[step] for step in STEPS if step in todo}
 
@@ -740,7 +738,8 @@ def estimate(
         console.print("estimate: timing the models and the first stage on a few of the dataset's queries and products")
         reranks = any(done.score or done.train_pairs for done in work.values())
         encoder = encoder_training(plan, settings) if "encoder" in work else None
-        ranker = (ranker_training(plan), ranker_list_length(settings)) if "ranker" in work else None
+        learner = ranker_training(plan)
+        ranker = (learner, ranker_list_length(learner, settings)) if "ranker" in work else None
         try:
             with training_pipeline(settings, with_ranker=False) as pipeline:
                 rates = measure_rates(

@@ -70,8 +70,8 @@ class Work:
         return sum(getattr(self, unit) / getattr(rates, unit) for unit in UNITS if getattr(self, unit))
 
     def describe(self) -> str:
-        """The kinds of work it does, largest model work first as listed in ``UNITS``: "12,849 queries retrieved,
-        ..." (none: "nothing")."""
+        """The kinds of work it does, in the order of ``UNITS``: "12,849 queries retrieved, ..." (none:
+        "nothing")."""
         parts = [f"{round(getattr(self, unit)):,} {words}" for unit, words in UNITS.items() if getattr(self, unit)]
         return ", ".join(parts) or "nothing"
 

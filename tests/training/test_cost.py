@@ -89,35 +89,33 @@ def test_without_a_cap_every_train_query_is_mined_and_every_item_kept():
     assert capped_counts([3, 5, 2], 7, None) == (10, 7)
 
 
-def test_with_a_cap_the_queries_counted_as_mined_are_about_those_the_draw_mines():
-    queries = {f"q{i}": Query(f"q{i}", "x") for i in range(2000)}
-    qrels = {qid: {"p1": 1} for qid in queries}
+def capped_draw(queries: int, per_query: int, cap: int, seed: int) -> tuple[int, int, int, int]:
+    """``mine_capped`` over ``queries`` judged queries of ``per_query`` items each, and ``capped_counts`` of the
+    same: (items kept, items counted, queries mined, queries counted)."""
+    asked = {f"q{i}": Query(f"q{i}", "x") for i in range(queries)}
+    qrels = {qid: {"p1": 1} for qid in asked}
     mined: list[str] = []
 
     def mine(chosen):
         mined.extend(chosen)
-        return [(qid, n) for qid in chosen for n in range(10)]
+        return [(qid, n) for qid in chosen for n in range(per_query)]
 
-    kept = mine_capped(queries, qrels, 1000, 7, mine, lambda item: item[0])
-    items, counted = capped_counts(per_query_at_most(qrels, lambda judged: 10), len(queries), 1000)
-    assert items == len(kept) == 1000
-    assert counted == pytest.approx(len(mined), rel=0.05)
+    kept = mine_capped(asked, qrels, cap, seed, mine, lambda item: item[0])
+    items, counted = capped_counts(per_query_at_most(qrels, lambda judged: per_query), queries, cap)
+    return len(kept), items, len(mined), counted
+
+
+def test_with_a_cap_the_queries_counted_as_mined_are_about_those_the_draw_mines():
+    kept, items, mined, counted = capped_draw(2000, 10, 1000, 7)
+    assert items == kept == 1000
+    assert counted == pytest.approx(mined, rel=0.05)
 
 
 def test_a_cap_near_all_the_items_mines_more_queries_than_counted_never_fewer():
     """Draws that find their query out of items are drawn again: the count is of the first round alone."""
-    queries = {f"q{i}": Query(f"q{i}", "x") for i in range(400)}
-    qrels = {qid: {"p1": 1} for qid in queries}
-    mined: list[str] = []
-
-    def mine(chosen):
-        mined.extend(chosen)
-        return [(qid, n) for qid in chosen for n in range(2)]
-
-    kept = mine_capped(queries, qrels, 700, 3, mine, lambda item: item[0])
-    items, counted = capped_counts(per_query_at_most(qrels, lambda judged: 2), len(queries), 700)
-    assert items == len(kept) == 700
-    assert len(mined) >= counted
+    kept, items, mined, counted = capped_draw(400, 2, 700, 3)
+    assert items == kept == 700
+    assert mined >= counted
 
 
 def test_queries_without_a_relevant_product_have_no_count():
