@@ -251,7 +251,9 @@ def document(product: Product, catalog: CatalogFields | None = None, codes: bool
     texts = product.field_texts()
     doc: dict[str, Any] = {
         "id": product.id,
-        **texts,
+        # A text the product lacks is left out, not written as "": Elasticsearch's ``exists`` counts "" as a value,
+        # and a front end's ``must_not exists`` asks for the products its shopper sees without the field.
+        **{field: text for field, text in texts.items() if text},
         "sales": product.sales,
         "review_count": product.review_count,
         "popularity": float(popularity_signal(product.sales, product.review_count)),

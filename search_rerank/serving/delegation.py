@@ -222,6 +222,9 @@ NUMERIC = ("price", "rating", "sales", "review_count", "popularity")
 _ATTRIBUTE = re.compile(r"attributes\.([^.]+?)(?:\.keyword)?")
 _LEVEL = re.compile(r"facet\.category\.lvl\d+")
 ATTRIBUTES_PATH = "facet.attributes"
+HELD_WHERE_PRESENT = {"brand": "facet.brand", "category": "facet.category.lvl1"}
+"""The keyword an ``exists`` on a text field reads: a document written before empty texts were left out of it
+(backends.mappings.document) holds "" there, which Elasticsearch counts as a value."""
 # Names of the wrapper aggregations an attribute's terms aggregation is sent in (unwrapped in the answer).
 WRAP_KEY, WRAP_VALUES = "search_rerank_key", "search_rerank_values"
 # Prefix of the name of the count of products without an attribute, beside its terms aggregation (``missing``).
@@ -488,7 +491,9 @@ class ClusterFields:
             resolved = self.resolve(name, TEXT, f"{where}.field")
             if resolved.attribute is not None:
                 return _nested_key(resolved.attribute)
-            return {kind: {**spec, "field": resolved.name}}
+            if resolved.name == "attributes":
+                return {"nested": {"path": ATTRIBUTES_PATH, "query": {"exists": {"field": f"{ATTRIBUTES_PATH}.key"}}}}
+            return {kind: {**spec, "field": HELD_WHERE_PRESENT.get(resolved.name, resolved.name)}}
         if kind in MULTI_FIELD_QUERIES:
             spec = dict(an_object(spec, where))
             spec["fields"] = self.text_fields(spec.get("fields"), f"{where}.fields")

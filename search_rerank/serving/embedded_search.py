@@ -902,6 +902,19 @@ class Compiler:
             include_high if high is not None else True,
         )
 
+    def exists(self, target: Target) -> tantivy.Query:
+        """The products with a value in ``target``'s field. Every product has an id and a title; an attribute,
+        brand or category is there when its facet is; a text without a fast field of its own (the description)
+        is there when it holds a word, so a description of punctuation alone counts as none (Elasticsearch counts
+        any text, "" included; the catalogue holds no "": a missing field and an empty one are the same product)."""
+        if target.kind == "id" or target.name == "title":
+            return tantivy.Query.all_query()
+        if target.name == "attributes":
+            return tantivy.Query.exists_query(f"{FACET_FIELD}.attributes", json_subpaths=True)
+        if target.facet is None:
+            return tantivy.Query.regex_query(self.schema, target.indexed, ".+")
+        return tantivy.Query.exists_query(target.facet, json_subpaths=target.kind == "category")
+
     # ------------------------------------------------------------ the DSL
 
     def query(self, query: Any, path: str, scoring: bool) -> Compiled:
@@ -930,11 +943,7 @@ class Compiler:
         if kind == "exists":
             name = a_string(an_object(spec, where).get("field"), f"{where}.field")
             target = self.target(name, f"{where}.field")
-            if target.kind == "id":  # every product has one, as every document has an _id
-                return Compiled(tantivy.Query.all_query())
-            if target.facet is None:
-                raise Unsupported(f"{where}.field", f"exists on {name!r}")
-            return Compiled(tantivy.Query.exists_query(target.facet, json_subpaths=target.kind == "category"))
+            return Compiled(self.exists(target))
         if kind == "ids":
             values = an_object(spec, where).get("values")
             if not isinstance(values, list):
