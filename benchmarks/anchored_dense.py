@@ -42,7 +42,7 @@ from report import ROOT, table, write_results, write_section  # noqa: E402
 from search_rerank.core.identifiers import names_a_code  # noqa: E402
 from search_rerank.core.retrieval import DENSE, LEXICAL  # noqa: E402
 from search_rerank.core.settings import Settings  # noqa: E402
-from search_rerank.evaluation.significance import paired_test  # noqa: E402
+from search_rerank.evaluation.significance import paired_by_query  # noqa: E402
 from search_rerank.indexing.indexes import open_pipeline  # noqa: E402
 
 SHARES = (0.5, 0.6, 0.7, 0.8, 0.9)
@@ -129,10 +129,7 @@ def paired(results: dict[str, dict[str, Any]], chosen: str) -> dict[str, dict[st
     for p in PROFILES:
         for label in LABELS:
             scores = results[p]["test"]["per_query"][label]
-            qids = sorted(scores[OFF])
-            out[f"{p} {label}"] = paired_test(
-                [scores[OFF][q] for q in qids], [scores[chosen][q] for q in qids]
-            ).to_json()
+            out[f"{p} {label}"] = paired_by_query(scores[OFF], scores[chosen], sorted(scores[OFF])).to_json()
     return out
 
 

@@ -44,7 +44,7 @@ from report import ROOT, command, machine, read_results, table, write_results, w
 
 from search_rerank.core.learned_rank import LearnedRanker  # noqa: E402
 from search_rerank.core.ranker_features import FEATURES, query_codes  # noqa: E402
-from search_rerank.evaluation.significance import paired_test  # noqa: E402
+from search_rerank.evaluation.significance import paired_by_query  # noqa: E402
 from search_rerank.evaluation.tune import RankingCache  # noqa: E402
 from search_rerank.indexing.indexes import open_pipeline  # noqa: E402
 from search_rerank.training.ranker import (  # noqa: E402
@@ -138,7 +138,7 @@ def run_profile(args, profile: str) -> dict[str, Any]:
             def p(a: str, b: str) -> float | None:
                 if not members:
                     return None
-                return paired_test([per[a][q] for q in members], [per[b][q] for q in members]).p_value
+                return paired_by_query(per[a], per[b], members).p_value
 
             figures[label][group] = {
                 "queries": len(members),

@@ -45,7 +45,7 @@ from search_rerank.data.dataset import Dataset  # noqa: E402
 from search_rerank.data.generate import HARD_POOLED, GeneratorConfig  # noqa: E402
 from search_rerank.data.loaders import load_beir  # noqa: E402
 from search_rerank.evaluation.evaluate import relevance_metrics  # noqa: E402
-from search_rerank.evaluation.significance import paired_test  # noqa: E402
+from search_rerank.evaluation.significance import paired_by_query  # noqa: E402
 from search_rerank.evaluation.tune import NDCG, RankingCache, SearchSpace, tune  # noqa: E402
 from search_rerank.indexing.indexes import open_pipeline  # noqa: E402
 
@@ -132,9 +132,7 @@ def measure(cache: RankingCache, settings: Settings, tuned: Settings | None, qre
     }
     for label in LABELS:
         bm25, defaults = (per_query_ndcg(runs[name], qrels[label]) for name in ("bm25", "defaults"))
-        qids = sorted(bm25)
-        paired = paired_test([bm25[q] for q in qids], [defaults[q] for q in qids])
-        out[label]["defaults_vs_bm25"] = paired.to_json()
+        out[label]["defaults_vs_bm25"] = paired_by_query(bm25, defaults, sorted(bm25)).to_json()
     codes = {qid for qid, query in cache.queries.items() if names_a_code(query.text)}
     for label in LABELS:
         judged = {qid: labels for qid, labels in qrels[label].items() if qid in codes}

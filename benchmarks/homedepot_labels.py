@@ -41,7 +41,7 @@ from search_rerank.core.retrieval import LEXICAL  # noqa: E402
 from search_rerank.core.settings import Settings  # noqa: E402
 from search_rerank.data.qrels import Qrels  # noqa: E402
 from search_rerank.evaluation.evaluate import JUDGED, relevance_metrics  # noqa: E402
-from search_rerank.evaluation.significance import paired_test  # noqa: E402
+from search_rerank.evaluation.significance import paired_by_query  # noqa: E402
 from search_rerank.evaluation.tune import (  # noqa: E402
     RankingCache,
     SearchSpace,
@@ -100,9 +100,8 @@ def tuned_code_shares(
 
 def paired(a: dict[str, Any], b: dict[str, Any], qrels: dict[str, dict[str, int]]) -> dict[str, Any]:
     """Run ``b`` against run ``a`` on the judged queries: the paired randomisation test's figures."""
-    first, second = per_query_ndcg(a, qrels), per_query_ndcg(b, qrels)
-    qids = sorted(first)
-    return paired_test([first[q] for q in qids], [second[q] for q in qids]).to_json()
+    first = per_query_ndcg(a, qrels)
+    return paired_by_query(first, per_query_ndcg(b, qrels), sorted(first)).to_json()
 
 
 def label_figures(work: Path, data: Path, split: str = "test") -> dict[str, Any]:

@@ -49,7 +49,7 @@ from search_rerank.core.model_card import load_card  # noqa: E402
 from search_rerank.core.pipeline import SearchPipeline  # noqa: E402
 from search_rerank.core.ranker_features import FEATURES  # noqa: E402
 from search_rerank.core.retrieval import DENSE, LEXICAL  # noqa: E402
-from search_rerank.evaluation.significance import paired_test  # noqa: E402
+from search_rerank.evaluation.significance import paired_by_query  # noqa: E402
 from search_rerank.evaluation.tune import RankingCache  # noqa: E402
 from search_rerank.indexing.indexes import open_pipeline  # noqa: E402
 from search_rerank.training.ranker import LINEAR_SHARES, RankerTraining, train_ranker  # noqa: E402
@@ -100,7 +100,7 @@ def run_profile(
     sparse = scores["sparse"]
 
     def against(baseline: str, among: list[str] = qids):
-        return paired_test([sparse[baseline][q] for q in among], [sparse["ltr"][q] for q in among])
+        return paired_by_query(sparse[baseline], sparse["ltr"], among)
 
     significance = against("tuned")
     linear = {k: v for k, v in mean["sparse"].items() if k.startswith("linear-")}

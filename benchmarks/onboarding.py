@@ -59,7 +59,7 @@ from search_rerank.cli.onboard import NDCG, SPLITS, STEPS, Plan, onboard_run  # 
 from search_rerank.core.settings import Settings  # noqa: E402
 from search_rerank.data.generate import HARD_POOLED  # noqa: E402
 from search_rerank.data.loaders import load_dataset  # noqa: E402
-from search_rerank.evaluation.significance import paired_test  # noqa: E402
+from search_rerank.evaluation.significance import paired_by_query  # noqa: E402
 
 PROFILES = ("easy", "hard")
 RESULTS = ROOT / "benchmarks" / "results" / "learned_ranking.json"
@@ -129,7 +129,7 @@ def heldout_figures(state: Mapping[str, Any], heldout: set[str], seed: int) -> d
         out[key] = mean([scores[q] for q in qids if q in scores])
         paired = [q for q in qids if q in scores and q in before]
         if paired:
-            out[f"{key}_p"] = paired_test([before[q] for q in paired], [scores[q] for q in paired], seed=seed).p_value
+            out[f"{key}_p"] = paired_by_query(before, scores, paired, seed=seed).p_value
         before = scores
     return out
 

@@ -37,7 +37,7 @@ from search_rerank.core.rerank import CrossEncoderReranker  # noqa: E402
 from search_rerank.core.retrieval import DENSE, LEXICAL  # noqa: E402
 from search_rerank.core.settings import PACKAGED_MINILM, Settings  # noqa: E402
 from search_rerank.evaluation.evaluate import CONDENSED, JUDGED, Config, Report, evaluate, ranked_runs  # noqa: E402
-from search_rerank.evaluation.significance import paired_test  # noqa: E402
+from search_rerank.evaluation.significance import paired_by_query  # noqa: E402
 from search_rerank.indexing.indexes import open_pipeline  # noqa: E402
 
 BOTH = (LEXICAL, DENSE)
@@ -104,8 +104,7 @@ def defaults_against_bm25(pipeline, queries, labels: dict[str, dict]) -> dict[st
     out = {}
     for label, qrels in labels.items():
         bm25, defaults = (per_query_ndcg(runs[c.name], qrels) for c in (CONFIGS[0], CONFIGS[-1]))
-        judged = sorted(bm25)
-        out[label] = paired_test([bm25[q] for q in judged], [defaults[q] for q in judged]).to_json()
+        out[label] = paired_by_query(bm25, defaults, sorted(bm25)).to_json()
     return out
 
 

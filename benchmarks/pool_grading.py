@@ -48,7 +48,7 @@ from search_rerank.core.retrieval import DENSE, LEXICAL  # noqa: E402
 from search_rerank.core.settings import Settings  # noqa: E402
 from search_rerank.evaluation.evaluate import CONDENSED, JUDGED, Config, ranked_runs, relevance_metrics  # noqa: E402
 from search_rerank.evaluation.pooling import unjudged_pool  # noqa: E402
-from search_rerank.evaluation.significance import paired_test  # noqa: E402
+from search_rerank.evaluation.significance import paired_by_query  # noqa: E402
 from search_rerank.indexing.indexes import open_pipeline  # noqa: E402
 from search_rerank.training.mining import MiningConfig  # noqa: E402
 from search_rerank.training.reranker import RerankerTraining, train_reranker  # noqa: E402
@@ -129,9 +129,7 @@ def measure_profile(args, profile: str, products: int, queries: int) -> dict[str
             values = per[config.name][column]
             figures[column] = float(np.mean(list(values.values())))
             if config.name != "bm25" and column in ("sparse", "condensed", "graded pool", "complete"):
-                common = sorted(values)
-                sig = paired_test([per["bm25"][column][q] for q in common], [values[q] for q in common])
-                figures[f"{column}_p_vs_bm25"] = sig.p_value
+                figures[f"{column}_p_vs_bm25"] = paired_by_query(per["bm25"][column], values, sorted(values)).p_value
         out["configs"][config.name] = figures
     out["minutes"] = (time.perf_counter() - started) / 60
     return out

@@ -381,14 +381,11 @@ def measure(choices: Mapping[str, Settings], splits: Splits, rerank_scores: Rera
 
 def with_significance(measured: dict[str, Any], against: Mapping[str, Any], seed: int) -> dict[str, Any]:
     """Each split's record with its paired test against ``against``'s same split (same queries, same order)."""
-    from ..evaluation.significance import paired_test
+    from ..evaluation.significance import paired_by_query
 
     for split, record in measured.items():
-        qids = list(record["per_query"])
-        before = against[split]["per_query"]
-        record["significance"] = paired_test(
-            [before[q] for q in qids], [record["per_query"][q] for q in qids], seed=seed
-        ).to_json()
+        scores = record["per_query"]
+        record["significance"] = paired_by_query(against[split]["per_query"], scores, scores, seed=seed).to_json()
     return measured
 
 

@@ -33,7 +33,7 @@ from ..core.retrieval import DENSE, LEXICAL
 from ..core.settings import Settings
 from ..data.dataset import Query
 from ..data.qrels import Qrels
-from .significance import paired_test
+from .significance import paired_by_query
 
 JUDGED = Judged @ 10
 CONDENSED = nDCG(judged_only=True) @ 10
@@ -402,7 +402,7 @@ def below_bm25(
         if not ours or not theirs:
             return None
         qids = sorted(ours.keys() & theirs.keys())
-        return paired_test([theirs[q] for q in qids], [ours[q] for q in qids]).p_value if qids else None
+        return paired_by_query(theirs, ours, qids).p_value if qids else None
 
     return [
         BelowBM25(

@@ -11,6 +11,7 @@ resampled in blocks so memory stays bounded on large query sets.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -121,4 +122,22 @@ def paired_test(
         wins=int(np.count_nonzero(deltas > 0)),
         losses=int(np.count_nonzero(deltas < 0)),
         ties=int(np.count_nonzero(deltas == 0)),
+    )
+
+
+def paired_by_query(
+    a: Mapping[str, float],
+    b: Mapping[str, float],
+    queries: Iterable[str] | None = None,
+    *,
+    resamples: int = 10_000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> Significance:
+    """:func:`paired_test` of two runs' per-query scores, by query id: over ``queries`` in their order (each must be
+    in both), or over the queries both score, sorted. The pairing is by id, so two runs' dicts built in different
+    orders cannot pair one query's score with another's."""
+    qids = list(queries) if queries is not None else sorted(a.keys() & b.keys())
+    return paired_test(
+        [a[q] for q in qids], [b[q] for q in qids], resamples=resamples, confidence=confidence, seed=seed
     )

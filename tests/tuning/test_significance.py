@@ -1,7 +1,13 @@
 import numpy as np
 import pytest
 
-from search_rerank.evaluation.significance import bootstrap_ci, bootstrap_p, paired_test, randomisation_p
+from search_rerank.evaluation.significance import (
+    bootstrap_ci,
+    bootstrap_p,
+    paired_by_query,
+    paired_test,
+    randomisation_p,
+)
 
 
 def test_randomisation_test_finds_a_consistent_improvement_significant():
@@ -73,3 +79,18 @@ def test_bootstrap_p_value_is_small_for_a_real_effect_and_large_for_none():
     noise -= noise.mean()
     assert bootstrap_p(effect, resamples=2000, seed=1) < 0.01
     assert bootstrap_p(noise, resamples=2000, seed=1) > 0.5
+
+
+def test_scores_by_query_are_paired_by_id_whatever_order_the_runs_were_built_in():
+    a = {"q1": 0.1, "q2": 0.5, "q3": 0.9}
+    b = {"q3": 0.9, "q1": 0.1, "q2": 0.5}  # the same scores, built in another order
+    assert paired_by_query(a, b).ties == 3
+
+
+def test_scores_by_query_are_paired_over_the_queries_both_runs_score_unless_named():
+    a = {"q1": 0.2, "q2": 0.4, "only-a": 1.0}
+    b = {"q1": 0.3, "q2": 0.4, "only-b": 0.0}
+    assert paired_by_query(a, b).queries == 2
+    assert paired_by_query(a, b, ["q1"]).wins == 1
+    with pytest.raises(KeyError):
+        paired_by_query(a, b, ["only-a"])
