@@ -7,6 +7,7 @@ any model that scores (query, product text) pairs can rerank.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
@@ -71,16 +72,30 @@ def searches_around(leg: object) -> bool:
 
 
 def leg_candidates(name: str, hits: Iterable[tuple[str, float]]) -> list[Candidate]:
-    """Turn an engine's (id, score) hits, best first, into a leg's candidate list."""
+    """Turn an engine's (id, score) hits, best first, into a leg's candidate list (each score :func:`finite`)."""
     return [
         Candidate(
             product_id=pid,
-            score=float(score),
+            score=finite(score),
             legs=frozenset({name}),
-            features={f"{name}_score": float(score), f"{name}_rank": float(rank)},
+            features={f"{name}_score": finite(score), f"{name}_rank": float(rank)},
         )
         for rank, (pid, score) in enumerate(hits, start=1)
     ]
+
+
+LARGEST_SCORE = 3.4028234663852886e38
+"""The largest 32-bit float: what an engine's score is held in, so an overflowed one stays above every other."""
+
+
+def finite(score: float | str) -> float:
+    """An engine's score as a number fusion can normalise: a boost a request chose (``title^1e308``) can overflow
+    it, and the cluster then answers ``"Infinity"`` (or ``"NaN"``), which min-max fusion would turn into a NaN that
+    no JSON parser reads. Infinity is held at :data:`LARGEST_SCORE` (it still ranks first), NaN as no score."""
+    value = float(score)
+    if math.isnan(value):
+        return 0.0
+    return max(-LARGEST_SCORE, min(LARGEST_SCORE, value))
 
 
 @runtime_checkable

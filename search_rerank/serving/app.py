@@ -37,6 +37,7 @@ from .cors import allow_cross_origin
 from .es_api import cluster, es
 from .exposure_loop import ExposureLoop
 from .identity import IDENTITY_KEYS, identity_keys
+from .json_answers import FiniteJSONProvider
 from .live_pipeline import LivePipeline
 from .logs import request_id
 from .name_value_facets import attribute_names
@@ -164,13 +165,11 @@ def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None
         except ConfigError as exc:
             raise CannotStart(str(exc)) from exc
     app = Flask(__name__)
+    app.json = FiniteJSONProvider(app)
     try:
         app.config[IDENTITY_KEYS] = identity_keys(os.environ)
     except ValueError as exc:
         raise CannotStart(str(exc)) from exc
-    # Answers keep their objects' order, as Elasticsearch's do: a keyed histogram's or range's buckets in the order
-    # asked, a hit's fields as the product holds them (Flask would sort every object's keys).
-    app.json.sort_keys = False  # type: ignore[attr-defined]
     # Werkzeug answers a path with a doubled slash (or a missing trailing one) with an HTML redirect built from the
     # Host header, which a browser follows with the request's body (a shopper's events) to whatever host was
     # named, and which told an HTTP/1.0 client the worker's own address: such a path matches no route instead, a

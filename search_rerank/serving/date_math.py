@@ -14,12 +14,13 @@ everywhere.
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, available_timezones
 
 from ..core.catalog_fields import CYCLE_MS, EPOCH, DateParts, date_parts, in_cycle
 from .es_compat import InvalidQuery, Unsupported
@@ -132,10 +133,16 @@ def time_zone(name: Any, path: str) -> tzinfo:
         return timezone(sign * timedelta(hours=hours, minutes=minutes))
     if text in ("Z", "UTC", "GMT"):
         return UTC
-    try:
-        return ZoneInfo(text)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidQuery(path, f"Unknown time-zone ID: {text}") from None
+    if text not in zone_names():
+        raise InvalidQuery(path, f"Unknown time-zone ID: {text[:100]}")
+    return ZoneInfo(text)
+
+
+@functools.cache
+def zone_names() -> frozenset[str]:
+    """The IANA zones this machine knows. A request's name is looked up here, not opened as a file: ZoneInfo reads
+    the name as a path under the zone directory, and a name past the file system's limit raised an OSError."""
+    return frozenset(available_timezones())
 
 
 def _known_format(name: str) -> bool:

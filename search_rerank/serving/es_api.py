@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from fnmatch import fnmatchcase
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
@@ -25,6 +25,7 @@ from ..core.errors import StageError
 from ..core.reasons import reason_code
 from ..core.retrieval import LEXICAL
 from ..core.settings import Settings
+from . import metrics
 from .aggregations import computes_aggregations
 from .answer_params import TOTAL_AS_INT, counted_exactly, filter_paths, filtered, total_as_int
 from .completion import suggestions
@@ -34,6 +35,7 @@ from .context import (
     admin_token_sent,
     current_pipeline,
     current_settings,
+    endpoint_name,
     error_headers,
     json_body,
     log_query,
@@ -140,6 +142,8 @@ def es_msearch(index: str):
             responses.append({**_es_search(index_expression, body, {**params, **options}, deadline), "status": 200})
         except SEARCH_ERRORS as exc:
             responses.append(es_error_body(*_es_cause(exc)))
+        except Exception:
+            responses.append(failed_alone())
     answer = {"took": sum(r.get("took", 0) for r in responses), "responses": responses}
     return jsonify(filtered(answer, uri)), 200, ES_HEADERS
 
@@ -167,6 +171,8 @@ def es_reactivesearch(index: str):
             answers[search.id] = {**_es_search(search.index or index, search.body, {}, deadline), "status": 200}
         except SEARCH_ERRORS as exc:
             answers[search.id] = es_error_body(*_es_cause(exc))
+        except Exception:
+            answers[search.id] = failed_alone()
     return jsonify(translation.response(answers)), 200, ES_HEADERS
 
 
@@ -450,6 +456,15 @@ def es_error(status: int, cause: dict[str, Any]):
 
 # What a search may fail with, each answered as Elasticsearch answers it (:func:`_es_cause`): a request's error,
 # or a failed multi-search item's alone.
+def failed_alone() -> dict[str, Any]:
+    """The answer in place of one search of several that failed by a fault of the service's own (called in its
+    ``except``): logged and counted as the app's 500 is, with no more than the request id, while the other searches
+    of the request still reach the page (Elasticsearch fails a multi-search's items one by one)."""
+    log.exception("a search of a multi-search failed on %s %s", request.method, request.path)
+    metrics.ERRORS.labels(endpoint_name()).inc()
+    return es_error_body(500, {"type": "internal_error", "reason": f"internal error, request id {g.get('request_id')}"})
+
+
 SEARCH_ERRORS = (
     InvalidBody,
     InvalidQuery,

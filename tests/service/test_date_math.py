@@ -93,6 +93,14 @@ def test_a_format_read_nowhere_here_is_a_501_and_a_time_zone_that_is_none_a_400(
         check_options({"time_zone": "Mars/Olympus"}, "p")
 
 
+@pytest.mark.parametrize(
+    "name", ["x" * 256, "Europe/" + "a" * 300, "../../etc/passwd", "/etc/localtime", "Europe/Berlin\x00", "\ud800"]
+)
+def test_a_time_zone_no_zone_is_named_by_is_a_400(name):
+    with pytest.raises(InvalidQuery, match="Unknown time-zone ID"):
+        check_options({"time_zone": name}, "p")
+
+
 def test_intervals_are_read_in_milliseconds():
     assert fixed_interval("90m", "p") == 5_400_000
     assert calendar_interval("day", "p") == (86_400_000, 0)
