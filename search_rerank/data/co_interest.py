@@ -26,6 +26,7 @@ counted, never fatal.
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import math
@@ -90,8 +91,11 @@ def co_interest(
 
 
 def ubi_files(log_path: Path) -> list[Path]:
-    """Every worker's UBI file for ``service.ubi_log_path``, rotated backups included (see serving.ubi.UbiLog)."""
-    return sorted(log_path.parent.glob(f"{log_path.stem}.*{log_path.suffix}*"))
+    """Every worker's UBI file for ``service.ubi_log_path``, rotated backups included (see serving.ubi.UbiLog):
+    ``ubi.<pid>.jsonl`` and ``ubi.<pid>.jsonl.1`` for ``ubi.jsonl``; ``ubi.<pid>`` and ``ubi.<pid>.1`` for a path
+    without a suffix. The name is matched as written, not read as a pattern (a ``[`` or ``*`` in the file's name)."""
+    stem, suffix = glob.escape(log_path.stem), glob.escape(log_path.suffix)
+    return sorted(log_path.parent.glob(f"{stem}.*{suffix}*" if suffix else f"{stem}.*"))
 
 
 def ubi_baskets(paths: Iterable[Path], actions: frozenset[str] = INTEREST_ACTIONS) -> tuple[list[set[str]], int]:

@@ -84,11 +84,10 @@ def reload():
         reloaded = reopen(current_app)
     except Exception as exc:  # whatever broke, the indexes already loaded keep serving
         log.exception("reload failed; still serving the previous indexes")
-        # The exception's text can hold paths and the cluster's address: it stays in the log (above).
+        # The exception's text can hold paths and the cluster's address, its class the code's insides: they stay in
+        # the log (above), and the answer says its reason code (cluster_unavailable, error).
         return error_response(
-            500,
-            "reload failed",
-            f"{type(exc).__name__} ({reason_code(exc)}); still serving the previous indexes; the service log says why",
+            500, "reload failed", f"{reason_code(exc)}; still serving the previous indexes; the service log says why"
         )
     broadcast: ReloadBroadcast | None = current_app.extensions.get("reload_broadcast")
     if broadcast is not None:

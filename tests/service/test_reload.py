@@ -141,6 +141,7 @@ def test_a_failed_reload_keeps_serving_the_old_indexes(admin_client, own_setting
     body = response.get_json()
     assert body["error"] == "reload failed" and "still serving the previous indexes" in body["message"]
     assert "no dense index" not in body["message"] and str(own_settings.index_dir) not in body["message"]
+    assert "Error" not in body["message"]  # nor the exception's class
     assert hit_ids(admin_client, "oak table") == before
 
 
