@@ -88,7 +88,7 @@ from typing import Any, TypeVar
 import numpy as np
 from werkzeug.exceptions import BadGateway, GatewayTimeout, ServiceUnavailable
 
-from ..backends.cluster import ClusterRetriever
+from ..backends.cluster import ClusterRetriever, Failure
 from ..backends.cluster_query import code_lookup, reading_lookup
 from ..backends.codes import PIECE, code_rests, code_spans
 from ..backends.engine_knn import EngineKnnRetriever
@@ -1807,7 +1807,7 @@ def guarded_spellings(leg: Any, cluster: ClusterRetriever) -> Spell | None:
 def malformed(cluster: ClusterRetriever, exc: StageError) -> str | None:
     """The cluster's reason when it answered 400 (the request is wrong), else None (the cluster is)."""
     failure = cluster.failure(exc.__cause__) if exc.__cause__ is not None else None
-    return f"{failure.type}: {failure.reason}" if failure is not None and failure.status == 400 else None
+    return refusal_text(failure) if failure is not None and failure.status == 400 else None
 
 
 def cluster_error(cluster: ClusterRetriever, exc: StageError, body: Mapping[str, Any]) -> Exception:
@@ -1824,7 +1824,17 @@ def cluster_error(cluster: ClusterRetriever, exc: StageError, body: Mapping[str,
         (key for key in BLAMED if key in body and any(q in json.dumps(body[key]) for q in quoted)),
         "query",
     )
-    return InvalidQuery(blamed, f"the cluster refused the search: {failure.type}: {failure.reason}")
+    return InvalidQuery(blamed, f"the cluster refused the search: {refusal_text(failure)}")
+
+
+JAVA_CLASS = re.compile(r"\b(?:[a-z_][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error)\b:?\s*")
+
+
+def refusal_text(failure: Failure) -> str:
+    """The cluster's reason for refusing a request as a browser is told it: its type and words, without the Java
+    exception classes a reason can quote ("java.time.zone.ZoneRulesException: Unknown time-zone ID: Mars/Base"):
+    the words say what to mend; the class is the cluster's insides."""
+    return f"{failure.type}: {JAVA_CLASS.sub('', failure.reason)}"
 
 
 def delegate_search(

@@ -334,6 +334,14 @@ def test_a_query_the_cluster_fails_on_every_shard_is_a_400_giving_the_shards_rea
     assert "cheap" in error["reason"] and "osmem" not in json.dumps(error)
 
 
+def test_a_refusal_quoting_a_java_exception_gives_its_words_without_the_class(shop):
+    body = {"query": {"range": {"price": {"gte": "1", "time_zone": "Mars/Olympus"}}}}
+    response = shop.post("/products/_search", json=body)
+    error = response.get_json()["error"]
+    assert response.status_code == 400 and "Mars/Olympus" in error["reason"]
+    assert "java." not in json.dumps(error) and "Exception:" not in error["reason"]
+
+
 # ------------------------------------------------------------------ pages with nothing to rerank
 
 
