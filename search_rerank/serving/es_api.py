@@ -242,6 +242,21 @@ def names_served(index: str, settings: Settings, params: Mapping[str, Any]) -> b
     return found
 
 
+def hits_index(expression: str, settings: Settings) -> str:
+    """The index a search of ``expression`` names in its hits' ``_index``: Elasticsearch writes the index a hit is
+    in, never the expression searched (``_all``, ``prod*``, ``products,products``), and a front end that groups
+    hits by index reads it. The first served name the expression names, as written; a configured one where it names
+    them all (or none)."""
+    served = served_names(settings)
+    for name in (part.strip() for part in expression.split(",")):
+        if name in served:
+            return name
+        matched = sorted(s for s in served if "*" in name and fnmatchcase(s, name))
+        if matched:
+            return matched[0]
+    return next(iter(settings.service.index_names), None) or min(served, default=expression)
+
+
 def no_index(name: str, where: str) -> IndexedField:
     """Doc values without an index of this service's to read them from (a lexical leg of neither kind)."""
     raise Unsupported(where, "doc values of the product's fields need the lexical leg's index")
@@ -255,6 +270,7 @@ def _es_search(index: str, body: dict[str, Any], params, deadline: float | None 
     body = with_directions(body)
     if not names_served(index, settings, params):
         body = {**{k: v for k, v in body.items() if k not in SEARCHING_KEYS}, "query": MATCH_NONE}
+    index = hits_index(index, settings)
     body = counted_exactly(body, params)
     user_id, session_id = header_identity()
     pipeline = current_pipeline()

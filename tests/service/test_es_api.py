@@ -264,10 +264,18 @@ def test_a_uri_parameter_that_is_not_utf8_is_a_400_naming_it(client, query_strin
     assert "UTF-8" in error["reason"]
 
 
-def test_all_indexes_by_name_is_a_search(client):
-    response = client.post("/_all/_search", json={"query": {"match": {"title": "lamp"}}})
+@pytest.mark.parametrize("expression", ["_all", "*", "prod*", "products,products", "products"])
+def test_a_search_of_an_index_expression_names_the_served_index_in_its_hits(client, expression):
+    """Elasticsearch writes the index a hit is in, never the expression searched."""
+    response = client.post(f"/{expression}/_search", json={"query": {"match": {"title": "lamp"}}})
     assert response.status_code == 200
-    assert response.get_json()["hits"]["hits"][0]["_index"] == "_all"
+    assert {hit["_index"] for hit in response.get_json()["hits"]["hits"]} == {"products"}
+
+
+def test_a_multi_search_header_of_several_names_names_the_served_index_in_its_hits(client):
+    ndjson = '{"index": ["products", "prod*"]}\n{"query": {"match": {"title": "lamp"}}}\n'
+    answer = client.post("/_msearch", data=ndjson).get_json()["responses"][0]
+    assert {hit["_index"] for hit in answer["hits"]["hits"]} == {"products"}
 
 
 def test_an_index_name_starting_with_an_underscore_is_a_400(client):
