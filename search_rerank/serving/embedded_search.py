@@ -1654,6 +1654,9 @@ class Aggregations:
         if kind == "date_histogram":
             spec = self._date_histogram(spec, path)
             kind = "range" if "ranges" in spec else "histogram"
+        if "missing" in spec and kind in ("histogram", "range"):
+            # tantivy takes the option and counts a product without a value in no bucket: a silent undercount.
+            raise Unsupported(f"{path}.missing", f"a missing value of a {kind} aggregation")
         if "missing" in spec and target.kind == "date":  # "2020-01-01" is read as the field's dates are
             spec["missing"] = date_bound(spec["missing"], False, f"{path}.missing")
         if "missing" in spec and target.kind == "boolean":

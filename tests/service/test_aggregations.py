@@ -576,6 +576,21 @@ def test_a_composite_source_option_not_answered_is_a_501_naming_it(client):
     assert response.get_json()["error"]["unsupported"] == "aggs.c.composite.sources[0].b.terms.missing_order"
 
 
+@pytest.mark.parametrize(
+    "aggregation",
+    [
+        {"histogram": {"field": "rating", "interval": 1, "missing": 5}},
+        {"range": {"field": "rating", "ranges": [{"to": 4}, {"from": 4}], "missing": 0}},
+    ],
+    ids=["histogram", "range"],
+)
+def test_a_missing_value_of_a_histogram_or_range_is_a_501_not_an_undercount(client, aggregation):
+    """tantivy took the option and counted the products without a rating in no bucket."""
+    response = client.post("/products/_search", json={"size": 0, "aggs": {"r": aggregation}})
+    assert response.status_code == 501
+    assert response.get_json()["error"]["unsupported"] == f"aggs.r.{next(iter(aggregation))}.missing"
+
+
 def test_a_composite_after_a_number_written_as_a_string_reads_it_as_the_number(client):
     sources = [{"s": {"terms": {"field": "sales"}}}]
     first = composite_answer(client, {"sources": sources, "size": 2}).get_json()["aggregations"]["c"]
