@@ -1680,6 +1680,12 @@ class Aggregations:
             for option in ("include", "exclude"):
                 if isinstance(spec.get(option), str):  # a pattern in Lucene's syntax, not tantivy's
                     spec[option] = self.compiler.lucene_pattern(spec[option], target.facet, f"{path}.{option}")
+                elif option == "include" and isinstance(spec.get(option), Mapping):
+                    raise Unsupported(
+                        f"{path}.include", "partitions of a terms aggregation (partition, num_partitions)"
+                    )
+                elif option in spec and not isinstance(spec[option], list):
+                    raise InvalidQuery(f"{path}.{option}", "expected a pattern or a list of values")
             if target.kind == "numeric" or _ordered_here(spec):
                 # tantivy orders a number with a fraction after every whole one, whatever the order asked, breaks
                 # ties of a sub-aggregation's metric its own way, keeping the buckets it shows by that order, and

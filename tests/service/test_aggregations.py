@@ -620,3 +620,17 @@ def test_a_composite_missing_bucket_written_as_text_is_read_as_a_boolean(client)
     composite = {"sources": [{"c": {"terms": {"field": "attributes.color", "missing_bucket": "true"}}}], "size": 1}
     response = composite_answer(client, composite)
     assert response.status_code == 200 and response.get_json()["aggregations"]["c"]["buckets"][0]["key"] == {"c": None}
+
+
+def test_partitions_of_a_terms_aggregation_are_a_501_naming_the_include(client):
+    terms = {"field": "brand.keyword", "include": {"partition": 0, "num_partitions": 10}}
+    response = client.post("/products/_search", json={"size": 0, "aggs": {"b": {"terms": terms}}})
+    assert response.status_code == 501
+    assert response.get_json()["error"]["unsupported"] == "aggs.b.terms.include"
+
+
+def test_an_exclude_that_is_neither_a_pattern_nor_a_list_is_a_400_naming_it(client):
+    terms = {"field": "brand.keyword", "exclude": 7}
+    response = client.post("/products/_search", json={"size": 0, "aggs": {"b": {"terms": terms}}})
+    assert response.status_code == 400
+    assert response.get_json()["error"]["field"] == "aggs.b.terms.exclude"
