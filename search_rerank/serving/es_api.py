@@ -424,7 +424,7 @@ def _es_search(index: str, body: dict[str, Any], params, deadline: float | None 
 def es_other(endpoint: str, index: str | None = None):
     """Endpoints other than search, and searches whose path routing cannot tell from them."""
     first, _, rest = endpoint.partition("/")
-    if index is None and rest in ("_search", "_msearch"):
+    if index is None and rest in ("_search", "_msearch", "_count"):
         # "/_all/_search" begins with "_" like "/_cat/indices", so it lands here, not on /<index>/_search.
         index, endpoint = f"_{first}", rest[1:]
     if endpoint not in SERVED_ES_METHODS:

@@ -272,6 +272,11 @@ def test_a_search_of_an_index_expression_names_the_served_index_in_its_hits(clie
     assert {hit["_index"] for hit in response.get_json()["hits"]["hits"]} == {"products"}
 
 
+def test_a_count_of_all_indexes_is_the_count_of_the_served_one(client):
+    body = {"query": {"match": {"title": "lamp"}}}
+    assert client.post("/_all/_count", json=body).get_json() == client.post("/products/_count", json=body).get_json()
+
+
 def test_a_multi_search_header_of_several_names_names_the_served_index_in_its_hits(client):
     ndjson = '{"index": ["products", "prod*"]}\n{"query": {"match": {"title": "lamp"}}}\n'
     answer = client.post("/_msearch", data=ndjson).get_json()["responses"][0]
