@@ -535,8 +535,9 @@ class Compiler:
         a double, 9007199254740993 would be 9007199254740992, another product's value."""
         if target.number == tantivy.FieldType.Integer and WHOLE_NUMBER.fullmatch(text.strip()):
             whole = int(text)
-            if MIN_LONG <= whole <= MAX_LONG:
-                return tantivy.Query.term_query(self.schema, target.indexed, whole)
+            if not MIN_LONG <= whole <= MAX_LONG:  # as a double it was Long.MAX_VALUE's, and matched nothing
+                raise InvalidQuery(path, f"Value [{text.strip()}] is out of range for a long")
+            return tantivy.Query.term_query(self.schema, target.indexed, whole)
         number = a_number(text, path)
         return self.range(target, number, number, True, True, path)
 

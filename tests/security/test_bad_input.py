@@ -88,6 +88,7 @@ def test_a_non_finite_number_is_a_400_naming_its_field_on_search(bad_input_clien
         ({"range": {"sales": {"gte": 1e300}}}, "query.range.sales"),
         ({"range": {"review_count": {"lt": -(2**64)}}}, "query.range.review_count"),
         ({"term": {"sales": 2**64}}, "query.term.sales"),
+        ({"term": {"sales": 2**63}}, "query.term.sales"),  # one past Long.MAX_VALUE, which it is as a double
         ({"terms": {"sales": [3, 1.5e19]}}, "query.terms.sales"),
         ({"query_string": {"query": "sales:[" + "9" * 30 + " TO *]"}}, "query.query_string.query"),
     ],
