@@ -655,7 +655,14 @@ class ServiceSettings(_Section):
     workers: int = Field(default=2, ge=1)
     threads: int = Field(default=4, ge=1)
     timeout_s: int = Field(default=60, ge=1)
-    max_size: int = Field(default=100, ge=1)
+    max_size: int = Field(
+        default=100,
+        ge=1,
+        description="the most hits one page may ask for (/search's size, an Elasticsearch body's size): each hit of a "
+        "page is ranked by the pipeline, the reranker's window included, so a page of thousands costs thousands of "
+        "model scores; more is a 400 naming size and this setting (Elasticsearch allows 10,000, its "
+        "index.max_result_window, which service.max_result_window holds from + size to)",
+    )
     max_query_length: int = Field(default=512, ge=1)
     max_fuzzy_terms: int = Field(
         default=1024,

@@ -302,3 +302,10 @@ def test_multi_search_of_as_many_searches_as_the_limit_is_served(client):
     ndjson = '{}\n{"size": 0}\n' * limit
     responses = client.post("/products/_msearch", data=ndjson).get_json()["responses"]
     assert len(responses) == limit and all(r["status"] == 200 for r in responses)
+
+
+def test_a_page_larger_than_the_service_allows_is_a_400_naming_size_and_the_setting(client):
+    response = client.post("/products/_search", json={"size": Settings().service.max_size + 1})
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["field"] == "size" and "service.max_size" in error["reason"]
