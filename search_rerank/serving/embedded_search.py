@@ -110,6 +110,7 @@ from .did_you_mean import Suggester, parse_corrections, words_looked_up
 from .es_compat import (
     EsSearch,
     InvalidQuery,
+    SourceFilter,
     Unsupported,
     bucket_order,
     flag,
@@ -118,6 +119,7 @@ from .es_compat import (
     order_terms_buckets,
     parse_search,
     pinned_query,
+    source_filter,
     typed_key,
 )
 from .field_aliases import alias_of, rename_query, source_with_aliases
@@ -1492,6 +1494,69 @@ def _with_the_other_words(
     return [query for found, others in needed if found is not None and (query := _all([found, *others])) is not None]
 
 
+TOP_HITS_BUCKETS = ("terms", "composite")
+"""The aggregations whose buckets a ``top_hits`` under them is answered in: a bucket of each is a set of field
+values, the products holding them its hits (ReactiveSearch's ReactiveList ``aggregationField``, a facet's example
+product)."""
+TOP_HITS_OPTIONS = {"size", "from", "_source", "sort"}
+MAX_TOP_HITS_SEARCHES = 200
+"""The most buckets times top_hits one aggregation answers: each is a search of the bucket's products (about a
+millisecond on a catalogue of tens of thousands), where a facet's list or a ReactiveList page holds tens."""
+MAX_INNER_RESULT_WINDOW = 100
+"""Elasticsearch's ``index.max_inner_result_window``: a top_hits' from + size past it is a 400, as there."""
+
+
+def top_hits_options(spec: Any, path: str) -> tuple[int, int, SourceFilter]:
+    """A ``top_hits``' ``from``, ``size`` (Elasticsearch's default 3) and ``_source`` filter. Its hits are in the
+    order of the query's score: a ``sort`` other than ``_score`` (descending), and its other options (highlight,
+    docvalue_fields...), are a 501 naming them."""
+    spec = an_object(spec, path)
+    for option in spec.keys() - TOP_HITS_OPTIONS:
+        raise Unsupported(f"{path}.{option}", f"{option!r} in a top_hits aggregation on the embedded backend")
+    if "sort" in spec and not by_score(spec["sort"]):
+        raise Unsupported(f"{path}.sort", "a top_hits sort other than by _score")
+    start, size = a_count(spec.get("from", 0), f"{path}.from"), a_count(spec.get("size", 3), f"{path}.size")
+    if start + size > MAX_INNER_RESULT_WINDOW:
+        raise InvalidQuery(
+            f"{path}.size",
+            f"Top hits result window is too large, the top hits aggregator [from + size] must be less than or equal to: [{MAX_INNER_RESULT_WINDOW}]",
+        )
+    return start, size, source_filter(spec["_source"], f"{path}._source") if "_source" in spec else SourceFilter()
+
+
+def by_score(sort: Any) -> bool:
+    """Whether a sort is the score's, best first (``_score``, ``{"_score": "desc"}``, ``{"_score": {"order":
+    "desc"}}``, alone or as a list of one)."""
+    sort = sort[0] if isinstance(sort, list) and len(sort) == 1 else sort
+    if sort == "_score":
+        return True
+    order = sort.get("_score") if isinstance(sort, dict) and len(sort) == 1 else None
+    return order == "desc" or (isinstance(order, dict) and order.get("order", "desc") == "desc" and len(order) <= 1)
+
+
+def _top_hits_of(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``top_hits`` directly under an aggregation, by name."""
+    return {
+        name: sub["top_hits"]
+        for key in SUB_AGGREGATIONS
+        for name, sub in spec.get(key, {}).items()
+        if "top_hits" in sub
+    }
+
+
+def _without_top_hits(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """``spec`` without the ``top_hits`` directly under it, which tantivy is not asked (see Aggregations._top_hits)."""
+    out = dict(spec)
+    for key in SUB_AGGREGATIONS:
+        if key in out:
+            kept = {name: sub for name, sub in out[key].items() if "top_hits" not in sub}
+            if kept:
+                out[key] = kept
+            else:
+                del out[key]
+    return out
+
+
 def _within(base: tantivy.Query, query: tantivy.Query | None) -> tantivy.Query:
     """``base`` narrowed by ``query`` (a filter bucket of an aggregation)."""
     return (
@@ -1604,6 +1669,8 @@ class Aggregations:
         """The body's key of them (``aggs`` or ``aggregations``), which a refusal names."""
         self.buckets = 0
         """The buckets answered so far, counted against :data:`MAX_BUCKETS`."""
+        self.sourced: list[tuple[dict[str, Any], SourceFilter]] = []
+        """The ``top_hits`` hits answered, each with its ``_source`` filter, filled in by :meth:`fill_sources`."""
         self._matching: tantivy.Query | None = None
         """The products the aggregations being translated count (a histogram by months spans their dates); None
         while the body is checked, before any search."""
@@ -1611,9 +1678,12 @@ class Aggregations:
         if _filter_buckets(aggs) > MAX_BUCKETS:
             raise TooManyBuckets()
 
-    def check(self, aggs: Any, path: str, native_only: bool = False, top: bool = False) -> None:
+    def check(
+        self, aggs: Any, path: str, native_only: bool = False, top: bool = False, bucketed_by: str | None = None
+    ) -> None:
         """Refuse what cannot be answered before anything runs (a 501 naming it; a 400 for what Elasticsearch
-        refuses)."""
+        refuses). ``bucketed_by``: the kind of the aggregation ``aggs`` are under, where that one is answered at a
+        level of its own (the top, or a filter bucket's), whose buckets :meth:`_top_hits` fills."""
         for name, spec in an_object(aggs, path).items():
             where = f"{path}.{name}"
             if any(c in name for c in "[]>"):
@@ -1626,11 +1696,24 @@ class Aggregations:
                 raise InvalidQuery(f"{where}.{kind}", f"a {kind} aggregation can only be a top-level aggregation")
             if kind == "percentiles" and "hdr" in an_object(spec[kind], f"{where}.{kind}"):
                 raise Unsupported(f"{where}.{kind}.hdr", "HDR histogram percentiles (TDigest's are answered)")
-            if kind in NATIVE_AGGREGATIONS:
+            if kind == "top_hits":
+                if bucketed_by not in TOP_HITS_BUCKETS:
+                    raise Unsupported(f"{where}.{kind}", "top_hits but under a terms or composite aggregation")
+                if any(sub in spec for sub in SUB_AGGREGATIONS):
+                    raise InvalidQuery(where, "Aggregator [top_hits] of type [top_hits] cannot accept sub-aggregations")
+                top_hits_options(spec[kind], f"{where}.{kind}")
+            elif kind in NATIVE_AGGREGATIONS:
                 self._native(kind, spec[kind], f"{where}.{kind}")
+                if kind == "composite" and _top_hits_of(spec):
+                    for i, source in enumerate(spec[kind]["sources"]):
+                        if any("terms" not in typed for typed in source.values()):
+                            raise Unsupported(f"{where}.{kind}.sources[{i}]", "top_hits under a histogram source")
+                answered_here = not native_only and kind in TOP_HITS_BUCKETS
                 for sub in SUB_AGGREGATIONS:
                     if sub in spec:
-                        self.check(spec[sub], f"{where}.{sub}", native_only=True)
+                        self.check(
+                            spec[sub], f"{where}.{sub}", native_only=True, bucketed_by=kind if answered_here else None
+                        )
             elif kind in FILTER_AGGREGATIONS and not native_only:
                 for sub in SUB_AGGREGATIONS:
                     if sub in spec:
@@ -1924,6 +2007,8 @@ class Aggregations:
             if "meta" in spec and name in out:
                 out[name]["meta"] = spec["meta"]
         if native:
+            tops = {name: _top_hits_of(spec) for name, spec in native.items()}
+            native = {name: _without_top_hits(spec) for name, spec in native.items()}
             answer = self._aggregate(searcher, base, native, path)
 
             def empty(aggs: Mapping[str, Any]) -> dict[str, Any]:
@@ -1937,6 +2022,8 @@ class Aggregations:
                 if _kind(spec) == "composite":  # only at the top: its sources' fields are resolved here
                     translated = self._native("composite", spec["composite"], f"{path}.{name}")
                     _composite_keys(answer[name], translated, self.compiler.leg.held_as)
+                if tops[name]:
+                    self._top_hits(answer[name], spec, tops[name], base, f"{path}.{name}")
                 out[name] = answer[name]
                 if "meta" in spec:
                     out[name]["meta"] = spec["meta"]
@@ -2014,6 +2101,71 @@ class Aggregations:
                 parts[_part(name, PERCENTILE_VALUES)] = {"terms": {"field": native["field"], "size": size, **missing}}
             out.update(parts)
         return out
+
+    def _top_hits(
+        self,
+        answer: dict[str, Any],
+        spec: Mapping[str, Any],
+        tops: Mapping[str, Any],
+        base: tantivy.Query,
+        path: str,
+    ) -> None:
+        """Each bucket of a terms or composite aggregation (``answer``, Elasticsearch's shape) with its ``top_hits``
+        (``tops``, by name): the bucket's matches by the query's BM25, as Elasticsearch orders them by the query's
+        score, each hit's ``_source`` filled in by :meth:`fill_sources` (the product records are the store's)."""
+        kind = _kind(spec)
+        options = spec[kind]
+        if kind == "terms":
+            fields = {None: self.compiler.target(options["field"], f"{path}.{kind}.field")}
+        else:
+            fields = {
+                name: self.compiler.target(typed["terms"]["field"], f"{path}.{kind}.sources")
+                for source in options["sources"]
+                for name, typed in source.items()
+            }
+        searcher = self.compiler.leg.searcher()
+        buckets = list(answer["buckets"].values()) if isinstance(answer["buckets"], dict) else answer["buckets"]
+        if len(buckets) * len(tops) > MAX_TOP_HITS_SEARCHES:
+            raise InvalidQuery(
+                f"{path}.{kind}",
+                f"top_hits in {len(buckets)} buckets: each bucket's is a search of its own; at most "
+                f"{MAX_TOP_HITS_SEARCHES} in one aggregation (ask for fewer buckets, or page a composite)",
+            )
+        for bucket in buckets:
+            keys = {None: bucket["key"]} if kind == "terms" else bucket["key"]
+            held = _all(
+                self.compiler.exact(target, [keys[name]], path)
+                if keys[name] is not None
+                else tantivy.Query.boolean_query(
+                    [
+                        (tantivy.Occur.Must, tantivy.Query.all_query()),
+                        (tantivy.Occur.MustNot, self.compiler.exists(target)),
+                    ]
+                )
+                for name, target in fields.items()
+            )
+            group = _within(base, held)
+            for name, top in tops.items():
+                start, size, source = top_hits_options(top, f"{path}.aggs.{name}.top_hits")
+                found = searcher.search(group, size, count=False, offset=start).hits if size else []
+                hits = [
+                    {"_index": None, "_id": str(searcher.doc(address).get_first("id")), "_score": score}
+                    for score, address in found
+                ]
+                self.sourced.extend((hit, source) for hit in hits)
+                total = {"value": bucket["doc_count"], "relation": "eq"}
+                bucket[name] = {
+                    "hits": {"total": total, "max_score": max((h["_score"] for h in hits), default=None), "hits": hits}
+                }
+
+    def fill_sources(self, store: Any, index: str) -> None:
+        """The ``top_hits`` hits' index and ``_source`` (each product record as a search hit's, by its filter)."""
+        products = store.get([hit["_id"] for hit, _ in self.sourced]) if self.sourced else {}
+        for hit, source in self.sourced:
+            hit["_index"] = index
+            product = products.get(hit["_id"])
+            if source.enabled and product is not None:
+                hit["_source"] = source.apply(source_with_aliases(product.to_record(), self.compiler.aliases))
 
     def _bucket(self, query: tantivy.Query, subs: Mapping[str, Any] | None, path: str) -> dict[str, Any]:
         found = count(self.compiler.leg.searcher(), query)

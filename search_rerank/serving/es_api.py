@@ -396,6 +396,8 @@ def _es_search(index: str, body: dict[str, Any], params, deadline: float | None 
         aggregator.answer(aggregator.start(ranked_leg, search), response, waited)
     if embedded is not None:
         embedded.complete(response, result)
+        if embedded.aggregations is not None:
+            embedded.aggregations.fill_sources(pipeline.store, index)
     if delegated is not None:
         delegated.complete(response, result)
     pair_facets.collapse(response, search.typed_keys)
