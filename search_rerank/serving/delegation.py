@@ -1946,6 +1946,8 @@ def delegate_search(
         "_source": False,
         **extras,
     }
+    if "pit" in extras:
+        request["query"] = within_served(cluster, query)
     if min_score is not None and "min_score" not in request:
         request["min_score"] = min_score
     if "track_total_hits" in body and scroll is None:  # a scroll always counts: the cluster refuses it there
@@ -1965,6 +1967,16 @@ def delegate_search(
     if "pit" in extras:
         delegated.params["index"] = None  # a point in time names its index itself
     return delegated
+
+
+def within_served(cluster: ClusterRetriever, query: dict[str, Any] | None) -> dict[str, Any]:
+    """``query`` held to the served index's documents, for a search in a point in time: its id, not the path,
+    names what it searches, and a caller holding one opened on another index of the cluster (the shopper profiles',
+    another application's) would read that index through the service, which searches as the cluster's one user.
+    The served name and the indices behind it, since a document's ``_index`` is its concrete index."""
+    names = sorted({cluster.index, *cluster.aliases(cluster.index)})
+    served = {"terms": {"_index": names}}
+    return {"bool": {"filter": [served]} if query is None else {"must": [query], "filter": [served]}}
 
 
 def delegate_count(raw: Any, limits: ServiceSettings, leg: Any) -> int:

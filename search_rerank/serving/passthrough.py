@@ -75,8 +75,11 @@ Security, decided here:
   unless ``service.passthrough_writes = true`` (which still forwards
   canonical paths only). Method-override headers (``X-HTTP-Method-Override``,
   ...) are never forwarded, so a read cannot turn into a write at a hop that
-  honours them. Give the service's cluster user read-only privileges on the
-  served index all the same.
+  honours them. A scroll's next page holding a document of an index not served
+  is refused (its id, not the path, names what it reads; the delegated
+  search in a point in time is held to the served index, serving/delegation).
+  Give the service's cluster user read-only privileges on the served index
+  all the same.
 * At most ``service.passthrough_concurrency`` requests per process are with
   the cluster at once; one more is an immediate 503 (``passthrough_busy``):
   slow requests to the cluster must not take every thread searches need.
@@ -91,6 +94,7 @@ Security, decided here:
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import re
 import threading
@@ -109,6 +113,7 @@ from ..core.breaker import CircuitBreaker
 from ..core.errors import CircuitOpenError
 from ..core.reasons import CIRCUIT_OPEN
 from ..core.settings import SERVER_BACKENDS, Settings
+from ..indexing.versions import STAMP_LENGTH
 from .body_checks import InvalidQuery, TooLongKept, a_keep_alive
 from .es_compat import ES_HEADERS, es_error_body, index_not_found_cause
 from .json_input import InvalidBody, parse_json
@@ -501,6 +506,10 @@ def answer_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     return [(name, value) for name, value in headers if name.lower() in ANSWER_HEADERS - named]
 
 
+VERSION = re.compile(r"\d{8}-\d{6}-\d{6}")
+"""A version stamp of an index's name (indexing.versions.STAMP_FORMAT): ``products-20250101-120000-000000``."""
+
+
 class ClusterPassthrough:
     """Forwards a request to the cluster; cheap to build (no connection until the first request)."""
 
@@ -610,11 +619,46 @@ class ClusterPassthrough:
             if "Retry-After" in answer.headers:
                 response.headers["Retry-After"] = answer.headers["Retry-After"]
             return response
+        if answer.status == 200 and method in ("GET", "POST") and path_segments(path)[:2] == ["_search", "scroll"]:
+            foreign = self.foreign_index(data)
+            if foreign is not None:
+                # The scroll's id, not the path, named what it searched: one opened on another index of the cluster
+                # (the shopper profiles', another application's) is not read through the service, which calls the
+                # cluster as its one user. Elasticsearch's answer to a scroll it does not hold.
+                log.warning("passthrough: a scroll of the index %r, not served, refused", foreign)
+                return self._answer(
+                    404,
+                    {"type": "search_context_missing_exception", "reason": "No search context found for the scroll id"},
+                )
         response = Response(data, status=answer.status)
         response.headers.clear()
         for name, value in answer_headers(answer.headers.items()):
             response.headers.add(name, value)
         return response
+
+    def foreign_index(self, data: bytes) -> str | None:
+        """The first index not served that a scroll's page holds a hit of (None: every hit is the served index's,
+        by its name or a version of it, ``products-20250101-120000-000000``, as a reindex names them)."""
+        try:
+            hits = json.loads(data)["hits"]["hits"]
+        except (ValueError, KeyError, TypeError):
+            return None  # not a page of hits: nothing read
+        for hit in hits if isinstance(hits, list) else []:
+            index = hit.get("_index") if isinstance(hit, dict) else None
+            if not isinstance(index, str) or not self.holds(index):
+                return str(index)
+        return None
+
+    def holds(self, index: str) -> bool:
+        """Whether ``index`` is a served one: a served name, or a version of one (see backends.cluster.version_name)."""
+        if index in self.served:
+            return True
+        name, stamp = index[: -STAMP_LENGTH - 1], index[-STAMP_LENGTH:]
+        return (
+            index[-STAMP_LENGTH - 1 : -STAMP_LENGTH] == "-"
+            and name in self.served
+            and VERSION.fullmatch(stamp) is not None
+        )
 
     def refusal(self, method: str, target: str, body: bytes = b"", content_type: str | None = None) -> Response | None:
         """The 400 or 403 for a request that is not forwarded; None for one that is.

@@ -511,6 +511,49 @@ def test_a_point_in_time_of_the_served_index_is_opened_searched_in_and_closed(gu
     assert closed.status == 200 and closed.json()["pits"][0]["successful"] is True
 
 
+@pytest.fixture
+def other_index(guarded) -> Iterator[str]:
+    """An index of the cluster the service does not serve (another application's, the shopper profiles'), holding
+    a shopper's record, created on the cluster directly."""
+    name = f"{guarded.index}-other"
+    for user in ("alice", "bob"):
+        record = json.dumps({"user_id": user, "affinity": "velvet"}).encode()
+        on_cluster(guarded, "PUT", f"/{name}/_doc/user:{user}?refresh=true", record)
+    yield name
+    on_cluster(guarded, "DELETE", f"/{name}")
+
+
+def on_cluster(guarded: Guarded, method: str, target: str, body: bytes | None = None) -> dict:
+    answer = urllib3.request(
+        method, guarded.cluster_url + target, body=body, headers={"Content-Type": "application/json"}, retries=False
+    )
+    return json.loads(answer.data or b"{}")
+
+
+def test_a_point_in_time_of_another_index_reads_nothing_of_it_through_the_service(guarded, other_index):
+    """Its id, not the path, names what a search in it searches: one opened on another index (by another client
+    of the cluster) finds none of that index's documents, nor their count."""
+    pit = on_cluster(guarded, "POST", f"/{other_index}/_search/point_in_time?keep_alive=1m")["pit_id"]
+    page = {"size": 5, "pit": {"id": pit}, "query": {"ids": {"values": ["user:alice"]}}, "sort": [{"_doc": "asc"}]}
+    searched = guarded.attack("POST", "/_search", body=json.dumps(page).encode())
+    assert "alice" not in searched.body.decode()
+    assert searched.status >= 400 or searched.json()["hits"]["total"]["value"] == 0
+
+
+def test_a_scroll_of_another_index_is_not_continued_through_the_service(guarded, other_index):
+    scroll_id = on_cluster(guarded, "POST", f"/{other_index}/_search?scroll=1m&size=1", MATCH_ALL)["_scroll_id"]
+    page = guarded.attack("POST", "/_search/scroll", body=json.dumps({"scroll": "1m", "scroll_id": scroll_id}).encode())
+    assert page.status == 404 and "user:" not in page.body.decode()
+
+
+def test_a_scroll_of_the_served_index_is_continued_through_the_service(guarded):
+    first = guarded.attack("POST", "/INDEX/_search?scroll=1m", body=json.dumps({"size": 2}).encode())
+    assert first.status == 200
+    scroll = {"scroll": "1m", "scroll_id": first.json()["_scroll_id"]}
+    page = guarded.attack("POST", "/_search/scroll", body=json.dumps(scroll).encode())
+    assert page.status == 200 and len(page.json()["hits"]["hits"]) == 2
+
+
 def test_every_point_in_time_is_neither_listed_nor_closed(guarded):
     assert guarded.attack("GET", "/_search/point_in_time/_all").status == 403
     assert guarded.attack("DELETE", "/_search/point_in_time/_all", body=b"").status == 403
