@@ -212,7 +212,9 @@ COMPOSITE_OPTIONS = {
 """What tantivy reads of each source; another option (a script, ``missing_order``) is a 501 naming it, not
 ignored."""
 # The buckets counted here (Aggregations._run), each its own type's name.
-FILTER_AGGREGATIONS = ("filter", "filters", "global")
+FILTER_AGGREGATIONS = ("filter", "filters", "global", "missing")
+SINGLE_BUCKETS = ("filter", "global", "missing")
+"""The aggregations of one bucket, answered as ``{"doc_count": ..., <sub-aggregations>}``."""
 # Elasticsearch's terms aggregation on a whole number is LongTerms, on a decimal one DoubleTerms.
 TERMS_TYPES = {tantivy.FieldType.Integer: "lterms", tantivy.FieldType.Float: "dterms"}
 SUB_AGGREGATIONS = ("aggs", "aggregations")
@@ -1715,6 +1717,8 @@ class Aggregations:
                             spec[sub], f"{where}.{sub}", native_only=True, bucketed_by=kind if answered_here else None
                         )
             elif kind in FILTER_AGGREGATIONS and not native_only:
+                if kind == "missing":
+                    self._missing_target(spec[kind], f"{where}.{kind}")
                 for sub in SUB_AGGREGATIONS:
                     if sub in spec:
                         self.check(spec[sub], f"{where}.{sub}")
@@ -1966,7 +1970,7 @@ class Aggregations:
             where = f"{path}.{key}"
             spec = aggs[key]
             kind, subs = _kind(spec), _subs(spec)
-            if subs and kind in ("filter", "global"):
+            if subs and kind in SINGLE_BUCKETS:
                 value = self._typed(value, subs, where)
             elif subs:
                 buckets = value["buckets"]
@@ -2000,6 +2004,13 @@ class Aggregations:
                 out[name] = self._bucket(inner, subs, below)
             elif kind == "global":
                 out[name] = self._bucket(tantivy.Query.all_query(), subs, below)
+            elif kind == "missing":  # the products without a value in the field
+                held = self.compiler.exists(self._missing_target(spec["missing"], f"{where}.missing"))
+                out[name] = self._bucket(
+                    tantivy.Query.boolean_query([(tantivy.Occur.Must, base), (tantivy.Occur.MustNot, held)]),
+                    subs,
+                    below,
+                )
             elif kind == "filters":
                 out[name] = self._filters(spec["filters"], base, subs, f"{where}.filters", below)
             else:
@@ -2102,6 +2113,13 @@ class Aggregations:
             out.update(parts)
         return out
 
+    def _missing_target(self, spec: Any, path: str) -> Target:
+        """The field of a ``missing`` aggregation (its only option)."""
+        spec = an_object(spec, path)
+        for option in spec.keys() - {"field"}:
+            raise InvalidQuery(f"{path}.{option}", f"[missing] unknown field [{option}]")
+        return self.compiler.target(a_string(spec.get("field"), f"{path}.field"), f"{path}.field")
+
     def _top_hits(
         self,
         answer: dict[str, Any],
@@ -2172,34 +2190,41 @@ class Aggregations:
         return {"doc_count": found, **(self._run(subs, query, path) if subs else {})}
 
     def _filters(self, spec: Any, base: tantivy.Query, subs: Any, path: str, below: str) -> dict[str, Any]:
-        """A ``filters`` aggregation (``path``: where it is) and its buckets' sub-aggregations (at ``below``)."""
+        """A ``filters`` aggregation (``path``: where it is) and its buckets' sub-aggregations (at ``below``); with
+        ``other_bucket`` (or an ``other_bucket_key``), last, the bucket of the products no filter matches (key
+        ``_other_``), as Elasticsearch answers it."""
         spec = an_object(spec, path)
         named = spec.get("filters")
-        self._consume(len(named) if isinstance(named, Mapping | list) else 0)
-        for other in ("other_bucket", "other_bucket_key"):
-            if spec.get(other) not in (None, False):
-                raise Unsupported(f"{path}.{other}")
         if isinstance(named, Mapping):
-            keyed = spec.get("keyed", True)
-            buckets = {  # by key, as Elasticsearch orders named filters whatever the request's order
-                key: self._bucket(
-                    _within(base, self.compiler.query(q, f"{path}.filters.{key}", False).constraint), subs, below
+            # by key, as Elasticsearch orders named filters whatever the request's order
+            filters = [(key, q, f"{path}.filters.{key}") for key, q in sorted(named.items())]
+        elif isinstance(named, list):
+            filters = [(None, q, f"{path}.filters[{i}]") for i, q in enumerate(named)]
+        else:
+            raise InvalidQuery(f"{path}.filters", "expected named filters or a list of filters")
+        other = spec.get("other_bucket_key")
+        if other is not None:  # Elasticsearch: setting it sets other_bucket
+            other = a_string(other, f"{path}.other_bucket_key")
+        elif flag(spec.get("other_bucket", False), f"{path}.other_bucket"):
+            other = "_other_"
+        self._consume(len(filters) + (other is not None))
+        constraints = [(key, self.compiler.query(q, where, False).constraint) for key, q, where in filters]
+        buckets = [(key, self._bucket(_within(base, constraint), subs, below)) for key, constraint in constraints]
+        if other is not None:
+            matched = [constraint for _, constraint in constraints]
+            rest = (
+                tantivy.Query.empty_query()
+                if any(c is None for c in matched)  # a filter without a constraint matches every product
+                else tantivy.Query.boolean_query(
+                    [(tantivy.Occur.Must, base), *((tantivy.Occur.MustNot, c) for c in matched if c is not None)]
                 )
-                for key, q in sorted(named.items())
-            }
-            if keyed:
-                return {"buckets": buckets}
-            return {"buckets": [{"key": key, **bucket} for key, bucket in buckets.items()]}
-        if isinstance(named, list):
-            return {
-                "buckets": [
-                    self._bucket(
-                        _within(base, self.compiler.query(q, f"{path}.filters[{i}]", False).constraint), subs, below
-                    )
-                    for i, q in enumerate(named)
-                ]
-            }
-        raise InvalidQuery(f"{path}.filters", "expected named filters or a list of filters")
+            )
+            buckets.append((other, self._bucket(rest, subs, below)))
+        if not isinstance(named, Mapping):
+            return {"buckets": [bucket for _, bucket in buckets]}
+        if spec.get("keyed", True):
+            return {"buckets": {key: bucket for key, bucket in buckets}}
+        return {"buckets": [{"key": key, **bucket} for key, bucket in buckets]}
 
 
 def _nodes(translated: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
@@ -2363,7 +2388,7 @@ def _filter_buckets(aggs: Mapping[str, Any]) -> int:
         named = spec[kind].get("filters") if kind == "filters" and isinstance(spec[kind], Mapping) else None
         if isinstance(named, Mapping | list):
             total += len(named) * (1 + below)
-        elif kind in ("filter", "global"):
+        elif kind in SINGLE_BUCKETS:
             total += below
     return total
 

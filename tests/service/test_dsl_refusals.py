@@ -143,17 +143,6 @@ def test_a_sub_aggregation_under_a_filters_aggregation_is_named_with_its_aggs_ke
     assert (status, named(err)) == (501, "aggs.a.aggs.sub.filter.nested")
 
 
-def test_an_other_bucket_key_of_a_filters_aggregation_is_answered_or_named_as_sent(client):
-    # Was: 501 naming "aggs.p.filters.other_bucket", a key the body does not hold (it sent other_bucket_key).
-    # Elasticsearch answers an "other" bucket named "rest".
-    body = {
-        "size": 0,
-        "aggs": {"p": {"filters": {"filters": {"a": {"term": {"brand.keyword": "Acme"}}}, "other_bucket_key": "rest"}}},
-    }
-    status, err = error(client, body)
-    assert status == 200 or (status, named(err)) == (501, "aggs.p.filters.other_bucket_key")
-
-
 def test_an_error_under_aggregations_is_named_under_aggregations(client):
     # Was: 400 naming "aggs.t.terms.size" when the body spells the section "aggregations" (as Elasticsearch's
     # clients do): a path the body does not hold.
