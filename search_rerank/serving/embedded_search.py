@@ -1700,7 +1700,7 @@ class Aggregations:
                 raise Unsupported(f"{where}.{kind}.hdr", "HDR histogram percentiles (TDigest's are answered)")
             if kind == "top_hits":
                 if bucketed_by not in TOP_HITS_BUCKETS:
-                    raise Unsupported(f"{where}.{kind}", "top_hits but under a terms or composite aggregation")
+                    raise Unsupported(f"{where}.{kind}", "a top_hits other than directly under a terms or composite")
                 if any(sub in spec for sub in SUB_AGGREGATIONS):
                     raise InvalidQuery(where, "Aggregator [top_hits] of type [top_hits] cannot accept sub-aggregations")
                 top_hits_options(spec[kind], f"{where}.{kind}")
@@ -2149,6 +2149,7 @@ class Aggregations:
                 f"top_hits in {len(buckets)} buckets: each bucket's is a search of its own; at most "
                 f"{MAX_TOP_HITS_SEARCHES} in one aggregation (ask for fewer buckets, or page a composite)",
             )
+        asked = {name: top_hits_options(top, f"{path}.aggs.{name}.top_hits") for name, top in tops.items()}
         for bucket in buckets:
             keys = {None: bucket["key"]} if kind == "terms" else bucket["key"]
             held = _all(
@@ -2163,8 +2164,7 @@ class Aggregations:
                 for name, target in fields.items()
             )
             group = _within(base, held)
-            for name, top in tops.items():
-                start, size, source = top_hits_options(top, f"{path}.aggs.{name}.top_hits")
+            for name, (start, size, source) in asked.items():
                 found = searcher.search(group, size, count=False, offset=start).hits if size else []
                 hits = [
                     {"_index": None, "_id": str(searcher.doc(address).get_first("id")), "_score": score}

@@ -552,6 +552,10 @@ class ClusterPassthrough:
         if refused is not None:
             return refused
         sent.update(self._auth)
+        scroll_page = method in ("GET", "POST") and path_segments(path)[:2] == ["_search", "scroll"]
+        if scroll_page:  # its hits are read before they are passed on (foreign_index): plain JSON
+            sent = {name: value for name, value in sent.items() if name.lower() not in ("accept", "accept-encoding")}
+            sent.update({"Accept": "application/json", "Accept-Encoding": "identity"})
         if not self._slots.acquire(blocking=False):
             response = self._error(
                 503,
@@ -619,7 +623,7 @@ class ClusterPassthrough:
             if "Retry-After" in answer.headers:
                 response.headers["Retry-After"] = answer.headers["Retry-After"]
             return response
-        if answer.status == 200 and method in ("GET", "POST") and path_segments(path)[:2] == ["_search", "scroll"]:
+        if answer.status == 200 and scroll_page:
             foreign = self.foreign_index(data)
             if foreign is not None:
                 # The scroll's id, not the path, named what it searched: one opened on another index of the cluster
@@ -638,12 +642,16 @@ class ClusterPassthrough:
 
     def foreign_index(self, data: bytes) -> str | None:
         """The first index not served that a scroll's page holds a hit of (None: every hit is the served index's,
-        by its name or a version of it, ``products-20250101-120000-000000``, as a reindex names them)."""
+        by its name or a version of it, ``products-20250101-120000-000000``, as a reindex names them). A page it
+        cannot read (another format asked by ``?format=``, hits without ``_index`` by a ``filter_path``) is
+        refused as one: what is not checked is not passed on."""
         try:
-            hits = json.loads(data)["hits"]["hits"]
-        except (ValueError, KeyError, TypeError):
-            return None  # not a page of hits: nothing read
-        for hit in hits if isinstance(hits, list) else []:
+            hits = json.loads(data).get("hits", {}).get("hits", [])
+        except (ValueError, AttributeError):
+            return "(an answer that is not JSON)"
+        if not isinstance(hits, list):
+            return "(hits that are not a list)"
+        for hit in hits:
             index = hit.get("_index") if isinstance(hit, dict) else None
             if not isinstance(index, str) or not self.holds(index):
                 return str(index)

@@ -22,6 +22,9 @@ from flask import Flask
 from live_server import served
 from rawhttp import RawResponse, Recorded, recording_proxy, send
 
+from search_rerank.core.settings import Settings
+from search_rerank.serving.passthrough import ClusterPassthrough
+
 # The body of every attack: a delete by query deletes everything with it, an index request makes a document of it.
 MATCH_ALL = json.dumps({"query": {"match_all": {}}}).encode()
 DOCUMENTS = 6  # CLUSTER_CATALOG
@@ -540,17 +543,50 @@ def test_a_point_in_time_of_another_index_reads_nothing_of_it_through_the_servic
     assert searched.status >= 400 or searched.json()["hits"]["total"]["value"] == 0
 
 
-def test_a_scroll_of_another_index_is_not_continued_through_the_service(guarded, other_index):
+@pytest.mark.parametrize(
+    "query, headers",
+    [("", {}), ("?filter_path=hits.hits._source", {})],  # the second: hits without their _index
+    ids=["plain", "filter-path"],
+)
+def test_a_scroll_of_another_index_is_not_continued_through_the_service(guarded, other_index, query, headers):
     scroll_id = on_cluster(guarded, "POST", f"/{other_index}/_search?scroll=1m&size=1", MATCH_ALL)["_scroll_id"]
-    page = guarded.attack("POST", "/_search/scroll", body=json.dumps({"scroll": "1m", "scroll_id": scroll_id}).encode())
-    assert page.status == 404 and "user:" not in page.body.decode()
+    body = json.dumps({"scroll": "1m", "scroll_id": scroll_id}).encode()
+    page = guarded.attack("POST", f"/_search/scroll{query}", headers, body=body)
+    assert page.status == 404 and b"alice" not in page.body and b"bob" not in page.body
 
 
-def test_a_scroll_of_the_served_index_is_continued_through_the_service(guarded):
+def test_a_scrolls_next_page_is_asked_of_the_cluster_as_plain_json_to_be_read_before_it_is_passed_on(guarded):
+    """A compressed (or CBOR, Smile, YAML) page could not be checked for another index's documents."""
+    first = guarded.attack("POST", "/INDEX/_search?scroll=1m", body=json.dumps({"size": 2}).encode())
+    scroll = json.dumps({"scroll": "1m", "scroll_id": first.json()["_scroll_id"]}).encode()
+    guarded.seen.clear()
+    guarded.attack("POST", "/_search/scroll", {"Accept-Encoding": "gzip", "Accept": "application/cbor"}, body=scroll)
+    (asked,) = guarded.seen
+    assert (asked.headers.get("accept"), asked.headers.get("accept-encoding")) == ("application/json", "identity")
+
+
+@pytest.mark.parametrize("page", [b"hits:\n  hits: []\n", b"\x1f\x8b\x08\x00", b'{"hits": {"hits": {}}}', b"[]"])
+def test_a_scroll_page_that_cannot_be_read_is_refused_as_one_of_another_index(page):
+    settings = Settings(lexical={"backend": "opensearch", "url": "http://127.0.0.1:9"}, dense={"enabled": False})
+    assert ClusterPassthrough(settings).foreign_index(page) is not None
+
+
+def test_a_scroll_page_of_the_served_index_and_its_versions_is_passed_on():
+    settings = Settings(lexical={"backend": "opensearch", "url": "http://127.0.0.1:9"}, dense={"enabled": False})
+    hits = [{"_index": "products"}, {"_index": "products-20261206-111346-361481"}]
+    assert ClusterPassthrough(settings).foreign_index(json.dumps({"hits": {"hits": hits}}).encode()) is None
+    other = [{"_index": "products-secret"}]
+    assert (
+        ClusterPassthrough(settings).foreign_index(json.dumps({"hits": {"hits": other}}).encode()) == "products-secret"
+    )
+
+
+@pytest.mark.parametrize("headers", [{}, {"Accept-Encoding": "gzip"}], ids=["plain", "gzip-asked"])
+def test_a_scroll_of_the_served_index_is_continued_through_the_service(guarded, headers):
     first = guarded.attack("POST", "/INDEX/_search?scroll=1m", body=json.dumps({"size": 2}).encode())
     assert first.status == 200
     scroll = {"scroll": "1m", "scroll_id": first.json()["_scroll_id"]}
-    page = guarded.attack("POST", "/_search/scroll", body=json.dumps(scroll).encode())
+    page = guarded.attack("POST", "/_search/scroll", headers, body=json.dumps(scroll).encode())
     assert page.status == 200 and len(page.json()["hits"]["hits"]) == 2
 
 
