@@ -1568,6 +1568,18 @@ def _within(base: tantivy.Query, query: tantivy.Query | None) -> tantivy.Query:
     )
 
 
+def _excluding(base: tantivy.Query, excluded: Sequence[tantivy.Query | None]) -> tantivy.Query:
+    """``base`` less the products any of ``excluded`` matches; None is a clause without a constraint, which
+    matches every product and so leaves none (a filter of match_all beside a filters' other bucket)."""
+    if any(query is None for query in excluded):
+        return tantivy.Query.empty_query()
+    if not excluded:
+        return base
+    return tantivy.Query.boolean_query(
+        [(tantivy.Occur.Must, base), *((tantivy.Occur.MustNot, query) for query in excluded if query is not None)]
+    )
+
+
 def count(searcher: tantivy.Searcher, query: tantivy.Query) -> int:
     """How many products match ``query`` (tantivy needs a page of at least one hit to count)."""
     return int(searcher.search(query, 1, count=True).count)  # type: ignore[attr-defined]
@@ -2006,11 +2018,7 @@ class Aggregations:
                 out[name] = self._bucket(tantivy.Query.all_query(), subs, below)
             elif kind == "missing":  # the products without a value in the field
                 held = self.compiler.exists(self._missing_target(spec["missing"], f"{where}.missing"))
-                out[name] = self._bucket(
-                    tantivy.Query.boolean_query([(tantivy.Occur.Must, base), (tantivy.Occur.MustNot, held)]),
-                    subs,
-                    below,
-                )
+                out[name] = self._bucket(_excluding(base, [held]), subs, below)
             elif kind == "filters":
                 out[name] = self._filters(spec["filters"], base, subs, f"{where}.filters", below)
             else:
@@ -2155,12 +2163,7 @@ class Aggregations:
             held = _all(
                 self.compiler.exact(target, [keys[name]], path)
                 if keys[name] is not None
-                else tantivy.Query.boolean_query(
-                    [
-                        (tantivy.Occur.Must, tantivy.Query.all_query()),
-                        (tantivy.Occur.MustNot, self.compiler.exists(target)),
-                    ]
-                )
+                else _excluding(tantivy.Query.all_query(), [self.compiler.exists(target)])
                 for name, target in fields.items()
             )
             group = _within(base, held)
@@ -2211,14 +2214,7 @@ class Aggregations:
         constraints = [(key, self.compiler.query(q, where, False).constraint) for key, q, where in filters]
         buckets = [(key, self._bucket(_within(base, constraint), subs, below)) for key, constraint in constraints]
         if other is not None:
-            matched = [constraint for _, constraint in constraints]
-            rest = (
-                tantivy.Query.empty_query()
-                if any(c is None for c in matched)  # a filter without a constraint matches every product
-                else tantivy.Query.boolean_query(
-                    [(tantivy.Occur.Must, base), *((tantivy.Occur.MustNot, c) for c in matched if c is not None)]
-                )
-            )
+            rest = _excluding(base, [constraint for _, constraint in constraints])
             buckets.append((other, self._bucket(rest, subs, below)))
         if not isinstance(named, Mapping):
             return {"buckets": [bucket for _, bucket in buckets]}
