@@ -189,9 +189,14 @@ def a_keep_alive(value: Any, path: str) -> str:
     """A scroll's or a point in time's keep-alive in Elasticsearch's time units (``30s``, ``1m``), at most
     :data:`MAX_KEEP_ALIVE_S`."""
     text = a_string(value, path).strip()
+    if keep_alive_s(text, path) > MAX_KEEP_ALIVE_S:
+        raise TooLongKept(path, f"a search context is kept alive for at most {MAX_KEEP_ALIVE_S:g}s here, not {text}")
+    return text
+
+
+def keep_alive_s(text: str, path: str) -> float:
+    """The seconds a keep-alive's time value (``30s``, ``1m``) says."""
     match = _DURATION.fullmatch(text)
     if match is None:
         raise InvalidQuery(path, f"expected a time value such as '1m', got {text!r}")
-    if float(match.group(1)) * _UNIT_S[match.group(2)] > MAX_KEEP_ALIVE_S:
-        raise TooLongKept(path, f"a search context is kept alive for at most {MAX_KEEP_ALIVE_S:g}s here, not {text}")
-    return text
+    return float(match.group(1)) * _UNIT_S[match.group(2)]

@@ -2930,12 +2930,15 @@ def highlights(
 
 
 SCORE = "_score"
+INDEX_ORDER = "_doc"
+"""Elasticsearch's index order (a scroll's, elasticsearch-py's ``helpers.scan``): here the products by id, the order
+the index holds one of its own, so that pages follow one another as they do there."""
 
 
 # A title sorts a page ("Name: A-Z") but is text everywhere else: its keyword name is known to sorts alone, so a
 # ``term`` or a facet on it stays a 501 rather than being read as words.
 SORT_ONLY = {"title.keyword": SORT_FIELDS["title"]}
-SORTABLE = f"{', '.join(NUMERIC_FIELDS)}, brand, category, title.keyword, id and _score"
+SORTABLE = f"{', '.join(NUMERIC_FIELDS)}, brand, category, title.keyword, id, _doc and _score"
 
 
 @dataclass(frozen=True)
@@ -2989,7 +2992,7 @@ def parse_sort(sort: Any, compiler: Compiler, path: str = "sort") -> FieldSort |
                 keys.append(SortKey(SCORE, True))
             continue
         descending = (order or "asc") == "desc"
-        target = None if name in SORT_ONLY else compiler.target(name, where)
+        target = None if name in SORT_ONLY else compiler.target("id" if name == INDEX_ORDER else name, where)
         sortable = SORT_ONLY.get(name) or (target.sort if target is not None else None)
         if sortable is None:
             raise Unsupported(where, f"sorting by {name!r} (sortable: {SORTABLE})")
@@ -3315,6 +3318,8 @@ class EmbeddedSearch:
     )
     """Each hit's inner hits by name: how many products hold its value, and the page of them asked for (each with
     its score, or its sort values)."""
+    lexical_order: bool = False
+    """Whether the page lists the matches in the lexical leg's order (a scroll's, see :meth:`lexical_result`)."""
 
     @property
     def constraint(self) -> tantivy.Query | None:
@@ -3397,6 +3402,21 @@ class EmbeddedSearch:
         result, _ = self._ordered(pipeline, BROWSE_ORDER, "no words: the matches are listed by sales")
         result.ranking.skipped[Stage.DENSE] = NO_TEXT_TO_EMBED
         return result
+
+    def lexical_result(self, pipeline: SearchPipeline, skip: int) -> SearchResult:
+        """The page of the matches in the lexical leg's order (best BM25 first), ``skip`` of them passed over: a
+        scroll of a search with words, which lists its matches as a cluster's own page does (see embedded_scroll);
+        the pipeline's ranking is one page's, which a scroll cannot continue."""
+        match = self.match_query(post_filter=True)
+        candidates = self._unranked(match, [], self.search.size, skip)
+        reason = "a scroll: every match is listed in the lexical leg's order"
+        ranking = Ranking(
+            self.search.text,
+            candidates=candidates,
+            skipped={Stage.RERANK: reason, Stage.LTR: reason, Stage.FUSION: reason, Stage.DENSE: reason},
+        )
+        total = count(self.compiler.leg.searcher(), match)
+        return SearchResult(query=self.search.text, hits=pipeline.hits(candidates), total=total, ranking=ranking)
 
     def _ordered(
         self, pipeline: SearchPipeline, sort: FieldSort, reason: str

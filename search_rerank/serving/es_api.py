@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Mapping
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, get_args
 
 from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.datastructures import MultiDict
@@ -27,7 +27,8 @@ from ..core.retrieval import LEXICAL
 from ..core.settings import Settings
 from . import metrics
 from .aggregations import computes_aggregations
-from .answer_params import TOTAL_AS_INT, counted_exactly, filter_paths, filtered, total_as_int
+from .answer_params import FILTER_PATH, TOTAL_AS_INT, counted_exactly, filter_paths, filtered, total_as_int
+from .body_checks import a_keep_alive
 from .completion import suggestions
 from .context import (
     QUERY_ID_HEADER,
@@ -46,6 +47,7 @@ from .cost_limits import CostRaised
 from .delegation import delegate_count, delegate_search, delegated_cluster, guarded_spellings
 from .did_you_mean import correction_suggestions
 from .directions import with_directions
+from .embedded_scroll import Scroll, ScrollMissing, cleared, continued, opened, scroll_limits, served_version
 from .embedded_search import MAX_BUCKETS, TooManyBuckets, compile_search, count_matches, serves
 from .es_compat import (
     ES_HEADERS,
@@ -93,7 +95,48 @@ def es_search(index: str):
         raise wrong_method(SERVED_ES_METHODS["search"])
     params = uri_params("search")
     filter_paths(params)
-    response = _es_search(index, json_body(required=False), params)
+    body = json_body(required=False)
+    if "scroll" in params and serves(current_pipeline().legs.get(LEXICAL)):
+        response = _scroll_opened(index, body, params)
+    else:
+        response = _es_search(index, body, params)
+    query_id = response["search_rerank"]["query_id"]
+    return jsonify(filtered(response, params)), 200, {**ES_HEADERS, QUERY_ID_HEADER: query_id}
+
+
+def _scroll_opened(index: str, body: dict[str, Any], params: Mapping[str, str]) -> dict[str, Any]:
+    """A scroll's first page on the embedded index (see embedded_scroll)."""
+    keep_alive = a_keep_alive(params["scroll"], "scroll")
+    body, rest = uri_search(body, {k: v for k, v in params.items() if k not in ("scroll", FILTER_PATH)})
+    scroll = opened(index, body, rest, keep_alive, served_version(current_pipeline()), time.time())
+    return scroll.answer(_es_search(scroll.index, scroll.body, scroll.params, scroll=scroll))
+
+
+def es_scroll(ids_in_path: str):
+    """A scroll's next page (``GET`` or ``POST /_search/scroll``, its id in the body, the query string or the path),
+    or clearing scrolls (``DELETE``), on the embedded index (see embedded_scroll)."""
+    clearing = request.method == "DELETE"
+    if request.method not in ("GET", "POST", "DELETE"):
+        raise wrong_method(["GET", "POST", "DELETE"])
+    params = uri_params("clear_scroll" if clearing else "scroll")
+    filter_paths(params)
+    body = json_body(required=False)
+    given = body.get("scroll_id", params.get("scroll_id", ids_in_path or None))
+    ids = given.split(",") if isinstance(given, str) and clearing else given if isinstance(given, list) else [given]
+    if not clearing and len(ids) != 1:
+        raise InvalidQuery("scroll_id", "expected the one id of the scroll's last page")
+    if ids == [None] or not ids:
+        raise InvalidQuery(
+            "scroll_id", "Validation Failed: 1: scrollId is missing;", "action_request_validation_exception"
+        )
+    version = served_version(current_pipeline())
+    if clearing:
+        freed = 0 if ids == ["_all"] else cleared(ids, version, time.time())
+        return jsonify({"succeeded": True, "num_freed": freed}), 200 if freed else 404, ES_HEADERS
+    scroll = continued(ids[0], body.get("scroll", params.get("scroll")), version, time.time())
+    if TOTAL_AS_INT in params:
+        scroll.params[TOTAL_AS_INT] = params[TOTAL_AS_INT]
+    response = scroll.answer(_es_search(scroll.index, scroll.body, scroll.params, scroll=scroll))
     query_id = response["search_rerank"]["query_id"]
     return jsonify(filtered(response, params)), 200, {**ES_HEADERS, QUERY_ID_HEADER: query_id}
 
@@ -262,8 +305,11 @@ def no_index(name: str, where: str) -> IndexedField:
     raise Unsupported(where, "doc values of the product's fields need the lexical leg's index")
 
 
-def _es_search(index: str, body: dict[str, Any], params, deadline: float | None = None) -> dict[str, Any]:
-    """One search's answer; ``deadline``: a multi-search's budget (see :func:`es_msearch`), none for a search alone."""
+def _es_search(
+    index: str, body: dict[str, Any], params, deadline: float | None = None, scroll: Scroll | None = None
+) -> dict[str, Any]:
+    """One search's answer; ``deadline``: a multi-search's budget (see :func:`es_msearch`), none for a search alone;
+    ``scroll``: the page of a scroll of the embedded index this search is (see embedded_scroll)."""
     started = time.perf_counter()
     settings = current_settings()
     body, params = uri_search(body, params)
@@ -296,8 +342,11 @@ def _es_search(index: str, body: dict[str, Any], params, deadline: float | None 
     lexical = pipeline.legs.get(LEXICAL)
     cluster = delegated_cluster(lexical)
     delegated = None
+    if scroll is not None and plan is not None:
+        raise Unsupported("scroll", "beside a retriever or a knn search, whose nearest products are not a listing")
+    limits = settings.service if scroll is None else scroll_limits(settings.service)
     try:
-        embedded = compile_search(body, params, settings.service, lexical) if serves(lexical) else None
+        embedded = compile_search(body, params, limits, lexical) if serves(lexical) else None
         if cluster is not None:
             dense_query = plan is not None and not plan.browses
             min_score = plan.lexical_min_score if plan is not None else None
@@ -311,6 +360,8 @@ def _es_search(index: str, body: dict[str, Any], params, deadline: float | None 
         if plan is None:
             raise
         raise Unsupported(plan.sent(exc.part), _reason(exc, exc.part)) from None
+    if embedded is not None and scroll is not None:
+        scroll.hold(embedded)
     if embedded is not None and plan is not None and embedded.collapse is not None and embedded.search.text.strip():
         raise Unsupported("collapse", "beside a retriever that ranks (its page is the pipeline's ranking)")
     if embedded is not None:
@@ -341,13 +392,15 @@ def _es_search(index: str, body: dict[str, Any], params, deadline: float | None 
         pinned = []
     asked = search
     if backend is not None and pinned:
-        check_pinnable(body, params)
+        check_pinnable(body, params, scrolled=scroll is not None)
         backend.widen()
         search = backend.search
     aggregating = delegated.leg if delegated is not None else lexical
     aggregations = current_app.extensions["aggregator"].start(aggregating, search)
     result = interleaved = None
-    if embedded is not None and embedded.sort is not None:
+    if embedded is not None and embedded.lexical_order:
+        result = embedded.lexical_result(pipeline, scroll.answered if scroll is not None else 0)
+    elif embedded is not None and embedded.sort is not None:
         result = embedded.sorted_result(pipeline)
     elif embedded is not None and embedded.browses and (plan is None or plan.browses):
         result = embedded.browse_result(pipeline)
@@ -429,6 +482,9 @@ def es_other(endpoint: str, index: str | None = None):
     if index is None and rest in ("_search", "_msearch", "_count"):
         # "/_all/_search" begins with "_" like "/_cat/indices", so it lands here, not on /<index>/_search.
         index, endpoint = f"_{first}", rest[1:]
+    if index is None and first == "search" and rest.partition("/")[0] == "scroll" and passthrough() is None:
+        if serves(current_pipeline().legs.get(LEXICAL)):
+            return es_scroll(rest.partition("/")[2])
     if endpoint not in SERVED_ES_METHODS:
         return pass_through(f"_{first}")
     allowed = SERVED_ES_METHODS[endpoint]
@@ -483,28 +539,21 @@ def failed_alone() -> dict[str, Any]:
     return es_error_body(500, {"type": "internal_error", "reason": f"internal error, request id {g.get('request_id')}"})
 
 
-SEARCH_ERRORS = (
-    InvalidBody,
-    InvalidQuery,
-    Unsupported,
-    IndexNotFound,
-    CostRaised,
-    TooManyBuckets,
-    HTTPException,
-    StageError,
-)
-
-
-def _es_cause(
-    exc: InvalidBody
+SearchError = (
+    InvalidBody
     | InvalidQuery
     | Unsupported
     | IndexNotFound
+    | ScrollMissing
     | CostRaised
     | TooManyBuckets
     | HTTPException
-    | StageError,
-) -> tuple[int, dict[str, Any]]:
+    | StageError
+)
+SEARCH_ERRORS = get_args(SearchError)
+
+
+def _es_cause(exc: SearchError) -> tuple[int, dict[str, Any]]:
     if isinstance(exc, HTTPException):
         return exc.code or 500, {"type": exc.name.lower().replace(" ", "_"), "reason": exc.description}
     if isinstance(exc, StageError):
@@ -514,6 +563,8 @@ def _es_cause(
         return 502, {"type": "bad_gateway", "reason": f"the search failed in stage {exc.stage} ({reason_code(exc)})"}
     if isinstance(exc, IndexNotFound):
         return 404, index_not_found_cause(exc.index)
+    if isinstance(exc, ScrollMissing):
+        return 404, {"type": "search_context_missing_exception", "reason": str(exc)}
     if isinstance(exc, Unsupported):
         return 501, {"type": "search_rerank_unsupported", "reason": str(exc), "unsupported": exc.part}
     if isinstance(exc, TooManyBuckets):
@@ -528,12 +579,11 @@ def _es_cause(
 @es.errorhandler(InvalidQuery)
 @es.errorhandler(Unsupported)
 @es.errorhandler(IndexNotFound)
+@es.errorhandler(ScrollMissing)
 @es.errorhandler(CostRaised)
 @es.errorhandler(TooManyBuckets)
 @es.errorhandler(StageError)
-def es_bad_search(
-    exc: InvalidBody | InvalidQuery | Unsupported | IndexNotFound | CostRaised | TooManyBuckets | StageError,
-):
+def es_bad_search(exc: SearchError):
     return es_error(*_es_cause(exc))
 
 

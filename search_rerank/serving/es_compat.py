@@ -830,6 +830,8 @@ KNOWN_URI_PARAMS = {
         *("typed_keys", "rest_total_hits_as_int", "ccs_minimize_roundtrips", "include_named_queries_score"),
         *("preference", "cancel_after_time_interval", "phase_took", "search_pipeline"),
     },
+    "scroll": GLOBAL_URI_PARAMS | {"scroll", "scroll_id", "rest_total_hits_as_int"},
+    "clear_scroll": GLOBAL_URI_PARAMS | {"scroll_id"},
     "count": GLOBAL_URI_PARAMS
     | INDEX_URI_PARAMS
     | {"q", "df", "analyzer", "analyze_wildcard", "default_operator", "lenient", "min_score", "preference"}

@@ -1,0 +1,199 @@
+"""Scrolling the embedded index: Elasticsearch's ``scroll``, each page's id carrying the search it continues.
+
+Scripts read a whole index by scrolling it: elasticsearch-py's ``helpers.scan`` (sorted by ``_doc``), the JS
+client's ``scrollSearch``, Logstash's input, a shop's nightly export. A cluster holds a search context for each
+open scroll; the embedded backend holds none. Its scroll id is the search itself, compressed: the body and URI
+parameters as sent, the last hit's sort values, the served index version and when the scroll expires. The next
+page is that search again, continued after those values (``search_after``, with the product id as a last key, so
+that no two products tie and none is skipped or repeated), through every check a search passes: an id written by
+hand asks nothing a search could not. Any worker answers any page, a restart loses no scroll, and clearing one
+frees nothing.
+
+The order is Elasticsearch's: the body's sort (``_doc``, index order, is the products by id here), and for a
+search without words, whose matches all score alike, index order. A search with words not sorted by a field lists
+its matches in the lexical leg's order, best BM25 first, as a cluster backend's scroll is the cluster's own order:
+the pipeline's ranking is computed one page at a time, and a scroll reads every match, not a shopper's first
+pages. Its id carries how many hits were answered, the lexical order being the same for every page of a version.
+
+A page of a version no longer served (a reload came between pages) or past its keep-alive is refused as
+Elasticsearch refuses a context it no longer holds, a 404 ``search_context_missing_exception``: the pages would
+otherwise mix two catalogues. Aggregations and suggestions are the first page's only, as there. A page is not
+reranked, so its size may reach ``service.max_result_window`` (``helpers.scan`` asks 1,000 at a time).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import json
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..core.errors import SearchRerankError
+from ..core.pipeline import SearchPipeline
+from ..core.settings import ServiceSettings
+from .body_checks import InvalidQuery, Unsupported, a_count, a_keep_alive, keep_alive_s
+from .embedded_search import INDEX_ORDER, EmbeddedSearch, FieldSort, SortKey, cursor, cursor_keys
+
+ID_FORMAT = 1
+"""The layout of the state an id carries; an id of another is refused as one that cannot be read."""
+MAX_ID_CHARS = 1_000_000
+"""The longest scroll id read: a search body compressed (a body is at most ``service.max_body_bytes``)."""
+MAX_STATE_BYTES = 8_000_000
+"""The most an id's state may inflate to: a forged id must not unpack into gigabytes."""
+FIRST_PAGE_ONLY = ("aggs", "aggregations", "suggest")
+"""What a scroll's first page answers and its later pages do not, as in Elasticsearch."""
+TIEBREAK = SortKey("id", descending=False)
+VALIDATION = "action_request_validation_exception"
+
+
+class ScrollMissing(SearchRerankError):
+    """A scroll id of a version no longer served, or past its keep-alive: Elasticsearch's 404 for a search context
+    it does not hold."""
+
+    def __init__(self) -> None:
+        super().__init__("No search context found for the scroll id (expired, or the index was reloaded since)")
+
+
+@dataclass
+class Scroll:
+    """One page of a scroll: the search it runs, where it continues from, and (once :meth:`hold` has seen the
+    compiled search) what its hits are sorted by."""
+
+    index: str
+    body: dict[str, Any]
+    """The search body, URI parameters that set its keys already in it (es_compat.uri_search)."""
+    params: dict[str, str]
+    """The URI parameters left (``rest_total_hits_as_int``, ``typed_keys``...)."""
+    version: str
+    """The served index version the scroll reads (see :func:`served_version`)."""
+    expires: float
+    """When the scroll is gone (seconds since the epoch), unless a page asks to keep it longer."""
+    after: list[Any] | int | None = None
+    """The last hit's sort values, the tiebreak's included; in the lexical order, how many hits were answered;
+    None on the first page."""
+    compiled: EmbeddedSearch | None = field(default=None, repr=False)
+    own_keys: int = 0
+    """How many of a hit's sort values are the body's (the rest, the tiebreak's, are this module's)."""
+
+    def hold(self, embedded: EmbeddedSearch) -> None:
+        """Order ``embedded`` (a page of this scroll, compiled) for paging on: the body's sort, or index order
+        without words; the id as the last key; after the cursor on a later page."""
+        sort = embedded.sort
+        if sort is None and embedded.search.text.strip():
+            embedded.lexical_order = True
+            self.compiled = embedded
+            return
+        if sort is None:
+            sort, self.own_keys = FieldSort(TIEBREAK.field, TIEBREAK.descending, named=INDEX_ORDER), 0
+        elif sort.score_first:
+            raise Unsupported("scroll", "sorted by _score then fields (sort by the fields, or by _doc)")
+        else:
+            self.own_keys = 1 + len(sort.then)
+            if (sort.then[-1].field if sort.then else sort.field) != TIEBREAK.field:
+                sort = dataclasses.replace(sort, then=(*sort.then, TIEBREAK))
+        embedded.sort = sort
+        if self.after is not None:
+            embedded.after = cursor(self.after, cursor_keys(embedded.compiler.leg, sort), 0)
+        self.compiled = embedded
+
+    @property
+    def answered(self) -> int:
+        """How many hits of a scroll in the lexical order came before this page."""
+        return self.after if isinstance(self.after, int) else 0
+
+    def answer(self, response: dict[str, Any]) -> dict[str, Any]:
+        """The page's answer as Elasticsearch writes a scroll's: its id first, each hit's sort values the body's."""
+        assert self.compiled is not None, "hold() orders the page before it is answered"
+        hits = response["hits"]["hits"]
+        if self.compiled.lexical_order:
+            self.after = self.answered + len(hits)
+        elif hits:
+            self.after = self.compiled.sort_values[hits[-1]["_id"]]
+        for hit in hits:
+            if self.own_keys:
+                hit["sort"] = hit["sort"][: self.own_keys]
+            else:
+                hit.pop("sort", None)
+        return {"_scroll_id": self.scroll_id(), **response}
+
+    def scroll_id(self) -> str:
+        """The id of the page after this one: this state, compressed, in URL-safe base64 (as Elasticsearch's)."""
+        body = {k: v for k, v in self.body.items() if k not in FIRST_PAGE_ONLY}
+        state = [ID_FORMAT, self.index, body, self.params, self.version, self.expires, self.after]
+        packed = zlib.compress(json.dumps(state, separators=(",", ":")).encode())
+        return base64.urlsafe_b64encode(packed).decode().rstrip("=")
+
+
+def opened(
+    index: str, body: dict[str, Any], params: dict[str, str], keep_alive: str, version: str, now: float
+) -> Scroll:
+    """A scroll's first page, checked as Elasticsearch checks a search in a scroll context (a 400 naming what it
+    refuses there)."""
+    refusals = {
+        "search_after": "`search_after` cannot be used in a scroll context",
+        "collapse": "cannot use `collapse` in a scroll context",
+        "pit": "using [point in time] is not allowed in a scroll context",
+    }
+    for key, reason in refusals.items():
+        if body.get(key) is not None:
+            raise InvalidQuery(key, reason, VALIDATION)
+    if a_count(body.get("from", 0), "from") > 0:
+        raise InvalidQuery("from", "using [from] is not allowed in a scroll context", VALIDATION)
+    if a_count(body.get("size", 10), "size") == 0:
+        raise InvalidQuery("size", "[size] cannot be [0] in a scroll context", VALIDATION)
+    if body.get("track_total_hits") not in (None, True, "true"):
+        raise InvalidQuery("track_total_hits", "disabling [track_total_hits] is not allowed in a scroll context")
+    return Scroll(index, body, params, version, now + keep_alive_s(keep_alive, "scroll"))
+
+
+def continued(scroll_id: Any, keep_alive: Any, version: str, now: float) -> Scroll:
+    """The scroll a next page's id names, kept alive ``keep_alive`` more (None: as long as it was); a 400 for an
+    id that cannot be read, :class:`ScrollMissing` for one expired or of another version."""
+    if not isinstance(scroll_id, str) or not scroll_id or len(scroll_id) > MAX_ID_CHARS:
+        raise InvalidQuery("scroll_id", "Cannot parse scroll id", "illegal_argument_exception")
+    try:
+        packed = base64.urlsafe_b64decode(scroll_id + "=" * (-len(scroll_id) % 4))
+        inflater = zlib.decompressobj()
+        raw = inflater.decompress(packed, MAX_STATE_BYTES)
+        if inflater.unconsumed_tail:
+            raise ValueError("too large")
+        form, index, body, params, held, expires, after = json.loads(raw)
+        if form != ID_FORMAT or not isinstance(index, str) or not isinstance(body, dict):
+            raise ValueError("another layout")
+        if not isinstance(params, dict) or not isinstance(expires, int | float):
+            raise ValueError("another layout")
+        if not (after is None or isinstance(after, list) or (isinstance(after, int) and after >= 0)):
+            raise ValueError("another layout")
+    except (binascii.Error, zlib.error, ValueError, TypeError, RecursionError):
+        raise InvalidQuery("scroll_id", "Cannot parse scroll id", "illegal_argument_exception") from None
+    if held != version or expires < now:
+        raise ScrollMissing()
+    if keep_alive is not None:
+        expires = now + keep_alive_s(a_keep_alive(keep_alive, "scroll"), "scroll")
+    return Scroll(index, body, {str(k): str(v) for k, v in params.items()}, version, expires, after)
+
+
+def cleared(scroll_ids: list[Any], version: str, now: float) -> int:
+    """How many of ``scroll_ids`` named a scroll still open (each is freed, as nothing is held: the count a clear
+    answers with); a 400 for one that cannot be read."""
+    freed = 0
+    for scroll_id in scroll_ids:
+        try:
+            continued(scroll_id, None, version, now)
+        except ScrollMissing:
+            continue
+        freed += 1
+    return freed
+
+
+def scroll_limits(service: ServiceSettings) -> ServiceSettings:
+    """The limits a scroll's page is held to: a page as large as the result window, as its hits are not reranked."""
+    return service.model_copy(update={"max_size": max(service.max_size, service.max_result_window)})
+
+
+def served_version(pipeline: SearchPipeline) -> str:
+    """The index version ``pipeline`` serves (its directory's name), which every worker serving it names alike."""
+    return pipeline.store.path.parent.name

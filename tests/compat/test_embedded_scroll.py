@@ -1,0 +1,247 @@
+"""A scroll over the embedded index (serving/embedded_scroll.py): what export scripts read a whole catalogue with,
+elasticsearch-py's ``helpers.scan`` first, each page's id carrying the search it continues."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import zlib
+
+import pytest
+from compat_suite import embedded_app
+from elasticsearch import Elasticsearch, helpers
+from front_end_catalog import product
+from live_server import served
+
+from search_rerank.serving.embedded_scroll import Scroll, served_version
+
+# Prices repeat every 7 products and sales every 5, so that a sort by either has ties across pages to keep apart.
+CATALOG = [
+    product(
+        f"p{i:03d}",
+        f"{'Oak' if i % 3 == 0 else 'Pine'} table number {i}",
+        "Acme" if i % 2 else "Dune",
+        "Furniture > Tables",
+        float(100 + 10 * (i % 7)),
+        sales=i % 5,
+    )
+    for i in range(240)
+]
+IDS = {p.id for p in CATALOG}
+OAK = {p.id for p in CATALOG if p.title.startswith("Oak")}
+
+
+@pytest.fixture(scope="module")
+def served_app(tmp_path_factory):
+    app, pipeline = embedded_app(tmp_path_factory.mktemp("scroll"), catalog=CATALOG, aliases={})
+    yield app, pipeline
+    pipeline.close()
+
+
+@pytest.fixture(scope="module")
+def app(served_app):
+    return served_app[0]
+
+
+@pytest.fixture(scope="module")
+def es(app):
+    with served(app) as url:
+        yield Elasticsearch(url, request_timeout=60, max_retries=0)
+
+
+@pytest.fixture()
+def client(app):
+    return app.test_client()
+
+
+def scrolled(client, body, params="scroll=1m"):
+    """Every page of a scroll of ``body``: the answers, first to the empty one."""
+    answer = client.post(f"/products/_search?{params}", json=body)
+    assert answer.status_code == 200, answer.get_json()
+    pages = [answer.get_json()]
+    while pages[-1]["hits"]["hits"]:
+        answer = client.post("/_search/scroll", json={"scroll": "1m", "scroll_id": pages[-1]["_scroll_id"]})
+        assert answer.status_code == 200, answer.get_json()
+        pages.append(answer.get_json())
+        assert len(pages) < 100
+    return pages
+
+
+def ids_of(pages):
+    return [hit["_id"] for page in pages for hit in page["hits"]["hits"]]
+
+
+def test_helpers_scan_reads_every_product_once(es):
+    found = [hit["_id"] for hit in helpers.scan(es, index="products", size=50, query={"query": {"match_all": {}}})]
+    assert sorted(found) == sorted(IDS)
+
+
+def test_helpers_scan_pages_of_a_thousand_pass_although_a_search_page_is_held_to_max_size(es, client):
+    found = [hit["_id"] for hit in helpers.scan(es, index="products", size=1000)]
+    assert sorted(found) == sorted(IDS)
+    assert client.post("/products/_search", json={"size": 1000}).status_code == 400
+
+
+def test_a_scan_in_the_order_of_a_field_follows_it_with_ties_kept_apart_across_pages(es):
+    query = {"sort": [{"price": "desc"}], "query": {"match_all": {}}}
+    hits = list(helpers.scan(es, index="products", size=16, preserve_order=True, query=query))
+    assert sorted(hit["_id"] for hit in hits) == sorted(IDS)
+    prices = [hit["sort"][0] for hit in hits]
+    assert prices == sorted(prices, reverse=True)
+    assert all(len(hit["sort"]) == 1 for hit in hits)  # the id breaking ties is the scroll's, not the body's
+
+
+def test_a_scroll_of_a_search_with_words_lists_every_match_best_bm25_first(client):
+    pages = scrolled(client, {"size": 7, "query": {"match": {"title": "oak"}}})
+    found = ids_of(pages)
+    assert sorted(found) == sorted(OAK)
+    scores = [hit["_score"] for page in pages for hit in page["hits"]["hits"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_a_scroll_of_filters_alone_is_in_index_order(client):
+    pages = scrolled(client, {"size": 9, "query": {"bool": {"filter": {"term": {"brand": "Acme"}}}}})
+    found = ids_of(pages)
+    assert found == sorted(p.id for p in CATALOG if p.brand == "Acme")
+    assert all("sort" not in hit for page in pages for hit in page["hits"]["hits"])
+
+
+def test_each_page_counts_every_match(client):
+    pages = scrolled(client, {"size": 30, "sort": ["_doc"], "query": {"match": {"title": "oak"}}})
+    assert {page["hits"]["total"]["value"] for page in pages} == {len(OAK)}
+
+
+def test_aggregations_are_the_first_pages_alone(client):
+    pages = scrolled(client, {"size": 100, "aggs": {"brands": {"terms": {"field": "brand.keyword"}}}})
+    assert {b["key"]: b["doc_count"] for b in pages[0]["aggregations"]["brands"]["buckets"]} == {
+        "Acme": 120,
+        "Dune": 120,
+    }
+    assert all("aggregations" not in page for page in pages[1:])
+
+
+def test_a_sort_by_doc_is_the_products_by_id_and_search_after_continues_it(client):
+    first = client.post("/products/_search", json={"size": 5, "sort": ["_doc"]}).get_json()["hits"]["hits"]
+    assert [hit["_id"] for hit in first] == sorted(IDS)[:5]
+    after = client.post("/products/_search", json={"size": 5, "sort": ["_doc"], "search_after": first[-1]["sort"]})
+    assert [hit["_id"] for hit in after.get_json()["hits"]["hits"]] == sorted(IDS)[5:10]
+
+
+@pytest.mark.parametrize("how", ["path", "query string"])
+def test_the_next_page_takes_its_id_in_the_path_or_the_query_string(client, how):
+    first = client.post("/products/_search?scroll=1m", json={"size": 3, "sort": ["_doc"]}).get_json()
+    scroll_id = first["_scroll_id"]
+    target = f"/_search/scroll/{scroll_id}" if how == "path" else f"/_search/scroll?scroll_id={scroll_id}"
+    answer = client.get(target)
+    assert answer.status_code == 200
+    assert [hit["_id"] for hit in answer.get_json()["hits"]["hits"]] == sorted(IDS)[3:6]
+
+
+def test_a_page_asked_with_rest_total_hits_as_int_counts_as_a_number(client):
+    first = client.post("/products/_search?scroll=1m", json={"size": 3}).get_json()
+    answer = client.post("/_search/scroll?rest_total_hits_as_int=true", json={"scroll_id": first["_scroll_id"]})
+    assert answer.get_json()["hits"]["total"] == len(IDS)
+
+
+def test_an_id_asked_twice_answers_the_same_page(client):
+    first = client.post("/products/_search?scroll=1m", json={"size": 4, "sort": ["_doc"]}).get_json()
+    again = [client.post("/_search/scroll", json={"scroll_id": first["_scroll_id"]}).get_json() for _ in range(2)]
+    assert ids_of(again[:1]) == ids_of(again[1:]) == sorted(IDS)[4:8]
+
+
+def test_a_scroll_past_its_keep_alive_is_a_404_search_context_missing(client):
+    first = client.post("/products/_search?scroll=1ms", json={"size": 3}).get_json()
+    time.sleep(0.05)
+    answer = client.post("/_search/scroll", json={"scroll_id": first["_scroll_id"]})
+    assert answer.status_code == 404
+    assert answer.get_json()["error"]["type"] == "search_context_missing_exception"
+
+
+def test_a_scroll_of_a_version_no_longer_served_is_a_404(client):
+    first = client.post("/products/_search?scroll=1m", json={"size": 3, "sort": ["_doc"]}).get_json()
+    other = Scroll("products", {"size": 3}, {}, "20200101-000000-000000", time.time() + 60, after=["p002"])
+    assert client.post("/_search/scroll", json={"scroll_id": first["_scroll_id"]}).status_code == 200
+    answer = client.post("/_search/scroll", json={"scroll_id": other.scroll_id()})
+    assert answer.status_code == 404
+    assert answer.get_json()["error"]["type"] == "search_context_missing_exception"
+
+
+def _packed(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(zlib.compress(raw)).decode()
+
+
+@pytest.mark.parametrize(
+    "scroll_id",
+    [
+        "not-an-id",
+        base64.urlsafe_b64encode(b"plain bytes").decode(),
+        _packed(b"not json"),
+        _packed(b'{"a": 1}'),
+        _packed(b"[1]"),
+        _packed(json.dumps([2, "products", {}, {}, "v", 1e12, None]).encode()),
+        _packed(json.dumps([1, "products", {}, {}, "v", 1e12, -3]).encode()),
+        _packed(b"[" * 100_000),
+        _packed(b" " * 20_000_000),  # inflates past what an id may hold
+        ["two", "ids"],
+        7,
+    ],
+    ids=lambda value: str(value)[:20],
+)
+def test_an_id_that_cannot_be_read_is_a_400_naming_scroll_id(client, scroll_id):
+    answer = client.post("/_search/scroll", json={"scroll_id": scroll_id})
+    assert answer.status_code == 400
+    assert answer.get_json()["error"]["root_cause"][0]["field"] == "scroll_id"
+
+
+def test_an_id_written_by_hand_is_checked_as_the_search_it_carries(served_app, client):
+    version = served_version(served_app[1])
+    fair = Scroll("products", {"size": 2, "sort": ["_doc"]}, {}, version, time.time() + 60, after=["p010"])
+    answer = client.post("/_search/scroll", json={"scroll_id": fair.scroll_id()})
+    assert [hit["_id"] for hit in answer.get_json()["hits"]["hits"]] == ["p011", "p012"]
+    forged = Scroll("products", {"size": -1}, {}, version, time.time() + 60)
+    answer = client.post("/_search/scroll", json={"scroll_id": forged.scroll_id()})
+    assert answer.status_code == 400
+    assert answer.get_json()["error"]["root_cause"][0]["field"] == "size"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"from": 5}, "from"),
+        ({"size": 0}, "size"),
+        ({"search_after": ["p001"], "sort": ["_doc"]}, "search_after"),
+        ({"collapse": {"field": "brand.keyword"}}, "collapse"),
+        ({"track_total_hits": False}, "track_total_hits"),
+        ({"track_total_hits": 100}, "track_total_hits"),
+    ],
+)
+def test_what_elasticsearch_refuses_in_a_scroll_context_is_a_400_naming_it(client, body, field):
+    answer = client.post("/products/_search?scroll=1m", json=body)
+    assert answer.status_code == 400
+    assert answer.get_json()["error"]["root_cause"][0]["field"] == field
+
+
+def test_a_keep_alive_past_five_minutes_is_a_400_naming_scroll(client):
+    first = client.post("/products/_search?scroll=10m", json={})
+    assert first.status_code == 400
+    assert first.get_json()["error"]["root_cause"][0]["field"] == "scroll"
+    opened = client.post("/products/_search?scroll=1m", json={}).get_json()
+    later = client.post("/_search/scroll", json={"scroll": "1h", "scroll_id": opened["_scroll_id"]})
+    assert later.status_code == 400
+
+
+def test_clearing_a_scroll_answers_it_freed_and_an_expired_one_is_a_404(client):
+    alive = client.post("/products/_search?scroll=1m", json={"size": 2}).get_json()["_scroll_id"]
+    expired = client.post("/products/_search?scroll=1ms", json={"size": 2}).get_json()["_scroll_id"]
+    time.sleep(0.05)
+    both = client.delete("/_search/scroll", json={"scroll_id": [alive, expired]})
+    assert (both.status_code, both.get_json()) == (200, {"succeeded": True, "num_freed": 1})
+    gone = client.delete(f"/_search/scroll/{expired}")
+    assert (gone.status_code, gone.get_json()) == (404, {"succeeded": True, "num_freed": 0})
+
+
+def test_a_next_page_without_an_id_is_a_400(client):
+    answer = client.post("/_search/scroll", json={"scroll": "1m"})
+    assert answer.status_code == 400
+    assert answer.get_json()["error"]["root_cause"][0]["field"] == "scroll_id"
