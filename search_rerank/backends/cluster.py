@@ -79,6 +79,9 @@ reindex's alias move, another worker's update) reads as it now should within fiv
 writes forget them all at once), and a brand typed all day is asked about once per five minutes, not before every
 search. Meanwhile a word the catalogue gained is searched as typed and as its old reading, so its new products are
 found."""
+FIELDS_REREAD_S = 10.0
+"""The least time between two readings of the served mapping for one field not in it (:meth:`ClusterRetriever.holds`):
+bodies naming it again and again cost one mapping request per period, not one each."""
 CONNECTIONS_PER_NODE = 10  # kept open per node: searches, aggregations and bulk requests run side by side
 
 
@@ -210,6 +213,7 @@ class ClusterRetriever:
         self.index_extension = index_extension
         self._index_ready = False
         self._fields: frozenset[str] | None = None
+        self._fields_missing: dict[str, float] = {}
         self._catalog = catalog
         self._typed_words = typed_words_analyzer()
         self._words: ExpiringCache[WordFacts] = ExpiringCache(MAX_WORD_FACTS, WORD_FACTS_TTL_S)
@@ -427,6 +431,19 @@ class ClusterRetriever:
         if self._fields is None:
             self._fields = field_paths(self.mapping())
         return self._fields
+
+    def holds(self, path: str) -> bool:
+        """Whether the served index maps ``path``: :meth:`fields`, read again when the path is not among them (at
+        most once every :data:`FIELDS_REREAD_S` for each path). The dynamic template maps a field when the first
+        document holding it is written, which may come after the mapping was first read (an index this process
+        created and then filled), and the field would otherwise be refused until a restart."""
+        if path in self.fields():
+            return True
+        now = time.monotonic()
+        if now - self._fields_missing.get(path, -FIELDS_REREAD_S) >= FIELDS_REREAD_S:
+            self._fields_missing[path] = now
+            self._fields = None
+        return path in self.fields()
 
     @property
     def catalog(self) -> CatalogFields:

@@ -34,7 +34,7 @@ from .aggregations import Aggregator
 from .completion import title_indexes
 from .context import endpoint_name, error_headers, error_response, live
 from .cors import allow_cross_origin
-from .es_api import cluster, es
+from .es_api import es, indexes
 from .exposure_loop import ExposureLoop
 from .identity import IDENTITY_KEYS, identity_keys
 from .json_answers import FiniteJSONProvider
@@ -225,7 +225,7 @@ def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None
     app.extensions["attribute_names"] = attribute_names()
     if (bridge := passthrough_for(settings, breakers.get(PASSTHROUGH))) is not None:
         app.extensions["passthrough"] = bridge
-        app.register_blueprint(cluster)
+    app.register_blueprint(indexes)
     _json_errors(app)
     _request_lifecycle(app)
     allow_cross_origin(app, settings.service)

@@ -317,7 +317,7 @@ class ClusterFields:
         self.engine = cluster.engine
         self.searched = [f"{name}^{boost:g}" for name, boost in cluster.settings.searched_fields().items()]
         self.known = index_fields(cluster.settings.mapping_version)
-        self.served = cluster.fields
+        self.served = cluster.holds
         """The served index's own fields, asked only for a field that not every index holds (the whole
         category path), so a search that names none sends the cluster nothing more."""
         self.catalog = lambda: cluster.catalog
@@ -366,7 +366,7 @@ class ClusterFields:
         if base == "category" and use == EXACT:
             return Field("filter.category_path", _category)
         if name in ("category.keyword", WHOLE_CATEGORY):
-            if WHOLE_CATEGORY in self.served():
+            if self.served(WHOLE_CATEGORY):
                 return Field(WHOLE_CATEGORY)
             if use == KEYWORD:
                 raise Unsupported(
@@ -378,7 +378,7 @@ class ClusterFields:
         if name == TITLE_KEYWORD:
             if use == TEXT:
                 return Field("title")  # words typed into a match are the title's words, as before it had a keyword
-            if TITLE_KEYWORD in self.served():
+            if self.served(TITLE_KEYWORD):
                 return Field(TITLE_KEYWORD)
             raise Unsupported(
                 path,
@@ -701,7 +701,8 @@ class ClusterFields:
                 function = dict(an_object(function, f"{where}.functions[{i}]"))
                 for script in ("script_score", "field_value_factor", *DECAY):
                     if script in function:
-                        self._function_fields(script, function[script], f"{where}.functions[{i}].{script}")
+                        at = f"{where}.functions[{i}].{script}"
+                        function[script] = self._function_fields(script, function[script], at)
                 if "filter" in function:
                     function["filter"] = self.query(function["filter"], f"{where}.functions[{i}].filter")
                 functions.append(function)
@@ -709,20 +710,27 @@ class ClusterFields:
                 out["functions"] = functions
             for script in ("script_score", "field_value_factor", *DECAY):
                 if script in spec:
-                    self._function_fields(script, spec[script], f"{where}.{script}")
+                    out[script] = self._function_fields(script, spec[script], f"{where}.{script}")
         return out
 
-    def _function_fields(self, kind: str, spec: Any, path: str) -> None:
-        """Score functions read fields by name: those must be the index's numbers, as they are."""
+    def _function_fields(self, kind: str, spec: Any, path: str) -> dict[str, Any]:
+        """A score function with the fields it reads by name mapped onto the index's: the product's numbers as they
+        are, a catalog's own number or date where the index holds it (ElasticPress's decay by post date, wrapped
+        around every search)."""
         if kind == "script_score":
             raise Unsupported(path, "scripts (they read the index's fields by name, which this service maps)")
         spec = an_object(spec, path)
-        names = (
-            [spec.get("field")] if kind == "field_value_factor" else [k for k in spec if k not in ("multi_value_mode",)]
-        )
-        for name in names:
-            if name not in NUMERIC:
-                raise Unsupported(path, f"a score function on {name!r} (numbers: {', '.join(NUMERIC)})")
+
+        def mapped(name: Any) -> str:
+            own = self._catalog_field(name) if isinstance(name, str) and name not in NUMERIC else None
+            if name not in NUMERIC and own is None:
+                numbers = ", ".join(NUMERIC)
+                raise Unsupported(path, f"a score function on {name!r} (numbers: {numbers}, and the catalog's own)")
+            return own or name
+
+        if kind == "field_value_factor":
+            return {**spec, "field": mapped(spec.get("field"))}
+        return {mapped(k) if k != "multi_value_mode" else k: v for k, v in spec.items()}
 
     def _leaf(self, kind: str, spec: Any, where: str) -> dict[str, Any]:
         if kind in MATCH_QUERIES:
@@ -735,7 +743,8 @@ class ClusterFields:
             asking = functools.partial(_asking, kind, {**sent[kind], resolved.name: options}, resolved.name)
             return self.with_readings(sent, options.get("query"), [resolved.name], options.get("boost"), asking)
         name, value = _field_key(spec, where)
-        use = EXACT if kind in ("term", "terms") else TEXT  # prefix, wildcard...: text fields match by token
+        # prefix, wildcard...: a text field matches by token, a keyword (title.keyword) by its whole value, as typed.
+        use = EXACT if kind in ("term", "terms") else KEYWORD if name == TITLE_KEYWORD else TEXT
         if kind == "range":
             own = self._catalog_field(name)
             if own is not None:
@@ -1492,6 +1501,9 @@ class DelegatedSearch:
 
     ranks_by_score: bool = True
     """Whether the page is in order of relevance (no sort, or one led by ``_score``), where pins count."""
+    shows_sort: bool = True
+    """Whether the hits carry the cluster's sort values: those of the body's sort, not of a listing's own order
+    (:data:`BROWSE_SORT`), which Elasticsearch would not show for a body without one."""
     docvalues: dict[str, IndexedField] = field(default_factory=dict)
     """The ``docvalue_fields`` asked for, where each is (see hit_fields)."""
     codes: dict[str, set[str]] = field(default_factory=dict)
@@ -1645,7 +1657,7 @@ class DelegatedSearch:
                 if hit["_id"] not in pinned:
                     hit["_score"] = theirs.get("_score")
                 for key in ("sort", HIGHLIGHT, "inner_hits", "fields"):
-                    if key in theirs:
+                    if key in theirs and (key != "sort" or self.shows_sort):
                         hit[key] = theirs[key]
                 if "fields" in hit:
                     hit["fields"] = {self.collapsed.get(name, name): value for name, value in hit["fields"].items()}
@@ -1932,6 +1944,7 @@ def delegate_search(
         completions=completions,
         collapsed=collapsed,
         ranks_by_score=ranks,
+        shows_sort=sort is not None,
         docvalues=located(base.hit_fields, fields.indexed, limits.field_aliases),
         codes=codes,
         highlight_codes=fields.highlight_codes,

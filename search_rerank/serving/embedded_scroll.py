@@ -1,8 +1,9 @@
-"""Scrolling the embedded index: Elasticsearch's ``scroll``, each page's id carrying the search it continues.
+"""Scrolling: Elasticsearch's ``scroll``, each page's id carrying the search it continues, on both backends.
 
 Scripts read a whole index by scrolling it: elasticsearch-py's ``helpers.scan`` (sorted by ``_doc``), the JS
 client's ``scrollSearch``, Logstash's input, a shop's nightly export. A cluster holds a search context for each
-open scroll; the embedded backend holds none. Its scroll id is the search itself, compressed: the body and URI
+open scroll; this service holds none, and opens none on a cluster. Its scroll id is the search itself, compressed:
+the body and URI
 parameters as sent, the last hit's sort values, the served index version and when the scroll expires. The next
 page is that search again, continued after those values (``search_after``, with the product id as a last key, so
 that no two products tie and none is skipped or repeated), through every check a search passes: an id written by
@@ -11,9 +12,12 @@ frees nothing.
 
 The order is Elasticsearch's: the body's sort (``_doc``, index order, is the products by id here), and for a
 search without words, whose matches all score alike, index order. A search with words not sorted by a field lists
-its matches in the lexical leg's order, best BM25 first, as a cluster backend's scroll is the cluster's own order:
-the pipeline's ranking is computed one page at a time, and a scroll reads every match, not a shopper's first
-pages. Its id carries how many hits were answered, the lexical order being the same for every page of a version.
+its matches in the lexical leg's order, best BM25 first: the pipeline's ranking is computed one page at a time, and
+a scroll reads every match, not a shopper's first pages. Its id carries how many hits were answered, the lexical
+order being the same for every page of a version (on a cluster, whose ``from`` reaches ``service.max_result_window``
+at most, a 400 past it: sort by a field to read more). On a cluster any other page is the cluster's own page after
+the last hit's sort values, and its hits are the served products, as the first page's are (a cluster's own scroll
+pages held the index's documents, not the products, and its index names).
 
 A page of a version no longer served (a reload came between pages) or past its keep-alive is refused as
 Elasticsearch refuses a context it no longer holds, a 404 ``search_context_missing_exception``: the pages would
@@ -29,12 +33,13 @@ import dataclasses
 import json
 import zlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ..core.errors import SearchRerankError
 from ..core.pipeline import SearchPipeline
 from ..core.settings import ServiceSettings
 from .body_checks import InvalidQuery, Unsupported, a_count, a_keep_alive, keep_alive_s
+from .delegation import DelegatedSearch
 from .embedded_search import INDEX_ORDER, EmbeddedSearch, FieldSort, SortKey, cursor, cursor_keys
 
 ID_FORMAT = 1
@@ -47,6 +52,8 @@ FIRST_PAGE_ONLY = ("aggs", "aggregations", "suggest")
 """What a scroll's first page answers and its later pages do not, as in Elasticsearch."""
 TIEBREAK = SortKey("id", descending=False)
 VALIDATION = "action_request_validation_exception"
+ClusterOrder = Literal["sorted", "relevance", "index"]
+"""How a cluster orders a scroll's pages: by the body's sort; by relevance (words, no sort); in index order."""
 
 
 class ScrollMissing(SearchRerankError):
@@ -75,6 +82,10 @@ class Scroll:
     """The last hit's sort values, the tiebreak's included; in the lexical order, how many hits were answered;
     None on the first page."""
     compiled: EmbeddedSearch | None = field(default=None, repr=False)
+    on_cluster: bool = False
+    """Whether the cluster orders the pages (:meth:`hold_cluster`): the hits' sort values are its."""
+    by_offset: bool = False
+    """Whether the pages follow one another by how many hits were answered (an order of relevance)."""
     own_keys: int = 0
     """How many of a hit's sort values are the body's (the rest, the tiebreak's, are this module's)."""
 
@@ -99,6 +110,37 @@ class Scroll:
             embedded.after = cursor(self.after, cursor_keys(embedded.compiler.leg, sort), 0)
         self.compiled = embedded
 
+    def hold_cluster(self, delegated: DelegatedSearch, how: ClusterOrder, window: int) -> None:
+        """Order a cluster's own page of this scroll (a scroll's keep-alive taken out of its request: nothing is
+        held there): by the body's sort, the product id last, after the cursor on a later page; without one, a
+        search with words in the cluster's order of relevance, from the hits answered on (``window``: how far
+        ``from`` reaches), one without in index order (the products by id)."""
+        request = delegated.ordered_body
+        assert request is not None, "a scroll's page is the cluster's own"
+        delegated.params.pop("scroll", None)
+        delegated.shows_sort = True  # the last hit's values are the next page's cursor (answer() shows the body's)
+        request["track_total_hits"] = True
+        self.on_cluster = True
+        if how == "relevance":
+            self.by_offset = True
+            if self.answered + request["size"] > window:
+                raise InvalidQuery(
+                    "scroll",
+                    f"a scroll in the cluster's order of relevance reads the first {window} matches "
+                    "(service.max_result_window): sort it by a field, or by _doc, to read them all",
+                )
+            request["from"] = self.answered
+            return
+        sort = list(request["sort"]) if how == "sorted" else []
+        self.own_keys = len(sort)
+        last = (sort[-1] if isinstance(sort[-1], str) else next(iter(sort[-1]))) if sort else None
+        if last not in (TIEBREAK.field, "_id"):
+            sort.append({TIEBREAK.field: "asc"})
+        request["sort"] = sort
+        if isinstance(self.after, list):
+            request["search_after"] = self.after
+            request.pop("from", None)
+
     @property
     def answered(self) -> int:
         """How many hits of a scroll in the lexical order came before this page."""
@@ -106,12 +148,12 @@ class Scroll:
 
     def answer(self, response: dict[str, Any]) -> dict[str, Any]:
         """The page's answer as Elasticsearch writes a scroll's: its id first, each hit's sort values the body's."""
-        assert self.compiled is not None, "hold() orders the page before it is answered"
         hits = response["hits"]["hits"]
-        if self.compiled.lexical_order:
+        assert self.on_cluster or self.compiled is not None, "hold() orders the page before it is answered"
+        if self.by_offset or (self.compiled is not None and self.compiled.lexical_order):
             self.after = self.answered + len(hits)
         elif hits:
-            self.after = self.compiled.sort_values[hits[-1]["_id"]]
+            self.after = hits[-1]["sort"] if self.compiled is None else self.compiled.sort_values[hits[-1]["_id"]]
         for hit in hits:
             if self.own_keys:
                 hit["sort"] = hit["sort"][: self.own_keys]
@@ -192,6 +234,17 @@ def cleared(scroll_ids: list[Any], version: str, now: float) -> int:
 def scroll_limits(service: ServiceSettings) -> ServiceSettings:
     """The limits a scroll's page is held to: a page as large as the result window, as its hits are not reranked."""
     return service.model_copy(update={"max_size": max(service.max_size, service.max_result_window)})
+
+
+def reads_as_ours(scroll_id: Any) -> bool:
+    """Whether ``scroll_id`` is one of this service's (else a cluster's own, which the passthrough answers)."""
+    try:
+        continued(scroll_id, None, "", float("-inf"))
+    except ScrollMissing:
+        return True
+    except InvalidQuery:
+        return False
+    return True
 
 
 def served_version(pipeline: SearchPipeline) -> str:

@@ -3327,13 +3327,23 @@ class EmbeddedSearch:
         return _all([self.query_constraint, self.post_constraint])
 
     def pipeline(self, pipeline: SearchPipeline) -> SearchPipeline:
-        """``pipeline`` with its legs held to the constraint (itself when there is none and no prefix words)."""
-        constraint = self.constraint
-        if constraint is None and self.lexical_text is None:
+        """``pipeline`` with its lexical leg held to what the query matches as in Elasticsearch, and its other legs
+        to the query's filter context (itself when there is neither and no prefix words).
+
+        The lexical leg's candidates are the query's matches, its words' ``operator``, phrases and
+        ``minimum_should_match`` included (misspelt words and model codes read as the query reads them), as a
+        cluster backend's lexical leg is the cluster's answer to the query: ElasticPress's and Shopware's every
+        search needs each word, and "grey sofa" listed every sofa. The dense leg's nearest products need hold
+        only the filters (a difference by design, docs/COMPATIBILITY.md)."""
+        constraint, matched = self.constraint, _all([self.matched, self.post_constraint])
+        if constraint is None and matched is None and self.lexical_text is None:
             return pipeline
         lexical = self.compiler.leg
         return pipeline.with_legs(
-            {name: ConstrainedLeg(leg, lexical, constraint, self.lexical_text) for name, leg in pipeline.legs.items()}
+            {
+                name: ConstrainedLeg(leg, lexical, matched if leg is lexical else constraint, self.lexical_text)
+                for name, leg in pipeline.legs.items()
+            }
         )
 
     def match_query(self, post_filter: bool) -> tantivy.Query:

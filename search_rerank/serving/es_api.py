@@ -18,8 +18,9 @@ from typing import Any, get_args
 
 from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.datastructures import MultiDict
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
+from .. import __version__
 from ..core.breaker import AGGREGATIONS
 from ..core.errors import StageError
 from ..core.reasons import reason_code
@@ -47,7 +48,17 @@ from .cost_limits import CostRaised
 from .delegation import delegate_count, delegate_search, delegated_cluster, guarded_spellings
 from .did_you_mean import correction_suggestions
 from .directions import with_directions
-from .embedded_scroll import Scroll, ScrollMissing, cleared, continued, opened, scroll_limits, served_version
+from .embedded_scroll import (
+    ClusterOrder,
+    Scroll,
+    ScrollMissing,
+    cleared,
+    continued,
+    opened,
+    reads_as_ours,
+    scroll_limits,
+    served_version,
+)
 from .embedded_search import MAX_BUCKETS, TooManyBuckets, compile_search, count_matches, serves
 from .es_compat import (
     ES_HEADERS,
@@ -79,8 +90,8 @@ from .retrievers import plan as plan_retriever
 
 log = logging.getLogger(__name__)
 es = Blueprint("es", __name__)
-# Registered only when requests are passed through to a cluster: without one, "/<name>" stays a 404.
-cluster = Blueprint("cluster", __name__)
+# "/<name>": an index itself (registered last, so that every route of this service's is matched before it).
+indexes = Blueprint("indexes", __name__)
 ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH"]
 # What a search of no index leaves out: each would find or count products (the dense leg's, titles to complete,
 # a global aggregation's); Elasticsearch answers no aggregations and no suggestions there.
@@ -96,7 +107,7 @@ def es_search(index: str):
     params = uri_params("search")
     filter_paths(params)
     body = json_body(required=False)
-    if "scroll" in params and serves(current_pipeline().legs.get(LEXICAL)):
+    if "scroll" in params:
         response = _scroll_opened(index, body, params)
     else:
         response = _es_search(index, body, params)
@@ -105,7 +116,7 @@ def es_search(index: str):
 
 
 def _scroll_opened(index: str, body: dict[str, Any], params: Mapping[str, str]) -> dict[str, Any]:
-    """A scroll's first page on the embedded index (see embedded_scroll)."""
+    """A scroll's first page (see embedded_scroll)."""
     keep_alive = a_keep_alive(params["scroll"], "scroll")
     body, rest = uri_search(body, {k: v for k, v in params.items() if k not in ("scroll", FILTER_PATH)})
     scroll = opened(index, body, rest, keep_alive, served_version(current_pipeline()), time.time())
@@ -114,15 +125,14 @@ def _scroll_opened(index: str, body: dict[str, Any], params: Mapping[str, str]) 
 
 def es_scroll(ids_in_path: str):
     """A scroll's next page (``GET`` or ``POST /_search/scroll``, its id in the body, the query string or the path),
-    or clearing scrolls (``DELETE``), on the embedded index (see embedded_scroll)."""
+    or clearing scrolls (``DELETE``) (see embedded_scroll)."""
     clearing = request.method == "DELETE"
     if request.method not in ("GET", "POST", "DELETE"):
         raise wrong_method(["GET", "POST", "DELETE"])
     params = uri_params("clear_scroll" if clearing else "scroll")
     filter_paths(params)
     body = json_body(required=False)
-    given = body.get("scroll_id", params.get("scroll_id", ids_in_path or None))
-    ids = given.split(",") if isinstance(given, str) and clearing else given if isinstance(given, list) else [given]
+    ids = _scroll_ids(ids_in_path, body, params)
     if not clearing and len(ids) != 1:
         raise InvalidQuery("scroll_id", "expected the one id of the scroll's last page")
     if ids == [None] or not ids:
@@ -130,15 +140,38 @@ def es_scroll(ids_in_path: str):
             "scroll_id", "Validation Failed: 1: scrollId is missing;", "action_request_validation_exception"
         )
     version = served_version(current_pipeline())
-    if clearing:
+    if clearing:  # nothing is held: every scroll "freed" is one still open; all of them, none to count
         freed = 0 if ids == ["_all"] else cleared(ids, version, time.time())
-        return jsonify({"succeeded": True, "num_freed": freed}), 200 if freed else 404, ES_HEADERS
+        status = 200 if freed or ids == ["_all"] else 404
+        return jsonify({"succeeded": True, "num_freed": freed}), status, ES_HEADERS
     scroll = continued(ids[0], body.get("scroll", params.get("scroll")), version, time.time())
     if TOTAL_AS_INT in params:
         scroll.params[TOTAL_AS_INT] = params[TOTAL_AS_INT]
     response = scroll.answer(_es_search(scroll.index, scroll.body, scroll.params, scroll=scroll))
     query_id = response["search_rerank"]["query_id"]
     return jsonify(filtered(response, params)), 200, {**ES_HEADERS, QUERY_ID_HEADER: query_id}
+
+
+def _scroll_ids(
+    ids_in_path: str, body: Mapping[str, Any] | None = None, params: Mapping[str, str] | None = None
+) -> list[Any]:
+    """The scroll ids a ``/_search/scroll`` request names: in its body, its query string or its path, several
+    comma-separated where scrolls are cleared."""
+    body = body if body is not None else _json_or_empty()
+    params = params if params is not None else request.args
+    given = body.get("scroll_id", params.get("scroll_id", ids_in_path or None))
+    if isinstance(given, str) and request.method == "DELETE":
+        return given.split(",")
+    return given if isinstance(given, list) else [given]
+
+
+def _json_or_empty() -> Mapping[str, Any]:
+    """The request's JSON object, or none where it has none that can be read (its route reads it again, and refuses
+    what it cannot)."""
+    try:
+        return json_body(required=False)
+    except InvalidBody:
+        return {}
 
 
 def _reason(exc: Exception, path: str) -> str:
@@ -344,14 +377,17 @@ def _es_search(
     delegated = None
     if scroll is not None and plan is not None:
         raise Unsupported("scroll", "beside a retriever or a knn search, whose nearest products are not a listing")
-    limits = settings.service if scroll is None else scroll_limits(settings.service)
+    # A scroll's page is a listing, never reranked: it may be as large as the result window (see embedded_scroll).
+    scrolled = scroll is not None or "scroll" in params
+    limits = scroll_limits(settings.service) if scrolled else settings.service
     try:
         embedded = compile_search(body, params, limits, lexical) if serves(lexical) else None
         if cluster is not None:
             dense_query = plan is not None and not plan.browses
             min_score = plan.lexical_min_score if plan is not None else None
             spell = guarded_spellings(lexical, cluster)
-            delegated = delegate_search(body, params, settings.service, cluster, dense_query, min_score, spell)
+            asked = {**params, "scroll": "1m"} if scroll is not None else params  # its own page, in its order
+            delegated = delegate_search(body, asked, limits, cluster, dense_query, min_score, spell)
     except InvalidQuery as exc:
         if plan is None:
             raise
@@ -360,8 +396,15 @@ def _es_search(
         if plan is None:
             raise
         raise Unsupported(plan.sent(exc.part), _reason(exc, exc.part)) from None
-    if embedded is not None and scroll is not None:
+    if scroll is not None and embedded is not None:
         scroll.hold(embedded)
+    elif scroll is not None and delegated is not None and delegated.ordered_body is not None:
+        how: ClusterOrder = (
+            "sorted" if body.get("sort") not in (None, []) else "relevance" if delegated.search.text else "index"
+        )
+        scroll.hold_cluster(delegated, how, limits.max_result_window)
+    elif scroll is not None:
+        raise Unsupported("scroll", "without the lexical leg's index to list the matches")
     if embedded is not None and plan is not None and embedded.collapse is not None and embedded.search.text.strip():
         raise Unsupported("collapse", "beside a retriever that ranks (its page is the pipeline's ranking)")
     if embedded is not None:
@@ -386,8 +429,9 @@ def _es_search(
         if backend is not None
         else located(search.hit_fields, no_index, settings.service.field_aliases)
     )
-    # Read only when a catalog field's doc values are asked: a cluster's catalog is read from its mapping.
-    catalog = backend.catalog if backend is not None and any(f.catalog for f in docvalues.values()) else None
+    # Read only when a catalog field's values are asked: a cluster's catalog is read from its mapping.
+    fetching = bool(search.hit_fields.fetch) or any(f.catalog for f in docvalues.values())
+    catalog = backend.catalog if backend is not None and fetching else None
     if backend is None or not backend.ranks_by_score:
         pinned = []
     asked = search
@@ -470,7 +514,7 @@ def _es_search(
         response["ext"] = {"ubi": {"query_id": query_id}}  # where the OpenSearch UBI plugin answers it
     if result is not None:  # last: a hit's _id, which "stored_fields": "_none_" leaves out, names it until here
         products = [hit.product for hit in result.hits]
-        add_hit_fields(response["hits"]["hits"], products, search.hit_fields, docvalues, catalog)
+        add_hit_fields(response["hits"]["hits"], products, search.hit_fields, docvalues, catalog, aliases)
     return total_as_int(response, params)
 
 
@@ -482,8 +526,11 @@ def es_other(endpoint: str, index: str | None = None):
     if index is None and rest in ("_search", "_msearch", "_count"):
         # "/_all/_search" begins with "_" like "/_cat/indices", so it lands here, not on /<index>/_search.
         index, endpoint = f"_{first}", rest[1:]
-    if index is None and first == "search" and rest.partition("/")[0] == "scroll" and passthrough() is None:
-        if serves(current_pipeline().legs.get(LEXICAL)):
+    if index is None and first == "search" and rest.partition("/")[0] == "scroll":
+        # This service's scroll ids are its own, and so is clearing "every scroll" (it opens none on the cluster,
+        # whose other users' scrolls it must not end); a cluster's own ids (a scroll opened there) pass through.
+        named = _scroll_ids(rest.partition("/")[2])
+        if passthrough() is None or named == ["_all"] or any(map(reads_as_ours, named)):
             return es_scroll(rest.partition("/")[2])
     if endpoint not in SERVED_ES_METHODS:
         return pass_through(f"_{first}")
@@ -495,13 +542,25 @@ def es_other(endpoint: str, index: str | None = None):
     return {"search": es_search, "msearch": es_msearch, "count": es_count}[endpoint](index)
 
 
-@cluster.route("/<name>", methods=ALL_METHODS)
-def cluster_index(name: str):
-    """An index itself (``GET /products``, ``HEAD /products``), unless the path is one of this service's routes."""
+@indexes.route("/<name>", methods=ALL_METHODS)
+def index_itself(name: str):
+    """An index itself (``GET /products``, ``HEAD /products``), unless the path is one of this service's routes:
+    the cluster's answer when requests are passed through to one. Without one, ``HEAD`` says whether this service
+    serves the name (elasticsearch-py's ``indices.exists``, which scripts ask before they search), any other
+    method is a 501 naming it, and a name not served is a 404."""
     ours = {m for rule in current_app.url_map.iter_rules() if rule.rule == request.path for m in rule.methods or ()}
     if ours:
         raise MethodNotAllowed(sorted(ours))
-    return pass_through(name)
+    if passthrough() is not None:
+        return pass_through(name)
+    if name not in served_names(current_settings()):
+        raise NotFound()
+    if request.method == "HEAD":
+        return "", 200, ES_HEADERS
+    try:
+        return pass_through(name)
+    except Unsupported as exc:  # this blueprint has no handler of its own for it
+        return es_error(*_es_cause(exc))
 
 
 def uri_params(endpoint: str) -> MultiDict[str, str]:
@@ -591,6 +650,33 @@ def es_bad_search(exc: SearchError):
 def es_http_error(exc: HTTPException):
     body, status, headers = es_error(*_es_cause(exc))
     return body, status, {**headers, **error_headers(exc)}
+
+
+ANSWERS_AS = "8.19.0"
+"""The Elasticsearch version the root answer names: the API the compatible endpoints answer as (bodies of
+Elasticsearch 7 to 9 are read; answers are written as 8's)."""
+
+
+def root_info():
+    """``GET /`` for an Elasticsearch client on the embedded backend, which has no cluster to ask: elasticsearch-py's
+    ``ping()`` and ``info()``, and the JS client's, read it (and its product header) before any search, and an
+    application that pings at start-up took the HTML page for a dead cluster."""
+    info = {
+        "name": "search_rerank",
+        "cluster_name": "search_rerank",
+        "cluster_uuid": "_na_",
+        "version": {
+            "number": ANSWERS_AS,
+            "build_flavor": "default",
+            "build_type": "search_rerank",
+            "build_snapshot": False,
+            "minimum_wire_compatibility_version": "7.17.0",
+            "minimum_index_compatibility_version": "7.0.0",
+        },
+        "tagline": "You Know, for Search",
+        "search_rerank": {"version": __version__, "lexical_backend": current_settings().lexical.backend},
+    }
+    return jsonify(info), 200, ES_HEADERS
 
 
 def passthrough() -> ClusterPassthrough | None:

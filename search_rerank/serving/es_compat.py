@@ -60,7 +60,7 @@ TEXT_QUERIES = {
 FILTER_QUERIES = {"term", "terms", "range"}
 SEARCH_KEYS = {
     *("query", "post_filter", "from", "size", "_source", "sort", "track_total_hits", "explain", "ext"),
-    *("stored_fields", "docvalue_fields"),
+    *("stored_fields", "docvalue_fields", "fields"),
 }
 # Top-level keys Elasticsearch knows that this backend cannot answer; any other unknown key is a 400, as in ES.
 UNSUPPORTED_KEYS = {
@@ -74,7 +74,6 @@ UNSUPPORTED_KEYS = {
     "rank",
     "retriever",
     "script_fields",
-    "fields",
     "min_score",
     "search_after",
     "pit",

@@ -1,4 +1,4 @@
-"""What a hit carries besides its ``_source``: ``stored_fields`` and ``docvalue_fields``.
+"""What a hit carries besides its ``_source``: ``stored_fields``, ``docvalue_fields`` and the ``fields`` option.
 
 Magento 2 asks every catalogue search for ``"stored_fields": "_none_"`` and ``"docvalue_fields": ["_id",
 "_score"]`` (its Elasticsearch 7 and 8 and OpenSearch adapters, and the storefronts built on its index): hits
@@ -18,25 +18,42 @@ out); a name aliased to a value holds it on every product; wildcards and a ``for
 
 The values are the served product's, read from what the index holds for it (backends.mappings.document), on
 both backends alike, as the hits' ``_source`` is the product's record.
+
+The ``fields`` option (Elasticsearch's recommended way since 7.10 to read a hit's fields, which its guide teaches
+first) is read from the hit's source as Elasticsearch reads it there: each field of the record (the front end's
+alias names included) whose dotted path a name or a ``*`` pattern asked matches, with its values as a list in the
+source's order; ``title.keyword`` and ``brand.keyword``, keyword copies a front end names, match too (``*`` lists
+them, as Elasticsearch lists a multi-field); a date of the catalog's own fields written as Elasticsearch writes a
+date (``2024-05-10T00:00:00.000Z``; ``format: epoch_millis`` for the number's text). Another ``format``: 501 naming
+it. A hit's ``fields`` holds the fields it has values for; ``include_unmapped`` changes nothing, as the source
+holds only what the served index maps.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from typing import Any
 
 from ..backends.mappings import TITLE_KEYWORD, document
-from ..core.catalog_fields import CatalogFields, format_date
+from ..core.catalog_fields import CatalogFields, format_date, leaf_values
 from ..core.product import Product
-from .body_checks import InvalidQuery, Unsupported, a_string, an_object, known_keys
-from .field_aliases import ABSENT, CONSTANT
+from .body_checks import InvalidQuery, Unsupported, a_boolean, a_string, an_object, known_keys
+from .field_aliases import ABSENT, CONSTANT, source_with_aliases
 
 NONE = "_none_"
 SOURCE = "_source"
 MAX_DOCVALUE_FIELDS = 100
 """Elasticsearch's ``index.max_docvalue_fields_search``: more is a 400, as there."""
-DOCVALUE_KEYS = ("field", "format", "include_unmapped")
+FIELD_AND_FORMAT_KEYS = ("field", "format", "include_unmapped")
+MAX_FETCH_FIELDS = 100
+"""The most entries of the ``fields`` option: each is matched against every field of every hit."""
+DATE_FORMATS = (None, "use_field_mapping", "strict_date_optional_time", "date_optional_time", "epoch_millis")
+"""The date formats the ``fields`` option writes: Elasticsearch's default (the first of the mapping's
+``strict_date_optional_time||epoch_millis``), and the epoch's milliseconds."""
+KEYWORD_COPIES = {"title.keyword": "title", "brand.keyword": "brand"}
+"""The keyword copies of text fields a front end names (sorts, facets), each with the text field it copies."""
 ATTRIBUTE_VALUES = "facet.attributes.value"
 """The attribute pairs' values in the product's index document (each pair a ``key`` and a ``value``)."""
 
@@ -52,6 +69,16 @@ class HitFields:
     it names ``_source`` (how a client asks for the source and no stored field)."""
     docvalues: tuple[str, ...] = ()
     """The ``docvalue_fields`` asked for, by the names the answer gives them."""
+    fetch: tuple[Fetched, ...] = ()
+    """The ``fields`` option's entries."""
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """One entry of the ``fields`` option: a field's name or a pattern (``*`` within it), and how dates are written."""
+
+    pattern: str
+    epoch_millis: bool = False
 
 
 @dataclass(frozen=True)
@@ -91,9 +118,10 @@ def parse_hit_fields(body: Mapping[str, Any]) -> HitFields:
                 raise InvalidQuery("stored_fields", "cannot be disabled if [_source] is requested")
             metadata = False
         source = SOURCE in names
+    fetch = _fetched(body.get("fields"))
     asked = body.get("docvalue_fields")
     if asked is None:
-        return HitFields(metadata, source)
+        return HitFields(metadata, source, fetch=fetch)
     if not isinstance(asked, list):
         raise InvalidQuery("docvalue_fields", "expected a list of field names or {field, format} objects")
     if len(asked) > MAX_DOCVALUE_FIELDS:
@@ -102,22 +130,49 @@ def parse_hit_fields(body: Mapping[str, Any]) -> HitFields:
             f"trying to retrieve too many docvalue_fields: must be at most {MAX_DOCVALUE_FIELDS}, was {len(asked)}",
         )
     names = tuple(_docvalue_name(spec, f"docvalue_fields[{i}]") for i, spec in enumerate(asked))
-    return HitFields(metadata, source, names)
+    return HitFields(metadata, source, names, fetch)
+
+
+def _fetched(asked: Any) -> tuple[Fetched, ...]:
+    """The ``fields`` option's entries (a name or pattern, or ``{field, format, include_unmapped}``)."""
+    if asked is None:
+        return ()
+    if not isinstance(asked, list):
+        raise InvalidQuery("fields", "expected a list of field names or {field, format} objects")
+    if len(asked) > MAX_FETCH_FIELDS:
+        raise InvalidQuery("fields", f"at most {MAX_FETCH_FIELDS} entries, got {len(asked)}")
+    out = []
+    for i, spec in enumerate(asked):
+        where = f"fields[{i}]"
+        name, date_format = _field_and_format(spec, where)
+        if date_format not in DATE_FORMATS:
+            raise Unsupported(f"{where}.format", "a date format other than Elasticsearch's default or epoch_millis")
+        out.append(Fetched(name, epoch_millis=date_format == "epoch_millis"))
+    return tuple(out)
+
+
+def _field_and_format(spec: Any, where: str) -> tuple[str, Any]:
+    """An entry of ``docvalue_fields`` or ``fields``, as Elasticsearch's ``FieldAndFormat`` reads it: a field's
+    name, or ``{field, format, include_unmapped}``; its name and its format (None: none given)."""
+    if isinstance(spec, str):
+        name, given = spec, None
+    else:
+        spec = an_object(spec, where)
+        known_keys(spec, where, FIELD_AND_FORMAT_KEYS)
+        if "field" not in spec:
+            raise InvalidQuery(f"{where}.field", "required")
+        name, given = a_string(spec["field"], f"{where}.field"), spec.get("format")
+        if spec.get("include_unmapped") is not None:
+            a_boolean(spec["include_unmapped"], f"{where}.include_unmapped")
+    if not name:
+        raise InvalidQuery(where, "a field name cannot be empty")
+    return name, given
 
 
 def _docvalue_name(spec: Any, where: str) -> str:
-    if isinstance(spec, str):
-        name = spec
-    else:
-        spec = an_object(spec, where)
-        known_keys(spec, where, DOCVALUE_KEYS)
-        if "field" not in spec:
-            raise InvalidQuery(f"{where}.field", "required")
-        name = a_string(spec["field"], f"{where}.field")
-        if spec.get("format") not in (None, "use_field_mapping"):
-            raise Unsupported(f"{where}.format", "a format for doc values (they are answered as held)")
-    if not name:
-        raise InvalidQuery(where, "a field name cannot be empty")
+    name, given = _field_and_format(spec, where)
+    if given not in (None, "use_field_mapping"):
+        raise Unsupported(f"{where}.format", "a format for doc values (they are answered as held)")
     if "*" in name:
         raise Unsupported(where, "a wildcard in docvalue_fields (name each field)")
     return name
@@ -165,12 +220,17 @@ def add_hit_fields(
     fields: HitFields,
     where: Mapping[str, IndexedField],
     catalog: CatalogFields | None,
+    aliases: Mapping[str, str],
 ) -> None:
     """Each hit's ``fields`` (the doc values asked for, those it holds), then its ``_id`` left out under
     ``_none_``. ``hits`` are the answer's, ``products`` the served products they are."""
     by_id = {product.id: product for product in products}
     for hit in hits:
         product = by_id.get(hit.get("_id", ""))
+        if fields.fetch and product is not None:
+            found = fetched_values(product, fields.fetch, catalog, aliases)
+            if found:
+                hit["fields"] = {**hit.get("fields", {}), **found}
         if where and product is not None:
             held = document(product)
             values = {name: held_values(held, product, spot, catalog) for name, spot in where.items()}
@@ -179,6 +239,31 @@ def add_hit_fields(
                 hit["fields"] = {**hit.get("fields", {}), **found}
         if not fields.metadata:
             hit.pop("_id", None)
+
+
+def fetched_values(
+    product: Product, fetch: Sequence[Fetched], catalog: CatalogFields | None, aliases: Mapping[str, str]
+) -> dict[str, list[Any]]:
+    """The ``fields`` option's values on ``product``: each field of its source (see the module's docstring) that an
+    entry matches, by its path."""
+    leaves: dict[str, list[Any]] = {}
+    for path, value in leaf_values(source_with_aliases(product.to_record(), aliases)):
+        leaves.setdefault(path, []).append(value)
+    for copy, text in KEYWORD_COPIES.items():
+        if text in leaves:
+            leaves[copy] = [value for value in leaves[text] if isinstance(value, str)]
+    dates = catalog.values(product) if catalog is not None else {}
+    out: dict[str, list[Any]] = {}
+    for path, values in leaves.items():
+        entry = next((entry for entry in fetch if fnmatchcase(path, entry.pattern)), None)
+        if entry is None:
+            continue
+        own = catalog.named(aliases.get(path, path)) if catalog is not None else None
+        if own is not None and catalog is not None and catalog.type_of(own) == "date":
+            values = [str(v) if entry.epoch_millis else format_date(v) for v in dates.get(own, [])]
+        if values:
+            out[path] = values
+    return out
 
 
 def held_values(

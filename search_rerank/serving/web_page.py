@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, request, send_from_directory
 
-from .es_api import pass_through, passthrough
+from .es_api import pass_through, passthrough, root_info
 
 web = Blueprint("web", __name__, static_folder="web", static_url_path="/web")
 # Scripts and styles from this server only, nothing inline: markup that slipped into a product text still could not run.
@@ -19,10 +19,10 @@ def page():
     """The comparison page: the BM25, hybrid and final rankings of one search side by side (see web/app.js).
 
     A client that does not take HTML (an Elasticsearch client's ``GET /`` or ``HEAD /`` ping) gets the
-    cluster's answer when requests are passed through.
+    cluster's answer when requests are passed through, else this service's (see :func:`.es_api.root_info`).
     """
-    if passthrough() is not None and not request.accept_mimetypes.accept_html:
-        return pass_through("/")
+    if not request.accept_mimetypes.accept_html:
+        return pass_through("/") if passthrough() is not None else root_info()
     response = send_from_directory(web.static_folder, "index.html")
     response.headers["Content-Security-Policy"] = PAGE_POLICY
     return response

@@ -66,6 +66,9 @@ FIELD_ALIASES = {
     "category_ids": "category.keyword",
     # Fields the product does not have (Chorus' codes, Spryker's activity window), and Spryker's one-store context.
     **dict.fromkeys(("id", "ean", "product_type", "search_attributes", "active-from", "active-to", "sku"), ""),
+    # ElasticPress's every WP_Query: published products.
+    "post_type.raw": "=product",
+    "post_status": "=publish",
     "visibility": "=4",
     "store": "=DE",
     "locale": "=de_DE",
@@ -171,6 +174,8 @@ REFERENCE_MAPPING = {
         "_search": {"type": "text"},
         "price_0_1": {"type": "double"},
         **{name: {"type": "keyword"} for name in ("manufacturer", "category_ids", "visibility")},
+        # ... and under ElasticPress's (WordPress posts of the product type, published).
+        **{name: {"type": "keyword"} for name in ("post_type.raw", "post_status")},
     }
 }
 
@@ -207,6 +212,8 @@ def reference_documents() -> dict[str, dict[str, Any]]:
             "manufacturer": p.brand,
             "category_ids": " > ".join(p.category),
             "visibility": "4",
+            "post_type.raw": "product",
+            "post_status": "publish",
         }
         for p in CATALOG
     }

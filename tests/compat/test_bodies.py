@@ -46,6 +46,7 @@ FRONT_ENDS = {
     "spryker/spryker-docs": "spryker_",
     "elastic/elasticsearch": "elastic_",
     "magento/magento2": "magento_",
+    "10up/ElasticPress": "elasticpress_",
 }
 
 

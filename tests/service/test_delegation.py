@@ -541,7 +541,7 @@ def test_a_scrolls_next_page_may_not_extend_it_beyond_the_limit(shop):
     first = shop.post("/products/_search?scroll=1m", json={"size": 4, "sort": ["_doc"]}).get_json()
     response = shop.post("/_search/scroll", json={"scroll": "2d", "scroll_id": first["_scroll_id"]})
     assert response.status_code == 400
-    assert response.get_json()["error"]["reason_code"] == "scroll_too_long"
+    assert response.get_json()["error"]["field"] == "scroll"
 
 
 def test_a_search_in_a_point_in_time_may_not_keep_it_alive_beyond_the_limit(shop):

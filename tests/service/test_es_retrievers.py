@@ -131,7 +131,9 @@ def test_a_retriever_trees_weights_hold_for_a_query_naming_a_product_code(client
     # The service fuses a code query lexically by default (fusion.identifier_weights); a client that names its
     # weights gets those, as from Elasticsearch.
     text = "grey sofa GS-2040X"
-    retrievers = [{"retriever": standard(text), "weight": 2.0}, {"retriever": knn_text(text), "weight": 1.0}]
+    # Every field's words, so that the query's matches share products with the nearest ones.
+    words = {"standard": {"query": {"multi_match": {"query": text}}}}
+    retrievers = [{"retriever": words, "weight": 2.0}, {"retriever": knn_text(text), "weight": 1.0}]
     body = {"retriever": {"rrf": {"retrievers": retrievers, "rank_constant": 60, "rank_window_size": 50}}}
     found = explanations(answer(client, {**body, "explain": True}))
     assert any(DENSE in e["legs"] for e in found)

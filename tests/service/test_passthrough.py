@@ -164,9 +164,12 @@ def test_passthrough_off_is_a_501_naming_the_path(make_cluster_app):
     assert f"GET /{index_of(app)}/_mapping" in error["reason"] and "service.passthrough = false" in error["reason"]
 
 
-def test_passthrough_off_leaves_unknown_paths_a_404(make_cluster_app):
+def test_passthrough_off_answers_the_index_itself_with_a_501_naming_the_setting(make_cluster_app):
     app = make_cluster_app("opensearch", passthrough=False)
-    assert app.test_client().get(f"/{index_of(app)}").status_code == 404
+    answer = app.test_client().get(f"/{index_of(app)}")
+    assert answer.status_code == 501
+    assert "service.passthrough = false" in answer.get_json()["error"]["reason"]
+    assert app.test_client().get("/nothing-here").status_code == 404
 
 
 def test_embedded_backend_is_a_501_naming_the_path(client):
@@ -679,19 +682,33 @@ def test_clearing_a_named_scroll_is_passed_through(recorded_app, target, body):
 @pytest.mark.parametrize(
     ("target", "body"),
     [
-        ("/_search/scroll/_all", None),
         ("/_search/scroll/FGluY2x1ZGVfY29udGV4dF91dWlk,_all", None),
-        ("/_search/scroll", {"scroll_id": "_all"}),
         ("/_search/scroll", {"scroll_id": ["FGluY2x1ZGVfY29udGV4dF91dWlk", "_all"]}),
-        ("/_search/scroll?scroll_id=_all", None),  # the cluster reads a query parameter as the path's
-        ("/_search/scroll?scroll%5Fid=_all", None),
-        ("/_search/scroll?pretty;scroll_id=_all", None),
+        ("/_search/scroll?pretty;scroll_id=_all", None),  # the cluster reads a query parameter as the path's
     ],
 )
-def test_clearing_every_scroll_is_refused_before_the_cluster(recorded_app, target, body):
+def test_clearing_every_scroll_beside_a_clusters_own_is_refused_before_the_cluster(recorded_app, target, body):
     app, seen = recorded_app
     response = app.test_client().delete(target, json=body)
     assert response.status_code == 403 and response.get_json()["error"]["reason_code"] == "every_scroll"
+    assert seen == []
+
+
+@pytest.mark.parametrize(
+    ("target", "body"),
+    [
+        ("/_search/scroll/_all", None),
+        ("/_search/scroll", {"scroll_id": "_all"}),
+        ("/_search/scroll?scroll_id=_all", None),
+        ("/_search/scroll?scroll%5Fid=_all", None),
+    ],
+)
+def test_clearing_every_scroll_is_the_services_own_answer_and_never_reaches_the_cluster(recorded_app, target, body):
+    # The service opens no scroll on the cluster (serving/embedded_scroll.py): there is nothing of its own to end,
+    # and the cluster's other users' scrolls are not its to end.
+    app, seen = recorded_app
+    response = app.test_client().delete(target, json=body)
+    assert (response.status_code, response.get_json()) == (200, {"succeeded": True, "num_freed": 0})
     assert seen == []
 
 

@@ -1,0 +1,70 @@
+"""Shop platforms' own bodies beyond the front-end suite's (tests/compat/bodies): what each sends on every search."""
+
+from __future__ import annotations
+
+WHOLE_CATEGORY_FACET = {"size": 0, "aggs": {"categories": {"terms": {"field": "category.keyword"}}}}
+DECAYED = {
+    "query": {
+        "function_score": {
+            "query": {"match": {"title": "sofa"}},
+            "functions": [{"exp": {"created_at": {"scale": "14d", "decay": 0.25, "offset": "7d"}}}, {"weight": 0.001}],
+            "score_mode": "sum",
+            "boost_mode": "multiply",
+        }
+    }
+}
+
+
+def test_a_facet_on_the_whole_category_path_is_answered_on_an_index_this_process_just_filled(opensearch_client):
+    # The cluster maps the path when the first product holding it is written, after the service first read the
+    # mapping (ElasticPress's product_cat facet, Shopware's composite sources).
+    answer = opensearch_client.post("/products/_search", json=WHOLE_CATEGORY_FACET)
+    assert answer.status_code == 200, answer.get_json()
+    buckets = {b["key"]: b["doc_count"] for b in answer.get_json()["aggregations"]["categories"]["buckets"]}
+    assert buckets["Furniture > Sofas"] == 5
+
+
+def test_elasticpress_decay_by_date_around_a_search_is_answered_on_both_backends(service):
+    # ElasticPress wraps every search in it (weight_recent, on by default): refused, no search of the shop is answered.
+    answer = service.post("/products/_search", json=DECAYED)
+    assert answer.status_code == 200, answer.get_json()
+    assert {hit["_id"] for hit in answer.get_json()["hits"]["hits"]} == {"s1", "s2", "s3", "s4", "s5"}
+
+
+def test_a_score_function_on_a_field_the_index_does_not_hold_is_a_501_naming_it(opensearch_client):
+    body = {"query": {"function_score": {"functions": [{"exp": {"nosuch": {"scale": "14d"}}}]}}}
+    answer = opensearch_client.post("/products/_search", json=body)
+    assert answer.status_code == 501
+    assert answer.get_json()["error"]["unsupported"] == "query.function_score.functions[0].exp"
+
+
+def test_a_search_needing_every_word_lists_only_the_products_holding_them_on_both_backends(service):
+    # ElasticPress's operator:and multi_match, Shopware's one bool.must per word: "grey sofa" listed every sofa.
+    for query in (
+        {"match": {"description": {"query": "grey sofa", "operator": "and"}}},
+        {"bool": {"must": [{"match": {"title": "grey"}}, {"match": {"title": "sofa"}}]}},
+        {"match_phrase": {"title": "grey sofa"}},
+    ):
+        answer = service.post("/products/_search", json={"query": query}).get_json()
+        found = {hit["_id"] for hit in answer["hits"]["hits"]}
+        assert found == ({"s1"} if "description" in str(query) else {"s5"}), query
+        assert answer["hits"]["total"]["value"] == 1
+
+
+def test_a_pattern_on_the_title_keyword_matches_the_whole_title_as_written_on_a_cluster(opensearch_client):
+    # Shopware's "starts with" / "contains" filters: a prefix or wildcard on a keyword is on the value, case and all.
+    def found(clause):
+        body = {"query": {"bool": {"filter": [clause]}}, "size": 20}
+        return {hit["_id"] for hit in opensearch_client.post("/products/_search", json=body).get_json()["hits"]["hits"]}
+
+    assert found({"prefix": {"title.keyword": "Sofa"}}) == {"s4"}
+    assert found({"prefix": {"title.keyword": "sofa"}}) == set()
+    assert found({"wildcard": {"title.keyword": "*Sofa*"}}) == {"s4"}
+    assert found({"wildcard": {"title.keyword": "*sofa"}}) == {"s1", "s2", "s3", "s5"}
+
+
+def test_a_page_the_body_did_not_sort_carries_no_sort_values_and_a_sorted_one_does(service):
+    listing = service.post("/products/_search", json={"query": {"term": {"brand": "Acme"}}}).get_json()
+    assert listing["hits"]["hits"] and all("sort" not in hit for hit in listing["hits"]["hits"])
+    by_price = service.post("/products/_search", json={"sort": [{"price": "asc"}], "size": 2}).get_json()
+    assert [hit["sort"] for hit in by_price["hits"]["hits"]] == [[39.0], [89.0]]
