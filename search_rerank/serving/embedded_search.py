@@ -3415,7 +3415,7 @@ class EmbeddedSearch:
 
     def lexical_result(self, pipeline: SearchPipeline, skip: int) -> SearchResult:
         """The page of the matches in the lexical leg's order (best BM25 first), ``skip`` of them passed over: a
-        scroll of a search with words, which lists its matches as a cluster's own page does (see embedded_scroll);
+        scroll of a search with words, which lists its matches as a cluster's own page does (see search_contexts);
         the pipeline's ranking is one page's, which a scroll cannot continue."""
         match = self.match_query(post_filter=True)
         candidates = self._unranked(match, [], self.search.size, skip)

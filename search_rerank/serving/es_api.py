@@ -48,17 +48,6 @@ from .cost_limits import CostRaised
 from .delegation import delegate_count, delegate_search, delegated_cluster, guarded_spellings
 from .did_you_mean import correction_suggestions
 from .directions import with_directions
-from .embedded_scroll import (
-    ClusterOrder,
-    Scroll,
-    ScrollMissing,
-    cleared,
-    continued,
-    opened,
-    reads_as_ours,
-    scroll_limits,
-    served_version,
-)
 from .embedded_search import MAX_BUCKETS, TooManyBuckets, compile_search, count_matches, serves
 from .es_compat import (
     ES_HEADERS,
@@ -87,6 +76,20 @@ from .pinned import check_pinnable, pin, pinned_hits, settled
 from .profiles_api import header_identity, request_profile
 from .reactivesearch import translate
 from .retrievers import plan as plan_retriever
+from .search_contexts import (
+    VALIDATION,
+    ClusterOrder,
+    ContextMissing,
+    Scroll,
+    cleared,
+    continued,
+    opened,
+    opened_pit,
+    pit_of,
+    reads_as_ours,
+    scroll_limits,
+    served_version,
+)
 
 log = logging.getLogger(__name__)
 es = Blueprint("es", __name__)
@@ -109,6 +112,10 @@ def es_search(index: str):
     body = json_body(required=False)
     if "scroll" in params:
         response = _scroll_opened(index, body, params)
+    elif (
+        isinstance(body.get("pit"), Mapping) and passthrough() is None and serves(current_pipeline().legs.get(LEXICAL))
+    ):
+        response = _in_point_in_time(index, body, params)
     else:
         response = _es_search(index, body, params)
     query_id = response["search_rerank"]["query_id"]
@@ -116,7 +123,7 @@ def es_search(index: str):
 
 
 def _scroll_opened(index: str, body: dict[str, Any], params: Mapping[str, str]) -> dict[str, Any]:
-    """A scroll's first page (see embedded_scroll)."""
+    """A scroll's first page (see search_contexts)."""
     keep_alive = a_keep_alive(params["scroll"], "scroll")
     body, rest = uri_search(body, {k: v for k, v in params.items() if k not in ("scroll", FILTER_PATH)})
     scroll = opened(index, body, rest, keep_alive, served_version(current_pipeline()), time.time())
@@ -125,7 +132,7 @@ def _scroll_opened(index: str, body: dict[str, Any], params: Mapping[str, str]) 
 
 def es_scroll(ids_in_path: str):
     """A scroll's next page (``GET`` or ``POST /_search/scroll``, its id in the body, the query string or the path),
-    or clearing scrolls (``DELETE``) (see embedded_scroll)."""
+    or clearing scrolls (``DELETE``) (see search_contexts)."""
     clearing = request.method == "DELETE"
     if request.method not in ("GET", "POST", "DELETE"):
         raise wrong_method(["GET", "POST", "DELETE"])
@@ -150,6 +157,54 @@ def es_scroll(ids_in_path: str):
     response = scroll.answer(_es_search(scroll.index, scroll.body, scroll.params, scroll=scroll))
     query_id = response["search_rerank"]["query_id"]
     return jsonify(filtered(response, params)), 200, {**ES_HEADERS, QUERY_ID_HEADER: query_id}
+
+
+POINT_IN_TIME_PATHS = ("pit", "search/point_in_time")
+"""Elasticsearch's and OpenSearch's paths of a point in time, opened under an index and closed without one."""
+
+
+def es_point_in_time(index: str | None, opensearch: bool):
+    """Open (``POST /products/_pit``, OpenSearch's ``/products/_search/point_in_time``) or close (``DELETE`` without
+    an index) a point in time on the embedded index (see search_contexts); answered in the engine's own shape."""
+    version = served_version(current_pipeline())
+    if index is not None:
+        if request.method != "POST":
+            raise wrong_method(["POST"])
+        params, settings = uri_params("open_point_in_time"), current_settings()
+        if not names_served(index, settings, {**params, "allow_no_indices": "false"}):
+            raise IndexNotFound(index)
+        pit = opened_pit(hits_index(index, settings), params.get("keep_alive"), version, time.time())
+        if opensearch:
+            opened_at = int(time.time() * 1000)
+            return jsonify({"pit_id": pit.pit_id(), "_shards": ONE_SHARD, "creation_time": opened_at}), 200, ES_HEADERS
+        return jsonify({"id": pit.pit_id(), "_shards": ONE_SHARD}), 200, ES_HEADERS
+    if request.method != "DELETE":
+        raise wrong_method(["DELETE"])
+    uri_params("close_point_in_time")
+    body = json_body(required=False)
+    given = body.get("pit_id" if opensearch else "id")
+    ids = given if isinstance(given, list) else [given]
+    where = "pit_id" if opensearch else "id"
+    alive = []
+    for i, pit_id in enumerate(ids):
+        try:
+            pit_of(pit_id, version, time.time(), f"{where}[{i}]" if isinstance(given, list) else where)
+            alive.append(pit_id)
+        except ContextMissing:
+            continue
+    if opensearch:
+        return jsonify({"pits": [{"pit_id": pit_id, "successful": True} for pit_id in alive]}), 200, ES_HEADERS
+    return jsonify({"succeeded": True, "num_freed": len(alive)}), 200 if alive else 404, ES_HEADERS
+
+
+def _in_point_in_time(index: str, body: dict[str, Any], params: Mapping[str, str]) -> dict[str, Any]:
+    """A search in a point in time on the embedded index: the search of the index its id names (see
+    search_contexts), answered with the id to go on with."""
+    if index != "_all":
+        raise InvalidQuery("index", "[indices] cannot be used with point in time", VALIDATION)
+    pit = pit_of(body["pit"], served_version(current_pipeline()), time.time())
+    response = _es_search(pit.index, pit.search_body(body), params)
+    return {"pit_id": pit.pit_id(), **response}
 
 
 def _scroll_ids(
@@ -342,7 +397,7 @@ def _es_search(
     index: str, body: dict[str, Any], params, deadline: float | None = None, scroll: Scroll | None = None
 ) -> dict[str, Any]:
     """One search's answer; ``deadline``: a multi-search's budget (see :func:`es_msearch`), none for a search alone;
-    ``scroll``: the page of a scroll of the embedded index this search is (see embedded_scroll)."""
+    ``scroll``: the page of a scroll of the embedded index this search is (see search_contexts)."""
     started = time.perf_counter()
     settings = current_settings()
     body, params = uri_search(body, params)
@@ -377,7 +432,7 @@ def _es_search(
     delegated = None
     if scroll is not None and plan is not None:
         raise Unsupported("scroll", "beside a retriever or a knn search, whose nearest products are not a listing")
-    # A scroll's page is a listing, never reranked: it may be as large as the result window (see embedded_scroll).
+    # A scroll's page is a listing, never reranked: it may be as large as the result window (see search_contexts).
     scrolled = scroll is not None or "scroll" in params
     limits = scroll_limits(settings.service) if scrolled else settings.service
     try:
@@ -532,6 +587,8 @@ def es_other(endpoint: str, index: str | None = None):
         named = _scroll_ids(rest.partition("/")[2])
         if passthrough() is None or named == ["_all"] or any(map(reads_as_ours, named)):
             return es_scroll(rest.partition("/")[2])
+    if endpoint in POINT_IN_TIME_PATHS and passthrough() is None:
+        return es_point_in_time(index, opensearch=endpoint != "pit")
     if endpoint not in SERVED_ES_METHODS:
         return pass_through(f"_{first}")
     allowed = SERVED_ES_METHODS[endpoint]
@@ -603,7 +660,7 @@ SearchError = (
     | InvalidQuery
     | Unsupported
     | IndexNotFound
-    | ScrollMissing
+    | ContextMissing
     | CostRaised
     | TooManyBuckets
     | HTTPException
@@ -622,7 +679,7 @@ def _es_cause(exc: SearchError) -> tuple[int, dict[str, Any]]:
         return 502, {"type": "bad_gateway", "reason": f"the search failed in stage {exc.stage} ({reason_code(exc)})"}
     if isinstance(exc, IndexNotFound):
         return 404, index_not_found_cause(exc.index)
-    if isinstance(exc, ScrollMissing):
+    if isinstance(exc, ContextMissing):
         return 404, {"type": "search_context_missing_exception", "reason": str(exc)}
     if isinstance(exc, Unsupported):
         return 501, {"type": "search_rerank_unsupported", "reason": str(exc), "unsupported": exc.part}
@@ -638,7 +695,7 @@ def _es_cause(exc: SearchError) -> tuple[int, dict[str, Any]]:
 @es.errorhandler(InvalidQuery)
 @es.errorhandler(Unsupported)
 @es.errorhandler(IndexNotFound)
-@es.errorhandler(ScrollMissing)
+@es.errorhandler(ContextMissing)
 @es.errorhandler(CostRaised)
 @es.errorhandler(TooManyBuckets)
 @es.errorhandler(StageError)

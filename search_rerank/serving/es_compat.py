@@ -831,6 +831,10 @@ KNOWN_URI_PARAMS = {
     },
     "scroll": GLOBAL_URI_PARAMS | {"scroll", "scroll_id", "rest_total_hits_as_int"},
     "clear_scroll": GLOBAL_URI_PARAMS | {"scroll_id"},
+    "open_point_in_time": GLOBAL_URI_PARAMS
+    | INDEX_URI_PARAMS
+    | {"keep_alive", "preference", "allow_partial_search_results", "max_concurrent_shard_requests"},
+    "close_point_in_time": GLOBAL_URI_PARAMS,
     "count": GLOBAL_URI_PARAMS
     | INDEX_URI_PARAMS
     | {"q", "df", "analyzer", "analyze_wildcard", "default_operator", "lenient", "min_score", "preference"}

@@ -101,7 +101,7 @@ def _settle(query: Any, path: str, scoring: bool, served: Callable[[str], bool],
 
 def check_pinnable(body: Mapping[str, Any], params: Mapping[str, str], scrolled: bool = False) -> None:
     """A 501 for pins on a page the engine continues (see the module's docstring); ``scrolled``: a page of a scroll
-    whose parameter is read already (see embedded_scroll)."""
+    whose parameter is read already (see search_contexts)."""
     for key in UNPINNABLE:
         if body.get(key) is not None or params.get(key) is not None or (key == "scroll" and scrolled):
             raise Unsupported(key, "pinned products on a page the engine continues (page by from/size)")

@@ -1,4 +1,4 @@
-"""Scrolling (serving/embedded_scroll.py): what export scripts read a whole catalogue with, elasticsearch-py's
+"""Scrolling (serving/search_contexts.py): what export scripts read a whole catalogue with, elasticsearch-py's
 ``helpers.scan`` first, each page's id carrying the search it continues, on both backends."""
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ import zlib
 import pytest
 from compat_suite import embedded_app, opensearch_app
 from elasticsearch import Elasticsearch, helpers
+from elasticsearch.dsl import Search
 from front_end_catalog import product
 from live_server import served
 
-from search_rerank.serving.embedded_scroll import Scroll, served_version
+from search_rerank.serving.search_contexts import Scroll, served_version
 
 # Prices repeat every 7 products and sales every 5, so that a sort by either has ties across pages to keep apart.
 CATALOG = [
@@ -192,7 +193,8 @@ def _packed(raw: bytes) -> str:
         _packed(b'{"a": 1}'),
         _packed(b"[1]"),
         _packed(json.dumps([2, "products", {}, {}, "v", 1e12, None]).encode()),
-        _packed(json.dumps([1, "products", {}, {}, "v", 1e12, -3]).encode()),
+        _packed(json.dumps([1, "scroll", "products", {}, {}, "v", 1e12, -3]).encode()),
+        _packed(json.dumps([1, "pit", "products", "v", 1e12]).encode()),  # a point in time's id
         _packed(b"[" * 100_000),
         _packed(b" " * 20_000_000),  # inflates past what an id may hold
         ["two", "ids"],
@@ -265,3 +267,44 @@ def test_a_next_page_without_an_id_is_a_400(embedded):
 def test_clearing_every_scroll_succeeds(client):
     answer = client.delete("/_search/scroll/_all")
     assert (answer.status_code, answer.get_json()) == (200, {"succeeded": True, "num_freed": 0})
+
+
+# ------------------------------------------------------------------ points in time (the embedded index's own)
+
+
+def test_elasticsearch_dsl_iterate_reads_every_product_once_through_a_point_in_time(es, embedded):
+    found = [hit.meta.id for hit in Search(using=es, index="products")[:40].iterate()]
+    assert sorted(found) == sorted(IDS)
+
+
+def test_a_search_in_a_point_in_time_is_sorted_with_the_id_last_and_answers_the_id_to_go_on_with(embedded):
+    pit = embedded.post("/products/_pit?keep_alive=1m").get_json()["id"]
+    body = {"size": 3, "pit": {"id": pit, "keep_alive": "1m"}, "sort": [{"price": "desc"}]}
+    first = embedded.post("/_search", json=body).get_json()
+    assert first["pit_id"] and [len(hit["sort"]) for hit in first["hits"]["hits"]] == [2, 2, 2]
+    after = {**body, "pit": {"id": first["pit_id"]}, "search_after": first["hits"]["hits"][-1]["sort"]}
+    second = embedded.post("/_search", json=after).get_json()["hits"]["hits"]
+    prices = [hit["sort"][0] for hit in first["hits"]["hits"] + second]
+    assert prices == sorted(prices, reverse=True) and len({hit["_id"] for hit in second}) == 3
+
+
+def test_opensearchs_point_in_time_opens_and_closes_in_its_own_shape(embedded):
+    opened = embedded.post("/products/_search/point_in_time?keep_alive=1m").get_json()
+    found = embedded.post("/_search", json={"pit": {"id": opened["pit_id"]}, "sort": ["_doc"], "size": 2}).get_json()
+    assert [hit["_id"] for hit in found["hits"]["hits"]] == sorted(IDS)[:2]
+    closed = embedded.delete("/_search/point_in_time", json={"pit_id": [opened["pit_id"]]})
+    assert closed.get_json() == {"pits": [{"pit_id": opened["pit_id"], "successful": True}]}
+
+
+def test_a_point_in_time_of_a_version_no_longer_served_or_expired_is_a_404_and_an_index_beside_it_a_400(embedded):
+    expired = embedded.post("/products/_pit?keep_alive=1ms").get_json()["id"]
+    time.sleep(0.05)
+    assert embedded.post("/_search", json={"pit": {"id": expired}}).status_code == 404
+    live = embedded.post("/products/_pit?keep_alive=1m").get_json()["id"]
+    beside = embedded.post("/products/_search", json={"pit": {"id": live}})
+    assert beside.status_code == 400 and beside.get_json()["error"]["field"] == "index"
+    garbled = embedded.post("/_search", json={"pit": {"id": "nonsense"}})
+    assert garbled.status_code == 400 and garbled.get_json()["error"]["field"] == "pit.id"
+    closed = embedded.delete("/_pit", json={"id": live})
+    assert (closed.status_code, closed.get_json()) == (200, {"succeeded": True, "num_freed": 1})
+    assert embedded.post("/no-such-index/_pit?keep_alive=1m").status_code == 404

@@ -557,7 +557,7 @@ def test_a_scroll_of_another_index_is_not_continued_through_the_service(guarded,
 
 def test_a_scrolls_next_page_is_asked_of_the_cluster_as_plain_json_to_be_read_before_it_is_passed_on(guarded):
     """A compressed (or CBOR, Smile, YAML) page could not be checked for another index's documents. (The service's
-    own scrolls open nothing on the cluster, serving/embedded_scroll.py: this one was opened on the cluster.)"""
+    own scrolls open nothing on the cluster, serving/search_contexts.py: this one was opened on the cluster.)"""
     first = on_cluster(guarded, "POST", f"/{guarded.index}/_search?scroll=1m&size=2", MATCH_ALL)
     scroll = json.dumps({"scroll": "1m", "scroll_id": first["_scroll_id"]}).encode()
     guarded.seen.clear()

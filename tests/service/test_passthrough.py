@@ -704,7 +704,7 @@ def test_clearing_every_scroll_beside_a_clusters_own_is_refused_before_the_clust
     ],
 )
 def test_clearing_every_scroll_is_the_services_own_answer_and_never_reaches_the_cluster(recorded_app, target, body):
-    # The service opens no scroll on the cluster (serving/embedded_scroll.py): there is nothing of its own to end,
+    # The service opens no scroll on the cluster (serving/search_contexts.py): there is nothing of its own to end,
     # and the cluster's other users' scrolls are not its to end.
     app, seen = recorded_app
     response = app.test_client().delete(target, json=body)

@@ -1,4 +1,4 @@
-"""Scrolling: Elasticsearch's ``scroll``, each page's id carrying the search it continues, on both backends.
+"""Search contexts without state: a scroll's pages and a point in time, each id carrying what it stands for.
 
 Scripts read a whole index by scrolling it: elasticsearch-py's ``helpers.scan`` (sorted by ``_doc``), the JS
 client's ``scrollSearch``, Logstash's input, a shop's nightly export. A cluster holds a search context for each
@@ -23,6 +23,13 @@ A page of a version no longer served (a reload came between pages) or past its k
 Elasticsearch refuses a context it no longer holds, a 404 ``search_context_missing_exception``: the pages would
 otherwise mix two catalogues. Aggregations and suggestions are the first page's only, as there. A page is not
 reranked, so its size may reach ``service.max_result_window`` (``helpers.scan`` asks 1,000 at a time).
+
+A point in time on the embedded index (``POST /products/_pit``, OpenSearch's ``/_search/point_in_time``;
+elasticsearch-dsl's ``iterate()`` pages every match through one) is the same idea without a search: its id names
+the index, the served version and when it expires, and a search in it (``"pit": {"id": ...}``, no index in the
+path) is that index's search, sorted by the body's sort with the product id as its implicit last key (where
+Elasticsearch adds ``_shard_doc``, whose value the hits' sort values carry likewise; ``_shard_doc`` named is the id
+too). A cluster backend passes points in time through to the cluster.
 """
 
 from __future__ import annotations
@@ -44,6 +51,9 @@ from .embedded_search import INDEX_ORDER, EmbeddedSearch, FieldSort, SortKey, cu
 
 ID_FORMAT = 1
 """The layout of the state an id carries; an id of another is refused as one that cannot be read."""
+SCROLL, POINT_IN_TIME = "scroll", "pit"
+"""What an id stands for, written in it: one of the other kind is refused as one that cannot be read."""
+SHARD_DOC = "_shard_doc"
 MAX_ID_CHARS = 1_000_000
 """The longest scroll id read: a search body compressed (a body is at most ``service.max_body_bytes``)."""
 MAX_STATE_BYTES = 8_000_000
@@ -56,12 +66,12 @@ ClusterOrder = Literal["sorted", "relevance", "index"]
 """How a cluster orders a scroll's pages: by the body's sort; by relevance (words, no sort); in index order."""
 
 
-class ScrollMissing(SearchRerankError):
-    """A scroll id of a version no longer served, or past its keep-alive: Elasticsearch's 404 for a search context
-    it does not hold."""
+class ContextMissing(SearchRerankError):
+    """A scroll's or a point in time's id of a version no longer served, or past its keep-alive: Elasticsearch's
+    404 for a search context it does not hold."""
 
     def __init__(self) -> None:
-        super().__init__("No search context found for the scroll id (expired, or the index was reloaded since)")
+        super().__init__("No search context found for the id (expired, or the index was reloaded since)")
 
 
 @dataclass
@@ -164,9 +174,70 @@ class Scroll:
     def scroll_id(self) -> str:
         """The id of the page after this one: this state, compressed, in URL-safe base64 (as Elasticsearch's)."""
         body = {k: v for k, v in self.body.items() if k not in FIRST_PAGE_ONLY}
-        state = [ID_FORMAT, self.index, body, self.params, self.version, self.expires, self.after]
-        packed = zlib.compress(json.dumps(state, separators=(",", ":")).encode())
-        return base64.urlsafe_b64encode(packed).decode().rstrip("=")
+        return _packed([SCROLL, self.index, body, self.params, self.version, self.expires, self.after])
+
+
+@dataclass(frozen=True)
+class PointInTime:
+    """A point in time on the embedded index: the index it searches, its version, when it expires."""
+
+    index: str
+    version: str
+    expires: float
+
+    def pit_id(self) -> str:
+        return _packed([POINT_IN_TIME, self.index, self.version, self.expires])
+
+    def search_body(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``body`` (a search in this point in time) as a search of the index: without its ``pit``, sorted with the
+        product id last where it is sorted (``_shard_doc`` read as the id)."""
+        out = {k: v for k, v in body.items() if k != "pit"}
+        given = out.get("sort")
+        keys = given if isinstance(given, list) else [] if given is None else [given]
+        keys = [_index_order(key) for key in keys]
+        if keys and _key_name(keys[-1]) not in (INDEX_ORDER, TIEBREAK.field, "_id"):
+            keys.append(INDEX_ORDER)
+        if keys:
+            out["sort"] = keys
+        return out
+
+
+def _index_order(key: Any) -> Any:
+    """A sort key with ``_shard_doc`` (a point in time's tiebreak) read as index order."""
+    if key == SHARD_DOC:
+        return INDEX_ORDER
+    if isinstance(key, dict) and len(key) == 1 and SHARD_DOC in key:
+        return {INDEX_ORDER: key[SHARD_DOC]}
+    return key
+
+
+def _key_name(key: Any) -> Any:
+    return next(iter(key), None) if isinstance(key, dict) else key
+
+
+def _packed(state: list[Any]) -> str:
+    """An id: ``state`` compressed, in URL-safe base64 (as Elasticsearch's ids are written)."""
+    packed = zlib.compress(json.dumps([ID_FORMAT, *state], separators=(",", ":")).encode())
+    return base64.urlsafe_b64encode(packed).decode().rstrip("=")
+
+
+def _unpacked(text: Any, kind: str, where: str, reason: str) -> list[Any]:
+    """The state of an id of ``kind`` (after it, as :func:`_packed` wrote it); a 400 naming ``where`` for one that
+    cannot be read, or is of another kind."""
+    if not isinstance(text, str) or not text or len(text) > MAX_ID_CHARS:
+        raise InvalidQuery(where, reason, "illegal_argument_exception")
+    try:
+        packed = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        inflater = zlib.decompressobj()
+        raw = inflater.decompress(packed, MAX_STATE_BYTES)
+        if inflater.unconsumed_tail:
+            raise ValueError("too large")
+        state = json.loads(raw)
+        if not isinstance(state, list) or state[:2] != [ID_FORMAT, kind]:
+            raise ValueError("another layout")
+    except (binascii.Error, zlib.error, ValueError, TypeError, RecursionError):
+        raise InvalidQuery(where, reason, "illegal_argument_exception") from None
+    return state[2:]
 
 
 def opened(
@@ -193,26 +264,18 @@ def opened(
 
 def continued(scroll_id: Any, keep_alive: Any, version: str, now: float) -> Scroll:
     """The scroll a next page's id names, kept alive ``keep_alive`` more (None: as long as it was); a 400 for an
-    id that cannot be read, :class:`ScrollMissing` for one expired or of another version."""
-    if not isinstance(scroll_id, str) or not scroll_id or len(scroll_id) > MAX_ID_CHARS:
-        raise InvalidQuery("scroll_id", "Cannot parse scroll id", "illegal_argument_exception")
+    id that cannot be read, :class:`ContextMissing` for one expired or of another version."""
+    state = _unpacked(scroll_id, SCROLL, "scroll_id", "Cannot parse scroll id")
     try:
-        packed = base64.urlsafe_b64decode(scroll_id + "=" * (-len(scroll_id) % 4))
-        inflater = zlib.decompressobj()
-        raw = inflater.decompress(packed, MAX_STATE_BYTES)
-        if inflater.unconsumed_tail:
-            raise ValueError("too large")
-        form, index, body, params, held, expires, after = json.loads(raw)
-        if form != ID_FORMAT or not isinstance(index, str) or not isinstance(body, dict):
-            raise ValueError("another layout")
-        if not isinstance(params, dict) or not isinstance(expires, int | float):
-            raise ValueError("another layout")
-        if not (after is None or isinstance(after, list) or (isinstance(after, int) and after >= 0)):
-            raise ValueError("another layout")
-    except (binascii.Error, zlib.error, ValueError, TypeError, RecursionError):
+        index, body, params, held, expires, after = state
+    except ValueError:
         raise InvalidQuery("scroll_id", "Cannot parse scroll id", "illegal_argument_exception") from None
+    laid_out = isinstance(index, str) and isinstance(body, dict) and isinstance(params, dict)
+    cursor_ok = after is None or isinstance(after, list) or (isinstance(after, int) and after >= 0)
+    if not (laid_out and isinstance(expires, int | float) and cursor_ok):
+        raise InvalidQuery("scroll_id", "Cannot parse scroll id", "illegal_argument_exception")
     if held != version or expires < now:
-        raise ScrollMissing()
+        raise ContextMissing()
     if keep_alive is not None:
         expires = now + keep_alive_s(a_keep_alive(keep_alive, "scroll"), "scroll")
     return Scroll(index, body, {str(k): str(v) for k, v in params.items()}, version, expires, after)
@@ -225,10 +288,31 @@ def cleared(scroll_ids: list[Any], version: str, now: float) -> int:
     for scroll_id in scroll_ids:
         try:
             continued(scroll_id, None, version, now)
-        except ScrollMissing:
+        except ContextMissing:
             continue
         freed += 1
     return freed
+
+
+def opened_pit(index: str, keep_alive: Any, version: str, now: float) -> PointInTime:
+    """A point in time on ``index`` (one index this service serves), kept alive ``keep_alive``."""
+    return PointInTime(index, version, now + keep_alive_s(a_keep_alive(keep_alive, "keep_alive"), "keep_alive"))
+
+
+def pit_of(pit: Any, version: str, now: float, where: str = "pit") -> PointInTime:
+    """The point in time a search's ``pit`` (``{"id": ..., "keep_alive": ...}``) or a close request's id names,
+    kept alive its ``keep_alive`` more; a 400 naming it for an id that cannot be read, :class:`ContextMissing`
+    for one expired or of another version."""
+    spec = pit if isinstance(pit, dict) else {"id": pit}
+    state = _unpacked(spec.get("id"), POINT_IN_TIME, f"{where}.id", "Cannot parse point in time id")
+    if len(state) != 3 or not isinstance(state[0], str) or not isinstance(state[2], int | float):
+        raise InvalidQuery(f"{where}.id", "Cannot parse point in time id", "illegal_argument_exception")
+    index, held, expires = state
+    if held != version or expires < now:
+        raise ContextMissing()
+    if spec.get("keep_alive") is not None:
+        expires = now + keep_alive_s(a_keep_alive(spec["keep_alive"], f"{where}.keep_alive"), f"{where}.keep_alive")
+    return PointInTime(index, version, expires)
 
 
 def scroll_limits(service: ServiceSettings) -> ServiceSettings:
@@ -240,7 +324,7 @@ def reads_as_ours(scroll_id: Any) -> bool:
     """Whether ``scroll_id`` is one of this service's (else a cluster's own, which the passthrough answers)."""
     try:
         continued(scroll_id, None, "", float("-inf"))
-    except ScrollMissing:
+    except ContextMissing:
         return True
     except InvalidQuery:
         return False
