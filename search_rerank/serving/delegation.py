@@ -722,6 +722,7 @@ class ClusterFields:
         spec = an_object(spec, path)
 
         def mapped(name: Any) -> str:
+            name = alias_of(name, self.aliases) if isinstance(name, str) else name
             own = self._catalog_field(name) if isinstance(name, str) and name not in NUMERIC else None
             if name not in NUMERIC and own is None:
                 numbers = ", ".join(NUMERIC)
@@ -729,7 +730,9 @@ class ClusterFields:
             return own or name
 
         if kind == "field_value_factor":
-            return {**spec, "field": mapped(spec.get("field"))}
+            if spec.get("field") is None:
+                raise InvalidQuery(f"{path}.field", "required")
+            return {**spec, "field": mapped(spec["field"])}
         return {mapped(k) if k != "multi_value_mode" else k: v for k, v in spec.items()}
 
     def _leaf(self, kind: str, spec: Any, where: str) -> dict[str, Any]:

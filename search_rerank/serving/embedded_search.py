@@ -3416,16 +3416,18 @@ class EmbeddedSearch:
     def lexical_result(self, pipeline: SearchPipeline, skip: int) -> SearchResult:
         """The page of the matches in the lexical leg's order (best BM25 first), ``skip`` of them passed over: a
         scroll of a search with words, which lists its matches as a cluster's own page does (see search_contexts);
-        the pipeline's ranking is one page's, which a scroll cannot continue."""
+        the pipeline's ranking is one page's, which a scroll cannot continue. tantivy is asked for no more than
+        the matches hold (it sets aside room for ``skip`` + size hits before it reads one)."""
         match = self.match_query(post_filter=True)
-        candidates = self._unranked(match, [], self.search.size, skip)
+        total = count(self.compiler.leg.searcher(), match)
+        size = min(self.search.size, max(0, total - skip))
+        candidates = self._unranked(match, [], size, skip) if size else []
         reason = "a scroll: every match is listed in the lexical leg's order"
         ranking = Ranking(
             self.search.text,
             candidates=candidates,
             skipped={Stage.RERANK: reason, Stage.LTR: reason, Stage.FUSION: reason, Stage.DENSE: reason},
         )
-        total = count(self.compiler.leg.searcher(), match)
         return SearchResult(query=self.search.text, hits=pipeline.hits(candidates), total=total, ranking=ranking)
 
     def _ordered(

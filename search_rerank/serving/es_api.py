@@ -83,6 +83,7 @@ from .search_contexts import (
     Scroll,
     cleared,
     continued,
+    named_pit,
     opened,
     opened_pit,
     pit_of,
@@ -112,9 +113,7 @@ def es_search(index: str):
     body = json_body(required=False)
     if "scroll" in params:
         response = _scroll_opened(index, body, params)
-    elif (
-        isinstance(body.get("pit"), Mapping) and passthrough() is None and serves(current_pipeline().legs.get(LEXICAL))
-    ):
+    elif body.get("pit") is not None and passthrough() is None and serves(current_pipeline().legs.get(LEXICAL)):
         response = _in_point_in_time(index, body, params)
     else:
         response = _es_search(index, body, params)
@@ -139,6 +138,9 @@ def es_scroll(ids_in_path: str):
     params = uri_params("clear_scroll" if clearing else "scroll")
     filter_paths(params)
     body = json_body(required=False)
+    for key in body:  # as Elasticsearch's parser: a misspelt "scrol" would otherwise keep the scroll as it was
+        if key not in (("scroll_id",) if clearing else ("scroll_id", "scroll")):
+            raise InvalidQuery(key, "unknown key for a scroll request", "illegal_argument_exception")
     ids = _scroll_ids(ids_in_path, body, params)
     if not clearing and len(ids) != 1:
         raise InvalidQuery("scroll_id", "expected the one id of the scroll's last page")
@@ -188,7 +190,7 @@ def es_point_in_time(index: str | None, opensearch: bool):
     alive = []
     for i, pit_id in enumerate(ids):
         try:
-            pit_of(pit_id, version, time.time(), f"{where}[{i}]" if isinstance(given, list) else where)
+            named_pit(pit_id, version, time.time(), f"{where}[{i}]" if isinstance(given, list) else where)
             alive.append(pit_id)
         except ContextMissing:
             continue
@@ -203,7 +205,8 @@ def _in_point_in_time(index: str, body: dict[str, Any], params: Mapping[str, str
     if index != "_all":
         raise InvalidQuery("index", "[indices] cannot be used with point in time", VALIDATION)
     pit = pit_of(body["pit"], served_version(current_pipeline()), time.time())
-    response = _es_search(pit.index, pit.search_body(body), params)
+    searched = pit.search_body(body)
+    response = _es_search(pit.index, searched, params, listing=pit.lists(searched))
     return {"pit_id": pit.pit_id(), **response}
 
 
@@ -394,10 +397,16 @@ def no_index(name: str, where: str) -> IndexedField:
 
 
 def _es_search(
-    index: str, body: dict[str, Any], params, deadline: float | None = None, scroll: Scroll | None = None
+    index: str,
+    body: dict[str, Any],
+    params,
+    deadline: float | None = None,
+    scroll: Scroll | None = None,
+    listing: bool = False,
 ) -> dict[str, Any]:
     """One search's answer; ``deadline``: a multi-search's budget (see :func:`es_msearch`), none for a search alone;
-    ``scroll``: the page of a scroll of the embedded index this search is (see search_contexts)."""
+    ``scroll``: the page of a scroll this search is (see search_contexts); ``listing``: a page sorted by fields in a
+    point in time, never reranked, as a scroll's page."""
     started = time.perf_counter()
     settings = current_settings()
     body, params = uri_search(body, params)
@@ -433,7 +442,7 @@ def _es_search(
     if scroll is not None and plan is not None:
         raise Unsupported("scroll", "beside a retriever or a knn search, whose nearest products are not a listing")
     # A scroll's page is a listing, never reranked: it may be as large as the result window (see search_contexts).
-    scrolled = scroll is not None or "scroll" in params
+    scrolled = scroll is not None or "scroll" in params or listing
     limits = scroll_limits(settings.service) if scrolled else settings.service
     try:
         embedded = compile_search(body, params, limits, lexical) if serves(lexical) else None
@@ -454,10 +463,11 @@ def _es_search(
     if scroll is not None and embedded is not None:
         scroll.hold(embedded)
     elif scroll is not None and delegated is not None and delegated.ordered_body is not None:
+        shown = body.get("sort") not in (None, [])
         how: ClusterOrder = (
-            "sorted" if body.get("sort") not in (None, []) else "relevance" if delegated.search.text else "index"
+            "sorted" if not delegated.ranks_by_score else "relevance" if shown or delegated.search.text else "index"
         )
-        scroll.hold_cluster(delegated, how, limits.max_result_window)
+        scroll.hold_cluster(delegated, how, limits.max_result_window, shown)
     elif scroll is not None:
         raise Unsupported("scroll", "without the lexical leg's index to list the matches")
     if embedded is not None and plan is not None and embedded.collapse is not None and embedded.search.text.strip():

@@ -27,7 +27,6 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from difflib import get_close_matches
-from fnmatch import fnmatchcase
 from typing import Any
 
 from pydantic import ValidationError
@@ -40,7 +39,7 @@ from ..core.retrieval import DENSE, LEXICAL
 from ..core.settings import ServiceSettings, Settings
 from .body_checks import InvalidQuery, Unsupported, a_count, a_number, a_string, an_object, clause_list, single_key
 from .field_aliases import source_with_aliases
-from .hit_fields import HitFields, parse_hit_fields
+from .hit_fields import HitFields, field_matches, parse_hit_fields
 from .json_input import InvalidBody, NotJson, parse_json
 from .ubi import UbiSearchParams
 
@@ -268,9 +267,9 @@ class SourceFilter:
         out: dict[str, Any] = {}
         for key, value in record.items():
             path = f"{prefix}{key}"
-            if any(fnmatchcase(path, p) for p in self.excludes):
+            if any(field_matches(path, p) for p in self.excludes):
                 continue
-            inside = included or not self.includes or any(fnmatchcase(path, p) for p in self.includes)
+            inside = included or not self.includes or any(field_matches(path, p) for p in self.includes)
             if isinstance(value, Mapping):
                 if inside or any(p.startswith(f"{path}.") for p in self.includes):
                     inner = self.apply(value, f"{path}.", inside)

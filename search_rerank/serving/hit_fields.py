@@ -31,9 +31,10 @@ holds only what the served index maps.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
+from functools import lru_cache
 from typing import Any
 
 from ..backends.mappings import TITLE_KEYWORD, document
@@ -252,10 +253,13 @@ def fetched_values(
     for copy, text in KEYWORD_COPIES.items():
         if text in leaves:
             leaves[copy] = [value for value in leaves[text] if isinstance(value, str)]
+    for name, target in aliases.items():  # a front end's names of keywords (color.keyword, Magento's manufacturer)
+        if name not in leaves and target in leaves:
+            leaves[name] = leaves[target]
     dates = catalog.values(product) if catalog is not None else {}
     out: dict[str, list[Any]] = {}
     for path, values in leaves.items():
-        entry = next((entry for entry in fetch if fnmatchcase(path, entry.pattern)), None)
+        entry = next((entry for entry in fetch if field_matches(path, entry.pattern)), None)
         if entry is None:
             continue
         own = catalog.named(aliases.get(path, path)) if catalog is not None else None
@@ -264,6 +268,18 @@ def fetched_values(
         if values:
             out[path] = values
     return out
+
+
+def field_matches(name: str, pattern: str) -> bool:
+    """Whether a field's dotted name matches a pattern as Elasticsearch matches one (``_source`` and ``fields``):
+    ``*`` any characters, every other character itself (``?`` and ``[``, which shell patterns read as wildcards,
+    match only themselves)."""
+    return _field_pattern(pattern).fullmatch(name) is not None
+
+
+@lru_cache(maxsize=1024)
+def _field_pattern(pattern: str) -> re.Pattern[str]:
+    return re.compile(".*".join(map(re.escape, pattern.split("*"))), re.DOTALL)
 
 
 def held_values(

@@ -38,14 +38,17 @@ import base64
 import binascii
 import dataclasses
 import json
+import math
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..core.errors import SearchRerankError
 from ..core.pipeline import SearchPipeline
 from ..core.settings import ServiceSettings
-from .body_checks import InvalidQuery, Unsupported, a_count, a_keep_alive, keep_alive_s
+from ..indexing.versions import MANIFEST
+from .body_checks import MAX_KEEP_ALIVE_S, InvalidQuery, Unsupported, a_count, a_keep_alive, keep_alive_s, known_keys
 from .delegation import DelegatedSearch
 from .embedded_search import INDEX_ORDER, EmbeddedSearch, FieldSort, SortKey, cursor, cursor_keys
 
@@ -63,7 +66,9 @@ FIRST_PAGE_ONLY = ("aggs", "aggregations", "suggest")
 TIEBREAK = SortKey("id", descending=False)
 VALIDATION = "action_request_validation_exception"
 ClusterOrder = Literal["sorted", "relevance", "index"]
-"""How a cluster orders a scroll's pages: by the body's sort; by relevance (words, no sort); in index order."""
+"""How a cluster orders a scroll's pages: by the body's sort; by relevance (words without a sort, or a sort led by
+``_score``, whose values a cursor cannot be trusted to continue: some engines ignore ``search_after`` beside a
+score); in index order."""
 
 
 class ContextMissing(SearchRerankError):
@@ -104,9 +109,11 @@ class Scroll:
         without words; the id as the last key; after the cursor on a later page."""
         sort = embedded.sort
         if sort is None and embedded.search.text.strip():
+            self._cursor_of(offset=True)
             embedded.lexical_order = True
             self.compiled = embedded
             return
+        self._cursor_of(offset=False)
         if sort is None:
             sort, self.own_keys = FieldSort(TIEBREAK.field, TIEBREAK.descending, named=INDEX_ORDER), 0
         elif sort.score_first:
@@ -120,18 +127,21 @@ class Scroll:
             embedded.after = cursor(self.after, cursor_keys(embedded.compiler.leg, sort), 0)
         self.compiled = embedded
 
-    def hold_cluster(self, delegated: DelegatedSearch, how: ClusterOrder, window: int) -> None:
+    def hold_cluster(self, delegated: DelegatedSearch, how: ClusterOrder, window: int, shown: bool) -> None:
         """Order a cluster's own page of this scroll (a scroll's keep-alive taken out of its request: nothing is
         held there): by the body's sort, the product id last, after the cursor on a later page; without one, a
         search with words in the cluster's order of relevance, from the hits answered on (``window``: how far
-        ``from`` reaches), one without in index order (the products by id)."""
+        ``from`` reaches; a sort led by ``_score`` likewise, its values ``shown``), one without in index order (the
+        products by id)."""
         request = delegated.ordered_body
         assert request is not None, "a scroll's page is the cluster's own"
         delegated.params.pop("scroll", None)
         delegated.shows_sort = True  # the last hit's values are the next page's cursor (answer() shows the body's)
         request["track_total_hits"] = True
         self.on_cluster = True
+        self._cursor_of(offset=how == "relevance")
         if how == "relevance":
+            self.own_keys = len(request["sort"]) if shown else 0
             self.by_offset = True
             if self.answered + request["size"] > window:
                 raise InvalidQuery(
@@ -150,6 +160,12 @@ class Scroll:
         if isinstance(self.after, list):
             request["search_after"] = self.after
             request.pop("from", None)
+
+    def _cursor_of(self, offset: bool) -> None:
+        """A 400 for a cursor not of the page's order (an id written by hand): a count of hits where they follow one
+        another by it, sort values where by those."""
+        if self.after is not None and isinstance(self.after, list) == offset:
+            raise InvalidQuery("scroll_id", "Cannot parse scroll id", "illegal_argument_exception")
 
     @property
     def answered(self) -> int:
@@ -201,6 +217,13 @@ class PointInTime:
             out["sort"] = keys
         return out
 
+    @staticmethod
+    def lists(body: Mapping[str, Any]) -> bool:
+        """Whether a search in a point in time (its :meth:`search_body`) is a listing by fields, never reranked: its
+        page may be as large as a scroll's (an export pages by ``search_after`` a thousand at a time)."""
+        keys = body.get("sort") or []
+        return bool(keys) and _key_name(keys[0]) != "_score"
+
 
 def _index_order(key: Any) -> Any:
     """A sort key with ``_shard_doc`` (a point in time's tiebreak) read as index order."""
@@ -227,11 +250,11 @@ def _unpacked(text: Any, kind: str, where: str, reason: str) -> list[Any]:
     if not isinstance(text, str) or not text or len(text) > MAX_ID_CHARS:
         raise InvalidQuery(where, reason, "illegal_argument_exception")
     try:
-        packed = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        packed = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
         inflater = zlib.decompressobj()
         raw = inflater.decompress(packed, MAX_STATE_BYTES)
-        if inflater.unconsumed_tail:
-            raise ValueError("too large")
+        if inflater.unconsumed_tail or inflater.unused_data or not inflater.eof:
+            raise ValueError("too large, or more than one id")
         state = json.loads(raw)
         if not isinstance(state, list) or state[:2] != [ID_FORMAT, kind]:
             raise ValueError("another layout")
@@ -245,6 +268,13 @@ def opened(
 ) -> Scroll:
     """A scroll's first page, checked as Elasticsearch checks a search in a scroll context (a 400 naming what it
     refuses there)."""
+    _check_scrolled(body)
+    return Scroll(index, body, params, version, now + keep_alive_s(keep_alive, "scroll"))
+
+
+def _check_scrolled(body: Mapping[str, Any]) -> None:
+    """What Elasticsearch refuses in a scroll context, each a 400 naming it: on a later page too, whose id may have
+    been written by hand."""
     refusals = {
         "search_after": "`search_after` cannot be used in a scroll context",
         "collapse": "cannot use `collapse` in a scroll context",
@@ -259,7 +289,6 @@ def opened(
         raise InvalidQuery("size", "[size] cannot be [0] in a scroll context", VALIDATION)
     if body.get("track_total_hits") not in (None, True, "true"):
         raise InvalidQuery("track_total_hits", "disabling [track_total_hits] is not allowed in a scroll context")
-    return Scroll(index, body, params, version, now + keep_alive_s(keep_alive, "scroll"))
 
 
 def continued(scroll_id: Any, keep_alive: Any, version: str, now: float) -> Scroll:
@@ -271,14 +300,22 @@ def continued(scroll_id: Any, keep_alive: Any, version: str, now: float) -> Scro
     except ValueError:
         raise InvalidQuery("scroll_id", "Cannot parse scroll id", "illegal_argument_exception") from None
     laid_out = isinstance(index, str) and isinstance(body, dict) and isinstance(params, dict)
-    cursor_ok = after is None or isinstance(after, list) or (isinstance(after, int) and after >= 0)
-    if not (laid_out and isinstance(expires, int | float) and cursor_ok):
+    offset = isinstance(after, int) and not isinstance(after, bool) and after >= 0
+    cursor_ok = after is None or isinstance(after, list) or offset
+    if not (laid_out and _an_expiry(expires, now) and cursor_ok):
         raise InvalidQuery("scroll_id", "Cannot parse scroll id", "illegal_argument_exception")
     if held != version or expires < now:
         raise ContextMissing()
+    _check_scrolled(body)
     if keep_alive is not None:
         expires = now + keep_alive_s(a_keep_alive(keep_alive, "scroll"), "scroll")
     return Scroll(index, body, {str(k): str(v) for k, v in params.items()}, version, expires, after)
+
+
+def _an_expiry(expires: Any, now: float) -> bool:
+    """Whether an id's expiry is one this service could have written: a time at most the longest keep-alive on."""
+    number = isinstance(expires, int | float) and not isinstance(expires, bool)
+    return number and math.isfinite(expires) and expires <= now + MAX_KEEP_ALIVE_S + 1
 
 
 def cleared(scroll_ids: list[Any], version: str, now: float) -> int:
@@ -299,19 +336,30 @@ def opened_pit(index: str, keep_alive: Any, version: str, now: float) -> PointIn
     return PointInTime(index, version, now + keep_alive_s(a_keep_alive(keep_alive, "keep_alive"), "keep_alive"))
 
 
-def pit_of(pit: Any, version: str, now: float, where: str = "pit") -> PointInTime:
-    """The point in time a search's ``pit`` (``{"id": ..., "keep_alive": ...}``) or a close request's id names,
-    kept alive its ``keep_alive`` more; a 400 naming it for an id that cannot be read, :class:`ContextMissing`
-    for one expired or of another version."""
-    spec = pit if isinstance(pit, dict) else {"id": pit}
-    state = _unpacked(spec.get("id"), POINT_IN_TIME, f"{where}.id", "Cannot parse point in time id")
-    if len(state) != 3 or not isinstance(state[0], str) or not isinstance(state[2], int | float):
-        raise InvalidQuery(f"{where}.id", "Cannot parse point in time id", "illegal_argument_exception")
+def pit_of(pit: Any, version: str, now: float) -> PointInTime:
+    """The point in time a search's ``pit`` (``{"id": ..., "keep_alive": ...}``) names, kept alive its
+    ``keep_alive`` more; a 400 naming what cannot be read, :class:`ContextMissing` for one expired or of another
+    version."""
+    if not isinstance(pit, Mapping):
+        raise InvalidQuery("pit", "expected an object with the point in time's id")
+    known_keys(pit, "pit", ("id", "keep_alive"))
+    found = named_pit(pit.get("id"), version, now, "pit.id")
+    if pit.get("keep_alive") is None:
+        return found
+    alive = keep_alive_s(a_keep_alive(pit["keep_alive"], "pit.keep_alive"), "pit.keep_alive")
+    return dataclasses.replace(found, expires=now + alive)
+
+
+def named_pit(pit_id: Any, version: str, now: float, where: str) -> PointInTime:
+    """The point in time ``pit_id`` names (``where``: where the request gives it); a 400 naming that for an id
+    that cannot be read, :class:`ContextMissing` for one expired or of another version."""
+    state = _unpacked(pit_id, POINT_IN_TIME, where, "Cannot parse point in time id")
+    readable = len(state) == 3 and isinstance(state[0], str) and _an_expiry(state[2], now)
+    if not readable:
+        raise InvalidQuery(where, "Cannot parse point in time id", "illegal_argument_exception")
     index, held, expires = state
     if held != version or expires < now:
         raise ContextMissing()
-    if spec.get("keep_alive") is not None:
-        expires = now + keep_alive_s(a_keep_alive(spec["keep_alive"], f"{where}.keep_alive"), f"{where}.keep_alive")
     return PointInTime(index, version, expires)
 
 
@@ -323,14 +371,19 @@ def scroll_limits(service: ServiceSettings) -> ServiceSettings:
 def reads_as_ours(scroll_id: Any) -> bool:
     """Whether ``scroll_id`` is one of this service's (else a cluster's own, which the passthrough answers)."""
     try:
-        continued(scroll_id, None, "", float("-inf"))
-    except ContextMissing:
-        return True
+        _unpacked(scroll_id, SCROLL, "scroll_id", "")
     except InvalidQuery:
         return False
     return True
 
 
 def served_version(pipeline: SearchPipeline) -> str:
-    """The index version ``pipeline`` serves (its directory's name), which every worker serving it names alike."""
-    return pipeline.store.path.parent.name
+    """The index version ``pipeline`` serves, as every worker serving it names it: its directory's name, and when
+    it was last updated in place (``search-rerank update`` writes into the served version, and a scroll across it
+    would skip or repeat the products it moved)."""
+    root = pipeline.store.path.parent
+    try:
+        updated = json.loads((root / MANIFEST).read_text(encoding="utf-8")).get("updated")
+    except (OSError, ValueError, AttributeError):
+        updated = None
+    return f"{root.name}@{updated}" if updated else root.name

@@ -21,7 +21,8 @@ def page():
     A client that does not take HTML (an Elasticsearch client's ``GET /`` or ``HEAD /`` ping) gets the
     cluster's answer when requests are passed through, else this service's (see :func:`.es_api.root_info`).
     """
-    if not request.accept_mimetypes.accept_html:
+    # By preference: "application/json, text/html;q=0.9" is a client that reads JSON first.
+    if request.accept_mimetypes.best_match(["text/html", "application/json"]) != "text/html":
         return pass_through("/") if passthrough() is not None else root_info()
     response = send_from_directory(web.static_folder, "index.html")
     response.headers["Content-Security-Policy"] = PAGE_POLICY

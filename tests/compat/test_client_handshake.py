@@ -40,3 +40,10 @@ def test_reading_the_index_itself_is_a_501_naming_it_and_another_name_a_404(embe
     assert served.status_code == 501
     assert served.get_json()["error"]["unsupported"] == "products"
     assert embedded_client.get("/no-such-index", headers={"Accept": "application/json"}).status_code == 404
+
+
+@pytest.mark.parametrize("accept", ["application/json, text/html;q=0.9", "text/html;q=0", ""])
+def test_a_client_that_prefers_json_or_takes_no_html_gets_the_root_answer(embedded_client, accept):
+    answer = embedded_client.get("/", headers={"Accept": accept} if accept else {})
+    assert answer.get_json()["tagline"] == "You Know, for Search"
+    assert answer.headers["X-Elastic-Product"] == "Elasticsearch"

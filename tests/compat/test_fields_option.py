@@ -78,3 +78,15 @@ def test_a_fields_option_that_cannot_be_read_is_refused_naming_it(service, field
     assert answer.status_code == status
     cause = answer.get_json()["error"]["root_cause"][0]
     assert cause.get("field", cause.get("unsupported")) == named
+
+
+@pytest.mark.parametrize("pattern", ["?itle", "[t]itle", "titl[e]"])
+def test_only_a_star_is_a_wildcard_in_a_field_pattern(service, pattern):
+    assert "fields" not in fields_of(service, [pattern])
+
+
+def test_a_front_ends_name_for_a_keyword_is_listed_by_that_name(service):
+    assert fields_of(service, ["color.keyword", "manufacturer"])["fields"] == {
+        "color.keyword": ["black"],
+        "manufacturer": ["Acme"],
+    }

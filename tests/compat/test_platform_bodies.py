@@ -68,3 +68,13 @@ def test_a_page_the_body_did_not_sort_carries_no_sort_values_and_a_sorted_one_do
     assert listing["hits"]["hits"] and all("sort" not in hit for hit in listing["hits"]["hits"])
     by_price = service.post("/products/_search", json={"sort": [{"price": "asc"}], "size": 2}).get_json()
     assert [hit["sort"] for hit in by_price["hits"]["hits"]] == [[39.0], [89.0]]
+
+
+def test_a_score_function_on_a_front_ends_name_for_a_field_reads_that_field(opensearch_client):
+    decay = {"gauss": {"price_0_1": {"origin": 100, "scale": 50}}}  # (osmem-server has no field_value_factor)
+    body = {"query": {"function_score": {"query": {"match_all": {}}, "functions": [decay]}}}
+    assert opensearch_client.post("/products/_search", json=body).status_code == 200
+    missing = {"query": {"function_score": {"functions": [{"field_value_factor": {"factor": 2}}]}}}
+    answer = opensearch_client.post("/products/_search", json=missing)
+    assert answer.status_code == 400
+    assert answer.get_json()["error"]["field"] == "query.function_score.functions[0].field_value_factor.field"

@@ -308,3 +308,82 @@ def test_a_point_in_time_of_a_version_no_longer_served_or_expired_is_a_404_and_a
     closed = embedded.delete("/_pit", json={"id": live})
     assert (closed.status_code, closed.get_json()) == (200, {"succeeded": True, "num_freed": 1})
     assert embedded.post("/no-such-index/_pit?keep_alive=1m").status_code == 404
+
+
+def test_a_key_a_scroll_request_does_not_take_is_a_400_naming_it(client):
+    first = client.post("/products/_search?scroll=1m", json={"size": 2}).get_json()
+    answer = client.post("/_search/scroll", json={"scroll_id": first["_scroll_id"], "scrol": "1m"})
+    assert answer.status_code == 400 and answer.get_json()["error"]["field"] == "scrol"
+
+
+# ------------------------------------------------------------------ ids written by hand, and what changes under them
+
+
+def test_an_offset_past_every_match_is_an_empty_page_not_a_request_for_billions_of_hits(app, client):
+    # tantivy sets aside room for offset + size hits before it reads one: 4e9 aborted the process.
+    forged = Scroll(
+        "products", {"size": 2, "query": {"match": {"title": "oak"}}}, {}, version_of(app), time.time() + 60
+    )
+    forged.after = 4_000_000_000
+    answer = client.post("/_search/scroll", json={"scroll_id": forged.scroll_id()})
+    assert answer.status_code in (200, 400)
+    if answer.status_code == 200:
+        assert answer.get_json()["hits"]["hits"] == []
+
+
+@pytest.mark.parametrize(
+    ("body", "after"),
+    [
+        ({"size": 2, "from": 5, "sort": ["_doc"]}, None),
+        ({"size": 0, "sort": ["_doc"]}, None),
+        ({"size": 2, "track_total_hits": False, "sort": ["_doc"]}, None),
+        ({"size": 2, "query": {"match": {"title": "oak"}}}, True),  # an offset of true
+        ({"size": 2, "query": {"match": {"title": "oak"}}}, ["p001"]),  # sort values where hits follow by count
+        ({"size": 2, "sort": [{"price": "asc"}]}, 5),  # a count where they follow by sort values
+    ],
+    ids=["from", "size-0", "no-total", "offset-true", "values-for-an-offset", "offset-for-values"],
+)
+def test_an_id_written_by_hand_is_held_to_what_a_first_page_is(app, client, body, after):
+    forged = Scroll("products", body, {}, version_of(app), time.time() + 60, after=after)
+    answer = client.post("/_search/scroll", json={"scroll_id": forged.scroll_id()})
+    assert answer.status_code == 400, answer.get_json()
+
+
+def test_an_id_with_more_after_it_or_an_expiry_no_keep_alive_gives_is_a_400(app, embedded):
+    sid = embedded.post("/products/_search?scroll=1m", json={"size": 2}).get_json()["_scroll_id"]
+    assert embedded.get(f"/_search/scroll/{sid}/more").status_code == 400
+    assert embedded.post("/_search/scroll", json={"scroll_id": sid + sid}).status_code == 400
+    lasting = Scroll("products", {"size": 2}, {}, version_of(app), time.time() + 86_400)
+    assert embedded.post("/_search/scroll", json={"scroll_id": lasting.scroll_id()}).status_code == 400
+
+
+def test_an_update_in_place_ends_the_scrolls_and_points_in_time_open_before_it(tmp_path):
+    from search_rerank.indexing.indexes import update_index
+    from search_rerank.serving.ops import reopen
+
+    app, pipeline = embedded_app(tmp_path, catalog=CATALOG[:20], aliases={})
+    client = app.test_client()
+    scroll = client.post("/products/_search?scroll=1m", json={"size": 3, "query": {"match": {"title": "oak"}}})
+    pit = client.post("/products/_pit?keep_alive=1m").get_json()["id"]
+    update_index([], ["p003"], app.config["SETTINGS"], progress=False)
+    reopen(app)
+    later = client.post("/_search/scroll", json={"scroll_id": scroll.get_json()["_scroll_id"]})
+    assert later.status_code == 404  # offsets past the deleted product would skip one still there
+    assert client.post("/_search", json={"pit": {"id": pit}, "sort": ["_doc"]}).status_code == 404
+    pipeline.close()
+
+
+def test_a_page_sorted_by_fields_in_a_point_in_time_may_be_as_large_as_a_scrolls(embedded):
+    pit = embedded.post("/products/_pit?keep_alive=1m").get_json()["id"]
+    sorted_page = embedded.post("/_search", json={"pit": {"id": pit}, "size": 1000, "sort": [{"price": "asc"}]})
+    assert sorted_page.status_code == 200 and len(sorted_page.get_json()["hits"]["hits"]) == len(IDS)
+    ranked_page = embedded.post(
+        "/_search", json={"pit": {"id": pit}, "size": 1000, "query": {"match": {"title": "oak"}}}
+    )
+    assert ranked_page.status_code == 400  # reranked: held to service.max_size
+
+
+@pytest.mark.parametrize(("pit", "field"), [("an id alone", "pit"), ({"id": "x", "keep": "1m"}, "pit.keep")])
+def test_a_pit_that_is_not_an_object_of_its_keys_is_a_400_naming_it(embedded, pit, field):
+    answer = embedded.post("/_search", json={"pit": pit})
+    assert answer.status_code == 400 and answer.get_json()["error"]["field"] == field
