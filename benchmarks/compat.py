@@ -162,10 +162,11 @@ def markdown(report: dict[str, Any]) -> str:
     matrix = table(["body", "reference status", *report["backends"]], rows)
     return (
         "The request bodies of tests/compat/bodies (from the source and tests of Elastic Search UI, Searchkit,\n"
-        "ReactiveSearch, Chorus' demo shop, Spryker and Magento, and Elastic's retriever reference) on both backends,\n"
-        "each also sent straight to a reference index of the same catalog on osmem-server, mapped as front ends\n"
-        "expect (`brand.keyword`, `color.keyword`; Chorus' `supplier`, Spryker's `full-text` and nested\n"
-        "`string-facet`, Magento's `_search` and `price_0_1`; Magento's bodies without `stored_fields` and\n"
+        "ReactiveSearch, Chorus' demo shop, Spryker, Magento and ElasticPress, and Elastic's retriever reference) on\n"
+        "both backends, each also sent straight to a reference index of the same catalog on osmem-server, mapped as\n"
+        "front ends expect (`brand.keyword`, `color.keyword`; Chorus' `supplier`, Spryker's `full-text` and nested\n"
+        "`string-facet`, Magento's `_search` and `price_0_1`, ElasticPress's `post_type.raw` and `post_status`;\n"
+        "Magento's bodies without `stored_fields` and\n"
         "`docvalue_fields` there, as osmem-server answers no `fields._id`).\n"
         "Per body (its first search for a multi-search): the service's outcome and, where both answered, whether\n"
         "hits.total, the hit set (order aside), facets, highlights and `_source` keys are the reference's (a whole\n"
