@@ -397,6 +397,9 @@ class Compiler:
         name = alias_of(name, self.aliases)
         if name in ("_id", "id"):
             return Target("id", "id", sort="id")
+        if name == TITLE_KEYWORD:  # the title as written, in its sort field (a keyword: exact, patterns, facets)
+            held = SORT_FIELDS["title"]
+            return Target("keyword", TITLE_KEYWORD, held, held, field=held)
         if name in NUMERIC_FIELDS:
             return Target("numeric", name, name, name, NUMERIC_FIELDS[name])
         if name in LEXICAL_FIELDS:
@@ -2935,9 +2938,6 @@ INDEX_ORDER = "_doc"
 the index holds one of its own, so that pages follow one another as they do there."""
 
 
-# A title sorts a page ("Name: A-Z") but is text everywhere else: its keyword name is known to sorts alone, so a
-# ``term`` or a facet on it stays a 501 rather than being read as words.
-SORT_ONLY = {"title.keyword": SORT_FIELDS["title"]}
 SORTABLE = f"{', '.join(NUMERIC_FIELDS)}, brand, category, title.keyword, id, _doc and _score"
 
 
@@ -2992,11 +2992,11 @@ def parse_sort(sort: Any, compiler: Compiler, path: str = "sort") -> FieldSort |
                 keys.append(SortKey(SCORE, True))
             continue
         descending = (order or "asc") == "desc"
-        target = None if name in SORT_ONLY else compiler.target("id" if name == INDEX_ORDER else name, where)
-        sortable = SORT_ONLY.get(name) or (target.sort if target is not None else None)
+        target = compiler.target("id" if name == INDEX_ORDER else name, where)
+        sortable = target.sort
         if sortable is None:
             raise Unsupported(where, f"sorting by {name!r} (sortable: {SORTABLE})")
-        if target is not None and target.sort_max is not None:
+        if target.sort_max is not None:
             sortable = _several(target, item[name] if isinstance(item, Mapping) else None, descending, where)
         first = first or name
         keys.append(SortKey(sortable, descending))

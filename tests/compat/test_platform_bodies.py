@@ -51,16 +51,28 @@ def test_a_search_needing_every_word_lists_only_the_products_holding_them_on_bot
         assert answer["hits"]["total"]["value"] == 1
 
 
-def test_a_pattern_on_the_title_keyword_matches_the_whole_title_as_written_on_a_cluster(opensearch_client):
+def test_a_pattern_on_the_title_keyword_matches_the_whole_title_as_written_on_both_backends(service):
     # Shopware's "starts with" / "contains" filters: a prefix or wildcard on a keyword is on the value, case and all.
     def found(clause):
         body = {"query": {"bool": {"filter": [clause]}}, "size": 20}
-        return {hit["_id"] for hit in opensearch_client.post("/products/_search", json=body).get_json()["hits"]["hits"]}
+        answer = service.post("/products/_search", json=body)
+        assert answer.status_code == 200, answer.get_json()
+        return {hit["_id"] for hit in answer.get_json()["hits"]["hits"]}
 
     assert found({"prefix": {"title.keyword": "Sofa"}}) == {"s4"}
     assert found({"prefix": {"title.keyword": "sofa"}}) == set()
     assert found({"wildcard": {"title.keyword": "*Sofa*"}}) == {"s4"}
     assert found({"wildcard": {"title.keyword": "*sofa"}}) == {"s1", "s2", "s3", "s5"}
+    assert found({"term": {"title.keyword": "Sofa bed"}}) == {"s4"}
+    assert found({"term": {"title.keyword": "sofa bed"}}) == set()
+
+
+def test_a_facet_on_the_title_keyword_counts_each_title_as_written(service):
+    body = {"size": 0, "aggs": {"names": {"terms": {"field": "title.keyword", "size": 3, "order": {"_key": "asc"}}}}}
+    answer = service.post("/products/_search", json=body)
+    assert answer.status_code == 200, answer.get_json()
+    buckets = answer.get_json()["aggregations"]["names"]["buckets"]
+    assert [(b["key"], b["doc_count"]) for b in buckets] == [("Corner sofa", 1), ("Desk lamp", 1), ("Floor lamp", 1)]
 
 
 def test_a_page_the_body_did_not_sort_carries_no_sort_values_and_a_sorted_one_does(service):

@@ -93,10 +93,13 @@ def test_a_field_without_one_order_is_a_501_naming_the_sort(client, field):
     assert response.get_json()["error"]["unsupported"] == "sort[0]"
 
 
-def test_title_keyword_is_known_to_sorts_alone(client):
-    # A term on it would be read as words of the title: it stays a 501, as before sorting knew it.
+def test_a_term_on_title_keyword_matches_the_title_as_written_not_its_words(client):
     response = client.post("/products/_search", json={"query": {"term": {"title.keyword": "Oak table"}}})
-    assert response.status_code == 501
+    assert response.status_code == 200
+    hits = response.get_json()["hits"]["hits"]
+    assert hits and {hit["_source"]["title"] for hit in hits} == {"Oak table"}
+    lower = client.post("/products/_search", json={"query": {"term": {"title.keyword": "oak table"}}}).get_json()
+    assert lower["hits"]["hits"] == []
 
 
 def test_a_value_longer_than_tantivy_keeps_sorts_by_its_beginning_not_as_missing(catalog_client):
