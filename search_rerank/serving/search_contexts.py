@@ -109,6 +109,9 @@ class Scroll:
         without words; the id as the last key; after the cursor on a later page."""
         sort = embedded.sort
         if sort is None and embedded.search.text.strip():
+            given = self.body.get("sort")
+            if isinstance(given, list) and len(given) > 1:  # _score first, then fields that order its ties
+                raise Unsupported("scroll", "sorted by _score then fields (sort by the fields, or by _doc)")
             self._cursor_of(offset=True)
             embedded.lexical_order = True
             self.compiled = embedded

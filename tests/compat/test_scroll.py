@@ -387,3 +387,9 @@ def test_a_page_sorted_by_fields_in_a_point_in_time_may_be_as_large_as_a_scrolls
 def test_a_pit_that_is_not_an_object_of_its_keys_is_a_400_naming_it(embedded, pit, field):
     answer = embedded.post("/_search", json={"pit": pit})
     assert answer.status_code == 400 and answer.get_json()["error"]["field"] == field
+
+
+def test_a_scroll_of_words_sorted_by_score_then_a_field_is_a_501_not_the_lexical_order_alone(embedded):
+    body = {"size": 5, "query": {"match": {"title": "oak"}}, "sort": [{"_score": "desc"}, {"price": "asc"}]}
+    answer = embedded.post("/products/_search?scroll=1m", json=body)
+    assert answer.status_code == 501 and answer.get_json()["error"]["unsupported"] == "scroll"
