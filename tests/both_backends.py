@@ -1,18 +1,34 @@
 """What service tests share that run a catalogue's requests on the embedded backend and on a cluster alike.
 
-A module defines its own ``embedded`` fixture (module-scoped: one index for its tests) and a ``client``
-fixture parametrized over :data:`BACKENDS` that returns :func:`backend_client`.
+A module takes its ``embedded`` and ``client`` fixtures from :func:`backend_fixtures`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
 
 from search_rerank.core.product import Product
 
 BACKENDS = ("embedded", "opensearch")
+
+
+def backend_fixtures(catalog: list[Product], **service: Any) -> tuple[Any, Any]:
+    """A module's ``embedded`` fixture (module-scoped: one index of ``catalog`` for its tests) and its ``client``
+    fixture, parametrized over :data:`BACKENDS` (:func:`backend_client`): ``embedded, client =
+    backend_fixtures(CATALOG)``."""
+
+    @pytest.fixture(scope="module")
+    def embedded(catalog_client: Any) -> FlaskClient:
+        return catalog_client(catalog, **service)
+
+    @pytest.fixture(params=BACKENDS)
+    def client(request: Any) -> FlaskClient:
+        return backend_client(request, catalog, **service)
+
+    return embedded, client
 
 
 def backend_client(request: Any, catalog: list[Product], **service: Any) -> FlaskClient:

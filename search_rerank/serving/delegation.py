@@ -110,6 +110,7 @@ from .body_checks import (
     a_keep_alive,
     a_keyword,
     a_number,
+    a_string,
     an_object,
     clause_list,
     fuzzy_counts,
@@ -208,9 +209,10 @@ TRANSLATED_OPTIONS = {
     "enable_position_increments",
     "escape",
     "time_zone",
+    "flags",
 }
-# Options whose one value here is what the translation does (a type that only scores, every operator parsed).
-TRANSLATED_OPTIONS_VALUES = {"type": ("best_fields", "most_fields"), "flags": ("ALL",)}
+# Options whose one value here is what the translation does (a type that only scores).
+TRANSLATED_OPTIONS_VALUES = {"type": ("best_fields", "most_fields")}
 # A fuzzy word's options, by the query_string name: the fuzzy query's.
 FUZZY_OPTIONS = {
     "fuzzy_max_expansions": "max_expansions",
@@ -795,7 +797,13 @@ class ClusterFields:
 
         operator = str(spec.get("default_operator", "or"))
         try:
-            tree = query_string.parse(text, operator, simple=kind != "query_string", wordless=wordless)
+            tree = query_string.parse(
+                text,
+                operator,
+                simple=kind != "query_string",
+                wordless=wordless,
+                flags=query_string.flags_of(kind, spec, where),
+            )
         except query_string.QuerySyntaxError as exc:
             raise InvalidQuery(f"{where}.query", str(exc)) from None
         except query_string.SyntaxUnsupported:
@@ -1068,10 +1076,21 @@ class ClusterFields:
             if isinstance(order, Mapping) and "nested" in order:
                 nested_sort(name, order, path)  # the index holds a catalog's objects flattened: the field's values
                 order = {k: v for k, v in order.items() if k != "nested"}
-            resolved = self.resolve(name, KEYWORD, path)
+            unmapped = order.get("unmapped_type") if isinstance(order, Mapping) else None
+            try:
+                resolved = self.resolve(name, KEYWORD, path)
+            except Unsupported:
+                if unmapped is None:
+                    raise
+                # A field no product holds: it orders nothing (as embedded_search._sort_target says), and is not
+                # sent, so that a name the service does not answer for never reaches the cluster's own fields.
+                a_string(unmapped, f"{path}.{name}.unmapped_type")
+                continue
             if resolved.attribute is not None:
                 raise Unsupported(path, "sorting by an attribute (several values per product)")
             out.append(resolved.name if order is None else {resolved.name: order})
+        if not out:
+            return None
         return None if len(out) == 1 and led_by_score(out) else out
 
     def highlight(self, spec: Any) -> tuple[dict[str, Any], dict[str, list[str]]]:
@@ -1248,8 +1267,11 @@ def query_words(query: Any) -> list[str]:
         if not isinstance(text, str):
             return []
         try:
-            tree = query_string.parse(text, str(spec.get("default_operator", "or")), simple=kind != "query_string")
-        except (query_string.QuerySyntaxError, query_string.SyntaxUnsupported):
+            flags = query_string.flags_of(kind, spec, kind)
+            tree = query_string.parse(
+                text, str(spec.get("default_operator", "or")), simple=kind != "query_string", flags=flags
+            )
+        except (query_string.QuerySyntaxError, query_string.SyntaxUnsupported, InvalidQuery):
             return [text]
         wanted = query_string.positive_text(tree, lambda name: name is None or name in LEXICAL_FIELDS)
         return [wanted] if wanted else []

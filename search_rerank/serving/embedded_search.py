@@ -180,6 +180,8 @@ FUNCTION_SCORE_KEYS = (
     *FUNCTION_SCORE_FUNCTIONS,
 )
 """What Elasticsearch's FunctionScoreQueryBuilder reads: another key is a 400 naming it, as there."""
+BOOSTING_KEYS = ("positive", "negative", "negative_boost", "boost", "_name")
+"""What Elasticsearch's BoostingQueryBuilder reads."""
 SCORE_MODES = ("multiply", "sum", "avg", "first", "max", "min")
 BOOST_MODES = ("multiply", "replace", "sum", "avg", "max", "min")
 # tantivy computes these itself (Elasticsearch's request and response format), each answered to ``?typed_keys``
@@ -963,6 +965,8 @@ class Compiler:
             return Compiled(self.query(an_object(spec, where).get("filter"), f"{where}.filter", False).constraint)
         if kind == "function_score":
             return self._function_score(an_object(spec, where), where, scoring)
+        if kind == "boosting":
+            return self._boosting(an_object(spec, where), where, scoring)
         if kind == "dis_max":
             queries = an_object(spec, where).get("queries")
             if not isinstance(queries, list) or not queries:
@@ -1003,6 +1007,21 @@ class Compiler:
                 self.ignore(f"{path}.{key}")
         inner = spec.get("query")
         return Compiled() if inner is None else self.query(inner, f"{path}.query", scoring)
+
+    def _boosting(self, spec: Mapping[str, Any], path: str, scoring: bool) -> Compiled:
+        """Its ``positive`` query: ``negative`` only lowers the scores of the matches it also matches (a shop's
+        "sold out last"), and the pipeline ranks, so it is ignored as a function_score's functions are, after it
+        is read as Elasticsearch's parser reads it (a malformed one, or no ``negative_boost``, is a 400)."""
+        known_keys(spec, path, BOOSTING_KEYS)
+        for key in ("positive", "negative", "negative_boost"):
+            if spec.get(key) is None:
+                raise InvalidQuery(f"{path}.{key}", "required")
+        if a_number(spec["negative_boost"], f"{path}.negative_boost") < 0:
+            raise InvalidQuery(f"{path}.negative_boost", "must not be negative")
+        with contextlib.suppress(Unsupported):  # one this index cannot answer changes nothing here either
+            self.query(spec["negative"], f"{path}.negative", False)
+        self.ignore(f"{path}.negative")
+        return self.query(spec["positive"], f"{path}.positive", scoring)
 
     def _match(self, kind: str, spec: Any, path: str, scoring: bool) -> Compiled:
         name, value = single_key(spec, path)
@@ -1149,11 +1168,8 @@ class Compiler:
     def _query_string(self, kind: str, spec: Any, path: str, scoring: bool) -> Compiled:
         spec = an_object(spec, path)
         text = a_string(spec.get("query"), f"{path}.query")
-        # Both decide which products match; answered without them, the search would match others.
-        if spec.get("minimum_should_match") is not None:
-            raise Unsupported(f"{path}.minimum_should_match", f"minimum_should_match on {kind}")
-        if kind == "simple_query_string" and str(spec.get("flags", "ALL")).upper() != "ALL":
-            raise Unsupported(f"{path}.flags", "simple_query_string flags other than ALL (they turn operators off)")
+        msm = ShouldMatch.parse(spec.get("minimum_should_match"), f"{path}.minimum_should_match")
+        flags = query_string.flags_of(kind, spec, path)
         operator = spec.get("default_operator", "or")
         names = spec.get("fields", spec.get("default_field"))
         defaults = self.default_fields(names, f"{path}.fields")
@@ -1177,7 +1193,9 @@ class Compiler:
             return all(is_text(name) for name in fields) and not self.leg.analyze(word.text)
 
         try:
-            tree = query_string.parse(text, str(operator), simple=kind == "simple_query_string", wordless=wordless)
+            tree = query_string.parse(
+                text, str(operator), simple=kind == "simple_query_string", wordless=wordless, flags=flags
+            )
         except query_string.QuerySyntaxError as exc:
             raise InvalidQuery(f"{path}.query", str(exc)) from None
         except query_string.SyntaxUnsupported as exc:
@@ -1196,13 +1214,54 @@ class Compiler:
             a_count(spec.get("phrase_slop", 0), f"{path}.phrase_slop"),
         )
         with self.options_of(spec):
-            constraint = self.tree(tree, defaults, every, f"{path}.query", tilde)
+            if msm is None:
+                constraint = self.tree(tree, defaults, every, f"{path}.query", tilde)
+            else:
+                across = kind == "simple_query_string"
+                constraint = self._at_least(tree, defaults, every, f"{path}.query", tilde, msm, across)
         # Wildcard words (sof*) are no words the legs can search for: the lexical leg scores the query's
         # matches beside its words, as it does a word being typed, or a query of wildcards alone would find none.
         scored = [constraint] if scoring and query_string.has_wildcards(tree) else []
         return Compiled(constraint, [wanted] if wanted else [], scored)
 
-    def tree(self, node: query_string.Node, defaults: list[str], every: bool, path: str, tilde: Tilde) -> tantivy.Query:
+    def _at_least(
+        self,
+        tree: query_string.Node,
+        defaults: list[str],
+        every: bool,
+        path: str,
+        tilde: Tilde,
+        msm: ShouldMatch,
+        across: bool,
+    ) -> tantivy.Query:
+        """A query string with a ``minimum_should_match``, which Elasticsearch applies to the parsed text's top
+        clause where that is a boolean query: a text of plain words on the default fields ("oak dining table"), at
+        least that many of the words, in one field as a ``multi_match`` counts them (Elasticsearch's documented
+        reading of a ``query_string`` over several fields) or ``across`` them (a ``simple_query_string``, whose
+        parser makes each word one clause over every field); otherwise at least that many of the top clause's
+        optional clauses. A text of one clause (one word, or a ``simple_query_string`` whose flags leave white space
+        as text) is that many of its words where it is searched in one field; over several Elasticsearch makes it
+        a disjunction of the fields, to which it applies none."""
+        words = query_string.words(tree)
+        if isinstance(tree, query_string.Word) and len(defaults) > 1:
+            return self.tree(tree, defaults, every, path, tilde)
+        if _only_words(tree) and all(word.tilde is None for word in words):
+            text = " ".join(word.text for word in words)
+            return self.words(
+                defaults, text, False, False, path, minimum_should_match=msm, across=across, readings=True
+            )
+        if not isinstance(tree, query_string.Group):
+            return self.tree(tree, defaults, every, path, tilde)
+        optional = sum(occur == query_string.SHOULD for occur, _ in tree.clauses)
+        required = msm.of(optional)
+        if required > optional:
+            return tantivy.Query.empty_query()
+        return self.tree(tree, defaults, every, path, tilde, optional=required)
+
+    def tree(
+        self, node: query_string.Node, defaults: list[str], every: bool, path: str, tilde: Tilde, optional: int = 0
+    ) -> tantivy.Query:
+        """The query of a parsed query string; a group's, with at least ``optional`` of its optional clauses."""
         if isinstance(node, query_string.Everything):
             return tantivy.Query.all_query()
         if isinstance(node, query_string.Word):
@@ -1239,7 +1298,7 @@ class Compiler:
                 clauses.append((occurs[occur], self.tree(child, defaults, every, path, tilde)))
             finally:
                 self._negated -= occur == query_string.MUST_NOT
-        return tantivy.Query.boolean_query(clauses)
+        return tantivy.Query.boolean_query(clauses, minimum_number_should_match=optional or None)
 
     def span(self, node: query_string.Span, path: str) -> tantivy.Query:
         """A query_string range (``price:[10 TO *]``, ``price:>=10``) on its field; a date's ends in the query's
@@ -2992,7 +3051,9 @@ def parse_sort(sort: Any, compiler: Compiler, path: str = "sort") -> FieldSort |
                 keys.append(SortKey(SCORE, True))
             continue
         descending = (order or "asc") == "desc"
-        target = compiler.target("id" if name == INDEX_ORDER else name, where)
+        target = _sort_target(compiler, name, options if isinstance(item, Mapping) else None, where)
+        if target is None:
+            continue
         sortable = target.sort
         if sortable is None:
             raise Unsupported(where, f"sorting by {name!r} (sortable: {SORTABLE})")
@@ -3003,6 +3064,25 @@ def parse_sort(sort: Any, compiler: Compiler, path: str = "sort") -> FieldSort |
     if not keys:
         return None
     return FieldSort(keys[0].field, keys[0].descending, tuple(keys[1:]), named=first, score_first=score_first)
+
+
+def _sort_target(compiler: Compiler, name: str, options: Any, where: str) -> Target | None:
+    """The field a sort key names; None for one the index does not hold that names an ``unmapped_type``.
+
+    Elasticsearch sorts by such a field as if no product had a value in it: the key orders nothing, and a
+    client names the type so that one sort can serve indexes that hold the field and ones that do not (Kibana's
+    and dashboards' ``@timestamp``, a shop's optional ``rating``). Here the key is left out, its sort value too;
+    without an ``unmapped_type``, an unknown field is refused as before.
+    """
+    unmapped = options.get("unmapped_type") if isinstance(options, Mapping) else None
+    if unmapped is not None:
+        a_string(unmapped, f"{where}.{name}.unmapped_type")
+    try:
+        return compiler.target("id" if name == INDEX_ORDER else name, where)
+    except Unsupported:  # a field the index does not hold (Compiler.target)
+        if unmapped is None:
+            raise
+        return None
 
 
 def _several(target: Target, options: Any, descending: bool, where: str) -> str:

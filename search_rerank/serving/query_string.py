@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import wildcards
-from .body_checks import MAX_INT
+from .body_checks import MAX_INT, InvalidQuery
 
 MUST, SHOULD, MUST_NOT = "must", "should", "must_not"
 MAX_NESTING = 30
@@ -120,20 +120,57 @@ _RANGE = re.compile(r"([\[{])\s*(\S+)\s+TO\s+(\S+?)\s*([\]}])")
 _COMPARISON = re.compile(r"(>=|<=|>|<)(\S+)")
 
 
+SIMPLE_FLAGS = {
+    **{"AND": 1, "NOT": 2, "OR": 4, "PREFIX": 8, "PHRASE": 16, "PRECEDENCE": 32, "ESCAPE": 64, "WHITESPACE": 128},
+    **{"FUZZY": 256, "NEAR": 512},
+}
+"""``simple_query_string``'s operators by the names of its ``flags``, each with its bit in Lucene's
+SimpleQueryParser (a number of ``flags`` is their sum; ``SLOP`` is ``NEAR``)."""
+EVERY_OPERATOR = frozenset(SIMPLE_FLAGS)
+
+
+def flags_of(kind: str, spec: Mapping[str, Any], where: str) -> frozenset[str]:
+    """The operators a ``simple_query_string``'s ``flags`` turns on, read as Elasticsearch reads them: names
+    joined by ``|`` in any case (``"OR|AND|PREFIX"``; ``ALL`` among them, every one; ``NONE``, none) or the sum
+    of their bits (-1: every one); a ``query_string`` reads every operator. An unknown flag is a 400 naming
+    ``flags`` (``where`` is the query's path)."""
+    value = spec.get("flags", "ALL") if kind == "simple_query_string" else "ALL"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return EVERY_OPERATOR if value == -1 else frozenset(n for n, bit in SIMPLE_FLAGS.items() if value & bit)
+    if not isinstance(value, str):
+        raise InvalidQuery(f"{where}.flags", f"expected flags joined by | or a number, not {value!r}")
+    names = [name.strip().upper() for name in value.split("|")] if value else ["ALL"]
+    on: set[str] = set()
+    for name in names:
+        if name == "ALL":
+            return EVERY_OPERATOR
+        if name == "SLOP":
+            name = "NEAR"
+        if name != "NONE" and name not in SIMPLE_FLAGS:
+            raise InvalidQuery(f"{where}.flags", f"unknown simple_query_string flag [{name}]")
+        on |= {name} - {"NONE"}
+    return frozenset(on)
+
+
 def parse(
-    text: str, default_operator: str = "or", simple: bool = False, wordless: Callable[[Word], bool] = lambda w: False
+    text: str,
+    default_operator: str = "or",
+    simple: bool = False,
+    wordless: Callable[[Word], bool] = lambda w: False,
+    flags: frozenset[str] = EVERY_OPERATOR,
 ) -> Node:
     """The tree of ``text``; raises :class:`QuerySyntaxError` or :class:`SyntaxUnsupported`.
 
     ``wordless`` says which words the analyzer leaves nothing of ("&", "!!"): Elasticsearch's parsers drop such
     a clause as if it were not there (their match queries' zero_terms_query is null), where a clause of no
-    words would match nothing: "grey & sofa" under AND finds the grey sofas.
+    words would match nothing: "grey & sofa" under AND finds the grey sofas. ``flags``: the operators a
+    ``simple_query_string`` reads (:func:`flags_of`); the others' characters are text.
     """
     default = {"or": SHOULD, "and": MUST}.get(default_operator.lower())
     if default is None:
         raise QuerySyntaxError(f"default_operator must be AND or OR, not {default_operator!r}")
     if simple:
-        return _SimpleParser(text, default, wordless).parse()
+        return _SimpleParser(text, default, wordless, flags).parse()
     parser = _Parser(_tokens(text), default, wordless)
     node = parser.query(top=True)
     if parser.pos != len(parser.tokens):
@@ -408,18 +445,31 @@ class _SimpleParser:
     is (a AND b) OR c); a ``-`` right before a clause makes it "everything but the clause", joined to the rest
     by the operator like any clause (with the default OR, "sofa -grey" also matches whatever is not grey, as
     Elasticsearch documents), and a ``-`` before a space negates nothing; a ``+`` or ``|`` with nothing before
-    it, a ``)`` or ``"`` without its pair, and an empty ``()`` or ``""`` are ignored. It never fails.
+    it, a ``)`` or ``"`` without its pair, and an empty ``()`` or ``""`` are ignored. It never fails. An operator
+    its ``flags`` leave off is text, as there: without ``WHITESPACE`` the whole text is one word of several
+    words, without ``PHRASE`` a quote is part of a word.
     """
 
     WHITESPACE = " \t\n\r"
+    OPERATORS = {"(": "PRECEDENCE", ")": "PRECEDENCE", '"': "PHRASE", "+": "AND", "|": "OR", "-": "NOT"}
+    OPERATORS |= dict.fromkeys(WHITESPACE, "WHITESPACE")
     ENDS_A_WORD = '"|+()' + WHITESPACE
+    """The operators that end a word (Lucene's tokenFinished): ``-`` and ``\\`` do not."""
 
-    def __init__(self, text: str, default: str, wordless: Callable[[Word], bool]):
+    def __init__(self, text: str, default: str, wordless: Callable[[Word], bool], flags: frozenset[str]):
         self.text = text
         self.default = default
         self.wordless = wordless
-        self.closing = _closing_parentheses(text)
+        self.flags = flags
+        self.closing = _closing_parentheses(text, "ESCAPE" in flags)
         self.depth = 0
+
+    def _operator(self, char: str) -> str | None:
+        """``char`` where it is an operator the flags turn on, else None (it is text)."""
+        return char if self.OPERATORS.get(char, "") in self.flags else None
+
+    def _ends_a_word(self, char: str) -> bool:
+        return char in self.ENDS_A_WORD and self._operator(char) is not None
 
     def parse(self) -> Node:
         if self.text.strip() == "*":
@@ -432,12 +482,12 @@ class _SimpleParser:
             raise QuerySyntaxError(_too_deep())
         level = _Level()
         while pos < end:
-            char = self.text[pos]
+            char = self._operator(self.text[pos])
             if char == "(":
                 pos = self._group(level, pos, end)
             elif char == '"':
                 pos = self._phrase(level, pos, end)
-            elif char in "+|":
+            elif char in ("+", "|"):
                 if level.current is None and level.top is not None:
                     level.current = MUST if char == "+" else SHOULD
                 pos += 1
@@ -445,7 +495,7 @@ class _SimpleParser:
                 level.negations += 1
                 pos += 1
                 continue  # a run of minus signs applies to what follows it directly
-            elif char == ")" or char in self.WHITESPACE:
+            elif char is not None:  # ")" or white space
                 pos += 1
             else:
                 pos = self._word(level, pos, end)
@@ -486,12 +536,12 @@ class _SimpleParser:
         escaped = slop = False
         while close < end:
             char = self.text[close]
-            if not escaped and char == "\\":
+            if not escaped and char == "\\" and "ESCAPE" in self.flags:
                 escaped = True
                 close += 1
                 continue
             if not escaped and char == '"':
-                if close + 1 < end and self.text[close + 1] == "~":
+                if close + 1 < end and self.text[close + 1] == "~" and "NEAR" in self.flags:
                     close += 1
                     slop = close + 1 < end
                 break
@@ -516,16 +566,16 @@ class _SimpleParser:
         while pos < end:
             char = self.text[pos]
             if not escaped:
-                if char == "\\":
+                if char == "\\" and "ESCAPE" in self.flags:
                     escaped, prefix = True, False
                     pos += 1
                     continue
-                if char in self.ENDS_A_WORD:
+                if self._ends_a_word(char):
                     break
-                if chars and char == "~":
+                if chars and char == "~" and "FUZZY" in self.flags:
                     fuzzy = True
                     break
-                prefix = bool(chars) and char == "*"
+                prefix = bool(chars) and char == "*" and "PREFIX" in self.flags
             escaped = False
             chars.append(char)
             pos += 1
@@ -547,7 +597,7 @@ class _SimpleParser:
         while pos < end:
             pos += 1
             if pos < end:
-                if self.text[pos] in self.ENDS_A_WORD:
+                if self._ends_a_word(self.text[pos]):
                     break
                 digits.append(self.text[pos])
         number = "".join(digits)
@@ -564,8 +614,9 @@ def saturated_int(number: str) -> int:
     return MAX_INT if len(whole) > len(str(MAX_INT)) else min(int(whole or 0), MAX_INT)
 
 
-def _closing_parentheses(text: str) -> dict[int, int]:
-    """Where each parenthesis of ``text`` that has its pair closes (a backslash escapes one), by where it opens.
+def _closing_parentheses(text: str, escape: bool) -> dict[int, int]:
+    """Where each parenthesis of ``text`` that has its pair closes (a backslash escapes one where ``escape``), by
+    where it opens.
 
     One pass, as Lucene's simple parser pairs them: looking for each one's pair from where it opens cost a pass
     of the rest of the text per parenthesis, so a text of unpaired ones took time quadratic in its length.
@@ -576,7 +627,7 @@ def _closing_parentheses(text: str) -> dict[int, int]:
     for pos, char in enumerate(text):
         if escaped:
             escaped = False
-        elif char == "\\":
+        elif char == "\\" and escape:
             escaped = True
         elif char == "(":
             opened.append(pos)

@@ -1,9 +1,10 @@
 """The embedded backend's Query DSL against a reference: generated bodies must match what the reference matches.
 
 A seeded generator writes query clauses (match with operator, minimum_should_match and fuzziness, the phrase
-and prefix queries, every multi_match type, combined_fields, query_string and simple_query_string, term,
-terms, range, exists, ids, nested bool, constant_score, dis_max, function_score) from the words of a seeded
-catalogue, with misspellings, digits, capitals, punctuation and empty text. Each runs on the embedded backend
+and prefix queries, every multi_match type, combined_fields, query_string and simple_query_string with
+minimum_should_match and flags, term, terms, range, exists, ids, nested bool, constant_score, dis_max,
+function_score, boosting) from the words of a seeded catalogue, with misspellings, digits, capitals,
+punctuation and empty text. Each runs on the embedded backend
 and on a reference index of the same catalogue on osmem-server (analysed as the product index is: standard
 words, lower-cased, porter2 stems), in filter context, as a post_filter and on a page sorted by price (where
 Elasticsearch's match set decides the hits), and the two must agree on hits.total, the set of hits and the
@@ -13,8 +14,8 @@ highlight_query) must highlight the same fields and mark the same words as the r
 (number_of_fragments 0) must read the same.
 
 What is left out of the generator on purpose: a term on an analysed field and a keyword term in another case
-(the product matches a word, and keys case-insensitively, docs/COMPATIBILITY.md), wildcards, prefix, fuzzy and
-boosting queries (a 501), and the reference's own departures from Elasticsearch found by the first runs
+(the product matches a word, and keys case-insensitively, docs/COMPATIBILITY.md), wildcards, prefix and fuzzy
+queries, and the reference's own departures from Elasticsearch found by the first runs
 (osmem-server shortens a typed prefix ending in "s", counts combined_fields' minimum_should_match against one word, reads a
 query_string over several fields field by field, and counts fuzzy edits of simple_query_string otherwise).
 """
@@ -213,6 +214,12 @@ class Clauses:
         # word): one field then.
         spec["fields"] = [r.choice(TEXT_FIELDS)] if operator == "AND" and not simple else self.fields()
         spec["default_operator"] = operator
+        if simple and r.random() < 0.3:
+            spec["flags"] = r.choice(["OR|AND|PREFIX", "NONE", "AND|WHITESPACE", "NOT|PHRASE|WHITESPACE", "ALL"])
+        if (simple or len(spec["fields"]) == 1) and r.random() < 0.25:
+            # Over several fields Elasticsearch counts a query_string's words field by field (its documented
+            # reading), the reference word by word: one field then.
+            spec["minimum_should_match"] = r.choice([1, 2, "-1", "50%", "100%"])
         return {kind: spec}
 
     def clause(self, depth: int = 0) -> dict:
@@ -232,6 +239,9 @@ class Clauses:
             return {"constant_score": {"filter": self.clause(depth + 1)}}
         if roll < 0.95:
             return {"dis_max": {"queries": [self.clause(depth + 1) for _ in range(r.randint(1, 2))]}}
+        if roll < 0.97:
+            boosting = {"positive": self.clause(depth + 1), "negative": self.leaf(), "negative_boost": 0.5}
+            return {"boosting": boosting}
         return {
             "function_score": {"query": self.clause(depth + 1), "functions": [{"filter": self.leaf(), "weight": 2}]}
         }

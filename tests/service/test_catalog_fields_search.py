@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from both_backends import BACKENDS, backend_client, search
+from both_backends import backend_fixtures, search
 
 from search_rerank.core.product import Product
 
@@ -62,14 +62,7 @@ CATALOG = [
 ]
 
 
-@pytest.fixture(scope="module")
-def embedded(catalog_client):
-    return catalog_client(CATALOG)
-
-
-@pytest.fixture(params=BACKENDS)
-def client(request):
-    return backend_client(request, CATALOG)
+embedded, client = backend_fixtures(CATALOG)
 
 
 def ids(client, query: dict[str, Any], **body: Any) -> list[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from both_backends import BACKENDS, backend_client, ids, search
+from both_backends import backend_fixtures, ids, search
 
 from search_rerank.core.product import Product
 from search_rerank.serving.collapse import distinct
@@ -35,14 +35,7 @@ BY_BRAND = {"collapse": {"field": "brand.keyword"}}
 ALIASES = {"maker": "brand.keyword", "ean": ""}
 
 
-@pytest.fixture(scope="module")
-def embedded(catalog_client):
-    return catalog_client(CATALOG, field_aliases=ALIASES)
-
-
-@pytest.fixture(params=BACKENDS)
-def client(request):
-    return backend_client(request, CATALOG, field_aliases=ALIASES)
+embedded, client = backend_fixtures(CATALOG, field_aliases=ALIASES)
 
 
 def hits(client, body: dict[str, Any]) -> list[dict[str, Any]]:

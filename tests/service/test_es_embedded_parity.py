@@ -347,24 +347,6 @@ def test_query_string_syntax_error_is_a_400_naming_the_query(client):
     assert response.get_json()["error"]["field"] == "query.query_string.query"
 
 
-@pytest.mark.parametrize("kind", ["query_string", "simple_query_string"])
-def test_query_string_minimum_should_match_is_a_501_naming_it(client, kind):
-    # It decides which products match (Elasticsearch counts it over the top-level clauses); answered without it,
-    # "sofa lamp grey" with 100% listed every product with any of the words.
-    clause = {kind: {"query": "sofa lamp grey", "fields": ["title"], "minimum_should_match": "100%"}}
-    response = client.post("/products/_search", json={"query": {"bool": {"filter": [clause]}}})
-    assert response.status_code == 501
-    assert f"{kind}.minimum_should_match" in response.get_data(as_text=True)
-
-
-def test_simple_query_string_flags_other_than_all_are_a_501_naming_them(client):
-    # Flags turn operators off ("-" read as a word without NOT); answered as ALL they would match other products.
-    clause = {"simple_query_string": {"query": "sofa -grey", "fields": ["title"], "flags": "OR|AND"}}
-    response = client.post("/products/_search", json={"query": {"bool": {"filter": [clause]}}})
-    assert response.status_code == 501
-    assert "simple_query_string.flags" in response.get_data(as_text=True)
-
-
 def test_simple_query_string_flags_all_are_answered(client):
     clause = {"simple_query_string": {"query": "sofa", "fields": ["title"], "flags": "ALL"}}
     response = client.post("/products/_search", json={"query": {"bool": {"filter": [clause]}}})
@@ -486,6 +468,35 @@ def test_function_score_matches_what_its_query_matches_and_lists_its_functions_a
     plain = search(client, {"query": {"match": {"title": "sofa"}}, "size": 50})
     assert sorted(ids(body)) == sorted(ids(plain)) and body["hits"]["total"] == plain["hits"]["total"]
     assert "query.function_score.functions" in body["search_rerank"]["ignored"]
+
+
+def test_boosting_matches_what_its_positive_query_matches_and_lists_its_negative_as_ignored(client):
+    """A shop's "sold out last": the negative query lowers scores only, which the pipeline replaces."""
+    demote = {"negative": {"term": {"color.keyword": "grey"}}, "negative_boost": 0.2}
+    body = search(client, {"query": {"boosting": {"positive": {"match": {"title": "sofa"}}, **demote}}, "size": 50})
+    plain = search(client, {"query": {"match": {"title": "sofa"}}, "size": 50})
+    assert sorted(ids(body)) == sorted(ids(plain)) and body["hits"]["total"] == plain["hits"]["total"]
+    assert body["search_rerank"]["ignored"] == ["query.boosting.negative"]
+
+
+@pytest.mark.parametrize(
+    "boosting, field",
+    [
+        ({"negative": {"match_all": {}}, "negative_boost": 0.5}, "query.boosting.positive"),
+        ({"positive": {"match_all": {}}, "negative_boost": 0.5}, "query.boosting.negative"),
+        ({"positive": {"match_all": {}}, "negative": {"match_all": {}}}, "query.boosting.negative_boost"),
+        ({"positive": {}, "negative": {"match_all": {}}, "negative_boost": 0.5}, "query.boosting.positive"),
+        ({"positive": {"match_all": {}}, "negative": {"range": {"price": {"gte": "x"}}}, "negative_boost": 0.5}, "query.boosting.negative.range.price.gte"),
+        ({"positive": {"match_all": {}}, "negative": {"match_all": {}}, "negative_boost": -1}, "query.boosting.negative_boost"),
+        ({"positive": {"match_all": {}}, "negative": {"match_all": {}}, "negative_boost": "x"}, "query.boosting.negative_boost"),
+        ({"positive": {"match_all": {}}, "negative": {"match_all": {}}, "negative_boost": 1, "nagative": {}}, "query.boosting.nagative"),
+    ],
+    ids=["no-positive", "no-negative", "no-negative-boost", "empty-positive", "malformed-negative", "below-zero", "not-a-number", "misspelt-key"],
+)  # fmt: skip
+def test_a_boosting_query_elasticsearch_refuses_is_a_400_naming_the_part(client, boosting, field):
+    response = client.post("/products/_search", json={"query": {"boosting": boosting}})
+    assert response.status_code == 400, response.get_json()
+    assert response.get_json()["error"]["field"] == field
 
 
 def test_function_score_min_score_is_a_501_naming_it(client):

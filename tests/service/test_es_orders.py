@@ -207,6 +207,33 @@ def test_named_filters_are_answered_by_name_whatever_the_requests_order(client):
     assert [b["key"] for b in listed["aggregations"]["f"]["buckets"]] == ["a-oak", "z-pine"]
 
 
+def test_a_sort_key_on_a_field_the_index_lacks_that_names_an_unmapped_type_orders_nothing(client):
+    """Elasticsearch sorts by an unmapped field with an ``unmapped_type`` as if no product held a value there."""
+    sort = [{"stock_date": {"order": "desc", "unmapped_type": "date"}}, {"price": "asc"}]
+    found = answer(client, {"query": {"match": {"title": "oak"}}, "sort": sort})
+    by_price = sorted((p for p in CATALOG if "Oak" in p.title), key=lambda p: p.price or 0)
+    assert ids(found) == [p.id for p in by_price]
+    assert [hit["sort"] for hit in found["hits"]["hits"]] == [[p.price] for p in by_price]
+
+
+def test_a_sort_by_an_unmapped_field_alone_leaves_the_ranking_as_it_is(client):
+    body = {"query": {"match": {"title": "oak"}}}
+    alone = answer(client, {**body, "sort": [{"stock_date": {"unmapped_type": "long"}}]})
+    assert ids(alone) == ids(answer(client, body))
+
+
+def test_a_sort_key_on_a_field_the_index_lacks_without_an_unmapped_type_is_refused_naming_it(client):
+    response = client.post("/products/_search", json={"sort": [{"stock_date": "desc"}]})
+    assert response.status_code == 501
+    assert response.get_json()["error"]["unsupported"] == "sort[0]"
+
+
+def test_an_unmapped_type_that_is_no_string_is_a_400_naming_it(client):
+    response = client.post("/products/_search", json={"sort": [{"stock_date": {"unmapped_type": 3}}]})
+    assert response.status_code == 400
+    assert response.get_json()["error"]["field"] == "sort[0].stock_date.unmapped_type"
+
+
 # ------------------------------------------------------------------ searches delegated to a cluster
 
 
@@ -228,3 +255,10 @@ def test_score_descending_in_upper_case_is_the_pipelines_ranking_on_a_cluster(cl
     upper = answer(cluster, {"query": {"match": {"title": "sofa"}}, "sort": {"_score": {"order": "DESC"}}})
     assert ids(upper) == ids(ranked)
     assert "sort" not in upper["hits"]["hits"][0]
+
+
+def test_a_sort_key_on_a_field_the_index_lacks_that_names_an_unmapped_type_orders_nothing_on_a_cluster(cluster):
+    sort = [{"stock_date": {"order": "desc", "unmapped_type": "date"}}, {"price": "asc"}]
+    found = answer(cluster, {"query": {"match": {"title": "sofa"}}, "sort": sort})
+    prices = [hit["_source"]["price"] for hit in found["hits"]["hits"]]
+    assert len(prices) > 1 and prices == sorted(prices)

@@ -7,7 +7,7 @@ product), so neither backend has one to count."""
 from __future__ import annotations
 
 import pytest
-from both_backends import BACKENDS, backend_client, filtered
+from both_backends import backend_fixtures, filtered
 
 from search_rerank.core.product import Product
 
@@ -26,14 +26,7 @@ CATALOG = [
 EVERY = sorted(p.id for p in CATALOG)
 
 
-@pytest.fixture(scope="module")
-def embedded(catalog_client):
-    return catalog_client(CATALOG)
-
-
-@pytest.fixture(params=BACKENDS)
-def client(request):
-    return backend_client(request, CATALOG)
+embedded, client = backend_fixtures(CATALOG)
 
 
 def test_exists_on_the_description_matches_the_products_with_one(client):

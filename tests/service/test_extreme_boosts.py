@@ -9,7 +9,7 @@ import math
 from typing import Any
 
 import pytest
-from both_backends import BACKENDS, backend_client
+from both_backends import backend_fixtures
 
 from search_rerank.core.product import Product
 
@@ -25,14 +25,7 @@ OVERFLOWING = [
 ]
 
 
-@pytest.fixture(scope="module")
-def embedded(catalog_client):
-    return catalog_client(CATALOG)
-
-
-@pytest.fixture(params=BACKENDS)
-def client(request):
-    return backend_client(request, CATALOG)
+embedded, client = backend_fixtures(CATALOG)
 
 
 def strict_json(data: bytes) -> Any:

@@ -6,7 +6,7 @@ query_string turns into no match there. On both backends."""
 from __future__ import annotations
 
 import pytest
-from both_backends import BACKENDS, backend_client, filtered, ids, search
+from both_backends import backend_fixtures, filtered, ids, search
 
 from search_rerank.core.product import Product
 
@@ -17,14 +17,7 @@ CATALOG = [
 ]
 
 
-@pytest.fixture(scope="module")
-def embedded(catalog_client):
-    return catalog_client(CATALOG)
-
-
-@pytest.fixture(params=BACKENDS)
-def client(request):
-    return backend_client(request, CATALOG)
+embedded, client = backend_fixtures(CATALOG)
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
-from both_backends import BACKENDS, backend_client, search
+from both_backends import backend_fixtures, search
 
 from search_rerank.core.product import Product
 
@@ -31,14 +30,7 @@ MAGENTO = {"stored_fields": "_none_", "docvalue_fields": ["_id", "_score"]}
 ALIASES = {"manufacturer": "brand.keyword", "ean": "", "store": "=DE"}
 
 
-@pytest.fixture(scope="module")
-def embedded(catalog_client):
-    return catalog_client(CATALOG, field_aliases=ALIASES)
-
-
-@pytest.fixture(params=BACKENDS)
-def client(request):
-    return backend_client(request, CATALOG, field_aliases=ALIASES)
+embedded, client = backend_fixtures(CATALOG, field_aliases=ALIASES)
 
 
 def hits(client, **body: Any) -> list[dict[str, Any]]:

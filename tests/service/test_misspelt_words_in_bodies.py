@@ -10,7 +10,7 @@ failing)."""
 from __future__ import annotations
 
 import pytest
-from both_backends import BACKENDS, backend_client, filtered, ids, search
+from both_backends import backend_fixtures, filtered, ids, search
 
 from search_rerank.core.product import Product
 
@@ -49,14 +49,7 @@ REFUSED = [
 ]
 
 
-@pytest.fixture(scope="module")
-def embedded(catalog_client):
-    return catalog_client(CATALOG)
-
-
-@pytest.fixture(params=BACKENDS)
-def client(request):
-    return backend_client(request, CATALOG)
+embedded, client = backend_fixtures(CATALOG)
 
 
 def test_a_misspelt_word_in_a_filter_finds_the_products_with_the_word_spelt_right(client):

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-from both_backends import BACKENDS, backend_client, search
+from both_backends import backend_fixtures, search
 
 from search_rerank.core.product import Product
 
@@ -37,14 +36,7 @@ def names_aggregation(path: str, value: dict[str, Any], size: int = 10) -> dict[
 STRING_FACETS = names_aggregation("string-facet", {"terms": {"field": "string-facet.facet-value"}})
 
 
-@pytest.fixture(scope="module")
-def embedded(catalog_client):
-    return catalog_client(CATALOG, field_aliases=ALIASES)
-
-
-@pytest.fixture(params=BACKENDS)
-def client(request):
-    return backend_client(request, CATALOG, field_aliases=ALIASES)
+embedded, client = backend_fixtures(CATALOG, field_aliases=ALIASES)
 
 
 def aggregations(client, aggs: dict[str, Any], query: dict[str, Any] = SOFA, path: str = "") -> dict[str, Any]:

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from both_backends import BACKENDS, backend_client, catalog_on, search
+from both_backends import BACKENDS, backend_fixtures, catalog_on, search
 from test_catalog_fields_search import CATALOG as FIELDS_CATALOG
 from test_name_value_facets import (
     ALIASES,
@@ -27,14 +27,7 @@ from search_rerank.core.product import Product
 INTEGER_FACETS = names_aggregation("integer-facet", {"stats": {"field": "integer-facet.facet-value"}})
 
 
-@pytest.fixture(scope="module")
-def embedded(catalog_client):
-    return catalog_client(CATALOG, field_aliases=ALIASES)
-
-
-@pytest.fixture(params=BACKENDS)
-def client(request):
-    return backend_client(request, CATALOG, field_aliases=ALIASES)
+embedded, client = backend_fixtures(CATALOG, field_aliases=ALIASES)
 
 
 def post(client, body: dict[str, Any], path: str = "/products/_search"):

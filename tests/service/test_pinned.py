@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from both_backends import BACKENDS, backend_client, catalog_on, ids, search
+from both_backends import BACKENDS, backend_fixtures, catalog_on, ids, search
 
 from search_rerank.core.product import Product
 
@@ -27,14 +27,7 @@ SOFAS = {"s1", "s2", "s3", "s4", "s5"}
 SOFA = {"match": {"title": "sofa"}}
 
 
-@pytest.fixture(scope="module")
-def embedded(catalog_client):
-    return catalog_client(CATALOG)
-
-
-@pytest.fixture(params=BACKENDS)
-def client(request):
-    return backend_client(request, CATALOG)
+embedded, client = backend_fixtures(CATALOG)
 
 
 def pinned(*pins: str, organic: dict[str, Any] = SOFA) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from search_rerank.serving.body_checks import InvalidQuery
 from search_rerank.serving.query_string import (
     MUST,
     MUST_NOT,
@@ -17,6 +18,7 @@ from search_rerank.serving.query_string import (
     SyntaxUnsupported,
     Wildcard,
     Word,
+    flags_of,
     parse,
     positive_text,
 )
@@ -271,3 +273,62 @@ def test_simple_query_string_of_many_unpaired_parentheses_is_parsed_in_linear_ti
     started = time.perf_counter()
     assert parse(text, simple=True) == Word(None, "sofa")
     assert time.perf_counter() - started < 1.0
+
+
+def simple(text: str, flags: str | int) -> object:
+    return parse(text, simple=True, flags=flags_of("simple_query_string", {"flags": flags}, "q"))
+
+
+def test_simple_query_string_flags_none_read_every_operator_as_text_of_one_word():
+    assert simple('"grey sofa" -lamp | (red)', "NONE") == Word(None, '"grey sofa" -lamp | (red)')
+
+
+def test_simple_query_string_flags_without_not_read_a_minus_as_part_of_a_word():
+    assert simple("sofa -grey", "OR|AND|WHITESPACE") == Group(
+        ((SHOULD, Word(None, "sofa")), (SHOULD, Word(None, "-grey")))
+    )
+
+
+def test_simple_query_string_flags_without_phrase_read_quotes_as_part_of_the_words():
+    assert simple('"grey sofa"', "WHITESPACE") == Group(((SHOULD, Word(None, '"grey')), (SHOULD, Word(None, 'sofa"'))))
+
+
+def test_simple_query_string_flags_without_prefix_read_a_trailing_star_as_text():
+    assert simple("sof*", "WHITESPACE|FUZZY") == Word(None, "sof*")
+    assert simple("sof*", "PREFIX") == Wildcard(None, ("sof", Wild.ANY))
+
+
+def test_simple_query_string_flags_without_fuzzy_read_a_tilde_as_text():
+    assert simple("sofa~1", "prefix|whitespace") == Word(None, "sofa~1")
+    assert simple("sofa~1", "fuzzy") == Word(None, "sofa", tilde="1")
+
+
+def test_simple_query_string_flags_without_near_read_a_phrases_slop_as_a_word_after_it():
+    phrase = Word(None, "grey sofa", phrase=True)
+    assert simple('"grey sofa"~2', "PHRASE") == Group(((SHOULD, phrase), (SHOULD, Word(None, "~2"))))
+    assert simple('"grey sofa"~2', "PHRASE|SLOP") == Word(None, "grey sofa", phrase=True, tilde="2")
+
+
+def test_simple_query_string_flags_without_precedence_read_parentheses_as_text():
+    assert simple("(sofa)", "WHITESPACE") == Word(None, "(sofa)")
+
+
+def test_simple_query_string_flags_without_escape_keep_the_backslash_in_the_word():
+    assert simple("a\\+b", "AND") == Group(((MUST, Word(None, "a\\")), (MUST, Word(None, "b"))))
+    assert simple("a\\+b", "AND|ESCAPE") == Word(None, "a+b")
+
+
+@pytest.mark.parametrize("flags", ["ALL", "or|ALL", "", -1])
+def test_simple_query_string_flags_all_read_every_operator(flags):
+    assert simple("sofa -grey", flags) == simple("sofa -grey", 2**10 - 1)
+
+
+def test_simple_query_string_flags_as_a_number_are_the_sum_of_their_bits():
+    assert simple("sofa -grey", 2 | 128) == simple("sofa -grey", "NOT|WHITESPACE")
+
+
+@pytest.mark.parametrize("flags", ["OR|NEARBY", True, ["OR"]])
+def test_simple_query_string_flags_elasticsearch_refuses_are_a_400_naming_them(flags):
+    with pytest.raises(InvalidQuery) as refused:
+        flags_of("simple_query_string", {"flags": flags}, "query.simple_query_string")
+    assert refused.value.field == "query.simple_query_string.flags"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import tantivy
-from both_backends import BACKENDS, backend_client, ids, search
+from both_backends import backend_fixtures, ids, search
 
 from search_rerank.core.product import Product
 from search_rerank.serving import embedded_search
@@ -30,14 +30,7 @@ CATALOG = [
 EVERY = {"match_all": {}}
 
 
-@pytest.fixture(scope="module")
-def embedded(catalog_client):
-    return catalog_client(CATALOG)
-
-
-@pytest.fixture(params=BACKENDS)
-def client(request):
-    return backend_client(request, CATALOG)
+embedded, client = backend_fixtures(CATALOG)
 
 
 def pages(client, sort: list[Any], size: int, **body: Any) -> list[list[str]]:
