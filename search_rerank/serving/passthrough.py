@@ -5,7 +5,9 @@ sends requests that are not searches: ``GET /products/_mapping``,
 ``POST /products/_field_caps``, ``GET /_cat/indices``, ``GET /products/_doc/1``,
 the client's ``HEAD /`` ping. With a cluster backend (``lexical.backend`` =
 ``elasticsearch`` or ``opensearch``) they go to ``lexical.url`` as they came
-(method, raw path, query string, body and content type) and the cluster's
+(method, raw path, query string, body and content type; a served name of
+``service.index_names`` in the path is the cluster's ``lexical.index``, as
+in a search, see ``ClusterPassthrough.on_cluster``) and the cluster's
 status and body come back as they are, with the headers its clients read
 (:data:`ANSWER_HEADERS`: never a cookie that a load balancer in front of the
 cluster set for the service); a failure (5xx) keeps its status, but its body,
@@ -340,6 +342,16 @@ def is_index_expression(segment: str) -> bool:
     return "/" not in segment and (segment == "_all" or not segment.startswith("_"))
 
 
+def index_position(segments: Sequence[str]) -> int | None:
+    """Which of a path's decoded segments is the index expression it reads (``/products/_doc/1``: the first;
+    ``/_cat/count/products``: the third), None where it names none."""
+    if segments and is_index_expression(segments[0]):
+        return 0
+    if len(segments) == 3 and segments[0] == "_cat" and (*segments[:2], "{index}") in ROOT_READS:
+        return 2
+    return None
+
+
 def serves_only(expression: str, served: AbstractSet[str]) -> bool:
     """Whether an index expression (``products``, ``a,b``) names served indices only: no ``_all``, wildcard,
     exclusion or date math, which the cluster would expand to indices this service does not serve."""
@@ -527,6 +539,9 @@ class ClusterPassthrough:
         self.max_json_depth = settings.service.max_json_depth
         served = {*settings.service.index_names, lexical.index} - {settings.personalisation.profile_index}
         self.served: frozenset[str] = frozenset(served)
+        self.cluster_index = lexical.index
+        self.front_names = self.served - {lexical.index}
+        """The names a front end may call the served index by that are not the cluster's (see :meth:`on_cluster`)."""
         self._slots = threading.BoundedSemaphore(settings.service.passthrough_concurrency)
         self.timeout_s = lexical.request_timeout_s
         self.breaker = breaker
@@ -545,6 +560,7 @@ class ClusterPassthrough:
 
     def forward(self, method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes) -> Response:
         """Send ``method target`` (raw path and query string) with ``headers`` and ``body``; the cluster's answer."""
+        target = self.on_cluster(target)
         path = target.split("?", 1)[0]
         sent = plain_media_types(forwarded(headers)) if self.plain_json else forwarded(headers)
         content_type = next((value for name, value in sent.items() if name.lower() == "content-type"), None)
@@ -639,6 +655,31 @@ class ClusterPassthrough:
         for name, value in answer_headers(answer.headers.items()):
             response.headers.add(name, value)
         return response
+
+    def on_cluster(self, target: str) -> str:
+        """``target`` with each served name of its index expression that is not the cluster's index
+        (``service.index_names``) written as the cluster's index (``lexical.index``), as this service's searches
+        of that name search it: ``GET /products/_doc/1`` reads the served product whatever the cluster calls its
+        index, as an alias would (the answer names the cluster's index, as Elasticsearch's names an alias's).
+
+        It runs before :meth:`refusal`, which authorises the path as it is then sent; a path that is not
+        canonical is left as it came, for :meth:`refusal` to refuse.
+        """
+        path, mark, query = target.partition("?")
+        try:
+            segments = path_segments(path)
+        except NotCanonical:
+            return target
+        at = index_position(segments)
+        if at is None:
+            return target
+        names = segments[at].split(",")
+        renamed = list(dict.fromkeys(self.cluster_index if name in self.front_names else name for name in names))
+        if renamed == names:
+            return target
+        raw = path.split("/")
+        raw[at + 1] = ",".join(renamed)  # served names and the cluster's are plain (settings.INDEX_NAME)
+        return "/".join(raw) + mark + query
 
     def foreign_index(self, data: bytes) -> str | None:
         """The first index not served that a scroll's page holds a hit of (None: every hit is the served index's,

@@ -99,6 +99,25 @@ def test_document_by_id_comes_from_the_cluster(cluster_app):
     assert body["found"] is True and body["_source"]["title"] == "corner sofa"
 
 
+def test_a_document_read_by_the_served_name_is_the_clusters_document_of_its_own_index(cluster_app):
+    """The front end names the index ``products`` (service.index_names), the cluster calls it otherwise
+    (lexical.index): the read is sent on the cluster's name, as a search of ``products`` is."""
+    assert index_of(cluster_app) != "products"
+    client = cluster_app.test_client()
+    body = client.get("/products/_doc/s1").get_json()
+    assert body["found"] is True and body["_source"]["title"] == "corner sofa"
+    assert body["_index"].startswith(index_of(cluster_app))  # its version, as Elasticsearch names an alias's index
+    assert client.head("/products").status_code == 200
+    assert client.get("/products/_mapping").get_json() == client.get(f"/{index_of(cluster_app)}/_mapping").get_json()
+
+
+def test_a_cat_count_of_the_served_name_counts_the_clusters_index(cluster_app):
+    client = cluster_app.test_client()
+    ours = client.get("/_cat/count/products?format=json").get_json()
+    theirs = json.loads(direct(cluster_app, "GET", f"/_cat/count/{index_of(cluster_app)}?format=json").data)
+    assert [row["count"] for row in ours] == [row["count"] for row in theirs] != ["0"]
+
+
 def test_cluster_errors_come_back_with_the_clusters_status_and_body(cluster_app):
     target = f"/{index_of(cluster_app)}/_doc/no-such-document"
     ours, theirs = cluster_app.test_client().get(target), direct(cluster_app, "GET", target)
@@ -376,6 +395,56 @@ def recorded_app(tmp_path, monkeypatch):
         app = create_app(settings, pipeline)
         seen.clear()  # the start-up check
         yield app, seen
+
+
+@pytest.fixture
+def renamed_app(tmp_path):
+    """The app on a recording cluster whose index (``shop_catalog``) is served as ``products`` and ``catalogue``."""
+    with recording_cluster() as (url, seen):
+        settings = Settings(
+            index_dir=tmp_path / "unused",
+            dense={"enabled": False},
+            lexical={"backend": "opensearch", "url": url, "index": "shop_catalog", "retries": 0},
+            service={"index_names": ["products", "catalogue"]},
+        )
+        pipeline = SearchPipeline(
+            settings, {LEXICAL: OpenSearchRetriever(settings.lexical)}, ProductStore(tmp_path / "store.sqlite")
+        )
+        app = create_app(settings, pipeline)
+        seen.clear()
+        yield app, seen
+
+
+@pytest.mark.parametrize(
+    "method, target, sent",
+    [
+        ("GET", "/products/_doc/a%2Fb?_source_includes=title", "/shop_catalog/_doc/a%2Fb?_source_includes=title"),
+        ("HEAD", "/catalogue", "/shop_catalog"),
+        ("GET", "/products,catalogue,shop_catalog/_mapping", "/shop_catalog/_mapping"),
+        ("GET", "/_cat/count/catalogue", "/_cat/count/shop_catalog"),
+        ("GET", "/shop_catalog/_settings", "/shop_catalog/_settings"),
+    ],
+)
+def test_a_read_naming_a_served_name_is_sent_on_the_clusters_index(renamed_app, method, target, sent):
+    app, seen = renamed_app
+    assert app.test_client().open(target, method=method).status_code == 200
+    assert [(r["method"], r["target"]) for r in seen] == [(method, sent)]
+
+
+@pytest.mark.parametrize(
+    "method, target, status",
+    [
+        ("POST", "/products/_doc/1", 403),  # a write, by either name
+        ("DELETE", "/catalogue", 403),
+        ("POST", "/products/_count/../_delete_by_query", 400),  # not canonical: refused before anything is renamed
+        ("GET", "/products,search-rerank-profiles/_doc/1", 404),  # one name not served
+        ("GET", "/products,*/_doc/1", 404),
+    ],
+)
+def test_a_served_name_written_as_the_clusters_is_authorised_as_sent(renamed_app, method, target, status):
+    app, seen = renamed_app
+    assert app.test_client().open(target, method=method, json={} if method == "POST" else None).status_code == status
+    assert seen == []
 
 
 def test_callers_credentials_and_the_admin_token_never_reach_the_cluster(recorded_app):
