@@ -26,7 +26,7 @@ from ..core.errors import StageError
 from ..core.reasons import reason_code
 from ..core.retrieval import LEXICAL
 from ..core.settings import Settings
-from . import metrics
+from . import documents, metrics
 from .aggregations import computes_aggregations
 from .answer_params import FILTER_PATH, TOTAL_AS_INT, counted_exactly, filter_paths, filtered, total_as_int
 from .body_checks import a_keep_alive
@@ -81,7 +81,6 @@ from .search_contexts import (
     ClusterOrder,
     ContextMissing,
     Scroll,
-    cleared,
     continued,
     named_pit,
     opened,
@@ -90,6 +89,7 @@ from .search_contexts import (
     reads_as_ours,
     scroll_limits,
     served_version,
+    still_open,
 )
 
 log = logging.getLogger(__name__)
@@ -150,7 +150,12 @@ def es_scroll(ids_in_path: str):
         )
     version = served_version(current_pipeline())
     if clearing:  # nothing is held: every scroll "freed" is one still open; all of them, none to count
-        freed = 0 if ids == ["_all"] else cleared(ids, version, time.time())
+        now = time.time()
+        freed = (
+            0
+            if ids == ["_all"]
+            else len(still_open(ids, lambda scroll_id, _: continued(scroll_id, None, version, now)))
+        )
         status = 200 if freed or ids == ["_all"] else 404
         return jsonify({"succeeded": True, "num_freed": freed}), status, ES_HEADERS
     scroll = continued(ids[0], body.get("scroll", params.get("scroll")), version, time.time())
@@ -186,14 +191,10 @@ def es_point_in_time(index: str | None, opensearch: bool):
     body = json_body(required=False)
     given = body.get("pit_id" if opensearch else "id")
     ids = given if isinstance(given, list) else [given]
-    where = "pit_id" if opensearch else "id"
-    alive = []
-    for i, pit_id in enumerate(ids):
-        try:
-            named_pit(pit_id, version, time.time(), f"{where}[{i}]" if isinstance(given, list) else where)
-            alive.append(pit_id)
-        except ContextMissing:
-            continue
+    where, now = "pit_id" if opensearch else "id", time.time()
+    alive = still_open(
+        ids, lambda pit_id, i: named_pit(pit_id, version, now, f"{where}[{i}]" if isinstance(given, list) else where)
+    )
     if opensearch:
         return jsonify({"pits": [{"pit_id": pit_id, "successful": True} for pit_id in alive]}), 200, ES_HEADERS
     return jsonify({"succeeded": True, "num_freed": len(alive)}), 200 if alive else 404, ES_HEADERS
@@ -581,6 +582,40 @@ def _es_search(
         products = [hit.product for hit in result.hits]
         add_hit_fields(response["hits"]["hits"], products, search.hit_fields, docvalues, catalog, aliases)
     return total_as_int(response, params)
+
+
+@es.route("/<index>/_doc/<path:product_id>", methods=ALL_METHODS)
+@es.route("/<index>/_source/<path:product_id>", methods=ALL_METHODS)
+def es_document(index: str, product_id: str):
+    """A product by id on the embedded backend (serving/documents.py); with a cluster, the cluster's document
+    (passed through, as any read of the served index). A write is a 501 without a cluster, a name not served a
+    404."""
+    endpoint = request.path.split("/")[2]  # "_doc" or "_source"
+    settings = current_settings()
+    if passthrough() is not None or request.method not in documents.READ_METHODS:
+        return pass_through(endpoint)
+    if index not in served_names(settings):
+        raise IndexNotFound(index)
+    read = documents.get_document if endpoint == "_doc" else documents.source_document
+    answer, status = read(current_pipeline().store, settings, index, product_id, request.args)
+    if request.method == "HEAD":
+        return "", status, ES_HEADERS
+    return jsonify(answer), status, ES_HEADERS
+
+
+@es.route("/_mget", methods=ALL_METHODS, defaults={"index": None})
+@es.route("/<index>/_mget", methods=ALL_METHODS)
+def es_mget(index: str | None):
+    """Products by their ids on the embedded backend, each found or not (serving/documents.py); with a cluster,
+    the cluster's answer (passed through when every index the request names is served)."""
+    if passthrough() is not None:
+        return pass_through("_mget")
+    if request.method not in documents.MGET_METHODS:
+        raise wrong_method(list(documents.MGET_METHODS))
+    settings = current_settings()
+    store = current_pipeline().store
+    answer = documents.multi_get(store, settings, index, json_body(), request.args, served_names(settings))
+    return jsonify(answer), 200, ES_HEADERS
 
 
 @es.route("/_<path:endpoint>", methods=ALL_METHODS)

@@ -62,9 +62,10 @@ Security, decided here:
   (``service.index_names`` or ``lexical.index``, never ``_all``, a wildcard
   or the profile index: a browser must not read shoppers' profiles or other
   indices with the service's credentials). Endpoints whose body can name
-  other indices or run a script (``_mget``, ``_search/template``, ...) are
-  not reads here. A read's body passes only as JSON (no YAML, CBOR, Smile or
-  comments, which the cluster reads and the checks here would not), and not
+  other indices or run a script (``_search/template``, ...) are not reads
+  here; ``_mget`` is, each doc's ``_index`` held to the served ones. A
+  read's body passes only as JSON (no YAML, CBOR, Smile or comments,
+  which the cluster reads and the checks here would not), and not
   when it holds a script (``script``, ``runtime_mappings``, ...), names an
   index not served (a terms lookup's ``index``, a ``_termvectors`` body's
   ``_index``, ...), hides a query in base64 (``wrapper``), runs a model
@@ -160,8 +161,9 @@ QUERY = LOOKUP | {"POST"}
 # literal. A "{name}" or "{id}" that starts with "_" could be an endpoint's name, and Elasticsearch routes
 # /{index}/{type}/_endpoint (its typed routes, kept for REST compatibility with 7.x) before /{index}/_explain/{id}:
 # POST /products/_explain/_delete_by_query with a compatible-with=7 content type is a delete by query there.
-# Searches and counts are not here: this service answers those itself. Not here either, though they only read: endpoints whose body can name other indices or run a script
-# (_mget, _mtermvectors, _search/template, _msearch/template, _render/template), those that answer for every
+# Searches and counts are not here: this service answers those itself. Not here either, though they only read:
+# endpoints whose body can run a script or name other indices (_mtermvectors, _search/template, _msearch/template,
+# _render/template; _mget's docs name theirs by "_index", which refused_key reads), those that answer for every
 # index or node (_cat/indices without an index, _aliases), and those that name the nodes' addresses (_cat/nodes,
 # _search_shards).
 INDEX_READS: dict[tuple[str, ...], frozenset[str]] = {  # /{index}/..., the index expression served names only
@@ -183,6 +185,7 @@ INDEX_READS: dict[tuple[str, ...], frozenset[str]] = {  # /{index}/..., the inde
     ("_termvectors",): QUERY,
     ("_termvectors", "{id}"): QUERY,
     ("_terms_enum",): QUERY,
+    ("_mget",): QUERY,  # every index its docs name must be served (refused_key)
     # Opening a point in time (Elasticsearch's endpoint, then OpenSearch's): a client pages a search in it, which
     # this service answers (serving/delegation); its keep_alive is held to a scroll's (keep_alives).
     ("_pit",): frozenset({"POST"}),
@@ -191,6 +194,7 @@ INDEX_READS: dict[tuple[str, ...], frozenset[str]] = {  # /{index}/..., the inde
 ROOT_READS: dict[tuple[str, ...], frozenset[str]] = {  # /...
     (): LOOKUP,
     ("_analyze",): QUERY,
+    ("_mget",): QUERY,
     ("_cluster", "health"): LOOKUP,
     ("_cat", "health"): LOOKUP,
     ("_cat", "count", "{index}"): LOOKUP,

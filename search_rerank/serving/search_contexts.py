@@ -40,7 +40,7 @@ import dataclasses
 import json
 import math
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -321,17 +321,18 @@ def _an_expiry(expires: Any, now: float) -> bool:
     return number and math.isfinite(expires) and expires <= now + MAX_KEEP_ALIVE_S + 1
 
 
-def cleared(scroll_ids: list[Any], version: str, now: float) -> int:
-    """How many of ``scroll_ids`` named a scroll still open (each is freed, as nothing is held: the count a clear
-    answers with); a 400 for one that cannot be read."""
-    freed = 0
-    for scroll_id in scroll_ids:
+def still_open(context_ids: list[Any], read: Callable[[Any, int], object]) -> list[Any]:
+    """The ids of ``context_ids`` that name a scroll or a point in time still open, each read by ``read(id, i)``
+    (:func:`continued`, :func:`named_pit`): what clearing them answers, as nothing is held to free; a 400 for one
+    that cannot be read."""
+    alive = []
+    for i, context_id in enumerate(context_ids):
         try:
-            continued(scroll_id, None, version, now)
+            read(context_id, i)
         except ContextMissing:
             continue
-        freed += 1
-    return freed
+        alive.append(context_id)
+    return alive
 
 
 def opened_pit(index: str, keep_alive: Any, version: str, now: float) -> PointInTime:

@@ -219,7 +219,8 @@ def test_body_that_is_not_json_is_an_elasticsearch_400(client):
 @pytest.mark.parametrize(
     "method, path, endpoint",
     [
-        ("GET", "/products/_doc/P0000001", "_doc"),
+        ("GET", "/products/_termvectors/P0000001", "_termvectors"),
+        ("PUT", "/products/_doc/P0000001", "_doc"),
         ("GET", "/_cat/indices", "_cat"),
         ("PUT", "/products/_mapping", "_mapping"),
         ("POST", "/products/_validate/query", "_validate"),

@@ -118,6 +118,14 @@ def test_a_cat_count_of_the_served_name_counts_the_clusters_index(cluster_app):
     assert [row["count"] for row in ours] == [row["count"] for row in theirs] != ["0"]
 
 
+def test_a_multi_get_of_the_served_index_is_the_clusters_answer(cluster_app):
+    target = f"/{index_of(cluster_app)}/_mget"
+    ours = cluster_app.test_client().post(target, json={"ids": ["s1", "nope"]})
+    assert ours.status_code == 200
+    assert ours.get_json() == json.loads(direct(cluster_app, "POST", target, {"ids": ["s1", "nope"]}).data)
+    assert [doc["found"] for doc in ours.get_json()["docs"]] == [True, False]
+
+
 def test_cluster_errors_come_back_with_the_clusters_status_and_body(cluster_app):
     target = f"/{index_of(cluster_app)}/_doc/no-such-document"
     ours, theirs = cluster_app.test_client().get(target), direct(cluster_app, "GET", target)
@@ -287,7 +295,6 @@ def test_a_read_of_any_index_not_served_is_not_a_read(path):
 @pytest.mark.parametrize(
     "path",
     [
-        "/products/_mget",
         "/products/_mtermvectors",
         "/products/_search/template",
         "/products/_msearch/template",
@@ -447,6 +454,20 @@ def test_a_served_name_written_as_the_clusters_is_authorised_as_sent(renamed_app
     assert seen == []
 
 
+@pytest.mark.parametrize(
+    "target, docs",
+    [
+        ("/_mget", [{"_index": "products", "_id": "1"}, {"_index": "search-rerank-profiles", "_id": "user:alice"}]),
+        ("/products/_mget", [{"_id": "1"}, {"_index": "other", "_id": "1"}]),
+    ],
+)
+def test_a_multi_get_naming_an_index_not_served_is_refused_without_asking_the_cluster(recorded_app, target, docs):
+    app, seen = recorded_app
+    response = app.test_client().post(target, json={"docs": docs})
+    assert (response.status_code, response.get_json()["error"]["reason_code"]) == (403, "index_refused")
+    assert seen == []
+
+
 def test_callers_credentials_and_the_admin_token_never_reach_the_cluster(recorded_app):
     app, seen = recorded_app
     app.test_client().get(
@@ -536,7 +557,6 @@ def test_only_the_allow_listed_caller_headers_reach_the_cluster(recorded_app):
     ("method", "target"),
     [
         ("POST", "/products/_search/template"),
-        ("POST", "/products/_mget"),
         ("GET", "/_cat/nodes?h=ip,name"),
         ("GET", "/_cluster/health?wait_for_nodes=999&timeout=29s"),
         ("POST", "/products/_validate/query?error_trace=true"),
