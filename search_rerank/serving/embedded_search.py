@@ -3006,6 +3006,8 @@ class SortKey:
 
     field: str
     descending: bool
+    missing_first: bool = False
+    """Whether the products without a value come before those with one (``missing: _first``), not after."""
 
 
 @dataclass(frozen=True)
@@ -3020,6 +3022,15 @@ class FieldSort:
     score_first: bool = False
     """Whether ``_score`` came before these keys: a search with words is then the pipeline's ranking (its scores
     seldom tie), one without (every match scored alike) is ordered by these keys, as in Elasticsearch."""
+    missing_first: bool = False
+    """The first key's ``missing: _first`` (see :attr:`SortKey.missing_first`)."""
+
+    @property
+    def lists_missing_first(self) -> bool:
+        """Whether a key puts the products without a value first: a cursor (``search_after``, a scroll's next
+        page) reads the products without one as after every value, so such a sort is served on pages by
+        ``from``."""
+        return self.missing_first or any(key.missing_first for key in self.then)
 
 
 # A search without words lists its matches by sales, most first (EmbeddedSearch.browse_result says why).
@@ -3039,8 +3050,6 @@ def parse_sort(sort: Any, compiler: Compiler, path: str = "sort") -> FieldSort |
         else:
             name, options = single_key(item, where)
             order = options.get("order") if isinstance(options, Mapping) else options
-            if isinstance(options, Mapping) and options.get("missing") not in (None, "_last"):
-                raise Unsupported(f"{where}.{name}.missing", "missing values first (they sort last)")
             nested_sort(name, options, where)
         if name == SCORE:
             if (order or "desc") != "desc":
@@ -3059,11 +3068,46 @@ def parse_sort(sort: Any, compiler: Compiler, path: str = "sort") -> FieldSort |
             raise Unsupported(where, f"sorting by {name!r} (sortable: {SORTABLE})")
         if target.sort_max is not None:
             sortable = _several(target, item[name] if isinstance(item, Mapping) else None, descending, where)
+        missing = options.get("missing") if isinstance(item, Mapping) and isinstance(options, Mapping) else None
         first = first or name
-        keys.append(SortKey(sortable, descending))
+        keys.append(SortKey(sortable, descending, _missing_first(compiler, sortable, missing, descending, where, name)))
     if not keys:
         return None
-    return FieldSort(keys[0].field, keys[0].descending, tuple(keys[1:]), named=first, score_first=score_first)
+    head = keys[0]
+    return FieldSort(
+        head.field,
+        head.descending,
+        tuple(keys[1:]),
+        named=first,
+        score_first=score_first,
+        missing_first=head.missing_first,
+    )
+
+
+def _missing_first(compiler: Compiler, field: str, missing: Any, descending: bool, where: str, name: str) -> bool:
+    """Whether a key's ``missing`` puts the products without a value before the others: ``_first``; ``_last`` or
+    none, after. A value of its own (``"missing": 0``) sorts them as if they held it, which here is exact where it
+    lies beyond every value the index holds in the field: past the last one in the sort's direction, they come
+    after (``rating`` descending with ``missing: 0``); before the first, before. A value among the field's own, or
+    on a field that is not a number: 501 naming it."""
+    if missing in (None, "_last"):
+        return False
+    if missing == "_first":
+        return True
+    at = f"{where}.{name}.missing"
+    held = compiler.leg.held_as(field)
+    if held not in (tantivy.FieldType.Integer, tantivy.FieldType.Float) or isinstance(missing, bool):
+        raise Unsupported(at, "a missing value of its own on a field that is not a number (use _first or _last)")
+    value = a_number(missing, at)
+    span = compiler.leg.searcher().aggregate(tantivy.Query.all_query(), {"span": {"stats": {"field": field}}})["span"]
+    if not span.get("count"):
+        return False  # no product holds a value: every one is missing, and the key orders nothing
+    low, high = span["min"], span["max"]
+    if (value > high and not descending) or (value < low and descending):
+        return False
+    if (value < low and not descending) or (value > high and descending):
+        return True
+    raise Unsupported(at, f"a missing value among the field's own values ({low:g} to {high:g}; use _first or _last)")
 
 
 def _sort_target(compiler: Compiler, name: str, options: Any, where: str) -> Target | None:
@@ -3099,35 +3143,28 @@ def _several(target: Target, options: Any, descending: bool, where: str) -> str:
 def sorted_page(
     leg: TantivyRetriever, match: tantivy.Query, text_query: tantivy.Query | None, sort: FieldSort, need: int
 ) -> tuple[list[tuple[str, list[Any], float]], int]:
-    """The first ``need`` matches by the sort's keys (missing values last), ties by score then id, each with its
-    sort values; and how many match.
+    """The first ``need`` matches by the sort's keys (missing values last, or first where a key says so), ties by
+    score then id, each with its sort values; and how many match.
 
     The matches sharing the page's last value are read whole, so every page orders them alike; where more than
     :data:`MAX_SORT_TIES` share a value, they are ordered by id alone (the first of them by id read), so that
-    pages still follow one another without overlap.
+    pages still follow one another without overlap. Where the first key lists the products without a value first,
+    they are such a group ahead of the others.
     """
     searcher = leg.searcher()
     total = count(searcher, match)
     if need == 0 or total == 0:
         return [], total
-    order = tantivy.Order.Desc if sort.descending else tantivy.Order.Asc
-    hits = searcher.search(match, need, count=False, order_by_field=sort.field, order=order).hits
-    rows = [(str(searcher.doc(address).get_first("id")), value) for value, address in hits]
     crowded: set[Any] = set()
-    if len(rows) == need:
-        # Every match before the last value is here; those sharing it may reach past the page.
-        boundary = rows[-1][1]
-        before = [row for row in rows if row[1] != boundary]
-        ties = _equal_to(leg, match, sort.field, boundary)
-        tied = count(searcher, ties)
-        if tied > MAX_SORT_TIES:
-            crowded.add(boundary)
-            found = searcher.search(ties, need - len(before), count=False, order_by_field="id", order=tantivy.Order.Asc)
-        else:
-            found = searcher.search(ties, max(tied, 1), count=False)
-        # Those of the page stay too: an id past tantivy's longest term has no term to be found by.
-        read = {str(searcher.doc(address).get_first("id")) for _, address in found.hits}
-        rows = before + [(pid, boundary) for pid in sorted(read | {pid for pid, value in rows if value == boundary})]
+    rows: list[tuple[str, Any]] = []
+    if sort.missing_first:
+        lacking = _equal_to(leg, match, sort.field, None)
+        rows = [(pid, None) for pid in _tied(searcher, lacking, [], need, crowded, None)]
+        match = tantivy.Query.boolean_query(
+            [(tantivy.Occur.Must, match), (tantivy.Occur.Must, tantivy.Query.exists_query(sort.field))]
+        )
+    if len(rows) < need:
+        rows += _by_first_key(leg, searcher, match, sort, need - len(rows), crowded)
     # A value before the last, shared by more than MAX_SORT_TIES (a page past them), is ordered as its own page was.
     shared = Counter(value for _, value in rows)
     crowded.update(value for value, n in shared.items() if n > MAX_SORT_TIES)
@@ -3150,11 +3187,11 @@ def sorted_page(
     # read once, and only its first key orders: a key naming a field again orders nothing (the rows it would order
     # tie on that field). A body may name one field thousands of times, and each key read the field for every row.
     later: dict[str, dict[str, Any]] = {SCORE: scores}
-    deciding = {sort.field: sort.descending}
+    deciding = {sort.field: (sort.descending, sort.missing_first)}
     for later_key in sort.then:
         if later_key.field not in later and later_key.field != sort.field:
             later[later_key.field] = _field_values(leg, ids, later_key.field)
-        deciding.setdefault(later_key.field, later_key.descending)
+        deciding.setdefault(later_key.field, (later_key.descending, later_key.missing_first))
 
     def later_value(pid: str, name: str) -> Any:
         return later[name].get(pid, 0.0 if name == SCORE else None)
@@ -3169,9 +3206,48 @@ def sorted_page(
         return lambda row: None if row[1] in crowded else later_value(row[0], name)
 
     rows.sort(key=lambda row: (0.0 if row[1] in crowded else -scores.get(row[0], 0.0), row[0]))
-    for name, descending in reversed(deciding.items()):
-        _sort_stably(rows, value_of(name), descending)
+    for name, (descending, missing_first) in reversed(deciding.items()):
+        _sort_stably(rows, value_of(name), descending, missing_first)
     return [(pid, values((pid, value)), scores.get(pid, 0.0)) for pid, value in rows[:need]], total
+
+
+def _by_first_key(
+    leg: TantivyRetriever,
+    searcher: tantivy.Searcher,
+    match: tantivy.Query,
+    sort: FieldSort,
+    need: int,
+    crowded: set[Any],
+) -> list[tuple[str, Any]]:
+    """The first ``need`` matches by the first key (missing values last), each with its value, and every match
+    that shares the last one's value (:func:`_tied`; a value too many share is added to ``crowded``)."""
+    order = tantivy.Order.Desc if sort.descending else tantivy.Order.Asc
+    hits = searcher.search(match, need, count=False, order_by_field=sort.field, order=order).hits
+    rows = [(str(searcher.doc(address).get_first("id")), value) for value, address in hits]
+    if len(rows) < need:
+        return rows
+    # Every match before the last value is here; those sharing it may reach past the page.
+    boundary = rows[-1][1]
+    before = [row for row in rows if row[1] != boundary]
+    ties = _equal_to(leg, match, sort.field, boundary)
+    on_page = [pid for pid, value in rows if value == boundary]
+    return before + [(pid, boundary) for pid in _tied(searcher, ties, on_page, need - len(before), crowded, boundary)]
+
+
+def _tied(
+    searcher: tantivy.Searcher, ties: tantivy.Query, on_page: list[str], need: int, crowded: set[Any], value: Any
+) -> list[str]:
+    """The ids of the matches ``ties`` (which share one value of the first key) that a page of ``need`` of them
+    orders: all of them, for later keys, the score and the id to order; where more than :data:`MAX_SORT_TIES`
+    share it, the first ``need`` by id, and ``value`` is added to ``crowded`` (ordered by id alone). ``on_page``
+    stay too: an id past tantivy's longest term has no term to be found by."""
+    tied = count(searcher, ties)
+    if tied > MAX_SORT_TIES:
+        crowded.add(value)
+        found = searcher.search(ties, need, count=False, order_by_field="id", order=tantivy.Order.Asc)
+    else:
+        found = searcher.search(ties, max(tied, 1), count=False)
+    return sorted({str(searcher.doc(address).get_first("id")) for _, address in found.hits} | set(on_page))
 
 
 def _equal_to(leg: TantivyRetriever, match: tantivy.Query, field: str, value: Any) -> tantivy.Query:
@@ -3289,12 +3365,12 @@ def _keywords_bound(
     return (_any(parts) if parts else None), exact
 
 
-def _sort_stably(rows: list[Any], value: Callable[[Any], Any], descending: bool) -> None:
-    """Order ``rows`` by ``value`` (numbers or text), a missing value after every value in either order, ties
-    left as they were: applied from the last key to the first, the keys order the rows as one compound key would,
-    with no need to negate a text value for a descending key."""
+def _sort_stably(rows: list[Any], value: Callable[[Any], Any], descending: bool, missing_first: bool = False) -> None:
+    """Order ``rows`` by ``value`` (numbers or text), a missing value after every value in either order (before,
+    ``missing_first``), ties left as they were: applied from the last key to the first, the keys order the rows as
+    one compound key would, with no need to negate a text value for a descending key."""
     rows.sort(key=lambda row: () if value(row) is None else (value(row),), reverse=descending)
-    rows.sort(key=lambda row: value(row) is None)
+    rows.sort(key=lambda row: (value(row) is None) != missing_first)
 
 
 def _field_values(leg: TantivyRetriever, ids: list[str], name: str) -> dict[str, Any]:
@@ -3790,6 +3866,8 @@ def compile_search(
                 "on a page in order of relevance, the pipeline's ranking, which it cannot continue "
                 "(sort by a field, or page with from)",
             )
+        if sort.lists_missing_first:
+            raise Unsupported("search_after", "on a sort that lists missing values first (page it with from)")
         after = cursor(body["search_after"], cursor_keys(leg, sort), base.offset)
     suggest: list[Completion] = []
     corrections: list[Suggester] = []

@@ -121,6 +121,8 @@ class Scroll:
             sort, self.own_keys = FieldSort(TIEBREAK.field, TIEBREAK.descending, named=INDEX_ORDER), 0
         elif sort.score_first:
             raise Unsupported("scroll", "sorted by _score then fields (sort by the fields, or by _doc)")
+        elif sort.lists_missing_first:
+            raise Unsupported("scroll", "sorted with missing values first (its next pages go on by cursor)")
         else:
             self.own_keys = 1 + len(sort.then)
             if (sort.then[-1].field if sort.then else sort.field) != TIEBREAK.field:
