@@ -110,7 +110,6 @@ from .body_checks import (
     a_keep_alive,
     a_keyword,
     a_number,
-    a_string,
     an_object,
     clause_list,
     fuzzy_counts,
@@ -127,6 +126,8 @@ from .es_compat import (
     order_terms_buckets,
     parse_search,
     pinned_query,
+    unmapped_sort_type,
+    without_unmapped,
 )
 from .field_aliases import alias_of, rename_highlights
 from .hit_fields import ATTRIBUTE_VALUES, IndexedField, located, text_field
@@ -339,6 +340,8 @@ class ClusterFields:
         self._read_apart: dict[str, Mapping[str, QueryWord]] = {}
         """Each word of a ``query_string`` read word by word, with its readings from the one question about all
         its words (:meth:`read_here`): asked apart, each word of the last was a question more, past the body's."""
+        self.unmapped_at: list[int] = []
+        """The places in the body's sort of the keys left out, on fields the index does not hold (:meth:`sort`)."""
         self.remembered = cluster.remembered
         self.asks_left = MAX_BODY_SPELLING_ASKS
         """Texts whose readings this body may still ask the cluster for (:meth:`spelt`)."""
@@ -1076,7 +1079,7 @@ class ClusterFields:
             if isinstance(order, Mapping) and "nested" in order:
                 nested_sort(name, order, path)  # the index holds a catalog's objects flattened: the field's values
                 order = {k: v for k, v in order.items() if k != "nested"}
-            unmapped = order.get("unmapped_type") if isinstance(order, Mapping) else None
+            unmapped = unmapped_sort_type(name, order, path)
             try:
                 resolved = self.resolve(name, KEYWORD, path)
             except Unsupported:
@@ -1084,7 +1087,7 @@ class ClusterFields:
                     raise
                 # A field no product holds: it orders nothing (as embedded_search._sort_target says), and is not
                 # sent, so that a name the service does not answer for never reaches the cluster's own fields.
-                a_string(unmapped, f"{path}.{name}.unmapped_type")
+                self.unmapped_at.append(i)
                 continue
             if resolved.attribute is not None:
                 raise Unsupported(path, "sorting by an attribute (several values per product)")
@@ -1919,6 +1922,8 @@ def delegate_search(
         fields.suggest(body["suggest"], limits.field_aliases) if body.get("suggest") not in (None, {}) else (None, [])
     )
     extras = {k: body[k] for k in CLUSTER_ORDER_ONLY if body.get(k) is not None}
+    if "search_after" in extras:
+        extras["search_after"] = without_unmapped(extras["search_after"], fields.unmapped_at, len(sort or []))
     if "keep_alive" in (pit := an_object(extras.get("pit", {}), "pit")):
         a_keep_alive(pit["keep_alive"], "pit.keep_alive")  # each search in a point in time extends it
     collapsed: dict[str, str] = {}

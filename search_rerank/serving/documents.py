@@ -17,17 +17,22 @@ from typing import Any
 from ..core.product import Product
 from ..core.settings import Settings
 from ..core.store import ProductStore
+from .answer_params import FILTER_PATH
 from .body_checks import a_string, an_object
 from .es_compat import InvalidQuery, SourceFilter, Unsupported, index_not_found_cause, source_filter, source_from_uri
 from .field_aliases import source_with_aliases
 
 READ_METHODS = ("GET", "HEAD")
 MGET_METHODS = ("GET", "POST")
-IGNORED_PARAMS = frozenset({"realtime", "refresh", "routing", "preference", "pretty", "human", "filter_path"})
-"""URI parameters that change nothing here: there is one copy of each product, always current, on no shard."""
+IGNORED_PARAMS = frozenset({"realtime", "refresh", "routing", "preference", "pretty", "human", "error_trace"})
+"""URI parameters that change nothing here: there is one copy of each product, always current, on no shard, and
+no stack trace is ever answered (``filter_path`` is applied where the answer is written, as a search's is)."""
 SOURCE_PARAMS = frozenset({"_source", "_source_includes", "_source_excludes"})
 DOC_KEYS = frozenset({"_index", "_id", "_source", "routing"})
-"""What an ``_mget`` doc may hold (``stored_fields`` is a 501: the index stores no field)."""
+"""What an ``_mget`` doc may hold besides :data:`UNSERVED`."""
+UNSERVED = ("stored_fields", "version", "version_type", "_source_exclude_vectors")
+"""What would change a read of a product here, where the index stores no field and a product has one version: a
+501 naming it, as a URI parameter or an ``_mget`` doc's key."""
 MGET_KEYS = frozenset({"docs", "ids"})
 
 
@@ -35,9 +40,9 @@ def uri_source(params: Mapping[str, str]) -> SourceFilter:
     """The ``_source`` URI parameters as a filter (none: the whole source); any other parameter that would change
     the answer (``stored_fields``, ``version``) is a 501 naming it, one Elasticsearch does not take a 400."""
     for name in params:
-        if name in SOURCE_PARAMS or name in IGNORED_PARAMS:
+        if name in SOURCE_PARAMS or name in IGNORED_PARAMS or name == FILTER_PATH:
             continue
-        if name in ("stored_fields", "version", "version_type", "_source_exclude_vectors"):
+        if name in UNSERVED:
             raise Unsupported(name, "reading a product by its stored fields or version")
         raise InvalidQuery(name, "request contains unrecognized parameter")
     uri = source_from_uri({k: v for k, v in params.items() if k in SOURCE_PARAMS})
@@ -115,33 +120,42 @@ def multi_get(
 
 
 def _asked(body: Mapping[str, Any], index: str | None) -> list[tuple[str, str, Any, str]]:
-    """Each doc of an ``_mget`` body as (index, id, its ``_source`` or None, where it is in the body)."""
-    if "ids" in body:
-        if index is None:
-            raise InvalidQuery("ids", "index is missing for doc 0 (ids need an index in the path)")
-        ids = body["ids"]
-        if not isinstance(ids, list):
-            raise InvalidQuery("ids", "expected a list of ids")
-        return [(index, _an_id(value, f"ids[{i}]"), None, f"ids[{i}]") for i, value in enumerate(ids)]
-    docs = body.get("docs")
-    if not isinstance(docs, list) or not docs:
-        raise InvalidQuery("docs", "no documents to get")
-    asked = []
-    for i, doc in enumerate(docs):
-        where = f"docs[{i}]"
-        doc = an_object(doc, where)
-        for key in doc:
-            if key == "stored_fields":
-                raise Unsupported(f"{where}.stored_fields", "reading a product by its stored fields")
-            if key not in DOC_KEYS:
-                raise InvalidQuery(f"{where}.{key}", "unknown key")
-        name = doc.get("_index", index)
-        if name is None:
-            raise InvalidQuery(f"{where}._index", f"index is missing for doc {i}")
-        if doc.get("_id") is None:
-            raise InvalidQuery(f"{where}._id", f"id is missing for doc {i}")
-        asked.append((a_string(name, f"{where}._index"), _an_id(doc["_id"], f"{where}._id"), doc.get("_source"), where))
+    """Each doc of an ``_mget`` body as (index, id, its ``_source`` or None, where it is in the body): its
+    ``docs`` and its ``ids`` (of the path's index), in the body's order, as Elasticsearch reads both."""
+    asked: list[tuple[str, str, Any, str]] = []
+    for key in body:
+        listed = body[key]
+        if not isinstance(listed, list):
+            raise InvalidQuery(key, f"expected a list of {'ids' if key == 'ids' else 'documents'}")
+        if key == "ids":
+            if index is None and listed:
+                raise InvalidQuery("ids", f"index is missing for doc {len(asked)} (ids need an index in the path)")
+            asked += [(str(index), _an_id(value, f"ids[{i}]"), None, f"ids[{i}]") for i, value in enumerate(listed)]
+        else:
+            asked += [_doc(doc, i, len(asked) + i, index) for i, doc in enumerate(listed)]
+    if not asked:
+        raise InvalidQuery(next(iter(body), "docs"), "no documents to get")
     return asked
+
+
+def _doc(doc: Any, i: int, number: int, index: str | None) -> tuple[str, str, Any, str]:
+    """``docs[i]``, the request's doc ``number``: its index (the path's where it names none), id and ``_source``."""
+    where = f"docs[{i}]"
+    doc = an_object(doc, where)
+    for key in doc:
+        if key in UNSERVED:
+            raise Unsupported(f"{where}.{key}", "reading a product by its stored fields or version")
+        if key not in DOC_KEYS:
+            raise InvalidQuery(f"{where}.{key}", "unknown key")
+    name = doc.get("_index", index)
+    if name is None:
+        raise InvalidQuery(f"{where}._index", f"index is missing for doc {number}")
+    if doc.get("_id") is None:
+        raise InvalidQuery(f"{where}._id", f"id is missing for doc {number}")
+    source = doc.get("_source")
+    if source in ("true", "false"):  # a boolean's text, as Elasticsearch's parser reads it there
+        source = source == "true"
+    return a_string(name, f"{where}._index"), _an_id(doc["_id"], f"{where}._id"), source, where
 
 
 def _an_id(value: Any, where: str) -> str:

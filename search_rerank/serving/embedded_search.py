@@ -121,6 +121,8 @@ from .es_compat import (
     pinned_query,
     source_filter,
     typed_key,
+    unmapped_sort_type,
+    without_unmapped,
 )
 from .field_aliases import alias_of, rename_query, source_with_aliases
 from .fuzziness import parse_fuzziness
@@ -1019,7 +1021,7 @@ class Compiler:
         if a_number(spec["negative_boost"], f"{path}.negative_boost") < 0:
             raise InvalidQuery(f"{path}.negative_boost", "must not be negative")
         with contextlib.suppress(Unsupported):  # one this index cannot answer changes nothing here either
-            self.query(spec["negative"], f"{path}.negative", False)
+            self.excluded(spec["negative"], f"{path}.negative")  # nor do highlights mark its words
         self.ignore(f"{path}.negative")
         return self.query(spec["positive"], f"{path}.positive", scoring)
 
@@ -3024,6 +3026,9 @@ class FieldSort:
     seldom tie), one without (every match scored alike) is ordered by these keys, as in Elasticsearch."""
     missing_first: bool = False
     """The first key's ``missing: _first`` (see :attr:`SortKey.missing_first`)."""
+    unmapped_at: tuple[int, ...] = ()
+    """The places in the request's sort of the keys left out, on fields the index does not hold
+    (:func:`~.es_compat.unmapped_sort_type`)."""
 
     @property
     def lists_missing_first(self) -> bool:
@@ -3041,6 +3046,7 @@ def parse_sort(sort: Any, compiler: Compiler, path: str = "sort") -> FieldSort |
     """None for relevance order (the pipeline's); the fields' keys (and ``_score`` after one) otherwise."""
     items = sort if isinstance(sort, list) else [] if sort is None else [sort]
     keys: list[SortKey] = []
+    unmapped: list[int] = []
     first = ""
     score_first = False
     for i, item in enumerate(items):
@@ -3062,6 +3068,7 @@ def parse_sort(sort: Any, compiler: Compiler, path: str = "sort") -> FieldSort |
         descending = (order or "asc") == "desc"
         target = _sort_target(compiler, name, options if isinstance(item, Mapping) else None, where)
         if target is None:
+            unmapped.append(i)
             continue
         sortable = target.sort
         if sortable is None:
@@ -3081,6 +3088,7 @@ def parse_sort(sort: Any, compiler: Compiler, path: str = "sort") -> FieldSort |
         named=first,
         score_first=score_first,
         missing_first=head.missing_first,
+        unmapped_at=tuple(unmapped),
     )
 
 
@@ -3118,9 +3126,7 @@ def _sort_target(compiler: Compiler, name: str, options: Any, where: str) -> Tar
     and dashboards' ``@timestamp``, a shop's optional ``rating``). Here the key is left out, its sort value too;
     without an ``unmapped_type``, an unknown field is refused as before.
     """
-    unmapped = options.get("unmapped_type") if isinstance(options, Mapping) else None
-    if unmapped is not None:
-        a_string(unmapped, f"{where}.{name}.unmapped_type")
+    unmapped = unmapped_sort_type(name, options, where)
     try:
         return compiler.target("id" if name == INDEX_ORDER else name, where)
     except Unsupported:  # a field the index does not hold (Compiler.target)
@@ -3868,7 +3874,8 @@ def compile_search(
             )
         if sort.lists_missing_first:
             raise Unsupported("search_after", "on a sort that lists missing values first (page it with from)")
-        after = cursor(body["search_after"], cursor_keys(leg, sort), base.offset)
+        given = without_unmapped(body["search_after"], sort.unmapped_at, 1 + len(sort.then))
+        after = cursor(given, cursor_keys(leg, sort), base.offset)
     suggest: list[Completion] = []
     corrections: list[Suggester] = []
     if body.get("suggest") not in (None, {}):

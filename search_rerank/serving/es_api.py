@@ -597,10 +597,11 @@ def es_document(index: str, product_id: str):
     if index not in served_names(settings):
         raise IndexNotFound(index)
     read = documents.get_document if endpoint == "_doc" else documents.source_document
+    filter_paths(request.args)
     answer, status = read(current_pipeline().store, settings, index, product_id, request.args)
     if request.method == "HEAD":
         return "", status, ES_HEADERS
-    return jsonify(answer), status, ES_HEADERS
+    return jsonify(filtered(answer, request.args) if status == 200 else answer), status, ES_HEADERS
 
 
 @es.route("/_mget", methods=ALL_METHODS, defaults={"index": None})
@@ -614,8 +615,9 @@ def es_mget(index: str | None):
         raise wrong_method(list(documents.MGET_METHODS))
     settings = current_settings()
     store = current_pipeline().store
+    filter_paths(request.args)
     answer = documents.multi_get(store, settings, index, json_body(), request.args, served_names(settings))
-    return jsonify(answer), 200, ES_HEADERS
+    return jsonify(filtered(answer, request.args)), 200, ES_HEADERS
 
 
 @es.route("/_<path:endpoint>", methods=ALL_METHODS)

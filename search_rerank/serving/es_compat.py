@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from difflib import get_close_matches
 from typing import Any
@@ -232,6 +232,41 @@ def pinned_ids(spec: Mapping[str, Any], where: str) -> list[str]:
 def _same_doc(docs: list[Any], i: int, j: int) -> bool:
     """Whether two of a ``pinned`` query's docs name one document (the same ``_id`` in the same ``_index``)."""
     return docs[i].get("_index") == docs[j].get("_index")
+
+
+UNMAPPED_TYPES = frozenset(
+    {
+        *("long", "integer", "short", "byte", "double", "float", "half_float", "scaled_float", "unsigned_long"),
+        *("date", "date_nanos", "boolean", "keyword", "constant_keyword", "wildcard", "text", "match_only_text"),
+        *("ip", "version", "binary", "geo_point", "geo_shape", "point", "shape", "flattened", "object", "nested"),
+        *("integer_range", "float_range", "long_range", "double_range", "date_range", "ip_range", "token_count"),
+        *("search_as_you_type", "completion", "dense_vector", "sparse_vector", "rank_feature", "rank_features"),
+    }
+)
+"""The field types Elasticsearch builds an ``unmapped_type`` sort from: another is its 400 ("No mapper found")."""
+
+
+def unmapped_sort_type(name: str, options: Any, where: str) -> str | None:
+    """A sort key's ``unmapped_type``, checked as Elasticsearch checks it (a 400 naming it for a type it does not
+    know); None where the key names none or is no field's (``_script``, ``_geo_distance``: their own refusals
+    stand). A field the index does not hold with one orders nothing and is left out of the sort, its sort value
+    too (:func:`without_unmapped`)."""
+    unmapped = options.get("unmapped_type") if isinstance(options, Mapping) else None
+    if unmapped is None or name.startswith("_"):
+        return None
+    at = f"{where}.{name}.unmapped_type"
+    if a_string(unmapped, at) not in UNMAPPED_TYPES:
+        raise InvalidQuery(at, f"No mapper found for type [{unmapped}]")
+    return str(unmapped)
+
+
+def without_unmapped(values: Any, dropped: Sequence[int], kept: int) -> Any:
+    """A ``search_after`` written with a value for every key of the sort, those left out for a field the index
+    does not hold (:func:`unmapped_sort_type`; ``dropped``, their places) included, as the values of the ``kept``
+    keys; as it came otherwise (a page's own sort values, which carry the kept keys' alone)."""
+    if isinstance(values, list) and dropped and len(values) == kept + len(dropped):
+        return [value for i, value in enumerate(values) if i not in dropped]
+    return values
 
 
 def nested_sort(name: str, options: Any, where: str) -> None:

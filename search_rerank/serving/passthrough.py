@@ -788,7 +788,9 @@ class ClusterPassthrough:
                 f"{method} {path}: ending every {what} (_all) is not passed through; name the {what} to end",
                 "every_scroll" if scrolls else "every_point_in_time",
             )
-        if (found := refused_key(document, self.served)) is not None:
+        # A body's index names go to the cluster as written: a front end's name for the served index (renamed in
+        # the path, on_cluster) is the cluster's name of another index there, or of none.
+        if (found := refused_key(document, self.served - self.front_names)) is not None:
             key, code = found
             return self._error(
                 403,

@@ -31,6 +31,7 @@ star, which Elasticsearch reads as an exists query on the field (:func:`is_exist
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -130,25 +131,31 @@ EVERY_OPERATOR = frozenset(SIMPLE_FLAGS)
 
 
 def flags_of(kind: str, spec: Mapping[str, Any], where: str) -> frozenset[str]:
-    """The operators a ``simple_query_string``'s ``flags`` turns on, read as Elasticsearch reads them: names
-    joined by ``|`` in any case (``"OR|AND|PREFIX"``; ``ALL`` among them, every one; ``NONE``, none) or the sum
-    of their bits (-1: every one); a ``query_string`` reads every operator. An unknown flag is a 400 naming
-    ``flags`` (``where`` is the query's path)."""
+    """The operators a ``simple_query_string``'s ``flags`` turns on, read as Elasticsearch reads them
+    (SimpleQueryStringFlag.resolveFlags): names joined by ``|`` in any case, empty ones skipped, the first ``ALL``
+    or ``NONE`` met deciding alone (``"OR|AND|PREFIX"``; ``""``: every one); or a number, the sum of their bits (a
+    negative one: every one; a fraction cut to its whole part, as Java's ``intValue``). A ``query_string`` reads
+    every operator. An unknown flag, a number past Java's int or another value is a 400 naming ``flags``
+    (``where`` is the query's path)."""
     value = spec.get("flags", "ALL") if kind == "simple_query_string" else "ALL"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return EVERY_OPERATOR if value == -1 else frozenset(n for n, bit in SIMPLE_FLAGS.items() if value & bit)
+    at = f"{where}.flags"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if not (math.isfinite(value) and -(2**31) <= value < 2**31):
+            raise InvalidQuery(at, f"{value} is out of range for an int")
+        bits = int(value)
+        return EVERY_OPERATOR if bits < 0 else frozenset(n for n, bit in SIMPLE_FLAGS.items() if bits & bit)
     if not isinstance(value, str):
-        raise InvalidQuery(f"{where}.flags", f"expected flags joined by | or a number, not {value!r}")
-    names = [name.strip().upper() for name in value.split("|")] if value else ["ALL"]
+        raise InvalidQuery(at, f"expected flags joined by | or a number, not {value!r}")
     on: set[str] = set()
-    for name in names:
+    for name in value.split("|") if value else ["ALL"]:
+        name = name.upper()
         if name == "ALL":
             return EVERY_OPERATOR
-        if name == "SLOP":
-            name = "NEAR"
-        if name != "NONE" and name not in SIMPLE_FLAGS:
-            raise InvalidQuery(f"{where}.flags", f"unknown simple_query_string flag [{name}]")
-        on |= {name} - {"NONE"}
+        if name == "NONE":
+            return frozenset()
+        if name and name not in SIMPLE_FLAGS and name != "SLOP":
+            raise InvalidQuery(at, f"unknown simple_query_string flag [{name}]")
+        on |= {"NEAR" if name == "SLOP" else name} - {""}
     return frozenset(on)
 
 
@@ -603,7 +610,9 @@ class _SimpleParser:
         number = "".join(digits)
         if not number:
             return 2, pos
-        return (max(0, int(number)) if re.fullmatch(r"[+-]?\d+", number) else 0), pos
+        # Lucene's Integer.parseInt: a number past Java's int, or none, is 0, as text that is no number is.
+        value = int(number) if re.fullmatch(r"[+-]?\d+", number) else 0
+        return (max(0, value) if -(2**31) <= value < 2**31 else 0), pos
 
 
 def saturated_int(number: str) -> int:

@@ -104,6 +104,27 @@ def test_multi_get_answers_each_doc_in_its_order_found_or_not(client):
     assert got[0]["_source"] == hit_source(client, "l2")
 
 
+def test_multi_get_of_docs_and_ids_answers_both_in_the_bodys_order(client):
+    got = client.post("/products/_mget", json={"ids": ["l1"], "docs": [{"_id": "l2"}]}).get_json()["docs"]
+    assert [d["_id"] for d in got] == ["l1", "l2"]
+
+
+def test_the_filter_path_parameter_cuts_a_document_and_a_multi_get_as_a_searchs(client):
+    assert client.get("/products/_doc/l1?filter_path=_source.title").get_json() == {"_source": {"title": "Desk lamp"}}
+    got = client.post("/products/_mget?filter_path=docs._id", json={"ids": ["l1", "l2"]}).get_json()
+    assert got == {"docs": [{"_id": "l1"}, {"_id": "l2"}]}
+
+
+def test_a_docs_source_written_as_a_booleans_text_is_that_boolean(client):
+    got = client.post("/products/_mget", json={"docs": [{"_id": "l1", "_source": "false"}]}).get_json()["docs"]
+    assert got[0]["found"] is True and "_source" not in got[0]
+
+
+def test_error_trace_changes_nothing_and_no_trace_is_answered(client):
+    answer = client.get("/products/_doc/nope?error_trace=true")
+    assert answer.status_code == 404 and "trace" not in answer.get_data(as_text=True)
+
+
 def test_multi_get_of_ids_reads_the_paths_index(client):
     got = client.post("/products/_mget", json={"ids": ["l1", "l2"]}).get_json()["docs"]
     assert [(d["_index"], d["_id"], d["found"]) for d in got] == [("products", "l1", True), ("products", "l2", True)]
@@ -131,6 +152,7 @@ def test_multi_get_filters_each_docs_source_as_it_asks(client):
         ("/products/_mget", {"docs": [{"_id": "l1", "_sorce": True}]}, "docs[0]._sorce"),
         ("/products/_mget", {"ids": "l1"}, "ids"),
         ("/products/_mget", {"id": ["l1"]}, "id"),
+        ("/products/_mget", {"ids": []}, "ids"),
     ],
 )
 def test_a_multi_get_elasticsearch_refuses_is_a_400_naming_the_part(client, path, body, field):
@@ -147,3 +169,10 @@ def test_elasticsearch_pys_get_and_mget_read_the_products(es):
     got = es.mget(index="products", ids=["t1", "t2"])["docs"]
     assert [d["_source"]["title"] for d in got] == [BY_ID["t1"].title, BY_ID["t2"].title]
     assert es.get_source(index="products", id="t2")["supplier"] == BY_ID["t2"].brand  # as field_aliases name it
+
+
+@pytest.mark.parametrize("key", ["version", "stored_fields"])
+def test_a_multi_get_doc_asking_for_a_version_or_stored_fields_is_a_501_naming_it(client, key):
+    answer = client.post("/products/_mget", json={"docs": [{"_id": "l1", key: 1}]})
+    assert answer.status_code == 501
+    assert answer.get_json()["error"]["unsupported"] == f"docs[0].{key}"

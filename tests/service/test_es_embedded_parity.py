@@ -479,6 +479,13 @@ def test_boosting_matches_what_its_positive_query_matches_and_lists_its_negative
     assert body["search_rerank"]["ignored"] == ["query.boosting.negative"]
 
 
+def test_boosting_highlights_the_words_of_its_positive_query_only(client):
+    boosting = {"positive": {"match": {"title": "sofa"}}, "negative": {"match": {"description": "grey"}}}
+    body = {"query": {"boosting": {**boosting, "negative_boost": 0.5}}, "highlight": {"fields": {"description": {}}}}
+    marked = json.dumps([hit.get("highlight", {}) for hit in search(client, {**body, "size": 50})["hits"]["hits"]])
+    assert "<em>grey</em>" not in marked
+
+
 @pytest.mark.parametrize(
     "boosting, field",
     [

@@ -228,10 +228,31 @@ def test_a_sort_key_on_a_field_the_index_lacks_without_an_unmapped_type_is_refus
     assert response.get_json()["error"]["unsupported"] == "sort[0]"
 
 
-def test_an_unmapped_type_that_is_no_string_is_a_400_naming_it(client):
-    response = client.post("/products/_search", json={"sort": [{"stock_date": {"unmapped_type": 3}}]})
+@pytest.mark.parametrize("unmapped_type", [3, "bogus", ""])
+def test_an_unmapped_type_elasticsearch_knows_no_field_type_by_is_a_400_naming_it(client, unmapped_type):
+    response = client.post("/products/_search", json={"sort": [{"stock_date": {"unmapped_type": unmapped_type}}]})
     assert response.status_code == 400
     assert response.get_json()["error"]["field"] == "sort[0].stock_date.unmapped_type"
+
+
+def test_a_script_sort_with_an_unmapped_type_is_still_refused_not_left_out(client):
+    script = {"_script": {"type": "number", "script": "doc['price'].value", "unmapped_type": "long"}}
+    response = client.post("/products/_search", json={"sort": [script, {"price": "asc"}]})
+    assert response.status_code in (400, 501)
+
+
+UNMAPPED_THEN_PRICE = [{"stock_date": {"unmapped_type": "long"}}, {"price": "asc"}, {"id": "asc"}]
+
+
+def continued(client, search_after: list) -> list[str]:
+    return ids(answer(client, {"sort": UNMAPPED_THEN_PRICE, "size": 2, "search_after": search_after}))
+
+
+def test_a_cursor_with_a_value_for_the_unmapped_key_goes_on_as_the_pages_own_sort_values(client):
+    first = answer(client, {"sort": UNMAPPED_THEN_PRICE, "size": 2})["hits"]["hits"]
+    own = first[-1]["sort"]
+    assert len(own) == 2
+    assert continued(client, [2**63 - 1, *own]) == continued(client, own) != []
 
 
 # ------------------------------------------------------------------ searches delegated to a cluster
@@ -262,3 +283,7 @@ def test_a_sort_key_on_a_field_the_index_lacks_that_names_an_unmapped_type_order
     found = answer(cluster, {"query": {"match": {"title": "sofa"}}, "sort": sort})
     prices = [hit["_source"]["price"] for hit in found["hits"]["hits"]]
     assert len(prices) > 1 and prices == sorted(prices)
+
+
+def test_a_cursor_with_a_value_for_the_unmapped_key_goes_on_as_the_pages_own_sort_values_on_a_cluster(cluster):
+    test_a_cursor_with_a_value_for_the_unmapped_key_goes_on_as_the_pages_own_sort_values(cluster)

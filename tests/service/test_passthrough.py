@@ -446,12 +446,26 @@ def test_a_read_naming_a_served_name_is_sent_on_the_clusters_index(renamed_app, 
         ("POST", "/products/_count/../_delete_by_query", 400),  # not canonical: refused before anything is renamed
         ("GET", "/products,search-rerank-profiles/_doc/1", 404),  # one name not served
         ("GET", "/products,*/_doc/1", 404),
+        # A body's index names are sent as written: the front end's name is not the cluster's index.
+        ("POST", "/_mget", 403),
+        ("POST", "/shop_catalog/_mget", 403),
+        ("POST", "/products/_validate/query", 403),
     ],
 )
 def test_a_served_name_written_as_the_clusters_is_authorised_as_sent(renamed_app, method, target, status):
     app, seen = renamed_app
-    assert app.test_client().open(target, method=method, json={} if method == "POST" else None).status_code == status
+    body = {"docs": [{"_index": "products", "_id": "1"}]} if target.endswith("_mget") else {}
+    if target.endswith("_validate/query"):
+        body = {"query": {"terms": {"title": {"index": "catalogue", "id": "1", "path": "title"}}}}
+    assert app.test_client().open(target, method=method, json=body if method == "POST" else None).status_code == status
     assert seen == []
+
+
+def test_a_body_naming_the_clusters_index_passes_where_the_front_ends_name_does_not(renamed_app):
+    app, seen = renamed_app
+    docs = {"docs": [{"_index": "shop_catalog", "_id": "1"}]}
+    assert app.test_client().post("/products/_mget", json=docs).status_code == 200
+    assert [(r["target"], json.loads(r["body"])) for r in seen] == [("/shop_catalog/_mget", docs)]
 
 
 @pytest.mark.parametrize(

@@ -318,16 +318,28 @@ def test_simple_query_string_flags_without_escape_keep_the_backslash_in_the_word
     assert simple("a\\+b", "AND|ESCAPE") == Word(None, "a+b")
 
 
-@pytest.mark.parametrize("flags", ["ALL", "or|ALL", "", -1])
+@pytest.mark.parametrize("flags", ["ALL", "or|ALL", "ALL|NONE", "", -1, -5])
 def test_simple_query_string_flags_all_read_every_operator(flags):
+    """The first ALL or NONE met decides alone, and a negative number is every operator, as Elasticsearch reads them."""
     assert simple("sofa -grey", flags) == simple("sofa -grey", 2**10 - 1)
 
 
-def test_simple_query_string_flags_as_a_number_are_the_sum_of_their_bits():
-    assert simple("sofa -grey", 2 | 128) == simple("sofa -grey", "NOT|WHITESPACE")
+@pytest.mark.parametrize("flags", ["NONE", "NONE|NOT|WHITESPACE", "|none", 0])
+def test_simple_query_string_flags_none_first_read_no_operator(flags):
+    assert simple("sofa -grey", flags) == Word(None, "sofa -grey")
 
 
-@pytest.mark.parametrize("flags", ["OR|NEARBY", True, ["OR"]])
+@pytest.mark.parametrize("flags", [2 | 128, 130.0, "NOT|WHITESPACE", "|NOT||WHITESPACE|"])
+def test_simple_query_string_flags_as_a_number_are_the_sum_of_their_bits_and_empty_names_are_skipped(flags):
+    assert simple("sofa -grey", flags) == simple("sofa -grey", "NOT|WHITESPACE")
+
+
+def test_a_tilde_number_past_javas_int_is_no_fuzziness_and_no_slop_as_lucene_reads_it():
+    assert simple("sofa~99999999999", "ALL") == Word(None, "sofa")
+    assert simple('"grey sofa"~99999999999', "ALL") == Word(None, "grey sofa", phrase=True)
+
+
+@pytest.mark.parametrize("flags", ["OR|NEARBY", " OR", True, ["OR"], 2**70, float("nan")])
 def test_simple_query_string_flags_elasticsearch_refuses_are_a_400_naming_them(flags):
     with pytest.raises(InvalidQuery) as refused:
         flags_of("simple_query_string", {"flags": flags}, "query.simple_query_string")
