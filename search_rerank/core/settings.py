@@ -658,10 +658,10 @@ class ServiceSettings(_Section):
     max_size: int = Field(
         default=100,
         ge=1,
-        description="the most hits one page may ask for (/search's size, an Elasticsearch body's size): each hit of a "
-        "page is ranked by the pipeline, the reranker's window included, so a page of thousands costs thousands of "
-        "model scores; more is a 400 naming size and this setting (Elasticsearch allows 10,000, its "
-        "index.max_result_window, which service.max_result_window holds from + size to)",
+        description="the most hits one /search page may ask for (more is a 400 naming size); an Elasticsearch "
+        "body's size is held, with its from, to service.max_result_window, as Elasticsearch holds it to its "
+        "index.max_result_window: the pipeline ranks its candidates, and a page past them goes on with the other "
+        "matches, best BM25 first, whatever its size",
     )
     max_query_length: int = Field(default=512, ge=1)
     max_fuzzy_terms: int = Field(

@@ -469,6 +469,8 @@ class ClusterFields:
         fuzzy_counts(kind, spec, where)
         if kind in ("match_all", "match_none", "ids"):
             return {kind: spec}
+        if kind in MATCH_QUERIES | MULTI_FIELD_QUERIES | STRING_QUERIES:
+            spec = _without_analyzers(spec)
         if kind == "bool":
             spec = an_object(spec, where)
             out = {k: v for k, v in spec.items() if k not in ("must", "filter", "should", "must_not")}
@@ -2123,6 +2125,24 @@ def _asking(kind: str, spec: Mapping[str, Any], key: str, text: str) -> dict[str
     names)."""
     inner = spec[key]
     return {kind: {**spec, key: {**inner, "query": text} if key != "query" else text}}
+
+
+ANALYZER_KEYS = ("analyzer", "search_analyzer", "quote_analyzer")
+"""A full-text query's analyzers, which name the front end's own index's analysis (Searchkick's
+``searchkick_search``): the served index analyses its fields its own way, which the cluster reads them with, as
+the embedded index does (a name it does not define was the cluster's 400 for every search)."""
+
+
+def _without_analyzers(spec: Any) -> Any:
+    """A full-text query's spec without :data:`ANALYZER_KEYS`, at its top (``multi_match``, ``query_string``) or
+    in its field's options (``match``)."""
+    if not isinstance(spec, Mapping):
+        return spec
+    return {
+        key: ({k: v for k, v in value.items() if k not in ANALYZER_KEYS} if isinstance(value, Mapping) else value)
+        for key, value in spec.items()
+        if key not in ANALYZER_KEYS
+    }
 
 
 def _field_key(spec: Any, path: str) -> tuple[str, Any]:

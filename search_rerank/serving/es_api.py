@@ -87,7 +87,6 @@ from .search_contexts import (
     opened_pit,
     pit_of,
     reads_as_ours,
-    scroll_limits,
     served_version,
     still_open,
 )
@@ -207,7 +206,7 @@ def _in_point_in_time(index: str, body: dict[str, Any], params: Mapping[str, str
         raise InvalidQuery("index", "[indices] cannot be used with point in time", VALIDATION)
     pit = pit_of(body["pit"], served_version(current_pipeline()), time.time())
     searched = pit.search_body(body)
-    response = _es_search(pit.index, searched, params, listing=pit.lists(searched))
+    response = _es_search(pit.index, searched, params)
     return {"pit_id": pit.pit_id(), **response}
 
 
@@ -403,11 +402,9 @@ def _es_search(
     params,
     deadline: float | None = None,
     scroll: Scroll | None = None,
-    listing: bool = False,
 ) -> dict[str, Any]:
     """One search's answer; ``deadline``: a multi-search's budget (see :func:`es_msearch`), none for a search alone;
-    ``scroll``: the page of a scroll this search is (see search_contexts); ``listing``: a page sorted by fields in a
-    point in time, never reranked, as a scroll's page."""
+    ``scroll``: the page of a scroll this search is (see search_contexts)."""
     started = time.perf_counter()
     settings = current_settings()
     body, params = uri_search(body, params)
@@ -442,9 +439,7 @@ def _es_search(
     delegated = None
     if scroll is not None and plan is not None:
         raise Unsupported("scroll", "beside a retriever or a knn search, whose nearest products are not a listing")
-    # A scroll's page is a listing, never reranked: it may be as large as the result window (see search_contexts).
-    scrolled = scroll is not None or "scroll" in params or listing
-    limits = scroll_limits(settings.service) if scrolled else settings.service
+    limits = settings.service
     try:
         embedded = compile_search(body, params, limits, lexical) if serves(lexical) else None
         if cluster is not None:
@@ -496,7 +491,7 @@ def _es_search(
         else located(search.hit_fields, no_index, settings.service.field_aliases)
     )
     # Read only when a catalog field's values are asked: a cluster's catalog is read from its mapping.
-    fetching = bool(search.hit_fields.fetch) or any(f.catalog for f in docvalues.values())
+    fetching = bool(search.hit_fields.fetch or search.hit_fields.stored) or any(f.catalog for f in docvalues.values())
     catalog = backend.catalog if backend is not None and fetching else None
     if backend is None or not backend.ranks_by_score:
         pinned = []

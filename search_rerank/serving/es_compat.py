@@ -412,8 +412,6 @@ def parse_search(
         raise InvalidQuery("query", f"the query text must be at most {limits.max_query_length} characters")
     size = a_count(body.get("size", 10), "size")
     offset = a_count(body.get("from", 0), "from")
-    if size > limits.max_size:
-        raise InvalidQuery("size", f"must be <= {limits.max_size} (service.max_size: each hit of a page is reranked)")
     if offset + size > limits.max_result_window:
         raise InvalidQuery(
             "from",

@@ -165,20 +165,19 @@ def source_with_aliases(record: Mapping[str, Any], aliases: Mapping[str, str]) -
 
     A page reads its results by its index's names (Chorus' cards show ``supplier``, a Spryker page
     ``full-text-boosted``): each alias that names one of the product's fields gets its value, a one-value list as
-    the value (``color`` for ``attributes.color``), a dotted name as nested objects, as Elasticsearch keeps it.
-    ``.keyword`` sub-fields are not in a ``_source``, and names the record already has are left alone.
+    the value (``color`` for ``attributes.color``), a dotted name as nested objects, as Elasticsearch keeps it;
+    one aliased to ``"=<value>"``, which every product holds, that value (Laravel Scout's matchish driver makes
+    each hit's model from ``_source.__class_name``). ``.keyword`` sub-fields are not in a ``_source``, and names
+    the record already has are left alone.
     """
     out = dict(record)
     for name, target in aliases.items():
-        if (
-            target in (ABSENT, NAME_VALUE_PAIRS)
-            or target.startswith(CONSTANT)
-            or name.endswith(".keyword")
-            or name in record
-        ):
+        if target in (ABSENT, NAME_VALUE_PAIRS) or name.endswith(".keyword") or name in record:
             continue
         value: Any = record
-        for part in target.split("."):
+        if target.startswith(CONSTANT):
+            value = target[len(CONSTANT) :]
+        for part in target.split(".") if not target.startswith(CONSTANT) else ():
             value = value.get(part) if isinstance(value, Mapping) else None
         if value is None:
             continue
@@ -275,8 +274,15 @@ def pair_name(field: str, aliases: Mapping[str, str]) -> str:
 
 
 def alias_of(name: str, aliases: Mapping[str, str]) -> str:
-    """``name``'s alias, or ``name`` itself when it has none or its entry is not a new name (absent, name/value)."""
+    """``name``'s alias, or ``name`` itself when it has none or its entry is not a new name (absent, name/value).
+
+    A front end's ``<name>.keyword`` with no entry of its own is the keyword of what ``<name>`` is aliased to
+    (``name`` → ``title``: ``name.keyword`` is ``title.keyword``), as its index's text field had its keyword
+    sub-field: Bagisto and Drupal sort by ``name.keyword``, and one entry for the name was one too few."""
     target = aliases.get(name)
+    if target is None and name.endswith(".keyword"):
+        base = alias_of(name.removesuffix(".keyword"), aliases)
+        return name if base == name.removesuffix(".keyword") else f"{base.removesuffix('.keyword')}.keyword"
     return name if target is None or target in (ABSENT, NAME_VALUE_PAIRS) or target.startswith(CONSTANT) else target
 
 

@@ -7,8 +7,9 @@ Refused, a Magento shop could not put this service in front of its cluster at al
 
 As in Elasticsearch: ``stored_fields`` given turns ``_source`` off unless the body asks for it (or the list names
 ``_source``); ``_none_`` leaves out each hit's ``_id`` as well (and cannot be combined with a requested
-``_source``); other names would list fields the mapping stores, which the product index stores none of, so they
-add nothing. ``docvalue_fields`` adds
+``_source``); other names list fields the mapping stores, which the product index stores none of: a name
+``service.field_aliases`` names is answered from the product's record (a front end's stored ``pk``), another adds
+nothing. ``docvalue_fields`` adds
 each hit's indexed values of each field under ``fields`` (a list, sorted, a keyword's each once): ``_id``, the
 numbers, the keywords (``brand.keyword``, the category path and levels, ``attributes.<name>``, ``title.keyword``)
 and the catalog's own fields (a date as Elasticsearch formats it). A text field has none (a 400, as
@@ -72,6 +73,9 @@ class HitFields:
     """The ``docvalue_fields`` asked for, by the names the answer gives them."""
     fetch: tuple[Fetched, ...] = ()
     """The ``fields`` option's entries."""
+    stored: tuple[str, ...] = ()
+    """The ``stored_fields`` named (``_source`` and ``_none_`` aside): those ``service.field_aliases`` names are
+    answered under ``fields`` (see :func:`add_hit_fields`)."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,7 @@ does not hold."""
 def parse_hit_fields(body: Mapping[str, Any]) -> HitFields:
     """``stored_fields`` and ``docvalue_fields`` as Elasticsearch reads them (StoredFieldsContext, FieldAndFormat)."""
     metadata = source = True
+    stored: tuple[str, ...] = ()
     if body.get("stored_fields") is not None:
         stored = body["stored_fields"]
         names = [stored] if isinstance(stored, str) else stored
@@ -119,10 +124,11 @@ def parse_hit_fields(body: Mapping[str, Any]) -> HitFields:
                 raise InvalidQuery("stored_fields", "cannot be disabled if [_source] is requested")
             metadata = False
         source = SOURCE in names
+        stored = tuple(name for name in names if name not in (SOURCE, NONE))
     fetch = _fetched(body.get("fields"))
     asked = body.get("docvalue_fields")
     if asked is None:
-        return HitFields(metadata, source, fetch=fetch)
+        return HitFields(metadata, source, fetch=fetch, stored=stored)
     if not isinstance(asked, list):
         raise InvalidQuery("docvalue_fields", "expected a list of field names or {field, format} objects")
     if len(asked) > MAX_DOCVALUE_FIELDS:
@@ -131,7 +137,7 @@ def parse_hit_fields(body: Mapping[str, Any]) -> HitFields:
             f"trying to retrieve too many docvalue_fields: must be at most {MAX_DOCVALUE_FIELDS}, was {len(asked)}",
         )
     names = tuple(_docvalue_name(spec, f"docvalue_fields[{i}]") for i, spec in enumerate(asked))
-    return HitFields(metadata, source, names, fetch)
+    return HitFields(metadata, source, names, fetch, stored)
 
 
 def _fetched(asked: Any) -> tuple[Fetched, ...]:
@@ -223,13 +229,18 @@ def add_hit_fields(
     catalog: CatalogFields | None,
     aliases: Mapping[str, str],
 ) -> None:
-    """Each hit's ``fields`` (the doc values asked for, those it holds), then its ``_id`` left out under
-    ``_none_``. ``hits`` are the answer's, ``products`` the served products they are."""
+    """Each hit's ``fields`` (the ``fields`` option's, the doc values asked for, those it holds), then its ``_id``
+    left out under ``_none_``. ``hits`` are the answer's, ``products`` the served products they are.
+
+    A ``stored_fields`` name that ``service.field_aliases`` names is answered as a field the front end's index
+    stored, from the product's record (Wagtail stores ``pk`` and reads each hit's ``fields.pk``; with ``"pk":
+    "id"`` it gets the product's id); another names no field the product index stores, and adds nothing."""
     by_id = {product.id: product for product in products}
+    fetch = fields.fetch + tuple(Fetched(name) for name in fields.stored if name in aliases)
     for hit in hits:
         product = by_id.get(hit.get("_id", ""))
-        if fields.fetch and product is not None:
-            found = fetched_values(product, fields.fetch, catalog, aliases)
+        if fetch and product is not None:
+            found = fetched_values(product, fetch, catalog, aliases)
             if found:
                 hit["fields"] = {**hit.get("fields", {}), **found}
         if where and product is not None:

@@ -46,7 +46,6 @@ from typing import Any, Literal
 
 from ..core.errors import SearchRerankError
 from ..core.pipeline import SearchPipeline
-from ..core.settings import ServiceSettings
 from ..indexing.versions import MANIFEST
 from .body_checks import MAX_KEEP_ALIVE_S, InvalidQuery, Unsupported, a_count, a_keep_alive, keep_alive_s, known_keys
 from .delegation import DelegatedSearch
@@ -222,13 +221,6 @@ class PointInTime:
             out["sort"] = keys
         return out
 
-    @staticmethod
-    def lists(body: Mapping[str, Any]) -> bool:
-        """Whether a search in a point in time (its :meth:`search_body`) is a listing by fields, never reranked: its
-        page may be as large as a scroll's (an export pages by ``search_after`` a thousand at a time)."""
-        keys = body.get("sort") or []
-        return bool(keys) and _key_name(keys[0]) != "_score"
-
 
 def _index_order(key: Any) -> Any:
     """A sort key with ``_shard_doc`` (a point in time's tiebreak) read as index order."""
@@ -367,11 +359,6 @@ def named_pit(pit_id: Any, version: str, now: float, where: str) -> PointInTime:
     if held != version or expires < now:
         raise ContextMissing()
     return PointInTime(index, version, expires)
-
-
-def scroll_limits(service: ServiceSettings) -> ServiceSettings:
-    """The limits a scroll's page is held to: a page as large as the result window, as its hits are not reranked."""
-    return service.model_copy(update={"max_size": max(service.max_size, service.max_result_window)})
 
 
 def reads_as_ours(scroll_id: Any) -> bool:

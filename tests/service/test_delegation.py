@@ -147,6 +147,30 @@ def test_must_not_excludes_products_from_the_hits(shop):
     assert set(ids(search(shop, {"query": query}))) == {"s2", "s3"}
 
 
+@pytest.mark.parametrize(
+    "clause",
+    [
+        {"match": {"title": {"query": "sofa", "operator": "and", "analyzer": "searchkick_search"}}},
+        {"multi_match": {"query": "sofa", "fields": ["title"], "analyzer": "searchkick_search2"}},
+        {"query_string": {"query": "sofa", "analyzer": "searchkick_search", "quote_analyzer": "x"}},
+        {"simple_query_string": {"query": "sofa", "fields": ["title"], "analyzer": "searchkick_word_search"}},
+    ],
+)
+def test_a_full_text_querys_own_analyzer_is_left_out_as_the_served_index_analyses_its_fields(shop, clause):
+    """Searchkick names its index's analyzers in every match; the served index defines none of them."""
+    body = {"query": {"bool": {"filter": [clause]}}}
+    assert sorted(ids(search(shop, body))) == sorted(
+        ids(search(shop, {"query": {"bool": {"filter": [{"match": {"title": "sofa"}}]}}}))
+    )
+
+
+def test_a_page_larger_than_a_search_page_lists_every_match_once_as_elasticsearch_does(shop):
+    """Searchkick asks 10,000 hits wherever no page is given: the ranked candidates, then the other matches."""
+    answer = search(shop, {"size": 10_000, "query": {"match": {"description": "a"}}})
+    found = ids(answer)
+    assert len(found) == len(set(found)) == answer["hits"]["total"]["value"] > 0
+
+
 def test_query_string_in_a_filter_is_read_as_lucene_syntax(shop):
     # Searchkit's filter: field names (brand.keyword, rating) and a comparison inside the text.
     query = {

@@ -305,8 +305,16 @@ def test_multi_search_of_as_many_searches_as_the_limit_is_served(client):
     assert len(responses) == limit and all(r["status"] == 200 for r in responses)
 
 
-def test_a_page_larger_than_the_service_allows_is_a_400_naming_size_and_the_setting(client):
-    response = client.post("/products/_search", json={"size": Settings().service.max_size + 1})
-    assert response.status_code == 400
-    error = response.get_json()["error"]
-    assert error["field"] == "size" and "service.max_size" in error["reason"]
+def test_a_page_larger_than_a_search_page_is_answered_up_to_the_result_window_as_elasticsearch_answers_it(client):
+    """Searchkick asks 10,000 hits wherever no page is given; the ranked candidates come first, then the matches."""
+    service = client.application.config["SETTINGS"].service
+    window = service.max_result_window
+    big = client.post(
+        "/products/_search", json={"size": window, "query": {"match": {"description": "sofa table lamp chair a"}}}
+    )
+    assert big.status_code == 200, big.get_json()
+    answer = big.get_json()
+    assert len(answer["hits"]["hits"]) == min(answer["hits"]["total"]["value"], window) > service.max_size
+    assert len({hit["_id"] for hit in answer["hits"]["hits"]}) == len(answer["hits"]["hits"])
+    past = client.post("/products/_search", json={"size": window, "from": 1})
+    assert past.status_code == 400 and past.get_json()["error"]["field"] == "from"

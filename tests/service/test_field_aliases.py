@@ -132,3 +132,27 @@ def test_a_field_is_named_in_pairs_by_its_own_name_where_that_names_it_else_by_i
     assert pair_name("attributes.color", aliases) == "colour"  # "color" names the title here
     assert pair_name("brand", aliases) == "brand"
     assert pair_name("attributes.size", aliases) == "size"
+
+
+def test_the_keyword_of_an_aliased_name_is_the_keyword_of_its_alias():
+    """Bagisto and Drupal sort by ``name.keyword`` where ``name`` is aliased to the title."""
+    aliases = {"name": "title", "maker": "brand.keyword", "colour": "attributes.color"}
+    body = {"sort": [{"name.keyword": "asc"}, {"maker.keyword": "desc"}, {"colour.keyword": "asc"}, "other.keyword"]}
+    assert rename_fields(body, aliases)["sort"] == [
+        {"title.keyword": "asc"},
+        {"brand.keyword": "desc"},
+        {"attributes.color.keyword": "asc"},
+        "other.keyword",
+    ]
+
+
+def test_a_keyword_with_an_entry_of_its_own_keeps_it():
+    aliases = {"name": "title", "name.keyword": "brand.keyword"}
+    assert rename_fields({"sort": [{"name.keyword": "asc"}]}, aliases)["sort"] == [{"brand.keyword": "asc"}]
+
+
+def test_source_carries_a_constant_fields_value_on_every_product():
+    """Laravel Scout's matchish driver makes each hit's model from ``_source.__class_name``."""
+    record = {"id": "p1", "title": "Lamp"}
+    source = source_with_aliases(record, {"__class_name": "=App\\Models\\Product", "meta.store": "=DE"})
+    assert source["__class_name"] == "App\\Models\\Product" and source["meta"] == {"store": "DE"}

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from both_backends import backend_fixtures, search
+import pytest
+from both_backends import BACKENDS, backend_fixtures, catalog_on, search
 
 from search_rerank.core.product import Product
 
@@ -58,6 +59,24 @@ def test_stored_fields_none_answers_a_ranked_search_in_the_same_order_as_without
 
 def test_stored_fields_of_names_keeps_the_id_and_leaves_the_source_out(client):
     assert [sorted(hit) for hit in hits(client, stored_fields=["title"])] == [["_id", "_index", "_score", "sort"]] * 3
+
+
+@pytest.fixture(params=BACKENDS)
+def stored_pk(request):
+    """A shop whose front end's index stored ``pk`` (Wagtail's Elasticsearch backend), aliased to the id."""
+    return catalog_on(request, CATALOG, field_aliases={**ALIASES, "pk": "id"})
+
+
+def test_a_stored_field_the_aliases_name_is_answered_under_fields(stored_pk):
+    """Wagtail searches with ``?_source=false&stored_fields=pk`` and reads each hit's ``fields.pk``."""
+    response = stored_pk.post("/products/_search?_source=false&stored_fields=pk", json=OAK)
+    assert response.status_code == 200
+    found = response.get_json()["hits"]["hits"]
+    assert found and all(hit["fields"] == {"pk": [hit["_id"]]} and "_source" not in hit for hit in found)
+
+
+def test_a_stored_field_no_alias_names_adds_nothing(stored_pk):
+    assert all("fields" not in hit for hit in hits(stored_pk, stored_fields=["title"]))
 
 
 def test_stored_fields_beside_a_source_asked_for_keeps_the_source(client):
