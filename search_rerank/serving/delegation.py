@@ -1138,14 +1138,33 @@ class ClusterFields:
         """Term and phrase suggesters for the cluster, on the index's text fields, and the completion suggesters,
         which the product titles answer here (the index has no completion field; see ``completion``)."""
         completions, rest = split_suggest(spec, aliases)
+        sent: dict[str, Any] = {}
         for name, suggester in rest.items():
             if name == "text":
+                sent[name] = suggester
                 continue
             kind = suggester_kind(suggester, f"suggest.{name}")
-            options = an_object(suggester[kind], f"suggest.{name}.{kind}")
-            if options.get("field") not in LEXICAL_FIELDS:
-                raise Unsupported(f"suggest.{name}.{kind}.field", f"suggestions from {options.get('field')!r}")
-        return rest or None, completions
+            options = dict(an_object(suggester[kind], f"suggest.{name}.{kind}"))
+            # A front end's name for the text (Searchkick's ``name.suggest``), as the embedded index reads it.
+            options["field"] = _aliased_text(options.get("field"), aliases, f"suggest.{name}.{kind}.field")
+            generators = options.get("direct_generator")
+            if isinstance(generators, list):
+                options["direct_generator"] = [
+                    {**g, "field": _aliased_text(g.get("field"), aliases, f"suggest.{name}.{kind}.direct_generator")}
+                    if isinstance(g, Mapping)
+                    else g
+                    for g in generators
+                ]
+            sent[name] = {**suggester, kind: options}
+        return sent or None, completions
+
+
+def _aliased_text(field: Any, aliases: Mapping[str, str], where: str) -> str:
+    """A suggester's field on the index: one of the text fields, by its name or a front end's alias of it."""
+    name = alias_of(field, aliases) if isinstance(field, str) else field
+    if name not in LEXICAL_FIELDS:
+        raise Unsupported(where, f"suggestions from {field!r}")
+    return str(name)
 
 
 def led_by_score(sort: list[Any]) -> bool:

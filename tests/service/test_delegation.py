@@ -328,6 +328,22 @@ def test_script_fields_of_nested_inner_hits_are_a_501_naming_them(shop):
     assert response.get_json()["error"]["unsupported"] == "query.nested.inner_hits.script_fields"
 
 
+@pytest.mark.parametrize("kind", ["phrase", "term"])
+def test_a_suggester_on_a_front_ends_name_for_a_text_field_suggests_from_that_field(shop, kind):
+    """Searchkick's "did you mean" names its index's field (``name``; aliased to the title)."""
+
+    def suggested(field: str) -> list:
+        suggester: dict[str, Any] = {"text": "sofs", kind: {"field": field}}
+        if kind == "phrase":
+            suggester[kind]["direct_generator"] = [{"field": field, "suggest_mode": "always"}]
+        response = shop.post("/products/_search", json={"size": 0, "suggest": {"s": suggester}})
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()["suggest"]["s"]
+
+    assert suggested("name") == suggested("title")
+    assert kind == "term" or suggested("name")[0]["options"]  # osmem-server's term suggester offers none
+
+
 def test_a_phrase_suggesters_collate_template_is_a_501_naming_it(shop):
     phrase = {"field": "title", "collate": {"query": {"source": {"match_all": {}}}}}
     response = shop.post("/products/_search", json={"size": 0, "suggest": {"s": {"text": "sofa", "phrase": phrase}}})
