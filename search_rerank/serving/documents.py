@@ -6,7 +6,8 @@ recently-viewed strip's ``mget`` read products by id; without a cluster to pass
 them to they were a 501. They are answered from the served product records,
 the same ``_source`` a search hit carries (``service.field_aliases``
 applied). There is one version of a product here, so ``_version`` is 1 and
-``_seq_no`` 0. With a cluster backend they are the cluster's (serving/passthrough).
+``_seq_no`` 0. With a cluster backend they are the cluster's (serving/passthrough), unless
+``service.passthrough`` is off, where they are answered here too: the served records are what searches show.
 """
 
 from __future__ import annotations

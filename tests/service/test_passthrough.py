@@ -182,6 +182,12 @@ def test_writes_pass_when_allowed(engine, make_cluster_app):
     assert json.loads(direct(app, "GET", f"/{index_of(app)}/_doc/new").data)["found"] is True
 
 
+def test_with_passthrough_off_a_product_by_id_is_the_served_record(make_cluster_app):
+    app = make_cluster_app("opensearch", passthrough=False)
+    body = app.test_client().get("/products/_doc/s1").get_json()
+    assert (body["found"], body["_index"], body["_source"]["title"]) == (True, "products", "corner sofa")
+
+
 def test_passthrough_off_is_a_501_naming_the_path(make_cluster_app):
     app = make_cluster_app("opensearch", passthrough=False)
     response = app.test_client().get(f"/{index_of(app)}/_mapping")
