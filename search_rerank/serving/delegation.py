@@ -122,6 +122,7 @@ from .es_compat import (
     EsSearch,
     InvalidQuery,
     Unsupported,
+    function_filter,
     nested_sort,
     order_terms_buckets,
     parse_search,
@@ -129,7 +130,7 @@ from .es_compat import (
     unmapped_sort_type,
     without_unmapped,
 )
-from .field_aliases import alias_of, rename_highlights
+from .field_aliases import alias_of, rename_highlights, text_fields_matching
 from .hit_fields import ATTRIBUTE_VALUES, IndexedField, located, text_field
 from .passthrough import BODY_REFUSALS, refused_at
 from .pinned import pinned_hits
@@ -450,7 +451,7 @@ class ClusterFields:
                 raise InvalidQuery(f"{path}[{i}]", "expected a field name")
             name, caret, boost = raw.partition("^")
             if "*" in name:
-                out += [f"{f}{caret}{boost}" for f in LEXICAL_FIELDS if fnmatchcase(f, name)]
+                out += [f"{f}{caret}{boost}" for f in text_fields_matching(name, self.aliases)]
                 continue
             resolved = self.resolve(name, TEXT, f"{path}[{i}]")
             if resolved.attribute is not None:
@@ -711,7 +712,7 @@ class ClusterFields:
                         at = f"{where}.functions[{i}].{script}"
                         function[script] = self._function_fields(script, function[script], at)
                 if "filter" in function:
-                    function["filter"] = self.query(function["filter"], f"{where}.functions[{i}].filter")
+                    function["filter"] = self.query(function_filter(function), f"{where}.functions[{i}].filter")
                 functions.append(function)
             if "functions" in spec:
                 out["functions"] = functions

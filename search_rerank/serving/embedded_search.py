@@ -114,6 +114,7 @@ from .es_compat import (
     Unsupported,
     bucket_order,
     flag,
+    function_filter,
     nested_sort,
     order_buckets,
     order_terms_buckets,
@@ -124,7 +125,7 @@ from .es_compat import (
     unmapped_sort_type,
     without_unmapped,
 )
-from .field_aliases import alias_of, rename_query, source_with_aliases
+from .field_aliases import alias_of, rename_query, source_with_aliases, text_fields_matching
 from .fuzziness import parse_fuzziness
 from .highlighting import HighlightField, Mark, highlight
 from .hit_fields import ATTRIBUTE_VALUES, IndexedField, located, text_field
@@ -486,7 +487,7 @@ class Compiler:
                 raise InvalidQuery(path, "expected a list of field names")
             name = alias_of(raw.partition("^")[0], self.aliases)
             if "*" in name:
-                out += [f for f in LEXICAL_FIELDS if fnmatchcase(f, name) and f not in out]
+                out += [f for f in text_fields_matching(name, self.aliases) if f not in out]
             elif name not in out:
                 out.append(name)
         return out
@@ -1001,7 +1002,7 @@ class Compiler:
                 # Read, though ignored, as Elasticsearch parses it: a malformed filter is a 400; one this index
                 # cannot answer changes nothing here, the function being ignored.
                 with contextlib.suppress(Unsupported):
-                    self.excluded(function["filter"], f"{path}.functions[{i}].filter")
+                    self.excluded(function_filter(function), f"{path}.functions[{i}].filter")
         if spec.get("min_score") is not None:
             raise Unsupported(f"{path}.min_score", "dropping hits by their function score (the pipeline ranks)")
         for key in ("functions", *FUNCTION_SCORE_FUNCTIONS):
@@ -3836,7 +3837,7 @@ def _check_function_score(spec: Mapping[str, Any], path: str) -> None:
         if function.get("weight") is not None:
             a_number(function["weight"], f"{where}.weight")
         if function.get("filter") is not None:
-            an_object(function["filter"], f"{where}.filter")
+            an_object(function_filter(function), f"{where}.filter")
 
 
 def compile_search(

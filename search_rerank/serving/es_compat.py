@@ -246,6 +246,13 @@ UNMAPPED_TYPES = frozenset(
 """The field types Elasticsearch builds an ``unmapped_type`` sort from: another is its 400 ("No mapper found")."""
 
 
+def function_filter(function: Mapping[str, Any]) -> Any:
+    """A ``function_score`` function's ``filter``: a query, or a list of one, which Elasticsearch's parser takes as
+    that query (Searchkick's ``boost_where`` and ``personalize`` send ``"filter": [{"term": ...}]``)."""
+    given = function.get("filter")
+    return given[0] if isinstance(given, list) and len(given) == 1 else given
+
+
 def unmapped_sort_type(name: str, options: Any, where: str) -> str | None:
     """A sort key's ``unmapped_type``, checked as Elasticsearch checks it (a 400 naming it for a type it does not
     know); None where the key names none or is no field's (``_script``, ``_geo_distance``: their own refusals

@@ -35,7 +35,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from fnmatch import fnmatchcase
 from typing import Any
+
+from ..core.settings import LEXICAL_FIELDS
 
 # Query types whose single key (besides these options) is a field name.
 FIELD_KEYED = {
@@ -157,7 +160,7 @@ def _function(function: Any, aliases: Mapping[str, str]) -> Any:
     """A ``function_score`` function with the clause of its ``filter`` renamed."""
     if not isinstance(function, Mapping) or "filter" not in function:
         return function
-    return {**function, "filter": rename_query(function["filter"], aliases)}
+    return {**function, "filter": _clauses(function["filter"], aliases)}  # a query, or a list of one
 
 
 def source_with_aliases(record: Mapping[str, Any], aliases: Mapping[str, str]) -> dict[str, Any]:
@@ -167,12 +170,16 @@ def source_with_aliases(record: Mapping[str, Any], aliases: Mapping[str, str]) -
     ``full-text-boosted``): each alias that names one of the product's fields gets its value, a one-value list as
     the value (``color`` for ``attributes.color``), a dotted name as nested objects, as Elasticsearch keeps it;
     one aliased to ``"=<value>"``, which every product holds, that value (Laravel Scout's matchish driver makes
-    each hit's model from ``_source.__class_name``). ``.keyword`` sub-fields are not in a ``_source``, and names
-    the record already has are left alone.
+    each hit's model from ``_source.__class_name``). A front end's sub-fields are not in a ``_source``: a
+    ``.keyword``, or any name under another aliased name (Searchkick's ``name.analyzed`` beside ``name``, both
+    aliased to the title: ``name`` is the title, not an object of its sub-fields). Names the record already has are
+    left alone.
     """
     out = dict(record)
     for name, target in aliases.items():
         if target in (ABSENT, NAME_VALUE_PAIRS) or name.endswith(".keyword") or name in record:
+            continue
+        if any(name.startswith(f"{other}.") for other in aliases):
             continue
         value: Any = record
         if target.startswith(CONSTANT):
@@ -284,6 +291,16 @@ def alias_of(name: str, aliases: Mapping[str, str]) -> str:
         base = alias_of(name.removesuffix(".keyword"), aliases)
         return name if base == name.removesuffix(".keyword") else f"{base.removesuffix('.keyword')}.keyword"
     return name if target is None or target in (ABSENT, NAME_VALUE_PAIRS) or target.startswith(CONSTANT) else target
+
+
+def text_fields_matching(pattern: str, aliases: Mapping[str, str]) -> list[str]:
+    """The text fields a ``fields`` pattern (``*.analyzed``, ``ti*``) names: those it matches, and those a front
+    end's names it matches are aliased to. Searchkick searches ``*.analyzed`` wherever a shop names no fields,
+    meaning its index's ``name.analyzed`` and ``description.analyzed``: with those aliased, the pattern is their
+    fields, where it matched none of the product's own and found nothing."""
+    named = [field for field in LEXICAL_FIELDS if fnmatchcase(field, pattern)]
+    named += [alias_of(name, aliases) for name in aliases if fnmatchcase(name, pattern)]
+    return [field for field in dict.fromkeys(named) if field in LEXICAL_FIELDS]
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from search_rerank.serving.field_aliases import pair_field, pair_name, rename_fields, source_with_aliases
+from search_rerank.serving.field_aliases import (
+    pair_field,
+    pair_name,
+    rename_fields,
+    source_with_aliases,
+    text_fields_matching,
+)
 
 
 def test_field_aliases_rename_fields_in_queries_aggregations_sort_and_highlight():
@@ -156,3 +162,17 @@ def test_source_carries_a_constant_fields_value_on_every_product():
     record = {"id": "p1", "title": "Lamp"}
     source = source_with_aliases(record, {"__class_name": "=App\\Models\\Product", "meta.store": "=DE"})
     assert source["__class_name"] == "App\\Models\\Product" and source["meta"] == {"store": "DE"}
+
+
+def test_source_leaves_out_a_front_ends_sub_fields_of_an_aliased_name():
+    """Searchkick's index has ``name`` and its sub-fields ``name.analyzed``, ``name.word_start``."""
+    aliases = {"name": "title", "name.analyzed": "title", "name.word_start": "title"}
+    assert source_with_aliases({"id": "p1", "title": "Lamp"}, aliases)["name"] == "Lamp"
+
+
+def test_a_fields_pattern_names_the_text_fields_the_front_ends_matching_names_are_aliased_to():
+    """Searchkick searches ``*.analyzed`` where a shop names no fields."""
+    aliases = {"name.analyzed": "title", "description.analyzed": "description", "price.analyzed": "price"}
+    assert text_fields_matching("*.analyzed", aliases) == ["title", "description"]
+    assert text_fields_matching("ti*", {}) == ["title"]
+    assert text_fields_matching("*.analyzed", {}) == []
