@@ -108,6 +108,14 @@ def a_number(value: Any, path: str) -> float:
 MAX_INT = 2**31 - 1
 """The largest count Elasticsearch reads (Java's ``Integer.MAX_VALUE``): a slop, a size, a minimum_should_match.
 Past it Elasticsearch's parser refuses the number; here tantivy would (a slop is 32 bits), with an OverflowError."""
+
+
+def within_int(number: float) -> bool:
+    """Whether Java's ``intValue`` keeps ``number`` (a fraction cut to its whole part): what Lucene's parsers and
+    Elasticsearch's read as an int, a number past which they refuse or read as none."""
+    return -MAX_INT - 1 <= number < MAX_INT + 1
+
+
 MIN_LONG, MAX_LONG = -(2**63), 2**63 - 1
 """What a whole-number field holds (Elasticsearch's ``long``, tantivy's i64)."""
 

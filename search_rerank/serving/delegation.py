@@ -117,6 +117,7 @@ from .body_checks import (
 )
 from .completion import Completion, split_suggest, suggester_kind
 from .date_math import check_options, date_bound
+from .did_you_mean import suggester_field
 from .embedded_search import PREFIX_QUERIES, ShouldMatch
 from .es_compat import (
     EsSearch,
@@ -1147,25 +1148,18 @@ class ClusterFields:
             kind = suggester_kind(suggester, f"suggest.{name}")
             options = dict(an_object(suggester[kind], f"suggest.{name}.{kind}"))
             # A front end's name for the text (Searchkick's ``name.suggest``), as the embedded index reads it.
-            options["field"] = _aliased_text(options.get("field"), aliases, f"suggest.{name}.{kind}.field")
+            where = f"suggest.{name}.{kind}"
+            options["field"] = suggester_field(options, where, aliases)
             generators = options.get("direct_generator")
             if isinstance(generators, list):
                 options["direct_generator"] = [
-                    {**g, "field": _aliased_text(g.get("field"), aliases, f"suggest.{name}.{kind}.direct_generator")}
+                    {**g, "field": suggester_field(g, f"{where}.direct_generator[{i}]", aliases)}
                     if isinstance(g, Mapping)
                     else g
-                    for g in generators
+                    for i, g in enumerate(generators)
                 ]
             sent[name] = {**suggester, kind: options}
         return sent or None, completions
-
-
-def _aliased_text(field: Any, aliases: Mapping[str, str], where: str) -> str:
-    """A suggester's field on the index: one of the text fields, by its name or a front end's alias of it."""
-    name = alias_of(field, aliases) if isinstance(field, str) else field
-    if name not in LEXICAL_FIELDS:
-        raise Unsupported(where, f"suggestions from {field!r}")
-    return str(name)
 
 
 def led_by_score(sort: list[Any]) -> bool:

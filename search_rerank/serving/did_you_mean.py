@@ -205,7 +205,9 @@ def _analyzer_checked(options: Mapping[str, Any], where: str) -> None:
         raise Unsupported(f"{where}.analyzer", f"the analyzer {analyzer!r} (the field's own, or standard)")
 
 
-def _field(options: Mapping[str, Any], where: str, aliases: Mapping[str, str]) -> str:
+def suggester_field(options: Mapping[str, Any], where: str, aliases: Mapping[str, str]) -> str:
+    """A suggester's (or a candidate generator's) ``field``: one of the text fields, by its name or a front end's
+    alias of it; the cluster backend's suggesters read theirs so too (serving/delegation)."""
     if options.get("field") is None:
         raise InvalidQuery(f"{where}.field", "the required field option is missing", "illegal_argument_exception")
     named = a_string(options["field"], f"{where}.field")
@@ -250,7 +252,7 @@ def _generator(options: Mapping[str, Any], where: str, aliases: Mapping[str, str
         if fractions[key] < 0:
             raise InvalidQuery(f"{where}.{key}", "expected a number of at least 0", "illegal_argument_exception")
     return Generator(
-        field=_field(options, where, aliases),
+        field=suggester_field(options, where, aliases),
         size=_size(options, "size", where, 5),
         suggest_mode=_enum(
             options.get("suggest_mode", "missing"), ("missing", "popular", "always"), f"{where}.suggest_mode"
@@ -271,7 +273,7 @@ def _phrase(name: str, text: str, options: Mapping[str, Any], aliases: Mapping[s
     _analyzer_checked(options, where)
     if "collate" in options:
         raise Unsupported(f"{where}.collate", "collate (a template query run for each suggestion)")
-    field = _field(options, where, aliases)
+    field = suggester_field(options, where, aliases)
     size = _size(options, "size", where, 5)
     shard_size = _size(options, "shard_size", where, max(size, 5))
     numbers = {

@@ -181,11 +181,12 @@ def source_with_aliases(record: Mapping[str, Any], aliases: Mapping[str, str]) -
             continue
         if any(name.startswith(f"{other}.") for other in aliases):
             continue
-        value: Any = record
         if target.startswith(CONSTANT):
-            value = target[len(CONSTANT) :]
-        for part in target.split(".") if not target.startswith(CONSTANT) else ():
-            value = value.get(part) if isinstance(value, Mapping) else None
+            value: Any = target[len(CONSTANT) :]
+        else:
+            value = record
+            for part in target.split("."):
+                value = value.get(part) if isinstance(value, Mapping) else None
         if value is None:
             continue
         if isinstance(value, list) and len(value) == 1:

@@ -31,14 +31,13 @@ star, which Elasticsearch reads as an exists query on the field (:func:`is_exist
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import wildcards
-from .body_checks import MAX_INT, InvalidQuery
+from .body_checks import MAX_INT, InvalidQuery, within_int
 
 MUST, SHOULD, MUST_NOT = "must", "should", "must_not"
 MAX_NESTING = 30
@@ -140,7 +139,7 @@ def flags_of(kind: str, spec: Mapping[str, Any], where: str) -> frozenset[str]:
     value = spec.get("flags", "ALL") if kind == "simple_query_string" else "ALL"
     at = f"{where}.flags"
     if isinstance(value, int | float) and not isinstance(value, bool):
-        if not (math.isfinite(value) and -(2**31) <= value < 2**31):
+        if not within_int(value):
             raise InvalidQuery(at, f"{value} is out of range for an int")
         bits = int(value)
         return EVERY_OPERATOR if bits < 0 else frozenset(n for n, bit in SIMPLE_FLAGS.items() if bits & bit)
@@ -612,7 +611,7 @@ class _SimpleParser:
             return 2, pos
         # Lucene's Integer.parseInt: a number past Java's int, or none, is 0, as text that is no number is.
         value = int(number) if re.fullmatch(r"[+-]?\d+", number) else 0
-        return (max(0, value) if -(2**31) <= value < 2**31 else 0), pos
+        return (max(0, value) if within_int(value) else 0), pos
 
 
 def saturated_int(number: str) -> int:
