@@ -163,7 +163,9 @@ PHRASE_QUERIES = {"match_phrase", "match_phrase_prefix"}
 ANY_WORD, EVERY_WORD, IN_ORDER = "any word", "every word", "in order"
 """How many of its words a full-text query needs (:func:`needs`): what a model code may stand for in it."""
 STRING_QUERIES = {"query_string", "simple_query_string"}
-LEAF_FIELD_QUERIES = {"term", "terms", "range", "prefix", "wildcard", "regexp", "fuzzy"}
+LEAF_FIELD_QUERIES = {"term", "terms", "range", "prefix", "wildcard", "regexp", "fuzzy", "common"}
+"""Queries on one field, sent on with its name on the index (``common``: OpenSearch's and Elasticsearch 7's
+common terms query, which Magento's ElasticSuite sends; an Elasticsearch 8 cluster refuses it)."""
 # Every query type sent on; each is rewritten for the index's field names below.
 QUERY_TYPES = (
     MATCH_QUERIES
@@ -471,7 +473,7 @@ class ClusterFields:
         fuzzy_counts(kind, spec, where)
         if kind in ("match_all", "match_none", "ids"):
             return {kind: spec}
-        if kind in MATCH_QUERIES | MULTI_FIELD_QUERIES | STRING_QUERIES:
+        if kind in MATCH_QUERIES | MULTI_FIELD_QUERIES | STRING_QUERIES | {"common"}:
             spec = _without_analyzers(spec)
         if kind == "bool":
             spec = an_object(spec, where)

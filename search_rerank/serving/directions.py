@@ -53,9 +53,17 @@ def direction(value: Any, path: str) -> str:
 
 def _sort(sort: Any, path: str) -> Any:
     """A sort: a field's name (its default order), ``{field: direction}``, ``{field: {"order": ...}}``, or a
-    list of them. A malformed item is left as it is, for the reader that refuses it to name."""
+    list of them. An object naming several fields is as many items, in its order: Elasticsearch's parser reads
+    each key of a sort object as one sort (``SortBuilder.parseCompoundSortField``), and Magento's own-value sort
+    sends two in one. A malformed item is left as it is, for the reader that refuses it to name."""
+    if isinstance(sort, Mapping) and len(sort) > 1:
+        return _sort([{name: order} for name, order in sort.items()], path)
     if isinstance(sort, list):
-        return [_sort_item(item, f"{path}[{i}]") for i, item in enumerate(sort)]
+        return [
+            _sort_item(one, f"{path}[{i}]")
+            for i, item in enumerate(sort)
+            for one in ([{n: o} for n, o in item.items()] if isinstance(item, Mapping) and len(item) > 1 else [item])
+        ]
     return _sort_item(sort, path)
 
 

@@ -172,6 +172,8 @@ QUERY_KEYS = {
     "multi_match": _COMMON_KEYS | _FUZZY_KEYS | _MATCH_KEYS | _SYNONYMS | {"fields", "type", "slop", "tie_breaker"},
     "combined_fields": _COMMON_KEYS | _SYNONYMS | {"fields", "operator", "minimum_should_match", "zero_terms_query"},
     "match_all": frozenset({"boost", "_name"}),
+    "common": _COMMON_KEYS
+    | {"cutoff_frequency", "low_freq_operator", "high_freq_operator", "minimum_should_match", "disable_coord"},
 }
 """The keys Elasticsearch's parser reads in each full-text query (and ``match_all``): another is a 400 naming it,
 as there, rather than an option read nowhere."""
@@ -943,6 +945,8 @@ class Compiler:
             return self._match(kind, spec, where, scoring)
         if kind in MULTI_FIELD_QUERIES:
             return self._multi_match(kind, spec, where, scoring)
+        if kind == "common":
+            return self._common(spec, where, scoring)
         if kind in ("query_string", "simple_query_string"):
             return self._query_string(kind, spec, where, scoring)
         if kind in ("term", "terms"):
@@ -1044,6 +1048,8 @@ class Compiler:
             return self._typed(text, [name], phrase, every, where, scoring, fuzzy, msm)
         if scoring and target.kind == "text":
             return self._ranked(text, [name], every, where, fuzzy, msm)
+        if kind == "match" and options.get("cutoff_frequency") is not None:
+            text, every, msm = self.rare_words_needed(text, [name], options["cutoff_frequency"], every, msm, where)
         slop = a_count(options.get("slop", 0), f"{where}.slop")
         with self.options_of(options):
             return Compiled(
@@ -1072,6 +1078,8 @@ class Compiler:
             return self._typed(text, fields, phrase, every, f"{path}.fields", scoring, fuzzy, msm)
         if scoring and all(self.target(f, f"{path}.fields").kind == "text" for f in fields):
             return self._ranked(text, fields, every, f"{path}.fields", fuzzy, msm, across)
+        if kind == "multi_match" and not phrase and spec.get("cutoff_frequency") is not None:
+            text, every, msm = self.rare_words_needed(text, fields, spec["cutoff_frequency"], every, msm, path)
         slop = a_count(spec.get("slop", 0), f"{path}.slop")
         with self.options_of(spec):
             return Compiled(
@@ -1088,6 +1096,64 @@ class Compiler:
                     readings=True,
                 )
             )
+
+    def _common(self, spec: Any, path: str, scoring: bool) -> Compiled:
+        """The ``common`` terms query (Elasticsearch 7, OpenSearch): a ``match`` whose rare words are needed by
+        ``low_freq_operator`` and ``minimum_should_match`` (or its ``low_freq``) and whose frequent words only
+        score; with no rare word, the frequent ones by ``high_freq_operator`` and ``high_freq``, all of them
+        where neither says otherwise (Lucene's CommonTermsQuery, :meth:`common_words`)."""
+        name, value = single_key(spec, path)
+        where = f"{path}.{name}"
+        options = value if isinstance(value, Mapping) else {"query": value}
+        known_keys(options, where, QUERY_KEYS["common"])
+        text = a_string(options.get("query"), f"{where}.query", scalars=True)
+        target = self.target(name, where)
+        low = _every_word(options, where, "low_freq_operator")
+        high = _every_word(options, where, "high_freq_operator")
+        counts = options.get("minimum_should_match")
+        if isinstance(counts, Mapping):
+            known_keys(counts, f"{where}.minimum_should_match", frozenset({"low_freq", "high_freq"}))
+        else:
+            counts = {"low_freq": counts}
+        least = {
+            key: ShouldMatch.parse(counts.get(key), f"{where}.minimum_should_match.{key}")
+            for key in ("low_freq", "high_freq")
+        }
+        if scoring and target.kind == "text":
+            return self._ranked(text, [name], False, where, None)
+        rare, frequent = self.common_words(text, [name], options.get("cutoff_frequency", 0.01), where)
+        if rare:
+            text, every, msm = rare, low, least["low_freq"]
+        else:
+            text, every, msm = frequent, high or least["high_freq"] is None, least["high_freq"]
+        return Compiled(self.words([name], text, False, every, where, minimum_should_match=msm))
+
+    def rare_words_needed(
+        self, text: str, fields: list[str], cutoff: Any, every: bool, msm: ShouldMatch | None, path: str
+    ) -> tuple[str, bool, ShouldMatch | None]:
+        """What a ``match`` or ``multi_match`` with ``cutoff_frequency`` needs, as Elasticsearch 7 and OpenSearch
+        build it (Lucene's CommonTermsQuery): its rare words by its operator and ``minimum_should_match``, its
+        frequent words only scoring; with no rare word, every frequent one. Magento's ElasticSuite filters its
+        searches so: "leather lamp" needs the rare "leather", not the common "lamp"."""
+        rare, frequent = self.common_words(text, fields, cutoff, f"{path}.cutoff_frequency")
+        return (rare, every, msm) if rare else (frequent, True, None)
+
+    def common_words(self, text: str, fields: list[str], cutoff: Any, path: str) -> tuple[str, str]:
+        """``text``'s rare words and its frequent ones, each as written: a word is frequent where more products
+        hold it than ``cutoff`` says (a share of the products below 1, a count from 1) in any of ``fields``' text,
+        by Lucene's rule; a word no product holds is rare."""
+        limit = a_number(cutoff, path)
+        if limit < 0:
+            raise InvalidQuery(path, "must be >= 0")
+        names = list(dict.fromkeys(t.name for t in (self.target(f, path) for f in fields) if t.kind == "text"))
+        searcher = self.leg.searcher()
+        bound = limit if limit >= 1 else math.ceil(limit * searcher.num_docs)
+        rare: list[str] = []
+        frequent: list[str] = []
+        for token in self.leg.tokens(text):
+            held = max((searcher.doc_freq(name, token.text) for name in names), default=0)
+            (frequent if held > bound else rare).append(text[token.char_offset_from : token.char_offset_to])
+        return " ".join(rare), " ".join(frequent)
 
     def zero_terms_match_all(self, options: Mapping[str, Any], text: str, fields: list[str], path: str) -> bool:
         """Whether the query matches every product: ``zero_terms_query: all`` and the analyzer leaves no words
@@ -1650,15 +1716,15 @@ def count(searcher: tantivy.Searcher, query: tantivy.Query) -> int:
     return int(searcher.search(query, 1, count=True).count)  # type: ignore[attr-defined]
 
 
-def _every_word(options: Mapping[str, Any], path: str) -> bool:
-    """Whether a full-text query's ``operator`` is ``and`` (any case, as Elasticsearch's ``Operator.fromString``
-    reads it); another word is a 400 naming it."""
-    operator = options.get("operator")
+def _every_word(options: Mapping[str, Any], path: str, key: str = "operator") -> bool:
+    """Whether a full-text query's ``operator`` (or the operator named ``key``) is ``and`` (any case, as
+    Elasticsearch's ``Operator.fromString`` reads it); another word is a 400 naming it."""
+    operator = options.get(key)
     if operator is None:
         return False
-    word = a_string(operator, f"{path}.operator").lower()
+    word = a_string(operator, f"{path}.{key}").lower()
     if word not in ("and", "or"):
-        raise InvalidQuery(f"{path}.operator", f"Unknown operator [{operator}]")
+        raise InvalidQuery(f"{path}.{key}", f"Unknown operator [{operator}]")
     return word == "and"
 
 

@@ -53,6 +53,7 @@ FIELD_KEYED = {
     "wildcard",
     "regexp",
     "fuzzy",
+    "common",
 }
 OPTIONS = {"boost", "_name"}
 FIELD_LISTS = {"multi_match", "query_string", "simple_query_string", "combined_fields"}
@@ -362,16 +363,31 @@ def _aggs(aggs: Mapping[str, Any], aliases: Mapping[str, str]) -> dict[str, Any]
 
 def _aggregation_fields(spec: Mapping[str, Any], aliases: Mapping[str, str]) -> dict[str, Any]:
     """One aggregation's options with aliased names replaced: its ``field``, the field of each part that names
-    one (a weighted_avg's ``value`` and ``weight``) and a significant_terms' ``background_filter``."""
+    one (a weighted_avg's ``value`` and ``weight``), a composite's sources' (Shopware's sorted facets) and a
+    significant_terms' ``background_filter``."""
     out = dict(spec)
     if isinstance(out.get("field"), str):
         out["field"] = alias_of(out["field"], aliases)
+    if isinstance(out.get("sources"), list):
+        out["sources"] = [
+            {name: _source_fields(typed, aliases) for name, typed in source.items()}
+            if isinstance(source, Mapping)
+            else source
+            for source in out["sources"]
+        ]
     for part in ("value", "weight"):
         if isinstance(out.get(part), Mapping) and isinstance(out[part].get("field"), str):
             out[part] = {**out[part], "field": alias_of(out[part]["field"], aliases)}
     if "background_filter" in out:
         out["background_filter"] = rename_query(out["background_filter"], aliases)
     return out
+
+
+def _source_fields(typed: Any, aliases: Mapping[str, str]) -> Any:
+    """A composite source (``{"terms": {"field": ...}}``) with its field's alias."""
+    if not isinstance(typed, Mapping):
+        return typed
+    return {kind: _aggregation_fields(o, aliases) if isinstance(o, Mapping) else o for kind, o in typed.items()}
 
 
 def _sort(sort: Any, aliases: Mapping[str, str]) -> Any:

@@ -90,3 +90,31 @@ def test_a_score_function_on_a_front_ends_name_for_a_field_reads_that_field(open
     answer = opensearch_client.post("/products/_search", json=missing)
     assert answer.status_code == 400
     assert answer.get_json()["error"]["field"] == "query.function_score.functions[0].field_value_factor.field"
+
+
+def test_a_composite_facet_on_a_front_ends_field_name_counts_that_fields_values_on_both_backends(service):
+    # Shopware pages a sorted facet with a composite aggregation; the cluster answered 501 for an aliased name.
+    body = {"size": 0, "aggs": {"m": {"composite": {"sources": [{"brand": {"terms": {"field": "manufacturer"}}}]}}}}
+    answer = service.post("/products/_search", json=body)
+    assert answer.status_code == 200, answer.get_json()
+    buckets = {b["key"]["brand"]: b["doc_count"] for b in answer.get_json()["aggregations"]["m"]["buckets"]}
+    assert buckets == {"Acme": 4, "Bolt": 3, "Cosy": 1, "Dune": 1}
+
+
+def test_a_sort_object_naming_two_fields_orders_by_both_on_both_backends(service):
+    # Magento's own-value sort names two fields in one sort object, which Elasticsearch reads as two sorts.
+    body = {"sort": [{"manufacturer": {"order": "asc"}, "price": {"order": "desc"}}], "size": 20}
+    answer = service.post("/products/_search", json=body)
+    assert answer.status_code == 200, answer.get_json()
+    hits = answer.get_json()["hits"]["hits"]
+    keys = [(hit["_source"]["brand"], -hit["_source"]["price"]) for hit in hits]
+    assert len(hits) == 9 and keys == sorted(keys)
+    assert [len(hit["sort"]) for hit in hits] == [2] * 9
+
+
+def test_a_common_terms_query_on_a_front_ends_field_name_is_answered_on_both_backends(service):
+    # Magento's ElasticSuite sends a common terms query on its own field names; the cluster answered 501.
+    body = {"query": {"bool": {"filter": [{"common": {"name": {"query": "sofa", "cutoff_frequency": 0.5}}}]}}}
+    answer = service.post("/products/_search", json=body)
+    assert answer.status_code == 200, answer.get_json()
+    assert {hit["_id"] for hit in answer.get_json()["hits"]["hits"]} == {"s1", "s2", "s3", "s4", "s5"}

@@ -58,6 +58,15 @@ def test_a_single_sort_object_is_rewritten_too():
     assert with_directions({"sort": {"price": "ASC"}})["sort"] == {"price": "asc"}
 
 
+def test_a_sort_object_naming_several_fields_is_one_sort_per_field_in_its_order():
+    body = {"sort": [{"brand.keyword": "ASC", "price": {"order": "DESC"}}, "_score"]}
+    assert with_directions(body)["sort"] == [{"brand.keyword": "asc"}, {"price": {"order": "desc"}}, "_score"]
+    assert with_directions({"sort": {"brand.keyword": "asc", "price": "desc"}})["sort"] == [
+        {"brand.keyword": "asc"},
+        {"price": "desc"},
+    ]
+
+
 def test_a_standard_retrievers_sort_is_rewritten_inside_an_rrf_and_a_linear_retriever():
     standard = {"standard": {"query": {"match_all": {}}, "sort": [{"price": "DESC"}]}}
     body = {"retriever": {"rrf": {"retrievers": [standard, {"linear": {"retrievers": [{"retriever": standard}]}}]}}}

@@ -176,3 +176,12 @@ def test_a_fields_pattern_names_the_text_fields_the_front_ends_matching_names_ar
     assert text_fields_matching("*.analyzed", aliases) == ["title", "description"]
     assert text_fields_matching("ti*", {}) == ["title"]
     assert text_fields_matching("*.analyzed", {}) == []
+
+
+def test_a_composite_aggregations_sources_are_renamed():
+    body = {"aggs": {"c": {"composite": {"sources": [{"m": {"terms": {"field": "color.keyword"}}}], "size": 5}}}}
+    renamed = rename_fields(body, {"color.keyword": "attributes.color"})
+    assert renamed["aggs"]["c"]["composite"] == {
+        "sources": [{"m": {"terms": {"field": "attributes.color"}}}],
+        "size": 5,
+    }
