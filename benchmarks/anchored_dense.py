@@ -14,7 +14,11 @@ the complete ones only a generator can give: off (the text's dense list at
 ``identifier_weights``), and on at lexical shares 0.5 to 0.9. The share is
 chosen on dev by the rule the fusion defaults follow (the largest worst
 margin over off across profiles and label sets, docs/TUNING.md) and checked
-on test with the paired randomisation test. Also: how many code queries find
+on test with the paired randomisation test. The Home Depot layout's code
+queries are among the cells weighed when ``benchmarks/homedepot_labels.py``
+has measured them (its rows are pooled from another engine than the one
+measured, as a shop's judgments are; the generator's sparse labels come from
+this engine's own BM25). Also: how many code queries find
 their product (an anchor), and the dense leg's time with and without.
 
     python benchmarks/anchored_dense.py --products 3000 8000 --queries 1000 4000
@@ -26,6 +30,7 @@ Sizes are per profile (easy, hard); data and indexes are the cached ones of
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -48,6 +53,8 @@ from search_rerank.indexing.indexes import open_pipeline  # noqa: E402
 SHARES = (0.5, 0.6, 0.7, 0.8, 0.9)
 OFF = "off"
 RESULTS = ROOT / "benchmarks" / "results" / "code_queries.json"
+LAYOUT = ROOT / "benchmarks" / "results" / "homedepot_labels.json"
+LAYOUT_LABELS = ("rows", "complete")
 
 
 def share_name(share: float) -> str:
@@ -111,16 +118,33 @@ def run_profile(args, profile: str, products: int, queries: int) -> dict[str, An
     return out
 
 
-def chosen_share(results: dict[str, dict[str, Any]]) -> tuple[str, dict[str, float]]:
-    """The share whose worst dev margin over off, across profiles and label sets, is largest."""
-    margins = {
-        share_name(s): min(
-            results[p]["dev"][label][share_name(s)] - results[p]["dev"][label][OFF]
-            for p in PROFILES
-            for label in LABELS
-        )
-        for s in SHARES
+def layout_cells() -> dict[str, dict[str, dict[str, float]]]:
+    """The Home Depot layout's code queries per split and label set, off and at each share, from
+    ``benchmarks/homedepot_labels.py``'s results; none before that script has measured its dev split."""
+    if not LAYOUT.is_file():
+        return {}
+    labels = json.loads(LAYOUT.read_text(encoding="utf-8"))
+    if "dev_codes" not in labels:
+        return {}
+    test = {
+        f"homedepot {label}": {
+            OFF: labels[label]["codes"][OFF],
+            **{share_name(float(s)): v for s, v in labels[label]["anchored_shares"].items()},
+        }
+        for label in LAYOUT_LABELS
     }
+    return {"dev": {f"homedepot {label}": labels["dev_codes"][label] for label in LAYOUT_LABELS}, "test": test}
+
+
+def dev_cells(results: dict[str, dict[str, Any]], layout: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Every dev cell the share is chosen on: each profile's label sets, and the layout's when measured."""
+    cells = {f"{p} {label}": results[p]["dev"][label] for p in PROFILES for label in LABELS}
+    return cells | layout.get("dev", {})
+
+
+def chosen_share(cells: dict[str, dict[str, float]]) -> tuple[str, dict[str, float]]:
+    """The share whose worst dev margin over off, across the cells, is largest."""
+    margins = {share_name(s): min(cell[share_name(s)] - cell[OFF] for cell in cells.values()) for s in SHARES}
     return max(margins, key=lambda name: margins[name]), margins
 
 
@@ -140,11 +164,15 @@ def main() -> None:
         profile: run_profile(args, profile, n, q)
         for profile, n, q in zip(PROFILES, args.products, args.queries, strict=True)
     }
-    chosen, margins = chosen_share(results)
+    layout = layout_cells()
+    chosen, margins = chosen_share(dev_cells(results, layout))
     tests = paired(results, chosen)
+    generated, generated_margins = chosen_share(dev_cells(results, {}))
     saved = {
         "chosen": chosen,
         "worst_dev_margin_over_off": margins,
+        "layout_cells": sorted(layout.get("dev", {})),
+        "chosen_on_generated_only": generated,
         "test_vs_off": tests,
         **{
             p: {split: {k: v for k, v in r[split].items() if k != "per_query"} for split in ("dev", "test")}
@@ -161,12 +189,22 @@ def main() -> None:
 
     names = [OFF, *(share_name(s) for s in SHARES)]
     columns = [f"{p} {label}" for p in PROFILES for label in LABELS]
+    laid = sorted(layout.get("dev", {}))
     rows = [
         [f"{split}: {name}", *(results[p][split][label][name] for p in PROFILES for label in LABELS)]
+        + [layout[split][cell][name] for cell in laid]
         + ([margins[name]] if split == "dev" and name in margins else [""])
         for split in ("dev", "test")
         for name in names
     ]
+    layout_note = (
+        f" The Home Depot layout's columns are `benchmarks/homedepot_labels.py`'s ({', '.join(laid)}: its rows are "
+        "pooled from another engine than the one measured, as a shop's judgments are, while the generator's sparse "
+        f"labels come from this engine's own BM25); without them the rule would choose {generated} (worst dev margin "
+        f"{generated_margins[generated]:+.4f}; {chosen}: {generated_margins[chosen]:+.4f})."
+        if laid
+        else ""
+    )
     counts = "; ".join(
         f"{p}: {results[p][split]['code_queries']} {split} code queries, {results[p][split]['anchored']} of them "
         f"found their product"
@@ -194,9 +232,10 @@ lexical leg found with the code (in its top 3), fused at lexical share s. {count
 products, {results["hard"]["queries"]:,} queries (code queries are {shares} of the test queries; the others rank as
 before).
 
-{table(["split: variant", *columns, "worst dev margin over off"], rows)}
+{table(["split: variant", *columns, *laid, "worst dev margin over off"], rows)}
 
-Chosen on dev (largest worst margin over off across profiles and label sets): **{chosen}**. On test against off
+Chosen on dev (largest worst margin over off across profiles and label sets): **{chosen}**.{layout_note} On test
+against off
 (paired randomisation test): {paired_lines}. The dense leg's time per code query, p50, off → on: {timing} (the
 text is still encoded, then the product's neighbours searched).
 """

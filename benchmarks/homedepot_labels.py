@@ -98,6 +98,22 @@ def tuned_code_shares(
     return tune_code_weights(cache, settings, SearchSpace().code_alpha)
 
 
+def dev_share_figures(pipeline: Any, data: Path, dataset: Any, settings: Settings) -> dict[str, Any]:
+    """The dev split's code queries on both label sets with ``dense.code_anchors`` off and at each lexical share
+    of ``fusion.anchored_weights``. Why: the shipped share is chosen on dev by the largest worst margin over off
+    (``anchored_dense.chosen_share``), and this layout, whose rows come from another engine's pool as a shop's
+    do, is one of the cells it weighs."""
+    queries, rows = dataset.split("dev")
+    sets = {"rows": rows, "complete": complete_labels(data, queries)}
+    coded = [qid for qid in rows if qid in queries and names_a_code(queries[qid].text)]
+    runs, seen = runs_of(pipeline, queries, coded, settings)
+    out: dict[str, Any] = {"code_queries": len(coded), "anchored": seen["anchored"]}
+    for label, qrels in sets.items():
+        on_codes = {qid: qrels[qid] for qid in coded if qid in qrels}
+        out[label] = {name: mean_ndcg(run, on_codes) for name, run in runs.items()}
+    return out
+
+
 def paired(a: dict[str, Any], b: dict[str, Any], qrels: dict[str, dict[str, int]]) -> dict[str, Any]:
     """Run ``b`` against run ``a`` on the judged queries: the paired randomisation test's figures."""
     first = per_query_ndcg(a, qrels)
@@ -131,6 +147,7 @@ def label_figures(work: Path, data: Path, split: str = "test") -> dict[str, Any]
         coded = [qid for qid in rows if qid in queries and names_a_code(queries[qid].text)]
         deep = settings.offline().override(lexical={"candidates": 100}, dense={"candidates": 100})
         code_runs, seen = runs_of(pipeline, queries, coded, deep)
+        dev_codes = dev_share_figures(pipeline, data, dataset, deep)
     finally:
         pipeline.close()
     shipped = share_name(settings.fusion.anchored_weights[LEXICAL])
@@ -150,6 +167,7 @@ def label_figures(work: Path, data: Path, split: str = "test") -> dict[str, Any]
             "anchors_on_vs_off": paired(code_runs["off"], code_runs["on"], on_codes),
             "anchored_shares": {share: mean_ndcg(run, on_codes) for share, run in shares.items()},
         }
+    out["dev_codes"] = dev_codes
     out["rows"]["judged_top10"] = {name: judged_share(run, rows) for name, run in runs.items()}
     out["seconds"] = round(time.monotonic() - started, 1)
     return out
@@ -166,7 +184,11 @@ def labels_report(labels: dict[str, Any]) -> str:
     ]
     header = ["labels", "queries", "BM25", "defaults", "p", "RRF", "codes: BM25", "codes: anchors off"]
     shares = list(labels["rows"]["anchored_shares"])
-    by_share = [[name, *(labels[name]["anchored_shares"][share] for share in shares)] for name in names]
+    dev = labels["dev_codes"]
+    by_share = [
+        [f"{labels['split']}: {name}", labels[name]["codes"]["off"], *labels[name]["anchored_shares"].values()]
+        for name in names
+    ] + [[f"dev: {name}", dev[name][OFF], *(dev[name][share_name(float(s))] for s in shares)] for name in names]
     judged = labels["rows"]["judged_top10"]
     return (
         f"The {labels['split']} split on two label sets ({labels['seconds'] / 60:.1f} min): the rows of train.csv and "
@@ -178,9 +200,11 @@ def labels_report(labels: dict[str, Any]) -> str:
         "weights; *p* the paired randomisation test of defaults against BM25, and of on against off.\n\n"
         + table([*header, "codes: anchors on", "p"], rows)
         + f"\n\nThe rows judge {judged['defaults']:.0%} of the defaults' top 10 and {judged['bm25']:.0%} of BM25's. "
-        "The code queries with the anchors on at each lexical share of `fusion.anchored_weights` "
-        f"({labels['shipped_share']:g} shipped):\n\n"
-        + table(["labels", *shares], by_share)
+        "The code queries with the anchors off and on at each lexical share of `fusion.anchored_weights` "
+        f"({labels['shipped_share']:g} shipped; dev: {dev['code_queries']:,} code queries, {dev['anchored']:,} "
+        "of them with the named product found; the dev cells are among those the shipped share is chosen on, "
+        '"Code queries" above):\n\n'
+        + table(["split: labels", "off", *shares], by_share)
         + "\n\n`tune` chooses the code queries' lexical shares on the dev split's rows after its trials, moving one "
         "only on a significant lead (`evaluation.tune.choose_share`):\n\n"
         + "".join(f"- {line}\n" for line in code_share_lines({"code_weights": labels["dev_code_shares"]}))
