@@ -1141,11 +1141,13 @@ class Compiler:
     def common_words(self, text: str, fields: list[str], cutoff: Any, path: str) -> tuple[str, str]:
         """``text``'s rare words and its frequent ones, each as written: a word is frequent where more products
         hold it than ``cutoff`` says (a share of the products below 1, a count from 1) in any of ``fields``' text,
-        by Lucene's rule; a word no product holds is rare."""
+        by Lucene's rule; a word no product holds is rare, and so is the whole text on fields of no text."""
         limit = a_number(cutoff, path)
         if limit < 0:
             raise InvalidQuery(path, "must be >= 0")
         names = list(dict.fromkeys(t.name for t in (self.target(f, path) for f in fields) if t.kind == "text"))
+        if not names:  # a keyword's value is one term, needed whole
+            return text, ""
         searcher = self.leg.searcher()
         bound = limit if limit >= 1 else math.ceil(limit * searcher.num_docs)
         rare: list[str] = []

@@ -19,7 +19,7 @@ TITLES = {
     "p6": "Oak stool",
     "p7": "Pine sofa",
     "p8": "Pine bed",
-    "p9": "Pine crate",
+    "p9": "Pine crate, large",
     "p10": "Pine table",
 }
 """Ten products: "oak" and "pine" in six titles each (frequent at a cutoff of 0.5: more than 5), "sofa" in one."""
@@ -95,3 +95,9 @@ def test_an_unknown_operator_of_a_common_query_is_a_400_naming_it(client):
     answer = client.post("/products/_search", json={"query": {"bool": {"filter": [common]}}})
     assert answer.status_code == 400
     assert "high_freq_operator" in str(answer.get_json())
+
+
+def test_a_cutoff_on_a_keyword_matches_its_whole_value(client):
+    assert found(client, {"match": {"title.keyword": {"query": "Pine crate, large", "cutoff_frequency": 0.5}}}) == {
+        "p9"
+    }
