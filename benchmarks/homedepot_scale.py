@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import datetime
 import io
 import json
 import os
@@ -326,7 +327,7 @@ def main() -> None:
     for name, argv in commands(args, data, work).items():
         run_command(name, argv, env, logs)
     # Every command's latest figures, those of earlier invocations too: each can be rerun alone.
-    runs = {name: json.loads(path.read_text()) for name in STEPS if (path := logs / f"{name}.json").is_file()}
+    runs = {name: finished(path) for name in STEPS if (path := logs / f"{name}.json").is_file()}
     loaded = load_figures(data)
     figures = {"scale": args.scale, "written": written, "loaded": loaded, "commands": runs}
     figures |= {"evaluate": evaluate_rows(work), "evaluate_warnings": evaluate_warnings(work)}
@@ -339,6 +340,13 @@ def main() -> None:
     if not args.no_write:
         write_results(RESULTS, figures)
         write_section("homedepot-scale", "Home Depot layout at the real sizes", report(figures))
+
+
+def finished(path: Path) -> dict[str, Any]:
+    """A command's figures and when it finished (its figures' file was written then): a command rerun alone
+    reports beside the others' latest, and the settings shipped may have changed between them."""
+    when = datetime.datetime.fromtimestamp(path.stat().st_mtime, datetime.UTC)
+    return {**json.loads(path.read_text()), "finished": when.strftime("%Y-%m-%d %H:%M")}
 
 
 def load_figures(data: Path) -> dict[str, Any]:
@@ -397,7 +405,8 @@ def _option(runs: dict[str, Any], command: str, option: str) -> str | None:
 def report(figures: dict[str, Any]) -> str:
     written, loaded, runs = figures["written"], figures["loaded"], figures["commands"]
     rows = [
-        [f"`{name}`", run["rc"], f"{run['wall_s'] / 60:.1f}", run["peak_rss_mib"]] + [round(run["longest_silence_s"])]
+        [f"`{name}`", run["finished"], run["rc"], f"{run['wall_s'] / 60:.1f}", run["peak_rss_mib"]]
+        + [round(run["longest_silence_s"])]
         for name, run in runs.items()
     ]
     parts = [
@@ -408,14 +417,16 @@ def report(figures: dict[str, Any]) -> str:
         f"{loaded['products']:,} products (those of train.csv and test.csv) and {loaded['queries']:,} queries, judged: "
         + ", ".join(f"{split} {n:,}" for split, n in loaded["judged_queries"].items())
         + ".",
-        table(["command", "exit", "wall (min)", "peak RSS (MiB)", "longest silence (s)"], rows),
+        table(["command", "finished (UTC)", "exit", "wall (min)", "peak RSS (MiB)", "longest silence (s)"], rows),
         "Each command's full line: "
         + "; ".join(f"`search-rerank {' '.join(run['argv'])}`" for run in runs.values()).replace("/tmp/hdscale/", ""),
     ]
     parts.append(
         "Each command ran as a subprocess of this script, peak RSS from `/usr/bin/time -v`; *longest silence* is the "
         "most seconds between two writes to its terminal. The script keeps each command's figures under its work "
-        "folder, so a command rerun alone (`--steps onboard`) reports beside the others' latest. The first "
+        "folder, so a command rerun alone (`--steps onboard`) reports beside the others' latest (*finished* says when "
+        "each ran: commands that ran on different days may have measured different shipped defaults, and "
+        "docs/TUNING.md dates each change of one). The first "
         "full-size run of this script (2026-12-06, before the fixes it led to) found: measuring an onboarding step "
         "with a CPU reranker ranked every dev and test query (6 a second: 17 minutes per 6,400-query split) with "
         "nothing on the screen, as did the reranker's 1,000-query dev decision (2.3 minutes); both now show a "
