@@ -757,6 +757,8 @@ class ClusterFields:
             asking = functools.partial(_asking, kind, {**sent[kind], resolved.name: options}, resolved.name)
             return self.with_readings(sent, options.get("query"), [resolved.name], options.get("boost"), asking)
         name, value = _field_key(spec, where)
+        if kind in ("term", "terms") and name == "category":
+            return self._category_words(kind, spec, name, value, where)
         # prefix, wildcard...: a text field matches by token, a keyword (title.keyword) by its whole value, as typed.
         use = EXACT if kind in ("term", "terms") else KEYWORD if name == TITLE_KEYWORD else TEXT
         if kind == "range":
@@ -786,6 +788,26 @@ class ClusterFields:
             values = [resolved.value(v) for v in value] if resolved.value is not None else value
             return {kind: {**options, resolved.name: values}}
         return {kind: {**options, resolved.name: value}}
+
+    def _category_words(self, kind: str, spec: Mapping[str, Any], name: str, value: Any, where: str) -> dict[str, Any]:
+        """A ``term``/``terms`` on ``category``, the product's text field (not ``category.keyword``, a path): each
+        value's words all in the category path, as the embedded index reads a term on a text field. A level's name
+        (BitBag's Sylius taxon filter sends ``product_taxons: ["sofas"]``) or a whole path both match; as a path
+        alone, "sofas" matched nothing on a cluster while the embedded index found the sofas."""
+        options = {k: v for k, v in spec.items() if k != name}
+        if kind == "term":
+            if isinstance(value, Mapping):
+                options = {**options, **{k: v for k, v in value.items() if k != "value"}}
+                value = value.get("value")
+            values = [value]
+        elif isinstance(value, list):
+            values = value
+        elif isinstance(value, Mapping):
+            raise Unsupported(f"{where}.{name}", "a terms lookup (the values from another document)")
+        else:
+            raise InvalidQuery(f"{where}.{name}", "terms takes a list of values")
+        words = [{"match": {name: {"query": a_keyword(v, f"{where}.{name}"), "operator": "and"}}} for v in values]
+        return {"bool": {"should": words, "minimum_should_match": 1, **options}}
 
     def _string_query(self, kind: str, spec: Mapping[str, Any], where: str) -> dict[str, Any]:
         """As sent when it names only fields the index holds as they are; otherwise, or when it excludes
@@ -1330,7 +1352,7 @@ def constraints(query: Any) -> list[dict[str, Any]]:
         return out
     if kind == "dis_max":
         return _any_of(clause_list(spec.get("queries")))
-    if kind in MATCH_QUERIES | MULTI_FIELD_QUERIES | STRING_QUERIES | {"match_all"}:
+    if kind in MATCH_QUERIES | MULTI_FIELD_QUERIES | STRING_QUERIES | {"match_all", "common"}:
         return []
     if kind == "constant_score":
         return [spec["filter"]] if spec.get("filter") is not None else []

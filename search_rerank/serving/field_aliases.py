@@ -171,7 +171,8 @@ def source_with_aliases(record: Mapping[str, Any], aliases: Mapping[str, str]) -
     ``full-text-boosted``): each alias that names one of the product's fields gets its value, a one-value list as
     the value (``color`` for ``attributes.color``), a dotted name as nested objects, as Elasticsearch keeps it;
     one aliased to ``"=<value>"``, which every product holds, that value (Laravel Scout's matchish driver makes
-    each hit's model from ``_source.__class_name``). A front end's sub-fields are not in a ``_source``: a
+    each hit's model from ``_source.__class_name``); one aliased to a keyword (``title.keyword``), its field's
+    value. A front end's sub-fields are not in a ``_source``: a
     ``.keyword``, or any name under another aliased name (Searchkick's ``name.analyzed`` beside ``name``, both
     aliased to the title: ``name`` is the title, not an object of its sub-fields). Names the record already has are
     left alone.
@@ -186,7 +187,8 @@ def source_with_aliases(record: Mapping[str, Any], aliases: Mapping[str, str]) -
             value: Any = target[len(CONSTANT) :]
         else:
             value = record
-            for part in target.split("."):
+            # A keyword holds its field's value (Pimcore's keyword ``attributes.name`` aliased to ``title.keyword``).
+            for part in target.removesuffix(".keyword").split("."):
                 value = value.get(part) if isinstance(value, Mapping) else None
         if value is None:
             continue

@@ -30,7 +30,6 @@ star, which Elasticsearch reads as an exists query on the field (:func:`is_exist
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -290,6 +289,8 @@ class _Parser:
         self.wordless = wordless
         self.pos = 0
         self.depth = 0
+        self.fields: list[str | None] = []
+        """The field of each group being read (``title:(sof* OR [1 TO 5])``), None for one that names none."""
 
     def peek(self) -> tuple[str, str] | None:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
@@ -354,16 +355,23 @@ class _Parser:
         return Group(tuple((c[0], c[1]) for c in clauses))
 
     def clause(self, field_name: str | None) -> Node:
+        """One clause, on ``field_name`` (its ``field:`` prefix) or else on its group's field: as in Lucene's
+        classic parser every clause of ``title:( ... )`` is on ``title`` (a word, a phrase, a wildcard, a range:
+        django-haystack writes its filters as ``price:([300 TO *])`` and ``title:(sof*)``) unless it names its
+        own field."""
         if self.peek() is None:
             raise QuerySyntaxError("the query ends where a clause was expected")
         kind, value = self.take()
+        inherited = self.fields[-1] if field_name is None and self.fields else field_name
         if kind == "op" and value == "(":
             self.depth += 1
             if self.depth > MAX_NESTING:
                 raise QuerySyntaxError(_too_deep())
+            self.fields.append(inherited)
             node = self.query()
+            self.fields.pop()
             self.depth -= 1
-            return self._in_field(node, field_name)
+            return node
         if kind == "word" and self.peek() == ("colon", ":"):
             self.take()
             if field_name is not None:
@@ -383,6 +391,7 @@ class _Parser:
             if following is not None and following[0] == "word" and _COMPARISON.fullmatch(following[1]):
                 return self._comparison(name, self.take()[1])
             return self.clause(name)
+        field_name = inherited
         if kind == "range":
             if field_name is None:
                 raise QuerySyntaxError(f"the range {value} names no field")
@@ -420,18 +429,6 @@ class _Parser:
         if op.startswith(">"):
             return Span(name, bound, None, include_low=op == ">=")
         return Span(name, None, bound, include_high=op == "<=")
-
-    def _in_field(self, node: Node, field_name: str | None) -> Node:
-        """``brand:(A OR B)``: the group's clauses on that field."""
-        if field_name is None:
-            return node
-        if isinstance(node, Word):
-            if node.field is not None:
-                raise QuerySyntaxError(f"a field inside field {field_name!r}")
-            return dataclasses.replace(node, field=field_name)
-        if isinstance(node, Group):
-            return Group(tuple((occur, self._in_field(child, field_name)) for occur, child in node.clauses))
-        return node
 
 
 @dataclass

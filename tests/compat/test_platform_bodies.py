@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from front_end_catalog import CATALOG
+
 WHOLE_CATEGORY_FACET = {"size": 0, "aggs": {"categories": {"terms": {"field": "category.keyword"}}}}
 DECAYED = {
     "query": {
@@ -118,3 +120,26 @@ def test_a_common_terms_query_on_a_front_ends_field_name_is_answered_on_both_bac
     answer = service.post("/products/_search", json=body)
     assert answer.status_code == 200, answer.get_json()
     assert {hit["_id"] for hit in answer.get_json()["hits"]["hits"]} == {"s1", "s2", "s3", "s4", "s5"}
+
+
+def test_django_haystacks_range_and_prefix_filters_match_on_their_fields_on_both_backends(service):
+    # haystack writes price__gte=300 as price:([300 TO *]) and title__startswith as title:(sof*): a 400 before, and
+    # the wildcard searched the default field.
+    def found(text):
+        body = {"query": {"bool": {"filter": [{"query_string": {"query": text, "default_operator": "AND"}}]}}}
+        answer = service.post("/products/_search", json={**body, "size": 20})
+        assert answer.status_code == 200, answer.get_json()
+        return {hit["_id"] for hit in answer.get_json()["hits"]["hits"]}
+
+    assert found("price:([300 TO *])") == {p.id for p in CATALOG if p.price >= 300}
+    assert found("title:(sof*)") == {p.id for p in CATALOG if any(w.startswith("sof") for w in p.title.lower().split())}
+
+
+def test_a_term_on_the_category_text_field_matches_a_levels_name_on_both_backends(service):
+    # BitBag's Sylius taxon page filters terms product_taxons: ["sofas"], a text field in its index; the cluster
+    # read the value as a path from the top and found nothing.
+    sofas = {p.id for p in CATALOG if "Sofas" in p.category}
+    for clause in ({"terms": {"category": ["sofas"]}}, {"term": {"category": {"value": "Sofas", "boost": 1.0}}}):
+        answer = service.post("/products/_search", json={"query": {"bool": {"filter": [clause]}}, "size": 20})
+        assert answer.status_code == 200, answer.get_json()
+        assert {hit["_id"] for hit in answer.get_json()["hits"]["hits"]} == sofas, clause

@@ -878,6 +878,12 @@ def test_constraints_keep_filters_and_exclusions_but_not_text():
     ]
 
 
+def test_a_common_terms_query_the_ranking_reads_constrains_nothing_as_a_match_does():
+    common = {"common": {"title": {"query": "leather sofa", "cutoff_frequency": 0.01}}}
+    assert constraints({"bool": {"must": [common]}}) == []
+    assert constraints({"bool": {"filter": [common]}}) == [common]
+
+
 def test_constraints_of_should_alternatives_keep_the_filters_of_text_alternatives():
     acme = {"term": {"filter.brand": "acme"}}
     bolt = {"term": {"filter.brand": "bolt"}}

@@ -164,6 +164,13 @@ def test_source_carries_a_constant_fields_value_on_every_product():
     assert source["__class_name"] == "App\\Models\\Product" and source["meta"] == {"store": "DE"}
 
 
+def test_source_carries_a_name_aliased_to_a_keyword_with_its_fields_value():
+    """Pimcore's product index holds ``attributes.name`` as a keyword, aliased to ``title.keyword``."""
+    record = {"id": "p1", "title": "Lamp", "brand": "Acme"}
+    source = source_with_aliases(record, {"attributes.name": "title.keyword", "maker": "brand.keyword"})
+    assert source["attributes"] == {"name": "Lamp"} and source["maker"] == "Acme"
+
+
 def test_source_leaves_out_a_front_ends_sub_fields_of_an_aliased_name():
     """Searchkick's index has ``name`` and its sub-fields ``name.analyzed``, ``name.word_start``."""
     aliases = {"name": "title", "name.analyzed": "title", "name.word_start": "title"}

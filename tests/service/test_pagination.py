@@ -19,7 +19,9 @@ POOL = {"lexical": {"candidates": 15}, "dense": {"candidates": 15}}
 
 @pytest.fixture
 def rerank_client(settings, tiny_cross_encoder_dir):
-    reranked = settings.model_copy(
+    # No stage deadlines: on a loaded machine a leg past its deadline is left out of one page's ranking and not
+    # another's, and the pages would differ for that, not for paging (CI saw it once).
+    reranked = settings.offline().model_copy(
         update={
             "rerank": settings.rerank.model_copy(
                 update={
@@ -39,7 +41,7 @@ def rerank_client(settings, tiny_cross_encoder_dir):
 
 def ids(client, query, size, offset):
     body = client.post("/search", json={"query": query, "size": size, "from": offset, "overrides": POOL}).get_json()
-    assert "rerank" not in body["degraded"] and "rerank" not in body["skipped"]
+    assert not body["degraded"] and "rerank" not in body["skipped"]
     return [hit["id"] for hit in body["hits"]], body["total"]
 
 

@@ -210,7 +210,7 @@ def test_a_store_that_does_not_answer_costs_a_search_no_more_than_the_read_timeo
         hanging = personal_settings.model_copy(
             update={
                 "lexical": personal_settings.lexical.model_copy(
-                    update={"url": server.url, "retries": 0, "request_timeout_s": 5}
+                    update={"url": server.url, "retries": 0, "request_timeout_s": 30}
                 ),
                 "personalisation": personal_settings.personalisation.model_copy(
                     update={"store": "opensearch", "profile_index": "profiles-frozen", "read_timeout_s": 0.3}
@@ -224,7 +224,9 @@ def test_a_store_that_does_not_answer_costs_a_search_no_more_than_the_read_timeo
             body = search(client, user_id=SHOPPER)
             elapsed = time.perf_counter() - started
         assert body["degraded"]["personal"] == "timeout"
-        assert elapsed < 3.0
+        # Held to the client's 30 s, the search would take 30 s; a loaded machine may take a few for the rest of it
+        # (3 s was once too few beside a benchmark).
+        assert elapsed < 10.0
     finally:
         server.close()
 

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from search_rerank.serving import wildcards
 from search_rerank.serving.body_checks import InvalidQuery
 from search_rerank.serving.query_string import (
     MUST,
@@ -35,6 +36,26 @@ def test_and_not_requires_one_word_and_prohibits_the_other():
 
 def test_field_group_puts_each_alternative_on_the_field():
     assert parse("brand:(Acme OR Bolt)") == Group(((SHOULD, Word("brand", "Acme")), (SHOULD, Word("brand", "Bolt"))))
+
+
+def test_a_range_in_a_field_group_is_on_the_groups_field():
+    # django-haystack writes its range filters so: price__gte=300 is price:([300 TO *]).
+    assert parse("price:([300 TO *])") == Span("price", "300", None, True, True)
+    assert parse('price:(["200" TO "700"])') == Span("price", "200", "700", True, True)
+
+
+def test_a_wildcard_in_a_field_group_is_on_the_groups_field():
+    # django-haystack's startswith filter: title:(sof*).
+    assert parse("title:(sof*)") == Wildcard("title", wildcards.parse("sof*"))
+
+
+def test_a_nested_group_keeps_its_fields_and_a_clause_naming_its_own_field_keeps_it():
+    assert parse("title:((sofa OR lamp) AND brand:Acme)") == Group(
+        (
+            (MUST, Group(((SHOULD, Word("title", "sofa")), (SHOULD, Word("title", "lamp"))))),
+            (MUST, Word("brand", "Acme")),
+        )
+    )
 
 
 def test_exists_is_any_value_of_the_field_it_names():
