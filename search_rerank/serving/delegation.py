@@ -781,10 +781,7 @@ class ClusterFields:
                 return {kind: {**options, resolved.name: {**value, "value": mapped}}}
             return {kind: {**options, resolved.name: mapped}}
         if kind == "terms":
-            if isinstance(value, Mapping):
-                raise Unsupported(f"{where}.{name}", "a terms lookup (the values from another document)")
-            if not isinstance(value, list):
-                raise InvalidQuery(f"{where}.{name}", "terms takes a list of values")
+            value = _terms_values(value, f"{where}.{name}")
             values = [resolved.value(v) for v in value] if resolved.value is not None else value
             return {kind: {**options, resolved.name: values}}
         return {kind: {**options, resolved.name: value}}
@@ -800,12 +797,8 @@ class ClusterFields:
                 options = {**options, **{k: v for k, v in value.items() if k != "value"}}
                 value = value.get("value")
             values = [value]
-        elif isinstance(value, list):
-            values = value
-        elif isinstance(value, Mapping):
-            raise Unsupported(f"{where}.{name}", "a terms lookup (the values from another document)")
         else:
-            raise InvalidQuery(f"{where}.{name}", "terms takes a list of values")
+            values = _terms_values(value, f"{where}.{name}")
         words = [{"match": {name: {"query": a_keyword(v, f"{where}.{name}"), "operator": "and"}}} for v in values]
         return {"bool": {"should": words, "minimum_should_match": 1, **options}}
 
@@ -2181,6 +2174,15 @@ def _without_analyzers(spec: Any) -> Any:
         for key, value in spec.items()
         if key not in ANALYZER_KEYS
     }
+
+
+def _terms_values(value: Any, path: str) -> list[Any]:
+    """A ``terms`` query's values: a list; a lookup (the values of another document) is a 501, else a 400."""
+    if isinstance(value, Mapping):
+        raise Unsupported(path, "a terms lookup (the values from another document)")
+    if not isinstance(value, list):
+        raise InvalidQuery(path, "terms takes a list of values")
+    return value
 
 
 def _field_key(spec: Any, path: str) -> tuple[str, Any]:
