@@ -214,10 +214,10 @@ def locate_field(name: str, where: str, locate: Locate, aliases: Mapping[str, st
     alias = aliases.get(name)
     if name == "_id":
         return IndexedField("id")
-    if name.startswith("_") or alias == ABSENT:  # _score, _index, _routing...: no doc values of the product's
-        return None
-    if alias is not None and alias.startswith(CONSTANT):
+    if alias is not None and alias.startswith(CONSTANT):  # Hibernate Search's "_entity_type": "=Product"
         return IndexedField(name, constant=alias.removeprefix(CONSTANT))
+    if alias == ABSENT or (alias is None and name.startswith("_")):  # _score, _index, _routing: none of the product's
+        return None
     return locate(name, where)
 
 

@@ -27,8 +27,9 @@ CATALOG = [
 ]
 OAK = {"query": {"match": {"title": "oak"}}, "sort": [{"price": "desc"}]}
 MAGENTO = {"stored_fields": "_none_", "docvalue_fields": ["_id", "_score"]}
-# A front end's names: one onto the product's, one the product lacks, one every product holds with one value.
-ALIASES = {"manufacturer": "brand.keyword", "ean": "", "store": "=DE"}
+# A front end's names: one onto the product's, one the product lacks, two every product holds with one value (the
+# second, Hibernate Search's type discriminator, begins with an underscore, as metadata fields do).
+ALIASES = {"manufacturer": "brand.keyword", "ean": "", "store": "=DE", "_entity_type": "=Product"}
 
 
 embedded, client = backend_fixtures(CATALOG, field_aliases=ALIASES)
@@ -130,6 +131,12 @@ def test_doc_values_of_a_name_aliased_to_no_field_are_left_out_as_an_unmapped_fi
 
 def test_doc_values_of_a_name_aliased_to_a_value_are_that_value_on_every_hit(client):
     assert [hit["fields"] for hit in hits(client, docvalue_fields=["store"])] == [{"store": ["DE"]}] * 3
+
+
+def test_doc_values_of_an_underscored_name_aliased_to_a_value_are_that_value_on_every_hit(client):
+    """Hibernate Search asks ``_entity_type`` of every search with ``_source: false`` and fails on a hit without it."""
+    answered = hits(client, _source=False, docvalue_fields=["_entity_type"])
+    assert [hit["fields"] for hit in answered] == [{"_entity_type": ["Product"]}] * 3
 
 
 def test_doc_values_of_an_objects_path_are_left_out_or_named_unsupported(client):
