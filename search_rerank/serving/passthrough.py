@@ -186,10 +186,6 @@ INDEX_READS: dict[tuple[str, ...], frozenset[str]] = {  # /{index}/..., the inde
     ("_termvectors", "{id}"): QUERY,
     ("_terms_enum",): QUERY,
     ("_mget",): QUERY,  # every index its docs name must be served (refused_key)
-    # Opening a point in time (Elasticsearch's endpoint, then OpenSearch's): a client pages a search in it, which
-    # this service answers (serving/delegation); its keep_alive is held to a scroll's (keep_alives).
-    ("_pit",): frozenset({"POST"}),
-    ("_search", "point_in_time"): frozenset({"POST"}),
 }
 ROOT_READS: dict[tuple[str, ...], frozenset[str]] = {  # /...
     (): LOOKUP,
@@ -203,13 +199,15 @@ ROOT_READS: dict[tuple[str, ...], frozenset[str]] = {  # /...
     # ends_every_context); the first page is a search, which this service answers (serving/delegation).
     ("_search", "scroll"): QUERY | {"DELETE"},
     ("_search", "scroll", "{scroll_id}"): LOOKUP | {"DELETE"},  # URL-safe base64: it may start with "_"
-    # Closing points in time by their ids (Elasticsearch's, then OpenSearch's); not listing them, nor closing every
-    # one (OpenSearch's /_search/point_in_time/_all): another client's would be read or ended.
-    ("_pit",): frozenset({"DELETE"}),
-    ("_search", "point_in_time"): frozenset({"DELETE"}),
 }
-OPENS_CONTEXT = (("_pit",), ("_search", "point_in_time"))
-"""The endpoints (after the index) that open a point in time: never sent twice (see ClusterPassthrough.resendable)."""
+POINT_IN_TIME = {"elasticsearch": ("_pit",), "opensearch": ("_search", "point_in_time")}
+"""Each cluster's point-in-time endpoint, a read on that backend alone: ``POST`` after a served index opens one (a
+client pages a search in it, which this service answers, serving/delegation; its keep_alive is held to a
+scroll's, keep_alives), ``DELETE`` at the root closes those named by id (never listing them, nor closing every
+one, OpenSearch's ``/_search/point_in_time/_all``: another client's would be read or ended). The other backend's is
+no route of the cluster, and Elasticsearch 8, finding no ``_search/point_in_time``, falls back to the typed routes
+it keeps for REST compatibility with 7.x: ``POST /products/_search/point_in_time`` with a ``compatible-with=7``
+content type indexes a document whose id is ``point_in_time``."""
 SCRIPTS = frozenset(
     {
         "script",
@@ -375,15 +373,16 @@ def _fits(shape: tuple[str, ...], segments: list[str], served: AbstractSet[str])
     )
 
 
-def is_read(method: str, segments: list[str], served: AbstractSet[str]) -> bool:
+def is_read(method: str, segments: list[str], served: AbstractSet[str], backend: str) -> bool:
     """Whether ``method`` on the decoded path ``segments`` (see :func:`path_segments`) is an allow-listed read of
-    the ``served`` indices only."""
+    the ``served`` indices only, on a cluster of ``backend`` (see :data:`POINT_IN_TIME`)."""
+    point_in_time = POINT_IN_TIME[backend]
     if segments and is_index_expression(segments[0]):
         if not serves_only(segments[0], served):
             return False
-        rest, table = segments[1:], INDEX_READS
+        rest, table = segments[1:], {**INDEX_READS, point_in_time: frozenset({"POST"})}
     else:
-        rest, table = segments, ROOT_READS
+        rest, table = segments, {**ROOT_READS, point_in_time: frozenset({"DELETE"})}
     return any(method in methods for shape, methods in table.items() if _fits(shape, rest, served))
 
 
@@ -539,6 +538,7 @@ class ClusterPassthrough:
         self.base_url = lexical.url.rstrip("/")
         self._base_path = parse_url(self.base_url).path or ""
         self.allow_writes = settings.service.passthrough_writes
+        self.backend = lexical.backend
         self.plain_json = lexical.backend == "opensearch"
         self.max_json_depth = settings.service.max_json_depth
         served = {*settings.service.index_names, lexical.index} - {settings.personalisation.profile_index}
@@ -753,7 +753,7 @@ class ClusterPassthrough:
             # such an index or not, so that a caller learns nothing of the cluster's others.
             unserved = next(n for n in segments[0].split(",") if n not in self.served or n == "_all")
             return self._answer(404, index_not_found_cause(unserved))
-        if not is_read(method, segments, self.served):
+        if not is_read(method, segments, self.served, self.backend):
             return self._error(
                 403,
                 "search_rerank_passthrough_refused",
@@ -816,8 +816,8 @@ class ClusterPassthrough:
         path, _, query = target.partition("?")
         segments = path.split("/")
         cursor = segments[1:3] == ["_search", "scroll"] or segments[1:2] == ["_sql"]
-        opens = any(name == "scroll" for name, _ in query_parameters(query)) or any(
-            segments[2:] == list(shape) for shape in OPENS_CONTEXT
+        opens = any(name == "scroll" for name, _ in query_parameters(query)) or segments[2:] == list(
+            POINT_IN_TIME[self.backend]
         )
         return (not self.allow_writes or method in SAFE_METHODS) and not cursor and not opens
 

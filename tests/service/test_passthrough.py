@@ -17,7 +17,7 @@ import urllib3
 from flask import Flask
 from live_server import handled, served
 
-from search_rerank.backends.cluster import OpenSearchRetriever
+from search_rerank.backends.cluster import ElasticsearchRetriever, OpenSearchRetriever
 from search_rerank.core.pipeline import SearchPipeline
 from search_rerank.core.retrieval import LEXICAL
 from search_rerank.core.settings import Settings
@@ -239,14 +239,38 @@ SERVED = frozenset({"products", "catalog-v2"})
         ("POST", "/products/_explain/1"),
         ("POST", "/_search/scroll"),
         ("GET", "/_search/scroll/_DXF1ZXJ5QW5kRmV0Y2gBAAAAAAAAAD4WYm9laVYtZndUQlNsdDcwakFMNjU1QQ"),
-        ("POST", "/products/_pit"),
-        ("POST", "/products/_search/point_in_time"),
-        ("DELETE", "/_pit"),
-        ("DELETE", "/_search/point_in_time"),
     ],
 )
-def test_allow_listed_read_of_a_served_index_is_a_read(method, path):
-    assert is_read(method, path_segments(path), SERVED)
+def test_allow_listed_read_of_a_served_index_is_a_read(method, path, engine):
+    assert is_read(method, path_segments(path), SERVED, engine)
+
+
+@pytest.mark.parametrize(
+    ("engine", "method", "path"),
+    [
+        ("elasticsearch", "POST", "/products/_pit"),
+        ("elasticsearch", "DELETE", "/_pit"),
+        ("opensearch", "POST", "/products/_search/point_in_time"),
+        ("opensearch", "DELETE", "/_search/point_in_time"),
+    ],
+)
+def test_opening_and_closing_a_point_in_time_on_the_clusters_own_endpoint_is_a_read(engine, method, path):
+    assert is_read(method, path_segments(path), SERVED, engine)
+
+
+@pytest.mark.parametrize(
+    ("engine", "method", "path"),
+    [
+        # No route of Elasticsearch 8: it falls back to its typed routes (REST compatibility with 7.x), and with a
+        # compatible-with=7 content type indexes a document whose id is "point_in_time".
+        ("elasticsearch", "POST", "/products/_search/point_in_time"),
+        ("elasticsearch", "DELETE", "/_search/point_in_time"),
+        ("opensearch", "POST", "/products/_pit"),
+        ("opensearch", "DELETE", "/_pit"),
+    ],
+)
+def test_the_other_clusters_point_in_time_endpoint_is_not_a_read(engine, method, path):
+    assert not is_read(method, path_segments(path), SERVED, engine)
 
 
 @pytest.mark.parametrize(
@@ -270,10 +294,11 @@ def test_allow_listed_read_of_a_served_index_is_a_read(method, path):
         ("DELETE", "/_search/point_in_time/_all"),
         ("POST", "/other/_pit"),
         ("POST", "/_pit"),
+        ("POST", "/other/_search/point_in_time"),
     ],
 )
-def test_request_off_the_allow_list_is_not_a_read(method, path):
-    assert not is_read(method, path_segments(path), SERVED)
+def test_request_off_the_allow_list_is_not_a_read(method, path, engine):
+    assert not is_read(method, path_segments(path), SERVED, engine)
 
 
 @pytest.mark.parametrize(
@@ -294,8 +319,8 @@ def test_request_off_the_allow_list_is_not_a_read(method, path):
         "/_cluster/health/other",
     ],
 )
-def test_a_read_of_any_index_not_served_is_not_a_read(path):
-    assert not is_read("GET", path_segments(path), SERVED)
+def test_a_read_of_any_index_not_served_is_not_a_read(path, engine):
+    assert not is_read("GET", path_segments(path), SERVED, engine)
 
 
 @pytest.mark.parametrize(
@@ -307,8 +332,8 @@ def test_a_read_of_any_index_not_served_is_not_a_read(path):
         "/_render/template",
     ],
 )
-def test_an_endpoint_whose_body_can_name_other_indices_or_scripts_is_not_a_read(path):
-    assert not is_read("POST", path_segments(path), SERVED)
+def test_an_endpoint_whose_body_can_name_other_indices_or_scripts_is_not_a_read(path, engine):
+    assert not is_read("POST", path_segments(path), SERVED, engine)
 
 
 @pytest.mark.parametrize(
@@ -324,9 +349,9 @@ def test_an_endpoint_whose_body_can_name_other_indices_or_scripts_is_not_a_read(
         ("GET", "/products/_mapping/field/_search"),
     ],
 )
-def test_a_document_id_or_name_that_could_be_an_endpoint_is_not_a_read(method, path):
+def test_a_document_id_or_name_that_could_be_an_endpoint_is_not_a_read(method, path, engine):
     # Elasticsearch routes /{index}/{type}/_endpoint (REST compatibility with 7.x) before /{index}/_explain/{id}.
-    assert not is_read(method, path_segments(path), SERVED)
+    assert not is_read(method, path_segments(path), SERVED, engine)
 
 
 def test_canonical_path_decodes_to_its_segments():
@@ -392,18 +417,23 @@ def recording_cluster() -> Iterator[tuple[str, list[dict[str, Any]]]]:
         yield url, seen
 
 
+RETRIEVERS = {"opensearch": OpenSearchRetriever, "elasticsearch": ElasticsearchRetriever}
+
+
 @pytest.fixture
-def recorded_app(tmp_path, monkeypatch):
-    """The app on a cluster that records what reaches it, with service credentials and an admin token set."""
+def recorded_app(request, tmp_path, monkeypatch):
+    """The app on a cluster that records what reaches it, with service credentials and an admin token set; an
+    OpenSearch cluster unless the test names the backend (``indirect``)."""
+    backend = getattr(request, "param", "opensearch")
     monkeypatch.setenv("SEARCH_RERANK_ADMIN_TOKEN", "the-admin-token")
     with recording_cluster() as (url, seen):
         settings = Settings(
             index_dir=tmp_path / "unused",
             dense={"enabled": False},
-            lexical={"backend": "opensearch", "url": url, "username": "svc", "password": "svc-password", "retries": 0},
+            lexical={"backend": backend, "url": url, "username": "svc", "password": "svc-password", "retries": 0},
         )
         pipeline = SearchPipeline(
-            settings, {LEXICAL: OpenSearchRetriever(settings.lexical)}, ProductStore(tmp_path / "store.sqlite")
+            settings, {LEXICAL: RETRIEVERS[backend](settings.lexical)}, ProductStore(tmp_path / "store.sqlite")
         )
         app = create_app(settings, pipeline)
         seen.clear()  # the start-up check
@@ -822,13 +852,14 @@ def test_clearing_every_scroll_is_the_services_own_answer_and_never_reaches_the_
 
 
 @pytest.mark.parametrize(
-    ("target", "body"),
+    ("recorded_app", "target", "body"),
     [
-        ("/_search/point_in_time", {"pit_id": ["_all"]}),  # OpenSearch ends every point in time for it
-        ("/_search/point_in_time", {"pit_id": "_all"}),
-        ("/_search/point_in_time?pit_id=_all", None),
-        ("/_pit", {"id": "_all"}),
+        ("opensearch", "/_search/point_in_time", {"pit_id": ["_all"]}),  # OpenSearch ends every point in time for it
+        ("opensearch", "/_search/point_in_time", {"pit_id": "_all"}),
+        ("opensearch", "/_search/point_in_time?pit_id=_all", None),
+        ("elasticsearch", "/_pit", {"id": "_all"}),
     ],
+    indirect=["recorded_app"],
 )
 def test_ending_every_point_in_time_is_refused_before_the_cluster(recorded_app, target, body):
     app, seen = recorded_app
@@ -838,8 +869,12 @@ def test_ending_every_point_in_time_is_refused_before_the_cluster(recorded_app, 
 
 
 @pytest.mark.parametrize(
-    ("target", "body"),
-    [("/_search/point_in_time", {"pit_id": ["o_-7QQEIcHJvZHVjdHM"]}), ("/_pit", {"id": "46ToAwMDaWR5BXV1aWQy"})],
+    ("recorded_app", "target", "body"),
+    [
+        ("opensearch", "/_search/point_in_time", {"pit_id": ["o_-7QQEIcHJvZHVjdHM"]}),
+        ("elasticsearch", "/_pit", {"id": "46ToAwMDaWR5BXV1aWQy"}),
+    ],
+    indirect=["recorded_app"],
 )
 def test_ending_a_named_point_in_time_is_passed_through(recorded_app, target, body):
     app, seen = recorded_app
@@ -882,11 +917,19 @@ def test_a_request_that_opens_a_scroll_on_a_connection_closed_as_it_was_reused_i
     assert seen == ["answered", "dropped"]
 
 
-@pytest.mark.parametrize("target", ["/products/_pit?keep_alive=1m", "/products/_search/point_in_time?keep_alive=1m"])
-def test_a_request_that_opens_a_point_in_time_on_a_connection_closed_as_it_was_reused_is_never_sent_twice(target):
+@pytest.mark.parametrize(
+    ("engine", "target"),
+    [
+        ("elasticsearch", "/products/_pit?keep_alive=1m"),
+        ("opensearch", "/products/_search/point_in_time?keep_alive=1m"),
+    ],
+)
+def test_a_request_that_opens_a_point_in_time_on_a_connection_closed_as_it_was_reused_is_never_sent_twice(
+    engine, target
+):
     # Sent again, it would leave a point in time open on the cluster that nobody closes.
     with cluster_closing_kept_connections() as (url, seen):
-        bridge = ClusterPassthrough(Settings(lexical={"backend": "opensearch", "url": url}))
+        bridge = ClusterPassthrough(Settings(lexical={"backend": engine, "url": url}))
         with Flask(__name__).app_context():
             bridge.forward("GET", "/products/_mapping", [], b"")
             opened = bridge.forward("POST", target, [], b"")
@@ -894,7 +937,14 @@ def test_a_request_that_opens_a_point_in_time_on_a_connection_closed_as_it_was_r
     assert seen == ["answered", "dropped"]
 
 
-@pytest.mark.parametrize("target", ["/products/_pit?keep_alive=-1", "/products/_search/point_in_time?keep_alive=soon"])
+@pytest.mark.parametrize(
+    ("recorded_app", "target"),
+    [
+        ("elasticsearch", "/products/_pit?keep_alive=-1"),
+        ("opensearch", "/products/_search/point_in_time?keep_alive=soon"),
+    ],
+    indirect=["recorded_app"],
+)
 def test_a_point_in_time_keep_alive_that_is_not_a_time_value_is_refused_saying_so(recorded_app, target):
     app, seen = recorded_app
     response = app.test_client().post(target)
@@ -902,7 +952,14 @@ def test_a_point_in_time_keep_alive_that_is_not_a_time_value_is_refused_saying_s
     assert seen == []
 
 
-@pytest.mark.parametrize("target", ["/products/_pit?keep_alive=1d", "/products/_search/point_in_time?keep_alive=6m"])
+@pytest.mark.parametrize(
+    ("recorded_app", "target"),
+    [
+        ("elasticsearch", "/products/_pit?keep_alive=1d"),
+        ("opensearch", "/products/_search/point_in_time?keep_alive=6m"),
+    ],
+    indirect=["recorded_app"],
+)
 def test_a_point_in_time_kept_alive_past_the_limit_is_refused_before_the_cluster(recorded_app, target):
     app, seen = recorded_app
     response = app.test_client().post(target)
