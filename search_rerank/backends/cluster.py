@@ -62,6 +62,13 @@ from .tantivy_index import typed_words_analyzer
 log = logging.getLogger(__name__)
 
 TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
+TOO_MANY_BUCKETS = "too_many_buckets_exception"
+REQUEST_FAULTS = frozenset({TOO_MANY_BUCKETS})
+"""Errors a cluster answers with a 5xx that the request caused, not the cluster's state: OpenSearch and
+Elasticsearch before 8.8 answer an aggregation of more buckets than ``search.max_buckets`` with a 503
+(elastic/elasticsearch#37957). Read as a 400 is: not retried, not counted on the lexical leg's breaker (five
+anonymous requests would otherwise open it, and every shopper's search would find nothing while it is open), and
+answered as the client's 400."""
 # 500 products make a bulk request of a few hundred KB: large enough to amortise
 # the round trip, small enough not to trip the cluster's request size limits.
 BULK_BATCH = 500
@@ -105,8 +112,14 @@ class Failure:
     reason: str
 
     @property
+    def request_fault(self) -> bool:
+        """Whether the request is what is wrong (a 400, or a 5xx it caused: :data:`REQUEST_FAULTS`), not the
+        cluster."""
+        return self.status == 400 or self.type in REQUEST_FAULTS
+
+    @property
     def transient(self) -> bool:
-        return self.status is None or self.status in TRANSIENT_STATUSES
+        return (self.status is None or self.status in TRANSIENT_STATUSES) and not self.request_fault
 
 
 def failure_from_body(status: int, body: Any, fallback: str) -> Failure:
@@ -114,12 +127,14 @@ def failure_from_body(status: int, body: Any, fallback: str) -> Failure:
 
     A search no shard could run is ``search_phase_execution_exception``, "all shards failed", which says
     nothing of why: its first root cause does ("failed to create query: For input string: ..."), and names
-    the index and node in keys of their own, not in its reason."""
+    the index and node in keys of their own, not in its reason; one that failed past the shards (too many buckets
+    reduced) has no root cause, and says why in ``caused_by``."""
     error = body.get("error") if isinstance(body, dict) else None
-    causes = error.get("root_cause") if isinstance(error, dict) else None
-    if isinstance(error, dict) and error.get("type") == "search_phase_execution_exception" and causes:
-        if isinstance(causes, list) and isinstance(causes[0], dict) and causes[0].get("reason"):
-            error = causes[0]
+    if isinstance(error, dict) and error.get("type") == "search_phase_execution_exception":
+        causes = error.get("root_cause")
+        first = causes[0] if isinstance(causes, list) and causes else error.get("caused_by")
+        if isinstance(first, dict) and first.get("reason"):
+            error = first
     if isinstance(error, dict):
         return Failure(status, str(error.get("type", "error")), str(error.get("reason") or fallback))
     return Failure(status, "error", str(error or body or fallback))
@@ -584,7 +599,7 @@ class ClusterRetriever:
                 f"{action}: no index or alias {self.index!r} at {self.url}: build it with "
                 f"`search-rerank index` or `search-rerank reindex`",
             )
-        if failure.status == 400:  # the cluster is up; the request is what is wrong (a client's query)
+        if failure.request_fault:  # the cluster is up; the request is what is wrong (a client's query)
             return RequestRefused(LEXICAL, f"{action} on {where}: {failure.status} {failure.type}: {failure.reason}")
         error = ClusterUnavailable if failure.transient else StageError
         return error(LEXICAL, f"{action} on {where}: {failure.status} {failure.type}: {failure.reason}")

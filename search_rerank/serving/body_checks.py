@@ -36,6 +36,14 @@ class Unsupported(SearchRerankError):
         super().__init__(f"[{part}] {reason}")
 
 
+class ContextMissing(SearchRerankError):
+    """A scroll's or a point in time's id of a version no longer served, or past its keep-alive, or a cluster's of
+    another index: Elasticsearch's 404 for a search context it does not hold."""
+
+    def __init__(self) -> None:
+        super().__init__("No search context found for the id (expired, or the index was reloaded since)")
+
+
 def single_key(value: Any, path: str) -> tuple[str, Any]:
     if not isinstance(value, Mapping) or len(value) != 1:
         raise InvalidQuery(path, "expected an object with exactly one key")

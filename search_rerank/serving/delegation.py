@@ -88,7 +88,7 @@ from typing import Any, TypeVar
 import numpy as np
 from werkzeug.exceptions import BadGateway, GatewayTimeout, ServiceUnavailable
 
-from ..backends.cluster import ClusterRetriever, Failure
+from ..backends.cluster import TOO_MANY_BUCKETS, ClusterRetriever, Failure
 from ..backends.cluster_query import code_lookup, reading_lookup
 from ..backends.codes import PIECE, code_rests, code_spans
 from ..backends.engine_knn import EngineKnnRetriever
@@ -106,6 +106,7 @@ from ..core.retrieval import DENSE, LEXICAL, Retriever, Stage, leg_candidates, s
 from ..core.settings import LEXICAL_FIELDS, ServiceSettings
 from . import metrics, query_string, wildcards
 from .body_checks import (
+    ContextMissing,
     a_count,
     a_keep_alive,
     a_keyword,
@@ -1622,6 +1623,8 @@ class DelegatedSearch:
         self.breaker = served_breaker(pipeline)
         try:
             with behind(self.breaker):
+                if "pit" in self.ordered_body:
+                    held_to_served(self.cluster, self.ordered_body["pit"])
                 self.answer = self.cluster.run_search(self.ordered_body, "search", **self.params)
         except CircuitOpenError as exc:
             raise ServiceUnavailable(
@@ -1880,7 +1883,7 @@ def guarded_spellings(leg: Any, cluster: ClusterRetriever) -> Spell | None:
 def malformed(cluster: ClusterRetriever, exc: StageError) -> str | None:
     """The cluster's reason when it answered 400 (the request is wrong), else None (the cluster is)."""
     failure = cluster.failure(exc.__cause__) if exc.__cause__ is not None else None
-    return refusal_text(failure) if failure is not None and failure.status == 400 else None
+    return refusal_text(failure) if failure is not None and failure.request_fault else None
 
 
 def cluster_error(cluster: ClusterRetriever, exc: StageError, body: Mapping[str, Any]) -> Exception:
@@ -1890,12 +1893,12 @@ def cluster_error(cluster: ClusterRetriever, exc: StageError, body: Mapping[str,
     The 400 names the part of the body that holds what the cluster's reason quotes (``[no_such_aggregation]``).
     """
     failure = cluster.failure(exc.__cause__) if exc.__cause__ is not None else None
-    if failure is None or failure.status != 400:
+    if failure is None or not failure.request_fault:
         return BadGateway(f"the cluster failed the search ({reason_code(exc)})")
     quoted = re.findall(r"\[([^\]]+)\]", failure.reason)
     blamed = next(
         (key for key in BLAMED if key in body and any(q in json.dumps(body[key]) for q in quoted)),
-        "query",
+        next((key for key in ("aggs", "aggregations") if key in body and failure.type == TOO_MANY_BUCKETS), "query"),
     )
     return InvalidQuery(blamed, f"the cluster refused the search: {refusal_text(failure)}")
 
@@ -1964,7 +1967,10 @@ def delegate_search(
         collapse = an_object(extras["collapse"], "collapse")
         if "inner_hits" in collapse:
             raise Unsupported("collapse.inner_hits", "inner hits (their documents would be the product index's)")
-        resolved = fields.resolve(collapse.get("field"), KEYWORD, "collapse.field")
+        asked = collapse.get("field")
+        resolved = fields.resolve(
+            alias_of(asked, fields.aliases) if isinstance(asked, str) else asked, KEYWORD, "collapse.field"
+        )
         if resolved.attribute is not None:
             raise Unsupported("collapse.field", "collapsing by an attribute (several values per product)")
         extras["collapse"] = {**collapse, "field": resolved.name}
@@ -2045,14 +2051,33 @@ def delegate_search(
     return delegated
 
 
+def served_documents(cluster: ClusterRetriever) -> dict[str, Any]:
+    """The query of the served index's documents: the served name and the indices behind it, since a document's
+    ``_index`` is its concrete index."""
+    return {"terms": {"_index": sorted({cluster.index, *cluster.aliases(cluster.index)})}}
+
+
 def within_served(cluster: ClusterRetriever, query: dict[str, Any] | None) -> dict[str, Any]:
     """``query`` held to the served index's documents, for a search in a point in time: its id, not the path,
     names what it searches, and a caller holding one opened on another index of the cluster (the shopper profiles',
-    another application's) would read that index through the service, which searches as the cluster's one user.
-    The served name and the indices behind it, since a document's ``_index`` is its concrete index."""
-    names = sorted({cluster.index, *cluster.aliases(cluster.index)})
-    served = {"terms": {"_index": names}}
+    another application's) would read that index through the service, which searches as the cluster's one user."""
+    served = served_documents(cluster)
     return {"bool": {"filter": [served]} if query is None else {"must": [query], "filter": [served]}}
+
+
+def held_to_served(cluster: ClusterRetriever, pit: Any) -> None:
+    """:class:`ContextMissing`, as for a point in time the cluster does not hold, unless every document of ``pit``
+    (a search's ``pit``) is the served index's. The query alone is held to them (:func:`within_served`), and a
+    ``global`` aggregation ignores it (a ``top_hits`` under one read another index's documents whole), as a
+    suggester does (its words are the index's terms): a point in time of another index is not searched at all. One
+    more request per page in a point in time, which pages a whole catalogue out, not a shopper's search."""
+    pit_id = pit.get("id") if isinstance(pit, Mapping) else None
+    others = {"bool": {"must_not": [served_documents(cluster)]}}
+    probe = {"pit": {"id": pit_id}, "size": 0, "track_total_hits": 1, "query": others}
+    total = cluster.run_search(probe, "search", index=None)["hits"].get("total") or {}
+    if int(total.get("value", 0) if isinstance(total, Mapping) else total) > 0:
+        log.warning("a search in a point in time of another index was refused")
+        raise ContextMissing()
 
 
 def delegate_count(raw: Any, limits: ServiceSettings, leg: Any) -> int:

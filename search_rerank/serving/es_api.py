@@ -29,7 +29,7 @@ from ..core.settings import Settings
 from . import documents, metrics
 from .aggregations import computes_aggregations
 from .answer_params import FILTER_PATH, TOTAL_AS_INT, counted_exactly, filter_paths, filtered, total_as_int
-from .body_checks import a_keep_alive
+from .body_checks import ContextMissing, a_keep_alive
 from .completion import suggestions
 from .context import (
     QUERY_ID_HEADER,
@@ -79,7 +79,6 @@ from .retrievers import plan as plan_retriever
 from .search_contexts import (
     VALIDATION,
     ClusterOrder,
-    ContextMissing,
     Scroll,
     continued,
     named_pit,
@@ -573,6 +572,8 @@ def _es_search(
     rename_highlights(response["hits"]["hits"], highlighted)
     if search.ubi is not None:
         response["ext"] = {"ubi": {"query_id": query_id}}  # where the OpenSearch UBI plugin answers it
+    if scroll is not None:
+        scroll.page_ids(response["hits"]["hits"])
     if result is not None:  # last: a hit's _id, which "stored_fields": "_none_" leaves out, names it until here
         products = [hit.product for hit in result.hits]
         add_hit_fields(response["hits"]["hits"], products, search.hit_fields, docvalues, catalog, aliases)

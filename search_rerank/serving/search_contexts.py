@@ -44,10 +44,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..core.errors import SearchRerankError
 from ..core.pipeline import SearchPipeline
 from ..indexing.versions import MANIFEST
-from .body_checks import MAX_KEEP_ALIVE_S, InvalidQuery, Unsupported, a_count, a_keep_alive, keep_alive_s, known_keys
+from .body_checks import (
+    MAX_KEEP_ALIVE_S,
+    ContextMissing,
+    InvalidQuery,
+    Unsupported,
+    a_count,
+    a_keep_alive,
+    keep_alive_s,
+    known_keys,
+)
 from .delegation import DelegatedSearch
 from .embedded_search import INDEX_ORDER, EmbeddedSearch, FieldSort, SortKey, cursor, cursor_keys
 
@@ -68,14 +76,6 @@ ClusterOrder = Literal["sorted", "relevance", "index"]
 """How a cluster orders a scroll's pages: by the body's sort; by relevance (words without a sort, or a sort led by
 ``_score``, whose values a cursor cannot be trusted to continue: some engines ignore ``search_after`` beside a
 score); in index order."""
-
-
-class ContextMissing(SearchRerankError):
-    """A scroll's or a point in time's id of a version no longer served, or past its keep-alive: Elasticsearch's
-    404 for a search context it does not hold."""
-
-    def __init__(self) -> None:
-        super().__init__("No search context found for the id (expired, or the index was reloaded since)")
 
 
 @dataclass
@@ -102,6 +102,14 @@ class Scroll:
     """Whether the pages follow one another by how many hits were answered (an order of relevance)."""
     own_keys: int = 0
     """How many of a hit's sort values are the body's (the rest, the tiebreak's, are this module's)."""
+    last_id: str = ""
+    """The product id of the page's last hit, kept before ``"stored_fields": "_none_"`` leaves the hits' ``_id``
+    out (:meth:`page_ids`): the cursor of an embedded page is its sort values."""
+
+    def page_ids(self, hits: list[dict[str, Any]]) -> None:
+        """Keep what :meth:`answer` continues from of the page's ``hits`` while they still hold their ids."""
+        if hits:
+            self.last_id = hits[-1]["_id"]
 
     def hold(self, embedded: EmbeddedSearch) -> None:
         """Order ``embedded`` (a page of this scroll, compiled) for paging on: the body's sort, or index order
@@ -183,7 +191,7 @@ class Scroll:
         if self.by_offset or (self.compiled is not None and self.compiled.lexical_order):
             self.after = self.answered + len(hits)
         elif hits:
-            self.after = hits[-1]["sort"] if self.compiled is None else self.compiled.sort_values[hits[-1]["_id"]]
+            self.after = hits[-1]["sort"] if self.compiled is None else self.compiled.sort_values[self.last_id]
         for hit in hits:
             if self.own_keys:
                 hit["sort"] = hit["sort"][: self.own_keys]

@@ -544,6 +544,32 @@ def test_a_point_in_time_of_another_index_reads_nothing_of_it_through_the_servic
 
 
 @pytest.mark.parametrize(
+    "extra",
+    [
+        {"aggs": {"every": {"global": {}, "aggs": {"records": {"top_hits": {"size": 5}}}}}},  # ignores the query
+        {"suggest": {"words": {"text": "velvit", "term": {"field": "title"}}}},  # the index's own words
+    ],
+    ids=["global-top-hits", "term-suggester"],
+)
+def test_a_point_in_time_of_another_index_is_not_searched_for_what_its_query_does_not_hold(guarded, other_index, extra):
+    pit = on_cluster(guarded, "POST", f"/{other_index}/_search/point_in_time?keep_alive=1m")["pit_id"]
+    page = {"size": 0, "pit": {"id": pit}, **extra}
+    searched = guarded.attack("POST", "/_search", body=json.dumps(page).encode())
+    assert searched.status == 404 and searched.json()["error"]["type"] == "search_context_missing_exception"
+    assert b"alice" not in searched.body and b"velvet" not in searched.body
+
+
+def test_a_global_aggregation_in_a_point_in_time_of_the_served_index_counts_its_products(guarded):
+    opened = guarded.attack("POST", "/INDEX/_search/point_in_time?keep_alive=1m", body=b"")
+    page = {"size": 0, "pit": {"id": opened.json()["pit_id"]}, "aggs": {"every": {"global": {}}}}
+    searched = guarded.attack("POST", "/_search", body=json.dumps(page).encode())
+    assert (
+        searched.status == 200
+        and searched.json()["aggregations"]["every"]["doc_count"] == searched.json()["hits"]["total"]["value"]
+    )
+
+
+@pytest.mark.parametrize(
     "query, headers",
     [("", {}), ("?filter_path=hits.hits._source", {})],  # the second: hits without their _index
     ids=["plain", "filter-path"],

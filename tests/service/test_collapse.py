@@ -102,6 +102,13 @@ def test_a_field_named_through_an_alias_answers_under_the_name_asked(embedded):
     assert [sorted(hit["fields"]) for hit in answered] == [["maker"]] * 3
 
 
+def test_a_sorted_page_collapsed_on_a_field_named_through_an_alias_is_one_hit_per_value(client):
+    # Laravel's elastic-scout-driver-plus collapse('manufacturer'): the cluster backend refused it with a 501.
+    answered = hits(client, {**SOFA, "collapse": {"field": "maker"}, "sort": [{"price": "asc"}]})
+    named = [hit["fields"]["maker"] for hit in answered if hit.get("fields", {}).get("maker", [None]) != [None]]
+    assert named == [[brand] for brand in ("Acme", "Bolt", "Cosy", "Dune", "Elm", "Fir")]
+
+
 def test_facets_count_every_match_not_the_collapsed_hits(embedded):
     aggs = {"brands": {"terms": {"field": "brand.keyword"}}}
     answer = search(embedded, {**SOFA, **BY_BRAND, "size": 2, "aggs": aggs})

@@ -1362,6 +1362,19 @@ def test_queries_the_cluster_refuses_as_malformed_do_not_open_its_breaker(served
     assert search(client, {"query": {"match": {"title": "lamp"}}})["search_rerank"]["degraded"] == {}
 
 
+def test_too_many_buckets_answered_with_a_503_is_the_clients_400_and_does_not_open_the_breaker(served_shop):
+    # OpenSearch (and Elasticsearch before 8.8) answers it with a 503: five from one client opened the breaker,
+    # and every shopper's search found nothing while it was open.
+    breaker = served_shop.extensions["guards"].breakers[LEXICAL]
+    client = served_shop.test_client()
+    body = {"size": 0, "aggs": {"a": {"histogram": {"field": "price", "interval": 0.000001}}}}
+    for _ in range(breaker.failures + 1):
+        response = client.post("/products/_search", json=body)
+        assert response.status_code == 400 and response.get_json()["error"]["field"] == "aggs"
+    assert breaker.state == "closed"
+    assert search(client, {"query": {"match": {"title": "lamp"}}})["search_rerank"]["degraded"] == {}
+
+
 def test_a_misspelt_word_is_searched_as_typed_at_once_while_the_clusters_breaker_is_open(served_shop):
     # Its reading is asked before the search, through the same breaker: not one more wait on a dead cluster.
     opened(served_shop)
