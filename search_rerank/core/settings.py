@@ -823,6 +823,13 @@ class ServiceSettings(_Section):
         "immediate 503 (passthrough_busy), so that slow requests to the cluster cannot take every thread "
         "searches need (keep it below service.threads)",
     )
+    max_open_points_in_time: int = Field(
+        default=50,
+        ge=1,
+        description="points in time per process the passthrough may have opened on the cluster and not seen "
+        "closed or expired (each kept alive up to 5 minutes, pinning the index's segments; OpenSearch caps them "
+        "per node, search.max_open_pit_context, 300): one more is an immediate 429 until one ends",
+    )
     interleave_with: SettingPath | None = Field(
         default=None,
         description="settings file of a second ranking (B, e.g. tune's best.toml) to compare with the "

@@ -111,6 +111,7 @@ from .body_checks import (
     a_keep_alive,
     a_keyword,
     a_number,
+    a_string,
     an_object,
     clause_list,
     fuzzy_counts,
@@ -508,6 +509,7 @@ class ClusterFields:
             return {kind: {**spec, "field": HELD_WHERE_PRESENT.get(resolved.name, resolved.name)}}
         if kind in MULTI_FIELD_QUERIES:
             spec = dict(an_object(spec, where))
+            a_string(spec.get("query"), f"{where}.query", scalars=True)
             spec["fields"] = self.text_fields(spec.get("fields"), f"{where}.fields")
             asking = functools.partial(_asking, kind, spec, "query")
             return self.with_readings({kind: spec}, spec.get("query"), spec["fields"], spec.get("boost"), asking)
@@ -755,6 +757,8 @@ class ClusterFields:
                 resolved = Field("attributes")  # one attribute's words are in the attributes text
             sent = {kind: {**{k: v for k, v in spec.items() if k in OPTIONS}, resolved.name: value}}
             options = value if isinstance(value, Mapping) else {"query": value}
+            # Checked here as on the embedded backend: OpenSearch fails a list of words with a 500.
+            a_string(options.get("query"), f"{where}.{name}.query", scalars=True)
             asking = functools.partial(_asking, kind, {**sent[kind], resolved.name: options}, resolved.name)
             return self.with_readings(sent, options.get("query"), [resolved.name], options.get("boost"), asking)
         name, value = _field_key(spec, where)
@@ -1960,6 +1964,8 @@ def delegate_search(
     extras = {k: body[k] for k in CLUSTER_ORDER_ONLY if body.get(k) is not None}
     if "search_after" in extras:
         extras["search_after"] = without_unmapped(extras["search_after"], fields.unmapped_at, len(sort or []))
+        if base.offset != 0:  # Elasticsearch's 400 (OpenSearch fails it with a 500)
+            raise InvalidQuery("from", "from parameter must be set to 0 when search_after is used")
     if "keep_alive" in (pit := an_object(extras.get("pit", {}), "pit")):
         a_keep_alive(pit["keep_alive"], "pit.keep_alive")  # each search in a point in time extends it
     collapsed: dict[str, str] = {}

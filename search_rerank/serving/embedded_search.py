@@ -246,6 +246,13 @@ TDIGEST_COMPRESSION = 100
 PERCENTILE_VALUES = "values"  # the part of a percentiles that counts its values (Aggregations._translated)
 _LEVEL = re.compile(r"facet\.category\.lvl\d+")
 WHOLE_NUMBER = re.compile(r"[-+]?[0-9]+")
+MAX_BUCKET_CLAUSES = 10_000
+"""The most query clauses the bucket searches of one request's aggregations may run in all: each ``filter``,
+``filters``, ``global`` or ``missing`` bucket here is a tantivy search of the request's query within its own
+filter, which costs about a third of a millisecond per clause of the query on this machine's cores, so 300
+``filters`` buckets over an 800-clause query held a worker for 113 s. A body past it is a 400 naming its
+aggregations, before anything runs (Elasticsearch caches each filter's matches, and needs no such bound); the
+front ends' facets ask for a few buckets over a query of tens of clauses."""
 MAX_BUCKETS = 65_536
 """The most buckets one search's aggregations may answer, every level and every filter bucket together
 (Elasticsearch's ``search.max_buckets``). tantivy's own limit is per aggregation it computes, and filter buckets
@@ -1808,7 +1815,15 @@ class Aggregations:
     :func:`_percentiles`).
     """
 
-    def __init__(self, compiler: Compiler, aggs: Mapping[str, Any], typed_keys: bool = False, path: str = "aggs"):
+    def __init__(
+        self,
+        compiler: Compiler,
+        aggs: Mapping[str, Any],
+        typed_keys: bool = False,
+        path: str = "aggs",
+        query_clauses: int = 0,
+    ):
+        """``query_clauses``: the size of the query the aggregations count within (:func:`clauses`)."""
         self.compiler = compiler
         self.aggs = aggs
         self.typed_keys = typed_keys
@@ -1824,6 +1839,13 @@ class Aggregations:
         self.check(aggs, path, top=True)
         if _filter_buckets(aggs) > MAX_BUCKETS:
             raise TooManyBuckets()
+        if (searches := _filter_buckets(aggs, searches=True)) * max(1, query_clauses) > MAX_BUCKET_CLAUSES:
+            raise InvalidQuery(
+                path,
+                f"{searches} bucket searches (filter, filters, global, missing) of a query of {query_clauses} "
+                f"clauses: more than {MAX_BUCKET_CLAUSES:,} clauses searched in all; ask for fewer buckets, or "
+                "filter with fewer clauses (a terms query holds any number of values in one)",
+            )
 
     def check(
         self, aggs: Any, path: str, native_only: bool = False, top: bool = False, bucketed_by: str | None = None
@@ -2505,21 +2527,35 @@ def _bucket_count(answer: Mapping[str, Any]) -> int:
     return total
 
 
-def _filter_buckets(aggs: Mapping[str, Any]) -> int:
+def _filter_buckets(aggs: Mapping[str, Any], searches: bool = False) -> int:
     """The buckets the ``filters`` aggregations of ``aggs`` (checked) answer whatever the products: each of their
     filters is a bucket, empty or not, under every bucket of the ``filters`` above. Counted before anything runs:
     each is a tantivy search here, so three hundred filters under three hundred took 65,536 searches (seconds)
-    before :meth:`Aggregations._consume` refused them, where the body alone says they pass the limit."""
+    before :meth:`Aggregations._consume` refused them, where the body alone says they pass the limit. With
+    ``searches``, the bucket searches they run (:data:`MAX_BUCKET_CLAUSES`): a ``filter``, ``global`` or ``missing``
+    bucket is one too, and so is a ``filters``' other bucket."""
     total = 0
     for spec in aggs.values():
         kind, subs = _kind(spec), _subs(spec)
-        below = _filter_buckets(subs) if subs else 0
+        below = _filter_buckets(subs, searches) if subs else 0
         named = spec[kind].get("filters") if kind == "filters" and isinstance(spec[kind], Mapping) else None
         if isinstance(named, Mapping | list):
-            total += len(named) * (1 + below)
+            other = searches and any(
+                spec[kind].get(k) not in (None, False) for k in ("other_bucket", "other_bucket_key")
+            )
+            total += (len(named) + other) * (1 + below)
         elif kind in SINGLE_BUCKETS:
-            total += below
+            total += searches + below
     return total
+
+
+def clauses(query: Any) -> int:
+    """How many objects a query holds (its clauses and their options): roughly what one search of it costs."""
+    if isinstance(query, Mapping):
+        return 1 + sum(clauses(value) for value in query.values())
+    if isinstance(query, list):
+        return sum(clauses(value) for value in query)
+    return 0
 
 
 def _kind(spec: Mapping[str, Any]) -> str:
@@ -3924,7 +3960,11 @@ def compile_search(
     if len(aggs_key) > 1:
         raise InvalidQuery("aggregations", "found two aggregation type definitions: use aggs or aggregations")
     aggs = an_object(body[aggs_key[0]], aggs_key[0]) if aggs_key else None
-    aggregations = Aggregations(compiler, aggs, base.typed_keys, aggs_key[0]) if aggs is not None else None
+    aggregations = (
+        Aggregations(compiler, aggs, base.typed_keys, aggs_key[0], clauses(body.get("query")))
+        if aggs is not None
+        else None
+    )
     highlight = (
         parse_highlight(body["highlight"], compiler, _marks(compiler, body))
         if body.get("highlight") not in (None, {})

@@ -117,7 +117,7 @@ from ..core.errors import CircuitOpenError
 from ..core.reasons import CIRCUIT_OPEN
 from ..core.settings import SERVER_BACKENDS, Settings
 from ..indexing.versions import STAMP_LENGTH
-from .body_checks import InvalidQuery, TooLongKept, a_keep_alive
+from .body_checks import MAX_KEEP_ALIVE_S, InvalidQuery, TooLongKept, a_keep_alive, keep_alive_s
 from .es_compat import ES_HEADERS, es_error_body, index_not_found_cause
 from .json_input import InvalidBody, parse_json
 
@@ -525,6 +525,35 @@ VERSION = re.compile(r"\d{8}-\d{6}-\d{6}")
 """A version stamp of an index's name (indexing.versions.STAMP_FORMAT): ``products-20250101-120000-000000``."""
 
 
+class OpenPointsInTime:
+    """The points in time this process opened on the cluster through the passthrough and has not seen closed, each
+    until its keep-alive ends (a search in it may extend it on the cluster; it is counted to its first end), at
+    most ``limit``: each pins the served index's segments on the cluster for up to 5 minutes, and OpenSearch caps
+    how many a node holds for every client of the cluster, so a browser opening them in a loop would leave none
+    for the others. One whose answer holds no id it can read is counted to its end all the same."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._until: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def retry_after_s(self, now: float) -> float | None:
+        """None while one more may be opened; else the seconds until the first of them ends."""
+        with self._lock:
+            self._until = {pit_id: until for pit_id, until in self._until.items() if until > now}
+            return None if len(self._until) < self.limit else min(self._until.values()) - now
+
+    def opened(self, pit_id: str | None, keep_alive_s: float, now: float) -> None:
+        with self._lock:
+            self._until[pit_id if pit_id is not None else f"(unread {now} {len(self._until)})"] = now + keep_alive_s
+
+    def closed(self, ids: Iterable[Any]) -> None:
+        with self._lock:
+            for pit_id in ids:
+                if isinstance(pit_id, str):
+                    self._until.pop(pit_id, None)
+
+
 class ClusterPassthrough:
     """Forwards a request to the cluster; cheap to build (no connection until the first request)."""
 
@@ -547,6 +576,7 @@ class ClusterPassthrough:
         self.front_names = self.served - {lexical.index}
         """The names a front end may call the served index by that are not the cluster's (see :meth:`on_cluster`)."""
         self._slots = threading.BoundedSemaphore(settings.service.passthrough_concurrency)
+        self.points_in_time = OpenPointsInTime(settings.service.max_open_points_in_time)
         self.timeout_s = lexical.request_timeout_s
         self.breaker = breaker
         self._auth: dict[str, str] = {}
@@ -576,6 +606,17 @@ class ClusterPassthrough:
         if scroll_page:  # its hits are read before they are passed on (foreign_index): plain JSON
             sent = {name: value for name, value in sent.items() if name.lower() not in ("accept", "accept-encoding")}
             sent.update({"Accept": "application/json", "Accept-Encoding": "identity"})
+        point_in_time = path_segments(path)[1:] == list(POINT_IN_TIME[self.backend]) and method == "POST"
+        if point_in_time and (wait_s := self.points_in_time.retry_after_s(time.time())) is not None:
+            response = self._error(
+                429,
+                "search_rerank_too_many_points_in_time",
+                f"{method} {path}: {self.points_in_time.limit} points in time opened here are still open on the "
+                "cluster (service.max_open_points_in_time); close one (DELETE with its id) or try again",
+                "too_many_points_in_time",
+            )
+            response.headers["Retry-After"] = str(max(1, round(wait_s)))
+            return response
         if not self._slots.acquire(blocking=False):
             response = self._error(
                 503,
@@ -632,10 +673,11 @@ class ClusterPassthrough:
         if answer.status >= 500 or answer.status == 429:
             # A node's failure names the node and its transport address ("[es-data-2][10.0.0.5:9300] Node not
             # connected"), as a full search queue does (429, es_rejected_execution_exception), a proxy's error page
-            # its software: the status (and when to try again) is the caller's, the rest the log's.
+            # its software: the status (and when to try again) is the caller's, the rest the log's. A 500 is this
+            # service's own failure to a caller: the cluster's is a 502.
             log.warning("passthrough: the cluster answered %s %s with %d: %s", method, path, answer.status, data[:500])
             response = self._error(
-                answer.status,
+                502 if answer.status == 500 else answer.status,
                 "search_rerank_cluster_failed",
                 f"{method} {path}: the cluster failed the request ({answer.status}); see the service's log",
                 "cluster_failed",
@@ -654,11 +696,36 @@ class ClusterPassthrough:
                     404,
                     {"type": "search_context_missing_exception", "reason": "No search context found for the scroll id"},
                 )
+        if answer.status == 200:
+            self.track_points_in_time(method, target, body, data)
         response = Response(data, status=answer.status)
         response.headers.clear()
         for name, value in answer_headers(answer.headers.items()):
             response.headers.add(name, value)
         return response
+
+    def track_points_in_time(self, method: str, target: str, body: bytes, data: bytes) -> None:
+        """Count a point in time the cluster opened (:class:`OpenPointsInTime`), to the keep-alive asked (checked
+        by :func:`keep_alives`), and forget those it closed, named in the request's body."""
+        path, _, query = target.partition("?")
+        segments, endpoint = path_segments(path), list(POINT_IN_TIME[self.backend])
+        key = "pit_id" if self.backend == "opensearch" else "id"
+        if method == "POST" and segments[1:] == endpoint:
+            try:
+                kept_s = keep_alive_s(dict(query_parameters(query)).get("keep_alive", "5m"), "keep_alive")
+            except InvalidQuery:  # not checked with service.passthrough_writes: as long as a search may keep it
+                kept_s = MAX_KEEP_ALIVE_S
+            try:
+                opened = json.loads(data).get(key)
+            except (ValueError, AttributeError):
+                opened = None
+            self.points_in_time.opened(opened if isinstance(opened, str) else None, kept_s, time.time())
+        elif method == "DELETE" and segments == endpoint:
+            try:
+                named = json.loads(body or b"{}").get(key)
+            except (ValueError, AttributeError):
+                return
+            self.points_in_time.closed(named if isinstance(named, list) else [named])
 
     def on_cluster(self, target: str) -> str:
         """``target`` with each served name of its index expression that is not the cluster's index

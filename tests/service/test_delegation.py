@@ -1362,6 +1362,20 @@ def test_queries_the_cluster_refuses_as_malformed_do_not_open_its_breaker(served
     assert search(client, {"query": {"match": {"title": "lamp"}}})["search_rerank"]["degraded"] == {}
 
 
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"query": {"match": {"title": ["lamp", "desk"]}}}, "query.match.title.query"),
+        ({"query": {"multi_match": {"query": ["lamp"], "fields": ["title"]}}}, "query.multi_match.query"),
+        ({"from": 2, "sort": [{"price": "asc"}], "search_after": [10]}, "from"),
+    ],
+)
+def test_bad_input_opensearch_fails_with_a_500_is_a_400_naming_the_field(served_shop, body, field):
+    # Each was a 502 "the cluster failed the search": the shopper's front end was told the service was down.
+    response = served_shop.test_client().post("/products/_search", json=body)
+    assert response.status_code == 400 and response.get_json()["error"]["field"] == field
+
+
 def test_too_many_buckets_answered_with_a_503_is_the_clients_400_and_does_not_open_the_breaker(served_shop):
     # OpenSearch (and Elasticsearch before 8.8) answers it with a 503: five from one client opened the breaker,
     # and every shopper's search found nothing while it was open.

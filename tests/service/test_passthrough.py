@@ -23,7 +23,13 @@ from search_rerank.core.retrieval import LEXICAL
 from search_rerank.core.settings import Settings
 from search_rerank.core.store import ProductStore
 from search_rerank.serving import create_app
-from search_rerank.serving.passthrough import ClusterPassthrough, NotCanonical, is_read, path_segments
+from search_rerank.serving.passthrough import (
+    ClusterPassthrough,
+    NotCanonical,
+    OpenPointsInTime,
+    is_read,
+    path_segments,
+)
 
 
 @pytest.fixture(params=["opensearch", "elasticsearch"])
@@ -905,6 +911,26 @@ def test_an_answer_dripped_past_the_timeout_is_a_504():
     assert response.status_code == 504 and len(seen) == 1
 
 
+def test_a_cluster_failing_a_request_with_a_500_is_the_services_502_naming_nothing_of_the_cluster():
+    # OpenSearch fails some requests it cannot read with a 500 (closing a point in time by an id it cannot decode),
+    # which was passed on as a 500.
+    def failing(handler):
+        payload = b'{"error":{"type":"exception","reason":"[node-1][10.0.0.5:9300] failed"},"status":500}'
+        handler.send_response(500)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(payload)))
+        handler.end_headers()
+        handler.wfile.write(payload)
+
+    server, _ = stand_in(failing)
+    with server as url:
+        settings = Settings(lexical={"backend": "opensearch", "url": url})
+        with Flask(__name__).app_context():
+            response = ClusterPassthrough(settings).forward("GET", "/products/_mapping", [], b"")
+    assert response.status_code == 502 and response.get_json()["error"]["reason_code"] == "cluster_failed"
+    assert "10.0.0.5" not in response.get_data(as_text=True)
+
+
 def test_a_request_that_opens_a_scroll_on_a_connection_closed_as_it_was_reused_is_never_sent_twice():
     # Sent again, it would leave a scroll open on the cluster that nobody clears.
     with cluster_closing_kept_connections() as (url, seen):
@@ -965,3 +991,28 @@ def test_a_point_in_time_kept_alive_past_the_limit_is_refused_before_the_cluster
     response = app.test_client().post(target)
     assert response.status_code == 400 and response.get_json()["error"]["reason_code"] == "keep_alive_too_long"
     assert seen == []
+
+
+def test_points_in_time_past_the_limit_are_an_immediate_429_that_never_reaches_the_cluster():
+    # Each pins the index's segments on the cluster for up to 5 minutes, and OpenSearch caps them per node for every
+    # client: 400 opened in a second were all passed on.
+    with recording_cluster() as (url, seen):
+        settings = Settings(lexical={"backend": "elasticsearch", "url": url}, service={"max_open_points_in_time": 2})
+        bridge = ClusterPassthrough(settings)
+        with Flask(__name__).app_context():
+            answers = [bridge.forward("POST", "/products/_pit?keep_alive=1m", [], b"") for _ in range(3)]
+    assert [answer.status_code for answer in answers] == [200, 200, 429]
+    assert 1 <= int(answers[2].headers["Retry-After"]) <= 60
+    assert answers[2].get_json()["error"]["reason_code"] == "too_many_points_in_time"
+    assert len(seen) == 2
+
+
+def test_a_point_in_time_closed_or_past_its_keep_alive_no_longer_counts():
+    opened = OpenPointsInTime(limit=2)
+    opened.opened("a", keep_alive_s=60, now=0)
+    opened.opened("b", keep_alive_s=300, now=0)
+    assert opened.retry_after_s(now=1) == 59
+    opened.closed(["b"])
+    assert opened.retry_after_s(now=1) is None
+    opened.opened("c", keep_alive_s=300, now=1)
+    assert opened.retry_after_s(now=2) is not None and opened.retry_after_s(now=61) is None
