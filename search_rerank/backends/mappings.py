@@ -38,6 +38,9 @@ MAPPINGS = "index_mappings"
 WHOLE_CATEGORY = "facet.category.path"
 # The title as one keyword (a shop's "Name: A-Z" sort), since mapping version 2: an index of version 1 lacks it.
 TITLE_KEYWORD = "title.keyword"
+WORDS = "words"
+"""Each text field's sub-field of its words unstemmed (``title.words``), since mapping version 5: what term and phrase
+suggesters read, so that they suggest words ("table"), not the index's stems ("tabl")."""
 CODE = "code"
 """The object holding each text field's model codes, separators dropped (``code.title``: ["dw745b"]), since mapping
 version 4: what a query's "dw745b" finds "DW745-B" by on the cluster (``lexical.model_codes``, :mod:`.codes`)."""

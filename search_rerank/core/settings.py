@@ -155,7 +155,7 @@ class LexicalSettings(_Section):
     bulk_workers: int = Field(
         default=3, ge=1, le=32, description="bulk requests in flight at once while indexing (1: one after another)"
     )
-    mapping_version: int = Field(default=4, ge=1, description="which index_mappings/products.vN.json new indexes use")
+    mapping_version: int = Field(default=5, ge=1, description="which index_mappings/products.vN.json new indexes use")
     synonyms_file: SettingPath | None = Field(
         default=None, description="Solr-format synonym rules applied at search time by new indexes (server backends)"
     )

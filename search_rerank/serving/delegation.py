@@ -74,6 +74,7 @@ to the query's filter context (:class:`FilteredDenseLeg`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -92,7 +93,7 @@ from ..backends.cluster import TOO_MANY_BUCKETS, ClusterRetriever, Failure
 from ..backends.cluster_query import code_lookup, reading_lookup
 from ..backends.codes import PIECE, code_rests, code_spans
 from ..backends.engine_knn import EngineKnnRetriever
-from ..backends.mappings import CATALOG, TITLE_KEYWORD, WHOLE_CATEGORY, field_paths, load_mapping
+from ..backends.mappings import CATALOG, TITLE_KEYWORD, WHOLE_CATEGORY, WORDS, field_paths, load_mapping
 from ..backends.spelling import QueryWord
 from ..core.breaker import CircuitBreaker, DeadlineExceeded, GuardedRetriever
 from ..core.candidate import Candidate
@@ -119,7 +120,7 @@ from .body_checks import (
 )
 from .completion import Completion, split_suggest, suggester_kind
 from .date_math import check_options, date_bound
-from .did_you_mean import suggester_field
+from .did_you_mean import parse_corrections, suggester_field
 from .embedded_search import PREFIX_QUERIES, ShouldMatch
 from .es_compat import (
     EsSearch,
@@ -713,6 +714,10 @@ class ClusterFields:
             functions = []
             for i, function in enumerate(clause_list(spec.get("functions"))):
                 function = dict(an_object(function, f"{where}.functions[{i}]"))
+                # Checked as on the embedded backend: osmem-server dropped the connection on a weight of "NaN",
+                # which counted as the cluster failing.
+                if "weight" in function:
+                    a_number(function["weight"], f"{where}.functions[{i}].weight")
                 for script in ("script_score", "field_value_factor", *DECAY):
                     if script in function:
                         at = f"{where}.functions[{i}].{script}"
@@ -722,6 +727,8 @@ class ClusterFields:
                 functions.append(function)
             if "functions" in spec:
                 out["functions"] = functions
+            if "weight" in spec:
+                a_number(spec["weight"], f"{where}.weight")
             for script in ("script_score", "field_value_factor", *DECAY):
                 if script in spec:
                     out[script] = self._function_fields(script, spec[script], f"{where}.{script}")
@@ -1158,10 +1165,18 @@ class ClusterFields:
             )
         return spec, names
 
-    def suggest(self, spec: Any, aliases: Mapping[str, str]) -> tuple[dict[str, Any] | None, list[Completion]]:
+    def suggest(self, spec: Any, limits: ServiceSettings) -> tuple[dict[str, Any] | None, list[Completion]]:
         """Term and phrase suggesters for the cluster, on the index's text fields, and the completion suggesters,
-        which the product titles answer here (the index has no completion field; see ``completion``)."""
+        which the product titles answer here (the index has no completion field; see ``completion``).
+
+        Their values are checked first as the embedded backend checks them, each bad one a 400 naming it: OpenSearch
+        (osmem-server) dropped the connection on a phrase suggester's negative ``size``, which counted as the cluster
+        failing. What the embedded index cannot answer (a ``string_distance``, a ``pre_filter``) the cluster can:
+        the checks stop at the first such option, and it is sent."""
+        aliases = limits.field_aliases
         completions, rest = split_suggest(spec, aliases)
+        with contextlib.suppress(Unsupported):
+            parse_corrections(rest, aliases, limits)
         sent: dict[str, Any] = {}
         for name, suggester in rest.items():
             if name == "text":
@@ -1171,17 +1186,24 @@ class ClusterFields:
             options = dict(an_object(suggester[kind], f"suggest.{name}.{kind}"))
             # A front end's name for the text (Searchkick's ``name.suggest``), as the embedded index reads it.
             where = f"suggest.{name}.{kind}"
-            options["field"] = suggester_field(options, where, aliases)
+            options["field"] = self.words_of(suggester_field(options, where, aliases))
             generators = options.get("direct_generator")
             if isinstance(generators, list):
                 options["direct_generator"] = [
-                    {**g, "field": suggester_field(g, f"{where}.direct_generator[{i}]", aliases)}
+                    {**g, "field": self.words_of(suggester_field(g, f"{where}.direct_generator[{i}]", aliases))}
                     if isinstance(g, Mapping)
                     else g
                     for i, g in enumerate(generators)
                 ]
             sent[name] = {**suggester, kind: options}
         return sent or None, completions
+
+    def words_of(self, field: str) -> str:
+        """The field a suggester on text field ``field`` reads: its words unstemmed (``title.words``, mapping
+        version 5), where the served index holds them, as the field a shop makes for suggestions; on an index
+        written before, the field itself, whose terms are stems ("tabl" for "table"; "sofs", a stem of three
+        letters, too short to be corrected) until a reindex."""
+        return f"{field}.{WORDS}" if self.served(f"{field}.{WORDS}") else field
 
 
 def led_by_score(sort: list[Any]) -> bool:
@@ -1959,7 +1981,7 @@ def delegate_search(
     highlight, highlighted = fields.highlight(body[HIGHLIGHT]) if body.get(HIGHLIGHT) not in (None, {}) else (None, {})
     sort = fields.sort(body.get("sort"))
     suggest, completions = (
-        fields.suggest(body["suggest"], limits.field_aliases) if body.get("suggest") not in (None, {}) else (None, [])
+        fields.suggest(body["suggest"], limits) if body.get("suggest") not in (None, {}) else (None, [])
     )
     extras = {k: body[k] for k in CLUSTER_ORDER_ONLY if body.get(k) is not None}
     if "search_after" in extras:

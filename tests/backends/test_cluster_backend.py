@@ -227,7 +227,7 @@ def test_bm25_parameters_are_taken_by_the_index(server_engine, make_server):
 def test_index_records_its_mapping_version(server_engine, make_server):
     retriever = make_server(server_engine)
     [mapping] = retriever._client.indices.get_mapping(index=retriever.index).values()
-    assert mapping["mappings"]["_meta"]["mapping_version"] == 4
+    assert mapping["mappings"]["_meta"]["mapping_version"] == 5
 
 
 @pytest.mark.parametrize(("query", "found"), [("ge cafe", "cafe"), ("GE CAFÉ", "cafe"), ("crème brûlée", "creme")])

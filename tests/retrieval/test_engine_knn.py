@@ -124,7 +124,7 @@ def test_fragment_merged_into_the_product_index_keeps_every_product_field(engine
     body = merged(base, vector_mapping(engine, 32, engine_dense()))
     assert set(body["mappings"]["properties"]) == set(base["mappings"]["properties"]) | {"embedding"}
     assert body["mappings"]["dynamic"] == "strict"
-    assert body["mappings"]["_meta"]["mapping_version"] == 4
+    assert body["mappings"]["_meta"]["mapping_version"] == 5
     assert body["mappings"]["_meta"]["vector_mapping_version"] == 1
     assert body["settings"]["index"]["similarity"] == base["settings"]["index"]["similarity"]
 
