@@ -599,9 +599,9 @@ class ClusterRetriever:
                 f"{action}: no index or alias {self.index!r} at {self.url}: build it with "
                 f"`search-rerank index` or `search-rerank reindex`",
             )
-        if failure.request_fault:  # the cluster is up; the request is what is wrong (a client's query)
-            return RequestRefused(LEXICAL, f"{action} on {where}: {failure.status} {failure.type}: {failure.reason}")
-        error = ClusterUnavailable if failure.transient else StageError
+        # Not transient: the cluster is up and answered this request, refusing it (a client's query) or failing it
+        # (a 500 that its body set off: OpenSearch's "invalid score" for a negative field boost).
+        error = ClusterUnavailable if failure.transient else RequestRefused
         return error(LEXICAL, f"{action} on {where}: {failure.status} {failure.type}: {failure.reason}")
 
 

@@ -70,9 +70,10 @@ class ClusterMisconfigured(ConfigError, StageError):
 
 
 class RequestRefused(StageError):
-    """The dependency answered that the request itself is wrong (a cluster's 400): it is up and serving, so a
-    breaker counts the call as a success (see breaker.Guard). Counted as a failure, five malformed queries from
-    any one client opened the cluster's breaker and left it out of every shopper's searches."""
+    """The dependency answered this request with a refusal (a cluster's 400: the request is wrong) or a failure of
+    its own that the request set off (a 500): it is up and serving, so a breaker counts the call as a success (see
+    breaker.Guard). Counted as a failure, five malformed queries from any one client opened the cluster's breaker
+    and left it out of every shopper's searches."""
 
 
 class CircuitOpenError(SearchRerankError):

@@ -1382,6 +1382,18 @@ def test_bad_input_opensearch_fails_is_a_400_naming_the_field(served_shop, body,
     assert response.status_code == 400 and response.get_json()["error"]["field"] == field
 
 
+def test_a_query_the_cluster_fails_with_a_500_does_not_open_the_breaker(served_shop):
+    # OpenSearch fails a negative field boost with a 500 ("invalid score"): five of them left the cluster out of every
+    # shopper's searches.
+    breaker = served_shop.extensions["guards"].breakers[LEXICAL]
+    client = served_shop.test_client()
+    body = {"query": {"function_score": {"query": {"multi_match": {"query": "lamp", "fields": ["title^-1"]}}}}}
+    for _ in range(breaker.failures + 1):
+        assert client.post("/products/_search", json=body).status_code in (200, 400, 502)
+    assert breaker.state == "closed"
+    assert search(client, {"query": {"match": {"title": "lamp"}}})["search_rerank"]["degraded"] == {}
+
+
 def test_too_many_buckets_answered_with_a_503_is_the_clients_400_and_does_not_open_the_breaker(served_shop):
     # OpenSearch (and Elasticsearch before 8.8) answers it with a 503: five from one client opened the breaker,
     # and every shopper's search found nothing while it was open.
