@@ -606,8 +606,10 @@ class ClusterPassthrough:
         if scroll_page:  # its hits are read before they are passed on (foreign_index): plain JSON
             sent = {name: value for name, value in sent.items() if name.lower() not in ("accept", "accept-encoding")}
             sent.update({"Accept": "application/json", "Accept-Encoding": "identity"})
-        point_in_time = path_segments(path)[1:] == list(POINT_IN_TIME[self.backend]) and method == "POST"
-        if point_in_time and (wait_s := self.points_in_time.retry_after_s(time.time())) is not None:
+        if (
+            self.opens_point_in_time(method, path)
+            and (wait_s := self.points_in_time.retry_after_s(time.time())) is not None
+        ):
             response = self._error(
                 429,
                 "search_rerank_too_many_points_in_time",
@@ -704,13 +706,17 @@ class ClusterPassthrough:
             response.headers.add(name, value)
         return response
 
+    def opens_point_in_time(self, method: str, path: str) -> bool:
+        """Whether ``method`` on ``path`` (canonical: :meth:`refusal` passed it) opens a point in time on the
+        backend's own endpoint (:data:`POINT_IN_TIME`)."""
+        return method == "POST" and path_segments(path)[1:] == list(POINT_IN_TIME[self.backend])
+
     def track_points_in_time(self, method: str, target: str, body: bytes, data: bytes) -> None:
         """Count a point in time the cluster opened (:class:`OpenPointsInTime`), to the keep-alive asked (checked
         by :func:`keep_alives`), and forget those it closed, named in the request's body."""
         path, _, query = target.partition("?")
-        segments, endpoint = path_segments(path), list(POINT_IN_TIME[self.backend])
         key = "pit_id" if self.backend == "opensearch" else "id"
-        if method == "POST" and segments[1:] == endpoint:
+        if self.opens_point_in_time(method, path):
             try:
                 kept_s = keep_alive_s(dict(query_parameters(query)).get("keep_alive", "5m"), "keep_alive")
             except InvalidQuery:  # not checked with service.passthrough_writes: as long as a search may keep it
@@ -720,7 +726,7 @@ class ClusterPassthrough:
             except (ValueError, AttributeError):
                 opened = None
             self.points_in_time.opened(opened if isinstance(opened, str) else None, kept_s, time.time())
-        elif method == "DELETE" and segments == endpoint:
+        elif method == "DELETE" and path_segments(path) == list(POINT_IN_TIME[self.backend]):
             try:
                 named = json.loads(body or b"{}").get(key)
             except (ValueError, AttributeError):
