@@ -1873,7 +1873,8 @@ def behind(breaker: CircuitBreaker | None) -> Iterator[None]:
     except BaseException as exc:
         if attempt is not None:
             attempt.report(
-                ok=isinstance(exc, StageError) and not isinstance(exc, (ClusterUnavailable, ClusterMisconfigured))
+                ok=isinstance(exc, (StageError, ContextMissing, InvalidQuery))
+                and not isinstance(exc, (ClusterUnavailable, ClusterMisconfigured))
             )
         raise
     if attempt is not None:
@@ -2102,10 +2103,27 @@ def held_to_served(cluster: ClusterRetriever, pit: Any) -> None:
     pit_id = pit.get("id") if isinstance(pit, Mapping) else None
     others = {"bool": {"must_not": [served_documents(cluster)]}}
     probe = {"pit": {"id": pit_id}, "size": 0, "track_total_hits": 1, "query": others}
-    total = cluster.run_search(probe, "search", index=None)["hits"].get("total") or {}
+    try:
+        total = cluster.run_search(probe, "search", index=None)["hits"].get("total") or {}
+    except StageError as exc:
+        raise unread_point_in_time(cluster, exc) from exc
     if int(total.get("value", 0) if isinstance(total, Mapping) else total) > 0:
         log.warning("a search in a point in time of another index was refused")
         raise ContextMissing()
+
+
+def unread_point_in_time(cluster: ClusterRetriever, exc: StageError) -> Exception:
+    """Why the cluster did not search in a client's point in time: one it does not hold (its 404) is
+    :class:`ContextMissing`; any other answer (OpenSearch fails an id it cannot decode with a 500,
+    ``unsupported_version_exception``; Elasticsearch with a 400) is the id's fault, the rest of the probe being the
+    service's own: a 400 naming ``pit.id``, where it was a 502 telling the front end the service was down. Not
+    answering (a timeout, a 502, 503 or 504) is the cluster's, and raised as it is."""
+    failure = cluster.failure(exc.__cause__) if exc.__cause__ is not None else None
+    if failure is None or failure.status is None or (failure.transient and not failure.request_fault):
+        return exc
+    if failure.status == 404:
+        return ContextMissing()
+    return InvalidQuery("pit.id", f"the cluster could not read the point in time id: {refusal_text(failure)}")
 
 
 def delegate_count(raw: Any, limits: ServiceSettings, leg: Any) -> int:

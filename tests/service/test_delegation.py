@@ -5,6 +5,7 @@ highlights, sorts and paging are the cluster's; the ranking is the pipeline's.""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
@@ -1348,6 +1349,39 @@ def test_searches_in_a_point_in_time_the_cluster_does_not_know_do_not_open_its_b
     for _ in range(breaker.failures + 1):
         body = {"pit": {"id": "bm90LWEtcGl0"}, "sort": ["price"]}
         assert client.post("/_search", json=body).status_code != 200
+    assert breaker.state == "closed"
+
+
+@pytest.fixture
+def other_indexs_point_in_time(osmem_server_url) -> Iterator[str]:
+    """A point in time opened on the cluster directly, on an index the service does not serve."""
+    url, name = osmem_server_url, f"other-{uuid.uuid4().hex[:12]}"
+    urllib3.request("PUT", f"{url}/{name}/_doc/1?refresh=true", json={"title": "lamp"}, retries=False)
+    opened = urllib3.request("POST", f"{url}/{name}/_search/point_in_time?keep_alive=1m", retries=False)
+    yield opened.json()["pit_id"]
+    urllib3.request("DELETE", f"{url}/{name}", retries=False)
+
+
+def test_searches_in_a_point_in_time_of_another_index_do_not_open_its_breaker(served_shop, other_indexs_point_in_time):
+    # The service refuses them itself (as a point in time it does not hold); each refusal counted as the cluster
+    # failing, so five opened the breaker for every shopper.
+    breaker = served_shop.extensions["guards"].breakers[LEXICAL]
+    client = served_shop.test_client()
+    for _ in range(breaker.failures + 1):
+        body = {"pit": {"id": other_indexs_point_in_time}, "sort": ["price"]}
+        assert client.post("/_search", json=body).status_code == 404
+    assert breaker.state == "closed"
+
+
+@pytest.mark.parametrize("pit_id", ["not base64!", "x" * 500], ids=["not-base64", "undecodable"])
+def test_a_point_in_time_id_the_cluster_cannot_read_is_a_400_naming_it(served_shop, pit_id):
+    # OpenSearch fails an id that decodes to no version it knows with a 500: the service answered a 502, telling the
+    # front end it was down, and named the query for an id it could not decode.
+    breaker = served_shop.extensions["guards"].breakers[LEXICAL]
+    client = served_shop.test_client()
+    for _ in range(breaker.failures + 1):
+        response = client.post("/_search", json={"pit": {"id": pit_id}, "sort": ["price"]})
+        assert response.status_code == 400 and response.get_json()["error"]["field"] == "pit.id"
     assert breaker.state == "closed"
 
 
