@@ -237,6 +237,8 @@ HELD_WHERE_PRESENT = {"brand": "facet.brand", "category": "facet.category.lvl1"}
 (backends.mappings.document) holds "" there, which Elasticsearch counts as a value."""
 # Names of the wrapper aggregations an attribute's terms aggregation is sent in (unwrapped in the answer).
 WRAP_KEY, WRAP_VALUES = "search_rerank_key", "search_rerank_values"
+# Aggregations of an attribute's values that are sent in those wrappers: each reads the values alone.
+ATTRIBUTE_VALUE_AGGREGATIONS = ("terms", "value_count", "cardinality")
 # Prefix of the name of the count of products without an attribute, beside its terms aggregation (``missing``).
 MISSING_PREFIX = "search_rerank_missing_"
 # A page ordered by the cluster with no sort of its own: its ranking, then best sellers, then id.
@@ -1008,10 +1010,16 @@ class ClusterFields:
                 resolved = self.resolve(body["field"], KEYWORD, f"{where}.{kind}.field")
                 body = {**body, "field": resolved.name}
                 if resolved.attribute is not None:
-                    if kind != "terms" or subs_key:
+                    # The values of its pairs under the attribute's key are its values: what a terms aggregation
+                    # lists, a value count counts and a cardinality tells apart, as on a field of several values.
+                    if kind not in ATTRIBUTE_VALUE_AGGREGATIONS or subs_key:
                         raise Unsupported(
-                            f"{where}.{kind}", "on an attribute: a terms aggregation without sub-aggregations"
+                            f"{where}.{kind}",
+                            "on an attribute: a terms aggregation without sub-aggregations, a value_count or a "
+                            "cardinality",
                         )
+                    if kind != "terms" and "missing" in body:
+                        raise Unsupported(f"{where}.{kind}.missing", "a missing value on an attribute")
                     # The nested values cannot say which values are of this attribute where none is counted
                     # (min_doc_count 0 listed every attribute's values).
                     if body.get("min_doc_count") == 0:

@@ -380,3 +380,13 @@ def search_page(service, body: dict[str, Any]) -> dict[str, Any]:
     response = service.post("/products/_search", json=body)
     assert response.status_code == 200, response.get_json()
     return response.get_json()
+
+
+@pytest.mark.parametrize("kind", ["value_count", "cardinality"])
+@pytest.mark.parametrize("query", [None, {"match": {"title": "sofa"}}], ids=["every-product", "matches"])
+def test_a_count_of_an_attributes_values_answers_what_the_shops_own_index_answers(service, reference, kind, query):
+    # A 501 on the cluster backend ("a terms aggregation without sub-aggregations"), where the embedded one answered.
+    body = {"size": 0, "aggs": {"colours": {kind: {"field": "color.keyword"}}}, **({"query": query} if query else {})}
+    theirs = requests.post(f"{reference}/_search", json=body, timeout=30).json()["aggregations"]["colours"]
+    ours = search_page(service, body)["aggregations"]["colours"]
+    assert ours == theirs and theirs["value"] > 0
