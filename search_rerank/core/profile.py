@@ -62,7 +62,11 @@ class ShopperProfile:
     @property
     def owner(self) -> str | None:
         """The shopper whose forget removes this profile."""
-        return self.user_id or self.signed_out
+        return self.holder.owner
+
+    @property
+    def holder(self) -> SessionHolder:
+        return SessionHolder(self.user_id, self.signed_out)
 
     def to_record(self) -> dict[str, Any]:
         """A JSON-ready dict (what the stores keep)."""
@@ -183,6 +187,47 @@ def decayed(profile: ShopperProfile, at: float, half_life_s: float) -> ShopperPr
     )
 
 
+@dataclass(frozen=True)
+class SessionHolder:
+    """Whose a session is: the shopper signed in on it (``user_id``) and, for one gone on without them after a
+    sign-out, that shopper (``signed_out``). What :func:`apply_event` follows to start a session again, a search to
+    read it or not, and a rebuild from the logs to forget the sessions a shopper owned
+    (:func:`~search_rerank.data.clicks.without_forgotten`)."""
+
+    user_id: str | None = None
+    signed_out: str | None = None
+
+    @property
+    def owner(self) -> str | None:
+        """The shopper whose forget removes the session."""
+        return self.user_id or self.signed_out
+
+    def starts_again_for(self, actor: str | None) -> bool:
+        """Whether an event of ``actor`` (None: nobody signed in) starts the session again: a session's taste is
+        its owner's, to forget with them and to show no one else. So it does for another shopper's event, for
+        nobody's after a sign-out (a shared device), and for its owner's back after it went on without them:
+        what was done meanwhile is nobody's to count as theirs, a session id being no secret (anyone who knows it
+        could have written it, and would steer the shopper's ranking)."""
+        if self.user_id is not None:
+            return actor != self.user_id
+        return self.signed_out is not None and actor is not None
+
+    def after(self, actor: str | None) -> SessionHolder:
+        """Whose the session is after an event of ``actor``."""
+        if self.starts_again_for(actor):
+            return SessionHolder(actor, self.user_id if actor is None else None)
+        return SessionHolder(actor or self.user_id, self.signed_out)
+
+    def read_by(self, user_id: str | None) -> bool:
+        """Whether a search of ``user_id`` (None: anonymous) is ranked by the session: one signed in as them; one
+        nobody is signed in on, for an anonymous search; for a signed-in one, only one nobody ever signed in on
+        (their browsing before they signed in), not one gone on without its owner after a sign-out, which whoever
+        knows the session id could have written."""
+        if self.user_id is not None:
+            return self.user_id == user_id
+        return user_id is None or self.signed_out is None
+
+
 def apply_event(
     profile: ShopperProfile | None,
     key: str,
@@ -205,18 +250,11 @@ def apply_event(
     nothing.
     """
     half_life = settings.half_life_s if half_life_s is None else half_life_s
-    # A session owned by one shopper that another (or nobody, after a sign-out) goes on with, on a shared device,
-    # starts again: a session's taste is its owner's, to forget with them and to show no one else.
-    someone_else = (
-        profile is not None
-        and profile.owner is not None
-        and profile.owner != user_id
-        and (user_id is not None or profile.user_id is not None)  # after a sign-out, the session goes on
-    )
+    someone_else = profile is not None and profile.holder.starts_again_for(user_id)
     if profile is None or someone_else or at - profile.updated_at > settings.ttl_s:
         current = ShopperProfile(key=key, updated_at=at, user_id=user_id)
-        if someone_else and user_id is None and profile is not None:  # signed out: still the owner's to forget
-            current.signed_out = profile.user_id
+        if someone_else and profile is not None:  # signed out: still the owner's to forget
+            current.signed_out = profile.holder.after(user_id).signed_out
     else:
         current = decayed(profile, at, half_life)
         current.key = key

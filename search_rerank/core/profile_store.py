@@ -187,14 +187,14 @@ def search_profile(
 ) -> ShopperProfile | None:
     """The profile a search ranks with: the session's and the shopper's, mixed (None for anonymous requests).
 
-    A session owned by another shopper than ``user_id`` (or owned at all, for an anonymous request) is not
+    A session that is not the searcher's (:meth:`~search_rerank.core.profile.SessionHolder.read_by`) is not
     read: a session id is no secret, and whoever sends one must not be ranked by, or shown, someone's taste."""
     keys = ([user_key(user_id)] if user_id else []) + ([session_key(session_id)] if session_id else [])
     if not keys:
         return None
     found = store.get_many(keys)
     session = found.get(session_key(session_id)) if session_id else None
-    if session is not None and session.user_id is not None and session.user_id != user_id:
+    if session is not None and not session.holder.read_by(user_id):
         session = None
     shopper = found.get(user_key(user_id)) if user_id else None
     return mix(session, shopper, settings, at)

@@ -33,7 +33,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 
 from ..core.errors import DataError, brief
-from ..core.profile import FORGET_ACTION, RECEIVED_AT, safe_id
+from ..core.profile import FORGET_ACTION, RECEIVED_AT, SessionHolder, safe_id
 from ..core.profile_store import ShopperAction
 from .dataset import Query
 from .loaders import LoadStats, bulk_action, checked_rows, id_text, numbered_text_lines, parse_json_object
@@ -471,20 +471,48 @@ E = TypeVar("E", bound=ReceivedEvent)
 
 
 def without_forgotten(actions: Sequence[E], forgotten: Mapping[str, float]) -> list[E]:
-    """``actions`` less those of a forgotten shopper received up to their forget, and of the sessions those named
-    (a forget removes the sessions the shopper owned, whose events before a login may name no shopper). Events
-    and forgets are ordered as the service received them, whatever time a front end wrote (see
+    """``actions`` less those of a forgotten shopper received up to their forget, and of the sessions they owned
+    then, whoever's events those were (a session's events before a login name no shopper): what the forget removed
+    from the store (``ProfileStore.forget`` deletes the profiles it owns). A session is followed from owner to owner
+    as the store's profiles are (:class:`~search_rerank.core.profile.SessionHolder`): one another shopper went on
+    with before the forget is theirs, and is kept with their events (a session id many shoppers send, "undefined"
+    or a kiosk's, took every one of them out of a rebuild with each forget). A session the store dropped as idle
+    for ``ttl_s`` is still followed here, so a forget may leave out a little more than the store held, never less.
+    Events and forgets are ordered as the service received them, whatever time a front end wrote (see
     :data:`~search_rerank.core.profile.RECEIVED_AT`)."""
     never = -math.inf
-    sessions: dict[str, float] = {}
-    for a in actions:
-        forgot = forgotten.get(a.user_id or "", never)  # no id is empty (safe_id)
-        if a.session_id is not None and a.received <= forgot:
-            sessions[a.session_id] = max(sessions.get(a.session_id, never), forgot)
+    holders: dict[str, SessionHolder] = {}
+    owned: dict[str, set[str]] = {}  # owner -> the sessions they own, as ``holders`` says
+    dropped: dict[str, float] = {}  # session -> received time up to which its events were forgotten
+    forgets = sorted(forgotten.items(), key=lambda item: item[1])
+    done = 0
+
+    def forget_received_before(at: float) -> None:
+        nonlocal done
+        while done < len(forgets) and forgets[done][1] < at:
+            user, when = forgets[done]
+            done += 1
+            for session in owned.pop(user, set()):
+                dropped[session] = when
+                del holders[session]
+
+    for a in sorted(actions, key=lambda a: a.received):
+        forget_received_before(a.received)  # an event received with its forget is before it, as in the store
+        if a.session_id is None:
+            continue
+        before = holders.get(a.session_id, SessionHolder())
+        after = before.after(a.user_id or None)
+        holders[a.session_id] = after
+        if before.owner != after.owner:
+            if before.owner is not None:
+                owned[before.owner].discard(a.session_id)
+            if after.owner is not None:
+                owned.setdefault(after.owner, set()).add(a.session_id)
+    forget_received_before(math.inf)
     return [
         a
         for a in actions
-        if a.received > max(forgotten.get(a.user_id or "", never), sessions.get(a.session_id or "", never))
+        if a.received > max(forgotten.get(a.user_id or "", never), dropped.get(a.session_id or "", never))
     ]
 
 

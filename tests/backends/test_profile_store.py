@@ -198,6 +198,33 @@ def test_a_search_does_not_read_a_session_owned_by_another_shopper(open_store):
     assert search_profile(store, "alice", "hers", PERSONAL, at=1000.0) is not None
 
 
+def test_a_signed_in_search_does_not_read_its_session_gone_on_without_it(open_store):
+    # After alice signed out, whoever knows the session id (no secret) can go on with it anonymously: those events
+    # steered her ranking once she searched again signed in.
+    store = open_store()
+    store.apply([event(user="alice", session="hers", brand="AliceBrand")], PERSONAL)
+    store.apply([event(user=None, session="hers", brand="Planted", at=1010.0)], PERSONAL)
+    mixed = search_profile(store, "alice", "hers", PERSONAL, at=1020.0)
+    assert mixed is not None and set(mixed.affinities["brand"]) == {"alicebrand"}
+    assert search_profile(store, None, "hers", PERSONAL, at=1020.0) is not None  # the device's next shopper's
+
+
+def test_a_shopper_back_on_a_session_gone_on_without_them_starts_it_again(open_store):
+    store = open_store()
+    store.apply([event(user="alice", session="hers", brand="AliceBrand")], PERSONAL)
+    store.apply([event(user=None, session="hers", brand="Planted", at=1010.0)], PERSONAL)
+    store.apply([event(user="alice", session="hers", brand="Back", at=1020.0)], PERSONAL)
+    session = store.get_many([session_key("hers")])[session_key("hers")]
+    assert session.user_id == "alice" and set(session.affinities["brand"]) == {"back"}
+
+
+def test_a_signed_in_search_reads_its_browsing_before_the_sign_in(open_store):
+    store = open_store()
+    store.apply([event(user=None, session="new", brand="Browsed")], PERSONAL)
+    mixed = search_profile(store, "alice", "new", PERSONAL, at=1000.0)
+    assert mixed is not None and set(mixed.affinities["brand"]) == {"browsed"}
+
+
 def test_forget_leaves_no_trace_in_the_sqlite_file(tmp_path):
     path = tmp_path / "profiles.sqlite3"
     store = SQLiteProfileStore(path)

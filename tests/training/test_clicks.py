@@ -235,6 +235,29 @@ def test_ubi_events_a_forgotten_shopper_sent_before_the_forget_give_no_training_
     assert [i.query_id for i in read_ubi(events)] == ["q2", "q3"]
 
 
+def test_ubi_a_forget_keeps_the_events_of_a_session_another_shopper_went_on_with(tmp_path):
+    # A session id many shoppers send ("undefined", a kiosk's): each forget took every one of them out.
+    events = jsonl(
+        tmp_path / "events.ndjson",
+        event("q1", "click", "a", 0, 10, user_query="lamp", user_id="erin", session_id="shared"),
+        event("q2", "click", "b", 0, 20, user_query="desk", user_id="frank", session_id="shared"),
+        {"action_name": "forget_shopper", "user_id": "erin", "timestamp": 30},
+    )
+    assert [i.query_id for i in read_ubi(events)] == ["q2"]
+
+
+def test_ubi_a_forget_leaves_out_the_events_of_a_session_its_shopper_owned(tmp_path):
+    # Before the shopper signed in (no user id) and after they signed out: the session was theirs.
+    events = jsonl(
+        tmp_path / "events.ndjson",
+        event("q1", "click", "a", 0, 10, user_query="lamp", session_id="hers"),
+        event("q2", "click", "b", 0, 20, user_query="desk", user_id="erin", session_id="hers"),
+        event("q3", "click", "c", 0, 25, user_query="rug", session_id="hers"),
+        {"action_name": "forget_shopper", "user_id": "erin", "timestamp": 30},
+    )
+    assert read_ubi(events) == []
+
+
 def test_ubi_click_without_impression_counts_as_shown_at_its_ordinal(tmp_path):
     events = jsonl(
         tmp_path / "events.ndjson",
