@@ -96,6 +96,17 @@ def test_the_repetitions_of_a_bodys_patterns_are_bounded_with_its_wildcards(embe
     assert time.perf_counter() - started < 5
 
 
+def test_a_repetition_inside_a_repeated_part_counts_once_per_copy():
+    assert to_tantivy("(a{3}){2}", "include")[1] == 2 * (1 + 3)
+
+
+def test_nested_bounded_repetitions_are_a_400_before_any_automaton_is_built(embedded_client):
+    # Twelve levels counted 26 repetitions added up, under the bound, and took minutes to end in a 501.
+    pattern = "(" * 8 + ".{0,2}" + "){2}" * 8
+    status, _ = brand_buckets(embedded_client, include=pattern)
+    assert status == 400
+
+
 def test_a_run_of_any_strings_is_searched_as_one(embedded_client, reference):
     """``@`` hundreds of times over is the language of one ``@``: each pattern's automaton took a quarter of a
     second to build before the run was written once."""
