@@ -93,7 +93,7 @@ from .body_checks import (
     single_key,
     within_long,
 )
-from .collapse import Collapse, Key, distinct, parse_collapse
+from .collapse import INNER_HITS, MAX_INNER_SEARCHES, Collapse, Key, distinct, parse_collapse
 from .completion import Completion, split_suggest
 from .date_math import (
     DEFAULT_FORMAT,
@@ -3844,6 +3844,12 @@ class EmbeddedSearch:
     def _expand(self, page: list[str], pipeline: SearchPipeline) -> None:
         """Each hit's inner hits (``collapse.inner_hits``): its value's matches, by score or by their sort."""
         assert self.collapse is not None
+        if len(page) * len(self.collapse.inner) > MAX_INNER_SEARCHES:
+            raise InvalidQuery(
+                INNER_HITS,
+                f"{len(self.collapse.inner)} inner hits for each of {len(page)} hits: at most {MAX_INNER_SEARCHES} "
+                "in one page, each a search of its own (ask for a smaller page or fewer inner hits)",
+            )
         leg = self.compiler.leg
         searcher, match = leg.searcher(), self.match_query(post_filter=True)
         text = leg.text_query(self.search.text)

@@ -9,7 +9,7 @@ import pytest
 from both_backends import backend_fixtures, ids, search
 
 from search_rerank.core.product import Product
-from search_rerank.serving.collapse import distinct
+from search_rerank.serving.collapse import MAX_INNER_SEARCHES, distinct
 
 BRANDS = ("Acme", "Bolt", "Cosy", "Dune", "Elm", "Fir")
 # 60 sofas, ten per brand, two per parent SKU: more than the pipeline ranks (20 candidates per leg), so pages of
@@ -216,6 +216,13 @@ def test_several_inner_hits_are_each_answered_under_its_name(embedded):
 def test_inner_hits_that_cannot_be_answered_are_refused_naming_the_part(embedded, inner_hits, status, field):
     error = refusal(embedded, {**SOFA, "collapse": {"field": "brand.keyword", "inner_hits": inner_hits}}, status)
     assert (error.get("unsupported") if status == 501 else error["field"]) == field
+
+
+def test_a_page_of_more_inner_hits_than_a_page_may_expand_is_a_400_naming_them(embedded):
+    # Each is a search of its own: ten entries on a page of 10,000 hits held a worker for a minute and 700 MB.
+    entries = [{"name": f"n{i}", "size": 1} for i in range(MAX_INNER_SEARCHES)]
+    error = refusal(embedded, {**SOFA, "collapse": {"field": "brand.keyword", "inner_hits": entries}}, 400)
+    assert error["field"] == "collapse.inner_hits"
 
 
 def test_inner_hits_on_a_cluster_are_a_501_naming_them(request, make_cluster_app):
