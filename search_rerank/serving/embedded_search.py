@@ -2515,11 +2515,15 @@ def _histogram_buckets(histogram: Mapping[str, Any], stats: Mapping[str, Any], e
 
 
 def _bucket_count(answer: Mapping[str, Any]) -> int:
-    """The buckets in tantivy's answer to some aggregations, at every level."""
+    """The buckets in tantivy's answer to some aggregations, at every level; a percentiles' values count one each,
+    as they are answered: a thousand percents under 10,000 buckets made a 3 GB answer after half a minute, every
+    bucket within the limit."""
     total = 0
     for value in answer.values():
         if not isinstance(value, Mapping):
             continue
+        if isinstance(percents := value.get("values"), Mapping | list):
+            total += len(percents)
         buckets = value.get("buckets")
         inner = buckets.values() if isinstance(buckets, Mapping) else buckets if isinstance(buckets, list) else ()
         for bucket in inner:

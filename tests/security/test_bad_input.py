@@ -296,6 +296,13 @@ def test_filter_buckets_each_under_the_bucket_limit_are_refused_once_together_pa
     assert time.perf_counter() - started < 5.0
 
 
+def test_percentiles_under_buckets_count_each_percent_against_the_bucket_limit(bad_input_client):
+    # A thousand percents under 10,000 buckets, each bucket within the limit, made a 3 GB answer in half a minute.
+    percents = {"field": "price", "percents": [i / 10 for i in range(1000)]}
+    per_title = {"terms": {"field": "title.keyword", "size": 100}, "aggs": {"p": {"percentiles": percents}}}
+    too_many_buckets(bad_input_client.post(ES_SEARCH, json={"size": 0, "aggs": {"t": per_title}}))
+
+
 def test_a_histogram_of_a_tiny_interval_is_a_400_too_many_buckets(bad_input_client):
     # tantivy answered one bucket, keyed 9.2e-282, holding every product: Elasticsearch's answer would be more
     # buckets than search.max_buckets allows.
