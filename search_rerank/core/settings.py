@@ -778,6 +778,13 @@ class ServiceSettings(_Section):
         description="cluster backends: past this an Elasticsearch-compatible search answers "
         "its hits without aggregations, and says so (search_rerank.degraded.aggregations)",
     )
+    highlight_timeout_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="embedded backend: highlighting past this answers the hits left without highlights, and says so "
+        "(search_rerank.degraded.highlight = timeout); a page of ten hits takes milliseconds, one of 10,000 with "
+        "every field asked took 8 s",
+    )
     ready_timeout_s: float = Field(
         default=1.0,
         gt=0,

@@ -121,7 +121,7 @@ from .body_checks import (
 from .completion import Completion, split_suggest, suggester_kind
 from .date_math import check_options, date_bound
 from .did_you_mean import parse_corrections, suggester_field
-from .embedded_search import PREFIX_QUERIES, ShouldMatch
+from .embedded_search import HIGHLIGHT, PREFIX_QUERIES, ShouldMatch
 from .es_compat import (
     EsSearch,
     InvalidQuery,
@@ -244,7 +244,6 @@ MISSING_PREFIX = "search_rerank_missing_"
 # A page ordered by the cluster with no sort of its own: its ranking, then best sellers, then id.
 BROWSE_SORT = [{"_score": "desc"}, {"sales": "desc"}, {"id": "asc"}]
 LEG_SORT = [{"_score": "desc"}, {"id": "asc"}]  # ties by id, as the lexical leg breaks them
-HIGHLIGHT = "highlight"
 PAST_RANKED = "past_ranked"  # the cluster's continuation of a page past the ranked list (a degraded part's name)
 DECAY = ("gauss", "linear", "exp")  # score functions keyed by the field they read
 BLAMED = ("aggs", "suggest", "highlight", "sort", "post_filter")  # the parts a cluster's 400 may be about

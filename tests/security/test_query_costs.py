@@ -117,3 +117,27 @@ def test_a_phrase_suggester_counts_its_words_once_per_generator(costs_client):
     suggesters = {"a": body, "b": body, "c": body}  # 81 words looked up
     assert refusal(costs_client.post(ES_SEARCH, json={"suggest": suggesters}))["field"] == "suggest.c"
     assert costs_client.post(ES_SEARCH, json={"suggest": {"a": body, "b": body}}).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def hurried_client(tmp_path_factory, tiny_bert_dir):
+    """The service with no time at all to highlight a page."""
+    settings = small_index(tmp_path_factory.mktemp("hurried-highlights"), tiny_bert_dir)
+    app, pipeline = small_app(settings, highlight_timeout_s=1e-9)
+    yield app.test_client()
+    pipeline.close()
+
+
+def test_a_page_whose_highlights_run_past_their_time_is_answered_without_them_and_says_so(hurried_client):
+    # A page of 10,000 hits with every field highlighted held a worker for 8 s: the rest of the page goes without.
+    body = {"query": {"match": {"title": "sofa"}}, "highlight": {"fields": {"*": {}}, "require_field_match": False}}
+    answer = hurried_client.post(ES_SEARCH, json=body).get_json()
+    assert answer["hits"]["hits"] and not any("highlight" in hit for hit in answer["hits"]["hits"])
+    assert answer["search_rerank"]["degraded"]["highlight"] == "timeout"
+
+
+def test_a_page_highlighted_within_its_time_says_nothing_is_left_out(costs_client):
+    body = {"query": {"match": {"title": "sofa"}}, "highlight": {"fields": {"title": {}}}}
+    answer = costs_client.post(ES_SEARCH, json=body).get_json()
+    assert any("highlight" in hit for hit in answer["hits"]["hits"])
+    assert "highlight" not in answer["search_rerank"]["degraded"]
