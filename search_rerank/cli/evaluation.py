@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -433,7 +434,8 @@ def interleaving_report(logs: tuple[Path, ...], seed: int, as_json: bool) -> Non
     event_attributes.team ("A" or "B")."""
     from ..evaluation.interleaving import credit, read_interleaved_ubi, summarise
 
-    impressions = read_interleaved_ubi(*logs)
+    passed_over: Counter[str] = Counter()
+    impressions = read_interleaved_ubi(*logs, passed_over=passed_over)
     if not impressions:
         raise click.ClickException(
             f"no impression in {', '.join(map(str, logs))} carries event_attributes.team: "
@@ -441,8 +443,11 @@ def interleaving_report(logs: tuple[Path, ...], seed: int, as_json: bool) -> Non
         )
     result = summarise([credit(teams, clicked) for teams, clicked in impressions], seed=seed)
     if as_json:
-        click.echo(json.dumps(result.to_json(), indent=2))
+        click.echo(json.dumps({**result.to_json(), "passed_over": dict(passed_over)}, indent=2))
         return
+    if passed_over:
+        reasons = ", ".join(f"{count} with {why}" for why, count in passed_over.items())
+        console.print(f"passed over {passed_over.total()} events not of the interleaving: {reasons}")
     table = Table(title=f"team-draft interleaving: {result.impressions} searches")
     for col in ("A wins", "B wins", "ties", "preference for B", "p"):
         table.add_column(col, justify="right")

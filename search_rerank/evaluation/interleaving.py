@@ -18,6 +18,7 @@ omit it and take the team their product was shown with.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -93,25 +94,42 @@ def searches_needed(curve: Sequence[tuple[int, float, float]], alpha: float = 0.
     return next((n for k, (n, _, _) in enumerate(curve) if all(p < alpha for _, _, p in curve[k:])), None)
 
 
-def read_interleaved_ubi(*paths: str | Path) -> list[tuple[dict[str, str], set[str]]]:
+NO_SEARCH = "no query_id"
+OTHER_TEAM = f"event_attributes.{TEAM_ATTRIBUTE} not one of {', '.join(TEAMS)}"
+"""Why :func:`read_interleaved_ubi` passed an event over, as it counts them."""
+
+
+def read_interleaved_ubi(
+    *paths: str | Path, passed_over: Counter[str] | None = None
+) -> list[tuple[dict[str, str], set[str]]]:
     """Per UBI query id: the team of each shown product and the products clicked.
 
     Events of other actions, query records and bulk action lines are
     skipped; a search with no team-tagged impression was not interleaved and
-    is left out.
+    is left out. So is an event that is not the interleaving's, counted in
+    ``passed_over`` by why: one of no search (an empty or absent
+    ``query_id``, which the UBI JavaScript client sends for a click outside
+    a result page) and an impression whose ``team`` is a front end's own
+    (``"red"``): the service logs both as valid UBI events, and refusing them
+    would leave a test's whole log unreadable.
     """
+    passed_over = Counter() if passed_over is None else passed_over
     teams: dict[str, dict[str, str]] = {}
     clicks: dict[str, set[str]] = {}
     for path in paths:
         for query_id, product, action, team in checked_rows(path, numbered_text_lines(path), _event):
-            if action == "impression" and team is not None:
+            if query_id is None:
+                passed_over[NO_SEARCH] += 1
+            elif action == "impression" and isinstance(team, str) and team in TEAMS:
                 teams.setdefault(query_id, {})[product] = team
+            elif action == "impression" and team is not None:
+                passed_over[OTHER_TEAM] += 1
             elif action == "click":
                 clicks.setdefault(query_id, set()).add(product)
     return [(shown, clicks.get(query_id, set())) for query_id, shown in teams.items()]
 
 
-def _event(text: str) -> tuple[str, str, str, str | None] | None:
+def _event(text: str) -> tuple[str | None, str, str, object] | None:
     record: dict[str, Any] = ubi_record(text)
     action = record.get("action_name")
     if action not in ("impression", "click"):
@@ -120,10 +138,9 @@ def _event(text: str) -> tuple[str, str, str, str | None] | None:
     if not isinstance(attributes, dict):
         raise ValueError(f"{action} event: event_attributes must be an object")
     product = object_id(attributes)
+    if product is None:
+        raise ValueError(f"{action} event: needs event_attributes.object.object_id")
     query_id = record.get("query_id")
-    if product is None or not isinstance(query_id, str) or not query_id:
-        raise ValueError(f"{action} event: needs query_id and event_attributes.object.object_id")
-    team = attributes.get(TEAM_ATTRIBUTE)
-    if team is not None and team not in TEAMS:
-        raise ValueError(f"event_attributes.{TEAM_ATTRIBUTE} must be one of {TEAMS}, got {team!r}")
-    return query_id, product, action, team
+    if query_id is not None and not isinstance(query_id, str):
+        raise ValueError(f"{action} event: query_id must be text, got {query_id!r}")
+    return query_id or None, product, action, attributes.get(TEAM_ATTRIBUTE)

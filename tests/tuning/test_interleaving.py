@@ -1,11 +1,10 @@
 import json
+from collections import Counter
 
 import numpy as np
-import pytest
 from click.testing import CliRunner
 
 from search_rerank.cli import main
-from search_rerank.core.errors import DataError
 from search_rerank.core.interleaving import team_draft
 from search_rerank.data.clicks import simulate_clicks
 from search_rerank.evaluation.interleaving import credit, read_interleaved_ubi, summarise
@@ -108,21 +107,45 @@ def test_interleaving_report_reads_teams_and_clicks_from_ubi_and_names_the_winne
     assert report["impressions"] == len(log) and report["preference_b"] < 0 and report["p_value"] < 0.01
 
 
-def test_a_bad_team_in_the_log_names_the_line(tmp_path):
-    path = tmp_path / "ubi.ndjson"
-    path.write_text(
-        json.dumps(
-            {
-                "action_name": "impression",
-                "query_id": "s",
-                "event_attributes": {"object": {"object_id": "p"}, "team": "C"},
-            }
-        )
-        + "\n",
-        encoding="utf-8",
-    )
-    with pytest.raises(DataError, match=r"ubi\.ndjson:1: event_attributes\.team must be one of"):
-        read_interleaved_ubi(path)
+def write_events(path, *events):
+    path.write_text("".join(json.dumps(event) + "\n" for event in events), encoding="utf-8")
+    return path
+
+
+SHOWN_BY_A = {
+    "action_name": "impression",
+    "query_id": "s",
+    "event_attributes": {"object": {"object_id": "p"}, "team": "A"},
+}
+CLICKED = {"action_name": "click", "query_id": "s", "event_attributes": {"object": {"object_id": "p"}}}
+
+
+def test_a_click_of_no_search_is_passed_over_and_counted(tmp_path):
+    no_search = {"action_name": "click", "query_id": "", "event_attributes": {"object": {"object_id": "p"}}}
+    path = write_events(tmp_path / "ubi.ndjson", SHOWN_BY_A, no_search, CLICKED)
+    passed_over = Counter()
+    assert read_interleaved_ubi(path, passed_over=passed_over) == [({"p": "A"}, {"p"})]
+    assert passed_over == {"no query_id": 1}
+
+
+def test_an_impression_with_a_front_ends_own_team_is_passed_over_and_counted(tmp_path):
+    own_team = {
+        "action_name": "impression",
+        "query_id": "t",
+        "event_attributes": {"object": {"object_id": "q"}, "team": "red"},
+    }
+    path = write_events(tmp_path / "ubi.ndjson", own_team, SHOWN_BY_A, CLICKED)
+    passed_over = Counter()
+    assert read_interleaved_ubi(path, passed_over=passed_over) == [({"p": "A"}, {"p"})]
+    assert passed_over == {"event_attributes.team not one of A, B": 1}
+
+
+def test_interleaving_report_says_how_many_events_it_passed_over(tmp_path):
+    no_search = {"action_name": "click", "query_id": "", "event_attributes": {"object": {"object_id": "p"}}}
+    path = write_events(tmp_path / "ubi.ndjson", SHOWN_BY_A, CLICKED, no_search)
+    result = CliRunner().invoke(main, ["interleaving-report", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["passed_over"] == {"no query_id": 1}
 
 
 def test_interleaving_report_without_team_tags_says_what_is_missing(tmp_path):
