@@ -23,7 +23,7 @@ import glob
 import hashlib
 import logging
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +33,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 
 from ..core.errors import DataError, brief
+from ..core.field_names import spelling_key
 from ..core.profile import FORGET_ACTION, RECEIVED_AT, SessionHolder, safe_id
 from ..core.profile_store import ShopperAction
 from .dataset import Query
@@ -252,7 +253,8 @@ class _UbiLineReader:
 
     def _event(self, line: int, record: dict[str, Any]) -> _UbiEvent | None:
         action = _string(record, "action_name")
-        if action not in self.impression_actions and action not in self.click_actions:
+        click = named_action(action, self.click_actions) is not None
+        if not click and named_action(action, self.impression_actions) is None:
             return None
         if record.get("query_id") in (None, ""):
             return None  # of no search (a product page's, a recommendation's): it labels no query
@@ -275,7 +277,7 @@ class _UbiLineReader:
         return _UbiEvent(
             line=line,
             query_id=_string(record, "query_id"),
-            click=action in self.click_actions,
+            click=click,
             doc=doc,
             ordinal=ordinal,
             time=time,
@@ -358,6 +360,18 @@ def _result_lists(events: list[_UbiEvent]) -> list[tuple[tuple[str, ...], frozen
     return [(tuple(shown.slots[o] for o in sorted(shown.slots)), frozenset(shown.clicked)) for shown in lists]
 
 
+def named_action(name: object, actions: Collection[str]) -> str | None:
+    """The action of ``actions`` that an event's ``action_name`` names, whatever its case and separators
+    (``addToCart``, ``add-to-cart``, ``Purchase``, ``CLICK``: ``add_to_cart``, ``purchase``, ``click``); None for
+    another action. The service logs any action name and front ends spell them their own way: matched only as
+    written, such events were accepted and then never counted in a profile, a click label or the co-interest
+    table. Every reader of an event's action goes through here, so the live profile update and a rebuild agree."""
+    if not isinstance(name, str):
+        return None
+    key = spelling_key(name)
+    return next((action for action in actions if spelling_key(action) == key), None)
+
+
 def object_id(attributes: Mapping[str, Any]) -> str | None:
     """The product a UBI event's ``event_attributes`` name, a number read as the catalog reads a numeric id (its
     text); None when they name none. UBI 1.3's ``object.internal_id`` (the search engine's own id, the catalog's)
@@ -404,15 +418,15 @@ def epoch_ms(value: Any, name: str = "timestamp") -> float:
 # --- what shoppers did, for their profiles ----------------------------------------
 
 
-def shopper_action(record: Mapping[str, Any], actions: Iterable[str]) -> ShopperAction | None:
+def shopper_action(record: Mapping[str, Any], actions: Collection[str]) -> ShopperAction | None:
     """A UBI event as what a shopper did to a product, or None: another kind of record, an action not in
     ``actions``, or an event naming no shopper (no ``user_id`` or ``session_id``) or no product.
 
     The session id is read from the record, else from ``event_attributes`` (where some front ends put it);
     the time is the event's ``timestamp`` in seconds since the epoch, at the latest the time it was received.
     """
-    action = record.get("action_name")
-    if not isinstance(action, str) or action not in actions:
+    action = named_action(record.get("action_name"), actions)
+    if action is None:
         return None
     # What is missing is no shopper's action; what is there in another shape is a log that is not UBI's, refused
     # as training refuses it (see ubi_event), not passed over without a word.

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..core.profile import safe_id
-from .clicks import forgotten_shopper, received_s
+from .clicks import forgotten_shopper, named_action, received_s
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,7 @@ def _received(record: dict[str, Any]) -> float:
 def _interest(record: dict[str, Any], actions: frozenset[str]) -> tuple[str, str, str | None] | None:
     """(session, product id, shopper) of an interest event; None for anything else (queries, impressions, bulk
     lines)."""
-    if record.get("action_name") not in actions:
+    if named_action(record.get("action_name"), actions) is None:
         return None
     attributes = record.get("event_attributes")
     attributes = attributes if isinstance(attributes, dict) else {}

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..core.interleaving import TEAM_ATTRIBUTE, TEAMS
-from ..data.clicks import object_id, ubi_record
+from ..data.clicks import named_action, object_id, ubi_record
 from ..data.loaders import checked_rows, numbered_text_lines
 from .significance import randomisation_p
 
@@ -131,8 +131,8 @@ def read_interleaved_ubi(
 
 def _event(text: str) -> tuple[str | None, str, str, object] | None:
     record: dict[str, Any] = ubi_record(text)
-    action = record.get("action_name")
-    if action not in ("impression", "click"):
+    action = named_action(record.get("action_name"), ("impression", "click"))
+    if action is None:
         return None
     attributes = record.get("event_attributes")
     if not isinstance(attributes, dict):

@@ -14,6 +14,7 @@ from ..core.errors import ConfigError
 from ..core.pipeline import Hit, SearchResult
 from ..core.reasons import UBI_WRITE_FAILED
 from ..core.settings import Settings
+from ..data.clicks import named_action
 from . import metrics
 from .api_models import FieldError, SearchRequest, SearchResponse, stage_lists
 from .context import (
@@ -195,7 +196,7 @@ def ubi_refusal(ubi: UbiLog, records: Sequence[UbiRecord], what: str):
 def clicked_product(event: UbiEvent) -> str | None:
     """The product a click event is about (validation made sure a click names one); None for other events."""
     attributes = event.event_attributes
-    if event.action_name != "click" or attributes is None or attributes.object is None:
+    if named_action(event.action_name, ("click",)) is None or attributes is None or attributes.object is None:
         return None
     return attributes.object.internal_id or attributes.object.object_id
 

@@ -48,7 +48,7 @@ from ..core.errors import SearchRerankError
 from ..core.field_names import spelling_key
 from ..core.profile import FORGET_ACTION, RECEIVED_AT, SAFE_ID_PATTERN
 from ..core.settings import ServiceSettings
-from ..data.clicks import epoch_ms
+from ..data.clicks import epoch_ms, named_action
 from ..data.loaders import id_text
 from .identity import IDENTITY_KEYS, verified
 
@@ -330,7 +330,9 @@ class UbiEvent(_Open):
         told; such an event still counts for the shopper's profile, and training places it by its search's logged
         hits (see clicks.read_ubi)."""
         action = info.data.get("action_name")
-        if action in RESULT_ACTIONS and (value is None or value.object is None or value.object.object_id is None):
+        if named_action(action, RESULT_ACTIONS) is not None and (
+            value is None or value.object is None or value.object.object_id is None
+        ):
             raise ValueError(f"a {action} event needs event_attributes.object.object_id (the product id)")
         return value
 

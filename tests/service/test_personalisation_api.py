@@ -73,6 +73,14 @@ def test_purchases_posted_as_events_lift_that_brand_in_the_shoppers_next_search(
     assert next(h for h in after["hits"] if h["id"] == target)["explanation"]["personal"] > 0
 
 
+def test_add_to_carts_spelt_in_camel_case_count_in_the_shoppers_profile(client):
+    """``addToCart`` is the ``add_to_cart`` of personalisation.action_weights, however a front end spells it."""
+    target = search(client, user_id=SHOPPER)["hits"][-1]["id"]
+    buy(client, target, action="addToCart")
+    after = search(client, user_id=SHOPPER)
+    assert next(h for h in after["hits"] if h["id"] == target)["explanation"]["personal"] > 0
+
+
 def test_a_session_profile_personalises_the_sessions_next_search(client):
     target = search(client, session_id="sess-9")["hits"][-1]["id"]
     buy(client, target, user=None, session="sess-9")

@@ -129,6 +129,15 @@ def test_a_click_without_its_product_is_refused_naming_the_field(ubi_client, ubi
     assert not ubi_path.parent.exists()
 
 
+def test_a_click_spelt_in_upper_case_without_its_product_is_refused_as_a_click_is(ubi_client, ubi_path):
+    """Every reader of the log takes ``CLICK`` for a click, and training refuses a click naming no product."""
+    event = {**click_on("q-1", "p-1"), "action_name": "CLICK"}
+    del event["event_attributes"]["object"]
+    response = ubi_client.post("/ubi/events", json=event)
+    assert response.status_code == 400 and response.get_json()["fields"][0]["field"] == "event_attributes"
+    assert not ubi_path.parent.exists()
+
+
 def test_a_click_without_its_rank_is_accepted_as_the_ubi_schema_allows(ubi_client, ubi_path):
     """A position may be screen coordinates alone, and the UBI JavaScript client sends none unless told."""
     event = click_on("q-1", "p-1")

@@ -475,3 +475,26 @@ def test_a_time_without_a_zone_is_utc_as_opensearch_reads_it():
 def test_a_time_that_cannot_age_a_profile_is_refused(timestamp):
     with pytest.raises(ValueError, match="timestamp must be"):
         epoch_ms(timestamp)
+
+
+@pytest.mark.parametrize("spelt", ["addToCart", "add-to-cart", "AddToCart", "ADD_TO_CART"])
+def test_a_shopper_action_spelt_in_another_case_or_with_other_separators_is_the_settings_action(spelt):
+    record = {
+        "action_name": spelt,
+        "user_id": "u1",
+        "event_attributes": {"object": {"object_id": "p1"}},
+        "timestamp": 1,
+    }
+    action = shopper_action(record, ["click", "add_to_cart", "purchase"])
+    assert action is not None and action.action == "add_to_cart"
+
+
+def test_ubi_clicks_in_upper_case_label_their_search(tmp_path):
+    path = jsonl(
+        tmp_path / "ubi.ndjson",
+        event("q1", "Impression", "a", 0, 10, user_query="lamp"),
+        event("q1", "Impression", "b", 1, 10),
+        event("q1", "CLICK", "b", 1, 20),
+    )
+    [impression] = read_ubi(path)
+    assert impression.shown == ("a", "b") and impression.clicked == {"b"}
