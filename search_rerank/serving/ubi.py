@@ -265,8 +265,10 @@ class UbiPosition(_Open):
 class UbiEventAttributes(_Open):
     object: UbiObject | None = None
     position: UbiPosition | None = None
-    session_id: str | None = Field(
-        default=None, description="where some front ends put the session's id (the event's own comes first)"
+    session_id: ShopperRef = Field(
+        default=None,
+        description="where some front ends put the session's id (the event's own comes first), an id as the event's "
+        "own must be: the profiles read it",
     )
 
 

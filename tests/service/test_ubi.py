@@ -465,3 +465,18 @@ def test_a_session_id_in_the_events_attributes_that_is_no_text_is_refused_naming
     assert response.status_code == 400
     assert response.get_json()["fields"][0]["field"] == "1.event_attributes.session_id"
     assert not ubi_path.parent.exists()
+
+
+@pytest.mark.parametrize("session_id", ["../../x y", "s" * 10_000])
+def test_a_session_id_in_the_events_attributes_that_is_not_an_id_is_refused_as_the_events_own_is(
+    ubi_client, ubi_path, session_id
+):
+    """The profiles read it where the event has none of its own: accepted, the event would be logged and then
+    dropped from the session's profile without a word."""
+    event = click_on("q-1", "p-1")
+    del event["session_id"]
+    event["event_attributes"]["session_id"] = session_id
+    response = ubi_client.post("/ubi/events", json=event)
+    assert response.status_code == 400
+    assert response.get_json()["fields"][0]["field"] == "event_attributes.session_id"
+    assert not ubi_path.parent.exists()
