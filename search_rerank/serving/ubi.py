@@ -57,9 +57,11 @@ RESULT_ACTIONS = frozenset({"impression", "click"})
 FUTURE_TOLERANCE_S = 86_400.0
 """How far ahead of this server's clock an event's time may be (clocks and time zones differ)."""
 EARLIEST_EPOCH_MS = 100_000_000_000
-"""The least epoch milliseconds taken (1973-03-03). Epoch seconds, which a client writes from Python's
-``time.time()`` or Unix's ``date +%s``, are below it until the year 5138, and read as milliseconds they are a few
-weeks into 1970: an event a profile would age to nothing as it arrives, so such a number is refused, not kept."""
+"""The least epoch milliseconds taken (1973-03-03), as a number or in ISO 8601. Epoch seconds, which a client writes
+from Python's ``time.time()`` or Unix's ``date +%s``, are below it until the year 5138, and read as milliseconds they
+are a few weeks into 1970: an event a profile would age to nothing as it arrives, so such a number is refused, not
+kept; so is an ISO time as early (a front end's zero date, ``1970-01-01T00:00:00Z``), which would be lost the same
+way."""
 SafeId = Annotated[str, Field(pattern=SAFE_ID_PATTERN)]
 
 
@@ -226,11 +228,14 @@ def readable_time(value: str | int | None) -> str | int | None:
         raise ValueError("must be ISO 8601 (e.g. 2024-12-10T00:01:29.378Z) or epoch milliseconds") from None
     if at_s > time.time() + FUTURE_TOLERANCE_S:
         raise ValueError("is in the future (more than a day ahead of this server's clock)")
-    if _digits(value) and at_s * 1000 < EARLIEST_EPOCH_MS:
+    if at_s * 1000 < EARLIEST_EPOCH_MS and _digits(value):
         moment = datetime.fromtimestamp(at_s, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         raise ValueError(
             f"is epoch milliseconds, and {value} is {moment}: epoch seconds? Send milliseconds or ISO 8601"
         )
+    if at_s * 1000 < EARLIEST_EPOCH_MS:
+        earliest = datetime.fromtimestamp(EARLIEST_EPOCH_MS / 1000, UTC).date().isoformat()
+        raise ValueError(f"is before {earliest}, the earliest time taken: a profile would age it to nothing")
     return value
 
 

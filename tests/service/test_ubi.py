@@ -238,6 +238,17 @@ def test_epoch_seconds_are_refused_saying_what_they_read_as(ubi_client, ubi_path
     assert not ubi_path.parent.exists()
 
 
+@pytest.mark.parametrize("timestamp", ["1970-01-01T00:00:00Z", "1973-03-03T09:46:39Z"])
+def test_an_iso_time_before_the_earliest_epoch_milliseconds_taken_is_refused_saying_so(ubi_client, ubi_path, timestamp):
+    """A front end's zero date ages to nothing in a profile as it arrives, as epoch seconds read as milliseconds
+    would: accepted, the event would be lost from the profiles without a word."""
+    response = ubi_client.post("/ubi/events", json={**click_on("q-1", "p-1"), "timestamp": timestamp})
+    assert response.status_code == 400
+    (refused,) = response.get_json()["fields"]
+    assert refused["field"] == "timestamp" and "before 1973-03-03" in refused["message"]
+    assert not ubi_path.parent.exists()
+
+
 @pytest.mark.parametrize("timestamp", [1_764_842_400_000, "1764842400000", "2025-12-04T10:00:00Z"])
 def test_epoch_milliseconds_and_iso_times_are_accepted(ubi_client, timestamp):
     sent = {**click_on("q-1", "p-1"), "timestamp": timestamp}
