@@ -69,14 +69,20 @@ def signed(key: str, user_id: str) -> str:
     return f"{user_id}.{signature(key, user_id)}"
 
 
+def carries_signature(value: str) -> bool:
+    """Whether ``value`` is written as a signed id, ``<id>.<64 hex>``, whether or not the signature is right."""
+    user_id, dot, sent = value.rpartition(".")
+    return bool(dot and user_id) and SIGNATURE.fullmatch(sent) is not None
+
+
 def verified(value: str, keys: Sequence[str]) -> str:
     """The id ``value`` carries when its signature is one of ``keys``' (compared in constant time); ``value``
     itself when no key is set. Raises :class:`UnsignedId` otherwise."""
     if not keys:
         return value
-    user_id, dot, sent = value.rpartition(".")
-    if not dot or not user_id or SIGNATURE.fullmatch(sent) is None:
+    if not carries_signature(value):
         raise UnsignedId(UNSIGNED)
+    user_id, _, sent = value.rpartition(".")
     # Every key is tried, so that the time taken does not say which one matched.
     matches = [hmac.compare_digest(sent, signature(key, user_id)) for key in keys]
     if not any(matches):

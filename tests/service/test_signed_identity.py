@@ -92,6 +92,35 @@ def test_an_event_logs_the_user_id_without_its_signature(client, personal_settin
     assert [record["user_id"] for record in purchases] == [SHOPPER]
 
 
+@pytest.fixture
+def admin(personal_settings, pipeline, monkeypatch):
+    """A client of a service with the identity key and the admin token DELETE /profiles needs."""
+    monkeypatch.setenv(IDENTITY_KEY_VARIABLE, KEY)
+    monkeypatch.setenv("SEARCH_RERANK_ADMIN_TOKEN", "forget-token")
+    return create_app(personal_settings, pipeline).test_client()
+
+
+def forget(client, user):
+    return client.delete(f"/profiles/{user}", headers={"Authorization": "Bearer forget-token"})
+
+
+def test_forgetting_a_signed_id_forgets_the_shopper_it_verifies_to(admin, personal_settings, pipeline):
+    buy(admin, next(iter(pipeline.store)).id, user=signed(KEY, SHOPPER))
+    assert forget(admin, signed(KEY, SHOPPER)).get_json() == {"forgotten": 2}
+    forgets = [r for r in logged(personal_settings) if r["action_name"] == "forget_shopper"]
+    assert [r["user_id"] for r in forgets] == [SHOPPER]
+
+
+def test_forgetting_an_id_whose_signature_does_not_verify_is_a_400_naming_it_and_logs_no_forget(
+    admin, personal_settings, pipeline
+):
+    """Taken as sent, it would forget no one and log a forget of an id no event can carry."""
+    buy(admin, next(iter(pipeline.store)).id, user=signed(KEY, SHOPPER))
+    response = forget(admin, f"{SHOPPER}.{'0' * 64}")
+    assert response.status_code == 400 and "user_id" in field_errors(response)
+    assert not [r for r in logged(personal_settings) if r["action_name"] == "forget_shopper"]
+
+
 def test_a_query_record_with_an_unsigned_user_id_is_refused(client):
     response = client.post("/ubi/queries", json={"user_query": "sofa", "user_id": SHOPPER})
     assert response.status_code == 400 and "user_id" in field_errors(response)
