@@ -21,7 +21,12 @@ def profiles() -> None:
 
 
 @profiles.command("build", cls=Command)
-@click.option("--ubi", "pattern", required=True, help="UBI NDJSON log file, or a glob of them (quote it).")
+@click.option(
+    "--ubi",
+    "pattern",
+    required=True,
+    help="UBI NDJSON log file, a glob of them (quote it), or the folder of the service's (ubi.*.ndjson*).",
+)
 @click.option("--skip-bad", is_flag=True, help="Count and skip lines that are not JSON instead of stopping.")
 @click.pass_context
 def build(ctx: click.Context, pattern: str, skip_bad: bool) -> None:

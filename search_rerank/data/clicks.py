@@ -543,7 +543,11 @@ def read_shopper_actions(
     lines and query records are passed over; a line that is not JSON raises :class:`DataError` with its file and
     line (or with ``skip_bad`` is counted in ``stats``)."""
     wanted = frozenset(actions)
-    paths = sorted(Path(p) for p in glob.glob(str(Path(pattern).expanduser()))) or [Path(pattern)]
+    paths = [
+        path
+        for matched in sorted(Path(p) for p in glob.glob(str(Path(pattern).expanduser()))) or [Path(pattern)]
+        for path in _ubi_files(matched)
+    ]
     found: list[ShopperAction] = []
     forgotten: dict[str, float] = {}
 
@@ -564,6 +568,21 @@ def read_shopper_actions(
                 found.append(row)
     kept = without_forgotten(found, forgotten)
     return sorted(kept, key=lambda a: a.at), len(found) - len(kept)
+
+
+UBI_FILES = "ubi.*.ndjson*"
+"""The files the service writes in its UBI log's folder: each worker's, rotated ones and the forgets'."""
+
+
+def _ubi_files(path: Path) -> list[Path]:
+    """``path``, or the UBI files in it when it is a folder (``logs/``, where the service's files are): a folder
+    given is the service's log, and read as a file it would be "no such UBI log" for a path that exists."""
+    if not path.is_dir():
+        return [path]
+    files = sorted(path.glob(UBI_FILES))
+    if not files:
+        raise DataError(path, None, f"a folder with no UBI log files ({UBI_FILES}); give a file or a glob of them")
+    return files
 
 
 # --- field checks shared by both formats -----------------------------------------

@@ -498,3 +498,19 @@ def test_ubi_clicks_in_upper_case_label_their_search(tmp_path):
     )
     [impression] = read_ubi(path)
     assert impression.shown == ("a", "b") and impression.clicked == {"b"}
+
+
+def test_shopper_actions_of_a_folder_are_read_from_the_service_ubi_files_in_it(tmp_path):
+    """``profiles build --ubi logs/``: the folder the service writes each worker's file in, rotated ones too."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    jsonl(logs / "ubi.101.ndjson", event("q1", "click", "a", 0, 1733788889378, user_id="u1"))
+    jsonl(logs / "ubi.101.ndjson.1", event("q2", "click", "b", 0, 1733788889379, user_id="u1"))
+    jsonl(logs / "notes.ndjson", "not a UBI file")
+    actions, _ = read_shopper_actions(logs, ["click"])
+    assert [a.product_id for a in actions] == ["a", "b"]
+
+
+def test_a_folder_with_no_ubi_files_is_refused_saying_what_to_give(tmp_path):
+    with pytest.raises(DataError, match=r"a folder with no UBI log files \(ubi\.\*\.ndjson\*\); give a file or a glob"):
+        read_shopper_actions(tmp_path, ["click"])
