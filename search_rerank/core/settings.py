@@ -817,7 +817,7 @@ class ServiceSettings(_Section):
         gt=0,
         description="time one _msearch (or _reactivesearch request) may spend before its searches go without "
         "their optional stages (the "
-        "reranker, and a dense leg beside the lexical one): a search begun after it is answered without them, "
+        "reranker, a dense leg beside the lexical one, the embedded index's highlights): a search begun after it is answered without them, "
         "marked degraded budget_spent, and one begun before waits for them at most what is left. 5 s of queue "
         "(queue_timeout_s) plus 3 s, plus the rest of 50 searches on the lexical leg (a few ms each), is answered "
         "within the Elasticsearch Python client's default 10 s timeout, where 50 reranks (0.8 s each on a CPU) "

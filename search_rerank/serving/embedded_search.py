@@ -3091,13 +3091,13 @@ def highlights(
     compiler: Compiler, fields: list[HighlightField], products: list[Product], deadline: float
 ) -> tuple[dict[str, dict[str, list[str]]], bool]:
     """Per product id, per field asked for, the highlighted fragments (:mod:`.highlighting` says how), in the
-    page's order until ``deadline`` (``time.monotonic``); and whether every product was highlighted. Each takes
+    page's order until ``deadline`` (``time.perf_counter``); and whether every product was highlighted. Each takes
     Python's time, fields times hits: a page of 10,000 hits with every field asked held a worker for 8 s, so past
     the deadline the rest of the page goes without, as a part too slow to wait for."""
     targets = [(spec, compiler.target(spec.name, f"highlight.fields.{spec.name}")) for spec in fields]
     out: dict[str, dict[str, list[str]]] = {}
     for product in products:
-        if time.monotonic() > deadline:
+        if time.perf_counter() > deadline:
             return out, False
         for spec, target in targets:
             value = _field_text(product, target)
@@ -3905,9 +3905,10 @@ class EmbeddedSearch:
             out[inner.name] = {"hits": {**section, "hits": hits}}
         return out
 
-    def complete(self, response: dict[str, Any], result: SearchResult | None) -> None:
+    def complete(self, response: dict[str, Any], result: SearchResult | None, deadline: float | None = None) -> None:
         """Add aggregations, highlights and sort values to the Elasticsearch response, and a ranked search's count
-        of every match (see :meth:`filled`)."""
+        of every match (see :meth:`filled`). ``deadline``: a multi-search's budget (``time.perf_counter``), which
+        its highlights go without past, as its other optional parts do."""
         if self.aggregations is not None:
             response["aggregations"] = self.aggregations.run(self.answered_query())
         hits = response["hits"]["hits"]
@@ -3933,8 +3934,8 @@ class EmbeddedSearch:
                     hit["inner_hits"] = self._inner_hits(hit["_id"], hit["_index"])
         if self.highlight and result is not None:
             products = [h.product for h in result.hits]
-            deadline = time.monotonic() + self.compiler.limits.highlight_timeout_s
-            found, whole = highlights(self.compiler, self.highlight, products, deadline)
+            own = time.perf_counter() + self.compiler.limits.highlight_timeout_s
+            found, whole = highlights(self.compiler, self.highlight, products, min(own, deadline or own))
             if not whole:
                 response["search_rerank"]["degraded"][HIGHLIGHT] = TIMEOUT
                 metrics.DEGRADED.labels(HIGHLIGHT).inc()

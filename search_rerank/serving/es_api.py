@@ -552,7 +552,7 @@ def _es_search(
     if ranked_leg is not None:
         aggregator.answer(aggregator.start(ranked_leg, search), response, waited)
     if embedded is not None:
-        embedded.complete(response, result)
+        embedded.complete(response, result, deadline)
         if embedded.aggregations is not None:
             embedded.aggregations.fill_sources(pipeline.store, index)
     if delegated is not None:

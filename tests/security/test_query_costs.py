@@ -6,6 +6,7 @@ catalog holding nothing that makes it expensive: a refusal names where, as Elast
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -141,3 +142,22 @@ def test_a_page_highlighted_within_its_time_says_nothing_is_left_out(costs_clien
     answer = costs_client.post(ES_SEARCH, json=body).get_json()
     assert any("highlight" in hit for hit in answer["hits"]["hits"])
     assert "highlight" not in answer["search_rerank"]["degraded"]
+
+
+@pytest.fixture(scope="module")
+def spent_client(tmp_path_factory, tiny_bert_dir):
+    """The service with no time at all for a multi-search's optional parts."""
+    settings = small_index(tmp_path_factory.mktemp("spent-msearch"), tiny_bert_dir)
+    app, pipeline = small_app(settings, msearch_budget_s=1e-9)
+    yield app.test_client()
+    pipeline.close()
+
+
+def test_a_multi_searchs_highlights_go_without_past_its_budget(spent_client):
+    # Fifty searches of a page each highlighted within its own time added up to fifty times that.
+    search = {"query": {"match": {"title": "sofa"}}, "highlight": {"fields": {"title": {}}}}
+    lines = "".join(json.dumps(line) + "\n" for line in [{}, search, {}, search])
+    answer = spent_client.post("/products/_msearch", data=lines, content_type="application/x-ndjson").get_json()
+    for response in answer["responses"]:
+        assert response["hits"]["hits"] and not any("highlight" in hit for hit in response["hits"]["hits"])
+        assert response["search_rerank"]["degraded"]["highlight"] == "timeout"
