@@ -39,7 +39,7 @@ from .exposure_loop import ExposureLoop
 from .identity import IDENTITY_KEYS, identity_keys
 from .json_answers import FiniteJSONProvider
 from .live_pipeline import LivePipeline
-from .logs import request_id
+from .logs import logged_path, request_id
 from .name_value_facets import attribute_names
 from .ops import check_ready, ops, reopen
 from .passthrough import passthrough_for
@@ -99,15 +99,16 @@ def _request_lifecycle(app: Flask) -> None:
         metrics.REQUESTS.labels(endpoint, str(response.status_code)).inc()
         metrics.REQUEST_SECONDS.labels(endpoint).observe(seconds)
         response.headers["X-Request-Id"] = g.get("request_id") or request_id(None)
+        path = logged_path(request.path)
         access.info(
             "%s %s %s",
             request.method,
-            request.path,
+            path,
             response.status_code,
             extra={
                 "fields": {
                     "method": request.method,
-                    "path": request.path,
+                    "path": path,
                     "endpoint": endpoint,
                     "status": response.status_code,
                     "duration_ms": round(seconds * 1000, 3),

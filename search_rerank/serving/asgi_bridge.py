@@ -66,7 +66,7 @@ from .api_models import ErrorResponse, FieldError
 from .content_coding import Corrupt, TooLarge, coding_of, inflate
 from .cors import refusal_headers
 from .es_compat import ES_HEADERS, es_error_body
-from .logs import request_id
+from .logs import logged_path, request_id
 
 log = logging.getLogger(__name__)
 access = logging.getLogger("search_rerank.access")
@@ -251,7 +251,7 @@ class BufferedWsgiBridge:
         rid = request_id(environ.get("HTTP_X_REQUEST_ID"))
         if status != 499:
             metrics.REQUESTS.labels(endpoint, str(status)).inc()
-        fields = {"request_id": rid, "method": environ["REQUEST_METHOD"], "path": environ["PATH_INFO"]}
+        fields = {"request_id": rid, "method": environ["REQUEST_METHOD"], "path": logged_path(environ["PATH_INFO"])}
         fields.update(endpoint=endpoint, status=status, reason=reason or message)
         access.info("%s %s %s", fields["method"], fields["path"], status, extra={"fields": fields})
         sent = {"Content-Type": "application/json", "X-Request-Id": rid, **(headers or {})}

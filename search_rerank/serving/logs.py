@@ -25,6 +25,19 @@ def request_id(incoming: str | None) -> str:
     return incoming if incoming and _SAFE_ID.fullmatch(incoming) else uuid.uuid4().hex
 
 
+SHOPPER_PATHS = ("/profiles/",)
+"""Paths that name a shopper (``DELETE /profiles/{user_id}``): their access lines name the route, not the shopper,
+so that a forget leaves no trace of whom it forgot in the logs either."""
+
+
+def logged_path(path: str) -> str:
+    """``path`` as an access line shows it: the route of one that names a shopper, else as requested."""
+    for prefix in SHOPPER_PATHS:
+        if path.startswith(prefix):
+            return prefix + "{user_id}"
+    return path
+
+
 class JsonFormatter(logging.Formatter):
     """``extra={"fields": {...}}`` on a log call adds those fields to the line."""
 

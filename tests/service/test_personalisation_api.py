@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
@@ -151,6 +152,15 @@ def test_forgetting_a_shopper_leaves_no_trace_in_the_store_file(client, personal
     on_disk = b"".join(p.read_bytes() for p in path.parent.iterdir() if p.name.startswith(path.name))
     assert SHOPPER.encode() not in on_disk
     assert search(client, user_id=SHOPPER)["skipped"]["personal"] == NO_PROFILE
+
+
+def test_forgetting_a_shopper_leaves_no_trace_of_them_in_the_access_log(client, caplog):
+    caplog.set_level(logging.INFO, logger="search_rerank.access")
+    client.delete(f"/profiles/{SHOPPER}", headers={"Authorization": f"Bearer {TOKEN}"})
+    client.delete(f"/profiles/{SHOPPER}")  # refused, logged all the same
+    lines = [r for r in caplog.records if r.name == "search_rerank.access"]
+    assert len(lines) == 2 and SHOPPER not in caplog.text
+    assert {r.fields["path"] for r in lines} == {"/profiles/{user_id}"}
 
 
 def test_a_store_that_cannot_be_reached_leaves_the_search_unpersonalised_and_counted(personal_settings, pipeline):
