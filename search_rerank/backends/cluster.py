@@ -40,7 +40,7 @@ from ..core.catalog_fields import CatalogFields
 from ..core.errors import ClusterMisconfigured, ClusterUnavailable, ConfigError, RequestRefused, StageError
 from ..core.expiring_cache import ExpiringCache
 from ..core.filters import Filters
-from ..core.product import Product
+from ..core.product import Product, composed
 from ..core.retrieval import LEXICAL, leg_candidates
 from ..core.settings import LexicalSettings, merged
 from ..indexing.versions import new_stamp
@@ -363,7 +363,7 @@ class ClusterRetriever:
 
     def typed_words(self, text: str) -> list[str]:
         """``text``'s words as typed (lower case, unstemmed), one for each word the index analyser cuts."""
-        return self._typed_words.analyze(text)
+        return self._typed_words.analyze(composed(text))
 
     def suspects(self, text: str) -> list[str]:
         """The words of ``text`` that :meth:`spellings` asks the cluster about (``lexical.correct_typos``): each word

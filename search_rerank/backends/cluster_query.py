@@ -26,6 +26,7 @@ from typing import Any
 
 from ..core.filters import Filters, attribute_key, category_key, normalise_term
 from ..core.fuzziness import AUTO
+from ..core.product import composed
 from ..core.settings import LexicalSettings
 from .codes import MAX_QUERY_CODES, query_codes
 from .mappings import CODE
@@ -73,6 +74,7 @@ def text_query(
     searches them; with ``spellings`` (its misspelt words' readings, :func:`corrections`) each such word also as
     the index terms it stands for, in each field, the best of them at its weight."""
     fields = settings.searched_fields()
+    text = composed(text)  # as the products were indexed: the cluster's analyser cuts a decomposed accent apart
     if not codes and not spellings:
         return {
             "multi_match": {

@@ -36,7 +36,7 @@ from ..core.candidate import Candidate
 from ..core.catalog_fields import CatalogFields
 from ..core.errors import ConfigError, StageError
 from ..core.filters import Filters, attribute_key, category_key, category_keys, normalise_term
-from ..core.product import Product
+from ..core.product import Product, composed
 from ..core.retrieval import LEXICAL, leg_candidates
 from ..core.settings import LEXICAL_FIELDS, LexicalSettings
 from .codes import product_codes, query_codes
@@ -424,16 +424,17 @@ class TantivyRetriever:
         return tuple(self._boosts)
 
     def analyze(self, text: str) -> list[str]:
-        """``text`` as the terms the text fields were indexed with."""
+        """``text`` as the terms the text fields were indexed with: composed (NFC) first, as a product's text is
+        (:func:`~..core.product.composed`), so a query typed with decomposed accents finds the same words."""
         self._opened()
-        return list(self._analyzer.analyze(self._spelled(text)))
+        return list(self._analyzer.analyze(self._spelled(composed(text))))
 
     def normalise(self, text: str) -> str:
         """``text`` in lower case and, in an index that folds its words, folded to ASCII, as one piece: what a word
         that is not analysed (a wildcard's literal text, a ``~`` word) is compared with the indexed words as, as
         Elasticsearch normalises it with the analyser's lowercase and asciifolding."""
         self._opened()
-        return "".join(self._normaliser.analyze(text))
+        return "".join(self._normaliser.analyze(composed(text)))
 
     def tokens(self, text: str) -> list[tantivy.Token]:
         """``text``'s terms, each with the characters it was cut from and its position (what highlights mark)."""
@@ -445,9 +446,11 @@ class TantivyRetriever:
         return self._tokens(text, typed=True)
 
     def _tokens(self, text: str, typed: bool) -> list[tantivy.Token]:
-        # The analyzer is read once the index is open: opening one of schema 4 replaces it (_open_unfolded).
+        # The analyzer is read once the index is open: opening one of schema 4 replaces it (_open_unfolded). The
+        # products' text is composed already (their offsets are its own); a query's is composed as analyze's is.
         self._opened()
         analyzer = self._typed if typed else self._analyzer
+        text = composed(text)
         if self._spells_sizes:
             return list(spelled_tokens(text, analyzer))
         return list(analyzer.pre_tokenize(text).tokens)

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from .product import Product
+from .product import Product, attribute_name, composed
 
 
 def normalise_term(value: str) -> str:
@@ -21,7 +21,7 @@ def normalise_term(value: str) -> str:
     Public because each backend (tantivy, FAISS, cluster mappings and queries) must fold exactly as
     :class:`Filters` does, or the same filter would match different products per backend.
     """
-    return value.strip().casefold()
+    return composed(value).strip().casefold()
 
 
 def category_key(parts: Iterable[str]) -> str:
@@ -86,7 +86,7 @@ class Filters(BaseModel):
             return value
         out: dict[str, Any] = {}
         for key, values in value.items():
-            name = str(key).strip().lower()
+            name = attribute_name(key)
             if name in out:  # "Color" and "color ": one attribute, and one of the two would be dropped unseen
                 raise ValueError(f"{key!r} names the attribute {name!r} another key names too: give it once")
             out[name] = (values,) if isinstance(values, str) else values

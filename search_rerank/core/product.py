@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import unicodedata
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -21,6 +22,20 @@ MAX_TEXT_CHARS = 131_072
 """The longest title, description or brand: a CSV cell's limit (Python's ``csv.field_size_limit``), so a JSON Lines
 catalog is held to what its CSV export would be. A product text of megabytes is a page's HTML or a dump, not a
 listing, and indexing one costs seconds and a great deal of memory for that one product."""
+
+
+def composed(text: str) -> str:
+    """``text`` in Unicode's composed form (NFC), the one form the product holds and every query is read in.
+
+    Exports from macOS and some PIMs write accents decomposed (NFD: "u" then a combining diaeresis), which an
+    analyser cuts as two words ("mu", "ller") and a facet counts as another value than the same brand composed;
+    read both ways into one form, "Müller" in either finds and filters the other."""
+    return unicodedata.normalize("NFC", text)
+
+
+def attribute_name(key: Any) -> str:
+    """An attribute's key as the product and a filter hold it: "Color" and "color " are one attribute."""
+    return composed(str(key)).strip().lower()
 
 
 class Product(BaseModel):
@@ -58,18 +73,26 @@ class Product(BaseModel):
     def _id_as_text(cls, value: Any) -> Any:
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value  # true: refused
 
+    @field_validator("title", "description", "brand", mode="before")
+    @classmethod
+    def _text_composed(cls, value: Any) -> Any:
+        return composed(value) if isinstance(value, str) else value
+
     @field_validator("category", mode="before")
     @classmethod
     def split_category(cls, value: Any) -> Any:
         if value is None:
             return ()
         if isinstance(value, str):
+            value = composed(value)
             for sep in CATEGORY_SEPARATORS:
                 if sep in value:
                     return tuple(p.strip() for p in value.split(sep) if p.strip())
             return (value.strip(),) if value.strip() else ()
         if isinstance(value, (list, tuple)):  # a blank level, as a path "A >  > B" has none
-            return tuple(p for p in value if not (isinstance(p, str) and not p.strip()))
+            return tuple(
+                composed(p) if isinstance(p, str) else p for p in value if not (isinstance(p, str) and not p.strip())
+            )
         return value
 
     @field_validator("extra")
@@ -97,7 +120,7 @@ class Product(BaseModel):
             if val is None or val == "":
                 continue
             texts = (_attribute_text(key, v) for v in (val if isinstance(val, (list, tuple)) else (val,)))
-            name = str(key).strip().lower()  # "Color" and "color" are one attribute: the values of both
+            name = attribute_name(key)
             kept = out.get(name, ())
             out[name] = kept + tuple(text for text in texts if text and text not in kept)
         return out
@@ -215,4 +238,4 @@ def _attribute_text(key: Any, value: Any) -> str:
         raise ValueError(
             f"attribute {str(key)!r}: a value is a {type(value).__name__}; give a text, a number or a list of them"
         )
-    return str(value).strip()
+    return composed(str(value)).strip()

@@ -196,6 +196,22 @@ def test_empty_query_with_filters_returns_filtered_products_by_id(make_leg):
     assert {c.score for c in found} == {0.0}
 
 
+# --- decomposed accents (NFD: macOS and PIM exports) ------------------------------------------------
+
+COMPOSED, DECOMPOSED = "Müller Kühlschrank", "Mu\u0308ller Ku\u0308hlschrank"
+
+
+@pytest.mark.parametrize(("written", "typed"), [(DECOMPOSED, "kühlschrank"), (COMPOSED, "ku\u0308hlschrank")])
+def test_a_title_with_decomposed_accents_and_one_with_composed_ones_find_each_other(make_leg, written, typed):
+    catalog = [Product(id="fridge", title=written), Product(id="other", title="Kuhl Ku Hlschrank Shelf")]
+    assert ids(make_leg(catalog, correct_typos=False).search(typed, 10))[0] == "fridge"
+
+
+def test_a_brand_filter_with_decomposed_accents_matches_the_brand_written_composed(make_leg):
+    catalog = [Product(id="a", title="fridge", brand="Müller"), Product(id="b", title="fridge", brand="Muller")]
+    assert ids(make_leg(catalog).search("fridge", 10, Filters(brand="Mu\u0308ller"))) == ["a"]
+
+
 def test_k_zero_returns_nothing_and_negative_k_raises(make_leg):
     retriever = make_leg(SYNTAX_CATALOG)
     assert retriever.search("sofa", 0) == []

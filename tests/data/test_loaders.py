@@ -117,6 +117,29 @@ def test_jsonl_catalog_null_takes_the_field_default(tmp_path):
     assert (product.price, product.sales, product.brand) == (None, 0, "")
 
 
+def test_catalog_values_with_decomposed_accents_are_one_facet_value_with_composed_ones(tmp_path):
+    """A macOS or PIM export writes "ü" as "u" and a combining diaeresis (NFD); the same brand twice otherwise."""
+    path = jsonl(
+        tmp_path / "c.jsonl",
+        {
+            "id": "nfd",
+            "title": "Mu\u0308ller fridge",
+            "brand": "Mu\u0308ller",
+            "category": "Ku\u0308che",
+            "attributes": {"farbe": "Gru\u0308n"},
+        },
+        {
+            "id": "nfc",
+            "title": "Müller fridge",
+            "brand": "Müller",
+            "category": "Küche",
+            "attributes": {"farbe": "Grün"},
+        },
+    )
+    loaded = [(p.title, p.brand, p.category, p.attributes) for p in iter_jsonl_catalog(path)]
+    assert loaded[0] == loaded[1] == ("Müller fridge", "Müller", ("Küche",), {"farbe": ("Grün",)})
+
+
 def test_jsonl_catalog_key_one_slip_from_a_field_it_lacks_is_refused_naming_the_field(tmp_path):
     path = jsonl(tmp_path / "c.jsonl", {"id": "p1", "title": "Desk", "descripton": "solid oak"})
     error = raised(iter_jsonl_catalog, path)
