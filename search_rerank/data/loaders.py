@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import html
 import itertools
 import json
 import logging
@@ -42,6 +41,7 @@ from ..core.field_names import one_slip, spelling_key
 from ..core.json_text import JsonTextError
 from ..core.product import Product
 from .dataset import Dataset, Query
+from .markup import shown_text
 from .merchant_feed import is_merchant_record, iter_xml_records, merchant_fields
 from .qrels import Qrels, read_beir_qrels, write_beir_qrels
 from .text_files import GZIP_SUFFIX, text_lines
@@ -79,7 +79,6 @@ _VESPA_TO_ESCI = MappingProxyType(
         "locale": "product_locale",
     }
 )
-_HTML_TAG = re.compile(r"<[^>]*>")
 _EXTRA_CELLS = "\0extra"
 # What a CSV header may be separated by; the one it holds most of wins (ties: the first).
 CSV_DELIMITERS = (",", "\t", ";")
@@ -592,6 +591,8 @@ def _catalog_product(record: Mapping[str, Any]) -> Product:
         )
     if extra:
         fields["extra"] = extra
+    if isinstance(fields.get("description"), str):  # a shop's export (Shopify's Body (HTML)), a feed's
+        fields["description"] = shown_text(fields["description"])
     return _product(fields)
 
 
@@ -735,8 +736,8 @@ def _esci_product(row: Mapping[str, Any], locale: str | None) -> Product | None:
     if locale is not None and row.get("product_locale") not in (None, locale):
         return None
     texts = (
-        _strip_html(_esci_text(row.get("product_description"), "description")),
-        _strip_html(_esci_text(row.get("product_bullet_point"), "bullets")),
+        shown_text(_esci_text(row.get("product_description"), "description")),
+        shown_text(_esci_text(row.get("product_bullet_point"), "bullets")),
     )
     color = row.get("product_color")
     return _product(
@@ -828,10 +829,6 @@ def _required(row: Mapping[str, Any], name: str) -> str:
     if value is None or not str(value).strip():
         raise ValueError(f"{name}: required but missing")
     return str(value).strip()
-
-
-def _strip_html(text: str) -> str:
-    return " ".join(html.unescape(_HTML_TAG.sub(" ", text)).split())
 
 
 def _text_id(text: str) -> str:

@@ -140,6 +140,30 @@ def test_catalog_values_with_decomposed_accents_are_one_facet_value_with_compose
     assert loaded[0] == loaded[1] == ("Müller fridge", "Müller", ("Küche",), {"farbe": ("Grün",)})
 
 
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        (
+            "c.jsonl",
+            '{"id": "p1", "title": "Chair", "description": "<span style=\\"color:red\\">Teak</span> chair &amp; table&nbsp;set"}\n',
+        ),
+        (
+            "c.csv",
+            'id,title,description\np1,Chair,"<span style=""color:red"">Teak</span> chair &amp; table&nbsp;set"\n',
+        ),
+    ],
+)
+def test_a_description_in_html_is_loaded_as_the_text_it_shows(tmp_path, name, text):
+    [product] = iter_catalog(write(tmp_path / name, text))
+    assert product.description == "Teak chair & table set"
+
+
+@pytest.mark.parametrize("description", ["size < 10 cm, > 5 cm", "R&D <3\nline two"])
+def test_a_description_without_html_is_loaded_as_written(tmp_path, description):
+    [product] = iter_catalog(jsonl(tmp_path / "c.jsonl", {"id": "p1", "title": "Chair", "description": description}))
+    assert product.description == description
+
+
 def test_jsonl_catalog_key_one_slip_from_a_field_it_lacks_is_refused_naming_the_field(tmp_path):
     path = jsonl(tmp_path / "c.jsonl", {"id": "p1", "title": "Desk", "descripton": "solid oak"})
     error = raised(iter_jsonl_catalog, path)
@@ -805,7 +829,7 @@ def esci_official(tmp_path: Path) -> tuple[Path, Path]:
 def test_esci_official_parquet_products_of_other_locales_are_left_out(tmp_path):
     products = load_esci(*esci_official(tmp_path)).products
     assert [(p.id, p.title) for p in products] == [("A1", "Desk"), ("B2", "Lamp")]
-    assert products[0].description == "Oak & steel\nSturdy Cheap"
+    assert products[0].description == "Oak & steel\nSturdy\nCheap"  # bullets without HTML kept as written
 
 
 def test_esci_examples_without_query_id_get_an_id_fixed_by_the_text(tmp_path):

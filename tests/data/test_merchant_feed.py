@@ -144,6 +144,14 @@ def test_an_atom_entrys_link_and_summary_are_its_link_and_description(tmp_path):
     assert tv.description == "Attractively styled and boasting stunning picture quality"
 
 
+def test_an_xml_feeds_html_description_is_read_as_the_text_it_shows(tmp_path):
+    description = (
+        "<g:description>&lt;p&gt;&lt;b style=&quot;color:red&quot;&gt;Brass&lt;/b&gt; lamp&lt;/p&gt;</g:description>"
+    )
+    [lamp] = iter_catalog(write(tmp_path / "feed.xml", RSS.replace("<link>", description + "<link>", 1)))
+    assert lamp.description == "Brass lamp"
+
+
 def test_an_xml_file_without_items_is_refused_saying_so(tmp_path):
     with pytest.raises(DataError, match="no <item> or <entry> elements"):
         list(iter_catalog(write(tmp_path / "feed.xml", "<?xml version='1.0'?><catalog><product/></catalog>")))
