@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import ValidationError
 
@@ -80,6 +80,12 @@ _VESPA_TO_ESCI = MappingProxyType(
     }
 )
 _EXTRA_CELLS = "\0extra"
+_UNREADABLE = "\0unreadable"
+CSV_CELL_LIMIT = 64 * 1024 * 1024
+"""The longest cell the CSV reader reads, in characters. Python's own limit, 131,072, refused the whole file for one
+long cell (a description of a page's HTML) and named a long cell with line breaks a quote that never closes; past
+this one a cell is a quote that never closes. A cell this long is then the product's to refuse, as a bad row, by the
+same limits as a JSON Lines record's (``MAX_TEXT_CHARS``)."""
 # What a CSV header may be separated by; the one it holds most of wins (ties: the first).
 CSV_DELIMITERS = (",", "\t", ";")
 # The first line a spreadsheet export may give to name its separator for Excel ("sep=;"), before the header.
@@ -983,33 +989,53 @@ def numbered_csv_rows(path: str | Path, *, latin1_fallback: bool = False) -> Ite
     mark) and WANDS' tab-separated .csv files all read; a first line naming it
     for Excel (``sep=;``) names it. The header is read by
     :func:`_header`, and the blank cells past its last column that a spreadsheet
-    pads rows with are not extra cells. Quotes are read
-    strictly: a quote that never closes would otherwise swallow every later
-    row into one cell without a word. ``latin1_fallback`` is
-    :func:`text_lines`'.
+    pads rows with are not extra cells. Quotes are read strictly (where the file
+    quotes at all, :func:`_quoting`): a quote that never closes would otherwise
+    swallow every later row into one cell without a word, and refuses the file; a
+    row unreadable otherwise (text after a closing quote) is a bad row of its own,
+    which :func:`full_row` refuses, so ``skip_bad`` skips it and reads on.
+    ``latin1_fallback`` is :func:`text_lines`'.
     """
+    csv.field_size_limit(CSV_CELL_LIMIT)
     lines = (text for _, text in text_lines(path, latin1_fallback=latin1_fallback))
-    header = next(lines, "")
-    hint = EXCEL_SEPARATOR.fullmatch(header.rstrip("\r\n"))
+    first = next(lines, "")
+    hint = EXCEL_SEPARATOR.fullmatch(first.rstrip("\r\n"))
+    header = next(lines, "") if hint else first
     delimiter = hint.group(1) if hint else max(CSV_DELIMITERS, key=header.count)
-    cells = csv.reader(itertools.chain([header], lines), delimiter=delimiter, strict=True)
-    start = 1  # the line the row being read starts on
+    read = [first, header] if hint else [header]
+    cells = csv.reader(
+        itertools.chain(read, lines), delimiter=delimiter, strict=True, quoting=_quoting(header, delimiter)
+    )
     try:
         if hint:
             next(cells)  # the header is on the next line
         names = _header(path, next(cells, []), cells.line_num)
-        start = cells.line_num + 1
-        for values in cells:
-            if any(cell.strip() for cell in values):  # not a blank line, nor a spreadsheet's empty row (",,,")
-                yield cells.line_num, _by_name(names, values)
-            start = cells.line_num + 1
     except csv.Error as exc:
-        # A cell that runs to the end of the file, or past csv's field limit over thousands of rows: a quote that
-        # never closes, on the line the row began.
-        unclosed = "unexpected end of data" in str(exc) or "field larger than field limit" in str(exc)
-        if cells.line_num > start and unclosed:
-            raise DataError(path, start, "unreadable CSV: a quoted cell on this line never closes") from exc
         raise DataError(path, cells.line_num, f"unreadable CSV: {exc}") from exc
+    while True:
+        start = cells.line_num + 1  # the line the row being read starts on
+        try:
+            values = next(cells)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            # A cell that runs to the end of the file, or past the cell limit: a quote that never closes, on the
+            # line the row began.
+            if "unexpected end of data" in str(exc) or "field larger than field limit" in str(exc):
+                where = "a quoted cell on this line never closes" if cells.line_num > start else exc
+                raise DataError(path, start, f"unreadable CSV: {where}") from exc
+            yield cells.line_num, {_UNREADABLE: str(exc)}
+            continue
+        if any(cell.strip() for cell in values):  # not a blank line, nor a spreadsheet's empty row (",,,")
+            yield cells.line_num, _by_name(names, values)
+
+
+def _quoting(header: str, delimiter: str) -> Literal[0, 3]:
+    """How the file's cells are quoted: a tab-separated file whose header cells are not quoted is read without
+    quoting, as WANDS and Merchant Center write theirs (a title ``12" pizza pan`` or a cell that begins
+    ``"Deluxe" pan`` is its text, where CSV's rules refused the whole file); every other file by CSV's rules."""
+    quoted = any(cell.strip().startswith('"') for cell in header.split(delimiter))
+    return csv.QUOTE_NONE if delimiter == "\t" and not quoted else csv.QUOTE_MINIMAL
 
 
 def _header(path: str | Path, cells: list[str], line: int) -> list[str]:
@@ -1041,6 +1067,8 @@ def _by_name(names: list[str], values: list[str]) -> dict[str, Any]:
 
 def full_row(row: dict[str, Any]) -> dict[str, str]:
     """A row of :func:`numbered_csv_rows` with a cell under every column and none past them, or ValueError."""
+    if _UNREADABLE in row:
+        raise ValueError(f"unreadable CSV: {row[_UNREADABLE]}")
     extra = row.pop(_EXTRA_CELLS, [])
     missing = [name for name, value in row.items() if value is None]
     if extra or missing:

@@ -493,6 +493,45 @@ def test_csv_catalog_text_after_a_closing_quote_names_the_line(tmp_path):
     assert error.line == 3 and "unreadable CSV" in error.reason
 
 
+def test_csv_catalog_row_unreadable_as_csv_is_skipped_with_skip_bad_naming_its_line(tmp_path):
+    path = write(tmp_path / "c.csv", 'id,title\np1,Desk\np2,"24" monitor"\np3,Rug\n')
+    stats = LoadStats()
+    assert [p.id for p in iter_csv_catalog(path, skip_bad=True, stats=stats)] == ["p1", "p3"]
+    assert stats.errors == [f"{path}:3: unreadable CSV: ',' expected after '\"'"]
+
+
+@pytest.mark.parametrize("cell", ["word " * 30_000, "a line\n" * 20_000])
+def test_csv_catalog_cell_past_the_text_limit_is_a_bad_row_as_in_json_lines(tmp_path, cell):
+    """csv's own limit (131,072 characters) refused the whole file, and a long cell with line breaks was named a
+    quote that never closes; now the product's limit refuses the row, naming the field."""
+    path = write(tmp_path / "c.csv", f'id,title,description\np1,Desk,oak\np2,Lamp,"{cell}"\np3,Rug,wool\n')
+    stats = LoadStats()
+    assert [p.id for p in iter_csv_catalog(path, skip_bad=True, stats=stats)] == ["p1", "p3"]
+    assert stats.errors[0].startswith(f"{path}:{3 + cell.count(chr(10))}: description: String should have at most")
+
+
+def test_csv_catalog_cell_under_the_text_limit_but_past_csvs_own_is_read(tmp_path):
+    path = write(tmp_path / "c.csv", f"id,title,description,material\np1,Desk,oak,{'teak ' * 30_000}\n")
+    [product] = iter_csv_catalog(path)
+    assert len(product.extra["material"]) == 150_000
+
+
+@pytest.mark.parametrize(
+    ("text", "read"),
+    [
+        (
+            'id\ttitle\tdescription\na1\t12" pizza pan\t"Deluxe" pan, oven safe\n',
+            ('12" pizza pan', '"Deluxe" pan, oven safe'),
+        ),
+        ('"id"\t"title"\t"description"\n"a1"\t"Pan, ""Deluxe"""\t"one\n\ttwo"\n', ('Pan, "Deluxe"', "one\n\ttwo")),
+    ],
+)
+def test_tab_separated_catalog_is_read_with_csv_quoting_only_where_its_header_is_quoted(tmp_path, text, read):
+    """WANDS and Merchant Center write tab-separated files without CSV quoting: a cell may begin with a quote."""
+    [product] = iter_csv_catalog(write(tmp_path / "c.tsv", text))
+    assert (product.title, product.description) == read
+
+
 def test_csv_catalog_reads_crlf_lines_and_a_quoted_cell_spanning_them(tmp_path):
     path = tmp_path / "c.csv"
     path.write_bytes(b'\xef\xbb\xbfid,title,description\r\np1,Desk,"two\r\nlines"\r\np2,Lamp,\r\n')
