@@ -138,7 +138,7 @@ def _known(product_id: str) -> bool:
     return product_id in current_pipeline().store.get([product_id])
 
 
-@reco.get("/products/<product_id>/similar")
+@reco.get("/products/<path:product_id>/similar")
 def similar_items(product_id: str):
     size, filters = _checked_args()
     if not _known(product_id):
@@ -147,7 +147,7 @@ def similar_items(product_id: str):
     return _response(product_id, SIMILAR, candidates, {} if why_not is None else {SIMILAR: why_not})
 
 
-@reco.get("/products/<product_id>/also")
+@reco.get("/products/<path:product_id>/also")
 def also_items(product_id: str):
     """Co-clicked and co-bought products; the similar ones for a product without history."""
     size, filters = _checked_args()

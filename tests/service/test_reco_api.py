@@ -6,6 +6,7 @@ import time
 import pytest
 
 from search_rerank.core.filters import Filters
+from search_rerank.core.product import Product
 from search_rerank.data.co_interest import MAX_LINE_BYTES, CoInterest, co_interest, ubi_baskets
 from search_rerank.serving import create_app
 from search_rerank.serving.reco_api import co_interest_cache
@@ -264,3 +265,15 @@ def test_similar_with_a_filter_few_products_pass_returns_every_one_of_them(clien
     brand, ids = min(((b, i) for b, i in by_brand.items() if b and len(i) >= 3), key=lambda item: len(item[1]))
     body = client.get(f"/products/{products[0]}/similar", query_string={"brand": brand, "size": 50}).get_json()
     assert set(_ids(body)) == set(ids) - {products[0]}
+
+
+@pytest.fixture(scope="module")
+def slashed_client(catalog_client):
+    return catalog_client([Product(id="sku/100 A", title="oak desk"), Product(id="sku/200", title="oak desk lamp")])
+
+
+@pytest.mark.parametrize("route", ["similar", "also"])
+@pytest.mark.parametrize("written", ["sku/100 A", "sku%2F100%20A"])
+def test_an_id_holding_a_slash_reaches_its_product_escaped_or_not(slashed_client, route, written):
+    body = slashed_client.get(f"/products/{written}/{route}").get_json()
+    assert body["id"] == "sku/100 A" and _ids(body) == ["sku/200"]
