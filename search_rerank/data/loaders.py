@@ -19,6 +19,7 @@ instead of as a worse ranking. JSON ``null`` and Parquet nulls mean
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import itertools
 import json
@@ -137,7 +138,8 @@ def iter_csv_catalog(path: str | Path, *, skip_bad: bool = False, stats: LoadSta
 def iter_xml_catalog(path: str | Path, *, skip_bad: bool = False, stats: LoadStats | None = None) -> Iterator[Product]:
     """Products from a Google Merchant Center XML feed (RSS 2.0 or Atom, attributes in the ``g:`` namespace; see
     merchant_feed), each item numbered by the line it starts on."""
-    return checked_rows(path, iter_xml_records(path), _catalog_product, skip_bad=skip_bad, stats=stats)
+    convert = functools.partial(_catalog_product, xml=True)
+    return checked_rows(path, iter_xml_records(path), convert, skip_bad=skip_bad, stats=stats)
 
 
 def catalog_fields(
@@ -567,14 +569,14 @@ def _product(fields: Mapping[str, Any]) -> Product:
     return Product.model_validate({k: v for k, v in fields.items() if v is not None})
 
 
-def _catalog_product(record: Mapping[str, Any]) -> Product:
+def _catalog_product(record: Mapping[str, Any], *, xml: bool = False) -> Product:
     """A catalog record as a product: each key the product's field it names, in any case or separators
     (``Title``, ``reviewCount``, ``Review Count``; ``_id`` and BEIR's ``text`` by :data:`FIELD_ALIASES`), the other
     keys kept as given in ``extra`` (an image, a page's URL: a shop's export of its index holds them, and its
     front end shows them from hits' ``_source``). A key one typing slip from a field the record does not give
     (``brnad``, ``descripton``) is refused naming the field: kept, the field would be silently empty."""
     if is_merchant_record(record):
-        record = merchant_fields(record)
+        record = merchant_fields(record, xml=xml)
     fields: dict[str, Any] = {}
     given: dict[str, str] = {}  # each field's key in the record
     extra: dict[str, Any] = {}

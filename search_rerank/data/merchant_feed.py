@@ -6,9 +6,11 @@ would be refused, its category (``product_type``, "Home > Furniture > Sofas") an
 ``material``...) would be display fields, so a feed is mapped onto the product's fields first
 (:func:`merchant_fields`):
 
-- ``product_type`` (the shop's own taxonomy; the first when several are given) is the category, else ``google_product_category`` when it is a
+- ``product_type`` (the shop's own taxonomy; the first when several are given: a text feed's separated by
+  commas, an XML feed's each its own element) is the category, else ``google_product_category`` when it is a
   path (Google's taxonomy by name; its numeric id is no path);
-- ``price`` is the number before its currency; ``sale_price`` stays as given, for display;
+- ``price`` is the number before its currency (a lone point before three digits groups thousands in a currency
+  of fewer decimals, "1.299 EUR" as "1,299 USD"); ``sale_price`` stays as given, for display;
 - ``color``, ``size``, ``material``, ``pattern``, ``gender``, ``age_group`` are attributes, a colour's values
   split at ``/`` as Google writes up to three ("Black/White");
 - every other attribute (``link``, ``image_link``, ``availability``, ``gtin``...) is kept for display.
@@ -32,7 +34,14 @@ from .text_files import byte_blocks
 MARKERS = ("image_link", "google_product_category")
 ATTRIBUTES = ("color", "size", "material", "pattern", "gender", "age_group")
 ITEMS = ("item", "entry")  # RSS 2.0's and Atom's
-PRICE = re.compile(r"^\s*([0-9][0-9.,]*)\s*(?:[A-Za-z]{3})?\s*$")
+PRICE = re.compile(r"^\s*([0-9][0-9.,]*)\s*([A-Za-z]{3})?\s*$")
+MINOR_UNITS = {
+    **dict.fromkeys("BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split(), 0),
+    **dict.fromkeys("BHD IQD JOD KWD LYD OMR TND".split(), 3),
+    **dict.fromkeys("CLF UYW".split(), 4),
+}
+"""ISO 4217's currencies whose minor unit is not the cent: how many decimals an amount in them may have (every
+other currency has 2). A point followed by more digits than that ("1.299 EUR") groups thousands."""
 NUMERIC_CATEGORY = re.compile(r"^\s*\d+\s*$")
 DECIMAL_COMMA = re.compile(r",\d{1,2}$")
 
@@ -47,9 +56,9 @@ def google_name(key: str) -> str:
     return "_".join(key.lower().split())
 
 
-def merchant_fields(record: Mapping[str, Any]) -> dict[str, Any]:
+def merchant_fields(record: Mapping[str, Any], *, xml: bool = False) -> dict[str, Any]:
     """A feed's record with its category, price and facets as the product's fields, the rest as it is, each
-    attribute by its underscored name."""
+    attribute by its underscored name; ``xml``: the record is an XML feed's item (:func:`_main_type`)."""
     named: dict[str, Any] = {}
     for key, value in record.items():
         name = google_name(key)
@@ -60,7 +69,7 @@ def merchant_fields(record: Mapping[str, Any]) -> dict[str, Any]:
     out = {key: value for key, value in record.items() if key not in ("price", *ATTRIBUTES)}
     if "summary" in out and "description" not in out:  # an Atom entry's
         out["description"] = out.pop("summary")
-    category = _main_type(record.get("product_type")) or _path(record.get("google_product_category"))
+    category = _main_type(record.get("product_type"), xml) or _path(record.get("google_product_category"))
     if category and "category" not in record:
         out["category"] = category
         if _first(record.get("product_type")) == category:
@@ -82,12 +91,13 @@ def _first(value: Any) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
 
 
-def _main_type(value: Any) -> str | None:
-    """The first product type: Google reads a comma in ``product_type`` as separating several (how a TSV cell
-    gives them: "Books > Sports,Books > Business"), so the first is the text before it; the rest stay for
-    display."""
+def _main_type(value: Any, xml: bool) -> str | None:
+    """The first product type. A text feed gives several in one cell, separated by commas, as Google reads them
+    there ("Books > Sports,Books > Business"), so the first is the text before the first comma; an XML feed
+    repeats the element instead, so its text is one type whole, commas and all ("Food, Beverages & Tobacco >
+    Coffee"). The rest stay for display."""
     text = _first(value)
-    return _first(text.split(",", 1)[0]) if text else None
+    return _first(text.split(",", 1)[0]) if text and not xml else text
 
 
 def _path(value: Any) -> str | None:
@@ -103,10 +113,13 @@ def _amount(value: Any) -> Any:
     found = PRICE.match(value)
     if found is None:
         return value
-    number = found.group(1)
+    number, currency = found.groups()
     comma, point = number.rfind(","), number.rfind(".")
     if comma > point and (point >= 0 or DECIMAL_COMMA.search(number)):  # "1.299,00", "15,00": a decimal comma
         return number.replace(".", "").replace(",", ".")
+    decimals = MINOR_UNITS.get(currency.upper(), 2) if currency else None
+    if comma < 0 and decimals is not None and len(number) - point - 1 == 3 > decimals:  # "1.299 EUR": thousands
+        return number.replace(".", "")
     return number.replace(",", "")  # "1,299.00", "1,299": commas group thousands
 
 

@@ -73,7 +73,10 @@ def test_an_atom_feed_is_read_as_an_rss_one(tmp_path):
 
 @pytest.mark.parametrize(
     ("price", "number"),
-    [("15.00 USD", 15.0), ("1,299.00 USD", 1299.0), ("1.299,00 EUR", 1299.0), ("15,00 EUR", 15.0), ("15", 15.0)],
+    [
+        *[("15.00 USD", 15.0), ("1,299.00 USD", 1299.0), ("1.299,00 EUR", 1299.0), ("15,00 EUR", 15.0), ("15", 15.0)],
+        *[("1.299 EUR", 1299.0), ("1.299 JPY", 1299.0), ("1.299 KWD", 1.299), ("12.50 EUR", 12.5)],
+    ],
 )
 def test_a_feeds_price_is_the_number_before_its_currency(price, number):
     assert float(merchant_fields({"image_link": "x", "price": price})["price"]) == number
@@ -124,6 +127,13 @@ def test_the_first_of_several_comma_separated_product_types_is_the_category():
     fields = merchant_fields({"image_link": "x", "product_type": "Books > Sports,Books > Business"})
     assert fields["category"] == "Books > Sports"
     assert fields["product_type"] == "Books > Sports,Books > Business"
+
+
+def test_an_xml_feeds_product_type_with_a_comma_is_one_type(tmp_path):
+    """XML repeats the element for several types; a comma there is the type's own ("Food, Beverages & Tobacco")."""
+    product_type = "<g:product_type>Food, Beverages &amp; Tobacco &gt; Coffee</g:product_type>"
+    [lamp] = iter_catalog(write(tmp_path / "feed.xml", RSS.replace("<link>", product_type + "<link>", 1)))
+    assert lamp.category == ("Food, Beverages & Tobacco", "Coffee")
 
 
 def test_an_atom_entrys_link_and_summary_are_its_link_and_description(tmp_path):
