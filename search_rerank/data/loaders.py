@@ -658,16 +658,24 @@ def _with_id(document: dict[str, Any], doc_id: Any) -> dict[str, Any]:
     return {"id": doc_id, **document}
 
 
+def _esci_record(record: Mapping[str, Any]) -> bool:
+    """Whether a catalogue record is ESCI's product table's (official columns, or Vespa's feed), in any format."""
+    return "product_title" in record or ("put" in record and "fields" in record)
+
+
 def _json_product(record: dict[str, Any]) -> Product | None:
-    if "product_title" in record or ("put" in record and "fields" in record):
+    if _esci_record(record):
         return _esci_product(record, locale=None)
     return _catalog_product(record)
 
 
-def _csv_product(row: dict[str, str]) -> Product:
+def _csv_product(row: dict[str, str]) -> Product | None:
     """A CSV row as a product, its ``attributes`` column (named as :func:`_catalog_product` reads a field) parsed.
     A row without one gives no attributes at all, so that a column misspelling it (``atributes``) is refused
-    as a slip rather than kept as text beside empty attributes."""
+    as a slip rather than kept as text beside empty attributes. ESCI's product table exported as CSV is read as
+    the same table is as JSON Lines or Parquet (it was refused: "id: required but missing")."""
+    if _esci_record(row):
+        return _esci_product(row, locale=None)
     column = next((name for name in row if _CATALOG_FIELDS.get(spelling_key(str(name))) == "attributes"), None)
     if column is None:
         return _catalog_product(row)

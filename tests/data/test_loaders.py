@@ -844,6 +844,19 @@ def test_esci_description_that_is_not_text_names_file_line_and_field(tmp_path):
         list(iter_catalog(path))
 
 
+def test_esci_product_table_as_csv_is_read_as_the_same_table_in_json_lines(tmp_path):
+    rows = [
+        {"product_id": "A1", "product_title": "Oak desk", "product_brand": "Acme", "product_locale": "us"},
+        {"product_id": "B2", "product_title": "Floor lamp", "product_color": "red", "product_locale": "us"},
+    ]
+    header = "product_id,product_title,product_brand,product_color,product_locale\n"
+    lines = "".join(",".join(row.get(k, "") for k in header.strip().split(",")) + "\n" for row in rows)
+    as_csv = list(iter_catalog(write(tmp_path / "products.csv", header + lines)))
+    as_jsonl = list(iter_catalog(write(tmp_path / "products.jsonl", "".join(json.dumps(r) + "\n" for r in rows))))
+    assert [(p.id, p.title) for p in as_csv] == [("A1", "Oak desk"), ("B2", "Floor lamp")]
+    assert as_csv == as_jsonl
+
+
 def esci_official(tmp_path: Path) -> tuple[Path, Path]:
     products = pa.table(
         {
