@@ -3184,9 +3184,17 @@ class FieldSort:
 BROWSE_ORDER = FieldSort("sales", descending=True)
 
 
+MAX_SORT_KEYS = 100
+"""The most keys one sort lists (this service's bound: Elasticsearch sets none). Each hit carries each key's value
+and each key is read for every hit of the page: 7,000 keys on a page of 10,000 hits took 24 s and 1.25 GB, where a
+shop's sort has two or three."""
+
+
 def parse_sort(sort: Any, compiler: Compiler, path: str = "sort") -> FieldSort | None:
     """None for relevance order (the pipeline's); the fields' keys (and ``_score`` after one) otherwise."""
     items = sort if isinstance(sort, list) else [] if sort is None else [sort]
+    if len(items) > MAX_SORT_KEYS:
+        raise InvalidQuery(path, f"a sort of {len(items)} keys: at most {MAX_SORT_KEYS}")
     keys: list[SortKey] = []
     unmapped: list[int] = []
     first = ""
