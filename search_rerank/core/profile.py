@@ -252,9 +252,9 @@ def apply_event(
     half_life = settings.half_life_s if half_life_s is None else half_life_s
     someone_else = profile is not None and profile.holder.starts_again_for(user_id)
     if profile is None or someone_else or at - profile.updated_at > settings.ttl_s:
-        current = ShopperProfile(key=key, updated_at=at, user_id=user_id)
-        if someone_else and profile is not None:  # signed out: still the owner's to forget
-            current.signed_out = profile.holder.after(user_id).signed_out
+        # Started again for someone else, it is still its owner's to forget after a sign-out (SessionHolder.after).
+        holder = profile.holder.after(user_id) if profile is not None and someone_else else SessionHolder(user_id)
+        current = ShopperProfile(key=key, updated_at=at, user_id=holder.user_id, signed_out=holder.signed_out)
     else:
         current = decayed(profile, at, half_life)
         current.key = key
