@@ -18,10 +18,21 @@ ES_SEARCH = "/products/_search"
 
 
 @pytest.fixture(scope="module")
-def costs_client(tmp_path_factory, tiny_bert_dir):
-    app, pipeline = small_app(small_index(tmp_path_factory.mktemp("query-costs"), tiny_bert_dir))
+def costs_index(tmp_path_factory, tiny_bert_dir):
+    """One index for every client of this module: each serves it with its own service settings."""
+    return small_index(tmp_path_factory.mktemp("query-costs"), tiny_bert_dir)
+
+
+def served(settings, **service):
+    """A test client of the app over ``settings`` with these ``service`` settings, its pipeline closed after."""
+    app, pipeline = small_app(settings, **service)
     yield app.test_client()
     pipeline.close()
+
+
+@pytest.fixture(scope="module")
+def costs_client(costs_index):
+    yield from served(costs_index)
 
 
 def refusal(response) -> dict:
@@ -123,12 +134,9 @@ def test_a_phrase_suggester_counts_its_words_once_per_generator(costs_client):
 
 
 @pytest.fixture(scope="module")
-def hurried_client(tmp_path_factory, tiny_bert_dir):
+def hurried_client(costs_index):
     """The service with no time at all to highlight a page."""
-    settings = small_index(tmp_path_factory.mktemp("hurried-highlights"), tiny_bert_dir)
-    app, pipeline = small_app(settings, highlight_timeout_s=1e-9)
-    yield app.test_client()
-    pipeline.close()
+    yield from served(costs_index, highlight_timeout_s=1e-9)
 
 
 def test_a_page_whose_highlights_run_past_their_time_is_answered_without_them_and_says_so(hurried_client):
@@ -147,12 +155,9 @@ def test_a_page_highlighted_within_its_time_says_nothing_is_left_out(costs_clien
 
 
 @pytest.fixture(scope="module")
-def spent_client(tmp_path_factory, tiny_bert_dir):
+def spent_client(costs_index):
     """The service with no time at all for a multi-search's optional parts."""
-    settings = small_index(tmp_path_factory.mktemp("spent-msearch"), tiny_bert_dir)
-    app, pipeline = small_app(settings, msearch_budget_s=1e-9)
-    yield app.test_client()
-    pipeline.close()
+    yield from served(costs_index, msearch_budget_s=1e-9)
 
 
 def test_a_multi_searchs_highlights_go_without_past_its_budget(spent_client):
