@@ -812,6 +812,13 @@ class ServiceSettings(_Section):
         description="searches one _msearch may hold (each runs the whole pipeline); more is a 400. Searchkit and "
         "Search UI send one search per disjunctive facet and one for the hits, so a page with 40 facets fits",
     )
+    max_msearch_hits: int = Field(
+        default=10_000,
+        ge=1,
+        description="hits one _msearch (or _reactivesearch request) may ask in all, from + size summed over its "
+        "searches; more is a 400 before any runs. Each search alone is held to max_result_window, but 50 searches "
+        "of 10,000 hits took a minute of CPU and 600 MB; a shop page asks one page of hits and size-0 facets",
+    )
     msearch_budget_s: float = Field(
         default=3.0,
         gt=0,

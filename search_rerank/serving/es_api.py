@@ -56,6 +56,7 @@ from .es_compat import (
     InvalidQuery,
     Unsupported,
     asks_typed_keys,
+    check_hits_in_all,
     check_uri_params,
     check_uri_values,
     count_query,
@@ -265,6 +266,8 @@ def es_msearch(index: str):
             f"a multi-search of {len(items)} searches; at most {service.max_msearch_searches} "
             "(service.max_msearch_searches)",
         )
+    readable = [item[1] for item in items if not isinstance(item, Exception)]
+    check_hits_in_all(readable, service.max_msearch_hits, "body", "service.max_msearch_hits")
     responses = []
     for item in items:
         if isinstance(item, Exception):
@@ -297,6 +300,9 @@ def es_reactivesearch(index: str):
         max_searches=service.max_msearch_searches,
         max_body_bytes=service.max_body_bytes,
         max_depth=service.max_json_depth,
+    )
+    check_hits_in_all(
+        (search.body for search in translation.searches), service.max_msearch_hits, "query", "service.max_msearch_hits"
     )
     answers = {}
     for search in translation.searches:

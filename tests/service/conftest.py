@@ -87,7 +87,7 @@ def settings(index_settings) -> Settings:
     return index_settings.model_copy(
         update={
             "service": index_settings.service.model_copy(
-                update={"max_size": 50, "max_query_length": 100, "max_result_window": 200}
+                update={"max_size": 50, "max_query_length": 100, "max_result_window": 200, "max_msearch_hits": 300}
             ),
         }
     )

@@ -305,6 +305,26 @@ def test_multi_search_of_as_many_searches_as_the_limit_is_served(client):
     assert len(responses) == limit and all(r["status"] == 200 for r in responses)
 
 
+def test_multi_search_asking_more_hits_in_all_than_the_limit_is_a_400_naming_the_setting(client):
+    """Each search is within the result window; together they ask one more hit than a multi-search may (a search
+    without a size counts its default ten)."""
+    most = client.application.config["SETTINGS"].service.max_msearch_hits
+    half = most // 2
+    ndjson = f'{{}}\n{{"size": {half}}}\n{{}}\n{{"from": 1, "size": {most - half - 10}}}\n{{}}\n{{}}\n'
+    response = client.post("/products/_msearch", data=ndjson)
+    assert response.status_code == 400
+    assert response.get_json()["error"]["field"] == "body"
+    assert "max_msearch_hits" in response.get_json()["error"]["reason"]
+
+
+def test_multi_search_asking_as_many_hits_in_all_as_the_limit_is_served(client):
+    most = client.application.config["SETTINGS"].service.max_msearch_hits
+    half = most // 2
+    ndjson = f'{{}}\n{{"size": {half}}}\n{{}}\n{{"size": {most - half - 10}}}\n{{}}\n{{}}\n'
+    responses = client.post("/products/_msearch", data=ndjson).get_json()["responses"]
+    assert [r["status"] for r in responses] == [200, 200, 200]
+
+
 def test_a_page_larger_than_a_search_page_is_answered_up_to_the_result_window_as_elasticsearch_answers_it(client):
     """Searchkick asks 10,000 hits wherever no page is given; the ranked candidates come first, then the matches."""
     service = client.application.config["SETTINGS"].service

@@ -216,6 +216,14 @@ def test_a_request_of_more_queries_than_a_multi_search_may_hold_is_a_400(client,
     assert answer.status_code == 400 and answer.get_json()["error"]["field"] == "query"
 
 
+def test_a_request_whose_queries_ask_more_hits_in_all_than_a_multi_search_may_is_a_400(client, settings):
+    most = settings.service.max_msearch_hits
+    queries = [{"id": f"q{i}", "dataField": ["title"], "size": most // 2 + 1} for i in range(2)]
+    answer = post(client, *queries)
+    assert answer.status_code == 400 and answer.get_json()["error"]["field"] == "query"
+    assert "max_msearch_hits" in answer.get_json()["error"]["reason"]
+
+
 @pytest.mark.parametrize(
     "request_body, field",
     [
