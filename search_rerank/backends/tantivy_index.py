@@ -561,6 +561,7 @@ class TantivyRetriever:
         terms it is searched as: itself; with ``lexical.correct_typos`` the index's nearest terms when neither
         the index nor the language has it (:mod:`.spelling`); with ``lexical.unit_spellings`` a unit after a
         number as every spelling of it (:mod:`.units`)."""
+        query = composed(query)  # the typo reader cuts the text again, and must cut it into the same words
         terms = self.analyze(query)
         if self._typos is None:
             words = [QueryWord.as_typed(term) for term in dict.fromkeys(terms)]

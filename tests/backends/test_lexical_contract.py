@@ -207,6 +207,13 @@ def test_a_title_with_decomposed_accents_and_one_with_composed_ones_find_each_ot
     assert ids(make_leg(catalog, correct_typos=False).search(typed, 10))[0] == "fridge"
 
 
+def test_a_query_with_decomposed_accents_is_read_by_the_typo_corrector_as_the_same_words(make_leg):
+    """Typo correction (on by default) reads the words again as typed: a text it cut apart at the accent ("mu",
+    "ller") was not the list of words the analyser gave it, and the search failed."""
+    catalog = [Product(id="fridge", title=COMPOSED), Product(id="other", title="Kuhl Ku Hlschrank Shelf")]
+    assert ids(make_leg(catalog).search(DECOMPOSED, 10))[0] == "fridge"
+
+
 def test_a_brand_filter_with_decomposed_accents_matches_the_brand_written_composed(make_leg):
     catalog = [Product(id="a", title="fridge", brand="Müller"), Product(id="b", title="fridge", brand="Muller")]
     assert ids(make_leg(catalog).search("fridge", 10, Filters(brand="Mu\u0308ller"))) == ["a"]
