@@ -31,6 +31,7 @@ from .aggregations import computes_aggregations
 from .answer_params import FILTER_PATH, TOTAL_AS_INT, counted_exactly, filter_paths, filtered, total_as_int
 from .body_checks import ContextMissing, a_keep_alive
 from .completion import suggestions
+from .composed_text import composed_values
 from .context import (
     QUERY_ID_HEADER,
     UBI,
@@ -328,7 +329,7 @@ def es_count(index: str):
     settings = current_settings()
     header_identity()  # nothing personalises a count, but a header that names no shopper is refused as by a search
     params = uri_params("count")
-    query = count_query(json_body(required=False), params)
+    query = composed_values(count_query(json_body(required=False), params))
     if query is not None:
         query = rename_fields(
             {"query": settled(query, served_names(settings).__contains__)[0]}, settings.service.field_aliases
@@ -413,7 +414,7 @@ def _es_search(
     started = time.perf_counter()
     settings = current_settings()
     body, params = uri_search(body, params)
-    body = with_directions(body)
+    body = with_directions(composed_values(body))
     if not names_served(index, settings, params):
         body = {**{k: v for k, v in body.items() if k not in SEARCHING_KEYS}, "query": MATCH_NONE}
     index = hits_index(index, settings)
