@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from rich.markup import escape
 
 from ..core.errors import DataError, brief
 from .common import Command, console, settings_for
@@ -128,6 +129,9 @@ def index_catalog(
             f"[yellow]{report.products} records made {report.stored} products: {repeated} repeated an id already "
             "read, and the last record of each id is the one indexed[/yellow]"
         )
+        if stats.repeated:
+            more = " ..." if repeated > len(stats.repeated) else ""
+            console.print(f"[yellow]repeated: {escape('; '.join(stats.repeated))}{more}[/yellow]")
     if report.lexical_index is not None:
         console.print(f"alias {settings.lexical.index!r} now points at {report.lexical_index}")
     if report.previous is not None:
@@ -162,7 +166,9 @@ def index_catalog(
             "greatest)[/yellow]"
         )
     if stats.skipped:
-        console.print(f"[yellow]skipped {stats.skipped} bad rows[/yellow], first: " + "; ".join(stats.errors[:3]))
+        console.print(
+            f"[yellow]skipped {stats.skipped} bad rows[/yellow], first: " + escape("; ".join(stats.errors[:3]))
+        )
 
 
 def _by_field(counts: Counter[str]) -> str:

@@ -104,11 +104,25 @@ class LoadStats:
     max_errors: int = 10
     extra_fields: Counter[str] = field(default_factory=Counter)
     """How many products kept each field the product does not read (for display: ``Product.extra``)."""
+    repeated: list[str] = field(default_factory=list)
+    """The first ``max_errors`` records whose id an earlier record of the load had (``line 9: id 'p1'``): the
+    last record of an id is the one indexed, and an export that writes each variant of a product as a row under
+    the product's id loses all but one of them; the user needs to find them in the file."""
+    _ids: set[str] = field(default_factory=set, repr=False)
 
     def skip(self, error: DataError) -> None:
         self.skipped += 1
         if len(self.errors) < self.max_errors:
             self.errors.append(str(error))
+
+    def read(self, product: Product, line: int) -> None:
+        """Count ``product``, read at ``line``: its fields the product does not read, and its id if repeated."""
+        self.extra_fields.update(product.extra.keys())
+        if product.id in self._ids:
+            if len(self.repeated) < self.max_errors:
+                self.repeated.append(f"line {line}: id {brief(product.id)}")
+        else:
+            self._ids.add(product.id)
 
 
 # --- catalogs -----------------------------------------------------------------
@@ -892,7 +906,7 @@ def checked_rows(
         if item is not None:
             stats.loaded += 1
             if isinstance(item, Product):
-                stats.extra_fields.update(item.extra.keys())
+                stats.read(item, line)
             kept += 1
             yield item
     if skipped and not kept:

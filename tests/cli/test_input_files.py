@@ -211,6 +211,16 @@ def test_index_of_a_catalog_repeating_an_id_says_how_many_products_it_made(tmp_p
     ] == "oak desk, walnut"
 
 
+def test_index_of_a_catalog_repeating_an_id_names_the_lines_that_repeat_it(tmp_path):
+    catalog = tmp_path / "catalog.jsonl"
+    records = [*CATALOG, {"id": "p1", "title": "oak desk, walnut"}, {"id": "[p2]", "title": "x"}]
+    records.append({"id": "[p2]", "title": "y"})
+    catalog.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
+    result = run("--index-dir", str(tmp_path / "index"), "index", "--no-dense", "--catalog", str(catalog))
+    assert result.exit_code == 0, result.output
+    assert f"line {len(CATALOG) + 1}: id 'p1'; line {len(CATALOG) + 3}: id '[p2]'" in " ".join(result.output.split())
+
+
 def test_evaluate_scores_a_kaggle_home_depot_download_as_it_comes(tmp_path):
     """Latin-1 files as Kaggle ships them, indexed and judged from the same directory: every train query found."""
     data = write_homedepot(tmp_path / "home-depot-product-search-relevance")
