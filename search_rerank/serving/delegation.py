@@ -369,6 +369,11 @@ class ClusterFields:
     def resolve(self, name: Any, use: str, path: str) -> Field:
         if not isinstance(name, str):
             raise InvalidQuery(path, "expected a field name")
+        own = self._catalog_field(name) if name.partition(".")[0] not in Product.model_fields else None
+        if own is not None:
+            # The shop's own field before any of the index's own names: a catalogue's "popularity" column is what
+            # its front end sorts by, not the service's popularity signal, as on the embedded index.
+            return Field(own)
         base = name.removesuffix(".keyword")
         if name in ("_id", "id") or name in NUMERIC or _LEVEL.fullmatch(name):
             return Field(name)
@@ -417,9 +422,6 @@ class ClusterFields:
         if use == TEXT and name.partition(".")[0] in LEXICAL_FIELDS:
             # A front end's analyser sub-field (``title.search``, ``title.autosuggest``): the words of the field.
             return Field(name.partition(".")[0])
-        own = self._catalog_field(name)
-        if own is not None:
-            return Field(own)
         raise Unsupported(
             path,
             f"field {name!r} is not in the index (its fields: id, {', '.join(LEXICAL_FIELDS)}, "
@@ -745,7 +747,7 @@ class ClusterFields:
 
         def mapped(name: Any) -> str:
             name = alias_of(name, self.aliases) if isinstance(name, str) else name
-            own = self._catalog_field(name) if isinstance(name, str) and name not in NUMERIC else None
+            own = self._catalog_field(name) if isinstance(name, str) else None
             if name not in NUMERIC and own is None:
                 numbers = ", ".join(NUMERIC)
                 raise Unsupported(path, f"a score function on {name!r} (numbers: {numbers}, and the catalog's own)")
@@ -886,7 +888,7 @@ class ClusterFields:
     def kind_of(self, name: str) -> str | None:
         """A number field's type (the product's are doubles here), a catalog field's; None for another field."""
         own = self.catalog().named(name)
-        return "double" if name in NUMERIC else self.catalog().type_of(own) if own is not None else None
+        return self.catalog().type_of(own) if own is not None else "double" if name in NUMERIC else None
 
     def of_words(self, fields: list[str]) -> list[str]:
         """``fields`` (``name^boost``) without those of numbers, dates or flags (the product's or the catalog's),

@@ -23,6 +23,7 @@ CATALOG = [
             "in_stock": True,
             "finish": "oiled",
             "gtin": "0042",
+            "popularity": 3,
             "sizes": [2, 2, 9],
             "weight": 2.5,
             "offers": [{"seller": "north", "price": 30}, {"seller": "south", "price": 12}],
@@ -39,6 +40,7 @@ CATALOG = [
             "in_stock": False,
             "finish": "lacquered",
             "gtin": "0043",
+            "popularity": 9,
             "sizes": [5],
             "weight": 4,
             "offers": [{"seller": "north", "price": 20}],
@@ -54,6 +56,7 @@ CATALOG = [
             "stock": "12",
             "in_stock": True,
             "finish": "oiled",
+            "popularity": 1,
             "sizes": [1, 7],
             "offers": [{"seller": "east", "price": 15}, {"seller": "west", "price": 40}],
         },
@@ -492,3 +495,18 @@ def test_a_monthly_histogram_spans_the_dates_of_the_matches_not_the_whole_catalo
     assert response.status_code == 200, response.get_json()
     buckets = response.get_json()["aggregations"]["added"]["buckets"]
     assert len(buckets) == 8 and sum(bucket["doc_count"] for bucket in buckets) == 3
+
+
+def test_a_field_of_the_catalog_named_as_one_of_the_services_own_is_the_catalogs(client):
+    """The service's popularity signal is held as `popularity` in a cluster's index; a shop's own `popularity`
+    column is what its front end sorts and facets by, on the cluster as on the embedded index."""
+    answer = search(
+        client,
+        {
+            "query": {"match_all": {}},
+            "sort": [{"popularity": "desc"}],
+            "aggs": {"most": {"max": {"field": "popularity"}}},
+        },
+    )
+    assert [hit["_id"] for hit in answer["hits"]["hits"]] == ["p2", "p1", "p3", "p4"]
+    assert answer["aggregations"]["most"]["value"] == 9
