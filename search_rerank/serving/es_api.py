@@ -87,6 +87,7 @@ from .search_contexts import (
     opened,
     opened_pit,
     pit_of,
+    ranked_sort_values,
     reads_as_ours,
     served_version,
     still_open,
@@ -206,8 +207,10 @@ def _in_point_in_time(index: str, body: dict[str, Any], params: Mapping[str, str
     if index != "_all":
         raise InvalidQuery("index", "[indices] cannot be used with point in time", VALIDATION)
     pit = pit_of(body["pit"], served_version(current_pipeline()), time.time())
-    searched = pit.search_body(body)
+    searched, ranked_from = pit.search_body(body)
     response = _es_search(pit.index, searched, params)
+    if ranked_from is not None:
+        ranked_sort_values(response, ranked_from)
     return {"pit_id": pit.pit_id(), **response}
 
 

@@ -29,7 +29,9 @@ elasticsearch-dsl's ``iterate()`` pages every match through one) is the same ide
 the index, the served version and when it expires, and a search in it (``"pit": {"id": ...}``, no index in the
 path) is that index's search, sorted by the body's sort with the product id as its implicit last key (where
 Elasticsearch adds ``_shard_doc``, whose value the hits' sort values carry likewise; ``_shard_doc`` named is the id
-too). A cluster backend passes points in time through to the cluster.
+too). A page of one in order of relevance is the pipeline's ranking: each hit's sort values are its score and its
+place in the ranking, standing in for ``_shard_doc``, and a ``search_after`` of them asks the ranking from the next
+place (:meth:`PointInTime.search_body`). A cluster backend passes points in time through to the cluster.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ from .body_checks import (
     known_keys,
 )
 from .delegation import DelegatedSearch
-from .embedded_search import INDEX_ORDER, EmbeddedSearch, FieldSort, SortKey, cursor, cursor_keys
+from .embedded_search import INDEX_ORDER, SCORE, EmbeddedSearch, FieldSort, SortKey, cursor, cursor_keys
 
 ID_FORMAT = 1
 """The layout of the state an id carries; an id of another is refused as one that cannot be read."""
@@ -216,18 +218,60 @@ class PointInTime:
     def pit_id(self) -> str:
         return _packed([POINT_IN_TIME, self.index, self.version, self.expires])
 
-    def search_body(self, body: dict[str, Any]) -> dict[str, Any]:
+    def search_body(self, body: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
         """``body`` (a search in this point in time) as a search of the index: without its ``pit``, sorted with the
-        product id last where it is sorted (``_shard_doc`` read as the id)."""
+        product id last where it is sorted (``_shard_doc`` read as the id); and, for a page in order of relevance,
+        the place of its first hit in the ranking (None for a sorted page).
+
+        A page in order of relevance (no sort, or ``_score`` first, with or without ``_shard_doc`` after it) is the
+        pipeline's ranking, which a cursor of sort values cannot continue. Elasticsearch gives each hit of it its
+        score and its ``_shard_doc``, which the JS client's and the docs' loops pass back as ``search_after``; a
+        hit's place in the ranking stands in for ``_shard_doc`` here (see :func:`ranked_sort_values`), and the page
+        after it is the ranking from the place after. Without them the loop asked the first page again for ever."""
         out = {k: v for k, v in body.items() if k != "pit"}
         given = out.get("sort")
         keys = given if isinstance(given, list) else [] if given is None else [given]
+        by_relevance = not keys or (
+            _key_name(keys[0]) == SCORE
+            and _direction(keys[0]) == "desc"
+            and all(_key_name(key) == SHARD_DOC and _direction(key) == "asc" for key in keys[1:])
+        )
+        if by_relevance:
+            out.pop("sort", None)
+            after = out.pop("search_after", None)
+            if after is None:
+                return out, a_count(out.get("from", 0), "from")
+            if a_count(out.get("from", 0), "from") != 0:
+                raise InvalidQuery("from", "from must be 0 (or absent) when search_after is used")
+            if not isinstance(after, list) or not after or isinstance(after[-1], bool):
+                raise InvalidQuery("search_after", "expected a page's last sort values: its score and place")
+            place = a_count(after[-1], f"search_after[{len(after) - 1}]")
+            out["from"] = place + 1
+            return out, place + 1
         keys = [_index_order(key) for key in keys]
         if keys and _key_name(keys[-1]) not in (INDEX_ORDER, TIEBREAK.field, "_id"):
             keys.append(INDEX_ORDER)
         if keys:
             out["sort"] = keys
-        return out
+        return out, None
+
+
+def ranked_sort_values(response: dict[str, Any], first: int) -> None:
+    """Give each hit of a page in order of relevance, the ranking from its place ``first``, the sort values
+    Elasticsearch gives it in a point in time: its score, then (for ``_shard_doc``) its place in the ranking."""
+    for i, hit in enumerate(response["hits"]["hits"]):
+        hit["sort"] = [hit.get("_score"), first + i]
+
+
+def _direction(key: Any) -> str | None:
+    """A sort key's direction as given, in any case (a name alone: its field's default)."""
+    if not isinstance(key, dict):
+        return "desc" if key == SCORE else "asc"
+    options = next(iter(key.values()), None)
+    order = options.get("order") if isinstance(options, Mapping) else options
+    if order is None:
+        return "desc" if _key_name(key) == SCORE else "asc"
+    return order.lower() if isinstance(order, str) else None
 
 
 def _index_order(key: Any) -> Any:

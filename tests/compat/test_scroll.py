@@ -402,3 +402,29 @@ def test_a_scroll_of_words_sorted_by_score_then_a_field_is_a_501_not_the_lexical
     body = {"size": 5, "query": {"match": {"title": "oak"}}, "sort": [{"_score": "desc"}, {"price": "asc"}]}
     answer = embedded.post("/products/_search?scroll=1m", json=body)
     assert answer.status_code == 501 and answer.get_json()["error"]["unsupported"] == "scroll"
+
+
+@pytest.mark.parametrize("sort", [None, ["_score"], [{"_score": "desc"}, {"_shard_doc": "asc"}]])
+def test_pages_in_a_point_in_time_in_order_of_relevance_go_on_after_each_pages_last_sort_values(embedded, sort):
+    """The loop Elasticsearch's docs and JS client page with: each hit's sort values (its score and, for
+    `_shard_doc`, its place) as the next page's search_after. Without them the loop asked the first page again."""
+    pit = embedded.post("/products/_pit?keep_alive=1m").get_json()["id"]
+    body = {"size": 7, "query": {"match": {"title": "oak"}}, **({"sort": sort} if sort is not None else {})}
+    ranking = {"query": body["query"], "size": len(OAK)}
+    whole = embedded.post("/products/_search", json=ranking).get_json()["hits"]["hits"]
+    pages, after = [], None
+    while len(pages) < 20:
+        asked = {**body, "pit": {"id": pit}, **({"search_after": after} if after is not None else {})}
+        answer = embedded.post("/_search", json=asked).get_json()
+        hits = answer["hits"]["hits"]
+        if not hits:
+            break
+        pages.append(hits)
+        pit, after = answer["pit_id"], hits[-1]["sort"]
+    assert [hit["_id"] for page in pages for hit in page] == [hit["_id"] for hit in whole]
+
+
+def test_a_search_after_in_a_point_in_time_in_order_of_relevance_without_a_place_is_a_400_naming_it(embedded):
+    pit = embedded.post("/products/_pit?keep_alive=1m").get_json()["id"]
+    answer = embedded.post("/_search", json={"pit": {"id": pit}, "search_after": [1.5, "p001"]})
+    assert answer.status_code == 400 and answer.get_json()["error"]["field"] == "search_after[1]"
