@@ -126,7 +126,8 @@ def _scroll_opened(index: str, body: dict[str, Any], params: Mapping[str, str]) 
     """A scroll's first page (see search_contexts)."""
     keep_alive = a_keep_alive(params["scroll"], "scroll")
     body, rest = uri_search(body, {k: v for k, v in params.items() if k not in ("scroll", FILTER_PATH)})
-    scroll = opened(index, body, rest, keep_alive, served_version(current_pipeline()), time.time())
+    version, most = served_version(current_pipeline()), current_settings().service.max_body_bytes
+    scroll = opened(index, body, rest, keep_alive, version, time.time(), most)
     return scroll.answer(_es_search(scroll.index, scroll.body, scroll.params, scroll=scroll))
 
 

@@ -313,12 +313,32 @@ def _unpacked(text: Any, kind: str, where: str, reason: str) -> list[Any]:
 
 
 def opened(
-    index: str, body: dict[str, Any], params: dict[str, str], keep_alive: str, version: str, now: float
+    index: str,
+    body: dict[str, Any],
+    params: dict[str, str],
+    keep_alive: str,
+    version: str,
+    now: float,
+    max_body_bytes: int,
 ) -> Scroll:
     """A scroll's first page, checked as Elasticsearch checks a search in a scroll context (a 400 naming what it
-    refuses there)."""
+    refuses there).
+
+    Its id carries the body, so a body whose id would not fit in the next page's request, which is held to
+    ``max_body_bytes`` (``service.max_body_bytes``) as every request is, is refused here, a 400 naming ``body``,
+    not on the second page: a 63 KB body of words in a script that compresses little made a 66 KB id, and the
+    scroll that opened could not go on. The id may take half the limit; the rest leaves room for the request's
+    other keys and the sort values later ids carry."""
     _check_scrolled(body)
-    return Scroll(index, body, params, version, now + keep_alive_s(keep_alive, "scroll"))
+    scroll = Scroll(index, body, params, version, now + keep_alive_s(keep_alive, "scroll"))
+    size = len(scroll.scroll_id())
+    if size > max_body_bytes // 2:
+        raise InvalidQuery(
+            "body",
+            f"a scroll's id carries its search, and this one's would be {size:,} characters, past half of "
+            f"service.max_body_bytes ({max_body_bytes:,}), which the next page's request is held to",
+        )
+    return scroll
 
 
 def _check_scrolled(body: Mapping[str, Any]) -> None:

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import base64
 import json
+import random
+import string
 import time
 import zlib
+from typing import Any
 
 import pytest
 from compat_suite import embedded_app, opensearch_app
@@ -428,3 +431,23 @@ def test_a_search_after_in_a_point_in_time_in_order_of_relevance_without_a_place
     pit = embedded.post("/products/_pit?keep_alive=1m").get_json()["id"]
     answer = embedded.post("/_search", json={"pit": {"id": pit}, "search_after": [1.5, "p001"]})
     assert answer.status_code == 400 and answer.get_json()["error"]["field"] == "search_after[1]"
+
+
+def excluding_words(chars: int) -> dict[str, Any]:
+    """A body of about ``chars`` characters that compresses little, as a scroll id compresses its body: a filter
+    leaving out brands of random letters and digits, which no product has."""
+    rng = random.Random(chars)
+    letters = string.ascii_letters + string.digits
+    brands = ["".join(rng.choices(letters, k=12)) for _ in range(chars // 15)]
+    return {"query": {"bool": {"must": {"match": {"title": "oak"}}, "must_not": {"terms": {"brand.keyword": brands}}}}}
+
+
+def test_a_scroll_whose_id_would_not_fit_in_the_next_pages_request_is_a_400_naming_body(client):
+    most = client.application.config["SETTINGS"].service.max_body_bytes
+    answer = client.post("/products/_search?scroll=1m", json=excluding_words(most * 6 // 10))
+    assert answer.status_code == 400 and answer.get_json()["error"]["field"] == "body"
+
+
+def test_a_scroll_of_a_body_that_compresses_little_goes_on_to_its_next_page(client):
+    most = client.application.config["SETTINGS"].service.max_body_bytes
+    assert len(ids_of(scrolled(client, {**excluding_words(most * 4 // 10), "size": 5}))) == len(OAK)
