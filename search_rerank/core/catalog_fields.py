@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from .product import Product
+from .product import Product, composed
 
 FieldType = Literal["keyword", "long", "double", "date", "boolean"]
 FIELD_TYPES: tuple[str, ...] = get_args(FieldType)
@@ -323,7 +323,9 @@ class CatalogFields:
 def typed_value(kind: str, value: Any) -> Any:
     """``value`` as a field of type ``kind`` holds it, or None where it is not one (``"n/a"`` as a number)."""
     if kind == "keyword":
-        text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        # Composed, as the product's own texts are (product.composed): an export's decomposed "Mu\u0308ller" is
+        # the composed one's value, to a filter and in a facet. The hit's _source keeps it as given.
+        text = ("true" if value else "false") if isinstance(value, bool) else composed(str(value))
         return text if len(text) <= KEYWORD_MAX_CHARS else None
     if kind == "boolean":
         if isinstance(value, bool):
