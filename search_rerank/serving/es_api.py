@@ -114,10 +114,8 @@ def es_search(index: str):
     body = json_body(required=False)
     if "scroll" in params:
         response = _scroll_opened(index, body, params)
-    elif body.get("pit") is not None and passthrough() is None and serves(current_pipeline().legs.get(LEXICAL)):
-        response = _in_point_in_time(index, body, params)
     else:
-        response = _es_search(index, body, params)
+        response = _searched(index, body, params)
     query_id = response["search_rerank"]["query_id"]
     return jsonify(filtered(response, params)), 200, {**ES_HEADERS, QUERY_ID_HEADER: query_id}
 
@@ -202,14 +200,26 @@ def es_point_in_time(index: str | None, opensearch: bool):
     return jsonify({"succeeded": True, "num_freed": len(alive)}), 200 if alive else 404, ES_HEADERS
 
 
-def _in_point_in_time(index: str, body: dict[str, Any], params: Mapping[str, str]) -> dict[str, Any]:
+def _searched(
+    index: str, body: dict[str, Any], params: Mapping[str, str], deadline: float | None = None
+) -> dict[str, Any]:
+    """A search's answer, in a point in time where its body names one the embedded index holds (a cluster's are
+    the cluster's), as a search alone or one of a multi-search; ``deadline``: a multi-search's budget."""
+    if body.get("pit") is not None and passthrough() is None and serves(current_pipeline().legs.get(LEXICAL)):
+        return _in_point_in_time(index, body, params, deadline)
+    return _es_search(index, body, params, deadline)
+
+
+def _in_point_in_time(
+    index: str, body: dict[str, Any], params: Mapping[str, str], deadline: float | None
+) -> dict[str, Any]:
     """A search in a point in time on the embedded index: the search of the index its id names (see
     search_contexts), answered with the id to go on with."""
     if index != "_all":
         raise InvalidQuery("index", "[indices] cannot be used with point in time", VALIDATION)
     pit = pit_of(body["pit"], served_version(current_pipeline()), time.time())
     searched, ranked_from = pit.search_body(body)
-    response = _es_search(pit.index, searched, params)
+    response = _es_search(pit.index, searched, params, deadline)
     if ranked_from is not None:
         ranked_sort_values(response, ranked_from)
     return {"pit_id": pit.pit_id(), **response}
@@ -280,7 +290,7 @@ def es_msearch(index: str):
             continue
         index_expression, body, options = item
         try:
-            responses.append({**_es_search(index_expression, body, {**params, **options}, deadline), "status": 200})
+            responses.append({**_searched(index_expression, body, {**params, **options}, deadline), "status": 200})
         except SEARCH_ERRORS as exc:
             responses.append(es_error_body(*_es_cause(exc)))
         except Exception:

@@ -451,3 +451,12 @@ def test_a_scroll_whose_id_would_not_fit_in_the_next_pages_request_is_a_400_nami
 def test_a_scroll_of_a_body_that_compresses_little_goes_on_to_its_next_page(client):
     most = client.application.config["SETTINGS"].service.max_body_bytes
     assert len(ids_of(scrolled(client, {**excluding_words(most * 4 // 10), "size": 5}))) == len(OAK)
+
+
+def test_a_multi_search_in_a_point_in_time_answers_each_search_in_it(embedded):
+    pit = embedded.post("/products/_pit?keep_alive=1m").get_json()["id"]
+    sorted_by_price = {"pit": {"id": pit}, "size": 2, "sort": [{"price": "asc"}]}
+    ndjson = f"{{}}\n{json.dumps(sorted_by_price)}\n{{}}\n{json.dumps({'size': 0})}\n"
+    first, plain = embedded.post("/_msearch", data=ndjson).get_json()["responses"]
+    assert first["status"] == 200 and first["pit_id"] and len(first["hits"]["hits"]) == 2
+    assert plain["status"] == 200 and "pit_id" not in plain
