@@ -1934,9 +1934,12 @@ class Aggregations:
         if kind == "terms":
             if target.kind == "numeric" and spec.get("min_doc_count") == 0:
                 raise Unsupported(f"{path}.min_doc_count", "min_doc_count 0 on a number (its values left out as 0)")
-            # One index is one shard, which Elasticsearch counts exactly whatever its shard_size; tantivy takes it
-            # per segment (counts ordered ascending came out wrong).
+            # One index is one shard, which Elasticsearch counts exactly whatever its shard_size (its error bound
+            # 0); tantivy takes it per segment (counts ordered ascending came out wrong), and by default keeps ten
+            # times the size of each segment's terms, which left a term under the cut in one segment uncounted
+            # there. Every segment's terms are merged instead: exact, at a merge of the field's matched values.
             spec.pop("shard_size", None)
+            spec["segment_size"] = EVERY_SEGMENT_TERM
             for option in ("include", "exclude"):
                 if isinstance(spec.get(option), str):  # a pattern in Lucene's syntax, not tantivy's
                     spec[option] = self.compiler.lucene_pattern(spec[option], target.facet, f"{path}.{option}")
@@ -3182,6 +3185,10 @@ class FieldSort:
 
 # A search without words lists its matches by sales, most first (EmbeddedSearch.browse_result says why).
 BROWSE_ORDER = FieldSort("sales", descending=True)
+
+
+EVERY_SEGMENT_TERM = 2**32 - 1
+"""A terms aggregation's ``segment_size`` for tantivy: every term of each segment (its largest, a u32)."""
 
 
 MAX_SORT_VALUES = 1_000_000
