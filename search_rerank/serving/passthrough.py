@@ -50,7 +50,10 @@ Security, decided here:
   a percent-escape of an unreserved character or in lower case, a double
   escape, ``;``, a backslash, ``#``, a control character, bytes that are
   not UTF-8) is a 400 naming the path and the rule (``reason_code``), as is
-  a target the HTTP client would rewrite all the same.
+  a target the HTTP client would rewrite all the same. A served name sent as
+  the cluster's index leaves the path's other names as they were sent,
+  escapes and all (``/%3F%2Cproducts/_mapping`` names the index ``?``, not
+  the query string ``,shop_catalog/_mapping``).
 * Since any caller acts with the service's credentials, only requests that
   can neither change the cluster nor read beyond the served index pass by
   default: the read endpoints listed in :data:`INDEX_READS` and
@@ -68,13 +71,15 @@ Security, decided here:
   which the cluster reads and the checks here would not), and not
   when it holds a script (``script``, ``runtime_mappings``, ...), names an
   index not served (a terms lookup's ``index``, a ``_termvectors`` body's
-  ``_index``, ...), hides a query in base64 (``wrapper``), runs a model
-  (``inference_id``, ...) or, in ``_analyze``, defines a component inline. Query
-  parameters are read as the cluster reads them (``;`` separates them as
-  ``&`` does), and those that make it hold a thread (``wait_for_*``,
-  ``timeout``), return its stack traces (``error_trace``), widen the read
-  (``index``, ``level``), refresh (``refresh``) or carry a body
-  (``source``) are refused. Any other request is a 403
+  ``_index``, ..., as a string or a list: see :func:`key_refusal`), hides
+  a query in base64 (``wrapper``), runs a model (``inference_id``, ...)
+  or, in ``_analyze``, defines a component inline. Query parameters are
+  read as the cluster reads them (``;`` separates them as ``&`` does), and
+  those that make it hold a thread (``wait_for_*``, ``timeout``,
+  ``master_timeout`` or OpenSearch's ``cluster_manager_timeout``), return
+  its stack traces (``error_trace``), widen the read (``index``,
+  ``level``), refresh (``refresh``) or carry a body (``source``) are
+  refused. Any other request is a 403
   unless ``service.passthrough_writes = true`` (which still forwards
   canonical paths only). Method-override headers (``X-HTTP-Method-Override``,
   ...) are never forwarded, so a read cannot turn into a write at a hop that
@@ -152,6 +157,8 @@ UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123
 PATH_CHARACTERS = UNRESERVED | frozenset("!$&'()*+,=:@")
 HEX_DIGITS = frozenset("0123456789ABCDEF")
 ESCAPE = re.compile("%[0-9A-Fa-f]{2}")
+NAME_SEPARATOR = re.compile(",|%2C")
+"""What separates the names of a canonical path's index expression, as sent (see ``ClusterPassthrough.on_cluster``)."""
 
 LOOKUP = frozenset({"GET", "HEAD"})
 # A read with a request body: Elasticsearch takes it by GET or POST.
@@ -252,8 +259,10 @@ BODY_REFUSALS = {
 JSON_MEDIA_TYPES = frozenset({"application/json", "application/vnd.elasticsearch+json"})
 """The media types of the bodies passed through: what the checks here read. Elasticsearch also reads YAML, CBOR
 and Smile bodies, and JSON with comments, where a script would reach it unseen."""
-HOLDING_PARAMETERS = ("wait_for", "timeout", "master_timeout")
-"""Query parameters (and prefixes) that make the cluster hold the request, and with it one of this service's threads."""
+HOLDING_PARAMETERS = ("wait_for", "timeout", "master_timeout", "cluster_manager_timeout")
+"""Query parameters (and prefixes) that make the cluster hold the request, and with it one of this service's threads.
+``cluster_manager_timeout`` is OpenSearch's name for ``master_timeout`` (both read there): one refused, the other
+would hold the request all the same."""
 REFUSED_PARAMETERS = {
     "error_trace": "it returns the cluster's stack traces",
     # Elasticsearch reads path and query parameters as one map: on a path that names no index, ?index= names it.
@@ -457,30 +466,47 @@ def refused_key(document: Any, served: AbstractSet[str]) -> tuple[str, str] | No
 def refused_at(document: Any, served: AbstractSet[str], path: str = "") -> tuple[str, str, str] | None:
     """Where in a JSON body :func:`refused_key` finds its key (``aggs.x.avg.script``), the key, and the reason
     code: a search delegated to the cluster is checked so too (serving/delegation), its 501 naming the place."""
-    pending = [(path, document)]
+    # Each value with whether its keys are a terms query's fields ({"terms": {"_index": [...]}}): a field of a terms
+    # query named "terms" holds a lookup, whose keys are not ({"terms": {"terms": {"index": ...}}}).
+    pending = [(path, document, False)]
     while pending:
-        where, value = pending.pop()
+        where, value, terms_fields = pending.pop()
         if isinstance(value, dict):
             for key, inner in value.items():
                 at = f"{where}.{key}" if where else str(key)
-                if (code := key_refusal(key, inner, served)) is not None:
+                if (code := key_refusal(key, inner, served, terms_field=terms_fields)) is not None:
                     return at, str(key), code
-                pending.append((at, inner))
+                pending.append((at, inner, key == "terms" and not terms_fields))
         elif isinstance(value, list):
-            pending.extend((f"{where}[{i}]", item) for i, item in enumerate(value))
+            pending.extend((f"{where}[{i}]", item, False) for i, item in enumerate(value))
     return None
 
 
-def key_refusal(key: Any, inner: Any, served: AbstractSet[str]) -> str | None:
-    """The reason code refusing one key of a body, holding ``inner`` (see :func:`refused_key`), or None."""
+def key_refusal(key: Any, inner: Any, served: AbstractSet[str], terms_field: bool = False) -> str | None:
+    """The reason code refusing one key of a body, holding ``inner`` (see :func:`refused_key`), or None;
+    ``terms_field``: the key is a field of a ``terms`` query.
+
+    An index key (:data:`INDEX_KEYS`) must hold served names: a string, or a
+    list of strings each served (an empty list names none), since a list
+    passed unchecked (``{"docs": [{"_index": ["secret-orders"], "_id": "1"}]}``
+    in ``_mget``, a ``more_like_this`` document's ``_index``, a terms lookup's
+    ``index``) was forwarded for the cluster to read as it would. Not so a
+    terms query's field, whose list is the values it matches
+    (``{"terms": {"_index": ["products", "other"]}}`` filters the searched
+    index's documents by their index and reads no other), nor an object: a
+    field's or a setting's options (``{"term": {"_index": {"value": ...}}}``,
+    a sort on ``_index``, an aggregation named ``index``), walked as any other
+    value, where the cluster reads an index's name only from a string.
+    """
     if key in SCRIPTS:
         return "script_refused"
     if key == WRAPPER:
         return "wrapped_query"
     if key in INFERENCE:
         return "inference_refused"
-    if key in INDEX_KEYS and not isinstance(inner, (dict, list)):
-        if not (isinstance(inner, str) and serves_only(inner, served)):
+    if key in INDEX_KEYS and not isinstance(inner, dict) and not (terms_field and isinstance(inner, list)):
+        names = inner if isinstance(inner, list) else [inner]
+        if not (names and all(isinstance(name, str) and serves_only(name, served) for name in names)):
             return "index_refused"
     if key == "indexed_shape" and not (isinstance(inner, dict) and "index" in inner):
         return "index_refused"
@@ -740,7 +766,11 @@ class ClusterPassthrough:
         index, as an alias would (the answer names the cluster's index, as Elasticsearch's names an alias's).
 
         It runs before :meth:`refusal`, which authorises the path as it is then sent; a path that is not
-        canonical is left as it came, for :meth:`refusal` to refuse.
+        canonical is left as it came, for :meth:`refusal` to refuse. Every other name is sent as the caller
+        wrote it, escapes and all: written back decoded, ``/%3F%2Cproducts/_mapping`` was sent as
+        ``/?,shop_catalog/_mapping`` (the cluster's info, ``,shop_catalog/_mapping`` its query string) and
+        ``/_cat/count/x%3Fformat%3Djson%2Cproducts`` as ``/_cat/count/x?format=json,shop_catalog``: what ran
+        was not what the caller asked. Kept escaped, ``?`` is an index name not served (a 404).
         """
         path, mark, query = target.partition("?")
         try:
@@ -751,11 +781,16 @@ class ClusterPassthrough:
         if at is None:
             return target
         names = segments[at].split(",")
-        renamed = list(dict.fromkeys(self.cluster_index if name in self.front_names else name for name in names))
-        if renamed == names:
-            return target
         raw = path.split("/")
-        raw[at + 1] = ",".join(renamed)  # served names and the cluster's are plain (settings.INDEX_NAME)
+        # Each name as sent: in a canonical path a decoded "," was sent as "," or "%2C" (escapes are upper case).
+        kept: dict[str, str] = {}
+        for name, sent in zip(names, NAME_SEPARATOR.split(raw[at + 1]), strict=True):
+            if name in self.front_names:  # served names and the cluster's are plain (settings.INDEX_NAME)
+                name = sent = self.cluster_index
+            kept.setdefault(name, sent)
+        if list(kept) == names:
+            return target
+        raw[at + 1] = ",".join(kept.values())
         return "/".join(raw) + mark + query
 
     def foreign_index(self, data: bytes) -> str | None:

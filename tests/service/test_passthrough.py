@@ -503,6 +503,43 @@ def test_a_served_name_written_as_the_clusters_is_authorised_as_sent(renamed_app
     assert seen == []
 
 
+@pytest.mark.parametrize(
+    "target, status",
+    [
+        ("/%3F%2Cproducts/_mapping", 404),  # was sent as /?,shop_catalog/_mapping: the cluster's info
+        ("/%23%2Cproducts/_mapping", 404),
+        # was sent as /_cat/count/shop_catalog?format=json,shop_catalog: the served index counted as JSON
+        ("/_cat/count/shop_catalog%3Fformat%3Djson%2Cproducts", 403),
+    ],
+)
+def test_an_escaped_question_mark_or_hash_beside_a_renamed_served_name_stays_in_its_index_name(
+    renamed_app, target, status
+):
+    """Renaming the served name must not decode its neighbours: a "?" written back raw began the query string, and
+    the cluster ran another request than the one asked. Kept escaped, it is an index name not served."""
+    app, seen = renamed_app
+    assert app.test_client().get(target).status_code == status
+    assert seen == []
+
+
+@pytest.mark.parametrize(
+    "target, sent",
+    [
+        ("/%3F%2Cproducts/_mapping", "/%3F,shop_catalog/_mapping"),
+        ("/_cat/count/x%3Fformat%3Djson%2Cproducts", "/_cat/count/x%3Fformat%3Djson,shop_catalog"),
+        ("/caf%C3%A9%20%23,catalogue,products/_doc/a%3Fb?pretty", "/caf%C3%A9%20%23,shop_catalog/_doc/a%3Fb?pretty"),
+    ],
+)
+def test_names_beside_a_renamed_served_name_are_sent_as_the_caller_escaped_them(target, sent):
+    """What is authorised and sent (service.passthrough_writes forwards it) is the caller's path with only the
+    served names replaced, byte for byte."""
+    settings = Settings(
+        lexical={"backend": "opensearch", "url": "http://127.0.0.1:9", "index": "shop_catalog"},
+        service={"index_names": ["products", "catalogue"]},
+    )
+    assert ClusterPassthrough(settings).on_cluster(target) == sent
+
+
 def test_a_body_naming_the_clusters_index_passes_where_the_front_ends_name_does_not(renamed_app):
     app, seen = renamed_app
     docs = {"docs": [{"_index": "shop_catalog", "_id": "1"}]}
@@ -627,6 +664,18 @@ def test_reads_beyond_the_served_index_or_holding_the_cluster_are_refused_before
     assert seen == []
 
 
+@pytest.mark.parametrize("name", ["master_timeout", "cluster_manager_timeout"])
+def test_a_cluster_manager_timeout_holds_the_request_as_a_master_timeout_does_and_is_refused(recorded_app, name):
+    """OpenSearch's cluster_manager_timeout is its new name for master_timeout: refusing one alone held a thread
+    through the other."""
+    app, seen = recorded_app
+    response = app.test_client().get(f"/products/_mapping?{name}=30s")
+    error = response.get_json()["error"]
+    assert (response.status_code, error["reason_code"]) == (403, "parameter_refused")
+    assert repr(name) in error["reason"]
+    assert seen == []
+
+
 def test_a_read_whose_body_runs_a_script_is_refused_naming_it(recorded_app):
     app, seen = recorded_app
     body = {"query": {"bool": {"filter": {"script": {"script": {"source": "doc['price'].value > 1"}}}}}}
@@ -643,6 +692,58 @@ def test_a_read_whose_body_holds_a_key_twice_is_refused_before_the_cluster(recor
     response = app.test_client().post("/products/_validate/query", data=body, content_type="application/json")
     assert response.status_code == 400 and "'query' appears twice" in response.get_json()["error"]["reason"]
     assert seen == []
+
+
+@pytest.mark.parametrize(
+    "target, body, key",
+    [
+        ("/_mget", {"docs": [{"_index": ["search-rerank-profiles"], "_id": "user:alice"}]}, "_index"),
+        ("/products/_mget", {"docs": [{"_index": ["products", "secret-orders"], "_id": "1"}]}, "_index"),
+        ("/products/_mget", {"docs": [{"_index": [], "_id": "1"}]}, "_index"),
+        (
+            "/products/_validate/query",
+            {"query": {"more_like_this": {"fields": ["title"], "like": [{"_index": ["secret-orders"], "_id": "1"}]}}},
+            "_index",
+        ),
+        (
+            "/products/_explain/s1",
+            {"query": {"terms": {"title": {"index": ["secret-orders"], "id": "1", "path": "card"}}}},
+            "index",
+        ),
+        # A terms lookup on a field named "terms": its index is a lookup's, not a terms query's values.
+        (
+            "/products/_validate/query",
+            {"query": {"terms": {"terms": {"index": ["secret-orders"], "id": "1", "path": "card"}}}},
+            "index",
+        ),
+        ("/products/_termvectors/s1", {"_index": ["secret-orders"], "fields": ["title"]}, "_index"),
+    ],
+)
+def test_a_body_naming_an_index_in_a_list_is_refused_unless_each_is_served(recorded_app, target, body, key):
+    """A list where an index's name goes passed unchecked, for the cluster to read as it would: each name in it
+    is held to the served ones, as a string is."""
+    app, seen = recorded_app
+    response = app.test_client().post(target, json=body)
+    error = response.get_json()["error"]
+    assert (response.status_code, error["reason_code"]) == (403, "index_refused")
+    assert f"the body's {key!r}" in error["reason"]
+    assert seen == []
+
+
+@pytest.mark.parametrize(
+    "target, body",
+    [
+        ("/products/_mget", {"docs": [{"_index": ["products"], "_id": "1"}]}),
+        # A terms query's values: it filters the searched index's documents, and reads no other index.
+        ("/products/_validate/query", {"query": {"terms": {"_index": ["products", "other"]}}}),
+        ("/products/_validate/query", {"query": {"bool": {"filter": [{"terms": {"index": ["a", "b"]}}]}}}),
+        ("/products/_validate/query", {"query": {"term": {"_index": {"value": "products"}}}}),
+    ],
+)
+def test_a_list_of_served_names_or_a_terms_querys_values_on_an_index_field_pass(recorded_app, target, body):
+    app, seen = recorded_app
+    assert app.test_client().post(target, json=body).status_code == 200
+    assert [json.loads(request["body"]) for request in seen] == [body]
 
 
 def test_a_request_beyond_the_passthroughs_concurrency_is_an_immediate_503(tmp_path):
