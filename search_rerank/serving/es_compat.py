@@ -809,6 +809,21 @@ def _track(value: Any) -> bool | int:
 # ------------------------------------------------------------------ response
 
 
+def lucene_explanation(score: float, parts: Mapping[str, Any]) -> dict[str, Any]:
+    """A hit's explanation in the shape Elasticsearch's ``explain`` gives it (``value``, ``description``,
+    ``details``), which Kibana's and the clients' explain views read: the score, and under it each value of the
+    ranking's stages by name (the explanation ``search_rerank.explanations`` holds, whose keys the README lists),
+    not Lucene's terms, since the score is the pipeline's, not one BM25's."""
+    legs = ", ".join(parts.get("legs", ()))
+    details: list[dict[str, Any]] = [
+        {"value": value, "description": name, "details": []}
+        for name, value in parts.items()
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and name != "final"
+    ]
+    description = f"search_rerank's ranking of the candidates from {legs or 'no leg'}: its stages' values"
+    return {"value": score, "description": description, "details": details}
+
+
 def es_response(
     search: EsSearch, result: SearchResult | None, settings: Settings, index: str, took_ms: float
 ) -> dict[str, Any]:
@@ -819,6 +834,8 @@ def es_response(
         if search.source.enabled:
             record = source_with_aliases(hit.product.to_record(), settings.service.field_aliases)
             item["_source"] = search.source.apply(record)
+        if search.explain:
+            item["_explanation"] = lucene_explanation(hit.candidate.score, hit.explanation())
         hits.append(item)
     ranking = result.ranking if result is not None else None
     candidates = ranking.candidates if ranking is not None else []

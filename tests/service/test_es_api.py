@@ -163,6 +163,15 @@ def test_explain_adds_every_stages_scores_per_hit(client):
     assert all("fused" in e for e in explanations.values())
 
 
+def test_explain_gives_each_hit_an_explanation_in_elasticsearchs_shape_valued_at_its_score(client):
+    body = es_search(client, {"query": {"match": {"title": "rug"}}, "size": 3}, explain="true").get_json()
+    for hit in body["hits"]["hits"]:
+        explanation = hit["_explanation"]
+        assert explanation["value"] == hit["_score"] and explanation["description"]
+        stages = {detail["description"]: detail["value"] for detail in explanation["details"]}
+        assert stages["fused"] == body["search_rerank"]["explanations"][hit["_id"]]["fused"]
+
+
 def test_track_total_hits_false_leaves_the_total_out(client):
     assert "total" not in es_search(client, {"track_total_hits": False}).get_json()["hits"]
 
