@@ -624,6 +624,13 @@ class RecoSettings(_Section):
         "also-clicked table: it is a crawler or an id many shoppers share, not one shopper, and its pairs grow "
         "with the square of its size (10,000 products: 50 million pairs, minutes and gigabytes per mining)",
     )
+    max_pairs: int = Field(
+        default=2_000_000,
+        ge=1_000,
+        description="pairs of products the also-clicked table counts at once (each way); past it the pairs seen in "
+        "fewest sessions are dropped until half remain. Anyone may post events, and random pairs, one session "
+        "each, grew a worker by gigabytes; a catalogue of 50,000 products with 20 companions each holds 2 million",
+    )
     fallback_min_hits: int = Field(
         default=3, ge=0, description="a search with fewer candidates than this gets a fallback block (0: never)"
     )

@@ -103,6 +103,11 @@ class ProductStore:
             return dict(self._conn().execute("SELECT id, popularity FROM products WHERE popularity IS NOT NULL"))
         return dict(self._by_ids("id, popularity", "popularity IS NOT NULL AND", product_ids))
 
+    def ids(self) -> frozenset[str]:
+        """Every product's id (what a log's events are checked against: an id no product has is a typo or made
+        up)."""
+        return frozenset(pid for (pid,) in self._conn().execute("SELECT id FROM products"))
+
     def titles(self) -> Iterator[tuple[str, str, int]]:
         """Every product's id, title and sales, read without parsing whole records (the completion suggester
         lists them all)."""

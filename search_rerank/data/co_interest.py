@@ -19,6 +19,12 @@ keeps) is left out as ``profiles build`` leaves them out: every session in
 which an event received before the forget named them (with min_support 1, a
 product's companions could otherwise show one shopper's basket to anyone).
 
+POST /ubi/events takes events from anyone, so what one mining holds is bounded by more than the basket: an event
+whose product the catalogue does not hold is left out (made-up ids, 100 to a request, grew a worker's table by
+700 KB a request, to a gigabyte in 800 requests), and past ``max_pairs`` pairs counted the rarest are dropped,
+those seen in fewest sessions first (lossy counting: random pairs, one session each, go; the pairs many sessions
+share, which are the table, stay).
+
 The reader is lenient on purpose: the table is a convenience rebuilt every few
 minutes from logs that front ends write, so an unreadable line is skipped and
 counted, never fatal.
@@ -26,13 +32,15 @@ counted, never fatal.
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import json
 import logging
 import math
 import stat
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -58,19 +66,27 @@ class CoInterest:
     skipped_lines: int = 0
     oversized: int = 0
     """Baskets left out for holding more than ``max_basket`` products."""
+    dropped_below: int = 0
+    """The most sessions a pair dropped to stay within ``max_pairs`` had been seen in (0: none was dropped)."""
 
     def also(self, product_id: str, k: int) -> list[tuple[str, int]]:
         return list(self.companions.get(product_id, ())[:k])
 
 
 def co_interest(
-    baskets: Iterable[Iterable[str]], min_support: int = 1, keep: int = 50, max_basket: int | None = None
+    baskets: Iterable[Iterable[str]],
+    min_support: int = 1,
+    keep: int = 50,
+    max_basket: int | None = None,
+    max_pairs: int | None = None,
 ) -> CoInterest:
     """Count the pairs within each basket; keep each product's ``keep`` most frequent companions seen in at least
     ``min_support`` baskets (ties by id, so the table is deterministic). A basket of more than ``max_basket``
-    products is left out and counted (None: none is)."""
+    products is left out and counted (None: none is). Past ``max_pairs`` pairs held (each counted both ways), those
+    seen in fewest baskets are dropped until at most half remain, and the table says at or below how many baskets
+    (``dropped_below``; None: no bound)."""
     pairs: dict[str, Counter[str]] = defaultdict(Counter)
-    sessions = oversized = 0
+    sessions = oversized = held = floor = 0
     for basket in baskets:
         items = sorted(set(basket))
         if max_basket is not None and len(items) > max_basket:
@@ -79,15 +95,41 @@ def co_interest(
         sessions += 1
         for i, a in enumerate(items):
             for b in items[i + 1 :]:
+                held += 2 if b not in pairs[a] else 0
                 pairs[a][b] += 1
                 pairs[b][a] += 1
+        if max_pairs is not None and held > max_pairs:
+            held, dropped = _drop_rare(pairs, max_pairs // 2)
+            floor = max(floor, dropped)
     companions = {
         pid: tuple(
             sorted(((other, n) for other, n in counts.items() if n >= min_support), key=lambda x: (-x[1], x[0]))[:keep]
         )
         for pid, counts in pairs.items()
     }
-    return CoInterest({pid: c for pid, c in companions.items() if c}, sessions, oversized=oversized)
+    kept = {pid: c for pid, c in companions.items() if c}
+    return CoInterest(kept, sessions, oversized=oversized, dropped_below=floor)
+
+
+def _drop_rare(pairs: dict[str, Counter[str]], most: int) -> tuple[int, int]:
+    """Drop the pairs counted the fewest times, as few counts as leave at most ``most`` (each way counted): how
+    many are left, and the count at or below which they were dropped. Only as rare as needed: a flood of pairs
+    seen once each takes the pairs seen once, not the pairs seen twice."""
+    counted = Counter(n for counts in pairs.values() for n in counts.values())
+    left = sum(counted.values())
+    floor = 0
+    for n in sorted(counted):
+        if left <= most:
+            break
+        left -= counted[n]
+        floor = n
+    for a in list(pairs):
+        counts = pairs[a]
+        for b in [b for b, n in counts.items() if n <= floor]:
+            del counts[b]
+        if not counts:
+            del pairs[a]
+    return left, floor
 
 
 def ubi_files(log_path: Path) -> list[Path]:
@@ -98,8 +140,11 @@ def ubi_files(log_path: Path) -> list[Path]:
     return sorted(log_path.parent.glob(f"{stem}.*{suffix}*" if suffix else f"{stem}.*"))
 
 
-def ubi_baskets(paths: Iterable[Path], actions: frozenset[str] = INTEREST_ACTIONS) -> tuple[list[set[str]], int]:
+def ubi_baskets(
+    paths: Iterable[Path], actions: frozenset[str] = INTEREST_ACTIONS, known: AbstractSet[str] | None = None
+) -> tuple[list[set[str]], int]:
     """The products each session showed interest in, from UBI event files; and how many lines were unreadable.
+    ``known``: the catalogue's ids, an event on any other product left out (None: every product counts).
 
     Only files are read (a FIFO too, a stream a writer ends): a device under a log's name (a link to
     ``/dev/full``, ``/dev/zero``) never ends, and its bytes, with no line end, were once read into one line
@@ -132,6 +177,8 @@ def ubi_baskets(paths: Iterable[Path], actions: frozenset[str] = INTEREST_ACTION
                         forgotten[forget[0]] = max(forgotten.get(forget[0], -math.inf), forget[1])
                     elif (found := _interest(record, actions)) is not None:
                         session, product, user = found
+                        if known is not None and product not in known:
+                            continue
                         baskets[session].add(product)
                         if user is not None:
                             first = named[session].get(user, math.inf)
@@ -198,10 +245,17 @@ def _interest(record: dict[str, Any], actions: frozenset[str]) -> tuple[str, str
     return session, product, safe_id(user) if isinstance(user, str) else None
 
 
-def mine_ubi(log_path: Path, min_support: int = 1, max_basket: int | None = None) -> CoInterest:
-    """The co-interest table of everything the service's UBI log holds now."""
-    baskets, skipped = ubi_baskets(ubi_files(log_path))
-    table = co_interest(baskets, min_support, max_basket=max_basket)
+def mine_ubi(
+    log_path: Path,
+    min_support: int = 1,
+    max_basket: int | None = None,
+    max_pairs: int | None = None,
+    known: Callable[[], AbstractSet[str]] | None = None,
+) -> CoInterest:
+    """The co-interest table of everything the service's UBI log holds now; ``known``: the catalogue's ids, read
+    when the mining starts (the catalogue served then)."""
+    baskets, skipped = ubi_baskets(ubi_files(log_path), known=None if known is None else known())
+    table = co_interest(baskets, min_support, max_basket=max_basket, max_pairs=max_pairs)
     if skipped:
         log.warning("co-interest: skipped %d unreadable UBI line(s) under %s", skipped, log_path.parent)
     if table.oversized:
@@ -210,4 +264,10 @@ def mine_ubi(log_path: Path, min_support: int = 1, max_basket: int | None = None
             table.oversized,
             max_basket,
         )
-    return CoInterest(table.companions, table.sessions, skipped, table.oversized)
+    if table.dropped_below:
+        log.warning(
+            "co-interest: dropped the pairs seen in %d session(s) or fewer to hold at most %s (reco.max_pairs)",
+            table.dropped_below,
+            max_pairs,
+        )
+    return dataclasses.replace(table, skipped_lines=skipped)

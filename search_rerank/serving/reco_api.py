@@ -35,6 +35,7 @@ from ..core.settings import Settings
 from ..data.co_interest import CoInterest, mine_ubi
 from .api_models import FallbackBlock, FieldError, HitOut
 from .context import current_pipeline, current_settings, error_response, undecodable_param
+from .live_pipeline import LivePipeline
 from .refreshed import Refreshed
 
 log = logging.getLogger(__name__)
@@ -203,14 +204,26 @@ def co_interest_table(app: Flask) -> CoInterest:
     return app.extensions["co_interest"].current()
 
 
+def catalogue_ids(served: LivePipeline) -> frozenset[str]:
+    """The served catalogue's ids, read under a lease, so that a reload does not close the store being read."""
+    lease = served.acquire()
+    try:
+        return lease.pipeline.store.ids()
+    finally:
+        served.release(lease)
+
+
 @reco.record_once
 def _build_table(state: BlueprintSetupState) -> None:
     settings: Settings = state.app.config["SETTINGS"]
     path = settings.service.ubi_log_path
-    cache = co_interest_cache(
-        settings.reco.refresh_s,
-        CoInterest if path is None else partial(mine_ubi, path, settings.reco.min_support, settings.reco.max_basket),
-    )
+    served: LivePipeline = state.app.extensions["search_rerank"]
+    reco_settings = settings.reco
+    mine: Callable[[], CoInterest] = CoInterest
+    if path is not None:
+        bounds = (reco_settings.min_support, reco_settings.max_basket, reco_settings.max_pairs)
+        mine = partial(mine_ubi, path, *bounds, partial(catalogue_ids, served))
+    cache = co_interest_cache(reco_settings.refresh_s, mine)
     cache.current()  # mined on its thread: a worker's start does not wait for the log, however large it has grown
     state.app.extensions["co_interest"] = cache
 

@@ -116,6 +116,22 @@ def test_co_interest_leaves_out_a_basket_over_the_limit_and_counts_it():
     assert table.also("a", 10) == [("b", 1)] and table.oversized == 1
 
 
+def test_co_interest_past_its_pairs_bound_drops_the_pairs_fewest_sessions_share():
+    """Random pairs, one session each, are what a flood of made-up events adds; the pairs many sessions share are
+    the table, and stay."""
+    noise = [{f"x{i}", f"y{i}"} for i in range(3_000)]  # each pair once: the table drops them several times over
+    table = co_interest([{"a", "b"}, {"a", "b"}, *noise], max_pairs=1_000)
+    assert table.also("a", 10) == [("b", 2)] and table.dropped_below == 1
+    assert len(table.companions) <= 1_000
+
+
+def test_also_leaves_out_events_on_products_the_catalogue_does_not_hold(settings, pipeline, ubi_path, products):
+    a, b = products[:2]
+    made_up = [_event("s1", f"no-such-product-{i}") for i in range(5)]
+    client = _app_with_log(settings, pipeline, ubi_path, [_event("s1", a), _event("s1", b), *made_up])
+    assert client.application.extensions["co_interest"].current().companions.keys() == {a, b}
+
+
 def test_also_ignores_a_session_that_clicked_more_products_than_a_shopper_would(settings, pipeline, ubi_path, products):
     a, b = products[:2]
     crawler = [_event("shared-id", pid) for pid in (a, *products[2:12])]
