@@ -369,9 +369,9 @@ class ClusterFields:
     def resolve(self, name: Any, use: str, path: str) -> Field:
         if not isinstance(name, str):
             raise InvalidQuery(path, "expected a field name")
-        own = self._catalog_field(name) if name.partition(".")[0] not in Product.model_fields else None
+        own = self._catalog_field(name) if self._index_own(name) else None
         if own is not None:
-            # The shop's own field before any of the index's own names: a catalogue's "popularity" column is what
+            # The shop's own field before the index's own of that name: a catalogue's "popularity" column is what
             # its front end sorts by, not the service's popularity signal, as on the embedded index.
             return Field(own)
         base = name.removesuffix(".keyword")
@@ -422,6 +422,9 @@ class ClusterFields:
         if use == TEXT and name.partition(".")[0] in LEXICAL_FIELDS:
             # A front end's analyser sub-field (``title.search``, ``title.autosuggest``): the words of the field.
             return Field(name.partition(".")[0])
+        own = self._catalog_field(name)
+        if own is not None:
+            return Field(own)
         raise Unsupported(
             path,
             f"field {name!r} is not in the index (its fields: id, {', '.join(LEXICAL_FIELDS)}, "
@@ -440,6 +443,12 @@ class ClusterFields:
         if found.name.startswith(f"{CATALOG}."):
             return IndexedField(found.name.removeprefix(f"{CATALOG}."), catalog=True)
         return IndexedField(found.name)
+
+    def _index_own(self, name: str) -> bool:
+        """Whether ``name`` is a field of the index's own at its top level that is no field of the product
+        (``popularity``): a catalogue may have one of that name. Other names (``facet.brand``) are read without
+        the catalogue's fields, which the cluster is asked for once, and a frozen cluster would hold."""
+        return name in self.known and "." not in name and name not in Product.model_fields
 
     def _catalog_field(self, name: str) -> str | None:
         """The catalog's own field ``name`` names (``CatalogFields.named``), as the served index maps it under
@@ -747,7 +756,11 @@ class ClusterFields:
 
         def mapped(name: Any) -> str:
             name = alias_of(name, self.aliases) if isinstance(name, str) else name
-            own = self._catalog_field(name) if isinstance(name, str) else None
+            own = (
+                self._catalog_field(name)
+                if isinstance(name, str) and (name not in NUMERIC or self._index_own(name))
+                else None
+            )
             if name not in NUMERIC and own is None:
                 numbers = ", ".join(NUMERIC)
                 raise Unsupported(path, f"a score function on {name!r} (numbers: {numbers}, and the catalog's own)")
