@@ -9,8 +9,12 @@ document's sequence number, write back only if nobody wrote in between
 at once therefore both count.
 
 The profile itself is kept as an unindexed object (``enabled: false``): only
-the owner (``user_id``) and ``updated_at`` are searchable, for forgetting a
-shopper and for the TTL purge.
+the owner (``user_id``), ``updated_at`` and ``kind`` (``session`` or ``user``)
+are searchable, for forgetting a shopper, for the TTL purge and for the purge
+past ``personalisation.max_profiles`` (the least recently updated, sessions
+first). An index made before ``kind`` gets it added to its mapping when opened;
+its profiles written before then have none, and of those one without an owner
+(an anonymous session's) counts as a session.
 
 A forget first writes its tombstone (a document keyed by a digest of the
 shopper's key, owner ``""``, which no shopper is), then deletes. An event received
@@ -39,6 +43,7 @@ from ..core.profile_store import (
     ProfileStoreError,
     SQLiteProfileStore,
     held_back,
+    is_session,
     sqlite_profile_path,
     tombstone,
     tombstones_of,
@@ -57,10 +62,15 @@ PROFILE_MAPPING = {
         "properties": {
             "user_id": {"type": "keyword"},
             "updated_at": {"type": "double"},
+            "kind": {"type": "keyword"},
             "profile": {"type": "object", "enabled": False},
         },
     },
 }
+KIND_MAPPING = {"properties": {"kind": {"type": "keyword"}}}
+PAGE = 10_000
+"""The most profiles a purge past max_profiles finds in one search, and deletes in one request: a search's
+window (index.max_result_window, 10,000 by default on both engines)."""
 CONFLICT_RETRIES = 12
 """Times a write is tried again after another process wrote the same profile in between."""
 CONFLICT_BACKOFF_S = 0.005
@@ -73,6 +83,20 @@ MAX_OWNED_PROFILES = 10_000
 TTL); past it the delete still removes them all, and only events in flight on the rest could write one again."""
 TOMBSTONE_OWNER = ""
 """The owner of a forget's tombstone: no shopper's id (an empty one is nobody), so no forget or read finds it."""
+PROFILES = {"bool": {"must_not": {"term": {"user_id": TOMBSTONE_OWNER}}}}
+"""Every profile, not the tombstones (which wait their window, and are no profile to count)."""
+SESSIONS = {
+    "bool": {
+        "filter": [PROFILES],
+        "should": [
+            {"term": {"kind": "session"}},
+            {"bool": {"must_not": [{"exists": {"field": "kind"}}, {"exists": {"field": "user_id"}}]}},
+        ],
+        "minimum_should_match": 1,
+    }
+}
+"""The session profiles (:func:`~search_rerank.core.profile_store.is_session`), which a purge past max_profiles
+removes first; one written before ``kind`` was mapped is a session when it has no owner."""
 
 
 class ClusterProfileStore:
@@ -83,6 +107,8 @@ class ClusterProfileStore:
         self.client = client
         self.index = index
         self._ready = False
+        self._kinds = True
+        """Whether profiles carry ``kind`` (the index maps it)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ClusterProfileStore:
@@ -121,6 +147,20 @@ class ClusterProfileStore:
         if not exists:
             # Another process may create it between the check and here: 400 resource_already_exists is fine.
             self._call("create", lambda: self.client.indices.create(index=self.index, body=PROFILE_MAPPING), (400,))
+        else:
+            # An index made before ``kind`` was mapped gets it (mapped alike already: no change), since its strict
+            # mapping would refuse a profile carrying it. Credentials that may write but not map (403) keep
+            # writing profiles without it, and the purge then takes those without an owner for the sessions.
+            mapped = self._call(
+                "mapping", lambda: self.client.indices.put_mapping(index=self.index, body=KIND_MAPPING), (401, 403)
+            )
+            if mapped is None:
+                log.warning(
+                    "profile index %r: kind cannot be added to its mapping (these credentials may not map); the "
+                    "purge past max_profiles takes only the anonymous sessions for sessions",
+                    self.index,
+                )
+                self._kinds = False
         self._ready = True
 
     def _get(self, key: str) -> tuple[ShopperProfile | None, tuple[int, int] | None]:
@@ -180,7 +220,12 @@ class ClusterProfileStore:
             current, version = self._get(key)
             changed = updated_profiles({key: current} if current is not None else {}, events, settings)
             profile = changed[key]
-            body = {"user_id": profile.owner, "updated_at": profile.updated_at, "profile": profile.to_record()}
+            body = {
+                "user_id": profile.owner,
+                "updated_at": profile.updated_at,
+                **({"kind": "session" if is_session(key) else "user"} if self._kinds else {}),
+                "profile": profile.to_record(),
+            }
             if version is None:
                 options: dict[str, Any] = {"op_type": "create"}
             else:
@@ -195,10 +240,12 @@ class ClusterProfileStore:
             f"profile index {self.index!r}: write: still conflicting after {CONFLICT_RETRIES} tries"
         )
 
-    def _delete_where(self, action: str, query: dict[str, Any], every_one: bool = False) -> int:
-        """Delete what ``query`` matches; with ``every_one``, a document the delete skipped (written again
-        while it ran: a version conflict) or failed on raises, since a forget must not report a shopper gone
-        while a profile of theirs is left."""
+    def _delete_where(
+        self, action: str, query: dict[str, Any], every_one: bool = False, max_docs: int | None = None
+    ) -> int:
+        """Delete what ``query`` matches (at most ``max_docs``); with ``every_one``, a document the delete skipped
+        (written again while it ran: a version conflict) or failed on raises, since a forget must not report a
+        shopper gone while a profile of theirs is left."""
         self.ensure_index()
         # Deletes by query see only what a refresh made searchable: refresh first so a profile written a
         # moment ago is deleted too, and after, so that no search still finds what was deleted.
@@ -206,7 +253,10 @@ class ClusterProfileStore:
         response = self._call(
             action,
             lambda: self.client.delete_by_query(
-                index=self.index, body={"query": query}, refresh=True, conflicts="proceed"
+                index=self.index,
+                body={"query": query, **({} if max_docs is None else {"max_docs": max_docs})},
+                refresh=True,
+                conflicts="proceed",
             ),
         )
         response = response or {}
@@ -239,10 +289,36 @@ class ClusterProfileStore:
         body = {"user_id": TOMBSTONE_OWNER, "updated_at": at, "profile": {}}
         self._call("forget", lambda: self.client.index(index=self.index, id=tombstone(key), body=body))
 
-    def purge(self, before: float) -> int:
+    def purge(self, before: float, max_profiles: int | None = None, limit: int | None = None) -> int:
         self._expire_tombstones()
-        owned = {"bool": {"must_not": {"term": {"user_id": TOMBSTONE_OWNER}}}}  # a tombstone waits its window
-        return self._delete_where("purge", {"bool": {"filter": [{"range": {"updated_at": {"lt": before}}}, owned]}})
+        expired = {"bool": {"filter": [{"range": {"updated_at": {"lt": before}}}, PROFILES]}}
+        removed = self._delete_where("purge", expired, max_docs=limit)
+        room = None if limit is None else limit - removed
+        if max_profiles is None or room == 0:
+            return removed
+        counted = self._call("purge", lambda: self.client.count(index=self.index, body={"query": PROFILES}))
+        excess = int((counted or {}).get("count", 0)) - max_profiles
+        for which in (SESSIONS, PROFILES):
+            while excess > 0 and room != 0:
+                size = min(n for n in (PAGE, excess, room) if n is not None)
+                evicted = self._evict_oldest(which, size)
+                if not evicted:
+                    break
+                removed, excess = removed + evicted, excess - evicted
+                room = None if room is None else room - evicted
+        return removed
+
+    def _evict_oldest(self, which: dict[str, Any], size: int) -> int:
+        """Delete the ``size`` least recently updated profiles ``which`` matches; returns how many. One written
+        again between the search and the delete is newer than the search's last and stays."""
+        body = {"query": which, "sort": [{"updated_at": "asc"}], "size": size, "_source": False}
+        found = self._call("purge", lambda: self.client.search(index=self.index, body=body))
+        hits = (found or {}).get("hits", {}).get("hits", [])
+        if not hits:
+            return 0
+        oldest = {"ids": {"values": [hit["_id"] for hit in hits]}}
+        still = {"range": {"updated_at": {"lte": hits[-1]["sort"][0]}}}
+        return self._delete_where("purge", {"bool": {"filter": [oldest, still, which]}})
 
     def _expire_tombstones(self) -> None:
         """Delete the tombstones older than FORGET_WINDOW_S."""
@@ -250,8 +326,7 @@ class ClusterProfileStore:
         self._delete_where("purge", {"bool": {"filter": [{"term": {"user_id": TOMBSTONE_OWNER}}, expired]}})
 
     def clear(self) -> None:
-        # The tombstones stay: events in flight are still held back.
-        self._delete_where("clear", {"bool": {"must_not": {"term": {"user_id": TOMBSTONE_OWNER}}}})
+        self._delete_where("clear", PROFILES)  # the tombstones stay: events in flight are still held back
 
     def close(self) -> None:
         close = getattr(self.client, "close", None)

@@ -72,13 +72,13 @@ def build(ctx: click.Context, pattern: str, skip_bad: bool) -> None:
             events = profile_events(batch, pipeline.store.get(ids), pipeline.vectors_of(ids))
             store.apply(events, personal)
             applied += len(events)
-        expired = store.purge(before=time.time() - personal.ttl_s)
+        expired = store.purge(before=time.time() - personal.ttl_s, max_profiles=personal.max_profiles)
     finally:
         store.close()
         pipeline.close()
     console.print(
         f"{len(actions)} shopper event(s) read ({', '.join(weighted)}), {applied} applied, "
-        f"{len(actions) - applied} on products not in the index; {expired} profile(s) past the TTL removed"
+        f"{len(actions) - applied} on products not in the index; {expired} profile(s) past the TTL or max_profiles removed"
         + (f"; {forgotten} event(s) of forgotten shoppers left out" if forgotten else "")
         + (f"; {ahead} event(s) dated more than a day ahead left out" if ahead else "")
         + (f"; {stats.skipped} bad line(s) skipped" if stats.skipped else "")

@@ -8,6 +8,11 @@ and an Elasticsearch/OpenSearch index (:mod:`search_rerank.backends.profile_inde
 does it across machines. Both apply events the same way, through
 :func:`updated_profiles`, so they hold the same profiles for the same events.
 
+The store is bounded: profiles not updated for ``personalisation.ttl_s`` go,
+and past ``max_profiles`` so do the least recently updated, sessions first
+(:meth:`ProfileStore.purge`, which each worker runs hourly), since anyone can
+post events and each fresh session or user id adds a profile.
+
 Forgetting a shopper removes their long-term profile and every session
 profile they owned, and leaves no copy behind in the file: SQLite runs with
 ``secure_delete`` (freed pages are zeroed) and the write-ahead log is
@@ -39,6 +44,9 @@ from .profile import ShopperProfile, apply_event, mix, session_key, user_key
 from .settings import PersonalisationSettings, Settings
 
 PROFILE_FILE = "profiles.sqlite3"
+PURGE_STEP = 1_000
+"""Profiles a purge deletes in one write (SQLite: one transaction, so an event's update waits for one step at
+most, milliseconds, never for the whole purge)."""
 FORGET_WINDOW_S = 600.0
 """How long a forget's tombstone is kept: longer than any event is in flight between its receipt and its profile
 update (a request's time, seconds), short enough that the store soon holds nothing of the shopper at all."""
@@ -136,8 +144,10 @@ class ProfileStore(Protocol):
         :data:`FORGET_WINDOW_S` (an event received before it is not applied); returns how many."""
         ...
 
-    def purge(self, before: float) -> int:
-        """Remove profiles last updated before ``before`` (the TTL); returns how many."""
+    def purge(self, before: float, max_profiles: int | None = None, limit: int | None = None) -> int:
+        """Remove profiles last updated before ``before`` (the TTL), then, past ``max_profiles``, the least
+        recently updated: session profiles first, then shoppers' (:func:`is_session`); at most ``limit`` in all
+        (None: no limit), in short steps that never hold the store for long. Returns how many."""
         ...
 
     def clear(self) -> None:
@@ -200,11 +210,28 @@ def search_profile(
     return mix(session, shopper, settings, at)
 
 
+def is_session(key: str) -> bool:
+    """Whether ``key`` is a session's profile: what a purge over ``max_profiles`` removes first. A session's taste
+    halves every ``session_half_life_s`` (an hour), and anyone can start one with a fresh id; a signed-in
+    shopper's long-term profile is what personalisation is for."""
+    return key.startswith("session:")
+
+
 def sqlite_profile_path(settings: Settings) -> Path:
     """The SQLite file: ``personalisation.store_path``, else beside the index versions (kept across rebuilds)."""
     path = settings.personalisation.store_path
     return path if path is not None else settings.index_dir / PROFILE_FILE
 
+
+SESSION_ROWS = "key GLOB 'session:*'"
+"""The session profiles' rows (:func:`is_session`): the profiles_session_updated index's condition, which a query
+must repeat word for word to use it."""
+OLDEST = {
+    True: f"SELECT rowid FROM profiles INDEXED BY profiles_session_updated WHERE {SESSION_ROWS} ORDER BY updated_at "
+    "LIMIT ?",
+    False: "SELECT rowid FROM profiles INDEXED BY profiles_updated ORDER BY updated_at LIMIT ?",
+}
+"""The least recently updated rows, sessions only (True) or any: a purge past max_profiles deletes those."""
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS profiles (
@@ -215,6 +242,8 @@ SCHEMA = (
     )""",
     "CREATE INDEX IF NOT EXISTS profiles_user ON profiles (user_id)",
     "CREATE INDEX IF NOT EXISTS profiles_updated ON profiles (updated_at)",
+    # The sessions, oldest first, for a purge past max_profiles (is_session).
+    f"CREATE INDEX IF NOT EXISTS profiles_session_updated ON profiles (updated_at) WHERE {SESSION_ROWS}",
     "CREATE TABLE IF NOT EXISTS forgotten (key TEXT PRIMARY KEY, at REAL NOT NULL)",
 )
 
@@ -318,10 +347,34 @@ class SQLiteProfileStore:
             self._scrub(conn)
         return removed
 
-    def purge(self, before: float) -> int:
+    def purge(self, before: float, max_profiles: int | None = None, limit: int | None = None) -> int:
+        room = limit  # None: no limit
+
+        def steps(select: str, args: tuple[float, ...], most: int | None) -> int:
+            """Delete what ``select`` finds (its last parameter the step's size), a step at a time, each its own
+            short write: at most ``most`` (None: all of it) and the room left."""
+            nonlocal room
+            done = 0
+            while True:
+                size = min(n for n in (PURGE_STEP, room, None if most is None else most - done) if n is not None)
+                if size <= 0:
+                    return done
+                removed = conn.execute(f"DELETE FROM profiles WHERE rowid IN ({select})", (*args, size)).rowcount
+                done += removed
+                room = None if room is None else room - removed
+                if removed < size:
+                    return done
+
         with self._errors("purge"):
             conn = self._conn()
-            removed = conn.execute("DELETE FROM profiles WHERE updated_at < ?", (before,)).rowcount
+            removed = steps("SELECT rowid FROM profiles WHERE updated_at < ? LIMIT ?", (before,), None)
+            if max_profiles is not None:
+                (count,) = conn.execute("SELECT count(*) FROM profiles").fetchone()
+                excess = count - max_profiles
+                for sessions in (True, False):
+                    if excess > 0:
+                        evicted = steps(OLDEST[sessions], (), excess)
+                        removed, excess = removed + evicted, excess - evicted
             _expire_tombstones(conn)
             self._scrub(conn)
         return removed

@@ -574,6 +574,17 @@ class PersonalisationSettings(_Section):
         default=20, ge=1, le=1000, description="values kept per facet, the strongest; bounds a profile's size"
     )
     ttl_s: float = Field(default=180 * 86400.0, gt=0, description="a profile not updated for this long is forgotten")
+    max_profiles: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="the most profiles the store keeps: the hourly purge removes the least recently updated past "
+        "it, session profiles first (a session's taste halves every hour, a signed-in shopper's is what "
+        "personalisation is for). POST /ubi/events is open to anyone and each fresh session or user id adds a "
+        "profile, so without it only ttl_s bounds the store. A million holds a large shop's returning shoppers "
+        "and recent sessions within the TTL (most sessions are worth nothing after a day) and bounds the store "
+        "to about 0.45 GB (SQLite, measured), or 4.2 GB with the dense leg's vector in each profile; raise it "
+        "for more shoppers",
+    )
     read_timeout_s: float = Field(
         default=0.25, gt=0, le=30, description="a search waits this long for the shopper's profile, then ranks without"
     )

@@ -57,7 +57,15 @@ REOPEN_EVERY_S = 30.0
 """How long a worker whose profile store did not open waits before it tries again."""
 _reopening = threading.Lock()
 PURGE_EVERY_S = 3600.0
-"""How often a worker removes expired profiles from the store, on the first event after the interval."""
+"""How often a worker removes expired profiles from the store, and those past ``max_profiles``, on the first event
+after the interval."""
+PURGE_CHUNK = 10_000
+"""Profiles one store call of a purge removes at most (the store deletes them in short steps of its own); between
+two, a worker that is stopping stops the purge, so that it never waits for a long one."""
+PURGE_MOST = 250_000
+"""Profiles one purge removes at most; the next interval's purge goes on. A store above ``max_profiles`` by more
+(an upgrade's first purge, a flood of fresh session ids above 70 a second for an hour) comes back under it over
+the next intervals, each purge a bounded piece of work on one of the worker's profile threads."""
 T = TypeVar("T")
 
 
@@ -79,53 +87,64 @@ class ProfileAccess:
         self._next_purge = 0.0
         self._purge_lock = threading.Lock()
         self._timers: list[threading.Timer] = []
+        self._closing = False
 
-    def purge_expired(self, ttl_s: float, now: float) -> bool:
-        """Start removing the profiles nobody updated for ``ttl_s`` (on the pool: an event does not wait for it),
-        at most once per :data:`PURGE_EVERY_S` in this worker; whether it started now.
+    def purge_expired(self, ttl_s: float, now: float, max_profiles: int | None = None) -> bool:
+        """Start removing the profiles nobody updated for ``ttl_s``, and the least recently updated past
+        ``max_profiles``, sessions first (on the pool: an event does not wait for it), at most once per
+        :data:`PURGE_EVERY_S` in this worker; whether it started now.
 
-        Searches ignore such profiles already, but ``POST /ubi/events`` is open to any caller, and every new
-        session id adds a profile: without this the store would only grow.
+        Searches ignore expired profiles already, but ``POST /ubi/events`` is open to any caller, and every new
+        session id adds a profile: without this the store would only grow, and with the TTL alone it grows with
+        every fresh id sent within it.
         """
         with self._purge_lock:
             if now < self._next_purge:
                 return False
             self._next_purge = now + PURGE_EVERY_S
-        self._pool.submit(self._purge, now - ttl_s)
+        self._pool.submit(self._purge, now - ttl_s, max_profiles)
         return True
 
-    def purge_after_forget(self, ttl_s: float) -> None:
+    def purge_after_forget(self, ttl_s: float, max_profiles: int | None = None) -> None:
         """Once a forget's tombstones have done their work (:data:`FORGET_WINDOW_S`), remove them, with the
         expired profiles, though no event comes: on a quiet store they stayed until the next event's purge, a
         digest of the shopper's key kept for hours or days."""
-        timer = threading.Timer(FORGET_WINDOW_S + 1.0, self._purge_now, args=(ttl_s,))
+        timer = threading.Timer(FORGET_WINDOW_S + 1.0, self._purge_now, args=(ttl_s, max_profiles))
         timer.daemon = True
         with self._purge_lock:
             self._timers = [t for t in self._timers if t.is_alive()] + [timer]
         timer.start()
 
-    def _purge_now(self, ttl_s: float) -> None:
+    def _purge_now(self, ttl_s: float, max_profiles: int | None) -> None:
         with contextlib.suppress(RuntimeError):  # the pool is shut down: the worker is stopping
-            self._pool.submit(self._purge, time.time() - ttl_s)
+            self._pool.submit(self._purge, time.time() - ttl_s, max_profiles)
 
     def close(self) -> None:
         """Wait for the calls in flight (a purge may be running on the pool), then close the store: closing its
         connections under a running call would crash SQLite."""
         with self._purge_lock:
+            self._closing = True  # a purge running stops after its current chunk
             for timer in self._timers:
                 timer.cancel()
         self._pool.shutdown(wait=True)
         self.store.close()
 
-    def _purge(self, before: float) -> None:
+    def _purge(self, before: float, max_profiles: int | None = None) -> None:
+        """Remove what expired before ``before`` and what is past ``max_profiles``, a :data:`PURGE_CHUNK` per
+        store call, :data:`PURGE_MOST` at most."""
+        removed = 0
         try:
-            removed = self.store.purge(before)
+            while not self._closing and removed < PURGE_MOST:
+                chunk = min(PURGE_CHUNK, PURGE_MOST - removed)
+                done = self.store.purge(before, max_profiles, limit=chunk)
+                removed += done
+                if done < chunk:
+                    break
         except Exception as exc:  # the next interval tries again
             log.warning("purging expired profiles failed: %s: %s", type(exc).__name__, exc)
             metrics.PROFILE_STORE_ERRORS.labels("purge").inc()
-            return
         if removed:
-            log.info("purged %d expired profile(s)", removed)
+            log.info("purged %d profile(s), expired or past max_profiles (%s)", removed, max_profiles)
 
     def call(self, fn: Callable[[ProfileStore], T], timeout_s: float) -> T:
         """``fn(store)``, or TimeoutError when it takes longer than ``timeout_s`` (it may still finish later), or
@@ -223,7 +242,7 @@ def apply_events(events: Sequence[UbiEvent], pipeline: SearchPipeline, settings:
     personal = settings.personalisation
     if store is None or not personal.enabled:
         return 0
-    store.purge_expired(personal.ttl_s, time.time())
+    store.purge_expired(personal.ttl_s, time.time(), personal.max_profiles)
     weighted = [action for action, weight in personal.action_weights.items() if weight > 0]
     try:
         actions = [a for a in (shopper_action(e.model_dump(mode="json"), weighted) for e in events) if a is not None]
@@ -275,5 +294,6 @@ def forget(user_id: str):
         log.error("forgetting a shopper failed: %s: %s", type(exc).__name__, exc)
         metrics.PROFILE_STORE_ERRORS.labels("forget").inc()
         return error_response(503, "profile store unavailable", "the shopper is not forgotten yet; try again")
-    store.purge_after_forget(current_settings().personalisation.ttl_s)
+    personal = current_settings().personalisation
+    store.purge_after_forget(personal.ttl_s, personal.max_profiles)
     return jsonify({"forgotten": removed})

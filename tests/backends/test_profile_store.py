@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 from servers import server_settings
 
-from search_rerank.backends.profile_index import ClusterProfileStore, open_profile_store
+from search_rerank.backends.profile_index import PROFILE_MAPPING, ClusterProfileStore, open_profile_store
 from search_rerank.core.product import Product
 from search_rerank.core.profile import session_key, user_key
 from search_rerank.core.profile_store import (
     FORGET_WINDOW_S,
+    OLDEST,
     ProfileEvent,
     ProfileStore,
     ProfileStoreError,
@@ -24,6 +25,7 @@ from search_rerank.core.profile_store import (
     search_profile,
 )
 from search_rerank.core.settings import PersonalisationSettings, Settings
+from search_rerank.serving import profiles_api
 from search_rerank.serving.profiles_api import PURGE_EVERY_S, ProfileAccess
 
 STORES = ("sqlite", "opensearch", "elasticsearch")
@@ -169,6 +171,142 @@ def test_purge_removes_profiles_older_than_the_cut(open_store):
     store.apply([event(user="old", session=None, at=10.0), event(user="new", session=None, at=5000.0)], PERSONAL)
     assert store.purge(before=1000.0) == 1
     assert set(store.get_many([user_key("old"), user_key("new")])) == {user_key("new")}
+
+
+def profiles_left(store: ProfileStore, *keys: str) -> set[str]:
+    return set(store.get_many(list(keys)))
+
+
+def test_the_purge_keeps_the_most_recently_updated_profiles_up_to_the_cap(open_store):
+    store = open_store()
+    store.apply([event(user=f"u{i}", session=None, at=100.0 * i) for i in range(1, 6)], PERSONAL)
+    assert store.purge(before=0.0, max_profiles=3) == 2
+    assert profiles_left(store, *(user_key(f"u{i}") for i in range(1, 6))) == {user_key(f"u{i}") for i in (3, 4, 5)}
+
+
+def test_the_purge_past_the_cap_removes_session_profiles_before_shoppers_profiles(open_store):
+    """A session's taste halves every hour and anyone can start one: the shoppers' long-term profiles stay, even
+    older ones; a session a shopper signed in on is a session too."""
+    store = open_store()
+    store.apply(
+        [
+            event(user="u1", session="signed-in", at=100.0),
+            event(user="u2", session=None, at=200.0),
+            event(user=None, session="anon-1", at=300.0),
+            event(user=None, session="anon-2", at=400.0),
+        ],
+        PERSONAL,
+    )
+    assert store.purge(before=0.0, max_profiles=3) == 2
+    keys = (user_key("u1"), user_key("u2"), session_key("signed-in"), session_key("anon-1"), session_key("anon-2"))
+    assert profiles_left(store, *keys) == {user_key("u1"), user_key("u2"), session_key("anon-2")}
+
+
+def test_the_purge_past_the_cap_removes_the_oldest_shoppers_profiles_once_no_session_is_left(open_store):
+    store = open_store()
+    store.apply([event(user="u1", session=None, at=100.0), event(user="u2", session="s2", at=200.0)], PERSONAL)
+    assert store.purge(before=0.0, max_profiles=1) == 2
+    assert profiles_left(store, user_key("u1"), user_key("u2"), session_key("s2")) == {user_key("u2")}
+
+
+def test_the_purge_removes_the_expired_profiles_before_counting_the_rest_against_the_cap(open_store):
+    store = open_store()
+    store.apply([event(user=f"u{i}", session=None, at=100.0 * i) for i in range(1, 5)], PERSONAL)
+    assert store.purge(before=150.0, max_profiles=2) == 2
+    keys = [user_key(f"u{i}") for i in range(1, 5)]
+    assert profiles_left(store, *keys) == {user_key("u3"), user_key("u4")}
+
+
+def test_a_purge_removes_no_more_than_its_limit_and_the_next_goes_on(open_store):
+    store = open_store()
+    store.apply([event(user=f"u{i}", session=None, at=100.0 * i) for i in range(1, 6)], PERSONAL)
+    keys = [user_key(f"u{i}") for i in range(1, 6)]
+    assert store.purge(before=150.0, max_profiles=1, limit=2) == 2
+    assert profiles_left(store, *keys) == {user_key(f"u{i}") for i in (3, 4, 5)}
+    assert store.purge(before=150.0, max_profiles=1, limit=2) == 2
+    assert store.purge(before=150.0, max_profiles=1, limit=2) == 0
+    assert profiles_left(store, *keys) == {user_key("u5")}
+
+
+def test_a_forgets_tombstone_is_no_profile_to_the_cap_and_outlasts_its_purge(open_store):
+    store = open_store()
+    received = time.time()
+    store.forget("gone")
+    store.apply([event(user="u1", session=None), event(user="u2", session=None)], PERSONAL)
+    assert store.purge(before=0.0, max_profiles=2) == 0
+    assert profiles_left(store, user_key("u1"), user_key("u2")) == {user_key("u1"), user_key("u2")}
+    assert store.apply([event(user="gone", session=None, received=received)], PERSONAL) == 0
+
+
+def test_the_purge_past_the_cap_finds_the_oldest_profiles_in_an_index_not_by_sorting_the_table(tmp_path):
+    """Cheap on a million rows: each step reads its rows off an index on the update time (for the sessions, one
+    holding only theirs), never sorts the table."""
+    path = tmp_path / "profiles.sqlite3"
+    SQLiteProfileStore(path).close()
+    conn = sqlite3.connect(path)
+    for sessions, select in OLDEST.items():
+        plan = " ".join(row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN {select}", (10,)))
+        assert ("profiles_session_updated" if sessions else "profiles_updated") in plan
+        assert "TEMP B-TREE" not in plan and "USING" in plan, plan
+    conn.close()
+
+
+@pytest.mark.parametrize("engine", ["opensearch", "elasticsearch"])
+def test_a_profile_index_made_before_profiles_had_a_kind_takes_them_and_purges_its_ownerless_ones_as_sessions(
+    engine, settings_for
+):
+    settings = settings_for(engine)
+    store = open_profile_store(settings)
+    assert isinstance(store, ClusterProfileStore)
+    client, index = store.client, store.index
+    old_mapping = {**PROFILE_MAPPING["mappings"], "properties": {**PROFILE_MAPPING["mappings"]["properties"]}}
+    del old_mapping["properties"]["kind"]
+    client.indices.create(index=index, body={**PROFILE_MAPPING, "mappings": old_mapping})
+    for key, owner, at in ((user_key("old-u"), "old-u", 100.0), (session_key("old-anon"), None, 200.0)):
+        record = {"key": key, "affinities": {}, "events": 1.0, "updated_at": at, "user_id": owner}
+        body = {"user_id": owner, "updated_at": at, "profile": record}
+        client.index(index=index, id=key, body={k: v for k, v in body.items() if v is not None}, refresh=True)
+    store.apply([event(user="new-u", session=None, at=300.0)], PERSONAL)
+    assert store.purge(before=0.0, max_profiles=2) == 1
+    keys = (user_key("old-u"), session_key("old-anon"), user_key("new-u"))
+    assert profiles_left(store, *keys) == {user_key("old-u"), user_key("new-u")}
+    store.close()
+
+
+def forbidden(engine: str) -> Exception:
+    """What the engine's client raises for a 403 (credentials that may not do this)."""
+    error = {"error": {"type": "security_exception", "reason": "action [indices:admin/mapping/put] is unauthorized"}}
+    if engine == "opensearch":
+        import opensearchpy
+
+        return opensearchpy.AuthorizationException(403, "security_exception", error)
+    import elasticsearch
+    from elastic_transport import ApiResponseMeta, HttpHeaders, NodeConfig
+
+    meta = ApiResponseMeta(403, "1.1", HttpHeaders(), 0.0, NodeConfig("http", "localhost", 9200))
+    return elasticsearch.AuthorizationException("security_exception", meta, error)
+
+
+@pytest.mark.parametrize("engine", ["opensearch", "elasticsearch"])
+def test_a_profile_index_its_credentials_may_not_map_keeps_taking_profiles_without_their_kind(
+    engine, settings_for, monkeypatch
+):
+    settings = settings_for(engine)
+    store = open_profile_store(settings)
+    assert isinstance(store, ClusterProfileStore)
+    client, index = store.client, store.index
+    old_mapping = {**PROFILE_MAPPING["mappings"], "properties": {**PROFILE_MAPPING["mappings"]["properties"]}}
+    del old_mapping["properties"]["kind"]
+    client.indices.create(index=index, body={**PROFILE_MAPPING, "mappings": old_mapping})
+
+    def refused(**kw):
+        raise forbidden(engine)
+
+    monkeypatch.setattr(client.indices, "put_mapping", refused)
+    assert store.apply([event(user="u1", session=None, at=100.0), event(user=None, session="anon")], PERSONAL) == 2
+    assert store.purge(before=0.0, max_profiles=1) == 1
+    assert profiles_left(store, user_key("u1"), session_key("anon")) == {user_key("u1")}
+    store.close()
 
 
 def test_search_profile_mixes_session_and_shopper_and_is_none_when_anonymous(open_store):
@@ -337,4 +475,52 @@ def test_a_worker_purges_expired_profiles_once_per_interval_without_holding_the_
     assert set(access.store.get_many([user_key("old"), user_key("new")])) == {user_key("new")}
     assert access.purge_expired(ttl_s=1000.0, now=5500.0 + PURGE_EVERY_S / 2) is False
     assert access.purge_expired(ttl_s=1000.0, now=5500.0 + PURGE_EVERY_S) is True
+    access.close()
+
+
+def test_a_worker_purges_the_profiles_past_max_profiles_with_the_expired_ones(tmp_path):
+    access = ProfileAccess(SQLiteProfileStore(tmp_path / "profiles.sqlite3"))
+    access.store.apply([event(user=f"u{i}", session=None, at=5000.0 + i) for i in range(3)], PERSONAL)
+    keys = [user_key(f"u{i}") for i in range(3)]
+    assert access.purge_expired(ttl_s=1000.0, now=5500.0, max_profiles=1) is True
+    access.close()  # waits for the purge
+    store = SQLiteProfileStore(tmp_path / "profiles.sqlite3")
+    assert profiles_left(store, *keys) == {user_key("u2")}
+    store.close()
+
+
+def test_a_workers_purge_goes_a_chunk_at_a_time_and_stops_at_its_most(tmp_path, monkeypatch):
+    monkeypatch.setattr(profiles_api, "PURGE_CHUNK", 2)
+    monkeypatch.setattr(profiles_api, "PURGE_MOST", 3)
+    store = SQLiteProfileStore(tmp_path / "profiles.sqlite3")
+    store.apply([event(user=f"u{i}", session=None, at=5000.0 + i) for i in range(6)], PERSONAL)
+    limits: list[int | None] = []
+    purge = store.purge
+
+    def counted(before, max_profiles=None, limit=None):
+        limits.append(limit)
+        return purge(before, max_profiles, limit)
+
+    monkeypatch.setattr(store, "purge", counted)
+    access = ProfileAccess(store)
+    access._purge(before=4500.0, max_profiles=1)  # what purge_expired starts on the pool
+    assert limits == [2, 1]
+    assert len(profiles_left(store, *(user_key(f"u{i}") for i in range(6)))) == 3
+    access.close()
+
+
+def test_a_worker_that_stops_stops_its_purge_after_the_chunk_in_hand(tmp_path, monkeypatch):
+    monkeypatch.setattr(profiles_api, "PURGE_CHUNK", 1)
+    store = SQLiteProfileStore(tmp_path / "profiles.sqlite3")
+    store.apply([event(user=f"u{i}", session=None, at=5000.0 + i) for i in range(6)], PERSONAL)
+    access = ProfileAccess(store)
+    purge = store.purge
+
+    def stopped_meanwhile(before, max_profiles=None, limit=None):
+        access._closing = True  # as close() sets it while the chunk runs
+        return purge(before, max_profiles, limit)
+
+    monkeypatch.setattr(store, "purge", stopped_meanwhile)
+    access._purge(before=4500.0, max_profiles=1)
+    assert len(profiles_left(store, *(user_key(f"u{i}") for i in range(6)))) == 5
     access.close()

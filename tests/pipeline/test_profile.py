@@ -1,10 +1,13 @@
 """Shopper profiles: weights per action, decay, bounds, TTL, and the session/long-term mix."""
 
+import json
+
 import numpy as np
 import pytest
 
 from search_rerank.core.product import Product
 from search_rerank.core.profile import (
+    VECTOR_FIELD,
     ShopperProfile,
     apply_event,
     decayed,
@@ -168,3 +171,24 @@ def test_mix_of_nothing_or_expired_profiles_is_none():
 def test_settings_refuse_an_unknown_facet():
     with pytest.raises(ValueError, match="colour"):
         PersonalisationSettings(facet_weights={"colour": 1.0})
+
+
+def test_a_profiles_record_keeps_its_vector_exactly_in_a_quarter_of_the_json_of_a_list_of_floats():
+    vector = np.random.default_rng(0).normal(size=384).astype(np.float32)
+    profile = apply_event(None, "user:u", product(), "click", 3.0, vector, SETTINGS, user_id="u")
+    record = profile.to_record()
+    again = ShopperProfile.from_record(json.loads(json.dumps(record)))
+    assert again.vector is not None and again.vector.dtype == np.float32
+    np.testing.assert_array_equal(again.vector, profile.vector)
+    as_list = {**record, "vector": [float(x) for x in vector]}
+    as_list.pop(VECTOR_FIELD)
+    assert len(json.dumps(record)) * 3 < len(json.dumps(as_list))
+
+
+def test_a_record_written_with_the_vector_as_a_list_of_floats_still_reads():
+    profile = apply_event(None, "user:u", product(), "click", 3.0, np.arange(4, dtype=np.float32), SETTINGS)
+    record = profile.to_record()
+    old = {**{k: v for k, v in record.items() if k != VECTOR_FIELD}, "vector": [0.0, 1.0, 2.0, 3.0]}
+    again = ShopperProfile.from_record(old)
+    assert again.vector is not None
+    np.testing.assert_array_equal(again.vector, np.arange(4, dtype=np.float32))

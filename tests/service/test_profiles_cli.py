@@ -244,3 +244,15 @@ def test_profiles_build_leaves_out_events_dated_further_ahead_than_the_service_t
     assert result.exit_code == 0, result.output
     assert "1 event(s) dated more than a day ahead left out" in " ".join(result.output.split())
     assert SQLiteProfileStore(tmp_path / "rebuilt.sqlite3").get_many([user_key("u-ahead")]) == {}
+
+
+def test_profiles_build_keeps_no_more_than_max_profiles_the_sessions_removed_first(logged, tiny_bert_dir, monkeypatch):
+    settings, tmp_path = logged
+    store_path = tmp_path / "rebuilt.sqlite3"
+    monkeypatch.setenv("SEARCH_RERANK_PERSONALISATION__MAX_PROFILES", "1")
+    result = build(settings, tmp_path, tiny_bert_dir, store_path)
+    assert result.exit_code == 0, result.output
+    assert "1 profile(s) past the TTL or max_profiles removed" in result.output
+    store = SQLiteProfileStore(store_path)
+    assert set(store.get_many([user_key("u-cli"), session_key("s-cli")])) == {user_key("u-cli")}
+    store.close()
