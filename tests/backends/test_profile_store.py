@@ -251,17 +251,22 @@ def test_the_purge_past_the_cap_finds_the_oldest_profiles_in_an_index_not_by_sor
     conn.close()
 
 
+def store_of_an_index_made_before_kinds(settings) -> ClusterProfileStore:
+    """A cluster store whose profile index was created with the mapping before profiles had a ``kind``."""
+    store = open_profile_store(settings)
+    assert isinstance(store, ClusterProfileStore)
+    old_mapping = {**PROFILE_MAPPING["mappings"], "properties": {**PROFILE_MAPPING["mappings"]["properties"]}}
+    del old_mapping["properties"]["kind"]
+    store.client.indices.create(index=store.index, body={**PROFILE_MAPPING, "mappings": old_mapping})
+    return store
+
+
 @pytest.mark.parametrize("engine", ["opensearch", "elasticsearch"])
 def test_a_profile_index_made_before_profiles_had_a_kind_takes_them_and_purges_its_ownerless_ones_as_sessions(
     engine, settings_for
 ):
-    settings = settings_for(engine)
-    store = open_profile_store(settings)
-    assert isinstance(store, ClusterProfileStore)
+    store = store_of_an_index_made_before_kinds(settings_for(engine))
     client, index = store.client, store.index
-    old_mapping = {**PROFILE_MAPPING["mappings"], "properties": {**PROFILE_MAPPING["mappings"]["properties"]}}
-    del old_mapping["properties"]["kind"]
-    client.indices.create(index=index, body={**PROFILE_MAPPING, "mappings": old_mapping})
     for key, owner, at in ((user_key("old-u"), "old-u", 100.0), (session_key("old-anon"), None, 200.0)):
         record = {"key": key, "affinities": {}, "events": 1.0, "updated_at": at, "user_id": owner}
         body = {"user_id": owner, "updated_at": at, "profile": record}
@@ -291,13 +296,8 @@ def forbidden(engine: str) -> Exception:
 def test_a_profile_index_its_credentials_may_not_map_keeps_taking_profiles_without_their_kind(
     engine, settings_for, monkeypatch
 ):
-    settings = settings_for(engine)
-    store = open_profile_store(settings)
-    assert isinstance(store, ClusterProfileStore)
-    client, index = store.client, store.index
-    old_mapping = {**PROFILE_MAPPING["mappings"], "properties": {**PROFILE_MAPPING["mappings"]["properties"]}}
-    del old_mapping["properties"]["kind"]
-    client.indices.create(index=index, body={**PROFILE_MAPPING, "mappings": old_mapping})
+    store = store_of_an_index_made_before_kinds(settings_for(engine))
+    client = store.client
 
     def refused(**kw):
         raise forbidden(engine)
