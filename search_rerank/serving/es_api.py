@@ -218,7 +218,7 @@ def _in_point_in_time(
     if index != "_all":
         raise InvalidQuery("index", "[indices] cannot be used with point in time", VALIDATION)
     pit = pit_of(body["pit"], served_version(current_pipeline()), time.time())
-    searched, ranked_from = pit.search_body(body)
+    searched, ranked_from = pit.search_body(with_directions(body))
     response = _es_search(pit.index, searched, params, deadline)
     if ranked_from is not None:
         ranked_sort_values(response, ranked_from)

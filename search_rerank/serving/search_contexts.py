@@ -221,7 +221,8 @@ class PointInTime:
     def search_body(self, body: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
         """``body`` (a search in this point in time) as a search of the index: without its ``pit``, sorted with the
         product id last where it is sorted (``_shard_doc`` read as the id); and, for a page in order of relevance,
-        the place of its first hit in the ranking (None for a sorted page).
+        the place of its first hit in the ranking (None for a sorted page). Its directions are read as
+        :func:`.directions.with_directions` writes them: the caller writes them so first.
 
         A page in order of relevance (no sort, or ``_score`` first, with or without ``_shard_doc`` after it) is the
         pipeline's ranking, which a cursor of sort values cannot continue. Elasticsearch gives each hit of it its
@@ -239,9 +240,10 @@ class PointInTime:
         if by_relevance:
             out.pop("sort", None)
             after = out.pop("search_after", None)
+            start = a_count(out.get("from", 0), "from")
             if after is None:
-                return out, a_count(out.get("from", 0), "from")
-            if a_count(out.get("from", 0), "from") != 0:
+                return out, start
+            if start != 0:
                 raise InvalidQuery("from", "from must be 0 (or absent) when search_after is used")
             if not isinstance(after, list) or not after or isinstance(after[-1], bool):
                 raise InvalidQuery("search_after", "expected a page's last sort values: its score and place")
@@ -263,15 +265,12 @@ def ranked_sort_values(response: dict[str, Any], first: int) -> None:
         hit["sort"] = [hit.get("_score"), first + i]
 
 
-def _direction(key: Any) -> str | None:
-    """A sort key's direction as given, in any case (a name alone: its field's default)."""
-    if not isinstance(key, dict):
-        return "desc" if key == SCORE else "asc"
-    options = next(iter(key.values()), None)
+def _direction(key: Any) -> Any:
+    """A sort key's direction, as :func:`.directions.with_directions` wrote it (lower case); a name alone, or
+    options without an order: its field's default."""
+    options = next(iter(key.values()), None) if isinstance(key, dict) else None
     order = options.get("order") if isinstance(options, Mapping) else options
-    if order is None:
-        return "desc" if _key_name(key) == SCORE else "asc"
-    return order.lower() if isinstance(order, str) else None
+    return order if order is not None else "desc" if _key_name(key) == SCORE else "asc"
 
 
 def _index_order(key: Any) -> Any:

@@ -407,7 +407,9 @@ def test_a_scroll_of_words_sorted_by_score_then_a_field_is_a_501_not_the_lexical
     assert answer.status_code == 501 and answer.get_json()["error"]["unsupported"] == "scroll"
 
 
-@pytest.mark.parametrize("sort", [None, ["_score"], [{"_score": "desc"}, {"_shard_doc": "asc"}]])
+@pytest.mark.parametrize(
+    "sort", [None, ["_score"], [{"_score": "desc"}, {"_shard_doc": "asc"}], [{"_score": {"order": "DESC"}}]]
+)
 def test_pages_in_a_point_in_time_in_order_of_relevance_go_on_after_each_pages_last_sort_values(embedded, sort):
     """The loop Elasticsearch's docs and JS client page with: each hit's sort values (its score and, for
     `_shard_doc`, its place) as the next page's search_after. Without them the loop asked the first page again."""
