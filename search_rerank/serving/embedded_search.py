@@ -258,6 +258,10 @@ filter, which costs about a third of a millisecond per clause of the query on th
 ``filters`` buckets over an 800-clause query held a worker for 113 s. A body past it is a 400 naming its
 aggregations, before anything runs (Elasticsearch caches each filter's matches, and needs no such bound); the
 front ends' facets ask for a few buckets over a query of tens of clauses."""
+EVERY_SEGMENT_TERM = 2**32 - 1
+"""A terms aggregation's ``segment_size`` for tantivy: every term of each segment (its largest, a u32)."""
+
+
 MAX_BUCKETS = 65_536
 """The most buckets one search's aggregations may answer, every level and every filter bucket together
 (Elasticsearch's ``search.max_buckets``). tantivy's own limit is per aggregation it computes, and filter buckets
@@ -3185,10 +3189,6 @@ class FieldSort:
 
 # A search without words lists its matches by sales, most first (EmbeddedSearch.browse_result says why).
 BROWSE_ORDER = FieldSort("sales", descending=True)
-
-
-EVERY_SEGMENT_TERM = 2**32 - 1
-"""A terms aggregation's ``segment_size`` for tantivy: every term of each segment (its largest, a u32)."""
 
 
 MAX_SORT_VALUES = 1_000_000
