@@ -1773,7 +1773,7 @@ class DelegatedSearch:
                         hit[key] = theirs[key]
                 if "fields" in hit:
                     hit["fields"] = {self.collapsed.get(name, name): value for name, value in hit["fields"].items()}
-            for key in ("aggregations", "suggest", "_scroll_id", "pit_id"):
+            for key in ("aggregations", "suggest", "_scroll_id", "pit_id", "terminated_early"):
                 if key in self.answer:
                     response[key] = self.answer[key]
             self._total(hits, self.answer["hits"].get("total"), len(hits["hits"]))
@@ -2007,6 +2007,8 @@ def delegate_search(
         fields.suggest(body["suggest"], limits) if body.get("suggest") not in (None, {}) else (None, [])
     )
     extras = {k: body[k] for k in CLUSTER_ORDER_ONLY if body.get(k) is not None}
+    if "min_score" in extras:  # refused by the cluster, it was a 400 naming the query
+        extras["min_score"] = a_number(extras["min_score"], "min_score")
     if "search_after" in extras:
         extras["search_after"] = without_unmapped(extras["search_after"], fields.unmapped_at, len(sort or []))
         if base.offset != 0:  # Elasticsearch's 400 (OpenSearch fails it with a 500)

@@ -151,6 +151,7 @@ HIGHLIGHT = "highlight"
 # The body keys compiled here; parse_search reads the rest (paging, _source, track_total_hits, ext, ...).
 COMPILED_KEYS = (
     *("query", "post_filter", "aggs", "aggregations", "highlight", "sort", "search_after", "suggest", "collapse"),
+    *("min_score", "terminate_after", "track_scores"),
 )
 TEXT_QUERIES = {"match", "match_phrase", "match_phrase_prefix", "match_bool_prefix"}
 PREFIX_QUERIES = {"match_phrase_prefix", "match_bool_prefix"}
@@ -3637,6 +3638,16 @@ class EmbeddedSearch:
     its score, or its sort values)."""
     lexical_order: bool = False
     """Whether the page lists the matches in the lexical leg's order (a scroll's, see :meth:`lexical_result`)."""
+    held: list[tuple[str, float]] | None = None
+    """The matches a ``min_score`` holds the search to, best first, each with its lexical score (see
+    :func:`scoring_at_least`); None without one."""
+    track_scores: bool = False
+    """Whether a page sorted by a field keeps its hits' scores (``track_scores``), as a page led by _score does."""
+    pinnable: tantivy.Query | None = None
+    """What a pinned product must match where a ``min_score`` holds the others (None: :meth:`match_query`): the
+    query and post filter without it, a pinned product scoring above every other, as in Elasticsearch."""
+    terminated_early: bool | None = None
+    """Whether ``terminate_after`` cut the matches short (None without one): the answer's ``terminated_early``."""
 
     @property
     def constraint(self) -> tantivy.Query | None:
@@ -3700,7 +3711,8 @@ class EmbeddedSearch:
 
     def pinned_matches(self, ids: list[str]) -> set[str]:
         """Which of the pinned ``ids`` the search matches (its query and post filter)."""
-        return self.compiler.leg.admitted(ids, self.match_query(post_filter=True))
+        query = self.match_query(post_filter=True) if self.pinnable is None else self.pinnable
+        return self.compiler.leg.admitted(ids, query)
 
     @property
     def browses(self) -> bool:
@@ -3746,6 +3758,25 @@ class EmbeddedSearch:
             skipped={Stage.RERANK: reason, Stage.LTR: reason, Stage.FUSION: reason, Stage.DENSE: reason},
         )
         return SearchResult(query=self.search.text, hits=pipeline.hits(candidates), total=total, ranking=ranking)
+
+    def held_result(self, pipeline: SearchPipeline) -> SearchResult:
+        """The page, in order of relevance, of a search held to ``min_score``: the matches scoring at least that
+        much, best lexical score first, as a cluster backend answers one (its own page, not reranked). The
+        pipeline's scores are fused or reranked ones, on no scale a client could name a least score on; the
+        lexical leg's are, and each hit's ``_score`` is the one it was held to."""
+        assert self.held is not None
+        rows = self.held
+        if self.post_constraint is not None:
+            kept = self.compiler.leg.admitted([pid for pid, _ in rows], self.post_constraint)
+            rows = [row for row in rows if row[0] in kept]
+        candidates = leg_candidates(LEXICAL, rows[self.search.offset : self.search.offset + self.search.size])
+        reason = "min_score: the matches are listed by the lexical scores it holds them to"
+        ranking = Ranking(
+            self.search.text,
+            candidates=candidates,
+            skipped={Stage.RERANK: reason, Stage.LTR: reason, Stage.FUSION: reason, Stage.DENSE: reason},
+        )
+        return SearchResult(query=self.search.text, hits=pipeline.hits(candidates), total=len(rows), ranking=ranking)
 
     def _ordered(
         self, pipeline: SearchPipeline, sort: FieldSort, reason: str
@@ -3955,11 +3986,14 @@ class EmbeddedSearch:
             partial = result is not None and bool({LEXICAL, DENSE} & set(result.ranking.degraded))
             value = track if capped else self.matches
             response["hits"]["total"] = {"value": value, "relation": "gte" if capped or partial else "eq"}
+        if self.terminated_early is not None:
+            response["terminated_early"] = self.terminated_early
         if self.sort is not None:
-            if not self.sort.score_first:  # a sort led by _score keeps the scores, as Elasticsearch does
-                response["hits"]["max_score"] = None
+            # A sort led by _score keeps the scores, as Elasticsearch does, and so does one asking track_scores.
+            scored = self.sort.score_first or self.track_scores
+            response["hits"]["max_score"] = max((h["_score"] for h in hits), default=None) if scored else None
             for hit in hits:
-                if not self.sort.score_first:
+                if not scored:
                     hit["_score"] = None
                 hit["sort"] = self.sort_values.get(hit["_id"], [None])
         if self.collapse is not None:
@@ -4068,6 +4102,10 @@ def compile_search(
         for inner in collapse.inner:
             inner_sort = parse_sort(inner.sort, compiler, f"{inner.where}.sort")
             inner_sorts[inner.name] = None if inner_sort is None or inner_sort.score_first else inner_sort
+    matched = compiler.query(body["query"], "query", False).constraint if body.get("query") is not None else None
+    if collapse is not None and sort is None and body.get("min_score") is not None:
+        raise Unsupported("min_score", "with collapse on a page in order of relevance")
+    hold = Hold.of(body, leg, leg.text_query(text), matched, None if post is None else post.constraint, limits)
     filters, nothing, ignored = _prefilter(body, limits, compiler.worded_terms)
     search = dataclasses.replace(
         base,
@@ -4079,9 +4117,9 @@ def compile_search(
     return EmbeddedSearch(
         search=search,
         compiler=compiler,
-        query_constraint=query.constraint,
+        query_constraint=_all([query.constraint, hold.constraint]),
         post_constraint=None if post is None else post.constraint,
-        matched=compiler.query(body["query"], "query", False).constraint if body.get("query") is not None else None,
+        matched=_all([matched, hold.constraint]),
         aggregations=aggregations,
         highlight=highlight,
         sort=sort,
@@ -4094,7 +4132,97 @@ def compile_search(
         lexical_text=_any([q for q in [leg.text_query(text), *query.scored] if q is not None])
         if query.scored
         else None,
+        held=hold.held,
+        track_scores=flag(body.get("track_scores", False), "track_scores"),
+        pinnable=hold.pinnable,
+        terminated_early=hold.terminated_early,
     )
+
+
+@dataclass(frozen=True)
+class Hold:
+    """What a body's ``min_score`` and ``terminate_after`` hold a search to: the matches scoring at least so much,
+    then the first so many of them (Elasticsearch applies them in that order), as a constraint every page, count
+    and facet of the search is held to."""
+
+    constraint: tantivy.Query | None = None
+    held: list[tuple[str, float]] | None = None
+    """The matches ``min_score`` keeps, best first, with their lexical scores (see :func:`scoring_at_least`)."""
+    pinnable: tantivy.Query | None = None
+    """What a pinned product must match where ``min_score`` holds the others: the query and post filter without
+    it, a pinned product scoring above every other, as in Elasticsearch."""
+    terminated_early: bool | None = None
+
+    @classmethod
+    def of(
+        cls,
+        body: Mapping[str, Any],
+        leg: TantivyRetriever,
+        words: tantivy.Query | None,
+        matched: tantivy.Query | None,
+        post: tantivy.Query | None,
+        limits: ServiceSettings,
+    ) -> Hold:
+        hold = cls()
+        if body.get("min_score") is not None:
+            least = a_number(body["min_score"], "min_score")
+            if words is None:
+                raise Unsupported("min_score", "on a search without words: its matches have no score here")
+            held = scoring_at_least(leg, matched, words, least, limits.max_result_window)
+            pinnable = _all([matched or tantivy.Query.all_query(), post])
+            hold = cls(_ids_only(leg, [pid for pid, _ in held]), held, pinnable)
+        if body.get("terminate_after") in (None, 0):
+            return hold
+        most = a_count(body["terminate_after"], "terminate_after")
+        cut = first_in_index_order(leg, _all([matched, hold.constraint]), most)
+        if cut is None:
+            return dataclasses.replace(hold, terminated_early=False)
+        kept = set(cut)
+        first = None if hold.held is None else [row for row in hold.held if row[0] in kept]
+        return cls(_ids_only(leg, cut), first, None, True)
+
+
+def _ids_only(leg: TantivyRetriever, ids: list[str]) -> tantivy.Query:
+    """The products ``ids`` names, scored 0, so that a hit's _score stays its words' alone (a term set scores 1
+    of its own)."""
+    return tantivy.Query.const_score_query(tantivy.Query.term_set_query(leg.schema, "id", ids), 0.0)
+
+
+def first_in_index_order(leg: TantivyRetriever, match: tantivy.Query | None, most: int) -> list[str] | None:
+    """The ids of the first ``most`` products ``match`` matches in the index's order (by id, its ``_doc``
+    order), as ``terminate_after`` collects them; None where no more than ``most`` match, so nothing is cut."""
+    searcher, query = leg.searcher(), match or tantivy.Query.all_query()
+    if count(searcher, query) <= most:  # asked first: tantivy sets aside room for every hit asked before reading one
+        return None
+    found = searcher.search(query, most, count=False, order_by_field="id", order=tantivy.Order.Asc)
+    return [str(pid) for pid, _ in found.hits]
+
+
+def scoring_at_least(
+    leg: TantivyRetriever, match: tantivy.Query | None, words: tantivy.Query, least: float, most: int
+) -> list[tuple[str, float]]:
+    """The products ``match`` matches whose lexical score for ``words`` is at least ``least`` (a body's
+    ``min_score``), best first, ties by id; the score is the one a sorted page gives its hits.
+
+    tantivy has no least score of its own, so the matches are read best first and cut where they fall below it;
+    past ``most`` (the result window) of them it is a 400: the set is held as their ids, which every count, facet
+    and page of the search is then held to, as Elasticsearch's min_score holds its hits and aggregations alike."""
+    searcher = leg.searcher()
+    scored = tantivy.Query.boolean_query(
+        [
+            (tantivy.Occur.Must, tantivy.Query.const_score_query(match or tantivy.Query.all_query(), 0.0)),
+            (tantivy.Occur.Should, words),
+        ]
+    )
+    found = searcher.search(scored, most + 1, count=False).hits
+    rows = [(str(searcher.doc(address).get_first("id")), score) for score, address in found if score >= least]
+    if len(rows) > most:
+        raise InvalidQuery(
+            "min_score",
+            f"more than {most:,} matches score at least {least:g} (service.max_result_window): "
+            "raise min_score or narrow the query",
+        )
+    return sorted(rows, key=lambda row: (-row[1], row[0]))
 
 
 def count_matches(raw: Any, limits: ServiceSettings, leg: TantivyRetriever) -> int:

@@ -29,7 +29,7 @@ from ..core.settings import Settings
 from . import documents, metrics
 from .aggregations import computes_aggregations
 from .answer_params import FILTER_PATH, TOTAL_AS_INT, counted_exactly, filter_paths, filtered, total_as_int
-from .body_checks import ContextMissing, a_keep_alive
+from .body_checks import ContextMissing, a_count, a_keep_alive
 from .completion import suggestions
 from .composed_text import composed_values
 from .context import (
@@ -60,6 +60,7 @@ from .es_compat import (
     check_hits_in_all,
     check_uri_params,
     check_uri_values,
+    count_cut,
     count_query,
     es_error_body,
     es_response,
@@ -344,6 +345,7 @@ def es_count(index: str):
     header_identity()  # nothing personalises a count, but a header that names no shopper is refused as by a search
     params = uri_params("count")
     query = composed_values(count_query(json_body(required=False), params))
+    most = a_count(params.get("terminate_after", 0), "terminate_after")
     if query is not None:
         query = rename_fields(
             {"query": settled(query, served_names(settings).__contains__)[0]}, settings.service.field_aliases
@@ -354,7 +356,7 @@ def es_count(index: str):
         count = count_matches(query, settings.service, lexical)
     else:
         count = delegate_count(query, settings.service, lexical)
-    return jsonify({"count": count, "_shards": ONE_SHARD}), 200, ES_HEADERS
+    return jsonify({**count_cut(count, most), "_shards": ONE_SHARD}), 200, ES_HEADERS
 
 
 class IndexNotFound(Exception):
@@ -527,6 +529,8 @@ def _es_search(
         result = embedded.lexical_result(pipeline, scroll.answered if scroll is not None else 0)
     elif embedded is not None and embedded.sort is not None:
         result = embedded.sorted_result(pipeline)
+    elif embedded is not None and embedded.held is not None:
+        result = embedded.held_result(pipeline)
     elif embedded is not None and embedded.browses and (plan is None or plan.browses):
         result = embedded.browse_result(pipeline)
     elif delegated is not None and delegated.ordered:

@@ -1081,9 +1081,9 @@ def sort_from_uri(value: str) -> list[Any]:
     return out
 
 
-COUNT_LIMITS = ("terminate_after", "min_score")
-"""``_count`` URI parameters that change the count (stop at so many, or count only matches scoring so much): not
-answered, rather than a count that ignores them."""
+COUNT_LIMITS = ("min_score",)
+"""``_count`` URI parameters that change the count (count only matches scoring so much): not answered, rather than
+a count that ignores them. ``terminate_after`` is answered (:func:`count_cut`)."""
 
 
 def count_query(body: Mapping[str, Any], params: Mapping[str, str]) -> Any:
@@ -1096,9 +1096,16 @@ def count_query(body: Mapping[str, Any], params: Mapping[str, str]) -> Any:
         raise Unsupported("source", "a count body in the source parameter")
     for name in COUNT_LIMITS:
         if name in params:
-            raise Unsupported(name, "a count cut short or held to a score")
+            raise Unsupported(name, "a count held to a score")
     query = uri_query(params)
     return query if query is not None else body.get("query")
+
+
+def count_cut(count: int, most: int) -> dict[str, Any]:
+    """A ``_count`` answer of ``count`` matches cut short at ``most``, a ``?terminate_after`` (0: none), as one
+    shard counts, with ``terminated_early``: how Elasticsearch's clients ask whether anything matches
+    (``terminate_after=1``)."""
+    return {"count": min(count, most), "terminated_early": count > most} if most else {"count": count}
 
 
 # ------------------------------------------------------------------ value checks

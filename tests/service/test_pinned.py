@@ -402,22 +402,18 @@ def test_a_malformed_pinned_retriever_is_a_400_naming_the_field(client, pinned_s
     assert field in str(response.get_json())
 
 
-# ------------------------------------------------------------------ a page the cluster orders (min_score, terminate_after)
-
-
-@pytest.fixture
-def cluster(make_cluster_app):
-    """The cluster backend alone: the embedded one answers min_score and terminate_after with a 501."""
-    return make_cluster_app("opensearch", catalog=CATALOG).test_client()
+# ------------------------------------------------------------------ held matches (min_score, terminate_after)
+# A cluster answers such a search with its own page; the embedded index held min_score's matches without the
+# pinned products, and left them out (both keys were a 501 there before).
 
 
 @pytest.mark.parametrize("extra", [{"min_score": 0.001}, {"terminate_after": 1000}])
-def test_a_pinned_product_past_the_clusters_own_page_keeps_its_score_and_highlight(cluster, extra):
+def test_a_pinned_product_past_a_held_page_keeps_its_score_and_highlight(client, extra):
     # s4 ranks low for "sofa"; pinned, it is first on a page of one, scored above everything, its words marked
-    # (the boost keeps the cluster's own page of one, which min_score / terminate_after make the answer, on s1).
+    # (the boost keeps the held page of one, which min_score / terminate_after make the answer, on s1).
     boosted = {"match": {"title": {"query": "sofa", "boost": 100}}}
     body = {"query": pinned("s4", organic=boosted), "size": 1, "highlight": {"fields": {"title": {}}}, **extra}
-    answer = search(cluster, body)
+    answer = search(client, body)
     hit = answer["hits"]["hits"][0]
     assert hit["_id"] == "s4"
     assert "highlight" in hit, hit
@@ -425,12 +421,12 @@ def test_a_pinned_product_past_the_clusters_own_page_keeps_its_score_and_highlig
 
 
 @pytest.mark.parametrize("extra", [{"min_score": 0.001}, {"terminate_after": 1000}])
-def test_a_pinned_product_outside_the_clusters_own_page_is_scored_above_the_rest(cluster, extra):
-    # t1 and l2 match only by their ids: the cluster's own page (min_score / terminate_after makes the page the
-    # cluster's) is the boosted sofas, without them.
+def test_a_pinned_product_outside_the_held_matches_is_scored_above_the_rest(client, extra):
+    # t1 and l2 match only by their ids: the held page (the cluster's own, on a cluster) is the boosted sofas,
+    # without them.
     boosted = {"match": {"title": {"query": "sofa", "boost": 100}}}
     body = {"query": pinned("t1", "l2", organic=boosted), "size": 3, **extra}
-    answer = search(cluster, body)
+    answer = search(client, body)
     hits = answer["hits"]["hits"]
     assert [h["_id"] for h in hits][:2] == ["t1", "l2"]
     scores = [h["_score"] for h in hits]
