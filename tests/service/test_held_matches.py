@@ -133,3 +133,25 @@ def test_min_score_on_a_search_without_words_is_a_501_naming_it_on_the_embedded_
     """Its matches have no score there (Elasticsearch scores a match_all 1 and a filter 0)."""
     response = embedded.post("/products/_search", json={"query": {"match_all": {}}, "min_score": 0.5})
     assert response.status_code == 501 and response.get_json()["error"]["unsupported"] == "min_score"
+
+
+def test_terminate_after_past_the_result_window_of_more_matches_is_a_400_naming_it(small_window):
+    """Finding where to cut costs the embedded index a little for each match before it."""
+    response = small_window.post("/products/_search", json={"query": SOFA, "terminate_after": 3, "size": 1})
+    assert response.status_code == 400 and response.get_json()["error"]["field"] == "terminate_after"
+
+
+LONG = "p" * 250
+
+
+@pytest.fixture(params=["embedded"])
+def long_ids(request):
+    """Ids sharing more first characters than the id patterns write out (search_after.TEXT_PATTERN_CHARS)."""
+    catalog = [Product(id=f"{LONG}{i}", title=f"sofa {i}", price=float(i)) for i in range(1, 5)]
+    return catalog_on(request, catalog)
+
+
+def test_terminate_after_on_ids_longer_than_the_patterns_holds_exactly_as_many(long_ids):
+    answer = search(long_ids, {"query": SOFA, "terminate_after": 2, "size": 10})
+    assert answer["hits"]["total"]["value"] == 2 and len(ids(answer)) == 2 and answer["terminated_early"] is True
+    assert sorted(ids(answer)) == [f"{LONG}1", f"{LONG}2"]
