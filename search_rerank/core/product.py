@@ -10,7 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .number_text import DECIMAL_NUMBER
 
-CATEGORY_SEPARATORS = (" > ", "/", ">", "|")
+CATEGORY_SEPARATORS = (" > ", " / ", " | ", "/", ">", "|")
+"""A category path's separators, the first one a path holds splitting it: a spaced one first, so that a level
+written with a slash of its own ("Outdoor / Indoor/Outdoor Rugs", WANDS' and many PIMs' spaced paths) stays one
+level. A bare one splits only a path with no spaced one (Magento's "Default Category/Gear/Bags")."""
 EXTRA_DEPTH_LIMIT = 20
 """How many objects and lists an ``extra`` field may nest, the product's own object counted, as Elasticsearch's
 ``index.mapping.depth.limit`` (20) refuses a document nesting more objects. Past 200, the product store's JSON

@@ -351,6 +351,20 @@ def test_csv_catalog_splits_category_path(tmp_path, path_text):
     assert product.category == ("Furniture", "Office", "Desks")
 
 
+@pytest.mark.parametrize(
+    ("path_text", "levels"),
+    [
+        ("Outdoor / Indoor/Outdoor Rugs", ("Outdoor", "Indoor/Outdoor Rugs")),
+        ("Decor > Indoor/Outdoor Rugs", ("Decor", "Indoor/Outdoor Rugs")),
+        ("Decor | Rugs/Mats", ("Decor", "Rugs/Mats")),
+    ],
+)
+def test_csv_catalog_keeps_a_slash_inside_a_level_of_a_path_with_spaced_separators(tmp_path, path_text, levels):
+    path = write(tmp_path / "c.csv", f"id,title,category\np1,Rug,{path_text}\n")
+    [product] = iter_csv_catalog(path)
+    assert product.category == levels
+
+
 def test_csv_catalog_repeated_attribute_key_adds_a_value(tmp_path):
     path = write(tmp_path / "c.csv", "id,title,attributes\np1,Rug,Color:red|size : L|color:blue\n")
     [product] = iter_csv_catalog(path)
