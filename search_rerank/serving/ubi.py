@@ -568,7 +568,11 @@ class UbiLog:
                 raise UbiWriteError(f"{self.file_for(os.getpid())}: {type(exc).__name__}: {exc}") from exc
 
     def _open(self) -> RotatingFileHandler:
-        """This process's handler, opened on its first write (the caller holds the lock)."""
+        """This process's handler, opened on its first write (the caller holds the lock), and opened again when
+        its file is no longer the one at its path: deleted or moved away (a log shipper's clean-up, logrotate),
+        the worker went on writing into a file no one would read, and answered those events accepted."""
+        if self._handler is not None and self._pid == os.getpid() and _moved(self._handler):
+            self._discard()
         if self._handler is None or self._pid != os.getpid():
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._handler = _RaisingHandler(
@@ -588,6 +592,19 @@ class UbiLog:
     def close(self) -> None:
         with self._lock:
             self._discard()
+
+
+def _moved(handler: logging.FileHandler) -> bool:
+    """Whether the file ``handler`` writes is no longer the one at its path (as logging's WatchedFileHandler
+    checks before each record)."""
+    if handler.stream is None:
+        return False
+    try:
+        at_path = os.stat(handler.baseFilename)
+    except FileNotFoundError:
+        return True
+    held = os.fstat(handler.stream.fileno())
+    return (held.st_dev, held.st_ino) != (at_path.st_dev, at_path.st_ino)
 
 
 def _regular_size(path: str) -> tuple[int, int] | None:

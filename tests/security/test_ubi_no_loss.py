@@ -202,6 +202,22 @@ def test_the_same_search_once_the_log_is_writable_again_is_not_flagged(no_loss_c
     assert degraded(repeated) == {}
 
 
+@pytest.mark.parametrize("clean_up", ["delete", "move"])
+def test_events_accepted_after_the_log_file_was_deleted_or_moved_away_are_in_the_file_at_its_path(
+    no_loss_client, ubi_dir, clean_up
+):
+    """A log shipper's clean-up or logrotate takes the file away under a running worker: the worker wrote on into
+    the file it still held, which no one would read, and answered those events accepted."""
+    assert no_loss_client.post("/ubi/events", json=event(0)).get_json() == {"accepted": 1}
+    [written] = ubi_dir.glob("ubi.*.ndjson")
+    if clean_up == "delete":
+        written.unlink()
+    else:
+        written.rename(ubi_dir.parent / "shipped.ndjson")
+    assert no_loss_client.post("/ubi/events", json=event(1)).get_json() == {"accepted": 1}
+    assert [record["query_id"] for record in logged(ubi_dir)] == ["q-1"]
+
+
 def test_the_ubi_log_raises_when_the_disk_is_full(full_disk):
     log = UbiLog(full_disk.parent / "ubi.ndjson", max_bytes=1 << 20, backups=1)
     try:
