@@ -67,10 +67,20 @@ class ReloadBroadcast:
         threading.Thread(target=self._watch, name="reload-broadcast", daemon=True).start()
 
     def _watch(self) -> None:
+        unreadable = False
         while True:
             time.sleep(self.interval_s)
             with self._lock:
-                stamp = self._stamp()
+                try:
+                    stamp = self._stamp()
+                except OSError as exc:
+                    # Out of file descriptors (a flood of connections), the file unreadable: the thread died here,
+                    # and this worker never followed another reload. Said once, tried again each interval.
+                    if not unreadable:
+                        log.warning("cannot read the reload announcements (%s); trying again", exc)
+                    unreadable = True
+                    continue
+                unreadable = False
                 # No file is no announcement: a server that never reloaded, or its directory cleaned up.
                 if stamp is None or stamp == self._seen:
                     continue

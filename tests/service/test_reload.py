@@ -13,7 +13,7 @@ from search_rerank.indexing.indexes import build_index, open_pipeline
 from search_rerank.indexing.versions import IndexVersions
 from search_rerank.serving import app as serving_app
 from search_rerank.serving import create_app
-from search_rerank.serving.reload_broadcast import RELOAD_FILE_ENV
+from search_rerank.serving.reload_broadcast import RELOAD_FILE_ENV, ReloadBroadcast
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -131,6 +131,19 @@ def test_a_worker_still_loading_when_another_announces_a_reload_follows_it(
     while not hit_ids(loading, "quokka", brand="Wombatco") and time.monotonic() < deadline:
         time.sleep(0.2)
     assert hit_ids(loading, "quokka", brand="Wombatco") == ["new-quokka"]
+
+
+def test_a_worker_follows_a_reload_announced_after_it_could_not_read_the_announcements(tmp_path):
+    """The watcher's thread died on the first file it could not read (no file descriptor left): that worker then
+    followed no reload for good."""
+    path = tmp_path / "generation"
+    reloaded = threading.Event()
+    ReloadBroadcast(path, reloaded.set, interval_s=0.05).start()
+    path.mkdir()  # reading it fails with an OSError, as it does with no file descriptor left
+    time.sleep(0.5)
+    path.rmdir()
+    path.write_text("1 2\n", encoding="utf-8")
+    assert reloaded.wait(timeout=120)
 
 
 def test_a_failed_reload_keeps_serving_the_old_indexes(admin_client, own_settings):
