@@ -253,6 +253,21 @@ def _expire_tombstones(conn: sqlite3.Connection) -> None:
     conn.execute("DELETE FROM forgotten WHERE at < ?", (time.time() - FORGET_WINDOW_S,))
 
 
+@contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """A write transaction taken at once (``BEGIN IMMEDIATE``), committed, or rolled back on any failure unless
+    SQLite already rolled it back: a full disk (SQLITE_FULL) does so itself, and the second ROLLBACK's "cannot
+    rollback - no transaction is active" then replaced "database or disk is full" in every log line."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
 class SQLiteProfileStore:
     """Profiles in one SQLite file shared by the processes of one machine (WAL; one connection per thread)."""
 
@@ -306,8 +321,7 @@ class SQLiteProfileStore:
             return 0
         with self._errors("write"):
             conn = self._conn()
-            conn.execute("BEGIN IMMEDIATE")  # read-modify-write: no other process may write in between
-            try:
+            with _immediate(conn):  # read-modify-write: no other process may write in between
                 _expire_tombstones(conn)
                 held = tombstones_of(events)
                 marks = ",".join("?" * len(held))
@@ -320,18 +334,13 @@ class SQLiteProfileStore:
                     "INSERT OR REPLACE INTO profiles (key, user_id, updated_at, record) VALUES (?, ?, ?, ?)",
                     [(p.key, p.owner, p.updated_at, json.dumps(p.to_record())) for p in changed.values()],
                 )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
         return len(changed)
 
     def forget(self, user_id: str) -> int:
         with self._errors("forget"):
             conn = self._conn()
             now = time.time()
-            conn.execute("BEGIN IMMEDIATE")  # an apply waits for both, and then sees the tombstones
-            try:
+            with _immediate(conn):  # an apply waits for both, and then sees the tombstones
                 owned = [key for (key,) in conn.execute("SELECT key FROM profiles WHERE user_id = ?", (user_id,))]
                 removed = conn.execute(
                     "DELETE FROM profiles WHERE user_id = ? OR key = ?", (user_id, user_key(user_id))
@@ -340,10 +349,6 @@ class SQLiteProfileStore:
                     "INSERT OR REPLACE INTO forgotten (key, at) VALUES (?, ?)",
                     [(tombstone(key), now) for key in {user_key(user_id), *owned}],
                 )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
             self._scrub(conn)
         return removed
 

@@ -251,6 +251,26 @@ def test_the_purge_past_the_cap_finds_the_oldest_profiles_in_an_index_not_by_sor
     conn.close()
 
 
+@pytest.mark.parametrize(("action", "table"), [("apply", "profiles"), ("forget", "forgotten")])
+def test_a_full_disk_is_reported_as_one_not_as_a_failed_rollback(tmp_path, action, table):
+    """SQLite rolls a transaction back itself on a full disk; rolling it back again said "cannot rollback - no
+    transaction is active" in every log line, in place of "database or disk is full". A trigger fails the write
+    as a full disk does, rolling the transaction back."""
+    path = tmp_path / "profiles.sqlite3"
+    store = SQLiteProfileStore(path)
+    store.apply([event()], PERSONAL)
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            f"CREATE TRIGGER full BEFORE INSERT ON {table} BEGIN SELECT RAISE(ROLLBACK, 'database or disk is full'); END"
+        )
+    with pytest.raises(ProfileStoreError, match="database or disk is full"):
+        if action == "apply":
+            store.apply([event(user="u2", session="s2")], PERSONAL)
+        else:
+            store.forget("u1")
+    store.close()
+
+
 def store_of_an_index_made_before_kinds(settings) -> ClusterProfileStore:
     """A cluster store whose profile index was created with the mapping before profiles had a ``kind``."""
     store = open_profile_store(settings)
