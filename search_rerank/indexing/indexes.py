@@ -620,6 +620,19 @@ def _serving(versions: IndexVersions) -> Path:
     return root
 
 
+def _check_whole(root: Path, lexical: LexicalSettings) -> None:
+    """Refuse a version whose files have gone (deleted by hand, a clean-up): opened, the product store and the
+    embedded index each made an empty one in their place, and a reload swapped in a service answering nothing
+    while it reported "reloaded"."""
+    lost = [name for name in (MANIFEST, STORE_FILE) if not (root / name).is_file()]
+    if lexical.backend == "tantivy" and not (root / LEXICAL_DIR / "meta.json").is_file():
+        lost.append(LEXICAL_DIR)
+    if lost:
+        raise ConfigError(
+            f"{root} has lost {', '.join(lost)}: rebuild it (search-rerank index), or roll back to a whole version"
+        )
+
+
 def open_pipeline(settings: Settings, guards: Guards | None = None) -> SearchPipeline:
     """Load the served version's indexes (and reranker and ranker, if configured) that ``settings`` point at.
 
@@ -628,6 +641,7 @@ def open_pipeline(settings: Settings, guards: Guards | None = None) -> SearchPip
     """
     versions = IndexVersions(settings.index_dir)
     root = _serving(versions)
+    _check_whole(root, settings.lexical)
     store = ProductStore(root / STORE_FILE, versions.hold(root))  # the version stays while the store reads it
     legs: dict[str, Retriever] = {LEXICAL: lexical_leg(root, settings.lexical)}
     manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))

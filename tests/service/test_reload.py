@@ -158,6 +158,22 @@ def test_a_failed_reload_keeps_serving_the_old_indexes(admin_client, own_setting
     assert hit_ids(admin_client, "oak table") == before
 
 
+@pytest.mark.parametrize("lost", ["products.sqlite", "lexical"])
+def test_a_reload_onto_a_version_whose_files_were_deleted_keeps_serving_the_old_indexes(
+    admin_client, own_settings, lost
+):
+    """Opened, the product store and the embedded index each made an empty one in the place of the deleted
+    files, and the reload answered "reloaded" with 0 products: every search then found nothing."""
+    before = hit_ids(admin_client, "oak table")
+    served = IndexVersions(own_settings.index_dir).serving_dir()
+    for path in served.glob(f"{lost}*"):
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    response = admin_client.post("/admin/reload", headers=AUTH)
+    assert response.status_code == 500 and "still serving the previous indexes" in response.get_json()["message"]
+    assert hit_ids(admin_client, "oak table") == before and before
+    assert not (served / "products.sqlite").exists() or lost != "products.sqlite"
+
+
 @pytest.fixture
 def held_search(own_settings, admin_token):
     """An app whose serving pipeline's lexical leg blocks, and a search started on it, held in flight."""
