@@ -31,8 +31,9 @@ from ..core.settings import Settings, load_settings
 from ..indexing.indexes import open_pipeline
 from . import interleave, metrics
 from .aggregations import Aggregator
+from .api_models import FieldError
 from .completion import title_indexes
-from .context import endpoint_name, error_headers, error_response, live
+from .context import described, endpoint_name, error_headers, error_response, live
 from .cors import allow_cross_origin
 from .es_api import es, indexes
 from .exposure_loop import ExposureLoop
@@ -76,7 +77,9 @@ access = logging.getLogger("search_rerank.access")
 def _json_errors(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        return *error_response(exc.code or 500, exc.name, exc.description), error_headers(exc)
+        text, field = described(exc)
+        fields = [FieldError(field=field, message=text)] if field is not None else None
+        return *error_response(exc.code or 500, exc.name, text, fields), error_headers(exc)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

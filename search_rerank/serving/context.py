@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from flask import current_app, g, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ..core.filters import Filters
 from ..core.personalise import skip_reason
@@ -47,6 +47,15 @@ def error_response(
 ):
     body = ErrorResponse(error=error, message=message, fields=fields, reason=reason)
     return jsonify(body.model_dump(exclude_none=True)), status
+
+
+def described(exc: HTTPException) -> tuple[str, str | None]:
+    """An HTTP error's text, and the part of the request it names: a 413 says the limit the body passed, where
+    werkzeug's own text ("The data value transmitted exceeds the capacity limit.") named neither."""
+    if isinstance(exc, RequestEntityTooLarge):
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        return f"the request body is larger than service.max_body_bytes ({limit:,} bytes)", "body"
+    return exc.description or exc.name, None
 
 
 def error_headers(exc: HTTPException) -> dict[str, str]:

@@ -38,6 +38,7 @@ from .context import (
     admin_token_sent,
     current_pipeline,
     current_settings,
+    described,
     endpoint_name,
     error_headers,
     json_body,
@@ -739,7 +740,9 @@ SEARCH_ERRORS = get_args(SearchError)
 
 def _es_cause(exc: SearchError) -> tuple[int, dict[str, Any]]:
     if isinstance(exc, HTTPException):
-        return exc.code or 500, {"type": exc.name.lower().replace(" ", "_"), "reason": exc.description}
+        text, field = described(exc)
+        cause = {"type": exc.name.lower().replace(" ", "_"), "reason": text}
+        return exc.code or 500, cause if field is None else {**cause, "field": field}
     if isinstance(exc, StageError):
         # A stage the search needs (the dense leg's filter check on the cluster...) failed: by its reason code only,
         # as the exception's text names the cluster's address (it is in the log).

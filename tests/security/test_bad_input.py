@@ -214,6 +214,21 @@ def test_a_body_that_is_not_utf8_is_a_400(bad_input_client):
     assert es_field(post_text(bad_input_client, ES_SEARCH, b'{"query": {"match": {"title": "\xff"}}}')) == "body"
 
 
+def test_a_body_after_a_byte_order_mark_is_read_as_elasticsearch_reads_it(bad_input_client):
+    """Windows PowerShell 5.1 and Notepad write one; it was a 400 quoting Python's own message."""
+    body = b'{"query": {"match": {"title": "sofa"}}}'
+    plain = post_text(bad_input_client, ES_SEARCH, body)
+    marked = post_text(bad_input_client, ES_SEARCH, b"\xef\xbb\xbf" + body)
+    assert marked.status_code == plain.status_code == 200
+    assert [h["_id"] for h in marked.get_json()["hits"]["hits"]] == [h["_id"] for h in plain.get_json()["hits"]["hits"]]
+
+
+def test_a_multi_search_after_a_byte_order_mark_is_read(bad_input_client):
+    lines = b'\xef\xbb\xbf{}\n{"query": {"match": {"title": "sofa"}}}\n'
+    response = bad_input_client.post("/_msearch", data=lines, content_type="application/x-ndjson")
+    assert response.status_code == 200 and response.get_json()["responses"][0]["hits"]["hits"]
+
+
 # ------------------------------------------------------------------ shapes
 
 

@@ -13,6 +13,11 @@ def field_errors(response) -> dict[str, str]:
     return {e["field"]: e["message"] for e in response.get_json()["fields"]}
 
 
+def es_field(response) -> str:
+    """The field an Elasticsearch-shaped error names."""
+    return response.get_json()["error"]["root_cause"][0]["field"]
+
+
 def test_search_returns_a_page_of_hits_with_products(client):
     response = search(client, query="sofa", size=5)
     assert response.status_code == 200
@@ -125,6 +130,14 @@ def test_oversized_body_is_a_json_413(client, settings):
     response = client.post("/search", json={"query": "sofa", "pad": "x" * settings.service.max_body_bytes})
     assert response.status_code == 413
     assert response.is_json
+
+
+@pytest.mark.parametrize(("path", "named"), [("/search", field_errors), ("/products/_search", es_field)])
+def test_an_oversized_body_is_refused_naming_the_body_and_the_limit(client, settings, path, named):
+    """werkzeug's own text said "The data value transmitted exceeds the capacity limit.", naming neither."""
+    response = client.post(path, json={"query": "sofa", "pad": "x" * settings.service.max_body_bytes})
+    assert response.status_code == 413 and "body" in named(response)
+    assert f"{settings.service.max_body_bytes:,}" in response.get_data(as_text=True)
 
 
 def test_unknown_path_is_a_json_404(client):
