@@ -101,6 +101,10 @@ max_requests_jitter = _service.max_requests_jitter
 graceful_timeout = 30
 keepalive = 5
 preload_app = False
+# gunicorn 25+ opens a control socket at one path per user ($XDG_RUNTIME_DIR or ~/.gunicorn/gunicorn.ctl), so a
+# second server on the host (a blue/green switch, a staging copy) took it over, and `gunicornc` then resized or
+# stopped the other one. The service is steered by its own endpoints (/admin/reload) and signals; none is opened.
+control_socket_disable = True
 accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("SEARCH_RERANK_LOG_LEVEL", "info")

@@ -62,3 +62,15 @@ def test_an_ipv6_host_is_bound_in_brackets():
     read = "import search_rerank.serving.gunicorn_conf as conf; print(conf.bind)"
     done = subprocess.run([sys.executable, "-c", read], env=env, capture_output=True, text=True, timeout=120)
     assert done.stdout.split()[-1] == "[::1]:8123", done.stderr
+
+
+def test_gunicorn_reading_the_configuration_opens_no_control_socket():
+    """gunicorn 25+ opens its control socket at one path per user, which a second server on the host took over
+    (gunicornc then steered the other one)."""
+    read = (
+        "from gunicorn.config import Config; import search_rerank.serving.gunicorn_conf as conf; "
+        "c = Config(); [c.set(k, v) for k, v in vars(conf).items() if k in c.settings]; "
+        "print(c.control_socket_disable); conf.on_exit(None)"
+    )
+    done = subprocess.run([sys.executable, "-c", read], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split()[-1] == "True", done.stderr
