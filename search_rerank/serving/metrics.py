@@ -23,6 +23,9 @@ from ..core.breaker import STATE_VALUES
 from ..core.longtail import TAIL, TIERS, tier
 from ..core.pipeline import SearchResult
 from ..core.settings import LongTailSettings
+from . import metrics_files
+
+metrics_files.install()  # before any metric below makes its file
 
 # Stages take milliseconds to seconds; requests up to the deadlines (seconds).
 BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
