@@ -420,15 +420,14 @@ def build_index(
                     lexical_index=report.lexical_index,
                 ),
             )
-        except (OSError, sqlite3.Error) as exc:  # a full disk, a directory that cannot be written
+        except BaseException as exc:
             _discard(versions, name, reindexer, report.lexical_index)
+            if not _cannot_write(exc):
+                raise
             raise ConfigError(
                 f"could not write the new version {root}: {exc}; nothing was swapped, {versions.root} serves what it "
                 "served (free disk space or make the directory writable, then run it again)"
             ) from exc
-        except BaseException:
-            _discard(versions, name, reindexer, report.lexical_index)
-            raise
         report.previous = _switch(versions, name, reindexer)
         report.pruned = _prune(versions, keep, reindexer)
     report.seconds["total"] = time.perf_counter() - started
@@ -491,7 +490,9 @@ def update_index(
                     **{**{k: manifest.get(k) for k in ("version", "built", "lexical_index")}, "updated": _now()},
                 ),
             )
-        except (OSError, sqlite3.Error) as exc:  # a full disk, a directory that cannot be written
+        except Exception as exc:
+            if not _cannot_write(exc):
+                raise
             raise ConfigError(
                 f"could not write into the served version {root}: {exc}; it may be part-updated (free disk space "
                 "or make the directory writable, then run the same update again, which finishes it)"
@@ -611,6 +612,14 @@ def _prune(versions: IndexVersions, keep: int, reindexer: Reindexer | None) -> l
     if reindexer is not None:
         reindexer.prune(_recorded_indices(versions))
     return pruned
+
+
+def _cannot_write(exc: BaseException) -> bool:
+    """Whether ``exc`` says the disk or directory cannot take what was written (a full disk, a read-only
+    directory), from any index: SQLite's and the OS's errors, and tantivy's, which tantivy-py raises as a
+    ``ValueError`` carrying the OS error ("Internal error: 'No space left on device (os error 28)'"), and which
+    went on as a bare error with no word of the version it left part-updated."""
+    return isinstance(exc, (OSError, sqlite3.Error)) or (isinstance(exc, ValueError) and "(os error " in str(exc))
 
 
 def _serving(versions: IndexVersions) -> Path:

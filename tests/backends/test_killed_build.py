@@ -23,9 +23,11 @@ from pathlib import Path
 import pytest
 from servers import script_command, server_retriever, server_settings
 
+from search_rerank.backends.tantivy_index import TantivyRetriever
+from search_rerank.core.errors import ConfigError
 from search_rerank.core.product import Product
 from search_rerank.core.settings import Settings
-from search_rerank.indexing.indexes import build_index, open_pipeline
+from search_rerank.indexing.indexes import build_index, open_pipeline, update_index
 from search_rerank.indexing.reindex import Reindexer
 from search_rerank.indexing.versions import MANIFEST, IndexVersions
 
@@ -223,3 +225,28 @@ def test_an_update_that_runs_out_of_disk_says_so_and_a_rerun_finishes_it(tmp_pat
     pipeline = open_pipeline(settings)
     assert pipeline.store.count() == 40 + BIG
     assert "new-1145" in [hit.product.id for hit in pipeline.run("new 1145", size=10).hits]
+
+
+def tantivy_disk_full(self, products) -> int:
+    """tantivy-py's own report of a full disk, as its writer raised it (a ValueError, not an OSError)."""
+    raise ValueError("Internal error: 'No space left on device (os error 28)'")
+
+
+def test_an_update_whose_embedded_index_runs_out_of_disk_says_the_version_may_be_part_updated(tmp_path, monkeypatch):
+    """The product store had taken the batch; tantivy's error went on bare, naming no version and no way out."""
+    settings = Settings(index_dir=tmp_path / "index", dense={"enabled": False})
+    build_index(catalog("old", 40), settings, progress=False)
+    monkeypatch.setattr(TantivyRetriever, "add", tantivy_disk_full)
+    with pytest.raises(ConfigError, match="part-updated") as refused:
+        update_index(catalog("new", 5), [], settings, progress=False)
+    assert str(settings.index_dir) in str(refused.value) and "run the same update again" in str(refused.value)
+
+
+def test_a_build_whose_embedded_index_runs_out_of_disk_says_nothing_was_swapped(tmp_path, monkeypatch):
+    settings = Settings(index_dir=tmp_path / "index", dense={"enabled": False})
+    old = catalog("old", 40)
+    first = build_index(old, settings, progress=False)
+    monkeypatch.setattr(TantivyRetriever, "add", tantivy_disk_full)
+    with pytest.raises(ConfigError, match="nothing was swapped"):
+        build_index(catalog("new", 5), settings, progress=False)
+    assert IndexVersions(settings.index_dir).complete() == [first.version]
