@@ -79,8 +79,6 @@ class JsonErrorProtocol(ASGIProtocol):
 
     first_headers: asyncio.TimerHandle | None = None
     send_watch: asyncio.TimerHandle | None = None
-    peer_done = False
-    """Whether the client has said it sends nothing more (:meth:`eof_received`)."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -101,26 +99,6 @@ class JsonErrorProtocol(ASGIProtocol):
             self._close_transport()
             return True
         return False
-
-    def eof_received(self) -> bool:
-        """The client sends nothing more (a half-close: ``nc -N``, a script's ``shutdown(SHUT_WR)``, some proxies):
-        a request it sent whole is answered, and the connection closes after it, as nginx and Elasticsearch do.
-
-        gunicorn left it to asyncio, which closed the transport at once: the request ran (a search logged 200, its
-        UBI record written) and its answer went nowhere. A request not yet whole, headers or body still to come,
-        never will be, and the connection closes at once as before."""
-        receiver = self._body_receiver  # the latest request's, made once its headers are in
-        asked = self._request_ready.is_set() or not self._awaiting_request  # one waits, or is being answered
-        whole = asked and receiver is not None and receiver._complete
-        self.peer_done = whole
-        return whole
-
-    def _arm_keepalive_timer(self) -> None:
-        """Wait for the connection's next request, unless its client said it sends none: then close now."""
-        if self.peer_done:
-            self._keepalive_timeout()
-            return
-        super()._arm_keepalive_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_first_headers()

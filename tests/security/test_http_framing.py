@@ -72,47 +72,6 @@ CLOSE = b"Connection: close\r\n"
 CORRUPT_GZIP = b"\x1f\x8b\x08\x00" + b"not a deflate stream"
 
 
-def half_closed(port: int, data: bytes, timeout_s: float = 60) -> tuple[bytes, float]:
-    """Send ``data``, then say nothing more follows (``shutdown(SHUT_WR)``, as ``nc -N`` does); everything the server
-    sends until it closes, and the seconds that took."""
-    started = time.monotonic()
-    received = b""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout_s) as sock:
-        sock.sendall(data)
-        sock.shutdown(socket.SHUT_WR)
-        while chunk := sock.recv(65536):
-            received += chunk
-    return received, time.monotonic() - started
-
-
-@pytest.mark.parametrize(
-    "request_bytes",
-    [
-        b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n",
-        search_request(b"/search", QUERY),
-        search_request(b"/search", QUERY, version=b"HTTP/1.0"),
-    ],
-)
-def test_a_request_sent_whole_before_the_client_half_closes_is_answered_and_the_connection_closed(
-    server, request_bytes
-):
-    """The request ran (logged 200) and its answer went nowhere: the connection was closed on the client's FIN."""
-    received, _ = half_closed(server["port"], request_bytes)
-    status, _, _ = first_response(received)
-    assert status == 200, received[:300]
-
-
-def test_two_requests_sent_whole_before_a_half_close_are_both_answered(server):
-    received, seconds = half_closed(server["port"], search_request(b"/search", QUERY) * 2)
-    assert received.count(b"HTTP/1.1 200") == 2, received[:300]
-    assert seconds < 30  # closed after the answers, not left to a keep-alive or header timer
-
-
-def test_a_request_cut_short_by_a_half_close_gets_no_answer_and_is_closed_at_once(server):
-    received, _ = half_closed(server["port"], search_request(b"/search", QUERY)[:-5])
-    assert received == b""
-
-
 def test_a_refusal_on_a_kept_alive_http_1_0_connection_states_where_its_body_ends(server):
     """An HTTP/1.0 client that asked for keep-alive sends a corrupt gzip body, then another request. The bridge's
     own 400 (asgi_bridge.BufferedWsgiBridge.refusal) has no Content-Length, HTTP/1.0 has no chunking, and the
