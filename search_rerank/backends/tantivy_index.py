@@ -262,6 +262,13 @@ def opened_schema_version(path: Path, settings: LexicalSettings) -> int | None:
         return None
 
 
+def reports_os_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is tantivy's report of an operating-system error (a full disk, a read-only folder):
+    tantivy-py raises every error as a ``ValueError``, an OS error's carrying Rust's "(os error N)" or, as a lock
+    file's, its debug form ("Os { code: 30, kind: ReadOnlyFilesystem, ... }")."""
+    return isinstance(exc, ValueError) and any(mark in str(exc) for mark in ("(os error ", "Os { code: "))
+
+
 class TantivyRetriever:
     """BM25 over an on-disk (or, with ``path=None``, in-memory) tantivy index.
 
@@ -703,6 +710,11 @@ class TantivyRetriever:
             try:
                 index = tantivy.Index(self._schema, path=str(self._path), reuse=True)
             except ValueError as exc:
+                if reports_os_error(exc):
+                    raise ConfigError(
+                        f"cannot open the tantivy index at {self._path}: {exc}; tantivy takes a lock file in the "
+                        "index's folder even to read it, so the folder must be writable (not a read-only mount)"
+                    ) from exc
                 unfolded = self._open_unfolded()
                 if unfolded is None:
                     raise ConfigError(

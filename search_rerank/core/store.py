@@ -8,6 +8,7 @@ threads when each thread has its own connection.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -39,7 +40,12 @@ class ProductStore:
         self.path = Path(path)
         self._hold = hold
         self._local = threading.local()
-        self._conn().execute(SCHEMA)
+        # A version mounted read-only (an index built by a job, mounted into the serving machines): WAL mode needs
+        # its -shm file beside the database, so opening one failed ("unable to open database file") and no worker
+        # started. Nothing can change it there, which SQLite's immutable mode reads it as.
+        self._read_only = self.path.is_file() and not os.access(self.path.parent, os.W_OK)
+        if not self._read_only:
+            self._conn().execute(SCHEMA)
 
     def close(self) -> None:
         """Let go of the file's hold (the connections threads opened close with their threads)."""
@@ -49,9 +55,12 @@ class ProductStore:
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
+            if self._read_only:
+                conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?immutable=1", uri=True, check_same_thread=False)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(self.path, check_same_thread=False)
+                conn.execute("PRAGMA journal_mode=WAL")
             self._local.conn = conn
         return conn
 
@@ -81,6 +90,10 @@ class ProductStore:
             conn.executemany(
                 "UPDATE products SET popularity = ? WHERE id = ?", [(float(p), r[0]) for p, r in zip(pct, rows)]
             )
+        # The last write of a build or an update: copied into the database file, so that a version copied or
+        # mounted read-only is whole without its -wal file (read as immutable, that file is not read). Passive:
+        # it never waits on the readers of a version updated while it is served.
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _by_ids(self, columns: str, where: str, product_ids: Sequence[str]) -> Iterator[tuple]:
         """Rows for many ids, in chunks below SQLite's bound-parameter limit."""

@@ -50,7 +50,7 @@ from tqdm import tqdm
 from ..backends.encoder import BiEncoder, resolve_encoder, resolve_model_path
 from ..backends.faiss_index import FaissRetriever
 from ..backends.gpu_rerank import GpuReranker, on_gpu
-from ..backends.tantivy_index import SCHEMA_VERSION, TantivyRetriever, opened_schema_version
+from ..backends.tantivy_index import SCHEMA_VERSION, TantivyRetriever, opened_schema_version, reports_os_error
 from ..core.breaker import GuardedReranker, Guards
 from ..core.candidate import Candidate
 from ..core.catalog_fields import CatalogFields
@@ -616,10 +616,10 @@ def _prune(versions: IndexVersions, keep: int, reindexer: Reindexer | None) -> l
 
 def _cannot_write(exc: BaseException) -> bool:
     """Whether ``exc`` says the disk or directory cannot take what was written (a full disk, a read-only
-    directory), from any index: SQLite's and the OS's errors, and tantivy's, which tantivy-py raises as a
-    ``ValueError`` carrying the OS error ("Internal error: 'No space left on device (os error 28)'"), and which
-    went on as a bare error with no word of the version it left part-updated."""
-    return isinstance(exc, (OSError, sqlite3.Error)) or (isinstance(exc, ValueError) and "(os error " in str(exc))
+    directory), from any index: SQLite's and the OS's errors, and tantivy's (:func:`reports_os_error`: "Internal
+    error: 'No space left on device (os error 28)'"), which went on as a bare error with no word of the version it
+    left part-updated."""
+    return isinstance(exc, (OSError, sqlite3.Error)) or reports_os_error(exc)
 
 
 def _serving(versions: IndexVersions) -> Path:

@@ -35,7 +35,7 @@ def small_disk(request, tmp_path) -> Iterator[Path]:
     try:
         yield where
     finally:
-        subprocess.run(["umount", str(where)], check=False)
+        subprocess.run(["umount", "--lazy", str(where)], check=False)
 
 
 def test_a_worker_whose_metrics_disk_is_full_keeps_counting_and_the_scrape_answers(small_disk):
