@@ -1125,7 +1125,7 @@ class ClusterFields:
                 name, order = item, None
             else:
                 name, order = single_key(item, path)
-            if name in ("_score", "_doc"):
+            if name in ("_score", "_doc", "_shard_doc"):  # _shard_doc: a point in time's tiebreak, the cluster's own
                 out.append(item)
                 continue
             extra = set(order) - SORT_OPTIONS - {"nested"} if isinstance(order, Mapping) else set()

@@ -108,7 +108,7 @@ import re
 import threading
 import time
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Any
 from urllib.parse import parse_qsl, quote
@@ -551,6 +551,20 @@ VERSION = re.compile(r"\d{8}-\d{6}-\d{6}")
 """A version stamp of an index's name (indexing.versions.STAMP_FORMAT): ``products-20250101-120000-000000``."""
 
 
+def _opened_as_elasticsearch(data: bytes) -> bytes:
+    """OpenSearch's answer to opening a point in time (``pit_id``, ``creation_time``) as Elasticsearch's (``id``)."""
+    answer = json.loads(data)
+    rest = {key: value for key, value in answer.items() if key not in ("pit_id", "creation_time")}
+    return json.dumps({"id": answer.get("pit_id"), **rest}).encode()
+
+
+def _closed_as_elasticsearch(data: bytes) -> bytes:
+    """OpenSearch's answer to closing points in time (``pits``, each ``successful``) as Elasticsearch's."""
+    pits = json.loads(data).get("pits") or []
+    freed = sum(1 for pit in pits if isinstance(pit, dict) and pit.get("successful"))
+    return json.dumps({"succeeded": freed == len(pits), "num_freed": freed}).encode()
+
+
 class OpenPointsInTime:
     """The points in time this process opened on the cluster through the passthrough and has not seen closed, each
     until its keep-alive ends (a search in it may extend it on the cluster; it is counted to its first end), at
@@ -621,6 +635,7 @@ class ClusterPassthrough:
     def forward(self, method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes) -> Response:
         """Send ``method target`` (raw path and query string) with ``headers`` and ``body``; the cluster's answer."""
         target = self.on_cluster(target)
+        target, body, written_back = self.as_own_point_in_time(method, target, body)
         path = target.split("?", 1)[0]
         sent = plain_media_types(forwarded(headers)) if self.plain_json else forwarded(headers)
         content_type = next((value for name, value in sent.items() if name.lower() == "content-type"), None)
@@ -629,7 +644,7 @@ class ClusterPassthrough:
             return refused
         sent.update(self._auth)
         scroll_page = method in ("GET", "POST") and path_segments(path)[:2] == ["_search", "scroll"]
-        if scroll_page:  # its hits are read before they are passed on (foreign_index): plain JSON
+        if scroll_page or written_back is not None:  # read before it is passed on (foreign_index): plain JSON
             sent = {name: value for name, value in sent.items() if name.lower() not in ("accept", "accept-encoding")}
             sent.update({"Accept": "application/json", "Accept-Encoding": "identity"})
         if (
@@ -726,11 +741,43 @@ class ClusterPassthrough:
                 )
         if answer.status == 200:
             self.track_points_in_time(method, target, body, data)
+        if answer.status == 200 and written_back is not None:
+            return Response(written_back(data), status=200, mimetype="application/json", headers=ES_HEADERS)
         response = Response(data, status=answer.status)
         response.headers.clear()
         for name, value in answer_headers(answer.headers.items()):
             response.headers.add(name, value)
         return response
+
+    def as_own_point_in_time(
+        self, method: str, target: str, body: bytes
+    ) -> tuple[str, bytes, Callable[[bytes], bytes] | None]:
+        """Elasticsearch's point-in-time calls on an OpenSearch cluster, sent to OpenSearch's endpoint in its
+        shape (:data:`POINT_IN_TIME`), with how to write its answer back in Elasticsearch's; as they came, with
+        None, for any other call, which :meth:`refusal` then judges.
+
+        Elasticsearch's clients open one with ``POST /INDEX/_pit`` and close it with ``DELETE /_pit`` and
+        ``{"id": ...}`` (their ``open_point_in_time``, elasticsearch-dsl's ``iterate()``, the JS client's paging),
+        which an OpenSearch cluster has no route for: on an OpenSearch backend they were a 403. What is sent is
+        what :meth:`refusal` authorises: OpenSearch's own endpoint, the served index's."""
+        if self.backend != "opensearch":
+            return target, body, None
+        path, mark, query = target.partition("?")
+        try:
+            segments = path_segments(path)
+        except NotCanonical:
+            return target, body, None
+        own = "/".join(POINT_IN_TIME["opensearch"])
+        if method == "POST" and len(segments) == 2 and segments[1] == "_pit":
+            return f"/{path.split('/')[1]}/{own}{mark}{query}", body, _opened_as_elasticsearch
+        if method == "DELETE" and segments == ["_pit"]:
+            try:
+                named = json.loads(body or b"{}").get("id")
+            except (ValueError, AttributeError):
+                named = None
+            if isinstance(named, str):
+                return f"/{own}{mark}{query}", json.dumps({"pit_id": [named]}).encode(), _closed_as_elasticsearch
+        return target, body, None
 
     def opens_point_in_time(self, method: str, path: str) -> bool:
         """Whether ``method`` on ``path`` (canonical: :meth:`refusal` passed it) opens a point in time on the

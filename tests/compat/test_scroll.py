@@ -284,9 +284,19 @@ def test_clearing_every_scroll_succeeds(client):
 # ------------------------------------------------------------------ points in time (the embedded index's own)
 
 
-def test_elasticsearch_dsl_iterate_reads_every_product_once_through_a_point_in_time(es, embedded):
+def test_elasticsearch_dsl_iterate_reads_every_product_once_through_a_point_in_time(es):
+    """On both backends: on an OpenSearch cluster, Elasticsearch's ``_pit`` (which the client opens and closes)
+    goes to OpenSearch's endpoint in its shape; it was a 403 there."""
     found = [hit.meta.id for hit in Search(using=es, index="products")[:40].iterate()]
     assert sorted(found) == sorted(IDS)
+
+
+def test_elasticsearchs_point_in_time_opens_and_closes_in_its_own_shape_on_both_backends(client):
+    opened = client.post("/products/_pit?keep_alive=1m")
+    assert opened.status_code == 200 and set(opened.get_json()) >= {"id", "_shards"}, opened.get_json()
+    assert "pit_id" not in opened.get_json()
+    closed = client.delete("/_pit", json={"id": opened.get_json()["id"]})
+    assert (closed.status_code, closed.get_json()) == (200, {"succeeded": True, "num_freed": 1})
 
 
 def test_a_search_in_a_point_in_time_is_sorted_with_the_id_last_and_answers_the_id_to_go_on_with(embedded):

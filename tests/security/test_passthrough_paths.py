@@ -514,6 +514,24 @@ def test_a_point_in_time_of_the_served_index_is_opened_searched_in_and_closed(gu
     assert closed.status == 200 and closed.json()["pits"][0]["successful"] is True
 
 
+def test_elasticsearchs_point_in_time_calls_reach_opensearchs_endpoint_in_its_shape(guarded):
+    """Elasticsearch's clients open ``POST /INDEX/_pit`` and close ``DELETE /_pit`` with ``{"id"}``; on an
+    OpenSearch cluster (osmem-server here) they were a 403. What reaches the cluster is its own endpoint."""
+    opened = guarded.attack("POST", "/INDEX/_pit?keep_alive=1m", body=b"")
+    assert opened.status == 200 and "pit_id" not in opened.json(), opened.body[:300]
+    closed = guarded.attack("DELETE", "/_pit", body=json.dumps({"id": opened.json()["id"]}).encode())
+    assert (closed.status, closed.json()) == (200, {"succeeded": True, "num_freed": 1})
+    assert [(seen.method, seen.target.split("?")[0]) for seen in guarded.seen] == [
+        ("POST", f"/{guarded.index}/_search/point_in_time"),
+        ("DELETE", "/_search/point_in_time"),
+    ]
+
+
+def test_elasticsearchs_point_in_time_on_an_index_not_served_is_refused_and_reaches_nothing(guarded, other_index):
+    opened = guarded.attack("POST", f"/{other_index}/_pit?keep_alive=1m", body=b"")
+    assert opened.status in (403, 404) and guarded.seen == []
+
+
 @pytest.fixture
 def other_index(guarded) -> Iterator[str]:
     """An index of the cluster the service does not serve (another application's, the shopper profiles'), holding
