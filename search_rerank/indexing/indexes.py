@@ -762,3 +762,10 @@ def load_reranker(settings: Settings, pretokenised: PretokenisedTexts | None = N
 
 def read_manifest(settings: Settings) -> dict:
     return json.loads((_serving(IndexVersions(settings.index_dir)) / MANIFEST).read_text(encoding="utf-8"))
+
+
+def served_manifest(pipeline: SearchPipeline) -> dict:
+    """The manifest of the version ``pipeline`` was opened from (its product store's folder, which the pipeline
+    holds): what it serves. The pointer's version may be a newer build not yet reloaded, and ``/ready`` said that
+    one was served, so a deploy script polling it took a build as live before any worker served it."""
+    return json.loads((pipeline.store.path.parent / MANIFEST).read_text(encoding="utf-8"))

@@ -15,7 +15,7 @@ from ..core.errors import CircuitOpenError
 from ..core.pipeline import SearchPipeline
 from ..core.reasons import reason_code
 from ..core.settings import Settings
-from ..indexing.indexes import open_pipeline, read_manifest
+from ..indexing.indexes import open_pipeline, served_manifest
 from . import metrics
 from .context import admin_refusal, error_response
 from .exposure_loop import ExposureLoop
@@ -49,7 +49,7 @@ def check_ready(p: SearchPipeline, settings: Settings) -> tuple[dict[str, Any], 
     """What /ready answers for pipeline ``p``: counts every index (a cluster leg through its breaker)."""
     try:
         counts = {"products": p.store.count(), **{name: leg.count() for name, leg in p.legs.items()}}
-        built = read_manifest(settings).get("built")
+        built = served_manifest(p).get("built")
     except (CircuitOpenError, DeadlineExceeded) as exc:
         return {"status": "not ready", "reason": reason_code(exc), "dependency": exc.dependency}, 503
     except Exception as exc:  # whatever is broken, the answer is "not ready", with a reason code; the detail is logged
@@ -115,7 +115,7 @@ def reopen(app: Flask) -> dict[str, Any]:
     pipeline = open_pipeline(settings, app.extensions.get("guards"))
     try:
         pipeline.warm_up()
-        built = read_manifest(settings).get("built")
+        built = served_manifest(pipeline).get("built")
     except BaseException:
         pipeline.close()
         raise

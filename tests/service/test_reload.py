@@ -100,6 +100,18 @@ def test_reload_serves_a_rebuilt_index(admin_client, own_settings, catalog_dir):
     assert admin_client.get("/ready").get_json()["counts"]["products"] == 301
 
 
+def test_ready_names_the_build_being_served_until_a_reload_serves_the_next(own_settings, admin_token, catalog_dir):
+    """It read the pointer's version: a build not yet reloaded was reported served, so a deploy script polling
+    /ready took it as live before any worker served it."""
+    uncached = own_settings.model_copy(update={"service": own_settings.service.model_copy(update={"ready_cache_s": 0})})
+    client = create_app(uncached).test_client()
+    served = client.get("/ready").get_json()["built"]
+    build_index(chain(iter_catalog(catalog_dir), [NEW_PRODUCT]), own_settings, progress=False)
+    assert client.get("/ready").get_json()["built"] == served
+    reloaded = client.post("/admin/reload", headers=AUTH).get_json()["built"]
+    assert reloaded != served and client.get("/ready").get_json()["built"] == reloaded
+
+
 def test_the_other_workers_of_the_server_follow_a_reload(own_settings, catalog_dir, admin_token, monkeypatch, tmp_path):
     monkeypatch.setenv(RELOAD_FILE_ENV, str(tmp_path / "reload" / "generation"))
     (tmp_path / "reload").mkdir()
