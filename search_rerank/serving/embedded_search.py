@@ -3638,16 +3638,10 @@ class EmbeddedSearch:
     its score, or its sort values)."""
     lexical_order: bool = False
     """Whether the page lists the matches in the lexical leg's order (a scroll's, see :meth:`lexical_result`)."""
-    held: list[tuple[str, float]] | None = None
-    """The matches a ``min_score`` holds the search to, best first, each with its lexical score (see
-    :func:`scoring_at_least`); None without one."""
+    hold: HeldMatches = field(default_factory=lambda: HeldMatches())
+    """What ``min_score`` and ``terminate_after`` hold the search to (its constraint is already in the ones above)."""
     track_scores: bool = False
     """Whether a page sorted by a field keeps its hits' scores (``track_scores``), as a page led by _score does."""
-    pinnable: tantivy.Query | None = None
-    """What a pinned product must match where a ``min_score`` holds the others (None: :meth:`match_query`): the
-    query and post filter without it, a pinned product scoring above every other, as in Elasticsearch."""
-    terminated_early: bool | None = None
-    """Whether ``terminate_after`` cut the matches short (None without one): the answer's ``terminated_early``."""
 
     @property
     def constraint(self) -> tantivy.Query | None:
@@ -3711,7 +3705,7 @@ class EmbeddedSearch:
 
     def pinned_matches(self, ids: list[str]) -> set[str]:
         """Which of the pinned ``ids`` the search matches (its query and post filter)."""
-        query = self.match_query(post_filter=True) if self.pinnable is None else self.pinnable
+        query = self.match_query(post_filter=True) if self.hold.pinnable is None else self.hold.pinnable
         return self.compiler.leg.admitted(ids, query)
 
     @property
@@ -3764,8 +3758,8 @@ class EmbeddedSearch:
         much, best lexical score first, as a cluster backend answers one (its own page, not reranked). The
         pipeline's scores are fused or reranked ones, on no scale a client could name a least score on; the
         lexical leg's are, and each hit's ``_score`` is the one it was held to."""
-        assert self.held is not None
-        rows = self.held
+        assert self.hold.held is not None
+        rows = self.hold.held
         if self.post_constraint is not None:
             kept = self.compiler.leg.admitted([pid for pid, _ in rows], self.post_constraint)
             rows = [row for row in rows if row[0] in kept]
@@ -3986,8 +3980,8 @@ class EmbeddedSearch:
             partial = result is not None and bool({LEXICAL, DENSE} & set(result.ranking.degraded))
             value = track if capped else self.matches
             response["hits"]["total"] = {"value": value, "relation": "gte" if capped or partial else "eq"}
-        if self.terminated_early is not None:
-            response["terminated_early"] = self.terminated_early
+        if self.hold.terminated_early is not None:
+            response["terminated_early"] = self.hold.terminated_early
         if self.sort is not None:
             # A sort led by _score keeps the scores, as Elasticsearch does, and so does one asking track_scores.
             scored = self.sort.score_first or self.track_scores
@@ -4105,7 +4099,7 @@ def compile_search(
     matched = compiler.query(body["query"], "query", False).constraint if body.get("query") is not None else None
     if collapse is not None and sort is None and body.get("min_score") is not None:
         raise Unsupported("min_score", "with collapse on a page in order of relevance")
-    hold = Hold.of(body, leg, leg.text_query(text), matched, None if post is None else post.constraint, limits)
+    hold = HeldMatches.of(body, leg, leg.text_query(text), matched, None if post is None else post.constraint, limits)
     filters, nothing, ignored = _prefilter(body, limits, compiler.worded_terms)
     search = dataclasses.replace(
         base,
@@ -4132,15 +4126,13 @@ def compile_search(
         lexical_text=_any([q for q in [leg.text_query(text), *query.scored] if q is not None])
         if query.scored
         else None,
-        held=hold.held,
+        hold=hold,
         track_scores=flag(body.get("track_scores", False), "track_scores"),
-        pinnable=hold.pinnable,
-        terminated_early=hold.terminated_early,
     )
 
 
 @dataclass(frozen=True)
-class Hold:
+class HeldMatches:
     """What a body's ``min_score`` and ``terminate_after`` hold a search to: the matches scoring at least so much,
     then the first so many of them (Elasticsearch applies them in that order), as a constraint every page, count
     and facet of the search is held to."""
@@ -4152,6 +4144,7 @@ class Hold:
     """What a pinned product must match where ``min_score`` holds the others: the query and post filter without
     it, a pinned product scoring above every other, as in Elasticsearch."""
     terminated_early: bool | None = None
+    """Whether ``terminate_after`` cut the matches short (None without one): the answer's ``terminated_early``."""
 
     @classmethod
     def of(
@@ -4162,7 +4155,7 @@ class Hold:
         matched: tantivy.Query | None,
         post: tantivy.Query | None,
         limits: ServiceSettings,
-    ) -> Hold:
+    ) -> HeldMatches:
         hold = cls()
         if body.get("min_score") is not None:
             least = a_number(body["min_score"], "min_score")

@@ -530,7 +530,7 @@ def _es_search(
         result = embedded.lexical_result(pipeline, scroll.answered if scroll is not None else 0)
     elif embedded is not None and embedded.sort is not None:
         result = embedded.sorted_result(pipeline)
-    elif embedded is not None and embedded.held is not None:
+    elif embedded is not None and embedded.hold.held is not None:
         result = embedded.held_result(pipeline)
     elif embedded is not None and embedded.browses and (plan is None or plan.browses):
         result = embedded.browse_result(pipeline)
