@@ -3336,11 +3336,7 @@ def sorted_page(
         scored = tantivy.Query.boolean_query(
             [
                 (tantivy.Occur.Must, text_query),
-                # Scored 0, so that a hit's _score is its words' alone (a term set scores 1 of its own).
-                (
-                    tantivy.Occur.Must,
-                    tantivy.Query.const_score_query(tantivy.Query.term_set_query(leg.schema, "id", ids), 0.0),
-                ),
+                (tantivy.Occur.Must, _ids_only(leg, ids)),
             ]
         )
         for score, address in searcher.search(scored, len(ids), count=False).hits:
@@ -4099,7 +4095,8 @@ def compile_search(
     matched = compiler.query(body["query"], "query", False).constraint if body.get("query") is not None else None
     if collapse is not None and sort is None and body.get("min_score") is not None:
         raise Unsupported("min_score", "with collapse on a page in order of relevance")
-    hold = HeldMatches.of(body, leg, leg.text_query(text), matched, None if post is None else post.constraint, limits)
+    words = leg.text_query(text)
+    hold = HeldMatches.of(body, leg, words, matched, None if post is None else post.constraint, limits)
     filters, nothing, ignored = _prefilter(body, limits, compiler.worded_terms)
     search = dataclasses.replace(
         base,
@@ -4123,9 +4120,7 @@ def compile_search(
         collapse=collapse,
         inner_sorts=inner_sorts,
         docvalues=located(base.hit_fields, compiler.indexed, limits.field_aliases),
-        lexical_text=_any([q for q in [leg.text_query(text), *query.scored] if q is not None])
-        if query.scored
-        else None,
+        lexical_text=_any([q for q in [words, *query.scored] if q is not None]) if query.scored else None,
         hold=hold,
         track_scores=flag(body.get("track_scores", False), "track_scores"),
     )
