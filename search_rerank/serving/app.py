@@ -36,6 +36,7 @@ from .completion import title_indexes
 from .context import described, endpoint_name, error_headers, error_response, live
 from .cors import allow_cross_origin
 from .es_api import es, indexes
+from .exhaustion import exhausted, out_of_resources
 from .exposure_loop import ExposureLoop
 from .identity import IDENTITY_KEYS, identity_keys
 from .json_answers import FiniteJSONProvider
@@ -83,6 +84,8 @@ def _json_errors(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
+        if out_of_resources(exc):
+            return exhausted(exc)
         log.exception("unhandled error on %s %s", request.method, request.path)
         metrics.ERRORS.labels(endpoint_name()).inc()
         # Not even the exception's class: the log line above, under this request id, has the detail.

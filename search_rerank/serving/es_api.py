@@ -71,6 +71,7 @@ from .es_compat import (
     parse_search,
     uri_search,
 )
+from .exhaustion import exhausted_cause, noted, out_of_resources
 from .field_aliases import MATCH_NONE, highlight_names, rename_fields, rename_highlights
 from .hit_fields import IndexedField, add_hit_fields, located
 from .json_input import InvalidBody
@@ -295,8 +296,8 @@ def es_msearch(index: str):
             responses.append({**_searched(index_expression, body, {**params, **options}, deadline), "status": 200})
         except SEARCH_ERRORS as exc:
             responses.append(es_error_body(*_es_cause(exc)))
-        except Exception:
-            responses.append(failed_alone())
+        except Exception as exc:
+            responses.append(failed_alone(exc))
     answer = {"took": sum(r.get("took", 0) for r in responses), "responses": responses}
     return jsonify(filtered(answer, uri)), 200, ES_HEADERS
 
@@ -327,8 +328,8 @@ def es_reactivesearch(index: str):
             answers[search.id] = {**_es_search(search.index or index, search.body, {}, deadline), "status": 200}
         except SEARCH_ERRORS as exc:
             answers[search.id] = es_error_body(*_es_cause(exc))
-        except Exception:
-            answers[search.id] = failed_alone()
+        except Exception as exc:
+            answers[search.id] = failed_alone(exc)
     return jsonify(translation.response(answers)), 200, ES_HEADERS
 
 
@@ -715,10 +716,14 @@ def es_error(status: int, cause: dict[str, Any]):
 
 # What a search may fail with, each answered as Elasticsearch answers it (:func:`_es_cause`): a request's error,
 # or a failed multi-search item's alone.
-def failed_alone() -> dict[str, Any]:
+def failed_alone(exc: Exception) -> dict[str, Any]:
     """The answer in place of one search of several that failed by a fault of the service's own (called in its
     ``except``): logged and counted as the app's 500 is, with no more than the request id, while the other searches
-    of the request still reach the page (Elasticsearch fails a multi-search's items one by one)."""
+    of the request still reach the page (Elasticsearch fails a multi-search's items one by one); a 503 if the
+    process was out of descriptors or memory, as the app answers a request."""
+    if out_of_resources(exc):
+        noted(exc)
+        return es_error_body(503, exhausted_cause())
     log.exception("a search of a multi-search failed on %s %s", request.method, request.path)
     metrics.ERRORS.labels(endpoint_name()).inc()
     return es_error_body(500, {"type": "internal_error", "reason": f"internal error, request id {g.get('request_id')}"})

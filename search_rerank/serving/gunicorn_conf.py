@@ -109,9 +109,11 @@ accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("SEARCH_RERANK_LOG_LEVEL", "info")
 # gunicorn merges this over its own defaults key by key, so its loggers are named here too.
+_logging = logging_config(loglevel)
 logconfig_dict = {
-    **logging_config(loglevel),
+    **_logging,
     "loggers": {
+        **_logging["loggers"],
         "gunicorn.error": {"level": loglevel.upper(), "handlers": ["stderr"], "propagate": False},
         "gunicorn.access": {"handlers": [], "propagate": False},
     },

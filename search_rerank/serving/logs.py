@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -56,6 +58,35 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class RepeatsFolded(logging.Filter):
+    """Lets a line through once per ``interval_s`` for each logger and message; the next one let through says how
+    many were held back. Meant for loggers that report one failure per event while a failure lasts, not for the
+    service's own lines, each of which is one request's: asyncio logs every failed ``accept()`` with its
+    traceback, 1,853 lines in three seconds under 200 connections and a limit of 64 descriptors, megabytes a minute
+    for as long as a flood lasts, into the same log (and disk) the service needs."""
+
+    def __init__(self, interval_s: float = 10.0):
+        super().__init__()
+        self.interval_s = interval_s
+        self._lock = threading.Lock()
+        self._last: dict[tuple[str, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, str(record.msg))
+        now = time.monotonic()
+        with self._lock:
+            if len(self._last) > 1000:  # messages that name something new each time: nothing repeats
+                self._last.clear()
+            shown, held = self._last.get(key, (-float("inf"), 0))
+            if now - shown < self.interval_s:
+                self._last[key] = (shown, held + 1)
+                return False
+            self._last[key] = (now, 0)
+        if held:
+            record.msg = f"{record.msg} ({held} more like it in the last {now - shown:.0f}s, not logged)"
+        return True
+
+
 def logging_config(level: str) -> dict:
     """A ``logging.config.dictConfig`` for JSON lines on stderr (gunicorn's ``logconfig_dict``)."""
     return {
@@ -64,4 +95,7 @@ def logging_config(level: str) -> dict:
         "formatters": {"json": {"()": JsonFormatter}},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
         "root": {"level": level.upper(), "handlers": ["stderr"]},
+        # asyncio logs each failed accept() with its traceback while a worker is out of descriptors: once a while.
+        "filters": {"repeats_folded": {"()": RepeatsFolded}},
+        "loggers": {"asyncio": {"filters": ["repeats_folded"]}},
     }

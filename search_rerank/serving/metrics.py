@@ -37,7 +37,8 @@ REQUEST_SECONDS = Histogram(
 SHED = Counter(
     "search_rerank_shed_requests",
     "requests dropped without being run: no thread took them within service.queue_timeout_s ('queue_timeout', "
-    "answered 503), or their client closed the connection while they waited ('client_gone')",
+    "answered 503), their client closed the connection while they waited ('client_gone'), or they failed for want "
+    "of file descriptors or memory ('out_of_resources', answered 503)",
     ["endpoint", "reason"],
 )
 ERRORS = Counter("search_rerank_errors", "requests that ended in an unexpected exception (a 500)", ["endpoint"])
