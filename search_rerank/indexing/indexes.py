@@ -642,14 +642,15 @@ def _check_whole(root: Path, lexical: LexicalSettings) -> None:
         )
 
 
-def open_pipeline(settings: Settings, guards: Guards | None = None) -> SearchPipeline:
-    """Load the served version's indexes (and reranker and ranker, if configured) that ``settings`` point at.
+def open_pipeline(settings: Settings, guards: Guards | None = None, root: Path | None = None) -> SearchPipeline:
+    """Load the served version's indexes (and reranker and ranker, if configured) that ``settings`` point at;
+    the version at ``root`` instead, where given (a version of ``settings.index_dir``).
 
     With ``guards`` (the service's), the legs on a cluster and the reranker are called through their
     circuit breakers; the embedded indexes are local files, with nothing to break.
     """
     versions = IndexVersions(settings.index_dir)
-    root = _serving(versions)
+    root = _serving(versions) if root is None else root
     _check_whole(root, settings.lexical)
     store = ProductStore(root / STORE_FILE, versions.hold(root))  # the version stays while the store reads it
     legs: dict[str, Retriever] = {LEXICAL: lexical_leg(root, settings.lexical)}

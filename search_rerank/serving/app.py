@@ -28,7 +28,6 @@ from ..core.breaker import AGGREGATIONS, PASSTHROUGH, Guards
 from ..core.errors import ConfigError
 from ..core.pipeline import SearchPipeline
 from ..core.settings import Settings, load_settings
-from ..indexing.indexes import open_pipeline
 from . import interleave, metrics
 from .aggregations import Aggregator
 from .api_models import FieldError
@@ -43,12 +42,19 @@ from .json_answers import FiniteJSONProvider
 from .live_pipeline import LivePipeline
 from .logs import logged_path, request_id
 from .name_value_facets import attribute_names
-from .ops import check_ready, ops, reopen
+from .ops import check_ready, opened, ops, reopen
 from .passthrough import passthrough_for
 from .profiles_api import open_store, profiles
 from .readiness import Readiness
 from .reco_api import reco
-from .reload_broadcast import EXPOSURE_FILE_ENV, RELOAD_FILE_ENV, ReloadBroadcast, read_stamp
+from .reload_broadcast import (
+    EXPOSURE_FILE_ENV,
+    RELOAD_FILE_ENV,
+    ReloadBroadcast,
+    read_stamp,
+    record_served,
+    served_by_the_others,
+)
 from .search_api import api
 from .ubi import UbiLog
 from .web_page import web
@@ -164,6 +170,25 @@ def _exposure_control(app: Flask, settings: Settings, state_file: str | None) ->
     app.extensions["exposure_control"] = loop
 
 
+def _served_pipeline(settings: Settings, guards: Guards | None, reload_file: Path | None) -> SearchPipeline:
+    """The current version's pipeline; for a worker of a running server that cannot open it, the version the
+    other workers serve (see :func:`.reload_broadcast.served_by_the_others`), said in the log."""
+    try:
+        pipeline = opened(settings, guards)
+    except ConfigError as exc:
+        served = served_by_the_others(reload_file) if reload_file is not None else None
+        if served is None or not served.is_dir():
+            raise CannotStart(str(exc)) from exc
+        log.critical("cannot serve the current index version (%s); serving %s, as the other workers do", exc, served)
+        try:
+            pipeline = opened(settings, guards, served)
+        except ConfigError as again:
+            raise CannotStart(str(exc)) from again
+    if reload_file is not None:
+        record_served(reload_file, pipeline.store.path.parent)
+    return pipeline
+
+
 def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None = None) -> Flask:
     """Build the app; tests pass their own settings or pipeline."""
     if settings is None:
@@ -189,13 +214,15 @@ def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None
     guards = Guards.from_settings(settings, metrics.BreakerMetrics()) if settings.breaker.enabled else None
     app.extensions["guards"] = guards
     reload_file = os.environ.get(RELOAD_FILE_ENV)
+    app.config["RELOAD_FILE"] = Path(reload_file) if reload_file else None
     stamp_before_load = read_stamp(Path(reload_file)) if reload_file else None  # see ReloadBroadcast.since
-    try:
-        if pipeline is None:
-            pipeline = open_pipeline(settings, guards)
-        pipeline.warm_up()  # opens the embedded index, which refuses one built by another schema version
-    except ConfigError as exc:
-        raise CannotStart(str(exc)) from exc
+    if pipeline is None:
+        pipeline = _served_pipeline(settings, guards, Path(reload_file) if reload_file else None)
+    else:
+        try:
+            pipeline.warm_up()
+        except ConfigError as exc:
+            raise CannotStart(str(exc)) from exc
     app.extensions["search_rerank"] = LivePipeline(pipeline, settings.service.reload_grace_s)
     app.extensions["readiness"] = Readiness(
         app.extensions["search_rerank"],

@@ -20,7 +20,7 @@ from . import metrics
 from .context import admin_refusal, error_response
 from .exposure_loop import ExposureLoop
 from .openapi import openapi_document
-from .reload_broadcast import ReloadBroadcast
+from .reload_broadcast import ReloadBroadcast, record_served
 
 log = logging.getLogger(__name__)
 ops = Blueprint("ops", __name__)
@@ -109,17 +109,30 @@ def exposure_control():
     return jsonify(loop.status())
 
 
+def opened(settings: Settings, guards: Guards | None, root: Path | None = None) -> SearchPipeline:
+    """The pipeline of the current version (the version at ``root``, where given), warmed up: closed again if it
+    fails to warm up (the embedded index refuses one built by another schema version)."""
+    pipeline = open_pipeline(settings, guards, root)
+    try:
+        pipeline.warm_up()
+    except BaseException:
+        pipeline.close()
+        raise
+    return pipeline
+
+
 def reopen(app: Flask) -> dict[str, Any]:
     """Open the indexes and models the settings name, then serve them; raises, serving on, if they do not open."""
     settings: Settings = app.config["SETTINGS"]
-    pipeline = open_pipeline(settings, app.extensions.get("guards"))
+    pipeline = opened(settings, app.extensions.get("guards"))
     try:
-        pipeline.warm_up()
         built = served_manifest(pipeline).get("built")
     except BaseException:
         pipeline.close()
         raise
     app.extensions["search_rerank"].swap(pipeline)
+    if app.config.get("RELOAD_FILE") is not None:
+        record_served(app.config["RELOAD_FILE"], pipeline.store.path.parent)
     log.info("reloaded the indexes from %s", settings.index_dir)
     return {"index": str(settings.index_dir), "built": built, "products": pipeline.store.count()}
 

@@ -37,6 +37,31 @@ def read_stamp(path: Path) -> str | None:
         return None
 
 
+SERVED_FILE = "served"
+"""Beside the announcements: the version directory the workers serve, as the last to open one wrote it."""
+
+
+def record_served(reload_file: Path, root: Path) -> None:
+    """Note that this worker serves the version at ``root`` (see :func:`served_by_the_others`)."""
+    try:
+        write_atomically(Path(reload_file).parent / SERVED_FILE, str(root))
+    except OSError as exc:  # a worker that cannot say so serves on; one booted later may then fail to start
+        log.warning("cannot note the version served (%s)", exc)
+
+
+def served_by_the_others(reload_file: Path) -> Path | None:
+    """The version the server's workers serve, for a worker booted (gunicorn replaces one at ``max_requests``,
+    after a timeout or a crash) onto a current version it cannot open: an index built with other settings (no
+    dense leg), files lost. Such a worker exited as at a start, and gunicorn's master, reading a worker that
+    cannot load the app as a start that cannot succeed, shut the whole server down, while the others served.
+    None before any worker served one (the server's start, which fails with the reason)."""
+    try:
+        served = (Path(reload_file).parent / SERVED_FILE).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return Path(served) if served else None
+
+
 class ReloadBroadcast:
     def __init__(self, path: Path, reload: Callable[[], object], interval_s: float = 1.0):
         self.path = Path(path)

@@ -11,8 +11,8 @@ from search_rerank.core.product import Product
 from search_rerank.data.loaders import iter_catalog
 from search_rerank.indexing.indexes import build_index, open_pipeline
 from search_rerank.indexing.versions import IndexVersions
-from search_rerank.serving import app as serving_app
 from search_rerank.serving import create_app
+from search_rerank.serving import ops as serving_ops
 from search_rerank.serving.reload_broadcast import RELOAD_FILE_ENV, ReloadBroadcast
 
 TOKEN = "s3cret-token"
@@ -124,6 +124,41 @@ def test_the_other_workers_of_the_server_follow_a_reload(own_settings, catalog_d
     assert hit_ids(other, "quokka", brand="Wombatco") == ["new-quokka"]
 
 
+def current_version_without_its_dense_index(settings) -> str:
+    """Point the index at a new version that the settings cannot serve (built without the dense leg they use),
+    as an index command run with other settings does; the name of the version served before."""
+    versions = IndexVersions(settings.index_dir)
+    before = versions.current()
+    name, path = versions.create()
+    shutil.copytree(versions.path(before), path, dirs_exist_ok=True)
+    shutil.rmtree(path / "dense")
+    versions.point_to(name)
+    return before
+
+
+def test_a_worker_booted_onto_a_version_it_cannot_serve_serves_the_version_the_other_workers_serve(
+    own_settings, monkeypatch, tmp_path
+):
+    """It exited as a start that cannot succeed does, and gunicorn's master shut the whole server down (a worker
+    replaced at max_requests, after a timeout or a crash, while the others served)."""
+    monkeypatch.setenv(RELOAD_FILE_ENV, str(tmp_path / "reload" / "generation"))
+    (tmp_path / "reload").mkdir()
+    serving = create_app(own_settings).test_client()
+    served = serving.get("/ready").get_json()["built"]
+    current_version_without_its_dense_index(own_settings)
+    booted = create_app(own_settings).test_client()
+    assert booted.get("/ready").get_json()["built"] == served
+    assert hit_ids(booted, "oak table") == hit_ids(serving, "oak table") != []
+
+
+def test_a_server_starting_onto_a_version_it_cannot_serve_does_not_start(own_settings, monkeypatch, tmp_path):
+    monkeypatch.setenv(RELOAD_FILE_ENV, str(tmp_path / "reload" / "generation"))
+    (tmp_path / "reload").mkdir()
+    current_version_without_its_dense_index(own_settings)
+    with pytest.raises(SystemExit, match="no dense index"):
+        create_app(own_settings)
+
+
 def test_a_worker_still_loading_when_another_announces_a_reload_follows_it(
     own_settings, catalog_dir, admin_token, monkeypatch, tmp_path
 ):
@@ -133,11 +168,12 @@ def test_a_worker_still_loading_when_another_announces_a_reload_follows_it(
 
     def open_then_reload_elsewhere(*args):
         pipeline = open_pipeline(*args)  # the old indexes, then a reindex and a reload before this worker is up
+        monkeypatch.setattr(serving_ops, "open_pipeline", open_pipeline)  # the reload's own opening, as it is
         build_index(chain(iter_catalog(catalog_dir), [NEW_PRODUCT]), own_settings, progress=False)
         assert asked.post("/admin/reload", headers=AUTH).get_json()["other_workers"] is True
         return pipeline
 
-    monkeypatch.setattr(serving_app, "open_pipeline", open_then_reload_elsewhere)
+    monkeypatch.setattr(serving_ops, "open_pipeline", open_then_reload_elsewhere)
     loading = create_app(own_settings).test_client()
     deadline = time.monotonic() + 300  # the reload on a loaded CI machine: wait on it, not on the clock
     while not hit_ids(loading, "quokka", brand="Wombatco") and time.monotonic() < deadline:
