@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import click
@@ -100,11 +101,22 @@ def forget(ctx: click.Context, user_id: str) -> None:
     the forget to the UBI log (service.ubi_log_path, when set) so that ``profiles build`` does not bring them back."""
     from ..backends.profile_index import open_profile_store
     from ..core.profile import SAFE_ID_PATTERN, safe_id
+    from ..serving.identity import UnsignedId, identity_keys, named_for_forgetting
     from ..serving.ubi import UbiLog
 
     if safe_id(user_id) is None:  # as the service refuses it: no profile has such an id, and its record in the
         # UBI log would stop every profiles build at that line
         raise click.BadParameter(f"user_id must match {SAFE_ID_PATTERN}", param_hint="USER_ID")
+    try:  # a signed id, as front ends send it, names the shopper it verifies to (as DELETE /profiles/{id} reads it)
+        user_id = named_for_forgetting(user_id, identity_keys(os.environ))
+    except UnsignedId:
+        raise click.BadParameter(
+            "its signature is not the identity key's for this id: give the id signed as the shop signs it, "
+            "or the id alone",
+            param_hint="USER_ID",
+        ) from None
+    except ValueError as exc:  # a key too short to be safe
+        raise click.UsageError(str(exc)) from None
     settings = settings_for(ctx)
     log = UbiLog.configured(settings.service)
     if log is not None:

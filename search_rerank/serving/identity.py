@@ -88,3 +88,11 @@ def verified(value: str, keys: Sequence[str]) -> str:
     if not any(matches):
         raise UnsignedId(UNSIGNED)
     return user_id
+
+
+def named_for_forgetting(value: str, keys: Sequence[str]) -> str:
+    """The stored id a forget (``DELETE /profiles/{user_id}``, ``profiles forget``) names: the id as front ends
+    send it, signed, is the shopper it verifies to, whose profiles are stored unsigned; one whose signature does
+    not verify names no one (:class:`UnsignedId`): taken as sent, it would forget nobody and log a forget of an id
+    no event can carry. An unsigned id is the stored id an admin names."""
+    return verified(value, keys) if keys and carries_signature(value) else value

@@ -43,7 +43,7 @@ from ..data.clicks import shopper_action
 from . import metrics
 from .api_models import FieldError
 from .context import UBI, admin_refusal, current_settings, error_response
-from .identity import IDENTITY_KEYS, UnsignedId, carries_signature, verified
+from .identity import IDENTITY_KEYS, UnsignedId, named_for_forgetting, verified
 from .json_input import InvalidBody
 from .ubi import SAFE_ID_PATTERN, UbiEvent, UbiLog, UbiWriteError
 
@@ -266,16 +266,11 @@ def forget(user_id: str):
         return refused
     if safe_id(user_id) is None:
         return error_response(400, "invalid request", f"user_id must match {SAFE_ID_PATTERN}")
-    keys = current_app.config[IDENTITY_KEYS]
-    # The id as front ends send it, signed, is the shopper it verifies to, whose profiles are stored unsigned; one
-    # whose signature does not verify names no one: taken as sent, it would forget nobody and log a forget of an
-    # id no event can carry. An unsigned id is the stored id an admin names.
-    if keys and carries_signature(user_id):
-        try:
-            user_id = verified(user_id, keys)
-        except UnsignedId:
-            message = "its signature is not the identity key's for this id: send the id signed as the shop signs it"
-            return error_response(400, "invalid request", fields=[FieldError(field="user_id", message=message)])
+    try:
+        user_id = named_for_forgetting(user_id, current_app.config[IDENTITY_KEYS])
+    except UnsignedId:
+        message = "its signature is not the identity key's for this id: send the id signed as the shop signs it"
+        return error_response(400, "invalid request", fields=[FieldError(field="user_id", message=message)])
     store = current_store()
     if store is None:
         return error_response(503, "profile store unavailable", "personalisation is off or its store did not open")

@@ -121,6 +121,33 @@ def test_forgetting_an_id_whose_signature_does_not_verify_is_a_400_naming_it_and
     assert not [r for r in logged(personal_settings) if r["action_name"] == "forget_shopper"]
 
 
+def forget_on_the_command_line(settings, user):
+    env = {
+        IDENTITY_KEY_VARIABLE: KEY,
+        "SEARCH_RERANK_SERVICE__UBI_LOG_PATH": str(settings.service.ubi_log_path),
+        "SEARCH_RERANK_PERSONALISATION__STORE_PATH": str(settings.personalisation.store_path),
+    }
+    return CliRunner().invoke(main, ["--index-dir", str(settings.index_dir), "profiles", "forget", user], env=env)
+
+
+def test_profiles_forget_of_a_signed_id_forgets_the_shopper_it_verifies_to(admin, personal_settings, pipeline):
+    """It took the signed id as a stored one: "0 profile(s) removed", and the shopper stayed personalised."""
+    buy(admin, next(iter(pipeline.store)).id, user=signed(KEY, SHOPPER))
+    forgot = forget_on_the_command_line(personal_settings, signed(KEY, SHOPPER))
+    assert forgot.exit_code == 0, forgot.output
+    assert "2 profile(s) removed" in forgot.output
+    assert [r["user_id"] for r in logged(personal_settings) if r["action_name"] == "forget_shopper"] == [SHOPPER]
+
+
+def test_profiles_forget_of_an_id_whose_signature_does_not_verify_is_refused_and_logs_no_forget(
+    admin, personal_settings, pipeline
+):
+    buy(admin, next(iter(pipeline.store)).id, user=signed(KEY, SHOPPER))
+    forgot = forget_on_the_command_line(personal_settings, f"{SHOPPER}.{'0' * 64}")
+    assert forgot.exit_code != 0 and "signature" in forgot.output
+    assert not [r for r in logged(personal_settings) if r["action_name"] == "forget_shopper"]
+
+
 def test_a_query_record_with_an_unsigned_user_id_is_refused(client):
     response = client.post("/ubi/queries", json={"user_query": "sofa", "user_id": SHOPPER})
     assert response.status_code == 400 and "user_id" in field_errors(response)
