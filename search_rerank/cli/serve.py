@@ -15,8 +15,16 @@ from ..core.settings import ServiceSettings
 from .common import Command, console, settings_for
 
 
+def _a_host(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """An empty ``--host`` (a script's unset variable) is refused, as ``service.host`` is: gunicorn would listen
+    on every interface."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("empty: name the address to listen on (0.0.0.0 for every interface)")
+    return value
+
+
 @click.command(cls=Command)
-@click.option("--host", help="Bind address (default: settings' service.host).")
+@click.option("--host", callback=_a_host, help="Bind address (default: settings' service.host).")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port (default: settings' service.port).")
 @click.option("--workers", type=click.IntRange(min=1), help="gunicorn workers.")
 @click.pass_context

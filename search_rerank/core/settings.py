@@ -61,6 +61,14 @@ def not_empty(value: Any) -> Any:
     return value
 
 
+def no_empty_host(value: Any) -> Any:
+    """Refuse an empty listen address: gunicorn binds an empty host on every interface, so a compose file's
+    ``SEARCH_RERANK_SERVICE__HOST=`` put a service meant for 127.0.0.1 on the network."""
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("empty: name the address to listen on (0.0.0.0 for every interface), or leave it out")
+    return value
+
+
 SettingPath = Annotated[Path, BeforeValidator(not_empty)]
 ModelName = Annotated[str, BeforeValidator(not_empty)]
 
@@ -300,6 +308,13 @@ def _anchored_leg_weights() -> dict[LegName, float]:
     return {"lexical": 0.9, "dense": 0.1}
 
 
+_DEFAULT_WEIGHTS = {
+    "weights": _default_leg_weights,
+    "identifier_weights": _identifier_leg_weights,
+    "anchored_weights": _anchored_leg_weights,
+}
+
+
 class FusionSettings(_Section):
     """How the legs' lists become one.
 
@@ -335,12 +350,27 @@ class FusionSettings(_Section):
         "minmax and l2_norm)",
     )
 
+    @field_validator("weights", "identifier_weights", "anchored_weights", mode="before")
+    @classmethod
+    def _legs_left_out_keep_their_defaults(cls, given: Any, info: ValidationInfo) -> Any:
+        """A map naming one leg (``SEARCH_RERANK_FUSION__WEIGHTS__DENSE=0.5``, a settings file's
+        ``[fusion.weights]`` with one key) keeps the other leg's default weight: left out, fusion weighted it 1.0,
+        neither the default nor anything asked for."""
+        if isinstance(given, Mapping):
+            return {**_DEFAULT_WEIGHTS[str(info.field_name)](), **given}
+        return given
+
     @model_validator(mode="after")
     def _non_negative_weights(self) -> FusionSettings:
-        if any(
-            w < 0 for w in [*self.weights.values(), *self.identifier_weights.values(), *self.anchored_weights.values()]
-        ):
+        maps = {name: getattr(self, name) for name in _DEFAULT_WEIGHTS}
+        if any(w < 0 for weights in maps.values() for w in weights.values()):
             raise ValueError("fusion weights must be >= 0")
+        for name, weights in maps.items():
+            if not any(w > 0 for w in weights.values()):
+                raise ValueError(
+                    f"fusion.{name} gives every leg weight 0, so every product would score alike: give a leg a "
+                    "positive weight"
+                )
         return self
 
 
@@ -670,7 +700,7 @@ class BreakerSettings(_Section):
 
 
 class ServiceSettings(_Section):
-    host: str = "127.0.0.1"
+    host: Annotated[str, BeforeValidator(no_empty_host)] = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=2, ge=1)
     threads: int = Field(default=4, ge=1)
@@ -989,6 +1019,15 @@ class Settings(BaseSettings):
                 f"dense.backend='engine' runs the dense leg's kNN in the lexical leg's cluster index, but "
                 f"lexical.backend is {self.lexical.backend!r}; set lexical.backend to one of "
                 f"{list(SERVER_BACKENDS)} (with lexical.url), or dense.backend to 'faiss'"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _a_lone_lexical_leg_needs_a_weight(self) -> Settings:
+        if not self.dense.enabled and self.fusion.weights.get("lexical", 0.0) == 0:
+            raise ValueError(
+                "fusion.weights.lexical is 0 with dense.enabled false: the lexical leg is fused alone, so every "
+                "product would score alike; give it a positive weight"
             )
         return self
 

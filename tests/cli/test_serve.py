@@ -90,3 +90,17 @@ def test_a_port_in_use_is_refused_in_one_line(index_dir):
 def test_a_host_that_does_not_resolve_is_refused_in_one_line(index_dir):
     output = refused_start(index_dir, "--host", "no-such-host.invalid", "--port", str(free_port()))
     assert "no-such-host.invalid" in output and "resolve" in output
+
+
+def test_an_empty_host_setting_is_refused_not_bound_on_every_interface(index_dir):
+    """gunicorn binds an empty host on every interface: a compose file's ``SEARCH_RERANK_SERVICE__HOST=`` put a
+    service meant for 127.0.0.1 on the network."""
+    env = {**os.environ, "SEARCH_RERANK_DENSE__ENABLED": "false", "SEARCH_RERANK_SERVICE__HOST": ""}
+    command = [sys.executable, "-m", "search_rerank.cli", "--index-dir", str(index_dir), "serve", "--port", "1"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "SEARCH_RERANK_SERVICE__HOST" in done.stderr, done.stderr
+
+
+def test_an_empty_host_option_is_refused(index_dir):
+    refused = CliRunner().invoke(main, ["--index-dir", str(index_dir), "serve", "--host", "", "--port", "1"])
+    assert refused.exit_code != 0 and "--host" in refused.output

@@ -5,7 +5,7 @@ from search_rerank.core.candidate import Candidate
 from search_rerank.core.errors import ConfigError
 from search_rerank.core.fusion import CODE_ANCHOR, IDENTIFIER_QUERY, fuse, l2_norm, linear, rrf
 from search_rerank.core.retrieval import leg_candidates
-from search_rerank.core.settings import FusionSettings
+from search_rerank.core.settings import FusionSettings, Settings
 
 
 def legs():
@@ -156,3 +156,18 @@ def test_negative_anchored_weights_are_refused():
 def test_negative_identifier_weights_are_refused():
     with pytest.raises(ValueError, match="weights must be >= 0"):
         FusionSettings(identifier_weights={"lexical": 1.0, "dense": -0.5})
+
+
+def test_a_weights_map_naming_one_leg_keeps_the_other_legs_default():
+    """``SEARCH_RERANK_FUSION__WEIGHTS__DENSE=0.5`` left the lexical leg out, which fusion then weighted 1.0."""
+    assert FusionSettings(weights={"dense": 0.5}).weights == {"lexical": 0.8, "dense": 0.5}
+
+
+def test_weights_giving_every_leg_zero_are_refused():
+    with pytest.raises(ValueError, match="every leg weight 0"):
+        FusionSettings(weights={"lexical": 0.0, "dense": 0.0})
+
+
+def test_a_zero_lexical_weight_without_the_dense_leg_is_refused():
+    with pytest.raises(ValueError, match="fused alone"):
+        Settings(dense={"enabled": False}, fusion={"weights": {"lexical": 0.0, "dense": 1.0}})
