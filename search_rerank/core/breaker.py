@@ -285,7 +285,8 @@ class GuardedRetriever(_Delegating):
     """A remote leg whose searches and counts go through its guard.
 
     Writes (``add``, ``delete``) and ``warm_up`` are the leg's own: they are
-    not on a search's path, and a failing warm-up must stop a start or reload.
+    not on a search's path, and a failing warm-up must stop a reload (and a start, unless the cluster only does
+    not answer yet: see ``SearchPipeline.warm_up``).
     Anything beyond the protocol (``aggregate``, ``failure``, ``mapping``, ...)
     is the inner leg's as it is; aggregations have their own breaker.
     """

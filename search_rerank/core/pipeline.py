@@ -28,7 +28,7 @@ import numpy as np
 
 from .candidate import Candidate
 from .diversity import StoredVectors, mmr, similarity_matrix
-from .errors import StageError
+from .errors import ClusterUnavailable, StageError
 from .filters import Filters
 from .fusion import fuse
 from .identifiers import names_a_code
@@ -160,9 +160,17 @@ class SearchPipeline:
         view.reranker = reranker
         return view
 
-    def warm_up(self) -> None:
-        for leg in self.legs.values():
-            leg.warm_up()
+    def warm_up(self, unanswered: Callable[[str, ClusterUnavailable], None] | None = None) -> None:
+        """Load and check every leg and the reranker. ``unanswered``: what to do with a leg whose cluster does not
+        answer (a service starting before its cluster is up, which then serves without it until it answers),
+        instead of raising; a cluster that answers that the settings are wrong still raises."""
+        for name, leg in self.legs.items():
+            try:
+                leg.warm_up()
+            except ClusterUnavailable as exc:
+                if unanswered is None:
+                    raise
+                unanswered(name, exc)
         if self.reranker is not None:
             self.reranker.warm_up()
 

@@ -25,8 +25,9 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from ..core.breaker import AGGREGATIONS, PASSTHROUGH, Guards
-from ..core.errors import ConfigError
+from ..core.errors import ClusterUnavailable, ConfigError
 from ..core.pipeline import SearchPipeline
+from ..core.reasons import reason_code
 from ..core.settings import Settings, load_settings
 from . import interleave, metrics
 from .aggregations import Aggregator
@@ -170,18 +171,29 @@ def _exposure_control(app: Flask, settings: Settings, state_file: str | None) ->
     app.extensions["exposure_control"] = loop
 
 
+def started_without(leg: str, exc: ClusterUnavailable) -> None:
+    """A start whose cluster does not answer yet (the service and the cluster started together, the cluster
+    restarting): the worker starts and serves without that leg, each search flagging it and its breaker keeping it
+    out until it answers, and ``/ready`` answers 503 meanwhile. It exited with a traceback, and gunicorn stopped."""
+    log.critical(
+        "the %s leg's cluster does not answer (%s): serving without it until it does; not ready meanwhile",
+        leg,
+        reason_code(exc),
+    )
+
+
 def _served_pipeline(settings: Settings, guards: Guards | None, reload_file: Path | None) -> SearchPipeline:
     """The current version's pipeline; for a worker of a running server that cannot open it, the version the
     other workers serve (see :func:`.reload_broadcast.served_by_the_others`), said in the log."""
     try:
-        pipeline = opened(settings, guards)
+        pipeline = opened(settings, guards, unanswered=started_without)
     except ConfigError as exc:
         served = served_by_the_others(reload_file) if reload_file is not None else None
         if served is None or not served.is_dir():
             raise CannotStart(str(exc)) from exc
         log.critical("cannot serve the current index version (%s); serving %s, as the other workers do", exc, served)
         try:
-            pipeline = opened(settings, guards, served)
+            pipeline = opened(settings, guards, served, started_without)
         except ConfigError as again:
             raise CannotStart(str(exc)) from again
     if reload_file is not None:
@@ -220,7 +232,7 @@ def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None
         pipeline = _served_pipeline(settings, guards, Path(reload_file) if reload_file else None)
     else:
         try:
-            pipeline.warm_up()
+            pipeline.warm_up(started_without)
         except ConfigError as exc:
             raise CannotStart(str(exc)) from exc
     app.extensions["search_rerank"] = LivePipeline(pipeline, settings.service.reload_grace_s)

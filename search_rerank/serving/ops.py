@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify
 
 from .. import __version__
 from ..core.breaker import DeadlineExceeded, Guards
-from ..core.errors import CircuitOpenError
+from ..core.errors import CircuitOpenError, ClusterUnavailable
 from ..core.pipeline import SearchPipeline
 from ..core.reasons import reason_code
 from ..core.settings import Settings
@@ -109,12 +110,18 @@ def exposure_control():
     return jsonify(loop.status())
 
 
-def opened(settings: Settings, guards: Guards | None, root: Path | None = None) -> SearchPipeline:
-    """The pipeline of the current version (the version at ``root``, where given), warmed up: closed again if it
-    fails to warm up (the embedded index refuses one built by another schema version)."""
+def opened(
+    settings: Settings,
+    guards: Guards | None,
+    root: Path | None = None,
+    unanswered: Callable[[str, ClusterUnavailable], None] | None = None,
+) -> SearchPipeline:
+    """The pipeline of the current version (the version at ``root``, where given), warmed up (``unanswered``:
+    see :meth:`SearchPipeline.warm_up`): closed again if it fails to warm up (the embedded index refuses one built
+    by another schema version)."""
     pipeline = open_pipeline(settings, guards, root)
     try:
-        pipeline.warm_up()
+        pipeline.warm_up(unanswered)
     except BaseException:
         pipeline.close()
         raise
