@@ -286,6 +286,24 @@ def test_an_unpromoted_encoder_is_refused_unless_allowed(tiny_bert_dir, tmp_path
     assert open_pipeline(settings).run("lamp", None, size=3).hits
 
 
+@pytest.mark.parametrize(
+    ("encoding", "named"),
+    [({"max_seq_length": 8}, "dense.max_seq_length 8"), ({"document_prefix": "passage: "}, "dense.document_prefix")],
+)
+def test_an_index_encoded_with_other_dense_settings_is_refused_served_and_updated(
+    tiny_bert_dir, tmp_path, encoding, named
+):
+    """Served with the model's defaults, an index encoded from 8 tokens ranked its dense leg 0.51 where it scores
+    0.76, and an update wrote vectors of the new settings beside the old ones: nothing said so."""
+    build_index(_shop_products(), _dense_settings(tmp_path, str(tiny_bert_dir), **encoding), progress=False)
+    served = _dense_settings(tmp_path, str(tiny_bert_dir))
+    with pytest.raises(ConfigError, match=named):
+        open_pipeline(served)
+    with pytest.raises(ConfigError, match=named):
+        update_index(_shop_products()[:2], [], served, progress=False)
+    assert open_pipeline(_dense_settings(tmp_path, str(tiny_bert_dir), **encoding)).run("lamp", None, size=3).hits
+
+
 def test_cardless_models_load_unless_a_card_is_required(tiny_bert_dir, tmp_path):
     assert resolve_encoder(DenseSettings(model=PACKAGED_MINILM, require_card=True), tmp_path).card_sha256 is None
     settings = _dense_settings(tmp_path, str(tiny_bert_dir))
