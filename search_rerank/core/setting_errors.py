@@ -10,10 +10,11 @@ used to show at start (the CLI, ``serve``, gunicorn's workers).
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
@@ -106,3 +107,33 @@ def _line_of(loc: Sequence[str], lines: Sequence[str], suffix: str) -> int | Non
             return None
         start = found
     return start + 1
+
+
+def unparsed(section: str, model: type[BaseModel], environ: Mapping[str, str], prefix: str) -> str:
+    """What pydantic-settings says as 'error parsing value for field "service" from source "EnvSettingsSource"',
+    naming neither the variable nor what it takes: each of ``section``'s variables that sets a list, a map or a
+    section, which are read as JSON, and is not JSON, one per line."""
+    problems = []
+    for name, value in environ.items():
+        loc = name[len(prefix) :].lower().split("__") if name.upper().startswith(prefix) else []
+        if not loc or loc[0] != section or not _read_as_json(_field(model, loc)):
+            continue
+        try:
+            json.loads(value)
+        except ValueError:
+            shown = value if len(value) <= SHOWN_VALUE_CHARS else value[:SHOWN_VALUE_CHARS] + "..."
+            example = ' a list as \'["a", "b"]\', a map as \'{"key": 1}\''
+            problems.append(f"environment variable {name}: {'.'.join(loc)}: takes JSON,{example} (given {shown!r})")
+    return (
+        "\n".join(problems) or f"environment variable(s) {prefix}{section.upper()}...: a value is not the JSON it takes"
+    )
+
+
+def _read_as_json(annotation: Any) -> bool:
+    """Whether a variable setting ``annotation`` is read as JSON: a list, tuple, set, map or section."""
+    for kind in (annotation, *get_args(annotation)):
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            return True
+        if get_origin(kind) in (list, tuple, set, frozenset, dict) or kind in (list, tuple, set, frozenset, dict):
+            return True
+    return False

@@ -46,7 +46,7 @@ from pydantic_settings import (
 from . import json_text
 from .catalog_fields import FieldType
 from .errors import ConfigError
-from .setting_errors import describe
+from .setting_errors import describe, unparsed
 
 PACKAGED_MINILM = "packaged:all-MiniLM-L6-v2"
 ENV_PREFIX = "SEARCH_RERANK_"
@@ -1161,5 +1161,8 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     except ValidationError as exc:
         source = Path(path) if path is not None else None
         raise ConfigError(f"invalid settings:\n{describe(exc, Settings, source, os.environ, ENV_PREFIX)}") from None
-    except SettingsError as exc:  # a section given whole in one variable (SEARCH_RERANK_LEXICAL) that is not JSON
-        raise ConfigError(str(exc)) from None
+    except SettingsError as exc:  # a list, map or section (SEARCH_RERANK_LEXICAL) given in a variable, not as JSON
+        section = re.search(r'field "([^"]+)"', str(exc))
+        if section is None:
+            raise ConfigError(str(exc)) from None
+        raise ConfigError(f"invalid settings:\n{unparsed(section[1], Settings, os.environ, ENV_PREFIX)}") from None

@@ -121,6 +121,20 @@ def test_a_settings_file_nested_too_deep_to_read_is_refused_by_name_not_a_traceb
     assert f"{settings}: cannot parse" in refused(run("--settings", str(settings), "models", "list"))
 
 
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("SEARCH_RERANK_SERVICE__CORS_ALLOW_ORIGINS", "https://shop.example"),
+        ("SEARCH_RERANK_LEXICAL__FIELD_BOOSTS", "title:3"),
+        ("SEARCH_RERANK_RERANK", '{"window": 3'),
+    ],
+)
+def test_a_list_map_or_section_variable_that_is_not_json_is_named_saying_it_takes_json(variable, value):
+    """It said 'error parsing value for field "service" from source "EnvSettingsSource"', naming neither."""
+    output = refused(run("models", "list", env={variable: value}))
+    assert f"environment variable {variable}: " in output and "takes JSON" in output
+
+
 def test_a_misspelt_key_in_a_settings_file_is_named_with_its_line_and_likely_spelling(tmp_path):
     settings = tmp_path / "settings.toml"
     settings.write_text('[fusion]\nmethod = "linear"\n\n[rerank]\nwindw = 30\n', encoding="utf-8")
