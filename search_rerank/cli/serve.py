@@ -32,8 +32,10 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     """Serve the HTTP API under gunicorn (one index and model copy per worker)."""
     settings = settings_for(ctx)
     from ..indexing.indexes import read_manifest
+    from ..serving.app import check_written_files
 
     read_manifest(settings)  # fail here, with the fix, rather than in every worker
+    check_written_files(settings)
     given = {"host": host, "port": port}
     served = settings.override(service={k: v for k, v in given.items() if v is not None}).service
     check_listenable(served)

@@ -137,6 +137,30 @@ def _request_lifecycle(app: Flask) -> None:
             live().release(lease)
 
 
+def check_written_files(settings: Settings) -> None:
+    """Refuse at start a file setting the service writes to that cannot be written: a directory named as the file,
+    or a folder under a file. Each started and then failed at its use: the UBI log answered every event 503 and
+    logged a traceback per search, the profile store served without personalisation for good, the exposure
+    controller's state stopped the worker with a traceback naming no setting."""
+    personal = settings.personalisation
+    files = {
+        "service.ubi_log_path": settings.service.ubi_log_path,
+        "personalisation.store_path": personal.store_path if personal.enabled and personal.store == "sqlite" else None,
+        "exposure_control.state_path": settings.exposure_control.state_path
+        if settings.exposure_control.enabled
+        else None,
+    }
+    for name, path in files.items():
+        if path is None:
+            continue
+        if path.is_dir():
+            raise ConfigError(f"{name}: {path} is a folder: name a file (in it, or elsewhere)")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"{name}: cannot make the folder {path.parent} ({exc.strerror})") from None
+
+
 def _exposure_control(app: Flask, settings: Settings, state_file: str | None) -> None:
     """Start the exposure controller's loop when the settings turn it on (see exposure_loop).
 
@@ -220,6 +244,10 @@ def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None
     # JSON 404.
     app.url_map.merge_slashes = False
     app.url_map.strict_slashes = False
+    try:
+        check_written_files(settings)
+    except ConfigError as exc:
+        raise CannotStart(str(exc)) from exc
     app.config["SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.service.max_body_bytes
     # Tests that pass their own pipeline choose its legs themselves; the breakers still guard the rest.

@@ -104,3 +104,23 @@ def test_an_empty_host_setting_is_refused_not_bound_on_every_interface(index_dir
 def test_an_empty_host_option_is_refused(index_dir):
     refused = CliRunner().invoke(main, ["--index-dir", str(index_dir), "serve", "--host", "", "--port", "1"])
     assert refused.exit_code != 0 and "--host" in refused.output
+
+
+@pytest.mark.parametrize(
+    ("variable", "named"),
+    [
+        ("SEARCH_RERANK_SERVICE__UBI_LOG_PATH", "a-file/ubi.ndjson"),
+        ("SEARCH_RERANK_PERSONALISATION__STORE_PATH", "a-folder"),
+    ],
+)
+def test_a_file_setting_the_service_cannot_write_is_refused_at_start_naming_it(index_dir, tmp_path, variable, named):
+    """They started: the UBI log then answered every event 503, the profile store served without
+    personalisation for good."""
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+    (tmp_path / "a-folder").mkdir()
+    env = {**os.environ, "SEARCH_RERANK_DENSE__ENABLED": "false", variable: str(tmp_path / named)}
+    command = [sys.executable, "-m", "search_rerank.cli", "--index-dir", str(index_dir), "serve", "--port", "1"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    setting = variable.removeprefix("SEARCH_RERANK_").lower().replace("__", ".")
+    assert done.returncode == 1 and setting in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
