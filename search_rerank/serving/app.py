@@ -138,27 +138,31 @@ def _request_lifecycle(app: Flask) -> None:
 
 
 def check_written_files(settings: Settings) -> None:
-    """Refuse at start a file setting the service writes to that cannot be written: a directory named as the file,
-    or a folder under a file. Each started and then failed at its use: the UBI log answered every event 503 and
-    logged a traceback per search, the profile store served without personalisation for good, the exposure
-    controller's state stopped the worker with a traceback naming no setting."""
+    """Refuse at start a file setting the service writes to that cannot be written: a folder named as the file, or
+    (for the UBI log and the exposure controller's state, which no retry recovers) a file where a folder of its
+    path should be. Each started and then failed at its use: the UBI log answered every event 503 and logged a
+    traceback per search, a folder as the profile store served without personalisation for good, the exposure
+    controller's state stopped the worker with a traceback naming no setting. Nothing is made here: the folders
+    are made when the files are first written. A profile store under a file is retried, as one that does not open
+    for any other reason (see profiles_api.open_store)."""
     personal = settings.personalisation
+    control = settings.exposure_control
     files = {
-        "service.ubi_log_path": settings.service.ubi_log_path,
-        "personalisation.store_path": personal.store_path if personal.enabled and personal.store == "sqlite" else None,
-        "exposure_control.state_path": settings.exposure_control.state_path
-        if settings.exposure_control.enabled
-        else None,
+        "service.ubi_log_path": (settings.service.ubi_log_path, True),
+        "personalisation.store_path": (
+            personal.store_path if personal.enabled and personal.store == "sqlite" else None,
+            False,
+        ),
+        "exposure_control.state_path": (control.state_path if control.enabled else None, True),
     }
-    for name, path in files.items():
+    for name, (path, its_folders) in files.items():
         if path is None:
             continue
         if path.is_dir():
             raise ConfigError(f"{name}: {path} is a folder: name a file (in it, or elsewhere)")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"{name}: cannot make the folder {path.parent} ({exc.strerror})") from None
+        existing = next((folder for folder in path.parents if folder.exists()), None)
+        if its_folders and existing is not None and not existing.is_dir():
+            raise ConfigError(f"{name}: {path} is under {existing}, which is a file, not a folder")
 
 
 def _exposure_control(app: Flask, settings: Settings, state_file: str | None) -> None:
