@@ -11,16 +11,17 @@ from pathlib import Path
 import click
 
 from ..core.errors import ConfigError
-from ..core.settings import ServiceSettings
+from ..core.settings import ServiceSettings, no_empty_host
 from .common import Command, console, settings_for
 
 
 def _a_host(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """An empty ``--host`` (a script's unset variable) is refused, as ``service.host`` is: gunicorn would listen
     on every interface."""
-    if value is not None and not value.strip():
-        raise click.BadParameter("empty: name the address to listen on (0.0.0.0 for every interface)")
-    return value
+    try:
+        return no_empty_host(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.command(cls=Command)

@@ -19,7 +19,7 @@ import json
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -52,21 +52,23 @@ PACKAGED_MINILM = "packaged:all-MiniLM-L6-v2"
 ENV_PREFIX = "SEARCH_RERANK_"
 
 
-def not_empty(value: Any) -> Any:
-    """Refuse an empty path or model name: ``Path("")`` is the current directory and an empty model name is
-    ``models_dir`` itself, so a variable set to "" (a compose file's ``VAR=``) would serve, log or load from
-    wherever the process started, and fail far from the cause, or not at all."""
-    if isinstance(value, str) and not value.strip():
-        raise ValueError("empty: name a file or model, or leave the setting out for its default")
-    return value
+def refusing_blank(message: str) -> Callable[[Any], Any]:
+    """A check that refuses a setting given empty or blank, with ``message``: a variable set to "" (a compose
+    file's ``VAR=``) is read as a value, never as the setting left out."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError(message)
+        return value
+
+    return check
 
 
-def no_empty_host(value: Any) -> Any:
-    """Refuse an empty listen address: gunicorn binds an empty host on every interface, so a compose file's
-    ``SEARCH_RERANK_SERVICE__HOST=`` put a service meant for 127.0.0.1 on the network."""
-    if isinstance(value, str) and not value.strip():
-        raise ValueError("empty: name the address to listen on (0.0.0.0 for every interface), or leave it out")
-    return value
+# ``Path("")`` is the current directory and an empty model name is ``models_dir`` itself: the service would serve,
+# log or load from wherever the process started, and fail far from the cause, or not at all.
+not_empty = refusing_blank("empty: name a file or model, or leave the setting out for its default")
+# gunicorn binds an empty host on every interface: a service meant for 127.0.0.1 would be on the network.
+no_empty_host = refusing_blank("empty: name the address to listen on (0.0.0.0 for every interface), or leave it out")
 
 
 SettingPath = Annotated[Path, BeforeValidator(not_empty)]

@@ -257,11 +257,11 @@ def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None
     # Tests that pass their own pipeline choose its legs themselves; the breakers still guard the rest.
     guards = Guards.from_settings(settings, metrics.BreakerMetrics()) if settings.breaker.enabled else None
     app.extensions["guards"] = guards
-    reload_file = os.environ.get(RELOAD_FILE_ENV)
-    app.config["RELOAD_FILE"] = Path(reload_file) if reload_file else None
-    stamp_before_load = read_stamp(Path(reload_file)) if reload_file else None  # see ReloadBroadcast.since
+    reload_file = Path(os.environ[RELOAD_FILE_ENV]) if os.environ.get(RELOAD_FILE_ENV) else None
+    app.config["RELOAD_FILE"] = reload_file
+    stamp_before_load = read_stamp(reload_file) if reload_file else None  # see ReloadBroadcast.since
     if pipeline is None:
-        pipeline = _served_pipeline(settings, guards, Path(reload_file) if reload_file else None)
+        pipeline = _served_pipeline(settings, guards, reload_file)
     else:
         try:
             pipeline.warm_up(started_without)
@@ -284,7 +284,7 @@ def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None
     app.config["METRICS_MULTIPROC_DIR"] = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
     _exposure_control(app, settings, os.environ.get(EXPOSURE_FILE_ENV))
     if reload_file:
-        broadcast = ReloadBroadcast.since(stamp_before_load, Path(reload_file), lambda: reopen(app))
+        broadcast = ReloadBroadcast.since(stamp_before_load, reload_file, lambda: reopen(app))
         broadcast.start()
         app.extensions["reload_broadcast"] = broadcast
     ubi_log = UbiLog.configured(settings.service)
