@@ -292,13 +292,9 @@ def main() -> None:
     report(results)
 
 
-def report(results: dict[str, Any]) -> None:
-    """The "Query words" section of docs/BENCHMARKS.md from the figures."""
-    scale = results["scale"]
-    scale_ms = "; ".join(
-        f"{group} queries ({scale['queries'][group]:,}) {ms['off']:.1f} → {ms['shipped']:.1f} ms"
-        for group, ms in scale["ms_per_query"].items()
-    )
+def paired_table(results: dict[str, Any]) -> str:
+    """Each profile's, label set's and ranking's figures before → after (:func:`paired`'s), a column per group of
+    queries: ``results[profile][label][group][ranking]``."""
 
     def cell(figures: dict[str, Any]) -> str:
         if figures["paired"] is None:  # no judged query of the kind in the test split
@@ -306,7 +302,7 @@ def report(results: dict[str, Any]) -> None:
         p = figures["paired"]["p_value"]
         return f"{figures['off']:.3f} → {figures['on']:.3f} (p {p:.4f}, {figures['queries']:,})"
 
-    groups = list(dict.fromkeys(g for p in PROFILES for g in results[p]["complete"]))
+    groups = list(dict.fromkeys(g for p in PROFILES for label in LABELS for g in results[p][label]))
     rows = [
         [
             profile,
@@ -318,6 +314,17 @@ def report(results: dict[str, Any]) -> None:
         for label in LABELS
         for ranking in ("bm25", "hybrid")
     ]
+    return table(["profile", "labels", "ranking", *groups], rows)
+
+
+def report(results: dict[str, Any]) -> None:
+    """The "Query words" section of docs/BENCHMARKS.md from the figures."""
+    scale = results["scale"]
+    scale_ms = "; ".join(
+        f"{group} queries ({scale['queries'][group]:,}) {ms['off']:.1f} → {ms['shipped']:.1f} ms"
+        for group, ms in scale["ms_per_query"].items()
+    )
+
     timing = ", ".join(
         f"{p} {results[p]['lexical_ms_per_query']['off']:.1f} → {results[p]['lexical_ms_per_query']['shipped']:.1f} ms"
         for p in PROFILES
@@ -356,7 +363,7 @@ Test nDCG@10, before → after
 
 Generated data: {", ".join(f"{p} {results[p]['products']:,} products, {results[p]['queries']:,} queries" for p in PROFILES)}.
 
-{table(["profile", "labels", "ranking", *groups], rows)}
+{paired_table(results)}
 
 The sparse labels are pooled from a BM25 that reads words as typed (the generator's judging pool, unchanged), so
 on a misspelt query the products only the corrected word finds are mostly unjudged and count as misses there

@@ -31,6 +31,7 @@ from ..core.longtail import popularity_signal
 from ..core.product import Product
 from ..core.settings import DenseSettings, LexicalSettings
 from .codes import product_codes
+from .synonyms import read_synonyms
 
 MAPPINGS = "index_mappings"
 # The whole category path as a keyword (a front end's ``category.keyword``). The dynamic template maps it, so an
@@ -112,16 +113,6 @@ def _read_vectors(engine: str, version: int) -> str:
 def load_mapping(version: int) -> dict[str, Any]:
     """The file as written (a fresh copy each call, so callers may edit it)."""
     return json.loads(_read(version))
-
-
-def read_synonyms(path: Path) -> list[str]:
-    """Solr-format rules (``sofa, couch`` or ``tv => television``), one a line, ``#`` comments."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"lexical.synonyms_file: cannot read {path}: {exc.strerror}") from exc
-    rules = [line.strip() for line in text.splitlines()]
-    return [rule for rule in rules if rule and not rule.startswith("#")]
 
 
 def index_body(settings: LexicalSettings) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from ..core.retrieval import LEXICAL, leg_candidates
 from ..core.settings import LEXICAL_FIELDS, LexicalSettings
 from .codes import product_codes, query_codes
 from .spelling import QueryWord, TypoCorrector
+from .synonyms import Synonyms, SynonymSpan, read_synonyms
 from .typography import spelled_out, spelled_tokens
 from .units import UnitSpellings
 
@@ -306,6 +307,7 @@ class TantivyRetriever:
             several = (f"{field}{MIN_SUFFIX}", f"{field}{MAX_SUFFIX}") if name in catalog.several else ()
             self._held.update(dict.fromkeys((field, *several), CATALOG_FIELD_KINDS[kind]))
         self._settings = settings
+        self._synonym_rules = read_synonyms(settings.synonyms_file) if settings.synonyms_file is not None else []
         self._analyse_as(ANALYZER_NAME)
         self._index: tantivy.Index | None = None
         self._open_lock = threading.Lock()
@@ -321,6 +323,7 @@ class TantivyRetriever:
         self._typed = typed_words_analyzer()
         self._typos = TypoCorrector(self._typed, self._analyzer, self._schema) if self._settings.correct_typos else None
         self._units = UnitSpellings(self._analyzer) if self._settings.unit_spellings else None
+        self._synonyms = Synonyms(self._synonym_rules, self._analyzer)
 
     def warm_up(self) -> None:
         """Open the index, or pick up commits made since (e.g. by an ``index`` run in another process)."""
@@ -515,8 +518,10 @@ class TantivyRetriever:
         words = self.query_words(query)
         if not words:
             return None
+        spans = self._spans_of(query)
         fields = [
-            tantivy.Query.boost_query(self._words_query(field, words), boost) for field, boost in self._boosts.items()
+            tantivy.Query.boost_query(self._words_query(field, words, spans), boost)
+            for field, boost in self._boosts.items()
         ]
         codes = self._codes_query(query)
         return tantivy.Query.disjunction_max_query(fields if codes is None else [*fields, codes], self._tie_breaker)
@@ -576,9 +581,23 @@ class TantivyRetriever:
             words = self._typos.words(self._spelled(query), terms, self.searcher(), self._boosts)
         return words if self._units is None else self._units.words(terms, words)
 
-    def _words_query(self, field: str, words: list[QueryWord]) -> tantivy.Query:
+    def synonym_spans(self, words: Sequence[str]) -> list[SynonymSpan]:
+        """The synonym rules (``lexical.synonyms_file``, :mod:`.synonyms`) that a query's analysed ``words`` match."""
+        return self._synonyms.spans(words) if self._synonyms else []
+
+    def _spans_of(self, query: str) -> list[SynonymSpan]:
+        """:meth:`synonym_spans` of ``query``'s words; the text is not cut again where no rule is read."""
+        return self._synonyms.spans(self.analyze(composed(query))) if self._synonyms else []
+
+    def synonym_variants(self, words: Sequence[str]) -> list[list[str]]:
+        """``words`` as each text the synonym rules make of them (:meth:`.Synonyms.variants`); ``words`` alone
+        without rules."""
+        return list(self._synonyms.variants(words)) if self._synonyms else [list(words)]
+
+    def _words_query(self, field: str, words: list[QueryWord], spans: Sequence[SynonymSpan] = ()) -> tantivy.Query:
         """An OR of ``words`` in ``field``; a word searched as several terms matches the best of them there, at
-        its weight."""
+        its weight. The words of a synonym rule's span match the best of the span's readings: its words as
+        typed (where the rule keeps them), each other reading a word or a phrase."""
 
         def term(text: str) -> tantivy.Query:
             return tantivy.Query.term_query(self._schema, field, text, index_option="freq")
@@ -590,7 +609,19 @@ class TantivyRetriever:
                 [tantivy.Query.boost_query(term(text), weight) for text, weight in word.searched_as]
             )
 
-        return tantivy.Query.boolean_query([(tantivy.Occur.Should, word_query(word)) for word in words])
+        def reading(words: tuple[str, ...]) -> tantivy.Query:
+            return term(words[0]) if len(words) == 1 else tantivy.Query.phrase_query(self._schema, field, list(words))
+
+        def any_of(queries: list[tantivy.Query]) -> tantivy.Query:
+            return tantivy.Query.boolean_query([(tantivy.Occur.Should, query) for query in queries])
+
+        def span_query(span: SynonymSpan) -> tantivy.Query:
+            typed = [word_query(word) for word in words if word.term in span.words] if span.keeps_words else []
+            kept = [any_of(typed)] if typed else []
+            return tantivy.Query.disjunction_max_query([*kept, *map(reading, span.alternatives)])
+
+        in_spans = {word for span in spans for word in span.words}
+        return any_of([*(word_query(word) for word in words if word.term not in in_spans), *map(span_query, spans)])
 
     def field_scores(self, query: str, product_ids: Sequence[str]) -> dict[str, dict[str, float]]:
         """Each text field's own BM25 of ``query`` for the given products (unboosted; absent: 0).
@@ -600,6 +631,7 @@ class TantivyRetriever:
         the description. One search per field, restricted to these products.
         """
         words = self.query_words(query)
+        spans = self._spans_of(query)
         wanted = sorted(set(product_ids))
         out: dict[str, dict[str, float]] = {field: {} for field in LEXICAL_FIELDS}
         if not words or not wanted:
@@ -608,7 +640,7 @@ class TantivyRetriever:
         only = tantivy.Query.term_set_query(self._schema, "id", wanted)
         ids: dict[tuple[int, int], str] = {}
         for field in LEXICAL_FIELDS:
-            text = self._words_query(field, words)
+            text = self._words_query(field, words, spans)
             query_only = tantivy.Query.boolean_query(
                 [(tantivy.Occur.Must, text), (tantivy.Occur.Must, tantivy.Query.const_score_query(only, 0.0))]
             )

@@ -155,8 +155,8 @@ def ensure_reranker(plan: DemoPlan, settings: Settings) -> bool:
     if trained is not None:
         return trained
     console.print(
-        f"reranker: training {plan.reranker_name} on {plan.data} [train], at most {plan.max_pairs} pairs of "
-        f"{plan.max_length} tokens, selected on [dev] (a few minutes on two cores; once)"
+        f"reranker: training {plan.reranker_name} on {plan.data} (train split), at most {plan.max_pairs} pairs of "
+        f"{plan.max_length} tokens, selected on the dev split (a few minutes on two cores; once)"
     )
     data = load_dataset(plan.data)
     config = RerankerTraining(
@@ -209,7 +209,9 @@ def ensure_ranker(plan: DemoPlan, settings: Settings, name: str, rerank_scores: 
     trained = already_trained(out, "ranker")
     if trained is not None:
         return trained
-    console.print(f"ranker: training {name} on {plan.data} [train], checked on [dev] (a few minutes; once)")
+    console.print(
+        f"ranker: training {name} on {plan.data} (train split), checked on the dev split (a few minutes; once)"
+    )
     data = load_dataset(plan.data)
     pipeline = open_pipeline(settings.offline())
     try:
@@ -273,7 +275,9 @@ def ensure_tuned(plan: DemoPlan, settings: Settings, rerank_scores: RerankScores
     if plan.settings_file.exists() and stamp in plan.settings_file.read_text(encoding="utf-8"):
         console.print(f"tuning: already tuned ({plan.settings_file})")
         return
-    console.print(f"tuning: fusion, candidates, rerank window and long tail on {plan.data} [dev], {plan.trials} trials")
+    console.print(
+        f"tuning: fusion, candidates, rerank window and long tail on {plan.data} (dev split), {plan.trials} trials"
+    )
     queries, qrels = load_dataset(plan.data).split("dev")
     pipeline = open_pipeline(settings.offline())
     try:

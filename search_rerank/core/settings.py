@@ -167,7 +167,9 @@ class LexicalSettings(_Section):
     )
     mapping_version: int = Field(default=5, ge=1, description="which index_mappings/products.vN.json new indexes use")
     synonyms_file: SettingPath | None = Field(
-        default=None, description="Solr-format synonym rules applied at search time by new indexes (server backends)"
+        default=None,
+        description="Solr-format synonym rules applied to queries: by the embedded leg as it reads them (a reload "
+        "reads the file again; backends/synonyms.py), by a cluster's index as it was created with them",
     )
     catalog_field_types: dict[str, FieldType] = Field(
         default_factory=dict,

@@ -654,34 +654,81 @@ class Compiler:
         across: bool,
     ) -> list[tantivy.Query]:
         """The analysed words ``tokens`` in the text fields ``names``, as :meth:`words` matches them: a query per
-        field (one across them all)."""
+        field (one across them all). The words a rule of the shop's synonyms matches (``lexical.synonyms_file``,
+        :mod:`.backends.synonyms`) match as any of the rule's readings, as the cluster's search analyzer has
+        them matched: in a phrase, each text the rules make of it; otherwise the span as one word, any reading
+        of it (a reading of several words a phrase)."""
         if phrase and len(tokens) > 1:
-            if not prefix and len(tokens) > MAX_SLOPPY_WORDS and slop > MAX_LONG_PHRASE_SLOP:
-                raise InvalidQuery(
-                    path,
-                    f"a phrase of {len(tokens)} words may have a slop of at most {MAX_LONG_PHRASE_SLOP} here, not "
-                    f"{slop} (one of at most {MAX_SLOPPY_WORDS} words, any slop)",
-                )
-            words: list[str | tuple[int, str]] = list(tokens)
-            if prefix:
-                return [tantivy.Query.phrase_prefix_query(self.schema, name, words) for name in names]
-            if slop and len(tokens) > 2:
-                for name in names:
-                    key = (path, name, f"{' '.join(tokens)}~{slop}")
-                    self._count(
-                        self._sloppy_phrases, key, "max_sloppy_phrases", "phrases of three words or more with a slop"
-                    )
-            return [tantivy.Query.phrase_query(self.schema, name, words, slop) for name in names]
+            return [
+                query
+                for variant in self.leg.synonym_variants(tokens)
+                for query in self.phrases(names, variant, path=path, prefix=prefix, slop=slop)
+            ]
 
         def word(name: str, i: int) -> tantivy.Query:
             if prefix and i == len(tokens) - 1:
                 return self.prefix(name, tokens[i])
             return self.term(name, tokens[i], fuzzy, path)
 
+        def reading(name: str, words: tuple[str, ...]) -> tantivy.Query:
+            if len(words) == 1:
+                return self.term(name, words[0], None, path)
+            return tantivy.Query.phrase_query(self.schema, name, list(words))
+
+        spans = {span.start: span for span in self.leg.synonym_spans(tokens)}
+
+        def each(
+            one: Callable[[int], tantivy.Query], other: Callable[[tuple[str, ...]], tantivy.Query]
+        ) -> list[tantivy.Query]:
+            """The words' queries in order, a synonym rule's span one of them: its words (where the rule keeps
+            them: all of them with ``every``, else any) or ``other`` reading."""
+            out: list[tantivy.Query] = []
+            i = 0
+            while i < len(tokens):
+                span = spans.get(i)
+                if span is None:
+                    out.append(one(i))
+                    i += 1
+                    continue
+                typed = [one(j) for j in range(span.start, span.end)]
+                kept = [_each_word(typed, every, None)] if span.keeps_words else []
+                out.append(_any([*kept, *map(other, span.alternatives)]))
+                i = span.end
+            return out
+
         if across:
-            each = [_any(word(name, i) for name in names) for i in range(len(tokens))]
-            return [_each_word(each, every, minimum_should_match)]
-        return [_each_word([word(name, i) for i in range(len(tokens))], every, minimum_should_match) for name in names]
+            in_any = each(
+                lambda i: _any(word(name, i) for name in names),
+                lambda words: _any(reading(name, words) for name in names),
+            )
+            return [_each_word(in_any, every, minimum_should_match)]
+        return [
+            _each_word(
+                each(functools.partial(word, name), functools.partial(reading, name)), every, minimum_should_match
+            )
+            for name in names
+        ]
+
+    def phrases(
+        self, names: list[str], tokens: list[str], *, path: str, prefix: bool, slop: int
+    ) -> list[tantivy.Query]:
+        """The phrase ``tokens`` in each text field of ``names`` (the last word being typed with ``prefix``)."""
+        if not prefix and len(tokens) > MAX_SLOPPY_WORDS and slop > MAX_LONG_PHRASE_SLOP:
+            raise InvalidQuery(
+                path,
+                f"a phrase of {len(tokens)} words may have a slop of at most {MAX_LONG_PHRASE_SLOP} here, not "
+                f"{slop} (one of at most {MAX_SLOPPY_WORDS} words, any slop)",
+            )
+        words: list[str | tuple[int, str]] = list(tokens)
+        if prefix:
+            return [tantivy.Query.phrase_prefix_query(self.schema, name, words) for name in names]
+        if slop and len(tokens) > 2:
+            for name in names:
+                key = (path, name, f"{' '.join(tokens)}~{slop}")
+                self._count(
+                    self._sloppy_phrases, key, "max_sloppy_phrases", "phrases of three words or more with a slop"
+                )
+        return [tantivy.Query.phrase_query(self.schema, name, words, slop) for name in names]
 
     def misspelt_alternatives(
         self,

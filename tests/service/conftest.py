@@ -125,15 +125,16 @@ def client(app):
 
 @pytest.fixture(scope="session")
 def catalog_client(tmp_path_factory, tiny_bert_dir) -> Iterable[Callable[..., FlaskClient]]:
-    """``catalog_client(catalog, **service)``: a client of the app on a fresh embedded index of ``catalog``, built
-    with the tiny model (20 candidates per leg) and ``service`` settings; its index is closed after the session."""
+    """``catalog_client(catalog, lexical=None, **service)``: a client of the app on a fresh embedded index of
+    ``catalog``, built with the tiny model (20 candidates per leg), ``lexical`` and ``service`` settings; its index
+    is closed after the session."""
     pipelines: list[SearchPipeline] = []
 
-    def make(catalog: list[Product], **service: Any) -> FlaskClient:
+    def make(catalog: list[Product], lexical: dict[str, Any] | None = None, **service: Any) -> FlaskClient:
         settings = Settings(
             index_dir=tmp_path_factory.mktemp("catalog") / "idx",
             dense={"model": str(tiny_bert_dir), "device": "cpu", "candidates": 20},
-            lexical={"candidates": 20},
+            lexical={"candidates": 20, **(lexical or {})},
             service=service,
         )
         build_index(catalog, settings, progress=False)
