@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import requests
+import urllib3
 from werkzeug.serving import make_server
 
 
@@ -27,6 +28,47 @@ from werkzeug.serving import make_server
 def served(app) -> Iterator[str]:
     """The app on a free loopback port in a thread; yields its base URL and stops it after."""
     with _running(make_server("127.0.0.1", 0, app, threaded=True)) as url:
+        yield url
+
+
+_FRAMING = {"content-length", "transfer-encoding", "connection", "keep-alive", "content-encoding"}
+
+
+@contextmanager
+def hop(cluster_url: str, answer: Callable[[str, bytes], tuple[int, bytes] | None]) -> Iterator[str]:
+    """An HTTP hop in front of a cluster: a request for which ``answer(path, body)`` gives a status and a JSON body
+    is answered so, any other is relayed to ``cluster_url``; yields the hop's URL."""
+
+    class Hop(BaseHTTPRequestHandler):
+        def relay(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            own = answer(self.path, body)
+            if own is not None:
+                (answer_status, data), kept = own, {"Content-Type": "application/json"}
+            else:
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+                relayed = urllib3.request(
+                    self.command, cluster_url + self.path, body=body or None, headers=headers, retries=False
+                )
+                answer_status, data = relayed.status, relayed.data
+                # the cluster's own headers (the Elasticsearch client checks X-Elastic-Product), not its framing
+                kept = {k: v for k, v in relayed.headers.items() if k.lower() not in _FRAMING}
+                if not any(k.lower() == "content-type" for k in kept):
+                    kept["Content-Type"] = "application/json"
+            self.send_response(answer_status)
+            for name, value in kept.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = relay
+
+        def log_message(self, *args):
+            pass
+
+    with handled(Hop) as url:
         yield url
 
 

@@ -55,7 +55,7 @@ from .cluster_query import (
     unheld,
     whole,
 )
-from .mappings import CODE, catalog_mapping, document, field_paths, index_body, mapped_catalog
+from .mappings import CODE, catalog_mapping, document, field_paths, index_body, mapped_catalog, synonym_rules
 from .spelling import QueryWord, suspect
 from .tantivy_index import typed_words_analyzer
 
@@ -257,12 +257,39 @@ class ClusterRetriever:
     # ------------------------------------------------------------ Retriever protocol
 
     def warm_up(self) -> None:
-        """Check that the cluster answers, accepts the credentials and has the index or alias."""
+        """Check that the cluster answers, accepts the credentials and has the index or alias; warn where the index
+        applies other synonym rules than the settings name (:meth:`check_synonyms`)."""
         if not self.exists(self.index):
             raise ConfigError(
                 f"no index or alias {self.index!r} at {self.url}: build it with "
                 f"`search-rerank index` or `search-rerank reindex`"
             )
+        self.check_synonyms()
+
+    def check_synonyms(self) -> None:
+        """Log a warning naming ``lexical.synonyms_file`` where the served index's search analyzer holds other rules
+        than the file. An index takes its rules when it is created, so a file changed since (or set, or unset) is
+        applied only by the next full build; the searches meanwhile go on with the index's rules. Why a warning,
+        not a refusal: the index still answers as it did, and a reload must not stop serving over a file. A key
+        that may search but not read the index's settings (no ``view_index_metadata``) leaves it unchecked."""
+        body = index_body(self.settings)
+        hook = body["mappings"]["_meta"]["synonyms_filter"]
+        wanted = synonym_rules(body["settings"], hook)
+        try:
+            answer = self._call("get settings", lambda: self._client.indices.get_settings(index=self.index))
+        except (ClusterMisconfigured, ClusterUnavailable, RequestRefused) as exc:
+            log.info("the index's synonym rules were not compared with lexical.synonyms_file: %s", exc)
+            return
+        for name, entry in answer.items():
+            held = synonym_rules(entry.get("settings", {}), hook)
+            if held != wanted:
+                log.warning(
+                    "lexical.synonyms_file names %d synonym rules, but the index %r was created with %d others: "
+                    "searches apply the index's until a full build (`search-rerank index`) creates one with the file's",
+                    len(wanted),
+                    name,
+                    len(held),
+                )
 
     def count(self, query: Mapping[str, Any] | None = None) -> int:
         """Documents in the index, or those that ``query`` (Query DSL) matches."""

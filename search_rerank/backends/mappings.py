@@ -135,6 +135,14 @@ def index_body(settings: LexicalSettings) -> dict[str, Any]:
     return body
 
 
+def synonym_rules(settings: Mapping[str, Any], hook: str) -> list[str]:
+    """The rules of the synonym filter ``hook`` in an index's ``settings`` (a create-index body's, or an index's
+    own as the cluster answers them): none where the filter was left out."""
+    index = settings.get("index", {})
+    analysis = settings.get("analysis") or (index.get("analysis") if isinstance(index, Mapping) else None) or {}
+    return list(analysis.get("filter", {}).get(hook, {}).get("synonyms", []))
+
+
 def _fill_elasticsearch(field: dict[str, Any], dims: int, dense: DenseSettings) -> None:
     field["dims"] = dims
     field["index_options"].update(m=dense.hnsw_m, ef_construction=dense.hnsw_ef_construction)

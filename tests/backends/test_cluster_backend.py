@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -10,6 +11,7 @@ from collections import Counter
 import elastic_transport
 import opensearchpy
 import pytest
+from live_server import hop
 from pydantic import ValidationError
 from servers import server_retriever, server_settings, start_osmem
 
@@ -328,6 +330,47 @@ def test_synonyms_expand_search_on_a_real_server(server_engine, make_server, tmp
         # Its _analyze shows the expansion, but its searches ignore synonym_graph: only the index body is checked.
         pytest.skip("osmem-server ignores synonym_graph filters in searches (see index_mappings/README.md)")
     assert {c.product_id for c in retriever.search("couch", 10)} == {"s1", "s2", "l1"}
+
+
+def test_serving_an_index_created_with_other_synonym_rules_warns_naming_the_setting(
+    server_engine, request, make_server, tmp_path, caplog
+):
+    rules = tmp_path / "synonyms.txt"
+    rules.write_text("sofa, couch\n", encoding="utf-8")
+    index = make_server(server_engine, CATALOG, synonyms_file=rules).index
+    rules.write_text("sofa, couch\ntv => television\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="search_rerank.backends.cluster"):
+        server_retriever(server_settings(server_engine, request, index=index, synonyms_file=rules)).warm_up()
+    assert "lexical.synonyms_file names 2 synonym rules, but the index" in caplog.text
+    assert "created with 1 others" in caplog.text
+
+
+def test_serving_an_index_created_with_the_files_synonym_rules_warns_of_nothing(
+    server_engine, request, make_server, tmp_path, caplog
+):
+    rules = tmp_path / "synonyms.txt"
+    rules.write_text("sofa, couch\n", encoding="utf-8")
+    index = make_server(server_engine, CATALOG, synonyms_file=rules).index
+    with caplog.at_level(logging.WARNING, logger="search_rerank.backends.cluster"):
+        server_retriever(server_settings(server_engine, request, index=index, synonyms_file=rules)).warm_up()
+    assert "synonyms_file" not in caplog.text
+
+
+def test_a_key_that_may_not_read_the_index_settings_leaves_the_synonyms_unchecked_and_serves(
+    server_engine, request, make_server, tmp_path, caplog
+):
+    rules = tmp_path / "synonyms.txt"
+    rules.write_text("sofa, couch\n", encoding="utf-8")
+    first = make_server(server_engine, CATALOG)
+    forbidden = b'{"error": {"type": "security_exception", "reason": "no view_index_metadata"}, "status": 403}'
+    with hop(first.url, lambda path, body: (403, forbidden) if "_settings" in path else None) as url:
+        retriever = server_retriever(
+            server_settings(server_engine, request, index=first.index, url=url, synonyms_file=rules)
+        )
+        with caplog.at_level(logging.INFO, logger="search_rerank.backends.cluster"):
+            retriever.warm_up()
+        assert retriever.search("sofa", 10)
+    assert "synonym rules were not compared with lexical.synonyms_file" in caplog.text
 
 
 # --- model codes: the code fields of mapping version 4 -----------------------------------------

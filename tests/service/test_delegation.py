@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,7 @@ from front_end_catalog import (
     MODEL_NUMBERED,
     NOT_MET_BY_A_MODEL_NUMBER_ALONE,
 )
-from live_server import handled
+from live_server import hop
 from servers import server_retriever, server_settings
 
 from search_rerank.backends import cluster, mappings
@@ -653,36 +651,10 @@ def test_highlights_of_a_sorted_page_answer_under_the_keyword_names_asked_for(sh
     assert hits and all(set(hit["highlight"]) == {"brand.keyword"} for hit in hits)
 
 
-@contextmanager
-def refusing(cluster_url: str, marker: bytes) -> Iterator[str]:
+def refusing(cluster_url: str, marker: bytes):
     """An HTTP hop in front of the cluster that answers 503 to every request whose body holds ``marker``;
     yields its URL."""
-
-    class Hop(BaseHTTPRequestHandler):
-        def relay(self):
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            if marker in body:
-                answer_status, data, content_type = 503, b'{"error": "busy"}', "application/json"
-            else:
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
-                answer = urllib3.request(
-                    self.command, cluster_url + self.path, body=body or None, headers=headers, retries=False
-                )
-                answer_status, data = answer.status, answer.data
-                content_type = answer.headers.get("Content-Type", "application/json")
-            self.send_response(answer_status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = relay
-
-        def log_message(self, *args):
-            pass
-
-    with handled(Hop) as url:
-        yield url
+    return hop(cluster_url, lambda path, body: (503, b'{"error": "busy"}') if marker in body else None)
 
 
 def test_highlights_left_out_when_the_cluster_fails_them_and_flagged(make_shop, osmem_server_url):
