@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import tantivy
+from typing import NamedTuple
 
 from ..core.errors import ConfigError
 
@@ -36,11 +35,27 @@ _UNESCAPED_ARROW = re.compile(r"(?<!\\)=>")
 _UNESCAPED_COMMA = re.compile(r"(?<!\\),")
 
 
+class Rule(NamedTuple):
+    """A rule as written, and the line of the file it is on (for the messages that name it)."""
+
+    line: int
+    text: str
+
+
 def read_synonyms(path: Path) -> list[str]:
-    """Solr-format rules (``sofa, couch`` or ``tv => television``), one a line, ``#`` comments. A line with two
-    arrows, or an arrow with nothing on a side, is refused with its number: Elasticsearch refuses the file."""
+    """Solr-format rules (``sofa, couch`` or ``tv => television``), one a line, ``#`` comments (:func:`read_rules`)."""
+    return [rule.text for rule in read_rules(path)]
+
+
+def read_rules(path: Path) -> list[Rule]:
+    """The rules of the file at ``path`` with their lines. A line with two arrows, or an arrow with nothing on a
+    side, is refused with its number (Elasticsearch refuses the file); so is a path that is no regular file (a
+    pipe would be read forever)."""
+    path = Path(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        if path.exists() and not path.is_file():
+            raise ConfigError(f"{SETTING}: {path} is not a regular file")
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{SETTING}: cannot read {path}: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
@@ -56,7 +71,7 @@ def read_synonyms(path: Path) -> list[str]:
                 f"{SETTING}: {path} line {number}: {rule!r} is not a rule: 'a, b' (each phrase searched as all) "
                 "or 'a, b => c' (a and b searched as c)"
             )
-        rules.append(rule)
+        rules.append(Rule(number, rule))
     return rules
 
 
@@ -85,16 +100,34 @@ class SynonymSpan:
 
 
 class Synonyms:
-    """The rules of a synonym file as analysed words: left side to right sides (see the module docstring)."""
+    """The rules of a synonym file as analysed words: left side to right sides (see the module docstring).
 
-    def __init__(self, rules: Sequence[str], analyzer: tantivy.TextAnalyzer):
-        mapped: dict[tuple[str, ...], dict[tuple[str, ...], None]] = {}
+    ``analyze`` cuts a phrase into the words a query is cut into (composed, sizes spelled out, stemmed), so a
+    rule is read as the query that types it. An equivalence rule's phrases share one tuple: a rule of a
+    thousand phrases is a thousand entries, not a million."""
+
+    def __init__(self, rules: Sequence[Rule], analyze: Callable[[str], Sequence[str]], source: object = ""):
+        groups: dict[tuple[str, ...], list[tuple[tuple[str, ...], ...]]] = {}
         for rule in rules:
-            sides = [[tuple(analyzer.analyze(p)) for p in _phrases(side)] for side in _UNESCAPED_ARROW.split(rule)]
+            sides: list[tuple[tuple[str, ...], ...]] = []
+            for side in _UNESCAPED_ARROW.split(rule.text):
+                phrases: list[tuple[str, ...]] = []
+                for written in _phrases(side):
+                    analysed = tuple(analyze(written))
+                    if not analysed:  # Elasticsearch refuses it too: the rule would search the words as nothing
+                        raise ConfigError(
+                            f"{SETTING}: {source} line {rule.line}: {written!r} has no word the index searches "
+                            f"(of the rule {rule.text!r})"
+                        )
+                    phrases.append(analysed)
+                sides.append(tuple(dict.fromkeys(phrases)))
             left, right = (sides[0], sides[0]) if len(sides) == 1 else sides
-            for phrase in filter(None, left):
-                mapped.setdefault(phrase, {}).update(dict.fromkeys(filter(None, right)))
-        self._rules = {left: tuple(right) for left, right in mapped.items()}
+            for phrase in left:
+                groups.setdefault(phrase, []).append(right)
+        self._rules = {
+            left: rights[0] if len(rights) == 1 else tuple(dict.fromkeys(p for right in rights for p in right))
+            for left, rights in groups.items()
+        }
         self._longest = max(map(len, self._rules), default=0)
 
     def __bool__(self) -> bool:

@@ -41,7 +41,7 @@ from ..core.retrieval import LEXICAL, leg_candidates
 from ..core.settings import LEXICAL_FIELDS, LexicalSettings
 from .codes import product_codes, query_codes
 from .spelling import QueryWord, TypoCorrector
-from .synonyms import Synonyms, SynonymSpan, read_synonyms
+from .synonyms import Synonyms, SynonymSpan, read_rules
 from .typography import spelled_out, spelled_tokens
 from .units import UnitSpellings
 
@@ -307,7 +307,7 @@ class TantivyRetriever:
             several = (f"{field}{MIN_SUFFIX}", f"{field}{MAX_SUFFIX}") if name in catalog.several else ()
             self._held.update(dict.fromkeys((field, *several), CATALOG_FIELD_KINDS[kind]))
         self._settings = settings
-        self._synonym_rules = read_synonyms(settings.synonyms_file) if settings.synonyms_file is not None else []
+        self._synonym_rules = read_rules(settings.synonyms_file) if settings.synonyms_file is not None else []
         self._analyse_as(ANALYZER_NAME)
         self._index: tantivy.Index | None = None
         self._open_lock = threading.Lock()
@@ -323,7 +323,7 @@ class TantivyRetriever:
         self._typed = typed_words_analyzer()
         self._typos = TypoCorrector(self._typed, self._analyzer, self._schema) if self._settings.correct_typos else None
         self._units = UnitSpellings(self._analyzer) if self._settings.unit_spellings else None
-        self._synonyms = Synonyms(self._synonym_rules, self._analyzer)
+        self._synonyms = Synonyms(self._synonym_rules, self._cut, self._settings.synonyms_file)
 
     def warm_up(self) -> None:
         """Open the index, or pick up commits made since (e.g. by an ``index`` run in another process)."""
@@ -437,6 +437,10 @@ class TantivyRetriever:
         """``text`` as the terms the text fields were indexed with: composed (NFC) first, as a product's text is
         (:func:`~..core.product.composed`), so a query typed with decomposed accents finds the same words."""
         self._opened()
+        return self._cut(text)
+
+    def _cut(self, text: str) -> list[str]:
+        """:meth:`analyze` by the analyser in use, the index opened or not (a synonym rule is cut as it is read)."""
         return list(self._analyzer.analyze(self._spelled(composed(text))))
 
     def normalise(self, text: str) -> str:
@@ -587,7 +591,12 @@ class TantivyRetriever:
 
     def _spans_of(self, query: str) -> list[SynonymSpan]:
         """:meth:`synonym_spans` of ``query``'s words; the text is not cut again where no rule is read."""
-        return self._synonyms.spans(self.analyze(composed(query))) if self._synonyms else []
+        if not self._synonyms:
+            return []
+        first: dict[tuple[str, ...], SynonymSpan] = {}
+        for span in self._synonyms.spans(self.analyze(query)):
+            first.setdefault(span.words, span)  # a repeated span adds no match, only the cost of its readings
+        return list(first.values())
 
     def synonym_variants(self, words: Sequence[str]) -> list[list[str]]:
         """``words`` as each text the synonym rules make of them (:meth:`.Synonyms.variants`); ``words`` alone

@@ -44,6 +44,7 @@ from .live_pipeline import LivePipeline
 from .logs import logged_path, request_id
 from .name_value_facets import attribute_names
 from .ops import check_ready, opened, ops, reopen
+from .panics import PanicsAnswered
 from .passthrough import passthrough_for
 from .profiles_api import open_store, profiles
 from .readiness import Readiness
@@ -236,7 +237,7 @@ def create_app(settings: Settings | None = None, pipeline: SearchPipeline | None
             settings = load_settings(os.environ.get("SEARCH_RERANK_SETTINGS"))
         except ConfigError as exc:
             raise CannotStart(str(exc)) from exc
-    app = Flask(__name__)
+    app = PanicsAnswered(__name__)
     app.json = FiniteJSONProvider(app)
     try:
         app.config[IDENTITY_KEYS] = identity_keys(os.environ)

@@ -662,7 +662,11 @@ class Compiler:
             return [
                 query
                 for variant in self.leg.synonym_variants(tokens)
-                for query in self.phrases(names, variant, path=path, prefix=prefix, slop=slop)
+                for query in (
+                    self.phrases(names, variant, path=path, prefix=prefix, slop=slop)
+                    if len(variant) > 1  # a rule may read a phrase as one word ("hooded sweatshirt" as "hoodie")
+                    else [self.term(name, variant[0], None, path) for name in names]
+                )
             ]
 
         def word(name: str, i: int) -> tantivy.Query:
@@ -681,8 +685,11 @@ class Compiler:
             one: Callable[[int], tantivy.Query], other: Callable[[tuple[str, ...]], tantivy.Query]
         ) -> list[tantivy.Query]:
             """The words' queries in order, a synonym rule's span one of them: its words (where the rule keeps
-            them: all of them with ``every``, else any) or ``other`` reading."""
+            them: as a phrase, as Elasticsearch's graph of the span reads them, or all of them where the last is
+            being typed) or ``other`` reading. A span repeating an earlier one is left out where no
+            ``minimum_should_match`` counts the words: it matches nothing more, at the cost of all its readings."""
             out: list[tantivy.Query] = []
+            seen: set[tuple[str, ...]] = set()
             i = 0
             while i < len(tokens):
                 span = spans.get(i)
@@ -690,10 +697,14 @@ class Compiler:
                     out.append(one(i))
                     i += 1
                     continue
-                typed = [one(j) for j in range(span.start, span.end)]
-                kept = [_each_word(typed, every, None)] if span.keeps_words else []
-                out.append(_any([*kept, *map(other, span.alternatives)]))
                 i = span.end
+                if span.words in seen and minimum_should_match is None:
+                    continue
+                seen.add(span.words)
+                typing = prefix and span.end == len(tokens)
+                typed = _each_word([one(j) for j in range(span.start, span.end)], True, None) if typing else None
+                kept = [typed or other(span.words)] if span.keeps_words else []
+                out.append(_any([*kept, *map(other, span.alternatives)]))
             return out
 
         if across:

@@ -3,11 +3,13 @@ the cluster's search analyzer reads it. Its Elasticsearch bodies: tests/service/
 
 from __future__ import annotations
 
+import os
+import unicodedata
 from pathlib import Path
 
 import pytest
 
-from search_rerank.backends.synonyms import Synonyms, read_synonyms
+from search_rerank.backends.synonyms import Rule, Synonyms, read_synonyms
 from search_rerank.backends.tantivy_index import TantivyRetriever, english_analyzer
 from search_rerank.core.errors import ConfigError
 from search_rerank.core.product import Product
@@ -44,6 +46,11 @@ def leg(tmp_path: Path, rules: str | None = RULES) -> TantivyRetriever:
     retriever.warm_up()
     retriever.add(CATALOG)
     return retriever
+
+
+def compiled(*rules: str) -> Synonyms:
+    """``rules`` as the lines of a file, cut by the index's analyser."""
+    return Synonyms([Rule(line, text) for line, text in enumerate(rules, start=1)], english_analyzer().analyze)
 
 
 def found(retriever: TantivyRetriever, query: str) -> list[str]:
@@ -97,18 +104,18 @@ def test_the_learned_rankers_field_scores_read_the_rules_too(tmp_path):
 
 
 def test_rules_with_the_same_left_side_add_up(tmp_path):
-    rules = Synonyms(["tv => television", "tv => monitor"], english_analyzer())
+    rules = compiled("tv => television", "tv => monitor")
     assert rules.spans(["tv"])[0].alternatives == (("televis",), ("monitor",))
 
 
 def test_of_overlapping_rules_the_longest_at_the_first_word_is_applied():
-    rules = Synonyms(["coffee, java", "coffee table, cocktail table"], english_analyzer())
+    rules = compiled("coffee, java", "coffee table, cocktail table")
     spans = rules.spans(["coffe", "tabl", "coffe"])
     assert [(s.start, s.words) for s in spans] == [(0, ("coffe", "tabl")), (2, ("coffe",))]
 
 
 def test_a_text_with_several_rules_is_every_combination_of_their_readings_the_typed_one_first():
-    rules = Synonyms(["sofa, couch", "grey, gray"], english_analyzer())
+    rules = compiled("sofa, couch", "grey, gray")
     assert list(rules.variants(["grey", "sofa"])) == [
         ["grey", "sofa"],
         ["grey", "couch"],
@@ -121,7 +128,7 @@ def test_comments_blank_lines_and_escaped_commas_are_read_as_solr_reads_them(tmp
     file = tmp_path / "synonyms.txt"
     file.write_text("# comment\n\n  sofa, couch  \n4\\,5 stars => top rated\n", encoding="utf-8")
     assert read_synonyms(file) == ["sofa, couch", "4\\,5 stars => top rated"]
-    rules = Synonyms(read_synonyms(file), english_analyzer())
+    rules = compiled(*read_synonyms(file))
     # The escaped comma is part of the phrase "4,5 stars", not a second phrase "5 stars" beside "4".
     assert rules.spans(["4", "5", "star"])[0].alternatives == (("top", "rate"),)
     assert rules.spans(["4"]) == []
@@ -140,3 +147,27 @@ def test_a_file_that_is_not_utf8_is_refused_naming_the_setting(tmp_path):
     file.write_bytes("canapé, sofa\n".encode("latin-1"))
     with pytest.raises(ConfigError, match="synonyms_file: .* is not UTF-8 text"):
         TantivyRetriever(None, LexicalSettings(synonyms_file=file))
+
+
+@pytest.mark.parametrize("rule", ["tv => ™", "!!!, tv", "tv, 🛋"])
+def test_a_phrase_the_index_reads_as_no_word_is_refused_naming_its_line(tmp_path, rule):
+    # Searched as nothing, it would make the words it reads match nothing ("tv" found no product).
+    file = tmp_path / "synonyms.txt"
+    file.write_text(f"sofa, couch\n{rule}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"synonyms_file: .*synonyms\.txt line 2: .* has no word the index searches"):
+        TantivyRetriever(None, LexicalSettings(synonyms_file=file))
+
+
+def test_a_rule_written_with_decomposed_accents_is_read_as_the_query_that_types_it(tmp_path):
+    # A file saved in NFD: "crème brûlée" with combining accents, read as the composed words the index holds.
+    decomposed = unicodedata.normalize("NFD", "crème brûlée, custard")
+    retriever = leg(tmp_path, rules=decomposed + "\n")
+    retriever.add([Product(id="creme", title="Crème brûlée dish")])
+    assert found(retriever, "custard") == ["creme"]
+
+
+def test_a_path_that_is_no_regular_file_is_refused_naming_the_setting(tmp_path):
+    pipe = tmp_path / "synonyms.fifo"
+    os.mkfifo(pipe)
+    with pytest.raises(ConfigError, match="synonyms_file: .* is not a regular file"):
+        TantivyRetriever(None, LexicalSettings(synonyms_file=pipe))

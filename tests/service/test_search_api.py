@@ -1,6 +1,7 @@
 """POST /search: the request contract (validation, limits, overrides, explain) and JSON-only errors."""
 
 import pytest
+import tantivy
 
 from search_rerank.serving import create_app
 
@@ -163,6 +164,22 @@ def test_unexpected_exception_is_a_json_500_not_a_traceback(client, pipeline):
         raise RuntimeError("secret internals")
 
     pipeline.run = broken
+    response = search(client, query="sofa")
+    assert response.status_code == 500
+    assert response.get_json() == {
+        "error": "internal error",
+        "message": f"request id {response.headers['X-Request-Id']}",
+    }
+
+
+def test_a_panic_of_the_engine_is_a_json_500_not_a_dropped_connection(client, pipeline):
+    # pyo3 raises a Rust panic as a BaseException, past Flask's handlers: the server dropped the connection.
+    def panicking(*args, **kwargs):
+        builder = tantivy.SchemaBuilder()
+        builder.add_text_field("t", index_option="position")
+        tantivy.Query.phrase_query(builder.build(), "t", ["one"])  # tantivy panics on a phrase of one word
+
+    pipeline.run = panicking
     response = search(client, query="sofa")
     assert response.status_code == 500
     assert response.get_json() == {

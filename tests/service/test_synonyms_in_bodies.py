@@ -17,9 +17,13 @@ CATALOG = [
     Product(id="computer-desk", title="Computer desk", brand="Bolt"),
     Product(id="television", title="Television 55 in", brand="Vizo"),
     Product(id="tv-stand", title="TV stand", brand="Vizo"),
+    Product(id="hoodie", title="Hoodie, red", brand="Acme"),
+    Product(id="hooded-sweatshirt", title="Hooded sweatshirt, red", brand="Acme"),
+    Product(id="crew-sweatshirt", title="Crew sweatshirt, red", brand="Acme"),
+    Product(id="hooded-towel", title="Hooded towel", brand="Bolt"),
 ]
 
-RULES = "sofa, couch\nlaptop, notebook computer\ntv => television\n"
+RULES = "sofa, couch\nlaptop, notebook computer\ntv => television\nhoodie, hooded sweatshirt\n"
 
 
 @pytest.fixture(scope="module")
@@ -62,3 +66,23 @@ def test_a_query_string_reads_the_rules(client):
 
 def test_an_explicit_rule_matches_its_right_side_instead_of_the_typed_word(client):
     assert filtered(client, {"match": {"title": "tv"}}) == ["television"]
+
+
+@pytest.mark.parametrize(
+    "clause",
+    [
+        {"match_phrase": {"title": "hooded sweatshirt"}},
+        {"multi_match": {"query": "hooded sweatshirt", "fields": ["title"], "type": "phrase"}},
+        {"query_string": {"query": '"hooded sweatshirt"', "default_field": "title"}},
+    ],
+)
+def test_a_phrase_a_rule_reads_as_one_word_matches_that_word(client, clause):
+    # Each text the rules make of the phrase is matched: "hoodie" alone is a word, not a phrase of one.
+    assert filtered(client, clause) == ["hooded-sweatshirt", "hoodie"]
+
+
+def test_the_typed_words_of_a_rule_match_together_as_elasticsearchs_synonym_graph_matches_them(client):
+    # A span's own words are one path of the graph, a phrase: "hooded sweatshirt" finds neither the crew sweatshirt
+    # nor the hooded towel by one of its words, even with every word asked for by minimum_should_match.
+    clause = {"match": {"title": {"query": "hooded sweatshirt", "minimum_should_match": "100%"}}}
+    assert filtered(client, clause) == ["hooded-sweatshirt", "hoodie"]
