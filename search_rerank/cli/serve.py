@@ -32,11 +32,14 @@ def _a_host(ctx: click.Context, param: click.Parameter, value: str | None) -> st
 def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None) -> None:
     """Serve the HTTP API under gunicorn (one index and model copy per worker)."""
     settings = settings_for(ctx)
+    from ..backends.synonyms import read_rules
     from ..indexing.indexes import read_manifest
     from ..serving.app import check_written_files
 
     read_manifest(settings)  # fail here, with the fix, rather than in every worker
     check_written_files(settings)
+    if settings.lexical.synonyms_file is not None:  # a rule that is none: its line here, not a worker's boot failure
+        read_rules(settings.lexical.synonyms_file)
     given = {"host": host, "port": port}
     served = settings.override(service={k: v for k, v in given.items() if v is not None}).service
     check_listenable(served)

@@ -124,3 +124,14 @@ def test_a_file_setting_the_service_cannot_write_is_refused_at_start_naming_it(i
     setting = variable.removeprefix("SEARCH_RERANK_").lower().replace("__", ".")
     assert done.returncode == 1 and setting in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_a_synonym_file_with_a_line_that_is_no_rule_is_refused_at_start_naming_the_line(index_dir, tmp_path):
+    """It was refused by each worker as it booted, a CRITICAL line and gunicorn's own exit after."""
+    rules = tmp_path / "synonyms.txt"
+    rules.write_text("sofa, couch\ntv => => television\n", encoding="utf-8")
+    env = {**os.environ, "SEARCH_RERANK_DENSE__ENABLED": "false", "SEARCH_RERANK_LEXICAL__SYNONYMS_FILE": str(rules)}
+    command = [sys.executable, "-m", "search_rerank.cli", "--index-dir", str(index_dir), "serve", "--port", "1"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "lexical.synonyms_file" in done.stderr and "line 2" in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
