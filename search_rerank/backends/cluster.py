@@ -280,7 +280,9 @@ class ClusterRetriever:
         except (ClusterMisconfigured, ClusterUnavailable, RequestRefused) as exc:
             log.info("the index's synonym rules were not compared with lexical.synonyms_file: %s", exc)
             return
-        for name, entry in answer.items():
+        for name, entry in answer.items() if isinstance(answer, Mapping) else ():
+            if not isinstance(entry, Mapping):  # no index's settings: a proxy's or stand-in's own answer
+                continue
             held = synonym_rules(entry.get("settings", {}), hook)
             if held != wanted:
                 log.warning(

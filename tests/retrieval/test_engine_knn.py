@@ -187,6 +187,9 @@ class RecordingClient:
     def exists(self, index: str) -> bool:
         return True
 
+    def get_settings(self, index: str) -> dict[str, Any]:
+        return {index: {"settings": {"index": {"number_of_shards": "1"}}}}
+
     def refresh(self, index: str) -> dict[str, Any]:
         return {}
 
