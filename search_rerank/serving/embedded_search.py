@@ -610,8 +610,13 @@ class Compiler:
             elif tokens and target.name not in names:
                 names.append(target.name)
         found = tuple(self.leg.codes(text)) if names else ()
+        # What a synonym rule reads the words as is marked too, as a cluster's highlighter marks the terms its
+        # search analyzer made: "couch" marks the "sofa" it found.
+        synonymous = [v for v in self.leg.synonym_variants(tokens) if v != tokens] if names else []
         for name in names:
             self._mark(Mark(name, tuple(tokens), fuzzy, prefix, phrase and len(tokens) > 1, slop, codes=found))
+            for variant in synonymous:
+                self._mark(Mark(name, tuple(variant), phrase=phrase and len(variant) > 1, slop=slop))
         if names:
             spelled = functools.partial(
                 self.text_words,

@@ -5,7 +5,7 @@ as any of its readings in every full-text query, as the cluster's search analyze
 from __future__ import annotations
 
 import pytest
-from both_backends import filtered
+from both_backends import filtered, search
 
 from search_rerank.core.product import Product
 
@@ -86,3 +86,17 @@ def test_the_typed_words_of_a_rule_match_together_as_elasticsearchs_synonym_grap
     # nor the hooded towel by one of its words, even with every word asked for by minimum_should_match.
     clause = {"match": {"title": {"query": "hooded sweatshirt", "minimum_should_match": "100%"}}}
     assert filtered(client, clause) == ["hooded-sweatshirt", "hoodie"]
+
+
+def test_a_highlight_marks_the_word_a_rule_found(client):
+    body = {"query": {"match": {"title": "couch"}}, "highlight": {"fields": {"title": {}}}}
+    hits = search(client, body)["hits"]["hits"]
+    marked = {hit["_id"]: hit.get("highlight", {}).get("title") for hit in hits}
+    assert marked["grey-sofa"] == ["Grey <em>sofa</em>"]
+
+
+def test_a_highlight_marks_a_phrase_a_rule_found_as_the_phrase(client):
+    body = {"query": {"match_phrase": {"title": "laptop"}}, "highlight": {"fields": {"title": {}}}}
+    hits = search(client, body)["hits"]["hits"]
+    marked = {hit["_id"]: hit.get("highlight", {}).get("title") for hit in hits}
+    assert marked["notebook-computer"] == ["<em>Notebook computer</em> 15"]
